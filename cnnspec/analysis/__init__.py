@@ -1,0 +1,1 @@
+"""Static analysis over the IR: totals, reports and limits (no TensorFlow)."""

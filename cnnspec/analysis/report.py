@@ -1,0 +1,75 @@
+"""Inspection reports: per-layer rows and totals, as plain data (JSON) for the CLI and tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnspec.errors import Diagnostics, format_path
+from cnnspec.ir import ModelIR
+from cnnspec.layers.registry import Counts
+
+BYTES_PER_PARAM = 4
+
+
+def batched(shape: tuple[int, ...] | None) -> list[int | None] | None:
+    """A shape with the batch axis as ``None`` (JSON ``null``), as Keras prints it."""
+    return None if shape is None else [None, *shape]
+
+
+def summary(ir: ModelIR) -> dict[str, Any]:
+    """The ``inspect --format json`` document."""
+    totals = ir.totals
+    outputs = [batched(s) for s in ir.output_shapes]
+    return {
+        "name": ir.name,
+        "input_shape": batched(ir.input_shape),
+        "output_shape": outputs[0] if len(outputs) == 1 else outputs,
+        "total_params": totals.params,
+        "trainable_params": totals.trainable,
+        "non_trainable_params": totals.non_trainable,
+        "macs": totals.macs,
+        "layers": [
+            {
+                "name": node.name,
+                "kind": node.kind,
+                "group": "/".join(node.group),
+                "inputs": list(node.inputs),
+                "output_shape": batched(node.shape),
+                "params": node.counts.params,
+                "trainable_params": node.counts.trainable,
+                "macs": node.counts.macs,
+                "line": node.loc.line if node.loc else None,
+            }
+            for node in ir.nodes
+        ],
+    }
+
+
+def check_size(ir: ModelIR, max_params: int, diags: Diagnostics) -> None:
+    """Refuse models over ``max_params`` before anything is built."""
+    total: Counts = ir.totals
+    if total.params > max_params:
+        size = total.params * BYTES_PER_PARAM
+        diags.error(
+            f"expected at most {max_params:,} parameters; this model has {total.params:,} "
+            f"(about {human_bytes(size)} as float32)",
+            None,
+            format_path(("model",)),
+            code="too-large",
+            hint="raise the limit with --max-params if you mean it",
+        )
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def human_count(value: int) -> str:
+    for unit, scale in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if value >= scale:
+            return f"{value / scale:.2f}{unit}"
+    return str(value)

@@ -1,0 +1,1 @@
+"""Back ends over the IR: the Keras builder and the Python code emitter."""

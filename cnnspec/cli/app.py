@@ -1,0 +1,49 @@
+"""The `cnnspec` Typer application: joins the per-command modules.
+
+Command modules import only light dependencies at import time, so `cnnspec validate`,
+`inspect` and `schema` never load TensorFlow.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from cnnspec import __version__
+from cnnspec.cli.build import build
+from cnnspec.cli.inspect import inspect
+from cnnspec.cli.schema import schema
+from cnnspec.cli.validate import validate
+
+app = typer.Typer(
+    name="cnnspec",
+    help="A declarative compiler for convolutional neural networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cnnspec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version"
+    ),
+) -> None:
+    """Validate, inspect, build and generate code for CNN specs."""
+
+
+app.command()(validate)
+app.command()(inspect)
+app.command()(schema)
+app.command()(build)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,98 @@
+"""`cnnspec build FILE -o model.keras` — compile a spec into a saved Keras model."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cnnspec.cli.common import (
+    AllowOutsideOption,
+    MaxParamsOption,
+    SetOption,
+    SpecArgument,
+    guarded,
+    report,
+    stdout,
+)
+from cnnspec.errors import UsageError
+
+
+def write_graph(ir: object, target: Path) -> list[Path]:
+    """Render the graph to ``target`` with Graphviz when installed; always write DOT and
+    Mermaid text beside it. Returns the files written."""
+    from cnnspec.analysis.graph import to_dot, to_mermaid
+    from cnnspec.fileio import atomic_path, write_atomic
+
+    dot_text = to_dot(ir)  # type: ignore[arg-type]
+    written = [
+        write_atomic(target.with_suffix(".dot"), dot_text),
+        write_atomic(target.with_suffix(".mmd"), to_mermaid(ir)),  # type: ignore[arg-type]
+    ]
+    dot = shutil.which("dot")
+    if dot and target.suffix.lower() in (".png", ".svg", ".pdf"):
+        with atomic_path(target) as temp:
+            subprocess.run(
+                [dot, f"-T{target.suffix[1:].lower()}", "-o", str(temp)],
+                input=dot_text.encode(),
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+        written.insert(0, target)
+    elif target.suffix.lower() in (".png", ".svg", ".pdf"):
+        stdout().print(
+            f"[yellow]Graphviz is not installed[/yellow], so {target} was not drawn; the graph is in "
+            f"{written[0]} (DOT) and {written[1]} (Mermaid). To draw it: `apt-get install graphviz`.",
+            highlight=False,
+        )
+    return written
+
+
+@guarded
+def build(
+    file: SpecArgument,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="where to save the .keras model")
+    ] = None,
+    summary: Annotated[
+        bool, typer.Option("--summary", help="print the layer table of the built model")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="draw the model graph (PNG/SVG/PDF or .dot)")
+    ] = None,
+    set: SetOption = None,
+    allow_outside: AllowOutsideOption = False,
+    max_params: MaxParamsOption = 500_000_000,
+) -> None:
+    """Build the Keras model of a spec and save it in the native .keras format (atomically)."""
+    from cnnspec.api import build_model, compile_spec
+
+    compiled = compile_spec(file, set or [], allow_outside=allow_outside, max_params=max_params)
+    report(compiled.warnings, "text")
+    target = output or Path(f"{compiled.name}.keras")
+    if target.suffix != ".keras":
+        raise UsageError(f"expected an output path ending in .keras; received {target}")
+    if target.is_dir():
+        raise UsageError(f"{target} is a directory")
+    model = build_model(compiled)
+    from cnnspec.fileio import atomic_path
+
+    with atomic_path(target) as temp:
+        model.save(temp)
+    console = stdout()
+    if summary:
+        from cnnspec.backends.live_summary import live_summary
+        from cnnspec.cli.inspect import print_summary
+
+        print_summary(live_summary(model, compiled.ir), f"{compiled.name} (built)")
+    if plot is not None:
+        for path in write_graph(compiled.ir, plot):
+            console.print(f"wrote {path}", highlight=False)
+    console.print(
+        f"[green]built[/green] {compiled.name}: {model.count_params():,} parameters → {target}",
+        highlight=False,
+    )

@@ -1,0 +1,104 @@
+"""Shared CLI pieces: options, consoles, and the guard that turns errors into exit codes.
+
+Exit codes: 0 success, 1 spec errors, 2 usage errors, 3 internal errors. No traceback is ever
+shown for a user mistake; an unexpected exception prints a short "internal error" line.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from cnnspec.errors import Diagnostic, SpecError, UsageError
+
+EXIT_SPEC = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="override a spec value, e.g. --set training.epochs=3 (repeatable)"),
+]
+AllowOutsideOption = Annotated[
+    bool,
+    typer.Option("--allow-outside", help="allow extends/use to read files outside the spec's folder"),
+]
+MaxParamsOption = Annotated[
+    int,
+    typer.Option("--max-params", min=1, help="refuse models with more parameters than this"),
+]
+SpecArgument = Annotated[Path, typer.Argument(help="the spec file (YAML)", show_default=False)]
+
+
+def stdout() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def report(diagnostics: list[Diagnostic], fmt: str = "text") -> None:
+    """Print diagnostics in the chosen format (text to stderr; json/github to stdout)."""
+    from cnnspec.cli.render import render_github, render_json, render_text
+
+    if fmt == "json":
+        typer.echo(render_json(diagnostics))
+    elif fmt == "github":
+        if diagnostics:
+            typer.echo(render_github(diagnostics))
+    else:
+        render_text(diagnostics, stderr())
+
+
+def fail_usage(message: str, hint: str | None = None) -> typer.Exit:
+    console = stderr()
+    console.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    if hint:
+        console.print(f"  [cyan]hint:[/cyan] {hint}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def guarded(func: F) -> F:
+    """Run a command body; map SpecError → 1, UsageError → 2, anything unexpected → 3."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        fmt = kwargs.get("format")
+        fmt = getattr(fmt, "value", fmt) or "text"
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except SpecError as exc:
+            report(exc.diagnostics, fmt)
+            raise typer.Exit(EXIT_SPEC) from None
+        except UsageError as exc:
+            raise fail_usage(str(exc), exc.hint) from None
+        except KeyboardInterrupt:
+            stderr().print("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if os.environ.get("CNNSPEC_DEBUG"):
+                raise
+            stderr().print(
+                f"[bold red]internal error[/bold red] ({type(exc).__name__}: {exc}); please report "
+                "it with the spec that caused it (set CNNSPEC_DEBUG=1 for the traceback)",
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,85 @@
+"""`cnnspec inspect FILE` — the layer table with shapes, parameters and MACs (no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cnnspec.analysis.report import human_count
+from cnnspec.cli.common import (
+    AllowOutsideOption,
+    MaxParamsOption,
+    SetOption,
+    SpecArgument,
+    guarded,
+    report,
+    stdout,
+)
+from cnnspec.cli.render import OutputFormat
+
+
+def shape_text(shape: list[int | None] | None) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def summary_table(summary: dict[str, Any], title: str) -> Table:
+    """A Rich table of an inspect summary; block and combinator groups get header rows."""
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("layer", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("output shape", justify="right")
+    table.add_column("params", justify="right")
+    table.add_column("MACs", justify="right")
+    group = ""
+    for row in summary["layers"]:
+        if row["group"] != group:
+            group = row["group"]
+            if group:
+                table.add_row(f"[bold cyan]{group}[/bold cyan]", "", "", "", "")
+        indent = "  " * (row["group"].count("/") + 1) if row["group"] else ""
+        table.add_row(
+            indent + row["name"],
+            row["kind"],
+            shape_text(row["output_shape"]),
+            f"{row['params']:,}",
+            human_count(row["macs"]) if row["macs"] else "",
+        )
+    return table
+
+
+def print_summary(summary: dict[str, Any], title: str) -> None:
+    console = stdout()
+    console.print(summary_table(summary, title))
+    console.print(
+        f"input {shape_text(summary['input_shape'])} → output {shape_text(summary['output_shape'])}  "
+        f"total params [bold]{summary['total_params']:,}[/bold] "
+        f"(trainable {summary['trainable_params']:,}, non-trainable {summary['non_trainable_params']:,}), "
+        f"MACs {human_count(summary['macs'])}",
+        highlight=False,
+    )
+
+
+@guarded
+def inspect(
+    file: SpecArgument,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text or json")] = OutputFormat.text,
+    set: SetOption = None,
+    allow_outside: AllowOutsideOption = False,
+    max_params: MaxParamsOption = 500_000_000,
+) -> None:
+    """Print every layer's output shape, parameter count and MACs, with totals."""
+    from cnnspec.api import compile_spec
+
+    compiled = compile_spec(file, set or [], allow_outside=allow_outside, max_params=max_params)
+    summary = compiled.summary()
+    if format == OutputFormat.json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    report(compiled.warnings, "text")
+    print_summary(summary, f"{compiled.name} ({Path(file)})")

@@ -1,0 +1,89 @@
+"""Printing diagnostics: text (with the source line and a caret), JSON, or GitHub annotations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from enum import StrEnum
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from cnnspec.errors import Diagnostic
+from cnnspec.spec.loader import SOURCE_TEXTS
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+def source_line(file: str, line: int) -> str | None:
+    text = SOURCE_TEXTS.get(file)
+    if text is None:
+        try:
+            path = Path(file)
+            if path.is_file() and path.stat().st_size <= 1024 * 1024:
+                text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+    if text is None:
+        return None
+    lines = text.splitlines()
+    return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+def _clean(text: str) -> str:
+    """Printable text only: control characters in user input never reach the terminal."""
+    return "".join(ch if ch.isprintable() or ch == " " else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def render_text(diagnostics: Sequence[Diagnostic], console: Console) -> None:
+    for diagnostic in diagnostics:
+        color = "red" if diagnostic.severity == "error" else "yellow"
+        where = f"{_clean(str(diagnostic.loc))}: " if diagnostic.loc else ""
+        path = f"{_clean(diagnostic.path)}: " if diagnostic.path else ""
+        console.print(
+            f"[bold]{escape(where)}[/bold][bold {color}]{diagnostic.severity}:[/bold {color}] "
+            f"{escape(path)}{escape(_clean(diagnostic.message))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if diagnostic.loc is not None:
+            line = source_line(diagnostic.loc.file, diagnostic.loc.line)
+            if line is not None:
+                shown = _clean(line.expandtabs(1))
+                number = str(diagnostic.loc.line)
+                console.print(f" {number} | {escape(shown)}", highlight=False, soft_wrap=True)
+                caret = " " * (len(number) + 3 + max(diagnostic.loc.column - 1, 0)) + "^"
+                console.print(f" [bold {color}]{caret}[/bold {color}]", highlight=False)
+        if diagnostic.hint:
+            console.print(
+                f"  [cyan]hint:[/cyan] {escape(_clean(diagnostic.hint))}", highlight=False, soft_wrap=True
+            )
+
+
+def render_github(diagnostics: Sequence[Diagnostic]) -> str:
+    def escape_data(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def escape_prop(text: str) -> str:
+        return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+    lines = []
+    for d in diagnostics:
+        props = []
+        if d.loc is not None:
+            props = [f"file={escape_prop(d.loc.file)}", f"line={d.loc.line}", f"col={d.loc.column}"]
+        message = f"{d.path}: {d.message}" if d.path else d.message
+        if d.hint:
+            message += f" (hint: {d.hint})"
+        head = f"::{d.severity}" + (" " + ",".join(props) if props else "")
+        lines.append(f"{head}::{escape_data(message)}")
+    return "\n".join(lines)
+
+
+def render_json(diagnostics: Sequence[Diagnostic]) -> str:
+    return json.dumps([d.to_json() for d in diagnostics], indent=2, ensure_ascii=False)

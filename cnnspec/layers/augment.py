@@ -1,0 +1,129 @@
+"""Augmentation kinds: Keras' random preprocessing layers (active in training only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnspec.layers.params import Param, choice, number, positive_int, seed_param
+from cnnspec.layers.registry import LayerKind, Params, Shape, ShapeError, register
+
+FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+
+
+def _factor(name: str, doc: str, maximum: float | None = None, default: Any = ...) -> Param:
+    kwargs: dict[str, Any] = {"minimum": 0, "maximum": maximum}
+    if default is not ...:
+        return Param(name, "factor", default, doc, nullable=default is None, **kwargs)
+    return Param(name, "factor", doc=doc, **kwargs)
+
+
+_FILL = (
+    choice("fill_mode", FILL_MODES, "reflect", "how points outside the image are filled"),
+    choice("interpolation", ("nearest", "bilinear"), "bilinear", "interpolation method"),
+    number("fill_value", 0.0, "value used with fill_mode: constant"),
+)
+
+
+def _translation_args(params: Params) -> dict[str, Any]:
+    args = {p.name: p.normalize(params[p.name]) for p in TRANSLATION_PARAMS}
+    if args["width_factor"] is None:
+        args["width_factor"] = args["height_factor"]
+    return args
+
+
+TRANSLATION_PARAMS = (
+    _factor("height_factor", "vertical shift as a fraction of the height", 1.0),
+    _factor("width_factor", "horizontal shift as a fraction of the width (default: as height)", 1.0, None),
+    *_FILL,
+    seed_param(),
+)
+
+
+def _crop_shape(params: Params, inputs: list[Shape]) -> Shape:
+    h, w, c = inputs[0]
+    if params["height"] > h or params["width"] > w:
+        raise ShapeError(
+            f"expected a crop no larger than the input ({h}×{w}); received "
+            f"{params['height']}×{params['width']}",
+            param="height",
+        )
+    return (params["height"], params["width"], c)
+
+
+_VALUE_RANGE = Param(
+    "value_range",
+    "pair",
+    [0, 255],
+    "range of pixel values (Keras' default is [0, 255]; use [0, 1] for scaled images)",
+)
+
+
+def _aug(name: str, cls: str, doc: str, params: tuple[Param, ...], **kw: Any) -> LayerKind:
+    return LayerKind(name, "augment", cls, doc, params, augmentation=True, ranks=(3,), **kw)
+
+
+register(
+    _aug(
+        "random_flip",
+        "RandomFlip",
+        "Random horizontal and/or vertical flips.",
+        (
+            choice(
+                "mode",
+                ("horizontal", "vertical", "horizontal_and_vertical"),
+                "horizontal_and_vertical",
+                "which flips to apply",
+            ),
+            seed_param(),
+        ),
+        main="mode",
+    ),
+    _aug(
+        "random_rotation",
+        "RandomRotation",
+        "Random rotation by a fraction of a full turn.",
+        (_factor("factor", "rotation range as a fraction of 2π"), *_FILL, seed_param()),
+        main="factor",
+    ),
+    _aug(
+        "random_zoom",
+        "RandomZoom",
+        "Random zoom in or out.",
+        (
+            _factor("height_factor", "zoom range for the height"),
+            _factor("width_factor", "zoom range for the width (default: keep aspect ratio)", None, None),
+            *_FILL,
+            seed_param(),
+        ),
+        main="height_factor",
+    ),
+    _aug(
+        "random_translation",
+        "RandomTranslation",
+        "Random shifts.",
+        TRANSLATION_PARAMS,
+        args_rule=_translation_args,
+        main="height_factor",
+    ),
+    _aug(
+        "random_crop",
+        "RandomCrop",
+        "Random crop to height × width (center crop at inference).",
+        (positive_int("height", doc="crop height"), positive_int("width", doc="crop width"), seed_param()),
+        shape_rule=_crop_shape,
+    ),
+    _aug(
+        "random_brightness",
+        "RandomBrightness",
+        "Random brightness shift.",
+        (_factor("factor", "brightness range as a fraction of value_range", 1.0), _VALUE_RANGE, seed_param()),
+        main="factor",
+    ),
+    _aug(
+        "random_contrast",
+        "RandomContrast",
+        "Random contrast change.",
+        (_factor("factor", "contrast range", 1.0), _VALUE_RANGE, seed_param()),
+        main="factor",
+    ),
+)

@@ -1,0 +1,310 @@
+"""Convolution kinds: conv1d, conv2d, depthwise_conv2d, separable_conv2d, conv2d_transpose."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from cnnspec.layers.arith import conv_length, spatial_names, transpose_length
+from cnnspec.layers.params import (
+    INITIALIZERS,
+    Param,
+    activation,
+    choice,
+    flag,
+    ints,
+    positive_int,
+)
+from cnnspec.layers.registry import Counts, KerasCall, LayerKind, Params, Shape, ShapeError, register
+
+
+def _common(rank: int, padding: tuple[str, ...] = ("valid", "same")) -> tuple[Param, ...]:
+    return (
+        ints("kernel_size", doc="size of the convolution window", length=rank),
+        ints("strides", 1, "step of the window", length=rank),
+        choice("padding", padding, "valid", "`valid` (no padding) or `same` (keep size / stride)"),
+        ints("dilation_rate", 1, "spacing between kernel elements", length=rank),
+        activation(),
+        flag("use_bias", True, "add a learned bias"),
+    )
+
+
+def _init_params(*prefixes: str) -> tuple[Param, ...]:
+    out: list[Param] = []
+    for prefix in prefixes:
+        default = "zeros" if prefix == "bias" else "glorot_uniform"
+        out.append(choice(f"{prefix}_initializer", INITIALIZERS, default, f"{prefix} initializer"))
+    for prefix in prefixes:
+        out.append(
+            Param(
+                f"{prefix}_regularizer",
+                "regularizer",
+                None,
+                f"L1/L2 penalty on the {prefix}",
+                nullable=True,
+            )
+        )
+    return tuple(out)
+
+
+def _regularizers(params: Params, args: dict[str, Any]) -> dict[str, Any]:
+    for key, value in list(args.items()):
+        if key.endswith("_regularizer") and value is not None:
+            args[key] = KerasCall("L1L2", tuple(sorted(value.items())))
+    return args
+
+
+def _check_stride_dilation(params: Params) -> None:
+    strides = params["strides"]
+    dilation = params["dilation_rate"]
+    strides = strides if isinstance(strides, (list, tuple)) else [strides]
+    dilation = dilation if isinstance(dilation, (list, tuple)) else [dilation]
+    if max(strides) > 1 and max(dilation) > 1:
+        raise ShapeError(
+            "expected strides of 1 when dilation_rate > 1 (Keras does not support both)",
+            param="dilation_rate",
+        )
+
+
+def _tuple(value: Any, rank: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,) * rank
+
+
+def _conv_shape(rank: int) -> Any:
+    def rule(params: Params, inputs: list[Shape]) -> Shape:
+        shape = inputs[0]
+        _check_stride_dilation(params)
+        groups = params.get("groups", 1)
+        channels = shape[-1]
+        if channels % groups:
+            raise ShapeError(
+                f"expected input channels ({channels}) divisible by groups ({groups})",
+                param="groups",
+            )
+        if params["filters"] % groups:
+            raise ShapeError(
+                f"expected filters ({params['filters']}) divisible by groups ({groups})",
+                param="groups",
+            )
+        kernel = _tuple(params["kernel_size"], rank)
+        strides = _tuple(params["strides"], rank)
+        dilation = _tuple(params["dilation_rate"], rank)
+        names = spatial_names(rank)
+        spatial = tuple(
+            conv_length(shape[i], kernel[i], strides[i], dilation[i], params["padding"], names[i])
+            for i in range(rank)
+        )
+        return (*spatial, params["filters"])
+
+    return rule
+
+
+def _conv_counts(rank: int) -> Any:
+    def rule(params: Params, inputs: list[Shape], output: Shape) -> Counts:
+        kernel = math.prod(_tuple(params["kernel_size"], rank))
+        channels = inputs[0][-1] // params.get("groups", 1)
+        filters = params["filters"]
+        weights = kernel * channels * filters + (filters if params["use_bias"] else 0)
+        return Counts(weights, 0, kernel * channels * filters * math.prod(output[:-1]))
+
+    return rule
+
+
+CONV2D_PARAMS = (
+    positive_int("filters", doc="number of output channels"),
+    *_common(2),
+    positive_int("groups", 1, "split input channels into this many groups"),
+    *_init_params("kernel", "bias"),
+)
+
+
+def _plain_args(kind_params: tuple[Param, ...]) -> Any:
+    def rule(params: Params) -> dict[str, Any]:
+        args = {
+            p.keras_name: p.normalize(params[p.name])
+            for p in kind_params
+            if p.keras_name is not None and p.name in params
+        }
+        return _regularizers(params, args)
+
+    return rule
+
+
+CONV1D_PARAMS = (
+    positive_int("filters", doc="number of output channels"),
+    *_common(1, ("valid", "same", "causal")),
+    positive_int("groups", 1, "split input channels into this many groups"),
+    *_init_params("kernel", "bias"),
+)
+
+
+def _depthwise_shape(params: Params, inputs: list[Shape]) -> Shape:
+    shape = inputs[0]
+    _check_stride_dilation(params)
+    kernel = _tuple(params["kernel_size"], 2)
+    strides = _tuple(params["strides"], 2)
+    dilation = _tuple(params["dilation_rate"], 2)
+    spatial = tuple(
+        conv_length(shape[i], kernel[i], strides[i], dilation[i], params["padding"], n)
+        for i, n in enumerate(("height", "width"))
+    )
+    return (*spatial, shape[-1] * params["depth_multiplier"])
+
+
+def _depthwise_counts(params: Params, inputs: list[Shape], output: Shape) -> Counts:
+    kernel = math.prod(_tuple(params["kernel_size"], 2))
+    out_channels = inputs[0][-1] * params["depth_multiplier"]
+    weights = kernel * out_channels + (out_channels if params["use_bias"] else 0)
+    return Counts(weights, 0, kernel * out_channels * math.prod(output[:-1]))
+
+
+DEPTHWISE_PARAMS = (
+    ints("kernel_size", doc="size of the convolution window"),
+    ints("strides", 1, "step of the window"),
+    choice("padding", ("valid", "same"), "valid", "`valid` or `same`"),
+    positive_int("depth_multiplier", 1, "output channels per input channel"),
+    ints("dilation_rate", 1, "spacing between kernel elements"),
+    activation(),
+    flag("use_bias", True, "add a learned bias"),
+    *_init_params("depthwise", "bias"),
+)
+
+
+def _separable_shape(params: Params, inputs: list[Shape]) -> Shape:
+    spatial = _depthwise_shape(params, inputs)[:-1]
+    return (*spatial, params["filters"])
+
+
+def _separable_counts(params: Params, inputs: list[Shape], output: Shape) -> Counts:
+    kernel = math.prod(_tuple(params["kernel_size"], 2))
+    mid = inputs[0][-1] * params["depth_multiplier"]
+    filters = params["filters"]
+    weights = kernel * mid + mid * filters + (filters if params["use_bias"] else 0)
+    positions = math.prod(output[:-1])
+    return Counts(weights, 0, (kernel * mid + mid * filters) * positions)
+
+
+SEPARABLE_PARAMS = (
+    positive_int("filters", doc="number of output channels"),
+    ints("kernel_size", doc="size of the depthwise window"),
+    ints("strides", 1, "step of the window"),
+    choice("padding", ("valid", "same"), "valid", "`valid` or `same`"),
+    positive_int("depth_multiplier", 1, "depthwise channels per input channel"),
+    ints("dilation_rate", 1, "spacing between kernel elements"),
+    activation(),
+    flag("use_bias", True, "add a learned bias"),
+    *_init_params("depthwise", "pointwise", "bias"),
+)
+
+
+def _transpose_shape(params: Params, inputs: list[Shape]) -> Shape:
+    shape = inputs[0]
+    _check_stride_dilation(params)
+    kernel = _tuple(params["kernel_size"], 2)
+    strides = _tuple(params["strides"], 2)
+    dilation = _tuple(params["dilation_rate"], 2)
+    output_padding = params.get("output_padding")
+    pads = _tuple(output_padding, 2) if output_padding is not None else (None, None)
+    for pad, stride in zip(pads, strides, strict=True):
+        if pad is not None and pad >= stride:
+            raise ShapeError(
+                f"expected output_padding ({pad}) smaller than strides ({stride})",
+                param="output_padding",
+            )
+    spatial = tuple(
+        transpose_length(shape[i], kernel[i], strides[i], dilation[i], params["padding"], pads[i])
+        for i in range(2)
+    )
+    return (*spatial, params["filters"])
+
+
+def _transpose_counts(params: Params, inputs: list[Shape], output: Shape) -> Counts:
+    kernel = math.prod(_tuple(params["kernel_size"], 2))
+    channels = inputs[0][-1]
+    filters = params["filters"]
+    weights = kernel * channels * filters + (filters if params["use_bias"] else 0)
+    return Counts(weights, 0, kernel * channels * filters * math.prod(inputs[0][:-1]))
+
+
+TRANSPOSE_PARAMS = (
+    positive_int("filters", doc="number of output channels"),
+    ints("kernel_size", doc="size of the convolution window"),
+    ints("strides", 1, "upsampling factor"),
+    choice("padding", ("valid", "same"), "valid", "`valid` or `same`"),
+    Param(
+        "output_padding",
+        "ints",
+        None,
+        "extra rows/columns added to one side of the output",
+        minimum=0,
+        nullable=True,
+    ),
+    ints("dilation_rate", 1, "spacing between kernel elements"),
+    activation(),
+    flag("use_bias", True, "add a learned bias"),
+    *_init_params("kernel", "bias"),
+)
+
+
+register(
+    LayerKind(
+        "conv1d",
+        "conv",
+        "Conv1D",
+        "1-D convolution over (length, channels).",
+        CONV1D_PARAMS,
+        _conv_shape(1),
+        _conv_counts(1),
+        _plain_args(CONV1D_PARAMS),
+        main="filters",
+        ranks=(2,),
+    ),
+    LayerKind(
+        "conv2d",
+        "conv",
+        "Conv2D",
+        "2-D convolution over (height, width, channels).",
+        CONV2D_PARAMS,
+        _conv_shape(2),
+        _conv_counts(2),
+        _plain_args(CONV2D_PARAMS),
+        main="filters",
+        ranks=(3,),
+    ),
+    LayerKind(
+        "depthwise_conv2d",
+        "conv",
+        "DepthwiseConv2D",
+        "Depthwise 2-D convolution: one filter (or depth_multiplier filters) per channel.",
+        DEPTHWISE_PARAMS,
+        _depthwise_shape,
+        _depthwise_counts,
+        _plain_args(DEPTHWISE_PARAMS),
+        main="kernel_size",
+        ranks=(3,),
+    ),
+    LayerKind(
+        "separable_conv2d",
+        "conv",
+        "SeparableConv2D",
+        "Depthwise convolution followed by a 1×1 pointwise convolution.",
+        SEPARABLE_PARAMS,
+        _separable_shape,
+        _separable_counts,
+        _plain_args(SEPARABLE_PARAMS),
+        main="filters",
+        ranks=(3,),
+    ),
+    LayerKind(
+        "conv2d_transpose",
+        "conv",
+        "Conv2DTranspose",
+        "Transposed 2-D convolution (learned upsampling).",
+        TRANSPOSE_PARAMS,
+        _transpose_shape,
+        _transpose_counts,
+        _plain_args(TRANSPOSE_PARAMS),
+        main="filters",
+        ranks=(3,),
+    ),
+)

@@ -1,0 +1,235 @@
+"""Core kinds: dense, dropout, activation, reshaping, padding/cropping, scaling and resizing."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from cnnspec.layers.params import (
+    ACTIVATIONS,
+    INITIALIZERS,
+    Param,
+    choice,
+    flag,
+    number,
+    positive_int,
+    seed_param,
+)
+from cnnspec.layers.registry import (
+    Counts,
+    KerasCall,
+    LayerKind,
+    Params,
+    Shape,
+    ShapeError,
+    register,
+    same_shape,
+)
+
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area")
+
+
+def _dense_shape(params: Params, inputs: list[Shape]) -> Shape:
+    return (*inputs[0][:-1], params["units"])
+
+
+def _dense_counts(params: Params, inputs: list[Shape], output: Shape) -> Counts:
+    fan_in = inputs[0][-1]
+    units = params["units"]
+    weights = fan_in * units + (units if params["use_bias"] else 0)
+    return Counts(weights, 0, fan_in * units * math.prod(inputs[0][:-1]))
+
+
+def _dense_args(params: Params) -> dict[str, Any]:
+    args = {p.name: p.normalize(params[p.name]) for p in DENSE_PARAMS}
+    for key in ("kernel_regularizer", "bias_regularizer"):
+        if args[key] is not None:
+            args[key] = KerasCall("L1L2", tuple(sorted(args[key].items())))
+    return args
+
+
+DENSE_PARAMS = (
+    positive_int("units", doc="number of outputs"),
+    choice("activation", ACTIVATIONS, None, "activation applied to the output", nullable=True),
+    flag("use_bias", True, "add a learned bias"),
+    choice("kernel_initializer", INITIALIZERS, "glorot_uniform", "kernel initializer"),
+    choice("bias_initializer", INITIALIZERS, "zeros", "bias initializer"),
+    Param("kernel_regularizer", "regularizer", None, "L1/L2 penalty on the kernel", nullable=True),
+    Param("bias_regularizer", "regularizer", None, "L1/L2 penalty on the bias", nullable=True),
+)
+
+
+def _flatten_shape(params: Params, inputs: list[Shape]) -> Shape:
+    return (math.prod(inputs[0]),)
+
+
+def _reshape_shape(params: Params, inputs: list[Shape]) -> Shape:
+    target = list(params["target_shape"])
+    total = math.prod(inputs[0])
+    known = math.prod(d for d in target if d != -1)
+    if -1 in target:
+        if total % known:
+            raise ShapeError(
+                f"expected {list(inputs[0])} ({total} values) to divide into {target}",
+                param="target_shape",
+            )
+        target[target.index(-1)] = total // known
+    elif known != total:
+        raise ShapeError(
+            f"expected target_shape with {total} values (input {list(inputs[0])}); "
+            f"received {target} ({known} values)",
+            param="target_shape",
+        )
+    return tuple(target)
+
+
+def _upsampling_shape(params: Params, inputs: list[Shape]) -> Shape:
+    size = params["size"]
+    size = tuple(size) if isinstance(size, (list, tuple)) else (size, size)
+    h, w, c = inputs[0]
+    return (h * size[0], w * size[1], c)
+
+
+def _padding_pairs(value: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+    return Param("p", "padding").normalize(value)
+
+
+def _zero_padding_shape(params: Params, inputs: list[Shape]) -> Shape:
+    (top, bottom), (left, right) = _padding_pairs(params["padding"])
+    h, w, c = inputs[0]
+    return (h + top + bottom, w + left + right, c)
+
+
+def _cropping_shape(params: Params, inputs: list[Shape]) -> Shape:
+    (top, bottom), (left, right) = _padding_pairs(params["cropping"])
+    h, w, c = inputs[0]
+    if top + bottom >= h or left + right >= w:
+        raise ShapeError(
+            f"expected cropping smaller than the input's height and width ({h}×{w}); "
+            f"received {[[top, bottom], [left, right]]}",
+            param="cropping",
+        )
+    return (h - top - bottom, w - left - right, c)
+
+
+def _resizing_shape(params: Params, inputs: list[Shape]) -> Shape:
+    return (params["height"], params["width"], inputs[0][-1])
+
+
+def _spatial_dropout_shape(params: Params, inputs: list[Shape]) -> Shape:
+    return inputs[0]
+
+
+register(
+    LayerKind(
+        "dense",
+        "core",
+        "Dense",
+        "Fully connected layer over the last axis.",
+        DENSE_PARAMS,
+        _dense_shape,
+        _dense_counts,
+        _dense_args,
+        main="units",
+        ranks=(1, 2, 3, 4),
+    ),
+    LayerKind(
+        "dropout",
+        "core",
+        "Dropout",
+        "Randomly zeroes a fraction of the inputs during training.",
+        (
+            number("rate", doc="fraction of inputs to drop", minimum=0, maximum=1),
+            seed_param(),
+        ),
+        main="rate",
+    ),
+    LayerKind(
+        "spatial_dropout2d",
+        "core",
+        "SpatialDropout2D",
+        "Drops whole feature maps (channels) during training.",
+        (
+            number("rate", doc="fraction of channels to drop", minimum=0, maximum=1),
+            seed_param(),
+        ),
+        _spatial_dropout_shape,
+        main="rate",
+        ranks=(3,),
+    ),
+    LayerKind("flatten", "core", "Flatten", "Flattens everything but the batch axis.", (), _flatten_shape),
+    LayerKind(
+        "activation",
+        "core",
+        "Activation",
+        "Applies an activation function.",
+        (choice("activation", ACTIVATIONS, doc="the activation function"),),
+        main="activation",
+    ),
+    LayerKind("identity", "core", "Identity", "Passes its input through unchanged.", ()),
+    LayerKind(
+        "reshape",
+        "core",
+        "Reshape",
+        "Reshapes to target_shape (one axis may be -1).",
+        (Param("target_shape", "shape", doc="the new shape without the batch axis"),),
+        _reshape_shape,
+        main="target_shape",
+    ),
+    LayerKind(
+        "upsampling2d",
+        "core",
+        "UpSampling2D",
+        "Repeats rows and columns by `size`.",
+        (
+            Param("size", "ints", 2, "upsampling factors for rows and columns", minimum=1),
+            choice("interpolation", INTERPOLATIONS, "nearest", "interpolation method"),
+        ),
+        _upsampling_shape,
+        main="size",
+        ranks=(3,),
+    ),
+    LayerKind(
+        "zero_padding2d",
+        "core",
+        "ZeroPadding2D",
+        "Pads rows and columns with zeros.",
+        (Param("padding", "padding", 1, "rows/columns to add"),),
+        _zero_padding_shape,
+        main="padding",
+        ranks=(3,),
+    ),
+    LayerKind(
+        "cropping2d",
+        "core",
+        "Cropping2D",
+        "Crops rows and columns from the edges.",
+        (Param("cropping", "padding", doc="rows/columns to remove"),),
+        _cropping_shape,
+        main="cropping",
+        ranks=(3,),
+    ),
+    LayerKind(
+        "rescaling",
+        "core",
+        "Rescaling",
+        "Multiplies by `scale` and adds `offset` (e.g. 1/255 to map pixels to [0, 1]).",
+        (number("scale", doc="multiplier"), number("offset", 0.0, "added after scaling")),
+        same_shape,
+        main="scale",
+    ),
+    LayerKind(
+        "resizing",
+        "core",
+        "Resizing",
+        "Resizes images to height × width.",
+        (
+            positive_int("height", doc="output height"),
+            positive_int("width", doc="output width"),
+            choice("interpolation", INTERPOLATIONS, "bilinear", "interpolation method"),
+            flag("crop_to_aspect_ratio", False, "crop instead of distorting the aspect ratio"),
+        ),
+        _resizing_shape,
+        ranks=(3,),
+    ),
+)

@@ -1,0 +1,430 @@
+"""Typed layer parameters: one declaration gives the JSON Schema piece, the checker used after
+``${…}`` substitution, and the canonical value the back ends receive."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnspec.errors import describe_value
+
+REQUIRED: Any = object()
+
+#: Activation names accepted wherever an activation is a parameter (Keras' own names).
+ACTIVATIONS = (
+    "linear",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "swish",
+    "silu",
+    "hard_swish",
+    "hard_silu",
+    "mish",
+    "sigmoid",
+    "hard_sigmoid",
+    "tanh",
+    "softmax",
+    "softplus",
+)
+INITIALIZERS = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "orthogonal",
+    "zeros",
+    "ones",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+)
+MAX_SIZE = 2**31 - 1
+
+EXPRESSION_SCHEMA: dict[str, Any] = {"$ref": "#/$defs/expression"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (not isinstance(value, float) or math.isfinite(value))
+    )
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a layer kind.
+
+    ``type`` selects a row of :data:`PARAM_TYPES`; ``minimum``/``maximum`` bound numbers (and
+    every element of tuples); ``choices`` lists allowed strings; ``length`` is the tuple length
+    of ``ints``/``numbers`` parameters (an int stands for the same value repeated).
+    ``keras`` is the keyword the Keras constructor takes (``None``: not passed to Keras).
+    """
+
+    name: str
+    type: str
+    default: Any = REQUIRED
+    doc: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    choices: tuple[str, ...] = ()
+    length: int = 2
+    nullable: bool = False
+    keras: str | None = field(default="")
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def keras_name(self) -> str | None:
+        return self.name if self.keras == "" else self.keras
+
+    # -- checking --------------------------------------------------------------------------
+    def check(self, value: Any) -> str | None:
+        """An "expected …; received …" message when ``value`` is invalid, else ``None``."""
+        if value is None:
+            return None if self.nullable else f"expected {self.describe()}; received null"
+        problem = PARAM_TYPES[self.type].check(self, value)
+        if problem is None:
+            return None
+        return f"expected {problem}; received {describe_value(value)}"
+
+    def normalize(self, value: Any) -> Any:
+        """The canonical form the back ends receive (tuples expanded, numbers typed)."""
+        if value is None:
+            return None
+        return PARAM_TYPES[self.type].normalize(self, value)
+
+    def describe(self) -> str:
+        return PARAM_TYPES[self.type].describe(self)
+
+    def json_schema(self) -> dict[str, Any]:
+        schema = PARAM_TYPES[self.type].schema(self)
+        alternatives = [schema, EXPRESSION_SCHEMA]
+        if self.nullable:
+            alternatives.append({"type": "null"})
+        result: dict[str, Any] = {"anyOf": alternatives}
+        if self.doc:
+            result["description"] = self.doc
+        if not self.required and _json_safe(self.default):
+            result["default"] = self.default
+        return result
+
+    # -- range helpers used by the type table ----------------------------------------------
+    def in_range(self, value: float) -> bool:
+        if self.minimum is not None:
+            if self.exclusive_minimum and not value > self.minimum:
+                return False
+            if not self.exclusive_minimum and value < self.minimum:
+                return False
+        return self.maximum is None or value <= self.maximum
+
+    def range_text(self) -> str:
+        parts = []
+        if self.minimum is not None:
+            parts.append(f"{'>' if self.exclusive_minimum else '≥'} {_fmt(self.minimum)}")
+        if self.maximum is not None:
+            parts.append(f"≤ {_fmt(self.maximum)}")
+        return " and ".join(parts)
+
+    def number_bounds(self) -> dict[str, Any]:
+        bounds: dict[str, Any] = {}
+        if self.minimum is not None:
+            key = "exclusiveMinimum" if self.exclusive_minimum else "minimum"
+            bounds[key] = self.minimum
+        if self.maximum is not None:
+            bounds["maximum"] = self.maximum
+        return bounds
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def _json_safe(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str, list))
+
+
+@dataclass(frozen=True)
+class ParamType:
+    """How one family of parameter values is checked, described, normalised and schematised."""
+
+    check: Callable[[Param, Any], str | None]
+    describe: Callable[[Param], str]
+    normalize: Callable[[Param, Any], Any]
+    schema: Callable[[Param], dict[str, Any]]
+
+
+def _int_describe(p: Param) -> str:
+    if p.minimum == 1 and p.maximum is None:
+        return "a positive integer"
+    if p.minimum == 0 and p.maximum is None:
+        return "a non-negative integer"
+    bounds = p.range_text()
+    return f"an integer {bounds}" if bounds else "an integer"
+
+
+def _int_check(p: Param, v: Any) -> str | None:
+    if not _is_int(v) or not p.in_range(v) or abs(v) > MAX_SIZE:
+        return _int_describe(p)
+    return None
+
+
+def _number_describe(p: Param) -> str:
+    bounds = p.range_text()
+    return f"a number {bounds}" if bounds else "a number"
+
+
+def _number_check(p: Param, v: Any) -> str | None:
+    return None if _is_number(v) and p.in_range(v) else _number_describe(p)
+
+
+def _ints_describe(p: Param) -> str:
+    return f"{_int_describe(p)} or a list of {p.length}"
+
+
+def _ints_check(p: Param, v: Any) -> str | None:
+    values = v if isinstance(v, list) else [v]
+    if isinstance(v, list) and len(v) != p.length:
+        return _ints_describe(p)
+    if any(_int_check(p, item) for item in values):
+        return _ints_describe(p)
+    return None
+
+
+def _ints_normalize(p: Param, v: Any) -> tuple[int, ...]:
+    return tuple(v) if isinstance(v, list) else (v,) * p.length
+
+
+def _ints_schema(p: Param) -> dict[str, Any]:
+    item = {"type": "integer", **p.number_bounds()}
+    return {"anyOf": [item, {"type": "array", "items": item, "minItems": p.length, "maxItems": p.length}]}
+
+
+def _factor_describe(p: Param) -> str:
+    return f"{_number_describe(p)} or a list [lower, upper]"
+
+
+def _factor_check(p: Param, v: Any) -> str | None:
+    if isinstance(v, list):
+        ok = len(v) == 2 and all(_is_number(x) and p.in_range(abs(x)) for x in v) and v[0] <= v[1]
+        return None if ok else _factor_describe(p)
+    return None if _is_number(v) and p.in_range(v) else _factor_describe(p)
+
+
+def _factor_normalize(p: Param, v: Any) -> Any:
+    return tuple(float(x) for x in v) if isinstance(v, list) else float(v)
+
+
+def _pair_describe(p: Param) -> str:
+    return "a list [lower, upper] of two numbers with lower < upper"
+
+
+def _pair_check(p: Param, v: Any) -> str | None:
+    ok = isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v) and v[0] < v[1]
+    return None if ok else _pair_describe(p)
+
+
+def _padding_describe(p: Param) -> str:
+    return "a non-negative integer, [rows, cols], or [[top, bottom], [left, right]]"
+
+
+def _padding_check(p: Param, v: Any) -> str | None:
+    def ok_int(x: Any) -> bool:
+        return _is_int(x) and 0 <= x <= MAX_SIZE
+
+    if ok_int(v):
+        return None
+    if isinstance(v, list) and len(v) == 2:
+        if all(ok_int(x) for x in v):
+            return None
+        if all(isinstance(x, list) and len(x) == 2 and all(ok_int(y) for y in x) for x in v):
+            return None
+    return _padding_describe(p)
+
+
+def _padding_normalize(p: Param, v: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+    if isinstance(v, int):
+        return ((v, v), (v, v))
+    if all(isinstance(x, int) for x in v):
+        return ((v[0], v[0]), (v[1], v[1]))
+    return ((v[0][0], v[0][1]), (v[1][0], v[1][1]))
+
+
+def _padding_schema(p: Param) -> dict[str, Any]:
+    item = {"type": "integer", "minimum": 0}
+    pair = {"type": "array", "items": item, "minItems": 2, "maxItems": 2}
+    return {"anyOf": [item, pair, {"type": "array", "items": pair, "minItems": 2, "maxItems": 2}]}
+
+
+def _shape_describe(p: Param) -> str:
+    return "a list of positive integers (at most one -1)"
+
+
+def _shape_check(p: Param, v: Any) -> str | None:
+    if not isinstance(v, list) or not v:
+        return _shape_describe(p)
+    if not all(_is_int(x) and (x >= 1 or x == -1) and x <= MAX_SIZE for x in v):
+        return _shape_describe(p)
+    return None if v.count(-1) <= 1 else _shape_describe(p)
+
+
+def _choice_describe(p: Param) -> str:
+    return "one of " + ", ".join(p.choices)
+
+
+def _choice_check(p: Param, v: Any) -> str | None:
+    return None if isinstance(v, str) and v in p.choices else _choice_describe(p)
+
+
+def _regularizer_check(p: Param, v: Any) -> str | None:
+    ok = (
+        isinstance(v, dict)
+        and v
+        and set(v) <= {"l1", "l2"}
+        and all(_is_number(x) and x >= 0 for x in v.values())
+    )
+    return None if ok else "a mapping {l1: number, l2: number} (either or both)"
+
+
+def _regularizer_normalize(p: Param, v: Any) -> dict[str, float]:
+    return {"l1": float(v.get("l1", 0.0)), "l2": float(v.get("l2", 0.0))}
+
+
+def _identity(p: Param, v: Any) -> Any:
+    return v
+
+
+PARAM_TYPES: dict[str, ParamType] = {
+    "int": ParamType(
+        _int_check,
+        _int_describe,
+        lambda p, v: int(v),
+        lambda p: {"type": "integer", **p.number_bounds()},
+    ),
+    "number": ParamType(
+        _number_check,
+        _number_describe,
+        lambda p, v: float(v),
+        lambda p: {"type": "number", **p.number_bounds()},
+    ),
+    "bool": ParamType(
+        lambda p, v: None if isinstance(v, bool) else "true or false",
+        lambda p: "true or false",
+        _identity,
+        lambda p: {"type": "boolean"},
+    ),
+    "str": ParamType(
+        lambda p, v: None if isinstance(v, str) and v else "a non-empty string",
+        lambda p: "a string",
+        _identity,
+        lambda p: {"type": "string", "minLength": 1},
+    ),
+    "choice": ParamType(
+        _choice_check,
+        _choice_describe,
+        _identity,
+        lambda p: {"enum": list(p.choices)},
+    ),
+    "ints": ParamType(_ints_check, _ints_describe, _ints_normalize, _ints_schema),
+    "factor": ParamType(
+        _factor_check,
+        _factor_describe,
+        _factor_normalize,
+        lambda p: {
+            "anyOf": [
+                {"type": "number", **p.number_bounds()},
+                {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+            ]
+        },
+    ),
+    "pair": ParamType(
+        _pair_check,
+        _pair_describe,
+        lambda p, v: (float(v[0]), float(v[1])),
+        lambda p: {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+    ),
+    "padding": ParamType(_padding_check, _padding_describe, _padding_normalize, _padding_schema),
+    "shape": ParamType(
+        _shape_check,
+        _shape_describe,
+        lambda p, v: tuple(v),
+        lambda p: {"type": "array", "items": {"type": "integer"}, "minItems": 1},
+    ),
+    "regularizer": ParamType(
+        _regularizer_check,
+        lambda p: "a mapping {l1: number, l2: number}",
+        _regularizer_normalize,
+        lambda p: {
+            "type": "object",
+            "properties": {
+                "l1": {"type": "number", "minimum": 0},
+                "l2": {"type": "number", "minimum": 0},
+            },
+            "additionalProperties": False,
+            "minProperties": 1,
+        },
+    ),
+}
+
+
+# -- shorthand constructors used by the layer modules ----------------------------------------
+def positive_int(name: str, default: Any = REQUIRED, doc: str = "", **kw: Any) -> Param:
+    return Param(name, "int", default, doc, minimum=1, **kw)
+
+
+def ints(name: str, default: Any = REQUIRED, doc: str = "", length: int = 2, **kw: Any) -> Param:
+    return Param(name, "ints", default, doc, minimum=1, length=length, **kw)
+
+
+def choice(name: str, choices: tuple[str, ...], default: Any = REQUIRED, doc: str = "", **kw: Any) -> Param:
+    return Param(name, "choice", default, doc, choices=choices, **kw)
+
+
+def flag(name: str, default: bool, doc: str = "", **kw: Any) -> Param:
+    return Param(name, "bool", default, doc, **kw)
+
+
+def number(name: str, default: Any = REQUIRED, doc: str = "", **kw: Any) -> Param:
+    return Param(name, "number", default, doc, **kw)
+
+
+def activation(name: str = "activation", default: Any = None, doc: str = "") -> Param:
+    return Param(
+        name,
+        "choice",
+        default,
+        doc or "activation applied to the output",
+        choices=ACTIVATIONS,
+        nullable=True,
+    )
+
+
+def seed_param() -> Param:
+    return Param("seed", "int", None, "seed of the layer's random generator", minimum=0, nullable=True)
+
+
+def check_params(params: Mapping[str, Any], declared: Mapping[str, Param]) -> dict[str, str]:
+    """Check every given value against its declaration; returns ``{name: message}``."""
+    problems: dict[str, str] = {}
+    for name, value in params.items():
+        param = declared.get(name)
+        if param is not None:
+            problem = param.check(value)
+            if problem:
+                problems[name] = problem
+    return problems

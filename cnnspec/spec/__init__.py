@@ -1,0 +1,1 @@
+"""The front end: located YAML loading, composition, validation and resolution."""

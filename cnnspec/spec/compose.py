@@ -1,0 +1,229 @@
+"""Composition: ``extends`` (deep merge), ``use`` (block libraries) and ``--set`` overrides.
+
+Every value keeps the location where it was written, so an error in an inherited or imported
+value points into the file that holds it. Included paths are resolved relative to the file
+that names them and must stay inside the top-level spec's folder tree unless
+``allow_outside`` is set; cycles are reported with the chain of files.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from cnnspec.errors import Diagnostics, Loc, SpecError, SpecPath, UsageError, format_path
+from cnnspec.spec.loader import SourceDoc, load_file, load_text
+from cnnspec.spec.schema import validate_document
+
+MAX_INCLUDE_DEPTH = 16
+_PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(\.)")
+
+
+class _Composer:
+    def __init__(self, root: Path, allow_outside: bool) -> None:
+        self.root = root
+        self.allow_outside = allow_outside
+        self.stack: list[Path] = []
+
+    def include(self, owner: SourceDoc, ref: Any, path: SpecPath, base_dir: Path, what: str) -> Path:
+        if not isinstance(ref, str) or not ref:
+            raise SpecError.single(
+                f"expected a file path for `{what}`; received {ref!r}", owner.loc(path), format_path(path)
+            )
+        target = (base_dir / ref).resolve()
+        if not self.allow_outside and not target.is_relative_to(self.root):
+            raise SpecError.single(
+                f"refusing to read {ref!r}: it is outside the spec's folder ({self.root})",
+                owner.loc(path),
+                format_path(path),
+                code="outside",
+                hint="pass --allow-outside if you trust this file",
+            )
+        if target in self.stack:
+            chain = " → ".join(p.name for p in [*self.stack, target])
+            raise SpecError.single(
+                f"`{what}` cycle: {chain}", owner.loc(path), format_path(path), code="cycle"
+            )
+        if len(self.stack) >= MAX_INCLUDE_DEPTH:
+            raise SpecError.single(
+                f"expected at most {MAX_INCLUDE_DEPTH} nested includes", owner.loc(path), format_path(path)
+            )
+        if not target.is_file():
+            raise SpecError.single(
+                f"no such file: {ref!r} (looked in {base_dir})",
+                owner.loc(path),
+                format_path(path),
+                code="io",
+            )
+        return target
+
+    def load(self, path: Path, *, library: bool = False) -> SourceDoc:
+        self.stack.append(path)
+        try:
+            doc = load_file(path)
+            if library:
+                diags = Diagnostics()
+                validate_document(doc, diags, library=True)
+                diags.raise_if_errors()
+            self.apply_use(doc, path.parent)
+            extends = doc.data.get("extends")
+            if extends is None:
+                return doc
+            if library:
+                raise SpecError.single(
+                    "a block library cannot use `extends`", doc.loc(("extends",)), "extends"
+                )
+            target = self.include(doc, extends, ("extends",), path.parent, "extends")
+            base = self.load(target)
+            merged = merge_docs(base, doc)
+            merged.data.pop("extends", None)
+            return merged
+        finally:
+            self.stack.pop()
+
+    def apply_use(self, doc: SourceDoc, base_dir: Path) -> None:
+        uses = doc.data.get("use")
+        if uses is None:
+            return
+        if not isinstance(uses, list):
+            uses = [uses]
+        own_blocks: dict[str, Any] = doc.data.get("blocks") or {}
+        imported_from: dict[str, str] = {}
+        blocks: dict[str, Any] = {}
+        for index, ref in enumerate(uses):
+            target = self.include(doc, ref, ("use", index), base_dir, "use")
+            library = self.load(target, library=True)
+            for name, block in (library.data.get("blocks") or {}).items():
+                if name in own_blocks:
+                    continue  # the spec's own definition shadows the library's
+                if name in imported_from:
+                    raise SpecError.single(
+                        f"block {name!r} is defined by both {imported_from[name]!r} and {ref!r}",
+                        doc.loc(("use", index)),
+                        format_path(("use", index)),
+                        code="duplicate-block",
+                    )
+                imported_from[name] = ref
+                blocks[name] = block
+                _copy_locs(library, doc, ("blocks", name))
+            for name, value in (library.data.get("vars") or {}).items():
+                doc.data.setdefault("vars", {}).setdefault(name, value)
+                if doc.data["vars"][name] is value:
+                    _copy_locs(library, doc, ("vars", name))
+        if blocks:
+            doc.data["blocks"] = {**blocks, **own_blocks}
+        doc.data.pop("use", None)
+
+
+def _copy_locs(source: SourceDoc, target: SourceDoc, prefix: SpecPath) -> None:
+    n = len(prefix)
+    for table_src, table_dst in ((source.locs, target.locs), (source.key_locs, target.key_locs)):
+        for path, loc in table_src.items():
+            if path[:n] == prefix:
+                table_dst[path] = loc
+
+
+def merge_docs(base: SourceDoc, child: SourceDoc) -> SourceDoc:
+    """Deep-merge ``child`` over ``base``: mappings merge, everything else is replaced."""
+    replaced: list[SpecPath] = []
+
+    def merge(a: Any, b: Any, path: SpecPath) -> Any:
+        if isinstance(a, dict) and isinstance(b, dict):
+            out = dict(a)
+            for key, value in b.items():
+                out[key] = merge(a[key], value, (*path, key)) if key in a else value
+                if key not in a:
+                    replaced.append((*path, key))
+            return out
+        replaced.append(path)
+        return b
+
+    data = merge(base.data, child.data, ())
+    locs = dict(base.locs)
+    key_locs = dict(base.key_locs)
+    for prefix in replaced:
+        n = len(prefix)
+        for table in (locs, key_locs):
+            for stale in [p for p in table if p[:n] == prefix]:
+                del table[stale]
+    locs.update(child.locs)
+    key_locs.update(child.key_locs)
+    return SourceDoc(child.file, data, locs, key_locs)
+
+
+def parse_override(text: str) -> tuple[SpecPath, Any]:
+    """Parse ``path=value`` (``training.epochs=3``, ``model[2].conv2d.filters=64``)."""
+    if "=" not in text:
+        raise UsageError(
+            f"expected --set PATH=VALUE; received {text!r}",
+            "for example: --set training.epochs=3",
+        )
+    raw_path, raw_value = text.split("=", 1)
+    path: list[str | int] = []
+    position = 0
+    expect_name = True
+    while position < len(raw_path):
+        match = _PATH_TOKEN.match(raw_path, position)
+        if match is None or (match.group(3) and expect_name):
+            raise UsageError(f"expected a spec path like training.epochs; received {raw_path!r}")
+        if match.group(1):
+            path.append(match.group(1))
+            expect_name = False
+        elif match.group(2):
+            path.append(int(match.group(2)))
+        else:
+            expect_name = True
+        position = match.end()
+    if not path or expect_name:
+        raise UsageError(f"expected a spec path like training.epochs; received {raw_path!r}")
+    try:
+        parsed = load_text(f"value: {raw_value}" if raw_value.strip() else "value: ''", "<--set>")
+    except SpecError as exc:
+        raise UsageError(f"cannot parse the value of --set {text!r}: {exc.errors[0].message}") from None
+    return tuple(path), parsed.data["value"]
+
+
+def apply_overrides(doc: SourceDoc, overrides: list[str] | tuple[str, ...]) -> None:
+    """Apply ``--set`` overrides in order; each value is located at ``<--set N>``."""
+    for number, text in enumerate(overrides, start=1):
+        path, value = parse_override(text)
+        target: Any = doc.data
+        for depth, key in enumerate(path[:-1]):
+            nxt = path[depth + 1]
+            if isinstance(key, int):
+                if not isinstance(target, list) or key >= len(target):
+                    raise UsageError(f"--set {text!r}: {format_path(path[: depth + 1])} does not exist")
+                target = target[key]
+                continue
+            if not isinstance(target, dict):
+                raise UsageError(f"--set {text!r}: {format_path(path[:depth])} is not a mapping")
+            if key not in target:
+                target[key] = [] if isinstance(nxt, int) else {}
+            target = target[key]
+        last = path[-1]
+        if isinstance(last, int):
+            if not isinstance(target, list) or last >= len(target):
+                raise UsageError(f"--set {text!r}: {format_path(path)} does not exist")
+        elif not isinstance(target, dict):
+            raise UsageError(f"--set {text!r}: {format_path(path[:-1])} is not a mapping")
+        target[last] = value
+        column = text.index("=") + 2
+        loc = Loc(f"<--set {number}>", 1, column)
+        n = len(path)
+        for table in (doc.locs, doc.key_locs):
+            for stale in [p for p in table if p[:n] == path]:
+                del table[stale]
+        doc.locs[path] = loc
+
+
+def load_spec(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, allow_outside: bool = False
+) -> SourceDoc:
+    """Load a spec file with its ``extends`` and ``use`` files and apply ``--set`` overrides."""
+    spec_path = Path(path)
+    root = spec_path.resolve().parent
+    composer = _Composer(root, allow_outside)
+    doc = composer.load(spec_path.resolve() if spec_path.exists() else spec_path)
+    apply_overrides(doc, overrides)
+    return doc

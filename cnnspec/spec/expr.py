@@ -1,0 +1,243 @@
+"""``${…}`` expressions: a small, whitelisted evaluator (never ``eval``).
+
+An expression is parsed with :mod:`ast` and only these nodes are accepted: numbers, strings,
+booleans, names, ``+ - * / // % **``, unary ``- + not``, comparisons, ``and``/``or``,
+``a if c else b``, list literals and calls of ``min``, ``max``, ``int``, ``round``, ``abs``,
+``float``. Anything else is refused before a single node is evaluated. Because the accepted
+language is a subset of Python, the code emitter writes the same expression back as Python.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+FULL_EXPRESSION = re.compile(r"^\$\{(.*)\}$", re.DOTALL)
+EMBEDDED_EXPRESSION = re.compile(r"\$\{([^{}]*)\}")
+MAX_EXPRESSION_LENGTH = 500
+MAX_INT = 2**63 - 1
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "int": int,
+    "round": round,
+    "abs": abs,
+    "float": float,
+}
+
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+
+
+class ExpressionError(Exception):
+    """An expression that cannot be parsed or evaluated; carries a hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def is_expression(value: object) -> bool:
+    """True when ``value`` is a string that contains a ``${…}`` expression."""
+    return isinstance(value, str) and "${" in value
+
+
+def parse(text: str) -> ast.expr:
+    """Parse and whitelist-check one expression body (the text inside ``${…}``)."""
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(
+            f"expected an expression of at most {MAX_EXPRESSION_LENGTH} characters; received {len(text)}"
+        )
+    if not text.strip():
+        raise ExpressionError("expected an expression inside ${…}; received nothing")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise ExpressionError(
+            f"expected a valid expression; received {text.strip()!r}",
+            "expressions use + - * / // % **, comparisons, `a if c else b`, min, max, int, round",
+        ) from None
+    for node in ast.walk(tree):
+        _check_node(node)
+    return tree.body
+
+
+_ALLOWED_NODES = (
+    ast.Expression,
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Compare,
+    ast.BoolOp,
+    ast.IfExp,
+    ast.Call,
+    ast.List,
+    ast.Tuple,
+    ast.And,
+    ast.Or,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    *_BINARY,
+    *_COMPARE,
+)
+
+
+def _check_node(node: ast.AST) -> None:
+    if not isinstance(node, _ALLOWED_NODES):
+        raise ExpressionError(
+            f"expected arithmetic on numbers and names; received {type(node).__name__}",
+            "expressions use + - * / // % **, comparisons, `a if c else b`, min, max, int, round",
+        )
+    if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str, bool)):
+        raise ExpressionError(f"expected a number or string literal; received {node.value!r}")
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            raise ExpressionError(
+                "expected a call of " + ", ".join(FUNCTIONS) + "; received another call",
+            )
+        if node.keywords:
+            raise ExpressionError("expected positional arguments only in a function call")
+
+
+def names_in(text: str) -> set[str]:
+    """The variable names an expression body reads (function names excluded)."""
+    tree = parse(text)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    return names - (calls & set(FUNCTIONS))
+
+
+def evaluate(text: str, env: Mapping[str, Any]) -> Any:
+    """Evaluate one expression body against ``env`` (variables, parameters, loop indices)."""
+    return _eval(parse(text), env)
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        raise ExpressionError(f"expected a result within ±2**63; received {value:.3e}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExpressionError(f"expected a finite result; received {value}")
+    return value
+
+
+def _number(value: Any, what: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ExpressionError(f"expected a number for {what}; received {type(value).__name__}")
+    return value
+
+
+def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id in env:
+            return env[node.id]
+        from cnnspec.errors import did_you_mean
+
+        raise ExpressionError(
+            f"undefined name {node.id!r}",
+            did_you_mean(node.id, env) or f"defined here: {', '.join(sorted(env)) or 'nothing'}",
+        )
+    if isinstance(node, ast.BinOp):
+        left = _eval(node.left, env)
+        right = _eval(node.right, env)
+        op = type(node.op)
+        if op is ast.Add and isinstance(left, str) and isinstance(right, str):
+            if len(left) + len(right) > 10_000:
+                raise ExpressionError("expected a string of at most 10,000 characters")
+            return left + right
+        _number(left, "the left operand")
+        _number(right, "the right operand")
+        if op in (ast.Div, ast.FloorDiv, ast.Mod) and right == 0:
+            raise ExpressionError("division by zero")
+        if op is ast.Pow and (abs(right) > 64 or (abs(left) > 2**16 and right > 4)):
+            raise ExpressionError(f"expected a smaller power; received {left} ** {right}")
+        try:
+            return _bounded(_BINARY[op](left, right))
+        except (OverflowError, ZeroDivisionError, ValueError) as exc:
+            raise ExpressionError(f"arithmetic error: {exc}") from None
+    if isinstance(node, ast.UnaryOp):
+        operand = _eval(node.operand, env)
+        if isinstance(node.op, ast.Not):
+            return not operand
+        _number(operand, "the operand")
+        return -operand if isinstance(node.op, ast.USub) else +operand
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, env)
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
+            right = _eval(comparator, env)
+            try:
+                if not _COMPARE[type(op)](left, right):
+                    return False
+            except TypeError:
+                raise ExpressionError(
+                    f"cannot compare {type(left).__name__} with {type(right).__name__}"
+                ) from None
+            left = right
+        return True
+    if isinstance(node, ast.BoolOp):
+        result: Any = None
+        for value_node in node.values:
+            result = _eval(value_node, env)
+            if isinstance(node.op, ast.And) and not result:
+                return result
+            if isinstance(node.op, ast.Or) and result:
+                return result
+        return result
+    if isinstance(node, ast.IfExp):
+        return _eval(node.body if _eval(node.test, env) else node.orelse, env)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_eval(element, env) for element in node.elts]
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)
+        args = [_eval(arg, env) for arg in node.args]
+        try:
+            return _bounded(FUNCTIONS[node.func.id](*args))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ExpressionError(f"{node.func.id}(): {exc}") from None
+    raise ExpressionError(f"unsupported expression node {type(node).__name__}")
+
+
+def substitute(value: Any, env: Mapping[str, Any]) -> Any:
+    """Replace ``${…}`` in a scalar: a whole-string expression keeps its type (``"${w*2}"``
+    gives an int); expressions embedded in text are formatted into the string."""
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    full = FULL_EXPRESSION.match(value)
+    if full and "${" not in full.group(1):
+        return evaluate(full.group(1), env)
+
+    def replace(match: re.Match[str]) -> str:
+        result = evaluate(match.group(1), env)
+        return str(result).lower() if isinstance(result, bool) else str(result)
+
+    text = EMBEDDED_EXPRESSION.sub(replace, value)
+    if "${" in text:
+        raise ExpressionError(f"expected a closed ${{…}} expression; received {value!r}")
+    return text

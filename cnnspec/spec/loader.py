@@ -1,0 +1,432 @@
+"""Located YAML loading: text → plain values plus a table of line:column for every node.
+
+The loader walks PyYAML's *event* stream (the safe parser, never a constructor), so it decides
+every type itself: YAML 1.1 surprises (``yes``/``no``/``on``/``off``, ``010``, ``1:20``) are
+errors instead of silent booleans and octals, tags are refused, duplicate keys name both lines,
+and aliases are expanded under a node budget so a "billion laughs" file fails in milliseconds.
+The walk uses an explicit stack, so deep nesting is an error, never a ``RecursionError``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cnnspec.errors import Diagnostics, Loc, SpecError, SpecPath, format_path
+
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 100
+NODE_BUDGET = 200_000
+
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_TRUE = re.compile(r"^(?:true|True|TRUE)$")
+_FALSE = re.compile(r"^(?:false|False|FALSE)$")
+_YAML11_BOOL = re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
+_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
+_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
+_OCT = re.compile(r"^0o[0-7]+$")
+_LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
+_UNDERSCORE_NUMBER = re.compile(r"^[-+]?[0-9][0-9_]*_[0-9_]*(?:\.[0-9_]*)?$")
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_SPECIAL_FLOAT = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$")
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_ALLOWED_COLLECTION_TAGS = {None, "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+#: Text of every file loaded in this process, so diagnostics can quote the offending line.
+SOURCE_TEXTS: dict[str, str] = {}
+
+
+@dataclass
+class SourceDoc:
+    """A loaded YAML document: its plain value and where each part of it was written."""
+
+    file: str
+    data: dict[str, Any]
+    locs: dict[SpecPath, Loc] = field(default_factory=dict)
+    key_locs: dict[SpecPath, Loc] = field(default_factory=dict)
+
+    def loc(self, path: SpecPath) -> Loc | None:
+        """The location of the value at ``path``, or of its nearest located ancestor."""
+        while True:
+            found = self.locs.get(path)
+            if found is not None or not path:
+                return found
+            path = path[:-1]
+
+    def key_loc(self, path: SpecPath) -> Loc | None:
+        """The location of the mapping key that introduces ``path`` (falls back to the value)."""
+        return self.key_locs.get(path) or self.loc(path)
+
+
+def _mark_loc(file: str, mark: Any) -> Loc:
+    return Loc(file, mark.line + 1, mark.column + 1)
+
+
+def _error(message: str, loc: Loc, path: SpecPath = (), hint: str | None = None) -> SpecError:
+    return SpecError.single(message, loc, format_path(path) if path else "", code="yaml", hint=hint)
+
+
+def decode_source(raw: bytes, file: str) -> str:
+    """Check size and encoding; return the text without a UTF-8 byte-order mark."""
+    if len(raw) > MAX_BYTES:
+        raise _error(
+            f"expected a spec of at most {MAX_BYTES // 1024} KiB; received {len(raw):,} bytes",
+            Loc(file, 1, 1),
+            hint="a spec describes a model; data belongs in `data.source`",
+        )
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise _error(
+            "expected UTF-8 text; received UTF-16 (byte-order mark)",
+            Loc(file, 1, 1),
+            hint="save the file as UTF-8",
+        )
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise _error(
+            f"expected UTF-8 text; received the invalid byte 0x{raw[exc.start]:02x}",
+            Loc(file, line, column),
+            hint="save the file as UTF-8",
+        ) from None
+
+
+def resolve_plain_scalar(text: str, loc: Loc, path: SpecPath, diags: Diagnostics) -> Any:
+    """Type a plain (unquoted) scalar with YAML 1.2 core rules, refusing YAML 1.1 surprises."""
+    if _NULL.match(text):
+        return None
+    if _TRUE.match(text):
+        return True
+    if _FALSE.match(text):
+        return False
+    if _INT.match(text):
+        return int(text)
+    if _YAML11_BOOL.match(text):
+        diags.error(
+            f"expected true or false; received {text!r}, which YAML 1.1 reads as a boolean",
+            loc,
+            path,
+            code="yaml-1.1",
+            hint=f'write true/false, or quote it ("{text}") if you mean the string',
+        )
+        return text
+    if _LEADING_ZERO.match(text):
+        diags.error(
+            f"expected a decimal number; received {text!r}, which YAML 1.1 reads as octal",
+            loc,
+            path,
+            code="yaml-1.1",
+            hint="remove the leading zero, or quote it if you mean a string",
+        )
+        return text
+    if _SEXAGESIMAL.match(text):
+        diags.error(
+            f"expected a number; received {text!r}, which YAML 1.1 reads as base 60",
+            loc,
+            path,
+            code="yaml-1.1",
+            hint=f'quote it ("{text}") if you mean a string',
+        )
+        return text
+    if _UNDERSCORE_NUMBER.match(text):
+        diags.error(
+            f"expected a number; received {text!r} (digit separators are not portable YAML)",
+            loc,
+            path,
+            code="yaml-1.1",
+            hint="write the number without underscores",
+        )
+        return text
+    if _HEX.match(text):
+        return int(text, 16)
+    if _OCT.match(text):
+        return int(text[2:], 8)
+    if _FLOAT.match(text) or _SPECIAL_FLOAT.match(text):
+        value = float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf"))
+        if text.lstrip("+-").lower() == ".nan":
+            value = math.nan
+        if not math.isfinite(value):
+            diags.error(
+                f"expected a finite number; received {text!r}",
+                loc,
+                path,
+                code="number-range",
+                hint="numbers must be finite and within double precision (about 1.8e308)",
+            )
+            return 0.0
+        return value
+    return text
+
+
+@dataclass
+class _Frame:
+    container: dict[str, Any] | list[Any]
+    path: SpecPath
+    loc: Loc
+    anchor: str | None
+    start_count: int
+    key: str | None = None
+    key_loc: Loc | None = None
+    first_key_line: dict[str, int] = field(default_factory=dict)
+
+
+class _Builder:
+    """Turns a YAML event stream into plain values and location tables."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.diags = Diagnostics()
+        self.locs: dict[SpecPath, Loc] = {}
+        self.key_locs: dict[SpecPath, Loc] = {}
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, list[tuple[SpecPath, Loc]], int]] = {}
+        self.node_count = 0
+        self.root: Any = None
+        self.root_set = False
+        self.documents = 0
+
+    # -- helpers -------------------------------------------------------------------------
+    def _next_path(self, loc: Loc) -> SpecPath | None:
+        """The path where the next value goes, or ``None`` when it is a mapping key."""
+        if not self.stack:
+            return ()
+        top = self.stack[-1]
+        if isinstance(top.container, list):
+            return (*top.path, len(top.container))
+        if top.key is None:
+            return None
+        return (*top.path, top.key)
+
+    def _count(self, n: int, loc: Loc) -> None:
+        self.node_count += n
+        if self.node_count > NODE_BUDGET:
+            raise _error(
+                f"expected at most {NODE_BUDGET:,} YAML nodes after alias expansion; "
+                "received more (an alias bomb?)",
+                loc,
+                hint="aliases (*name) are expanded in full; use blocks and repeat instead",
+            )
+
+    def _place(self, value: Any, path: SpecPath, loc: Loc) -> None:
+        """Attach a finished value to its parent (or make it the root)."""
+        if not self.stack:
+            self.root = value
+            self.root_set = True
+            return
+        top = self.stack[-1]
+        if isinstance(top.container, list):
+            top.container.append(value)
+        else:
+            assert top.key is not None
+            top.container[top.key] = value
+            top.key = None
+
+    def _anchor_entries(self, path: SpecPath) -> list[tuple[SpecPath, Loc]]:
+        n = len(path)
+        return [(p[n:], loc) for p, loc in self.locs.items() if p[:n] == path]
+
+    def _check_tag(self, tag: str | None, loc: Loc, path: SpecPath, allowed: set[str | None]) -> None:
+        if tag not in allowed:
+            raise _error(
+                f"expected plain YAML; received the tag {tag!r}",
+                loc,
+                path,
+                hint="cnnspec specs do not use YAML tags (they could construct Python objects)",
+            )
+
+    # -- events --------------------------------------------------------------------------
+    def feed(self, event: Any) -> None:
+        loc = _mark_loc(self.file, event.start_mark)
+        if isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise _error(
+                    "expected one YAML document; received a second one",
+                    loc,
+                    hint="remove the `---` separator; one file holds one spec",
+                )
+            return
+        if isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
+            return
+
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            frame = self.stack.pop()
+            self._finish(frame.container, frame.path, frame.loc, frame.anchor, frame.start_count)
+            return
+
+        path = self._next_path(loc)
+        if path is None:
+            self._feed_key(event, loc)
+            return
+
+        if len(self.stack) >= MAX_DEPTH:
+            raise _error(
+                f"expected nesting of at most {MAX_DEPTH} levels; received deeper nesting",
+                loc,
+                path,
+            )
+
+        if isinstance(event, yaml.AliasEvent):
+            self._feed_alias(event, path, loc)
+        elif isinstance(event, yaml.ScalarEvent):
+            self._check_tag(event.tag, loc, path, {None, _STR_TAG})
+            self._count(1, loc)
+            if event.tag is None and event.implicit[0]:
+                value = resolve_plain_scalar(event.value, loc, path, self.diags)
+            else:
+                value = event.value
+            self._finish(value, path, loc, event.anchor, self.node_count - 1)
+        elif isinstance(event, yaml.MappingStartEvent):
+            self._check_tag(event.tag, loc, path, _ALLOWED_COLLECTION_TAGS)
+            self._count(1, loc)
+            self.locs[path] = loc
+            self.stack.append(_Frame({}, path, loc, event.anchor, self.node_count - 1))
+        elif isinstance(event, yaml.SequenceStartEvent):
+            self._check_tag(event.tag, loc, path, _ALLOWED_COLLECTION_TAGS)
+            self._count(1, loc)
+            self.locs[path] = loc
+            self.stack.append(_Frame([], path, loc, event.anchor, self.node_count - 1))
+
+    def _finish(self, value: Any, path: SpecPath, loc: Loc, anchor: str | None, start: int) -> None:
+        self.locs[path] = loc
+        if anchor is not None:
+            size = self.node_count - start
+            self.anchors[anchor] = (value, self._anchor_entries(path), size)
+        self._place(value, path, loc)
+
+    def _feed_key(self, event: Any, loc: Loc) -> None:
+        top = self.stack[-1]
+        assert isinstance(top.container, dict)
+        if not isinstance(event, yaml.ScalarEvent):
+            raise _error(
+                "expected a plain string as mapping key; received a complex key",
+                loc,
+                top.path,
+            )
+        self._check_tag(event.tag, loc, top.path, {None, _STR_TAG})
+        key = event.value
+        if key == "<<" and event.implicit[0]:
+            raise _error(
+                "expected a key; received the YAML merge key `<<`",
+                loc,
+                top.path,
+                hint="merge keys are not supported; use blocks, repeat or `extends`",
+            )
+        if key in top.container or key in top.first_key_line:
+            first = top.first_key_line.get(key)
+            raise _error(
+                f"duplicate key {key!r} (first defined on line {first})",
+                loc,
+                (*top.path, key),
+                hint="each key may appear once in a mapping; remove one of them",
+            )
+        top.first_key_line[key] = loc.line
+        top.key = key
+        top.key_loc = loc
+        self.key_locs[(*top.path, key)] = loc
+
+    def _feed_alias(self, event: Any, path: SpecPath, loc: Loc) -> None:
+        if event.anchor not in self.anchors:
+            raise _error(
+                f"expected a defined anchor; received the alias *{event.anchor}, "
+                "which is undefined or refers to itself",
+                loc,
+                path,
+            )
+        value, entries, size = self.anchors[event.anchor]
+        self._count(size, loc)
+        for rel, rel_loc in entries:
+            self.locs[(*path, *rel)] = rel_loc
+        self.locs[path] = loc
+        self._place(_deep_copy(value), path, loc)
+
+
+def _deep_copy(value: Any) -> Any:
+    """Copy plain YAML values without recursion (the structure may be deep)."""
+    if not isinstance(value, (dict, list)):
+        return value
+    root: Any = {} if isinstance(value, dict) else []
+    work: list[tuple[Any, Any]] = [(value, root)]
+    while work:
+        src, dst = work.pop()
+        items = src.items() if isinstance(src, dict) else enumerate(src)
+        for key, item in items:
+            if isinstance(item, (dict, list)):
+                copy: Any = {} if isinstance(item, dict) else []
+                work.append((item, copy))
+            else:
+                copy = item
+            if isinstance(dst, dict):
+                dst[key] = copy
+            else:
+                dst.append(copy)
+    return root
+
+
+def load_text(text: str, file: str = "<string>") -> SourceDoc:
+    """Parse spec text into a :class:`SourceDoc`; raise :class:`SpecError` on any problem."""
+    SOURCE_TEXTS[file] = text
+    builder = _Builder(file)
+    try:
+        for event in yaml.parse(text, Loader=_SafeLoader):
+            builder.feed(event)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = _mark_loc(file, mark) if mark is not None else Loc(file, 1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise _error(f"invalid YAML: {problem}", loc, hint="check indentation and quoting") from None
+    except yaml.YAMLError as exc:
+        raise _error(f"invalid YAML: {exc}", Loc(file, 1, 1)) from None
+    builder.diags.raise_if_errors()
+    if not builder.root_set or builder.root is None:
+        raise _error(
+            "expected a spec (a YAML mapping); received an empty document",
+            Loc(file, 1, 1),
+            hint="start from one of the files in specs/",
+        )
+    if not isinstance(builder.root, dict):
+        kind = "a list" if isinstance(builder.root, list) else "a single value"
+        raise _error(
+            f"expected a mapping at the top level; received {kind}",
+            builder.locs.get((), Loc(file, 1, 1)),
+            hint="a spec is a mapping with keys such as `cnnspec`, `name`, `input` and `model`",
+        )
+    return SourceDoc(file, builder.root, builder.locs, builder.key_locs)
+
+
+def display_name(path: Path) -> str:
+    """The file name shown in diagnostics: relative to the working directory when possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_file(path: str | Path) -> SourceDoc:
+    """Read and parse a spec file (at most :data:`MAX_BYTES`)."""
+    file_path = Path(path)
+    name = display_name(file_path)
+    try:
+        with file_path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError.single(f"no such file: {path}", code="io") from None
+    except IsADirectoryError:
+        raise SpecError.single(f"expected a file; received the directory {path}", code="io") from None
+    except OSError as exc:
+        raise SpecError.single(f"cannot read {path}: {exc.strerror}", code="io") from None
+    text = decode_source(raw, name)
+    return load_text(text, name)

@@ -1,0 +1,907 @@
+"""Resolution: a validated spec document → :class:`~cnnspec.ir.ModelIR`.
+
+Expands ``${…}`` expressions, ``vars``, block calls, ``repeat``, ``residual`` and ``parallel``
+into plain layers, checks every layer's parameters against the registry, and runs each kind's
+shape rule as it goes (``shortcut: auto`` and ``in_channels`` need shapes). All problems are
+collected with their spec locations; after an error the affected branch continues with an
+unknown shape so later items are still checked, without cascading shape errors.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cnnspec.errors import Diagnostics, Loc, SpecPath, did_you_mean, format_path
+from cnnspec.ir import INPUT, ModelIR, Node
+from cnnspec.layers.params import MAX_SIZE
+from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError
+from cnnspec.spec.expr import ExpressionError, is_expression, substitute
+from cnnspec.spec.loader import SourceDoc
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ITEM_EXTRAS = ("id", "inputs", "when")
+COMBINATORS = ("residual", "parallel", "repeat")
+MAX_NODES = 20_000
+MAX_REPEAT = 10_000
+UNKNOWN = "\0unknown"  # a tensor whose shape is unknown because of an earlier error
+
+BLOCK_PARAM_TYPES: dict[str, Callable[[Any], bool]] = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, list),
+    "any": lambda v: True,
+}
+
+
+@dataclass
+class Scope:
+    """Where names are looked up and how generated layer names are prefixed."""
+
+    entry: str
+    ids: dict[str, str]
+    parent: Scope | None
+    prefix: str
+    env: dict[str, Any]
+    group: tuple[str, ...]
+
+    def lookup(self, ref: str) -> str | None:
+        scope: Scope | None = self
+        while scope is not None:
+            if ref in scope.ids:
+                return scope.ids[ref]
+            scope = scope.parent
+        return self.entry if ref == INPUT else None
+
+    def visible(self) -> list[str]:
+        names: list[str] = [INPUT]
+        scope: Scope | None = self
+        while scope is not None:
+            names.extend(scope.ids)
+            scope = scope.parent
+        return names
+
+    def child(self, prefix: str | None = None, group: tuple[str, ...] | None = None, **kw: Any) -> Scope:
+        return Scope(
+            entry=kw.get("entry", self.entry),
+            ids={},
+            parent=kw.get("parent", self),
+            prefix=self.prefix if prefix is None else prefix,
+            env=kw.get("env", self.env),
+            group=self.group if group is None else group,
+        )
+
+
+@dataclass(frozen=True)
+class BlockParam:
+    type: str
+    default: Any
+    required: bool
+
+
+class Resolver:
+    """Walks the spec's layer lists and emits :class:`Node` objects."""
+
+    def __init__(self, doc: SourceDoc, diags: Diagnostics) -> None:
+        self.doc = doc
+        self.data = doc.data
+        self.diags = diags
+        self.nodes: list[Node] = []
+        self.by_name: dict[str, Node] = {}
+        self.shapes: dict[str, Shape | None] = {UNKNOWN: None}
+        self.counters: dict[str, dict[str, int]] = {}
+        self.blocks: dict[str, Any] = self.data.get("blocks") or {}
+        self.used_blocks: set[str] = set()
+        self.call_stack: list[str] = []
+        self.input_name = INPUT
+        self.too_many = False
+        self.vars_env: dict[str, Any] = {}
+
+    # -- diagnostics helpers ---------------------------------------------------------------
+    def loc(self, path: SpecPath) -> Loc | None:
+        return self.doc.loc(path)
+
+    def error(self, message: str, path: SpecPath, *, key: bool = False, **kw: Any) -> None:
+        loc = self.doc.key_loc(path) if key else self.doc.loc(path)
+        self.diags.error(message, loc, format_path(path), **kw)
+
+    def evaluate(self, value: Any, env: dict[str, Any], path: SpecPath) -> tuple[bool, Any]:
+        """Substitute expressions in ``value`` (recursively); ``(ok, result)``."""
+        try:
+            return True, self._substitute(value, env)
+        except ExpressionError as exc:
+            text = value if isinstance(value, str) else ""
+            prefix = f"in {text!r}: " if text and len(text) < 80 else ""
+            self.error(prefix + exc.message, path, code="expression", hint=exc.hint)
+            return False, None
+
+    def _substitute(self, value: Any, env: dict[str, Any]) -> Any:
+        if isinstance(value, list):
+            return [self._substitute(v, env) for v in value]
+        if isinstance(value, dict):
+            return {k: self._substitute(v, env) for k, v in value.items()}
+        return substitute(value, env) if is_expression(value) else value
+
+    # -- entry point -----------------------------------------------------------------------
+    def resolve(self) -> ModelIR:
+        env = self.vars_env = self.resolve_vars()
+        input_shape = self.resolve_input(env)
+        self.shapes[self.input_name] = input_shape
+        top = Scope(self.input_name, {}, None, "", env, ())
+        model = self.data.get("model") or []
+        last = self.walk_list(model, ("model",), top, self.input_name)
+        outputs = self.resolve_outputs(top, last)
+        augmentation = self.resolve_augmentation(env, input_shape)
+        self.prune(outputs)
+        for name in self.blocks:
+            if name not in self.used_blocks:
+                self.diags.warning(
+                    f"block {name!r} is defined but never used",
+                    self.doc.key_loc(("blocks", name)),
+                    format_path(("blocks", name)),
+                    code="unused-block",
+                )
+        return ModelIR(
+            name=str(self.data.get("name", "model")),
+            description=str(self.data.get("description", "")),
+            input_name=self.input_name,
+            input_shape=input_shape or (),
+            nodes=self.nodes,
+            outputs=tuple(outputs),
+            augmentation=augmentation,
+            sections={k: self.data[k] for k in ("data", "training", "runtime") if k in self.data},
+        )
+
+    def resolve_vars(self) -> dict[str, Any]:
+        raw: dict[str, Any] = self.data.get("vars") or {}
+        env: dict[str, Any] = {}
+        pending = dict(raw)
+        while pending:
+            progressed = False
+            for name, value in list(pending.items()):
+                try:
+                    result = self._substitute(value, env)
+                except ExpressionError as exc:
+                    if "undefined name" in exc.message and any(n in exc.message for n in map(repr, pending)):
+                        continue  # depends on a var not evaluated yet
+                    self.error(exc.message, ("vars", name), code="expression", hint=exc.hint)
+                    result = None
+                env[name] = result
+                del pending[name]
+                progressed = True
+            if not progressed:
+                for name in pending:
+                    self.error(
+                        f"variable {name!r} depends on itself (directly or through other vars)",
+                        ("vars", name),
+                        code="cycle",
+                    )
+                break
+        return env
+
+    def resolve_input(self, env: dict[str, Any]) -> Shape | None:
+        spec_input = self.data.get("input") or {}
+        if "name" in spec_input:
+            self.input_name = spec_input["name"]
+        ok, shape = self.evaluate(spec_input.get("shape"), env, ("input", "shape"))
+        if not ok:
+            return None
+        if (
+            not isinstance(shape, list)
+            or not shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_SIZE for d in shape)
+        ):
+            self.error(
+                f"expected a list of positive integers; received {shape!r}",
+                ("input", "shape"),
+                hint="for 32×32 RGB images write shape: [32, 32, 3]",
+            )
+            return None
+        return tuple(shape)
+
+    def resolve_outputs(self, top: Scope, last: str) -> list[str]:
+        outputs = self.data.get("outputs")
+        if outputs is None:
+            return [last]
+        names = []
+        for i, ref in enumerate(outputs if isinstance(outputs, list) else [outputs]):
+            tensor = top.lookup(ref) if isinstance(ref, str) else None
+            if tensor is None:
+                hint = did_you_mean(str(ref), top.visible())
+                self.error(f"unknown layer id {ref!r}", ("outputs", i), code="reference", hint=hint)
+            else:
+                names.append(tensor)
+        return names or [last]
+
+    def resolve_augmentation(self, env: dict[str, Any], input_shape: Shape | None) -> list[Node]:
+        items = self.data.get("augmentation") or []
+        if not items:
+            return []
+        model_nodes = self.nodes
+        self.nodes = []
+        scope = Scope(self.input_name, {}, None, "augment_", env, ("augmentation",))
+        allowed = {k.name for k in REGISTRY.values() if k.augmentation} | {"rescaling", "resizing"}
+        current = self.input_name
+        for index, item in enumerate(items):
+            path: SpecPath = ("augmentation", index)
+            kind = next(iter(item), None) if isinstance(item, dict) else item
+            if isinstance(kind, str) and kind in REGISTRY and kind not in allowed:
+                self.error(
+                    f"expected an augmentation layer; received {kind!r}",
+                    path,
+                    hint="augmentation takes random_* layers (and rescaling/resizing); "
+                    "put other layers in `model`",
+                )
+                continue
+            current = self.walk_item(item, path, scope, current)
+        augmentation, self.nodes = self.nodes, model_nodes
+        out = self.shapes.get(current)
+        if out is not None and input_shape is not None and out != input_shape:
+            self.error(
+                f"expected augmentation to keep the input shape {list(input_shape)}; it produces {list(out)}",
+                ("augmentation",),
+                hint="put random_crop/resizing in `model` (they also act at inference)",
+            )
+        return augmentation
+
+    def prune(self, outputs: list[str]) -> None:
+        needed = set(outputs)
+        for node in reversed(self.nodes):
+            if node.name in needed:
+                needed.update(node.inputs)
+        kept = []
+        for node in self.nodes:
+            if node.name in needed:
+                kept.append(node)
+            else:
+                self.diags.warning(
+                    f"layer {node.name!r} does not lead to any model output; it is left out",
+                    node.loc,
+                    node.path,
+                    code="dead-layer",
+                    hint="reference it in `inputs` of a later layer or in `outputs`",
+                )
+        self.nodes = kept
+
+    # -- layer lists -----------------------------------------------------------------------
+    def walk_list(self, items: Any, path: SpecPath, scope: Scope, current: str) -> str:
+        if not isinstance(items, list):
+            self.error(
+                f"expected a list of layers; received {type(items).__name__}",
+                path,
+                hint="write each layer as a list item starting with `- `",
+            )
+            return UNKNOWN
+        for index, item in enumerate(items):
+            current = self.walk_item(item, (*path, index), scope, current)
+            if self.too_many:
+                return UNKNOWN
+        return current
+
+    def walk_item(self, item: Any, path: SpecPath, scope: Scope, current: str) -> str:
+        if isinstance(item, str):
+            kind_key, body, extras = item, None, {}
+        elif isinstance(item, dict):
+            keys = [k for k in item if k not in ITEM_EXTRAS]
+            if len(keys) != 1:
+                received = ", ".join(keys) if keys else "none"
+                self.error(
+                    f"expected exactly one layer kind per item; received {received}",
+                    path,
+                    code="layer-item",
+                    hint="start a new list item (`- `) for each layer; `id`, `inputs` and "
+                    "`when` may stand beside the kind",
+                )
+                return UNKNOWN
+            kind_key = keys[0]
+            body = item[kind_key]
+            extras = {k: item[k] for k in ITEM_EXTRAS if k in item}
+        else:
+            self.error(
+                f"expected a layer (a kind name or a mapping); received {item!r}",
+                path,
+                code="layer-item",
+            )
+            return UNKNOWN
+
+        in_shape = self.shapes.get(current)
+        env = self.layer_env(scope.env, in_shape)
+
+        if "when" in extras:
+            ok, condition = self.evaluate(extras["when"], env, (*path, "when"))
+            if not ok:
+                return UNKNOWN
+            if not isinstance(condition, bool):
+                self.error(
+                    f"expected true or false; received {condition!r}",
+                    (*path, "when"),
+                    hint='write a comparison, e.g. when: "${stride == 1}"',
+                )
+                return UNKNOWN
+            if not condition:
+                return current
+
+        item_id = self.item_id(extras, path, scope, env)
+        inputs = self.item_inputs(extras, path, scope, env, current)
+        if inputs is None:
+            return UNKNOWN
+        if inputs != [current] and inputs:
+            env = self.layer_env(scope.env, self.shapes.get(inputs[0]))
+
+        kpath = (*path, kind_key)
+        if kind_key in COMBINATORS:
+            if len(inputs) != 1:
+                self.error(f"`{kind_key}` takes one input; received {len(inputs)}", (*path, "inputs"))
+                return UNKNOWN
+            handler = {"residual": self.residual, "parallel": self.parallel, "repeat": self.repeat}
+            result = handler[kind_key](body, kpath, scope, inputs[0], item_id, env)
+        elif kind_key in REGISTRY:
+            result = self.layer(REGISTRY[kind_key], body, kpath, scope, inputs, item_id, env)
+        elif kind_key in self.blocks:
+            if len(inputs) != 1:
+                self.error(f"block `{kind_key}` takes one input; received {len(inputs)}", (*path, "inputs"))
+                return UNKNOWN
+            result = self.call_block(kind_key, body, kpath, scope, inputs[0], item_id, env)
+        else:
+            choices = [*REGISTRY, *COMBINATORS, *self.blocks]
+            self.error(
+                f"unknown layer kind {kind_key!r}",
+                kpath,
+                key=True,
+                code="unknown-kind",
+                hint=did_you_mean(kind_key, choices) or "run `cnnspec schema --kinds` to list the kinds",
+            )
+            result = UNKNOWN
+        if item_id is not None:
+            scope.ids[item_id] = result
+        return result
+
+    def layer_env(self, env: dict[str, Any], shape: Shape | None) -> dict[str, Any]:
+        if shape is None:
+            return env
+        return {**env, "in_channels": shape[-1], "in_shape": list(shape)}
+
+    def item_id(
+        self, extras: dict[str, Any], path: SpecPath, scope: Scope, env: dict[str, Any]
+    ) -> str | None:
+        if "id" not in extras:
+            return None
+        ok, item_id = self.evaluate(extras["id"], env, (*path, "id"))
+        if not ok:
+            return None
+        if not isinstance(item_id, str) or not IDENTIFIER.match(item_id) or not item_id.isascii():
+            self.error(
+                f"expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received {item_id!r}",
+                (*path, "id"),
+                code="identifier",
+            )
+            return None
+        if item_id == INPUT or item_id == self.input_name:
+            self.error(
+                f"the id {item_id!r} is reserved for the model input", (*path, "id"), code="identifier"
+            )
+            return None
+        if item_id in scope.ids:
+            self.error(f"duplicate id {item_id!r} in this layer list", (*path, "id"), code="duplicate-id")
+            return None
+        return item_id
+
+    def item_inputs(
+        self, extras: dict[str, Any], path: SpecPath, scope: Scope, env: dict[str, Any], current: str
+    ) -> list[str] | None:
+        if "inputs" not in extras:
+            return [current]
+        ok, refs = self.evaluate(extras["inputs"], env, (*path, "inputs"))
+        if not ok:
+            return None
+        refs = refs if isinstance(refs, list) else [refs]
+        tensors: list[str] = []
+        for i, ref in enumerate(refs):
+            rpath = (*path, "inputs", i) if isinstance(extras["inputs"], list) else (*path, "inputs")
+            tensor = scope.lookup(ref) if isinstance(ref, str) else None
+            if ref == self.input_name and tensor is None:
+                tensor = scope.entry
+            if tensor is None:
+                hint = did_you_mean(str(ref), scope.visible())
+                self.error(
+                    f"unknown layer id {ref!r} (ids must be defined earlier in the spec)",
+                    rpath,
+                    code="reference",
+                    hint=hint or "give the earlier layer an `id:` and refer to it here",
+                )
+                return None
+            tensors.append(tensor)
+        if not tensors:
+            self.error("expected at least one input; received an empty list", (*path, "inputs"))
+            return None
+        return tensors
+
+    # -- plain layers ----------------------------------------------------------------------
+    def layer(
+        self,
+        kind: LayerKind,
+        body: Any,
+        path: SpecPath,
+        scope: Scope,
+        inputs: list[str],
+        item_id: str | None,
+        env: dict[str, Any],
+    ) -> str:
+        if body is None:
+            raw: dict[str, Any] = {}
+            located: dict[str, SpecPath] = {}
+        elif isinstance(body, dict):
+            raw = body
+            located = {key: (*path, key) for key in body}
+        elif kind.main is not None:
+            raw = {kind.main: body}
+            located = {kind.main: path}
+        else:
+            self.error(
+                f"`{kind.name}` takes no single value; received {body!r}",
+                path,
+                code="layer-params",
+                hint=f"write `- {kind.name}` on its own, or a mapping of its parameters",
+            )
+            return UNKNOWN
+
+        ok = True
+        params: dict[str, Any] = {}
+        for key, value in raw.items():
+            param = kind.param_index.get(key)
+            ppath = located[key]
+            if param is None:
+                self.error(
+                    f"unknown parameter {key!r} for `{kind.name}`",
+                    ppath,
+                    key=True,
+                    code="unknown-parameter",
+                    hint=did_you_mean(key, kind.param_index)
+                    or "parameters: " + (", ".join(kind.param_index) or "none"),
+                )
+                ok = False
+                continue
+            good, value = self.evaluate(value, env, ppath)
+            if not good:
+                ok = False
+                continue
+            problem = param.check(value)
+            if problem:
+                self.error(problem, ppath, code="parameter")
+                ok = False
+                continue
+            params[key] = value
+        missing = [p.name for p in kind.params if p.required and p.name not in raw]
+        for name in missing:
+            self.error(
+                f"missing required parameter `{name}` for `{kind.name}`",
+                path,
+                code="missing-parameter",
+                hint=_example(kind),
+            )
+            ok = False
+        if kind.arity == "many" and len(inputs) < 2:
+            self.error(
+                f"`{kind.name}` merges two or more tensors; received {len(inputs)} input",
+                path,
+                code="inputs",
+                hint="give the layers to merge ids and list them: inputs: [a, b]",
+            )
+            ok = False
+        if kind.arity == "one" and len(inputs) > 1:
+            self.error(
+                f"`{kind.name}` takes one input; received {len(inputs)}",
+                path,
+                code="inputs",
+                hint="merge them first with add, concat or multiply",
+            )
+            ok = False
+        full = {**kind.defaults(), **params}
+        return self.emit(kind, full, inputs, scope, path, item_id, ok, located)
+
+    def emit(
+        self,
+        kind: LayerKind,
+        params: dict[str, Any],
+        inputs: list[str],
+        scope: Scope,
+        path: SpecPath,
+        item_id: str | None,
+        ok: bool = True,
+        located: dict[str, SpecPath] | None = None,
+    ) -> str:
+        """Name a checked layer, compute its shape and counts, and append it to the graph."""
+        if len(self.nodes) >= MAX_NODES:
+            if not self.too_many:
+                self.error(
+                    f"expected a model of at most {MAX_NODES:,} layers; this spec expands to more",
+                    path,
+                    code="too-large",
+                    hint="check `repeat.times`",
+                )
+            self.too_many = True
+            return UNKNOWN
+        name = self.name_for(scope, item_id, kind.name)
+        input_shapes = [self.shapes.get(t) for t in inputs]
+        shape: Shape | None = None
+        counts = Counts()
+        if ok and all(s is not None for s in input_shapes):
+            known = [s for s in input_shapes if s is not None]
+            try:
+                shape = kind.output_shape(params, known)
+                counts = kind.counts(params, known, shape)
+            except ShapeError as exc:
+                target = (located or {}).get(exc.param or "", path)
+                shapes = ", ".join(str(list(s)) for s in known)
+                self.error(
+                    f"{exc.message} (input shape {shapes})",
+                    target,
+                    code="shape",
+                    hint=exc.hint,
+                )
+        if name in self.by_name or name == self.input_name:
+            self.error(
+                f"layer name {name!r} is used twice",
+                path,
+                code="duplicate-name",
+                hint="give one of the items a different `id` (automatic names are kind_N)",
+            )
+            name = f"{name}\0{len(self.nodes)}"
+        node = Node(
+            name=name,
+            kind=kind.name,
+            params=params,
+            inputs=tuple(inputs),
+            shape=shape,
+            counts=counts,
+            loc=self.loc(path),
+            path=format_path(path),
+            group=scope.group,
+            input_shapes=tuple(s for s in input_shapes if s is not None),
+        )
+        self.nodes.append(node)
+        self.by_name[name] = node
+        self.shapes[name] = shape
+        return name if shape is not None else self._poison(name)
+
+    def _poison(self, name: str) -> str:
+        self.shapes[name] = None
+        return name
+
+    def name_for(self, scope: Scope, item_id: str | None, base: str) -> str:
+        if item_id is not None:
+            return scope.prefix + item_id
+        counters = self.counters.setdefault(scope.prefix, {})
+        counters[base] = counters.get(base, 0) + 1
+        return f"{scope.prefix}{base}_{counters[base]}"
+
+    # -- combinators -----------------------------------------------------------------------
+    def combinator_fields(
+        self, body: Any, path: SpecPath, allowed: dict[str, bool], example: str
+    ) -> dict[str, Any] | None:
+        if not isinstance(body, dict):
+            self.error(
+                f"expected a mapping; received {body!r}",
+                path,
+                code="combinator",
+                hint=example,
+            )
+            return None
+        ok = True
+        for key in body:
+            if key not in allowed:
+                self.error(
+                    f"unknown key {key!r}",
+                    (*path, key),
+                    key=True,
+                    code="unknown-key",
+                    hint=did_you_mean(key, allowed) or "keys: " + ", ".join(allowed),
+                )
+                ok = False
+        for key, required in allowed.items():
+            if required and key not in body:
+                self.error(f"missing required key `{key}`", path, code="missing-key", hint=example)
+                ok = False
+        return body if ok else None
+
+    def sub_scope(self, scope: Scope, item_id: str | None, entry: str) -> Scope:
+        if item_id is None:
+            return scope.child(entry=entry)
+        return scope.child(prefix=f"{scope.prefix}{item_id}_", group=(*scope.group, item_id), entry=entry)
+
+    def merge(
+        self,
+        merge: Any,
+        tensors: list[str],
+        scope: Scope,
+        path: SpecPath,
+        env: dict[str, Any],
+        choices: tuple[str, ...] = ("add", "concat"),
+    ) -> str:
+        ok, mode = self.evaluate(merge, env, (*path, "merge"))
+        if not ok:
+            return UNKNOWN
+        if mode not in choices:
+            self.error(
+                f"expected merge: one of {', '.join(choices)}; received {mode!r}",
+                (*path, "merge"),
+                code="parameter",
+                hint=did_you_mean(str(mode), choices),
+            )
+            return UNKNOWN
+        kind = REGISTRY[mode]
+        return self.emit(kind, kind.defaults(), tensors, scope, path, None)
+
+    def post_activation(
+        self, fields: dict[str, Any], current: str, scope: Scope, path: SpecPath, env: dict[str, Any]
+    ) -> str:
+        if fields.get("activation") is None:
+            return current
+        kind = REGISTRY["activation"]
+        ok, value = self.evaluate(fields["activation"], env, (*path, "activation"))
+        if not ok:
+            return UNKNOWN
+        problem = kind.param_index["activation"].check(value)
+        if problem:
+            self.error(problem, (*path, "activation"), code="parameter")
+            return UNKNOWN
+        return self.emit(kind, {"activation": value}, [current], scope, path, None)
+
+    def residual(
+        self, body: Any, path: SpecPath, scope: Scope, entry: str, item_id: str | None, env: dict[str, Any]
+    ) -> str:
+        example = "residual: {body: [...layers], shortcut: auto, merge: add}"
+        fields = self.combinator_fields(
+            body, path, {"body": True, "shortcut": False, "merge": False, "activation": False}, example
+        )
+        if fields is None:
+            return UNKNOWN
+        inner = self.sub_scope(scope, item_id, entry)
+        body_out = self.walk_list(fields["body"], (*path, "body"), inner, entry)
+        shortcut_field = fields.get("shortcut", "auto")
+        merge_mode = fields.get("merge", "add")
+        if isinstance(shortcut_field, list):
+            sc_scope = inner.child(prefix=f"{inner.prefix}shortcut_")
+            shortcut = self.walk_list(shortcut_field, (*path, "shortcut"), sc_scope, entry)
+        else:
+            ok, mode = self.evaluate(shortcut_field, env, (*path, "shortcut"))
+            modes = ("auto", "identity", "projection", "none")
+            if not ok:
+                return UNKNOWN
+            if mode not in modes:
+                self.error(
+                    f"expected shortcut: one of {', '.join(modes)} or a list of layers; received {mode!r}",
+                    (*path, "shortcut"),
+                    code="parameter",
+                    hint=did_you_mean(str(mode), modes),
+                )
+                return UNKNOWN
+            if mode == "none":
+                return self.post_activation(fields, body_out, inner, path, env)
+            shortcut = self.shortcut(mode, entry, body_out, merge_mode, inner, path)
+        if shortcut == UNKNOWN or body_out == UNKNOWN:
+            return UNKNOWN
+        merged = self.merge(merge_mode, [shortcut, body_out], inner, path, env)
+        return self.post_activation(fields, merged, inner, path, env)
+
+    def shortcut(self, mode: str, entry: str, body_out: str, merge: Any, scope: Scope, path: SpecPath) -> str:
+        in_shape, out_shape = self.shapes.get(entry), self.shapes.get(body_out)
+        if mode == "identity" or in_shape is None or out_shape is None:
+            return entry
+        if mode == "auto" and (in_shape == out_shape or merge == "concat"):
+            return entry
+        if len(in_shape) != 3 or len(out_shape) != 3:
+            self.error(
+                f"expected image tensors for a projection shortcut; received {list(in_shape)} → "
+                f"{list(out_shape)}",
+                (*path, "shortcut"),
+                code="shape",
+            )
+            return UNKNOWN
+        strides = []
+        for size_in, size_out in zip(in_shape[:2], out_shape[:2], strict=True):
+            stride = -(-size_in // size_out)
+            if (size_in - 1) // stride + 1 != size_out:
+                self.error(
+                    f"cannot project the shortcut from {list(in_shape)} to the body's output "
+                    f"{list(out_shape)} with a strided 1×1 convolution",
+                    (*path, "shortcut"),
+                    code="shape",
+                    hint="write the shortcut as a list of layers",
+                )
+                return UNKNOWN
+            strides.append(stride)
+        sc_scope = scope.child(prefix=f"{scope.prefix}shortcut_")
+        conv = REGISTRY["conv2d"]
+        params = {**conv.defaults(), "filters": out_shape[-1], "kernel_size": 1, "strides": strides}
+        if strides[0] == strides[1]:
+            params["strides"] = strides[0]
+        projected = self.emit(conv, params, [entry], sc_scope, path, None)
+        norm = REGISTRY["batch_norm"]
+        return self.emit(norm, norm.defaults(), [projected], sc_scope, path, None)
+
+    def parallel(
+        self, body: Any, path: SpecPath, scope: Scope, entry: str, item_id: str | None, env: dict[str, Any]
+    ) -> str:
+        example = "parallel: {branches: [[...layers], [...layers]], merge: concat}"
+        fields = self.combinator_fields(
+            body, path, {"branches": True, "merge": False, "activation": False}, example
+        )
+        if fields is None:
+            return UNKNOWN
+        branches = fields["branches"]
+        if not isinstance(branches, list) or len(branches) < 2:
+            self.error(
+                "expected at least two branches (each a list of layers)",
+                (*path, "branches"),
+                code="combinator",
+                hint=example,
+            )
+            return UNKNOWN
+        inner = self.sub_scope(scope, item_id, entry)
+        outs = []
+        for index, branch in enumerate(branches):
+            branch_scope = inner.child(entry=entry)
+            outs.append(self.walk_list(branch, (*path, "branches", index), branch_scope, entry))
+        if UNKNOWN in outs:
+            return UNKNOWN
+        merged = self.merge(fields.get("merge", "concat"), outs, inner, path, env)
+        return self.post_activation(fields, merged, inner, path, env)
+
+    def repeat(
+        self, body: Any, path: SpecPath, scope: Scope, entry: str, item_id: str | None, env: dict[str, Any]
+    ) -> str:
+        example = "repeat: {times: 3, as: i, layers: [...layers]}"
+        fields = self.combinator_fields(body, path, {"times": True, "as": False, "layers": True}, example)
+        if fields is None:
+            return UNKNOWN
+        ok, times = self.evaluate(fields["times"], env, (*path, "times"))
+        if not ok:
+            return UNKNOWN
+        if not isinstance(times, int) or isinstance(times, bool) or not 0 <= times <= MAX_REPEAT:
+            self.error(
+                f"expected an integer from 0 to {MAX_REPEAT:,}; received {times!r}",
+                (*path, "times"),
+                code="parameter",
+            )
+            return UNKNOWN
+        var = fields.get("as")
+        if var is not None and (not isinstance(var, str) or not IDENTIFIER.match(var)):
+            self.error(f"expected an identifier; received {var!r}", (*path, "as"), code="identifier")
+            return UNKNOWN
+        current = entry
+        prefix = f"{scope.prefix}{item_id}_" if item_id else scope.prefix
+        group = (*scope.group, item_id) if item_id else scope.group
+        for i in range(times):
+            iteration_env = {**scope.env, var: i} if var else scope.env
+            iteration = scope.child(prefix=prefix, group=group, entry=current, env=iteration_env)
+            current = self.walk_list(fields["layers"], (*path, "layers"), iteration, current)
+            if current == UNKNOWN:
+                return UNKNOWN
+        return current
+
+    # -- blocks ----------------------------------------------------------------------------
+    def block_params(self, name: str) -> dict[str, BlockParam]:
+        declared = (self.blocks[name] or {}).get("params") or {}
+        out: dict[str, BlockParam] = {}
+        for pname, spec in declared.items():
+            if isinstance(spec, str):
+                out[pname] = BlockParam(spec, None, True)
+            else:
+                has_default = "default" in spec
+                out[pname] = BlockParam(spec.get("type", "any"), spec.get("default"), not has_default)
+        return out
+
+    def call_block(
+        self,
+        name: str,
+        body: Any,
+        path: SpecPath,
+        scope: Scope,
+        entry: str,
+        item_id: str | None,
+        env: dict[str, Any],
+    ) -> str:
+        self.used_blocks.add(name)
+        if name in self.call_stack:
+            chain = " → ".join([*self.call_stack, name])
+            self.error(f"block {name!r} calls itself ({chain})", path, code="cycle")
+            return UNKNOWN
+        declared = self.block_params(name)
+        if body is None:
+            raw: dict[str, Any] = {}
+            located: dict[str, SpecPath] = {}
+        elif isinstance(body, dict):
+            raw, located = body, {k: (*path, k) for k in body}
+        elif len(declared) == 1:
+            only = next(iter(declared))
+            raw, located = {only: body}, {only: path}
+        else:
+            self.error(
+                f"expected a mapping of arguments for block `{name}`; received {body!r}",
+                path,
+                code="block-args",
+                hint="parameters: " + (", ".join(declared) or "none"),
+            )
+            return UNKNOWN
+        args: dict[str, Any] = {}
+        ok = True
+        for key, value in raw.items():
+            param = declared.get(key)
+            if param is None:
+                self.error(
+                    f"unknown argument {key!r} for block `{name}`",
+                    located[key],
+                    key=True,
+                    code="unknown-parameter",
+                    hint=did_you_mean(key, declared) or "parameters: " + (", ".join(declared) or "none"),
+                )
+                ok = False
+                continue
+            good, value = self.evaluate(value, env, located[key])
+            if not good:
+                ok = False
+                continue
+            check = BLOCK_PARAM_TYPES.get(param.type, BLOCK_PARAM_TYPES["any"])
+            if not check(value):
+                self.error(
+                    f"expected {param.type} for block parameter `{key}`; received {value!r}",
+                    located[key],
+                    code="parameter",
+                )
+                ok = False
+                continue
+            args[key] = value
+        for pname, param in declared.items():
+            if pname not in raw:
+                if param.required:
+                    self.error(
+                        f"missing required argument `{pname}` for block `{name}`",
+                        path,
+                        code="missing-parameter",
+                    )
+                    ok = False
+                else:
+                    args[pname] = param.default
+        if not ok:
+            return UNKNOWN
+        local = item_id or self.name_for(scope, None, name)
+        block_scope = Scope(
+            entry=entry,
+            ids={},
+            parent=None,
+            prefix=f"{scope.prefix}{local}_",
+            env={**self.global_env(scope), **args},
+            group=(*scope.group, local),
+        )
+        self.call_stack.append(name)
+        try:
+            return self.walk_list(
+                self.blocks[name].get("layers"), ("blocks", name, "layers"), block_scope, entry
+            )
+        finally:
+            self.call_stack.pop()
+
+    def global_env(self, scope: Scope) -> dict[str, Any]:
+        """Block bodies see the spec's vars and their own parameters, not the caller's names."""
+        return self.vars_env
+
+
+def _example(kind: LayerKind) -> str:
+    required = [p.name for p in kind.params if p.required]
+    sample = {"filters": 32, "kernel_size": 3, "units": 10, "rate": 0.5, "height": 32, "width": 32}
+    parts = ", ".join(f"{name}: {sample.get(name, '…')}" for name in required)
+    return f"e.g. {kind.name}: {{{parts}}}"
+
+
+def resolve(doc: SourceDoc, diags: Diagnostics | None = None) -> ModelIR:
+    """Resolve a schema-checked document into the IR; raise SpecError on any error."""
+    own = diags if diags is not None else Diagnostics()
+    ir = Resolver(doc, own).resolve()
+    own.raise_if_errors()
+    return ir

@@ -1,0 +1,394 @@
+"""The JSON Schema of a spec, generated from the layer registry, and validation against it.
+
+``json_schema()`` builds the full Draft 2020-12 schema that is committed as
+``schemas/cnnspec.schema.json`` for editors (every layer kind with its parameters).
+``validate_document()`` checks a loaded document with the same schema, except that layer
+items are left to the resolver, which knows block names and reports registry-driven
+messages with did-you-mean hints; running both would report each layer mistake twice.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+from cnnspec.errors import Diagnostics, describe_value, did_you_mean, format_path
+from cnnspec.layers.registry import REGISTRY, LayerKind
+from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
+
+SCHEMA_ID = "https://cnnspec.dev/schemas/cnnspec.schema.json"
+IDENTIFIER_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
+BLOCK_PARAM_TYPES = ["int", "float", "number", "bool", "str", "list", "any"]
+TOP_LEVEL_KEYS = (
+    "cnnspec",
+    "name",
+    "description",
+    "extends",
+    "use",
+    "input",
+    "vars",
+    "blocks",
+    "model",
+    "outputs",
+    "augmentation",
+    "data",
+    "training",
+    "runtime",
+)
+
+
+def kind_schema(kind: LayerKind) -> dict[str, Any]:
+    """Schema of one kind's value: null, its main parameter alone, or a parameter mapping."""
+    properties = {p.name: p.json_schema() for p in kind.params}
+    mapping: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    required = [p.name for p in kind.params if p.required]
+    if required:
+        mapping["required"] = required
+    alternatives: list[dict[str, Any]] = [mapping]
+    if not required:
+        alternatives.insert(0, {"type": "null"})
+    if kind.main is not None:
+        alternatives.append(kind.param_index[kind.main].json_schema())
+    return {"description": kind.doc, "anyOf": alternatives}
+
+
+def _layer_item_schema() -> dict[str, Any]:
+    kinds = {name: {"$ref": f"#/$defs/kinds/{name}"} for name in REGISTRY}
+    combinators = {
+        "residual": {
+            "type": "object",
+            "description": "body + shortcut (auto|identity|projection|none|layers) merged by add or concat",
+            "properties": {
+                "body": {"$ref": "#/$defs/layerList"},
+                "shortcut": {
+                    "anyOf": [
+                        {"enum": ["auto", "identity", "projection", "none"]},
+                        {"$ref": "#/$defs/layerList"},
+                        {"$ref": "#/$defs/expression"},
+                    ]
+                },
+                "merge": {"anyOf": [{"enum": ["add", "concat"]}, {"$ref": "#/$defs/expression"}]},
+                "activation": {"type": "string"},
+            },
+            "required": ["body"],
+            "additionalProperties": False,
+        },
+        "parallel": {
+            "type": "object",
+            "description": "branches applied to the same input, merged by concat or add",
+            "properties": {
+                "branches": {"type": "array", "items": {"$ref": "#/$defs/layerList"}, "minItems": 2},
+                "merge": {"anyOf": [{"enum": ["add", "concat"]}, {"$ref": "#/$defs/expression"}]},
+                "activation": {"type": "string"},
+            },
+            "required": ["branches"],
+            "additionalProperties": False,
+        },
+        "repeat": {
+            "type": "object",
+            "description": "the layers `times` times; `as` names the 0-based loop index",
+            "properties": {
+                "times": {"anyOf": [{"type": "integer", "minimum": 0}, {"$ref": "#/$defs/expression"}]},
+                "as": {"type": "string", "pattern": IDENTIFIER_PATTERN},
+                "layers": {"$ref": "#/$defs/layerList"},
+            },
+            "required": ["times", "layers"],
+            "additionalProperties": False,
+        },
+    }
+    extras = {
+        "id": {"type": "string", "description": "name of this layer; other layers refer to it"},
+        "inputs": {
+            "description": "ids of earlier layers (or `input`) to take as inputs",
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+        },
+        "when": {"anyOf": [{"type": "boolean"}, {"$ref": "#/$defs/expression"}]},
+    }
+    return {
+        "anyOf": [
+            {
+                "type": "string",
+                "pattern": IDENTIFIER_PATTERN,
+                "description": "a layer kind with default parameters, or a block without arguments",
+            },
+            {
+                "type": "object",
+                "properties": {**extras, **kinds, **combinators},
+                "propertyNames": {"pattern": IDENTIFIER_PATTERN},
+                "additionalProperties": {"description": "a block call with its arguments"},
+                "minProperties": 1,
+            },
+        ]
+    }
+
+
+def _block_schema() -> dict[str, Any]:
+    param = {
+        "anyOf": [
+            {"enum": BLOCK_PARAM_TYPES},
+            {
+                "type": "object",
+                "properties": {
+                    "type": {"enum": BLOCK_PARAM_TYPES},
+                    "default": {},
+                    "doc": {"type": "string"},
+                },
+                "additionalProperties": False,
+            },
+        ]
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "description": {"type": "string"},
+            "params": {
+                "type": "object",
+                "propertyNames": {"pattern": IDENTIFIER_PATTERN},
+                "additionalProperties": param,
+            },
+            "layers": {"$ref": "#/$defs/layerList"},
+        },
+        "required": ["layers"],
+        "additionalProperties": False,
+    }
+
+
+def json_schema(*, layers: bool = True) -> dict[str, Any]:
+    """The spec's JSON Schema. With ``layers=False`` layer items are only required to be
+    strings or mappings (the resolver checks them)."""
+    layer_item = _layer_item_schema() if layers else {"type": ["string", "object"]}
+    layer_list = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
+    defs: dict[str, Any] = {
+        "expression": {
+            "type": "string",
+            "pattern": r"\$\{[^}]*\}",
+            "description": "a ${…} expression over vars, block parameters and loop indices",
+        },
+        "identifier": {"type": "string", "pattern": IDENTIFIER_PATTERN},
+        "layer": layer_item,
+        "layerList": layer_list,
+        "block": _block_schema(),
+    }
+    if layers:
+        defs["kinds"] = {name: kind_schema(kind) for name, kind in REGISTRY.items()}
+    positive = {"anyOf": [{"type": "integer", "minimum": 1}, {"$ref": "#/$defs/expression"}]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "cnnspec model specification",
+        "description": "A convolutional network and how to train it. Generated by `cnnspec schema`.",
+        "type": "object",
+        "properties": {
+            "cnnspec": {"const": 1, "description": "spec language version"},
+            "name": {"$ref": "#/$defs/identifier", "description": "model name"},
+            "description": {"type": "string"},
+            "extends": {"type": "string", "description": "a base spec to deep-merge under this one"},
+            "use": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "block library files to import",
+            },
+            "input": {
+                "type": "object",
+                "properties": {
+                    "shape": {
+                        "anyOf": [
+                            {"type": "array", "items": positive, "minItems": 1, "maxItems": 4},
+                            {"$ref": "#/$defs/expression"},
+                        ]
+                    },
+                    "name": {"$ref": "#/$defs/identifier"},
+                },
+                "required": ["shape"],
+                "additionalProperties": False,
+            },
+            "vars": {
+                "type": "object",
+                "propertyNames": {"pattern": IDENTIFIER_PATTERN},
+                "additionalProperties": {"type": ["number", "string", "boolean", "array"]},
+            },
+            "blocks": {
+                "type": "object",
+                "propertyNames": {"pattern": IDENTIFIER_PATTERN},
+                "additionalProperties": {"$ref": "#/$defs/block"},
+            },
+            "model": {**layer_list, "minItems": 1},
+            "outputs": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "augmentation": layer_list,
+            "data": DATA_SCHEMA,
+            "training": TRAINING_SCHEMA,
+            "runtime": RUNTIME_SCHEMA,
+        },
+        "required": ["cnnspec", "name", "input", "model"],
+        "additionalProperties": False,
+        "$defs": defs,
+    }
+
+
+def block_library_schema() -> dict[str, Any]:
+    """Schema of a file imported with ``use:``: blocks (and vars), nothing else."""
+    schema = json_schema(layers=False)
+    keys = ("cnnspec", "description", "use", "vars", "blocks")
+    schema["properties"] = {k: v for k, v in schema["properties"].items() if k in keys}
+    schema["required"] = ["blocks"]
+    return schema
+
+
+@functools.cache
+def _validator(kind: str) -> Any:
+    import jsonschema
+
+    schema = block_library_schema() if kind == "library" else json_schema(layers=False)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = False) -> None:
+    """Check a composed document against the schema, adding located diagnostics."""
+    validator = _validator("library" if library else "spec")
+    for error in sorted(validator.iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
+        for leaf in _leaves(error):
+            _report(leaf, doc, diags)
+
+
+def _leaves(error: Any) -> Iterator[Any]:
+    """The most useful sub-error of an ``anyOf``: the alternative that got furthest."""
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        yield error
+        return
+    relevant = [e for e in error.context if "expression" not in str(list(e.schema_path))]
+    relevant = [e for e in relevant if e.validator != "type" or e.validator_value != "null"] or relevant
+    deepest = max(len(e.absolute_path) for e in relevant) if relevant else 0
+    if deepest > len(error.absolute_path):
+        best = [e for e in relevant if len(e.absolute_path) == deepest][:1]
+        for sub in best:
+            yield from _leaves(sub)
+        return
+    yield error
+
+
+def _expected(schema: Any) -> str:
+    """A short description of what a schema accepts."""
+    if not isinstance(schema, dict):
+        return "a valid value"
+    if "enum" in schema:
+        return "one of " + ", ".join(map(str, schema["enum"]))
+    if "const" in schema:
+        return repr(schema["const"])
+    if "anyOf" in schema:
+        parts = [_expected(s) for s in schema["anyOf"] if "$ref" not in s or "expression" not in s["$ref"]]
+        return " or ".join(dict.fromkeys(parts))
+    kind = schema.get("type")
+    bounds = []
+    if "minimum" in schema:
+        bounds.append(f"≥ {schema['minimum']}")
+    if "exclusiveMinimum" in schema:
+        bounds.append(f"> {schema['exclusiveMinimum']}")
+    if "maximum" in schema:
+        bounds.append(f"≤ {schema['maximum']}")
+    names = {
+        "integer": "an integer",
+        "number": "a number",
+        "string": "a string",
+        "boolean": "true or false",
+        "object": "a mapping",
+        "array": "a list",
+        "null": "null",
+    }
+    if isinstance(kind, list):
+        return " or ".join(names.get(k, k) for k in kind)
+    text = names.get(kind, "a valid value") if kind else "a valid value"
+    return f"{text} {' and '.join(bounds)}".strip()
+
+
+def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
+    path = tuple(error.absolute_path)
+    where = format_path(path)
+    value = error.instance
+    validator = error.validator
+    if validator == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        extra = [k for k in value if k not in allowed] if isinstance(value, dict) else []
+        for key in extra:
+            hint = did_you_mean(key, allowed) or ("keys: " + ", ".join(allowed) if allowed else None)
+            if path == () and key == "layers":
+                hint = "the layer list of a spec is called `model`"
+            diags.error(
+                f"unknown key {key!r}",
+                doc.key_loc((*path, key)),
+                format_path((*path, key)),
+                code="unknown-key",
+                hint=hint,
+            )
+        return
+    if validator == "required":
+        missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
+        for key in missing:
+            diags.error(f"missing required key `{key}`", doc.loc(path), where, code="missing-key")
+        return
+    if validator == "propertyNames":
+        diags.error(
+            f"expected names made of letters, digits and _; received {describe_value(error.instance)}",
+            doc.loc(path),
+            where,
+            code="identifier",
+        )
+        return
+    if validator in ("minProperties", "maxProperties") and isinstance(value, dict):
+        options = list(error.schema.get("properties", {}))
+        diags.error(
+            f"expected exactly one of {', '.join(options)}; received {len(value)} keys",
+            doc.loc(path),
+            where,
+            code="invalid",
+        )
+        return
+    if validator in ("minItems", "maxItems"):
+        count = len(value) if isinstance(value, list) else 0
+        word = "at least" if validator == "minItems" else "at most"
+        diags.error(
+            f"expected {word} {error.validator_value} item(s); received {count}",
+            doc.loc(path),
+            where,
+            code="invalid",
+            hint="a spec needs at least one layer in `model`" if path == ("model",) else None,
+        )
+        return
+    if validator == "const":
+        diags.error(
+            f"expected {error.validator_value!r}; received {describe_value(value)}",
+            doc.loc(path),
+            where,
+            code="invalid",
+            hint="this version of cnnspec reads `cnnspec: 1` specs" if path == ("cnnspec",) else None,
+        )
+        return
+    if validator == "enum":
+        hint = did_you_mean(value, map(str, error.validator_value)) if isinstance(value, str) else None
+        diags.error(
+            f"expected one of {', '.join(map(str, error.validator_value))}; received {describe_value(value)}",
+            doc.loc(path),
+            where,
+            code="invalid",
+            hint=hint,
+        )
+        return
+    if validator == "pattern" and error.validator_value == IDENTIFIER_PATTERN:
+        diags.error(
+            f"expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received {describe_value(value)}",
+            doc.loc(path),
+            where,
+            code="identifier",
+        )
+        return
+    diags.error(
+        f"expected {_expected(error.schema)}; received {describe_value(value)}",
+        doc.loc(path),
+        where,
+        code="invalid",
+    )
