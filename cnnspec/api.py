@@ -94,10 +94,19 @@ def resolve(
     return ir
 
 
+#: Sections the resolver does not read: schema errors there do not stop resolution, so the
+#: user sees layer errors and training-section errors in one run.
+_INDEPENDENT_SECTIONS = ("data", "training", "runtime", "description", "cnnspec")
+
+
 def compile_doc(
     doc: SourceDoc, *, max_params: int = DEFAULT_MAX_PARAMS, path: Path | None = None
 ) -> CompiledSpec:
-    diags = validate(doc)
+    """Validate and resolve a loaded document, reporting the errors of both stages together."""
+    diags = Diagnostics()
+    validate_document(doc, diags)
+    if any(not d.path.startswith(_INDEPENDENT_SECTIONS) for d in diags.errors):
+        diags.raise_if_errors()
     ir = resolve(doc, diags, max_params=max_params)
     return CompiledSpec(doc, ir, diags.warnings, path)
 

@@ -30,8 +30,17 @@ class Loc:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+MAX_PATH_PARTS = 12
+
+
 def format_path(path: Sequence[PathPart]) -> str:
-    """Render a spec path the way users write it: ``model[3].conv2d.filters``."""
+    """Render a spec path the way users write it: ``model[3].conv2d.filters``.
+
+    Very deep paths (hostile nesting) keep their first and last parts around an ellipsis.
+    """
+    if len(path) > MAX_PATH_PARTS:
+        tail = format_path(path[-4:])
+        return f"{format_path(path[:4])}…{'' if tail.startswith('[') else '.'}{tail}"
     out = ""
     for part in path:
         if isinstance(part, int):

@@ -40,6 +40,24 @@ def _clean(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else f"\\x{ord(ch):02x}" for ch in text)
 
 
+EXCERPT_WIDTH = 100
+
+
+def excerpt(line: str, column: int) -> tuple[str, int]:
+    """At most :data:`EXCERPT_WIDTH` characters of ``line`` around ``column`` (1-based), and the
+    column's position inside the excerpt."""
+    if len(line) <= EXCERPT_WIDTH:
+        return line, column
+    start = max(0, min(column - 1 - EXCERPT_WIDTH // 2, len(line) - EXCERPT_WIDTH))
+    piece = line[start : start + EXCERPT_WIDTH]
+    shift = 0
+    if start > 0:
+        piece, shift = "…" + piece[1:], 0
+    if start + EXCERPT_WIDTH < len(line):
+        piece = piece[:-1] + "…"
+    return piece, column - start + shift
+
+
 def render_text(diagnostics: Sequence[Diagnostic], console: Console) -> None:
     for diagnostic in diagnostics:
         color = "red" if diagnostic.severity == "error" else "yellow"
@@ -54,10 +72,10 @@ def render_text(diagnostics: Sequence[Diagnostic], console: Console) -> None:
         if diagnostic.loc is not None:
             line = source_line(diagnostic.loc.file, diagnostic.loc.line)
             if line is not None:
-                shown = _clean(line.expandtabs(1))
+                shown, column = excerpt(_clean(line.expandtabs(1)), diagnostic.loc.column)
                 number = str(diagnostic.loc.line)
                 console.print(f" {number} | {escape(shown)}", highlight=False, soft_wrap=True)
-                caret = " " * (len(number) + 3 + max(diagnostic.loc.column - 1, 0)) + "^"
+                caret = " " * (len(number) + 3 + max(column - 1, 0)) + "^"
                 console.print(f" [bold {color}]{caret}[/bold {color}]", highlight=False)
         if diagnostic.hint:
             console.print(

@@ -137,7 +137,8 @@ class Resolver:
         last = self.walk_list(model, ("model",), top, self.input_name)
         outputs = self.resolve_outputs(top, last)
         augmentation = self.resolve_augmentation(env, input_shape)
-        self.prune(outputs)
+        if not self.diags.errors:  # after an error, unreached layers are a symptom, not news
+            self.prune(outputs)
         for name in self.blocks:
             if name not in self.used_blocks:
                 self.diags.warning(
@@ -456,13 +457,15 @@ class Resolver:
             param = kind.param_index.get(key)
             ppath = located[key]
             if param is None:
+                hint = did_you_mean(key, kind.param_index)
+                if key in ITEM_EXTRAS:
+                    hint = f"`{key}` stands beside the kind, not among its parameters: `- {kind.name}: {{…}}` then `  {key}: …` on the next line"
                 self.error(
                     f"unknown parameter {key!r} for `{kind.name}`",
                     ppath,
                     key=True,
                     code="unknown-parameter",
-                    hint=did_you_mean(key, kind.param_index)
-                    or "parameters: " + (", ".join(kind.param_index) or "none"),
+                    hint=hint or "parameters: " + (", ".join(kind.param_index) or "none"),
                 )
                 ok = False
                 continue
@@ -472,7 +475,8 @@ class Resolver:
                 continue
             problem = param.check(value)
             if problem:
-                self.error(problem, ppath, code="parameter")
+                hint = did_you_mean(value, param.choices) if param.choices and isinstance(value, str) else None
+                self.error(problem, ppath, code="parameter", hint=hint)
                 ok = False
                 continue
             params[key] = value
