@@ -89,7 +89,7 @@ def resolve(
     own = diags if diags is not None else Diagnostics()
     ir = Resolver(doc, own).resolve()
     own.raise_if_errors()
-    check_size(ir, max_params, own)
+    check_size(ir, max_params, own, doc.loc(("model",)))
     own.raise_if_errors()
     return ir
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnnspec.errors import Diagnostics, format_path
+from cnnspec.errors import Diagnostics, Loc, format_path
 from cnnspec.ir import ModelIR
 from cnnspec.layers.registry import Counts
 
@@ -45,7 +45,7 @@ def summary(ir: ModelIR) -> dict[str, Any]:
     }
 
 
-def check_size(ir: ModelIR, max_params: int, diags: Diagnostics) -> None:
+def check_size(ir: ModelIR, max_params: int, diags: Diagnostics, loc: Loc | None = None) -> None:
     """Refuse models over ``max_params`` before anything is built."""
     total: Counts = ir.totals
     if total.params > max_params:
@@ -53,7 +53,7 @@ def check_size(ir: ModelIR, max_params: int, diags: Diagnostics) -> None:
         diags.error(
             f"expected at most {max_params:,} parameters; this model has {total.params:,} "
             f"(about {human_bytes(size)} as float32)",
-            None,
+            loc,
             format_path(("model",)),
             code="too-large",
             hint="raise the limit with --max-params if you mean it",

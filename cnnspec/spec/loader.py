@@ -155,9 +155,13 @@ def resolve_plain_scalar(text: str, loc: Loc, path: SpecPath, diags: Diagnostics
     if _OCT.match(text):
         return int(text[2:], 8)
     if _FLOAT.match(text) or _SPECIAL_FLOAT.match(text):
-        value = float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf"))
-        if text.lstrip("+-").lower() == ".nan":
+        special = text.lstrip("+-").lower()
+        if special == ".nan":
             value = math.nan
+        elif special == ".inf":
+            value = -math.inf if text.startswith("-") else math.inf
+        else:
+            value = float(text)
         if not math.isfinite(value):
             diags.error(
                 f"expected a finite number; received {text!r}",
@@ -387,7 +391,13 @@ def load_text(text: str, file: str = "<string>") -> SourceDoc:
         mark = exc.problem_mark or exc.context_mark
         loc = _mark_loc(file, mark) if mark is not None else Loc(file, 1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
-        raise _error(f"invalid YAML: {problem}", loc, hint="check indentation and quoting") from None
+        hint = "check indentation and quoting"
+        if "mapping values are not allowed" in problem:
+            hint = (
+                "to give a layer `id`, `inputs` or `when`, write its kind with a colon "
+                "(`- flatten:`) and put those keys on the following lines"
+            )
+        raise _error(f"invalid YAML: {problem}", loc, hint=hint) from None
     except yaml.YAMLError as exc:
         raise _error(f"invalid YAML: {exc}", Loc(file, 1, 1)) from None
     builder.diags.raise_if_errors()

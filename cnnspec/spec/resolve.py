@@ -475,7 +475,9 @@ class Resolver:
                 continue
             problem = param.check(value)
             if problem:
-                hint = did_you_mean(value, param.choices) if param.choices and isinstance(value, str) else None
+                hint = (
+                    did_you_mean(value, param.choices) if param.choices and isinstance(value, str) else None
+                )
                 self.error(problem, ppath, code="parameter", hint=hint)
                 ok = False
                 continue
@@ -542,8 +544,9 @@ class Resolver:
             except ShapeError as exc:
                 target = (located or {}).get(exc.param or "", path)
                 shapes = ", ".join(str(list(s)) for s in known)
+                detail = "" if "received" in exc.message else f" (input shape {shapes})"
                 self.error(
-                    f"{exc.message} (input shape {shapes})",
+                    exc.message + detail,
                     target,
                     code="shape",
                     hint=exc.hint,

@@ -388,7 +388,12 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         return
     hint = None
     if isinstance(value, str):
-        words = [w for s in error.schema.get("anyOf", [error.schema]) if isinstance(s, dict) for w in s.get("enum", [])]
+        words = [
+            w
+            for s in error.schema.get("anyOf", [error.schema])
+            if isinstance(s, dict)
+            for w in s.get("enum", [])
+        ]
         hint = did_you_mean(value, map(str, words)) if words else None
     diags.error(
         f"expected {_expected(error.schema)}; received {describe_value(value)}",

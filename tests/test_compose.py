@@ -1,0 +1,123 @@
+"""Composition: extends (deep merge with locations), use (block libraries), --set overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnnspec.api import compile_spec
+from cnnspec.errors import SpecError, UsageError
+from cnnspec.spec.compose import load_spec, parse_override
+
+BASE = """\
+cnnspec: 1
+name: base
+input: {shape: [8, 8, 1]}
+vars: {width: 8}
+model:
+  - conv2d: {filters: "${width}", kernel_size: 3}
+  - flatten
+  - dense: 10
+training: {epochs: 5, batch_size: 16}
+"""
+
+
+def test_extends_deep_merges_and_keeps_locations(tmp_path):
+    (tmp_path / "base.yaml").write_text(BASE)
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\nname: child\nvars: {width: 4}\ntraining: {epochs: 2}\n")
+    compiled = compile_spec(child)
+    assert compiled.name == "child"
+    assert compiled.training == {"epochs": 2, "batch_size": 16}
+    assert compiled.ir.nodes[0].params["filters"] == 4
+    # the conv layer was written in base.yaml and its location says so
+    assert compiled.ir.nodes[0].loc.file.endswith("base.yaml")
+    assert compiled.doc.loc(("training", "epochs")).file.endswith("child.yaml")
+
+
+def test_error_in_inherited_value_points_into_the_base_file(tmp_path):
+    (tmp_path / "base.yaml").write_text(BASE.replace("kernel_size: 3", "kernel_size: 0"))
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\nname: child\n")
+    with pytest.raises(SpecError) as caught:
+        compile_spec(child)
+    error = caught.value.errors[0]
+    assert error.loc.file.endswith("base.yaml")
+    assert (error.loc.line, error.loc.column) == (6, 48)
+
+
+def test_extends_cycle(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(SpecError, match="cycle: a.yaml → b.yaml → a.yaml"):
+        load_spec(tmp_path / "a.yaml")
+
+
+def test_paths_outside_the_spec_folder_are_refused(tmp_path):
+    (tmp_path / "base.yaml").write_text(BASE)
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    (inner / "spec.yaml").write_text("extends: ../base.yaml\nname: inner\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(inner / "spec.yaml")
+    assert caught.value.errors[0].code == "outside"
+    assert "--allow-outside" in caught.value.errors[0].hint
+    assert load_spec(inner / "spec.yaml", allow_outside=True).data["name"] == "inner"
+
+
+def test_use_imports_blocks_and_own_definitions_win(tmp_path):
+    lib = tmp_path / "blocks"
+    lib.mkdir()
+    (lib / "conv.yaml").write_text(
+        "cnnspec: 1\nblocks:\n  cbr:\n    params: {filters: int}\n    layers:\n"
+        "      - conv2d: {filters: '${filters}', kernel_size: 3, padding: same}\n"
+        "      - batch_norm\n      - activation: relu\n"
+        "  tiny:\n    layers: [flatten]\n"
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: s\nuse: [blocks/conv.yaml]\ninput: {shape: [8, 8, 1]}\n"
+        "blocks:\n  tiny:\n    layers: [global_avg_pool2d]\n"
+        "model:\n  - cbr: {filters: 4}\n  - tiny\n"
+    )
+    compiled = compile_spec(spec)
+    kinds = [node.kind for node in compiled.ir.nodes]
+    assert kinds == ["conv2d", "batch_norm", "activation", "global_avg_pool2d"]
+    assert compiled.ir.nodes[0].loc.file.endswith("conv.yaml")
+
+
+def test_use_of_a_non_library_is_refused(tmp_path):
+    (tmp_path / "lib.yaml").write_text("cnnspec: 1\nmodel: [flatten]\nblocks: {}\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("cnnspec: 1\nname: s\nuse: [lib.yaml]\ninput: {shape: [4]}\nmodel: [flatten]\n")
+    with pytest.raises(SpecError, match="unknown key 'model'"):
+        load_spec(spec)
+
+
+def test_set_overrides(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(BASE)
+    compiled = compile_spec(spec, ["training.epochs=3", "model[0].conv2d.filters=16", "vars.width=2"])
+    assert compiled.training["epochs"] == 3
+    assert compiled.ir.nodes[0].params["filters"] == 16
+    with pytest.raises(SpecError) as caught:
+        compile_spec(spec, ["training.epochs=0"])
+    assert caught.value.errors[0].loc.file == "<--set 1>"
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "value"),
+    [
+        ("training.epochs=3", ("training", "epochs"), 3),
+        ("model[2].dense.units=5", ("model", 2, "dense", "units"), 5),
+        ("input.shape=[4, 4, 1]", ("input", "shape"), [4, 4, 1]),
+        ("name=abc", ("name",), "abc"),
+    ],
+)
+def test_parse_override(text, path, value):
+    assert parse_override(text) == (path, value)
+
+
+@pytest.mark.parametrize("text", ["epochs", "=3", "a..b=1", "a.=1", "a[x]=1", "a=[1"])
+def test_bad_overrides_are_usage_errors(text):
+    with pytest.raises(UsageError):
+        parse_override(text)

@@ -1,0 +1,82 @@
+"""The ${…} expression evaluator: the whitelisted language and its refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnnspec.spec.expr import ExpressionError, evaluate, names_in, substitute
+
+ENV = {"w": 64, "i": 2, "name": "stage", "ratio": 0.5, "flag": True}
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("w * 2", 128),
+        ("w // 3", 21),
+        ("w / 4", 16.0),
+        ("w % 5", 4),
+        ("2 ** i", 4),
+        ("-w + 1", -63),
+        ("w if i > 1 else 0", 64),
+        ("1 < i <= 2", True),
+        ("flag and i == 2", True),
+        ("not flag or i", 2),
+        ("min(w, 32)", 32),
+        ("max(1, i, 3)", 3),
+        ("int(w * ratio)", 32),
+        ("round(2.6)", 3),
+        ("[i, 1]", [2, 1]),
+        ("name + '_x'", "stage_x"),
+    ],
+)
+def test_evaluates_the_whitelisted_language(text, value):
+    assert evaluate(text, ENV) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("__import__('os')", "expected a call of"),
+        ("w.bit_length()", "expected a call of"),
+        ("(lambda: 1)()", "expected a call of"),
+        ("w.real", "Attribute"),
+        ("lambda: 1", "Lambda"),
+        ("[x for x in w]", "ListComp"),
+        ("w[0]", "Subscript"),
+        ("open('f')", "expected a call of"),
+        ("min(w, key=1)", "positional"),
+        ("undefined + 1", "undefined name"),
+        ("w / 0", "division by zero"),
+        ("w // (i - 2)", "division by zero"),
+        ("2 ** 100000", "smaller power"),
+        ("10 ** 30", "within ±2**63"),
+        ("w +", "valid expression"),
+        ("", "received nothing"),
+        ("'a' < 1", "cannot compare"),
+        ("x" * 600, "at most 500 characters"),
+        ("(" * 240 + "1" + ")" * 240, "valid expression"),
+    ],
+)
+def test_refusals_are_expression_errors(text, fragment):
+    with pytest.raises(ExpressionError) as caught:
+        evaluate(text, ENV)
+    assert fragment in caught.value.message
+
+
+def test_substitute_keeps_type_or_interpolates():
+    assert substitute("${w * 2}", ENV) == 128
+    assert substitute("conv_${i}", ENV) == "conv_2"
+    assert substitute("${flag}_x", ENV) == "true_x"
+    assert substitute("plain", ENV) == "plain"
+    assert substitute(7, ENV) == 7
+
+
+def test_names_in():
+    assert names_in("min(w, i) * k") == {"w", "i", "k"}
+
+
+def test_undefined_name_suggests_a_close_one():
+    with pytest.raises(ExpressionError) as caught:
+        evaluate("wdith * 2", {"width": 1})
+    assert caught.value.hint == "did you mean `width`?"

@@ -1,0 +1,164 @@
+"""The located YAML loader: locations, YAML 1.2 typing, and every refusal of issue 2."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cnnspec.errors import SpecError
+from cnnspec.spec.loader import MAX_BYTES, decode_source, load_file, load_text
+
+
+def first_error(text: str):
+    with pytest.raises(SpecError) as caught:
+        load_text(text, "t.yaml")
+    return caught.value.errors[0]
+
+
+def test_locations_of_keys_values_and_items():
+    doc = load_text("a:\n  b: [1, 2]\n  c:\n    - x: 3\n", "t.yaml")
+    assert doc.data == {"a": {"b": [1, 2], "c": [{"x": 3}]}}
+    assert (doc.loc(("a", "b", 1)).line, doc.loc(("a", "b", 1)).column) == (2, 10)
+    assert (doc.loc(("a", "c", 0, "x")).line, doc.loc(("a", "c", 0, "x")).column) == (4, 10)
+    assert (doc.key_loc(("a", "c")).line, doc.key_loc(("a", "c")).column) == (3, 3)
+    # a path below a scalar falls back to its nearest located ancestor
+    assert doc.loc(("a", "b", 1, "deeper")) == doc.loc(("a", "b", 1))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("v: 12", 12),
+        ("v: -3", -3),
+        ("v: 0x1F", 31),
+        ("v: 0o17", 15),
+        ("v: 1.5", 1.5),
+        ("v: 1e-3", 0.001),
+        ("v: true", True),
+        ("v: False", False),
+        ("v: null", None),
+        ("v: ~", None),
+        ("v:", None),
+        ("v: '010'", "010"),
+        ('v: "yes"', "yes"),
+        ("v: relu", "relu"),
+        ("v: ${w * 2}", "${w * 2}"),
+        ("v: !!str 12", "12"),
+    ],
+)
+def test_yaml_12_core_typing(text, value):
+    assert load_text(text).data["v"] == value
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("v: yes", "YAML 1.1 reads as a boolean"),
+        ("v: Off", "YAML 1.1 reads as a boolean"),
+        ("v: 010", "YAML 1.1 reads as octal"),
+        ("v: 1:20", "base 60"),
+        ("v: 1_000", "digit separators"),
+        ("v: 1e309", "finite number"),
+        ("v: .nan", "finite number"),
+        ("v: .inf", "finite number"),
+    ],
+)
+def test_yaml_11_surprises_are_located_errors(text, fragment):
+    error = first_error(text)
+    assert fragment in error.message
+    assert (error.loc.line, error.loc.column) == (1, 4)
+    assert error.hint
+
+
+def test_duplicate_key_names_both_lines():
+    error = first_error("model: 1\nname: x\nmodel: 2\n")
+    assert error.message == "duplicate key 'model' (first defined on line 1)"
+    assert error.loc.line == 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: !!python/object/apply:os.system ['true']",
+        "a: !!python/name:os.system",
+        "a: !custom 3",
+        "!!map {a: 1}\n---\n",
+    ],
+)
+def test_tags_are_refused(text):
+    error = first_error(text)
+    assert "tag" in error.message or "document" in error.message
+
+
+def test_alias_bomb_fails_fast():
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        levels.append(f"l{i}: &l{i} [" + ", ".join([f"*{'a' if i == 1 else f'l{i - 1}'}"] * 9) + "]")
+    start = time.perf_counter()
+    error = first_error("\n".join(levels))
+    assert time.perf_counter() - start < 1.0
+    assert "alias" in error.message
+
+
+def test_small_aliases_expand_with_locations():
+    doc = load_text("base: &b {filters: 8}\nother: *b\n")
+    assert doc.data["other"] == {"filters": 8}
+    doc.data["other"]["filters"] = 9  # copies, not shared objects
+    assert doc.data["base"]["filters"] == 8
+    assert doc.loc(("other", "filters")) is not None
+
+
+def test_recursive_alias_is_refused():
+    assert "undefined or refers to itself" in first_error("a: &a [1, *a]").message
+
+
+@pytest.mark.parametrize("style", ["flow", "block"])
+def test_deep_nesting_is_an_error_not_a_recursion_error(style):
+    depth = 10_000
+    text = "[" * depth + "]" * depth if style == "flow" else "".join(f"{'  ' * i}k:\n" for i in range(depth))
+    error = first_error(text)
+    assert "nesting" in error.message
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "empty document"),
+        ("# only a comment\n", "empty document"),
+        ("- 1\n- 2\n", "received a list"),
+        ("42\n", "received a single value"),
+        ("a: 1\n---\nb: 2\n", "second one"),
+        ("a: [1, 2\n", "invalid YAML"),
+        ("a:\n\tb: 1\n", "invalid YAML"),
+        ("<<: {a: 1}\n", "merge key"),
+        ("? [a, b]\n: 1\n", "complex key"),
+    ],
+)
+def test_structural_refusals(text, fragment):
+    assert fragment in first_error(text).message
+
+
+def test_encoding_checks():
+    assert decode_source(b"\xef\xbb\xbfa: 1", "t") == "a: 1"
+    with pytest.raises(SpecError, match="UTF-16"):
+        decode_source("a: 1".encode("utf-16"), "t")
+    with pytest.raises(SpecError) as caught:
+        decode_source(b"a: 1\nb: \xff\n", "t")
+    error = caught.value.errors[0]
+    assert (error.loc.line, error.loc.column) == (2, 4)
+    assert "0xff" in error.message
+
+
+def test_size_limit(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# " + b"x" * MAX_BYTES + b"\n")
+    with pytest.raises(SpecError, match="at most 1024 KiB"):
+        load_file(big)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(SpecError, match="no such file"):
+        load_file(tmp_path / "nope.yaml")
+    with pytest.raises(SpecError, match="directory"):
+        load_file(tmp_path)

@@ -1,0 +1,161 @@
+"""Resolution: golden IR snapshots, naming rules, combinators and warnings."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from cnnspec.api import compile_spec, compile_text
+from cnnspec.errors import SpecError
+from tests.conftest import FIXTURES
+
+RESOLVE = sorted((FIXTURES / "resolve").glob("*.yaml"))
+
+
+def snapshot(compiled) -> dict:
+    summary = compiled.summary()
+    return {
+        "output_shape": summary["output_shape"],
+        "total_params": summary["total_params"],
+        "layers": [
+            f"{row['name']} = {row['kind']}({', '.join(row['inputs'])}) -> {row['output_shape']} "
+            f"params={row['params']} group={row['group'] or '-'}"
+            for row in summary["layers"]
+        ],
+        "params": {node.name: node.params for node in compiled.ir.nodes},
+    }
+
+
+@pytest.mark.parametrize("path", RESOLVE, ids=lambda p: p.stem)
+def test_resolve_matches_golden_snapshot(path):
+    """Set CNNSPEC_UPDATE_GOLDEN=1 to rewrite the .json snapshots after an intended change."""
+    got = json.loads(json.dumps(snapshot(compile_spec(path))))
+    golden = path.with_suffix(".json")
+    if os.environ.get("CNNSPEC_UPDATE_GOLDEN"):
+        golden.write_text(json.dumps(got, indent=1) + "\n")
+    assert got == json.loads(golden.read_text())
+
+
+def test_names_follow_blocks_repeat_and_ids():
+    compiled = compile_spec(FIXTURES / "resolve" / "combinators.yaml")
+    names = [node.name for node in compiled.ir.nodes]
+    assert names[:2] == ["res_1_conv2d_1", "res_1_batch_norm_1"]
+    assert names[4:6] == ["res_1_add_1", "res_1_activation_1"]
+    assert "res_2_shortcut_conv2d_1" in names  # stride 2 and 8→16 channels: projection
+    assert "res_1_shortcut_conv2d_1" in names  # 3 → 8 channels
+    assert names[-1] == "global_avg_pool2d_1" and "dropout_1" not in names  # `when` was false
+    assert len(names) == len(set(names))
+
+
+def test_auto_shortcut_projects_only_when_shapes_differ():
+    compiled = compile_text(
+        """
+cnnspec: 1
+name: t
+input: {shape: [8, 8, 4]}
+model:
+  - residual: {body: [conv2d: {filters: 4, kernel_size: 3, padding: same}]}
+  - residual: {body: [conv2d: {filters: 8, kernel_size: 3, strides: 2, padding: same}]}
+"""
+    )
+    kinds = [(n.name, n.kind) for n in compiled.ir.nodes]
+    assert kinds == [
+        ("conv2d_1", "conv2d"),
+        ("add_1", "add"),
+        ("conv2d_2", "conv2d"),
+        ("shortcut_conv2d_1", "conv2d"),
+        ("shortcut_batch_norm_1", "batch_norm"),
+        ("add_2", "add"),
+    ]
+    projection = compiled.ir.node("shortcut_conv2d_1")
+    assert projection.params["strides"] == 2 and projection.params["kernel_size"] == 1
+    assert compiled.ir.node("add_2").shape == (4, 4, 8)
+
+
+def test_identity_shortcut_with_mismatched_shapes_is_a_located_error():
+    with pytest.raises(SpecError) as caught:
+        compile_text(
+            "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 4]}\nmodel:\n"
+            "  - residual: {body: [conv2d: {filters: 8, kernel_size: 1}], shortcut: identity}\n"
+        )
+    error = caught.value.errors[0]
+    assert "expected inputs of the same shape" in error.message
+    assert error.loc.line == 5
+
+
+def test_two_heads_and_dead_layer_warning():
+    compiled = compile_spec(FIXTURES / "resolve" / "two_heads.yaml")
+    assert compiled.summary()["output_shape"] == [[None, 10], [None, 1]]
+    dead = compile_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n  - dense: 3\n    id: a\n"
+        "  - dense: 2\n    inputs: input\n"
+    )
+    assert [w.code for w in dead.warnings] == ["dead-layer"]
+    assert [n.name for n in dead.ir.nodes] == ["dense_1"]
+
+
+def test_unused_block_warning_is_located():
+    compiled = compile_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [4]}\nblocks:\n  spare:\n    layers: [flatten]\nmodel: [flatten]\n"
+    )
+    (warning,) = compiled.warnings
+    assert warning.code == "unused-block" and warning.loc.line == 5
+
+
+def test_all_errors_of_a_file_are_reported_once():
+    with pytest.raises(SpecError) as caught:
+        compile_text(
+            "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel:\n"
+            "  - conv2d: {filters: 0, kernel_size: 3}\n"
+            "  - dense: {units: -1}\n"
+            "  - nonsense\n"
+            "training: {epochs: 0}\n"
+        )
+    messages = [(e.loc.line, e.path) for e in caught.value.errors]
+    assert messages == [
+        (5, "model[0].conv2d.filters"),
+        (6, "model[1].dense.units"),
+        (7, "model[2].nonsense"),
+        (8, "training.epochs"),
+    ]
+
+
+def test_duplicate_ids_and_names():
+    with pytest.raises(SpecError, match="duplicate id 'a'"):
+        compile_text(
+            "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n  - dense: 2\n    id: a\n  - dense: 2\n    id: a\n"
+        )
+    with pytest.raises(SpecError, match="layer name 'dense_1' is used twice"):
+        compile_text(
+            "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n  - dense: 2\n    id: dense_1\n  - dense: 2\n"
+        )
+
+
+def test_repeat_limits_and_model_size_limit():
+    with pytest.raises(SpecError, match="from 0 to 10,000"):
+        compile_text(
+            "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n  - repeat: {times: 1000000, layers: [flatten]}\n"
+        )
+    with pytest.raises(SpecError, match="at most 20,000 layers"):
+        compile_text(
+            "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n"
+            "  - repeat: {times: 10000, layers: [repeat: {times: 10, layers: [identity]}]}\n"
+        )
+    huge = "cnnspec: 1\nname: t\ninput: {shape: [100000]}\nmodel:\n  - dense: 100000\n"
+    with pytest.raises(SpecError, match="10,000,100,000"):
+        compile_text(huge)
+    assert compile_text(huge, max_params=20_000_000_000).ir.totals.params == 10_000_100_000
+
+
+def test_augmentation_section_must_keep_the_shape():
+    with pytest.raises(SpecError, match="keep the input shape"):
+        compile_text(
+            "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel: [flatten]\n"
+            "augmentation:\n  - random_crop: {height: 4, width: 4}\n"
+        )
+    with pytest.raises(SpecError, match="expected an augmentation layer"):
+        compile_text(
+            "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel: [flatten]\naugmentation: [flatten]\n"
+        )
