@@ -41,7 +41,7 @@ def test_cli_reports_error_without_traceback(path, runner):
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 1
     assert "Traceback" not in result.output
-    line, column, text = expected(path)
+    line, column, _ = expected(path)
     assert f"{path.name}:{line}:{column}: error:" in result.output
 
 

@@ -98,7 +98,8 @@ def test_two_heads_and_dead_layer_warning():
 
 def test_unused_block_warning_is_located():
     compiled = compile_text(
-        "cnnspec: 1\nname: t\ninput: {shape: [4]}\nblocks:\n  spare:\n    layers: [flatten]\nmodel: [flatten]\n"
+        "cnnspec: 1\nname: t\ninput: {shape: [4]}\n"
+        "blocks:\n  spare:\n    layers: [flatten]\nmodel: [flatten]\n"
     )
     (warning,) = compiled.warnings
     assert warning.code == "unused-block" and warning.loc.line == 5
@@ -125,7 +126,8 @@ def test_all_errors_of_a_file_are_reported_once():
 def test_duplicate_ids_and_names():
     with pytest.raises(SpecError, match="duplicate id 'a'"):
         compile_text(
-            "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n  - dense: 2\n    id: a\n  - dense: 2\n    id: a\n"
+            "cnnspec: 1\nname: t\ninput: {shape: [4]}\n"
+            "model:\n  - dense: 2\n    id: a\n  - dense: 2\n    id: a\n"
         )
     with pytest.raises(SpecError, match="layer name 'dense_1' is used twice"):
         compile_text(
@@ -136,7 +138,8 @@ def test_duplicate_ids_and_names():
 def test_repeat_limits_and_model_size_limit():
     with pytest.raises(SpecError, match="from 0 to 10,000"):
         compile_text(
-            "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n  - repeat: {times: 1000000, layers: [flatten]}\n"
+            "cnnspec: 1\nname: t\ninput: {shape: [4]}\n"
+            "model:\n  - repeat: {times: 1000000, layers: [flatten]}\n"
         )
     with pytest.raises(SpecError, match="at most 20,000 layers"):
         compile_text(

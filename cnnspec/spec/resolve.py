@@ -459,7 +459,10 @@ class Resolver:
             if param is None:
                 hint = did_you_mean(key, kind.param_index)
                 if key in ITEM_EXTRAS:
-                    hint = f"`{key}` stands beside the kind, not among its parameters: `- {kind.name}: {{…}}` then `  {key}: …` on the next line"
+                    hint = (
+                        f"`{key}` stands beside the kind, not among its parameters: "
+                        f"`- {kind.name}: {{…}}` then `  {key}: …` on the next line"
+                    )
                 self.error(
                     f"unknown parameter {key!r} for `{kind.name}`",
                     ppath,
@@ -825,8 +828,9 @@ class Resolver:
             located: dict[str, SpecPath] = {}
         elif isinstance(body, dict):
             raw, located = body, {k: (*path, k) for k in body}
-        elif len(declared) == 1:
-            only = next(iter(declared))
+        elif len(declared) == 1 or len([p for p in declared.values() if p.required]) == 1:
+            # A single value fills the only parameter, or else the only required one.
+            only = next(n for n, p in declared.items() if p.required or len(declared) == 1)
             raw, located = {only: body}, {only: path}
         else:
             self.error(
@@ -874,7 +878,7 @@ class Resolver:
                     )
                     ok = False
                 else:
-                    args[pname] = param.default
+                    ok = self.block_default(name, pname, param, args, entry) and ok
         if not ok:
             return UNKNOWN
         local = item_id or self.name_for(scope, None, name)
@@ -893,6 +897,31 @@ class Resolver:
             )
         finally:
             self.call_stack.pop()
+
+    def block_default(
+        self, name: str, pname: str, param: BlockParam, args: dict[str, Any], entry: str
+    ) -> bool:
+        """Fill ``args[pname]`` with the parameter's default. A ``${…}`` default is evaluated
+        against the vars, the arguments before it and ``in_channels``/``in_shape`` of the
+        block's input (``channels: {type: int, default: "${in_channels}"}``)."""
+        if not is_expression(param.default) and not isinstance(param.default, (list, dict)):
+            args[pname] = param.default
+            return True
+        path: SpecPath = ("blocks", name, "params", pname, "default")
+        env = self.layer_env({**self.vars_env, **args}, self.shapes.get(entry))
+        good, value = self.evaluate(param.default, env, path)
+        if not good:
+            return False
+        check = BLOCK_PARAM_TYPES.get(param.type, BLOCK_PARAM_TYPES["any"])
+        if not check(value):
+            self.error(
+                f"expected {param.type} for the default of block parameter `{pname}`; received {value!r}",
+                path,
+                code="parameter",
+            )
+            return False
+        args[pname] = value
+        return True
 
     def global_env(self, scope: Scope) -> dict[str, Any]:
         """Block bodies see the spec's vars and their own parameters, not the caller's names."""
