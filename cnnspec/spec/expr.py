@@ -2,9 +2,10 @@
 
 An expression is parsed with :mod:`ast` and only these nodes are accepted: numbers, strings,
 booleans, names, ``+ - * / // % **``, unary ``- + not``, comparisons, ``and``/``or``,
-``a if c else b``, list literals and calls of ``min``, ``max``, ``int``, ``round``, ``abs``,
-``float``. Anything else is refused before a single node is evaluated. Because the accepted
-language is a subset of Python, the code emitter writes the same expression back as Python.
+``a if c else b``, list literals, integer indexing (``in_shape[0]``) and calls of ``min``, ``max``,
+``int``, ``round``, ``abs``, ``float``. Anything else is refused before a single node is
+evaluated. Because the accepted language is a subset of Python, the code emitter writes the
+same expression back as Python.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ _ALLOWED_NODES = (
     ast.Call,
     ast.List,
     ast.Tuple,
+    ast.Subscript,
     ast.And,
     ast.Or,
     ast.Not,
@@ -214,6 +216,8 @@ def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
         return _eval(node.body if _eval(node.test, env) else node.orelse, env)
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_eval(element, env) for element in node.elts]
+    if isinstance(node, ast.Subscript):
+        return _index(_eval(node.value, env), _eval(node.slice, env))
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
         args = [_eval(arg, env) for arg in node.args]
@@ -222,6 +226,18 @@ def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
         except (TypeError, ValueError, OverflowError) as exc:
             raise ExpressionError(f"{node.func.id}(): {exc}") from None
     raise ExpressionError(f"unsupported expression node {type(node).__name__}")
+
+
+def _index(sequence: Any, index: Any) -> Any:
+    if not isinstance(sequence, list):
+        raise ExpressionError(f"expected a list before [...]; received {type(sequence).__name__}")
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ExpressionError(f"expected an integer index; received {type(index).__name__}")
+    if not -len(sequence) <= index < len(sequence):
+        raise ExpressionError(
+            f"expected an index from {-len(sequence)} to {len(sequence) - 1}; received {index}"
+        )
+    return sequence[index]
 
 
 def substitute(value: Any, env: Mapping[str, Any]) -> Any:
