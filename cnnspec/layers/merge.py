@@ -39,9 +39,13 @@ def _elementwise_shape(params: Params, inputs: list[Shape]) -> Shape:
 def _concat_shape(params: Params, inputs: list[Shape]) -> Shape:
     rank = len(inputs[0])
     axis = params["axis"]
-    if not -rank <= axis < rank:
-        raise ShapeError(f"expected axis in [{-rank}, {rank - 1}]; received {axis}", param="axis")
-    axis %= rank
+    # Keras counts the batch axis: axis 1 is the first axis of our batch-less shapes.
+    if not (-rank <= axis <= -1 or 1 <= axis <= rank):
+        raise ShapeError(
+            f"expected axis in [1, {rank}] or [{-rank}, -1] (axis 0 is the batch); received {axis}",
+            param="axis",
+        )
+    axis = axis - 1 if axis > 0 else axis % rank
     for shape in inputs[1:]:
         if len(shape) != rank:
             raise ShapeError(
