@@ -1,0 +1,180 @@
+"""The CLI from the outside (Typer's CliRunner): validate, inspect, schema, build."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cnnspec.cli.app import app
+from tests.conftest import FIXTURES, SPECS_DIR
+
+RESNET = str(SPECS_DIR / "resnet.yaml")
+BASIC = str(SPECS_DIR / "basic_cnn.yaml")
+
+
+def test_version_and_help(runner):
+    assert runner.invoke(app, ["--version"]).output.startswith("cnnspec ")
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("validate", "inspect", "schema", "build"):
+        assert command in result.output
+
+
+def test_validate_many_files(runner):
+    result = runner.invoke(app, ["validate", RESNET, BASIC])
+    assert result.exit_code == 0
+    assert "resnet — 36 layers, 687,242 parameters" in result.stdout
+    assert "basic_cnn — 13 layers, 74,058 parameters" in result.stdout
+
+
+def test_validate_mixed_good_and_bad(runner):
+    bad = FIXTURES / "invalid" / "zero_filters.yaml"
+    result = runner.invoke(app, ["validate", RESNET, str(bad)])
+    assert result.exit_code == 1
+    assert "ok" in result.stdout and "1 of 2 files failed" in result.stdout
+    assert "zero_filters.yaml:6:23: error: model[0].conv2d.filters" in result.stderr
+    assert " 6 |   - conv2d: {filters: 0, kernel_size: 3}" in result.stderr
+    assert "^" in result.stderr
+
+
+def test_validate_github_format(runner):
+    bad = FIXTURES / "invalid" / "unknown_kind.yaml"
+    result = runner.invoke(app, ["validate", "--format", "github", str(bad)])
+    assert result.exit_code == 1
+    line = result.stdout.strip().splitlines()[0]
+    assert line.startswith("::error file=")
+    assert (
+        ",line=7,col=5::model[1].conv2D: unknown layer kind 'conv2D' (hint: did you mean `conv2d`?)" in line
+    )
+
+
+def test_validate_set_override(runner):
+    result = runner.invoke(app, ["validate", BASIC, "--set", "vars.classes=3"])
+    assert result.exit_code == 0
+    assert "73,603 parameters" in result.stdout
+    result = runner.invoke(app, ["validate", BASIC, "--set", "model[0]=oops"])
+    assert result.exit_code == 1
+    assert "<--set 1>" in result.stderr
+
+
+def test_usage_errors_exit_2(runner):
+    assert runner.invoke(app, ["validate", BASIC, "--set", "nonsense"]).exit_code == 2
+    assert runner.invoke(app, ["validate"]).exit_code == 2
+    assert runner.invoke(app, ["frobnicate"]).exit_code == 2
+
+
+def test_missing_file_is_a_clean_error(runner, tmp_path):
+    result = runner.invoke(app, ["validate", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 1
+    assert "no such file" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_strict_turns_warnings_into_failure(runner, write_spec):
+    spec = write_spec(
+        "cnnspec: 1\nname: t\ninput: {shape: [4]}\nblocks:\n  b: {layers: [flatten]}\nmodel: [flatten]\n"
+    )
+    assert runner.invoke(app, ["validate", str(spec)]).exit_code == 0
+    result = runner.invoke(app, ["validate", "--strict", str(spec)])
+    assert result.exit_code == 1
+    assert "warning:" in result.stderr and "never used" in result.stderr
+
+
+def test_inspect_json_document(runner):
+    result = runner.invoke(app, ["inspect", RESNET, "--format", "json"])
+    assert result.exit_code == 0
+    summary = json.loads(result.stdout)
+    assert set(summary) == {
+        "name",
+        "input_shape",
+        "output_shape",
+        "total_params",
+        "trainable_params",
+        "non_trainable_params",
+        "macs",
+        "layers",
+    }
+    assert summary["input_shape"] == [None, 32, 32, 3]
+    assert summary["output_shape"] == [None, 10]
+    assert summary["total_params"] == 687_242
+    assert summary["trainable_params"] + summary["non_trainable_params"] == 687_242
+    assert sum(layer["params"] for layer in summary["layers"]) == 687_242
+    first = summary["layers"][0]
+    assert {"name", "kind", "output_shape", "params", "macs"} <= set(first)
+    assert first["output_shape"] == [None, 16, 16, 64]
+    assert first["macs"] == 7 * 7 * 3 * 64 * 16 * 16
+
+
+def test_inspect_table(runner):
+    result = runner.invoke(app, ["inspect", RESNET])
+    assert result.exit_code == 0
+    assert "residual_block_3" in result.stdout  # block group header
+    assert "687,242" in result.stdout
+
+
+def test_internal_errors_exit_3_without_traceback(runner, monkeypatch):
+    import cnnspec.api
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(cnnspec.api, "compile_spec", boom)
+    result = runner.invoke(app, ["inspect", RESNET])
+    assert result.exit_code == 3
+    assert "internal error" in result.stderr and "RuntimeError" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_schema_command(runner, tmp_path):
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["title"] == "cnnspec model specification"
+    assert runner.invoke(app, ["schema", "--check"]).exit_code == 0
+    target = tmp_path / "out.json"
+    assert runner.invoke(app, ["schema", "-o", str(target)]).exit_code == 0
+    assert json.loads(target.read_text()) == json.loads(result.stdout)
+    kinds = runner.invoke(app, ["schema", "--kinds"])
+    assert "conv2d" in kinds.stdout and "Conv2D" in kinds.stdout
+
+
+@pytest.mark.slow
+def test_build_saves_a_model_that_loads_without_cnnspec(runner, tmp_path):
+    target = tmp_path / "out" / "resnet.keras"
+    result = runner.invoke(
+        app, ["build", RESNET, "-o", str(target), "--summary", "--plot", str(tmp_path / "g.png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "687,242" in result.stdout
+    assert (tmp_path / "g.dot").read_text().startswith('digraph "resnet"')
+    assert "flowchart TD" in (tmp_path / "g.mmd").read_text()
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]  # no temp files left
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, keras\n"
+        f"m = keras.saving.load_model({str(target)!r}, safe_mode=True)\n"
+        "assert 'cnnspec' not in sys.modules\n"
+        "print(m.count_params())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("687242")
+
+
+@pytest.mark.slow
+def test_build_refuses_wrong_suffix_and_keeps_old_file_on_failure(runner, tmp_path, monkeypatch):
+    assert runner.invoke(app, ["build", BASIC, "-o", str(tmp_path / "m.h5")]).exit_code == 2
+    target = tmp_path / "m.keras"
+    target.write_bytes(b"previous")
+    import keras
+
+    def failing_save(self, path, *args, **kwargs):
+        with open(path, "wb") as handle:
+            handle.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(keras.Model, "save", failing_save)
+    result = runner.invoke(app, ["build", BASIC, "-o", str(target)])
+    assert result.exit_code == 3
+    assert target.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
