@@ -97,6 +97,8 @@ class _Composer:
             for name, block in (library.data.get("blocks") or {}).items():
                 if name in own_blocks:
                     continue  # the spec's own definition shadows the library's
+                if name in imported_from and blocks[name] == block:
+                    continue  # the same definition reached twice (a library that uses another)
                 if name in imported_from:
                     raise SpecError.single(
                         f"block {name!r} is defined by both {imported_from[name]!r} and {ref!r}",

@@ -140,7 +140,9 @@ class Resolver:
         if not self.diags.errors:  # after an error, unreached layers are a symptom, not news
             self.prune(outputs)
         for name in self.blocks:
-            if name not in self.used_blocks:
+            loc = self.doc.key_loc(("blocks", name))
+            imported = loc is not None and loc.file != self.doc.file  # from a `use:` library
+            if name not in self.used_blocks and not imported:
                 self.diags.warning(
                     f"block {name!r} is defined but never used",
                     self.doc.key_loc(("blocks", name)),
@@ -881,7 +883,7 @@ class Resolver:
                     ok = self.block_default(name, pname, param, args, entry) and ok
         if not ok:
             return UNKNOWN
-        local = item_id or self.name_for(scope, None, name)
+        local = item_id or self.name_for(scope, None, name).removeprefix(scope.prefix)
         block_scope = Scope(
             entry=entry,
             ids={},
