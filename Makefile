@@ -38,6 +38,7 @@ format: $(VENV)/.installed-dev
 
 schema: $(VENV)/.installed
 	$(BIN)/cnnspec schema -o schemas/cnnspec.schema.json
+	$(BIN)/cnnspec schema --library -o schemas/cnnspec-blocks.schema.json
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -7,9 +7,9 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 
 
-def schema_file() -> Traversable:
-    """The committed ``schemas/cnnspec.schema.json``."""
-    return resources.files("cnnspec.schemas").joinpath("cnnspec.schema.json")
+def schema_file(name: str = "cnnspec.schema.json") -> Traversable:
+    """A committed schema: ``cnnspec.schema.json`` (specs) or ``cnnspec-blocks.schema.json``."""
+    return resources.files("cnnspec.schemas").joinpath(name)
 
 
 def templates_dir() -> Traversable:

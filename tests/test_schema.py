@@ -51,3 +51,19 @@ def test_resolve_fixtures_validate_against_the_schema(path):
 def test_editor_schema_rejects_what_cnnspec_rejects(name):
     doc = load_file(FIXTURES / "invalid" / f"{name}.yaml")
     assert list(jsonschema.Draft202012Validator(committed()).iter_errors(doc.data))
+
+
+def test_committed_block_library_schema_is_fresh():
+    assert schema_file("cnnspec-blocks.schema.json").read_text(encoding="utf-8") == schema_text("library"), (
+        "run `cnnspec schema --library -o schemas/cnnspec-blocks.schema.json`"
+    )
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "specs" / "blocks").glob("*.yaml")), ids=lambda p: p.stem)
+def test_block_libraries_have_modeline_and_validate(path):
+    assert path.read_text().splitlines()[0] == (
+        "# yaml-language-server: $schema=../../schemas/cnnspec-blocks.schema.json"
+    )
+    library = json.loads(schema_file("cnnspec-blocks.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(library)
+    jsonschema.Draft202012Validator(library).validate(load_file(path).data)

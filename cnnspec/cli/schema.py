@@ -11,11 +11,15 @@ from rich.table import Table
 
 from cnnspec.cli.common import EXIT_SPEC, guarded, stderr, stdout
 
+SCHEMA_FILES = {"spec": "cnnspec.schema.json", "library": "cnnspec-blocks.schema.json"}
 
-def schema_text() -> str:
-    from cnnspec.spec.schema import json_schema
 
-    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+def schema_text(which: str = "spec") -> str:
+    """The generated schema of a spec (``spec``) or of a block library (``library``)."""
+    from cnnspec.spec.schema import block_library_schema, json_schema
+
+    schema = block_library_schema() if which == "library" else json_schema()
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
 @guarded
@@ -25,6 +29,9 @@ def schema(
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="exit 1 if the committed schema is stale")] = False,
     kinds: Annotated[bool, typer.Option("--kinds", help="list the layer kinds instead")] = False,
+    library: Annotated[
+        bool, typer.Option("--library", help="the schema of block libraries (files imported with `use:`)")
+    ] = False,
 ) -> None:
     """Generate the spec's JSON Schema (Draft 2020-12) from the layer registry."""
     if kinds:
@@ -38,19 +45,20 @@ def schema(
             table.add_row(kind.name, kind.family, kind.keras_class, kind.main or "", params)
         stdout().print(table)
         return
-    text = schema_text()
+    which = "library" if library else "spec"
+    text = schema_text(which)
     if check:
         from cnnspec.resources import schema_file
 
-        committed = schema_file().read_text(encoding="utf-8")
-        if committed != text:
+        name = SCHEMA_FILES[which]
+        if schema_file(name).read_text(encoding="utf-8") != text:
+            flag = " --library" if library else ""
             stderr().print(
-                "[red]schemas/cnnspec.schema.json is stale[/red]; run `cnnspec schema -o "
-                "schemas/cnnspec.schema.json`",
+                f"[red]schemas/{name} is stale[/red]; run `cnnspec schema{flag} -o schemas/{name}`",
                 highlight=False,
             )
             raise typer.Exit(EXIT_SPEC)
-        stdout().print("schema is up to date")
+        stdout().print(f"schemas/{name} is up to date")
         return
     if output is not None:
         from cnnspec.fileio import write_atomic
