@@ -90,15 +90,47 @@ class Diagnostic:
         }
 
 
+#: Collection stops after this many errors (and drops warnings beyond as many): a hostile file
+#: with thousands of mistakes fails fast instead of spending seconds on hints nobody reads.
+MAX_DIAGNOSTICS = 200
+
+
 @dataclass
 class Diagnostics:
-    """An ordered, de-duplicated collection of diagnostics for one stage."""
+    """An ordered, de-duplicated collection of diagnostics for one stage (at most
+    :data:`MAX_DIAGNOSTICS` errors, then one "too many errors" error)."""
 
     items: list[Diagnostic] = field(default_factory=list)
+    _seen: set[Diagnostic] = field(default_factory=set, init=False, repr=False, compare=False)
+    _counts: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for diagnostic in self.items:
+            self._seen.add(diagnostic)
+            self._counts[diagnostic.severity] = self._counts.get(diagnostic.severity, 0) + 1
 
     def add(self, diagnostic: Diagnostic) -> None:
-        if diagnostic not in self.items:
-            self.items.append(diagnostic)
+        severity = diagnostic.severity
+        if diagnostic in self._seen or self._counts.get(severity, 0) >= MAX_DIAGNOSTICS:
+            return
+        self._seen.add(diagnostic)
+        self.items.append(diagnostic)
+        self._counts[severity] = self._counts.get(severity, 0) + 1
+        if severity == "error" and self._counts[severity] == MAX_DIAGNOSTICS:
+            self.items.append(
+                Diagnostic(
+                    f"too many errors; stopped after the first {MAX_DIAGNOSTICS}",
+                    diagnostic.loc,
+                    diagnostic.path,
+                    "too-many-errors",
+                    "fix these and run again",
+                )
+            )
+
+    @property
+    def full(self) -> bool:
+        """True once :data:`MAX_DIAGNOSTICS` errors were collected: stages may stop early."""
+        return self._counts.get("error", 0) >= MAX_DIAGNOSTICS
 
     def error(
         self,
@@ -200,8 +232,11 @@ def describe_value(value: object) -> str:
         text = value if len(value) <= 60 else value[:57] + "..."
         return f"string {text!r}"
     if isinstance(value, int):
-        text = str(value) if abs(value) < 10**30 else f"{value:.3e}"
-        return f"integer {text}"
+        if abs(value) < 10**30:
+            return f"integer {value}"
+        if value.bit_length() <= 1000:
+            return f"integer {value:.3e}"
+        return f"an integer of {value.bit_length():,} bits"
     if isinstance(value, float):
         return f"number {value!r}"
     if isinstance(value, list):

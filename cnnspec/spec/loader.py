@@ -10,7 +10,10 @@ The walk uses an explicit stack, so deep nesting is an error, never a ``Recursio
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from cnnspec.errors import Diagnostics, Loc, SpecError, SpecPath, format_path
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 100
-NODE_BUDGET = 200_000
+NODE_BUDGET = 50_000  # the largest shipped spec has ~100 nodes; this bounds every later stage
 
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -113,7 +116,7 @@ def resolve_plain_scalar(text: str, loc: Loc, path: SpecPath, diags: Diagnostics
     if _FALSE.match(text):
         return False
     if _INT.match(text):
-        return int(text)
+        return _bounded_int(text, 10, loc, path, diags)
     if _YAML11_BOOL.match(text):
         diags.error(
             f"expected true or false; received {text!r}, which YAML 1.1 reads as a boolean",
@@ -151,9 +154,9 @@ def resolve_plain_scalar(text: str, loc: Loc, path: SpecPath, diags: Diagnostics
         )
         return text
     if _HEX.match(text):
-        return int(text, 16)
+        return _bounded_int(text, 16, loc, path, diags)
     if _OCT.match(text):
-        return int(text[2:], 8)
+        return _bounded_int(text, 8, loc, path, diags)
     if _FLOAT.match(text) or _SPECIAL_FLOAT.match(text):
         special = text.lstrip("+-").lower()
         if special == ".nan":
@@ -175,6 +178,24 @@ def resolve_plain_scalar(text: str, loc: Loc, path: SpecPath, diags: Diagnostics
     return text
 
 
+def _bounded_int(text: str, base: int, loc: Loc, path: SpecPath, diags: Diagnostics) -> int:
+    """An integer no larger than the largest double: bigger ones are refused before Python
+    converts them (a 5,000-digit literal would otherwise raise ``ValueError``)."""
+    digits = text[2:] if base != 10 else text
+    value = int(digits, base) if len(digits) <= 400 else None
+    if value is not None and abs(value) <= sys.float_info.max:
+        return value
+    shown = text if len(text) <= 24 else f"{text[:20]}… ({len(text):,} characters)"
+    diags.error(
+        f"expected a number within ±1.8e308; received {shown}",
+        loc,
+        path,
+        code="number-range",
+        hint="numbers must be finite and within double precision (about 1.8e308)",
+    )
+    return 0
+
+
 @dataclass
 class _Frame:
     container: dict[str, Any] | list[Any]
@@ -185,6 +206,7 @@ class _Frame:
     key: str | None = None
     key_loc: Loc | None = None
     first_key_line: dict[str, int] = field(default_factory=dict)
+    order_start: int = 0
 
 
 class _Builder:
@@ -196,8 +218,12 @@ class _Builder:
         self.locs: dict[SpecPath, Loc] = {}
         self.key_locs: dict[SpecPath, Loc] = {}
         self.stack: list[_Frame] = []
-        self.anchors: dict[str, tuple[Any, list[tuple[SpecPath, Loc]], int]] = {}
+        #: Paths of ``locs`` in first-insertion order: the paths under a node are the slice
+        #: written while it was open, so an anchor records a range instead of scanning ``locs``.
+        self.order: list[SpecPath] = []
+        self.anchors: dict[str, tuple[Any, SpecPath, int, int, int]] = {}
         self.node_count = 0
+        self.aliases_used = False
         self.root: Any = None
         self.root_set = False
         self.documents = 0
@@ -217,11 +243,17 @@ class _Builder:
     def _count(self, n: int, loc: Loc) -> None:
         self.node_count += n
         if self.node_count > NODE_BUDGET:
+            if self.aliases_used:
+                raise _error(
+                    f"expected at most {NODE_BUDGET:,} YAML nodes after alias expansion; "
+                    "received more (an alias bomb?)",
+                    loc,
+                    hint="aliases (*name) are expanded in full; use blocks and repeat instead",
+                )
             raise _error(
-                f"expected at most {NODE_BUDGET:,} YAML nodes after alias expansion; "
-                "received more (an alias bomb?)",
+                f"expected at most {NODE_BUDGET:,} YAML nodes; received more",
                 loc,
-                hint="aliases (*name) are expanded in full; use blocks and repeat instead",
+                hint="a spec describes a model; use blocks and repeat instead of long lists",
             )
 
     def _place(self, value: Any, path: SpecPath, loc: Loc) -> None:
@@ -238,9 +270,10 @@ class _Builder:
             top.container[top.key] = value
             top.key = None
 
-    def _anchor_entries(self, path: SpecPath) -> list[tuple[SpecPath, Loc]]:
-        n = len(path)
-        return [(p[n:], loc) for p, loc in self.locs.items() if p[:n] == path]
+    def _set_loc(self, path: SpecPath, loc: Loc) -> None:
+        if path not in self.locs:
+            self.order.append(path)
+        self.locs[path] = loc
 
     def _check_tag(self, tag: str | None, loc: Loc, path: SpecPath, allowed: set[str | None]) -> None:
         if tag not in allowed:
@@ -268,7 +301,9 @@ class _Builder:
 
         if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             frame = self.stack.pop()
-            self._finish(frame.container, frame.path, frame.loc, frame.anchor, frame.start_count)
+            self._finish(
+                frame.container, frame.path, frame.loc, frame.anchor, frame.start_count, frame.order_start
+            )
             return
 
         path = self._next_path(loc)
@@ -292,23 +327,27 @@ class _Builder:
                 value = resolve_plain_scalar(event.value, loc, path, self.diags)
             else:
                 value = event.value
-            self._finish(value, path, loc, event.anchor, self.node_count - 1)
+            self._finish(value, path, loc, event.anchor, self.node_count - 1, len(self.order))
         elif isinstance(event, yaml.MappingStartEvent):
             self._check_tag(event.tag, loc, path, _ALLOWED_COLLECTION_TAGS)
             self._count(1, loc)
-            self.locs[path] = loc
-            self.stack.append(_Frame({}, path, loc, event.anchor, self.node_count - 1))
+            start = len(self.order)
+            self._set_loc(path, loc)
+            self.stack.append(_Frame({}, path, loc, event.anchor, self.node_count - 1, order_start=start))
         elif isinstance(event, yaml.SequenceStartEvent):
             self._check_tag(event.tag, loc, path, _ALLOWED_COLLECTION_TAGS)
             self._count(1, loc)
-            self.locs[path] = loc
-            self.stack.append(_Frame([], path, loc, event.anchor, self.node_count - 1))
+            start = len(self.order)
+            self._set_loc(path, loc)
+            self.stack.append(_Frame([], path, loc, event.anchor, self.node_count - 1, order_start=start))
 
-    def _finish(self, value: Any, path: SpecPath, loc: Loc, anchor: str | None, start: int) -> None:
-        self.locs[path] = loc
+    def _finish(
+        self, value: Any, path: SpecPath, loc: Loc, anchor: str | None, start: int, order_start: int
+    ) -> None:
+        self._set_loc(path, loc)
         if anchor is not None:
             size = self.node_count - start
-            self.anchors[anchor] = (value, self._anchor_entries(path), size)
+            self.anchors[anchor] = (value, path, order_start, len(self.order), size)
         self._place(value, path, loc)
 
     def _feed_key(self, event: Any, loc: Loc) -> None:
@@ -350,11 +389,13 @@ class _Builder:
                 loc,
                 path,
             )
-        value, entries, size = self.anchors[event.anchor]
+        value, anchor_path, first, last, size = self.anchors[event.anchor]
+        self.aliases_used = True
         self._count(size, loc)
-        for rel, rel_loc in entries:
-            self.locs[(*path, *rel)] = rel_loc
-        self.locs[path] = loc
+        n = len(anchor_path)
+        for sub in self.order[first:last]:
+            self._set_loc((*path, *sub[n:]), self.locs[sub])
+        self._set_loc(path, loc)
         self._place(_deep_copy(value), path, loc)
 
 
@@ -398,6 +439,19 @@ def load_text(text: str, file: str = "<string>") -> SourceDoc:
                 "(`- flatten:`) and put those keys on the following lines"
             )
         raise _error(f"invalid YAML: {problem}", loc, hint=hint) from None
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (NUL, most control characters): locate it.
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        column = exc.position - (before.rfind("\n") + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        raise _error(
+            f"expected printable text; received the control character U+{code:04X}",
+            Loc(file, line, column),
+            hint="NUL characters usually mean the file is UTF-16; save it as UTF-8"
+            if code == 0
+            else "remove the character, or write it as an escape inside double quotes",
+        ) from None
     except yaml.YAMLError as exc:
         raise _error(f"invalid YAML: {exc}", Loc(file, 1, 1)) from None
     builder.diags.raise_if_errors()
@@ -430,7 +484,16 @@ def load_file(path: str | Path) -> SourceDoc:
     file_path = Path(path)
     name = display_name(file_path)
     try:
-        with file_path.open("rb") as handle:
+        # O_NONBLOCK: opening a named pipe must not wait for a writer (a hang in CI).
+        fd = os.open(file_path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(mode):
+                raise SpecError.single(
+                    f"expected a regular file; received a pipe, socket or device: {path}", code="io"
+                )
             raw = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise SpecError.single(f"no such file: {path}", code="io") from None

@@ -9,7 +9,9 @@ unknown shape so later items are still checked, without cascading shape errors.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,14 @@ from cnnspec.errors import Diagnostics, Loc, SpecPath, did_you_mean, format_path
 from cnnspec.ir import INPUT, ModelIR, Node
 from cnnspec.layers.params import MAX_SIZE
 from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError
-from cnnspec.spec.expr import ExpressionError, is_expression, substitute
+from cnnspec.spec.expr import (
+    EMBEDDED_EXPRESSION,
+    FULL_EXPRESSION,
+    ExpressionError,
+    is_expression,
+    names_in,
+    substitute,
+)
 from cnnspec.spec.loader import SourceDoc
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -26,6 +35,7 @@ ITEM_EXTRAS = ("id", "inputs", "when")
 COMBINATORS = ("residual", "parallel", "repeat")
 MAX_NODES = 20_000
 MAX_REPEAT = 10_000
+MAX_STEPS = 100_000  # layer items visited + repeat iterations (nested repeats of empty lists)
 UNKNOWN = "\0unknown"  # a tensor whose shape is unknown because of an earlier error
 
 BLOCK_PARAM_TYPES: dict[str, Callable[[Any], bool]] = {
@@ -100,6 +110,7 @@ class Resolver:
         self.call_stack: list[str] = []
         self.input_name = INPUT
         self.too_many = False
+        self.steps = 0
         self.vars_env: dict[str, Any] = {}
 
     # -- diagnostics helpers ---------------------------------------------------------------
@@ -122,10 +133,14 @@ class Resolver:
 
     def _substitute(self, value: Any, env: dict[str, Any]) -> Any:
         if isinstance(value, list):
-            return [self._substitute(v, env) for v in value]
-        if isinstance(value, dict):
-            return {k: self._substitute(v, env) for k, v in value.items()}
-        return substitute(value, env) if is_expression(value) else value
+            result: Any = [self._substitute(v, env) for v in value]
+        elif isinstance(value, dict):
+            result = {k: self._substitute(v, env) for k, v in value.items()}
+        else:
+            result = substitute(value, env) if is_expression(value) else value
+        if isinstance(result, (list, dict)):
+            _check_value_size(result)
+        return result
 
     # -- entry point -----------------------------------------------------------------------
     def resolve(self) -> ModelIR:
@@ -161,30 +176,40 @@ class Resolver:
         )
 
     def resolve_vars(self) -> dict[str, Any]:
+        """Evaluate ``vars`` in dependency order (linear time: a chain of thousands of vars
+        must not take quadratic passes); vars on or behind a cycle are errors."""
         raw: dict[str, Any] = self.data.get("vars") or {}
         env: dict[str, Any] = {}
-        pending = dict(raw)
-        while pending:
-            progressed = False
-            for name, value in list(pending.items()):
-                try:
-                    result = self._substitute(value, env)
-                except ExpressionError as exc:
-                    if "undefined name" in exc.message and any(n in exc.message for n in map(repr, pending)):
-                        continue  # depends on a var not evaluated yet
-                    self.error(exc.message, ("vars", name), code="expression", hint=exc.hint)
-                    result = None
-                env[name] = result
-                del pending[name]
-                progressed = True
-            if not progressed:
-                for name in pending:
-                    self.error(
-                        f"variable {name!r} depends on itself (directly or through other vars)",
-                        ("vars", name),
-                        code="cycle",
-                    )
-                break
+        refs = {name: _var_refs(value, raw) for name, value in raw.items()}
+        deps = {name: names - {name} for name, names in refs.items()}
+        cyclic = {name for name, names in refs.items() if name in names}
+        users: dict[str, list[str]] = {name: [] for name in raw}
+        waiting = {name: len(names) for name, names in deps.items()}
+        for name, names in deps.items():
+            for dep in names:
+                users[dep].append(name)
+        ready = deque(name for name in raw if waiting[name] == 0 and name not in cyclic)
+        done: set[str] = set()
+        while ready:
+            name = ready.popleft()
+            try:
+                result = self._substitute(raw[name], env)
+            except ExpressionError as exc:
+                self.error(exc.message, ("vars", name), code="expression", hint=exc.hint)
+                result = None
+            env[name] = result
+            done.add(name)
+            for user in users[name]:
+                waiting[user] -= 1
+                if waiting[user] == 0 and user not in cyclic:
+                    ready.append(user)
+        for name in raw:
+            if name not in done:
+                self.error(
+                    f"variable {name!r} depends on itself (directly or through other vars)",
+                    ("vars", name),
+                    code="cycle",
+                )
         return env
 
     def resolve_input(self, env: dict[str, Any]) -> Shape | None:
@@ -213,6 +238,8 @@ class Resolver:
             return [last]
         names = []
         for i, ref in enumerate(outputs if isinstance(outputs, list) else [outputs]):
+            if self.diags.full:
+                break
             tensor = top.lookup(ref) if isinstance(ref, str) else None
             if tensor is None:
                 hint = did_you_mean(str(ref), top.visible())
@@ -286,7 +313,28 @@ class Resolver:
                 return UNKNOWN
         return current
 
+    def tick(self, path: SpecPath) -> bool:
+        """Count one expansion step; ``False`` once the step budget or the error limit is spent
+        (after one located error), so hostile nesting of repeats cannot hang the resolver."""
+        if self.too_many:
+            return False
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            self.error(
+                f"expected at most {MAX_STEPS:,} expansion steps (layer items and repeat iterations); "
+                "this spec needs more",
+                path,
+                code="too-large",
+                hint="check `repeat.times`, nested repeats and blocks that call blocks",
+            )
+            self.too_many = True
+        elif self.diags.full:
+            self.too_many = True
+        return not self.too_many
+
     def walk_item(self, item: Any, path: SpecPath, scope: Scope, current: str) -> str:
+        if not self.tick(path):
+            return UNKNOWN
         if isinstance(item, str):
             kind_key, body, extras = item, None, {}
         elif isinstance(item, dict):
@@ -790,6 +838,8 @@ class Resolver:
         prefix = f"{scope.prefix}{item_id}_" if item_id else scope.prefix
         group = (*scope.group, item_id) if item_id else scope.group
         for i in range(times):
+            if not self.tick((*path, "times")):
+                return UNKNOWN
             iteration_env = {**scope.env, var: i} if var else scope.env
             iteration = scope.child(prefix=prefix, group=group, entry=current, env=iteration_env)
             current = self.walk_list(fields["layers"], (*path, "layers"), iteration, current)
@@ -928,6 +978,51 @@ class Resolver:
     def global_env(self, scope: Scope) -> dict[str, Any]:
         """Block bodies see the spec's vars and their own parameters, not the caller's names."""
         return self.vars_env
+
+
+MAX_VALUE_NODES = 10_000
+MAX_VALUE_DEPTH = 100
+
+
+def _check_value_size(value: Any) -> None:
+    """Refuse substituted values too big or too deep to print or walk: vars that nest each
+    other (``l1: ["${l0}", "${l0}"]``, ``l2: ["${l1}", "${l1}"]``, …) share structure and
+    would otherwise double at every step, hanging the first message that shows one."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUE_NODES or depth > MAX_VALUE_DEPTH:
+            what = f"{MAX_VALUE_NODES:,} elements" if count > MAX_VALUE_NODES else f"{MAX_VALUE_DEPTH} levels"
+            raise ExpressionError(
+                f"expected a value of at most {what}; received a larger one",
+                "vars that contain other vars multiply in size; write the value out instead",
+            )
+        if isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+
+
+def _var_refs(value: Any, names: dict[str, Any]) -> set[str]:
+    """The names of ``names`` that ``${…}`` expressions inside ``value`` read."""
+    refs: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, str) and "${" in item:
+            full = FULL_EXPRESSION.match(item)
+            whole = full is not None and "${" not in full.group(1)
+            bodies = [full.group(1)] if full is not None and whole else EMBEDDED_EXPRESSION.findall(item)
+            for body in bodies:
+                with contextlib.suppress(ExpressionError):  # evaluation reports it, located
+                    refs.update(names_in(body))
+    return refs & names.keys()
 
 
 def _example(kind: LayerKind) -> str:

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
-from cnnspec.errors import Diagnostics, describe_value, did_you_mean, format_path
+from cnnspec.errors import MAX_DIAGNOSTICS, Diagnostics, describe_value, did_you_mean, format_path
 from cnnspec.layers.registry import REGISTRY, LayerKind
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
@@ -257,8 +257,15 @@ def _validator(kind: str) -> Any:
 def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = False) -> None:
     """Check a composed document against the schema, adding located diagnostics."""
     validator = _validator("library" if library else "spec")
-    for error in sorted(validator.iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
+    found = []
+    for error in validator.iter_errors(doc.data):
+        found.append(error)
+        if len(found) >= MAX_DIAGNOSTICS:  # a hostile file can hold ~100,000 mistakes
+            break
+    for error in sorted(found, key=lambda e: list(map(str, e.absolute_path))):
         for leaf in _leaves(error):
+            if diags.full:
+                return
             _report(leaf, doc, diags)
 
 
@@ -321,6 +328,8 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         allowed = list(error.schema.get("properties", {}))
         extra = [k for k in value if k not in allowed] if isinstance(value, dict) else []
         for key in extra:
+            if diags.full:
+                return
             hint = did_you_mean(key, allowed) or ("keys: " + ", ".join(allowed) if allowed else None)
             if path == () and key == "layers":
                 hint = "the layer list of a spec is called `model`"

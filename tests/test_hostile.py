@@ -1,0 +1,431 @@
+"""Hostile input: the adversarial corpus in fixtures/hostile/ and cases generated at test time.
+
+Every file goes through `cnnspec validate` and `cnnspec inspect` (Typer's CliRunner) and through
+the API. The outcome must be the one listed in fixtures/hostile/expected.yaml: exit 0 (accepted
+safely) or exit 1 with the expected first error line (file:line:col, path, message). Never exit 2
+or 3, never a traceback, never a raw control character on the terminal, never more than a
+couple of seconds (the target is well under one), and every error carries a location.
+
+Cases too big or too odd to commit (a 50 MB file, 1,000-deep block mappings, symlinks that
+escape, named pipes) are generated in tmp_path. Regression tests for the front-end bugs the
+corpus and the fuzzer found close the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cnnspec.api import compile_spec, compile_text
+from cnnspec.cli.app import app
+from cnnspec.errors import MAX_DIAGNOSTICS, Diagnostics, Loc, SpecError, describe_value
+from cnnspec.spec.loader import MAX_BYTES, load_file, load_text
+from tests.conftest import FIXTURES, ROOT
+
+HOSTILE = FIXTURES / "hostile"
+EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load((HOSTILE / "expected.yaml").read_text("utf-8"))
+CASES = sorted(EXPECTED)
+TIME_LIMIT_S = 5.0  # per command, generous for loaded CI machines; benchmarks/bench_hostile.py measures
+RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202e]")
+
+
+def spec_of(case: str) -> Path:
+    return HOSTILE / EXPECTED[case].get("spec", case)
+
+
+@pytest.fixture(autouse=True)
+def _at_root(monkeypatch):
+    """Diagnostics name files relative to the working directory; run from the repository root."""
+    monkeypatch.chdir(ROOT)
+
+
+def rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def test_every_fixture_has_an_expectation():
+    files = {p.name for p in HOSTILE.iterdir() if p.name != "expected.yaml"}
+    listed = {EXPECTED[c].get("spec", c) for c in CASES}
+    assert files == listed, f"unlisted: {sorted(files - listed)}; missing: {sorted(listed - files)}"
+    for case in CASES:
+        entry = EXPECTED[case]
+        assert entry["exit"] in (0, 1), case
+        assert entry.get("why"), f"{case}: say what the attack is"
+        assert (entry["exit"] == 1) == ("first" in entry), case
+
+
+def check_clean(output: str, case: str) -> None:
+    assert "Traceback" not in output, f"{case}: traceback\n{output}"
+    assert "internal error" not in output, f"{case}: internal error\n{output}"
+    assert not RAW_CONTROL.search(output), f"{case}: raw control character reached the terminal"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_validate(case, runner):
+    entry = EXPECTED[case]
+    spec = spec_of(case)
+    started = time.perf_counter()
+    result = runner.invoke(app, ["validate", rel(spec), *entry.get("args", [])])
+    elapsed = time.perf_counter() - started
+    check_clean(result.output, case)
+    assert result.exit_code == entry["exit"], result.output
+    assert elapsed < TIME_LIMIT_S, f"{case}: {elapsed:.2f} s"
+    if entry["exit"] == 1:
+        where = rel(HOSTILE / entry.get("file", spec.name))
+        line, column, rest = entry["first"].split(":", 2)
+        assert result.stderr.splitlines()[0] == f"{where}:{line}:{column}: error:{rest}"
+    else:
+        assert result.stdout.startswith(f"ok {rel(spec)}")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_inspect(case, runner):
+    entry = EXPECTED[case]
+    result = runner.invoke(app, ["inspect", rel(spec_of(case)), *entry.get("args", [])])
+    check_clean(result.output, case)
+    assert result.exit_code == entry["exit"], result.output
+    if entry["exit"] == 0:
+        assert "total params" in result.stdout
+        json_result = runner.invoke(
+            app, ["inspect", "--format", "json", rel(spec_of(case)), *entry.get("args", [])]
+        )
+        assert json_result.exit_code == 0
+        assert json.loads(json_result.stdout)["total_params"] >= 0
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if EXPECTED[c]["exit"] == 1])
+def test_every_error_is_located(case, runner):
+    """JSON and GitHub formats: every error names its file, line and column."""
+    spec = rel(spec_of(case))
+    result = runner.invoke(app, ["validate", "--format", "json", spec, *EXPECTED[case].get("args", [])])
+    assert result.exit_code == 1
+    items = json.loads(result.stdout)
+    errors = [d for d in items if d["severity"] == "error"]
+    assert errors
+    for item in errors:
+        assert item["file"] and item["line"] >= 1 and item["column"] >= 1, item
+        assert item["message"], item
+    assert len(errors) <= MAX_DIAGNOSTICS + 1
+    github = runner.invoke(app, ["validate", "--format", "github", spec, *EXPECTED[case].get("args", [])])
+    assert github.exit_code == 1
+    for line in github.stdout.splitlines():
+        assert re.match(r"^::(error|warning) file=[^,]+,line=\d+,col=\d+::", line), line
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_api(case):
+    entry = EXPECTED[case]
+    args = entry.get("args", [])
+    max_params = int(args[args.index("--max-params") + 1]) if "--max-params" in args else 500_000_000
+    if entry["exit"] == 0:
+        compile_spec(spec_of(case), max_params=max_params)
+        return
+    with pytest.raises(SpecError) as caught:
+        compile_spec(spec_of(case), max_params=max_params)
+    errors = caught.value.errors
+    assert all(e.loc is not None for e in errors)
+    first = errors[0]
+    line, column, rest = entry["first"].split(":", 2)
+    assert (first.loc.line, first.loc.column) == (int(line), int(column))
+    assert f" {first.path + ': ' if first.path else ''}{first.message}" == rest
+
+
+def test_python_tags_never_run(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("python_object_apply.yaml", "python_object_in_param.yaml", "python_name_tag.yaml"):
+        result = runner.invoke(app, ["validate", str(HOSTILE / name)])
+        assert result.exit_code == 1
+    assert not (tmp_path / "cnnspec-pwned").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_billions_of_parameters_refused_with_estimate(runner):
+    spec = rel(HOSTILE / "billions_of_params.yaml")
+    result = runner.invoke(app, ["validate", spec])
+    assert result.exit_code == 1
+    assert "9,865,068,544" in result.stderr and "39.5 GB" in result.stderr
+    assert "--max-params" in result.stderr  # the hint says how to raise the limit
+    assert runner.invoke(app, ["validate", spec, "--max-params", "9865068544"]).exit_code == 0
+    assert runner.invoke(app, ["validate", spec, "--max-params", "9865068543"]).exit_code == 1
+    assert runner.invoke(app, ["inspect", spec, "--max-params", "10000000000"]).exit_code == 0
+    assert runner.invoke(app, ["validate", spec, "--max-params", "0"]).exit_code == 2
+    assert runner.invoke(app, ["validate", spec, "--max-params", "lots"]).exit_code == 2
+
+
+# -- generated at test time -------------------------------------------------------------------
+SMALL = "cnnspec: 1\nname: small\ninput: {shape: [8, 8, 1]}\nmodel:\n  - flatten\n  - dense: 2\n"
+
+
+def run_cli(runner, *args: str) -> Any:
+    started = time.perf_counter()
+    result = runner.invoke(app, list(args))
+    elapsed = time.perf_counter() - started
+    check_clean(result.output, " ".join(args))
+    assert elapsed < TIME_LIMIT_S, f"{args}: {elapsed:.2f} s"
+    return result
+
+
+def first_line(result: Any) -> str:
+    return result.stderr.splitlines()[0]
+
+
+def test_fifty_megabyte_file(runner, tmp_path):
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as handle:
+        handle.write(SMALL.encode())
+        chunk = b"# " + b"x" * (1024 * 1024 - 3) + b"\n"
+        for _ in range(50):
+            handle.write(chunk)
+    assert big.stat().st_size > 50 * 1024 * 1024
+    tracemalloc.start()
+    result = run_cli(runner, "validate", str(big))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert result.exit_code == 1
+    assert first_line(result).endswith(
+        f":1:1: error: expected a spec of at most 1024 KiB; received {MAX_BYTES + 1:,} bytes"
+    )
+    assert peak < 20 * 1024 * 1024  # reads at most 1 MiB + 1 byte, never the whole file
+
+
+def test_just_over_one_mebibyte(runner, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_bytes(SMALL.encode() + b"#" * (MAX_BYTES - len(SMALL)) + b"\n")
+    result = run_cli(runner, "validate", str(spec))
+    assert result.exit_code == 1
+    assert "expected a spec of at most 1024 KiB" in first_line(result)
+    spec.write_bytes(SMALL.encode() + b"#" * (MAX_BYTES - len(SMALL) - 1) + b"\n")
+    assert spec.stat().st_size == MAX_BYTES
+    assert run_cli(runner, "validate", str(spec)).exit_code == 0
+
+
+@pytest.mark.parametrize("depth", [1_000, 10_000])
+def test_deep_block_mapping(runner, tmp_path, depth):
+    """Block-style nesting needs one more indent per level: 1,000 levels is ~500 KB and fails on
+    depth; 10,000 levels is ~50 MB and fails on size."""
+    spec = tmp_path / "deep.yaml"
+    with spec.open("w") as handle:
+        handle.write("cnnspec: 1\nname: deep\nvars:\n")
+        for level in range(depth):
+            handle.write(" " * (level + 1) + f"k{level}:\n")
+        handle.write(" " * (depth + 1) + "1\n")
+    result = run_cli(runner, "validate", str(spec))
+    assert result.exit_code == 1
+    expected = "expected nesting of at most 100 levels" if depth < 2000 else "expected a spec of at most"
+    assert expected in first_line(result)
+    assert re.match(r"^\S+:\d+:\d+: error: ", first_line(result))
+
+
+def test_very_long_line_is_shown_as_an_excerpt(runner, tmp_path):
+    spec = tmp_path / "long.yaml"
+    spec.write_text(SMALL + "description: " + "x" * 900_000 + " : oops\n")
+    result = run_cli(runner, "validate", str(spec))
+    assert result.exit_code == 1
+    assert re.match(r"^\S+:7:\d+: error: invalid YAML", first_line(result))
+    assert max(len(line) for line in result.stderr.splitlines()) < 400
+
+
+def test_unprintable_characters_in_quoted_text_are_escaped(runner, tmp_path):
+    spec = tmp_path / "ctrl.yaml"
+    spec.write_text(SMALL.replace("dense: 2", 'dense: "\\x1b[2J\\u202e\\x07"'))
+    result = run_cli(runner, "validate", str(spec))
+    assert result.exit_code == 1
+    assert "\\x1b[2J" in result.stderr
+
+
+def test_symlink_out_of_the_spec_folder_is_refused(runner, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "base.yaml").write_text(SMALL)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "link.yaml").symlink_to(outside / "base.yaml")
+    spec = project / "spec.yaml"
+    spec.write_text("extends: link.yaml\nname: linked\n")
+    result = run_cli(runner, "validate", str(spec))
+    assert result.exit_code == 1
+    assert re.search(r"spec\.yaml:1:10: error: extends: refusing to read 'link\.yaml'", first_line(result))
+    assert "--allow-outside" in result.stderr
+    assert run_cli(runner, "validate", str(spec), "--allow-outside").exit_code == 0
+    # a linked folder is followed too
+    (project / "lib").symlink_to(outside, target_is_directory=True)
+    spec.write_text(SMALL + "use: [lib/base.yaml]\n")
+    assert "refusing to read 'lib/base.yaml'" in run_cli(runner, "validate", str(spec)).stderr
+
+
+def test_parent_folder_needs_allow_outside(runner, tmp_path):
+    (tmp_path / "base.yaml").write_text(SMALL)
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    spec = inner / "spec.yaml"
+    spec.write_text("extends: ../base.yaml\nname: inner\n")
+    refused = run_cli(runner, "validate", str(spec))
+    assert refused.exit_code == 1 and "outside the spec's folder" in refused.stderr
+    assert run_cli(runner, "validate", str(spec), "--allow-outside").exit_code == 0
+    assert run_cli(runner, "inspect", str(spec), "--allow-outside").exit_code == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_named_pipes_never_block(runner, tmp_path):
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    result = run_cli(runner, "validate", str(pipe))
+    assert result.exit_code == 1 and "expected a regular file" in result.stderr
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("extends: pipe.yaml\nname: piped\n")
+    result = run_cli(runner, "validate", str(spec))
+    assert result.exit_code == 1 and "no such file: 'pipe.yaml'" in result.stderr
+
+
+def test_devices_and_folders_as_specs(runner, tmp_path):
+    link = tmp_path / "zero.yaml"
+    link.symlink_to("/dev/zero")
+    result = run_cli(runner, "validate", str(link))
+    assert result.exit_code == 1 and "expected a regular file" in result.stderr
+    result = run_cli(runner, "validate", str(tmp_path))
+    assert result.exit_code == 1 and "received the directory" in result.stderr
+    result = run_cli(runner, "validate", str(tmp_path / "missing.yaml"))
+    assert result.exit_code == 1 and "no such file" in result.stderr
+
+
+def test_the_whole_corpus_in_one_process(runner):
+    """`cnnspec validate` over every hostile file at once: one bad file never stops the others."""
+    files = sorted(rel(p) for p in HOSTILE.glob("*.yaml") if p.name != "expected.yaml")
+    started = time.perf_counter()
+    result = runner.invoke(app, ["validate", *files])
+    elapsed = time.perf_counter() - started
+    check_clean(result.output, "corpus")
+    assert result.exit_code == 1
+    names = [Path(f).name for f in files]
+    failed = sum(EXPECTED[name]["exit"] == 1 for name in names)
+    for name in names:
+        if EXPECTED[name]["exit"] == 0:
+            assert f"ok {rel(HOSTILE / name)}" in result.stdout
+    assert f"{failed} of {len(files)} files failed" in result.stdout
+    assert elapsed < 10 * TIME_LIMIT_S
+
+
+# -- regression tests for bugs found by the corpus and the fuzzer ------------------------------
+def spec_text(model: str = "  - flatten\n", extra: str = "") -> str:
+    return "cnnspec: 1\nname: m\ninput: {shape: [8, 8, 3]}\n" + extra + "model:\n" + model
+
+
+def timed_error(text: str, limit: float = TIME_LIMIT_S) -> SpecError:
+    started = time.perf_counter()
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, "t.yaml")
+    assert time.perf_counter() - started < limit
+    assert all(e.loc is not None for e in caught.value.errors)
+    return caught.value
+
+
+def test_huge_integers_are_located_errors_not_valueerror():
+    # was: ValueError "Exceeds the limit (4300 digits) for integer string conversion"
+    error = timed_error(spec_text("  - dense: " + "7" * 5000 + "\n"))
+    assert error.errors[0].code == "number-range"
+    # was: OverflowError "int too large to convert to float" while describing the value
+    error = timed_error(spec_text(extra="description: 0x" + "f" * 300 + "\n"))
+    assert "within ±1.8e308" in error.errors[0].message
+    assert describe_value(2**5000) == "an integer of 5,001 bits"
+    assert load_text("a: " + str(2**1000) + "\n").data["a"] == 2**1000  # big but < 1.8e308
+
+
+def test_many_anchors_load_in_linear_time():
+    # was: every anchor scanned every location recorded so far (8,000 anchors: 1.5 s)
+    text = "a: [" + ", ".join(f"&a{i} {i}" for i in range(40_000)) + "]\nb: *a39999\n"
+    started = time.perf_counter()
+    doc = load_text(text)
+    assert time.perf_counter() - started < 1.0
+    assert doc.loc(("b",)) == Loc("<string>", 2, 4)
+
+
+def test_aliases_keep_the_locations_of_their_anchor():
+    doc = load_text("a: &x {b: [1, {c: 2}]}\nz: *x\n")
+    assert doc.loc(("z", "b", 1, "c")) == doc.loc(("a", "b", 1, "c")) == Loc("<string>", 1, 19)
+    assert doc.loc(("z",)) == Loc("<string>", 2, 4)
+
+
+def test_nested_repeats_of_nothing_stop_on_a_step_budget():
+    # was: 10**12 empty iterations (a hang)
+    error = timed_error(
+        spec_text("  - repeat: {times: 10000, layers: [repeat: {times: 10000, layers: []}]}\n")
+    )
+    assert "expansion steps" in error.errors[0].message
+
+
+def test_long_var_chains_resolve_in_linear_time():
+    # was: one pass per var and a scan of all pending names per failure (1,000 vars: > 30 s)
+    chain = ", ".join(f"v{i}: '${{v{i + 1} + 1}}'" for i in range(5000))
+    started = time.perf_counter()
+    compiled = compile_text(
+        spec_text("  - flatten\n  - dense: '${v4990}'\n", f"vars: {{{chain}, v5000: 1}}\n")
+    )
+    assert time.perf_counter() - started < TIME_LIMIT_S
+    assert compiled.ir.nodes[-1].params["units"] == 11
+
+
+def test_var_cycles_still_named():
+    error = timed_error(spec_text(extra="vars: {a: '${b}', b: '${a}', c: '${a + 1}', d: 1}\n"))
+    messages = [e.message for e in error.errors]
+    assert messages == [f"variable {n!r} depends on itself (directly or through other vars)" for n in "abc"]
+
+
+def test_values_that_double_through_vars_are_refused():
+    # was: `when: ${l40}` printed a value with 2**40 leaves (a hang), and 3,000 nested
+    # one-element lists raised RecursionError while printing
+    doubling = "vars:\n  l0: [1, 1]\n" + "".join(
+        f"  l{i + 1}: ['${{l{i}}}', '${{l{i}}}']\n" for i in range(40)
+    )
+    error = timed_error(spec_text("  - flatten:\n    when: '${l40}'\n", doubling))
+    assert "at most 10,000 elements" in error.errors[0].message
+    nesting = "vars:\n  l0: [1]\n" + "".join(f"  l{i + 1}: ['${{l{i}}}']\n" for i in range(3000))
+    error = timed_error(spec_text("  - flatten:\n    when: '${l3000}'\n", nesting))
+    assert "at most 100 levels" in error.errors[0].message
+
+
+def test_thousands_of_errors_stop_after_the_limit():
+    # was: O(n²) de-duplication and a did-you-mean per error (19,000 unknown kinds: > 20 s)
+    error = timed_error(spec_text("".join(f"  - kind{i}\n" for i in range(19_000))))
+    assert len(error.errors) == MAX_DIAGNOSTICS + 1
+    assert any(e.code == "too-many-errors" for e in error.errors)
+    error = timed_error(spec_text(extra="".join(f"k{i}: 1\n" for i in range(40_000))))
+    assert len(error.errors) == MAX_DIAGNOSTICS + 1
+
+
+def test_warnings_never_crowd_out_errors():
+    diags = Diagnostics()
+    for i in range(MAX_DIAGNOSTICS + 50):
+        diags.warning(f"w{i}", Loc("f", i + 1, 1))
+    diags.error("the real problem", Loc("f", 1, 1))
+    assert not diags.full
+    assert [d.message for d in diags.errors] == ["the real problem"]
+    assert len(diags.warnings) == MAX_DIAGNOSTICS
+
+
+def test_control_characters_are_located():
+    # was: "invalid YAML: unacceptable character #x0000 … position 137" at 1:1
+    with pytest.raises(SpecError) as caught:
+        load_text("a: 1\nb: x\x00y\n", "n.yaml")
+    first = caught.value.errors[0]
+    assert (first.loc.line, first.loc.column) == (2, 5)
+    assert first.message == "expected printable text; received the control character U+0000"
+
+
+def test_large_files_fail_fast_on_the_node_budget():
+    text = spec_text(extra="".join(f"k{i}: [1, 2, 3]\n" for i in range(20_000)))
+    error = timed_error(text, 1.0)
+    assert error.errors[0].message.startswith("expected at most 50,000 YAML nodes")
+
+
+def test_load_file_reads_a_bounded_prefix(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SMALL)
+    assert load_file(spec).data["name"] == "small"
