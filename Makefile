@@ -21,6 +21,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/cnnspec validate specs/*.yaml
 	$(BIN)/cnnspec inspect specs/digits_cnn.yaml
+	$(BIN)/cnnspec train specs/digits_cnn.yaml
 
 test: $(VENV)/.installed-dev lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup

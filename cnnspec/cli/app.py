@@ -12,6 +12,7 @@ from cnnspec import __version__
 from cnnspec.cli.build import build
 from cnnspec.cli.inspect import inspect
 from cnnspec.cli.schema import schema
+from cnnspec.cli.train import train
 from cnnspec.cli.validate import validate
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ app.command()(validate)
 app.command()(inspect)
 app.command()(schema)
 app.command()(build)
+app.command()(train)
 
 
 def main() -> None:

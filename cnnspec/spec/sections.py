@@ -1,8 +1,9 @@
 """JSON Schema of the non-model sections: ``data``, ``training`` and ``runtime``.
 
-These sections are validated by the front end; the training package gives them behaviour.
-Each schema is closed (``additionalProperties: false``) so a misspelt key is an error with a
-did-you-mean hint rather than a silently ignored setting.
+These sections are validated by the front end; :mod:`cnnspec.training` gives them behaviour
+(``cnnspec train``). Each schema is closed (``additionalProperties: false``) so a misspelt key
+is an error with a did-you-mean hint rather than a silently ignored setting. The descriptions
+document the defaults the trainer applies when a key is left out.
 """
 
 from __future__ import annotations
@@ -13,23 +14,33 @@ EXPR: dict[str, Any] = {"$ref": "#/$defs/expression"}
 
 
 def _num(
-    minimum: float | None = None, maximum: float | None = None, exclusive: bool = False
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive: bool = False,
+    description: str = "",
+    exclusive_max: bool = False,
 ) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "number"}
     if minimum is not None:
         schema["exclusiveMinimum" if exclusive else "minimum"] = minimum
     if maximum is not None:
-        schema["maximum"] = maximum
-    return {"anyOf": [schema, EXPR]}
+        schema["exclusiveMaximum" if exclusive_max else "maximum"] = maximum
+    out: dict[str, Any] = {"anyOf": [schema, EXPR]}
+    if description:
+        out["description"] = description
+    return out
 
 
-def _int(minimum: int | None = None, maximum: int | None = None) -> dict[str, Any]:
+def _int(minimum: int | None = None, maximum: int | None = None, description: str = "") -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "integer"}
     if minimum is not None:
         schema["minimum"] = minimum
     if maximum is not None:
         schema["maximum"] = maximum
-    return {"anyOf": [schema, EXPR]}
+    out: dict[str, Any] = {"anyOf": [schema, EXPR]}
+    if description:
+        out["description"] = description
+    return out
 
 
 def _obj(properties: dict[str, Any], required: tuple[str, ...] = (), description: str = "") -> dict[str, Any]:
@@ -59,61 +70,99 @@ def _one_key(options: dict[str, Any], description: str = "") -> dict[str, Any]:
     return schema
 
 
+def _bool(description: str = "") -> dict[str, Any]:
+    return {"type": "boolean", "description": description} if description else {"type": "boolean"}
+
+
 BOOL = {"type": "boolean"}
 STR = {"type": "string", "minLength": 1}
-MONITOR = {"type": "string", "minLength": 1, "description": "metric to watch, e.g. val_loss"}
-MODE = {"enum": ["auto", "min", "max"]}
+MONITOR = {
+    "type": "string",
+    "minLength": 1,
+    "description": "the logged value to watch: loss, val_loss, val_accuracy, ... (default val_loss)",
+}
+MODE = {"enum": ["auto", "min", "max"], "description": "min, max, or auto (max for accuracy-like values)"}
 
 DATASETS = ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100"]
 
 DATA_SCHEMA = _obj(
     {
         "source": {
-            "description": "where the images come from",
+            "description": "where the images come from (default digits: scikit-learn's embedded 8×8 digits)",
             "anyOf": [
                 {"enum": DATASETS},
-                _obj({"npz": STR}, ("npz",), "a .npz file with x_train, y_train, x_test, y_test"),
+                _obj(
+                    {"npz": STR},
+                    ("npz",),
+                    "a .npz file with x_train, y_train, x_test, y_test (optional class_names); "
+                    "a relative path is read from the folder of the spec file that names it",
+                ),
                 _obj(
                     {
-                        "directory": STR,
+                        "directory": {
+                            **STR,
+                            "description": "a folder with one sub-folder of images per class",
+                        },
                         "image_size": {
                             "type": "array",
                             "items": {"type": "integer", "minimum": 1},
                             "minItems": 2,
                             "maxItems": 2,
+                            "description": "[height, width] to resize to (default: input.shape)",
                         },
-                        "color_mode": {"enum": ["rgb", "grayscale"]},
-                        "test_directory": STR,
+                        "color_mode": {
+                            "enum": ["rgb", "grayscale"],
+                            "description": "default: grayscale for 1 input channel, rgb for 3",
+                        },
+                        "test_directory": {
+                            **STR,
+                            "description": "class sub-folders of test images (default: test_split)",
+                        },
                     },
                     ("directory",),
-                    "class sub-folders of PNG/JPEG images",
+                    "class sub-folders of PNG/JPEG/BMP/GIF images",
                 ),
             ],
         },
-        "validation_split": _num(0, 1),
-        "test_split": _num(0, 1),
+        "validation_split": _num(
+            0, 1, exclusive_max=True, description="fraction of the training part held out (default 0.1)"
+        ),
+        "test_split": _num(
+            0,
+            1,
+            exclusive=True,
+            exclusive_max=True,
+            description="fraction held out for testing, for sources without a test set (default 0.2)",
+        ),
         "rescale": {
             "anyOf": [{"type": "number"}, {"enum": ["auto"]}, {"type": "null"}, EXPR],
-            "description": "multiply pixels by this ('auto': 1/255 for 8-bit images, none for floats)",
+            "description": "multiply pixels by this; 'auto' (default): 1/255 for 8-bit integer images unless "
+            "the model starts with a rescaling layer, unchanged for float data; null: never rescale",
         },
-        "shuffle_buffer": _int(1),
-        "cache": BOOL,
-        "limit": _int(1),
+        "shuffle_buffer": _int(1, description="tf.data shuffle buffer (default: the whole training set)"),
+        "limit": _int(1, description="use at most this many images of each split (quick trials)"),
     },
     description="the training data",
 )
 
+_WARMUP = _int(0, description="linear warm-up from 0 to the schedule's first value over this many steps")
 _LR_SCHEDULE = _one_key(
     {
         "cosine_decay": _obj(
-            {"decay_steps": _int(1), "alpha": _num(0, 1), "warmup_steps": _int(0), "warmup_target": _num(0)},
+            {
+                "initial_learning_rate": _num(0, exclusive=True, description="peak rate (default 0.001)"),
+                "decay_steps": _int(1, description="default: every step of the run after the warm-up"),
+                "alpha": _num(0, 1, description="final rate as a fraction of the peak (default 0)"),
+                "warmup_steps": _WARMUP,
+            },
         ),
         "exponential_decay": _obj(
             {
+                "initial_learning_rate": _num(0, exclusive=True, description="default 0.001"),
                 "decay_steps": _int(1),
                 "decay_rate": _num(0, exclusive=True),
                 "staircase": BOOL,
-                "warmup_steps": _int(0),
+                "warmup_steps": _WARMUP,
             },
             ("decay_steps", "decay_rate"),
         ),
@@ -125,18 +174,23 @@ _LR_SCHEDULE = _one_key(
                     "items": {"type": "number", "exclusiveMinimum": 0},
                     "minItems": 2,
                 },
-                "warmup_steps": _int(0),
+                "warmup_steps": _WARMUP,
             },
             ("boundaries", "values"),
         ),
     },
-    "a learning-rate schedule",
+    "a learning-rate schedule (steps are optimizer steps, i.e. batches)",
 )
 _LR = {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPR, _LR_SCHEDULE]}
-_OPT_COMMON = {"learning_rate": _LR, "weight_decay": _num(0), "clipnorm": _num(0, exclusive=True)}
+_OPT_COMMON = {
+    "learning_rate": _LR,
+    "weight_decay": _num(0),
+    "clipnorm": _num(0, exclusive=True),
+}
+OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop"]
 OPTIMIZER_SCHEMA = {
     "anyOf": [
-        {"enum": ["adam", "adamw", "sgd", "rmsprop"]},
+        {"enum": OPTIMIZERS},
         _one_key(
             {
                 "adam": _obj({**_OPT_COMMON, "beta_1": _num(0, 1), "beta_2": _num(0, 1), "epsilon": _num(0)}),
@@ -150,89 +204,119 @@ OPTIMIZER_SCHEMA = {
             }
         ),
     ],
-    "description": "optimizer name, or {name: {settings}}",
+    "description": "optimizer name, or {name: {settings}} (default adam, learning rate 0.001)",
 }
 LOSSES = ["sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy"]
+_FROM_LOGITS = _bool("the output is not a softmax/sigmoid (default: inferred from the last layer)")
 LOSS_SCHEMA = {
     "anyOf": [
         {"enum": LOSSES},
         _one_key(
             {
-                "sparse_categorical_crossentropy": _obj({"from_logits": BOOL}),
-                "categorical_crossentropy": _obj({"from_logits": BOOL, "label_smoothing": _num(0, 1)}),
-                "binary_crossentropy": _obj({"from_logits": BOOL, "label_smoothing": _num(0, 1)}),
+                "sparse_categorical_crossentropy": _obj({"from_logits": _FROM_LOGITS}),
+                "categorical_crossentropy": _obj(
+                    {"from_logits": _FROM_LOGITS, "label_smoothing": _num(0, 1)}
+                ),
+                "binary_crossentropy": _obj({"from_logits": _FROM_LOGITS, "label_smoothing": _num(0, 1)}),
             }
         ),
-    ]
+    ],
+    "description": "default: sparse_categorical_crossentropy (binary_crossentropy for a 1-unit output)",
 }
 METRICS = ["accuracy", "top_k_accuracy", "precision", "recall", "auc"]
 METRIC_SCHEMA = {
     "anyOf": [
         {"enum": METRICS},
-        _one_key({"top_k_accuracy": _obj({"k": _int(1)})}),
+        _one_key({"top_k_accuracy": _obj({"k": _int(1, description="default 5")})}),
     ]
 }
-CALLBACK_SCHEMA = _one_key(
-    {
-        "early_stopping": _obj(
+CALLBACKS = [
+    "early_stopping",
+    "reduce_lr_on_plateau",
+    "model_checkpoint",
+    "tensorboard",
+    "csv_logger",
+    "terminate_on_nan",
+]
+CALLBACK_SCHEMA = {
+    "anyOf": [
+        {"enum": CALLBACKS},
+        _one_key(
             {
-                "monitor": MONITOR,
-                "patience": _int(0),
-                "min_delta": _num(0),
-                "mode": MODE,
-                "restore_best_weights": BOOL,
-                "start_from_epoch": _int(0),
+                "early_stopping": _obj(
+                    {
+                        "monitor": MONITOR,
+                        "patience": _int(0),
+                        "min_delta": _num(0),
+                        "mode": MODE,
+                        "restore_best_weights": BOOL,
+                        "start_from_epoch": _int(0),
+                    }
+                ),
+                "reduce_lr_on_plateau": _obj(
+                    {
+                        "monitor": MONITOR,
+                        "factor": _num(0, 1, exclusive=True, exclusive_max=True),
+                        "patience": _int(0),
+                        "min_lr": _num(0),
+                        "min_delta": _num(0),
+                        "mode": MODE,
+                        "cooldown": _int(0),
+                    }
+                ),
+                "model_checkpoint": _obj(
+                    {
+                        "monitor": MONITOR,
+                        "save_best_only": _bool("keep the best epoch's model (default true)"),
+                        "mode": MODE,
+                    },
+                    description="save checkpoints/best.keras (or last.keras) in the run directory; "
+                    "with save_best_only the final model.keras holds the best epoch's weights",
+                ),
+                "tensorboard": _obj({"histogram_freq": _int(0)}, description="logs in RUN/tensorboard"),
+                "csv_logger": _obj({}, description="per-epoch log in RUN/training_log.csv"),
+                "terminate_on_nan": _obj({}),
             }
         ),
-        "reduce_lr_on_plateau": _obj(
-            {
-                "monitor": MONITOR,
-                "factor": _num(0, 1),
-                "patience": _int(0),
-                "min_lr": _num(0),
-                "min_delta": _num(0),
-                "mode": MODE,
-                "cooldown": _int(0),
-            }
-        ),
-        "model_checkpoint": _obj({"monitor": MONITOR, "save_best_only": BOOL, "mode": MODE}),
-        "tensorboard": _obj({"histogram_freq": _int(0)}),
-        "csv_logger": _obj({}),
-        "terminate_on_nan": _obj({}),
-    },
-    "a callback: {name: {settings}}",
-)
+    ],
+    "description": "a callback: name, or {name: {settings}}",
+}
 TRAINING_SCHEMA = _obj(
     {
-        "epochs": _int(1, 100_000),
-        "batch_size": _int(1, 1_000_000),
-        "steps_per_epoch": _int(1),
+        "epochs": _int(1, 100_000, "default 10"),
+        "batch_size": _int(1, 1_000_000, "default 32"),
+        "steps_per_epoch": _int(1, description="batches per epoch (default: one pass over the training set)"),
         "optimizer": OPTIMIZER_SCHEMA,
         "loss": LOSS_SCHEMA,
-        "metrics": {"type": "array", "items": METRIC_SCHEMA},
+        "metrics": {"type": "array", "items": METRIC_SCHEMA, "description": "default [accuracy]"},
         "callbacks": {"type": "array", "items": CALLBACK_SCHEMA},
         "class_weight": {
             "anyOf": [
                 {"enum": ["balanced"]},
                 {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
-            ]
+            ],
+            "description": "'balanced', or {class index or name: weight} (unlisted classes weigh 1)",
         },
-        "seed": _int(0, 2**32 - 1),
-        "deterministic": BOOL,
+        "seed": _int(
+            0,
+            2**32 - 1,
+            "seeds Python, NumPy, TensorFlow and the data pipeline (default: random, recorded in lock.json)",
+        ),
+        "deterministic": _bool("TensorFlow op determinism: equal seeds give equal runs (slower)"),
     },
     description="how to train",
 )
 RUNTIME_SCHEMA = _obj(
     {
-        "mixed_precision": BOOL,
-        "jit_compile": {"anyOf": [BOOL, {"enum": ["auto"]}]},
-        "distribute": _obj(
-            {
-                "strategy": {"enum": ["default", "one_device", "mirrored", "multi_worker", "tpu"]},
-                "device": STR,
-            }
+        "mixed_precision": _bool("float16 compute on a GPU, bfloat16 on a CPU (default false)"),
+        "jit_compile": {
+            "anyOf": [BOOL, {"enum": ["auto"]}],
+            "description": "XLA compilation (default false; 'auto' is false for now)",
+        },
+        "threads": _obj(
+            {"intra_op": _int(0), "inter_op": _int(0)},
+            description="TensorFlow thread pools (0: TensorFlow's choice, the fastest measured)",
         ),
-        "threads": _obj({"intra_op": _int(0), "inter_op": _int(0)}),
     },
     description="where and how the training runs",
 )

@@ -1,0 +1,126 @@
+"""`cnnspec train FILE` — train a spec's model on its data and write a run directory."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cnnspec.cli.common import (
+    AllowOutsideOption,
+    MaxParamsOption,
+    SetOption,
+    SpecArgument,
+    guarded,
+    report,
+    stderr,
+)
+
+EXIT_INTERRUPTED = 130
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@guarded
+def train(
+    file: SpecArgument,
+    set: SetOption = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", min=1, help="same as --set training.epochs=N")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="same as --set training.batch_size=N")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="the run folder (default runs/<name>-<timestamp>)"),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="continue the interrupted run in this folder (same spec)"),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the result line")] = False,
+    allow_outside: AllowOutsideOption = False,
+    max_params: MaxParamsOption = 500_000_000,
+) -> None:
+    """Train the model of a spec and write a reproducible run folder (model, metrics, plots).
+
+    State is saved after every epoch: after a crash or Ctrl-C, `--resume RUN_DIR` continues.
+    """
+    from cnnspec.api import compile_spec
+    from cnnspec.training.progress import Display
+    from cnnspec.training.trainer import TrainingInterrupted
+    from cnnspec.training.trainer import train as run_training
+
+    overrides = list(set or [])
+    if epochs is not None:
+        overrides.append(f"training.epochs={epochs}")
+    if batch_size is not None:
+        overrides.append(f"training.batch_size={batch_size}")
+    compiled = compile_spec(file, overrides, allow_outside=allow_outside, max_params=max_params)
+    report(compiled.warnings, "text")
+    display = Display.auto(quiet)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _raise_interrupt)  # a scheduler's stop: save and exit like Ctrl-C
+    except ValueError:  # not the main thread (e.g. some test runners)
+        previous = None
+    try:
+        result = run_training(
+            compiled, out=out, resume=resume, display=display, overrides=overrides, command=sys.argv
+        )
+    except TrainingInterrupted as stop:
+        console = stderr()
+        console.print(
+            f"[yellow]interrupted[/yellow] after {stop.epochs_done} whole epoch(s); their state is saved "
+            f"in {stop.run_dir}/state",
+            highlight=False,
+        )
+        console.print(f"resume with:  {stop.resume_command}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    print_result(display, result, quiet)
+
+
+def print_result(display: Any, result: Any, quiet: bool) -> None:
+    """The closing summary: key figures and where the files are."""
+    metrics = result.metrics
+    line = (
+        f"test accuracy {metrics['test_accuracy']:.4f}, loss {metrics['test_loss']:.4f} after "
+        f"{metrics['epochs_run']} epoch(s) in {metrics['train_seconds']:.1f}s → {result.run_dir}"
+    )
+    if quiet:
+        typer.echo(line)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"trained → {result.run_dir}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("test accuracy", f"{metrics['test_accuracy']:.4f}")
+    table.add_row("test loss", f"{metrics['test_loss']:.4f}")
+    table.add_row("macro F1", f"{metrics['macro_f1']:.4f}")
+    stopped = " (stopped early)" if metrics.get("stopped_early") else ""
+    table.add_row("epochs", f"{metrics['epochs_run']}/{metrics['epochs_planned']}{stopped}")
+    if metrics.get("best_epoch"):
+        table.add_row("best epoch", str(metrics["best_epoch"]))
+    speed = metrics.get("images_per_second")
+    table.add_row("training time", f"{metrics['train_seconds']:.1f}s ({speed or 0:,.0f} images/s)")
+    for label, key in (
+        ("model", "model"),
+        ("metrics", "metrics"),
+        ("history", "history_csv"),
+        ("curves", "history_png"),
+        ("confusion", "confusion_matrix"),
+        ("report", "classification_report"),
+    ):
+        if key in result.files:
+            table.add_row(label, str(result.files[key]))
+    display.console.print(table)

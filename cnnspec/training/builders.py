@@ -1,0 +1,158 @@
+"""Keras objects from the typed training settings: optimizer (with schedule), loss, metrics.
+
+Every name comes from a closed table below, never from ``getattr`` on user text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnspec.training.config import MetricConfig, Schedule, TrainConfig
+from cnnspec.training.runtime import import_keras
+
+_warmup_class: Any = None
+
+
+def warmup_class() -> Any:
+    """``LinearWarmup``: linear ramp from 0 to a schedule's first value, then the schedule.
+
+    Registered as ``cnnspec>LinearWarmup`` so a saved ``model.keras`` whose optimizer uses it
+    loads again once :mod:`cnnspec.training.builders` is imported (``load_model`` below).
+    """
+    global _warmup_class
+    if _warmup_class is not None:
+        return _warmup_class
+    keras = import_keras()
+    ops = keras.ops
+
+    @keras.saving.register_keras_serializable(package="cnnspec")
+    class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+        def __init__(self, schedule: Any, warmup_steps: int) -> None:
+            self.schedule = schedule
+            self.warmup_steps = int(warmup_steps)
+
+        def __call__(self, step: Any) -> Any:
+            step = ops.cast(step, "float32")
+            warm = float(self.warmup_steps)
+            target = ops.cast(self.schedule(0), "float32")
+            ramp = target * (step + 1.0) / warm
+            after = ops.cast(self.schedule(ops.maximum(step - warm, 0.0)), "float32")
+            return ops.where(step < warm, ramp, after)
+
+        def get_config(self) -> dict[str, Any]:
+            return {
+                "schedule": keras.saving.serialize_keras_object(self.schedule),
+                "warmup_steps": self.warmup_steps,
+            }
+
+        @classmethod
+        def from_config(cls, config: dict[str, Any]) -> Any:
+            schedule = keras.saving.deserialize_keras_object(config["schedule"])
+            return cls(schedule, config["warmup_steps"])
+
+    _warmup_class = LinearWarmup
+    return LinearWarmup
+
+
+def learning_rate(value: float | Schedule, total_steps: int) -> Any:
+    """A float, or a Keras ``LearningRateSchedule`` (``total_steps``: the whole run's steps)."""
+    if not isinstance(value, Schedule):
+        return value
+    keras = import_keras()
+    schedules = keras.optimizers.schedules
+    settings = dict(value.settings)
+    warmup = value.warmup_steps
+    if value.kind == "cosine_decay":
+        peak = float(settings["initial_learning_rate"])
+        decay_steps = int(settings.get("decay_steps") or max(total_steps - warmup, 1))
+        alpha = float(settings.get("alpha", 0.0))
+        if warmup:
+            return schedules.CosineDecay(
+                0.0, decay_steps, alpha=alpha, warmup_target=peak, warmup_steps=warmup
+            )
+        return schedules.CosineDecay(peak, decay_steps, alpha=alpha)
+    if value.kind == "exponential_decay":
+        inner = schedules.ExponentialDecay(
+            float(settings["initial_learning_rate"]),
+            int(settings["decay_steps"]),
+            float(settings["decay_rate"]),
+            staircase=bool(settings.get("staircase", False)),
+        )
+    else:
+        inner = schedules.PiecewiseConstantDecay(
+            [int(b) for b in settings["boundaries"]], [float(v) for v in settings["values"]]
+        )
+    return warmup_class()(inner, warmup) if warmup else inner
+
+
+_OPTIMIZER_KEYS = {
+    "adam": ("beta_1", "beta_2", "epsilon"),
+    "adamw": ("beta_1", "beta_2", "epsilon"),
+    "sgd": ("momentum", "nesterov"),
+    "rmsprop": ("rho", "momentum", "epsilon"),
+}
+
+
+def optimizer(config: TrainConfig, total_steps: int) -> Any:
+    keras = import_keras()
+    classes = {
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "sgd": keras.optimizers.SGD,
+        "rmsprop": keras.optimizers.RMSprop,
+    }
+    spec = config.optimizer
+    kwargs: dict[str, Any] = {k: spec.settings[k] for k in _OPTIMIZER_KEYS[spec.name] if k in spec.settings}
+    if "weight_decay" in spec.settings:
+        kwargs["weight_decay"] = float(spec.settings["weight_decay"])
+    if "clipnorm" in spec.settings:
+        kwargs["clipnorm"] = float(spec.settings["clipnorm"])
+    return classes[spec.name](learning_rate=learning_rate(spec.learning_rate, total_steps), **kwargs)
+
+
+def loss(config: TrainConfig) -> Any:
+    keras = import_keras()
+    spec = config.loss
+    if spec.name == "binary_crossentropy":
+        return keras.losses.BinaryCrossentropy(
+            from_logits=spec.from_logits, label_smoothing=spec.label_smoothing
+        )
+    if config.one_hot_labels:
+        # sparse labels made one-hot for precision/recall/AUC: the same loss, on one-hot targets
+        return keras.losses.CategoricalCrossentropy(
+            from_logits=spec.from_logits, label_smoothing=spec.label_smoothing
+        )
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=spec.from_logits)
+
+
+def metric(config: TrainConfig, item: MetricConfig) -> Any:
+    keras = import_keras()
+    m = keras.metrics
+    logits = config.loss.from_logits
+    binary, one_hot = config.binary, config.one_hot_labels
+    threshold = 0.0 if logits and binary else 0.5
+    if item.name == "accuracy":
+        if binary:
+            return m.BinaryAccuracy(name="accuracy", threshold=threshold)
+        if one_hot:
+            return m.CategoricalAccuracy(name="accuracy")
+        return m.SparseCategoricalAccuracy(name="accuracy")
+    if item.name == "top_k_accuracy":
+        cls = m.TopKCategoricalAccuracy if one_hot else m.SparseTopKCategoricalAccuracy
+        return cls(k=item.k, name=item.log_name)
+    if item.name == "precision":
+        return m.Precision(name="precision", thresholds=threshold)
+    if item.name == "recall":
+        return m.Recall(name="recall", thresholds=threshold)
+    return m.AUC(name="auc", from_logits=logits, multi_label=False)
+
+
+def metrics(config: TrainConfig) -> list[Any]:
+    return [metric(config, item) for item in config.metrics]
+
+
+def load_model(path: str) -> Any:
+    """Load a ``model.keras`` written by ``cnnspec train`` (safe mode; custom schedules known)."""
+    keras = import_keras()
+    warmup_class()
+    return keras.models.load_model(path, safe_mode=True)

@@ -1,0 +1,241 @@
+"""Keras callbacks of a run: the spec's callbacks, the recorder that backs up state every
+epoch, and the best-model checkpoint. Imports Keras: only the trainer imports this module.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from cnnspec.fileio import atomic_path, write_atomic
+from cnnspec.training.config import CallbackConfig, TrainConfig
+from cnnspec.training.state import Snapshot, TrainingState
+
+#: Attributes of Keras' callbacks that make up their state across epochs.
+_STATE_ATTRS: dict[str, tuple[str, ...]] = {
+    "early_stopping": ("wait", "stopped_epoch", "best", "best_epoch"),
+    "reduce_lr_on_plateau": ("wait", "cooldown_counter", "best"),
+    "model_checkpoint": ("best", "best_epoch"),
+}
+
+
+def _mode(settings: dict[str, Any]) -> str:
+    mode = settings.get("mode", "auto")
+    if mode != "auto":
+        return str(mode)
+    monitor = str(settings.get("monitor", "val_loss"))
+    return "max" if any(w in monitor for w in ("acc", "auc", "precision", "recall")) else "min"
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """``model_checkpoint``: saves ``checkpoints/best.keras`` (or ``last.keras``) atomically."""
+
+    def __init__(self, run_dir: Path, monitor: str, mode: str, save_best_only: bool) -> None:
+        super().__init__()
+        self.folder = Path(run_dir) / "checkpoints"
+        self.monitor = monitor
+        self.mode = mode
+        self.save_best_only = save_best_only
+        self.best: float | None = None
+        self.best_epoch = -1
+
+    @property
+    def path(self) -> Path:
+        return self.folder / ("best.keras" if self.save_best_only else "last.keras")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+        if better and math.isfinite(value):
+            self.best, self.best_epoch = value, epoch
+        if better or not self.save_best_only:
+            with atomic_path(self.path) as temp:
+                self.model.save(str(temp))
+
+
+def spec_callbacks(config: TrainConfig, run_dir: Path) -> dict[str, Any]:
+    """The Keras callbacks the spec asks for (``csv_logger`` is handled by the recorder)."""
+    table: dict[str, Callable[[CallbackConfig], Any]] = {
+        "early_stopping": lambda c: keras.callbacks.EarlyStopping(
+            monitor=c.settings["monitor"],
+            patience=int(c.settings.get("patience", 0)),
+            min_delta=float(c.settings.get("min_delta", 0.0)),
+            mode=_mode(c.settings),
+            restore_best_weights=bool(c.settings.get("restore_best_weights", False)),
+            start_from_epoch=int(c.settings.get("start_from_epoch", 0)),
+        ),
+        "reduce_lr_on_plateau": lambda c: keras.callbacks.ReduceLROnPlateau(
+            monitor=c.settings["monitor"],
+            factor=float(c.settings.get("factor", 0.1)),
+            patience=int(c.settings.get("patience", 10)),
+            min_lr=float(c.settings.get("min_lr", 0.0)),
+            min_delta=float(c.settings.get("min_delta", 1e-4)),
+            mode=_mode(c.settings),
+            cooldown=int(c.settings.get("cooldown", 0)),
+        ),
+        "model_checkpoint": lambda c: BestCheckpoint(
+            run_dir,
+            c.settings["monitor"],
+            _mode(c.settings),
+            bool(c.settings.get("save_best_only", True)),
+        ),
+        "tensorboard": lambda c: keras.callbacks.TensorBoard(
+            log_dir=str(Path(run_dir) / "tensorboard"),
+            histogram_freq=int(c.settings.get("histogram_freq", 0)),
+        ),
+        "terminate_on_nan": lambda c: keras.callbacks.TerminateOnNaN(),
+    }
+    return {c.name: table[c.name](c) for c in config.callbacks if c.name in table}
+
+
+def history_columns(history: list[dict[str, float]]) -> dict[str, list[float]]:
+    """Rows (one per epoch) → Keras-style columns (``{"loss": [...], ...}``)."""
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    return {k: [row.get(k, float("nan")) for row in history] for k in keys}
+
+
+def history_csv(history: list[dict[str, float]]) -> str:
+    columns = history_columns(history)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(list(columns))
+    for row in history:
+        writer.writerow([_csv_value(row.get(k)) for k in columns])
+    return buffer.getvalue()
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def write_history(run_dir: Path, history: list[dict[str, float]], csv_log: bool = False) -> None:
+    """history.json (Keras-style columns) and history.csv, atomically."""
+    columns = history_columns(history)
+    safe = {k: [v if not isinstance(v, float) or math.isfinite(v) else str(v) for v in vals]
+            for k, vals in columns.items()}  # fmt: skip
+    write_atomic(Path(run_dir) / "history.json", json.dumps(safe, indent=1) + "\n")
+    text = history_csv(history)
+    write_atomic(Path(run_dir) / "history.csv", text)
+    if csv_log:
+        write_atomic(Path(run_dir) / "training_log.csv", text)
+
+
+class Recorder(keras.callbacks.Callback):
+    """Keeps the history and writes a state snapshot after every epoch (put it last).
+
+    On ``on_train_begin`` it restores the spec callbacks' counters from the snapshot the run
+    resumes from (Keras resets them there). After an interrupt (``interrupted`` set) the
+    partial epoch is neither recorded nor saved.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        state: TrainingState,
+        spec_cbs: dict[str, Any],
+        resumed: Snapshot | None,
+        arrays: dict[str, list[np.ndarray]],
+        csv_log: bool,
+    ) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.state = state
+        self.spec_cbs = spec_cbs
+        self.history: list[dict[str, float]] = list(resumed.history) if resumed else []
+        self.resumed = resumed
+        self.arrays = arrays
+        self.csv_log = csv_log
+        self.interrupted = False
+        self.epoch_start = 0.0
+        self.epoch_lr: float | None = None
+        self.session_epochs = 0
+        self.session_seconds = 0.0
+
+    def learning_rate(self) -> float | None:
+        try:
+            return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        except (AttributeError, TypeError, ValueError):
+            return None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.resumed is None:
+            return
+        for name, values in self.resumed.callbacks.items():
+            callback = self.spec_cbs.get(name)
+            if callback is None:
+                continue
+            for attr in _STATE_ATTRS.get(name, ()):
+                if attr in values:
+                    setattr(callback, attr, values[attr])
+        early = self.spec_cbs.get("early_stopping")
+        if early is not None and self.arrays.get("early_stopping_best_weights"):
+            early.best_weights = list(self.arrays["early_stopping_best_weights"])
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch_start = time.perf_counter()
+        self.epoch_lr = self.learning_rate()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.interrupted:
+            return
+        seconds = time.perf_counter() - self.epoch_start
+        row: dict[str, float] = {"epoch": epoch + 1}
+        for key, value in (logs or {}).items():
+            if key != "learning_rate":
+                row[key] = float(np.asarray(value))
+        if self.epoch_lr is not None:
+            row["learning_rate"] = self.epoch_lr
+        row["seconds"] = round(seconds, 4)
+        self.history.append(row)
+        self.session_epochs += 1
+        self.session_seconds += seconds
+        self.save(epoch + 1)
+        write_history(self.run_dir, self.history, self.csv_log)
+
+    def callback_state(self) -> tuple[dict[str, dict[str, Any]], dict[str, list[np.ndarray]]]:
+        values = {
+            name: {attr: _plain(getattr(cb, attr, None)) for attr in _STATE_ATTRS.get(name, ())}
+            for name, cb in self.spec_cbs.items()
+            if name in _STATE_ATTRS
+        }
+        arrays: dict[str, list[np.ndarray]] = {}
+        early = self.spec_cbs.get("early_stopping")
+        if early is not None and getattr(early, "best_weights", None) is not None:
+            arrays["early_stopping_best_weights"] = [np.asarray(w) for w in early.best_weights]
+        return values, arrays
+
+    def save(self, epochs_done: int, *, complete: bool = False, stopped_early: bool = False) -> None:
+        values, arrays = self.callback_state()
+        self.state.save(
+            self.model,
+            epochs_done,
+            self.history,
+            values,
+            arrays,
+            complete=complete,
+            stopped_early=stopped_early,
+        )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return value

@@ -1,0 +1,486 @@
+"""The ``data``, ``training`` and ``runtime`` sections as typed settings (no TensorFlow).
+
+:func:`training_config` evaluates ``${…}`` expressions in these sections against the spec's
+``vars``, fills in the documented defaults, and checks what the JSON Schema cannot (a monitored
+value that is never logged, a learning-rate schedule combined with ``reduce_lr_on_plateau``,
+``top_k_accuracy`` on a one-unit output, ...). Every problem is a located :class:`SpecError`,
+raised before TensorFlow is imported or any data is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cnnspec.errors import Diagnostics, SpecPath, did_you_mean, format_path
+from cnnspec.spec.expr import ExpressionError, is_expression, substitute
+
+if TYPE_CHECKING:
+    from cnnspec.api import CompiledSpec
+
+DEFAULT_EPOCHS = 10
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_LEARNING_RATE = 0.001
+DEFAULT_VALIDATION_SPLIT = 0.1
+DEFAULT_TEST_SPLIT = 0.2
+KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+_PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images come from and how they are split and scaled."""
+
+    kind: str  # digits | mnist | fashion_mnist | cifar10 | cifar100 | npz | directory
+    path: Path | None = None
+    test_path: Path | None = None
+    image_size: tuple[int, int] | None = None
+    color_mode: str | None = None
+    validation_split: float = DEFAULT_VALIDATION_SPLIT
+    test_split: float | None = None
+    rescale: float | str | None = "auto"
+    shuffle_buffer: int | None = None
+    limit: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The source as JSON-ready data (for lock.json)."""
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.path is not None:
+            out["path"] = str(self.path)
+        if self.test_path is not None:
+            out["test_path"] = str(self.test_path)
+        if self.image_size is not None:
+            out["image_size"] = list(self.image_size)
+        if self.color_mode is not None:
+            out["color_mode"] = self.color_mode
+        return out
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule with optional linear warm-up."""
+
+    kind: str  # constant | cosine_decay | exponential_decay | piecewise_constant
+    settings: dict[str, Any] = field(default_factory=dict)
+    warmup_steps: int = 0
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: str
+    learning_rate: float | Schedule
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    name: str
+    from_logits: bool = False
+    label_smoothing: float = 0.0
+
+    @property
+    def one_hot(self) -> bool:
+        return self.name == "categorical_crossentropy"
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    name: str  # accuracy | top_k_accuracy | precision | recall | auc
+    k: int = 5
+
+    @property
+    def log_name(self) -> str:
+        """The key this metric has in the training logs."""
+        return f"top_{self.k}_accuracy" if self.name == "top_k_accuracy" else self.name
+
+
+@dataclass(frozen=True)
+class CallbackConfig:
+    name: str
+    settings: dict[str, Any]
+    path: SpecPath
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``cnnspec train`` needs besides the model: typed, defaulted, checked."""
+
+    data: DataConfig
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    steps_per_epoch: int | None = None
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig("adam", DEFAULT_LEARNING_RATE))
+    loss: LossConfig = field(default_factory=lambda: LossConfig("sparse_categorical_crossentropy"))
+    metrics: tuple[MetricConfig, ...] = (MetricConfig("accuracy"),)
+    callbacks: tuple[CallbackConfig, ...] = ()
+    class_weight: str | dict[str, float] | None = None
+    seed: int | None = None
+    deterministic: bool = False
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+    output_units: int = 0
+
+    @property
+    def binary(self) -> bool:
+        return self.loss.name == "binary_crossentropy"
+
+    @property
+    def one_hot_labels(self) -> bool:
+        """Labels go one-hot through the pipeline (categorical loss, or precision/recall/AUC
+        of a multi-class output, which Keras computes on one-hot targets)."""
+        if self.binary:
+            return False
+        return self.loss.one_hot or any(m.name in ("precision", "recall", "auc") for m in self.metrics)
+
+    def logged_names(self, validation: bool) -> list[str]:
+        """Every key that appears in the per-epoch logs."""
+        base = ["loss", *[m.log_name for m in self.metrics]]
+        return base + ([f"val_{n}" for n in base] if validation else [])
+
+    def callback(self, name: str) -> CallbackConfig | None:
+        return next((c for c in self.callbacks if c.name == name), None)
+
+
+class _Reader:
+    """Reads one section with expression substitution and located errors."""
+
+    def __init__(self, compiled: CompiledSpec, env: dict[str, Any], diags: Diagnostics) -> None:
+        self.compiled = compiled
+        self.doc = compiled.doc
+        self.env = env
+        self.diags = diags
+
+    def error(self, message: str, path: SpecPath, hint: str | None = None, *, key: bool = False) -> None:
+        loc = self.doc.key_loc(path) if key else self.doc.loc(path)
+        self.diags.error(message, loc, format_path(path), code="training", hint=hint)
+
+    def value(self, path: SpecPath, default: Any = None) -> Any:
+        """The value at ``path`` with every ``${…}`` substituted (``default`` when absent)."""
+        node: Any = self.doc.data
+        for part in path:
+            in_dict = isinstance(node, dict) and part in node
+            if in_dict or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
+                node = node[part]
+            else:
+                return default
+        return self.substitute(node, path)
+
+    def substitute(self, value: Any, path: SpecPath) -> Any:
+        if isinstance(value, dict):
+            return {k: self.substitute(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.substitute(v, (*path, i)) for i, v in enumerate(value)]
+        if is_expression(value):
+            try:
+                return substitute(value, self.env)
+            except ExpressionError as exc:
+                self.error(f"in {value!r}: {exc.message}", path, exc.hint)
+                return None
+        return value
+
+    def number(
+        self,
+        path: SpecPath,
+        default: Any,
+        *,
+        integer: bool = False,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        below: float | None = None,
+    ) -> Any:
+        value = self.value(path, default)
+        if value is None or value is default:
+            return value
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if integer:
+            ok = ok and float(value).is_integer()
+        if ok and minimum is not None and value < minimum:
+            ok = False
+        if ok and maximum is not None and value > maximum:
+            ok = False
+        if ok and below is not None and value >= below:
+            ok = False
+        if not ok:
+            want = "an integer" if integer else "a number"
+            bounds = [f"≥ {minimum}"] if minimum is not None else []
+            bounds += [f"≤ {maximum}"] if maximum is not None else []
+            bounds += [f"< {below}"] if below is not None else []
+            self.error(f"expected {want} {' and '.join(bounds)}; received {value!r}".strip(), path)
+            return default
+        return int(value) if integer else float(value)
+
+
+def section_env(compiled: CompiledSpec) -> dict[str, Any]:
+    """The spec's evaluated ``vars`` (the names ``${…}`` in data/training/runtime may use)."""
+    from cnnspec.spec.resolve import Resolver
+
+    return Resolver(compiled.doc, Diagnostics()).resolve_vars()
+
+
+def _relative(path_text: str, compiled: CompiledSpec, at: SpecPath) -> Path:
+    """A data path: relative paths are read from the folder of the file that wrote them."""
+    path = Path(path_text).expanduser()
+    if path.is_absolute():
+        return path
+    loc = compiled.doc.loc(at)
+    if loc is not None and not loc.file.startswith("<"):
+        return Path(loc.file).resolve().parent / path
+    return Path.cwd() / path
+
+
+def output_info(compiled: CompiledSpec) -> tuple[int, str | None]:
+    """Units of the model's (first) output and the activation that produced it, if known."""
+    ir = compiled.ir
+    if not ir.outputs or not ir.nodes:
+        return 0, None
+    shape = ir.shape_of(ir.outputs[0]) or ()
+    units = int(shape[-1]) if shape else 0
+    by_name = {n.name: n for n in ir.nodes}
+    node = by_name.get(ir.outputs[0])
+    activation: str | None = None
+    while node is not None:
+        act = node.params.get("activation")
+        if isinstance(act, str) and act not in ("linear", "identity"):
+            activation = act
+            break
+        if node.kind in ("dropout", "reshape", "flatten") and node.inputs and node.inputs[0] in by_name:
+            node = by_name[node.inputs[0]]
+            continue
+        break
+    return units, activation
+
+
+def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
+    source = reader.value(("data", "source"), "digits")
+    kind = "digits"
+    path = test_path = None
+    image_size: tuple[int, int] | None = None
+    color_mode: str | None = None
+    if isinstance(source, str):
+        kind = source
+    elif isinstance(source, dict) and "npz" in source:
+        kind = "npz"
+        path = _relative(str(source["npz"]), compiled, ("data", "source", "npz"))
+    elif isinstance(source, dict) and "directory" in source:
+        kind = "directory"
+        path = _relative(str(source["directory"]), compiled, ("data", "source", "directory"))
+        if source.get("test_directory"):
+            test_path = _relative(
+                str(source["test_directory"]), compiled, ("data", "source", "test_directory")
+            )
+        shape = compiled.ir.input_shape
+        size = source.get("image_size")
+        image_size = (int(size[0]), int(size[1])) if size else (int(shape[0]), int(shape[1]))
+        color_mode = source.get("color_mode")
+        if color_mode is None:
+            channels = shape[-1] if len(shape) == 3 else 0
+            if channels not in (1, 3):
+                reader.error(
+                    f"expected 1 or 3 input channels for an image folder; input.shape is {list(shape)}",
+                    ("data", "source"),
+                    "set data.source.color_mode, or input.shape to [height, width, 1 or 3]",
+                )
+            color_mode = "grayscale" if channels == 1 else "rgb"
+    validation_split = reader.number(
+        ("data", "validation_split"), DEFAULT_VALIDATION_SPLIT, minimum=0, below=1
+    )
+    test_split = reader.number(("data", "test_split"), None, minimum=0, below=1)
+    if test_split is not None and (kind in KERAS_DATASETS or kind == "npz" or test_path is not None):
+        reader.error(
+            f"expected no test_split for a source with its own test set ({kind}); received {test_split}",
+            ("data", "test_split"),
+            "test_split applies to digits and to image folders without test_directory",
+            key=True,
+        )
+    if test_split is not None and test_split <= 0:
+        reader.error(f"expected a test_split > 0; received {test_split}", ("data", "test_split"))
+    rescale = reader.value(("data", "rescale"), "auto")
+    if not (rescale is None or rescale == "auto" or isinstance(rescale, (int, float))):
+        reader.error(f"expected a number, auto or null; received {rescale!r}", ("data", "rescale"))
+        rescale = "auto"
+    elif isinstance(rescale, (int, float)) and not isinstance(rescale, bool):
+        rescale = float(rescale)
+    return DataConfig(
+        kind=kind,
+        path=path,
+        test_path=test_path,
+        image_size=image_size,
+        color_mode=color_mode,
+        validation_split=float(validation_split),
+        test_split=test_split,
+        rescale=rescale,
+        shuffle_buffer=reader.number(("data", "shuffle_buffer"), None, integer=True, minimum=1),
+        limit=reader.number(("data", "limit"), None, integer=True, minimum=1),
+    )
+
+
+def _name_and_settings(value: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, dict) and len(value) == 1:
+        name, settings = next(iter(value.items()))
+        return str(name), dict(settings or {})
+    return "", {}
+
+
+def _schedule(reader: _Reader, value: dict[str, Any], path: SpecPath) -> Schedule:
+    kind, settings = _name_and_settings(value)
+    warmup = int(settings.pop("warmup_steps", 0) or 0)
+    if kind == "piecewise_constant":
+        boundaries, values = settings.get("boundaries", []), settings.get("values", [])
+        if len(values) != len(boundaries) + 1:
+            reader.error(
+                f"expected {len(boundaries) + 1} values for {len(boundaries)} boundaries; "
+                f"received {len(values)}",
+                (*path, kind, "values"),
+                "piecewise_constant needs one more value than boundaries",
+            )
+        if list(boundaries) != sorted(set(boundaries)):
+            reader.error(
+                f"expected increasing boundaries; received {boundaries}", (*path, kind, "boundaries")
+            )
+    else:
+        settings.setdefault("initial_learning_rate", DEFAULT_LEARNING_RATE)
+    return Schedule(kind, settings, warmup)
+
+
+def _optimizer(reader: _Reader) -> OptimizerConfig:
+    path: SpecPath = ("training", "optimizer")
+    name, settings = _name_and_settings(reader.value(path, "adam"))
+    lr_value = settings.pop("learning_rate", DEFAULT_LEARNING_RATE)
+    learning_rate: float | Schedule
+    if isinstance(lr_value, dict):
+        learning_rate = _schedule(reader, lr_value, (*path, name, "learning_rate"))
+    elif isinstance(lr_value, (int, float)) and not isinstance(lr_value, bool) and lr_value > 0:
+        learning_rate = float(lr_value)
+    else:
+        reader.error(f"expected a learning rate > 0; received {lr_value!r}", (*path, name, "learning_rate"))
+        learning_rate = DEFAULT_LEARNING_RATE
+    for key, value in settings.items():
+        if not isinstance(value, bool) and not isinstance(value, (int, float)):
+            reader.error(f"expected a number; received {value!r}", (*path, name, key))
+    return OptimizerConfig(name or "adam", learning_rate, settings)
+
+
+def _loss(reader: _Reader, units: int, activation: str | None) -> LossConfig:
+    path: SpecPath = ("training", "loss")
+    default = "binary_crossentropy" if units == 1 else "sparse_categorical_crossentropy"
+    name, settings = _name_and_settings(reader.value(path, default))
+    from_logits = settings.get("from_logits")
+    if from_logits is None:
+        # Keras' default (probabilities) is right after softmax/sigmoid; a bare linear head
+        # produces logits, and treating them as probabilities trains badly without a word.
+        from_logits = activation is not None and activation not in _PROBABILITY_ACTIVATIONS
+        if activation is None:
+            from_logits = True
+    if name == "binary_crossentropy" and units not in (1, 0):
+        reader.error(
+            f"expected a model with 1 output unit for binary_crossentropy; it outputs {units}",
+            path,
+            "use sparse_categorical_crossentropy for several classes, or end the model with "
+            "dense: {units: 1, activation: sigmoid}",
+        )
+    if name != "binary_crossentropy" and units == 1:
+        reader.error(
+            f"expected a model with one output unit per class for {name}; it outputs 1",
+            path,
+            "a single sigmoid output goes with binary_crossentropy",
+        )
+    return LossConfig(name, bool(from_logits), float(settings.get("label_smoothing", 0.0) or 0.0))
+
+
+def _metrics(reader: _Reader, binary: bool) -> tuple[MetricConfig, ...]:
+    path: SpecPath = ("training", "metrics")
+    raw = reader.value(path, ["accuracy"]) or []
+    metrics: list[MetricConfig] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        name, settings = _name_and_settings(item)
+        metric = MetricConfig(name, int(settings.get("k", 5)))
+        if name == "top_k_accuracy" and binary:
+            reader.error("expected a multi-class output for top_k_accuracy", (*path, index))
+        if metric.log_name in seen:
+            reader.error(f"metric {metric.log_name!r} is listed twice", (*path, index))
+        seen.add(metric.log_name)
+        metrics.append(metric)
+    return tuple(metrics)
+
+
+def _callbacks(reader: _Reader, config: TrainConfig, validation: bool) -> tuple[CallbackConfig, ...]:
+    path: SpecPath = ("training", "callbacks")
+    raw = reader.value(path, []) or []
+    out: list[CallbackConfig] = []
+    logged = config.logged_names(validation)
+    for index, item in enumerate(raw):
+        name, settings = _name_and_settings(item)
+        item_path: SpecPath = (*path, index, name) if isinstance(item, dict) else (*path, index)
+        if any(c.name == name for c in out):
+            reader.error(f"callback {name!r} is listed twice", item_path)
+        monitor = settings.get("monitor")
+        if name in ("early_stopping", "reduce_lr_on_plateau", "model_checkpoint"):
+            if monitor is None:
+                monitor = "val_loss" if validation else "loss"
+                settings["monitor"] = monitor
+            if monitor not in logged:
+                hint = did_you_mean(monitor, logged) or f"logged values: {', '.join(logged)}"
+                if monitor.startswith("val_") and not validation:
+                    hint = "validation values need data.validation_split > 0"
+                reader.error(
+                    f"expected a logged value to monitor; received {monitor!r}",
+                    (*item_path, "monitor") if "monitor" in (item.get(name) or {}) else item_path,
+                    hint,
+                )
+        if name == "reduce_lr_on_plateau" and isinstance(config.optimizer.learning_rate, Schedule):
+            reader.error(
+                "expected a constant learning rate with reduce_lr_on_plateau; the optimizer has a schedule",
+                item_path,
+                "use either a learning-rate schedule or reduce_lr_on_plateau, not both",
+            )
+        out.append(CallbackConfig(name, settings, item_path))
+    return tuple(out)
+
+
+def _class_weight(reader: _Reader) -> str | dict[str, float] | None:
+    value = reader.value(("training", "class_weight"), None)
+    if value is None or value == "balanced":
+        return value
+    return {str(k): float(v) for k, v in value.items()}
+
+
+def training_config(compiled: CompiledSpec) -> TrainConfig:
+    """The typed, defaulted and checked training settings of a compiled spec."""
+    diags = Diagnostics()
+    reader = _Reader(compiled, section_env(compiled), diags)
+    data = _data(reader, compiled)
+    units, activation = output_info(compiled)
+    loss = _loss(reader, units, activation)
+    binary = loss.name == "binary_crossentropy"
+    seed = reader.number(("training", "seed"), None, integer=True, minimum=0, maximum=2**32 - 1)
+    runtime_jit = reader.value(("runtime", "jit_compile"), False)
+    config = TrainConfig(
+        data=data,
+        epochs=reader.number(("training", "epochs"), DEFAULT_EPOCHS, integer=True, minimum=1),
+        batch_size=reader.number(("training", "batch_size"), DEFAULT_BATCH_SIZE, integer=True, minimum=1),
+        steps_per_epoch=reader.number(("training", "steps_per_epoch"), None, integer=True, minimum=1),
+        optimizer=_optimizer(reader),
+        loss=loss,
+        metrics=_metrics(reader, binary),
+        class_weight=_class_weight(reader),
+        seed=seed,
+        deterministic=bool(reader.value(("training", "deterministic"), False)),
+        mixed_precision=bool(reader.value(("runtime", "mixed_precision"), False)),
+        # "auto" is reserved for the scale-out work; it means "off" until then (XLA is slower
+        # than plain TensorFlow for small CNNs on CPU, see DESIGN.md).
+        jit_compile=runtime_jit is True,
+        intra_op_threads=reader.number(("runtime", "threads", "intra_op"), 0, integer=True, minimum=0),
+        inter_op_threads=reader.number(("runtime", "threads", "inter_op"), 0, integer=True, minimum=0),
+        output_units=units,
+    )
+    callbacks = _callbacks(reader, config, data.validation_split > 0)
+    diags.raise_if_errors()
+    from dataclasses import replace
+
+    return replace(config, callbacks=callbacks)

@@ -1,0 +1,427 @@
+"""Data sources: ``digits``, the Keras datasets, ``{npz: …}`` and ``{directory: …}``.
+
+Every source ends as NumPy arrays in one :class:`Dataset` (train/validation/test images with a
+channel axis, integer labels, class names). Splits are stratified and seeded, so the same seed
+gives the same split. Images keep their stored dtype (uint8 stays uint8, four times smaller
+than float32); the pipeline scales them batch by batch (see ``data.rescale``).
+
+Problems the user can fix (a missing file, a shape that does not fit ``input.shape``, labels
+beyond the model's outputs, no network for a Keras dataset) are located :class:`SpecError`\\ s
+raised before any training starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cnnspec.errors import SpecError, SpecPath, format_path
+from cnnspec.training.config import KERAS_DATASETS, DataConfig, TrainConfig
+
+if TYPE_CHECKING:
+    from cnnspec.api import CompiledSpec
+
+SOURCE: SpecPath = ("data", "source")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+DOWNLOAD_TIMEOUT_S = 20.0
+
+FASHION_MNIST_CLASSES = [
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle_boot",
+]
+CIFAR10_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
+
+
+@dataclass
+class Dataset:
+    """Images (N, H, W, C) and integer labels (N,) of each split, plus the class names."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    @property
+    def integer_pixels(self) -> bool:
+        return bool(np.issubdtype(self.x_train.dtype, np.integer))
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
+
+    def content_hash(self) -> str:
+        """SHA-256 over every split's dtype, shape and bytes, and the class names."""
+        digest = hashlib.sha256()
+        for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update("\0".join(self.class_names).encode())
+        return digest.hexdigest()
+
+
+def _error(
+    message: str, compiled: CompiledSpec, path: SpecPath = SOURCE, hint: str | None = None
+) -> SpecError:
+    return SpecError.single(message, compiled.doc.loc(path), format_path(path), code="data", hint=hint)
+
+
+# -- sources -------------------------------------------------------------------------------------
+def _digits() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = (bunch.images.astype("float32") / 16.0)[..., None]
+    return images, bunch.target.astype("int64"), [str(n) for n in bunch.target_names]
+
+
+def keras_cache_dir() -> Path:
+    """The folder Keras keeps downloaded datasets in (``$KERAS_HOME/datasets``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets"
+
+
+def _keras_dataset(name: str, compiled: CompiledSpec) -> tuple[np.ndarray, ...]:
+    from cnnspec.training.runtime import import_keras
+
+    keras = import_keras()
+    loader = getattr(keras.datasets, name)  # name comes from a closed enum (KERAS_DATASETS)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a black-holed network fails, not hangs
+    try:
+        (x_train, y_train), (x_test, y_test) = loader.load_data()
+    except Exception as exc:
+        text = str(exc)
+        url = next((w for w in text.split() if w.startswith("http")), "")
+        url = url.rstrip(":")
+        target = keras_cache_dir() / (url.rsplit("/", 1)[-1] if url else f"{name}.npz")
+        raise _error(
+            f"expected the {name} dataset to be downloadable or cached; download failed "
+            f"({text.split(':')[0].strip() or type(exc).__name__})",
+            compiled,
+            hint=f"on a machine with network access download {url or 'the file'} and place it at "
+            f"{target}; or save the arrays as an .npz file (x_train, y_train, x_test, y_test) and "
+            "use `source: {npz: path/to/file.npz}`",
+        ) from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    return x_train, y_train, x_test, y_test
+
+
+def _npz(
+    path: Path, compiled: CompiledSpec
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    where: SpecPath = (*SOURCE, "npz")
+    if not path.is_file():
+        raise _error(f"expected an .npz file; {path} does not exist", compiled, where)
+    required = ("x_train", "y_train", "x_test", "y_test")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in required if k not in archive.files]
+            if missing:
+                raise _error(
+                    f"expected arrays {', '.join(required)} in {path.name}; missing {', '.join(missing)}",
+                    compiled,
+                    where,
+                    hint=f"the file has: {', '.join(archive.files) or 'nothing'}",
+                )
+            arrays = [np.asarray(archive[k]) for k in required]
+            names = [str(n) for n in archive["class_names"]] if "class_names" in archive.files else []
+    except SpecError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise _error(f"expected a readable .npz file; {path.name}: {exc}", compiled, where) from None
+    return arrays[0], arrays[1], arrays[2], arrays[3], names
+
+
+def _image_files(folder: Path) -> dict[str, int]:
+    counts = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        counts[sub.name] = sum(1 for f in sub.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
+    return counts
+
+
+def _directory_arrays(
+    folder: Path, config: DataConfig, class_names: list[str] | None, compiled: CompiledSpec, where: SpecPath
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    if not folder.is_dir():
+        raise _error(f"expected a folder of class sub-folders; {folder} does not exist", compiled, where)
+    counts = _image_files(folder)
+    if not counts or not sum(counts.values()):
+        raise _error(
+            f"expected class sub-folders with images in {folder}; found "
+            f"{len(counts)} sub-folder(s) and no {'/'.join(IMAGE_EXTENSIONS)} files",
+            compiled,
+            where,
+            hint="lay it out as DIR/<class name>/<image>.png",
+        )
+    from cnnspec.training.runtime import import_keras
+
+    keras = import_keras()
+    assert config.image_size is not None
+    try:
+        dataset = keras.utils.image_dataset_from_directory(
+            str(folder),
+            labels="inferred",
+            label_mode="int",
+            class_names=class_names,
+            color_mode=config.color_mode or "rgb",
+            image_size=config.image_size,
+            batch_size=256,
+            shuffle=False,
+            verbose=False,
+        )
+        names = list(dataset.class_names)
+        xs, ys = [], []
+        for x, y in dataset.as_numpy_iterator():
+            xs.append(np.clip(np.round(x), 0, 255).astype("uint8"))
+            ys.append(y.astype("int64"))
+    except (ValueError, OSError) as exc:
+        raise _error(f"cannot read the images in {folder}: {exc}", compiled, where) from None
+    except Exception as exc:  # TensorFlow's decode errors (InvalidArgumentError, ...)
+        raise _error(
+            f"cannot decode an image in {folder}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+            compiled,
+            where,
+            hint="remove or convert files that are not PNG/JPEG/BMP/GIF images",
+        ) from None
+    return np.concatenate(xs), np.concatenate(ys), names
+
+
+# -- splitting -----------------------------------------------------------------------------------
+def _split(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A seeded split, stratified when every class has at least two examples."""
+    from sklearn.model_selection import train_test_split
+
+    if fraction <= 0 or len(y) < 2:
+        return x, y, x[:0], y[:0]
+    counts = np.bincount(y) if len(y) else np.zeros(0)
+    n_test = max(1, round(len(y) * fraction))
+    stratify = y if counts[counts > 0].min() >= 2 and n_test >= len(counts[counts > 0]) else None
+    x_a, x_b, y_a, y_b = train_test_split(x, y, test_size=n_test, random_state=seed, stratify=stratify)
+    return x_a, y_a, x_b, y_b
+
+
+def _limit(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if limit is None or len(y) <= limit:
+        return x, y
+    order = np.random.default_rng(seed).permutation(len(y))[:limit]
+    order.sort()
+    return x[order], y[order]
+
+
+def _labels(y: np.ndarray, compiled: CompiledSpec, what: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise _error(
+            f"expected {what} labels of shape (n,) or (n, 1); received shape {tuple(y.shape)}",
+            compiled,
+            hint="store class indices, not one-hot rows",
+        )
+    if y.size and not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
+            y = y.astype("int64")
+        else:
+            raise _error(f"expected integer class labels in {what}; received dtype {y.dtype}", compiled)
+    if y.size and y.min() < 0:
+        raise _error(f"expected class labels ≥ 0 in {what}; received {int(y.min())}", compiled)
+    return y.astype("int64")
+
+
+def _images(x: np.ndarray, compiled: CompiledSpec, what: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]  # grayscale without a channel axis (MNIST layout)
+    if x.ndim != 4:
+        raise _error(
+            f"expected {what} images shaped (n, height, width[, channels]); received {tuple(x.shape)}",
+            compiled,
+        )
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise _error(f"expected numeric images in {what}; received dtype {x.dtype}", compiled)
+    return x
+
+
+def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Dataset:
+    """Load, split and check the spec's data (located errors for every user mistake)."""
+    data = config.data
+    names: list[str] = []
+    test_fraction = data.test_split if data.test_split is not None else 0.2
+    source = data.describe()
+    if data.kind == "digits":
+        x, y, names = _digits()
+        x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed)
+    elif data.kind in KERAS_DATASETS:
+        x_train, y_train, x_test, y_test = _keras_dataset(data.kind, compiled)
+        names = {"fashion_mnist": FASHION_MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}.get(data.kind, [])
+    elif data.kind == "npz":
+        assert data.path is not None
+        x_train, y_train, x_test, y_test, names = _npz(data.path, compiled)
+        source["file_sha256"] = _file_hash(data.path)
+    else:
+        assert data.path is not None
+        x, y, names = _directory_arrays(data.path, data, None, compiled, (*SOURCE, "directory"))
+        if data.test_path is not None:
+            x_train, y_train = x, y
+            x_test, y_test, _ = _directory_arrays(
+                data.test_path, data, names, compiled, (*SOURCE, "test_directory")
+            )
+        else:
+            x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed)
+    x_train, x_test = _images(x_train, compiled, "training"), _images(x_test, compiled, "test")
+    y_train, y_test = _labels(y_train, compiled, "training"), _labels(y_test, compiled, "test")
+    if len(x_train) != len(y_train) or len(x_test) != len(y_test):
+        raise _error(
+            f"expected as many labels as images; received {len(x_train)} training images with "
+            f"{len(y_train)} labels and {len(x_test)} test images with {len(y_test)} labels",
+            compiled,
+        )
+    if len(y_train) == 0:
+        raise _error("expected at least one training image; the source has none", compiled)
+    x_train, y_train, x_val, y_val = _split(x_train, y_train, data.validation_split, seed)
+    x_train, y_train = _limit(x_train, y_train, data.limit, seed)
+    x_val, y_val = _limit(x_val, y_val, data.limit, seed)
+    x_test, y_test = _limit(x_test, y_test, data.limit, seed)
+    n_classes = int(max(y_train.max(initial=0), y_test.max(initial=0), y_val.max(initial=0))) + 1
+    if names and len(names) < n_classes:
+        names = []
+    names = names or [str(i) for i in range(n_classes)]
+    dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source)
+    check_fit(dataset, compiled, config)
+    return dataset
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> None:
+    """The data must fit the model: sample shape = ``input.shape``; labels < output units."""
+    expected = tuple(compiled.ir.input_shape)
+    shape = dataset.sample_shape
+    if shape != expected:
+        hint = "set input.shape to the data's shape"
+        if shape[:-1] == expected[:-1]:
+            hint = f"the images have {shape[-1]} channel(s) and the model expects {expected[-1]}; " + (
+                "set source.color_mode"
+                if config.data.kind == "directory"
+                else f"set input.shape to {list(shape)}"
+            )
+        elif shape[-1] == expected[-1]:
+            hint = (
+                f"set input.shape to {list(shape)} and add `resizing: {{height: {expected[0]}, "
+                f"width: {expected[1]}}}` as the first layer to keep the model's size"
+            )
+        raise SpecError.single(
+            f"expected data of shape {list(expected)} (input.shape); the {config.data.kind} images have "
+            f"shape {list(shape)}",
+            compiled.doc.loc(SOURCE) or compiled.doc.loc(("input", "shape")),
+            format_path(SOURCE),
+            code="data",
+            hint=hint,
+        )
+    units = config.output_units
+    classes = dataset.num_classes
+    if config.binary:
+        if classes > 2:
+            raise _error(
+                f"expected 2 classes for binary_crossentropy; the data has {classes}",
+                compiled,
+                ("training", "loss"),
+                "use sparse_categorical_crossentropy and one output unit per class",
+            )
+    elif units and classes > units:
+        out_loc = compiled.ir.node(compiled.ir.outputs[0]).loc if compiled.ir.nodes else None
+        raise SpecError.single(
+            f"expected at most {units} classes (the model's output units); the data has {classes}",
+            out_loc or compiled.doc.loc(SOURCE),
+            compiled.ir.node(compiled.ir.outputs[0]).path if compiled.ir.nodes else "model",
+            code="data",
+            hint=f"set the last dense layer to units: {classes}",
+        )
+    if config.class_weight not in (None, "balanced"):
+        assert isinstance(config.class_weight, dict)
+        for key in config.class_weight:
+            if key not in dataset.class_names and not (key.isdigit() and int(key) < classes):
+                from cnnspec.errors import did_you_mean
+
+                raise _error(
+                    f"expected a class index (0–{classes - 1}) or name; received {key!r}",
+                    compiled,
+                    ("training", "class_weight", key),
+                    did_you_mean(key, dataset.class_names),
+                )
+
+
+def class_weights(config: TrainConfig, dataset: Dataset) -> dict[int, float] | None:
+    """Keras' ``class_weight`` dict (class index → weight) from the spec's setting."""
+    if config.class_weight is None:
+        return None
+    classes = dataset.num_classes
+    if config.class_weight == "balanced":
+        counts = np.bincount(dataset.y_train, minlength=classes).astype("float64")
+        total = counts.sum()
+        return {i: float(total / (classes * c)) if c else 0.0 for i, c in enumerate(counts)}
+    weights = {i: 1.0 for i in range(classes)}
+    assert isinstance(config.class_weight, dict)
+    for key, value in config.class_weight.items():
+        index = dataset.class_names.index(key) if key in dataset.class_names else int(key)
+        weights[index] = float(value)
+    return weights
+
+
+def rescale_factor(config: TrainConfig, dataset: Dataset, compiled: CompiledSpec) -> float | None:
+    """The pixel multiplier the pipeline applies (``None``: leave the values as they are)."""
+    rescale = config.data.rescale
+    if rescale is None:
+        return None
+    if isinstance(rescale, float):
+        return rescale
+    early = [n.kind for n in compiled.ir.nodes[:3]] + [n.kind for n in compiled.ir.augmentation]
+    if "rescaling" in early:
+        return None  # the model scales its own input
+    return 1.0 / 255.0 if dataset.integer_pixels else None

@@ -1,0 +1,85 @@
+"""Training pictures: learning curves and the confusion matrix (matplotlib, Agg, no pyplot).
+
+Figures are drawn with matplotlib's object API on an Agg canvas (no global pyplot state, no
+display needed) and written atomically as PNG.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from cnnspec.fileio import write_atomic
+
+
+def _png(figure: object) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)  # type: ignore[arg-type]
+    buffer = io.BytesIO()
+    canvas.print_png(buffer)
+    return buffer.getvalue()
+
+
+def plot_history(history: Mapping[str, Sequence[float]], target: Path, title: str = "") -> Path:
+    """Accuracy and loss per epoch, training vs validation (two panels, as in the seed notebook)."""
+    from matplotlib.figure import Figure
+
+    epochs = list(history.get("epoch") or range(1, len(history.get("loss", [])) + 1))
+    figure = Figure(figsize=(11, 4), dpi=100)
+    panels = [("accuracy", "Accuracy"), ("loss", "Loss")]
+    if "accuracy" not in history:
+        panels = [("loss", "Loss")]
+    for index, (key, label) in enumerate(panels, start=1):
+        axes = figure.add_subplot(1, len(panels), index)
+        if key in history:
+            axes.plot(epochs, history[key], marker="o", markersize=3, label=f"training {key}")
+        if f"val_{key}" in history:
+            axes.plot(epochs, history[f"val_{key}"], marker="o", markersize=3, label=f"validation {key}")
+        axes.set_title(label)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(key)
+        axes.grid(True, alpha=0.3)
+        axes.legend()
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return write_atomic(target, _png(figure))
+
+
+def plot_confusion_matrix(
+    matrix: Sequence[Sequence[int]], class_names: Sequence[str], target: Path, title: str = ""
+) -> Path:
+    """A labelled confusion matrix (true class in rows, predicted class in columns)."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    data = np.asarray(matrix)
+    n = len(class_names)
+    size = min(max(4.0, 0.45 * n + 2), 24.0)
+    figure = Figure(figsize=(size + 1, size), dpi=100)
+    axes = figure.add_subplot(1, 1, 1)
+    image = axes.imshow(data, cmap="Blues")
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    if n <= 40:
+        axes.set_xticks(range(n), labels=[str(c) for c in class_names], rotation=45, ha="right")
+        axes.set_yticks(range(n), labels=[str(c) for c in class_names])
+    if n <= 20:
+        threshold = data.max() / 2 if data.size else 0
+        for i in range(n):
+            for j in range(n):
+                axes.text(
+                    j,
+                    i,
+                    str(int(data[i, j])),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if data[i, j] > threshold else "black",
+                )
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    axes.set_title(title or "Confusion matrix (test set)")
+    figure.tight_layout()
+    return write_atomic(target, _png(figure))

@@ -1,0 +1,134 @@
+"""What a run prints: a Rich progress bar on a terminal, plain lines otherwise, or nothing.
+
+:class:`Display` is plain Python (no TensorFlow); :meth:`Display.callback` makes the Keras
+callback that feeds it, importing Keras only then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, Literal
+
+from rich.console import Console
+
+Mode = Literal["rich", "plain", "quiet"]
+_SHORT = {"accuracy": "acc", "learning_rate": "lr", "val_accuracy": "val_acc"}
+
+
+def format_value(key: str, value: float) -> str:
+    if key == "learning_rate":
+        return f"{value:.2e}"
+    return f"{value:.4f}"
+
+
+class Display:
+    """Messages and per-epoch lines, styled for a terminal or plain for logs (CI)."""
+
+    def __init__(self, mode: Mode = "plain", console: Console | None = None) -> None:
+        self.mode = mode
+        self.console = console or Console(highlight=False, soft_wrap=True)
+
+    @classmethod
+    def auto(cls, quiet: bool = False) -> Display:
+        if quiet:
+            return cls("quiet")
+        console = Console(highlight=False, soft_wrap=True)
+        return cls("rich" if console.is_terminal else "plain", console)
+
+    def message(self, text: str) -> None:
+        """A line of Rich markup (shown unless quiet; markup is dropped when plain)."""
+        if self.mode != "quiet":
+            self.console.print(text, highlight=False)
+
+    def warn(self, text: str) -> None:
+        """A note that matters even with --quiet (e.g. a damaged snapshot was skipped): stderr."""
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[yellow]note:[/yellow] {text}", highlight=False
+        )
+
+    def epoch_line(self, epoch: int, epochs: int, row: dict[str, float], keys: list[str]) -> str:
+        width = len(str(epochs))
+        parts = [f"epoch {epoch:>{width}}/{epochs}", f"{row.get('seconds', 0.0):6.1f}s"]
+        for key in keys:
+            if key in row:
+                parts.append(f"{_SHORT.get(key, key)} {format_value(key, row[key])}")
+        return "  ".join(parts)
+
+    def callback(self, epochs: int, steps: int, keys: list[str], initial_epoch: int = 0) -> Any:
+        """The Keras callback that reports progress in this display's mode."""
+        import keras
+
+        display = self
+
+        class Progress(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.progress: Any = None
+                self.task: Any = None
+                self.started = 0.0
+
+            def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+                if display.mode != "rich":
+                    return
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                    TimeRemainingColumn,
+                )
+
+                self.progress = Progress(
+                    TextColumn("[bold]epoch {task.fields[epoch]}"),
+                    BarColumn(),
+                    TextColumn("step"),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    TextColumn("eta"),
+                    TimeRemainingColumn(),
+                    TextColumn("{task.fields[live]}"),
+                    console=display.console,
+                    transient=True,
+                )
+                self.progress.start()
+                self.task = self.progress.add_task("train", total=steps, epoch="", live="")
+
+            def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                self.started = time.perf_counter()
+                if self.progress is not None:
+                    self.progress.reset(self.task, total=steps, epoch=f"{epoch + 1}/{epochs}", live="")
+
+            def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+                if self.progress is None:
+                    return
+                live = "  ".join(
+                    f"{_SHORT.get(k, k)} {float(v):.4f}" for k, v in (logs or {}).items() if k in keys
+                )
+                self.progress.update(self.task, completed=batch + 1, live=live)
+
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                if display.mode == "quiet":
+                    return
+                row = {k: float(v) for k, v in (logs or {}).items()}
+                row["seconds"] = time.perf_counter() - self.started
+                lr = row.get("learning_rate")
+                if lr is None:
+                    with contextlib.suppress(AttributeError, TypeError, ValueError):
+                        row["learning_rate"] = float(
+                            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+                        )
+                display.console.print(
+                    display.epoch_line(epoch + 1, epochs, row, [*keys, "learning_rate"]), highlight=False
+                )
+
+            def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+                self.stop()
+
+            def stop(self) -> None:
+                if self.progress is not None:
+                    self.progress.stop()
+                    self.progress = None
+
+        return Progress()

@@ -1,0 +1,187 @@
+"""The run directory: spec as given, resolved spec, lock.json, and the checks for --resume.
+
+Layout of ``runs/<name>-<timestamp>/``::
+
+    spec.yaml                 the spec file as written (extends/use files are in resolved.yaml)
+    resolved.yaml             the fully composed spec (extends, use and --set applied)
+    lock.json                 versions, seed, spec hash, data source + content hash, machine
+    state/                    per-epoch snapshots while training (removed when the run ends)
+    model.keras  history.json  history.csv  metrics.json  classification_report.txt
+    history.png  confusion_matrix.png   (+ checkpoints/, tensorboard/, training_log.csv)
+
+Every file is written atomically (:mod:`cnnspec.fileio`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from cnnspec.errors import UsageError, format_path
+from cnnspec.fileio import write_atomic
+
+if TYPE_CHECKING:
+    from cnnspec.api import CompiledSpec
+    from cnnspec.training.config import TrainConfig
+    from cnnspec.training.data import Dataset
+
+LOCK_FORMAT = 1
+PACKAGES = ("cnnspec", "tensorflow", "keras", "numpy", "scikit-learn", "h5py")
+
+
+def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
+    """``runs/<name>-<YYYYmmdd-HHMMSS>``, with ``-2``, ``-3`` … when taken."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = root / f"{name}-{stamp}"
+    number = 2
+    while candidate.exists():
+        candidate = root / f"{name}-{stamp}-{number}"
+        number += 1
+    return candidate
+
+
+def check_new(run_dir: Path) -> None:
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        hint = f"choose another --out, or continue it with --resume {run_dir}"
+        if (run_dir / "metrics.json").exists():
+            hint = "choose another --out; that run has finished"
+        raise UsageError(f"expected a new or empty run folder; {run_dir} already has files", hint)
+
+
+def read_lock(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "lock.json"
+    if not run_dir.is_dir():
+        raise UsageError(f"expected a run folder to resume; {run_dir} does not exist")
+    try:
+        lock = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(lock, dict) or "spec_hash" not in lock or "seed" not in lock:
+            raise ValueError("missing spec_hash or seed")
+    except (OSError, ValueError) as exc:
+        raise UsageError(
+            f"expected a cnnspec run folder with a readable lock.json; {path}: {exc}",
+            "--resume takes the folder a previous `cnnspec train` wrote (runs/<name>-<time>)",
+        ) from None
+    return lock
+
+
+def _differences(old: Any, new: Any, path: tuple[Any, ...] = ()) -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in list(old) + [k for k in new if k not in old]:
+            if key not in old or key not in new:
+                out.append(format_path((*path, key)))
+            else:
+                out += _differences(old[key], new[key], (*path, key))
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new)) for d in _differences(a, b, (*path, i))]
+    return [] if old == new else [format_path(path)]
+
+
+def check_resumable(run_dir: Path, compiled: CompiledSpec, spec_hash: str) -> dict[str, Any]:
+    """The run's lock, after checking that this spec may continue it."""
+    lock = read_lock(run_dir)
+    if lock["spec_hash"] != spec_hash:
+        changed: list[str] = []
+        try:
+            old = yaml.safe_load((run_dir / "resolved.yaml").read_text(encoding="utf-8"))
+            changed = _differences(old, json.loads(json.dumps(compiled.resolved, default=str)))
+        except (OSError, yaml.YAMLError):
+            pass
+        where = f" (changed: {', '.join(changed[:5])}{' …' if len(changed) > 5 else ''})" if changed else ""
+        raise UsageError(
+            f"expected the spec the run in {run_dir} started with; its hash differs{where}",
+            "resume with the same spec file and the same --set/--epochs/--batch-size options, "
+            "or start a new run",
+        )
+    if (run_dir / "metrics.json").exists():
+        raise UsageError(
+            f"the run in {run_dir} has finished; there is nothing to resume",
+            f"its results are in {run_dir}/metrics.json",
+        )
+    return lock
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def machine() -> dict[str, Any]:
+    from cnnspec.training.runtime import gpu_names
+
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "gpus": gpu_names(),
+        "hostname": platform.node(),
+    }
+
+
+def start(
+    run_dir: Path,
+    compiled: CompiledSpec,
+    config: TrainConfig,
+    seed: int,
+    dataset: Dataset,
+    policy: str,
+    overrides: list[str],
+    command: list[str] | None,
+) -> dict[str, Any]:
+    """Create the run folder with spec.yaml, resolved.yaml and lock.json; returns the lock."""
+    from cnnspec.spec.loader import SOURCE_TEXTS
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    source_text = None
+    if compiled.path is not None and compiled.path.is_file():
+        source_text = compiled.path.read_text(encoding="utf-8")
+    else:
+        source_text = SOURCE_TEXTS.get(compiled.doc.file)
+    if source_text is not None:
+        write_atomic(run_dir / "spec.yaml", source_text)
+    resolved = json.loads(json.dumps(compiled.resolved, default=str))
+    header = f"# {compiled.name}: the fully resolved spec of this run (extends, use and --set applied).\n"
+    write_atomic(
+        run_dir / "resolved.yaml",
+        header + yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True, default_flow_style=None),
+    )
+    lock = {
+        "format": LOCK_FORMAT,
+        "name": compiled.name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "spec_file": str(compiled.path) if compiled.path else None,
+        "spec_hash": compiled.spec_hash(),
+        "overrides": overrides,
+        "command": command or sys.argv,
+        "seed": seed,
+        "deterministic": config.deterministic,
+        "dtype_policy": policy,
+        "jit_compile": config.jit_compile,
+        "data": {
+            **dataset.source,
+            "content_hash": dataset.content_hash(),
+            "sizes": dataset.sizes(),
+            "sample_shape": list(dataset.sample_shape),
+            "dtype": str(dataset.x_train.dtype),
+            "classes": dataset.class_names,
+        },
+        "versions": versions(),
+        "machine": machine(),
+    }
+    write_atomic(run_dir / "lock.json", json.dumps(lock, indent=2) + "\n")
+    return lock

@@ -1,0 +1,98 @@
+"""TensorFlow set-up for a run: quiet import, threads, seeds, determinism, mixed precision.
+
+Imported lazily by the trainer; importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import secrets
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from cnnspec.training.config import TrainConfig
+
+
+def import_keras() -> Any:
+    """Import Keras (and TensorFlow) with TensorFlow's C++ start-up chatter turned down.
+
+    TensorFlow's native logger writes a few lines to file descriptor 2 while it loads, before
+    ``TF_CPP_MIN_LOG_LEVEL`` applies; they are dropped unless ``CNNSPEC_TF_LOGS=1``. Errors
+    still surface as Python exceptions after the import.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules and not os.environ.get("CNNSPEC_TF_LOGS"):
+        with _native_stderr_silenced():
+            import tensorflow  # noqa: F401
+    import keras
+
+    return keras
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def choose_seed(config: TrainConfig) -> int:
+    """The spec's seed, or a fresh random one (recorded in lock.json so the run can be redone)."""
+    return config.seed if config.seed is not None else secrets.randbelow(2**31)
+
+
+def gpu_names() -> list[str]:
+    import tensorflow as tf
+
+    return [d.name for d in tf.config.list_physical_devices("GPU")]
+
+
+@contextlib.contextmanager
+def configured(config: TrainConfig, seed: int, notes: list[str]) -> Iterator[str]:
+    """Apply the runtime settings for the duration of a run; yields the dtype policy name.
+
+    Thread pools can only be sized before TensorFlow runs its first op; when that already
+    happened (a second run in one process) the setting is skipped with a note.
+    """
+    keras = import_keras()
+    import tensorflow as tf
+
+    threading = tf.config.threading
+    for setter, getter, value, what in (
+        (threading.set_intra_op_parallelism_threads, threading.get_intra_op_parallelism_threads,
+         config.intra_op_threads, "intra_op"),
+        (threading.set_inter_op_parallelism_threads, threading.get_inter_op_parallelism_threads,
+         config.inter_op_threads, "inter_op"),
+    ):  # fmt: skip
+        if value and getter() != value:
+            try:
+                setter(value)
+            except RuntimeError:
+                notes.append(f"runtime.threads.{what} not applied: TensorFlow was already initialised")
+    random.seed(seed)
+    keras.utils.set_random_seed(seed)  # Python, NumPy and TensorFlow
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    previous = keras.config.dtype_policy().name
+    policy = "float32"
+    if config.mixed_precision:
+        policy = "mixed_float16" if gpu_names() else "mixed_bfloat16"
+        keras.config.set_dtype_policy(policy)
+    try:
+        yield policy
+    finally:
+        if config.mixed_precision:
+            keras.config.set_dtype_policy(previous)

@@ -1,0 +1,234 @@
+"""Crash-safe training state inside the run directory (``RUN/state/``).
+
+After every epoch the trainer writes a *snapshot*: the model and optimizer weights
+(``epoch-0007.weights.h5``), the callbacks' arrays (``epoch-0007.arrays.npz``, e.g. early
+stopping's best weights) and, last, a manifest (``epoch-0007.json``) holding the epoch, the
+history so far, the callbacks' counters and the SHA-256 of each file. Each file is written
+atomically, and the manifest goes last, so a snapshot exists only once it is whole. The two
+newest snapshots are kept: if the newest is damaged (truncated, corrupt, hash mismatch) the
+previous one is used; if none is usable the run cannot resume and says so, without a traceback.
+
+Unlike Keras' ``BackupAndRestore`` this keeps the history and the state of early stopping,
+learning-rate reduction and checkpointing, so a resumed run ends with every epoch once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+from cnnspec.fileio import atomic_path, write_atomic
+
+STATE_DIR = "state"
+KEEP = 2
+FORMAT = 1
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def encode_float(value: Any) -> Any:
+    """JSON has no infinities: store them as strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def decode_float(value: Any) -> Any:
+    if value in ("inf", "-inf", "nan"):
+        return float(value)
+    return value
+
+
+@dataclass
+class Snapshot:
+    """One saved training state: epochs completed, history and callback state."""
+
+    epoch: int
+    manifest: Path
+    history: list[dict[str, float]] = field(default_factory=list)
+    callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    complete: bool = False
+    stopped_early: bool = False
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def weights(self) -> Path:
+        return self.manifest.with_name(self.manifest.stem + ".weights.h5")
+
+    @property
+    def arrays(self) -> Path:
+        return self.manifest.with_name(self.manifest.stem + ".arrays.npz")
+
+
+class TrainingState:
+    """Reads and writes the snapshots of one run directory."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = Path(run_dir) / STATE_DIR
+
+    # -- writing --------------------------------------------------------------------------------
+    def save(
+        self,
+        model: Any,
+        epoch: int,
+        history: list[dict[str, float]],
+        callbacks: dict[str, dict[str, Any]],
+        arrays: dict[str, list[np.ndarray]] | None = None,
+        *,
+        complete: bool = False,
+        stopped_early: bool = False,
+    ) -> Snapshot:
+        """Write the snapshot after ``epoch`` completed epochs; keep the newest ``KEEP``."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        stem = f"epoch-{epoch:04d}" + ("-final" if complete else "")
+        snapshot = Snapshot(epoch, self.dir / f"{stem}.json", history, callbacks, complete, stopped_early)
+        with atomic_path(snapshot.weights, suffix=".weights.h5") as temp:
+            model.save_weights(str(temp))
+        files = {snapshot.weights.name: _sha256(snapshot.weights)}
+        if arrays:
+            flat = {f"{name}__{i}": a for name, items in arrays.items() for i, a in enumerate(items)}
+            with atomic_path(snapshot.arrays, suffix=".npz") as temp, open(temp, "xb") as handle:
+                np.savez(handle, **flat)
+            files[snapshot.arrays.name] = _sha256(snapshot.arrays)
+        snapshot.files = files
+        manifest = {
+            "format": FORMAT,
+            "epoch": epoch,
+            "complete": complete,
+            "stopped_early": stopped_early,
+            "history": [{k: encode_float(v) for k, v in row.items()} for row in history],
+            "callbacks": {
+                name: {k: encode_float(v) for k, v in values.items()} for name, values in callbacks.items()
+            },
+            "files": files,
+        }
+        write_atomic(snapshot.manifest, json.dumps(manifest, indent=1))
+        self._prune(keep=snapshot)
+        return snapshot
+
+    def _prune(self, keep: Snapshot) -> None:
+        manifests = sorted(self.dir.glob("epoch-*.json"), key=self._order, reverse=True)
+        for old in manifests[KEEP:]:
+            for path in (
+                old,
+                old.with_name(old.stem + ".weights.h5"),
+                old.with_name(old.stem + ".arrays.npz"),
+            ):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        # files of snapshots whose manifest never got written (killed mid-save)
+        wanted = {p.stem for p in self.dir.glob("epoch-*.json")}
+        for path in self.dir.glob("epoch-*"):
+            if path.name.split(".")[0] not in wanted:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        for temp in self.dir.glob(".epoch-*"):  # temp files left by a kill during a write
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+    @staticmethod
+    def _order(path: Path) -> tuple[int, int]:
+        parts = path.stem.split("-")
+        try:
+            return int(parts[1]), 1 if path.stem.endswith("-final") else 0
+        except (IndexError, ValueError):
+            return -1, 0
+
+    # -- reading --------------------------------------------------------------------------------
+    def snapshots(self, notes: list[str] | None = None) -> list[Snapshot]:
+        """Readable manifests, newest first (unreadable ones are skipped with a note)."""
+        if not self.dir.is_dir():
+            return []
+        found = []
+        for path in sorted(self.dir.glob("epoch-*.json"), key=self._order, reverse=True):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                snapshot = Snapshot(
+                    epoch=int(data["epoch"]),
+                    manifest=path,
+                    history=[{k: decode_float(v) for k, v in row.items()} for row in data["history"]],
+                    callbacks={
+                        name: {k: decode_float(v) for k, v in values.items()}
+                        for name, values in data.get("callbacks", {}).items()
+                    },
+                    complete=bool(data.get("complete", False)),
+                    stopped_early=bool(data.get("stopped_early", False)),
+                    files=dict(data["files"]),
+                )
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                if notes is not None:
+                    notes.append(f"skipped damaged state file {path.name} ({type(exc).__name__})")
+                continue
+            found.append(snapshot)
+        return found
+
+    def verify(self, snapshot: Snapshot) -> str | None:
+        """``None`` when every file of the snapshot is present with its recorded hash."""
+        for name, digest in snapshot.files.items():
+            path = self.dir / name
+            if not path.is_file():
+                return f"{name} is missing"
+            if _sha256(path) != digest:
+                return f"{name} is damaged (checksum mismatch)"
+        return None
+
+    def restore(self, model: Any, notes: list[str]) -> tuple[Snapshot, dict[str, list[np.ndarray]]] | None:
+        """Load the newest usable snapshot into ``model`` (optimizer included).
+
+        Returns the snapshot and its arrays, ``None`` when there is no state at all, and
+        raises :class:`UsageError` when snapshots exist but none can be loaded.
+        """
+        snapshots = self.snapshots(notes)
+        if not snapshots:
+            if self.dir.is_dir() and any(self.dir.iterdir()):
+                raise UsageError(
+                    f"no usable training state in {self.dir}: every snapshot is damaged or incomplete",
+                    "start a new run (without --resume), or delete the folder's state/ to restart it",
+                )
+            return None
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        for snapshot in snapshots:
+            problem = self.verify(snapshot)
+            if problem is None:
+                try:
+                    model.load_weights(str(snapshot.weights))
+                    arrays = self._arrays(snapshot)
+                except Exception as exc:  # h5py/Keras raise many types for damaged files
+                    problem = f"cannot be loaded ({type(exc).__name__}: {str(exc)[:120]})"
+                else:
+                    return snapshot, arrays
+            notes.append(f"snapshot after epoch {snapshot.epoch} {problem}; trying an older one")
+        raise UsageError(
+            f"no usable training state in {self.dir}: {len(snapshots)} snapshot(s), all damaged",
+            "start a new run (without --resume)",
+        )
+
+    def _arrays(self, snapshot: Snapshot) -> dict[str, list[np.ndarray]]:
+        if snapshot.arrays.name not in snapshot.files:
+            return {}
+        out: dict[str, list[np.ndarray]] = {}
+        with np.load(snapshot.arrays, allow_pickle=False) as archive:
+            keys = sorted(archive.files, key=lambda k: (k.rsplit("__", 1)[0], int(k.rsplit("__", 1)[1])))
+            for key in keys:
+                out.setdefault(key.rsplit("__", 1)[0], []).append(np.asarray(archive[key]))
+        return out
+
+    def clear(self) -> None:
+        """Remove the snapshots once the run has finished and its outputs are written."""
+        shutil.rmtree(self.dir, ignore_errors=True)

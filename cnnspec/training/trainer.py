@@ -1,0 +1,331 @@
+"""``train``: a compiled spec → a trained model and a complete, reproducible run directory.
+
+The order matters for the user: every spec and data mistake is reported (located) before the
+run directory is created or a single step runs; state is saved after every epoch, so a crash
+or Ctrl-C costs at most the epoch in progress (``--resume RUN_DIR``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+from cnnspec.fileio import atomic_path, write_atomic
+from cnnspec.training import rundir
+from cnnspec.training.config import TrainConfig, training_config
+from cnnspec.training.progress import Display
+from cnnspec.training.state import TrainingState
+
+if TYPE_CHECKING:
+    from cnnspec.api import CompiledSpec
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C (or SIGTERM) during training; the state of the last whole epoch is saved."""
+
+    def __init__(self, run_dir: Path, epochs_done: int, resume_command: str) -> None:
+        super().__init__(f"interrupted after {epochs_done} epoch(s)")
+        self.run_dir = run_dir
+        self.epochs_done = epochs_done
+        self.resume_command = resume_command
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    history: list[dict[str, float]]
+    files: dict[str, Path]
+    resumed_from: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _resume_command(spec_file: Path | None, overrides: list[str], run_dir: Path) -> str:
+    words = ["cnnspec", "train", str(spec_file or "SPEC.yaml")]
+    for item in overrides:
+        words += ["--set", item]
+    words += ["--resume", str(run_dir)]
+    return shlex.join(words)
+
+
+def _steps(config: TrainConfig, n_train: int) -> int:
+    return config.steps_per_epoch or max(1, math.ceil(n_train / config.batch_size))
+
+
+def train(
+    compiled: CompiledSpec,
+    *,
+    out: Path | None = None,
+    resume: Path | None = None,
+    display: Display | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    command: list[str] | None = None,
+) -> TrainResult:
+    """Train the spec's model on its data and write the run directory.
+
+    ``out``: the run directory (default ``runs/<name>-<timestamp>``); ``resume``: continue the
+    run in that directory (the spec must hash the same). Raises ``SpecError`` for spec/data
+    mistakes, ``UsageError`` for unusable directories, :class:`TrainingInterrupted` on Ctrl-C.
+    """
+    display = display or Display("quiet")
+    config = training_config(compiled)
+    notes: list[str] = []
+    spec_hash = compiled.spec_hash()
+    lock: dict[str, Any] | None = None
+    if resume is not None:
+        run_dir = Path(resume)
+        if out is not None and Path(out).resolve() != run_dir.resolve():
+            raise UsageError("expected either --out or --resume, or both naming the same folder")
+        lock = rundir.check_resumable(run_dir, compiled, spec_hash)
+        seed = int(lock["seed"])
+    else:
+        run_dir = Path(out) if out is not None else rundir.default_run_dir(compiled.name)
+        rundir.check_new(run_dir)
+        from cnnspec.training.runtime import choose_seed
+
+        seed = choose_seed(config)
+
+    from cnnspec.training.runtime import configured
+
+    display.message(f"[bold]{compiled.name}[/bold]: loading data ({config.data.kind}) ...")
+    with configured(config, seed, notes) as policy:
+        from cnnspec.training.data import load_dataset
+
+        dataset = load_dataset(compiled, config, seed)
+        content_hash = dataset.content_hash()
+        if lock is not None and lock.get("data", {}).get("content_hash") not in (None, content_hash):
+            raise UsageError(
+                f"expected the same data as the run in {run_dir}; the data's content hash changed",
+                "resume with the data the run started with, or start a new run",
+            )
+        if lock is None:
+            lock = rundir.start(run_dir, compiled, config, seed, dataset, policy, list(overrides), command)
+        return _run(compiled, config, dataset, run_dir, seed, display, notes, resume is not None, overrides)
+
+
+def _run(
+    compiled: CompiledSpec,
+    config: TrainConfig,
+    dataset: Any,
+    run_dir: Path,
+    seed: int,
+    display: Display,
+    notes: list[str],
+    resuming: bool,
+    overrides: list[str] | tuple[str, ...],
+) -> TrainResult:
+    from cnnspec.api import build_augmentation, build_model
+    from cnnspec.training import builders
+    from cnnspec.training.callbacks import Recorder, spec_callbacks, write_history
+    from cnnspec.training.data import class_weights, rescale_factor
+    from cnnspec.training.pipeline import PipelineSettings, make_dataset
+
+    n_train = len(dataset.y_train)
+    steps = _steps(config, n_train)
+    settings = PipelineSettings(
+        batch_size=config.batch_size,
+        rescale=rescale_factor(config, dataset, compiled),
+        num_classes=max(dataset.num_classes, config.output_units),
+        one_hot=config.one_hot_labels,
+        binary=config.binary,
+    )
+    model = build_model(compiled)
+    model.compile(
+        optimizer=builders.optimizer(config, steps * config.epochs),
+        loss=builders.loss(config),
+        metrics=builders.metrics(config),
+        jit_compile=config.jit_compile,
+    )
+    augmentation = build_augmentation(compiled)
+    train_ds = make_dataset(
+        dataset.x_train,
+        dataset.y_train,
+        settings,
+        training=True,
+        seed=seed,
+        augmentation=augmentation,
+        shuffle_buffer=config.data.shuffle_buffer,
+        repeat=config.steps_per_epoch is not None,
+    )
+    has_val = len(dataset.y_val) > 0
+    val_ds = make_dataset(dataset.x_val, dataset.y_val, settings) if has_val else None
+
+    state = TrainingState(run_dir)
+    restored = state.restore(model, notes) if resuming else None
+    snapshot, arrays = restored if restored else (None, {})
+    initial_epoch = snapshot.epoch if snapshot else 0
+    for note in notes:
+        display.warn(note)
+    if snapshot is not None:
+        display.message(
+            f"resuming {run_dir} after epoch {initial_epoch}"
+            + (" (training had finished; writing the results)" if snapshot.complete else "")
+        )
+
+    spec_cbs = spec_callbacks(config, run_dir)
+    recorder = Recorder(run_dir, state, spec_cbs, snapshot, arrays, config.callback("csv_logger") is not None)
+    keys = config.logged_names(has_val)
+    progress = display.callback(config.epochs, steps, keys, initial_epoch)
+    callbacks = [*spec_cbs.values(), progress, recorder]
+    display.message(
+        f"training {compiled.name}: {n_train} images ({len(dataset.y_val)} validation, "
+        f"{len(dataset.y_test)} test), {config.epochs} epochs × {steps} steps of {config.batch_size}, "
+        f"seed {seed} → {run_dir}"
+    )
+    complete = snapshot is not None and snapshot.complete
+    stopped_early = snapshot.stopped_early if snapshot else False
+    if not complete:
+        try:
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=config.steps_per_epoch,
+                class_weight=class_weights(config, dataset),
+                callbacks=callbacks,
+                shuffle=False,  # the pipeline shuffles, seeded
+                verbose=0,
+            )
+        except KeyboardInterrupt:
+            recorder.interrupted = True
+            progress.stop()
+            raise TrainingInterrupted(
+                run_dir, len(recorder.history), _resume_command(compiled.path, list(overrides), run_dir)
+            ) from None
+        early = spec_cbs.get("early_stopping")
+        stopped_early = (
+            bool(early is not None and early.stopped_epoch > 0) or len(recorder.history) < config.epochs
+        )
+        recorder.save(len(recorder.history), complete=True, stopped_early=stopped_early)
+    history = recorder.history
+    checkpoint = spec_cbs.get("model_checkpoint")
+    if checkpoint is not None and checkpoint.save_best_only and checkpoint.path.is_file():
+        model.load_weights(str(checkpoint.path))
+    write_history(run_dir, history, config.callback("csv_logger") is not None)
+    return _finish(
+        compiled, config, dataset, settings, model, run_dir, history, state, display, notes, stopped_early,
+        snapshot.epoch if snapshot else None, recorder,
+    )  # fmt: skip
+
+
+def _finish(
+    compiled: CompiledSpec,
+    config: TrainConfig,
+    dataset: Any,
+    settings: Any,
+    model: Any,
+    run_dir: Path,
+    history: list[dict[str, float]],
+    state: TrainingState,
+    display: Display,
+    notes: list[str],
+    stopped_early: bool,
+    resumed_from: int | None,
+    recorder: Any,
+) -> TrainResult:
+    from cnnspec.training.metrics import classification_report_text, classification_summary, predicted_classes
+    from cnnspec.training.pipeline import make_dataset
+    from cnnspec.training.plots import plot_confusion_matrix, plot_history
+
+    display.message("evaluating on the test set ...")
+    test_ds = make_dataset(dataset.x_test, dataset.y_test, settings)
+    evaluation = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
+    outputs = model.predict(test_ds, verbose=0)
+    if isinstance(outputs, list):
+        outputs = outputs[0]
+    y_pred = predicted_classes(outputs, binary=config.binary, from_logits=config.loss.from_logits)
+    summary = classification_summary(dataset.y_test, y_pred, dataset.class_names)
+    files: dict[str, Path] = {}
+    with atomic_path(run_dir / "model.keras") as temp:
+        model.save(str(temp))
+    files["model"] = run_dir / "model.keras"
+
+    images_per_epoch = (
+        min(config.steps_per_epoch * config.batch_size, 10**12)
+        if config.steps_per_epoch
+        else len(dataset.y_train)
+    )
+    seconds = [float(row.get("seconds", 0.0)) for row in history]
+    train_seconds = sum(seconds)
+    steady = sorted(seconds[1:]) if len(seconds) > 1 else seconds
+    median = steady[len(steady) // 2] if steady else 0.0
+    best_epoch = None
+    early = recorder.spec_cbs.get("early_stopping")
+    if early is not None and early.restore_best_weights:
+        best_epoch = int(early.best_epoch) + 1
+    checkpoint = recorder.spec_cbs.get("model_checkpoint")
+    if checkpoint is not None and checkpoint.save_best_only and checkpoint.best_epoch >= 0:
+        best_epoch = int(checkpoint.best_epoch) + 1
+    metrics: dict[str, Any] = {
+        "test_accuracy": summary["accuracy"],
+        "test_loss": evaluation.get("loss"),
+        **{f"test_{k}": v for k, v in evaluation.items() if k not in ("loss", "accuracy", "compile_metrics")},
+        "epochs_run": len(history),
+        "epochs_planned": config.epochs,
+        "stopped_early": stopped_early,
+        "best_epoch": best_epoch,
+        "train_seconds": round(train_seconds, 3),
+        "images_per_second": round(images_per_epoch * len(history) / train_seconds, 1)
+        if train_seconds
+        else None,
+        "images_per_second_steady": round(images_per_epoch / median, 1) if median else None,
+        "train_images": len(dataset.y_train),
+        "validation_images": len(dataset.y_val),
+        "test_images": len(dataset.y_test),
+        "macro_f1": summary["macro_avg"]["f1"],
+        "weighted_f1": summary["weighted_avg"]["f1"],
+        "per_class": summary["per_class"],
+        "macro_avg": summary["macro_avg"],
+        "weighted_avg": summary["weighted_avg"],
+        "confusion_matrix": summary["confusion_matrix"],
+        "class_names": dataset.class_names,
+        "resumed_from_epoch": resumed_from,
+    }
+    last = history[-1] if history else {}
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if key in last:
+            metrics[f"final_{key}"] = last[key]
+    report = classification_report_text(dataset.y_test, y_pred, dataset.class_names)
+    files["classification_report"] = write_atomic(
+        run_dir / "classification_report.txt",
+        f"{compiled.name}: test set ({len(dataset.y_test)} images)\n\n{report}",
+    )
+    columns = {k: [row.get(k, float("nan")) for row in history] for k in history[0]} if history else {}
+    files["history_png"] = plot_history(columns, run_dir / "history.png", f"{compiled.name}: learning curves")
+    files["confusion_matrix"] = plot_confusion_matrix(
+        summary["confusion_matrix"],
+        dataset.class_names,
+        run_dir / "confusion_matrix.png",
+        f"{compiled.name}: confusion matrix (test accuracy {summary['accuracy']:.4f})",
+    )
+    files["history"] = run_dir / "history.json"
+    files["history_csv"] = run_dir / "history.csv"
+    files["metrics"] = write_atomic(
+        run_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n"
+    )
+    with contextlib.suppress(OSError):
+        state.clear()
+    return TrainResult(run_dir, metrics, history, files, resumed_from, notes)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value

@@ -1,0 +1,169 @@
+"""The training settings: defaults, expressions, and located errors (no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cnnspec.api import compile_text
+from cnnspec.errors import SpecError
+from cnnspec.training.config import Schedule, training_config
+
+HEAD = """\
+cnnspec: 1
+name: tiny
+input: {shape: [8, 8, 1]}
+vars: {classes: 10, e: 4}
+model:
+  - flatten
+  - dense: {units: "${classes}", activation: softmax}
+"""
+
+
+def config_of(tail: str, head: str = HEAD):
+    return training_config(compile_text(head + tail, "spec.yaml"))
+
+
+def errors_of(tail: str, head: str = HEAD) -> list:
+    with pytest.raises(SpecError) as info:
+        config_of(tail, head)
+    return info.value.errors
+
+
+def test_defaults():
+    config = config_of("")
+    assert (config.epochs, config.batch_size) == (10, 32)
+    assert config.optimizer.name == "adam" and config.optimizer.learning_rate == 0.001
+    assert config.loss.name == "sparse_categorical_crossentropy" and not config.loss.from_logits
+    assert [m.name for m in config.metrics] == ["accuracy"]
+    assert config.data.kind == "digits" and config.data.validation_split == 0.1
+    assert config.data.rescale == "auto" and config.seed is None and not config.jit_compile
+
+
+def test_expressions_use_vars():
+    config = config_of("training: {epochs: '${e * 2}', batch_size: '${e * 8}'}\n")
+    assert (config.epochs, config.batch_size) == (8, 32)
+
+
+def test_undefined_name_in_training_is_located():
+    (error,) = errors_of("training:\n  epochs: '${nope}'\n")
+    assert error.loc.line == 9 and "undefined name 'nope'" in error.message
+
+
+def test_monitor_typo_gets_a_hint():
+    (error,) = errors_of("training:\n  callbacks:\n    - early_stopping: {monitor: val_los}\n")
+    assert error.path == "training.callbacks[0].early_stopping.monitor"
+    assert error.loc.line == 10
+    assert "val_loss" in (error.hint or "")
+
+
+def test_validation_monitor_needs_a_validation_split():
+    (error,) = errors_of(
+        "data: {validation_split: 0}\ntraining:\n  callbacks: [{early_stopping: {monitor: val_accuracy}}]\n"
+    )
+    assert "validation_split" in (error.hint or "")
+
+
+def test_default_monitor_follows_validation():
+    config = config_of("data: {validation_split: 0}\ntraining: {callbacks: [early_stopping]}\n")
+    assert config.callbacks[0].settings["monitor"] == "loss"
+    config = config_of("training: {callbacks: [reduce_lr_on_plateau]}\n")
+    assert config.callbacks[0].settings["monitor"] == "val_loss"
+
+
+def test_schedule_with_reduce_lr_is_refused():
+    tail = (
+        "training:\n  optimizer: {sgd: {learning_rate: {cosine_decay: {warmup_steps: 5}}}}\n"
+        "  callbacks: [reduce_lr_on_plateau]\n"
+    )
+    (error,) = errors_of(tail)
+    assert "schedule" in error.message
+
+
+def test_schedules_parse():
+    config = config_of(
+        "training:\n  optimizer:\n    adamw:\n      learning_rate:\n"
+        "        exponential_decay: {decay_steps: 10, decay_rate: 0.9, warmup_steps: 3}\n"
+    )
+    schedule = config.optimizer.learning_rate
+    assert isinstance(schedule, Schedule) and schedule.warmup_steps == 3
+    assert schedule.settings["initial_learning_rate"] == 0.001
+
+
+def test_piecewise_needs_one_more_value():
+    tail = (
+        "training:\n  optimizer: {sgd: {learning_rate: {piecewise_constant: "
+        "{boundaries: [5, 9], values: [0.1, 0.01]}}}}\n"
+    )
+    (error,) = errors_of(tail)
+    assert "3 values for 2 boundaries" in error.message
+
+
+def test_binary_loss_needs_one_unit():
+    (error,) = errors_of("training: {loss: binary_crossentropy}\n")
+    assert "1 output unit" in error.message
+
+
+def test_one_unit_defaults_to_binary():
+    head = HEAD.replace('"${classes}", activation: softmax', "1, activation: sigmoid")
+    assert config_of("", head).loss.name == "binary_crossentropy"
+
+
+def test_top_k_needs_several_classes():
+    head = HEAD.replace('"${classes}", activation: softmax', "1, activation: sigmoid")
+    (error,) = errors_of("training: {metrics: [top_k_accuracy]}\n", head)
+    assert "top_k" in error.message
+
+
+def test_logits_inferred_from_a_linear_head():
+    head = HEAD.replace(", activation: softmax", "")
+    assert config_of("", head).loss.from_logits
+    assert not config_of(
+        "training: {loss: {sparse_categorical_crossentropy: {from_logits: false}}}\n", head
+    ).loss.from_logits
+
+
+def test_precision_metrics_switch_labels_to_one_hot():
+    assert config_of("training: {metrics: [accuracy, precision, auc]}\n").one_hot_labels
+    assert not config_of("").one_hot_labels
+    assert config_of("training: {loss: {categorical_crossentropy: {label_smoothing: 0.1}}}\n").one_hot_labels
+
+
+def test_test_split_only_for_sources_without_a_test_set():
+    (error,) = errors_of("data: {source: mnist, test_split: 0.2}\n")
+    assert "own test set" in error.message
+
+
+def test_unknown_key_in_training_is_a_schema_error():
+    with pytest.raises(SpecError) as info:
+        compile_text(HEAD + "training: {epoch: 3}\n", "spec.yaml")
+    assert "unknown key 'epoch'" in info.value.errors[0].message
+
+
+def test_relative_data_paths_are_read_from_the_spec_folder(tmp_path):
+    spec = tmp_path / "sub" / "spec.yaml"
+    spec.parent.mkdir()
+    spec.write_text(HEAD + "data: {source: {npz: data/x.npz}}\n")
+    from cnnspec.api import compile_spec
+
+    config = training_config(compile_spec(spec))
+    assert config.data.path == spec.parent.resolve() / "data" / "x.npz"
+
+
+def test_spec_errors_exit_1_without_importing_tensorflow(tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(HEAD + "training:\n  callbacks: [{early_stopping: {monitor: val_acc}}]\n")
+    code = (
+        "import sys, json\n"
+        "from typer.testing import CliRunner\n"
+        "from cnnspec.cli.app import app\n"
+        f"r = CliRunner().invoke(app, ['train', {str(spec)!r}])\n"
+        "print(json.dumps([r.exit_code, 'tensorflow' in sys.modules, r.output]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    exit_code, imported, output = json.loads(done.stdout.strip().splitlines()[-1])
+    assert exit_code == 1 and not imported
+    assert "bad.yaml:9:42" in output and "val_accuracy" in output

@@ -1,0 +1,170 @@
+"""Crash safety: kill a real `cnnspec train`, resume it; damaged snapshots; Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cnnspec.api import compile_spec
+from cnnspec.cli.app import app
+from cnnspec.errors import UsageError
+
+pytestmark = pytest.mark.slow
+
+SPEC = """\
+cnnspec: 1
+name: resumable
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 128}
+training:
+  epochs: EPOCHS
+  batch_size: 16
+  callbacks:
+    - early_stopping: {monitor: val_loss, patience: 100, restore_best_weights: true}
+    - reduce_lr_on_plateau: {monitor: val_loss, patience: 100}
+  seed: 7
+"""
+CNNSPEC = str(Path(sys.executable).with_name("cnnspec"))
+
+
+def start(spec: Path, out: Path) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(
+        [CNNSPEC, "train", str(spec), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"training ended early: {process.communicate()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("no snapshot appeared")
+        time.sleep(0.02)
+
+
+def epochs_in(folder: Path) -> list[int]:
+    return json.loads((folder / "history.json").read_text())["epoch"]
+
+
+def test_sigkill_mid_run_then_resume(tmp_path, runner):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("EPOCHS", "20"))
+    out = tmp_path / "run"
+    process = start(spec, out)
+    wait_for(out / "state" / "epoch-0002.json", process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    saved = json.loads((out / "history.json").read_text())
+    done = len(saved["epoch"])
+    assert 2 <= done < 20 and not (out / "metrics.json").exists()
+
+    result = runner.invoke(app, ["train", str(spec), "--resume", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "resuming" in result.output
+    resumed_after = int(result.output.split("after epoch ")[1].split()[0])
+    # resumes from the last whole epoch (its snapshot is written just before history.json)
+    assert resumed_after in (done, done + 1)
+    history = json.loads((out / "history.json").read_text())
+    assert history["epoch"] == list(range(1, 21))  # every epoch exactly once
+    assert history["loss"][:resumed_after] == saved["loss"][:resumed_after]  # earlier epochs kept as logged
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 20 and metrics["resumed_from_epoch"] == resumed_after
+    assert not (out / "state").exists()
+
+
+def test_ctrl_c_saves_state_and_prints_the_resume_command(tmp_path, runner):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("EPOCHS", "15"))
+    out = tmp_path / "run"
+    process = start(spec, out)
+    wait_for(out / "state" / "epoch-0002.json", process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert f"--resume {out}" in " ".join(stderr.split())
+    manifests = sorted((out / "state").glob("epoch-*.json"))
+    assert 1 <= len(manifests) <= 2
+
+    # every snapshot damaged: a clean error (exit 2), no traceback
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    for path in (broken / "state").iterdir():
+        path.write_bytes(b"\0garbage")
+    result = runner.invoke(app, ["train", str(spec), "--resume", str(broken)])
+    assert result.exit_code == 2 and "no usable training state" in " ".join(result.output.split())
+
+    # the newest snapshot truncated: fall back to the one before
+    newest = manifests[-1]
+    weights = newest.with_name(newest.stem + ".weights.h5")
+    weights.write_bytes(weights.read_bytes()[:500])
+    from cnnspec.training.trainer import train
+
+    compiled = compile_spec(spec)
+    if len(manifests) == 2:
+        result = train(compiled, resume=out)
+        assert any("damaged" in note for note in result.notes)
+        assert [r["epoch"] for r in result.history] == list(range(1, 16))
+    else:  # only one snapshot was left: nothing to fall back to
+        with pytest.raises(UsageError):
+            train(compiled, resume=out)
+
+
+def test_snapshots_keep_two_and_fall_back(tmp_path):
+    import keras
+    import numpy as np
+
+    from cnnspec.training.state import TrainingState
+
+    def model():
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        m.compile(optimizer="adam", loss="mse")
+        return m
+
+    source = model()
+    source.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
+    state = TrainingState(tmp_path)
+    for epoch in (1, 2, 3):
+        source.layers[0].kernel.assign(np.full((3, 2), float(epoch)))
+        state.save(
+            source, epoch, [{"epoch": e, "loss": 1.0 / e} for e in range(1, epoch + 1)], {"x": {"best": 0.5}}
+        )
+    assert [s.epoch for s in state.snapshots()] == [3, 2]  # epoch 1 pruned
+    (tmp_path / "state" / ".epoch-0004.weights.h5.tmp.weights.h5").write_bytes(b"left by a kill")
+
+    target, notes = model(), []
+    snapshot, _ = state.restore(target, notes)
+    assert snapshot.epoch == 3 and snapshot.callbacks == {"x": {"best": 0.5}} and not notes
+    assert float(target.layers[0].kernel.numpy()[0, 0]) == 3.0
+    assert int(target.optimizer.iterations.numpy()) == 1  # optimizer state came back too
+
+    (tmp_path / "state" / "epoch-0003.weights.h5").write_bytes(b"truncated")
+    target = model()
+    snapshot, _ = state.restore(target, notes)
+    assert snapshot.epoch == 2 and "damaged" in notes[0]
+    assert float(target.layers[0].kernel.numpy()[0, 0]) == 2.0
+
+    (tmp_path / "state" / "epoch-0002.json").write_text("{not json")
+    with pytest.raises(UsageError, match="all damaged"):
+        state.restore(model(), [])
+    state.save(source, 4, [], {})
+    assert not list((tmp_path / "state").glob(".epoch-*"))  # temp leftovers cleaned
