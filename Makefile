@@ -43,3 +43,11 @@ schema: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+
+# Benchmarks against hand-written Keras (benchmarks/README.md). `bench` takes tens of minutes and
+# rewrites benchmarks/README.md; `bench-quick` takes a few minutes and only prints the tables.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/run_all.py
+
+bench-quick: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/run_all.py --quick

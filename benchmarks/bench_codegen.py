@@ -1,0 +1,97 @@
+"""Code generation speed (measurement 6 of benchmarks/README.md).
+
+One cold ``cnnspec codegen specs/resnet50.yaml`` process (front end + Python emitter, writing the
+generated source to a temporary folder), alternating with a cold ``cnnspec validate`` of the same
+spec (the front end alone: the difference is the emitter's cost) and a cold
+``python -c "import tensorflow"`` (what any tool that needs TensorFlow pays before starting).
+Codegen never imports TensorFlow, so it should cost a fraction of that import. Run by hand:
+
+    .venv/bin/python benchmarks/bench_codegen.py [--repeats 5] [--spec specs/resnet50.yaml] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import CNNSPEC, PYTHON, alternate, fmt_stat, ratio, run_child, summary, write_json
+
+
+def codegen_available() -> tuple[bool, str]:
+    """Whether this checkout has a ``cnnspec codegen`` command, and its help text."""
+    child = run_child([CNNSPEC, "codegen", "--help"])
+    return child.returncode == 0, child.stdout
+
+
+def codegen_command(spec: str, help_text: str, out: Path) -> list[str]:
+    """The codegen command line; writes into ``out`` when the command takes an output option."""
+    if "--out" in help_text or "--output" in help_text:
+        option = "--out" if "--out" in help_text else "--output"
+        return [CNNSPEC, "codegen", spec, option, str(out)]
+    return [CNNSPEC, "codegen", spec]
+
+
+def measure(spec: str, repeats: int) -> dict[str, Any]:
+    """Alternate cold codegen, cold validate and cold import tensorflow."""
+    available, help_text = codegen_available()
+    if not available:
+        return {"available": False, "spec": spec, "reason": "this checkout has no `cnnspec codegen` command"}
+    counter = itertools.count(1)
+    with tempfile.TemporaryDirectory(prefix="cnnspec-bench-codegen-") as tmp:
+
+        def codegen() -> float:
+            out = Path(tmp) / f"out-{next(counter)}"
+            return run_child(codegen_command(spec, help_text, out)).check("cnnspec codegen").seconds
+
+        def validate() -> float:
+            return run_child([CNNSPEC, "validate", spec]).check("cnnspec validate").seconds
+
+        def import_tf() -> float:
+            return run_child([PYTHON, "-c", "import tensorflow"]).check("import tensorflow").seconds
+
+        command = codegen_command(spec, help_text, Path(tmp) / "out-N")
+        samples = alternate(
+            {"codegen": codegen, "validate": validate, "import_tensorflow": import_tf}, repeats
+        )
+    stats = {k: summary(v) for k, v in samples.items()}
+    return {
+        "available": True,
+        "spec": spec,
+        "command": " ".join(Path(c).name if i == 0 else c for i, c in enumerate(command)),
+        **stats,
+        "emitter_seconds": stats["codegen"]["median"] - stats["validate"]["median"],
+        "ratio_to_import_tensorflow": ratio(stats["codegen"], stats["import_tensorflow"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run measurement 6 and print (and optionally save) the results."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="cold runs of each variant (default 5)")
+    parser.add_argument("--spec", default="specs/resnet50.yaml", help="relative to the repository root")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    results = {"repeats": args.repeats, **measure(args.spec, args.repeats)}
+    if not results["available"]:
+        print(f"skipped: {results['reason']}")
+    else:
+        print(f"cold `cnnspec codegen {args.spec}`: {fmt_stat(results['codegen'], unit='s')}")
+        print(f"cold `cnnspec validate {args.spec}`: {fmt_stat(results['validate'], unit='s')}")
+        print(f"cold `import tensorflow`: {fmt_stat(results['import_tensorflow'], unit='s')}")
+        print(
+            f"emitter alone ≈ {results['emitter_seconds'] * 1000:.0f} ms; "
+            f"codegen / import tensorflow = {results['ratio_to_import_tensorflow']:.3f}"
+        )
+    write_json(args.json, results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""Smoke tests: every benchmark script runs on tiny settings and writes well-formed results.
+
+No timing is asserted (benchmarks are not tests); the figures only have to exist and be
+positive. Each script runs as a child process, as ``make bench`` runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+pytestmark = pytest.mark.slow
+
+
+def cnnspec_has(command: str) -> bool:
+    cnnspec = Path(sys.executable).with_name("cnnspec")
+    done = subprocess.run([str(cnnspec), command, "--help"], capture_output=True, cwd=ROOT)
+    return done.returncode == 0
+
+
+def run_bench(script: str, tmp_path: Path, *args: str) -> dict[str, Any]:
+    out = tmp_path / f"{Path(script).stem}.json"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args, "--json", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def positive(stat: dict[str, Any]) -> bool:
+    return stat["n"] >= 1 and stat["median"] > 0 and stat["min"] <= stat["median"] <= stat["max"]
+
+
+def test_frontend(tmp_path: Path) -> None:
+    data = run_bench("bench_frontend.py", tmp_path, "--repeats", "1")
+    assert positive(data["cold"]["validate"]) and positive(data["cold"]["import_tensorflow"])
+    assert data["cold"]["ratio"] > 0
+    per_spec = data["in_process"]["per_spec"]
+    assert {"resnet50.yaml", "densenet121.yaml"} <= set(per_spec)
+    assert set(per_spec["resnet50.yaml"]["stages"]) == {"load", "validate", "resolve_infer"}
+    assert data["in_process"]["specs_per_second"] > 0
+
+
+def test_build(tmp_path: Path) -> None:
+    data = run_bench("bench_build.py", tmp_path, "--repeats", "1", "--models", "basic_cnn")
+    pair = data["pairs"]["basic_cnn"]
+    assert pair["parameters"] == 74_058
+    assert positive(pair["cnnspec"]) and positive(pair["hand_written"]) and pair["cpu_ratio"] > 0
+    assert {"intra_op", "inter_op"} <= set(data["threads"])
+
+
+@pytest.mark.skipif(not cnnspec_has("train"), reason="this checkout has no `cnnspec train`")
+def test_train_against_seed_script(tmp_path: Path) -> None:
+    data = run_bench(
+        "bench_train.py",
+        tmp_path,
+        *("--epochs", "2", "--repeats", "1", "--train-images", "64", "--test-images", "16"),
+        *("--models", "basic_cnn", "--modes", "augmented"),
+    )
+    pair = data["pairs"]["basic_cnn/augmented"]
+    for side in ("cnnspec", "hand_written"):
+        run = pair[side]["runs"][0]
+        assert run["train_images"] == 64 and run["validation_images"] == 16
+        assert len(run["epoch_seconds"]) == 2
+        assert run["images_per_second"] > 0 and run["peak_rss"] > 0
+    assert pair["ratio"] > 0
+
+
+@pytest.mark.skipif(not cnnspec_has("train"), reason="this checkout has no `cnnspec train`")
+def test_digits(tmp_path: Path) -> None:
+    data = run_bench("bench_digits.py", tmp_path, "--seeds", "1", "--epochs", "1")
+    run = data["runs"]["1"]
+    assert 0 <= run["cnnspec"]["test_accuracy"] <= 1
+    assert run["svc"]["test_accuracy"] > 0.9  # the classical baseline on the same split
+    assert run["cnnspec"]["test_images"] == run["test_images"]
+
+
+def test_codegen(tmp_path: Path) -> None:
+    data = run_bench("bench_codegen.py", tmp_path, "--repeats", "1")
+    if not cnnspec_has("codegen"):
+        assert data["available"] is False
+        return
+    assert positive(data["codegen"]) and positive(data["validate"])
+
+
+def test_synthetic_data_splits_alike(tmp_path: Path) -> None:
+    import numpy as np
+    import synthetic
+
+    info = synthetic.write(tmp_path, 50, 10)
+    with np.load(info["reference"]) as ref, np.load(info["cnnspec"]) as ours:
+        assert ref["x_train"].shape == (50, 32, 32, 3) and ref["x_train"].dtype == np.uint8
+        assert ours["x_train"].shape[0] == 60
+        assert round(60 * info["validation_split"]) == 10
+        assert (ours["x_test"] == ref["x_test"]).all()
+
+
+def test_report_keeps_hand_written_notes(tmp_path: Path) -> None:
+    import report
+
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"stale figures\n{report.NOTES_START}\nmy analysis\n{report.NOTES_END}\n", encoding="utf-8"
+    )
+    results = {
+        "meta": {"date": "today", "cores": 2, "versions": {"keras": "3"}},
+        "train": {"available": False, "reason": "no train command"},
+    }
+    report.write_readme(results, readme)
+    text = readme.read_text(encoding="utf-8")
+    assert "my analysis" in text and "not measured: no train command" in text and "stale figures" not in text
