@@ -10,6 +10,7 @@ import typer
 
 from cnnspec import __version__
 from cnnspec.cli.build import build
+from cnnspec.cli.export import export
 from cnnspec.cli.inspect import inspect
 from cnnspec.cli.schema import schema
 from cnnspec.cli.train import train
@@ -45,6 +46,7 @@ app.command()(inspect)
 app.command()(schema)
 app.command()(build)
 app.command()(train)
+app.command()(export)
 
 
 def main() -> None:

@@ -1,0 +1,104 @@
+"""`cnnspec export TARGET --format savedmodel|tflite|onnx` — a trained model for serving stacks."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cnnspec.cli.common import guarded, stderr, stdout
+
+EXIT_MISMATCH = 1
+
+
+class Format(StrEnum):
+    savedmodel = "savedmodel"
+    tflite = "tflite"
+    onnx = "onnx"
+
+
+class Quantize(StrEnum):
+    dynamic = "dynamic"
+    float16 = "float16"
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024 or unit == "MiB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return str(size)
+
+
+@guarded
+def export(
+    target: Annotated[
+        Path, typer.Argument(help="a run folder (with model.keras) or a .keras file", show_default=False)
+    ],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="the artifact to write")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="where to write it (default RUN/export/model.* or beside the .keras file)",
+        ),
+    ] = None,
+    quantize: Annotated[
+        Quantize | None,
+        typer.Option("--quantize", help="TFLite only: dynamic-range int8 weights, or float16 weights"),
+    ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify/--no-verify", help="run the export on a batch and compare with Keras"),
+    ] = True,
+    json_output: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Export a trained model to SavedModel, TFLite or ONNX and check it against Keras.
+
+    The export is written beside the target under a temporary name, run in its own runtime on
+    a seeded batch, compared with the Keras model (max abs difference; float exports must agree
+    within 1e-4), and only then renamed into place.
+    """
+    from cnnspec.export import ExportFailed, ExportMismatch, export_model
+
+    try:
+        result = export_model(
+            target,
+            fmt.value,
+            output,
+            quantize=quantize.value if quantize else None,
+            verify=verify,
+        )
+    except (ExportMismatch, ExportFailed) as exc:
+        stderr().print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_MISMATCH) from None
+    if json_output:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    from rich.markup import escape
+
+    console = stdout()
+    kind = result.format + (f" ({result.quantize} quantized)" if result.quantize else "")
+    console.print(
+        f"[green]exported[/green] {escape(str(result.source))} → {escape(str(result.path))} "
+        f"({kind}, {_size(result.size_bytes)}, {result.seconds:.1f}s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if result.max_abs_diff is not None:
+        within = f" (tolerance {result.tolerance:g})" if result.tolerance is not None else ""
+        agreement = ""
+        if result.top1_agreement is not None:
+            agreement = f", top-1 agreement {result.top1_agreement:.3f}"
+        console.print(
+            f"verified with {result.runtime} on {result.batch} inputs: max abs difference vs Keras "
+            f"{result.max_abs_diff:.2e}{within}{agreement}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)

@@ -1,0 +1,502 @@
+"""Export a trained Keras model to SavedModel, TFLite or ONNX, and check the result.
+
+Every export is *verified before it is published*: the artifact is written to a temporary
+path beside the target, loaded back in its own runtime (``tf.saved_model.load``, the LiteRT
+interpreter, onnxruntime), run on a seeded batch, and compared with the Keras model on the same
+batch. Only when the maximum absolute difference is within :data:`FLOAT_TOLERANCE` (float
+exports) is the temporary artifact renamed onto the target, so a failed or wrong export never
+replaces a good one. Quantized TFLite exports are expected to differ; their difference and
+top-1 agreement are reported, not enforced.
+
+Models trained with mixed precision are exported as float32 graphs (their variables are
+float32 already): serving runtimes and converters expect float32, and ONNX export requires it.
+
+Tools: SavedModel through Keras' ``model.export(format="tf_saved_model")``; TFLite through
+TensorFlow's ``TFLiteConverter`` from that SavedModel; ONNX through Keras'
+``model.export(format="onnx")``, which drives ``tf2onnx`` (the optional ``export`` extra:
+``pip install 'cnnspec[export]'``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+from cnnspec.fileio import atomic_path
+
+FORMATS = ("savedmodel", "tflite", "onnx")
+QUANTIZATIONS = ("dynamic", "float16")
+#: Largest max-abs difference accepted between Keras and a float (unquantized) export.
+FLOAT_TOLERANCE = 1e-4
+VERIFY_BATCH = 8
+VERIFY_SEED = 0
+_SUFFIX = {"tflite": ".tflite", "onnx": ".onnx"}
+_EXTRA_HINT = "install the export tools: pip install 'cnnspec[export]' (tf2onnx, onnxruntime)"
+
+
+class ExportFailed(Exception):
+    """A converter failed on the model (an unsupported op, a converter bug): nothing was written."""
+
+
+class ExportMismatch(Exception):
+    """The exported model's outputs differ from the Keras model's beyond the tolerance."""
+
+    def __init__(self, message: str, max_abs_diff: float) -> None:
+        super().__init__(message)
+        self.max_abs_diff = max_abs_diff
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote and how closely it matches the Keras model."""
+
+    format: str
+    path: Path
+    source: Path
+    quantize: str | None
+    max_abs_diff: float | None
+    top1_agreement: float | None
+    tolerance: float | None
+    batch: int
+    seconds: float
+    size_bytes: int
+    runtime: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return self.max_abs_diff is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "format": self.format,
+            "path": str(self.path),
+            "source": str(self.source),
+            "quantize": self.quantize,
+            "max_abs_diff": self.max_abs_diff,
+            "top1_agreement": self.top1_agreement,
+            "tolerance": self.tolerance,
+            "batch": self.batch,
+            "seconds": round(self.seconds, 3),
+            "size_bytes": self.size_bytes,
+            "runtime": self.runtime,
+            "notes": self.notes,
+        }
+
+
+# -- targets and outputs ------------------------------------------------------------------------
+
+
+def resolve_target(target: Path) -> tuple[Path, Path]:
+    """``(model file, output stem)`` for a run folder or a ``.keras`` file.
+
+    A run folder's exports go to ``RUN/export/model.*``; a ``.keras`` file's go beside it.
+    """
+    target = Path(target)
+    if target.is_dir():
+        model = target / "model.keras"
+        if model.is_file():
+            return model, target / "export" / "model"
+        if (target / "lock.json").is_file():
+            raise UsageError(
+                f"the run in {target} has no model.keras yet (it has not finished)",
+                f"finish it first: cnnspec train SPEC --resume {target}",
+            )
+        raise UsageError(
+            f"expected a run folder (with model.keras) or a .keras file; {target} is neither",
+            "a run folder is what `cnnspec train` writes (runs/<name>-<time>)",
+        )
+    if not target.exists():
+        raise UsageError(f"expected a run folder or a .keras file; {target} does not exist")
+    if target.suffix != ".keras":
+        raise UsageError(
+            f"expected a .keras model file; received {target.name}",
+            "export reads models saved by `cnnspec train` or `cnnspec build` (native .keras format)",
+        )
+    return target, target.with_suffix("")
+
+
+def default_output(stem: Path, fmt: str, quantize: str | None = None) -> Path:
+    """``stem_saved_model/``, ``stem.tflite`` (``stem.dynamic.tflite`` …), ``stem.onnx``."""
+    if fmt == "savedmodel":
+        return stem.with_name(stem.name + "_saved_model")
+    tag = f".{quantize}" if quantize else ""
+    return stem.with_name(stem.name + tag + _SUFFIX[fmt])
+
+
+def _check_output(path: Path, fmt: str) -> None:
+    if fmt == "savedmodel":
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"expected a folder for the SavedModel; {path} is a file")
+        if path.is_dir() and any(path.iterdir()) and not (path / "saved_model.pb").is_file():
+            raise UsageError(
+                f"expected a new folder or an earlier SavedModel export; {path} holds other files",
+                "choose another -o (a SavedModel export replaces the whole folder)",
+            )
+        return
+    if path.suffix != _SUFFIX[fmt]:
+        raise UsageError(f"expected an output path ending in {_SUFFIX[fmt]}; received {path}")
+    if path.is_dir():
+        raise UsageError(f"expected a file path for the {fmt} model; {path} is a folder")
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Yield a temp folder beside ``target``; on success it replaces ``target`` by renames.
+
+    An existing ``target`` is first renamed aside, then removed once the new folder is in
+    place, so a crash leaves either the old or the new folder under ``target``.
+    """
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    temp = scratch / "new"
+    temp.mkdir()  # (mkdtemp's folder is private; this one gets the usual umask permissions)
+    try:
+        yield temp
+        if target.exists():
+            os.replace(target, scratch / "old")
+        os.replace(temp, target)
+        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            fd = os.open(parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+# -- the model ----------------------------------------------------------------------------------
+
+
+def load_keras(path: Path) -> Any:
+    """Load a ``.keras`` model in safe mode; unreadable files are a :class:`UsageError`."""
+    from cnnspec.training.builders import load_model
+
+    try:
+        return load_model(str(path))
+    except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors, ... for bad files
+        raise UsageError(
+            f"cannot load {path} as a Keras model ({type(exc).__name__}: {str(exc)[:200]})",
+            "export reads .keras files written by `cnnspec train` or `cnnspec build`",
+        ) from None
+
+
+def _is_mixed(policy: Any) -> bool:
+    name = getattr(policy, "name", policy)
+    return isinstance(name, str) and name.startswith("mixed_")
+
+
+def float32_model(model: Any) -> tuple[Any, str | None]:
+    """``model`` itself when it computes in float32, else a float32 copy with its weights.
+
+    Returns the model and the mixed policy it was trained with (``None`` when it was float32).
+    """
+    policies = {layer.dtype_policy.name for layer in model.layers if _is_mixed(layer.dtype_policy)}
+    if not policies:
+        return model, None
+    import keras
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" and _is_mixed(node.get("config", {}).get("name")):
+                return "float32"
+            return {k: strip(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    config = strip(keras.saving.serialize_keras_object(model))
+    copy = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    copy.set_weights(model.get_weights())
+    return copy, sorted(policies)[0]
+
+
+def sample_batch(model: Any, batch: int = VERIFY_BATCH, seed: int = VERIFY_SEED) -> list[np.ndarray]:
+    """Seeded uniform [0, 1) inputs, one array per model input."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for tensor in model.inputs:
+        shape = [d if d is not None else 32 for d in tuple(tensor.shape)[1:]]
+        out.append(rng.random((batch, *shape)).astype("float32"))
+    return out
+
+
+def keras_outputs(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    import keras
+
+    result = model(inputs[0] if len(inputs) == 1 else inputs, training=False)
+    items = result if isinstance(result, (list, tuple)) else [result]
+    return [np.asarray(keras.ops.convert_to_numpy(item), dtype="float32") for item in items]
+
+
+def compare(expected: list[np.ndarray], actual: list[np.ndarray]) -> tuple[float, float]:
+    """Max absolute difference over all outputs, and top-1 agreement of the first output."""
+    if len(expected) != len(actual):
+        raise ExportMismatch(f"expected {len(expected)} output(s); the export has {len(actual)}", np.inf)
+    worst = 0.0
+    for want, got in zip(expected, actual):
+        got = np.asarray(got, dtype="float32")
+        if want.shape != got.shape:
+            raise ExportMismatch(f"expected an output of shape {want.shape}; received {got.shape}", np.inf)
+        worst = max(worst, float(np.max(np.abs(want - got))) if want.size else 0.0)
+    first, other = expected[0], np.asarray(actual[0])
+    agreement = 1.0
+    if first.ndim == 2 and first.shape[-1] > 1:
+        agreement = float(np.mean(np.argmax(first, -1) == np.argmax(other, -1)))
+    return worst, agreement
+
+
+# -- runtimes -----------------------------------------------------------------------------------
+
+
+def _ordered(outputs: dict[str, Any]) -> list[np.ndarray]:
+    """Signature outputs (``output_0``, ``output_1``, …) in the model's output order."""
+
+    def key(name: str) -> tuple[int, str]:
+        tail = name.rsplit("_", 1)[-1]
+        return (int(tail), name) if tail.isdigit() else (1 << 30, name)
+
+    return [np.asarray(outputs[name]) for name in sorted(outputs, key=key)]
+
+
+def run_saved_model(path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Reload a SavedModel with ``tf.saved_model.load`` and call its ``serve`` endpoint."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    tensors = [tf.constant(x) for x in inputs]
+    result = loaded.serve(*tensors) if len(tensors) > 1 else loaded.serve(tensors[0])
+    if isinstance(result, dict):
+        return _ordered({k: v.numpy() for k, v in result.items()})
+    items = result if isinstance(result, (list, tuple)) else [result]
+    return [np.asarray(item.numpy()) for item in items]
+
+
+def tflite_interpreter(model_path: Path) -> tuple[Any, str]:
+    """The LiteRT interpreter (``ai_edge_litert``) when installed, else TensorFlow's own."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter(model_path=str(model_path)), "ai_edge_litert"
+    except ImportError:
+        import tensorflow as tf
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "tf.lite.Interpreter is deprecated": still in TF 2.21
+            return tf.lite.Interpreter(model_path=str(model_path)), "tf.lite"
+
+
+def run_tflite(path: Path, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], str]:
+    """Run a .tflite model's ``serving_default`` signature on ``inputs`` (batch resized)."""
+    with _quiet_native():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        interpreter, name = tflite_interpreter(path)
+        runner = interpreter.get_signature_runner()
+        names = list(runner.get_input_details())
+        outputs = runner(**{n: x for n, x in zip(names, inputs)})
+    return _ordered(outputs), name
+
+
+def run_onnx(path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Run an .onnx model with onnxruntime (CPU)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feeds = {spec.name: x for spec, x in zip(session.get_inputs(), inputs)}
+    return [np.asarray(out) for out in session.run(None, feeds)]
+
+
+# -- writers ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet_native() -> Iterator[None]:
+    """Drop converter chatter (MLIR, tf2onnx) unless ``CNNSPEC_TF_LOGS=1``."""
+    if os.environ.get("CNNSPEC_TF_LOGS"):
+        yield
+        return
+    from cnnspec.training.runtime import _native_stderr_silenced
+
+    loggers = [logging.getLogger(name) for name in ("tf2onnx", "absl", "tensorflow")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with _native_stderr_silenced(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _write_saved_model(model: Any, path: Path) -> None:
+    with _quiet_native():
+        model.export(str(path), format="tf_saved_model", verbose=False)
+
+
+def _tflite_bytes(model: Any, quantize: str | None) -> bytes:
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix="cnnspec-export-") as scratch:
+        saved = Path(scratch) / "saved_model"
+        _write_saved_model(model, saved)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        if quantize is not None:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            if quantize == "float16":
+                converter.target_spec.supported_types = [tf.float16]
+        with _quiet_native():
+            return bytes(converter.convert())
+
+
+def _write_onnx(model: Any, path: Path) -> None:
+    with _quiet_native():
+        model.export(str(path), format="onnx", verbose=False)
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def export_model(
+    target: str | Path,
+    fmt: str,
+    out: str | Path | None = None,
+    *,
+    quantize: str | None = None,
+    verify: bool = True,
+    batch: int = VERIFY_BATCH,
+) -> ExportResult:
+    """Export the model of a run folder or ``.keras`` file to ``fmt`` and verify it.
+
+    ``out`` defaults to :func:`default_output`. Raises :class:`UsageError` for bad arguments
+    or missing tools, :class:`ExportMismatch` when a float export differs from Keras by more
+    than :data:`FLOAT_TOLERANCE` (the target is then left as it was).
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"expected a format among {', '.join(FORMATS)}; received {fmt!r}")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise UsageError(f"expected --quantize {' or '.join(QUANTIZATIONS)}; received {quantize!r}")
+    if quantize is not None and fmt != "tflite":
+        raise UsageError(f"expected --quantize only with --format tflite; received --format {fmt}")
+    if fmt == "onnx":
+        missing = [m for m in ("tf2onnx", "onnx") if importlib.util.find_spec(m) is None]
+        if missing:
+            needs = " and ".join(missing)
+            raise UsageError(f"ONNX export needs {needs}, which is not installed", _EXTRA_HINT)
+    source, stem = resolve_target(Path(target))
+    path = Path(out) if out is not None else default_output(stem, fmt, quantize)
+    _check_output(path, fmt)
+
+    from cnnspec.training.runtime import import_keras
+
+    import_keras()
+    started = time.perf_counter()
+    notes: list[str] = []
+    model, policy = float32_model(load_keras(source))
+    if policy is not None:
+        notes.append(f"trained with {policy}; exported as a float32 graph")
+    inputs = sample_batch(model, batch)
+    expected = keras_outputs(model, inputs)
+    tolerance = None if quantize else FLOAT_TOLERANCE
+    measured: dict[str, Any] = {"diff": None, "agreement": None, "runtime": ""}
+
+    def check(run: Callable[[], list[np.ndarray]], runtime: str) -> None:
+        if not verify:
+            return
+        diff, agreement = compare(expected, run())
+        measured.update(diff=diff, agreement=agreement, runtime=runtime)
+        if tolerance is not None and diff > tolerance:
+            raise ExportMismatch(
+                f"the {fmt} export differs from the Keras model by {diff:.3g} (max abs) on a batch of "
+                f"{batch}; expected at most {tolerance:g}. Nothing was written to {path}",
+                diff,
+            )
+
+    try:
+        _export(fmt, model, path, quantize, inputs, check, measured, notes)
+    except (ExportMismatch, UsageError):
+        raise
+    except Exception as exc:  # converters raise anything from ValueError to ConverterError
+        raise ExportFailed(
+            f"the {fmt} converter failed on {source} ({type(exc).__name__}: {str(exc)[:300]}); "
+            f"nothing was written to {path}"
+        ) from exc
+    if not verify:
+        notes.append("not verified (--no-verify)")
+    return ExportResult(
+        format=fmt,
+        path=path,
+        source=source,
+        quantize=quantize,
+        max_abs_diff=measured["diff"],
+        top1_agreement=measured["agreement"],
+        tolerance=tolerance,
+        batch=batch,
+        seconds=time.perf_counter() - started,
+        size_bytes=_size(path),
+        runtime=measured["runtime"] if measured["diff"] is not None else "",
+        notes=notes,
+    )
+
+
+def _export(
+    fmt: str,
+    model: Any,
+    path: Path,
+    quantize: str | None,
+    inputs: list[np.ndarray],
+    check: Callable[[Callable[[], list[np.ndarray]], str], None],
+    measured: dict[str, Any],
+    notes: list[str],
+) -> None:
+    """Write ``model`` to ``path`` through a temp path, verifying before the final rename."""
+    if fmt == "savedmodel":
+        with atomic_dir(path) as temp:
+            _write_saved_model(model, temp)
+            check(lambda: run_saved_model(temp, inputs), "tf.saved_model")
+    elif fmt == "tflite":
+        data = _tflite_bytes(model, quantize)
+        with atomic_path(path) as temp:
+            with open(temp, "xb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+
+            def run_lite() -> list[np.ndarray]:
+                outputs, name = run_tflite(temp, inputs)
+                measured["lite"] = name
+                return outputs
+
+            check(run_lite, "tflite")
+            measured["runtime"] = measured.get("lite", "tflite")
+    else:
+        with atomic_path(path) as temp:
+            _write_onnx(model, temp)
+            if importlib.util.find_spec("onnxruntime") is None:
+                notes.append("not verified: onnxruntime is not installed (" + _EXTRA_HINT + ")")
+            else:
+                check(lambda: run_onnx(temp, inputs), "onnxruntime")

@@ -1,0 +1,195 @@
+"""`cnnspec export`: SavedModel, TFLite (float and quantized) and ONNX, each compared with Keras."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnspec.cli.app import app
+
+SPEC = """\
+cnnspec: 1
+name: tiny_export
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+  - batch_norm
+  - activation: relu
+  - max_pool2d: 2
+  - flatten
+  - dropout: 0.2
+  - dense: {units: 10, activation: softmax}
+"""
+
+
+def _train_tiny(folder: Path) -> tuple[Path, np.ndarray, np.ndarray]:
+    """A fixed-seed model trained for a few steps (so batch-norm statistics are not trivial),
+    saved as a run folder's model.keras; returns the folder, a batch and Keras' outputs."""
+    import keras
+
+    from cnnspec.api import build_model, compile_text
+
+    keras.utils.set_random_seed(3)
+    model = build_model(compile_text(SPEC))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(3)
+    x = rng.random((64, 8, 8, 1)).astype("float32")
+    model.fit(x, rng.integers(0, 10, 64), batch_size=16, epochs=1, verbose=0)
+    folder.mkdir(parents=True)
+    model.save(str(folder / "model.keras"))
+    batch = rng.random((5, 8, 8, 1)).astype("float32")
+    return folder, batch, np.asarray(model.predict(batch, verbose=0))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
+    return _train_tiny(tmp_path_factory.mktemp("export") / "run")
+
+
+# -- fast: argument errors never import TensorFlow ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.keras", "-f", "tflite"], "does not exist"),
+        (["spec.yaml", "-f", "tflite"], "expected a .keras model file"),
+        (["unfinished", "-f", "onnx"], "has no model.keras yet"),
+        (["other", "-f", "onnx"], "neither"),
+        (["m.keras", "-f", "onnx", "--quantize", "dynamic"], "only with --format tflite"),
+        (["m.keras", "-f", "tflite", "-o", "m.onnx"], "ending in .tflite"),
+        (["m.keras", "-f", "savedmodel", "-o", "busy"], "holds other files"),
+    ],
+)
+def test_argument_errors(tmp_path, runner, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    (tmp_path / "unfinished").mkdir()
+    (tmp_path / "unfinished" / "lock.json").write_text("{}")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "m.keras").write_bytes(b"not read before the arguments are checked")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("keep me")
+    result = runner.invoke(app, ["export", *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.slow
+def test_corrupt_keras_file_is_a_clean_error(tmp_path, runner):
+    (tmp_path / "bad.keras").write_bytes(b"PK\x03\x04 truncated")
+    result = runner.invoke(app, ["export", str(tmp_path / "bad.keras"), "-f", "tflite"])
+    assert result.exit_code == 2 and "cannot load" in result.output
+    assert not list(tmp_path.glob("*.tflite"))
+
+
+# -- the formats ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_savedmodel_reloads_and_matches(run_dir, runner):
+    import tensorflow as tf
+
+    folder, batch, expected = run_dir
+    result = runner.invoke(app, ["export", str(folder), "--format", "savedmodel"])
+    assert result.exit_code == 0, result.output
+    target = folder / "export" / "model_saved_model"
+    assert (target / "saved_model.pb").is_file()
+    assert "max abs difference" in result.output
+    loaded = tf.saved_model.load(str(target))
+    got = loaded.serve(tf.constant(batch)).numpy()
+    assert np.max(np.abs(got - expected)) < 1e-5
+    # exporting again replaces the folder (atomically) and leaves no temp folders behind
+    again = runner.invoke(app, ["export", str(folder), "--format", "savedmodel"])
+    assert again.exit_code == 0, again.output
+    assert not [p for p in (folder / "export").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_tflite_float_within_tolerance(run_dir, tmp_path):
+    from cnnspec.export import FLOAT_TOLERANCE, export_model
+    from cnnspec.export.exporter import run_tflite
+
+    folder, batch, expected = run_dir
+    result = export_model(folder / "model.keras", "tflite", tmp_path / "m.tflite")
+    assert result.max_abs_diff is not None and result.max_abs_diff <= FLOAT_TOLERANCE
+    assert result.top1_agreement == 1.0
+    outputs, _ = run_tflite(tmp_path / "m.tflite", [batch])
+    assert np.max(np.abs(outputs[0] - expected)) <= FLOAT_TOLERANCE
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantize", ["dynamic", "float16"])
+def test_tflite_quantized(run_dir, runner, quantize):
+    folder, _, _ = run_dir
+    result = runner.invoke(app, ["export", str(folder), "-f", "tflite", "--quantize", quantize, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["quantize"] == quantize and report["tolerance"] is None
+    assert Path(report["path"]) == folder / "export" / f"model.{quantize}.tflite"
+    assert report["max_abs_diff"] < 0.05  # quantized: reported, loosely sane
+
+
+@pytest.mark.slow
+def test_onnx_matches_with_onnxruntime(run_dir, tmp_path, runner):
+    pytest.importorskip("tf2onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    folder, batch, expected = run_dir
+    target = tmp_path / "model.onnx"
+    result = runner.invoke(app, ["export", str(folder / "model.keras"), "-f", "onnx", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: batch})[0]
+    assert np.max(np.abs(got - expected)) <= 1e-4
+
+
+@pytest.mark.slow
+def test_mismatch_leaves_target_untouched(run_dir, tmp_path, runner, monkeypatch):
+    from cnnspec.export import exporter
+
+    folder, _, _ = run_dir
+    target = tmp_path / "m.tflite"
+    target.write_bytes(b"previous export")
+    monkeypatch.setattr(exporter, "compare", lambda expected, actual: (0.5, 0.1))
+    result = runner.invoke(app, ["export", str(folder), "-f", "tflite", "-o", str(target)])
+    assert result.exit_code == 1
+    assert "differs from the Keras model by 0.5" in " ".join(result.output.split())
+    assert target.read_bytes() == b"previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite"]
+
+
+@pytest.mark.slow
+def test_mixed_precision_model_exports_as_float32(tmp_path):
+    import keras
+
+    from cnnspec.api import build_model, compile_text
+    from cnnspec.export import export_model
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build_model(compile_text(SPEC))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    model.save(str(tmp_path / "mixed.keras"))
+    result = export_model(tmp_path / "mixed.keras", "tflite")
+    assert result.path == tmp_path / "mixed.tflite"
+    assert any("mixed_bfloat16" in note for note in result.notes)
+    assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4
+
+
+@pytest.mark.slow
+def test_tflite_runs_without_litert_package(run_dir, tmp_path, monkeypatch):
+    """Without ai_edge_litert the check falls back to TensorFlow's own interpreter."""
+    import sys
+
+    from cnnspec.export import export_model
+
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import → ImportError
+    folder, _, _ = run_dir
+    result = export_model(folder, "tflite", tmp_path / "m.tflite")
+    assert result.runtime == "tf.lite" and result.max_abs_diff is not None
+    assert result.max_abs_diff <= 1e-4
