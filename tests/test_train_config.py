@@ -167,3 +167,14 @@ def test_spec_errors_exit_1_without_importing_tensorflow(tmp_path):
     exit_code, imported, output = json.loads(done.stdout.strip().splitlines()[-1])
     assert exit_code == 1 and not imported
     assert "bad.yaml:9:42" in output and "val_accuracy" in output
+
+
+def test_tensorboard_needs_tensorboard_installed():
+    import importlib.util
+
+    tail = "training:\n  callbacks: [tensorboard]\n"
+    if importlib.util.find_spec("tensorboard") is None:
+        (error,) = errors_of(tail)
+        assert "pip install tensorboard" in error.hint and error.loc.line == 9
+    else:
+        assert config_of(tail).callbacks[0].name == "tensorboard"

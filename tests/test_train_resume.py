@@ -168,3 +168,23 @@ def test_snapshots_keep_two_and_fall_back(tmp_path):
         state.restore(model(), [])
     state.save(source, 4, [], {})
     assert not list((tmp_path / "state").glob(".epoch-*"))  # temp leftovers cleaned
+
+
+def test_resume_after_a_crash_while_writing_results(tmp_path, monkeypatch):
+    from cnnspec.training import plots
+    from cnnspec.training.trainer import train
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("EPOCHS", "2"))
+
+    def full_disk(*args, **kwargs):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(plots, "plot_confusion_matrix", full_disk)
+    with pytest.raises(OSError):
+        train(compile_spec(spec), out=tmp_path / "run")
+    monkeypatch.undo()
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    result = train(compile_spec(spec), resume=tmp_path / "run")  # no epoch is trained again
+    assert result.resumed_from == 2 and [row["epoch"] for row in result.history] == [1, 2]
+    assert (tmp_path / "run" / "confusion_matrix.png").is_file()

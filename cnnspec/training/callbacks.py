@@ -176,6 +176,10 @@ class Recorder(keras.callbacks.Callback):
             return None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.restore_callbacks()
+
+    def restore_callbacks(self) -> None:
+        """Put the spec callbacks' counters back as the snapshot recorded them."""
         if self.resumed is None:
             return
         for name, values in self.resumed.callbacks.items():

@@ -9,6 +9,7 @@ raised before TensorFlow is imported or any data is read.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -433,6 +434,12 @@ def _callbacks(reader: _Reader, config: TrainConfig, validation: bool) -> tuple[
                     (*item_path, "monitor") if "monitor" in (item.get(name) or {}) else item_path,
                     hint,
                 )
+        if name == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+            reader.error(
+                "expected TensorBoard to be installed for the tensorboard callback; it is not",
+                item_path,
+                "pip install tensorboard (into cnnspec's environment), or remove the callback",
+            )
         if name == "reduce_lr_on_plateau" and isinstance(config.optimizer.learning_rate, Schedule):
             reader.error(
                 "expected a constant learning rate with reduce_lr_on_plateau; the optimizer has a schedule",

@@ -316,8 +316,9 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
             f"{len(y_train)} labels and {len(x_test)} test images with {len(y_test)} labels",
             compiled,
         )
-    if len(y_train) == 0:
-        raise _error("expected at least one training image; the source has none", compiled)
+    if len(y_train) == 0 or len(y_test) == 0:
+        which = "training" if len(y_train) == 0 else "test"
+        raise _error(f"expected at least one {which} image; the source has none", compiled)
     x_train, y_train, x_val, y_val = _split(x_train, y_train, data.validation_split, seed)
     x_train, y_train = _limit(x_train, y_train, data.limit, seed)
     x_val, y_val = _limit(x_val, y_val, data.limit, seed)

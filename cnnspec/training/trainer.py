@@ -184,7 +184,9 @@ def _run(
     )
     complete = snapshot is not None and snapshot.complete
     stopped_early = snapshot.stopped_early if snapshot else False
-    if not complete:
+    if complete:
+        recorder.restore_callbacks()  # no fit: best epoch etc. come from the snapshot
+    else:
         try:
             model.fit(
                 train_ds,
@@ -252,9 +254,7 @@ def _finish(
     files["model"] = run_dir / "model.keras"
 
     images_per_epoch = (
-        min(config.steps_per_epoch * config.batch_size, 10**12)
-        if config.steps_per_epoch
-        else len(dataset.y_train)
+        config.steps_per_epoch * config.batch_size if config.steps_per_epoch else len(dataset.y_train)
     )
     seconds = [float(row.get("seconds", 0.0)) for row in history]
     train_seconds = sum(seconds)
@@ -262,7 +262,7 @@ def _finish(
     median = steady[len(steady) // 2] if steady else 0.0
     best_epoch = None
     early = recorder.spec_cbs.get("early_stopping")
-    if early is not None and early.restore_best_weights:
+    if early is not None and early.restore_best_weights and getattr(early, "best_epoch", None) is not None:
         best_epoch = int(early.best_epoch) + 1
     checkpoint = recorder.spec_cbs.get("model_checkpoint")
     if checkpoint is not None and checkpoint.save_best_only and checkpoint.best_epoch >= 0:
