@@ -134,8 +134,10 @@ def test_keras_dataset_offline_fails_fast_with_instructions(tmp_path, monkeypatc
     with pytest.raises(SpecError) as info:
         load(spec_text("[28, 28, 1]", 10, "{source: mnist}"), tmp_path)
     (error,) = info.value.errors
-    assert error.path == "data.source" and "URL fetch failure" in error.message
-    assert str(tmp_path / "kh" / "datasets" / "mnist.npz") in error.hint and "npz" in error.hint
+    assert error.path == "data.source"
+    assert "download failed: URL fetch failure ([Errno -2] Name or service not known)" in error.message
+    assert f"mnist.npz → {tmp_path / 'kh' / 'datasets' / 'mnist.npz'}" in error.hint
+    assert "{npz: path/to/file.npz}" in error.hint
 
 
 @pytest.mark.slow

@@ -117,6 +117,35 @@ def keras_cache_dir() -> Path:
     return Path(home) / "datasets"
 
 
+_KERAS_BASE = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+#: Where Keras looks for each dataset's files before downloading (its ``get_file`` names).
+KERAS_FILES: dict[str, list[tuple[str, str]]] = {
+    "mnist": [(_KERAS_BASE + "mnist.npz", "mnist.npz")],
+    "fashion_mnist": [
+        (_KERAS_BASE + f, f"fashion-mnist/{f}")
+        for f in (
+            "train-labels-idx1-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+        )
+    ],
+    "cifar10": [
+        ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "cifar-10-batches-py-target_archive")
+    ],
+    "cifar100": [
+        ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "cifar-100-python-target_archive")
+    ],
+}
+
+
+def offline_instructions(name: str) -> str:
+    """Which file(s) to download on another machine and where to put them for Keras."""
+    folder = keras_cache_dir()
+    steps = [f"{url} → {folder / target}" for url, target in KERAS_FILES[name]]
+    return "download on a machine with network access and place: " + "; ".join(steps)
+
+
 def _keras_dataset(name: str, compiled: CompiledSpec) -> tuple[np.ndarray, ...]:
     from cnnspec.training.runtime import import_keras
 
@@ -128,16 +157,14 @@ def _keras_dataset(name: str, compiled: CompiledSpec) -> tuple[np.ndarray, ...]:
         (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as exc:
         text = str(exc)
-        url = next((w for w in text.split() if w.startswith("http")), "")
-        url = url.rstrip(":")
-        target = keras_cache_dir() / (url.rsplit("/", 1)[-1] if url else f"{name}.npz")
+        reason = text.split(" on http")[0].strip() or type(exc).__name__
+        if " -- " in text:
+            reason += f" ({text.split(' -- ', 1)[1].strip()})"
         raise _error(
-            f"expected the {name} dataset to be downloadable or cached; download failed "
-            f"({text.split(':')[0].strip() or type(exc).__name__})",
+            f"expected the {name} dataset to be downloadable or cached; the download failed: {reason}",
             compiled,
-            hint=f"on a machine with network access download {url or 'the file'} and place it at "
-            f"{target}; or save the arrays as an .npz file (x_train, y_train, x_test, y_test) and "
-            "use `source: {npz: path/to/file.npz}`",
+            hint=f"{offline_instructions(name)}; or save the arrays as an .npz file (x_train, y_train, "
+            "x_test, y_test) and use `source: {npz: path/to/file.npz}`",
         ) from None
     finally:
         socket.setdefaulttimeout(previous)
