@@ -178,3 +178,12 @@ def test_tensorboard_needs_tensorboard_installed():
         assert "pip install tensorboard" in error.hint and error.loc.line == 9
     else:
         assert config_of(tail).callbacks[0].name == "tensorboard"
+
+
+def test_training_needs_a_classifier_output():
+    head = HEAD.replace(
+        '  - flatten\n  - dense: {units: "${classes}", activation: softmax}\n',
+        "  - conv2d: {filters: 2, kernel_size: 1}\n",
+    )
+    (error,) = errors_of("", head)
+    assert "shape [classes]" in error.message and error.loc.line == 6

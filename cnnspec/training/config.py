@@ -457,12 +457,38 @@ def _class_weight(reader: _Reader) -> str | dict[str, float] | None:
     return {str(k): float(v) for k, v in value.items()}
 
 
+def _check_classifier(reader: _Reader, compiled: CompiledSpec) -> None:
+    """``cnnspec train`` trains image classifiers: one output of shape ``[classes]``."""
+    ir = compiled.ir
+    if len(ir.outputs) > 1:
+        reader.error(
+            f"expected one model output for training; the model has {len(ir.outputs)}",
+            ("outputs",),
+            "cnnspec train fits classifiers with a single output; train multi-head models with "
+            "the generated Python code",
+        )
+        return
+    shape = ir.output_shapes[0] if ir.outputs else None
+    if shape is not None and len(shape) != 1:
+        node = ir.node(ir.outputs[0]) if ir.nodes else None
+        where = node.loc if node is not None else None
+        reader.diags.error(
+            f"expected a classifier output of shape [classes]; the model outputs {list(shape)}",
+            where,
+            node.path if node is not None else "model",
+            code="training",
+            hint="end the model with global_avg_pool2d (or flatten) and dense: {units: CLASSES, "
+            "activation: softmax}",
+        )
+
+
 def training_config(compiled: CompiledSpec) -> TrainConfig:
     """The typed, defaulted and checked training settings of a compiled spec."""
     diags = Diagnostics()
     reader = _Reader(compiled, section_env(compiled), diags)
     data = _data(reader, compiled)
     units, activation = output_info(compiled)
+    _check_classifier(reader, compiled)
     loss = _loss(reader, units, activation)
     binary = loss.name == "binary_crossentropy"
     seed = reader.number(("training", "seed"), None, integer=True, minimum=0, maximum=2**32 - 1)
