@@ -158,14 +158,21 @@ def _depthwise_counts(params: Params, inputs: list[Shape], output: Shape) -> Cou
     return Counts(weights, 0, kernel * out_channels * math.prod(output[:-1]))
 
 
+def _depthwise_window(kernel_doc: str, multiplier_doc: str) -> tuple[Param, ...]:
+    """The window parameters shared by depthwise and separable convolutions."""
+    return (
+        ints("kernel_size", doc=kernel_doc),
+        ints("strides", 1, "step of the window"),
+        choice("padding", ("valid", "same"), "valid", "`valid` or `same`"),
+        positive_int("depth_multiplier", 1, multiplier_doc),
+        ints("dilation_rate", 1, "spacing between kernel elements"),
+        activation(),
+        flag("use_bias", True, "add a learned bias"),
+    )
+
+
 DEPTHWISE_PARAMS = (
-    ints("kernel_size", doc="size of the convolution window"),
-    ints("strides", 1, "step of the window"),
-    choice("padding", ("valid", "same"), "valid", "`valid` or `same`"),
-    positive_int("depth_multiplier", 1, "output channels per input channel"),
-    ints("dilation_rate", 1, "spacing between kernel elements"),
-    activation(),
-    flag("use_bias", True, "add a learned bias"),
+    *_depthwise_window("size of the convolution window", "output channels per input channel"),
     *_init_params("depthwise", "bias"),
 )
 
@@ -186,13 +193,7 @@ def _separable_counts(params: Params, inputs: list[Shape], output: Shape) -> Cou
 
 SEPARABLE_PARAMS = (
     positive_int("filters", doc="number of output channels"),
-    ints("kernel_size", doc="size of the depthwise window"),
-    ints("strides", 1, "step of the window"),
-    choice("padding", ("valid", "same"), "valid", "`valid` or `same`"),
-    positive_int("depth_multiplier", 1, "depthwise channels per input channel"),
-    ints("dilation_rate", 1, "spacing between kernel elements"),
-    activation(),
-    flag("use_bias", True, "add a learned bias"),
+    *_depthwise_window("size of the depthwise window", "depthwise channels per input channel"),
     *_init_params("depthwise", "pointwise", "bias"),
 )
 
