@@ -75,14 +75,15 @@ def test_sigkill_mid_run_then_resume(tmp_path, runner):
     process.wait(timeout=30)
     saved = json.loads((out / "history.json").read_text())
     done = len(saved["epoch"])
-    assert 2 <= done < 20 and not (out / "metrics.json").exists()
+    # the kill may land between the epoch-2 snapshot and its history.json line
+    assert 1 <= done < 20 and not (out / "metrics.json").exists()
 
     result = runner.invoke(app, ["train", str(spec), "--resume", str(out)])
     assert result.exit_code == 0, result.output
     assert "resuming" in result.output
     resumed_after = int(result.output.split("after epoch ")[1].split()[0])
     # resumes from the last whole epoch (its snapshot is written just before history.json)
-    assert resumed_after in (done, done + 1)
+    assert resumed_after in (done, done + 1) and resumed_after >= 2
     history = json.loads((out / "history.json").read_text())
     assert history["epoch"] == list(range(1, 21))  # every epoch exactly once
     assert history["loss"][:resumed_after] == saved["loss"][:resumed_after]  # earlier epochs kept as logged
