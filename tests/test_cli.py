@@ -178,3 +178,15 @@ def test_build_refuses_wrong_suffix_and_keeps_old_file_on_failure(runner, tmp_pa
     assert result.exit_code == 3
     assert target.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
+
+
+def test_validate_runs_the_training_checks_without_tensorflow(runner, write_spec):
+    spec = write_spec(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\n"
+        "model: [flatten, {dense: {units: 10, activation: softmax}}]\n"
+        "training:\n  callbacks: [{early_stopping: {monitor: val_acc}}]\n"
+    )
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1
+    assert "spec.yaml:6:42: error: training.callbacks[0].early_stopping.monitor" in result.stderr
+    assert "did you mean `val_accuracy`?" in result.stderr

@@ -40,6 +40,12 @@ def validate(
     for file in files:
         try:
             compiled = compile_spec(file, set or [], allow_outside=allow_outside, max_params=max_params)
+            if "training" in compiled.doc.data:
+                # The same checks `cnnspec train` makes before it starts (no TensorFlow needed):
+                # a spec that validates also trains.
+                from cnnspec.training.config import training_config
+
+                training_config(compiled)
         except SpecError as exc:
             found.extend(exc.diagnostics)
             failed += 1
