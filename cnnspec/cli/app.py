@@ -10,11 +10,15 @@ import typer
 
 from cnnspec import __version__
 from cnnspec.cli.build import build
+from cnnspec.cli.evaluate import evaluate
 from cnnspec.cli.export import export
 from cnnspec.cli.inspect import inspect
+from cnnspec.cli.predict import predict
+from cnnspec.cli.report import report
 from cnnspec.cli.schema import schema
 from cnnspec.cli.train import train
 from cnnspec.cli.validate import validate
+from cnnspec.cli.visualize import visualize
 
 app = typer.Typer(
     name="cnnspec",
@@ -46,6 +50,10 @@ app.command()(inspect)
 app.command()(schema)
 app.command()(build)
 app.command()(train)
+app.command()(evaluate)
+app.command()(visualize)
+app.command()(predict)
+app.command()(report)
 app.command()(export)
 
 

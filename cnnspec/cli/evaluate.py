@@ -1,0 +1,121 @@
+"""`cnnspec evaluate TARGET` — test-set metrics of a trained model, its confusion matrix and JSON.
+
+TARGET is a run folder (or the ``model.keras`` in one), or any ``.keras`` file with ``--spec``
+or ``--data`` saying which data to use. Models load in Keras safe mode only.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from cnnspec.cli.common import guarded, stderr, stdout
+
+
+class TextOrJson(StrEnum):
+    text = "text"
+    json = "json"
+
+
+TargetArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="a run folder written by `cnnspec train`, or a .keras model file", show_default=False
+    ),
+]
+SpecOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--spec", help="the spec that describes the model's data (for a model outside a run folder)"
+    ),
+]
+DataOption = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        help="evaluate on this source instead: digits, mnist, fashion_mnist, cifar10, cifar100, "
+        "an .npz file or a folder of class sub-folders",
+    ),
+]
+FormatOption = Annotated[TextOrJson, typer.Option("--format", "-f", help="text or json")]
+
+
+def print_notes(notes: list[str]) -> None:
+    console = stderr()
+    for note in notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+
+
+def report_table(document: dict[str, Any], title: str) -> Table:
+    """A Rich classification report: per class, then accuracy and the averages."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("class")
+    for column in ("precision", "recall", "F1", "support"):
+        table.add_column(column, justify="right")
+    for name, row in document["per_class"].items():
+        low = row["f1"] < 0.8 and row["support"] > 0
+        f1 = f"[red]{row['f1']:.4f}[/red]" if low else f"{row['f1']:.4f}"
+        table.add_row(
+            escape(str(name)), f"{row['precision']:.4f}", f"{row['recall']:.4f}", f1, str(row["support"])
+        )
+    total = sum(int(r["support"]) for r in document["per_class"].values())
+    table.add_section()
+    table.add_row("[bold]accuracy[/bold]", "", "", f"[bold]{document['accuracy']:.4f}[/bold]", str(total))
+    for key, label in (("macro_avg", "macro avg"), ("weighted_avg", "weighted avg")):
+        avg = document[key]
+        table.add_row(
+            label, f"{avg['precision']:.4f}", f"{avg['recall']:.4f}", f"{avg['f1']:.4f}", str(total)
+        )
+    return table
+
+
+@guarded
+def evaluate(
+    target: TargetArgument,
+    data: DataOption = None,
+    spec: SpecOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="folder for evaluation.json and confusion_matrix.png (default: the run)"
+        ),
+    ] = None,
+    format: FormatOption = TextOrJson.text,
+) -> None:
+    """Evaluate a trained model on the test split: classification report, confusion matrix, JSON.
+
+    Writes evaluation.json and confusion_matrix.png into the run folder (or --out).
+    """
+    from cnnspec.reporting.evaluation import evaluate as run_evaluation
+    from cnnspec.reporting.evaluation import write_evaluation
+    from cnnspec.reporting.run import load_model, locate
+
+    run = locate(target, spec)
+    model = load_model(run.model_path)
+    evaluation = run_evaluation(run, model, data)
+    document = evaluation.document
+    folder = out if out is not None else run.out_dir
+    files = write_evaluation(evaluation, folder, document["name"])
+    print_notes(document["notes"])
+    if format == TextOrJson.json:
+        typer.echo(json.dumps({**document, "files": {k: str(v) for k, v in files.items()}}, indent=2))
+        return
+    source = document["data"]["source"].get("kind", "data")
+    title = f"{escape(document['name'])}: {source} test set ({document['data']['images']:,} images)"
+    console = stdout()
+    console.print(report_table(document, title))
+    figures = [f"loss {document['loss']:.4f}"] if isinstance(document["loss"], float) else []
+    figures.append(f"accuracy [bold]{document['accuracy']:.4f}[/bold]")
+    for key, value in document["metrics"].items():
+        if key not in ("loss", "accuracy") and isinstance(value, float):
+            figures.append(f"{key} {value:.4f}")
+    figures.append(f"{document['images_per_second'] or 0:,.0f} images/s")
+    console.print(" · ".join(figures), highlight=False)
+    for path in files.values():
+        console.print(f"wrote {escape(str(path))}", highlight=False)

@@ -1,0 +1,37 @@
+"""`cnnspec report RUN_DIR` — write the run's self-contained report.html (also done by `train`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from cnnspec.cli.common import guarded, stdout
+from cnnspec.errors import UsageError
+
+
+@guarded
+def report(
+    run_dir: Annotated[
+        Path, typer.Argument(help="a run folder written by `cnnspec train`", show_default=False)
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="where to write the page (default RUN_DIR/report.html)")
+    ] = None,
+) -> None:
+    """Write report.html: one self-contained page with the run's curves, metrics, confusion
+    matrix, sample predictions, feature maps and layer table (pictures inline, no scripts)."""
+    from cnnspec.reporting.html import write_report
+
+    if out is not None and out.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"expected --out to end in .html; received {out}")
+    start = time.perf_counter()
+    path = write_report(run_dir, out=out)
+    size = path.stat().st_size
+    stdout().print(
+        f"wrote {escape(str(path))} ({size / 1024:,.0f} KB in {time.perf_counter() - start:.1f}s)",
+        highlight=False,
+    )

@@ -1,0 +1,128 @@
+"""`cnnspec visualize TARGET WHAT` — one picture of a trained model or its run, as a PNG file.
+
+WHAT: history (learning curves), confusion (confusion matrix, `--normalize`), features
+(feature maps of `--layer` for one test image or `--image`), filters (kernels of a convolution),
+graph (the model graph: Graphviz when installed, always DOT and Mermaid text), samples (test
+images with predicted and true classes, mistakes in red). `history`, `confusion` and `graph`
+read the run folder only and never load TensorFlow.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from cnnspec.cli.common import guarded, stdout
+from cnnspec.cli.evaluate import DataOption, SpecOption, TargetArgument, print_notes
+from cnnspec.errors import UsageError
+
+
+class View(StrEnum):
+    history = "history"
+    confusion = "confusion"
+    features = "features"
+    filters = "filters"
+    graph = "graph"
+    samples = "samples"
+
+
+GRAPH_SUFFIXES = (".png", ".svg", ".pdf", ".dot", ".mmd")
+
+
+def output_path(out: Path | None, folder: Path, default: str, suffixes: tuple[str, ...] = (".png",)) -> Path:
+    """``--out`` as a file (with an allowed suffix) or a folder; else ``folder/default``."""
+    if out is None:
+        return folder / default
+    if out.is_dir() or str(out).endswith(("/", "\\")):
+        return out / default
+    if out.suffix.lower() not in suffixes:
+        raise UsageError(
+            f"expected --out to end in {' or '.join(suffixes)} (or to be a folder); received {out}"
+        )
+    return out
+
+
+def _safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+@guarded
+def visualize(
+    target: TargetArgument,
+    what: Annotated[View, typer.Argument(help="history, confusion, features, filters, graph or samples")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="the PNG to write, or a folder (default: the run folder)"),
+    ] = None,
+    layer: Annotated[
+        str | None,
+        typer.Option("--layer", "-l", help="features/filters: the layer (default: the first conv)"),
+    ] = None,
+    sample: Annotated[int, typer.Option("--sample", help="features: index of the test image")] = 0,
+    image: Annotated[
+        Path | None, typer.Option("--image", help="features: use this image file (or .npy) instead")
+    ] = None,
+    max_items: Annotated[
+        int | None,
+        typer.Option(
+            "--max", min=1, max=256, help="features: maps (16), filters: tiles (64), samples: images (16)"
+        ),
+    ] = None,
+    normalize: Annotated[
+        bool, typer.Option("--normalize", help="confusion: each true class's row as percentages")
+    ] = False,
+    mistakes: Annotated[
+        bool, typer.Option("--mistakes", help="samples: show only misclassified images")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="samples: which images are drawn")] = 0,
+    spec: SpecOption = None,
+    data: DataOption = None,
+) -> None:
+    """Draw one picture of a trained model and print the path of the PNG it wrote."""
+    from cnnspec.fileio import write_atomic
+    from cnnspec.reporting.run import locate
+
+    run = locate(target, spec)
+    folder = run.out_dir
+    console = stdout()
+    written: list[Path] = []
+    if what == View.history:
+        from cnnspec.reporting.views import write_history
+
+        written.append(write_history(run, output_path(out, folder, "history.png")))
+    elif what == View.confusion:
+        from cnnspec.reporting.views import write_confusion
+
+        name = "confusion_matrix_normalized.png" if normalize else "confusion_matrix.png"
+        written.append(write_confusion(run, output_path(out, folder, name), normalize))
+    elif what == View.graph:
+        from cnnspec.cli.build import write_graph
+
+        if run.compiled is None:
+            raise UsageError(
+                f"expected a spec to draw the graph from; {run.model_path} is not in a run folder",
+                "pass --spec SPEC",
+            )
+        written += write_graph(run.compiled.ir, output_path(out, folder, "graph.png", GRAPH_SUFFIXES))
+    else:
+        from cnnspec.reporting.run import load_model
+        from cnnspec.reporting.views import Probe
+
+        probe = Probe(run, load_model(run.model_path), data)
+        if what == View.features:
+            png, name = probe.features(layer, sample=sample, max_maps=max_items or 16, image=image)
+            default = f"features_{_safe_name(name)}.png"
+        elif what == View.filters:
+            png, name = probe.filters(layer, max_filters=max_items or 64)
+            default = f"filters_{_safe_name(name)}.png"
+        else:
+            png = probe.samples(max_items or 16, mistakes=mistakes, seed=seed)
+            default = "samples_mistakes.png" if mistakes else "samples.png"
+        written.append(write_atomic(output_path(out, folder, default), png))
+        print_notes(probe.notes)
+    for path in written:
+        console.print(f"wrote {escape(str(path))}", highlight=False)

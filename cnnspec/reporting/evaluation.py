@@ -1,0 +1,116 @@
+"""Test-set evaluation of a saved model: the ``evaluation.json`` document.
+
+``evaluation.json`` keys (``format`` 1):
+
+- ``model``, ``run_dir`` (or null), ``name`` — what was evaluated;
+- ``data`` — ``source`` (as in lock.json), ``split`` ("test"), ``images``, ``content_hash``,
+  ``matches_run`` (true/false when compared with the run's lock.json, else null);
+- ``accuracy``, ``loss`` and ``metrics`` (every metric of the spec's ``training.metrics``, by
+  its logged name, as ``model.evaluate`` computes it);
+- ``class_names``, ``per_class`` (precision, recall, f1, support per class), ``macro_avg``,
+  ``weighted_avg``, ``confusion_matrix`` (true class in rows);
+- ``seconds``, ``images_per_second`` — the evaluation's own speed; ``notes``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+from cnnspec.reporting.run import Run, TestData, load_test_data
+
+FORMAT = 1
+
+
+@dataclass
+class Evaluation:
+    """An evaluation's document, its text report, and the test data it used."""
+
+    document: dict[str, Any]
+    report_text: str
+    data: TestData
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
+    """Evaluate ``model`` on the run's test split (or ``data``) with the spec's loss and metrics."""
+    from cnnspec.training import builders
+    from cnnspec.training.metrics import classification_report_text, classification_summary, predicted_classes
+    from cnnspec.training.pipeline import make_dataset
+
+    test = load_test_data(run, model, data)
+    if len(test.y) == 0:
+        raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
+    config = test.config
+    model.compile(loss=builders.loss(config), metrics=builders.metrics(config))
+    dataset = make_dataset(test.x, test.y, test.settings)
+    start = time.perf_counter()
+    results = model.evaluate(dataset, verbose=0, return_dict=True)
+    outputs = model.predict(dataset, verbose=0)
+    seconds = time.perf_counter() - start
+    if isinstance(outputs, list):
+        outputs = outputs[0]
+    y_pred = predicted_classes(outputs, binary=config.binary, from_logits=config.loss.from_logits)
+    names = test.class_names
+    if int(y_pred.max(initial=0)) >= len(names) or int(test.y.max(initial=0)) >= len(names):
+        names = [str(i) for i in range(max(int(y_pred.max()), int(test.y.max())) + 1)]
+    summary = classification_summary(test.y, y_pred, names)
+    metrics = {k: _finite(float(v)) for k, v in results.items() if k != "compile_metrics"}
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "name": test.compiled.name if run.compiled is not None else run.name,
+        "model": str(run.model_path),
+        "run_dir": str(run.run_dir) if run.run_dir else None,
+        "data": {
+            "source": test.source,
+            "split": "test",
+            "images": len(test.y),
+            "content_hash": test.content_hash,
+            "matches_run": test.matches_run,
+        },
+        "accuracy": summary["accuracy"],
+        "loss": metrics.get("loss"),
+        "metrics": metrics,
+        "class_names": names,
+        "per_class": summary["per_class"],
+        "macro_avg": summary["macro_avg"],
+        "weighted_avg": summary["weighted_avg"],
+        "confusion_matrix": summary["confusion_matrix"],
+        "seconds": round(seconds, 3),
+        "images_per_second": round(len(test.y) / seconds, 1) if seconds > 0 else None,
+        "notes": test.notes,
+    }
+    return Evaluation(document, classification_report_text(test.y, y_pred, names), test)
+
+
+def write_evaluation(evaluation: Evaluation, out: Path, title: str) -> dict[str, Path]:
+    """``evaluation.json`` and ``confusion_matrix.png`` in ``out`` (atomically)."""
+    import json
+
+    from cnnspec.fileio import write_atomic
+    from cnnspec.training.plots import plot_confusion_matrix
+
+    doc = evaluation.document
+    files = {
+        "evaluation": write_atomic(out / "evaluation.json", json.dumps(doc, indent=2) + "\n"),
+        "confusion_matrix": plot_confusion_matrix(
+            doc["confusion_matrix"],
+            doc["class_names"],
+            out / "confusion_matrix.png",
+            f"{title}: confusion matrix (test accuracy {doc['accuracy']:.4f})",
+        ),
+    }
+    return files

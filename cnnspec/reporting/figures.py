@@ -1,0 +1,244 @@
+"""Pictures of a trained model: feature maps, filters and sample predictions.
+
+Drawn like :mod:`cnnspec.training.plots` (matplotlib's object API on an Agg canvas: no pyplot,
+no display) and returned as PNG bytes, so the commands can write them atomically and the HTML
+report can inline them.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from cnnspec.training.plots import _png
+
+MISTAKE = "#c62828"
+CORRECT = "#2e7d32"
+
+
+def display_image(pixels: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """An image (h, w, c) in any stored format → (array for ``imshow`` in [0, 1], colormap)."""
+    x = np.asarray(pixels, dtype="float64")
+    if np.issubdtype(np.asarray(pixels).dtype, np.integer):
+        x = x / 255.0
+    elif x.size and (x.min() < 0 or x.max() > 1):
+        span = x.max() - x.min()
+        x = (x - x.min()) / span if span else np.zeros_like(x)
+    if x.ndim == 3 and x.shape[-1] == 1:
+        return x[..., 0], "gray"
+    if x.ndim == 3 and x.shape[-1] not in (3, 4):
+        return x.mean(axis=-1), "gray"
+    return np.clip(x, 0, 1), None
+
+
+def image_png(pixels: np.ndarray, min_size: int = 96) -> bytes:
+    """A small PNG of one image, enlarged by whole pixels to at least ``min_size`` wide."""
+    from PIL import Image
+
+    shown, _ = display_image(pixels)
+    array = np.clip(np.round(shown * 255), 0, 255).astype("uint8")
+    image = Image.fromarray(array)  # L, RGB or RGBA from the shape
+    factor = max(1, math.ceil(min_size / max(image.width, 1)))
+    if factor > 1:
+        image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _grid(count: int) -> tuple[int, int]:
+    cols = max(1, math.ceil(math.sqrt(count)))
+    return math.ceil(count / cols), cols
+
+
+def _bare(axes: object) -> None:
+    axes.set_xticks([])  # type: ignore[attr-defined]
+    axes.set_yticks([])  # type: ignore[attr-defined]
+
+
+def mosaic(
+    tiles: np.ndarray, labels: Sequence[str], cols: int
+) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    """Tiles (n, h, w[, 3]) laid out in one array with white gaps and a strip above each tile
+    for its label: one ``imshow`` instead of one axes per tile (matplotlib takes ~25 ms per
+    axes, so a 64-tile grid drawn as subplots costs seconds). Gaps are NaN (grayscale) or 1."""
+    n, h, w = tiles.shape[:3]
+    rows = max(1, math.ceil(n / cols))
+    gap = max(1, round(w * 0.12))
+    strip = max(1, round(h * 0.3))
+    cell_h, cell_w = strip + h + gap, w + gap
+    shape = (rows * cell_h - gap, cols * cell_w - gap, *tiles.shape[3:])
+    canvas = np.full(shape, np.nan if tiles.ndim == 3 else 1.0)
+    places = []
+    for index in range(n):
+        top, left = (index // cols) * cell_h + strip, (index % cols) * cell_w
+        canvas[top : top + h, left : left + w] = tiles[index]
+        places.append((left + (w - 1) / 2, top - 0.6, labels[index]))
+    return canvas, places
+
+
+def _label(axes: object, places: list[tuple[float, float, str]], fontsize: float) -> None:
+    for x, y, text in places:
+        axes.text(x, y, text, ha="center", va="bottom", fontsize=fontsize, color="#333333")  # type: ignore[attr-defined]
+
+
+def _scaled(tile: np.ndarray) -> np.ndarray:
+    low, high = float(np.min(tile)), float(np.max(tile))
+    return (tile - low) / (high - low) if high > low else np.zeros_like(tile)
+
+
+def feature_maps_png(
+    image: np.ndarray,
+    activations: np.ndarray,
+    layer: str,
+    *,
+    prefix: str = "",
+    caption: str = "",
+    max_maps: int = 16,
+) -> bytes:
+    """The input image beside a grid of a layer's feature maps (each scaled to its own range;
+    the most active ones when there are more channels than ``max_maps``); a bar chart of the
+    units for a flat layer output."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    acts = np.asarray(activations, dtype="float64")
+    shown, cmap = display_image(image)
+    if acts.ndim == 1:
+        figure = Figure(figsize=(11, 4), dpi=100)
+        grid = figure.add_gridspec(1, 2, width_ratios=[1, 3])
+        left = figure.add_subplot(grid[0, 0])
+        left.imshow(shown, cmap=cmap, interpolation="nearest")
+        left.set_title(caption or "input", fontsize=10)
+        _bare(left)
+        right = figure.add_subplot(grid[0, 1])
+        right.bar(range(len(acts)), acts, color="#1565c0")
+        right.set_xlabel("unit")
+        right.set_ylabel("activation")
+        right.set_title(f"{layer}: {len(acts)} units")
+        figure.suptitle(f"{prefix}activations of {layer}")
+        figure.tight_layout()
+        return _png(figure)
+    if acts.ndim != 3:
+        raise ValueError(f"expected (height, width, channels) activations; received {acts.shape}")
+    channels = acts.shape[-1]
+    order = np.arange(channels)
+    if channels > max_maps:
+        strength = np.abs(acts).mean(axis=(0, 1))
+        order = np.sort(np.argsort(-strength, kind="stable")[:max_maps])
+    _, cols = _grid(len(order))
+    tiles = np.stack([_scaled(acts[:, :, c]) for c in order])
+    canvas, places = mosaic(tiles, [f"#{c}" for c in order], cols)
+    width = min(13.0, max(8.0, 3.4 + cols * 1.5))
+    panel = width * 0.96 * 2.6 / 3.68  # the mosaic's width in inches (ratios and wspace below)
+    height = max(3.6, panel * canvas.shape[0] / canvas.shape[1] + 0.9)
+    figure = Figure(figsize=(width, height), dpi=100)
+    grid = figure.add_gridspec(1, 2, width_ratios=[1, 2.6], wspace=0.08)
+    left = figure.add_subplot(grid[0, 0])
+    left.imshow(shown, cmap=cmap, interpolation="nearest")
+    left.set_title(caption or "input", fontsize=10)
+    _bare(left)
+    right = figure.add_subplot(grid[0, 1])
+    palette = matplotlib.colormaps["viridis"].with_extremes(bad="white")
+    right.imshow(canvas, cmap=palette, vmin=0, vmax=1, interpolation="nearest")
+    right.set_axis_off()
+    _label(right, places, 8 if cols <= 6 else 7)
+    which = f"{len(order)} most active of {channels}" if channels > len(order) else f"{channels}"
+    size = f"{acts.shape[0]}×{acts.shape[1]}"
+    figure.suptitle(f"{prefix}feature maps of {layer}\n({which} channels, {size}; each scaled to its range)")
+    figure.subplots_adjust(left=0.02, right=0.98, top=1 - 0.75 / height, bottom=0.02)
+    return _png(figure)
+
+
+def kernel_tiles(kernel: np.ndarray, class_name: str) -> tuple[np.ndarray, str]:
+    """A convolution's kernel as tiles (n, kh, kw[, 3]) and what one tile shows."""
+    k = np.asarray(kernel, dtype="float64")
+    if class_name == "Conv2DTranspose":
+        k = np.swapaxes(k, 2, 3)  # Keras stores (kh, kw, out, in)
+    kh, kw, cin, cout = k.shape
+    if class_name in ("DepthwiseConv2D", "SeparableConv2D"):
+        tiles = k.reshape(kh, kw, cin * cout).transpose(2, 0, 1)
+        return tiles, "one depthwise kernel per tile"
+    if cin == 3:
+        return k.transpose(3, 0, 1, 2), "RGB kernel per tile (each scaled to its own range)"
+    if cin == 1:
+        return k[:, :, 0, :].transpose(2, 0, 1), "one kernel per tile"
+    return k.mean(axis=2).transpose(2, 0, 1), f"kernel averaged over {cin} input channels per tile"
+
+
+def filters_png(
+    kernel: np.ndarray, class_name: str, layer: str, *, prefix: str = "", max_filters: int = 64
+) -> bytes:
+    """One tile per filter of a convolution: blue–red around zero, or RGB for a 3-channel input."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    tiles, what = kernel_tiles(kernel, class_name)
+    total = len(tiles)
+    tiles = tiles[:max_filters]
+    if tiles.ndim == 4:  # RGB: each kernel scaled to its own range
+        tiles = np.stack([_scaled(t) for t in tiles])
+    _, cols = _grid(len(tiles))
+    canvas, places = mosaic(tiles, [f"#{i}" for i in range(len(tiles))], cols)
+    rows = math.ceil(len(tiles) / cols)
+    figure = Figure(figsize=(min(12.0, 2.0 + cols * 1.0), min(12.0, 1.2 + rows * 1.05)), dpi=100)
+    axes = figure.add_axes((0.03, 0.03, 0.82, 0.85))
+    if tiles.ndim == 4:
+        axes.imshow(canvas, interpolation="nearest")
+    else:
+        limit = float(np.abs(tiles).max()) or 1.0
+        palette = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
+        image = axes.imshow(canvas, cmap=palette, vmin=-limit, vmax=limit, interpolation="nearest")
+        bar = figure.colorbar(image, cax=figure.add_axes((0.88, 0.1, 0.025, 0.7)))
+        bar.set_label("weight")
+    axes.set_axis_off()
+    _label(axes, places, 7)
+    shown = f"first {len(tiles)} of {total}" if total > len(tiles) else f"{total}"
+    size = f"{tiles.shape[1]}×{tiles.shape[2]}"
+    figure.suptitle(f"{prefix}filters of {layer}\n({shown} filters, {size}; {what})", fontsize=11)
+    return _png(figure)
+
+
+def samples_png(
+    images: Sequence[np.ndarray],
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    confidence: Sequence[float],
+    class_names: Sequence[str],
+    *,
+    title: str = "",
+) -> bytes:
+    """A grid of test images titled with the predicted and true class; mistakes in red."""
+    from matplotlib.figure import Figure
+
+    count = len(images)
+    rows, cols = _grid(max(count, 1))
+    cols = max(cols, min(count, 4))
+    rows = max(1, math.ceil(count / cols))
+    figure = Figure(figsize=(cols * 1.9 + 0.4, rows * 2.15 + 0.8), dpi=100)
+    wrong = 0
+    for index in range(count):
+        axes = figure.add_subplot(rows, cols, index + 1)
+        shown, cmap = display_image(images[index])
+        axes.imshow(shown, cmap=cmap, interpolation="nearest")
+        right = int(y_pred[index]) == int(y_true[index])
+        wrong += not right
+        color = CORRECT if right else MISTAKE
+        axes.set_title(
+            f"pred {class_names[int(y_pred[index])]} ({confidence[index]:.0%})\n"
+            f"true {class_names[int(y_true[index])]}",
+            fontsize=8,
+            color=color,
+            fontweight="normal" if right else "bold",
+        )
+        _bare(axes)
+        for spine in axes.spines.values():
+            spine.set_color(color)
+            spine.set_linewidth(1 if right else 3)
+    heading = title or "Test images: predicted vs true class"
+    figure.suptitle(f"{heading} ({wrong} of {count} wrong, in red)", fontsize=11)
+    figure.tight_layout()
+    return _png(figure)

@@ -1,0 +1,389 @@
+"""``report.html``: one self-contained page per run (``cnnspec report``, and the end of ``train``).
+
+Every picture is inlined as a ``data:`` URI and the page carries a Content-Security-Policy that
+forbids loading anything from elsewhere (no scripts at all, no fonts, no remote images), so
+the file can be mailed, archived or opened offline and looks the same. Parts that cannot be
+made (no model, data no longer available) are listed as notes instead of failing the page.
+
+The page is rendered from ``templates/report.html.j2`` with Jinja autoescaping on: spec names,
+descriptions and class names are user text and end up escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import SpecError, UsageError
+from cnnspec.reporting.run import MODEL_FILE, Run, locate
+
+TEMPLATE = "report.html.j2"
+SAMPLES = 24
+MISTAKES = 12
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _file_uri(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return data_uri(data) if data.startswith(b"\x89PNG") else None
+
+
+def _pct(value: Any) -> str:
+    return f"{value:.2%}" if isinstance(value, (int, float)) else "–"
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "–"
+
+
+def _meta(run: Run) -> dict[str, Any]:
+    from cnnspec import __version__
+
+    lock = run.lock or {}
+    data = lock.get("data") or {}
+    versions = lock.get("versions") or {}
+    rows: list[tuple[str, str]] = []
+    if lock.get("created"):
+        rows.append(("trained", str(lock["created"]).replace("T", " ")))
+    if lock.get("spec_file"):
+        rows.append(("spec", str(lock["spec_file"])))
+    if data:
+        sizes = data.get("sizes") or {}
+        where = data.get("path")
+        text = str(data.get("kind", "?")) + (f" ({where})" if where else "")
+        if sizes:
+            text += f": {sizes.get('train', 0):,} training, {sizes.get('validation', 0):,} validation, "
+            text += f"{sizes.get('test', 0):,} test images"
+        if data.get("sample_shape"):
+            text += " of " + "×".join(str(d) for d in data["sample_shape"])
+        rows.append(("data", text))
+    if "seed" in lock:
+        rows.append(("seed", f"{lock['seed']}" + (" (deterministic)" if lock.get("deterministic") else "")))
+    if versions:
+        rows.append(
+            ("software", ", ".join(f"{k} {v}" for k, v in versions.items() if v and v != "not installed"))
+        )
+    machine = lock.get("machine") or {}
+    if machine:
+        gpus = machine.get("gpus") or []
+        rows.append(
+            ("machine", f"{machine.get('platform', '?')}, {machine.get('cpu_count', '?')} CPUs"
+             + (f", GPU: {', '.join(gpus)}" if gpus else ""))
+        )  # fmt: skip
+    if lock.get("spec_hash"):
+        rows.append(("spec hash", str(lock["spec_hash"])[:16] + "…"))
+    description = ""
+    if run.compiled is not None:
+        description = str(run.compiled.resolved.get("description") or "")
+    return {
+        "name": run.name,
+        "description": description,
+        "rows": rows,
+        "cnnspec_version": __version__,
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "run_dir": str(run.run_dir or run.model_path.parent),
+    }
+
+
+def _card(label: str, value: str, sub: str = "", primary: bool = False) -> dict[str, Any]:
+    return {"label": label, "value": value, "sub": sub, "primary": primary}
+
+
+def _cards(metrics: dict[str, Any], total_params: int | None) -> list[dict[str, Any]]:
+    """The key figures at the top of the page."""
+    cards: list[dict[str, Any]] = []
+    if "test_accuracy" in metrics:
+        n = metrics.get("test_images")
+        sub = f"{n:,} test images" if isinstance(n, int) else ""
+        cards.append(_card("test accuracy", _pct(metrics["test_accuracy"]), sub, primary=True))
+    if "test_loss" in metrics:
+        cards.append(_card("test loss", _num(metrics["test_loss"])))
+    if "macro_f1" in metrics:
+        cards.append(
+            _card("macro F1", _num(metrics["macro_f1"]), f"weighted {_num(metrics.get('weighted_f1'))}")
+        )
+    for key, label in (
+        ("final_val_accuracy", "validation accuracy"),
+        ("final_accuracy", "training accuracy"),
+    ):
+        if isinstance(metrics.get(key), (int, float)):
+            cards.append(_card(label, _pct(metrics[key]), "last epoch"))
+    if "epochs_run" in metrics:
+        subs = ["stopped early"] if metrics.get("stopped_early") else []
+        if metrics.get("best_epoch"):
+            subs.append(f"best epoch {metrics['best_epoch']}")
+        planned = metrics.get("epochs_planned", "?")
+        cards.append(_card("epochs", f"{metrics['epochs_run']}/{planned}", ", ".join(subs)))
+    if isinstance(metrics.get("train_seconds"), (int, float)):
+        speed = metrics.get("images_per_second_steady") or metrics.get("images_per_second")
+        sub = f"{speed:,.0f} images/s" if isinstance(speed, (int, float)) else ""
+        cards.append(_card("training time", f"{metrics['train_seconds']:.1f} s", sub))
+    if total_params is not None:
+        from cnnspec.analysis.report import human_bytes
+
+        cards.append(_card("parameters", f"{total_params:,}", f"{human_bytes(total_params * 4)} as float32"))
+    return cards
+
+
+def _report_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    per_class = metrics.get("per_class")
+    if not isinstance(per_class, dict) or not per_class:
+        return []
+
+    def row(name: str, values: dict[str, Any], support: Any, total: bool = False) -> dict[str, Any]:
+        f1 = values.get("f1")
+        return {
+            "name": name,
+            "precision": _num(values.get("precision")),
+            "recall": _num(values.get("recall")),
+            "f1": _num(f1),
+            "bar": round(100 * f1) if isinstance(f1, (int, float)) else 0,
+            "low": isinstance(f1, (int, float)) and f1 < 0.8,
+            "support": f"{support:,}" if isinstance(support, int) else "",
+            "total": total,
+        }
+
+    rows = [row(str(name), values, values.get("support")) for name, values in per_class.items()]
+    total = sum(v.get("support", 0) for v in per_class.values() if isinstance(v.get("support"), int))
+    for key, label in (("macro_avg", "macro average"), ("weighted_avg", "weighted average")):
+        if isinstance(metrics.get(key), dict):
+            rows.append(row(label, metrics[key], total, total=True))
+    return rows
+
+
+def _layers(run: Run) -> tuple[list[dict[str, Any]], dict[str, str], str, int | None]:
+    if run.compiled is None:
+        return [], {}, "", None
+    from cnnspec.analysis.report import human_count, summary
+    from cnnspec.cli.inspect import shape_text
+
+    info = summary(run.compiled.ir)
+    rows = []
+    group = ""
+    for layer in info["layers"]:
+        header = ""
+        if layer["group"] != group:
+            group = layer["group"]
+            header = group
+        rows.append(
+            {
+                "group_header": header,
+                "indent": "\u00a0\u00a0" * (layer["group"].count("/") + 1) if layer["group"] else "",
+                "name": layer["name"],
+                "kind": layer["kind"],
+                "shape": shape_text(layer["output_shape"]),
+                "params": f"{layer['params']:,}",
+                "macs": human_count(layer["macs"]) if layer["macs"] else "",
+            }
+        )
+    totals = {"params": f"{info['total_params']:,}", "macs": human_count(info["macs"])}
+    line = (
+        f"input {shape_text(info['input_shape'])} → output {shape_text(info['output_shape'])}; "
+        f"{info['total_params']:,} parameters ({info['trainable_params']:,} trainable), "
+        f"{human_count(info['macs'])} multiply-accumulates per image."
+    )
+    return rows, totals, line, int(info["total_params"])
+
+
+def _history_uri(run: Run, notes: list[str]) -> str | None:
+    assert run.run_dir is not None
+    path = run.run_dir / "history.png"
+    if not path.is_file() and (run.run_dir / "history.json").is_file():
+        from cnnspec.reporting.views import write_history
+
+        try:
+            write_history(run, path)
+        except UsageError as exc:
+            notes.append(f"training curves unavailable: {exc}")
+    return _file_uri(path) if path.is_file() else None
+
+
+def _confusion_uri(run: Run, notes: list[str]) -> str | None:
+    assert run.run_dir is not None
+    path = run.run_dir / "confusion_matrix.png"
+    if not path.is_file():
+        from cnnspec.reporting.views import write_confusion
+
+        try:
+            write_confusion(run, path)
+        except UsageError as exc:
+            notes.append(f"confusion matrix unavailable: {exc}")
+    return _file_uri(path) if path.is_file() else None
+
+
+def _sample_cards(probe: Any, indices: np.ndarray) -> list[dict[str, Any]]:
+    from cnnspec.reporting.figures import image_png
+
+    if not len(indices):
+        return []
+    test = probe.test
+    predicted, confidence = probe.predictions(indices)
+    names = test.class_names
+
+    def name(i: int) -> str:
+        return names[i] if 0 <= i < len(names) else str(i)
+
+    return [
+        {
+            "index": int(i),
+            "image": data_uri(image_png(test.x[i])),
+            "predicted": name(int(p)),
+            "true": name(int(test.y[i])),
+            "confidence": f"{c:.1%} sure",
+            "correct": int(p) == int(test.y[i]),
+        }
+        for i, p, c in zip(indices, predicted, confidence)
+    ]
+
+
+def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
+    """Sample predictions, feature maps and filters: the parts that need the model and data."""
+    from cnnspec.reporting.run import conv_layers
+
+    parts: dict[str, Any] = {"samples": [], "mistakes": [], "features": [], "filters_png": None}
+    convs = conv_layers(probe.model)
+    if convs:
+        png, _ = probe.filters(convs[0].name, max_filters=64)
+        parts["filters_png"] = data_uri(png)
+    try:
+        test = probe.test
+    except (SpecError, UsageError) as exc:
+        notes.append(
+            f"sample predictions and feature maps unavailable: the test data could not be loaded ({exc})"
+        )
+        return parts
+    for note in test.notes:
+        notes.append(note)
+    probe.all_predictions()
+    shown = probe.pick(SAMPLES, seed=0)
+    parts["samples"] = _sample_cards(probe, shown)
+    n = len(test.y)
+    parts["samples_caption"] = (
+        f"{len(shown)} test images chosen at random (of {n:,}) with the predicted class, the model's "
+        "confidence and the true class; mistakes are framed in red."
+    )
+    predicted, _ = probe.all_predictions()
+    wrong = np.arange(n)[predicted != test.y]
+    wrong = np.array([i for i in wrong if i not in set(shown.tolist())], dtype="int64")
+    picked = np.sort(np.random.default_rng(1).permutation(wrong)[:MISTAKES]) if len(wrong) else wrong
+    parts["mistakes"] = _sample_cards(probe, picked)
+    parts["mistakes_caption"] = (
+        f"{len(picked)} of the {int((predicted != test.y).sum()):,} misclassified test images."
+    )
+    layers = [convs[0], convs[-1]] if len(convs) > 1 else convs[:1]
+    for position, layer in zip(("first", "last"), layers):
+        png, _ = probe.features(layer.name, sample=int(shown[0]) if len(shown) else 0)
+        parts["features"].append(
+            {"title": f"{layer.name} ({position} convolution)", "layer": layer.name, "image": data_uri(png)}
+        )
+    if not convs:
+        notes.append("the model has no 2-D convolution, so there are no feature maps to show")
+    return parts
+
+
+def report_context(run: Run, model: Any = None, test: Any = None) -> dict[str, Any]:
+    """Everything the template shows, from the run folder (and the model, when it loads)."""
+    from cnnspec.reporting.run import load_model
+    from cnnspec.reporting.views import Probe
+
+    assert run.run_dir is not None
+    notes: list[str] = []
+    metrics = run.metrics() or {}
+    if not metrics:
+        notes.append("metrics.json is missing: the run has not finished, so there are no test results")
+    layers, totals, model_line, total_params = _layers(run)
+    context: dict[str, Any] = {
+        "meta": _meta(run),
+        "cards": _cards(metrics, total_params),
+        "history_png": _history_uri(run, notes),
+        "report_rows": _report_rows(metrics),
+        "test_images": metrics.get("test_images", ""),
+        "confusion_png": _confusion_uri(run, notes) if metrics else None,
+        "layers": layers,
+        "totals": totals,
+        "model_line": model_line,
+        "samples": [],
+        "samples_caption": "",
+        "mistakes": [],
+        "mistakes_caption": "",
+        "features": [],
+        "filters_png": None,
+        "spec_text": _read_text(run.run_dir / "resolved.yaml"),
+    }
+    if model is None:
+        try:
+            model = load_model(run.model_path)
+        except UsageError as exc:
+            notes.append(f"the model could not be loaded, so there are no sample predictions: {exc}")
+    if model is not None:
+        context.update(_model_parts(Probe(run, model, _test=test), notes))
+    context["notes"] = notes
+    return context
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def render(context: dict[str, Any]) -> str:
+    """The page's HTML (Jinja, autoescaped, strict about missing values)."""
+    import jinja2
+
+    from cnnspec.resources import templates_dir
+
+    env = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
+    source = templates_dir().joinpath(TEMPLATE).read_text(encoding="utf-8")
+    return env.from_string(source).render(**context)
+
+
+def write_report(run_dir: Path, *, model: Any = None, dataset: Any = None, out: Path | None = None) -> Path:
+    """Write ``report.html`` for a run folder (atomically); returns its path.
+
+    ``model`` and ``dataset`` (a :class:`cnnspec.training.data.Dataset`): what ``train`` has in
+    memory already, to save loading them again.
+    """
+    from cnnspec.fileio import write_atomic
+    from cnnspec.reporting.run import test_split
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"expected a run folder; {run_dir} does not exist or is not a folder")
+    if not (run_dir / "lock.json").is_file():
+        raise UsageError(
+            f"expected a cnnspec run folder (with lock.json); {run_dir} is not one",
+            "pass the folder `cnnspec train` wrote (runs/<name>-<time>)",
+        )
+    if (run_dir / MODEL_FILE).is_file():
+        run = locate(run_dir)
+    else:
+        run = Run(model_path=run_dir / MODEL_FILE, run_dir=run_dir)
+        run.lock = _lock(run_dir)
+        from cnnspec.reporting.run import run_spec
+
+        run.compiled = run_spec(run_dir, run.lock)
+    test = None
+    if model is not None and dataset is not None and run.compiled is not None and run.config is not None:
+        test = test_split(run, model, dataset, run.compiled, run.config)
+    context = report_context(run, model, test)
+    return write_atomic(out or run_dir / "report.html", render(context))
+
+
+def _lock(run_dir: Path) -> dict[str, Any]:
+    from cnnspec.reporting.run import read_json
+
+    return read_json(run_dir / "lock.json") or {}

@@ -1,0 +1,146 @@
+"""Image files and ``.npy`` arrays → samples in the model's input format.
+
+Images are decoded and resized exactly as Keras' ``image_dataset_from_directory`` does for a
+training folder (``tf.io.decode_image`` with the model's channel count — so RGB becomes
+grayscale with the same weights — then bilinear ``tf.image.resize``, rounded back to 0–255),
+which is how ``cnnspec train`` stores the images of a ``directory`` source. Scaling to the
+model's range happens later, with the run's ``data.rescale`` (see
+:func:`cnnspec.reporting.run.file_rescale`).
+
+``.npy`` arrays are taken as samples already in the training data's format; their shape must
+match the model's input exactly (``(h, w)`` is accepted for one channel, and a leading batch
+axis gives one prediction per row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
+MAX_PIXELS = 50_000_000
+MAX_ARRAY_BYTES = 1 << 30
+
+
+@dataclass
+class Sample:
+    """One input: a label (the file, and the row of an array), its pixels (h, w, c) in stored
+    format, and what was done to it."""
+
+    label: str
+    pixels: np.ndarray
+    notes: tuple[str, ...] = ()
+
+    @property
+    def integer(self) -> bool:
+        return bool(np.issubdtype(self.pixels.dtype, np.integer))
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+def read_inputs(paths: list[Path], shape: tuple[int, ...]) -> list[Sample]:
+    """Every file as samples for a model whose input is ``shape`` (h, w, c)."""
+    samples: list[Sample] = []
+    for path in paths:
+        if path.suffix.lower() == ".npy":
+            samples += read_array(path, shape)
+        else:
+            samples.append(read_image(path, shape))
+    return samples
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise UsageError(f"expected an image or .npy file; {path} does not exist")
+    if not path.is_file():
+        raise UsageError(f"expected an image or .npy file; {path} is not a regular file")
+
+
+def read_image(path: Path, shape: tuple[int, ...]) -> Sample:
+    """A PNG/JPEG/BMP/GIF file converted to the model's channels and size."""
+    from PIL import Image, UnidentifiedImageError
+
+    _check_file(path)
+    if len(shape) != 3 or shape[-1] not in (1, 3, 4):
+        raise UsageError(
+            f"expected a model that takes images (height, width, 1, 3 or 4 channels); its input is "
+            f"{list(shape)}",
+            "pass the input as a .npy array of that shape instead",
+        )
+    try:
+        with Image.open(path) as image:
+            kind, (width, height), mode = image.format, image.size, image.mode
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise UsageError(
+            f"expected a PNG, JPEG, BMP or GIF image (or a .npy array); {path} is not one",
+            str(exc).splitlines()[0][:200] if str(exc) else None,
+        ) from None
+    if kind not in IMAGE_FORMATS:
+        raise UsageError(f"expected a PNG, JPEG, BMP or GIF image; {path} is {kind}")
+    if width * height > MAX_PIXELS:
+        raise UsageError(f"expected an image of at most {MAX_PIXELS:,} pixels; {path} is {width}×{height}")
+    from cnnspec.training.runtime import import_keras
+
+    import_keras()
+    import tensorflow as tf
+
+    channels = shape[-1]
+    try:
+        decoded = tf.io.decode_image(path.read_bytes(), channels=channels, expand_animations=False)
+    except Exception as exc:  # TensorFlow's InvalidArgumentError for truncated/corrupt files
+        raise UsageError(
+            f"cannot decode the image {path}: {str(exc).splitlines()[0][:200]}",
+            "the file may be truncated or corrupt",
+        ) from None
+    notes = []
+    source_channels = {"L": 1, "LA": 2, "P": 3, "RGB": 3, "RGBA": 4}.get(mode, 0)
+    if source_channels and source_channels != channels:
+        notes.append(f"{mode} → {'grayscale' if channels == 1 else f'{channels} channels'}")
+    pixels = decoded.numpy()
+    if (height, width) != tuple(shape[:2]):
+        resized = tf.image.resize(decoded, shape[:2], method="bilinear").numpy()
+        pixels = np.clip(np.round(resized), 0, 255).astype("uint8")
+        notes.append(f"resized {width}×{height} → {shape[1]}×{shape[0]}")
+    return Sample(path.name, pixels.astype("uint8"), tuple(notes))
+
+
+def read_array(path: Path, shape: tuple[int, ...]) -> list[Sample]:
+    """A ``.npy`` array of one sample (h, w[, c]) or a batch (n, h, w[, c])."""
+    _check_file(path)
+    if path.stat().st_size > MAX_ARRAY_BYTES:
+        raise UsageError(f"expected a .npy file under {MAX_ARRAY_BYTES >> 20} MB; {path} is larger")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UsageError(
+            f"expected a .npy array (numbers, no pickled objects); cannot read {path}: "
+            f"{str(exc).splitlines()[0][:200]}"
+        ) from None
+    if not isinstance(array, np.ndarray) or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise UsageError(f"expected a numeric array in {path}; received dtype {getattr(array, 'dtype', '?')}")
+    expected = tuple(shape)
+    if shape[-1] == 1 and array.shape[-2:] == expected[:2] and array.ndim in (2, 3):
+        array = array[..., None]  # (h, w) or (n, h, w) for a one-channel model
+    if array.shape == expected:
+        batch = array[None]
+    elif array.ndim == len(expected) + 1 and array.shape[1:] == expected:
+        batch = array
+    else:
+        raise UsageError(
+            f"expected an array of shape {_size(expected)} (the model's input) or n×{_size(expected)}; "
+            f"{path.name} has shape {_size(array.shape) or 'scalar'}",
+            "arrays are not resized; save them in the model's input shape",
+        )
+    if np.issubdtype(batch.dtype, np.floating) and not np.all(np.isfinite(batch)):
+        raise UsageError(f"expected finite numbers in {path}; it contains NaN or infinity")
+    if len(batch) == 1 and array.ndim == len(expected):
+        return [Sample(path.name, batch[0])]
+    return [Sample(f"{path.name}[{i}]", row) for i, row in enumerate(batch)]

@@ -1,0 +1,515 @@
+"""What a command's TARGET names, and loading what belongs to it.
+
+A TARGET is a run folder written by ``cnnspec train`` (``model.keras``, ``lock.json``,
+``resolved.yaml``, ``metrics.json`` …), or a ``.keras`` file (inside a run folder or on its own).
+Models are loaded in Keras safe mode only; HDF5 files, files that are not Keras archives and
+models with ``Lambda`` layers are refused with a :class:`~cnnspec.errors.UsageError` before or
+instead of a Keras traceback.
+
+The test data of a run is the run's own split: the resolved spec and the seed in ``lock.json``
+give back exactly the images training held out (the content hash says whether the data
+changed since). ``--data SOURCE`` evaluates on another source with the run's preprocessing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cnnspec.errors import Loc, UsageError, did_you_mean
+
+if TYPE_CHECKING:
+    from cnnspec.api import CompiledSpec
+    from cnnspec.training.config import TrainConfig
+    from cnnspec.training.pipeline import PipelineSettings
+
+MODEL_FILE = "model.keras"
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+NAMED_SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
+CONV_CLASSES = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose")
+DATA_LOC = Loc("<--data>", 1, 1)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from ``path``; ``None`` when the file is absent, a clear error when corrupt."""
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"expected readable JSON in {path}; {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"expected a JSON object in {path}; received {type(value).__name__}")
+    return value
+
+
+@dataclass
+class OutputKind:
+    """How to read the model's outputs: one sigmoid unit (binary) or classes; logits or not."""
+
+    binary: bool = False
+    from_logits: bool = False
+
+
+@dataclass
+class Run:
+    """A model file and, when it lives in one, its run folder with the spec and class names."""
+
+    model_path: Path
+    run_dir: Path | None = None
+    lock: dict[str, Any] | None = None
+    compiled: CompiledSpec | None = None
+    class_names: list[str] | None = None
+    _config: Any = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.compiled.name if self.compiled is not None else self.model_path.stem
+
+    @property
+    def out_dir(self) -> Path:
+        """Where results go by default: the run folder, else the model file's folder."""
+        return self.run_dir if self.run_dir is not None else self.model_path.parent
+
+    @property
+    def config(self) -> TrainConfig | None:
+        """The run's typed training settings (``None`` without a spec)."""
+        if self._config is None and self.compiled is not None:
+            from cnnspec.training.config import training_config
+
+            self._config = training_config(self.compiled)
+        return self._config
+
+    def metrics(self) -> dict[str, Any] | None:
+        return read_json(self.run_dir / "metrics.json") if self.run_dir else None
+
+    def history(self) -> dict[str, Any] | None:
+        return read_json(self.run_dir / "history.json") if self.run_dir else None
+
+    def output_kind(self, model: Any = None) -> OutputKind:
+        config = self.config
+        if config is not None:
+            return OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
+        return model_output_kind(model) if model is not None else OutputKind()
+
+    def names_for(self, count: int) -> list[str]:
+        """Class names for ``count`` outputs (the run's when they fit, else indices)."""
+        names = self.class_names or []
+        return list(names[:count]) if len(names) >= count else [str(i) for i in range(count)]
+
+
+# -- locating ------------------------------------------------------------------------------------
+def locate(target: Path, spec: Path | None = None) -> Run:
+    """Resolve a TARGET (run folder or ``.keras`` file) and read its run folder, if any.
+
+    ``spec``: a spec file that describes the model and its data (for a model outside a run).
+    """
+    target = Path(target)
+    if not target.exists():
+        raise UsageError(
+            f"expected a run folder or a .keras model; {target} does not exist",
+            "pass the folder `cnnspec train` wrote (runs/<name>-<time>) or its model.keras",
+        )
+    if target.is_dir():
+        model_path = target / MODEL_FILE
+        if not model_path.is_file():
+            if (target / "lock.json").is_file():
+                raise UsageError(
+                    f"expected a finished run; {target} has no {MODEL_FILE} yet",
+                    f"finish it with `cnnspec train SPEC --resume {target}`",
+                )
+            raise UsageError(
+                f"expected a cnnspec run folder (with {MODEL_FILE} and lock.json); {target} is not one",
+                "pass the folder `cnnspec train` wrote, or a .keras model file",
+            )
+        run_dir: Path | None = target
+    else:
+        check_model_file(target)
+        model_path = target
+        run_dir = target.parent if (target.parent / "lock.json").is_file() else None
+    run = Run(model_path=model_path, run_dir=run_dir)
+    if run_dir is not None:
+        run.lock = read_json(run_dir / "lock.json")
+        if spec is None:
+            run.compiled = run_spec(run_dir, run.lock or {})
+        names = ((run.lock or {}).get("data") or {}).get("classes")
+        if not names:
+            names = (run.metrics() or {}).get("class_names")
+        if isinstance(names, list) and names:
+            run.class_names = [str(n) for n in names]
+    if spec is not None:
+        from cnnspec.api import compile_spec
+
+        run.compiled = compile_spec(spec)
+    return run
+
+
+def run_spec(run_dir: Path, lock: dict[str, Any]) -> CompiledSpec | None:
+    """The run's resolved spec, with its data paths made absolute as training read them."""
+    from cnnspec.api import compile_doc, load
+
+    path = run_dir / "resolved.yaml"
+    if not path.is_file():
+        return None
+    doc = load(path)
+    source = (doc.data.get("data") or {}).get("source")
+    recorded = lock.get("data") or {}
+    if isinstance(source, dict):
+        for key, lock_key in (("npz", "path"), ("directory", "path"), ("test_directory", "test_path")):
+            if key in source and recorded.get(lock_key):
+                source[key] = str(recorded[lock_key])
+    return compile_doc(doc, path=path)
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse what is not a native Keras archive, before Keras sees it."""
+    if path.is_dir():
+        raise UsageError(f"expected a .keras model file; {path} is a folder")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    legacy = path.suffix.lower() in (".h5", ".hdf5") or head.startswith(HDF5_MAGIC)
+    if legacy:
+        raise UsageError(
+            f"expected a native Keras model (.keras); {path} is a legacy HDF5 (.h5) file",
+            "cnnspec loads models only in Keras safe mode, which HDF5 files do not support; load it "
+            "in Keras yourself if you trust it and save it again with model.save('model.keras')",
+        )
+    if path.suffix.lower() != ".keras":
+        raise UsageError(
+            f"expected a Keras model file ending in .keras; received {path}",
+            "pass a run folder or the model.keras inside it",
+        )
+    if not head.startswith(ZIP_MAGIC) or not zipfile.is_zipfile(path):
+        raise UsageError(
+            f"expected a Keras model (a .keras zip archive); {path} is not one (corrupt or another format)"
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UsageError(f"expected a readable .keras archive; {path}: {exc}") from None
+    if "config.json" not in names:
+        raise UsageError(f"expected a Keras model archive with config.json; {path} has none")
+
+
+def load_model(path: Path) -> Any:
+    """Load a ``.keras`` model in safe mode (not compiled); every failure is a UsageError."""
+    check_model_file(path)
+    from cnnspec.training.builders import warmup_class
+    from cnnspec.training.runtime import import_keras
+
+    keras = import_keras()
+    warmup_class()  # cnnspec's registered learning-rate schedule, for optimizers that use it
+    try:
+        model = keras.saving.load_model(str(path), safe_mode=True, compile=False)
+    except Exception as exc:
+        text = str(exc)
+        if "Lambda" in text:
+            raise UsageError(
+                f"refusing to load {path}: it contains a Lambda layer, which stores Python code",
+                "cnnspec loads models only in Keras safe mode; replace the Lambda by a registered "
+                "layer (cnnspec specs never produce one)",
+            ) from None
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        first = first.split(". ")[0][:300]  # Keras adds paragraphs of advice and the config
+        raise UsageError(
+            f"cannot load the Keras model {path}: {first}",
+            "the file may be corrupt, or need custom layers that are not registered",
+        ) from None
+    lambdas = [layer.name for layer in _all_layers(model) if type(layer).__name__ == "Lambda"]
+    if lambdas:
+        raise UsageError(f"refusing the model {path}: Lambda layer(s) {', '.join(lambdas)}")
+    if len(model.inputs) != 1:
+        raise UsageError(f"expected a model with one image input; {path} has {len(model.inputs)}")
+    return model
+
+
+def _all_layers(model: Any) -> list[Any]:
+    out = []
+    for layer in getattr(model, "layers", []):
+        out.append(layer)
+        if hasattr(layer, "layers"):
+            out += _all_layers(layer)
+    return out
+
+
+def input_shape(model: Any) -> tuple[int, ...]:
+    """The model's sample shape (without the batch axis)."""
+    shape = tuple(model.inputs[0].shape[1:])
+    if any(d is None for d in shape):
+        raise UsageError(f"expected a model with a fixed input shape; received {(None, *shape)}")
+    return tuple(int(d) for d in shape)
+
+
+def model_output_kind(model: Any) -> OutputKind:
+    """For a model without a spec: binary when it has one output unit; logits when its last
+    layer has no softmax/sigmoid activation."""
+    units = int(model.outputs[0].shape[-1])
+    activation = ""
+    if model.layers:
+        activation = str(model.layers[-1].get_config().get("activation", ""))
+    return OutputKind(binary=units == 1, from_logits=activation not in ("softmax", "sigmoid"))
+
+
+def rescales_itself(model: Any) -> bool:
+    """Whether one of the model's first layers is a ``Rescaling`` layer."""
+    return any(type(layer).__name__ == "Rescaling" for layer in model.layers[:4])
+
+
+def conv_layers(model: Any) -> list[Any]:
+    """The model's 2-D convolutions, in order."""
+    return [layer for layer in _all_layers(model) if type(layer).__name__ in CONV_CLASSES]
+
+
+def find_layer(model: Any, name: str, choices: list[str], what: str) -> Any:
+    """The layer called ``name``; an unknown name lists the valid ones."""
+    if name not in choices:
+        listing = ", ".join(choices[:40]) + (" …" if len(choices) > 40 else "")
+        hint = did_you_mean(name, choices)
+        raise UsageError(
+            f"expected the name of a {what}; received {name!r}. Valid: {listing or 'none'}",
+            hint,
+        )
+    return model.get_layer(name)
+
+
+# -- outputs -------------------------------------------------------------------------------------
+def probabilities(outputs: np.ndarray, kind: OutputKind) -> np.ndarray:
+    """Class probabilities (n, classes) from raw model outputs."""
+    out = np.asarray(outputs, dtype="float64")
+    if kind.binary:
+        p = out.reshape(-1)
+        if kind.from_logits:
+            p = 1.0 / (1.0 + np.exp(-p))
+        return np.stack([1.0 - p, p], axis=1)
+    out = out.reshape(len(out), -1)
+    if kind.from_logits:
+        shifted = np.exp(out - out.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+    return out
+
+
+def predict(model: Any, x: np.ndarray, rescale: float | None, kind: OutputKind) -> np.ndarray:
+    """Class probabilities for a batch of stored-format images (scaled like the pipeline)."""
+    batch = np.asarray(x, dtype="float32")
+    if rescale is not None:
+        batch = batch * np.float32(rescale)
+    outputs = model.predict(batch, batch_size=64, verbose=0)
+    if isinstance(outputs, list):
+        outputs = outputs[0]
+    return probabilities(outputs, kind)
+
+
+# -- data ----------------------------------------------------------------------------------------
+@dataclass
+class TestData:
+    """A test split in stored format, with how training scaled it."""
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+    settings: PipelineSettings
+    compiled: CompiledSpec
+    config: TrainConfig
+    source: dict[str, Any]
+    content_hash: str | None = None
+    matches_run: bool | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_source(text: str, base: dict[str, Any] | None = None) -> str | dict[str, Any]:
+    """``--data``: a named source, an ``.npz`` file, or a folder of class sub-folders."""
+    if text in NAMED_SOURCES:
+        return text
+    path = Path(text).expanduser()
+    if path.suffix.lower() == ".npz":
+        if not path.is_file():
+            raise UsageError(f"expected an .npz file for --data; {path} does not exist")
+        return {"npz": str(path.resolve())}
+    if path.is_dir():
+        folder = str(path.resolve())
+        source: dict[str, Any] = {"directory": folder, "test_directory": folder}
+        for key in ("image_size", "color_mode"):
+            if base and key in base:
+                source[key] = base[key]
+        return source
+    hint = did_you_mean(text, NAMED_SOURCES)
+    raise UsageError(
+        f"expected --data to be {', '.join(NAMED_SOURCES)}, an .npz file or a folder of class "
+        f"sub-folders; received {text!r}" + ("" if path.exists() or hint else " (no such file or folder)"),
+        hint,
+    )
+
+
+def with_source(compiled: CompiledSpec, source: str | dict[str, Any]) -> CompiledSpec:
+    """The spec with ``data.source`` replaced (errors about it are located at ``<--data>``)."""
+    from cnnspec.api import compile_doc
+    from cnnspec.spec.loader import SourceDoc
+
+    data = copy.deepcopy(compiled.doc.data)
+    section = dict(data.get("data") or {})
+    section["source"] = source
+    splits_itself = isinstance(source, dict) and "directory" in source and "test_directory" not in source
+    if source != "digits" and not splits_itself:
+        section.pop("test_split", None)  # the source has its own test set
+    data["data"] = section
+    prefix = ("data", "source")
+    locs = {p: loc for p, loc in compiled.doc.locs.items() if p[:2] != prefix}
+    key_locs = {p: loc for p, loc in compiled.doc.key_locs.items() if p[:2] != prefix}
+    locs[prefix] = DATA_LOC
+    if isinstance(source, dict):
+        for key in source:
+            locs[(*prefix, key)] = DATA_LOC
+    doc = SourceDoc(compiled.doc.file, data, locs, key_locs)
+    return compile_doc(doc, path=compiled.path)
+
+
+def spec_for_model(model: Any, name: str, source: str | dict[str, Any]) -> CompiledSpec:
+    """A stand-in spec for a model without one: its input shape and output units, the data
+    source, and the model's own scaling (``rescale: null`` when it has a Rescaling layer)."""
+    import yaml
+
+    from cnnspec.api import compile_text
+
+    units = int(model.outputs[0].shape[-1])
+    head: dict[str, Any] = {"units": units}
+    if not model_output_kind(model).from_logits:  # a linear head: the loss reads logits
+        head["activation"] = "sigmoid" if units == 1 else "softmax"
+    text = yaml.safe_dump(
+        {
+            "cnnspec": 1,
+            "name": "".join(c if c.isalnum() or c in "_-" else "_" for c in name) or "model",
+            "input": {"shape": list(input_shape(model))},
+            "model": ["flatten", {"dense": head}],
+            "data": {"source": "digits", "rescale": None if rescales_itself(model) else "auto"},
+        },
+        sort_keys=False,
+    )
+    return with_source(compile_text(text, "<model>"), source)
+
+
+def pipeline_settings(compiled: CompiledSpec, config: TrainConfig, dataset: Any) -> PipelineSettings:
+    """The evaluation pipeline's settings, as training made them for this data."""
+    from cnnspec.training.data import rescale_factor
+    from cnnspec.training.pipeline import PipelineSettings
+
+    return PipelineSettings(
+        batch_size=config.batch_size,
+        rescale=rescale_factor(config, dataset, compiled),
+        num_classes=max(dataset.num_classes, config.output_units),
+        one_hot=config.one_hot_labels,
+        binary=config.binary,
+    )
+
+
+def file_rescale(run: Run, model: Any, integer_pixels: bool = True) -> float | None:
+    """The multiplier for images read from files (0–255 integers) or ``.npy`` arrays.
+
+    With a spec: what the pipeline did to integer-pixel data (``data.rescale``: auto → 1/255
+    unless the model has its own rescaling layer). Float arrays are taken as already scaled.
+    Without a spec: 1/255 unless the model begins with a Rescaling layer.
+    """
+    if not integer_pixels and (run.config is None or run.config.data.rescale == "auto"):
+        return None
+    if run.compiled is None or run.config is None:
+        return None if rescales_itself(model) else 1.0 / 255.0
+    from cnnspec.training.data import rescale_factor
+
+    stand_in = SimpleNamespace(integer_pixels=integer_pixels)  # rescale_factor reads only this
+    return rescale_factor(run.config, stand_in, run.compiled)  # type: ignore[arg-type]
+
+
+def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
+    """The test split of the run's data (or of ``--data``), checked against the model."""
+    from cnnspec.training.config import training_config
+    from cnnspec.training.data import load_dataset
+
+    notes: list[str] = []
+    compiled = run.compiled
+    if compiled is None:
+        if data is None:
+            raise UsageError(
+                f"cannot tell which data to use: {run.model_path} is not in a run folder",
+                "pass --data SOURCE (digits, mnist, a .npz file, an image folder) or --spec SPEC",
+            )
+        compiled = spec_for_model(model, run.name, parse_source(data))
+    elif data is not None:
+        base = (compiled.data or {}).get("source")
+        compiled = with_source(compiled, parse_source(data, base if isinstance(base, dict) else None))
+    config = training_config(compiled)
+    seed = (run.lock or {}).get("seed")
+    if not isinstance(seed, int):
+        seed = config.seed if config.seed is not None else 0
+        if config.data.kind in ("digits", "directory") and config.data.test_path is None:
+            notes.append(f"test split drawn with seed {seed} (no run folder records the training seed)")
+    dataset = load_dataset(compiled, config, seed)
+    return test_split(run, model, dataset, compiled, config, data=data, notes=notes)
+
+
+def test_split(
+    run: Run,
+    model: Any,
+    dataset: Any,
+    compiled: CompiledSpec,
+    config: TrainConfig,
+    *,
+    data: str | None = None,
+    notes: list[str] | None = None,
+) -> TestData:
+    """The test part of a loaded :class:`~cnnspec.training.data.Dataset`, checked against the
+    model, with the run's class names (``data``: the ``--data`` text it came from, if any)."""
+    notes = list(notes or [])
+    expected = input_shape(model)
+    if dataset.sample_shape != expected:
+        raise UsageError(
+            f"expected data of shape {list(expected)} (the model's input); the {config.data.kind} "
+            f"images have shape {list(dataset.sample_shape)}"
+        )
+    y = dataset.y_test
+    names = list(dataset.class_names)
+    if run.class_names and data is not None and config.data.kind == "directory":
+        y, names = _remap(y, names, run.class_names)
+    elif run.class_names and len(run.class_names) >= len(names):
+        names = list(run.class_names)
+    content_hash = dataset.content_hash()
+    recorded = ((run.lock or {}).get("data") or {}).get("content_hash") if data is None else None
+    matches = None if recorded is None else recorded == content_hash
+    if matches is False:
+        notes.append("the data differ from what the run was trained on (content hash changed)")
+    return TestData(
+        x=dataset.x_test,
+        y=y,
+        class_names=names,
+        settings=pipeline_settings(compiled, config, dataset),
+        compiled=compiled,
+        config=config,
+        source=dict(dataset.source),
+        content_hash=content_hash,
+        matches_run=matches,
+        notes=notes,
+    )
+
+
+def _remap(y: np.ndarray, names: list[str], run_names: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Labels of a folder evaluated by a run's model: class folders mapped by name."""
+    if names == run_names:
+        return y, names
+    unknown = [n for n in names if n not in run_names]
+    if unknown:
+        raise UsageError(
+            f"expected class folders named like the run's classes ({', '.join(run_names[:20])}); "
+            f"received {', '.join(unknown[:10])}"
+        )
+    table = np.array([run_names.index(n) for n in names], dtype="int64")
+    return table[y], list(run_names)

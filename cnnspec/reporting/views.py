@@ -1,0 +1,227 @@
+"""The pictures of ``cnnspec visualize`` (and of the HTML report), one function per view.
+
+Each view returns PNG bytes or writes its files; choosing file names and printing is the
+command's job. Views that need test images read the run's test split (seeded, as training
+split it) and scale it the way the training pipeline did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+from cnnspec.reporting.figures import feature_maps_png, filters_png, samples_png
+from cnnspec.reporting.run import (
+    Run,
+    TestData,
+    conv_layers,
+    file_rescale,
+    find_layer,
+    input_shape,
+    load_test_data,
+    predict,
+    read_json,
+)
+
+
+def history_columns(run: Run) -> dict[str, list[float]]:
+    """``history.json`` as numeric columns (non-finite values were stored as strings)."""
+    history = run.history()
+    if not history:
+        where = run.run_dir or run.model_path.parent
+        raise UsageError(
+            f"expected a training history (history.json) in {where}; there is none",
+            "history comes from a run folder written by `cnnspec train`",
+        )
+    columns: dict[str, list[float]] = {}
+    for key, values in history.items():
+        if isinstance(values, list):
+            try:
+                columns[key] = [float(v) for v in values]
+            except (TypeError, ValueError):
+                continue
+    if not columns.get("loss"):
+        raise UsageError(f"expected per-epoch losses in {run.run_dir}/history.json; found none")
+    return columns
+
+
+def write_history(run: Run, target: Path) -> Path:
+    from cnnspec.training.plots import plot_history
+
+    return plot_history(history_columns(run), target, f"{run.name}: learning curves")
+
+
+def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
+    """The latest confusion matrix of a run: evaluation.json (from `evaluate`), else metrics.json."""
+    if run.run_dir is not None:
+        for name, what in (("evaluation.json", "evaluation"), ("metrics.json", "training's test set")):
+            doc = read_json(run.run_dir / name)
+            if doc and isinstance(doc.get("confusion_matrix"), list) and doc.get("class_names"):
+                return doc["confusion_matrix"], [str(n) for n in doc["class_names"]], what
+    raise UsageError(
+        "expected a confusion matrix from training or `cnnspec evaluate`; this target has none",
+        "run `cnnspec evaluate TARGET` first (it also writes confusion_matrix.png)",
+    )
+
+
+def write_confusion(run: Run, target: Path, normalize: bool = False) -> Path:
+    """The confusion-matrix heatmap; ``normalize``: each true class's row as percentages."""
+    from cnnspec.training.plots import plot_confusion_matrix
+
+    matrix, names, what = confusion_source(run)
+    data = np.asarray(matrix, dtype="float64")
+    accuracy = float(np.trace(data) / data.sum()) if data.sum() else 0.0
+    title = f"{run.name}: confusion matrix, {what} (accuracy {accuracy:.4f})"
+    if normalize:
+        totals = data.sum(axis=1, keepdims=True)
+        data = np.round(100.0 * data / np.where(totals == 0, 1, totals))
+        title = f"{run.name}: confusion matrix, % of each true class ({what})"
+    return plot_confusion_matrix(data.astype("int64").tolist(), names, target, title)
+
+
+@dataclass
+class Probe:
+    """A model, its run, and (lazily) the test data: shared by the views of one command."""
+
+    run: Run
+    model: Any
+    data: str | None = None
+    _test: TestData | None = None
+    _all: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def test(self) -> TestData:
+        if self._test is None:
+            self._test = load_test_data(self.run, self.model, self.data)
+            if len(self._test.y) == 0:
+                raise UsageError("expected a test split with images; it is empty")
+        return self._test
+
+    @property
+    def notes(self) -> list[str]:
+        """Notes about the test data (seed used, data changed since training), once loaded."""
+        return list(self._test.notes) if self._test is not None else []
+
+    def prepared(self, pixels: np.ndarray, rescale: float | None) -> np.ndarray:
+        batch = np.asarray(pixels, dtype="float32")[None]
+        return batch * np.float32(rescale) if rescale is not None else batch
+
+    def activation_layers(self) -> list[str]:
+        """Layers whose output can be shown: feature maps (h, w, c) or flat vectors."""
+        names = []
+        for layer in self.model.layers:
+            shape = getattr(layer.output, "shape", None) if hasattr(layer, "output") else None
+            if type(layer).__name__ != "InputLayer" and shape is not None and len(shape) in (2, 4):
+                names.append(layer.name)
+        return names
+
+    def activations(self, layer_name: str, batch: np.ndarray) -> np.ndarray:
+        from cnnspec.training.runtime import import_keras
+
+        keras = import_keras()
+        layer = self.model.get_layer(layer_name)
+        sub = keras.Model(self.model.inputs[0], layer.output)
+        return np.asarray(sub(batch, training=False))[0]
+
+    def features(
+        self,
+        layer_name: str | None,
+        *,
+        sample: int = 0,
+        max_maps: int = 16,
+        image: Path | None = None,
+    ) -> tuple[bytes, str]:
+        """Feature maps of a layer for one test image (or ``image``); returns (png, layer)."""
+        choices = self.activation_layers()
+        if layer_name is None:
+            convs = conv_layers(self.model)
+            if not convs:
+                raise UsageError("expected --layer NAME (the model has no convolution)", f"layers: {choices}")
+            layer_name = convs[0].name
+        find_layer(self.model, layer_name, choices, "layer with feature maps")
+        if image is not None:
+            from cnnspec.reporting.images import read_inputs
+
+            item = read_inputs([image], input_shape(self.model))[0]
+            pixels, rescale = item.pixels, file_rescale(self.run, self.model, item.integer)
+            caption = f"input: {item.label}"
+        else:
+            test = self.test
+            if not 0 <= sample < len(test.y):
+                raise UsageError(f"expected --sample between 0 and {len(test.y) - 1}; received {sample}")
+            pixels, rescale = test.x[sample], test.settings.rescale
+            caption = f"test image #{sample} (class {test.class_names[int(test.y[sample])]})"
+        maps = self.activations(layer_name, self.prepared(pixels, rescale))
+        png = feature_maps_png(
+            pixels, maps, layer_name, prefix=f"{self.run.name}: ", caption=caption, max_maps=max_maps
+        )
+        return png, layer_name
+
+    def filters(self, layer_name: str | None, max_filters: int = 64) -> tuple[bytes, str]:
+        """The kernels of a convolution (default: the first); returns (png, layer)."""
+        convs = conv_layers(self.model)
+        if not convs:
+            raise UsageError(f"expected a model with a 2-D convolution; {self.run.model_path} has none")
+        layer = convs[0] if layer_name is None else None
+        if layer is None:
+            layer = find_layer(self.model, str(layer_name), [c.name for c in convs], "convolution layer")
+        kernel_var = getattr(layer, "depthwise_kernel", None)
+        if kernel_var is None:
+            kernel_var = layer.kernel
+        kernel = np.asarray(kernel_var)
+        png = filters_png(
+            kernel, type(layer).__name__, layer.name, prefix=f"{self.run.name}: ", max_filters=max_filters
+        )
+        return png, layer.name
+
+    def all_predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        """(predicted classes, confidences) for the whole test split (computed once)."""
+        if self._all is None:
+            test = self.test
+            probs = predict(self.model, test.x, test.settings.rescale, self.run.output_kind(self.model))
+            self._all = (probs.argmax(axis=1), probs.max(axis=1))
+        return self._all
+
+    def predictions(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(predicted classes, confidences) for test images at ``indices``."""
+        if self._all is not None:
+            return self._all[0][indices], self._all[1][indices]
+        test = self.test
+        probs = predict(self.model, test.x[indices], test.settings.rescale, self.run.output_kind(self.model))
+        return probs.argmax(axis=1), probs.max(axis=1)
+
+    def pick(self, count: int, *, mistakes: bool = False, seed: int = 0) -> np.ndarray:
+        """Indices of test images to show: a seeded random choice (only mistakes if asked)."""
+        test = self.test
+        candidates = np.arange(len(test.y))
+        if mistakes:
+            predicted, _ = self.all_predictions()
+            candidates = candidates[predicted != test.y]
+            if not len(candidates):
+                raise UsageError("the model makes no mistakes on the test split; nothing to show")
+        chosen = np.random.default_rng(seed).permutation(candidates)[:count]
+        return np.sort(chosen)
+
+    def samples(self, count: int = 16, *, mistakes: bool = False, seed: int = 0) -> bytes:
+        indices = self.pick(count, mistakes=mistakes, seed=seed)
+        predicted, confidence = self.predictions(indices)
+        test = self.test
+        names = _names(test.class_names, predicted, test.y[indices])
+        kind = "misclassified test images" if mistakes else "test images"
+        return samples_png(
+            [test.x[i] for i in indices],
+            test.y[indices],
+            predicted,
+            confidence,
+            names,
+            title=f"{self.run.name}: {kind}, predicted vs true class",
+        )
+
+
+def _names(names: list[str], *labels: np.ndarray) -> list[str]:
+    top = max([len(names) - 1] + [int(np.max(lab)) for lab in labels if len(lab)])
+    return names if top < len(names) else names + [str(i) for i in range(len(names), top + 1)]

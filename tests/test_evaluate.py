@@ -1,0 +1,170 @@
+"""`cnnspec evaluate`: the run's test split, the classification report, evaluation.json, and
+clean refusals of models and folders it must not load."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cnnspec.cli.app import app
+from tests.test_report_support import CLASSES, bare_model, trained_run, write_data
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
+
+DOCUMENTED_KEYS = {
+    "format",
+    "name",
+    "model",
+    "run_dir",
+    "data",
+    "accuracy",
+    "loss",
+    "metrics",
+    "class_names",
+    "per_class",
+    "macro_avg",
+    "weighted_avg",
+    "confusion_matrix",
+    "seconds",
+    "images_per_second",
+    "notes",
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return trained_run(tmp_path_factory)
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_evaluate_run_matches_training(run_dir, tmp_path):
+    result = invoke("evaluate", run_dir, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    for word in ("precision", "recall", "F1", "support", "macro avg", "weighted avg", *CLASSES):
+        assert word in result.output
+    doc = json.loads((tmp_path / "evaluation.json").read_text())
+    assert set(doc) >= DOCUMENTED_KEYS
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    # the same split, the same preprocessing: the numbers training reported
+    assert doc["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert doc["loss"] == pytest.approx(metrics["test_loss"], rel=1e-4)
+    assert doc["confusion_matrix"] == metrics["confusion_matrix"]
+    assert doc["class_names"] == CLASSES and doc["data"]["images"] == 30
+    assert doc["data"]["matches_run"] is True
+    assert set(doc["per_class"]["red"]) == {"precision", "recall", "f1", "support"}
+    with Image.open(tmp_path / "confusion_matrix.png") as image:
+        assert 400 <= image.width <= 2000 and 400 <= image.height <= 2000
+    assert not list(tmp_path.glob(".*"))  # atomic writes leave no temp files
+
+
+def test_evaluate_json_output(run_dir, tmp_path):
+    result = invoke("evaluate", run_dir / "model.keras", "--format", "json", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert set(doc) >= DOCUMENTED_KEYS and set(doc["files"]) == {"evaluation", "confusion_matrix"}
+    assert sum(sum(row) for row in doc["confusion_matrix"]) == 30
+
+
+def test_evaluate_other_data_and_bare_model(run_dir, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    write_data(other)
+    result = invoke("evaluate", run_dir, "--data", other / "colors.npz", "--out", tmp_path, "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["data"]["source"]["kind"] == "npz"
+    # a model outside a run folder needs --data (or --spec); with it, it evaluates
+    model = tmp_path / "copy.keras"
+    shutil.copy(run_dir / "model.keras", model)
+    result = invoke("evaluate", model)
+    assert result.exit_code == 2 and "--data" in result.output
+    result = invoke("evaluate", model, "--data", other / "colors.npz", "-f", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["run_dir"] is None and doc["class_names"] == CLASSES  # names from the npz
+    assert (tmp_path / "evaluation.json").is_file()  # beside the model by default
+
+
+def test_hostile_targets(run_dir, tmp_path):
+    cases = {}
+    cases["missing"] = tmp_path / "nope"
+    (tmp_path / "empty_dir").mkdir()
+    cases["not a run"] = tmp_path / "empty_dir"
+    cases["junk"] = tmp_path / "junk.keras"
+    cases["junk"].write_bytes(b"this is not a zip file at all")
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes((run_dir / "model.keras").read_bytes()[:2000])
+    cases["truncated"] = truncated
+    no_config = tmp_path / "noconfig.keras"
+    with zipfile.ZipFile(no_config, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    cases["no config"] = no_config
+    bad_class = tmp_path / "badclass.keras"
+    with zipfile.ZipFile(bad_class, "w") as archive:
+        archive.writestr("config.json", json.dumps({"class_name": "Evil", "config": {}, "module": "os"}))
+        archive.writestr("metadata.json", "{}")
+    cases["unknown class"] = bad_class
+    h5 = tmp_path / "model.h5"
+    h5.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    cases["h5"] = h5
+    disguised = tmp_path / "disguised.keras"
+    disguised.write_bytes(h5.read_bytes())
+    cases["h5 named .keras"] = disguised
+    cases["lambda"] = bare_model(tmp_path, lam=True)
+    text = tmp_path / "model.txt"
+    text.write_text("hello")
+    cases["other suffix"] = text
+    expected = {
+        "missing": "does not exist",
+        "not a run": "not one",
+        "junk": "not one",
+        "truncated": "not one",
+        "no config": "config.json",
+        "unknown class": "cannot load",
+        "h5": "HDF5",
+        "h5 named .keras": "HDF5",
+        "lambda": "Lambda",
+        "other suffix": ".keras",
+    }
+    for name, path in cases.items():
+        result = invoke("evaluate", path, "--data", "digits")
+        assert result.exit_code == 2, (name, result.output)
+        assert expected[name] in result.output, (name, result.output)
+        assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+def test_bad_data_option(run_dir):
+    result = invoke("evaluate", run_dir, "--data", "digitz")
+    assert result.exit_code == 2 and "did you mean `digits`" in result.output
+    result = invoke("evaluate", run_dir, "--data", "missing.npz")
+    assert result.exit_code == 2 and "does not exist" in result.output
+    # digits are 8×8×1; the model takes 8×8×3: a clear shape error, not a Keras traceback
+    result = invoke("evaluate", run_dir, "--data", "digits")
+    assert result.exit_code in (1, 2) and "shape" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unfinished_run_is_refused(run_dir, tmp_path):
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    shutil.copy(run_dir / "lock.json", partial / "lock.json")
+    result = invoke("evaluate", partial)
+    assert result.exit_code == 2 and "--resume" in result.output
+
+
+def test_probabilities_from_logits():
+    from cnnspec.reporting.run import OutputKind, probabilities
+
+    logits = np.array([[2.0, 0.0, -1.0]])
+    probs = probabilities(logits, OutputKind(from_logits=True))
+    assert probs.sum() == pytest.approx(1.0) and probs.argmax() == 0
+    binary = probabilities(np.array([[0.8]]), OutputKind(binary=True))
+    assert binary.tolist() == [[pytest.approx(0.2), 0.8]]

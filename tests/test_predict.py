@@ -1,0 +1,126 @@
+"""`cnnspec predict MODEL IMAGE...`: images converted the way training read its data, top-k
+classes with the run's names, text and JSON output, and clear errors for what is not an image."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cnnspec.cli.app import app
+from tests.test_report_support import CLASSES, bare_model, colour_images, trained_run
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return trained_run(tmp_path_factory)
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_predict_images_text_and_json(run_dir, tmp_path):
+    red = tmp_path / "red.png"
+    Image.fromarray(np.full((8, 8, 3), (230, 20, 10), dtype="uint8")).save(red)
+    big = tmp_path / "big_rgba.png"  # other size and an alpha channel: resized and converted
+    Image.fromarray(np.full((40, 24, 4), (10, 220, 30, 255), dtype="uint8")).save(big)
+    gray = tmp_path / "gray.jpg"
+    Image.fromarray(np.full((8, 8), 128, dtype="uint8"), mode="L").save(gray)
+    result = invoke("predict", run_dir, red, big, gray, "--top-k", "2")
+    assert result.exit_code == 0, result.output
+    assert "red.png" in result.output and "probability" in result.output
+    assert "resized 24×40 → 8×8" in " ".join(result.output.split())
+    assert "big_rgba.png" in result.output and "gray.jpg" in result.output
+    result = invoke("predict", run_dir / "model.keras", red, big, gray, "-k", "5", "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["classes"] == CLASSES and [p["input"] for p in doc["predictions"]] == [
+        "red.png",
+        "big_rgba.png",
+        "gray.jpg",
+    ]
+    for prediction in doc["predictions"]:
+        top = prediction["top"]
+        assert len(top) == 3  # capped at the number of classes
+        assert {t["class"] for t in top} == set(CLASSES)
+        assert sum(t["probability"] for t in top) == pytest.approx(1.0, abs=1e-5)
+        assert top == sorted(top, key=lambda t: -t["probability"])
+    assert any("RGBA" in n for n in doc["predictions"][1]["notes"])
+
+
+def test_prediction_matches_the_model_on_training_data(run_dir, tmp_path):
+    """An image file, an .npy sample and a batch give what the model gives on the test data
+    scaled the way the training pipeline scaled it (uint8 × 1/255)."""
+    from cnnspec.reporting.run import load_model
+
+    x, _ = colour_images(4, 9)
+    np.save(tmp_path / "batch.npy", x)
+    np.save(tmp_path / "one.npy", x[0])
+    Image.fromarray(x[0]).save(tmp_path / "one.png")
+    result = invoke("predict", run_dir, tmp_path / "one.png", tmp_path / "one.npy", tmp_path / "batch.npy",
+                    "-k", "3", "-f", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [p["input"] for p in doc["predictions"]] == ["one.png", "one.npy"] + [
+        f"batch.npy[{i}]" for i in range(4)
+    ]
+    model = load_model(run_dir / "model.keras")
+    expected = model.predict(x.astype("float32") / 255.0, verbose=0)
+    got = {p["input"]: {t["index"]: t["probability"] for t in p["top"]} for p in doc["predictions"]}
+    for name, row in (("one.png", 0), ("one.npy", 0), *((f"batch.npy[{i}]", i) for i in range(4))):
+        assert [got[name][k] for k in range(3)] == pytest.approx(expected[row].tolist(), abs=1e-5)
+
+
+def test_bare_model_uses_class_indices(run_dir, tmp_path):
+    model = bare_model(tmp_path)
+    picture = tmp_path / "p.png"
+    Image.fromarray(np.zeros((8, 8, 3), dtype="uint8")).save(picture)
+    result = invoke("predict", model, picture, "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["classes"] == ["0", "1", "2"]
+
+
+def test_hostile_inputs(run_dir, tmp_path):
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("I am text, not a PNG")
+    truncated = tmp_path / "cut.png"
+    Image.fromarray(np.zeros((64, 64, 3), dtype="uint8") + 90).save(tmp_path / "whole.png")
+    truncated.write_bytes((tmp_path / "whole.png").read_bytes()[:60])
+    wrong_shape = tmp_path / "wrong.npy"
+    np.save(wrong_shape, np.zeros((8, 8, 1), dtype="uint8"))
+    wrong_size = tmp_path / "size.npy"
+    np.save(wrong_size, np.zeros((2, 16, 16, 3), dtype="uint8"))
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    nan = tmp_path / "nan.npy"
+    np.save(nan, np.full((8, 8, 3), np.nan, dtype="float32"))
+    cases = {
+        not_image: "is not one",
+        truncated: "",
+        wrong_shape: "8×8×1",
+        wrong_size: "2×16×16×3",
+        objects: "pickled",
+        nan: "NaN",
+        tmp_path / "missing.png": "does not exist",
+        tmp_path: "not a regular file",
+    }
+    for path, words in cases.items():
+        result = invoke("predict", run_dir, path)
+        assert result.exit_code == 2, (path, result.output)
+        assert words in result.output.replace("\n", " "), (path, result.output)
+        assert "Traceback" not in result.output and "internal error" not in result.output
+    # a model file that is not a Keras model, and a model with a Lambda layer
+    fake = tmp_path / "fake.keras"
+    fake.write_bytes(b"PK\x03\x04 but not really a zip")
+    good = tmp_path / "whole.png"
+    for model, words in ((fake, "not one"), (bare_model(tmp_path, lam=True), "Lambda")):
+        result = invoke("predict", model, good)
+        assert result.exit_code == 2 and words in result.output, result.output
+    result = invoke("predict", run_dir)
+    assert result.exit_code == 2  # no image given

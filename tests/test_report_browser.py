@@ -1,0 +1,100 @@
+"""report.html in a real browser: headless Chromium (Debian's `chromium` package) loads the page
+without a console message (a CSP violation, a broken resource, a script error) and decodes
+every image. Skipped, with the reason, where Chromium is not installed: CI does not need it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from cnnspec.cli.app import app
+from tests.test_report_support import trained_run
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.xdist_group("reporting"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)"
+    ),
+]
+
+#: A probe appended to a copy of the page (whose CSP is widened for it): after `load`, it
+#: writes each image's decode state and natural size into the DOM, which --dump-dom prints.
+PROBE = """<script>
+window.addEventListener('load', () => {
+  const out = Array.from(document.images).map(
+    (img) => [img.complete, img.naturalWidth, img.naturalHeight]);
+  const pre = document.createElement('pre');
+  pre.id = 'image-check';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def chromium(page, *extra: str) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",  # tests may run as root in containers
+        "--disable-gpu",
+        "--no-first-run",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+        *extra,
+        page.as_uri(),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    run_dir = trained_run(tmp_path_factory)
+    target = tmp_path_factory.mktemp("browser") / "report.html"
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(target)])
+    assert result.exit_code == 0, result.output
+    return target
+
+
+def test_page_loads_without_console_messages(page):
+    result = chromium(page, "--dump-dom")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "<h1>tiny_colors</h1>" in result.stdout  # the page was rendered
+    console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
+    assert not console, "\n".join(console)
+
+
+def test_every_image_decodes(page, tmp_path):
+    text = page.read_text(encoding="utf-8")
+    widened = text.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';", 1)
+    assert widened != text
+    probe = tmp_path / "probe.html"
+    probe.write_text(widened.replace("</body>", PROBE + "</body>", 1), encoding="utf-8")
+    result = chromium(probe, "--dump-dom")
+    match = re.search(r'<pre id="image-check">(.*?)</pre>', result.stdout)
+    assert match, result.stderr[-2000:]
+    images = json.loads(match.group(1))
+    assert len(images) == text.count("<img ") and len(images) >= 25
+    assert all(done and width > 0 and height > 0 for done, width, height in images), images
+
+
+def test_screenshot(page, tmp_path):
+    from PIL import Image
+
+    shot = tmp_path / "page.png"
+    result = chromium(page, f"--screenshot={shot}", "--window-size=1280,2400", "--hide-scrollbars")
+    assert result.returncode == 0 and shot.is_file(), result.stderr[-2000:]
+    with Image.open(shot) as image:
+        assert image.size == (1280, 2400)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+        assert colours is not None and len(colours) > 100  # not a blank page

@@ -1,0 +1,87 @@
+"""Shared by the evaluate/visualize/predict/report tests: one tiny trained run per test process.
+
+The run trains a two-convolution model for a few steps on a synthetic ``.npz`` of 8×8 RGB
+images whose class is their dominant colour (red, green, blue), through `cnnspec train`. The
+tests that use it are grouped on one xdist worker (``xdist_group("reporting")``), so the model
+is trained once per test session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from cnnspec.cli.app import app
+
+CLASSES = ["red", "green", "blue"]
+SPEC = """\
+cnnspec: 1
+name: tiny_colors
+description: "A <i>tiny</i> & quick colour classifier"
+input: {shape: [8, 8, 3]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - max_pool2d: 2
+  - conv2d: {filters: 6, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - dense: {units: 3, activation: softmax}
+data: {source: {npz: colors.npz}, validation_split: 0.2}
+training:
+  epochs: 3
+  batch_size: 16
+  optimizer: {adam: {learning_rate: 0.02}}
+  seed: 3
+"""
+
+_RUNS: dict[str, Path] = {}
+
+
+def colour_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (n, 8, 8, 3) images whose label is the channel that is bright."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.integers(0, 70, (n, 8, 8, 3)).astype("uint8")
+    x[np.arange(n), :, :, y] += 150
+    return x, y.astype("int64")
+
+
+def write_data(folder: Path) -> Path:
+    x_train, y_train = colour_images(120, 1)
+    x_test, y_test = colour_images(30, 2)
+    path = folder / "colors.npz"
+    np.savez(
+        path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, class_names=np.array(CLASSES)
+    )
+    return path
+
+
+def trained_run(factory) -> Path:
+    """The run folder of the tiny model (trained on first use in this process)."""
+    if "run" not in _RUNS:
+        folder = factory.mktemp("reporting")
+        write_data(folder)
+        spec = folder / "spec.yaml"
+        spec.write_text(SPEC, encoding="utf-8")
+        run_dir = folder / "run"
+        result = CliRunner().invoke(app, ["train", str(spec), "--out", str(run_dir), "--quiet"])
+        assert result.exit_code == 0, result.output
+        _RUNS["run"] = run_dir
+    return _RUNS["run"]
+
+
+def bare_model(folder: Path, *, lam: bool = False) -> Path:
+    """A small .keras model outside any run folder (with a Lambda layer when asked)."""
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = inputs
+    if lam:
+        x = keras.layers.Lambda(lambda t: t * 2.0)(x)
+    x = keras.layers.Conv2D(2, 3, name="conv")(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(x)
+    path = folder / ("lambda.keras" if lam else "bare.keras")
+    keras.Model(inputs, outputs).save(path)
+    return path

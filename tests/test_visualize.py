@@ -1,0 +1,137 @@
+"""`cnnspec visualize TARGET WHAT`: every view writes a readable PNG and prints its path; bad
+layer names, samples and targets are clear errors."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cnnspec.cli.app import app
+from tests.test_report_support import bare_model, trained_run
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return trained_run(tmp_path_factory)
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def png_size(path):
+    with Image.open(path) as image:
+        image.load()  # decodes the whole file
+        assert image.format == "PNG"
+        return image.size
+
+
+@pytest.mark.parametrize(
+    ("args", "name", "low", "high"),
+    [
+        (["history"], "history.png", (700, 300), (1600, 800)),
+        (["confusion"], "confusion_matrix.png", (400, 400), (1500, 1500)),
+        (["confusion", "--normalize"], "confusion_matrix_normalized.png", (400, 400), (1500, 1500)),
+        (["features", "--layer", "conv2d_1"], "features_conv2d_1.png", (600, 300), (1400, 1500)),
+        (["features", "--layer", "conv2d_2", "--sample", "3", "--max", "4"], "features_conv2d_2.png",
+         (600, 300), (1400, 1500)),
+        (["features", "--layer", "dense_1"], "features_dense_1.png", (600, 300), (1400, 1500)),
+        (["filters"], "filters_conv2d_1.png", (400, 200), (1300, 1300)),
+        (["filters", "--layer", "conv2d_2"], "filters_conv2d_2.png", (400, 200), (1300, 1300)),
+        (["samples"], "samples.png", (500, 500), (1400, 1600)),
+        (["samples", "--max", "6", "--seed", "2"], "samples.png", (400, 200), (1400, 1600)),
+    ],
+)  # fmt: skip
+def test_views_write_pngs(run_dir, tmp_path, args, name, low, high):
+    result = invoke("visualize", run_dir, *args, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    path = tmp_path / name
+    assert f"wrote {path}" in result.output.replace("\n", "")
+    width, height = png_size(path)
+    assert low[0] <= width <= high[0] and low[1] <= height <= high[1], (width, height)
+
+
+def test_default_out_is_the_run_folder_and_out_file(run_dir, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "history.png").unlink()
+    result = invoke("visualize", copy, "history")
+    assert result.exit_code == 0, result.output
+    assert png_size(copy / "history.png")[0] > 500
+    target = tmp_path / "pictures" / "maps.png"
+    result = invoke("visualize", copy, "features", "--out", target)
+    assert result.exit_code == 0 and png_size(target)[0] > 500
+    result = invoke("visualize", copy, "features", "--out", tmp_path / "maps.jpg")
+    assert result.exit_code == 2 and ".png" in result.output
+
+
+def test_graph_writes_text_and_picture_when_possible(run_dir, tmp_path):
+    result = invoke("visualize", run_dir, "graph", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    dot = (tmp_path / "graph.dot").read_text()
+    assert "conv2d_1" in dot and "dense_1" in dot
+    assert "flowchart" in (tmp_path / "graph.mmd").read_text()
+    if shutil.which("dot"):
+        assert png_size(tmp_path / "graph.png")[1] > 100
+    else:
+        assert "Graphviz is not installed" in result.output
+
+
+def test_features_of_an_image_file(run_dir, tmp_path):
+    picture = tmp_path / "blue.png"
+    Image.fromarray(np.full((20, 30, 3), (10, 20, 230), dtype="uint8")).save(picture)
+    result = invoke("visualize", run_dir, "features", "--image", picture, "--out", tmp_path / "f.png")
+    assert result.exit_code == 0, result.output
+    assert png_size(tmp_path / "f.png")[0] > 500
+
+
+def test_unknown_layer_lists_the_valid_ones(run_dir, tmp_path):
+    result = invoke("visualize", run_dir, "features", "--layer", "conv2d_9", "--out", tmp_path)
+    assert result.exit_code == 2
+    text = result.output.replace("\n", " ")
+    assert "conv2d_9" in text and "conv2d_1" in text and "dense_1" in text
+    result = invoke("visualize", run_dir, "filters", "--layer", "dense_1", "--out", tmp_path)
+    assert result.exit_code == 2 and "conv2d_2" in result.output
+
+
+def test_bad_requests(run_dir, tmp_path):
+    result = invoke("visualize", run_dir, "features", "--sample", "999", "--out", tmp_path)
+    assert result.exit_code == 2 and "--sample" in result.output
+    result = invoke("visualize", run_dir, "nonsense")
+    assert result.exit_code == 2
+    model = bare_model(tmp_path)
+    for what in ("history", "confusion", "graph", "samples"):
+        result = invoke("visualize", model, what, "--out", tmp_path)
+        assert result.exit_code == 2, (what, result.output)
+        assert "Traceback" not in result.output
+    # the filters of a bare model need nothing else
+    result = invoke("visualize", model, "filters", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    result = invoke("visualize", tmp_path / "missing", "history")
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_history_and_confusion_do_not_load_tensorflow(run_dir, tmp_path):
+    import subprocess
+    import sys
+
+    run, out = str(run_dir), str(tmp_path)
+    calls = "; ".join(
+        f"r = CliRunner().invoke(app, ['visualize', {run!r}, {what!r}, '--out', {out!r}]); "
+        "assert r.exit_code == 0, r.output"
+        for what in ("history", "confusion")
+    )
+    code = (
+        "import sys; from typer.testing import CliRunner; from cnnspec.cli.app import app; "
+        f"{calls}; print('tensorflow' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "False"
