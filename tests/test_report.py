@@ -11,10 +11,8 @@ from html.parser import HTMLParser
 
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from cnnspec.cli.app import app
-from tests.test_report_support import CLASSES, trained_run
+from tests.test_report_support import CLASSES, flat, invoke, trained_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
 
@@ -22,10 +20,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     return trained_run(tmp_path_factory)
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 class Page(HTMLParser):
@@ -80,7 +74,7 @@ def test_report_command(run_dir, tmp_path):
     target = tmp_path / "page.html"
     result = invoke("report", run_dir, "--out", target)
     assert result.exit_code == 0, result.output
-    assert f"wrote {target}" in result.output.replace("\n", "")
+    assert f"wrote {target}" in flat(result)
     text = target.read_text(encoding="utf-8")
     sizes = check_self_contained(text)
     # curves, confusion matrix, 2 feature-map figures, filters, and the sample/mistake cards
@@ -126,11 +120,11 @@ def test_report_of_an_unfinished_run(run_dir, tmp_path):
 
 def test_report_errors(run_dir, tmp_path):
     result = invoke("report", tmp_path / "missing")
-    assert result.exit_code == 2 and "does not exist" in result.output
+    assert result.exit_code == 2 and "does not exist" in flat(result)
     result = invoke("report", tmp_path)
-    assert result.exit_code == 2 and "lock.json" in result.output
+    assert result.exit_code == 2 and "lock.json" in flat(result)
     result = invoke("report", run_dir, "--out", tmp_path / "page.pdf")
-    assert result.exit_code == 2 and ".html" in result.output
+    assert result.exit_code == 2 and ".html" in flat(result)
     corrupt = tmp_path / "corrupt"
     shutil.copytree(run_dir, corrupt)
     (corrupt / "model.keras").write_bytes(b"garbage")

@@ -10,10 +10,8 @@ import shutil
 import subprocess
 
 import pytest
-from typer.testing import CliRunner
 
-from cnnspec.cli.app import app
-from tests.test_report_support import trained_run
+from tests.test_report_support import invoke, trained_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
@@ -61,7 +59,7 @@ def chromium(page, *extra: str) -> subprocess.CompletedProcess[str]:
 def page(tmp_path_factory):
     run_dir = trained_run(tmp_path_factory)
     target = tmp_path_factory.mktemp("browser") / "report.html"
-    result = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(target)])
+    result = invoke("report", run_dir, "--out", target)
     assert result.exit_code == 0, result.output
     return target
 

@@ -8,10 +8,13 @@ is trained once per test session.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cnnspec.cli.app import app
 
@@ -57,17 +60,41 @@ def write_data(folder: Path) -> Path:
     return path
 
 
+def invoke(*args: object) -> Result:
+    """Run the CLI with a wide terminal (Rich wraps long paths at 80 columns otherwise)."""
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "400"})
+
+
+def flat(result: Result) -> str:
+    """The command's output with line breaks and runs of spaces collapsed."""
+    return " ".join(result.output.split())
+
+
 def trained_run(factory) -> Path:
-    """The run folder of the tiny model (trained on first use in this process)."""
-    if "run" not in _RUNS:
-        folder = factory.mktemp("reporting")
-        write_data(folder)
-        spec = folder / "spec.yaml"
-        spec.write_text(SPEC, encoding="utf-8")
-        run_dir = folder / "run"
-        result = CliRunner().invoke(app, ["train", str(spec), "--out", str(run_dir), "--quiet"])
-        assert result.exit_code == 0, result.output
-        _RUNS["run"] = run_dir
+    """The run folder of the tiny model, trained once per test session.
+
+    Under pytest-xdist every worker asks for it; the first trains it in the session's shared
+    temporary folder while the others wait on a file lock (xdist's ``loadgroup`` does not keep
+    the reporting tests on one worker with pytest 9.2: pytest-dev/pytest-xdist#1386).
+    """
+    if "run" in _RUNS:
+        return _RUNS["run"]
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder = root / "reporting-run"
+    with open(root / "reporting-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "done").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            write_data(folder)
+            spec = folder / "spec.yaml"
+            spec.write_text(SPEC, encoding="utf-8")
+            result = invoke("train", spec, "--out", folder / "run", "--quiet")
+            assert result.exit_code == 0, result.output
+            (folder / "done").write_text("trained\n")
+    _RUNS["run"] = folder / "run"
     return _RUNS["run"]
 
 

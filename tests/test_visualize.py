@@ -8,10 +8,8 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from cnnspec.cli.app import app
-from tests.test_report_support import bare_model, trained_run
+from tests.test_report_support import bare_model, flat, invoke, trained_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
 
@@ -19,10 +17,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     return trained_run(tmp_path_factory)
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def png_size(path):
@@ -52,7 +46,7 @@ def test_views_write_pngs(run_dir, tmp_path, args, name, low, high):
     result = invoke("visualize", run_dir, *args, "--out", tmp_path)
     assert result.exit_code == 0, result.output
     path = tmp_path / name
-    assert f"wrote {path}" in result.output.replace("\n", "")
+    assert f"wrote {path}" in flat(result)
     width, height = png_size(path)
     assert low[0] <= width <= high[0] and low[1] <= height <= high[1], (width, height)
 
@@ -68,7 +62,7 @@ def test_default_out_is_the_run_folder_and_out_file(run_dir, tmp_path):
     result = invoke("visualize", copy, "features", "--out", target)
     assert result.exit_code == 0 and png_size(target)[0] > 500
     result = invoke("visualize", copy, "features", "--out", tmp_path / "maps.jpg")
-    assert result.exit_code == 2 and ".png" in result.output
+    assert result.exit_code == 2 and ".png" in flat(result)
 
 
 def test_graph_writes_text_and_picture_when_possible(run_dir, tmp_path):
@@ -80,7 +74,7 @@ def test_graph_writes_text_and_picture_when_possible(run_dir, tmp_path):
     if shutil.which("dot"):
         assert png_size(tmp_path / "graph.png")[1] > 100
     else:
-        assert "Graphviz is not installed" in result.output
+        assert "Graphviz is not installed" in flat(result)
 
 
 def test_features_of_an_image_file(run_dir, tmp_path):
@@ -94,27 +88,27 @@ def test_features_of_an_image_file(run_dir, tmp_path):
 def test_unknown_layer_lists_the_valid_ones(run_dir, tmp_path):
     result = invoke("visualize", run_dir, "features", "--layer", "conv2d_9", "--out", tmp_path)
     assert result.exit_code == 2
-    text = result.output.replace("\n", " ")
+    text = flat(result)
     assert "conv2d_9" in text and "conv2d_1" in text and "dense_1" in text
     result = invoke("visualize", run_dir, "filters", "--layer", "dense_1", "--out", tmp_path)
-    assert result.exit_code == 2 and "conv2d_2" in result.output
+    assert result.exit_code == 2 and "conv2d_2" in flat(result)
 
 
 def test_bad_requests(run_dir, tmp_path):
     result = invoke("visualize", run_dir, "features", "--sample", "999", "--out", tmp_path)
-    assert result.exit_code == 2 and "--sample" in result.output
+    assert result.exit_code == 2 and "--sample" in flat(result)
     result = invoke("visualize", run_dir, "nonsense")
     assert result.exit_code == 2
     model = bare_model(tmp_path)
     for what in ("history", "confusion", "graph", "samples"):
         result = invoke("visualize", model, what, "--out", tmp_path)
         assert result.exit_code == 2, (what, result.output)
-        assert "Traceback" not in result.output
+        assert "Traceback" not in flat(result)
     # the filters of a bare model need nothing else
     result = invoke("visualize", model, "filters", "--out", tmp_path)
     assert result.exit_code == 0, result.output
     result = invoke("visualize", tmp_path / "missing", "history")
-    assert result.exit_code == 2 and "does not exist" in result.output
+    assert result.exit_code == 2 and "does not exist" in flat(result)
 
 
 def test_history_and_confusion_do_not_load_tensorflow(run_dir, tmp_path):

@@ -39,8 +39,8 @@ DataOption = Annotated[
     str | None,
     typer.Option(
         "--data",
-        help="evaluate on this source instead: digits, mnist, fashion_mnist, cifar10, cifar100, "
-        "an .npz file or a folder of class sub-folders",
+        help="test images from this source instead of the run's: digits, mnist, fashion_mnist, "
+        "cifar10, cifar100, an .npz file or a folder of class sub-folders",
     ),
 ]
 FormatOption = Annotated[TextOrJson, typer.Option("--format", "-f", help="text or json")]

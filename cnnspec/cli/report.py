@@ -22,8 +22,11 @@ def report(
         Path | None, typer.Option("--out", "-o", help="where to write the page (default RUN_DIR/report.html)")
     ] = None,
 ) -> None:
-    """Write report.html: one self-contained page with the run's curves, metrics, confusion
-    matrix, sample predictions, feature maps and layer table (pictures inline, no scripts)."""
+    """Write the run's report.html: one self-contained page of its results.
+
+    Curves, metrics, classification report, confusion matrix, sample predictions, feature maps
+    and the layer table, with every picture inline and no scripts (`train` writes it too).
+    """
     from cnnspec.reporting.html import write_report
 
     if out is not None and out.suffix.lower() not in (".html", ".htm"):

@@ -24,6 +24,7 @@ from cnnspec.reporting.run import MODEL_FILE, Run, locate
 TEMPLATE = "report.html.j2"
 SAMPLES = 24
 MISTAKES = 12
+POOL = 2000  # test images predicted for the samples and mistakes
 
 
 def data_uri(png: bytes) -> str:
@@ -221,13 +222,11 @@ def _confusion_uri(run: Run, notes: list[str]) -> str | None:
     return _file_uri(path) if path.is_file() else None
 
 
-def _sample_cards(probe: Any, indices: np.ndarray) -> list[dict[str, Any]]:
+def _sample_cards(
+    test: Any, indices: np.ndarray, predicted: np.ndarray, confidence: np.ndarray
+) -> list[dict[str, Any]]:
     from cnnspec.reporting.figures import image_png
 
-    if not len(indices):
-        return []
-    test = probe.test
-    predicted, confidence = probe.predictions(indices)
     names = test.class_names
 
     def name(i: int) -> str:
@@ -264,25 +263,30 @@ def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
         return parts
     for note in test.notes:
         notes.append(note)
-    probe.all_predictions()
-    shown = probe.pick(SAMPLES, seed=0)
-    parts["samples"] = _sample_cards(probe, shown)
     n = len(test.y)
+    pool = np.sort(np.random.default_rng(0).permutation(n)[:POOL])  # bounded work on big test sets
+    predicted, confidence = probe.predictions(pool)
+    order = np.random.default_rng(1).permutation(len(pool))
+    shown = np.sort(order[:SAMPLES])
+    wrong = np.sort([p for p in order[SAMPLES:] if predicted[p] != test.y[pool[p]]][:MISTAKES])
+    parts["samples"] = _sample_cards(test, pool[shown], predicted[shown], confidence[shown])
     parts["samples_caption"] = (
         f"{len(shown)} test images chosen at random (of {n:,}) with the predicted class, the model's "
         "confidence and the true class; mistakes are framed in red."
     )
-    predicted, _ = probe.all_predictions()
-    wrong = np.arange(n)[predicted != test.y]
-    wrong = np.array([i for i in wrong if i not in set(shown.tolist())], dtype="int64")
-    picked = np.sort(np.random.default_rng(1).permutation(wrong)[:MISTAKES]) if len(wrong) else wrong
-    parts["mistakes"] = _sample_cards(probe, picked)
-    parts["mistakes_caption"] = (
-        f"{len(picked)} of the {int((predicted != test.y).sum()):,} misclassified test images."
+    wrong = wrong.astype("int64")
+    parts["mistakes"] = _sample_cards(test, pool[wrong], predicted[wrong], confidence[wrong])
+    errors = int((predicted != test.y[pool]).sum())
+    among = (
+        f"the {errors:,} misclassified test images"
+        if len(pool) == n
+        else (f"the {errors:,} misclassified images among {len(pool):,} test images checked")
     )
+    parts["mistakes_caption"] = f"{len(wrong)} more of {among}."
+    first = int(pool[shown[0]]) if len(shown) else 0
     layers = [convs[0], convs[-1]] if len(convs) > 1 else convs[:1]
     for position, layer in zip(("first", "last"), layers):
-        png, _ = probe.features(layer.name, sample=int(shown[0]) if len(shown) else 0)
+        png, _ = probe.features(layer.name, sample=first)
         parts["features"].append(
             {"title": f"{layer.name} ({position} convolution)", "layer": layer.name, "image": data_uri(png)}
         )
