@@ -85,6 +85,9 @@ def test_evaluate_other_data_and_bare_model(run_dir, tmp_path):
     doc = json.loads(result.stdout)
     assert doc["run_dir"] is None and doc["class_names"] == CLASSES  # names from the npz
     assert (tmp_path / "evaluation.json").is_file()  # beside the model by default
+    result = invoke("visualize", model, "confusion")  # reads that evaluation
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "confusion_matrix.png").is_file()
 
 
 def test_hostile_targets(run_dir, tmp_path):

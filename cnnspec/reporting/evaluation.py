@@ -9,7 +9,8 @@
   its logged name, as ``model.evaluate`` computes it);
 - ``class_names``, ``per_class`` (precision, recall, f1, support per class), ``macro_avg``,
   ``weighted_avg``, ``confusion_matrix`` (true class in rows);
-- ``seconds``, ``images_per_second`` — the evaluation's own speed; ``notes``.
+- ``seconds`` (evaluation and prediction passes), ``images_per_second`` (of the prediction
+  pass, first-call tracing included); ``notes``.
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
     dataset = make_dataset(test.x, test.y, test.settings)
     start = time.perf_counter()
     results = model.evaluate(dataset, verbose=0, return_dict=True)
+    middle = time.perf_counter()
     outputs = model.predict(dataset, verbose=0)
-    seconds = time.perf_counter() - start
+    end = time.perf_counter()
+    seconds, predict_seconds = end - start, end - middle
     if isinstance(outputs, list):
         outputs = outputs[0]
     y_pred = predicted_classes(outputs, binary=config.binary, from_logits=config.loss.from_logits)
@@ -90,7 +93,7 @@ def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
         "weighted_avg": summary["weighted_avg"],
         "confusion_matrix": summary["confusion_matrix"],
         "seconds": round(seconds, 3),
-        "images_per_second": round(len(test.y) / seconds, 1) if seconds > 0 else None,
+        "images_per_second": round(len(test.y) / predict_seconds, 1) if predict_seconds > 0 else None,
         "notes": test.notes,
     }
     return Evaluation(document, classification_report_text(test.y, y_pred, names), test)

@@ -57,11 +57,12 @@ def write_history(run: Run, target: Path) -> Path:
 
 def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
     """The latest confusion matrix of a run: evaluation.json (from `evaluate`), else metrics.json."""
-    if run.run_dir is not None:
-        for name, what in (("evaluation.json", "evaluation"), ("metrics.json", "training's test set")):
-            doc = read_json(run.run_dir / name)
-            if doc and isinstance(doc.get("confusion_matrix"), list) and doc.get("class_names"):
-                return doc["confusion_matrix"], [str(n) for n in doc["class_names"]], what
+    for name, what in (("evaluation.json", "evaluation"), ("metrics.json", "training's test set")):
+        if name == "metrics.json" and run.run_dir is None:
+            continue
+        doc = read_json(run.out_dir / name)
+        if doc and isinstance(doc.get("confusion_matrix"), list) and doc.get("class_names"):
+            return doc["confusion_matrix"], [str(n) for n in doc["class_names"]], what
     raise UsageError(
         "expected a confusion matrix from training or `cnnspec evaluate`; this target has none",
         "run `cnnspec evaluate TARGET` first (it also writes confusion_matrix.png)",
