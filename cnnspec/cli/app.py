@@ -10,6 +10,7 @@ import typer
 
 from cnnspec import __version__
 from cnnspec.cli.build import build
+from cnnspec.cli.codegen import codegen
 from cnnspec.cli.evaluate import evaluate
 from cnnspec.cli.export import export
 from cnnspec.cli.inspect import inspect
@@ -55,6 +56,7 @@ app.command()(visualize)
 app.command()(predict)
 app.command()(report)
 app.command()(export)
+app.command()(codegen)
 
 
 def main() -> None:

@@ -1,0 +1,794 @@
+"""Checks of generated code, without TensorFlow.
+
+Two passes over the emitted source, parsed with :mod:`ast`:
+
+* :func:`check_source` — a whitelist. Only the statements, imports and calls the templates
+  produce may appear; anything else (``eval``, ``__import__``, dunder attributes, unknown
+  imports, class definitions…) refuses the output before it is written.
+* :func:`verify_model` — an abstract interpreter. It runs ``build_model()`` (and
+  ``build_augmentation()``) of the generated module against a fake ``keras`` that records
+  every layer: class, keyword arguments (with Keras' own defaults and tuple expansion
+  filled in), name and inputs. The record must equal the IR node for node, so the emitted
+  Python provably builds the same graph as the Keras builder, before anything is written.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnspec.ir import ModelIR, Node
+from cnnspec.layers.registry import REGISTRY, KerasCall, LayerKind
+
+#: (Keras class, keyword) pairs where Keras has no default or a different one than the
+#: registry: never left out of a generated call. Checked against Keras by a slow test.
+KERAS_KEEP: frozenset[tuple[str, str]] = frozenset(
+    {("AveragePooling2D", "pool_size"), ("RandomTranslation", "width_factor")}
+)
+KERAS_CLASSES = {kind.keras_class: kind for kind in REGISTRY.values()}
+
+
+class CheckError(Exception):
+    """Generated code that fails a check; ``where`` names the function it was found in."""
+
+    def __init__(self, message: str, where: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.line = line
+
+
+# -- keyword defaults and the normalisation Keras applies -------------------------------------
+def default_kwargs(kind: LayerKind) -> dict[str, Any]:
+    """Keyword arguments a generated call may leave out: their value is Keras' default."""
+    out = {}
+    for param in kind.params:
+        name = param.keras_name
+        if name is None or param.required or (kind.keras_class, name) in KERAS_KEEP:
+            continue
+        out[name] = param.normalize(param.default)
+    return out
+
+
+#: Parameter types whose values Keras itself normalises exactly like the registry does
+#: (``kernel_size=3`` → ``(3, 3)``, ``padding=[1, 2]`` → ``((1, 1), (2, 2))``); checked against
+#: Keras for every such parameter by a slow test.
+KERAS_NORMALIZED = ("ints", "padding")
+
+
+def tuple_kwargs(kind: LayerKind) -> dict[str, int]:
+    """Keywords that Keras expands from an int to a tuple (``kernel_size=3`` → ``(3, 3)``)."""
+    return {p.keras_name: p.length for p in kind.params if p.type == "ints" and p.keras_name}
+
+
+def keras_normalize(kind: LayerKind, key: str, value: Any) -> Any:
+    """What Keras stores for ``key=value`` (the registry's normalisation, for the types Keras
+    normalises the same way)."""
+    for param in kind.params:
+        normalised = param.keras_name == key and param.type in KERAS_NORMALIZED and value is not None
+        if normalised and param.check(_plain(value)) is None:
+            return param.normalize(_plain(value))
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality that also requires equal types (``1 != 1.0``, ``[1] != (1,)``)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return bool(a == b)
+
+
+# -- the whitelist ----------------------------------------------------------------------------
+MODEL_IMPORTS = {"keras": None, "keras.layers": None}
+SCRIPT_IMPORTS = {
+    "argparse",
+    "json",
+    "pathlib",
+    "keras",
+    "numpy",
+    "tensorflow",
+    "matplotlib",
+    "matplotlib.pyplot",
+    "sklearn.datasets",
+    "sklearn.metrics",
+    "sklearn.model_selection",
+    "sklearn.utils.class_weight",
+}
+_FORBIDDEN_NAMES = {
+    "eval",
+    "exec",
+    "compile",
+    "__import__",
+    "getattr",
+    "setattr",
+    "delattr",
+    "globals",
+    "locals",
+    "vars",
+    "breakpoint",
+    "input",
+    "open",
+    "exit",
+    "quit",
+    "help",
+    "memoryview",
+    "object",
+    "type",
+    "super",
+    "os",
+    "sys",
+    "subprocess",
+    "shutil",
+    "pickle",
+    "importlib",
+    "builtins",
+}
+_MODEL_NODES: tuple[type, ...] = (
+    ast.Module,
+    ast.Expr,
+    ast.Import,
+    ast.ImportFrom,
+    ast.alias,
+    ast.FunctionDef,
+    ast.arguments,
+    ast.arg,
+    ast.Assign,
+    ast.For,
+    ast.If,
+    ast.Return,
+    ast.Pass,
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+    ast.Store,
+    ast.Attribute,
+    ast.Subscript,
+    ast.Slice,
+    ast.Call,
+    ast.keyword,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.List,
+    ast.Tuple,
+    ast.Dict,
+    ast.JoinedStr,
+    ast.FormattedValue,
+    ast.operator,
+    ast.unaryop,
+    ast.boolop,
+    ast.cmpop,
+    ast.expr_context,
+)
+_SCRIPT_NODES: tuple[type, ...] = (
+    *_MODEL_NODES,
+    ast.ClassDef,
+    ast.AugAssign,
+    ast.With,
+    ast.withitem,
+    ast.Starred,
+    ast.ListComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.comprehension,
+)
+
+
+def check_source(source: str, *, script: bool = False) -> ast.Module:
+    """Parse ``source`` and refuse any construct the templates do not produce."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise CheckError(f"generated code does not parse: {exc.msg}", line=exc.lineno) from None
+    allowed_nodes = _SCRIPT_NODES if script else _MODEL_NODES
+    imports = SCRIPT_IMPORTS if script else set(MODEL_IMPORTS)
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", None)
+        if not isinstance(node, allowed_nodes):
+            raise CheckError(f"generated code contains a {type(node).__name__} node", line=line)
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name not in imports:
+                    raise CheckError(f"generated code imports {alias.name!r}", line=line)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            for alias in node.names:
+                full = f"{module}.{alias.name}"
+                if (module not in imports and full not in imports) or node.level:
+                    raise CheckError(f"generated code imports {full!r}", line=line)
+        elif isinstance(node, ast.ClassDef):
+            if not script or not _is_schedule_class(node):
+                raise CheckError(f"class {node.name!r} is not one the templates write", line=line)
+        elif isinstance(node, ast.Name):
+            allowed_dunders = ("__name__", "__file__") if script else ("__name__",)
+            if node.id in _FORBIDDEN_NAMES or (node.id.startswith("__") and node.id not in allowed_dunders):
+                raise CheckError(f"generated code uses the name {node.id!r}", line=line)
+        elif isinstance(node, ast.Attribute):
+            if node.attr.startswith("_"):
+                raise CheckError(f"generated code uses the attribute {node.attr!r}", line=line)
+        elif isinstance(node, ast.FunctionDef):
+            if node.decorator_list or node.args.vararg or node.args.kwarg:
+                raise CheckError(f"function {node.name!r} has a form the templates never write", line=line)
+        elif isinstance(node, ast.Call):
+            for kw in node.keywords:
+                if kw.arg is None:
+                    raise CheckError("generated code unpacks keyword arguments", line=line)
+    top_level: tuple[type, ...] = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.Assign, ast.Expr, ast.If)
+    if script:
+        top_level = (*top_level, ast.ClassDef)
+    for statement in tree.body:
+        if not isinstance(statement, top_level):
+            raise CheckError(f"unexpected top-level {type(statement).__name__}", line=statement.lineno)
+        if isinstance(statement, ast.Expr) and not isinstance(statement.value, ast.Constant):
+            raise CheckError("generated code calls something at import time", line=statement.lineno)
+        if isinstance(statement, ast.If) and not _is_main_guard(statement):
+            raise CheckError("unexpected top-level `if`", line=statement.lineno)
+        if isinstance(statement, ast.Assign):
+            _check_constant_assignment(statement)
+    return tree
+
+
+def _is_schedule_class(node: ast.ClassDef) -> bool:
+    """The script's ``WarmUp(keras.optimizers.schedules.LearningRateSchedule)``, nothing else."""
+    if node.decorator_list or node.keywords or len(node.bases) != 1:
+        return False
+    return ast.unparse(node.bases[0]) == "keras.optimizers.schedules.LearningRateSchedule"
+
+
+def _is_main_guard(node: ast.If) -> bool:
+    test = node.test
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+        and not node.orelse
+    )
+
+
+def _check_constant_assignment(node: ast.Assign) -> None:
+    # module constants are data: literals and arithmetic on other constants, no calls
+    for sub in ast.walk(node.value):
+        if isinstance(sub, ast.Call) and not (
+            isinstance(sub.func, ast.Name) and sub.func.id in ("min", "max", "int", "float", "round", "abs")
+        ):
+            raise CheckError("a module constant calls a function", line=node.lineno)
+
+
+# -- Python semantics for the expressions the emitter writes ----------------------------------
+_BINARY: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_COMPARE: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Is: operator.is_,
+    ast.IsNot: operator.is_not,
+}
+BUILTINS: dict[str, Any] = {
+    "min": min,
+    "max": max,
+    "int": int,
+    "float": float,
+    "round": round,
+    "abs": abs,
+    "list": list,
+    "tuple": tuple,
+    "len": len,
+    "range": range,
+    "str": str,
+    "bool": bool,
+}
+_MAX_POWER = 64
+
+
+class Unknown(Exception):
+    """An expression needs a value that is not known (statically)."""
+
+
+def evaluate(node: ast.expr, lookup: Callable[[str], Any], call: Callable[..., Any] | None = None) -> Any:
+    """Evaluate an expression node with Python's semantics; names come from ``lookup``,
+    calls of non-builtin callables go through ``call``."""
+    ev = _Evaluator(lookup, call)
+    return ev.visit(node)
+
+
+class _Evaluator:
+    def __init__(self, lookup: Callable[[str], Any], call: Callable[..., Any] | None) -> None:
+        self.lookup = lookup
+        self.call = call
+
+    def visit(self, node: ast.expr) -> Any:
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            return self.lookup(node.id)
+        if isinstance(node, ast.BinOp):
+            left, right = self.visit(node.left), self.visit(node.right)
+            if isinstance(node.op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > _MAX_POWER:
+                raise Unknown("power too large to check")
+            return _BINARY[type(node.op)](left, right)
+        if isinstance(node, ast.UnaryOp):
+            operand = self.visit(node.operand)
+            if isinstance(node.op, ast.Not):
+                return not operand
+            return -operand if isinstance(node.op, ast.USub) else +operand
+        if isinstance(node, ast.BoolOp):
+            result: Any = None
+            for value in node.values:
+                result = self.visit(value)
+                if isinstance(node.op, ast.And) and not result:
+                    return result
+                if isinstance(node.op, ast.Or) and result:
+                    return result
+            return result
+        if isinstance(node, ast.Compare):
+            left = self.visit(node.left)
+            for op, comparator in zip(node.ops, node.comparators, strict=True):
+                right = self.visit(comparator)
+                if not _COMPARE[type(op)](left, right):
+                    return False
+                left = right
+            return True
+        if isinstance(node, ast.IfExp):
+            return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
+        if isinstance(node, ast.List):
+            return [self.visit(e) for e in node.elts]
+        if isinstance(node, ast.Tuple):
+            return tuple(self.visit(e) for e in node.elts)
+        if isinstance(node, ast.Dict):
+            return {self.visit(k): self.visit(v) for k, v in zip(node.keys, node.values, strict=True)}  # type: ignore[arg-type]
+        if isinstance(node, ast.Subscript):
+            target = self.visit(node.value)
+            if isinstance(node.slice, ast.Slice):
+                parts = [
+                    None if p is None else self.visit(p)
+                    for p in (node.slice.lower, node.slice.upper, node.slice.step)
+                ]
+                return target[slice(*parts)]
+            return target[self.visit(node.slice)]
+        if isinstance(node, ast.Attribute):
+            target = self.visit(node.value)
+            attribute = getattr(target, "attribute", None)
+            if attribute is None:
+                raise Unknown(f"attribute {node.attr!r}")
+            return attribute(node.attr)
+        if isinstance(node, ast.JoinedStr):
+            out = []
+            for value in node.values:
+                if isinstance(value, ast.Constant):
+                    out.append(str(value.value))
+                elif isinstance(value, ast.FormattedValue):
+                    out.append(format(self.visit(value.value)))
+            return "".join(out)
+        if isinstance(node, ast.Call):
+            func = self.visit(node.func)
+            args = [self.visit(a) for a in node.args]
+            kwargs = {kw.arg: self.visit(kw.value) for kw in node.keywords if kw.arg is not None}
+            if func in BUILTINS.values():
+                return func(*args, **kwargs)
+            if self.call is None:
+                raise Unknown("call")
+            return self.call(func, args, kwargs)
+        raise Unknown(type(node).__name__)
+
+
+# -- the fake Keras ---------------------------------------------------------------------------
+@dataclass
+class FakeTensor:
+    name: str
+    shape: tuple[int, ...] | None
+
+    def attribute(self, name: str) -> Any:
+        if name == "shape":
+            if self.shape is None:
+                raise CheckError(f"the shape of {self.name!r} is used but it is not in the model")
+            return (None, *self.shape)
+        raise CheckError(f"tensors have no attribute {name!r} in generated code")
+
+
+@dataclass
+class FakeObject:
+    """A module or factory of the fake ``keras``: attribute access walks a closed table."""
+
+    path: str
+    children: dict[str, Any] = field(default_factory=dict)
+
+    def attribute(self, name: str) -> Any:
+        if name not in self.children:
+            raise CheckError(f"generated code uses {self.path}.{name}, which the templates never write")
+        return self.children[name]
+
+
+@dataclass(frozen=True)
+class LayerClass:
+    kind: LayerKind
+
+
+@dataclass
+class FakeLayer:
+    kind: LayerKind
+    kwargs: dict[str, Any]
+    name: Any
+
+
+@dataclass
+class Recorded:
+    layer: FakeLayer
+    inputs: list[str]
+    many: bool
+    where: str
+
+
+@dataclass(frozen=True)
+class Factory:
+    key: str
+
+
+@dataclass
+class FakeModel:
+    inputs: Any
+    outputs: Any
+    name: Any
+
+
+@dataclass
+class FakeSequential:
+    layers: list[Any]
+    name: Any
+
+
+def fake_keras() -> dict[str, Any]:
+    layers = FakeObject("keras.layers", {cls: LayerClass(kind) for cls, kind in KERAS_CLASSES.items()})
+    regularizers = FakeObject("keras.regularizers", {"L1L2": Factory("L1L2")})
+    keras = FakeObject(
+        "keras",
+        {
+            "layers": layers,
+            "regularizers": regularizers,
+            "Input": "Input",
+            "Model": "Model",
+            "Sequential": "Sequential",
+        },
+    )
+    return {"keras": keras, "layers": layers}
+
+
+# -- the interpreter --------------------------------------------------------------------------
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+@dataclass
+class _Function:
+    node: ast.FunctionDef
+
+
+MAX_STEPS = 2_000_000
+
+
+class Interpreter:
+    """Runs the model functions of a generated module against :func:`fake_keras`."""
+
+    def __init__(self, tree: ast.Module, ir: ModelIR) -> None:
+        self.ir = ir
+        self.nodes: dict[str, Node] = {node.name: node for node in ir.nodes}
+        self.aug_nodes: dict[str, Node] = {node.name: node for node in ir.augmentation}
+        self.records: list[Recorded] = []
+        self.seen: set[str] = set()
+        self.steps = 0
+        self.stack: list[str] = []
+        self.globals: dict[str, Any] = {}
+        self.augmenting = False
+        for statement in tree.body:
+            if isinstance(statement, ast.FunctionDef):
+                self.globals[statement.name] = _Function(statement)
+        fake = fake_keras()
+        for statement in tree.body:
+            if isinstance(statement, ast.Import):
+                for alias in statement.names:
+                    name = alias.asname or alias.name
+                    self.globals[name] = fake.get(alias.name, _Opaque(alias.name))
+            elif isinstance(statement, ast.ImportFrom):
+                for alias in statement.names:
+                    full = f"{statement.module}.{alias.name}"
+                    value = fake["layers"] if full == "keras.layers" else _Opaque(full)
+                    self.globals[alias.asname or alias.name] = value
+            elif isinstance(statement, ast.Assign):
+                try:
+                    value = evaluate(statement.value, self._global_lookup)
+                except (Unknown, CheckError, ArithmeticError, TypeError, ValueError):
+                    value = _Opaque("constant")
+                for target in statement.targets:
+                    if isinstance(target, ast.Name):
+                        self.globals[target.id] = value
+
+    def _global_lookup(self, name: str) -> Any:
+        if name in self.globals:
+            value = self.globals[name]
+            if isinstance(value, _Opaque):
+                raise Unknown(name)
+            return value
+        if name in BUILTINS:
+            return BUILTINS[name]
+        raise CheckError(f"undefined name {name!r} in generated code")
+
+    # -- running ---------------------------------------------------------------------------
+    def run(self, function: str) -> Any:
+        target = self.globals.get(function)
+        if not isinstance(target, _Function):
+            raise CheckError(f"generated code has no function {function}()")
+        return self.call_function(target, [], {})
+
+    def call_function(self, function: _Function, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        node = function.node
+        spec = node.args
+        local: dict[str, Any] = {}
+        positional = [a.arg for a in spec.posonlyargs + spec.args]
+        if len(args) > len(positional):
+            raise CheckError(f"{node.name}() called with too many positional arguments", node.name)
+        for name, value in zip(positional, args, strict=False):
+            local[name] = value
+        defaults = dict(zip(positional[len(positional) - len(spec.defaults) :], spec.defaults, strict=True))
+        for arg, default in zip(spec.kwonlyargs, spec.kw_defaults, strict=True):
+            if default is not None:
+                defaults[arg.arg] = default
+        names = positional + [a.arg for a in spec.kwonlyargs]
+        for key, value in kwargs.items():
+            if key not in names or key in local:
+                raise CheckError(f"{node.name}() got an unexpected argument {key!r}", node.name)
+            local[key] = value
+        for name in names:
+            if name not in local:
+                if name not in defaults:
+                    raise CheckError(f"{node.name}() is missing the argument {name!r}", node.name)
+                local[name] = evaluate(defaults[name], self._global_lookup)
+        self.stack.append(node.name)
+        try:
+            self.block(node.body, local)
+        except _Return as result:
+            return result.value
+        finally:
+            self.stack.pop()
+        return None
+
+    def block(self, body: list[ast.stmt], local: dict[str, Any]) -> None:
+        for statement in body:
+            self.statement(statement, local)
+
+    def statement(self, node: ast.stmt, local: dict[str, Any]) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise CheckError("generated code runs too long to check", self.where())
+        if isinstance(node, ast.Expr):
+            if not isinstance(node.value, ast.Constant):
+                self.expr(node.value, local)
+        elif isinstance(node, ast.Assign):
+            value = self.expr(node.value, local)
+            for target in node.targets:
+                if not isinstance(target, ast.Name):
+                    raise CheckError("assignment to something other than a name", self.where())
+                local[target.id] = value
+        elif isinstance(node, ast.Return):
+            raise _Return(None if node.value is None else self.expr(node.value, local))
+        elif isinstance(node, ast.If):
+            self.block(node.body if self.expr(node.test, local) else node.orelse, local)
+        elif isinstance(node, ast.For):
+            if not isinstance(node.target, ast.Name) or node.orelse:
+                raise CheckError("unexpected form of `for`", self.where())
+            iterable = self.expr(node.iter, local)
+            if not isinstance(iterable, (range, list, tuple)):
+                raise CheckError("`for` over something other than a range or list", self.where())
+            if len(iterable) > 100_000:
+                raise CheckError("a loop runs too long to check", self.where())
+            for value in iterable:
+                local[node.target.id] = value
+                self.block(node.body, local)
+        elif isinstance(node, ast.Pass):
+            return
+        else:
+            raise CheckError(f"unexpected statement {type(node).__name__} in a model function", self.where())
+
+    def where(self) -> str:
+        return self.stack[-1] if self.stack else "<module>"
+
+    def expr(self, node: ast.expr, local: dict[str, Any]) -> Any:
+        def lookup(name: str) -> Any:
+            if name in local:
+                return local[name]
+            return self._global_lookup(name)
+
+        try:
+            return evaluate(node, lookup, self.invoke)
+        except (Unknown, ArithmeticError, TypeError, ValueError, IndexError, KeyError) as exc:
+            raise CheckError(f"cannot evaluate generated code: {exc!r}", self.where()) from None
+
+    # -- calls -----------------------------------------------------------------------------
+    def invoke(self, func: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if isinstance(func, _Function):
+            return self.call_function(func, args, kwargs)
+        if isinstance(func, LayerClass):
+            if args:
+                raise CheckError(f"{func.kind.keras_class} called with positional arguments", self.where())
+            if "name" not in kwargs:
+                raise CheckError(f"a {func.kind.keras_class} layer has no name", self.where())
+            name = kwargs.pop("name")
+            return FakeLayer(func.kind, kwargs, name)
+        if isinstance(func, FakeLayer):
+            return self.apply_layer(func, args, kwargs)
+        if isinstance(func, Factory):
+            if args:
+                raise CheckError("a Keras factory called with positional arguments", self.where())
+            return KerasCall(func.key, tuple(sorted(kwargs.items())))
+        if func == "Input":
+            return self.make_input(args, kwargs)
+        if func == "Model":
+            if len(args) != 2 or set(kwargs) - {"name"}:
+                raise CheckError("keras.Model(inputs, outputs, name=…) expected", self.where())
+            return FakeModel(args[0], args[1], kwargs.get("name"))
+        if func == "Sequential":
+            if len(args) != 1 or set(kwargs) - {"name"}:
+                raise CheckError("keras.Sequential([...], name=…) expected", self.where())
+            return FakeSequential(list(args[0]), kwargs.get("name"))
+        raise CheckError(f"generated code calls {func!r}", self.where())
+
+    def make_input(self, args: list[Any], kwargs: dict[str, Any]) -> FakeTensor:
+        if args or set(kwargs) != {"shape", "name"}:
+            raise CheckError("keras.Input(shape=…, name=…) expected", self.where())
+        if kwargs["name"] != self.ir.input_name:
+            raise CheckError(f"input named {kwargs['name']!r}; the IR calls it {self.ir.input_name!r}")
+        if tuple(kwargs["shape"]) != tuple(self.ir.input_shape):
+            raise CheckError(f"input shape {kwargs['shape']!r}; the IR has {self.ir.input_shape!r}")
+        return FakeTensor(self.ir.input_name, tuple(self.ir.input_shape))
+
+    def apply_layer(self, layer: FakeLayer, args: list[Any], kwargs: dict[str, Any]) -> FakeTensor:
+        if len(args) != 1 or kwargs:
+            raise CheckError("a layer called with other than one argument", self.where())
+        value = args[0]
+        many = isinstance(value, list)
+        tensors = value if many else [value]
+        if not all(isinstance(t, FakeTensor) for t in tensors):
+            raise CheckError("a layer called on something that is not a tensor", self.where())
+        name = layer.name
+        if not isinstance(name, str):
+            raise CheckError(f"a layer name that is not a string: {name!r}", self.where())
+        if name in self.seen:
+            raise CheckError(f"the layer name {name!r} is used twice", self.where())
+        self.seen.add(name)
+        record = Recorded(layer, [t.name for t in tensors], many, self.where())
+        self.records.append(record)
+        node = self.nodes.get(name)
+        if node is None:
+            return FakeTensor(name, None)  # a dead layer the resolver pruned (checked at the end)
+        compare_layer(record.layer, node, self.where())
+        kind = REGISTRY[node.kind]
+        if list(node.inputs) != record.inputs:
+            raise CheckError(
+                f"layer {name!r} takes {record.inputs}; the IR has {list(node.inputs)}", self.where()
+            )
+        if many != (kind.arity == "many"):
+            raise CheckError(f"layer {name!r} is called with the wrong arity", self.where())
+        return FakeTensor(name, node.shape)
+
+
+def compare_layer(layer: FakeLayer, node: Node, where: str) -> None:
+    """Raise when a recorded layer differs from its IR node (class or Keras arguments)."""
+    kind = REGISTRY[node.kind]
+    if layer.kind.keras_class != kind.keras_class:
+        raise CheckError(
+            f"layer {node.name!r} is a {layer.kind.keras_class}; the IR has a {kind.keras_class}", where
+        )
+    expected = kind.keras_args(node.params)
+    got = {**default_kwargs(kind)}
+    for key, value in layer.kwargs.items():
+        got[key] = keras_normalize(kind, key, value)
+    for key in sorted(set(expected) | set(got)):
+        if key not in got or key not in expected or not same_value(got[key], expected[key]):
+            raise CheckError(
+                f"layer {node.name!r}: {key}={got.get(key, '<missing>')!r}; the IR has "
+                f"{expected.get(key, '<missing>')!r}",
+                where,
+            )
+
+
+class _Opaque:
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def attribute(self, name: str) -> Any:
+        raise Unknown(f"{self.what}.{name}")
+
+
+def verify_model(tree: ast.Module, ir: ModelIR) -> None:
+    """Run ``build_model()`` (and ``build_augmentation()``) of a generated module and raise
+    :class:`CheckError` unless they build exactly the IR's layers, names, inputs and outputs."""
+    interp = Interpreter(tree, ir)
+    model = interp.run("build_model")
+    if not isinstance(model, FakeModel):
+        raise CheckError("build_model() does not return keras.Model(...)", "build_model")
+    if model.name != ir.name:
+        raise CheckError(f"the model is named {model.name!r}; the IR calls it {ir.name!r}", "build_model")
+    if not isinstance(model.inputs, FakeTensor) or model.inputs.name != ir.input_name:
+        raise CheckError("keras.Model() does not take the model input", "build_model")
+    outputs = model.outputs if isinstance(model.outputs, list) else [model.outputs]
+    if len(ir.outputs) == 1 and isinstance(model.outputs, list):
+        raise CheckError("a single output is passed as a list", "build_model")
+    names = [t.name if isinstance(t, FakeTensor) else None for t in outputs]
+    if names != list(ir.outputs):
+        raise CheckError(f"the model outputs {names}; the IR has {list(ir.outputs)}", "build_model")
+    missing = [name for name in interp.nodes if name not in interp.seen]
+    if missing:
+        raise CheckError(f"layers of the IR that the code never builds: {missing[:5]}", "build_model")
+    _check_dead(interp)
+    _verify_augmentation(interp, ir)
+
+
+def _check_dead(interp: Interpreter) -> None:
+    # Layers outside the IR are allowed only when nothing in the IR uses them (dead code the
+    # resolver pruned, which Keras also leaves out of the model).
+    extra = {r.layer.name for r in interp.records if r.layer.name not in interp.nodes}
+    for node in interp.ir.nodes:
+        for name in node.inputs:
+            if name in extra:
+                raise CheckError(f"layer {node.name!r} uses {name!r}, which is not in the IR")
+
+
+def _verify_augmentation(interp: Interpreter, ir: ModelIR) -> None:
+    has_function = isinstance(interp.globals.get("build_augmentation"), _Function)
+    if not ir.augmentation:
+        if has_function:
+            result = interp.run("build_augmentation")
+            if result is not None:
+                raise CheckError("build_augmentation() returns layers the spec does not have")
+        return
+    if not has_function:
+        raise CheckError("the spec has augmentation layers but the code has no build_augmentation()")
+    result = interp.run("build_augmentation")
+    if not isinstance(result, FakeSequential):
+        raise CheckError("build_augmentation() does not return keras.Sequential([...])")
+    if result.name != f"{ir.name}_augmentation":
+        raise CheckError(f"the augmentation model is named {result.name!r}")
+    if len(result.layers) != len(ir.augmentation):
+        raise CheckError("build_augmentation() has a different number of layers than the spec")
+    for layer, node in zip(result.layers, ir.augmentation, strict=True):
+        if not isinstance(layer, FakeLayer) or layer.name != node.name:
+            raise CheckError(f"augmentation layer {node.name!r} is missing or misnamed")
+        compare_layer(layer, node, "build_augmentation")
+
+
+def iter_calls(tree: ast.AST) -> Iterator[ast.Call]:
+    """Every call in a tree, in source order."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            yield node

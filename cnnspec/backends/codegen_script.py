@@ -1,0 +1,334 @@
+"""The training program around the generated model (``cnnspec codegen --script``).
+
+The ``data``, ``training`` and ``runtime`` sections are read with
+:func:`cnnspec.training.config.training_config` — the same defaults and located checks as
+``cnnspec train`` — and turned into values for ``templates/train.py.j2``: Keras constructor
+calls built as :mod:`ast` nodes and printed by :func:`~cnnspec.backends.codegen_values.unparse`,
+literals by :func:`~cnnspec.backends.codegen_values.py_literal`. The program itself is written
+independently of :mod:`cnnspec.training`; it needs TensorFlow, NumPy, scikit-learn and
+matplotlib only.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cnnspec.backends.codegen_values import literal_node, py_literal, py_string, unparse
+from cnnspec.errors import SpecError
+
+if TYPE_CHECKING:
+    from cnnspec.api import CompiledSpec
+    from cnnspec.training.config import CallbackConfig, Schedule, TrainConfig
+
+#: Class names of the Keras datasets that have them (index order).
+CLASS_NAMES = {
+    "mnist": [str(i) for i in range(10)],
+    "fashion_mnist": [
+        "t-shirt",
+        "trouser",
+        "pullover",
+        "dress",
+        "coat",
+        "sandal",
+        "shirt",
+        "sneaker",
+        "bag",
+        "ankle_boot",
+    ],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+}
+OPTIMIZER_CLASSES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
+OPTIMIZER_KEYS = {
+    "adam": ("beta_1", "beta_2", "epsilon"),
+    "adamw": ("beta_1", "beta_2", "epsilon"),
+    "sgd": ("momentum", "nesterov"),
+    "rmsprop": ("rho", "momentum", "epsilon"),
+}
+CALLBACK_CLASSES = {
+    "early_stopping": "EarlyStopping",
+    "reduce_lr_on_plateau": "ReduceLROnPlateau",
+    "model_checkpoint": "ModelCheckpoint",
+    "tensorboard": "TensorBoard",
+    "csv_logger": "CSVLogger",
+    "terminate_on_nan": "TerminateOnNaN",
+}
+
+
+def _name(*parts: str) -> ast.expr:
+    node: ast.expr = ast.Name(parts[0], ast.Load())
+    for part in parts[1:]:
+        node = ast.Attribute(node, part, ast.Load())
+    return node
+
+
+def _call(func: ast.expr, args: list[ast.expr] | None = None, **kwargs: Any) -> ast.Call:
+    keywords = [ast.keyword(k, v if isinstance(v, ast.expr) else literal_node(v)) for k, v in kwargs.items()]
+    return ast.Call(func, args or [], keywords)
+
+
+def _out_path(*parts: str) -> ast.expr:
+    """``str(out / "a" / "b")``."""
+    node: ast.expr = ast.Name("out", ast.Load())
+    for part in parts:
+        node = ast.BinOp(node, ast.Div(), ast.Constant(part))
+    return ast.Call(ast.Name("str", ast.Load()), [node], [])
+
+
+def learning_rate_node(value: float | Schedule) -> tuple[ast.expr, bool]:
+    """The learning rate (a float or a schedule built from ``total_steps``); True when the
+    template's ``WarmUp`` schedule class is needed."""
+    from cnnspec.training.config import Schedule
+
+    if not isinstance(value, Schedule):
+        return ast.Constant(float(value)), False
+    schedules = ("keras", "optimizers", "schedules")
+    settings = dict(value.settings)
+    warmup = int(value.warmup_steps)
+    if value.kind == "cosine_decay":
+        peak = float(settings["initial_learning_rate"])
+        decay = settings.get("decay_steps")
+        steps: ast.expr = (
+            ast.Constant(int(decay))
+            if decay
+            else _call(
+                ast.Name("max", ast.Load()),
+                [
+                    ast.BinOp(ast.Name("total_steps", ast.Load()), ast.Sub(), ast.Constant(warmup)),
+                    ast.Constant(1),
+                ],
+            )
+            if warmup
+            else _call(ast.Name("max", ast.Load()), [ast.Name("total_steps", ast.Load()), ast.Constant(1)])
+        )
+        alpha = float(settings.get("alpha", 0.0))
+        if warmup:
+            return (
+                _call(
+                    _name(*schedules, "CosineDecay"),
+                    [ast.Constant(0.0), steps],
+                    alpha=alpha,
+                    warmup_target=peak,
+                    warmup_steps=warmup,
+                ),
+                False,
+            )
+        return _call(_name(*schedules, "CosineDecay"), [ast.Constant(peak), steps], alpha=alpha), False
+    if value.kind == "exponential_decay":
+        inner = _call(
+            _name(*schedules, "ExponentialDecay"),
+            [
+                ast.Constant(float(settings["initial_learning_rate"])),
+                ast.Constant(int(settings["decay_steps"])),
+                ast.Constant(float(settings["decay_rate"])),
+            ],
+            staircase=bool(settings.get("staircase", False)),
+        )
+    else:
+        inner = _call(
+            _name(*schedules, "PiecewiseConstantDecay"),
+            [
+                literal_node([int(b) for b in settings["boundaries"]]),
+                literal_node([float(v) for v in settings["values"]]),
+            ],
+        )
+    if warmup:
+        return _call(ast.Name("WarmUp", ast.Load()), [inner, ast.Constant(warmup)]), True
+    return inner, False
+
+
+def optimizer_node(config: TrainConfig) -> tuple[ast.expr, bool]:
+    spec = config.optimizer
+    rate, warmup = learning_rate_node(spec.learning_rate)
+    kwargs: dict[str, Any] = {"learning_rate": rate}
+    for key in OPTIMIZER_KEYS[spec.name]:
+        if key in spec.settings:
+            kwargs[key] = spec.settings[key]
+    for key in ("weight_decay", "clipnorm"):
+        if key in spec.settings:
+            kwargs[key] = float(spec.settings[key])
+    return _call(_name("keras", "optimizers", OPTIMIZER_CLASSES[spec.name]), **kwargs), warmup
+
+
+def loss_node(config: TrainConfig) -> ast.expr:
+    spec = config.loss
+    losses = ("keras", "losses")
+    if spec.name == "binary_crossentropy":
+        return _call(
+            _name(*losses, "BinaryCrossentropy"),
+            from_logits=spec.from_logits,
+            label_smoothing=spec.label_smoothing,
+        )
+    if config.one_hot_labels:
+        return _call(
+            _name(*losses, "CategoricalCrossentropy"),
+            from_logits=spec.from_logits,
+            label_smoothing=spec.label_smoothing,
+        )
+    return _call(_name(*losses, "SparseCategoricalCrossentropy"), from_logits=spec.from_logits)
+
+
+def metric_nodes(config: TrainConfig) -> list[ast.expr]:
+    m = ("keras", "metrics")
+    logits, binary, one_hot = config.loss.from_logits, config.binary, config.one_hot_labels
+    threshold = 0.0 if logits and binary else 0.5
+    out: list[ast.expr] = []
+    for item in config.metrics:
+        if item.name == "accuracy":
+            if binary:
+                out.append(_call(_name(*m, "BinaryAccuracy"), name="accuracy", threshold=threshold))
+            elif one_hot:
+                out.append(_call(_name(*m, "CategoricalAccuracy"), name="accuracy"))
+            else:
+                out.append(_call(_name(*m, "SparseCategoricalAccuracy"), name="accuracy"))
+        elif item.name == "top_k_accuracy":
+            cls = "TopKCategoricalAccuracy" if one_hot else "SparseTopKCategoricalAccuracy"
+            out.append(_call(_name(*m, cls), k=item.k, name=item.log_name))
+        elif item.name in ("precision", "recall"):
+            cls = "Precision" if item.name == "precision" else "Recall"
+            out.append(_call(_name(*m, cls), name=item.name, thresholds=threshold))
+        else:
+            out.append(_call(_name(*m, "AUC"), name="auc", from_logits=logits, multi_label=False))
+    return out
+
+
+def callback_node(callback: CallbackConfig) -> ast.expr:
+    cls = _name("keras", "callbacks", CALLBACK_CLASSES[callback.name])
+    settings = dict(callback.settings)
+    if callback.name == "model_checkpoint":
+        best = settings.pop("save_best_only", True)
+        return _call(
+            cls,
+            [_out_path("checkpoints", "best.keras" if best else "last.keras")],
+            save_best_only=bool(best),
+            **settings,
+        )
+    if callback.name == "tensorboard":
+        return _call(cls, log_dir=_out_path("tensorboard"), **settings)
+    if callback.name == "csv_logger":
+        return _call(cls, [_out_path("training_log.csv")])
+    return _call(cls, **settings)
+
+
+def _rel_data_path(path: Path, output: Path | None) -> tuple[str, bool]:
+    """A data path as the script names it: relative to the script's folder (when written to a
+    file) or to the working directory; True when it is relative to the script."""
+    if output is not None:
+        base = output.resolve().parent
+        try:
+            return os.path.relpath(path.resolve(), base), True
+        except ValueError:
+            return str(path.resolve()), False
+    try:
+        return os.path.relpath(path.resolve(), Path.cwd()), False
+    except ValueError:
+        return str(path.resolve()), False
+
+
+def _located(error: SpecError, spec: CompiledSpec) -> SpecError:
+    """The error with a location on every diagnostic (the section it is about, else the model)."""
+    from dataclasses import replace
+
+    fixed = []
+    for diagnostic in error.diagnostics:
+        if diagnostic.loc is None:
+            section = (diagnostic.path or "model").split(".")[0].split("[")[0]
+            loc = spec.doc.key_loc((section,)) or spec.doc.key_loc(("model",)) or spec.doc.loc(())
+            diagnostic = replace(diagnostic, loc=loc)
+        fixed.append(diagnostic)
+    return SpecError(fixed)
+
+
+def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[str, Any]:
+    """Values for ``templates/train.py.j2`` (raises a located SpecError for sections that
+    cannot be trained, exactly like ``cnnspec train`` would)."""
+    from cnnspec.training.config import training_config
+
+    ir = spec.ir
+    if len(ir.outputs) != 1:
+        raise SpecError.single(
+            f"expected a model with one output for a training script; it has {len(ir.outputs)}",
+            spec.doc.key_loc(("outputs",)),
+            "outputs",
+            code="codegen-script",
+            hint="generate the model alone (without --script) and write a training loop for several outputs",
+        )
+    try:
+        config = training_config(spec)
+    except SpecError as exc:
+        raise _located(exc, spec) from None
+    data = config.data
+    optimizer, warmup = optimizer_node(config)
+    data_path = test_path = None
+    relative_to_script = False
+    if data.path is not None:
+        data_path, relative_to_script = _rel_data_path(data.path, output)
+    if data.test_path is not None:
+        test_path, _ = _rel_data_path(data.test_path, output)
+    early = [n.kind for n in ir.nodes[:3]] + [n.kind for n in ir.augmentation]
+    rescale = data.rescale
+    if rescale is None:
+        rescale_mode = "none"
+    elif isinstance(rescale, float):
+        rescale_mode = "factor"
+    else:
+        rescale_mode = "none" if "rescaling" in early else "auto"
+    class_weight = config.class_weight
+    input_shape = tuple(ir.input_shape)
+    if len(input_shape) != 3:
+        raise SpecError.single(
+            f"expected an image input (height, width, channels) for a training script; input.shape is "
+            f"{list(input_shape)}",
+            spec.doc.loc(("input", "shape")),
+            "input.shape",
+            code="codegen-script",
+        )
+    test_split = data.test_split if data.test_split is not None else 0.2
+    return {
+        "seed": py_literal(config.seed),
+        "kind": data.kind,
+        "keras_dataset": data.kind if data.kind in ("mnist", "fashion_mnist", "cifar10", "cifar100") else "",
+        "class_names": [py_string(n) for n in CLASS_NAMES.get(data.kind, [])],
+        "data_path": py_string(data_path) if data_path is not None else "None",
+        "data_relative_to_script": relative_to_script,
+        "test_path": py_string(test_path) if test_path is not None else "None",
+        "image_size": py_literal(tuple(data.image_size)) if data.image_size else "None",
+        "color_mode": py_string(data.color_mode or "rgb"),
+        "validation_split": py_literal(float(data.validation_split)),
+        "test_split": py_literal(float(test_split)),
+        "limit": py_literal(data.limit),
+        "shuffle_buffer": py_literal(data.shuffle_buffer),
+        "rescale_mode": rescale_mode,
+        "rescale": py_literal(rescale) if rescale_mode == "factor" else "None",
+        "height": input_shape[0],
+        "width": input_shape[1],
+        "channels": input_shape[2],
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "steps_per_epoch": py_literal(config.steps_per_epoch),
+        "optimizer": unparse(optimizer),
+        "warmup": warmup,
+        "loss": unparse(loss_node(config)),
+        "metrics": [unparse(m) for m in metric_nodes(config)],
+        "callbacks": [unparse(callback_node(c)) for c in config.callbacks],
+        "class_weight": "None" if class_weight is None else py_literal(class_weight),
+        "balanced": class_weight == "balanced",
+        "one_hot": config.one_hot_labels,
+        "binary": config.binary,
+        "threshold": 0.0 if config.loss.from_logits else 0.5,
+        "jit_compile": config.jit_compile,
+        "mixed_precision": config.mixed_precision,
+        "deterministic": config.deterministic,
+        "intra_op": config.intra_op_threads,
+        "inter_op": config.inter_op_threads,
+        "default_out": py_string(str(Path("runs") / ir.name)),
+        "seed_name": "SEED",
+        "parser_description": py_string(
+            f"Train the {ir.name} model of {Path(str(spec.path or ir.name)).name}."
+        ),
+        "data_help": py_string(f"the {data.kind} data to read (default: {data_path})"),
+        "test_help": py_string(f"the test images (default: {test_path})"),
+        "script_doc": "",
+    }

@@ -1,0 +1,84 @@
+"""`cnnspec codegen FILE [-o model.py] [--script]` — standalone Python from a spec.
+
+The generated code does not import cnnspec. It is checked before anything is written: a
+whitelist of the constructs the templates produce, and an abstract run of ``build_model()``
+that must build exactly the compiled model (layer names, classes, arguments, inputs). Files
+are written atomically and never over an existing file without ``--force``. No TensorFlow is
+imported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cnnspec.cli.common import (
+    AllowOutsideOption,
+    MaxParamsOption,
+    SetOption,
+    SpecArgument,
+    guarded,
+    report,
+    stderr,
+)
+from cnnspec.errors import UsageError
+
+
+@guarded
+def codegen(
+    file: SpecArgument,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="the .py file to write (default: print to stdout)"),
+    ] = None,
+    script: Annotated[
+        bool,
+        typer.Option("--script", help="a complete training program (data, fit, evaluation, plots)"),
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="replace an existing output file")] = False,
+    format_code: Annotated[
+        bool,
+        typer.Option("--format/--no-format", help="run `ruff format` on the code when ruff is installed"),
+    ] = True,
+    set: SetOption = None,
+    allow_outside: AllowOutsideOption = False,
+    max_params: MaxParamsOption = 500_000_000,
+) -> None:
+    """Generate readable Python that builds the spec's Keras model (or, with --script, trains it).
+
+    Blocks become functions, `repeat` becomes loops, `vars` become constants. The code is
+    proven to build the same layers as `cnnspec build` before it is written.
+    """
+    if output is not None:
+        if output.is_dir():
+            raise UsageError(f"{output} is a folder; expected a file path such as model.py")
+        if output.exists() and not force:
+            raise UsageError(f"{output} already exists", "pass --force to replace it")
+    from cnnspec.api import compile_spec
+    from cnnspec.backends.python_emitter import generate_code, source_lines
+
+    compiled = compile_spec(file, set or [], allow_outside=allow_outside, max_params=max_params)
+    report(compiled.warnings, "text")
+    generated = generate_code(
+        compiled, script=script, source_name=str(file), output=output, format_code=format_code
+    )
+    from rich.markup import escape
+
+    console = stderr()
+    for note in generated.notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+    if output is None:
+        typer.echo(generated.text, nl=False)
+        return
+    from cnnspec.fileio import write_atomic
+
+    write_atomic(output, generated.text)
+    what = "training script" if script else "model module"
+    spec_lines = source_lines(Path(file))
+    console.print(
+        f"[green]wrote[/green] {escape(str(output))}: {what}, {generated.lines} lines from "
+        f"{spec_lines} spec lines ({'structured' if generated.structured else 'one layer per line'})",
+        highlight=False,
+    )

@@ -1,0 +1,388 @@
+"""`cnnspec codegen`: structure, cleanliness, checks and the CLI (no TensorFlow needed).
+
+The Keras-level proof that generated code builds the same model is in test_codegen_keras.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnspec.api import compile_spec, compile_text
+from cnnspec.backends.codegen_check import CheckError, check_source, verify_model
+from cnnspec.backends.codegen_model import Builder, Plan, flat_model
+from cnnspec.backends.codegen_values import comment_text, docstring, is_identifier, py_string, safe_name
+from cnnspec.backends.python_emitter import (
+    GeneratedCode,
+    docstring_block,
+    generate_code,
+    module_context,
+    render,
+    ruff_binary,
+)
+from cnnspec.cli.app import app
+from tests.conftest import FIXTURES, ROOT, SPEC_FILES
+
+CODEGEN = FIXTURES / "codegen"
+EXTRA = sorted(CODEGEN.glob("*.yaml")) + sorted((FIXTURES / "resolve").glob("*.yaml"))
+ALL_SPECS = SPEC_FILES + EXTRA
+LIBRARY = ["basic_cnn", "digits_cnn", "mnist_cnn", "resnet", "vgg16", "resnet50", "inception_v3"]
+LIBRARY += ["densenet121", "mobilenet_v2"]
+
+
+def ids(path: Path) -> str:
+    return f"{path.parent.name}/{path.stem}"
+
+
+def generate(path: Path, **kwargs) -> GeneratedCode:
+    return generate_code(compile_spec(path), source_name=str(path.relative_to(ROOT)), **kwargs)
+
+
+def ruff_check(text: str, tmp_path: Path, name: str = "generated.py") -> str:
+    """Problems `ruff check` finds with the project's rules ("" when clean)."""
+    binary = ruff_binary()
+    if binary is None:
+        pytest.skip("ruff is not installed")
+    target = tmp_path / name
+    target.write_text(text, encoding="utf-8")
+    done = subprocess.run(
+        [binary, "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), str(target)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return "" if done.returncode == 0 else done.stdout + done.stderr
+
+
+def trainable(path: Path) -> bool:
+    """Whether `cnnspec train` accepts the spec's sections (one classifier output, …)."""
+    from cnnspec.errors import SpecError
+    from cnnspec.training.config import training_config
+
+    compiled = compile_spec(path)
+    try:
+        training_config(compiled)
+    except SpecError:
+        return False
+    return len(compiled.ir.outputs) == 1
+
+
+# -- every spec: checked, clean, standalone ---------------------------------------------------
+@pytest.mark.parametrize("path", ALL_SPECS, ids=ids)
+def test_model_module_is_standalone_and_passes_ruff(path, tmp_path):
+    generated = generate(path)
+    tree = ast.parse(generated.text)
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported == {"keras"}, imported
+    assert "cnnspec" not in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert ruff_check(generated.text, tmp_path) == ""
+    assert generated.structured
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=ids)
+def test_templates_write_clean_code_without_ruff(path, tmp_path):
+    """Without ruff the templates' own layout passes `ruff check` (line length included)."""
+    generated = generate(path, format_code=False)
+    assert not generated.formatted
+    assert max(len(line) for line in generated.text.splitlines()) <= 110
+    assert ruff_check(generated.text, tmp_path) == ""
+
+
+@pytest.mark.parametrize("path", [p for p in SPEC_FILES if p.stem in LIBRARY], ids=ids)
+def test_library_templates_match_ruff_format(path):
+    """For the spec library the templates lay the code out exactly as `ruff format` would."""
+    if ruff_binary() is None:
+        pytest.skip("ruff is not installed")
+    raw = generate(path, format_code=False).text
+    assert generate(path).text == raw
+
+
+@pytest.mark.parametrize("path", [p for p in ALL_SPECS if trainable(p)], ids=ids)
+def test_training_script_is_standalone_and_passes_ruff(path, tmp_path):
+    generated = generate(path, script=True, output=tmp_path / "train.py")
+    tree = ast.parse(generated.text)
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(name.startswith("cnnspec") for name in imported)
+    assert {"keras", "tensorflow", "numpy", "argparse"} <= imported
+    assert 'if __name__ == "__main__":' in generated.text
+    for option in ("--epochs", "--batch-size", "--out"):
+        assert f'"{option}"' in generated.text
+    assert ruff_check(generated.text, tmp_path, "train.py") == ""
+
+
+def test_script_of_a_model_with_two_outputs_is_refused_with_a_location():
+    from cnnspec.errors import SpecError
+
+    with pytest.raises(SpecError) as caught:
+        generate(FIXTURES / "resolve" / "two_heads.yaml", script=True)
+    assert caught.value.errors[0].loc is not None
+    assert "one output" in caught.value.errors[0].message
+
+
+# -- structure survives -------------------------------------------------------------------------
+@pytest.mark.parametrize("path", [p for p in SPEC_FILES if p.stem in LIBRARY], ids=ids)
+def test_library_specs_keep_their_structure(path):
+    compiled = compile_spec(path)
+    generated = generate(path)
+    assert generated.notes == [], generated.notes  # nothing inlined or unrolled
+    tree = ast.parse(generated.text)
+    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    used = Builder(compiled, Plan())._used_blocks()
+    assert set(used) <= functions  # every block the model uses is a function
+    for var in compiled.doc.data.get("vars") or {}:
+        assert f"{var.upper()} = " in generated.text
+    repeats = "repeat:" in path.read_text() or any(
+        "repeat" in str(block) for block in (compiled.doc.data.get("blocks") or {}).values()
+    )
+    if repeats:
+        assert any(isinstance(n, ast.For) for n in ast.walk(tree))
+
+
+def test_blocks_become_functions_vars_constants_and_repeat_loops():
+    text = generate(ROOT / "specs" / "resnet50.yaml").text
+    assert "def bottleneck(x, *, filters: int, stride: int = 1, name: str):" in text
+    assert "for i in range(blocks - 1):" in text
+    assert 'name=f"{name}_bottleneck_{i + 2}"' in text
+    assert "CLASSES = 1000" in text and "units=CLASSES" in text
+    text = generate(ROOT / "specs" / "digits_cnn.yaml").text
+    assert "filters=WIDTH * 2" in text  # ${width * 2}
+    text = generate(ROOT / "specs" / "mobilenet_v2.yaml").text
+    assert "if expansion != 1:" in text  # `when`, three items under one `if`
+    assert text.count("if expansion != 1:") == 1
+    assert "if stride == 1 and shortcut.shape[-1] == filters:" in text  # shortcut chosen by expression
+    assert 'padding="same" if stride == 1 else "valid"' in text
+
+
+def test_header_and_location_comments():
+    text = generate(ROOT / "specs" / "resnet.yaml").text
+    first = text.splitlines()[0]
+    assert first.startswith("# Generated by cnnspec ") and "specs/resnet.yaml" in first
+    from cnnspec import __version__
+
+    assert __version__ in first
+    assert "# resnet.yaml:" in text  # each section names the spec line it came from
+
+
+def test_generation_is_deterministic():
+    path = ROOT / "specs" / "inception_v3.yaml"
+    assert generate(path).text == generate(path).text
+
+
+def test_overrides_reach_the_code(tmp_path):
+    compiled = compile_spec(ROOT / "specs" / "resnet.yaml", ["vars.classes=3"])
+    assert "CLASSES = 3" in generate_code(compiled).text
+
+
+# -- fallbacks -------------------------------------------------------------------------------
+def test_fallbacks_inline_blocks_and_unroll_loops_and_say_so():
+    generated = generate(CODEGEN / "fallbacks.yaml")
+    notes = "\n".join(generated.notes)
+    assert "inlined block `twice`" in notes
+    assert "inlined block `squeeze`" in notes
+    assert "unrolled the repeat at model[2].repeat" in notes
+    assert "# Note: inlined block `twice`" in generated.text
+    tree = ast.parse(generated.text)
+    assert "twice" not in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=ids)
+def test_flat_form_is_verified_for_every_spec(path):
+    compiled = compile_spec(path)
+    module = flat_model(compiled, ["test"])
+    text = render("model.py.j2", module_context(compiled, module, source_name="x"))
+    verify_model(check_source(text), compiled.ir)
+
+
+# -- the checker catches differences and foreign code --------------------------------------------
+@pytest.fixture(scope="module")
+def resnet_source() -> tuple[str, object]:
+    compiled = compile_spec(ROOT / "specs" / "resnet.yaml")
+    return generate_code(compiled).text, compiled
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('name="conv2d_1"', 'name="conv2d_one"'),
+        ("kernel_size=7", "kernel_size=5"),
+        ('name=f"{name}_add_1")([shortcut, x])', 'name=f"{name}_add_1")([x, shortcut])'),
+        ('padding="same", name="max_pool2d_1"', 'name="max_pool2d_1"'),
+        ('name="resnet")', 'name="resnet2")'),
+        ('x = residual_block(x, filters=128, name="residual_block_4")\n', ""),
+        ('activation="softmax"', 'activation="relu"'),
+    ],
+)
+def test_checker_finds_any_difference_from_the_ir(resnet_source, old, new):
+    text, compiled = resnet_source
+    assert old in text
+    with pytest.raises(CheckError):
+        verify_model(check_source(text.replace(old, new, 1)), compiled.ir)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "import os\n",
+        "from subprocess import run\n",
+        'eval("1")\n',
+        'X = __import__("os")\n',
+        "X = build_model.__globals__\n",
+        "class Evil:\n    pass\n",
+        'print("hello")\n',
+        "X = open\n",
+        "def f(*args):\n    return args\n",
+        "X = getattr(keras, 'layers')\n",
+    ],
+)
+def test_whitelist_refuses_code_the_templates_never_write(resnet_source, extra):
+    text, _ = resnet_source
+    with pytest.raises(CheckError):
+        check_source(text + "\n" + extra)
+
+
+# -- values ----------------------------------------------------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_string_literals_round_trip(text):
+    assert ast.literal_eval(py_string(text)) == text
+    assert len(py_string(text).splitlines()) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_comments_stay_on_their_line(text):
+    line = "# " + comment_text(text)
+    assert len(line.splitlines()) == 1
+    tokens = ast.parse(f"x = 1  {line}\n").body
+    assert len(tokens) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_docstrings_round_trip_and_cannot_be_broken_out_of(text):
+    literal = docstring(text)
+    assert ast.literal_eval(literal) == text
+    module = ast.parse(f"{literal}\n")
+    assert len(module.body) == 1
+    block = docstring_block([text], "    ")
+    tree = ast.parse(f"def f():\n    {block}\n")
+    assert len(tree.body[0].body) == 1
+    assert " ".join(ast.get_docstring(tree.body[0], clean=False).split()) == " ".join(text.split())
+
+
+def test_identifiers():
+    for good in ("filters", "stage_2", "_private"):
+        assert is_identifier(good)
+    for bad in ("class", "match", "case", "_", "print", "type", "ﬁlter", "2x", "a-b", "a\n", ""):
+        assert not is_identifier(bad)
+    taken = {"x"}
+    assert safe_name("class", taken) == "class_"
+    assert safe_name("x", taken) == "x_2"
+    assert safe_name("__import__", taken) == "import__"
+    assert safe_name("ﬁlter", taken, "layer") == "layer"
+    assert safe_name("a\n", taken, "layer") == "layer"
+
+
+# -- the CLI ---------------------------------------------------------------------------------------
+SPEC = ROOT / "specs" / "digits_cnn.yaml"
+
+
+def test_cli_prints_to_stdout(runner):
+    result = runner.invoke(app, ["codegen", str(SPEC)])
+    assert result.exit_code == 0, result.output
+    assert "def build_model():" in result.stdout
+    ast.parse(result.stdout)
+
+
+def test_cli_writes_atomically_and_refuses_to_overwrite(runner, tmp_path):
+    target = tmp_path / "model.py"
+    result = runner.invoke(app, ["codegen", str(SPEC), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "def build_model():" in target.read_text()
+    target.write_text("# mine\n")
+    result = runner.invoke(app, ["codegen", str(SPEC), "-o", str(target)])
+    assert result.exit_code == 2
+    assert "already exists" in result.output and "--force" in result.output
+    assert target.read_text() == "# mine\n"
+    result = runner.invoke(app, ["codegen", str(SPEC), "-o", str(target), "--force"])
+    assert result.exit_code == 0
+    assert "def build_model():" in target.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.py"]  # no temp files left
+
+
+def test_cli_script(runner, tmp_path):
+    target = tmp_path / "train.py"
+    result = runner.invoke(app, ["codegen", str(SPEC), "--script", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    text = target.read_text()
+    assert "def main():" in text and "load_digits" in text
+    check_source(text, script=True)
+
+
+def test_cli_refuses_a_folder_as_output(runner, tmp_path):
+    result = runner.invoke(app, ["codegen", str(SPEC), "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "folder" in result.output
+
+
+def test_cli_writes_nothing_when_the_spec_has_errors(runner, tmp_path, write_spec):
+    spec = write_spec("cnnspec: 1\nname: bad\ninput: {shape: [8, 8, 1]}\nmodel:\n  - conv2d: {filters: 0}\n")
+    target = tmp_path / "out.py"
+    result = runner.invoke(app, ["codegen", str(spec), "-o", str(target)])
+    assert result.exit_code == 1
+    assert not target.exists()
+
+
+def test_cli_writes_nothing_when_codegen_refuses_a_name(runner, tmp_path, write_spec):
+    spec = write_spec(
+        "cnnspec: 1\nname: m\ninput: {shape: [8, 8, 1]}\n"
+        "blocks:\n  class:\n    layers: [flatten]\nmodel:\n  - class\n"
+    )
+    target = tmp_path / "out.py"
+    target.write_text("# keep\n")
+    result = runner.invoke(app, ["codegen", str(spec), "-o", str(target), "--force"])
+    assert result.exit_code == 1
+    assert "spec.yaml:5:" in result.output  # located at the block's key
+    assert target.read_text() == "# keep\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.py", "spec.yaml"]
+
+
+def test_codegen_never_imports_tensorflow(tmp_path):
+    code = f"""
+import sys
+from typer.testing import CliRunner
+from cnnspec.cli.app import app
+runner = CliRunner()
+for args in (["codegen", {str(ROOT / "specs" / "resnet50.yaml")!r}, "-o", {str(tmp_path / "m.py")!r}],
+             ["codegen", {str(SPEC)!r}, "--script", "-o", {str(tmp_path / "t.py")!r}]):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
+print(heavy)
+assert not heavy, heavy
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "m.py").exists() and (tmp_path / "t.py").exists()
+
+
+def test_ids_computed_in_a_loop_unroll_that_loop():
+    compiled = compile_text(
+        "cnnspec: 1\nname: m\ninput: {shape: [4, 4, 2]}\nmodel:\n"
+        "  - repeat: {times: 3, as: i, layers: [{conv2d: {filters: 2, kernel_size: 1}, id: 'c${i}'}]}\n"
+    )
+    generated = generate_code(compiled)
+    assert generated.structured
+    assert generated.notes == [
+        "unrolled the repeat at model[0].repeat: an `id` depends on a value known only "
+        "at run time (undefined name 'i')"
+    ]
+    assert 'name="c2"' in generated.text

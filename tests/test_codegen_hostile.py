@@ -1,0 +1,262 @@
+"""Hostile specs for the code emitter: every case is either refused with a located error or
+emitted so that each string round-trips exactly and nothing but the templates' code runs."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import pytest
+
+from cnnspec.api import compile_spec
+from cnnspec.backends.codegen_check import check_source, verify_model
+from cnnspec.backends.python_emitter import generate_code
+from cnnspec.cli.app import app
+from cnnspec.errors import SpecError
+
+HEAD = "cnnspec: 1\n"
+INPUT = "input: {shape: [8, 8, 1]}\n"
+
+# Strings that have broken code generators: quotes of every kind, triple quotes, backslashes
+# (also before a quote and at the end), newlines, NUL, line/paragraph separators, bidi controls,
+# a look-alike ligature, format braces, and things that look like code.
+NASTY = [
+    "it's",
+    'say "hi"',
+    '"""',
+    "'''",
+    "a\"\"\"b'''c",
+    "back\\slash",
+    "ends with backslash\\",
+    '\\"',
+    "line\nbreak",
+    "carriage\rreturn",
+    "nul\x00byte",
+    "sep\u2028arator",
+    "para\u2029graph",
+    "bidi\u202eevil\u202c",
+    "ﬁlter",
+    "{x} {{y}} %s",
+    '"); import os; os.system("echo pwned"); ("',
+    "\\n is not a newline",
+    "tab\there",
+]
+
+
+def yaml_string(text: str) -> str:
+    """A YAML double-quoted scalar for ``text`` (JSON strings are valid YAML)."""
+    return json.dumps(text)
+
+
+def emit(write_spec, text: str, *, script: bool = False):
+    """Compile and generate; returns (tree, source) after the emitter's own checks."""
+    compiled = compile_spec(write_spec(text))
+    generated = generate_code(compiled, script=script, source_name="spec.yaml")
+    tree = check_source(generated.text, script=script)
+    verify_model(tree, compiled.ir)
+    return tree, generated.text, compiled
+
+
+def string_constants(tree: ast.AST) -> list[str]:
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def calls(tree: ast.AST) -> set[str]:
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            while isinstance(func, ast.Call):
+                func = func.func
+            out.add(ast.unparse(func))
+    return out
+
+
+BASELINE_CALLS = None
+
+
+def baseline_calls(write_spec) -> set[str]:
+    tree, _, _ = emit(write_spec, HEAD + "name: plain\n" + INPUT + "model:\n  - flatten\n")
+    return calls(tree)
+
+
+@pytest.mark.parametrize("text", NASTY, ids=range(len(NASTY)))
+def test_descriptions_stay_documentation(write_spec, text):
+    tree, source, _ = emit(
+        write_spec, HEAD + "name: m\ndescription: " + yaml_string(text) + "\n" + INPUT + "model: [flatten]\n"
+    )
+    doc = ast.get_docstring(tree, clean=False)
+    assert doc is not None
+    # whitespace (newlines, U+2028, …) is re-wrapped; every other character round-trips
+    assert " ".join(text.split()) in " ".join(doc.split())
+    assert calls(tree) == baseline_calls(write_spec)
+    assert all(line.isprintable() for line in source.splitlines())
+
+
+@pytest.mark.parametrize("text", NASTY, ids=range(len(NASTY)))
+def test_string_values_round_trip_exactly(write_spec, text):
+    spec = (
+        HEAD
+        + "name: m\n"
+        + INPUT
+        + "vars: {label: "
+        + yaml_string(text)
+        + "}\n"
+        + "blocks:\n  b:\n    params:\n      note: {type: str, default: "
+        + yaml_string(text)
+        + "}\n    layers: [flatten]\n"
+        + "model: [b]\n"
+    )
+    tree, source, _ = emit(write_spec, spec)
+    constants = {
+        node.targets[0].id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+    }
+    assert constants["LABEL"] == text
+    block = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "b")
+    defaults = [ast.literal_eval(d) for d in block.args.kw_defaults if d is not None]
+    assert text in defaults
+    assert calls(tree) == baseline_calls(write_spec) | {"b"}
+    assert all(line.isprintable() for line in source.splitlines())
+
+
+def test_model_and_layer_names_round_trip(write_spec):
+    # the schema's identifier pattern lets a trailing newline through (`$` matches before it)
+    tree, _, compiled = emit(
+        write_spec,
+        HEAD + 'name: "m\\n"\n' + INPUT + 'model:\n  - conv2d: {filters: 2, kernel_size: 3}\n    id: "c\\n"\n'
+        "  - flatten\n",
+    )
+    names = string_constants(tree)
+    assert "m\n" in names and "c\n" in names
+    assert compiled.ir.name == "m\n"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["class", "match", "case", "print", "type", "build_model", "layers", "keras", "projection_strides"],
+)
+def test_block_names_that_cannot_be_functions_are_refused_with_a_location(write_spec, name):
+    path = write_spec(
+        HEAD + "name: m\n" + INPUT + f"blocks:\n  {name}:\n    layers: [flatten]\nmodel:\n  - {name}\n"
+    )
+    compiled = compile_spec(path)  # a valid spec for `cnnspec build`
+    with pytest.raises(SpecError) as caught:
+        generate_code(compiled)
+    error = caught.value.errors[0]
+    assert error.loc is not None and error.loc.line == 5 and error.path == f"blocks.{name}"
+    assert error.hint and "rename" in error.hint
+
+
+def test_script_only_names_are_refused_for_scripts(write_spec):
+    path = write_spec(
+        HEAD + "name: m\n" + INPUT + "blocks:\n  main:\n    layers: [flatten, dense: 2]\nmodel: [main]\n"
+    )
+    generate_code(compile_spec(path))  # fine for a model module
+    with pytest.raises(SpecError) as caught:
+        generate_code(compile_spec(path), script=True)
+    assert caught.value.errors[0].path == "blocks.main"
+
+
+@pytest.mark.parametrize("name", ["class", "lambda", "match", "print", "len"])
+def test_block_parameter_names_are_checked(write_spec, name):
+    path = write_spec(
+        HEAD + "name: m\n" + INPUT + f"blocks:\n  b:\n    params: {{{name}: int}}\n    layers: [flatten]\n"
+        f"model:\n  - b: {{{name}: 1}}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        generate_code(compile_spec(path))
+    error = caught.value.errors[0]
+    assert error.loc is not None and error.path == f"blocks.b.params.{name}"
+
+
+@pytest.mark.parametrize(("names", "bad"), [("match", "match"), ("str", "str"), ("width, WIDTH", "WIDTH")])
+def test_var_names_are_checked(write_spec, names, bad):
+    values = ", ".join(f"{n.strip()}: 3" for n in names.split(","))
+    path = write_spec(HEAD + "name: m\n" + INPUT + f"vars: {{{values}}}\nmodel: [flatten]\n")
+    with pytest.raises(SpecError) as caught:
+        generate_code(compile_spec(path))
+    assert caught.value.errors[0].path == f"vars.{bad}"
+    assert caught.value.errors[0].loc is not None
+
+
+def test_look_alike_names_never_reach_python(write_spec):
+    # NFKC would turn `ﬁlter` into the builtin `filter`: the schema refuses it before codegen
+    path = write_spec(
+        HEAD + "name: m\n" + INPUT + "blocks:\n  ﬁlter:\n    layers: [flatten]\nmodel: [ﬁlter]\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        compile_spec(path)
+    assert caught.value.errors[0].loc is not None
+
+
+@pytest.mark.parametrize(
+    "ident",
+    ["class", "match", "_", "print", "x", "inputs", "keras", "layers", "name", "__import__", "build_model"],
+)
+def test_ids_and_loop_variables_become_safe_local_names(write_spec, ident):
+    spec = (
+        HEAD
+        + "name: m\n"
+        + INPUT
+        + "model:\n"
+        + f"  - conv2d: {{filters: 2, kernel_size: 3, padding: same}}\n    id: {ident}\n"
+        + f"  - repeat: {{times: 2, as: {ident if ident.isidentifier() else 'i'}, layers: [batch_norm]}}\n"
+        + f"  - concat:\n    inputs: [{ident}, input]\n"
+        + "  - flatten\n"
+    )
+    tree, source, _ = emit(write_spec, spec)
+    assert ident in string_constants(tree)  # the layer name, exactly
+    assigned = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets}
+    loop_vars = {n.target.id for n in ast.walk(tree) if isinstance(n, ast.For)}
+    import keyword
+
+    for local in assigned | loop_vars:
+        assert not keyword.iskeyword(local) and not keyword.issoftkeyword(local) or local == "_"
+        assert not local.startswith("__")
+    assert {"keras", "layers", "build_model"}.isdisjoint(assigned | loop_vars)
+
+
+def test_loop_variable_named_like_a_builtin_keeps_its_meaning(write_spec):
+    tree, source, _ = emit(
+        write_spec,
+        HEAD
+        + "name: m\n"
+        + INPUT
+        + "model:\n  - repeat: {times: 3, as: len, layers: [conv2d: {filters: '${len + 1}', kernel_size: 1}]}\n"
+        + "  - flatten\n",
+    )
+    assert "for len_ in range(3):" in source
+    assert "filters=len_ + 1" in source
+
+
+def test_hostile_spec_file_name_stays_in_its_comment(tmp_path):
+    from typer.testing import CliRunner
+
+    folder = tmp_path / 'we"ird\u2028 \\name'
+    folder.mkdir()
+    spec = folder / "sp'ec\u202e.yaml"
+    spec.write_text(HEAD + "name: m\n" + INPUT + "model: [flatten]\n", encoding="utf-8")
+    target = tmp_path / "out.py"
+    result = CliRunner().invoke(app, ["codegen", str(spec), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    source = target.read_text(encoding="utf-8")
+    assert all(line.isprintable() for line in source.splitlines())
+    check_source(source)
+    assert source.splitlines()[0].startswith("# Generated by cnnspec")
+
+
+def test_hostile_data_paths_are_plain_strings_in_scripts(write_spec, tmp_path):
+    path_text = 'x"; import os; os.system("echo pwned"); ".npz'
+    tree, source, _ = emit(
+        write_spec,
+        HEAD
+        + "name: m\n"
+        + INPUT
+        + "model: [flatten, dense: {units: 2, activation: softmax}]\n"
+        + "data: {source: {npz: "
+        + yaml_string(path_text)
+        + "}}\n",
+        script=True,
+    )
+    assert any(value.endswith(path_text) for value in string_constants(tree))
+    assert "os.system" not in calls(tree)
