@@ -25,6 +25,7 @@ def _png(figure: object) -> bytes:
 def plot_history(history: Mapping[str, Sequence[float]], target: Path, title: str = "") -> Path:
     """Accuracy and loss per epoch, training vs validation (two panels, as in the seed notebook)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = list(history.get("epoch") or range(1, len(history.get("loss", [])) + 1))
     figure = Figure(figsize=(11, 4), dpi=100)
@@ -39,6 +40,7 @@ def plot_history(history: Mapping[str, Sequence[float]], target: Path, title: st
             axes.plot(epochs, history[f"val_{key}"], marker="o", markersize=3, label=f"validation {key}")
         axes.set_title(label)
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.5" on short runs
         axes.set_ylabel(key)
         axes.grid(True, alpha=0.3)
         axes.legend()
