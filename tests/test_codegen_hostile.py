@@ -204,25 +204,26 @@ def test_ids_and_loop_variables_become_safe_local_names(write_spec, ident):
         + f"  - concat:\n    inputs: [{ident}, input]\n"
         + "  - flatten\n"
     )
-    tree, source, _ = emit(write_spec, spec)
+    tree, _, _ = emit(write_spec, spec)
     assert ident in string_constants(tree)  # the layer name, exactly
     assigned = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets}
     loop_vars = {n.target.id for n in ast.walk(tree) if isinstance(n, ast.For)}
     import keyword
 
     for local in assigned | loop_vars:
-        assert not keyword.iskeyword(local) and not keyword.issoftkeyword(local) or local == "_"
+        assert local == "_" or not (keyword.iskeyword(local) or keyword.issoftkeyword(local))
         assert not local.startswith("__")
     assert {"keras", "layers", "build_model"}.isdisjoint(assigned | loop_vars)
 
 
 def test_loop_variable_named_like_a_builtin_keeps_its_meaning(write_spec):
-    tree, source, _ = emit(
+    _, source, _ = emit(
         write_spec,
         HEAD
         + "name: m\n"
         + INPUT
-        + "model:\n  - repeat: {times: 3, as: len, layers: [conv2d: {filters: '${len + 1}', kernel_size: 1}]}\n"
+        + "model:\n  - repeat: {times: 3, as: len,\n"
+        + "              layers: [conv2d: {filters: '${len + 1}', kernel_size: 1}]}\n"
         + "  - flatten\n",
     )
     assert "for len_ in range(3):" in source
@@ -247,7 +248,7 @@ def test_hostile_spec_file_name_stays_in_its_comment(tmp_path):
 
 def test_hostile_data_paths_are_plain_strings_in_scripts(write_spec, tmp_path):
     path_text = 'x"; import os; os.system("echo pwned"); ".npz'
-    tree, source, _ = emit(
+    tree, _, _ = emit(
         write_spec,
         HEAD
         + "name: m\n"
