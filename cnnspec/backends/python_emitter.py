@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,7 +54,8 @@ if TYPE_CHECKING:
 
 LINE_LENGTH = 110
 INDENT = "    "
-MAX_ATTEMPTS = 40
+MAX_ATTEMPTS = 16  # refinements before writing one layer per line
+ATTEMPT_BUDGET_S = 3.0  # … or once refining has taken this long (huge hostile specs)
 
 
 @dataclass
@@ -127,7 +129,11 @@ def generate_code(
 def build_module(spec: CompiledSpec, *, script: bool = False) -> ModelModule:
     """The structured model module, refined until it provably builds the IR (else flat)."""
     plan = Plan()
+    deadline = time.monotonic() + ATTEMPT_BUDGET_S
     for _ in range(MAX_ATTEMPTS):
+        if time.monotonic() > deadline:
+            plan.notes.append("stopped refining: the spec is too large to try more structure")
+            break
         try:
             module = Builder(spec, plan, script=script).build()
         except NeedConcrete as exc:
