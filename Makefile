@@ -51,3 +51,15 @@ bench: $(VENV)/.installed-dev
 
 bench-quick: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run_all.py --quick
+
+# Long fuzzing campaign (issue 7): ~100,000 generated, mutated and byte-level specs through the
+# front end and the CLI with fresh random seeds, then the hostile corpus; prints the totals.
+# `make test` runs the same properties with ~3,000 derandomized cases.
+.PHONY: fuzz
+FUZZ_EXAMPLES ?= 7500
+FUZZ_REPORT := .pytest_cache/fuzz-report.jsonl
+fuzz: $(VENV)/.installed-dev
+	mkdir -p .pytest_cache && rm -f $(FUZZ_REPORT)
+	CNNSPEC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CNNSPEC_FUZZ_RANDOM=1 CNNSPEC_FUZZ_REPORT=$(CURDIR)/$(FUZZ_REPORT) \
+		$(BIN)/python -m pytest tests/test_fuzz.py tests/test_hostile.py -n $(PYTEST_WORKERS) -q
+	$(BIN)/python -m tests.test_fuzz $(FUZZ_REPORT)

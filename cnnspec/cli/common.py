@@ -61,10 +61,12 @@ def report(diagnostics: list[Diagnostic], fmt: str = "text") -> None:
 
 
 def fail_usage(message: str, hint: str | None = None) -> typer.Exit:
+    from cnnspec.cli.render import safe
+
     console = stderr()
-    console.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    console.print(f"[bold red]error:[/bold red] {safe(message)}", highlight=False)
     if hint:
-        console.print(f"  [cyan]hint:[/cyan] {hint}", highlight=False)
+        console.print(f"  [cyan]hint:[/cyan] {safe(hint)}", highlight=False)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -90,8 +92,10 @@ def guarded(func: F) -> F:
         except Exception as exc:
             if os.environ.get("CNNSPEC_DEBUG"):
                 raise
+            from cnnspec.cli.render import safe
+
             stderr().print(
-                f"[bold red]internal error[/bold red] ({type(exc).__name__}: {exc}); please report "
+                f"[bold red]internal error[/bold red] ({type(exc).__name__}: {safe(exc)}); please report "
                 "it with the spec that caused it (set CNNSPEC_DEBUG=1 for the traceback)",
                 highlight=False,
             )

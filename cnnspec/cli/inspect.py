@@ -19,7 +19,7 @@ from cnnspec.cli.common import (
     report,
     stdout,
 )
-from cnnspec.cli.render import OutputFormat
+from cnnspec.cli.render import OutputFormat, safe
 
 
 def shape_text(shape: list[int | None] | None) -> str:
@@ -82,4 +82,4 @@ def inspect(
         typer.echo(json.dumps(summary, indent=2))
         return
     report(compiled.warnings, "text")
-    print_summary(summary, f"{compiled.name} ({Path(file)})")
+    print_summary(summary, f"{compiled.name} ({safe(Path(file))})")

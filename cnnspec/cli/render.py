@@ -40,6 +40,12 @@ def _clean(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else f"\\x{ord(ch):02x}" for ch in text)
 
 
+def safe(text: object) -> str:
+    """User text (file names, messages) ready for Rich: control characters shown escaped and
+    ``[…]`` never read as markup (``evil[/green].yaml`` would otherwise raise MarkupError)."""
+    return escape(_clean(str(text)))
+
+
 EXCERPT_WIDTH = 100
 
 

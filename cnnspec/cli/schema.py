@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from cnnspec.cli.common import EXIT_SPEC, guarded, stderr, stdout
+from cnnspec.cli.render import safe
 
 SCHEMA_FILES = {"spec": "cnnspec.schema.json", "library": "cnnspec-blocks.schema.json"}
 
@@ -64,6 +65,6 @@ def schema(
         from cnnspec.fileio import write_atomic
 
         write_atomic(output, text)
-        stdout().print(f"wrote {output}")
+        stdout().print(f"wrote {safe(output)}")
         return
     typer.echo(text, nl=False)

@@ -16,7 +16,7 @@ from cnnspec.cli.common import (
     report,
     stdout,
 )
-from cnnspec.cli.render import OutputFormat
+from cnnspec.cli.render import OutputFormat, safe
 from cnnspec.errors import Diagnostic, SpecError
 
 
@@ -59,7 +59,7 @@ def validate(
             report(compiled.warnings, "text")
             totals = compiled.ir.totals
             console.print(
-                f"[green]ok[/green] {file}: {compiled.name} — {len(compiled.ir.nodes)} layers, "
+                f"[green]ok[/green] {safe(file)}: {compiled.name} — {len(compiled.ir.nodes)} layers, "
                 f"{totals.params:,} parameters",
                 highlight=False,
             )

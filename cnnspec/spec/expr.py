@@ -11,6 +11,7 @@ same expression back as Python.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -125,9 +126,16 @@ def _check_node(node: ast.AST) -> None:
             raise ExpressionError("expected positional arguments only in a function call")
 
 
+@functools.lru_cache(maxsize=65_536)
+def _parsed(text: str) -> ast.expr:
+    """:func:`parse`, memoised for the evaluator and :func:`names_in`, which never change the
+    tree (``parse`` itself returns a fresh tree: the code emitter rewrites the ones it gets)."""
+    return parse(text)
+
+
 def names_in(text: str) -> set[str]:
     """The variable names an expression body reads (function names excluded)."""
-    tree = parse(text)
+    tree = _parsed(text)
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     return names - (calls & set(FUNCTIONS))
@@ -135,7 +143,7 @@ def names_in(text: str) -> set[str]:
 
 def evaluate(text: str, env: Mapping[str, Any]) -> Any:
     """Evaluate one expression body against ``env`` (variables, parameters, loop indices)."""
-    return _eval(parse(text), env)
+    return _eval(_parsed(text), env)
 
 
 def _bounded(value: Any) -> Any:

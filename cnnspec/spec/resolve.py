@@ -132,6 +132,8 @@ class Resolver:
             return False, None
 
     def _substitute(self, value: Any, env: dict[str, Any]) -> Any:
+        if isinstance(value, (list, dict)) and len(value) > MAX_VALUE_NODES:
+            _check_value_size(value)  # refuse before evaluating thousands of expressions
         if isinstance(value, list):
             result: Any = [self._substitute(v, env) for v in value]
         elif isinstance(value, dict):
@@ -981,6 +983,7 @@ class Resolver:
 
 
 MAX_VALUE_NODES = 10_000
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_VALUE_DEPTH = 100
 
 
@@ -1020,6 +1023,8 @@ def _var_refs(value: Any, names: dict[str, Any]) -> set[str]:
             whole = full is not None and "${" not in full.group(1)
             bodies = [full.group(1)] if full is not None and whole else EMBEDDED_EXPRESSION.findall(item)
             for body in bodies:
+                if names.keys().isdisjoint(_WORD.findall(body)):
+                    continue  # names no var: no need to parse it
                 with contextlib.suppress(ExpressionError):  # evaluation reports it, located
                     refs.update(names_in(body))
     return refs & names.keys()
