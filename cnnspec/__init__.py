@@ -16,6 +16,7 @@ __all__ = [
     "build_model",
     "compile_spec",
     "compile_text",
+    "generate_code",
     "load",
     "resolve",
     "validate",

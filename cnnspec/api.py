@@ -152,3 +152,11 @@ def build_augmentation(spec: CompiledSpec | str | Path) -> keras.Sequential | No
     from cnnspec.backends.keras_builder import build_augmentation as build
 
     return build(_compiled(spec).ir)
+
+
+def generate_code(spec: CompiledSpec | str | Path, *, script: bool = False) -> str:
+    """Back end: standalone Python source of a spec — the model module, or with ``script=True``
+    a complete training program (no TensorFlow needed to generate it)."""
+    from cnnspec.backends.python_emitter import generate_code as emit
+
+    return emit(_compiled(spec), script=script).text

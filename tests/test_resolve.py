@@ -162,3 +162,20 @@ def test_augmentation_section_must_keep_the_shape():
         compile_text(
             "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel: [flatten]\naugmentation: [flatten]\n"
         )
+
+
+@pytest.mark.parametrize(("field", "value"), [("name", "m\\n"), ("id", "c\\n"), ("id", "ﬁlter")])
+def test_identifiers_refuse_trailing_newlines_and_look_alikes(field, value):
+    name = value if field == "name" else "m"
+    body = f'cnnspec: 1\nname: "{name}"\ninput: {{shape: [4]}}\nmodel:\n  - dense: 2\n'
+    if field == "id":
+        body += f'    id: "{value}"\n'
+    with pytest.raises(SpecError, match="expected an identifier"):
+        compile_text(body)
+
+
+def test_generate_code_is_part_of_the_api():
+    import cnnspec
+
+    source = cnnspec.generate_code(str(FIXTURES / "resolve" / "two_heads.yaml"))
+    assert "def build_model" in source and "import cnnspec" not in source

@@ -30,7 +30,8 @@ from cnnspec.spec.expr import (
 )
 from cnnspec.spec.loader import SourceDoc
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# fullmatch, not match: "$" would accept a trailing newline ("c\n").
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ITEM_EXTRAS = ("id", "inputs", "when")
 COMBINATORS = ("residual", "parallel", "repeat")
 MAX_NODES = 20_000
@@ -146,6 +147,10 @@ class Resolver:
 
     # -- entry point -----------------------------------------------------------------------
     def resolve(self) -> ModelIR:
+        name = self.data.get("name")
+        if isinstance(name, str) and not (IDENTIFIER.fullmatch(name) and name.isascii()):
+            # The schema's pattern uses `$`, which Python's re lets match before a final newline.
+            self.error(f"expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received {name!r}", ("name",))
         env = self.vars_env = self.resolve_vars()
         input_shape = self.resolve_input(env)
         self.shapes[self.input_name] = input_shape
@@ -427,7 +432,7 @@ class Resolver:
         ok, item_id = self.evaluate(extras["id"], env, (*path, "id"))
         if not ok:
             return None
-        if not isinstance(item_id, str) or not IDENTIFIER.match(item_id) or not item_id.isascii():
+        if not isinstance(item_id, str) or not IDENTIFIER.fullmatch(item_id) or not item_id.isascii():
             self.error(
                 f"expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received {item_id!r}",
                 (*path, "id"),
@@ -833,7 +838,7 @@ class Resolver:
             )
             return UNKNOWN
         var = fields.get("as")
-        if var is not None and (not isinstance(var, str) or not IDENTIFIER.match(var)):
+        if var is not None and (not isinstance(var, str) or not IDENTIFIER.fullmatch(var)):
             self.error(f"expected an identifier; received {var!r}", (*path, "as"), code="identifier")
             return UNKNOWN
         current = entry
