@@ -35,23 +35,32 @@ def _materialize(value: Any, factories: dict[str, Any]) -> Any:
     return value
 
 
-def make_layer(node: Node) -> keras.layers.Layer:
-    """The Keras layer of one IR node, named as in the IR."""
+def make_layer(node: Node, *, float32: bool = False) -> keras.layers.Layer:
+    """The Keras layer of one IR node, named as in the IR (``float32``: compute in float32
+    whatever the global dtype policy)."""
     keras = _keras()
     kind = REGISTRY[node.kind]
     factories = _factories(keras)
     layer_class = getattr(keras.layers, kind.keras_class)
     kwargs = {k: _materialize(v, factories) for k, v in kind.keras_args(node.params).items()}
+    if float32:
+        kwargs["dtype"] = "float32"
     return layer_class(name=node.name, **kwargs)
 
 
 def build_model(ir: ModelIR) -> keras.Model:
-    """Build the functional Keras model of a resolved spec."""
+    """Build the functional Keras model of a resolved spec.
+
+    Under a mixed dtype policy (``runtime.mixed_precision``) the output layers compute in
+    float32, so the final softmax (and the loss) stay numerically stable.
+    """
     keras = _keras()
     inputs = keras.Input(shape=ir.input_shape, name=ir.input_name)
     tensors: dict[str, Any] = {ir.input_name: inputs}
+    mixed = keras.config.dtype_policy().name.startswith("mixed_")
+    outputs_float32 = set(ir.outputs) if mixed else set()
     for node in ir.nodes:
-        layer = make_layer(node)
+        layer = make_layer(node, float32=node.name in outputs_float32)
         args = [tensors[name] for name in node.inputs]
         many = REGISTRY[node.kind].arity == "many"
         tensors[node.name] = layer(args if many else args[0])

@@ -20,6 +20,7 @@ from cnnspec.cli.common import (
 )
 
 EXIT_INTERRUPTED = 130
+EXIT_CLUSTER = 75  # EX_TEMPFAIL: a worker of the cluster was lost; restart with --resume
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -45,14 +46,29 @@ def train(
         typer.Option("--resume", help="continue the interrupted run in this folder (same spec)"),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the result line")] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="multi_worker: every worker's host:port, comma-separated (instead of TF_CONFIG)",
+        ),
+    ] = None,
+    task_index: Annotated[
+        int | None,
+        typer.Option("--task-index", min=0, help="multi_worker: this worker's index in --cluster (0: chief)"),
+    ] = None,
     allow_outside: AllowOutsideOption = False,
     max_params: MaxParamsOption = 500_000_000,
 ) -> None:
     """Train the model of a spec and write a reproducible run folder (model, metrics, plots).
 
     State is saved after every epoch: after a crash or Ctrl-C, `--resume RUN_DIR` continues.
+    With runtime.distribute.strategy: multi_worker, start one process per worker (--cluster and
+    --task-index, or TF_CONFIG); the chief (worker 0) writes the run folder.
     """
     from cnnspec.api import compile_spec
+    from cnnspec.errors import UsageError
+    from cnnspec.training.distribute import ClusterError, parse_cluster
     from cnnspec.training.progress import Display
     from cnnspec.training.trainer import TrainingInterrupted
     from cnnspec.training.trainer import train as run_training
@@ -62,6 +78,11 @@ def train(
         overrides.append(f"training.epochs={epochs}")
     if batch_size is not None:
         overrides.append(f"training.batch_size={batch_size}")
+    addresses = parse_cluster(cluster) if cluster is not None else None
+    if task_index is not None and addresses is None:
+        raise UsageError("expected --cluster with --task-index")
+    if addresses is not None and task_index is None:
+        raise UsageError("expected --task-index with --cluster", "worker 0 is the chief")
     compiled = compile_spec(file, overrides, allow_outside=allow_outside, max_params=max_params)
     report(compiled.warnings, "text")
     display = Display.auto(quiet)
@@ -72,7 +93,14 @@ def train(
         previous = None
     try:
         result = run_training(
-            compiled, out=out, resume=resume, display=display, overrides=overrides, command=sys.argv
+            compiled,
+            out=out,
+            resume=resume,
+            display=display,
+            overrides=overrides,
+            command=sys.argv,
+            cluster=addresses,
+            task_index=task_index,
         )
     except TrainingInterrupted as stop:
         console = stderr()
@@ -83,6 +111,12 @@ def train(
         )
         console.print(f"resume with:  {stop.resume_command}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except ClusterError as lost:
+        console = stderr()
+        console.print(f"[bold red]error:[/bold red] {lost}", highlight=False, soft_wrap=True)
+        if lost.hint:
+            console.print(f"  [cyan]hint:[/cyan] {lost.hint}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_CLUSTER) from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -92,6 +126,12 @@ def train(
 def print_result(display: Any, result: Any, quiet: bool) -> None:
     """The closing summary: key figures and where the files are."""
     metrics = result.metrics
+    if result.worker is not None:  # a non-chief worker: the chief reports and writes the files
+        typer.echo(
+            f"{result.worker.replace(':', ' ')} finished: test accuracy {metrics['test_accuracy']:.4f}, "
+            f"weights sha256 {metrics['weights_sha256']}; the chief writes {result.run_dir}"
+        )
+        return
     line = (
         f"test accuracy {metrics['test_accuracy']:.4f}, loss {metrics['test_loss']:.4f} after "
         f"{metrics['epochs_run']} epoch(s) in {metrics['train_seconds']:.1f}s → {result.run_dir}"

@@ -319,6 +319,8 @@ def run_onnx(path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Run an .onnx model with onnxruntime (CPU)."""
     import onnxruntime
 
+    with contextlib.suppress(AttributeError):
+        onnxruntime.disable_telemetry_events()
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -306,13 +306,39 @@ TRAINING_SCHEMA = _obj(
     },
     description="how to train",
 )
+STRATEGIES = ["default", "one_device", "mirrored", "multi_worker", "tpu"]
+_STRATEGY = {
+    "enum": STRATEGIES,
+    "description": "tf.distribute strategy: default (none), one_device, mirrored (local GPUs; CPU "
+    "fallback), multi_worker (cluster from TF_CONFIG or --cluster/--task-index), tpu",
+}
+DISTRIBUTE_SCHEMA = {
+    "anyOf": [
+        _STRATEGY,
+        _obj(
+            {
+                "strategy": _STRATEGY,
+                "startup_timeout": _num(
+                    1, description="multi_worker: seconds to wait for every worker to join (default 300)"
+                ),
+            },
+            ("strategy",),
+        ),
+    ],
+    "description": "how training is spread over devices and machines; training.batch_size is the "
+    "global batch (split over replicas) and the learning rate is used as written",
+}
 RUNTIME_SCHEMA = _obj(
     {
-        "mixed_precision": _bool("float16 compute on a GPU, bfloat16 on a CPU (default false)"),
+        "mixed_precision": _bool(
+            "mixed_float16 on a GPU, mixed_bfloat16 on a CPU/TPU; outputs stay float32 (default false)"
+        ),
         "jit_compile": {
             "anyOf": [BOOL, {"enum": ["auto"]}],
-            "description": "XLA compilation (default false; 'auto' is false for now)",
+            "description": "XLA compilation (default false); auto: time a few steps with and without "
+            "XLA and keep the faster (recorded in lock.json)",
         },
+        "distribute": DISTRIBUTE_SCHEMA,
         "threads": _obj(
             {"intra_op": _int(0), "inter_op": _int(0)},
             description="TensorFlow thread pools (0: TensorFlow's choice, the fastest measured)",

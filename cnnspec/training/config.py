@@ -120,6 +120,9 @@ class TrainConfig:
     deterministic: bool = False
     mixed_precision: bool = False
     jit_compile: bool = False
+    jit_auto: bool = False  # runtime.jit_compile: auto — time both, keep the faster (distribute.py)
+    distribute: str = "default"  # runtime.distribute.strategy
+    startup_timeout: float = 300.0  # runtime.distribute.startup_timeout (multi_worker)
     intra_op_threads: int = 0
     inter_op_threads: int = 0
     output_units: int = 0
@@ -482,6 +485,15 @@ def _check_classifier(reader: _Reader, compiled: CompiledSpec) -> None:
         )
 
 
+def _distribute(reader: _Reader) -> tuple[str, float]:
+    """``runtime.distribute`` (a strategy name, or ``{strategy, startup_timeout}``)."""
+    value = reader.value(("runtime", "distribute"), "default")
+    if isinstance(value, dict):
+        timeout = reader.number(("runtime", "distribute", "startup_timeout"), 300.0, minimum=1)
+        return str(value.get("strategy", "default")), float(timeout)
+    return str(value), 300.0
+
+
 def training_config(compiled: CompiledSpec) -> TrainConfig:
     """The typed, defaulted and checked training settings of a compiled spec."""
     diags = Diagnostics()
@@ -493,6 +505,7 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
     binary = loss.name == "binary_crossentropy"
     seed = reader.number(("training", "seed"), None, integer=True, minimum=0, maximum=2**32 - 1)
     runtime_jit = reader.value(("runtime", "jit_compile"), False)
+    strategy, startup_timeout = _distribute(reader)
     config = TrainConfig(
         data=data,
         epochs=reader.number(("training", "epochs"), DEFAULT_EPOCHS, integer=True, minimum=1),
@@ -505,9 +518,12 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
         seed=seed,
         deterministic=bool(reader.value(("training", "deterministic"), False)),
         mixed_precision=bool(reader.value(("runtime", "mixed_precision"), False)),
-        # "auto" is reserved for the scale-out work; it means "off" until then (XLA is slower
-        # than plain TensorFlow for small CNNs on CPU, see DESIGN.md).
+        # "auto" is decided when the run starts (XLA is slower than plain TensorFlow for small
+        # CNNs on CPU and faster for ResNets, see DESIGN.md); until then it counts as off.
         jit_compile=runtime_jit is True,
+        jit_auto=runtime_jit == "auto",
+        distribute=strategy,
+        startup_timeout=startup_timeout,
         intra_op_threads=reader.number(("runtime", "threads", "intra_op"), 0, integer=True, minimum=0),
         inter_op_threads=reader.number(("runtime", "threads", "inter_op"), 0, integer=True, minimum=0),
         output_units=units,

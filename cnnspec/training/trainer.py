@@ -48,6 +48,7 @@ class TrainResult:
     files: dict[str, Path]
     resumed_from: int | None = None
     notes: list[str] = field(default_factory=list)
+    worker: str | None = None  # a non-chief multi_worker process: its task ("worker:1")
 
 
 def _resume_command(spec_file: Path | None, overrides: list[str], run_dir: Path) -> str:
@@ -70,15 +71,23 @@ def train(
     display: Display | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     command: list[str] | None = None,
+    cluster: list[str] | None = None,
+    task_index: int | None = None,
 ) -> TrainResult:
     """Train the spec's model on its data and write the run directory.
 
     ``out``: the run directory (default ``runs/<name>-<timestamp>``); ``resume``: continue the
     run in that directory (the spec must hash the same). Raises ``SpecError`` for spec/data
     mistakes, ``UsageError`` for unusable directories, :class:`TrainingInterrupted` on Ctrl-C.
+    ``cluster``/``task_index``: this process's place in a ``multi_worker`` cluster (else
+    ``TF_CONFIG``); only the chief writes ``out``, the other workers write to a temporary folder
+    (:mod:`cnnspec.training.distribute`), and a lost worker raises ``ClusterError``.
     """
+    from cnnspec.training.distribute import planned_chief
+
     display = display or Display("quiet")
     config = training_config(compiled)
+    chief = planned_chief(config.distribute, cluster, task_index)
     notes: list[str] = []
     spec_hash = compiled.spec_hash()
     lock: dict[str, Any] | None = None
@@ -90,7 +99,8 @@ def train(
         seed = int(lock["seed"])
     else:
         run_dir = Path(out) if out is not None else rundir.default_run_dir(compiled.name)
-        rundir.check_new(run_dir)
+        if chief:
+            rundir.check_new(run_dir)
         from cnnspec.training.runtime import choose_seed
 
         seed = choose_seed(config)
@@ -99,18 +109,44 @@ def train(
 
     display.message(f"[bold]{compiled.name}[/bold]: loading data ({config.data.kind}) ...")
     with configured(config, seed, notes) as policy:
+        from cnnspec.training import distribute
         from cnnspec.training.data import load_dataset
 
-        dataset = load_dataset(compiled, config, seed)
-        content_hash = dataset.content_hash()
-        if lock is not None and lock.get("data", {}).get("content_hash") not in (None, content_hash):
-            raise UsageError(
-                f"expected the same data as the run in {run_dir}; the data's content hash changed",
-                "resume with the data the run started with, or start a new run",
-            )
-        if lock is None:
-            lock = rundir.start(run_dir, compiled, config, seed, dataset, policy, list(overrides), command)
-        return _run(compiled, config, dataset, run_dir, seed, display, notes, resume is not None, overrides)
+        dist = distribute.make_distribution(
+            config.distribute,
+            notes,
+            cluster=cluster,
+            task_index=task_index,
+            startup_timeout=config.startup_timeout,
+        )
+        if dist.multi_worker and lock is None and config.seed is None:
+            seed = distribute.reseed(dist.from_chief(seed))  # every worker splits and shuffles alike
+        with distribute.worker_scratch(dist):
+            work_dir = dist.work_dir(run_dir)
+            dataset = load_dataset(compiled, config, seed)
+            content_hash = dataset.content_hash()
+            if lock is not None and lock.get("data", {}).get("content_hash") not in (None, content_hash):
+                raise UsageError(
+                    f"expected the same data as the run in {run_dir}; the data's content hash changed",
+                    "resume with the data the run started with, or start a new run",
+                )
+            if lock is None:
+                lock = rundir.start(
+                    work_dir, compiled, config, seed, dataset, policy, list(overrides), command
+                )
+                distribute.update_lock(work_dir, distribute=dist.describe())
+            try:
+                result = _run(
+                    compiled, config, dataset, work_dir, seed, display, notes, resume is not None, overrides,
+                    dist=dist, lock=lock, restore_from=run_dir,
+                )  # fmt: skip
+            except Exception as exc:
+                if dist.multi_worker and distribute.is_cluster_failure(exc):
+                    raise distribute.cluster_failure(exc, dist, run_dir, work_dir) from None
+                raise
+            if not dist.is_chief:  # its files were a scratch copy; the chief's are the run's
+                result.run_dir, result.files, result.worker = run_dir, {}, dist.task
+            return result
 
 
 def _run(
@@ -123,11 +159,16 @@ def _run(
     notes: list[str],
     resuming: bool,
     overrides: list[str] | tuple[str, ...],
+    *,
+    dist: Any = None,
+    lock: dict[str, Any] | None = None,
+    restore_from: Path | None = None,
 ) -> TrainResult:
     from cnnspec.api import build_augmentation, build_model
     from cnnspec.training import builders
     from cnnspec.training.callbacks import Recorder, spec_callbacks, write_history
     from cnnspec.training.data import class_weights, rescale_factor
+    from cnnspec.training.distribute import Distribution, prepare_model
     from cnnspec.training.pipeline import PipelineSettings, make_dataset
 
     n_train = len(dataset.y_train)
@@ -139,13 +180,21 @@ def _run(
         one_hot=config.one_hot_labels,
         binary=config.binary,
     )
-    model = build_model(compiled)
-    model.compile(
-        optimizer=builders.optimizer(config, steps * config.epochs),
-        loss=builders.loss(config),
-        metrics=builders.metrics(config),
-        jit_compile=config.jit_compile,
-    )
+    dist = dist or Distribution()
+
+    def compiled_model(jit: bool) -> Any:
+        with dist.scope():  # variables (model, optimizer, metrics) live on the strategy's devices
+            built = build_model(compiled)
+            built.compile(
+                optimizer=builders.optimizer(config, steps * config.epochs),
+                loss=builders.loss(config),
+                metrics=builders.metrics(config),
+                jit_compile=jit,
+            )
+        return prepare_model(built, dist)
+
+    jit = _decide_jit(compiled_model, config, dataset, settings, seed, dist, lock, run_dir, notes)
+    model = compiled_model(jit)
     augmentation = build_augmentation(compiled)
     train_ds = make_dataset(
         dataset.x_train,
@@ -157,11 +206,15 @@ def _run(
         shuffle_buffer=config.data.shuffle_buffer,
         repeat=config.steps_per_epoch is not None,
     )
+    train_ds = dist.shard(train_ds)
     has_val = len(dataset.y_val) > 0
-    val_ds = make_dataset(dataset.x_val, dataset.y_val, settings) if has_val else None
+    val_ds = dist.shard(make_dataset(dataset.x_val, dataset.y_val, settings)) if has_val else None
 
     state = TrainingState(run_dir)
-    restored = state.restore(model, notes) if resuming else None
+    restored = None
+    if resuming:  # (a non-chief worker reads the chief's state: the run folder must be shared)
+        with dist.scope():
+            restored = TrainingState(restore_from or run_dir).restore(model, notes)
     snapshot, arrays = restored if restored else (None, {})
     initial_epoch = snapshot.epoch if snapshot else 0
     for note in notes:
@@ -180,7 +233,7 @@ def _run(
     display.message(
         f"training {compiled.name}: {n_train} images ({len(dataset.y_val)} validation, "
         f"{len(dataset.y_test)} test), {config.epochs} epochs × {steps} steps of {config.batch_size}, "
-        f"seed {seed} → {run_dir}"
+        f"seed {seed}{dist.summary()} → {run_dir}"
     )
     complete = snapshot is not None and snapshot.complete
     stopped_early = snapshot.stopped_early if snapshot else False
@@ -217,8 +270,40 @@ def _run(
     write_history(run_dir, history, config.callback("csv_logger") is not None)
     return _finish(
         compiled, config, dataset, settings, model, run_dir, history, state, display, notes, stopped_early,
-        snapshot.epoch if snapshot else None, recorder,
+        snapshot.epoch if snapshot else None, recorder, dist,
     )  # fmt: skip
+
+
+def _decide_jit(
+    compiled_model: Any,
+    config: TrainConfig,
+    dataset: Any,
+    settings: Any,
+    seed: int,
+    dist: Any,
+    lock: dict[str, Any] | None,
+    run_dir: Path,
+    notes: list[str],
+) -> bool:
+    """``runtime.jit_compile`` as a bool; ``auto`` is timed once per run and kept in lock.json."""
+    from cnnspec.training import distribute
+    from cnnspec.training.pipeline import make_dataset
+
+    previous = (lock or {}).get("jit_compile")
+    if config.jit_auto and isinstance(previous, dict) and "chosen" in previous:
+        return bool(previous["chosen"])  # a resumed run compiles what it started with
+    setting: Any = "auto" if config.jit_auto else config.jit_compile
+    timing_ds = None
+    if config.jit_auto:
+        timing_ds = dist.shard(
+            make_dataset(dataset.x_train, dataset.y_train, settings, training=True, seed=seed)
+        )
+    choice = distribute.choose_jit(setting, compiled_model, timing_ds, dist, notes)
+    if config.jit_auto:
+        distribute.reseed(seed)  # the timed models drew random numbers; the run starts afresh
+    if dist.is_chief and lock is not None:
+        distribute.update_lock(run_dir, jit_compile=choice.describe())
+    return choice.chosen
 
 
 def _finish(
@@ -235,6 +320,7 @@ def _finish(
     stopped_early: bool,
     resumed_from: int | None,
     recorder: Any,
+    dist: Any = None,
 ) -> TrainResult:
     from cnnspec.training.metrics import classification_report_text, classification_summary, predicted_classes
     from cnnspec.training.pipeline import make_dataset
@@ -242,6 +328,8 @@ def _finish(
 
     display.message("evaluating on the test set ...")
     test_ds = make_dataset(dataset.x_test, dataset.y_test, settings)
+    if dist is not None:
+        test_ds = dist.shard(test_ds)  # evaluate/predict are collective under multi_worker
     evaluation = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
     outputs = model.predict(test_ds, verbose=0)
     if isinstance(outputs, list):
@@ -291,6 +379,7 @@ def _finish(
         "confusion_matrix": summary["confusion_matrix"],
         "class_names": dataset.class_names,
         "resumed_from_epoch": resumed_from,
+        "weights_sha256": weights_digest(model),
     }
     last = history[-1] if history else {}
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
@@ -317,6 +406,16 @@ def _finish(
     with contextlib.suppress(OSError):
         state.clear()
     return TrainResult(run_dir, metrics, history, files, resumed_from, notes)
+
+
+def weights_digest(model: Any) -> str:
+    """SHA-256 of the model's weights (float32 bytes, in order): equal weights, equal digest."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight, dtype=np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def _json_safe(value: Any) -> Any:

@@ -1,0 +1,607 @@
+"""``runtime.distribute``: TensorFlow's own ``tf.distribute`` strategies for a training run.
+
+- ``default`` — no strategy (TensorFlow's default placement); the behaviour of a plain run.
+- ``one_device`` — ``OneDeviceStrategy`` on the first GPU, else the CPU.
+- ``mirrored`` — ``MirroredStrategy`` over every local GPU (synchronous data parallelism);
+  on a machine without GPUs it falls back to the CPU with a one-line notice.
+- ``multi_worker`` — ``MultiWorkerMirroredStrategy``: synchronous data parallelism across
+  processes or machines, gradients all-reduced by TensorFlow's collective ops. The cluster comes
+  from ``TF_CONFIG`` or from ``cnnspec train … --cluster host:port,host:port --task-index N``.
+- ``tpu`` — ``TPUStrategy`` on a local TPU; without one, a clear error.
+
+The batch size is *global*: each of R replicas gets ``batch_size / R`` images per step, and
+the learning rate is used as written (not scaled with R). The model and its optimizer are
+built inside the strategy's scope; datasets are sharded by data (``AutoShardPolicy.DATA``:
+in-memory arrays have no files to shard by), every worker shuffling with the same seed.
+
+Multi-worker runs: only the chief (task ``chief``, or ``worker`` 0) writes the run folder;
+the other workers write the same files into a temporary folder that is removed at the end.
+A worker that dies is noticed through TensorFlow's coordination service (heartbeats): the
+others stop with :class:`ClusterError` within about :data:`HEARTBEAT_TIMEOUT_S` seconds, and
+every worker restarts with ``--resume RUN_DIR`` (the run folder must be readable by every
+worker: a shared filesystem, as for Keras' ``BackupAndRestore``).
+
+Keras 3.15 and ``MultiWorkerMirroredStrategy``: ``fit`` fails in two places with more than one
+worker (keras-team/keras#20585): the symbolic build reduces a nested batch, and per-step logs
+(scalars) are reduced along axis 0. :func:`prepare_model` works around both for multi-worker
+models only; with one worker Keras runs unchanged.
+
+Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnspec.errors import UsageError
+from cnnspec.spec.sections import STRATEGIES as SCHEMA_STRATEGIES
+
+STRATEGIES = tuple(SCHEMA_STRATEGIES)
+#: A worker that stops sending heartbeats for this long is declared dead by the others.
+HEARTBEAT_TIMEOUT_S = 10
+#: How long a worker waits for the whole cluster to come up before giving up (default).
+STARTUP_TIMEOUT_S = 300
+_ADDRESS = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):(\d{1,5})$")
+
+
+class ClusterError(Exception):
+    """A multi-worker run lost a worker (or never formed): the run stops instead of hanging."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+# -- the cluster ----------------------------------------------------------------------------------
+
+
+def parse_cluster(text: str) -> list[str]:
+    """``host:port,host:port`` → addresses; a malformed one is a :class:`UsageError`."""
+    addresses = [part.strip() for part in text.split(",") if part.strip()]
+    if not addresses:
+        raise UsageError("expected --cluster host:port,host:port; received nothing")
+    for address in addresses:
+        match = _ADDRESS.match(address)
+        if match is None or not 0 < int(match.group(2)) < 65536:
+            raise UsageError(
+                f"expected host:port in --cluster; received {address!r}",
+                "for example --cluster 127.0.0.1:2222,127.0.0.1:2223",
+            )
+    if len(set(addresses)) != len(addresses):
+        raise UsageError(f"expected distinct addresses in --cluster; received {text!r}")
+    return addresses
+
+
+def cluster_tf_config(cluster: list[str], task_index: int) -> dict[str, Any]:
+    """The ``TF_CONFIG`` of worker ``task_index`` in a cluster of equal workers (0 is chief)."""
+    if not 0 <= task_index < len(cluster):
+        raise UsageError(
+            f"expected --task-index between 0 and {len(cluster) - 1}; received {task_index}",
+            "each worker of the cluster is started with its own index; worker 0 is the chief",
+        )
+    return {"cluster": {"worker": list(cluster)}, "task": {"type": "worker", "index": task_index}}
+
+
+def read_tf_config() -> dict[str, Any] | None:
+    """``TF_CONFIG`` from the environment, checked; ``None`` when unset or empty."""
+    text = os.environ.get("TF_CONFIG", "").strip()
+    if not text:
+        return None
+    try:
+        config = json.loads(text)
+        cluster = config["cluster"]
+        task = config["task"]
+        kind, index = str(task["type"]), int(task["index"])
+        if not isinstance(cluster, dict) or kind not in cluster or not 0 <= index < len(cluster[kind]):
+            raise ValueError(f"task {kind}:{index} is not in the cluster")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(
+            f"expected TF_CONFIG to be JSON with cluster and task; {exc}",
+            'e.g. {"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", '
+            '"index": 0}}',
+        ) from None
+    return config
+
+
+def _is_chief(config: dict[str, Any]) -> bool:
+    task = config["task"]
+    if task["type"] == "chief":
+        return True
+    return task["type"] == "worker" and int(task["index"]) == 0 and "chief" not in config["cluster"]
+
+
+def _workers(config: dict[str, Any]) -> int:
+    return sum(len(config["cluster"].get(job, [])) for job in ("chief", "worker"))
+
+
+# -- the distribution ----------------------------------------------------------------------------
+
+
+@dataclass
+class Distribution:
+    """The strategy of a run and this process's place in it."""
+
+    setting: str = "default"
+    strategy: Any = None
+    is_chief: bool = True
+    task: str | None = None
+    num_workers: int = 1
+    replicas: int = 1
+    devices: list[str] = field(default_factory=list)
+    cluster: dict[str, list[str]] | None = None
+    scratch: Path | None = None
+
+    @property
+    def multi_worker(self) -> bool:
+        """More than one worker process: collective ops cross process boundaries."""
+        return self.setting == "multi_worker" and self.num_workers > 1
+
+    def scope(self) -> Any:
+        """The strategy's scope (a no-op for ``default``)."""
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description for ``lock.json``."""
+        out: dict[str, Any] = {
+            "strategy": self.setting,
+            "replicas": self.replicas,
+            "workers": self.num_workers,
+            "devices": self.devices,
+        }
+        if self.cluster is not None:
+            out["cluster"] = self.cluster
+            out["task"] = self.task
+        return out
+
+    def shard(self, dataset: Any) -> Any:
+        """``dataset`` with the auto-shard policy for this strategy (DATA: in-memory arrays)."""
+        if self.strategy is None:
+            return dataset
+        import tensorflow as tf
+
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return dataset.with_options(options)
+
+    def summary(self) -> str:
+        """``", strategy mirrored (1 replica)"`` for the start line; empty for ``default``."""
+        if self.strategy is None:
+            return ""
+        task = (self.task or "").replace(":", " ")
+        where = f", {task} of {self.num_workers}" if self.cluster is not None else ""
+        chief = " (chief)" if self.cluster is not None and self.is_chief else ""
+        plural = "s" if self.replicas != 1 else ""
+        return f", strategy {self.setting} ({self.replicas} replica{plural}{where}{chief})"
+
+    def from_chief(self, value: int) -> int:
+        """The chief's ``value`` on every worker (an all-reduce in which the others add 0)."""
+        if not self.multi_worker:
+            return value
+        import tensorflow as tf
+
+        mine = tf.constant(value if self.is_chief else 0, dtype=tf.int64)
+        return int(self.strategy.reduce("SUM", mine, axis=None).numpy())
+
+    def mean_across_workers(self, values: list[float]) -> list[float]:
+        """The mean of ``values`` over every worker (an all-reduce); unchanged with one worker."""
+        if not self.multi_worker:
+            return list(values)
+        import tensorflow as tf
+
+        reduced = self.strategy.reduce("MEAN", tf.constant(values, dtype=tf.float64), axis=None)
+        return [float(v) for v in reduced.numpy()]
+
+    def work_dir(self, run_dir: Path) -> Path:
+        """Where this process writes: the run folder for the chief, a temp folder otherwise."""
+        if self.is_chief:
+            return run_dir
+        if self.scratch is None:
+            name = (self.task or "worker").replace(":", "")
+            self.scratch = Path(tempfile.mkdtemp(prefix=f"cnnspec-{name}-"))
+        return self.scratch
+
+    def cleanup(self) -> None:
+        """Remove a non-chief worker's temporary folder."""
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+
+
+def planned_chief(setting: str, cluster: list[str] | None, task_index: int | None) -> bool:
+    """Whether this process will be the chief (reads ``--task-index`` or ``TF_CONFIG``; no TensorFlow)."""
+    if cluster is not None and setting != "multi_worker":
+        raise UsageError(
+            f"expected runtime.distribute.strategy: multi_worker with --cluster; the spec says {setting}",
+            "add --set runtime.distribute=multi_worker, or leave out --cluster",
+        )
+    if setting != "multi_worker":
+        return True
+    if cluster is not None:
+        return (task_index or 0) == 0
+    config = read_tf_config()
+    return True if config is None else _is_chief(config)
+
+
+def reseed(seed: int) -> int:
+    """Seed Python, NumPy, TensorFlow and Keras again (as at the start of a run); returns ``seed``."""
+    import random
+
+    import keras
+
+    random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    return seed
+
+
+def make_distribution(
+    setting: str,
+    notes: list[str],
+    *,
+    cluster: list[str] | None = None,
+    task_index: int | None = None,
+    startup_timeout: float = STARTUP_TIMEOUT_S,
+) -> Distribution:
+    """Create the strategy named by ``runtime.distribute.strategy`` (imports TensorFlow).
+
+    ``cluster``/``task_index`` (from the command line) set ``TF_CONFIG`` for ``multi_worker``.
+    Must run before TensorFlow executes its first op: collective ops are configured at start-up.
+    """
+    planned_chief(setting, cluster, task_index)  # checks --cluster against the strategy
+    if setting == "default":
+        return Distribution()
+    import tensorflow as tf
+
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    if setting == "one_device":
+        device = "/gpu:0" if gpus else "/cpu:0"
+        return Distribution(setting, tf.distribute.OneDeviceStrategy(device), devices=[device])
+    if setting == "mirrored":
+        if not gpus:
+            notes.append("mirrored: no GPU found, training on the CPU (one replica)")
+            strategy = tf.distribute.MirroredStrategy(devices=["/cpu:0"])
+        else:
+            strategy = tf.distribute.MirroredStrategy()
+        return Distribution(
+            setting,
+            strategy,
+            replicas=int(strategy.num_replicas_in_sync),
+            devices=list(strategy.extended.worker_devices),
+        )
+    if setting == "tpu":
+        return _tpu(tf)
+    return _multi_worker(tf, notes, cluster, task_index, startup_timeout)
+
+
+def _tpu(tf: Any) -> Distribution:
+    if not tf.config.list_physical_devices("TPU"):
+        raise UsageError(
+            "expected a TPU for runtime.distribute.strategy: tpu; this machine has none",
+            "use strategy: mirrored (GPUs) or default (CPU), or run on a TPU VM",
+        )
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        strategy = tf.distribute.TPUStrategy(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as exc:
+        raise UsageError(f"cannot start the TPU: {type(exc).__name__}: {str(exc)[:200]}") from None
+    return Distribution("tpu", strategy, replicas=int(strategy.num_replicas_in_sync))
+
+
+def _multi_worker(
+    tf: Any, notes: list[str], cluster: list[str] | None, task_index: int | None, startup_timeout: float
+) -> Distribution:
+    if cluster is not None:
+        os.environ["TF_CONFIG"] = json.dumps(cluster_tf_config(cluster, task_index or 0))
+    config = read_tf_config()
+    if config is None:
+        notes.append("multi_worker: no cluster given (TF_CONFIG or --cluster); training as a single worker")
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        return Distribution("multi_worker", strategy, replicas=int(strategy.num_replicas_in_sync))
+    task = f"{config['task']['type']}:{int(config['task']['index'])}"
+    _configure_coordination(tf, config, startup_timeout)
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    except (tf.errors.OpError, RuntimeError, ValueError) as exc:
+        raise ClusterError(
+            f"the cluster did not form ({task}): {_first_line(exc)}",
+            "start every worker of --cluster/TF_CONFIG within the start-up timeout",
+        ) from None
+    return Distribution(
+        "multi_worker",
+        strategy,
+        is_chief=_is_chief(config),
+        task=task,
+        num_workers=_workers(config),
+        replicas=int(strategy.num_replicas_in_sync),
+        devices=list(strategy.extended.worker_devices),
+        cluster={k: list(v) for k, v in config["cluster"].items()},
+    )
+
+
+def _configure_coordination(tf: Any, config: dict[str, Any], startup_timeout: float) -> None:
+    """TensorFlow's coordination service as MultiWorkerMirroredStrategy sets it up, plus bounded
+    waits: the cluster must form within ``startup_timeout`` and a silent worker is dead after
+    :data:`HEARTBEAT_TIMEOUT_S`."""
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    spec = tf.train.ClusterSpec(config["cluster"])
+    jobs = [
+        coordination_config_pb2.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
+        for job in ("chief", "worker")
+        if job in spec.jobs
+    ]
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(spec),
+        coordinated_jobs=jobs,
+        cluster_register_timeout_in_ms=int(startup_timeout * 1000),
+        heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_S * 1000,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    """The informative part of a TensorFlow error (without the graph's Python traceback)."""
+    text = str(exc)
+    flat = " ".join(text.split())
+    unhealthy = re.search(r"unhealthy \(stopped sending heartbeats\):((?:\s*/job:\S+)+)", flat)
+    if unhealthy:
+        tasks = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", unhealthy.group(1))
+        return "no heartbeat from " + ", ".join(f"{job} {index}" for job, index in tasks)
+    skip = ("Graph execution error", "Detected at node", "File ", "[[", "Traceback")
+    lines = [line.strip() for line in text.splitlines()]
+    useful = [line for line in lines if line and not line.startswith(skip) and not line.startswith("  ")]
+    found = useful[-1] if useful else flat
+    return re.sub(r"\{\{function_node [^}]*\}\}\s*", "", found)[:300]
+
+
+def is_cluster_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is TensorFlow reporting a lost peer (collectives aborted, unavailable)."""
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover - TensorFlow is a dependency
+        return False
+    lost = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError)
+    if isinstance(exc, lost):
+        return True
+    text = str(exc)
+    return isinstance(exc, tf.errors.OpError) and any(
+        marker in text for marker in ("Collective ops is aborted", "unhealthy", "heartbeat")
+    )
+
+
+def cluster_failure(exc: BaseException, dist: Distribution, run_dir: Path, work_dir: Path) -> ClusterError:
+    """The :class:`ClusterError` for a lost worker, with the resume command's hint."""
+    from cnnspec.training.state import TrainingState
+
+    snapshots = TrainingState(work_dir).snapshots()
+    epochs_done = snapshots[0].epoch if snapshots else 0
+    return ClusterError(
+        f"{(dist.task or 'worker').replace(':', ' ')} stopped: another worker of the cluster failed or "
+        "became unreachable "
+        f"after {epochs_done} whole epoch(s) ({_first_line(exc)})",
+        f"restart every worker with --resume {run_dir} (the state of the last whole epoch is saved "
+        "by the chief)",
+    )
+
+
+# -- Keras 3 and MultiWorkerMirroredStrategy -----------------------------------------------------
+
+
+_patched_reduce = False
+
+
+def prepare_model(model: Any, dist: Distribution) -> Any:
+    """Make ``model.fit``/``evaluate``/``predict`` work under a multi-worker strategy.
+
+    Keras 3.15 (keras-team/keras#20585) reduces the first batch of a distributed dataset as a
+    whole structure (``strategy.reduce`` takes one tensor) and reduces scalar step logs along
+    axis 0. Both are fixed here for multi-worker models only: the symbolic build takes the
+    local replica's batch (the shapes are all it needs), and scalar logs are averaged over
+    replicas with an all-reduce, so every worker sees the same logs (the same early-stopping
+    decisions). With one worker nothing changes.
+    """
+    if not dist.multi_worker:
+        return model
+    import tensorflow as tf
+    from keras.src import tree
+
+    strategy = dist.strategy
+
+    def symbolic_build(iterator: Any = None, data_batch: Any = None) -> None:
+        if iterator is not None:
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tree.map_structure(
+                    lambda v: (
+                        strategy.experimental_local_results(v)[0]
+                        if isinstance(v, tf.distribute.DistributedValues)
+                        else v
+                    ),
+                    batch,
+                )
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = symbolic_build
+    _patch_reduce_per_replica()
+    return model
+
+
+def _patch_reduce_per_replica() -> None:
+    global _patched_reduce
+    if _patched_reduce:
+        return
+    import tensorflow as tf
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer
+
+    original = trainer.reduce_per_replica
+
+    def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
+        if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
+
+            def mean(value: Any) -> Any:
+                if isinstance(value, tf.distribute.DistributedValues) or tf.is_tensor(value):
+                    rank = value.shape.rank if tf.is_tensor(value) else None
+                    if rank is None:
+                        local = strategy.experimental_local_results(value)[0]
+                        rank = local.shape.rank
+                    return strategy.reduce("MEAN", value, axis=None if rank == 0 else 0)
+                return value
+
+            return tree.map_structure(mean, values)
+        return original(values, strategy, reduction)
+
+    trainer.reduce_per_replica = reduce_per_replica
+    _patched_reduce = True
+
+
+# -- jit_compile: auto ---------------------------------------------------------------------------
+
+
+@dataclass
+class JitChoice:
+    """The outcome of ``jit_compile: auto`` (recorded in lock.json)."""
+
+    setting: Any
+    chosen: bool
+    seconds_per_step: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+    reason: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"setting": self.setting, "chosen": self.chosen}
+        if self.seconds_per_step:
+            out["seconds_per_step"] = {k: round(v, 6) for k, v in self.seconds_per_step.items()}
+            out["timed_steps"] = self.steps
+            plain, xla = self.seconds_per_step.get("no_xla"), self.seconds_per_step.get("xla")
+            if plain and xla:
+                out["xla_speedup"] = round(plain / xla, 3)
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+    @classmethod
+    def from_lock(cls, data: dict[str, Any]) -> JitChoice:
+        return cls(
+            data.get("setting", "auto"),
+            bool(data.get("chosen", False)),
+            dict(data.get("seconds_per_step", {})),
+            int(data.get("timed_steps", 0)),
+            "decided when the run started",
+        )
+
+
+WARMUP_STEPS = 2
+TIMED_STEPS = 5
+
+
+def time_steps(model: Any, dataset: Any, warmup: int = WARMUP_STEPS, steps: int = TIMED_STEPS) -> float:
+    """Median seconds per training step of a compiled model, after ``warmup`` steps (tracing)."""
+    import keras
+
+    stamps: list[float] = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            stamps.append(time.perf_counter())
+
+    total = warmup + steps
+    model.fit(
+        dataset.repeat().take(total),
+        epochs=1,
+        steps_per_epoch=total,
+        callbacks=[Clock()],
+        shuffle=False,
+        verbose=0,
+    )
+    gaps = sorted(b - a for a, b in zip(stamps[warmup - 1 : -1], stamps[warmup:]))
+    return gaps[len(gaps) // 2] if gaps else float("inf")
+
+
+def choose_jit(
+    setting: Any,
+    build: Callable[[bool], Any],
+    dataset: Any,
+    dist: Distribution,
+    notes: list[str],
+) -> JitChoice:
+    """Resolve ``runtime.jit_compile``: ``auto`` times a few steps without and with XLA.
+
+    ``build(jit)`` returns a freshly built and compiled model (inside the strategy's scope);
+    the timed models are thrown away. Multi-worker runs decide on the mean of every worker's
+    timings, so all workers compile the same program.
+    """
+    if setting != "auto":
+        if setting is True and dist.multi_worker and not _has_gpu():
+            raise UsageError(
+                "expected jit_compile false or auto with multi_worker on CPUs; TensorFlow's XLA has "
+                "no collective ops for CPU devices",
+                "set runtime.jit_compile: auto (it picks false here) or false",
+            )
+        return JitChoice(setting, bool(setting))
+    if dist.multi_worker and not _has_gpu():
+        return JitChoice("auto", False, reason="XLA has no CPU collective ops for multi_worker")
+    timings: list[float] = []
+    for jit in (False, True):
+        try:
+            timings.append(time_steps(build(jit), dataset))
+        except Exception as exc:  # an op XLA cannot compile: keep plain TensorFlow
+            if not jit:
+                raise
+            notes.append(f"jit_compile auto: XLA failed on this model ({type(exc).__name__}); using false")
+            timings.append(float("inf"))
+    plain, xla = dist.mean_across_workers(timings)
+    chosen = xla < plain
+    seconds = {"no_xla": plain}
+    if xla != float("inf"):
+        seconds["xla"] = xla
+    speed = f"{plain / xla:.2f}×" if xla not in (0.0, float("inf")) else "n/a"
+    notes.append(
+        f"jit_compile auto: {plain * 1000:.1f} ms/step without XLA, "
+        + (f"{xla * 1000:.1f} ms/step with XLA ({speed})" if xla != float("inf") else "XLA failed")
+        + f" → {'XLA' if chosen else 'no XLA'}"
+    )
+    return JitChoice("auto", chosen, seconds, TIMED_STEPS)
+
+
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+# -- lock.json ------------------------------------------------------------------------------------
+
+
+def update_lock(run_dir: Path, **fields: Any) -> None:
+    """Add ``fields`` to the run's lock.json (atomically)."""
+    from cnnspec.fileio import write_atomic
+
+    path = Path(run_dir) / "lock.json"
+    lock = json.loads(path.read_text(encoding="utf-8"))
+    lock.update(fields)
+    write_atomic(path, json.dumps(lock, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def worker_scratch(dist: Distribution) -> Iterator[None]:
+    """Remove a non-chief worker's temporary folder however the run ends."""
+    try:
+        yield
+    finally:
+        dist.cleanup()

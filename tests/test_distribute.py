@@ -1,0 +1,228 @@
+"""runtime.distribute: strategies, the cluster options, and two real workers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cnnspec.api import compile_text
+from cnnspec.cli.app import app
+from cnnspec.errors import SpecError, UsageError
+from cnnspec.training.config import training_config
+from cnnspec.training.distribute import (
+    Distribution,
+    choose_jit,
+    cluster_tf_config,
+    parse_cluster,
+    planned_chief,
+    read_tf_config,
+)
+
+TINY = """\
+cnnspec: 1
+name: tiny_distribute
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 96}
+"""
+CNNSPEC = str(Path(sys.executable).with_name("cnnspec"))
+
+
+# -- fast: settings and the cluster, no TensorFlow ------------------------------------------------
+
+
+def test_distribute_setting_forms():
+    assert training_config(compile_text(TINY)).distribute == "default"
+    config = training_config(compile_text(TINY + "runtime: {distribute: mirrored}\n"))
+    assert config.distribute == "mirrored"
+    config = training_config(
+        compile_text(TINY + "runtime: {distribute: {strategy: multi_worker, startup_timeout: 30}}\n")
+    )
+    assert (config.distribute, config.startup_timeout) == ("multi_worker", 30.0)
+
+
+def test_unknown_strategy_is_a_located_error():
+    with pytest.raises(SpecError) as info:
+        compile_text(TINY + "runtime: {distribute: mirored}\n")
+    assert "runtime.distribute" in str(info.value)
+
+
+def test_parse_cluster():
+    assert parse_cluster("127.0.0.1:2222, 127.0.0.1:2223") == ["127.0.0.1:2222", "127.0.0.1:2223"]
+    for bad in ("127.0.0.1", "host:0", "a:1,a:1", "", "host:99999"):
+        with pytest.raises(UsageError):
+            parse_cluster(bad)
+
+
+def test_tf_config_and_chief(monkeypatch):
+    cluster = ["127.0.0.1:1", "127.0.0.1:2"]
+    assert cluster_tf_config(cluster, 1)["task"] == {"type": "worker", "index": 1}
+    with pytest.raises(UsageError, match="task-index"):
+        cluster_tf_config(cluster, 2)
+    assert planned_chief("multi_worker", cluster, 0) and not planned_chief("multi_worker", cluster, 1)
+    assert planned_chief("mirrored", None, None)
+    with pytest.raises(UsageError, match="multi_worker with --cluster"):
+        planned_chief("default", cluster, 0)
+    chief_job = {"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(chief_job))
+    assert not planned_chief("multi_worker", None, None)  # a "chief" job exists: worker 0 is not it
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(UsageError, match="TF_CONFIG"):
+        read_tf_config()
+
+
+def test_cli_cluster_options_are_checked(runner, write_spec):
+    spec = write_spec(TINY)
+    result = runner.invoke(app, ["train", str(spec), "--task-index", "1"])
+    assert result.exit_code == 2 and "--cluster" in result.output
+    result = runner.invoke(app, ["train", str(spec), "--cluster", "127.0.0.1:5000,127.0.0.1:5001"])
+    assert result.exit_code == 2 and "--task-index" in result.output
+    result = runner.invoke(
+        app, ["train", str(spec), "--cluster", "127.0.0.1:5000,127.0.0.1:5001", "--task-index", "0"]
+    )
+    assert result.exit_code == 2 and "multi_worker" in result.output
+
+
+@pytest.mark.slow
+def test_xla_refused_for_multi_worker_on_cpu():
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("XLA collectives exist on GPUs")
+    two = Distribution("multi_worker", strategy=object(), num_workers=2)
+    with pytest.raises(UsageError, match="no collective ops for CPU"):
+        choose_jit(True, None, None, two, [])  # type: ignore[arg-type]
+    assert choose_jit("auto", None, None, two, []).chosen is False  # type: ignore[arg-type]
+
+
+# -- strategies on this machine -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_mirrored_falls_back_to_cpu_and_tpu_is_an_error(tmp_path):
+    import tensorflow as tf
+
+    from cnnspec.training.trainer import train
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    spec = TINY + "training: {epochs: 1, batch_size: 32, seed: 2}\n"
+    result = train(compile_text(spec + "runtime: {distribute: mirrored}\n"), out=tmp_path / "run")
+    assert any("no GPU found" in note for note in result.notes)
+    lock = json.loads((result.run_dir / "lock.json").read_text())
+    assert lock["distribute"]["strategy"] == "mirrored" and lock["distribute"]["replicas"] == 1
+    assert (result.run_dir / "model.keras").is_file()
+    with pytest.raises(UsageError, match="expected a TPU"):
+        train(compile_text(spec + "runtime: {distribute: tpu}\n"), out=tmp_path / "tpu")
+
+
+# -- two workers on 127.0.0.1 ---------------------------------------------------------------------
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+@pytest.fixture
+def processes():
+    """Every worker a test starts; any still running at the end is killed."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def start_workers(spec: Path, out: Path, scratch: Path, *extra: str) -> list[subprocess.Popen]:
+    cluster = ",".join(f"127.0.0.1:{port}" for port in free_ports(2))
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", TMPDIR=str(scratch))
+    return [
+        subprocess.Popen(
+            [CNNSPEC, "train", str(spec), *extra, "--cluster", cluster, "--task-index", str(index)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=spec.parent,
+        )
+        for index in range(2)
+    ]
+
+
+def finish(processes: list[subprocess.Popen], timeout: float) -> list[tuple[int, str, str]]:
+    out = []
+    for process in processes:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for other in processes:
+                other.kill()
+            raise
+        out.append((process.returncode, stdout, stderr))
+    return out
+
+
+@pytest.mark.slow
+def test_two_workers_lose_one_then_resume(tmp_path, processes):
+    """Both workers train in lockstep; SIGKILL one and the chief stops within bounded time
+    (coordination-service heartbeats), then both resume and finish with identical weights."""
+    started = time.monotonic()
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        TINY.replace("limit: 96", "limit: 64, validation_split: 0")
+        + "training: {epochs: 2, batch_size: 32, seed: 6}\nruntime: {distribute: multi_worker}\n"
+    )
+    out, scratch = tmp_path / "run", tmp_path / "scratch"
+    scratch.mkdir()
+    chief, worker = start_workers(spec, out, scratch, "--out", str(out))
+    processes += [chief, worker]
+    deadline = time.monotonic() + 180
+    while not (out / "state" / "epoch-0001.json").exists():
+        assert chief.poll() is None and worker.poll() is None, finish([chief, worker], 10)
+        assert time.monotonic() < deadline, "no epoch finished"
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    [(code, _, stderr), _] = finish([chief, worker], timeout=90)  # bounded: no hang
+    assert code == 75, stderr
+    assert time.monotonic() - killed < 60
+    message = " ".join(stderr.split())
+    assert "another worker of the cluster failed" in message and f"--resume {out}" in message
+    assert not (out / "metrics.json").exists()
+    left_by_the_killed_worker = set(scratch.iterdir())  # SIGKILL leaves no time to clean up
+
+    resumed = start_workers(spec, out, scratch, "--resume", str(out))
+    processes += resumed
+    results = finish(resumed, timeout=240)
+    assert [r[0] for r in results] == [0, 0], results
+    expected = {"spec.yaml", "resolved.yaml", "lock.json", "model.keras", "metrics.json", "history.json"}
+    assert expected <= {p.name for p in out.iterdir()} and not (out / "state").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and metrics["resumed_from_epoch"] in (1, 2)
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]
+    lock = json.loads((out / "lock.json").read_text())
+    assert lock["distribute"]["workers"] == 2 and lock["distribute"]["replicas"] == 2
+    # the non-chief reports the digest of its own final weights: the same as the chief's
+    assert f"weights sha256 {metrics['weights_sha256']}" in results[1][1]
+    assert set(scratch.iterdir()) == left_by_the_killed_worker  # the resumed worker cleaned up
+    print(f"multi-worker kill + resume test: {time.monotonic() - started:.1f}s")
