@@ -160,6 +160,7 @@ def print_result(display: Any, result: Any, quiet: bool) -> None:
         ("curves", "history_png"),
         ("confusion", "confusion_matrix"),
         ("report", "classification_report"),
+        ("page", "html_report"),
     ):
         if key in result.files:
             table.add_row(label, str(result.files[key]))

@@ -403,6 +403,12 @@ def _finish(
     files["metrics"] = write_atomic(
         run_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n"
     )
+    try:
+        from cnnspec.reporting.html import write_report
+
+        files["html_report"] = write_report(run_dir, model=model, dataset=dataset)
+    except Exception as exc:  # the results are saved; a report problem must not fail the run
+        display.warn(f"report.html was not written ({type(exc).__name__}: {exc}); run `cnnspec report`")
     with contextlib.suppress(OSError):
         state.clear()
     return TrainResult(run_dir, metrics, history, files, resumed_from, notes)
