@@ -187,3 +187,28 @@ def test_training_needs_a_classifier_output():
     )
     (error,) = errors_of("", head)
     assert "shape [classes]" in error.message and error.loc.line == 6
+
+
+def test_failed_expressions_in_sections_are_located_errors_not_crashes(runner, tmp_path):
+    """A `${…}` that fails in data/training/runtime is reported where it was written (exit 1),
+    never a TypeError from a missing value (exit 3)."""
+    from cnnspec.cli.app import app
+
+    spec = tmp_path / "cfg.yaml"
+    bad = '"${w / 0}"'
+    spec.write_text(
+        "cnnspec: 1\nname: t\nvars: {w: 1}\ninput: {shape: [8, 8, 1]}\n"
+        "model: [flatten, {dense: {units: 10, activation: softmax}}]\n"
+        f"data: {{validation_split: {bad}, test_split: {bad}}}\n"
+        f"training:\n  metrics: [{{top_k_accuracy: {{k: {bad}}}}}]\n"
+        f"runtime: {{distribute: {{strategy: default, startup_timeout: {bad}}}}}\n"
+    )
+    for command in (["validate"], ["codegen", "--script"]):
+        result = runner.invoke(app, [*command, str(spec)])
+        assert result.exit_code == 1, result.output
+        for where in (
+            "6:26: error: data.validation_split",
+            "8:34: error: training.metrics[0]",
+            "9:60: error: runtime",
+        ):
+            assert where in result.output

@@ -197,7 +197,8 @@ class _Reader:
     ) -> Any:
         value = self.value(path, default)
         if value is None or value is default:
-            return value
+            # None: absent, or an expression that failed (already reported; errors raise at the end)
+            return default
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if integer:
             ok = ok and float(value).is_integer()
@@ -403,7 +404,8 @@ def _metrics(reader: _Reader, binary: bool) -> tuple[MetricConfig, ...]:
     seen: set[str] = set()
     for index, item in enumerate(raw):
         name, settings = _name_and_settings(item)
-        metric = MetricConfig(name, int(settings.get("k", 5)))
+        k = settings.get("k")
+        metric = MetricConfig(name, k if isinstance(k, int) and not isinstance(k, bool) else 5)
         if name == "top_k_accuracy" and binary:
             reader.error("expected a multi-class output for top_k_accuracy", (*path, index))
         if metric.log_name in seen:
