@@ -31,10 +31,17 @@ class _Composer:
             raise SpecError.single(
                 f"expected a file path for `{what}`; received {ref!r}", owner.loc(path), format_path(path)
             )
-        target = (base_dir / ref).resolve()
+        target = _resolve(base_dir / ref)
+        if target is None:
+            raise SpecError.single(
+                f"cannot read {_shown(ref)}: the path is too long or loops through symbolic links",
+                owner.loc(path),
+                format_path(path),
+                code="io",
+            )
         if not self.allow_outside and not target.is_relative_to(self.root):
             raise SpecError.single(
-                f"refusing to read {ref!r}: it is outside the spec's folder ({self.root})",
+                f"refusing to read {_shown(ref)}: it is outside the spec's folder ({self.root})",
                 owner.loc(path),
                 format_path(path),
                 code="outside",
@@ -49,9 +56,9 @@ class _Composer:
             raise SpecError.single(
                 f"expected at most {MAX_INCLUDE_DEPTH} nested includes", owner.loc(path), format_path(path)
             )
-        if not target.is_file():
+        if not _is_file(target):
             raise SpecError.single(
-                f"no such file: {ref!r} (looked in {base_dir})",
+                f"no such file: {_shown(ref)} (looked in {base_dir})",
                 owner.loc(path),
                 format_path(path),
                 code="io",
@@ -116,6 +123,26 @@ class _Composer:
         if blocks:
             doc.data["blocks"] = {**blocks, **own_blocks}
         doc.data.pop("use", None)
+
+
+def _resolve(path: Path) -> Path | None:
+    """``path.resolve()``, or ``None`` where the OS refuses (a symlink loop, a name too long)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: symlink loop (Python < 3.13)
+        return None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _shown(ref: str) -> str:
+    """A file reference for messages, shortened when hostile (a 200,000-character name)."""
+    return repr(ref) if len(ref) <= 100 else repr(ref[:60] + "…") + f" ({len(ref):,} characters)"
 
 
 def _copy_locs(source: SourceDoc, target: SourceDoc, prefix: SpecPath) -> None:
@@ -224,8 +251,13 @@ def load_spec(
 ) -> SourceDoc:
     """Load a spec file with its ``extends`` and ``use`` files and apply ``--set`` overrides."""
     spec_path = Path(path)
-    root = spec_path.resolve().parent
-    composer = _Composer(root, allow_outside)
-    doc = composer.load(spec_path.resolve() if spec_path.exists() else spec_path)
+    resolved = _resolve(spec_path)
+    if resolved is None:
+        raise SpecError.single(
+            f"cannot read {_shown(str(path))}: the path is too long or loops through symbolic links",
+            code="io",
+        )
+    composer = _Composer(resolved.parent, allow_outside)
+    doc = composer.load(resolved if _is_file(resolved) else spec_path)
     apply_overrides(doc, overrides)
     return doc
