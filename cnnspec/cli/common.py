@@ -40,7 +40,12 @@ SpecArgument = Annotated[Path, typer.Argument(help="the spec file (YAML)", show_
 
 
 def stdout() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    """The console for results. Pipes and CI logs have no width of their own: there tables get
+    160 columns instead of Rich's default 80."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=max(console.width, 160))
+    return console
 
 
 def stderr() -> Console:

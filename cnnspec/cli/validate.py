@@ -62,6 +62,7 @@ def validate(
                 f"[green]ok[/green] {safe(file)}: {compiled.name} — {len(compiled.ir.nodes)} layers, "
                 f"{totals.params:,} parameters",
                 highlight=False,
+                soft_wrap=True,  # one line per file, however long its path
             )
     if format != OutputFormat.text:
         report(found, format.value)
