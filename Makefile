@@ -63,3 +63,4 @@ fuzz: $(VENV)/.installed-dev
 	CNNSPEC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CNNSPEC_FUZZ_RANDOM=1 CNNSPEC_FUZZ_REPORT=$(CURDIR)/$(FUZZ_REPORT) \
 		$(BIN)/python -m pytest tests/test_fuzz.py tests/test_hostile.py -n $(PYTEST_WORKERS) -q
 	$(BIN)/python -m tests.test_fuzz $(FUZZ_REPORT)
+	CNNSPEC_KILL_LOOPS=100 $(BIN)/python -m pytest tests/test_kill_loop.py -q
