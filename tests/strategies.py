@@ -19,6 +19,7 @@ token soup. Every strategy returns spec *text* (or bytes), ready for the loader.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -113,7 +114,9 @@ EDGE_VALUES: list[Any] = [
     "${" + "(" * 300 + ")" * 300 + "}",
     "${9**9**9}",
 ]
-edge_values = st.sampled_from(EDGE_VALUES)
+#: Copied on every draw: mutations write into containers, and a shared ``{}`` would carry parts
+#: of one example into the next (cycles, and results that change between replays).
+edge_values = st.sampled_from(EDGE_VALUES).map(copy.deepcopy)
 unicode_text = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=30
 )
@@ -372,7 +375,7 @@ def registry_specs(draw: st.DrawFn) -> str:
         }
     model = draw(layer_list(2, clean=clean))
     if "blocks" in spec and (clean or draw(st.booleans())):
-        calls = [st.just({"f": 4}), st.just({"f": 4, "stride": 2}), st.just(8)]
+        calls = [st.builds(dict, f=st.just(4)), st.builds(dict, f=st.just(4), stride=st.just(2)), st.just(8)]
         call = {"unit": draw(st.one_of(*calls) if clean else st.one_of(*calls, edge_values))}
         model.insert(draw(st.integers(0, len(model))), call)
     spec["model"] = model
@@ -425,7 +428,7 @@ def _schema_strategy(schema: dict[str, Any], depth: int) -> st.SearchStrategy[An
     if "$ref" in schema:
         return schema_values(_resolve(schema["$ref"]), depth + 1)
     if "const" in schema:
-        return st.just(schema["const"])
+        return st.just(schema["const"]).map(copy.deepcopy)
     if "enum" in schema:
         return st.sampled_from(schema["enum"])
     for keyword in ("anyOf", "oneOf"):

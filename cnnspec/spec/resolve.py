@@ -157,6 +157,13 @@ class Resolver:
         top = Scope(self.input_name, {}, None, "", env, ())
         model = self.data.get("model") or []
         last = self.walk_list(model, ("model",), top, self.input_name)
+        if model and not self.nodes and not self.diags.errors:
+            self.error(
+                "expected at least one layer; every item of `model` was skipped (`when` or `repeat: 0`)",
+                ("model",),
+                code="empty-model",
+                hint="check the `when` conditions and `repeat.times`",
+            )
         outputs = self.resolve_outputs(top, last)
         augmentation = self.resolve_augmentation(env, input_shape)
         if not self.diags.errors:  # after an error, unreached layers are a symptom, not news
