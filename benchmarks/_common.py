@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -115,6 +116,59 @@ def run_child(
         text = target.read_text(encoding="utf-8", errors="replace")
     peak = int(usage.ru_maxrss) * (1 if sys.platform == "darwin" else 1024)
     return ChildResult(seconds, peak, proc.returncode, text, text, usage.ru_utime + usage.ru_stime)
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a running process (all its threads) has used, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_child_marked(
+    args: Sequence[str],
+    mark: re.Pattern[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = ROOT,
+    log: Path | None = None,
+) -> tuple[ChildResult, list[tuple[float, float | None]]]:
+    """Like :func:`run_child`, reading the output as it comes: for each line matching ``mark``,
+    the wall seconds since the start and the child's CPU seconds so far (``/proc``) at that moment.
+
+    The child should write unbuffered (``PYTHONUNBUFFERED=1``) so a line arrives when it is
+    printed.
+    """
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    marks: list[tuple[float, float | None]] = []
+    lines: list[str] = []
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        list(args),
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        bufsize=1,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if mark.search(line):
+            marks.append((time.perf_counter() - start, process_cpu_seconds(proc.pid)))
+        lines.append(line)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
+    text = "".join(lines)
+    if log is not None:
+        log.write_text(text, encoding="utf-8")
+    peak = int(usage.ru_maxrss) * (1 if sys.platform == "darwin" else 1024)
+    return ChildResult(seconds, peak, proc.returncode, text, text, usage.ru_utime + usage.ru_stime), marks
 
 
 def thread_env() -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 One cold ``cnnspec codegen specs/resnet50.yaml`` process (front end + Python emitter, writing the
 generated source to a temporary folder), alternating with a cold ``cnnspec validate`` of the same
-spec (the front end alone: the difference is the emitter's cost) and a cold
+spec (the front end alone: the difference is the emitter's cost), the same codegen with
+``--no-format`` (without the ``ruff format`` pass, when the command has that option) and a cold
 ``python -c "import tensorflow"`` (what any tool that needs TensorFlow pays before starting).
 Codegen never imports TensorFlow, so it should cost a fraction of that import. Run by hand:
 
@@ -28,25 +29,25 @@ def codegen_available() -> tuple[bool, str]:
     return child.returncode == 0, child.stdout
 
 
-def codegen_command(spec: str, help_text: str, out: Path) -> list[str]:
-    """The codegen command line; writes into ``out`` when the command takes an output option."""
-    if "--out" in help_text or "--output" in help_text:
-        option = "--out" if "--out" in help_text else "--output"
-        return [CNNSPEC, "codegen", spec, option, str(out)]
-    return [CNNSPEC, "codegen", spec]
+def codegen_command(spec: str, help_text: str, out: Path, *extra: str) -> list[str]:
+    """The codegen command line, writing ``out`` (a .py file) when the command takes ``--output``."""
+    if "--output" in help_text:
+        return [CNNSPEC, "codegen", spec, "--output", str(out), *extra]
+    return [CNNSPEC, "codegen", spec, *extra]
 
 
 def measure(spec: str, repeats: int) -> dict[str, Any]:
-    """Alternate cold codegen, cold validate and cold import tensorflow."""
+    """Alternate cold codegen (with and without formatting), cold validate, cold import tensorflow."""
     available, help_text = codegen_available()
     if not available:
         return {"available": False, "spec": spec, "reason": "this checkout has no `cnnspec codegen` command"}
     counter = itertools.count(1)
     with tempfile.TemporaryDirectory(prefix="cnnspec-bench-codegen-") as tmp:
 
-        def codegen() -> float:
-            out = Path(tmp) / f"out-{next(counter)}"
-            return run_child(codegen_command(spec, help_text, out)).check("cnnspec codegen").seconds
+        def codegen(*extra: str) -> float:
+            out = Path(tmp) / f"model_{next(counter)}.py"
+            command = codegen_command(spec, help_text, out, *extra)
+            return run_child(command).check(" ".join(["cnnspec", *command[1:]])).seconds
 
         def validate() -> float:
             return run_child([CNNSPEC, "validate", spec]).check("cnnspec validate").seconds
@@ -54,15 +55,16 @@ def measure(spec: str, repeats: int) -> dict[str, Any]:
         def import_tf() -> float:
             return run_child([PYTHON, "-c", "import tensorflow"]).check("import tensorflow").seconds
 
-        command = codegen_command(spec, help_text, Path(tmp) / "out-N")
-        samples = alternate(
-            {"codegen": codegen, "validate": validate, "import_tensorflow": import_tf}, repeats
-        )
+        variants = {"codegen": codegen, "validate": validate, "import_tensorflow": import_tf}
+        if "--no-format" in help_text:
+            variants["codegen_no_format"] = lambda: codegen("--no-format")
+        samples = alternate(variants, repeats)
+    command = codegen_command(spec, help_text, Path("model.py"))
     stats = {k: summary(v) for k, v in samples.items()}
     return {
         "available": True,
         "spec": spec,
-        "command": " ".join(Path(c).name if i == 0 else c for i, c in enumerate(command)),
+        "command": " ".join(["cnnspec", *command[1:]]),
         **stats,
         "emitter_seconds": stats["codegen"]["median"] - stats["validate"]["median"],
         "ratio_to_import_tensorflow": ratio(stats["codegen"], stats["import_tensorflow"]),
@@ -85,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cold `cnnspec codegen {args.spec}`: {fmt_stat(results['codegen'], unit='s')}")
         print(f"cold `cnnspec validate {args.spec}`: {fmt_stat(results['validate'], unit='s')}")
         print(f"cold `import tensorflow`: {fmt_stat(results['import_tensorflow'], unit='s')}")
+        if "codegen_no_format" in results:
+            print(f"cold codegen with --no-format: {fmt_stat(results['codegen_no_format'], unit='s')}")
         print(
             f"emitter alone ≈ {results['emitter_seconds'] * 1000:.0f} ms; "
             f"codegen / import tensorflow = {results['ratio_to_import_tensorflow']:.3f}"

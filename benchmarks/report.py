@@ -57,6 +57,21 @@ def row(*cells: Any) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def best_epoch(side: dict[str, Any]) -> float | None:
+    """The fastest steady epoch over all runs of a side, in images per second."""
+    rates = [
+        run["train_images"] / min(run["epoch_seconds"][1:] or run["epoch_seconds"])
+        for run in side.get("runs", [])
+        if run.get("epoch_seconds")
+    ]
+    return max(rates) if rates else None
+
+
+def best_ratio(pair: dict[str, Any]) -> float | None:
+    ours, theirs = best_epoch(pair["cnnspec"]), best_epoch(pair["hand_written"])
+    return ours / theirs if ours and theirs else None
+
+
 def missing(results: dict[str, Any], part: str) -> str | None:
     """Why a part has no figures (``None`` when it has them)."""
     entry = results.get(part)
@@ -97,7 +112,10 @@ def header(meta: dict[str, Any]) -> list[str]:
         f"inter-op {threads.get('inter_op', '?')} (0 = its default, sized from the cores).",
         f"- **Load average** before / after: {load.get('before', '?')} / {load.get('after', '?')} "
         "(other processes on the machine add noise; A and B alternate, so they share it).",
-        "- Every figure is *median (min–max)* over repetitions; ratios are ratios of medians.",
+        "- Every figure is *median (min–max)* over repetitions; ratios are ratios of medians. "
+        "Where wall-clock time is at the mercy of other load, a steadier figure is given beside it "
+        "(CPU time for builds and training, the best epoch for training) and the target is judged "
+        "on that one; both are in the tables.",
         "",
     ]
     return lines
@@ -180,14 +198,19 @@ def headline(results: dict[str, Any]) -> list[str]:
                 "no augmentation" if r["mode"] == "plain" else "seed's augmentation (batched vs per-sample)"
             )
             target = "≥ 0.98×" if r["mode"] == "plain" else "> 1×"
-            ok = r["ratio"] is not None and (r["ratio"] >= 0.98 if r["mode"] == "plain" else r["ratio"] > 1.0)
+            cpu_ratio = r.get("cpu_ratio")
+            judged = cpu_ratio if cpu_ratio is not None else r["ratio"]
+            ok = judged is not None and (judged >= 0.98 if r["mode"] == "plain" else judged > 1.0)
+            ratios = f"{times(r['ratio'])} wall; {times(best_ratio(r))} best epochs"
+            if cpu_ratio is not None:
+                ratios = f"**{times(cpu_ratio)} per CPU-s**; {ratios}"
             lines.append(
                 row(
                     4,
                     f"Training `{r['spec']}`, {mode}: steady images/s",
                     stat(r["cnnspec"]["images_per_second"], digits=0, unit="img/s"),
                     stat(r["hand_written"]["images_per_second"], digits=0, unit="img/s"),
-                    times(r["ratio"]),
+                    ratios,
                     target,
                     verdict(ok),
                 )
@@ -323,10 +346,27 @@ def train_details(tr: dict[str, Any]) -> list[str]:
         "",
         f"`benchmarks/bench_train.py`: {tr['train_images']:,} training and {tr['validation_images']:,} "
         f"validation images per epoch (synthetic, CIFAR-shaped uint8), {tr['epochs']} epochs per run "
-        f"(the first excluded), {tr['repeats']} cold runs per side, alternating.",
+        f"(the first excluded), {tr['repeats']} cold run(s) per side, alternating. *Steady img/s*: "
+        "median epoch from `on_epoch_begin` to `on_epoch_end`; *best epoch*: the fastest such epoch "
+        "of all runs; *end to end*: median interval between consecutive epoch ends (for cnnspec it "
+        "includes the state snapshot written after each epoch); *per CPU-second*: the same "
+        "intervals in CPU time of the process (user + system, all threads: cnnspec's from "
+        "`/proc/<pid>/stat` when its progress line for the epoch appears, the script's from "
+        "`time.process_time()`), the figure that other load on the machine disturbs least.",
         "",
-        row("Model / mode", "Side", "Steady img/s", "Epochs run", "Process wall time", "Peak RSS"),
-        row(*["---"] * 6),
+        row(
+            "Model / mode",
+            "Side",
+            "Steady img/s",
+            "Best epoch img/s",
+            "Img/s end to end",
+            "Img per CPU-second",
+            "Epochs run",
+            "Process wall time",
+            "Peak RSS",
+            "Load avg. at start",
+        ),
+        row(*["---"] * 10),
     ]
     for r in tr["pairs"].values():
         for side, label in (("cnnspec", "`cnnspec train`"), ("hand_written", f"`{r['reference']}`")):
@@ -337,9 +377,18 @@ def train_details(tr: dict[str, Any]) -> list[str]:
                     f"`{r['spec']}` {r['mode']}",
                     label,
                     stat(s["images_per_second"], digits=0),
+                    f"{best_epoch(s):,.0f}" if best_epoch(s) else "n/a",
+                    stat(s.get("end_to_end_images_per_second"), digits=0),
+                    stat(s.get("images_per_cpu_second"), digits=0),
                     "/".join(map(str, epochs)),
                     seconds(s["wall_seconds"]),
                     mib(s["peak_rss"]),
+                    ", ".join(
+                        f"{run['load_average_before']:.1f}"
+                        for run in s["runs"]
+                        if "load_average_before" in run
+                    )
+                    or "n/a",
                 )
             )
     lines.append("")
@@ -347,17 +396,44 @@ def train_details(tr: dict[str, Any]) -> list[str]:
 
 
 def pipeline_details(pl: dict[str, Any]) -> list[str]:
+    def rate(value: Any) -> str:
+        return f"{value:,.0f}" if isinstance(value, (int, float)) else "—"
+
     lines = [
         "## 4b. Input pipeline alone",
         "",
-        "`benchmarks/bench_pipeline.py` (the training helper's): cnnspec's tf.data pipeline iterated "
-        "without a model, batched vs per-sample augmentation, against `model.fit` on it.",
+        "`benchmarks/bench_pipeline.py` (the training helper's script), in one process: cnnspec's "
+        "tf.data pipeline iterated without a model, with augmentation on whole batches (cnnspec), "
+        "mapped per image before batching (the seed's way) and without augmentation, against "
+        f"`model.fit` on the batched pipeline; {pl.get('epochs', '?')} epochs, the first excluded. "
+        "Headroom = pipeline / training: above 1 the model, not the pipeline, sets the pace.",
         "",
-        "```",
-        json.dumps({k: v for k, v in pl.items() if k not in ("machine",)}, indent=1, default=str)[:4000],
-        "```",
-        "",
+        row(
+            "Case",
+            "Images",
+            "Batched aug. img/s",
+            "Per-sample aug. img/s",
+            "Batched / per-sample",
+            "No aug. img/s",
+            "Training img/s",
+            "Headroom",
+        ),
+        row(*["---"] * 8),
     ]
+    for name, c in pl.get("cases", {}).items():
+        lines.append(
+            row(
+                f"{name} (`{c.get('spec', '?')}`)",
+                c.get("images", "?"),
+                rate(c.get("pipeline")),
+                rate(c.get("pipeline_per_sample")),
+                times(c.get("batched_vs_per_sample"), 2),
+                rate(c.get("pipeline_plain")),
+                rate(c.get("training")),
+                times(c.get("headroom"), 1),
+            )
+        )
+    lines.append("")
     return lines
 
 
@@ -405,7 +481,12 @@ def codegen_details(cg: dict[str, Any]) -> list[str]:
         f"`benchmarks/bench_codegen.py`, {cg['repeats']} cold runs each, alternating: "
         f"`{cg['command']}` {seconds(cg['codegen'])}; `cnnspec validate {cg['spec']}` "
         f"{seconds(cg['validate'])} (so the emitter adds ≈ {cg['emitter_seconds'] * 1000:.0f} ms); "
-        f"`import tensorflow` {seconds(cg['import_tensorflow'])}.",
+        + (
+            f"without the `ruff format` pass (`--no-format`) {seconds(cg['codegen_no_format'])}; "
+            if cg.get("codegen_no_format")
+            else ""
+        )
+        + f"`import tensorflow` {seconds(cg['import_tensorflow'])}.",
         "",
     ]
 
@@ -426,11 +507,17 @@ MEANINGS = """## What the figures mean
    what the compiler adds on top.
 4. **Training throughput.** Whole cold processes: `cnnspec train` versus the seed document's script
    on the same data, model, optimizer, batch size and callbacks. Steady-state images per second
-   leave out the first epoch (graph tracing). Without augmentation this measures what cnnspec's
-   training loop and input pipeline (seeded shuffle of uint8 images, scaling per batch, per-epoch
-   state snapshot) cost against the seed's (float32 arrays, no shuffle); with augmentation it
-   compares cnnspec's augmentation of whole batches against the seed's `map` of the augmentation
-   model over single images before batching. Peak RSS is the process's resident-memory peak.
+   leave out the first epoch (graph tracing); an epoch runs from `on_epoch_begin` to the last
+   callback's `on_epoch_end` on both sides, validation pass included. Without augmentation this
+   measures what cnnspec's training loop and input pipeline (seeded shuffle of uint8 images,
+   scaling per batch, its progress and history callbacks) cost against the seed's (float32 arrays
+   scaled up front, no shuffle, Keras' progress bar); with augmentation it compares cnnspec's
+   augmentation of whole batches against the seed's `map` of the augmentation model over single
+   images before batching. cnnspec's per-epoch state snapshot (for `--resume`) is written after
+   the epoch's timer stops, so it shows in the process wall time, not in images/s. The process
+   wall time also holds the TensorFlow import, data loading, graph tracing and, for cnnspec, the
+   final test evaluation, plots and model file. Peak RSS is the process's resident-memory peak
+   (`ru_maxrss`).
 5. **Accuracy on the embedded data.** The default `make demo` job, trained with three seeds (the
    seed sets the split and the initialisation). Logistic regression and an RBF SVC on the same
    pixels show where a small CNN stands on 8×8 digits: the SVC is a strong baseline here.

@@ -79,6 +79,7 @@ def test_train_against_seed_script(tmp_path: Path) -> None:
         assert run["train_images"] == 64 and run["validation_images"] == 16
         assert len(run["epoch_seconds"]) == 2
         assert run["images_per_second"] > 0 and run["peak_rss"] > 0
+        assert len(run["epoch_end_cpu"]) == 2 and run["images_per_cpu_second"] > 0
     assert pair["ratio"] > 0
 
 

@@ -104,18 +104,25 @@ def train_cnn_model(model, train_dataset, test_dataset, epochs=10, extra_callbac
 
 
 class EpochTimer(tf.keras.callbacks.Callback):
-    """Seconds from ``on_epoch_begin`` to ``on_epoch_end`` of each epoch (put it last)."""
+    """Seconds from ``on_epoch_begin`` to ``on_epoch_end`` of each epoch (put it last), and the
+    wall clock and process CPU time (all threads) at each ``on_epoch_end``."""
 
     def __init__(self):
         super().__init__()
         self.seconds = []
+        self.end_wall = []
+        self.end_cpu = []
         self._start = 0.0
+        self._t0 = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
+        now = time.perf_counter()
+        self.seconds.append(now - self._start)
+        self.end_wall.append(now - self._t0)
+        self.end_cpu.append(time.process_time())
 
 
 def run(create_model, description):
@@ -144,6 +151,8 @@ def run(create_model, description):
     history = train_cnn_model(model, train_dataset, test_dataset, args.epochs, extra_callbacks=[timer])
     result = {
         "epoch_seconds": timer.seconds,
+        "epoch_end_wall": timer.end_wall,
+        "epoch_end_cpu": timer.end_cpu,
         "train_images": len(y_train),
         "validation_images": len(y_test),
         "parameters": int(model.count_params()),
