@@ -11,6 +11,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -41,10 +42,12 @@ def newest_snapshot(out: Path) -> int:
 
 
 def check_leftovers(out: Path) -> list[int]:
-    """Every JSON file left behind parses; the logged epochs are 1..n, each once."""
+    """Every JSON file left behind parses; the logged epochs are 1..n, each once. (A SIGKILL
+    in the middle of an atomic write may leave that write's temp file; the target is intact.)"""
+    if not out.exists():
+        return []  # killed before the run folder was made
     for path in [*out.glob("*.json"), *out.glob("state/*.json")]:
         json.loads(path.read_text(encoding="utf-8"))
-    assert not [p for p in out.iterdir() if p.name.startswith(".") and p.is_file()], "temp files left"
     history = out / "history.json"
     epochs = json.loads(history.read_text())["epoch"] if history.exists() else []
     assert epochs == list(range(1, len(epochs) + 1))
@@ -78,8 +81,11 @@ def test_repeated_sigkill_at_random_points_then_resume(tmp_path):
         now = check_leftovers(out)
         assert len(now) >= logged, "a resume lost epochs that were already logged"
         logged = len(now)
-        started = (out / "lock.json").exists()
-        process = launch(spec, "--resume", str(out)) if started else launch(spec, "--out", str(out))
+        if (out / "lock.json").exists():
+            process = launch(spec, "--resume", str(out))
+        else:  # killed before the run started: nothing to resume, start it again
+            shutil.rmtree(out, ignore_errors=True)
+            process = launch(spec, "--out", str(out))
     print(f"{kills} kills, {epochs} epochs")
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
