@@ -48,9 +48,8 @@ def positive(stat: dict[str, Any]) -> bool:
 
 
 def test_frontend(tmp_path: Path) -> None:
-    data = run_bench("bench_frontend.py", tmp_path, "--repeats", "1")
-    assert positive(data["cold"]["validate"]) and positive(data["cold"]["import_tensorflow"])
-    assert data["cold"]["ratio"] > 0
+    data = run_bench("bench_frontend.py", tmp_path, "--repeats", "1", "--no-baseline")
+    assert positive(data["cold"]["validate"]) and data["cold"]["ratio"] is None
     per_spec = data["in_process"]["per_spec"]
     assert {"resnet50.yaml", "densenet121.yaml"} <= set(per_spec)
     assert set(per_spec["resnet50.yaml"]["stages"]) == {"load", "validate", "resolve_infer"}
@@ -93,7 +92,7 @@ def test_digits(tmp_path: Path) -> None:
 
 
 def test_codegen(tmp_path: Path) -> None:
-    data = run_bench("bench_codegen.py", tmp_path, "--repeats", "1")
+    data = run_bench("bench_codegen.py", tmp_path, "--repeats", "1", "--no-baseline")
     if not cnnspec_has("codegen"):
         assert data["available"] is False
         return
