@@ -181,6 +181,20 @@ def test_overrides_reach_the_code(tmp_path):
     assert "CLASSES = 3" in generate_code(compiled).text
 
 
+def test_vars_that_read_later_vars_become_constants_in_dependency_order():
+    text = (
+        "cnnspec: 1\nname: fwd\ninput: {shape: [8, 8, 1]}\n"
+        "vars: {units: '${half * 2}', half: '${base + 1}', base: 2, label: x}\n"
+        "model:\n  - flatten\n  - dense: '${units}'\n"
+    )
+    generated = generate_code(compile_text(text, "fwd.yaml"))
+    constants = [line.split(" = ")[0] for line in generated.text.splitlines() if " = " in line[:12]]
+    order = [c for c in constants if c in ("UNITS", "HALF", "BASE", "LABEL")]
+    assert order == ["BASE", "LABEL", "HALF", "UNITS"]  # each after the vars it reads
+    assert "HALF = BASE + 1" in generated.text and "UNITS = HALF * 2" in generated.text
+    assert generated.notes == []
+
+
 # -- fallbacks -------------------------------------------------------------------------------
 def test_fallbacks_inline_blocks_and_unroll_loops_and_say_so():
     generated = generate(CODEGEN / "fallbacks.yaml")

@@ -3,8 +3,8 @@
 Every file goes through `cnnspec validate` and `cnnspec inspect` (Typer's CliRunner) and through
 the API. The outcome must be the one listed in fixtures/hostile/expected.yaml: exit 0 (accepted
 safely) or exit 1 with the expected first error line (file:line:col, path, message). Never exit 2
-or 3, never a traceback, never a raw control character on the terminal, never more than a
-couple of seconds (the target is well under one), and every error carries a location.
+or 3, never a traceback, never a raw control character on the terminal, never a hang, and every
+error carries a location.
 
 Cases too big or too odd to commit (a 50 MB file, 1,000-deep block mappings, symlinks that
 escape, named pipes) are generated in tmp_path. Regression tests for the front-end bugs the
@@ -33,7 +33,11 @@ from tests.conftest import FIXTURES, ROOT
 HOSTILE = FIXTURES / "hostile"
 EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load((HOSTILE / "expected.yaml").read_text("utf-8"))
 CASES = sorted(EXPECTED)
-TIME_LIMIT_S = 5.0  # per command, generous for loaded CI machines; benchmarks/bench_hostile.py measures
+#: Per command. A bound that catches hangs and quadratic blow-ups (minutes), not a timing: on a
+#: loaded machine a 0.3 s case takes seconds. The target, under 1 s per input, is measured by
+#: benchmarks/bench_hostile.py (TARGET_S) in a quiet child process for every corpus file and for
+#: generated worst cases (node budget, long var chains, anchors, thousands of errors…).
+TIME_LIMIT_S = 20.0
 RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202e]")
 
 
@@ -364,7 +368,7 @@ def test_the_whole_corpus_in_one_process(runner):
         if EXPECTED[name]["exit"] == 0:
             assert f"ok {rel(HOSTILE / name)}" in result.stdout
     assert f"{failed} of {len(files)} files failed" in result.stdout
-    assert elapsed < 10 * TIME_LIMIT_S
+    assert elapsed < 3 * TIME_LIMIT_S
 
 
 # -- regression tests for bugs found by the corpus and the fuzzer ------------------------------
@@ -493,24 +497,8 @@ def _has_codegen() -> bool:
     )
 
 
-#: Accepted hostile specs that codegen is known to mishandle (reported; remove when fixed).
-CODEGEN_KNOWN = {
-    "var_chain_long.yaml": "codegen_model.build_constants resolves vars in repeated passes with a "
-    "did-you-mean per miss: a 3,000-var chain takes minutes (the resolver does it in 10 ms)",
-}
-
-
 @pytest.mark.skipif(not _has_codegen(), reason="the codegen command has not landed")
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(reason=CODEGEN_KNOWN[c], strict=False))
-        if c in CODEGEN_KNOWN
-        else c
-        for c in CASES
-        if EXPECTED[c]["exit"] == 0
-    ],
-)
+@pytest.mark.parametrize("case", [c for c in CASES if EXPECTED[c]["exit"] == 0])
 @pytest.mark.parametrize("script", [False, True], ids=["model", "script"])
 def test_codegen_of_accepted_hostile_specs_is_inert(case, script, runner, tmp_path):
     """Text that tries to inject code (quotes, triple quotes, template syntax, control and
@@ -521,7 +509,9 @@ def test_codegen_of_accepted_hostile_specs_is_inert(case, script, runner, tmp_pa
     args = ["codegen", rel(spec_of(case)), "--no-format", "--output", str(out)]
     if script:
         args.append("--script")
-    with time_limit(3 * TIME_LIMIT_S):  # a hang fails the test instead of the whole run
+    # a hang fails the test instead of the whole run (var_chain_long.yaml took hours: vars were
+    # ordered by repeated passes; now in dependency order, 0.2 s)
+    with time_limit(2 * TIME_LIMIT_S):
         result = run_cli(runner, *args, *EXPECTED[case].get("args", []))
     assert result.exit_code in (0, 1), result.output
     if result.exit_code == 1:

@@ -97,7 +97,9 @@ def test_alias_bomb_fails_fast():
         levels.append(f"l{i}: &l{i} [" + ", ".join([f"*{'a' if i == 1 else f'l{i - 1}'}"] * 9) + "]")
     start = time.perf_counter()
     error = first_error("\n".join(levels))
-    assert time.perf_counter() - start < 1.0
+    # a hang guard (expanding 9**10 nodes would not finish), not a timing: the target, well
+    # under 1 s, is measured by benchmarks/bench_hostile.py (tests/fixtures/hostile/alias_bomb.yaml)
+    assert time.perf_counter() - start < 20.0
     assert "alias" in error.message
 
 

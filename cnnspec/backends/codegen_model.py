@@ -46,9 +46,8 @@ from cnnspec.ir import INPUT, ModelIR, Node
 from cnnspec.layers.params import Param
 from cnnspec.layers.registry import REGISTRY, LayerKind, Shape
 from cnnspec.spec.expr import ExpressionError, is_expression, parse, substitute
+from cnnspec.spec.resolve import COMBINATORS, ITEM_EXTRAS, var_order
 
-COMBINATORS = ("residual", "parallel", "repeat")
-ITEM_EXTRAS = ("id", "inputs", "when")
 #: Names the module itself defines or imports; spec names may not take them.
 MODULE_NAMES = frozenset(
     {
@@ -514,31 +513,30 @@ class Builder:
     def build_constants(self) -> None:
         raw: dict[str, Any] = self._vars()
         env: dict[str, Any] = {}
-        pending = dict(raw)
-        while pending:
-            progressed = False
-            for name, value in list(pending.items()):
+        # the resolver's order: each var after the vars it reads (linear; a pass per var with a
+        # did-you-mean per miss was cubic: an 800-var chain took 130 s)
+        order, cyclic = var_order(raw)
+        if cyclic:
+            raise NeedConcrete("variables that cannot be ordered", None, None)
+        for name in order:
+            value = raw[name]
+            try:
+                result = _substitute(value, env)
+            except ExpressionError:
+                raise NeedConcrete(f"variable {name!r} cannot be evaluated", None, None) from None
+            env[name] = result
+            constant = name.upper()
+            node = literal_node(result)
+            if _contains_expression(value):
                 try:
-                    result = _substitute(value, env)
-                except ExpressionError:
-                    continue
-                env[name] = result
-                del pending[name]
-                progressed = True
-                constant = name.upper()
-                node = literal_node(result)
-                if _contains_expression(value):
-                    try:
-                        node = self.translate_value(value, self.var_bindings, None, fold=False)
-                    except (Unknown, ExpressionError, UnsafeValue):
-                        node = literal_node(result)
-                    if any(isinstance(n, ast.JoinedStr) for n in ast.walk(node)):
-                        node = literal_node(result)
-                loc = self.doc.loc(("vars", name))
-                self.constants.append(Constant(constant, node, _where(loc)))
-                self.var_bindings[name] = Binding(ast.Name(constant, ast.Load()), result)
-            if not progressed:
-                raise NeedConcrete("variables that cannot be ordered", None, None)
+                    node = self.translate_value(value, self.var_bindings, None, fold=False)
+                except (Unknown, ExpressionError, UnsafeValue):
+                    node = literal_node(result)
+                if any(isinstance(n, ast.JoinedStr) for n in ast.walk(node)):
+                    node = literal_node(result)
+            loc = self.doc.loc(("vars", name))
+            self.constants.append(Constant(constant, node, _where(loc)))
+            self.var_bindings[name] = Binding(ast.Name(constant, ast.Load()), result)
 
     def build_model_function(self) -> Function:
         taken = set(self.module_names) | {c.name for c in self.constants} | set(self.functions)

@@ -194,36 +194,20 @@ class Resolver:
         must not take quadratic passes); vars on or behind a cycle are errors."""
         raw: dict[str, Any] = self.data.get("vars") or {}
         env: dict[str, Any] = {}
-        refs = {name: _var_refs(value, raw) for name, value in raw.items()}
-        deps = {name: names - {name} for name, names in refs.items()}
-        cyclic = {name for name, names in refs.items() if name in names}
-        users: dict[str, list[str]] = {name: [] for name in raw}
-        waiting = {name: len(names) for name, names in deps.items()}
-        for name, names in deps.items():
-            for dep in names:
-                users[dep].append(name)
-        ready = deque(name for name in raw if waiting[name] == 0 and name not in cyclic)
-        done: set[str] = set()
-        while ready:
-            name = ready.popleft()
+        order, cyclic = var_order(raw)
+        for name in order:
             try:
                 result = self._substitute(raw[name], env)
             except ExpressionError as exc:
                 self.error(exc.message, ("vars", name), code="expression", hint=exc.hint)
                 result = None
             env[name] = result
-            done.add(name)
-            for user in users[name]:
-                waiting[user] -= 1
-                if waiting[user] == 0 and user not in cyclic:
-                    ready.append(user)
-        for name in raw:
-            if name not in done:
-                self.error(
-                    f"variable {name!r} depends on itself (directly or through other vars)",
-                    ("vars", name),
-                    code="cycle",
-                )
+        for name in cyclic:
+            self.error(
+                f"variable {name!r} depends on itself (directly or through other vars)",
+                ("vars", name),
+                code="cycle",
+            )
         return env
 
     def resolve_input(self, env: dict[str, Any]) -> Shape | None:
@@ -1018,6 +1002,32 @@ def _check_value_size(value: Any) -> None:
             stack.extend((child, depth + 1) for child in item)
         elif isinstance(item, dict):
             stack.extend((child, depth + 1) for child in item.values())
+
+
+def var_order(raw: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The names of ``vars`` in an order where every var comes after the vars it reads (linear
+    time: a chain of thousands of vars must not take quadratic passes), and, in declaration
+    order, the vars on or behind a cycle, which no order can place. The resolver and the code
+    emitter evaluate vars in this order."""
+    refs = {name: _var_refs(value, raw) for name, value in raw.items()}
+    deps = {name: names - {name} for name, names in refs.items()}
+    cyclic = {name for name, names in refs.items() if name in names}
+    users: dict[str, list[str]] = {name: [] for name in raw}
+    waiting = {name: len(names) for name, names in deps.items()}
+    for name, names in deps.items():
+        for dep in names:
+            users[dep].append(name)
+    ready = deque(name for name in raw if waiting[name] == 0 and name not in cyclic)
+    order: list[str] = []
+    while ready:
+        name = ready.popleft()
+        order.append(name)
+        for user in users[name]:
+            waiting[user] -= 1
+            if waiting[user] == 0 and user not in cyclic:
+                ready.append(user)
+    placed = set(order)
+    return order, [name for name in raw if name not in placed]
 
 
 def _var_refs(value: Any, names: dict[str, Any]) -> set[str]:
