@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnnspec.analysis.lint import lint
 from cnnspec.analysis.report import check_size, summary
 from cnnspec.errors import Diagnostic, Diagnostics
 from cnnspec.ir import ModelIR
@@ -108,7 +109,9 @@ def compile_doc(
     if any(not d.path.startswith(_INDEPENDENT_SECTIONS) for d in diags.errors):
         diags.raise_if_errors()
     ir = resolve(doc, diags, max_params=max_params)
-    return CompiledSpec(doc, ir, diags.warnings, path)
+    compiled = CompiledSpec(doc, ir, diags.warnings, path)
+    compiled.warnings.extend(lint(compiled))  # e.g. an augmentation value_range the data does not have
+    return compiled
 
 
 def compile_spec(

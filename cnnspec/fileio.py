@@ -1,11 +1,13 @@
 """Atomic file writes: a temp file in the same folder, fsync, then rename.
 
-A crash or a failing writer leaves the previous file intact and no temp file behind.
+A crash or a failing writer leaves the previous file intact and no temp file behind. Also
+:func:`sha256_file`, the one file digest cnnspec computes (data files, saved training state).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -60,3 +62,12 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
 
-from cnnspec.fileio import atomic_path, write_atomic
+from cnnspec.fileio import atomic_path, sha256_file, write_atomic
 
 
 def test_write_atomic_replaces_content(tmp_path):
@@ -50,3 +51,11 @@ def test_interrupt_does_not_leave_temp_files(tmp_path):
         temp.write_text("{")
         raise KeyboardInterrupt
     assert not target.exists() and os.listdir(tmp_path) == []
+
+
+def test_sha256_file_matches_hashlib(tmp_path):
+    data = bytes(range(256)) * 5000  # over one 1 MiB chunk
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+    assert sha256_file(str(path)) == sha256_file(path)

@@ -212,3 +212,29 @@ def test_failed_expressions_in_sections_are_located_errors_not_crashes(runner, t
             "9:60: error: runtime",
         ):
             assert where in result.output
+
+
+def test_keras_class_names_are_shared_with_the_generated_script():
+    from cnnspec.api import generate_code
+    from cnnspec.training.config import KERAS_CLASS_NAMES
+
+    compiled = compile_text(HEAD + "data: {source: fashion_mnist}\n", "spec.yaml")
+    script = generate_code(compiled, script=True)
+    assert all(f'"{name}"' in script for name in KERAS_CLASS_NAMES["fashion_mnist"])
+
+
+def test_pipeline_scale_and_the_static_pixel_range():
+    from cnnspec.training.config import data_config, fed_pixel_range, pipeline_scale
+
+    def both(tail: str, head: str = HEAD):
+        compiled = compile_text(head + tail, "spec.yaml")
+        data = data_config(compiled)
+        return pipeline_scale(data, compiled.ir, True), fed_pixel_range(data, compiled.ir)
+
+    assert both("data: {source: cifar10}\n") == (1 / 255, (0.0, 1.0))
+    assert both("data: {source: cifar10, rescale: null}\n") == (None, (0.0, 255.0))
+    assert both("data: {source: digits}\n")[1] == (0.0, 1.0)
+    assert both("data: {source: {npz: d.npz}}\n") == (1 / 255, None)  # the dtype is read with the file
+    rescaling = HEAD.replace("  - flatten\n", "  - rescaling: 0.00392156862745098\n  - flatten\n")
+    assert both("data: {source: mnist}\n", rescaling) == (None, (0.0, 255.0))
+    assert data_config(compile_text(HEAD + "data: {source: mnist, rescale: '${nope}'}\n")) is None

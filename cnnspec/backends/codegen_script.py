@@ -23,23 +23,6 @@ if TYPE_CHECKING:
     from cnnspec.api import CompiledSpec
     from cnnspec.training.config import CallbackConfig, Schedule, TrainConfig
 
-#: Class names of the Keras datasets that have them (index order).
-CLASS_NAMES = {
-    "mnist": [str(i) for i in range(10)],
-    "fashion_mnist": [
-        "t-shirt",
-        "trouser",
-        "pullover",
-        "dress",
-        "coat",
-        "sandal",
-        "shirt",
-        "sneaker",
-        "bag",
-        "ankle_boot",
-    ],
-    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
-}
 OPTIMIZER_CLASSES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
 OPTIMIZER_KEYS = {
     "adam": ("beta_1", "beta_2", "epsilon"),
@@ -244,7 +227,7 @@ def _located(error: SpecError, spec: CompiledSpec) -> SpecError:
 def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[str, Any]:
     """Values for ``templates/train.py.j2`` (raises a located SpecError for sections that
     cannot be trained, exactly like ``cnnspec train`` would)."""
-    from cnnspec.training.config import training_config
+    from cnnspec.training.config import KERAS_CLASS_NAMES, KERAS_DATASETS, model_scales_input, training_config
 
     ir = spec.ir
     if len(ir.outputs) != 1:
@@ -267,14 +250,13 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         data_path, relative_to_script = _rel_data_path(data.path, output)
     if data.test_path is not None:
         test_path, _ = _rel_data_path(data.test_path, output)
-    early = [n.kind for n in ir.nodes[:3]] + [n.kind for n in ir.augmentation]
     rescale = data.rescale
     if rescale is None:
         rescale_mode = "none"
     elif isinstance(rescale, float):
         rescale_mode = "factor"
     else:
-        rescale_mode = "none" if "rescaling" in early else "auto"
+        rescale_mode = "none" if model_scales_input(ir) else "auto"
     class_weight = config.class_weight
     input_shape = tuple(ir.input_shape)
     if len(input_shape) != 3:
@@ -289,8 +271,8 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
     return {
         "seed": py_literal(config.seed),
         "kind": data.kind,
-        "keras_dataset": data.kind if data.kind in ("mnist", "fashion_mnist", "cifar10", "cifar100") else "",
-        "class_names": [py_string(n) for n in CLASS_NAMES.get(data.kind, [])],
+        "keras_dataset": data.kind if data.kind in KERAS_DATASETS else "",
+        "class_names": [py_string(n) for n in KERAS_CLASS_NAMES.get(data.kind, [])],
         "data_path": py_string(data_path) if data_path is not None else "None",
         "data_relative_to_script": relative_to_script,
         "test_path": py_string(test_path) if test_path is not None else "None",

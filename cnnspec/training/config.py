@@ -10,15 +10,17 @@ raised before TensorFlow is imported or any data is read.
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnspec.errors import Diagnostics, SpecPath, did_you_mean, format_path
+from cnnspec.errors import Diagnostics, SpecError, SpecPath, did_you_mean, format_path
 from cnnspec.spec.expr import ExpressionError, is_expression, substitute
 
 if TYPE_CHECKING:
     from cnnspec.api import CompiledSpec
+    from cnnspec.ir import ModelIR
 
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZE = 32
@@ -26,6 +28,32 @@ DEFAULT_LEARNING_RATE = 0.001
 DEFAULT_VALIDATION_SPLIT = 0.1
 DEFAULT_TEST_SPLIT = 0.2
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+#: Class names of the Keras datasets that have them, in label order (shared by ``cnnspec train``
+#: and the generated training script; cifar100's labels stay numbered).
+KERAS_CLASS_NAMES: dict[str, list[str]] = {
+    "mnist": [str(i) for i in range(10)],
+    "fashion_mnist": [
+        "t-shirt",
+        "trouser",
+        "pullover",
+        "dress",
+        "coat",
+        "sandal",
+        "shirt",
+        "sneaker",
+        "bag",
+        "ankle_boot",
+    ],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+}
+#: The largest pixel value each source stores and whether it stores integers (the pipeline's
+#: ``data.rescale: auto`` scales integer pixels only). ``npz`` is absent: its dtype and range
+#: are only known once the file is read.
+SOURCE_PIXELS: dict[str, tuple[float, bool]] = {
+    "digits": (1.0, False),  # scikit-learn's 0–16 values divided by 16 when loaded
+    **{name: (255.0, True) for name in KERAS_DATASETS},
+    "directory": (255.0, True),  # decoded images as uint8
+}
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 
 
@@ -535,3 +563,51 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
     from dataclasses import replace
 
     return replace(config, callbacks=callbacks)
+
+
+# -- pixel scaling (TF-free: shared by the pipeline, the generated script and the lint) ----------
+def model_scales_input(ir: ModelIR) -> bool:
+    """The model scales its own input: a ``rescaling`` layer among its first three layers or in
+    the augmentation. ``data.rescale: auto`` then leaves the pixels as stored."""
+    early = [n.kind for n in ir.nodes[:3]] + [n.kind for n in ir.augmentation]
+    return "rescaling" in early
+
+
+def pipeline_scale(data: DataConfig, ir: ModelIR, integer_pixels: bool) -> float | None:
+    """The pixel multiplier the input pipeline applies (``None``: the values as stored).
+
+    ``data.rescale``: a number is used as given, ``null`` never scales, ``auto`` maps integer
+    pixels to [0, 1] (× 1/255) unless the model scales its own input.
+    """
+    if data.rescale is None:
+        return None
+    if isinstance(data.rescale, float):
+        return data.rescale
+    if model_scales_input(ir):
+        return None
+    return 1.0 / 255.0 if integer_pixels else None
+
+
+def data_config(compiled: CompiledSpec) -> DataConfig | None:
+    """The ``data`` section as :class:`DataConfig`, or ``None`` when it has errors (those are
+    reported by :func:`training_config`; callers that only lint skip the spec)."""
+    diags = Diagnostics()
+    try:
+        data = _data(_Reader(compiled, section_env(compiled), diags), compiled)
+    except SpecError:
+        return None
+    return None if diags.errors else data
+
+
+def fed_pixel_range(data: DataConfig, ir: ModelIR) -> tuple[float, float] | None:
+    """The range of the pixel values the pipeline feeds the augmentation and the model, when it
+    is known without reading the data (``None`` for ``npz`` files, except with an explicit
+    ``data.rescale`` of 1/255, which states 8-bit pixels)."""
+    known = SOURCE_PIXELS.get(data.kind)
+    if known is None:
+        if isinstance(data.rescale, float) and math.isclose(data.rescale, 1.0 / 255.0, rel_tol=1e-4):
+            return (0.0, 1.0)
+        return None
+    top, integer = known
+    scale = pipeline_scale(data, ir, integer)
+    return (0.0, top * scale) if scale is not None else (0.0, top)

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.errors import SpecError, SpecPath, format_path
-from cnnspec.training.config import KERAS_DATASETS, DataConfig, TrainConfig
+from cnnspec.fileio import sha256_file
+from cnnspec.training.config import KERAS_CLASS_NAMES, KERAS_DATASETS, DataConfig, TrainConfig, pipeline_scale
 
 if TYPE_CHECKING:
     from cnnspec.api import CompiledSpec
@@ -31,31 +32,6 @@ if TYPE_CHECKING:
 SOURCE: SpecPath = ("data", "source")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 DOWNLOAD_TIMEOUT_S = 20.0
-
-FASHION_MNIST_CLASSES = [
-    "t-shirt",
-    "trouser",
-    "pullover",
-    "dress",
-    "coat",
-    "sandal",
-    "shirt",
-    "sneaker",
-    "bag",
-    "ankle_boot",
-]
-CIFAR10_CLASSES = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-]
 
 
 @dataclass
@@ -320,11 +296,11 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
         x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed)
     elif data.kind in KERAS_DATASETS:
         x_train, y_train, x_test, y_test = _keras_dataset(data.kind, compiled)
-        names = {"fashion_mnist": FASHION_MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}.get(data.kind, [])
+        names = list(KERAS_CLASS_NAMES.get(data.kind, []))
     elif data.kind == "npz":
         assert data.path is not None
         x_train, y_train, x_test, y_test, names = _npz(data.path, compiled)
-        source["file_sha256"] = _file_hash(data.path)
+        source["file_sha256"] = sha256_file(data.path)
     else:
         assert data.path is not None
         x, y, names = _directory_arrays(data.path, data, None, compiled, (*SOURCE, "directory"))
@@ -357,14 +333,6 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
     dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source)
     check_fit(dataset, compiled, config)
     return dataset
-
-
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> None:
@@ -444,12 +412,4 @@ def class_weights(config: TrainConfig, dataset: Dataset) -> dict[int, float] | N
 
 def rescale_factor(config: TrainConfig, dataset: Dataset, compiled: CompiledSpec) -> float | None:
     """The pixel multiplier the pipeline applies (``None``: leave the values as they are)."""
-    rescale = config.data.rescale
-    if rescale is None:
-        return None
-    if isinstance(rescale, float):
-        return rescale
-    early = [n.kind for n in compiled.ir.nodes[:3]] + [n.kind for n in compiled.ir.augmentation]
-    if "rescaling" in early:
-        return None  # the model scales its own input
-    return 1.0 / 255.0 if dataset.integer_pixels else None
+    return pipeline_scale(config.data, compiled.ir, dataset.integer_pixels)

@@ -15,7 +15,6 @@ learning-rate reduction and checkpointing, so a resumed run ends with every epoc
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import shutil
@@ -26,19 +25,11 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError
-from cnnspec.fileio import atomic_path, write_atomic
+from cnnspec.fileio import atomic_path, sha256_file, write_atomic
 
 STATE_DIR = "state"
 KEEP = 2
 FORMAT = 1
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def encode_float(value: Any) -> Any:
@@ -99,12 +90,12 @@ class TrainingState:
         snapshot = Snapshot(epoch, self.dir / f"{stem}.json", history, callbacks, complete, stopped_early)
         with atomic_path(snapshot.weights, suffix=".weights.h5") as temp:
             model.save_weights(str(temp))
-        files = {snapshot.weights.name: _sha256(snapshot.weights)}
+        files = {snapshot.weights.name: sha256_file(snapshot.weights)}
         if arrays:
             flat = {f"{name}__{i}": a for name, items in arrays.items() for i, a in enumerate(items)}
             with atomic_path(snapshot.arrays, suffix=".npz") as temp, open(temp, "xb") as handle:
                 np.savez(handle, **flat)
-            files[snapshot.arrays.name] = _sha256(snapshot.arrays)
+            files[snapshot.arrays.name] = sha256_file(snapshot.arrays)
         snapshot.files = files
         manifest = {
             "format": FORMAT,
@@ -183,7 +174,7 @@ class TrainingState:
             path = self.dir / name
             if not path.is_file():
                 return f"{name} is missing"
-            if _sha256(path) != digest:
+            if sha256_file(path) != digest:
                 return f"{name} is damaged (checksum mismatch)"
         return None
 

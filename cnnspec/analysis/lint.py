@@ -1,0 +1,140 @@
+"""Lint rules: located warnings about specs that compile but would train badly (no TensorFlow).
+
+Each rule takes a :class:`~cnnspec.api.CompiledSpec` and returns warnings; :data:`RULES` lists
+them and :func:`lint` runs them all. ``compile_doc`` adds their warnings to
+``CompiledSpec.warnings``, so ``cnnspec validate`` (``--strict`` fails on them), ``train``,
+``inspect``, ``build`` and ``codegen`` all report the same ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from cnnspec.errors import Diagnostic
+from cnnspec.layers import REGISTRY
+
+if TYPE_CHECKING:
+    from cnnspec.api import CompiledSpec
+    from cnnspec.ir import Node
+    from cnnspec.training.config import DataConfig
+
+Range = tuple[float, float]
+
+#: Layer kinds whose output values stay within the range of their input (geometric
+#: augmentation, value-range augmentation that clips, resizing): the range passes through.
+_RANGE_KEEPING = frozenset({k.name for k in REGISTRY.values() if k.augmentation} | {"resizing"})
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.6g}"
+
+
+def _range_text(bounds: Range) -> str:
+    return f"[{_number(bounds[0])}, {_number(bounds[1])}]"
+
+
+def _same(a: Range, b: Range) -> bool:
+    scale = max(abs(a[0]), abs(a[1]), abs(b[0]), abs(b[1]), 1e-12)
+    return all(math.isclose(x, y, rel_tol=1e-4, abs_tol=1e-6 * scale) for x, y in zip(a, b, strict=True))
+
+
+def _origin(data: DataConfig, compiled: CompiledSpec) -> str:
+    """How the pipeline produced its pixel values, in words."""
+    from cnnspec.training.config import SOURCE_PIXELS, pipeline_scale
+
+    source = data.kind
+    if data.rescale is None:
+        return f"{source} pixels as stored (data.rescale: null)"
+    if isinstance(data.rescale, float):
+        return f"{source} pixels × {_number(data.rescale)} (data.rescale)"
+    integer = SOURCE_PIXELS.get(data.kind, (0.0, True))[1]
+    scale = pipeline_scale(data, compiled.ir, integer)
+    if scale is None:
+        why = "the model has its own rescaling layer" if integer else "they are stored as floats"
+        return f"{source} pixels as stored (data.rescale: auto; {why})"
+    return f"{source} pixels × 1/255 (data.rescale: auto)"
+
+
+def value_range_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
+    """Augmentation layers with a ``value_range`` (random_brightness, random_contrast, ...) must
+    be told the range of the pixels they receive: Keras assumes [0, 255], and on images scaled
+    to [0, 1] random_brightness then adds up to ±factor × 255 and clips, which trains at chance.
+
+    The range is followed from the data source through ``data.rescale`` and any ``rescaling``
+    layers before the layer. Nothing is reported when it is not known without reading the data
+    (an ``npz`` file, a layer after a convolution) or when the spec has no ``data`` or
+    ``training`` section (it does not say how it is fed).
+    """
+    from cnnspec.training.config import data_config, fed_pixel_range
+
+    ir = compiled.ir
+    checked = [n for n in (*ir.augmentation, *ir.nodes) if "value_range" in n.params]
+    if not checked or not ({"data", "training"} & set(compiled.doc.data)):
+        return []
+    data = data_config(compiled)
+    fed = fed_pixel_range(data, ir) if data is not None else None
+    if data is None or fed is None:
+        return []
+    origin = _origin(data, compiled)
+    warnings: list[Diagnostic] = []
+    after_augmentation = _walk(ir.augmentation, ir.input_name, fed, origin, warnings)
+    _walk(ir.nodes, ir.input_name, after_augmentation, origin, warnings)
+    return warnings
+
+
+def _walk(
+    nodes: list[Node], start: str, fed: Range | None, origin: str, warnings: list[Diagnostic]
+) -> Range | None:
+    """Follow the value range along ``nodes`` (from tensor ``start``); warn at each mismatch.
+    Returns the range of the last node's output."""
+    ranges: dict[str, tuple[Range, str] | None] = {start: (fed, origin) if fed is not None else None}
+    last: tuple[Range, str] | None = ranges[start]
+    for node in nodes:
+        known = ranges.get(node.inputs[0]) if len(node.inputs) == 1 else None
+        out: tuple[Range, str] | None = None
+        if known is not None:
+            bounds, how = known
+            if "value_range" in node.params:
+                _check(node, bounds, how, warnings)
+            if node.kind == "rescaling":
+                scale, offset = float(node.params["scale"]), float(node.params.get("offset") or 0.0)
+                low, high = sorted((bounds[0] * scale + offset, bounds[1] * scale + offset))
+                out = ((low, high), f"{how}, then layer {node.name!r} (rescaling)")
+            elif node.kind in _RANGE_KEEPING:
+                out = known
+        ranges[node.name] = last = out
+    return last[0] if last is not None else None
+
+
+def _check(node: Node, bounds: Range, how: str, warnings: list[Diagnostic]) -> None:
+    value = node.params["value_range"]
+    try:
+        given = (float(value[0]), float(value[1]))
+    except (TypeError, ValueError, IndexError):
+        return  # the schema reports a malformed value_range
+    if _same(given, bounds):
+        return
+    default = next((p.default for p in REGISTRY[node.kind].params if p.name == "value_range"), None)
+    note = " (Keras' default)" if default is not None and _same(given, tuple(map(float, default))) else ""
+    warnings.append(
+        Diagnostic(
+            f"expected value_range {_range_text(bounds)}, the range of its input: {how}; "
+            f"received {_range_text(given)}{note}",
+            loc=node.loc,
+            path=node.path,
+            code="value-range",
+            hint=f"set value_range: {_range_text(bounds)} on this {node.kind} layer",
+            severity="warning",
+        )
+    )
+
+
+#: Every lint rule, in the order their warnings are reported.
+RULES: tuple[Callable[[CompiledSpec], list[Diagnostic]], ...] = (value_range_warnings,)
+
+
+def lint(compiled: CompiledSpec) -> list[Diagnostic]:
+    """The warnings of every rule in :data:`RULES`."""
+    return [warning for rule in RULES for warning in rule(compiled)]
