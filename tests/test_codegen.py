@@ -27,6 +27,7 @@ from cnnspec.backends.python_emitter import (
     ruff_binary,
 )
 from cnnspec.cli.app import app
+from cnnspec.spec.expr import FUNCTIONS
 from tests.conftest import FIXTURES, ROOT, SPEC_FILES
 
 CODEGEN = FIXTURES / "codegen"
@@ -254,12 +255,20 @@ def test_checker_finds_any_difference_from_the_ir(resnet_source, old, new):
         "X = open\n",
         "def f(*args):\n    return args\n",
         "X = getattr(keras, 'layers')\n",
+        "X = len([1, 2])\n",  # module constants call only the functions of ${…}
+        "X = range(3)\n",
     ],
 )
 def test_whitelist_refuses_code_the_templates_never_write(resnet_source, extra):
     text, _ = resnet_source
     with pytest.raises(CheckError):
         check_source(text + "\n" + extra)
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_module_constants_may_call_the_functions_of_expressions(resnet_source, function):
+    text, _ = resnet_source
+    check_source(text + f"\nX = {function}(2)\n")
 
 
 # -- values ----------------------------------------------------------------------------------------

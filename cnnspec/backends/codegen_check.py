@@ -23,6 +23,14 @@ from typing import Any
 
 from cnnspec.ir import ModelIR, Node
 from cnnspec.layers.registry import REGISTRY, KerasCall, LayerKind
+from cnnspec.spec.expr import (
+    BINARY_OPERATORS,
+    COMPARE_OPERATORS,
+    FUNCTIONS,
+    MAX_EXPONENT,
+    compare_chain,
+    short_circuit,
+)
 
 #: (Keras class, keyword) pairs where Keras has no default or a different one than the
 #: registry: never left out of a generated call. Checked against Keras by a slow test.
@@ -269,39 +277,21 @@ def _is_main_guard(node: ast.If) -> bool:
 def _check_constant_assignment(node: ast.Assign) -> None:
     # module constants are data: literals and arithmetic on other constants, no calls
     for sub in ast.walk(node.value):
-        if isinstance(sub, ast.Call) and not (
-            isinstance(sub.func, ast.Name) and sub.func.id in ("min", "max", "int", "float", "round", "abs")
-        ):
+        if isinstance(sub, ast.Call) and not (isinstance(sub.func, ast.Name) and sub.func.id in FUNCTIONS):
             raise CheckError("a module constant calls a function", line=node.lineno)
 
 
 # -- Python semantics for the expressions the emitter writes ----------------------------------
-_BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_COMPARE: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
+# The operators and functions of ``${…}`` (cnnspec.spec.expr), plus what the templates write
+# around them: ``is``/``is not`` and a few builtins. These tables only evaluate; what generated
+# code may contain at all is the whitelist above.
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
+    **COMPARE_OPERATORS,
     ast.Is: operator.is_,
     ast.IsNot: operator.is_not,
 }
 BUILTINS: dict[str, Any] = {
-    "min": min,
-    "max": max,
-    "int": int,
-    "float": float,
-    "round": round,
-    "abs": abs,
+    **FUNCTIONS,
     "list": list,
     "tuple": tuple,
     "len": len,
@@ -309,7 +299,6 @@ BUILTINS: dict[str, Any] = {
     "str": str,
     "bool": bool,
 }
-_MAX_POWER = 64
 
 
 class Unknown(Exception):
@@ -335,31 +324,18 @@ class _Evaluator:
             return self.lookup(node.id)
         if isinstance(node, ast.BinOp):
             left, right = self.visit(node.left), self.visit(node.right)
-            if isinstance(node.op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > _MAX_POWER:
+            if isinstance(node.op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
                 raise Unknown("power too large to check")
-            return _BINARY[type(node.op)](left, right)
+            return BINARY_OPERATORS[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp):
             operand = self.visit(node.operand)
             if isinstance(node.op, ast.Not):
                 return not operand
             return -operand if isinstance(node.op, ast.USub) else +operand
         if isinstance(node, ast.BoolOp):
-            result: Any = None
-            for value in node.values:
-                result = self.visit(value)
-                if isinstance(node.op, ast.And) and not result:
-                    return result
-                if isinstance(node.op, ast.Or) and result:
-                    return result
-            return result
+            return short_circuit(node, self.visit)
         if isinstance(node, ast.Compare):
-            left = self.visit(node.left)
-            for op, comparator in zip(node.ops, node.comparators, strict=True):
-                right = self.visit(comparator)
-                if not _COMPARE[type(op)](left, right):
-                    return False
-                left = right
-            return True
+            return compare_chain(node, self.visit, _COMPARE)
         if isinstance(node, ast.IfExp):
             return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
         if isinstance(node, ast.List):

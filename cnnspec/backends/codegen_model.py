@@ -545,22 +545,8 @@ class Builder:
         inputs_var = fn.allocate("inputs")
         chain = fn.allocate("x")
         entry = TensorRef(inputs_var, self.input_name, tuple(self.ir.input_shape))
-        out: list[Stmt] = []
+        out: list[Stmt] = [_input_statement(inputs_var, self.ir)]
         ctx = Ctx(fn, (), dict(self.var_bindings), IdScope(entry, None), chain, out)
-        out.append(
-            Stmt(
-                "assign",
-                target=inputs_var,
-                value=ast.Call(
-                    _attr("keras", "Input"),
-                    [],
-                    [
-                        ast.keyword("shape", literal_node(tuple(self.ir.input_shape))),
-                        ast.keyword("name", ast.Constant(self.input_name)),
-                    ],
-                ),
-            )
-        )
         last = self.walk_list(self.data.get("model") or [], ("model",), ctx)
         outputs = self.data.get("outputs")
         if outputs is None:
@@ -573,19 +559,8 @@ class Builder:
                     raise NeedConcrete(f"output {ref!r} not found", None, None)
                 refs.append(ast.Name(tensor.var, ast.Load()))
             result = refs[0] if len(refs) == 1 else ast.List(refs, ast.Load())
-        out.append(
-            Stmt(
-                "return",
-                value=ast.Call(
-                    _attr("keras", "Model"),
-                    [ast.Name(inputs_var, ast.Load()), result],
-                    [ast.keyword("name", ast.Constant(self.ir.name))],
-                ),
-            )
-        )
-        shape = "×".join(str(d) for d in self.ir.input_shape)
-        outs = ", ".join("×".join(str(d) for d in (s or ())) for s in self.ir.output_shapes)
-        doc = f"Build the `{self.ir.name}` model: input {shape}, output {outs}."
+        out.append(_model_return(inputs_var, result, self.ir))
+        doc = _build_model_doc(self.ir)
         return Function("build_model", None, None, [], None, doc, "", drop_unused(merge_ifs(out)))
 
     # -- expressions -----------------------------------------------------------------------
@@ -1489,20 +1464,7 @@ def flat_model(compiled: CompiledSpec, notes: list[str], *, script: bool = False
     for index, node in enumerate(ir.nodes):
         for name in node.inputs:
             consumers.setdefault(name, []).append(index)
-    out: list[Stmt] = [
-        Stmt(
-            "assign",
-            target=inputs_var,
-            value=ast.Call(
-                _attr("keras", "Input"),
-                [],
-                [
-                    ast.keyword("shape", literal_node(tuple(ir.input_shape))),
-                    ast.keyword("name", ast.Constant(ir.input_name)),
-                ],
-            ),
-        )
-    ]
+    out: list[Stmt] = [_input_statement(inputs_var, ir)]
     group: tuple[str, ...] | None = None
     for index, node in enumerate(ir.nodes):
         if node.group != group:
@@ -1529,20 +1491,8 @@ def flat_model(compiled: CompiledSpec, notes: list[str], *, script: bool = False
         vars_of[node.name] = var
     refs = [ast.Name(vars_of[name], ast.Load()) for name in ir.outputs]
     result = refs[0] if len(refs) == 1 else ast.List(refs, ast.Load())
-    out.append(
-        Stmt(
-            "return",
-            value=ast.Call(
-                _attr("keras", "Model"),
-                [ast.Name(inputs_var, ast.Load()), result],
-                [ast.keyword("name", ast.Constant(ir.name))],
-            ),
-        )
-    )
-    shape = "×".join(str(d) for d in ir.input_shape)
-    outs = ", ".join("×".join(str(d) for d in (s or ())) for s in ir.output_shapes)
-    doc = f"Build the `{ir.name}` model: input {shape}, output {outs}."
-    function = Function("build_model", None, None, [], None, doc, "", out)
+    out.append(_model_return(inputs_var, result, ir))
+    function = Function("build_model", None, None, [], None, _build_model_doc(ir), "", out)
     return ModelModule(
         name=ir.name,
         description=ir.description,
@@ -1556,6 +1506,35 @@ def flat_model(compiled: CompiledSpec, notes: list[str], *, script: bool = False
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def _input_statement(var: str, ir: ModelIR) -> Stmt:
+    """``inputs = keras.Input(shape=…, name=…)``: the first statement of ``build_model()``."""
+    call = ast.Call(
+        _attr("keras", "Input"),
+        [],
+        [
+            ast.keyword("shape", literal_node(tuple(ir.input_shape))),
+            ast.keyword("name", ast.Constant(ir.input_name)),
+        ],
+    )
+    return Stmt("assign", target=var, value=call)
+
+
+def _model_return(inputs_var: str, outputs: ast.expr, ir: ModelIR) -> Stmt:
+    """``return keras.Model(inputs, outputs, name=…)``: the last statement of ``build_model()``."""
+    call = ast.Call(
+        _attr("keras", "Model"),
+        [ast.Name(inputs_var, ast.Load()), outputs],
+        [ast.keyword("name", ast.Constant(ir.name))],
+    )
+    return Stmt("return", value=call)
+
+
+def _build_model_doc(ir: ModelIR) -> str:
+    shape = "×".join(str(d) for d in ir.input_shape)
+    outs = ", ".join("×".join(str(d) for d in (s or ())) for s in ir.output_shapes)
+    return f"Build the `{ir.name}` model: input {shape}, output {outs}."
+
+
 def _attr(base: str, *names: str) -> ast.expr:
     node: ast.expr = ast.Name(base, ast.Load())
     for name in names:

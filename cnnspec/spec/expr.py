@@ -22,7 +22,10 @@ FULL_EXPRESSION = re.compile(r"^\$\{(.*)\}$", re.DOTALL)
 EMBEDDED_EXPRESSION = re.compile(r"\$\{([^{}]*)\}")
 MAX_EXPRESSION_LENGTH = 500
 MAX_INT = 2**63 - 1
+MAX_EXPONENT = 64  # larger powers are refused (and not replayed when generated code is checked)
 
+#: The functions an expression may call. The code emitter writes expressions back as Python, so
+#: generated module constants may call exactly these (``codegen_check`` whitelists them).
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min,
     "max": max,
@@ -32,7 +35,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "float": float,
 }
 
-_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+#: Python's semantics of the accepted operators: the evaluator below and the checker that replays
+#: generated code (``cnnspec.backends.codegen_check``) share these tables.
+BINARY_OPERATORS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -41,7 +46,7 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+COMPARE_OPERATORS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
     ast.Lt: operator.lt,
@@ -104,8 +109,8 @@ _ALLOWED_NODES = (
     ast.Not,
     ast.USub,
     ast.UAdd,
-    *_BINARY,
-    *_COMPARE,
+    *BINARY_OPERATORS,
+    *COMPARE_OPERATORS,
 )
 
 
@@ -186,10 +191,10 @@ def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
         _number(right, "the right operand")
         if op in (ast.Div, ast.FloorDiv, ast.Mod) and right == 0:
             raise ExpressionError("division by zero")
-        if op is ast.Pow and (abs(right) > 64 or (abs(left) > 2**16 and right > 4)):
+        if op is ast.Pow and (abs(right) > MAX_EXPONENT or (abs(left) > 2**16 and right > 4)):
             raise ExpressionError(f"expected a smaller power; received {left} ** {right}")
         try:
-            return _bounded(_BINARY[op](left, right))
+            return _bounded(BINARY_OPERATORS[op](left, right))
         except (OverflowError, ZeroDivisionError, ValueError) as exc:
             raise ExpressionError(f"arithmetic error: {exc}") from None
     if isinstance(node, ast.UnaryOp):
@@ -199,27 +204,9 @@ def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
         _number(operand, "the operand")
         return -operand if isinstance(node.op, ast.USub) else +operand
     if isinstance(node, ast.Compare):
-        left = _eval(node.left, env)
-        for op, comparator in zip(node.ops, node.comparators, strict=True):
-            right = _eval(comparator, env)
-            try:
-                if not _COMPARE[type(op)](left, right):
-                    return False
-            except TypeError:
-                raise ExpressionError(
-                    f"cannot compare {type(left).__name__} with {type(right).__name__}"
-                ) from None
-            left = right
-        return True
+        return compare_chain(node, lambda operand: _eval(operand, env))
     if isinstance(node, ast.BoolOp):
-        result: Any = None
-        for value_node in node.values:
-            result = _eval(value_node, env)
-            if isinstance(node.op, ast.And) and not result:
-                return result
-            if isinstance(node.op, ast.Or) and result:
-                return result
-        return result
+        return short_circuit(node, lambda operand: _eval(operand, env))
     if isinstance(node, ast.IfExp):
         return _eval(node.body if _eval(node.test, env) else node.orelse, env)
     if isinstance(node, (ast.List, ast.Tuple)):
@@ -234,6 +221,48 @@ def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
         except (TypeError, ValueError, OverflowError) as exc:
             raise ExpressionError(f"{node.func.id}(): {exc}") from None
     raise ExpressionError(f"unsupported expression node {type(node).__name__}")
+
+
+class Incomparable(ExpressionError, TypeError):
+    """Two values that cannot be ordered (``'a' < 1``). An :class:`ExpressionError` for spec
+    expressions, and still the ``TypeError`` Python raises for the checker of generated code."""
+
+    def __init__(self, left: Any, right: Any) -> None:
+        super().__init__(f"cannot compare {type(left).__name__} with {type(right).__name__}")
+
+
+def compare_chain(
+    node: ast.Compare,
+    visit: Callable[[ast.expr], Any],
+    operators: Mapping[type[ast.cmpop], Callable[[Any, Any], Any]] = COMPARE_OPERATORS,
+) -> bool:
+    """A chained comparison with Python's semantics: ``a < b < c`` evaluates ``b`` once and
+    stops at the first link that is false. ``visit`` evaluates an operand; a link that cannot
+    compare raises :class:`Incomparable`."""
+    left = visit(node.left)
+    for op, comparator in zip(node.ops, node.comparators, strict=True):
+        right = visit(comparator)
+        try:
+            holds = operators[type(op)](left, right)
+        except TypeError:
+            raise Incomparable(left, right) from None
+        if not holds:
+            return False
+        left = right
+    return True
+
+
+def short_circuit(node: ast.BoolOp, visit: Callable[[ast.expr], Any]) -> Any:
+    """``and``/``or`` with Python's semantics: the first false (``and``) or true (``or``)
+    operand, else the last; later operands are not evaluated."""
+    result: Any = None
+    for operand in node.values:
+        result = visit(operand)
+        if isinstance(node.op, ast.And) and not result:
+            return result
+        if isinstance(node.op, ast.Or) and result:
+            return result
+    return result
 
 
 def _index(sequence: Any, index: Any) -> Any:
