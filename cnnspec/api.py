@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.analysis.lint import lint
-from cnnspec.analysis.report import check_size, summary
+from cnnspec.analysis.report import DEFAULT_MAX_PARAMS, check_size, summary
 from cnnspec.errors import Diagnostic, Diagnostics
 from cnnspec.ir import ModelIR
 from cnnspec.spec.compose import apply_overrides, load_spec
@@ -25,8 +25,6 @@ from cnnspec.spec.schema import validate_document
 
 if TYPE_CHECKING:
     import keras
-
-DEFAULT_MAX_PARAMS = 500_000_000
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cnnspec.api import compile_spec, compile_text
+from cnnspec.api import DEFAULT_MAX_PARAMS, compile_spec, compile_text
 from cnnspec.cli.app import app
 from cnnspec.errors import MAX_DIAGNOSTICS, Diagnostics, Loc, SpecError, describe_value
 from cnnspec.spec.loader import MAX_BYTES, load_file, load_text
@@ -134,7 +134,7 @@ def test_every_error_is_located(case, runner):
 def test_api(case):
     entry = EXPECTED[case]
     args = entry.get("args", [])
-    max_params = int(args[args.index("--max-params") + 1]) if "--max-params" in args else 500_000_000
+    max_params = int(args[args.index("--max-params") + 1]) if "--max-params" in args else DEFAULT_MAX_PARAMS
     if entry["exit"] == 0:
         compile_spec(spec_of(case), max_params=max_params)
         return

@@ -9,6 +9,8 @@ from cnnspec.ir import ModelIR
 from cnnspec.layers.registry import Counts
 
 BYTES_PER_PARAM = 4
+#: Models with more parameters are refused before anything is built (``--max-params`` raises it).
+DEFAULT_MAX_PARAMS = 500_000_000
 
 
 def batched(shape: tuple[int, ...] | None) -> list[int | None] | None:

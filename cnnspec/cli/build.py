@@ -10,12 +10,13 @@ from typing import Annotated
 import typer
 
 from cnnspec.cli.common import (
+    DEFAULT_MAX_PARAMS,
     AllowOutsideOption,
     MaxParamsOption,
     SetOption,
     SpecArgument,
+    compile_reported,
     guarded,
-    report,
     stdout,
 )
 from cnnspec.errors import UsageError
@@ -66,13 +67,12 @@ def build(
     ] = None,
     set: SetOption = None,
     allow_outside: AllowOutsideOption = False,
-    max_params: MaxParamsOption = 500_000_000,
+    max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
 ) -> None:
     """Build the Keras model of a spec and save it in the native .keras format (atomically)."""
-    from cnnspec.api import build_model, compile_spec
+    from cnnspec.api import build_model
 
-    compiled = compile_spec(file, set or [], allow_outside=allow_outside, max_params=max_params)
-    report(compiled.warnings, "text")
+    compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
     target = output or Path(f"{compiled.name}.keras")
     if target.suffix != ".keras":
         raise UsageError(f"expected an output path ending in .keras; received {target}")

@@ -15,12 +15,13 @@ from typing import Annotated
 import typer
 
 from cnnspec.cli.common import (
+    DEFAULT_MAX_PARAMS,
     AllowOutsideOption,
     MaxParamsOption,
     SetOption,
     SpecArgument,
+    compile_reported,
     guarded,
-    report,
     stderr,
 )
 from cnnspec.errors import UsageError
@@ -44,7 +45,7 @@ def codegen(
     ] = True,
     set: SetOption = None,
     allow_outside: AllowOutsideOption = False,
-    max_params: MaxParamsOption = 500_000_000,
+    max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
 ) -> None:
     """Generate readable Python that builds the spec's Keras model (or, with --script, trains it).
 
@@ -56,11 +57,9 @@ def codegen(
             raise UsageError(f"{output} is a folder; expected a file path such as model.py")
         if output.exists() and not force:
             raise UsageError(f"{output} already exists", "pass --force to replace it")
-    from cnnspec.api import compile_spec
     from cnnspec.backends.python_emitter import generate_code, source_lines
 
-    compiled = compile_spec(file, set or [], allow_outside=allow_outside, max_params=max_params)
-    report(compiled.warnings, "text")
+    compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
     generated = generate_code(
         compiled, script=script, source_name=str(file), output=output, format_code=format_code
     )

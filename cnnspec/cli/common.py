@@ -9,14 +9,18 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import Diagnostic, SpecError, UsageError
+
+if TYPE_CHECKING:
+    from cnnspec.api import CompiledSpec
 
 EXIT_SPEC = 1
 EXIT_USAGE = 2
@@ -37,6 +41,25 @@ MaxParamsOption = Annotated[
     typer.Option("--max-params", min=1, help="refuse models with more parameters than this"),
 ]
 SpecArgument = Annotated[Path, typer.Argument(help="the spec file (YAML)", show_default=False)]
+
+
+def compile_reported(
+    file: Path,
+    overrides: Sequence[str] | None,
+    *,
+    allow_outside: bool = False,
+    max_params: int = DEFAULT_MAX_PARAMS,
+    warnings: bool = True,
+) -> CompiledSpec:
+    """Compile a command's spec (``--set``, ``--allow-outside``, ``--max-params``) and print its
+    warnings to stderr (unless ``warnings`` is false). Errors raise :class:`SpecError`, which
+    :func:`guarded` reports."""
+    from cnnspec.api import compile_spec
+
+    compiled = compile_spec(file, list(overrides or []), allow_outside=allow_outside, max_params=max_params)
+    if warnings:
+        report(compiled.warnings, "text")
+    return compiled
 
 
 def stdout() -> Console:

@@ -11,12 +11,13 @@ from rich.table import Table
 
 from cnnspec.analysis.report import human_count
 from cnnspec.cli.common import (
+    DEFAULT_MAX_PARAMS,
     AllowOutsideOption,
     MaxParamsOption,
     SetOption,
     SpecArgument,
+    compile_reported,
     guarded,
-    report,
     stdout,
 )
 from cnnspec.cli.render import OutputFormat, safe
@@ -71,15 +72,15 @@ def inspect(
     format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text or json")] = OutputFormat.text,
     set: SetOption = None,
     allow_outside: AllowOutsideOption = False,
-    max_params: MaxParamsOption = 500_000_000,
+    max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
 ) -> None:
     """Print every layer's output shape, parameter count and MACs, with totals."""
-    from cnnspec.api import compile_spec
-
-    compiled = compile_spec(file, set or [], allow_outside=allow_outside, max_params=max_params)
+    as_json = format == OutputFormat.json
+    compiled = compile_reported(
+        file, set, allow_outside=allow_outside, max_params=max_params, warnings=not as_json
+    )
     summary = compiled.summary()
-    if format == OutputFormat.json:
+    if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    report(compiled.warnings, "text")
     print_summary(summary, f"{compiled.name} ({safe(Path(file))})")

@@ -10,12 +10,13 @@ from typing import Annotated, Any
 import typer
 
 from cnnspec.cli.common import (
+    DEFAULT_MAX_PARAMS,
     AllowOutsideOption,
     MaxParamsOption,
     SetOption,
     SpecArgument,
+    compile_reported,
     guarded,
-    report,
     stderr,
 )
 
@@ -58,7 +59,7 @@ def train(
         typer.Option("--task-index", min=0, help="multi_worker: this worker's index in --cluster (0: chief)"),
     ] = None,
     allow_outside: AllowOutsideOption = False,
-    max_params: MaxParamsOption = 500_000_000,
+    max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
 ) -> None:
     """Train the model of a spec and write a reproducible run folder (model, metrics, plots).
 
@@ -66,7 +67,6 @@ def train(
     With runtime.distribute.strategy: multi_worker, start one process per worker (--cluster and
     --task-index, or TF_CONFIG); the chief (worker 0) writes the run folder.
     """
-    from cnnspec.api import compile_spec
     from cnnspec.errors import UsageError
     from cnnspec.training.distribute import ClusterError, parse_cluster
     from cnnspec.training.progress import Display
@@ -83,8 +83,7 @@ def train(
         raise UsageError("expected --cluster with --task-index")
     if addresses is not None and task_index is None:
         raise UsageError("expected --task-index with --cluster", "worker 0 is the chief")
-    compiled = compile_spec(file, overrides, allow_outside=allow_outside, max_params=max_params)
-    report(compiled.warnings, "text")
+    compiled = compile_reported(file, overrides, allow_outside=allow_outside, max_params=max_params)
     display = Display.auto(quiet)
     previous = signal.getsignal(signal.SIGTERM)
     try:
