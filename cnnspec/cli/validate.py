@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cnnspec.cli.common import (
+    DEFAULT_MAX_PARAMS,
     EXIT_SPEC,
     AllowOutsideOption,
     MaxParamsOption,
@@ -29,7 +30,7 @@ def validate(
     set: SetOption = None,
     strict: Annotated[bool, typer.Option("--strict", help="treat warnings as errors")] = False,
     allow_outside: AllowOutsideOption = False,
-    max_params: MaxParamsOption = 500_000_000,
+    max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
 ) -> None:
     """Validate spec files: schema, semantics and shapes. Exit 1 if any has an error."""
     from cnnspec.api import compile_spec
