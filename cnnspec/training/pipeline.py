@@ -10,13 +10,15 @@ The training pipeline shuffles *indices*, not images: ``range(n) → shuffle →
 epoch in CPU time (profiled for issue 9); shuffling integers and gathering whole batches costs
 less than the seed's unshuffled pipeline, with the same uniform reshuffle every epoch.
 
-tf.data's autotuning is off, with fixed knobs instead (one parallel call per schedulable core,
-two batches prefetched): the data are in memory, so there is nothing for it to tune, and its
-optimisation thread made iterators slow to destroy. Keras drops the last epoch's iterator at
-the start of every epoch and every validation pass; with autotuning on, that sometimes sat
-idle for 1.4–2.4 s (one epoch in three of the basic CNN took ~5.1 s instead of ~2.9 s, in
-hand-written Keras as much as in cnnspec; py-spy shows the wait in ``RootDataset::Iterator``'s
-destructor; measured for issue 9). With it off: no such stall in 22 epochs, same step time.
+tf.data's autotuning is off, with fixed knobs instead: augmentation gets one parallel call per
+schedulable core; gathering, casting and scaling a batch (a copy) is one call, which measured
+2–3 % less CPU per ResNet epoch than two parallel calls; two batches are prefetched. The data
+are in memory, so there is nothing for autotuning to tune, and its optimisation thread made
+iterators slow to destroy. Keras drops the last epoch's iterator at the start of every epoch
+and every validation pass; with autotuning on, that sometimes sat idle for 1.4–2.4 s (one
+epoch in three of the basic CNN took ~5.1 s instead of ~2.9 s, in hand-written Keras as much
+as in cnnspec; py-spy shows the wait in ``RootDataset::Iterator``'s destructor; measured for
+issue 9). With it off: no such stall in 22 epochs, same step time.
 """
 
 from __future__ import annotations
@@ -66,7 +68,6 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    parallel = parallel_calls()
     scale = settings.rescale
 
     def prepare(images: Any, labels: Any) -> tuple[Any, Any]:
@@ -87,18 +88,17 @@ def make_dataset(
         if repeat:
             dataset = dataset.repeat()
         dataset = dataset.batch(settings.batch_size).map(
-            lambda index: prepare(tf.gather(all_images, index), tf.gather(all_labels, index)),
-            num_parallel_calls=parallel,
+            lambda index: prepare(tf.gather(all_images, index), tf.gather(all_labels, index))
         )
     else:
         dataset = tf.data.Dataset.from_tensor_slices((x, y))
         if repeat:
             dataset = dataset.repeat()
-        dataset = dataset.batch(settings.batch_size).map(prepare, num_parallel_calls=parallel)
+        dataset = dataset.batch(settings.batch_size).map(prepare)
     if training and augmentation is not None:
         dataset = dataset.map(
             lambda images, labels: (augmentation(images, training=True), labels),
-            num_parallel_calls=parallel,
+            num_parallel_calls=parallel_calls(),
         )
     options = tf.data.Options()
     options.autotune.enabled = False  # see the module docstring
