@@ -19,13 +19,10 @@ from cnnspec.cli.common import (
     guarded,
     stderr,
 )
+from cnnspec.training.interrupts import GATE
 
 EXIT_INTERRUPTED = 130
 EXIT_CLUSTER = 75  # EX_TEMPFAIL: a worker of the cluster was lost; restart with --resume
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 @guarded
@@ -85,11 +82,13 @@ def train(
         raise UsageError("expected --task-index with --cluster", "worker 0 is the chief")
     compiled = compile_reported(file, overrides, allow_outside=allow_outside, max_params=max_params)
     display = Display.auto(quiet)
-    previous = signal.getsignal(signal.SIGTERM)
+    # Ctrl-C, and a scheduler's SIGTERM: save and exit (interrupts.py: raised at a batch boundary)
+    previous: dict[int, Any] = {}
     try:
-        signal.signal(signal.SIGTERM, _raise_interrupt)  # a scheduler's stop: save and exit like Ctrl-C
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, GATE.handler)
     except ValueError:  # not the main thread (e.g. some test runners)
-        previous = None
+        pass
     try:
         result = run_training(
             compiled,
@@ -117,8 +116,8 @@ def train(
             console.print(f"  [cyan]hint:[/cyan] {lost.hint}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_CLUSTER) from None
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     print_result(display, result, quiet)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from cnnspec.fileio import atomic_path, write_atomic
 from cnnspec.training.config import CallbackConfig, TrainConfig
+from cnnspec.training.interrupts import GATE
 from cnnspec.training.state import Snapshot, TrainingState
 
 #: Attributes of Keras' callbacks that make up their state across epochs.
@@ -136,6 +137,21 @@ def write_history(run_dir: Path, history: list[dict[str, float]], csv_log: bool 
     write_atomic(Path(run_dir) / "history.csv", text)
     if csv_log:
         write_atomic(Path(run_dir) / "training_log.csv", text)
+
+
+class InterruptCheck(keras.callbacks.Callback):
+    """Raises a Ctrl-C/SIGTERM that arrived during ``fit`` at a batch or epoch boundary
+    (``cnnspec/training/interrupts.py``). Put it first: a completed epoch is saved by the
+    Recorder before the next ``on_epoch_begin`` can raise."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        GATE.check()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        GATE.check()
+
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        GATE.check()
 
 
 class Recorder(keras.callbacks.Callback):

@@ -166,9 +166,10 @@ def _run(
 ) -> TrainResult:
     from cnnspec.api import build_augmentation, build_model
     from cnnspec.training import builders
-    from cnnspec.training.callbacks import Recorder, spec_callbacks, write_history
+    from cnnspec.training.callbacks import InterruptCheck, Recorder, spec_callbacks, write_history
     from cnnspec.training.data import class_weights, rescale_factor
     from cnnspec.training.distribute import Distribution, prepare_model
+    from cnnspec.training.interrupts import GATE
     from cnnspec.training.pipeline import PipelineSettings, make_dataset
 
     n_train = len(dataset.y_train)
@@ -229,7 +230,7 @@ def _run(
     recorder = Recorder(run_dir, state, spec_cbs, snapshot, arrays, config.callback("csv_logger") is not None)
     keys = config.logged_names(has_val)
     progress = display.callback(config.epochs, steps, keys, initial_epoch)
-    callbacks = [*spec_cbs.values(), progress, recorder]
+    callbacks = [InterruptCheck(), *spec_cbs.values(), progress, recorder]
     display.message(
         f"training {compiled.name}: {n_train} images ({len(dataset.y_val)} validation, "
         f"{len(dataset.y_test)} test), {config.epochs} epochs × {steps} steps of {config.batch_size}, "
@@ -241,17 +242,18 @@ def _run(
         recorder.restore_callbacks()  # no fit: best epoch etc. come from the snapshot
     else:
         try:
-            model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=config.epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=config.steps_per_epoch,
-                class_weight=class_weights(config, dataset),
-                callbacks=callbacks,
-                shuffle=False,  # the pipeline shuffles, seeded
-                verbose=0,
-            )
+            with GATE.deferred():
+                model.fit(
+                    train_ds,
+                    validation_data=val_ds,
+                    epochs=config.epochs,
+                    initial_epoch=initial_epoch,
+                    steps_per_epoch=config.steps_per_epoch,
+                    class_weight=class_weights(config, dataset),
+                    callbacks=callbacks,
+                    shuffle=False,  # the pipeline shuffles, seeded
+                    verbose=0,
+                )
         except KeyboardInterrupt:
             recorder.interrupted = True
             progress.stop()

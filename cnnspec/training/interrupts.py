@@ -1,0 +1,56 @@
+"""Ctrl-C and SIGTERM during training, delivered where Keras can stop cleanly.
+
+Python raises ``KeyboardInterrupt`` wherever the main thread happens to be when the signal is
+handled. Inside ``model.fit`` that can be a tf.data iterator's ``__del__`` (Keras drops the last
+epoch's iterator at every epoch start and validation pass), and an exception raised in
+``__del__`` is printed and ignored: training would go on as if the key had never been pressed.
+So while ``fit`` runs, the first signal only sets a flag, and :class:`~cnnspec.training.
+callbacks.InterruptCheck` raises ``KeyboardInterrupt`` at the next batch or epoch boundary (a
+few milliseconds later). A second signal raises at once. Outside ``fit`` (loading data, the
+final evaluation, writing files) a signal raises at once, as Python's own handler does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+
+class InterruptGate:
+    """The process's signal handler for Ctrl-C/SIGTERM while ``cnnspec train`` runs."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.deferring = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if self.deferring and not self.requested:
+            self.requested = True  # InterruptCheck raises at the next batch boundary
+            return
+        self.requested = False
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """While inside, the first signal waits for :meth:`check`; one that came too late for
+        any check (after the last batch) is raised on the way out."""
+        self.requested = False
+        self.deferring = True
+        try:
+            yield
+        except BaseException:
+            self.requested = False
+            raise
+        finally:
+            self.deferring = False
+        self.check()
+
+    def check(self) -> None:
+        """Raise ``KeyboardInterrupt`` when a signal came since the last check."""
+        if self.requested:
+            self.requested = False
+            raise KeyboardInterrupt
+
+
+GATE = InterruptGate()

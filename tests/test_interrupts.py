@@ -1,0 +1,37 @@
+"""Ctrl-C/SIGTERM during fit are deferred to a batch boundary (cnnspec/training/interrupts.py)."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from cnnspec.training.interrupts import InterruptGate
+
+
+def test_outside_fit_a_signal_raises_at_once() -> None:
+    gate = InterruptGate()
+    with pytest.raises(KeyboardInterrupt):
+        gate.handler(signal.SIGINT, None)
+
+
+def test_inside_fit_the_first_signal_waits_for_a_check_and_a_second_raises() -> None:
+    gate = InterruptGate()
+    with pytest.raises(KeyboardInterrupt), gate.deferred():
+        gate.handler(signal.SIGINT, None)  # deferred: nothing raised here
+        assert gate.requested
+        with pytest.raises(KeyboardInterrupt):
+            gate.handler(signal.SIGINT, None)  # the second one does not wait
+        gate.handler(signal.SIGTERM, None)
+        gate.check()  # raises: leaves the block with KeyboardInterrupt
+        pytest.fail("check() must raise")
+    assert not gate.requested and not gate.deferring
+
+
+def test_a_signal_after_the_last_check_is_raised_on_the_way_out() -> None:
+    gate = InterruptGate()
+    with pytest.raises(KeyboardInterrupt), gate.deferred():
+        gate.handler(signal.SIGTERM, None)
+    assert not gate.requested
+    with gate.deferred():  # no signal: nothing raised
+        gate.check()
