@@ -11,8 +11,9 @@ epoch in CPU time (profiled for issue 9); shuffling integers and gathering whole
 less than the seed's unshuffled pipeline, with the same uniform reshuffle every epoch.
 
 tf.data's autotuning is off, with fixed knobs instead: augmentation gets one parallel call per
-schedulable core; gathering, casting and scaling a batch (a copy) is one call, which measured
-2–3 % less CPU per ResNet epoch than two parallel calls; two batches are prefetched. The data
+schedulable core; gathering, casting and scaling a batch (a copy) is one call (two parallel
+calls measured no better: within this machine's ±4 % per ResNet epoch); two batches are
+prefetched. The data
 are in memory, so there is nothing for autotuning to tune, and its optimisation thread made
 iterators slow to destroy. Keras drops the last epoch's iterator at the start of every epoch
 and every validation pass; with autotuning on, that sometimes sat idle for 1.4–2.4 s (one
@@ -85,16 +86,15 @@ def make_dataset(
         buffer = min(len(y), shuffle_buffer) if shuffle_buffer else len(y)
         dataset = tf.data.Dataset.range(len(y))
         dataset = dataset.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            dataset = dataset.repeat()
-        dataset = dataset.batch(settings.batch_size).map(
-            lambda index: prepare(tf.gather(all_images, index), tf.gather(all_labels, index))
-        )
+
+        def load(index: Any) -> tuple[Any, Any]:
+            return prepare(tf.gather(all_images, index), tf.gather(all_labels, index))
     else:
         dataset = tf.data.Dataset.from_tensor_slices((x, y))
-        if repeat:
-            dataset = dataset.repeat()
-        dataset = dataset.batch(settings.batch_size).map(prepare)
+        load = prepare
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(settings.batch_size).map(load)
     if training and augmentation is not None:
         dataset = dataset.map(
             lambda images, labels: (augmentation(images, training=True), labels),
