@@ -834,9 +834,7 @@ class Builder:
         inner_out: list[Stmt] = []
         inner = replace(ctx, out=inner_out)
         self.push_frame(ctx, frame)
-        result = self.item(kind_key, body, extras, path, inner, current)
-        if result.var != ctx.chain:
-            inner_out.append(Stmt("assign", target=ctx.chain, value=ast.Name(result.var, ast.Load())))
+        self.to_chain(inner, self.item(kind_key, body, extras, path, inner, current))
         self.pop_frame(ctx, frame, UNKNOWN, None)
         ctx.out.append(Stmt("if", value=test, body=inner_out))
         return TensorRef(ctx.chain)
