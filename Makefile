@@ -1,39 +1,62 @@
-# Set-up and checks. `make demo` and `make test` each create .venv when it is missing.
+# Set-up and checks. `make demo` and `make test` each create .venv from requirements.lock.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+LOCK := requirements.lock
 PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?=
+# The tool that writes the lock, itself pinned so `make lock` gives the same file everywhere.
+UV_VERSION := 0.13.9
+LOCK_FLAGS := --extra dev --extra export --generate-hashes \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-.PHONY: demo test test-fast lint format schema bench bench-quick clean
+.PHONY: demo test test-fast test-latest lock lint format schema bench bench-quick clean
 
-$(BIN)/python:
+# One install for every target: exactly the locked versions (hash-checked), then cnnspec itself
+# without dependencies or build isolation, so nothing unlocked comes from the registry. A changed
+# lock rebuilds the venv from nothing, so no stale package survives; lockcheck proves the result.
+$(VENV)/.installed: $(LOCK) pyproject.toml
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python tools/lockcheck.py verify
 	touch $@
-
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/cnnspec validate specs/*.yaml
 	$(BIN)/cnnspec inspect specs/digits_cnn.yaml
 	$(BIN)/cnnspec train specs/digits_cnn.yaml
 
-test: $(VENV)/.installed-dev lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+test: $(VENV)/.installed lint
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
-test-fast: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS)
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed-dev
+# The newest releases that pyproject.toml's ranges allow, in a venv of their own: how the next
+# upstream drift is found before users meet it. Prints what differs from the lock, then runs the
+# suite; not part of `make test`.
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install --quiet --upgrade pip
+	.venv-latest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[dev,export]"
+	.venv-latest/bin/python tools/lockcheck.py drift
+	.venv-latest/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# Rewrite requirements.lock from pyproject.toml (dependencies, `dev` and `export` extras) and
+# requirements.in, for Python 3.11 on Linux x86-64, with the hash of every file of every release.
+lock:
+	test -x .venv-tools/bin/uv || { $(PYTHON) -m venv .venv-tools && \
+		.venv-tools/bin/python -m pip install --quiet uv==$(UV_VERSION); }
+	.venv-tools/bin/uv pip compile pyproject.toml requirements.in $(LOCK_FLAGS) --quiet -o $(LOCK)
+
+lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(VENV)/.installed-dev
+format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
@@ -42,14 +65,14 @@ schema: $(VENV)/.installed
 	$(BIN)/cnnspec schema --library -o schemas/cnnspec-blocks.schema.json
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest .venv-tools build dist *.egg-info .pytest_cache .ruff_cache
 
 # Benchmarks against hand-written Keras (benchmarks/README.md). `bench` takes tens of minutes and
 # rewrites benchmarks/README.md; `bench-quick` takes a few minutes and only prints the tables.
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run_all.py
 
-bench-quick: $(VENV)/.installed-dev
+bench-quick: $(VENV)/.installed
 	$(BIN)/python benchmarks/run_all.py --quick
 
 # Long fuzzing campaign (issue 7): ~100,000 generated, mutated and byte-level specs through the
@@ -58,7 +81,7 @@ bench-quick: $(VENV)/.installed-dev
 .PHONY: fuzz
 FUZZ_EXAMPLES ?= 7500
 FUZZ_REPORT := .pytest_cache/fuzz-report.jsonl
-fuzz: $(VENV)/.installed-dev
+fuzz: $(VENV)/.installed
 	mkdir -p .pytest_cache && rm -f $(FUZZ_REPORT)
 	CNNSPEC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CNNSPEC_FUZZ_RANDOM=1 CNNSPEC_FUZZ_REPORT=$(CURDIR)/$(FUZZ_REPORT) \
 		$(BIN)/python -m pytest tests/test_fuzz.py tests/test_hostile.py -n $(PYTEST_WORKERS) -q

@@ -32,3 +32,23 @@ def write_spec(tmp_path: Path):
         return path
 
     return write
+
+
+#: Markers whose tests must run where CNNSPEC_REQUIRE names them (comma-separated): there a skip,
+#: say for a missing Chromium, is a failure. `.ci/run` sets it, so CI can never pass by skipping
+#: the tests that need a real browser; a developer without one still gets a skip with its reason.
+REQUIRED_MARKERS = frozenset(m.strip() for m in os.environ.get("CNNSPEC_REQUIRE", "").split(",") if m.strip())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    needed = REQUIRED_MARKERS & {mark.name for mark in item.iter_markers()}
+    if report.skipped and needed and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped ({reason}), but CNNSPEC_REQUIRE={','.join(sorted(REQUIRED_MARKERS))} "
+            f"requires the {'/'.join(sorted(needed))} tests to run here"
+        )

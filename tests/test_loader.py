@@ -164,3 +164,52 @@ def test_missing_file_and_directory(tmp_path):
         load_file(tmp_path / "nope.yaml")
     with pytest.raises(SpecError, match="directory"):
         load_file(tmp_path)
+
+
+# -- the same errors with or without libyaml, whatever its version ------------------------------
+def _outcome(path):
+    """What the loader makes of a file: its values and locations, or its located errors."""
+    from cnnspec.spec.loader import decode_source
+
+    try:
+        doc = load_text(decode_source(path.read_bytes(), path.name), path.name)
+    except SpecError as exc:
+        return [d.to_json() for d in exc.errors]
+    return (doc.data, sorted(map(repr, doc.locs.items())))
+
+
+def _corpus():
+    from tests.conftest import FIXTURES, ROOT
+
+    files = sorted((FIXTURES / "hostile").glob("*.yaml")) + sorted((FIXTURES / "invalid").glob("*.yaml"))
+    return files + sorted((ROOT / "specs").glob("*.yaml"))
+
+
+@pytest.mark.skipif(not hasattr(__import__("yaml"), "CSafeLoader"), reason="PyYAML was built without libyaml")
+def test_libyaml_and_the_pure_python_parser_give_the_same_outcome(monkeypatch):
+    """Every corpus file, valid or not, loads to the same values or the same located errors
+    whether libyaml parses it or PyYAML's pure-Python parser does (what a PyYAML without libyaml
+    uses, and what the loader falls back to on any YAML error)."""
+    import yaml
+
+    from cnnspec.spec import loader
+
+    with_libyaml = {path.name: _outcome(path) for path in _corpus()}
+    monkeypatch.setattr(loader, "_SafeLoader", yaml.SafeLoader)
+    pure_python = {path.name: _outcome(path) for path in _corpus()}
+    assert len(with_libyaml) > 100
+    assert with_libyaml == pure_python
+
+
+@pytest.mark.parametrize("depth", [101, 999, 1_001, 5_000])
+@pytest.mark.parametrize(("opening", "closing"), [("[", "]"), ("{a: ", "}")])
+def test_deep_flow_nesting_is_our_own_located_error(depth, opening, closing):
+    """libyaml 0.2.5+ (PyYAML 6.0.4) refuses a flow depth of 1,000 while scanning ahead, before
+    any event reaches the loader; the loader's own 100-level limit is still what the user sees,
+    at the place where level 101 opens."""
+    text = "cnnspec: 1\nvars: {x: " + opening * depth + "1" + closing * depth + "}\n"
+    error = first_error(text)
+    assert "expected nesting of at most 100 levels" in error.message
+    assert error.code == "yaml"
+    # the top-level mapping is level 1 and `vars` level 2, so the 99th opening is level 101
+    assert (error.loc.line, error.loc.column) == (2, len("vars: {x: ") + len(opening) * 98 + 1)

@@ -421,13 +421,38 @@ def _deep_copy(value: Any) -> Any:
     return root
 
 
+def _build(text: str, file: str, loader: type) -> _Builder:
+    """Feed PyYAML's event stream from ``loader`` to a fresh builder."""
+    builder = _Builder(file)
+    for event in yaml.parse(text, Loader=loader):
+        builder.feed(event)
+    return builder
+
+
+def _parse(text: str, file: str) -> _Builder:
+    """Parse with libyaml when present; report every YAML error as the pure-Python parser sees it.
+
+    libyaml is only the fast path for valid text. Its messages, marks and limits change between
+    releases: PyYAML 6.0.4's libyaml stops at a flow nesting depth of 1,000 *while scanning
+    ahead* (up to 1,024 characters for a possible simple key), so a deep ``[[[…`` failed with its
+    message before the builder reached :data:`MAX_DEPTH`. On any YAML error the text is parsed
+    again with PyYAML's pure-Python parser, so a user gets the same located error, code and hint
+    with or without libyaml and whatever its version. Errors of our own (:class:`SpecError`) are
+    raised by the builder itself and never reach this fallback.
+    """
+    if _SafeLoader is yaml.SafeLoader:
+        return _build(text, file, yaml.SafeLoader)
+    try:
+        return _build(text, file, _SafeLoader)
+    except yaml.YAMLError:
+        return _build(text, file, yaml.SafeLoader)
+
+
 def load_text(text: str, file: str = "<string>") -> SourceDoc:
     """Parse spec text into a :class:`SourceDoc`; raise :class:`SpecError` on any problem."""
     SOURCE_TEXTS[file] = text
-    builder = _Builder(file)
     try:
-        for event in yaml.parse(text, Loader=_SafeLoader):
-            builder.feed(event)
+        builder = _parse(text, file)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = _mark_loc(file, mark) if mark is not None else Loc(file, 1, 1)
