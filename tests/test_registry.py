@@ -3,6 +3,10 @@ its static shape and parameter count equal Keras' for several configurations."""
 
 from __future__ import annotations
 
+import ast
+import math
+from pathlib import Path
+
 import pytest
 
 from cnnspec.layers.registry import REGISTRY, KerasCall
@@ -176,3 +180,388 @@ def test_static_shape_and_params_equal_keras(kind, shapes, params):
     config = layer.get_config()
     rebuilt = type(layer).from_config(config)
     assert rebuilt.get_config() == config
+
+
+# -- traits: what the rest of the package asks a kind, checked over the whole registry ----------
+def _first(kind: str) -> tuple[list[tuple[int, ...]], dict]:
+    shapes, params = CONFIGS[kind][0]
+    return shapes, {**REGISTRY[kind].defaults(), **params}
+
+
+def _weightless(kind: str) -> bool:
+    shapes, params = _first(kind)
+    entry = REGISTRY[kind]
+    return entry.counts(params, shapes, entry.output_shape(params, shapes)).params == 0
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_declared_traits_are_consistent_with_the_declaration(kind):
+    entry = REGISTRY[kind]
+    shapes, params = _first(kind)
+    out = entry.output_shape(params, shapes)
+    if entry.passes_activation:
+        # re-laying out one input's values: no activation of its own, no weights, nothing lost
+        assert "activation" not in entry.param_index and entry.arity == "one"
+        assert _weightless(kind) and math.prod(out) == math.prod(shapes[0])
+        assert not entry.preprocessing
+    if entry.value_range == "affine":
+        assert {"scale", "offset"} <= set(entry.param_index)
+    if entry.value_range == "keeps":
+        assert _weightless(kind) and "activation" not in entry.param_index and entry.arity == "one"
+    if entry.kernel_layout is not None:
+        layout = entry.kernel_layout
+        assert entry.family == "conv" and "kernel_size" in entry.param_index
+        assert entry.ranks is not None and len(layout) - 2 == entry.ranks[0] - 1  # spatial axes
+        assert ("m" in layout) == ("depth_multiplier" in entry.param_index)
+    else:
+        assert "kernel_size" not in entry.param_index
+    if entry.augmentation:
+        assert entry.preprocessing
+    if entry.preprocessing:
+        assert _weightless(kind) and entry.arity == "one"
+    keras_names = {p.keras_name for p in entry.params}
+    assert set(entry.keras_always_pass) <= keras_names
+
+
+def test_pass_through_and_preprocessing_kinds():
+    """The kinds the trace, the augmentation section and the filter plots see, spelt out once."""
+    assert {k.name for k in REGISTRY.values() if k.passes_activation} == {
+        "dropout",
+        "spatial_dropout2d",
+        "flatten",
+        "identity",
+        "reshape",
+    }
+    assert {k.name for k in REGISTRY.values() if k.preprocessing and not k.augmentation} == {
+        "rescaling",
+        "resizing",
+    }
+    assert {k.name for k in REGISTRY.values() if k.value_range == "affine"} == {"rescaling"}
+
+
+SOFTMAX_HEAD = """\
+cnnspec: 1
+name: head
+input: {shape: [4, 4, 2]}
+model:
+  - flatten
+  - dense: {units: 4, activation: softmax}
+"""
+
+#: What to write after the softmax layer for each pass-through kind (some need parameters).
+PASS_THROUGH_ITEMS = {
+    "dropout": "dropout: 0.5",
+    "spatial_dropout2d": None,  # needs a 3-D tensor: covered by the Keras check below
+    "flatten": "flatten",
+    "identity": "identity",
+    "reshape": "reshape: {target_shape: [4]}",
+}
+
+
+def _from_logits(model_tail: str) -> bool:
+    from cnnspec.api import compile_text
+    from cnnspec.training.config import training_config
+
+    return training_config(compile_text(SOFTMAX_HEAD + model_tail, "head.yaml")).loss.from_logits
+
+
+def test_identity_after_a_softmax_trains_on_probabilities():
+    """Issue 14: the trace stopped at `identity`, so this model trained with from_logits=True."""
+    assert _from_logits("  - identity\n") is False
+    assert _from_logits("  - identity\n  - dropout: 0.2\n  - identity\n") is False
+
+
+@pytest.mark.parametrize(
+    "kind",
+    sorted(k.name for k in REGISTRY.values() if k.passes_activation and PASS_THROUGH_ITEMS.get(k.name)),
+)
+def test_every_pass_through_kind_keeps_the_softmax_for_the_loss(kind):
+    assert set(PASS_THROUGH_ITEMS) == {k.name for k in REGISTRY.values() if k.passes_activation}
+    assert _from_logits(f"  - {PASS_THROUGH_ITEMS[kind]}\n") is False
+
+
+def test_a_kind_that_changes_values_ends_the_trace():
+    # a layer after the softmax that is not a pass-through: the output is no longer probabilities
+    assert _from_logits("  - rescaling: 2.0\n") is True
+    assert _from_logits("  - layer_norm\n") is True
+
+
+# -- the traits against Keras (slow: builds every kind's layer) ---------------------------------
+def _keras_layer(kind: str, params: dict):
+    from cnnspec.backends.keras_builder import make_layer
+    from cnnspec.ir import Node
+    from cnnspec.layers.registry import Counts
+
+    entry = REGISTRY[kind]
+    full = {**entry.defaults(), **params}
+    if "seed" in entry.param_index:
+        full["seed"] = 7  # deterministic randomness
+    node = Node("layer", kind, full, ("in",), (), Counts())
+    return make_layer(node)
+
+
+def _run(layer, x, training: bool):
+    import numpy as np
+
+    return np.asarray(layer(x, training=training))
+
+
+def _sample(kind: str, low: float = -1.0, high: float = 1.0):
+    import numpy as np
+
+    shapes, params = CONFIGS[kind][0]
+    x = np.random.default_rng(0).uniform(low, high, (8, *shapes[0])).astype("float32")
+    return x, dict(params)
+
+
+ONE_INPUT = sorted(k.name for k in REGISTRY.values() if k.arity == "one")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ONE_INPUT)
+def test_passes_activation_exactly_when_keras_relays_the_values(kind):
+    """passes_activation ⇔ in training and at inference the output holds the input's values,
+    unchanged and in order (dropout kinds at rate 0: their zeroing is allowed)."""
+    import numpy as np
+
+    x, params = _sample(kind)
+    if "rate" in params:
+        params["rate"] = 0.0
+    layer = _keras_layer(kind, params)
+    relays = all(
+        y.size == x.size and np.array_equal(y.reshape(-1), x.reshape(-1))
+        for y in (_run(layer, x, False), _run(layer, x, True))
+    )
+    assert relays == REGISTRY[kind].passes_activation
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_preprocessing_and_augmentation_match_keras(kind):
+    """preprocessing ⇔ Keras' preprocessing family; augmentation ⇔ one of those that is random
+    in training and passes its input through at inference."""
+    import keras
+    import numpy as np
+
+    entry = REGISTRY[kind]
+    module = getattr(keras.layers, entry.keras_class).__module__
+    assert entry.preprocessing == (".preprocessing." in module), module
+    if not entry.preprocessing:
+        assert not entry.augmentation
+        return
+    x, params = _sample(kind, 0.25, 0.75)
+    layer = _keras_layer(kind, params)
+    inference, training = _run(layer, x, False), _run(layer, x, True)
+    # Keras' RandomCrop passes the input through at inference; a centre crop would do too.
+    passed = inference.shape == x.shape and np.allclose(inference, x)
+    if (
+        inference.shape != x.shape
+        and inference.ndim == 4
+        and all(a <= b for a, b in zip(inference.shape[1:3], x.shape[1:3]))
+    ):
+        top, left = (x.shape[1] - inference.shape[1]) // 2, (x.shape[2] - inference.shape[2]) // 2
+        passed = np.allclose(
+            inference, x[:, top : top + inference.shape[1], left : left + inference.shape[2]]
+        )
+    random = training.shape != inference.shape or not np.allclose(training, inference)
+    assert entry.augmentation == (passed and random)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(k.name for k in REGISTRY.values() if k.value_range != "unknown"))
+def test_value_range_matches_keras(kind):
+    """keeps: outputs stay within the inputs' range [0.25, 0.75] (training and inference, a
+    value_range that matches); affine: output = input × scale + offset."""
+    import numpy as np
+
+    entry = REGISTRY[kind]
+    x, params = _sample(kind, 0.25, 0.75)
+    if "value_range" in entry.param_index:
+        params["value_range"] = [0.25, 0.75]
+    layer = _keras_layer(kind, params)
+    for training in (False, True):
+        y = _run(layer, x, training)
+        if entry.value_range == "keeps":
+            assert y.min() >= 0.25 - 1e-5 and y.max() <= 0.75 + 1e-5, (training, y.min(), y.max())
+        else:
+            full = {**entry.defaults(), **params}
+            np.testing.assert_allclose(y, x * full["scale"] + full["offset"], rtol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_kernel_layout_matches_the_weights_keras_stores(kind):
+    import keras
+
+    entry = REGISTRY[kind]
+    if entry.kernel_layout is None:
+        shapes, params = CONFIGS[kind][0]
+        layer = _keras_layer(kind, params)
+        batched = [(None, *shape) for shape in shapes]
+        layer.build(batched if entry.arity == "many" else batched[0])
+        kernels = [w for w in layer.weights if w.path.split("/")[-1] in ("kernel", "depthwise_kernel")]
+        assert all(len(w.shape) < 3 for w in kernels)  # no convolution kernel (dense's is 2-D)
+        return
+    sizes = {"h": 3, "w": 2, "i": 4, "o": 5, "m": 2}
+    rank = len(entry.kernel_layout) - 2
+    params = {"kernel_size": [3, 2] if rank == 2 else 2}
+    for name, value in (("filters", 5), ("depth_multiplier", 2)):
+        if name in entry.param_index:
+            params[name] = value
+    layer = _keras_layer(kind, params)
+    layer(keras.Input((9,) * rank + (4,)))
+    kernel = getattr(layer, "depthwise_kernel", None)
+    kernel = layer.kernel if kernel is None else kernel
+    assert tuple(kernel.shape) == tuple(sizes[axis] for axis in entry.kernel_layout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(k.name for k in REGISTRY.values() if k.keras_always_pass))
+def test_keras_always_pass_keywords_have_no_matching_keras_default(kind):
+    """Each keyword generated code always passes: leaving it out fails or changes the layer."""
+    import keras
+
+    entry = REGISTRY[kind]
+    cls = getattr(keras.layers, entry.keras_class)
+    _, params = CONFIGS[kind][0]
+    full = entry.keras_args({**entry.defaults(), **params})
+    reference = cls(name="probe", **full).get_config()
+    for keyword in entry.keras_always_pass:
+        reduced = {k: v for k, v in full.items() if k != keyword}
+        try:
+            config = cls(name="probe", **reduced).get_config()
+        except TypeError:
+            continue
+        assert config != reference, keyword
+
+
+# -- no code outside cnnspec/layers/ tests a kind's name -----------------------------------------
+PACKAGE = Path(__file__).resolve().parent.parent / "cnnspec"
+KIND_NAMES = frozenset(REGISTRY) | frozenset(k.keras_class for k in REGISTRY.values())
+#: Expressions that stand for a layer's kind: ``node.kind``, ``kind``, ``type(layer).__name__``,
+#: ``kind.keras_class``, a Keras ``class_name``.
+_KIND_ATTRS = frozenset({"kind", "keras_class", "__name__", "class_name"})
+_KIND_VARS = frozenset({"kind", "kind_name", "class_name"})
+
+
+def _name_tests(source: str) -> list[tuple[int, str]]:
+    """Comparisons (``==``, ``!=``, ``in``, ``not in``) and table lookups that test a kind
+    expression against a registered kind name or Keras class: written out, or held by a name
+    bound in the same function or module (``early = [n.kind …]; "rescaling" in early``,
+    ``KEEP = frozenset({("AveragePooling2D", …)})``, ``{"conv2d": …}.get(node.kind)``)."""
+    tree = ast.parse(source)
+    scopes: dict[ast.AST, dict[str, list[ast.AST]]] = {}
+    owner: dict[ast.AST, ast.AST] = {}
+
+    def index(scope: ast.AST) -> None:
+        table = scopes.setdefault(scope, {})
+        stack = list(ast.iter_child_nodes(scope))
+        while stack:
+            node = stack.pop()
+            owner[node] = scope
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                index(node)
+                continue
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    if isinstance(target, ast.Name):
+                        table.setdefault(target.id, []).append(node.value)
+            stack.extend(ast.iter_child_nodes(node))
+
+    index(tree)
+
+    def bindings(name: str, scope: ast.AST) -> list[ast.AST]:
+        return scopes[scope].get(name) or scopes[tree].get(name) or []
+
+    def held(expr: ast.AST, scope: ast.AST, seen: frozenset[str] = frozenset()) -> set[str]:
+        """Registered names an expression holds as values (not as lookup keys)."""
+        if isinstance(expr, ast.Constant):
+            return {expr.value} & KIND_NAMES if isinstance(expr.value, str) else set()
+        if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
+            parts = list(expr.elts)
+        elif isinstance(expr, ast.Dict):
+            parts = [k for k in expr.keys if k is not None]
+        elif isinstance(expr, ast.BinOp):
+            parts = [expr.left, expr.right]
+        elif isinstance(expr, ast.IfExp):
+            parts = [expr.body, expr.orelse]
+        elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+            parts = list(expr.args) if expr.func.id in ("frozenset", "set", "tuple", "list", "dict") else []
+        elif isinstance(expr, ast.Name) and expr.id not in seen:
+            return set().union(*(held(v, scope, seen | {expr.id}) for v in bindings(expr.id, scope)))
+        else:
+            parts = []
+        return set().union(*(held(part, scope, seen) for part in parts))
+
+    def is_kind(expr: ast.AST, scope: ast.AST, seen: frozenset[str] = frozenset()) -> bool:
+        for sub in ast.walk(expr):
+            if isinstance(sub, ast.Attribute) and sub.attr in _KIND_ATTRS:
+                return True
+            if isinstance(sub, ast.Name) and sub.id in _KIND_VARS:
+                return True
+            if isinstance(sub, ast.Name) and sub.id not in seen:
+                values = bindings(sub.id, scope)
+                if any(is_kind(v, scope, seen | {sub.id}) for v in values):
+                    return True
+        return False
+
+    found = []
+    for node in ast.walk(tree):
+        pairs: list[tuple[ast.AST, ast.AST]] = []
+        if isinstance(node, ast.Compare) and all(
+            isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)) for op in node.ops
+        ):
+            operands = [node.left, *node.comparators]
+            pairs = [(a, b) for a in operands for b in operands if a is not b]
+        elif isinstance(node, ast.Subscript):
+            pairs = [(node.slice, node.value)]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+            pairs = [(arg, node.func.value) for arg in node.args[:1]]
+        scope = owner.get(node, tree)  # the function (or module) the node is in
+        for kind_side, table_side in pairs:
+            if (hit := held(table_side, scope)) and is_kind(kind_side, scope):
+                found.append((node.lineno, ", ".join(sorted(hit))))
+                break
+    return found
+
+
+#: The kind-name tests issue 14 removed, as they were written: the scan must find each one.
+OLD_NAME_TESTS = [
+    '_RANGE_KEEPING = frozenset({k.name for k in R.values() if k.augmentation} | {"resizing"})\n'
+    "def f(node):\n    return node.kind in _RANGE_KEEPING\n",
+    'def f(node):\n    return node.kind == "rescaling"\n',
+    'def f(node):\n    return node.kind in ("dropout", "reshape", "flatten")\n',
+    'def f(ir):\n    early = [n.kind for n in ir.nodes[:3]]\n    return "rescaling" in early\n',
+    'def f(item):\n    allowed = {"rescaling", "resizing"}\n    kind = next(iter(item))\n'
+    "    return kind not in allowed\n",
+    'CONV_CLASSES = ("Conv2D", "SeparableConv2D")\n'
+    "def f(model):\n    return [l for l in model.layers if type(l).__name__ in CONV_CLASSES]\n",
+    'def f(layer):\n    return type(layer).__name__ == "Rescaling"\n',
+    'def f(k, class_name):\n    if class_name == "Conv2DTranspose":\n        return k\n',
+    'KEEP = frozenset({("AveragePooling2D", "pool_size")})\n'
+    "def f(kind, name):\n    return (kind.keras_class, name) in KEEP\n",
+    'LAYOUT = {"conv2d_transpose": "hwoi"}\ndef f(node):\n    return LAYOUT.get(node.kind)\n',
+]
+
+
+@pytest.mark.parametrize("source", OLD_NAME_TESTS)
+def test_the_scan_finds_each_old_kind_name_test(source):
+    assert _name_tests(source)
+
+
+def test_the_scan_leaves_language_keywords_and_data_sources_alone():
+    """Merge modes and shortcut modes share names with kinds but are the language's own words."""
+    assert not _name_tests('def f(mode, merge):\n    return mode == "identity" or merge == "concat"\n')
+    assert not _name_tests('def f(data):\n    return data.kind == "directory"\n')
+    assert not _name_tests("def f(kind):\n    return REGISTRY[kind].passes_activation\n")
+
+
+def test_no_code_outside_layers_tests_a_kind_name():
+    """What a kind does is a trait on its registry entry (issue 14), never a list of names."""
+    problems = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if (PACKAGE / "layers") in path.parents:
+            continue
+        for line, names in _name_tests(path.read_text(encoding="utf-8")):
+            problems.append(f"{path.relative_to(PACKAGE.parent)}:{line}: tests {names}")
+    assert not problems, "\n".join(problems)

@@ -22,10 +22,6 @@ if TYPE_CHECKING:
 
 Range = tuple[float, float]
 
-#: Layer kinds whose output values stay within the range of their input (geometric
-#: augmentation, value-range augmentation that clips, resizing): the range passes through.
-_RANGE_KEEPING = frozenset({k.name for k in REGISTRY.values() if k.augmentation} | {"resizing"})
-
 
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.6g}"
@@ -98,11 +94,12 @@ def _walk(
             bounds, how = known
             if "value_range" in node.params:
                 _check(node, bounds, how, warnings)
-            if node.kind == "rescaling":
+            behaviour = REGISTRY[node.kind].value_range
+            if behaviour == "affine":
                 scale, offset = float(node.params["scale"]), float(node.params.get("offset") or 0.0)
                 low, high = sorted((bounds[0] * scale + offset, bounds[1] * scale + offset))
-                out = ((low, high), f"{how}, then layer {node.name!r} (rescaling)")
-            elif node.kind in _RANGE_KEEPING:
+                out = ((low, high), f"{how}, then layer {node.name!r} ({node.kind})")
+            elif behaviour == "keeps":
                 out = known
         ranges[node.name] = last = out
     return last[0] if last is not None else None

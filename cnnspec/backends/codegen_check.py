@@ -32,10 +32,10 @@ from cnnspec.spec.expr import (
     short_circuit,
 )
 
-#: (Keras class, keyword) pairs where Keras has no default or a different one than the
-#: registry: never left out of a generated call. Checked against Keras by a slow test.
+#: (Keras class, keyword) pairs never left out of a generated call (each kind's
+#: ``keras_always_pass``: Keras has no default or a different one). Checked by a slow test.
 KERAS_KEEP: frozenset[tuple[str, str]] = frozenset(
-    {("AveragePooling2D", "pool_size"), ("RandomTranslation", "width_factor")}
+    (kind.keras_class, keyword) for kind in REGISTRY.values() for keyword in kind.keras_always_pass
 )
 KERAS_CLASSES = {kind.keras_class: kind for kind in REGISTRY.values()}
 

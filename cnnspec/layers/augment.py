@@ -59,7 +59,20 @@ _VALUE_RANGE = Param(
 
 
 def _aug(name: str, cls: str, doc: str, params: tuple[Param, ...], **kw: Any) -> LayerKind:
-    return LayerKind(name, "augment", cls, doc, params, augmentation=True, ranks=(3,), **kw)
+    # Geometric augmentation moves pixels (reflect fill by default) and the value augmentations
+    # clip to value_range, so the range of the values is kept (given a matching value_range).
+    return LayerKind(
+        name,
+        "augment",
+        cls,
+        doc,
+        params,
+        ranks=(3,),
+        value_range="keeps",
+        preprocessing=True,
+        augmentation=True,
+        **kw,
+    )
 
 
 register(
@@ -104,6 +117,8 @@ register(
         TRANSLATION_PARAMS,
         args_rule=_translation_args,
         main="height_factor",
+        # Keras requires width_factor; ours defaults to height_factor, so it is always passed.
+        keras_always_pass=("width_factor",),
     ),
     _aug(
         "random_crop",

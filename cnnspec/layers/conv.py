@@ -259,6 +259,7 @@ register(
         _plain_args(CONV1D_PARAMS),
         main="filters",
         ranks=(2,),
+        kernel_layout="wio",
     ),
     LayerKind(
         "conv2d",
@@ -271,6 +272,7 @@ register(
         _plain_args(CONV2D_PARAMS),
         main="filters",
         ranks=(3,),
+        kernel_layout="hwio",
     ),
     LayerKind(
         "depthwise_conv2d",
@@ -283,6 +285,7 @@ register(
         _plain_args(DEPTHWISE_PARAMS),
         main="kernel_size",
         ranks=(3,),
+        kernel_layout="hwim",
     ),
     LayerKind(
         "separable_conv2d",
@@ -295,6 +298,7 @@ register(
         _plain_args(SEPARABLE_PARAMS),
         main="filters",
         ranks=(3,),
+        kernel_layout="hwim",
     ),
     LayerKind(
         "conv2d_transpose",
@@ -307,5 +311,6 @@ register(
         _plain_args(TRANSPOSE_PARAMS),
         main="filters",
         ranks=(3,),
+        kernel_layout="hwoi",
     ),
 )

@@ -143,6 +143,7 @@ register(
             seed_param(),
         ),
         main="rate",
+        passes_activation=True,
     ),
     LayerKind(
         "spatial_dropout2d",
@@ -156,8 +157,18 @@ register(
         _spatial_dropout_shape,
         main="rate",
         ranks=(3,),
+        passes_activation=True,
     ),
-    LayerKind("flatten", "core", "Flatten", "Flattens everything but the batch axis.", (), _flatten_shape),
+    LayerKind(
+        "flatten",
+        "core",
+        "Flatten",
+        "Flattens everything but the batch axis.",
+        (),
+        _flatten_shape,
+        passes_activation=True,
+        value_range="keeps",
+    ),
     LayerKind(
         "activation",
         "core",
@@ -166,7 +177,15 @@ register(
         (choice("activation", ACTIVATIONS, doc="the activation function"),),
         main="activation",
     ),
-    LayerKind("identity", "core", "Identity", "Passes its input through unchanged.", ()),
+    LayerKind(
+        "identity",
+        "core",
+        "Identity",
+        "Passes its input through unchanged.",
+        (),
+        passes_activation=True,
+        value_range="keeps",
+    ),
     LayerKind(
         "reshape",
         "core",
@@ -175,6 +194,8 @@ register(
         (Param("target_shape", "shape", doc="the new shape without the batch axis"),),
         _reshape_shape,
         main="target_shape",
+        passes_activation=True,
+        value_range="keeps",
     ),
     LayerKind(
         "upsampling2d",
@@ -188,6 +209,7 @@ register(
         _upsampling_shape,
         main="size",
         ranks=(3,),
+        value_range="keeps",  # nearest repeats values, bilinear averages neighbours
     ),
     LayerKind(
         "zero_padding2d",
@@ -208,6 +230,7 @@ register(
         _cropping_shape,
         main="cropping",
         ranks=(3,),
+        value_range="keeps",
     ),
     LayerKind(
         "rescaling",
@@ -217,6 +240,8 @@ register(
         (number("scale", doc="multiplier"), number("offset", 0.0, "added after scaling")),
         same_shape,
         main="scale",
+        value_range="affine",
+        preprocessing=True,
     ),
     LayerKind(
         "resizing",
@@ -231,5 +256,9 @@ register(
         ),
         _resizing_shape,
         ranks=(3,),
+        # Bilinear (the default), nearest and area stay within the range; bicubic and lanczos
+        # can overshoot slightly at edges, which the value_range lint does not need to see.
+        value_range="keeps",
+        preprocessing=True,
     ),
 )

@@ -44,17 +44,30 @@ def _global_shape(params: Params, inputs: list[Shape]) -> Shape:
 GLOBAL_PARAMS = (flag("keepdims", False, "keep the spatial axes with size 1"),)
 
 
-def _pool(name: str, cls: str, doc: str) -> LayerKind:
-    return LayerKind(name, "pooling", cls, doc, POOL_PARAMS, _pool_shape, main="pool_size", ranks=(3,))
+# A maximum or an average of values lies within their range.
+def _pool(name: str, cls: str, doc: str, keras_always_pass: tuple[str, ...] = ()) -> LayerKind:
+    return LayerKind(
+        name,
+        "pooling",
+        cls,
+        doc,
+        POOL_PARAMS,
+        _pool_shape,
+        main="pool_size",
+        ranks=(3,),
+        value_range="keeps",
+        keras_always_pass=keras_always_pass,
+    )
 
 
 def _global(name: str, cls: str, doc: str) -> LayerKind:
-    return LayerKind(name, "pooling", cls, doc, GLOBAL_PARAMS, _global_shape, ranks=(3,))
+    return LayerKind(name, "pooling", cls, doc, GLOBAL_PARAMS, _global_shape, ranks=(3,), value_range="keeps")
 
 
 register(
     _pool("max_pool2d", "MaxPooling2D", "Maximum over each pooling window."),
-    _pool("avg_pool2d", "AveragePooling2D", "Average over each pooling window."),
+    # Keras' AveragePooling2D has no default pool_size (MaxPooling2D's is 2).
+    _pool("avg_pool2d", "AveragePooling2D", "Average over each pooling window.", ("pool_size",)),
     _global("global_avg_pool2d", "GlobalAveragePooling2D", "Average over height and width."),
     _global("global_max_pool2d", "GlobalMaxPooling2D", "Maximum over height and width."),
 )

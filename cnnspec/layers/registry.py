@@ -5,6 +5,11 @@ its static shape rule, its parameter and MAC counts, and the keyword arguments o
 class. The Keras builder and the Python emitter both read ``keras_class`` and ``keras_args``,
 so the two back ends cannot disagree. Adding a layer kind is adding one entry in a family
 module (``conv``, ``pooling``, ``core``, ``merge``, ``norm``, ``augment``).
+
+What the rest of the package needs to know about a kind's behaviour is a declared *trait* on
+its entry (``passes_activation``, ``value_range``, ``kernel_layout``, ``preprocessing``,
+``augmentation``, ``keras_always_pass``), never a test of its name outside this package; the
+traits are checked against Keras over the whole registry (``tests/test_registry.py``).
 """
 
 from __future__ import annotations
@@ -73,9 +78,23 @@ def same_shape(params: Params, inputs: list[Shape]) -> Shape:
     return inputs[0]
 
 
+#: What a layer does to the range of its input values (see :attr:`LayerKind.value_range`).
+ValueRange = Literal["keeps", "affine", "unknown"]
+
+#: How Keras stores a convolution kernel, one letter per axis (see :attr:`LayerKind.kernel_layout`):
+#: ``h``/``w`` the window's height/width, ``i`` input channels, ``o`` output channels (filters),
+#: ``m`` the depth multiplier (output channels per input channel).
+KernelLayout = Literal["hwio", "hwoi", "hwim", "wio"]
+
+
 @dataclass(frozen=True)
 class LayerKind:
-    """Everything cnnspec knows about one kind of layer."""
+    """Everything cnnspec knows about one kind of layer.
+
+    The fields after ``ranks`` are *traits*: facts about the layer's behaviour that code outside
+    :mod:`cnnspec.layers` reads instead of testing the kind's name. Each kind declares the ones
+    that apply; the defaults are the cautious answers (no pass-through, range unknown, no kernel).
+    """
 
     name: str
     family: str
@@ -88,7 +107,36 @@ class LayerKind:
     main: str | None = None
     arity: Literal["one", "many"] = "one"
     ranks: tuple[int, ...] | None = None
+
+    passes_activation: bool = False
+    """The output is the input's values, unchanged and in the same order, in training and at
+    inference (dropout's zeroing aside): an activation applied before the layer is still the
+    model's output activation. Read by the output-activation trace that decides ``from_logits``."""
+
+    value_range: ValueRange = "unknown"
+    """What the layer does to the range of its input values, followed by the augmentation
+    ``value_range`` lint and by ``data.rescale: auto``: ``keeps`` — every output value lies
+    within the input's range (geometric augmentation, clipping value augmentation, pooling,
+    cropping, bilinear resizing); ``affine`` — output = input × ``scale`` + ``offset``, both
+    parameters of the kind (the model scales its own pixels); ``unknown`` — anything else."""
+
+    kernel_layout: KernelLayout | None = None
+    """How Keras stores the convolution kernel filter plots draw (``depthwise_kernel`` when the
+    layer has one, else ``kernel``), one letter per axis as in :data:`KernelLayout`; ``None``
+    for kinds without a convolution kernel."""
+
+    preprocessing: bool = False
+    """A weightless image preprocessing layer (Keras' ``keras.layers.preprocessing`` family):
+    the only kinds the spec's ``augmentation`` section accepts."""
+
     augmentation: bool = False
+    """A random augmentation layer: Keras applies it in training only and passes the input
+    through at inference (``random_crop`` centre-crops). Always also ``preprocessing``."""
+
+    keras_always_pass: tuple[str, ...] = ()
+    """Keras keywords that generated code always passes, even at the registry's default: Keras
+    has no default for them or a different one."""
+
     param_index: dict[str, Param] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -148,6 +196,11 @@ _load_families()
 
 def get_kind(name: str) -> LayerKind | None:
     return REGISTRY.get(name)
+
+
+def kind_of_keras_class(class_name: str) -> LayerKind | None:
+    """The kind whose layers are Keras ``class_name`` objects (for models read back from disk)."""
+    return next((k for k in REGISTRY.values() if k.keras_class == class_name), None)
 
 
 def all_kinds() -> list[LayerKind]:

@@ -10,10 +10,14 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cnnspec.training.plots import _png
+
+if TYPE_CHECKING:
+    from cnnspec.layers.registry import KernelLayout
 
 MISTAKE = "#c62828"
 CORRECT = "#2e7d32"
@@ -153,13 +157,14 @@ def feature_maps_png(
     return _png(figure)
 
 
-def kernel_tiles(kernel: np.ndarray, class_name: str) -> tuple[np.ndarray, str]:
-    """A convolution's kernel as tiles (n, kh, kw[, 3]) and what one tile shows."""
+def kernel_tiles(kernel: np.ndarray, layout: KernelLayout) -> tuple[np.ndarray, str]:
+    """A convolution's kernel as tiles (n, kh, kw[, 3]) and what one tile shows; ``layout`` is
+    how Keras stores it (the kind's ``kernel_layout``: ``hwio``, ``hwoi`` or ``hwim``)."""
     k = np.asarray(kernel, dtype="float64")
-    if class_name == "Conv2DTranspose":
-        k = np.swapaxes(k, 2, 3)  # Keras stores (kh, kw, out, in)
+    if layout == "hwoi":
+        k = np.swapaxes(k, 2, 3)  # a transposed convolution's (kh, kw, out, in)
     kh, kw, cin, cout = k.shape
-    if class_name in ("DepthwiseConv2D", "SeparableConv2D"):
+    if layout == "hwim":
         tiles = k.reshape(kh, kw, cin * cout).transpose(2, 0, 1)
         return tiles, "one depthwise kernel per tile"
     if cin == 3:
@@ -170,13 +175,13 @@ def kernel_tiles(kernel: np.ndarray, class_name: str) -> tuple[np.ndarray, str]:
 
 
 def filters_png(
-    kernel: np.ndarray, class_name: str, layer: str, *, prefix: str = "", max_filters: int = 64
+    kernel: np.ndarray, layout: KernelLayout, layer: str, *, prefix: str = "", max_filters: int = 64
 ) -> bytes:
     """One tile per filter of a convolution: blue–red around zero, or RGB for a 3-channel input."""
     import matplotlib
     from matplotlib.figure import Figure
 
-    tiles, what = kernel_tiles(kernel, class_name)
+    tiles, what = kernel_tiles(kernel, layout)
     total = len(tiles)
     tiles = tiles[:max_filters]
     if tiles.ndim == 4:  # RGB: each kernel scaled to its own range

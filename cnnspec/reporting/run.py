@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.errors import Loc, UsageError, did_you_mean
+from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
 
 if TYPE_CHECKING:
     from cnnspec.api import CompiledSpec
@@ -34,7 +35,12 @@ MODEL_FILE = "model.keras"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 NAMED_SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
-CONV_CLASSES = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose")
+#: Keras classes of the convolutions with a height × width kernel (the ones filter plots draw).
+CONV_CLASSES = tuple(
+    k.keras_class
+    for k in REGISTRY.values()
+    if k.kernel_layout is not None and k.kernel_layout.startswith("hw")
+)
 DATA_LOC = Loc("<--data>", 1, 1)
 
 
@@ -262,9 +268,16 @@ def model_output_kind(model: Any) -> OutputKind:
     return OutputKind(binary=units == 1, from_logits=activation not in ("softmax", "sigmoid"))
 
 
+def layer_kind(layer: Any) -> LayerKind | None:
+    """The registry's kind of a Keras layer (``None`` for classes cnnspec does not build)."""
+    return kind_of_keras_class(type(layer).__name__)
+
+
 def rescales_itself(model: Any) -> bool:
-    """Whether one of the model's first layers is a ``Rescaling`` layer."""
-    return any(type(layer).__name__ == "Rescaling" for layer in model.layers[:4])
+    """Whether one of the model's first layers rescales the pixel values (``Rescaling``)."""
+    return any(
+        (kind := layer_kind(layer)) is not None and kind.value_range == "affine" for layer in model.layers[:4]
+    )
 
 
 def conv_layers(model: Any) -> list[Any]:

@@ -22,6 +22,7 @@ from cnnspec.reporting.run import (
     file_rescale,
     find_layer,
     input_shape,
+    layer_kind,
     load_test_data,
     predict,
     read_json,
@@ -174,8 +175,10 @@ class Probe:
         if kernel_var is None:
             kernel_var = layer.kernel
         kernel = np.asarray(kernel_var)
+        kind = layer_kind(layer)
+        assert kind is not None and kind.kernel_layout is not None  # conv_layers picks only these
         png = filters_png(
-            kernel, type(layer).__name__, layer.name, prefix=f"{self.run.name}: ", max_filters=max_filters
+            kernel, kind.kernel_layout, layer.name, prefix=f"{self.run.name}: ", max_filters=max_filters
         )
         return png, layer.name
 

@@ -253,12 +253,11 @@ class Resolver:
         model_nodes = self.nodes
         self.nodes = []
         scope = Scope(self.input_name, {}, None, "augment_", env, ("augmentation",))
-        allowed = {k.name for k in REGISTRY.values() if k.augmentation} | {"rescaling", "resizing"}
         current = self.input_name
         for index, item in enumerate(items):
             path: SpecPath = ("augmentation", index)
             kind = next(iter(item), None) if isinstance(item, dict) else item
-            if isinstance(kind, str) and kind in REGISTRY and kind not in allowed:
+            if isinstance(kind, str) and kind in REGISTRY and not REGISTRY[kind].preprocessing:
                 self.error(
                     f"expected an augmentation layer; received {kind!r}",
                     path,

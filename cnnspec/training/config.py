@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.errors import Diagnostics, SpecError, SpecPath, did_you_mean, format_path
+from cnnspec.layers import REGISTRY
 from cnnspec.spec.expr import ExpressionError, is_expression, substitute
 
 if TYPE_CHECKING:
@@ -279,7 +280,8 @@ def output_info(compiled: CompiledSpec) -> tuple[int, str | None]:
         if isinstance(act, str) and act not in ("linear", "identity"):
             activation = act
             break
-        if node.kind in ("dropout", "reshape", "flatten") and node.inputs and node.inputs[0] in by_name:
+        kind = REGISTRY.get(node.kind)
+        if kind is not None and kind.passes_activation and node.inputs and node.inputs[0] in by_name:
             node = by_name[node.inputs[0]]
             continue
         break
@@ -567,10 +569,11 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
 
 # -- pixel scaling (TF-free: shared by the pipeline, the generated script and the lint) ----------
 def model_scales_input(ir: ModelIR) -> bool:
-    """The model scales its own input: a ``rescaling`` layer among its first three layers or in
-    the augmentation. ``data.rescale: auto`` then leaves the pixels as stored."""
-    early = [n.kind for n in ir.nodes[:3]] + [n.kind for n in ir.augmentation]
-    return "rescaling" in early
+    """The model scales its own input: a layer that rescales values (``rescaling``) among its
+    first three layers or in the augmentation. ``data.rescale: auto`` then leaves the pixels as
+    stored."""
+    early = [*ir.nodes[:3], *ir.augmentation]
+    return any(kind.value_range == "affine" for n in early if (kind := REGISTRY.get(n.kind)) is not None)
 
 
 def pipeline_scale(data: DataConfig, ir: ModelIR, integer_pixels: bool) -> float | None:
