@@ -1,0 +1,131 @@
+"""The run folder (``cnnspec/training/rundir.py``) without TensorFlow: naming, the checks
+before a new run and before ``--resume``, and what ``start`` writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from cnnspec.api import compile_text
+from cnnspec.errors import UsageError
+from cnnspec.training import rundir
+from cnnspec.training.config import training_config
+
+SPEC = """\
+cnnspec: 1
+name: tiny
+input: {shape: [8, 8, 1]}
+model:
+  - flatten
+  - dense: {units: 3, activation: softmax}
+training: {epochs: 2}
+"""
+
+
+class FakeDataset:
+    """What ``start`` reads of a :class:`cnnspec.training.data.Dataset`."""
+
+    def __init__(self) -> None:
+        self.source = {"kind": "npz", "path": "d.npz"}
+        self.sample_shape = (8, 8, 1)
+        self.x_train = np.zeros((4, 8, 8, 1), dtype="uint8")
+        self.class_names = ["a", "b", "c"]
+
+    def content_hash(self) -> str:
+        return "abc123"
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": 4, "validation": 0, "test": 2}
+
+
+def _start(tmp_path: Path, monkeypatch, text: str = SPEC) -> tuple[Path, dict]:
+    monkeypatch.setattr(rundir, "machine", lambda: {"platform": "test", "cpu_count": 1, "gpus": []})
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(text)
+    from cnnspec.api import compile_spec
+
+    compiled = compile_spec(spec)
+    run = tmp_path / "run"
+    lock = rundir.start(
+        run, compiled, training_config(compiled), 7, FakeDataset(), "float32", ["training.epochs=2"], ["x"]
+    )
+    return run, lock
+
+
+def test_default_run_dir_is_named_after_the_spec_and_never_reused(tmp_path):
+    first = rundir.default_run_dir("tiny", tmp_path)
+    assert first.parent == tmp_path and first.name.startswith("tiny-")
+    first.mkdir()
+    second = rundir.default_run_dir("tiny", tmp_path)
+    assert second != first and second.name.startswith(first.name)
+
+
+def test_a_new_run_needs_an_empty_or_missing_folder(tmp_path):
+    rundir.check_new(tmp_path / "missing")
+    rundir.check_new(tmp_path)  # empty
+    (tmp_path / "lock.json").write_text("{}")
+    with pytest.raises(UsageError) as info:
+        rundir.check_new(tmp_path)
+    assert "--resume" in (info.value.hint or "")
+    (tmp_path / "metrics.json").write_text("{}")
+    with pytest.raises(UsageError) as info:
+        rundir.check_new(tmp_path)
+    assert "finished" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "does not exist"), ("{oops", "readable lock.json"), ('{"seed": 1}', "missing spec_hash")],
+)
+def test_read_lock_refuses_what_is_not_a_run_folder(tmp_path, content, expected):
+    folder = tmp_path / "run"
+    if content is not None:
+        folder.mkdir()
+        (folder / "lock.json").write_text(content)
+    with pytest.raises(UsageError, match=expected):
+        rundir.read_lock(folder)
+
+
+def test_start_writes_the_spec_the_resolved_spec_and_the_lock(tmp_path, monkeypatch):
+    run, lock = _start(tmp_path, monkeypatch)
+    assert (run / "spec.yaml").read_text() == SPEC
+    resolved = yaml.safe_load((run / "resolved.yaml").read_text())
+    assert resolved["name"] == "tiny" and resolved["training"] == {"epochs": 2}
+    on_disk = json.loads((run / "lock.json").read_text())
+    assert on_disk == lock
+    assert lock["seed"] == 7 and lock["overrides"] == ["training.epochs=2"] and lock["command"] == ["x"]
+    assert lock["data"] == {
+        "kind": "npz",
+        "path": "d.npz",
+        "content_hash": "abc123",
+        "sizes": {"train": 4, "validation": 0, "test": 2},
+        "sample_shape": [8, 8, 1],
+        "dtype": "uint8",
+        "classes": ["a", "b", "c"],
+    }
+    assert lock["versions"]["python"] and lock["machine"]["platform"] == "test"
+
+
+def test_resume_accepts_the_same_spec(tmp_path, monkeypatch):
+    run, lock = _start(tmp_path, monkeypatch)
+    compiled = compile_text(SPEC, "tiny.yaml")
+    assert rundir.check_resumable(run, compiled, lock["spec_hash"]) == lock
+
+
+def test_resume_with_a_changed_spec_names_what_changed(tmp_path, monkeypatch):
+    run, _ = _start(tmp_path, monkeypatch)
+    changed = compile_text(SPEC.replace("epochs: 2", "epochs: 5").replace("units: 3", "units: 4"), "t.yaml")
+    with pytest.raises(UsageError) as info:
+        rundir.check_resumable(run, changed, changed.spec_hash())
+    assert "(changed: model[1].dense.units, training.epochs)" in str(info.value)
+
+
+def test_a_finished_run_cannot_be_resumed(tmp_path, monkeypatch):
+    run, lock = _start(tmp_path, monkeypatch)
+    (run / "metrics.json").write_text("{}")
+    with pytest.raises(UsageError, match="has finished"):
+        rundir.check_resumable(run, compile_text(SPEC, "tiny.yaml"), lock["spec_hash"])
