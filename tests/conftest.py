@@ -1,4 +1,22 @@
-"""Shared fixtures: the repository paths, a CLI runner, and spec-writing helpers."""
+"""Shared fixtures: the repository paths, a CLI runner, and spec-writing helpers.
+
+How the tests are laid out: flat, one file per module (issue 14).
+
+- ``tests/test_<module>.py`` holds the tests of ``cnnspec/<package>/<module>.py`` and is named
+  after the module (``test_state.py`` for ``training/state.py``, ``test_sections.py`` for
+  ``spec/sections.py``); where the module's bare name would be unclear, a qualifier is added
+  (``test_report_html.py`` for ``reporting/html.py``, ``test_train_config.py`` for
+  ``training/config.py``).
+- A command or a concern that spans modules has one file named after it (``test_train.py``,
+  ``test_report.py``, ``test_hostile.py``, ``test_specs.py``, ``test_no_tensorflow.py``).
+  ``test_report_support.py`` holds helpers the reporting tests share; ``strategies.py`` the
+  Hypothesis strategies.
+- Tests test behaviour from the outside (public functions, the CLI through Typer's CliRunner,
+  golden fixtures in ``tests/fixtures/``), would fail with the feature removed, and make their
+  own small data.
+- Whatever imports TensorFlow or takes seconds is marked ``@pytest.mark.slow`` (a module-level
+  ``pytestmark`` for a whole file), so ``-m "not slow"`` stays a quick, TensorFlow-free run.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,182 @@
+"""The callbacks of a run (``cnnspec/training/callbacks.py``): history files, the spec's Keras
+callbacks, the best-model checkpoint and the recorder that snapshots every epoch. Keras is
+imported (the module needs it), but no model is trained: stand-ins play the model."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnspec.api import compile_text
+from cnnspec.training.config import training_config
+from cnnspec.training.state import TrainingState
+
+pytestmark = pytest.mark.slow
+
+HEAD = """\
+cnnspec: 1
+name: tiny
+input: {shape: [8, 8, 1]}
+model:
+  - flatten
+  - dense: {units: 3, activation: softmax}
+"""
+
+
+@pytest.fixture(scope="module")
+def cb():
+    return importlib.import_module("cnnspec.training.callbacks")
+
+
+class FakeOptimizer:
+    learning_rate = 0.01
+
+
+class FakeModel:
+    """Enough of a Keras model for the checkpoint and the recorder."""
+
+    def __init__(self) -> None:
+        self.optimizer = FakeOptimizer()
+        self.saved: list[str] = []
+
+    def save(self, path: str) -> None:
+        Path(path).write_bytes(b"model")
+        self.saved.append(Path(path).name)
+
+    def save_weights(self, path: str) -> None:
+        Path(path).write_bytes(b"weights")
+
+
+def test_history_rows_become_columns_in_first_seen_order(cb):
+    rows = [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25, "val_loss": 0.3}]
+    columns = cb.history_columns(rows)
+    assert list(columns) == ["epoch", "loss", "val_loss"]
+    assert columns["loss"] == [0.5, 0.25] and math.isnan(columns["val_loss"][0])
+
+
+def test_history_csv_writes_whole_numbers_as_integers_and_gaps_as_empty(cb):
+    text = cb.history_csv([{"epoch": 1.0, "loss": 0.1}, {"epoch": 2.0, "acc": 1.0}])
+    assert text == "epoch,loss,acc\n1,0.1,\n2,,1\n"
+
+
+def test_write_history_stores_non_finite_values_as_strings(cb, tmp_path):
+    cb.write_history(tmp_path, [{"epoch": 1, "loss": math.inf, "val_loss": math.nan}])
+    assert json.loads((tmp_path / "history.json").read_text()) == {
+        "epoch": [1],
+        "loss": ["inf"],
+        "val_loss": ["nan"],
+    }
+    assert (tmp_path / "history.csv").is_file() and not (tmp_path / "training_log.csv").exists()
+    cb.write_history(tmp_path, [{"epoch": 1, "loss": 0.5}], csv_log=True)
+    assert (tmp_path / "training_log.csv").read_text() == "epoch,loss\n1,0.5\n"
+
+
+def _callbacks(cb, tmp_path, callbacks: str) -> dict:
+    config = training_config(compile_text(HEAD + f"training:\n  callbacks: {callbacks}\n", "t.yaml"))
+    return cb.spec_callbacks(config, tmp_path)
+
+
+def test_spec_callbacks_get_their_settings_and_an_inferred_mode(cb, tmp_path):
+    made = _callbacks(
+        cb,
+        tmp_path,
+        "[{early_stopping: {monitor: val_accuracy, patience: 3}}, "
+        "{reduce_lr_on_plateau: {factor: 0.5}}, model_checkpoint, csv_logger, terminate_on_nan]",
+    )
+    assert set(made) == {"early_stopping", "reduce_lr_on_plateau", "model_checkpoint", "terminate_on_nan"}
+    early = made["early_stopping"]
+    assert (early.monitor, early.patience) == ("val_accuracy", 3)
+    assert early.mode == "max"  # larger is better for an accuracy
+    plateau = made["reduce_lr_on_plateau"]
+    assert plateau.factor == 0.5 and plateau.mode == "min"  # the default monitor: val_loss
+    checkpoint = made["model_checkpoint"]
+    assert isinstance(checkpoint, cb.BestCheckpoint) and checkpoint.mode == "min"
+    assert checkpoint.path == tmp_path / "checkpoints" / "best.keras"
+
+
+def test_best_checkpoint_saves_only_improvements(cb, tmp_path):
+    checkpoint = cb.BestCheckpoint(tmp_path, "val_loss", "min", save_best_only=True)
+    model = FakeModel()
+    checkpoint.set_model(model)
+    for epoch, loss in enumerate([0.5, 0.7, 0.3, 0.4]):
+        checkpoint.on_epoch_end(epoch, {"val_loss": loss})
+    checkpoint.on_epoch_end(4, {"loss": 0.1})  # the monitored value is missing: nothing happens
+    assert len(model.saved) == 2 and (checkpoint.best, checkpoint.best_epoch) == (0.3, 2)
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["best.keras"]
+
+
+def test_best_checkpoint_in_max_mode_and_saving_every_epoch(cb, tmp_path):
+    checkpoint = cb.BestCheckpoint(tmp_path, "val_accuracy", "max", save_best_only=False)
+    model = FakeModel()
+    checkpoint.set_model(model)
+    for epoch, accuracy in enumerate([0.5, 0.9, 0.7]):
+        checkpoint.on_epoch_end(epoch, {"val_accuracy": accuracy})
+    assert len(model.saved) == 3 and checkpoint.best_epoch == 1
+    assert checkpoint.path.name == "last.keras" and checkpoint.path.is_file()
+
+
+def _recorder(cb, tmp_path, spec_cbs: dict, resumed=None, arrays=None, csv_log: bool = False):
+    recorder = cb.Recorder(tmp_path, TrainingState(tmp_path), spec_cbs, resumed, arrays or {}, csv_log)
+    recorder.set_model(FakeModel())
+    return recorder
+
+
+def test_recorder_records_each_epoch_and_snapshots_it(cb, tmp_path):
+    early = _callbacks(cb, tmp_path, "[{early_stopping: {monitor: loss}}]")["early_stopping"]
+    recorder = _recorder(cb, tmp_path, {"early_stopping": early})
+    early.wait, early.best = 2, 0.25
+    early.best_weights = [np.ones(2)]
+    recorder.on_epoch_begin(0)
+    recorder.on_epoch_end(0, {"loss": np.float32(0.5), "learning_rate": 9.0})
+    (row,) = recorder.history
+    assert row["epoch"] == 1 and row["loss"] == 0.5 and row["seconds"] >= 0
+    assert math.isclose(row["learning_rate"], 0.01)  # the optimizer's, not the logged value
+    assert json.loads((tmp_path / "history.json").read_text())["loss"] == [0.5]
+    snapshot, arrays = TrainingState(tmp_path).restore(_NoLoad(), [])
+    assert snapshot.epoch == 1 and snapshot.callbacks["early_stopping"]["wait"] == 2
+    assert snapshot.callbacks["early_stopping"]["best"] == 0.25
+    assert arrays["early_stopping_best_weights"][0].tolist() == [1.0, 1.0]
+
+
+def test_an_interrupted_epoch_is_neither_recorded_nor_saved(cb, tmp_path):
+    recorder = _recorder(cb, tmp_path, {})
+    recorder.interrupted = True
+    recorder.on_epoch_begin(0)
+    recorder.on_epoch_end(0, {"loss": 0.5})
+    assert recorder.history == [] and not (tmp_path / "state").exists()
+
+
+def test_recorder_puts_the_callbacks_counters_back_on_resume(cb, tmp_path):
+    from cnnspec.training.state import Snapshot
+
+    made = _callbacks(cb, tmp_path, "[{early_stopping: {monitor: loss}}, reduce_lr_on_plateau]")
+    resumed = Snapshot(
+        epoch=3,
+        manifest=tmp_path / "m.json",
+        history=[{"epoch": 1}, {"epoch": 2}, {"epoch": 3}],
+        callbacks={
+            "early_stopping": {"wait": 2, "best": 0.1, "stopped_epoch": 0, "best_epoch": 1},
+            "reduce_lr_on_plateau": {"cooldown_counter": 1, "wait": 4},
+            "tensorboard": {"wait": 9},  # not in this run: ignored
+        },
+    )
+    arrays = {"early_stopping_best_weights": [np.zeros(3)]}
+    recorder = _recorder(cb, tmp_path, made, resumed, arrays)
+    recorder.on_train_begin()
+    early, plateau = made["early_stopping"], made["reduce_lr_on_plateau"]
+    assert (early.wait, early.best, early.best_epoch) == (2, 0.1, 1)
+    assert (plateau.cooldown_counter, plateau.wait) == (1, 4)
+    assert early.best_weights[0].tolist() == [0.0, 0.0, 0.0]
+    assert len(recorder.history) == 3  # the next epoch appends to the resumed history
+
+
+class _NoLoad:
+    optimizer = None
+
+    def load_weights(self, path: str) -> None:
+        pass

@@ -1,0 +1,174 @@
+"""report.html from a run folder written by hand (``cnnspec/reporting/html.py``), without
+TensorFlow: no model file, so the page is built from lock.json, metrics.json, history.json and
+the resolved spec, and says what it could not show. (The full page of a trained run, model parts
+included, is checked end to end in test_report.py.)"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from cnnspec.errors import UsageError
+from cnnspec.reporting.html import data_uri, write_report
+
+SPEC = """\
+cnnspec: 1
+name: shapes
+description: "Circles <b>vs</b> squares & triangles"
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3}
+  - flatten
+  - dense: {units: 3, activation: softmax}
+"""
+
+LOCK = {
+    "format": 1,
+    "created": "2026-01-02T03:04:05+0000",
+    "spec_file": "specs/shapes.yaml",
+    "spec_hash": "0123456789abcdef0123456789",
+    "seed": 42,
+    "deterministic": True,
+    "data": {
+        "kind": "npz",
+        "path": "/data/shapes.npz",
+        "sizes": {"train": 1200, "validation": 100, "test": 300},
+        "sample_shape": [8, 8, 1],
+    },
+    "versions": {"python": "3.11.9", "cnnspec": "0.9", "onnx": "not installed"},
+    "machine": {"platform": "Linux-x86_64", "cpu_count": 16, "gpus": ["H200"]},
+}
+
+METRICS = {
+    "test_accuracy": 0.875,
+    "test_loss": 0.31234,
+    "test_images": 300,
+    "macro_f1": 0.8,
+    "weighted_f1": 0.81,
+    "final_val_accuracy": 0.9,
+    "epochs_run": 3,
+    "epochs_planned": 5,
+    "stopped_early": True,
+    "best_epoch": 2,
+    "train_seconds": 12.5,
+    "images_per_second_steady": 2345.6,
+    "per_class": {
+        "circle": {"precision": 0.95, "recall": 0.9, "f1": 0.925, "support": 100},
+        "square": {"precision": 0.7, "recall": 0.72, "f1": 0.71, "support": 100},
+        "<tri>": {"precision": 0.8, "recall": 0.85, "f1": 0.82, "support": 100},
+    },
+    "macro_avg": {"precision": 0.82, "recall": 0.82, "f1": 0.8},
+    "confusion_matrix": [[90, 5, 5], [10, 72, 18], [5, 10, 85]],
+    "class_names": ["circle", "square", "<tri>"],
+}
+
+HISTORY = {
+    "epoch": [1, 2, 3],
+    "loss": [1.0, 0.6, 0.4],
+    "accuracy": [0.5, 0.7, 0.8],
+    "val_loss": [0.9, 0.5, 0.45],
+    "val_accuracy": [0.6, 0.8, 0.9],
+}
+
+
+def make_run(folder: Path, *, metrics: bool = True) -> Path:
+    folder.mkdir()
+    (folder / "resolved.yaml").write_text(SPEC)
+    (folder / "lock.json").write_text(json.dumps(LOCK))
+    (folder / "history.json").write_text(json.dumps(HISTORY))
+    if metrics:
+        (folder / "metrics.json").write_text(json.dumps(METRICS))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory) -> str:
+    run = make_run(tmp_path_factory.mktemp("report") / "run")
+    return write_report(run).read_text(encoding="utf-8")
+
+
+def text_of(page: str) -> str:
+    """The page's visible text, tags removed and entities decoded, whitespace collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def test_the_key_figures_come_from_metrics_json(page):
+    text = text_of(page)
+    for expected in (
+        "test accuracy 87.50% 300 test images",
+        "test loss 0.3123",
+        "macro F1 0.8000 weighted 0.8100",
+        "validation accuracy 90.00% last epoch",
+        "epochs 3/5 stopped early, best epoch 2",
+        "training time 12.5 s 2,346 images/s",
+    ):
+        assert expected in text, expected
+    assert "training accuracy" not in text  # no final_accuracy in metrics.json: no card
+    assert re.search(r"parameters [\d,]+ [\d.]+ [KM]?i?B as float32", text)
+
+
+def test_the_per_class_table_marks_weak_classes(page):
+    text = text_of(page)
+    assert "circle 0.9500 0.9000 0.9250 100" in text
+    assert "macro average 0.8200 0.8200 0.8000 300" in text  # support: all classes together
+    assert page.count('class="bar low"') == 1  # square's F1 0.71 is below 0.8
+
+
+def test_the_run_is_described_from_lock_json(page):
+    text = text_of(page)
+    assert "trained 2026-01-02 03:04:05+0000" in text
+    assert "npz (/data/shapes.npz): 1,200 training, 100 validation, 300 test images of 8×8×1" in text
+    assert "seed 42 (deterministic)" in text
+    assert "python 3.11.9, cnnspec 0.9" in text and "onnx" not in text
+    assert "Linux-x86_64, 16 CPUs, GPU: H200" in text
+    assert "spec hash 0123456789abcdef…" in text
+
+
+def test_user_text_is_escaped(page):
+    assert "Circles &lt;b&gt;vs&lt;/b&gt; squares &amp; triangles" in page and "<b>vs</b>" not in page
+    assert "&lt;tri&gt;" in page and "<tri>" not in page
+
+
+def test_pictures_are_inline_pngs_and_nothing_is_loaded_from_elsewhere(page):
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    assert len(sources) == 2  # the training curves and the confusion matrix
+    for source in sources:
+        assert source.startswith("data:image/png;base64,")
+        assert base64.b64decode(source.split(",", 1)[1]).startswith(b"\x89PNG")
+    assert "Content-Security-Policy" in page and "<script" not in page
+
+
+def test_what_needs_the_model_is_a_note_not_a_failure(page):
+    text = text_of(page)
+    assert "the model could not be loaded, so there are no sample predictions" in text
+    assert 'id="samples"' not in page and 'id="features"' not in page
+    # the layer table comes from the spec, not the model
+    assert "conv2d_1" in text and "dense_1" in text
+
+
+def test_an_unfinished_run_says_so(tmp_path):
+    run = make_run(tmp_path / "run", metrics=False)
+    text = text_of(write_report(run, out=tmp_path / "page.html").read_text())
+    assert "metrics.json is missing: the run has not finished" in text
+    assert "test accuracy" not in text and (run / "history.png").is_file()
+    assert not (run / "report.html").exists()  # written where --out said
+
+
+@pytest.mark.parametrize(("make", "expected"), [(False, "does not exist"), (True, "lock.json")])
+def test_only_run_folders_are_reported(tmp_path, make, expected):
+    folder = tmp_path / "folder"
+    if make:
+        folder.mkdir()
+    with pytest.raises(UsageError, match=expected):
+        write_report(folder)
+
+
+def test_data_uri_round_trips_bytes():
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    uri = data_uri(png)
+    assert uri.startswith("data:image/png;base64,") and base64.b64decode(uri.split(",", 1)[1]) == png
