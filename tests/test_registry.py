@@ -352,7 +352,7 @@ def test_preprocessing_and_augmentation_match_keras(kind):
     x, params = _sample(kind, 0.25, 0.75)
     layer = _keras_layer(kind, params)
     inference, training = _run(layer, x, False), _run(layer, x, True)
-    # Keras' RandomCrop passes the input through at inference; a centre crop would do too.
+    # Keras' RandomCrop passes the input through at inference; a centre crop is accepted too.
     passed = inference.shape == x.shape and np.allclose(inference, x)
     if (
         inference.shape != x.shape

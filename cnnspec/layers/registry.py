@@ -130,8 +130,9 @@ class LayerKind:
     the only kinds the spec's ``augmentation`` section accepts."""
 
     augmentation: bool = False
-    """A random augmentation layer: Keras applies it in training only and passes the input
-    through at inference (``random_crop`` centre-crops). Always also ``preprocessing``."""
+    """A random augmentation layer: random in training, the input unchanged at inference.
+    Always also ``preprocessing``. (Keras 3's RandomCrop, too, returns the uncropped input at
+    inference, although its static output shape is the crop's.)"""
 
     keras_always_pass: tuple[str, ...] = ()
     """Keras keywords that generated code always passes, even at the registry's default: Keras
