@@ -343,6 +343,9 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         return
     if validator == "required":
         missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
+        if path == () and isinstance(value, dict) and "layers" in value:
+            # `layers:` instead of `model:` is one mistake: the unknown key's hint names it.
+            missing = [k for k in missing if k != "model"]
         for key in missing:
             diags.error(f"missing required key `{key}`", doc.loc(path), where, code="missing-key")
         return
