@@ -27,7 +27,7 @@ from cnnspec.errors import (
     format_path,
     include_notes,
 )
-from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, load_file, load_text
+from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, display_name, load_file, load_text
 from cnnspec.spec.schema import validate_document
 
 MAX_INCLUDE_DEPTH = 16
@@ -104,12 +104,12 @@ class _Composer:
     def load(self, path: Path, *, library: bool = False) -> SourceDoc:
         self.stack.append(path)
         try:
+            if path in self.named_at:
+                self.includes[display_name(path)] = self.named_at[path]  # as load_file names it
             try:
                 doc = load_file(path)
             except SpecError as exc:
                 raise self.with_includes(exc) from None
-            if path in self.named_at:
-                self.includes[doc.file] = self.named_at[path]
             if library:
                 diags = Diagnostics(includes=dict(self.includes))
                 validate_document(doc, diags, library=True)
