@@ -97,6 +97,9 @@ def include_notes(file: str, includes: Mapping[str, tuple[Loc, str]]) -> tuple[N
     return tuple(notes)
 
 
+#: Notes kept under one diagnostic: a block that fails in thousands of calls lists the first.
+MAX_NOTES = 24
+
 #: Where an override given on the command line is located (``<--set 1>``, ``<--set 2>``, …).
 COMMAND_LINE_PREFIX = "<--set "
 
@@ -144,8 +147,14 @@ class Diagnostic:
         }
 
     def with_notes(self, notes: Iterable[Note]) -> Diagnostic:
-        """This diagnostic with ``notes`` appended (those it does not carry yet)."""
-        added = tuple(dict.fromkeys(n for n in notes if n not in self.notes))
+        """This diagnostic with ``notes`` appended (those it does not carry yet), at most
+        :data:`MAX_NOTES` of them, then one that says more were left out."""
+        if len(self.notes) > MAX_NOTES:
+            return self
+        known = set(self.notes)
+        added = tuple(dict.fromkeys(n for n in notes if n not in known))
+        if len(self.notes) + len(added) > MAX_NOTES:
+            added = (*added[: MAX_NOTES - len(self.notes)], Note("and more calls, not shown"))
         return replace(self, notes=self.notes + added) if added else self
 
     def key(self) -> tuple[object, ...]:
