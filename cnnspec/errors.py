@@ -331,7 +331,14 @@ MAX_SUGGEST_LENGTH = 64
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """A hint naming the closest valid choice, or ``None`` when nothing is close.
+    """A hint naming the closest valid choice, or ``None`` when nothing is close (see
+    :func:`closest`)."""
+    found = closest(word, choices)
+    return f"did you mean `{found}`?" if found is not None else None
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The valid choice ``word`` was probably meant to be, or ``None`` when nothing is close.
 
     As in rustc, a choice is close when it differs only in case, or when its edit distance
     (insertions, deletions, substitutions and swaps of neighbours, ignoring case) is at most a
@@ -341,9 +348,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     it (``val_acc`` → ``val_accuracy``). Proposing something far away sends the user the wrong
     way; nothing is better."""
     options = sorted(set(choices))
+    low = word.lower()
     lowered = {c.lower(): c for c in options}
-    if word.lower() in lowered:
-        return f"did you mean `{lowered[word.lower()]}`?"
+    if low in lowered:
+        return lowered[low]
     if len(word) > MAX_SUGGEST_LENGTH:
         return None
     limit = max(len(word), 3) // 3
@@ -351,19 +359,17 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     for option in options:
         if abs(len(option) - len(word)) > limit or len(option) > MAX_SUGGEST_LENGTH:
             continue
-        distance = edit_distance(word.lower(), option.lower(), limit)
+        distance = edit_distance(low, option.lower(), limit)
         if distance <= limit and (best is None or distance < best[0]):
             best = (distance, option)
     if best is not None:
-        return f"did you mean `{best[1]}`?"
-    # An abbreviation or an extension of exactly one choice (`val_acc` → `val_accuracy`).
-    low = word.lower()
+        return best[1]
     stems = [
         o
         for o in options
         if min(len(o), len(low)) >= 3 and (o.lower().startswith(low) or low.startswith(o.lower()))
     ]
-    return f"did you mean `{stems[0]}`?" if len(stems) == 1 else None
+    return stems[0] if len(stems) == 1 else None
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:

@@ -220,8 +220,8 @@ def test_block_call_notes_in_every_format(runner, write_spec):
     assert text.exit_code == 1 and "Traceback" not in text.output
     lines = text.stderr.splitlines()
     assert (
-        lines[0]
-        == f"{spec}:9:72: error: blocks.bottleneck.layers[1].conv2d.dilation: unknown parameter 'dilation' for `conv2d`"
+        lines[0] == f"{spec}:9:72: error: blocks.bottleneck.layers[1].conv2d.dilation: "
+        "unknown parameter 'dilation' for `conv2d`"
     )
     assert f"  note: {note}" in lines
 

@@ -336,3 +336,15 @@ def test_concat_mismatch_hints_at_positions_not_channels():
     )
     assert error.message.endswith("which differ in height and width (8×8 vs 4×4)")
     assert "strides and pooling" in error.hint and "1×1" not in error.hint
+
+
+def test_a_misspelt_required_parameter_is_one_error():
+    errors = errors_of(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\n"
+        "blocks:\n  stage:\n    params: {filters: int}\n    layers: [conv2d: {filters: '${filters}', kernel_size: 1}]\n"
+        "model:\n  - conv2d: {filtres: 8, kernel_size: 3}\n  - stage: {filtrs: 8}\n    inputs: input\n"
+    )
+    assert [(e.message, e.hint) for e in errors] == [
+        ("unknown parameter 'filtres' for `conv2d`", "did you mean `filters`?"),
+        ("unknown argument 'filtrs' for block `stage`", "did you mean `filters`?"),
+    ]

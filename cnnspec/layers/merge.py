@@ -5,7 +5,6 @@ from __future__ import annotations
 from cnnspec.layers.params import Param
 from cnnspec.layers.registry import LayerKind, Params, Shape, ShapeError, register
 
-
 #: What each axis of a batch-less tensor of a given rank is called, for messages.
 AXIS_NAMES = {
     1: ("features",),

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cnnspec.errors import Diagnostics, Loc, Note, SpecPath, call_note, did_you_mean, format_path
+from cnnspec.errors import Diagnostics, Loc, Note, SpecPath, call_note, closest, did_you_mean, format_path
 from cnnspec.ir import INPUT, ModelIR, Node
 from cnnspec.layers.params import MAX_SIZE
 from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError
@@ -199,7 +199,8 @@ class Resolver:
         for name in self.blocks:
             loc = self.doc.key_loc(("blocks", name))
             imported = loc is not None and loc.file != self.doc.file  # from a `use:` library
-            if name not in self.used_blocks and not imported:
+            # After an error a block may be unused only because its call failed first.
+            if name not in self.used_blocks and not imported and not self.diags.has_errors:
                 self.diags.warning(
                     f"block {name!r} is defined but never used",
                     self.doc.key_loc(("blocks", name)),
@@ -583,7 +584,9 @@ class Resolver:
                 ok = False
                 continue
             params[key] = value
-        missing = [p.name for p in kind.params if p.required and p.name not in raw]
+        # A misspelt required parameter is one mistake: its unknown-parameter error says it.
+        meant = {closest(key, kind.param_index) for key in raw if key not in kind.param_index}
+        missing = [p.name for p in kind.params if p.required and p.name not in raw and p.name not in meant]
         for name in missing:
             self.error(
                 f"missing required parameter `{name}` for `{kind.name}`",
@@ -971,9 +974,13 @@ class Resolver:
                 ok = False
                 continue
             args[key] = value
+        meant = {closest(key, declared) for key in raw if key not in declared}
         for pname, param in declared.items():
             if pname not in raw:
-                if param.required:
+                if param.required and pname in meant:  # misspelt: its unknown-argument error says it
+                    args[pname] = POISONED
+                    ok = False
+                elif param.required:
                     self.error(
                         f"missing required argument `{pname}` for block `{name}`",
                         path,
