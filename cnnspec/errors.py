@@ -372,6 +372,19 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     return stems[0] if len(stems) == 1 else None
 
 
+def misspelt(
+    keys: Iterable[str], valid: Mapping[str, object] | Sequence[str], missing: Iterable[str]
+) -> set[str]:
+    """Which of the ``missing`` names the unknown ``keys`` were probably meant to be: a misspelt
+    required name is one mistake, reported once by its unknown-key error and its hint. Looks at
+    the first :data:`MAX_DIAGNOSTICS` unknown keys (a hostile mapping can hold thousands)."""
+    wanted = set(missing)
+    if not wanted:
+        return set()
+    unknown = [k for k in keys if isinstance(k, str) and k not in valid][:MAX_DIAGNOSTICS]
+    return {m for m in (closest(k, valid) for k in unknown) if m in wanted}
+
+
 def edit_distance(a: str, b: str, limit: int) -> int:
     """The optimal-string-alignment distance of ``a`` and ``b`` (a swap of neighbours counts
     one), or ``limit + 1`` as soon as it is certainly larger than ``limit``."""

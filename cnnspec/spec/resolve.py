@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cnnspec.errors import Diagnostics, Loc, Note, SpecPath, call_note, closest, did_you_mean, format_path
+from cnnspec.errors import Diagnostics, Loc, Note, SpecPath, call_note, did_you_mean, format_path, misspelt
 from cnnspec.ir import INPUT, ModelIR, Node
 from cnnspec.layers.params import MAX_SIZE
 from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError
@@ -585,8 +585,9 @@ class Resolver:
                 continue
             params[key] = value
         # A misspelt required parameter is one mistake: its unknown-parameter error says it.
-        meant = {closest(key, kind.param_index) for key in raw if key not in kind.param_index}
-        missing = [p.name for p in kind.params if p.required and p.name not in raw and p.name not in meant]
+        missing = [p.name for p in kind.params if p.required and p.name not in raw]
+        meant = misspelt(raw, kind.param_index, missing)
+        missing = [name for name in missing if name not in meant]
         for name in missing:
             self.error(
                 f"missing required parameter `{name}` for `{kind.name}`",
@@ -974,7 +975,7 @@ class Resolver:
                 ok = False
                 continue
             args[key] = value
-        meant = {closest(key, declared) for key in raw if key not in declared}
+        meant = misspelt(raw, declared, [n for n, p in declared.items() if p.required and n not in raw])
         for pname, param in declared.items():
             if pname not in raw:
                 if param.required and pname in meant:  # misspelt: its unknown-argument error says it

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
-from cnnspec.errors import MAX_DIAGNOSTICS, Diagnostics, closest, describe_value, did_you_mean, format_path
+from cnnspec.errors import MAX_DIAGNOSTICS, Diagnostics, describe_value, did_you_mean, format_path, misspelt
 from cnnspec.layers.registry import REGISTRY, LayerKind
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
@@ -346,8 +346,7 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         if isinstance(value, dict):
             # A misspelt required key is one mistake: the unknown key's error and hint say it
             # (`layers:` for `model:` too).
-            allowed = error.schema.get("properties", {})
-            meant = {closest(k, allowed) for k in value if k not in allowed}
+            meant = misspelt(value, error.schema.get("properties", {}), missing)
             if path == () and "layers" in value:
                 meant.add("model")
             missing = [k for k in missing if k not in meant]
