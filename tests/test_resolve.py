@@ -341,7 +341,8 @@ def test_concat_mismatch_hints_at_positions_not_channels():
 def test_a_misspelt_required_parameter_is_one_error():
     errors = errors_of(
         "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\n"
-        "blocks:\n  stage:\n    params: {filters: int}\n    layers: [conv2d: {filters: '${filters}', kernel_size: 1}]\n"
+        "blocks:\n  stage:\n    params: {filters: int}\n"
+        "    layers: [conv2d: {filters: '${filters}', kernel_size: 1}]\n"
         "model:\n  - conv2d: {filtres: 8, kernel_size: 3}\n  - stage: {filtrs: 8}\n    inputs: input\n"
     )
     assert [(e.message, e.hint) for e in errors] == [
