@@ -13,14 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cnnspec.analysis import passes
 from cnnspec.analysis.compiled import CompiledSpec
-from cnnspec.analysis.passes import compile_doc, compile_spec, compile_text
-from cnnspec.analysis.report import DEFAULT_MAX_PARAMS, check_size
+from cnnspec.analysis.passes import DEFAULT_MAX_PARAMS, compile_doc, compile_spec, compile_text
 from cnnspec.errors import Diagnostics
 from cnnspec.ir import ModelIR
 from cnnspec.spec.compose import load_spec
 from cnnspec.spec.loader import SourceDoc
-from cnnspec.spec.resolve import Resolver
 from cnnspec.spec.schema import validate_document
 
 if TYPE_CHECKING:
@@ -60,12 +59,9 @@ def resolve(
     doc: SourceDoc, diags: Diagnostics | None = None, *, max_params: int = DEFAULT_MAX_PARAMS
 ) -> ModelIR:
     """Stage 3: expand blocks/repeat/combinators, infer shapes and counts, check limits."""
-    own = diags if diags is not None else Diagnostics()
-    ir = Resolver(doc, own).resolve()
-    own.raise_if_errors()
-    check_size(ir, max_params, own, doc.loc(("model",)))
-    own.raise_if_errors()
-    return ir
+    context = passes.Context(max_params=max_params, diags=diags if diags is not None else Diagnostics())
+    compiled: CompiledSpec = passes.run_passes(doc, context, (passes.resolve, passes.check_size))
+    return compiled.ir
 
 
 def _compiled(spec: CompiledSpec | str | Path) -> CompiledSpec:
