@@ -100,7 +100,7 @@ def train(
             command=sys.argv,
             cluster=addresses,
             task_index=task_index,
-            report=write_report,
+            write_report=write_report,
         )
     except TrainingInterrupted as stop:
         console = stderr()

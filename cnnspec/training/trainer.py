@@ -74,7 +74,7 @@ def train(
     command: list[str] | None = None,
     cluster: list[str] | None = None,
     task_index: int | None = None,
-    report: Callable[..., Path] | None = None,
+    write_report: Callable[..., Path] | None = None,
 ) -> TrainResult:
     """Train the spec's model on its data and write the run directory.
 
@@ -84,9 +84,9 @@ def train(
     ``cluster``/``task_index``: this process's place in a ``multi_worker`` cluster (else
     ``TF_CONFIG``); only the chief writes ``out``, the other workers write to a temporary folder
     (:mod:`cnnspec.training.distribute`), and a lost worker raises ``ClusterError``.
-    ``report``: called as ``report(run_dir, model=..., dataset=...)`` once the results are saved
-    (``cnnspec train`` passes :func:`cnnspec.reporting.html.write_report`, which sits in a layer
-    above this one); a failure there is a warning, not a failed run.
+    ``write_report``: called as ``write_report(run_dir, model=..., dataset=...)`` once the
+    results are saved (``cnnspec train`` passes :func:`cnnspec.reporting.html.write_report`,
+    which sits in a layer above this one); a failure there is a warning, not a failed run.
     """
     from cnnspec.training.distribute import planned_chief
 
@@ -143,7 +143,7 @@ def train(
             try:
                 result = _run(
                     compiled, config, dataset, work_dir, seed, display, notes, resume is not None, overrides,
-                    dist=dist, lock=lock, restore_from=run_dir, report=report,
+                    dist=dist, lock=lock, restore_from=run_dir, write_report=write_report,
                 )  # fmt: skip
             except Exception as exc:
                 if dist.multi_worker and distribute.is_cluster_failure(exc):
@@ -168,7 +168,7 @@ def _run(
     dist: Any = None,
     lock: dict[str, Any] | None = None,
     restore_from: Path | None = None,
-    report: Callable[..., Path] | None = None,
+    write_report: Callable[..., Path] | None = None,
 ) -> TrainResult:
     from cnnspec.backends.keras_builder import build_augmentation, build_model
     from cnnspec.training import builders
@@ -278,7 +278,7 @@ def _run(
     write_history(run_dir, history, config.callback("csv_logger") is not None)
     return _finish(
         compiled, config, dataset, settings, model, run_dir, history, state, display, notes, stopped_early,
-        snapshot.epoch if snapshot else None, recorder, dist, report,
+        snapshot.epoch if snapshot else None, recorder, dist, write_report,
     )  # fmt: skip
 
 
@@ -329,7 +329,7 @@ def _finish(
     resumed_from: int | None,
     recorder: Any,
     dist: Any = None,
-    report: Callable[..., Path] | None = None,
+    write_report: Callable[..., Path] | None = None,
 ) -> TrainResult:
     from cnnspec.training.metrics import classification_report_text, classification_summary, predicted_classes
     from cnnspec.training.pipeline import make_dataset
@@ -413,8 +413,8 @@ def _finish(
         run_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n"
     )
     try:
-        if report is not None:
-            files["html_report"] = report(run_dir, model=model, dataset=dataset)
+        if write_report is not None:
+            files["html_report"] = write_report(run_dir, model=model, dataset=dataset)
     except Exception as exc:  # the results are saved; a report problem must not fail the run
         display.warn(f"report.html was not written ({type(exc).__name__}: {exc}); run `cnnspec report`")
     with contextlib.suppress(OSError):
