@@ -114,12 +114,12 @@ def test_inspect_table(runner):
 
 
 def test_internal_errors_exit_3_without_traceback(runner, monkeypatch):
-    import cnnspec.api
+    import cnnspec.analysis.passes
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(cnnspec.api, "compile_spec", boom)
+    monkeypatch.setattr(cnnspec.analysis.passes, "compile_spec", boom)
     result = runner.invoke(app, ["inspect", RESNET])
     assert result.exit_code == 3
     assert "internal error" in result.stderr and "RuntimeError" in result.stderr

@@ -19,7 +19,7 @@ from cnnspec.errors import Diagnostics, SpecError, SpecPath, did_you_mean, forma
 from cnnspec.spec.expr import ExpressionError, is_expression, substitute
 
 if TYPE_CHECKING:
-    from cnnspec.api import CompiledSpec
+    from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.ir import ModelIR
 
 DEFAULT_EPOCHS = 10
