@@ -55,8 +55,8 @@ def classical(seed: int) -> dict[str, Any]:
     from sklearn.svm import SVC
     from threadpoolctl import threadpool_limits
 
+    from cnnspec.analysis.settings import training_config
     from cnnspec.api import compile_spec
-    from cnnspec.training.config import training_config
     from cnnspec.training.data import load_dataset
 
     compiled = compile_spec(SPEC, [f"training.seed={seed}"])

@@ -1,69 +1,43 @@
-"""The public API: each pipeline stage as a plain function.
+"""The public API, the facade over the layers: each pipeline stage as a plain function.
 
 ``load`` (text → located document, with extends/use/--set) → ``validate`` (JSON Schema) →
 ``resolve`` (IR with shapes and counts) → back ends: ``build_model`` (Keras) and the code
-emitter. ``compile_spec`` runs the front end in one call. Nothing here imports TensorFlow
-until ``build_model`` is called.
+emitter. ``compile_spec`` runs the whole front end in one call (the passes of
+:mod:`cnnspec.analysis.passes`, the same ``cnnspec validate`` runs). Nothing here imports
+TensorFlow until ``build_model`` is called. No module of the package imports this one: it only
+re-exports (``CompiledSpec`` lives in :mod:`cnnspec.analysis.compiled`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from cnnspec.analysis.lint import lint
-from cnnspec.analysis.report import DEFAULT_MAX_PARAMS, check_size, summary
-from cnnspec.errors import Diagnostic, Diagnostics
+from cnnspec.analysis import passes
+from cnnspec.analysis.compiled import CompiledSpec
+from cnnspec.analysis.passes import DEFAULT_MAX_PARAMS, compile_doc, compile_spec, compile_text
+from cnnspec.errors import Diagnostics
 from cnnspec.ir import ModelIR
-from cnnspec.spec.compose import apply_overrides, load_spec
-from cnnspec.spec.loader import SourceDoc, load_text
-from cnnspec.spec.resolve import Resolver
+from cnnspec.spec.compose import load_spec
+from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.schema import validate_document
 
 if TYPE_CHECKING:
     import keras
 
-
-@dataclass
-class CompiledSpec:
-    """A spec that passed the front end: its document, IR and warnings."""
-
-    doc: SourceDoc
-    ir: ModelIR
-    warnings: list[Diagnostic] = field(default_factory=list)
-    path: Path | None = None
-
-    @property
-    def name(self) -> str:
-        return self.ir.name
-
-    @property
-    def data(self) -> dict[str, Any]:
-        return dict(self.doc.data.get("data") or {})
-
-    @property
-    def training(self) -> dict[str, Any]:
-        return dict(self.doc.data.get("training") or {})
-
-    @property
-    def runtime(self) -> dict[str, Any]:
-        return dict(self.doc.data.get("runtime") or {})
-
-    @property
-    def resolved(self) -> dict[str, Any]:
-        """The fully composed spec (extends, use and --set applied) as plain data."""
-        return self.doc.data
-
-    def spec_hash(self) -> str:
-        """SHA-256 of the composed spec; equal specs give equal hashes."""
-        text = json.dumps(self.doc.data, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def summary(self) -> dict[str, Any]:
-        return summary(self.ir)
+__all__ = [
+    "DEFAULT_MAX_PARAMS",
+    "CompiledSpec",
+    "build_augmentation",
+    "build_model",
+    "compile_doc",
+    "compile_spec",
+    "compile_text",
+    "generate_code",
+    "load",
+    "resolve",
+    "validate",
+]
 
 
 def load(
@@ -85,56 +59,9 @@ def resolve(
     doc: SourceDoc, diags: Diagnostics | None = None, *, max_params: int = DEFAULT_MAX_PARAMS
 ) -> ModelIR:
     """Stage 3: expand blocks/repeat/combinators, infer shapes and counts, check limits."""
-    own = diags if diags is not None else Diagnostics()
-    ir = Resolver(doc, own).resolve()
-    own.raise_if_errors()
-    check_size(ir, max_params, own, doc.loc(("model",)))
-    own.raise_if_errors()
-    return ir
-
-
-#: Sections the resolver does not read: schema errors there do not stop resolution, so the
-#: user sees layer errors and training-section errors in one run.
-_INDEPENDENT_SECTIONS = ("data", "training", "runtime", "description", "cnnspec")
-
-
-def compile_doc(
-    doc: SourceDoc, *, max_params: int = DEFAULT_MAX_PARAMS, path: Path | None = None
-) -> CompiledSpec:
-    """Validate and resolve a loaded document, reporting the errors of both stages together."""
-    diags = Diagnostics()
-    validate_document(doc, diags)
-    if any(not d.path.startswith(_INDEPENDENT_SECTIONS) for d in diags.errors):
-        diags.raise_if_errors()
-    ir = resolve(doc, diags, max_params=max_params)
-    compiled = CompiledSpec(doc, ir, diags.warnings, path)
-    compiled.warnings.extend(lint(compiled))  # e.g. an augmentation value_range the data does not have
-    return compiled
-
-
-def compile_spec(
-    path: str | Path,
-    overrides: list[str] | tuple[str, ...] = (),
-    *,
-    allow_outside: bool = False,
-    max_params: int = DEFAULT_MAX_PARAMS,
-) -> CompiledSpec:
-    """Run the whole front end on a spec file; raises SpecError with located diagnostics."""
-    doc = load(path, overrides, allow_outside=allow_outside)
-    return compile_doc(doc, max_params=max_params, path=Path(path))
-
-
-def compile_text(
-    text: str,
-    file: str = "<string>",
-    overrides: list[str] | tuple[str, ...] = (),
-    *,
-    max_params: int = DEFAULT_MAX_PARAMS,
-) -> CompiledSpec:
-    """Like :func:`compile_spec` for spec text (no ``extends``/``use``)."""
-    doc = load_text(text, file)
-    apply_overrides(doc, overrides)
-    return compile_doc(doc, max_params=max_params)
+    context = passes.Context(max_params=max_params, diags=diags if diags is not None else Diagnostics())
+    compiled: CompiledSpec = passes.run_passes(doc, context, (passes.resolve, passes.check_size))
+    return compiled.ir
 
 
 def _compiled(spec: CompiledSpec | str | Path) -> CompiledSpec:

@@ -2,15 +2,17 @@
 
 Every user mistake becomes a :class:`Diagnostic` that knows the file, line and column it came
 from, the spec path (``model[3].conv2d.filters``), an "expected …; received …" message and a
-hint. A stage collects them in a :class:`Diagnostics` list and raises :class:`SpecError` once,
-so the user sees every error of the file, not only the first.
+hint, and notes for the call stack (``in block 'b' called from model[4] (x.yaml:21:5)``,
+``included from x.yaml:3:10``). A stage collects them in a :class:`Diagnostics` list and raises
+:class:`SpecError` once, so the user sees every error of the file, not only the first, and each
+mistake once: the same error reached through another block call or repeat iteration only adds
+its call site to the first one.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 Severity = Literal["error", "warning"]
@@ -51,6 +53,58 @@ def format_path(path: Sequence[PathPart]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Note:
+    """One line of context under a diagnostic: a block call or an include on the way to it.
+
+    ``message`` is the whole line after ``note:``; ``loc`` and ``path`` say where the call or
+    the include is written (for the JSON ``trace``)."""
+
+    message: str
+    loc: Loc | None = None
+    path: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "file": self.loc.file if self.loc else None,
+            "line": self.loc.line if self.loc else None,
+            "column": self.loc.column if self.loc else None,
+            "path": self.path,
+            "message": self.message,
+        }
+
+
+def call_note(block: str, call_path: Sequence[PathPart], loc: Loc | None) -> Note:
+    """``in block 'b' called from model[4] (x.yaml:21:5)``."""
+    where = f" ({loc})" if loc else ""
+    text_path = format_path(call_path)
+    return Note(f"in block {block!r} called from {text_path}{where}", loc, text_path)
+
+
+def include_notes(file: str, includes: Mapping[str, tuple[Loc, str]]) -> tuple[Note, ...]:
+    """``included from x.yaml:3:10`` for ``file`` and each file that includes it in turn.
+
+    ``includes`` maps an included file to where it is named (the ``extends``/``use`` entry's
+    location and spec path in the including file)."""
+    notes: list[Note] = []
+    seen = {file}
+    while file in includes:
+        loc, path = includes[file]
+        notes.append(Note(f"included from {loc}", loc, path))
+        file = loc.file
+        if file in seen:  # compose refuses include cycles; never loop on a malformed table
+            break
+        seen.add(file)
+    return tuple(notes)
+
+
+#: Notes kept under one diagnostic: a block that fails in thousands of calls lists the first.
+MAX_NOTES = 24
+
+#: Where an override given on the command line is located (``<--set 1>``, ``<--set 2>``, …).
+COMMAND_LINE_PREFIX = "<--set "
+
+
+@dataclass(frozen=True, slots=True)
 class Diagnostic:
     """One located problem in a spec."""
 
@@ -60,6 +114,7 @@ class Diagnostic:
     code: str = "invalid"
     hint: str | None = None
     severity: Severity = "error"
+    notes: tuple[Note, ...] = ()
 
     def sort_key(self) -> tuple[int, str, int, int, str]:
         loc = self.loc
@@ -87,7 +142,34 @@ class Diagnostic:
             "code": self.code,
             "message": self.message,
             "hint": self.hint,
+            "notes": [note.message for note in self.notes],
+            "trace": [note.to_json() for note in self.notes],
         }
+
+    def with_notes(self, notes: Iterable[Note]) -> Diagnostic:
+        """This diagnostic with ``notes`` appended (those it does not carry yet), at most
+        :data:`MAX_NOTES` of them, then one that says more were left out."""
+        if len(self.notes) > MAX_NOTES:
+            return self
+        known = set(self.notes)
+        added = tuple(dict.fromkeys(n for n in notes if n not in known))
+        if len(self.notes) + len(added) > MAX_NOTES:
+            added = (*added[: MAX_NOTES - len(self.notes)], Note("and more calls, not shown"))
+        return replace(self, notes=self.notes + added) if added else self
+
+    def key(self) -> tuple[object, ...]:
+        """Identity for de-duplication: everything but the notes."""
+        return (self.severity, self.message, self.loc, self.path, self.code, self.hint)
+
+
+COMMAND_LINE_SUFFIX = " (in a --set option on the command line)"
+
+
+def on_command_line(diagnostic: Diagnostic) -> Diagnostic:
+    """The message says that the value comes from ``--set``, not from a file."""
+    if diagnostic.message.endswith(COMMAND_LINE_SUFFIX):
+        return diagnostic
+    return replace(diagnostic, message=diagnostic.message + COMMAND_LINE_SUFFIX)
 
 
 #: Collection stops after this many errors (and drops warnings beyond as many): a hostile file
@@ -98,22 +180,49 @@ MAX_DIAGNOSTICS = 200
 @dataclass
 class Diagnostics:
     """An ordered, de-duplicated collection of diagnostics for one stage (at most
-    :data:`MAX_DIAGNOSTICS` errors, then one "too many errors" error)."""
+    :data:`MAX_DIAGNOSTICS` errors, then one "too many errors" error).
+
+    One mistake is reported once. An identical diagnostic only adds its notes to the first
+    one. A block body or repeat layer that fails in several calls or iterations (each its own
+    ``context``) fails at the same place with the same code, perhaps with another received
+    value: the later ones add their call-site notes to the first instead of repeating it.
+    ``includes`` (file → where an ``extends``/``use`` names it) adds ``included from`` notes
+    to diagnostics located in included files."""
 
     items: list[Diagnostic] = field(default_factory=list)
-    _seen: set[Diagnostic] = field(default_factory=set, init=False, repr=False, compare=False)
+    includes: dict[str, tuple[Loc, str]] = field(default_factory=dict)
+    _seen: dict[tuple[object, ...], int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _sites: dict[tuple[object, ...], tuple[int, int]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     _counts: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for diagnostic in self.items:
-            self._seen.add(diagnostic)
+        for index, diagnostic in enumerate(self.items):
+            self._seen[diagnostic.key()] = index
             self._counts[diagnostic.severity] = self._counts.get(diagnostic.severity, 0) + 1
 
-    def add(self, diagnostic: Diagnostic) -> None:
+    def add(self, diagnostic: Diagnostic, *, context: int = 0) -> None:
+        """Add ``diagnostic`` found in ``context`` (a block call or repeat iteration; 0 outside)."""
+        loc = diagnostic.loc
+        if loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX):
+            diagnostic = on_command_line(diagnostic)
+        if loc is not None and loc.file in self.includes:
+            included = include_notes(loc.file, self.includes)
+            rest = tuple(n for n in diagnostic.notes if n not in included)
+            diagnostic = replace(diagnostic, notes=included + rest)
         severity = diagnostic.severity
-        if diagnostic in self._seen or self._counts.get(severity, 0) >= MAX_DIAGNOSTICS:
+        site = (severity, diagnostic.loc, diagnostic.path, diagnostic.code)
+        index = self._seen.get(diagnostic.key())
+        if index is None and site in self._sites and self._sites[site][1] != context:
+            index = self._sites[site][0]  # the same mistake, reached through another call
+        if index is not None:
+            self.items[index] = self.items[index].with_notes(diagnostic.notes)
             return
-        self._seen.add(diagnostic)
+        if self._counts.get(severity, 0) >= MAX_DIAGNOSTICS:
+            return
+        self._seen[diagnostic.key()] = len(self.items)
+        self._sites.setdefault(site, (len(self.items), context))
         self.items.append(diagnostic)
         self._counts[severity] = self._counts.get(severity, 0) + 1
         if severity == "error" and self._counts[severity] == MAX_DIAGNOSTICS:
@@ -132,6 +241,10 @@ class Diagnostics:
         """True once :data:`MAX_DIAGNOSTICS` errors were collected: stages may stop early."""
         return self._counts.get("error", 0) >= MAX_DIAGNOSTICS
 
+    @property
+    def has_errors(self) -> bool:
+        return self._counts.get("error", 0) > 0
+
     def error(
         self,
         message: str,
@@ -140,9 +253,11 @@ class Diagnostics:
         *,
         code: str = "invalid",
         hint: str | None = None,
+        notes: Sequence[Note] = (),
+        context: int = 0,
     ) -> None:
         text_path = path if isinstance(path, str) else format_path(path)
-        self.add(Diagnostic(message, loc, text_path, code, hint, "error"))
+        self.add(Diagnostic(message, loc, text_path, code, hint, "error", tuple(notes)), context=context)
 
     def warning(
         self,
@@ -152,9 +267,10 @@ class Diagnostics:
         *,
         code: str = "warning",
         hint: str | None = None,
+        notes: Sequence[Note] = (),
     ) -> None:
         text_path = path if isinstance(path, str) else format_path(path)
-        self.add(Diagnostic(message, loc, text_path, code, hint, "warning"))
+        self.add(Diagnostic(message, loc, text_path, code, hint, "warning", tuple(notes)))
 
     def extend(self, others: Iterable[Diagnostic]) -> None:
         for diagnostic in others:
@@ -210,16 +326,81 @@ class UsageError(Exception):
         self.hint = hint
 
 
+#: Words longer than this get no suggestion (a hostile 100,000-character key stays cheap).
+MAX_SUGGEST_LENGTH = 64
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """A hint naming the closest valid choice, or ``None`` when nothing is close."""
+    """A hint naming the closest valid choice, or ``None`` when nothing is close (see
+    :func:`closest`)."""
+    found = closest(word, choices)
+    return f"did you mean `{found}`?" if found is not None else None
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The valid choice ``word`` was probably meant to be, or ``None`` when nothing is close.
+
+    As in rustc, a choice is close when it differs only in case, or when its edit distance
+    (insertions, deletions, substitutions and swaps of neighbours, ignoring case) is at most a
+    third of the word's length (at least 1): ``rleu`` → ``relu``, ``clases`` → ``classes``, but
+    ``normalization`` gets no suggestion rather than ``activation``. Failing that, a word that
+    begins exactly one choice, or that one choice begins, is an abbreviation or an extension of
+    it (``val_acc`` → ``val_accuracy``). Proposing something far away sends the user the wrong
+    way; nothing is better."""
     options = sorted(set(choices))
+    low = word.lower()
     lowered = {c.lower(): c for c in options}
-    if word.lower() in lowered:
-        return f"did you mean `{lowered[word.lower()]}`?"
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean `{close[0]}`?"
-    return None
+    if low in lowered:
+        return lowered[low]
+    if len(word) > MAX_SUGGEST_LENGTH:
+        return None
+    limit = max(len(word), 3) // 3
+    best: tuple[int, str] | None = None
+    for option in options:
+        if abs(len(option) - len(word)) > limit or len(option) > MAX_SUGGEST_LENGTH:
+            continue
+        distance = edit_distance(low, option.lower(), limit)
+        if distance <= limit and (best is None or distance < best[0]):
+            best = (distance, option)
+    if best is not None:
+        return best[1]
+    stems = [
+        o
+        for o in options
+        if min(len(o), len(low)) >= 3 and (o.lower().startswith(low) or low.startswith(o.lower()))
+    ]
+    return stems[0] if len(stems) == 1 else None
+
+
+def misspelt(
+    keys: Iterable[str], valid: Mapping[str, object] | Sequence[str], missing: Iterable[str]
+) -> set[str]:
+    """Which of the ``missing`` names the unknown ``keys`` were probably meant to be: a misspelt
+    required name is one mistake, reported once by its unknown-key error and its hint. Looks at
+    the first :data:`MAX_DIAGNOSTICS` unknown keys (a hostile mapping can hold thousands)."""
+    wanted = set(missing)
+    if not wanted:
+        return set()
+    unknown = [k for k in keys if isinstance(k, str) and k not in valid][:MAX_DIAGNOSTICS]
+    return {m for m in (closest(k, valid) for k in unknown) if m in wanted}
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """The optimal-string-alignment distance of ``a`` and ``b`` (a swap of neighbours counts
+    one), or ``limit + 1`` as soon as it is certainly larger than ``limit``."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        previous2, previous = previous, current
+    return previous[-1]
 
 
 def describe_value(value: object) -> str:

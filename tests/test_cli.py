@@ -114,12 +114,12 @@ def test_inspect_table(runner):
 
 
 def test_internal_errors_exit_3_without_traceback(runner, monkeypatch):
-    import cnnspec.api
+    import cnnspec.analysis.passes
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(cnnspec.api, "compile_spec", boom)
+    monkeypatch.setattr(cnnspec.analysis.passes, "compile_spec", boom)
     result = runner.invoke(app, ["inspect", RESNET])
     assert result.exit_code == 3
     assert "internal error" in result.stderr and "RuntimeError" in result.stderr
@@ -190,3 +190,90 @@ def test_validate_runs_the_training_checks_without_tensorflow(runner, write_spec
     assert result.exit_code == 1
     assert "spec.yaml:6:42: error: training.callbacks[0].early_stopping.monitor" in result.stderr
     assert "did you mean `val_accuracy`?" in result.stderr
+
+
+RESNET_LIKE = """\
+cnnspec: 1
+name: resnet_like
+input: {shape: [16, 16, 3]}
+blocks:
+  bottleneck:
+    params: {filters: int}
+    layers:
+      - conv2d: {filters: "${filters}", kernel_size: 1}
+      - conv2d: {filters: "${filters}", kernel_size: 3, padding: same, dilation: 2}
+      - conv2d: {filters: "${filters * 4}", kernel_size: 1}
+model:
+  - conv2d: {filters: 8, kernel_size: 3, padding: same}
+  - batch_norm
+  - activation: relu
+  - max_pool2d
+  - bottleneck: {filters: 4}
+"""
+
+
+def test_block_call_notes_in_every_format(runner, write_spec):
+    spec = write_spec(RESNET_LIKE, "resnet.yaml")
+    note = f"in block 'bottleneck' called from model[4] ({spec}:16:5)"
+
+    text = runner.invoke(app, ["validate", str(spec)])
+    assert text.exit_code == 1 and "Traceback" not in text.output
+    lines = text.stderr.splitlines()
+    assert (
+        lines[0] == f"{spec}:9:72: error: blocks.bottleneck.layers[1].conv2d.dilation: "
+        "unknown parameter 'dilation' for `conv2d`"
+    )
+    assert f"  note: {note}" in lines
+
+    result = runner.invoke(app, ["validate", "--format", "json", str(spec)])
+    assert result.exit_code == 1
+    (item,) = json.loads(result.stdout)
+    assert item["notes"] == [note]
+    assert item["trace"] == [
+        {"file": str(spec), "line": 16, "column": 5, "path": "model[4]", "message": note}
+    ]
+
+    result = runner.invoke(app, ["validate", "--format", "github", str(spec)])
+    assert result.exit_code == 1
+    (line,) = result.stdout.strip().splitlines()
+    assert line.startswith("::error file=") and ",line=9,col=72::" in line
+    assert line.endswith("%0Anote: " + note)
+
+
+def test_include_notes_in_every_format(runner, write_spec):
+    base = write_spec(
+        RESNET_LIKE.replace("dilation: 2", "dilation_rate: 2").replace(
+            "kernel_size: 1}\n", "kernel_size: 0}\n", 1
+        ),
+        "base.yaml",
+    )
+    child = write_spec("cnnspec: 1\nextends: base.yaml\nname: child\n", "child.yaml")
+    note = f"included from {child}:2:10"
+    text = runner.invoke(app, ["validate", str(child)])
+    assert text.exit_code == 1
+    assert text.stderr.startswith(f"{base}:8:54: error: blocks.bottleneck.layers[0].conv2d.kernel_size:")
+    assert f"  note: {note}\n" in text.stderr
+    (item,) = json.loads(runner.invoke(app, ["validate", "-f", "json", str(child)]).stdout)
+    assert item["trace"][0] == {
+        "file": str(child),
+        "line": 2,
+        "column": 10,
+        "path": "extends",
+        "message": note,
+    }
+    github = runner.invoke(app, ["validate", "-f", "github", str(child)]).stdout
+    assert f"%0Anote: {note}%0Anote: in block 'bottleneck' called from model[4]" in github
+
+
+def test_set_of_an_undeclared_var_fails_on_the_command_line(runner):
+    result = runner.invoke(app, ["validate", BASIC, "--set", "vars.clases=10"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(
+        "<--set 1>:1:6: error: vars.clases: unknown var 'clases': --set can only change a var the spec "
+        "declares (in a --set option on the command line)"
+    )
+    assert " 1 | vars.clases=10" in result.stderr and "hint: did you mean `classes`?" in result.stderr
+    result = runner.invoke(app, ["validate", BASIC, "--set", "trainig.epochs=3", "-f", "json"])
+    assert result.exit_code == 1
+    (item,) = json.loads(result.stdout)
+    assert (item["file"], item["column"], item["hint"]) == ("<--set 1>", 1, "did you mean `training`?")

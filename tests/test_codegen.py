@@ -63,8 +63,8 @@ def ruff_check(text: str, tmp_path: Path, name: str = "generated.py") -> str:
 
 def trainable(path: Path) -> bool:
     """Whether `cnnspec train` accepts the spec's sections (one classifier output, …)."""
+    from cnnspec.analysis.settings import training_config
     from cnnspec.errors import SpecError
-    from cnnspec.training.config import training_config
 
     compiled = compile_spec(path)
     try:

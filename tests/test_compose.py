@@ -121,3 +121,80 @@ def test_parse_override(text, path, value):
 def test_bad_overrides_are_usage_errors(text):
     with pytest.raises(UsageError):
         parse_override(text)
+
+
+def errors_of(spec, overrides=()):
+    with pytest.raises(SpecError) as caught:
+        compile_spec(spec, list(overrides))
+    return caught.value.errors
+
+
+def test_errors_in_included_files_name_each_include(tmp_path):
+    (tmp_path / "lib.yaml").write_text(
+        "cnnspec: 1\nblocks:\n  b:\n    layers:\n      - conv2d: {filters: 4, kernel_size: 3, dilation: 2}\n"
+    )
+    (tmp_path / "base.yaml").write_text(BASE.replace("model:\n", "use: [lib.yaml]\nmodel:\n  - b\n"))
+    child = tmp_path / "child.yaml"
+    child.write_text("# a child\nextends: base.yaml\nname: child\n")
+    (error,) = errors_of(child)
+    assert error.loc.file.endswith("lib.yaml") and error.loc.line == 5
+    messages = [n.message.replace(str(tmp_path) + "/", "") for n in error.notes]
+    assert messages == [
+        "included from base.yaml:5:7",
+        "included from child.yaml:2:10",
+        "in block 'b' called from model[0] (base.yaml:7:5)",
+    ]
+    assert [n.path for n in error.notes] == ["use[0]", "extends", "model[0]"]
+
+
+def test_a_yaml_error_in_a_base_file_names_the_include(tmp_path):
+    (tmp_path / "base.yaml").write_text("cnnspec: 1\nname: [unclosed\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\nname: child\n")
+    (error,) = errors_of(child)
+    assert error.loc.file.endswith("base.yaml")
+    assert [n.message.replace(str(tmp_path) + "/", "") for n in error.notes] == [
+        "included from child.yaml:1:10"
+    ]
+
+
+def test_set_of_an_undeclared_var_is_a_located_error(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(BASE)
+    (error,) = errors_of(spec, ["training.epochs=3", "vars.widht=4"])
+    assert (error.loc.file, error.loc.line, error.loc.column) == ("<--set 2>", 1, 6)
+    assert error.path == "vars.widht" and error.code == "unknown-var"
+    assert error.message.endswith("(in a --set option on the command line)")
+    assert error.hint == "did you mean `width`?"
+    (error,) = errors_of(spec, ["vars.depth=4"])
+    assert error.hint == "the spec declares width; declare it under `vars:` in the spec"
+
+
+@pytest.mark.parametrize(
+    ("override", "column", "path", "message"),
+    [
+        ("trainig.epochs=3", 1, "trainig", "unknown key 'trainig'"),
+        ("training.epoch=3", 10, "training.epoch", "unknown key 'epoch'"),
+        (
+            "model[7].dense=3",
+            6,
+            "model[7]",
+            "expected an index from 0 to 2 (`model` has 3 items); received 7",
+        ),
+        ("name.first=a", 6, "name.first", "expected a mapping at `name` to set `first` in; it is not one"),
+        (
+            "model[0].conv2d.filtres=3",
+            17,
+            "model[0].conv2d.filtres",
+            "unknown parameter 'filtres' for `conv2d`",
+        ),
+    ],
+)
+def test_set_paths_the_spec_rejects_are_located_on_the_command_line(
+    tmp_path, override, column, path, message
+):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(BASE)
+    (error,) = errors_of(spec, [override])
+    assert (error.loc.file, error.loc.line, error.loc.column) == ("<--set 1>", 1, column)
+    assert (error.path, error.message) == (path, f"{message} (in a --set option on the command line)")

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_spec, compile_text
 from cnnspec.errors import SpecError
 from cnnspec.training import runtime
-from cnnspec.training.config import training_config
 from cnnspec.training.data import class_weights, load_dataset, rescale_factor
 
 

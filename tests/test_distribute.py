@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_text
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError, UsageError
-from cnnspec.training.config import training_config
 from cnnspec.training.distribute import (
     Distribution,
     choose_jit,

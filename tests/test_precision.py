@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_text
 from cnnspec.errors import SpecError
-from cnnspec.training.config import training_config
 from cnnspec.training.distribute import Distribution, JitChoice, choose_jit
 
 TINY = """\

@@ -179,3 +179,173 @@ def test_generate_code_is_part_of_the_api():
 
     source = cnnspec.generate_code(str(FIXTURES / "resolve" / "two_heads.yaml"))
     assert "def build_model" in source and "import cnnspec" not in source
+
+
+# -- errors: no cascades, call-stack notes, hints that fit ------------------------------------
+NESTED = """cnnspec: 1
+name: t
+input: {shape: [8, 8, 4]}
+blocks:
+  conv_bn:
+    params: {filters: int}
+    layers:
+      - conv2d: {filters: "${filters}", kernel_size: 3, padding: same, dilation: 2}
+      - batch_norm
+  bottleneck:
+    params: {filters: int}
+    layers:
+      - conv_bn: {filters: "${filters}"}
+model:
+  - conv2d: {filters: 4, kernel_size: 1}
+  - bottleneck: {filters: 8}
+"""
+
+
+def errors_of(text: str) -> list:
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, "t.yaml")
+    return caught.value.errors
+
+
+def test_an_error_inside_blocks_has_one_note_per_call_level():
+    (error,) = errors_of(NESTED)
+    assert (error.loc.line, error.path) == (8, "blocks.conv_bn.layers[0].conv2d.dilation")
+    assert [n.message for n in error.notes] == [
+        "in block 'conv_bn' called from blocks.bottleneck.layers[0] (t.yaml:13:9)",
+        "in block 'bottleneck' called from model[1] (t.yaml:16:5)",
+    ]
+    assert [(n.loc.line, n.loc.column, n.path) for n in error.notes] == [
+        (13, 9, "blocks.bottleneck.layers[0]"),
+        (16, 5, "model[1]"),
+    ]
+
+
+def test_an_error_in_a_block_default_names_the_call():
+    (error,) = errors_of(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 4]}\nblocks:\n  b:\n"
+        "    params: {width: {type: int, default: '${in_channels / 2}'}}\n"
+        "    layers: [conv2d: {filters: '${width}', kernel_size: 1}]\n"
+        "model:\n  - b\n  - b:\n    inputs: input\n"
+    )
+    assert error.path == "blocks.b.params.width.default" and "received 2.0" in error.message
+    assert [n.message for n in error.notes] == [
+        "in block 'b' called from model[0] (t.yaml:9:5)",
+        "in block 'b' called from model[1] (t.yaml:10:5)",
+    ]
+
+
+def test_an_error_in_every_repeat_iteration_is_reported_once():
+    (error,) = errors_of(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 4]}\nmodel:\n"
+        "  - repeat: {times: 3, as: i, layers: [conv2d: {filters: '${i - 3}', kernel_size: 1}]}\n"
+    )
+    assert error.message == "expected a positive integer; received integer -3" and not error.notes
+
+
+def test_different_mistakes_in_one_call_are_all_reported():
+    errors = errors_of(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 4]}\nblocks:\n  b:\n    layers:\n"
+        "      - conv2d\n"
+        "model:\n  - b\n  - b\n"
+    )
+    assert [e.message for e in errors] == [
+        "missing required parameter `filters` for `conv2d`",
+        "missing required parameter `kernel_size` for `conv2d`",
+    ]
+    assert all(len(e.notes) == 2 for e in errors)
+
+
+def test_poisoning_keeps_independent_errors_ranked():
+    errors = errors_of(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 4]}\nvars: {w: '${1 // 0}', v: '${w + 1}'}\n"
+        "model:\n"
+        "  - conv2d: {filters: 4, kernel_size: 16}\n"
+        "  - conv2d: {filters: '${in_channels}', kernel_size: 1}\n"
+        "    when: '${in_shape[0] > 1}'\n"
+        "  - dense: '${v}'\n"
+        "  - nonsense\n"
+        "  - dense: {units: 0}\n"
+    )
+    assert [(e.loc.line, e.path) for e in errors] == [
+        (4, "vars.w"),
+        (6, "model[0].conv2d.kernel_size"),
+        (10, "model[3].nonsense"),
+        (11, "model[4].dense.units"),
+    ]
+
+
+def test_references_to_a_failed_item_stay_silent():
+    errors = errors_of(
+        "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n"
+        "  - dense: 2\n    id: a\n"
+        "  - dense: 2\n    id: b\n    inputs: [nowhere]\n"
+        "  - add:\n    inputs: [a, b]\n"
+        "  - dense: 3\n    id: c\n    when: '${in_shape[0] > 1}'\n"
+        "outputs: [b, c]\n"
+    )
+    assert [e.message for e in errors] == [
+        "unknown layer id 'nowhere' (ids must be defined earlier in the spec)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "which", "hint"),
+    [
+        (
+            "conv2d: {filters: 4, kernel_size: 1}",
+            "conv2d: {filters: 8, kernel_size: 1}",
+            "which differ in channels (4 vs 8)",
+            "1×1 convolution (conv2d: {filters: 8, kernel_size: 1})",
+        ),
+        (
+            "conv2d: {filters: 4, kernel_size: 1, strides: 2}",
+            "conv2d: {filters: 4, kernel_size: 1}",
+            "which differ in height and width (4×4 vs 8×8)",
+            "same strides and pooling",
+        ),
+        (
+            "conv2d: {filters: 4, kernel_size: 3}",
+            "conv2d: {filters: 8, kernel_size: 1}",
+            "which differ in height and width (6×6 vs 8×8) and in channels (4 vs 8)",
+            "padding: same",
+        ),
+        ("flatten:", "global_avg_pool2d:", "which differ in features (256 vs 4)", "units: 256"),
+    ],
+)
+def test_merge_mismatches_name_the_axes_and_hint_accordingly(first, second, which, hint):
+    (error,) = errors_of(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 4]}\nmodel:\n"
+        f"  - {first}\n    id: a\n    inputs: input\n"
+        f"  - {second}\n    id: b\n    inputs: input\n"
+        "  - add:\n    inputs: [a, b]\n"
+    )
+    assert error.message.endswith(which) and error.path == "model[2].add"
+    assert hint in error.hint
+    if "channels" not in which:
+        assert "1×1" not in error.hint
+    if "height" not in which:
+        assert "strides" not in error.hint
+
+
+def test_concat_mismatch_hints_at_positions_not_channels():
+    (error,) = errors_of(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 4]}\nmodel:\n"
+        "  - parallel:\n      merge: concat\n      branches:\n"
+        "        - [conv2d: {filters: 4, kernel_size: 3, padding: same}]\n"
+        "        - [max_pool2d]\n"
+    )
+    assert error.message.endswith("which differ in height and width (8×8 vs 4×4)")
+    assert "strides and pooling" in error.hint and "1×1" not in error.hint
+
+
+def test_a_misspelt_required_parameter_is_one_error():
+    errors = errors_of(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\n"
+        "blocks:\n  stage:\n    params: {filters: int}\n"
+        "    layers: [conv2d: {filters: '${filters}', kernel_size: 1}]\n"
+        "model:\n  - conv2d: {filtres: 8, kernel_size: 3}\n  - stage: {filtrs: 8}\n    inputs: input\n"
+    )
+    assert [(e.message, e.hint) for e in errors] == [
+        ("unknown parameter 'filtres' for `conv2d`", "did you mean `filters`?"),
+        ("unknown argument 'filtrs' for block `stage`", "did you mean `filters`?"),
+    ]

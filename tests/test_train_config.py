@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from cnnspec.analysis.settings import Schedule, training_config
 from cnnspec.api import compile_text
 from cnnspec.errors import SpecError
-from cnnspec.training.config import Schedule, training_config
 
 HEAD = """\
 cnnspec: 1
@@ -215,8 +215,8 @@ def test_failed_expressions_in_sections_are_located_errors_not_crashes(runner, t
 
 
 def test_keras_class_names_are_shared_with_the_generated_script():
+    from cnnspec.analysis.settings import KERAS_CLASS_NAMES
     from cnnspec.api import generate_code
-    from cnnspec.training.config import KERAS_CLASS_NAMES
 
     compiled = compile_text(HEAD + "data: {source: fashion_mnist}\n", "spec.yaml")
     script = generate_code(compiled, script=True)
@@ -224,7 +224,7 @@ def test_keras_class_names_are_shared_with_the_generated_script():
 
 
 def test_pipeline_scale_and_the_static_pixel_range():
-    from cnnspec.training.config import data_config, fed_pixel_range, pipeline_scale
+    from cnnspec.analysis.settings import data_config, fed_pixel_range, pipeline_scale
 
     def both(tail: str, head: str = HEAD):
         compiled = compile_text(head + tail, "spec.yaml")

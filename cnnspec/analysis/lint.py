@@ -1,6 +1,6 @@
 """Lint rules: located warnings about specs that compile but would train badly (no TensorFlow).
 
-Each rule takes a :class:`~cnnspec.api.CompiledSpec` and returns warnings; :data:`RULES` lists
+Each rule takes a :class:`~cnnspec.analysis.compiled.CompiledSpec` and returns warnings; :data:`RULES` lists
 them and :func:`lint` runs them all. ``compile_doc`` adds their warnings to
 ``CompiledSpec.warnings``, so ``cnnspec validate`` (``--strict`` fails on them), ``train``,
 ``inspect``, ``build`` and ``codegen`` all report the same ones.
@@ -16,9 +16,9 @@ from cnnspec.errors import Diagnostic
 from cnnspec.layers import REGISTRY
 
 if TYPE_CHECKING:
-    from cnnspec.api import CompiledSpec
+    from cnnspec.analysis.compiled import CompiledSpec
+    from cnnspec.analysis.settings import DataConfig
     from cnnspec.ir import Node
-    from cnnspec.training.config import DataConfig
 
 Range = tuple[float, float]
 
@@ -38,7 +38,7 @@ def _same(a: Range, b: Range) -> bool:
 
 def _origin(data: DataConfig, compiled: CompiledSpec) -> str:
     """How the pipeline produced its pixel values, in words."""
-    from cnnspec.training.config import SOURCE_PIXELS, pipeline_scale
+    from cnnspec.analysis.settings import SOURCE_PIXELS, pipeline_scale
 
     source = data.kind
     if data.rescale is None:
@@ -63,7 +63,7 @@ def value_range_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
     (an ``npz`` file, a layer after a convolution) or when the spec has no ``data`` or
     ``training`` section (it does not say how it is fed).
     """
-    from cnnspec.training.config import data_config, fed_pixel_range
+    from cnnspec.analysis.settings import data_config, fed_pixel_range
 
     ir = compiled.ir
     checked = [n for n in (*ir.augmentation, *ir.nodes) if "value_range" in n.params]

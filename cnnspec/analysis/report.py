@@ -18,6 +18,13 @@ def batched(shape: tuple[int, ...] | None) -> list[int | None] | None:
     return None if shape is None else [None, *shape]
 
 
+def shape_text(shape: list[int | None] | None) -> str:
+    """A batched shape as Keras prints it: ``(None, 28, 28, 1)``; ``?`` when unknown."""
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
 def summary(ir: ModelIR) -> dict[str, Any]:
     """The ``inspect --format json`` document."""
     totals = ir.totals

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cnnspec.api import CompiledSpec
+from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.backends.codegen_check import (
     BUILTINS,
     KERAS_NORMALIZED,

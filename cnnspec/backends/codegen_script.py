@@ -1,7 +1,7 @@
 """The training program around the generated model (``cnnspec codegen --script``).
 
 The ``data``, ``training`` and ``runtime`` sections are read with
-:func:`cnnspec.training.config.training_config` — the same defaults and located checks as
+:func:`cnnspec.analysis.settings.training_config` — the same defaults and located checks as
 ``cnnspec train`` — and turned into values for ``templates/train.py.j2``: Keras constructor
 calls built as :mod:`ast` nodes and printed by :func:`~cnnspec.backends.codegen_values.unparse`,
 literals by :func:`~cnnspec.backends.codegen_values.py_literal`. The program itself is written
@@ -20,8 +20,8 @@ from cnnspec.backends.codegen_values import literal_node, py_literal, py_string,
 from cnnspec.errors import SpecError
 
 if TYPE_CHECKING:
-    from cnnspec.api import CompiledSpec
-    from cnnspec.training.config import CallbackConfig, Schedule, TrainConfig
+    from cnnspec.analysis.compiled import CompiledSpec
+    from cnnspec.analysis.settings import CallbackConfig, Schedule, TrainConfig
 
 OPTIMIZER_CLASSES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
 OPTIMIZER_KEYS = {
@@ -63,7 +63,7 @@ def _out_path(*parts: str) -> ast.expr:
 def learning_rate_node(value: float | Schedule) -> tuple[ast.expr, bool]:
     """The learning rate (a float or a schedule built from ``total_steps``); True when the
     template's ``WarmUp`` schedule class is needed."""
-    from cnnspec.training.config import Schedule
+    from cnnspec.analysis.settings import Schedule
 
     if not isinstance(value, Schedule):
         return ast.Constant(float(value)), False
@@ -227,7 +227,12 @@ def _located(error: SpecError, spec: CompiledSpec) -> SpecError:
 def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[str, Any]:
     """Values for ``templates/train.py.j2`` (raises a located SpecError for sections that
     cannot be trained, exactly like ``cnnspec train`` would)."""
-    from cnnspec.training.config import KERAS_CLASS_NAMES, KERAS_DATASETS, model_scales_input, training_config
+    from cnnspec.analysis.settings import (
+        KERAS_CLASS_NAMES,
+        KERAS_DATASETS,
+        model_scales_input,
+        training_config,
+    )
 
     ir = spec.ir
     if len(ir.outputs) != 1:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import typer
 
-from cnnspec import __version__
 from cnnspec.cli.build import build
 from cnnspec.cli.codegen import codegen
 from cnnspec.cli.evaluate import evaluate
@@ -20,6 +19,7 @@ from cnnspec.cli.schema import schema
 from cnnspec.cli.train import train
 from cnnspec.cli.validate import validate
 from cnnspec.cli.visualize import visualize
+from cnnspec.version import __version__
 
 app = typer.Typer(
     name="cnnspec",

@@ -70,7 +70,7 @@ def build(
     max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
 ) -> None:
     """Build the Keras model of a spec and save it in the native .keras format (atomically)."""
-    from cnnspec.api import build_model
+    from cnnspec.backends.keras_builder import build_model
 
     compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
     target = output or Path(f"{compiled.name}.keras")
@@ -78,7 +78,7 @@ def build(
         raise UsageError(f"expected an output path ending in .keras; received {target}")
     if target.is_dir():
         raise UsageError(f"{target} is a directory")
-    model = build_model(compiled)
+    model = build_model(compiled.ir)
     from cnnspec.fileio import atomic_path
 
     with atomic_path(target) as temp:

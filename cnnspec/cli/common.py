@@ -20,7 +20,7 @@ from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import Diagnostic, SpecError, UsageError
 
 if TYPE_CHECKING:
-    from cnnspec.api import CompiledSpec
+    from cnnspec.analysis.compiled import CompiledSpec
 
 EXIT_SPEC = 1
 EXIT_USAGE = 2
@@ -54,7 +54,7 @@ def compile_reported(
     """Compile a command's spec (``--set``, ``--allow-outside``, ``--max-params``) and print its
     warnings to stderr (unless ``warnings`` is false). Errors raise :class:`SpecError`, which
     :func:`guarded` reports."""
-    from cnnspec.api import compile_spec
+    from cnnspec.analysis.passes import compile_spec
 
     compiled = compile_spec(file, list(overrides or []), allow_outside=allow_outside, max_params=max_params)
     if warnings:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cnnspec.analysis.report import human_count
+from cnnspec.analysis.report import human_count, shape_text
 from cnnspec.cli.common import (
     DEFAULT_MAX_PARAMS,
     AllowOutsideOption,
@@ -21,12 +21,6 @@ from cnnspec.cli.common import (
     stdout,
 )
 from cnnspec.cli.render import OutputFormat, safe
-
-
-def shape_text(shape: list[int | None] | None) -> str:
-    if shape is None:
-        return "?"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
 def summary_table(summary: dict[str, Any], title: str) -> Table:

@@ -1,4 +1,8 @@
-"""Printing diagnostics: text (with the source line and a caret), JSON, or GitHub annotations."""
+"""Printing diagnostics: text (with the source line and a caret), JSON, or GitHub annotations.
+
+Every format carries a diagnostic's notes (its block calls and includes): text prints them as
+``note:`` lines, JSON as a ``trace`` list of ``{file, line, column, path, message}``, and the
+GitHub format inside the annotation's message (one annotation per error)."""
 
 from __future__ import annotations
 
@@ -87,6 +91,10 @@ def render_text(diagnostics: Sequence[Diagnostic], console: Console) -> None:
             console.print(
                 f"  [cyan]hint:[/cyan] {escape(_clean(diagnostic.hint))}", highlight=False, soft_wrap=True
             )
+        for note in diagnostic.notes:
+            console.print(
+                f"  [bold]note:[/bold] {escape(_clean(note.message))}", highlight=False, soft_wrap=True
+            )
 
 
 def render_github(diagnostics: Sequence[Diagnostic]) -> str:
@@ -104,6 +112,7 @@ def render_github(diagnostics: Sequence[Diagnostic]) -> str:
         message = f"{d.path}: {d.message}" if d.path else d.message
         if d.hint:
             message += f" (hint: {d.hint})"
+        message += "".join(f"\nnote: {note.message}" for note in d.notes)
         head = f"::{d.severity}" + (" " + ",".join(props) if props else "")
         lines.append(f"{head}::{escape_data(message)}")
     return "\n".join(lines)

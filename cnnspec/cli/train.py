@@ -65,6 +65,7 @@ def train(
     --task-index, or TF_CONFIG); the chief (worker 0) writes the run folder.
     """
     from cnnspec.errors import UsageError
+    from cnnspec.reporting.html import write_report
     from cnnspec.training.distribute import ClusterError, parse_cluster
     from cnnspec.training.progress import Display
     from cnnspec.training.trainer import TrainingInterrupted
@@ -99,6 +100,7 @@ def train(
             command=sys.argv,
             cluster=addresses,
             task_index=task_index,
+            write_report=write_report,
         )
     except TrainingInterrupted as stop:
         console = stderr()

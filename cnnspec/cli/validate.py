@@ -33,7 +33,7 @@ def validate(
     max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
 ) -> None:
     """Validate spec files: schema, semantics and shapes. Exit 1 if any has an error."""
-    from cnnspec.api import compile_spec
+    from cnnspec.analysis.passes import compile_spec
 
     found: list[Diagnostic] = []
     failed = 0
@@ -41,12 +41,6 @@ def validate(
     for file in files:
         try:
             compiled = compile_spec(file, set or [], allow_outside=allow_outside, max_params=max_params)
-            if "training" in compiled.doc.data:
-                # The same checks `cnnspec train` makes before it starts (no TensorFlow needed):
-                # a spec that validates also trains.
-                from cnnspec.training.config import training_config
-
-                training_config(compiled)
         except SpecError as exc:
             found.extend(exc.diagnostics)
             failed += 1

@@ -5,6 +5,44 @@ from __future__ import annotations
 from cnnspec.layers.params import Param
 from cnnspec.layers.registry import LayerKind, Params, Shape, ShapeError, register
 
+#: What each axis of a batch-less tensor of a given rank is called, for messages.
+AXIS_NAMES = {
+    1: ("features",),
+    2: ("steps", "channels"),
+    3: ("height", "width", "channels"),
+    4: ("depth", "height", "width", "channels"),
+}
+
+
+def mismatch(a: Shape, b: Shape, axes: list[int]) -> tuple[str, str]:
+    """Name the ``axes`` where ``a`` and ``b`` differ (``which differ in height and width
+    (8×8 vs 4×4)``) and the hint that fits: positions (strides, padding, pooling) differ, or
+    channels (a 1×1 projection), or both."""
+    rank = len(a)
+    names = AXIS_NAMES.get(rank) or tuple(f"axis {i + 1}" for i in range(rank))
+    if rank == 1:
+        return (
+            f"which differ in features ({a[0]} vs {b[0]})",
+            f"give both inputs the same size, e.g. a dense layer with units: {max(a[0], b[0])}",
+        )
+    positions = [i for i in axes if i != rank - 1]
+    parts, hints = [], []
+    if positions:
+        where = " and ".join(names[i] for i in positions)
+        sizes = " vs ".join("×".join(str(s[i]) for i in positions) for s in (a, b))
+        parts.append(f"{where} ({sizes})")
+        hints.append(
+            f"the paths change the {where} differently: give them the same strides and pooling, "
+            "and padding: same where a 'valid' layer shrinks one"
+        )
+    if rank - 1 in axes:
+        parts.append(f"channels ({a[-1]} vs {b[-1]})")
+        hints.append(
+            f"project one input to the other's channels with a 1×1 convolution (conv2d: {{filters: "
+            f"{max(a[-1], b[-1])}, kernel_size: 1}}); in a residual, shortcut: projection does this"
+        )
+    return "which differ in " + " and in ".join(parts), "; ".join(hints)
+
 
 def _elementwise_pair(a: Shape, b: Shape) -> Shape:
     # Keras' Merge._compute_elemwise_op_output_shape: size-1 axes broadcast, ranks align right.
@@ -13,16 +51,19 @@ def _elementwise_pair(a: Shape, b: Shape) -> Shape:
     if not b:
         return a
     head = list(a[: len(a) - len(b)])
-    for x, y in zip(a[len(a) - len(b) :], b, strict=True):
+    differing = []
+    for i, (x, y) in enumerate(zip(a[len(a) - len(b) :], b, strict=True)):
         if x == 1:
             head.append(y)
         elif y == 1 or x == y:
             head.append(x)
         else:
-            raise ShapeError(
-                f"expected inputs of the same shape; received {list(a)} and {list(b)}",
-                hint="add a 1×1 convolution or a projection shortcut to match the channels",
-            )
+            differing.append(i)
+    if differing:
+        which, hint = mismatch(a, b, differing)
+        raise ShapeError(
+            f"expected inputs of the same shape; received {list(a)} and {list(b)}, {which}", hint=hint
+        )
     return tuple(head)
 
 
@@ -51,13 +92,14 @@ def _concat_shape(params: Params, inputs: list[Shape]) -> Shape:
             raise ShapeError(
                 f"expected inputs of the same rank; received {list(inputs[0])} and {list(shape)}"
             )
-        for i in range(rank):
-            if i != axis and shape[i] != inputs[0][i]:
-                raise ShapeError(
-                    "expected inputs that match on every axis except the concat axis; "
-                    f"received {list(inputs[0])} and {list(shape)}",
-                    hint="pool or pad the branches to the same height and width",
-                )
+        differing = [i for i in range(rank) if i != axis and shape[i] != inputs[0][i]]
+        if differing:
+            which, hint = mismatch(inputs[0], shape, differing)
+            raise ShapeError(
+                "expected inputs that match on every axis except the concat axis; "
+                f"received {list(inputs[0])} and {list(shape)}, {which}",
+                hint=hint,
+            )
     total = sum(s[axis] for s in inputs)
     return tuple(total if i == axis else inputs[0][i] for i in range(rank))
 

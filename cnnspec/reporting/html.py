@@ -48,7 +48,7 @@ def _num(value: Any, digits: int = 4) -> str:
 
 
 def _meta(run: Run) -> dict[str, Any]:
-    from cnnspec import __version__
+    from cnnspec.version import __version__
 
     lock = run.lock or {}
     data = lock.get("data") or {}
@@ -165,8 +165,7 @@ def _report_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
 def _layers(run: Run) -> tuple[list[dict[str, Any]], dict[str, str], str, int | None]:
     if run.compiled is None:
         return [], {}, "", None
-    from cnnspec.analysis.report import human_count, summary
-    from cnnspec.cli.inspect import shape_text
+    from cnnspec.analysis.report import human_count, shape_text, summary
 
     info = summary(run.compiled.ir)
     rows = []

@@ -27,8 +27,8 @@ from cnnspec.errors import Loc, UsageError, did_you_mean
 from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
 
 if TYPE_CHECKING:
-    from cnnspec.api import CompiledSpec
-    from cnnspec.training.config import TrainConfig
+    from cnnspec.analysis.compiled import CompiledSpec
+    from cnnspec.analysis.settings import TrainConfig
     from cnnspec.training.pipeline import PipelineSettings
 
 MODEL_FILE = "model.keras"
@@ -89,7 +89,7 @@ class Run:
     def config(self) -> TrainConfig | None:
         """The run's typed training settings (``None`` without a spec)."""
         if self._config is None and self.compiled is not None:
-            from cnnspec.training.config import training_config
+            from cnnspec.analysis.settings import training_config
 
             self._config = training_config(self.compiled)
         return self._config
@@ -152,7 +152,7 @@ def locate(target: Path, spec: Path | None = None) -> Run:
         if isinstance(names, list) and names:
             run.class_names = [str(n) for n in names]
     if spec is not None:
-        from cnnspec.api import compile_spec
+        from cnnspec.analysis.passes import compile_spec
 
         run.compiled = compile_spec(spec)
     return run
@@ -160,12 +160,13 @@ def locate(target: Path, spec: Path | None = None) -> Run:
 
 def run_spec(run_dir: Path, lock: dict[str, Any]) -> CompiledSpec | None:
     """The run's resolved spec, with its data paths made absolute as training read them."""
-    from cnnspec.api import compile_doc, load
+    from cnnspec.analysis.passes import compile_doc
+    from cnnspec.spec.compose import load_spec
 
     path = run_dir / "resolved.yaml"
     if not path.is_file():
         return None
-    doc = load(path)
+    doc = load_spec(path)
     source = (doc.data.get("data") or {}).get("source")
     recorded = lock.get("data") or {}
     if isinstance(source, dict):
@@ -367,7 +368,7 @@ def parse_source(text: str, base: dict[str, Any] | None = None) -> str | dict[st
 
 def with_source(compiled: CompiledSpec, source: str | dict[str, Any]) -> CompiledSpec:
     """The spec with ``data.source`` replaced (errors about it are located at ``<--data>``)."""
-    from cnnspec.api import compile_doc
+    from cnnspec.analysis.passes import compile_doc
     from cnnspec.spec.loader import SourceDoc
 
     data = copy.deepcopy(compiled.doc.data)
@@ -393,7 +394,7 @@ def spec_for_model(model: Any, name: str, source: str | dict[str, Any]) -> Compi
     source, and the model's own scaling (``rescale: null`` when it has a Rescaling layer)."""
     import yaml
 
-    from cnnspec.api import compile_text
+    from cnnspec.analysis.passes import compile_text
 
     units = int(model.outputs[0].shape[-1])
     head: dict[str, Any] = {"units": units}
@@ -445,7 +446,7 @@ def file_rescale(run: Run, model: Any, integer_pixels: bool = True) -> float | N
 
 def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
     """The test split of the run's data (or of ``--data``), checked against the model."""
-    from cnnspec.training.config import training_config
+    from cnnspec.analysis.settings import training_config
     from cnnspec.training.data import load_dataset
 
     notes: list[str] = []

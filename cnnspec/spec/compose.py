@@ -3,7 +3,12 @@
 Every value keeps the location where it was written, so an error in an inherited or imported
 value points into the file that holds it. Included paths are resolved relative to the file
 that names them and must stay inside the top-level spec's folder tree unless
-``allow_outside`` is set; cycles are reported with the chain of files.
+``allow_outside`` is set; cycles are reported with the chain of files. The composed document
+records where each included file is named, so an error inside one says ``included from …``.
+
+``--set`` overrides are checked here: a var the spec does not declare is an error located on
+the command line (with did-you-mean), as is a path that leads through a value which is not a
+mapping or list; the schema then checks the rest of every overridden value.
 """
 
 from __future__ import annotations
@@ -12,8 +17,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cnnspec.errors import Diagnostics, Loc, SpecError, SpecPath, UsageError, format_path
-from cnnspec.spec.loader import SourceDoc, load_file, load_text
+from cnnspec.errors import (
+    Diagnostics,
+    Loc,
+    SpecError,
+    SpecPath,
+    UsageError,
+    did_you_mean,
+    format_path,
+    include_notes,
+)
+from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, display_name, load_file, load_text
 from cnnspec.spec.schema import validate_document
 
 MAX_INCLUDE_DEPTH = 16
@@ -25,8 +39,30 @@ class _Composer:
         self.root = root
         self.allow_outside = allow_outside
         self.stack: list[Path] = []
+        #: included file (as its locations name it) → where it is named: location and spec path
+        self.includes: dict[str, tuple[Loc, str]] = {}
+        self.named_at: dict[Path, tuple[Loc, str]] = {}
 
     def include(self, owner: SourceDoc, ref: Any, path: SpecPath, base_dir: Path, what: str) -> Path:
+        try:
+            target = self._include(owner, ref, path, base_dir, what)
+        except SpecError as exc:
+            raise self.with_includes(exc) from None
+        loc = owner.loc(path)
+        if loc is not None:
+            self.named_at[target] = (loc, format_path(path))
+        return target
+
+    def with_includes(self, exc: SpecError) -> SpecError:
+        """``exc`` with ``included from`` notes on its diagnostics located in included files."""
+        return SpecError(
+            [
+                d.with_notes(include_notes(d.loc.file, self.includes)) if d.loc is not None else d
+                for d in exc.diagnostics
+            ]
+        )
+
+    def _include(self, owner: SourceDoc, ref: Any, path: SpecPath, base_dir: Path, what: str) -> Path:
         if not isinstance(ref, str) or not ref:
             raise SpecError.single(
                 f"expected a file path for `{what}`; received {ref!r}", owner.loc(path), format_path(path)
@@ -68,9 +104,14 @@ class _Composer:
     def load(self, path: Path, *, library: bool = False) -> SourceDoc:
         self.stack.append(path)
         try:
-            doc = load_file(path)
+            if path in self.named_at:
+                self.includes[display_name(path)] = self.named_at[path]  # as load_file names it
+            try:
+                doc = load_file(path)
+            except SpecError as exc:
+                raise self.with_includes(exc) from None
             if library:
-                diags = Diagnostics()
+                diags = Diagnostics(includes=dict(self.includes))
                 validate_document(doc, diags, library=True)
                 diags.raise_if_errors()
             self.apply_use(doc, path.parent)
@@ -78,8 +119,8 @@ class _Composer:
             if extends is None:
                 return doc
             if library:
-                raise SpecError.single(
-                    "a block library cannot use `extends`", doc.loc(("extends",)), "extends"
+                raise self.with_includes(
+                    SpecError.single("a block library cannot use `extends`", doc.loc(("extends",)), "extends")
                 )
             target = self.include(doc, extends, ("extends",), path.parent, "extends")
             base = self.load(target)
@@ -107,11 +148,13 @@ class _Composer:
                 if name in imported_from and blocks[name] == block:
                     continue  # the same definition reached twice (a library that uses another)
                 if name in imported_from:
-                    raise SpecError.single(
-                        f"block {name!r} is defined by both {imported_from[name]!r} and {ref!r}",
-                        doc.loc(("use", index)),
-                        format_path(("use", index)),
-                        code="duplicate-block",
+                    raise self.with_includes(
+                        SpecError.single(
+                            f"block {name!r} is defined by both {imported_from[name]!r} and {ref!r}",
+                            doc.loc(("use", index)),
+                            format_path(("use", index)),
+                            code="duplicate-block",
+                        )
                     )
                 imported_from[name] = ref
                 blocks[name] = block
@@ -178,18 +221,24 @@ def merge_docs(base: SourceDoc, child: SourceDoc) -> SourceDoc:
                 del table[stale]
     locs.update(child.locs)
     key_locs.update(child.key_locs)
-    return SourceDoc(child.file, data, locs, key_locs)
+    return SourceDoc(child.file, data, locs, key_locs, {**base.includes, **child.includes})
 
 
 def parse_override(text: str) -> tuple[SpecPath, Any]:
     """Parse ``path=value`` (``training.epochs=3``, ``model[2].conv2d.filters=64``)."""
+    tokens, value = _parse_override(text)
+    return tuple(part for part, _ in tokens), value
+
+
+def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any]:
+    """The path of ``path=value`` as (part, 1-based column of the part in ``text``), and the value."""
     if "=" not in text:
         raise UsageError(
             f"expected --set PATH=VALUE; received {text!r}",
             "for example: --set training.epochs=3",
         )
     raw_path, raw_value = text.split("=", 1)
-    path: list[str | int] = []
+    tokens: list[tuple[str | int, int]] = []
     position = 0
     expect_name = True
     while position < len(raw_path):
@@ -197,53 +246,99 @@ def parse_override(text: str) -> tuple[SpecPath, Any]:
         if match is None or (match.group(3) and expect_name):
             raise UsageError(f"expected a spec path like training.epochs; received {raw_path!r}")
         if match.group(1):
-            path.append(match.group(1))
+            tokens.append((match.group(1), position + 1))
             expect_name = False
         elif match.group(2):
-            path.append(int(match.group(2)))
+            tokens.append((int(match.group(2)), position + 1))
         else:
             expect_name = True
         position = match.end()
-    if not path or expect_name:
+    if not tokens or expect_name:
         raise UsageError(f"expected a spec path like training.epochs; received {raw_path!r}")
     try:
         parsed = load_text(f"value: {raw_value}" if raw_value.strip() else "value: ''", "<--set>")
     except SpecError as exc:
         raise UsageError(f"cannot parse the value of --set {text!r}: {exc.errors[0].message}") from None
-    return tuple(path), parsed.data["value"]
+    return tokens, parsed.data["value"]
 
 
 def apply_overrides(doc: SourceDoc, overrides: list[str] | tuple[str, ...]) -> None:
-    """Apply ``--set`` overrides in order; each value is located at ``<--set N>``."""
+    """Apply ``--set`` overrides in order; each is located at ``<--set N>`` (line 1 is its text).
+
+    A malformed option is a usage error. A path that does not fit the spec is a spec error
+    located on the command line, like every error the schema or the resolver then finds in an
+    overridden value: a var the spec does not declare (``--set vars.clases=10``, with
+    did-you-mean), a list index past the end, a key under a value that is not a mapping."""
+    diags = Diagnostics()
     for number, text in enumerate(overrides, start=1):
-        path, value = parse_override(text)
-        target: Any = doc.data
-        for depth, key in enumerate(path[:-1]):
-            nxt = path[depth + 1]
-            if isinstance(key, int):
-                if not isinstance(target, list) or key >= len(target):
-                    raise UsageError(f"--set {text!r}: {format_path(path[: depth + 1])} does not exist")
-                target = target[key]
-                continue
-            if not isinstance(target, dict):
-                raise UsageError(f"--set {text!r}: {format_path(path[:depth])} is not a mapping")
-            if key not in target:
-                target[key] = [] if isinstance(nxt, int) else {}
-            target = target[key]
-        last = path[-1]
-        if isinstance(last, int):
-            if not isinstance(target, list) or last >= len(target):
-                raise UsageError(f"--set {text!r}: {format_path(path)} does not exist")
+        tokens, value = _parse_override(text)
+        file = f"<--set {number}>"
+        SOURCE_TEXTS[file] = text  # the text report quotes the option with a caret
+        _apply_override(doc, tokens, value, file, text.index("=") + 2, diags)
+    diags.raise_if_errors()
+
+
+def _apply_override(
+    doc: SourceDoc,
+    tokens: list[tuple[str | int, int]],
+    value: Any,
+    file: str,
+    value_column: int,
+    diags: Diagnostics,
+) -> None:
+    path: SpecPath = tuple(part for part, _ in tokens)
+
+    def at(depth: int) -> Loc:
+        return Loc(file, 1, tokens[depth][1])
+
+    if path[0] == "vars" and len(path) > 1 and isinstance(path[1], str):
+        declared = doc.data.get("vars")
+        names = list(declared) if isinstance(declared, dict) else []
+        if path[1] not in names:
+            listing = "the spec declares " + (", ".join(names) if names else "no vars")
+            diags.error(
+                f"unknown var {path[1]!r}: --set can only change a var the spec declares",
+                at(1),
+                path[:2],
+                code="unknown-var",
+                hint=did_you_mean(path[1], names) or f"{listing}; declare it under `vars:` in the spec",
+            )
+            return
+    target: Any = doc.data
+    for depth, key in enumerate(path):
+        last = depth == len(path) - 1
+        if isinstance(key, int):
+            if not isinstance(target, list) or key >= len(target):
+                where = format_path(path[:depth])
+                message = (
+                    f"expected an index from 0 to {len(target) - 1} (`{where}` has {len(target)} items); "
+                    f"received {key}"
+                    if isinstance(target, list) and target
+                    else f"expected a list with an item {key} at `{where}`; there is none"
+                )
+                diags.error(message, at(depth), path[: depth + 1], code="override")
+                return
         elif not isinstance(target, dict):
-            raise UsageError(f"--set {text!r}: {format_path(path[:-1])} is not a mapping")
-        target[last] = value
-        column = text.index("=") + 2
-        loc = Loc(f"<--set {number}>", 1, column)
-        n = len(path)
-        for table in (doc.locs, doc.key_locs):
-            for stale in [p for p in table if p[:n] == path]:
-                del table[stale]
-        doc.locs[path] = loc
+            diags.error(
+                f"expected a mapping at `{format_path(path[:depth])}` to set `{key}` in; it is not one",
+                at(depth),
+                path[: depth + 1],
+                code="override",
+            )
+            return
+        elif key not in target and not last:
+            target[key] = [] if isinstance(path[depth + 1], int) else {}
+            doc.locs[path[: depth + 1]] = doc.key_locs[path[: depth + 1]] = at(depth)
+        if last:
+            target[key] = value
+        else:
+            target = target[key]
+    n = len(path)
+    for table in (doc.locs, doc.key_locs):
+        for stale in [p for p in table if p[:n] == path]:
+            del table[stale]
+    doc.locs[path] = Loc(file, 1, value_column)
+    doc.key_locs[path] = at(len(path) - 1)
 
 
 def load_spec(
@@ -259,5 +354,6 @@ def load_spec(
         )
     composer = _Composer(resolved.parent, allow_outside)
     doc = composer.load(resolved if _is_file(resolved) else spec_path)
+    doc.includes = composer.includes
     apply_overrides(doc, overrides)
     return doc

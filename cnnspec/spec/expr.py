@@ -65,6 +65,30 @@ class ExpressionError(Exception):
         self.hint = hint
 
 
+class _Poison:
+    """The value of a name whose own computation failed (a var that did not evaluate, the
+    ``in_channels`` of a layer after a shape error, a block argument of the wrong type)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<poisoned>"
+
+
+#: Bound to a name whose value is unknown because of an error already reported. An expression
+#: that reads it raises :class:`Poisoned`, which the resolver keeps silent (as rustc does with
+#: its error type): one mistake gives one error, located on the cause.
+POISONED = _Poison()
+
+
+class Poisoned(ExpressionError):
+    """An expression read a :data:`POISONED` name: its cause was reported where it failed."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name!r} has no value because of an earlier error")
+        self.name = name
+
+
 def is_expression(value: object) -> bool:
     """True when ``value`` is a string that contains a ``${…}`` expression."""
     return isinstance(value, str) and "${" in value
@@ -172,7 +196,10 @@ def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
         return node.value
     if isinstance(node, ast.Name):
         if node.id in env:
-            return env[node.id]
+            value = env[node.id]
+            if value is POISONED:
+                raise Poisoned(node.id)
+            return value
         from cnnspec.errors import did_you_mean
 
         raise ExpressionError(

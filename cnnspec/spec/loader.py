@@ -56,6 +56,9 @@ class SourceDoc:
     data: dict[str, Any]
     locs: dict[SpecPath, Loc] = field(default_factory=dict)
     key_locs: dict[SpecPath, Loc] = field(default_factory=dict)
+    #: For a composed document: each included file (as in its locations) → where it is named,
+    #: the ``extends``/``use`` entry's location and spec path in the file that includes it.
+    includes: dict[str, tuple[Loc, str]] = field(default_factory=dict)
 
     def loc(self, path: SpecPath) -> Loc | None:
         """The location of the value at ``path``, or of its nearest located ancestor."""

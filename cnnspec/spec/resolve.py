@@ -3,8 +3,12 @@
 Expands ``${…}`` expressions, ``vars``, block calls, ``repeat``, ``residual`` and ``parallel``
 into plain layers, checks every layer's parameters against the registry, and runs each kind's
 shape rule as it goes (``shortcut: auto`` and ``in_channels`` need shapes). All problems are
-collected with their spec locations; after an error the affected branch continues with an
-unknown shape so later items are still checked, without cascading shape errors.
+collected with their spec locations. Errors never cascade: after an error the affected
+branch continues with an unknown shape, and every name whose value failed (a var, a block
+argument, ``in_channels``/``in_shape`` after an unknown shape) is bound to ``POISONED``, so what
+depends on it stays silent while independent items are still checked. Errors inside a block
+carry one note per call level; the same mistake reached through several calls or repeat
+iterations is reported once, with every call site.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cnnspec.errors import Diagnostics, Loc, SpecPath, did_you_mean, format_path
+from cnnspec.errors import Diagnostics, Loc, Note, SpecPath, call_note, did_you_mean, format_path, misspelt
 from cnnspec.ir import INPUT, ModelIR, Node
 from cnnspec.layers.params import MAX_SIZE
 from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError
 from cnnspec.spec.expr import (
     EMBEDDED_EXPRESSION,
     FULL_EXPRESSION,
+    POISONED,
     ExpressionError,
+    Poisoned,
     is_expression,
     names_in,
     substitute,
@@ -109,6 +115,11 @@ class Resolver:
         self.blocks: dict[str, Any] = self.data.get("blocks") or {}
         self.used_blocks: set[str] = set()
         self.call_stack: list[str] = []
+        self.call_sites: list[SpecPath] = []  # the item that made each call of call_stack
+        self.context = 0  # the block call or repeat iteration being walked (0: none)
+        self.contexts = 0
+        self.lost_ids = False  # an `id` failed: unknown references may be its consequence
+        diags.includes.update(doc.includes)
         self.input_name = INPUT
         self.too_many = False
         self.steps = 0
@@ -120,12 +131,29 @@ class Resolver:
 
     def error(self, message: str, path: SpecPath, *, key: bool = False, **kw: Any) -> None:
         loc = self.doc.key_loc(path) if key else self.doc.loc(path)
-        self.diags.error(message, loc, format_path(path), **kw)
+        notes = self.call_notes()
+        self.diags.error(message, loc, format_path(path), notes=notes, context=self.context, **kw)
+
+    def call_notes(self) -> list[Note]:
+        """One note per block call being walked, innermost first."""
+        calls = zip(reversed(self.call_stack), reversed(self.call_sites), strict=True)
+        return [call_note(name, site, self.loc(site)) for name, site in calls]
+
+    def next_context(self) -> int:
+        """A new context for one block call or repeat iteration: the same error found again in
+        another context is the same mistake (reported once, with each call site)."""
+        self.contexts += 1
+        return self.contexts
 
     def evaluate(self, value: Any, env: dict[str, Any], path: SpecPath) -> tuple[bool, Any]:
-        """Substitute expressions in ``value`` (recursively); ``(ok, result)``."""
+        """Substitute expressions in ``value`` (recursively); ``(ok, result)``. An expression
+        that reads a poisoned name fails silently: its cause has been reported."""
         try:
             return True, self._substitute(value, env)
+        except Poisoned as exc:
+            if not self.diags.has_errors:  # a safety net: poison without a cause is a bug
+                self.error(exc.message, path, code="expression")
+            return False, None
         except ExpressionError as exc:
             text = value if isinstance(value, str) else ""
             prefix = f"in {text!r}: " if text and len(text) < 80 else ""
@@ -171,7 +199,8 @@ class Resolver:
         for name in self.blocks:
             loc = self.doc.key_loc(("blocks", name))
             imported = loc is not None and loc.file != self.doc.file  # from a `use:` library
-            if name not in self.used_blocks and not imported:
+            # After an error a block may be unused only because its call failed first.
+            if name not in self.used_blocks and not imported and not self.diags.has_errors:
                 self.diags.warning(
                     f"block {name!r} is defined but never used",
                     self.doc.key_loc(("blocks", name)),
@@ -198,14 +227,18 @@ class Resolver:
         for name in order:
             try:
                 result = self._substitute(raw[name], env)
+            except Poisoned:
+                result = POISONED  # reads a var that failed: that one was reported
             except ExpressionError as exc:
                 self.error(exc.message, ("vars", name), code="expression", hint=exc.hint)
-                result = None
+                result = POISONED
             env[name] = result
         for name in cyclic:
+            env[name] = POISONED
+        for chain in var_cycles(raw, cyclic):
             self.error(
-                f"variable {name!r} depends on itself (directly or through other vars)",
-                ("vars", name),
+                f"variable {chain[0]!r} depends on itself ({_chain_text(chain)})",
+                ("vars", chain[0]),
                 code="cycle",
             )
         return env
@@ -239,6 +272,8 @@ class Resolver:
             if self.diags.full:
                 break
             tensor = top.lookup(ref) if isinstance(ref, str) else None
+            if tensor is None and self.lost_ids:
+                continue
             if tensor is None:
                 hint = did_you_mean(str(ref), top.visible())
                 self.error(f"unknown layer id {ref!r}", ("outputs", i), code="reference", hint=hint)
@@ -363,21 +398,23 @@ class Resolver:
         if "when" in extras:
             ok, condition = self.evaluate(extras["when"], env, (*path, "when"))
             if not ok:
-                return UNKNOWN
+                return self.unknown_item(extras, scope)
             if not isinstance(condition, bool):
                 self.error(
                     f"expected true or false; received {condition!r}",
                     (*path, "when"),
                     hint='write a comparison, e.g. when: "${stride == 1}"',
                 )
-                return UNKNOWN
+                return self.unknown_item(extras, scope)
             if not condition:
                 return current
 
         item_id = self.item_id(extras, path, scope, env)
+        if item_id is None and "id" in extras:
+            self.unknown_item(extras, scope)
         inputs = self.item_inputs(extras, path, scope, env, current)
         if inputs is None:
-            return UNKNOWN
+            return self.unknown_item(extras, scope)
         if inputs != [current] and inputs:
             env = self.layer_env(scope.env, self.shapes.get(inputs[0]))
 
@@ -385,7 +422,7 @@ class Resolver:
         if kind_key in COMBINATORS:
             if len(inputs) != 1:
                 self.error(f"`{kind_key}` takes one input; received {len(inputs)}", (*path, "inputs"))
-                return UNKNOWN
+                return self.unknown_item(extras, scope)
             handler = {"residual": self.residual, "parallel": self.parallel, "repeat": self.repeat}
             result = handler[kind_key](body, kpath, scope, inputs[0], item_id, env)
         elif kind_key in REGISTRY:
@@ -393,7 +430,7 @@ class Resolver:
         elif kind_key in self.blocks:
             if len(inputs) != 1:
                 self.error(f"block `{kind_key}` takes one input; received {len(inputs)}", (*path, "inputs"))
-                return UNKNOWN
+                return self.unknown_item(extras, scope)
             result = self.call_block(kind_key, body, kpath, scope, inputs[0], item_id, env)
         else:
             choices = [*REGISTRY, *COMBINATORS, *self.blocks]
@@ -409,9 +446,21 @@ class Resolver:
             scope.ids[item_id] = result
         return result
 
+    def unknown_item(self, extras: dict[str, Any], scope: Scope) -> str:
+        """The result of an item that failed. Its ``id`` still names a tensor (of unknown
+        shape), so later references to it stay silent; an ``id`` whose own expression failed
+        silences every unknown reference, since any could be to it."""
+        declared = extras.get("id")
+        if isinstance(declared, str) and not is_expression(declared):
+            if declared not in (INPUT, self.input_name):
+                scope.ids.setdefault(declared, UNKNOWN)
+        elif "id" in extras:
+            self.lost_ids = True
+        return UNKNOWN
+
     def layer_env(self, env: dict[str, Any], shape: Shape | None) -> dict[str, Any]:
-        if shape is None:
-            return env
+        if shape is None:  # unknown because of an earlier error
+            return {**env, "in_channels": POISONED, "in_shape": POISONED}
         return {**env, "in_channels": shape[-1], "in_shape": list(shape)}
 
     def item_id(
@@ -455,6 +504,8 @@ class Resolver:
             if ref == self.input_name and tensor is None:
                 tensor = scope.entry
             if tensor is None:
+                if self.lost_ids:
+                    return None
                 hint = did_you_mean(str(ref), scope.visible())
                 self.error(
                     f"unknown layer id {ref!r} (ids must be defined earlier in the spec)",
@@ -532,7 +583,10 @@ class Resolver:
                 ok = False
                 continue
             params[key] = value
+        # A misspelt required parameter is one mistake: its unknown-parameter error says it.
         missing = [p.name for p in kind.params if p.required and p.name not in raw]
+        meant = misspelt(raw, kind.param_index, missing)
+        missing = [name for name in missing if name not in meant]
         for name in missing:
             self.error(
                 f"missing required parameter `{name}` for `{kind.name}`",
@@ -839,7 +893,9 @@ class Resolver:
                 return UNKNOWN
             iteration_env = {**scope.env, var: i} if var else scope.env
             iteration = scope.child(prefix=prefix, group=group, entry=current, env=iteration_env)
+            saved_context, self.context = self.context, self.next_context()
             current = self.walk_list(fields["layers"], (*path, "layers"), iteration, current)
+            self.context = saved_context
             if current == UNKNOWN:
                 return UNKNOWN
         return current
@@ -903,6 +959,7 @@ class Resolver:
                 )
                 ok = False
                 continue
+            args[key] = POISONED  # until checked: what depends on a failed argument stays silent
             good, value = self.evaluate(value, env, located[key])
             if not good:
                 ok = False
@@ -917,17 +974,22 @@ class Resolver:
                 ok = False
                 continue
             args[key] = value
+        meant = misspelt(raw, declared, [n for n, p in declared.items() if p.required and n not in raw])
         for pname, param in declared.items():
             if pname not in raw:
-                if param.required:
+                if param.required and pname in meant:  # misspelt: its unknown-argument error says it
+                    args[pname] = POISONED
+                    ok = False
+                elif param.required:
                     self.error(
                         f"missing required argument `{pname}` for block `{name}`",
                         path,
                         code="missing-parameter",
                     )
+                    args[pname] = POISONED
                     ok = False
                 else:
-                    ok = self.block_default(name, pname, param, args, entry) and ok
+                    ok = self.block_default(name, pname, param, args, entry, path[:-1]) and ok
         if not ok:
             return UNKNOWN
         local = item_id or self.name_for(scope, None, name).removeprefix(scope.prefix)
@@ -940,34 +1002,47 @@ class Resolver:
             group=(*scope.group, local),
         )
         self.call_stack.append(name)
+        self.call_sites.append(path[:-1])  # the calling item: `called from model[4]`
+        saved_context, self.context = self.context, self.next_context()
         try:
             return self.walk_list(
                 self.blocks[name].get("layers"), ("blocks", name, "layers"), block_scope, entry
             )
         finally:
             self.call_stack.pop()
+            self.call_sites.pop()
+            self.context = saved_context
 
     def block_default(
-        self, name: str, pname: str, param: BlockParam, args: dict[str, Any], entry: str
+        self, name: str, pname: str, param: BlockParam, args: dict[str, Any], entry: str, site: SpecPath
     ) -> bool:
         """Fill ``args[pname]`` with the parameter's default. A ``${…}`` default is evaluated
         against the vars, the arguments before it and ``in_channels``/``in_shape`` of the
-        block's input (``channels: {type: int, default: "${in_channels}"}``)."""
+        block's input (``channels: {type: int, default: "${in_channels}"}``); its errors name
+        the calling item ``site``."""
         if not is_expression(param.default) and not isinstance(param.default, (list, dict)):
             args[pname] = param.default
             return True
         path: SpecPath = ("blocks", name, "params", pname, "default")
         env = self.layer_env({**self.vars_env, **args}, self.shapes.get(entry))
-        good, value = self.evaluate(param.default, env, path)
+        self.call_stack.append(name)
+        self.call_sites.append(site)
+        saved_context, self.context = self.context, self.next_context()
+        try:
+            good, value = self.evaluate(param.default, env, path)
+            if good and not BLOCK_PARAM_TYPES.get(param.type, BLOCK_PARAM_TYPES["any"])(value):
+                self.error(
+                    f"expected {param.type} for the default of block parameter `{pname}`; received {value!r}",
+                    path,
+                    code="parameter",
+                )
+                good = False
+        finally:
+            self.call_stack.pop()
+            self.call_sites.pop()
+            self.context = saved_context
         if not good:
-            return False
-        check = BLOCK_PARAM_TYPES.get(param.type, BLOCK_PARAM_TYPES["any"])
-        if not check(value):
-            self.error(
-                f"expected {param.type} for the default of block parameter `{pname}`; received {value!r}",
-                path,
-                code="parameter",
-            )
+            args[pname] = POISONED
             return False
         args[pname] = value
         return True
@@ -1027,6 +1102,81 @@ def var_order(raw: dict[str, Any]) -> tuple[list[str], list[str]]:
                 ready.append(user)
     placed = set(order)
     return order, [name for name in raw if name not in placed]
+
+
+def var_cycles(raw: dict[str, Any], stuck: list[str]) -> list[list[str]]:
+    """The cycles among the ``stuck`` vars (those :func:`var_order` cannot place): for each
+    group of vars that read each other, the chain from its first var back to itself
+    (``[a, b, a]``). Vars only behind a cycle are in none: they are its consequence."""
+    members = set(stuck)
+    position = {name: i for i, name in enumerate(raw)}
+    deps = {name: sorted(_var_refs(raw[name], raw) & members, key=position.__getitem__) for name in stuck}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+    for root in stuck:  # Tarjan's strongly connected components, without recursion
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(deps[root]))]
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(deps[child])))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1 or node in deps[node]:
+                    groups.append(group)
+    chains = []
+    for group in groups:
+        inside = set(group)
+        first = min(group, key=position.__getitem__)
+        came_from: dict[str, str] = {}
+        queue = deque([first])
+        last = first
+        while queue:  # the shortest way from `first` back to itself
+            node = queue.popleft()
+            if first in deps[node]:
+                last = node
+                break
+            for child in deps[node]:
+                if child in inside and child not in came_from and child != first:
+                    came_from[child] = node
+                    queue.append(child)
+        chain = [first]
+        while last != first:
+            chain.append(last)
+            last = came_from[last]
+        chains.append([first, *reversed(chain[1:]), first])
+    return sorted(chains, key=lambda chain: position[chain[0]])
+
+
+def _chain_text(chain: list[str]) -> str:
+    if len(chain) > 8:
+        chain = [*chain[:4], "…", *chain[-3:]]
+    return " → ".join(chain)
 
 
 def _var_refs(value: Any, names: dict[str, Any]) -> set[str]:

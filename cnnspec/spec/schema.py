@@ -13,7 +13,7 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
-from cnnspec.errors import MAX_DIAGNOSTICS, Diagnostics, describe_value, did_you_mean, format_path
+from cnnspec.errors import MAX_DIAGNOSTICS, Diagnostics, describe_value, did_you_mean, format_path, misspelt
 from cnnspec.layers.registry import REGISTRY, LayerKind
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
@@ -343,6 +343,13 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         return
     if validator == "required":
         missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
+        if isinstance(value, dict):
+            # A misspelt required key is one mistake: the unknown key's error and hint say it
+            # (`layers:` for `model:` too).
+            meant = misspelt(value, error.schema.get("properties", {}), missing)
+            if path == () and "layers" in value:
+                meant.add("model")
+            missing = [k for k in missing if k not in meant]
         for key in missing:
             diags.error(f"missing required key `{key}`", doc.loc(path), where, code="missing-key")
         return

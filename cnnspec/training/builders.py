@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnnspec.training.config import MetricConfig, Schedule, TrainConfig
+from cnnspec.analysis.settings import MetricConfig, Schedule, TrainConfig
 from cnnspec.training.runtime import import_keras
 
 _warmup_class: Any = None

@@ -16,8 +16,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from cnnspec.analysis.settings import CallbackConfig, TrainConfig
 from cnnspec.fileio import atomic_path, write_atomic
-from cnnspec.training.config import CallbackConfig, TrainConfig
 from cnnspec.training.interrupts import GATE
 from cnnspec.training.state import Snapshot, TrainingState
 

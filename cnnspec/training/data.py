@@ -22,12 +22,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cnnspec.analysis.settings import (
+    KERAS_CLASS_NAMES,
+    KERAS_DATASETS,
+    DataConfig,
+    TrainConfig,
+    pipeline_scale,
+)
 from cnnspec.errors import SpecError, SpecPath, format_path
 from cnnspec.fileio import sha256_file
-from cnnspec.training.config import KERAS_CLASS_NAMES, KERAS_DATASETS, DataConfig, TrainConfig, pipeline_scale
 
 if TYPE_CHECKING:
-    from cnnspec.api import CompiledSpec
+    from cnnspec.analysis.compiled import CompiledSpec
 
 SOURCE: SpecPath = ("data", "source")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")

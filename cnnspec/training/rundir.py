@@ -29,8 +29,8 @@ from cnnspec.errors import UsageError, format_path
 from cnnspec.fileio import write_atomic
 
 if TYPE_CHECKING:
-    from cnnspec.api import CompiledSpec
-    from cnnspec.training.config import TrainConfig
+    from cnnspec.analysis.compiled import CompiledSpec
+    from cnnspec.analysis.settings import TrainConfig
     from cnnspec.training.data import Dataset
 
 LOCK_FORMAT = 1

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from cnnspec.training.config import TrainConfig
+from cnnspec.analysis.settings import TrainConfig
 
 
 def import_keras() -> Any:

@@ -11,21 +11,22 @@ import contextlib
 import json
 import math
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cnnspec.analysis.settings import TrainConfig, training_config
 from cnnspec.errors import UsageError
 from cnnspec.fileio import atomic_path, write_atomic
 from cnnspec.training import rundir
-from cnnspec.training.config import TrainConfig, training_config
 from cnnspec.training.progress import Display
 from cnnspec.training.state import TrainingState
 
 if TYPE_CHECKING:
-    from cnnspec.api import CompiledSpec
+    from cnnspec.analysis.compiled import CompiledSpec
 
 
 class TrainingInterrupted(Exception):
@@ -73,6 +74,7 @@ def train(
     command: list[str] | None = None,
     cluster: list[str] | None = None,
     task_index: int | None = None,
+    write_report: Callable[..., Path] | None = None,
 ) -> TrainResult:
     """Train the spec's model on its data and write the run directory.
 
@@ -82,6 +84,9 @@ def train(
     ``cluster``/``task_index``: this process's place in a ``multi_worker`` cluster (else
     ``TF_CONFIG``); only the chief writes ``out``, the other workers write to a temporary folder
     (:mod:`cnnspec.training.distribute`), and a lost worker raises ``ClusterError``.
+    ``write_report``: called as ``write_report(run_dir, model=..., dataset=...)`` once the
+    results are saved (``cnnspec train`` passes :func:`cnnspec.reporting.html.write_report`,
+    which sits in a layer above this one); a failure there is a warning, not a failed run.
     """
     from cnnspec.training.distribute import planned_chief
 
@@ -138,7 +143,7 @@ def train(
             try:
                 result = _run(
                     compiled, config, dataset, work_dir, seed, display, notes, resume is not None, overrides,
-                    dist=dist, lock=lock, restore_from=run_dir,
+                    dist=dist, lock=lock, restore_from=run_dir, write_report=write_report,
                 )  # fmt: skip
             except Exception as exc:
                 if dist.multi_worker and distribute.is_cluster_failure(exc):
@@ -163,8 +168,9 @@ def _run(
     dist: Any = None,
     lock: dict[str, Any] | None = None,
     restore_from: Path | None = None,
+    write_report: Callable[..., Path] | None = None,
 ) -> TrainResult:
-    from cnnspec.api import build_augmentation, build_model
+    from cnnspec.backends.keras_builder import build_augmentation, build_model
     from cnnspec.training import builders
     from cnnspec.training.callbacks import InterruptCheck, Recorder, spec_callbacks, write_history
     from cnnspec.training.data import class_weights, rescale_factor
@@ -185,7 +191,7 @@ def _run(
 
     def compiled_model(jit: bool) -> Any:
         with dist.scope():  # variables (model, optimizer, metrics) live on the strategy's devices
-            built = build_model(compiled)
+            built = build_model(compiled.ir)
             built.compile(
                 optimizer=builders.optimizer(config, steps * config.epochs),
                 loss=builders.loss(config),
@@ -196,7 +202,7 @@ def _run(
 
     jit = _decide_jit(compiled_model, config, dataset, settings, seed, dist, lock, run_dir, notes)
     model = compiled_model(jit)
-    augmentation = build_augmentation(compiled)
+    augmentation = build_augmentation(compiled.ir)
     train_ds = make_dataset(
         dataset.x_train,
         dataset.y_train,
@@ -272,7 +278,7 @@ def _run(
     write_history(run_dir, history, config.callback("csv_logger") is not None)
     return _finish(
         compiled, config, dataset, settings, model, run_dir, history, state, display, notes, stopped_early,
-        snapshot.epoch if snapshot else None, recorder, dist,
+        snapshot.epoch if snapshot else None, recorder, dist, write_report,
     )  # fmt: skip
 
 
@@ -323,6 +329,7 @@ def _finish(
     resumed_from: int | None,
     recorder: Any,
     dist: Any = None,
+    write_report: Callable[..., Path] | None = None,
 ) -> TrainResult:
     from cnnspec.training.metrics import classification_report_text, classification_summary, predicted_classes
     from cnnspec.training.pipeline import make_dataset
@@ -406,9 +413,8 @@ def _finish(
         run_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n"
     )
     try:
-        from cnnspec.reporting.html import write_report
-
-        files["html_report"] = write_report(run_dir, model=model, dataset=dataset)
+        if write_report is not None:
+            files["html_report"] = write_report(run_dir, model=model, dataset=dataset)
     except Exception as exc:  # the results are saved; a report problem must not fail the run
         display.warn(f"report.html was not written ({type(exc).__name__}: {exc}); run `cnnspec report`")
     with contextlib.suppress(OSError):

@@ -20,7 +20,7 @@ from cnnspec.layers import REGISTRY
 from cnnspec.spec.expr import ExpressionError, is_expression, substitute
 
 if TYPE_CHECKING:
-    from cnnspec.api import CompiledSpec
+    from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.ir import ModelIR
 
 DEFAULT_EPOCHS = 10

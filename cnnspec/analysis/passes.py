@@ -1,0 +1,164 @@
+"""The front end as data: one tuple of passes, run in a loop (as sqlglot's optimizer runs its
+``RULES``).
+
+Each pass is a plain function ``(value, context) -> value`` from one typed stage to the next::
+
+    Source ─load─▶ SourceDoc ─compose─▶ SourceDoc ─check_schema─▶ SourceDoc ─resolve─▶ CompiledSpec
+        ─check_size─▶ CompiledSpec ─lint─▶ CompiledSpec ─check_sections─▶ CompiledSpec
+
+so :func:`run_passes` with a prefix of :data:`PASSES` stops at any stage (a test, a tool that
+only wants the composed document). The :class:`Context` carries the options and the
+diagnostics collected so far; a pass raises :class:`~cnnspec.errors.SpecError` when what comes
+next cannot run. :func:`compile_spec` and :func:`compile_text` run all of them, so the Python
+API reports exactly what ``cnnspec validate`` reports. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnspec.analysis import lint as lint_rules
+from cnnspec.analysis import report
+from cnnspec.analysis.compiled import CompiledSpec
+from cnnspec.analysis.settings import training_config
+from cnnspec.errors import Diagnostics
+from cnnspec.spec.compose import apply_overrides, load_spec
+from cnnspec.spec.loader import SourceDoc, load_text
+from cnnspec.spec.resolve import Resolver
+from cnnspec.spec.schema import validate_document
+
+DEFAULT_MAX_PARAMS = report.DEFAULT_MAX_PARAMS
+
+#: Sections the resolver does not read: schema errors there do not stop resolution, so the
+#: user sees layer errors and training-section errors in one run.
+INDEPENDENT_SECTIONS = ("data", "training", "runtime", "description", "cnnspec")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a spec comes from: a file (read with its ``extends``/``use`` files) or text."""
+
+    path: Path | None = None
+    text: str | None = None
+    file: str = "<string>"
+
+
+@dataclass
+class Context:
+    """What every pass may read: the options of this compilation and its diagnostics so far."""
+
+    overrides: tuple[str, ...] = ()
+    allow_outside: bool = False
+    max_params: int = DEFAULT_MAX_PARAMS
+    path: Path | None = None  # recorded on the CompiledSpec (the spec file it came from)
+    diags: Diagnostics = field(default_factory=Diagnostics)
+
+
+#: A pass: one typed value to the next.
+Pass = Callable[[Any, Context], Any]
+
+
+def load(source: Source, context: Context) -> SourceDoc:
+    """Text → located tree: parse the file with its ``extends`` and ``use`` files, or the text."""
+    if source.path is not None:
+        return load_spec(source.path, (), allow_outside=context.allow_outside)
+    return load_text(source.text or "", source.file)
+
+
+def compose(doc: SourceDoc, context: Context) -> SourceDoc:
+    """Apply the ``--set`` overrides in order."""
+    apply_overrides(doc, context.overrides)
+    return doc
+
+
+def check_schema(doc: SourceDoc, context: Context) -> SourceDoc:
+    """JSON Schema. Errors in the sections the resolver does not read wait for the resolver's,
+    so one run reports both; any other schema error stops here."""
+    validate_document(doc, context.diags)
+    if any(not d.path.startswith(INDEPENDENT_SECTIONS) for d in context.diags.errors):
+        context.diags.raise_if_errors()
+    return doc
+
+
+def resolve(doc: SourceDoc, context: Context) -> CompiledSpec:
+    """Expand blocks, ``repeat`` and combinators, infer shapes and counts."""
+    ir = Resolver(doc, context.diags).resolve()
+    context.diags.raise_if_errors()
+    return CompiledSpec(doc, ir, list(context.diags.warnings), context.path)
+
+
+def check_size(compiled: CompiledSpec, context: Context) -> CompiledSpec:
+    """Refuse models over ``max_params`` before anything is built."""
+    report.check_size(compiled.ir, context.max_params, context.diags, compiled.doc.loc(("model",)))
+    context.diags.raise_if_errors()
+    return compiled
+
+
+def lint(compiled: CompiledSpec, context: Context) -> CompiledSpec:
+    """Warnings about specs that compile but would train badly (:mod:`cnnspec.analysis.lint`)."""
+    compiled.warnings.extend(lint_rules.lint(compiled))
+    return compiled
+
+
+def check_sections(compiled: CompiledSpec, context: Context) -> CompiledSpec:
+    """The ``data``, ``training`` and ``runtime`` sections, checked the way ``cnnspec train``
+    reads them (:func:`~cnnspec.analysis.settings.training_config`), when the spec has a
+    ``training`` section: a spec that compiles also trains. Without one the model may be
+    meant for something else (several outputs, a feature extractor), so nothing is asked."""
+    if "training" in compiled.doc.data:
+        training_config(compiled)
+    return compiled
+
+
+#: The front end, in order.
+PASSES: tuple[Pass, ...] = (load, compose, check_schema, resolve, check_size, lint, check_sections)
+
+
+def run_passes(value: Any, context: Context | None = None, passes: tuple[Pass, ...] = PASSES) -> Any:
+    """Run ``passes`` in order on ``value``; the result of the last one."""
+    context = context if context is not None else Context()
+    for step in passes:
+        value = step(value, context)
+    return value
+
+
+def after(step: Pass) -> tuple[Pass, ...]:
+    """The passes that follow ``step`` in :data:`PASSES`."""
+    return PASSES[PASSES.index(step) + 1 :]
+
+
+def compile_doc(
+    doc: SourceDoc, *, max_params: int = DEFAULT_MAX_PARAMS, path: Path | None = None
+) -> CompiledSpec:
+    """Run every pass after ``compose`` on a loaded document."""
+    result: CompiledSpec = run_passes(doc, Context(max_params=max_params, path=path), after(compose))
+    return result
+
+
+def compile_spec(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    allow_outside: bool = False,
+    max_params: int = DEFAULT_MAX_PARAMS,
+) -> CompiledSpec:
+    """Run the whole front end on a spec file; raises SpecError with located diagnostics."""
+    context = Context(tuple(overrides), allow_outside, max_params, Path(path))
+    result: CompiledSpec = run_passes(Source(path=Path(path)), context)
+    return result
+
+
+def compile_text(
+    text: str,
+    file: str = "<string>",
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    max_params: int = DEFAULT_MAX_PARAMS,
+) -> CompiledSpec:
+    """Like :func:`compile_spec` for spec text (no ``extends``/``use``)."""
+    context = Context(tuple(overrides), max_params=max_params)
+    result: CompiledSpec = run_passes(Source(text=text, file=file), context)
+    return result
