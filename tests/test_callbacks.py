@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_text
-from cnnspec.training.config import training_config
 from cnnspec.training.state import TrainingState
 
 pytestmark = pytest.mark.slow

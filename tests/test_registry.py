@@ -259,8 +259,8 @@ PASS_THROUGH_ITEMS = {
 
 
 def _from_logits(model_tail: str) -> bool:
+    from cnnspec.analysis.settings import training_config
     from cnnspec.api import compile_text
-    from cnnspec.training.config import training_config
 
     return training_config(compile_text(SOFTMAX_HEAD + model_tail, "head.yaml")).loss.from_logits
 

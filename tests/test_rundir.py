@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
+from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_text
 from cnnspec.errors import UsageError
 from cnnspec.training import rundir
-from cnnspec.training.config import training_config
 
 SPEC = """\
 cnnspec: 1

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_text
 from cnnspec.errors import SpecError
 from cnnspec.spec import sections
 from cnnspec.spec.schema import json_schema
-from cnnspec.training.config import training_config
 
 EXPRESSION = json_schema()["$defs"]["expression"]
 SECTIONS = {
@@ -152,9 +152,8 @@ model:
 
 @pytest.mark.parametrize("name", sections.CALLBACKS)
 def test_every_callback_the_schema_names_is_understood_by_training(name):
-    compiled = compile_text(HEAD + f"training: {{callbacks: [{name}]}}\n", "t.yaml")
     try:
-        config = training_config(compiled)
+        config = training_config(compile_text(HEAD + f"training: {{callbacks: [{name}]}}\n", "t.yaml"))
     except SpecError as exc:  # tensorboard without TensorBoard installed: refused by name
         assert name in str(exc) and "installed" in str(exc)
     else:
