@@ -209,6 +209,15 @@ class Recorder(keras.callbacks.Callback):
         if early is not None and self.arrays.get("early_stopping_best_weights"):
             early.best_weights = list(self.arrays["early_stopping_best_weights"])
 
+    def end_stopped_run(self, model: Any) -> None:
+        """Resume a run that stopped early at its snapshot's epoch but was killed before its
+        final snapshot: no epoch more, only what the end of ``fit`` did after that epoch (early
+        stopping puts back its best weights)."""
+        self.restore_callbacks()
+        early = self.spec_cbs.get("early_stopping")
+        if early is not None and early.restore_best_weights and early.best_weights is not None:
+            model.set_weights(early.best_weights)
+
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch_start = time.perf_counter()
         self.epoch_lr = self.learning_rate()
@@ -227,7 +236,9 @@ class Recorder(keras.callbacks.Callback):
         self.history.append(row)
         self.session_epochs += 1
         self.session_seconds += seconds
-        self.save(epoch + 1)
+        # early stopping (or terminate_on_nan) ends fit after this epoch: the snapshot says so,
+        # or a run killed before its final snapshot would train one epoch more when resumed
+        self.save(epoch + 1, stopped_early=bool(getattr(self.model, "stop_training", False)))
         write_history(self.run_dir, self.history, self.csv_log)
 
     def callback_state(self) -> tuple[dict[str, dict[str, Any]], dict[str, list[np.ndarray]]]:

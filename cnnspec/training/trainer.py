@@ -229,7 +229,11 @@ def _run(
     if snapshot is not None:
         display.message(
             f"resuming {run_dir} after epoch {initial_epoch}"
-            + (" (training had finished; writing the results)" if snapshot.complete else "")
+            + (
+                " (training had finished; writing the results)"
+                if snapshot.complete or snapshot.stopped_early
+                else ""
+            )
         )
 
     spec_cbs = spec_callbacks(config, run_dir)
@@ -246,6 +250,8 @@ def _run(
     stopped_early = snapshot.stopped_early if snapshot else False
     if complete:
         recorder.restore_callbacks()  # no fit: best epoch etc. come from the snapshot
+    elif stopped_early:  # fit had ended at the snapshot's epoch; killed before the final snapshot
+        recorder.end_stopped_run(model)
     else:
         try:
             with GATE.deferred():
