@@ -12,9 +12,10 @@ The code never imports cnnspec. The pipeline:
    not write, and :func:`~cnnspec.backends.codegen_check.verify_model` runs ``build_model()``
    against a fake Keras and compares every layer with the IR.
 
-When step 4 finds a difference, the emitter inlines the block or unrolls the loop involved
-and starts again; the last resort writes the IR one layer per line. Nothing here imports
-TensorFlow.
+Step 4 is a safety net: when it finds a difference, that is an internal error
+(:class:`CodegenError`), never a reason to try other code. Where the builder cannot write a
+construct with provably equal names it inlines the block or unrolls the loop involved; the
+last resort writes the IR one layer per line. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ def generate_code(
 
 
 def build_module(spec: CompiledSpec, *, script: bool = False) -> ModelModule:
-    """The structured model module, refined until it provably builds the IR (else flat)."""
+    """The structured model module, with the blocks and loops the builder cannot write
+    structurally inlined or unrolled (else flat)."""
     plan = Plan()
     deadline = time.monotonic() + ATTEMPT_BUDGET_S
     for _ in range(MAX_ATTEMPTS):
@@ -138,15 +140,6 @@ def build_module(spec: CompiledSpec, *, script: bool = False) -> ModelModule:
             module = Builder(spec, plan, script=script).build()
         except NeedConcrete as exc:
             if not plan.refine(exc.block, exc.loop, exc.reason):
-                break
-            continue
-        context = module_context(spec, module, source_name="")
-        text = render("model.py.j2", context)
-        try:
-            verify_model(check_source(text), spec.ir)
-        except CheckError as exc:
-            block = exc.where if exc.where in (spec.doc.data.get("blocks") or {}) else None
-            if not plan.refine(block, None, exc.message):
                 break
             continue
         return module
