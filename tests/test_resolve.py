@@ -6,10 +6,12 @@ import json
 import os
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from cnnspec.api import compile_spec, compile_text
 from cnnspec.errors import SpecError
 from cnnspec.ir import BlockCall, Conditional, Layer, Parallel, Repeat, Residual, lower
+from tests import strategies as S
 from tests.conftest import FIXTURES
 
 RESOLVE = sorted((FIXTURES / "resolve").glob("*.yaml"))
@@ -244,3 +246,18 @@ def test_pruned_layers_stay_in_the_tree_but_not_in_the_graph():
     first, second = dead.ir.tree.body
     assert not first.live and second.live  # `a` leads nowhere: the second layer reads the input
     assert [n.name for n in lower(dead.ir.tree).nodes] == ["dense_1"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(S.registry_specs())
+def test_lowering_round_trips_on_generated_specs(text):
+    """Random specs from the registry (blocks, repeats, combinators, `when`): whenever one
+    resolves, its tree lowers to exactly the graph the resolver built."""
+    try:
+        compiled = compile_text(text, "fuzz.yaml")
+    except SpecError:
+        return
+    ir = compiled.ir
+    lowered = lower(ir.tree)
+    assert [n.name for n in lowered.nodes] == [n.name for n in ir.nodes]
+    assert lowered == ir
