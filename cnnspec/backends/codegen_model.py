@@ -9,9 +9,10 @@ conditions.
 
 Where a construct cannot be written with names and arguments that provably match, the
 builder raises :class:`NeedConcrete`; the emitter then unrolls that loop or inlines that
-block (a :class:`Plan`) and tries again, and the abstract interpreter in
-:mod:`cnnspec.backends.codegen_check` has the last word. :func:`flat_model` writes the IR
-itself, one call per layer, which is always possible.
+block (a :class:`Plan`) and tries again. The abstract interpreter in
+:mod:`cnnspec.backends.codegen_check` then checks the result as a safety net only: a
+difference is an internal error. :func:`flat_model` writes the IR itself, one call per
+layer, which is always possible.
 """
 
 from __future__ import annotations
