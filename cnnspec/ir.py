@@ -225,6 +225,8 @@ class Conditional:
     value: bool
     item: Item | None = None
     path: SpecPath = ()
+    kind: str = ""  # the item's kind as written (a layer kind, block or combinator)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def children(self) -> Iterator[Item]:
         return iter(() if self.item is None else (self.item,))
@@ -330,9 +332,10 @@ class TreeRecorder:
         self.item = (len(self.stack), path, extras)
         self.pending = None
 
-    def condition(self, raw: Any, value: bool, path: SpecPath) -> None:
+    def condition(self, raw: Any, value: bool, path: SpecPath, kind: str = "") -> None:
         """The current item has ``when``: record it; when true, the item goes inside."""
-        cond = Conditional(raw, value, None, path)
+        extras = self.item[2] if self.item is not None else {}
+        cond = Conditional(raw, value, None, path, kind, extras)
         self._append(cond)
         if value:
             self.pending = (len(self.stack), cond)

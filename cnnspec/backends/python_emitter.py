@@ -4,8 +4,10 @@
 when the spec has augmentation); with ``script=True`` a whole training program around it.
 The code never imports cnnspec. The pipeline:
 
-1. :class:`~cnnspec.backends.codegen_model.Builder` turns the spec's structure into
-   functions of statements (blocks → functions, ``repeat`` → loops, ``vars`` → constants);
+1. :class:`~cnnspec.backends.codegen_printer.TreePrinter` prints the resolver's structured
+   tree as functions of statements (blocks → functions, ``repeat`` → loops, ``vars`` →
+   constants), deciding once, from what every call and iteration produced, which blocks to
+   inline and which loops to unroll;
 2. the Jinja templates in ``templates/`` lay the statements out as Python;
 3. ``ruff format`` tidies it when ruff is installed (the templates already write clean code);
 4. :func:`~cnnspec.backends.codegen_check.check_source` refuses any construct the templates do
@@ -13,9 +15,8 @@ The code never imports cnnspec. The pipeline:
    against a fake Keras and compares every layer with the IR.
 
 Step 4 is a safety net: when it finds a difference, that is an internal error
-(:class:`CodegenError`), never a reason to try other code. Where the builder cannot write a
-construct with provably equal names it inlines the block or unrolls the loop involved; the
-last resort writes the IR one layer per line. Nothing here imports TensorFlow.
+(:class:`CodegenError`), never a reason to try other code; nothing is tried twice. Nothing
+here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -26,21 +27,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.backends.codegen_check import CheckError, check_source, verify_model
-from cnnspec.backends.codegen_model import (
-    Builder,
-    Function,
-    ModelModule,
-    NeedConcrete,
-    Plan,
-    Stmt,
-    flat_model,
-)
+from cnnspec.backends.codegen_model import CodegenError, Function, ModelModule, Stmt
+from cnnspec.backends.codegen_printer import TreePrinter
 from cnnspec.backends.codegen_values import (
     _escape_double_quoted,
     comment_text,
@@ -55,8 +48,6 @@ if TYPE_CHECKING:
 
 LINE_LENGTH = 110
 INDENT = "    "
-MAX_ATTEMPTS = 16  # refinements before writing one layer per line
-ATTEMPT_BUDGET_S = 3.0  # … or once refining has taken this long (huge hostile specs)
 
 
 @dataclass
@@ -72,10 +63,6 @@ class GeneratedCode:
     @property
     def lines(self) -> int:
         return self.text.count("\n")
-
-
-class CodegenError(Exception):
-    """The emitter could not produce code that passes its own checks (an internal error)."""
 
 
 # -- entry point ------------------------------------------------------------------------------
@@ -128,23 +115,9 @@ def generate_code(
 
 
 def build_module(spec: CompiledSpec, *, script: bool = False) -> ModelModule:
-    """The structured model module, with the blocks and loops the builder cannot write
-    structurally inlined or unrolled (else flat)."""
-    plan = Plan()
-    deadline = time.monotonic() + ATTEMPT_BUDGET_S
-    for _ in range(MAX_ATTEMPTS):
-        if time.monotonic() > deadline:
-            plan.notes.append("stopped refining: the spec is too large to try more structure")
-            break
-        try:
-            module = Builder(spec, plan, script=script).build()
-        except NeedConcrete as exc:
-            if not plan.refine(exc.block, exc.loop, exc.reason):
-                break
-            continue
-        return module
-    notes = [*plan.notes, "wrote the model one layer per line"]
-    return flat_model(spec, notes, script=script)
+    """The model module printed from the resolver's structured tree (blocks and loops that
+    cannot share one text are inlined or unrolled, and the module's notes say so)."""
+    return TreePrinter(spec, script=script).build()
 
 
 # -- templates --------------------------------------------------------------------------------

@@ -397,7 +397,7 @@ class Resolver:
                     hint='write a comparison, e.g. when: "${stride == 1}"',
                 )
                 return UNKNOWN
-            self.record.condition(extras["when"], condition, path)
+            self.record.condition(extras["when"], condition, path, kind_key)
             if not condition:
                 return current
 
