@@ -418,3 +418,37 @@ def test_ids_computed_in_a_loop_unroll_that_loop():
         "at run time (undefined name 'i')"
     ]
     assert 'name="c2"' in generated.text
+
+
+def test_names_inside_functions_are_fitted_to_every_call():
+    """Layer numbers that differ between calls are written from the block's parameters (a
+    `when` condition, a repeat count); a loop that ran once everywhere still counts with its
+    variable, so the function stays right for other arguments."""
+    head = "cnnspec: 1\nname: m\ninput: {shape: [8, 8, 4]}\nblocks:\n"
+    text = generate_code(
+        compile_text(
+            head + "  b:\n    params: {e: int}\n    layers:\n"
+            "      - {conv2d: {filters: 4, kernel_size: 1}, when: '${e != 1}'}\n"
+            "      - conv2d: {filters: 4, kernel_size: 1}\n"
+            "  s:\n    params: {n: int}\n    layers:\n"
+            "      - repeat: {times: '${n}', as: j, layers: [conv2d: {filters: 4, kernel_size: 1}]}\n"
+            "      - conv2d: {filters: 4, kernel_size: 1}\n"
+            "  once:\n    params: {n: int}\n    layers:\n"
+            "      - repeat: {times: '${n}', as: k, layers: [batch_norm]}\n"
+            "model: [b: 1, b: 6, s: 1, s: 3, once: 1, once: 1, flatten, dense: 2]\n"
+        )
+    ).text
+    assert 'name=f"{name}_conv2d_{(e != 1) + 1}"' in text
+    assert 'name=f"{name}_conv2d_{j + 1}"' in text and 'name=f"{name}_conv2d_{n + 1}"' in text
+    assert 'name=f"{name}_batch_norm_{k + 1}"' in text
+
+
+def test_outputs_name_the_variables_of_their_ids():
+    generated = generate_code(
+        compile_text(
+            "cnnspec: 1\nname: m\ninput: {shape: [8, 8, 4]}\nmodel:\n"
+            "  - {repeat: {times: 2, layers: [conv2d: {filters: 4, kernel_size: 1}]}, id: r}\n"
+            "  - flatten\n  - {dense: 2, id: head}\noutputs: [head, r]\n"
+        )
+    )
+    assert "return keras.Model(inputs, [head, r]" in generated.text

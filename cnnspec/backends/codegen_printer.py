@@ -50,6 +50,7 @@ from cnnspec.backends.codegen_model import (
     augmentation_statements,
     drop_unused,
     merge_ifs,
+    node_kwargs,
 )
 from cnnspec.backends.codegen_values import UnsafeValue, comment_text, literal_node
 from cnnspec.errors import SpecPath, format_path
@@ -78,6 +79,40 @@ class Inst:
     items: list[Item]
     prefix: str
     feats: dict[Any, int] = field(default_factory=dict)
+    #: What one unit of each feature adds (an iteration's items, a condition's item).
+    units: dict[Any, list[Item]] = field(default_factory=dict)
+
+    def sub(self, items: list[Item], key: Any = None, value: int = 0, unit: list[Item] | None = None) -> Inst:
+        """A layer list inside this one (with one more feature when ``key`` is given)."""
+        child = Inst(items, self.prefix, dict(self.feats), dict(self.units))
+        if key is not None:
+            child.set(key, value, unit)
+        return child
+
+    def set(self, key: Any, value: int, unit: list[Item] | None) -> None:
+        self.feats[key] = int(value)
+        self.units[key] = unit or []
+
+    def count(self, key: Any, stem: str, own: str) -> int:
+        """How many names ``stem<N>`` one unit of feature ``key`` adds in this instance (0 for
+        a condition the item ``own`` stands under: inside its ``if`` it is always true)."""
+        pattern = re.compile(re.escape(stem) + r"\d+")
+        found = 0
+        for item in walk(self.units.get(key, [])):
+            if isinstance(item, Layer):
+                name = item.node.name
+            elif isinstance(item, BlockCall):
+                name = item.prefix[:-1]
+            else:
+                continue
+            if not name.startswith(self.prefix):
+                continue
+            local = name[len(self.prefix) :]
+            if local == own and key[0] != "loop":
+                return 0
+            if pattern.fullmatch(local):
+                found += 1
+        return found
 
 
 @dataclass
@@ -130,9 +165,13 @@ def refers_to_input(insts: list[Inst], input_name: str) -> bool:
     return False
 
 
-def fit_linear(values: list[int], feats: list[dict[Any, int]]) -> tuple[int, dict[Any, int]] | None:
-    """Integer ``const + Σ coef·feature`` equal to ``values`` for every instance (features that
-    the data cannot tell apart from the constant get 0), or ``None``."""
+def fit_linear(
+    values: list[int], feats: list[dict[Any, int]], prefer: dict[Any, int] | None = None
+) -> tuple[int, dict[Any, int]] | None:
+    """Integer ``const + Σ coef·feature`` equal to ``values`` for every instance, or ``None``.
+    A feature the data cannot tell apart from the constant (a loop that ran once everywhere, a
+    condition true in every call) gets its ``prefer`` coefficient: what one unit of it adds,
+    so the code stays right for other values."""
     keys = list(feats[0]) if feats else []
     if any(f.keys() != feats[0].keys() for f in feats):
         return None
@@ -157,15 +196,22 @@ def fit_linear(values: list[int], feats: list[dict[Any, int]]) -> tuple[int, dic
     if any(rows[i][-1] != 0 for i in range(r, len(rows))):
         return None
     coef = [Fraction(0)] * ncols
+    for c in range(1, ncols):
+        if c not in pivots:
+            coef[c] = Fraction((prefer or {}).get(keys[c - 1], 0))
     for i, c in enumerate(pivots):
-        coef[c] = rows[i][-1]
+        coef[c] = rows[i][-1] - sum(
+            (rows[i][f] * coef[f] for f in range(ncols) if f not in pivots), Fraction(0)
+        )
     if any(x.denominator != 1 for x in coef):
         return None
     return int(coef[0]), {k: int(coef[i + 1]) for i, k in enumerate(keys) if coef[i + 1]}
 
 
-def fit_text(texts: list[str], feats: list[dict[Any, int]]) -> list[Any] | None:
-    """``texts`` as text parts and fitted numbers (``(const, {feature: coef})``), or ``None``."""
+def fit_text(texts: list[str], insts: list[Inst]) -> list[Any] | None:
+    """``texts`` (one per instance) as text parts and fitted numbers (``(const, {feature:
+    coef})``), or ``None`` when no such expression gives every one of them."""
+    feats = [inst.feats for inst in insts]
     tokens = [_NUMBER.split(text) for text in texts]
     first = tokens[0]
     if any(len(t) != len(first) for t in tokens):
@@ -173,7 +219,7 @@ def fit_text(texts: list[str], feats: list[dict[Any, int]]) -> list[Any] | None:
     parts: list[Any] = []
     for i, token in enumerate(first):
         column = [t[i] for t in tokens]
-        if i % 2 == 0 or all(c == token for c in column):
+        if i % 2 == 0 or (all(c == token for c in column) and i != len(first) - 2):
             if any(c != token for c in column):
                 return None
             if token:
@@ -181,10 +227,17 @@ def fit_text(texts: list[str], feats: list[dict[Any, int]]) -> list[Any] | None:
             continue
         if any(str(int(c)) != c for c in column):
             return None
-        fitted = fit_linear([int(c) for c in column], feats)
+        prefer = {}
+        if i == len(first) - 2:  # the layer's own number: what one unit of a feature adds
+            stem = "".join(first[:i])
+            prefer = {
+                key: max(inst.count(key, stem, text) for inst, text in zip(insts, texts, strict=True))
+                for key in feats[0]
+            }
+        fitted = fit_linear([int(c) for c in column], feats, prefer)
         if fitted is None:
             return None
-        parts.append(fitted)
+        parts.append(fitted if fitted[1] else str(fitted[0]))
     return parts
 
 
@@ -263,7 +316,7 @@ class TreePrinter(CodeWriter):
             if not name.startswith(inst.prefix):
                 raise self.need(ctx, f"layer {name!r} outside its block's prefix")
             texts.append(name[len(inst.prefix) :])
-        parts = fit_text(texts, [inst.feats for _, inst in elems])
+        parts = fit_text(texts, [inst for _, inst in elems])
         if parts is None:
             raise self.need(ctx, f"the names {texts[:3]} with one expression")
         out: list[PrefixPart] = list(ctx.prefix)
@@ -291,7 +344,7 @@ class TreePrinter(CodeWriter):
     # -- what fits (decided before printing) ------------------------------------------------
     def fits(self, insts: list[Inst]) -> str | None:
         """Why these instances of a layer list cannot share one text (``None``: they can)."""
-        insts = [Inst(i.items, i.prefix, dict(i.feats)) for i in insts]
+        insts = [Inst(i.items, i.prefix, dict(i.feats), dict(i.units)) for i in insts]
         for slot in slots_of(insts):
             reason = self.slot_fits(slot)
             if reason:
@@ -306,7 +359,7 @@ class TreePrinter(CodeWriter):
             if not name.startswith(inst.prefix):
                 return False
             texts.append(name[len(inst.prefix) :])
-        return fit_text(texts, [inst.feats for _, inst in elems]) is not None
+        return fit_text(texts, [inst for _, inst in elems]) is not None
 
     def slot_fits(self, slot: Slot) -> str | None:
         elems = slot.elems
@@ -316,7 +369,7 @@ class TreePrinter(CodeWriter):
         if isinstance(first, Conditional):
             for item, inst in elems:
                 assert isinstance(item, Conditional)
-                inst.feats[("when", slot.path)] = int(item.value)
+                inst.set(("when", slot.path), item.value, [item.item] if item.item is not None else [])
             inner = [(item.item, inst) for item, inst in elems if item.item is not None]  # type: ignore[union-attr]
             return self.slot_fits(Slot(slot.path, slot.kind, inner)) if inner else None
         extras = getattr(first, "extras", {})
@@ -338,16 +391,16 @@ class TreePrinter(CodeWriter):
                 return "block numbers vary between calls or iterations"
             if self.block_mode(first.block) is None:
                 return None
-            return self.fits([Inst(item.body, inst.prefix, dict(inst.feats)) for item, inst in elems])  # type: ignore[union-attr]
+            return self.fits([inst.sub(item.body) for item, inst in elems])  # type: ignore[union-attr]
         if isinstance(first, Repeat):
             reason = self.loop_fits(elems)  # type: ignore[arg-type]
             for item, inst in elems:
-                inst.feats[("times", slot.path)] = item.times  # type: ignore[union-attr]
+                inst.set(("times", slot.path), item.times, item.iterations[0] if item.iterations else [])  # type: ignore[union-attr]
             return reason
         if isinstance(first, Residual):
-            lists = [[Inst(item.body, inst.prefix, dict(inst.feats)) for item, inst in elems]]  # type: ignore[union-attr]
+            lists = [[inst.sub(item.body) for item, inst in elems]]  # type: ignore[union-attr]
             if first.mode == "list":
-                lists.append([Inst(item.shortcut, inst.prefix, dict(inst.feats)) for item, inst in elems])  # type: ignore[union-attr]
+                lists.append([inst.sub(item.shortcut) for item, inst in elems])  # type: ignore[union-attr]
             else:
                 made = [(item, inst) for item, inst in elems if len(item.shortcut) == 2]  # type: ignore[union-attr]
                 for index in (0, 1):
@@ -356,7 +409,7 @@ class TreePrinter(CodeWriter):
         elif isinstance(first, Parallel):
             count = max(len(item.branches) for item, _ in elems)  # type: ignore[union-attr]
             lists = [
-                [Inst(item.branches[b], inst.prefix, dict(inst.feats)) for item, inst in elems]  # type: ignore[union-attr]
+                [inst.sub(item.branches[b]) for item, inst in elems]  # type: ignore[union-attr]
                 for b in range(count)
             ]
         else:
@@ -394,9 +447,7 @@ class TreePrinter(CodeWriter):
         if len(times) != 1:
             return looped
         for k in range(times.pop()):
-            reason = self.fits(
-                [Inst(rep.iterations[k], inst.prefix, dict(inst.feats)) for rep, inst in elems]
-            )
+            reason = self.fits([inst.sub(rep.iterations[k]) for rep, inst in elems])
             if reason:
                 return reason
         return None
@@ -406,7 +457,7 @@ class TreePrinter(CodeWriter):
         for rep, inst in elems:
             key = var_key if var_key is not None else ("loop", rep.path)
             for k, iteration in enumerate(rep.iterations):
-                out.append(Inst(iteration, inst.prefix, {**inst.feats, key: k}))
+                out.append(inst.sub(iteration, key, k, iteration))
         return out
 
     def block_mode(self, name: str) -> str | None:
@@ -472,7 +523,7 @@ class TreePrinter(CodeWriter):
         key = ("when", slot.path)
         self.features[key] = test
         for c, inst in slot.elems:
-            inst.feats[key] = int(c.value)  # type: ignore[union-attr]
+            inst.set(key, c.value, [c.item] if c.item is not None else [])  # type: ignore[union-attr]
         if not inner:
             return current  # false in every call: nothing to write
         current = self.to_chain(ctx, current)
@@ -625,7 +676,7 @@ class TreePrinter(CodeWriter):
                 mode = self.value(shortcut_field, ctx, entry)
             except Unknown:
                 mode = UNKNOWN
-        body_insts = [Inst(r.body, inst.prefix, dict(inst.feats)) for r, inst in elems]
+        body_insts = [inst.sub(r.body) for r, inst in elems]
         saved = ctx.fn.taken.copy()
         alias = None
         start = entry
@@ -644,7 +695,7 @@ class TreePrinter(CodeWriter):
             merged = self.print_optional_merge(elems, shortcut_field, merge_mode, entry, body_out, inner)
         else:
             if isinstance(shortcut_field, list):
-                sc_insts = [Inst(r.shortcut, inst.prefix, dict(inst.feats)) for r, inst in elems]
+                sc_insts = [inst.sub(r.shortcut) for r, inst in elems]
                 protected = entry
                 if refers_to_input(sc_insts, self.input_name) and entry.var == alias:
                     protected = self.protect_alias(inner, entry, "residual_input")
@@ -696,7 +747,7 @@ class TreePrinter(CodeWriter):
         key = ("shortcut", elems[0][0].path)
         self.features[key] = test
         for r, inst in elems:
-            inst.feats[key] = int(r.merge is not None)
+            inst.set(key, r.merge is not None, [r.merge] if r.merge is not None else [])
         if not merged:
             return TensorRef(ctx.chain)
         statements: list[Stmt] = []
@@ -715,25 +766,14 @@ class TreePrinter(CodeWriter):
         else:
             conv_name = self.beside(ctx, elems, "shortcut_conv2d_1")
             norm_name = self.beside(ctx, elems, "shortcut_batch_norm_1")
-        if entry.shape is not None and body_out.shape is not None:
-            if mode == "auto" and entry.shape == body_out.shape:
+        if entry.shape is not None and body_out.shape is not None:  # one call, shapes known
+            if not made:
                 return entry
-            strides = [-(-a // b) for a, b in zip(entry.shape[:2], body_out.shape[:2], strict=True)]
-            params = {**conv.defaults(), "filters": body_out.shape[-1], "kernel_size": 1, "strides": strides}
-            if strides[0] == strides[1]:
-                params["strides"] = strides[0]
+            conv_node, norm_node = (leaf.node for leaf in made[0][0].shortcut)  # type: ignore[union-attr]
             projected = self.put(
-                conv, self.literal_kwargs(conv, params), [entry], ctx, None, conv_name, target=entry.var
+                conv, node_kwargs(conv_node), [entry], ctx, None, conv_name, target=entry.var
             )
-            return self.put(
-                norm,
-                self.literal_kwargs(norm, norm.defaults()),
-                [projected],
-                ctx,
-                None,
-                norm_name,
-                target=entry.var,
-            )
+            return self.put(norm, node_kwargs(norm_node), [projected], ctx, None, norm_name, target=entry.var)
         self.uses_projection = True
         sample = {**conv.defaults(), "filters": 1, "kernel_size": 1, "strides": 1}
         kwargs = []
@@ -799,7 +839,7 @@ class TreePrinter(CodeWriter):
         for index in range(len(elems[0][0].branches)):
             var = ctx.fn.allocate(f"branch_{index + 1}")
             branch_ctx = replace(inner, scope=inner.scope.child(entry), chain=var)
-            insts = [Inst(p.branches[index], inst.prefix, dict(inst.feats)) for p, inst in elems]
+            insts = [inst.sub(p.branches[index]) for p, inst in elems]
             outs.append(self.print_list(insts, branch_ctx))
         merged = self.print_merge(inner, elems, body.get("merge", "concat"), outs, entry)
         result = self.print_activation(inner, elems, body, merged)
@@ -834,7 +874,7 @@ class TreePrinter(CodeWriter):
                         f" ({var_name} = {index})" if var_name else ""
                     )
                     ctx.out.append(Stmt("comment", text=comment_text(label)))
-                insts = [Inst(rep.iterations[index], inst.prefix, dict(inst.feats)) for rep, inst in elems]
+                insts = [inst.sub(rep.iterations[index]) for rep, inst in elems]
                 entry_ref = current
                 if current.var == ctx.chain and refers_to_input(insts, self.input_name):
                     entry_ref = self.protect_alias(ctx, current, "repeat_input")
@@ -862,15 +902,12 @@ class TreePrinter(CodeWriter):
         result = self.print_list(insts, iteration)
         if result.var != ctx.chain:
             statements.append(Stmt("assign", target=ctx.chain, value=ast.Name(result.var, ast.Load())))
-        if times is UNKNOWN:
-            tkey = ("times", rep0.path)
-            self.features[tkey] = times_node
+        if times is UNKNOWN:  # layer numbers after the loop depend on its count
             if _reads_tensor(times_node):
-                raise self.need(ctx, "a layer count depends on a tensor shape")
-        for rep, inst in elems:
-            inst.feats[("times", rep0.path)] = rep.times
-        if ("times", rep0.path) not in self.features:
-            self.features[("times", rep0.path)] = ast.Constant(0)
+                raise self.need(ctx, "a layer count that depends on a tensor shape")
+            self.features[("times", rep0.path)] = times_node
+            for rep, inst in elems:
+                inst.set(("times", rep0.path), rep.times, rep.iterations[0] if rep.iterations else [])
         if not frame.used:
             frame.var = "_"
         ctx.out.append(Stmt("for", value=times_node, body=statements, frame=frame))
@@ -947,7 +984,7 @@ class TreePrinter(CodeWriter):
                     names[pname] = Binding(literal_node(default), default)
         label = ", ".join(f"{p}={_short(raw[p])}" for p in declared if p in raw)
         ctx.out.append(Stmt("comment", text=comment_text(f"block {name}({label})")))
-        insts = [Inst(call.body, inst.prefix, dict(inst.feats)) for call, inst in elems]
+        insts = [inst.sub(call.body) for call, inst in elems]
         protected = entry
         if entry.var == ctx.chain and refers_to_input(insts, self.input_name):
             protected = self.protect_alias(ctx, entry, "block_input")
