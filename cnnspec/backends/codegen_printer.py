@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
@@ -93,27 +94,6 @@ class Inst:
         self.feats[key] = int(value)
         self.units[key] = unit or []
 
-    def count(self, key: Any, stem: str, own: str) -> int:
-        """How many names ``stem<N>`` one unit of feature ``key`` adds in this instance (0 for
-        a condition the item ``own`` stands under: inside its ``if`` it is always true)."""
-        pattern = re.compile(re.escape(stem) + r"\d+")
-        found = 0
-        for item in walk(self.units.get(key, [])):
-            if isinstance(item, Layer):
-                name = item.node.name
-            elif isinstance(item, BlockCall):
-                name = item.prefix[:-1]
-            else:
-                continue
-            if not name.startswith(self.prefix):
-                continue
-            local = name[len(self.prefix) :]
-            if local == own and key[0] != "loop":
-                return 0
-            if pattern.fullmatch(local):
-                found += 1
-        return found
-
 
 @dataclass
 class Slot:
@@ -166,7 +146,7 @@ def refers_to_input(insts: list[Inst], input_name: str) -> bool:
 
 
 def fit_linear(
-    values: list[int], feats: list[dict[Any, int]], prefer: dict[Any, int] | None = None
+    values: list[int], feats: list[dict[Any, int]], prefer: Callable[[Any], int] | None = None
 ) -> tuple[int, dict[Any, int]] | None:
     """Integer ``const + Σ coef·feature`` equal to ``values`` for every instance, or ``None``.
     A feature the data cannot tell apart from the constant (a loop that ran once everywhere, a
@@ -175,8 +155,30 @@ def fit_linear(
     keys = list(feats[0]) if feats else []
     if any(f.keys() != feats[0].keys() for f in feats):
         return None
-    rows_set = {(1, *(int(f[k]) for k in keys), v) for f, v in zip(feats, values, strict=True)}
-    rows = [[Fraction(x) for x in row] for row in rows_set]
+    coef: list[Any] | None = None
+    basis: list[tuple[int, ...]] = []
+    # Solve on the rows that the current solution gets wrong only (at most one per feature
+    # and one more): checking a row is cheap, eliminating over thousands of rows is not.
+    for row in dict.fromkeys((1, *(int(f[k]) for k in keys), v) for f, v in zip(feats, values, strict=True)):
+        if coef is not None and sum(c * x for c, x in zip(coef, row, strict=False)) == row[-1]:
+            continue
+        basis.append(row)
+        solved = _solve(basis, keys, prefer)
+        if solved is None:
+            return None
+        whole = all(x.denominator == 1 for x in solved)
+        coef = [int(x) for x in solved] if whole else solved  # type: ignore[misc]
+    if coef is None or any(isinstance(x, Fraction) and x.denominator != 1 for x in coef):
+        return None
+    return int(coef[0]), {k: int(coef[i + 1]) for i, k in enumerate(keys) if coef[i + 1]}
+
+
+def _solve(
+    basis: list[tuple[int, ...]], keys: list[Any], prefer: Callable[[Any], int] | None
+) -> list[Fraction] | None:
+    """``[const, coef…]`` solving the rows ``(1, features…, value)`` exactly (free features
+    at their ``prefer`` value), or ``None`` when they contradict each other."""
+    rows = [[Fraction(x) for x in row] for row in basis]
     ncols = 1 + len(keys)
     pivots: list[int] = []
     r = 0
@@ -198,17 +200,17 @@ def fit_linear(
     coef = [Fraction(0)] * ncols
     for c in range(1, ncols):
         if c not in pivots:
-            coef[c] = Fraction((prefer or {}).get(keys[c - 1], 0))
+            coef[c] = Fraction(prefer(keys[c - 1]) if prefer is not None else 0)
     for i, c in enumerate(pivots):
         coef[c] = rows[i][-1] - sum(
             (rows[i][f] * coef[f] for f in range(ncols) if f not in pivots), Fraction(0)
         )
-    if any(x.denominator != 1 for x in coef):
-        return None
-    return int(coef[0]), {k: int(coef[i + 1]) for i, k in enumerate(keys) if coef[i + 1]}
+    return coef
 
 
-def fit_text(texts: list[str], insts: list[Inst]) -> list[Any] | None:
+def fit_text(
+    texts: list[str], insts: list[Inst], count: Callable[[Inst, Any, str, str], int]
+) -> list[Any] | None:
     """``texts`` (one per instance) as text parts and fitted numbers (``(const, {feature:
     coef})``), or ``None`` when no such expression gives every one of them."""
     feats = [inst.feats for inst in insts]
@@ -227,13 +229,17 @@ def fit_text(texts: list[str], insts: list[Inst]) -> list[Any] | None:
             continue
         if any(str(int(c)) != c for c in column):
             return None
-        prefer = {}
+        prefer = None
         if i == len(first) - 2:  # the layer's own number: what one unit of a feature adds
             stem = "".join(first[:i])
-            prefer = {
-                key: max(inst.count(key, stem, text) for inst, text in zip(insts, texts, strict=True))
-                for key in feats[0]
-            }
+
+            def prefer(key: Any, stem: str = stem) -> int:
+                seen = {
+                    (id(inst.units.get(key)), inst.prefix, text): inst
+                    for inst, text in zip(insts, texts, strict=True)
+                }
+                return max(count(inst, key, stem, text) for (_, _, text), inst in seen.items())
+
         fitted = fit_linear([int(c) for c in column], feats, prefer)
         if fitted is None:
             return None
@@ -255,6 +261,9 @@ class TreePrinter(CodeWriter):
         self.modes: dict[str, str | None] = {}
         self.produced: dict[str, TensorRef] = {}  # IR name → the variable holding it
         self.notes: list[str] = []
+        self.fitted: dict[tuple[Any, ...], str | None] = {}
+        #: Per layer list (kept alive here, so ids stay unique): its local names by stem.
+        self.unit_names: dict[tuple[int, str], tuple[list[Item], dict[str, int], set[str]]] = {}
 
     # -- entry point -----------------------------------------------------------------------
     def build(self) -> ModelModule:
@@ -316,7 +325,7 @@ class TreePrinter(CodeWriter):
             if not name.startswith(inst.prefix):
                 raise self.need(ctx, f"layer {name!r} outside its block's prefix")
             texts.append(name[len(inst.prefix) :])
-        parts = fit_text(texts, [inst for _, inst in elems])
+        parts = fit_text(texts, [inst for _, inst in elems], self.unit_count)
         if parts is None:
             raise self.need(ctx, f"the names {texts[:3]} with one expression")
         out: list[PrefixPart] = list(ctx.prefix)
@@ -341,15 +350,45 @@ class TreePrinter(CodeWriter):
             expr = ast.BinOp(expr, ast.Add(), ast.Constant(const))
         return expr
 
+    def unit_count(self, inst: Inst, key: Any, stem: str, own: str) -> int:
+        """How many names ``stem<N>`` one unit of feature ``key`` adds in ``inst`` (0 for the
+        condition the item named ``own`` stands under: inside its ``if`` it is always true)."""
+        items = inst.units.get(key, [])
+        cached = self.unit_names.get((id(items), inst.prefix))
+        if cached is None:
+            stems: dict[str, int] = {}
+            names: set[str] = set()
+            for item in walk(items):
+                if isinstance(item, Layer):
+                    name = item.node.name
+                elif isinstance(item, BlockCall):
+                    name = item.prefix[:-1]
+                else:
+                    continue
+                if name.startswith(inst.prefix):
+                    local = name[len(inst.prefix) :]
+                    names.add(local)
+                    stem_of = local.rstrip("0123456789")
+                    if stem_of != local:
+                        stems[stem_of] = stems.get(stem_of, 0) + 1
+            cached = self.unit_names[(id(items), inst.prefix)] = (items, stems, names)
+        if own in cached[2] and key[0] != "loop":
+            return 0
+        return cached[1].get(stem, 0)
+
     # -- what fits (decided before printing) ------------------------------------------------
     def fits(self, insts: list[Inst]) -> str | None:
-        """Why these instances of a layer list cannot share one text (``None``: they can)."""
-        insts = [Inst(i.items, i.prefix, dict(i.feats), dict(i.units)) for i in insts]
-        for slot in slots_of(insts):
-            reason = self.slot_fits(slot)
-            if reason:
-                return reason
-        return None
+        """Why these instances of a layer list cannot share one text (``None``: they can).
+        Remembered: the printer asks again, with the same instances, what deciding an outer
+        loop or block already asked."""
+        key = tuple(
+            (id(i.items), i.prefix, tuple((k, v, id(i.units.get(k))) for k, v in i.feats.items()))
+            for i in insts
+        )
+        if key not in self.fitted:
+            copies = [Inst(i.items, i.prefix, dict(i.feats), dict(i.units)) for i in insts]
+            self.fitted[key] = next(filter(None, map(self.slot_fits, slots_of(copies))), None)
+        return self.fitted[key]
 
     def names_fit(self, elems: list[tuple[str, Inst]]) -> bool:
         if not elems:
@@ -359,7 +398,7 @@ class TreePrinter(CodeWriter):
             if not name.startswith(inst.prefix):
                 return False
             texts.append(name[len(inst.prefix) :])
-        return fit_text(texts, [inst for _, inst in elems]) is not None
+        return fit_text(texts, [inst for _, inst in elems], self.unit_count) is not None
 
     def slot_fits(self, slot: Slot) -> str | None:
         elems = slot.elems
@@ -857,8 +896,9 @@ class TreePrinter(CodeWriter):
         reason = None
         if times not in (0, 1):
             reason = self.fits(self.iterations(elems, None))
-            if reason:
-                self.notes.append(f"unrolled the repeat at {format_path(rep0.path)}: {reason}")
+            note = f"unrolled the repeat at {format_path(rep0.path)}: {reason}"
+            if reason and note not in self.notes:
+                self.notes.append(note)
         if times in (0, 1) or reason:
             counts = {rep.times for rep, _ in elems}
             if len(counts) != 1:
