@@ -202,7 +202,6 @@ class ModelModule:
     augmentation: list[Stmt]
     uses_projection: bool
     notes: list[str]
-    flat: bool
 
 
 # -- contexts ---------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from cnnspec.backends.codegen_model import (
     _input_statement,
     _model_return,
     _reads_tensor,
+    _results,
     _sample,
     _short,
     _substitute,
@@ -279,7 +280,6 @@ class TreePrinter(CodeWriter):
             augmentation=augmentation_statements(self.ir, self.doc),
             uses_projection=self.uses_projection,
             notes=self.notes,
-            flat=False,
         )
 
     def build_constants(self) -> None:
@@ -675,22 +675,12 @@ class TreePrinter(CodeWriter):
         named = [(getattr(item, role).node.name, inst) for item, inst in elems if getattr(item, role)]
         return self.name_ref(ctx, named) if named else None
 
-    def print_merge(
-        self,
-        ctx: Ctx,
-        elems: list[tuple[Any, Inst]],
-        mode_raw: Any,
-        tensors: list[TensorRef],
-        current: TensorRef,
-    ) -> TensorRef:
-        mode = self.known(mode_raw, ctx, current, "`merge`")
-        if mode not in ("add", "concat"):
-            raise self.need(ctx, f"merge {mode!r}")
-        kind = REGISTRY[mode]
-        kwargs = self.literal_kwargs(kind, kind.defaults())
+    def print_merge(self, ctx: Ctx, elems: list[tuple[Any, Inst]], tensors: list[TensorRef]) -> TensorRef:
+        """The merge layer of a residual or parallel, as the resolver made it."""
+        node = next(item.merge.node for item, _ in elems if item.merge is not None)
         name = self.made(ctx, elems, "merge")
         assert name is not None
-        return self.put(kind, kwargs, tensors, ctx, None, name, target=ctx.chain)
+        return self.put(REGISTRY[node.kind], node_kwargs(node), tensors, ctx, None, name, target=ctx.chain)
 
     def print_activation(
         self, ctx: Ctx, elems: list[tuple[Any, Inst]], fields: dict[str, Any], current: TensorRef
@@ -708,7 +698,6 @@ class TreePrinter(CodeWriter):
         elems: list[tuple[Residual, Inst]] = slot.elems  # type: ignore[assignment]
         body = elems[0][0].raw
         shortcut_field = body.get("shortcut", "auto")
-        merge_mode = body.get("merge", "add")
         mode: Any = None
         if not isinstance(shortcut_field, list):
             try:
@@ -731,7 +720,7 @@ class TreePrinter(CodeWriter):
             return result
         assert alias is not None
         if mode is UNKNOWN:
-            merged = self.print_optional_merge(elems, shortcut_field, merge_mode, entry, body_out, inner)
+            merged = self.print_optional_merge(elems, shortcut_field, entry, body_out, inner)
         else:
             if isinstance(shortcut_field, list):
                 sc_insts = [inst.sub(r.shortcut) for r, inst in elems]
@@ -741,14 +730,15 @@ class TreePrinter(CodeWriter):
                 sc_ctx = replace(inner, scope=inner.scope.child(protected), chain=alias)
                 shortcut = self.print_list(sc_insts, sc_ctx, entry)
             elif mode == "identity" or (
-                mode == "auto" and self.known(merge_mode, ctx, entry, "`merge`") == "concat"
+                mode == "auto"
+                and any(r.merge is not None and r.merge.node.kind == "concat" for r, _ in elems)
             ):
                 shortcut = entry
             elif mode in ("auto", "projection"):
                 shortcut = self.print_projection(elems, mode, entry, body_out, inner)
             else:
                 raise self.need(ctx, f"shortcut {mode!r}")
-            merged = self.print_merge(inner, elems, merge_mode, [shortcut, body_out], entry)
+            merged = self.print_merge(inner, elems, [shortcut, body_out])
         result = self.print_activation(inner, elems, body, merged)
         ctx.fn.taken = saved | {result.var}
         return result
@@ -762,13 +752,10 @@ class TreePrinter(CodeWriter):
         self,
         elems: list[tuple[Residual, Inst]],
         shortcut_field: Any,
-        merge_mode: Any,
         entry: TensorRef,
         body_out: TensorRef,
         ctx: Ctx,
     ) -> TensorRef:
-        from cnnspec.backends.codegen_model import _results
-
         node = self.translate(shortcut_field, ctx, entry)
         if not _results(node) <= {"identity", "none"}:
             raise self.need(ctx, "a `shortcut` chosen at run time among projections")
@@ -790,7 +777,7 @@ class TreePrinter(CodeWriter):
         if not merged:
             return TensorRef(ctx.chain)
         statements: list[Stmt] = []
-        self.print_merge(replace(ctx, out=statements), merged, merge_mode, [entry, current], entry)
+        self.print_merge(replace(ctx, out=statements), merged, [entry, current])
         ctx.out.append(Stmt("if", value=test, body=statements))
         return TensorRef(ctx.chain)
 
@@ -880,7 +867,7 @@ class TreePrinter(CodeWriter):
             branch_ctx = replace(inner, scope=inner.scope.child(entry), chain=var)
             insts = [inst.sub(p.branches[index]) for p, inst in elems]
             outs.append(self.print_list(insts, branch_ctx))
-        merged = self.print_merge(inner, elems, body.get("merge", "concat"), outs, entry)
+        merged = self.print_merge(inner, elems, outs)
         result = self.print_activation(inner, elems, body, merged)
         ctx.fn.taken = saved | {result.var}
         return result

@@ -111,7 +111,7 @@ def generate_code(
         verify_model(tree, spec.ir)
     except CheckError as exc:
         raise CodegenError(f"generated code differs from the model: {exc.message}") from None
-    return GeneratedCode(text, script, not module.flat, module.notes, formatted)
+    return GeneratedCode(text, script, True, module.notes, formatted)
 
 
 def build_module(spec: CompiledSpec, *, script: bool = False) -> ModelModule:
@@ -208,7 +208,6 @@ def module_context(spec: CompiledSpec, module: ModelModule, *, source_name: str)
         "augmentation_comment": augmentation_comment(spec),
         "uses_projection": module.uses_projection,
         "notes": note_lines(module.notes),
-        "flat": module.flat,
     }
 
 
