@@ -13,6 +13,7 @@ a repeat a loop (else unrolled) is decided once, before printing it, from that d
 from __future__ import annotations
 
 import ast
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -156,19 +157,23 @@ def fit_linear(
     keys = list(feats[0]) if feats else []
     if any(f.keys() != feats[0].keys() for f in feats):
         return None
-    coef: list[Any] | None = None
+    rows = list(dict.fromkeys((1, *(int(f[k]) for k in keys), v) for f, v in zip(feats, values, strict=True)))
+    # Solve on the rows that the current solution gets wrong only, until it gets none wrong
+    # (each round adds a row the basis does not span, so at most one per feature and one
+    # more): checking a row is cheap, eliminating over thousands of rows is not.
     basis: list[tuple[int, ...]] = []
-    # Solve on the rows that the current solution gets wrong only (at most one per feature
-    # and one more): checking a row is cheap, eliminating over thousands of rows is not.
-    for row in dict.fromkeys((1, *(int(f[k]) for k in keys), v) for f, v in zip(feats, values, strict=True)):
-        if coef is not None and sum(c * x for c, x in zip(coef, row, strict=False)) == row[-1]:
-            continue
-        basis.append(row)
+    coef: list[Any] | None = None
+    while True:
+        wrong = next(
+            (row for row in rows if coef is None or sum(map(operator.mul, coef, row)) != row[-1]), None
+        )
+        if wrong is None:
+            break
+        basis.append(wrong)
         solved = _solve(basis, keys, prefer)
         if solved is None:
             return None
-        whole = all(x.denominator == 1 for x in solved)
-        coef = [int(x) for x in solved] if whole else solved  # type: ignore[misc]
+        coef = [int(x) for x in solved] if all(x.denominator == 1 for x in solved) else solved
     if coef is None or any(isinstance(x, Fraction) and x.denominator != 1 for x in coef):
         return None
     return int(coef[0]), {k: int(coef[i + 1]) for i, k in enumerate(keys) if coef[i + 1]}
@@ -262,7 +267,7 @@ class TreePrinter(CodeWriter):
         self.modes: dict[str, str | None] = {}
         self.produced: dict[str, TensorRef] = {}  # IR name → the variable holding it
         self.notes: list[str] = []
-        self.fitted: dict[tuple[Any, ...], str | None] = {}
+        self.fitted: dict[tuple[Any, ...], tuple[str | None, list[Inst]]] = {}
         #: Per layer list (kept alive here, so ids stay unique): its local names by stem.
         self.unit_names: dict[tuple[int, str], tuple[list[Item], dict[str, int], set[str]]] = {}
 
@@ -387,8 +392,9 @@ class TreePrinter(CodeWriter):
         )
         if key not in self.fitted:
             copies = [Inst(i.items, i.prefix, dict(i.feats), dict(i.units)) for i in insts]
-            self.fitted[key] = next(filter(None, map(self.slot_fits, slots_of(copies))), None)
-        return self.fitted[key]
+            reason = next(filter(None, map(self.slot_fits, slots_of(copies))), None)
+            self.fitted[key] = (reason, insts)  # the instances keep the ids in the key unique
+        return self.fitted[key][0]
 
     def names_fit(self, elems: list[tuple[str, Inst]]) -> bool:
         if not elems:
