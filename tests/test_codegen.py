@@ -525,8 +525,9 @@ def test_random_blocks_loops_and_conditions_print_and_replay(seed):
 
 
 def test_names_after_a_condition_inside_a_residual_in_a_loop():
-    """A regression: the fit of `activation_1, activation_2, activation_1` over k = 0, 1, 2
-    was accepted as `activation_1` (a solution that a later row broke was not checked again)."""
+    """A condition inside a residual's body numbers the layers after the residual too (a
+    regression: the fit of `activation_1, activation_2, activation_1` over k = 0, 1, 2 was
+    once accepted as `activation_1`, a solution that a later row broke)."""
     text = (
         "cnnspec: 1\nname: m\ninput: {shape: [8, 8, 4]}\nblocks:\n  blk:\n    params: {p: int}\n"
         "    layers:\n      - residual: {body: [{activation: relu, when: '${p % 2 == 1}'}, batch_norm]}\n"
@@ -534,4 +535,6 @@ def test_names_after_a_condition_inside_a_residual_in_a_loop():
         "  - repeat: {times: 3, as: k, layers: [blk: {p: '${k}'}]}\n  - flatten\n  - dense: 2\n"
     )
     generated = generate_code(compile_text(text))
-    assert 'name="blk_2_activation_2"' in generated.text  # k = 1: the loop is unrolled
+    assert generated.notes == []
+    assert 'name=f"{name}_activation_{(p % 2 == 1) + 1}"' in generated.text
+    assert 'x = blk(x, p=k, name=f"blk_{k + 1}")' in generated.text

@@ -72,6 +72,7 @@ from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec.expr import ExpressionError, is_expression
 
 _NUMBER = re.compile(r"(\d+)")
+_SHAPE_NAME = re.compile(r"\bin_(channels|shape)\b")
 
 
 @dataclass
@@ -96,6 +97,13 @@ class Inst:
         self.feats[key] = int(value)
         self.units[key] = unit or []
 
+    def absorb(self, child: Inst) -> None:
+        """Take the features a list inside this one found (its conditions and loop counts
+        number the layers after it too; a loop variable stays inside its loop)."""
+        for key, value in child.feats.items():
+            if key not in self.feats and key[0] != "loop":
+                self.set(key, value, child.units[key])
+
 
 @dataclass
 class Slot:
@@ -104,6 +112,17 @@ class Slot:
     path: SpecPath
     kind: str
     elems: list[tuple[Item, Inst]]
+
+
+def absorb(elems: list[tuple[Any, Inst]], children: list[Inst]) -> None:
+    for (_, parent), child in zip(elems, children, strict=True):
+        parent.absorb(child)
+
+
+def reads_shape(raw: Any) -> bool:
+    """Whether a value as written reads the input's shape (``in_channels``/``in_shape``): in
+    the code that is a tensor's shape, which means something else a few lines further on."""
+    return isinstance(raw, str) and _SHAPE_NAME.search(raw) is not None
 
 
 def item_path(item: Item) -> SpecPath:
@@ -154,9 +173,9 @@ def fit_linear(
     A feature the data cannot tell apart from the constant (a loop that ran once everywhere, a
     condition true in every call) gets its ``prefer`` coefficient: what one unit of it adds,
     so the code stays right for other values."""
-    keys = list(feats[0]) if feats else []
-    if any(f.keys() != feats[0].keys() for f in feats):
-        return None
+    # Only the features every instance has: one that a condition or loop inside another
+    # condition found is unknown (and meaningless) where that condition was false.
+    keys = [k for k in feats[0] if all(k in f for f in feats[1:])] if feats else []
     rows = list(dict.fromkeys((1, *(int(f[k]) for k in keys), v) for f, v in zip(feats, values, strict=True)))
     # Solve on the rows that the current solution gets wrong only, until it gets none wrong
     # (each round adds a row the basis does not span, so at most one per feature and one
@@ -267,7 +286,7 @@ class TreePrinter(CodeWriter):
         self.modes: dict[str, str | None] = {}
         self.produced: dict[str, TensorRef] = {}  # IR name → the variable holding it
         self.notes: list[str] = []
-        self.fitted: dict[tuple[Any, ...], tuple[str | None, list[Inst]]] = {}
+        self.fitted: dict[tuple[Any, ...], tuple[str | None, list[Inst], list[Inst]]] = {}
         #: Per layer list (kept alive here, so ids stay unique): its local names by stem.
         self.unit_names: dict[tuple[int, str], tuple[list[Item], dict[str, int], set[str]]] = {}
 
@@ -382,8 +401,10 @@ class TreePrinter(CodeWriter):
         return cached[1].get(stem, 0)
 
     # -- what fits (decided before printing) ------------------------------------------------
-    def fits(self, insts: list[Inst]) -> str | None:
+    def fits(self, insts: list[Inst], parents: list[Inst] | None = None) -> str | None:
         """Why these instances of a layer list cannot share one text (``None``: they can).
+        With ``parents`` (a residual's or parallel's lists, which share the enclosing list's
+        layer numbering), the conditions and loop counts found inside are passed up to them.
         Remembered: the printer asks again, with the same instances, what deciding an outer
         loop or block already asked."""
         key = tuple(
@@ -393,8 +414,11 @@ class TreePrinter(CodeWriter):
         if key not in self.fitted:
             copies = [Inst(i.items, i.prefix, dict(i.feats), dict(i.units)) for i in insts]
             reason = next(filter(None, map(self.slot_fits, slots_of(copies))), None)
-            self.fitted[key] = (reason, insts)  # the instances keep the ids in the key unique
-        return self.fitted[key][0]
+            self.fitted[key] = (reason, insts, copies)  # the instances keep the key's ids unique
+        reason, _, copies = self.fitted[key]
+        for parent, copy in zip(parents or [], copies, strict=False):
+            parent.absorb(copy)
+        return reason
 
     def names_fit(self, elems: list[tuple[str, Inst]]) -> bool:
         if not elems:
@@ -414,7 +438,8 @@ class TreePrinter(CodeWriter):
         if isinstance(first, Conditional):
             for item, inst in elems:
                 assert isinstance(item, Conditional)
-                inst.set(("when", slot.path), item.value, [item.item] if item.item is not None else [])
+                if not reads_shape(item.condition):
+                    inst.set(("when", slot.path), item.value, [item.item] if item.item is not None else [])
             inner = [(item.item, inst) for item, inst in elems if item.item is not None]  # type: ignore[union-attr]
             return self.slot_fits(Slot(slot.path, slot.kind, inner)) if inner else None
         extras = getattr(first, "extras", {})
@@ -440,7 +465,8 @@ class TreePrinter(CodeWriter):
         if isinstance(first, Repeat):
             reason = self.loop_fits(elems)  # type: ignore[arg-type]
             for item, inst in elems:
-                inst.set(("times", slot.path), item.times, item.iterations[0] if item.iterations else [])  # type: ignore[union-attr]
+                if not reads_shape(item.raw_times):  # type: ignore[union-attr]
+                    inst.set(("times", slot.path), item.times, item.iterations[0] if item.iterations else [])  # type: ignore[union-attr]
             return reason
         if isinstance(first, Residual):
             lists = [[inst.sub(item.body) for item, inst in elems]]  # type: ignore[union-attr]
@@ -460,7 +486,7 @@ class TreePrinter(CodeWriter):
         else:
             return "an unknown item"
         for insts in lists:
-            reason = self.fits(insts)
+            reason = self.fits(insts, [inst for _, inst in elems])
             if reason:
                 return reason
         for role in ("merge", "activation"):
@@ -566,9 +592,10 @@ class TreePrinter(CodeWriter):
             return self.print_item(Slot(slot.path, slot.kind, inner), ctx, current)  # type: ignore[arg-type]
         test = self.translate(first.condition, ctx, current)
         key = ("when", slot.path)
-        self.features[key] = test
-        for c, inst in slot.elems:
-            inst.set(key, c.value, [c.item] if c.item is not None else [])  # type: ignore[union-attr]
+        if not _reads_tensor(test):  # a shape test means something else further on
+            self.features[key] = test
+            for c, inst in slot.elems:
+                inst.set(key, c.value, [c.item] if c.item is not None else [])  # type: ignore[union-attr]
         if not inner:
             return current  # false in every call: nothing to write
         current = self.to_chain(ctx, current)
@@ -720,6 +747,7 @@ class TreePrinter(CodeWriter):
             entry = TensorRef(alias, entry.ir, entry.shape)
         inner = self.sub_ctx(ctx, None, entry)
         body_out = self.print_list(body_insts, inner, start)
+        absorb(elems, body_insts)
         if mode == "none":
             result = self.print_activation(inner, elems, body, body_out)
             ctx.fn.taken = saved | {result.var}
@@ -735,6 +763,7 @@ class TreePrinter(CodeWriter):
                     protected = self.protect_alias(inner, entry, "residual_input")
                 sc_ctx = replace(inner, scope=inner.scope.child(protected), chain=alias)
                 shortcut = self.print_list(sc_insts, sc_ctx, entry)
+                absorb(elems, sc_insts)
             elif mode == "identity" or (
                 mode == "auto"
                 and any(r.merge is not None and r.merge.node.kind == "concat" for r, _ in elems)
@@ -777,9 +806,10 @@ class TreePrinter(CodeWriter):
         current = self.to_chain(ctx, body_out)
         merged = [(r, inst) for r, inst in elems if r.merge is not None]
         key = ("shortcut", elems[0][0].path)
-        self.features[key] = test
-        for r, inst in elems:
-            inst.set(key, r.merge is not None, [r.merge] if r.merge is not None else [])
+        if not _reads_tensor(test):
+            self.features[key] = test
+            for r, inst in elems:
+                inst.set(key, r.merge is not None, [r.merge] if r.merge is not None else [])
         if not merged:
             return TensorRef(ctx.chain)
         statements: list[Stmt] = []
@@ -873,6 +903,7 @@ class TreePrinter(CodeWriter):
             branch_ctx = replace(inner, scope=inner.scope.child(entry), chain=var)
             insts = [inst.sub(p.branches[index]) for p, inst in elems]
             outs.append(self.print_list(insts, branch_ctx))
+            absorb(elems, insts)
         merged = self.print_merge(inner, elems, outs)
         result = self.print_activation(inner, elems, body, merged)
         ctx.fn.taken = saved | {result.var}
@@ -935,9 +966,7 @@ class TreePrinter(CodeWriter):
         result = self.print_list(insts, iteration)
         if result.var != ctx.chain:
             statements.append(Stmt("assign", target=ctx.chain, value=ast.Name(result.var, ast.Load())))
-        if times is UNKNOWN:  # layer numbers after the loop depend on its count
-            if _reads_tensor(times_node):
-                raise self.need(ctx, "a layer count that depends on a tensor shape")
+        if times is UNKNOWN and not _reads_tensor(times_node):  # numbers after the loop count it
             self.features[("times", rep0.path)] = times_node
             for rep, inst in elems:
                 inst.set(("times", rep0.path), rep.times, rep.iterations[0] if rep.iterations else [])
