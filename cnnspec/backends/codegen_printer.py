@@ -111,7 +111,7 @@ class Slot:
 
     path: SpecPath
     kind: str
-    elems: list[tuple[Item, Inst]]
+    elems: list[tuple[Any, Inst]]  # (the item, the instance it belongs to)
 
 
 def absorb(elems: list[tuple[Any, Inst]], children: list[Inst]) -> None:
@@ -440,7 +440,7 @@ class TreePrinter(CodeWriter):
                 assert isinstance(item, Conditional)
                 if not reads_shape(item.condition):
                     inst.set(("when", slot.path), item.value, [item.item] if item.item is not None else [])
-            inner = [(item.item, inst) for item, inst in elems if item.item is not None]  # type: ignore[union-attr]
+            inner = [(item.item, inst) for item, inst in elems if item.item is not None]
             return self.slot_fits(Slot(slot.path, slot.kind, inner)) if inner else None
         extras = getattr(first, "extras", {})
         for key in ("id", "inputs"):
@@ -453,36 +453,33 @@ class TreePrinter(CodeWriter):
                     detail = f" ({exc.message})"
                 return f"{what} depends on a value known only at run time{detail}"
         if isinstance(first, Layer):
-            if not self.names_fit([(item.node.name, inst) for item, inst in elems]):  # type: ignore[union-attr]
+            if not self.names_fit([(item.node.name, inst) for item, inst in elems]):
                 return "layer numbers vary between calls or iterations"
-            return self.params_fit([item for item, _ in elems])  # type: ignore[misc]
+            return self.params_fit([item for item, _ in elems])
         if isinstance(first, BlockCall):
-            if not self.names_fit([(item.prefix[:-1], inst) for item, inst in elems]):  # type: ignore[union-attr]
+            if not self.names_fit([(item.prefix[:-1], inst) for item, inst in elems]):
                 return "block numbers vary between calls or iterations"
             if self.block_mode(first.block) is None:
                 return None
-            return self.fits([inst.sub(item.body) for item, inst in elems])  # type: ignore[union-attr]
+            return self.fits([inst.sub(item.body) for item, inst in elems])
         if isinstance(first, Repeat):
-            reason = self.loop_fits(elems)  # type: ignore[arg-type]
+            reason = self.loop_fits(elems)
             for item, inst in elems:
-                if not reads_shape(item.raw_times):  # type: ignore[union-attr]
-                    inst.set(("times", slot.path), item.times, item.iterations[0] if item.iterations else [])  # type: ignore[union-attr]
+                if not reads_shape(item.raw_times):
+                    inst.set(("times", slot.path), item.times, item.iterations[0] if item.iterations else [])
             return reason
         if isinstance(first, Residual):
-            lists = [[inst.sub(item.body) for item, inst in elems]]  # type: ignore[union-attr]
+            lists = [[inst.sub(item.body) for item, inst in elems]]
             if first.mode == "list":
-                lists.append([inst.sub(item.shortcut) for item, inst in elems])  # type: ignore[union-attr]
+                lists.append([inst.sub(item.shortcut) for item, inst in elems])
             else:
-                made = [(item, inst) for item, inst in elems if len(item.shortcut) == 2]  # type: ignore[union-attr]
+                made = [(item, inst) for item, inst in elems if len(item.shortcut) == 2]
                 for index in (0, 1):
-                    if not self.names_fit([(item.shortcut[index].node.name, inst) for item, inst in made]):  # type: ignore[union-attr]
+                    if not self.names_fit([(item.shortcut[index].node.name, inst) for item, inst in made]):
                         return "layer numbers vary between calls or iterations"
         elif isinstance(first, Parallel):
-            count = max(len(item.branches) for item, _ in elems)  # type: ignore[union-attr]
-            lists = [
-                [inst.sub(item.branches[b]) for item, inst in elems]  # type: ignore[union-attr]
-                for b in range(count)
-            ]
+            count = max(len(item.branches) for item, _ in elems)
+            lists = [[inst.sub(item.branches[b]) for item, inst in elems] for b in range(count)]
         else:
             return "an unknown item"
         for insts in lists:
@@ -585,23 +582,23 @@ class TreePrinter(CodeWriter):
             condition = self.value(first.condition, ctx, current)
         except Unknown:
             condition = UNKNOWN
-        inner = [(c.item, inst) for c, inst in slot.elems if c.value and c.item is not None]  # type: ignore[union-attr]
+        inner = [(c.item, inst) for c, inst in slot.elems if c.value and c.item is not None]
         if condition is not UNKNOWN:
             if not condition or not inner:
                 return current
-            return self.print_item(Slot(slot.path, slot.kind, inner), ctx, current)  # type: ignore[arg-type]
+            return self.print_item(Slot(slot.path, slot.kind, inner), ctx, current)
         test = self.translate(first.condition, ctx, current)
         key = ("when", slot.path)
         if not _reads_tensor(test):  # a shape test means something else further on
             self.features[key] = test
             for c, inst in slot.elems:
-                inst.set(key, c.value, [c.item] if c.item is not None else [])  # type: ignore[union-attr]
+                inst.set(key, c.value, [c.item] if c.item is not None else [])
         if not inner:
             return current  # false in every call: nothing to write
         current = self.to_chain(ctx, current)
         inner_out: list[Stmt] = []
         inner_ctx = replace(ctx, out=inner_out)
-        self.to_chain(inner_ctx, self.print_item(Slot(slot.path, slot.kind, inner), inner_ctx, current))  # type: ignore[arg-type]
+        self.to_chain(inner_ctx, self.print_item(Slot(slot.path, slot.kind, inner), inner_ctx, current))
         ctx.out.append(Stmt("if", value=test, body=inner_out))
         return TensorRef(ctx.chain)
 
@@ -650,10 +647,10 @@ class TreePrinter(CodeWriter):
 
     # -- plain layers ----------------------------------------------------------------------
     def print_layer(self, slot: Slot, ctx: Ctx, inputs: list[TensorRef], item_id: str | None) -> TensorRef:
-        leaves: list[Layer] = [item for item, _ in slot.elems]  # type: ignore[misc]
+        leaves: list[Layer] = [item for item, _ in slot.elems]
         kind = REGISTRY[leaves[0].node.kind]
         kwargs = self.tree_kwargs(kind, leaves[0].raw or {}, ctx, inputs[0], leaves)
-        name = self.name_ref(ctx, [(leaf.node.name, inst) for leaf, inst in slot.elems])  # type: ignore[union-attr]
+        name = self.name_ref(ctx, [(leaf.node.name, inst) for leaf, inst in slot.elems])
         return self.put(kind, kwargs, inputs, ctx, item_id, name)
 
     def tree_kwargs(
@@ -728,7 +725,7 @@ class TreePrinter(CodeWriter):
 
     # -- combinators -----------------------------------------------------------------------
     def print_residual(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
-        elems: list[tuple[Residual, Inst]] = slot.elems  # type: ignore[assignment]
+        elems: list[tuple[Residual, Inst]] = slot.elems
         body = elems[0][0].raw
         shortcut_field = body.get("shortcut", "auto")
         mode: Any = None
@@ -823,15 +820,15 @@ class TreePrinter(CodeWriter):
         conv, norm = REGISTRY["conv2d"], REGISTRY["batch_norm"]
         made = [(r, inst) for r, inst in elems if len(r.shortcut) == 2]
         if made:
-            conv_name = self.name_ref(ctx, [(r.shortcut[0].node.name, inst) for r, inst in made])  # type: ignore[union-attr]
-            norm_name = self.name_ref(ctx, [(r.shortcut[1].node.name, inst) for r, inst in made])  # type: ignore[union-attr]
+            conv_name = self.name_ref(ctx, [(r.shortcut[0].node.name, inst) for r, inst in made])
+            norm_name = self.name_ref(ctx, [(r.shortcut[1].node.name, inst) for r, inst in made])
         else:
             conv_name = self.beside(ctx, elems, "shortcut_conv2d_1")
             norm_name = self.beside(ctx, elems, "shortcut_batch_norm_1")
         if entry.shape is not None and body_out.shape is not None:  # one call, shapes known
             if not made:
                 return entry
-            conv_node, norm_node = (leaf.node for leaf in made[0][0].shortcut)  # type: ignore[union-attr]
+            conv_node, norm_node = (leaf.node for leaf in made[0][0].shortcut)
             projected = self.put(
                 conv, node_kwargs(conv_node), [entry], ctx, None, conv_name, target=entry.var
             )
@@ -893,7 +890,7 @@ class TreePrinter(CodeWriter):
         return self.name_ref(ctx, named)
 
     def print_parallel(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
-        elems: list[tuple[Parallel, Inst]] = slot.elems  # type: ignore[assignment]
+        elems: list[tuple[Parallel, Inst]] = slot.elems
         body = elems[0][0].raw
         saved = ctx.fn.taken.copy()
         inner = self.sub_ctx(ctx, None, entry)
@@ -910,7 +907,7 @@ class TreePrinter(CodeWriter):
         return result
 
     def print_repeat(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
-        elems: list[tuple[Repeat, Inst]] = slot.elems  # type: ignore[assignment]
+        elems: list[tuple[Repeat, Inst]] = slot.elems
         rep0 = elems[0][0]
         var_name = rep0.var
         try:
@@ -977,7 +974,7 @@ class TreePrinter(CodeWriter):
 
     # -- blocks ----------------------------------------------------------------------------
     def print_call(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
-        elems: list[tuple[BlockCall, Inst]] = slot.elems  # type: ignore[assignment]
+        elems: list[tuple[BlockCall, Inst]] = slot.elems
         call0 = elems[0][0]
         name = call0.block
         block_name = self.name_ref(ctx, [(call.prefix[:-1], inst) for call, inst in elems])
