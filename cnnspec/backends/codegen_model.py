@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -565,38 +565,26 @@ class CodeWriter:
             raise self.need(ctx, f"`{param.name}` needs a literal value")
         return None
 
-    def sub_ctx(self, ctx: Ctx, item_id: str | None, entry: TensorRef) -> Ctx:
-        scope = ctx.scope.child(entry)
-        if item_id is None:
-            return replace(ctx, scope=scope)
-        return replace(ctx, scope=scope, prefix=(*ctx.prefix, f"{item_id}_"))
 
-    def literal_kwargs(self, kind: LayerKind, params: dict[str, Any]) -> list[tuple[str, ast.expr]]:
-        defaults = default_kwargs(kind)
-        tuples = tuple_kwargs(kind)
-        out = []
-        for key, value in kind.keras_args(params).items():
-            if key in defaults and same_value(defaults[key], value):
-                continue
-            if key in tuples and isinstance(value, tuple) and value and all(v == value[0] for v in value):
-                value = value[0]
-            out.append((key, literal_node(value)))
-        return out
-
-
-# -- augmentation --------------------------------------------------------------------------
-def node_kwargs(node: Node) -> list[tuple[str, ast.expr]]:
-    kind = REGISTRY[node.kind]
+# -- literal arguments and augmentation --------------------------------------------------------
+def literal_kwargs(kind: LayerKind, params: dict[str, Any]) -> list[tuple[str, ast.expr]]:
+    """The keyword arguments the Keras builder passes for these parameters, as literals
+    (defaults left out, ``(3, 3)`` written ``3``)."""
     defaults = default_kwargs(kind)
     tuples = tuple_kwargs(kind)
     out = []
-    for key, value in kind.keras_args(node.params).items():
+    for key, value in kind.keras_args(params).items():
         if key in defaults and same_value(defaults[key], value):
             continue
         if key in tuples and isinstance(value, tuple) and value and all(v == value[0] for v in value):
             value = value[0]
         out.append((key, literal_node(value)))
     return out
+
+
+def node_kwargs(node: Node) -> list[tuple[str, ast.expr]]:
+    """The keyword arguments of a layer the resolver made."""
+    return literal_kwargs(REGISTRY[node.kind], node.params)
 
 
 def augmentation_statements(ir: ModelIR, doc: Any) -> list[Stmt]:

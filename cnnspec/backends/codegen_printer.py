@@ -52,6 +52,7 @@ from cnnspec.backends.codegen_model import (
     _where,
     augmentation_statements,
     drop_unused,
+    literal_kwargs,
     merge_ifs,
     node_kwargs,
 )
@@ -742,7 +743,7 @@ class TreePrinter(CodeWriter):
             alias = ctx.fn.allocate("shortcut")
             ctx.out.append(Stmt("assign", target=alias, value=ast.Name(entry.var, ast.Load())))
             entry = TensorRef(alias, entry.ir, entry.shape)
-        inner = self.sub_ctx(ctx, None, entry)
+        inner = replace(ctx, scope=ctx.scope.child(entry))
         body_out = self.print_list(body_insts, inner, start)
         absorb(elems, body_insts)
         if mode == "none":
@@ -836,7 +837,7 @@ class TreePrinter(CodeWriter):
         self.uses_projection = True
         sample = {**conv.defaults(), "filters": 1, "kernel_size": 1, "strides": 1}
         kwargs = []
-        for key, node in self.literal_kwargs(conv, sample):
+        for key, node in literal_kwargs(conv, sample):
             if key == "filters":
                 node = ast.Subscript(
                     ast.Attribute(ast.Name(body_out.var, ast.Load()), "shape", ast.Load()),
@@ -860,7 +861,7 @@ class TreePrinter(CodeWriter):
         projected = self.put(conv, kwargs, [entry], target_ctx, None, conv_name, target=entry.var)
         self.put(
             norm,
-            self.literal_kwargs(norm, norm.defaults()),
+            literal_kwargs(norm, norm.defaults()),
             [projected],
             target_ctx,
             None,
@@ -893,7 +894,7 @@ class TreePrinter(CodeWriter):
         elems: list[tuple[Parallel, Inst]] = slot.elems
         body = elems[0][0].raw
         saved = ctx.fn.taken.copy()
-        inner = self.sub_ctx(ctx, None, entry)
+        inner = replace(ctx, scope=ctx.scope.child(entry))
         outs = []
         for index in range(len(elems[0][0].branches)):
             var = ctx.fn.allocate(f"branch_{index + 1}")
