@@ -215,6 +215,19 @@ def test_ids_and_loop_variables_become_safe_local_names(write_spec, ident):
     assert {"keras", "layers", "build_model"}.isdisjoint(assigned | loop_vars)
 
 
+def test_loop_variable_named_underscore_stays_a_loop(write_spec):
+    """`as: _` once became the dunder `__`, which the checker refuses; the loop stays a loop."""
+    tree, source, _ = emit(
+        write_spec,
+        HEAD
+        + "name: m\n"
+        + INPUT
+        + "model:\n  - repeat: {times: 3, as: _, layers: [batch_norm]}\n  - flatten\n",
+    )
+    assert "for i in range(3):" in source  # `_` is a soft keyword: the loop variable falls back to `i`
+    assert not any(isinstance(n, ast.Name) and n.id.startswith("__") for n in ast.walk(tree))
+
+
 def test_loop_variable_named_like_a_builtin_keeps_its_meaning(write_spec):
     _, source, _ = emit(
         write_spec,

@@ -6,9 +6,12 @@ import json
 import os
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from cnnspec.api import compile_spec, compile_text
 from cnnspec.errors import SpecError
+from cnnspec.ir import BlockCall, Conditional, Layer, Parallel, Repeat, Residual, lower
+from tests import strategies as S
 from tests.conftest import FIXTURES
 
 RESOLVE = sorted((FIXTURES / "resolve").glob("*.yaml"))
@@ -349,3 +352,82 @@ def test_a_misspelt_required_parameter_is_one_error():
         ("unknown parameter 'filtres' for `conv2d`", "did you mean `filters`?"),
         ("unknown argument 'filtrs' for block `stage`", "did you mean `filters`?"),
     ]
+
+
+# -- the structured tree --------------------------------------------------------------------
+TREE_SPECS = [*sorted((FIXTURES.parent.parent / "specs").glob("*.yaml")), *RESOLVE]
+TREE_SPECS += sorted((FIXTURES / "codegen").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", TREE_SPECS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_lowering_the_tree_gives_the_flat_graph(path):
+    ir = compile_spec(path).ir
+    lowered = lower(ir.tree)
+    assert [n.name for n in lowered.nodes] == [n.name for n in ir.nodes]
+    assert [n.name for n in lowered.augmentation] == [n.name for n in ir.augmentation]
+    assert lowered == ir
+
+
+def test_tree_keeps_block_calls_repeats_residuals_and_conditions():
+    tree = compile_spec(FIXTURES / "resolve" / "combinators.yaml").ir.tree
+    loop, mixed, conv, dropout, pool = tree.body
+    assert isinstance(loop, Repeat) and (loop.var, loop.times) == ("i", 2)
+    calls = [item for iteration in loop.iterations for item in iteration]
+    assert [type(c) for c in calls] == [BlockCall, BlockCall]
+    assert [c.args for c in calls] == [{"filters": 8, "stride": 1}, {"filters": 16, "stride": 2}]
+    assert calls[1].raw_args == {"filters": "${width * (i + 1)}", "stride": "${1 + i}"}
+    assert [c.prefix for c in calls] == ["res_1_", "res_2_"]
+    (residual,) = calls[1].body
+    assert isinstance(residual, Residual) and residual.mode == "auto"
+    assert [leaf.node.name for leaf in residual.shortcut] == [
+        "res_2_shortcut_conv2d_1",
+        "res_2_shortcut_batch_norm_1",
+    ]
+    assert {leaf.role for leaf in residual.shortcut} == {"projection"}
+    assert residual.merge.node.name == "res_2_add_1" and residual.activation.node.kind == "activation"
+    assert residual.body[0].raw["filters"] == "${filters}"  # as written, the value is on the node
+    assert residual.body[0].node.params["filters"] == 16
+    assert isinstance(mixed, BlockCall) and isinstance(mixed.body[0], Parallel)
+    assert [len(b) for b in mixed.body[0].branches] == [1, 2, 1]
+    assert isinstance(conv, Layer) and conv.raw == {"filters": "${in_channels // 2}", "kernel_size": 1}
+    assert isinstance(dropout, Conditional) and dropout.value is False and dropout.item is None
+    assert dropout.condition == "${width > 100}"
+    assert isinstance(pool, Layer) and pool.node.name == "global_avg_pool2d_1"
+    assert [(v.name, v.value) for v in tree.vars] == [("width", 8)]
+    assert list(tree.blocks) == ["res", "mixed"] and tree.blocks["res"].params["stride"].default == 1
+
+
+def test_true_conditions_hold_their_item_and_ids_stay_on_it():
+    tree = compile_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [4]}\nvars: {big: true}\nmodel:\n"
+        "  - dense: 3\n    id: a\n    when: '${big}'\n  - dense: 2\n"
+    ).ir.tree
+    cond, last = tree.body
+    assert isinstance(cond, Conditional) and cond.value is True
+    assert cond.item.node.name == "a" and cond.item.extras == {"id": "a", "when": "${big}"}
+    assert last.node.inputs == ("a",)
+
+
+def test_pruned_layers_stay_in_the_tree_but_not_in_the_graph():
+    dead = compile_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n  - dense: 3\n    id: a\n"
+        "  - dense: 2\n    inputs: input\n"
+    )
+    first, second = dead.ir.tree.body
+    assert not first.live and second.live  # `a` leads nowhere: the second layer reads the input
+    assert [n.name for n in lower(dead.ir.tree).nodes] == ["dense_1"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(S.registry_specs())
+def test_lowering_round_trips_on_generated_specs(text):
+    """Random specs from the registry (blocks, repeats, combinators, `when`): whenever one
+    resolves, its tree lowers to exactly the graph the resolver built."""
+    try:
+        compiled = compile_text(text, "fuzz.yaml")
+    except SpecError:
+        return
+    ir = compiled.ir
+    lowered = lower(ir.tree)
+    assert [n.name for n in lowered.nodes] == [n.name for n in ir.nodes]
+    assert lowered == ir

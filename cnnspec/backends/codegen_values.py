@@ -61,6 +61,8 @@ def safe_name(wanted: str, taken: set[str] | frozenset[str], fallback: str = "t"
             base = f"{fallback}_{base}"
     if not is_identifier(base):
         base = f"{base}_"
+    if base.startswith("__"):  # `_` (a soft keyword) would become the dunder `__`
+        base = fallback
     candidate, n = base, 1
     while candidate in taken or not is_identifier(candidate):
         n += 1

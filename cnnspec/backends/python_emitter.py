@@ -4,17 +4,19 @@
 when the spec has augmentation); with ``script=True`` a whole training program around it.
 The code never imports cnnspec. The pipeline:
 
-1. :class:`~cnnspec.backends.codegen_model.Builder` turns the spec's structure into
-   functions of statements (blocks → functions, ``repeat`` → loops, ``vars`` → constants);
+1. :class:`~cnnspec.backends.codegen_printer.TreePrinter` prints the resolver's structured
+   tree as functions of statements (blocks → functions, ``repeat`` → loops, ``vars`` →
+   constants), deciding once, from what every call and iteration produced, which blocks to
+   inline and which loops to unroll;
 2. the Jinja templates in ``templates/`` lay the statements out as Python;
 3. ``ruff format`` tidies it when ruff is installed (the templates already write clean code);
 4. :func:`~cnnspec.backends.codegen_check.check_source` refuses any construct the templates do
    not write, and :func:`~cnnspec.backends.codegen_check.verify_model` runs ``build_model()``
    against a fake Keras and compares every layer with the IR.
 
-When step 4 finds a difference, the emitter inlines the block or unrolls the loop involved
-and starts again; the last resort writes the IR one layer per line. Nothing here imports
-TensorFlow.
+Step 4 is a safety net: when it finds a difference, that is an internal error
+(:class:`CodegenError`), never a reason to try other code; nothing is tried twice. Nothing
+here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -25,21 +27,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.backends.codegen_check import CheckError, check_source, verify_model
-from cnnspec.backends.codegen_model import (
-    Builder,
-    Function,
-    ModelModule,
-    NeedConcrete,
-    Plan,
-    Stmt,
-    flat_model,
-)
+from cnnspec.backends.codegen_model import CodegenError, Function, ModelModule, Stmt
+from cnnspec.backends.codegen_printer import TreePrinter
 from cnnspec.backends.codegen_values import (
     _escape_double_quoted,
     comment_text,
@@ -54,8 +48,6 @@ if TYPE_CHECKING:
 
 LINE_LENGTH = 110
 INDENT = "    "
-MAX_ATTEMPTS = 16  # refinements before writing one layer per line
-ATTEMPT_BUDGET_S = 3.0  # … or once refining has taken this long (huge hostile specs)
 
 
 @dataclass
@@ -71,10 +63,6 @@ class GeneratedCode:
     @property
     def lines(self) -> int:
         return self.text.count("\n")
-
-
-class CodegenError(Exception):
-    """The emitter could not produce code that passes its own checks (an internal error)."""
 
 
 # -- entry point ------------------------------------------------------------------------------
@@ -123,35 +111,13 @@ def generate_code(
         verify_model(tree, spec.ir)
     except CheckError as exc:
         raise CodegenError(f"generated code differs from the model: {exc.message}") from None
-    return GeneratedCode(text, script, not module.flat, module.notes, formatted)
+    return GeneratedCode(text, script, True, module.notes, formatted)
 
 
 def build_module(spec: CompiledSpec, *, script: bool = False) -> ModelModule:
-    """The structured model module, refined until it provably builds the IR (else flat)."""
-    plan = Plan()
-    deadline = time.monotonic() + ATTEMPT_BUDGET_S
-    for _ in range(MAX_ATTEMPTS):
-        if time.monotonic() > deadline:
-            plan.notes.append("stopped refining: the spec is too large to try more structure")
-            break
-        try:
-            module = Builder(spec, plan, script=script).build()
-        except NeedConcrete as exc:
-            if not plan.refine(exc.block, exc.loop, exc.reason):
-                break
-            continue
-        context = module_context(spec, module, source_name="")
-        text = render("model.py.j2", context)
-        try:
-            verify_model(check_source(text), spec.ir)
-        except CheckError as exc:
-            block = exc.where if exc.where in (spec.doc.data.get("blocks") or {}) else None
-            if not plan.refine(block, None, exc.message):
-                break
-            continue
-        return module
-    notes = [*plan.notes, "wrote the model one layer per line"]
-    return flat_model(spec, notes, script=script)
+    """The model module printed from the resolver's structured tree (blocks and loops that
+    cannot share one text are inlined or unrolled, and the module's notes say so)."""
+    return TreePrinter(spec, script=script).build()
 
 
 # -- templates --------------------------------------------------------------------------------
@@ -242,7 +208,6 @@ def module_context(spec: CompiledSpec, module: ModelModule, *, source_name: str)
         "augmentation_comment": augmentation_comment(spec),
         "uses_projection": module.uses_projection,
         "notes": note_lines(module.notes),
-        "flat": module.flat,
     }
 
 

@@ -21,7 +21,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnspec.errors import Diagnostics, Loc, Note, SpecPath, call_note, did_you_mean, format_path, misspelt
-from cnnspec.ir import INPUT, ModelIR, Node
+from cnnspec.ir import (
+    INPUT,
+    BlockCall,
+    BlockDef,
+    Container,
+    ModelIR,
+    ModelTree,
+    Node,
+    Parallel,
+    Repeat,
+    Residual,
+    TreeRecorder,
+    Var,
+    layers_of,
+)
 from cnnspec.layers.params import MAX_SIZE
 from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError
 from cnnspec.spec.expr import (
@@ -124,6 +138,8 @@ class Resolver:
         self.too_many = False
         self.steps = 0
         self.vars_env: dict[str, Any] = {}
+        self.tree = ModelTree()
+        self.record = TreeRecorder(self.tree)
 
     # -- diagnostics helpers ---------------------------------------------------------------
     def loc(self, path: SpecPath) -> Loc | None:
@@ -207,7 +223,7 @@ class Resolver:
                     format_path(("blocks", name)),
                     code="unused-block",
                 )
-        return ModelIR(
+        ir = ModelIR(
             name=str(self.data.get("name", "model")),
             description=str(self.data.get("description", "")),
             input_name=self.input_name,
@@ -217,6 +233,8 @@ class Resolver:
             augmentation=augmentation,
             sections={k: self.data[k] for k in ("data", "training", "runtime") if k in self.data},
         )
+        ir.tree = self.finish_tree(ir)
+        return ir
 
     def resolve_vars(self) -> dict[str, Any]:
         """Evaluate ``vars`` in dependency order (linear time: a chain of thousands of vars
@@ -233,6 +251,7 @@ class Resolver:
                 self.error(exc.message, ("vars", name), code="expression", hint=exc.hint)
                 result = POISONED
             env[name] = result
+        self.tree.vars = [Var(name, raw[name], env[name], self.loc(("vars", name))) for name in order]
         for name in cyclic:
             env[name] = POISONED
         for chain in var_cycles(raw, cyclic):
@@ -289,6 +308,7 @@ class Resolver:
         self.nodes = []
         scope = Scope(self.input_name, {}, None, "augment_", env, ("augmentation",))
         current = self.input_name
+        depth = self.record.sink(self.tree.augmentation)
         for index, item in enumerate(items):
             path: SpecPath = ("augmentation", index)
             kind = next(iter(item), None) if isinstance(item, dict) else item
@@ -301,6 +321,7 @@ class Resolver:
                 )
                 continue
             current = self.walk_item(item, path, scope, current)
+        self.record.close_list(depth)
         augmentation, self.nodes = self.nodes, model_nodes
         out = self.shapes.get(current)
         if out is not None and input_shape is not None and out != input_shape:
@@ -339,10 +360,13 @@ class Resolver:
                 hint="write each layer as a list item starting with `- `",
             )
             return UNKNOWN
+        depth = self.record.open_list(path)
         for index, item in enumerate(items):
             current = self.walk_item(item, (*path, index), scope, current)
             if self.too_many:
+                self.record.close_list(depth)
                 return UNKNOWN
+        self.record.close_list(depth)
         return current
 
     def tick(self, path: SpecPath) -> bool:
@@ -391,6 +415,7 @@ class Resolver:
                 code="layer-item",
             )
             return UNKNOWN
+        self.record.begin_item(path, extras)
 
         in_shape = self.shapes.get(current)
         env = self.layer_env(scope.env, in_shape)
@@ -406,6 +431,7 @@ class Resolver:
                     hint='write a comparison, e.g. when: "${stride == 1}"',
                 )
                 return self.unknown_item(extras, scope)
+            self.record.condition(extras["when"], condition, path, kind_key)
             if not condition:
                 return current
 
@@ -424,14 +450,20 @@ class Resolver:
                 self.error(f"`{kind_key}` takes one input; received {len(inputs)}", (*path, "inputs"))
                 return self.unknown_item(extras, scope)
             handler = {"residual": self.residual, "parallel": self.parallel, "repeat": self.repeat}
+            element = self.record.container(self.tree_element(kind_key, body, kpath, inputs[0]))
             result = handler[kind_key](body, kpath, scope, inputs[0], item_id, env)
+            self.record.close(element, result)
         elif kind_key in REGISTRY:
             result = self.layer(REGISTRY[kind_key], body, kpath, scope, inputs, item_id, env)
         elif kind_key in self.blocks:
             if len(inputs) != 1:
                 self.error(f"block `{kind_key}` takes one input; received {len(inputs)}", (*path, "inputs"))
                 return self.unknown_item(extras, scope)
+            element = self.record.container(
+                BlockCall(kind_key, entry=inputs[0], path=kpath, loc=self.loc(kpath))
+            )
             result = self.call_block(kind_key, body, kpath, scope, inputs[0], item_id, env)
+            self.record.close(element, result)
         else:
             choices = [*REGISTRY, *COMBINATORS, *self.blocks]
             self.error(
@@ -612,7 +644,7 @@ class Resolver:
             )
             ok = False
         full = {**kind.defaults(), **params}
-        return self.emit(kind, full, inputs, scope, path, item_id, ok, located)
+        return self.emit(kind, full, inputs, scope, path, item_id, ok, located, raw=raw)
 
     def emit(
         self,
@@ -624,8 +656,12 @@ class Resolver:
         item_id: str | None,
         ok: bool = True,
         located: dict[str, SpecPath] | None = None,
+        *,
+        raw: dict[str, Any] | None = None,
+        role: str = "layer",
     ) -> str:
-        """Name a checked layer, compute its shape and counts, and append it to the graph."""
+        """Name a checked layer, compute its shape and counts, and append it to the graph
+        (and to the tree: ``raw`` is the item's parameters as written, ``role`` what made it)."""
         if len(self.nodes) >= MAX_NODES:
             if not self.too_many:
                 self.error(
@@ -676,6 +712,7 @@ class Resolver:
             input_shapes=tuple(s for s in input_shapes if s is not None),
         )
         self.nodes.append(node)
+        self.record.layer(node, raw, role, path)
         self.by_name[name] = node
         self.shapes[name] = shape
         return name if shape is not None else self._poison(name)
@@ -746,7 +783,7 @@ class Resolver:
             )
             return UNKNOWN
         kind = REGISTRY[mode]
-        return self.emit(kind, kind.defaults(), tensors, scope, path, None)
+        return self.emit(kind, kind.defaults(), tensors, scope, path, None, role="merge")
 
     def post_activation(
         self, fields: dict[str, Any], current: str, scope: Scope, path: SpecPath, env: dict[str, Any]
@@ -761,7 +798,7 @@ class Resolver:
         if problem:
             self.error(problem, (*path, "activation"), code="parameter")
             return UNKNOWN
-        return self.emit(kind, {"activation": value}, [current], scope, path, None)
+        return self.emit(kind, {"activation": value}, [current], scope, path, None, role="activation")
 
     def residual(
         self, body: Any, path: SpecPath, scope: Scope, entry: str, item_id: str | None, env: dict[str, Any]
@@ -776,7 +813,9 @@ class Resolver:
         body_out = self.walk_list(fields["body"], (*path, "body"), inner, entry)
         shortcut_field = fields.get("shortcut", "auto")
         merge_mode = fields.get("merge", "add")
+        self.record.note(merge_mode=merge_mode)
         if isinstance(shortcut_field, list):
+            self.record.note(mode="list")
             sc_scope = inner.child(prefix=f"{inner.prefix}shortcut_")
             shortcut = self.walk_list(shortcut_field, (*path, "shortcut"), sc_scope, entry)
         else:
@@ -792,6 +831,7 @@ class Resolver:
                     hint=did_you_mean(str(mode), modes),
                 )
                 return UNKNOWN
+            self.record.note(mode=mode)
             if mode == "none":
                 return self.post_activation(fields, body_out, inner, path, env)
             shortcut = self.shortcut(mode, entry, body_out, merge_mode, inner, path)
@@ -832,9 +872,9 @@ class Resolver:
         params = {**conv.defaults(), "filters": out_shape[-1], "kernel_size": 1, "strides": strides}
         if strides[0] == strides[1]:
             params["strides"] = strides[0]
-        projected = self.emit(conv, params, [entry], sc_scope, path, None)
+        projected = self.emit(conv, params, [entry], sc_scope, path, None, role="projection")
         norm = REGISTRY["batch_norm"]
-        return self.emit(norm, norm.defaults(), [projected], sc_scope, path, None)
+        return self.emit(norm, norm.defaults(), [projected], sc_scope, path, None, role="projection")
 
     def parallel(
         self, body: Any, path: SpecPath, scope: Scope, entry: str, item_id: str | None, env: dict[str, Any]
@@ -886,6 +926,7 @@ class Resolver:
             self.error(f"expected an identifier; received {var!r}", (*path, "as"), code="identifier")
             return UNKNOWN
         current = entry
+        self.record.note(var=var, times=times, raw_times=fields["times"])
         prefix = f"{scope.prefix}{item_id}_" if item_id else scope.prefix
         group = (*scope.group, item_id) if item_id else scope.group
         for i in range(times):
@@ -1001,6 +1042,7 @@ class Resolver:
             env={**self.global_env(scope), **args},
             group=(*scope.group, local),
         )
+        self.record_call(name, declared, raw, args, block_scope.prefix)
         self.call_stack.append(name)
         self.call_sites.append(path[:-1])  # the calling item: `called from model[4]`
         saved_context, self.context = self.context, self.next_context()
@@ -1050,6 +1092,43 @@ class Resolver:
     def global_env(self, scope: Scope) -> dict[str, Any]:
         """Block bodies see the spec's vars and their own parameters, not the caller's names."""
         return self.vars_env
+
+    # -- the structured tree -----------------------------------------------------------------
+    def tree_element(self, kind_key: str, body: Any, path: SpecPath, entry: str) -> Container:
+        """The tree node of a combinator item (its handler notes what it decides)."""
+        raw = body if isinstance(body, dict) else {}
+        if kind_key == "residual":
+            return Residual(raw=raw, entry=entry, path=path)
+        if kind_key == "parallel":
+            return Parallel(raw=raw, entry=entry, path=path)
+        return Repeat(entry=entry, path=path)
+
+    def record_call(
+        self,
+        name: str,
+        declared: dict[str, BlockParam],
+        raw: dict[str, Any],
+        args: dict[str, Any],
+        prefix: str,
+    ) -> None:
+        """Note a block call's bound arguments, and the block's declaration once."""
+        ordered = {p: args[p] for p in declared if p in args}
+        self.record.note(args=ordered, raw_args=dict(raw), prefix=prefix)
+        if name not in self.tree.blocks:
+            spec = self.blocks[name] or {}
+            loc = self.doc.key_loc(("blocks", name))
+            self.tree.blocks[name] = BlockDef(name, declared, str(spec.get("description") or ""), loc)
+
+    def finish_tree(self, ir: ModelIR) -> ModelTree:
+        """Fill in the tree's model fields and mark the layers pruning left out."""
+        tree = self.tree
+        tree.name, tree.description = ir.name, ir.description
+        tree.input_name, tree.input_shape = ir.input_name, ir.input_shape
+        tree.outputs, tree.sections = ir.outputs, ir.sections
+        kept = {id(node) for node in ir.nodes}
+        for leaf in layers_of(tree.body):
+            leaf.live = id(leaf.node) in kept
+        return tree
 
 
 MAX_VALUE_NODES = 10_000

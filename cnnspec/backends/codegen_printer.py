@@ -1,0 +1,1101 @@
+"""The model module printed from the resolver's structured tree (``ir.tree``).
+
+The printer never walks the spec: it reads the :class:`~cnnspec.ir.ModelTree`, where every
+block call, repeat iteration and conditional item is recorded with the layers it produced.
+A block is printed once, as a function, from all of its calls together; a repeat becomes a
+``for`` loop from all of its iterations together. Every layer name is the resolver's
+``node.name``: inside a function or loop it is written as the call's name parameter plus the
+text the calls (iterations) share, with the numbers that differ fitted as a linear function of
+the loop variables and conditions in scope. Whether a block is a function (else inlined) and
+a repeat a loop (else unrolled) is decided once, before printing it, from that data.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Any
+
+from cnnspec.backends.codegen_check import Unknown
+from cnnspec.backends.codegen_model import (
+    ANNOTATIONS,
+    UNKNOWN,
+    Binding,
+    CodeWriter,
+    Constant,
+    Ctx,
+    FuncParam,
+    FuncState,
+    Function,
+    IdScope,
+    LoopFrame,
+    ModelModule,
+    NameRef,
+    PrefixPart,
+    Stmt,
+    TensorRef,
+    _build_model_doc,
+    _contains_expression,
+    _direct,
+    _first_free,
+    _input_statement,
+    _model_return,
+    _reads_tensor,
+    _results,
+    _sample,
+    _short,
+    _substitute,
+    _where,
+    augmentation_statements,
+    drop_unused,
+    literal_kwargs,
+    merge_ifs,
+    node_kwargs,
+)
+from cnnspec.backends.codegen_values import UnsafeValue, comment_text, literal_node
+from cnnspec.errors import SpecPath, format_path
+from cnnspec.ir import (
+    INPUT,
+    BlockCall,
+    Conditional,
+    Item,
+    Layer,
+    Parallel,
+    Repeat,
+    Residual,
+    walk,
+)
+from cnnspec.layers.registry import REGISTRY
+from cnnspec.spec.expr import ExpressionError, is_expression
+
+_NUMBER = re.compile(r"(\d+)")
+_SHAPE_NAME = re.compile(r"\bin_(channels|shape)\b")
+
+
+@dataclass
+class Inst:
+    """One instance of a layer list: the items one call (iteration) produced, the name prefix
+    of the function call it belongs to, and the values of the features names may depend on."""
+
+    items: list[Item]
+    prefix: str
+    feats: dict[Any, int] = field(default_factory=dict)
+    #: What one unit of each feature adds (an iteration's items, a condition's item).
+    units: dict[Any, list[Item]] = field(default_factory=dict)
+
+    def sub(self, items: list[Item], key: Any = None, value: int = 0, unit: list[Item] | None = None) -> Inst:
+        """A layer list inside this one (with one more feature when ``key`` is given)."""
+        child = Inst(items, self.prefix, dict(self.feats), dict(self.units))
+        if key is not None:
+            child.set(key, value, unit)
+        return child
+
+    def set(self, key: Any, value: int, unit: list[Item] | None) -> None:
+        self.feats[key] = int(value)
+        self.units[key] = unit or []
+
+    def absorb(self, child: Inst) -> None:
+        """Take the features a list inside this one found (its conditions and loop counts
+        number the layers after it too; a loop variable stays inside its loop)."""
+        for key, value in child.feats.items():
+            if key not in self.feats and key[0] != "loop":
+                self.set(key, value, child.units[key])
+
+
+@dataclass
+class Slot:
+    """One item of a layer list as written, with what each instance made of it."""
+
+    path: SpecPath
+    kind: str
+    elems: list[tuple[Any, Inst]]  # (the item, the instance it belongs to)
+
+
+def absorb(elems: list[tuple[Any, Inst]], children: list[Inst]) -> None:
+    for (_, parent), child in zip(elems, children, strict=True):
+        parent.absorb(child)
+
+
+def reads_shape(raw: Any) -> bool:
+    """Whether a value as written reads the input's shape (``in_channels``/``in_shape``): in
+    the code that is a tensor's shape, which means something else a few lines further on."""
+    return isinstance(raw, str) and _SHAPE_NAME.search(raw) is not None
+
+
+def item_path(item: Item) -> SpecPath:
+    return item.path if isinstance(item, Conditional) else item.path[:-1]
+
+
+def item_kind(item: Item) -> str:
+    if isinstance(item, Conditional):
+        return item.kind
+    return str(item.path[-1]) if item.path else ""
+
+
+def slots_of(insts: list[Inst]) -> list[Slot]:
+    """The items of several instances of one layer list, matched by their spec path."""
+    found: dict[SpecPath, Slot] = {}
+    for inst in insts:
+        for item in inst.items:
+            path = item_path(item)
+            slot = found.get(path)
+            if slot is None:
+                slot = found[path] = Slot(path, item_kind(item), [])
+            slot.elems.append((item, inst))
+    return sorted(found.values(), key=lambda s: s.path[-1] if s.path else 0)
+
+
+def plain(slot: Slot) -> bool:
+    """A layer or block call without `when` (consecutive ones share one location comment)."""
+    return all(isinstance(item, (Layer, BlockCall)) for item, _ in slot.elems)
+
+
+def refers_to_input(insts: list[Inst], input_name: str) -> bool:
+    """Whether a layer list names its entry tensor (``inputs: input``) at its own level."""
+    for inst in insts:
+        for item in inst.items:
+            refs = item.extras.get("inputs") if hasattr(item, "extras") else None
+            if refs is None:
+                continue
+            for ref in refs if isinstance(refs, list) else [refs]:
+                if not isinstance(ref, str) or ref in (INPUT, input_name) or is_expression(ref):
+                    return True
+    return False
+
+
+def fit_linear(
+    values: list[int], feats: list[dict[Any, int]], prefer: Callable[[Any], int] | None = None
+) -> tuple[int, dict[Any, int]] | None:
+    """Integer ``const + Σ coef·feature`` equal to ``values`` for every instance, or ``None``.
+    A feature the data cannot tell apart from the constant (a loop that ran once everywhere, a
+    condition true in every call) gets its ``prefer`` coefficient: what one unit of it adds,
+    so the code stays right for other values."""
+    # Only the features every instance has: one that a condition or loop inside another
+    # condition found is unknown (and meaningless) where that condition was false.
+    keys = [k for k in feats[0] if all(k in f for f in feats[1:])] if feats else []
+    rows = list(dict.fromkeys((1, *(int(f[k]) for k in keys), v) for f, v in zip(feats, values, strict=True)))
+    # Solve on the rows that the current solution gets wrong only, until it gets none wrong
+    # (each round adds a row the basis does not span, so at most one per feature and one
+    # more): checking a row is cheap, eliminating over thousands of rows is not.
+    basis: list[tuple[int, ...]] = []
+    coef: list[Any] | None = None
+    while True:
+        wrong = next(
+            (row for row in rows if coef is None or sum(map(operator.mul, coef, row)) != row[-1]), None
+        )
+        if wrong is None:
+            break
+        basis.append(wrong)
+        solved = _solve(basis, keys, prefer)
+        if solved is None:
+            return None
+        coef = [int(x) for x in solved] if all(x.denominator == 1 for x in solved) else solved
+    if coef is None or any(isinstance(x, Fraction) and x.denominator != 1 for x in coef):
+        return None
+    return int(coef[0]), {k: int(coef[i + 1]) for i, k in enumerate(keys) if coef[i + 1]}
+
+
+def _solve(
+    basis: list[tuple[int, ...]], keys: list[Any], prefer: Callable[[Any], int] | None
+) -> list[Fraction] | None:
+    """``[const, coef…]`` solving the rows ``(1, features…, value)`` exactly (free features
+    at their ``prefer`` value), or ``None`` when they contradict each other."""
+    rows = [[Fraction(x) for x in row] for row in basis]
+    ncols = 1 + len(keys)
+    pivots: list[int] = []
+    r = 0
+    for c in range(ncols):
+        pivot = next((i for i in range(r, len(rows)) if rows[i][c] != 0), None)
+        if pivot is None:
+            continue
+        rows[r], rows[pivot] = rows[pivot], rows[r]
+        lead = rows[r][c]
+        rows[r] = [x / lead for x in rows[r]]
+        for i in range(len(rows)):
+            if i != r and rows[i][c] != 0:
+                factor = rows[i][c]
+                rows[i] = [a - factor * b for a, b in zip(rows[i], rows[r], strict=True)]
+        pivots.append(c)
+        r += 1
+    if any(rows[i][-1] != 0 for i in range(r, len(rows))):
+        return None
+    coef = [Fraction(0)] * ncols
+    for c in range(1, ncols):
+        if c not in pivots:
+            coef[c] = Fraction(prefer(keys[c - 1]) if prefer is not None else 0)
+    for i, c in enumerate(pivots):
+        coef[c] = rows[i][-1] - sum(
+            (rows[i][f] * coef[f] for f in range(ncols) if f not in pivots), Fraction(0)
+        )
+    return coef
+
+
+def fit_text(
+    texts: list[str], insts: list[Inst], count: Callable[[Inst, Any, str, str], int]
+) -> list[Any] | None:
+    """``texts`` (one per instance) as text parts and fitted numbers (``(const, {feature:
+    coef})``), or ``None`` when no such expression gives every one of them."""
+    feats = [inst.feats for inst in insts]
+    tokens = [_NUMBER.split(text) for text in texts]
+    first = tokens[0]
+    if any(len(t) != len(first) for t in tokens):
+        return None
+    parts: list[Any] = []
+    for i, token in enumerate(first):
+        column = [t[i] for t in tokens]
+        if i % 2 == 0 or (all(c == token for c in column) and i != len(first) - 2):
+            if any(c != token for c in column):
+                return None
+            if token:
+                parts.append(token)
+            continue
+        if any(str(int(c)) != c for c in column):
+            return None
+        prefer = None
+        if i == len(first) - 2:  # the layer's own number: what one unit of a feature adds
+            stem = "".join(first[:i])
+
+            def prefer(key: Any, stem: str = stem) -> int:
+                seen = {
+                    (id(inst.units.get(key)), inst.prefix, text): inst
+                    for inst, text in zip(insts, texts, strict=True)
+                }
+                return max(count(inst, key, stem, text) for (_, _, text), inst in seen.items())
+
+        fitted = fit_linear([int(c) for c in column], feats, prefer)
+        if fitted is None:
+            return None
+        parts.append(fitted if fitted[1] else str(fitted[0]))
+    return parts
+
+
+class TreePrinter(CodeWriter):
+    """Prints the model module from ``compiled.ir.tree`` (no walk of the spec)."""
+
+    def __init__(self, compiled: Any, *, script: bool = False) -> None:
+        super().__init__(compiled, script=script)
+        self.features: dict[Any, ast.expr] = {}
+        self.frames: dict[Any, LoopFrame] = {}
+        self.calls: dict[str, list[BlockCall]] = {}
+        for item in walk(self.tree.body):
+            if isinstance(item, BlockCall):
+                self.calls.setdefault(item.block, []).append(item)
+        self.modes: dict[str, str | None] = {}
+        self.produced: dict[str, TensorRef] = {}  # IR name → the variable holding it
+        self.notes: list[str] = []
+        self.fitted: dict[tuple[Any, ...], tuple[str | None, list[Inst], list[Inst]]] = {}
+        #: Per layer list (kept alive here, so ids stay unique): its local names by stem.
+        self.unit_names: dict[tuple[int, str], tuple[list[Item], dict[str, int], set[str]]] = {}
+
+    # -- entry point -----------------------------------------------------------------------
+    def build(self) -> ModelModule:
+        self.check_names()
+        self.build_constants()
+        model = self.build_model_function()
+        functions = [self.functions[name] for name in self.order]
+        return ModelModule(
+            name=self.ir.name,
+            description=self.ir.description,
+            constants=self.constants,
+            functions=[*functions, model],
+            augmentation=augmentation_statements(self.ir, self.doc),
+            uses_projection=self.uses_projection,
+            notes=self.notes,
+        )
+
+    def build_constants(self) -> None:
+        for var in self.tree.vars:
+            node = literal_node(var.value)
+            if _contains_expression(var.raw):
+                try:
+                    node = self.translate_value(var.raw, self.var_bindings, None, fold=False)
+                except (Unknown, ExpressionError, UnsafeValue):
+                    node = literal_node(var.value)
+                if any(isinstance(n, ast.JoinedStr) for n in ast.walk(node)):
+                    node = literal_node(var.value)
+            self.constants.append(Constant(var.name.upper(), node, _where(var.loc)))
+            self.var_bindings[var.name] = Binding(ast.Name(var.name.upper(), ast.Load()), var.value)
+
+    def build_model_function(self) -> Function:
+        taken = set(self.module_names) | {c.name for c in self.constants} | set(self.functions)
+        taken |= set(self._used_blocks())
+        fn = FuncState("build_model", None, taken, is_model=True)
+        inputs_var = fn.allocate("inputs")
+        chain = fn.allocate("x")
+        entry = TensorRef(inputs_var, self.input_name, tuple(self.ir.input_shape))
+        out: list[Stmt] = [_input_statement(inputs_var, self.ir)]
+        ctx = Ctx(fn, (), dict(self.var_bindings), IdScope(entry, None), chain, out)
+        last = self.print_list([Inst(self.tree.body, "")], ctx)
+        refs = []
+        for output in self.tree.outputs:
+            tensor = self.produced.get(output)
+            if tensor is None and len(self.tree.outputs) == 1:
+                tensor = last  # no `outputs:`, the last layer
+            if tensor is None:
+                raise self.need(ctx, f"the model output {output!r}")
+            refs.append(ast.Name(tensor.var, ast.Load()))
+        result = refs[0] if len(refs) == 1 else ast.List(refs, ast.Load())
+        out.append(_model_return(inputs_var, result, self.ir))
+        doc = _build_model_doc(self.ir)
+        return Function("build_model", None, None, [], None, doc, "", drop_unused(merge_ifs(out)))
+
+    # -- names -----------------------------------------------------------------------------
+    def name_ref(self, ctx: Ctx, elems: list[tuple[str, Inst]]) -> NameRef:
+        texts = []
+        for name, inst in elems:
+            if not name.startswith(inst.prefix):
+                raise self.need(ctx, f"layer {name!r} outside its block's prefix")
+            texts.append(name[len(inst.prefix) :])
+        parts = fit_text(texts, [inst for _, inst in elems], self.unit_count)
+        if parts is None:
+            raise self.need(ctx, f"the names {texts[:3]} with one expression")
+        out: list[PrefixPart] = list(ctx.prefix)
+        for part in parts:
+            out.append(part if isinstance(part, str) else self.number(part))
+        return NameRef(tuple(out))
+
+    def number(self, fitted: tuple[int, dict[Any, int]]) -> PrefixPart:
+        const, coefs = fitted
+        expr: ast.expr | None = None
+        for key, coef in coefs.items():
+            frame = self.frames.get(key)
+            if frame is not None:
+                frame.used = True
+            part = ast.parse(ast.unparse(self.features[key]), mode="eval").body
+            if coef != 1:
+                part = ast.BinOp(ast.Constant(coef), ast.Mult(), part)
+            expr = part if expr is None else ast.BinOp(expr, ast.Add(), part)
+        if expr is None:
+            return str(const)
+        if const:
+            expr = ast.BinOp(expr, ast.Add(), ast.Constant(const))
+        return expr
+
+    def unit_count(self, inst: Inst, key: Any, stem: str, own: str) -> int:
+        """How many names ``stem<N>`` one unit of feature ``key`` adds in ``inst`` (0 for the
+        condition the item named ``own`` stands under: inside its ``if`` it is always true)."""
+        items = inst.units.get(key, [])
+        cached = self.unit_names.get((id(items), inst.prefix))
+        if cached is None:
+            stems: dict[str, int] = {}
+            names: set[str] = set()
+            for item in walk(items):
+                if isinstance(item, Layer):
+                    name = item.node.name
+                elif isinstance(item, BlockCall):
+                    name = item.prefix[:-1]
+                else:
+                    continue
+                if name.startswith(inst.prefix):
+                    local = name[len(inst.prefix) :]
+                    names.add(local)
+                    stem_of = local.rstrip("0123456789")
+                    if stem_of != local:
+                        stems[stem_of] = stems.get(stem_of, 0) + 1
+            cached = self.unit_names[(id(items), inst.prefix)] = (items, stems, names)
+        if own in cached[2] and key[0] != "loop":
+            return 0
+        return cached[1].get(stem, 0)
+
+    # -- what fits (decided before printing) ------------------------------------------------
+    def fits(self, insts: list[Inst], parents: list[Inst] | None = None) -> str | None:
+        """Why these instances of a layer list cannot share one text (``None``: they can).
+        With ``parents`` (a residual's or parallel's lists, which share the enclosing list's
+        layer numbering), the conditions and loop counts found inside are passed up to them.
+        Remembered: the printer asks again, with the same instances, what deciding an outer
+        loop or block already asked."""
+        key = tuple(
+            (id(i.items), i.prefix, tuple((k, v, id(i.units.get(k))) for k, v in i.feats.items()))
+            for i in insts
+        )
+        if key not in self.fitted:
+            copies = [Inst(i.items, i.prefix, dict(i.feats), dict(i.units)) for i in insts]
+            reason = next(filter(None, map(self.slot_fits, slots_of(copies))), None)
+            self.fitted[key] = (reason, insts, copies)  # the instances keep the key's ids unique
+        reason, _, copies = self.fitted[key]
+        for parent, copy in zip(parents or [], copies, strict=False):
+            parent.absorb(copy)
+        return reason
+
+    def names_fit(self, elems: list[tuple[str, Inst]]) -> bool:
+        if not elems:
+            return True
+        texts = []
+        for name, inst in elems:
+            if not name.startswith(inst.prefix):
+                return False
+            texts.append(name[len(inst.prefix) :])
+        return fit_text(texts, [inst for _, inst in elems], self.unit_count) is not None
+
+    def slot_fits(self, slot: Slot) -> str | None:
+        elems = slot.elems
+        if len({type(item) for item, _ in elems}) != 1:
+            return "items differ between calls"
+        first = elems[0][0]
+        if isinstance(first, Conditional):
+            for item, inst in elems:
+                assert isinstance(item, Conditional)
+                if not reads_shape(item.condition):
+                    inst.set(("when", slot.path), item.value, [item.item] if item.item is not None else [])
+            inner = [(item.item, inst) for item, inst in elems if item.item is not None]
+            return self.slot_fits(Slot(slot.path, slot.kind, inner)) if inner else None
+        extras = getattr(first, "extras", {})
+        for key in ("id", "inputs"):
+            if key in extras and _contains_expression(extras[key]):
+                what = "an `id`" if key == "id" else "`inputs`"
+                try:
+                    _substitute(extras[key], {var.name: var.value for var in self.tree.vars})
+                    detail = ""
+                except ExpressionError as exc:
+                    detail = f" ({exc.message})"
+                return f"{what} depends on a value known only at run time{detail}"
+        if isinstance(first, Layer):
+            if not self.names_fit([(item.node.name, inst) for item, inst in elems]):
+                return "layer numbers vary between calls or iterations"
+            return self.params_fit([item for item, _ in elems])
+        if isinstance(first, BlockCall):
+            if not self.names_fit([(item.prefix[:-1], inst) for item, inst in elems]):
+                return "block numbers vary between calls or iterations"
+            if self.block_mode(first.block) is None:
+                return None
+            return self.fits([inst.sub(item.body) for item, inst in elems])
+        if isinstance(first, Repeat):
+            reason = self.loop_fits(elems)
+            for item, inst in elems:
+                if not reads_shape(item.raw_times):
+                    inst.set(("times", slot.path), item.times, item.iterations[0] if item.iterations else [])
+            return reason
+        if isinstance(first, Residual):
+            lists = [[inst.sub(item.body) for item, inst in elems]]
+            if first.mode == "list":
+                lists.append([inst.sub(item.shortcut) for item, inst in elems])
+            else:
+                made = [(item, inst) for item, inst in elems if len(item.shortcut) == 2]
+                for index in (0, 1):
+                    if not self.names_fit([(item.shortcut[index].node.name, inst) for item, inst in made]):
+                        return "layer numbers vary between calls or iterations"
+        elif isinstance(first, Parallel):
+            count = max(len(item.branches) for item, _ in elems)
+            lists = [[inst.sub(item.branches[b]) for item, inst in elems] for b in range(count)]
+        else:
+            return "an unknown item"
+        for insts in lists:
+            reason = self.fits(insts, [inst for _, inst in elems])
+            if reason:
+                return reason
+        for role in ("merge", "activation"):
+            named = [(getattr(item, role).node.name, inst) for item, inst in elems if getattr(item, role)]
+            if not self.names_fit(named):
+                return "layer numbers vary between calls or iterations"
+        return None
+
+    def params_fit(self, leaves: list[Layer]) -> str | None:
+        kind = REGISTRY[leaves[0].node.kind]
+        raw = leaves[0].raw or {}
+        for pname, value in raw.items():
+            param = kind.param_index.get(pname)
+            if param is None or not _contains_expression(value):
+                continue
+            full = {**kind.defaults(), **leaves[0].node.params}
+            if _sample(param, 0) is not None and param.keras_name and _direct(kind, full, param):
+                continue
+            values = [leaf.node.params.get(pname) for leaf in leaves]
+            if any(v != values[0] for v in values):
+                return f"a `{kind.name}` parameter whose type needs a literal value"
+        return None
+
+    def loop_fits(self, elems: list[tuple[Repeat, Inst]]) -> str | None:
+        looped = self.fits(self.iterations(elems, None))
+        if looped is None:
+            return None
+        times = {rep.times for rep, _ in elems}
+        if len(times) != 1:
+            return looped
+        for k in range(times.pop()):
+            reason = self.fits([inst.sub(rep.iterations[k]) for rep, inst in elems])
+            if reason:
+                return reason
+        return None
+
+    def iterations(self, elems: list[tuple[Repeat, Inst]], var_key: Any) -> list[Inst]:
+        out = []
+        for rep, inst in elems:
+            key = var_key if var_key is not None else ("loop", rep.path)
+            for k, iteration in enumerate(rep.iterations):
+                out.append(inst.sub(iteration, key, k, iteration))
+        return out
+
+    def block_mode(self, name: str) -> str | None:
+        """Why block ``name`` is inlined (``None``: it is a function), from all its calls."""
+        if name not in self.modes:
+            self.modes[name] = None
+            calls = self.calls.get(name, [])
+            reason = self.fits([Inst(call.body, call.prefix) for call in calls])
+            self.modes[name] = reason
+            if reason:
+                self.notes.append(f"inlined block `{name}`: {reason}")
+        return self.modes[name]
+
+    # -- layer lists -----------------------------------------------------------------------
+    def print_list(self, insts: list[Inst], ctx: Ctx, start: TensorRef | None = None) -> TensorRef:
+        current = start if start is not None else ctx.scope.entry
+        slots = slots_of(insts)
+        run_end = -1
+        comment: Stmt | None = None
+        last_comment = ""
+        for index, slot in enumerate(slots):
+            if index > run_end:
+                run_end, comment = self.comment_slots(slots, index)
+            before = len(ctx.out)
+            current = self.print_slot(slot, ctx, current)
+            if comment is not None and len(ctx.out) > before:
+                if comment.text != last_comment:
+                    ctx.out.insert(before, comment)
+                last_comment = comment.text
+                comment = None
+        return current
+
+    def comment_slots(self, slots: list[Slot], index: int) -> tuple[int, Stmt | None]:
+        end = index
+        if plain(slots[index]):
+            while end + 1 < len(slots) and plain(slots[end + 1]):
+                end += 1
+        first = self.doc.loc(slots[index].path)
+        last = self.doc.loc(slots[end].path)
+        labels = {slot.kind for slot in slots[index : end + 1]}
+        what = labels.pop() if len(labels) == 1 else "layers"
+        if first is None:
+            return end, None
+        where = _where(first)
+        if last is not None and last.line != first.line and last.file == first.file:
+            where += f"-{last.line}"
+        return end, Stmt("comment", text=comment_text(f"{where} {what}"))
+
+    def print_slot(self, slot: Slot, ctx: Ctx, current: TensorRef) -> TensorRef:
+        first = slot.elems[0][0]
+        if not isinstance(first, Conditional):
+            return self.print_item(slot, ctx, current)
+        try:
+            condition = self.value(first.condition, ctx, current)
+        except Unknown:
+            condition = UNKNOWN
+        inner = [(c.item, inst) for c, inst in slot.elems if c.value and c.item is not None]
+        if condition is not UNKNOWN:
+            if not condition or not inner:
+                return current
+            return self.print_item(Slot(slot.path, slot.kind, inner), ctx, current)
+        test = self.translate(first.condition, ctx, current)
+        key = ("when", slot.path)
+        if not _reads_tensor(test):  # a shape test means something else further on
+            self.features[key] = test
+            for c, inst in slot.elems:
+                inst.set(key, c.value, [c.item] if c.item is not None else [])
+        if not inner:
+            return current  # false in every call: nothing to write
+        current = self.to_chain(ctx, current)
+        inner_out: list[Stmt] = []
+        inner_ctx = replace(ctx, out=inner_out)
+        self.to_chain(inner_ctx, self.print_item(Slot(slot.path, slot.kind, inner), inner_ctx, current))
+        ctx.out.append(Stmt("if", value=test, body=inner_out))
+        return TensorRef(ctx.chain)
+
+    def print_item(self, slot: Slot, ctx: Ctx, current: TensorRef) -> TensorRef:
+        first = slot.elems[0][0]
+        extras = getattr(first, "extras", {})
+        item_id = None
+        if "id" in extras:
+            item_id = self.known(extras["id"], ctx, current, "an `id`")
+        inputs = [current]
+        if "inputs" in extras:
+            refs = self.known(extras["inputs"], ctx, current, "`inputs`")
+            refs = refs if isinstance(refs, list) else [refs]
+            inputs = []
+            for ref in refs:
+                tensor = ctx.scope.lookup(ref) if isinstance(ref, str) else None
+                if ref == self.input_name and tensor is None:
+                    tensor = ctx.scope.entry
+                if tensor is None:
+                    raise self.need(ctx, f"unknown input {ref!r}")
+                inputs.append(tensor)
+        head = inputs[0] if inputs else current
+        if isinstance(first, (Repeat, Residual, Parallel)):
+            if isinstance(first, Repeat):
+                result = self.print_repeat(slot, ctx, head, item_id)
+            elif isinstance(first, Residual):
+                result = self.print_residual(slot, ctx, head, item_id)
+            else:
+                result = self.print_parallel(slot, ctx, head, item_id)
+            if item_id is not None:
+                var = ctx.fn.allocate(item_id, "layer")
+                ctx.out.append(Stmt("assign", target=var, value=ast.Name(result.var, ast.Load())))
+                result = TensorRef(var, result.ir, result.shape)
+        elif isinstance(first, Layer):
+            result = self.print_layer(slot, ctx, inputs, item_id)
+        elif isinstance(first, BlockCall):
+            result = self.print_call(slot, ctx, head, item_id)
+        else:
+            raise self.need(ctx, "an unknown item")
+        if item_id is not None:
+            ctx.scope.ids[item_id] = result
+            if ctx.fn.is_model and len(slot.elems) == 1:  # an id the model's `outputs` may name
+                made = first.node.name if isinstance(first, Layer) else first.output
+                self.produced[made] = result
+        return result
+
+    # -- plain layers ----------------------------------------------------------------------
+    def print_layer(self, slot: Slot, ctx: Ctx, inputs: list[TensorRef], item_id: str | None) -> TensorRef:
+        leaves: list[Layer] = [item for item, _ in slot.elems]
+        kind = REGISTRY[leaves[0].node.kind]
+        kwargs = self.tree_kwargs(kind, leaves[0].raw or {}, ctx, inputs[0], leaves)
+        name = self.name_ref(ctx, [(leaf.node.name, inst) for leaf, inst in slot.elems])
+        return self.put(kind, kwargs, inputs, ctx, item_id, name)
+
+    def tree_kwargs(
+        self, kind: Any, raw: dict[str, Any], ctx: Ctx, current: TensorRef, leaves: list[Layer]
+    ) -> Any:
+        """:meth:`layer_kwargs`, with a parameter that Keras does not take straight (a
+        ``reshape`` target computed from a block parameter) written as the value every
+        instance shares (:meth:`params_fit` made sure there is one)."""
+        fixed: dict[str, Any] = {}
+        for pname, value in raw.items():
+            param = kind.param_index.get(pname)
+            if param is None or not _contains_expression(value):
+                continue
+            try:
+                self.value(value, ctx, current)
+                continue
+            except Unknown:
+                pass
+            full = {**kind.defaults(), **leaves[0].node.params}
+            if _sample(param, 0) is not None and param.keras_name and _direct(kind, full, param):
+                continue
+            fixed[pname] = leaves[0].node.params.get(pname)
+        return self.layer_kwargs(kind, {**raw, **fixed}, ctx, current)
+
+    def put(
+        self,
+        kind: Any,
+        kwargs: list[tuple[str, ast.expr]],
+        inputs: list[TensorRef],
+        ctx: Ctx,
+        item_id: str | None,
+        name: NameRef,
+        target: str | None = None,
+    ) -> TensorRef:
+        var = target or self.target(ctx, item_id)
+        ctx.out.append(
+            Stmt(
+                "layer",
+                target=var,
+                cls=kind.keras_class,
+                kwargs=kwargs,
+                name=name,
+                inputs=[t.var for t in inputs],
+                many=kind.arity == "many",
+            )
+        )
+        ir_name = name.static_text() if ctx.fn.is_model else None
+        node = self.ir_nodes.get(ir_name) if ir_name is not None else None
+        return TensorRef(var, ir_name if node is not None else None, node.shape if node is not None else None)
+
+    def made(self, ctx: Ctx, elems: list[tuple[Any, Inst]], role: str) -> NameRef | None:
+        named = [(getattr(item, role).node.name, inst) for item, inst in elems if getattr(item, role)]
+        return self.name_ref(ctx, named) if named else None
+
+    def print_merge(self, ctx: Ctx, elems: list[tuple[Any, Inst]], tensors: list[TensorRef]) -> TensorRef:
+        """The merge layer of a residual or parallel, as the resolver made it."""
+        node = next(item.merge.node for item, _ in elems if item.merge is not None)
+        name = self.made(ctx, elems, "merge")
+        assert name is not None
+        return self.put(REGISTRY[node.kind], node_kwargs(node), tensors, ctx, None, name, target=ctx.chain)
+
+    def print_activation(
+        self, ctx: Ctx, elems: list[tuple[Any, Inst]], fields: dict[str, Any], current: TensorRef
+    ) -> TensorRef:
+        if fields.get("activation") is None:
+            return current
+        kind = REGISTRY["activation"]
+        kwargs = self.layer_kwargs(kind, {"activation": fields["activation"]}, ctx, current)
+        name = self.made(ctx, elems, "activation")
+        assert name is not None
+        return self.put(kind, kwargs, [current], ctx, None, name, target=ctx.chain)
+
+    # -- combinators -----------------------------------------------------------------------
+    def print_residual(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
+        elems: list[tuple[Residual, Inst]] = slot.elems
+        body = elems[0][0].raw
+        shortcut_field = body.get("shortcut", "auto")
+        mode: Any = None
+        if not isinstance(shortcut_field, list):
+            try:
+                mode = self.value(shortcut_field, ctx, entry)
+            except Unknown:
+                mode = UNKNOWN
+        body_insts = [inst.sub(r.body) for r, inst in elems]
+        saved = ctx.fn.taken.copy()
+        alias = None
+        start = entry
+        if mode != "none" or refers_to_input(body_insts, self.input_name):
+            alias = ctx.fn.allocate("shortcut")
+            ctx.out.append(Stmt("assign", target=alias, value=ast.Name(entry.var, ast.Load())))
+            entry = TensorRef(alias, entry.ir, entry.shape)
+        inner = replace(ctx, scope=ctx.scope.child(entry))
+        body_out = self.print_list(body_insts, inner, start)
+        absorb(elems, body_insts)
+        if mode == "none":
+            result = self.print_activation(inner, elems, body, body_out)
+            ctx.fn.taken = saved | {result.var}
+            return result
+        assert alias is not None
+        if mode is UNKNOWN:
+            merged = self.print_optional_merge(elems, shortcut_field, entry, body_out, inner)
+        else:
+            if isinstance(shortcut_field, list):
+                sc_insts = [inst.sub(r.shortcut) for r, inst in elems]
+                protected = entry
+                if refers_to_input(sc_insts, self.input_name) and entry.var == alias:
+                    protected = self.protect_alias(inner, entry, "residual_input")
+                sc_ctx = replace(inner, scope=inner.scope.child(protected), chain=alias)
+                shortcut = self.print_list(sc_insts, sc_ctx, entry)
+                absorb(elems, sc_insts)
+            elif mode == "identity" or (mode == "auto" and any(r.merge_mode == "concat" for r, _ in elems)):
+                shortcut = entry
+            elif mode in ("auto", "projection"):
+                shortcut = self.print_projection(elems, mode, entry, body_out, inner)
+            else:
+                raise self.need(ctx, f"shortcut {mode!r}")
+            merged = self.print_merge(inner, elems, [shortcut, body_out])
+        result = self.print_activation(inner, elems, body, merged)
+        ctx.fn.taken = saved | {result.var}
+        return result
+
+    def protect_alias(self, ctx: Ctx, entry: TensorRef, wanted: str) -> TensorRef:
+        alias = ctx.fn.allocate(wanted)
+        ctx.out.append(Stmt("assign", target=alias, value=ast.Name(entry.var, ast.Load())))
+        return TensorRef(alias, entry.ir, entry.shape)
+
+    def print_optional_merge(
+        self,
+        elems: list[tuple[Residual, Inst]],
+        shortcut_field: Any,
+        entry: TensorRef,
+        body_out: TensorRef,
+        ctx: Ctx,
+    ) -> TensorRef:
+        node = self.translate(shortcut_field, ctx, entry)
+        if not _results(node) <= {"identity", "none"}:
+            raise self.need(ctx, "a `shortcut` chosen at run time among projections")
+        if (
+            isinstance(node, ast.IfExp)
+            and isinstance(node.body, ast.Constant)
+            and isinstance(node.orelse, ast.Constant)
+            and node.body.value != node.orelse.value
+        ):
+            test = node.test if node.body.value == "identity" else ast.UnaryOp(ast.Not(), node.test)
+        else:
+            test = ast.Compare(node, [ast.NotEq()], [ast.Constant("none")])
+        current = self.to_chain(ctx, body_out)
+        merged = [(r, inst) for r, inst in elems if r.merge is not None]
+        key = ("shortcut", elems[0][0].path)
+        if not _reads_tensor(test):
+            self.features[key] = test
+            for r, inst in elems:
+                inst.set(key, r.merge is not None, [r.merge] if r.merge is not None else [])
+        if not merged:
+            return TensorRef(ctx.chain)
+        statements: list[Stmt] = []
+        self.print_merge(replace(ctx, out=statements), merged, [entry, current])
+        ctx.out.append(Stmt("if", value=test, body=statements))
+        return TensorRef(ctx.chain)
+
+    def print_projection(
+        self, elems: list[tuple[Residual, Inst]], mode: str, entry: TensorRef, body_out: TensorRef, ctx: Ctx
+    ) -> TensorRef:
+        conv, norm = REGISTRY["conv2d"], REGISTRY["batch_norm"]
+        made = [(r, inst) for r, inst in elems if len(r.shortcut) == 2]
+        if made:
+            conv_name = self.name_ref(ctx, [(r.shortcut[0].node.name, inst) for r, inst in made])
+            norm_name = self.name_ref(ctx, [(r.shortcut[1].node.name, inst) for r, inst in made])
+        else:
+            conv_name = self.beside(ctx, elems, "shortcut_conv2d_1")
+            norm_name = self.beside(ctx, elems, "shortcut_batch_norm_1")
+        if entry.shape is not None and body_out.shape is not None:  # one call, shapes known
+            if not made:
+                return entry
+            conv_node, norm_node = (leaf.node for leaf in made[0][0].shortcut)
+            projected = self.put(
+                conv, node_kwargs(conv_node), [entry], ctx, None, conv_name, target=entry.var
+            )
+            return self.put(norm, node_kwargs(norm_node), [projected], ctx, None, norm_name, target=entry.var)
+        self.uses_projection = True
+        sample = {**conv.defaults(), "filters": 1, "kernel_size": 1, "strides": 1}
+        kwargs = []
+        for key, node in literal_kwargs(conv, sample):
+            if key == "filters":
+                node = ast.Subscript(
+                    ast.Attribute(ast.Name(body_out.var, ast.Load()), "shape", ast.Load()),
+                    ast.Constant(-1),
+                    ast.Load(),
+                )
+            kwargs.append((key, node))
+        kwargs.insert(
+            2,
+            (
+                "strides",
+                ast.Call(
+                    ast.Name("projection_strides", ast.Load()),
+                    [ast.Name(entry.var, ast.Load()), ast.Name(body_out.var, ast.Load())],
+                    [],
+                ),
+            ),
+        )
+        statements: list[Stmt] = []
+        target_ctx = replace(ctx, out=statements)
+        projected = self.put(conv, kwargs, [entry], target_ctx, None, conv_name, target=entry.var)
+        self.put(
+            norm,
+            literal_kwargs(norm, norm.defaults()),
+            [projected],
+            target_ctx,
+            None,
+            norm_name,
+            target=entry.var,
+        )
+        if mode == "auto":
+            shape = ast.Attribute(ast.Name(entry.var, ast.Load()), "shape", ast.Load())
+            other = ast.Attribute(ast.Name(body_out.var, ast.Load()), "shape", ast.Load())
+            test = ast.Compare(shape, [ast.NotEq()], [other])
+            ctx.out.append(Stmt("if", value=test, body=statements))
+        else:
+            ctx.out.extend(statements)
+        return TensorRef(entry.var)
+
+    def beside(self, ctx: Ctx, elems: list[tuple[Residual, Inst]], local: str) -> NameRef:
+        """The name of a layer the resolver would make in the merge layer's scope (for a
+        projection no call made, written under its ``if``)."""
+        named = []
+        for r, inst in elems:
+            if r.merge is None:
+                continue
+            text = r.merge.node.name
+            number = text.rsplit("_", 1)[-1]
+            scope = text[: len(text) - len(f"{r.merge.node.kind}_{number}")]
+            named.append((scope + local, inst))
+        return self.name_ref(ctx, named)
+
+    def print_parallel(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
+        elems: list[tuple[Parallel, Inst]] = slot.elems
+        body = elems[0][0].raw
+        saved = ctx.fn.taken.copy()
+        inner = replace(ctx, scope=ctx.scope.child(entry))
+        outs = []
+        for index in range(len(elems[0][0].branches)):
+            var = ctx.fn.allocate(f"branch_{index + 1}")
+            branch_ctx = replace(inner, scope=inner.scope.child(entry), chain=var)
+            insts = [inst.sub(p.branches[index]) for p, inst in elems]
+            outs.append(self.print_list(insts, branch_ctx))
+            absorb(elems, insts)
+        merged = self.print_merge(inner, elems, outs)
+        result = self.print_activation(inner, elems, body, merged)
+        ctx.fn.taken = saved | {result.var}
+        return result
+
+    def print_repeat(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
+        elems: list[tuple[Repeat, Inst]] = slot.elems
+        rep0 = elems[0][0]
+        var_name = rep0.var
+        try:
+            times = self.value(rep0.raw_times, ctx, entry)
+        except Unknown:
+            times = UNKNOWN
+        reason = None
+        if times not in (0, 1):
+            reason = self.fits(self.iterations(elems, None))
+            note = f"unrolled the repeat at {format_path(rep0.path)}: {reason}"
+            if reason and note not in self.notes:
+                self.notes.append(note)
+        if times in (0, 1) or reason:
+            counts = {rep.times for rep, _ in elems}
+            if len(counts) != 1:
+                raise self.need(ctx, "a repeat count known only at run time")
+            count = counts.pop()
+            current = entry
+            for index in range(count):
+                names = dict(ctx.names)
+                if var_name:
+                    names[var_name] = Binding(ast.Constant(index), index)
+                if count > 1:
+                    label = f"repeat {index + 1} of {count}" + (
+                        f" ({var_name} = {index})" if var_name else ""
+                    )
+                    ctx.out.append(Stmt("comment", text=comment_text(label)))
+                insts = [inst.sub(rep.iterations[index]) for rep, inst in elems]
+                entry_ref = current
+                if current.var == ctx.chain and refers_to_input(insts, self.input_name):
+                    entry_ref = self.protect_alias(ctx, current, "repeat_input")
+                iteration = replace(ctx, names=names, scope=ctx.scope.child(entry_ref))
+                current = self.print_list(insts, iteration, current)
+            return current
+        current = self.to_chain(ctx, entry)
+        loop_var = ctx.fn.allocate(var_name or "i", "i")
+        frame = LoopFrame(loop_var)
+        key = ("loop", rep0.path)
+        self.features[key] = ast.Name(loop_var, ast.Load())
+        self.frames[key] = frame
+        times_node = self.translate(rep0.raw_times, ctx, entry)
+        statements: list[Stmt] = []
+        names = dict(ctx.names)
+        if var_name:
+            names[var_name] = Binding(ast.Name(loop_var, ast.Load()), UNKNOWN, frame)
+        insts = self.iterations(elems, key)
+        start = TensorRef(ctx.chain)
+        if refers_to_input(insts, self.input_name):
+            alias = ctx.fn.allocate("repeat_input")
+            statements.append(Stmt("assign", target=alias, value=ast.Name(ctx.chain, ast.Load())))
+            start = TensorRef(alias)
+        iteration = replace(ctx, names=names, scope=ctx.scope.child(start), out=statements)
+        result = self.print_list(insts, iteration)
+        if result.var != ctx.chain:
+            statements.append(Stmt("assign", target=ctx.chain, value=ast.Name(result.var, ast.Load())))
+        if times is UNKNOWN and not _reads_tensor(times_node):  # numbers after the loop count it
+            self.features[("times", rep0.path)] = times_node
+            for rep, inst in elems:
+                inst.set(("times", rep0.path), rep.times, rep.iterations[0] if rep.iterations else [])
+        if not frame.used:
+            frame.var = "_"
+        ctx.out.append(Stmt("for", value=times_node, body=statements, frame=frame))
+        return TensorRef(ctx.chain)
+
+    # -- blocks ----------------------------------------------------------------------------
+    def print_call(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
+        elems: list[tuple[BlockCall, Inst]] = slot.elems
+        call0 = elems[0][0]
+        name = call0.block
+        block_name = self.name_ref(ctx, [(call.prefix[:-1], inst) for call, inst in elems])
+        declared = self.tree.blocks[name].params
+        raw = call0.raw_args
+        if self.block_mode(name) is not None:
+            return self.inline_call(elems, declared, raw, ctx, entry, block_name)
+        function = self.function_for(name)
+        args = []
+        for pname in declared:
+            if pname in raw:
+                args.append((pname, self.translate(raw[pname], ctx, entry)))
+        var = self.target(ctx, item_id)
+        ctx.out.append(
+            Stmt(
+                "call",
+                target=var,
+                func=function.name,
+                inputs=[entry.var],
+                kwargs=args,
+                name=block_name,
+                text=function.prefix_param or "name",
+            )
+        )
+        return TensorRef(var)
+
+    def inline_call(
+        self,
+        elems: list[tuple[BlockCall, Inst]],
+        declared: dict[str, Any],
+        raw: dict[str, Any],
+        ctx: Ctx,
+        entry: TensorRef,
+        block_name: NameRef,
+    ) -> TensorRef:
+        name = elems[0][0].block
+        names = dict(self.var_bindings)
+        for pname in declared:
+            if pname in raw:
+                node = self.translate(raw[pname], ctx, entry)
+                try:
+                    known = self.value(raw[pname], ctx, entry)
+                except Unknown:
+                    known = UNKNOWN
+                    if _reads_tensor(node):
+                        raise self.need(ctx, "a block argument that reads a tensor shape") from None
+                if known is not UNKNOWN and _reads_tensor(node):
+                    node = literal_node(known)
+                names[pname] = Binding(node, known)
+        for pname, param in declared.items():
+            if pname not in raw:
+                default = param.default
+                if isinstance(default, (list, dict)) or is_expression(default):
+                    probe = replace(ctx, names=names)
+                    node = self.translate(default, probe, entry)
+                    try:
+                        known = self.value(default, probe, entry)
+                    except Unknown:
+                        known = UNKNOWN
+                    if _reads_tensor(node):
+                        if known is UNKNOWN:
+                            raise self.need(ctx, "a block default that reads a tensor shape")
+                        node = literal_node(known)
+                    names[pname] = Binding(node, known)
+                else:
+                    names[pname] = Binding(literal_node(default), default)
+        label = ", ".join(f"{p}={_short(raw[p])}" for p in declared if p in raw)
+        ctx.out.append(Stmt("comment", text=comment_text(f"block {name}({label})")))
+        insts = [inst.sub(call.body) for call, inst in elems]
+        protected = entry
+        if entry.var == ctx.chain and refers_to_input(insts, self.input_name):
+            protected = self.protect_alias(ctx, entry, "block_input")
+        block_ctx = replace(ctx, names=names, scope=IdScope(protected, None))
+        return self.print_list(insts, block_ctx, entry)
+
+    def function_for(self, name: str) -> Function:
+        if name in self.functions:
+            return self.functions[name]
+        function = self.build_block_function(name)
+        self.functions[name] = function
+        self.order.append(name)
+        return function
+
+    def build_block_function(self, name: str) -> Function:
+        block = self.tree.blocks[name]
+        declared = block.params
+        calls = self.calls.get(name, [])
+        insts = [Inst(call.body, call.prefix) for call in calls]
+        module_taken = set(self.module_names) | {c.name for c in self.constants} | set(self._used_blocks())
+        refers = refers_to_input(insts, self.input_name)
+        taken = module_taken | set(declared)
+        tensor = _first_free(["inputs", "tensor"] if refers else ["x", "tensor", "inputs"], taken)
+        taken.add(tensor)
+        prefix_param = _first_free(["name", "prefix", "block_name"], taken)
+        taken.add(prefix_param)
+        fn = FuncState(name, name, taken)
+        chain = tensor if not refers else fn.allocate("x" if "x" not in taken else "h")
+        params: list[FuncParam] = []
+        names = dict(self.var_bindings)
+        body: list[Stmt] = []
+        entry = TensorRef(tensor)
+        computed: list[tuple[FuncParam, Any]] = []
+        for pname, bparam in declared.items():
+            annotation = ANNOTATIONS.get(bparam.type)
+            param = FuncParam(pname, annotation, None)
+            default = None
+            if not bparam.required:
+                value = bparam.default
+                if isinstance(value, (list, dict)) or is_expression(value):
+                    default = ast.Constant(None)
+                    param.annotation = f"{annotation} | None" if annotation else None
+                    computed.append((param, value))
+                else:
+                    default = literal_node(value)
+            param.default = default
+            params.append(param)
+            names[pname] = Binding(ast.Name(pname, ast.Load()))
+        probe = Ctx(fn, (), names, IdScope(entry, None), chain, body)
+        for param, value in computed:
+            param.fill = self.translate(value, probe, entry)
+        ctx = Ctx(fn, (ast.Name(prefix_param, ast.Load()), "_"), names, IdScope(entry, None), chain, body)
+        result = self.print_list(insts, ctx)
+        body.append(Stmt("return", value=ast.Name(result.var, ast.Load())))
+        body[:] = drop_unused(merge_ifs(body))
+        description = block.description or f"The `{name}` block of the spec."
+        return Function(name, name, tensor, params, prefix_param, str(description), _where(block.loc), body)
