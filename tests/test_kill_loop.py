@@ -5,7 +5,9 @@ uninterrupted one would.
 Two loops. The first trains a spec that cannot stop early for 8 × kills + 4 epochs, so every
 epoch must be logged exactly once. The second stops early: its early stopping (``wait``,
 ``best``, best weights) is carried across every kill, so the killed run must stop at the epoch
-an uninterrupted run with the same seed stops at, with the same best epoch.
+an uninterrupted run with the same seed stops at, with the same best epoch. A third test puts
+the kill at the one point the loops reach only by chance: after the snapshot of the epoch where
+early stopping ended ``fit``, before the run's final snapshot.
 
 `make test` kills 10 times (and 5 in the early-stopping loop); `CNNSPEC_KILL_LOOPS=100 pytest
 tests/test_kill_loop.py` (part of `make fuzz`) kills 100 times (and 12). `CNNSPEC_KILL_SEED`
