@@ -124,13 +124,24 @@ class Hang(Exception):
 
 @contextlib.contextmanager
 def time_limit(seconds: float = CASE_TIMEOUT_S) -> Iterator[None]:
+    fired = False
+
     def expire(signum: int, frame: Any) -> None:
+        nonlocal fired
+        fired = True
         raise Hang(f"a case ran longer than {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+    except SystemError as exc:
+        # CPython 3.11 turns an exception raised by a signal handler inside ast.parse into
+        # "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905): report
+        # the case as what it was, a case over the time limit, not as an unexplained crash.
+        if fired:
+            raise Hang(f"a case ran longer than {seconds} s (interrupted inside ast.parse)") from exc
+        raise
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
