@@ -133,6 +133,11 @@ def acquire(run_dir: str | Path, command: list[str] | None = None) -> RunLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             found = _read_holder(fd)
+            for _ in range(20):  # locked a moment ago, its PID not written yet: wait ≤ 0.2 s
+                if found is not None:
+                    break
+                time.sleep(0.01)
+                found = _read_holder(fd)
             os.close(fd)
             raise RunFolderBusy(run_dir, found) from None
         except OSError:
