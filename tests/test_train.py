@@ -227,3 +227,12 @@ def test_a_busy_run_folder_is_refused_and_a_new_run_removes_killed_writes_leftov
     assert result.exit_code == 0, result.output
     assert f"removed 2 temp file(s) left in {out}" in " ".join(result.output.split())
     assert (out / "metrics.json").is_file() and not [p for p in out.rglob(".*")]
+
+    # a folder that is neither new nor a run is refused before anything in it is touched
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    (mine / ".draft.txt.abcd1234.txt").write_text("temp-shaped, but no run's")
+    refused = runner.invoke(app, ["train", str(spec), "--quiet", "--out", str(mine)])
+    assert refused.exit_code == 2 and "already has files" in " ".join(refused.output.split())
+    assert sorted(p.name for p in mine.iterdir()) == [".draft.txt.abcd1234.txt", "notes.txt"]

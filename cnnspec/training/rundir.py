@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from cnnspec.errors import UsageError, format_path
-from cnnspec.fileio import write_atomic
+from cnnspec.fileio import is_atomic_temp, write_atomic
 from cnnspec.training.runlock import LOCK_NAME
 
 if TYPE_CHECKING:
@@ -62,8 +62,12 @@ def claim_default_run_dir(name: str, root: Path = Path("runs")) -> Path:
 
 
 def check_new(run_dir: Path) -> None:
-    """Refuse a folder that already has files (its lock file aside: that is this process's)."""
-    if run_dir.exists() and (not run_dir.is_dir() or any(p.name != LOCK_NAME for p in run_dir.iterdir())):
+    """Refuse a folder that already has files. Its lock file (this process's) and temp files of
+    atomic writes (left by a killed run) don't count: the new run removes those."""
+    if run_dir.exists() and (
+        not run_dir.is_dir()
+        or any(p.name != LOCK_NAME and not is_atomic_temp(p.name) for p in run_dir.iterdir())
+    ):
         hint = f"choose another --out, or continue it with --resume {run_dir}"
         if (run_dir / "metrics.json").exists():
             hint = "choose another --out; that run has finished"

@@ -122,11 +122,11 @@ def train(
     # lock, then check: of two runs racing for one new folder exactly one passes check_new
     owned = runlock.acquire(run_dir, command)
     try:
+        if resume is None:  # before removing anything: the folder is new, or a run's (lock.json)
+            rundir.check_new(run_dir)
         removed = runlock.remove_leftovers(run_dir)
         if removed:
             notes.append(f"removed {removed} temp file(s) left in {run_dir} by an earlier killed write")
-        if resume is None:
-            rundir.check_new(run_dir)
         return _train_owned(
             compiled, config, run_dir, resume is not None, display, notes, overrides, command,
             cluster, task_index, write_report,
