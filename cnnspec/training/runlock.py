@@ -1,6 +1,6 @@
 """One process owns a run folder: an exclusive ``flock`` on ``RUN_DIR/.cnnspec.lock``.
 
-``train`` (new runs and ``--resume``), ``evaluate`` and ``report`` writing into a run folder
+``train`` (new runs and ``--resume``), ``evaluate``, ``report`` and ``visualize`` writing into a run folder
 hold the lock for their whole life; a second process is refused at once (:class:`RunFolderBusy`,
 exit 2) with the holder's PID and command line, which the holder writes into the lock file.
 
