@@ -1,8 +1,9 @@
 """One process owns a run folder: an exclusive ``flock`` on ``RUN_DIR/.cnnspec.lock``.
 
-``train`` (new runs and ``--resume``), ``evaluate``, ``report`` and ``visualize`` writing into a run folder
-hold the lock for their whole life; a second process is refused at once (:class:`RunFolderBusy`,
-exit 2) with the holder's PID and command line, which the holder writes into the lock file.
+``train`` (new runs and ``--resume``), and ``evaluate``, ``report`` and ``visualize`` writing into
+a run folder, hold the lock for their whole life; a second process is refused at once
+(:class:`RunFolderBusy`, exit 2) with the holder's PID and command line, which the holder writes
+into the lock file.
 
 The kernel drops an ``flock`` when its process dies, SIGKILL included, so a lock file left by a
 killed run blocks nobody: the next process locks it and writes its own PID. The holder removes
