@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,17 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
+
+
+#: The temp names :func:`atomic_path` makes: ``.<target name>.<8 random characters><suffix>``
+#: (``tempfile.mkstemp`` with that prefix; the suffix always begins with a dot).
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.[^/]+")
+
+
+def is_atomic_temp(name: str) -> bool:
+    """Whether a file name has the shape of :func:`atomic_path`'s temp files (one left behind
+    by a write that was killed before its rename)."""
+    return _TEMP_NAME.fullmatch(name) is not None
 
 
 def write_atomic(target: str | Path, content: str | bytes) -> Path:

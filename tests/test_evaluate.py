@@ -165,3 +165,19 @@ def test_probabilities_from_logits():
     assert probs.sum() == pytest.approx(1.0) and probs.argmax() == 0
     binary = probabilities(np.array([[0.8]]), OutputKind(binary=True))
     assert binary.tolist() == [[pytest.approx(0.2), 0.8]]
+
+
+def test_evaluating_into_a_run_another_process_holds_is_refused(run_dir, tmp_path):
+    import os
+
+    from cnnspec.training.runlock import acquire
+
+    before = sorted(p.name for p in run_dir.iterdir())
+    with acquire(run_dir, ["cnnspec", "train", "--resume", str(run_dir)]):
+        busy = invoke("evaluate", run_dir)
+        elsewhere = invoke("evaluate", run_dir, "--out", tmp_path)  # reading the run is fine
+    assert busy.exit_code == 2 and f"in use by process {os.getpid()}" in flat(busy)
+    assert "Traceback" not in busy.output
+    assert sorted(p.name for p in run_dir.iterdir()) == before  # nothing written into the run
+    assert elsewhere.exit_code == 0, elsewhere.output
+    assert (tmp_path / "evaluation.json").is_file()

@@ -132,3 +132,16 @@ def test_report_errors(run_dir, tmp_path):
     text = (corrupt / "report.html").read_text()
     assert "the model could not be loaded" in text and "not one" in text
     check_self_contained(text)
+
+
+def test_reporting_into_a_run_another_process_holds_is_refused(run_dir):
+    import os
+
+    from cnnspec.training.runlock import acquire
+
+    page = run_dir / "report.html"
+    written = page.stat().st_mtime_ns
+    with acquire(run_dir, ["cnnspec", "evaluate", str(run_dir)]):
+        busy = invoke("report", run_dir)
+    assert busy.exit_code == 2 and f"in use by process {os.getpid()} (cnnspec evaluate" in flat(busy)
+    assert page.stat().st_mtime_ns == written

@@ -64,9 +64,24 @@ def test_default_run_dir_is_named_after_the_spec_and_never_reused(tmp_path):
     assert second != first and second.name.startswith(first.name)
 
 
+def test_claimed_default_run_dirs_are_created_and_never_shared(tmp_path):
+    first = rundir.claim_default_run_dir("tiny", tmp_path / "runs")
+    second = rundir.claim_default_run_dir("tiny", tmp_path / "runs")
+    assert first.is_dir() and second.is_dir() and first != second
+
+
 def test_a_new_run_needs_an_empty_or_missing_folder(tmp_path):
     rundir.check_new(tmp_path / "missing")
     rundir.check_new(tmp_path)  # empty
+    (tmp_path / ".cnnspec.lock").write_text("{}")
+    rundir.check_new(tmp_path)  # the lock file the new run itself holds
+    (tmp_path / ".lock.json.k2j4h1x0.json").write_text("{half")
+    rundir.check_new(tmp_path)  # a killed run's temp file: the new run removes it
+    (tmp_path / ".hidden").write_text("mine")
+    with pytest.raises(UsageError, match="already has files"):
+        rundir.check_new(tmp_path)
+    (tmp_path / ".hidden").unlink()
+    (tmp_path / ".lock.json.k2j4h1x0.json").unlink()
     (tmp_path / "lock.json").write_text("{}")
     with pytest.raises(UsageError) as info:
         rundir.check_new(tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +203,36 @@ def test_resume_refuses_a_changed_spec(tmp_path):
         train(compile_spec(spec), resume=folder)
     with pytest.raises(UsageError, match=r"readable lock\.json"):
         train(compile_spec(spec), resume=tmp_path)
+
+
+def test_a_busy_run_folder_is_refused_and_a_new_run_removes_killed_writes_leftovers(tmp_path, runner):
+    from cnnspec.training.runlock import LOCK_NAME, acquire
+
+    spec = write(tmp_path, TINY + "training: {epochs: 1, seed: 3}\n")
+    out = tmp_path / "run"
+    out.mkdir()
+    with acquire(out, ["cnnspec", "train", "other.yaml", "--out", str(out)]):
+        busy = runner.invoke(app, ["train", str(spec), "--quiet", "--out", str(out)])
+    assert busy.exit_code == 2, busy.output
+    message = " ".join(busy.output.split())  # unwrapped
+    assert f"in use by process {os.getpid()} (cnnspec train other.yaml" in message
+    assert "Traceback" not in busy.output and "internal error" not in busy.output
+    assert not (out / LOCK_NAME).exists() and not list(out.iterdir())  # the refused run wrote nothing
+
+    # what a SIGKILLed run leaves: temp files of its atomic writes and its lock file
+    (out / ".lock.json.k2j4h1x0.json").write_text("{half")
+    (out / ".history.json.abcd_123.json").write_text("{half")
+    (out / LOCK_NAME).write_text(json.dumps({"pid": 999999, "command": ["cnnspec", "train"]}))
+    result = runner.invoke(app, ["train", str(spec), "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"removed 2 temp file(s) left in {out}" in " ".join(result.output.split())
+    assert (out / "metrics.json").is_file() and not [p for p in out.rglob(".*")]
+
+    # a folder that is neither new nor a run is refused before anything in it is touched
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    (mine / ".draft.txt.abcd1234.txt").write_text("temp-shaped, but no run's")
+    refused = runner.invoke(app, ["train", str(spec), "--quiet", "--out", str(mine)])
+    assert refused.exit_code == 2 and "already has files" in " ".join(refused.output.split())
+    assert sorted(p.name for p in mine.iterdir()) == [".draft.txt.abcd1234.txt", "notes.txt"]

@@ -6,10 +6,11 @@ shown for a user mistake; an unexpected exception prints a short "internal error
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -60,6 +61,25 @@ def compile_reported(
     if warnings:
         report(compiled.warnings, "text")
     return compiled
+
+
+@contextlib.contextmanager
+def owning_run(run_dir: Path | None, writes_to: Path) -> Iterator[None]:
+    """Hold ``run_dir``'s lock (:mod:`cnnspec.training.runlock`) while a command writes into it.
+
+    Nothing is locked when ``writes_to`` is elsewhere or ``run_dir`` is no run folder (no
+    lock.json: the command reports that itself). A busy folder raises ``RunFolderBusy`` (exit 2).
+    """
+    if run_dir is None or not (run_dir / "lock.json").is_file():
+        yield
+        return
+    if writes_to.resolve() != run_dir.resolve():
+        yield
+        return
+    from cnnspec.training.runlock import acquire
+
+    with acquire(run_dir):
+        yield
 
 
 def stdout() -> Console:

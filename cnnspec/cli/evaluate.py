@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cnnspec.cli.common import guarded, stderr, stdout
+from cnnspec.cli.common import guarded, owning_run, stderr, stdout
 
 
 class TextOrJson(StrEnum):
@@ -97,11 +97,12 @@ def evaluate(
     from cnnspec.reporting.run import load_model, locate
 
     run = locate(target, spec)
-    model = load_model(run.model_path)
-    evaluation = run_evaluation(run, model, data)
-    document = evaluation.document
     folder = out if out is not None else run.out_dir
-    files = write_evaluation(evaluation, folder, document["name"])
+    with owning_run(run.run_dir, folder):
+        model = load_model(run.model_path)
+        evaluation = run_evaluation(run, model, data)
+        document = evaluation.document
+        files = write_evaluation(evaluation, folder, document["name"])
     print_notes(document["notes"])
     if format == TextOrJson.json:
         typer.echo(json.dumps({**document, "files": {k: str(v) for k, v in files.items()}}, indent=2))

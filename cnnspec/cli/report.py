@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from cnnspec.cli.common import guarded, stdout
+from cnnspec.cli.common import guarded, owning_run, stdout
 from cnnspec.errors import UsageError
 
 
@@ -32,7 +32,8 @@ def report(
     if out is not None and out.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"expected --out to end in .html; received {out}")
     start = time.perf_counter()
-    path = write_report(run_dir, out=out)
+    with owning_run(run_dir, out.parent if out is not None else run_dir):
+        path = write_report(run_dir, out=out)
     size = path.stat().st_size
     stdout().print(
         f"wrote {escape(str(path))} ({size / 1024:,.0f} KB in {time.perf_counter() - start:.1f}s)",

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from cnnspec.cli.common import guarded, stdout
+from cnnspec.cli.common import guarded, owning_run, stdout
 from cnnspec.cli.evaluate import DataOption, SpecOption, TargetArgument, print_notes
 from cnnspec.errors import UsageError
 
@@ -89,40 +89,44 @@ def visualize(
     run = locate(target, spec)
     folder = run.out_dir
     console = stdout()
-    written: list[Path] = []
-    if what == View.history:
-        from cnnspec.reporting.views import write_history
+    writes_to = folder  # the folder the picture goes to (output_path's reading of --out)
+    if out is not None:
+        writes_to = out if out.is_dir() or str(out).endswith(("/", "\\")) else out.parent
+    with owning_run(run.run_dir, writes_to):  # a picture written into a run folder: own it
+        written: list[Path] = []
+        if what == View.history:
+            from cnnspec.reporting.views import write_history
 
-        written.append(write_history(run, output_path(out, folder, "history.png")))
-    elif what == View.confusion:
-        from cnnspec.reporting.views import write_confusion
+            written.append(write_history(run, output_path(out, folder, "history.png")))
+        elif what == View.confusion:
+            from cnnspec.reporting.views import write_confusion
 
-        name = "confusion_matrix_normalized.png" if normalize else "confusion_matrix.png"
-        written.append(write_confusion(run, output_path(out, folder, name), normalize))
-    elif what == View.graph:
-        from cnnspec.cli.build import write_graph
+            name = "confusion_matrix_normalized.png" if normalize else "confusion_matrix.png"
+            written.append(write_confusion(run, output_path(out, folder, name), normalize))
+        elif what == View.graph:
+            from cnnspec.cli.build import write_graph
 
-        if run.compiled is None:
-            raise UsageError(
-                f"expected a spec to draw the graph from; {run.model_path} is not in a run folder",
-                "pass --spec SPEC",
-            )
-        written += write_graph(run.compiled.ir, output_path(out, folder, "graph.png", GRAPH_SUFFIXES))
-    else:
-        from cnnspec.reporting.run import load_model
-        from cnnspec.reporting.views import Probe
-
-        probe = Probe(run, load_model(run.model_path), data)
-        if what == View.features:
-            png, name = probe.features(layer, sample=sample, max_maps=max_items or 16, image=image)
-            default = f"features_{_safe_name(name)}.png"
-        elif what == View.filters:
-            png, name = probe.filters(layer, max_filters=max_items or 64)
-            default = f"filters_{_safe_name(name)}.png"
+            if run.compiled is None:
+                raise UsageError(
+                    f"expected a spec to draw the graph from; {run.model_path} is not in a run folder",
+                    "pass --spec SPEC",
+                )
+            written += write_graph(run.compiled.ir, output_path(out, folder, "graph.png", GRAPH_SUFFIXES))
         else:
-            png = probe.samples(max_items or 16, mistakes=mistakes, seed=seed)
-            default = "samples_mistakes.png" if mistakes else "samples.png"
-        written.append(write_atomic(output_path(out, folder, default), png))
-        print_notes(probe.notes)
+            from cnnspec.reporting.run import load_model
+            from cnnspec.reporting.views import Probe
+
+            probe = Probe(run, load_model(run.model_path), data)
+            if what == View.features:
+                png, name = probe.features(layer, sample=sample, max_maps=max_items or 16, image=image)
+                default = f"features_{_safe_name(name)}.png"
+            elif what == View.filters:
+                png, name = probe.filters(layer, max_filters=max_items or 64)
+                default = f"filters_{_safe_name(name)}.png"
+            else:
+                png = probe.samples(max_items or 16, mistakes=mistakes, seed=seed)
+                default = "samples_mistakes.png" if mistakes else "samples.png"
+            written.append(write_atomic(output_path(out, folder, default), png))
+            print_notes(probe.notes)
     for path in written:
         console.print(f"wrote {escape(str(path))}", highlight=False)

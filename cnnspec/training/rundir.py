@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from cnnspec.errors import UsageError, format_path
-from cnnspec.fileio import write_atomic
+from cnnspec.fileio import is_atomic_temp, write_atomic
+from cnnspec.training.runlock import LOCK_NAME
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -48,8 +49,25 @@ def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
     return candidate
 
 
+def claim_default_run_dir(name: str, root: Path = Path("runs")) -> Path:
+    """Create and return a new :func:`default_run_dir`; ``mkdir`` is atomic, so two runs
+    started in the same second get two folders."""
+    while True:
+        candidate = default_run_dir(name, root)
+        try:
+            candidate.mkdir(parents=True)
+        except FileExistsError:
+            continue  # taken between the check and the mkdir: the next number
+        return candidate
+
+
 def check_new(run_dir: Path) -> None:
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+    """Refuse a folder that already has files. Its lock file (this process's) and temp files of
+    atomic writes (left by a killed run) don't count: the new run removes those."""
+    if run_dir.exists() and (
+        not run_dir.is_dir()
+        or any(p.name != LOCK_NAME and not is_atomic_temp(p.name) for p in run_dir.iterdir())
+    ):
         hint = f"choose another --out, or continue it with --resume {run_dir}"
         if (run_dir / "metrics.json").exists():
             hint = "choose another --out; that run has finished"

@@ -21,7 +21,7 @@ import numpy as np
 from cnnspec.analysis.settings import TrainConfig, training_config
 from cnnspec.errors import UsageError
 from cnnspec.fileio import atomic_path, write_atomic
-from cnnspec.training import rundir
+from cnnspec.training import rundir, runlock
 from cnnspec.training.progress import Display
 from cnnspec.training.state import TrainingState
 
@@ -94,18 +94,72 @@ def train(
     config = training_config(compiled)
     chief = planned_chief(config.distribute, cluster, task_index)
     notes: list[str] = []
-    spec_hash = compiled.spec_hash()
-    lock: dict[str, Any] | None = None
+    created = False  # by this process: removed again when the run fails before writing a file
     if resume is not None:
         run_dir = Path(resume)
         if out is not None and Path(out).resolve() != run_dir.resolve():
             raise UsageError("expected either --out or --resume, or both naming the same folder")
-        lock = rundir.check_resumable(run_dir, compiled, spec_hash)
+        if chief:
+            rundir.read_lock(run_dir)  # a missing or foreign folder is refused before locking it
+    elif out is not None:
+        run_dir = Path(out)
+    else:
+        created = chief
+        claim = rundir.claim_default_run_dir if chief else rundir.default_run_dir
+        run_dir = claim(compiled.name)
+    if not chief:  # a non-chief multi_worker process writes a scratch copy, not the run folder
+        return _train_owned(
+            compiled, config, run_dir, resume is not None, display, notes, overrides, command,
+            cluster, task_index, write_report,
+        )  # fmt: skip
+    if resume is None:
+        created = created or not run_dir.exists()
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            rundir.check_new(run_dir)  # a file in the way: the usual message
+            raise
+    # lock, then check: of two runs racing for one new folder exactly one passes check_new
+    owned = runlock.acquire(run_dir, command)
+    try:
+        if resume is None:  # before removing anything: the folder is new, or a run's (lock.json)
+            rundir.check_new(run_dir)
+        removed = runlock.remove_leftovers(run_dir)
+        if removed:
+            notes.append(f"removed {removed} temp file(s) left in {run_dir} by an earlier killed write")
+        return _train_owned(
+            compiled, config, run_dir, resume is not None, display, notes, overrides, command,
+            cluster, task_index, write_report,
+        )  # fmt: skip
+    except BaseException:
+        owned.release()  # before the rmdir: the lock file would keep the folder non-empty
+        if created:  # nothing was written (a spec or data mistake): leave no empty folder behind
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
+        raise
+    finally:
+        owned.release()
+
+
+def _train_owned(
+    compiled: CompiledSpec,
+    config: TrainConfig,
+    run_dir: Path,
+    resuming: bool,
+    display: Display,
+    notes: list[str],
+    overrides: list[str] | tuple[str, ...],
+    command: list[str] | None,
+    cluster: list[str] | None,
+    task_index: int | None,
+    write_report: Callable[..., Path] | None,
+) -> TrainResult:
+    """:func:`train` once this process owns ``run_dir`` (or, off the chief, needs no lock)."""
+    lock: dict[str, Any] | None = None
+    if resuming:
+        lock = rundir.check_resumable(run_dir, compiled, compiled.spec_hash())
         seed = int(lock["seed"])
     else:
-        run_dir = Path(out) if out is not None else rundir.default_run_dir(compiled.name)
-        if chief:
-            rundir.check_new(run_dir)
         from cnnspec.training.runtime import choose_seed
 
         seed = choose_seed(config)
@@ -142,7 +196,7 @@ def train(
                 distribute.update_lock(work_dir, distribute=dist.describe())
             try:
                 result = _run(
-                    compiled, config, dataset, work_dir, seed, display, notes, resume is not None, overrides,
+                    compiled, config, dataset, work_dir, seed, display, notes, resuming, overrides,
                     dist=dist, lock=lock, restore_from=run_dir, write_report=write_report,
                 )  # fmt: skip
             except Exception as exc:

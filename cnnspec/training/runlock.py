@@ -1,0 +1,170 @@
+"""One process owns a run folder: an exclusive ``flock`` on ``RUN_DIR/.cnnspec.lock``.
+
+``train`` (new runs and ``--resume``), and ``evaluate``, ``report`` and ``visualize`` writing into
+a run folder, hold the lock for their whole life; a second process is refused at once
+(:class:`RunFolderBusy`, exit 2) with the holder's PID and command line, which the holder writes
+into the lock file.
+
+The kernel drops an ``flock`` when its process dies, SIGKILL included, so a lock file left by a
+killed run blocks nobody: the next process locks it and writes its own PID. The holder removes
+the file when it lets go; a process that opened the file just before that removal notices (the
+path no longer names the file it locked) and starts again, so two processes can never both hold
+"the" lock through two different files.
+
+Also :func:`remove_leftovers`: once a process owns the folder, no atomic write can be in flight
+in it, so every temp file there was left by an earlier killed write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from cnnspec.errors import UsageError
+from cnnspec.fileio import is_atomic_temp
+
+LOCK_NAME = ".cnnspec.lock"
+
+
+class RunFolderBusy(UsageError):
+    """Another live process holds the run folder's lock (a usage error: exit 2)."""
+
+    def __init__(self, run_dir: Path, holder: dict[str, Any] | None) -> None:
+        self.run_dir = run_dir
+        self.holder = holder or {}
+        pid = self.holder.get("pid")
+        command = self.holder.get("command")
+        who = f"process {pid}" if pid else "another process (it has not written its PID yet)"
+        if isinstance(command, list) and command:
+            who += f" ({' '.join(str(word) for word in command)})"
+        super().__init__(
+            f"the run folder {run_dir} is in use by {who}",
+            "wait for that process to end, or choose another --out",
+        )
+
+
+class RunLock:
+    """A held lock on one run folder; :meth:`release` (or leaving the ``with``) lets it go."""
+
+    def __init__(self, run_dir: Path, fd: int) -> None:
+        self.run_dir = run_dir
+        self.path = run_dir / LOCK_NAME
+        self._fd: int | None = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        """Remove the lock file (while still holding it) and drop the lock; idempotent."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            if _names(self.path, fd):
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+        finally:
+            os.close(fd)  # closing the last descriptor drops the flock
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the open file ``fd`` (not removed or replaced since)."""
+    try:
+        on_disk, held = os.stat(path), os.fstat(fd)
+    except OSError:
+        return False
+    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _read_holder(fd: int) -> dict[str, Any] | None:
+    try:
+        text = os.pread(fd, 1 << 16, 0).decode("utf-8", "replace")
+        holder = json.loads(text)
+    except (OSError, ValueError):
+        return None  # the holder has locked the file but not yet written it
+    return holder if isinstance(holder, dict) else None
+
+
+def holder(run_dir: Path) -> dict[str, Any] | None:
+    """What the lock file of ``run_dir`` says about its last holder (``None``: no readable file).
+
+    Whether that process still holds the lock is only known by trying to take it."""
+    try:
+        fd = os.open(run_dir / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return _read_holder(fd)
+    finally:
+        os.close(fd)
+
+
+def acquire(run_dir: str | Path, command: list[str] | None = None) -> RunLock:
+    """Take the exclusive lock of the existing folder ``run_dir`` without waiting.
+
+    Raises :class:`RunFolderBusy` when a live process holds it, ``UsageError`` when the lock
+    file can't be created (a read-only folder, no permission)."""
+    import sys
+
+    run_dir = Path(run_dir)
+    path = run_dir / LOCK_NAME
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise UsageError(
+                f"expected a run folder this process can write; can't create {path}: {exc.strerror or exc}"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            found = _read_holder(fd)
+            for _ in range(20):  # locked a moment ago, its PID not written yet: wait ≤ 0.2 s
+                if found is not None:
+                    break
+                time.sleep(0.01)
+                found = _read_holder(fd)
+            os.close(fd)
+            raise RunFolderBusy(run_dir, found) from None
+        except OSError:
+            os.close(fd)
+            raise
+        if _names(path, fd):
+            break
+        os.close(fd)  # the previous holder removed the file between our open and our lock: again
+    info = {
+        "pid": os.getpid(),
+        "command": list(command if command is not None else sys.argv),
+        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    data = (json.dumps(info) + "\n").encode("utf-8")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+    return RunLock(run_dir, fd)
+
+
+def remove_leftovers(run_dir: str | Path) -> int:
+    """Delete the temp files of earlier killed atomic writes anywhere in ``run_dir``; returns
+    how many. Call it only while holding the folder's lock (no write of ours is in flight)."""
+    removed = 0
+    for path in Path(run_dir).rglob(".*"):
+        if path.name != LOCK_NAME and is_atomic_temp(path.name) and path.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    return removed

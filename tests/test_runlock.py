@@ -1,0 +1,215 @@
+"""One process owns a run folder (training/runlock.py): refusal, release, a killed holder,
+leftover temp files; and two real `cnnspec train` processes on one folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from cnnspec.errors import UsageError
+from cnnspec.fileio import atomic_path
+from cnnspec.training import runlock
+from cnnspec.training.runlock import LOCK_NAME, RunFolderBusy, acquire, holder, remove_leftovers
+
+CNNSPEC = str(Path(sys.executable).with_name("cnnspec"))
+
+
+def test_a_second_acquire_is_refused_with_the_holders_pid_and_command(tmp_path):
+    with acquire(tmp_path, ["cnnspec", "train", "spec.yaml", "--out", "run"]) as first:
+        assert first.held and holder(tmp_path)["pid"] == os.getpid()
+        # flock belongs to the open file: a second open, even in this process, is a second owner
+        with pytest.raises(RunFolderBusy) as info:
+            acquire(tmp_path, ["cnnspec", "report", "run"])
+    error = info.value
+    assert isinstance(error, UsageError)  # the CLI's exit 2, no traceback
+    assert f"process {os.getpid()}" in str(error)
+    assert "cnnspec train spec.yaml --out run" in str(error)
+    assert error.holder["command"][:2] == ["cnnspec", "train"]
+
+
+def test_release_removes_the_lock_file_and_frees_the_folder(tmp_path):
+    lock = acquire(tmp_path, ["first"])
+    assert (tmp_path / LOCK_NAME).is_file()
+    lock.release()
+    lock.release()  # idempotent
+    assert not lock.held and not (tmp_path / LOCK_NAME).exists()
+    with acquire(tmp_path, ["second"]):
+        assert holder(tmp_path)["command"] == ["second"]
+    assert holder(tmp_path) is None
+
+
+def test_a_lock_file_whose_holder_is_gone_blocks_nobody(tmp_path):
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 999999, "command": ["gone"]}))
+    with acquire(tmp_path, ["next"]):
+        assert holder(tmp_path)["pid"] == os.getpid()  # rewritten, not appended to
+
+
+def test_a_killed_holders_lock_is_free(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from cnnspec.training.runlock import acquire
+        lock = acquire({str(tmp_path)!r}, ["holder"])
+        print("locked", flush=True)
+        time.sleep(60)
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "locked"
+        with pytest.raises(RunFolderBusy, match=f"process {process.pid} \\(holder\\)"):
+            acquire(tmp_path)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    assert holder(tmp_path)["pid"] == process.pid  # SIGKILL left the file, but not the lock
+    with acquire(tmp_path, ["after"]):
+        assert holder(tmp_path)["command"] == ["after"]
+
+
+def test_a_folder_that_cannot_take_a_lock_file_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="can't create"):
+        acquire(tmp_path / "missing")
+
+
+def test_remove_leftovers_deletes_only_temp_files_of_killed_atomic_writes(tmp_path):
+    (tmp_path / "state").mkdir()
+    left = []
+    writes = (("history.json", None), ("state/epoch-0002.weights.h5", ".weights.h5"), ("notes", None))
+    for target, suffix in writes:
+        with atomic_path(tmp_path / target, suffix=suffix) as temp:
+            temp.write_text("half written")
+            left.append(temp.relative_to(tmp_path))
+        # put back the real temp name, as a SIGKILL before the rename would have left it
+        (tmp_path / left[-1]).write_text("half written")
+    kept = ["lock.json", "history.json", "state/epoch-0001.json", "state/epoch-0001.weights.h5", ".hidden"]
+    for name in kept:
+        (tmp_path / name).write_text("keep")
+    with acquire(tmp_path):
+        assert remove_leftovers(tmp_path) == 3
+        assert (tmp_path / LOCK_NAME).exists()  # its own lock file is no leftover
+    for name in kept:
+        assert (tmp_path / name).read_text() == "keep"
+    assert not any((tmp_path / path).exists() for path in left)
+    assert remove_leftovers(tmp_path) == 0
+    assert runlock.remove_leftovers(tmp_path / "missing") == 0
+
+
+SPEC = """\
+cnnspec: 1
+name: contended
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 128}
+training: {epochs: 500, batch_size: 16, seed: 7}  # far more than the test lets it run
+"""
+
+
+def launch(spec: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [CNNSPEC, "train", str(spec), "--quiet", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"training ended early: {process.communicate()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"{path} did not appear")
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_two_real_trains_on_one_folder_then_sigkill_of_the_holder(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    out = tmp_path / "run"
+    first = launch(spec, "--out", str(out))
+    try:
+        wait_for(out / "state" / "epoch-0001.json", first)
+        assert holder(out)["pid"] == first.pid
+
+        started = time.monotonic()
+        second = launch(spec, "--out", str(out))
+        _, err = second.communicate(timeout=60)
+        refused = time.monotonic() - started
+        message = "".join(err.split())  # Rich folds long paths at any character
+        assert second.returncode == 2, err
+        expected = f"in use by process {first.pid} ({CNNSPEC} train {spec} --quiet --out {out})"
+        assert "".join(expected.split()) in message
+        assert "Traceback" not in err and "internal error" not in err
+        resumed = launch(spec, "--resume", str(out))
+        _, err = resumed.communicate(timeout=60)
+        assert resumed.returncode == 2 and f"process{first.pid}" in "".join(err.split())
+        assert first.poll() is None  # the holder never noticed
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    assert holder(out)["pid"] == first.pid  # the killed holder's lock file stays: stale
+    killed_after = len(json.loads((out / "history.json").read_text())["epoch"])
+
+    started = time.monotonic()
+    third = launch(spec, "--resume", str(out))
+    try:
+        deadline = time.monotonic() + 90
+        while (holder(out) or {}).get("pid") != third.pid or epochs(out) <= killed_after:
+            assert third.poll() is None, third.communicate()
+            assert time.monotonic() < deadline, "the resumed run never got the lock and trained"
+            time.sleep(0.05)
+        took_over = time.monotonic() - started
+    finally:
+        third.send_signal(signal.SIGTERM)  # a scheduler's stop: save, release, exit 130
+        _, err = third.communicate(timeout=60)
+    assert third.returncode == 130, err
+    assert not (out / LOCK_NAME).exists()  # released on the way out
+    with capsys.disabled():
+        print(
+            f"\n  second train refused (exit 2) {refused:.2f}s after its start; resume after the "
+            f"holder's SIGKILL held the lock and trained an epoch {took_over:.1f}s after its start"
+        )
+
+
+def epochs(out: Path) -> int:
+    try:
+        return len(json.loads((out / "history.json").read_text())["epoch"])
+    except (OSError, ValueError):
+        return 0
+
+
+@pytest.mark.slow
+def test_two_runs_racing_for_one_new_folder_exactly_one_wins(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    out = tmp_path / "runs" / "new"
+    racers = [launch(spec, "--out", str(out)) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 90
+        while all(racer.poll() is None for racer in racers):
+            assert time.monotonic() < deadline, "neither racer was refused"
+            time.sleep(0.02)
+        loser = next(racer for racer in racers if racer.poll() is not None)
+        winner = next(racer for racer in racers if racer is not loser)
+        _, err = loser.communicate()
+        assert loser.returncode == 2 and f"inusebyprocess{winner.pid}" in "".join(err.split()), err
+        wait_for(out / "state" / "epoch-0001.json", winner)
+        assert holder(out)["pid"] == winner.pid
+        assert json.loads((out / "lock.json").read_text())["command"][-1] == str(out)
+    finally:
+        for racer in racers:
+            if racer.poll() is None:
+                racer.send_signal(signal.SIGKILL)
+                racer.wait(timeout=30)
