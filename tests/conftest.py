@@ -33,6 +33,18 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+#: The smallest model that trains on the embedded digits (8×8×1, 10 classes, 128 images): the
+#: run-folder tests (resume, kill loop, locks) put their own name before it and their own
+#: ``training`` section after it.
+TINY_DIGITS_MODEL = """\
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 128}
+"""
+
 
 @pytest.fixture
 def runner() -> CliRunner:

@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import TINY_DIGITS_MODEL
 from tests.test_train_resume import CNNSPEC
 
 pytestmark = pytest.mark.slow
@@ -41,21 +42,17 @@ SEED = int(os.environ.get("CNNSPEC_KILL_SEED", "1"))
 #: val_loss is known to be best at epoch 1 (issue 22: an uninterrupted run stopped at 101).
 EARLY_LOOPS = max(2, min(LOOPS // 2, 12))
 
-HEAD = """\
-cnnspec: 1
-name: killed
-input: {shape: [8, 8, 1]}
-model:
-  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
-  - global_avg_pool2d
-  - dense: {units: 10, activation: softmax}
-data: {source: digits, limit: 128}
+HEAD = (
+    "cnnspec: 1\nname: killed\n"
+    + TINY_DIGITS_MODEL
+    + """\
 training:
   epochs: EPOCHS
   batch_size: 16
   seed: 7
   callbacks:
 """
+)
 #: Nothing here ends a run before its last epoch. The learning rate falls on every plateau, so a
 #: resume that lost the reduced rate (or the callback's counters) shows in the logged rates.
 ENDURING = HEAD + "    - reduce_lr_on_plateau: {monitor: val_loss, patience: 10}\n"

@@ -18,6 +18,7 @@ from cnnspec.errors import UsageError
 from cnnspec.fileio import atomic_path
 from cnnspec.training import runlock
 from cnnspec.training.runlock import LOCK_NAME, RunFolderBusy, acquire, holder, remove_leftovers
+from tests.conftest import TINY_DIGITS_MODEL
 
 CNNSPEC = str(Path(sys.executable).with_name("cnnspec"))
 
@@ -103,17 +104,13 @@ def test_remove_leftovers_deletes_only_temp_files_of_killed_atomic_writes(tmp_pa
     assert runlock.remove_leftovers(tmp_path / "missing") == 0
 
 
-SPEC = """\
-cnnspec: 1
-name: contended
-input: {shape: [8, 8, 1]}
-model:
-  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
-  - global_avg_pool2d
-  - dense: {units: 10, activation: softmax}
-data: {source: digits, limit: 128}
+SPEC = (
+    "cnnspec: 1\nname: contended\n"
+    + TINY_DIGITS_MODEL
+    + """\
 training: {epochs: 500, batch_size: 16, seed: 7}  # far more than the test lets it run
 """
+)
 
 
 def launch(spec: Path, *args: str) -> subprocess.Popen:

@@ -16,18 +16,14 @@ import pytest
 from cnnspec.api import compile_spec
 from cnnspec.cli.app import app
 from cnnspec.errors import UsageError
+from tests.conftest import TINY_DIGITS_MODEL
 
 pytestmark = pytest.mark.slow
 
-SPEC = """\
-cnnspec: 1
-name: resumable
-input: {shape: [8, 8, 1]}
-model:
-  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
-  - global_avg_pool2d
-  - dense: {units: 10, activation: softmax}
-data: {source: digits, limit: 128}
+SPEC = (
+    "cnnspec: 1\nname: resumable\n"
+    + TINY_DIGITS_MODEL
+    + """\
 training:
   epochs: EPOCHS
   batch_size: 16
@@ -36,6 +32,7 @@ training:
     - reduce_lr_on_plateau: {monitor: val_loss, patience: 100}
   seed: 7
 """
+)
 CNNSPEC = str(Path(sys.executable).with_name("cnnspec"))
 
 
