@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cnnspec.analysis",),
     ("cnnspec.backends",),
     ("cnnspec.training",),
-    ("cnnspec.reporting", "cnnspec.export"),
+    ("cnnspec.reporting", "cnnspec.export", "cnnspec.lsp"),
     ("cnnspec.cli",),
     ("cnnspec", "cnnspec.api"),
 )

@@ -25,7 +25,7 @@ from cnnspec.analysis import report
 from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.analysis.settings import training_config
 from cnnspec.errors import Diagnostics
-from cnnspec.spec.compose import apply_overrides, load_spec
+from cnnspec.spec.compose import Reader, apply_overrides, load_spec
 from cnnspec.spec.loader import SourceDoc, load_text
 from cnnspec.spec.resolve import Resolver
 from cnnspec.spec.schema import validate_document
@@ -39,11 +39,15 @@ INDEPENDENT_SECTIONS = ("data", "training", "runtime", "description", "cnnspec")
 
 @dataclass(frozen=True)
 class Source:
-    """Where a spec comes from: a file (read with its ``extends``/``use`` files) or text."""
+    """Where a spec comes from: a file (read with its ``extends``/``use`` files) or text.
+
+    ``reader`` may give the text of the file and of those it includes instead of the disk (an
+    editor's unsaved buffers); see :data:`cnnspec.spec.compose.Reader`."""
 
     path: Path | None = None
     text: str | None = None
     file: str = "<string>"
+    reader: Reader | None = None
 
 
 @dataclass
@@ -64,7 +68,7 @@ Pass = Callable[[Any, Context], Any]
 def load(source: Source, context: Context) -> SourceDoc:
     """Text → located tree: parse the file with its ``extends`` and ``use`` files, or the text."""
     if source.path is not None:
-        return load_spec(source.path, (), allow_outside=context.allow_outside)
+        return load_spec(source.path, (), allow_outside=context.allow_outside, reader=source.reader)
     return load_text(source.text or "", source.file)
 
 
@@ -144,10 +148,13 @@ def compile_spec(
     *,
     allow_outside: bool = False,
     max_params: int = DEFAULT_MAX_PARAMS,
+    reader: Reader | None = None,
 ) -> CompiledSpec:
-    """Run the whole front end on a spec file; raises SpecError with located diagnostics."""
+    """Run the whole front end on a spec file; raises SpecError with located diagnostics.
+
+    ``reader`` supplies unsaved text for the file or its includes (``cnnspec lsp``)."""
     context = Context(tuple(overrides), allow_outside, max_params, Path(path))
-    result: CompiledSpec = run_passes(Source(path=Path(path)), context)
+    result: CompiledSpec = run_passes(Source(path=Path(path), reader=reader), context)
     return result
 
 

@@ -13,6 +13,7 @@ from cnnspec.cli.codegen import codegen
 from cnnspec.cli.evaluate import evaluate
 from cnnspec.cli.export import export
 from cnnspec.cli.inspect import inspect
+from cnnspec.cli.lsp import lsp
 from cnnspec.cli.predict import predict
 from cnnspec.cli.report import report
 from cnnspec.cli.schema import schema
@@ -57,6 +58,7 @@ app.command()(predict)
 app.command()(report)
 app.command()(export)
 app.command()(codegen)
+app.command()(lsp)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ mapping or list; the schema then checks the rest of every overridden value.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +28,23 @@ from cnnspec.errors import (
     format_path,
     include_notes,
 )
-from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, display_name, load_file, load_text
+from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, decode_source, display_name, load_file, load_text
 from cnnspec.spec.schema import validate_document
 
 MAX_INCLUDE_DEPTH = 16
 _PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(\.)")
 
+#: Gives the text of a file the composer is about to read, or ``None`` to read it from disk.
+#: An editor's unsaved buffers come in this way (``cnnspec lsp``), and every call names a file
+#: the composition depends on, whether or not it then fails.
+Reader = Callable[[Path], str | None]
+
 
 class _Composer:
-    def __init__(self, root: Path, allow_outside: bool) -> None:
+    def __init__(self, root: Path, allow_outside: bool, reader: Reader | None = None) -> None:
         self.root = root
         self.allow_outside = allow_outside
+        self.reader = reader
         self.stack: list[Path] = []
         #: included file (as its locations name it) → where it is named: location and spec path
         self.includes: dict[str, tuple[Loc, str]] = {}
@@ -107,7 +114,7 @@ class _Composer:
             if path in self.named_at:
                 self.includes[display_name(path)] = self.named_at[path]  # as load_file names it
             try:
-                doc = load_file(path)
+                doc = self.read(path)
             except SpecError as exc:
                 raise self.with_includes(exc) from None
             if library:
@@ -129,6 +136,14 @@ class _Composer:
             return merged
         finally:
             self.stack.pop()
+
+    def read(self, path: Path) -> SourceDoc:
+        """``path`` parsed: the reader's text when it has one (checked like a file's bytes)."""
+        text = self.reader(path) if self.reader is not None else None
+        if text is None:
+            return load_file(path)
+        name = display_name(path)
+        return load_text(decode_source(text.encode("utf-8", "surrogatepass"), name), name)
 
     def apply_use(self, doc: SourceDoc, base_dir: Path) -> None:
         uses = doc.data.get("use")
@@ -341,10 +356,27 @@ def _apply_override(
     doc.key_locs[path] = at(len(path) - 1)
 
 
+def load_library(path: Path, *, allow_outside: bool = False, reader: Reader | None = None) -> SourceDoc:
+    """Load a block library as a spec's ``use:`` reads it: the library schema, and the
+    libraries it uses in turn (``cnnspec lsp`` checks an open library this way)."""
+    resolved = _resolve(path) or path
+    composer = _Composer(resolved.parent, allow_outside, reader)
+    doc = composer.load(resolved, library=True)
+    doc.includes = composer.includes
+    return doc
+
+
 def load_spec(
-    path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, allow_outside: bool = False
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    allow_outside: bool = False,
+    reader: Reader | None = None,
 ) -> SourceDoc:
-    """Load a spec file with its ``extends`` and ``use`` files and apply ``--set`` overrides."""
+    """Load a spec file with its ``extends`` and ``use`` files and apply ``--set`` overrides.
+
+    ``reader`` may supply the text of any of these files instead of the disk (see
+    :data:`Reader`)."""
     spec_path = Path(path)
     resolved = _resolve(spec_path)
     if resolved is None:
@@ -352,8 +384,9 @@ def load_spec(
             f"cannot read {_shown(str(path))}: the path is too long or loops through symbolic links",
             code="io",
         )
-    composer = _Composer(resolved.parent, allow_outside)
-    doc = composer.load(resolved if _is_file(resolved) else spec_path)
+    composer = _Composer(resolved.parent, allow_outside, reader)
+    supplied = reader is not None and reader(resolved) is not None
+    doc = composer.load(resolved if supplied or _is_file(resolved) else spec_path)
     doc.includes = composer.includes
     apply_overrides(doc, overrides)
     return doc

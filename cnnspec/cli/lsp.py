@@ -1,0 +1,33 @@
+"""`cnnspec lsp` — the language server over stdio, for editors (no TensorFlow)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cnnspec.cli.common import fail_usage
+
+
+def lsp(
+    debounce_ms: Annotated[
+        int,
+        typer.Option(
+            "--debounce-ms",
+            min=0,
+            help="while the user types, check a document at most once per this many milliseconds",
+        ),
+    ] = 200,
+    stdio: Annotated[
+        bool, typer.Option("--stdio", help="talk over stdin/stdout (the default; editors pass it)")
+    ] = True,
+) -> None:
+    """Run the language server over stdio: diagnostics, hover, definitions, completion, outline."""
+    try:
+        from cnnspec.lsp.server import serve
+    except ImportError as exc:
+        raise fail_usage(
+            f"the language server needs the `lsp` extra ({exc.name or exc} is missing)",
+            "pip install 'cnnspec[lsp]'",
+        ) from None
+    serve(debounce_ms / 1000)

@@ -1,0 +1,93 @@
+"""cnnspec diagnostics → LSP diagnostics: ranges from locations, hint and call stack as
+related information.
+
+A diagnostic located in the document gets the range of the token at its location. One located
+in another file (a block library the spec uses, the base it ``extends``) is shown in the
+document at the first place of its call stack or include chain that lies there (the block call,
+the ``use:`` entry), with its own location first in the related information; and it is shown
+in that other file too, when the editor has it open (:func:`for_document`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lsprotocol import types
+
+from cnnspec.errors import Diagnostic, Loc
+from cnnspec.lsp.documents import Documents, path_of, source_text
+from cnnspec.lsp.text import Lines, Span
+
+SOURCE = "cnnspec"
+_SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning}
+
+
+def to_range(span: Span) -> types.Range:
+    return types.Range(
+        types.Position(span.start_line, span.start_char), types.Position(span.end_line, span.end_char)
+    )
+
+
+def loc_range(loc: Loc, text: str | None = None) -> types.Range:
+    """The range of the token at ``loc``, in ``text`` or the text the loader read for it."""
+    text = text if text is not None else source_text(loc.file)
+    return to_range(Lines(text or "").span(loc.line, loc.column))
+
+
+def location(loc: Loc) -> types.Location:
+    return types.Location(path_of(loc.file).as_uri(), loc_range(loc))
+
+
+def convert(diagnostic: Diagnostic, file: str, text: str) -> types.Diagnostic:
+    """One diagnostic as the editor shows it in ``file`` (whose current text is ``text``)."""
+    loc = diagnostic.loc
+    anchor = loc if loc is not None and loc.file == file else None
+    related: list[types.DiagnosticRelatedInformation] = []
+    prefix = ""
+    if loc is not None and anchor is None:
+        # Located elsewhere: shown where this document leads to it. The notes list the include
+        # chain, then the calls innermost first: the last one here is the outermost call made
+        # in this document (or, without one, the `use:`/`extends` entry).
+        here = [n.loc for n in diagnostic.notes if n.loc is not None and n.loc.file == file]
+        anchor = here[-1] if here else None
+        prefix = f"{loc}: "
+        related.append(types.DiagnosticRelatedInformation(location(loc), "the error is here"))
+    where = (
+        loc_range(anchor, text)
+        if anchor is not None
+        else types.Range(types.Position(0, 0), types.Position(0, len(Lines(text).line(0))))
+    )
+    if diagnostic.hint:
+        uri = path_of(file).as_uri()
+        target = location(loc) if loc is not None else types.Location(uri, where)
+        related.append(types.DiagnosticRelatedInformation(target, f"hint: {diagnostic.hint}"))
+    for note in diagnostic.notes:
+        target = location(note.loc) if note.loc is not None else types.Location(path_of(file).as_uri(), where)
+        related.append(types.DiagnosticRelatedInformation(target, f"note: {note.message}"))
+    path = f"{diagnostic.path}: " if diagnostic.path else ""
+    return types.Diagnostic(
+        range=where,
+        message=f"{prefix}{path}{diagnostic.message}",
+        severity=_SEVERITY.get(diagnostic.severity, types.DiagnosticSeverity.Error),
+        code=diagnostic.code,
+        source=SOURCE,
+        related_information=related or None,
+    )
+
+
+def for_document(documents: Documents, path: Path) -> list[types.Diagnostic]:
+    """Everything to publish for the open document ``path``: its own check, and the problems
+    the checks of other open specs found in it (it is a library or base they include)."""
+    analysis = documents.analyses.get(path)
+    text = documents.text(path) or ""
+    if analysis is None:
+        return []
+    file = analysis.name
+    found: list[Diagnostic] = list(analysis.diagnostics)
+    seen = {d.key() for d in found}
+    for other in documents.dependents(path):
+        for diagnostic in documents.analyses[other].diagnostics:
+            if diagnostic.loc is not None and diagnostic.loc.file == file and diagnostic.key() not in seen:
+                seen.add(diagnostic.key())
+                found.append(diagnostic)
+    return [convert(d, file, text) for d in found]

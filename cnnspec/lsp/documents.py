@@ -1,0 +1,138 @@
+"""The open documents and what the compiler says about each: unsaved text in, analyses out.
+
+A spec is checked by exactly the passes ``cnnspec validate`` runs
+(:data:`cnnspec.analysis.passes.PASSES`), from its path, with a reader that hands the composer
+the editor's text for every open file (the spec and any ``extends``/``use``/``zoo:`` file it
+includes) instead of the disk. Every file the composer asked for is recorded, whether the
+compilation then succeeds or fails, so an edit of a block library re-checks the open specs
+that read it: the include tracking follows the composition pass, not paths known here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnnspec.analysis.compiled import CompiledSpec
+from cnnspec.analysis.passes import PASSES, Context, Source, after, compose, run_passes
+from cnnspec.errors import Diagnostic, Loc, SpecError
+from cnnspec.spec.compose import Reader, load_library
+from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, display_name
+
+#: The passes that give the composed, located document (load, compose).
+COMPOSE = PASSES[: PASSES.index(compose) + 1]
+
+
+@dataclass
+class Analysis:
+    """What one check of an open document found."""
+
+    path: Path
+    version: int | None
+    diagnostics: list[Diagnostic]
+    #: The composed document with locations (``None`` when it could not be loaded).
+    doc: SourceDoc | None = None
+    #: The compiled spec (``None`` when the front end reported an error).
+    compiled: CompiledSpec | None = None
+    #: Every file the composition read: the document and the files it includes.
+    files: set[Path] = field(default_factory=set)
+    #: A block library (``blocks`` and no ``model``): checked as ``use:`` checks one.
+    library: bool = False
+
+    @property
+    def name(self) -> str:
+        """The file name as diagnostics and locations spell it."""
+        return display_name(self.path)
+
+
+@dataclass
+class Open:
+    text: str
+    version: int | None
+
+
+class Documents:
+    """The editor's open documents (by resolved path) and their latest analyses."""
+
+    def __init__(self) -> None:
+        self.open: dict[Path, Open] = {}
+        self.analyses: dict[Path, Analysis] = {}
+
+    def set(self, path: Path, text: str, version: int | None = None) -> None:
+        self.open[path] = Open(text, version)
+
+    def close(self, path: Path) -> None:
+        self.open.pop(path, None)
+        self.analyses.pop(path, None)
+
+    def text(self, path: Path) -> str | None:
+        entry = self.open.get(path)
+        return entry.text if entry is not None else None
+
+    def dependents(self, path: Path) -> list[Path]:
+        """The other open documents whose last check read ``path``."""
+        return [p for p, a in self.analyses.items() if p != path and path in a.files and p in self.open]
+
+    def analyze(self, path: Path) -> Analysis:
+        """Check the open document ``path`` (its unsaved text) and remember the result."""
+        entry = self.open.get(path)
+        version = entry.version if entry is not None else None
+        files: set[Path] = set()
+
+        def reader(target: Path) -> str | None:
+            files.add(target)
+            return self.text(target)
+
+        try:
+            if _is_library(self.text(path)):
+                analysis = self._library(path, reader, version)
+            else:
+                analysis = check(path, reader, version)
+        except Exception as exc:  # a compiler bug must not take the editor's server down
+            message = f"internal error while checking ({type(exc).__name__}: {exc}); please report it"
+            analysis = Analysis(path, version, [Diagnostic(message, Loc(display_name(path), 1, 1))])
+        analysis.files |= files | {path}
+        self.analyses[path] = analysis
+        return analysis
+
+    def _library(self, path: Path, reader: Reader, version: int | None) -> Analysis:
+        """A block library is checked as a spec's ``use:`` checks it."""
+        try:
+            doc = load_library(path, reader=reader)
+        except SpecError as exc:
+            return Analysis(path, version, list(exc.diagnostics), library=True)
+        return Analysis(path, version, [], doc, library=True)
+
+
+def check(path: Path, reader: Reader, version: int | None = None) -> Analysis:
+    """Run the front end on the spec ``path`` as ``cnnspec validate`` does, reading through
+    ``reader``."""
+    context = Context(path=path)
+    source = Source(path=path, reader=reader)
+    try:
+        doc: SourceDoc = run_passes(source, context, COMPOSE)
+    except SpecError as exc:
+        return Analysis(path, version, list(exc.diagnostics))
+    try:
+        compiled: CompiledSpec = run_passes(doc, context, after(compose))
+    except SpecError as exc:
+        return Analysis(path, version, list(exc.diagnostics), doc)
+    return Analysis(path, version, list(compiled.warnings), doc, compiled)
+
+
+def _is_library(text: str | None) -> bool:
+    """A file with top-level ``blocks:`` and no ``model:`` (cheap: the key lines only)."""
+    if text is None:
+        return False
+    keys = {line.split(":", 1)[0] for line in text.splitlines() if line[:1].isalpha() and ":" in line}
+    return "blocks" in keys and "model" not in keys
+
+
+def source_text(file: str) -> str | None:
+    """The text the loader last read for ``file`` (a diagnostic's file name)."""
+    return SOURCE_TEXTS.get(file)
+
+
+def path_of(file: str) -> Path:
+    """The file a diagnostic's name means (names are relative to the working directory)."""
+    return (Path.cwd() / file).resolve()

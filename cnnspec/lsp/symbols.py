@@ -1,0 +1,152 @@
+"""The model outline (document symbols): the resolved tree as the user structured it.
+
+Block calls, ``repeat`` iterations, ``residual`` bodies and shortcuts and ``parallel`` branches
+nest; every symbol's detail is its output shape (and a layer's kind). Elements written in
+another file (a block body from a ``use:`` library) take the range of the item in this file
+that leads to them, so the outline of a spec shows its whole architecture.
+"""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from cnnspec.analysis.report import batched, shape_text
+from cnnspec.errors import SpecPath
+from cnnspec.ir import BlockCall, Conditional, Item, Layer, ModelIR, Parallel, Repeat, Residual
+from cnnspec.lsp.diagnostics import to_range
+from cnnspec.lsp.navigation import layer_items
+from cnnspec.lsp.text import Lines
+from cnnspec.spec.loader import SourceDoc
+
+#: Symbols listed in one outline; a hostile spec can expand to 20,000 layers.
+MAX_SYMBOLS = 5_000
+
+
+class _Outline:
+    def __init__(self, doc: SourceDoc, file: str, text: str, ir: ModelIR | None) -> None:
+        self.doc = doc
+        self.file = file
+        self.lines = Lines(text)
+        self.ir = ir
+        self.nodes = {node.name: node for node in ir.nodes} if ir is not None else {}
+        self.count = 0
+        #: The last line (1-based) of each path's own text in this file.
+        self.last_line: dict[SpecPath, int] = {}
+        for table in (doc.locs, doc.key_locs):
+            for path, loc in table.items():
+                if loc.file != file:
+                    continue
+                for end in range(len(path) + 1):
+                    prefix = path[:end]
+                    if self.last_line.get(prefix, 0) < loc.line:
+                        self.last_line[prefix] = loc.line
+
+    def ranges(self, path: SpecPath, fallback: types.Range) -> tuple[types.Range, types.Range]:
+        """(full range, selection range) of the item at ``path``, or ``fallback`` twice."""
+        loc = self.doc.key_loc(path) if path else None
+        if loc is None or loc.file != self.file:
+            return fallback, fallback
+        selection = to_range(self.lines.span(loc.line, loc.column))
+        item = path[:-1] if path and isinstance(path[-1], str) else path
+        last = max(self.last_line.get(item, loc.line), loc.line) - 1
+        end = types.Position(last, len(self.lines.line(last)))
+        return types.Range(selection.start, end), selection
+
+    def shape(self, name: str) -> str:
+        if self.ir is not None and name == self.ir.input_name:
+            return shape_text(batched(self.ir.input_shape))
+        node = self.nodes.get(name)
+        return shape_text(batched(node.shape)) if node is not None else "?"
+
+    def items(self, items: list[Item], fallback: types.Range) -> list[types.DocumentSymbol]:
+        out = []
+        for item in items:
+            if self.count >= MAX_SYMBOLS:
+                break
+            symbol = self.item(item, fallback)
+            if symbol is not None:
+                out.append(symbol)
+        return out
+
+    def item(self, item: Item, fallback: types.Range) -> types.DocumentSymbol | None:
+        if isinstance(item, Conditional):
+            return self.item(item.item, fallback) if item.item is not None else None
+        self.count += 1
+        full, selection = self.ranges(item.path, fallback)
+        if isinstance(item, Layer):
+            if not item.live:
+                return None
+            node = item.node
+            return types.DocumentSymbol(
+                name=node.name,
+                detail=f"{node.kind} → {shape_text(batched(node.shape))}",
+                kind=types.SymbolKind.Field,
+                range=full,
+                selection_range=selection,
+            )
+        if isinstance(item, BlockCall):
+            name = f"{item.block} {item.prefix.rstrip('_')}".strip()
+            children = self.items(item.body, full)
+            kind = types.SymbolKind.Function
+        elif isinstance(item, Repeat):
+            name = f"repeat ×{item.times}"
+            children = [
+                self.group(f"iteration {i}", iteration, full) for i, iteration in enumerate(item.iterations)
+            ]
+            kind = types.SymbolKind.Array
+        elif isinstance(item, Residual):
+            name = "residual"
+            children = [self.group("body", item.body, full)]
+            if item.shortcut:
+                children.append(self.group("shortcut", item.shortcut, full))
+            children += self.items([x for x in (item.merge, item.activation) if x is not None], full)
+            kind = types.SymbolKind.Struct
+        elif isinstance(item, Parallel):
+            name = "parallel"
+            children = [self.group(f"branch {i}", b, full) for i, b in enumerate(item.branches)]
+            children += self.items([x for x in (item.merge, item.activation) if x is not None], full)
+            kind = types.SymbolKind.Struct
+        else:
+            return None
+        return types.DocumentSymbol(
+            name=name,
+            detail=f"→ {self.shape(item.output)}",
+            kind=kind,
+            range=full,
+            selection_range=selection,
+            children=children,
+        )
+
+    def group(self, name: str, items: list[Item], full: types.Range) -> types.DocumentSymbol:
+        return types.DocumentSymbol(
+            name=name,
+            kind=types.SymbolKind.Namespace,
+            range=full,
+            selection_range=full,
+            children=self.items(items, full),
+        )
+
+
+def outline(doc: SourceDoc, file: str, text: str, ir: ModelIR | None) -> list[types.DocumentSymbol]:
+    """The document symbols of the spec ``file`` (its current ``text``): the resolved tree when
+    it compiled, else its layer items as written (without shapes)."""
+    builder = _Outline(doc, file, text, ir)
+    whole = types.Range(types.Position(0, 0), types.Position(0, 0))
+    if ir is not None and ir.tree is not None:
+        symbols = builder.items(ir.tree.body, whole)
+        if ir.tree.augmentation:
+            full, _ = builder.ranges(("augmentation",), whole)
+            symbols.insert(0, builder.group("augmentation", ir.tree.augmentation, full))
+        return symbols
+    written = []
+    for path, kind in layer_items(doc):
+        if len(path) != 2 or path[0] != "model" or kind is None or builder.count >= MAX_SYMBOLS:
+            continue
+        builder.count += 1
+        full, selection = builder.ranges((*path, kind), whole)
+        written.append(
+            types.DocumentSymbol(
+                name=kind, kind=types.SymbolKind.Field, range=full, selection_range=selection
+            )
+        )
+    return written

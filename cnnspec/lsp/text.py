@@ -1,0 +1,113 @@
+"""Positions: cnnspec's 1-based line:column (code points) ↔ LSP's 0-based UTF-16 positions.
+
+A :class:`~cnnspec.errors.Loc` marks where a value starts; an editor wants a range. The range
+of a location is the YAML token that starts there (a plain or quoted scalar, a ``${…}``
+expression, a flow collection on its line), so a squiggle covers ``fliters`` or ``"${w * 2}"``,
+not one character.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_PLAIN = re.compile(r"(?:[^\s,\[\]{}#:]|:(?=[^\s,\[\]{}]))+")
+_DOUBLE = re.compile(r'"(?:[^"\\]|\\.)*"?')
+_SINGLE = re.compile(r"'(?:[^']|'')*'?")
+_CLOSING = {"[": "]", "{": "}"}
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A range in a document: 0-based lines, columns in UTF-16 code units (the LSP default)."""
+
+    start_line: int
+    start_char: int
+    end_line: int
+    end_char: int
+
+
+class Lines:
+    """A document's text split into lines, for converting positions."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.split("\n")
+
+    def line(self, index: int) -> str:
+        return self.lines[index] if 0 <= index < len(self.lines) else ""
+
+    def utf16(self, line: int, column: int) -> int:
+        """UTF-16 offset of code-point ``column`` (0-based) on ``line``."""
+        text = self.line(line)[:column]
+        return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+    def codepoint(self, line: int, character: int) -> int:
+        """Code-point column of the UTF-16 offset ``character`` on ``line``."""
+        text = self.line(line)
+        units = 0
+        for index, ch in enumerate(text):
+            if units >= character:
+                return index
+            units += 2 if ord(ch) > 0xFFFF else 1
+        return len(text)
+
+    def token_end(self, line: int, column: int) -> int:
+        """Code-point column just past the token that starts at ``column`` (0-based)."""
+        text = self.line(line)
+        if column >= len(text):
+            return column
+        first = text[column]
+        if text.startswith("${", column):
+            close = text.find("}", column)
+            return close + 1 if close >= 0 else len(text.rstrip())
+        if first in _CLOSING:
+            close = _matching(text, column)
+            return close + 1 if close is not None else len(text.rstrip())
+        for pattern in (_DOUBLE, _SINGLE, _PLAIN):
+            match = pattern.match(text, column)
+            if match and match.end() > column:
+                return match.end()
+        return column + 1
+
+    def span(self, line: int, column: int) -> Span:
+        """The range of the token at 1-based ``line``:``column`` (a :class:`~cnnspec.errors.Loc`)."""
+        row, col = max(line - 1, 0), max(column - 1, 0)
+        end = self.token_end(row, col)
+        return Span(row, self.utf16(row, col), row, self.utf16(row, end))
+
+
+def _matching(text: str, start: int) -> int | None:
+    """Index of the bracket closing the one at ``start`` on the same line (quotes skipped)."""
+    depth = 0
+    quote: str | None = None
+    for index in range(start, len(text)):
+        ch = text[index]
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
+
+
+def word_at(text: str, column: int) -> tuple[str, int, int] | None:
+    """The identifier around code-point ``column`` of a line: (word, start, end)."""
+    for match in re.finditer(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        if match.start() <= column <= match.end():
+            return match.group(), match.start(), match.end()
+    return None
+
+
+def in_expression(text: str, column: int) -> bool:
+    """Whether code-point ``column`` of a line lies inside a ``${…}`` expression."""
+    start = text.rfind("${", 0, column)
+    if start < 0:
+        return False
+    close = text.find("}", start)
+    return close == -1 or close >= column

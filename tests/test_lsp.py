@@ -1,0 +1,492 @@
+"""`cnnspec lsp` end to end: pytest-lsp drives the server over stdio, as an editor would.
+
+One server process serves the whole module (it starts in well under a second: no TensorFlow).
+Every expectation is derived from the compiler itself (``cnnspec validate --format json``,
+:func:`cnnspec.api.compile_spec`) or from the text under test, never written down by hand:
+a diagnostic's range is the token the validator's line and column point at, a hover shows the
+shape and parameter count the API computes for that layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lsprotocol import types
+from typer.testing import CliRunner
+
+pytest_lsp = pytest.importorskip("pytest_lsp", reason="the `lsp` extra is part of `dev`")
+from pygls.protocol import default_converter  # noqa: E402
+from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features  # noqa: E402
+
+from cnnspec.analysis.report import batched, shape_text  # noqa: E402
+from cnnspec.api import compile_spec  # noqa: E402
+from cnnspec.cli.app import app  # noqa: E402
+from cnnspec.ir import BlockCall  # noqa: E402
+from cnnspec.layers.registry import REGISTRY  # noqa: E402
+from tests.conftest import FIXTURES, ROOT  # noqa: E402
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("lsp")]
+
+#: Per request or notification. A bound that catches hangs, not a timing (the benchmark times).
+TIMEOUT_S = 20.0
+SERVE = (
+    "import sys; from cnnspec.cli.app import main; "
+    "sys.argv = ['cnnspec', 'lsp', '--debounce-ms', '30']; main()"
+)
+
+LIBRARY = """\
+cnnspec: 1
+blocks:
+  double:
+    params: {filters: int, kernel: {type: int, default: 3}}
+    layers:
+      - conv2d: {filters: "${filters}", kernel_size: "${kernel}", padding: same}
+      - activation: relu
+"""
+SPEC = """\
+cnnspec: 1
+name: tiny
+use: [lib.yaml]
+input: {shape: [8, 8, 3]}
+vars: {width: 4, classes: 3}
+model:
+  - conv2d: {filters: "${width}", kernel_size: 3, padding: same}
+    id: stem
+  - double: {filters: "${width * 2}"}
+  - repeat: {times: 2, as: i, layers: [conv2d: {filters: "${width}", kernel_size: 1}]}
+    id: body
+  - concat:
+    inputs: [stem, body]
+  - global_avg_pool2d
+  - dense: {units: "${classes}", activation: softmax}
+"""
+#: Two mistakes: a misspelt parameter and a reference to an id that does not exist.
+BROKEN = SPEC.replace('filters: "${width}", kernel_size: 3', 'fliters: "${width}", kernel_size: 3').replace(
+    "[stem, body]", "[stem, bdy]"
+)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("lsp")
+    (root / "lib.yaml").write_text(LIBRARY, "utf-8")
+    (root / "net.yaml").write_text(SPEC, "utf-8")
+    (root / "bad.yaml").write_text(BROKEN, "utf-8")
+    return root
+
+
+#: Every publishDiagnostics per URI, in order: (document version, diagnostics).
+PUBLISHED: dict[str, list[tuple[int | None, list[types.Diagnostic]]]] = {}
+
+
+def _record(client: LanguageClient, params: types.PublishDiagnosticsParams) -> None:
+    client.diagnostics[params.uri] = params.diagnostics
+    PUBLISHED.setdefault(params.uri, []).append((params.version, list(params.diagnostics)))
+
+
+def _make_client() -> LanguageClient:
+    """pytest-lsp's test client, which also records the version of each publication (a late
+    publication for an earlier version must not pass for the answer to a change)."""
+    client = LanguageClient(converter_factory=default_converter)
+    register_lsp_features(
+        client, {**DEFAULT_CLIENT_FEATURES, types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: _record}
+    )
+    return client
+
+
+@pytest_lsp.fixture(
+    scope="module",
+    config=ClientServerConfig(server_command=[sys.executable, "-c", SERVE], client_factory=_make_client),
+)
+async def client(lsp_client: LanguageClient):
+    await lsp_client.initialize_session(types.InitializeParams(capabilities=types.ClientCapabilities()))
+    yield
+    await lsp_client.shutdown_session()
+
+
+# -- helpers ---------------------------------------------------------------------------------
+async def answer(awaitable: Any) -> Any:
+    """A request's answer, which must come within the timeout."""
+    return await asyncio.wait_for(awaitable, TIMEOUT_S)
+
+
+def mark(uri: str) -> int:
+    """How many publications ``uri`` has had so far (wait for those after it)."""
+    return len(PUBLISHED.get(uri, []))
+
+
+async def published(uri: str, after: int, version: int | None = None) -> list[types.Diagnostic]:
+    """The first diagnostics published for ``uri`` after publication number ``after`` (for
+    document ``version``, when given)."""
+
+    async def wait() -> list[types.Diagnostic]:
+        seen = after
+        while True:
+            events = PUBLISHED.get(uri, [])
+            for got, found in events[seen:]:
+                if version is None or got == version:
+                    return found
+            seen = len(events)
+            await asyncio.sleep(0.005)
+
+    return await answer(wait())
+
+
+async def open_text(client: LanguageClient, path: Path, text: str) -> list[types.Diagnostic]:
+    uri = path.as_uri()
+    before = mark(uri)
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "yaml", 1, text))
+    )
+    return await published(uri, before, 1)
+
+
+async def change(client: LanguageClient, path: Path, text: str, version: int) -> list[types.Diagnostic]:
+    uri = path.as_uri()
+    before = mark(uri)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(version=version, uri=uri),
+            [types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
+    return await published(uri, before, version)
+
+
+def close(client: LanguageClient, path: Path) -> None:
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(path.as_uri()))
+    )
+
+
+def position(text: str, needle: str, offset: int = 0, occurrence: int = 0) -> types.Position:
+    """The position of ``needle`` (its ``occurrence``-th appearance) plus ``offset`` characters."""
+    start = -1
+    for _ in range(occurrence + 1):
+        start = text.index(needle, start + 1)
+    before = text[:start]
+    return types.Position(before.count("\n"), start - (before.rfind("\n") + 1) + offset)
+
+
+def validate_json(path: Path) -> list[dict[str, Any]]:
+    result = CliRunner().invoke(app, ["validate", "--format", "json", str(path)])
+    return json.loads(result.stdout)
+
+
+# -- diagnostics -----------------------------------------------------------------------------
+async def test_broken_spec_has_validates_diagnostics_with_exact_ranges(client: LanguageClient, folder: Path):
+    found = await open_text(client, folder / "bad.yaml", BROKEN)
+    expected = validate_json(folder / "bad.yaml")
+    assert len(expected) == 2
+    assert len(found) == len(expected)
+    lines = BROKEN.splitlines()
+    for want in expected:
+        start = types.Position(want["line"] - 1, want["column"] - 1)
+        got = next(d for d in found if d.range.start == start)
+        assert got.message == f"{want['path']}: {want['message']}"
+        assert got.code == want["code"]
+        assert got.severity == types.DiagnosticSeverity.Error
+        assert got.source == "cnnspec"
+        token = lines[start.line][start.character :].split(",")[0].split("]")[0].split(":")[0]
+        assert got.range.end == types.Position(start.line, start.character + len(token))
+        assert [r.message for r in got.related_information or []] == [f"hint: {want['hint']}"]
+    close(client, folder / "bad.yaml")
+
+
+async def test_change_checks_the_unsaved_text_not_the_disk(client: LanguageClient, folder: Path):
+    path = folder / "bad.yaml"  # on disk: broken; in the editor: fixed, then broken again
+    assert await open_text(client, path, SPEC) == []
+    again = await change(client, path, BROKEN, 2)
+    assert sorted(d.code for d in again) == sorted(d["code"] for d in validate_json(path))
+    assert await change(client, path, SPEC, 3) == []
+    close(client, path)
+
+
+async def test_editing_a_block_library_rechecks_the_specs_that_use_it(client: LanguageClient, folder: Path):
+    spec, library = folder / "net.yaml", folder / "lib.yaml"
+    assert await open_text(client, spec, SPEC) == []
+    assert await open_text(client, library, LIBRARY) == []
+    before = mark(spec.as_uri())
+    broken = LIBRARY.replace("${kernel}", "${kernl}")  # unsaved: the file on disk stays valid
+    in_library = await change(client, library, broken, 2)
+    in_spec = await published(spec.as_uri(), before)
+    assert len(in_spec) == 1 and len(in_library) == 1
+    # In the library: at the expression; in the spec: at the call that leads there.
+    assert in_library[0].range.start == position(broken, '"${kernl}"')
+    assert in_spec[0].range.start == position(SPEC, "double:")
+    assert in_spec[0].message.startswith(f"{library}:")
+    notes = [r.message for r in in_spec[0].related_information or []]
+    assert any(n.startswith("note: in block 'double' called from model[1]") for n in notes)
+    before = mark(spec.as_uri())
+    assert await change(client, library, LIBRARY, 3) == []
+    assert await published(spec.as_uri(), before) == []
+    close(client, library)
+    close(client, spec)
+
+
+# -- hover, navigation, completion, outline ----------------------------------------------------
+async def test_hover_shows_the_compilers_shape_and_counts(client: LanguageClient, folder: Path):
+    spec = folder / "net.yaml"
+    await open_text(client, spec, SPEC)
+    compiled = compile_spec(spec)
+    for needle, node_name in (("conv2d", "stem"), ("concat", "concat_1"), ("dense", "dense_1")):
+        hover = await answer(
+            client.text_document_hover_async(
+                types.HoverParams(types.TextDocumentIdentifier(spec.as_uri()), position(SPEC, needle, 1))
+            )
+        )
+        node = compiled.ir.node(node_name)
+        text = hover.contents.value
+        assert f"`{node.name}`" in text and node.kind in text
+        assert shape_text(batched(node.shape)) in text
+        assert f"{node.counts.params:,} params" in text
+    call = await answer(
+        client.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(spec.as_uri()), position(SPEC, "double", 1))
+        )
+    )
+    assert "double(filters: int, kernel: int = 3)" in call.contents.value
+    tree_call = next(item for item in compiled.ir.tree.body if isinstance(item, BlockCall))
+    assert shape_text(batched(compiled.ir.node(tree_call.output).shape)) in call.contents.value
+    var = await answer(
+        client.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(spec.as_uri()), position(SPEC, "${classes}", 3))
+        )
+    )
+    assert (
+        "`classes`" in var.contents.value
+        and f"value: `{compiled.resolved['vars']['classes']}`" in var.contents.value
+    )
+    close(client, spec)
+
+
+async def test_definition_and_references(client: LanguageClient, folder: Path):
+    spec, library = folder / "net.yaml", folder / "lib.yaml"
+    await open_text(client, spec, SPEC)
+    doc = types.TextDocumentIdentifier(spec.as_uri())
+
+    async def definition(at: types.Position) -> types.Location:
+        found = await answer(client.text_document_definition_async(types.DefinitionParams(doc, at)))
+        return found[0] if isinstance(found, list) else found
+
+    block = await definition(position(SPEC, "- double", 3))
+    assert block.uri == library.as_uri() and block.range.start == position(LIBRARY, "double:")
+    ref = await definition(position(SPEC, "[stem, body]", 8))
+    assert ref.uri == spec.as_uri() and ref.range.start == position(SPEC, "body", occurrence=0)
+    var = await definition(position(SPEC, "${classes}", 4))
+    assert var.range.start == position(SPEC, "classes")
+    use = await definition(position(SPEC, "lib.yaml", 1))
+    assert use.uri == library.as_uri()
+    refs = await answer(
+        client.text_document_references_async(
+            types.ReferenceParams(
+                context=types.ReferenceContext(include_declaration=True),
+                text_document=doc,
+                position=position(SPEC, "- double", 3),
+            )
+        )
+    )
+    assert sorted((r.uri, r.range.start.line) for r in refs) == sorted(
+        [
+            (library.as_uri(), position(LIBRARY, "double:").line),
+            (spec.as_uri(), position(SPEC, "- double").line),
+        ]
+    )
+    close(client, spec)
+
+
+async def test_completion(client: LanguageClient, folder: Path):
+    path = folder / "typing.yaml"
+    text = SPEC + "  - con\n"
+    await open_text(client, path, text)
+    doc = types.TextDocumentIdentifier(path.as_uri())
+
+    async def labels(at: types.Position) -> dict[str, types.CompletionItem]:
+        found = await answer(client.text_document_completion_async(types.CompletionParams(doc, at)))
+        return {item.label: item for item in found.items}
+
+    ids = await labels(position(text, "[stem, body]", 1))
+    assert {"stem", "body", "input"} <= set(ids)
+    names = await labels(position(text, "${classes}", 2))
+    assert {"width", "classes", "in_channels"} <= set(names)
+    kinds = await labels(position(text, "  - con", 7))
+    assert set(REGISTRY) <= set(kinds) and {"double", "repeat", "residual", "parallel"} <= set(kinds)
+    required = [p.name for p in REGISTRY["conv2d"].params if p.required]
+    assert all(f"{p}: $" in kinds["conv2d"].insert_text for p in required)
+    assert "filters: ${1:filters}" in kinds["double"].insert_text
+    params = await labels(position(text, "- double: {", len("- double: {")))
+    assert "kernel" in params and "filters" not in params  # written already
+    close(client, path)
+
+
+async def test_outline_is_the_model_tree_with_shapes(client: LanguageClient, folder: Path):
+    spec = folder / "net.yaml"
+    await open_text(client, spec, SPEC)
+    symbols = await answer(
+        client.text_document_document_symbol_async(
+            types.DocumentSymbolParams(types.TextDocumentIdentifier(spec.as_uri()))
+        )
+    )
+    compiled = compile_spec(spec)
+    tree = compiled.ir.tree
+    assert len(symbols) == len(tree.body)
+    call = next(s for s in symbols if s.name.startswith("double"))
+    inner = [s.name for s in call.children]
+    element = next(item for item in tree.body if isinstance(item, BlockCall))
+    assert inner == [leaf.node.name for leaf in element.body]
+    repeat = next(s for s in symbols if s.name.startswith("repeat"))
+    assert [c.name for c in repeat.children] == ["iteration 0", "iteration 1"]
+    dense = symbols[-1]
+    assert dense.detail.endswith(shape_text(batched(compiled.ir.node(dense.name).shape)))
+    assert dense.selection_range.start == position(SPEC, "dense")
+    close(client, spec)
+
+
+# -- a server that keeps serving ---------------------------------------------------------------
+HOSTILE = FIXTURES / "hostile"
+
+
+async def test_hostile_corpus_never_crashes_or_hangs_the_server(client: LanguageClient):
+    """Every corpus file is opened as an editor would (its bytes decoded leniently), and every
+    request about it is answered within the timeout."""
+    cases = yaml.safe_load((HOSTILE / "expected.yaml").read_text("utf-8"))
+    for case, expected in cases.items():
+        path = (HOSTILE / expected.get("spec", case)).resolve()
+        if not path.is_file():
+            continue
+        raw = path.read_bytes()
+        text = raw.decode("utf-8", errors="replace")
+        found = await open_text(client, path, text)
+        # The editor decodes undecodable bytes its own way; the text it sends may then be valid.
+        if expected.get("exit", 1) and text.encode("utf-8") == raw:
+            assert any(d.severity == types.DiagnosticSeverity.Error for d in found), case
+        doc = types.TextDocumentIdentifier(path.as_uri())
+        start = types.Position(0, 0)
+        await answer(client.text_document_hover_async(types.HoverParams(doc, start)))
+        await answer(client.text_document_document_symbol_async(types.DocumentSymbolParams(doc)))
+        await answer(client.text_document_completion_async(types.CompletionParams(doc, start)))
+        await answer(client.text_document_definition_async(types.DefinitionParams(doc, start)))
+        close(client, path)
+    await test_server_still_answers(client, ROOT / "specs" / "resnet.yaml")
+
+
+async def test_server_still_answers(client: LanguageClient, spec: Path = ROOT / "specs" / "mnist_cnn.yaml"):
+    text = spec.read_text("utf-8")
+    assert await open_text(client, spec, text) == []
+    symbols = await answer(
+        client.text_document_document_symbol_async(
+            types.DocumentSymbolParams(types.TextDocumentIdentifier(spec.as_uri()))
+        )
+    )
+    assert symbols
+    close(client, spec)
+
+
+async def _send(server: asyncio.subprocess.Process, message: dict[str, Any] | bytes) -> None:
+    body = message if isinstance(message, bytes) else json.dumps(message).encode()
+    assert server.stdin is not None
+    server.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    await server.stdin.drain()
+
+
+async def _response(server: asyncio.subprocess.Process, request_id: int) -> dict[str, Any]:
+    """The server's answer to request ``request_id`` (notifications before it are skipped)."""
+    assert server.stdout is not None
+    while True:
+        length = 0
+        while (line := await answer(server.stdout.readline())) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        assert length, "the server closed its output"
+        message = json.loads(await answer(server.stdout.readexactly(length)))
+        if message.get("id") == request_id and "method" not in message:
+            return message
+
+
+async def test_malformed_requests_get_errors_and_the_server_keeps_serving(folder: Path):
+    """Raw JSON-RPC (a test client would refuse to send these): a request with invalid params,
+    an unknown method and a body that is not JSON; the server answers errors and keeps serving."""
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        SERVE,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        uri = (folder / "net.yaml").as_uri()
+        await _send(
+            server, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
+        )
+        assert "capabilities" in (await _response(server, 1))["result"]
+        await _send(server, {"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        item = {"uri": uri, "languageId": "yaml", "version": 1, "text": SPEC}
+        await _send(
+            server, {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": item}}
+        )
+        hover = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "textDocument/hover",
+            "params": {"textDocument": {"uri": uri}},
+        }
+        await _send(server, hover)
+        assert "error" in await _response(server, 2)
+        await _send(server, {"jsonrpc": "2.0", "id": 3, "method": "cnnspec/noSuchMethod", "params": {}})
+        assert (await _response(server, 3))["error"]["code"] == -32601  # method not found
+        await _send(server, b"{this is not json")
+        at = position(SPEC, "dense", 1)
+        hover = {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "method": "textDocument/hover",
+            "params": {
+                "textDocument": {"uri": uri},
+                "position": {"line": at.line, "character": at.character},
+            },
+        }
+        await _send(server, hover)
+        assert "dense_1" in (await _response(server, 4))["result"]["contents"]["value"]
+        await _send(server, {"jsonrpc": "2.0", "id": 5, "method": "shutdown"})
+        await _response(server, 5)
+        await _send(server, {"jsonrpc": "2.0", "method": "exit"})
+        assert await answer(server.wait()) == 0
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+
+
+async def test_non_yaml_and_huge_documents(client: LanguageClient, folder: Path):
+    not_yaml = folder / "notes.yaml"
+    found = await open_text(client, not_yaml, "model: [unclosed\n  {: : :\n")
+    assert [d.code for d in found] == ["yaml"] and "invalid YAML" in found[0].message
+    doc = types.TextDocumentIdentifier(not_yaml.as_uri())
+    assert (
+        await answer(client.text_document_hover_async(types.HoverParams(doc, types.Position(0, 1)))) is None
+    )
+    assert await answer(client.text_document_document_symbol_async(types.DocumentSymbolParams(doc))) in (
+        [],
+        None,
+    )
+    close(client, not_yaml)
+
+    huge = folder / "huge.yaml"
+    text = SPEC + "".join(f"# padding line {i:07d} " + "x" * 60 + "\n" for i in range(40_000))
+    found = await open_text(client, huge, text)
+    assert len(found) == 1 and "KiB" in found[0].message
+    doc = types.TextDocumentIdentifier(huge.as_uri())
+    at = types.Position(40_000, 3)
+    assert await answer(client.text_document_hover_async(types.HoverParams(doc, at))) is None
+    completion = await answer(client.text_document_completion_async(types.CompletionParams(doc, at)))
+    assert completion is None or completion.items == []
+    close(client, huge)
+    await test_server_still_answers(client)
