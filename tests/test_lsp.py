@@ -30,6 +30,7 @@ from cnnspec.api import compile_spec  # noqa: E402
 from cnnspec.cli.app import app  # noqa: E402
 from cnnspec.ir import BlockCall  # noqa: E402
 from cnnspec.layers.registry import REGISTRY  # noqa: E402
+from cnnspec.lsp.documents import looks_like_spec  # noqa: E402
 from tests.conftest import FIXTURES, ROOT  # noqa: E402
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("lsp")]
@@ -365,7 +366,8 @@ async def test_hostile_corpus_never_crashes_or_hangs_the_server(client: Language
         text = raw.decode("utf-8", errors="replace")
         found = await open_text(client, path, text)
         # The editor decodes undecodable bytes its own way; the text it sends may then be valid.
-        if expected.get("exit", 1) and text.encode("utf-8") == raw:
+        # YAML without a key of a spec (an empty file, a list) is not the server's to check.
+        if expected.get("exit", 1) and text.encode("utf-8") == raw and looks_like_spec(text):
             assert any(d.severity == types.DiagnosticSeverity.Error for d in found), case
         doc = types.TextDocumentIdentifier(path.as_uri())
         start = types.Position(0, 0)
@@ -463,6 +465,16 @@ async def test_malformed_requests_get_errors_and_the_server_keeps_serving(folder
         if server.returncode is None:
             server.kill()
             await server.wait()
+
+
+async def test_yaml_that_is_no_spec_gets_no_diagnostics(client: LanguageClient, folder: Path):
+    """Editors start the server for every YAML file; a CI workflow is not a spec."""
+    workflow = "name: ci\non: [push]\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
+    assert await open_text(client, folder / "ci.yaml", workflow) == []
+    close(client, folder / "ci.yaml")
+    as_spec = "cnnspec: 1\n" + workflow  # the same text, marked as a spec, has errors
+    assert await open_text(client, folder / "ci.yaml", as_spec)
+    close(client, folder / "ci.yaml")
 
 
 async def test_non_yaml_and_huge_documents(client: LanguageClient, folder: Path):

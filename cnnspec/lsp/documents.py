@@ -10,6 +10,7 @@ that read it: the include tracking follows the composition pass, not paths known
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,17 @@ from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, display_name
 
 #: The passes that give the composed, located document (load, compose).
 COMPOSE = PASSES[: PASSES.index(compose) + 1]
+
+#: A top-level key only cnnspec files have, or a schema modeline naming cnnspec's schema.
+_SPEC_MARK = re.compile(
+    r"^(?:cnnspec|model|blocks|extends|use)[ \t]*:|^#[ \t]*yaml-language-server:.*cnnspec", re.MULTILINE
+)
+
+
+def looks_like_spec(text: str) -> bool:
+    """Whether ``text`` is a cnnspec spec or block library. Editors start the server for every
+    YAML file (CI workflows, compose files): those get no diagnostics from it."""
+    return _SPEC_MARK.search(text) is not None
 
 
 @dataclass
@@ -84,7 +96,9 @@ class Documents:
             return self.text(target)
 
         try:
-            if _is_library(self.text(path)):
+            if not looks_like_spec(self.text(path) or ""):
+                analysis = Analysis(path, version, [])
+            elif _is_library(self.text(path)):
                 analysis = self._library(path, reader, version)
             else:
                 analysis = check(path, reader, version)
