@@ -99,6 +99,14 @@ def test_codegen(tmp_path: Path) -> None:
     assert positive(data["codegen"]) and positive(data["validate"])
 
 
+def test_lsp(tmp_path: Path) -> None:
+    pytest.importorskip("pygls", reason="the `lsp` extra is part of `dev`")
+    data = run_bench("bench_lsp.py", tmp_path, "--repeats", "2", "--cold", "1")
+    assert positive(data["cold"]["initialize_ms"]) and positive(data["cold"]["first_diagnostics_ms"])
+    assert positive(data["warm"]["diagnostics_ms"]) and positive(data["warm"]["hover_ms"])
+    assert 1 <= data["warm"]["burst"]["checks"] <= data["warm"]["burst"]["edits"]
+
+
 def test_synthetic_data_splits_alike(tmp_path: Path) -> None:
     import numpy as np
     import synthetic

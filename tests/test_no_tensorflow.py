@@ -37,3 +37,52 @@ def test_front_end_commands_do_not_import_tensorflow(args):
     out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+LSP_PROBE = """
+import io, json, sys
+spec = sys.argv[1]
+uri = "file://" + spec
+text = open(spec, encoding="utf-8").read()
+line = next(i for i, l in enumerate(text.splitlines()) if "- conv2d:" in l)
+messages = [
+    {"id": 1, "method": "initialize", "params": {"capabilities": {}}},
+    {"method": "initialized", "params": {}},
+    {"method": "textDocument/didOpen",
+     "params": {"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}}},
+    {"id": 2, "method": "textDocument/hover",
+     "params": {"textDocument": {"uri": uri}, "position": {"line": line, "character": 5}}},
+    {"id": 3, "method": "textDocument/documentSymbol", "params": {"textDocument": {"uri": uri}}},
+    {"id": 4, "method": "textDocument/completion",
+     "params": {"textDocument": {"uri": uri}, "position": {"line": line, "character": 4}}},
+    {"id": 5, "method": "shutdown"},
+    {"method": "exit"},
+]
+data = b"".join(
+    b"Content-Length: %d\\r\\n\\r\\n%s" % (len(body), body)
+    for body in (json.dumps({"jsonrpc": "2.0", **m}).encode() for m in messages)
+)
+class Kept(io.BytesIO):
+    def close(self):  # the server closes its output when it exits; keep what it wrote
+        pass
+sys.stdin = io.TextIOWrapper(io.BytesIO(data))
+out = Kept()
+sys.stdout = io.TextIOWrapper(out)
+from cnnspec.cli.app import app
+try:
+    app(["lsp"])
+except SystemExit:
+    pass
+answered = out.getvalue().count(b'"result"')
+heavy = sorted(m for m in ("tensorflow", "keras", "matplotlib", "sklearn") if m in sys.modules)
+sys.__stdout__.write(f"ANSWERED={answered}\\nHEAVY=" + ",".join(heavy) + "\\n")
+"""
+
+
+def test_language_server_does_not_import_tensorflow():
+    """`cnnspec lsp` answers hover, outline and completion on ResNet-50 without TensorFlow."""
+    pytest.importorskip("pygls", reason="the `lsp` extra is part of `dev`")
+    spec = str((SPECS_DIR / "resnet50.yaml").resolve())
+    out = subprocess.run([sys.executable, "-c", LSP_PROBE, spec], capture_output=True, text=True, timeout=120)
+    lines = out.stdout.strip().splitlines()
+    assert lines[-2:] == ["ANSWERED=5", "HEAVY="], out.stderr[-2000:]
