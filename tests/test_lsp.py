@@ -232,6 +232,42 @@ async def test_editing_a_block_library_rechecks_the_specs_that_use_it(client: La
     close(client, spec)
 
 
+async def test_a_burst_of_changes_is_checked_less_often_than_it_changes(client: LanguageClient, folder: Path):
+    """Debounced: 20 changes sent at once cost fewer checks, and the last text is the one checked."""
+    path = folder / "burst.yaml"
+    await open_text(client, path, SPEC)
+    uri = path.as_uri()
+    before = mark(uri)
+    for version in range(2, 22):
+        text = BROKEN if version == 21 else SPEC.replace("classes: 3", f"classes: {version}")
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(version=version, uri=uri),
+                [types.TextDocumentContentChangeWholeDocument(text=text)],
+            )
+        )
+    last = await published(uri, before, 21)
+    assert len(last) == 2  # BROKEN's two mistakes
+    assert len(PUBLISHED[uri]) - before < 20
+    close(client, path)
+
+
+async def test_hover_in_a_block_library_uses_the_spec_that_calls_it(client: LanguageClient, folder: Path):
+    spec, library = folder / "net.yaml", folder / "lib.yaml"
+    await open_text(client, spec, SPEC)
+    await open_text(client, library, LIBRARY)
+    hover = await answer(
+        client.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(library.as_uri()), position(LIBRARY, "conv2d", 1))
+        )
+    )
+    node = compile_spec(spec).ir.node("double_1_conv2d_1")
+    assert "`double_1_conv2d_1`" in hover.contents.value
+    assert shape_text(batched(node.shape)) in hover.contents.value
+    close(client, library)
+    close(client, spec)
+
+
 # -- hover, navigation, completion, outline ----------------------------------------------------
 async def test_hover_shows_the_compilers_shape_and_counts(client: LanguageClient, folder: Path):
     spec = folder / "net.yaml"

@@ -27,7 +27,7 @@ def lsp(
         from cnnspec.lsp.server import serve
     except ImportError as exc:
         raise fail_usage(
-            f"the language server needs the `lsp` extra ({exc.name or exc} is missing)",
+            f"the language server needs the `lsp` extra ({(exc.name or 'pygls').split('.')[0]} is missing)",
             "pip install 'cnnspec[lsp]'",
         ) from None
     serve(debounce_ms / 1000)

@@ -135,11 +135,12 @@ def check(path: Path, reader: Reader, version: int | None = None) -> Analysis:
 
 
 def _is_library(text: str | None) -> bool:
-    """A file with top-level ``blocks:`` and no ``model:`` (cheap: the key lines only)."""
+    """A file with top-level ``blocks:`` and neither ``model:`` nor ``extends:`` (a spec may
+    take its model from its base); cheap: the key lines only."""
     if text is None:
         return False
     keys = {line.split(":", 1)[0] for line in text.splitlines() if line[:1].isalpha() and ":" in line}
-    return "blocks" in keys and "model" not in keys
+    return "blocks" in keys and not keys & {"model", "extends"}
 
 
 def source_text(file: str) -> str | None:

@@ -191,11 +191,14 @@ class CnnspecServer(LanguageServer):
         if doc is None or text is None:
             return None
         lines = Lines(text)
+        line = lines.line(position.line)
+        if not line.strip() or line.lstrip().startswith("#"):
+            return None  # a blank or comment line belongs to no value (path_at would pick the last)
         column = lines.codepoint(position.line, position.character)
         found = path_at(doc, display_name(path), position.line + 1, column + 1)
         if found is None:
             return None
-        return analysis, doc, found, lines.line(position.line), column
+        return analysis, doc, found, line, column
 
 
 def _guard(default: T) -> Callable[[Callable[..., T]], Callable[..., T]]:

@@ -1,0 +1,183 @@
+"""The language server's features in process (no pygls, no stdio): what each answers for a
+spec that ``extends`` a base with blocks, repeats, ids and vars. tests/test_lsp.py drives the
+real server end to end; these cover the cases that need several files or scopes.
+
+Expectations come from the compiler (:func:`cnnspec.api.compile_spec`) or the text itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnnspec.analysis.report import batched, shape_text
+from cnnspec.api import compile_spec
+from cnnspec.lsp import completion, diagnostics, hover, navigation, symbols
+from cnnspec.lsp.documents import Analysis, Documents
+from cnnspec.lsp.locate import Cursor, TreeIndex, path_at
+from cnnspec.lsp.text import Lines
+
+BASE = """\
+cnnspec: 1
+name: base
+input: {shape: [8, 8, 3]}
+vars: {width: 4, classes: 3}
+blocks:
+  pair:
+    params: {filters: int}
+    layers:
+      - conv2d: {filters: "${filters}", kernel_size: 3, padding: same}
+        id: first
+      - conv2d: {filters: "${filters}", kernel_size: 3, padding: same}
+        inputs: first
+model:
+  - pair: {filters: "${width}"}
+  - repeat: {times: 2, as: i, layers: [conv2d: {filters: "${width + i}", kernel_size: 1}]}
+  - global_avg_pool2d
+  - dense: {units: "${classes}", activation: softmax}
+"""
+CHILD = """\
+cnnspec: 1
+extends: base.yaml
+vars: {width: 6}
+"""
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    paths = {"base": tmp_path / "base.yaml", "child": tmp_path / "child.yaml"}
+    paths["base"].write_text(BASE, "utf-8")
+    paths["child"].write_text(CHILD, "utf-8")
+    return {name: path.resolve() for name, path in paths.items()}
+
+
+def analysed(path: Path, text: str, documents: Documents | None = None) -> Analysis:
+    documents = documents or Documents()
+    documents.set(path, text, 1)
+    return documents.analyze(path)
+
+
+def cursor(analysis: Analysis, file: str, text: str, needle: str, offset: int = 0) -> tuple[Cursor, str, int]:
+    """The cursor at ``needle`` + ``offset`` in ``text`` (the file ``file``), its line and column."""
+    start = text.index(needle) + offset
+    line = text[:start].count("\n")
+    column = start - (text[:start].rfind("\n") + 1)
+    assert analysis.doc is not None
+    found = path_at(analysis.doc, file, line + 1, column + 1)
+    assert found is not None
+    return found, text.split("\n")[line], column
+
+
+def test_var_hover_follows_extends(files: dict[str, Path]) -> None:
+    child = analysed(files["child"], CHILD)
+    assert child.compiled is not None and child.diagnostics == []
+    index = TreeIndex(child.compiled.ir)
+    base_name = str(files["base"])  # outside the working directory: absolute
+    # Over `${width}` in the base, seen through the child: the child's value and location.
+    at, line, column = cursor(child, base_name, BASE, '"${width}"', 4)
+    text = hover.hover_text(child.doc, child.compiled, index, at, line, column)
+    value = compile_spec(files["child"]).resolved["vars"]["width"]
+    assert f"value: `{value}`" in text and f"set in {files['child']}:3:" in text
+
+
+def test_layer_hover_in_a_block_lists_every_call(files: dict[str, Path]) -> None:
+    base = analysed(files["base"], BASE)
+    index = TreeIndex(base.compiled.ir)
+    at, line, column = cursor(base, base.name, BASE, "conv2d", 1)
+    text = hover.hover_text(base.doc, base.compiled, index, at, line, column)
+    node = base.compiled.ir.node("pair_1_first")
+    assert "`pair_1_first`" in text and shape_text(batched(node.shape)) in text
+    assert f"{node.counts.params:,} params" in text
+    call = hover.hover_text(base.doc, base.compiled, index, *cursor(base, base.name, BASE, "- pair", 3)[0:3])
+    assert "pair(filters: int)" in call and "filters=4" in call
+
+
+def test_definitions_of_names_in_scope(files: dict[str, Path]) -> None:
+    base = analysed(files["base"], BASE)
+    name = base.name
+
+    def target(needle: str, offset: int) -> tuple[int, int]:
+        found = navigation.definition(base.doc, *cursor(base, name, BASE, needle, offset))
+        assert found is not None and found.loc is not None
+        return found.loc.line, found.loc.column
+
+    def where(needle: str) -> tuple[int, int]:
+        start = BASE.index(needle)
+        return BASE[:start].count("\n") + 1, start - (BASE[:start].rfind("\n") + 1) + 1
+
+    assert target('"${width + i}"', 12) == where("i, layers")  # loop variable → `as: i`
+    assert target('"${filters}"', 4) == where("filters: int")  # block parameter
+    assert target('"${classes}"', 4) == where("classes: 3")  # var
+    assert target("inputs: first", 9) == where("first\n")  # an id in the block's scope
+    assert target("- pair", 3) == where("pair:\n")  # the block
+
+
+def test_references_of_an_id_stay_in_its_block(files: dict[str, Path]) -> None:
+    base = analysed(files["base"], BASE)
+    found = navigation.references(base.doc, cursor(base, base.name, BASE, "id: first", 5)[0])
+    lines = sorted(loc.line for loc in found)
+    assert lines == [
+        BASE[: BASE.index("id: first")].count("\n") + 1,
+        BASE[: BASE.index("inputs: first")].count("\n") + 1,
+    ]
+
+
+def test_completion_knows_the_scope_of_an_expression(files: dict[str, Path]) -> None:
+    base = analysed(files["base"], BASE)
+    in_block = completion.complete(base.doc, *cursor(base, base.name, BASE, '"${filters}"', 3))
+    labels = {s.label for s in in_block}
+    assert {"filters", "width", "classes", "in_channels"} <= labels and "i" not in labels
+    in_repeat = completion.complete(base.doc, *cursor(base, base.name, BASE, '"${width + i}"', 3))
+    assert {"i", "width"} <= {s.label for s in in_repeat} and "filters" not in {s.label for s in in_repeat}
+
+
+def test_included_files_are_tracked_and_errors_in_them_anchor_at_the_include(files: dict[str, Path]) -> None:
+    documents = Documents()
+    analysed(files["base"], BASE, documents)
+    child = analysed(files["child"], CHILD, documents)
+    assert child.files == {files["base"], files["child"]}
+    assert documents.dependents(files["base"]) == [files["child"]]
+    broken = BASE.replace('units: "${classes}"', 'units: "${clases}"')
+    documents.set(files["base"], broken, 2)  # unsaved
+    child = documents.analyze(files["child"])
+    assert [d.code for d in child.diagnostics] == ["expression"]
+    shown = diagnostics.convert(child.diagnostics[0], child.name, CHILD)
+    assert shown.range.start.line == CHILD.split("\n").index("extends: base.yaml")
+    assert shown.message.startswith(f"{files['base']}:")
+    in_base = diagnostics.for_document(documents, files["base"])
+    start = broken.index('"${clases}"')
+    assert [(d.range.start.line, d.range.start.character) for d in in_base] == [
+        (broken[:start].count("\n"), start - (broken[:start].rfind("\n") + 1))
+    ]
+
+
+def test_outline_of_a_spec_with_errors_lists_its_items(files: dict[str, Path]) -> None:
+    broken = BASE.replace("kernel_size: 1", "kernel_size: -1")
+    base = analysed(files["base"], broken)
+    assert base.compiled is None and base.doc is not None
+    names = [s.name for s in symbols.outline(base.doc, base.name, broken, None)]
+    assert names == ["pair", "repeat", "global_avg_pool2d", "dense"]
+
+
+def test_positions_count_utf16_units() -> None:
+    text = "description: 🙂 ok: x"
+    start = text.index("ok")  # in code points; the emoji takes two UTF-16 units
+    lines = Lines(text + "\n")
+    span = lines.span(1, start + 1)
+    assert (span.start_char, span.end_char) == (start + 1, start + 1 + len("ok"))
+    assert lines.codepoint(0, span.start_char) == start
+
+
+def test_cli_without_the_lsp_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from cnnspec.cli.app import app
+
+    monkeypatch.delitem(sys.modules, "cnnspec.lsp.server", raising=False)
+    monkeypatch.setitem(sys.modules, "pygls", None)  # as if the extra were not installed
+    result = CliRunner().invoke(app, ["lsp"])
+    assert result.exit_code == 2
+    assert "the language server needs the `lsp` extra (pygls is missing)" in result.output
+    assert "pip install 'cnnspec[lsp]'" in result.output
