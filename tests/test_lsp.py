@@ -434,16 +434,21 @@ async def _send(server: asyncio.subprocess.Process, message: dict[str, Any] | by
     await server.stdin.drain()
 
 
+async def _message(server: asyncio.subprocess.Process) -> dict[str, Any]:
+    """The server's next message."""
+    assert server.stdout is not None
+    length = 0
+    while (line := await answer(server.stdout.readline())) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    assert length, "the server closed its output"
+    return json.loads(await answer(server.stdout.readexactly(length)))
+
+
 async def _response(server: asyncio.subprocess.Process, request_id: int) -> dict[str, Any]:
     """The server's answer to request ``request_id`` (notifications before it are skipped)."""
-    assert server.stdout is not None
     while True:
-        length = 0
-        while (line := await answer(server.stdout.readline())) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        assert length, "the server closed its output"
-        message = json.loads(await answer(server.stdout.readexactly(length)))
+        message = await _message(server)
         if message.get("id") == request_id and "method" not in message:
             return message
 
@@ -538,3 +543,44 @@ async def test_non_yaml_and_huge_documents(client: LanguageClient, folder: Path)
     assert completion is None or completion.items == []
     close(client, huge)
     await test_server_still_answers(client)
+
+
+async def test_positions_in_the_encoding_the_client_chose(folder: Path):
+    """A client that offers UTF-8 positions (Neovim) gets ranges counted in UTF-8 bytes."""
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        SERVE,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        capabilities = {"general": {"positionEncodings": ["utf-8", "utf-16"]}}
+        await _send(
+            server,
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": capabilities}},
+        )
+        assert (await _response(server, 1))["result"]["capabilities"]["positionEncoding"] == "utf-8"
+        await _send(server, {"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        value = "soft🙂max"
+        text = SPEC.replace("activation: softmax", f"activation: {value}")
+        uri = (folder / "emoji.yaml").as_uri()
+        item = {"uri": uri, "languageId": "yaml", "version": 1, "text": text}
+        await _send(
+            server, {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": item}}
+        )
+        while (message := await _message(server)).get("method") != "textDocument/publishDiagnostics":
+            pass
+        (found,) = message["params"]["diagnostics"]
+        start = position(text, value)
+        assert found["range"]["start"] == {"line": start.line, "character": start.character}
+        assert found["range"]["end"]["character"] == start.character + len(value.encode("utf-8"))
+        await _send(server, {"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
+        await _response(server, 2)
+        await _send(server, {"jsonrpc": "2.0", "method": "exit"})
+        assert await answer(server.wait()) == 0
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()

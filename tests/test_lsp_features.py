@@ -181,3 +181,14 @@ def test_cli_without_the_lsp_extra_says_how_to_install_it(monkeypatch: pytest.Mo
     assert result.exit_code == 2
     assert "the language server needs the `lsp` extra (pygls is missing)" in result.output
     assert "pip install 'cnnspec[lsp]'" in result.output
+
+
+@pytest.mark.parametrize(("encoding", "units"), [("utf-16", 2), ("utf-8", 4), ("utf-32", 1)])
+def test_positions_follow_the_agreed_encoding(encoding: str, units: int) -> None:
+    """Neovim offers UTF-8 first and pygls takes it: columns after an emoji differ by encoding."""
+    text = "description: 🙂 ok: x"
+    start = text.index("ok")
+    lines = Lines(text, encoding)
+    span = lines.span(1, start + 1)
+    assert span.start_char == start - 1 + units
+    assert lines.codepoint(0, span.start_char) == start

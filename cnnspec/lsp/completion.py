@@ -17,7 +17,7 @@ from cnnspec.errors import SpecPath
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.lsp.locate import Cursor, item_path, kind_of, value_at
 from cnnspec.lsp.names import names_at, signature
-from cnnspec.lsp.navigation import _scope, layer_items
+from cnnspec.lsp.navigation import id_scope, layer_items
 from cnnspec.lsp.text import in_expression
 from cnnspec.spec.loader import SourceDoc
 
@@ -49,7 +49,7 @@ def complete(doc: SourceDoc, cursor: Cursor | None, line_text: str, column: int)
     if in_expression(line_text, column):
         return [Suggestion(n.name, "var", f"{n.what}: {n.detail}") for n in names_at(doc, path).values()]
     if _INPUTS.search(before) or (path and "inputs" in path[-2:]):
-        return ids_in_scope(doc, path)
+        return ids_inid_scope(doc, path)
     if _NEW_ITEM.match(before):
         return item_suggestions(doc)
     item = item_path(path)
@@ -58,12 +58,12 @@ def complete(doc: SourceDoc, cursor: Cursor | None, line_text: str, column: int)
     return []
 
 
-def ids_in_scope(doc: SourceDoc, path: SpecPath) -> list[Suggestion]:
-    scope = _scope(path)
+def ids_inid_scope(doc: SourceDoc, path: SpecPath) -> list[Suggestion]:
+    scope = id_scope(path)
     seen: dict[str, Suggestion] = {"input": Suggestion("input", "id", "the model's (or block's) input")}
     for item, kind in layer_items(doc):
         value = value_at(doc, (*item, "id"))
-        if _scope(item) == scope and isinstance(value, str) and value not in seen:
+        if id_scope(item) == scope and isinstance(value, str) and value not in seen:
             seen[value] = Suggestion(value, "id", f"{kind} ({_where(doc, item)})")
     return list(seen.values())
 

@@ -16,7 +16,7 @@ from lsprotocol import types
 
 from cnnspec.errors import Diagnostic, Loc
 from cnnspec.lsp.documents import Documents, path_of, source_text
-from cnnspec.lsp.text import Lines, Span
+from cnnspec.lsp.text import UTF16, Lines, Span
 
 SOURCE = "cnnspec"
 _SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning}
@@ -28,18 +28,19 @@ def to_range(span: Span) -> types.Range:
     )
 
 
-def loc_range(loc: Loc, text: str | None = None) -> types.Range:
+def loc_range(loc: Loc, text: str | None = None, encoding: str = UTF16) -> types.Range:
     """The range of the token at ``loc``, in ``text`` or the text the loader read for it."""
     text = text if text is not None else source_text(loc.file)
-    return to_range(Lines(text or "").span(loc.line, loc.column))
+    return to_range(Lines(text or "", encoding).span(loc.line, loc.column))
 
 
-def location(loc: Loc) -> types.Location:
-    return types.Location(path_of(loc.file).as_uri(), loc_range(loc))
+def location(loc: Loc, encoding: str = UTF16) -> types.Location:
+    return types.Location(path_of(loc.file).as_uri(), loc_range(loc, None, encoding))
 
 
-def convert(diagnostic: Diagnostic, file: str, text: str) -> types.Diagnostic:
-    """One diagnostic as the editor shows it in ``file`` (whose current text is ``text``)."""
+def convert(diagnostic: Diagnostic, file: str, text: str, encoding: str = UTF16) -> types.Diagnostic:
+    """One diagnostic as the editor shows it in ``file`` (whose current text is ``text``),
+    positions in ``encoding``'s code units."""
     loc = diagnostic.loc
     anchor = loc if loc is not None and loc.file == file else None
     related: list[types.DiagnosticRelatedInformation] = []
@@ -51,18 +52,22 @@ def convert(diagnostic: Diagnostic, file: str, text: str) -> types.Diagnostic:
         here = [n.loc for n in diagnostic.notes if n.loc is not None and n.loc.file == file]
         anchor = here[-1] if here else None
         prefix = f"{loc}: "
-        related.append(types.DiagnosticRelatedInformation(location(loc), "the error is here"))
+        related.append(types.DiagnosticRelatedInformation(location(loc, encoding), "the error is here"))
     where = (
-        loc_range(anchor, text)
+        loc_range(anchor, text, encoding)
         if anchor is not None
-        else types.Range(types.Position(0, 0), types.Position(0, len(Lines(text).line(0))))
+        else types.Range(types.Position(0, 0), types.Position(0, Lines(text, encoding).units(0, len(text))))
     )
     if diagnostic.hint:
         uri = path_of(file).as_uri()
-        target = location(loc) if loc is not None else types.Location(uri, where)
+        target = location(loc, encoding) if loc is not None else types.Location(uri, where)
         related.append(types.DiagnosticRelatedInformation(target, f"hint: {diagnostic.hint}"))
     for note in diagnostic.notes:
-        target = location(note.loc) if note.loc is not None else types.Location(path_of(file).as_uri(), where)
+        target = (
+            location(note.loc, encoding)
+            if note.loc is not None
+            else types.Location(path_of(file).as_uri(), where)
+        )
         related.append(types.DiagnosticRelatedInformation(target, f"note: {note.message}"))
     path = f"{diagnostic.path}: " if diagnostic.path else ""
     return types.Diagnostic(
@@ -75,7 +80,7 @@ def convert(diagnostic: Diagnostic, file: str, text: str) -> types.Diagnostic:
     )
 
 
-def for_document(documents: Documents, path: Path) -> list[types.Diagnostic]:
+def for_document(documents: Documents, path: Path, encoding: str = UTF16) -> list[types.Diagnostic]:
     """Everything to publish for the open document ``path``: its own check, and the problems
     the checks of other open specs found in it (it is a library or base they include)."""
     analysis = documents.analyses.get(path)
@@ -90,4 +95,4 @@ def for_document(documents: Documents, path: Path) -> list[types.Diagnostic]:
             if diagnostic.loc is not None and diagnostic.loc.file == file and diagnostic.key() not in seen:
                 seen.add(diagnostic.key())
                 found.append(diagnostic)
-    return [convert(d, file, text) for d in found]
+    return [convert(d, file, text, encoding) for d in found]

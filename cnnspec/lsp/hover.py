@@ -18,7 +18,7 @@ from cnnspec.analysis.report import batched, human_count, shape_text
 from cnnspec.errors import SpecPath
 from cnnspec.ir import BlockCall, Item, Layer, Node, Parallel, Repeat, Residual, layers_of
 from cnnspec.layers.registry import REGISTRY, Counts
-from cnnspec.lsp.locate import Cursor, TreeIndex, kind_of, value_at
+from cnnspec.lsp.locate import Cursor, TreeIndex, item_path, kind_of, value_at
 from cnnspec.lsp.names import Name, names_at, signature
 from cnnspec.lsp.text import in_expression, word_at
 from cnnspec.spec.loader import SourceDoc
@@ -194,8 +194,6 @@ def _shape(index: TreeIndex, name: str) -> str:
 
 def _static_text(doc: SourceDoc, path: SpecPath) -> str | None:
     """Without a compiled tree (the spec has errors): the kind or block signature only."""
-    from cnnspec.lsp.locate import item_path
-
     item = item_path(path)
     kind = kind_of(doc, item) if item is not None else None
     if kind is None:

@@ -54,7 +54,7 @@ def layer_items(doc: SourceDoc) -> Iterator[tuple[SpecPath, str | None]]:
                     stack.extend((*path, kind, "branches", i) for i in range(len(branches)))
 
 
-def _scope(path: SpecPath) -> SpecPath:
+def id_scope(path: SpecPath) -> SpecPath:
     """The id scope of a path: a block's body, or the spec itself."""
     return path[:2] if len(path) >= 2 and path[0] == "blocks" else ()
 
@@ -100,8 +100,8 @@ def references(doc: SourceDoc, cursor: Cursor, include_declaration: bool = True)
         name = value if isinstance(value, str) else None
     if name is None:
         return []
-    scope = _scope(path)
-    found = [loc for loc in _references_to(doc, name, scope)]
+    scope = id_scope(path)
+    found = list(_references_to(doc, name, scope))
     declared = find_id(doc, path, name)
     if include_declaration and declared is not None:
         found.insert(0, declared)
@@ -110,7 +110,7 @@ def references(doc: SourceDoc, cursor: Cursor, include_declaration: bool = True)
 
 def _references_to(doc: SourceDoc, name: str, scope: SpecPath) -> Iterator[Loc]:
     for path, _kind in layer_items(doc):
-        if _scope(path) != scope:
+        if id_scope(path) != scope:
             continue
         refs = value_at(doc, (*path, "inputs"))
         if refs == name:
@@ -133,8 +133,10 @@ def _references_to(doc: SourceDoc, name: str, scope: SpecPath) -> Iterator[Loc]:
 def find_id(doc: SourceDoc, near: SpecPath, name: str) -> Loc | None:
     """The ``id: name`` visible from ``near``: in the same layer list first, then enclosing
     lists, then anywhere in the same scope (a block's body or the spec)."""
-    scope = _scope(near)
-    candidates = [p for p, _ in layer_items(doc) if _scope(p) == scope and value_at(doc, (*p, "id")) == name]
+    scope = id_scope(near)
+    candidates = [
+        p for p, _ in layer_items(doc) if id_scope(p) == scope and value_at(doc, (*p, "id")) == name
+    ]
     if not candidates:
         return None
     item = item_path(near)

@@ -28,7 +28,7 @@ from cnnspec.lsp import completion as completing
 from cnnspec.lsp import diagnostics, hover, navigation, symbols
 from cnnspec.lsp.documents import Analysis, Documents, path_of
 from cnnspec.lsp.locate import Cursor, TreeIndex, path_at
-from cnnspec.lsp.text import Lines
+from cnnspec.lsp.text import UTF16, Lines
 from cnnspec.spec.loader import SourceDoc, display_name
 from cnnspec.version import __version__
 
@@ -89,6 +89,15 @@ class CnnspecServer(LanguageServer):
         self.documents.set(path, document.source, document.version)
         return path
 
+    @property
+    def encoding(self) -> str:
+        """The position encoding agreed with the client at ``initialize`` (UTF-16 before)."""
+        try:
+            chosen = self.server_capabilities.position_encoding
+        except AttributeError:  # not initialized yet
+            return UTF16
+        return str(getattr(chosen, "value", chosen) or UTF16)  # an enum member or a plain string
+
     def uri(self, path: Path) -> str:
         return self.uris.get(path) or path.as_uri()
 
@@ -128,7 +137,7 @@ class CnnspecServer(LanguageServer):
 
     def publish(self, path: Path) -> None:
         try:
-            found = diagnostics.for_document(self.documents, path)
+            found = diagnostics.for_document(self.documents, path, self.encoding)
         except Exception:  # never lose the connection over one conversion
             log.exception("converting diagnostics of %s", path)
             found = []
@@ -190,7 +199,7 @@ class CnnspecServer(LanguageServer):
         text = self.documents.text(path)
         if doc is None or text is None:
             return None
-        lines = Lines(text)
+        lines = Lines(text, self.encoding)
         line = lines.line(position.line)
         if not line.strip() or line.lstrip().startswith("#"):
             return None  # a blank or comment line belongs to no value (path_at would pick the last)
@@ -273,7 +282,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         if target.loc is None:
             start = types.Position(0, 0)
             return types.Location(path_of(target.file).as_uri(), types.Range(start, start))
-        return diagnostics.location(target.loc)
+        return diagnostics.location(target.loc, ls.encoding)
 
     @server.feature(types.TEXT_DOCUMENT_REFERENCES)
     @_guard([])
@@ -283,7 +292,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
             return []
         _, doc, cursor, _, _ = found
         locs = navigation.references(doc, cursor, params.context.include_declaration)
-        return [diagnostics.location(loc) for loc in locs]
+        return [diagnostics.location(loc, ls.encoding) for loc in locs]
 
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION,
@@ -295,7 +304,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         text = ls.documents.text(path)
         if doc is None or text is None:
             return None
-        lines = Lines(text)
+        lines = Lines(text, ls.encoding)
         column = lines.codepoint(params.position.line, params.position.character)
         cursor = path_at(doc, display_name(path), params.position.line + 1, column + 1)
         found = completing.complete(doc, cursor, lines.line(params.position.line), column)
@@ -321,7 +330,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         if own is None or own.doc is None or text is None or own.library:
             return []
         ir = own.compiled.ir if own.compiled is not None else None
-        return symbols.outline(own.doc, display_name(path), text, ir)
+        return symbols.outline(own.doc, display_name(path), text, ir, ls.encoding)
 
     return server
 

@@ -15,7 +15,7 @@ from cnnspec.errors import SpecPath
 from cnnspec.ir import BlockCall, Conditional, Item, Layer, ModelIR, Parallel, Repeat, Residual
 from cnnspec.lsp.diagnostics import to_range
 from cnnspec.lsp.navigation import layer_items
-from cnnspec.lsp.text import Lines
+from cnnspec.lsp.text import UTF16, Lines
 from cnnspec.spec.loader import SourceDoc
 
 #: Symbols listed in one outline; a hostile spec can expand to 20,000 layers.
@@ -23,10 +23,10 @@ MAX_SYMBOLS = 5_000
 
 
 class _Outline:
-    def __init__(self, doc: SourceDoc, file: str, text: str, ir: ModelIR | None) -> None:
+    def __init__(self, doc: SourceDoc, file: str, text: str, ir: ModelIR | None, encoding: str) -> None:
         self.doc = doc
         self.file = file
-        self.lines = Lines(text)
+        self.lines = Lines(text, encoding)
         self.ir = ir
         self.nodes = {node.name: node for node in ir.nodes} if ir is not None else {}
         self.count = 0
@@ -49,7 +49,7 @@ class _Outline:
         selection = to_range(self.lines.span(loc.line, loc.column))
         item = path[:-1] if path and isinstance(path[-1], str) else path
         last = max(self.last_line.get(item, loc.line), loc.line) - 1
-        end = types.Position(last, len(self.lines.line(last)))
+        end = types.Position(last, self.lines.units(last, len(self.lines.line(last))))
         return types.Range(selection.start, end), selection
 
     def shape(self, name: str) -> str:
@@ -127,10 +127,12 @@ class _Outline:
         )
 
 
-def outline(doc: SourceDoc, file: str, text: str, ir: ModelIR | None) -> list[types.DocumentSymbol]:
+def outline(
+    doc: SourceDoc, file: str, text: str, ir: ModelIR | None, encoding: str = UTF16
+) -> list[types.DocumentSymbol]:
     """The document symbols of the spec ``file`` (its current ``text``): the resolved tree when
     it compiled, else its layer items as written (without shapes)."""
-    builder = _Outline(doc, file, text, ir)
+    builder = _Outline(doc, file, text, ir, encoding)
     whole = types.Range(types.Position(0, 0), types.Position(0, 0))
     if ir is not None and ir.tree is not None:
         symbols = builder.items(ir.tree.body, whole)

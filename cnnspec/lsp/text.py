@@ -1,4 +1,5 @@
-"""Positions: cnnspec's 1-based line:column (code points) ↔ LSP's 0-based UTF-16 positions.
+"""Positions: cnnspec's 1-based line:column (code points) ↔ LSP's 0-based positions, counted in
+the code units the client and server agreed on (UTF-16 by default; Neovim offers UTF-8).
 
 A :class:`~cnnspec.errors.Loc` marks where a value starts; an editor wants a range. The range
 of a location is the YAML token that starts there (a plain or quoted scalar, a ``${…}``
@@ -17,9 +18,22 @@ _SINGLE = re.compile(r"'(?:[^']|'')*'?")
 _CLOSING = {"[": "]", "{": "}"}
 
 
+#: The position encodings of LSP 3.17 (``PositionEncodingKind``).
+UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
+
+
+def _units(ch: str, encoding: str) -> int:
+    """How many code units of ``encoding`` the character ``ch`` takes."""
+    if encoding == UTF8:
+        return len(ch.encode("utf-8", "surrogatepass"))
+    if encoding == UTF32:
+        return 1
+    return 2 if ord(ch) > 0xFFFF else 1
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
-    """A range in a document: 0-based lines, columns in UTF-16 code units (the LSP default)."""
+    """A range in a document: 0-based lines, columns in code units of the agreed encoding."""
 
     start_line: int
     start_char: int
@@ -28,27 +42,33 @@ class Span:
 
 
 class Lines:
-    """A document's text split into lines, for converting positions."""
+    """A document's text split into lines, for converting positions (``encoding``: the
+    position encoding agreed with the client)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, encoding: str = UTF16) -> None:
         self.lines = text.split("\n")
+        self.encoding = encoding
 
     def line(self, index: int) -> str:
         return self.lines[index] if 0 <= index < len(self.lines) else ""
 
-    def utf16(self, line: int, column: int) -> int:
-        """UTF-16 offset of code-point ``column`` (0-based) on ``line``."""
+    def units(self, line: int, column: int) -> int:
+        """Offset in code units of code-point ``column`` (0-based) on ``line``."""
         text = self.line(line)[:column]
-        return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+        if self.encoding == UTF32 or text.isascii():
+            return len(text)
+        return sum(_units(ch, self.encoding) for ch in text)
 
     def codepoint(self, line: int, character: int) -> int:
-        """Code-point column of the UTF-16 offset ``character`` on ``line``."""
+        """Code-point column of the code-unit offset ``character`` on ``line``."""
         text = self.line(line)
+        if self.encoding == UTF32 or text.isascii():
+            return min(character, len(text))
         units = 0
         for index, ch in enumerate(text):
             if units >= character:
                 return index
-            units += 2 if ord(ch) > 0xFFFF else 1
+            units += _units(ch, self.encoding)
         return len(text)
 
     def token_end(self, line: int, column: int) -> int:
@@ -73,7 +93,7 @@ class Lines:
         """The range of the token at 1-based ``line``:``column`` (a :class:`~cnnspec.errors.Loc`)."""
         row, col = max(line - 1, 0), max(column - 1, 0)
         end = self.token_end(row, col)
-        return Span(row, self.utf16(row, col), row, self.utf16(row, end))
+        return Span(row, self.units(row, col), row, self.units(row, end))
 
 
 def _matching(text: str, start: int) -> int | None:
