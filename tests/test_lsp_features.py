@@ -94,6 +94,14 @@ def test_layer_hover_in_a_block_lists_every_call(files: dict[str, Path]) -> None
     assert "pair(filters: int)" in call and "filters=4" in call
 
 
+def test_block_parameter_hover_shows_each_calls_value(files: dict[str, Path]) -> None:
+    base = analysed(files["base"], BASE)
+    index = TreeIndex(base.compiled.ir)
+    text = hover.hover_text(base.doc, base.compiled, index, *cursor(base, base.name, BASE, '"${filters}"', 4))
+    (call,) = index.calls["pair"]
+    assert "**parameter** `filters`" in text and f"`pair_1`: {call.args['filters']}" in text
+
+
 def test_definitions_of_names_in_scope(files: dict[str, Path]) -> None:
     base = analysed(files["base"], BASE)
     name = base.name

@@ -40,11 +40,11 @@ def hover_text(
     if word is not None and in_expression(line_text, column):
         name = names_at(doc, cursor.path).get(word[0])
         if name is not None:
-            return name_text(name, compiled)
+            return name_text(name, compiled, index)
     path = cursor.path
     if len(path) >= 2 and path[0] == "vars" and isinstance(path[1], str):
         name = names_at(doc, ()).get(path[1])
-        return name_text(name, compiled) if name is not None else None
+        return name_text(name, compiled, index) if name is not None else None
     in_blocks = len(path) >= 2 and path[0] == "blocks" and isinstance(path[1], str)
     if in_blocks and (len(path) == 2 or (cursor.on_key and path[2] in ("params", "description"))):
         return block_text(doc, str(path[1]), index)
@@ -55,7 +55,9 @@ def hover_text(
     return _static_text(doc, path)
 
 
-def name_text(name: Name, compiled: CompiledSpec | None) -> str:
+def name_text(name: Name, compiled: CompiledSpec | None, index: TreeIndex | None = None) -> str:
+    """A var's value, a block parameter's declaration and the value of each call, a loop
+    variable's range; and where each is set."""
     lines = [f"**{name.what}** `{name.name}`"]
     if name.what == "var" and compiled is not None and compiled.ir.tree is not None:
         value = next((v for v in compiled.ir.tree.vars if v.name == name.name), None)
@@ -65,6 +67,12 @@ def name_text(name: Name, compiled: CompiledSpec | None) -> str:
                 lines.append(f"written: `{_short(value.raw)}`")
     else:
         lines.append(f"`{name.detail}`" if name.what != "implicit" else name.detail)
+    if name.what == "parameter" and index is not None and len(name.path) >= 2:
+        calls = index.calls.get(str(name.path[1]), [])
+        values = [f"`{call.prefix.rstrip('_')}`: {_short(call.args.get(name.name))}" for call in calls]
+        if values:
+            more = f", … and {len(values) - MAX_INSTANCES} more" if len(values) > MAX_INSTANCES else ""
+            lines.append("in each call: " + ", ".join(values[:MAX_INSTANCES]) + more)
     if name.loc is not None:
         lines.append(f"set in {name.loc}")
     return "\n\n".join(lines)
