@@ -154,6 +154,8 @@ class CnnspecServer(LanguageServer):
         if handle is not None:
             handle.cancel()
         dependents = self.documents.dependents(path)
+        previous = self.documents.analyses.get(path)
+        included = previous.files - {path} if previous is not None else set()
         self.documents.close(path)
         self.last_doc.pop(path, None)
         self.text_document_publish_diagnostics(
@@ -162,17 +164,19 @@ class CnnspecServer(LanguageServer):
         self.uris.pop(path, None)
         for other in dependents:  # they read the file from disk again
             self.check(other)
+        for other in included & set(self.documents.open):  # without this spec's errors in them
+            self.publish(other)
 
     # -- what a request reads ---------------------------------------------------------------
     def context(self, uri: str) -> tuple[Path, Analysis | None, SourceDoc | None]:
         """The document's path, the analysis that knows most about it (its own when it
         compiled, else an open spec's that includes it: a block library), and a located doc."""
         path = self.path(uri)
-        self.flush(path)
+        for pending in list(self.pending):  # every open document as the editor holds it now
+            self.flush(pending)
         own = self.documents.analyses.get(path)
         if own is not None and own.compiled is None:
             for other in self.documents.dependents(path):
-                self.flush(other)
                 analysis = self.documents.analyses.get(other)
                 if analysis is not None and analysis.compiled is not None:
                     return path, analysis, analysis.doc
