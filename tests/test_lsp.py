@@ -213,7 +213,9 @@ async def test_change_checks_the_unsaved_text_not_the_disk(client: LanguageClien
 async def test_editing_a_block_library_rechecks_the_specs_that_use_it(client: LanguageClient, folder: Path):
     spec, library = folder / "net.yaml", folder / "lib.yaml"
     assert await open_text(client, spec, SPEC) == []
+    before = mark(spec.as_uri())
     assert await open_text(client, library, LIBRARY) == []
+    assert await published(spec.as_uri(), before) == []  # opening the library re-checks the spec
     before = mark(spec.as_uri())
     broken = LIBRARY.replace("${kernel}", "${kernl}")  # unsaved: the file on disk stays valid
     in_library = await change(client, library, broken, 2)
