@@ -1,12 +1,11 @@
 """The pygls wiring: text sync, debounced checks, and one handler per LSP feature.
 
 Checks run on the server's event loop (the front end takes milliseconds: about 9 ms of CPU for
-ResNet-50).
-They are debounced per document: the first change after a quiet period is checked at once, and
-changes that follow within ``debounce`` seconds of a check wait for the next one, so a burst of
-typing costs one check per period while a single edit is answered immediately. A request
-(hover, definition, …) on a document with a check pending runs it first, so answers always
-match the text the editor holds. Any exception in a feature becomes an error response or an
+ResNet-50). They are debounced per document: the first change after a quiet period is checked
+at once, and changes that follow within ``debounce`` seconds of a check wait for the next one,
+so a burst of typing costs one check per period while a single edit is answered immediately. A
+request (hover, definition, …) first runs every pending check, so answers always match the
+text the editor holds. Any exception in a feature becomes an error response or an
 empty result; the server keeps serving.
 """
 
