@@ -20,6 +20,7 @@ from cnnspec.cli.schema import schema
 from cnnspec.cli.train import train
 from cnnspec.cli.validate import validate
 from cnnspec.cli.visualize import visualize
+from cnnspec.cli.zoo import zoo
 from cnnspec.version import __version__
 
 app = typer.Typer(
@@ -58,6 +59,7 @@ app.command()(predict)
 app.command()(report)
 app.command()(export)
 app.command()(codegen)
+app.command()(zoo)
 app.command()(lsp)
 
 
