@@ -1,8 +1,8 @@
 """Latency of `cnnspec lsp` as an editor sees it (issue 25): raw JSON-RPC over the server's stdio.
 
 * cold start: a fresh ``cnnspec lsp`` process until it answers ``initialize``, and until the
-  diagnostics of specs/resnet50.yaml (opened right after) arrive;
-* diagnostics after a one-character edit of specs/resnet50.yaml (an incremental change, as
+  diagnostics of cnnspec/zoo/resnet.yaml (ResNet-50) (opened right after) arrive;
+* diagnostics after a one-character edit of cnnspec/zoo/resnet.yaml (ResNet-50) (an incremental change, as
   editors send them; ``classes: 1000`` ↔ ``1001``), warm server, edits spaced beyond the debounce
   period: from sending the change to receiving ``publishDiagnostics`` for that version;
 * a burst of edits 20 ms apart (typing): how many checks the debounce runs, and how long after
@@ -30,7 +30,7 @@ from queue import Empty, Queue
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = ROOT / "specs" / "resnet50.yaml"
+SPEC = ROOT / "cnnspec" / "zoo" / "resnet.yaml"  # ResNet-50, the default variant
 SERVER = [sys.executable, "-c", "from cnnspec.cli.app import main; main()", "lsp"]
 TARGET_DIAGNOSTICS_MS = 50.0
 TARGET_HOVER_MS = 20.0

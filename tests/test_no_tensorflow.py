@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import SPEC_FILES, SPECS_DIR
+from tests.conftest import ROOT, SPEC_FILES, SPECS_DIR
 
 PROBE = """
 import sys
@@ -85,7 +85,7 @@ sys.__stdout__.write(f"ANSWERED={answered}\\nHEAVY=" + ",".join(heavy) + "\\n")
 def test_language_server_does_not_import_tensorflow():
     """`cnnspec lsp` answers hover, outline and completion on ResNet-50 without TensorFlow."""
     pytest.importorskip("pygls", reason="the `lsp` extra is part of `dev`")
-    spec = str((SPECS_DIR / "resnet50.yaml").resolve())
+    spec = str((ROOT / "cnnspec" / "zoo" / "resnet.yaml").resolve())  # ResNet-50 in full
     out = subprocess.run([sys.executable, "-c", LSP_PROBE, spec], capture_output=True, text=True, timeout=120)
     lines = out.stdout.strip().splitlines()
     assert lines[-2:] == ["ANSWERED=5", "HEAVY="], out.stderr[-2000:]
