@@ -1,7 +1,8 @@
 """`cnnspec evaluate TARGET` — test-set metrics of a trained model, its confusion matrix and JSON.
 
 TARGET is a run folder (or the ``model.keras`` in one), or any ``.keras`` file with ``--spec``
-or ``--data`` saying which data to use. Models load in Keras safe mode only.
+or ``--data`` saying which data to use. Models load in Keras safe mode only. ``--runtime onnx``
+or ``tflite`` evaluates the run's verified export instead, with the same report.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cnnspec.cli.common import guarded, owning_run, stderr, stdout
+from cnnspec.errors import UsageError
 
 
 class TextOrJson(StrEnum):
@@ -87,21 +89,40 @@ def evaluate(
         ),
     ] = None,
     format: FormatOption = TextOrJson.text,
+    runtime: Annotated[
+        str,
+        typer.Option(
+            "--runtime",
+            "-r",
+            help="keras, onnx or tflite (a verified export, as `cnnspec predict` runs it), or auto: "
+            "the fastest verified export, else keras",
+        ),
+    ] = "keras",
 ) -> None:
     """Evaluate a trained model on the test split: classification report, confusion matrix, JSON.
 
     Writes evaluation.json and confusion_matrix.png into the run folder (or --out).
     """
+    from cnnspec.export.runtimes import RUNTIMES, choose, open_session
     from cnnspec.reporting.evaluation import evaluate as run_evaluation
-    from cnnspec.reporting.evaluation import write_evaluation
+    from cnnspec.reporting.evaluation import evaluate_export, write_evaluation
     from cnnspec.reporting.run import load_model, locate
 
+    if runtime not in (*RUNTIMES, "auto"):
+        raise UsageError(f"expected --runtime auto, {', '.join(RUNTIMES)}; received {runtime!r}")
     run = locate(target, spec)
     folder = out if out is not None else run.out_dir
+    chosen, record, runtime_notes = choose(run.model_path, runtime)
     with owning_run(run.run_dir, folder):
-        model = load_model(run.model_path)
-        evaluation = run_evaluation(run, model, data)
+        if record is None:
+            model = load_model(run.model_path)
+            evaluation = run_evaluation(run, model, data)
+        else:
+            stand_in = load_model(run.model_path) if run.compiled is None else None
+            session = open_session(chosen, record.path)
+            evaluation = evaluate_export(run, record, session, data, stand_in)
         document = evaluation.document
+        document["notes"] = runtime_notes + document["notes"]
         files = write_evaluation(evaluation, folder, document["name"])
     print_notes(document["notes"])
     if format == TextOrJson.json:
@@ -109,6 +130,8 @@ def evaluate(
         return
     source = document["data"]["source"].get("kind", "data")
     title = f"{escape(document['name'])}: {source} test set ({document['data']['images']:,} images)"
+    if document["runtime"] != "keras":
+        title += f", {document['runtime']} runtime"
     console = stdout()
     console.print(report_table(document, title))
     figures = [f"loss {document['loss']:.4f}"] if isinstance(document["loss"], float) else []

@@ -81,7 +81,7 @@ def _predict_export(record: Any, images: list[Path], k: int) -> tuple[list[dict[
     from cnnspec.reporting.run import OutputKind, probabilities
     from cnnspec.training.imagefiles import scale_batch
 
-    samples = read_inputs(images, record.input_shape)
+    samples = read_inputs(images, record.sample_shape)
     session = open_session(record.runtime, record.path)
     output = record.data["output"]
     kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))

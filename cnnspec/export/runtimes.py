@@ -49,10 +49,13 @@ def export_path(stem: Path, runtime: str) -> Path:
 
 def stem_of(target: Path) -> tuple[Path, Path]:
     """``(model.keras, export stem)`` of a run folder or a ``.keras`` file, without loading it
-    (``RUN/export/model`` for a run folder; beside the file otherwise)."""
+    (``RUN/export/model`` for a run folder and its ``model.keras``; beside the file otherwise)."""
     from cnnspec.export.exporter import resolve_target
 
-    return resolve_target(Path(target))
+    target = Path(target)
+    if target.is_file() and target.name == "model.keras" and (target.parent / "lock.json").is_file():
+        target = target.parent
+    return resolve_target(target)
 
 
 def installed(runtime: str) -> bool:
@@ -81,7 +84,8 @@ class ExportRecord:
     data: dict[str, Any]
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
+    def sample_shape(self) -> tuple[int, ...]:
+        """The model's input shape without the batch axis."""
         return tuple(int(d) for d in self.data["input"]["shape"])
 
     @property
@@ -104,7 +108,7 @@ def write_record(export: Path, model: Path, details: dict[str, Any], meta: dict[
         "format": RECORD_FORMAT,
         "file": export.name,
         "file_sha256": sha256_file(export),
-        "model": str(model),
+        "model": model.name,
         "model_sha256": sha256_file(model),
         **details,
         **meta,
