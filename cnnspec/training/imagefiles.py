@@ -79,8 +79,9 @@ def decode(
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise UsageError(
-            f"cannot decode {name}: expected a PNG, JPEG, BMP or GIF image",
-            str(exc).splitlines()[0][:200] if str(exc) else "the file may be truncated or corrupt",
+            f"expected a PNG, JPEG, BMP or GIF image (or a .npy array); {name} is not one, or is "
+            "truncated or corrupt",
+            str(exc).splitlines()[0][:200] if str(exc) else None,
         ) from None
     if pixels.ndim == 2:
         pixels = pixels[..., None]
