@@ -17,7 +17,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from cnnspec.cli.common import guarded, owning_run, stderr, stdout
-from cnnspec.errors import UsageError
 
 
 class TextOrJson(StrEnum):
@@ -46,6 +45,21 @@ DataOption = Annotated[
     ),
 ]
 FormatOption = Annotated[TextOrJson, typer.Option("--format", "-f", help="text or json")]
+
+
+class Runtime(StrEnum):
+    """Where a trained model runs: Keras, or a verified export without TensorFlow."""
+
+    auto = "auto"
+    keras = "keras"
+    onnx = "onnx"
+    tflite = "tflite"
+
+
+RUNTIME_HELP = (
+    "keras, or a verified export run without TensorFlow (onnx: ONNX Runtime, tflite: LiteRT); "
+    "auto: the fastest verified export in the run folder, else keras"
+)
 
 
 def print_notes(notes: list[str]) -> None:
@@ -89,30 +103,20 @@ def evaluate(
         ),
     ] = None,
     format: FormatOption = TextOrJson.text,
-    runtime: Annotated[
-        str,
-        typer.Option(
-            "--runtime",
-            "-r",
-            help="keras, onnx or tflite (a verified export, as `cnnspec predict` runs it), or auto: "
-            "the fastest verified export, else keras",
-        ),
-    ] = "keras",
+    runtime: Annotated[Runtime, typer.Option("--runtime", "-r", help=RUNTIME_HELP)] = Runtime.keras,
 ) -> None:
     """Evaluate a trained model on the test split: classification report, confusion matrix, JSON.
 
     Writes evaluation.json and confusion_matrix.png into the run folder (or --out).
     """
-    from cnnspec.export.runtimes import RUNTIMES, choose, open_session
+    from cnnspec.export.runtimes import choose, open_session
     from cnnspec.reporting.evaluation import evaluate as run_evaluation
     from cnnspec.reporting.evaluation import evaluate_export, write_evaluation
     from cnnspec.reporting.run import load_model, locate
 
-    if runtime not in (*RUNTIMES, "auto"):
-        raise UsageError(f"expected --runtime auto, {', '.join(RUNTIMES)}; received {runtime!r}")
     run = locate(target, spec)
     folder = out if out is not None else run.out_dir
-    chosen, record, runtime_notes = choose(run.model_path, runtime)
+    chosen, record, runtime_notes = choose(run.model_path, runtime.value)
     with owning_run(run.run_dir, folder):
         if record is None:
             model = load_model(run.model_path)

@@ -5,7 +5,7 @@ picks Keras or a verified ONNX/TFLite export (:mod:`cnnspec.export.runtimes`). I
 are PNG/JPEG/BMP/GIF (converted to the model's channels and size the way a training image
 folder is read) or ``.npy`` arrays in the training data's format. JSON output::
 
-    {"model": "...", "runtime": "onnx", "classes": [...],
+    {"model": "...", "runtime": "onnx", "export": "RUN/export/model.onnx", "classes": [...],
      "predictions": [{"input": "cat.png", "notes": [...],
                       "top": [{"class": "cat", "index": 3, "probability": 0.97}, ...]}]}
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cnnspec.cli.common import guarded, stdout
-from cnnspec.cli.evaluate import FormatOption, TextOrJson, print_notes
+from cnnspec.cli.evaluate import RUNTIME_HELP, FormatOption, Runtime, TextOrJson, print_notes
 from cnnspec.errors import UsageError
 
 
@@ -97,24 +96,6 @@ def _predict_export(record: Any, images: list[Path], k: int) -> tuple[list[dict[
     return results, names
 
 
-class Runtime(StrEnum):
-    auto = "auto"
-    keras = "keras"
-    onnx = "onnx"
-    tflite = "tflite"
-
-
-RuntimeOption = Annotated[
-    Runtime,
-    typer.Option(
-        "--runtime",
-        "-r",
-        help="keras, or a verified export run without TensorFlow (onnx: ONNX Runtime, tflite: "
-        "LiteRT); auto: the fastest verified export in the run folder, else keras",
-    ),
-]
-
-
 @guarded
 def predict(
     model: Annotated[Path, typer.Argument(help="a run folder or a .keras model file", show_default=False)],
@@ -123,7 +104,10 @@ def predict(
     ],
     top: Annotated[int, typer.Option("--top-k", "-k", min=1, help="how many classes to show")] = 3,
     format: FormatOption = TextOrJson.text,
-    runtime: RuntimeOption = Runtime.auto,
+    runtime: Annotated[
+        Runtime,
+        typer.Option("--runtime", "-r", help=RUNTIME_HELP + " (default: auto)"),
+    ] = Runtime.auto,
 ) -> None:
     """Classify images with a trained model: the top-k classes with their probabilities.
 
@@ -131,7 +115,7 @@ def predict(
     TensorFlow nor Keras is imported: images are converted as training converted them and fed
     to the export that `cnnspec export` verified against the model.
     """
-    from cnnspec.export.runtimes import choose
+    from cnnspec.export.runtimes import choose, stem_of
 
     if not images:
         raise UsageError("expected at least one image file")
@@ -140,10 +124,16 @@ def predict(
         results, names, model_path = _predict_keras(model, list(images), top)
     else:
         results, names = _predict_export(record, list(images), top)
-        model_path = record.path
+        model_path = stem_of(model)[0]
     print_notes(notes)
     if format == TextOrJson.json:
-        document = {"model": str(model_path), "runtime": chosen, "classes": names, "predictions": results}
+        document = {
+            "model": str(model_path),
+            "runtime": chosen,
+            "export": str(record.path) if record is not None else None,
+            "classes": names,
+            "predictions": results,
+        }
         typer.echo(json.dumps(document, indent=2))
         return
     console = stdout()

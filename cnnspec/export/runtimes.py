@@ -173,10 +173,9 @@ def _run_of(model: Path) -> Path:
 def find_export(target: Path, runtime: str) -> ExportRecord:
     """The checked export that ``runtime`` (onnx or tflite) reads for a run folder or
     ``.keras`` file."""
+    require(runtime)  # first: installing it is the first step either way
     model, stem = stem_of(target)
-    record = read_record(export_path(stem, runtime), runtime, model)
-    require(runtime)
-    return record
+    return read_record(export_path(stem, runtime), runtime, model)
 
 
 def fastest_recorded(target: Path) -> list[str]:
