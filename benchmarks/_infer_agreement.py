@@ -1,11 +1,18 @@
-"""Pixels of cnnspec.training.imagefiles.load_image against TensorFlow's decode + bilinear
-resize (what Keras' folder loader fed training before cnnspec read folders itself), over
-random images of random sizes in every format and colour mode TensorFlow accepts. Prints a
-Markdown table: the share of differing pixel values and the largest difference."""
+"""Agreement figures for benchmarks/bench_infer.py, as Markdown tables.
+
+- no argument: pixels of cnnspec.training.imagefiles.load_image against TensorFlow's decode +
+  bilinear resize (what Keras' folder loader fed training before cnnspec read folders itself),
+  over random images of random sizes in every format and colour mode TensorFlow accepts: the
+  share of differing pixel values and the largest difference;
+- ``RUN``: the run's verified ONNX and TFLite exports against Keras on its whole test split
+  (max abs probability difference, top-1 agreement).
+"""
 
 from __future__ import annotations
 
 import io
+import sys
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -54,5 +61,29 @@ def main(images: int = 40) -> None:
         print(f"| {key} | {differ:,} of {total:,} ({differ / total:.2%}) | {worst} |")
 
 
+def exports_against_keras(run: str) -> None:
+    from cnnspec.export.runtimes import find_export, open_session, predict_batches
+    from cnnspec.reporting.run import load_model, load_test_data, locate, probabilities
+    from cnnspec.training.imagefiles import scale_batch
+
+    found = locate(Path(run))
+    model = load_model(found.model_path)
+    test = load_test_data(found, model)
+    outputs = model.predict(scale_batch(test.x, test.settings.rescale), verbose=0)
+    want = probabilities(outputs, found.output_kind())
+    integer = bool(np.issubdtype(test.x.dtype, np.integer))  # files scale as integers, arrays not
+    print("| export | test images | max abs difference vs Keras | top-1 agreement |")
+    print("| --- | --- | --- | --- |")
+    for runtime in ("onnx", "tflite"):
+        record = find_export(Path(run), runtime)
+        x = scale_batch(test.x, record.rescale(integer))
+        got = probabilities(predict_batches(open_session(runtime, record.path), x), found.output_kind())
+        agree = float(np.mean(got.argmax(1) == want.argmax(1)))
+        print(f"| {runtime} | {len(x):,} | {np.max(np.abs(got - want)):.2e} | {agree:.2%} |")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1:
+        exports_against_keras(sys.argv[1])
+    else:
+        main()

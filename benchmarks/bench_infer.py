@@ -28,13 +28,14 @@ CLI = str(Path(sys.executable).with_name("cnnspec"))
 sys.path.insert(0, str(ROOT))
 
 
-def timed(args: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak resident MB and exit code of one child process."""
+def timed(args: list[str]) -> tuple[float, float, float, int]:
+    """Wall seconds, CPU seconds (user + system), peak resident MB and exit code of one child."""
     started = time.perf_counter()
     child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _pid, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
-    return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
 
 
 def cli(*args: str) -> None:
@@ -49,25 +50,33 @@ def train(spec: Path, out: Path, *extra: str) -> Path:
 
 
 def cold_predict(run: Path, image: Path, repeats: int) -> list[str]:
-    rows = ["| runtime | wall, median (min–max) | peak memory, median |", "| --- | --- | --- |"]
-    for runtime in ("onnx", "tflite", "keras"):
-        results = [
-            timed([CLI, "predict", str(run), str(image), "--runtime", runtime]) for _ in range(repeats)
-        ]
-        assert all(code == 0 for *_x, code in results), (runtime, results)
-        walls = [w for w, _m, _c in results]
-        memory = statistics.median(m for _w, m, _c in results)
+    """Each runtime ``repeats`` times, interleaved so that they share the machine's load."""
+    runtimes = ("onnx", "tflite", "keras")
+    results: dict[str, list[tuple[float, float, float, int]]] = {r: [] for r in runtimes}
+    for _ in range(repeats):
+        for runtime in runtimes:
+            results[runtime].append(timed([CLI, "predict", str(run), str(image), "--runtime", runtime]))
+    rows = [
+        "| runtime | wall, median (min–max) | CPU (user + system), median | peak memory, median |",
+        "| --- | --- | --- | --- |",
+    ]
+    for runtime, runs in results.items():
+        assert all(code == 0 for *_x, code in runs), (runtime, runs)
+        walls = [r[0] for r in runs]
+        cpu = statistics.median(r[1] for r in runs)
+        memory = statistics.median(r[2] for r in runs)
         rows.append(
             f"| {runtime} | {statistics.median(walls):.3f} ({min(walls):.3f}–{max(walls):.3f}) s "
-            f"| {memory:,.0f} MB |"
+            f"| {cpu:.3f} s | {memory:,.0f} MB |"
         )
     return rows
 
 
-def agreement() -> list[str]:
-    """Pixels of cnnspec's conversion against tf.io.decode_image + tf.image.resize."""
+def agreement(*args: str) -> list[str]:
+    """Pixels of cnnspec's conversion against tf.io.decode_image + tf.image.resize; with a
+    run folder, its exports against Keras on the test split."""
     out = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("_infer_agreement.py"))],
+        [sys.executable, str(Path(__file__).with_name("_infer_agreement.py")), *args],
         capture_output=True,
         text=True,
         check=True,
@@ -108,6 +117,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "cnnspec-bench-infer")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-resnet", action="store_true")
+    parser.add_argument("--only-cold", action="store_true", help="only the cold predict table")
     args = parser.parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -123,10 +133,14 @@ def main() -> None:
     print("### Cold `cnnspec predict RUN digit.png --runtime R` (digits_cnn)\n")
     print("\n".join(cold_predict(digits, image, args.repeats)))
     print(f"\nload average after: {os.getloadavg()}\n")
+    if args.only_cold:
+        return
     print("### Image conversion against TensorFlow's decode + resize\n")
     print("\n".join(agreement()))
     print("\n### `cnnspec benchmark` digits_cnn\n")
     print("\n".join(benchmark_table(digits)))
+    print()
+    print("\n".join(agreement(str(digits))))
     if not args.skip_resnet:
         from benchmarks import synthetic
 
@@ -141,6 +155,8 @@ def main() -> None:
         resnet = train(spec, work / "resnet", "--allow-outside")
         print("\n### `cnnspec benchmark` resnet.yaml (synthetic CIFAR-shaped data, 1 epoch)\n")
         print("\n".join(benchmark_table(resnet)))
+        print()
+        print("\n".join(agreement(str(resnet))))
 
 
 if __name__ == "__main__":

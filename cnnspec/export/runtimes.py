@@ -18,7 +18,7 @@ import contextlib
 import importlib.util
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +220,6 @@ class Session:
     runtime: str
     runner: Any
     threads: int | None = None
-    notes: list[str] = field(default_factory=list)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.runner(np.ascontiguousarray(batch, dtype="float32")))
