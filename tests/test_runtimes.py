@@ -216,16 +216,3 @@ def test_benchmark_exports_what_is_missing_and_writes_its_results(run_copy):
     assert 'id="benchmark"' in html and "batch 4 images/s" in html
     table = invoke("benchmark", run_copy, "--formats", "onnx", "--batch", "2", "--runs", "3", "--warmup", "0")
     assert table.exit_code == 0 and "batch 2" in flat(table) and "onnx" in flat(table)
-
-
-@pytest.mark.parametrize(
-    ("args", "words"),
-    [
-        (["--formats", "keras,caffe"], "caffe"),
-        (["--batch", "0"], "batch sizes from 1"),
-        (["--batch", "a,b"], "whole numbers"),
-    ],
-)
-def test_benchmark_argument_errors(exported, args, words):
-    result = invoke("benchmark", exported, *args)
-    assert result.exit_code == 2 and words in flat(result), result.output

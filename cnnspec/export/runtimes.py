@@ -136,7 +136,7 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
         ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(
-            f"refusing the {runtime} export {export}: unreadable record {record} ({exc})"
+            f"refusing the {runtime} export {export}: unreadable record {record} ({exc})", remake
         ) from None
     needed = ("file_sha256", "model_sha256", "verified", "input", "output")
     if (
@@ -145,7 +145,8 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
         or any(k not in data for k in needed)
     ):
         raise UsageError(
-            f"refusing the {runtime} export {export}: {record.name} is not a cnnspec export record"
+            f"refusing the {runtime} export {export}: {record.name} is not a cnnspec export record",
+            remake,
         )
     if not data["verified"]:
         raise UsageError(

@@ -77,6 +77,8 @@ def decode(
                 pixels = np.asarray(image.convert(target), dtype="uint8")
     except UsageError:
         raise
+    except Image.DecompressionBombError:
+        raise UsageError(f"expected an image of at most {MAX_PIXELS:,} pixels; {name} is larger") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise UsageError(
             f"expected a PNG, JPEG, BMP or GIF image (or a .npy array); {name} is not one, or is "
