@@ -5,7 +5,7 @@ conversion's agreement with TensorFlow, and `cnnspec benchmark` for digits_cnn a
 
 Everything runs through the CLI in child processes, so this script itself stays light (its
 children's peak memory is read with ``os.wait4``, per child). ResNet trains on the synthetic
-CIFAR-shaped data (benchmarks/synthetic.py; CIFAR-10 is a download) for one short epoch: its
+CIFAR-shaped data (benchmarks/synthetic.py; CIFAR-10 is a download) for 4 short epochs: its
 speed figures are the model's, its accuracy only says that every runtime agrees. Prints
 Markdown for benchmarks/README.md's notes.
 """
@@ -149,11 +149,11 @@ def main() -> None:
         spec.write_text(
             f"cnnspec: 1\nextends: {ROOT / 'specs' / 'resnet.yaml'}\n"
             f"data: {{source: {{npz: {work / 'cnnspec.npz'}}}, validation_split: 0.2}}\n"
-            "training: {epochs: 1}\n",
+            "training: {epochs: 4}\n",
             encoding="utf-8",
         )
         resnet = train(spec, work / "resnet", "--allow-outside")
-        print("\n### `cnnspec benchmark` resnet.yaml (synthetic CIFAR-shaped data, 1 epoch)\n")
+        print("\n### `cnnspec benchmark` resnet.yaml (synthetic CIFAR-shaped data, 4 epochs)\n")
         print("\n".join(benchmark_table(resnet)))
         print()
         print("\n".join(agreement(str(resnet))))

@@ -202,7 +202,10 @@ def choose(target: Path, runtime: str) -> tuple[str, ExportRecord | None, list[s
     if runtime != "auto":
         return runtime, find_export(target, runtime), []
     notes: list[str] = []
-    _model, stem = stem_of(target)
+    try:
+        _model, stem = stem_of(target)
+    except UsageError:  # not a run folder or .keras file: the Keras path says so in its words
+        return "keras", None, notes
     for candidate in fastest_recorded(target):
         if not export_path(stem, candidate).is_file():
             continue
