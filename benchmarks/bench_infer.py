@@ -28,14 +28,34 @@ CLI = str(Path(sys.executable).with_name("cnnspec"))
 sys.path.insert(0, str(ROOT))
 
 
+#: Runs the CLI like the ``cnnspec`` script and writes the process's own peak memory (VmHWM,
+#: which exec resets) on exit: a child's ``ru_maxrss`` would include its parent's memory,
+#: inherited through fork + exec.
+WRAPPER = """
+import atexit, sys
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            open(out, "w").write(line.split()[1])
+atexit.register(peak)
+out, sys.argv = sys.argv[1], ["cnnspec", *sys.argv[2:]]
+from cnnspec.cli.app import main
+main()
+"""
+
+
 def timed(args: list[str]) -> tuple[float, float, float, int]:
-    """Wall seconds, CPU seconds (user + system), peak resident MB and exit code of one child."""
-    started = time.perf_counter()
-    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _pid, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
+    """Wall seconds, CPU seconds (user + system), peak resident MB and exit code of one
+    ``cnnspec`` command run in a child process."""
+    with tempfile.NamedTemporaryFile(suffix=".peak") as peak:
+        started = time.perf_counter()
+        command = [sys.executable, "-c", WRAPPER, peak.name, *args]
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _pid, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        text = Path(peak.name).read_text().strip()
     cpu = usage.ru_utime + usage.ru_stime
-    return wall, cpu, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    return wall, cpu, int(text) / 1024 if text else float("nan"), os.waitstatus_to_exitcode(status)
 
 
 def cli(*args: str) -> None:
@@ -55,7 +75,7 @@ def cold_predict(run: Path, image: Path, repeats: int) -> list[str]:
     results: dict[str, list[tuple[float, float, float, int]]] = {r: [] for r in runtimes}
     for _ in range(repeats):
         for runtime in runtimes:
-            results[runtime].append(timed([CLI, "predict", str(run), str(image), "--runtime", runtime]))
+            results[runtime].append(timed(["predict", str(run), str(image), "--runtime", runtime]))
     rows = [
         "| runtime | wall, median (min–max) | CPU (user + system), median | peak memory, median |",
         "| --- | --- | --- | --- |",
