@@ -32,7 +32,7 @@ def _random(h: int, w: int, c: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize(
     ("fmt", "have", "want"),
     [("PNG", 3, 1), ("PNG", 3, 3), ("PNG", 4, 1), ("PNG", 4, 3), ("PNG", 4, 4), ("PNG", 1, 3), ("PNG", 1, 1),
-     ("BMP", 3, 3), ("BMP", 1, 4), ("GIF", 3, 3)],
+     ("BMP", 3, 3), ("BMP", 1, 4), ("GIF", 3, 3), ("GIF", 4, 3)],
 )  # fmt: skip
 def test_pixels_equal_tensorflows_decode_and_resize(fmt, have, want):
     """For lossless files the conversion is TensorFlow's, pixel for pixel: what Keras' folder

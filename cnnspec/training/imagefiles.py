@@ -75,6 +75,8 @@ def decode(
                 pixels = array.astype("uint8")[..., None]
             else:
                 pixels = np.asarray(image.convert(target), dtype="uint8")
+            if kind == "GIF" and pixels.shape[-1] == 4:  # TensorFlow: transparent → black, RGB
+                pixels = np.where(pixels[..., 3:] == 0, 0, pixels)[..., :3]
     except UsageError:
         raise
     except Image.DecompressionBombError:
