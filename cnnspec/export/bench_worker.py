@@ -5,8 +5,9 @@ one runtime's imports and memory never leak into another's figures), runs the te
 for accuracy, times each batch size after a warm-up, and prints one JSON object on stdout:
 
 ``runtime``, ``load_seconds`` (imports and loading), ``latency_ms`` (per batch size: median,
-p90, mean, runs), ``throughput`` (images per second per batch size, from the median),
-``accuracy``, ``peak_memory_mb`` (the process's maximum resident set size) and ``threads``.
+p90 and mean wall time, ``cpu``: CPU time per call over all threads, runs), ``throughput``
+(images per second per batch size, from the median), ``accuracy``, ``peak_memory_mb`` (the
+process's peak resident set size) and ``threads``.
 
 It imports TensorFlow only for the ``keras`` runtime.
 """
@@ -23,12 +24,17 @@ from typing import Any
 import numpy as np
 
 
-def time_calls(call: Any, batch: np.ndarray, warmup: int, min_runs: int, min_seconds: float) -> list[float]:
-    """Seconds per call of ``call(batch)`` after ``warmup`` untimed calls: at least
-    ``min_runs`` calls and ``min_seconds`` in all (at most 20 times ``min_runs``)."""
+def time_calls(
+    call: Any, batch: np.ndarray, warmup: int, min_runs: int, min_seconds: float
+) -> tuple[list[float], float]:
+    """Wall seconds per call of ``call(batch)`` after ``warmup`` untimed calls (at least
+    ``min_runs`` calls and ``min_seconds`` in all, at most 20 times ``min_runs``), and the
+    process's CPU seconds per call over them (all threads): on a busy machine the wall time
+    includes waiting for a core, the CPU time does not."""
     for _ in range(warmup):
         call(batch)
     times: list[float] = []
+    cpu = time.process_time()
     started = time.perf_counter()
     while len(times) < min_runs or (
         time.perf_counter() - started < min_seconds and len(times) < 20 * min_runs
@@ -36,7 +42,7 @@ def time_calls(call: Any, batch: np.ndarray, warmup: int, min_runs: int, min_sec
         before = time.perf_counter()
         call(batch)
         times.append(time.perf_counter() - before)
-    return times
+    return times, (time.process_time() - cpu) / len(times)
 
 
 def peak_memory_kb() -> int:
@@ -69,14 +75,16 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
     for size in batches:
         reps = -(-size // len(x))
         batch = np.ascontiguousarray(np.concatenate([x] * reps)[:size] if reps > 1 else x[:size])
-        times = np.array(
-            time_calls(session.run, batch, settings["warmup"], settings["runs"], settings["min_seconds"])
+        wall, cpu = time_calls(
+            session.run, batch, settings["warmup"], settings["runs"], settings["min_seconds"]
         )
+        times = np.array(wall)
         median = float(np.median(times))
         latency[str(size)] = {
             "median": round(median * 1e3, 4),
             "p90": round(float(np.percentile(times, 90)) * 1e3, 4),
             "mean": round(float(times.mean()) * 1e3, 4),
+            "cpu": round(cpu * 1e3, 4),
             "runs": len(times),
         }
         throughput[str(size)] = round(size / median, 1)
