@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from cnnspec.cli.benchmark import benchmark
 from cnnspec.cli.build import build
 from cnnspec.cli.codegen import codegen
 from cnnspec.cli.evaluate import evaluate
@@ -58,6 +59,7 @@ app.command()(visualize)
 app.command()(predict)
 app.command()(report)
 app.command()(export)
+app.command()(benchmark)
 app.command()(codegen)
 app.command()(zoo)
 app.command()(lsp)

@@ -1,7 +1,8 @@
 """`cnnspec evaluate TARGET` — test-set metrics of a trained model, its confusion matrix and JSON.
 
 TARGET is a run folder (or the ``model.keras`` in one), or any ``.keras`` file with ``--spec``
-or ``--data`` saying which data to use. Models load in Keras safe mode only.
+or ``--data`` saying which data to use. Models load in Keras safe mode only. ``--runtime onnx``
+or ``tflite`` evaluates the run's verified export instead, with the same report.
 """
 
 from __future__ import annotations
@@ -46,6 +47,21 @@ DataOption = Annotated[
 FormatOption = Annotated[TextOrJson, typer.Option("--format", "-f", help="text or json")]
 
 
+class Runtime(StrEnum):
+    """Where a trained model runs: Keras, or a verified export without TensorFlow."""
+
+    auto = "auto"
+    keras = "keras"
+    onnx = "onnx"
+    tflite = "tflite"
+
+
+RUNTIME_HELP = (
+    "keras, or a verified export run without TensorFlow (onnx: ONNX Runtime, tflite: LiteRT); "
+    "auto: the fastest verified export in the run folder, else keras"
+)
+
+
 def print_notes(notes: list[str]) -> None:
     console = stderr()
     for note in notes:
@@ -87,21 +103,30 @@ def evaluate(
         ),
     ] = None,
     format: FormatOption = TextOrJson.text,
+    runtime: Annotated[Runtime, typer.Option("--runtime", "-r", help=RUNTIME_HELP)] = Runtime.keras,
 ) -> None:
     """Evaluate a trained model on the test split: classification report, confusion matrix, JSON.
 
     Writes evaluation.json and confusion_matrix.png into the run folder (or --out).
     """
+    from cnnspec.export.runtimes import choose, open_session
     from cnnspec.reporting.evaluation import evaluate as run_evaluation
-    from cnnspec.reporting.evaluation import write_evaluation
+    from cnnspec.reporting.evaluation import evaluate_export, write_evaluation
     from cnnspec.reporting.run import load_model, locate
 
     run = locate(target, spec)
     folder = out if out is not None else run.out_dir
+    chosen, record, runtime_notes = choose(run.model_path, runtime.value)
     with owning_run(run.run_dir, folder):
-        model = load_model(run.model_path)
-        evaluation = run_evaluation(run, model, data)
+        if record is None:
+            model = load_model(run.model_path)
+            evaluation = run_evaluation(run, model, data)
+        else:
+            stand_in = load_model(run.model_path) if run.compiled is None else None
+            session = open_session(chosen, record.path)
+            evaluation = evaluate_export(run, record, session, data, stand_in)
         document = evaluation.document
+        document["notes"] = runtime_notes + document["notes"]
         files = write_evaluation(evaluation, folder, document["name"])
     print_notes(document["notes"])
     if format == TextOrJson.json:
@@ -109,6 +134,8 @@ def evaluate(
         return
     source = document["data"]["source"].get("kind", "data")
     title = f"{escape(document['name'])}: {source} test set ({document['data']['images']:,} images)"
+    if document["runtime"] != "keras":
+        title += f", {document['runtime']} runtime"
     console = stdout()
     console.print(report_table(document, title))
     figures = [f"loss {document['loss']:.4f}"] if isinstance(document["loss"], float) else []

@@ -1,10 +1,11 @@
 """`cnnspec predict MODEL IMAGE...` — the top classes of a trained model for image files.
 
-MODEL is a run folder or a ``.keras`` file (class names come from the run folder). IMAGE files
+MODEL is a run folder or a ``.keras`` file (class names come from the run folder); ``--runtime``
+picks Keras or a verified ONNX/TFLite export (:mod:`cnnspec.export.runtimes`). IMAGE files
 are PNG/JPEG/BMP/GIF (converted to the model's channels and size the way a training image
 folder is read) or ``.npy`` arrays in the training data's format. JSON output::
 
-    {"model": "...", "classes": [...],
+    {"model": "...", "runtime": "onnx", "export": "RUN/export/model.onnx", "classes": [...],
      "predictions": [{"input": "cat.png", "notes": [...],
                       "top": [{"class": "cat", "index": 3, "probability": 0.97}, ...]}]}
 """
@@ -12,6 +13,7 @@ folder is read) or ``.npy`` arrays in the training data's format. JSON output::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,13 +22,78 @@ from rich.markup import escape
 from rich.table import Table
 
 from cnnspec.cli.common import guarded, stdout
-from cnnspec.cli.evaluate import FormatOption, TextOrJson
+from cnnspec.cli.evaluate import RUNTIME_HELP, FormatOption, Runtime, TextOrJson, print_notes
 from cnnspec.errors import UsageError
 
 
 def top_k(probabilities: Any, names: list[str], k: int) -> list[dict[str, Any]]:
     order = probabilities.argsort()[::-1][:k]
     return [{"class": names[i], "index": int(i), "probability": float(probabilities[i])} for i in order]
+
+
+def _by_pixel_kind(samples: list[Any]) -> Iterator[tuple[bool, list[tuple[int, Any]]]]:
+    """Integer (image file) and float (``.npy``) samples in separate batches: they scale
+    differently."""
+    for integer in (True, False):
+        group = [(i, s) for i, s in enumerate(samples) if s.integer == integer]
+        if group:
+            yield integer, group
+
+
+def _entries(group: list[tuple[int, Any]], probs: Any, names: list[str], k: int) -> list[dict[str, Any]]:
+    return [
+        {"order": index, "input": item.label, "notes": list(item.notes), "top": top_k(row, names, k)}
+        for (index, item), row in zip(group, probs)
+    ]
+
+
+def _predict_keras(target: Path, images: list[Path], k: int) -> tuple[list[dict[str, Any]], list[str], Path]:
+    """Predictions through Keras (the model file itself)."""
+    import numpy as np
+
+    from cnnspec.reporting.images import read_inputs
+    from cnnspec.reporting.run import file_rescale, input_shape, load_model, locate
+    from cnnspec.reporting.run import predict as predict_batch
+
+    run = locate(target)
+    keras_model = load_model(run.model_path)
+    samples = read_inputs(images, input_shape(keras_model))
+    kind = run.output_kind(keras_model)
+    results: list[dict[str, Any]] = []
+    names: list[str] = []
+    for integer, group in _by_pixel_kind(samples):
+        batch = np.stack([s.pixels for _, s in group])
+        probs = predict_batch(keras_model, batch, file_rescale(run, keras_model, integer), kind)
+        names = run.names_for(probs.shape[1])
+        results += _entries(group, probs, names, k)
+    results.sort(key=lambda r: r.pop("order"))
+    return results, names, run.model_path
+
+
+def _predict_export(record: Any, images: list[Path], k: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """Predictions through a verified export, without TensorFlow: the record says how to
+    convert, scale and read."""
+    import numpy as np
+
+    from cnnspec.export.runtimes import open_session
+    from cnnspec.reporting.images import read_inputs
+    from cnnspec.reporting.run import OutputKind, probabilities
+    from cnnspec.training.imagefiles import scale_batch
+
+    samples = read_inputs(images, record.sample_shape)
+    session = open_session(record.runtime, record.path)
+    output = record.data["output"]
+    kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
+    names = record.classes
+    results: list[dict[str, Any]] = []
+    for integer, group in _by_pixel_kind(samples):
+        batch = scale_batch(np.stack([s.pixels for _, s in group]), record.rescale(integer))
+        probs = probabilities(session.run(batch), kind)
+        if len(names) < probs.shape[1]:
+            names = [str(i) for i in range(probs.shape[1])]
+        results += _entries(group, probs, names, k)
+    results.sort(key=lambda r: r.pop("order"))
+    return results, names
 
 
 @guarded
@@ -37,36 +104,36 @@ def predict(
     ],
     top: Annotated[int, typer.Option("--top-k", "-k", min=1, help="how many classes to show")] = 3,
     format: FormatOption = TextOrJson.text,
+    runtime: Annotated[
+        Runtime,
+        typer.Option("--runtime", "-r", help=RUNTIME_HELP + " (default: auto)"),
+    ] = Runtime.auto,
 ) -> None:
-    """Classify images with a trained model: the top-k classes with their probabilities."""
-    import numpy as np
+    """Classify images with a trained model: the top-k classes with their probabilities.
 
-    from cnnspec.reporting.images import read_inputs
-    from cnnspec.reporting.run import file_rescale, input_shape, load_model, locate
-    from cnnspec.reporting.run import predict as predict_batch
+    With --runtime onnx or tflite (or auto, when the run has a verified export) neither
+    TensorFlow nor Keras is imported: images are converted as training converted them and fed
+    to the export that `cnnspec export` verified against the model.
+    """
+    from cnnspec.export.runtimes import choose, stem_of
 
     if not images:
         raise UsageError("expected at least one image file")
-    run = locate(model)
-    keras_model = load_model(run.model_path)
-    shape = input_shape(keras_model)
-    samples = read_inputs(list(images), shape)
-    kind = run.output_kind(keras_model)
-    results: list[dict[str, Any]] = []
-    names: list[str] = []
-    for integer in (True, False):  # one batch per kind of pixels (they scale differently)
-        group = [(i, s) for i, s in enumerate(samples) if s.integer == integer]
-        if not group:
-            continue
-        batch = np.stack([s.pixels for _, s in group])
-        probs = predict_batch(keras_model, batch, file_rescale(run, keras_model, integer), kind)
-        names = run.names_for(probs.shape[1])
-        for (index, item), row in zip(group, probs):
-            entry = {"input": item.label, "notes": list(item.notes), "top": top_k(row, names, top)}
-            results.append({"order": index, **entry})
-    results.sort(key=lambda r: r.pop("order"))
+    chosen, record, notes = choose(model, runtime.value)
+    if record is None:
+        results, names, model_path = _predict_keras(model, list(images), top)
+    else:
+        results, names = _predict_export(record, list(images), top)
+        model_path = stem_of(model)[0]
+    print_notes(notes)
     if format == TextOrJson.json:
-        document = {"model": str(run.model_path), "classes": names, "predictions": results}
+        document = {
+            "model": str(model_path),
+            "runtime": chosen,
+            "export": str(record.path) if record is not None else None,
+            "classes": names,
+            "predictions": results,
+        }
         typer.echo(json.dumps(document, indent=2))
         return
     console = stdout()

@@ -449,6 +449,8 @@ def export_model(
         ) from exc
     if not verify:
         notes.append("not verified (--no-verify)")
+    if fmt != "savedmodel":
+        _write_record(path, source, model, measured, tolerance, batch)
     return ExportResult(
         format=fmt,
         path=path,
@@ -463,6 +465,53 @@ def export_model(
         runtime=measured["runtime"] if measured["diff"] is not None else "",
         notes=notes,
     )
+
+
+def serving_meta(source: Path, model: Any) -> dict[str, Any]:
+    """What a runtime needs to serve the model without Keras or the spec: the input (shape,
+    colour mode, the pixel factors training applied to integer and float pixels) and the output
+    (binary or classes, logits or probabilities, class names)."""
+    from cnnspec.reporting.run import file_rescale, input_shape, locate
+
+    run = locate(source)
+    shape = list(input_shape(model))
+    kind = run.output_kind(model)
+    units = int(model.outputs[0].shape[-1])
+    config = run.config
+    color = config.data.color_mode if config is not None else None
+    color = color or {1: "grayscale", 3: "rgb", 4: "rgba"}.get(shape[-1])
+    return {
+        "input": {
+            "shape": shape,
+            "color_mode": color,
+            "rescale_integer": file_rescale(run, model, True),
+            "rescale_float": file_rescale(run, model, False),
+        },
+        "output": {
+            "binary": kind.binary,
+            "from_logits": kind.from_logits,
+            "classes": run.names_for(2 if kind.binary else units),
+        },
+    }
+
+
+def _write_record(
+    path: Path, source: Path, model: Any, measured: dict[str, Any], tolerance: float | None, batch: int
+) -> None:
+    """The export's record (:mod:`cnnspec.export.runtimes`): verified or not, by how much, from
+    which model, and how to feed it. Written after the export, so it always describes it."""
+    from cnnspec.export.runtimes import write_record
+
+    diff = measured["diff"]
+    details = {
+        "verified": diff is not None and (tolerance is None or diff <= tolerance),
+        "max_abs_diff": diff,
+        "tolerance": tolerance,
+        "top1_agreement": measured["agreement"],
+        "verify_batch": batch,
+        "verified_with": measured["runtime"] or None,
+    }
+    write_record(path, source, details, serving_meta(source, model))
 
 
 def _export(

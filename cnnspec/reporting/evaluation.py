@@ -2,11 +2,13 @@
 
 ``evaluation.json`` keys (``format`` 1):
 
-- ``model``, ``run_dir`` (or null), ``name`` — what was evaluated;
+- ``model``, ``run_dir`` (or null), ``name`` — what was evaluated; ``runtime`` (keras, onnx or
+  tflite) and, for an export, ``export`` (its path);
 - ``data`` — ``source`` (as in lock.json), ``split`` ("test"), ``images``, ``content_hash``,
   ``matches_run`` (true/false when compared with the run's lock.json, else null);
 - ``accuracy``, ``loss`` and ``metrics`` (every metric of the spec's ``training.metrics``, by
-  its logged name, as ``model.evaluate`` computes it);
+  its logged name, as ``model.evaluate`` computes it; for an export, loss and accuracy
+  computed from its outputs);
 - ``class_names``, ``per_class`` (precision, recall, f1, support per class), ``macro_avg``,
   ``weighted_avg``, ``confusion_matrix`` (true class in rows);
 - ``seconds`` (evaluation and prediction passes), ``images_per_second`` (of the prediction
@@ -49,7 +51,6 @@ def _finite(value: Any) -> Any:
 def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
     """Evaluate ``model`` on the run's test split (or ``data``) with the spec's loss and metrics."""
     from cnnspec.training import builders
-    from cnnspec.training.metrics import classification_report_text, classification_summary, predicted_classes
     from cnnspec.training.pipeline import make_dataset
 
     test = load_test_data(run, model, data)
@@ -66,16 +67,90 @@ def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
     seconds, predict_seconds = end - start, end - middle
     if isinstance(outputs, list):
         outputs = outputs[0]
+    metrics = {k: _finite(float(v)) for k, v in results.items() if k != "compile_metrics"}
+    return _evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras")
+
+
+def evaluate_export(
+    run: Run, record: Any, session: Any, data: str | None = None, model: Any = None
+) -> Evaluation:
+    """Evaluate a verified export (``record``, run by ``session``) on the run's test split, with
+    the report :func:`evaluate` gives. Loss and accuracy are computed from the export's outputs
+    in NumPy; other metrics of the spec need ``--runtime keras``.
+
+    ``model``: the Keras model, needed only to describe data for a model without a spec.
+    """
+    from cnnspec.export.runtimes import predict_batches
+    from cnnspec.training.imagefiles import scale_batch
+
+    test = load_test_data(run, model if model is not None else record, data)
+    if len(test.y) == 0:
+        raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
+    config = test.config
+    batch = test.settings.batch_size or 64
+    start = time.perf_counter()
+    outputs = np.concatenate(
+        [
+            predict_batches(session, scale_batch(test.x[i : i + batch], test.settings.rescale), batch)
+            for i in range(0, len(test.x), batch)
+        ]
+    )
+    seconds = time.perf_counter() - start
+    metrics: dict[str, Any] = {"loss": _finite(_loss(outputs, test.y, config))}
+    others = [m.name for m in config.metrics if m.name != "accuracy"]
+    if others:
+        test.notes.append(
+            f"{', '.join(others)}: computed by Keras only; use --runtime keras for them "
+            f"(the {record.runtime} report has loss, accuracy and the per-class figures)"
+        )
+    evaluation = _evaluation(run, test, outputs, metrics, seconds, seconds, record.runtime)
+    evaluation.document["metrics"]["accuracy"] = evaluation.document["accuracy"]
+    evaluation.document["export"] = str(record.path)
+    return evaluation
+
+
+def _loss(outputs: np.ndarray, y: np.ndarray, config: Any) -> float | None:
+    """The spec's crossentropy loss from raw outputs, as Keras computes it (probabilities
+    clipped to [1e-7, 1 - 1e-7]; label smoothing on one-hot and binary targets)."""
+    from cnnspec.reporting.run import OutputKind, probabilities
+
+    kind = OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
+    probs = np.clip(probabilities(outputs, kind), 1e-7, 1 - 1e-7)
+    smoothing = config.loss.label_smoothing if (config.binary or config.one_hot_labels) else 0.0
+    classes = probs.shape[1]
+    if config.binary:
+        target = np.stack([1 - y, y], axis=1).astype("float64")
+        target = target * (1 - smoothing) + smoothing / 2
+        p = probs[:, 1]
+        return float(np.mean(-(target[:, 1] * np.log(p) + target[:, 0] * np.log(1 - p))))
+    target = np.eye(classes)[np.clip(y, 0, classes - 1)] * (1 - smoothing) + smoothing / classes
+    probs = probs / probs.sum(axis=1, keepdims=True)
+    return float(np.mean(-(target * np.log(probs)).sum(axis=1)))
+
+
+def _evaluation(
+    run: Run,
+    test: TestData,
+    outputs: Any,
+    metrics: dict[str, Any],
+    seconds: float,
+    predict_seconds: float,
+    runtime: str,
+) -> Evaluation:
+    """The evaluation document of a model's outputs on the test split (any runtime)."""
+    from cnnspec.training.metrics import classification_report_text, classification_summary, predicted_classes
+
+    config = test.config
     y_pred = predicted_classes(outputs, binary=config.binary, from_logits=config.loss.from_logits)
     names = test.class_names
     if int(y_pred.max(initial=0)) >= len(names) or int(test.y.max(initial=0)) >= len(names):
         names = [str(i) for i in range(max(int(y_pred.max()), int(test.y.max())) + 1)]
     summary = classification_summary(test.y, y_pred, names)
-    metrics = {k: _finite(float(v)) for k, v in results.items() if k != "compile_metrics"}
     document: dict[str, Any] = {
         "format": FORMAT,
         "name": test.compiled.name if run.compiled is not None else run.name,
         "model": str(run.model_path),
+        "runtime": runtime,
         "run_dir": str(run.run_dir) if run.run_dir else None,
         "data": {
             "source": test.source,

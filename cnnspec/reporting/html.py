@@ -221,6 +221,57 @@ def _confusion_uri(run: Run, notes: list[str]) -> str | None:
     return _file_uri(path) if path.is_file() else None
 
 
+def _benchmark(run: Run, notes: list[str]) -> dict[str, Any] | None:
+    """The rows and chart of ``benchmark.json``/``benchmark.png`` (``cnnspec benchmark``), when
+    the run has them."""
+    from cnnspec.reporting.run import read_json
+
+    assert run.run_dir is not None
+    try:
+        document = read_json(run.run_dir / "benchmark.json")
+    except UsageError as exc:
+        notes.append(f"benchmark results unreadable: {exc}")
+        return None
+    if not document:
+        return None
+    try:
+        batches = [str(b) for b in document["settings"]["batches"]]
+        threads = document["settings"]["threads"]
+        rows = []
+        for row in document["results"]:
+            ok = row.get("status") == "ok"
+            rows.append(
+                {
+                    "runtime": row["runtime"],
+                    "status": "" if ok else str(row.get("status")),
+                    "latency": [
+                        f"{row['latency_ms'][b]['median']:.3f} ms (p90 {row['latency_ms'][b]['p90']:.3f})"
+                        for b in batches
+                    ]
+                    if ok
+                    else [],
+                    "throughput": [f"{row['throughput'][b]:,.0f}" for b in batches] if ok else [],
+                    "accuracy": _num(row.get("accuracy")) if ok else "",
+                    "size": f"{row['size_bytes'] / 1024:,.1f} KiB" if ok else "",
+                    "memory": f"{row['peak_memory_mb']:,.0f} MB" if ok else "",
+                }
+            )
+        caption = (
+            f"{document['data']['images']:,} test images; {threads['intra_op']} intra-op and "
+            f"{threads['inter_op']} inter-op thread(s) in every runtime, each timed in its own process "
+            f"({document.get('created', '')})."
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        notes.append(f"benchmark.json is not in the expected format ({type(exc).__name__}: {exc})")
+        return None
+    return {
+        "batches": batches,
+        "rows": rows,
+        "caption": caption,
+        "png": _file_uri(run.run_dir / "benchmark.png"),
+    }
+
+
 def _sample_cards(
     test: Any, indices: np.ndarray, predicted: np.ndarray, confidence: np.ndarray
 ) -> list[dict[str, Any]]:
@@ -322,6 +373,7 @@ def report_context(run: Run, model: Any = None, test: Any = None) -> dict[str, A
         "features": [],
         "filters_png": None,
         "spec_text": _read_text(run.run_dir / "resolved.yaml"),
+        "benchmark": _benchmark(run, notes),
     }
     if model is None:
         try:

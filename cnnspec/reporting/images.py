@@ -1,11 +1,10 @@
 """Image files and ``.npy`` arrays → samples in the model's input format.
 
-Images are decoded and resized exactly as Keras' ``image_dataset_from_directory`` does for a
-training folder (``tf.io.decode_image`` with the model's channel count — so RGB becomes
-grayscale with the same weights — then bilinear ``tf.image.resize``, rounded back to 0–255),
-which is how ``cnnspec train`` stores the images of a ``directory`` source. Scaling to the
-model's range happens later, with the run's ``data.rescale`` (see
-:func:`cnnspec.reporting.run.file_rescale`).
+Images are decoded, converted to the model's colour mode and resized by
+:func:`cnnspec.training.imagefiles.load_image`, the function ``cnnspec train`` reads a
+``directory`` source with (TensorFlow-free; it reproduces ``tf.io.decode_image`` and bilinear
+``tf.image.resize`` for PNG files pixel for pixel). Scaling to the model's range happens
+later, with the run's ``data.rescale`` (see :func:`cnnspec.reporting.run.file_rescale`).
 
 ``.npy`` arrays are taken as samples already in the training data's format; their shape must
 match the model's input exactly (``(h, w)`` is accepted for one channel, and a leading batch
@@ -21,8 +20,6 @@ import numpy as np
 
 from cnnspec.errors import UsageError
 
-IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
-MAX_PIXELS = 50_000_000
 MAX_ARRAY_BYTES = 1 << 30
 
 
@@ -63,8 +60,9 @@ def _check_file(path: Path) -> None:
 
 
 def read_image(path: Path, shape: tuple[int, ...]) -> Sample:
-    """A PNG/JPEG/BMP/GIF file converted to the model's channels and size."""
-    from PIL import Image, UnidentifiedImageError
+    """A PNG/JPEG/BMP/GIF file converted to the model's channels and size, exactly as training
+    converts a folder's images (:func:`cnnspec.training.imagefiles.load_image`)."""
+    from cnnspec.training.imagefiles import load_image
 
     _check_file(path)
     if len(shape) != 3 or shape[-1] not in (1, 3, 4):
@@ -73,41 +71,8 @@ def read_image(path: Path, shape: tuple[int, ...]) -> Sample:
             f"{list(shape)}",
             "pass the input as a .npy array of that shape instead",
         )
-    try:
-        with Image.open(path) as image:
-            kind, (width, height), mode = image.format, image.size, image.mode
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise UsageError(
-            f"expected a PNG, JPEG, BMP or GIF image (or a .npy array); {path} is not one",
-            str(exc).splitlines()[0][:200] if str(exc) else None,
-        ) from None
-    if kind not in IMAGE_FORMATS:
-        raise UsageError(f"expected a PNG, JPEG, BMP or GIF image; {path} is {kind}")
-    if width * height > MAX_PIXELS:
-        raise UsageError(f"expected an image of at most {MAX_PIXELS:,} pixels; {path} is {width}×{height}")
-    from cnnspec.training.runtime import import_keras
-
-    import_keras()
-    import tensorflow as tf
-
-    channels = shape[-1]
-    try:
-        decoded = tf.io.decode_image(path.read_bytes(), channels=channels, expand_animations=False)
-    except Exception as exc:  # TensorFlow's InvalidArgumentError for truncated/corrupt files
-        raise UsageError(
-            f"cannot decode the image {path}: {str(exc).splitlines()[0][:200]}",
-            "the file may be truncated or corrupt",
-        ) from None
-    notes = []
-    source_channels = {"L": 1, "LA": 2, "P": 3, "RGB": 3, "RGBA": 4}.get(mode, 0)
-    if source_channels and source_channels != channels:
-        notes.append(f"{mode} → {'grayscale' if channels == 1 else f'{channels} channels'}")
-    pixels = decoded.numpy()
-    if (height, width) != tuple(shape[:2]):
-        resized = tf.image.resize(decoded, shape[:2], method="bilinear").numpy()
-        pixels = np.clip(np.round(resized), 0, 255).astype("uint8")
-        notes.append(f"resized {width}×{height} → {shape[1]}×{shape[0]}")
-    return Sample(path.name, pixels.astype("uint8"), tuple(notes))
+    pixels, notes = load_image(path, (int(shape[0]), int(shape[1])), int(shape[-1]), name=str(path))
+    return Sample(path.name, pixels, tuple(notes))
 
 
 def read_array(path: Path, shape: tuple[int, ...]) -> list[Sample]:

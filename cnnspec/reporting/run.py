@@ -252,7 +252,9 @@ def _all_layers(model: Any) -> list[Any]:
 
 
 def input_shape(model: Any) -> tuple[int, ...]:
-    """The model's sample shape (without the batch axis)."""
+    """The model's sample shape (without the batch axis); an export record's ``sample_shape``."""
+    if hasattr(model, "sample_shape"):
+        return tuple(int(d) for d in model.sample_shape)
     shape = tuple(model.inputs[0].shape[1:])
     if any(d is None for d in shape):
         raise UsageError(f"expected a model with a fixed input shape; received {(None, *shape)}")

@@ -200,37 +200,45 @@ def _directory_arrays(
             where,
             hint="lay it out as DIR/<class name>/<image>.png",
         )
-    from cnnspec.training.runtime import import_keras
+    from cnnspec.errors import UsageError
+    from cnnspec.training.imagefiles import channels_for, load_image
 
-    keras = import_keras()
     assert config.image_size is not None
-    try:
-        dataset = keras.utils.image_dataset_from_directory(
-            str(folder),
-            labels="inferred",
-            label_mode="int",
-            class_names=class_names,
-            color_mode=config.color_mode or "rgb",
-            image_size=config.image_size,
-            batch_size=256,
-            shuffle=False,
-            verbose=False,
-        )
-        names = list(dataset.class_names)
-        xs, ys = [], []
-        for x, y in dataset.as_numpy_iterator():
-            xs.append(np.clip(np.round(x), 0, 255).astype("uint8"))
-            ys.append(y.astype("int64"))
-    except (ValueError, OSError) as exc:
-        raise _error(f"cannot read the images in {folder}: {exc}", compiled, where) from None
-    except Exception as exc:  # TensorFlow's decode errors (InvalidArgumentError, ...)
-        raise _error(
-            f"cannot decode an image in {folder}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
-            compiled,
-            where,
-            hint="remove or convert files that are not PNG/JPEG/BMP/GIF images",
-        ) from None
-    return np.concatenate(xs), np.concatenate(ys), names
+    if class_names is not None and not set(class_names) <= set(counts):
+        missing = sorted(set(class_names) - set(counts))
+        raise _error(f"expected class folders {', '.join(missing)} in {folder}", compiled, where)
+    files, labels, names = _index_folder(folder, class_names)
+    channels = channels_for(config.color_mode or "rgb")
+    images = np.empty((len(files), *config.image_size, channels), dtype="uint8")
+    for index, path in enumerate(files):
+        try:
+            images[index], _ = load_image(path, config.image_size, channels)
+        except UsageError as exc:
+            raise _error(
+                f"cannot read the images in {folder}: {exc}",
+                compiled,
+                where,
+                hint="remove or convert files that are not PNG/JPEG/BMP/GIF images",
+            ) from None
+    return images, np.asarray(labels, dtype="int64"), names
+
+
+def _index_folder(folder: Path, class_names: list[str] | None) -> tuple[list[Path], list[int], list[str]]:
+    """The image files of a class-folder tree in Keras' ``index_directory`` order (classes
+    sorted, or in ``class_names``' order; each class's files by sorted folder then name), with
+    their labels and the class names, so runs trained before this reader split alike."""
+    names = class_names or sorted(
+        p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+    files: list[Path] = []
+    labels: list[int] = []
+    for label, name in enumerate(names):
+        for root, _, found in sorted(os.walk(folder / name), key=lambda entry: entry[0]):
+            for file in sorted(found):
+                if file.lower().endswith(IMAGE_EXTENSIONS):
+                    files.append(Path(root) / file)
+                    labels.append(label)
+    return files, labels, list(names)
 
 
 # -- splitting -----------------------------------------------------------------------------------

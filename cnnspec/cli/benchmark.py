@@ -1,0 +1,108 @@
+"""`cnnspec benchmark RUN` — the run's model in Keras, ONNX Runtime and LiteRT: speed,
+accuracy, size and memory side by side (:mod:`cnnspec.export.benchmark`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from cnnspec.cli.common import guarded, owning_run, stderr, stdout
+from cnnspec.cli.evaluate import FormatOption, TextOrJson, print_notes
+
+
+def _size(size: int) -> str:
+    return f"{size / 1024:,.1f} KiB" if size < 1 << 20 else f"{size / (1 << 20):,.1f} MiB"
+
+
+def results_table(document: dict[str, Any]) -> Table:
+    """One row per runtime: latency and throughput per batch size, accuracy, size, memory."""
+    batches = [str(b) for b in document["settings"]["batches"]]
+    threads = document["settings"]["threads"]
+    table = Table(
+        title=f"{escape(document['name'])}: {document['data']['images']:,} test images, "
+        f"{threads['intra_op']} intra-op / {threads['inter_op']} inter-op thread(s)",
+        title_justify="left",
+    )
+    table.add_column("runtime")
+    for b in batches:
+        table.add_column(f"batch {b} ms (p90)", justify="right")
+    for b in batches:
+        table.add_column(f"batch {b} img/s", justify="right")
+    for column in ("accuracy", "size", "peak memory", "load s"):
+        table.add_column(column, justify="right")
+    for row in document["results"]:
+        if row.get("status") != "ok":
+            table.add_row(escape(row["runtime"]), f"[red]{escape(row['status'])}[/red]")
+            continue
+        latency = [
+            f"{row['latency_ms'][b]['median']:.3f} ({row['latency_ms'][b]['p90']:.3f})" for b in batches
+        ]
+        speed = [f"{row['throughput'][b]:,.0f}" for b in batches]
+        table.add_row(
+            row["runtime"],
+            *latency,
+            *speed,
+            f"{row['accuracy']:.4f}" if row.get("accuracy") is not None else "–",
+            _size(row["size_bytes"]),
+            f"{row['peak_memory_mb']:,.0f} MB",
+            f"{row['load_seconds']:.2f}",
+        )
+    return table
+
+
+@guarded
+def benchmark(
+    target: Annotated[
+        Path, typer.Argument(help="a run folder written by `cnnspec train`", show_default=False)
+    ],
+    formats: Annotated[
+        str, typer.Option("--formats", help="runtimes to compare, comma-separated: keras, onnx, tflite")
+    ] = "keras,onnx,tflite",
+    batch: Annotated[str, typer.Option("--batch", help="batch sizes to time, comma-separated")] = "1,32",
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="intra-op threads for every runtime (default: the CPU count)"),
+    ] = None,
+    runs: Annotated[int, typer.Option("--runs", min=3, help="timed calls per batch size (at least)")] = 50,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="untimed calls before timing")] = 10,
+    format: FormatOption = TextOrJson.text,
+) -> None:
+    """Compare the model's runtimes: latency, throughput, test accuracy, file size, peak memory.
+
+    Exports what is missing (verified, as `cnnspec export` does), times each runtime in its own
+    process with the same thread settings, and writes benchmark.json and benchmark.png into the
+    run folder (report.html shows them).
+    """
+    from cnnspec.export.benchmark import parse_batches, parse_list, run_benchmark, write_results
+    from cnnspec.export.runtimes import RUNTIMES
+    from cnnspec.reporting.run import locate
+
+    runtimes = parse_list(formats, "--formats", RUNTIMES)
+    sizes = parse_batches(batch)
+    run = locate(target)
+    folder = run.run_dir if run.run_dir is not None else run.out_dir
+    console = stderr()
+    with owning_run(run.run_dir, folder):
+        document = run_benchmark(
+            target,
+            runtimes,
+            sizes,
+            threads=threads,
+            warmup=warmup,
+            runs=runs,
+            progress=lambda text: console.print(f"[dim]{escape(text)}…[/dim]", highlight=False),
+        )
+        files = write_results(document, folder)
+    print_notes(document["notes"])
+    if format == TextOrJson.json:
+        typer.echo(json.dumps({**document, "files": {k: str(v) for k, v in files.items()}}, indent=2))
+        return
+    out = stdout()
+    out.print(results_table(document))
+    for path in files.values():
+        out.print(f"wrote {escape(str(path))}", highlight=False)

@@ -1,0 +1,110 @@
+"""One runtime's timings for ``cnnspec benchmark``, measured in a process of its own.
+
+``python -m cnnspec.export.bench_worker SETTINGS.json`` loads one model in one runtime (so
+one runtime's imports and memory never leak into another's figures), runs the test split
+for accuracy, times each batch size after a warm-up, and prints one JSON object on stdout:
+
+``runtime``, ``load_seconds`` (imports and loading), ``latency_ms`` (per batch size: median,
+p90 and mean wall time, ``cpu``: CPU time per call over all threads, runs), ``throughput``
+(images per second per batch size, from the median), ``accuracy``, ``peak_memory_mb`` (the
+process's peak resident set size) and ``threads``.
+
+It imports TensorFlow only for the ``keras`` runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def time_calls(
+    call: Any, batch: np.ndarray, warmup: int, min_runs: int, min_seconds: float
+) -> tuple[list[float], float]:
+    """Wall seconds per call of ``call(batch)`` after ``warmup`` untimed calls (at least
+    ``min_runs`` calls and ``min_seconds`` in all, at most 20 times ``min_runs``), and the
+    process's CPU seconds per call over them (all threads): on a busy machine the wall time
+    includes waiting for a core, the CPU time does not."""
+    for _ in range(warmup):
+        call(batch)
+    times: list[float] = []
+    cpu = time.process_time()
+    started = time.perf_counter()
+    while len(times) < min_runs or (
+        time.perf_counter() - started < min_seconds and len(times) < 20 * min_runs
+    ):
+        before = time.perf_counter()
+        call(batch)
+        times.append(time.perf_counter() - before)
+    return times, (time.process_time() - cpu) / len(times)
+
+
+def peak_memory_kb() -> int:
+    """This process's peak resident memory: ``VmHWM`` (Linux; reset by exec, unlike
+    ``ru_maxrss``, which keeps the parent's peak across it), else ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def measure(settings: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one runtime (see the module docstring)."""
+    from cnnspec.export.runtimes import open_session, predict_batches
+    from cnnspec.training.metrics import predicted_classes
+
+    started = time.perf_counter()
+    session = open_session(settings["runtime"], Path(settings["path"]), settings["threads"])
+    load_seconds = time.perf_counter() - started
+    with np.load(settings["data"]) as arrays:
+        x, y = arrays["x"], arrays["y"]
+    batches = [int(b) for b in settings["batches"]]
+    outputs = predict_batches(session, x, max(batches))
+    predicted = predicted_classes(outputs, binary=settings["binary"], from_logits=settings["from_logits"])
+    latency: dict[str, Any] = {}
+    throughput: dict[str, float] = {}
+    for size in batches:
+        reps = -(-size // len(x))
+        batch = np.ascontiguousarray(np.concatenate([x] * reps)[:size] if reps > 1 else x[:size])
+        wall, cpu = time_calls(
+            session.run, batch, settings["warmup"], settings["runs"], settings["min_seconds"]
+        )
+        times = np.array(wall)
+        median = float(np.median(times))
+        latency[str(size)] = {
+            "median": round(median * 1e3, 4),
+            "p90": round(float(np.percentile(times, 90)) * 1e3, 4),
+            "mean": round(float(times.mean()) * 1e3, 4),
+            "cpu": round(cpu * 1e3, 4),
+            "runs": len(times),
+        }
+        throughput[str(size)] = round(size / median, 1)
+    peak_kb = peak_memory_kb()
+    return {
+        "runtime": settings["runtime"],
+        "load_seconds": round(load_seconds, 3),
+        "latency_ms": latency,
+        "throughput": throughput,
+        "accuracy": float(np.mean(predicted == y)) if len(y) else None,
+        "peak_memory_mb": round(peak_kb / 1024, 1),
+        "threads": settings["threads"],
+    }
+
+
+def main(argv: list[str]) -> int:
+    settings = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    print(json.dumps(measure(settings)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

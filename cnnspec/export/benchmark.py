@@ -1,0 +1,254 @@
+"""``cnnspec benchmark RUN``: the run's model in Keras, ONNX Runtime and LiteRT, side by side.
+
+For every format asked for, the benchmark makes sure a *verified* export exists (exporting
+what is missing, stale or unverified, exactly as ``cnnspec export`` does; an export that fails
+verification is reported and never timed), then measures each runtime in a subprocess of its
+own (:mod:`cnnspec.export.bench_worker`) with the same thread settings: latency (median and
+p90 after a warm-up) and throughput per batch size, accuracy on the run's test split, the
+file's size, the process's peak memory and its import-and-load time.
+
+``benchmark.json`` (``format`` 1): ``model``, ``run_dir``, ``created``, ``settings``
+(``batches``, ``threads`` — ``intra_op`` and ``inter_op`` as every runtime got them —,
+``warmup``, ``runs``, ``min_seconds``), ``machine`` (CPU count, load average when it started),
+``data`` (the test split's source and size) and ``results``: one object per format with
+``runtime``, ``status`` (``ok`` or why it was not timed), ``file``, ``size_bytes``, the
+export's ``max_abs_diff`` and the worker's figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+from cnnspec.export.runtimes import RUNTIMES, ExportRecord, find_export, require
+
+FORMAT = 1
+WORKER_TIMEOUT_S = 900
+
+
+def parse_list(text: str, what: str, choices: tuple[str, ...] | None = None) -> list[str]:
+    """A comma-separated option (``keras,onnx``; ``1,32``) as a list, checked."""
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise UsageError(f"expected a comma-separated list for {what}; received {text!r}")
+    if choices is not None:
+        bad = [i for i in items if i not in choices]
+        if bad:
+            raise UsageError(f"expected {what} among {', '.join(choices)}; received {', '.join(bad)}")
+    return list(dict.fromkeys(items))
+
+
+def parse_batches(text: str) -> list[int]:
+    """``--batch 1,32`` as positive integers."""
+    items = parse_list(text, "--batch")
+    try:
+        sizes = [int(i) for i in items]
+    except ValueError:
+        raise UsageError(f"expected whole numbers for --batch; received {text!r}") from None
+    if any(s < 1 or s > 4096 for s in sizes):
+        raise UsageError(f"expected batch sizes from 1 to 4096; received {text!r}")
+    return sizes
+
+
+class _Shape:
+    """The model's input shape for :func:`~cnnspec.reporting.run.load_test_data`, from the spec."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.sample_shape = shape
+
+
+def ensure_export(run_dir: Path, runtime: str, notes: list[str]) -> ExportRecord | str:
+    """A usable export record for ``runtime``, exporting (and verifying) when there is none or
+    it is stale or unverified; the reason as text when the export fails or does not verify."""
+    from cnnspec.export.exporter import ExportFailed, ExportMismatch, export_model
+
+    require(runtime)
+    try:
+        return find_export(run_dir, runtime)
+    except UsageError as exc:
+        notes.append(f"{runtime}: exporting ({exc})")
+    try:
+        export_model(run_dir, runtime)
+    except (ExportFailed, ExportMismatch) as exc:
+        return f"export failed verification, not timed: {exc}"
+    return find_export(run_dir, runtime)
+
+
+def run_benchmark(
+    target: Path,
+    runtimes: list[str],
+    batches: list[int],
+    *,
+    threads: int | None = None,
+    warmup: int = 10,
+    runs: int = 50,
+    min_seconds: float = 1.0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Benchmark the run folder ``target`` in each of ``runtimes`` (see the module docstring)."""
+    from cnnspec.reporting.run import load_test_data, locate
+    from cnnspec.training.imagefiles import scale_batch
+
+    say = progress or (lambda _text: None)
+    bad = [r for r in runtimes if r not in RUNTIMES]
+    if bad:
+        raise UsageError(f"expected --formats among {', '.join(RUNTIMES)}; received {', '.join(bad)}")
+    run = locate(Path(target))
+    if run.run_dir is None or run.compiled is None or run.config is None:
+        raise UsageError(
+            f"expected a run folder written by `cnnspec train`; {target} is not one",
+            "the benchmark measures accuracy on the run's own test split",
+        )
+    for runtime in runtimes:
+        if runtime != "keras":
+            require(runtime)  # before any slow export: name the missing extra first
+    threads = threads or os.cpu_count() or 1
+    notes: list[str] = []
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    targets: dict[str, ExportRecord | str | Path] = {}
+    for runtime in runtimes:
+        if runtime == "keras":
+            targets[runtime] = run.model_path
+        else:
+            say(f"checking the {runtime} export")
+            targets[runtime] = ensure_export(run.run_dir, runtime, notes)
+    say("loading the test split")
+    test = load_test_data(run, _Shape(tuple(int(d) for d in run.compiled.ir.input_shape)))
+    kind = run.output_kind()
+    results: list[dict[str, Any]] = []
+    settings = {
+        "batches": batches,
+        "threads": {"intra_op": threads, "inter_op": 1},
+        "warmup": warmup,
+        "runs": runs,
+        "min_seconds": min_seconds,
+    }
+    with tempfile.TemporaryDirectory(prefix="cnnspec-bench-") as scratch:
+        data = Path(scratch) / "test.npz"
+        np.savez(data, x=scale_batch(test.x, test.settings.rescale), y=test.y)
+        for runtime in runtimes:
+            item = targets[runtime]
+            if isinstance(item, str):
+                results.append({"runtime": runtime, "status": item})
+                continue
+            path = item.path if isinstance(item, ExportRecord) else Path(item)
+            say(f"timing {runtime} ({path.name})")
+            figures = _worker(
+                {
+                    "runtime": runtime,
+                    "path": str(path),
+                    "data": str(data),
+                    "batches": batches,
+                    "threads": threads,
+                    "warmup": warmup,
+                    "runs": runs,
+                    "min_seconds": min_seconds,
+                    "binary": kind.binary,
+                    "from_logits": kind.from_logits,
+                },
+                Path(scratch),
+                threads,
+            )
+            diff = item.data.get("max_abs_diff") if isinstance(item, ExportRecord) else None
+            results.append(
+                {"status": "ok", "file": str(path), "size_bytes": path.stat().st_size, "max_abs_diff": diff}
+                | figures
+            )
+    return {
+        "format": FORMAT,
+        "name": run.name,
+        "model": str(run.model_path),
+        "run_dir": str(run.run_dir),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "settings": settings,
+        "machine": {"cpus": os.cpu_count(), "load_average": load},
+        "data": {"source": dict(test.source), "split": "test", "images": len(test.y)},
+        "results": results,
+        "notes": notes + list(test.notes),
+    }
+
+
+def _worker(settings: dict[str, Any], scratch: Path, threads: int) -> dict[str, Any]:
+    """Run :mod:`cnnspec.export.bench_worker` on ``settings`` in a fresh interpreter."""
+    path = scratch / f"{settings['runtime']}.json"
+    path.write_text(json.dumps(settings), encoding="utf-8")
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="3")  # the same pools everywhere
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "cnnspec.export.bench_worker", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=WORKER_TIMEOUT_S,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": f"timed out after {WORKER_TIMEOUT_S} s"}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        return {"status": f"failed (exit {done.returncode}): {tail}"}
+    return dict(json.loads(lines[-1]))
+
+
+def write_results(document: dict[str, Any], folder: Path) -> dict[str, Path]:
+    """``benchmark.json`` and ``benchmark.png`` in ``folder`` (atomically)."""
+    from cnnspec.fileio import write_atomic
+
+    files = {"benchmark": write_atomic(folder / "benchmark.json", json.dumps(document, indent=2) + "\n")}
+    timed = [r for r in document["results"] if r.get("status") == "ok"]
+    if timed:
+        files["chart"] = write_atomic(folder / "benchmark.png", chart_png(document))
+    return files
+
+
+def chart_png(document: dict[str, Any]) -> bytes:
+    """Two panels: median latency per batch size (p90 as the whisker), throughput per batch size."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    timed = [r for r in document["results"] if r.get("status") == "ok"]
+    batches = [str(b) for b in document["settings"]["batches"]]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    width = 0.8 / max(len(timed), 1)
+    positions = np.arange(len(batches))
+    for index, row in enumerate(timed):
+        offset = positions + (index - (len(timed) - 1) / 2) * width
+        median = [row["latency_ms"][b]["median"] for b in batches]
+        p90 = [row["latency_ms"][b]["p90"] - row["latency_ms"][b]["median"] for b in batches]
+        left.bar(offset, median, width, yerr=[np.zeros(len(p90)), p90], capsize=3, label=row["runtime"])
+        right.bar(offset, [row["throughput"][b] for b in batches], width, label=row["runtime"])
+    for axis, title, unit in (
+        (left, "latency per call (median, whisker: p90)", "ms"),
+        (right, "throughput", "images/s"),
+    ):
+        axis.set_xticks(positions, [f"batch {b}" for b in batches])
+        axis.set_title(title, fontsize=10)
+        axis.set_ylabel(unit)
+        axis.grid(axis="y", alpha=0.3)
+    left.legend(fontsize=8)
+    threads = document["settings"]["threads"]
+    figure.suptitle(
+        f"{document['name']}: {threads['intra_op']} intra-op thread(s), {document['machine']['cpus']} CPUs",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()

@@ -1,0 +1,331 @@
+"""Running a trained model without TensorFlow: verified ONNX and TFLite exports, and Keras.
+
+An export is usable only with its **record**, ``<export>.json`` beside it, which
+:func:`cnnspec.export.export_model` writes after the export passed verification. The record
+says what predict needs to know without loading Keras or compiling the spec (input shape and
+colour mode, the pixel factor training used, how to read the outputs, the class names) and
+which model it came from (the SHA-256 of the ``.keras`` file). :func:`find_export` refuses an
+export without a record, one that was not verified or failed verification, one whose file
+changed since, and one made from an earlier model (the run was retrained or resumed).
+
+Importing this module imports neither TensorFlow nor Keras; :func:`open_session` imports
+only the chosen runtime (onnxruntime, LiteRT's ``ai_edge_litert``, or Keras for ``keras``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+from cnnspec.fileio import sha256_file
+
+RUNTIMES = ("keras", "onnx", "tflite")
+#: The exported formats the runtimes read, fastest first on CPU (the issue 23 measurements:
+#: ONNX Runtime 0.59 ms, LiteRT 0.97 ms, Keras 2.03 ms per image for the seed ResNet).
+EXPORT_RUNTIMES = ("onnx", "tflite")
+#: The module each runtime needs, and the package that provides it.
+MODULES = {"onnx": ("onnxruntime", "onnxruntime"), "tflite": ("ai_edge_litert", "ai-edge-litert")}
+RECORD_FORMAT = 1
+_EXTRA = "pip install 'cnnspec[export]'"
+
+
+def record_path(export: Path) -> Path:
+    """Where an export's record lives: ``model.onnx`` → ``model.onnx.json``."""
+    return export.with_name(export.name + ".json")
+
+
+def export_path(stem: Path, runtime: str) -> Path:
+    """The default (float, unquantized) export a runtime reads: ``stem.onnx``, ``stem.tflite``."""
+    return stem.with_name(stem.name + "." + runtime)
+
+
+def stem_of(target: Path) -> tuple[Path, Path]:
+    """``(model.keras, export stem)`` of a run folder or a ``.keras`` file, without loading it
+    (``RUN/export/model`` for a run folder and its ``model.keras``; beside the file otherwise)."""
+    from cnnspec.export.exporter import resolve_target
+
+    target = Path(target)
+    if target.is_file() and target.name == "model.keras" and (target.parent / "lock.json").is_file():
+        target = target.parent
+    return resolve_target(target)
+
+
+def installed(runtime: str) -> bool:
+    """Whether the runtime's package can be imported here."""
+    if runtime == "keras":
+        return True
+    return importlib.util.find_spec(MODULES[runtime][0]) is not None
+
+
+def require(runtime: str) -> None:
+    """A :class:`UsageError` naming the extra to install when ``runtime`` is not installed."""
+    if not installed(runtime):
+        module, package = MODULES[runtime]
+        raise UsageError(
+            f"the {runtime} runtime needs {package} (the Python module {module}), which is not installed",
+            f"install it with {_EXTRA}, or use --runtime keras",
+        )
+
+
+@dataclass
+class ExportRecord:
+    """An export's record (``<export>.json``) and where its file is."""
+
+    path: Path
+    runtime: str
+    data: dict[str, Any]
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """The model's input shape without the batch axis."""
+        return tuple(int(d) for d in self.data["input"]["shape"])
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.data["output"]["classes"]]
+
+    def rescale(self, integer_pixels: bool) -> float | None:
+        """The pixel factor training applied to integer (file) or float (``.npy``) pixels."""
+        key = "rescale_integer" if integer_pixels else "rescale_float"
+        value = self.data["input"].get(key)
+        return float(value) if value is not None else None
+
+
+def write_record(export: Path, model: Path, details: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Write ``export``'s record: its verification ``details`` (from the exporter), the file
+    hashes that tie it to ``model``, and ``meta`` (``input`` and ``output`` for predict)."""
+    from cnnspec.fileio import write_atomic
+
+    document = {
+        "format": RECORD_FORMAT,
+        "file": export.name,
+        "file_sha256": sha256_file(export),
+        "model": model.name,
+        "model_sha256": sha256_file(model),
+        **details,
+        **meta,
+    }
+    return write_atomic(record_path(export), json.dumps(document, indent=2) + "\n")
+
+
+def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
+    """The record of ``export`` after every check; a :class:`UsageError` says what is wrong
+    and how to make a good export."""
+    remake = f"re-export it: cnnspec export {_run_of(model)} --format {runtime}"
+    if not export.is_file():
+        raise UsageError(
+            f"expected a {runtime} export at {export}; there is none",
+            f"make one with `cnnspec export {_run_of(model)} --format {runtime}` (it is verified "
+            "against Keras), or use --runtime keras",
+        )
+    record = record_path(export)
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(
+            f"refusing the {runtime} export {export}: it has no verification record ({record.name})",
+            f"it was made by an older cnnspec or copied in; {remake}",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(
+            f"refusing the {runtime} export {export}: unreadable record {record} ({exc})", remake
+        ) from None
+    needed = ("file_sha256", "model_sha256", "verified", "input", "output")
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != RECORD_FORMAT
+        or any(k not in data for k in needed)
+    ):
+        raise UsageError(
+            f"refusing the {runtime} export {export}: {record.name} is not a cnnspec export record",
+            remake,
+        )
+    if not data["verified"]:
+        raise UsageError(
+            f"refusing the {runtime} export {export}: it was not verified against the Keras model "
+            "(exported with --no-verify, or its runtime was missing)",
+            remake + " (without --no-verify)",
+        )
+    if sha256_file(export) != data["file_sha256"]:
+        raise UsageError(
+            f"refusing the {runtime} export {export}: the file changed after it was verified", remake
+        )
+    if sha256_file(model) != data["model_sha256"]:
+        raise UsageError(
+            f"refusing the {runtime} export {export}: it is older than {model.name} (the model "
+            "changed after the export: retrained or resumed)",
+            remake + ", or use --runtime keras",
+        )
+    return ExportRecord(export, runtime, data)
+
+
+def _run_of(model: Path) -> Path:
+    return model.parent if (model.parent / "lock.json").is_file() else model
+
+
+def find_export(target: Path, runtime: str) -> ExportRecord:
+    """The checked export that ``runtime`` (onnx or tflite) reads for a run folder or
+    ``.keras`` file."""
+    require(runtime)  # first: installing it is the first step either way
+    model, stem = stem_of(target)
+    return read_record(export_path(stem, runtime), runtime, model)
+
+
+def fastest_recorded(target: Path) -> list[str]:
+    """Export runtimes ordered by the run's ``benchmark.json`` (lowest batch-1 median
+    latency first), or by :data:`EXPORT_RUNTIMES` when there is none."""
+    model, _ = stem_of(target)
+    order = list(EXPORT_RUNTIMES)
+    bench = model.parent / "benchmark.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        rows = json.loads(bench.read_text(encoding="utf-8"))["results"]
+        speed = {
+            r["runtime"]: r["latency_ms"]["1"]["median"] for r in rows if r.get("latency_ms", {}).get("1")
+        }
+        order.sort(key=lambda r: speed.get(r, float("inf")))
+    return order
+
+
+def choose(target: Path, runtime: str) -> tuple[str, ExportRecord | None, list[str]]:
+    """The runtime to use for ``--runtime`` (``auto``: the fastest usable export, else Keras),
+    its export record (``None`` for Keras), and notes on what ``auto`` passed over and why."""
+    if runtime == "keras":
+        return "keras", None, []
+    if runtime != "auto":
+        return runtime, find_export(target, runtime), []
+    notes: list[str] = []
+    try:
+        _model, stem = stem_of(target)
+    except UsageError:  # not a run folder or .keras file: the Keras path says so in its words
+        return "keras", None, notes
+    for candidate in fastest_recorded(target):
+        if not export_path(stem, candidate).is_file():
+            continue
+        try:
+            return candidate, find_export(target, candidate), notes
+        except UsageError as exc:
+            notes.append(f"auto: skipped {candidate}: {exc}")
+    return "keras", None, notes
+
+
+# -- sessions ------------------------------------------------------------------------------------
+@dataclass
+class Session:
+    """A loaded model in one runtime: ``run(batch)`` → the raw outputs of the first output."""
+
+    runtime: str
+    runner: Any
+    threads: int | None = None
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self.runner(np.ascontiguousarray(batch, dtype="float32")))
+
+
+def open_session(runtime: str, path: Path, threads: int | None = None) -> Session:
+    """Load ``path`` (an export, or a ``.keras`` file for ``keras``) in ``runtime``.
+
+    ``threads``: the intra-op thread count every runtime gets (``None``: the runtime's default).
+    """
+    if runtime == "onnx":
+        return Session(runtime, _onnx(path, threads), threads)
+    if runtime == "tflite":
+        return Session(runtime, _tflite(path, threads), threads)
+    return Session(runtime, _keras(path, threads), threads)
+
+
+def _onnx(path: Path, threads: int | None) -> Any:
+    require("onnx")
+    import onnxruntime
+
+    with contextlib.suppress(AttributeError):
+        onnxruntime.disable_telemetry_events()
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run(batch: np.ndarray) -> Any:
+        return session.run(None, {name: batch})[0]
+
+    return run
+
+
+def _tflite(path: Path, threads: int | None) -> Any:
+    require("tflite")
+    from ai_edge_litert.interpreter import Interpreter
+
+    with _quiet_fd2():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
+        interpreter.allocate_tensors()
+    source = interpreter.get_input_details()[0]["index"]
+    target = interpreter.get_output_details()[0]["index"]
+    allocated: list[tuple[int, ...]] = [tuple(interpreter.get_input_details()[0]["shape"])]
+
+    def run(batch: np.ndarray) -> Any:
+        if tuple(batch.shape) != allocated[0]:  # the batch size changed: resize once
+            interpreter.resize_tensor_input(source, list(batch.shape))
+            interpreter.allocate_tensors()
+            allocated[0] = tuple(batch.shape)
+        interpreter.set_tensor(source, batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(target).copy()
+
+    return run
+
+
+def _keras(path: Path, threads: int | None) -> Any:
+    from cnnspec.training.runtime import import_keras
+
+    import_keras()
+    if threads:
+        import tensorflow as tf
+
+        with contextlib.suppress(RuntimeError):  # already initialised: keep what is set
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+    from cnnspec.reporting.run import load_model
+
+    model = load_model(path)
+
+    def run(batch: np.ndarray) -> Any:
+        out = model.predict_on_batch(batch)
+        return out[0] if isinstance(out, list) else out
+
+    return run
+
+
+@contextlib.contextmanager
+def _quiet_fd2() -> Any:
+    """Drop native start-up lines on file descriptor 2 unless ``CNNSPEC_TF_LOGS=1``."""
+    if os.environ.get("CNNSPEC_TF_LOGS"):
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def predict_batches(session: Session, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Raw outputs for every row of ``x`` (already scaled), batch by batch."""
+    parts = [session.run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0,), dtype="float32")

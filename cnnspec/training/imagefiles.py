@@ -1,0 +1,179 @@
+"""Image files → pixel arrays, the one conversion every part of cnnspec uses (TensorFlow-free).
+
+Training reads a ``directory`` source with :func:`load_image`; ``predict``, ``evaluate``,
+``visualize`` and the exported-model runtimes read single files with it too, so an image is
+converted the same way whichever runtime sees it:
+
+1. **decode** with Pillow (PNG, JPEG, BMP, GIF; the first frame of an animation);
+2. **colour mode**: grayscale (1 channel), RGB (3) or RGBA (4), converted as TensorFlow's
+   ``tf.io.decode_image(channels=…)`` converts, which is what Keras' folder loader and earlier
+   cnnspec versions used (see :func:`to_channels` for the formulas);
+3. **resize** to the model's height × width with :func:`resize_bilinear`: TensorFlow's
+   ``tf.image.resize(method="bilinear")`` (half-pixel centres, no antialiasing) computed in
+   float32 in the same order, then rounded to 0–255 as training stores its images;
+4. **scaling** happens later, batch by batch, with the run's ``data.rescale``
+   (:func:`scale_batch`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
+MAX_PIXELS = 50_000_000
+COLOR_MODES = {"grayscale": 1, "rgb": 3, "rgba": 4}
+_MODE_CHANNELS = {"1": 1, "L": 1, "LA": 2, "P": 3, "RGB": 3, "RGBA": 4, "CMYK": 4}
+#: The RGB → gray weights of TensorFlow's PNG decoder for ``channels=1`` (libpng's
+#: ``png_set_rgb_to_gray`` with BT.601's 0.299 and 0.587 in 15-bit fixed point, truncated):
+#: found by matching ``tf.io.decode_image`` pixel for pixel on random images.
+_PNG_GRAY = (9797, 19234, 3737)
+#: ITU-R BT.601 luma, which libjpeg (TensorFlow's JPEG decoder) and Pillow's "L" mode use.
+_JPEG_GRAY = (19595, 38470, 7471)  # × 2**-16, libjpeg's fixed-point constants
+
+
+def channels_for(color_mode: str) -> int:
+    """1, 3 or 4 channels for ``grayscale``, ``rgb`` or ``rgba``."""
+    return COLOR_MODES[color_mode]
+
+
+def decode(
+    data: Path | bytes, *, name: str = "image", channels: int | None = None
+) -> tuple[np.ndarray, str, str]:
+    """Decode an image file (or its bytes) to uint8 pixels ``(h, w, c)`` with Pillow.
+
+    ``channels=1`` decodes a JPEG straight to its luma plane, as TensorFlow's decoder does.
+    Returns the pixels in the file's colour layout (L, LA, RGB or RGBA), Pillow's format name
+    and the file's mode. Unreadable or oversized files are a :class:`UsageError`.
+    """
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    source = io.BytesIO(data) if isinstance(data, bytes) else data
+    try:
+        with Image.open(source) as image:
+            kind, (width, height), mode = image.format, image.size, image.mode
+            if kind not in IMAGE_FORMATS:
+                raise UsageError(f"expected a PNG, JPEG, BMP or GIF image; {name} is {kind}")
+            if width * height > MAX_PIXELS:
+                raise UsageError(
+                    f"expected an image of at most {MAX_PIXELS:,} pixels; {name} is {width}×{height}"
+                )
+            image.seek(0)  # the first frame of an animated GIF, as TensorFlow reads it
+            if kind == "JPEG" and channels == 1 and mode != "L":
+                image.draft("L", image.size)  # libjpeg's own gray output (its Y plane)
+            target = {"1": "L", "L": "L", "LA": "LA", "RGB": "RGB"}.get(image.mode, "RGBA")
+            if image.mode == "P":  # a palette: to RGB, or RGBA when it has transparency
+                target = "RGBA" if "transparency" in image.info else "RGB"
+            if image.mode in ("I;16", "I;16B", "I"):  # 16-bit gray: TensorFlow keeps the high byte
+                array = np.asarray(image, dtype="uint32") >> 8
+                pixels = array.astype("uint8")[..., None]
+            else:
+                pixels = np.asarray(image.convert(target), dtype="uint8")
+            if kind == "GIF" and pixels.shape[-1] == 4:  # TensorFlow: transparent → black, RGB
+                pixels = np.where(pixels[..., 3:] == 0, 0, pixels)[..., :3]
+    except UsageError:
+        raise
+    except Image.DecompressionBombError:
+        raise UsageError(f"expected an image of at most {MAX_PIXELS:,} pixels; {name} is larger") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise UsageError(
+            f"expected a PNG, JPEG, BMP or GIF image (or a .npy array); {name} is not one, or is "
+            "truncated or corrupt",
+            str(exc).splitlines()[0][:200] if str(exc) else None,
+        ) from None
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    return pixels, str(kind), mode
+
+
+def to_channels(pixels: np.ndarray, channels: int, kind: str = "PNG") -> np.ndarray:
+    """Convert decoded pixels ``(h, w, c)`` to ``channels`` as TensorFlow's decoders do.
+
+    Gray from colour: BT.601 luma (0.299, 0.587, 0.114) in the fixed-point arithmetic of
+    libpng for PNG files and of libjpeg/Pillow for the others; alpha is dropped
+    (not blended) and added as 255; gray is repeated for RGB.
+    """
+    have = pixels.shape[-1]
+    if have == channels:
+        return pixels
+    color = pixels[..., :3] if have >= 3 else np.repeat(pixels[..., :1], 3, axis=-1)
+    if channels == 1:
+        if have <= 2:
+            return pixels[..., :1]
+        rgb = color.astype("uint32")
+        if kind == "PNG":
+            r, g, b = _PNG_GRAY
+            gray = (rgb[..., 0] * r + rgb[..., 1] * g + rgb[..., 2] * b) >> 15
+        else:
+            r, g, b = _JPEG_GRAY
+            gray = (rgb[..., 0] * r + rgb[..., 1] * g + rgb[..., 2] * b + 32768) >> 16
+        return gray.astype("uint8")[..., None]
+    if channels == 3:
+        return np.ascontiguousarray(color)
+    alpha = pixels[..., -1:] if have in (2, 4) else np.full((*pixels.shape[:2], 1), 255, "uint8")
+    return np.concatenate([color, alpha], axis=-1)
+
+
+def _weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower and upper source indices and the float32 lerp of every output index, as
+    TensorFlow's ``compute_interpolation_weights`` with the half-pixel scaler computes them."""
+    scale = np.float32(in_size) / np.float32(out_size)
+    position = (np.arange(out_size, dtype="float32") + np.float32(0.5)) * scale - np.float32(0.5)
+    floor = np.floor(position)
+    lower = np.maximum(floor.astype("int64"), 0)
+    upper = np.minimum(np.ceil(position).astype("int64"), in_size - 1)
+    return lower, upper, (position - floor).astype("float32")
+
+
+def resize_bilinear(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize ``(h, w, c)`` pixels to ``size`` (height, width) as float32, exactly as
+    ``tf.image.resize(images, size, method="bilinear")`` does (half-pixel centres, no
+    antialiasing; ``top + (bottom - top) * y_lerp`` after the same along x)."""
+    height, width = int(size[0]), int(size[1])
+    image = np.asarray(pixels, dtype="float32")
+    ys_lo, ys_hi, y_lerp = _weights(image.shape[0], height)
+    xs_lo, xs_hi, x_lerp = _weights(image.shape[1], width)
+    x_lerp = x_lerp[None, :, None]
+    top_left, top_right = image[ys_lo][:, xs_lo], image[ys_lo][:, xs_hi]
+    bottom_left, bottom_right = image[ys_hi][:, xs_lo], image[ys_hi][:, xs_hi]
+    top = top_left + (top_right - top_left) * x_lerp
+    bottom = bottom_left + (bottom_right - bottom_left) * x_lerp
+    return top + (bottom - top) * y_lerp[:, None, None]
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """Round float pixels to 0–255 the way training stores a folder's images."""
+    return np.clip(np.round(values), 0, 255).astype("uint8")
+
+
+def load_image(
+    data: Path | bytes, size: tuple[int, int], channels: int, *, name: str | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """An image file as training stores it: uint8 ``(height, width, channels)``, and notes on
+    what was converted (colour mode, size) for the user."""
+    label = name or (data.name if isinstance(data, Path) else "image")
+    if channels not in (1, 3, 4):
+        raise UsageError(f"expected 1, 3 or 4 channels for an image; the model takes {channels}")
+    pixels, kind, mode = decode(data, name=label, channels=channels)
+    notes: list[str] = []
+    converted = to_channels(pixels, channels, kind)
+    if _MODE_CHANNELS.get(mode, channels) != channels:
+        notes.append(f"{mode} → {'grayscale' if channels == 1 else f'{channels} channels'}")
+    height, width = converted.shape[:2]
+    if (height, width) != tuple(size):
+        converted = to_uint8(resize_bilinear(converted, size))
+        notes.append(f"resized {width}×{height} → {size[1]}×{size[0]}")
+    return np.ascontiguousarray(converted, dtype="uint8"), notes
+
+
+def scale_batch(batch: np.ndarray, factor: float | None) -> np.ndarray:
+    """A float32 batch multiplied by the run's pixel factor (``None``: as stored), as the
+    training pipeline does it."""
+    out = np.asarray(batch, dtype="float32")
+    return out * np.float32(factor) if factor is not None else out

@@ -1,0 +1,90 @@
+"""Export records (cnnspec.export.runtimes) and benchmark options, without TensorFlow: which
+exports `predict --runtime` may use, and why it refuses the others."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cnnspec.errors import UsageError
+from cnnspec.export.runtimes import choose, find_export, record_path, write_record
+from tests.test_report_support import flat, invoke
+
+META = {
+    "input": {"shape": [8, 8, 3], "color_mode": "rgb", "rescale_integer": 1 / 255, "rescale_float": None},
+    "output": {"binary": False, "from_logits": False, "classes": ["a", "b"]},
+}
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    """A run folder with a stand-in model and a verified ONNX export (bytes only)."""
+    run = tmp_path / "run"
+    (run / "export").mkdir(parents=True)
+    (run / "lock.json").write_text("{}")
+    (run / "model.keras").write_bytes(b"model v1")
+    export = run / "export" / "model.onnx"
+    export.write_bytes(b"onnx bytes")
+    write_record(export, run / "model.keras", {"verified": True, "max_abs_diff": 1e-7}, META)
+    return run
+
+
+def _refusal(run, runtime="onnx"):
+    with pytest.raises(UsageError) as info:
+        find_export(run, runtime)
+    return f"{info.value} {info.value.hint}"
+
+
+def test_a_verified_current_export_is_used(run_dir):
+    record = find_export(run_dir, "onnx")
+    assert record.path == run_dir / "export" / "model.onnx"
+    assert record.sample_shape == (8, 8, 3) and record.classes == ["a", "b"]
+    assert record.rescale(True) == pytest.approx(1 / 255) and record.rescale(False) is None
+    assert find_export(run_dir / "model.keras", "onnx").path == record.path  # the model file: same run
+    runtime, chosen, notes = choose(run_dir, "auto")
+    assert (runtime, chosen.path, notes) == ("onnx", record.path, [])
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda run: (run / "model.keras").write_bytes(b"model v2"), "older than model.keras"),
+        (lambda run: (run / "export" / "model.onnx").write_bytes(b"other"), "changed after it was verified"),
+        (lambda run: (run / "export" / "model.onnx.json").unlink(), "no verification record"),
+        (lambda run: (run / "export" / "model.onnx.json").write_text("[1]"), "not a cnnspec export record"),
+        (lambda run: (run / "export" / "model.onnx.json").write_text("{"), "unreadable"),
+        (lambda run: (run / "export" / "model.onnx").unlink(), "there is none"),
+    ],
+    ids=["stale", "changed", "no-record", "not-a-record", "corrupt-record", "missing"],
+)
+def test_exports_that_cannot_be_trusted_are_refused(run_dir, change, words):
+    change(run_dir)
+    message = _refusal(run_dir)
+    assert words in message
+    assert f"cnnspec export {run_dir} --format onnx" in message  # the command that fixes it
+    runtime, record, notes = choose(run_dir, "auto")  # auto falls back to Keras, saying why
+    assert runtime == "keras" and record is None
+    assert all("skipped onnx" in n for n in notes)
+
+
+def test_unverified_exports_are_refused(run_dir):
+    export = run_dir / "export" / "model.onnx"
+    write_record(export, run_dir / "model.keras", {"verified": False, "max_abs_diff": None}, META)
+    assert "not verified" in _refusal(run_dir)
+    assert json.loads(record_path(export).read_text())["verified"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--formats", "keras,caffe"], "caffe"),
+        (["--formats", ","], "comma-separated"),
+        (["--batch", "0"], "batch sizes from 1"),
+        (["--batch", "a,b"], "whole numbers"),
+    ],
+)
+def test_benchmark_argument_errors(tmp_path, args, words):
+    result = invoke("benchmark", tmp_path, *args)
+    assert result.exit_code == 2 and words in flat(result), result.output
+    assert "Traceback" not in result.output

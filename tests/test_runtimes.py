@@ -1,0 +1,218 @@
+"""Inference without TensorFlow (issue 23): `predict`/`evaluate --runtime`, export records and
+`cnnspec benchmark`.
+
+One tiny trained run (tests/test_report_support.py) is exported once to ONNX and TFLite; the
+tests that change it work on copies. Export and Keras are slow, so the whole file is.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.test_report_support import CLASSES, colour_images, flat, invoke, trained_run
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
+
+EXPORTS = ("onnx", "tflite")
+PROBE = """
+import sys
+from cnnspec.cli.app import app
+try:
+    app(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+heavy = sorted(m for m in ("tensorflow", "keras", "sklearn", "matplotlib") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy))
+sys.exit(code or 0)
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A copy of the trained run with verified ONNX and TFLite exports."""
+    folder = tmp_path_factory.mktemp("runtimes") / "run"
+    shutil.copytree(trained_run(tmp_path_factory), folder)
+    for fmt in EXPORTS:
+        result = invoke("export", folder, "--format", fmt)
+        assert result.exit_code == 0, result.output
+    return folder
+
+
+@pytest.fixture
+def run_copy(exported, tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(exported, folder)
+    return folder
+
+
+def _images(folder):
+    """An image of the model's size, one larger in RGBA (resized and converted) and an array."""
+    x, _ = colour_images(3, 11)
+    Image.fromarray(x[0]).save(folder / "small.png")
+    Image.fromarray(np.repeat(np.repeat(x[1], 3, axis=0), 2, axis=1)).convert("RGBA").save(folder / "big.png")
+    np.save(folder / "rows.npy", x)
+    return [folder / "small.png", folder / "big.png", folder / "rows.npy"]
+
+
+def _predict(run, images, runtime):
+    result = invoke("predict", run, *images, "--runtime", runtime, "-k", "3", "-f", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_every_runtime_gives_the_same_answer(exported, tmp_path):
+    images = _images(tmp_path)
+    documents = {runtime: _predict(exported, images, runtime) for runtime in ("keras", *EXPORTS, "auto")}
+    keras = documents["keras"]
+    assert keras["runtime"] == "keras" and keras["classes"] == CLASSES
+    assert documents["auto"]["runtime"] in EXPORTS  # a verified export beats Keras
+    for runtime, document in documents.items():
+        assert document["classes"] == keras["classes"], runtime
+        assert [p["input"] for p in document["predictions"]] == [p["input"] for p in keras["predictions"]]
+        for got, want in zip(document["predictions"], keras["predictions"]):
+            assert got["notes"] == want["notes"]
+            assert [t["class"] for t in got["top"]] == [t["class"] for t in want["top"]], runtime
+            probs = [t["probability"] for t in got["top"]]
+            assert probs == pytest.approx([t["probability"] for t in want["top"]], abs=1e-4), runtime
+    notes = documents["onnx"]["predictions"][1]["notes"]
+    assert any("RGBA" in n for n in notes) and any("resized 16×24 → 8×8" in n for n in notes)
+    text = invoke("predict", exported, images[0], "--runtime", "tflite")
+    assert text.exit_code == 0 and "small.png" in flat(text) and "probability" in flat(text)
+
+
+@pytest.mark.parametrize("runtime", EXPORTS)
+def test_export_runtimes_never_import_tensorflow(exported, tmp_path, runtime):
+    images = _images(tmp_path)
+    args = ["predict", str(exported), *map(str, images), "--runtime", runtime, "-f", "json"]
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "HEAVY="
+    assert json.loads("\n".join(lines[:-1]))["runtime"] == runtime
+
+
+def test_exports_agree_with_keras_on_the_test_split(exported):
+    """Top-1 agreement 100% and probabilities within 1e-4 on the run's test split, fed by the
+    export record's scaling (no resize: the images have the model's size)."""
+    from cnnspec.export.runtimes import find_export, open_session, predict_batches
+    from cnnspec.reporting.run import load_model, load_test_data, locate, probabilities
+    from cnnspec.training.imagefiles import scale_batch
+
+    run = locate(exported)
+    model = load_model(run.model_path)
+    test = load_test_data(run, model)
+    want = model.predict(scale_batch(test.x, test.settings.rescale), verbose=0)
+    for runtime in EXPORTS:
+        record = find_export(exported, runtime)
+        x = scale_batch(test.x, record.rescale(True))
+        got = probabilities(predict_batches(open_session(runtime, record.path), x), run.output_kind())
+        assert np.max(np.abs(got - want)) <= 1e-4, runtime
+        assert np.array_equal(got.argmax(1), want.argmax(1)), runtime
+
+
+def test_evaluate_with_each_runtime_gives_the_same_report(exported, tmp_path):
+    documents = {}
+    for runtime in ("keras", *EXPORTS):
+        result = invoke("evaluate", exported, "--runtime", runtime, "--out", tmp_path / runtime, "-f", "json")
+        assert result.exit_code == 0, result.output
+        documents[runtime] = json.loads(result.stdout)
+        assert (tmp_path / runtime / "evaluation.json").is_file()
+    keras = documents["keras"]
+    for runtime in EXPORTS:
+        document = documents[runtime]
+        assert document["runtime"] == runtime
+        for key in ("accuracy", "confusion_matrix", "per_class", "class_names"):
+            assert document[key] == keras[key], (runtime, key)
+        assert document["loss"] == pytest.approx(keras["loss"], abs=1e-4)
+    text = invoke("evaluate", exported, "--runtime", "onnx", "--out", tmp_path / "text")
+    assert text.exit_code == 0 and "onnx runtime" in flat(text) and "accuracy" in flat(text)
+
+
+def _refused(run, image, runtime, *words):
+    result = invoke("predict", run, image, "--runtime", runtime)
+    assert result.exit_code == 2, result.output
+    for word in words:
+        assert word in flat(result), result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+def test_stale_unverified_or_changed_exports_are_refused(run_copy, tmp_path):
+    image = _images(tmp_path)[0]
+    onnx = run_copy / "export" / "model.onnx"
+    # a model retrained after the export: auto falls back to Keras and says why
+    record = json.loads((run_copy / "export" / "model.tflite.json").read_text())
+    record["model_sha256"] = "0" * 64
+    (run_copy / "export" / "model.tflite.json").write_text(json.dumps(record))
+    hint = f"cnnspec export {run_copy} --format tflite"
+    _refused(run_copy, image, "tflite", "older than model.keras", hint)
+    # the export's bytes changed after verification
+    onnx.write_bytes(onnx.read_bytes() + b"\0")
+    _refused(run_copy, image, "onnx", "changed after it was verified")
+    auto = invoke("predict", run_copy, image, "--runtime", "auto", "-f", "json")
+    assert auto.exit_code == 0 and json.loads(auto.stdout)["runtime"] == "keras"
+    assert "auto: skipped onnx" in flat(auto) and "auto: skipped tflite" in flat(auto)
+    # no record at all, or made with --no-verify
+    (run_copy / "export" / "model.onnx.json").unlink()
+    _refused(run_copy, image, "onnx", "no verification record")
+    result = invoke("export", run_copy, "--format", "onnx", "--no-verify")
+    assert result.exit_code == 0, result.output
+    _refused(run_copy, image, "onnx", "not verified")
+    shutil.rmtree(run_copy / "export")
+    _refused(run_copy, image, "onnx", "there is none", "cnnspec export")
+
+
+def test_a_runtime_that_is_not_installed_names_the_extra(exported, tmp_path):
+    image = _images(tmp_path)[0]
+    blocked = "import sys\nsys.modules['onnxruntime'] = None\n" + PROBE
+    args = ["predict", str(exported), str(image), "--runtime", "onnx"]
+    out = subprocess.run([sys.executable, "-c", blocked, *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    message = " ".join(out.stderr.split())
+    assert "needs onnxruntime" in message and "pip install 'cnnspec[export]'" in message
+
+
+def test_images_the_model_cannot_take_are_refused_with_the_reason(exported, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((4, 4, 3), dtype="uint8"))
+    for runtime in EXPORTS:
+        _refused(exported, text, runtime, "is not one")
+        _refused(exported, wrong, runtime, "8×8×3", "not resized")
+
+
+def test_benchmark_exports_what_is_missing_and_writes_its_results(run_copy):
+    (run_copy / "export" / "model.tflite").unlink()
+    result = invoke(
+        "benchmark", run_copy, "--formats", "keras,onnx,tflite", "--batch", "1,4", "--runs", "3",
+        "--warmup", "1", "--threads", "1", "-f", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (run_copy / "export" / "model.tflite.json").is_file()  # re-exported, verified
+    assert [r["runtime"] for r in document["results"]] == ["keras", "onnx", "tflite"]
+    assert document["settings"]["threads"] == {"intra_op": 1, "inter_op": 1}
+    accuracies = set()
+    for row in document["results"]:
+        assert row["status"] == "ok", row
+        assert set(row["latency_ms"]) == {"1", "4"} and row["latency_ms"]["1"]["runs"] >= 3
+        assert row["latency_ms"]["4"]["median"] <= row["latency_ms"]["4"]["p90"]
+        assert row["throughput"]["4"] > 0 and row["size_bytes"] > 0 and row["peak_memory_mb"] > 0
+        accuracies.add(row["accuracy"])
+    assert len(accuracies) == 1  # the same predictions in every runtime
+    saved = json.loads((run_copy / "benchmark.json").read_text())
+    assert saved["results"] == document["results"]
+    assert (run_copy / "benchmark.png").read_bytes().startswith(b"\x89PNG")
+    report = invoke("report", run_copy)
+    assert report.exit_code == 0, report.output
+    html = (run_copy / "report.html").read_text(encoding="utf-8")
+    assert 'id="benchmark"' in html and "batch 4 images/s" in html
+    table = invoke("benchmark", run_copy, "--formats", "onnx", "--batch", "2", "--runs", "3", "--warmup", "0")
+    assert table.exit_code == 0 and "batch 2" in flat(table) and "onnx" in flat(table)
