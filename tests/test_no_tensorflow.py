@@ -16,7 +16,7 @@ try:
     app(sys.argv[1:])
 except SystemExit as exit:
     code = exit.code
-heavy = sorted(m for m in ("tensorflow", "keras", "matplotlib", "sklearn") if m in sys.modules)
+heavy = sorted(m for m in ("tensorflow", "keras", "matplotlib", "sklearn", "optuna") if m in sys.modules)
 print("HEAVY=" + ",".join(heavy))
 sys.exit(code or 0)
 """
@@ -26,12 +26,13 @@ sys.exit(code or 0)
     "args",
     [
         ["validate", *map(str, SPEC_FILES)],
+        ["validate", str(SPECS_DIR.parent / "examples" / "search" / "digits_search.yaml")],
         ["inspect", str(SPECS_DIR / "resnet.yaml")],
         ["inspect", "--format", "json", str(SPECS_DIR / "basic_cnn.yaml")],
         ["schema"],
         ["schema", "--kinds"],
     ],
-    ids=["validate", "inspect", "inspect-json", "schema", "schema-kinds"],
+    ids=["validate", "validate-search", "inspect", "inspect-json", "schema", "schema-kinds"],
 )
 def test_front_end_commands_do_not_import_tensorflow(args):
     out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)

@@ -16,6 +16,7 @@ from cnnspec.cli.inspect import inspect
 from cnnspec.cli.predict import predict
 from cnnspec.cli.report import report
 from cnnspec.cli.schema import schema
+from cnnspec.cli.search import search
 from cnnspec.cli.train import train
 from cnnspec.cli.validate import validate
 from cnnspec.cli.visualize import visualize
@@ -57,6 +58,7 @@ app.command()(predict)
 app.command()(report)
 app.command()(export)
 app.command()(codegen)
+app.command()(search)
 
 
 def main() -> None:

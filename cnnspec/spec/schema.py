@@ -16,6 +16,7 @@ from typing import Any
 from cnnspec.errors import MAX_DIAGNOSTICS, Diagnostics, describe_value, did_you_mean, format_path, misspelt
 from cnnspec.layers.registry import REGISTRY, LayerKind
 from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.search import SEARCH_SCHEMA
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
 
 SCHEMA_ID = "https://cnnspec.dev/schemas/cnnspec.schema.json"
@@ -36,6 +37,7 @@ TOP_LEVEL_KEYS = (
     "data",
     "training",
     "runtime",
+    "search",
 )
 
 
@@ -224,6 +226,7 @@ def json_schema(*, layers: bool = True) -> dict[str, Any]:
             "data": DATA_SCHEMA,
             "training": TRAINING_SCHEMA,
             "runtime": RUNTIME_SCHEMA,
+            "search": SEARCH_SCHEMA,
         },
         "required": ["cnnspec", "name", "input", "model"],
         "additionalProperties": False,

@@ -1,0 +1,191 @@
+"""The study's storage and the study itself: opened the same way by every worker.
+
+Storage is a journal file (``DIR/study.journal``, Optuna's ``JournalFileBackend``: appends under
+a file lock, so processes on one machine, or on several sharing a disk, can use one study) or
+any SQLAlchemy URL (``postgresql://…`` for workers on many machines). An unreachable URL, a
+missing driver and a damaged journal are :class:`UsageError`s with a hint, never a traceback.
+A study remembers its search space (a fingerprint in its user attributes): the same name with
+another space is refused, since its trials would mean something else.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+from cnnspec.errors import UsageError
+from cnnspec.spec.search import SearchSpace, grid_values
+
+JOURNAL_NAME = "study.journal"
+SPACE_ATTR = "cnnspec_space"
+#: RDB storages: a running trial beats every HEARTBEAT s; silent for GRACE s, it is failed (and
+#: retried once) by the next worker that starts a trial, on any machine.
+HEARTBEAT = 10
+GRACE = 60
+
+
+def import_optuna() -> Any:
+    """Optuna (quiet), or a usage error that says how to install it."""
+    try:
+        import optuna
+    except ModuleNotFoundError:
+        raise UsageError(
+            "cnnspec search needs Optuna, which is not installed",
+            "pip install 'cnnspec[search]'",
+        ) from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna
+
+
+def redact(url: str) -> str:
+    """A storage URL without its password (search.json and messages show it)."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def storage_label(storage: str | None, out: Path) -> str:
+    return redact(storage) if storage else str(out / JOURNAL_NAME)
+
+
+def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -> Any:
+    """The Optuna storage: ``storage`` (a SQLAlchemy URL, or a journal file path) or the journal
+    file in ``out``."""
+    optuna = import_optuna()
+    if storage is None or "://" not in storage:
+        path = Path(storage) if storage else out / JOURNAL_NAME
+        return _journal(optuna, path)
+    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+
+    shown = redact(storage)
+    engine: dict[str, Any] = {}
+    if storage.startswith("postgresql"):
+        engine = {"connect_args": {"connect_timeout": 10}}
+    try:
+        return RDBStorage(
+            storage,
+            engine_kwargs=engine,
+            heartbeat_interval=HEARTBEAT,
+            grace_period=GRACE,
+            failed_trial_callback=RetryFailedTrialCallback(max_retry=1) if retry_failed else None,
+        )
+    except ModuleNotFoundError as exc:
+        raise UsageError(
+            f"cannot open the storage {shown}: its database driver {exc.name!r} is not installed",
+            "pip install 'cnnspec[search]' (psycopg2 for postgresql://)",
+        ) from None
+    except Exception as exc:  # SQLAlchemy's OperationalError, ArgumentError, …
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"cannot open the study storage {shown}: {redact(first)}",
+            "check that the database server runs and the URL (host, port, user, database) is right",
+        ) from None
+
+
+def _journal(optuna: Any, path: Path) -> Any:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        storage = JournalStorage(JournalFileBackend(str(path)))
+    except OSError as exc:
+        raise UsageError(f"cannot open the journal file {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # a damaged journal is replayed on open
+        raise damaged(path, exc) from None
+    return storage
+
+
+def damaged(path: Path, exc: BaseException) -> UsageError:
+    return UsageError(
+        f"the study journal {path} is damaged and cannot be read ({type(exc).__name__}: {exc})",
+        f"nothing in it was changed; move it away (e.g. mv {path} {path}.bad) to start a new study there",
+    )
+
+
+def create_study(optuna: Any, storage: Any, name: str, space: SearchSpace, label: str) -> Any:
+    """Create the study, or load it when it exists (its space must be this one)."""
+    try:
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            direction=space.direction,
+            load_if_exists=True,
+        )
+    except Exception as exc:
+        if isinstance(exc, ValueError) and "direction" in str(exc).lower():
+            raise UsageError(
+                f"the study {name!r} in {label} optimizes in another direction",
+                "choose another --study name, or another --out",
+            ) from None
+        raise storage_failure(label, exc) from None
+    fingerprint = space.fingerprint()
+    found = study.user_attrs.get(SPACE_ATTR)
+    if found is None:
+        study.set_user_attr(SPACE_ATTR, fingerprint)
+        study.set_user_attr("cnnspec_objective", space.objective)
+        study.set_user_attr("cnnspec_dimensions", space.describe())
+    elif found != fingerprint:
+        before = {d["name"] for d in study.user_attrs.get("cnnspec_dimensions", [])}
+        now = {d.name for d in space.dimensions}
+        changed = sorted(before ^ now) or ["the ranges, choices or objective"]
+        raise UsageError(
+            f"the study {name!r} in {label} was started with another search space (differs in: "
+            f"{', '.join(changed)}); its trials would not mean the same",
+            "give this search another --study name (or another --out), or search with the old space",
+        )
+    return study
+
+
+def storage_failure(label: str, exc: BaseException) -> UsageError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UsageError(f"the study storage {label} failed: {type(exc).__name__}: {redact(first)}")
+
+
+def make_sampler(optuna: Any, space: SearchSpace, worker: int) -> Any:
+    """The section's sampler; seeded samplers get seed + worker index (workers must differ)."""
+    seed = None if space.seed is None else space.seed + worker
+    if space.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if space.sampler == "grid":
+        grid = {d.name: [_categorical(v) for v in grid_values(d)] for d in space.dimensions}
+        return optuna.samplers.GridSampler(grid, seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def make_pruner(optuna: Any, space: SearchSpace, epochs: int) -> Any:
+    if space.pruner == "none":
+        return optuna.pruners.NopPruner()
+    if space.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
+    # the first trials always finish (there is no median yet); epoch 1 is never judged
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+
+
+def grid_size(space: SearchSpace) -> int:
+    size = 1
+    for d in space.dimensions:
+        size *= len(grid_values(d))
+    return size
+
+
+def _categorical(value: Any) -> Any:
+    """Optuna's categorical values are None, bool, int, float or str: others go as JSON text."""
+    import json
+
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def categorical(value: Any) -> Any:
+    return _categorical(value)
+
+
+def from_categorical(value: Any, choices: tuple[Any, ...]) -> Any:
+    """The choice a categorical value stands for."""
+    for choice in choices:
+        if _categorical(choice) == value and type(_categorical(choice)) is type(value):
+            return choice
+    return value
