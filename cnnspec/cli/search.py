@@ -66,7 +66,14 @@ def search(
     from cnnspec.errors import UsageError
     from cnnspec.search import results
     from cnnspec.search.runner import out_folder, run_search
-    from cnnspec.search.study import create_study, import_optuna, open_storage, storage_label
+    from cnnspec.search.study import (
+        create_study,
+        import_optuna,
+        journal_path,
+        open_storage,
+        repair_journal,
+        storage_label,
+    )
     from cnnspec.search.worker import WorkerConfig
 
     compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
@@ -80,6 +87,10 @@ def search(
     name = study or compiled.name
     optuna = import_optuna()
     label = storage_label(storage, folder)
+    journal = journal_path(storage, folder)
+    repaired = repair_journal(journal) if journal is not None else None
+    if repaired:
+        stderr().print(f"[yellow]note:[/yellow] {repaired}", highlight=False, soft_wrap=True)
     opened = create_study(optuna, open_storage(storage, folder), name, space, label)
     cfg = WorkerConfig(
         spec=file,
@@ -92,6 +103,7 @@ def search(
         max_params=max_params,
         deadline=time.time() + (timeout or space.timeout) if (timeout or space.timeout) else None,
         quiet=quiet,
+        workers=workers,
     )
     console = stderr()
     if not quiet:

@@ -10,6 +10,8 @@ another space is refused, since its trials would mean something else.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import warnings
 from pathlib import Path
@@ -45,6 +47,13 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
+def journal_path(storage: str | None, out: Path) -> Path | None:
+    """The journal file of this storage (``None`` for a database URL)."""
+    if storage is None:
+        return out / JOURNAL_NAME
+    return None if "://" in storage else Path(storage)
+
+
 def storage_label(storage: str | None, out: Path) -> str:
     return redact(storage) if storage else str(out / JOURNAL_NAME)
 
@@ -53,12 +62,13 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
     """The Optuna storage: ``storage`` (a SQLAlchemy URL, or a journal file path) or the journal
     file in ``out``."""
     optuna = import_optuna()
-    if storage is None or "://" not in storage:
-        path = Path(storage) if storage else out / JOURNAL_NAME
+    path = journal_path(storage, out)
+    if path is not None:
         return _journal(optuna, path)
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     shown = redact(storage)
+    storage = postgres_driver(storage)
     engine: dict[str, Any] = {}
     if storage.startswith("postgresql"):
         engine = {"connect_args": {"connect_timeout": 10}}
@@ -68,12 +78,18 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
             engine_kwargs=engine,
             heartbeat_interval=HEARTBEAT,
             grace_period=GRACE,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=1) if retry_failed else None,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1)
+            if retry_failed
+            else None,
         )
     except ModuleNotFoundError as exc:
         raise UsageError(
             f"cannot open the storage {shown}: its database driver {exc.name!r} is not installed",
             "pip install 'cnnspec[search]' (psycopg2 for postgresql://)",
+        ) from None
+    except ImportError as exc:  # Optuna's wrapper of a missing driver
+        raise UsageError(
+            f"cannot open the storage {shown}: {exc}", "pip install 'cnnspec[search]' for postgresql://"
         ) from None
     except Exception as exc:  # SQLAlchemy's OperationalError, ArgumentError, …
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -81,6 +97,53 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
             f"cannot open the study storage {shown}: {redact(first)}",
             "check that the database server runs and the URL (host, port, user, database) is right",
         ) from None
+
+
+def postgres_driver(url: str) -> str:
+    """``postgresql://`` with the driver that is installed: SQLAlchemy 2.1 means psycopg 3 by it,
+    2.0 psycopg2 (the one ``cnnspec[search]`` installs); a URL that names a driver is kept."""
+    import importlib.util
+
+    if not url.startswith("postgresql://"):
+        return url
+    for module, dialect in (("psycopg2", "postgresql+psycopg2"), ("psycopg", "postgresql+psycopg")):
+        if importlib.util.find_spec(module) is not None:
+            return dialect + url[len("postgresql") :]
+    return url
+
+
+def repair_journal(path: Path) -> str | None:
+    """Drop a journal's last line when a killed writer left it half written (no newline, not
+    JSON): that operation never happened. The file before is kept as ``PATH.bak``; returns a
+    note saying so. Any other damage is left for :func:`damaged` to report."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            if size == 0:
+                return None
+            handle.seek(max(0, size - 65536))
+            tail = handle.read()
+    except OSError:
+        return None
+    if tail.endswith(b"\n"):
+        return None
+    cut = tail.rfind(b"\n")
+    last = tail[cut + 1 :]
+    try:
+        json.loads(last)
+        return None  # complete, only its newline missing: Optuna reads it
+    except ValueError:
+        pass
+    keep = size - len(last)
+    backup = path.with_name(path.name + ".bak")
+    import shutil
+
+    shutil.copyfile(path, backup)
+    os.truncate(path, keep)
+    return (
+        f"the last line of {path} was half written (a killed process); removed it (the file before: {backup})"
+    )
 
 
 def _journal(optuna: Any, path: Path) -> Any:
@@ -113,6 +176,8 @@ def create_study(optuna: Any, storage: Any, name: str, space: SearchSpace, label
             direction=space.direction,
             load_if_exists=True,
         )
+    except json.JSONDecodeError as exc:  # a journal line that is not JSON
+        raise damaged(Path(label), exc) from None
     except Exception as exc:
         if isinstance(exc, ValueError) and "direction" in str(exc).lower():
             raise UsageError(

@@ -52,6 +52,7 @@ class WorkerConfig:
     max_params: int = DEFAULT_MAX_PARAMS
     deadline: float | None = None  # time.time() after which no trial starts
     index: int = 0
+    workers: int = 1
     quiet: bool = False
 
 
@@ -317,7 +318,7 @@ def run_worker(cfg: WorkerConfig) -> int:
     study = open_study(cfg, space, training_config(compiled).epochs)
     _quiet_tensorflow()
     limit = min(cfg.trials, studies.grid_size(space)) if space.sampler == "grid" else cfg.trials
-    label = f"[worker {cfg.index}] " if cfg.index else ""
+    label = f"[worker {cfg.index}] " if cfg.workers > 1 else ""
     while True:
         if cfg.deadline is not None and time.time() >= cfg.deadline:
             break
