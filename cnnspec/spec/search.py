@@ -487,8 +487,14 @@ def _ids(items: Any, path: SpecPath) -> dict[str, SpecPath]:
 
 
 def _at(data: Any, path: SpecPath) -> Any:
+    """The value at ``path``; ``None`` past a bare kind (``- batch_norm``) or a missing key."""
     for part in path:
-        data = data[part]
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
     return data
 
 
