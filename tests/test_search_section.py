@@ -183,7 +183,8 @@ def test_combinations_are_checked_together_not_only_one_at_a_time():
 def test_overlapping_paths_are_refused():
     (error,) = errors(
         spec(
-            "training.optimizer: {choice: [adam, sgd]}\ntraining.optimizer.adam.learning_rate: {float: [0.001, 0.01]}"
+            "training.optimizer: {choice: [adam, sgd]}\n"
+            "training.optimizer.adam.learning_rate: {float: [0.001, 0.01]}"
         )
     )
     assert "search paths overlap" in error.message
