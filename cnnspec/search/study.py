@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -113,34 +114,44 @@ def postgres_driver(url: str) -> str:
 
 
 def repair_journal(path: Path) -> str | None:
-    """Drop a journal's last line when a killed writer left it half written (no newline, not
-    JSON): that operation never happened. The file before is kept as ``PATH.bak``; returns a
-    note saying so. Any other damage is left for :func:`damaged` to report."""
+    """Check a journal before Optuna opens it; drop its last line when a killed writer left it
+    half written (no newline, not JSON: that operation never happened), keeping the file before
+    as ``PATH.bak``, and return a note saying so. Any other broken line raises :func:`damaged`
+    at once, before Optuna skips it and appends after it (which breaks the file for good)."""
+    if not path.is_file():
+        return None
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    lock = JournalFileSymlinkLock(str(path))  # Optuna's own: no worker appends meanwhile
+    lock.acquire()
     try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            if size == 0:
-                return None
-            handle.seek(max(0, size - 65536))
-            tail = handle.read()
+        return _repair(path)
+    finally:
+        lock.release()
+
+
+def _repair(path: Path) -> str | None:
+    try:
+        raw = path.read_bytes()
     except OSError:
         return None
-    if tail.endswith(b"\n"):
+    lines = raw.split(b"\n")
+    partial = lines.pop()  # b"" when the file ends with a newline
+    for number, line in enumerate(lines, start=1):
+        try:
+            json.loads(line)
+        except ValueError as exc:
+            raise damaged(path, exc, number) from None
+    if not partial:
         return None
-    cut = tail.rfind(b"\n")
-    last = tail[cut + 1 :]
     try:
-        json.loads(last)
+        json.loads(partial)
         return None  # complete, only its newline missing: Optuna reads it
     except ValueError:
         pass
-    keep = size - len(last)
     backup = path.with_name(path.name + ".bak")
-    import shutil
-
     shutil.copyfile(path, backup)
-    os.truncate(path, keep)
+    os.truncate(path, len(raw) - len(partial))
     return (
         f"the last line of {path} was half written (a killed process); removed it (the file before: {backup})"
     )
@@ -160,9 +171,10 @@ def _journal(optuna: Any, path: Path) -> Any:
     return storage
 
 
-def damaged(path: Path, exc: BaseException) -> UsageError:
+def damaged(path: Path, exc: BaseException, line: int | None = None) -> UsageError:
+    where = f" at line {line}" if line else ""
     return UsageError(
-        f"the study journal {path} is damaged and cannot be read ({type(exc).__name__}: {exc})",
+        f"the study journal {path} is damaged{where} and cannot be read ({type(exc).__name__}: {exc})",
         f"nothing in it was changed; move it away (e.g. mv {path} {path}.bad) to start a new study there",
     )
 

@@ -1,0 +1,292 @@
+"""``cnnspec search``: trials as run folders, results, continuing a study, workers sharing one
+study (journal file, and a throw-away PostgreSQL server), dead workers, and bad input."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cnnspec.cli.app import app
+from tests.conftest import ROOT
+
+optuna = pytest.importorskip("optuna")
+CNNSPEC = str(Path(sys.executable).parent / "cnnspec")  # the venv's console script
+
+SPEC = """\
+cnnspec: 1
+name: tiny_search
+input: {shape: [8, 8, 1]}
+vars: {width: 4}
+model:
+  - conv2d: {filters: "${width}", kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - {id: drop, dropout: 0.1}
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 128}
+training:
+  epochs: 2
+  batch_size: 32
+  optimizer: {adam: {learning_rate: 0.01}}
+  seed: 1
+search:
+  trials: 2
+  seed: 3
+  pruner: none
+  space:
+    vars.width: {choice: [2, 4]}
+    training.optimizer.adam.learning_rate: {float: [0.001, 0.1], log: true}
+    drop.rate: {float: [0.0, 0.5]}
+"""
+
+
+def load_study(folder: Path, name: str = "tiny_search", storage: str | None = None):
+    from cnnspec.search.study import open_storage
+
+    return optuna.load_study(study_name=name, storage=open_storage(storage, folder))
+
+
+def states(study) -> list[str]:
+    return [t.state.name for t in study.get_trials(deepcopy=False)]
+
+
+def cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """The CLI in a fresh process (worker processes, signals)."""
+    return subprocess.run(
+        [CNNSPEC, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+# -- bad input: clear errors before anything trains (no TensorFlow) -----------------------------
+
+
+def test_a_study_with_another_space_under_the_same_name_is_refused(runner, write_spec, tmp_path):
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.search.study import create_study, open_storage
+
+    other = compile_text(SPEC.replace("[0.0, 0.5]", "[0.0, 0.4]"), "other.yaml").search
+    create_study(optuna, open_storage(None, tmp_path / "out"), "tiny_search", other, "journal")
+    result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "was started with another search space" in result.output
+    assert "--study" in result.output
+    assert not list((tmp_path / "out").glob("trial-*"))
+
+
+def test_a_damaged_journal_is_a_clear_error_and_left_as_it_was(runner, write_spec, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    damaged = b'{"op_code": 0, "worker_id": "w", "study_name": "x", "directions": [1]}\nnot json at all\n'
+    (out / "study.journal").write_bytes(damaged)
+    result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "is damaged at line 2 and cannot be read" in result.output
+    assert "Traceback" not in result.output
+    assert (out / "study.journal").read_bytes() == damaged
+
+
+def test_an_unreachable_storage_url_is_a_clear_error(runner, write_spec, tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://user:secret@127.0.0.1:{port}/nowhere"
+    result = runner.invoke(
+        app, ["search", str(write_spec(SPEC)), "--out", str(tmp_path / "o"), "--storage", url]
+    )
+    assert result.exit_code == 2, result.output
+    assert "cannot open the study storage" in result.output
+    assert "secret" not in result.output  # the password is never printed
+    assert "Traceback" not in result.output
+
+
+def test_a_spec_without_a_search_section_is_a_usage_error(runner, write_spec, tmp_path):
+    path = write_spec(SPEC.split("search:")[0])
+    result = runner.invoke(app, ["search", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "expected a search: section" in result.output
+
+
+# -- trials, results, continuing ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_search_writes_trial_run_folders_and_results_and_continues(runner, write_spec, tmp_path):
+    spec = write_spec(SPEC)
+    out = tmp_path / "search"
+    result = runner.invoke(app, ["search", str(spec), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "search.json").read_text())
+    assert [t["state"] for t in summary["trials"]] == ["COMPLETE", "COMPLETE"]
+    for trial in summary["trials"]:
+        folder = out / trial["run_dir"]
+        assert folder.name == f"trial-{trial['number']:03d}"
+        for name in ("spec.yaml", "resolved.yaml", "metrics.json", "report.html", "trial.json", "lock.json"):
+            assert (folder / name).is_file(), name
+        written = yaml.safe_load((folder / "spec.yaml").read_text())
+        assert "search" not in written
+        assert written["vars"]["width"] == trial["params"]["vars.width"]
+        assert written["model"][2]["dropout"] == pytest.approx(trial["params"]["drop.rate"])
+        history = json.loads((folder / "history.json").read_text())
+        rows = history if isinstance(history, list) else history["epochs"]
+        assert trial["value"] == pytest.approx(max(r["val_accuracy"] for r in rows))
+    best = summary["best"]
+    assert best["value"] == max(t["value"] for t in summary["trials"])
+    best_spec = yaml.safe_load((out / "best.yaml").read_text())
+    assert "search" not in best_spec
+    assert best_spec["training"]["optimizer"]["adam"]["learning_rate"] == pytest.approx(
+        best["params"]["training.optimizer.adam.learning_rate"]
+    )
+    page = (out / "search.html").read_text()
+    assert 'href="trial-000/report.html"' in page and "data:image/png;base64," in page
+    assert 'src="http' not in page
+    assert (out / "history.png").is_file()
+    assert "search tiny_search" in result.output  # the leaderboard
+
+    again = runner.invoke(app, ["search", str(spec), "--out", str(out), "--trials", "3"])
+    assert again.exit_code == 0, again.output
+    summary2 = json.loads((out / "search.json").read_text())
+    assert [t["number"] for t in summary2["trials"]] == [0, 1, 2]
+    assert summary2["trials"][:2] == [
+        {**t, "seconds": summary2["trials"][i]["seconds"]} for i, t in enumerate(summary["trials"])
+    ]
+    assert (out / "trial-002" / "metrics.json").is_file()
+
+    trained = runner.invoke(
+        app, ["train", str(out / "best.yaml"), "--epochs", "1", "--out", str(tmp_path / "b"), "-q"]
+    )
+    assert trained.exit_code == 0, trained.output
+    assert (tmp_path / "b" / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_dead_workers_trial_is_failed_and_retried_once_with_its_values(runner, write_spec, tmp_path):
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.search.study import create_study, open_storage
+
+    out = tmp_path / "search"
+    space = compile_text(SPEC, "spec.yaml").search
+    study = create_study(optuna, open_storage(None, out), "tiny_search", space, "journal")
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a PID that no longer runs: the worker that asked this trial was SIGKILLed
+    trial = study.ask({"vars.width": optuna.distributions.CategoricalDistribution([2, 4])})
+    trial.set_user_attr("host", socket.gethostname())
+    trial.set_user_attr("pid", dead.pid)
+    result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(out), "--trials", "1"])
+    assert result.exit_code == 0, result.output
+    assert "worker that died" in result.output
+    trials = load_study(out).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    assert trials[0].user_attrs["failed"] == "worker died"
+    assert trials[1].user_attrs["retry_of"] == 0
+    assert trials[1].params["vars.width"] == trials[0].params["vars.width"]
+
+
+# -- several workers on one study -------------------------------------------------------------
+
+
+def check_shared(study, folders: list[Path], expected: int, extra: int = 0) -> None:
+    """Every trial finished (none lost or left running), each has its run folder with results,
+    and more than one process ran them."""
+    trials = study.get_trials()
+    assert expected <= len(trials) <= expected + extra, states(study)
+    assert all(t.state.name == "COMPLETE" for t in trials), states(study)
+    assert [t.number for t in trials] == list(range(len(trials)))
+    for t in trials:
+        found = [f / t.user_attrs["run_dir"] for f in folders if (f / t.user_attrs["run_dir"]).is_dir()]
+        assert len(found) == 1 and (found[0] / "metrics.json").is_file(), t.number
+    assert len({t.user_attrs["pid"] for t in trials}) >= 2
+
+
+@pytest.mark.slow
+def test_two_worker_processes_share_a_journal_study(write_spec, tmp_path):
+    out = tmp_path / "search"
+    done = cli("search", str(write_spec(SPEC)), "--out", str(out), "--workers", "2", "--trials", "4", "-q")
+    assert done.returncode == 0, done.stdout + done.stderr
+    check_shared(load_study(out), [out], 4)
+    assert len(json.loads((out / "search.json").read_text())["trials"]) == 4
+
+
+def _postgres_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+@pytest.fixture
+def postgres_url():
+    """A throw-away PostgreSQL server on a Unix socket in a temp folder (run as `nobody` when we
+    are root: initdb refuses root)."""
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
+    pytest.importorskip("psycopg2")
+    folder = Path(tempfile.mkdtemp(prefix="cnnspec-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "nobody")
+        as_user = ["runuser", "-u", "nobody", "--"]
+    folder.chmod(0o755)
+    port = "5439"
+    run = lambda *args: subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)  # noqa: E731
+    made = run(
+        str(bin_dir / "initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres", "--no-sync"
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    options = f"-k {folder} -c listen_addresses= -p {port} -c fsync=off"
+    started = run(
+        str(bin_dir / "pg_ctl"),
+        "-D",
+        str(folder / "data"),
+        "-l",
+        str(folder / "log"),
+        "-w",
+        "-o",
+        options,
+        "start",
+    )
+    assert started.returncode == 0, started.stdout + started.stderr + (folder / "log").read_text()
+    try:
+        yield f"postgresql://postgres@/postgres?host={folder}&port={port}"
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_workers_share_a_postgresql_study(write_spec, tmp_path, postgres_url):
+    spec = write_spec(SPEC)
+    # two "machines": the same command with the same --storage, each with its own folder
+    folders = [tmp_path / "a", tmp_path / "b"]
+    procs = [
+        subprocess.Popen(
+            [CNNSPEC, "search", str(spec), "--out", str(f), "--storage", postgres_url, "--trials", "4", "-q"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+        )
+        for f in folders
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    from cnnspec.search.study import open_storage
+
+    study = optuna.load_study(study_name="tiny_search", storage=open_storage(postgres_url, tmp_path))
+    check_shared(study, folders, 4, extra=1)  # a worker on another machine may start one more
