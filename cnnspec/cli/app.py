@@ -15,6 +15,7 @@ from cnnspec.cli.export import export
 from cnnspec.cli.inspect import inspect
 from cnnspec.cli.predict import predict
 from cnnspec.cli.report import report
+from cnnspec.cli.runs import runs
 from cnnspec.cli.schema import schema
 from cnnspec.cli.search import search
 from cnnspec.cli.train import train
@@ -59,6 +60,7 @@ app.command()(report)
 app.command()(export)
 app.command()(codegen)
 app.command()(search)
+app.command()(runs)
 
 
 def main() -> None:
