@@ -49,6 +49,11 @@ search:
 """
 
 
+def flat(text: str) -> str:
+    """Output with Rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
 def load_study(folder: Path, name: str = "tiny_search", storage: str | None = None):
     from cnnspec.search.study import open_storage
 
@@ -82,8 +87,8 @@ def test_a_study_with_another_space_under_the_same_name_is_refused(runner, write
     create_study(optuna, open_storage(None, tmp_path / "out"), "tiny_search", other, "journal")
     result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2, result.output
-    assert "was started with another search space" in result.output
-    assert "--study" in result.output
+    assert "was started with another search space" in flat(result.output)
+    assert "--study" in flat(result.output)
     assert not list((tmp_path / "out").glob("trial-*"))
 
 
@@ -94,8 +99,8 @@ def test_a_damaged_journal_is_a_clear_error_and_left_as_it_was(runner, write_spe
     (out / "study.journal").write_bytes(damaged)
     result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(out)])
     assert result.exit_code == 2, result.output
-    assert "is damaged at line 2 and cannot be read" in result.output
-    assert "Traceback" not in result.output
+    assert "is damaged at line 2 and cannot be read" in flat(result.output)
+    assert "Traceback" not in flat(result.output)
     assert (out / "study.journal").read_bytes() == damaged
 
 
@@ -108,16 +113,16 @@ def test_an_unreachable_storage_url_is_a_clear_error(runner, write_spec, tmp_pat
         app, ["search", str(write_spec(SPEC)), "--out", str(tmp_path / "o"), "--storage", url]
     )
     assert result.exit_code == 2, result.output
-    assert "cannot open the study storage" in result.output
-    assert "secret" not in result.output  # the password is never printed
-    assert "Traceback" not in result.output
+    assert "cannot open the study storage" in flat(result.output)
+    assert "secret" not in flat(result.output)  # the password is never printed
+    assert "Traceback" not in flat(result.output)
 
 
 def test_a_spec_without_a_search_section_is_a_usage_error(runner, write_spec, tmp_path):
     path = write_spec(SPEC.split("search:")[0])
     result = runner.invoke(app, ["search", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
-    assert "expected a search: section" in result.output
+    assert "expected a search: section" in flat(result.output)
 
 
 # -- trials, results, continuing ----------------------------------------------------------------
@@ -141,8 +146,7 @@ def test_search_writes_trial_run_folders_and_results_and_continues(runner, write
         assert written["vars"]["width"] == trial["params"]["vars.width"]
         assert written["model"][2]["dropout"] == pytest.approx(trial["params"]["drop.rate"])
         history = json.loads((folder / "history.json").read_text())
-        rows = history if isinstance(history, list) else history["epochs"]
-        assert trial["value"] == pytest.approx(max(r["val_accuracy"] for r in rows))
+        assert trial["value"] == pytest.approx(max(history["val_accuracy"]))  # the best epoch
     best = summary["best"]
     assert best["value"] == max(t["value"] for t in summary["trials"])
     best_spec = yaml.safe_load((out / "best.yaml").read_text())
@@ -154,7 +158,7 @@ def test_search_writes_trial_run_folders_and_results_and_continues(runner, write
     assert 'href="trial-000/report.html"' in page and "data:image/png;base64," in page
     assert 'src="http' not in page
     assert (out / "history.png").is_file()
-    assert "search tiny_search" in result.output  # the leaderboard
+    assert "search tiny_search" in flat(result.output)  # the leaderboard
 
     again = runner.invoke(app, ["search", str(spec), "--out", str(out), "--trials", "3"])
     assert again.exit_code == 0, again.output
@@ -187,7 +191,7 @@ def test_a_dead_workers_trial_is_failed_and_retried_once_with_its_values(runner,
     trial.set_user_attr("pid", dead.pid)
     result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(out), "--trials", "1"])
     assert result.exit_code == 0, result.output
-    assert "worker that died" in result.output
+    assert "worker that died" in flat(result.output)
     trials = load_study(out).get_trials()
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
     assert trials[0].user_attrs["failed"] == "worker died"
