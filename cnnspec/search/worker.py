@@ -229,7 +229,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         )
     except (TrainingInterrupted, KeyboardInterrupt):
         fail(study, study._storage.get_trial(trial._trial_id), "interrupted", cfg.out)
-        raise
+        raise KeyboardInterrupt from None  # the search stops: the runner writes what finished
     except (SpecError, UsageError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         _tell_failed(study, trial, f"{type(exc).__name__}: {message}", cfg.out, values)
