@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -219,3 +221,67 @@ def test_two_worker_processes_share_a_journal_study(write_spec, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     check_shared(load_study(out), [out], 4)
     assert len(json.loads((out / "search.json").read_text())["trials"]) == 4
+
+
+def wait_for(condition, what: str, proc: subprocess.Popen, timeout: float = 300):
+    """Poll ``condition()`` until it returns something truthy (the search must still run)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = condition()
+        if found:
+            return found
+        if proc.poll() is not None:
+            raise AssertionError(f"the search ended ({proc.returncode}) before {what}: {proc.communicate()}")
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def running(out: Path) -> list:
+    if not (out / "study.journal").is_file():
+        return []
+    try:
+        trials = load_study(out).get_trials()
+    except Exception:  # the parent has not created the study yet
+        return []
+    training = [t for t in trials if t.state.name == "RUNNING" and "run_dir" in t.user_attrs]
+    return [t for t in training if (out / t.user_attrs["run_dir"] / "lock.json").is_file()]
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_only_its_trial_and_ctrl_c_stops_cleanly(write_spec, tmp_path):
+    spec = write_spec(SPEC)
+    out = tmp_path / "search"
+    args = [CNNSPEC, "search", str(spec), "--out", str(out), "--workers", "2", "--trials", "3", "-q"]
+    proc = subprocess.Popen(
+        [*args, "--set", "training.epochs=5000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    both = wait_for(lambda: (found := running(out)) and len(found) == 2 and found, "two trials train", proc)
+    victim = both[0]
+    os.kill(victim.user_attrs["pid"], signal.SIGKILL)
+    retry = wait_for(
+        lambda: [t for t in running(out) if t.user_attrs.get("retry_of") == victim.number],
+        "the retry trains",
+        proc,
+    )[0]
+    assert retry.params == victim.params
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 130, output
+    assert "interrupted" in flat(output) and "Traceback" not in output
+    trials = {t.number: t for t in load_study(out).get_trials()}
+    assert trials[victim.number].state.name == "FAIL"
+    assert trials[victim.number].user_attrs["failed"] == "worker died"
+    interrupted = [t for t in trials.values() if t.user_attrs.get("failed") == "interrupted"]
+    assert {t.number for t in interrupted} == {both[1].number, retry.number}
+    waiting = [t for t in trials.values() if t.state.name == "WAITING"]
+    assert sorted(t.user_attrs["retry_of"] for t in waiting) == sorted(t.number for t in interrupted)
+    assert json.loads((out / "search.json").read_text())["trials"]
+
+    done = subprocess.run([*args, "--set", "training.epochs=1"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    final = load_study(out).get_trials()
+    complete = [t for t in final if t.state.name == "COMPLETE"]
+    assert len(complete) == 3 and not [t for t in final if t.state.name in ("RUNNING", "WAITING")]
+    retried = {t.user_attrs.get("retry_of") for t in complete}
+    assert {t.number for t in interrupted} <= retried  # both interrupted trials ran again, same values

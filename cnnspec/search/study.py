@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
     path = journal_path(storage, out)
     if path is not None:
         return _journal(optuna, path)
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import RDBStorage
 
     shown = redact(storage)
     storage = postgres_driver(storage)
@@ -74,15 +75,22 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
     if storage.startswith("postgresql"):
         engine = {"connect_args": {"connect_timeout": 10}}
     try:
-        return RDBStorage(
-            storage,
-            engine_kwargs=engine,
-            heartbeat_interval=HEARTBEAT,
-            grace_period=GRACE,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1)
-            if retry_failed
-            else None,
-        )
+        for attempt in range(5):
+            try:
+                return RDBStorage(
+                    storage,
+                    engine_kwargs=engine,
+                    heartbeat_interval=HEARTBEAT,
+                    grace_period=GRACE,
+                    heartbeat_stale_trial_callback=retry_stale if retry_failed else None,
+                )
+            except Exception as exc:
+                # workers that start together on a new database race to create its tables:
+                # the losers see a unique-key violation, and find the tables made a moment later
+                if type(exc).__name__ != "IntegrityError" or attempt == 4:
+                    raise
+                time.sleep(0.5 + attempt)
+        raise AssertionError("unreachable")
     except ModuleNotFoundError as exc:
         raise UsageError(
             f"cannot open the storage {shown}: its database driver {exc.name!r} is not installed",
@@ -98,6 +106,16 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
             f"cannot open the study storage {shown}: {redact(first)}",
             "check that the database server runs and the URL (host, port, user, database) is right",
         ) from None
+
+
+def retry_stale(study: Any, frozen: Any) -> None:
+    """A trial whose heartbeat stopped (its worker died, on any machine) was failed: enqueue it
+    once more with the same values, unless it was itself the retry of a dead worker's trial.
+    (Optuna's RetryHeartbeatStaleTrialCallback would do the same, but marks the retry in system
+    attributes the trial budget of :func:`cnnspec.search.worker.counted` does not read.)"""
+    if frozen.user_attrs.get("retry_reason") == "worker died":
+        return
+    study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number, "retry_reason": "worker died"})
 
 
 def postgres_driver(url: str) -> str:

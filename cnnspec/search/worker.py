@@ -205,8 +205,6 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
 
     number = trial.number
     folder = trial_dir(cfg.out, number)
-    trial.set_user_attr("host", socket.gethostname())
-    trial.set_user_attr("pid", os.getpid())
     trial.set_user_attr("run_dir", folder.name)
     values = {d.name: suggest(trial, d) for d in space.dimensions}
     doc = apply_values(compiled.doc, space, values)
@@ -306,6 +304,9 @@ def _quiet_tensorflow() -> None:
 
 def run_worker(cfg: WorkerConfig) -> int:
     """Run trials until the study has ``cfg.trials`` (or the deadline passes); exit status."""
+    from optuna.storages import fail_stale_trials
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
     from cnnspec.analysis.passes import compile_spec
     from cnnspec.analysis.settings import training_config
 
@@ -324,12 +325,14 @@ def run_worker(cfg: WorkerConfig) -> int:
             break
         with ask_lock(cfg.out):
             fail_dead_trials(study, cfg.out)
+            fail_stale_trials(study)  # a database's trials whose heartbeat stopped (any machine)
             if counted(study) >= limit:
                 break
             trial = study.ask()
             trial.set_user_attr("pid", os.getpid())  # under the lock: a sweep sees it alive
             trial.set_user_attr("host", socket.gethostname())
-        line = run_trial(cfg, compiled, space, study, trial)
+        with get_heartbeat_thread(trial._trial_id, study._storage):  # a no-op for the journal
+            line = run_trial(cfg, compiled, space, study, trial)
         if not cfg.quiet:
             print(f"{label}{line}", flush=True)
     return 0
