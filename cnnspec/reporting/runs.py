@@ -118,6 +118,7 @@ def plot_curves(a: Path, b: Path, target: Path) -> Path:
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     runs = [(a, history(a), "tab:blue"), (b, history(b), "tab:orange")]
     panels = [k for k in ("accuracy", "loss") if any(k in h for _, h, _ in runs)] or ["loss"]
@@ -132,6 +133,7 @@ def plot_curves(a: Path, b: Path, target: Path) -> Path:
                 axes.plot(
                     epochs, values[f"val_{key}"], color=color, linestyle="--", label=f"{run.name} validation"
                 )
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("epoch")
         axes.set_title(key)
         axes.grid(alpha=0.3)
