@@ -254,7 +254,7 @@ def make_pruner(optuna: Any, space: SearchSpace, epochs: int) -> Any:
         return optuna.pruners.NopPruner()
     if space.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
-    # the first trials always finish (there is no median yet); epoch 1 is never judged
+    # the first 3 trials always finish (there is no median yet); later ones are judged every epoch
     return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
 
 
