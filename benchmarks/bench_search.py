@@ -7,6 +7,7 @@
    and with 2 workers: the wall-time ratio.
 
 Prints a Markdown table for the notes of benchmarks/README.md. Takes 20-40 minutes on 2 cores.
+`--ratio-only` runs part 2 alone.
 """
 
 from __future__ import annotations
@@ -38,9 +39,18 @@ def timed(*args: str) -> float:
 
 
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/bench-search").resolve()
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    out = Path(args[0] if args else "runs/bench-search").resolve()
     out.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
+    if "--ratio-only" in sys.argv:
+        one = timed("search", EXAMPLE, *GRID, "--workers", "1", "--out", str(out / "grid-1"), "-q")
+        two = timed("search", EXAMPLE, *GRID, "--workers", "2", "--out", str(out / "grid-2"), "-q")
+        print(f"load average before: {load[0]:.2f}; after: {os.getloadavg()[0]:.2f}")
+        print(
+            f"| 8 grid trials × 5 epochs: 1 worker / 2 workers | {one:.0f} s / {two:.0f} s: {one / two:.2f}× |"
+        )
+        return
     tpe = timed("search", EXAMPLE, "--workers", "2", "--out", str(out / "tpe20"), "-q")
     summary = json.loads((out / "tpe20" / "search.json").read_text())
     best = summary["best"]

@@ -124,6 +124,27 @@ def test_a_spec_without_a_search_section_is_a_usage_error(runner, write_spec, tm
     assert "expected a search: section" in flat(result.output)
 
 
+def test_the_grid_sampler_visits_each_point_once_by_ask_and_tell():
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.search.study import grid_size, make_sampler
+    from cnnspec.search.worker import suggest
+
+    text = SPEC.replace("pruner: none", "pruner: none\n  sampler: grid").replace(
+        "{float: [0.001, 0.1], log: true}", "{choice: [0.001, 0.01]}"
+    )
+    space = compile_text(
+        text.replace("{float: [0.0, 0.5]}", "{float: [0.0, 0.5], step: 0.25}"), "g.yaml"
+    ).search
+    assert grid_size(space) == 2 * 2 * 3
+    study = optuna.create_study(sampler=make_sampler(optuna, space, 0), direction="maximize")
+    seen = set()
+    for _ in range(grid_size(space)):
+        trial = study.ask()
+        seen.add(tuple(suggest(trial, d) for d in space.dimensions))
+        study.tell(trial, 0.5)  # Optuna's own grid sampler raises here after the last point
+    assert len(seen) == 12
+
+
 # -- trials, results, continuing ----------------------------------------------------------------
 
 

@@ -245,8 +245,19 @@ def make_sampler(optuna: Any, space: SearchSpace, worker: int) -> Any:
         return optuna.samplers.RandomSampler(seed=seed)
     if space.sampler == "grid":
         grid = {d.name: [_categorical(v) for v in grid_values(d)] for d in space.dimensions}
-        return optuna.samplers.GridSampler(grid, seed=seed)
+        return _grid_sampler(optuna)(grid, seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
+
+
+def _grid_sampler(optuna: Any) -> type:
+    class Grid(optuna.samplers.GridSampler):  # type: ignore[misc, name-defined]
+        """Optuna's grid without its ``study.stop()`` once the grid is used up, which raises
+        outside ``study.optimize``: our workers stop by the trial budget (:func:`grid_size`)."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return Grid
 
 
 def make_pruner(optuna: Any, space: SearchSpace, epochs: int) -> Any:
