@@ -47,9 +47,7 @@ def main() -> None:
         one = timed("search", EXAMPLE, *GRID, "--workers", "1", "--out", str(out / "grid-1"), "-q")
         two = timed("search", EXAMPLE, *GRID, "--workers", "2", "--out", str(out / "grid-2"), "-q")
         print(f"load average before: {load[0]:.2f}; after: {os.getloadavg()[0]:.2f}")
-        print(
-            f"| 8 grid trials × 5 epochs: 1 worker / 2 workers | {one:.0f} s / {two:.0f} s: {one / two:.2f}× |"
-        )
+        print(f"| 8 grid trials × 5 epochs: 1 / 2 workers | {one:.0f} s / {two:.0f} s: {one / two:.2f}× |")
         return
     tpe = timed("search", EXAMPLE, "--workers", "2", "--out", str(out / "tpe20"), "-q")
     summary = json.loads((out / "tpe20" / "search.json").read_text())
