@@ -10,7 +10,7 @@ UV_VERSION := 0.13.9
 LOCK_FLAGS := --extra dev --extra export --generate-hashes \
 	--python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-.PHONY: demo test test-fast test-latest lock lint format schema docs bench bench-quick clean
+.PHONY: demo test test-fast test-latest lock lint format schema docs bench bench-quick bench-search clean
 
 # One install for every target: exactly the locked versions (hash-checked), then cnnspec itself
 # without dependencies or build isolation, so nothing unlocked comes from the registry. A changed
@@ -79,6 +79,11 @@ bench: $(VENV)/.installed
 
 bench-quick: $(VENV)/.installed
 	$(BIN)/python benchmarks/run_all.py --quick
+
+# The search evidence of benchmarks/README.md's notes (20-40 min): a 20-trial TPE search of
+# examples/search/digits_search.yaml, the shipped digits_cnn, and 1 vs 2 workers.
+bench-search: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_search.py runs/bench-search
 
 # Long fuzzing campaign (issue 7): ~100,000 generated, mutated and byte-level specs through the
 # front end and the CLI with fresh random seeds, then the hostile corpus; prints the totals.

@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cnnspec.backends",),
     ("cnnspec.training",),
     ("cnnspec.reporting", "cnnspec.export", "cnnspec.lsp"),
+    ("cnnspec.search",),
     ("cnnspec.cli",),
     ("cnnspec", "cnnspec.api"),
 )

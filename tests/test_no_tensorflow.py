@@ -16,7 +16,7 @@ try:
     app(sys.argv[1:])
 except SystemExit as exit:
     code = exit.code
-heavy = sorted(m for m in ("tensorflow", "keras", "matplotlib", "sklearn") if m in sys.modules)
+heavy = sorted(m for m in ("tensorflow", "keras", "matplotlib", "sklearn", "optuna") if m in sys.modules)
 print("HEAVY=" + ",".join(heavy))
 sys.exit(code or 0)
 """
@@ -26,6 +26,7 @@ sys.exit(code or 0)
     "args",
     [
         ["validate", *map(str, SPEC_FILES)],
+        ["validate", str(SPECS_DIR.parent / "examples" / "search" / "digits_search.yaml")],
         ["inspect", str(SPECS_DIR / "resnet.yaml")],
         ["inspect", "--format", "json", str(SPECS_DIR / "basic_cnn.yaml")],
         ["schema"],
@@ -34,7 +35,17 @@ sys.exit(code or 0)
         ["zoo", "--format", "json"],
         ["validate", "zoo:mobilenet_v2", "zoo:resnet50"],
     ],
-    ids=["validate", "inspect", "inspect-json", "schema", "schema-kinds", "zoo", "zoo-json", "validate-zoo"],
+    ids=[
+        "validate",
+        "validate-search",
+        "inspect",
+        "inspect-json",
+        "schema",
+        "schema-kinds",
+        "zoo",
+        "zoo-json",
+        "validate-zoo",
+    ],
 )
 def test_front_end_commands_do_not_import_tensorflow(args):
     out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)

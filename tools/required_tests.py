@@ -11,7 +11,7 @@ import sys
 import xml.etree.ElementTree as ElementTree
 
 #: The test modules whose every test needs the marker's component.
-MODULES = {"browser": ("tests.test_report_browser",)}
+MODULES = {"browser": ("tests.test_report_browser",), "postgres": ("tests.test_search_postgres",)}
 
 
 def outcomes(report: str, modules: tuple[str, ...]) -> dict[str, int]:

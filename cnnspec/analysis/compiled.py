@@ -16,6 +16,7 @@ from cnnspec.analysis.report import summary
 from cnnspec.errors import Diagnostic
 from cnnspec.ir import ModelIR
 from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.search import SearchSpace
 
 
 @dataclass
@@ -26,6 +27,8 @@ class CompiledSpec:
     ir: ModelIR
     warnings: list[Diagnostic] = field(default_factory=list)
     path: Path | None = None
+    #: The checked ``search:`` section (a :class:`~cnnspec.spec.search.SearchSpace`), if any.
+    search: SearchSpace | None = None
 
     @property
     def name(self) -> str:

@@ -5,6 +5,7 @@ Each pass is a plain function ``(value, context) -> value`` from one typed stage
 
     Source ─load─▶ SourceDoc ─compose─▶ SourceDoc ─check_schema─▶ SourceDoc ─resolve─▶ CompiledSpec
         ─check_size─▶ CompiledSpec ─lint─▶ CompiledSpec ─check_sections─▶ CompiledSpec
+        ─check_search─▶ CompiledSpec
 
 so :func:`run_passes` with a prefix of :data:`PASSES` stops at any stage (a test, a tool that
 only wants the composed document). The :class:`Context` carries the options and the
@@ -34,7 +35,7 @@ DEFAULT_MAX_PARAMS = report.DEFAULT_MAX_PARAMS
 
 #: Sections the resolver does not read: schema errors there do not stop resolution, so the
 #: user sees layer errors and training-section errors in one run.
-INDEPENDENT_SECTIONS = ("data", "training", "runtime", "description", "cnnspec")
+INDEPENDENT_SECTIONS = ("data", "training", "runtime", "search", "description", "cnnspec")
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,25 @@ def check_sections(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     return compiled
 
 
+def check_search(compiled: CompiledSpec, context: Context) -> CompiledSpec:
+    """The ``search`` section (:mod:`cnnspec.analysis.search_check`): paths, objective, every
+    candidate value, and the shapes of every combination of the model's dimensions."""
+    if "search" not in compiled.doc.data:
+        return compiled
+    from cnnspec.analysis.search_check import check_search as check
+
+    def compile_trial(doc: SourceDoc) -> CompiledSpec:  # a trial's spec has no search section
+        return compile_doc(doc, max_params=context.max_params, path=compiled.path)
+
+    compiled.search = check(compiled, context.diags, compile_trial)
+    context.diags.raise_if_errors()
+    return compiled
+
+
 #: The front end, in order.
-PASSES: tuple[Pass, ...] = (load, compose, check_schema, resolve, check_size, lint, check_sections)
+PASSES: tuple[Pass, ...] = (
+    load, compose, check_schema, resolve, check_size, lint, check_sections, check_search,
+)  # fmt: skip
 
 
 def run_passes(value: Any, context: Context | None = None, passes: tuple[Pass, ...] = PASSES) -> Any:

@@ -17,7 +17,9 @@ from cnnspec.cli.inspect import inspect
 from cnnspec.cli.lsp import lsp
 from cnnspec.cli.predict import predict
 from cnnspec.cli.report import report
+from cnnspec.cli.runs import runs
 from cnnspec.cli.schema import schema
+from cnnspec.cli.search import search
 from cnnspec.cli.train import train
 from cnnspec.cli.validate import validate
 from cnnspec.cli.visualize import visualize
@@ -62,6 +64,8 @@ app.command()(export)
 app.command()(benchmark)
 app.command()(codegen)
 app.command()(zoo)
+app.command()(search)
+app.command()(runs)
 app.command()(lsp)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from cnnspec.errors import MAX_DIAGNOSTICS, Diagnostics, describe_value, did_you_mean, format_path, misspelt
 from cnnspec.layers.registry import REGISTRY, LayerKind
 from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.search import SEARCH_SCHEMA
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
 
 SCHEMA_ID = "https://cnnspec.dev/schemas/cnnspec.schema.json"
@@ -40,6 +41,7 @@ TOP_LEVEL_KEYS = (
     "data",
     "training",
     "runtime",
+    "search",
 )
 
 
@@ -255,6 +257,7 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
             "data": DATA_SCHEMA,
             "training": TRAINING_SCHEMA,
             "runtime": RUNTIME_SCHEMA,
+            "search": SEARCH_SCHEMA,
         },
         "additionalProperties": False,
         "$defs": defs,

@@ -11,7 +11,7 @@ import contextlib
 import json
 import math
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +75,7 @@ def train(
     cluster: list[str] | None = None,
     task_index: int | None = None,
     write_report: Callable[..., Path] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Train the spec's model on its data and write the run directory.
 
@@ -87,6 +88,8 @@ def train(
     ``write_report``: called as ``write_report(run_dir, model=..., dataset=...)`` once the
     results are saved (``cnnspec train`` passes :func:`cnnspec.reporting.html.write_report`,
     which sits in a layer above this one); a failure there is a warning, not a failed run.
+    ``callbacks``: more Keras callbacks for ``fit``, after the spec's own (a search trial's
+    pruning: one that sets ``model.stop_training`` ends the run early, and it finishes as usual).
     """
     from cnnspec.training.distribute import planned_chief
 
@@ -110,7 +113,7 @@ def train(
     if not chief:  # a non-chief multi_worker process writes a scratch copy, not the run folder
         return _train_owned(
             compiled, config, run_dir, resume is not None, display, notes, overrides, command,
-            cluster, task_index, write_report,
+            cluster, task_index, write_report, callbacks,
         )  # fmt: skip
     if resume is None:
         created = created or not run_dir.exists()
@@ -129,7 +132,7 @@ def train(
             notes.append(f"removed {removed} temp file(s) left in {run_dir} by an earlier killed write")
         return _train_owned(
             compiled, config, run_dir, resume is not None, display, notes, overrides, command,
-            cluster, task_index, write_report,
+            cluster, task_index, write_report, callbacks,
         )  # fmt: skip
     except BaseException:
         owned.release()  # before the rmdir: the lock file would keep the folder non-empty
@@ -153,6 +156,7 @@ def _train_owned(
     cluster: list[str] | None,
     task_index: int | None,
     write_report: Callable[..., Path] | None,
+    extra_callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """:func:`train` once this process owns ``run_dir`` (or, off the chief, needs no lock)."""
     lock: dict[str, Any] | None = None
@@ -198,6 +202,7 @@ def _train_owned(
                 result = _run(
                     compiled, config, dataset, work_dir, seed, display, notes, resuming, overrides,
                     dist=dist, lock=lock, restore_from=run_dir, write_report=write_report,
+                    extra_callbacks=extra_callbacks,
                 )  # fmt: skip
             except Exception as exc:
                 if dist.multi_worker and distribute.is_cluster_failure(exc):
@@ -223,6 +228,7 @@ def _run(
     lock: dict[str, Any] | None = None,
     restore_from: Path | None = None,
     write_report: Callable[..., Path] | None = None,
+    extra_callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     from cnnspec.backends.keras_builder import build_augmentation, build_model
     from cnnspec.training import builders
@@ -294,7 +300,7 @@ def _run(
     recorder = Recorder(run_dir, state, spec_cbs, snapshot, arrays, config.callback("csv_logger") is not None)
     keys = config.logged_names(has_val)
     progress = display.callback(config.epochs, steps, keys, initial_epoch)
-    callbacks = [InterruptCheck(), *spec_cbs.values(), progress, recorder]
+    callbacks = [InterruptCheck(), *spec_cbs.values(), progress, recorder, *extra_callbacks]
     display.message(
         f"training {compiled.name}: {n_train} images ({len(dataset.y_val)} validation, "
         f"{len(dataset.y_test)} test), {config.epochs} epochs × {steps} steps of {config.batch_size}, "

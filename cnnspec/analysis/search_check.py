@@ -1,0 +1,126 @@
+"""Checks of the ``search:`` section that need the compiled spec (TF-free, Optuna-free).
+
+- the objective must be a value the training logs every epoch (pruning reads one per epoch);
+- every candidate value of every dimension (each choice, both ends of each range) is written
+  into the spec and compiled alone: a choice the parameter's schema rejects (``sgdd``) is an
+  error located at that choice, with the schema's did-you-mean;
+- the dimensions that can change the model (vars, layer parameters) are compiled in every
+  combination of their candidates when there are at most :data:`MAX_COMBINATIONS`, so a width
+  whose shapes do not work fails in ``cnnspec validate``, before any trial starts. Errors found
+  this way keep their own location (the layer) and get a note naming the search values.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from cnnspec.analysis.compiled import CompiledSpec
+from cnnspec.analysis.settings import training_config
+from cnnspec.errors import Diagnostic, Diagnostics, Note, SpecError, describe_value, did_you_mean, format_path
+from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.search import Dimension, SearchSpace, apply_values, read_search, value_loc
+
+#: Combinations of the model's dimensions compiled by ``cnnspec validate`` (issue 17: all of
+#: them up to 256); above that each value is still compiled alone.
+MAX_COMBINATIONS = 256
+
+Compile = Callable[[SourceDoc], CompiledSpec]
+
+
+def check_search(compiled: CompiledSpec, diags: Diagnostics, compile_doc: Compile) -> SearchSpace | None:
+    """The spec's search space, after every check; errors are added to ``diags``."""
+    space = read_search(compiled.doc, diags)
+    if space is None or diags.has_errors:
+        return space
+    _check_objective(compiled, space, diags)
+    failed = _check_values(compiled.doc, space, diags, compile_doc)
+    _check_combinations(compiled.doc, space, diags, compile_doc, failed)
+    return space
+
+
+def _check_objective(compiled: CompiledSpec, space: SearchSpace, diags: Diagnostics) -> None:
+    if "training" not in compiled.doc.data:
+        diags.error(
+            "expected a training section in a spec with a search: the trials train it",
+            compiled.doc.key_loc(("search",)),
+            "search",
+            code="search",
+        )
+        return
+    config = training_config(compiled)
+    logged = config.logged_names(config.data.validation_split > 0)
+    if space.objective in logged:
+        return
+    hint = did_you_mean(space.objective, logged) or f"logged every epoch: {', '.join(logged)}"
+    if space.objective.startswith("val_") and config.data.validation_split <= 0:
+        hint = "validation values need data.validation_split > 0"
+    diags.error(
+        f"expected an objective the training logs every epoch; received {space.objective!r}",
+        space.objective_loc,
+        "search.objective",
+        code="search",
+        hint=hint,
+    )
+
+
+def _note(d: Dimension, value: Any) -> Note:
+    loc = value_loc(d, value)
+    where = f" ({loc})" if loc else ""
+    shown = json.dumps(value) if isinstance(value, (int, float, str, bool)) else describe_value(value)
+    return Note(f"with search value {d.name} = {shown}{where}", loc, f"search.space.{d.name}")
+
+
+def _compile_errors(doc: SourceDoc, compile_doc: Compile) -> list[Diagnostic]:
+    try:
+        compile_doc(doc)
+    except SpecError as exc:
+        return exc.errors
+    return []
+
+
+def _check_values(
+    doc: SourceDoc, space: SearchSpace, diags: Diagnostics, compile_doc: Compile
+) -> set[tuple[str, int]]:
+    """Compile each candidate value alone; (dimension, candidate index) of the ones that fail."""
+    failed: set[tuple[str, int]] = set()
+    for d in space.dimensions:
+        for index, value in enumerate(d.candidates()):
+            errors = _compile_errors(apply_values(doc, space, {d.name: value}), compile_doc)
+            if errors:
+                failed.add((d.name, index))
+            for error in errors:
+                diags.add(
+                    error.with_notes([_note(d, value)]) if error.path != format_path(d.target) else error
+                )
+    return failed
+
+
+def _check_combinations(
+    doc: SourceDoc,
+    space: SearchSpace,
+    diags: Diagnostics,
+    compile_doc: Compile,
+    failed: set[tuple[str, int]],
+) -> None:
+    model_dims = [d for d in space.dimensions if d.affects_model]
+    if len(model_dims) < 2:
+        return  # one dimension: every value was compiled alone already
+    total = 1
+    for d in model_dims:
+        total *= len(d.candidates())
+    if total > MAX_COMBINATIONS:
+        return
+    options = [list(enumerate(d.candidates())) for d in model_dims]
+    for combination in itertools.product(*options):
+        if any((d.name, index) in failed for d, (index, _) in zip(model_dims, combination)):
+            continue  # that value fails alone: reported once, above
+        values = {d.name: value for d, (_, value) in zip(model_dims, combination)}
+        errors = _compile_errors(apply_values(doc, space, values), compile_doc)
+        notes = [_note(d, value) for d, (_, value) in zip(model_dims, combination)]
+        for error in errors:
+            diags.add(error.with_notes(notes))
+        if diags.full:
+            return

@@ -1,0 +1,121 @@
+"""`cnnspec runs [FOLDER]` lists run folders; `cnnspec runs compare A B` compares two (no TensorFlow).
+
+One command with two forms (Click would read `compare` as the FOLDER of a group's own
+argument); a folder that is really named `compare` is given as `./compare`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cnnspec.cli.common import guarded, stdout
+from cnnspec.cli.render import safe
+
+
+@guarded
+def runs(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="[FOLDER] (default runs) to list its run folders, or: compare RUN_A RUN_B",
+            show_default=False,
+        ),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="text or json")] = "text",
+    png: Annotated[
+        Path | None,
+        typer.Option(
+            "--png", help="compare: where the overlaid learning curves go (default compare-A-B.png)"
+        ),
+    ] = None,
+) -> None:
+    """List run folders (name, date, spec hash, test accuracy, epochs, time), or compare two:
+    the diff of their resolved specs, their metric differences and overlaid learning curves."""
+    from cnnspec.errors import UsageError
+
+    if format not in ("text", "json"):
+        raise UsageError(f"expected --format text or json; received {format!r}")
+    words = list(args or [])
+    if words and words[0] == "compare":
+        if len(words) != 3:
+            raise UsageError("expected cnnspec runs compare RUN_A RUN_B", "two run folders")
+        _compare(Path(words[1]), Path(words[2]), png, format)
+        return
+    if len(words) > 1:
+        raise UsageError(f"expected at most one folder; received {len(words)}", "cnnspec runs [FOLDER]")
+    _list(Path(words[0]) if words else Path("runs"), format)
+
+
+def _list(folder: Path, format: str) -> None:
+    from rich.table import Table
+
+    from cnnspec.reporting.runs import find_runs, run_row
+
+    rows = [run_row(run, folder) for run in find_runs(folder)]
+    if format == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(rows)} run(s) in {safe(folder)}", title_justify="left")
+    for column in ("run", "spec", "date", "spec hash", "test acc", "epochs", "time"):
+        table.add_column(column, justify="right" if column in ("test acc", "epochs", "time") else "left")
+    for row in rows:
+        epochs = "" if row["epochs"] is None else f"{row['epochs']}/{row['epochs_planned']}"
+        table.add_row(
+            safe(row["run"]),
+            safe(row["spec"] or ""),
+            (row["date"] or "").replace("T", " ")[:19],
+            row["spec_hash"] or "",
+            "unfinished" if not row["finished"] else _num(row["test_accuracy"]),
+            epochs,
+            "" if row["seconds"] is None else f"{row['seconds']:.1f}s",
+        )
+    stdout().print(table)
+
+
+def _compare(a: Path, b: Path, png: Path | None, format: str) -> None:
+    from cnnspec.reporting.runs import compare
+
+    target = png or Path(f"compare-{a.resolve().name}-{b.resolve().name}.png")
+    result = compare(a, b, target)
+    if format == "json":
+        typer.echo(json.dumps(result, indent=2))
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    console = stdout()
+    console.print(f"[bold]A[/bold] {safe(a)}   [bold]B[/bold] {safe(b)}", highlight=False)
+    if result["spec_diff"]:
+        console.print("resolved specs (A → B):", highlight=False)
+        for line in result["spec_diff"]:
+            style = (
+                "green"
+                if line.startswith("+")
+                else "red"
+                if line.startswith("-")
+                else "cyan"
+                if line.startswith("@@")
+                else ""
+            )
+            console.print(Text(line, style=style))
+    else:
+        console.print("resolved specs: the same", highlight=False)
+    table = Table(title="metrics", title_justify="left")
+    for column in ("metric", "A", "B", "B − A"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for row in result["metrics"]:
+        table.add_row(row["metric"], _num(row["a"]), _num(row["b"]), _num(row["difference"], signed=True))
+    console.print(table)
+    console.print(f"learning curves: {safe(result['curves'])}", highlight=False)
+
+
+def _num(value: Any, signed: bool = False) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:+d}" if signed else str(value)
+    return f"{value:+.4f}" if signed else f"{value:.4f}"

@@ -1,0 +1,171 @@
+"""`cnnspec search SPEC` — run the spec's `search:` section as an Optuna study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cnnspec.cli.common import (
+    DEFAULT_MAX_PARAMS,
+    AllowOutsideOption,
+    MaxParamsOption,
+    SetOption,
+    SpecArgument,
+    compile_reported,
+    guarded,
+    stderr,
+    stdout,
+)
+
+EXIT_INTERRUPTED = 130
+
+
+@guarded
+def search(
+    file: SpecArgument,
+    trials: Annotated[
+        int | None,
+        typer.Option("--trials", "-n", min=1, help="trials in the study in all (default: search.trials)"),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, help="worker processes to start here")
+    ] = 1,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="the search folder (default runs/<name>-search)"),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="a SQLAlchemy URL (postgresql://user@host/db) shared by workers on many machines; "
+            "default: the journal file OUT/study.journal",
+        ),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="the study's name (default: the spec's name)")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", min=1, help="seconds after which no trial starts")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the leaderboard")] = False,
+    set: SetOption = None,
+    allow_outside: AllowOutsideOption = False,
+    max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
+) -> None:
+    """Search the hyperparameters of the spec's `search:` section with Optuna.
+
+    Each trial is a run folder OUT/trial-NNN. The same command again continues the study
+    (finished trials are kept); several machines join one study with the same --storage URL.
+    Results: OUT/best.yaml (train it as it is), OUT/search.json, OUT/search.html, plots.
+    """
+    import time
+
+    from cnnspec.errors import UsageError
+    from cnnspec.search import results
+    from cnnspec.search.runner import out_folder, run_search
+    from cnnspec.search.study import (
+        create_study,
+        import_optuna,
+        journal_path,
+        open_storage,
+        repair_journal,
+        storage_label,
+    )
+    from cnnspec.search.worker import WorkerConfig
+
+    compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
+    space = compiled.search
+    if space is None:
+        raise UsageError(
+            f"expected a search: section in {file}",
+            "add search: {space: {training.batch_size: {choice: [16, 32, 64]}}} (see README, Search)",
+        )
+    folder = out_folder(out or Path("runs") / f"{compiled.name}-search")
+    name = study or compiled.name
+    optuna = import_optuna()
+    label = storage_label(storage, folder)
+    journal = journal_path(storage, folder)
+    repaired = repair_journal(journal) if journal is not None else None
+    if repaired:
+        stderr().print(f"[yellow]note:[/yellow] {repaired}", highlight=False, soft_wrap=True)
+    opened = create_study(optuna, open_storage(storage, folder), name, space, label)
+    cfg = WorkerConfig(
+        spec=file,
+        out=folder,
+        study_name=name,
+        trials=trials or space.trials,
+        overrides=list(set or []),
+        storage=storage,
+        allow_outside=allow_outside,
+        max_params=max_params,
+        deadline=time.time() + (timeout or space.timeout) if (timeout or space.timeout) else None,
+        quiet=quiet,
+        workers=workers,
+    )
+    console = stderr()
+    if not quiet:
+        console.print(
+            f"[bold]{compiled.name}[/bold]: study {name!r} in {label}, {cfg.trials} trial(s), "
+            f"{workers} worker(s), {space.objective} ({space.direction}) → {folder}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    outcome = run_search(cfg, workers, opened)
+    for note in outcome.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+    summary = results.write_summary(folder, opened, space, label, compiled)
+    leaderboard(summary)
+    if outcome.interrupted:
+        console.print(
+            "[yellow]interrupted[/yellow]: finished trials are kept in the study; the same command "
+            "continues it",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
+    """The best trials as a Rich table, with where the results are."""
+    from rich.table import Table
+
+    from cnnspec.search.results import ranked
+
+    rows = ranked(summary["trials"], summary["direction"])
+    names = [d["name"] for d in summary["space"]]
+    table = Table(
+        title=f"search {summary['study']}: best {min(top, len(rows))} of {len(rows)}", title_justify="left"
+    )
+    for column in ("#", "trial", summary["objective"], "state", "test acc", "epochs", *names):
+        table.add_column(column, justify="right" if column not in ("state",) else "left")
+    for rank, row in enumerate(rows[:top], start=1):
+        state = row["state"].lower()
+        if row.get("pruned_at_epoch"):
+            state += f" @{row['pruned_at_epoch']}"
+        table.add_row(
+            str(rank),
+            str(row["number"]),
+            "" if row["value"] is None else f"{row['value']:.4f}",
+            state,
+            "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}",
+            str(row["epochs"] or ""),
+            *[_short(row["params"].get(n)) for n in names],
+        )
+    console = stdout()
+    console.print(table)
+    best = summary["best"]
+    if best is not None:
+        console.print(
+            f"best: trial {best['number']} → {best['run_dir']}; spec with its values: best.yaml",
+            highlight=False,
+        )
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in summary["counts"].items())
+    console.print(f"{counts}; search.json, search.html", highlight=False)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)

@@ -1,0 +1,271 @@
+"""What a search leaves in its folder: search.json, best.yaml, plots and search.html.
+
+- ``search.json``: the study (name, storage, objective, space) and every trial with its
+  params, state, objective value, the epoch it was pruned at, and its run folder;
+- ``best.yaml``: the searched spec (composed: extends/use applied) with the best trial's
+  values written in and without the ``search`` section, so ``cnnspec train DIR/best.yaml``
+  trains it as it is (relative data paths are made absolute);
+- ``history.png``, ``importances.png``, ``parallel.png``: Optuna's matplotlib plots (each only
+  when the study has enough finished trials for it);
+- ``search.html``: one self-contained page (plots inlined) linking to each trial's report.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cnnspec.fileio import atomic_path, write_atomic
+from cnnspec.spec.search import SearchSpace, apply_values
+
+PLOTS = {
+    "history.png": "optimization history",
+    "importances.png": "parameter importances",
+    "parallel.png": "parallel coordinates",
+}
+#: Data paths that are read relative to the spec that names them: best.yaml lives elsewhere.
+_DATA_PATHS = (
+    ("data", "source", "npz"),
+    ("data", "source", "directory"),
+    ("data", "source", "test_directory"),
+)
+
+
+def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
+    """Every trial of the study as plain data, in order."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        attrs = t.user_attrs
+        run_dir = attrs.get("run_dir")
+        steps = sorted(t.intermediate_values)
+        row: dict[str, Any] = {
+            "number": t.number,
+            "state": t.state.name,
+            "params": dict(t.params),
+            "value": _finite(t.value),
+            "run_dir": run_dir,
+            "report": f"{run_dir}/report.html"
+            if run_dir and (out / run_dir / "report.html").is_file()
+            else None,
+            "epochs": attrs.get("epochs", len(steps) or None),
+            "pruned_at_epoch": attrs.get("pruned_at_epoch") if t.state.name == "PRUNED" else None,
+            "test_accuracy": _finite(attrs.get("test_accuracy")),
+            "seconds": round(t.duration.total_seconds(), 2) if t.duration is not None else None,
+            "host": attrs.get("host"),
+        }
+        if t.state.name == "PRUNED" and row["pruned_at_epoch"] is None and steps:
+            row["pruned_at_epoch"] = steps[-1]
+        for key in ("failed", "retry_of"):
+            if key in attrs:
+                row[key] = attrs[key]
+        rows.append(row)
+    return rows
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def best_row(rows: list[dict[str, Any]], direction: str) -> dict[str, Any] | None:
+    done = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
+    if not done:
+        return None
+    pick = max if direction == "maximize" else min
+    return pick(done, key=lambda r: r["value"])
+
+
+def ranked(rows: list[dict[str, Any]], direction: str) -> list[dict[str, Any]]:
+    """Finished trials best first (complete before pruned), then the rest."""
+    sign = -1 if direction == "maximize" else 1
+
+    def key(r: dict[str, Any]) -> tuple[int, int, float, int]:
+        order = {"COMPLETE": 0, "PRUNED": 1}.get(r["state"], 2)
+        value = r["value"]
+        return order, value is None, sign * value if value is not None else 0.0, r["number"]
+
+    return sorted(rows, key=key)
+
+
+def write_summary(out: Path, study: Any, space: SearchSpace, storage: str, compiled: Any) -> dict[str, Any]:
+    """search.json, best.yaml, the plots and search.html; returns search.json's content."""
+    rows = trial_rows(study, out)
+    best = best_row(rows, space.direction)
+    files: dict[str, str] = {}
+    if best is not None:
+        write_best(out / "best.yaml", compiled, space, best, study.study_name)
+        files["best"] = "best.yaml"
+    files.update(write_plots(out, study))
+    summary = {
+        "study": study.study_name,
+        "storage": storage,
+        "spec": str(compiled.path) if compiled.path else None,
+        "objective": space.objective,
+        "direction": space.direction,
+        "sampler": space.sampler,
+        "pruner": space.pruner,
+        "space": space.describe(),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "counts": {s: sum(1 for r in rows if r["state"] == s) for s in sorted({r["state"] for r in rows})},
+        "best": best,
+        "files": files,
+        "trials": rows,
+    }
+    write_atomic(out / "search.json", json.dumps(summary, indent=2, default=str) + "\n")
+    write_html(out / "search.html", summary)
+    return summary
+
+
+def write_best(path: Path, compiled: Any, space: SearchSpace, best: dict[str, Any], study: str) -> None:
+    doc = apply_values(compiled.doc, space, _params(space, best["params"]))
+    data = json.loads(json.dumps(doc.data, default=str))
+    for at in _DATA_PATHS:
+        _absolute(data, doc, at)
+    shown = ", ".join(f"{k}={v!r}" for k, v in best["params"].items())
+    header = (
+        f"# The best trial ({best['number']}) of the search {study!r}: {space.objective} "
+        f"{best['value']:.4f}\n# with {shown}\n"
+        "# The searched spec, composed (extends/use applied), with these values written in; "
+        "train it with `cnnspec train` as it is.\n"
+    )
+    write_atomic(
+        path, header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    )
+
+
+def _params(space: SearchSpace, params: dict[str, Any]) -> dict[str, Any]:
+    """Study params (categoricals as Optuna stores them) → the values the spec takes."""
+    from cnnspec.search.study import from_categorical
+
+    out = {}
+    for d in space.dimensions:
+        if d.name in params:
+            value = params[d.name]
+            out[d.name] = from_categorical(value, d.choices) if d.kind == "choice" else value
+    return out
+
+
+def _absolute(data: dict[str, Any], doc: Any, at: tuple[str, ...]) -> None:
+    node: Any = data
+    for part in at[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or not isinstance(node.get(at[-1]), str):
+        return
+    path = Path(node[at[-1]]).expanduser()
+    loc = doc.loc(at)
+    if not path.is_absolute() and loc is not None and not loc.file.startswith("<"):
+        node[at[-1]] = str(Path(loc.file).resolve().parent / path)
+
+
+def write_plots(out: Path, study: Any) -> dict[str, str]:
+    """Optuna's matplotlib plots of the study; a plot the study can't have yet is left out."""
+    from optuna.trial import TrialState
+
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if not done:
+        return {}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as views
+
+    makers = {
+        "history.png": views.plot_optimization_history,
+        "importances.png": views.plot_param_importances,
+        "parallel.png": views.plot_parallel_coordinate,
+    }
+    written: dict[str, str] = {}
+    for name, make in makers.items():
+        if name != "history.png" and len(done) < 2:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                axes = make(study)
+                figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
+                figure.set_size_inches(8, 4.5)
+                figure.tight_layout()
+                with atomic_path(out / name) as temp:
+                    figure.savefig(temp, dpi=100, format="png")
+            plt.close(figure)
+            written[name.removesuffix(".png")] = name
+        except Exception:  # e.g. importances of a parameter that never varied
+            with contextlib.suppress(Exception):
+                plt.close("all")
+    return written
+
+
+def write_html(path: Path, summary: dict[str, Any]) -> None:
+    """A self-contained page: the plots inlined, a table of trials linking to their reports."""
+    esc = html.escape
+    out = path.parent
+    images = []
+    for name, title in PLOTS.items():
+        file = out / name
+        if file.is_file() and name.removesuffix(".png") in summary["files"]:
+            data = base64.b64encode(file.read_bytes()).decode()
+            images.append(f'<figure><img alt="{esc(title)}" src="data:image/png;base64,{data}">'
+                          f"<figcaption>{esc(title)}</figcaption></figure>")  # fmt: skip
+    names = [d["name"] for d in summary["space"]]
+    head = "".join(f"<th>{esc(n)}</th>" for n in names)
+    body = []
+    for row in ranked(summary["trials"], summary["direction"]):
+        link = (
+            f'<a href="{esc(row["report"])}">trial {row["number"]}</a>' if row["report"]
+            else f"trial {row['number']}"
+        )  # fmt: skip
+        state = row["state"].lower()
+        if row.get("pruned_at_epoch"):
+            state += f" at epoch {row['pruned_at_epoch']}"
+        if row.get("failed"):
+            state += f" ({row['failed']})"
+        cells = "".join(f"<td>{esc(_short(row['params'].get(n)))}</td>" for n in names)
+        body.append(
+            f"<tr><td>{link}</td><td>{esc(state)}</td><td>{_fmt(row['value'])}</td>"
+            f"<td>{_fmt(row['test_accuracy'])}</td><td>{row['epochs'] or ''}</td>{cells}</tr>"
+        )
+    best = summary["best"]
+    best_text = (
+        f"best: trial {best['number']}, {esc(summary['objective'])} {best['value']:.4f}"
+        + (' — <a href="best.yaml">best.yaml</a>' if "best" in summary["files"] else "")
+        if best
+        else "no trial has finished yet"
+    )
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in summary["counts"].items())
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>search {esc(summary["study"])}</title>
+<style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#f3f3f3}}
+figure{{display:inline-block;margin:0 1em 1em 0}}img{{max-width:640px}}</style></head><body>
+<h1>search {esc(summary["study"])}</h1>
+<p>{esc(summary["objective"])} ({esc(summary["direction"])}), sampler {esc(summary["sampler"])}, pruner
+{esc(summary["pruner"])}; {esc(counts)}. Storage: {esc(str(summary["storage"]))}.</p>
+<p>{best_text}</p>
+{"".join(images)}
+<table><tr><th>trial</th><th>state</th><th>{esc(summary["objective"])}</th><th>test accuracy</th>
+<th>epochs</th>{head}</tr>
+{"".join(body)}
+</table></body></html>
+"""
+    write_atomic(path, page)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) and value is not None else ""
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)

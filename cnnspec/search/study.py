@@ -1,0 +1,297 @@
+"""The study's storage and the study itself: opened the same way by every worker.
+
+Storage is a journal file (``DIR/study.journal``, Optuna's ``JournalFileBackend``: appends under
+a file lock, so processes on one machine, or on several sharing a disk, can use one study) or
+any SQLAlchemy URL (``postgresql://…`` for workers on many machines). An unreachable URL, a
+missing driver and a damaged journal are :class:`UsageError`s with a hint, never a traceback.
+A study remembers its search space (a fingerprint in its user attributes): the same name with
+another space is refused, since its trials would mean something else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from cnnspec.errors import UsageError
+from cnnspec.spec.search import SearchSpace, grid_values
+
+JOURNAL_NAME = "study.journal"
+SPACE_ATTR = "cnnspec_space"
+#: RDB storages: a running trial beats every HEARTBEAT s; silent for GRACE s, it is failed (and
+#: retried once) by the next worker that starts a trial, on any machine.
+HEARTBEAT = 10
+GRACE = 60
+
+
+def import_optuna() -> Any:
+    """Optuna (quiet), or a usage error that says how to install it."""
+    try:
+        import optuna
+    except ModuleNotFoundError:
+        raise UsageError(
+            "cnnspec search needs Optuna, which is not installed",
+            "pip install 'cnnspec[search]'",
+        ) from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna
+
+
+def redact(url: str) -> str:
+    """A storage URL without its password (search.json and messages show it)."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def journal_path(storage: str | None, out: Path) -> Path | None:
+    """The journal file of this storage (``None`` for a database URL)."""
+    if storage is None:
+        return out / JOURNAL_NAME
+    return None if "://" in storage else Path(storage)
+
+
+def storage_label(storage: str | None, out: Path) -> str:
+    return redact(storage) if storage else str(out / JOURNAL_NAME)
+
+
+def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -> Any:
+    """The Optuna storage: ``storage`` (a SQLAlchemy URL, or a journal file path) or the journal
+    file in ``out``."""
+    optuna = import_optuna()
+    path = journal_path(storage, out)
+    if path is not None:
+        return _journal(optuna, path)
+    from optuna.storages import RDBStorage
+
+    shown = redact(storage)
+    storage = postgres_driver(storage)
+    engine: dict[str, Any] = {}
+    if storage.startswith("postgresql"):
+        engine = {"connect_args": {"connect_timeout": 10}}
+    try:
+        for attempt in range(5):
+            try:
+                return RDBStorage(
+                    storage,
+                    engine_kwargs=engine,
+                    heartbeat_interval=HEARTBEAT,
+                    grace_period=GRACE,
+                    heartbeat_stale_trial_callback=retry_stale if retry_failed else None,
+                )
+            except Exception as exc:
+                # workers that start together on a new database race to create its tables:
+                # the losers see a unique-key violation, and find the tables made a moment later
+                if type(exc).__name__ != "IntegrityError" or attempt == 4:
+                    raise
+                time.sleep(0.5 + attempt)
+        raise AssertionError("unreachable")
+    except ModuleNotFoundError as exc:
+        raise UsageError(
+            f"cannot open the storage {shown}: its database driver {exc.name!r} is not installed",
+            "pip install 'cnnspec[search]' (psycopg2 for postgresql://)",
+        ) from None
+    except ImportError as exc:  # Optuna's wrapper of a missing driver
+        raise UsageError(
+            f"cannot open the storage {shown}: {exc}", "pip install 'cnnspec[search]' for postgresql://"
+        ) from None
+    except Exception as exc:  # SQLAlchemy's OperationalError, ArgumentError, …
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"cannot open the study storage {shown}: {redact(first)}",
+            "check that the database server runs and the URL (host, port, user, database) is right",
+        ) from None
+
+
+def retry_stale(study: Any, frozen: Any) -> None:
+    """A trial whose heartbeat stopped (its worker died, on any machine) was failed: enqueue it
+    once more with the same values, unless it was itself the retry of a dead worker's trial.
+    (Optuna's RetryHeartbeatStaleTrialCallback would do the same, but marks the retry in system
+    attributes the trial budget of :func:`cnnspec.search.worker.counted` does not read.)"""
+    if frozen.user_attrs.get("retry_reason") == "worker died":
+        return
+    study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number, "retry_reason": "worker died"})
+
+
+def postgres_driver(url: str) -> str:
+    """``postgresql://`` with the driver that is installed: SQLAlchemy 2.1 means psycopg 3 by it,
+    2.0 psycopg2 (the one ``cnnspec[search]`` installs); a URL that names a driver is kept."""
+    import importlib.util
+
+    if not url.startswith("postgresql://"):
+        return url
+    for module, dialect in (("psycopg2", "postgresql+psycopg2"), ("psycopg", "postgresql+psycopg")):
+        if importlib.util.find_spec(module) is not None:
+            return dialect + url[len("postgresql") :]
+    return url
+
+
+def repair_journal(path: Path) -> str | None:
+    """Check a journal before Optuna opens it; drop its last line when a killed writer left it
+    half written (no newline, not JSON: that operation never happened), keeping the file before
+    as ``PATH.bak``, and return a note saying so. Any other broken line raises :func:`damaged`
+    at once, before Optuna skips it and appends after it (which breaks the file for good)."""
+    if not path.is_file():
+        return None
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    lock = JournalFileSymlinkLock(str(path))  # Optuna's own: no worker appends meanwhile
+    lock.acquire()
+    try:
+        return _repair(path)
+    finally:
+        lock.release()
+
+
+def _repair(path: Path) -> str | None:
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    lines = raw.split(b"\n")
+    partial = lines.pop()  # b"" when the file ends with a newline
+    for number, line in enumerate(lines, start=1):
+        try:
+            json.loads(line)
+        except ValueError as exc:
+            raise damaged(path, exc, number) from None
+    if not partial:
+        return None
+    try:
+        json.loads(partial)
+        return None  # complete, only its newline missing: Optuna reads it
+    except ValueError:
+        pass
+    backup = path.with_name(path.name + ".bak")
+    shutil.copyfile(path, backup)
+    os.truncate(path, len(raw) - len(partial))
+    return (
+        f"the last line of {path} was half written (a killed process); removed it (the file before: {backup})"
+    )
+
+
+def _journal(optuna: Any, path: Path) -> Any:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        storage = JournalStorage(JournalFileBackend(str(path)))
+    except OSError as exc:
+        raise UsageError(f"cannot open the journal file {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # a damaged journal is replayed on open
+        raise damaged(path, exc) from None
+    return storage
+
+
+def damaged(path: Path, exc: BaseException, line: int | None = None) -> UsageError:
+    where = f" at line {line}" if line else ""
+    return UsageError(
+        f"the study journal {path} is damaged{where} and cannot be read ({type(exc).__name__}: {exc})",
+        f"nothing in it was changed; move it away (e.g. mv {path} {path}.bad) to start a new study there",
+    )
+
+
+def create_study(optuna: Any, storage: Any, name: str, space: SearchSpace, label: str) -> Any:
+    """Create the study, or load it when it exists (its space must be this one)."""
+    try:
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            direction=space.direction,
+            load_if_exists=True,
+        )
+    except json.JSONDecodeError as exc:  # a journal line that is not JSON
+        raise damaged(Path(label), exc) from None
+    except Exception as exc:
+        if isinstance(exc, ValueError) and "direction" in str(exc).lower():
+            raise UsageError(
+                f"the study {name!r} in {label} optimizes in another direction",
+                "choose another --study name, or another --out",
+            ) from None
+        raise storage_failure(label, exc) from None
+    fingerprint = space.fingerprint()
+    found = study.user_attrs.get(SPACE_ATTR)
+    if found is None:
+        study.set_user_attr(SPACE_ATTR, fingerprint)
+        study.set_user_attr("cnnspec_objective", space.objective)
+        study.set_user_attr("cnnspec_dimensions", space.describe())
+    elif found != fingerprint:
+        before = {d["name"] for d in study.user_attrs.get("cnnspec_dimensions", [])}
+        now = {d.name for d in space.dimensions}
+        changed = sorted(before ^ now) or ["the ranges, choices or objective"]
+        raise UsageError(
+            f"the study {name!r} in {label} was started with another search space (differs in: "
+            f"{', '.join(changed)}); its trials would not mean the same",
+            "give this search another --study name (or another --out), or search with the old space",
+        )
+    return study
+
+
+def storage_failure(label: str, exc: BaseException) -> UsageError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UsageError(f"the study storage {label} failed: {type(exc).__name__}: {redact(first)}")
+
+
+def make_sampler(optuna: Any, space: SearchSpace, worker: int) -> Any:
+    """The section's sampler; seeded samplers get seed + worker index (workers must differ)."""
+    seed = None if space.seed is None else space.seed + worker
+    if space.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if space.sampler == "grid":
+        grid = {d.name: [_categorical(v) for v in grid_values(d)] for d in space.dimensions}
+        return _grid_sampler(optuna)(grid, seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _grid_sampler(optuna: Any) -> type:
+    class Grid(optuna.samplers.GridSampler):  # type: ignore[misc, name-defined]
+        """Optuna's grid without its ``study.stop()`` once the grid is used up, which raises
+        outside ``study.optimize``: our workers stop by the trial budget (:func:`grid_size`)."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return Grid
+
+
+def make_pruner(optuna: Any, space: SearchSpace, epochs: int) -> Any:
+    if space.pruner == "none":
+        return optuna.pruners.NopPruner()
+    if space.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
+    # the first 3 trials always finish (there is no median yet); later ones are judged every epoch
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+
+
+def grid_size(space: SearchSpace) -> int:
+    size = 1
+    for d in space.dimensions:
+        size *= len(grid_values(d))
+    return size
+
+
+def _categorical(value: Any) -> Any:
+    """Optuna's categorical values are None, bool, int, float or str: others go as JSON text."""
+    import json
+
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def categorical(value: Any) -> Any:
+    return _categorical(value)
+
+
+def from_categorical(value: Any, choices: tuple[Any, ...]) -> Any:
+    """The choice a categorical value stands for."""
+    for choice in choices:
+        if _categorical(choice) == value and type(_categorical(choice)) is type(value):
+            return choice
+    return value

@@ -1,0 +1,338 @@
+"""One worker: asks the study for trials and trains each into its own run folder.
+
+A trial is an ordinary ``cnnspec train`` run (:func:`cnnspec.training.trainer.train`, which
+takes the run folder's lock) in ``DIR/trial-NNN/``: the trial's spec with its values written in
+(``spec.yaml``), ``resolved.yaml``, metrics, report.html, plus ``trial.json`` (its params,
+state, objective, and the epoch it was pruned at). The objective is the best epoch's value of
+the logged metric; pruning gets one report per epoch.
+
+Workers agree on how many trials remain under a file lock in ``DIR`` (``.ask.lock``), so the
+workers of one machine start exactly ``trials`` trials; workers on other machines (a shared
+database) may start up to one extra trial each. A trial whose worker died (its PID is gone on
+this host; on a database, its heartbeat stopped) is failed and enqueued once more with the
+same values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import math
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
+from cnnspec.errors import SpecError, UsageError
+from cnnspec.fileio import write_atomic
+from cnnspec.search import study as studies
+from cnnspec.spec.search import Dimension, SearchSpace, apply_values
+
+ASK_LOCK = ".ask.lock"
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class WorkerConfig:
+    """What a worker process needs (picklable: it crosses a ``spawn``)."""
+
+    spec: Path
+    out: Path
+    study_name: str
+    trials: int
+    overrides: list[str] = field(default_factory=list)
+    storage: str | None = None
+    allow_outside: bool = False
+    max_params: int = DEFAULT_MAX_PARAMS
+    deadline: float | None = None  # time.time() after which no trial starts
+    index: int = 0
+    workers: int = 1
+    quiet: bool = False
+
+
+def trial_dir(out: Path, number: int) -> Path:
+    return out / f"trial-{number:03d}"
+
+
+@contextlib.contextmanager
+def ask_lock(out: Path) -> Iterator[None]:
+    """The workers on this machine count and ask one at a time."""
+    fd = os.open(out / ASK_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def counted(study: Any) -> int:
+    """Trials that use up the budget: finished, running, and failed ones not retried."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials if "retry_of" in t.user_attrs}
+    live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    spent = [
+        t for t in trials if t.state == TrialState.FAIL and t.number not in retried and not _retryable(t)
+    ]
+    return sum(1 for t in trials if t.state in live) + len(spent)
+
+
+def _retryable(trial: Any) -> bool:
+    """A failed trial that gets (or got) another go: killed or interrupted, not already a retry
+    of a killed one."""
+    reason = trial.user_attrs.get("failed")
+    if reason == "interrupted":
+        return True
+    return reason == "worker died" and trial.user_attrs.get("retry_reason") != "worker died"
+
+
+def fail_dead_trials(study: Any, out: Path) -> list[int]:
+    """Fail the running trials of this host whose worker process is gone; enqueue each once
+    more (same values). Returns their numbers."""
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    failed: list[int] = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("host") != host or _alive(t.user_attrs.get("pid")):
+            continue
+        fail(study, t, "worker died", out)
+        failed.append(t.number)
+    return failed
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return True  # asked but not yet started: its worker is alive (it sets the PID at once)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail(study: Any, frozen: Any, reason: str, out: Path) -> None:
+    """Mark a trial failed (``reason`` in its attributes) and, when it may, enqueue a retry."""
+    from optuna.trial import TrialState
+
+    storage = study._storage  # Optuna's own API for a trial another process started
+    trial_id = frozen._trial_id
+    with contextlib.suppress(Exception):
+        storage.set_trial_user_attr(trial_id, "failed", reason)
+    try:
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    except Exception:
+        return  # it finished (or another process failed it) meanwhile
+    frozen = storage.get_trial(trial_id)
+    _write_trial_json(out, frozen.number, {"state": "FAIL", "failed": reason, "params": frozen.params})
+    if _retryable(frozen):
+        study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number, "retry_reason": reason})
+
+
+def _write_trial_json(out: Path, number: int, info: dict[str, Any]) -> None:
+    folder = trial_dir(out, number)
+    if folder.is_dir():
+        with contextlib.suppress(OSError):
+            write_atomic(folder / "trial.json", json.dumps({"number": number, **info}, indent=2) + "\n")
+
+
+def suggest(trial: Any, d: Dimension) -> Any:
+    if d.kind == "float":
+        return trial.suggest_float(d.name, d.low, d.high, log=d.log, step=d.step)
+    if d.kind == "int":
+        return trial.suggest_int(d.name, int(d.low), int(d.high), step=int(d.step or 1), log=d.log)
+    raw = trial.suggest_categorical(d.name, [studies.categorical(c) for c in d.choices])
+    return studies.from_categorical(raw, d.choices)
+
+
+def objective_value(history: list[dict[str, float]], metric: str, direction: str) -> float | None:
+    """The best epoch's value of ``metric`` (``None`` when it never appeared)."""
+    values = [row[metric] for row in history if metric in row and math.isfinite(float(row[metric]))]
+    if not values:
+        return None
+    return max(values) if direction == "maximize" else min(values)
+
+
+def pruning_callback(trial: Any, metric: str) -> Any:
+    """A Keras callback: one ``trial.report`` per epoch; stops ``fit`` when Optuna prunes."""
+    import keras
+
+    class Pruning(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pruned_at: int | None = None
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            value = (logs or {}).get(metric)
+            if value is None or not math.isfinite(float(value)):
+                return
+            trial.report(float(value), epoch + 1)
+            if trial.should_prune():
+                self.pruned_at = epoch + 1
+                self.model.stop_training = True
+
+    return Pruning()
+
+
+def trial_spec_text(doc: Any, name: str, values: dict[str, Any], number: int) -> str:
+    import yaml
+
+    shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+    header = (
+        f"# trial {number} of the search of {name}: {shown}\n"
+        "# the searched spec, composed (extends/use applied), with this trial's values written in\n"
+    )
+    data = json.loads(json.dumps(doc.data, default=str))
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
+
+
+def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, trial: Any) -> str:
+    """Train one trial and tell the study; returns a one-line summary."""
+    from cnnspec.analysis.passes import compile_doc
+    from cnnspec.reporting.html import write_report
+    from cnnspec.spec.loader import SOURCE_TEXTS
+    from cnnspec.training.progress import Display
+    from cnnspec.training.trainer import TrainingInterrupted, train
+
+    number = trial.number
+    folder = trial_dir(cfg.out, number)
+    trial.set_user_attr("run_dir", folder.name)
+    values = {d.name: suggest(trial, d) for d in space.dimensions}
+    doc = apply_values(compiled.doc, space, values)
+    # the run folder's spec.yaml is this trial's text (rundir writes SOURCE_TEXTS[doc.file]
+    # for a spec without a file); locations stay the searched file's, for relative data paths
+    doc.file = f"<trial {number}>"
+    SOURCE_TEXTS[doc.file] = trial_spec_text(doc, compiled.name, values, number)
+    started = time.time()
+    pruning = None
+    try:
+        trial_compiled = compile_doc(doc, max_params=cfg.max_params)
+        pruning = pruning_callback(trial, space.objective)
+        result = train(
+            trial_compiled,
+            out=folder,
+            display=Display("quiet"),
+            command=[*sys.argv[:1], "search", str(cfg.spec), "--study", cfg.study_name],
+            write_report=write_report,
+            callbacks=[pruning],
+        )
+    except (TrainingInterrupted, KeyboardInterrupt):
+        fail(study, study._storage.get_trial(trial._trial_id), "interrupted", cfg.out)
+        raise KeyboardInterrupt from None  # the search stops: the runner writes what finished
+    except (SpecError, UsageError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        _tell_failed(study, trial, f"{type(exc).__name__}: {message}", cfg.out, values)
+        return f"trial {number}: failed ({message})"
+    except Exception as exc:
+        _tell_failed(study, trial, f"{type(exc).__name__}: {exc}", cfg.out, values)
+        return f"trial {number}: failed ({type(exc).__name__}: {exc})"
+    seconds = time.time() - started
+    value = objective_value(result.history, space.objective, space.direction)
+    pruned_at = pruning.pruned_at if pruning is not None else None
+    info: dict[str, Any] = {
+        "params": values,
+        "objective": space.objective,
+        "value": value,
+        "epochs": len(result.history),
+        "pruned_at_epoch": pruned_at,
+        "test_accuracy": result.metrics.get("test_accuracy"),
+        "seconds": round(seconds, 2),
+    }
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("test_accuracy", result.metrics.get("test_accuracy"))
+    trial.set_user_attr("epochs", len(result.history))
+    if pruned_at is not None:
+        trial.set_user_attr("pruned_at_epoch", pruned_at)
+        study.tell(trial, state=TrialState.PRUNED)
+        info["state"] = "PRUNED"
+    elif value is None:
+        trial.set_user_attr("failed", f"the training logged no {space.objective}")
+        study.tell(trial, state=TrialState.FAIL)
+        info["state"] = "FAIL"
+    else:
+        study.tell(trial, value)
+        info["state"] = "COMPLETE"
+    _write_trial_json(cfg.out, number, info)
+    shown = "n/a" if value is None else f"{value:.4f}"
+    what = f"pruned at epoch {pruned_at}" if pruned_at else info["state"].lower()
+    return (
+        f"trial {number}: {space.objective} {shown} ({what}, {len(result.history)} epoch(s), "
+        f"test accuracy {result.metrics.get('test_accuracy', float('nan')):.4f}, {seconds:.1f}s) → {folder}"
+    )
+
+
+def _tell_failed(study: Any, trial: Any, reason: str, out: Path, values: dict[str, Any]) -> None:
+    from optuna.trial import TrialState
+
+    with contextlib.suppress(Exception):
+        trial.set_user_attr("failed", reason[:500])
+    with contextlib.suppress(Exception):
+        study.tell(trial, state=TrialState.FAIL)
+    _write_trial_json(out, trial.number, {"state": "FAIL", "failed": reason, "params": values})
+
+
+def open_study(cfg: WorkerConfig, space: SearchSpace, epochs: int) -> Any:
+    optuna = studies.import_optuna()
+    storage = studies.open_storage(cfg.storage, cfg.out)
+    label = studies.storage_label(cfg.storage, cfg.out)
+    study = studies.create_study(optuna, storage, cfg.study_name, space, label)
+    study.sampler = studies.make_sampler(optuna, space, cfg.index)
+    study.pruner = studies.make_pruner(optuna, space, epochs)
+    return study
+
+
+def _quiet_tensorflow() -> None:
+    """TensorFlow imported without its start-up lines; its retracing warnings (one process
+    trains many models) silenced."""
+    from cnnspec.training.runtime import import_keras
+
+    import_keras()
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+
+
+def run_worker(cfg: WorkerConfig) -> int:
+    """Run trials until the study has ``cfg.trials`` (or the deadline passes); exit status."""
+    from optuna.storages import fail_stale_trials
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    from cnnspec.analysis.passes import compile_spec
+    from cnnspec.analysis.settings import training_config
+
+    compiled = compile_spec(
+        cfg.spec, cfg.overrides, allow_outside=cfg.allow_outside, max_params=cfg.max_params
+    )
+    space = compiled.search
+    if space is None:
+        raise UsageError(f"expected a search: section in {cfg.spec}")
+    study = open_study(cfg, space, training_config(compiled).epochs)
+    _quiet_tensorflow()
+    limit = min(cfg.trials, studies.grid_size(space)) if space.sampler == "grid" else cfg.trials
+    label = f"[worker {cfg.index}] " if cfg.workers > 1 else ""
+    while True:
+        if cfg.deadline is not None and time.time() >= cfg.deadline:
+            break
+        with ask_lock(cfg.out):
+            fail_dead_trials(study, cfg.out)
+            fail_stale_trials(study)  # a database's trials whose heartbeat stopped (any machine)
+            if counted(study) >= limit:
+                break
+            trial = study.ask()
+            trial.set_user_attr("pid", os.getpid())  # under the lock: a sweep sees it alive
+            trial.set_user_attr("host", socket.gethostname())
+        with get_heartbeat_thread(trial._trial_id, study._storage):  # a no-op for the journal
+            line = run_trial(cfg, compiled, space, study, trial)
+        if not cfg.quiet:
+            print(f"{label}{line}", flush=True)
+    return 0

@@ -1,0 +1,546 @@
+"""The ``search:`` section: a hyperparameter search space over dotted spec paths.
+
+A front-end pass reads it into a :class:`SearchSpace` (no TensorFlow, no Optuna): each key of
+``search.space`` is a dotted path (``vars.width``, ``training.optimizer.adam.learning_rate``,
+``data.validation_split``, ``model[3].dropout.rate``, or ``ID.param`` for a layer with that
+``id``), each value a space (``{float: [lo, hi], log: true}``, ``{int: [lo, hi], step: 8}``,
+``{choice: [...]}``). :func:`read_search` resolves every path against the composed document
+and the schema, so a path that leads nowhere is a located error with did-you-mean, and a range
+on a parameter that is not a number is refused. :func:`apply_values` writes one trial's values
+into a copy of the document (the search section removed) located at the search value, so an
+error a value causes later (schema, shapes) points at the value in ``search.space``.
+The checks that need a compiled spec (objective, choice values, shapes of every combination)
+are in :mod:`cnnspec.analysis.search_check`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cnnspec.errors import Diagnostics, Loc, SpecPath, UsageError, did_you_mean, format_path
+from cnnspec.layers.registry import REGISTRY
+from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
+
+SAMPLERS = ["tpe", "random", "grid"]
+PRUNERS = ["median", "hyperband", "none"]
+DIRECTIONS = ["maximize", "minimize"]
+DEFAULT_OBJECTIVE = "val_accuracy"
+DEFAULT_TRIALS = 20
+
+_PAIR_NUMBER = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+_PAIR_INT = {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}
+SPACE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {
+                "float": {**_PAIR_NUMBER, "description": "[low, high], both included"},
+                "log": {"type": "boolean", "description": "sample on a log scale (low > 0)"},
+                "step": {"type": "number", "exclusiveMinimum": 0, "description": "discretize by this"},
+            },
+            "required": ["float"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {
+                "int": {**_PAIR_INT, "description": "[low, high], both included"},
+                "step": {"type": "integer", "minimum": 1},
+                "log": {"type": "boolean"},
+            },
+            "required": ["int"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {
+                "choice": {
+                    "type": "array",
+                    "minItems": 1,
+                    "description": "the values to try (numbers, strings, booleans, null or mappings)",
+                }
+            },
+            "required": ["choice"],
+            "additionalProperties": False,
+        },
+    ],
+    "description": "{float: [lo, hi], log?, step?} | {int: [lo, hi], step?, log?} | {choice: [...]}",
+}
+SEARCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "a hyperparameter search (`cnnspec search`): spec paths → spaces, run on Optuna",
+    "properties": {
+        "space": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": SPACE_SCHEMA,
+            "description": "dotted spec path (vars.x, training.*, data.*, model[i].kind.param, "
+            "ID.param) → space",
+        },
+        "objective": {
+            "anyOf": [
+                {"type": "string", "minLength": 1},
+                {
+                    "type": "object",
+                    "properties": {
+                        "metric": {"type": "string", "minLength": 1},
+                        "direction": {"enum": DIRECTIONS},
+                    },
+                    "additionalProperties": False,
+                },
+            ],
+            "description": "a per-epoch logged value (default val_accuracy), best epoch counts; "
+            "direction default: minimize for losses, else maximize",
+        },
+        "trials": {"type": "integer", "minimum": 1, "description": f"default {DEFAULT_TRIALS}"},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "seconds (per worker)"},
+        "sampler": {"enum": SAMPLERS, "description": "default tpe"},
+        "pruner": {"enum": PRUNERS, "description": "stop poor trials early (default median)"},
+        "seed": {"type": "integer", "minimum": 0, "description": "the sampler's seed"},
+    },
+    "required": ["space"],
+    "additionalProperties": False,
+}
+
+#: Sections whose values a search may set by a schema path, and their schemas.
+SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
+    "training": TRAINING_SCHEMA,
+    "data": DATA_SCHEMA,
+    "runtime": RUNTIME_SCHEMA,
+}
+#: Top-level lists of layer items: ``model[3].dropout.rate``.
+LAYER_LISTS = ("model", "augmentation")
+
+Kind = Literal["float", "int", "choice"]
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched value: its name (the key as written), where it goes, and its space."""
+
+    name: str
+    target: SpecPath  # where in the composed document the value is written
+    kind: Kind
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    loc: Loc | None = None  # the space as written
+    value_locs: tuple[Loc | None, ...] = ()  # choice items, or [low, high]
+    affects_model: bool = False  # vars and layer parameters: shapes may depend on it
+
+    def candidates(self) -> tuple[Any, ...]:
+        """Values every check tries: the choices, or both ends of a range."""
+        if self.kind == "choice":
+            return self.choices
+        if self.kind == "int":
+            return (int(self.low), int(self.high))
+        return (self.low, self.high)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The checked ``search:`` section."""
+
+    dimensions: tuple[Dimension, ...]
+    objective: str = DEFAULT_OBJECTIVE
+    direction: str = "maximize"
+    trials: int = DEFAULT_TRIALS
+    timeout: float | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    seed: int | None = None
+    objective_loc: Loc | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """A hash of the space (paths and ranges): a study keeps one space for its life."""
+        rows = [
+            [d.name, d.kind, d.low, d.high, d.log, d.step, [json.dumps(c, sort_keys=True) for c in d.choices]]
+            for d in self.dimensions
+        ]
+        text = json.dumps([rows, self.objective, self.direction], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The space as plain data (search.json, the study's attributes)."""
+        out = []
+        for d in self.dimensions:
+            row: dict[str, Any] = {"name": d.name, "kind": d.kind}
+            if d.kind == "choice":
+                row["choices"] = list(d.choices)
+            else:
+                row.update(low=d.low, high=d.high, log=d.log, step=d.step)
+            out.append(row)
+        return out
+
+
+def read_search(doc: SourceDoc, diags: Diagnostics) -> SearchSpace | None:
+    """The ``search:`` section of a schema-checked document (``None`` when there is none)."""
+    section = doc.data.get("search")
+    if not isinstance(section, dict):
+        return None
+    dimensions: list[Dimension] = []
+    for name, space in (section.get("space") or {}).items():
+        dimension = _dimension(doc, name, space, diags)
+        if dimension is not None:
+            dimensions.append(dimension)
+    for d in dimensions:
+        inner = [e for e in dimensions if e is not d and e.target[: len(d.target)] == d.target]
+        if inner:
+            diags.error(
+                f"search paths overlap: {d.name} contains {inner[0].name}",
+                d.loc,
+                format_path(("search", "space", d.name)),
+                code="search",
+                hint="search one of them: a value of the outer path replaces what the inner one sets",
+            )
+    objective_raw = section.get("objective", DEFAULT_OBJECTIVE)
+    objective_path: SpecPath = ("search", "objective")
+    if isinstance(objective_raw, dict):
+        metric = str(objective_raw.get("metric", DEFAULT_OBJECTIVE))
+        direction = objective_raw.get("direction")
+        if "metric" in objective_raw:
+            objective_path = (*objective_path, "metric")
+    else:
+        metric, direction = str(objective_raw), None
+    if direction is None:
+        direction = "minimize" if metric.endswith("loss") else "maximize"
+    sampler = str(section.get("sampler", "tpe"))
+    if sampler == "grid":
+        for d in dimensions:
+            if d.kind == "float" and d.step is None:
+                diags.error(
+                    "expected choices or an int range for the grid sampler; received a float range",
+                    d.loc,
+                    format_path(("search", "space", d.name)),
+                    code="search",
+                    hint="give the float range a step, list the values with choice, or use sampler: tpe",
+                )
+    timeout = section.get("timeout")
+    return SearchSpace(
+        tuple(dimensions),
+        objective=metric,
+        direction=str(direction),
+        trials=int(section.get("trials", DEFAULT_TRIALS)),
+        timeout=float(timeout) if timeout is not None else None,
+        sampler=sampler,
+        pruner=str(section.get("pruner", "median")),
+        seed=section.get("seed"),
+        objective_loc=doc.loc(objective_path) if "objective" in section else doc.key_loc(("search",)),
+    )
+
+
+def grid_values(d: Dimension) -> list[Any]:
+    """Every value of a dimension the grid sampler visits."""
+    if d.kind == "choice":
+        return list(d.choices)
+    step = d.step or 1
+    values: list[Any] = []
+    value = d.low
+    while value <= d.high + 1e-12:
+        values.append(int(value) if d.kind == "int" else round(value, 12))
+        value += step
+    return values
+
+
+def _dimension(doc: SourceDoc, name: str, space: Any, diags: Diagnostics) -> Dimension | None:
+    at: SpecPath = ("search", "space", name)
+    key_loc = doc.key_loc(at)
+    where = format_path(at)
+
+    def error(message: str, hint: str | None = None, loc: Loc | None = None) -> None:
+        diags.error(message, loc or key_loc, where, code="search", hint=hint)
+
+    path = _parse_path(name)
+    if path is None:
+        error(f"expected a dotted spec path like training.batch_size or vars.width; received {name!r}")
+        return None
+    resolved = _resolve_target(doc, path, error)
+    if resolved is None:
+        return None
+    target, numeric, affects_model = resolved
+    kind: Kind = "float" if "float" in space else "int" if "int" in space else "choice"
+    if kind == "choice":
+        items = space["choice"]
+        return Dimension(
+            name, target, "choice", choices=tuple(items), loc=doc.loc(at), affects_model=affects_model,
+            value_locs=tuple(doc.loc((*at, "choice", i)) for i in range(len(items))),
+        )  # fmt: skip
+    low, high = space[kind]
+    range_loc = doc.loc((*at, kind))
+    if numeric is False or (numeric == "int" and kind == "float"):
+        error(
+            f"expected a parameter that takes numbers for a {kind} range; {format_path(target)} is not "
+            + ("a number" if numeric is False else "a float (it takes integers)"),
+            "use {choice: [...]} for values that are not numbers"
+            if numeric is False
+            else "use {int: [lo, hi]} for an integer parameter",
+            range_loc,
+        )
+        return None
+    if not low < high:
+        error(f"expected low < high in the {kind} range; received [{low}, {high}]", loc=range_loc)
+        return None
+    log = bool(space.get("log", False))
+    if log and low <= 0:
+        error(f"expected low > 0 for a log range; received {low}", loc=range_loc)
+        return None
+    step = space.get("step")
+    if log and step is not None:
+        error("expected either log or step, not both (Optuna samples one way)", loc=range_loc)
+        return None
+    return Dimension(
+        name, target, kind, low=low, high=high, log=log, step=step, loc=doc.loc(at),
+        value_locs=(doc.loc((*at, kind, 0)), doc.loc((*at, kind, 1))), affects_model=affects_model,
+    )  # fmt: skip
+
+
+def _parse_path(name: str) -> SpecPath | None:
+    from cnnspec.spec.compose import parse_override
+
+    try:
+        path, _ = parse_override(f"{name}=0")
+    except UsageError:
+        return None
+    return path
+
+
+#: (target path, numeric: "int" | "number" | False | None (unknown), affects the model)
+Target = tuple[SpecPath, Any, bool]
+
+
+def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None:
+    head = path[0]
+    data = doc.data
+    if head == "vars":
+        names = list(data.get("vars") or {})
+        if len(path) != 2 or not isinstance(path[1], str):
+            error("expected vars.NAME: a var is one value")
+            return None
+        if path[1] not in names:
+            error(
+                f"unknown var {path[1]!r}: the search can only set a var the spec declares",
+                did_you_mean(path[1], names) or "declare it under `vars:` in the spec",
+            )
+            return None
+        value = data["vars"][path[1]]
+        numeric: Any = None
+        if isinstance(value, bool) or (value is not None and not isinstance(value, (int, float, str))):
+            numeric = False
+        elif isinstance(value, int):
+            numeric = "number"  # a var declared 32 may take 48 or 0.5: its uses' checks decide
+        elif isinstance(value, float):
+            numeric = "number"
+        elif isinstance(value, str) and "${" not in value:
+            numeric = False
+        return path, numeric, True
+    if head in SECTION_SCHEMAS:
+        numeric = _schema_path(SECTION_SCHEMAS[head], path, error)
+        if numeric is None:
+            return None
+        return path, numeric, False
+    if head in LAYER_LISTS:
+        return _layer_path(doc, path, error)
+    if not isinstance(head, str):
+        error("expected a path that starts with a name")
+        return None
+    ids = _ids(data.get("model"), ("model",))
+    if head not in ids:
+        known = ["vars", *SECTION_SCHEMAS, *LAYER_LISTS, *ids]
+        error(
+            f"{head!r} is neither vars, a section (training, data, runtime), model[i], augmentation[i] "
+            "nor the id of a layer",
+            did_you_mean(head, known) or (f"layer ids: {', '.join(ids)}" if ids else "no layer has an id"),
+        )
+        return None
+    item_path = ids[head]
+    item = _at(data, item_path)
+    kind_name = next((k for k in item if k not in ("id", "inputs", "when")), None)
+    if len(path) != 2 or not isinstance(path[1], str) or kind_name is None:
+        error(f"expected {head}.PARAM: a parameter of the layer with id {head!r}")
+        return None
+    return _layer_param(doc, (*item_path, kind_name), path[1], error)
+
+
+def _schema_path(schema: dict[str, Any], path: SpecPath, error: Any) -> Any:
+    """Walk ``schema`` along ``path[1:]``; the leaf's numeric kind, or ``None`` after an error."""
+    current = [schema]
+    for depth, part in enumerate(path[1:], start=1):
+        nxt: list[dict[str, Any]] = []
+        options: list[str] = []
+        for alt in _alternatives(current):
+            if isinstance(part, int):
+                if alt.get("type") == "array" and isinstance(alt.get("items"), dict):
+                    nxt.append(alt["items"])
+            else:
+                props = alt.get("properties") or {}
+                options += list(props)
+                if part in props:
+                    nxt.append(props[part])
+                elif isinstance(alt.get("additionalProperties"), dict):
+                    nxt.append(alt["additionalProperties"])
+        if not nxt:
+            where = format_path(path[:depth])
+            hint = did_you_mean(str(part), options) or (
+                f"keys of {where}: {', '.join(dict.fromkeys(options))}" if options else None
+            )
+            error(f"{format_path(path)} is no setting of the spec: {where} has no {part!r}", hint)
+            return None
+        current = nxt
+    types = {t for alt in _alternatives(current) for t in _types(alt)}
+    if types & {"number"}:
+        return "number"
+    if "integer" in types:
+        return "int"
+    return False
+
+
+def _alternatives(schemas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    stack = list(schemas)
+    while stack:
+        schema = stack.pop(0)
+        if "anyOf" in schema:
+            stack.extend(s for s in schema["anyOf"] if "$ref" not in s)
+        else:
+            out.append(schema)
+    return out
+
+
+def _types(schema: dict[str, Any]) -> list[str]:
+    kind = schema.get("type")
+    return kind if isinstance(kind, list) else [kind] if isinstance(kind, str) else []
+
+
+def _layer_path(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None:
+    """``model[3].dropout.rate``: an item of a layer list, its kind, one parameter."""
+    if len(path) != 4 or not isinstance(path[1], int) or not isinstance(path[3], str):
+        error(f"expected {path[0]}[INDEX].KIND.PARAM (or ID.PARAM for a layer with an id)")
+        return None
+    items = doc.data.get(path[0])
+    if not isinstance(items, list) or path[1] >= len(items):
+        count = len(items) if isinstance(items, list) else 0
+        error(f"expected an index below {count} in {path[0]}; received {path[1]}")
+        return None
+    item = items[path[1]]
+    kinds = [k for k in item if k not in ("id", "inputs", "when")] if isinstance(item, dict) else [item]
+    if path[2] not in kinds:
+        error(
+            f"{format_path(path[:2])} is a {kinds[0] if kinds else 'layer'}, not {path[2]!r}",
+            did_you_mean(str(path[2]), [str(k) for k in kinds]),
+        )
+        return None
+    return _layer_param(doc, path[:3], path[3], error)  # a bare `- batch_norm` gets a mapping
+
+
+def _layer_param(doc: SourceDoc, kind_path: SpecPath, param: str, error: Any) -> Target | None:
+    kind = REGISTRY.get(str(kind_path[-1]))
+    if kind is None:  # a block call: its declared params
+        block = (doc.data.get("blocks") or {}).get(str(kind_path[-1])) or {}
+        names = list(block.get("params") or {})
+        if param not in names:
+            error(
+                f"block {kind_path[-1]!r} has no parameter {param!r}",
+                did_you_mean(param, names) or (f"its parameters: {', '.join(names)}" if names else None),
+            )
+            return None
+        declared = (block.get("params") or {})[param]
+        declared_type = declared.get("type") if isinstance(declared, dict) else declared
+        numeric = {"int": "int", "float": "number", "number": "number", "any": None}.get(declared_type, False)
+        return (*kind_path, param), numeric, True
+    if param not in kind.param_index:
+        names = [p.name for p in kind.params]
+        error(
+            f"{kind.name} has no parameter {param!r}",
+            did_you_mean(param, names) or f"its parameters: {', '.join(names)}",
+        )
+        return None
+    schema = kind.param_index[param].json_schema()
+    types = {t for alt in _alternatives([schema]) for t in _types(alt)}
+    numeric = "number" if "number" in types else "int" if "integer" in types else False
+    current = _at(doc.data, kind_path)
+    if not isinstance(current, dict) and kind.main == param:
+        return kind_path, numeric, True  # `dropout: 0.3`: the main parameter written alone
+    return (*kind_path, param), numeric, True
+
+
+def _ids(items: Any, path: SpecPath) -> dict[str, SpecPath]:
+    """Every layer item with an ``id`` in a layer list (into residual bodies, branches, repeats)."""
+    found: dict[str, SpecPath] = {}
+    stack: list[tuple[Any, SpecPath]] = [(items, path)]
+    while stack:
+        value, at = stack.pop()
+        if isinstance(value, dict):
+            if isinstance(value.get("id"), str):
+                found.setdefault(value["id"], at)
+            stack.extend((v, (*at, k)) for k, v in value.items() if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend((v, (*at, i)) for i, v in enumerate(value))
+    return found
+
+
+def _at(data: Any, path: SpecPath) -> Any:
+    """The value at ``path``; ``None`` past a bare kind (``- batch_norm``) or a missing key."""
+    for part in path:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def apply_values(
+    doc: SourceDoc, space: SearchSpace, values: dict[str, Any], *, keep_search: bool = False
+) -> SourceDoc:
+    """A copy of ``doc`` with ``values`` (dimension name → value) written in, without the
+    ``search`` section. Each value is located at its dimension in ``search.space``, so any later
+    error about it points there."""
+    data = copy.deepcopy(doc.data)
+    if not keep_search:
+        data.pop("search", None)
+    out = SourceDoc(doc.file, data, dict(doc.locs), dict(doc.key_locs), dict(doc.includes))
+    by_name = {d.name: d for d in space.dimensions}
+    for name, value in values.items():
+        d = by_name[name]
+        parent: Any = data
+        for part in d.target[:-1]:
+            child = parent[part] if not isinstance(parent, dict) else parent.get(part)
+            if not isinstance(child, (dict, list)):
+                # a bare kind (`- batch_norm`), `max_pool2d:` (null) or an absent section becomes a
+                # mapping; `dropout: 0.3` becomes {rate: 0.3} before another parameter joins it
+                kind = REGISTRY.get(part) if isinstance(part, str) else None
+                main = kind.main if kind is not None and child is not None else None
+                child = {main: child} if main else {}
+                parent[part] = child
+            parent = child
+        parent[d.target[-1]] = copy.deepcopy(value)
+        n = len(d.target)
+        for table in (out.locs, out.key_locs):
+            for stale in [p for p in table if p[:n] == d.target]:
+                del table[stale]
+        loc = value_loc(d, value)
+        if loc is not None:
+            out.locs[d.target] = loc
+    return out
+
+
+def value_loc(d: Dimension, value: Any) -> Loc | None:
+    if d.kind == "choice":
+        for choice, loc in zip(d.choices, d.value_locs):
+            if choice == value and type(choice) is type(value):
+                return loc
+        return d.loc
+    if d.value_locs and value == d.low:
+        return d.value_locs[0]
+    if len(d.value_locs) > 1 and value == d.high:
+        return d.value_locs[1]
+    return d.loc

@@ -1,0 +1,308 @@
+"""``cnnspec search``: trials as run folders, results, continuing a study, workers sharing one
+study (journal file, and a throw-away PostgreSQL server), dead workers, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cnnspec.cli.app import app
+from tests.conftest import ROOT
+
+optuna = pytest.importorskip("optuna")
+CNNSPEC = str(Path(sys.executable).parent / "cnnspec")  # the venv's console script
+
+SPEC = """\
+cnnspec: 1
+name: tiny_search
+input: {shape: [8, 8, 1]}
+vars: {width: 4}
+model:
+  - conv2d: {filters: "${width}", kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - {id: drop, dropout: 0.1}
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 128}
+training:
+  epochs: 2
+  batch_size: 32
+  optimizer: {adam: {learning_rate: 0.01}}
+  seed: 1
+search:
+  trials: 2
+  seed: 3
+  pruner: none
+  space:
+    vars.width: {choice: [2, 4]}
+    training.optimizer.adam.learning_rate: {float: [0.001, 0.1], log: true}
+    drop.rate: {float: [0.0, 0.5]}
+"""
+
+
+def flat(text: str) -> str:
+    """Output with Rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+def load_study(folder: Path, name: str = "tiny_search", storage: str | None = None):
+    from cnnspec.search.study import open_storage
+
+    return optuna.load_study(study_name=name, storage=open_storage(storage, folder))
+
+
+def states(study) -> list[str]:
+    return [t.state.name for t in study.get_trials(deepcopy=False)]
+
+
+def cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """The CLI in a fresh process (worker processes, signals)."""
+    return subprocess.run(
+        [CNNSPEC, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+# -- bad input: clear errors before anything trains (no TensorFlow) -----------------------------
+
+
+def test_a_study_with_another_space_under_the_same_name_is_refused(runner, write_spec, tmp_path):
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.search.study import create_study, open_storage
+
+    other = compile_text(SPEC.replace("[0.0, 0.5]", "[0.0, 0.4]"), "other.yaml").search
+    create_study(optuna, open_storage(None, tmp_path / "out"), "tiny_search", other, "journal")
+    result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "was started with another search space" in flat(result.output)
+    assert "--study" in flat(result.output)
+    assert not list((tmp_path / "out").glob("trial-*"))
+
+
+def test_a_damaged_journal_is_a_clear_error_and_left_as_it_was(runner, write_spec, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    damaged = b'{"op_code": 0, "worker_id": "w", "study_name": "x", "directions": [1]}\nnot json at all\n'
+    (out / "study.journal").write_bytes(damaged)
+    result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "is damaged at line 2 and cannot be read" in flat(result.output)
+    assert "Traceback" not in flat(result.output)
+    assert (out / "study.journal").read_bytes() == damaged
+
+
+def test_an_unreachable_storage_url_is_a_clear_error(runner, write_spec, tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://user:secret@127.0.0.1:{port}/nowhere"
+    result = runner.invoke(
+        app, ["search", str(write_spec(SPEC)), "--out", str(tmp_path / "o"), "--storage", url]
+    )
+    assert result.exit_code == 2, result.output
+    assert "cannot open the study storage" in flat(result.output)
+    assert "secret" not in flat(result.output)  # the password is never printed
+    assert "Traceback" not in flat(result.output)
+
+
+def test_a_spec_without_a_search_section_is_a_usage_error(runner, write_spec, tmp_path):
+    path = write_spec(SPEC.split("search:")[0])
+    result = runner.invoke(app, ["search", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "expected a search: section" in flat(result.output)
+
+
+def test_the_grid_sampler_visits_each_point_once_by_ask_and_tell():
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.search.study import grid_size, make_sampler
+    from cnnspec.search.worker import suggest
+
+    text = SPEC.replace("pruner: none", "pruner: none\n  sampler: grid").replace(
+        "{float: [0.001, 0.1], log: true}", "{choice: [0.001, 0.01]}"
+    )
+    space = compile_text(
+        text.replace("{float: [0.0, 0.5]}", "{float: [0.0, 0.5], step: 0.25}"), "g.yaml"
+    ).search
+    assert grid_size(space) == 2 * 2 * 3
+    study = optuna.create_study(sampler=make_sampler(optuna, space, 0), direction="maximize")
+    seen = set()
+    for _ in range(grid_size(space)):
+        trial = study.ask()
+        seen.add(tuple(suggest(trial, d) for d in space.dimensions))
+        study.tell(trial, 0.5)  # Optuna's own grid sampler raises here after the last point
+    assert len(seen) == 12
+
+
+# -- trials, results, continuing ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_search_writes_trial_run_folders_and_results_and_continues(runner, write_spec, tmp_path):
+    spec = write_spec(SPEC)
+    out = tmp_path / "search"
+    result = runner.invoke(app, ["search", str(spec), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "search.json").read_text())
+    assert [t["state"] for t in summary["trials"]] == ["COMPLETE", "COMPLETE"]
+    for trial in summary["trials"]:
+        folder = out / trial["run_dir"]
+        assert folder.name == f"trial-{trial['number']:03d}"
+        for name in ("spec.yaml", "resolved.yaml", "metrics.json", "report.html", "trial.json", "lock.json"):
+            assert (folder / name).is_file(), name
+        written = yaml.safe_load((folder / "spec.yaml").read_text())
+        assert "search" not in written
+        assert written["vars"]["width"] == trial["params"]["vars.width"]
+        assert written["model"][2]["dropout"] == pytest.approx(trial["params"]["drop.rate"])
+        history = json.loads((folder / "history.json").read_text())
+        assert trial["value"] == pytest.approx(max(history["val_accuracy"]))  # the best epoch
+    best = summary["best"]
+    assert best["value"] == max(t["value"] for t in summary["trials"])
+    best_spec = yaml.safe_load((out / "best.yaml").read_text())
+    assert "search" not in best_spec
+    assert best_spec["training"]["optimizer"]["adam"]["learning_rate"] == pytest.approx(
+        best["params"]["training.optimizer.adam.learning_rate"]
+    )
+    page = (out / "search.html").read_text()
+    assert 'href="trial-000/report.html"' in page and "data:image/png;base64," in page
+    assert 'src="http' not in page
+    assert (out / "history.png").is_file()
+    assert "search tiny_search" in flat(result.output)  # the leaderboard
+
+    again = runner.invoke(app, ["search", str(spec), "--out", str(out), "--trials", "3"])
+    assert again.exit_code == 0, again.output
+    summary2 = json.loads((out / "search.json").read_text())
+    assert [t["number"] for t in summary2["trials"]] == [0, 1, 2]
+    assert summary2["trials"][:2] == [
+        {**t, "seconds": summary2["trials"][i]["seconds"]} for i, t in enumerate(summary["trials"])
+    ]
+    assert (out / "trial-002" / "metrics.json").is_file()
+
+    trained = runner.invoke(
+        app, ["train", str(out / "best.yaml"), "--epochs", "1", "--out", str(tmp_path / "b"), "-q"]
+    )
+    assert trained.exit_code == 0, trained.output
+    assert (tmp_path / "b" / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_dead_workers_trial_is_failed_and_retried_once_with_its_values(runner, write_spec, tmp_path):
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.search.study import create_study, open_storage
+
+    out = tmp_path / "search"
+    space = compile_text(SPEC, "spec.yaml").search
+    study = create_study(optuna, open_storage(None, out), "tiny_search", space, "journal")
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a PID that no longer runs: the worker that asked this trial was SIGKILLed
+    trial = study.ask({"vars.width": optuna.distributions.CategoricalDistribution([2, 4])})
+    trial.set_user_attr("host", socket.gethostname())
+    trial.set_user_attr("pid", dead.pid)
+    result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(out), "--trials", "1"])
+    assert result.exit_code == 0, result.output
+    assert "worker that died" in flat(result.output)
+    trials = load_study(out).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    assert trials[0].user_attrs["failed"] == "worker died"
+    assert trials[1].user_attrs["retry_of"] == 0
+    assert trials[1].params["vars.width"] == trials[0].params["vars.width"]
+
+
+# -- several workers on one study -------------------------------------------------------------
+
+
+def check_shared(study, folders: list[Path], expected: int, extra: int = 0) -> None:
+    """Every trial finished (none lost or left running), each has its run folder with results,
+    and more than one process ran them."""
+    trials = study.get_trials()
+    assert expected <= len(trials) <= expected + extra, states(study)
+    assert all(t.state.name == "COMPLETE" for t in trials), states(study)
+    assert [t.number for t in trials] == list(range(len(trials)))
+    for t in trials:
+        found = [f / t.user_attrs["run_dir"] for f in folders if (f / t.user_attrs["run_dir"]).is_dir()]
+        assert len(found) == 1 and (found[0] / "metrics.json").is_file(), t.number
+    assert len({t.user_attrs["pid"] for t in trials}) >= 2
+
+
+@pytest.mark.slow
+def test_two_worker_processes_share_a_journal_study(write_spec, tmp_path):
+    out = tmp_path / "search"
+    done = cli("search", str(write_spec(SPEC)), "--out", str(out), "--workers", "2", "--trials", "4", "-q")
+    assert done.returncode == 0, done.stdout + done.stderr
+    check_shared(load_study(out), [out], 4)
+    assert len(json.loads((out / "search.json").read_text())["trials"]) == 4
+
+
+def wait_for(condition, what: str, proc: subprocess.Popen, timeout: float = 300):
+    """Poll ``condition()`` until it returns something truthy (the search must still run)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = condition()
+        if found:
+            return found
+        if proc.poll() is not None:
+            raise AssertionError(f"the search ended ({proc.returncode}) before {what}: {proc.communicate()}")
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def running(out: Path) -> list:
+    if not (out / "study.journal").is_file():
+        return []
+    try:
+        trials = load_study(out).get_trials()
+    except Exception:  # the parent has not created the study yet
+        return []
+    training = [t for t in trials if t.state.name == "RUNNING" and "run_dir" in t.user_attrs]
+    return [t for t in training if (out / t.user_attrs["run_dir"] / "lock.json").is_file()]
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_only_its_trial_and_ctrl_c_stops_cleanly(write_spec, tmp_path):
+    spec = write_spec(SPEC)
+    out = tmp_path / "search"
+    args = [CNNSPEC, "search", str(spec), "--out", str(out), "--workers", "2", "--trials", "3", "-q"]
+    proc = subprocess.Popen(
+        [*args, "--set", "training.epochs=5000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    both = wait_for(lambda: (found := running(out)) and len(found) == 2 and found, "two trials train", proc)
+    victim = both[0]
+    os.kill(victim.user_attrs["pid"], signal.SIGKILL)
+    retry = wait_for(
+        lambda: [t for t in running(out) if t.user_attrs.get("retry_of") == victim.number],
+        "the retry trains",
+        proc,
+    )[0]
+    assert retry.params == victim.params
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 130, output
+    assert "interrupted" in flat(output) and "Traceback" not in output
+    trials = {t.number: t for t in load_study(out).get_trials()}
+    assert trials[victim.number].state.name == "FAIL"
+    assert trials[victim.number].user_attrs["failed"] == "worker died"
+    interrupted = [t for t in trials.values() if t.user_attrs.get("failed") == "interrupted"]
+    assert {t.number for t in interrupted} == {both[1].number, retry.number}
+    waiting = [t for t in trials.values() if t.state.name == "WAITING"]
+    assert sorted(t.user_attrs["retry_of"] for t in waiting) == sorted(t.number for t in interrupted)
+    assert json.loads((out / "search.json").read_text())["trials"]
+
+    done = subprocess.run([*args, "--set", "training.epochs=1"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    final = load_study(out).get_trials()
+    complete = [t for t in final if t.state.name == "COMPLETE"]
+    assert len(complete) == 3 and not [t for t in final if t.state.name in ("RUNNING", "WAITING")]
+    retried = {t.user_attrs.get("retry_of") for t in complete}
+    assert {t.number for t in interrupted} <= retried  # both interrupted trials ran again, same values

@@ -1,0 +1,89 @@
+"""``cnnspec search`` against a real database: a throw-away PostgreSQL server (initdb + pg_ctl on a
+Unix socket in a temp folder, no system service), two workers on one study. Skipped where the
+server binaries are missing; `.ci/run` installs them and requires this module (CNNSPEC_REQUIRE)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_search import CNNSPEC, SPEC, check_shared, optuna
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+def _postgres_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+@pytest.fixture
+def postgres_url():
+    """A throw-away PostgreSQL server on a Unix socket in a temp folder (run as `nobody` when we
+    are root: initdb refuses root)."""
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
+    pytest.importorskip("psycopg2")
+    folder = Path(tempfile.mkdtemp(prefix="cnnspec-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "nobody")
+        as_user = ["runuser", "-u", "nobody", "--"]
+    folder.chmod(0o755)
+    port = "5439"
+    run = lambda *args: subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)  # noqa: E731
+    made = run(
+        str(bin_dir / "initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres", "--no-sync"
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    options = f"-k {folder} -c listen_addresses= -p {port} -c fsync=off"
+    started = run(
+        str(bin_dir / "pg_ctl"),
+        "-D",
+        str(folder / "data"),
+        "-l",
+        str(folder / "log"),
+        "-w",
+        "-o",
+        options,
+        "start",
+    )
+    assert started.returncode == 0, started.stdout + started.stderr + (folder / "log").read_text()
+    try:
+        yield f"postgresql://postgres@/postgres?host={folder}&port={port}"
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_two_workers_share_a_postgresql_study(write_spec, tmp_path, postgres_url):
+    spec = write_spec(SPEC)
+    # two "machines": the same command with the same --storage, each with its own folder
+    folders = [tmp_path / "a", tmp_path / "b"]
+    procs = [
+        subprocess.Popen(
+            [CNNSPEC, "search", str(spec), "--out", str(f), "--storage", postgres_url, "--trials", "4", "-q"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+        )
+        for f in folders
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    from cnnspec.search.study import open_storage
+
+    study = optuna.load_study(study_name="tiny_search", storage=open_storage(postgres_url, tmp_path))
+    check_shared(study, folders, 4, extra=1)  # a worker on another machine may start one more

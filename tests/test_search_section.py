@@ -1,0 +1,252 @@
+"""The ``search:`` section as a front-end pass (spec/search.py, analysis/search_check.py):
+located errors with did-you-mean, and ``cnnspec validate`` compiling every candidate value and
+every combination of the model's dimensions. TensorFlow-free and Optuna-free."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cnnspec.analysis.passes import compile_text
+from cnnspec.errors import SpecError
+from cnnspec.spec.search import apply_values
+from tests.conftest import ROOT
+
+EXAMPLE = ROOT / "examples" / "search" / "digits_search.yaml"
+
+BASE = """\
+cnnspec: 1
+name: s
+input: {shape: [8, 8, 1]}
+vars: {width: 8, act: relu}
+model:
+  - conv2d: {filters: "${width}", kernel_size: 3, activation: "${act}"}
+  - batch_norm
+  - global_avg_pool2d
+  - {id: head, dropout: 0.2}
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, validation_split: 0.1}
+training:
+  epochs: 2
+  optimizer: {adam: {learning_rate: 0.001}}
+search:
+  trials: 4
+"""
+
+
+def spec(space: str, extra: str = "") -> str:
+    return BASE + extra + "  space:\n" + "".join(f"    {line}\n" for line in space.strip().splitlines())
+
+
+def errors(text: str) -> list:
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, "s.yaml")
+    return caught.value.errors
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), start=1) if needle in line)
+
+
+@pytest.mark.parametrize(
+    ("space", "message", "hint", "at"),
+    [
+        (
+            "vars.widht: {choice: [8, 16]}",
+            "unknown var 'widht'",
+            "did you mean `width`?",
+            "vars.widht",
+        ),
+        (
+            "training.optimzer.adam.learning_rate: {float: [0.001, 0.01]}",
+            "training has no 'optimzer'",
+            "did you mean `optimizer`?",
+            "training.optimzer",
+        ),
+        ("haed.rate: {float: [0.0, 0.5]}", "nor the id of a layer", "did you mean `head`?", "haed.rate"),
+        (
+            "head.rat: {float: [0.0, 0.5]}",
+            "dropout has no parameter 'rat'",
+            "did you mean `rate`?",
+            "head.rat",
+        ),
+        ("data.sorce: {choice: [digits]}", "data has no 'sorce'", "did you mean `source`?", "data.sorce"),
+        (
+            "model[0].conv2d.padding: {int: [1, 3]}",
+            "for a int range; model[0].conv2d.padding is not a number",
+            "use {choice: [...]}",
+            "[1, 3]",
+        ),
+        (
+            "vars.act: {float: [0.1, 0.5]}",
+            "vars.act is not a number",
+            "use {choice: [...]}",
+            "[0.1, 0.5]",
+        ),
+        (
+            "training.epochs: {float: [1.5, 3.5]}",
+            "is not a float (it takes integers)",
+            "use {int: [lo, hi]}",
+            "[1.5, 3.5]",
+        ),
+        ("training.batch_size: {int: [64, 16]}", "expected low < high", None, "[64, 16]"),
+        ("head.rate: {float: [0.0, 0.5], log: true}", "expected low > 0 for a log range", None, "[0.0, 0.5]"),
+    ],
+    ids=[
+        "unknown-var",
+        "misspelt-section-key",
+        "unknown-id",
+        "unknown-param",
+        "data-key",
+        "range-on-string-param",
+        "range-on-string-var",
+        "float-on-int",
+        "empty-range",
+        "log-from-zero",
+    ],
+)
+def test_bad_space_is_a_located_error(space, message, hint, at):
+    text = spec(space)
+    found = errors(text)
+    assert len(found) == 1, [d.headline() for d in found]
+    error = found[0]
+    assert message in error.message
+    assert error.hint == hint or (hint is not None and hint in (error.hint or ""))
+    line = line_of(text, at)
+    assert error.loc.file == "s.yaml" and error.loc.line == line
+    assert error.loc.column == text.splitlines()[line - 1].index(at) + 1
+
+
+def test_choice_value_the_schema_rejects_is_located_at_that_choice_with_did_you_mean():
+    text = spec("training.optimizer: {choice: [adam, sgdd]}")
+    (error,) = errors(text)
+    line = line_of(text, "sgdd")
+    assert (error.loc.line, error.loc.column) == (line, text.splitlines()[line - 1].index("sgdd") + 1)
+    assert "received string 'sgdd'" in error.message
+    assert error.hint == "did you mean `sgd`?"
+
+
+def test_choice_value_a_layer_rejects_is_located_at_that_choice():
+    text = spec("model[0].conv2d.padding: {choice: [same, vaild]}")
+    (error,) = errors(text)
+    line = line_of(text, "vaild")
+    assert (error.loc.line, error.loc.column) == (line, text.splitlines()[line - 1].index("vaild") + 1)
+    assert error.hint == "did you mean `valid`?"
+
+
+def test_objective_the_training_does_not_log():
+    text = spec("head.rate: {float: [0.0, 0.5]}", "  objective: val_acc\n")
+    (error,) = errors(text)
+    assert "expected an objective the training logs every epoch; received 'val_acc'" in error.message
+    assert error.hint == "did you mean `val_accuracy`?"
+    assert error.loc.line == line_of(text, "objective: val_acc")
+
+
+def test_validation_objective_without_a_validation_split():
+    text = spec("head.rate: {float: [0.0, 0.5]}").replace(", validation_split: 0.1", ", validation_split: 0")
+    (error,) = errors(text)
+    assert error.hint == "validation values need data.validation_split > 0"
+
+
+def test_a_width_that_breaks_shapes_fails_in_validate_with_the_search_values_as_notes():
+    # a 5×5 kernel without padding needs at least 5×5: after a 2×2 pool of 8×8 only 4×4 are left
+    text = spec(
+        "vars.width: {choice: [8, 16]}\nvars.k: {choice: [3, 5]}",
+    ).replace("vars: {width: 8, act: relu}", "vars: {width: 8, act: relu, k: 3}")
+    text = text.replace(
+        "  - batch_norm\n", '  - max_pool2d: 2\n  - conv2d: {filters: 4, kernel_size: "${k}"}\n'
+    )
+    assert compile_text(text.replace("[3, 5]", "[3]"), "s.yaml").search is not None
+    found = errors(text)
+    assert len(found) == 1, [d.headline() for d in found]
+    notes = [n.message for n in found[0].notes]
+    assert any("vars.k = 5" in n for n in notes), notes
+
+
+def test_combinations_are_checked_together_not_only_one_at_a_time():
+    # each value compiles alone (with the other var at its spec value); only width 4096 with
+    # 4096 filters in the head (scale 2) passes the parameter limit
+    text = spec("vars.width: {choice: [8, 4096]}\nvars.scale: {choice: [1, 4096]}").replace(
+        "vars: {width: 8, act: relu}", "vars: {width: 8, act: relu, scale: 1}"
+    )
+    text = text.replace(
+        "  - global_avg_pool2d\n",
+        '  - conv2d: {filters: "${width * scale}", kernel_size: 1}\n  - global_avg_pool2d\n',
+    )
+    found = errors(text.replace("  trials: 4\n", "  trials: 4\n"))
+    assert len(found) == 1
+    notes = " ".join(n.message for n in found[0].notes)
+    assert "vars.width = 4096" in notes and "vars.scale = 4096" in notes
+
+
+def test_overlapping_paths_are_refused():
+    (error,) = errors(
+        spec(
+            "training.optimizer: {choice: [adam, sgd]}\n"
+            "training.optimizer.adam.learning_rate: {float: [0.001, 0.01]}"
+        )
+    )
+    assert "search paths overlap" in error.message
+
+
+def test_grid_needs_discrete_dimensions():
+    (error,) = errors(spec("head.rate: {float: [0.0, 0.5]}", "  sampler: grid\n"))
+    assert "grid sampler" in error.message
+
+
+def test_a_good_section_compiles_and_is_read():
+    text = spec(
+        "training.optimizer.adam.learning_rate: {float: [0.0001, 0.01], log: true}\n"
+        "vars.width: {int: [4, 16], step: 4}\n"
+        "head.rate: {float: [0.0, 0.5]}\n"
+        "training.batch_size: {choice: [16, 32]}",
+        "  objective: {metric: val_loss}\n  pruner: hyperband\n",
+    )
+    space = compile_text(text, "s.yaml").search
+    assert [d.name for d in space.dimensions] == [
+        "training.optimizer.adam.learning_rate",
+        "vars.width",
+        "head.rate",
+        "training.batch_size",
+    ]
+    assert (space.objective, space.direction, space.pruner, space.trials) == (
+        "val_loss",
+        "minimize",
+        "hyperband",
+        4,
+    )
+    assert [d.affects_model for d in space.dimensions] == [False, True, True, False]
+    assert space.dimensions[2].target == ("model", 3, "dropout")  # the main parameter, written alone
+
+
+def test_apply_values_writes_a_trial_spec_without_the_search_section():
+    text = spec("head.seed: {choice: [1, 2]}\nmodel[1].batch_norm.momentum: {float: [0.8, 0.99]}")
+    compiled = compile_text(text, "s.yaml")
+    doc = apply_values(compiled.doc, compiled.search, {"head.seed": 2, "model[1].batch_norm.momentum": 0.9})
+    assert "search" not in doc.data and "search" in compiled.doc.data
+    assert doc.data["model"][3] == {"id": "head", "dropout": {"rate": 0.2, "seed": 2}}
+    assert doc.data["model"][1] == {"batch_norm": {"momentum": 0.9}}
+    trial = compile_text(json.dumps(doc.data), "trial.yaml")
+    assert trial.search is None
+
+
+def test_the_shipped_example_validates():
+    from cnnspec.analysis.passes import compile_spec
+
+    space = compile_spec(EXAMPLE).search
+    assert {d.name for d in space.dimensions} == {
+        "training.optimizer.adam.learning_rate",
+        "vars.width",
+        "head_dropout.rate",
+        "training.batch_size",
+    }
+
+
+def test_validate_cli_reports_a_bad_choice(runner, write_spec):
+    from cnnspec.cli.app import app
+
+    path = write_spec(spec("training.optimizer: {choice: [adam, sgdd]}"))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "did you mean `sgd`?" in result.output
