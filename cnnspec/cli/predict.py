@@ -42,8 +42,9 @@ def predict(
     import numpy as np
 
     from cnnspec.reporting.images import read_inputs
-    from cnnspec.reporting.run import file_rescale, input_shape, load_model, locate
+    from cnnspec.reporting.run import file_rescale, input_shape, locate
     from cnnspec.reporting.run import predict as predict_batch
+    from cnnspec.training.modelfile import load_model
 
     if not images:
         raise UsageError("expected at least one image file")
