@@ -18,6 +18,7 @@ import contextlib
 import io
 import json
 import math
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -26,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnspec.errors import UsageError
-from cnnspec.fileio import atomic_path, ensure_space, sha256_file, write_atomic
+from cnnspec.errors import UsageError, WriteError
+from cnnspec.fileio import atomic_path, ensure_space, is_atomic_temp, sha256_file, write_atomic
 
 STATE_DIR = "state"
 KEEP = 2
@@ -38,6 +39,8 @@ FORMAT = 1
 PER_VARIABLE_BYTES = 4096
 PER_FILE_BYTES = 64 * 1024
 MANIFEST_BYTES = 64 * 1024
+#: The data files of a snapshot (its manifest is ``<stem>.json``).
+_DATA_FILE = re.compile(r"(?P<stem>epoch-\d{4}(?:-final)?)\.(?:weights\.h5|arrays\.npz)")
 
 
 def variables_bytes(variables: list[Any]) -> int:
@@ -157,21 +160,41 @@ class TrainingState:
         weights_size = len(image) if image is not None else model_file_bytes(model)
         # (the manifest: the history and the callbacks' counters, a few KiB; 64 KiB is ample)
         ensure_space(self.dir, weights_size + len(packed) + MANIFEST_BYTES, snapshot.weights)
+        try:
+            self._write(snapshot, model, image, weights_size, packed)
+        except WriteError:  # a snapshot is whole or absent: drop its files, give their space back
+            for path in (snapshot.weights, snapshot.arrays):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
+        self._prune(keep=snapshot)
+        return snapshot
+
+    def _write(
+        self,
+        snapshot: Snapshot,
+        model: Any,
+        image: bytes | None,
+        weights_size: int,
+        packed: bytes,
+    ) -> None:
+        """The snapshot's files, the manifest last."""
         if image is not None:
             write_atomic(snapshot.weights, image)
         else:
             with atomic_path(snapshot.weights, suffix=".weights.h5", needed=weights_size) as temp:
                 model.save_weights(str(temp))
         files = {snapshot.weights.name: sha256_file(snapshot.weights)}
-        if flat:
+        if packed:
             write_atomic(snapshot.arrays, packed)
             files[snapshot.arrays.name] = sha256_file(snapshot.arrays)
         snapshot.files = files
+        history, callbacks = snapshot.history, snapshot.callbacks
         manifest = {
             "format": FORMAT,
-            "epoch": epoch,
-            "complete": complete,
-            "stopped_early": stopped_early,
+            "epoch": snapshot.epoch,
+            "complete": snapshot.complete,
+            "stopped_early": snapshot.stopped_early,
             "history": [{k: encode_float(v) for k, v in row.items()} for row in history],
             "callbacks": {
                 name: {k: encode_float(v) for k, v in values.items()} for name, values in callbacks.items()
@@ -179,8 +202,6 @@ class TrainingState:
             "files": files,
         }
         write_atomic(snapshot.manifest, json.dumps(manifest, indent=1))
-        self._prune(keep=snapshot)
-        return snapshot
 
     def _prune(self, keep: Snapshot) -> None:
         manifests = sorted(self.dir.glob("epoch-*.json"), key=self._order, reverse=True)
@@ -201,6 +222,13 @@ class TrainingState:
         for temp in self.dir.glob(".epoch-*"):  # temp files left by a kill during a write
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
+
+    def _unfinished(self, path: Path) -> bool:
+        """A data file of a snapshot whose manifest was never written, or a temp file."""
+        if is_atomic_temp(path.name):
+            return True
+        found = _DATA_FILE.fullmatch(path.name)
+        return found is not None and not (self.dir / f"{found.group('stem')}.json").exists()
 
     @staticmethod
     def _order(path: Path) -> tuple[int, int]:
@@ -256,11 +284,15 @@ class TrainingState:
         """
         snapshots = self.snapshots(notes)
         if not snapshots:
-            if self.dir.is_dir() and any(self.dir.iterdir()):
+            found = list(self.dir.iterdir()) if self.dir.is_dir() else []
+            unfinished = [path for path in found if self._unfinished(path)]
+            if len(unfinished) < len(found):
                 raise UsageError(
                     f"no usable training state in {self.dir}: every snapshot is damaged or incomplete",
                     "start a new run (without --resume), or delete the folder's state/ to restart it",
                 )
+            if unfinished:  # a first snapshot that was never finished: the run starts over
+                notes.append(f"ignored {len(unfinished)} file(s) of a snapshot that was never finished")
             return None
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
