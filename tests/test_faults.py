@@ -71,8 +71,17 @@ class Injector:
                 raise OSError(self.code, os.strerror(self.code))
             return real_mkstemp(*args, **kwargs)
 
+        real_mkdtemp = tempfile.mkdtemp
+
+        def mkdtemp(*args, **kwargs):  # EROFS: a temp folder is created (a SavedModel export)
+            mine = self.fault == "EROFS" and kwargs.get("prefix") == f".{self.name}."
+            if mine and self.before is None and self._fires():
+                raise OSError(self.code, os.strerror(self.code))
+            return real_mkdtemp(*args, **kwargs)
+
         monkeypatch.setattr(fileio.os, "fsync", fsync)  # (the os module: every caller's fsync)
         monkeypatch.setattr(fileio.tempfile, "mkstemp", mkstemp)
+        monkeypatch.setattr(fileio.tempfile, "mkdtemp", mkdtemp)
 
     @property
     def fired(self) -> bool:
@@ -620,3 +629,136 @@ def test_every_write_of_a_run_fails_cleanly_keeps_the_folder_and_the_run_continu
     assert not (out / "state").exists() and not leftovers(out) and not (out / LOCK_NAME).exists()
     with capsys.disabled():
         print("\n" + "\n".join(f"  {row}" for row in rows))
+
+
+# -- a real full disk ---------------------------------------------------------------------------------
+
+#: Snapshots of about 250 KiB (19k parameters with Adam's two moments): a 600 KiB disk holds
+#: the run's first files and one or two snapshots, not the whole run.
+FILLING_SPEC = """\
+cnnspec: 1
+name: filling
+input: {shape: [8, 8, 1]}
+model:
+  - flatten
+  - dense: {units: 256, activation: relu}
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 128}
+training: {epochs: 4, batch_size: 32, seed: 1}
+"""
+CNNSPEC = str(Path(sys.executable).with_name("cnnspec"))
+#: ``cnnspec`` with the free-space check switched off: the disk fills up between the check and
+#: the write (another process wrote in between), so the write itself meets ENOSPC.
+UNCHECKED = """
+import sys
+from cnnspec import fileio
+from cnnspec.training import state
+fileio.ensure_space = state.ensure_space = lambda *args, **kwargs: None
+from cnnspec.cli.app import app
+app(sys.argv[1:])
+"""
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 600 KiB tmpfs; ``grow()`` gives it room, as freeing space would."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"mount refused: {done.stderr.decode(errors='replace').strip()}")
+
+    def grow() -> None:
+        subprocess.run(["mount", "-o", "remount,size=16m", str(folder)], check=True, capture_output=True)
+
+    try:
+        yield folder, grow
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checked", [True, False], ids=["space-checked", "disk-fills-after-check"])
+def test_training_on_a_full_disk_is_a_clean_error_and_resumes_once_there_is_room(
+    tmp_path, small_disk, capsys, checked
+):
+    folder, grow = small_disk
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(FILLING_SPEC)
+    out = folder / "run"
+    program = [CNNSPEC] if checked else [sys.executable, "-c", UNCHECKED]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*program, "train", str(spec), "--quiet", "--out", str(out)], capture_output=True, text=True, env=env
+    )
+    seconds = time.perf_counter() - started
+    message = flat(done.stderr)
+    assert done.returncode == 1, (done.returncode, done.stderr)  # not 139 (h5py's segfault), not 3
+    assert "Traceback" not in done.stderr and "internal error" not in message
+    assert "Exception ignored" not in done.stderr  # no HDF5 error printed from a destructor
+    assert f"error: cannot write {out}/" in message and "free there" in message
+    reason = "not enough free space; nothing was written" if checked else "No space left on device"
+    assert reason in message, message
+    assert f"--resume {out}" in message
+    assert not leftovers(out) and not (out / LOCK_NAME).exists()
+    manifests = sorted((out / "state").glob("epoch-*.json"))
+    assert manifests, "the disk should have held at least one snapshot"
+
+    grow()
+    resumed = subprocess.run(
+        [CNNSPEC, "train", str(spec), "--quiet", "--resume", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    history = json.loads((out / "history.json").read_text())
+    assert history["epoch"] == [1, 2, 3, 4]  # every epoch once: the last good snapshot was intact
+    newest = max(int(path.stem.split("-")[1]) for path in manifests)
+    assert json.loads((out / "metrics.json").read_text())["resumed_from_epoch"] == newest
+    with capsys.disabled():
+        first = message.split("error: ", 1)[1].split(" hint:", 1)[0]
+        kind = "checked" if checked else "unchecked"
+        print(f"\n  600 KiB tmpfs ({kind}): exit 1 after {seconds:.1f}s: {first}")
+
+
+@pytest.mark.slow
+@needs_proc
+def test_build_and_export_on_a_failing_disk_are_the_same_clean_error(tmp_path, runner, monkeypatch):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("cnnspec: 1\nname: built\n" + TINY_DIGITS_MODEL)
+    model = tmp_path / "built.keras"
+    assert runner.invoke(app, ["build", str(spec), "-o", str(model)]).exit_code == 0
+    good = model.read_bytes()
+    cases = {  # command → the file it writes, and the fault met there
+        "build": (["build", str(spec), "-o", str(model)], model, "ENOSPC"),
+        "export-tflite": (["export", str(model), "-f", "tflite"], tmp_path / "built.tflite", "EIO"),
+        "export-savedmodel": (
+            ["export", str(model), "-f", "savedmodel"],
+            tmp_path / "built_saved_model",
+            "EROFS",
+        ),
+    }
+    for name, (args, target, fault) in cases.items():
+        with monkeypatch.context() as patch:
+            injector = Injector(patch, fault, target.name)
+            result = runner.invoke(app, args)
+        text = flat(result.output)
+        assert injector.fired and result.exit_code == 1, (name, text)
+        assert f"error: cannot write {target}: {os.strerror(FAULTS[fault])} (needs about" in text, name
+        assert "converter failed" not in text and "Traceback" not in text and "internal error" not in text
+        assert not target.exists() or target == model, name
+        assert model.read_bytes() == good and not leftovers(tmp_path), name
+
+    # too little room for the model: refused before a byte is written, with the numbers
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(fileio.shutil, "disk_usage", lambda _: usage._replace(free=4096))
+    result = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "other.keras")])
+    text = flat(result.output)
+    assert result.exit_code == 1 and "not enough free space; nothing was written" in text
+    assert "4.0 KiB free there" in text and not (tmp_path / "other.keras").exists()
