@@ -133,14 +133,17 @@ def ensure_space(folder: str | Path, needed: int, target: str | Path) -> None:
         )
 
 
-def check_writable(path: str | Path, *, option: str = "--out", folder: bool = True) -> None:
+def check_writable(
+    path: str | Path, *, option: str = "--out", folder: bool = True, hint: str | None = None
+) -> None:
     """Refuse an output location that can't be written, before any slow work starts.
 
     ``path`` is a folder to create or fill (``folder=True``) or a file to create or replace.
     It fails when a file stands where a folder is needed, or when the nearest existing folder
     won't take a new file (read-only mount, no permission): the probe creates and removes a
     temp file there, because only trying tells (``os.access`` says yes to root on a read-only
-    mount). Raises :class:`~cnnspec.errors.UsageError` naming ``option``.
+    mount). Raises :class:`~cnnspec.errors.UsageError` naming ``option`` (``hint``: what to do
+    instead of choosing another ``option``).
     """
     path = Path(path)
     here = path
@@ -165,7 +168,7 @@ def check_writable(path: str | Path, *, option: str = "--out", folder: bool = Tr
         reason = exc.strerror or str(exc)
         raise UsageError(
             f"expected {option} to be writable; cannot create files in {probe_dir}: {reason}",
-            f"choose another {option} (a folder on a writable disk where you have permission)",
+            hint or f"choose another {option} (a folder on a writable disk where you have permission)",
         ) from None
     os.close(handle)
     with contextlib.suppress(OSError):

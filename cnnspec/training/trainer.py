@@ -99,7 +99,11 @@ def train(
     chief = planned_chief(config.distribute, cluster, task_index)
     if chief:  # a folder that can't take files is refused now, not after TensorFlow and the data
         if resume is not None:
-            check_writable(resume, option="--resume")
+            check_writable(
+                resume,
+                option="--resume",
+                hint="make its disk writable again, or copy the run folder to one and resume the copy",
+            )
         else:
             check_writable(out if out is not None else Path("runs"), option="--out")
     try:
