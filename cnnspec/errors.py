@@ -11,6 +11,7 @@ its call site to the first one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -324,6 +325,52 @@ class UsageError(Exception):
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+class WriteError(Exception):
+    """A file could not be written: a full disk, an I/O error, a read-only or missing
+    location (exit code 1). Names the file and, when known, the space the write needed and the
+    space that was free; ``hint`` says how to continue (e.g. ``--resume``)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        reason: str,
+        *,
+        errno: int | None = None,
+        needed: int | None = None,
+        free: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.path = path
+        self.reason = reason
+        self.errno = errno
+        self.needed = needed
+        self.free = free
+        self.hint = hint
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """``cannot write PATH: REASON (needs about N; M free)``."""
+        space = []
+        if self.needed is not None:
+            space.append(f"needs about {human_bytes(self.needed)}")
+        if self.free is not None:
+            space.append(f"{human_bytes(self.free)} free there")
+        extra = f" ({'; '.join(space)})" if space else ""
+        return f"cannot write {self.path}: {self.reason}{extra}"
+
+
+def human_bytes(size: int) -> str:
+    """``512 B``, ``1.2 KiB``, ``3.4 MiB``, ``5.6 GiB``."""
+    if abs(size) < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if abs(value) < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 #: Words longer than this get no suggestion (a hostile 100,000-character key stays cheap).

@@ -2,35 +2,62 @@
 
 A crash or a failing writer leaves the previous file intact and no temp file behind. Also
 :func:`sha256_file`, the one file digest cnnspec computes (data files, saved training state).
+
+Every write of cnnspec goes through :func:`atomic_path`, so it is also where disk faults are
+turned into one clean error: an ``OSError`` of the writer (a full disk, an I/O error, a
+read-only or vanished folder), or a library's error that carries one only as text (h5py's
+``RuntimeError: … errno = 28``), becomes a :class:`~cnnspec.errors.WriteError` naming the file,
+the space the write needed and the space that was free. Large writes state what they need
+(``needed``) and are refused before a byte is written when it can't fit (:func:`ensure_space`).
+:func:`check_writable` refuses an output location up front, before any slow work starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from cnnspec.errors import UsageError, WriteError
+
+#: HDF5 (through h5py) reports a failed system call only in its message: ``errno = 28``.
+_ERRNO_TEXT = re.compile(r"\berrno\s*=\s*(\d+)")
+#: Messages of wrapped errors (TensorFlow's, Keras') that name the fault only in words.
+_FAULT_WORDS = {code: os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)}
+
 
 @contextlib.contextmanager
-def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(
+    target: str | Path, suffix: str | None = None, *, needed: int | None = None
+) -> Iterator[Path]:
     """Yield a temp path beside ``target``; on success it replaces ``target`` atomically.
 
     For writers that insist on a path (``model.save``): the temp name keeps ``target``'s
-    suffix (or ``suffix``) so format detection by extension still works.
+    suffix (or ``suffix``) so format detection by extension still works. ``needed``: about how
+    many bytes the writer will write; when the folder has less free space the write is refused
+    before it starts. A write that fails on the disk (see :func:`write_fault`) raises
+    :class:`~cnnspec.errors.WriteError`; ``target`` is then as it was before.
     """
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.",
-        suffix=suffix if suffix is not None else (target.suffix or ".tmp"),
-        dir=folder,
-    )
-    os.close(handle)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if needed is not None:
+            ensure_space(folder, needed, target)
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.",
+            suffix=suffix if suffix is not None else (target.suffix or ".tmp"),
+            dir=folder,
+        )
+        os.close(handle)
+    except OSError as exc:
+        raise _fault(target, exc.errno, exc.strerror or str(exc), needed) from None
     temp = Path(temp_name)
     try:
         temp.unlink()  # writers such as Keras refuse to overwrite; they create the file
@@ -39,10 +66,113 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
             os.fsync(written.fileno())
         os.replace(temp, target)
         _fsync_dir(folder)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             temp.unlink()
-        raise
+        fault = write_fault(exc, target, needed) if isinstance(exc, Exception) else None
+        if fault is None:
+            raise
+        raise fault from exc
+
+
+def write_fault(error: BaseException, target: str | Path, needed: int | None = None) -> WriteError | None:
+    """The :class:`~cnnspec.errors.WriteError` an exception of a writer stands for, or ``None``
+    when it is no disk fault (a bug, a converter failure: the caller reports it as it is).
+
+    Looks through the exception and its causes for an ``OSError`` with an errno, an HDF5
+    ``errno = N`` in the text, or the words of a full disk, an I/O error or a read-only disk."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, WriteError):
+            return current
+        if isinstance(current, OSError) and current.errno:
+            return _fault(target, current.errno, current.strerror or os.strerror(current.errno), needed)
+        text = str(current)
+        found = _ERRNO_TEXT.search(text)
+        if found is not None:
+            code = int(found.group(1))
+            return _fault(target, code, os.strerror(code), needed)
+        for code, words in _FAULT_WORDS.items():
+            if words.lower() in text.lower():
+                return _fault(target, code, words, needed)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _fault(target: Path, code: int | None, reason: str, needed: int | None) -> WriteError:
+    # the system's words for the errno, not a library's paragraph (h5py's names buffers and offsets)
+    words = os.strerror(code) if code else reason
+    return WriteError(target, words, errno=code, needed=needed, free=free_space(target.parent))
+
+
+def free_space(folder: str | Path) -> int | None:
+    """Bytes free to this user in ``folder``'s file system (its nearest existing ancestor's);
+    ``None`` when even that can't be asked."""
+    here = Path(folder) if str(folder) else Path(".")
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    try:
+        return shutil.disk_usage(here).free
+    except OSError:
+        return None
+
+
+def ensure_space(folder: str | Path, needed: int, target: str | Path) -> None:
+    """Raise :class:`~cnnspec.errors.WriteError` (ENOSPC) when ``folder`` has fewer than
+    ``needed`` bytes free, before anything is written to ``target``."""
+    free = free_space(folder)
+    if free is not None and free < needed:
+        raise WriteError(
+            target,
+            "not enough free space; nothing was written",
+            errno=errno.ENOSPC,
+            needed=needed,
+            free=free,
+        )
+
+
+def check_writable(
+    path: str | Path, *, option: str = "--out", folder: bool = True, hint: str | None = None
+) -> None:
+    """Refuse an output location that can't be written, before any slow work starts.
+
+    ``path`` is a folder to create or fill (``folder=True``) or a file to create or replace.
+    It fails when a file stands where a folder is needed, or when the nearest existing folder
+    won't take a new file (read-only mount, no permission): the probe creates and removes a
+    temp file there, because only trying tells (``os.access`` says yes to root on a read-only
+    mount). Raises :class:`~cnnspec.errors.UsageError` naming ``option`` (``hint``: what to do
+    instead of choosing another ``option``).
+    """
+    path = Path(path)
+    here = path
+    while not os.path.lexists(here) and here != here.parent and str(here) != ".":
+        here = here.parent
+    kind = "folder" if folder else "file"
+    if here == path and folder != here.is_dir():
+        raise UsageError(
+            f"expected {option} to name a {kind} that can be written; {path} is "
+            + ("a file" if folder else "a folder"),
+            f"choose another {option}",
+        )
+    if here != path and not here.is_dir():
+        raise UsageError(
+            f"expected {option} to name a {kind} that can be written; the file {here} is in the way",
+            f"choose another {option}",
+        )
+    probe_dir = here if here.is_dir() else (path.parent if str(path.parent) else Path("."))
+    try:
+        handle, name = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=probe_dir)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UsageError(
+            f"expected {option} to be writable; cannot create files in {probe_dir}: {reason}",
+            hint or f"choose another {option} (a folder on a writable disk where you have permission)",
+        ) from None
+    os.close(handle)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
 
 
 #: The temp names :func:`atomic_path` makes: ``.<target name>.<8 random characters><suffix>``
@@ -60,7 +190,7 @@ def write_atomic(target: str | Path, content: str | bytes) -> Path:
     """Write text or bytes to ``target`` atomically; returns the path."""
     target = Path(target)
     data = content.encode("utf-8") if isinstance(content, str) else content
-    with atomic_path(target) as temp, open(temp, "xb") as handle:
+    with atomic_path(target, needed=len(data)) as temp, open(temp, "xb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())

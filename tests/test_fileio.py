@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from cnnspec.errors import WriteError
 from cnnspec.fileio import atomic_path, sha256_file, write_atomic
 
 
@@ -27,8 +28,9 @@ def test_failure_mid_write_keeps_previous_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full_disk)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(WriteError, match="No space left") as info:  # a clean error naming the file
         write_atomic(target, "x" * 10_000)
+    assert info.value.path == target and info.value.needed == 10_000
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert target.read_text() == "previous"
     assert os.listdir(tmp_path) == ["model.py"]

@@ -91,7 +91,7 @@ def test_mixed_policy_keeps_outputs_float32():
 
 @pytest.mark.slow
 def test_mixed_precision_run_with_jit_auto(tmp_path):
-    from cnnspec.training.builders import load_model
+    from cnnspec.training.modelfile import load_model
     from cnnspec.training.trainer import train
 
     spec = tmp_path / "spec.yaml"
@@ -104,5 +104,5 @@ def test_mixed_precision_run_with_jit_auto(tmp_path):
     assert set(jit["seconds_per_step"]) == {"no_xla", "xla"} and jit["timed_steps"] > 0
     assert jit["chosen"] == (jit["seconds_per_step"]["xla"] < jit["seconds_per_step"]["no_xla"])
     assert any("jit_compile auto" in note for note in result.notes)
-    model = load_model(str(result.run_dir / "model.keras"))
+    model = load_model(result.run_dir / "model.keras", compile=True)
     assert model.outputs[0].dtype == "float32"

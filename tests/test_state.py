@@ -142,3 +142,18 @@ def test_clear_removes_the_state_folder(tmp_path):
     _save(state, 1)
     state.clear()
     assert not (tmp_path / STATE_DIR).exists() and state.snapshots() == []
+
+
+def test_a_first_snapshot_that_was_never_finished_is_a_fresh_start(tmp_path):
+    """Its weights were written, its manifest never (a kill, a full disk): nothing to resume
+    from, and nothing damaged either; anything else in state/ still refuses."""
+    folder = tmp_path / STATE_DIR
+    folder.mkdir()
+    (folder / "epoch-0001.weights.h5").write_bytes(b"w1")
+    (folder / "epoch-0001.arrays.npz").write_bytes(b"a1")
+    (folder / ".epoch-0001.json.abcd1234.json").write_bytes(b"{half")
+    assert TrainingState(tmp_path).restore(FakeModel(), notes := []) is None
+    assert notes == ["ignored 3 file(s) of a snapshot that was never finished"]
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="every snapshot is damaged or incomplete"):
+        TrainingState(tmp_path).restore(FakeModel(), [])

@@ -102,9 +102,9 @@ def test_run_folder_is_complete(tmp_path, capsys):
     assert compile_spec(folder / "resolved.yaml").spec_hash() == lock["spec_hash"]
     # the saved model loads (safe mode) and predicts like the metrics say
     from cnnspec.api import build_model
-    from cnnspec.training.builders import load_model
+    from cnnspec.training.modelfile import load_model
 
-    model = load_model(str(folder / "model.keras"))
+    model = load_model(folder / "model.keras", compile=True)
     assert model.count_params() == build_model(compile_spec(tmp_path / "spec.yaml")).count_params()
 
 
@@ -172,9 +172,9 @@ def test_binary_npz_with_exponential_warmup_and_adamw(tmp_path):
     )
     result = run(tmp_path, text)
     assert result.metrics["test_images"] == 10 and set(result.metrics["per_class"]) == {"0", "1"}
-    from cnnspec.training.builders import load_model
+    from cnnspec.training.modelfile import load_model
 
-    load_model(str(result.run_dir / "model.keras"))  # the custom warm-up schedule reloads
+    load_model(result.run_dir / "model.keras", compile=True)  # the custom warm-up schedule reloads
 
 
 def test_mixed_precision_and_cli_quiet(tmp_path, runner):

@@ -78,10 +78,15 @@ def build(
         raise UsageError(f"expected an output path ending in .keras; received {target}")
     if target.is_dir():
         raise UsageError(f"{target} is a directory")
-    model = build_model(compiled.ir)
-    from cnnspec.fileio import atomic_path
+    from cnnspec.fileio import atomic_path, check_writable
 
-    with atomic_path(target) as temp:
+    check_writable(target, option="-o", folder=False)  # before TensorFlow is imported
+    if plot is not None:
+        check_writable(plot, option="--plot", folder=False)
+    model = build_model(compiled.ir)
+    from cnnspec.training.state import model_file_bytes
+
+    with atomic_path(target, needed=model_file_bytes(model)) as temp:
         model.save(temp)
     console = stdout()
     if summary:

@@ -57,6 +57,9 @@ def codegen(
             raise UsageError(f"{output} is a folder; expected a file path such as model.py")
         if output.exists() and not force:
             raise UsageError(f"{output} already exists", "pass --force to replace it")
+        from cnnspec.fileio import check_writable
+
+        check_writable(output, option="-o", folder=False)
     from cnnspec.backends.python_emitter import generate_code, source_lines
 
     compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)

@@ -1,7 +1,8 @@
 """Shared CLI pieces: options, consoles, and the guard that turns errors into exit codes.
 
-Exit codes: 0 success, 1 spec errors, 2 usage errors, 3 internal errors. No traceback is ever
-shown for a user mistake; an unexpected exception prints a short "internal error" line.
+Exit codes: 0 success, 1 spec errors and files that could not be written (a full or failing
+disk), 2 usage errors, 3 internal errors. No traceback is ever shown for a user mistake; an
+unexpected exception prints a short "internal error" line.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import typer
 from rich.console import Console
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
-from cnnspec.errors import Diagnostic, SpecError, UsageError
+from cnnspec.errors import Diagnostic, SpecError, UsageError, WriteError
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
 
 EXIT_SPEC = 1
+EXIT_WRITE = 1  # a full, failing or read-only disk: the run can continue once it is fixed
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
@@ -118,8 +120,20 @@ def fail_usage(message: str, hint: str | None = None) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
+def fail_write(fault: WriteError) -> typer.Exit:
+    """Report a file that could not be written (exit 1): which, why, the space it needed."""
+    from cnnspec.cli.render import safe
+
+    console = stderr()
+    console.print(f"[bold red]error:[/bold red] {safe(str(fault))}", highlight=False, soft_wrap=True)
+    if fault.hint:
+        console.print(f"  [cyan]hint:[/cyan] {safe(fault.hint)}", highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_WRITE)
+
+
 def guarded(func: F) -> F:
-    """Run a command body; map SpecError → 1, UsageError → 2, anything unexpected → 3."""
+    """Run a command body; map SpecError and WriteError → 1, UsageError → 2, anything
+    unexpected → 3."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -134,6 +148,8 @@ def guarded(func: F) -> F:
             raise typer.Exit(EXIT_SPEC) from None
         except UsageError as exc:
             raise fail_usage(str(exc), exc.hint) from None
+        except WriteError as exc:
+            raise fail_write(exc) from None
         except KeyboardInterrupt:
             stderr().print("interrupted")
             raise typer.Exit(130) from None

@@ -110,12 +110,15 @@ def evaluate(
     Writes evaluation.json and confusion_matrix.png into the run folder (or --out).
     """
     from cnnspec.export.runtimes import choose, open_session
+    from cnnspec.fileio import check_writable
     from cnnspec.reporting.evaluation import evaluate as run_evaluation
     from cnnspec.reporting.evaluation import evaluate_export, write_evaluation
-    from cnnspec.reporting.run import load_model, locate
+    from cnnspec.reporting.run import locate
+    from cnnspec.training.modelfile import load_model
 
     run = locate(target, spec)
     folder = out if out is not None else run.out_dir
+    check_writable(folder, option="--out")  # before TensorFlow is imported
     chosen, record, runtime_notes = choose(run.model_path, runtime.value)
     with owning_run(run.run_dir, folder):
         if record is None:

@@ -52,8 +52,9 @@ def _predict_keras(target: Path, images: list[Path], k: int) -> tuple[list[dict[
     import numpy as np
 
     from cnnspec.reporting.images import read_inputs
-    from cnnspec.reporting.run import file_rescale, input_shape, load_model, locate
+    from cnnspec.reporting.run import file_rescale, input_shape, locate
     from cnnspec.reporting.run import predict as predict_batch
+    from cnnspec.training.modelfile import load_model
 
     run = locate(target)
     keras_model = load_model(run.model_path)

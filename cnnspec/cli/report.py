@@ -31,6 +31,10 @@ def report(
 
     if out is not None and out.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"expected --out to end in .html; received {out}")
+    from cnnspec.fileio import check_writable
+
+    if out is not None or run_dir.is_dir():  # (no folder at all: write_report says what it expected)
+        check_writable(out or run_dir / "report.html", option="--out", folder=False)
     start = time.perf_counter()
     with owning_run(run_dir, out.parent if out is not None else run_dir):
         path = write_report(run_dir, out=out)

@@ -83,7 +83,7 @@ def visualize(
     data: DataOption = None,
 ) -> None:
     """Draw one picture of a trained model and print the path of the PNG it wrote."""
-    from cnnspec.fileio import write_atomic
+    from cnnspec.fileio import check_writable, write_atomic
     from cnnspec.reporting.run import locate
 
     run = locate(target, spec)
@@ -92,6 +92,7 @@ def visualize(
     writes_to = folder  # the folder the picture goes to (output_path's reading of --out)
     if out is not None:
         writes_to = out if out.is_dir() or str(out).endswith(("/", "\\")) else out.parent
+    check_writable(writes_to, option="--out")  # before TensorFlow is imported
     with owning_run(run.run_dir, writes_to):  # a picture written into a run folder: own it
         written: list[Path] = []
         if what == View.history:
@@ -113,8 +114,8 @@ def visualize(
                 )
             written += write_graph(run.compiled.ir, output_path(out, folder, "graph.png", GRAPH_SUFFIXES))
         else:
-            from cnnspec.reporting.run import load_model
             from cnnspec.reporting.views import Probe
+            from cnnspec.training.modelfile import load_model
 
             probe = Probe(run, load_model(run.model_path), data)
             if what == View.features:

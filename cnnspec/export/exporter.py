@@ -34,8 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from cnnspec.errors import UsageError
-from cnnspec.fileio import atomic_path
+from cnnspec.errors import UsageError, WriteError
+from cnnspec.fileio import atomic_path, check_writable, ensure_space, write_fault
+from cnnspec.training.modelfile import check_model_file, load_model
+from cnnspec.training.state import model_file_bytes
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("dynamic", "float16")
@@ -123,10 +125,7 @@ def resolve_target(target: Path) -> tuple[Path, Path]:
     if not target.exists():
         raise UsageError(f"expected a run folder or a .keras file; {target} does not exist")
     if target.suffix != ".keras":
-        raise UsageError(
-            f"expected a .keras model file; received {target.name}",
-            "export reads models saved by `cnnspec train` or `cnnspec build` (native .keras format)",
-        )
+        check_model_file(target)  # the loader's refusal (an .h5 file, another format), said its way
     return target, target.with_suffix("")
 
 
@@ -155,19 +154,25 @@ def _check_output(path: Path, fmt: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
+def atomic_dir(target: Path, *, needed: int | None = None) -> Iterator[Path]:
     """Yield a temp folder beside ``target``; on success it replaces ``target`` by renames.
 
     An existing ``target`` is first renamed aside, then removed once the new folder is in
-    place, so a crash leaves either the old or the new folder under ``target``.
+    place, so a crash leaves either the old or the new folder under ``target``. ``needed`` and
+    disk faults as in :func:`cnnspec.fileio.atomic_path` (a :class:`WriteError`).
     """
     target = Path(target)
     parent = target.parent if str(target.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
-    temp = scratch / "new"
-    temp.mkdir()  # (mkdtemp's folder is private; this one gets the usual umask permissions)
     try:
+        parent.mkdir(parents=True, exist_ok=True)
+        if needed is not None:
+            ensure_space(parent, needed, target)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    except OSError as exc:
+        raise write_fault(exc, target, needed) or exc from None
+    temp = scratch / "new"
+    try:
+        temp.mkdir()  # (mkdtemp's folder is private; this one gets the usual umask permissions)
         yield temp
         if target.exists():
             os.replace(target, scratch / "old")
@@ -179,25 +184,15 @@ def atomic_dir(target: Path) -> Iterator[Path]:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(scratch, ignore_errors=True)
-        raise
+        fault = write_fault(exc, target, needed) if isinstance(exc, Exception) else None
+        if fault is None:
+            raise
+        raise fault from exc
 
 
 # -- the model ----------------------------------------------------------------------------------
-
-
-def load_keras(path: Path) -> Any:
-    """Load a ``.keras`` model in safe mode; unreadable files are a :class:`UsageError`."""
-    from cnnspec.training.builders import load_model
-
-    try:
-        return load_model(str(path))
-    except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors, ... for bad files
-        raise UsageError(
-            f"cannot load {path} as a Keras model ({type(exc).__name__}: {str(exc)[:200]})",
-            "export reads .keras files written by `cnnspec train` or `cnnspec build`",
-        ) from None
 
 
 def _is_mixed(policy: Any) -> bool:
@@ -412,13 +407,15 @@ def export_model(
     source, stem = resolve_target(Path(target))
     path = Path(out) if out is not None else default_output(stem, fmt, quantize)
     _check_output(path, fmt)
+    check_model_file(source)  # what is no Keras archive, and where -o can't be written, are
+    check_writable(path, option="-o", folder=fmt == "savedmodel")  # refused before TensorFlow
 
     from cnnspec.training.runtime import import_keras
 
     import_keras()
     started = time.perf_counter()
     notes: list[str] = []
-    model, policy = float32_model(load_keras(source))
+    model, policy = float32_model(load_model(source, one_input=False))
     if policy is not None:
         notes.append(f"trained with {policy}; exported as a float32 graph")
     inputs = sample_batch(model, batch)
@@ -440,9 +437,12 @@ def export_model(
 
     try:
         _export(fmt, model, path, quantize, inputs, check, measured, notes)
-    except (ExportMismatch, UsageError):
+    except (ExportMismatch, UsageError, WriteError):
         raise
     except Exception as exc:  # converters raise anything from ValueError to ConverterError
+        fault = write_fault(exc, path, model_file_bytes(model))
+        if fault is not None:  # a full or failing disk under the converter: no converter bug
+            raise fault from exc
         raise ExportFailed(
             f"the {fmt} converter failed on {source} ({type(exc).__name__}: {str(exc)[:300]}); "
             f"nothing was written to {path}"
@@ -526,12 +526,12 @@ def _export(
 ) -> None:
     """Write ``model`` to ``path`` through a temp path, verifying before the final rename."""
     if fmt == "savedmodel":
-        with atomic_dir(path) as temp:
+        with atomic_dir(path, needed=model_file_bytes(model)) as temp:
             _write_saved_model(model, temp)
             check(lambda: run_saved_model(temp, inputs), "tf.saved_model")
     elif fmt == "tflite":
         data = _tflite_bytes(model, quantize)
-        with atomic_path(path) as temp:
+        with atomic_path(path, needed=len(data)) as temp:
             with open(temp, "xb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -545,7 +545,7 @@ def _export(
             check(run_lite, "tflite")
             measured["runtime"] = measured.get("lite", "tflite")
     else:
-        with atomic_path(path) as temp:
+        with atomic_path(path, needed=model_file_bytes(model)) as temp:
             _write_onnx(model, temp)
             if importlib.util.find_spec("onnxruntime") is None:
                 notes.append("not verified: onnxruntime is not installed (" + _EXTRA_HINT + ")")

@@ -294,7 +294,7 @@ def _keras(path: Path, threads: int | None) -> Any:
         with contextlib.suppress(RuntimeError):  # already initialised: keep what is set
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
-    from cnnspec.reporting.run import load_model
+    from cnnspec.training.modelfile import load_model
 
     model = load_model(path)
 

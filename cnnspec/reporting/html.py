@@ -347,8 +347,8 @@ def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
 
 def report_context(run: Run, model: Any = None, test: Any = None) -> dict[str, Any]:
     """Everything the template shows, from the run folder (and the model, when it loads)."""
-    from cnnspec.reporting.run import load_model
     from cnnspec.reporting.views import Probe
+    from cnnspec.training.modelfile import load_model
 
     assert run.run_dir is not None
     notes: list[str] = []

@@ -2,9 +2,9 @@
 
 A TARGET is a run folder written by ``cnnspec train`` (``model.keras``, ``lock.json``,
 ``resolved.yaml``, ``metrics.json`` …), or a ``.keras`` file (inside a run folder or on its own).
-Models are loaded in Keras safe mode only; HDF5 files, files that are not Keras archives and
-models with ``Lambda`` layers are refused with a :class:`~cnnspec.errors.UsageError` before or
-instead of a Keras traceback.
+Models are loaded by the one safe loader (:mod:`cnnspec.training.modelfile`): Keras safe mode
+only; HDF5 files, files that are not Keras archives and models with ``Lambda`` layers are
+refused with a :class:`~cnnspec.errors.UsageError` before or instead of a Keras traceback.
 
 The test data of a run is the run's own split: the resolved spec and the seed in ``lock.json``
 give back exactly the images training held out (the content hash says whether the data
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +24,8 @@ import numpy as np
 
 from cnnspec.errors import Loc, UsageError, did_you_mean
 from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
+from cnnspec.training.modelfile import all_layers, check_model_file
+from cnnspec.training.modelfile import load_model as load_model  # the one safe loader, re-exported
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from cnnspec.training.pipeline import PipelineSettings
 
 MODEL_FILE = "model.keras"
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-ZIP_MAGIC = b"PK\x03\x04"
 NAMED_SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
 #: Keras classes of the convolutions with a height × width kernel (the ones filter plots draw).
 CONV_CLASSES = tuple(
@@ -176,81 +175,6 @@ def run_spec(run_dir: Path, lock: dict[str, Any]) -> CompiledSpec | None:
     return compile_doc(doc, path=path)
 
 
-def check_model_file(path: Path) -> None:
-    """Refuse what is not a native Keras archive, before Keras sees it."""
-    if path.is_dir():
-        raise UsageError(f"expected a .keras model file; {path} is a folder")
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    legacy = path.suffix.lower() in (".h5", ".hdf5") or head.startswith(HDF5_MAGIC)
-    if legacy:
-        raise UsageError(
-            f"expected a native Keras model (.keras); {path} is a legacy HDF5 (.h5) file",
-            "cnnspec loads models only in Keras safe mode, which HDF5 files do not support; load it "
-            "in Keras yourself if you trust it and save it again with model.save('model.keras')",
-        )
-    if path.suffix.lower() != ".keras":
-        raise UsageError(
-            f"expected a Keras model file ending in .keras; received {path}",
-            "pass a run folder or the model.keras inside it",
-        )
-    if not head.startswith(ZIP_MAGIC) or not zipfile.is_zipfile(path):
-        raise UsageError(
-            f"expected a Keras model (a .keras zip archive); {path} is not one (corrupt or another format)"
-        )
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise UsageError(f"expected a readable .keras archive; {path}: {exc}") from None
-    if "config.json" not in names:
-        raise UsageError(f"expected a Keras model archive with config.json; {path} has none")
-
-
-def load_model(path: Path) -> Any:
-    """Load a ``.keras`` model in safe mode (not compiled); every failure is a UsageError."""
-    check_model_file(path)
-    from cnnspec.training.builders import warmup_class
-    from cnnspec.training.runtime import import_keras
-
-    keras = import_keras()
-    warmup_class()  # cnnspec's registered learning-rate schedule, for optimizers that use it
-    try:
-        model = keras.saving.load_model(str(path), safe_mode=True, compile=False)
-    except Exception as exc:
-        text = str(exc)
-        if "Lambda" in text:
-            raise UsageError(
-                f"refusing to load {path}: it contains a Lambda layer, which stores Python code",
-                "cnnspec loads models only in Keras safe mode; replace the Lambda by a registered "
-                "layer (cnnspec specs never produce one)",
-            ) from None
-        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        first = first.split(". ")[0][:300]  # Keras adds paragraphs of advice and the config
-        raise UsageError(
-            f"cannot load the Keras model {path}: {first}",
-            "the file may be corrupt, or need custom layers that are not registered",
-        ) from None
-    lambdas = [layer.name for layer in _all_layers(model) if type(layer).__name__ == "Lambda"]
-    if lambdas:
-        raise UsageError(f"refusing the model {path}: Lambda layer(s) {', '.join(lambdas)}")
-    if len(model.inputs) != 1:
-        raise UsageError(f"expected a model with one image input; {path} has {len(model.inputs)}")
-    return model
-
-
-def _all_layers(model: Any) -> list[Any]:
-    out = []
-    for layer in getattr(model, "layers", []):
-        out.append(layer)
-        if hasattr(layer, "layers"):
-            out += _all_layers(layer)
-    return out
-
-
 def input_shape(model: Any) -> tuple[int, ...]:
     """The model's sample shape (without the batch axis); an export record's ``sample_shape``."""
     if hasattr(model, "sample_shape"):
@@ -285,7 +209,7 @@ def rescales_itself(model: Any) -> bool:
 
 def conv_layers(model: Any) -> list[Any]:
     """The model's 2-D convolutions, in order."""
-    return [layer for layer in _all_layers(model) if type(layer).__name__ in CONV_CLASSES]
+    return [layer for layer in all_layers(model) if type(layer).__name__ in CONV_CLASSES]
 
 
 def find_layer(model: Any, name: str, choices: list[str], what: str) -> Any:

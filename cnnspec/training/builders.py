@@ -17,7 +17,7 @@ def warmup_class() -> Any:
     """``LinearWarmup``: linear ramp from 0 to a schedule's first value, then the schedule.
 
     Registered as ``cnnspec>LinearWarmup`` so a saved ``model.keras`` whose optimizer uses it
-    loads again once :mod:`cnnspec.training.builders` is imported (``load_model`` below).
+    loads again once this is called (:func:`cnnspec.training.modelfile.load_model` does).
     """
     global _warmup_class
     if _warmup_class is not None:
@@ -149,10 +149,3 @@ def metric(config: TrainConfig, item: MetricConfig) -> Any:
 
 def metrics(config: TrainConfig) -> list[Any]:
     return [metric(config, item) for item in config.metrics]
-
-
-def load_model(path: str) -> Any:
-    """Load a ``model.keras`` written by ``cnnspec train`` (safe mode; custom schedules known)."""
-    keras = import_keras()
-    warmup_class()
-    return keras.models.load_model(path, safe_mode=True)

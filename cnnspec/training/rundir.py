@@ -14,6 +14,7 @@ Every file is written atomically (:mod:`cnnspec.fileio`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from cnnspec.errors import UsageError, format_path
+from cnnspec.errors import UsageError, WriteError, format_path
 from cnnspec.fileio import is_atomic_temp, write_atomic
 from cnnspec.training.runlock import LOCK_NAME
 
@@ -161,7 +162,32 @@ def start(
     overrides: list[str],
     command: list[str] | None,
 ) -> dict[str, Any]:
-    """Create the run folder with spec.yaml, resolved.yaml and lock.json; returns the lock."""
+    """Create the run folder with spec.yaml, resolved.yaml and lock.json; returns the lock.
+
+    lock.json goes last: a folder without it is no run yet. When a write fails (a full disk),
+    the files written before it are removed again, so the folder is as new as it was and the
+    same command can simply be run again."""
+    written: list[Path] = []
+    try:
+        return _start(run_dir, compiled, config, seed, dataset, policy, overrides, command, written)
+    except WriteError:
+        for path in written:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
+
+
+def _start(
+    run_dir: Path,
+    compiled: CompiledSpec,
+    config: TrainConfig,
+    seed: int,
+    dataset: Dataset,
+    policy: str,
+    overrides: list[str],
+    command: list[str] | None,
+    written: list[Path],
+) -> dict[str, Any]:
     from cnnspec.spec.loader import SOURCE_TEXTS
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -171,12 +197,14 @@ def start(
     else:
         source_text = SOURCE_TEXTS.get(compiled.doc.file)
     if source_text is not None:
-        write_atomic(run_dir / "spec.yaml", source_text)
+        written.append(write_atomic(run_dir / "spec.yaml", source_text))
     resolved = json.loads(json.dumps(compiled.resolved, default=str))
     header = f"# {compiled.name}: the fully resolved spec of this run (extends, use and --set applied).\n"
-    write_atomic(
-        run_dir / "resolved.yaml",
-        header + yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True, default_flow_style=None),
+    written.append(
+        write_atomic(
+            run_dir / "resolved.yaml",
+            header + yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True, default_flow_style=None),
+        )
     )
     lock = {
         "format": LOCK_FORMAT,

@@ -15,21 +15,80 @@ learning-rate reduction and checkpointing, so a resumed run ends with every epoc
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
+import re
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cnnspec.errors import UsageError
-from cnnspec.fileio import atomic_path, sha256_file, write_atomic
+from cnnspec.errors import UsageError, WriteError
+from cnnspec.fileio import atomic_path, ensure_space, is_atomic_temp, sha256_file, write_atomic
 
 STATE_DIR = "state"
 KEEP = 2
 FORMAT = 1
+#: What HDF5 and a .keras archive add to the raw variable bytes, generously: per variable
+#: (dataset headers, names, attributes) and per file (superblock, config.json, metadata).
+#: Measured: a 19k-parameter model with Adam (14 variables) takes raw + 19 KiB.
+PER_VARIABLE_BYTES = 4096
+PER_FILE_BYTES = 64 * 1024
+MANIFEST_BYTES = 64 * 1024
+#: The data files of a snapshot (its manifest is ``<stem>.json``).
+_DATA_FILE = re.compile(r"(?P<stem>epoch-\d{4}(?:-final)?)\.(?:weights\.h5|arrays\.npz)")
+
+
+def variables_bytes(variables: list[Any]) -> int:
+    """Raw bytes of ``variables`` (Keras variables or arrays): elements × item size."""
+    total = 0
+    for variable in variables:
+        if not hasattr(variable, "shape") or not hasattr(variable, "dtype"):
+            continue  # (not an array: nothing to count)
+        count = int(np.prod(tuple(variable.shape), dtype=np.int64))
+        total += count * np.dtype(str(getattr(variable.dtype, "name", variable.dtype))).itemsize
+    return total
+
+
+def weights_image(model: Any) -> bytes | None:
+    """The bytes ``model.save_weights`` would write (optimizer included), built in memory.
+
+    Why not ``save_weights`` straight to disk: HDF5 writes through its own C driver, and when
+    the disk fills up mid-file the failed close leaves a half-open file behind that crashes the
+    interpreter at exit (segmentation fault, exit 139). Built in memory, the file reaches the
+    disk through one plain Python write, whose failure is an ``OSError`` like any other. This
+    is the route Keras itself takes for the weights inside a ``.keras`` archive; ``None`` when
+    this Keras lacks it (the caller then writes with ``save_weights``)."""
+    keras = sys.modules.get("keras")  # a Keras model means Keras is imported; a stand-in isn't one
+    if keras is None or not isinstance(model, keras.Model):
+        return None
+    try:
+        from keras.src.saving import saving_lib
+
+        store_class, save_state = saving_lib.H5IOStore, saving_lib._save_state
+    except (ImportError, AttributeError):
+        return None
+    buffer = io.BytesIO()
+    store = store_class(buffer, mode="w")
+    try:
+        save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+    finally:
+        store.close()  # flushes the HDF5 file into the buffer (memory: it can't fail on a disk)
+    return buffer.getvalue()
+
+
+def model_file_bytes(model: Any) -> int:
+    """About the size of the model's weights file or ``.keras`` archive, optimizer included:
+    what a free-space check asks for before writing one (an over- rather than underestimate)."""
+    variables = list(getattr(model, "weights", []))
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and getattr(optimizer, "built", False):
+        variables += list(getattr(optimizer, "variables", []))
+    return variables_bytes(variables) + PER_VARIABLE_BYTES * len(variables) + PER_FILE_BYTES
 
 
 def encode_float(value: Any) -> Any:
@@ -84,24 +143,58 @@ class TrainingState:
         complete: bool = False,
         stopped_early: bool = False,
     ) -> Snapshot:
-        """Write the snapshot after ``epoch`` completed epochs; keep the newest ``KEEP``."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Write the snapshot after ``epoch`` completed epochs; keep the newest ``KEEP``.
+
+        Its files are built in memory first, so their sizes are known: when the disk can't take
+        the whole snapshot, nothing of it is written (``WriteError``) and the older snapshots
+        stay as they were, ready for ``--resume``."""
         stem = f"epoch-{epoch:04d}" + ("-final" if complete else "")
         snapshot = Snapshot(epoch, self.dir / f"{stem}.json", history, callbacks, complete, stopped_early)
-        with atomic_path(snapshot.weights, suffix=".weights.h5") as temp:
-            model.save_weights(str(temp))
+        flat = {f"{name}__{i}": a for name, items in (arrays or {}).items() for i, a in enumerate(items)}
+        image = weights_image(model)
+        packed = b""
+        if flat:
+            buffer = io.BytesIO()
+            np.savez(buffer, **flat)
+            packed = buffer.getvalue()
+        weights_size = len(image) if image is not None else model_file_bytes(model)
+        # (the manifest: the history and the callbacks' counters, a few KiB; 64 KiB is ample)
+        ensure_space(self.dir, weights_size + len(packed) + MANIFEST_BYTES, snapshot.weights)
+        try:
+            self._write(snapshot, model, image, weights_size, packed)
+        except WriteError:  # a snapshot is whole or absent: drop its files, give their space back
+            for path in (snapshot.weights, snapshot.arrays):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
+        self._prune(keep=snapshot)
+        return snapshot
+
+    def _write(
+        self,
+        snapshot: Snapshot,
+        model: Any,
+        image: bytes | None,
+        weights_size: int,
+        packed: bytes,
+    ) -> None:
+        """The snapshot's files, the manifest last."""
+        if image is not None:
+            write_atomic(snapshot.weights, image)
+        else:
+            with atomic_path(snapshot.weights, suffix=".weights.h5", needed=weights_size) as temp:
+                model.save_weights(str(temp))
         files = {snapshot.weights.name: sha256_file(snapshot.weights)}
-        if arrays:
-            flat = {f"{name}__{i}": a for name, items in arrays.items() for i, a in enumerate(items)}
-            with atomic_path(snapshot.arrays, suffix=".npz") as temp, open(temp, "xb") as handle:
-                np.savez(handle, **flat)
+        if packed:
+            write_atomic(snapshot.arrays, packed)
             files[snapshot.arrays.name] = sha256_file(snapshot.arrays)
         snapshot.files = files
+        history, callbacks = snapshot.history, snapshot.callbacks
         manifest = {
             "format": FORMAT,
-            "epoch": epoch,
-            "complete": complete,
-            "stopped_early": stopped_early,
+            "epoch": snapshot.epoch,
+            "complete": snapshot.complete,
+            "stopped_early": snapshot.stopped_early,
             "history": [{k: encode_float(v) for k, v in row.items()} for row in history],
             "callbacks": {
                 name: {k: encode_float(v) for k, v in values.items()} for name, values in callbacks.items()
@@ -109,8 +202,6 @@ class TrainingState:
             "files": files,
         }
         write_atomic(snapshot.manifest, json.dumps(manifest, indent=1))
-        self._prune(keep=snapshot)
-        return snapshot
 
     def _prune(self, keep: Snapshot) -> None:
         manifests = sorted(self.dir.glob("epoch-*.json"), key=self._order, reverse=True)
@@ -131,6 +222,13 @@ class TrainingState:
         for temp in self.dir.glob(".epoch-*"):  # temp files left by a kill during a write
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
+
+    def _unfinished(self, path: Path) -> bool:
+        """A data file of a snapshot whose manifest was never written, or a temp file."""
+        if is_atomic_temp(path.name):
+            return True
+        found = _DATA_FILE.fullmatch(path.name)
+        return found is not None and not (self.dir / f"{found.group('stem')}.json").exists()
 
     @staticmethod
     def _order(path: Path) -> tuple[int, int]:
@@ -186,11 +284,15 @@ class TrainingState:
         """
         snapshots = self.snapshots(notes)
         if not snapshots:
-            if self.dir.is_dir() and any(self.dir.iterdir()):
+            found = list(self.dir.iterdir()) if self.dir.is_dir() else []
+            unfinished = [path for path in found if self._unfinished(path)]
+            if len(unfinished) < len(found):
                 raise UsageError(
                     f"no usable training state in {self.dir}: every snapshot is damaged or incomplete",
                     "start a new run (without --resume), or delete the folder's state/ to restart it",
                 )
+            if unfinished:  # a first snapshot that was never finished: the run starts over
+                notes.append(f"ignored {len(unfinished)} file(s) of a snapshot that was never finished")
             return None
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)

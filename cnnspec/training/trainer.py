@@ -8,6 +8,7 @@ or Ctrl-C costs at most the epoch in progress (``--resume RUN_DIR``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import shlex
@@ -19,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.analysis.settings import TrainConfig, training_config
-from cnnspec.errors import UsageError
-from cnnspec.fileio import atomic_path, write_atomic
+from cnnspec.errors import UsageError, WriteError
+from cnnspec.fileio import atomic_path, check_writable, write_atomic
 from cnnspec.training import rundir, runlock
 from cnnspec.training.progress import Display
-from cnnspec.training.state import TrainingState
+from cnnspec.training.state import TrainingState, model_file_bytes
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -87,7 +88,10 @@ def train(
     (:mod:`cnnspec.training.distribute`), and a lost worker raises ``ClusterError``.
     ``write_report``: called as ``write_report(run_dir, model=..., dataset=...)`` once the
     results are saved (``cnnspec train`` passes :func:`cnnspec.reporting.html.write_report`,
-    which sits in a layer above this one); a failure there is a warning, not a failed run.
+    which sits in a layer above this one); a failure there is a warning, not a failed run,
+    unless the disk refused the page. A file that can't be written (full disk, I/O error,
+    read-only folder) raises :class:`~cnnspec.errors.WriteError` with a hint to resume; an
+    output folder that can't take files at all is refused before TensorFlow is imported.
     ``callbacks``: more Keras callbacks for ``fit``, after the spec's own (a search trial's
     pruning: one that sets ``model.stop_training`` ends the run early, and it finishes as usual).
     """
@@ -96,6 +100,52 @@ def train(
     display = display or Display("quiet")
     config = training_config(compiled)
     chief = planned_chief(config.distribute, cluster, task_index)
+    if chief:  # a folder that can't take files is refused now, not after TensorFlow and the data
+        if resume is not None:
+            check_writable(
+                resume,
+                option="--resume",
+                hint="make its disk writable again, or copy the run folder to one and resume the copy",
+            )
+        else:
+            check_writable(out if out is not None else Path("runs"), option="--out")
+    try:
+        return _train(
+            compiled, config, chief, out, resume, display, overrides, command, cluster, task_index,
+            write_report, callbacks,
+        )  # fmt: skip
+    except WriteError as fault:
+        if fault.hint is None:
+            fault.hint = _continue_hint(compiled, overrides, fault)
+        raise
+
+
+def _continue_hint(compiled: CompiledSpec, overrides: list[str] | tuple[str, ...], fault: WriteError) -> str:
+    """How to go on after a failed write: resume the run (its snapshots are intact), or, when
+    the run folder was never set up, run the same command again."""
+    full = fault.errno in (errno.ENOSPC, errno.EDQUOT)
+    fix = "free some space" if full else "make the disk writable again"
+    for parent in Path(fault.path).parents[:2]:  # the run folder, or its state/ or checkpoints/
+        if (parent / "lock.json").is_file():
+            return f"{fix}, then continue with: {_resume_command(compiled.path, list(overrides), parent)}"
+    return f"{fix}, then run the same command again (nothing of this run was kept)"
+
+
+def _train(
+    compiled: CompiledSpec,
+    config: TrainConfig,
+    chief: bool,
+    out: Path | None,
+    resume: Path | None,
+    display: Display,
+    overrides: list[str] | tuple[str, ...],
+    command: list[str] | None,
+    cluster: list[str] | None,
+    task_index: int | None,
+    write_report: Callable[..., Path] | None,
+    callbacks: Sequence[Any],
+) -> TrainResult:
+    """:func:`train` once its output folder has passed :func:`check_writable`."""
     notes: list[str] = []
     created = False  # by this process: removed again when the run fails before writing a file
     if resume is not None:
@@ -412,7 +462,7 @@ def _finish(
     y_pred = predicted_classes(outputs, binary=config.binary, from_logits=config.loss.from_logits)
     summary = classification_summary(dataset.y_test, y_pred, dataset.class_names)
     files: dict[str, Path] = {}
-    with atomic_path(run_dir / "model.keras") as temp:
+    with atomic_path(run_dir / "model.keras", needed=model_file_bytes(model)) as temp:
         model.save(str(temp))
     files["model"] = run_dir / "model.keras"
 
@@ -481,6 +531,14 @@ def _finish(
     try:
         if write_report is not None:
             files["html_report"] = write_report(run_dir, model=model, dataset=dataset)
+    except WriteError as fault:  # a full disk is an error like any other write's
+        with contextlib.suppress(OSError):
+            state.clear()  # the results are whole (metrics.json); the snapshots are not needed
+        fault.hint = (
+            "the run's results are saved; once the disk can take it, write the page with: "
+            f"cnnspec report {run_dir}"
+        )
+        raise
     except Exception as exc:  # the results are saved; a report problem must not fail the run
         display.warn(f"report.html was not written ({type(exc).__name__}: {exc}); run `cnnspec report`")
     with contextlib.suppress(OSError):

@@ -1,0 +1,106 @@
+"""The one safe loader of model files: every command that reads a ``.keras`` file goes through
+:func:`load_model` (evaluate, predict, visualize, report, export; import and weight loading next).
+
+Models are loaded in Keras safe mode only. What is refused, always with the same
+:class:`~cnnspec.errors.UsageError` and before Keras sees the file where the bytes already tell:
+legacy HDF5 files (``.h5``, or HDF5 bytes under another name: safe mode can't check them), files
+that are not ``.keras`` zip archives or have no ``config.json``, and models holding a ``Lambda``
+layer (it stores Python bytecode). A model that Keras itself can't rebuild (an unregistered
+class, a damaged archive) is a ``UsageError`` with Keras' first line, never a traceback.
+
+It sits in the training layer, below reporting and export, because a resumed run and a
+checkpoint load through it as well.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from cnnspec.errors import UsageError
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def check_model_file(path: str | Path) -> None:
+    """Refuse what is not a native Keras archive, before Keras sees it."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"expected a .keras model file; {path} is a folder")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    legacy = path.suffix.lower() in (".h5", ".hdf5") or head.startswith(HDF5_MAGIC)
+    if legacy:
+        raise UsageError(
+            f"expected a native Keras model (.keras); {path} is a legacy HDF5 (.h5) file",
+            "cnnspec loads models only in Keras safe mode, which HDF5 files do not support; load it "
+            "in Keras yourself if you trust it and save it again with model.save('model.keras')",
+        )
+    if path.suffix.lower() != ".keras":
+        raise UsageError(
+            f"expected a Keras model file ending in .keras; received {path}",
+            "pass a run folder or the model.keras inside it",
+        )
+    if not head.startswith(ZIP_MAGIC) or not zipfile.is_zipfile(path):
+        raise UsageError(
+            f"expected a Keras model (a .keras zip archive); {path} is not one (corrupt or another format)"
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UsageError(f"expected a readable .keras archive; {path}: {exc}") from None
+    if "config.json" not in names:
+        raise UsageError(f"expected a Keras model archive with config.json; {path} has none")
+
+
+def load_model(path: str | Path, *, compile: bool = False, one_input: bool = True) -> Any:
+    """Load a ``.keras`` model in safe mode; every refusal and failure is a ``UsageError``.
+
+    ``compile``: also rebuild the optimizer, loss and metrics (cnnspec's registered schedules
+    included). ``one_input``: refuse models without exactly one input (the image commands need
+    one; export takes any)."""
+    path = Path(path)
+    check_model_file(path)
+    from cnnspec.training.builders import warmup_class
+    from cnnspec.training.runtime import import_keras
+
+    keras = import_keras()
+    warmup_class()  # cnnspec's registered learning-rate schedule, for optimizers that use it
+    try:
+        model = keras.saving.load_model(str(path), safe_mode=True, compile=compile)
+    except Exception as exc:  # Keras raises ValueError, TypeError, OSError, zip errors …
+        text = str(exc)
+        if "Lambda" in text:
+            raise UsageError(
+                f"refusing to load {path}: it contains a Lambda layer, which stores Python code",
+                "cnnspec loads models only in Keras safe mode; replace the Lambda by a registered "
+                "layer (cnnspec specs never produce one)",
+            ) from None
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        first = first.split(". ")[0][:300]  # Keras adds paragraphs of advice and the config
+        raise UsageError(
+            f"cannot load the Keras model {path}: {first}",
+            "the file may be corrupt, or need custom layers that are not registered",
+        ) from None
+    lambdas = [layer.name for layer in all_layers(model) if type(layer).__name__ == "Lambda"]
+    if lambdas:
+        raise UsageError(f"refusing the model {path}: Lambda layer(s) {', '.join(lambdas)}")
+    if one_input and len(model.inputs) != 1:
+        raise UsageError(f"expected a model with one image input; {path} has {len(model.inputs)}")
+    return model
+
+
+def all_layers(model: Any) -> list[Any]:
+    """Every layer of ``model``, nested models' layers included, in order."""
+    out = []
+    for layer in getattr(model, "layers", []):
+        out.append(layer)
+        if hasattr(layer, "layers"):
+            out += all_layers(layer)
+    return out
