@@ -63,9 +63,10 @@ def default_kwargs(kind: LayerKind) -> dict[str, Any]:
 
 
 #: Parameter types whose values Keras itself normalises exactly like the registry does
-#: (``kernel_size=3`` → ``(3, 3)``, ``padding=[1, 2]`` → ``((1, 1), (2, 2))``); checked against
-#: Keras for every such parameter by a slow test.
-KERAS_NORMALIZED = ("ints", "padding")
+#: (``kernel_size=3`` → ``(3, 3)``, ``padding=[1, 2]`` → ``((1, 1), (2, 2))``, a reshape's
+#: ``target_shape=[1, 1, c]`` → ``(1, 1, c)``); checked against Keras for every such parameter
+#: by a slow test. Expressions for them are written into generated code as they are.
+KERAS_NORMALIZED = ("ints", "padding", "shape")
 
 
 def tuple_kwargs(kind: LayerKind) -> dict[str, int]:

@@ -831,8 +831,11 @@ class TreePrinter(CodeWriter):
                 conv, node_kwargs(conv_node), [entry], ctx, None, conv_name, target=entry.var
             )
             return self.put(norm, node_kwargs(norm_node), [projected], ctx, None, norm_name, target=entry.var)
+        biases = {r.projection_bias for r, _ in elems}
+        if len(biases) != 1:
+            raise self.need(ctx, "a `projection_bias` that differs between calls")
         self.uses_projection = True
-        sample = {**conv.defaults(), "filters": 1, "kernel_size": 1, "strides": 1}
+        sample = {**conv.defaults(), "filters": 1, "kernel_size": 1, "strides": 1, "use_bias": biases.pop()}
         kwargs = []
         for key, node in literal_kwargs(conv, sample):
             if key == "filters":

@@ -273,7 +273,10 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
             code="codegen-script",
         )
     test_split = data.test_split if data.test_split is not None else 0.2
+    from cnnspec.backends.keras_builder import adapted_layers
+
     return {
+        "adapt_layers": py_literal(tuple(adapted_layers(ir))),
         "seed": py_literal(config.seed),
         "kind": data.kind,
         "keras_dataset": data.kind if data.kind in KERAS_DATASETS else "",

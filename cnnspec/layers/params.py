@@ -283,6 +283,33 @@ def _shape_check(p: Param, v: Any) -> str | None:
     return None if v.count(-1) <= 1 else _shape_describe(p)
 
 
+def _floats_describe(p: Param) -> str:
+    return "a number or a non-empty list of numbers"
+
+
+def _floats_check(p: Param, v: Any) -> str | None:
+    values = v if isinstance(v, list) else [v]
+    ok = bool(values) and all(_is_number(x) and p.in_range(x) for x in values)
+    return None if ok else _floats_describe(p)
+
+
+def _floats_normalize(p: Param, v: Any) -> float | tuple[float, ...]:
+    return tuple(float(x) for x in v) if isinstance(v, list) else float(v)
+
+
+def _noise_shape_describe(p: Param) -> str:
+    return "a list with one entry per axis, batch axis first: a positive integer or null (the input's size)"
+
+
+def _noise_shape_check(p: Param, v: Any) -> str | None:
+    ok = (
+        isinstance(v, list)
+        and len(v) >= 2
+        and all(x is None or (_is_int(x) and 1 <= x <= MAX_SIZE) for x in v)
+    )
+    return None if ok else _noise_shape_describe(p)
+
+
 def _choice_describe(p: Param) -> str:
     return "one of " + ", ".join(p.choices)
 
@@ -364,6 +391,27 @@ PARAM_TYPES: dict[str, ParamType] = {
         _shape_describe,
         lambda p, v: tuple(v),
         lambda p: {"type": "array", "items": {"type": "integer"}, "minItems": 1},
+    ),
+    "floats": ParamType(
+        _floats_check,
+        _floats_describe,
+        _floats_normalize,
+        lambda p: {
+            "anyOf": [
+                {"type": "number", **p.number_bounds()},
+                {"type": "array", "items": {"type": "number", **p.number_bounds()}, "minItems": 1},
+            ]
+        },
+    ),
+    "noise_shape": ParamType(
+        _noise_shape_check,
+        _noise_shape_describe,
+        lambda p, v: tuple(v),
+        lambda p: {
+            "type": "array",
+            "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+            "minItems": 2,
+        },
     ),
     "regularizer": ParamType(
         _regularizer_check,
