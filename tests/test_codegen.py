@@ -218,6 +218,28 @@ def test_reshape_targets_from_expressions_stay_in_functions():
     assert 'squeeze(x, channels=16, name="squeeze_1")' in generated.text
 
 
+def test_computed_ids_are_written_as_f_strings_in_loops():
+    """An `id` with `${…}` (keras.applications' `block2a`, `block2b`, …) names each call by an
+    f-string of the loop variables: the loops stay loops, the names stay the resolver's."""
+    text = (
+        "cnnspec: 1\nname: m\ninput: {shape: [8, 8, 3]}\nvars: {letters: [a, b, c]}\nblocks:\n"
+        "  unit:\n    params: {filters: int}\n    layers:\n"
+        "      - conv2d: {filters: '${filters}', kernel_size: 1}\n        id: conv\n"
+        "model:\n  - repeat:\n      times: 2\n      as: s\n      layers:\n"
+        "        - repeat:\n            times: 3\n            as: j\n            layers:\n"
+        "              - unit: '${4 * (s + 1)}'\n                id: 'block${s + 1}${letters[j]}'\n"
+        "              - dense: 4\n                id: 'head${s}_${j}'\n"
+    )
+    compiled = compile_text(text)
+    names = [node.name for node in compiled.ir.nodes]
+    assert names[:4] == ["block1a_conv", "head0_0", "block1b_conv", "head0_1"]
+    generated = generate_code(compiled)
+    assert generated.notes == []
+    assert 'name=f"block{s + 1}{LETTERS[j]}"' in generated.text
+    assert 'name=f"head{s}_{j}"' in generated.text
+    assert generated.text.count("for ") == 2 and "block2c" not in generated.text
+
+
 def test_blocks_whose_calls_agree_stay_functions():
     """What the calls produced decides, not the construct: a projection made in every call (or
     in none), and a `reshape` target that every call computes alike, keep the block a function."""
@@ -419,18 +441,14 @@ assert not heavy, heavy
     assert (tmp_path / "m.py").exists() and (tmp_path / "t.py").exists()
 
 
-def test_ids_computed_in_a_loop_unroll_that_loop():
+def test_ids_computed_in_a_loop_keep_the_loop():
     compiled = compile_text(
         "cnnspec: 1\nname: m\ninput: {shape: [4, 4, 2]}\nmodel:\n"
         "  - repeat: {times: 3, as: i, layers: [{conv2d: {filters: 2, kernel_size: 1}, id: 'c${i}'}]}\n"
     )
     generated = generate_code(compiled)
-    assert generated.structured
-    assert generated.notes == [
-        "unrolled the repeat at model[0].repeat: an `id` depends on a value known only "
-        "at run time (undefined name 'i')"
-    ]
-    assert 'name="c2"' in generated.text
+    assert generated.structured and generated.notes == []
+    assert 'name=f"c{i}"' in generated.text and 'name="c2"' not in generated.text
 
 
 def test_names_inside_functions_are_fitted_to_every_call():
