@@ -1,16 +1,17 @@
-"""The spec library's keras.applications reproductions and its block library (``specs/blocks``).
+"""The spec library's keras.applications reproductions and the zoo's block library
+(``cnnspec/zoo/blocks``, ``use: [zoo:blocks/NAME]``).
 
 Fast tests check each spec statically (no TensorFlow): it validates, its inferred total equals the
-Keras figure, it stays short, and every block library is usable through ``use:``. Slow tests build
-each spec and the matching ``keras.applications`` model (``weights=None``: nothing is downloaded)
-and compare parameter counts, output shapes, sorted weight shapes and layer configurations.
+Keras figure, it stays short, and every block library is usable through ``use:`` from any folder.
+Slow tests build each spec and the matching ``keras.applications`` model (``weights=None``: nothing
+is downloaded) and compare parameter counts, output shapes, sorted weight shapes and layer
+configurations.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from cnnspec.api import build_model, compile_spec
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
 from cnnspec.spec.loader import load_file
-from tests.conftest import SPECS_DIR
+from tests.conftest import ROOT, SPECS_DIR
 
 # spec stem → (keras.applications function, parameters, input shape)
 APPLICATIONS: dict[str, tuple[str, int, tuple[int, ...]]] = {
@@ -31,7 +32,7 @@ APPLICATIONS: dict[str, tuple[str, int, tuple[int, ...]]] = {
     "densenet121": ("DenseNet121", 8_062_504, (224, 224, 3)),
     "mobilenet_v2": ("MobileNetV2", 3_538_984, (224, 224, 3)),
 }
-BLOCKS_DIR = SPECS_DIR / "blocks"
+BLOCKS_DIR = ROOT / "cnnspec" / "zoo" / "blocks"
 LIBRARIES = sorted(BLOCKS_DIR.glob("*.yaml"))
 
 # One call of every block in specs/blocks, in an order whose shapes chain on a 16×16×8 input.
@@ -61,7 +62,11 @@ BLOCK_CALLS: dict[str, list[str]] = {
         "mbconv: {filters: 24, stride: 2, expansion: 1}",
         "squeeze_excite",
     ],
+    # the feature-extractor paths (the classifier's ends the chain at rank 1; the zoo tests build it)
+    "head.yaml": ["feature_pooling", "flat_head: 8", "pooled_head"],
 }
+#: Vars a library's calls need on the 16×16×8 chain.
+LIBRARY_VARS: dict[str, str] = {"head.yaml": "vars: {include_top: false}\n"}
 
 
 def spec_path(stem: str) -> Path:
@@ -85,6 +90,7 @@ def test_spec_is_short_and_names_its_sources(stem):
     lines = text.splitlines()
     assert lines[0] == "# yaml-language-server: $schema=../schemas/cnnspec.schema.json"
     assert "keras.applications" in text and "keras/src/applications/" in text
+    assert "zoo:" in text, "the spec library's classics come from the packaged zoo"
     assert len(lines) <= 50, "a spec this long means the language is missing a feature"
 
 
@@ -107,13 +113,12 @@ def test_nested_blocks_are_named_by_their_path():
     assert len(names) == len(set(names))
 
 
-def test_mobilenet_padding_follows_keras_correct_pad(write_spec, tmp_path):
+def test_mobilenet_padding_follows_keras_correct_pad(write_spec):
     """``in_shape[0]`` in an expression: the pad before a stride-2 depthwise conv depends on parity."""
-    shutil.copytree(BLOCKS_DIR, tmp_path / "blocks")
     pads = {}
     for size in (16, 15):
         path = write_spec(
-            f"cnnspec: 1\nname: m\nuse: [blocks/mobilenet.yaml]\ninput: {{shape: [{size}, {size}, 8]}}\n"
+            f"cnnspec: 1\nname: m\nuse: [zoo:blocks/mobilenet]\ninput: {{shape: [{size}, {size}, 8]}}\n"
             "model:\n  - inverted_residual: {filters: 8, stride: 2}\n"
         )
         nodes = compile_spec(path).ir.nodes
@@ -124,15 +129,15 @@ def test_mobilenet_padding_follows_keras_correct_pad(write_spec, tmp_path):
 
 
 @pytest.mark.parametrize("library", LIBRARIES, ids=lambda p: p.name)
-def test_every_block_library_is_usable(library, write_spec, tmp_path):
-    shutil.copytree(BLOCKS_DIR, tmp_path / "blocks")
+def test_every_block_library_is_usable(library, write_spec):
     calls = BLOCK_CALLS[library.name]
     text = library.read_text(encoding="utf-8")
     assert text.startswith("# ") and "cnnspec: 1" in text
     items = "\n".join(f"  - {call}" for call in calls)
     path = write_spec(
-        f"cnnspec: 1\nname: uses_{library.stem}\nuse: [blocks/{library.name}]\n"
-        f"input: {{shape: [16, 16, 8]}}\nmodel:\n{items}\n  - global_avg_pool2d\n"
+        f"cnnspec: 1\nname: uses_{library.stem}\nuse: [zoo:blocks/{library.stem}]\n"
+        f"{LIBRARY_VARS.get(library.name, '')}input: {{shape: [16, 16, 8]}}\n"
+        f"model:\n{items}\n  - global_avg_pool2d\n"
     )
     compiled = compile_spec(path)
     assert compiled.warnings == []
@@ -142,11 +147,10 @@ def test_every_block_library_is_usable(library, write_spec, tmp_path):
     assert own <= called, f"add a call of {sorted(own - called)} to BLOCK_CALLS"
 
 
-def test_block_libraries_can_share_a_library(write_spec, tmp_path):
+def test_block_libraries_can_share_a_library(write_spec):
     """mobilenet.yaml uses squeeze_excite.yaml; a spec may use both (the same definition twice)."""
-    shutil.copytree(BLOCKS_DIR, tmp_path / "blocks")
     path = write_spec(
-        "cnnspec: 1\nname: both\nuse: [blocks/mobilenet.yaml, blocks/squeeze_excite.yaml]\n"
+        "cnnspec: 1\nname: both\nuse: [zoo:blocks/mobilenet, zoo:blocks/squeeze_excite]\n"
         "input: {shape: [8, 8, 16]}\nmodel:\n  - squeeze_excite\n  - mbconv: 16\n"
     )
     kinds = [node.kind for node in compile_spec(path).ir.nodes]

@@ -231,7 +231,7 @@ def front_end_file(name: str, path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def spec_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of specs/ (with blocks/), so mutated specs still find the libraries they use."""
+    """A copy of specs/ (their block libraries come from the packaged zoo: `use: [zoo:blocks/…]`)."""
     folder = tmp_path_factory.mktemp("specs")
     shutil.copytree(ROOT / "specs", folder, dirs_exist_ok=True)
     return folder
@@ -318,8 +318,6 @@ def cli_case(name: str, text: str, *, allow_usage: bool = False) -> None:
     workspace = Path(tempfile.mkdtemp(prefix="cnnspec-fuzz-"))
     previous = Path.cwd()
     try:
-        blocks = ROOT / "specs" / "blocks"
-        shutil.copytree(blocks, workspace / "blocks")
         spec = workspace / "spec.yaml"
         spec.write_text(text, encoding="utf-8")
         before = listing(workspace)

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cnnspec.errors", "cnnspec.fileio", "cnnspec.resources", "cnnspec.version"),
     ("cnnspec.layers",),
     ("cnnspec.ir",),
-    ("cnnspec.spec",),
+    ("cnnspec.spec", "cnnspec.zoo"),
     ("cnnspec.analysis",),
     ("cnnspec.backends",),
     ("cnnspec.training",),

@@ -82,6 +82,11 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
     "spatial_dropout2d": [([(3, 3, 2)], {"rate": 0.2})],
     "flatten": [([(3, 4, 5)], {}), ([(7,)], {})],
     "activation": [([(3, 4, 5)], {"activation": name}) for name in ("relu", "gelu", "hard_swish", "softmax")],
+    "relu": [
+        ([(3, 4, 5)], {}),
+        ([(3, 4, 5)], {"max_value": 6}),
+        ([(7,)], {"negative_slope": 0.1, "threshold": 0.5}),
+    ],
     "identity": [([(3, 4, 5)], {})],
     "reshape": [
         ([(3, 4, 5)], {"target_shape": [12, 5]}),

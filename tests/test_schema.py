@@ -59,10 +59,12 @@ def test_committed_block_library_schema_is_fresh():
     )
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "specs" / "blocks").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "cnnspec" / "zoo" / "blocks").glob("*.yaml")), ids=lambda p: p.stem
+)
 def test_block_libraries_have_modeline_and_validate(path):
     assert path.read_text().splitlines()[0] == (
-        "# yaml-language-server: $schema=../../schemas/cnnspec-blocks.schema.json"
+        "# yaml-language-server: $schema=../../../schemas/cnnspec-blocks.schema.json"
     )
     library = json.loads(schema_file("cnnspec-blocks.schema.json").read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(library)

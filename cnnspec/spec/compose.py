@@ -27,8 +27,10 @@ from cnnspec.errors import (
     format_path,
     include_notes,
 )
+from cnnspec.resources import zoo_dir
 from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, display_name, load_file, load_text
 from cnnspec.spec.schema import validate_document
+from cnnspec.spec.zoo import apply_variant, is_zoo_ref, resolve_ref, split_variant
 
 MAX_INCLUDE_DEPTH = 16
 _PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(\.)")
@@ -43,15 +45,19 @@ class _Composer:
         self.includes: dict[str, tuple[Loc, str]] = {}
         self.named_at: dict[Path, tuple[Loc, str]] = {}
 
-    def include(self, owner: SourceDoc, ref: Any, path: SpecPath, base_dir: Path, what: str) -> Path:
+    def include(
+        self, owner: SourceDoc, ref: Any, path: SpecPath, base_dir: Path, what: str
+    ) -> tuple[Path, str | None]:
+        """The file ``ref`` names (``zoo:…``, ``file.yaml#variant`` or a path relative to
+        ``base_dir``) and the family variant it selects."""
         try:
-            target = self._include(owner, ref, path, base_dir, what)
+            target, variant = self._include(owner, ref, path, base_dir, what)
         except SpecError as exc:
             raise self.with_includes(exc) from None
         loc = owner.loc(path)
         if loc is not None:
             self.named_at[target] = (loc, format_path(path))
-        return target
+        return target, variant
 
     def with_includes(self, exc: SpecError) -> SpecError:
         """``exc`` with ``included from`` notes on its diagnostics located in included files."""
@@ -62,12 +68,28 @@ class _Composer:
             ]
         )
 
-    def _include(self, owner: SourceDoc, ref: Any, path: SpecPath, base_dir: Path, what: str) -> Path:
+    def _include(
+        self, owner: SourceDoc, ref: Any, path: SpecPath, base_dir: Path, what: str
+    ) -> tuple[Path, str | None]:
         if not isinstance(ref, str) or not ref:
             raise SpecError.single(
                 f"expected a file path for `{what}`; received {ref!r}", owner.loc(path), format_path(path)
             )
-        target = _resolve(base_dir / ref)
+        variant: str | None = None
+        if is_zoo_ref(ref):
+            zoo_target, variant = resolve_ref(ref, owner.loc(path), format_path(path))
+            if what == "use" and variant is not None:
+                raise SpecError.single(
+                    f"`use` imports block libraries; {ref!r} is a model (write zoo:blocks/NAME)",
+                    owner.loc(path),
+                    format_path(path),
+                    code="zoo",
+                )
+            target = _resolve(zoo_target)
+        else:
+            if what == "extends" and not _is_file(base_dir / ref):
+                ref, variant = split_variant(ref)
+            target = _resolve(base_dir / ref)
         if target is None:
             raise SpecError.single(
                 f"cannot read {_shown(ref)}: the path is too long or loops through symbolic links",
@@ -75,7 +97,7 @@ class _Composer:
                 format_path(path),
                 code="io",
             )
-        if not self.allow_outside and not target.is_relative_to(self.root):
+        if not self.allow_outside and not target.is_relative_to(self.root) and not _in_zoo(target):
             raise SpecError.single(
                 f"refusing to read {_shown(ref)}: it is outside the spec's folder ({self.root})",
                 owner.loc(path),
@@ -99,9 +121,18 @@ class _Composer:
                 format_path(path),
                 code="io",
             )
-        return target
+        return target, variant
 
-    def load(self, path: Path, *, library: bool = False) -> SourceDoc:
+    def load(
+        self,
+        path: Path,
+        *,
+        library: bool = False,
+        variant: str | None = None,
+        named_at: tuple[Loc | None, str] = (None, ""),
+    ) -> SourceDoc:
+        """Load ``path`` with its ``use`` and ``extends`` files; of a family spec, select
+        ``variant`` (the first when ``None``; ``named_at`` locates the reference that asked)."""
         self.stack.append(path)
         try:
             if path in self.named_at:
@@ -116,17 +147,24 @@ class _Composer:
                 diags.raise_if_errors()
             self.apply_use(doc, path.parent)
             extends = doc.data.get("extends")
-            if extends is None:
-                return doc
-            if library:
-                raise self.with_includes(
-                    SpecError.single("a block library cannot use `extends`", doc.loc(("extends",)), "extends")
-                )
-            target = self.include(doc, extends, ("extends",), path.parent, "extends")
-            base = self.load(target)
-            merged = merge_docs(base, doc)
-            merged.data.pop("extends", None)
-            return merged
+            is_family = "variants" in doc.data  # a base's table was applied when it was loaded
+            if extends is not None:
+                if library:
+                    raise self.with_includes(
+                        SpecError.single(
+                            "a block library cannot use `extends`", doc.loc(("extends",)), "extends"
+                        )
+                    )
+                target, base_variant = self.include(doc, extends, ("extends",), path.parent, "extends")
+                base = self.load(target, variant=base_variant, named_at=(doc.loc(("extends",)), "extends"))
+                doc = merge_docs(base, doc)
+                doc.data.pop("extends", None)
+            if not library and (is_family or variant is not None):
+                try:
+                    apply_variant(doc, variant, *named_at)
+                except SpecError as exc:
+                    raise self.with_includes(exc) from None
+            return doc
         finally:
             self.stack.pop()
 
@@ -140,7 +178,7 @@ class _Composer:
         imported_from: dict[str, str] = {}
         blocks: dict[str, Any] = {}
         for index, ref in enumerate(uses):
-            target = self.include(doc, ref, ("use", index), base_dir, "use")
+            target, _ = self.include(doc, ref, ("use", index), base_dir, "use")
             library = self.load(target, library=True)
             for name, block in (library.data.get("blocks") or {}).items():
                 if name in own_blocks:
@@ -174,6 +212,12 @@ def _resolve(path: Path) -> Path | None:
         return path.resolve()
     except (OSError, RuntimeError):  # RuntimeError: symlink loop (Python < 3.13)
         return None
+
+
+def _in_zoo(path: Path) -> bool:
+    """Whether ``path`` is a packaged zoo file: trusted, wherever the spec that names it lives."""
+    zoo = _resolve(zoo_dir())
+    return zoo is not None and path.is_relative_to(zoo)
 
 
 def _is_file(path: Path) -> bool:
@@ -344,16 +388,32 @@ def _apply_override(
 def load_spec(
     path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, allow_outside: bool = False
 ) -> SourceDoc:
-    """Load a spec file with its ``extends`` and ``use`` files and apply ``--set`` overrides."""
-    spec_path = Path(path)
+    """Load a spec file with its ``extends`` and ``use`` files and apply ``--set`` overrides.
+
+    ``path`` may name a zoo model (``zoo:resnet50``) or a variant of a local family file
+    (``family.yaml#name``, when no file has that whole name)."""
+    text = str(path)
+    variant: str | None = None
+    if is_zoo_ref(text):
+        spec_path, variant = resolve_ref(text)
+        if variant is None:
+            raise SpecError.single(
+                f"{text!r} is a block library, not a model; a spec imports it with `use: [{text}]`",
+                code="zoo",
+            )
+    else:
+        spec_path = Path(path)
+        if not _is_file(spec_path):
+            base, variant = split_variant(text)
+            spec_path = Path(base) if variant is not None else spec_path
     resolved = _resolve(spec_path)
     if resolved is None:
         raise SpecError.single(
-            f"cannot read {_shown(str(path))}: the path is too long or loops through symbolic links",
+            f"cannot read {_shown(text)}: the path is too long or loops through symbolic links",
             code="io",
         )
     composer = _Composer(resolved.parent, allow_outside)
-    doc = composer.load(resolved if _is_file(resolved) else spec_path)
+    doc = composer.load(resolved if _is_file(resolved) else spec_path, variant=variant)
     doc.includes = composer.includes
     apply_overrides(doc, overrides)
     return doc
