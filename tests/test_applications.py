@@ -62,6 +62,10 @@ BLOCK_CALLS: dict[str, list[str]] = {
         "mbconv: {filters: 24, stride: 2, expansion: 1}",
         "squeeze_excite",
     ],
+    "efficientnet.yaml": [
+        "scaled_conv: {filters: 8, kernel: 3, stride: 2}",
+        "scaled_conv: {filters: 12, width: 1.1}",
+    ],
     # the feature-extractor paths (the classifier's ends the chain at rank 1; the zoo tests build it)
     "head.yaml": ["feature_pooling", "flat_head: 8", "pooled_head"],
 }
