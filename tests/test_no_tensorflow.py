@@ -30,8 +30,11 @@ sys.exit(code or 0)
         ["inspect", "--format", "json", str(SPECS_DIR / "basic_cnn.yaml")],
         ["schema"],
         ["schema", "--kinds"],
+        ["zoo"],
+        ["zoo", "--format", "json"],
+        ["validate", "zoo:mobilenet_v2", "zoo:resnet50"],
     ],
-    ids=["validate", "inspect", "inspect-json", "schema", "schema-kinds"],
+    ids=["validate", "inspect", "inspect-json", "schema", "schema-kinds", "zoo", "zoo-json", "validate-zoo"],
 )
 def test_front_end_commands_do_not_import_tensorflow(args):
     out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)

@@ -19,6 +19,7 @@ from cnnspec.cli.schema import schema
 from cnnspec.cli.train import train
 from cnnspec.cli.validate import validate
 from cnnspec.cli.visualize import visualize
+from cnnspec.cli.zoo import zoo
 from cnnspec.version import __version__
 
 app = typer.Typer(
@@ -57,6 +58,7 @@ app.command()(predict)
 app.command()(report)
 app.command()(export)
 app.command()(codegen)
+app.command()(zoo)
 
 
 def main() -> None:

@@ -33,6 +33,10 @@ from cnnspec.spec.schema import validate_document
 from cnnspec.spec.zoo import apply_variant, is_zoo_ref, resolve_ref, split_variant
 
 MAX_INCLUDE_DEPTH = 16
+#: Block libraries (file name, text) that passed the library schema in this process: a zoo
+#: family reads the same libraries as every other, and `cnnspec validate` over the whole zoo
+#: would check each of them once per variant.
+_VALID_LIBRARIES: set[tuple[str, str | None]] = set()
 _PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(\.)")
 
 
@@ -141,10 +145,11 @@ class _Composer:
                 doc = load_file(path)
             except SpecError as exc:
                 raise self.with_includes(exc) from None
-            if library:
+            if library and (doc.file, SOURCE_TEXTS.get(doc.file)) not in _VALID_LIBRARIES:
                 diags = Diagnostics(includes=dict(self.includes))
                 validate_document(doc, diags, library=True)
                 diags.raise_if_errors()
+                _VALID_LIBRARIES.add((doc.file, SOURCE_TEXTS.get(doc.file)))
             self.apply_use(doc, path.parent)
             extends = doc.data.get("extends")
             is_family = "variants" in doc.data  # a base's table was applied when it was loaded

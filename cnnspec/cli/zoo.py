@@ -1,0 +1,42 @@
+"""`cnnspec zoo` — list the packaged model zoo (no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cnnspec.analysis.report import human_count, shape_text
+from cnnspec.cli.common import guarded, stdout
+from cnnspec.cli.render import OutputFormat
+
+
+@guarded
+def zoo(
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text or json")] = OutputFormat.text,
+) -> None:
+    """List every model of the packaged zoo: name (use it as zoo:NAME), family, parameters, MACs
+    and input shape."""
+    from cnnspec.analysis.zoo import catalog
+
+    entries = catalog()
+    if format == OutputFormat.json:
+        typer.echo(json.dumps([entry.as_json() for entry in entries], indent=2))
+        return
+    table = Table(title="cnnspec model zoo (zoo:NAME)", title_justify="left")
+    for column in ("name", "family", "keras.applications"):
+        table.add_column(column)
+    for column in ("params", "MACs", "input"):
+        table.add_column(column, justify="right")
+    for entry in entries:
+        table.add_row(
+            entry.name,
+            entry.family,
+            entry.keras_name,
+            f"{entry.params:,}",
+            human_count(entry.macs),
+            shape_text([None, *entry.input_shape]),
+        )
+    stdout().print(table)
