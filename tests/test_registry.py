@@ -28,6 +28,16 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
         ),
         ([(12, 12, 4)], {"filters": 8, "kernel_size": 3, "dilation_rate": 2, "groups": 4}),
         ([(8, 8, 2)], {"filters": 3, "kernel_size": 1, "kernel_regularizer": {"l2": 0.001}}),
+        (
+            [(8, 8, 2)],
+            {
+                "filters": 3,
+                "kernel_size": 1,
+                "kernel_initializer": {
+                    "variance_scaling": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"}
+                },
+            },
+        ),
     ],
     "depthwise_conv2d": [
         ([(9, 9, 3)], {"kernel_size": 3}),
@@ -72,6 +82,13 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
         ([(7,)], {"units": 3}),
         ([(4, 5)], {"units": 2, "use_bias": False, "activation": "relu"}),
         ([(3, 3, 4)], {"units": 6}),
+        (
+            [(7,)],
+            {
+                "units": 2,
+                "kernel_initializer": {"variance_scaling": {"scale": 0.5, "distribution": "uniform"}},
+            },
+        ),
     ],
     "dropout": [
         ([(7,)], {"rate": 0.5}),

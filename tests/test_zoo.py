@@ -37,6 +37,17 @@ KERAS_FIGURES: dict[str, tuple[str, int, tuple[int, int, int]]] = {
     "densenet121": ("DenseNet121", 8_062_504, (224, 224, 3)),
     "densenet169": ("DenseNet169", 14_307_880, (224, 224, 3)),
     "densenet201": ("DenseNet201", 20_242_984, (224, 224, 3)),
+    "inception_v3": ("InceptionV3", 23_851_784, (299, 299, 3)),
+    "mobilenet_v3_small": ("MobileNetV3Small", 2_554_968, (224, 224, 3)),
+    "mobilenet_v3_large": ("MobileNetV3Large", 5_507_432, (224, 224, 3)),
+    "efficientnet_b0": ("EfficientNetB0", 5_330_571, (224, 224, 3)),
+    "efficientnet_b1": ("EfficientNetB1", 7_856_239, (240, 240, 3)),
+    "efficientnet_b2": ("EfficientNetB2", 9_177_569, (260, 260, 3)),
+    "efficientnet_b3": ("EfficientNetB3", 12_320_535, (300, 300, 3)),
+    "efficientnet_b4": ("EfficientNetB4", 19_466_823, (380, 380, 3)),
+    "efficientnet_b5": ("EfficientNetB5", 30_562_527, (456, 456, 3)),
+    "efficientnet_b6": ("EfficientNetB6", 43_265_143, (528, 528, 3)),
+    "efficientnet_b7": ("EfficientNetB7", 66_658_687, (600, 600, 3)),
 }
 VARIANTS = list(variants())
 FAMILY_FILES = sorted(zoo_dir().glob("*.yaml"))

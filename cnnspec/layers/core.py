@@ -7,10 +7,10 @@ from typing import Any
 
 from cnnspec.layers.params import (
     ACTIVATIONS,
-    INITIALIZERS,
     Param,
     choice,
     flag,
+    initializer,
     number,
     positive_int,
     seed_param,
@@ -52,8 +52,8 @@ DENSE_PARAMS = (
     positive_int("units", doc="number of outputs"),
     choice("activation", ACTIVATIONS, None, "activation applied to the output", nullable=True),
     flag("use_bias", True, "add a learned bias"),
-    choice("kernel_initializer", INITIALIZERS, "glorot_uniform", "kernel initializer"),
-    choice("bias_initializer", INITIALIZERS, "zeros", "bias initializer"),
+    initializer("kernel_initializer", "glorot_uniform", "kernel initializer"),
+    initializer("bias_initializer", "zeros", "bias initializer"),
     Param("kernel_regularizer", "regularizer", None, "L1/L2 penalty on the kernel", nullable=True),
     Param("bias_regularizer", "regularizer", None, "L1/L2 penalty on the bias", nullable=True),
 )

@@ -46,6 +46,14 @@ INITIALIZERS = (
     "random_uniform",
     "truncated_normal",
 )
+#: The configurable initializer a spec may write as a mapping (``{variance_scaling: {scale: 2.0,
+#: mode: fan_out, distribution: truncated_normal}}``, as keras.applications' EfficientNets use):
+#: its keywords and the values each accepts (``None``: a positive number).
+VARIANCE_SCALING: dict[str, tuple[str, ...] | None] = {
+    "scale": None,
+    "mode": ("fan_in", "fan_out", "fan_avg"),
+    "distribution": ("truncated_normal", "untruncated_normal", "uniform"),
+}
 MAX_SIZE = 2**31 - 1
 
 EXPRESSION_SCHEMA: dict[str, Any] = {"$ref": "#/$defs/expression"}
@@ -310,6 +318,59 @@ def _noise_shape_check(p: Param, v: Any) -> str | None:
     return None if ok else _noise_shape_describe(p)
 
 
+def _initializer_describe(p: Param) -> str:
+    return (
+        "one of " + ", ".join(INITIALIZERS) + ", or {variance_scaling: {scale: number > 0, mode: "
+        "fan_in|fan_out|fan_avg, distribution: truncated_normal|untruncated_normal|uniform}}"
+    )
+
+
+def _initializer_check(p: Param, v: Any) -> str | None:
+    if isinstance(v, str):
+        return None if v in INITIALIZERS else _initializer_describe(p)
+    if not (
+        isinstance(v, dict) and list(v) == ["variance_scaling"] and isinstance(v["variance_scaling"], dict)
+    ):
+        return _initializer_describe(p)
+    config = v["variance_scaling"]
+    if not set(config) <= set(VARIANCE_SCALING):
+        return _initializer_describe(p)
+    for key, value in config.items():
+        allowed = VARIANCE_SCALING[key]
+        ok = value in allowed if allowed else _is_number(value) and value > 0
+        if not ok:
+            return _initializer_describe(p)
+    return None
+
+
+def _initializer_normalize(p: Param, v: Any) -> Any:
+    if isinstance(v, str):
+        return v
+    from cnnspec.layers.registry import KerasCall  # the registry imports this module
+
+    config = {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal", **v["variance_scaling"]}
+    config["scale"] = float(config["scale"])
+    return KerasCall("VarianceScaling", tuple(sorted(config.items())))
+
+
+def _initializer_schema(p: Param) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for key, allowed in VARIANCE_SCALING.items():
+        properties[key] = {"enum": list(allowed)} if allowed else {"type": "number", "exclusiveMinimum": 0}
+    scaling = {"type": "object", "properties": properties, "additionalProperties": False}
+    return {
+        "anyOf": [
+            {"enum": list(INITIALIZERS)},
+            {
+                "type": "object",
+                "properties": {"variance_scaling": scaling},
+                "required": ["variance_scaling"],
+                "additionalProperties": False,
+            },
+        ]
+    }
+
+
 def _choice_describe(p: Param) -> str:
     return "one of " + ", ".join(p.choices)
 
@@ -413,6 +474,9 @@ PARAM_TYPES: dict[str, ParamType] = {
             "minItems": 2,
         },
     ),
+    "initializer": ParamType(
+        _initializer_check, _initializer_describe, _initializer_normalize, _initializer_schema
+    ),
     "regularizer": ParamType(
         _regularizer_check,
         lambda p: "a mapping {l1: number, l2: number}",
@@ -441,6 +505,10 @@ def ints(name: str, default: Any = REQUIRED, doc: str = "", length: int = 2, **k
 
 def choice(name: str, choices: tuple[str, ...], default: Any = REQUIRED, doc: str = "", **kw: Any) -> Param:
     return Param(name, "choice", default, doc, choices=choices, **kw)
+
+
+def initializer(name: str, default: str, doc: str = "") -> Param:
+    return Param(name, "initializer", default, doc)
 
 
 def flag(name: str, default: bool, doc: str = "", **kw: Any) -> Param:
