@@ -80,6 +80,7 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
     "group_norm": [([(5, 5, 8)], {"groups": 4}), ([(5, 5, 6)], {"groups": 6, "center": False})],
     "dense": [
         ([(7,)], {"units": 3}),
+        ([(7,)], {"units": 2, "bias_initializer": {"constant": {"value": 0.5}}}),
         ([(4, 5)], {"units": 2, "use_bias": False, "activation": "relu"}),
         ([(3, 3, 4)], {"units": 6}),
         (

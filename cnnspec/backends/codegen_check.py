@@ -448,7 +448,9 @@ class FakeSequential:
 def fake_keras() -> dict[str, Any]:
     layers = FakeObject("keras.layers", {cls: LayerClass(kind) for cls, kind in KERAS_CLASSES.items()})
     regularizers = FakeObject("keras.regularizers", {"L1L2": Factory("L1L2")})
-    initializers = FakeObject("keras.initializers", {"VarianceScaling": Factory("VarianceScaling")})
+    initializers = FakeObject(
+        "keras.initializers", {"VarianceScaling": Factory("VarianceScaling"), "Constant": Factory("Constant")}
+    )
     keras = FakeObject(
         "keras",
         {

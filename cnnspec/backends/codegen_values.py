@@ -24,6 +24,7 @@ BUILTIN_NAMES = frozenset(dir(builtins))
 KERAS_FACTORIES = {
     "L1L2": ("keras", "regularizers", "L1L2"),
     "VarianceScaling": ("keras", "initializers", "VarianceScaling"),
+    "Constant": ("keras", "initializers", "Constant"),
 }
 
 

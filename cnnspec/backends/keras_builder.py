@@ -26,7 +26,11 @@ def _keras() -> Any:
 
 def _factories(keras: Any) -> dict[str, Any]:
     # The only Keras objects a spec can create besides layers: a closed table.
-    return {"L1L2": keras.regularizers.L1L2, "VarianceScaling": keras.initializers.VarianceScaling}
+    return {
+        "L1L2": keras.regularizers.L1L2,
+        "VarianceScaling": keras.initializers.VarianceScaling,
+        "Constant": keras.initializers.Constant,
+    }
 
 
 def _materialize(value: Any, factories: dict[str, Any]) -> Any:

@@ -46,9 +46,10 @@ INITIALIZERS = (
     "random_uniform",
     "truncated_normal",
 )
-#: The configurable initializer a spec may write as a mapping (``{variance_scaling: {scale: 2.0,
-#: mode: fan_out, distribution: truncated_normal}}``, as keras.applications' EfficientNets use):
-#: its keywords and the values each accepts (``None``: a positive number).
+#: The configurable initializers a spec may write as a mapping, as keras.applications' EfficientNets
+#: use them: ``{constant: {value: 0.0}}`` and ``{variance_scaling: {scale: 2.0, mode: fan_out,
+#: distribution: truncated_normal}}``; VarianceScaling's keywords and the values each accepts
+#: (``None``: a positive number).
 VARIANCE_SCALING: dict[str, tuple[str, ...] | None] = {
     "scale": None,
     "mode": ("fan_in", "fan_out", "fan_avg"),
@@ -320,17 +321,21 @@ def _noise_shape_check(p: Param, v: Any) -> str | None:
 
 def _initializer_describe(p: Param) -> str:
     return (
-        "one of " + ", ".join(INITIALIZERS) + ", or {variance_scaling: {scale: number > 0, mode: "
-        "fan_in|fan_out|fan_avg, distribution: truncated_normal|untruncated_normal|uniform}}"
+        "one of " + ", ".join(INITIALIZERS) + ", {constant: {value: number}}, or {variance_scaling: "
+        "{scale: number > 0, mode: fan_in|fan_out|fan_avg, distribution: truncated_normal|"
+        "untruncated_normal|uniform}}"
     )
 
 
 def _initializer_check(p: Param, v: Any) -> str | None:
     if isinstance(v, str):
         return None if v in INITIALIZERS else _initializer_describe(p)
-    if not (
-        isinstance(v, dict) and list(v) == ["variance_scaling"] and isinstance(v["variance_scaling"], dict)
-    ):
+    if not (isinstance(v, dict) and len(v) == 1 and isinstance(next(iter(v.values())), dict)):
+        return _initializer_describe(p)
+    if "constant" in v:
+        ok = list(v["constant"]) == ["value"] and _is_number(v["constant"]["value"])
+        return None if ok else _initializer_describe(p)
+    if "variance_scaling" not in v:
         return _initializer_describe(p)
     config = v["variance_scaling"]
     if not set(config) <= set(VARIANCE_SCALING):
@@ -348,6 +353,8 @@ def _initializer_normalize(p: Param, v: Any) -> Any:
         return v
     from cnnspec.layers.registry import KerasCall  # the registry imports this module
 
+    if "constant" in v:
+        return KerasCall("Constant", (("value", float(v["constant"]["value"])),))
     config = {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal", **v["variance_scaling"]}
     config["scale"] = float(config["scale"])
     return KerasCall("VarianceScaling", tuple(sorted(config.items())))
@@ -361,6 +368,19 @@ def _initializer_schema(p: Param) -> dict[str, Any]:
     return {
         "anyOf": [
             {"enum": list(INITIALIZERS)},
+            {
+                "type": "object",
+                "properties": {
+                    "constant": {
+                        "type": "object",
+                        "properties": {"value": {"type": "number"}},
+                        "required": ["value"],
+                        "additionalProperties": False,
+                    }
+                },
+                "required": ["constant"],
+                "additionalProperties": False,
+            },
             {
                 "type": "object",
                 "properties": {"variance_scaling": scaling},
