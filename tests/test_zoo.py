@@ -48,6 +48,13 @@ KERAS_FIGURES: dict[str, tuple[str, int, tuple[int, int, int]]] = {
     "efficientnet_b5": ("EfficientNetB5", 30_562_527, (456, 456, 3)),
     "efficientnet_b6": ("EfficientNetB6", 43_265_143, (528, 528, 3)),
     "efficientnet_b7": ("EfficientNetB7", 66_658_687, (600, 600, 3)),
+    "efficientnet_v2_b0": ("EfficientNetV2B0", 7_200_312, (224, 224, 3)),
+    "efficientnet_v2_b1": ("EfficientNetV2B1", 8_212_124, (240, 240, 3)),
+    "efficientnet_v2_b2": ("EfficientNetV2B2", 10_178_374, (260, 260, 3)),
+    "efficientnet_v2_b3": ("EfficientNetV2B3", 14_467_622, (300, 300, 3)),
+    "efficientnet_v2_s": ("EfficientNetV2S", 21_612_360, (384, 384, 3)),
+    "efficientnet_v2_m": ("EfficientNetV2M", 54_431_388, (480, 480, 3)),
+    "efficientnet_v2_l": ("EfficientNetV2L", 119_027_848, (480, 480, 3)),
 }
 VARIANTS = list(variants())
 FAMILY_FILES = sorted(zoo_dir().glob("*.yaml"))
