@@ -10,7 +10,7 @@ UV_VERSION := 0.13.9
 LOCK_FLAGS := --extra dev --extra export --generate-hashes \
 	--python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-.PHONY: demo test test-fast test-latest lock lint format schema bench bench-quick clean
+.PHONY: demo test test-fast test-latest lock lint format schema docs bench bench-quick clean
 
 # One install for every target: exactly the locked versions (hash-checked), then cnnspec itself
 # without dependencies or build isolation, so nothing unlocked comes from the registry. A changed
@@ -63,6 +63,11 @@ format: $(VENV)/.installed
 schema: $(VENV)/.installed
 	$(BIN)/cnnspec schema -o schemas/cnnspec.schema.json
 	$(BIN)/cnnspec schema --library -o schemas/cnnspec-blocks.schema.json
+
+# docs/reference.md (every layer kind) and docs/zoo.md (every zoo variant); tests/test_docs.py
+# fails when the committed files are stale.
+docs: $(VENV)/.installed
+	$(BIN)/python -m cnnspec.analysis.docs docs
 
 clean:
 	rm -rf $(VENV) .venv-latest .venv-tools build dist *.egg-info .pytest_cache .ruff_cache

@@ -18,6 +18,7 @@ __all__ = [
     "compile_text",
     "generate_code",
     "load",
+    "load_keras_application_weights",
     "resolve",
     "validate",
 ]

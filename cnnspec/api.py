@@ -35,6 +35,7 @@ __all__ = [
     "compile_text",
     "generate_code",
     "load",
+    "load_keras_application_weights",
     "resolve",
     "validate",
 ]
@@ -80,6 +81,15 @@ def build_augmentation(spec: CompiledSpec | str | Path) -> keras.Sequential | No
     from cnnspec.backends.keras_builder import build_augmentation as build
 
     return build(_compiled(spec).ir)
+
+
+def load_keras_application_weights(model: keras.Model, path: str | Path) -> keras.Model:
+    """Load the weights file keras.applications downloads for ``weights="imagenet"`` (Keras 2's
+    HDF5 layout) into a zoo model, by layer order as Keras does (imports TensorFlow). A file that
+    does not fit raises :class:`~cnnspec.backends.weights.WeightsFileError` naming the layer."""
+    from cnnspec.backends.weights import load_keras_application_weights as load_weights
+
+    return load_weights(model, path)
 
 
 def generate_code(spec: CompiledSpec | str | Path, *, script: bool = False) -> str:

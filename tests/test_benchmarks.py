@@ -125,3 +125,12 @@ def test_report_keeps_hand_written_notes(tmp_path: Path) -> None:
     report.write_readme(results, readme)
     text = readme.read_text(encoding="utf-8")
     assert "my analysis" in text and "not measured: no train command" in text and "stale figures" not in text
+
+
+def test_zoo(tmp_path: Path) -> None:
+    data = run_bench("bench_zoo.py", tmp_path, "--repeats", "1", "--no-baseline")
+    assert positive(data["cold"]["validate"]) and positive(data["cold"]["zoo"])
+    assert data["cold"]["ratio"] is None
+    rows = data["variants"]
+    assert {"resnet50", "vgg16"} <= {row["name"] for row in rows}
+    assert all(row["params"] > 0 and 0 < row["spec_lines"] <= 80 for row in rows)

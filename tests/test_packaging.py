@@ -1,5 +1,5 @@
-"""Packaging: the wheel carries the JSON Schema and the templates as package data, and the
-console script is declared."""
+"""Packaging: the wheel carries the JSON Schema, the templates and the model zoo as package data,
+and the console script is declared."""
 
 from __future__ import annotations
 
@@ -57,3 +57,5 @@ def test_wheel_contains_schema_and_templates(tmp_path):
     templates = sorted((ROOT / "templates").glob("*.j2"))
     assert all(f"cnnspec/templates/{t.name}" in names for t in templates)
     assert "cnnspec/layers/registry.py" in names
+    zoo = sorted((ROOT / "cnnspec" / "zoo").rglob("*.yaml"))
+    assert zoo and all(f"{path.relative_to(ROOT).as_posix()}" in names for path in zoo)

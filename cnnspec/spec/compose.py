@@ -203,8 +203,9 @@ class _Composer:
                 blocks[name] = block
                 _copy_locs(library, doc, ("blocks", name))
             for name, value in (library.data.get("vars") or {}).items():
-                doc.data.setdefault("vars", {}).setdefault(name, value)
-                if doc.data["vars"][name] is value:
+                own_vars = doc.data.setdefault("vars", {})
+                if name not in own_vars:  # (not `is value`: true, null and small ints are shared)
+                    own_vars[name] = value
                     _copy_locs(library, doc, ("vars", name))
         if blocks:
             doc.data["blocks"] = {**blocks, **own_blocks}

@@ -1,0 +1,103 @@
+"""Loading the weight files keras.applications downloads (``weights="imagenet"``) into a model.
+
+Those files are Keras 2's HDF5 weights layout: the root's ``layer_names`` attribute lists the
+layers in the model's topological order, each layer's group lists its ``weight_names`` (trainable
+weights first, then non-trainable ones), and Keras loads them *by position* among the layers that
+have weights, whatever the names. A zoo model has exactly keras.applications' weighted layers in
+the same order with the same weight shapes (``tests/test_zoo_parity.py``), so the file loads into
+it although cnnspec names its layers differently. Every mismatch is reported before a single
+weight is assigned, naming the layer on both sides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cnnspec.errors import UsageError
+
+if TYPE_CHECKING:
+    import keras
+
+
+class WeightsFileError(UsageError):
+    """A weights file that cannot be read, or does not fit the model (exit code 2 on the CLI)."""
+
+
+def _attribute(group: Any, name: str) -> list[str]:
+    """A string-list attribute, also when HDF5's header limit made Keras split it into
+    ``name0``, ``name1``, …"""
+    if name in group.attrs:
+        values = list(group.attrs[name])
+    else:
+        values = []
+        chunk = 0
+        while f"{name}{chunk}" in group.attrs:
+            values.extend(group.attrs[f"{name}{chunk}"])
+            chunk += 1
+    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _read(path: Path) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """(layer name, [(weight name, array)]) for every layer of the file that has weights."""
+    import h5py
+    import numpy as np
+
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise WeightsFileError(
+            f"cannot read {path} as an HDF5 weights file: {exc}",
+            "expected a Keras .h5 weights file, e.g. one keras.applications downloads",
+        ) from None
+    with handle as root:
+        group = root["model_weights"] if "layer_names" not in root.attrs and "model_weights" in root else root
+        names = _attribute(group, "layer_names")
+        if not names:
+            raise WeightsFileError(
+                f"{path} is not in Keras' HDF5 weights layout (no `layer_names` attribute)",
+                "expected the .h5 file keras.applications downloads for weights='imagenet'",
+            )
+        layers = []
+        for name in names:
+            if name not in group:
+                raise WeightsFileError(f"{path}: layer {name!r} is listed but has no group")
+            weight_names = _attribute(group[name], "weight_names")
+            if weight_names:
+                layers.append((name, [(w, np.asarray(group[name][w])) for w in weight_names]))
+        return layers
+
+
+def load_keras_application_weights(model: keras.Model, path: str | Path) -> keras.Model:
+    """Load a keras.applications weights file (Keras 2's HDF5 layout, as downloaded for
+    ``weights="imagenet"``) into ``model`` by layer order, as Keras itself loads it.
+
+    Every layer with weights must match the file's layer at the same position in weight count
+    and shapes; otherwise :class:`WeightsFileError` names both layers and nothing is assigned.
+    Returns ``model``."""
+    file = Path(path)
+    if not file.is_file():
+        raise WeightsFileError(f"no such weights file: {file}")
+    stored = _read(file)
+    ours = [layer for layer in model.layers if layer.weights]
+    if len(stored) != len(ours):
+        raise WeightsFileError(
+            f"{file} holds weights for {len(stored)} layers; the model has {len(ours)} layers with weights",
+            "the file was saved from another architecture (or with another include_top)",
+        )
+    plan = []
+    for index, (layer, (name, values)) in enumerate(zip(ours, stored)):
+        # Keras 2's order: trainable weights first, then the non-trainable ones (batch norm stats)
+        variables = layer.trainable_weights + layer.non_trainable_weights
+        expected = [tuple(v.shape) for v in variables]
+        received = [tuple(array.shape) for _, array in values]
+        if expected != received:
+            raise WeightsFileError(
+                f"{file}: layer #{index} with weights, {name!r} in the file, has weight shapes "
+                f"{received}; the model's {layer.name!r} ({type(layer).__name__}) expects {expected}",
+                "check include_top, classes and input_shape against the file's model",
+            )
+        plan.extend(zip(variables, (array for _, array in values)))
+    for variable, array in plan:
+        variable.assign(array)
+    return model

@@ -1,0 +1,44 @@
+"""docs/reference.md and docs/zoo.md are generated (``make docs``) and committed: the committed
+files must equal what the generators write now, and every example must be a valid layer item."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from cnnspec.analysis.docs import GENERATED, example_item
+from cnnspec.layers.registry import REGISTRY
+from cnnspec.resources import schema_file
+from cnnspec.spec.loader import load_text
+from cnnspec.spec.zoo import variants
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("name", GENERATED)
+def test_committed_docs_are_fresh(name):
+    committed = (ROOT / "docs" / name).read_text(encoding="utf-8")
+    assert committed == GENERATED[name](), f"docs/{name} is stale: run `make docs`"
+
+
+def test_reference_documents_every_kind_and_parameter():
+    text = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    for kind in REGISTRY.values():
+        section = text.split(f"\n## {kind.name}\n", 1)[1].split("\n## ", 1)[0]
+        assert f"`keras.layers.{kind.keras_class}`" in section
+        assert all(f"| `{p.name}` |" in section for p in kind.params), kind.name
+
+
+@pytest.mark.parametrize("kind", list(REGISTRY))
+def test_reference_example_is_a_valid_layer_item(kind):
+    item = example_item(REGISTRY[kind])
+    doc = load_text(f"cnnspec: 1\nname: x\ninput: {{shape: [8, 8, 3]}}\nmodel:\n  {item}\n")
+    schema = json.loads(schema_file().read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(doc.data)
+
+
+def test_zoo_page_lists_every_variant():
+    text = (ROOT / "docs" / "zoo.md").read_text(encoding="utf-8")
+    for name, variant in variants().items():
+        assert f"| `zoo:{name}` | {variant.family} | `{variant.keras_name}` |" in text

@@ -1,0 +1,78 @@
+"""ImageNet-weight compatibility, offline: the HDF5 layout keras.applications downloads for
+``weights="imagenet"`` is written here from a randomly initialised keras.applications model with
+Keras' own legacy writer, loaded into the zoo model with
+:func:`cnnspec.load_keras_application_weights`, and both models must give the same outputs on a
+batch. Small inputs keep it quick; nothing is downloaded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cnnspec
+from cnnspec.api import build_model, compile_spec
+from cnnspec.backends.weights import WeightsFileError
+from cnnspec.spec.zoo import variants
+
+# variant → a small input keras.applications accepts for it
+SMALL_INPUTS = {"mobilenet_v2": (96, 96, 3), "resnet50_v2": (64, 64, 3), "densenet121": (64, 64, 3)}
+
+
+def _keras_weights_file(name: str, input_shape: tuple[int, int, int], path, **kwargs):
+    """keras.applications' model of ``name`` with random weights, saved as Keras 2's .h5."""
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    keras.utils.set_random_seed(0)
+    reference = getattr(keras.applications, variants()[name].keras_name)(
+        weights=None, input_shape=input_shape, **kwargs
+    )
+    with h5py.File(path, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, reference)
+    return reference
+
+
+def _zoo_model(name: str, input_shape: tuple[int, int, int], *overrides: str):
+    shape = ", ".join(map(str, input_shape))
+    return build_model(compile_spec(f"zoo:{name}", [f"vars.input_shape=[{shape}]", *overrides]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SMALL_INPUTS)
+def test_keras_applications_weights_load_and_give_identical_outputs(name, tmp_path):
+    import keras
+
+    keras.backend.clear_session()
+    input_shape = SMALL_INPUTS[name]
+    path = tmp_path / f"{name}.h5"
+    reference = _keras_weights_file(name, input_shape, path)
+    model = _zoo_model(name, input_shape)
+    assert cnnspec.load_keras_application_weights(model, path) is model
+    batch = np.random.default_rng(0).uniform(-1, 1, (2, *input_shape)).astype("float32")
+    np.testing.assert_allclose(
+        model.predict(batch, verbose=0), reference.predict(batch, verbose=0), atol=1e-5
+    )
+
+
+@pytest.mark.slow
+def test_a_weights_file_that_does_not_fit_is_refused_naming_the_layer(tmp_path):
+    import keras
+
+    keras.backend.clear_session()
+    path = tmp_path / "mobilenet_v2_10.h5"
+    _keras_weights_file("mobilenet_v2", (96, 96, 3), path, classes=10)
+    model = _zoo_model("mobilenet_v2", (96, 96, 3))  # 1000 classes
+    before = [w.numpy().copy() for w in model.weights]
+    with pytest.raises(WeightsFileError) as caught:
+        cnnspec.load_keras_application_weights(model, path)
+    message = str(caught.value)
+    assert "'predictions' in the file" in message and "(1280, 10)" in message and "(1280, 1000)" in message
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, model.weights)), "nothing assigned"
+    with pytest.raises(WeightsFileError, match="holds weights for"):
+        cnnspec.load_keras_application_weights(
+            _zoo_model("mobilenet_v2", (96, 96, 3), "vars.include_top=false"), path
+        )
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    with pytest.raises(WeightsFileError, match="cannot read"):
+        cnnspec.load_keras_application_weights(model, tmp_path / "junk.h5")
