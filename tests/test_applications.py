@@ -43,6 +43,10 @@ BLOCK_CALLS: dict[str, list[str]] = {
         "basic_residual: {filters: 16, stride: 2}",
         "bottleneck: {filters: 4}",
         "bottleneck_stage: {filters: 8, blocks: 2}",
+        "preact_body: 8",
+        "preact_projection: 4",
+        "preact_bottleneck: {filters: 4, stride: 2}",
+        "preact_stage: {filters: 4, blocks: 3}",
     ],
     "inception.yaml": [
         "basic_conv: {filters: 8, kernel: [1, 7]}",

@@ -8,9 +8,11 @@ import json
 import jsonschema
 import pytest
 
-from cnnspec.analysis.docs import GENERATED, example_item
+from cnnspec.analysis import zoo as zoo_catalogue
+from cnnspec.analysis.docs import GENERATED, catalog_index, example_item
+from cnnspec.analysis.zoo import INDEX, catalog
 from cnnspec.layers.registry import REGISTRY
-from cnnspec.resources import schema_file
+from cnnspec.resources import schema_file, zoo_dir
 from cnnspec.spec.loader import load_text
 from cnnspec.spec.zoo import variants
 from tests.conftest import ROOT
@@ -20,6 +22,18 @@ from tests.conftest import ROOT
 def test_committed_docs_are_fresh(name):
     committed = (ROOT / "docs" / name).read_text(encoding="utf-8")
     assert committed == GENERATED[name](), f"docs/{name} is stale: run `make docs`"
+
+
+def test_committed_zoo_catalogue_is_fresh():
+    """`cnnspec zoo` reads it while its hash matches the zoo's files: it must equal a compile now."""
+    committed = (zoo_dir() / INDEX).read_text(encoding="utf-8")
+    assert committed == catalog_index(), "cnnspec/zoo/catalog.json is stale: run `make docs`"
+    assert [entry.name for entry in catalog()] == list(variants())
+
+
+def test_zoo_command_compiles_when_the_catalogue_does_not_match(monkeypatch):
+    monkeypatch.setattr(zoo_catalogue, "sources_hash", lambda: "another zoo")
+    assert zoo_catalogue.catalog() == zoo_catalogue.compile_catalog()
 
 
 def test_reference_documents_every_kind_and_parameter():

@@ -84,3 +84,12 @@ def test_a_weights_file_that_does_not_fit_is_refused_naming_the_layer(tmp_path):
     (tmp_path / "junk.h5").write_bytes(b"not hdf5")
     with pytest.raises(WeightsFileError, match="cannot read"):
         cnnspec.load_keras_application_weights(model, tmp_path / "junk.h5")
+
+
+@pytest.mark.slow
+def test_the_api_builds_a_zoo_model_by_name():
+    import keras
+
+    keras.backend.clear_session()
+    model = cnnspec.build_model("zoo:mobilenet_v2")
+    assert model.count_params() == 3_538_984 and tuple(model.output.shape) == (None, 1000)

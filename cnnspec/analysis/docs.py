@@ -1,5 +1,6 @@
 """The generated documentation: ``docs/reference.md`` (every layer kind, from the registry) and
-``docs/zoo.md`` (every zoo variant, from the compiled specs).
+``docs/zoo.md`` (every zoo variant, from the compiled specs), and the zoo's catalogue
+``cnnspec/zoo/catalog.json`` that ``cnnspec zoo`` reads (:mod:`cnnspec.analysis.zoo`).
 
 ``make docs`` runs ``python -m cnnspec.analysis.docs docs``; the committed files are checked for
 freshness by ``tests/test_docs.py``, which runs the same functions in-process. Nothing here
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.analysis.report import human_count
-from cnnspec.analysis.zoo import catalog
+from cnnspec.analysis.zoo import INDEX, compile_catalog, index_text
 from cnnspec.fileio import write_atomic
 from cnnspec.layers.params import Param
 from cnnspec.layers.registry import REGISTRY, LayerKind
@@ -121,7 +122,7 @@ def zoo_markdown() -> str:
         "| name | family | keras.applications | params | MACs | input | layers | spec (lines) |",
         "| --- | --- | --- | ---: | ---: | --- | ---: | --- |",
     ]
-    for entry in catalog():
+    for entry in compile_catalog():
         spec = entry.spec.relative_to(root)
         count = len(entry.spec.read_text(encoding="utf-8").splitlines())
         lines.append(
@@ -141,14 +142,20 @@ def zoo_markdown() -> str:
 GENERATED = {"reference.md": reference_markdown, "zoo.md": zoo_markdown}
 
 
+def catalog_index() -> str:
+    """``cnnspec/zoo/catalog.json``: the compiled catalogue ``cnnspec zoo`` reads."""
+    return index_text(compile_catalog())
+
+
 def write_docs(folder: Path) -> list[Path]:
-    """Write every generated document into ``folder``; the paths written."""
+    """Write every generated document into ``folder``, and the zoo's catalogue; the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, generate in GENERATED.items():
         path = folder / name
         write_atomic(path, generate())
         written.append(path)
+    written.append(write_atomic(zoo_dir() / INDEX, catalog_index()))
     return written
 
 
