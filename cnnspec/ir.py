@@ -158,6 +158,8 @@ class Residual:
     raw: dict[str, Any] = field(default_factory=dict)
     mode: str | None = None
     merge_mode: Any = None
+    #: Whether a projection shortcut's 1×1 convolution has a bias (the ``projection_bias`` field).
+    projection_bias: bool = True
     entry: str = ""
     output: str = ""
     body: list[Item] = field(default_factory=list)

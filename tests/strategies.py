@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from cnnspec.layers.params import Param
+from cnnspec.layers.params import INITIALIZERS, Param
 from cnnspec.layers.registry import REGISTRY, LayerKind
 from cnnspec.spec.loader import load_text
 
@@ -200,6 +200,13 @@ def valid_param_value(param: Param, clean: bool = False) -> st.SearchStrategy[An
         return st.one_of(small, st.lists(small, min_size=2, max_size=2))
     if kind == "shape":
         return st.lists(st.integers(1, 8), min_size=1, max_size=3)
+    if kind == "initializer":
+        return st.sampled_from(INITIALIZERS)
+    if kind == "floats":
+        value = st.floats(0.01, 4.0, allow_nan=False)
+        return st.one_of(value, st.lists(value, min_size=1, max_size=3))
+    if kind == "noise_shape":
+        return st.lists(st.one_of(st.none(), st.just(1)), min_size=2, max_size=4)
     if kind == "regularizer":
         amount = st.floats(0, 0.1, allow_nan=False)
         return st.fixed_dictionaries({}, optional={"l1": amount, "l2": amount}).filter(bool)

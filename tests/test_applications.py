@@ -66,6 +66,21 @@ BLOCK_CALLS: dict[str, list[str]] = {
         "mbconv: {filters: 24, stride: 2, expansion: 1}",
         "squeeze_excite",
     ],
+    "efficientnet_v2.yaml": [
+        "scaled_conv_v2: {filters: 8, kernel: 3, stride: 2}",
+        "fused_mbconv: {filters: 8, expansion: 1}",
+        "fused_mbconv: {filters: 16, stride: 2, se_ratio: 0.25}",
+        "mbconv_v2: {filters: 16, drop: 0.1}",
+    ],
+    "mobilenet_v3.yaml": [
+        "inverted_residual_v3: {expanded: 8, filters: 8, se: true}",
+        "inverted_residual_v3: {expanded: 32, filters: 16, kernel: 5, stride: 2, activation: hard_swish}",
+        "squeeze_excite_v3",
+    ],
+    "efficientnet.yaml": [
+        "scaled_conv: {filters: 8, kernel: 3, stride: 2}",
+        "scaled_conv: {filters: 12, width: 1.1}",
+    ],
     # the feature-extractor paths (the classifier's ends the chain at rank 1; the zoo tests build it)
     "head.yaml": ["feature_pooling", "flat_head: 8", "pooled_head"],
 }

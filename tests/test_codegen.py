@@ -200,11 +200,44 @@ def test_fallbacks_inline_blocks_and_unroll_loops_and_say_so():
     generated = generate(CODEGEN / "fallbacks.yaml")
     notes = "\n".join(generated.notes)
     assert "inlined block `twice`: layer numbers vary" in notes
-    assert "inlined block `squeeze`: a `reshape` parameter" in notes
     assert "unrolled the repeat at model[2].repeat: layer numbers vary" in notes
     assert "# Note: inlined block `twice`" in generated.text
     tree = ast.parse(generated.text)
-    assert not {"twice", "squeeze"} & {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert "twice" not in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def test_reshape_targets_from_expressions_stay_in_functions():
+    """A `reshape` target computed from a block parameter that differs between calls is written
+    as the expression (Keras stores a list target as a tuple, as the registry does): the block
+    stays a function instead of being inlined at every call."""
+    generated = generate(CODEGEN / "fallbacks.yaml")
+    assert not any("squeeze" in note for note in generated.notes)
+    tree = ast.parse(generated.text)
+    assert "squeeze" in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert "target_shape=[-1, channels]" in generated.text
+    assert 'squeeze(x, channels=16, name="squeeze_1")' in generated.text
+
+
+def test_computed_ids_are_written_as_f_strings_in_loops():
+    """An `id` with `${…}` (keras.applications' `block2a`, `block2b`, …) names each call by an
+    f-string of the loop variables: the loops stay loops, the names stay the resolver's."""
+    text = (
+        "cnnspec: 1\nname: m\ninput: {shape: [8, 8, 3]}\nvars: {letters: [a, b, c]}\nblocks:\n"
+        "  unit:\n    params: {filters: int}\n    layers:\n"
+        "      - conv2d: {filters: '${filters}', kernel_size: 1}\n        id: conv\n"
+        "model:\n  - repeat:\n      times: 2\n      as: s\n      layers:\n"
+        "        - repeat:\n            times: 3\n            as: j\n            layers:\n"
+        "              - unit: '${4 * (s + 1)}'\n                id: 'block${s + 1}${letters[j]}'\n"
+        "              - dense: 4\n                id: 'head${s}_${j}'\n"
+    )
+    compiled = compile_text(text)
+    names = [node.name for node in compiled.ir.nodes]
+    assert names[:4] == ["block1a_conv", "head0_0", "block1b_conv", "head0_1"]
+    generated = generate_code(compiled)
+    assert generated.notes == []
+    assert 'name=f"block{s + 1}{LETTERS[j]}"' in generated.text
+    assert 'name=f"head{s}_{j}"' in generated.text
+    assert generated.text.count("for ") == 2 and "block2c" not in generated.text
 
 
 def test_blocks_whose_calls_agree_stay_functions():
@@ -224,7 +257,7 @@ def test_blocks_whose_calls_agree_stay_functions():
     assert generated.notes == []
     functions = {n.name for n in ast.parse(generated.text).body if isinstance(n, ast.FunctionDef)}
     assert {"twice", "squeeze"} <= functions
-    assert "target_shape=(-1, 16)" in generated.text
+    assert "target_shape=[-1, channels]" in generated.text
 
 
 # -- the checker catches differences and foreign code --------------------------------------------
@@ -408,18 +441,14 @@ assert not heavy, heavy
     assert (tmp_path / "m.py").exists() and (tmp_path / "t.py").exists()
 
 
-def test_ids_computed_in_a_loop_unroll_that_loop():
+def test_ids_computed_in_a_loop_keep_the_loop():
     compiled = compile_text(
         "cnnspec: 1\nname: m\ninput: {shape: [4, 4, 2]}\nmodel:\n"
         "  - repeat: {times: 3, as: i, layers: [{conv2d: {filters: 2, kernel_size: 1}, id: 'c${i}'}]}\n"
     )
     generated = generate_code(compiled)
-    assert generated.structured
-    assert generated.notes == [
-        "unrolled the repeat at model[0].repeat: an `id` depends on a value known only "
-        "at run time (undefined name 'i')"
-    ]
-    assert 'name="c2"' in generated.text
+    assert generated.structured and generated.notes == []
+    assert 'name=f"c{i}"' in generated.text and 'name="c2"' not in generated.text
 
 
 def test_names_inside_functions_are_fitted_to_every_call():

@@ -28,6 +28,16 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
         ),
         ([(12, 12, 4)], {"filters": 8, "kernel_size": 3, "dilation_rate": 2, "groups": 4}),
         ([(8, 8, 2)], {"filters": 3, "kernel_size": 1, "kernel_regularizer": {"l2": 0.001}}),
+        (
+            [(8, 8, 2)],
+            {
+                "filters": 3,
+                "kernel_size": 1,
+                "kernel_initializer": {
+                    "variance_scaling": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"}
+                },
+            },
+        ),
     ],
     "depthwise_conv2d": [
         ([(9, 9, 3)], {"kernel_size": 3}),
@@ -59,13 +69,34 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
     "global_max_pool2d": [([(5, 5, 3)], {}), ([(5, 5, 3)], {"keepdims": True})],
     "batch_norm": [([(5, 5, 3)], {}), ([(7,)], {"center": False}), ([(4, 6)], {"scale": False})],
     "layer_norm": [([(5, 5, 3)], {}), ([(7,)], {"scale": False})],
+    "normalization": [
+        ([(5, 5, 3)], {"mean": [0.5, 0.4, 0.3], "variance": [0.1, 0.2, 0.3]}),
+        ([(5, 5, 3)], {}),
+        ([(5, 5, 3)], {"adapt": True}),
+        ([(5, 5, 3)], {"mean": 0.5, "variance": 0.25, "invert": True}),
+        ([(4, 6)], {"axis": 1}),
+        ([(4, 6)], {"axis": None}),
+    ],
     "group_norm": [([(5, 5, 8)], {"groups": 4}), ([(5, 5, 6)], {"groups": 6, "center": False})],
     "dense": [
         ([(7,)], {"units": 3}),
+        ([(7,)], {"units": 2, "bias_initializer": {"constant": {"value": 0.5}}}),
         ([(4, 5)], {"units": 2, "use_bias": False, "activation": "relu"}),
         ([(3, 3, 4)], {"units": 6}),
+        (
+            [(7,)],
+            {
+                "units": 2,
+                "kernel_initializer": {"variance_scaling": {"scale": 0.5, "distribution": "uniform"}},
+            },
+        ),
     ],
-    "dropout": [([(7,)], {"rate": 0.5}), ([(3, 3, 2)], {"rate": 0.1, "seed": 3})],
+    "dropout": [
+        ([(7,)], {"rate": 0.5}),
+        ([(3, 3, 2)], {"rate": 0.1, "seed": 3}),
+        ([(3, 3, 2)], {"rate": 0.2, "noise_shape": [None, 1, 1, 1]}),
+        ([(3, 3, 2)], {"rate": 0.2, "noise_shape": [None, 1, 1, 2]}),
+    ],
     "spatial_dropout2d": [([(3, 3, 2)], {"rate": 0.2})],
     "flatten": [([(3, 4, 5)], {}), ([(7,)], {})],
     "activation": [([(3, 4, 5)], {"activation": name}) for name in ("relu", "gelu", "hard_swish", "softmax")],
@@ -75,7 +106,11 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
         ([(7,)], {"negative_slope": 0.1, "threshold": 0.5}),
     ],
     "identity": [([(3, 4, 5)], {})],
-    "reshape": [([(3, 4, 5)], {"target_shape": [12, 5]}), ([(3, 4, 5)], {"target_shape": [-1, 2, 2]})],
+    "reshape": [
+        ([(3, 4, 5)], {"target_shape": [12, 5]}),
+        ([(3, 4, 5)], {"target_shape": [-1, 2, 2]}),
+        ([(5,)], {"target_shape": [1, 1, 5]}),
+    ],
     "upsampling2d": [
         ([(3, 4, 5)], {"size": 2}),
         ([(3, 4, 5)], {"size": [2, 3], "interpolation": "bilinear"}),
@@ -211,6 +246,10 @@ def test_declared_traits_are_consistent_with_the_declaration(kind):
         assert not entry.preprocessing
     if entry.value_range == "affine":
         assert {"scale", "offset"} <= set(entry.param_index)
+    if entry.adapt_param is not None:
+        # a switch of the training step, never a Keras keyword, off unless asked for
+        flag = entry.param_index[entry.adapt_param]
+        assert flag.type == "bool" and flag.keras_name is None and flag.default is False
     if entry.value_range == "keeps":
         assert _weightless(kind) and "activation" not in entry.param_index and entry.arity == "one"
     if entry.kernel_layout is not None:
@@ -349,8 +388,12 @@ def test_preprocessing_and_augmentation_match_keras(kind):
     import numpy as np
 
     entry = REGISTRY[kind]
-    module = getattr(keras.layers, entry.keras_class).__module__
-    assert entry.preprocessing == (".preprocessing." in module), module
+    cls = getattr(keras.layers, entry.keras_class)
+    # Keras' stateful preprocessing layers (those that adapt() to data: Normalization) hold
+    # weights; they belong in the model, not in the augmentation section.
+    stateless = ".preprocessing." in cls.__module__ and not hasattr(cls, "adapt")
+    assert entry.preprocessing == stateless, cls.__module__
+    assert hasattr(cls, "adapt") == (entry.adapt_param is not None)
     if not entry.preprocessing:
         assert not entry.augmentation
         return

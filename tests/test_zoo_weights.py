@@ -15,7 +15,15 @@ from cnnspec.backends.weights import WeightsFileError
 from cnnspec.spec.zoo import variants
 
 # variant → a small input keras.applications accepts for it
-SMALL_INPUTS = {"mobilenet_v2": (96, 96, 3), "resnet50_v2": (64, 64, 3), "densenet121": (64, 64, 3)}
+SMALL_INPUTS = {
+    "mobilenet_v2": (96, 96, 3),
+    "resnet50_v2": (64, 64, 3),
+    "densenet121": (64, 64, 3),
+    "efficientnet_b0": (64, 64, 3),
+    "efficientnet_v2_b0": (64, 64, 3),
+    "mobilenet_v3_small": (96, 96, 3),
+    "inception_v3": (75, 75, 3),
+}
 
 
 def _keras_weights_file(name: str, input_shape: tuple[int, int, int], path, **kwargs):

@@ -63,9 +63,10 @@ def default_kwargs(kind: LayerKind) -> dict[str, Any]:
 
 
 #: Parameter types whose values Keras itself normalises exactly like the registry does
-#: (``kernel_size=3`` → ``(3, 3)``, ``padding=[1, 2]`` → ``((1, 1), (2, 2))``); checked against
-#: Keras for every such parameter by a slow test.
-KERAS_NORMALIZED = ("ints", "padding")
+#: (``kernel_size=3`` → ``(3, 3)``, ``padding=[1, 2]`` → ``((1, 1), (2, 2))``, a reshape's
+#: ``target_shape=[1, 1, c]`` → ``(1, 1, c)``); checked against Keras for every such parameter
+#: by a slow test. Expressions for them are written into generated code as they are.
+KERAS_NORMALIZED = ("ints", "padding", "shape")
 
 
 def tuple_kwargs(kind: LayerKind) -> dict[str, int]:
@@ -447,11 +448,15 @@ class FakeSequential:
 def fake_keras() -> dict[str, Any]:
     layers = FakeObject("keras.layers", {cls: LayerClass(kind) for cls, kind in KERAS_CLASSES.items()})
     regularizers = FakeObject("keras.regularizers", {"L1L2": Factory("L1L2")})
+    initializers = FakeObject(
+        "keras.initializers", {"VarianceScaling": Factory("VarianceScaling"), "Constant": Factory("Constant")}
+    )
     keras = FakeObject(
         "keras",
         {
             "layers": layers,
             "regularizers": regularizers,
+            "initializers": initializers,
             "Input": "Input",
             "Model": "Model",
             "Sequential": "Sequential",

@@ -820,6 +820,8 @@ def _sample(param: Param, which: int) -> Any:
         return param.choices[which % len(param.choices)] if param.choices else None
     if param.type == "str":
         return f"sample{which}"
+    if param.type == "shape":
+        return [7 + which, -1]
     return None
 
 

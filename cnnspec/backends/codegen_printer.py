@@ -444,7 +444,10 @@ class TreePrinter(CodeWriter):
             inner = [(item.item, inst) for item, inst in elems if item.item is not None]
             return self.slot_fits(Slot(slot.path, slot.kind, inner)) if inner else None
         extras = getattr(first, "extras", {})
+        computed_id = isinstance(first, (Layer, BlockCall)) and self.computed_id(extras) is not None
         for key in ("id", "inputs"):
+            if key == "id" and computed_id:
+                continue  # written as an f-string of the loop variables and parameters
             if key in extras and _contains_expression(extras[key]):
                 what = "an `id`" if key == "id" else "`inputs`"
                 try:
@@ -454,11 +457,11 @@ class TreePrinter(CodeWriter):
                     detail = f" ({exc.message})"
                 return f"{what} depends on a value known only at run time{detail}"
         if isinstance(first, Layer):
-            if not self.names_fit([(item.node.name, inst) for item, inst in elems]):
+            if not computed_id and not self.names_fit([(item.node.name, inst) for item, inst in elems]):
                 return "layer numbers vary between calls or iterations"
             return self.params_fit([item for item, _ in elems])
         if isinstance(first, BlockCall):
-            if not self.names_fit([(item.prefix[:-1], inst) for item, inst in elems]):
+            if not computed_id and not self.names_fit([(item.prefix[:-1], inst) for item, inst in elems]):
                 return "block numbers vary between calls or iterations"
             if self.block_mode(first.block) is None:
                 return None
@@ -603,11 +606,44 @@ class TreePrinter(CodeWriter):
         ctx.out.append(Stmt("if", value=test, body=inner_out))
         return TensorRef(ctx.chain)
 
+    def computed_id(self, extras: dict[str, Any]) -> str | None:
+        """The ``id`` text of a layer or block call when it embeds ``${…}`` (``block${s + 1}``):
+        such an item is named by an f-string of the same expressions, in a function or loop."""
+        raw = extras.get("id")
+        if isinstance(raw, str) and _contains_expression(raw) and "inputs" not in extras:
+            return raw
+        return None
+
+    def computed_name(self, raw: str, ctx: Ctx, current: TensorRef) -> NameRef | None:
+        """The name of an item whose ``id`` is computed: the scope's prefix, then the id's text
+        and translated expressions (``None`` when the value is known here: a plain name)."""
+        try:
+            self.value(raw, ctx, current)
+            return None
+        except Unknown:
+            pass
+        node = self.translate(raw, ctx, current)
+        parts: list[PrefixPart] = list(ctx.prefix)
+        for value in node.values if isinstance(node, ast.JoinedStr) else [ast.FormattedValue(node, -1, None)]:
+            if isinstance(value, ast.Constant):
+                parts.append(str(value.value))
+            elif (
+                isinstance(value, ast.FormattedValue) and value.format_spec is None and value.conversion == -1
+            ):
+                parts.append(value.value)
+            else:
+                raise self.need(ctx, "an `id` that cannot be written as an f-string")
+        return NameRef(tuple(parts))
+
     def print_item(self, slot: Slot, ctx: Ctx, current: TensorRef) -> TensorRef:
         first = slot.elems[0][0]
         extras = getattr(first, "extras", {})
         item_id = None
-        if "id" in extras:
+        computed = None
+        raw_id = self.computed_id(extras) if isinstance(first, (Layer, BlockCall)) else None
+        if raw_id is not None:
+            computed = self.computed_name(raw_id, ctx, current)
+        if "id" in extras and computed is None:
             item_id = self.known(extras["id"], ctx, current, "an `id`")
         inputs = [current]
         if "inputs" in extras:
@@ -634,9 +670,9 @@ class TreePrinter(CodeWriter):
                 ctx.out.append(Stmt("assign", target=var, value=ast.Name(result.var, ast.Load())))
                 result = TensorRef(var, result.ir, result.shape)
         elif isinstance(first, Layer):
-            result = self.print_layer(slot, ctx, inputs, item_id)
+            result = self.print_layer(slot, ctx, inputs, item_id, computed)
         elif isinstance(first, BlockCall):
-            result = self.print_call(slot, ctx, head, item_id)
+            result = self.print_call(slot, ctx, head, item_id, computed)
         else:
             raise self.need(ctx, "an unknown item")
         if item_id is not None:
@@ -647,11 +683,18 @@ class TreePrinter(CodeWriter):
         return result
 
     # -- plain layers ----------------------------------------------------------------------
-    def print_layer(self, slot: Slot, ctx: Ctx, inputs: list[TensorRef], item_id: str | None) -> TensorRef:
+    def print_layer(
+        self,
+        slot: Slot,
+        ctx: Ctx,
+        inputs: list[TensorRef],
+        item_id: str | None,
+        computed: NameRef | None = None,
+    ) -> TensorRef:
         leaves: list[Layer] = [item for item, _ in slot.elems]
         kind = REGISTRY[leaves[0].node.kind]
         kwargs = self.tree_kwargs(kind, leaves[0].raw or {}, ctx, inputs[0], leaves)
-        name = self.name_ref(ctx, [(leaf.node.name, inst) for leaf, inst in slot.elems])
+        name = computed or self.name_ref(ctx, [(leaf.node.name, inst) for leaf, inst in slot.elems])
         return self.put(kind, kwargs, inputs, ctx, item_id, name)
 
     def tree_kwargs(
@@ -831,8 +874,11 @@ class TreePrinter(CodeWriter):
                 conv, node_kwargs(conv_node), [entry], ctx, None, conv_name, target=entry.var
             )
             return self.put(norm, node_kwargs(norm_node), [projected], ctx, None, norm_name, target=entry.var)
+        biases = {r.projection_bias for r, _ in elems}
+        if len(biases) != 1:
+            raise self.need(ctx, "a `projection_bias` that differs between calls")
         self.uses_projection = True
-        sample = {**conv.defaults(), "filters": 1, "kernel_size": 1, "strides": 1}
+        sample = {**conv.defaults(), "filters": 1, "kernel_size": 1, "strides": 1, "use_bias": biases.pop()}
         kwargs = []
         for key, node in literal_kwargs(conv, sample):
             if key == "filters":
@@ -971,11 +1017,18 @@ class TreePrinter(CodeWriter):
         return TensorRef(ctx.chain)
 
     # -- blocks ----------------------------------------------------------------------------
-    def print_call(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
+    def print_call(
+        self,
+        slot: Slot,
+        ctx: Ctx,
+        entry: TensorRef,
+        item_id: str | None,
+        computed: NameRef | None = None,
+    ) -> TensorRef:
         elems: list[tuple[BlockCall, Inst]] = slot.elems
         call0 = elems[0][0]
         name = call0.block
-        block_name = self.name_ref(ctx, [(call.prefix[:-1], inst) for call, inst in elems])
+        block_name = computed or self.name_ref(ctx, [(call.prefix[:-1], inst) for call, inst in elems])
         declared = self.tree.blocks[name].params
         raw = call0.raw_args
         if self.block_mode(name) is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.backends.codegen_values import literal_node, py_literal, py_string, unparse
+from cnnspec.backends.keras_builder import adapted_layers
 from cnnspec.errors import SpecError
 
 if TYPE_CHECKING:
@@ -274,6 +275,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         )
     test_split = data.test_split if data.test_split is not None else 0.2
     return {
+        "adapt_layers": py_literal(tuple(adapted_layers(ir))),
         "seed": py_literal(config.seed),
         "kind": data.kind,
         "keras_dataset": data.kind if data.kind in KERAS_DATASETS else "",

@@ -21,7 +21,11 @@ from cnnspec.layers.registry import KerasCall
 ASCII_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 BUILTIN_NAMES = frozenset(dir(builtins))
 #: Factories of Keras objects a spec can ask for (mirrors the Keras builder's table).
-KERAS_FACTORIES = {"L1L2": ("keras", "regularizers", "L1L2")}
+KERAS_FACTORIES = {
+    "L1L2": ("keras", "regularizers", "L1L2"),
+    "VarianceScaling": ("keras", "initializers", "VarianceScaling"),
+    "Constant": ("keras", "initializers", "Constant"),
+}
 
 
 class UnsafeValue(ValueError):

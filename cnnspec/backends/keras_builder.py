@@ -26,7 +26,11 @@ def _keras() -> Any:
 
 def _factories(keras: Any) -> dict[str, Any]:
     # The only Keras objects a spec can create besides layers: a closed table.
-    return {"L1L2": keras.regularizers.L1L2}
+    return {
+        "L1L2": keras.regularizers.L1L2,
+        "VarianceScaling": keras.initializers.VarianceScaling,
+        "Constant": keras.initializers.Constant,
+    }
 
 
 def _materialize(value: Any, factories: dict[str, Any]) -> Any:
@@ -75,3 +79,32 @@ def build_augmentation(ir: ModelIR) -> keras.Sequential | None:
     keras = _keras()
     layers = [make_layer(node) for node in ir.augmentation]
     return keras.Sequential(layers, name=f"{ir.name}_augmentation")
+
+
+def adapted_layers(ir: ModelIR) -> list[str]:
+    """The names of the layers that adapt to the training data before fit (a kind's
+    ``adapt_param`` set true, e.g. ``normalization: {adapt: true}``), in model order."""
+    names = []
+    for node in ir.nodes:
+        flag = REGISTRY[node.kind].adapt_param
+        if flag is not None and node.params.get(flag):
+            names.append(node.name)
+    return names
+
+
+def adapt_layers(model: keras.Model, names: list[str], dataset: Any) -> None:
+    """Call Keras' ``adapt()`` of each named layer on the training images as they reach that
+    layer: ``dataset`` yields batches of ``(images, labels)`` as the model receives them
+    (scaled, unshuffled, not augmented); the layers before it run in inference mode. The
+    statistics land in the layer's weights, so they are saved, restored and exported with the
+    model. (The generated train.py does the same in its ``adapt_layers``.)"""
+    if not names:
+        return
+    keras = _keras()
+    for name in names:
+        layer = model.get_layer(name)
+        if layer.input is model.inputs[0]:
+            layer.adapt(images for images, _ in dataset)
+        else:
+            upstream = keras.Model(model.inputs[0], layer.input)
+            layer.adapt(upstream(images, training=False) for images, _ in dataset)

@@ -7,11 +7,11 @@ from typing import Any
 
 from cnnspec.layers.arith import conv_length, spatial_names, transpose_length
 from cnnspec.layers.params import (
-    INITIALIZERS,
     Param,
     activation,
     choice,
     flag,
+    initializer,
     ints,
     positive_int,
 )
@@ -33,7 +33,7 @@ def _init_params(*prefixes: str) -> tuple[Param, ...]:
     out: list[Param] = []
     for prefix in prefixes:
         default = "zeros" if prefix == "bias" else "glorot_uniform"
-        out.append(choice(f"{prefix}_initializer", INITIALIZERS, default, f"{prefix} initializer"))
+        out.append(initializer(f"{prefix}_initializer", default, f"{prefix} initializer"))
     for prefix in prefixes:
         out.append(
             Param(

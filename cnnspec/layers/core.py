@@ -7,10 +7,10 @@ from typing import Any
 
 from cnnspec.layers.params import (
     ACTIVATIONS,
-    INITIALIZERS,
     Param,
     choice,
     flag,
+    initializer,
     number,
     positive_int,
     seed_param,
@@ -52,8 +52,8 @@ DENSE_PARAMS = (
     positive_int("units", doc="number of outputs"),
     choice("activation", ACTIVATIONS, None, "activation applied to the output", nullable=True),
     flag("use_bias", True, "add a learned bias"),
-    choice("kernel_initializer", INITIALIZERS, "glorot_uniform", "kernel initializer"),
-    choice("bias_initializer", INITIALIZERS, "zeros", "bias initializer"),
+    initializer("kernel_initializer", "glorot_uniform", "kernel initializer"),
+    initializer("bias_initializer", "zeros", "bias initializer"),
     Param("kernel_regularizer", "regularizer", None, "L1/L2 penalty on the kernel", nullable=True),
     Param("bias_regularizer", "regularizer", None, "L1/L2 penalty on the bias", nullable=True),
 )
@@ -116,6 +116,31 @@ def _resizing_shape(params: Params, inputs: list[Shape]) -> Shape:
     return (params["height"], params["width"], inputs[0][-1])
 
 
+def _yaml_list(values: Any) -> str:
+    return "[" + ", ".join("null" if v is None else str(v) for v in values) + "]"
+
+
+def _dropout_shape(params: Params, inputs: list[Shape]) -> Shape:
+    noise = params.get("noise_shape")
+    shape = inputs[0]
+    if noise is None:
+        return shape
+    if len(noise) != len(shape) + 1:
+        raise ShapeError(
+            f"expected noise_shape with {len(shape) + 1} entries (the batch axis, then "
+            f"{list(shape)}); received {_yaml_list(noise)}",
+            param="noise_shape",
+        )
+    for size, dim in zip(noise[1:], shape, strict=True):
+        if size is not None and size not in (1, dim):
+            raise ShapeError(
+                f"expected each noise_shape entry after the batch axis to be null, 1 or the "
+                f"input's size ({_yaml_list(shape)}); received {_yaml_list(noise)}",
+                param="noise_shape",
+            )
+    return shape
+
+
 def _spatial_dropout_shape(params: Params, inputs: list[Shape]) -> Shape:
     return inputs[0]
 
@@ -140,8 +165,17 @@ register(
         "Randomly zeroes a fraction of the inputs during training.",
         (
             number("rate", doc="fraction of inputs to drop", minimum=0, maximum=1),
+            Param(
+                "noise_shape",
+                "noise_shape",
+                None,
+                "shape of the dropout mask, batch axis first, e.g. [null, 1, 1, 1] to drop whole "
+                "samples (per-sample drop-connect); null entries take the input's size",
+                nullable=True,
+            ),
             seed_param(),
         ),
+        _dropout_shape,
         main="rate",
         passes_activation=True,
     ),

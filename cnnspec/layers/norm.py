@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from cnnspec.layers.params import flag, number, positive_int
+from typing import Any
+
+from cnnspec.layers.params import Param, flag, number, positive_int
 from cnnspec.layers.registry import Counts, LayerKind, Params, Shape, ShapeError, register, same_shape
 
 
@@ -57,6 +59,94 @@ GROUP_PARAMS = (
 
 _ANY_RANK: tuple[int, ...] = (1, 2, 3, 4)
 
+
+def _normalization_axis(params: Params, shape: Shape) -> int | None:
+    """The kept axis as an index into the batch-less ``shape`` (``None``: one mean overall)."""
+    axis = params["axis"]
+    if axis is None:
+        return None
+    rank = len(shape)
+    # Keras counts the batch axis: axis 1 is the first axis of our batch-less shapes.
+    if not (-rank <= axis <= -1 or 1 <= axis <= rank):
+        raise ShapeError(
+            f"expected axis in [1, {rank}] or [{-rank}, -1] (axis 0 is the batch), or null; received {axis}",
+            param="axis",
+        )
+    return axis - 1 if axis > 0 else axis % rank
+
+
+def _normalization_shape(params: Params, inputs: list[Shape]) -> Shape:
+    shape = inputs[0]
+    axis = _normalization_axis(params, shape)
+    mean, variance = params["mean"], params["variance"]
+    if (mean is None) != (variance is None):
+        missing = "variance" if variance is None else "mean"
+        raise ShapeError(
+            "expected both mean and variance, or neither", param=missing, hint="give both, or use adapt: true"
+        )
+    if mean is not None and params["adapt"]:
+        raise ShapeError(
+            "expected either mean/variance or adapt: true, not both",
+            param="adapt",
+            hint="adapt computes mean and variance from the training split",
+        )
+    size = 1 if axis is None else shape[axis]
+    for name in ("mean", "variance"):
+        value = params[name]
+        if isinstance(value, (list, tuple)) and len(value) not in (1, size):
+            raise ShapeError(
+                f"expected {name} to be a number or a list of {size} (the size of axis "
+                f"{params['axis']}); received a list of {len(value)}",
+                param=name,
+            )
+    if isinstance(variance, (list, tuple)) and isinstance(mean, (list, tuple)) and len(mean) != len(variance):
+        raise ShapeError("expected mean and variance of the same length", param="variance")
+    return shape
+
+
+def _normalization_counts(params: Params, inputs: list[Shape], output: Shape) -> Counts:
+    # Given mean/variance are constants in Keras (no weights); otherwise the layer holds mean,
+    # variance (one per position of the kept axis) and a scalar count, all non-trainable, which
+    # adapt() fills in (or an ImageNet weight file does).
+    if params["mean"] is not None:
+        return Counts(0, 0, 0)
+    axis = _normalization_axis(params, inputs[0])
+    size = 1 if axis is None else inputs[0][axis]
+    return Counts(0, 2 * size + 1, 0)
+
+
+def _normalization_args(params: Params) -> dict[str, Any]:
+    # Everything but `adapt` (a training step, not a Keras argument) goes to Keras as given.
+    return {p.name: p.normalize(params[p.name]) for p in NORMALIZATION_PARAMS if p.keras_name is not None}
+
+
+NORMALIZATION_PARAMS = (
+    Param(
+        "axis",
+        "int",
+        -1,
+        "the axis with its own mean and variance (Keras counts the batch axis as 0); null: one overall",
+        nullable=True,
+    ),
+    Param(
+        "mean",
+        "floats",
+        None,
+        "the mean to subtract: one number, or one per position of `axis`",
+        nullable=True,
+    ),
+    Param(
+        "variance", "floats", None, "the variance to divide by (its square root)", minimum=0, nullable=True
+    ),
+    flag(
+        "adapt",
+        False,
+        "compute mean and variance from the training split before fit (Keras' adapt()); stored in the model",
+        keras=None,
+    ),
+    flag("invert", False, "undo the normalisation instead (x · sqrt(variance) + mean)"),
+)
+
 register(
     LayerKind(
         "batch_norm",
@@ -88,5 +178,20 @@ register(
         _affine_counts,
         main="groups",
         ranks=_ANY_RANK,
+    ),
+    LayerKind(
+        "normalization",
+        "norm",
+        "Normalization",
+        "Feature-wise standardisation (x − mean) / sqrt(variance): mean and variance given, or "
+        "computed from the training split before fit (`adapt: true`). Without either it holds "
+        "mean 0 and variance 1 as weights (an ImageNet weight file fills them in, as for "
+        "keras.applications' EfficientNet).",
+        NORMALIZATION_PARAMS,
+        _normalization_shape,
+        _normalization_counts,
+        _normalization_args,
+        ranks=_ANY_RANK,
+        adapt_param="adapt",
     ),
 )

@@ -46,6 +46,15 @@ INITIALIZERS = (
     "random_uniform",
     "truncated_normal",
 )
+#: The configurable initializers a spec may write as a mapping, as keras.applications' EfficientNets
+#: use them: ``{constant: {value: 0.0}}`` and ``{variance_scaling: {scale: 2.0, mode: fan_out,
+#: distribution: truncated_normal}}``; VarianceScaling's keywords and the values each accepts
+#: (``None``: a positive number).
+VARIANCE_SCALING: dict[str, tuple[str, ...] | None] = {
+    "scale": None,
+    "mode": ("fan_in", "fan_out", "fan_avg"),
+    "distribution": ("truncated_normal", "untruncated_normal", "uniform"),
+}
 MAX_SIZE = 2**31 - 1
 
 EXPRESSION_SCHEMA: dict[str, Any] = {"$ref": "#/$defs/expression"}
@@ -283,6 +292,105 @@ def _shape_check(p: Param, v: Any) -> str | None:
     return None if v.count(-1) <= 1 else _shape_describe(p)
 
 
+def _floats_describe(p: Param) -> str:
+    return "a number or a non-empty list of numbers"
+
+
+def _floats_check(p: Param, v: Any) -> str | None:
+    values = v if isinstance(v, list) else [v]
+    ok = bool(values) and all(_is_number(x) and p.in_range(x) for x in values)
+    return None if ok else _floats_describe(p)
+
+
+def _floats_normalize(p: Param, v: Any) -> float | tuple[float, ...]:
+    return tuple(float(x) for x in v) if isinstance(v, list) else float(v)
+
+
+def _noise_shape_describe(p: Param) -> str:
+    return "a list with one entry per axis, batch axis first: a positive integer or null (the input's size)"
+
+
+def _noise_shape_check(p: Param, v: Any) -> str | None:
+    ok = (
+        isinstance(v, list)
+        and len(v) >= 2
+        and all(x is None or (_is_int(x) and 1 <= x <= MAX_SIZE) for x in v)
+    )
+    return None if ok else _noise_shape_describe(p)
+
+
+def _initializer_describe(p: Param) -> str:
+    return (
+        "one of " + ", ".join(INITIALIZERS) + ", {constant: {value: number}}, or {variance_scaling: "
+        "{scale: number > 0, mode: fan_in|fan_out|fan_avg, distribution: truncated_normal|"
+        "untruncated_normal|uniform}}"
+    )
+
+
+def _initializer_check(p: Param, v: Any) -> str | None:
+    if isinstance(v, str):
+        return None if v in INITIALIZERS else _initializer_describe(p)
+    if not (isinstance(v, dict) and len(v) == 1 and isinstance(next(iter(v.values())), dict)):
+        return _initializer_describe(p)
+    if "constant" in v:
+        ok = list(v["constant"]) == ["value"] and _is_number(v["constant"]["value"])
+        return None if ok else _initializer_describe(p)
+    if "variance_scaling" not in v:
+        return _initializer_describe(p)
+    config = v["variance_scaling"]
+    if not set(config) <= set(VARIANCE_SCALING):
+        return _initializer_describe(p)
+    for key, value in config.items():
+        allowed = VARIANCE_SCALING[key]
+        ok = value in allowed if allowed else _is_number(value) and value > 0
+        if not ok:
+            return _initializer_describe(p)
+    return None
+
+
+def _initializer_normalize(p: Param, v: Any) -> Any:
+    if isinstance(v, str):
+        return v
+    from cnnspec.layers.registry import KerasCall  # the registry imports this module
+
+    if "constant" in v:
+        return KerasCall("Constant", (("value", float(v["constant"]["value"])),))
+    config = {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal", **v["variance_scaling"]}
+    config["scale"] = float(config["scale"])
+    return KerasCall("VarianceScaling", tuple(sorted(config.items())))
+
+
+def _initializer_schema(p: Param) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for key, allowed in VARIANCE_SCALING.items():
+        properties[key] = {"enum": list(allowed)} if allowed else {"type": "number", "exclusiveMinimum": 0}
+    scaling = {"type": "object", "properties": properties, "additionalProperties": False}
+    return {
+        "anyOf": [
+            {"enum": list(INITIALIZERS)},
+            {
+                "type": "object",
+                "properties": {
+                    "constant": {
+                        "type": "object",
+                        "properties": {"value": {"type": "number"}},
+                        "required": ["value"],
+                        "additionalProperties": False,
+                    }
+                },
+                "required": ["constant"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {"variance_scaling": scaling},
+                "required": ["variance_scaling"],
+                "additionalProperties": False,
+            },
+        ]
+    }
+
+
 def _choice_describe(p: Param) -> str:
     return "one of " + ", ".join(p.choices)
 
@@ -365,6 +473,30 @@ PARAM_TYPES: dict[str, ParamType] = {
         lambda p, v: tuple(v),
         lambda p: {"type": "array", "items": {"type": "integer"}, "minItems": 1},
     ),
+    "floats": ParamType(
+        _floats_check,
+        _floats_describe,
+        _floats_normalize,
+        lambda p: {
+            "anyOf": [
+                {"type": "number", **p.number_bounds()},
+                {"type": "array", "items": {"type": "number", **p.number_bounds()}, "minItems": 1},
+            ]
+        },
+    ),
+    "noise_shape": ParamType(
+        _noise_shape_check,
+        _noise_shape_describe,
+        lambda p, v: tuple(v),
+        lambda p: {
+            "type": "array",
+            "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+            "minItems": 2,
+        },
+    ),
+    "initializer": ParamType(
+        _initializer_check, _initializer_describe, _initializer_normalize, _initializer_schema
+    ),
     "regularizer": ParamType(
         _regularizer_check,
         lambda p: "a mapping {l1: number, l2: number}",
@@ -393,6 +525,10 @@ def ints(name: str, default: Any = REQUIRED, doc: str = "", length: int = 2, **k
 
 def choice(name: str, choices: tuple[str, ...], default: Any = REQUIRED, doc: str = "", **kw: Any) -> Param:
     return Param(name, "choice", default, doc, choices=choices, **kw)
+
+
+def initializer(name: str, default: str, doc: str = "") -> Param:
+    return Param(name, "initializer", default, doc)
 
 
 def flag(name: str, default: bool, doc: str = "", **kw: Any) -> Param:

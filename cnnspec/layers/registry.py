@@ -8,7 +8,7 @@ module (``conv``, ``pooling``, ``core``, ``merge``, ``norm``, ``augment``).
 
 What the rest of the package needs to know about a kind's behaviour is a declared *trait* on
 its entry (``passes_activation``, ``value_range``, ``kernel_layout``, ``preprocessing``,
-``augmentation``, ``keras_always_pass``), never a test of its name outside this package; the
+``augmentation``, ``adapt_param``, ``keras_always_pass``), never a test of its name outside this package; the
 traits are checked against Keras over the whole registry (``tests/test_registry.py``).
 """
 
@@ -133,6 +133,11 @@ class LayerKind:
     """A random augmentation layer: random in training, the input unchanged at inference.
     Always also ``preprocessing``. (Keras 3's RandomCrop, too, returns the uncropped input at
     inference, although its static output shape is the crop's.)"""
+
+    adapt_param: str | None = None
+    """A boolean parameter that, when true, makes training (and the generated train.py) call the
+    Keras layer's ``adapt()`` on the training images, as they reach the layer, before fit: the
+    statistics it computes are weights of the model."""
 
     keras_always_pass: tuple[str, ...] = ()
     """Keras keywords that generated code always passes, even at the registry's default: Keras

@@ -805,10 +805,26 @@ class Resolver:
     ) -> str:
         example = "residual: {body: [...layers], shortcut: auto, merge: add}"
         fields = self.combinator_fields(
-            body, path, {"body": True, "shortcut": False, "merge": False, "activation": False}, example
+            body,
+            path,
+            {"body": True, "shortcut": False, "merge": False, "activation": False, "projection_bias": False},
+            example,
         )
         if fields is None:
             return UNKNOWN
+        ok, projection_bias = self.evaluate(
+            fields.get("projection_bias", True), env, (*path, "projection_bias")
+        )
+        if not ok:
+            return UNKNOWN
+        if not isinstance(projection_bias, bool):
+            self.error(
+                f"expected projection_bias: true or false; received {projection_bias!r}",
+                (*path, "projection_bias"),
+                code="parameter",
+            )
+            return UNKNOWN
+        self.record.note(projection_bias=projection_bias)
         inner = self.sub_scope(scope, item_id, entry)
         body_out = self.walk_list(fields["body"], (*path, "body"), inner, entry)
         shortcut_field = fields.get("shortcut", "auto")
@@ -834,13 +850,24 @@ class Resolver:
             self.record.note(mode=mode)
             if mode == "none":
                 return self.post_activation(fields, body_out, inner, path, env)
-            shortcut = self.shortcut(mode, entry, body_out, merge_mode, inner, path)
+            shortcut = self.shortcut(mode, entry, body_out, merge_mode, inner, path, projection_bias)
         if shortcut == UNKNOWN or body_out == UNKNOWN:
             return UNKNOWN
         merged = self.merge(merge_mode, [shortcut, body_out], inner, path, env)
         return self.post_activation(fields, merged, inner, path, env)
 
-    def shortcut(self, mode: str, entry: str, body_out: str, merge: Any, scope: Scope, path: SpecPath) -> str:
+    def shortcut(
+        self,
+        mode: str,
+        entry: str,
+        body_out: str,
+        merge: Any,
+        scope: Scope,
+        path: SpecPath,
+        bias: bool = True,
+    ) -> str:
+        """The shortcut tensor: the entry, or its projection (a strided 1×1 convolution, with a
+        bias unless ``bias`` is false, then batch normalisation) to the body's output shape."""
         in_shape, out_shape = self.shapes.get(entry), self.shapes.get(body_out)
         if mode == "identity" or in_shape is None or out_shape is None:
             return entry
@@ -869,7 +896,13 @@ class Resolver:
             strides.append(stride)
         sc_scope = scope.child(prefix=f"{scope.prefix}shortcut_")
         conv = REGISTRY["conv2d"]
-        params = {**conv.defaults(), "filters": out_shape[-1], "kernel_size": 1, "strides": strides}
+        params = {
+            **conv.defaults(),
+            "filters": out_shape[-1],
+            "kernel_size": 1,
+            "strides": strides,
+            "use_bias": bias,
+        }
         if strides[0] == strides[1]:
             params["strides"] = strides[0]
         projected = self.emit(conv, params, [entry], sc_scope, path, None, role="projection")

@@ -81,6 +81,11 @@ def _layer_item_schema() -> dict[str, Any]:
                 },
                 "merge": {"anyOf": [{"enum": ["add", "concat"]}, {"$ref": "#/$defs/expression"}]},
                 "activation": {"type": "string"},
+                "projection_bias": {
+                    "description": "whether a projection shortcut's 1×1 convolution adds a bias",
+                    "anyOf": [{"type": "boolean"}, {"$ref": "#/$defs/expression"}],
+                    "default": True,
+                },
             },
             "required": ["body"],
             "additionalProperties": False,

@@ -280,7 +280,7 @@ def _run(
     write_report: Callable[..., Path] | None = None,
     extra_callbacks: Sequence[Any] = (),
 ) -> TrainResult:
-    from cnnspec.backends.keras_builder import build_augmentation, build_model
+    from cnnspec.backends.keras_builder import adapt_layers, adapted_layers, build_augmentation, build_model
     from cnnspec.training import builders
     from cnnspec.training.callbacks import InterruptCheck, Recorder, spec_callbacks, write_history
     from cnnspec.training.data import class_weights, rescale_factor
@@ -332,6 +332,10 @@ def _run(
     if resuming:  # (a non-chief worker reads the chief's state: the run folder must be shared)
         with dist.scope():
             restored = TrainingState(restore_from or run_dir).restore(model, notes)
+    if restored is None:  # a resumed run restores the adapted statistics with the weights
+        adapt_layers(
+            model, adapted_layers(compiled.ir), make_dataset(dataset.x_train, dataset.y_train, settings)
+        )
     snapshot, arrays = restored if restored else (None, {})
     initial_epoch = snapshot.epoch if snapshot else 0
     for note in notes:

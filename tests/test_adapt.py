@@ -1,0 +1,110 @@
+"""`normalization: {adapt: true}`: mean and variance computed from the training split before fit,
+by `cnnspec train` and by the generated train.py alike, and stored in the model's weights."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnspec.api import compile_spec
+from cnnspec.backends.python_emitter import generate_code
+
+pytestmark = pytest.mark.slow
+
+#: A spec over a tiny .npz whose training images all reach the model (no validation split):
+#: one normalisation on the input, one after a convolution (adapted on the conv's outputs).
+SPEC = """\
+cnnspec: 1
+name: adapted
+input: {shape: [6, 6, 2]}
+model:
+  - normalization: {adapt: true}
+  - conv2d: {filters: 3, kernel_size: 3, padding: same}
+  - normalization: {adapt: true}
+  - global_avg_pool2d
+  - dense: {units: 3, activation: softmax}
+data: {source: {npz: data.npz}, validation_split: 0, rescale: 0.5}
+training: {epochs: 1, batch_size: 8, seed: 3}
+"""
+
+
+def _data(folder: Path) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    x_train = rng.normal([3.0, -2.0], [2.0, 0.5], (40, 6, 6, 2)).astype("float32")
+    x_test = rng.normal(size=(9, 6, 6, 2)).astype("float32")
+    np.savez(
+        folder / "data.npz",
+        x_train=x_train,
+        y_train=np.arange(40) % 3,
+        x_test=x_test,
+        y_test=np.arange(9) % 3,
+    )
+    return x_train
+
+
+def _spec(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    x_train = _data(tmp_path)
+    spec = tmp_path / "adapted.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    return spec, x_train
+
+
+def test_adapt_hook_uses_the_images_as_they_reach_each_layer(tmp_path):
+    import keras
+
+    from cnnspec.backends.keras_builder import adapt_layers, adapted_layers, build_model
+    from cnnspec.training.pipeline import PipelineSettings, make_dataset
+
+    spec, x_train = _spec(tmp_path)
+    ir = compile_spec(spec).ir
+    names = adapted_layers(ir)
+    assert names == ["normalization_1", "normalization_2"]
+    model = build_model(ir)
+    y = np.arange(len(x_train)) % 3
+    adapt_layers(model, names, make_dataset(x_train, y, PipelineSettings(batch_size=8, rescale=0.5)))
+    first, second = (model.get_layer(n) for n in names)
+    scaled = x_train * 0.5
+    np.testing.assert_allclose(first.adapt_mean.numpy(), scaled.mean(axis=(0, 1, 2)), rtol=1e-4)
+    np.testing.assert_allclose(first.adapt_variance.numpy(), scaled.var(axis=(0, 1, 2)), rtol=1e-3)
+    upstream = keras.Model(model.inputs[0], second.input)
+    features = np.asarray(upstream(scaled, training=False))
+    np.testing.assert_allclose(second.adapt_mean.numpy(), features.mean(axis=(0, 1, 2)), rtol=1e-3, atol=1e-5)
+    # the statistics are weights: the first layer now standardises the training images
+    out = np.asarray(keras.Model(model.inputs[0], first.output)(scaled))
+    np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0, atol=1e-4)
+    np.testing.assert_allclose(out.std(axis=(0, 1, 2)), 1, atol=1e-3)
+
+
+def test_train_and_the_generated_script_adapt_before_fit(tmp_path):
+    import keras
+
+    from cnnspec.training.trainer import train
+
+    spec, x_train = _spec(tmp_path)
+    expected = (x_train * 0.5).mean(axis=(0, 1, 2))
+    compiled = compile_spec(spec)
+    result = train(compiled, out=tmp_path / "run")
+    model = keras.models.load_model(result.run_dir / "model.keras")
+    np.testing.assert_allclose(
+        model.get_layer("normalization_1").mean.numpy().reshape(-1), expected, rtol=1e-4
+    )
+
+    script = tmp_path / "train.py"
+    script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
+    assert "adapt_layers(model, make_dataset(x_train" in script.read_text(encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), "--epochs", "1", "--out", str(tmp_path / "script_run")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    generated = keras.models.load_model(tmp_path / "script_run" / "model.keras")
+    mean = generated.get_layer("normalization_1").mean.numpy().reshape(-1)
+    np.testing.assert_allclose(mean, expected, rtol=1e-4)
