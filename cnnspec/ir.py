@@ -118,6 +118,10 @@ class BlockCall:
     path: SpecPath = ()
     extras: dict[str, Any] = field(default_factory=dict)
     loc: Loc | None = None
+    #: The tensors bound to the block's inputs, in its declared order (``entry`` is the first).
+    inputs: tuple[str, ...] = ()
+    #: The tensors the call returns, in the block's ``outputs`` order (``output`` is the first).
+    outputs: tuple[str, ...] = ()
 
     def open(self, path: SpecPath) -> list[Item]:
         return self.body
@@ -133,6 +137,10 @@ class Repeat:
     var: str | None = None
     times: int = 0
     raw_times: Any = None
+    #: ``carry`` and ``next`` as written (name → id reference); empty for a plain repeat.
+    carry: dict[str, Any] = field(default_factory=dict)
+    next: dict[str, Any] = field(default_factory=dict)
+    item_id: str | None = None
     entry: str = ""
     output: str = ""
     iterations: list[list[Item]] = field(default_factory=list)
@@ -256,6 +264,9 @@ class BlockDef:
     params: dict[str, Any]  # name → the resolver's BlockParam (type, default, required)
     description: str = ""
     loc: Loc | None = None
+    #: Declared input names (``()``: one input, ``input``) and returned ids (``()``: the last item).
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
 
 
 @dataclass

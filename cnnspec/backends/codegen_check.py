@@ -573,9 +573,7 @@ class Interpreter:
         elif isinstance(node, ast.Assign):
             value = self.expr(node.value, local)
             for target in node.targets:
-                if not isinstance(target, ast.Name):
-                    raise CheckError("assignment to something other than a name", self.where())
-                local[target.id] = value
+                self.assign(target, value, local)
         elif isinstance(node, ast.Return):
             raise _Return(None if node.value is None else self.expr(node.value, local))
         elif isinstance(node, ast.If):
@@ -595,6 +593,20 @@ class Interpreter:
             return
         else:
             raise CheckError(f"unexpected statement {type(node).__name__} in a model function", self.where())
+
+    def assign(self, target: ast.expr, value: Any, local: dict[str, Any]) -> None:
+        """``x = …``, or a tuple of names (``p, x = x, new``; a block with several outputs)."""
+        if isinstance(target, ast.Name):
+            local[target.id] = value
+            return
+        if isinstance(target, ast.Tuple) and all(isinstance(t, ast.Name) for t in target.elts):
+            if not isinstance(value, (tuple, list)) or len(value) != len(target.elts):
+                raise CheckError("a tuple assignment of the wrong number of values", self.where())
+            for name, item in zip(target.elts, value, strict=True):
+                assert isinstance(name, ast.Name)
+                local[name.id] = item
+            return
+        raise CheckError("assignment to something other than a name", self.where())
 
     def where(self) -> str:
         return self.stack[-1] if self.stack else "<module>"

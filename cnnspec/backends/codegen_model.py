@@ -748,7 +748,8 @@ def _called(tree: ast.expr, name: ast.Name) -> bool:
 
 
 def drop_unused(body: list[Stmt]) -> list[Stmt]:
-    """Assign layers whose output nothing reads (layers the resolver prunes as dead) to ``_``."""
+    """Assign layers whose output nothing reads (layers the resolver prunes as dead) to ``_``,
+    and drop copies of tensors that nothing reads."""
     loads: set[str] = set()
 
     def collect(statements: list[Stmt]) -> None:
@@ -764,9 +765,17 @@ def drop_unused(body: list[Stmt]) -> list[Stmt]:
             collect(stmt.body)
 
     def rename(statements: list[Stmt]) -> None:
+        # A plain copy nothing reads (`cells = x` for a repeat's id no later item names) goes.
+        statements[:] = [
+            s
+            for s in statements
+            if not (s.kind == "assign" and ", " not in s.target and s.target not in loads)
+        ]
         for stmt in statements:
-            if stmt.kind in ("layer", "call") and stmt.target and stmt.target not in loads:
-                stmt.target = "_"
+            if stmt.kind in ("layer", "call") and stmt.target:
+                # A call of a block with several outputs assigns a tuple: c0, c0_x = cell(…)
+                parts = [t if t in loads else "_" for t in stmt.target.split(", ")]
+                stmt.target = ", ".join(parts)
             rename(stmt.body)
 
     collect(body)

@@ -73,6 +73,12 @@ from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec.expr import ExpressionError, is_expression
 
 _NUMBER = re.compile(r"(\d+)")
+
+
+def _tuple(values: list[ast.expr]) -> ast.expr:
+    return values[0] if len(values) == 1 else ast.Tuple(values, ast.Load())
+
+
 _SHAPE_NAME = re.compile(r"\bin_(channels|shape)\b")
 
 
@@ -155,15 +161,21 @@ def plain(slot: Slot) -> bool:
 
 
 def refers_to_input(insts: list[Inst], input_name: str) -> bool:
-    """Whether a layer list names its entry tensor (``inputs: input``) at its own level."""
-    for inst in insts:
-        for item in inst.items:
-            refs = item.extras.get("inputs") if hasattr(item, "extras") else None
-            if refs is None:
-                continue
-            for ref in refs if isinstance(refs, list) else [refs]:
-                if not isinstance(ref, str) or ref in (INPUT, input_name) or is_expression(ref):
-                    return True
+    """Whether a layer list names its function's input (``inputs: input``), at its own level
+    or inside its combinators (``input`` means the same there), not inside block calls."""
+    stack: list[Item] = [item for inst in insts for item in inst.items]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BlockCall):
+            stack.extend(item.children())
+        refs = item.extras.get("inputs") if hasattr(item, "extras") else None
+        if refs is None:
+            continue
+        if isinstance(refs, dict):
+            refs = list(refs.values())
+        for ref in refs if isinstance(refs, list) else [refs]:
+            if not isinstance(ref, str) or ref in (INPUT, input_name) or is_expression(ref):
+                return True
     return False
 
 
@@ -612,6 +624,8 @@ class TreePrinter(CodeWriter):
         inputs = [current]
         if "inputs" in extras:
             refs = self.known(extras["inputs"], ctx, current, "`inputs`")
+            if isinstance(refs, dict) and isinstance(first, BlockCall):  # bound by name
+                refs = [refs[name] for name in self.tree.blocks[first.block].inputs or (INPUT,)]
             refs = refs if isinstance(refs, list) else [refs]
             inputs = []
             for ref in refs:
@@ -636,7 +650,7 @@ class TreePrinter(CodeWriter):
         elif isinstance(first, Layer):
             result = self.print_layer(slot, ctx, inputs, item_id)
         elif isinstance(first, BlockCall):
-            result = self.print_call(slot, ctx, head, item_id)
+            result = self.print_call(slot, ctx, inputs, item_id)
         else:
             raise self.need(ctx, "an unknown item")
         if item_id is not None:
@@ -739,11 +753,11 @@ class TreePrinter(CodeWriter):
         saved = ctx.fn.taken.copy()
         alias = None
         start = entry
-        if mode != "none" or refers_to_input(body_insts, self.input_name):
+        if mode != "none":
             alias = ctx.fn.allocate("shortcut")
             ctx.out.append(Stmt("assign", target=alias, value=ast.Name(entry.var, ast.Load())))
             entry = TensorRef(alias, entry.ir, entry.shape)
-        inner = replace(ctx, scope=ctx.scope.child(entry))
+        inner = replace(ctx, scope=ctx.scope.child())
         body_out = self.print_list(body_insts, inner, start)
         absorb(elems, body_insts)
         if mode == "none":
@@ -756,10 +770,7 @@ class TreePrinter(CodeWriter):
         else:
             if isinstance(shortcut_field, list):
                 sc_insts = [inst.sub(r.shortcut) for r, inst in elems]
-                protected = entry
-                if refers_to_input(sc_insts, self.input_name) and entry.var == alias:
-                    protected = self.protect_alias(inner, entry, "residual_input")
-                sc_ctx = replace(inner, scope=inner.scope.child(protected), chain=alias)
+                sc_ctx = replace(inner, scope=inner.scope.child(), chain=alias)
                 shortcut = self.print_list(sc_insts, sc_ctx, entry)
                 absorb(elems, sc_insts)
             elif mode == "identity" or (mode == "auto" and any(r.merge_mode == "concat" for r, _ in elems)):
@@ -891,13 +902,13 @@ class TreePrinter(CodeWriter):
         elems: list[tuple[Parallel, Inst]] = slot.elems
         body = elems[0][0].raw
         saved = ctx.fn.taken.copy()
-        inner = replace(ctx, scope=ctx.scope.child(entry))
+        inner = replace(ctx, scope=ctx.scope.child())
         outs = []
         for index in range(len(elems[0][0].branches)):
             var = ctx.fn.allocate(f"branch_{index + 1}")
-            branch_ctx = replace(inner, scope=inner.scope.child(entry), chain=var)
+            branch_ctx = replace(inner, scope=inner.scope.child(), chain=var)
             insts = [inst.sub(p.branches[index]) for p, inst in elems]
-            outs.append(self.print_list(insts, branch_ctx))
+            outs.append(self.print_list(insts, branch_ctx, entry))
             absorb(elems, insts)
         merged = self.print_merge(inner, elems, outs)
         result = self.print_activation(inner, elems, body, merged)
@@ -915,9 +926,12 @@ class TreePrinter(CodeWriter):
         reason = None
         if times not in (0, 1):
             reason = self.fits(self.iterations(elems, None))
+            if reason is None and rep0.carry and self.reads_iterations(rep0):
+                reason = f"a later item refers to one iteration ({rep0.item_id}[…])"
             note = f"unrolled the repeat at {format_path(rep0.path)}: {reason}"
             if reason and note not in self.notes:
                 self.notes.append(note)
+        carried = self.start_carry(rep0, ctx)
         if times in (0, 1) or reason:
             counts = {rep.times for rep, _ in elems}
             if len(counts) != 1:
@@ -934,11 +948,15 @@ class TreePrinter(CodeWriter):
                     )
                     ctx.out.append(Stmt("comment", text=comment_text(label)))
                 insts = [inst.sub(rep.iterations[index]) for rep, inst in elems]
-                entry_ref = current
-                if current.var == ctx.chain and refers_to_input(insts, self.input_name):
-                    entry_ref = self.protect_alias(ctx, current, "repeat_input")
-                iteration = replace(ctx, names=names, scope=ctx.scope.child(entry_ref))
+                iteration = replace(ctx, names=names, scope=ctx.scope.child())
+                iteration.scope.ids.update(carried)
                 current = self.print_list(insts, iteration, current)
+                if rep0.item_id:
+                    for name, ref in iteration.scope.ids.items():
+                        if name not in carried:
+                            ctx.scope.ids[f"{rep0.item_id}[{index}].{name}"] = ref
+                carried = {**carried, **{n: self.carried_ref(iteration, r) for n, r in rep0.next.items()}}
+            self.end_carry(rep0, ctx, carried)
             return current
         current = self.to_chain(ctx, entry)
         loop_var = ctx.fn.allocate(var_name or "i", "i")
@@ -952,15 +970,17 @@ class TreePrinter(CodeWriter):
         if var_name:
             names[var_name] = Binding(ast.Name(loop_var, ast.Load()), UNKNOWN, frame)
         insts = self.iterations(elems, key)
-        start = TensorRef(ctx.chain)
-        if refers_to_input(insts, self.input_name):
-            alias = ctx.fn.allocate("repeat_input")
-            statements.append(Stmt("assign", target=alias, value=ast.Name(ctx.chain, ast.Load())))
-            start = TensorRef(alias)
-        iteration = replace(ctx, names=names, scope=ctx.scope.child(start), out=statements)
-        result = self.print_list(insts, iteration)
+        iteration = replace(ctx, names=names, scope=ctx.scope.child(), out=statements)
+        iteration.scope.ids.update(carried)
+        result = self.print_list(insts, iteration, TensorRef(ctx.chain))
         if result.var != ctx.chain:
             statements.append(Stmt("assign", target=ctx.chain, value=ast.Name(result.var, ast.Load())))
+        if rep0.next:  # the advance rule, as one tuple assignment: p, x = x, new
+            targets = [carried[name].var for name in rep0.next]
+            values = [
+                ast.Name(self.carried_ref(iteration, ref).var, ast.Load()) for ref in rep0.next.values()
+            ]
+            statements.append(Stmt("assign", target=", ".join(targets), value=_tuple(values)))
         if times is UNKNOWN and not _reads_tensor(times_node):  # numbers after the loop count it
             self.features[("times", rep0.path)] = times_node
             for rep, inst in elems:
@@ -968,36 +988,89 @@ class TreePrinter(CodeWriter):
         if not frame.used:
             frame.var = "_"
         ctx.out.append(Stmt("for", value=times_node, body=statements, frame=frame))
+        self.end_carry(rep0, ctx, carried)
         return TensorRef(ctx.chain)
 
+    def reads_iterations(self, rep: Repeat) -> bool:
+        """Whether an item refers to one iteration of this repeat (``cells[3].h``): a loop
+        has no name for it, so the repeat is unrolled."""
+        mark = f"{rep.item_id}["
+        for item in walk(self.tree.body):
+            refs = getattr(item, "extras", {}).get("inputs")
+            if isinstance(refs, dict):
+                refs = list(refs.values())
+            for ref in refs if isinstance(refs, list) else [refs]:
+                if isinstance(ref, str) and ref.startswith(mark):
+                    return True
+        return False
+
+    def start_carry(self, rep: Repeat, ctx: Ctx) -> dict[str, TensorRef]:
+        """The variables a carrying repeat keeps its names in, set before it: p, x = stem, c0."""
+        if not rep.carry:
+            return {}
+        refs = [self.carried_ref(ctx, ref) for ref in rep.carry.values()]
+        variables = [ctx.fn.allocate(name, "carried") for name in rep.carry]
+        ctx.out.append(
+            Stmt(
+                "assign",
+                target=", ".join(variables),
+                value=_tuple([ast.Name(r.var, ast.Load()) for r in refs]),
+            )
+        )
+        return {name: TensorRef(var) for name, var in zip(rep.carry, variables, strict=True)}
+
+    def carried_ref(self, ctx: Ctx, ref: Any) -> TensorRef:
+        tensor = ctx.scope.lookup(ref) if isinstance(ref, str) else None
+        if tensor is None:
+            raise self.need(ctx, f"the carried tensor {ref!r}")
+        return tensor
+
+    def end_carry(self, rep: Repeat, ctx: Ctx, carried: dict[str, TensorRef]) -> None:
+        """After the loop the carried names hold the final values (and ``cells.x`` too)."""
+        for name, ref in carried.items():
+            ctx.scope.ids[name] = ref
+            if rep.item_id:
+                ctx.scope.ids[f"{rep.item_id}.{name}"] = ref
+
     # -- blocks ----------------------------------------------------------------------------
-    def print_call(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
+    def print_call(self, slot: Slot, ctx: Ctx, inputs: list[TensorRef], item_id: str | None) -> TensorRef:
         elems: list[tuple[BlockCall, Inst]] = slot.elems
         call0 = elems[0][0]
         name = call0.block
+        entry = inputs[0]
         block_name = self.name_ref(ctx, [(call.prefix[:-1], inst) for call, inst in elems])
-        declared = self.tree.blocks[name].params
+        block = self.tree.blocks[name]
+        declared = block.params
         raw = call0.raw_args
         if self.block_mode(name) is not None:
-            return self.inline_call(elems, declared, raw, ctx, entry, block_name)
-        function = self.function_for(name)
-        args = []
-        for pname in declared:
-            if pname in raw:
-                args.append((pname, self.translate(raw[pname], ctx, entry)))
-        var = self.target(ctx, item_id)
-        ctx.out.append(
-            Stmt(
-                "call",
-                target=var,
-                func=function.name,
-                inputs=[entry.var],
-                kwargs=args,
-                name=block_name,
-                text=function.prefix_param or "name",
+            outputs = self.inline_call(elems, declared, raw, ctx, inputs, block_name)
+        else:
+            function = self.function_for(name)
+            args = []
+            for pname in declared:
+                if pname in raw:
+                    args.append((pname, self.translate(raw[pname], ctx, entry)))
+            first = self.target(ctx, item_id)
+            variables = [first]
+            for out in block.outputs[1:]:  # c0, c0_x = cell(…)
+                variables.append(ctx.fn.allocate(f"{item_id or first}_{out}", "out"))
+            ctx.out.append(
+                Stmt(
+                    "call",
+                    target=", ".join(variables),
+                    func=function.name,
+                    inputs=[t.var for t in inputs],
+                    kwargs=args,
+                    name=block_name,
+                    text=function.prefix_param or "name",
+                )
             )
-        )
-        return TensorRef(var)
+            outputs = [TensorRef(var) for var in variables]
+        if item_id is not None:
+            for index, (out, ref) in enumerate(zip(block.outputs, outputs, strict=False)):
+                ctx.scope.ids[f"{item_id}.{out}"] = ref
+                ctx.scope.ids[f"{item_id}[{index}]"] = ref
+        return outputs[0]
 
     def inline_call(
         self,
@@ -1005,10 +1078,13 @@ class TreePrinter(CodeWriter):
         declared: dict[str, Any],
         raw: dict[str, Any],
         ctx: Ctx,
-        entry: TensorRef,
+        inputs: list[TensorRef],
         block_name: NameRef,
-    ) -> TensorRef:
+    ) -> list[TensorRef]:
+        """The block's layers written in place; the tensors it returns."""
+        entry = inputs[0]
         name = elems[0][0].block
+        block = self.tree.blocks[name]
         names = dict(self.var_bindings)
         for pname in declared:
             if pname in raw:
@@ -1045,8 +1121,26 @@ class TreePrinter(CodeWriter):
         protected = entry
         if entry.var == ctx.chain and refers_to_input(insts, self.input_name):
             protected = self.protect_alias(ctx, entry, "block_input")
-        block_ctx = replace(ctx, names=names, scope=IdScope(protected, None))
-        return self.print_list(insts, block_ctx, entry)
+        scope = IdScope(protected, None)
+        if block.inputs:  # the chain var is overwritten: the inputs must not live in it
+            for input_name, ref in zip(block.inputs, inputs, strict=True):
+                if ref.var == ctx.chain:
+                    ref = self.protect_alias(ctx, ref, input_name)
+                scope.ids[input_name] = ref
+        block_ctx = replace(ctx, names=names, scope=scope)
+        last = self.print_list(insts, block_ctx, entry)
+        return self.block_results(block, block_ctx, last)
+
+    def block_results(self, block: Any, ctx: Ctx, last: TensorRef) -> list[TensorRef]:
+        if not block.outputs:
+            return [last]
+        results = []
+        for ref in block.outputs:
+            tensor = ctx.scope.lookup(ref)
+            if tensor is None:
+                raise self.need(ctx, f"the block output {ref!r}")
+            results.append(tensor)
+        return results
 
     def function_for(self, name: str) -> Function:
         if name in self.functions:
@@ -1062,18 +1156,31 @@ class TreePrinter(CodeWriter):
         calls = self.calls.get(name, [])
         insts = [Inst(call.body, call.prefix) for call in calls]
         module_taken = set(self.module_names) | {c.name for c in self.constants} | set(self._used_blocks())
-        refers = refers_to_input(insts, self.input_name)
+        refers = refers_to_input(insts, self.input_name) or bool(block.inputs)
         taken = module_taken | set(declared)
-        tensor = _first_free(["inputs", "tensor"] if refers else ["x", "tensor", "inputs"], taken)
-        taken.add(tensor)
+        if block.inputs:  # named inputs: each a parameter (renamed only if it clashes)
+            tensors = [_first_free([n, f"{n}_in", f"{n}_tensor"], taken) for n in block.inputs]
+            taken.update(tensors)
+            tensor = ", ".join(tensors)
+        else:
+            tensor = _first_free(["inputs", "tensor"] if refers else ["x", "tensor", "inputs"], taken)
+            tensors = [tensor]
+            taken.add(tensor)
         prefix_param = _first_free(["name", "prefix", "block_name"], taken)
         taken.add(prefix_param)
         fn = FuncState(name, name, taken)
-        chain = tensor if not refers else fn.allocate("x" if "x" not in taken else "h")
+        if block.inputs:  # the chain must not take a name an id of the body will want
+            own_ids = {i.extras.get("id") for inst in insts for i in walk(inst.items) if hasattr(i, "extras")}
+            chain = _first_free(
+                ["x", "y", "h", "t", "tensor"], taken | {i for i in own_ids if isinstance(i, str)}
+            )
+            fn.taken.add(chain)
+        else:
+            chain = tensor if not refers else fn.allocate("x" if "x" not in taken else "h")
         params: list[FuncParam] = []
         names = dict(self.var_bindings)
         body: list[Stmt] = []
-        entry = TensorRef(tensor)
+        entry = TensorRef(tensors[0])
         computed: list[tuple[FuncParam, Any]] = []
         for pname, bparam in declared.items():
             annotation = ANNOTATIONS.get(bparam.type)
@@ -1093,9 +1200,13 @@ class TreePrinter(CodeWriter):
         probe = Ctx(fn, (), names, IdScope(entry, None), chain, body)
         for param, value in computed:
             param.fill = self.translate(value, probe, entry)
-        ctx = Ctx(fn, (ast.Name(prefix_param, ast.Load()), "_"), names, IdScope(entry, None), chain, body)
-        result = self.print_list(insts, ctx)
-        body.append(Stmt("return", value=ast.Name(result.var, ast.Load())))
+        scope = IdScope(entry, None)
+        if block.inputs:
+            scope.ids.update({n: TensorRef(t) for n, t in zip(block.inputs, tensors, strict=True)})
+        ctx = Ctx(fn, (ast.Name(prefix_param, ast.Load()), "_"), names, scope, chain, body)
+        result = self.print_list(insts, ctx, entry)
+        results = self.block_results(block, ctx, result)
+        body.append(Stmt("return", value=_tuple([ast.Name(r.var, ast.Load()) for r in results])))
         body[:] = drop_unused(merge_ifs(body))
         description = block.description or f"The `{name}` block of the spec."
         return Function(name, name, tensor, params, prefix_param, str(description), _where(block.loc), body)

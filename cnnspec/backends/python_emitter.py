@@ -252,7 +252,7 @@ def render_function(fn: Function) -> dict[str, Any]:
             text += f" = {unparse(p.default)}" if p.annotation else f"={unparse(p.default)}"
         params.append(text)
     if fn.tensor is not None:
-        args = [fn.tensor]
+        args = fn.tensor.split(", ")  # a block's input(s)
         if params or fn.prefix_param:
             args.append("*")
         args.extend(params)
@@ -318,16 +318,16 @@ def statements(body: list[Stmt], depth: int) -> list[dict[str, Any]]:
             line.update(head=head, args=args, tail=tail, inputs=inputs, form=form)
         elif stmt.kind == "call":
             assert stmt.name is not None
-            args = [stmt.inputs[0], *[f"{k}={unparse(v)}" for k, v in stmt.kwargs]]
+            args = [*stmt.inputs, *[f"{k}={unparse(v)}" for k, v in stmt.kwargs]]
             args.append(f"{stmt.text or 'name'}={unparse(stmt.name.node())}")
             head = f"{stmt.target} = {stmt.func}("
             line.update(head=head, args=args, tail=")", form=call_form(indent, head, args, ")"))
         elif stmt.kind == "assign":
             assert stmt.value is not None
-            line.update(target=stmt.target, value=unparse(stmt.value))
+            line.update(target=stmt.target, value=_bare(stmt.value))
         elif stmt.kind == "return":
             assert stmt.value is not None
-            line["value"] = unparse(stmt.value)
+            line["value"] = _bare(stmt.value)
         elif stmt.kind == "for":
             assert stmt.frame is not None and stmt.value is not None
             line.update(var=stmt.frame.var, iter=f"range({unparse(stmt.value)})")
@@ -339,6 +339,13 @@ def statements(body: list[Stmt], depth: int) -> list[dict[str, Any]]:
             inner = statements(stmt.body, depth + 1)
             out.extend(inner or [{"kind": "pass", "indent": INDENT * (depth + 1)}])
     return out
+
+
+def _bare(value: ast.expr) -> str:
+    """An expression as ruff writes it on the right of ``=`` or ``return``: a tuple unparenthesised."""
+    if isinstance(value, ast.Tuple) and value.elts:
+        return ", ".join(unparse(item) for item in value.elts)
+    return unparse(value)
 
 
 def augmentation_comment(spec: CompiledSpec) -> str:
