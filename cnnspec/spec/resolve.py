@@ -714,10 +714,11 @@ class Resolver:
                 outer = outer.caller
             if outer is not None:
                 names = ", ".join((*scope.block_inputs, text)) if scope.block_inputs else f"x, {text}"
+                first = "" if scope.block_inputs else " (the first input is then `x`, not `input`)"
                 return (
                     f"`{text}` is defined outside block `{scope.block}`, and a block body sees only "
                     f"its inputs, its own ids and its params: declare it as an input "
-                    f"(blocks: {scope.block}: inputs: [{names}]) and pass it at the call"
+                    f"(blocks: {scope.block}: inputs: [{names}]){first} and pass it at the call"
                 )
         head = re.split(r"[.\[]", text, maxsplit=1)[0]
         if head != text:
