@@ -141,6 +141,8 @@ class Repeat:
     carry: dict[str, Any] = field(default_factory=dict)
     next: dict[str, Any] = field(default_factory=dict)
     item_id: str | None = None
+    #: The tensor each carried name holds after the loop.
+    results: dict[str, str] = field(default_factory=dict)
     entry: str = ""
     output: str = ""
     iterations: list[list[Item]] = field(default_factory=list)
@@ -283,6 +285,8 @@ class ModelTree:
     sections: dict[str, Any] = field(default_factory=dict)
     vars: list[Var] = field(default_factory=list)
     blocks: dict[str, BlockDef] = field(default_factory=dict)
+    #: The model's ``outputs`` as written (``c0.x``, ``cells[3].h``), beside the names they resolved to.
+    output_refs: tuple[str, ...] = ()
 
     def open(self, path: SpecPath) -> list[Item]:
         return self.augmentation if path and path[0] == "augmentation" else self.body

@@ -13,6 +13,7 @@ a repeat a loop (else unrolled) is decided once, before printing it, from that d
 from __future__ import annotations
 
 import ast
+import itertools
 import operator
 import re
 from collections.abc import Callable
@@ -179,6 +180,37 @@ def refers_to_input(insts: list[Inst], input_name: str) -> bool:
     return False
 
 
+def references(tree: Any) -> list[str]:
+    """Every id reference the model makes (``inputs``, ``carry``, ``next``, ``outputs``)."""
+    found: list[str] = list(tree.output_refs)
+    for item in walk(tree.body):
+        values: list[Any] = []
+        refs = getattr(item, "extras", {}).get("inputs")
+        if isinstance(refs, dict):
+            values.extend(refs.values())
+        elif isinstance(refs, list):
+            values.extend(refs)
+        elif refs is not None:
+            values.append(refs)
+        if isinstance(item, Repeat):
+            values.extend(item.carry.values())
+            values.extend(item.next.values())
+        found.extend(v for v in values if isinstance(v, str))
+    return found
+
+
+def reaches_inside(refs: list[str], calls: list[BlockCall], outputs: tuple[str, ...]) -> str | None:
+    """A reference that names an id inside one of ``calls`` other than the block's outputs
+    (``c0.h``): a function cannot show it, so the block is written in place."""
+    ids = {call.extras.get("id") for call in calls} - {None}
+    for ref in refs:
+        parts = ref.split(".")
+        for head, tail in itertools.pairwise(parts):
+            if head in ids and tail not in outputs:
+                return ref
+    return None
+
+
 def fit_linear(
     values: list[int], feats: list[dict[Any, int]], prefer: Callable[[Any], int] | None = None
 ) -> tuple[int, dict[Any, int]] | None:
@@ -297,6 +329,7 @@ class TreePrinter(CodeWriter):
             if isinstance(item, BlockCall):
                 self.calls.setdefault(item.block, []).append(item)
         self.modes: dict[str, str | None] = {}
+        self.refs = references(self.tree)
         self.produced: dict[str, TensorRef] = {}  # IR name → the variable holding it
         self.notes: list[str] = []
         self.fitted: dict[tuple[Any, ...], tuple[str | None, list[Inst], list[Inst]]] = {}
@@ -547,6 +580,9 @@ class TreePrinter(CodeWriter):
             self.modes[name] = None
             calls = self.calls.get(name, [])
             reason = self.fits([Inst(call.body, call.prefix) for call in calls])
+            inner = reaches_inside(self.refs, calls, self.tree.blocks[name].outputs)
+            if reason is None and inner is not None:
+                reason = f"a later item refers to an id inside a call ({inner})"
             self.modes[name] = reason
             if reason:
                 self.notes.append(f"inlined block `{name}`: {reason}")
@@ -956,7 +992,7 @@ class TreePrinter(CodeWriter):
                         if name not in carried:
                             ctx.scope.ids[f"{rep0.item_id}[{index}].{name}"] = ref
                 carried = {**carried, **{n: self.carried_ref(iteration, r) for n, r in rep0.next.items()}}
-            self.end_carry(rep0, ctx, carried)
+            self.end_carry(rep0, ctx, carried, len(elems) == 1)
             return current
         current = self.to_chain(ctx, entry)
         loop_var = ctx.fn.allocate(var_name or "i", "i")
@@ -988,7 +1024,7 @@ class TreePrinter(CodeWriter):
         if not frame.used:
             frame.var = "_"
         ctx.out.append(Stmt("for", value=times_node, body=statements, frame=frame))
-        self.end_carry(rep0, ctx, carried)
+        self.end_carry(rep0, ctx, carried, len(elems) == 1)
         return TensorRef(ctx.chain)
 
     def reads_iterations(self, rep: Repeat) -> bool:
@@ -1025,9 +1061,11 @@ class TreePrinter(CodeWriter):
             raise self.need(ctx, f"the carried tensor {ref!r}")
         return tensor
 
-    def end_carry(self, rep: Repeat, ctx: Ctx, carried: dict[str, TensorRef]) -> None:
+    def end_carry(self, rep: Repeat, ctx: Ctx, carried: dict[str, TensorRef], single: bool) -> None:
         """After the loop the carried names hold the final values (and ``cells.x`` too)."""
         for name, ref in carried.items():
+            if ctx.fn.is_model and single and name in rep.results:
+                self.produced[rep.results[name]] = ref
             ctx.scope.ids[name] = ref
             if rep.item_id:
                 ctx.scope.ids[f"{rep.item_id}.{name}"] = ref
@@ -1043,7 +1081,7 @@ class TreePrinter(CodeWriter):
         declared = block.params
         raw = call0.raw_args
         if self.block_mode(name) is not None:
-            outputs = self.inline_call(elems, declared, raw, ctx, inputs, block_name)
+            outputs = self.inline_call(elems, declared, raw, ctx, inputs, block_name, item_id)
         else:
             function = self.function_for(name)
             args = []
@@ -1066,6 +1104,8 @@ class TreePrinter(CodeWriter):
                 )
             )
             outputs = [TensorRef(var) for var in variables]
+            if ctx.fn.is_model and len(elems) == 1:  # what the model's `outputs` may name
+                self.produced.update(zip(call0.outputs[1:], outputs[1:], strict=False))
         if item_id is not None:
             for index, (out, ref) in enumerate(zip(block.outputs, outputs, strict=False)):
                 ctx.scope.ids[f"{item_id}.{out}"] = ref
@@ -1080,6 +1120,7 @@ class TreePrinter(CodeWriter):
         ctx: Ctx,
         inputs: list[TensorRef],
         block_name: NameRef,
+        item_id: str | None = None,
     ) -> list[TensorRef]:
         """The block's layers written in place; the tensors it returns."""
         entry = inputs[0]
@@ -1129,6 +1170,10 @@ class TreePrinter(CodeWriter):
                 scope.ids[input_name] = ref
         block_ctx = replace(ctx, names=names, scope=scope)
         last = self.print_list(insts, block_ctx, entry)
+        if item_id is not None:  # its ids, by hierarchical name (c0.h, stage3.block2.out)
+            for inner, ref in block_ctx.scope.ids.items():
+                if inner not in block.inputs:
+                    ctx.scope.ids.setdefault(f"{item_id}.{inner}", ref)
         return self.block_results(block, block_ctx, last)
 
     def block_results(self, block: Any, ctx: Ctx, last: TensorRef) -> list[TensorRef]:

@@ -148,6 +148,7 @@ class Resolver:
         self.call_sites: list[SpecPath] = []  # the item that made each call of call_stack
         self.repeats: list[tuple[str | None, str | None, bool]] = []  # (id, loop variable, carries)
         self.spec_defaults: dict[str, dict[str, tuple[Any, Any]]] = {}
+        self.signatures: dict[str, bool] = {}
         self.context = 0  # the block call or repeat iteration being walked (0: none)
         self.contexts = 0
         self.lost_ids = False  # an `id` failed: unknown references may be its consequence
@@ -525,6 +526,14 @@ class Resolver:
             self.used_blocks.add(kind_key)  # even when the call fails: it is not "never used"
         if isinstance(extras.get("inputs"), dict) and kind_key in self.blocks:
             inputs = self.named_inputs(kind_key, extras["inputs"], path, scope, env)
+        elif isinstance(extras.get("inputs"), dict):
+            self.error(
+                "expected a list of ids; received a mapping (only a block call binds its inputs by name)",
+                (*path, "inputs"),
+                code="inputs",
+                hint="write inputs: [a, b]",
+            )
+            inputs = None
         else:
             inputs = self.item_inputs(extras, path, scope, env, current)
         if inputs is None:
@@ -1169,6 +1178,7 @@ class Resolver:
                 carried = advanced
         finally:
             self.repeats.pop()
+        self.record.note(results=dict(carried))
         for name, tensor in carried.items():  # the final values, by name (and as the repeat's)
             scope.ids[name] = tensor
             if item_id:
@@ -1262,6 +1272,44 @@ class Resolver:
                 out[pname] = BlockParam(spec.get("type", "any"), spec.get("default"), not has_default)
         return out
 
+    def block_signature(self, name: str) -> bool:
+        """Check once that a block's input and output names are usable: distinct identifiers,
+        not ``input``, not the name of one of its parameters (reported at the block)."""
+        if name in self.signatures:
+            return self.signatures[name]
+        spec = self.blocks[name] or {}
+        params = set(self.block_params(name))
+        ok = True
+        for key in ("inputs", "outputs"):
+            raw = spec.get(key)
+            names = [raw] if isinstance(raw, str) else raw or []
+            seen: set[str] = set()
+            for index, item in enumerate(names):
+                ipath: SpecPath = ("blocks", name, key)
+                if isinstance(raw, list):
+                    ipath = (*ipath, index)
+                problem = None
+                if not isinstance(item, str) or not IDENTIFIER.fullmatch(item):
+                    problem = f"expected an identifier; received {item!r}"
+                elif item in seen:
+                    problem = f"{item!r} is listed twice"
+                elif key == "inputs" and item in (INPUT, self.input_name):
+                    problem = f"{item!r} cannot name a block input (it means the model's input)"
+                elif key == "inputs" and item in params:
+                    problem = f"{item!r} is both an input and a parameter of block `{name}`"
+                if problem:
+                    self.diags.error(
+                        problem,
+                        self.doc.loc(ipath),
+                        format_path(ipath),
+                        code="block-signature",
+                        hint="give each input a distinct name (the ids its body refers to)",
+                    )
+                    ok = False
+                seen.add(str(item))
+        self.signatures[name] = ok
+        return ok
+
     def block_inputs(self, name: str) -> tuple[str, ...]:
         """The names a block declares for its inputs (``()``: one unnamed input, ``input``)."""
         declared = (self.blocks[name] or {}).get("inputs")
@@ -1291,6 +1339,8 @@ class Resolver:
         if name in self.call_stack:
             chain = " → ".join([*self.call_stack, name])
             self.error(f"block {name!r} calls itself ({chain})", path, code="cycle")
+            return UNKNOWN
+        if not self.block_signature(name):
             return UNKNOWN
         declared = self.block_params(name)
         if body is None:
@@ -1510,6 +1560,9 @@ class Resolver:
         tree.name, tree.description = ir.name, ir.description
         tree.input_name, tree.input_shape = ir.input_name, ir.input_shape
         tree.outputs, tree.sections = ir.outputs, ir.sections
+        refs = self.data.get("outputs")
+        refs = refs if isinstance(refs, list) else [refs] if refs is not None else []
+        tree.output_refs = tuple(ref for ref in refs if isinstance(ref, str))
         kept = {id(node) for node in ir.nodes}
         for leaf in layers_of(tree.body):
             leaf.live = id(leaf.node) in kept
