@@ -125,3 +125,11 @@ def test_report_keeps_hand_written_notes(tmp_path: Path) -> None:
     report.write_readme(results, readme)
     text = readme.read_text(encoding="utf-8")
     assert "my analysis" in text and "not measured: no train command" in text and "stale figures" not in text
+
+
+def test_graphs(tmp_path: Path) -> None:
+    data = run_bench("bench_graphs.py", tmp_path)
+    flat, blocks = data["nasnet_cells/6 without"], data["nasnet_cells/6 with graph blocks"]
+    assert flat["parameters"] == blocks["parameters"] > 0
+    assert blocks["spec_lines"] < flat["spec_lines"] and blocks["code_lines"] < flat["code_lines"]
+    assert data["unet"]["code_lines"] > 0
