@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnnspec.api import compile_text, generate_code
+from cnnspec.api import compile_spec, compile_text, generate_code
 from cnnspec.errors import SpecError
 from cnnspec.ir import BlockCall, Repeat, lower, walk
 from tests.conftest import FIXTURES, ROOT
@@ -369,17 +369,23 @@ def test_a_block_with_several_inputs_and_outputs_is_one_function_with_a_tuple_re
     assert "unrolled" not in code and "inlined" not in code
 
 
-def test_a_reference_into_one_iteration_or_call_unrolls_and_inlines_only_what_it_must():
+def test_a_reference_into_one_iteration_reads_a_list_and_one_inside_a_call_inlines_it():
     code = generate_code(compile_(CELL + CARRY + "  - concat:\n    inputs: [x, 'cells[1].new.h']\n"))
-    assert "unrolled the repeat at model[2].repeat" in code
     assert "inlined block `cell`: a later item refers to an id inside a call (cells[1].new.h)" in code
-    assert "def cell(" not in code
+    assert "def cell(" not in code and "unrolled" not in code
+    assert "cells_new_h = []" in code and "cells_new_h.append(h)" in code
+    assert "([x_2, cells_new_h[1]])" in code
+
+
+def test_an_iteration_picked_by_the_loop_variable_is_read_from_the_list_in_a_loop():
+    code = generate_code(compile_spec(ROOT / "specs" / "unet.yaml"))
+    assert "enc_level_skip.append(level_skip)" in code
+    assert "enc_level_skip[LEVELS - 1 - i_2]" in code
+    assert "unrolled" not in code and "inlined" not in code
 
 
 @pytest.mark.parametrize("path", [ROOT / "specs" / "unet.yaml", FIXTURES / "codegen" / "cells.yaml"])
 def test_graph_specs_validate_and_codegen(path):
-    from cnnspec.api import compile_spec
-
     compiled = compile_spec(path)
     code = generate_code(compiled)
     assert "def " in code and compiled.ir.nodes

@@ -355,6 +355,8 @@ class _Evaluator:
             return target[self.visit(node.slice)]
         if isinstance(node, ast.Attribute):
             target = self.visit(node.value)
+            if isinstance(target, list) and node.attr == "append":  # a carrying loop's list
+                return target.append
             attribute = getattr(target, "attribute", None)
             if attribute is None:
                 raise Unknown(f"attribute {node.attr!r}")
@@ -371,12 +373,16 @@ class _Evaluator:
             func = self.visit(node.func)
             args = [self.visit(a) for a in node.args]
             kwargs = {kw.arg: self.visit(kw.value) for kw in node.keywords if kw.arg is not None}
-            if func in BUILTINS.values():
+            if func in BUILTINS.values() or _is_list_append(func):
                 return func(*args, **kwargs)
             if self.call is None:
                 raise Unknown("call")
             return self.call(func, args, kwargs)
         raise Unknown(type(node).__name__)
+
+
+def _is_list_append(func: Any) -> bool:
+    return getattr(func, "__name__", "") == "append" and isinstance(getattr(func, "__self__", None), list)
 
 
 # -- the fake Keras ---------------------------------------------------------------------------

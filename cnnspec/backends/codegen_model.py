@@ -148,7 +148,7 @@ class NameRef:
 class Stmt:
     """One statement of a generated function (rendered by the templates)."""
 
-    kind: str  # comment | layer | assign | call | for | if | return | blank
+    kind: str  # comment | layer | assign | call | for | if | return | expr | blank
     target: str = ""
     cls: str = ""
     func: str = ""
@@ -754,7 +754,8 @@ def drop_unused(body: list[Stmt]) -> list[Stmt]:
 
     def collect(statements: list[Stmt]) -> None:
         for stmt in statements:
-            loads.update(stmt.inputs)
+            for text in stmt.inputs:  # a name, or an element of a list: enc_skip[LEVELS - 1 - i]
+                loads.update(n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name))
             nodes = [v for _, v in stmt.kwargs]
             if stmt.value is not None:
                 nodes.append(stmt.value)

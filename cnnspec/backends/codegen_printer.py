@@ -74,6 +74,8 @@ from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec.expr import ExpressionError, is_expression
 
 _NUMBER = re.compile(r"(\d+)")
+#: One iteration of a carrying repeat: ``cells[3].h``, ``enc[${levels - 1 - i}].level.skip``.
+ITERATION_REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(\d+|\$\{[^}]*\})\]\.([A-Za-z_][A-Za-z0-9_.\[\]]*)")
 
 
 def _tuple(values: list[ast.expr]) -> ast.expr:
@@ -330,6 +332,13 @@ class TreePrinter(CodeWriter):
                 self.calls.setdefault(item.block, []).append(item)
         self.modes: dict[str, str | None] = {}
         self.refs = references(self.tree)
+        #: Per carrying repeat id, the ids of its iterations that items name (``enc[i].skip``).
+        self.collected: dict[str, list[str]] = {}
+        for ref in self.refs:
+            found = ITERATION_REF.fullmatch(ref)
+            if found is not None and found[3] not in self.collected.setdefault(found[1], []):
+                self.collected[found[1]].append(found[3])
+        self.lists: dict[tuple[str, str], str] = {}  # (repeat id, inner id) → the list variable
         self.produced: dict[str, TensorRef] = {}  # IR name → the variable holding it
         self.notes: list[str] = []
         self.fitted: dict[tuple[Any, ...], tuple[str | None, list[Inst], list[Inst]]] = {}
@@ -490,6 +499,8 @@ class TreePrinter(CodeWriter):
             return self.slot_fits(Slot(slot.path, slot.kind, inner)) if inner else None
         extras = getattr(first, "extras", {})
         for key in ("id", "inputs"):
+            if key == "inputs" and self.picks_iterations(extras.get(key)):
+                continue
             if key in extras and _contains_expression(extras[key]):
                 what = "an `id`" if key == "id" else "`inputs`"
                 try:
@@ -537,6 +548,19 @@ class TreePrinter(CodeWriter):
             if not self.names_fit(named):
                 return "layer numbers vary between calls or iterations"
         return None
+
+    def picks_iterations(self, refs: Any) -> bool:
+        """Whether every ``${…}`` of an ``inputs`` is the index of a carrying repeat's
+        iteration (``enc[${levels - 1 - i}].skip``), which the code reads from a list."""
+        if isinstance(refs, dict):
+            refs = list(refs.values())
+        refs = refs if isinstance(refs, list) else [refs]
+        dynamic = [r for r in refs if _contains_expression(r)]
+        for ref in dynamic:
+            found = ITERATION_REF.fullmatch(ref) if isinstance(ref, str) else None
+            if found is None or found[1] not in self.collected or "${" in found[1] + found[3]:
+                return False
+        return bool(dynamic)
 
     def params_fit(self, leaves: list[Layer]) -> str | None:
         kind = REGISTRY[leaves[0].node.kind]
@@ -659,18 +683,11 @@ class TreePrinter(CodeWriter):
             item_id = self.known(extras["id"], ctx, current, "an `id`")
         inputs = [current]
         if "inputs" in extras:
-            refs = self.known(extras["inputs"], ctx, current, "`inputs`")
+            refs = extras["inputs"]
             if isinstance(refs, dict) and isinstance(first, BlockCall):  # bound by name
                 refs = [refs[name] for name in self.tree.blocks[first.block].inputs or (INPUT,)]
             refs = refs if isinstance(refs, list) else [refs]
-            inputs = []
-            for ref in refs:
-                tensor = ctx.scope.lookup(ref) if isinstance(ref, str) else None
-                if ref == self.input_name and tensor is None:
-                    tensor = ctx.scope.entry
-                if tensor is None:
-                    raise self.need(ctx, f"unknown input {ref!r}")
-                inputs.append(tensor)
+            inputs = [self.input_ref(ref, ctx, current) for ref in refs]
         head = inputs[0] if inputs else current
         if isinstance(first, (Repeat, Residual, Parallel)):
             if isinstance(first, Repeat):
@@ -695,6 +712,30 @@ class TreePrinter(CodeWriter):
                 made = first.node.name if isinstance(first, Layer) else first.output
                 self.produced[made] = result
         return result
+
+    def input_ref(self, raw: Any, ctx: Ctx, current: TensorRef) -> TensorRef:
+        """The tensor an ``inputs`` entry names. One iteration of a carrying repeat
+        (``enc[2].skip``, ``enc[${levels - 1 - i}].skip`` in a loop) is an element of the list
+        that repeat collects its ids in."""
+        try:
+            ref = self.value(raw, ctx, current)
+        except Unknown:
+            ref = None
+        if ref is None:  # the index reads a loop variable
+            found = ITERATION_REF.fullmatch(raw) if isinstance(raw, str) else None
+            if found is None or (found[1], found[3]) not in self.lists:
+                raise self.need(ctx, f"the input {raw!r}")
+            index = self.translate(found[2], ctx, current)
+            return TensorRef(f"{self.lists[found[1], found[3]]}[{ast.unparse(index)}]")
+        tensor = ctx.scope.lookup(ref) if isinstance(ref, str) else None
+        if ref == self.input_name and tensor is None:
+            tensor = ctx.scope.entry
+        found = ITERATION_REF.fullmatch(ref) if tensor is None and isinstance(ref, str) else None
+        if found is not None and (found[1], found[3]) in self.lists:
+            return TensorRef(f"{self.lists[found[1], found[3]]}[{int(found[2])}]")
+        if tensor is None:
+            raise self.need(ctx, f"unknown input {ref!r}")
+        return tensor
 
     # -- plain layers ----------------------------------------------------------------------
     def print_layer(self, slot: Slot, ctx: Ctx, inputs: list[TensorRef], item_id: str | None) -> TensorRef:
@@ -962,12 +1003,11 @@ class TreePrinter(CodeWriter):
         reason = None
         if times not in (0, 1):
             reason = self.fits(self.iterations(elems, None))
-            if reason is None and rep0.carry and self.reads_iterations(rep0):
-                reason = f"a later item refers to one iteration ({rep0.item_id}[…])"
             note = f"unrolled the repeat at {format_path(rep0.path)}: {reason}"
             if reason and note not in self.notes:
                 self.notes.append(note)
         carried = self.start_carry(rep0, ctx)
+        collect = self.start_lists(rep0, ctx)
         if times in (0, 1) or reason:
             counts = {rep.times for rep, _ in elems}
             if len(counts) != 1:
@@ -991,6 +1031,7 @@ class TreePrinter(CodeWriter):
                     for name, ref in iteration.scope.ids.items():
                         if name not in carried:
                             ctx.scope.ids[f"{rep0.item_id}[{index}].{name}"] = ref
+                self.append_lists(collect, iteration)
                 carried = {**carried, **{n: self.carried_ref(iteration, r) for n, r in rep0.next.items()}}
             self.end_carry(rep0, ctx, carried, len(elems) == 1)
             return current
@@ -1011,6 +1052,7 @@ class TreePrinter(CodeWriter):
         result = self.print_list(insts, iteration, TensorRef(ctx.chain))
         if result.var != ctx.chain:
             statements.append(Stmt("assign", target=ctx.chain, value=ast.Name(result.var, ast.Load())))
+        self.append_lists(collect, iteration)
         if rep0.next:  # the advance rule, as one tuple assignment: p, x = x, new
             targets = [carried[name].var for name in rep0.next]
             values = [
@@ -1027,18 +1069,30 @@ class TreePrinter(CodeWriter):
         self.end_carry(rep0, ctx, carried, len(elems) == 1)
         return TensorRef(ctx.chain)
 
-    def reads_iterations(self, rep: Repeat) -> bool:
-        """Whether an item refers to one iteration of this repeat (``cells[3].h``): a loop
-        has no name for it, so the repeat is unrolled."""
-        mark = f"{rep.item_id}["
-        for item in walk(self.tree.body):
-            refs = getattr(item, "extras", {}).get("inputs")
-            if isinstance(refs, dict):
-                refs = list(refs.values())
-            for ref in refs if isinstance(refs, list) else [refs]:
-                if isinstance(ref, str) and ref.startswith(mark):
-                    return True
-        return False
+    def start_lists(self, rep: Repeat, ctx: Ctx) -> dict[str, str]:
+        """A list per id of an iteration that a later item names (``enc[2].level.skip``),
+        started empty before the loop: ``enc_level_skip = []``."""
+        if not rep.carry or rep.item_id not in self.collected:
+            return {}
+        lists = {}
+        for rest in self.collected[rep.item_id]:
+            var = ctx.fn.allocate(f"{rep.item_id}_{rest}".replace(".", "_"), "collected")
+            ctx.out.append(Stmt("assign", target=var, value=ast.List([], ast.Load())))
+            lists[rest] = var
+            self.lists[rep.item_id, rest] = var
+        return lists
+
+    def append_lists(self, lists: dict[str, str], iteration: Ctx) -> None:
+        for rest, var in lists.items():
+            ref = iteration.scope.lookup(rest)
+            if ref is None:
+                raise self.need(iteration, f"the id {rest!r} of an iteration")
+            call = ast.Call(
+                ast.Attribute(ast.Name(var, ast.Load()), "append", ast.Load()),
+                [ast.Name(ref.var, ast.Load())],
+                [],
+            )
+            iteration.out.append(Stmt("expr", value=call))
 
     def start_carry(self, rep: Repeat, ctx: Ctx) -> dict[str, TensorRef]:
         """The variables a carrying repeat keeps its names in, set before it: p, x = stem, c0."""

@@ -328,6 +328,9 @@ def statements(body: list[Stmt], depth: int) -> list[dict[str, Any]]:
         elif stmt.kind == "return":
             assert stmt.value is not None
             line["value"] = _bare(stmt.value)
+        elif stmt.kind == "expr":  # a call for its effect: skips.append(skip)
+            assert stmt.value is not None
+            line["value"] = unparse(stmt.value)
         elif stmt.kind == "for":
             assert stmt.frame is not None and stmt.value is not None
             line.update(var=stmt.frame.var, iter=f"range({unparse(stmt.value)})")
