@@ -285,6 +285,8 @@ class ModelTree:
     sections: dict[str, Any] = field(default_factory=dict)
     vars: list[Var] = field(default_factory=list)
     blocks: dict[str, BlockDef] = field(default_factory=dict)
+    #: Spec-level per-kind defaults (kind → parameter → value): the emitter writes them once.
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The model's ``outputs`` as written (``c0.x``, ``cells[3].h``), beside the names they resolved to.
     output_refs: tuple[str, ...] = ()
 

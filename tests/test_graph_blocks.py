@@ -353,10 +353,13 @@ def test_defaults_are_checked_against_the_kind():
     assert error.path == "defaults.batch_norm.momentum"
 
 
-def test_generated_code_writes_the_defaults_it_applied():
+def test_generated_code_writes_spec_defaults_as_partials_and_block_defaults_on_the_layer():
     code = generate_code(compile_(DEFAULTS))
-    assert "momentum=0.9, epsilon=0.002" in code
-    assert "momentum=float(m)" in code  # the block's default, as written: its parameter
+    assert "BATCH_NORM = functools.partial(layers.BatchNormalization, momentum=0.9, epsilon=0.002)" in code
+    assert 'CONV2D = functools.partial(layers.Conv2D, kernel_size=3, padding="same")' in code
+    assert 'x = BATCH_NORM(name="batch_norm_1")(x)' in code
+    # the block's default, as written (its parameter); an explicit value beside it
+    assert 'BATCH_NORM(momentum=float(m), epsilon=0.01, name=f"{name}_batch_norm_2")' in code
 
 
 # -- codegen ------------------------------------------------------------------------------------

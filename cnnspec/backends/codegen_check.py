@@ -103,9 +103,10 @@ def same_value(a: Any, b: Any) -> bool:
 
 
 # -- the whitelist ----------------------------------------------------------------------------
-MODEL_IMPORTS = {"keras": None, "keras.layers": None}
+MODEL_IMPORTS = {"keras": None, "keras.layers": None, "functools": None}
 SCRIPT_IMPORTS = {
     "argparse",
+    "functools",
     "json",
     "pathlib",
     "keras",
@@ -275,10 +276,26 @@ def _is_main_guard(node: ast.If) -> bool:
 
 
 def _check_constant_assignment(node: ast.Assign) -> None:
-    # module constants are data: literals and arithmetic on other constants, no calls
+    # module constants are data: literals and arithmetic on other constants, no calls; or a
+    # kind's defaults, functools.partial(layers.Class, key=literal, …)
+    if _is_partial(node.value):
+        return
     for sub in ast.walk(node.value):
         if isinstance(sub, ast.Call) and not (isinstance(sub.func, ast.Name) and sub.func.id in FUNCTIONS):
             raise CheckError("a module constant calls a function", line=node.lineno)
+
+
+def _is_partial(value: ast.expr) -> bool:
+    """``functools.partial(layers.Class, key=value, …)`` with values that call nothing."""
+    if not (
+        isinstance(value, ast.Call)
+        and ast.unparse(value.func) == "functools.partial"
+        and len(value.args) == 1
+        and isinstance(value.args[0], ast.Attribute)
+        and ast.unparse(value.args[0].value) == "layers"
+    ):
+        return False
+    return not any(isinstance(sub, ast.Call) for kw in value.keywords for sub in ast.walk(kw.value))
 
 
 # -- Python semantics for the expressions the emitter writes ----------------------------------
@@ -415,6 +432,8 @@ class FakeObject:
 @dataclass(frozen=True)
 class LayerClass:
     kind: LayerKind
+    #: Keyword arguments a ``functools.partial`` of the class sets (a kind's spec defaults).
+    preset: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass
@@ -463,7 +482,7 @@ def fake_keras() -> dict[str, Any]:
             "Sequential": "Sequential",
         },
     )
-    return {"keras": keras, "layers": layers}
+    return {"keras": keras, "layers": layers, "functools": FakeObject("functools", {"partial": "partial"})}
 
 
 # -- the interpreter --------------------------------------------------------------------------
@@ -509,12 +528,18 @@ class Interpreter:
                     self.globals[alias.asname or alias.name] = value
             elif isinstance(statement, ast.Assign):
                 try:
-                    value = evaluate(statement.value, self._global_lookup)
+                    value = evaluate(statement.value, self._global_lookup, self._partial)
                 except (Unknown, CheckError, ArithmeticError, TypeError, ValueError):
                     value = _Opaque("constant")
                 for target in statement.targets:
                     if isinstance(target, ast.Name):
                         self.globals[target.id] = value
+
+    def _partial(self, func: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """``functools.partial`` of a layer class, the only call a module constant makes."""
+        if func != "partial" or len(args) != 1 or not isinstance(args[0], LayerClass):
+            raise CheckError(f"a module constant calls {func!r}")
+        return LayerClass(args[0].kind, tuple(sorted(kwargs.items())))
 
     def _global_lookup(self, name: str) -> Any:
         if name in self.globals:
@@ -637,6 +662,7 @@ class Interpreter:
                 raise CheckError(f"{func.kind.keras_class} called with positional arguments", self.where())
             if "name" not in kwargs:
                 raise CheckError(f"a {func.kind.keras_class} layer has no name", self.where())
+            kwargs = {**dict(func.preset), **kwargs}  # a later keyword wins, as in functools.partial
             name = kwargs.pop("name")
             return FakeLayer(func.kind, kwargs, name)
         if isinstance(func, FakeLayer):

@@ -47,6 +47,7 @@ MODULE_NAMES = frozenset(
     {
         "keras",
         "layers",
+        "functools",
         "build_model",
         "build_augmentation",
         "projection_strides",
@@ -202,6 +203,8 @@ class ModelModule:
     augmentation: list[Stmt]
     uses_projection: bool
     notes: list[str]
+    #: Spec-level `defaults:` are written as functools.partial constants (the module imports it).
+    uses_partial: bool = False
 
 
 # -- contexts ---------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from cnnspec.backends.codegen_model import (
     _substitute,
     _where,
     augmentation_statements,
+    default_kwargs,
     drop_unused,
     literal_kwargs,
     merge_ifs,
@@ -331,6 +332,7 @@ class TreePrinter(CodeWriter):
             if isinstance(item, BlockCall):
                 self.calls.setdefault(item.block, []).append(item)
         self.modes: dict[str, str | None] = {}
+        self.partials: dict[str, tuple[str, list[tuple[str, ast.expr]]]] = {}  # kind → (name, preset)
         self.refs = references(self.tree)
         #: Per carrying repeat id, the ids of its iterations that items name (``enc[i].skip``).
         self.collected: dict[str, list[str]] = {}
@@ -349,6 +351,7 @@ class TreePrinter(CodeWriter):
     def build(self) -> ModelModule:
         self.check_names()
         self.build_constants()
+        self.build_partials()
         model = self.build_model_function()
         functions = [self.functions[name] for name in self.order]
         return ModelModule(
@@ -359,7 +362,40 @@ class TreePrinter(CodeWriter):
             augmentation=augmentation_statements(self.ir, self.doc),
             uses_projection=self.uses_projection,
             notes=self.notes,
+            uses_partial=bool(self.partials),
         )
+
+    def build_partials(self) -> None:
+        """Spec-level ``defaults:`` as one constant per kind, a ``functools.partial`` of the
+        Keras class with the values that differ from Keras' own:
+        ``BATCH_NORM = functools.partial(layers.BatchNormalization, momentum=0.9997)``."""
+        taken = {c.name for c in self.constants} | set(self.module_names) | set(self._used_blocks())
+        where = _where(self.doc.key_loc(("defaults",)))
+        for kind_name, values in self.tree.defaults.items():
+            kind = REGISTRY[kind_name]
+            kwargs = literal_kwargs(kind, {**kind.defaults(), **values})
+            if not kwargs:
+                continue  # every value is Keras' default: nothing to say
+            name = _first_free([kind_name.upper(), f"{kind_name.upper()}_LAYER"], taken)
+            taken.add(name)
+            func = ast.Attribute(ast.Name("functools", ast.Load()), "partial", ast.Load())
+            cls = ast.Attribute(ast.Name("layers", ast.Load()), kind.keras_class, ast.Load())
+            value = ast.Call(func, [cls], [ast.keyword(k, v) for k, v in kwargs])
+            self.constants.append(Constant(name, value, f"defaults ({where})"))
+            self.partials[kind_name] = (name, kwargs)
+
+    def partial_kwargs(self, kind: Any, kwargs: list[tuple[str, ast.expr]]) -> list[tuple[str, ast.expr]]:
+        """A layer's keyword arguments beside its kind's partial: the ones the partial sets
+        to the same value go; a value the partial sets but this layer keeps at Keras' default
+        (a parameter written on the layer) is written."""
+        _, preset = self.partials[kind.name]
+        given = {key: ast.dump(node) for key, node in kwargs}
+        out = [(k, v) for k, v in kwargs if not any(k == p and given[k] == ast.dump(n) for p, n in preset)]
+        defaults = default_kwargs(kind)
+        for key, _ in preset:
+            if key not in given and key in defaults:
+                out.append((key, literal_node(defaults[key])))
+        return out
 
     def build_constants(self) -> None:
         for var in self.tree.vars:
@@ -743,6 +779,9 @@ class TreePrinter(CodeWriter):
         kind = REGISTRY[leaves[0].node.kind]
         kwargs = self.tree_kwargs(kind, leaves[0].raw or {}, ctx, inputs[0], leaves)
         name = self.name_ref(ctx, [(leaf.node.name, inst) for leaf, inst in slot.elems])
+        if kind.name in self.partials:  # a layer written in the spec: the defaults apply
+            kwargs = self.partial_kwargs(kind, kwargs)
+            return self.put(kind, kwargs, inputs, ctx, item_id, name, func=self.partials[kind.name][0])
         return self.put(kind, kwargs, inputs, ctx, item_id, name)
 
     def tree_kwargs(
@@ -776,6 +815,7 @@ class TreePrinter(CodeWriter):
         item_id: str | None,
         name: NameRef,
         target: str | None = None,
+        func: str = "",
     ) -> TensorRef:
         var = target or self.target(ctx, item_id)
         ctx.out.append(
@@ -783,6 +823,7 @@ class TreePrinter(CodeWriter):
                 "layer",
                 target=var,
                 cls=kind.keras_class,
+                func=func,
                 kwargs=kwargs,
                 name=name,
                 inputs=[t.var for t in inputs],

@@ -1560,6 +1560,7 @@ class Resolver:
         tree.name, tree.description = ir.name, ir.description
         tree.input_name, tree.input_shape = ir.input_name, ir.input_shape
         tree.outputs, tree.sections = ir.outputs, ir.sections
+        tree.defaults = {k: {p: v for p, (v, _) in ps.items()} for k, ps in self.spec_defaults.items() if ps}
         refs = self.data.get("outputs")
         refs = refs if isinstance(refs, list) else [refs] if refs is not None else []
         tree.output_refs = tuple(ref for ref in refs if isinstance(ref, str))
