@@ -968,10 +968,11 @@ class Resolver:
                 ok = False
         return body if ok else None
 
-    def sub_scope(self, scope: Scope, item_id: str | None, entry: str) -> Scope:
+    def sub_scope(self, scope: Scope, item_id: str | None) -> Scope:
+        """The scope of a combinator's lists: it sees the ids around it; ``input`` keeps its meaning."""
         if item_id is None:
-            return scope.child(entry=entry)
-        return scope.child(prefix=f"{scope.prefix}{item_id}_", group=(*scope.group, item_id), entry=entry)
+            return scope.child()
+        return scope.child(prefix=f"{scope.prefix}{item_id}_", group=(*scope.group, item_id))
 
     def merge(
         self,
@@ -1020,7 +1021,7 @@ class Resolver:
         )
         if fields is None:
             return UNKNOWN
-        inner = self.sub_scope(scope, item_id, entry)
+        inner = self.sub_scope(scope, item_id)
         body_out = self.walk_list(fields["body"], (*path, "body"), inner, entry)
         shortcut_field = fields.get("shortcut", "auto")
         merge_mode = fields.get("merge", "add")
@@ -1105,10 +1106,10 @@ class Resolver:
                 hint=example,
             )
             return UNKNOWN
-        inner = self.sub_scope(scope, item_id, entry)
+        inner = self.sub_scope(scope, item_id)
         outs = []
         for index, branch in enumerate(branches):
-            branch_scope = inner.child(entry=entry)
+            branch_scope = inner.child()
             outs.append(self.walk_list(branch, (*path, "branches", index), branch_scope, entry))
         if UNKNOWN in outs:
             return UNKNOWN
@@ -1160,8 +1161,10 @@ class Resolver:
                 iteration_env = {**scope.env, var: i} if var else scope.env
                 # A carrying repeat with an id is one scope per iteration: its layers are named
                 # `cells_0_…`, `cells_1_…` and its ids are reachable as cells[0].h, cells[1].h.
-                own = f"{prefix}{i}_" if carried and item_id else prefix
-                iteration = scope.child(prefix=own, group=group, env=iteration_env)
+                scoped = bool(carried and item_id)
+                own = f"{prefix}{i}_" if scoped else prefix
+                own_group = (*scope.group, f"{item_id}[{i}]") if scoped else group
+                iteration = scope.child(prefix=own, group=own_group, env=iteration_env)
                 iteration.ids.update(carried)
                 saved_context, self.context = self.context, self.next_context()
                 current = self.walk_list(fields["layers"], (*path, "layers"), iteration, current)
