@@ -118,6 +118,10 @@ class BlockCall:
     path: SpecPath = ()
     extras: dict[str, Any] = field(default_factory=dict)
     loc: Loc | None = None
+    #: The tensors bound to the block's inputs, in its declared order (``entry`` is the first).
+    inputs: tuple[str, ...] = ()
+    #: The tensors the call returns, in the block's ``outputs`` order (``output`` is the first).
+    outputs: tuple[str, ...] = ()
 
     def open(self, path: SpecPath) -> list[Item]:
         return self.body
@@ -133,6 +137,12 @@ class Repeat:
     var: str | None = None
     times: int = 0
     raw_times: Any = None
+    #: ``carry`` and ``next`` as written (name → id reference); empty for a plain repeat.
+    carry: dict[str, Any] = field(default_factory=dict)
+    next: dict[str, Any] = field(default_factory=dict)
+    item_id: str | None = None
+    #: The tensor each carried name holds after the loop.
+    results: dict[str, str] = field(default_factory=dict)
     entry: str = ""
     output: str = ""
     iterations: list[list[Item]] = field(default_factory=list)
@@ -258,6 +268,9 @@ class BlockDef:
     params: dict[str, Any]  # name → the resolver's BlockParam (type, default, required)
     description: str = ""
     loc: Loc | None = None
+    #: Declared input names (``()``: one input, ``input``) and returned ids (``()``: the last item).
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -274,6 +287,10 @@ class ModelTree:
     sections: dict[str, Any] = field(default_factory=dict)
     vars: list[Var] = field(default_factory=list)
     blocks: dict[str, BlockDef] = field(default_factory=dict)
+    #: Spec-level per-kind defaults (kind → parameter → value): the emitter writes them once.
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The model's ``outputs`` as written (``c0.x``, ``cells[3].h``), beside the names they resolved to.
+    output_refs: tuple[str, ...] = ()
 
     def open(self, path: SpecPath) -> list[Item]:
         return self.augmentation if path and path[0] == "augmentation" else self.body

@@ -142,3 +142,11 @@ def test_zoo(tmp_path: Path) -> None:
     rows = data["variants"]
     assert {"resnet50", "vgg16"} <= {row["name"] for row in rows}
     assert all(row["params"] > 0 and 0 < row["spec_lines"] <= 80 for row in rows)
+
+
+def test_graphs(tmp_path: Path) -> None:
+    data = run_bench("bench_graphs.py", tmp_path)
+    flat, blocks = data["nasnet_cells/6 without"], data["nasnet_cells/6 with graph blocks"]
+    assert flat["parameters"] == blocks["parameters"] > 0
+    assert blocks["spec_lines"] < flat["spec_lines"] and blocks["code_lines"] < flat["code_lines"]
+    assert data["unet"]["code_lines"] > 0

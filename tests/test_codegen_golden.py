@@ -23,7 +23,12 @@ SOURCES = [
     *sorted((FIXTURES / "resolve").glob("*.yaml")),
 ]
 #: Specs whose training script is refused (not a one-output classifier), with the reason shown.
-NO_SCRIPT = {"graph": "one output", "skip_connections": "classifier output", "two_heads": "one output"}
+NO_SCRIPT = {
+    "graph": "one output",
+    "skip_connections": "classifier output",
+    "two_heads": "one output",
+    "unet": "classifier output",
+}
 CASES = [(path, script) for path in SOURCES for script in (False, True)]
 
 

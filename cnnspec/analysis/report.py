@@ -48,10 +48,21 @@ def summary(ir: ModelIR) -> dict[str, Any]:
                 "trainable_params": node.counts.trainable,
                 "macs": node.counts.macs,
                 "line": node.loc.line if node.loc else None,
+                # The effective parameters: written, per-kind `defaults:`, then the kind's own.
+                "config": _plain(node.params),
             }
             for node in ir.nodes
         ],
     }
+
+
+def _plain(value: Any) -> Any:
+    """A parameter value as JSON data (tuples as lists)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def check_size(ir: ModelIR, max_params: int, diags: Diagnostics, loc: Loc | None = None) -> None:

@@ -104,9 +104,10 @@ def same_value(a: Any, b: Any) -> bool:
 
 
 # -- the whitelist ----------------------------------------------------------------------------
-MODEL_IMPORTS = {"keras": None, "keras.layers": None}
+MODEL_IMPORTS = {"keras": None, "keras.layers": None, "functools": None}
 SCRIPT_IMPORTS = {
     "argparse",
+    "functools",
     "json",
     "pathlib",
     "keras",
@@ -276,10 +277,26 @@ def _is_main_guard(node: ast.If) -> bool:
 
 
 def _check_constant_assignment(node: ast.Assign) -> None:
-    # module constants are data: literals and arithmetic on other constants, no calls
+    # module constants are data: literals and arithmetic on other constants, no calls; or a
+    # kind's defaults, functools.partial(layers.Class, key=literal, …)
+    if _is_partial(node.value):
+        return
     for sub in ast.walk(node.value):
         if isinstance(sub, ast.Call) and not (isinstance(sub.func, ast.Name) and sub.func.id in FUNCTIONS):
             raise CheckError("a module constant calls a function", line=node.lineno)
+
+
+def _is_partial(value: ast.expr) -> bool:
+    """``functools.partial(layers.Class, key=value, …)`` with values that call nothing."""
+    if not (
+        isinstance(value, ast.Call)
+        and ast.unparse(value.func) == "functools.partial"
+        and len(value.args) == 1
+        and isinstance(value.args[0], ast.Attribute)
+        and ast.unparse(value.args[0].value) == "layers"
+    ):
+        return False
+    return not any(isinstance(sub, ast.Call) for kw in value.keywords for sub in ast.walk(kw.value))
 
 
 # -- Python semantics for the expressions the emitter writes ----------------------------------
@@ -356,6 +373,8 @@ class _Evaluator:
             return target[self.visit(node.slice)]
         if isinstance(node, ast.Attribute):
             target = self.visit(node.value)
+            if isinstance(target, list) and node.attr == "append":  # a carrying loop's list
+                return target.append
             attribute = getattr(target, "attribute", None)
             if attribute is None:
                 raise Unknown(f"attribute {node.attr!r}")
@@ -372,12 +391,16 @@ class _Evaluator:
             func = self.visit(node.func)
             args = [self.visit(a) for a in node.args]
             kwargs = {kw.arg: self.visit(kw.value) for kw in node.keywords if kw.arg is not None}
-            if func in BUILTINS.values():
+            if func in BUILTINS.values() or _is_list_append(func):
                 return func(*args, **kwargs)
             if self.call is None:
                 raise Unknown("call")
             return self.call(func, args, kwargs)
         raise Unknown(type(node).__name__)
+
+
+def _is_list_append(func: Any) -> bool:
+    return getattr(func, "__name__", "") == "append" and isinstance(getattr(func, "__self__", None), list)
 
 
 # -- the fake Keras ---------------------------------------------------------------------------
@@ -410,6 +433,8 @@ class FakeObject:
 @dataclass(frozen=True)
 class LayerClass:
     kind: LayerKind
+    #: Keyword arguments a ``functools.partial`` of the class sets (a kind's spec defaults).
+    preset: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass
@@ -462,7 +487,7 @@ def fake_keras() -> dict[str, Any]:
             "Sequential": "Sequential",
         },
     )
-    return {"keras": keras, "layers": layers}
+    return {"keras": keras, "layers": layers, "functools": FakeObject("functools", {"partial": "partial"})}
 
 
 # -- the interpreter --------------------------------------------------------------------------
@@ -508,12 +533,18 @@ class Interpreter:
                     self.globals[alias.asname or alias.name] = value
             elif isinstance(statement, ast.Assign):
                 try:
-                    value = evaluate(statement.value, self._global_lookup)
+                    value = evaluate(statement.value, self._global_lookup, self._partial)
                 except (Unknown, CheckError, ArithmeticError, TypeError, ValueError):
                     value = _Opaque("constant")
                 for target in statement.targets:
                     if isinstance(target, ast.Name):
                         self.globals[target.id] = value
+
+    def _partial(self, func: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """``functools.partial`` of a layer class, the only call a module constant makes."""
+        if func != "partial" or len(args) != 1 or not isinstance(args[0], LayerClass):
+            raise CheckError(f"a module constant calls {func!r}")
+        return LayerClass(args[0].kind, tuple(sorted(kwargs.items())))
 
     def _global_lookup(self, name: str) -> Any:
         if name in self.globals:
@@ -578,9 +609,7 @@ class Interpreter:
         elif isinstance(node, ast.Assign):
             value = self.expr(node.value, local)
             for target in node.targets:
-                if not isinstance(target, ast.Name):
-                    raise CheckError("assignment to something other than a name", self.where())
-                local[target.id] = value
+                self.assign(target, value, local)
         elif isinstance(node, ast.Return):
             raise _Return(None if node.value is None else self.expr(node.value, local))
         elif isinstance(node, ast.If):
@@ -600,6 +629,20 @@ class Interpreter:
             return
         else:
             raise CheckError(f"unexpected statement {type(node).__name__} in a model function", self.where())
+
+    def assign(self, target: ast.expr, value: Any, local: dict[str, Any]) -> None:
+        """``x = …``, or a tuple of names (``p, x = x, new``; a block with several outputs)."""
+        if isinstance(target, ast.Name):
+            local[target.id] = value
+            return
+        if isinstance(target, ast.Tuple) and all(isinstance(t, ast.Name) for t in target.elts):
+            if not isinstance(value, (tuple, list)) or len(value) != len(target.elts):
+                raise CheckError("a tuple assignment of the wrong number of values", self.where())
+            for name, item in zip(target.elts, value, strict=True):
+                assert isinstance(name, ast.Name)
+                local[name.id] = item
+            return
+        raise CheckError("assignment to something other than a name", self.where())
 
     def where(self) -> str:
         return self.stack[-1] if self.stack else "<module>"
@@ -624,6 +667,7 @@ class Interpreter:
                 raise CheckError(f"{func.kind.keras_class} called with positional arguments", self.where())
             if "name" not in kwargs:
                 raise CheckError(f"a {func.kind.keras_class} layer has no name", self.where())
+            kwargs = {**dict(func.preset), **kwargs}  # a later keyword wins, as in functools.partial
             name = kwargs.pop("name")
             return FakeLayer(func.kind, kwargs, name)
         if isinstance(func, FakeLayer):

@@ -47,6 +47,7 @@ MODULE_NAMES = frozenset(
     {
         "keras",
         "layers",
+        "functools",
         "build_model",
         "build_augmentation",
         "projection_strides",
@@ -148,7 +149,7 @@ class NameRef:
 class Stmt:
     """One statement of a generated function (rendered by the templates)."""
 
-    kind: str  # comment | layer | assign | call | for | if | return | blank
+    kind: str  # comment | layer | assign | call | for | if | return | expr | blank
     target: str = ""
     cls: str = ""
     func: str = ""
@@ -202,6 +203,8 @@ class ModelModule:
     augmentation: list[Stmt]
     uses_projection: bool
     notes: list[str]
+    #: Spec-level `defaults:` are written as functools.partial constants (the module imports it).
+    uses_partial: bool = False
 
 
 # -- contexts ---------------------------------------------------------------------------------
@@ -748,12 +751,14 @@ def _called(tree: ast.expr, name: ast.Name) -> bool:
 
 
 def drop_unused(body: list[Stmt]) -> list[Stmt]:
-    """Assign layers whose output nothing reads (layers the resolver prunes as dead) to ``_``."""
+    """Assign layers whose output nothing reads (layers the resolver prunes as dead) to ``_``,
+    and drop copies of tensors that nothing reads."""
     loads: set[str] = set()
 
     def collect(statements: list[Stmt]) -> None:
         for stmt in statements:
-            loads.update(stmt.inputs)
+            for text in stmt.inputs:  # a name, or an element of a list: enc_skip[LEVELS - 1 - i]
+                loads.update(n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name))
             nodes = [v for _, v in stmt.kwargs]
             if stmt.value is not None:
                 nodes.append(stmt.value)
@@ -764,9 +769,17 @@ def drop_unused(body: list[Stmt]) -> list[Stmt]:
             collect(stmt.body)
 
     def rename(statements: list[Stmt]) -> None:
+        # A plain copy nothing reads (`cells = x` for a repeat's id no later item names) goes.
+        statements[:] = [
+            s
+            for s in statements
+            if not (s.kind == "assign" and ", " not in s.target and s.target not in loads)
+        ]
         for stmt in statements:
-            if stmt.kind in ("layer", "call") and stmt.target and stmt.target not in loads:
-                stmt.target = "_"
+            if stmt.kind in ("layer", "call") and stmt.target:
+                # A call of a block with several outputs assigns a tuple: c0, c0_x = cell(…)
+                parts = [t if t in loads else "_" for t in stmt.target.split(", ")]
+                stmt.target = ", ".join(parts)
             rename(stmt.body)
 
     collect(body)

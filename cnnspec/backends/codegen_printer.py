@@ -13,6 +13,7 @@ a repeat a loop (else unrolled) is decided once, before printing it, from that d
 from __future__ import annotations
 
 import ast
+import itertools
 import operator
 import re
 from collections.abc import Callable
@@ -51,6 +52,7 @@ from cnnspec.backends.codegen_model import (
     _substitute,
     _where,
     augmentation_statements,
+    default_kwargs,
     drop_unused,
     literal_kwargs,
     merge_ifs,
@@ -73,6 +75,14 @@ from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec.expr import ExpressionError, is_expression
 
 _NUMBER = re.compile(r"(\d+)")
+#: One iteration of a carrying repeat: ``cells[3].h``, ``enc[${levels - 1 - i}].level.skip``.
+ITERATION_REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(\d+|\$\{[^}]*\})\]\.([A-Za-z_][A-Za-z0-9_.\[\]]*)")
+
+
+def _tuple(values: list[ast.expr]) -> ast.expr:
+    return values[0] if len(values) == 1 else ast.Tuple(values, ast.Load())
+
+
 _SHAPE_NAME = re.compile(r"\bin_(channels|shape)\b")
 
 
@@ -155,16 +165,53 @@ def plain(slot: Slot) -> bool:
 
 
 def refers_to_input(insts: list[Inst], input_name: str) -> bool:
-    """Whether a layer list names its entry tensor (``inputs: input``) at its own level."""
-    for inst in insts:
-        for item in inst.items:
-            refs = item.extras.get("inputs") if hasattr(item, "extras") else None
-            if refs is None:
-                continue
-            for ref in refs if isinstance(refs, list) else [refs]:
-                if not isinstance(ref, str) or ref in (INPUT, input_name) or is_expression(ref):
-                    return True
+    """Whether a layer list names its function's input (``inputs: input``), at its own level
+    or inside its combinators (``input`` means the same there), not inside block calls."""
+    stack: list[Item] = [item for inst in insts for item in inst.items]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BlockCall):
+            stack.extend(item.children())
+        refs = item.extras.get("inputs") if hasattr(item, "extras") else None
+        if refs is None:
+            continue
+        if isinstance(refs, dict):
+            refs = list(refs.values())
+        for ref in refs if isinstance(refs, list) else [refs]:
+            if not isinstance(ref, str) or ref in (INPUT, input_name) or is_expression(ref):
+                return True
     return False
+
+
+def references(tree: Any) -> list[str]:
+    """Every id reference the model makes (``inputs``, ``carry``, ``next``, ``outputs``)."""
+    found: list[str] = list(tree.output_refs)
+    for item in walk(tree.body):
+        values: list[Any] = []
+        refs = getattr(item, "extras", {}).get("inputs")
+        if isinstance(refs, dict):
+            values.extend(refs.values())
+        elif isinstance(refs, list):
+            values.extend(refs)
+        elif refs is not None:
+            values.append(refs)
+        if isinstance(item, Repeat):
+            values.extend(item.carry.values())
+            values.extend(item.next.values())
+        found.extend(v for v in values if isinstance(v, str))
+    return found
+
+
+def reaches_inside(refs: list[str], calls: list[BlockCall], outputs: tuple[str, ...]) -> str | None:
+    """A reference that names an id inside one of ``calls`` other than the block's outputs
+    (``c0.h``): a function cannot show it, so the block is written in place."""
+    ids = {call.extras.get("id") for call in calls} - {None}
+    for ref in refs:
+        parts = ref.split(".")
+        for head, tail in itertools.pairwise(parts):
+            if head in ids and tail not in outputs:
+                return ref
+    return None
 
 
 def fit_linear(
@@ -285,6 +332,15 @@ class TreePrinter(CodeWriter):
             if isinstance(item, BlockCall):
                 self.calls.setdefault(item.block, []).append(item)
         self.modes: dict[str, str | None] = {}
+        self.partials: dict[str, tuple[str, list[tuple[str, ast.expr]]]] = {}  # kind → (name, preset)
+        self.refs = references(self.tree)
+        #: Per carrying repeat id, the ids of its iterations that items name (``enc[i].skip``).
+        self.collected: dict[str, list[str]] = {}
+        for ref in self.refs:
+            found = ITERATION_REF.fullmatch(ref)
+            if found is not None and found[3] not in self.collected.setdefault(found[1], []):
+                self.collected[found[1]].append(found[3])
+        self.lists: dict[tuple[str, str], str] = {}  # (repeat id, inner id) → the list variable
         self.produced: dict[str, TensorRef] = {}  # IR name → the variable holding it
         self.notes: list[str] = []
         self.fitted: dict[tuple[Any, ...], tuple[str | None, list[Inst], list[Inst]]] = {}
@@ -295,6 +351,7 @@ class TreePrinter(CodeWriter):
     def build(self) -> ModelModule:
         self.check_names()
         self.build_constants()
+        self.build_partials()
         model = self.build_model_function()
         functions = [self.functions[name] for name in self.order]
         return ModelModule(
@@ -305,7 +362,40 @@ class TreePrinter(CodeWriter):
             augmentation=augmentation_statements(self.ir, self.doc),
             uses_projection=self.uses_projection,
             notes=self.notes,
+            uses_partial=bool(self.partials),
         )
+
+    def build_partials(self) -> None:
+        """Spec-level ``defaults:`` as one constant per kind, a ``functools.partial`` of the
+        Keras class with the values that differ from Keras' own:
+        ``BATCH_NORM = functools.partial(layers.BatchNormalization, momentum=0.9997)``."""
+        taken = {c.name for c in self.constants} | set(self.module_names) | set(self._used_blocks())
+        where = _where(self.doc.key_loc(("defaults",)))
+        for kind_name, values in self.tree.defaults.items():
+            kind = REGISTRY[kind_name]
+            kwargs = literal_kwargs(kind, {**kind.defaults(), **values})
+            if not kwargs:
+                continue  # every value is Keras' default: nothing to say
+            name = _first_free([kind_name.upper(), f"{kind_name.upper()}_LAYER"], taken)
+            taken.add(name)
+            func = ast.Attribute(ast.Name("functools", ast.Load()), "partial", ast.Load())
+            cls = ast.Attribute(ast.Name("layers", ast.Load()), kind.keras_class, ast.Load())
+            value = ast.Call(func, [cls], [ast.keyword(k, v) for k, v in kwargs])
+            self.constants.append(Constant(name, value, f"defaults ({where})"))
+            self.partials[kind_name] = (name, kwargs)
+
+    def partial_kwargs(self, kind: Any, kwargs: list[tuple[str, ast.expr]]) -> list[tuple[str, ast.expr]]:
+        """A layer's keyword arguments beside its kind's partial: the ones the partial sets
+        to the same value go; a value the partial sets but this layer keeps at Keras' default
+        (a parameter written on the layer) is written."""
+        _, preset = self.partials[kind.name]
+        given = {key: ast.dump(node) for key, node in kwargs}
+        out = [(k, v) for k, v in kwargs if not any(k == p and given[k] == ast.dump(n) for p, n in preset)]
+        defaults = default_kwargs(kind)
+        for key, _ in preset:
+            if key not in given and key in defaults:
+                out.append((key, literal_node(defaults[key])))
+        return out
 
     def build_constants(self) -> None:
         for var in self.tree.vars:
@@ -448,6 +538,8 @@ class TreePrinter(CodeWriter):
         for key in ("id", "inputs"):
             if key == "id" and computed_id:
                 continue  # written as an f-string of the loop variables and parameters
+            if key == "inputs" and self.picks_iterations(extras.get(key)):
+                continue
             if key in extras and _contains_expression(extras[key]):
                 what = "an `id`" if key == "id" else "`inputs`"
                 try:
@@ -496,6 +588,19 @@ class TreePrinter(CodeWriter):
                 return "layer numbers vary between calls or iterations"
         return None
 
+    def picks_iterations(self, refs: Any) -> bool:
+        """Whether every ``${…}`` of an ``inputs`` is the index of a carrying repeat's
+        iteration (``enc[${levels - 1 - i}].skip``), which the code reads from a list."""
+        if isinstance(refs, dict):
+            refs = list(refs.values())
+        refs = refs if isinstance(refs, list) else [refs]
+        dynamic = [r for r in refs if _contains_expression(r)]
+        for ref in dynamic:
+            found = ITERATION_REF.fullmatch(ref) if isinstance(ref, str) else None
+            if found is None or found[1] not in self.collected or "${" in found[1] + found[3]:
+                return False
+        return bool(dynamic)
+
     def params_fit(self, leaves: list[Layer]) -> str | None:
         kind = REGISTRY[leaves[0].node.kind]
         raw = leaves[0].raw or {}
@@ -538,6 +643,9 @@ class TreePrinter(CodeWriter):
             self.modes[name] = None
             calls = self.calls.get(name, [])
             reason = self.fits([Inst(call.body, call.prefix) for call in calls])
+            inner = reaches_inside(self.refs, calls, self.tree.blocks[name].outputs)
+            if reason is None and inner is not None:
+                reason = f"a later item refers to an id inside a call ({inner})"
             self.modes[name] = reason
             if reason:
                 self.notes.append(f"inlined block `{name}`: {reason}")
@@ -647,16 +755,11 @@ class TreePrinter(CodeWriter):
             item_id = self.known(extras["id"], ctx, current, "an `id`")
         inputs = [current]
         if "inputs" in extras:
-            refs = self.known(extras["inputs"], ctx, current, "`inputs`")
+            refs = extras["inputs"]
+            if isinstance(refs, dict) and isinstance(first, BlockCall):  # bound by name
+                refs = [refs[name] for name in self.tree.blocks[first.block].inputs or (INPUT,)]
             refs = refs if isinstance(refs, list) else [refs]
-            inputs = []
-            for ref in refs:
-                tensor = ctx.scope.lookup(ref) if isinstance(ref, str) else None
-                if ref == self.input_name and tensor is None:
-                    tensor = ctx.scope.entry
-                if tensor is None:
-                    raise self.need(ctx, f"unknown input {ref!r}")
-                inputs.append(tensor)
+            inputs = [self.input_ref(ref, ctx, current) for ref in refs]
         head = inputs[0] if inputs else current
         if isinstance(first, (Repeat, Residual, Parallel)):
             if isinstance(first, Repeat):
@@ -672,7 +775,7 @@ class TreePrinter(CodeWriter):
         elif isinstance(first, Layer):
             result = self.print_layer(slot, ctx, inputs, item_id, computed)
         elif isinstance(first, BlockCall):
-            result = self.print_call(slot, ctx, head, item_id, computed)
+            result = self.print_call(slot, ctx, inputs, item_id, computed)
         else:
             raise self.need(ctx, "an unknown item")
         if item_id is not None:
@@ -681,6 +784,30 @@ class TreePrinter(CodeWriter):
                 made = first.node.name if isinstance(first, Layer) else first.output
                 self.produced[made] = result
         return result
+
+    def input_ref(self, raw: Any, ctx: Ctx, current: TensorRef) -> TensorRef:
+        """The tensor an ``inputs`` entry names. One iteration of a carrying repeat
+        (``enc[2].skip``, ``enc[${levels - 1 - i}].skip`` in a loop) is an element of the list
+        that repeat collects its ids in."""
+        try:
+            ref = self.value(raw, ctx, current)
+        except Unknown:
+            ref = None
+        if ref is None:  # the index reads a loop variable
+            found = ITERATION_REF.fullmatch(raw) if isinstance(raw, str) else None
+            if found is None or (found[1], found[3]) not in self.lists:
+                raise self.need(ctx, f"the input {raw!r}")
+            index = self.translate(found[2], ctx, current)
+            return TensorRef(f"{self.lists[found[1], found[3]]}[{ast.unparse(index)}]")
+        tensor = ctx.scope.lookup(ref) if isinstance(ref, str) else None
+        if ref == self.input_name and tensor is None:
+            tensor = ctx.scope.entry
+        found = ITERATION_REF.fullmatch(ref) if tensor is None and isinstance(ref, str) else None
+        if found is not None and (found[1], found[3]) in self.lists:
+            return TensorRef(f"{self.lists[found[1], found[3]]}[{int(found[2])}]")
+        if tensor is None:
+            raise self.need(ctx, f"unknown input {ref!r}")
+        return tensor
 
     # -- plain layers ----------------------------------------------------------------------
     def print_layer(
@@ -695,6 +822,9 @@ class TreePrinter(CodeWriter):
         kind = REGISTRY[leaves[0].node.kind]
         kwargs = self.tree_kwargs(kind, leaves[0].raw or {}, ctx, inputs[0], leaves)
         name = computed or self.name_ref(ctx, [(leaf.node.name, inst) for leaf, inst in slot.elems])
+        if kind.name in self.partials:  # a layer written in the spec: the defaults apply
+            kwargs = self.partial_kwargs(kind, kwargs)
+            return self.put(kind, kwargs, inputs, ctx, item_id, name, func=self.partials[kind.name][0])
         return self.put(kind, kwargs, inputs, ctx, item_id, name)
 
     def tree_kwargs(
@@ -728,6 +858,7 @@ class TreePrinter(CodeWriter):
         item_id: str | None,
         name: NameRef,
         target: str | None = None,
+        func: str = "",
     ) -> TensorRef:
         var = target or self.target(ctx, item_id)
         ctx.out.append(
@@ -735,6 +866,7 @@ class TreePrinter(CodeWriter):
                 "layer",
                 target=var,
                 cls=kind.keras_class,
+                func=func,
                 kwargs=kwargs,
                 name=name,
                 inputs=[t.var for t in inputs],
@@ -782,11 +914,11 @@ class TreePrinter(CodeWriter):
         saved = ctx.fn.taken.copy()
         alias = None
         start = entry
-        if mode != "none" or refers_to_input(body_insts, self.input_name):
+        if mode != "none":
             alias = ctx.fn.allocate("shortcut")
             ctx.out.append(Stmt("assign", target=alias, value=ast.Name(entry.var, ast.Load())))
             entry = TensorRef(alias, entry.ir, entry.shape)
-        inner = replace(ctx, scope=ctx.scope.child(entry))
+        inner = replace(ctx, scope=ctx.scope.child())
         body_out = self.print_list(body_insts, inner, start)
         absorb(elems, body_insts)
         if mode == "none":
@@ -799,10 +931,7 @@ class TreePrinter(CodeWriter):
         else:
             if isinstance(shortcut_field, list):
                 sc_insts = [inst.sub(r.shortcut) for r, inst in elems]
-                protected = entry
-                if refers_to_input(sc_insts, self.input_name) and entry.var == alias:
-                    protected = self.protect_alias(inner, entry, "residual_input")
-                sc_ctx = replace(inner, scope=inner.scope.child(protected), chain=alias)
+                sc_ctx = replace(inner, scope=inner.scope.child(), chain=alias)
                 shortcut = self.print_list(sc_insts, sc_ctx, entry)
                 absorb(elems, sc_insts)
             elif mode == "identity" or (mode == "auto" and any(r.merge_mode == "concat" for r, _ in elems)):
@@ -937,13 +1066,13 @@ class TreePrinter(CodeWriter):
         elems: list[tuple[Parallel, Inst]] = slot.elems
         body = elems[0][0].raw
         saved = ctx.fn.taken.copy()
-        inner = replace(ctx, scope=ctx.scope.child(entry))
+        inner = replace(ctx, scope=ctx.scope.child())
         outs = []
         for index in range(len(elems[0][0].branches)):
             var = ctx.fn.allocate(f"branch_{index + 1}")
-            branch_ctx = replace(inner, scope=inner.scope.child(entry), chain=var)
+            branch_ctx = replace(inner, scope=inner.scope.child(), chain=var)
             insts = [inst.sub(p.branches[index]) for p, inst in elems]
-            outs.append(self.print_list(insts, branch_ctx))
+            outs.append(self.print_list(insts, branch_ctx, entry))
             absorb(elems, insts)
         merged = self.print_merge(inner, elems, outs)
         result = self.print_activation(inner, elems, body, merged)
@@ -964,6 +1093,8 @@ class TreePrinter(CodeWriter):
             note = f"unrolled the repeat at {format_path(rep0.path)}: {reason}"
             if reason and note not in self.notes:
                 self.notes.append(note)
+        carried = self.start_carry(rep0, ctx)
+        collect = self.start_lists(rep0, ctx)
         if times in (0, 1) or reason:
             counts = {rep.times for rep, _ in elems}
             if len(counts) != 1:
@@ -980,11 +1111,16 @@ class TreePrinter(CodeWriter):
                     )
                     ctx.out.append(Stmt("comment", text=comment_text(label)))
                 insts = [inst.sub(rep.iterations[index]) for rep, inst in elems]
-                entry_ref = current
-                if current.var == ctx.chain and refers_to_input(insts, self.input_name):
-                    entry_ref = self.protect_alias(ctx, current, "repeat_input")
-                iteration = replace(ctx, names=names, scope=ctx.scope.child(entry_ref))
+                iteration = replace(ctx, names=names, scope=ctx.scope.child())
+                iteration.scope.ids.update(carried)
                 current = self.print_list(insts, iteration, current)
+                if rep0.item_id:
+                    for name, ref in iteration.scope.ids.items():
+                        if name not in carried:
+                            ctx.scope.ids[f"{rep0.item_id}[{index}].{name}"] = ref
+                self.append_lists(collect, iteration)
+                carried = {**carried, **{n: self.carried_ref(iteration, r) for n, r in rep0.next.items()}}
+            self.end_carry(rep0, ctx, carried, len(elems) == 1)
             return current
         current = self.to_chain(ctx, entry)
         loop_var = ctx.fn.allocate(var_name or "i", "i")
@@ -998,15 +1134,18 @@ class TreePrinter(CodeWriter):
         if var_name:
             names[var_name] = Binding(ast.Name(loop_var, ast.Load()), UNKNOWN, frame)
         insts = self.iterations(elems, key)
-        start = TensorRef(ctx.chain)
-        if refers_to_input(insts, self.input_name):
-            alias = ctx.fn.allocate("repeat_input")
-            statements.append(Stmt("assign", target=alias, value=ast.Name(ctx.chain, ast.Load())))
-            start = TensorRef(alias)
-        iteration = replace(ctx, names=names, scope=ctx.scope.child(start), out=statements)
-        result = self.print_list(insts, iteration)
+        iteration = replace(ctx, names=names, scope=ctx.scope.child(), out=statements)
+        iteration.scope.ids.update(carried)
+        result = self.print_list(insts, iteration, TensorRef(ctx.chain))
         if result.var != ctx.chain:
             statements.append(Stmt("assign", target=ctx.chain, value=ast.Name(result.var, ast.Load())))
+        self.append_lists(collect, iteration)
+        if rep0.next:  # the advance rule, as one tuple assignment: p, x = x, new
+            targets = [carried[name].var for name in rep0.next]
+            values = [
+                ast.Name(self.carried_ref(iteration, ref).var, ast.Load()) for ref in rep0.next.values()
+            ]
+            statements.append(Stmt("assign", target=", ".join(targets), value=_tuple(values)))
         if times is UNKNOWN and not _reads_tensor(times_node):  # numbers after the loop count it
             self.features[("times", rep0.path)] = times_node
             for rep, inst in elems:
@@ -1014,43 +1153,112 @@ class TreePrinter(CodeWriter):
         if not frame.used:
             frame.var = "_"
         ctx.out.append(Stmt("for", value=times_node, body=statements, frame=frame))
+        self.end_carry(rep0, ctx, carried, len(elems) == 1)
         return TensorRef(ctx.chain)
+
+    def start_lists(self, rep: Repeat, ctx: Ctx) -> dict[str, str]:
+        """A list per id of an iteration that a later item names (``enc[2].level.skip``),
+        started empty before the loop: ``enc_level_skip = []``."""
+        if not rep.carry or rep.item_id not in self.collected:
+            return {}
+        lists = {}
+        for rest in self.collected[rep.item_id]:
+            var = ctx.fn.allocate(f"{rep.item_id}_{rest}".replace(".", "_"), "collected")
+            ctx.out.append(Stmt("assign", target=var, value=ast.List([], ast.Load())))
+            lists[rest] = var
+            self.lists[rep.item_id, rest] = var
+        return lists
+
+    def append_lists(self, lists: dict[str, str], iteration: Ctx) -> None:
+        for rest, var in lists.items():
+            ref = iteration.scope.lookup(rest)
+            if ref is None:
+                raise self.need(iteration, f"the id {rest!r} of an iteration")
+            call = ast.Call(
+                ast.Attribute(ast.Name(var, ast.Load()), "append", ast.Load()),
+                [ast.Name(ref.var, ast.Load())],
+                [],
+            )
+            iteration.out.append(Stmt("expr", value=call))
+
+    def start_carry(self, rep: Repeat, ctx: Ctx) -> dict[str, TensorRef]:
+        """The variables a carrying repeat keeps its names in, set before it: p, x = stem, c0."""
+        if not rep.carry:
+            return {}
+        refs = [self.carried_ref(ctx, ref) for ref in rep.carry.values()]
+        variables = [ctx.fn.allocate(name, "carried") for name in rep.carry]
+        ctx.out.append(
+            Stmt(
+                "assign",
+                target=", ".join(variables),
+                value=_tuple([ast.Name(r.var, ast.Load()) for r in refs]),
+            )
+        )
+        return {name: TensorRef(var) for name, var in zip(rep.carry, variables, strict=True)}
+
+    def carried_ref(self, ctx: Ctx, ref: Any) -> TensorRef:
+        tensor = ctx.scope.lookup(ref) if isinstance(ref, str) else None
+        if tensor is None:
+            raise self.need(ctx, f"the carried tensor {ref!r}")
+        return tensor
+
+    def end_carry(self, rep: Repeat, ctx: Ctx, carried: dict[str, TensorRef], single: bool) -> None:
+        """After the loop the carried names hold the final values (and ``cells.x`` too)."""
+        for name, ref in carried.items():
+            if ctx.fn.is_model and single and name in rep.results:
+                self.produced[rep.results[name]] = ref
+            ctx.scope.ids[name] = ref
+            if rep.item_id:
+                ctx.scope.ids[f"{rep.item_id}.{name}"] = ref
 
     # -- blocks ----------------------------------------------------------------------------
     def print_call(
         self,
         slot: Slot,
         ctx: Ctx,
-        entry: TensorRef,
+        inputs: list[TensorRef],
         item_id: str | None,
         computed: NameRef | None = None,
     ) -> TensorRef:
         elems: list[tuple[BlockCall, Inst]] = slot.elems
         call0 = elems[0][0]
         name = call0.block
+        entry = inputs[0]
         block_name = computed or self.name_ref(ctx, [(call.prefix[:-1], inst) for call, inst in elems])
-        declared = self.tree.blocks[name].params
+        block = self.tree.blocks[name]
+        declared = block.params
         raw = call0.raw_args
         if self.block_mode(name) is not None:
-            return self.inline_call(elems, declared, raw, ctx, entry, block_name)
-        function = self.function_for(name)
-        args = []
-        for pname in declared:
-            if pname in raw:
-                args.append((pname, self.translate(raw[pname], ctx, entry)))
-        var = self.target(ctx, item_id)
-        ctx.out.append(
-            Stmt(
-                "call",
-                target=var,
-                func=function.name,
-                inputs=[entry.var],
-                kwargs=args,
-                name=block_name,
-                text=function.prefix_param or "name",
+            outputs = self.inline_call(elems, declared, raw, ctx, inputs, block_name, item_id)
+        else:
+            function = self.function_for(name)
+            args = []
+            for pname in declared:
+                if pname in raw:
+                    args.append((pname, self.translate(raw[pname], ctx, entry)))
+            first = self.target(ctx, item_id)
+            variables = [first]
+            for out in block.outputs[1:]:  # c0, c0_x = cell(…)
+                variables.append(ctx.fn.allocate(f"{item_id or first}_{out}", "out"))
+            ctx.out.append(
+                Stmt(
+                    "call",
+                    target=", ".join(variables),
+                    func=function.name,
+                    inputs=[t.var for t in inputs],
+                    kwargs=args,
+                    name=block_name,
+                    text=function.prefix_param or "name",
+                )
             )
-        )
-        return TensorRef(var)
+            outputs = [TensorRef(var) for var in variables]
+            if ctx.fn.is_model and len(elems) == 1:  # what the model's `outputs` may name
+                self.produced.update(zip(call0.outputs[1:], outputs[1:], strict=False))
+        if item_id is not None:
+            for index, (out, ref) in enumerate(zip(block.outputs, outputs, strict=False)):
+                ctx.scope.ids[f"{item_id}.{out}"] = ref
+                ctx.scope.ids[f"{item_id}[{index}]"] = ref
+        return outputs[0]
 
     def inline_call(
         self,
@@ -1058,10 +1266,14 @@ class TreePrinter(CodeWriter):
         declared: dict[str, Any],
         raw: dict[str, Any],
         ctx: Ctx,
-        entry: TensorRef,
+        inputs: list[TensorRef],
         block_name: NameRef,
-    ) -> TensorRef:
+        item_id: str | None = None,
+    ) -> list[TensorRef]:
+        """The block's layers written in place; the tensors it returns."""
+        entry = inputs[0]
         name = elems[0][0].block
+        block = self.tree.blocks[name]
         names = dict(self.var_bindings)
         for pname in declared:
             if pname in raw:
@@ -1098,8 +1310,30 @@ class TreePrinter(CodeWriter):
         protected = entry
         if entry.var == ctx.chain and refers_to_input(insts, self.input_name):
             protected = self.protect_alias(ctx, entry, "block_input")
-        block_ctx = replace(ctx, names=names, scope=IdScope(protected, None))
-        return self.print_list(insts, block_ctx, entry)
+        scope = IdScope(protected, None)
+        if block.inputs:  # the chain var is overwritten: the inputs must not live in it
+            for input_name, ref in zip(block.inputs, inputs, strict=True):
+                if ref.var == ctx.chain:
+                    ref = self.protect_alias(ctx, ref, input_name)
+                scope.ids[input_name] = ref
+        block_ctx = replace(ctx, names=names, scope=scope)
+        last = self.print_list(insts, block_ctx, entry)
+        if item_id is not None:  # its ids, by hierarchical name (c0.h, stage3.block2.out)
+            for inner, ref in block_ctx.scope.ids.items():
+                if inner not in block.inputs:
+                    ctx.scope.ids.setdefault(f"{item_id}.{inner}", ref)
+        return self.block_results(block, block_ctx, last)
+
+    def block_results(self, block: Any, ctx: Ctx, last: TensorRef) -> list[TensorRef]:
+        if not block.outputs:
+            return [last]
+        results = []
+        for ref in block.outputs:
+            tensor = ctx.scope.lookup(ref)
+            if tensor is None:
+                raise self.need(ctx, f"the block output {ref!r}")
+            results.append(tensor)
+        return results
 
     def function_for(self, name: str) -> Function:
         if name in self.functions:
@@ -1115,18 +1349,31 @@ class TreePrinter(CodeWriter):
         calls = self.calls.get(name, [])
         insts = [Inst(call.body, call.prefix) for call in calls]
         module_taken = set(self.module_names) | {c.name for c in self.constants} | set(self._used_blocks())
-        refers = refers_to_input(insts, self.input_name)
+        refers = refers_to_input(insts, self.input_name) or bool(block.inputs)
         taken = module_taken | set(declared)
-        tensor = _first_free(["inputs", "tensor"] if refers else ["x", "tensor", "inputs"], taken)
-        taken.add(tensor)
+        if block.inputs:  # named inputs: each a parameter (renamed only if it clashes)
+            tensors = [_first_free([n, f"{n}_in", f"{n}_tensor"], taken) for n in block.inputs]
+            taken.update(tensors)
+            tensor = ", ".join(tensors)
+        else:
+            tensor = _first_free(["inputs", "tensor"] if refers else ["x", "tensor", "inputs"], taken)
+            tensors = [tensor]
+            taken.add(tensor)
         prefix_param = _first_free(["name", "prefix", "block_name"], taken)
         taken.add(prefix_param)
         fn = FuncState(name, name, taken)
-        chain = tensor if not refers else fn.allocate("x" if "x" not in taken else "h")
+        if block.inputs:  # the chain must not take a name an id of the body will want
+            own_ids = {i.extras.get("id") for inst in insts for i in walk(inst.items) if hasattr(i, "extras")}
+            chain = _first_free(
+                ["x", "y", "h", "t", "tensor"], taken | {i for i in own_ids if isinstance(i, str)}
+            )
+            fn.taken.add(chain)
+        else:
+            chain = tensor if not refers else fn.allocate("x" if "x" not in taken else "h")
         params: list[FuncParam] = []
         names = dict(self.var_bindings)
         body: list[Stmt] = []
-        entry = TensorRef(tensor)
+        entry = TensorRef(tensors[0])
         computed: list[tuple[FuncParam, Any]] = []
         for pname, bparam in declared.items():
             annotation = ANNOTATIONS.get(bparam.type)
@@ -1146,9 +1393,13 @@ class TreePrinter(CodeWriter):
         probe = Ctx(fn, (), names, IdScope(entry, None), chain, body)
         for param, value in computed:
             param.fill = self.translate(value, probe, entry)
-        ctx = Ctx(fn, (ast.Name(prefix_param, ast.Load()), "_"), names, IdScope(entry, None), chain, body)
-        result = self.print_list(insts, ctx)
-        body.append(Stmt("return", value=ast.Name(result.var, ast.Load())))
+        scope = IdScope(entry, None)
+        if block.inputs:
+            scope.ids.update({n: TensorRef(t) for n, t in zip(block.inputs, tensors, strict=True)})
+        ctx = Ctx(fn, (ast.Name(prefix_param, ast.Load()), "_"), names, scope, chain, body)
+        result = self.print_list(insts, ctx, entry)
+        results = self.block_results(block, ctx, result)
+        body.append(Stmt("return", value=_tuple([ast.Name(r.var, ast.Load()) for r in results])))
         body[:] = drop_unused(merge_ifs(body))
         description = block.description or f"The `{name}` block of the spec."
         return Function(name, name, tensor, params, prefix_param, str(description), _where(block.loc), body)

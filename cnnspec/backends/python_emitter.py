@@ -198,17 +198,34 @@ def module_context(spec: CompiledSpec, module: ModelModule, *, source_name: str)
         "spec_hash": spec.spec_hash()[:12],
         "module_doc": docstring_block([intro, description] if description else [intro], ""),
         "name_literal": py_string(module.name),
-        "constants": [
-            {"name": c.name, "value": unparse(c.value), "comment": comment_text(c.comment)}
-            for c in module.constants
-        ],
+        "constants": [constant_lines(c) for c in module.constants],
         "functions": [render_function(fn) for fn in module.functions],
         "augmentation": [render_aug_layer(stmt) for stmt in module.augmentation],
         "augmentation_name": py_string(f"{module.name}_augmentation"),
         "augmentation_comment": augmentation_comment(spec),
         "uses_projection": module.uses_projection,
+        "uses_partial": module.uses_partial,
         "notes": note_lines(module.notes),
     }
+
+
+def constant_lines(constant: Any) -> dict[str, str]:
+    """A module constant as ruff lays it out: the comment beside it, or above it when the line
+    would be too long; a call (a kind's ``functools.partial``) split over lines if need be."""
+    value = unparse(constant.value)
+    comment = comment_text(constant.comment)
+    above = ""
+    line = f"{constant.name} = {value}"
+    if comment and len(line) + 4 + len(comment) > LINE_LENGTH:
+        above, comment = comment, ""
+    if len(line) > LINE_LENGTH and isinstance(constant.value, ast.Call):
+        call = constant.value
+        args = [unparse(a) for a in call.args] + [f"{k.arg}={unparse(k.value)}" for k in call.keywords]
+        if len(INDENT) + len(", ".join(args)) <= LINE_LENGTH:
+            value = f"{unparse(call.func)}(\n{INDENT}{', '.join(args)}\n)"
+        else:
+            value = f"{unparse(call.func)}(\n" + "".join(f"{INDENT}{a},\n" for a in args) + ")"
+    return {"name": constant.name, "value": value, "comment": comment, "above": above}
 
 
 def note_lines(notes: list[str]) -> list[str]:
@@ -252,7 +269,7 @@ def render_function(fn: Function) -> dict[str, Any]:
             text += f" = {unparse(p.default)}" if p.annotation else f"={unparse(p.default)}"
         params.append(text)
     if fn.tensor is not None:
-        args = [fn.tensor]
+        args = fn.tensor.split(", ")  # a block's input(s)
         if params or fn.prefix_param:
             args.append("*")
         args.extend(params)
@@ -312,20 +329,23 @@ def statements(body: list[Stmt], depth: int) -> list[dict[str, Any]]:
             args = [f"{k}={unparse(v)}" for k, v in stmt.kwargs]
             args.append(f"name={unparse(stmt.name.node())}")
             inputs = f"[{', '.join(stmt.inputs)}]" if stmt.many else stmt.inputs[0]
-            head = f"{stmt.target} = layers.{stmt.cls}("
+            head = f"{stmt.target} = {stmt.func or f'layers.{stmt.cls}'}("  # func: a partial
             tail = f")({inputs})"
             form = call_form(indent, head, args, tail, inputs)
             line.update(head=head, args=args, tail=tail, inputs=inputs, form=form)
         elif stmt.kind == "call":
             assert stmt.name is not None
-            args = [stmt.inputs[0], *[f"{k}={unparse(v)}" for k, v in stmt.kwargs]]
+            args = [*stmt.inputs, *[f"{k}={unparse(v)}" for k, v in stmt.kwargs]]
             args.append(f"{stmt.text or 'name'}={unparse(stmt.name.node())}")
             head = f"{stmt.target} = {stmt.func}("
             line.update(head=head, args=args, tail=")", form=call_form(indent, head, args, ")"))
         elif stmt.kind == "assign":
             assert stmt.value is not None
-            line.update(target=stmt.target, value=unparse(stmt.value))
+            line.update(target=stmt.target, value=_bare(stmt.value))
         elif stmt.kind == "return":
+            assert stmt.value is not None
+            line["value"] = _bare(stmt.value)
+        elif stmt.kind == "expr":  # a call for its effect: skips.append(skip)
             assert stmt.value is not None
             line["value"] = unparse(stmt.value)
         elif stmt.kind == "for":
@@ -339,6 +359,13 @@ def statements(body: list[Stmt], depth: int) -> list[dict[str, Any]]:
             inner = statements(stmt.body, depth + 1)
             out.extend(inner or [{"kind": "pass", "indent": INDENT * (depth + 1)}])
     return out
+
+
+def _bare(value: ast.expr) -> str:
+    """An expression as ruff writes it on the right of ``=`` or ``return``: a tuple unparenthesised."""
+    if isinstance(value, ast.Tuple) and value.elts:
+        return ", ".join(unparse(item) for item in value.elts)
+    return unparse(value)
 
 
 def augmentation_comment(spec: CompiledSpec) -> str:

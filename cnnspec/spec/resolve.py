@@ -17,7 +17,7 @@ import contextlib
 import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cnnspec.errors import Diagnostics, Loc, Note, SpecPath, call_note, did_you_mean, format_path, misspelt
@@ -72,14 +72,26 @@ BLOCK_PARAM_TYPES: dict[str, Callable[[Any], bool]] = {
 
 @dataclass
 class Scope:
-    """Where names are looked up and how generated layer names are prefixed."""
+    """Where names are looked up and how generated layer names are prefixed.
 
-    entry: str
+    The scoping rules (README "Scopes and names"): a block body sees only its own inputs, ids
+    and parameters (``parent`` is ``None``; ``caller`` is kept for hints only); the lists of a
+    combinator (residual, parallel, repeat) see the ids of the lists around them; ``input``
+    means the input of the enclosing block, or the model's input outside blocks, everywhere,
+    including inside combinators (``entry``; ``None`` in a block that names its inputs)."""
+
+    entry: str | None
     ids: dict[str, str]
     parent: Scope | None
     prefix: str
     env: dict[str, Any]
     group: tuple[str, ...]
+    #: Per-kind parameter defaults in force (spec-level, then the block's own).
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The block whose body this is (``None`` at model level), and its declared inputs.
+    block: str | None = None
+    block_inputs: tuple[str, ...] = ()
+    caller: Scope | None = None
 
     def lookup(self, ref: str) -> str | None:
         scope: Scope | None = self
@@ -90,7 +102,7 @@ class Scope:
         return self.entry if ref == INPUT else None
 
     def visible(self) -> list[str]:
-        names: list[str] = [INPUT]
+        names: list[str] = [INPUT] if self.entry is not None else []
         scope: Scope | None = self
         while scope is not None:
             names.extend(scope.ids)
@@ -99,12 +111,16 @@ class Scope:
 
     def child(self, prefix: str | None = None, group: tuple[str, ...] | None = None, **kw: Any) -> Scope:
         return Scope(
-            entry=kw.get("entry", self.entry),
+            entry=self.entry,
             ids={},
             parent=kw.get("parent", self),
             prefix=self.prefix if prefix is None else prefix,
             env=kw.get("env", self.env),
             group=self.group if group is None else group,
+            defaults=self.defaults,
+            block=self.block,
+            block_inputs=self.block_inputs,
+            caller=self.caller,
         )
 
 
@@ -130,6 +146,9 @@ class Resolver:
         self.used_blocks: set[str] = set()
         self.call_stack: list[str] = []
         self.call_sites: list[SpecPath] = []  # the item that made each call of call_stack
+        self.repeats: list[tuple[str | None, str | None, bool]] = []  # (id, loop variable, carries)
+        self.spec_defaults: dict[str, dict[str, tuple[Any, Any]]] = {}
+        self.signatures: dict[str, bool] = {}
         self.context = 0  # the block call or repeat iteration being walked (0: none)
         self.contexts = 0
         self.lost_ids = False  # an `id` failed: unknown references may be its consequence
@@ -198,7 +217,8 @@ class Resolver:
         env = self.vars_env = self.resolve_vars()
         input_shape = self.resolve_input(env)
         self.shapes[self.input_name] = input_shape
-        top = Scope(self.input_name, {}, None, "", env, ())
+        self.spec_defaults = self.resolve_defaults(self.data.get("defaults"), ("defaults",), env, {})
+        top = Scope(self.input_name, {}, None, "", env, (), self.spec_defaults)
         model = self.data.get("model") or []
         last = self.walk_list(model, ("model",), top, self.input_name)
         if model and not self.nodes and not self.diags.errors:
@@ -262,6 +282,70 @@ class Resolver:
             )
         return env
 
+    def resolve_defaults(
+        self, raw: Any, path: SpecPath, env: dict[str, Any], outer: dict[str, dict[str, tuple[Any, Any]]]
+    ) -> dict[str, dict[str, tuple[Any, Any]]]:
+        """Per-kind parameter defaults (``defaults: {batch_norm: {momentum: 0.99}}``) over
+        ``outer``'s: ``{kind: {param: (value, as written)}}``. Each value is evaluated in ``env``
+        (the vars, or a block call's arguments) and checked against the kind's parameter."""
+        if not raw:
+            return outer
+        merged = {kind: dict(params) for kind, params in outer.items()}
+        if not isinstance(raw, dict):
+            self.error(
+                f"expected a mapping of layer kinds to parameters; received {raw!r}",
+                path,
+                code="defaults",
+                hint="e.g. defaults: {batch_norm: {momentum: 0.99}}",
+            )
+            return outer
+        for kind_name, params in raw.items():
+            kpath = (*path, kind_name)
+            kind = REGISTRY.get(kind_name) if isinstance(kind_name, str) else None
+            if kind is None:
+                self.error(
+                    f"unknown layer kind {kind_name!r} in `defaults`",
+                    kpath,
+                    key=True,
+                    code="unknown-kind",
+                    hint=did_you_mean(str(kind_name), REGISTRY)
+                    or "defaults are per layer kind (blocks take parameter defaults in `params`)",
+                )
+                continue
+            if not isinstance(params, dict):
+                self.error(
+                    f"expected a mapping of `{kind_name}` parameters; received {params!r}",
+                    kpath,
+                    code="defaults",
+                    hint=f"e.g. defaults: {{{kind_name}: {{…: …}}}}",
+                )
+                continue
+            into = merged.setdefault(kind_name, {})
+            for pname, value in params.items():
+                ppath = (*kpath, pname)
+                param = kind.param_index.get(pname)
+                if param is None:
+                    self.error(
+                        f"unknown parameter {pname!r} for `{kind_name}`",
+                        ppath,
+                        key=True,
+                        code="unknown-parameter",
+                        hint=did_you_mean(str(pname), kind.param_index)
+                        or "parameters: " + (", ".join(kind.param_index) or "none"),
+                    )
+                    continue
+                good, evaluated = self.evaluate(value, env, ppath)
+                if not good:
+                    continue
+                problem = param.check(evaluated)
+                if problem:
+                    self.error(problem, ppath, code="parameter")
+                    continue
+                # Spec-level values are written as literals (a block parameter could shadow a
+                # var of the same name in the emitted function); a block's keep their text.
+                into[pname] = (evaluated, evaluated if not outer and path[0] == "defaults" else value)
+        return merged
+
     def resolve_input(self, env: dict[str, Any]) -> Shape | None:
         spec_input = self.data.get("input") or {}
         if "name" in spec_input:
@@ -306,7 +390,7 @@ class Resolver:
             return []
         model_nodes = self.nodes
         self.nodes = []
-        scope = Scope(self.input_name, {}, None, "augment_", env, ("augmentation",))
+        scope = Scope(self.input_name, {}, None, "augment_", env, ("augmentation",), self.spec_defaults)
         current = self.input_name
         depth = self.record.sink(self.tree.augmentation)
         for index, item in enumerate(items):
@@ -438,7 +522,20 @@ class Resolver:
         item_id = self.item_id(extras, path, scope, env)
         if item_id is None and "id" in extras:
             self.unknown_item(extras, scope)
-        inputs = self.item_inputs(extras, path, scope, env, current)
+        if kind_key in self.blocks:
+            self.used_blocks.add(kind_key)  # even when the call fails: it is not "never used"
+        if isinstance(extras.get("inputs"), dict) and kind_key in self.blocks:
+            inputs = self.named_inputs(kind_key, extras["inputs"], path, scope, env)
+        elif isinstance(extras.get("inputs"), dict):
+            self.error(
+                "expected a list of ids; received a mapping (only a block call binds its inputs by name)",
+                (*path, "inputs"),
+                code="inputs",
+                hint="write inputs: [a, b]",
+            )
+            inputs = None
+        else:
+            inputs = self.item_inputs(extras, path, scope, env, current)
         if inputs is None:
             return self.unknown_item(extras, scope)
         if inputs != [current] and inputs:
@@ -447,7 +544,12 @@ class Resolver:
         kpath = (*path, kind_key)
         if kind_key in COMBINATORS:
             if len(inputs) != 1:
-                self.error(f"`{kind_key}` takes one input; received {len(inputs)}", (*path, "inputs"))
+                self.error(
+                    f"`{kind_key}` takes one input; received {len(inputs)}",
+                    (*path, "inputs"),
+                    code="inputs",
+                    hint="merge them first, or make the part a block with several `inputs`",
+                )
                 return self.unknown_item(extras, scope)
             handler = {"residual": self.residual, "parallel": self.parallel, "repeat": self.repeat}
             element = self.record.container(self.tree_element(kind_key, body, kpath, inputs[0]))
@@ -456,13 +558,25 @@ class Resolver:
         elif kind_key in REGISTRY:
             result = self.layer(REGISTRY[kind_key], body, kpath, scope, inputs, item_id, env)
         elif kind_key in self.blocks:
-            if len(inputs) != 1:
-                self.error(f"block `{kind_key}` takes one input; received {len(inputs)}", (*path, "inputs"))
+            declared = self.block_inputs(kind_key)
+            wanted = len(declared) if declared else 1
+            if len(inputs) != wanted:
+                names = ", ".join(declared) if declared else "one tensor"
+                given = "the previous layer only" if "inputs" not in extras else f"{len(inputs)}"
+                self.error(
+                    f"block `{kind_key}` takes {wanted} input{'s' if wanted != 1 else ''} ({names}); "
+                    f"received {given}",
+                    (*path, "inputs") if "inputs" in extras else kpath,
+                    code="inputs",
+                    hint=f"write inputs: [{', '.join(declared or ('a',))}] with ids of earlier layers"
+                    if declared
+                    else f"declare the block's inputs (blocks: {kind_key}: inputs: [a, b]) to pass several",
+                )
                 return self.unknown_item(extras, scope)
             element = self.record.container(
-                BlockCall(kind_key, entry=inputs[0], path=kpath, loc=self.loc(kpath))
+                BlockCall(kind_key, entry=inputs[0], path=kpath, loc=self.loc(kpath), inputs=tuple(inputs))
             )
-            result = self.call_block(kind_key, body, kpath, scope, inputs[0], item_id, env)
+            result = self.call_block(kind_key, body, kpath, scope, inputs, item_id, env)
             self.record.close(element, result)
         else:
             choices = [*REGISTRY, *COMBINATORS, *self.blocks]
@@ -477,6 +591,39 @@ class Resolver:
         if item_id is not None:
             scope.ids[item_id] = result
         return result
+
+    def named_inputs(
+        self, block: str, refs: dict[str, Any], path: SpecPath, scope: Scope, env: dict[str, Any]
+    ) -> list[str] | None:
+        """The tensors of a block call that binds its inputs by name (``inputs: {x: a, skip: b}``),
+        in the block's declared order."""
+        declared = self.block_inputs(block) or (INPUT,)
+        bound: dict[str, str] = {}
+        for name, ref in refs.items():
+            rpath = (*path, "inputs", name)
+            if name not in declared:
+                self.error(
+                    f"block `{block}` has no input {name!r}",
+                    rpath,
+                    key=True,
+                    code="inputs",
+                    hint=did_you_mean(str(name), declared) or "its inputs: " + ", ".join(declared),
+                )
+                return None
+            tensor = self.reference(ref, rpath, scope, env)
+            if tensor is None:
+                return None
+            bound[name] = tensor
+        missing = [name for name in declared if name not in bound]
+        if missing:
+            self.error(
+                f"missing input{'s' if len(missing) > 1 else ''} {', '.join(missing)} for block `{block}`",
+                (*path, "inputs"),
+                code="inputs",
+                hint=f"bind every input: inputs: {{{', '.join(f'{n}: …' for n in declared)}}}",
+            )
+            return None
+        return [bound[name] for name in declared]
 
     def unknown_item(self, extras: dict[str, Any], scope: Scope) -> str:
         """The result of an item that failed. Its ``id`` still names a tensor (of unknown
@@ -532,25 +679,63 @@ class Resolver:
         tensors: list[str] = []
         for i, ref in enumerate(refs):
             rpath = (*path, "inputs", i) if isinstance(extras["inputs"], list) else (*path, "inputs")
-            tensor = scope.lookup(ref) if isinstance(ref, str) else None
-            if ref == self.input_name and tensor is None:
-                tensor = scope.entry
+            tensor = self.reference(ref, rpath, scope, env, evaluated=True)
             if tensor is None:
-                if self.lost_ids:
-                    return None
-                hint = did_you_mean(str(ref), scope.visible())
-                self.error(
-                    f"unknown layer id {ref!r} (ids must be defined earlier in the spec)",
-                    rpath,
-                    code="reference",
-                    hint=hint or "give the earlier layer an `id:` and refer to it here",
-                )
                 return None
             tensors.append(tensor)
         if not tensors:
             self.error("expected at least one input; received an empty list", (*path, "inputs"))
             return None
         return tensors
+
+    def reference(
+        self, ref: Any, path: SpecPath, scope: Scope, env: dict[str, Any], *, evaluated: bool = False
+    ) -> str | None:
+        """The tensor an id reference names (``c0``, ``c0.x``, ``c0[1]``, ``stage3.block2.out``,
+        ``cells[3].h``, ``input``), or ``None`` after a located error that names the fix."""
+        if not evaluated:
+            ok, ref = self.evaluate(ref, env, path)
+            if not ok:
+                return None
+        tensor = scope.lookup(ref) if isinstance(ref, str) else None
+        if ref == self.input_name and tensor is None:
+            tensor = scope.entry  # the model input's own name means what `input` means
+        if tensor is not None:
+            return tensor
+        if self.lost_ids:
+            return None
+        message = f"unknown layer id {ref!r} (ids must be defined earlier in the spec)"
+        hint = self.reference_hint(ref, scope)
+        self.error(message, path, code="reference", hint=hint)
+        return None
+
+    def reference_hint(self, ref: Any, scope: Scope) -> str:
+        """What to write instead of an unknown reference, from the scoping rules."""
+        text = str(ref)
+        if scope.block is not None and text == INPUT and scope.block_inputs:
+            return (
+                f"block `{scope.block}` names its inputs ({', '.join(scope.block_inputs)}): "
+                "refer to them by name"
+            )
+        if scope.block is not None:
+            outer = scope.caller
+            while outer is not None and outer.lookup(text) is None:
+                outer = outer.caller
+            if outer is not None:
+                names = ", ".join((*scope.block_inputs, text)) if scope.block_inputs else f"x, {text}"
+                first = "" if scope.block_inputs else " (the first input is then `x`, not `input`)"
+                return (
+                    f"`{text}` is defined outside block `{scope.block}`, and a block body sees only "
+                    f"its inputs, its own ids and its params: declare it as an input "
+                    f"(blocks: {scope.block}: inputs: [{names}]){first} and pass it at the call"
+                )
+        head = re.split(r"[.\[]", text, maxsplit=1)[0]
+        if head != text:
+            inner = sorted(n for n in scope.visible() if n.startswith(head) and n != head)
+            if inner:
+                shown = ", ".join(inner[:8]) + (", …" if len(inner) > 8 else "")
+                return did_you_mean(text, inner) or f"names inside `{head}`: {shown}"
+        return did_you_mean(text, scope.visible()) or "give the earlier layer an `id:` and refer to it here"
 
     # -- plain layers ----------------------------------------------------------------------
     def layer(
@@ -616,7 +801,9 @@ class Resolver:
                 continue
             params[key] = value
         # A misspelt required parameter is one mistake: its unknown-parameter error says it.
-        missing = [p.name for p in kind.params if p.required and p.name not in raw]
+        # Per-kind defaults in force here (spec, then block); a parameter written wins.
+        preset = {p: v for p, v in scope.defaults.get(kind.name, {}).items() if p not in raw}
+        missing = [p.name for p in kind.params if p.required and p.name not in raw and p.name not in preset]
         meant = misspelt(raw, kind.param_index, missing)
         missing = [name for name in missing if name not in meant]
         for name in missing:
@@ -643,8 +830,10 @@ class Resolver:
                 hint="merge them first with add, concat or multiply",
             )
             ok = False
-        full = {**kind.defaults(), **params}
-        return self.emit(kind, full, inputs, scope, path, item_id, ok, located, raw=raw)
+        full = {**kind.defaults(), **{p: value for p, (value, _) in preset.items()}, **params}
+        # The tree keeps what the defaults set as if written here, so the emitted code says it.
+        written = {**{p: text for p, (_, text) in preset.items()}, **raw} if preset else raw
+        return self.emit(kind, full, inputs, scope, path, item_id, ok, located, raw=written)
 
     def emit(
         self,
@@ -696,7 +885,7 @@ class Resolver:
                 f"layer name {name!r} is used twice",
                 path,
                 code="duplicate-name",
-                hint="give one of the items a different `id` (automatic names are kind_N)",
+                hint=self.duplicate_hint(item_id),
             )
             name = f"{name}\0{len(self.nodes)}"
         node = Node(
@@ -716,6 +905,28 @@ class Resolver:
         self.by_name[name] = node
         self.shapes[name] = shape
         return name if shape is not None else self._poison(name)
+
+    def duplicate_hint(self, item_id: str | None) -> str:
+        """How to name a layer uniquely: inside a repeat, a fixed id names every iteration's
+        layer alike, and the fix depends on the repeat."""
+        if item_id is None or not self.repeats:
+            return "give one of the items a different `id` (automatic names are kind_N)"
+        rid, var, carries = self.repeats[-1]
+        if carries and rid is None:
+            return (
+                f"a fixed id inside a repeat names every iteration's layer `{item_id}`: give the repeat "
+                f"an id (e.g. `id: cells`); its iterations are then scopes, named cells_0_{item_id}, "
+                f"cells_1_{item_id}, … and reachable as cells[0].{item_id}, cells[1].{item_id}"
+            )
+        if carries:
+            return f"ids inside `{rid}` are per iteration: refer to this one as {rid}[i].{item_id}"
+        loop = var or "i"
+        extra = "" if var else " (with as: i)"
+        return (
+            f"a fixed id inside a repeat names every iteration's layer `{item_id}`: write "
+            f'id: "{item_id}${{{loop}}}"{extra}, or make the repeat carry its tensors '
+            f"(carry/next) and give it an id, so each iteration is a scope ({rid or 'cells'}[0].{item_id})"
+        )
 
     def _poison(self, name: str) -> str:
         self.shapes[name] = None
@@ -757,10 +968,11 @@ class Resolver:
                 ok = False
         return body if ok else None
 
-    def sub_scope(self, scope: Scope, item_id: str | None, entry: str) -> Scope:
+    def sub_scope(self, scope: Scope, item_id: str | None) -> Scope:
+        """The scope of a combinator's lists: it sees the ids around it; ``input`` keeps its meaning."""
         if item_id is None:
-            return scope.child(entry=entry)
-        return scope.child(prefix=f"{scope.prefix}{item_id}_", group=(*scope.group, item_id), entry=entry)
+            return scope.child()
+        return scope.child(prefix=f"{scope.prefix}{item_id}_", group=(*scope.group, item_id))
 
     def merge(
         self,
@@ -825,7 +1037,7 @@ class Resolver:
             )
             return UNKNOWN
         self.record.note(projection_bias=projection_bias)
-        inner = self.sub_scope(scope, item_id, entry)
+        inner = self.sub_scope(scope, item_id)
         body_out = self.walk_list(fields["body"], (*path, "body"), inner, entry)
         shortcut_field = fields.get("shortcut", "auto")
         merge_mode = fields.get("merge", "add")
@@ -927,10 +1139,10 @@ class Resolver:
                 hint=example,
             )
             return UNKNOWN
-        inner = self.sub_scope(scope, item_id, entry)
+        inner = self.sub_scope(scope, item_id)
         outs = []
         for index, branch in enumerate(branches):
-            branch_scope = inner.child(entry=entry)
+            branch_scope = inner.child()
             outs.append(self.walk_list(branch, (*path, "branches", index), branch_scope, entry))
         if UNKNOWN in outs:
             return UNKNOWN
@@ -941,7 +1153,8 @@ class Resolver:
         self, body: Any, path: SpecPath, scope: Scope, entry: str, item_id: str | None, env: dict[str, Any]
     ) -> str:
         example = "repeat: {times: 3, as: i, layers: [...layers]}"
-        fields = self.combinator_fields(body, path, {"times": True, "as": False, "layers": True}, example)
+        allowed = {"times": True, "as": False, "layers": True, "carry": False, "next": False}
+        fields = self.combinator_fields(body, path, allowed, example)
         if fields is None:
             return UNKNOWN
         ok, times = self.evaluate(fields["times"], env, (*path, "times"))
@@ -958,21 +1171,130 @@ class Resolver:
         if var is not None and (not isinstance(var, str) or not IDENTIFIER.fullmatch(var)):
             self.error(f"expected an identifier; received {var!r}", (*path, "as"), code="identifier")
             return UNKNOWN
+        carried = self.carry(fields, path, scope, env)
+        if carried is None:
+            return UNKNOWN
+        steps: dict[str, Any] = fields.get("next") or {}
         current = entry
-        self.record.note(var=var, times=times, raw_times=fields["times"])
+        self.record.note(
+            var=var,
+            times=times,
+            raw_times=fields["times"],
+            carry=dict(fields.get("carry") or {}),
+            next=dict(steps),
+            item_id=item_id,
+        )
         prefix = f"{scope.prefix}{item_id}_" if item_id else scope.prefix
         group = (*scope.group, item_id) if item_id else scope.group
-        for i in range(times):
-            if not self.tick((*path, "times")):
-                return UNKNOWN
-            iteration_env = {**scope.env, var: i} if var else scope.env
-            iteration = scope.child(prefix=prefix, group=group, entry=current, env=iteration_env)
-            saved_context, self.context = self.context, self.next_context()
-            current = self.walk_list(fields["layers"], (*path, "layers"), iteration, current)
-            self.context = saved_context
-            if current == UNKNOWN:
-                return UNKNOWN
+        self.repeats.append((item_id, var, bool(carried)))
+        try:
+            for i in range(times):
+                if not self.tick((*path, "times")):
+                    return UNKNOWN
+                iteration_env = {**scope.env, var: i} if var else scope.env
+                # A carrying repeat with an id is one scope per iteration: its layers are named
+                # `cells_0_…`, `cells_1_…` and its ids are reachable as cells[0].h, cells[1].h.
+                scoped = bool(carried and item_id)
+                own = f"{prefix}{i}_" if scoped else prefix
+                own_group = (*scope.group, f"{item_id}[{i}]") if scoped else group
+                iteration = scope.child(prefix=own, group=own_group, env=iteration_env)
+                iteration.ids.update(carried)
+                saved_context, self.context = self.context, self.next_context()
+                current = self.walk_list(fields["layers"], (*path, "layers"), iteration, current)
+                self.context = saved_context
+                if current == UNKNOWN:
+                    return UNKNOWN
+                if item_id:
+                    for name, tensor in iteration.ids.items():
+                        if name not in carried:
+                            scope.ids[f"{item_id}[{i}].{name}"] = tensor
+                advanced = self.advance(steps, carried, path, iteration, iteration_env)
+                if advanced is None:
+                    return UNKNOWN
+                carried = advanced
+        finally:
+            self.repeats.pop()
+        self.record.note(results=dict(carried))
+        for name, tensor in carried.items():  # the final values, by name (and as the repeat's)
+            scope.ids[name] = tensor
+            if item_id:
+                scope.ids[f"{item_id}.{name}"] = tensor
         return current
+
+    def carry(
+        self, fields: dict[str, Any], path: SpecPath, scope: Scope, env: dict[str, Any]
+    ) -> dict[str, str] | None:
+        """The tensors a repeat starts with (``carry: {p: stem_b, x: c0}``), checked with
+        its ``next`` rule."""
+        raw = fields.get("carry")
+        steps = fields.get("next")
+        if raw is None:
+            if steps is not None:
+                self.error(
+                    "`next` advances carried names; this repeat carries none",
+                    (*path, "next"),
+                    key=True,
+                    code="carry",
+                    hint="add carry: {name: id, …} with the tensors the iterations pass on",
+                )
+                return None
+            return {}
+        if not isinstance(raw, dict) or not raw:
+            self.error(
+                f"expected a mapping of names to ids; received {raw!r}",
+                (*path, "carry"),
+                code="carry",
+                hint="e.g. carry: {p: stem, x: c0}",
+            )
+            return None
+        carried: dict[str, str] = {}
+        for name, ref in raw.items():
+            cpath = (*path, "carry", name)
+            if not isinstance(name, str) or not IDENTIFIER.fullmatch(name) or name == INPUT:
+                self.error(f"expected an identifier; received {name!r}", cpath, key=True, code="identifier")
+                return None
+            tensor = self.reference(ref, cpath, scope, env)
+            if tensor is None:
+                return None
+            carried[name] = tensor
+        if steps is not None and not isinstance(steps, dict):
+            self.error(
+                f"expected a mapping of carried names to ids; received {steps!r}",
+                (*path, "next"),
+                code="carry",
+                hint="e.g. next: {p: x, x: out}",
+            )
+            return None
+        for name in steps or {}:
+            if name not in carried:
+                self.error(
+                    f"`next` names {name!r}, which the repeat does not carry",
+                    (*path, "next", name),
+                    key=True,
+                    code="carry",
+                    hint=did_you_mean(str(name), carried) or "carried: " + ", ".join(carried),
+                )
+                return None
+        return carried
+
+    def advance(
+        self,
+        steps: dict[str, Any],
+        carried: dict[str, str],
+        path: SpecPath,
+        iteration: Scope,
+        env: dict[str, Any],
+    ) -> dict[str, str] | None:
+        """The carried tensors after one iteration: every ``next`` reference is read in the
+        iteration's scope, so ``next: {p: x, x: new}`` passes the old ``x`` on as ``p``; a
+        name ``next`` leaves out keeps its value."""
+        out = dict(carried)
+        for name, ref in steps.items():
+            tensor = self.reference(ref, (*path, "next", name), iteration, env)
+            if tensor is None:
+                return None
+            out[name] = tensor
+        return out
 
     # -- blocks ----------------------------------------------------------------------------
     def block_params(self, name: str) -> dict[str, BlockParam]:
@@ -986,20 +1308,75 @@ class Resolver:
                 out[pname] = BlockParam(spec.get("type", "any"), spec.get("default"), not has_default)
         return out
 
+    def block_signature(self, name: str) -> bool:
+        """Check once that a block's input and output names are usable: distinct identifiers,
+        not ``input``, not the name of one of its parameters (reported at the block)."""
+        if name in self.signatures:
+            return self.signatures[name]
+        spec = self.blocks[name] or {}
+        params = set(self.block_params(name))
+        ok = True
+        for key in ("inputs", "outputs"):
+            raw = spec.get(key)
+            names = [raw] if isinstance(raw, str) else raw or []
+            seen: set[str] = set()
+            for index, item in enumerate(names):
+                ipath: SpecPath = ("blocks", name, key)
+                if isinstance(raw, list):
+                    ipath = (*ipath, index)
+                problem = None
+                if not isinstance(item, str) or not IDENTIFIER.fullmatch(item):
+                    problem = f"expected an identifier; received {item!r}"
+                elif item in seen:
+                    problem = f"{item!r} is listed twice"
+                elif key == "inputs" and item in (INPUT, self.input_name):
+                    problem = f"{item!r} cannot name a block input (it means the model's input)"
+                elif key == "inputs" and item in params:
+                    problem = f"{item!r} is both an input and a parameter of block `{name}`"
+                if problem:
+                    self.diags.error(
+                        problem,
+                        self.doc.loc(ipath),
+                        format_path(ipath),
+                        code="block-signature",
+                        hint="give each input a distinct name (the ids its body refers to)",
+                    )
+                    ok = False
+                seen.add(str(item))
+        self.signatures[name] = ok
+        return ok
+
+    def block_inputs(self, name: str) -> tuple[str, ...]:
+        """The names a block declares for its inputs (``()``: one unnamed input, ``input``)."""
+        declared = (self.blocks[name] or {}).get("inputs")
+        if isinstance(declared, str):
+            declared = [declared]
+        return tuple(n for n in declared or () if isinstance(n, str))
+
+    def block_outputs(self, name: str) -> tuple[str, ...]:
+        """The ids a block returns, in order (``()``: its last item)."""
+        declared = (self.blocks[name] or {}).get("outputs")
+        if isinstance(declared, str):
+            declared = [declared]
+        return tuple(n for n in declared or () if isinstance(n, str))
+
     def call_block(
         self,
         name: str,
         body: Any,
         path: SpecPath,
         scope: Scope,
-        entry: str,
+        inputs: list[str],
         item_id: str | None,
         env: dict[str, Any],
     ) -> str:
+        entry = inputs[0]
         self.used_blocks.add(name)
         if name in self.call_stack:
             chain = " → ".join([*self.call_stack, name])
             self.error(f"block {name!r} calls itself ({chain})", path, code="cycle")
+            return UNKNOWN
+        if not self.block_signature(name):
             return UNKNOWN
         declared = self.block_params(name)
         if body is None:
@@ -1067,26 +1444,80 @@ class Resolver:
         if not ok:
             return UNKNOWN
         local = item_id or self.name_for(scope, None, name).removeprefix(scope.prefix)
-        block_scope = Scope(
-            entry=entry,
-            ids={},
-            parent=None,
-            prefix=f"{scope.prefix}{local}_",
-            env={**self.global_env(scope), **args},
-            group=(*scope.group, local),
-        )
-        self.record_call(name, declared, raw, args, block_scope.prefix)
+        names = self.block_inputs(name)
+        block_env = {**self.global_env(scope), **args}
         self.call_stack.append(name)
         self.call_sites.append(path[:-1])  # the calling item: `called from model[4]`
         saved_context, self.context = self.context, self.next_context()
         try:
-            return self.walk_list(
+            defaults = self.resolve_defaults(
+                (self.blocks[name] or {}).get("defaults"),
+                ("blocks", name, "defaults"),
+                block_env,
+                self.spec_defaults,
+            )
+            block_scope = Scope(
+                entry=None if names else entry,
+                ids=dict(zip(names, inputs, strict=True)) if names else {},
+                parent=None,
+                prefix=f"{scope.prefix}{local}_",
+                env=block_env,
+                group=(*scope.group, local),
+                defaults=defaults,
+                block=name,
+                block_inputs=names,
+                caller=scope,
+            )
+            self.record_call(name, declared, raw, args, block_scope.prefix)
+            last = self.walk_list(
                 self.blocks[name].get("layers"), ("blocks", name, "layers"), block_scope, entry
             )
+            outputs = self.call_outputs(name, block_scope, last)
         finally:
             self.call_stack.pop()
             self.call_sites.pop()
             self.context = saved_context
+        self.record.note(outputs=tuple(outputs))
+        self.export(scope, local, name, block_scope, outputs)
+        return outputs[0] if outputs else UNKNOWN
+
+    def call_outputs(self, name: str, block_scope: Scope, last: str) -> list[str]:
+        """The tensors a call returns: the block's declared ``outputs``, else its last item."""
+        declared = self.block_outputs(name)
+        if not declared or last == UNKNOWN:
+            return [last] if not declared else [UNKNOWN] * len(declared)
+        out = []
+        for index, ref in enumerate(declared):
+            tensor = block_scope.lookup(ref)
+            if tensor is None:
+                raw = (self.blocks[name] or {}).get("outputs")
+                opath: SpecPath = (
+                    ("blocks", name, "outputs", index)
+                    if isinstance(raw, list)
+                    else ("blocks", name, "outputs")
+                )
+                if not self.lost_ids:
+                    self.error(
+                        f"block `{name}` returns {ref!r}, which its body does not define",
+                        opath,
+                        code="reference",
+                        hint=did_you_mean(ref, block_scope.visible())
+                        or "outputs name ids of the block's layers (or its inputs)",
+                    )
+                tensor = UNKNOWN
+            out.append(tensor)
+        return out
+
+    def export(self, scope: Scope, local: str, name: str, block_scope: Scope, outputs: list[str]) -> None:
+        """Make a call's outputs and inner ids reachable from the caller: ``c0.x`` / ``c0[1]``
+        for outputs, ``c0.h`` (and ``stage3.block2.out`` through nested calls) for ids."""
+        inputs = set(self.block_inputs(name))
+        for inner, tensor in block_scope.ids.items():
+            if inner not in inputs:
+                scope.ids.setdefault(f"{local}.{inner}", tensor)
+        for index, (ref, tensor) in enumerate(zip(self.block_outputs(name), outputs, strict=False)):
+            scope.ids[f"{local}.{ref}"] = tensor
+            scope.ids[f"{local}[{index}]"] = tensor
 
     def block_default(
         self, name: str, pname: str, param: BlockParam, args: dict[str, Any], entry: str, site: SpecPath
@@ -1150,7 +1581,14 @@ class Resolver:
         if name not in self.tree.blocks:
             spec = self.blocks[name] or {}
             loc = self.doc.key_loc(("blocks", name))
-            self.tree.blocks[name] = BlockDef(name, declared, str(spec.get("description") or ""), loc)
+            self.tree.blocks[name] = BlockDef(
+                name,
+                declared,
+                str(spec.get("description") or ""),
+                loc,
+                self.block_inputs(name),
+                self.block_outputs(name),
+            )
 
     def finish_tree(self, ir: ModelIR) -> ModelTree:
         """Fill in the tree's model fields and mark the layers pruning left out."""
@@ -1158,6 +1596,10 @@ class Resolver:
         tree.name, tree.description = ir.name, ir.description
         tree.input_name, tree.input_shape = ir.input_name, ir.input_shape
         tree.outputs, tree.sections = ir.outputs, ir.sections
+        tree.defaults = {k: {p: v for p, (v, _) in ps.items()} for k, ps in self.spec_defaults.items() if ps}
+        refs = self.data.get("outputs")
+        refs = refs if isinstance(refs, list) else [refs] if refs is not None else []
+        tree.output_refs = tuple(ref for ref in refs if isinstance(ref, str))
         kept = {id(node) for node in ir.nodes}
         for leaf in layers_of(tree.body):
             leaf.live = id(leaf.node) in kept

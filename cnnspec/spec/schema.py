@@ -35,6 +35,7 @@ TOP_LEVEL_KEYS = (
     "input",
     "vars",
     "blocks",
+    "defaults",
     "model",
     "outputs",
     "augmentation",
@@ -108,6 +109,21 @@ def _layer_item_schema() -> dict[str, Any]:
                 "times": {"anyOf": [{"type": "integer", "minimum": 0}, {"$ref": "#/$defs/expression"}]},
                 "as": {"type": "string", "pattern": IDENTIFIER_PATTERN},
                 "layers": {"$ref": "#/$defs/layerList"},
+                "carry": {
+                    "type": "object",
+                    "description": "names carried from one iteration to the next"
+                    "; each starts as an earlier id",
+                    "propertyNames": {"pattern": IDENTIFIER_PATTERN},
+                    "additionalProperties": {"type": "string"},
+                    "minProperties": 1,
+                },
+                "next": {
+                    "type": "object",
+                    "description": "how the carried names advance: each gets an id of the iteration "
+                    "(a name left out keeps its value)",
+                    "propertyNames": {"pattern": IDENTIFIER_PATTERN},
+                    "additionalProperties": {"type": "string"},
+                },
             },
             "required": ["times", "layers"],
             "additionalProperties": False,
@@ -116,8 +132,13 @@ def _layer_item_schema() -> dict[str, Any]:
     extras = {
         "id": {"type": "string", "description": "name of this layer; other layers refer to it"},
         "inputs": {
-            "description": "ids of earlier layers (or `input`) to take as inputs",
-            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+            "description": "ids of earlier layers (or `input`) to take as inputs; a block call may "
+            "bind its named inputs with a mapping",
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1},
+            ],
         },
         "when": {"anyOf": [{"type": "boolean"}, {"$ref": "#/$defs/expression"}]},
     }
@@ -163,6 +184,21 @@ def _block_schema() -> dict[str, Any]:
                 "propertyNames": {"pattern": IDENTIFIER_PATTERN},
                 "additionalProperties": param,
             },
+            "inputs": {
+                "description": "names of the block's inputs, visible as ids in its body"
+                " (default: one, `input`)",
+                "type": "array",
+                "items": {"$ref": "#/$defs/identifier"},
+                "minItems": 1,
+            },
+            "outputs": {
+                "description": "ids the block returns, in order (default: its last item)",
+                "anyOf": [
+                    {"$ref": "#/$defs/identifier"},
+                    {"type": "array", "items": {"$ref": "#/$defs/identifier"}, "minItems": 1},
+                ],
+            },
+            "defaults": {"$ref": "#/$defs/defaults"},
             "layers": {"$ref": "#/$defs/layerList"},
         },
         "required": ["layers"],
@@ -187,6 +223,13 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
         "layer": layer_item,
         "layerList": layer_list,
         "block": _block_schema(),
+        "defaults": {
+            "type": "object",
+            "description": "per-kind parameter defaults ({batch_norm: {momentum: 0.99}}); "
+            "a block's win over the spec's, a parameter written on a layer wins over both",
+            "propertyNames": {"pattern": IDENTIFIER_PATTERN},
+            "additionalProperties": {"type": "object"},
+        },
     }
     if layers:
         defs["kinds"] = {name: kind_schema(kind) for name, kind in REGISTRY.items()}
@@ -256,6 +299,7 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
                 "propertyNames": {"pattern": IDENTIFIER_PATTERN},
                 "additionalProperties": {"$ref": "#/$defs/block"},
             },
+            "defaults": {"$ref": "#/$defs/defaults"},
             "model": {**layer_list, "minItems": 1},
             "outputs": {"type": "array", "items": {"type": "string"}, "minItems": 1},
             "augmentation": layer_list,
