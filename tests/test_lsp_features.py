@@ -200,3 +200,30 @@ def test_positions_follow_the_agreed_encoding(encoding: str, units: int) -> None
     span = lines.span(1, start + 1)
     assert span.start_char == start - 1 + units
     assert lines.codepoint(0, span.start_char) == start
+
+
+ZOO_USER = """\
+cnnspec: 1
+name: zoo_user
+input: {shape: [16, 16, 8]}
+use: [zoo:blocks/resnet]
+model:
+  - bottleneck: {filters: 4}
+  - global_avg_pool2d
+"""
+
+
+def test_definitions_reach_into_the_packaged_zoo(tmp_path: Path) -> None:
+    """A block from `use: [zoo:blocks/…]` and an `extends: zoo:…` lead to the packaged files."""
+    from cnnspec.resources import zoo_dir
+
+    spec = (tmp_path / "zoo_user.yaml").resolve()
+    user = analysed(spec, ZOO_USER)
+    assert user.compiled is not None and user.diagnostics == []
+    library = (zoo_dir() / "blocks" / "resnet.yaml").resolve()
+    found = navigation.definition(user.doc, *cursor(user, user.name, ZOO_USER, "- bottleneck", 3))
+    assert found is not None and found.loc is not None
+    assert Path(found.loc.file).resolve() == library
+    assert library.read_text("utf-8").split("\n")[found.loc.line - 1].strip() == "bottleneck:"
+    included = navigation.definition(user.doc, *cursor(user, user.name, ZOO_USER, "zoo:blocks", 2))
+    assert included is not None and Path(included.file).resolve() == library
