@@ -11,14 +11,11 @@ configurations.
 from __future__ import annotations
 
 import json
-import math
-from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from cnnspec.api import build_model, compile_spec
+from cnnspec.api import compile_spec
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
 from cnnspec.spec.loader import load_file
@@ -218,45 +215,5 @@ def test_a_single_value_fills_the_only_required_block_parameter(write_spec):
     assert "expected a mapping of arguments for block `two`" in caught.value.errors[0].message
 
 
-# -- slow: against keras.applications ------------------------------------------------------------
-def _layer_signature(layer: Any) -> tuple[str, str]:
-    """Class and configuration of a layer without its name; Keras' spellings made canonical."""
-    config = {k: v for k, v in layer.get_config().items() if k not in ("name", "trainable", "dtype")}
-    cls = type(layer).__name__
-    if cls == "ReLU" and config.get("max_value") == 6.0 and not config.get("negative_slope"):
-        cls, config = "Activation", {"activation": "relu6"}  # layers.ReLU(6.0) ≡ Activation("relu6")
-    if config.get("axis") == 3:
-        config["axis"] = -1  # the channel axis of a rank-4 tensor
-    return cls, repr(sorted(config.items()))
-
-
-def _own_model(stem: str) -> bool:
-    """Whether the spec writes its model itself (the others extend the zoo, whose parity test,
-    tests/test_zoo_parity.py, builds them against Keras already)."""
-    return "extends: zoo:" not in spec_path(stem).read_text(encoding="utf-8")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("stem", [stem for stem in APPLICATIONS if _own_model(stem)])
-def test_spec_reproduces_keras_applications(stem):
-    import keras
-
-    function, params, _ = APPLICATIONS[stem]
-    reference = getattr(keras.applications, function)(weights=None)
-    compiled = compile_spec(spec_path(stem))
-    model = build_model(compiled)
-
-    assert model.count_params() == reference.count_params() == params
-    assert tuple(model.output.shape) == tuple(reference.output.shape) == (None, 1000)
-    assert sorted(tuple(w.shape) for w in model.weights) == sorted(tuple(w.shape) for w in reference.weights)
-    ours = Counter(_layer_signature(layer) for layer in model.layers[1:])
-    theirs = Counter(_layer_signature(layer) for layer in reference.layers[1:])
-    assert ours == theirs, f"only in the spec: {ours - theirs}; only in Keras: {theirs - ours}"
-
-    # the static analysis agrees with the built model, layer by layer
-    for node in compiled.ir.nodes:
-        layer = model.get_layer(node.name)
-        assert tuple(layer.output.shape[1:]) == node.shape, node.name
-        assert layer.count_params() == node.counts.params, node.name
-        trainable = sum(math.prod(w.shape) for w in layer.trainable_weights)
-        assert trainable == node.counts.trainable, node.name
+# The specs in specs/ now extend the zoo; tests/test_zoo_parity.py builds every zoo variant
+# against keras.applications (class, configuration and weight shape of every layer).
