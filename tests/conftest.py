@@ -45,6 +45,36 @@ model:
 data: {source: digits, limit: 128}
 """
 
+#: A model small enough to build in milliseconds (8×8×1 → 3 classes), for tests of the training
+#: sections and the run folder that add their own ``training`` section after it.
+TINY_FLAT_HEAD = """\
+cnnspec: 1
+name: tiny
+input: {shape: [8, 8, 1]}
+model:
+  - flatten
+  - dense: {units: 3, activation: softmax}
+"""
+
+
+class FakeDataset:
+    """What ``rundir.start`` reads of a :class:`cnnspec.training.data.Dataset` (four 8×8×1
+    training images, three classes), for run-folder tests that need no real data."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.source = {"kind": "npz", "path": "d.npz"}
+        self.sample_shape = (8, 8, 1)
+        self.x_train = np.zeros((4, 8, 8, 1), dtype="uint8")
+        self.class_names = ["a", "b", "c"]
+
+    def content_hash(self) -> str:
+        return "abc123"
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": 4, "validation": 0, "test": 2}
+
 
 @pytest.fixture
 def runner() -> CliRunner:

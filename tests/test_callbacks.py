@@ -15,17 +15,11 @@ import pytest
 from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_text
 from cnnspec.training.state import TrainingState
+from tests.conftest import TINY_FLAT_HEAD
 
 pytestmark = pytest.mark.slow
 
-HEAD = """\
-cnnspec: 1
-name: tiny
-input: {shape: [8, 8, 1]}
-model:
-  - flatten
-  - dense: {units: 3, activation: softmax}
-"""
+HEAD = TINY_FLAT_HEAD
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from cnnspec.cli.app import app
 from cnnspec.errors import UsageError, WriteError
 from cnnspec.fileio import check_writable, is_atomic_temp, write_fault
 from cnnspec.training.runlock import LOCK_NAME
-from tests.conftest import TINY_DIGITS_MODEL
+from tests.conftest import TINY_DIGITS_MODEL, TINY_FLAT_HEAD, FakeDataset
 
 FAULTS = {"ENOSPC": errno.ENOSPC, "EIO": errno.EIO, "EROFS": errno.EROFS}
 ON_LINUX = Path("/proc/self/fd").is_dir()
@@ -184,31 +184,7 @@ def test_write_fault_recognises_disk_errors_and_only_them(tmp_path, error, code)
 
 # -- the write points without TensorFlow: every fault ----------------------------------------------
 
-TINY_SPEC = """\
-cnnspec: 1
-name: tiny
-input: {shape: [8, 8, 1]}
-model:
-  - flatten
-  - dense: {units: 3, activation: softmax}
-training: {epochs: 2}
-"""
-
-
-class FakeDataset:
-    """What ``rundir.start`` reads of a dataset."""
-
-    def __init__(self) -> None:
-        self.source = {"kind": "npz", "path": "d.npz"}
-        self.sample_shape = (8, 8, 1)
-        self.x_train = np.zeros((4, 8, 8, 1), dtype="uint8")
-        self.class_names = ["a", "b", "c"]
-
-    def content_hash(self) -> str:
-        return "abc123"
-
-    def sizes(self) -> dict[str, int]:
-        return {"train": 4, "validation": 0, "test": 2}
+TINY_SPEC = TINY_FLAT_HEAD + "training: {epochs: 2}\n"
 
 
 class FakeModel:

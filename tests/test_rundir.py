@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -14,32 +13,9 @@ from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_text
 from cnnspec.errors import UsageError
 from cnnspec.training import rundir
+from tests.conftest import TINY_FLAT_HEAD, FakeDataset
 
-SPEC = """\
-cnnspec: 1
-name: tiny
-input: {shape: [8, 8, 1]}
-model:
-  - flatten
-  - dense: {units: 3, activation: softmax}
-training: {epochs: 2}
-"""
-
-
-class FakeDataset:
-    """What ``start`` reads of a :class:`cnnspec.training.data.Dataset`."""
-
-    def __init__(self) -> None:
-        self.source = {"kind": "npz", "path": "d.npz"}
-        self.sample_shape = (8, 8, 1)
-        self.x_train = np.zeros((4, 8, 8, 1), dtype="uint8")
-        self.class_names = ["a", "b", "c"]
-
-    def content_hash(self) -> str:
-        return "abc123"
-
-    def sizes(self) -> dict[str, int]:
-        return {"train": 4, "validation": 0, "test": 2}
+SPEC = TINY_FLAT_HEAD + "training: {epochs: 2}\n"
 
 
 def _start(tmp_path: Path, monkeypatch, text: str = SPEC) -> tuple[Path, dict]:

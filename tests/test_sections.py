@@ -14,6 +14,7 @@ from cnnspec.api import compile_text
 from cnnspec.errors import SpecError
 from cnnspec.spec import sections
 from cnnspec.spec.schema import json_schema
+from tests.conftest import TINY_FLAT_HEAD
 
 EXPRESSION = json_schema()["$defs"]["expression"]
 SECTIONS = {
@@ -140,14 +141,7 @@ def test_every_setting_says_what_it_does(section):
         assert prop.get("description") or name in ("optimizer", "loss", "callbacks", "threads"), name
 
 
-HEAD = """\
-cnnspec: 1
-name: tiny
-input: {shape: [8, 8, 1]}
-model:
-  - flatten
-  - dense: {units: 3, activation: softmax}
-"""
+HEAD = TINY_FLAT_HEAD
 
 
 @pytest.mark.parametrize("name", sections.CALLBACKS)

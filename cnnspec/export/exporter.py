@@ -332,14 +332,14 @@ def _quiet_native() -> Iterator[None]:
     if os.environ.get("CNNSPEC_TF_LOGS"):
         yield
         return
-    from cnnspec.training.runtime import _native_stderr_silenced
+    from cnnspec.training.runtime import native_stderr_silenced
 
     loggers = [logging.getLogger(name) for name in ("tf2onnx", "absl", "tensorflow")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with _native_stderr_silenced(), warnings.catch_warnings():
+        with native_stderr_silenced(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:

@@ -26,6 +26,7 @@ import numpy as np
 
 from cnnspec.errors import UsageError
 from cnnspec.fileio import sha256_file
+from cnnspec.training.runtime import native_stderr_silenced
 
 RUNTIMES = ("keras", "onnx", "tflite")
 #: The exported formats the runtimes read, fastest first on CPU (the issue 23 measurements:
@@ -265,7 +266,9 @@ def _tflite(path: Path, threads: int | None) -> Any:
     require("tflite")
     from ai_edge_litert.interpreter import Interpreter
 
-    with _quiet_fd2():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+    # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on descriptor 2
+    quiet = contextlib.nullcontext() if os.environ.get("CNNSPEC_TF_LOGS") else native_stderr_silenced()
+    with quiet:
         interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
         interpreter.allocate_tensors()
     source = interpreter.get_input_details()[0]["index"]
@@ -303,26 +306,6 @@ def _keras(path: Path, threads: int | None) -> Any:
         return out[0] if isinstance(out, list) else out
 
     return run
-
-
-@contextlib.contextmanager
-def _quiet_fd2() -> Any:
-    """Drop native start-up lines on file descriptor 2 unless ``CNNSPEC_TF_LOGS=1``."""
-    if os.environ.get("CNNSPEC_TF_LOGS"):
-        yield
-        return
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def predict_batches(session: Session, x: np.ndarray, batch_size: int = 64) -> np.ndarray:

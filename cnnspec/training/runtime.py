@@ -25,7 +25,7 @@ def import_keras() -> Any:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules and not os.environ.get("CNNSPEC_TF_LOGS"):
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             import tensorflow  # noqa: F401
     import keras
 
@@ -33,7 +33,9 @@ def import_keras() -> Any:
 
 
 @contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
+def native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the block: native libraries (TensorFlow, LiteRT,
+    converters) write there directly, past Python's ``sys.stderr``."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
