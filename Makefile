@@ -69,6 +69,16 @@ schema: $(VENV)/.installed
 docs: $(VENV)/.installed
 	$(BIN)/python -m cnnspec.analysis.docs docs
 
+# keras.applications' side of tests/test_zoo_parity.py, recorded once (tests/fixtures/zoo/):
+# `zoo-golden` rewrites it (after a Keras upgrade or for a new family, ~2 min of CPU);
+# `zoo-golden-check` rebuilds every keras.applications model and fails when the fixture differs.
+.PHONY: zoo-golden zoo-golden-check
+zoo-golden: $(VENV)/.installed
+	$(BIN)/python -m tests.zoo_golden write
+
+zoo-golden-check: $(VENV)/.installed
+	$(BIN)/python -m tests.zoo_golden check
+
 clean:
 	rm -rf $(VENV) .venv-latest .venv-tools build dist *.egg-info .pytest_cache .ruff_cache
 

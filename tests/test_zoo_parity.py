@@ -1,26 +1,34 @@
 """Every zoo variant equals ``keras.applications.<keras_name>(include_top=True, weights=None)``.
 
 Parametrized over every variant the zoo lists (:func:`cnnspec.spec.zoo.variants`), so a family
-added to ``cnnspec/zoo`` joins on its own. Both models are built under
-``keras.backend.clear_session()`` and compared by a fingerprint that needs no inference: total,
-trainable and non-trainable parameters, output shape, the layer count and the count per Keras
-class, the weight shapes in ``model.weights`` order (the order ImageNet weight files load in),
-and the multiset of layer configurations without names. The static analysis must agree with the
-built model layer by layer. Nothing is downloaded (``weights=None``).
+added to ``cnnspec/zoo`` joins on its own. Our model is built under
+``keras.backend.clear_session()`` and compared by a fingerprint that needs no inference (see
+:mod:`tests.zoo_golden`): total, trainable and non-trainable parameters, output shape, the layer
+count and the count per Keras class, the weight shapes in ``model.weights`` order (the order
+ImageNet weight files load in), and the multiset of layer configurations without names. The
+static analysis must agree with the built model layer by layer. Nothing is downloaded.
+
+keras.applications' side is the committed golden fixture ``tests/fixtures/zoo/keras_applications.json``
+(building it again costs as much CPU as building ours): ``make zoo-golden`` rewrites it,
+``make zoo-golden-check`` rebuilds Keras' models and fails when the fixture differs.
 """
 
 from __future__ import annotations
 
-import math
+import json
 from collections import Counter
+from importlib.metadata import version
 from typing import Any
 
 import pytest
 
 from cnnspec.api import build_model, compile_spec
 from cnnspec.spec.zoo import variants
+from tests.zoo_golden import fingerprint, load
 
 VARIANTS = list(variants())
+KERAS_VERSION, GOLDEN_PRINTS = load()
+REGENERATE = "run `make zoo-golden` (rebuilds keras.applications' side) and commit the fixture"
 
 #: The one place the zoo cannot be Keras layer for layer: keras.applications' MobileNetV3 writes the
 #: hard sigmoid of its squeeze-and-excitation as ``ReLU(6.)(x + 3.) * (1. / 6.)``, raw ops around a
@@ -37,39 +45,18 @@ SUBSTITUTES: dict[str, tuple[tuple[str, dict[str, Any]], tuple[str, dict[str, An
 }
 
 
-def _canonical(value: Any) -> Any:
-    """Config values as Keras spells them either way: 6 and 6.0, (1, 1) and [1, 1], axis 3 and -1."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, (list, tuple)):
-        return tuple(_canonical(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _canonical(v)) for k, v in value.items()))
-    return repr(value)
+def _signature_text(cls: str, config: dict[str, Any]) -> str:
+    """A (class, config) pair as :func:`tests.zoo_golden.signature` writes it."""
+    canonical = {k: float(v) if isinstance(v, int) else v for k, v in config.items()}
+    return json.dumps([cls, canonical], sort_keys=True)
 
 
-def _signature(layer: Any) -> tuple[str, Any]:
-    """A layer's class and configuration without its name."""
-    config = {k: v for k, v in layer.get_config().items() if k not in ("name", "trainable", "dtype")}
-    if config.get("axis") == 3:
-        config["axis"] = -1  # the channel axis of a rank-4 tensor
-    return type(layer).__name__, _canonical(config)
-
-
-def fingerprint(model: Any) -> dict[str, Any]:
-    """What the zoo format promises to equal, cheap to compute on a built model."""
-    return {
-        "params": model.count_params(),
-        "trainable": sum(math.prod(w.shape) for w in model.trainable_weights),
-        "non_trainable": sum(math.prod(w.shape) for w in model.non_trainable_weights),
-        "output_shape": tuple(model.output.shape),
-        "layers": len(model.layers),
-        "classes": Counter(type(layer).__name__ for layer in model.layers),
-        "weight_shapes": [tuple(w.shape) for w in model.weights],
-        "configs": Counter(_signature(layer) for layer in model.layers[1:]),
-    }
+def test_the_golden_fixture_covers_the_zoo_with_the_locked_keras():
+    """A new variant, a changed keras_name or another Keras release needs the fixture rewritten."""
+    assert version("keras") == KERAS_VERSION, REGENERATE
+    assert list(GOLDEN_PRINTS) == VARIANTS, REGENERATE
+    for name, variant in variants().items():
+        assert GOLDEN_PRINTS[name]["keras_name"] == variant.keras_name, REGENERATE
 
 
 @pytest.mark.slow
@@ -77,20 +64,24 @@ def fingerprint(model: Any) -> dict[str, Any]:
 def test_variant_equals_keras_applications(name):
     import keras
 
-    variant = variants()[name]
-    keras.backend.clear_session()
-    theirs = fingerprint(getattr(keras.applications, variant.keras_name)(include_top=True, weights=None))
+    if name not in GOLDEN_PRINTS:
+        pytest.fail(f"no golden fingerprint for {name!r}: {REGENERATE}")
+    theirs = dict(GOLDEN_PRINTS[name])
+    theirs["classes"] = Counter(theirs["classes"])
+    theirs["configs"] = Counter(theirs["configs"])
     keras.backend.clear_session()
     compiled = compile_spec(f"zoo:{name}")
     model = build_model(compiled)
     ours = fingerprint(model)
+    ours["classes"] = Counter(ours["classes"])
+    ours["configs"] = Counter(ours["configs"])
     if name in SUBSTITUTES:
         (keras_class, keras_config), (our_class, our_config), count = SUBSTITUTES[name]
         theirs["classes"].subtract({keras_class: count})
         theirs["classes"].update({our_class: count})
         theirs["classes"] = +theirs["classes"]
-        theirs["configs"].subtract({(keras_class, _canonical(keras_config)): count})
-        theirs["configs"].update({(our_class, _canonical(our_config)): count})
+        theirs["configs"].subtract({_signature_text(keras_class, keras_config): count})
+        theirs["configs"].update({_signature_text(our_class, our_config): count})
         assert min(theirs["configs"].values()) >= 0, "Keras has fewer of the substituted layers"
         theirs["configs"] = +theirs["configs"]
 
