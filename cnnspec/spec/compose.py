@@ -216,6 +216,7 @@ class _Composer:
                     )
                 imported_from[name] = ref
                 blocks[name] = block
+                doc.checked_blocks.add(name)  # the library passed its schema (see `load`)
                 _copy_locs(library, doc, ("blocks", name))
             for name, value in (library.data.get("vars") or {}).items():
                 own_vars = doc.data.setdefault("vars", {})
@@ -286,7 +287,15 @@ def merge_docs(base: SourceDoc, child: SourceDoc) -> SourceDoc:
                 del table[stale]
     locs.update(child.locs)
     key_locs.update(child.key_locs)
-    return SourceDoc(child.file, data, locs, key_locs, {**base.includes, **child.includes})
+    # A block both files define is merged from the two: the schema checks the result again.
+    both = set(_blocks_of(base)) & set(_blocks_of(child))
+    checked = (base.checked_blocks | child.checked_blocks) - both
+    return SourceDoc(child.file, data, locs, key_locs, {**base.includes, **child.includes}, checked)
+
+
+def _blocks_of(doc: SourceDoc) -> dict[str, Any]:
+    blocks = doc.data.get("blocks")
+    return blocks if isinstance(blocks, dict) else {}
 
 
 def parse_override(text: str) -> tuple[SpecPath, Any]:
@@ -398,6 +407,8 @@ def _apply_override(
             target[key] = value
         else:
             target = target[key]
+    if path[0] == "blocks":
+        doc.checked_blocks.difference_update(path[1:2] if len(path) > 1 else _blocks_of(doc))
     n = len(path)
     for table in (doc.locs, doc.key_locs):
         for stale in [p for p in table if p[:n] == path]:

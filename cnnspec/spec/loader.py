@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,9 @@ class SourceDoc:
     #: For a composed document: each included file (as in its locations) → where it is named,
     #: the ``extends``/``use`` entry's location and spec path in the file that includes it.
     includes: dict[str, tuple[Loc, str]] = field(default_factory=dict)
+    #: For a composed document: the names of blocks imported unchanged from block libraries
+    #: that passed the library schema, so the spec schema need not check them again.
+    checked_blocks: set[str] = field(default_factory=set)
 
     def loc(self, path: SpecPath) -> Loc | None:
         """The location of the value at ``path``, or of its nearest located ancestor."""
@@ -451,9 +455,45 @@ def _parse(text: str, file: str) -> _Builder:
         return _build(text, file, yaml.SafeLoader)
 
 
+#: Parsed documents of this process by (file name, text), most recent last: a zoo family and
+#: the block libraries every family uses are read once per variant by `cnnspec validate` over
+#: the whole zoo, and parsing is most of what reading costs. Bounded, because the language
+#: server parses every edit of a buffer.
+_PARSED: OrderedDict[tuple[str, str], SourceDoc] = OrderedDict()
+PARSE_CACHE_SIZE = 64
+
+
 def load_text(text: str, file: str = "<string>") -> SourceDoc:
-    """Parse spec text into a :class:`SourceDoc`; raise :class:`SpecError` on any problem."""
+    """Parse spec text into a :class:`SourceDoc`; raise :class:`SpecError` on any problem.
+
+    Each call returns a document of its own (composition changes documents in place); a text
+    parsed before in this process is copied instead of parsed again."""
     SOURCE_TEXTS[file] = text
+    cached = _PARSED.get((file, text))
+    if cached is not None:
+        _PARSED.move_to_end((file, text))
+        return _copy_doc(cached)
+    doc = _load_text(text, file)
+    _PARSED[(file, text)] = _copy_doc(doc)
+    if len(_PARSED) > PARSE_CACHE_SIZE:
+        _PARSED.popitem(last=False)
+    return doc
+
+
+def _copy_doc(doc: SourceDoc) -> SourceDoc:
+    return SourceDoc(doc.file, _copy_tree(doc.data), dict(doc.locs), dict(doc.key_locs))
+
+
+def _copy_tree(value: Any) -> Any:
+    """A copy of a loaded value: new mappings and lists, the same (immutable) scalars."""
+    if isinstance(value, dict):
+        return {k: _copy_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_tree(v) for v in value]
+    return value
+
+
+def _load_text(text: str, file: str) -> SourceDoc:
     try:
         builder = _parse(text, file)
     except yaml.MarkedYAMLError as exc:

@@ -183,6 +183,8 @@ class Resolver:
     def evaluate(self, value: Any, env: dict[str, Any], path: SpecPath) -> tuple[bool, Any]:
         """Substitute expressions in ``value`` (recursively); ``(ok, result)``. An expression
         that reads a poisoned name fails silently: its cause has been reported."""
+        if value is None or type(value) in _PLAIN_SCALARS or (type(value) is str and "${" not in value):
+            return True, value  # most parameters are written out: nothing to substitute
         try:
             return True, self._substitute(value, env)
         except Poisoned as exc:
@@ -1607,6 +1609,7 @@ class Resolver:
 
 
 MAX_VALUE_NODES = 10_000
+_PLAIN_SCALARS = (int, float, bool)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_VALUE_DEPTH = 100
 

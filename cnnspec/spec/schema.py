@@ -352,8 +352,13 @@ def _validator(kind: str) -> Any:
 def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = False) -> None:
     """Check a composed document against the schema, adding located diagnostics."""
     validator = _validator("library" if library else "spec")
+    data = doc.data
+    blocks = data.get("blocks")
+    if not library and doc.checked_blocks and isinstance(blocks, dict):
+        # Blocks imported unchanged from libraries passed the same schema when they were loaded.
+        data = {**data, "blocks": {k: v for k, v in blocks.items() if k not in doc.checked_blocks}}
     found = []
-    for error in validator.iter_errors(doc.data):
+    for error in validator.iter_errors(data):
         found.append(error)
         if len(found) >= MAX_DIAGNOSTICS:  # a hostile file can hold ~100,000 mistakes
             break
