@@ -3,6 +3,7 @@ and the console script is declared."""
 
 from __future__ import annotations
 
+import posixpath
 import subprocess
 import sys
 import tomllib
@@ -59,3 +60,9 @@ def test_wheel_contains_schema_and_templates(tmp_path):
     assert "cnnspec/layers/registry.py" in names
     zoo = sorted((ROOT / "cnnspec" / "zoo").rglob("*.yaml"))
     assert zoo and all(f"{path.relative_to(ROOT).as_posix()}" in names for path in zoo)
+    # each zoo file's `$schema` modeline, relative to where the wheel installs it, names a file of
+    # the wheel: editors check a packaged zoo spec against the packaged schema
+    for path in zoo:
+        target = path.read_text(encoding="utf-8").splitlines()[0].split("$schema=", 1)[1]
+        installed = posixpath.normpath(posixpath.join(path.parent.relative_to(ROOT).as_posix(), target))
+        assert installed in names, f"{path.name}: {target} → {installed}"

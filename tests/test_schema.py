@@ -64,8 +64,10 @@ def test_committed_block_library_schema_is_fresh():
 )
 def test_block_libraries_have_modeline_and_validate(path):
     assert path.read_text().splitlines()[0] == (
-        "# yaml-language-server: $schema=../../../schemas/cnnspec-blocks.schema.json"
+        "# yaml-language-server: $schema=../../schemas/cnnspec-blocks.schema.json"
     )
+    target = path.parent / "../../schemas/cnnspec-blocks.schema.json"  # cnnspec/schemas/ (packaged)
+    assert target.resolve() == ROOT / "schemas" / "cnnspec-blocks.schema.json"
     library = json.loads(schema_file("cnnspec-blocks.schema.json").read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(library)
     jsonschema.Draft202012Validator(library).validate(load_file(path).data)

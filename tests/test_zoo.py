@@ -19,6 +19,7 @@ from cnnspec.errors import SpecError
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.loader import load_file
 from cnnspec.spec.zoo import variants
+from tests.conftest import ROOT
 
 #: variant → (keras.applications function, parameters, default input shape): the figures of
 #: https://keras.io/api/applications/ that the parity test confirms against the built models.
@@ -80,7 +81,11 @@ def test_family_spec_is_short_and_declares_its_variants(path):
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines()
     assert len(lines) <= MAX_SPEC_LINES, "a family this long means the language is missing a feature"
-    assert lines[0] == "# yaml-language-server: $schema=../../schemas/cnnspec.schema.json"
+    # relative to the file, the modeline reaches the packaged schema: cnnspec/schemas/ (a link to
+    # schemas/ in the repository, the package cnnspec.schemas in a wheel; tests/test_packaging.py)
+    assert lines[0] == "# yaml-language-server: $schema=../schemas/cnnspec.schema.json"
+    target = path.parent / "../schemas/cnnspec.schema.json"
+    assert target.resolve() == ROOT / "schemas" / "cnnspec.schema.json"
     assert "keras/src/applications/" in text
     data = load_file(path).data
     assert data["family"] and data["variants"]
