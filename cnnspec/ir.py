@@ -55,6 +55,10 @@ class ModelIR:
     sections: dict[str, Any] = field(default_factory=dict)
     #: The structured tree this graph was lowered from (set by the resolver; not compared).
     tree: ModelTree | None = field(default=None, compare=False, repr=False)
+    #: Per-kind ``defaults:`` the resolver applied: the spec path of each layer item's kind
+    #: (``("model", 3, "batch_norm")``) → the parameters it took from them, as written there
+    #: (what ``resolved.yaml`` writes into the item; see ``CompiledSpec.resolved``).
+    defaulted: dict[SpecPath, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def node(self, name: str) -> Node:
         for node in self.nodes:

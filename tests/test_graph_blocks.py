@@ -5,6 +5,7 @@ the code emitter (what the generated code says, checked against the model by the
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from cnnspec.api import compile_spec, compile_text, generate_code
 from cnnspec.errors import SpecError
@@ -346,6 +347,33 @@ def test_inspect_json_shows_the_effective_values(runner, write_spec):
     rows = {row["name"]: row for row in json.loads(result.stdout)["layers"]}
     assert rows["b_1_batch_norm_2"]["config"]["momentum"] == 0.5
     assert rows["conv2d_1"]["config"]["padding"] == "same"
+
+
+def test_the_resolved_spec_writes_the_effective_values_into_each_item():
+    compiled = compile_(DEFAULTS)
+    resolved = compiled.resolved
+    model, body = resolved["model"], resolved["blocks"]["b"]["layers"]
+    assert model[0] == {"conv2d": {"filters": 4, "kernel_size": 3, "padding": "same"}}
+    assert model[1] == {"batch_norm": {"momentum": 0.9, "epsilon": 0.002}}
+    assert body[0] == {"batch_norm": {"momentum": "${m}", "epsilon": 0.002}}  # as the block wrote it
+    assert body[1]["batch_norm"] == {"epsilon": 0.01, "momentum": "${m}"}  # explicit kept
+    assert resolved["blocks"]["inner"]["layers"] == [{"batch_norm": {"momentum": 0.9, "epsilon": 0.002}}]
+    assert compiled.doc.data["model"][1] == "batch_norm", "the composed document itself is unchanged"
+    # without its `defaults:` sections, the resolved spec still builds exactly the same layers
+    for section in (resolved, resolved["blocks"]["b"]):
+        del section["defaults"]
+    again = compile_text(yaml.safe_dump(resolved, sort_keys=False), "resolved.yaml")
+    assert [(n.name, n.params) for n in again.ir.nodes] == [(n.name, n.params) for n in compiled.ir.nodes]
+
+
+def test_inspect_text_lists_the_defaults_it_applied(runner, write_spec):
+    from cnnspec.cli.app import app
+
+    result = runner.invoke(app, ["inspect", str(write_spec(HEAD + DEFAULTS))])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.stdout.splitlines() if x.startswith("per-kind defaults applied"))
+    assert "batch_norm momentum=0.5 (2 layers)" in line and "batch_norm momentum=0.9 (2 layers)" in line
+    assert 'conv2d padding="same" (1 layer)' in line and "epsilon=0.01" not in line  # written, not a default
 
 
 def test_defaults_are_checked_against_the_kind():

@@ -120,3 +120,12 @@ def test_a_finished_run_cannot_be_resumed(tmp_path, monkeypatch):
     (run / "metrics.json").write_text("{}")
     with pytest.raises(UsageError, match="has finished"):
         rundir.check_resumable(run, compile_text(SPEC, "tiny.yaml"), lock["spec_hash"])
+
+
+def test_resolved_yaml_shows_the_values_per_kind_defaults_give(tmp_path, monkeypatch):
+    defaults = "defaults: {dropout: {rate: 0.25}}\nmodel:\n  - dropout\n  - flatten"
+    text = SPEC.replace("model:\n  - flatten", defaults)
+    run, _ = _start(tmp_path, monkeypatch, text)
+    resolved = yaml.safe_load((run / "resolved.yaml").read_text())
+    assert resolved["model"][0] == {"dropout": {"rate": 0.25}}
+    assert resolved["defaults"] == {"dropout": {"rate": 0.25}}

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.analysis.report import summary
-from cnnspec.errors import Diagnostic
+from cnnspec.errors import Diagnostic, SpecPath
 from cnnspec.ir import ModelIR
+from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.search import SearchSpace
 
@@ -48,8 +49,13 @@ class CompiledSpec:
 
     @property
     def resolved(self) -> dict[str, Any]:
-        """The fully composed spec (extends, use and --set applied) as plain data."""
-        return self.doc.data
+        """The fully composed spec (extends, use and --set applied) as plain data, with the
+        parameters each layer item takes from per-kind ``defaults:`` written into the item, so
+        a run's ``resolved.yaml`` shows the effective values (the ``defaults:`` sections stay, for
+        where they came from). Items of blocks no call reached are left as written."""
+        if not self.ir.defaulted:
+            return self.doc.data
+        return with_defaults(self.doc.data, self.ir.defaulted)
 
     def spec_hash(self) -> str:
         """SHA-256 of the composed spec; equal specs give equal hashes."""
@@ -58,3 +64,46 @@ class CompiledSpec:
 
     def summary(self) -> dict[str, Any]:
         return summary(self.ir)
+
+
+def with_defaults(data: dict[str, Any], defaulted: dict[SpecPath, dict[str, Any]]) -> dict[str, Any]:
+    """A copy of ``data`` where each layer item at a path of ``defaulted`` (the path of its kind
+    key) also writes the parameters it took from ``defaults:``: after those it wrote itself; a
+    one-value item (``- dropout: 0.2``) becomes a mapping with the kind's main parameter."""
+    out = _copy(data)
+    for path, params in defaulted.items():
+        parent: Any = out
+        for key in path[:-2]:
+            try:
+                parent = parent[key]
+            except (KeyError, IndexError, TypeError):
+                parent = None
+                break
+        kind = REGISTRY.get(path[-1]) if isinstance(path[-1], str) else None
+        if not isinstance(parent, (dict, list)) or kind is None or len(path) < 2:
+            continue
+        try:
+            item = parent[path[-2]]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if item == path[-1]:  # a bare `- batch_norm`
+            item = parent[path[-2]] = {path[-1]: None}
+        if not isinstance(item, dict) or path[-1] not in item:
+            continue
+        body = item[path[-1]]
+        if body is None:
+            body = {}
+        elif not isinstance(body, dict):
+            if kind.main is None:
+                continue
+            body = {kind.main: body}
+        item[path[-1]] = {**body, **{p: v for p, v in params.items() if p not in body}}
+    return out
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,8 @@ from cnnspec.cli.common import (
     stdout,
 )
 from cnnspec.cli.render import OutputFormat, safe
+from cnnspec.errors import format_path
+from cnnspec.ir import ModelIR
 
 
 def summary_table(summary: dict[str, Any], title: str) -> Table:
@@ -78,3 +81,20 @@ def inspect(
         typer.echo(json.dumps(summary, indent=2))
         return
     print_summary(summary, f"{compiled.name} ({safe(Path(file))})")
+    applied = defaults_applied(compiled.ir)
+    if applied:
+        stdout().print("per-kind defaults applied: " + "; ".join(applied), highlight=False, soft_wrap=True)
+
+
+def defaults_applied(ir: ModelIR) -> list[str]:
+    """``kind param=value (N layers)`` for each effective value the spec's or a block's
+    ``defaults:`` gave the layers that did not write that parameter."""
+    by_path = {format_path(path): params for path, params in ir.defaulted.items()}
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for node in ir.nodes:
+        for param in by_path.get(node.path, ()):
+            counts[(node.kind, param, json.dumps(node.params.get(param)))] += 1
+    return [
+        f"{kind} {param}={safe(value)} ({n} layer{'s' if n != 1 else ''})"
+        for (kind, param, value), n in sorted(counts.items())
+    ]

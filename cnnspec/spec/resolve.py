@@ -159,6 +159,7 @@ class Resolver:
         self.vars_env: dict[str, Any] = {}
         self.tree = ModelTree()
         self.record = TreeRecorder(self.tree)
+        self.defaulted: dict[SpecPath, dict[str, Any]] = {}  # see ModelIR.defaulted
 
     # -- diagnostics helpers ---------------------------------------------------------------
     def loc(self, path: SpecPath) -> Loc | None:
@@ -254,6 +255,7 @@ class Resolver:
             outputs=tuple(outputs),
             augmentation=augmentation,
             sections={k: self.data[k] for k in ("data", "training", "runtime") if k in self.data},
+            defaulted=self.defaulted,
         )
         ir.tree = self.finish_tree(ir)
         return ir
@@ -835,6 +837,8 @@ class Resolver:
         full = {**kind.defaults(), **{p: value for p, (value, _) in preset.items()}, **params}
         # The tree keeps what the defaults set as if written here, so the emitted code says it.
         written = {**{p: text for p, (_, text) in preset.items()}, **raw} if preset else raw
+        if preset:
+            self.defaulted[path] = {p: text for p, (_, text) in preset.items()}
         return self.emit(kind, full, inputs, scope, path, item_id, ok, located, raw=written)
 
     def emit(
