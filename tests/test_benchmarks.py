@@ -150,3 +150,11 @@ def test_graphs(tmp_path: Path) -> None:
     assert flat["parameters"] == blocks["parameters"] > 0
     assert blocks["spec_lines"] < flat["spec_lines"] and blocks["code_lines"] < flat["code_lines"]
     assert data["unet"]["code_lines"] > 0
+
+
+def test_zoo_validate(tmp_path: Path) -> None:
+    data = run_bench("bench_zoo_validate.py", tmp_path, "--repeats", "1", "--no-baseline")
+    assert positive(data["cold"]["wall"]["validate_zoo"]) and positive(data["cold"]["cpu"]["validate_tiny"])
+    assert data["cold"]["ratio"] is None
+    assert data["passes"]["variants"] == data["cold"]["variants"] >= 32
+    assert set(data["passes"]["passes"]) >= {"load", "check_schema", "resolve"}

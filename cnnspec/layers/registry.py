@@ -144,12 +144,18 @@ class LayerKind:
     has no default for them or a different one."""
 
     param_index: dict[str, Param] = field(init=False, repr=False, compare=False)
+    #: The names of the parameters without a default (computed once: the resolver asks per layer).
+    required_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    default_values: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "param_index", {p.name: p for p in self.params})
+        object.__setattr__(self, "required_names", tuple(p.name for p in self.params if p.required))
+        object.__setattr__(self, "default_values", {p.name: p.default for p in self.params if not p.required})
 
     def defaults(self) -> dict[str, Any]:
-        return {p.name: p.default for p in self.params if not p.required}
+        """The optional parameters' defaults (a new dict each call)."""
+        return dict(self.default_values)
 
     def keras_args(self, params: Params) -> dict[str, Any]:
         """Keyword arguments of the Keras constructor (without ``name``), canonical values."""

@@ -807,7 +807,7 @@ class Resolver:
         # A misspelt required parameter is one mistake: its unknown-parameter error says it.
         # Per-kind defaults in force here (spec, then block); a parameter written wins.
         preset = {p: v for p, v in scope.defaults.get(kind.name, {}).items() if p not in raw}
-        missing = [p.name for p in kind.params if p.required and p.name not in raw and p.name not in preset]
+        missing = [name for name in kind.required_names if name not in raw and name not in preset]
         meant = misspelt(raw, kind.param_index, missing)
         missing = [name for name in missing if name not in meant]
         for name in missing:
@@ -834,7 +834,7 @@ class Resolver:
                 hint="merge them first with add, concat or multiply",
             )
             ok = False
-        full = {**kind.defaults(), **{p: value for p, (value, _) in preset.items()}, **params}
+        full = {**kind.default_values, **{p: value for p, (value, _) in preset.items()}, **params}
         # The tree keeps what the defaults set as if written here, so the emitted code says it.
         written = {**{p: text for p, (_, text) in preset.items()}, **raw} if preset else raw
         if preset:
