@@ -10,6 +10,8 @@
 
 ``--pythonpath DIR`` runs the cnnspec processes against another checkout's ``cnnspec`` package
 (``git archive REV cnnspec schemas templates | tar -x -C DIR``) with this venv, for before/after.
+The children may write bytecode (``PYTHONDONTWRITEBYTECODE`` is dropped) and a warm-up process
+runs first: a cold start of an installed package reads ``.pyc`` files, it does not compile.
 
 Run by hand:
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -78,6 +81,7 @@ def cold(names: list[str], repeats: int, baseline: bool, pythonpath: str | None)
         variants = {"validate_zoo": validate_zoo, "validate_tiny": validate_tiny}
         if baseline:
             variants["import_tensorflow"] = import_tf
+        validate_zoo()  # warm-up: writes cnnspec's bytecode, as installing a wheel does
         samples = alternate(variants, repeats)
     samples.setdefault("import_tensorflow", [])
     wall = {k: summary([w for w, _ in v]) for k, v in samples.items()}
@@ -134,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         "--no-baseline", action="store_true", help="skip the `import tensorflow` processes (smoke tests)"
     )
     args = parser.parse_args(argv)
+    # A cold process of an installed cnnspec reads compiled bytecode (pip writes it at install
+    # time); with PYTHONDONTWRITEBYTECODE every child would compile cnnspec's sources again.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     from cnnspec.spec.zoo import variants
 
     names = list(variants())

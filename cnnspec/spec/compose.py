@@ -200,6 +200,7 @@ class _Composer:
         for index, ref in enumerate(uses):
             target, _ = self.include(doc, ref, ("use", index), base_dir, "use")
             library = self.load(target, library=True)
+            taken: set[str] = set()
             for name, block in (library.data.get("blocks") or {}).items():
                 if name in own_blocks:
                     continue  # the spec's own definition shadows the library's
@@ -217,7 +218,8 @@ class _Composer:
                 imported_from[name] = ref
                 blocks[name] = block
                 doc.checked_blocks.add(name)  # the library passed its schema (see `load`)
-                _copy_locs(library, doc, ("blocks", name))
+                taken.add(name)
+            _copy_block_locs(library, doc, taken)
             for name, value in (library.data.get("vars") or {}).items():
                 own_vars = doc.data.setdefault("vars", {})
                 if name not in own_vars:  # (not `is value`: true, null and small ints are shared)
@@ -252,6 +254,16 @@ def _is_file(path: Path) -> bool:
 def _shown(ref: str) -> str:
     """A file reference for messages, shortened when hostile (a 200,000-character name)."""
     return repr(ref) if len(ref) <= 100 else repr(ref[:60] + "…") + f" ({len(ref):,} characters)"
+
+
+def _copy_block_locs(source: SourceDoc, target: SourceDoc, names: set[str]) -> None:
+    """The locations of ``blocks.NAME…`` for each of ``names``, in one pass over each table."""
+    if not names:
+        return
+    for table_src, table_dst in ((source.locs, target.locs), (source.key_locs, target.key_locs)):
+        for path, loc in table_src.items():
+            if len(path) > 1 and path[0] == "blocks" and path[1] in names:
+                table_dst[path] = loc
 
 
 def _copy_locs(source: SourceDoc, target: SourceDoc, prefix: SpecPath) -> None:

@@ -144,14 +144,16 @@ def apply_variant(doc: SourceDoc, variant: str | None, loc: Loc | None = None, p
     own = doc.data.get("vars")
     if not isinstance(own, dict):
         return  # the schema reports a `vars` that is not a mapping
-    for name, value in overrides.items():
-        own[name] = value
-        source = ("variants", variant, "vars", name)
-        for table_src in (doc.locs, doc.key_locs):
-            stale = [p for p in table_src if p[:2] == ("vars", name)]
-            for p in stale:
-                del table_src[p]
-            for p, where in list(table_src.items()):
-                if p[:4] == source:
-                    table_src[("vars", name, *p[4:])] = where
+    own.update(overrides)
+    # Each overridden var is now located where the variants table wrote it (one pass per table).
+    for table_src in (doc.locs, doc.key_locs):
+        stale = [p for p in table_src if len(p) > 1 and p[0] == "vars" and p[1] in overrides]
+        for p in stale:
+            del table_src[p]
+        moved = {
+            ("vars", *p[3:]): where
+            for p, where in table_src.items()
+            if len(p) > 3 and p[0] == "variants" and p[1] == variant and p[2] == "vars" and p[3] in overrides
+        }
+        table_src.update(moved)
     doc.data["name"] = variant
