@@ -72,6 +72,8 @@ class DataConfig:
     rescale: float | str | None = "auto"
     shuffle_buffer: int | None = None
     limit: int | None = None
+    classes: tuple[str | int, ...] | None = None  # data.classes: subset and order of the labels
+    per_class: int | None = None  # data.per_class: at most this many training images per class
 
     def describe(self) -> dict[str, Any]:
         """The source as JSON-ready data (for lock.json)."""
@@ -84,6 +86,10 @@ class DataConfig:
             out["image_size"] = list(self.image_size)
         if self.color_mode is not None:
             out["color_mode"] = self.color_mode
+        if self.classes is not None:
+            out["classes_selected"] = list(self.classes)
+        if self.per_class is not None:
+            out["per_class"] = self.per_class
         return out
 
 
@@ -385,6 +391,8 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         rescale=rescale,
         shuffle_buffer=reader.number(("data", "shuffle_buffer"), None, integer=True, minimum=1),
         limit=reader.number(("data", "limit"), None, integer=True, minimum=1),
+        classes=tuple(classes) if (classes := reader.value(("data", "classes"), None)) else None,
+        per_class=reader.number(("data", "per_class"), None, integer=True, minimum=1),
     )
 
 
