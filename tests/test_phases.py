@@ -140,3 +140,38 @@ def test_interrupted_at_a_phase_boundary_resumes_into_the_next_phase(tmp_path):
     assert result.resumed_from == 2
     assert [row["phase"] for row in result.history] == [1, 1, 2, 2]
     assert np.allclose([row["learning_rate"] for row in result.history], [0.01, 0.01, 0.001, 0.001])
+
+
+def test_generated_script_trains_the_phases_on_the_same_data(tmp_path):
+    """`codegen --script` of a phased spec with data subsets: the script freezes, recompiles
+    and continues its epochs as `cnnspec train` does, on the same classes and images."""
+    import subprocess
+    import sys
+
+    from cnnspec.api import compile_spec
+    from cnnspec.backends.python_emitter import generate_code
+    from cnnspec.training.trainer import train
+    from tests.conftest import FIXTURES
+
+    spec = FIXTURES / "codegen" / "frozen.yaml"
+    compiled = compile_spec(spec)
+    script = tmp_path / "train.py"
+    script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path / "script")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    ours = train(compiled, out=tmp_path / "cnnspec")
+    theirs = json.loads((tmp_path / "script" / "metrics.json").read_text())
+    assert theirs["class_names"] == ours.metrics["class_names"] == ["5", "6", "7", "8", "9"]
+    rates = [row["learning_rate"] for row in ours.history]
+    assert np.allclose(rates, [0.05, 0.05, 0.01, 5e-4])  # each phase's optimizer
+    boundaries = [line for line in run.stdout.splitlines() if line.startswith("phase ")]
+    assert boundaries == ["phase 1/3: epochs 1-2", "phase 2/3: epochs 3-3", "phase 3/3: epochs 4-4"]
+    assert theirs["epochs"] == ours.metrics["epochs_run"] == 4
+    support = [theirs["classification_report"][name]["support"] for name in theirs["class_names"]]
+    assert support == [ours.metrics["per_class"][name]["support"] for name in theirs["class_names"]]
