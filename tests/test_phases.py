@@ -98,6 +98,11 @@ def test_phases_freeze_recompile_and_continue_the_history(tmp_path):
         (3, 4, []),
     ]
     assert result.metrics["epochs_run"] == 4
+    from cnnspec.reporting.html import write_report
+
+    page = write_report(tmp_path / "run").read_text(encoding="utf-8")
+    assert "Dashed lines mark where a phase begins" in page
+    assert "phase 1: epochs 1–2, 2 layer(s) frozen" in page and "phase 2: epochs 3–4, 0 layer(s)" in page
 
 
 def test_sigkill_mid_phase_then_resume(tmp_path, runner):
