@@ -4,13 +4,17 @@ patterns, ``training.phases`` settings, and what ``cnnspec inspect`` shows of th
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from cnnspec.analysis.settings import training_config
-from cnnspec.api import compile_text
+from cnnspec.api import compile_spec, compile_text
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
+from tests.conftest import ROOT
+from tests.test_no_tensorflow import PROBE
 
 HEAD = """\
 cnnspec: 1
@@ -174,3 +178,26 @@ def test_a_phase_with_zero_epochs_is_a_located_error():
 def test_epochs_beside_phases_is_an_error():
     (error,) = errors_of("training:\n  epochs: 5\n  phases:\n    - {epochs: 1}\n")
     assert error.path == "training.epochs" and "sum of the phases" in error.hint
+
+
+EXAMPLE = ROOT / "examples" / "transfer"
+
+
+def test_the_transfer_example_freezes_the_body_then_trains_everything():
+    config = training_config(compile_spec(EXAMPLE / "finetune.yaml"))
+    compiled = compile_spec(EXAMPLE / "finetune.yaml")
+    body = [n.name for n in compiled.ir.nodes if n.group[:1] == ("body",) and n.counts.params]
+    assert body and list(config.phases[0].frozen) == body and config.phases[1].frozen == ()
+    assert config.data.classes == (5, 6, 7, 8, 9) and config.data.per_class == 10
+    assert [p.optimizer.learning_rate for p in config.phases] == [0.01, 0.001]
+    pretrain = compile_spec(EXAMPLE / "pretrain.yaml")
+    shared = [n.name for n in pretrain.ir.nodes if n.counts.params]
+    assert set(body) < set(shared)  # the body's layers have the pretrained run's names: they load
+
+
+def test_inspect_of_a_phased_spec_does_not_import_tensorflow():
+    args = ["inspect", "--format", "json", str(EXAMPLE / "finetune.yaml")]
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY="
+    assert json.loads(out.stdout[: out.stdout.rindex("HEAVY=")])["frozen_params"] > 0
