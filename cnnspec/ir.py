@@ -39,6 +39,14 @@ class Node:
     path: str = ""
     group: tuple[str, ...] = ()
     input_shapes: tuple[Shape, ...] = ()
+    #: ``False``: the item's ``trainable: false`` (or an enclosing item's) freezes this layer.
+    trainable: bool = True
+
+    @property
+    def frozen_params(self) -> int:
+        """Parameters that training leaves fixed: a frozen layer's trainable ones (its
+        non-trainable ones, e.g. batch norm statistics, are not counted as frozen)."""
+        return 0 if self.trainable else self.counts.trainable
 
 
 @dataclass

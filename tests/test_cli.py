@@ -92,6 +92,7 @@ def test_inspect_json_document(runner):
         "total_params",
         "trainable_params",
         "non_trainable_params",
+        "frozen_params",
         "macs",
         "layers",
     }
@@ -99,6 +100,7 @@ def test_inspect_json_document(runner):
     assert summary["output_shape"] == [None, 10]
     assert summary["total_params"] == 687_242
     assert summary["trainable_params"] + summary["non_trainable_params"] == 687_242
+    assert summary["frozen_params"] == 0  # nothing is frozen
     assert sum(layer["params"] for layer in summary["layers"]) == 687_242
     first = summary["layers"][0]
     assert {"name", "kind", "output_shape", "params", "macs"} <= set(first)

@@ -63,7 +63,14 @@ class CompiledSpec:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def summary(self) -> dict[str, Any]:
-        return summary(self.ir)
+        """The inspect document; frozen layers are those frozen when training starts
+        (``trainable: false``, then ``training.freeze``/``unfreeze`` and the first phase's)."""
+        training = self.training
+        if not any(key in training for key in ("freeze", "unfreeze", "phases")):
+            return summary(self.ir)
+        from cnnspec.analysis.settings import training_config
+
+        return summary(self.ir, training_config(self).phases[0].frozen)
 
 
 def with_defaults(data: dict[str, Any], defaulted: dict[SpecPath, dict[str, Any]]) -> dict[str, Any]:

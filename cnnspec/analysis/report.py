@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from cnnspec.errors import Diagnostics, Loc, format_path
@@ -25,17 +26,23 @@ def shape_text(shape: list[int | None] | None) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
-def summary(ir: ModelIR) -> dict[str, Any]:
-    """The ``inspect --format json`` document."""
+def summary(ir: ModelIR, frozen: Iterable[str] | None = None) -> dict[str, Any]:
+    """The ``inspect --format json`` document.
+
+    ``frozen``: the layers frozen when training starts (default: those ``trainable: false``
+    freezes). Their weights count as frozen and, as Keras counts them, non-trainable."""
+    frozen_names = {n.name for n in ir.nodes if not n.trainable} if frozen is None else set(frozen)
     totals = ir.totals
+    frozen_total = sum(n.counts.trainable for n in ir.nodes if n.name in frozen_names)
     outputs = [batched(s) for s in ir.output_shapes]
     return {
         "name": ir.name,
         "input_shape": batched(ir.input_shape),
         "output_shape": outputs[0] if len(outputs) == 1 else outputs,
         "total_params": totals.params,
-        "trainable_params": totals.trainable,
-        "non_trainable_params": totals.non_trainable,
+        "trainable_params": totals.trainable - frozen_total,
+        "non_trainable_params": totals.non_trainable + frozen_total,
+        "frozen_params": frozen_total,
         "macs": totals.macs,
         "layers": [
             {
@@ -45,7 +52,8 @@ def summary(ir: ModelIR) -> dict[str, Any]:
                 "inputs": list(node.inputs),
                 "output_shape": batched(node.shape),
                 "params": node.counts.params,
-                "trainable_params": node.counts.trainable,
+                "trainable_params": 0 if node.name in frozen_names else node.counts.trainable,
+                "frozen_params": node.counts.trainable if node.name in frozen_names else 0,
                 "macs": node.counts.macs,
                 "line": node.loc.line if node.loc else None,
                 # The effective parameters: written, per-kind `defaults:`, then the kind's own.

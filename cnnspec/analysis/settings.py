@@ -72,6 +72,8 @@ class DataConfig:
     rescale: float | str | None = "auto"
     shuffle_buffer: int | None = None
     limit: int | None = None
+    classes: tuple[str | int, ...] | None = None  # data.classes: subset and order of the labels
+    per_class: int | None = None  # data.per_class: at most this many training images per class
 
     def describe(self) -> dict[str, Any]:
         """The source as JSON-ready data (for lock.json)."""
@@ -84,6 +86,10 @@ class DataConfig:
             out["image_size"] = list(self.image_size)
         if self.color_mode is not None:
             out["color_mode"] = self.color_mode
+        if self.classes is not None:
+            out["classes_selected"] = list(self.classes)
+        if self.per_class is not None:
+            out["per_class"] = self.per_class
         return out
 
 
@@ -133,6 +139,31 @@ class CallbackConfig:
 
 
 @dataclass(frozen=True)
+class PhaseConfig:
+    """One stage of training: its epochs, the layers frozen during it, its optimizer.
+
+    A run without ``training.phases`` has one phase (``training.epochs``, the item flags and
+    ``training.freeze``/``unfreeze``)."""
+
+    epochs: int
+    frozen: tuple[str, ...] = ()  # layer names, in model order
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig("adam", DEFAULT_LEARNING_RATE))
+    first_epoch: int = 0  # the number of epochs before this phase
+
+    def describe(self) -> dict[str, Any]:
+        """The phase as JSON-ready data (lock.json, history)."""
+        rate = self.optimizer.learning_rate
+        return {
+            "epochs": self.epochs,
+            "first_epoch": self.first_epoch + 1,
+            "last_epoch": self.first_epoch + self.epochs,
+            "frozen": list(self.frozen),
+            "optimizer": self.optimizer.name,
+            "learning_rate": rate if isinstance(rate, float) else {rate.kind: rate.settings},
+        }
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything ``cnnspec train`` needs besides the model: typed, defaulted, checked."""
 
@@ -155,6 +186,17 @@ class TrainConfig:
     intra_op_threads: int = 0
     inter_op_threads: int = 0
     output_units: int = 0
+    #: The training stages in order (one when the spec has no ``training.phases``).
+    phases: tuple[PhaseConfig, ...] = ()
+    #: Whether the spec wrote ``training.phases`` (lock.json and reports mark the boundaries).
+    phased: bool = False
+
+    def phase_at(self, epoch: int) -> int:
+        """The index of the phase that trains epoch ``epoch`` (0-based); the last one past the end."""
+        for index, phase in enumerate(self.phases):
+            if epoch < phase.first_epoch + phase.epochs:
+                return index
+        return max(0, len(self.phases) - 1)
 
     @property
     def binary(self) -> bool:
@@ -349,6 +391,8 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         rescale=rescale,
         shuffle_buffer=reader.number(("data", "shuffle_buffer"), None, integer=True, minimum=1),
         limit=reader.number(("data", "limit"), None, integer=True, minimum=1),
+        classes=tuple(classes) if (classes := reader.value(("data", "classes"), None)) else None,
+        per_class=reader.number(("data", "per_class"), None, integer=True, minimum=1),
     )
 
 
@@ -382,9 +426,10 @@ def _schedule(reader: _Reader, value: dict[str, Any], path: SpecPath) -> Schedul
     return Schedule(kind, settings, warmup)
 
 
-def _optimizer(reader: _Reader) -> OptimizerConfig:
-    path: SpecPath = ("training", "optimizer")
-    name, settings = _name_and_settings(reader.value(path, "adam"))
+def _optimizer(
+    reader: _Reader, path: SpecPath = ("training", "optimizer"), default: Any = "adam"
+) -> OptimizerConfig:
+    name, settings = _name_and_settings(reader.value(path, default))
     lr_value = settings.pop("learning_rate", DEFAULT_LEARNING_RATE)
     learning_rate: float | Schedule
     if isinstance(lr_value, dict):
@@ -485,6 +530,62 @@ def _callbacks(reader: _Reader, config: TrainConfig, validation: bool) -> tuple[
     return tuple(out)
 
 
+def _learning_rate(reader: _Reader, value: Any, path: SpecPath) -> float | Schedule | None:
+    """A ``learning_rate`` value: a number > 0 or a schedule (``None`` after a reported error)."""
+    if isinstance(value, dict):
+        return _schedule(reader, value, path)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    reader.error(f"expected a learning rate > 0; received {value!r}", path)
+    return None
+
+
+def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig) -> tuple[PhaseConfig, ...]:
+    """``training.phases`` (or the one implicit phase), with the layers each one freezes."""
+    from dataclasses import replace
+
+    from cnnspec.analysis import freezing
+
+    ir = compiled.ir
+    patterns = freezing.Patterns(ir)
+    frozen = freezing.apply(
+        freezing.initially_frozen(ir),
+        patterns,
+        reader.value(("training", "freeze"), []) or [],
+        reader.value(("training", "unfreeze"), []) or [],
+        ("training",),
+        reader.error,
+    )
+    raw = reader.value(("training", "phases"), None)
+    epochs = reader.number(("training", "epochs"), DEFAULT_EPOCHS, integer=True, minimum=1)
+    if not raw:
+        return (PhaseConfig(epochs, tuple(freezing.ordered(ir, frozen)), optimizer, 0),)
+    if "epochs" in (compiled.doc.data.get("training") or {}):
+        reader.error(
+            "expected the epochs in each phase; received training.epochs beside training.phases",
+            ("training", "epochs"),
+            "remove training.epochs: the run trains the sum of the phases' epochs",
+            key=True,
+        )
+    phases: list[PhaseConfig] = []
+    first = 0
+    for index, item in enumerate(raw):
+        path: SpecPath = ("training", "phases", index)
+        count = reader.number((*path, "epochs"), 1, integer=True, minimum=1)
+        frozen = freezing.apply(
+            frozen, patterns, item.get("freeze") or [], item.get("unfreeze") or [], path, reader.error
+        )
+        if "optimizer" in item:
+            optimizer = _optimizer(reader, (*path, "optimizer"))
+        if "learning_rate" in item:
+            rate = _learning_rate(reader, item["learning_rate"], (*path, "learning_rate"))
+            if rate is not None:
+                optimizer = replace(optimizer, learning_rate=rate)
+        phases.append(PhaseConfig(count, tuple(freezing.ordered(ir, frozen)), optimizer, first))
+        first += count
+    return tuple(phases)
+
+
 def _class_weight(reader: _Reader) -> str | dict[str, float] | None:
     value = reader.value(("training", "class_weight"), None)
     if value is None or value == "balanced":
@@ -538,12 +639,16 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
     seed = reader.number(("training", "seed"), None, integer=True, minimum=0, maximum=2**32 - 1)
     runtime_jit = reader.value(("runtime", "jit_compile"), False)
     strategy, startup_timeout = _distribute(reader)
+    optimizer = _optimizer(reader)
+    phases = _phases(reader, compiled, optimizer)
     config = TrainConfig(
         data=data,
-        epochs=reader.number(("training", "epochs"), DEFAULT_EPOCHS, integer=True, minimum=1),
+        epochs=sum(phase.epochs for phase in phases),
+        phases=phases,
+        phased=bool(reader.value(("training", "phases"), None)),
         batch_size=reader.number(("training", "batch_size"), DEFAULT_BATCH_SIZE, integer=True, minimum=1),
         steps_per_epoch=reader.number(("training", "steps_per_epoch"), None, integer=True, minimum=1),
-        optimizer=_optimizer(reader),
+        optimizer=optimizer,
         loss=loss,
         metrics=_metrics(reader, binary),
         class_weight=_class_weight(reader),

@@ -199,6 +199,7 @@ _SCRIPT_NODES: tuple[type, ...] = (
     ast.DictComp,
     ast.GeneratorExp,
     ast.comprehension,
+    ast.Break,  # a phased run ends when early stopping ends a phase
 )
 
 
@@ -463,6 +464,16 @@ class FakeModel:
     outputs: Any
     name: Any
 
+    def attribute(self, name: str) -> Any:
+        if name == "get_layer":  # model.get_layer(name).trainable = False (trainable: false)
+            return GetLayer()
+        raise CheckError(f"generated code uses the model's {name!r}")
+
+
+@dataclass(frozen=True)
+class GetLayer:
+    """``model.get_layer``: the only method of a model the generated model code calls."""
+
 
 @dataclass
 class FakeSequential:
@@ -517,6 +528,8 @@ class Interpreter:
         self.stack: list[str] = []
         self.globals: dict[str, Any] = {}
         self.augmenting = False
+        #: Layers the code freezes after building the model (``….trainable = False``).
+        self.frozen: set[str] = set()
         for statement in tree.body:
             if isinstance(statement, ast.FunctionDef):
                 self.globals[statement.name] = _Function(statement)
@@ -642,6 +655,12 @@ class Interpreter:
                 assert isinstance(name, ast.Name)
                 local[name.id] = item
             return
+        if isinstance(target, ast.Attribute) and target.attr == "trainable" and value is False:
+            layer = self.expr(target.value, local)
+            if not isinstance(layer, FakeLayer):
+                raise CheckError("`.trainable` set on something other than a layer", self.where())
+            self.frozen.add(layer.name)
+            return
         raise CheckError("assignment to something other than a name", self.where())
 
     def where(self) -> str:
@@ -682,6 +701,11 @@ class Interpreter:
             if len(args) != 2 or set(kwargs) - {"name"}:
                 raise CheckError("keras.Model(inputs, outputs, name=…) expected", self.where())
             return FakeModel(args[0], args[1], kwargs.get("name"))
+        if isinstance(func, GetLayer):
+            found = [r.layer for r in self.records if r.layer.name == (args[0] if len(args) == 1 else None)]
+            if len(found) != 1 or kwargs:
+                raise CheckError(f"model.get_layer({args!r}) names no layer of the model", self.where())
+            return found[0]
         if func == "Sequential":
             if len(args) != 1 or set(kwargs) - {"name"}:
                 raise CheckError("keras.Sequential([...], name=…) expected", self.where())
@@ -775,6 +799,11 @@ def verify_model(tree: ast.Module, ir: ModelIR) -> None:
     missing = [name for name in interp.nodes if name not in interp.seen]
     if missing:
         raise CheckError(f"layers of the IR that the code never builds: {missing[:5]}", "build_model")
+    frozen = {node.name for node in ir.nodes if not node.trainable}
+    if interp.frozen != frozen:
+        raise CheckError(
+            f"the code freezes {sorted(interp.frozen)}; the IR freezes {sorted(frozen)}", "build_model"
+        )
     _check_dead(interp)
     _verify_augmentation(interp, ir)
 

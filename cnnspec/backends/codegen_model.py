@@ -773,7 +773,9 @@ def drop_unused(body: list[Stmt]) -> list[Stmt]:
         statements[:] = [
             s
             for s in statements
-            if not (s.kind == "assign" and ", " not in s.target and s.target not in loads)
+            if not (
+                s.kind == "assign" and ", " not in s.target and "." not in s.target and s.target not in loads
+            )
         ]
         for stmt in statements:
             if stmt.kind in ("layer", "call") and stmt.target:

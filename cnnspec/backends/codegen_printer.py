@@ -430,8 +430,38 @@ class TreePrinter(CodeWriter):
             refs.append(ast.Name(tensor.var, ast.Load()))
         result = refs[0] if len(refs) == 1 else ast.List(refs, ast.Load())
         out.append(_model_return(inputs_var, result, self.ir))
+        self.freeze_statements(fn, out)
         doc = _build_model_doc(self.ir)
         return Function("build_model", None, None, [], None, doc, "", drop_unused(merge_ifs(out)))
+
+    def freeze_statements(self, fn: FuncState, out: list[Stmt]) -> None:
+        """``trainable: false``: the model is made, then its frozen layers are named in one
+        constant and frozen in a loop (readable, and the same whatever loops and block
+        functions made the layers): ``return keras.Model(…)`` becomes
+        ``model = keras.Model(…)``, the loop, ``return model``."""
+        frozen = [node.name for node in self.ir.nodes if not node.trainable]
+        if not frozen:
+            return
+        taken = set(self.module_names) | {c.name for c in self.constants} | set(self.functions)
+        constant = _first_free(["FROZEN_LAYERS", "FROZEN_LAYER_NAMES"], taken)
+        names = ast.List([ast.Constant(name) for name in frozen], ast.Load())
+        self.constants.append(
+            Constant(
+                constant,
+                names,
+                "the layers of items with `trainable: false`: training leaves their weights as they are",
+            )
+        )
+        model, layer = fn.allocate("model"), fn.allocate("layer_name")
+        made = out.pop()
+        assert made.value is not None
+        out.append(Stmt("assign", target=model, value=made.value))
+        freeze = Stmt("assign", target=f"{model}.get_layer({layer}).trainable", value=ast.Constant(False))
+        loop = Stmt(
+            "for", value=ast.Name(constant, ast.Load()), body=[freeze], frame=LoopFrame(layer), text="in"
+        )
+        out.append(loop)
+        out.append(Stmt("return", value=ast.Name(model, ast.Load())))
 
     # -- names -----------------------------------------------------------------------------
     def name_ref(self, ctx: Ctx, elems: list[tuple[str, Inst]]) -> NameRef:

@@ -22,7 +22,7 @@ from cnnspec.errors import SpecError
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings import CallbackConfig, Schedule, TrainConfig
+    from cnnspec.analysis.settings import CallbackConfig, OptimizerConfig, Schedule, TrainConfig
 
 OPTIMIZER_CLASSES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
 OPTIMIZER_KEYS = {
@@ -123,8 +123,10 @@ def learning_rate_node(value: float | Schedule) -> tuple[ast.expr, bool]:
     return inner, False
 
 
-def optimizer_node(config: TrainConfig) -> tuple[ast.expr, bool]:
-    spec = config.optimizer
+def optimizer_node(config: TrainConfig, spec: OptimizerConfig | None = None) -> tuple[ast.expr, bool]:
+    """The optimizer's constructor call (``spec``: a phase's; default ``training.optimizer``)
+    and whether it uses the warm-up schedule class."""
+    spec = spec or config.optimizer
     rate, warmup = learning_rate_node(spec.learning_rate)
     kwargs: dict[str, Any] = {"learning_rate": rate}
     for key in OPTIMIZER_KEYS[spec.name]:
@@ -274,7 +276,19 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
             code="codegen-script",
         )
     test_split = data.test_split if data.test_split is not None else 0.2
+    # phases: training.phases, or a training.freeze/unfreeze the model code does not do itself
+    phased = config.phased or any(k in spec.training for k in ("freeze", "unfreeze"))
+    phases = []
+    for phase in config.phases if phased else ():
+        node, phase_warmup = optimizer_node(config, phase.optimizer)
+        warmup = warmup or phase_warmup
+        phases.append(
+            {"epochs": phase.epochs, "frozen": py_literal(list(phase.frozen)), "optimizer": unparse(node)}
+        )
     return {
+        "phases": phases,
+        "data_classes": py_literal(list(data.classes)) if data.classes is not None else "None",
+        "per_class": py_literal(data.per_class),
         "adapt_layers": py_literal(tuple(adapted_layers(ir))),
         "seed": py_literal(config.seed),
         "kind": data.kind,

@@ -8,6 +8,7 @@ generated code and saved models line up with ``cnnspec inspect``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.ir import ModelIR, Node
@@ -49,6 +50,8 @@ def make_layer(node: Node, *, float32: bool = False) -> keras.layers.Layer:
     kwargs = {k: _materialize(v, factories) for k, v in kind.keras_args(node.params).items()}
     if float32:
         kwargs["dtype"] = "float32"
+    if not node.trainable:  # `trainable: false` (a frozen BatchNormalization runs in inference mode)
+        kwargs["trainable"] = False
     return layer_class(name=node.name, **kwargs)
 
 
@@ -70,6 +73,15 @@ def build_model(ir: ModelIR) -> keras.Model:
         tensors[node.name] = layer(args if many else args[0])
     outputs = [tensors[name] for name in ir.outputs]
     return keras.Model(inputs, outputs[0] if len(outputs) == 1 else outputs, name=ir.name)
+
+
+def set_frozen(model: keras.Model, frozen: Iterable[str]) -> None:
+    """Freeze exactly the named layers of ``model`` and unfreeze the others (a phase's state;
+    the model must be compiled again for it to take effect in training)."""
+    names = set(frozen)
+    for layer in model.layers:
+        if layer.weights:
+            layer.trainable = layer.name not in names
 
 
 def build_augmentation(ir: ModelIR) -> keras.Sequential | None:

@@ -225,6 +225,8 @@ def constant_lines(constant: Any) -> dict[str, str]:
             value = f"{unparse(call.func)}(\n{INDENT}{', '.join(args)}\n)"
         else:
             value = f"{unparse(call.func)}(\n" + "".join(f"{INDENT}{a},\n" for a in args) + ")"
+    if len(line) > LINE_LENGTH and isinstance(constant.value, ast.List):  # FROZEN_LAYERS
+        value = list_source([unparse(item) for item in constant.value.elts], "", f"{constant.name} = ")
     return {"name": constant.name, "value": value, "comment": comment, "above": above}
 
 
@@ -350,7 +352,9 @@ def statements(body: list[Stmt], depth: int) -> list[dict[str, Any]]:
             line["value"] = unparse(stmt.value)
         elif stmt.kind == "for":
             assert stmt.frame is not None and stmt.value is not None
-            line.update(var=stmt.frame.var, iter=f"range({unparse(stmt.value)})")
+            # text "in": a loop over the value itself (a list of names), else over range(value)
+            over = unparse(stmt.value) if stmt.text == "in" else f"range({unparse(stmt.value)})"
+            line.update(var=stmt.frame.var, iter=over)
         elif stmt.kind == "if":
             assert stmt.value is not None
             line["test"] = unparse(stmt.value)

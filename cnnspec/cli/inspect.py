@@ -33,21 +33,22 @@ def summary_table(summary: dict[str, Any], title: str) -> Table:
     table.add_column("kind")
     table.add_column("output shape", justify="right")
     table.add_column("params", justify="right")
+    frozen = bool(summary.get("frozen_params"))
+    if frozen:  # only a model with frozen layers gets the column
+        table.add_column("frozen", justify="right")
     table.add_column("MACs", justify="right")
     group = ""
+    blank = [""] * (5 if frozen else 4)
     for row in summary["layers"]:
         if row["group"] != group:
             group = row["group"]
             if group:
-                table.add_row(f"[bold cyan]{group}[/bold cyan]", "", "", "", "")
+                table.add_row(f"[bold cyan]{group}[/bold cyan]", *blank)
         indent = "  " * (row["group"].count("/") + 1) if row["group"] else ""
-        table.add_row(
-            indent + row["name"],
-            row["kind"],
-            shape_text(row["output_shape"]),
-            f"{row['params']:,}",
-            human_count(row["macs"]) if row["macs"] else "",
-        )
+        cells = [indent + row["name"], row["kind"], shape_text(row["output_shape"]), f"{row['params']:,}"]
+        if frozen:
+            cells.append(f"{row['frozen_params']:,}" if row["frozen_params"] else "")
+        table.add_row(*cells, human_count(row["macs"]) if row["macs"] else "")
     return table
 
 
@@ -57,7 +58,9 @@ def print_summary(summary: dict[str, Any], title: str) -> None:
     console.print(
         f"input {shape_text(summary['input_shape'])} → output {shape_text(summary['output_shape'])}  "
         f"total params [bold]{summary['total_params']:,}[/bold] "
-        f"(trainable {summary['trainable_params']:,}, non-trainable {summary['non_trainable_params']:,}), "
+        f"(trainable {summary['trainable_params']:,}, non-trainable {summary['non_trainable_params']:,}"
+        + (f", of which frozen {summary['frozen_params']:,}" if summary.get("frozen_params") else "")
+        + "), "
         f"MACs {human_count(summary['macs'])}",
         highlight=False,
     )

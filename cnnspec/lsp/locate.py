@@ -66,7 +66,7 @@ def kind_of(doc: SourceDoc, item: SpecPath) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
-        keys = [k for k in value if k not in ("id", "inputs", "when")]
+        keys = [k for k in value if k not in ("id", "inputs", "when", "trainable")]
         return keys[0] if len(keys) == 1 else None
     return None
 

@@ -208,6 +208,24 @@ def _history_uri(run: Run, notes: list[str]) -> str | None:
     return _file_uri(path) if path.is_file() else None
 
 
+def _phases(lock: dict[str, Any]) -> list[str]:
+    """One line per phase of a ``training.phases`` run (lock.json), for the curves' caption;
+    empty for a run of one phase."""
+    phases = lock.get("phases") or []
+    if len(phases) < 2:
+        return []
+    lines = []
+    for index, phase in enumerate(phases, start=1):
+        rate = phase.get("learning_rate")
+        rate_text = f"{rate:g}" if isinstance(rate, (int, float)) else "a schedule"
+        frozen = len(phase.get("frozen") or [])
+        lines.append(
+            f"phase {index}: epochs {phase.get('first_epoch')}–{phase.get('last_epoch')}, "
+            f"{frozen} layer(s) frozen, {phase.get('optimizer')} at learning rate {rate_text}"
+        )
+    return lines
+
+
 def _confusion_uri(run: Run, notes: list[str]) -> str | None:
     assert run.run_dir is not None
     path = run.run_dir / "confusion_matrix.png"
@@ -360,6 +378,7 @@ def report_context(run: Run, model: Any = None, test: Any = None) -> dict[str, A
         "meta": _meta(run),
         "cards": _cards(metrics, total_params),
         "history_png": _history_uri(run, notes),
+        "phases": _phases(run.lock or {}),
         "report_rows": _report_rows(metrics),
         "test_images": metrics.get("test_images", ""),
         "confusion_png": _confusion_uri(run, notes) if metrics else None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +52,7 @@ from cnnspec.spec.loader import SourceDoc
 
 # fullmatch, not match: "$" would accept a trailing newline ("c\n").
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-ITEM_EXTRAS = ("id", "inputs", "when")
+ITEM_EXTRAS = ("id", "inputs", "when", "trainable")
 COMBINATORS = ("residual", "parallel", "repeat")
 MAX_NODES = 20_000
 MAX_REPEAT = 10_000
@@ -160,6 +160,8 @@ class Resolver:
         self.tree = ModelTree()
         self.record = TreeRecorder(self.tree)
         self.defaulted: dict[SpecPath, dict[str, Any]] = {}  # see ModelIR.defaulted
+        #: ``trainable`` flags of the items being walked, innermost last.
+        self.trainable: list[bool] = []
 
     # -- diagnostics helpers ---------------------------------------------------------------
     def loc(self, path: SpecPath) -> Loc | None:
@@ -545,56 +547,90 @@ class Resolver:
         if inputs != [current] and inputs:
             env = self.layer_env(scope.env, self.shapes.get(inputs[0]))
 
-        kpath = (*path, kind_key)
-        if kind_key in COMBINATORS:
-            if len(inputs) != 1:
+        trainable = self.item_trainable(extras, path, env)
+        if trainable is POISONED:
+            return self.unknown_item(extras, scope)
+        with self.trainable_scope(trainable):
+            kpath = (*path, kind_key)
+            if kind_key in COMBINATORS:
+                if len(inputs) != 1:
+                    self.error(
+                        f"`{kind_key}` takes one input; received {len(inputs)}",
+                        (*path, "inputs"),
+                        code="inputs",
+                        hint="merge them first, or make the part a block with several `inputs`",
+                    )
+                    return self.unknown_item(extras, scope)
+                handler = {"residual": self.residual, "parallel": self.parallel, "repeat": self.repeat}
+                element = self.record.container(self.tree_element(kind_key, body, kpath, inputs[0]))
+                result = handler[kind_key](body, kpath, scope, inputs[0], item_id, env)
+                self.record.close(element, result)
+            elif kind_key in REGISTRY:
+                result = self.layer(REGISTRY[kind_key], body, kpath, scope, inputs, item_id, env)
+            elif kind_key in self.blocks:
+                declared = self.block_inputs(kind_key)
+                wanted = len(declared) if declared else 1
+                if len(inputs) != wanted:
+                    names = ", ".join(declared) if declared else "one tensor"
+                    given = "the previous layer only" if "inputs" not in extras else f"{len(inputs)}"
+                    self.error(
+                        f"block `{kind_key}` takes {wanted} input{'s' if wanted != 1 else ''} ({names}); "
+                        f"received {given}",
+                        (*path, "inputs") if "inputs" in extras else kpath,
+                        code="inputs",
+                        hint=f"write inputs: [{', '.join(declared or ('a',))}] with ids of earlier layers"
+                        if declared
+                        else f"declare the block's inputs (blocks: {kind_key}: inputs: [a, b]) "
+                        "to pass several",
+                    )
+                    return self.unknown_item(extras, scope)
+                where = self.loc(kpath)
+                call = BlockCall(kind_key, entry=inputs[0], path=kpath, loc=where, inputs=tuple(inputs))
+                element = self.record.container(call)
+                result = self.call_block(kind_key, body, kpath, scope, inputs, item_id, env)
+                self.record.close(element, result)
+            else:
+                choices = [*REGISTRY, *COMBINATORS, *self.blocks]
                 self.error(
-                    f"`{kind_key}` takes one input; received {len(inputs)}",
-                    (*path, "inputs"),
-                    code="inputs",
-                    hint="merge them first, or make the part a block with several `inputs`",
+                    f"unknown layer kind {kind_key!r}",
+                    kpath,
+                    key=True,
+                    code="unknown-kind",
+                    hint=did_you_mean(kind_key, choices) or "run `cnnspec schema --kinds` to list the kinds",
                 )
-                return self.unknown_item(extras, scope)
-            handler = {"residual": self.residual, "parallel": self.parallel, "repeat": self.repeat}
-            element = self.record.container(self.tree_element(kind_key, body, kpath, inputs[0]))
-            result = handler[kind_key](body, kpath, scope, inputs[0], item_id, env)
-            self.record.close(element, result)
-        elif kind_key in REGISTRY:
-            result = self.layer(REGISTRY[kind_key], body, kpath, scope, inputs, item_id, env)
-        elif kind_key in self.blocks:
-            declared = self.block_inputs(kind_key)
-            wanted = len(declared) if declared else 1
-            if len(inputs) != wanted:
-                names = ", ".join(declared) if declared else "one tensor"
-                given = "the previous layer only" if "inputs" not in extras else f"{len(inputs)}"
-                self.error(
-                    f"block `{kind_key}` takes {wanted} input{'s' if wanted != 1 else ''} ({names}); "
-                    f"received {given}",
-                    (*path, "inputs") if "inputs" in extras else kpath,
-                    code="inputs",
-                    hint=f"write inputs: [{', '.join(declared or ('a',))}] with ids of earlier layers"
-                    if declared
-                    else f"declare the block's inputs (blocks: {kind_key}: inputs: [a, b]) to pass several",
-                )
-                return self.unknown_item(extras, scope)
-            element = self.record.container(
-                BlockCall(kind_key, entry=inputs[0], path=kpath, loc=self.loc(kpath), inputs=tuple(inputs))
-            )
-            result = self.call_block(kind_key, body, kpath, scope, inputs, item_id, env)
-            self.record.close(element, result)
-        else:
-            choices = [*REGISTRY, *COMBINATORS, *self.blocks]
-            self.error(
-                f"unknown layer kind {kind_key!r}",
-                kpath,
-                key=True,
-                code="unknown-kind",
-                hint=did_you_mean(kind_key, choices) or "run `cnnspec schema --kinds` to list the kinds",
-            )
-            result = UNKNOWN
+                result = UNKNOWN
         if item_id is not None:
             scope.ids[item_id] = result
         return result
+
+    def item_trainable(self, extras: dict[str, Any], path: SpecPath, env: dict[str, Any]) -> Any:
+        """The item's ``trainable`` flag: ``True``/``False``, ``None`` when absent (the
+        enclosing item decides), ``POISONED`` after an error (reported)."""
+        if "trainable" not in extras:
+            return None
+        ok, value = self.evaluate(extras["trainable"], env, (*path, "trainable"))
+        if not ok:
+            return POISONED
+        if not isinstance(value, bool):
+            self.error(
+                f"expected true or false; received {value!r}",
+                (*path, "trainable"),
+                hint="trainable: false keeps the weights of this item's layers fixed in training",
+            )
+            return POISONED
+        return value
+
+    @contextlib.contextmanager
+    def trainable_scope(self, trainable: bool | None) -> Iterator[None]:
+        """Layers emitted inside take ``trainable`` (the innermost item that sets it wins)."""
+        if trainable is None:
+            yield
+            return
+        self.trainable.append(trainable)
+        try:
+            yield
+        finally:
+            self.trainable.pop()
 
     def named_inputs(
         self, block: str, refs: dict[str, Any], path: SpecPath, scope: Scope, env: dict[str, Any]
@@ -905,6 +941,7 @@ class Resolver:
             path=format_path(path),
             group=scope.group,
             input_shapes=tuple(s for s in input_shapes if s is not None),
+            trainable=self.trainable[-1] if self.trainable else True,
         )
         self.nodes.append(node)
         self.record.layer(node, raw, role, path)

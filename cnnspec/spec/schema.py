@@ -141,6 +141,11 @@ def _layer_item_schema() -> dict[str, Any]:
             ],
         },
         "when": {"anyOf": [{"type": "boolean"}, {"$ref": "#/$defs/expression"}]},
+        "trainable": {
+            "anyOf": [{"type": "boolean"}, {"$ref": "#/$defs/expression"}],
+            "description": "false: training leaves the weights of this item's layers as they are "
+            "(a frozen batch norm uses its moving statistics)",
+        },
     }
     return {
         "anyOf": [

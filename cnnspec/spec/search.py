@@ -362,7 +362,7 @@ def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None
         return None
     item_path = ids[head]
     item = _at(data, item_path)
-    kind_name = next((k for k in item if k not in ("id", "inputs", "when")), None)
+    kind_name = next((k for k in item if k not in ("id", "inputs", "when", "trainable")), None)
     if len(path) != 2 or not isinstance(path[1], str) or kind_name is None:
         error(f"expected {head}.PARAM: a parameter of the layer with id {head!r}")
         return None
@@ -430,7 +430,8 @@ def _layer_path(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None:
         error(f"expected an index below {count} in {path[0]}; received {path[1]}")
         return None
     item = items[path[1]]
-    kinds = [k for k in item if k not in ("id", "inputs", "when")] if isinstance(item, dict) else [item]
+    extras = ("id", "inputs", "when", "trainable")
+    kinds = [k for k in item if k not in extras] if isinstance(item, dict) else [item]
     if path[2] not in kinds:
         error(
             f"{format_path(path[:2])} is a {kinds[0] if kinds else 'layer'}, not {path[2]!r}",

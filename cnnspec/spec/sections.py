@@ -141,6 +141,17 @@ DATA_SCHEMA = _obj(
         },
         "shuffle_buffer": _int(1, description="tf.data shuffle buffer (default: the whole training set)"),
         "limit": _int(1, description="use at most this many images of each split (quick trials)"),
+        "classes": {
+            "type": "array",
+            "items": {"anyOf": [{"type": "string", "minLength": 1}, {"type": "integer", "minimum": 0}]},
+            "minItems": 1,
+            "uniqueItems": True,
+            "description": "keep only these classes (names or label indices), in this order: "
+            "their labels become 0, 1, … and their names are kept",
+        },
+        "per_class": _int(
+            1, description="at most this many training images per class (stratified, the same for a seed)"
+        ),
     },
     description="the training data",
 )
@@ -281,8 +292,34 @@ CALLBACK_SCHEMA = {
     ],
     "description": "a callback: name, or {name: {settings}}",
 }
+_PATTERNS = {
+    "type": "array",
+    "items": STR,
+    "description": "layer ids, block-instance or hierarchical names (stage3.block2), or globs over "
+    "layer names (conv4_*)",
+}
+PHASE_SCHEMA = _obj(
+    {
+        "epochs": _int(1, 100_000, "the epochs of this phase"),
+        "freeze": {**_PATTERNS, "description": "layers to freeze from this phase on (then unfreeze applies)"},
+        "unfreeze": {**_PATTERNS, "description": "layers to train again from this phase on"},
+        "optimizer": {**OPTIMIZER_SCHEMA, "description": "this phase's optimizer (default: the previous)"},
+        "learning_rate": {**_LR, "description": "this phase's learning rate (default: the optimizer's)"},
+    },
+    ("epochs",),
+    "one stage of training: its epochs, what is frozen, its optimizer",
+)
 TRAINING_SCHEMA = _obj(
     {
+        "freeze": {**_PATTERNS, "description": "layers whose weights training leaves as they are"},
+        "unfreeze": {**_PATTERNS, "description": "layers to train even if frozen (applied after freeze)"},
+        "phases": {
+            "type": "array",
+            "items": PHASE_SCHEMA,
+            "minItems": 1,
+            "description": "fine-tuning stages, run in order; freezing carries over from one phase to "
+            "the next, the model is recompiled with a fresh optimizer each time",
+        },
         "epochs": _int(1, 100_000, "default 10"),
         "batch_size": _int(1, 1_000_000, "default 32"),
         "steps_per_epoch": _int(1, description="batches per epoch (default: one pass over the training set)"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnnspec.analysis.settings import MetricConfig, Schedule, TrainConfig
+from cnnspec.analysis.settings import MetricConfig, OptimizerConfig, Schedule, TrainConfig
 from cnnspec.training.runtime import import_keras
 
 _warmup_class: Any = None
@@ -93,7 +93,9 @@ _OPTIMIZER_KEYS = {
 }
 
 
-def optimizer(config: TrainConfig, total_steps: int) -> Any:
+def optimizer(config: TrainConfig, total_steps: int, spec: OptimizerConfig | None = None) -> Any:
+    """A fresh optimizer (``spec``: a phase's settings, default ``training.optimizer``;
+    ``total_steps``: the steps a schedule spans)."""
     keras = import_keras()
     classes = {
         "adam": keras.optimizers.Adam,
@@ -101,7 +103,7 @@ def optimizer(config: TrainConfig, total_steps: int) -> Any:
         "sgd": keras.optimizers.SGD,
         "rmsprop": keras.optimizers.RMSprop,
     }
-    spec = config.optimizer
+    spec = spec or config.optimizer
     kwargs: dict[str, Any] = {k: spec.settings[k] for k in _OPTIMIZER_KEYS[spec.name] if k in spec.settings}
     if "weight_decay" in spec.settings:
         kwargs["weight_decay"] = float(spec.settings["weight_decay"])

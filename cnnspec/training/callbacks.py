@@ -184,6 +184,8 @@ class Recorder(keras.callbacks.Callback):
         self.epoch_lr: float | None = None
         self.session_epochs = 0
         self.session_seconds = 0.0
+        #: The phase being trained (1-based; 0: the run has no ``training.phases``).
+        self.phase = 0
 
     def learning_rate(self) -> float | None:
         try:
@@ -233,6 +235,8 @@ class Recorder(keras.callbacks.Callback):
         if self.epoch_lr is not None:
             row["learning_rate"] = self.epoch_lr
         row["seconds"] = round(seconds, 4)
+        if self.phase:
+            row["phase"] = self.phase
         self.history.append(row)
         self.session_epochs += 1
         self.session_seconds += seconds

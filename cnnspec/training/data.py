@@ -31,6 +31,7 @@ from cnnspec.analysis.settings import (
 )
 from cnnspec.errors import SpecError, SpecPath, format_path
 from cnnspec.fileio import sha256_file
+from cnnspec.training import subsets
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -336,7 +337,12 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
     if len(y_train) == 0 or len(y_test) == 0:
         which = "training" if len(y_train) == 0 else "test"
         raise _error(f"expected at least one {which} image; the source has none", compiled)
+    if data.classes is not None:
+        x_train, y_train, x_test, y_test, names = _classes(
+            x_train, y_train, x_test, y_test, names, data.classes, compiled
+        )
     x_train, y_train, x_val, y_val = _split(x_train, y_train, data.validation_split, seed)
+    x_train, y_train = subsets.per_class(x_train, y_train, data.per_class, seed)
     x_train, y_train = _limit(x_train, y_train, data.limit, seed)
     x_val, y_val = _limit(x_val, y_val, data.limit, seed)
     x_test, y_test = _limit(x_test, y_test, data.limit, seed)
@@ -347,6 +353,27 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
     dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source)
     check_fit(dataset, compiled, config)
     return dataset
+
+
+def _classes(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    names: list[str],
+    wanted: tuple[str | int, ...],
+    compiled: CompiledSpec,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """``data.classes``: the listed classes only, relabelled in the listed order, names kept."""
+    count = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
+    names = names if len(names) >= count else [str(i) for i in range(count)]
+    try:
+        labels = subsets.class_indices(wanted, names, count)
+    except subsets.UnknownClass as exc:
+        raise _error(exc.message, compiled, ("data", "classes", exc.index), exc.hint) from None
+    x_train, y_train = subsets.select(x_train, y_train, labels)
+    x_test, y_test = subsets.select(x_test, y_test, labels)
+    return x_train, y_train, x_test, y_test, [names[label] for label in labels]
 
 
 def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> None:

@@ -38,6 +38,12 @@ def plot_history(history: Mapping[str, Sequence[float]], target: Path, title: st
             axes.plot(epochs, history[key], marker="o", markersize=3, label=f"training {key}")
         if f"val_{key}" in history:
             axes.plot(epochs, history[f"val_{key}"], marker="o", markersize=3, label=f"validation {key}")
+        for boundary, phase in _phase_starts(epochs, history.get("phase")):
+            axes.axvline(boundary, color="grey", linestyle="--", linewidth=1)
+            axes.annotate(
+                f"phase {phase}", (boundary, 1.0), xycoords=("data", "axes fraction"),
+                xytext=(3, -12), textcoords="offset points", fontsize=8, color="dimgrey",
+            )  # fmt: skip
         axes.set_title(label)
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.5" on short runs
@@ -48,6 +54,18 @@ def plot_history(history: Mapping[str, Sequence[float]], target: Path, title: st
         figure.suptitle(title)
     figure.tight_layout()
     return write_atomic(target, _png(figure))
+
+
+def _phase_starts(epochs: Sequence[float], phases: Sequence[float] | None) -> list[tuple[float, int]]:
+    """Where each phase after the first starts (half an epoch before its first epoch), and its
+    number: the dashed lines between the phases of a ``training.phases`` run."""
+    if not phases:
+        return []
+    starts = []
+    for index in range(1, min(len(epochs), len(phases))):
+        if phases[index] != phases[index - 1]:
+            starts.append((float(epochs[index]) - 0.5, int(phases[index])))
+    return starts
 
 
 def plot_confusion_matrix(

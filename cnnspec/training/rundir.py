@@ -226,6 +226,8 @@ def _start(
             "dtype": str(dataset.x_train.dtype),
             "classes": dataset.class_names,
         },
+        # every phase with the layers it freezes (one phase for a run without training.phases)
+        "phases": [phase.describe() for phase in config.phases],
         "versions": versions(),
         "machine": machine(),
     }

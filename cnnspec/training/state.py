@@ -21,6 +21,7 @@ import math
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,11 +277,18 @@ class TrainingState:
                 return f"{name} is damaged (checksum mismatch)"
         return None
 
-    def restore(self, model: Any, notes: list[str]) -> tuple[Snapshot, dict[str, list[np.ndarray]]] | None:
+    def restore(
+        self,
+        model: Any,
+        notes: list[str],
+        prepare: Callable[[Snapshot], None] | None = None,
+    ) -> tuple[Snapshot, dict[str, list[np.ndarray]]] | None:
         """Load the newest usable snapshot into ``model`` (optimizer included).
 
         Returns the snapshot and its arrays, ``None`` when there is no state at all, and
-        raises :class:`UsageError` when snapshots exist but none can be loaded.
+        raises :class:`UsageError` when snapshots exist but none can be loaded. ``prepare``
+        sets the model up for a snapshot before it is loaded (a phased run: the frozen layers
+        and the optimizer of the phase that wrote it, so the optimizer's variables match).
         """
         snapshots = self.snapshots(notes)
         if not snapshots:
@@ -294,12 +302,14 @@ class TrainingState:
             if unfinished:  # a first snapshot that was never finished: the run starts over
                 notes.append(f"ignored {len(unfinished)} file(s) of a snapshot that was never finished")
             return None
-        if model.optimizer is not None and not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
         for snapshot in snapshots:
             problem = self.verify(snapshot)
             if problem is None:
                 try:
+                    if prepare is not None:
+                        prepare(snapshot)
+                    if model.optimizer is not None and not model.optimizer.built:
+                        model.optimizer.build(model.trainable_variables)
                     model.load_weights(str(snapshot.weights))
                     arrays = self._arrays(snapshot)
                 except Exception as exc:  # h5py/Keras raise many types for damaged files

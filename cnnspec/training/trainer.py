@@ -280,7 +280,13 @@ def _run(
     write_report: Callable[..., Path] | None = None,
     extra_callbacks: Sequence[Any] = (),
 ) -> TrainResult:
-    from cnnspec.backends.keras_builder import adapt_layers, adapted_layers, build_augmentation, build_model
+    from cnnspec.backends.keras_builder import (
+        adapt_layers,
+        adapted_layers,
+        build_augmentation,
+        build_model,
+        set_frozen,
+    )
     from cnnspec.training import builders
     from cnnspec.training.callbacks import InterruptCheck, Recorder, spec_callbacks, write_history
     from cnnspec.training.data import class_weights, rescale_factor
@@ -299,15 +305,23 @@ def _run(
     )
     dist = dist or Distribution()
 
-    def compiled_model(jit: bool) -> Any:
+    def configure(model: Any, index: int, jit: bool) -> None:
+        """Freeze the layers of phase ``index`` and compile with its fresh optimizer: Keras
+        only sees a change of ``trainable`` when the model is compiled again."""
+        phase = config.phases[index]
+        set_frozen(model, phase.frozen)
         with dist.scope():  # variables (model, optimizer, metrics) live on the strategy's devices
-            built = build_model(compiled.ir)
-            built.compile(
-                optimizer=builders.optimizer(config, steps * config.epochs),
+            model.compile(
+                optimizer=builders.optimizer(config, steps * phase.epochs, phase.optimizer),
                 loss=builders.loss(config),
                 metrics=builders.metrics(config),
                 jit_compile=jit,
             )
+
+    def compiled_model(jit: bool) -> Any:
+        with dist.scope():
+            built = build_model(compiled.ir)
+        configure(built, 0, jit)
         return prepare_model(built, dist)
 
     jit = _decide_jit(compiled_model, config, dataset, settings, seed, dist, lock, run_dir, notes)
@@ -329,9 +343,18 @@ def _run(
 
     state = TrainingState(run_dir)
     restored = None
+    phase_index = 0  # the phase the model is set up for
+
+    def prepare(snapshot: Any) -> None:  # a snapshot holds the optimizer of the phase that wrote it
+        nonlocal phase_index
+        wrote = config.phase_at(max(snapshot.epoch - 1, 0))
+        if wrote != phase_index:
+            configure(model, wrote, jit)
+            phase_index = wrote
+
     if resuming:  # (a non-chief worker reads the chief's state: the run folder must be shared)
         with dist.scope():
-            restored = TrainingState(restore_from or run_dir).restore(model, notes)
+            restored = TrainingState(restore_from or run_dir).restore(model, notes, prepare)
     if restored is None:  # a resumed run restores the adapted statistics with the weights
         adapt_layers(
             model, adapted_layers(compiled.ir), make_dataset(dataset.x_train, dataset.y_train, settings)
@@ -369,17 +392,34 @@ def _run(
     else:
         try:
             with GATE.deferred():
-                model.fit(
-                    train_ds,
-                    validation_data=val_ds,
-                    epochs=config.epochs,
-                    initial_epoch=initial_epoch,
-                    steps_per_epoch=config.steps_per_epoch,
-                    class_weight=class_weights(config, dataset),
-                    callbacks=callbacks,
-                    shuffle=False,  # the pipeline shuffles, seeded
-                    verbose=0,
-                )
+                start = initial_epoch
+                for index, phase in enumerate(config.phases):
+                    end = phase.first_epoch + phase.epochs
+                    if start >= end:
+                        continue
+                    if index != phase_index:
+                        configure(model, index, jit)
+                        phase_index = index
+                    if start == phase.first_epoch and index > 0:
+                        recorder.resumed = None  # a phase starts its callbacks afresh, as Keras does
+                    if config.phased:
+                        recorder.phase = index + 1
+                        display.message(_phase_line(config, index))
+                    model.fit(
+                        train_ds,
+                        validation_data=val_ds,
+                        epochs=end,
+                        initial_epoch=start,
+                        steps_per_epoch=config.steps_per_epoch,
+                        class_weight=class_weights(config, dataset),
+                        callbacks=callbacks,
+                        shuffle=False,  # the pipeline shuffles, seeded
+                        verbose=0,
+                    )
+                    recorder.resumed = None  # restored once, at the start of the first fit
+                    start = len(recorder.history)
+                    if start < end:  # early stopping (or terminate_on_nan) ends the whole run
+                        break
         except KeyboardInterrupt:
             recorder.interrupted = True
             progress.stop()
@@ -400,6 +440,18 @@ def _run(
         compiled, config, dataset, settings, model, run_dir, history, state, display, notes, stopped_early,
         snapshot.epoch if snapshot else None, recorder, dist, write_report,
     )  # fmt: skip
+
+
+def _phase_line(config: TrainConfig, index: int) -> str:
+    """``phase 2/2: epochs 4–6, 3 layers frozen, adam at 0.0001``."""
+    phase = config.phases[index]
+    rate = phase.optimizer.learning_rate
+    rate_text = f"{rate:g}" if isinstance(rate, float) else rate.kind
+    frozen = f"{len(phase.frozen)} layer(s) frozen" if phase.frozen else "nothing frozen"
+    return (
+        f"phase {index + 1}/{len(config.phases)}: epochs {phase.first_epoch + 1}–"
+        f"{phase.first_epoch + phase.epochs}, {frozen}, {phase.optimizer.name} at {rate_text}"
+    )
 
 
 def _decide_jit(

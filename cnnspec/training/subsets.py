@@ -1,0 +1,71 @@
+"""``data.classes`` and ``data.per_class``: the subsets few-shot fine-tuning needs (NumPy only).
+
+``data.classes`` keeps the listed classes, in the listed order: their labels become 0, 1, …
+and their names are kept (a class is named as the source names it, or given by its label
+index). ``data.per_class: N`` keeps at most N training images of each class, a seeded random
+choice in the original order, so the same seed gives the same images. Both apply to every
+source alike, after it is loaded (the generated training script does the same).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import did_you_mean
+
+
+class UnknownClass(ValueError):
+    """An entry of ``data.classes`` the source does not have (``index``: its position)."""
+
+    def __init__(self, index: int, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.message = message
+        self.hint = hint
+
+
+def class_indices(wanted: Sequence[Any], names: Sequence[str], n_classes: int) -> list[int]:
+    """The source's label of each entry of ``data.classes``: a class name, or a label index.
+
+    A string that is no name but a number (``"7"``) is read as an index, as YAML users write
+    both."""
+    out: list[int] = []
+    for position, entry in enumerate(wanted):
+        text = str(entry)
+        if isinstance(entry, str) and entry in names:
+            out.append(list(names).index(entry))
+        elif text.isdigit() and int(text) < n_classes and not isinstance(entry, bool):
+            out.append(int(text))
+        else:
+            known = list(names) or [str(i) for i in range(n_classes)]
+            raise UnknownClass(
+                position,
+                f"expected a class of the data; received {entry!r}",
+                did_you_mean(text, known)
+                or f"the data's classes: {', '.join(known[:20])}{' …' if len(known) > 20 else ''}",
+            )
+    return out
+
+
+def select(x: np.ndarray, y: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The images whose label is in ``labels``, relabelled by position in ``labels``."""
+    mapping = np.full(max(int(y.max(initial=0)), *labels) + 1, -1, dtype="int64")
+    mapping[list(labels)] = np.arange(len(labels))
+    keep = mapping[y] >= 0
+    return x[keep], mapping[y[keep]]
+
+
+def per_class(x: np.ndarray, y: np.ndarray, count: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``count`` images of each class: a seeded, stratified choice in the original order."""
+    if count is None:
+        return x, y
+    rng = np.random.default_rng(seed)
+    keep: list[np.ndarray] = []
+    for label in np.unique(y):
+        where = np.flatnonzero(y == label)
+        keep.append(where if len(where) <= count else rng.choice(where, count, replace=False))
+    order = np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype="int64")
+    return x[order], y[order]

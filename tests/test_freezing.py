@@ -1,0 +1,203 @@
+"""Freezing, statically (no TensorFlow): the ``trainable: false`` item flag, freeze/unfreeze
+patterns, ``training.phases`` settings, and what ``cnnspec inspect`` shows of them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cnnspec.analysis.settings import training_config
+from cnnspec.api import compile_spec, compile_text
+from cnnspec.cli.app import app
+from cnnspec.errors import SpecError
+from tests.conftest import ROOT
+from tests.test_no_tensorflow import PROBE
+
+HEAD = """\
+cnnspec: 1
+name: frozen
+input: {shape: [8, 8, 1]}
+blocks:
+  unit:
+    params: {f: int}
+    layers:
+      - conv2d: {filters: "${f}", kernel_size: 3, padding: same}
+        id: c
+      - batch_norm
+"""
+MODEL = """\
+model:
+  - unit: {f: 4}
+    id: stem
+  - repeat: {times: 2, layers: [unit: {f: 6}]}
+    id: body
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+    id: head
+"""
+LINES = len((HEAD + MODEL).splitlines())  # the line before a training section
+STEM = ["stem_c", "stem_batch_norm_1"]
+BODY = ["body_unit_1_c", "body_unit_1_batch_norm_1", "body_unit_2_c", "body_unit_2_batch_norm_1"]
+
+
+def compiled_with(model: str = MODEL, training: str = ""):
+    return compile_text(HEAD + model + training, "spec.yaml")
+
+
+def frozen_names(compiled) -> list[str]:
+    return [node.name for node in compiled.ir.nodes if not node.trainable]
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("  - unit: {f: 4}\n    id: stem\n", STEM),  # a block call
+        ("  - repeat: {times: 2, layers: [unit: {f: 6}]}\n    id: body\n", BODY),  # a repeat
+        ("  - dense: {units: 10, activation: softmax}\n    id: head\n", ["head"]),  # a layer
+    ],
+    ids=["block-call", "repeat", "layer"],
+)
+def test_trainable_false_freezes_every_layer_the_item_makes(item, expected):
+    flagged = MODEL.replace(item, item + "    trainable: false\n")
+    assert flagged != MODEL
+    assert frozen_names(compiled_with(flagged)) == expected
+    assert frozen_names(compiled_with()) == []
+
+
+def test_the_innermost_trainable_flag_wins():
+    spec = HEAD.replace("        id: c\n", "        id: c\n        trainable: true\n") + MODEL.replace(
+        "    id: stem\n", "    id: stem\n    trainable: false\n"
+    )
+    assert frozen_names(compile_text(spec, "spec.yaml")) == ["stem_batch_norm_1"]
+
+
+def test_trainable_must_be_a_boolean():
+    with pytest.raises(SpecError) as info:
+        compiled_with(MODEL.replace("    id: head\n", "    id: head\n    trainable: ${1 + 1}\n"))
+    (error,) = info.value.errors
+    assert "expected true or false" in error.message and error.path.endswith("trainable")
+
+
+def test_inspect_json_counts_frozen_parameters(runner, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + MODEL.replace("    id: stem\n", "    id: stem\n    trainable: false\n"))
+    result = runner.invoke(app, ["inspect", str(spec), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    rows = {row["name"]: row for row in summary["layers"]}
+    compiled = compile_text(spec.read_text(), str(spec))
+    frozen = sum(compiled.ir.node(name).counts.trainable for name in STEM)
+    assert frozen > 0 and summary["frozen_params"] == frozen
+    assert summary["trainable_params"] == compiled.ir.totals.trainable - frozen
+    assert summary["non_trainable_params"] == compiled.ir.totals.non_trainable + frozen
+    assert all(rows[name]["frozen_params"] == compiled.ir.node(name).counts.trainable for name in STEM)
+    assert all(rows[name]["frozen_params"] == 0 for name in BODY)
+
+    text = runner.invoke(app, ["inspect", str(spec)]).output
+    assert "frozen" in text and f"{frozen:,}" in text
+
+
+def test_inspect_shows_the_layers_frozen_when_training_starts(runner, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + MODEL + "training:\n  freeze: [body]\n")
+    summary = json.loads(runner.invoke(app, ["inspect", str(spec), "--format", "json"]).output)
+    frozen = {row["name"] for row in summary["layers"] if row["frozen_params"]}
+    assert frozen == set(BODY)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("head", ["head"]),  # an id: the layer's name
+        ("stem", STEM),  # a block instance: every layer inside
+        ("body.unit_2", BODY[2:]),  # a hierarchical name
+        ("body.unit_1.c", ["body_unit_1_c"]),  # down to one layer
+        ("*_c", ["stem_c", "body_unit_1_c", "body_unit_2_c"]),  # a glob over layer names
+        ("body.*", BODY),  # a glob over hierarchical names
+    ],
+)
+def test_freeze_patterns(pattern, expected):
+    config = training_config(compiled_with(training=f"training:\n  freeze: ['{pattern}']\n"))
+    assert list(config.phases[0].frozen) == expected
+
+
+def test_unfreeze_applies_after_freeze_and_after_the_item_flag():
+    model = MODEL.replace("    id: stem\n", "    id: stem\n    trainable: false\n")
+    config = training_config(compiled_with(model, "training:\n  freeze: ['*']\n  unfreeze: [stem_c, head]\n"))
+    assert list(config.phases[0].frozen) == ["stem_batch_norm_1", *BODY]
+
+
+def test_phases_carry_freezing_over_and_set_their_optimizer():
+    config = training_config(
+        compiled_with(
+            training="""\
+training:
+  optimizer: {sgd: {learning_rate: 0.1, momentum: 0.9}}
+  phases:
+    - {epochs: 2, freeze: ['*'], unfreeze: [head]}
+    - {epochs: 3, unfreeze: [body.unit_2], learning_rate: 0.01}
+    - {epochs: 1, unfreeze: ['*'], optimizer: {adam: {learning_rate: 0.0001}}}
+"""
+        )
+    )
+    assert config.epochs == 6 and config.phased
+    assert [p.first_epoch for p in config.phases] == [0, 2, 5]
+    assert list(config.phases[0].frozen) == STEM + BODY
+    assert list(config.phases[1].frozen) == STEM + BODY[:2]
+    assert list(config.phases[2].frozen) == []
+    optimizers = [(p.optimizer.name, p.optimizer.learning_rate) for p in config.phases]
+    assert optimizers == [("sgd", 0.1), ("sgd", 0.01), ("adam", 0.0001)]
+    assert config.phases[1].optimizer.settings == {"momentum": 0.9}
+    assert [config.phase_at(e) for e in range(7)] == [0, 0, 1, 1, 1, 2, 2]
+
+
+def errors_of(training: str) -> list:
+    with pytest.raises(SpecError) as info:
+        training_config(compiled_with(training=training))
+    return info.value.errors
+
+
+def test_a_pattern_matching_nothing_is_a_located_error_with_near_names():
+    errors = errors_of("training:\n  phases:\n    - {epochs: 1, freeze: [stme, 'conv9_*']}\n")
+    assert [e.path for e in errors] == ["training.phases[0].freeze[0]", "training.phases[0].freeze[1]"]
+    assert all("matches none" in e.message for e in errors)
+    assert errors[0].hint == "did you mean `stem`?"
+    assert "near names" in errors[1].hint and errors[0].loc.line == errors[1].loc.line == LINES + 3
+
+
+def test_a_phase_with_zero_epochs_is_a_located_error():
+    with pytest.raises(SpecError) as info:
+        compiled_with(training="training:\n  phases:\n    - {epochs: 1}\n    - {epochs: 0}\n")
+    (error,) = info.value.errors
+    assert error.path == "training.phases[1].epochs" and error.loc.line == LINES + 4
+
+
+def test_epochs_beside_phases_is_an_error():
+    (error,) = errors_of("training:\n  epochs: 5\n  phases:\n    - {epochs: 1}\n")
+    assert error.path == "training.epochs" and "sum of the phases" in error.hint
+
+
+EXAMPLE = ROOT / "examples" / "transfer"
+
+
+def test_the_transfer_example_freezes_the_body_then_trains_everything():
+    config = training_config(compile_spec(EXAMPLE / "finetune.yaml"))
+    compiled = compile_spec(EXAMPLE / "finetune.yaml")
+    body = [n.name for n in compiled.ir.nodes if n.group[:1] == ("body",) and n.counts.params]
+    assert body and list(config.phases[0].frozen) == body and config.phases[1].frozen == ()
+    assert config.data.classes == (5, 6, 7, 8, 9) and config.data.per_class == 10
+    assert [p.optimizer.learning_rate for p in config.phases] == [0.01, 0.001]
+    pretrain = compile_spec(EXAMPLE / "pretrain.yaml")
+    shared = [n.name for n in pretrain.ir.nodes if n.counts.params]
+    assert set(body) < set(shared)  # the body's layers have the pretrained run's names: they load
+
+
+def test_inspect_of_a_phased_spec_does_not_import_tensorflow():
+    args = ["inspect", "--format", "json", str(EXAMPLE / "finetune.yaml")]
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY="
+    assert json.loads(out.stdout[: out.stdout.rindex("HEAVY=")])["frozen_params"] > 0

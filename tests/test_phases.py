@@ -1,0 +1,182 @@
+"""Freezing and fine-tuning phases in training (TensorFlow): frozen layers keep their weights,
+a frozen batch norm keeps its moving statistics, phases recompile and continue the history,
+and a run killed in any phase resumes."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnspec.api import compile_text
+from cnnspec.backends.keras_builder import build_model
+from tests.test_train_resume import start, wait_for
+
+pytestmark = pytest.mark.slow
+
+SPEC = """\
+cnnspec: 1
+name: phased
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+    id: conv
+  - batch_norm
+  - activation: relu
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+    id: head
+data: {source: digits, limit: 128}
+training:
+  batch_size: 32
+  seed: 3
+  phases:
+    - {epochs: FIRST, freeze: [conv, batch_norm_1], learning_rate: 0.01}
+    - {epochs: SECOND, unfreeze: ['*'], learning_rate: 0.001}
+"""
+
+
+def spec_text(first: int = 2, second: int = 2) -> str:
+    return SPEC.replace("FIRST", str(first)).replace("SECOND", str(second))
+
+
+def test_trainable_false_builds_frozen_layers_and_frozen_batch_norm_keeps_its_statistics():
+    import keras
+
+    text = spec_text().replace("  - batch_norm\n", "  - batch_norm:\n    trainable: false\n")
+    compiled = compile_text(text, "spec.yaml")
+    model = build_model(compiled.ir)
+    assert [layer.name for layer in model.layers if not layer.trainable] == ["batch_norm_1"]
+    norm = model.get_layer("batch_norm_1")
+    before = [np.array(w) for w in norm.non_trainable_weights]  # moving mean and variance
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, (32, 8, 8, 1)).astype("float32")  # far from the initial stats
+    model.fit(x, rng.integers(0, 10, 32), epochs=2, batch_size=8, verbose=0)
+    after = [np.array(w) for w in norm.non_trainable_weights]
+    assert all(np.array_equal(b, a) for b, a in zip(before, after, strict=True))
+
+    # the same layer trainable: its statistics move (the check above is not vacuous)
+    model = build_model(compile_text(spec_text(), "spec.yaml").ir)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, rng.integers(0, 10, 32), epochs=1, batch_size=8, verbose=0)
+    moved = model.get_layer("batch_norm_1").non_trainable_weights
+    assert not np.allclose(np.array(moved[0]), before[0])
+    assert isinstance(model, keras.Model)
+
+
+def test_phases_freeze_recompile_and_continue_the_history(tmp_path):
+    import keras
+
+    from cnnspec.training.trainer import train
+
+    watched: list[tuple[int, np.ndarray, np.ndarray]] = []
+
+    class Watch(keras.callbacks.Callback):
+        """The frozen conv's kernel and the head's kernel after every epoch."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            conv, head = self.model.get_layer("conv"), self.model.get_layer("head")
+            watched.append((epoch, np.array(conv.kernel), np.array(head.kernel)))
+
+    compiled = compile_text(spec_text(), str(tmp_path / "spec.yaml"))
+    result = train(compiled, out=tmp_path / "run", callbacks=[Watch()])
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["epoch"] == [1, 2, 3, 4] and history["phase"] == [1, 1, 2, 2]
+    assert np.allclose(history["learning_rate"], [0.01, 0.01, 0.001, 0.001])
+    kernels = [conv for _, conv, _ in watched]
+    heads = [head for _, _, head in watched]
+    assert np.array_equal(kernels[0], kernels[1])  # frozen in phase 1
+    assert not np.array_equal(kernels[1], kernels[2])  # trained in phase 2
+    assert not np.array_equal(heads[0], heads[1])  # the head trains throughout
+    lock = json.loads((tmp_path / "run" / "lock.json").read_text())
+    assert [(p["first_epoch"], p["last_epoch"], p["frozen"]) for p in lock["phases"]] == [
+        (1, 2, ["conv", "batch_norm_1"]),
+        (3, 4, []),
+    ]
+    assert result.metrics["epochs_run"] == 4
+    from cnnspec.reporting.html import write_report
+
+    page = write_report(tmp_path / "run").read_text(encoding="utf-8")
+    assert "Dashed lines mark where a phase begins" in page
+    assert "phase 1: epochs 1–2, 2 layer(s) frozen" in page and "phase 2: epochs 3–4, 0 layer(s)" in page
+
+
+def test_sigkill_mid_phase_then_resume(tmp_path, runner):
+    from cnnspec.cli.app import app
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text(2, 3))
+    out = tmp_path / "run"
+    process = start(spec, out)
+    wait_for(out / "state" / "epoch-0003.json", process)  # in phase 2: its optimizer is saved
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    result = runner.invoke(app, ["train", str(spec), "--resume", str(out)])
+    assert result.exit_code == 0, result.output
+    resumed = int(result.output.split("after epoch ")[1].split()[0])
+    assert resumed >= 3
+    history = json.loads((out / "history.json").read_text())
+    assert history["epoch"] == [1, 2, 3, 4, 5] and history["phase"] == [1, 1, 2, 2, 2]
+    assert np.allclose(history["learning_rate"], [0.01, 0.01, 0.001, 0.001, 0.001])
+    assert json.loads((out / "metrics.json").read_text())["resumed_from_epoch"] == resumed
+    assert Path(out / "model.keras").is_file() and not (out / "state").exists()
+
+
+def test_interrupted_at_a_phase_boundary_resumes_into_the_next_phase(tmp_path):
+    """The snapshot after a phase's last epoch holds that phase's optimizer: the resumed run
+    loads it as that phase, then recompiles for the next one (in-process: Ctrl-C)."""
+    import keras
+
+    from cnnspec.training.trainer import TrainingInterrupted, train
+
+    class StopAfterPhaseOne(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:  # after the Recorder saved epoch 2, the last of phase 1
+                raise KeyboardInterrupt
+
+    compiled = compile_text(spec_text(2, 2), str(tmp_path / "spec.yaml"))
+    with pytest.raises(TrainingInterrupted):
+        train(compiled, out=tmp_path / "run", callbacks=[StopAfterPhaseOne()])
+    result = train(compiled, resume=tmp_path / "run")
+    assert result.resumed_from == 2
+    assert [row["phase"] for row in result.history] == [1, 1, 2, 2]
+    assert np.allclose([row["learning_rate"] for row in result.history], [0.01, 0.01, 0.001, 0.001])
+
+
+def test_generated_script_trains_the_phases_on_the_same_data(tmp_path):
+    """`codegen --script` of a phased spec with data subsets: the script freezes, recompiles
+    and continues its epochs as `cnnspec train` does, on the same classes and images."""
+    import subprocess
+    import sys
+
+    from cnnspec.api import compile_spec
+    from cnnspec.backends.python_emitter import generate_code
+    from cnnspec.training.trainer import train
+    from tests.conftest import FIXTURES
+
+    spec = FIXTURES / "codegen" / "frozen.yaml"
+    compiled = compile_spec(spec)
+    script = tmp_path / "train.py"
+    script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path / "script")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    ours = train(compiled, out=tmp_path / "cnnspec")
+    theirs = json.loads((tmp_path / "script" / "metrics.json").read_text())
+    assert theirs["class_names"] == ours.metrics["class_names"] == ["5", "6", "7", "8", "9"]
+    rates = [row["learning_rate"] for row in ours.history]
+    assert np.allclose(rates, [0.05, 0.05, 0.01, 5e-4])  # each phase's optimizer
+    boundaries = [line for line in run.stdout.splitlines() if line.startswith("phase ")]
+    assert boundaries == ["phase 1/3: epochs 1-2", "phase 2/3: epochs 3-3", "phase 3/3: epochs 4-4"]
+    assert theirs["epochs"] == ours.metrics["epochs_run"] == 4
+    support = [theirs["classification_report"][name]["support"] for name in theirs["class_names"]]
+    assert support == [ours.metrics["per_class"][name]["support"] for name in theirs["class_names"]]
