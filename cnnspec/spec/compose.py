@@ -176,6 +176,8 @@ class _Composer:
                     apply_variant(doc, variant, *named_at)
                 except SpecError as exc:
                     raise self.with_includes(exc) from None
+                if _in_zoo(path):
+                    doc.zoo_variant = str(doc.data.get("name"))  # the variant apply_variant chose
             return doc
         finally:
             self.stack.pop()
@@ -286,7 +288,8 @@ def merge_docs(base: SourceDoc, child: SourceDoc) -> SourceDoc:
                 del table[stale]
     locs.update(child.locs)
     key_locs.update(child.key_locs)
-    return SourceDoc(child.file, data, locs, key_locs, {**base.includes, **child.includes})
+    includes = {**base.includes, **child.includes}
+    return SourceDoc(child.file, data, locs, key_locs, includes, child.zoo_variant or base.zoo_variant)
 
 
 def parse_override(text: str) -> tuple[SpecPath, Any]:

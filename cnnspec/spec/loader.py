@@ -59,6 +59,9 @@ class SourceDoc:
     #: For a composed document: each included file (as in its locations) → where it is named,
     #: the ``extends``/``use`` entry's location and spec path in the file that includes it.
     includes: dict[str, tuple[Loc, str]] = field(default_factory=dict)
+    #: The packaged zoo variant this document is (or extends), e.g. ``resnet50``: the models
+    #: ``weights: imagenet`` can load.
+    zoo_variant: str | None = None
 
     def loc(self, path: SpecPath) -> Loc | None:
         """The location of the value at ``path``, or of its nearest located ancestor."""

@@ -18,6 +18,7 @@ from cnnspec.layers.registry import REGISTRY, LayerKind
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.search import SEARCH_SCHEMA
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
+from cnnspec.spec.weights import WEIGHTS_SCHEMA
 
 SCHEMA_ID = "https://cnnspec.dev/schemas/cnnspec.schema.json"
 IDENTIFIER_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
@@ -43,6 +44,7 @@ TOP_LEVEL_KEYS = (
     "training",
     "runtime",
     "search",
+    "weights",
 )
 
 
@@ -307,6 +309,7 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
             "training": TRAINING_SCHEMA,
             "runtime": RUNTIME_SCHEMA,
             "search": SEARCH_SCHEMA,
+            "weights": WEIGHTS_SCHEMA,
         },
         "additionalProperties": False,
         "$defs": defs,
