@@ -131,6 +131,25 @@ def _layer_item_schema() -> dict[str, Any]:
             "additionalProperties": False,
         },
     }
+    combinators["backbone"] = {
+        "type": "object",
+        "description": "another spec's model (zoo:NAME or a file) up to the layer `until`, as one item",
+        "properties": {
+            "spec": {"type": "string", "description": "a zoo model (zoo:resnet50) or a spec file"},
+            "until": {
+                "type": "string",
+                "description": "the id (or hierarchical name) whose output is the backbone's",
+            },
+            "vars": {
+                "type": "object",
+                "description": "values for vars the backbone spec declares",
+                "propertyNames": {"pattern": IDENTIFIER_PATTERN},
+            },
+            "weights": WEIGHTS_SCHEMA,
+        },
+        "required": ["spec"],
+        "additionalProperties": False,
+    }
     extras = {
         "id": {"type": "string", "description": "name of this layer; other layers refer to it"},
         "inputs": {

@@ -195,16 +195,22 @@ def _short(variable: Any) -> str:
     return str(getattr(variable, "name", "")).split("/")[-1] or "?"
 
 
-def plan_transfer(model: Any, source: WeightsSource, found: SourceLayers, scope: str = "") -> TransferPlan:
-    """Match the model's weights (those of layers named ``scope_…`` when ``scope`` is given)
-    with the source's; every check, nothing assigned. Raises when ``strict`` and something is
-    skipped, or when nothing matched."""
+def plan_transfer(
+    model: Any,
+    source: WeightsSource,
+    found: SourceLayers,
+    scope: str = "",
+    names: frozenset[str] | None = None,
+) -> TransferPlan:
+    """Match the model's weights (those of the layers ``names`` of the scope ``scope`` when
+    given, whose names lose the prefix ``scope_`` for matching) with the source's; every check,
+    nothing assigned. Raises when ``strict`` and something is skipped, or when nothing matched."""
     prefix = f"{scope}_" if scope else ""
     plan = TransferPlan(source.describe(), scope)
     targets = [
         layer
         for layer in model_layers(model)
-        if ordered_weights(layer) and (not prefix or layer.name.startswith(prefix))
+        if ordered_weights(layer) and (names is None or layer.name in names)
     ]
     plan.total = sum(len(ordered_weights(layer)) for layer in targets)
     if found.by_name:
@@ -393,19 +399,38 @@ class Load:
     keras_name: str = ""
     include_top: bool = True
     input_shape: tuple[int, ...] = ()
+    names: frozenset[str] | None = None  # a backbone's layers (None: the whole model)
 
 
 def spec_loads(compiled: Any, override: str | None = None) -> list[Load]:
     """The loads a spec asks for, in order: each backbone's own source into its scope, then the
     whole model's (``override``: ``--weights``, which replaces the spec's ``weights:``)."""
-    from cnnspec.spec.weights import cli_weights, spec_weights
+    from cnnspec.ir import Backbone, walk
+    from cnnspec.spec.weights import cli_weights, parse_source, spec_weights
     from cnnspec.spec.zoo import variants
 
     loads: list[Load] = []
-    for part in getattr(compiled.ir.tree, "backbones", None) or ():
-        if part.weights is not None:
+    tree = compiled.ir.tree
+    for part in walk(tree.body) if tree is not None else ():
+        if isinstance(part, Backbone) and part.weights is not None:
+            source = part.weights
+            if source.kind != IMAGENET:  # compiling checked the text; now the disk
+                source = parse_source(
+                    source.text if not source.strict else {"from": source.text, "strict": True},
+                    base_dir=_written_in(source),
+                    loc=source.loc,
+                    path=source.path,
+                )
+            shape = compiled.ir.shape_of(part.entry)
             loads.append(
-                Load(part.weights, part.scope, part.keras_name, part.include_top, tuple(part.input_shape))
+                Load(
+                    source,
+                    part.prefix.removesuffix("_"),
+                    part.keras_name,
+                    part.include_top,
+                    tuple(shape or ()),
+                    frozenset(part.names),
+                )
             )
     variant = compiled.doc.zoo_variant
     zoo = variant is not None and variant in variants()
@@ -420,6 +445,13 @@ def spec_loads(compiled: Any, override: str | None = None) -> list[Load]:
     return loads
 
 
+def _written_in(source: WeightsSource) -> Path:
+    """The folder relative paths of a source written in a spec start at."""
+    if source.loc is not None and not source.loc.file.startswith("<"):
+        return Path(source.loc.file).resolve().parent
+    return Path.cwd()
+
+
 def plan_loads(
     model: Any, loads: list[Load], fetch: Callable[[ApplicationFile], Path] | None = None
 ) -> list[TransferPlan]:
@@ -432,7 +464,7 @@ def plan_loads(
                 load.source, load.keras_name, load.include_top, load.input_shape, fetch
             )
         found = read_source(load.source, imagenet_file=file)
-        plans.append(plan_transfer(model, load.source, found, load.scope))
+        plans.append(plan_transfer(model, load.source, found, load.scope, load.names))
     return plans
 
 
