@@ -267,6 +267,7 @@ class Backbone:
     weights: Any = None
     keras_name: str = ""
     include_top: bool = True
+    doc: Any = None  # the backbone spec's composed SourceDoc (the emitter names its vars)
     path: SpecPath = ()
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -253,5 +253,11 @@ def resolve_backbone(
         weights=weights,
         keras_name=keras_name,
         include_top=bool(sub_env.get("include_top", True)),
+        doc=doc,
     )
+    tree = sub.tree
+    tree.name = str(doc.data.get("name", "backbone"))
+    tree.description = str(doc.data.get("description", ""))
+    tree.input_name, tree.input_shape = resolver.input_name, resolver.shapes.get(entry) or ()
+    tree.defaults = {k: {p: v for p, (v, _) in ps.items()} for k, ps in sub.spec_defaults.items() if ps}
     return output
