@@ -259,3 +259,28 @@ def test_imagenet_comes_from_keras_cache_and_offline_names_the_file(write_spec, 
     (plan,) = transfer.plan_for_spec(compiled)
     assert plan.skipped and all("shape mismatch" in s.reason for s in plan.skipped)  # the 10-class head
     assert plan.loaded == plan.total - len(plan.skipped)
+
+
+@pytest.mark.slow
+def test_build_with_weights_saves_a_model_that_starts_from_them(write_spec, runner, tmp_path):
+    import keras
+
+    source = _save_weights(write_spec, BASE, "base.weights.h5")
+    spec = write_spec(TARGET)
+    target = tmp_path / "built.keras"
+    result = runner.invoke(app, ["build", str(spec), "--weights", str(source), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "loaded 6 of 8 weight tensors" in result.output
+    built = keras.saving.load_model(str(target))
+    from cnnspec.api import build_model
+
+    original = build_model(compile_spec(source.with_name("base.yaml")))
+    original.load_weights(str(source))
+    np.testing.assert_array_equal(
+        built.get_layer("stem").get_weights()[0], original.get_layer("stem").get_weights()[0]
+    )
+    missing = runner.invoke(
+        app, ["build", str(spec), "--weights", "nope.keras", "-o", str(tmp_path / "x.keras")]
+    )
+    assert missing.exit_code != 0 and "no such weights file" in missing.output
+    assert not (tmp_path / "x.keras").exists()
