@@ -37,6 +37,10 @@ KIND = "backbone"
 FIELDS = {"spec": True, "until": False, "vars": False, "weights": False}
 EXAMPLE = "backbone: {spec: zoo:resnet50, until: conv5, weights: imagenet}"
 MAX_DEPTH = 4  # backbones of backbones
+#: Resolver state that enclosing items push for every layer emitted inside them (the item flag
+#: ``trainable: false`` of the freezing work): shared with the backbone's resolver, so the flag
+#: on a backbone item freezes its layers like those of any item.
+SHARED_STACKS = ("trainable",)
 
 
 def _base_dir(resolver: Resolver, path: SpecPath) -> Path:
@@ -183,6 +187,9 @@ def resolve_backbone(
         resolver.counters,
     )
     sub.record = resolver.record
+    for stack in SHARED_STACKS:  # what enclosing items set for every layer inside holds here too
+        if hasattr(resolver, stack):
+            setattr(sub, stack, getattr(resolver, stack))
     sub.input_name = resolver.input_name
     sub.steps, sub.contexts = resolver.steps, resolver.contexts
     sub.backbones = [*resolver.backbones, resolver.doc.file]
