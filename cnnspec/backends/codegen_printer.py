@@ -367,6 +367,10 @@ class TreePrinter(CodeWriter):
         self.build_constants()
         self.build_partials()
         model = self.build_model_function()
+        source = self.data.get("weights")
+        if source is not None:  # (cnnspec train and build --weights load them, with a report)
+            text = source.get("from") if isinstance(source, dict) else source
+            self.notes.append(f"the spec starts from the weights {text!r}; this code does not load them")
         functions = [self.functions[name] for name in self.order]
         return ModelModule(
             name=self.ir.name,
@@ -1448,6 +1452,11 @@ class TreePrinter(CodeWriter):
         self.uses_projection = self.uses_projection or sub.uses_projection
         self.backbone_partials = self.backbone_partials or bool(sub.partials) or sub.backbone_partials
         self.notes.extend(sub.notes)
+        if element.weights is not None:
+            self.notes.append(
+                f"backbone `{local}` starts from the weights {element.weights.text!r}; "
+                "this code does not load them"
+            )
         return function
 
     def build_block_function(self, name: str) -> Function:
