@@ -464,7 +464,10 @@ def plan_loads(
                 load.source, load.keras_name, load.include_top, load.input_shape, fetch
             )
         found = read_source(load.source, imagenet_file=file)
-        plans.append(plan_transfer(model, load.source, found, load.scope, load.names))
+        plan = plan_transfer(model, load.source, found, load.scope, load.names)
+        if file is not None:
+            plan.source = f"imagenet ({file})"  # which of keras.applications' files
+        plans.append(plan)
     return plans
 
 
