@@ -258,8 +258,40 @@ class Conditional:
         return iter(() if self.item is None else (self.item,))
 
 
-Item = Union[Layer, BlockCall, Repeat, Residual, Parallel, Conditional]  # noqa: UP007 (a runtime alias)
-Container = Union[BlockCall, Repeat, Residual, Parallel]  # noqa: UP007
+@dataclass
+class Backbone:
+    """A ``backbone`` item: another spec's model (up to the cut point ``until``) as one item.
+
+    Its layers are named with ``prefix`` (``body_conv1``); ``names`` lists those the model
+    keeps (the cut drops the rest); ``tree`` is the backbone spec's own tree (its vars, blocks
+    and defaults, which its items refer to); ``weights`` its checked weights source, if any
+    (a :class:`cnnspec.spec.weights.WeightsSource`)."""
+
+    spec: str = ""
+    until: str | None = None
+    raw_vars: dict[str, Any] = field(default_factory=dict)
+    prefix: str = ""
+    entry: str = ""
+    output: str = ""
+    body: list[Item] = field(default_factory=list)
+    names: tuple[str, ...] = ()
+    tree: ModelTree | None = None
+    weights: Any = None
+    keras_name: str = ""
+    include_top: bool = True
+    doc: Any = None  # the backbone spec's composed SourceDoc (the emitter names its vars)
+    path: SpecPath = ()
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def open(self, path: SpecPath) -> list[Item]:
+        return self.body
+
+    def children(self) -> Iterator[Item]:
+        return iter(self.body)
+
+
+Item = Union[Layer, BlockCall, Repeat, Residual, Parallel, Conditional, Backbone]  # noqa: UP007 (a runtime alias)
+Container = Union[BlockCall, Repeat, Residual, Parallel, Backbone]  # noqa: UP007
 
 
 @dataclass

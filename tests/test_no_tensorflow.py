@@ -34,6 +34,7 @@ sys.exit(code or 0)
         ["zoo"],
         ["zoo", "--format", "json"],
         ["validate", "zoo:mobilenet_v2", "zoo:resnet50"],
+        ["inspect", str(SPECS_DIR.parent / "examples" / "backbone" / "resnet50_features.yaml")],
     ],
     ids=[
         "validate",
@@ -45,6 +46,7 @@ sys.exit(code or 0)
         "zoo",
         "zoo-json",
         "validate-zoo",
+        "inspect-backbone",
     ],
 )
 def test_front_end_commands_do_not_import_tensorflow(args):

@@ -5,7 +5,7 @@ Each pass is a plain function ``(value, context) -> value`` from one typed stage
 
     Source ─load─▶ SourceDoc ─compose─▶ SourceDoc ─check_schema─▶ SourceDoc ─resolve─▶ CompiledSpec
         ─check_size─▶ CompiledSpec ─lint─▶ CompiledSpec ─check_sections─▶ CompiledSpec
-        ─check_search─▶ CompiledSpec
+        ─check_search─▶ CompiledSpec ─check_weights─▶ CompiledSpec
 
 so :func:`run_passes` with a prefix of :data:`PASSES` stops at any stage (a test, a tool that
 only wants the composed document). The :class:`Context` carries the options and the
@@ -35,7 +35,7 @@ DEFAULT_MAX_PARAMS = report.DEFAULT_MAX_PARAMS
 
 #: Sections the resolver does not read: schema errors there do not stop resolution, so the
 #: user sees layer errors and training-section errors in one run.
-INDEPENDENT_SECTIONS = ("data", "training", "runtime", "search", "description", "cnnspec")
+INDEPENDENT_SECTIONS = ("data", "training", "runtime", "search", "description", "cnnspec", "weights")
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,22 @@ def check_search(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     return compiled
 
 
+def check_weights(compiled: CompiledSpec, context: Context) -> CompiledSpec:
+    """The top-level ``weights`` section (:mod:`cnnspec.spec.weights`): a kind of source
+    cnnspec reads, ``imagenet`` only for zoo models (whether the file is there: at training)."""
+    from cnnspec.spec.weights import spec_weights
+
+    spec_dir = compiled.path.parent if compiled.path is not None else Path.cwd()
+    # A run folder's resolved.yaml no longer says which zoo variant it extended; its `variants`
+    # table still shows it came from the zoo (training, which needs the variant, checks again).
+    zoo = compiled.doc.zoo_variant is not None or "variants" in compiled.doc.data
+    spec_weights(compiled.doc, spec_dir, zoo, on_disk=False)
+    return compiled
+
+
 #: The front end, in order.
 PASSES: tuple[Pass, ...] = (
-    load, compose, check_schema, resolve, check_size, lint, check_sections, check_search,
+    load, compose, check_schema, resolve, check_size, lint, check_sections, check_search, check_weights,
 )  # fmt: skip
 
 

@@ -59,10 +59,12 @@ from cnnspec.backends.codegen_model import (
     node_kwargs,
 )
 from cnnspec.backends.codegen_values import UnsafeValue, comment_text, literal_node
-from cnnspec.errors import SpecPath, format_path
+from cnnspec.errors import SpecError, SpecPath, format_path
 from cnnspec.ir import (
     INPUT,
+    Backbone,
     BlockCall,
+    BlockDef,
     Conditional,
     Item,
     Layer,
@@ -183,10 +185,18 @@ def refers_to_input(insts: list[Inst], input_name: str) -> bool:
     return False
 
 
+def own_items(items: list[Item]) -> Any:
+    """:func:`~cnnspec.ir.walk` without entering backbones (their items are their spec's)."""
+    for item in items:
+        yield item
+        if not isinstance(item, Backbone):
+            yield from own_items(list(item.children()))
+
+
 def references(tree: Any) -> list[str]:
     """Every id reference the model makes (``inputs``, ``carry``, ``next``, ``outputs``)."""
     found: list[str] = list(tree.output_refs)
-    for item in walk(tree.body):
+    for item in own_items(tree.body):
         values: list[Any] = []
         refs = getattr(item, "extras", {}).get("inputs")
         if isinstance(refs, dict):
@@ -328,9 +338,13 @@ class TreePrinter(CodeWriter):
         self.features: dict[Any, ast.expr] = {}
         self.frames: dict[Any, LoopFrame] = {}
         self.calls: dict[str, list[BlockCall]] = {}
-        for item in walk(self.tree.body):
+        for item in own_items(self.tree.body):
             if isinstance(item, BlockCall):
                 self.calls.setdefault(item.block, []).append(item)
+        #: A backbone's printer: the prefix of its vars' constants, its blocks' function names.
+        self.const_prefix = ""
+        self.function_names: dict[str, str] = {}
+        self.backbone_partials = False
         self.modes: dict[str, str | None] = {}
         self.partials: dict[str, tuple[str, list[tuple[str, ast.expr]]]] = {}  # kind → (name, preset)
         self.refs = references(self.tree)
@@ -353,6 +367,10 @@ class TreePrinter(CodeWriter):
         self.build_constants()
         self.build_partials()
         model = self.build_model_function()
+        source = self.data.get("weights")
+        if source is not None:  # (cnnspec train and build --weights load them, with a report)
+            text = source.get("from") if isinstance(source, dict) else source
+            self.notes.append(f"the spec starts from the weights {text!r}; this code does not load them")
         functions = [self.functions[name] for name in self.order]
         return ModelModule(
             name=self.ir.name,
@@ -362,7 +380,7 @@ class TreePrinter(CodeWriter):
             augmentation=augmentation_statements(self.ir, self.doc),
             uses_projection=self.uses_projection,
             notes=self.notes,
-            uses_partial=bool(self.partials),
+            uses_partial=bool(self.partials) or self.backbone_partials,
         )
 
     def build_partials(self) -> None:
@@ -407,8 +425,9 @@ class TreePrinter(CodeWriter):
                     node = literal_node(var.value)
                 if any(isinstance(n, ast.JoinedStr) for n in ast.walk(node)):
                     node = literal_node(var.value)
-            self.constants.append(Constant(var.name.upper(), node, _where(var.loc)))
-            self.var_bindings[var.name] = Binding(ast.Name(var.name.upper(), ast.Load()), var.value)
+            constant = self.const_prefix + var.name.upper()
+            self.constants.append(Constant(constant, node, _where(var.loc)))
+            self.var_bindings[var.name] = Binding(ast.Name(constant, ast.Load()), var.value)
 
     def build_model_function(self) -> Function:
         taken = set(self.module_names) | {c.name for c in self.constants} | set(self.functions)
@@ -606,6 +625,8 @@ class TreePrinter(CodeWriter):
         elif isinstance(first, Parallel):
             count = max(len(item.branches) for item, _ in elems)
             lists = [[inst.sub(item.branches[b]) for item, inst in elems] for b in range(count)]
+        elif isinstance(first, Backbone):
+            return "a backbone is written once, at the model's level"
         else:
             return "an unknown item"
         for insts in lists:
@@ -806,6 +827,8 @@ class TreePrinter(CodeWriter):
             result = self.print_layer(slot, ctx, inputs, item_id, computed)
         elif isinstance(first, BlockCall):
             result = self.print_call(slot, ctx, inputs, item_id, computed)
+        elif isinstance(first, Backbone):
+            result = self.print_backbone(slot, ctx, head, item_id)
         else:
             raise self.need(ctx, "an unknown item")
         if item_id is not None:
@@ -1373,6 +1396,99 @@ class TreePrinter(CodeWriter):
         self.order.append(name)
         return function
 
+    # -- backbones ---------------------------------------------------------------------------
+    def print_backbone(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
+        """A backbone item: a call of the function that builds the backbone's layers
+        (``x = resnet50(x, name="body")``)."""
+        element: Backbone = slot.elems[0][0]
+        if len(slot.elems) != 1 or not ctx.fn.is_model:
+            raise SpecError.single(
+                "codegen writes a backbone item only in the model's own list (not in a block or loop)",
+                self.doc.loc(element.path),
+                element.path,
+                code="codegen",
+            )
+        function = self.backbone_function(element)
+        var = self.target(ctx, item_id)
+        name = self.name_ref(ctx, [(element.prefix[:-1], slot.elems[0][1])])
+        ctx.out.append(
+            Stmt(
+                "call",
+                target=var,
+                func=function.name,
+                inputs=[entry.var],
+                kwargs=[],
+                name=name,
+                text=function.prefix_param or "name",
+            )
+        )
+        return TensorRef(var)
+
+    def backbone_function(self, element: Backbone) -> Function:
+        """The backbone as one function of this module, printed by a printer of its own spec:
+        its vars become constants named after the item (``BODY_STAGE_BLOCKS``), its blocks
+        functions (renamed only where this module has the name), its items up to the cut
+        the function's body, returning the cut tensor."""
+        from cnnspec.analysis.compiled import CompiledSpec
+        from cnnspec.ir import ModelIR
+
+        local = element.prefix[:-1]
+        tree = element.tree
+        assert tree is not None
+        body = element.body
+        if element.until is not None:
+            cut = next(
+                (i for i, item in enumerate(body) if getattr(item, "extras", {}).get("id") == element.until),
+                None,
+            )
+            if cut is None:
+                raise SpecError.single(
+                    "codegen cuts a backbone at an id of its model's own items; "
+                    f"{element.until!r} is inside one",
+                    self.doc.loc((*element.path, "until")),
+                    (*element.path, "until"),
+                    code="codegen",
+                    hint="cut at the item that contains it, or build the model with `cnnspec build`",
+                )
+            body = body[: cut + 1]
+        taken = set(self.module_names) | {c.name for c in self.constants} | set(self.functions)
+        taken |= set(self._used_blocks())
+        fname = _first_free([tree.name, f"{local}_{tree.name}", f"{local}_backbone"], taken)
+        tree.body = body
+        tree.outputs = (element.output,)
+        nodes = [self.ir_nodes[name] for name in element.names if name in self.ir_nodes]
+        ir = ModelIR(
+            tree.name, tree.description, tree.input_name, tuple(tree.input_shape), nodes, tree.outputs
+        )
+        ir.tree = tree
+        sub = TreePrinter(CompiledSpec(element.doc, ir))
+        sub.module_names |= taken | {fname}
+        sub.const_prefix = f"{local.upper()}_"
+        sub.function_names = {b: (f"{local}_{b}" if b in taken or b == fname else b) for b in tree.blocks}
+        sub.build_constants()
+        sub.build_partials()
+        description = (
+            f"The backbone {element.spec}" + (f" up to {element.until}" if element.until else "") + "."
+        )
+        outputs = (element.until,) if element.until else ()
+        tree.blocks[fname] = BlockDef(fname, {}, description, self.doc.loc(element.path), (), outputs)
+        sub.calls[fname] = [BlockCall(fname, prefix=element.prefix, body=body, entry=element.entry)]
+        function = sub.function_for(fname)
+        self.constants.extend(sub.constants)
+        for name in sub.order:
+            made = sub.functions[name]
+            self.functions[made.name] = made
+            self.order.append(made.name)
+        self.uses_projection = self.uses_projection or sub.uses_projection
+        self.backbone_partials = self.backbone_partials or bool(sub.partials) or sub.backbone_partials
+        self.notes.extend(sub.notes)
+        if element.weights is not None:
+            self.notes.append(
+                f"backbone `{local}` starts from the weights {element.weights.text!r}; "
+                "this code does not load them"
+            )
+        return function
+
     def build_block_function(self, name: str) -> Function:
         block = self.tree.blocks[name]
         declared = block.params
@@ -1391,7 +1507,8 @@ class TreePrinter(CodeWriter):
             taken.add(tensor)
         prefix_param = _first_free(["name", "prefix", "block_name"], taken)
         taken.add(prefix_param)
-        fn = FuncState(name, name, taken)
+        fname = self.function_names.get(name, name)
+        fn = FuncState(fname, name, taken)
         if block.inputs:  # the chain must not take a name an id of the body will want
             own_ids = {i.extras.get("id") for inst in insts for i in walk(inst.items) if hasattr(i, "extras")}
             chain = _first_free(
@@ -1432,4 +1549,4 @@ class TreePrinter(CodeWriter):
         body.append(Stmt("return", value=_tuple([ast.Name(r.var, ast.Load()) for r in results])))
         body[:] = drop_unused(merge_ifs(body))
         description = block.description or f"The `{name}` block of the spec."
-        return Function(name, name, tensor, params, prefix_param, str(description), _where(block.loc), body)
+        return Function(fname, name, tensor, params, prefix_param, str(description), _where(block.loc), body)

@@ -66,10 +66,20 @@ def build(
         Path | None, typer.Option("--plot", help="draw the model graph (PNG/SVG/PDF or .dot)")
     ] = None,
     set: SetOption = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            help="load these weights (a run folder, .keras, .weights.h5 or imagenet) and the "
+            "backbones' own; prints what was loaded",
+        ),
+    ] = None,
     allow_outside: AllowOutsideOption = False,
     max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
 ) -> None:
-    """Build the Keras model of a spec and save it in the native .keras format (atomically)."""
+    """Build the Keras model of a spec and save it in the native .keras format (atomically).
+
+    Weights are random unless --weights names a source (then the backbones' sources load too)."""
     from cnnspec.backends.keras_builder import build_model
 
     compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
@@ -84,11 +94,20 @@ def build(
     if plot is not None:
         check_writable(plot, option="--plot", folder=False)
     model = build_model(compiled.ir)
+    loaded: list[str] = []
+    if weights is not None:
+        from cnnspec.training.transfer import apply_plan, plan_loads, spec_loads
+
+        for plan in plan_loads(model, spec_loads(compiled, weights)):
+            apply_plan(model, plan)
+            loaded.extend(plan.lines())
     from cnnspec.training.state import model_file_bytes
 
     with atomic_path(target, needed=model_file_bytes(model)) as temp:
         model.save(temp)
     console = stdout()
+    for line in loaded:
+        console.print(line, highlight=False)
     if summary:
         from cnnspec.backends.live_summary import live_summary
         from cnnspec.cli.inspect import print_summary

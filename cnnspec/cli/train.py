@@ -55,6 +55,14 @@ def train(
         int | None,
         typer.Option("--task-index", min=0, help="multi_worker: this worker's index in --cluster (0: chief)"),
     ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            help="start from these weights (a run folder, .keras, .weights.h5 or imagenet); "
+            "replaces the spec's weights:",
+        ),
+    ] = None,
     allow_outside: AllowOutsideOption = False,
     max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
 ) -> None:
@@ -81,6 +89,10 @@ def train(
         raise UsageError("expected --cluster with --task-index")
     if addresses is not None and task_index is None:
         raise UsageError("expected --task-index with --cluster", "worker 0 is the chief")
+    if weights is not None and resume is not None:
+        raise UsageError(
+            "expected --weights or --resume, not both", "a resumed run restores its own snapshot"
+        )
     compiled = compile_reported(file, overrides, allow_outside=allow_outside, max_params=max_params)
     display = Display.auto(quiet)
     # Ctrl-C, and a scheduler's SIGTERM: save and exit (interrupts.py: raised at a batch boundary)
@@ -101,6 +113,7 @@ def train(
             cluster=addresses,
             task_index=task_index,
             write_report=write_report,
+            weights=weights,
         )
     except TrainingInterrupted as stop:
         console = stderr()

@@ -176,6 +176,8 @@ class _Composer:
                     apply_variant(doc, variant, *named_at)
                 except SpecError as exc:
                     raise self.with_includes(exc) from None
+                if _in_zoo(path):
+                    doc.zoo_variant = str(doc.data.get("name"))  # the variant apply_variant chose
             return doc
         finally:
             self.stack.pop()
@@ -302,7 +304,11 @@ def merge_docs(base: SourceDoc, child: SourceDoc) -> SourceDoc:
     # A block both files define is merged from the two: the schema checks the result again.
     both = set(_blocks_of(base)) & set(_blocks_of(child))
     checked = (base.checked_blocks | child.checked_blocks) - both
-    return SourceDoc(child.file, data, locs, key_locs, {**base.includes, **child.includes}, checked)
+    includes = {**base.includes, **child.includes}
+    zoo_variant = child.zoo_variant or base.zoo_variant
+    return SourceDoc(
+        child.file, data, locs, key_locs, includes, checked_blocks=checked, zoo_variant=zoo_variant
+    )
 
 
 def _blocks_of(doc: SourceDoc) -> dict[str, Any]:

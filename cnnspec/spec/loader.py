@@ -63,6 +63,9 @@ class SourceDoc:
     #: For a composed document: the names of blocks imported unchanged from block libraries
     #: that passed the library schema, so the spec schema need not check them again.
     checked_blocks: set[str] = field(default_factory=set)
+    #: The packaged zoo variant this document is (or extends), e.g. ``resnet50``: the models
+    #: ``weights: imagenet`` can load.
+    zoo_variant: str | None = None
 
     def loc(self, path: SpecPath) -> Loc | None:
         """The location of the value at ``path``, or of its nearest located ancestor."""

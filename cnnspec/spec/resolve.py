@@ -23,6 +23,7 @@ from typing import Any
 from cnnspec.errors import Diagnostics, Loc, Note, SpecPath, call_note, did_you_mean, format_path, misspelt
 from cnnspec.ir import (
     INPUT,
+    Backbone,
     BlockCall,
     BlockDef,
     Container,
@@ -38,6 +39,8 @@ from cnnspec.ir import (
 )
 from cnnspec.layers.params import MAX_SIZE
 from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError
+from cnnspec.spec.backbone import KIND as BACKBONE
+from cnnspec.spec.backbone import resolve_backbone
 from cnnspec.spec.expr import (
     EMBEDDED_EXPRESSION,
     FULL_EXPRESSION,
@@ -162,6 +165,10 @@ class Resolver:
         self.defaulted: dict[SpecPath, dict[str, Any]] = {}  # see ModelIR.defaulted
         #: ``trainable`` flags of the items being walked, innermost last.
         self.trainable: list[bool] = []
+        #: Files of the specs whose backbone items are being resolved (outermost first), and
+        #: the notes that locate this document's errors in them (:mod:`cnnspec.spec.backbone`).
+        self.backbones: list[str] = []
+        self.outer_notes: list[Note] = []
 
     # -- diagnostics helpers ---------------------------------------------------------------
     def loc(self, path: SpecPath) -> Loc | None:
@@ -175,7 +182,7 @@ class Resolver:
     def call_notes(self) -> list[Note]:
         """One note per block call being walked, innermost first."""
         calls = zip(reversed(self.call_stack), reversed(self.call_sites), strict=True)
-        return [call_note(name, site, self.loc(site)) for name, site in calls]
+        return [call_note(name, site, self.loc(site)) for name, site in calls] + self.outer_notes
 
     def next_context(self) -> int:
         """A new context for one block call or repeat iteration: the same error found again in
@@ -565,6 +572,15 @@ class Resolver:
                 element = self.record.container(self.tree_element(kind_key, body, kpath, inputs[0]))
                 result = handler[kind_key](body, kpath, scope, inputs[0], item_id, env)
                 self.record.close(element, result)
+            elif kind_key == BACKBONE:
+                if len(inputs) != 1:
+                    self.error(
+                        f"a backbone takes one input; received {len(inputs)}", (*path, "inputs"), code="inputs"
+                    )
+                    return self.unknown_item(extras, scope)
+                element = self.record.container(Backbone(entry=inputs[0], path=kpath))
+                result = resolve_backbone(self, body, kpath, scope, inputs[0], item_id, env)
+                self.record.close(element, result)
             elif kind_key in REGISTRY:
                 result = self.layer(REGISTRY[kind_key], body, kpath, scope, inputs, item_id, env)
             elif kind_key in self.blocks:
@@ -590,7 +606,7 @@ class Resolver:
                 result = self.call_block(kind_key, body, kpath, scope, inputs, item_id, env)
                 self.record.close(element, result)
             else:
-                choices = [*REGISTRY, *COMBINATORS, *self.blocks]
+                choices = [*REGISTRY, *COMBINATORS, BACKBONE, *self.blocks]
                 self.error(
                     f"unknown layer kind {kind_key!r}",
                     kpath,

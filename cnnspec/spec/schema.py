@@ -18,6 +18,7 @@ from cnnspec.layers.registry import REGISTRY, LayerKind
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.search import SEARCH_SCHEMA
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
+from cnnspec.spec.weights import WEIGHTS_SCHEMA
 
 SCHEMA_ID = "https://cnnspec.dev/schemas/cnnspec.schema.json"
 IDENTIFIER_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
@@ -43,6 +44,7 @@ TOP_LEVEL_KEYS = (
     "training",
     "runtime",
     "search",
+    "weights",
 )
 
 
@@ -128,6 +130,25 @@ def _layer_item_schema() -> dict[str, Any]:
             "required": ["times", "layers"],
             "additionalProperties": False,
         },
+    }
+    combinators["backbone"] = {
+        "type": "object",
+        "description": "another spec's model (zoo:NAME or a file) up to the layer `until`, as one item",
+        "properties": {
+            "spec": {"type": "string", "description": "a zoo model (zoo:resnet50) or a spec file"},
+            "until": {
+                "type": "string",
+                "description": "the id (or hierarchical name) whose output is the backbone's",
+            },
+            "vars": {
+                "type": "object",
+                "description": "values for vars the backbone spec declares",
+                "propertyNames": {"pattern": IDENTIFIER_PATTERN},
+            },
+            "weights": WEIGHTS_SCHEMA,
+        },
+        "required": ["spec"],
+        "additionalProperties": False,
     }
     extras = {
         "id": {"type": "string", "description": "name of this layer; other layers refer to it"},
@@ -312,6 +333,7 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
             "training": TRAINING_SCHEMA,
             "runtime": RUNTIME_SCHEMA,
             "search": SEARCH_SCHEMA,
+            "weights": WEIGHTS_SCHEMA,
         },
         "additionalProperties": False,
         "$defs": defs,

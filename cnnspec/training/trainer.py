@@ -77,6 +77,7 @@ def train(
     task_index: int | None = None,
     write_report: Callable[..., Path] | None = None,
     callbacks: Sequence[Any] = (),
+    weights: str | None = None,
 ) -> TrainResult:
     """Train the spec's model on its data and write the run directory.
 
@@ -94,6 +95,9 @@ def train(
     output folder that can't take files at all is refused before TensorFlow is imported.
     ``callbacks``: more Keras callbacks for ``fit``, after the spec's own (a search trial's
     pruning: one that sets ``model.stop_training`` ends the run early, and it finishes as usual).
+    ``weights``: a weights source replacing the spec's ``weights:`` (``--weights``). A new run
+    starts from the spec's weights sources (:mod:`cnnspec.training.transfer`), checked against
+    the model before the run folder is written; a resumed run restores its own snapshot.
     """
     from cnnspec.training.distribute import planned_chief
 
@@ -109,10 +113,15 @@ def train(
             )
         else:
             check_writable(out if out is not None else Path("runs"), option="--out")
+    plans: list[Any] = []
+    if resume is None:  # every weights source read and matched before anything is written
+        from cnnspec.training.transfer import plan_for_spec
+
+        plans = plan_for_spec(compiled, weights)
     try:
         return _train(
             compiled, config, chief, out, resume, display, overrides, command, cluster, task_index,
-            write_report, callbacks,
+            write_report, callbacks, plans=plans,
         )  # fmt: skip
     except WriteError as fault:
         if fault.hint is None:
@@ -144,6 +153,8 @@ def _train(
     task_index: int | None,
     write_report: Callable[..., Path] | None,
     callbacks: Sequence[Any],
+    *,
+    plans: Sequence[Any] = (),
 ) -> TrainResult:
     """:func:`train` once its output folder has passed :func:`check_writable`."""
     notes: list[str] = []
@@ -163,7 +174,7 @@ def _train(
     if not chief:  # a non-chief multi_worker process writes a scratch copy, not the run folder
         return _train_owned(
             compiled, config, run_dir, resume is not None, display, notes, overrides, command,
-            cluster, task_index, write_report, callbacks,
+            cluster, task_index, write_report, callbacks, plans=plans,
         )  # fmt: skip
     if resume is None:
         created = created or not run_dir.exists()
@@ -182,7 +193,7 @@ def _train(
             notes.append(f"removed {removed} temp file(s) left in {run_dir} by an earlier killed write")
         return _train_owned(
             compiled, config, run_dir, resume is not None, display, notes, overrides, command,
-            cluster, task_index, write_report, callbacks,
+            cluster, task_index, write_report, callbacks, plans=plans,
         )  # fmt: skip
     except BaseException:
         owned.release()  # before the rmdir: the lock file would keep the folder non-empty
@@ -207,6 +218,8 @@ def _train_owned(
     task_index: int | None,
     write_report: Callable[..., Path] | None,
     extra_callbacks: Sequence[Any] = (),
+    *,
+    plans: Sequence[Any] = (),
 ) -> TrainResult:
     """:func:`train` once this process owns ``run_dir`` (or, off the chief, needs no lock)."""
     lock: dict[str, Any] | None = None
@@ -252,7 +265,7 @@ def _train_owned(
                 result = _run(
                     compiled, config, dataset, work_dir, seed, display, notes, resuming, overrides,
                     dist=dist, lock=lock, restore_from=run_dir, write_report=write_report,
-                    extra_callbacks=extra_callbacks,
+                    extra_callbacks=extra_callbacks, plans=plans,
                 )  # fmt: skip
             except Exception as exc:
                 if dist.multi_worker and distribute.is_cluster_failure(exc):
@@ -279,6 +292,7 @@ def _run(
     restore_from: Path | None = None,
     write_report: Callable[..., Path] | None = None,
     extra_callbacks: Sequence[Any] = (),
+    plans: Sequence[Any] = (),
 ) -> TrainResult:
     from cnnspec.backends.keras_builder import (
         adapt_layers,
@@ -359,6 +373,15 @@ def _run(
         adapt_layers(
             model, adapted_layers(compiled.ir), make_dataset(dataset.x_train, dataset.y_train, settings)
         )
+    if plans and restored is None:  # after adapt: the loaded statistics are the pretrained ones
+        from cnnspec.training.transfer import apply_plan
+        from cnnspec.training.transfer import write_report as write_transfer
+
+        for plan in plans:
+            apply_plan(model, plan)
+            for line in plan.lines():
+                display.message(line)
+        write_transfer(run_dir, list(plans))
     snapshot, arrays = restored if restored else (None, {})
     initial_epoch = snapshot.epoch if snapshot else 0
     for note in notes:

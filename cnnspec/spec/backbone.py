@@ -1,0 +1,270 @@
+"""The ``backbone`` item: another spec's model, up to a cut point, as one item of this model.
+
+::
+
+    - backbone: {spec: zoo:resnet50, until: conv5, vars: {include_top: false}, weights: imagenet}
+      id: body
+
+``spec`` is a zoo model or a spec file (relative to the file that names it, inside its folder);
+``vars`` sets vars the backbone spec declares (values may use this spec's vars); ``until``
+names the layer whose output is the backbone's output: an id of the backbone's model or a
+hierarchical name (``conv4.block2.out``); the layers after it are left out silently. Without
+``until`` the backbone's (single) output is used.
+
+The backbone is resolved by a second :class:`~cnnspec.spec.resolve.Resolver` over the other
+document that writes into this resolver's graph: its layers become ordinary nodes whose names
+start with the item's scope (``body_`` for ``id: body``, ``backbone_1_`` without an id), its
+input is the tensor the item receives (the backbone spec's own ``input`` is not used), and its
+ids are reachable from outside as ``body.conv4``. Errors inside the backbone are located in its
+file with a note naming the item. Its ``weights`` source is loaded into its layers only
+(:mod:`cnnspec.training.transfer`), matched without the scope prefix. Nothing here imports
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cnnspec.errors import Note, SpecError, did_you_mean, format_path
+
+if TYPE_CHECKING:
+    from cnnspec.errors import SpecPath
+    from cnnspec.spec.loader import SourceDoc
+    from cnnspec.spec.resolve import Resolver, Scope
+
+KIND = "backbone"
+FIELDS = {"spec": True, "until": False, "vars": False, "weights": False}
+EXAMPLE = "backbone: {spec: zoo:resnet50, until: conv5, weights: imagenet}"
+MAX_DEPTH = 4  # backbones of backbones
+#: Resolver state that enclosing items push for every layer emitted inside them (the item flag
+#: ``trainable: false`` of the freezing work): shared with the backbone's resolver, so the flag
+#: on a backbone item freezes its layers like those of any item.
+SHARED_STACKS = ("trainable",)
+
+
+def _base_dir(resolver: Resolver, path: SpecPath) -> Path:
+    loc = resolver.loc(path)
+    if loc is not None and not loc.file.startswith("<"):
+        return Path(loc.file).resolve().parent
+    return Path.cwd()
+
+
+def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc | None:
+    """The backbone's composed document (``None`` after a located error)."""
+    from cnnspec.spec.compose import load_spec
+    from cnnspec.spec.zoo import is_zoo_ref
+
+    if not isinstance(ref, str) or not ref.strip():
+        resolver.error(f"expected a zoo model or a spec file; received {ref!r}", path, code="backbone")
+        return None
+    target: str | Path = ref
+    if not is_zoo_ref(ref):
+        base = _base_dir(resolver, path)
+        file = Path(ref).expanduser()
+        file = file if file.is_absolute() else base / file
+        if not file.resolve().is_relative_to(base) and not file.resolve().is_relative_to(
+            Path.cwd().resolve()
+        ):
+            resolver.error(
+                f"the backbone spec {ref!r} is outside the folder of the spec that names it",
+                path,
+                code="backbone",
+                hint="copy it next to the spec, or name a zoo model (zoo:resnet50)",
+            )
+            return None
+        if not file.exists() and "#" not in ref:
+            resolver.error(
+                f"no such backbone spec: {file}",
+                path,
+                code="backbone",
+                hint="a zoo model (zoo:resnet50; `cnnspec zoo` lists them) "
+                "or a spec file relative to this one",
+            )
+            return None
+        target = file
+    try:
+        return load_spec(target)
+    except SpecError as exc:
+        note = Note(
+            f"in backbone {ref!r} named at {format_path(path)}", resolver.loc(path), format_path(path)
+        )
+        for diag in exc.diagnostics:
+            if diag.loc is None:  # e.g. an unknown zoo name: reported at the item that names it
+                resolver.error(diag.message, path, code="backbone", hint=diag.hint)
+            else:
+                resolver.diags.add(diag.with_notes((note,)))
+        return None
+
+
+def set_vars(resolver: Resolver, doc: SourceDoc, raw: Any, path: SpecPath, env: dict[str, Any]) -> bool:
+    """Put the item's ``vars`` over the backbone spec's own (declared ones only)."""
+    if raw is None:
+        return True
+    if not isinstance(raw, dict):
+        resolver.error(f"expected a mapping of the backbone's vars; received {raw!r}", path, code="backbone")
+        return False
+    own = doc.data.setdefault("vars", {})
+    ok = True
+    for name, value in raw.items():
+        vpath = (*path, name)
+        if name not in own:
+            resolver.error(
+                f"the backbone spec declares no var {name!r}",
+                vpath,
+                key=True,
+                code="backbone",
+                hint=did_you_mean(str(name), own) or "its vars: " + (", ".join(map(str, own)) or "none"),
+            )
+            ok = False
+            continue
+        good, value = resolver.evaluate(value, env, vpath)
+        if not good:
+            ok = False
+            continue
+        own[name] = value
+        where = resolver.loc(vpath)
+        if where is not None:
+            doc.locs[("vars", name)] = where
+    return ok
+
+
+def resolve_backbone(
+    resolver: Resolver,
+    body: Any,
+    path: SpecPath,
+    scope: Scope,
+    entry: str,
+    item_id: str | None,
+    env: dict[str, Any],
+) -> str:
+    """Resolve a ``backbone`` item into ``resolver``'s graph; the tensor it outputs."""
+    from cnnspec.spec.resolve import UNKNOWN, Resolver, Scope
+    from cnnspec.spec.schema import validate_document
+    from cnnspec.spec.weights import parse_source
+
+    fields = resolver.combinator_fields(body, path, FIELDS, EXAMPLE)
+    if fields is None:
+        return UNKNOWN
+    if len(resolver.backbones) >= MAX_DEPTH:
+        resolver.error(f"expected at most {MAX_DEPTH} nested backbones", path, code="backbone")
+        return UNKNOWN
+    ref = fields["spec"]
+    doc = load_backbone_doc(resolver, ref, (*path, "spec"))
+    if doc is None or not set_vars(resolver, doc, fields.get("vars"), (*path, "vars"), env):
+        return UNKNOWN
+    if doc.file in resolver.backbones or doc.file == resolver.doc.file:
+        resolver.error(f"backbone {ref!r} includes itself", path, code="cycle")
+        return UNKNOWN
+    before = len(resolver.diags.errors)
+    validate_document(doc, resolver.diags)
+    if len(resolver.diags.errors) > before:
+        return UNKNOWN
+    local = item_id or resolver.name_for(scope, None, KIND).removeprefix(scope.prefix)
+    prefix = f"{scope.prefix}{local}_"
+    weights = None
+    if fields.get("weights") is not None:
+        try:
+            weights = parse_source(
+                fields["weights"],
+                base_dir=_base_dir(resolver, (*path, "weights")),
+                loc=resolver.loc((*path, "weights")),
+                path=(*path, "weights"),
+                zoo_model=doc.zoo_variant is not None,
+                on_disk=False,
+            )
+        except SpecError as exc:
+            for diag in exc.diagnostics:
+                resolver.diags.add(diag)
+            return UNKNOWN
+
+    sub = Resolver(doc, resolver.diags)
+    # One graph: the backbone's nodes, names and shapes go where this resolver's are.
+    sub.nodes, sub.by_name, sub.shapes, sub.counters = (
+        resolver.nodes,
+        resolver.by_name,
+        resolver.shapes,
+        resolver.counters,
+    )
+    sub.record = resolver.record
+    for stack in SHARED_STACKS:  # what enclosing items set for every layer inside holds here too
+        if hasattr(resolver, stack):
+            setattr(sub, stack, getattr(resolver, stack))
+    sub.input_name = resolver.input_name
+    sub.steps, sub.contexts = resolver.steps, resolver.contexts
+    sub.backbones = [*resolver.backbones, resolver.doc.file]
+    sub.outer_notes = [
+        Note(
+            f"in backbone {ref!r} at {format_path(path[:-1])} ({resolver.loc(path)})",
+            resolver.loc(path),
+            format_path(path[:-1]),
+        ),
+        *resolver.call_notes(),
+    ]
+    start = len(resolver.nodes)
+    sub_env = sub.vars_env = sub.resolve_vars()
+    sub.spec_defaults = sub.resolve_defaults(doc.data.get("defaults"), ("defaults",), sub_env, {})
+    top = Scope(entry, {}, None, prefix, sub_env, (*scope.group, local), sub.spec_defaults)
+    last = sub.walk_list(doc.data.get("model") or [], ("model",), top, entry)
+    resolver.steps, resolver.contexts = sub.steps, sub.contexts
+    resolver.too_many = resolver.too_many or sub.too_many
+    if last == UNKNOWN or len(resolver.diags.errors) > before:
+        return UNKNOWN
+    until = fields.get("until")
+    if until is not None:
+        output = top.lookup(until) if isinstance(until, str) else None
+        if output is None:
+            near = [n for n in top.visible() if "[" not in n]
+            resolver.error(
+                f"the backbone {ref!r} has no layer {until!r} to cut at",
+                (*path, "until"),
+                code="reference",
+                hint=did_you_mean(str(until), near)
+                or "its ids: " + ", ".join(near[:12]) + (", …" if len(near) > 12 else ""),
+            )
+            return UNKNOWN
+    else:
+        outputs = sub.resolve_outputs(top, last)
+        if len(outputs) != 1:
+            resolver.error(
+                f"the backbone {ref!r} has {len(outputs)} outputs; name the one to use",
+                path,
+                code="backbone",
+                hint="add until: ID (an id of its model, or a hierarchical name such as conv4.block2)",
+            )
+            return UNKNOWN
+        output = outputs[0]
+    # The cut: layers of the backbone that do not lead to its output are left out silently.
+    needed = {output}
+    mine = resolver.nodes[start:]
+    for node in reversed(mine):
+        if node.name in needed:
+            needed.update(node.inputs)
+    kept = [node for node in mine if node.name in needed]
+    resolver.nodes[start:] = kept
+    for name, tensor in top.ids.items():
+        if tensor in needed:
+            scope.ids.setdefault(f"{local}.{name}", tensor)
+    keras_name = ""
+    if doc.zoo_variant is not None:
+        from cnnspec.spec.zoo import variants
+
+        keras_name = variants()[doc.zoo_variant].keras_name if doc.zoo_variant in variants() else ""
+    resolver.record.note(  # on the Backbone element walk_item opened for this item
+        spec=str(ref),
+        until=until,
+        raw_vars=dict(fields.get("vars") or {}),
+        prefix=prefix,
+        names=tuple(node.name for node in kept),
+        tree=sub.tree,
+        weights=weights,
+        keras_name=keras_name,
+        include_top=bool(sub_env.get("include_top", True)),
+        doc=doc,
+    )
+    tree = sub.tree
+    tree.name = str(doc.data.get("name", "backbone"))
+    tree.description = str(doc.data.get("description", ""))
+    tree.input_name, tree.input_shape = resolver.input_name, resolver.shapes.get(entry) or ()
+    tree.defaults = {k: {p: v for p, (v, _) in ps.items()} for k, ps in sub.spec_defaults.items() if ps}
+    return output

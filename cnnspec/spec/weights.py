@@ -1,0 +1,161 @@
+"""Where a model's starting weights come from: the top-level ``weights:`` section, a backbone's
+``weights:`` field and ``cnnspec train --weights``, parsed and checked without TensorFlow.
+
+A source is one of
+
+- a run folder (its ``model.keras``),
+- a ``.keras`` model archive (its weights are read from the archive, nothing is executed),
+- a ``.weights.h5`` file (``model.save_weights``),
+- ``imagenet``: the file keras.applications downloads for a zoo model.
+
+Written as ``weights: SOURCE`` or ``weights: {from: SOURCE, strict: true}``. Relative paths are
+read from the folder of the spec file that wrote them (from the working directory on the
+command line). What the text tells is checked when the spec compiles (``cnnspec validate``): a
+legacy ``.h5`` model, ``imagenet`` on a model that is not a zoo variant; the disk (a missing
+file or run folder) when training starts, before anything is written. Reading the file is
+:mod:`cnnspec.training.transfer`'s job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnspec.errors import Loc, SpecError, SpecPath, UsageError, format_path
+
+IMAGENET = "imagenet"
+RUN_MODEL = "model.keras"
+KINDS = ("run", "keras", "weights_h5", "imagenet")
+
+#: The section's JSON Schema (also a backbone's ``weights`` field).
+WEIGHTS_SCHEMA: dict[str, Any] = {
+    "description": "starting weights: a run folder, a .keras file, a .weights.h5 file or `imagenet` "
+    "(zoo models); `strict: true` makes any weight that cannot be loaded an error",
+    "anyOf": [
+        {"type": "string", "minLength": 1},
+        {
+            "type": "object",
+            "properties": {
+                "from": {"type": "string", "minLength": 1},
+                "strict": {"type": "boolean", "default": False},
+            },
+            "required": ["from"],
+            "additionalProperties": False,
+        },
+    ],
+}
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """A checked weights source. ``loc``/``path`` locate where the spec wrote it (``None``:
+    the command line), so a problem found when the file is read is reported there too."""
+
+    kind: str  # one of KINDS
+    text: str  # as written
+    file: Path | None = None  # the file to read (a run folder's model.keras); None for imagenet
+    strict: bool = False
+    loc: Loc | None = None
+    path: str = ""
+
+    def fail(self, message: str, hint: str | None = None, *, code: str = "weights") -> Exception:
+        """The error to raise for this source: located in the spec, or a usage error."""
+        if self.loc is not None or self.path:
+            return SpecError.single(message, self.loc, self.path, code=code, hint=hint)
+        return UsageError(message, hint)
+
+    def describe(self) -> str:
+        """The source as transfer.json records it."""
+        return self.text if self.file is None else str(self.file)
+
+
+def parse_source(
+    value: Any,
+    *,
+    base_dir: Path,
+    loc: Loc | None = None,
+    path: SpecPath = (),
+    zoo_model: bool = True,
+    on_disk: bool = True,
+) -> WeightsSource:
+    """Check one ``weights`` value (a string or ``{from, strict}``) and say which kind of source
+    it is. ``base_dir``: where relative paths start; ``zoo_model``: whether ``imagenet`` may be
+    asked for (the model is a zoo variant); ``on_disk``: also check that the file or run folder
+    is there (training does; compiling doesn't, since a run folder's resolved.yaml is compiled
+    again for reports away from the spec's folder). Raises a located :class:`SpecError` (a
+    :class:`UsageError` when ``loc`` and ``path`` are empty: the command line)."""
+    where = format_path(path) if path else ""
+    strict = False
+    text = value
+    if isinstance(value, dict):
+        text = value.get("from")
+        strict = value.get("strict", False)
+    probe = WeightsSource("run", str(text), None, bool(strict), loc, where)
+    if not isinstance(text, str) or not text.strip() or not isinstance(strict, bool):
+        raise probe.fail(
+            f"expected a weights source (a path or `imagenet`) and strict: true|false; received {value!r}",
+            "write weights: runs/pretrain or weights: {from: model.keras, strict: true}",
+        )
+    if text == IMAGENET:
+        if not zoo_model:
+            raise probe.fail(
+                "`imagenet` weights exist only for zoo models; this model is not a zoo variant",
+                "extend a zoo model (extends: zoo:resnet50) or use a backbone item "
+                "(- backbone: {spec: zoo:resnet50, weights: imagenet}); `cnnspec zoo` lists them",
+            )
+        return WeightsSource(IMAGENET, text, None, strict, loc, where)
+    file = Path(text).expanduser()
+    if not file.is_absolute():
+        file = base_dir / file
+    if not on_disk:
+        suffixes = (".weights.h5", ".keras", ".h5", ".hdf5")
+        kind = "run" if not file.name.lower().endswith(suffixes) else None
+        if kind == "run":
+            return WeightsSource("run", text, file / RUN_MODEL, strict, loc, where)
+    if file.is_dir():
+        model = file / RUN_MODEL
+        if not model.is_file():
+            raise probe.fail(
+                f"the run folder {file} has no {RUN_MODEL} (the run has not finished)",
+                f"finish it with `cnnspec train SPEC --resume {file}`, or name a .keras or .weights.h5 file",
+            )
+        return WeightsSource("run", text, model, strict, loc, where)
+    name = file.name.lower()
+    if name.endswith(".weights.h5"):
+        kind = "weights_h5"
+    elif name.endswith(".keras"):
+        kind = "keras"
+    elif name.endswith((".h5", ".hdf5")):
+        raise probe.fail(
+            f"{file} is a legacy HDF5 (.h5) file; cnnspec reads only native Keras files",
+            "load it in Keras yourself if you trust it, then save model.save('model.keras') or "
+            "model.save_weights('model.weights.h5')",
+        )
+    else:
+        raise probe.fail(
+            f"expected a run folder, a .keras file, a .weights.h5 file or `imagenet`; received {text!r}",
+            "e.g. weights: runs/pretrain-2024…, weights: pretrained.weights.h5",
+        )
+    if on_disk and not file.is_file():
+        start = "the spec file's folder" if loc is not None else "the working directory"
+        raise probe.fail(f"no such weights file: {file}", f"check the path (relative paths start at {start})")
+    return WeightsSource(kind, text, file, strict, loc, where)
+
+
+def spec_weights(doc: Any, spec_dir: Path, zoo_model: bool, *, on_disk: bool = True) -> WeightsSource | None:
+    """The top-level ``weights:`` section of a composed document, checked (``None`` if absent).
+    Relative paths start at the folder of the file that wrote the section."""
+    value = doc.data.get("weights")
+    if value is None:
+        return None
+    loc = doc.loc(("weights",))
+    base = Path(loc.file).resolve().parent if loc is not None and not loc.file.startswith("<") else spec_dir
+    return parse_source(
+        value, base_dir=base, loc=loc, path=("weights",), zoo_model=zoo_model, on_disk=on_disk
+    )
+
+
+def cli_weights(text: str, zoo_model: bool) -> WeightsSource:
+    """``--weights SOURCE``: relative to the working directory; problems are usage errors."""
+    return parse_source(text, base_dir=Path.cwd(), zoo_model=zoo_model)

@@ -1,0 +1,482 @@
+"""Partial weight loading with a report: start a model (or one backbone's scope of it) from a
+weights source (:mod:`cnnspec.spec.weights`).
+
+Matching:
+
+- a run folder, ``.keras`` or ``.weights.h5`` source is matched **by layer name** (Keras 3's
+  weights layout: ``layers/<name>/vars/<i>``), and within a layer by position, which is Keras'
+  own order (trainable variables first, then the rest);
+- ``imagenet`` (Keras 2's layout of keras.applications' files) is matched **by position** among
+  the layers with weights, as Keras itself loads it: a zoo model has keras.applications' layers
+  in the same order (``tests/test_zoo_parity.py``), under other names.
+
+Inside a scope (a backbone item with ``id: body``), the model's layer ``body_conv1`` is matched
+with the source's ``conv1``: the backbone's spec trained on its own names its layers without the
+prefix. A weight whose shape differs (a new head's class count) or that the source lacks is
+skipped and reported; ``strict`` makes any skip an error; a source of which nothing fits (another
+architecture) is an error that gives the counts. Every check runs before a weight is assigned,
+so a failed load leaves the model (and the run folder) untouched. Nothing executes code from
+the file: ``.keras`` archives are opened as zip files and their weights read with h5py.
+TensorFlow is imported lazily, only where a model is built.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnspec.errors import UsageError
+from cnnspec.fileio import write_atomic
+from cnnspec.spec.weights import IMAGENET, WeightsSource
+
+REPORT_FILE = "transfer.json"
+KERAS_WEIGHTS_MEMBER = "model.weights.h5"  # the weights inside a .keras archive
+
+
+@dataclass
+class SourceLayers:
+    """What a source holds: (layer name, [(weight name, array)]) in file order. ``by_name``:
+    match by layer name; else by position among layers with weights."""
+
+    layers: list[tuple[str, list[tuple[str, Any]]]]
+    by_name: bool
+
+
+@dataclass
+class Skip:
+    """One model weight that was not loaded, and why."""
+
+    layer: str
+    weight: str
+    reason: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"layer": self.layer, "weight": self.weight, "reason": self.reason}
+
+
+@dataclass
+class TransferPlan:
+    """Which source array goes into which model weight (not yet assigned), and the report."""
+
+    source: str
+    scope: str = ""
+    total: int = 0
+    assign: list[tuple[str, int, Any]] = field(default_factory=list)  # (layer, weight index, array)
+    skipped: list[Skip] = field(default_factory=list)
+    unused: int = 0  # source tensors nothing in the model took
+
+    @property
+    def loaded(self) -> int:
+        return len(self.assign)
+
+    def as_json(self) -> dict[str, Any]:
+        """The record transfer.json keeps (agreed keys first)."""
+        out: dict[str, Any] = {
+            "source": self.source,
+            "loaded": self.loaded,
+            "total": self.total,
+            "skipped": [s.as_json() for s in self.skipped],
+        }
+        if self.scope:
+            out["scope"] = self.scope
+        out["unused_source_tensors"] = self.unused
+        return out
+
+    def lines(self) -> list[str]:
+        """The printed report: ``loaded N of M weight tensors`` and one line per skipped one."""
+        where = f" into {self.scope}" if self.scope else ""
+        head = f"loaded {self.loaded} of {self.total} weight tensors{where} from {self.source}"
+        if self.unused:
+            head += f" ({self.unused} tensors of the source unused)"
+        return [head, *(f"  skipped {s.layer}/{s.weight}: {s.reason}" for s in self.skipped)]
+
+
+# -- reading sources --------------------------------------------------------------------------
+def _fail(source: WeightsSource, message: str, hint: str | None = None) -> Exception:
+    return source.fail(message, hint)
+
+
+def _keras3_layers(root: Any) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """Every group with a non-empty ``vars`` subgroup, by layer name (nested models flattened)."""
+    import numpy as np
+
+    found: list[tuple[str, list[tuple[str, Any]]]] = []
+    start = root.get("layers", root)
+
+    def visit(group: Any) -> None:
+        for name in group:
+            child = group[name]
+            if not hasattr(child, "keys"):
+                continue
+            variables = child.get("vars")
+            if variables is not None and hasattr(variables, "keys") and len(variables):
+                keys = sorted(variables, key=lambda k: int(k) if str(k).isdigit() else 1 << 30)
+                # The group is named after the layer's class (conv2d, conv2d_1, …); Keras keeps
+                # the layer's own name in the `name` attribute of its vars.
+                real = variables.attrs.get("name", name)
+                real = real.decode("utf8") if isinstance(real, bytes) else str(real)
+                found.append((real, [(str(k), np.asarray(variables[k])) for k in keys]))
+            if "layers" in child:
+                visit(child["layers"])
+
+    visit(start)
+    return found
+
+
+def read_source(source: WeightsSource, *, imagenet_file: Path | None = None) -> SourceLayers:
+    """Read a source's arrays; a missing, truncated or foreign file is an error naming it."""
+    import h5py
+
+    from cnnspec.backends.weights import WeightsFileError
+    from cnnspec.backends.weights import _read as read_keras2
+
+    if source.kind == IMAGENET:
+        assert imagenet_file is not None  # the caller fetched it (imagenet_weights_file)
+        try:
+            return SourceLayers(read_keras2(imagenet_file), by_name=False)
+        except WeightsFileError as exc:
+            raise _fail(source, str(exc), "delete the file so Keras downloads it again") from None
+    file = source.file
+    assert file is not None
+    try:
+        if source.kind in ("keras", "run"):
+            from cnnspec.training.modelfile import check_model_file
+
+            try:
+                check_model_file(file)
+            except UsageError as exc:
+                raise _fail(source, str(exc), exc.hint) from None
+            with zipfile.ZipFile(file) as archive:
+                if KERAS_WEIGHTS_MEMBER not in archive.namelist():
+                    raise _fail(source, f"{file} holds no {KERAS_WEIGHTS_MEMBER} (a damaged archive)")
+                data = archive.read(KERAS_WEIGHTS_MEMBER)
+            handle = h5py.File(io.BytesIO(data), "r")
+        else:
+            handle = h5py.File(file, "r")
+        with handle as root:
+            layers = _keras3_layers(root)
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, RuntimeError) as exc:
+        raise _fail(
+            source,
+            f"cannot read the weights in {file}: {str(exc).splitlines()[0][:200] or type(exc).__name__} "
+            "(a truncated or corrupted file?)",
+            "save it again (model.save_weights('x.weights.h5') or model.save('x.keras'))",
+        ) from None
+    if not layers:
+        raise _fail(
+            source,
+            f"{file} holds no layer weights in Keras 3's layout (layers/<name>/vars)",
+            "expected a file written by model.save_weights() or model.save() in Keras 3",
+        )
+    return SourceLayers(layers, by_name=True)
+
+
+# -- matching ---------------------------------------------------------------------------------
+def ordered_weights(layer: Any) -> list[Any]:
+    """A layer's variables in Keras' saving order (trainable first), whatever ``trainable`` is
+    set to now (a frozen layer still loads its weights)."""
+    return list(layer._trainable_variables) + list(layer._non_trainable_variables)
+
+
+def model_layers(model: Any) -> Iterator[Any]:
+    """The model's layers, nested models' included, in order."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from model_layers(layer)
+
+
+def _short(variable: Any) -> str:
+    return str(getattr(variable, "name", "")).split("/")[-1] or "?"
+
+
+def plan_transfer(
+    model: Any,
+    source: WeightsSource,
+    found: SourceLayers,
+    scope: str = "",
+    names: frozenset[str] | None = None,
+) -> TransferPlan:
+    """Match the model's weights (those of the layers ``names`` of the scope ``scope`` when
+    given, whose names lose the prefix ``scope_`` for matching) with the source's; every check,
+    nothing assigned. Raises when ``strict`` and something is skipped, or when nothing matched."""
+    prefix = f"{scope}_" if scope else ""
+    plan = TransferPlan(source.describe(), scope)
+    targets = [
+        layer
+        for layer in model_layers(model)
+        if ordered_weights(layer) and (names is None or layer.name in names)
+    ]
+    plan.total = sum(len(ordered_weights(layer)) for layer in targets)
+    if found.by_name:
+        stored = {name: values for name, values in found.layers}
+        pairs: list[tuple[Any, list[tuple[str, Any]] | None]] = [
+            (layer, stored.get(layer.name.removeprefix(prefix))) for layer in targets
+        ]
+        used = {layer.name.removeprefix(prefix) for layer, values in pairs if values is not None}
+        unused_layers = [values for name, values in found.layers if name not in used]
+    else:
+        pairs = [
+            (layer, found.layers[i][1] if i < len(found.layers) else None) for i, layer in enumerate(targets)
+        ]
+        unused_layers = [values for _, values in found.layers[len(targets) :]]
+    shared = 0
+    for layer, values in pairs:
+        variables = ordered_weights(layer)
+        if values is None:
+            what = "missing in the source" if found.by_name else "missing in the source (it has fewer layers)"
+            plan.skipped += [Skip(layer.name, _short(v), what) for v in variables]
+            continue
+        shared += 1
+        for index, variable in enumerate(variables):
+            if index >= len(values):
+                plan.skipped.append(Skip(layer.name, _short(variable), "missing in the source"))
+                continue
+            array = values[index][1]
+            want, got = tuple(variable.shape), tuple(array.shape)
+            if want != got:
+                plan.skipped.append(
+                    Skip(
+                        layer.name,
+                        _short(variable),
+                        f"shape mismatch: source {list(got)}, model {list(want)}",
+                    )
+                )
+                continue
+            plan.assign.append((layer.name, index, array))
+        plan.unused += max(0, len(values) - len(variables))
+    plan.unused += sum(len(values) for values in unused_layers)
+    if plan.total and not plan.assign:
+        in_source = sum(len(values) for _, values in found.layers)
+        raise source.fail(
+            f"none of the model's {plan.total} weight tensors{' in ' + scope if scope else ''} could be "
+            f"loaded from {plan.source}: it holds {in_source} tensors in {len(found.layers)} layers, "
+            f"{shared} of which {'share a name with' if found.by_name else 'line up with'} the model's "
+            f"{len(targets)} layers with weights, none with the same shapes",
+            "the weights come from another architecture; check the source"
+            + (", or name the layers alike (ids)" if found.by_name else ""),
+        )
+    if source.strict and plan.skipped:
+        first = plan.skipped[0]
+        raise source.fail(
+            f"strict weights: loaded {plan.loaded} of {plan.total} weight tensors from {plan.source}; "
+            f"{len(plan.skipped)} skipped, first {first.layer}/{first.weight}: {first.reason}",
+            "drop `strict: true` to load what fits and train the rest from scratch",
+        )
+    return plan
+
+
+def apply_plan(model: Any, plan: TransferPlan) -> None:
+    """Assign a checked plan's arrays (to a model built from the same IR as the planned one)."""
+    by_name = {layer.name: layer for layer in model_layers(model)}
+    for layer_name, index, array in plan.assign:
+        ordered_weights(by_name[layer_name])[index].assign(array)
+
+
+# -- imagenet ---------------------------------------------------------------------------------
+def keras_models_dir() -> Path:
+    """Where Keras keeps keras.applications' weight files (``$KERAS_HOME/models``)."""
+    from cnnspec.training.data import keras_cache_dir
+
+    return keras_cache_dir().parent / "models"
+
+
+@dataclass(frozen=True)
+class ApplicationFile:
+    """The file keras.applications would fetch for ``weights='imagenet'``."""
+
+    name: str
+    origin: str
+    file_hash: str | None
+
+
+class _Intercepted(Exception):
+    def __init__(self, found: ApplicationFile) -> None:
+        super().__init__(found.name)
+        self.found = found
+
+
+def application_file(keras_name: str, include_top: bool, input_shape: tuple[int, ...]) -> ApplicationFile:
+    """Ask keras.applications which file it would download, without downloading: its
+    ``get_file`` call is intercepted (the file name depends on the function, ``include_top``
+    and, for some families, the input size)."""
+    import keras
+    from keras.src.utils import file_utils
+
+    def intercept(*args: Any, **kwargs: Any) -> Any:
+        names = ("fname", "origin")
+        given = {**dict(zip(names, args, strict=False)), **kwargs}
+        raise _Intercepted(
+            ApplicationFile(str(given["fname"]), str(given.get("origin")), given.get("file_hash"))
+        )
+
+    constructor = getattr(keras.applications, keras_name)
+    real = file_utils.get_file
+    file_utils.get_file = intercept
+    try:
+        shape = None if include_top else tuple(input_shape)
+        constructor(include_top=include_top, weights="imagenet", input_shape=shape)
+    except _Intercepted as hit:
+        return hit.found
+    finally:
+        file_utils.get_file = real
+    raise UsageError(f"keras.applications.{keras_name} has no ImageNet weights to download")
+
+
+def download(found: ApplicationFile) -> Path:
+    """Fetch the file into Keras' cache with Keras (tests replace this: they never download)."""
+    from keras.src.utils import file_utils
+
+    return Path(
+        file_utils.get_file(found.name, found.origin, cache_subdir="models", file_hash=found.file_hash)
+    )
+
+
+def imagenet_weights_file(
+    source: WeightsSource,
+    keras_name: str,
+    include_top: bool,
+    input_shape: tuple[int, ...],
+    fetch: Callable[[ApplicationFile], Path] | None = None,
+) -> Path:
+    """The cached keras.applications file for this zoo model, fetched by Keras when missing; a
+    failed fetch (offline) is an error naming the file, its URL and the cache folder."""
+    try:
+        found = application_file(keras_name, include_top, input_shape)
+    except ValueError as exc:  # keras.applications refuses the input shape for its weights
+        raise source.fail(
+            f"keras.applications.{keras_name} has no ImageNet weights for this model: {exc}"
+        ) from None
+    cached = keras_models_dir() / found.name
+    if cached.is_file():
+        return cached
+    try:
+        return (fetch or download)(found)
+    except Exception as exc:  # Keras raises a plain Exception ("URL fetch failure") offline
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise source.fail(
+            f"expected the ImageNet weights {found.name} in Keras' cache or downloadable; the download "
+            f"failed: {reason}",
+            f"download on a machine with network access and place: {found.origin} → {cached}",
+        ) from None
+
+
+# -- the report -------------------------------------------------------------------------------
+def report_json(plans: list[TransferPlan]) -> dict[str, Any]:
+    """transfer.json: the one load's record; several (backbones and the whole model) add up,
+    each kept under ``parts``."""
+    if len(plans) == 1:
+        return plans[0].as_json()
+    return {
+        "source": "; ".join(p.source for p in plans),
+        "loaded": sum(p.loaded for p in plans),
+        "total": sum(p.total for p in plans),
+        "skipped": [
+            {**s.as_json(), **({"scope": p.scope} if p.scope else {})} for p in plans for s in p.skipped
+        ],
+        "parts": [p.as_json() for p in plans],
+    }
+
+
+def write_report(run_dir: Path, plans: list[TransferPlan]) -> Path:
+    """Write RUN/transfer.json atomically."""
+    return write_atomic(Path(run_dir) / REPORT_FILE, json.dumps(report_json(plans), indent=2) + "\n")
+
+
+# -- a spec's loads ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Load:
+    """One source to load: into the whole model (``scope`` empty) or a backbone's scope, with
+    what ``imagenet`` needs to find its file."""
+
+    source: WeightsSource
+    scope: str = ""
+    keras_name: str = ""
+    include_top: bool = True
+    input_shape: tuple[int, ...] = ()
+    names: frozenset[str] | None = None  # a backbone's layers (None: the whole model)
+
+
+def spec_loads(compiled: Any, override: str | None = None) -> list[Load]:
+    """The loads a spec asks for, in order: each backbone's own source into its scope, then the
+    whole model's (``override``: ``--weights``, which replaces the spec's ``weights:``)."""
+    from cnnspec.ir import Backbone, walk
+    from cnnspec.spec.weights import cli_weights, parse_source, spec_weights
+    from cnnspec.spec.zoo import variants
+
+    loads: list[Load] = []
+    tree = compiled.ir.tree
+    for part in walk(tree.body) if tree is not None else ():
+        if isinstance(part, Backbone) and part.weights is not None:
+            source = part.weights
+            if source.kind != IMAGENET:  # compiling checked the text; now the disk
+                source = parse_source(
+                    source.text if not source.strict else {"from": source.text, "strict": True},
+                    base_dir=_written_in(source),
+                    loc=source.loc,
+                    path=source.path,
+                )
+            shape = compiled.ir.shape_of(part.entry)
+            loads.append(
+                Load(
+                    source,
+                    part.prefix.removesuffix("_"),
+                    part.keras_name,
+                    part.include_top,
+                    tuple(shape or ()),
+                    frozenset(part.names),
+                )
+            )
+    variant = compiled.doc.zoo_variant
+    zoo = variant is not None and variant in variants()
+    spec_dir = compiled.path.parent if compiled.path is not None else Path.cwd()
+    whole = cli_weights(override, zoo) if override is not None else spec_weights(compiled.doc, spec_dir, zoo)
+    if whole is not None:
+        keras_name = variants()[variant].keras_name if zoo and variant is not None else ""
+        from cnnspec.analysis.settings import section_env
+
+        include_top = bool(section_env(compiled).get("include_top", True))
+        loads.append(Load(whole, "", keras_name, include_top, tuple(compiled.ir.input_shape)))
+    return loads
+
+
+def _written_in(source: WeightsSource) -> Path:
+    """The folder relative paths of a source written in a spec start at."""
+    if source.loc is not None and not source.loc.file.startswith("<"):
+        return Path(source.loc.file).resolve().parent
+    return Path.cwd()
+
+
+def plan_loads(
+    model: Any, loads: list[Load], fetch: Callable[[ApplicationFile], Path] | None = None
+) -> list[TransferPlan]:
+    """Read and match every load against ``model`` (nothing assigned): all errors come now."""
+    plans = []
+    for load in loads:
+        file = None
+        if load.source.kind == IMAGENET:
+            file = imagenet_weights_file(
+                load.source, load.keras_name, load.include_top, load.input_shape, fetch
+            )
+        found = read_source(load.source, imagenet_file=file)
+        plan = plan_transfer(model, load.source, found, load.scope, load.names)
+        if file is not None:
+            plan.source = f"imagenet ({file})"  # which of keras.applications' files
+        plans.append(plan)
+    return plans
+
+
+def plan_for_spec(compiled: Any, override: str | None = None) -> list[TransferPlan]:
+    """The checked transfer plans of a spec (``[]`` when it loads no weights), matched against a
+    throwaway build of its model, so a bad source fails before a run folder is written."""
+    loads = spec_loads(compiled, override)
+    if not loads:
+        return []
+    from cnnspec.backends.keras_builder import build_model
+
+    return plan_loads(build_model(compiled.ir), loads)

@@ -1,0 +1,286 @@
+"""Transfer learning, part 1 (issue 16): weights sources (``weights:``, ``--weights``), partial
+loading with a report (``transfer.json``) and backbone items (``- backbone: {spec, until, …}``).
+
+The TF-free tests check the front end (``validate``/``inspect``); the slow ones save a tiny
+model's weights themselves, change the head and load them. Nothing is downloaded: the ImageNet
+test puts its own file in a temporary ``KERAS_HOME`` and replaces the download."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnspec.api import compile_spec
+from cnnspec.cli.app import app
+from cnnspec.errors import SpecError
+from tests.conftest import ROOT
+
+BASE = """\
+cnnspec: 1
+name: tinybase
+input: {shape: [8, 8, 1]}
+vars: {width: 4}
+model:
+  - conv2d: {filters: "${width}", kernel_size: 3, padding: same}
+    id: stem
+  - batch_norm
+  - activation: relu
+    id: feat
+  - global_avg_pool2d
+  - dense: {units: 3, activation: softmax}
+"""
+
+# The same body with a 10-class head, trained on the embedded digits.
+TARGET = """\
+cnnspec: 1
+name: target
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+    id: stem
+  - batch_norm
+  - activation: relu
+    id: feat
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 96}
+training: {epochs: 1, batch_size: 32}
+"""
+
+BACKBONE = """\
+cnnspec: 1
+name: top
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 1, kernel_size: 1}
+    id: stem
+  - backbone: {spec: base.yaml, until: feat%s}
+    id: body
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+"""
+
+
+def _errors(spec: Path) -> list:
+    with pytest.raises(SpecError) as caught:
+        compile_spec(spec)
+    return caught.value.errors
+
+
+# -- the weights section, TF-free --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        ("imagenet", "exist only for zoo models"),
+        ("old_model.h5", "legacy HDF5"),
+        ("{from: run.weights.h5, strict: maybe}", "expected true or false"),  # the schema's
+    ],
+)
+def test_bad_weights_sections_are_located_errors(write_spec, weights, message):
+    spec = write_spec(TARGET + f"weights: {weights}\n")
+    (error,) = _errors(spec)
+    assert message in error.message
+    assert error.loc is not None and error.loc.line == TARGET.count("\n") + 1
+    assert error.path.startswith("weights")
+
+
+def test_imagenet_is_accepted_for_a_zoo_model(write_spec):
+    spec = write_spec("cnnspec: 1\nname: mine\nextends: zoo:mobilenet_v3_small\nweights: imagenet\n")
+    assert compile_spec(spec).doc.zoo_variant == "mobilenet_v3_small"
+
+
+# -- backbone items, TF-free -------------------------------------------------------------------
+def test_backbone_resolves_into_a_scope_up_to_the_cut(write_spec):
+    write_spec(BASE, "base.yaml")
+    ir = compile_spec(write_spec(BACKBONE % ", vars: {width: 6}")).ir
+    names = [node.name for node in ir.nodes]
+    assert names == ["stem", "body_stem", "body_batch_norm_1", "body_feat", "global_avg_pool2d_1", "dense_1"]
+    assert ir.node("body_stem").params["filters"] == 6  # the item's vars over the backbone's
+    assert ir.node("body_stem").inputs == ("stem",)  # its input is the tensor the item receives
+    assert ir.node("global_avg_pool2d_1").inputs == ("body_feat",)  # cut at `until`
+
+
+def test_the_resnet50_example_is_the_zoo_model_without_top_plus_a_head():
+    example = ROOT / "examples" / "backbone" / "resnet50_features.yaml"
+    assert len(example.read_text().splitlines()) <= 15
+    ir = compile_spec(example).ir
+    zoo = compile_spec("zoo:resnet50", ["vars.include_top=false"]).ir
+    backbone = [node for node in ir.nodes if node.name.startswith("body_")]
+    assert [n.params for n in backbone] == [n.params for n in zoo.nodes]
+    assert [n.name for n in backbone] == ["body_" + n.name for n in zoo.nodes]
+    head = ir.totals.params - zoo.totals.params
+    assert head == 2048 * 10 + 10  # pooling, dropout and the dense head
+
+
+@pytest.mark.parametrize(
+    ("item", "where", "message", "hint"),
+    [
+        ("until: fet", "until", "no layer 'fet' to cut at", "`feat`"),
+        ("until: feat, vars: {widht: 6}", "vars.widht", "declares no var 'widht'", "`width`"),
+        ("until: feat, spec: nope.yaml", "spec", "no such backbone spec", "zoo"),
+        ("until: feat, spec: 'zoo:resnet5'", "spec", "no model 'zoo:resnet5'", "zoo:resnet50"),
+        ("until: feat, weights: imagenet", "weights", "only for zoo models", "zoo"),
+    ],
+)
+def test_backbone_mistakes_are_located_at_the_item(write_spec, item, where, message, hint):
+    write_spec(BASE, "base.yaml")
+    text = BACKBONE.replace("{spec: base.yaml, until: feat%s}", "{spec: base.yaml, " + item + "}")
+    text = text.replace("spec: base.yaml, until: feat, spec:", "spec:")
+    (error,) = _errors(write_spec(text))
+    assert message in error.message
+    assert error.path == f"model[1].backbone.{where}"
+    assert error.loc is not None and error.loc.line == 7
+    assert hint in (error.hint or "")
+
+
+def test_an_error_inside_the_backbone_is_located_in_its_file_with_a_note(write_spec):
+    write_spec(BASE.replace("padding: same", "padding: sam"), "base.yaml")
+    (error,) = _errors(write_spec(BACKBONE % ""))
+    assert error.loc is not None and error.loc.file.endswith("base.yaml")
+    assert any("in backbone 'base.yaml' at model[1]" in note.message for note in error.notes)
+
+
+# -- loading, with TensorFlow ------------------------------------------------------------------
+def _save_weights(write_spec, text: str, name: str) -> Path:
+    """Build the model of ``text`` (its spec saved beside) and save its weights as ``name``."""
+    from cnnspec.api import build_model
+
+    spec = write_spec(text, name.replace(".weights.h5", ".yaml"))
+    target = spec.with_name(name)
+    build_model(compile_spec(spec)).save_weights(str(target))
+    return target
+
+
+@pytest.mark.slow
+def test_train_loads_what_fits_and_reports_the_new_head(write_spec, runner, tmp_path):
+    source = _save_weights(write_spec, BASE, "base.weights.h5")
+    spec = write_spec(TARGET + "weights: base.weights.h5\n")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(spec), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "loaded 6 of 8 weight tensors" in result.output
+    assert "skipped dense_1/kernel: shape mismatch: source [4, 3], model [4, 10]" in result.output
+    report = json.loads((out / "transfer.json").read_text())
+    assert (report["loaded"], report["total"], report["source"]) == (6, 8, str(source))
+    assert report["skipped"] == [
+        {"layer": "dense_1", "weight": "kernel", "reason": "shape mismatch: source [4, 3], model [4, 10]"},
+        {"layer": "dense_1", "weight": "bias", "reason": "shape mismatch: source [3], model [10]"},
+    ]
+    # a finished run is a source too: all of its weights fit the same spec (as --weights RUN)
+    from cnnspec.training.transfer import plan_for_spec
+
+    (plan,) = plan_for_spec(compile_spec(spec), str(out))
+    assert (plan.loaded, plan.total, plan.source) == (8, 8, str(out / "model.keras"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("weights", "damage", "message"),
+    [
+        ("{from: base.weights.h5, strict: true}", None, "strict weights: loaded 6 of 8"),
+        ("base.weights.h5", "truncate", "truncated or corrupted"),
+        ("base.weights.h5", "other", "none of the model's 8 weight tensors could be loaded"),
+        ("missing.weights.h5", None, "no such weights file"),
+    ],
+)
+def test_bad_sources_fail_before_anything_is_written(write_spec, runner, tmp_path, weights, damage, message):
+    if damage == "other":  # another architecture: a dense-only model
+        body = BASE.split("model:\n")[0] + "model:\n  - flatten\n  - dense: {units: 3}\n"
+        _save_weights(write_spec, body, "base.weights.h5")
+    else:
+        source = _save_weights(write_spec, BASE, "base.weights.h5")
+        if damage == "truncate":
+            source.write_bytes(source.read_bytes()[:1500])
+    spec = write_spec(TARGET + f"weights: {weights}\n")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(spec), "--out", str(out)])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert f"{spec.name}:{TARGET.count(chr(10)) + 1}:" in result.output  # located at `weights:`
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_backbone_weights_load_into_its_scope_only(write_spec):
+    from cnnspec.api import build_model
+    from cnnspec.training.transfer import apply_plan, plan_for_spec
+
+    source = _save_weights(write_spec, BASE, "base.weights.h5")
+    write_spec(BASE, "base.yaml")
+    compiled = compile_spec(write_spec(BACKBONE % ", weights: base.weights.h5"))
+    (plan,) = plan_for_spec(compiled)
+    assert (plan.scope, plan.loaded, plan.total, plan.skipped) == ("body", 6, 6, [])
+    model = build_model(compiled)
+    stem_before = model.get_layer("stem").get_weights()[0].copy()
+    apply_plan(model, plan)
+    reference = build_model(compile_spec(source.with_name("base.yaml")))
+    reference.load_weights(str(source))
+    for ours, theirs in (("body_stem", "stem"), ("body_batch_norm_1", "batch_norm_1")):
+        for a, b in zip(
+            model.get_layer(ours).get_weights(), reference.get_layer(theirs).get_weights(), strict=True
+        ):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(model.get_layer("stem").get_weights()[0], stem_before)  # outside the scope
+
+
+@pytest.mark.slow
+def test_imagenet_comes_from_keras_cache_and_offline_names_the_file(write_spec, tmp_path, monkeypatch):
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from cnnspec.training import transfer
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+
+    def offline(found):
+        raise Exception("URL fetch failure")  # what Keras raises without network
+
+    monkeypatch.setattr(transfer, "download", offline)
+    spec = write_spec(
+        "cnnspec: 1\nname: mine\nextends: zoo:mobilenet_v3_small\nvars: {classes: 10}\nweights: imagenet\n"
+    )
+    compiled = compile_spec(spec)
+    with pytest.raises(SpecError) as caught:
+        transfer.plan_for_spec(compiled)
+    (error,) = caught.value.errors
+    name = "weights_mobilenet_v3_small_224_1.0_float.h5"
+    assert name in error.message and "download failed: URL fetch failure" in error.message
+    assert str(tmp_path / "keras" / "models" / name) in error.hint
+    # the file keras.applications would have downloaded, placed in the cache by hand
+    reference = keras.applications.MobileNetV3Small(weights=None)
+    (tmp_path / "keras" / "models").mkdir(parents=True)
+    with h5py.File(tmp_path / "keras" / "models" / name, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, reference)
+    (plan,) = transfer.plan_for_spec(compiled)
+    assert plan.skipped and all("shape mismatch" in s.reason for s in plan.skipped)  # the 10-class head
+    assert plan.loaded == plan.total - len(plan.skipped)
+
+
+@pytest.mark.slow
+def test_build_with_weights_saves_a_model_that_starts_from_them(write_spec, runner, tmp_path):
+    import keras
+
+    source = _save_weights(write_spec, BASE, "base.weights.h5")
+    spec = write_spec(TARGET)
+    target = tmp_path / "built.keras"
+    result = runner.invoke(app, ["build", str(spec), "--weights", str(source), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "loaded 6 of 8 weight tensors" in result.output
+    built = keras.saving.load_model(str(target))
+    from cnnspec.api import build_model
+
+    original = build_model(compile_spec(source.with_name("base.yaml")))
+    original.load_weights(str(source))
+    np.testing.assert_array_equal(
+        built.get_layer("stem").get_weights()[0], original.get_layer("stem").get_weights()[0]
+    )
+    missing = runner.invoke(
+        app, ["build", str(spec), "--weights", "nope.keras", "-o", str(tmp_path / "x.keras")]
+    )
+    assert missing.exit_code != 0 and "no such weights file" in missing.output
+    assert not (tmp_path / "x.keras").exists()
