@@ -10,12 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cnnspec.errors import SpecError
 from cnnspec.importer.fold import fold
-from cnnspec.importer.graph import read_graph
+from cnnspec.importer.graph import Graph, read_graph
 from cnnspec.importer.mapping import map_layers
 from cnnspec.importer.source import Source, read_source
 from cnnspec.importer.structure import Structurer, spec_id
+from cnnspec.importer.verify import align
 from cnnspec.importer.writer import spec_text
+from cnnspec.layers.reverse import Reversed
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Imported:
     source: Source
     source_layers: int
     blocks: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # source layer → the spec model's layer
 
     @property
     def lines(self) -> int:
@@ -36,21 +40,46 @@ class Imported:
 def import_source(source: str | Source, *, weights_file: str | None = None, folding: bool = True) -> Imported:
     """Import SOURCE (a ``.keras`` file, a JSON config or ``keras:NAME``) as spec text.
 
-    ``weights_file``: the name the spec's top-level ``weights:`` refers to (written by the caller).
-    ``folding``: find blocks and repeats (off: one item per layer or combinator).
+    The spec is compiled and checked layer by layer against the source before it is returned
+    (:mod:`cnnspec.importer.verify`); should a folded spec not reproduce the source, the
+    unfolded one is used. ``weights_file``: the name the spec's top-level ``weights:`` refers to
+    (the caller writes it). ``folding``: find blocks and repeats.
     """
     read = source if isinstance(source, Source) else read_source(source)
     graph = read_graph(read.config)
     mapped = map_layers(graph)
+    name = spec_id(graph.name).lower()
+    try:
+        return _attempt(read, graph, mapped, name, weights_file, folding)
+    except SpecError:
+        if not folding:
+            raise
+        return _attempt(read, graph, mapped, name, weights_file, False)
+
+
+def _attempt(
+    read: Source,
+    graph: Graph,
+    mapped: dict[str, Reversed],
+    name: str,
+    weights_file: str | None,
+    folding: bool,
+) -> Imported:
+    from cnnspec.analysis.passes import compile_text
+
     items = Structurer(graph, mapped).items()
     blocks = fold(items) if folding else []
-    name = spec_id(graph.name).lower()
     header = [
-        f"Imported by `cnnspec import` from {read.label}: {len(graph.nodes) - 1} layers"
+        f"Imported by `cnnspec import` from {read.label}: {len(graph.nodes)} Keras layers"
         + (f", {len(blocks)} blocks." if blocks else "."),
     ]
-    text = spec_text(name, graph.input_shape, blocks, items, header, weights_file)
-    return Imported(text, name, read, len(graph.nodes), [b.name for b in blocks])
+    # checked without the weights key: the file it names is written after the check
+    checked = spec_text(name, graph.input_shape, blocks, items, header)
+    names = align(compile_text(checked, f"{name}.yaml"), items, graph)
+    text = (
+        spec_text(name, graph.input_shape, blocks, items, header, weights_file) if weights_file else checked
+    )
+    return Imported(text, name, read, len(graph.nodes), [b.name for b in blocks], names)
 
 
 __all__ = ["Imported", "import_source"]

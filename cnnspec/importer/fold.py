@@ -71,12 +71,19 @@ def build_groups(entries: list[tuple[list[str], Item]], depth: int, prefix: list
         toks = entries[i][0]
         key = toks[depth] if len(toks) > depth else None
         j = i + 1
-        while key is not None and j < len(entries) and len(entries[j][0]) > depth and entries[j][0][depth] == key:
+        while (
+            key is not None
+            and j < len(entries)
+            and len(entries[j][0]) > depth
+            and entries[j][0][depth] == key
+        ):
             j += 1
         run = entries[i:j]
         if key is None or len(run) == 1:
             item = run[0][1]
-            out.append(Group(key, [*prefix, key] if key else prefix, [item]) if _is_combinator(item) else item)
+            out.append(
+                Group(key, [*prefix, key] if key else prefix, [item]) if _is_combinator(item) else item
+            )
         else:
             out.append(Group(key, [*prefix, key], build_groups(run, depth + 1, [*prefix, key])))
         i = j
@@ -149,7 +156,7 @@ def _substitute(item: Item, slots: Any) -> Item:
     if isinstance(item, Call):
         return Call(item.block, {name: next(slots) for name in item.args}, item.id, item.sources)
     times = next(slots)
-    return Repeat(times, [_substitute(i, slots) for i in item.layers], item.var, item.id)
+    return Repeat(times, [_substitute(i, slots) for i in item.layers], item.var, item.id, item.sources)
 
 
 def _is_default(param: Any, value: Any) -> bool:
@@ -205,7 +212,11 @@ def make_block(name: str, instances: list[list[Item]]) -> tuple[Block, list[dict
         if multiple is not None:
             replace.append(Expr(f"{multiple[1]} * {multiple[0]}"))
             continue
-        param = label if label not in params else next(f"{label}_{n}" for n in range(2, 1000) if f"{label}_{n}" not in params)
+        param = (
+            label
+            if label not in params
+            else next(f"{label}_{n}" for n in range(2, 1000) if f"{label}_{n}" not in params)
+        )
         params[param] = vector
         replace.append(Expr(param))
     body = substitute(copy.deepcopy(instances[0]), replace)
@@ -285,7 +296,16 @@ def make_repeats(items: list[Item]) -> list[Item]:
             else:
                 args[name] = start
         ident = _repeat_id(calls)
-        out.append(Repeat(len(calls), [Call(item.block, args, ident)], _LOOP if uses_loop or ident else None))
+        sources = [n for call in calls for n in source_names(call)]
+        out.append(
+            Repeat(
+                len(calls),
+                [Call(item.block, args, ident)],
+                _LOOP if uses_loop or ident else None,
+                None,
+                sources,
+            )
+        )
         i = j
     return out
 
@@ -331,7 +351,13 @@ def _name_for(group: Group, taken: set[str], height: int, body: list[Item]) -> s
     token = next((t for t in reversed(group.prefix) if not t.isdigit()), None) if group.prefix else None
     base = re.sub(r"\d+$", "", token or "").strip("_").lower()
     if not base or not base[0].isalpha():
-        base = "residual" if body and isinstance(body[0], Residual) else "parallel" if body and isinstance(body[0], Parallel) else "block"
+        base = (
+            "residual"
+            if body and isinstance(body[0], Residual)
+            else "parallel"
+            if body and isinstance(body[0], Parallel)
+            else "block"
+        )
     if height >= 2:
         base = f"{base}_stage"
     if get_kind(base) is not None:

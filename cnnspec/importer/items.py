@@ -59,6 +59,7 @@ class Repeat:
     layers: list[Item]
     var: str | None = None
     id: str | None = None
+    sources: list[str] = field(default_factory=list)  # every iteration's source layers
 
 
 Item = Union[Layer, Residual, Parallel, Call, Repeat]
@@ -83,4 +84,4 @@ def source_names(item: Item) -> list[str]:
         return [n for b in item.branches for i in b for n in source_names(i)] + item.sources
     if isinstance(item, Call):
         return list(item.sources)
-    return [n for i in item.layers for n in source_names(i)]
+    return list(item.sources) or [n for i in item.layers for n in source_names(i)]
