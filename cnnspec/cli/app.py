@@ -12,8 +12,8 @@ from cnnspec.cli.benchmark import benchmark
 from cnnspec.cli.build import build
 from cnnspec.cli.codegen import codegen
 from cnnspec.cli.evaluate import evaluate
-from cnnspec.cli.import_ import import_
 from cnnspec.cli.export import export
+from cnnspec.cli.import_ import import_
 from cnnspec.cli.inspect import inspect
 from cnnspec.cli.lsp import lsp
 from cnnspec.cli.predict import predict

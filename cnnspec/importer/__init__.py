@@ -8,7 +8,6 @@ source (read the configuration) → graph (check it) → mapping (each layer →
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cnnspec.errors import SpecError
 from cnnspec.importer.fold import fold
@@ -70,8 +69,9 @@ def _attempt(
     items = Structurer(graph, mapped).items()
     blocks = fold(items) if folding else []
     header = [
-        f"Imported by `cnnspec import` from {read.label}: {len(graph.nodes)} Keras layers"
-        + (f", {len(blocks)} blocks." if blocks else "."),
+        f"Imported by `cnnspec import` from {read.path.name if read.path else read.label}: "
+        f"{len(graph.nodes)} Keras layers"
+        + (f", {len(blocks)} block{'s' if len(blocks) > 1 else ''}." if blocks else "."),
     ]
     # checked without the weights key: the file it names is written after the check
     checked = spec_text(name, graph.input_shape, blocks, items, header)

@@ -12,6 +12,7 @@ evenly become a ``repeat`` with a loop variable. A group seen once is written in
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from cnnspec.layers.registry import get_kind
 
 _SPLIT = re.compile(r"^([A-Za-z]+\d+)([a-z])$")  # block2a → block2, a (EfficientNet's names)
 _LOOP = "i"
+#: Item keys of the spec language that a block name must not shadow.
+_RESERVED = {"residual", "parallel", "repeat", "backbone", "input", "model", "when", "id", "inputs"}
 
 
 def tokens(name: str) -> list[str]:
@@ -233,7 +236,7 @@ def _progression(values: list[Any]) -> tuple[Any, Any] | None:
     if _type_of(values) != "int":
         return None
     step = values[1] - values[0]
-    if all(b - a == step for a, b in zip(values, values[1:], strict=False)):
+    if all(b - a == step for a, b in itertools.pairwise(values)):
         return values[0], step
     return None
 
@@ -242,7 +245,9 @@ def _linear(start: int, step: int) -> Expr:
     text = _LOOP if abs(step) == 1 else f"{abs(step)} * {_LOOP}"
     if start == 0:
         return Expr(text if step > 0 else f"-{text}")
-    return Expr(f"{start} {'+' if step > 0 else '-'} {text}")
+    if step > 0:
+        return Expr(f"{text} + {start}" if start > 0 else f"{text} - {-start}")
+    return Expr(f"{start} - {text}")
 
 
 def _run_ok(calls: list[Call]) -> bool:
@@ -360,7 +365,7 @@ def _name_for(group: Group, taken: set[str], height: int, body: list[Item]) -> s
         )
     if height >= 2:
         base = f"{base}_stage"
-    if get_kind(base) is not None:
+    if get_kind(base) is not None or base in _RESERVED:
         base = f"{base}_block"
     if base not in taken:
         return base

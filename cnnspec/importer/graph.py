@@ -227,7 +227,8 @@ def read_graph(config: dict[str, Any]) -> Graph:
             raise import_error(f"{ref!r} names no layer of the model", path)
     if len(inputs_ref) != 1 or len(outputs_ref) != 1:
         raise import_error(
-            f"the model has {len(inputs_ref)} inputs and {len(outputs_ref)} outputs; import reads one of each",
+            f"the model has {len(inputs_ref)} inputs and {len(outputs_ref)} outputs; "
+            "import reads one of each",
             "$.config.output_layers" if len(inputs_ref) == 1 else "$.config.input_layers",
             hint="multi-input/multi-output models cannot be imported yet",
         )
@@ -262,7 +263,7 @@ def _topological(nodes: list[Node]) -> list[Node]:
     """The nodes in an order where every input comes first (the saved order when it is one)."""
     index = {n.name: n for n in nodes}
     for n in nodes:
-        for i, source in enumerate(n.inputs):
+        for source in n.inputs:
             if source not in index:
                 raise import_error(
                     f"layer {n.name!r} reads {source!r}, which is not a layer of the model",

@@ -7,7 +7,7 @@ Mirrors the spec language: a layer, a ``residual``, a ``parallel``, a block call
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Repeat:
     sources: list[str] = field(default_factory=list)  # every iteration's source layers
 
 
-Item = Union[Layer, Residual, Parallel, Call, Repeat]
+Item = Layer | Residual | Parallel | Call | Repeat
 
 
 @dataclass

@@ -114,5 +114,9 @@ def _keras_application(name: str) -> Source:
             hint=("did you mean " + ", ".join(close) + "?") if close else "e.g. keras:ResNet50",
         )
     keras.backend.clear_session()
-    model = functions[name](weights=None)
+    # the zoo's input size for its variants (InceptionV3 and Xception default to unknown sizes)
+    from cnnspec.analysis.zoo import catalog
+
+    shape = next((tuple(e.input_shape) for e in catalog() if e.keras_name == name), None)
+    model = functions[name](weights=None, **({"input_shape": shape} if shape else {}))
     return Source(f"keras:{name}", json.loads(model.to_json()), keras_name=name, model=model)

@@ -49,7 +49,8 @@ def align(compiled: Any, items: list[Item], graph: Graph) -> dict[str, str]:
         saved = _shapes(source.input_shape)
         if saved is not None and [tuple(s) for s in node.input_shapes] != saved:
             raise import_error(
-                f"layer {source_name!r} reads shapes {saved} in the source, {list(node.input_shapes)} in the spec",
+                f"layer {source_name!r} reads shapes {saved} in the source, "
+                f"{list(node.input_shapes)} in the spec",
                 f"{source.path}.build_config",
                 hint="please report this model: import could not reproduce it",
             )

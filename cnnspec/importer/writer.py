@@ -52,7 +52,7 @@ def _head(key: str, params: dict[str, Any], main: str | None) -> str:
 def _extras(item: Any, pad: str) -> list[str]:
     lines = []
     if getattr(item, "id", None) is not None:
-        lines.append(f"{pad}  id: {scalar(item.id) if not isinstance(item.id, Expr) else scalar(item.id)}")
+        lines.append(f"{pad}  id: {scalar(item.id)}")
     inputs = getattr(item, "inputs", None)
     if inputs:
         lines.append(f"{pad}  inputs: {scalar(inputs[0]) if len(inputs) == 1 else scalar(inputs)}")

@@ -62,6 +62,11 @@ _NEUTRAL: dict[str, Callable[[Any], bool]] = {
     "quantization_config": _is_none,
     "synchronized": lambda v: v is False,
     "renorm": lambda v: v is False,
+    "rms_scaling": lambda v: v is False,
+    "pad_to_aspect_ratio": lambda v: v is False,
+    "antialias": lambda v: v is False,
+    "fill_mode": lambda v: v == "constant",  # Resizing's padding fill (unused without padding)
+    "fill_value": lambda v: v in (0, 0.0),
     "renorm_clipping": _is_none,
     "renorm_momentum": lambda v: True,  # unused without renorm
     "beta_initializer": lambda v: _same_initializer("zeros", v),
@@ -181,6 +186,15 @@ def _encoded_equal(ours: Any, theirs: Any) -> bool:
     return _numbers_equal(ours, theirs)
 
 
+def _decode_axis(value: Any) -> Any:
+    """Keras saves an axis as 3, [3] or [] (none): the spec's int or null."""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return None
+        return value[0] if len(value) == 1 else list(value)
+    return value
+
+
 def _check_axis(config: Mapping[str, Any]) -> bool:
     """A normalisation/concatenation axis is the channel axis: -1, or the last of the input."""
     axis = config.get("axis", -1)
@@ -204,30 +218,34 @@ def from_keras(class_name: str, config: Mapping[str, Any], input_shape: Any = No
     if kind is None:
         raise NotExpressible(f"no layer kind builds Keras {class_name}")
     params: dict[str, Any] = {}
-    used = set(_NEUTRAL)
+    declared: set[str] = set()
     for param in kind.params:
         key = param.keras_name
         if key is None:
             continue
-        used.add(key)
+        declared.add(key)
         if key in config:
             if param.name == "activation" and config[key] == "linear" and param.default is None:
                 continue  # Keras saves "no activation" as linear
-            if key == "axis" and param.type == "int":
-                if not _check_axis({**config, "__input_shape__": input_shape}):
-                    raise NotExpressible(f"axis {config[key]!r} is not the channel axis")
-                continue  # the registry's default, -1, is the channel axis
+            if key == "axis":
+                value = _decode_axis(config[key])
+                if value == -1 or _check_axis({"axis": value, "__input_shape__": input_shape}):
+                    continue  # the channel axis: the registry's default, -1
+                params[param.name] = value
+                continue
             params[param.name] = _decode(param, config[key])
         elif param.required:
             raise NotExpressible(f"the configuration has no {key!r}")
-    if "axis" in config and "axis" not in used:
-        used.add("axis")
+    if "axis" in config and "axis" not in declared:
+        declared.add("axis")
         if not _check_axis({**config, "__input_shape__": input_shape}):
             raise NotExpressible(f"axis {config['axis']!r} is not the channel axis")
     for key, value in config.items():
-        if key not in used:
+        if key in declared:
+            continue
+        if key not in _NEUTRAL:
             raise NotExpressible(f"`{key}: {value!r}` has no equivalent parameter")
-        if key in _NEUTRAL and not _NEUTRAL[key](value):
+        if not _NEUTRAL[key](value):
             raise NotExpressible(f"`{key}: {value!r}` differs from the standard layer")
     for name, value in params.items():
         problem = kind.param_index[name].check(value)
@@ -236,7 +254,15 @@ def from_keras(class_name: str, config: Mapping[str, Any], input_shape: Any = No
     full = {**kind.defaults(), **params}
     encoded = kind.keras_args(full)
     for key, ours in encoded.items():
-        if key in config and key != "axis" and not _encoded_equal(ours, config[key]):
+        if key == "axis" and key in config:
+            theirs = _decode_axis(config[key])
+            same = _numbers_equal(_decode_axis(ours), theirs) or (
+                _decode_axis(ours) == -1 and _check_axis({"axis": theirs, "__input_shape__": input_shape})
+            )
+            if not same:
+                raise NotExpressible(f"`axis: {config[key]!r}` cannot be written exactly")
+            continue
+        if key in config and not _encoded_equal(ours, config[key]):
             raise NotExpressible(f"`{key}: {config[key]!r}` cannot be written exactly")
     shortest = {
         name: value
