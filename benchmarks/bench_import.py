@@ -133,7 +133,9 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--variants", nargs="*", help="zoo variants (default: all)")
     parser.add_argument("--repeats", type=int, default=3, help="cold import processes")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold import measurement")
@@ -159,7 +161,8 @@ def main() -> None:
         print()
         print(
             f"cold `cnnspec import` of {cold['variant']} ({cold['layers']} layers, "
-            f"{cold['config_bytes'] / 1e6:.1f} MB config): wall {fmt_stat(cold['wall'], digits=2, unit=' s')}, "
+            f"{cold['config_bytes'] / 1e6:.1f} MB config): "
+            f"wall {fmt_stat(cold['wall'], digits=2, unit=' s')}, "
             f"CPU {fmt_stat(cold['cpu'], digits=2, unit=' s')}, peak RSS {cold['peak_rss_mb']:.0f} MB"
         )
     if args.json:
