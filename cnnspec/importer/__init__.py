@@ -13,6 +13,7 @@ from cnnspec.errors import SpecError
 from cnnspec.importer.fold import fold
 from cnnspec.importer.graph import Graph, read_graph
 from cnnspec.importer.mapping import map_layers
+from cnnspec.importer.rewrite import hard_sigmoids
 from cnnspec.importer.source import Source, read_source
 from cnnspec.importer.structure import Structurer, spec_id
 from cnnspec.importer.verify import align
@@ -30,6 +31,7 @@ class Imported:
     source_layers: int
     blocks: list[str] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)  # source layer → the spec model's layer
+    rewritten: int = 0  # raw-op hard sigmoids written as one activation layer
 
     @property
     def lines(self) -> int:
@@ -46,14 +48,21 @@ def import_source(source: str | Source, *, weights_file: str | None = None, fold
     """
     read = source if isinstance(source, Source) else read_source(source)
     graph = read_graph(read.config)
+    layers = sum(not n.is_operation for n in graph.nodes)
+    graph, rewritten = hard_sigmoids(graph)
     mapped = map_layers(graph)
     name = spec_id(graph.name).lower()
-    try:
-        return _attempt(read, graph, mapped, name, weights_file, folding)
-    except SpecError:
-        if not folding:
-            raise
-        return _attempt(read, graph, mapped, name, weights_file, False)
+    chosen = flat = _attempt(read, graph, mapped, name, weights_file, False, layers)
+    if folding:
+        try:
+            folded = _attempt(read, graph, mapped, name, weights_file, True, layers)
+        except SpecError:
+            folded = None  # a fold that does not reproduce the source is not written
+        # folding that finds nothing worth naming makes a longer spec, not a more readable one
+        if folded is not None and folded.lines < flat.lines:
+            chosen = folded
+    chosen.rewritten = rewritten
+    return chosen
 
 
 def _attempt(
@@ -63,6 +72,7 @@ def _attempt(
     name: str,
     weights_file: str | None,
     folding: bool,
+    layers: int,
 ) -> Imported:
     from cnnspec.analysis.passes import compile_text
 
@@ -70,7 +80,7 @@ def _attempt(
     blocks = fold(items) if folding else []
     header = [
         f"Imported by `cnnspec import` from {read.path.name if read.path else read.label}: "
-        f"{len(graph.nodes)} Keras layers"
+        f"{layers} Keras layers"
         + (f", {len(blocks)} block{'s' if len(blocks) > 1 else ''}." if blocks else "."),
     ]
     # checked without the weights key: the file it names is written after the check
@@ -79,7 +89,7 @@ def _attempt(
     text = (
         spec_text(name, graph.input_shape, blocks, items, header, weights_file) if weights_file else checked
     )
-    return Imported(text, name, read, len(graph.nodes), [b.name for b in blocks], names)
+    return Imported(text, name, read, layers, [b.name for b in blocks], names)
 
 
 __all__ = ["Imported", "import_source"]

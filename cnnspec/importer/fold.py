@@ -394,9 +394,46 @@ def _call_id(group: Group) -> str | None:
     return ident if ident[:1].isalpha() else None
 
 
+def _automatic(item: Item, name: str) -> bool:
+    """A name Keras made up from the class (``re_lu_3``, ``activation``): no structure in it."""
+    from cnnspec.layers.reverse import snake_case
+
+    kind = get_kind(item.kind) if isinstance(item, Layer) else None
+    classes = [snake_case(kind.keras_class)] if kind else ["add", "concatenate", "multiply", "activation"]
+    return any(re.fullmatch(rf"{c}(_\d+)?", name) for c in classes)
+
+
+def _item_tokens(items: list[Item]) -> list[list[str]]:
+    """Each item's name prefix; an item with a made-up name takes the prefix its neighbours share."""
+    found: list[list[str] | None] = []
+    for item in items:
+        names = source_names(item)
+        meaningful = (
+            [n for n in names if not _automatic(item, n)]
+            if isinstance(item, Layer)
+            else [n for n in names if not _automatic(Residual([], None), n)]
+        )
+        found.append(common_tokens(meaningful) if meaningful else None)
+    out: list[list[str]] = []
+    for i, toks in enumerate(found):
+        if toks is not None:
+            out.append(toks)
+            continue
+        before = next((t for t in reversed(found[:i]) if t is not None), None)
+        after = next((t for t in found[i + 1 :] if t is not None), None)
+        shared: list[str] = []
+        if before is not None and after is not None:
+            for a, b in zip(before, after, strict=False):
+                if a != b:
+                    break
+                shared.append(a)
+        out.append(shared)
+    return out
+
+
 def fold(items: list[Item]) -> list[Block]:
     """Fold ``items`` (the model's top-level list) in place; return the blocks found."""
-    entries = [(common_tokens(source_names(item)), item) for item in items]
+    entries = list(zip(_item_tokens(items), items, strict=True))
     roots = build_groups(entries, 0, [])
     everything = _references(items)
     # each group's entry: the id of the item before its first leaf
@@ -424,6 +461,11 @@ def fold(items: list[Item]) -> list[Block]:
             for child in group.children:
                 content += result[id(child)] if isinstance(child, Group) else [child]
             group.content = content
+            if len(content) == 1 and isinstance(content[0], Call):
+                # a group around one call is that call, under the group's name
+                only = content[0]
+                result[id(group)] = [Call(only.block, only.args, _call_id(group) or only.id, only.sources)]
+                continue
             inside = _references(group.leaves())
             body = _relative(group, everything - inside)
             if body is None:
@@ -446,10 +488,21 @@ def fold(items: list[Item]) -> list[Block]:
     for node in roots:
         folded += result[id(node)] if isinstance(node, Group) else [node]
     items[:] = make_repeats(folded)
-    _drop_unused_ids(items)
-    for block in blocks:
-        _drop_unused_ids(block.layers)
+    for layers in (items, *(block.layers for block in blocks)):
+        _drop_unused_ids(layers)
+        _unique_call_ids(layers)
     return blocks
+
+
+def _unique_call_ids(items: list[Item]) -> None:
+    """Two groups can share a name prefix (``expanded_conv`` before and after a residual);
+    a later call with a taken id gets the next free ``_2``, ``_3``."""
+    taken = {item.id for item in items if not isinstance(item, Call) and isinstance(item.id, str)}
+    for item in items:
+        if isinstance(item, Call) and isinstance(item.id, str):
+            if item.id in taken:
+                item.id = next(f"{item.id}_{n}" for n in range(2, 10_000) if f"{item.id}_{n}" not in taken)
+            taken.add(item.id)
 
 
 def source_names_of(group: Group) -> list[str]:

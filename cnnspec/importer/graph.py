@@ -33,6 +33,12 @@ class Node:
     input_shape: Any = None
     module: str | None = None
     registered_name: str | None = None
+    constants: list[Any] = field(default_factory=list)  # constant call arguments (raw ops)
+
+    @property
+    def is_operation(self) -> bool:
+        """A raw operation (``x + 3.0``) that Keras records in the graph, not a layer."""
+        return bool(self.module) and str(self.module).startswith("keras.src.ops")
 
 
 @dataclass
@@ -72,15 +78,15 @@ def _history(tensor: Any, path: str) -> tuple[str, int, int]:
     return history[0], int(history[1]), int(history[2])
 
 
-def _tensors(value: Any, path: str, constants: list[str]) -> list[tuple[str, int, int, str]]:
-    """The layer inputs in a call's arguments; the paths of constant arguments go to ``constants``."""
+def _tensors(value: Any, path: str, constants: list[tuple[str, Any]]) -> list[tuple[str, int, int, str]]:
+    """The layer inputs in a call's arguments; constant arguments (path, value) go to ``constants``."""
     if isinstance(value, list):
         out = []
         for i, item in enumerate(value):
             out += _tensors(item, f"{path}[{i}]", constants)
         return out
     if not (isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"):
-        constants.append(path)
+        constants.append((path, value))
         return []
     return [(*_history(value, path), path)]
 
@@ -178,7 +184,7 @@ def read_graph(config: dict[str, Any]) -> Graph:
             call = inbound[0]
             if not isinstance(call, dict) or "args" not in call:
                 raise import_error("expected {args, kwargs}", f"{path}.inbound_nodes[0]", hint=_KERAS2_HINT)
-            constants: list[str] = []
+            constants: list[tuple[str, Any]] = []
             for source, node_index, tensor_index, tensor_path in _tensors(
                 call["args"], f"{path}.inbound_nodes[0].args", constants
             ):
@@ -196,7 +202,7 @@ def read_graph(config: dict[str, Any]) -> Graph:
                 problems.append(
                     _located(
                         f"layer {name!r} ({layer_class}) is called with a constant, not only layer outputs",
-                        constants[0],
+                        constants[0][0],
                     )
                 )
             kwargs = call.get("kwargs") or {}
@@ -217,6 +223,7 @@ def read_graph(config: dict[str, Any]) -> Graph:
                 build.get("input_shape") if isinstance(build, dict) else None,
                 layer.get("module"),
                 layer.get("registered_name"),
+                [value for _, value in constants] if inbound else [],
             )
         )
     inner = config["config"]

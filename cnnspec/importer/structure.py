@@ -16,6 +16,7 @@ from collections import Counter
 from cnnspec.importer.graph import Graph
 from cnnspec.importer.items import Item, Layer, Parallel, Residual
 from cnnspec.importer.source import import_error
+from cnnspec.layers.registry import get_kind
 from cnnspec.layers.reverse import Reversed, combinator_activation, merge_mode
 
 
@@ -26,7 +27,13 @@ class _NotCombinator(Exception):
 def spec_id(name: str) -> str:
     """A layer name as a spec id (letters, digits and underscores, not starting with a digit)."""
     cleaned = re.sub(r"\W", "_", name)
-    return cleaned if cleaned[:1].isalpha() or cleaned[:1] == "_" else f"l_{cleaned}"
+    if not (cleaned[:1].isalpha() or cleaned[:1] == "_"):
+        cleaned = f"l_{cleaned}"
+    # `activation_2` is also the name cnnspec gives the second activation layer it numbers
+    automatic = re.fullmatch(r"(.+?)(_\d+)?", cleaned)
+    if automatic and get_kind(automatic.group(1)) is not None:
+        cleaned = f"keras_{cleaned}"
+    return cleaned
 
 
 class Structurer:
