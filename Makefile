@@ -95,6 +95,13 @@ bench-quick: $(VENV)/.installed
 bench-search: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_search.py runs/bench-search
 
+# Import round trip (issue 19): one variant of every zoo family, both ways:
+# import(build(zoo spec)) and build(import(keras.applications model)) (minutes; too slow for
+# `make test`). `benchmarks/bench_import.py` covers every variant.
+.PHONY: import-roundtrip
+import-roundtrip: $(VENV)/.installed
+	CNNSPEC_IMPORT_FAMILIES=1 $(BIN)/python -m pytest tests/test_import.py -k zoo_family -q -p no:cacheprovider
+
 # Long fuzzing campaign (issue 7): ~100,000 generated, mutated and byte-level specs through the
 # front end and the CLI with fresh random seeds, then the hostile corpus; prints the totals.
 # `make test` runs the same properties with about 2,700 derandomized cases.

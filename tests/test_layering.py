@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cnnspec.analysis",),
     ("cnnspec.backends",),
     ("cnnspec.training",),
-    ("cnnspec.reporting", "cnnspec.export", "cnnspec.lsp"),
+    ("cnnspec.reporting", "cnnspec.export", "cnnspec.lsp", "cnnspec.importer"),
     ("cnnspec.search",),
     ("cnnspec.cli",),
     ("cnnspec", "cnnspec.api"),

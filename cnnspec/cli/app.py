@@ -13,6 +13,7 @@ from cnnspec.cli.build import build
 from cnnspec.cli.codegen import codegen
 from cnnspec.cli.evaluate import evaluate
 from cnnspec.cli.export import export
+from cnnspec.cli.import_ import import_
 from cnnspec.cli.inspect import inspect
 from cnnspec.cli.lsp import lsp
 from cnnspec.cli.predict import predict
@@ -67,6 +68,7 @@ app.command()(zoo)
 app.command()(search)
 app.command()(runs)
 app.command()(lsp)
+app.command(name="import")(import_)
 
 
 def main() -> None:

@@ -1,0 +1,59 @@
+"""`cnnspec import SOURCE -o spec.yaml` — a Keras model (.keras, JSON config, keras:NAME) → a spec.
+
+The .keras and JSON paths read JSON only and never import TensorFlow; keras:NAME and
+``--weights`` from keras:NAME build the model (TensorFlow, lazily).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cnnspec.cli.common import guarded, stdout
+
+
+@guarded
+def import_(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="a .keras file, a Keras JSON config (model.to_json()), or keras:NAME", show_default=False
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="the spec file to write")],
+    weights: Annotated[
+        bool,
+        typer.Option(
+            "--weights",
+            help="also write the source's weights beside the spec as NAME.weights.h5 (spec: weights:)",
+        ),
+    ] = False,
+    fold: Annotated[
+        bool, typer.Option("--fold/--no-fold", help="fold repeated structure into blocks and repeats")
+    ] = True,
+) -> None:
+    """Import a Keras model as a readable spec, folded into blocks and repeats."""
+    from cnnspec.cli.render import safe
+    from cnnspec.importer.output import run_import, weights_name, zoo_counterpart
+
+    start = time.perf_counter()
+    imported = run_import(source, output, weights=weights, folding=fold)
+    seconds = time.perf_counter() - start
+    console = stdout()
+    console.print(
+        f"[green]imported[/green] {safe(source)} → {safe(output)} in {seconds:.2f} s", highlight=False
+    )
+    console.print(f"  spec lines:    {imported.lines}", highlight=False)
+    zoo = zoo_counterpart(imported)
+    if zoo is not None:
+        console.print(
+            f"  zoo spec:      {zoo.spec_lines} lines (zoo:{zoo.variant}, {zoo.spec.name})", highlight=False
+        )
+    console.print(f"  source layers: {imported.source_layers}", highlight=False)
+    found = ", ".join(imported.blocks) if imported.blocks else "none"
+    console.print(f"  blocks found:  {len(imported.blocks)} ({safe(found)})", highlight=False)
+    if weights:
+        console.print(f"  weights:       {safe(output.with_name(weights_name(output)))}", highlight=False)

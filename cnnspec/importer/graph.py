@@ -1,0 +1,341 @@
+"""A saved Keras model configuration → a checked graph of layers (JSON in, data out).
+
+Reads the Keras 3 format only (``inbound_nodes`` as ``{"args": …, "kwargs": …}`` with
+``__keras_tensor__`` references). Keras 2 / tf.keras configurations, shared layers, nested
+models, dangling references and cycles are refused with the JSON path of the offending value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnspec.errors import Diagnostic
+from cnnspec.importer.source import import_error
+
+#: The most layers a configuration may list (EfficientNetV2-L has ~1,000).
+MAX_LAYERS = 20_000
+_KERAS2_HINT = (
+    "re-save the model with Keras 3 (keras.models.load_model(...).save('model.keras')), "
+    "or import its keras.applications name with keras:NAME"
+)
+
+
+@dataclass
+class Node:
+    """One layer of the source model."""
+
+    name: str
+    class_name: str
+    config: dict[str, Any]
+    inputs: list[str]
+    path: str  # JSON path of the layer entry
+    input_shape: Any = None
+    module: str | None = None
+    registered_name: str | None = None
+    constants: list[Any] = field(default_factory=list)  # constant call arguments (raw ops)
+
+    @property
+    def is_operation(self) -> bool:
+        """A raw operation (``x + 3.0``) that Keras records in the graph, not a layer."""
+        return bool(self.module) and str(self.module).startswith("keras.src.ops")
+
+
+@dataclass
+class Graph:
+    """The layers in a topological order, the model input and its output."""
+
+    name: str
+    nodes: list[Node]
+    input_name: str
+    input_shape: list[int]
+    output: str
+    problems: list[Diagnostic] = field(default_factory=list)  # layers that cannot be expressed
+    consumers: dict[str, list[str]] = field(default_factory=dict)
+
+    def node(self, name: str) -> Node:
+        return self._index[name]
+
+    def __post_init__(self) -> None:
+        self._index = {n.name: n for n in self.nodes}
+        self.consumers = {n.name: [] for n in self.nodes}
+        for n in self.nodes:
+            for source in n.inputs:
+                if n.name not in self.consumers[source]:
+                    self.consumers[source].append(n.name)
+
+
+def _history(tensor: Any, path: str) -> tuple[str, int, int]:
+    if not (isinstance(tensor, dict) and tensor.get("class_name") == "__keras_tensor__"):
+        raise import_error(
+            "expected a layer input (a __keras_tensor__ reference); received a constant or another value",
+            path,
+            hint="layers fed constants or Python values cannot be expressed as spec items",
+        )
+    history = (tensor.get("config") or {}).get("keras_history")
+    if not (isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)):
+        raise import_error("expected keras_history: [layer, node, tensor]", f"{path}.config.keras_history")
+    return history[0], int(history[1]), int(history[2])
+
+
+def _tensors(value: Any, path: str, constants: list[tuple[str, Any]]) -> list[tuple[str, int, int, str]]:
+    """The layer inputs in a call's arguments; constant arguments (path, value) go to ``constants``."""
+    if isinstance(value, list):
+        out = []
+        for i, item in enumerate(value):
+            out += _tensors(item, f"{path}[{i}]", constants)
+        return out
+    if not (isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"):
+        constants.append((path, value))
+        return []
+    return [(*_history(value, path), path)]
+
+
+def _is_keras2(config: dict[str, Any]) -> bool:
+    layers = (config.get("config") or {}).get("layers") or []
+    nested_lists = any(
+        isinstance(layer, dict) and layer.get("inbound_nodes") and isinstance(layer["inbound_nodes"][0], list)
+        for layer in layers
+    )
+    return (
+        nested_lists
+        or config.get("class_name") == "Model"
+        or str(config.get("keras_version", "3")).startswith("2")
+    )
+
+
+def _layer_list(config: dict[str, Any]) -> list[Any]:
+    inner = config.get("config")
+    if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
+        raise import_error("expected a model configuration with config.layers", "$.config.layers")
+    if len(inner["layers"]) > MAX_LAYERS:
+        raise import_error(f"{len(inner['layers'])} layers; the limit is {MAX_LAYERS}", "$.config.layers")
+    return inner["layers"]
+
+
+def _entry(layer: Any, path: str) -> tuple[str, str, dict[str, Any]]:
+    if not isinstance(layer, dict):
+        raise import_error("expected a layer object", path)
+    class_name = layer.get("class_name")
+    config = layer.get("config")
+    if not isinstance(class_name, str) or not isinstance(config, dict):
+        raise import_error("expected class_name and config", path)
+    name = layer.get("name", config.get("name"))
+    if not isinstance(name, str) or not name:
+        raise import_error("expected a layer name", f"{path}.name")
+    return name, class_name, config
+
+
+def _input_shape(config: dict[str, Any], path: str) -> list[int]:
+    shape = config.get("batch_shape") or config.get("batch_input_shape")
+    if not isinstance(shape, list) or len(shape) < 2:
+        raise import_error(
+            "expected batch_shape [null, ...] on the input layer", f"{path}.config.batch_shape"
+        )
+    dims = shape[1:]
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims):
+        raise import_error(
+            f"expected a fully known input shape; received {dims}",
+            f"{path}.config.batch_shape",
+            hint="the spec language needs the input size (rebuild the model with a fixed input_shape)",
+        )
+    return dims
+
+
+def read_graph(config: dict[str, Any]) -> Graph:
+    """Check a configuration's format and references and return its layer graph."""
+    if _is_keras2(config):
+        raise import_error(
+            "this configuration is from Keras 2 / tf.keras (nested-list inbound_nodes or class Model)",
+            "$",
+            hint=_KERAS2_HINT,
+        )
+    class_name = config.get("class_name")
+    if class_name == "Sequential":
+        return _sequential(config)
+    if class_name != "Functional":
+        raise import_error(
+            f"expected a Functional or Sequential model; received class_name {class_name!r}",
+            "$.class_name",
+            hint="subclassed models have no configuration to read; save a functional model",
+        )
+    layers = _layer_list(config)
+    nodes: list[Node] = []
+    seen: dict[str, str] = {}
+    problems: list[Diagnostic] = []
+    for index, layer in enumerate(layers):
+        path = f"$.config.layers[{index}]"
+        name, layer_class, layer_config = _entry(layer, path)
+        if name in seen:
+            raise import_error(f"layer name {name!r} is used twice (first at {seen[name]})", f"{path}.name")
+        seen[name] = path
+        inbound = layer.get("inbound_nodes") or []
+        if not isinstance(inbound, list):
+            raise import_error("expected a list", f"{path}.inbound_nodes")
+        if len(inbound) > 1:
+            problems.append(
+                _located(
+                    f"layer {name!r} ({layer_class}) is called {len(inbound)} times (shared weights)", path
+                )
+            )
+            continue
+        inputs: list[str] = []
+        if inbound:
+            call = inbound[0]
+            if not isinstance(call, dict) or "args" not in call:
+                raise import_error("expected {args, kwargs}", f"{path}.inbound_nodes[0]", hint=_KERAS2_HINT)
+            constants: list[tuple[str, Any]] = []
+            for source, node_index, tensor_index, tensor_path in _tensors(
+                call["args"], f"{path}.inbound_nodes[0].args", constants
+            ):
+                if node_index != 0 or tensor_index != 0:
+                    problems.append(
+                        _located(
+                            f"layer {name!r} ({layer_class}) reads output {tensor_index} of call "
+                            f"{node_index} of {source!r}: shared layers and multi-output layers cannot "
+                            "be expressed",
+                            tensor_path,
+                        )
+                    )
+                inputs.append(source)
+            if constants:
+                problems.append(
+                    _located(
+                        f"layer {name!r} ({layer_class}) is called with a constant, not only layer outputs",
+                        constants[0][0],
+                    )
+                )
+            kwargs = call.get("kwargs") or {}
+            if isinstance(kwargs, dict) and any(
+                isinstance(v, dict) and v.get("class_name") == "__keras_tensor__" for v in kwargs.values()
+            ):
+                problems.append(
+                    _located(f"layer {name!r} ({layer_class}) takes tensors as keyword arguments", path)
+                )
+        build = layer.get("build_config") or {}
+        nodes.append(
+            Node(
+                name,
+                layer_class,
+                layer_config,
+                inputs,
+                path,
+                build.get("input_shape") if isinstance(build, dict) else None,
+                layer.get("module"),
+                layer.get("registered_name"),
+                [value for _, value in constants] if inbound else [],
+            )
+        )
+    inner = config["config"]
+    inputs_ref = _refs(inner.get("input_layers"), "$.config.input_layers")
+    outputs_ref = _refs(inner.get("output_layers"), "$.config.output_layers")
+    for ref, path in (*inputs_ref, *outputs_ref):
+        if ref not in seen:
+            raise import_error(f"{ref!r} names no layer of the model", path)
+    if len(inputs_ref) != 1 or len(outputs_ref) != 1:
+        raise import_error(
+            f"the model has {len(inputs_ref)} inputs and {len(outputs_ref)} outputs; "
+            "import reads one of each",
+            "$.config.output_layers" if len(inputs_ref) == 1 else "$.config.input_layers",
+            hint="multi-input/multi-output models cannot be imported yet",
+        )
+    ordered = _topological(nodes)
+    input_node = next(n for n in ordered if n.name == inputs_ref[0][0])
+    if input_node.class_name != "InputLayer":
+        raise import_error(f"the model input {input_node.name!r} is not an InputLayer", input_node.path)
+    shape = _input_shape(input_node.config, input_node.path)
+    return Graph(
+        str(inner.get("name") or "imported"), ordered, input_node.name, shape, outputs_ref[0][0], problems
+    )
+
+
+def _located(message: str, path: str) -> Diagnostic:
+    return Diagnostic(message, None, path, "import", None)
+
+
+def _refs(value: Any, path: str) -> list[tuple[str, str]]:
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+        return [(value[0], f"{path}[0]")]
+    if not isinstance(value, list):
+        raise import_error("expected a list of [layer, node, tensor]", path)
+    out = []
+    for i, ref in enumerate(value):
+        if not (isinstance(ref, list) and ref and isinstance(ref[0], str)):
+            raise import_error("expected [layer, node, tensor]", f"{path}[{i}]")
+        out.append((ref[0], f"{path}[{i}]"))
+    return out
+
+
+def _topological(nodes: list[Node]) -> list[Node]:
+    """The nodes in an order where every input comes first (the saved order when it is one)."""
+    index = {n.name: n for n in nodes}
+    for n in nodes:
+        for source in n.inputs:
+            if source not in index:
+                raise import_error(
+                    f"layer {n.name!r} reads {source!r}, which is not a layer of the model",
+                    f"{n.path}.inbound_nodes[0].args",
+                    hint="the configuration is truncated or edited by hand",
+                )
+    state: dict[str, int] = {}
+    order: list[Node] = []
+    for start in nodes:
+        if state.get(start.name):
+            continue
+        stack: list[tuple[Node, int]] = [(start, 0)]
+        state[start.name] = 1
+        while stack:
+            node, i = stack.pop()
+            if i < len(node.inputs):
+                stack.append((node, i + 1))
+                nxt = index[node.inputs[i]]
+                mark = state.get(nxt.name, 0)
+                if mark == 1:
+                    raise import_error(
+                        f"layers {node.name!r} and {nxt.name!r} feed each other (a cycle)",
+                        f"{node.path}.inbound_nodes[0].args",
+                    )
+                if mark == 0:
+                    state[nxt.name] = 1
+                    stack.append((nxt, 0))
+            else:
+                state[node.name] = 2
+                order.append(node)
+    return order
+
+
+def _sequential(config: dict[str, Any]) -> Graph:
+    layers = _layer_list(config)
+    nodes: list[Node] = []
+    shape: list[int] | None = None
+    previous: str | None = None
+    for index, layer in enumerate(layers):
+        path = f"$.config.layers[{index}]"
+        name, class_name, layer_config = _entry(layer, path)
+        if class_name == "InputLayer":
+            shape = _input_shape(layer_config, path)
+            nodes.append(Node(name, class_name, layer_config, [], path))
+            previous = name
+            continue
+        if previous is None:
+            batch = layer_config.get("batch_input_shape") or (config["config"].get("build_input_shape"))
+            shape = _input_shape({"batch_shape": batch}, path)
+            nodes.append(Node("input_layer", "InputLayer", {"batch_shape": batch}, [], "$.config"))
+            previous = "input_layer"
+        build = layer.get("build_config") or {}
+        nodes.append(
+            Node(
+                name,
+                class_name,
+                layer_config,
+                [previous],
+                path,
+                build.get("input_shape") if isinstance(build, dict) else None,
+                layer.get("module"),
+                layer.get("registered_name"),
+            )
+        )
+        previous = name
+    if shape is None or previous is None:
+        raise import_error("expected at least an input and one layer", "$.config.layers")
+    return Graph(str(config["config"].get("name") or "imported"), nodes, nodes[0].name, shape, previous)

@@ -1,0 +1,65 @@
+"""Each source layer → a registry kind and its non-default parameters; every layer that cannot
+be expressed is named in one error (its name, its class and why), before anything is written."""
+
+from __future__ import annotations
+
+from cnnspec.errors import Diagnostic, SpecError
+from cnnspec.importer.graph import Graph, Node
+from cnnspec.layers.reverse import NotExpressible, Reversed, from_keras
+
+#: Modules Keras 3 saves its built-in layers under.
+_BUILTIN_MODULES = ("keras.layers", "keras")
+
+
+def _problem(node: Node) -> str | None:
+    """Why a layer is refused before its configuration is even read, or None."""
+    if node.class_name == "Lambda":
+        return "a Lambda layer runs arbitrary Python code, which a spec cannot hold (and import never runs)"
+    if node.registered_name not in (None, node.class_name) or (
+        node.module is not None and node.module not in _BUILTIN_MODULES
+    ):
+        origin = f"{node.module}.{node.class_name}" if node.module else str(node.registered_name)
+        return f"a custom class or raw operation ({origin}), not a built-in Keras layer"
+    if node.class_name in ("Functional", "Sequential", "Model"):
+        return "a nested model; import its layers as one model"
+    return None
+
+
+def map_layers(graph: Graph) -> dict[str, Reversed]:
+    """The kind and parameters of every layer but the input; SpecError naming each refused one."""
+    mapped: dict[str, Reversed] = {}
+    problems: list[Diagnostic] = list(graph.problems)
+    flagged = {d.path.split(".inbound_nodes")[0] for d in problems}
+    for node in graph.nodes:
+        if node.path in flagged:
+            continue
+        if node.name == graph.input_name:
+            continue
+        reason = _problem(node)
+        if reason is None:
+            try:
+                mapped[node.name] = from_keras(node.class_name, node.config, node.input_shape)
+            except NotExpressible as exc:
+                reason = str(exc)
+        if reason is not None:
+            problems.append(
+                Diagnostic(
+                    f"layer {node.name!r} ({node.class_name}) cannot be imported: {reason}",
+                    None,
+                    node.path,
+                    "import",
+                    None,
+                )
+            )
+    if problems:
+        problems.sort(key=lambda d: int(d.path.split("[")[1].split("]")[0]) if "layers[" in d.path else 0)
+        if len(problems) > 1:
+            problems[0] = Diagnostic(
+                f"{len(problems)} layers cannot be imported; {problems[0].message}",
+                None,
+                problems[0].path,
+                "import",
+                "nothing was written",
+            )
+        raise SpecError(problems)
+    return mapped

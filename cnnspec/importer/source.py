@@ -1,0 +1,122 @@
+"""Read a model's saved configuration: a ``.keras`` zip, a JSON config, or ``keras:NAME``.
+
+The ``.keras`` and JSON paths use only :mod:`zipfile` and :mod:`json`: nothing in the file is
+deserialized into objects or run, and TensorFlow is not imported. ``keras:NAME`` builds a
+keras.applications model with ``weights=None`` (this path imports Keras, lazily).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnspec.errors import SpecError
+
+#: The largest configuration read (bytes). ResNet152's is ~0.9 MB, EfficientNetV2-L's ~2 MB.
+MAX_CONFIG_BYTES = 32 * 1024 * 1024
+KERAS_PREFIX = "keras:"
+
+
+@dataclass
+class Source:
+    """A model configuration as read, and where it came from."""
+
+    label: str
+    config: dict[str, Any]
+    keras_name: str | None = None
+    path: Path | None = None
+    model: Any = None  # the built Keras model (keras:NAME only), for --weights
+
+
+def import_error(message: str, json_path: str = "$", hint: str | None = None) -> SpecError:
+    """An import problem located by the JSON path of the offending value."""
+    return SpecError.single(message, None, json_path, code="import", hint=hint)
+
+
+def _parse(text: bytes, where: str) -> dict[str, Any]:
+    if len(text) > MAX_CONFIG_BYTES:
+        raise import_error(
+            f"{where} is {len(text):,} bytes; the limit is {MAX_CONFIG_BYTES:,}",
+            hint="a model configuration this large is not a CNN the spec language can hold",
+        )
+    try:
+        value = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise import_error(f"{where} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise import_error(f"{where} is nested too deeply") from None
+    if not isinstance(value, dict):
+        raise import_error(f"expected a JSON object in {where}; received {type(value).__name__}")
+    return value
+
+
+def read_keras_file(path: Path) -> dict[str, Any]:
+    """The ``config.json`` of a ``.keras`` zip, size-checked before it is read."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise import_error(
+            f"{path} is not a .keras file (not a zip archive)",
+            hint="pass a file saved with model.save('model.keras'), or a model.to_json() file",
+        ) from None
+    except OSError as exc:
+        raise import_error(f"cannot read {path}: {exc.strerror or exc}") from None
+    with archive:
+        try:
+            info = archive.getinfo("config.json")
+        except KeyError:
+            raise import_error(
+                f"{path} has no config.json",
+                hint="a Keras 3 .keras file holds config.json, metadata.json and model.weights.h5",
+            ) from None
+        if info.file_size > MAX_CONFIG_BYTES:
+            raise import_error(
+                f"config.json in {path} is {info.file_size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}"
+            )
+        with archive.open(info) as handle:
+            # read one byte past the limit: a lying header cannot make us read more
+            return _parse(handle.read(MAX_CONFIG_BYTES + 1), f"config.json in {path}")
+
+
+def read_source(source: str) -> Source:
+    """Read SOURCE (a path or ``keras:NAME``) into its Keras configuration."""
+    if source.startswith(KERAS_PREFIX):
+        return _keras_application(source[len(KERAS_PREFIX) :])
+    path = Path(source)
+    if not path.is_file():
+        raise import_error(f"{source}: no such file", hint="pass a .keras file, a JSON config or keras:NAME")
+    if zipfile.is_zipfile(path) or path.suffix == ".keras":
+        return Source(str(path), read_keras_file(path), path=path)
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise import_error(f"{path} is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}")
+    return Source(str(path), _parse(path.read_bytes(), str(path)), path=path)
+
+
+def _keras_application(name: str) -> Source:
+    import keras  # keras:NAME builds the model: this path needs TensorFlow
+
+    # look the name up in the module's own listing, never getattr on user text
+    functions = {
+        attr: getattr(keras.applications, attr)
+        for attr in dir(keras.applications)
+        if attr[:1].isupper() and callable(getattr(keras.applications, attr))
+    }
+    if name not in functions:
+        import difflib
+
+        close = difflib.get_close_matches(name, functions, n=3)
+        raise import_error(
+            f"keras.applications has no model {name!r}",
+            hint=("did you mean " + ", ".join(close) + "?") if close else "e.g. keras:ResNet50",
+        )
+    keras.backend.clear_session()
+    # the zoo's input size for its variants (InceptionV3 and Xception default to unknown sizes)
+    from cnnspec.analysis.zoo import catalog
+
+    shape = next((tuple(e.input_shape) for e in catalog() if e.keras_name == name), None)
+    model = functions[name](weights=None, **({"input_shape": shape} if shape else {}))
+    return Source(f"keras:{name}", json.loads(model.to_json()), keras_name=name, model=model)

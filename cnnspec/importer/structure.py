@@ -1,0 +1,194 @@
+"""The layer graph → a list of spec items: straight runs of layers, ``residual`` and ``parallel``
+items where a fork joins again at an add/concat that the combinators make, and explicit
+``id``/``inputs`` items for any other shape of graph.
+
+Walks from the input to the output. At a fork it finds the fork's post-dominator (the first
+layer every path from the fork passes through); when that is a merge the combinators make and
+every branch is a plain chain (or nested combinators), the fork becomes one combinator item,
+else the layers up to it are written with ids.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from cnnspec.importer.graph import Graph
+from cnnspec.importer.items import Item, Layer, Parallel, Residual
+from cnnspec.importer.source import import_error
+from cnnspec.layers.registry import get_kind
+from cnnspec.layers.reverse import Reversed, combinator_activation, merge_mode
+
+
+class _NotCombinator(Exception):
+    pass
+
+
+def spec_id(name: str) -> str:
+    """A layer name as a spec id (letters, digits and underscores, not starting with a digit)."""
+    cleaned = re.sub(r"\W", "_", name)
+    if not (cleaned[:1].isalpha() or cleaned[:1] == "_"):
+        cleaned = f"l_{cleaned}"
+    # `activation_2` is also the name cnnspec gives the second activation layer it numbers
+    automatic = re.fullmatch(r"(.+?)(_\d+)?", cleaned)
+    if automatic and get_kind(automatic.group(1)) is not None:
+        cleaned = f"keras_{cleaned}"
+    return cleaned
+
+
+class Structurer:
+    """Turns a checked graph and its mapped layers into spec items."""
+
+    def __init__(self, graph: Graph, mapped: dict[str, Reversed]) -> None:
+        self.graph = graph
+        self.mapped = mapped
+        self.pos = {n.name: i for i, n in enumerate(graph.nodes)}
+
+    def layer(self, name: str) -> Layer:
+        rev = self.mapped[name]
+        return Layer(rev.kind.name, dict(rev.params), name)
+
+    def post_dominator(self, start: str) -> str | None:
+        pending: Counter[str] = Counter(self.graph.consumers[start])
+        for node in self.graph.nodes[self.pos[start] + 1 :]:
+            if node.name not in pending:
+                continue
+            if len(pending) == 1:
+                return node.name
+            del pending[node.name]
+            pending.update(self.graph.consumers[node.name])
+        return None
+
+    # -- combinators --------------------------------------------------------------------
+    def combinator(self, fork: str, join: str) -> tuple[Item, str]:
+        """The residual/parallel item from ``fork`` to ``join`` (and a following activation)."""
+        mode = merge_mode(self.mapped[join])
+        if mode is None:
+            raise _NotCombinator
+        ends = self.graph.node(join).inputs
+        if len(set(ends)) != len(ends):
+            raise _NotCombinator
+        branches: dict[str, list[Item]] = {}
+        for first in self.graph.consumers[fork]:
+            if first == join:
+                branches[fork] = []
+                continue
+            items, end = self.branch(fork, first, join)
+            branches[end] = items
+        if set(branches) != set(ends):
+            raise _NotCombinator
+        ordered = [branches[end] for end in ends]
+        out, sources = join, [join]
+        activation = None
+        after = self.graph.consumers[join]
+        if len(after) == 1 and join != self.graph.output:
+            value = combinator_activation(self.mapped[after[0]])
+            if value is not None:
+                activation, out = value, after[0]
+                sources.append(after[0])
+        item: Item
+        first, *rest = ordered
+        if len(ordered) == 2 and mode == "add" and (first or rest[0]):
+            # x + f(x) and f(x) + x are one residual: addition does not care, identity has no layers
+            body, shortcut = (rest[0], first or None) if rest[0] else (first, None)
+            item = Residual(body, shortcut, mode, activation, sources)
+        elif len(ordered) == 2 and mode == "concat" and not first and rest[0]:
+            item = Residual(rest[0], None, mode, activation, sources)
+        elif all(ordered):
+            item = Parallel(ordered, mode, activation, sources)
+        else:
+            raise _NotCombinator
+        return item, out
+
+    def branch(self, fork: str, first: str, join: str) -> tuple[list[Item], str]:
+        """A plain chain (or nested combinators) from ``fork`` through ``first`` up to ``join``."""
+        items: list[Item] = []
+        current = first
+        while True:
+            node = self.graph.node(current)
+            if node.inputs != [items_end(items, fork)]:
+                raise _NotCombinator
+            items.append(self.layer(current))
+            tail = current
+            while True:
+                consumers = self.graph.consumers[tail]
+                if consumers == [join]:
+                    return items, tail
+                if join in consumers or not consumers or tail == self.graph.output:
+                    raise _NotCombinator
+                if len(consumers) == 1:
+                    current = consumers[0]
+                    break
+                inner = self.post_dominator(tail)
+                if inner is None or self.pos[inner] >= self.pos[join]:
+                    raise _NotCombinator
+                item, tail = self.combinator(tail, inner)
+                items.append(item)
+                _set_end(items, tail)
+
+    # -- the whole model ------------------------------------------------------------------
+    def items(self) -> list[Item]:
+        items: list[Item] = []
+        current = self.graph.input_name
+        ends: dict[int, str] = {}  # id(item) → the source layer its output is
+        while current != self.graph.output:
+            consumers = self.graph.consumers[current]
+            if len(consumers) == 1 and self.graph.node(consumers[0]).inputs == [current]:
+                items.append(self.layer(consumers[0]))
+                current = consumers[0]
+                continue
+            join = self.post_dominator(current)
+            if join is None:
+                raise AssertionError("a checked graph with one output has a post-dominator")
+            try:
+                item, end = self.combinator(current, join)
+                items.append(item)
+                ends[id(item)] = end
+                current = end
+            except _NotCombinator:
+                current = self.flat(items, current, join, ends)
+        return items
+
+    def flat(self, items: list[Item], entry: str, join: str, ends: dict[int, str]) -> str:
+        """The layers after ``entry`` up to ``join`` with explicit ids and inputs."""
+        region = self.graph.nodes[self.pos[entry] + 1 : self.pos[join] + 1]
+        previous = entry
+        for node in region:
+            layer = self.layer(node.name)
+            if node.inputs != [previous]:
+                layer.inputs = [self.reference(name, items) for name in node.inputs]
+            items.append(layer)
+            previous = node.name
+        return join
+
+    def reference(self, name: str, items: list[Item]) -> str:
+        """The id an earlier tensor is read by; gives the item that makes it that id."""
+        if name == self.graph.input_name:
+            return "input"
+        for item in reversed(items):
+            if output_of(item) == name:
+                if item.id is None:
+                    item.id = spec_id(name)
+                return item.id
+        raise import_error(
+            f"layer {name!r} is read from outside the structure that makes it",
+            self.graph.node(name).path,
+            hint="this topology cannot be expressed yet",
+        )
+
+
+def output_of(item: Item) -> str | None:
+    """The source layer whose tensor an item returns."""
+    if isinstance(item, Layer):
+        return item.source
+    if isinstance(item, (Residual, Parallel)):
+        return item.sources[-1]
+    return None
+
+
+def items_end(items: list[Item], fork: str) -> str:
+    return output_of(items[-1]) or fork if items else fork
+
+
+def _set_end(items: list[Item], tail: str) -> None:
+    """Nothing to do: a combinator item's sources already end at ``tail``."""

@@ -1,0 +1,58 @@
+"""Check an imported spec against its source before anything is written (no TensorFlow).
+
+The spec is compiled by the front end; its layers, in the order the resolver makes them, line
+up one to one with the source layers the items stand for. Each pair must have the same Keras
+class and the same input shapes (Keras saves every layer's input shape in ``build_config``).
+The pairing also names each source layer's counterpart in the spec's model, which ``--weights``
+uses to relabel the weights file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnspec.importer.graph import Graph
+from cnnspec.importer.items import Item, source_names
+from cnnspec.importer.source import import_error
+from cnnspec.layers.registry import get_kind
+
+
+def _shapes(saved: Any) -> list[tuple[int | None, ...]] | None:
+    """build_config's input_shape (one shape or a list of them) without the batch axis."""
+    if not isinstance(saved, list) or not saved:
+        return None
+    if isinstance(saved[0], list):
+        return [tuple(s[1:]) for s in saved]
+    return [tuple(saved[1:])]
+
+
+def align(compiled: Any, items: list[Item], graph: Graph) -> dict[str, str]:
+    """Source layer name → the spec model's layer name; a located error on any mismatch."""
+    order = [name for item in items for name in source_names(item)]
+    nodes = [n for n in compiled.ir.nodes if n.name != compiled.ir.input_name]
+    if len(order) != len(nodes):
+        raise import_error(
+            f"the imported spec has {len(nodes)} layers; the source has {len(order)}",
+            "$.config.layers",
+            hint="please report this model: import could not reproduce it",
+        )
+    pairs: dict[str, str] = {}
+    for source_name, node in zip(order, nodes, strict=True):
+        source = graph.node(source_name)
+        kind = get_kind(node.kind)
+        if kind is None or kind.keras_class != source.class_name:
+            raise import_error(
+                f"layer {source_name!r} ({source.class_name}) came out as {node.name!r} ({node.kind})",
+                source.path,
+                hint="please report this model: import could not reproduce it",
+            )
+        saved = _shapes(source.input_shape)
+        if saved is not None and [tuple(s) for s in node.input_shapes] != saved:
+            raise import_error(
+                f"layer {source_name!r} reads shapes {saved} in the source, "
+                f"{list(node.input_shapes)} in the spec",
+                f"{source.path}.build_config",
+                hint="please report this model: import could not reproduce it",
+            )
+        pairs[source_name] = node.name
+    return pairs

@@ -1,0 +1,296 @@
+"""The registry read backwards: a Keras layer's class and saved configuration → a kind and its
+spec parameters (for ``cnnspec import``).
+
+Every kind already says how its parameters become Keras keywords (``keras_args``). Reading a
+configuration back decodes each keyword a parameter declares, then *re-encodes* the result with
+the kind's own ``keras_args`` and compares it with the configuration, key by key. So a decoder
+that loses information (a ``RandomNormal`` with a non-default deviation read as
+``random_normal``) is caught by the comparison, and a kind added to the registry is importable
+without any code here. Keywords no parameter declares must hold Keras' neutral value
+(``data_format: channels_last``, no constraints, …), else the layer cannot be expressed.
+Pure data in, data out: nothing is deserialized, no Keras import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cnnspec.layers.params import REQUIRED, Param
+from cnnspec.layers.registry import KerasCall, LayerKind, kind_of_keras_class
+
+#: The configuration a Keras initializer class has when built from its string name.
+_INITIALIZER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "glorot_uniform": {"seed": None},
+    "glorot_normal": {"seed": None},
+    "he_uniform": {"seed": None},
+    "he_normal": {"seed": None},
+    "lecun_uniform": {"seed": None},
+    "lecun_normal": {"seed": None},
+    "orthogonal": {"gain": 1.0, "seed": None},
+    "zeros": {},
+    "ones": {},
+    "random_normal": {"mean": 0.0, "stddev": 0.05, "seed": None},
+    "random_uniform": {"minval": -0.05, "maxval": 0.05, "seed": None},
+    "truncated_normal": {"mean": 0.0, "stddev": 0.05, "seed": None},
+}
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+#: Keras keywords no kind exposes, and the values that mean "the standard layer".
+_NEUTRAL: dict[str, Callable[[Any], bool]] = {
+    "name": lambda v: True,
+    "trainable": lambda v: True,  # a training setting (the spec's `trainable:`), not the layer's shape
+    "dtype": lambda v: True,
+    "data_format": lambda v: v in (None, "channels_last"),
+    "kernel_constraint": _is_none,
+    "bias_constraint": _is_none,
+    "depthwise_constraint": _is_none,
+    "pointwise_constraint": _is_none,
+    "beta_constraint": _is_none,
+    "gamma_constraint": _is_none,
+    "activity_regularizer": _is_none,
+    "beta_regularizer": _is_none,
+    "gamma_regularizer": _is_none,
+    "lora_rank": _is_none,
+    "lora_alpha": _is_none,
+    "quantization_config": _is_none,
+    "synchronized": lambda v: v is False,
+    "renorm": lambda v: v is False,
+    "rms_scaling": lambda v: v is False,
+    "pad_to_aspect_ratio": lambda v: v is False,
+    "antialias": lambda v: v is False,
+    "fill_mode": lambda v: v == "constant",  # Resizing's padding fill (unused without padding)
+    "fill_value": lambda v: v in (0, 0.0),
+    "renorm_clipping": _is_none,
+    "renorm_momentum": lambda v: True,  # unused without renorm
+    "beta_initializer": lambda v: _same_initializer("zeros", v),
+    "moving_mean_initializer": lambda v: _same_initializer("zeros", v),
+    "gamma_initializer": lambda v: _same_initializer("ones", v),
+    "moving_variance_initializer": lambda v: _same_initializer("ones", v),
+}
+
+
+@dataclass(frozen=True)
+class Reversed:
+    """A kind and the parameters that rebuild a layer: only those that differ from the defaults."""
+
+    kind: LayerKind
+    params: dict[str, Any]
+
+
+class NotExpressible(Exception):
+    """The configuration cannot be written in the spec language; the message says why."""
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _same_initializer(name: str, value: Any) -> bool:
+    if isinstance(value, str):
+        return snake_case(value) == name
+    if not isinstance(value, Mapping):
+        return False
+    return snake_case(str(value.get("class_name", ""))) == name and _numbers_equal(
+        _set_values(value.get("config")), _set_values(_INITIALIZER_DEFAULTS.get(name))
+    )
+
+
+def _set_values(config: Any) -> dict[str, Any]:
+    """A saved configuration without its unset (null) entries, which newer Keras adds."""
+    return {k: v for k, v in dict(config or {}).items() if v is not None}
+
+
+def _numbers_equal(a: Any, b: Any) -> bool:
+    """Equal as Keras means it: 6 and 6.0, (1, 1) and [1, 1]."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_numbers_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return set(a) == set(b) and all(_numbers_equal(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _decode_initializer(value: Any) -> Any:
+    if isinstance(value, str):
+        return snake_case(value)
+    if not isinstance(value, Mapping):
+        raise NotExpressible(f"unreadable initializer {value!r}")
+    name = snake_case(str(value.get("class_name", "")))
+    config = dict(value.get("config") or {})
+    if name == "constant":
+        return {"constant": {"value": config.get("value")}}
+    if name == "variance_scaling":
+        if config.get("seed") is not None:
+            raise NotExpressible("a seeded initializer")
+        return {"variance_scaling": {k: config[k] for k in ("scale", "mode", "distribution") if k in config}}
+    return name
+
+
+def _decode_regularizer(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, Mapping) and snake_case(str(value.get("class_name", ""))) in ("l1_l2", "l1", "l2"):
+        config = dict(value.get("config") or {})
+        return {k: float(config[k]) for k in ("l1", "l2") if float(config.get(k) or 0.0)}
+    raise NotExpressible(f"regularizer {value.get('class_name') if isinstance(value, Mapping) else value!r}")
+
+
+def _decode(param: Param, value: Any) -> Any:
+    """The spec's spelling of a saved Keras keyword value, in its shortest form."""
+    if value is None:
+        return None
+    if param.type == "initializer":
+        return _decode_initializer(value)
+    if param.type == "regularizer":
+        return _decode_regularizer(value)
+    if param.type == "activation" or param.name == "activation":
+        return value
+    if param.type in ("ints", "floats") and isinstance(value, (list, tuple)):
+        values = list(value)
+        return values[0] if values and all(v == values[0] for v in values) else values
+    if param.type == "padding" and isinstance(value, (list, tuple)):
+        pairs = [list(v) if isinstance(v, (list, tuple)) else [v, v] for v in value]
+        if all(a == b for a, b in pairs):
+            rows, cols = pairs[0][0], pairs[1][0]
+            return rows if rows == cols else [rows, cols]
+        return pairs
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _encoded_equal(ours: Any, theirs: Any) -> bool:
+    """Does a ``keras_args`` value (ours) equal a saved configuration value (theirs)?"""
+    if isinstance(ours, KerasCall):
+        if not isinstance(theirs, Mapping):
+            return False
+        if snake_case(str(theirs.get("class_name", ""))).replace("l1_l2", "l1l2") != snake_case(
+            ours.factory
+        ).replace("l1_l2", "l1l2"):
+            return False
+        return _numbers_equal(_set_values(theirs.get("config")), _set_values(dict(ours.kwargs)))
+    if isinstance(ours, str) and isinstance(theirs, Mapping):
+        return _same_initializer(ours, theirs)
+    if ours is None and theirs == "linear":
+        return True  # no activation, as Keras saves it
+    return _numbers_equal(ours, theirs)
+
+
+def _decode_axis(value: Any) -> Any:
+    """Keras saves an axis as 3, [3] or [] (none): the spec's int or null."""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return None
+        return value[0] if len(value) == 1 else list(value)
+    return value
+
+
+def _check_axis(config: Mapping[str, Any]) -> bool:
+    """A normalisation/concatenation axis is the channel axis: -1, or the last of the input."""
+    axis = config.get("axis", -1)
+    if isinstance(axis, (list, tuple)):
+        if len(axis) != 1:
+            return False
+        axis = axis[0]
+    shape = config.get("__input_shape__") or ()
+    if shape and isinstance(shape[0], (list, tuple)):
+        shape = shape[0]  # a merge layer's first input
+    return axis == -1 or (bool(shape) and axis == len(shape) - 1)
+
+
+def from_keras(class_name: str, config: Mapping[str, Any], input_shape: Any = None) -> Reversed:
+    """The kind and non-default parameters of a Keras layer; :class:`NotExpressible` if none fits.
+
+    ``input_shape`` (with the batch axis, as Keras saves it in ``build_config``) decides whether
+    a saved ``axis`` such as 3 is the channel axis.
+    """
+    kind = kind_of_keras_class(class_name)
+    if kind is None:
+        raise NotExpressible(f"no layer kind builds Keras {class_name}")
+    params: dict[str, Any] = {}
+    declared: set[str] = set()
+    for param in kind.params:
+        key = param.keras_name
+        if key is None:
+            continue
+        declared.add(key)
+        if key in config:
+            if param.name == "activation" and config[key] == "linear" and param.default is None:
+                continue  # Keras saves "no activation" as linear
+            if key == "axis":
+                value = _decode_axis(config[key])
+                if value == -1 or _check_axis({"axis": value, "__input_shape__": input_shape}):
+                    continue  # the channel axis: the registry's default, -1
+                params[param.name] = value
+                continue
+            params[param.name] = _decode(param, config[key])
+        elif param.required:
+            raise NotExpressible(f"the configuration has no {key!r}")
+    if "axis" in config and "axis" not in declared:
+        declared.add("axis")
+        if not _check_axis({**config, "__input_shape__": input_shape}):
+            raise NotExpressible(f"axis {config['axis']!r} is not the channel axis")
+    for key, value in config.items():
+        if key in declared:
+            continue
+        if key not in _NEUTRAL:
+            raise NotExpressible(f"`{key}: {value!r}` has no equivalent parameter")
+        if not _NEUTRAL[key](value):
+            raise NotExpressible(f"`{key}: {value!r}` differs from the standard layer")
+    for name, value in params.items():
+        problem = kind.param_index[name].check(value)
+        if problem:
+            raise NotExpressible(f"{name}: {problem}")
+    full = {**kind.defaults(), **params}
+    encoded = kind.keras_args(full)
+    for key, ours in encoded.items():
+        if key == "axis" and key in config:
+            theirs = _decode_axis(config[key])
+            same = _numbers_equal(_decode_axis(ours), theirs) or (
+                _decode_axis(ours) == -1 and _check_axis({"axis": theirs, "__input_shape__": input_shape})
+            )
+            if not same:
+                raise NotExpressible(f"`axis: {config[key]!r}` cannot be written exactly")
+            continue
+        if key in config and not _encoded_equal(ours, config[key]):
+            raise NotExpressible(f"`{key}: {config[key]!r}` cannot be written exactly")
+    shortest = {
+        name: value
+        for name, value in params.items()
+        if kind.param_index[name].default is REQUIRED
+        or not _numbers_equal(
+            kind.param_index[name].normalize(value),
+            kind.param_index[name].normalize(kind.param_index[name].default),
+        )
+    }
+    return Reversed(kind, shortest)
+
+
+#: The kinds the ``residual`` and ``parallel`` combinators merge with (their ``merge:`` words).
+COMBINATOR_MERGES = ("add", "concat")
+#: The kind a combinator's ``activation:`` field adds after its merge.
+COMBINATOR_ACTIVATION = "activation"
+
+
+def merge_mode(layer: Reversed) -> str | None:
+    """The combinator ``merge:`` word that makes exactly this layer, or None."""
+    if layer.kind.name in COMBINATOR_MERGES and not layer.params:
+        return layer.kind.name
+    return None
+
+
+def combinator_activation(layer: Reversed) -> str | None:
+    """The combinator ``activation:`` value that makes exactly this layer, or None."""
+    if layer.kind.name == COMBINATOR_ACTIVATION and set(layer.params) == {"activation"}:
+        return layer.params["activation"]
+    return None

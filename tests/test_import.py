@@ -1,0 +1,456 @@
+"""`cnnspec import`: a Keras model → a spec that builds the same model, folded into blocks.
+
+The fast tests read JSON only (no TensorFlow): the golden fixture, folding, the report, every
+kind of bad input and refused layer (one error naming each, nothing written), the weights file
+and its relabelled layer names. The slow ones build both models and compare them (classes,
+configs, parameters, shapes, connections), load the written weights with Keras, and read every
+registry kind back from a real Keras configuration. ``CNNSPEC_IMPORT_FAMILIES=1`` (``make
+import-roundtrip``) also round-trips one variant of every zoo family both ways.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cnnspec.analysis.passes import compile_text
+from cnnspec.cli.app import app
+from cnnspec.importer import import_source
+from cnnspec.importer.source import Source
+
+FIXTURES = Path(__file__).parent / "fixtures" / "import"
+TINY_JSON = FIXTURES / "tiny_resnet.json"
+TINY_KERAS = FIXTURES / "tiny_resnet.keras"
+GOLDEN = FIXTURES / "tiny_resnet.yaml"
+runner = CliRunner()
+
+
+def tiny_config() -> dict:
+    return json.loads(TINY_JSON.read_text(encoding="utf-8"))
+
+
+def layer_named(config: dict, name: str) -> tuple[int, dict]:
+    return next((i, layer) for i, layer in enumerate(config["config"]["layers"]) if layer["name"] == name)
+
+
+class Ran:
+    """A CLI run: its exit code and its output with Rich's line wrapping undone."""
+
+    def __init__(self, args: list[str]) -> None:
+        result = runner.invoke(app, args, catch_exceptions=False)
+        self.exit_code = result.exit_code
+        self.output = " ".join(result.output.split())
+
+
+def run_cli(*args: str) -> Ran:
+    return Ran(list(args))
+
+
+# -- the golden fixture ---------------------------------------------------------------------------
+def test_import_of_the_fixture_equals_the_golden_spec():
+    assert import_source(str(TINY_JSON)).text == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_cli_writes_a_spec_that_validates_and_reports_the_figures(tmp_path):
+    out = tmp_path / "spec.yaml"
+    result = run_cli("import", str(TINY_JSON), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    spec_lines = len(out.read_text().splitlines())
+    assert f"spec lines: {spec_lines}" in result.output
+    assert f"source layers: {len(tiny_config()['config']['layers'])}" in result.output
+    assert "blocks found: 1 (block)" in result.output
+    checked = run_cli("validate", str(out))
+    assert checked.exit_code == 0, checked.output
+
+
+def test_the_spec_has_the_source_layers_class_by_class():
+    from cnnspec.layers.registry import get_kind
+
+    compiled = compile_text(GOLDEN.read_text(encoding="utf-8"))
+    ours = Counter(
+        get_kind(n.kind).keras_class for n in compiled.ir.nodes if n.name != compiled.ir.input_name
+    )
+    theirs = Counter(layer["class_name"] for layer in tiny_config()["config"]["layers"][1:])
+    assert ours == theirs
+
+
+def test_folding_finds_blocks_repeats_and_combinators_and_shortens_the_spec(tmp_path):
+    folded = import_source(str(TINY_JSON))
+    flat = import_source(str(TINY_JSON), folding=False)
+    assert folded.blocks and not flat.blocks
+    assert folded.lines < flat.lines
+    assert "repeat:" in folded.text and "repeat:" not in flat.text
+    # combinators are recognised with or without folding
+    for text in (folded.text, flat.text):
+        assert "residual:" in text and "parallel:" in text and "shortcut:" in text
+    # one flat item per layer is what folding removes: every repeated block body appears once
+    assert flat.text.count("- residual:") == 6 and folded.text.count("- residual:") == 2
+
+
+def test_default_parameters_are_left_out():
+    text = import_source(str(TINY_JSON)).text
+    # Keras saves every keyword; the spec keeps only those that differ from the registry's defaults
+    for default in (
+        "padding: valid",
+        "use_bias: true",
+        "glorot_uniform",
+        "dilation_rate",
+        "momentum",
+        "groups",
+    ):
+        assert default not in text
+    assert "use_bias: false" in text and "epsilon: 1.001e-05" in text
+
+
+def test_a_sequential_config_imports_as_a_chain():
+    config = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {
+            "name": "seq",
+            "layers": [
+                {
+                    "module": "keras.layers",
+                    "class_name": "InputLayer",
+                    "config": {"name": "in", "batch_shape": [None, 8, 8, 1]},
+                },
+                {
+                    "module": "keras.layers",
+                    "class_name": "Conv2D",
+                    "config": {"name": "c", "filters": 2, "kernel_size": [3, 3], "padding": "same"},
+                },
+                {"module": "keras.layers", "class_name": "Flatten", "config": {"name": "f"}},
+            ],
+        },
+    }
+    imported = import_source(Source("seq", config))
+    assert "- conv2d: {filters: 2, kernel_size: 3, padding: same}" in imported.text
+    assert imported.text.rstrip().endswith("- flatten")
+
+
+# -- TensorFlow stays out ------------------------------------------------------------------------
+PROBE = """
+import sys
+from cnnspec.cli.app import app
+try:
+    app(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy))
+sys.exit(code or 0)
+"""
+
+
+@pytest.mark.parametrize("weights", [False, True], ids=["spec", "weights"])
+def test_importing_a_keras_file_never_imports_tensorflow(tmp_path, weights):
+    out = tmp_path / "tiny.yaml"
+    args = ["import", str(TINY_KERAS), "-o", str(out), *(["--weights"] if weights else [])]
+    run = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "HEAVY="
+    assert out.is_file()
+    assert (tmp_path / "tiny.weights.h5").is_file() == weights
+
+
+# -- --weights -----------------------------------------------------------------------------------
+def test_weights_are_written_beside_the_spec_under_the_spec_layer_names(tmp_path):
+    import h5py
+
+    out = tmp_path / "model.yaml"
+    result = run_cli("import", str(TINY_KERAS), "-o", str(out), "--weights")
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "\nweights: model.weights.h5\n" in text
+    compiled = compile_text(text.replace("weights: model.weights.h5\n", ""))
+    weighted = {n.name for n in compiled.ir.nodes if n.counts.params}
+    with h5py.File(tmp_path / "model.weights.h5") as handle:
+        stored = {
+            handle["layers"][key]["vars"].attrs["name"]
+            for key in handle["layers"]
+            if "vars" in handle["layers"][key] and len(handle["layers"][key]["vars"])
+        }
+    assert stored == weighted
+
+
+def test_weights_need_a_source_that_has_them(tmp_path):
+    out = tmp_path / "model.yaml"
+    result = run_cli("import", str(TINY_JSON), "-o", str(out), "--weights")
+    assert result.exit_code == 2
+    assert "JSON configuration holds no weights" in result.output
+    assert not out.exists() and not (tmp_path / "model.weights.h5").exists()
+
+
+# -- bad input: a clear error with the JSON path, no traceback, nothing written -------------------
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _edited(tmp_path: Path, edit) -> Path:
+    config = tiny_config()
+    edit(config)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def _keras2(config: dict) -> None:
+    for layer in config["config"]["layers"]:
+        layer["inbound_nodes"] = [[[layer["name"], 0, 0, {}]]] if layer["inbound_nodes"] else []
+
+
+def _reads(name: str, source: str):
+    def edit(config: dict) -> None:
+        _, layer = layer_named(config, name)
+        layer["inbound_nodes"][0]["args"][0]["config"]["keras_history"][0] = source
+
+    return edit
+
+
+BAD_INPUTS = {
+    "not-a-zip": (
+        lambda p: (p / "m.keras").write_bytes(b"not a zip") and p / "m.keras",
+        "not a zip archive",
+        "",
+    ),
+    "no-config": (lambda p: _zip(p / "m.keras", {"metadata.json": b"{}"}), "has no config.json", ""),
+    "bad-json": (lambda p: (p / "m.json").write_text("{'a': 1") and p / "m.json", "not valid JSON", ""),
+    "keras2": (lambda p: _edited(p, _keras2), "Keras 2 / tf.keras", "$"),
+    "dangling": (
+        lambda p: _edited(p, _reads("stem_bn", "nowhere")),
+        "reads 'nowhere', which is not a layer of the model",
+        "$.config.layers[2].inbound_nodes[0].args",
+    ),
+    "cycle": (lambda p: _edited(p, _reads("stem_conv", "stem_relu")), "(a cycle)", "inbound_nodes[0].args"),
+    "two-outputs": (
+        lambda p: _edited(
+            p, lambda c: c["config"].update(output_layers=[["predictions", 0, 0], ["avg_pool", 0, 0]])
+        ),
+        "1 inputs and 2 outputs",
+        "$.config.output_layers",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_a_clear_error_with_its_json_path(tmp_path, case):
+    make, message, json_path = BAD_INPUTS[case]
+    source = make(tmp_path)
+    out = tmp_path / "out.yaml"
+    result = run_cli("import", str(source), "-o", str(out))
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert json_path in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_a_config_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    from cnnspec.importer import source
+
+    monkeypatch.setattr(source, "MAX_CONFIG_BYTES", 10_000)
+    for path in (TINY_JSON, TINY_KERAS):
+        result = run_cli("import", str(path), "-o", str(tmp_path / "out.yaml"))
+        assert result.exit_code == 1
+        assert "the limit is 10,000" in result.output
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_every_layer_that_cannot_be_expressed_is_named_in_one_error(tmp_path):
+    def edit(config: dict) -> None:
+        _, lam = layer_named(config, "dropout")
+        lam["class_name"] = "Lambda"
+        _, custom = layer_named(config, "stem_bn")
+        custom["module"], custom["registered_name"] = "my_project.layers", "MyProject>FancyNorm"
+        _, channels_first = layer_named(config, "mixed_a")
+        channels_first["config"]["data_format"] = "channels_first"
+        _, unknown = layer_named(config, "avg_pool")
+        unknown["class_name"] = "GlobalAveragePooling3D"
+
+    out = tmp_path / "out.yaml"
+    result = run_cli("import", str(_edited(tmp_path, edit)), "-o", str(out))
+    assert result.exit_code == 1
+    for name, cls, why in (
+        ("dropout", "Lambda", "arbitrary Python code"),
+        ("stem_bn", "BatchNormalization", "custom class"),
+        ("mixed_a", "Conv2D", "data_format"),
+        ("avg_pool", "GlobalAveragePooling3D", "no layer kind builds"),
+    ):
+        start = result.output.index(f"'{name}' ({cls}) cannot be imported")
+        assert why in result.output[start : start + 200]
+    assert "4 layers cannot be imported" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_a_parameter_the_registry_cannot_write_exactly_is_refused():
+    config = tiny_config()
+    _, conv = layer_named(config, "mixed_a")
+    conv["config"]["kernel_initializer"] = {
+        "module": "keras.initializers",
+        "class_name": "RandomNormal",
+        "config": {"mean": 0.0, "stddev": 0.01, "seed": None},
+    }
+    from cnnspec.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"'mixed_a' \(Conv2D\) cannot be imported: `kernel_initializer"):
+        import_source(Source("edited", config))
+
+
+# -- built models (TensorFlow) -------------------------------------------------------------------
+def _canonical_axis(fingerprint: dict) -> dict:
+    """Normalization's axis as Keras keeps it ([3]) or as the builder passes it (-1): one axis."""
+    fingerprint["configs"] = Counter(
+        {
+            (cls, tuple((k, (-1.0,) if k == "axis" and v == (3.0,) else v) for k, v in config)): n
+            for (cls, config), n in fingerprint["configs"].items()
+        }
+    )
+    return fingerprint
+
+
+def substituted(fingerprint: dict, variant: str | None) -> dict:
+    """keras.applications' MobileNetV3 fingerprint with its raw-op hard sigmoids as the one
+    Activation layer import writes for each (the zoo's own substitution, test_zoo_parity.py)."""
+    from tests.test_zoo_parity import SUBSTITUTES, _canonical
+
+    if variant not in SUBSTITUTES:
+        return fingerprint
+    (keras_class, keras_config), (our_class, our_config), count = SUBSTITUTES[variant]
+    fingerprint["classes"] = +(
+        fingerprint["classes"] - Counter({keras_class: count}) + Counter({our_class: count})
+    )
+    fingerprint["configs"] = +(
+        fingerprint["configs"]
+        - Counter({(keras_class, _canonical(keras_config)): count})
+        + Counter({(our_class, _canonical(our_config)): count})
+    )
+    return fingerprint
+
+
+def assert_same_model(theirs, ours, names: dict[str, str] | None = None, variant: str | None = None) -> None:
+    from tests.test_zoo_parity import fingerprint
+
+    a, b = substituted(_canonical_axis(fingerprint(theirs)), variant), _canonical_axis(fingerprint(ours))
+    for key in a:
+        assert a[key] == b[key], key
+    if names is None:
+        return
+    # connections: every layer reads the counterparts of the layers its source reads
+    counterpart = {**names, theirs.layers[0].name: ours.layers[0].name}
+    for layer in theirs.layers[1:]:
+        read = layer.input if isinstance(layer.input, list) else [layer.input]
+        mine = ours.get_layer(counterpart[layer.name]).input
+        mine = mine if isinstance(mine, list) else [mine]
+        assert [counterpart[t._keras_history.operation.name] for t in read] == [
+            t._keras_history.operation.name for t in mine
+        ], layer.name
+
+
+@pytest.mark.slow
+def test_the_imported_spec_builds_the_identical_model():
+    import keras
+
+    from cnnspec.api import build_model
+
+    source = keras.models.model_from_json(TINY_JSON.read_text())
+    imported = import_source(str(TINY_JSON))
+    assert_same_model(source, build_model(compile_text(imported.text)), imported.names)
+
+
+@pytest.mark.slow
+def test_the_written_weights_load_into_the_spec_model_with_identical_outputs(tmp_path):
+    import keras
+    import numpy as np
+
+    from cnnspec.api import build_model
+    from cnnspec.importer.output import run_import
+
+    out = tmp_path / "tiny.yaml"
+    imported = run_import(str(TINY_KERAS), out, weights=True)
+    # until the transfer issue's loader is merged the spec's `weights:` key is checked by name
+    # above; here Keras' own loader reads the file into the model the rest of the spec builds
+    model = build_model(compile_text(out.read_text().replace("weights: tiny.weights.h5\n", "")))
+    model.load_weights(tmp_path / "tiny.weights.h5")
+    source = keras.saving.load_model(TINY_KERAS, safe_mode=True)
+    x = np.random.default_rng(0).random((2, 16, 16, 3), dtype=np.float32)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), source.predict(x, verbose=0))
+    assert imported.names
+
+
+@pytest.mark.slow
+def test_every_registry_kind_reads_back_from_its_keras_config():
+    """Each test configuration of the registry, built by Keras and saved as Keras saves it,
+    reads back to parameters that build a layer with the same Keras configuration
+    (:mod:`cnnspec.layers.reverse`)."""
+    import keras
+
+    from cnnspec.layers.registry import REGISTRY
+    from cnnspec.layers.reverse import NotExpressible, from_keras
+    from tests.test_registry import CONFIGS, _keras_layer
+
+    failures = []
+    for kind, configs in CONFIGS.items():
+        entry = REGISTRY[kind]
+        for shapes, params in configs:
+            layer = _keras_layer(kind, params)
+            inputs = [keras.Input(s) for s in shapes]
+            layer(inputs if entry.arity == "many" else inputs[0])
+            saved = keras.saving.serialize_keras_object(layer)
+            try:
+                shape = (saved.get("build_config") or {}).get("input_shape")
+                back = from_keras(saved["class_name"], saved["config"], shape)
+            except NotExpressible as exc:
+                failures.append(f"{kind} {params}: {exc}")
+                continue
+            rebuilt = _keras_layer(kind, back.params)
+            rebuilt(inputs if entry.arity == "many" else inputs[0])
+            want = {k: v for k, v in layer.get_config().items() if k != "name"}
+            got = {k: v for k, v in rebuilt.get_config().items() if k != "name"}
+            if back.kind is not entry or got != want:
+                failures.append(f"{kind} {params}: read back as {back.kind.name} {back.params}")
+    assert not failures, "\n".join(failures)
+
+
+# -- every zoo family, both ways (make import-roundtrip) ------------------------------------------
+def _one_per_family() -> list[str]:
+    from cnnspec.analysis.zoo import catalog
+
+    smallest: dict[str, tuple[int, str]] = {}
+    for entry in catalog():
+        smallest[entry.family] = min(
+            smallest.get(entry.family, (entry.params, entry.name)), (entry.params, entry.name)
+        )
+    return sorted(name for _, name in smallest.values())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("CNNSPEC_IMPORT_FAMILIES"), reason="make import-roundtrip")
+@pytest.mark.parametrize("name", _one_per_family())
+def test_zoo_family_round_trips_both_ways(name):
+    import keras
+
+    from cnnspec.analysis.zoo import catalog
+    from cnnspec.api import build_model, compile_spec
+
+    entry = next(e for e in catalog() if e.name == name)
+    keras.backend.clear_session()
+    zoo_model = build_model(compile_spec(f"zoo:{name}"))
+    imported = import_source(Source(f"zoo:{name}", json.loads(zoo_model.to_json())))
+    keras.backend.clear_session()
+    assert_same_model(zoo_model, build_model(compile_text(imported.text)))
+    keras.backend.clear_session()
+    imported = import_source(f"keras:{entry.keras_name}")
+    theirs = imported.source.model
+    assert_same_model(theirs, build_model(compile_text(imported.text)), imported.names, variant=name)
