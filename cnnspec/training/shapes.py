@@ -135,7 +135,12 @@ def _inside(kind: int, dy: np.ndarray, dx: np.ndarray, r: np.ndarray, orient: np
 
 #: Drawing groups: (kind, which orientations) — triangles are drawn vertical and horizontal apart
 #: so that each group's apex axis is the same (see :func:`_inside`).
-_GROUPS: tuple[tuple[int, tuple[int, ...]], ...] = ((0, (0, 1, 2, 3)), (1, (0, 1, 2, 3)), (2, (0, 1)), (2, (2, 3)))
+_GROUPS: tuple[tuple[int, tuple[int, ...]], ...] = (
+    (0, (0, 1, 2, 3)),
+    (1, (0, 1, 2, 3)),
+    (2, (0, 1)),
+    (2, (2, 3)),
+)
 
 
 def generate(options: ShapesOptions) -> Shapes:
@@ -191,7 +196,7 @@ def generate(options: ShapesOptions) -> Shapes:
         np.copyto(masks, (kinds[:, slot] + 1).astype(np.uint8)[:, None, None], where=here)
         np.copyto(pixels, colours[:, slot, None, None].astype(np.uint8), where=here[..., None])
 
-    amplitude = int(round(options.noise * 255))
+    amplitude = int(options.noise * 255 + 0.5)
     if not amplitude:
         return Shapes(pixels, masks, final_kinds)
     # uniform integers in [-amplitude, amplitude] from noise bytes through a look-up table
