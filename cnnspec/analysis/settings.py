@@ -384,7 +384,8 @@ def _shapes_target(reader: _Reader, compiled: CompiledSpec, value: Any) -> str |
     where: SpecPath = ("data", "source", "shapes", "target")
     outputs = list(compiled.ir.outputs)
     if isinstance(value, dict):
-        for name in value:
+        unknown = [name for name in value if name not in outputs]
+        for name in unknown:
             if name not in outputs:
                 reader.error(
                     f"expected a model output; received {name!r}",
@@ -393,7 +394,7 @@ def _shapes_target(reader: _Reader, compiled: CompiledSpec, value: Any) -> str |
                     key=True,
                 )
         missing = [name for name in outputs if name not in value]
-        if missing:
+        if missing and not unknown:  # a misspelt output is one mistake, reported once
             reader.error(f"expected a target for every output; missing {', '.join(missing)}", where)
         return {str(k): str(v) for k, v in value.items()}
     if isinstance(value, str):
@@ -714,14 +715,19 @@ def pipeline_scale(data: DataConfig, ir: ModelIR, integer_pixels: bool) -> float
     return 1.0 / 255.0 if integer_pixels else None
 
 
-def data_config(compiled: CompiledSpec) -> DataConfig | None:
+def data_config(compiled: CompiledSpec, *, raise_errors: bool = False) -> DataConfig | None:
     """The ``data`` section as :class:`DataConfig`, or ``None`` when it has errors (those are
-    reported by :func:`training_config`; callers that only lint skip the spec)."""
+    reported by :func:`training_config`; callers that only lint skip the spec).
+    ``raise_errors``: raise them instead (reading the data without the training settings)."""
     diags = Diagnostics()
     try:
         data = _data(_Reader(compiled, section_env(compiled), diags), compiled)
     except SpecError:
+        if raise_errors:
+            raise
         return None
+    if raise_errors:
+        diags.raise_if_errors()
     return None if diags.errors else data
 
 
