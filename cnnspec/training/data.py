@@ -365,13 +365,14 @@ def _shapes(data: DataConfig) -> tuple[np.ndarray, Targets, Any, Any]:
 
 
 def _infer_kind(y: np.ndarray) -> str:
-    """A multi-output npz array's target kind, from its shape and values."""
+    """A multi-output npz array's target kind, from its shape and dtype: (n, H, W) masks;
+    integer (n,) class indices; integer (n, K) of 0/1 multi-hot labels; floats: values."""
     if y.ndim >= 3:
         return "mask"
-    integral = np.issubdtype(y.dtype, np.integer) or (y.size > 0 and bool(np.all(np.mod(y, 1) == 0)))
-    if y.ndim == 1 and integral:
+    integers = np.issubdtype(y.dtype, np.integer) or y.dtype == bool
+    if y.ndim == 1 and integers:
         return "class"
-    if y.ndim == 2 and y.shape[1] > 1 and integral and bool(np.all((y == 0) | (y == 1))):
+    if y.ndim == 2 and y.shape[1] > 1 and integers and bool(np.all((y == 0) | (y == 1))):
         return "multilabel"
     return "regression"
 
