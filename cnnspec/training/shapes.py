@@ -184,17 +184,20 @@ def generate(options: ShapesOptions) -> Shapes:
             slot_map[idx] = part
             drawn[idx, slot] = np.count_nonzero(inside, axis=(1, 2))
 
-    # Remove shapes mostly hidden by later ones (they become background), then paint each
-    # slot's pixels with its class and colour (per-image values broadcast; no gathers).
+    # Remove shapes mostly hidden by later ones (they become background), then look each
+    # pixel's class and colour up in per-image tables (index 0: the background) with one
+    # ``take`` over int32 indices (image × (slots + 1) + slot + 1).
     shown = np.stack([np.count_nonzero(slot_map == s, axis=(1, 2)) for s in range(slots)], axis=1)
     kept = (counts[:, None] > np.arange(slots)) & (shown > 0) & (shown >= MIN_VISIBLE * drawn)
     final_kinds = np.where(kept, kinds, -1).astype(np.int8)
-    masks = np.zeros((n, height, width), dtype=np.uint8)
-    pixels = np.broadcast_to(background.astype(np.uint8)[:, None], (n, height, width, channels)).copy()
-    for slot in range(slots):
-        here = (slot_map == slot) & kept[:, slot, None, None]
-        np.copyto(masks, (kinds[:, slot] + 1).astype(np.uint8)[:, None, None], where=here)
-        np.copyto(pixels, colours[:, slot, None, None].astype(np.uint8), where=here[..., None])
+    mask_table = np.zeros((n, slots + 1), dtype=np.uint8)
+    mask_table[:, 1:] = np.where(kept, kinds + 1, 0)
+    colour_table = np.empty((n, slots + 1, channels), dtype=np.uint8)
+    colour_table[:, :1] = background
+    colour_table[:, 1:] = np.where(kept[..., None], colours, background)
+    index = (np.arange(n, dtype=np.int32) * (slots + 1))[:, None, None] + (slot_map + 1)
+    masks = np.take(mask_table.reshape(-1), index)
+    pixels = np.take(colour_table.reshape(-1, channels), index, axis=0)
 
     amplitude = int(options.noise * 255 + 0.5)
     if not amplitude:
