@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import summary
 
-from cnnspec.training.shapes import TARGETS, ShapesOptions, generate
+from cnnspec.shapes import TARGETS, ShapesOptions, generate
 
 TARGET_S = 1.0
 

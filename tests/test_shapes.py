@@ -15,8 +15,8 @@ import pytest
 from cnnspec.analysis.settings import TrainConfig, data_config
 from cnnspec.api import compile_spec
 from cnnspec.errors import SpecError
+from cnnspec.shapes import BACKGROUND_MAX, SHAPE_MIN, SHAPE_NAMES, ShapesOptions, generate
 from cnnspec.training.data import load_dataset
-from cnnspec.training.shapes import BACKGROUND_MAX, SHAPE_MIN, SHAPE_NAMES, ShapesOptions, generate
 
 
 def digest(options: ShapesOptions) -> str:
@@ -96,7 +96,7 @@ def test_targets_describe_the_masks(sample):
 
 def test_generator_does_not_import_tensorflow():
     code = (
-        "import sys\nfrom cnnspec.training.shapes import generate, ShapesOptions\n"
+        "import sys\nfrom cnnspec.shapes import generate, ShapesOptions\n"
         "generate(ShapesOptions(images=4))\n"
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
     )
@@ -204,3 +204,43 @@ def test_schema_refuses_unknown_targets(write_spec, runner):
     )
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 1 and "masks" in result.output and ":7:" in result.output
+
+
+# -- the generated training script -----------------------------------------------------------------
+def test_training_script_generates_the_same_images(write_spec, tmp_path):
+    """`codegen --script` copies the generator (NumPy only) into the script; run from the
+    script's text it draws the very images cnnspec trains on."""
+    import importlib.util
+
+    from cnnspec.api import generate_code
+
+    head = DENSE_HEAD.replace("UNITS", "3").replace("ACT", "softmax")
+    compiled, _ = shapes_spec(write_spec, "{shapes: {images: 30, max_shapes: 2, seed: 4}}", head)
+    script = generate_code(compiled, script=True)
+    assert "draw_shapes(30, 16, 16, 3, 1, 2, 0.1, 4)" in script
+    start = script.index("SHAPE_NAMES = ")
+    end = script.index("\n\n\ndef split(")
+    module_file = tmp_path / "script_generator.py"
+    module_file.write_text("import numpy as np\n\n" + script[start:end], encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("script_generator", module_file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    images, masks, kinds = module.draw_shapes(30, 16, 16, 3, 1, 2, 0.1, 4)
+    expected = generate(ShapesOptions(images=30, image_size=(16, 16), max_shapes=2, seed=4))
+    np.testing.assert_array_equal(images, expected.images)
+    np.testing.assert_array_equal(masks, expected.masks)
+    classes, names = module.shapes_target(masks, kinds, "class")
+    assert names == list(SHAPE_NAMES)
+    np.testing.assert_array_equal(classes, expected.target("class")[0])
+
+
+def test_training_script_refuses_targets_it_cannot_train(write_spec):
+    from cnnspec.api import generate_code
+
+    head = DENSE_HEAD.replace("UNITS", "3").replace("ACT", "sigmoid")
+    compiled, _ = shapes_spec(write_spec, "{shapes: {target: multilabel}}", head)
+    with pytest.raises(SpecError) as info:
+        generate_code(compiled, script=True)
+    error = info.value.errors[0]
+    assert "the multilabel target of shapes is not supported yet" in error.message and error.loc.line == 9

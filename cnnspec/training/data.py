@@ -347,8 +347,8 @@ def _images(x: np.ndarray, compiled: CompiledSpec, what: str) -> np.ndarray:
 
 def _shapes(data: DataConfig) -> tuple[np.ndarray, Targets, Any, Any]:
     """The ``shapes`` source: images, targets (one array, or one per output), target kinds,
-    names (:mod:`cnnspec.training.shapes`)."""
-    from cnnspec.training.shapes import ShapesOptions, generate
+    names (:mod:`cnnspec.shapes`)."""
+    from cnnspec.shapes import ShapesOptions, generate
 
     options = dict(data.options)
     options["image_size"] = tuple(options["image_size"])
