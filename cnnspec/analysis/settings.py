@@ -92,6 +92,11 @@ class DataConfig:
     options: dict[str, Any] = field(default_factory=dict)
     """Source settings: the ``shapes`` generator's, or the ``classes`` table of a masks folder."""
 
+    @property
+    def splits_test(self) -> bool:
+        """The test set is a seeded split of the source (not a test set of its own)."""
+        return self.kind not in (*KERAS_DATASETS, "npz") and self.test_path is None
+
     def describe(self) -> dict[str, Any]:
         """The source as JSON-ready data (for lock.json)."""
         out: dict[str, Any] = {"kind": self.kind}
