@@ -244,3 +244,22 @@ def test_training_script_refuses_targets_it_cannot_train(write_spec):
         generate_code(compiled, script=True)
     error = info.value.errors[0]
     assert "the multilabel target of shapes is not supported yet" in error.message and error.loc.line == 9
+
+
+def test_one_target_per_output(write_spec):
+    """A two-headed model (masks and a count) gets both targets of the same images."""
+    heads = (
+        "  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}\n    id: seg\n"
+        "  - global_avg_pool2d:\n    inputs: seg\n  - dense: {units: 1}\n    id: count\n"
+        "outputs: [seg, count]\n"
+    )
+    compiled, config = shapes_spec(
+        write_spec, "{shapes: {images: 40, target: {seg: mask, count: count}}}", heads
+    )
+    data = load_dataset(compiled, config, seed=0)
+    assert data.target == {"seg": "mask", "count": "regression"}
+    assert data.target_names == {"seg": ["background", *SHAPE_NAMES], "count": ["count"]}
+    assert data.y_train["seg"].shape == (len(data.x_train), 16, 16)
+    # the count and the masks describe the same images, in the same order
+    kinds_seen = np.array([len(np.unique(m)) - 1 for m in data.y_train["seg"]])
+    assert np.all(data.y_train["count"][:, 0] >= kinds_seen)
