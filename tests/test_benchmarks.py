@@ -158,3 +158,9 @@ def test_zoo_validate(tmp_path: Path) -> None:
     assert data["cold"]["ratio"] is None
     assert data["passes"]["variants"] == data["cold"]["variants"] >= 32
     assert set(data["passes"]["passes"]) >= {"load", "check_schema", "resolve"}
+
+
+def test_shapes(tmp_path: Path) -> None:
+    data = run_bench("bench_shapes.py", tmp_path, "--images", "50", "--size", "16", "--repeats", "1")
+    assert data["images"] == 50 and positive(data["wall_s"]) and positive(data["cpu_s"])
+    assert set(data["targets_s"]) == {"class", "multilabel", "count", "area", "mask"}

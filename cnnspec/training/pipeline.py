@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnspec.training.joint_augment import JointAugmentation
+
 #: batches prepared ahead of the model
 PREFETCH_BATCHES = 2
 
@@ -65,7 +67,8 @@ def make_dataset(
     """A batched ``tf.data.Dataset`` of ``(images, labels)``.
 
     ``training`` turns on seeded shuffling (reshuffled every epoch) and ``augmentation`` (a
-    Keras layer or Sequential, called with ``training=True`` on each batch).
+    Keras layer or Sequential, called with ``training=True`` on each batch; a
+    :class:`JointAugmentation` augments each batch's images and masks alike).
     """
     import tensorflow as tf
 
@@ -82,20 +85,24 @@ def make_dataset(
         return images, labels
 
     if training:
-        all_images, all_labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
-        buffer = min(len(y), shuffle_buffer) if shuffle_buffer else len(y)
-        dataset = tf.data.Dataset.range(len(y))
+        # y is an array, or a dict output name → array for a multi-output model
+        all_images, all_labels = tf.convert_to_tensor(x), tf.nest.map_structure(tf.convert_to_tensor, y)
+        buffer = min(len(x), shuffle_buffer) if shuffle_buffer else len(x)
+        dataset = tf.data.Dataset.range(len(x))
         dataset = dataset.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
 
         def load(index: Any) -> tuple[Any, Any]:
-            return prepare(tf.gather(all_images, index), tf.gather(all_labels, index))
+            labels = tf.nest.map_structure(lambda part: tf.gather(part, index), all_labels)
+            return prepare(tf.gather(all_images, index), labels)
     else:
         dataset = tf.data.Dataset.from_tensor_slices((x, y))
         load = prepare
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(settings.batch_size).map(load)
-    if training and augmentation is not None:
+    if training and isinstance(augmentation, JointAugmentation):  # masks move with their images
+        dataset = dataset.map(augmentation, num_parallel_calls=parallel_calls())
+    elif training and augmentation is not None:
         dataset = dataset.map(
             lambda images, labels: (augmentation(images, training=True), labels),
             num_parallel_calls=parallel_calls(),
