@@ -52,6 +52,10 @@ class Dataset:
     y_test: np.ndarray
     class_names: list[str]
     source: dict[str, Any] = field(default_factory=dict)
+    #: what y holds: ``class`` (N,) int, ``multilabel`` (N, K) 0/1, ``regression`` (N, D)
+    #: float, ``mask`` (N, H, W) class indices; a dict by output name for multi-output data
+    #: (whose y are dicts of arrays by output name too)
+    target: str | dict[str, str] = "class"
 
     @property
     def num_classes(self) -> int:
@@ -66,12 +70,15 @@ class Dataset:
         return bool(np.issubdtype(self.x_train.dtype, np.integer))
 
     def sizes(self) -> dict[str, int]:
-        return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
+        return {"train": len(self.x_train), "validation": len(self.x_val), "test": len(self.x_test)}
 
     def content_hash(self) -> str:
         """SHA-256 over every split's dtype, shape and bytes, and the class names."""
         digest = hashlib.sha256()
-        for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+        arrays: list[np.ndarray] = []
+        for x, y in ((self.x_train, self.y_train), (self.x_val, self.y_val), (self.x_test, self.y_test)):
+            arrays += [x, *(y[k] for k in sorted(y))] if isinstance(y, dict) else [x, y]
+        for array in arrays:
             digest.update(f"{array.dtype.str}{array.shape}".encode())
             digest.update(np.ascontiguousarray(array).tobytes())
         digest.update("\0".join(self.class_names).encode())
@@ -163,6 +170,20 @@ def _npz(
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in required if k not in archive.files]
+            outputs = sorted(k[len("y_train_") :] for k in archive.files if k.startswith("y_train_"))
+            if outputs and set(missing) <= {"y_train", "y_test"}:
+                # multi-output targets: y_train_NAME / y_test_NAME per output
+                ys = {
+                    split: {
+                        n: np.asarray(archive[f"{split}_{n}"])
+                        for n in outputs
+                        if f"{split}_{n}" in archive.files
+                    }
+                    for split in ("y_train", "y_test")
+                }
+                names = [str(n) for n in archive["class_names"]] if "class_names" in archive.files else []
+                x_tr, x_te = np.asarray(archive["x_train"]), np.asarray(archive["x_test"])
+                return x_tr, ys["y_train"], x_te, ys["y_test"], names  # type: ignore[return-value]
             if missing:
                 raise _error(
                     f"expected arrays {', '.join(required)} in {path.name}; missing {', '.join(missing)}",
@@ -248,21 +269,35 @@ def _split(
     """A seeded split, stratified when every class has at least two examples."""
     from sklearn.model_selection import train_test_split
 
-    if fraction <= 0 or len(y) < 2:
-        return x, y, x[:0], y[:0]
-    counts = np.bincount(y) if len(y) else np.zeros(0)
-    n_test = max(1, round(len(y) * fraction))
-    stratify = y if counts[counts > 0].min() >= 2 and n_test >= len(counts[counts > 0]) else None
+    n = len(x)
+    if fraction <= 0 or n < 2:
+        return x, y, x[:0], take(y, np.arange(0))
+    n_test = max(1, round(n * fraction))
+    stratify = None
+    if not isinstance(y, dict) and y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+        counts = np.bincount(y) if n else np.zeros(0)
+        stratify = y if counts[counts > 0].min() >= 2 and n_test >= len(counts[counts > 0]) else None
+    if isinstance(y, dict) or y.ndim != 1 or stratify is None:
+        # targets that are not class labels: split indices, the same way for every array
+        a, b = train_test_split(np.arange(n), test_size=n_test, random_state=seed, stratify=stratify)
+        return x[a], take(y, a), x[b], take(y, b)
     x_a, x_b, y_a, y_b = train_test_split(x, y, test_size=n_test, random_state=seed, stratify=stratify)
     return x_a, y_a, x_b, y_b
 
 
-def _limit(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    if limit is None or len(y) <= limit:
+def take(y: Any, index: np.ndarray) -> Any:
+    """Rows ``index`` of targets (an array, or a dict of arrays by output name)."""
+    if isinstance(y, dict):
+        return {k: v[index] for k, v in y.items()}
+    return y[index]
+
+
+def _limit(x: np.ndarray, y: Any, limit: int | None, seed: int) -> tuple[np.ndarray, Any]:
+    if limit is None or len(x) <= limit:
         return x, y
-    order = np.random.default_rng(seed).permutation(len(y))[:limit]
+    order = np.random.default_rng(seed).permutation(len(x))[:limit]
     order.sort()
-    return x[order], y[order]
+    return x[order], take(y, order)
 
 
 def _labels(y: np.ndarray, compiled: CompiledSpec, what: str) -> np.ndarray:
@@ -326,6 +361,12 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
         else:
             x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed)
     x_train, x_test = _images(x_train, compiled, "training"), _images(x_test, compiled, "test")
+    if config.task_path:
+        from cnnspec.training.task_data import check_targets
+
+        y_train = check_targets(y_train, len(x_train), compiled, config, "training")
+        y_test = check_targets(y_test, len(x_test), compiled, config, "test")
+        return _finish_task_dataset(compiled, config, seed, x_train, y_train, x_test, y_test, names, source)
     y_train, y_test = _labels(y_train, compiled, "training"), _labels(y_test, compiled, "test")
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise _error(
@@ -345,6 +386,35 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
         names = []
     names = names or [str(i) for i in range(n_classes)]
     dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source)
+    check_fit(dataset, compiled, config)
+    return dataset
+
+
+def _finish_task_dataset(
+    compiled: CompiledSpec,
+    config: TrainConfig,
+    seed: int,
+    x_train: np.ndarray,
+    y_train: Any,
+    x_test: np.ndarray,
+    y_test: Any,
+    names: list[str],
+    source: dict[str, Any],
+) -> Dataset:
+    """Split and check a dataset whose targets are not (only) class labels."""
+    from cnnspec.training.task_data import target_kinds
+
+    if len(x_train) == 0 or len(x_test) == 0:
+        which = "training" if len(x_train) == 0 else "test"
+        raise _error(f"expected at least one {which} image; the source has none", compiled)
+    data = config.data
+    x_train, y_train, x_val, y_val = _split(x_train, y_train, data.validation_split, seed)
+    x_train, y_train = _limit(x_train, y_train, data.limit, seed)
+    x_val, y_val = _limit(x_val, y_val, data.limit, seed)
+    x_test, y_test = _limit(x_test, y_test, data.limit, seed)
+    first = config.tasks[0]
+    names = names or [str(i) for i in range(first.classes if first.task == "segmentation" else first.units)]
+    dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source, target_kinds(config))
     check_fit(dataset, compiled, config)
     return dataset
 
@@ -374,6 +444,8 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
             code="data",
             hint=hint,
         )
+    if config.task_path:
+        return  # the targets were checked against every output's task when loaded (task_data.py)
     units = config.output_units
     classes = dataset.num_classes
     if config.binary:

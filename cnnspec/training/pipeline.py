@@ -49,6 +49,9 @@ class PipelineSettings:
     num_classes: int = 0
     one_hot: bool = False
     binary: bool = False
+    #: a batch's targets → what the losses expect, for any task but plain classification
+    #: (training/tasks.py); replaces the binary/one-hot handling above when set
+    prepare_targets: Any = None
 
 
 def make_dataset(
@@ -75,20 +78,24 @@ def make_dataset(
         images = tf.cast(images, tf.float32)
         if scale is not None:
             images = images * scale
-        if settings.binary:
+        if settings.prepare_targets is not None:
+            labels = settings.prepare_targets(labels)
+        elif settings.binary:
             labels = tf.cast(tf.reshape(labels, (-1, 1)), tf.float32)
         elif settings.one_hot:
             labels = tf.one_hot(labels, settings.num_classes)
         return images, labels
 
     if training:
-        all_images, all_labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
-        buffer = min(len(y), shuffle_buffer) if shuffle_buffer else len(y)
-        dataset = tf.data.Dataset.range(len(y))
+        all_images = tf.convert_to_tensor(x)
+        all_labels = tf.nest.map_structure(tf.convert_to_tensor, y)  # an array, or a dict by output
+        buffer = min(len(x), shuffle_buffer) if shuffle_buffer else len(x)
+        dataset = tf.data.Dataset.range(len(x))
         dataset = dataset.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
 
         def load(index: Any) -> tuple[Any, Any]:
-            return prepare(tf.gather(all_images, index), tf.gather(all_labels, index))
+            labels = tf.nest.map_structure(lambda t: tf.gather(t, index), all_labels)
+            return prepare(tf.gather(all_images, index), labels)
     else:
         dataset = tf.data.Dataset.from_tensor_slices((x, y))
         load = prepare
