@@ -47,8 +47,11 @@ def _entries(group: list[tuple[int, Any]], probs: Any, names: list[str], k: int)
     ]
 
 
-def _predict_keras(target: Path, images: list[Path], k: int) -> tuple[list[dict[str, Any]], list[str], Path]:
-    """Predictions through Keras (the model file itself)."""
+def _predict_keras(
+    target: Path, images: list[Path], k: int, out: Path | None = None
+) -> tuple[list[dict[str, Any]], list[str], Path]:
+    """Predictions through Keras (the model file itself); a model that is not a single
+    classifier answers per output (reporting/task_predict.py; mask PNGs go to ``out``)."""
     import numpy as np
 
     from cnnspec.reporting.images import read_inputs
@@ -59,6 +62,15 @@ def _predict_keras(target: Path, images: list[Path], k: int) -> tuple[list[dict[
     run = locate(target)
     keras_model = load_model(run.model_path)
     samples = read_inputs(images, input_shape(keras_model))
+    if run.config is not None and run.config.task_path:
+        from cnnspec.reporting.task_predict import predict_tasks
+
+        folder = out if out is not None else Path("predictions")
+        return (
+            predict_tasks(run, keras_model, samples, folder, k),
+            list(run.class_names or []),
+            run.model_path,
+        )
     kind = run.output_kind(keras_model)
     results: list[dict[str, Any]] = []
     names: list[str] = []
@@ -109,20 +121,33 @@ def predict(
         Runtime,
         typer.Option("--runtime", "-r", help=RUNTIME_HELP + " (default: auto)"),
     ] = Runtime.auto,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="segmentation models: folder for the mask PNGs (default ./predictions)"
+        ),
+    ] = None,
 ) -> None:
     """Classify images with a trained model: the top-k classes with their probabilities.
+
+    Other tasks: segmentation writes a mask PNG per image (class index per pixel) to --out,
+    multi-label shows the labels above the threshold and every probability, regression the
+    values; a multi-output model answers per output.
 
     With --runtime onnx or tflite (or auto, when the run has a verified export) neither
     TensorFlow nor Keras is imported: images are converted as training converted them and fed
     to the export that `cnnspec export` verified against the model.
     """
     from cnnspec.export.runtimes import choose, stem_of
+    from cnnspec.fileio import check_writable
 
     if not images:
         raise UsageError("expected at least one image file")
     chosen, record, notes = choose(model, runtime.value)
     if record is None:
-        results, names, model_path = _predict_keras(model, list(images), top)
+        if out is not None:
+            check_writable(out, option="--out")
+        results, names, model_path = _predict_keras(model, list(images), top, out)
     else:
         results, names = _predict_export(record, list(images), top)
         model_path = stem_of(model)[0]
@@ -142,6 +167,13 @@ def predict(
         console.print(f"[bold]{escape(result['input'])}[/bold]", highlight=False)
         if result["notes"]:
             console.print(f"  [dim]{escape('; '.join(result['notes']))}[/dim]", highlight=False)
+        if "outputs" in result:  # another task than classification
+            from cnnspec.reporting.task_predict import describe
+
+            for name, entry in result["outputs"].items():
+                prefix = f"{name}: " if len(result["outputs"]) > 1 else ""
+                console.print(f"  {escape(prefix + describe(entry))}", highlight=False)
+            continue
         table = Table(show_edge=False, box=None, padding=(0, 1))
         table.add_column("#", justify="right", style="dim")
         table.add_column("class")

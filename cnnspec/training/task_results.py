@@ -44,7 +44,8 @@ def task_metrics(config: TrainConfig, y_test: Any, outputs: Any, names: list[str
         for i, out in enumerate(config.tasks)
     }
     if len(config.tasks) == 1:
-        return {**per[config.tasks[0].name], "output": config.tasks[0].name}
+        first = per[config.tasks[0].name]
+        return {**first, "output": config.tasks[0].name, "class_names": first.get("class_names", names)}
     return {"task": "multi-output", "outputs": per}
 
 
