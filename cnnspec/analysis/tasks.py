@@ -316,11 +316,13 @@ def _check_source(
     if kind in CLASS_ONLY_SOURCES:
         message = f"expected a data source with {task} targets; {kind} has class labels only"
         hint = "use data.source: shapes or {npz: FILE} with the targets as y_train/y_test"
-        if task_path is not None:
+        if isinstance(compiled.doc.data.get("data"), dict) and "source" in compiled.doc.data["data"]:
             reader.error(message, ("data", "source"), hint)
+        elif task_path is not None:  # the default source (digits): point at the stated task
+            reader.error(message + " (the default source)", task_path, hint)
         else:
             reader.diags.error(
-                message + f" (the {task} task was inferred from {where})",
+                message + f" (the default source; the {task} task was inferred from {where})",
                 loc,
                 where,
                 code="training",
