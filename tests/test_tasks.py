@@ -126,7 +126,7 @@ def test_multi_output_model_has_a_task_loss_weight_and_metrics_per_output():
         (SEGMENT + NPZ + "training: {metrics: [f1]}\n", 7, "expected a segmentation metric"),
         # a source with class labels only can't feed another task
         ("model: [flatten, {dense: 2}]\ntraining: {task: regression}\n", 5, "digits has class labels only"),
-        (SEGMENT + "data: {source: mnist}\ntraining: {epochs: 1}\n", 5, "mnist has class labels only"),
+        (SEGMENT + "data: {source: mnist}\ntraining: {epochs: 1}\n", 6, "mnist has class labels only"),
         # multi-output settings go per output, by an output's name
         (MULTI + NPZ + "training: {loss: mse}\n", 15, "expected training.outputs.NAME.loss"),
         (
