@@ -14,7 +14,10 @@ from cnnspec.cli.app import app
 pytestmark = pytest.mark.slow
 
 HEAD = "cnnspec: 1\nname: {name}\ninput: {{shape: [8, 8, 1]}}\n"
-TRAINING = "data: {source: {npz: d.npz}, validation_split: 0.25}\ntraining:\n  epochs: 1\n  batch_size: 16\n  seed: 1\n"
+TRAINING = (
+    "data: {source: {npz: d.npz}, validation_split: 0.25}\n"
+    "training:\n  epochs: 1\n  batch_size: 16\n  seed: 1\n"
+)
 #: a linear head is a classifier (logits) unless the spec says regression
 STATED = {"regression": "  task: regression\n", "multi": "  outputs: {stats: {task: regression}}\n"}
 SPECS = {

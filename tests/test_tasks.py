@@ -154,3 +154,27 @@ def test_did_you_mean_for_an_output_name(runner, tmp_path):
     spec.write_text(HEAD + MULTI + NPZ + "training:\n  outputs: {sise: {loss: mse}}\n", encoding="utf-8")
     result = runner.invoke(app, ["validate", str(spec)])
     assert "size" in result.output.split("hint:")[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # Keras' Dice compares probabilities: a linear map would train on nonsense
+        (
+            "model:\n  - conv2d: {filters: 3, kernel_size: 1}\n"
+            + NPZ
+            + "training: {task: segmentation, loss: dice}\n",
+            "expected probabilities for the dice loss",
+        ),
+        (
+            SEGMENT + NPZ + "training: {task: segmentation, class_weight: balanced}\n",
+            "expected class_weight only",
+        ),
+    ],
+)
+def test_settings_that_only_fit_other_tasks(text, message):
+    from cnnspec.errors import SpecError
+
+    with pytest.raises(SpecError) as info:
+        training_config(compile_text(HEAD + text, "spec.yaml"))
+    assert message in str(info.value)

@@ -181,6 +181,15 @@ def output_tasks(
                     key=True,
                 )
     out: list[OutputTask] = []
+    stated_task = reader.value(("training", "task"), None)
+    if reader.value(("training", "class_weight"), None) is not None and (
+        multi or (stated_task not in (None, "classification"))
+    ):
+        reader.error(
+            "expected class_weight only for a single classification output",
+            ("training", "class_weight"),
+            key=True,
+        )
     for name in ir.outputs:
         base: SpecPath = (
             ("training", "outputs", name)
@@ -233,6 +242,12 @@ def _one_output(
             f"expected a 1-channel output for binary_crossentropy; {where} has {units} channels",
             (*base, "loss"),
             "use sparse_categorical_crossentropy or dice for several classes",
+        )
+    if loss.name == "dice" and loss.from_logits:
+        reader.error(
+            f"expected probabilities for the dice loss; {where} has no softmax or sigmoid",
+            (*base, "loss"),
+            "end the model with activation: softmax (or sigmoid for one class)",
         )
     weight = reader.number((*base, "loss_weight"), 1.0, minimum=0)
     threshold = reader.number((*base, "threshold"), DEFAULT_THRESHOLD, minimum=0, maximum=1)
