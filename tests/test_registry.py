@@ -261,6 +261,8 @@ def test_declared_traits_are_consistent_with_the_declaration(kind):
         assert "kernel_size" not in entry.param_index
     if entry.augmentation:
         assert entry.preprocessing
+    if entry.geometric:
+        assert entry.augmentation
     if entry.preprocessing:
         assert _weightless(kind) and entry.arity == "one"
     keras_names = {p.keras_name for p in entry.params}
@@ -281,6 +283,13 @@ def test_pass_through_and_preprocessing_kinds():
         "resizing",
     }
     assert {k.name for k in REGISTRY.values() if k.value_range == "affine"} == {"rescaling"}
+    assert {k.name for k in REGISTRY.values() if k.geometric} == {
+        "random_flip",
+        "random_rotation",
+        "random_zoom",
+        "random_translation",
+        "random_crop",
+    }
 
 
 SOFTMAX_HEAD = """\
@@ -413,6 +422,35 @@ def test_preprocessing_and_augmentation_match_keras(kind):
         )
     random = training.shape != inference.shape or not np.allclose(training, inference)
     assert entry.augmentation == (passed and random)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(k.name for k in REGISTRY.values() if k.augmentation))
+def test_geometric_matches_keras_mask_handling(kind):
+    """geometric ⇔ Keras moves a segmentation mask with its image (what the joint image/mask
+    augmentation relies on): a mask equal to the image, passed as ``segmentation_masks``, comes
+    out moved and still equal to the image (nearest sampling for both) and holding only the
+    class indices it had; a photometric kind returns the mask untouched."""
+    import numpy as np
+
+    entry = REGISTRY[kind]
+    x, params = _sample(kind, 0.0, 1.0)
+    # nearest sampling for the image as well, and factors large enough to move 8×8 pixels
+    for name, value in (("interpolation", "nearest"), ("fill_mode", "constant"), ("height_factor", 0.4)):
+        if name in entry.param_index:
+            params[name] = value
+    layer = _keras_layer(kind, params)
+    masks = np.floor(x[..., :1] * 4)  # class indices 0–3, shaped (B, H, W, 1)
+    images = np.repeat(masks, x.shape[-1], axis=-1)
+    out = layer({"images": images, "segmentation_masks": masks}, training=True)
+    moved_images, moved_masks = np.asarray(out["images"]), np.asarray(out["segmentation_masks"])
+    if entry.geometric:
+        assert moved_masks.shape != masks.shape or not np.array_equal(moved_masks, masks)
+        np.testing.assert_array_equal(moved_masks[..., 0], moved_images[..., 0])
+        assert set(np.unique(moved_masks)) <= {0.0, 1.0, 2.0, 3.0}
+    else:
+        np.testing.assert_array_equal(moved_masks, masks)
+        assert not np.array_equal(moved_images, images)
 
 
 @pytest.mark.slow

@@ -125,16 +125,22 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, task):
 @pytest.mark.parametrize(
     ("task", "replace", "message"),
     [
-        ("segmentation", {"y_test": np.zeros((8, 6, 6), "int64")}, "expected test masks of shape (n, 8, 8)"),
-        ("segmentation", {"y_test": np.full((8, 8, 8), 3)}, "expected class indices 0–2"),
-        ("regression", {"y_train": np.array([["a", "b"]] * 32)}, "expected numeric training targets"),
-        ("multilabel", {"y_train": np.full((32, 3), 0.5, "float32")}, "expected 0/1 multilabel"),
-        ("multi", {"y_train_stats": None}, "expected a training target for every output; missing stats"),
+        # targets that don't fit the output they are for (single outputs: the loader's checks)
+        ("segmentation", {"y_test": np.full((8, 8, 8), 3)}, "expected at most 3 mask classes"),
+        ("multilabel", {"y_train": np.zeros((32, 4), "float32")}, "expected 4 output units"),
+        # several outputs: each output's target against its task
+        (
+            "multi",
+            {"y_train_stats": np.zeros((32, 3), "float32")},
+            "expected 2 regression value(s) per image",
+        ),
+        ("multi", {"y_test_mask": np.full((8, 8, 8), 5)}, "expected class indices 0–2 in the test targets"),
+        ("multi", {"y_train_stats": None}, "missing y_train_stats"),
     ],
 )
 def test_targets_that_do_not_fit_an_output_are_refused(runner, tmp_path, task, replace, message):
     write_data(tmp_path, task)
-    if replace == {"y_train_stats": None}:
+    if any(value is None for value in replace.values()):
         with np.load(tmp_path / "d.npz") as archive:
             kept = {k: archive[k] for k in archive.files if k != "y_train_stats"}
         np.savez(tmp_path / "d.npz", **kept)

@@ -55,6 +55,18 @@ SOURCE_PIXELS: dict[str, tuple[float, bool]] = {
     "digits": (1.0, False),  # scikit-learn's 0–16 values divided by 16 when loaded
     **{name: (255.0, True) for name in KERAS_DATASETS},
     "directory": (255.0, True),  # decoded images as uint8
+    "shapes": (255.0, True),  # generated as uint8
+    **{name: (255.0, True) for name in ("image_masks", "image_labels", "image_values")},
+}
+#: The image sources whose targets come from a second file or folder (``images:`` with
+#: ``masks:``, ``labels:`` or ``values:``), by that key.
+IMAGE_TARGET_SOURCES = {"masks": "image_masks", "labels": "image_labels", "values": "image_values"}
+#: What a spec's ``training.task`` asks the data for (the target kinds of :class:`Dataset`).
+TASK_TARGETS = {
+    "classification": "class",
+    "multilabel": "multilabel",
+    "regression": "regression",
+    "segmentation": "mask",
 }
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 
@@ -63,7 +75,7 @@ _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 class DataConfig:
     """Where the images come from and how they are split and scaled."""
 
-    kind: str  # digits | mnist | fashion_mnist | cifar10 | cifar100 | npz | directory
+    kind: str  # digits | mnist | ... | npz | directory | shapes | image_masks | image_labels | image_values
     path: Path | None = None
     test_path: Path | None = None
     image_size: tuple[int, int] | None = None
@@ -73,10 +85,23 @@ class DataConfig:
     rescale: float | str | None = "auto"
     shuffle_buffer: int | None = None
     limit: int | None = None
+    target: str | dict[str, str] | None = None
+    """The target asked for (``shapes``: class | multilabel | count | area | mask, or one per
+    output; ``npz``: class | multilabel | regression | mask); ``None``: the source's default."""
+    labels_path: Path | None = None
+    """``images`` sources: the masks folder, or the labels/values table (CSV or JSON)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Source settings: the ``shapes`` generator's, or the ``classes`` table of a masks folder."""
 
     def describe(self) -> dict[str, Any]:
         """The source as JSON-ready data (for lock.json)."""
         out: dict[str, Any] = {"kind": self.kind}
+        if self.labels_path is not None:
+            out["labels_path"] = str(self.labels_path)
+        if self.target is not None:
+            out["target"] = self.target
+        if self.options:
+            out["options"] = self.options
         if self.path is not None:
             out["path"] = str(self.path)
         if self.test_path is not None:
@@ -310,17 +335,134 @@ def output_info(compiled: CompiledSpec) -> tuple[int, str | None]:
     return units, output_activation(compiled, ir.outputs[0])
 
 
+def _image_reading(
+    reader: _Reader, compiled: CompiledSpec, source: dict[str, Any]
+) -> tuple[tuple[int, int], str]:
+    """``image_size`` and ``color_mode`` of a source that reads image files (defaults from
+    ``input.shape``)."""
+    shape = compiled.ir.input_shape
+    size = source.get("image_size")
+    image_size = (int(size[0]), int(size[1])) if size else (int(shape[0]), int(shape[1]))
+    color_mode = source.get("color_mode")
+    if color_mode is None:
+        channels = shape[-1] if len(shape) == 3 else 0
+        if channels not in (1, 3):
+            reader.error(
+                f"expected 1 or 3 input channels for an image folder; input.shape is {list(shape)}",
+                ("data", "source"),
+                "set data.source.color_mode, or input.shape to [height, width, 1 or 3]",
+            )
+        color_mode = "grayscale" if channels == 1 else "rgb"
+    return image_size, color_mode
+
+
+def default_target(compiled: CompiledSpec) -> str:
+    """The target kind the model asks for when the data does not say: ``training.task`` when
+    the spec states one, else the task inferred from the (first) output the way
+    :func:`cnnspec.analysis.tasks.infer_task` does ([H, W, C] → mask, several sigmoid units →
+    multilabel, a regression loss → regression, else class)."""
+    from cnnspec.analysis.tasks import infer_task
+
+    training = compiled.doc.data.get("training")
+    task = training.get("task") if isinstance(training, dict) else None
+    if isinstance(task, str) and task in TASK_TARGETS:
+        return TASK_TARGETS[task]
+    ir = compiled.ir
+    shape = ir.output_shapes[0] if ir.outputs and ir.output_shapes else None
+    if shape is None:
+        return "class"
+    loss = training.get("loss") if isinstance(training, dict) else None
+    loss_name = loss if isinstance(loss, str) else next(iter(loss), None) if isinstance(loss, dict) else None
+    activation = output_activation(compiled, ir.outputs[0])
+    return TASK_TARGETS[infer_task(tuple(int(d) for d in shape), activation, loss_name)]
+
+
+def _shapes_options(reader: _Reader, compiled: CompiledSpec, settings: dict[str, Any]) -> dict[str, Any]:
+    """The ``shapes`` generator's settings, defaulted from ``input.shape``."""
+    where: SpecPath = ("data", "source", "shapes")
+    shape = compiled.ir.input_shape
+    size = settings.get("image_size")
+    channels = int(shape[-1]) if len(shape) == 3 else 3
+    if channels not in (1, 3):
+        reader.error(
+            f"expected 1 or 3 input channels for the shapes data; input.shape is {list(shape)}",
+            ("input", "shape"),
+        )
+    options = {
+        "images": reader.number((*where, "images"), 2000, integer=True, minimum=1),
+        "image_size": [int(size[0]), int(size[1])] if size else [int(shape[0]), int(shape[1])],
+        "channels": channels if channels in (1, 3) else 3,
+        "min_shapes": reader.number((*where, "min_shapes"), 1, integer=True, minimum=1),
+        "max_shapes": reader.number((*where, "max_shapes"), 3, integer=True, minimum=1, maximum=8),
+        "noise": reader.number((*where, "noise"), 0.1, minimum=0, maximum=0.5),
+        "seed": reader.number((*where, "seed"), 0, integer=True, minimum=0, maximum=2**63 - 1),
+    }
+    if min(options["image_size"]) < 8:
+        reader.error(
+            f"expected shapes images of at least 8×8 pixels; received {options['image_size']}",
+            (*where, "image_size") if size else ("input", "shape"),
+        )
+    if options["min_shapes"] > options["max_shapes"]:
+        reader.error(
+            f"expected min_shapes ≤ max_shapes; received {options['min_shapes']} > {options['max_shapes']}",
+            (*where, "min_shapes"),
+        )
+    return options
+
+
+def _shapes_target(reader: _Reader, compiled: CompiledSpec, value: Any) -> str | dict[str, str]:
+    """``shapes``' target: as given (one kind, or one per model output), else the model's."""
+    where: SpecPath = ("data", "source", "shapes", "target")
+    outputs = list(compiled.ir.outputs)
+    if isinstance(value, dict):
+        unknown = [name for name in value if name not in outputs]
+        for name in unknown:
+            if name not in outputs:
+                reader.error(
+                    f"expected a model output; received {name!r}",
+                    (*where, name),
+                    did_you_mean(str(name), outputs) or f"the outputs are {', '.join(outputs)}",
+                    key=True,
+                )
+        missing = [name for name in outputs if name not in value]
+        if missing and not unknown:  # a misspelt output is one mistake, reported once
+            reader.error(f"expected a target for every output; missing {', '.join(missing)}", where)
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, str):
+        return value
+    wanted = default_target(compiled)
+    return {"regression": "count"}.get(wanted, wanted)
+
+
 def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
     source = reader.value(("data", "source"), "digits")
     kind = "digits"
-    path = test_path = None
+    path = test_path = labels_path = None
     image_size: tuple[int, int] | None = None
     color_mode: str | None = None
-    if isinstance(source, str):
+    target: str | dict[str, str] | None = None
+    options: dict[str, Any] = {}
+    if source == "shapes" or (isinstance(source, dict) and "shapes" in source):
+        kind = "shapes"
+        settings = source.get("shapes") if isinstance(source, dict) else None
+        settings = settings if isinstance(settings, dict) else {}
+        options = _shapes_options(reader, compiled, settings)
+        target = _shapes_target(reader, compiled, settings.get("target"))
+    elif isinstance(source, str):
         kind = source
     elif isinstance(source, dict) and "npz" in source:
         kind = "npz"
         path = _relative(str(source["npz"]), compiled, ("data", "source", "npz"))
+        target = source.get("target")
+    elif isinstance(source, dict) and "images" in source:
+        key = next((k for k in IMAGE_TARGET_SOURCES if k in source), "masks")
+        kind = IMAGE_TARGET_SOURCES[key]
+        path = _relative(str(source["images"]), compiled, ("data", "source", "images"))
+        if key in source:
+            labels_path = _relative(str(source[key]), compiled, ("data", "source", key))
+        image_size, color_mode = _image_reading(reader, compiled, source)
+        if source.get("classes") is not None:
+            options = {"classes": source["classes"]}
     elif isinstance(source, dict) and "directory" in source:
         kind = "directory"
         path = _relative(str(source["directory"]), compiled, ("data", "source", "directory"))
@@ -328,19 +470,7 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
             test_path = _relative(
                 str(source["test_directory"]), compiled, ("data", "source", "test_directory")
             )
-        shape = compiled.ir.input_shape
-        size = source.get("image_size")
-        image_size = (int(size[0]), int(size[1])) if size else (int(shape[0]), int(shape[1]))
-        color_mode = source.get("color_mode")
-        if color_mode is None:
-            channels = shape[-1] if len(shape) == 3 else 0
-            if channels not in (1, 3):
-                reader.error(
-                    f"expected 1 or 3 input channels for an image folder; input.shape is {list(shape)}",
-                    ("data", "source"),
-                    "set data.source.color_mode, or input.shape to [height, width, 1 or 3]",
-                )
-            color_mode = "grayscale" if channels == 1 else "rgb"
+        image_size, color_mode = _image_reading(reader, compiled, source)
     validation_split = reader.number(
         ("data", "validation_split"), DEFAULT_VALIDATION_SPLIT, minimum=0, below=1
     )
@@ -371,6 +501,9 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         rescale=rescale,
         shuffle_buffer=reader.number(("data", "shuffle_buffer"), None, integer=True, minimum=1),
         limit=reader.number(("data", "limit"), None, integer=True, minimum=1),
+        target=target,
+        labels_path=labels_path,
+        options=options,
     )
 
 
@@ -612,14 +745,19 @@ def pipeline_scale(data: DataConfig, ir: ModelIR, integer_pixels: bool) -> float
     return 1.0 / 255.0 if integer_pixels else None
 
 
-def data_config(compiled: CompiledSpec) -> DataConfig | None:
+def data_config(compiled: CompiledSpec, *, raise_errors: bool = False) -> DataConfig | None:
     """The ``data`` section as :class:`DataConfig`, or ``None`` when it has errors (those are
-    reported by :func:`training_config`; callers that only lint skip the spec)."""
+    reported by :func:`training_config`; callers that only lint skip the spec).
+    ``raise_errors``: raise them instead (reading the data without the training settings)."""
     diags = Diagnostics()
     try:
         data = _data(_Reader(compiled, section_env(compiled), diags), compiled)
     except SpecError:
+        if raise_errors:
+            raise
         return None
+    if raise_errors:
+        diags.raise_if_errors()
     return None if diags.errors else data
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnspec.analysis.settings import (
     KERAS_DATASETS,
+    TASK_TARGETS,
     LossConfig,
     MetricConfig,
     SpecPath,
@@ -35,12 +36,7 @@ if TYPE_CHECKING:
 
 TASKS = ("classification", "multilabel", "regression", "segmentation")
 #: The kind of target a :class:`~cnnspec.training.data.Dataset` holds for each task.
-TARGET_OF_TASK = {
-    "classification": "class",
-    "multilabel": "multilabel",
-    "regression": "regression",
-    "segmentation": "mask",
-}
+TARGET_OF_TASK = TASK_TARGETS
 REGRESSION_LOSSES = ("mse", "mae", "huber")
 #: The losses and metrics that make sense for each task (the first loss is the default).
 LOSSES_OF_TASK: dict[str, tuple[str, ...]] = {

@@ -90,6 +90,7 @@ register(
             seed_param(),
         ),
         main="mode",
+        geometric=True,
     ),
     _aug(
         "random_rotation",
@@ -97,6 +98,7 @@ register(
         "Random rotation by a fraction of a full turn.",
         (_factor("factor", "rotation range as a fraction of 2π"), *_FILL, seed_param()),
         main="factor",
+        geometric=True,
     ),
     _aug(
         "random_zoom",
@@ -109,6 +111,7 @@ register(
             seed_param(),
         ),
         main="height_factor",
+        geometric=True,
     ),
     _aug(
         "random_translation",
@@ -119,6 +122,7 @@ register(
         main="height_factor",
         # Keras requires width_factor; ours defaults to height_factor, so it is always passed.
         keras_always_pass=("width_factor",),
+        geometric=True,
     ),
     _aug(
         "random_crop",
@@ -126,6 +130,7 @@ register(
         "Random crop to height × width (center crop at inference).",
         (positive_int("height", doc="crop height"), positive_int("width", doc="crop width"), seed_param()),
         shape_rule=_crop_shape,
+        geometric=True,
     ),
     _aug(
         "random_brightness",

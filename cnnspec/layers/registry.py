@@ -8,8 +8,9 @@ module (``conv``, ``pooling``, ``core``, ``merge``, ``norm``, ``augment``).
 
 What the rest of the package needs to know about a kind's behaviour is a declared *trait* on
 its entry (``passes_activation``, ``value_range``, ``kernel_layout``, ``preprocessing``,
-``augmentation``, ``adapt_param``, ``keras_always_pass``), never a test of its name outside this package; the
-traits are checked against Keras over the whole registry (``tests/test_registry.py``).
+``augmentation``, ``geometric``, ``adapt_param``, ``keras_always_pass``), never a test of its
+name outside this package; the traits are checked against Keras over the whole registry
+(``tests/test_registry.py``).
 """
 
 from __future__ import annotations
@@ -133,6 +134,12 @@ class LayerKind:
     """A random augmentation layer: random in training, the input unchanged at inference.
     Always also ``preprocessing``. (Keras 3's RandomCrop, too, returns the uncropped input at
     inference, although its static output shape is the crop's.)"""
+
+    geometric: bool = False
+    """An augmentation that moves pixels (flip, rotation, zoom, translation, crop): applied to a
+    segmentation mask exactly as to its image, with nearest-neighbour sampling for the mask.
+    Augmentations without it change pixel values only (brightness, contrast) and leave masks
+    alone. Checked against Keras' own mask handling over the registry."""
 
     adapt_param: str | None = None
     """A boolean parameter that, when true, makes training (and the generated train.py) call the

@@ -83,7 +83,109 @@ MONITOR = {
 }
 MODE = {"enum": ["auto", "min", "max"], "description": "min, max, or auto (max for accuracy-like values)"}
 
-DATASETS = ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100"]
+DATASETS = ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "shapes"]
+SHAPES_TARGETS = ["class", "multilabel", "count", "area", "mask"]
+NPZ_TARGETS = ["class", "multilabel", "regression", "mask"]
+_IMAGE_SIZE = {
+    "type": "array",
+    "items": {"type": "integer", "minimum": 1},
+    "minItems": 2,
+    "maxItems": 2,
+    "description": "[height, width] to resize to (default: input.shape)",
+}
+_COLOR_MODE = {
+    "enum": ["rgb", "grayscale"],
+    "description": "default: grayscale for 1 input channel, rgb for 3",
+}
+SHAPES_SOURCE = _obj(
+    {
+        "shapes": {
+            "anyOf": [
+                {"type": "null"},
+                _obj(
+                    {
+                        "images": _int(1, description="how many images to generate (default 2000)"),
+                        "image_size": {
+                            **_IMAGE_SIZE,
+                            "description": "[height, width] (default: input.shape)",
+                        },
+                        "target": {
+                            "anyOf": [
+                                {"enum": SHAPES_TARGETS},
+                                {
+                                    "type": "object",
+                                    "additionalProperties": {"enum": SHAPES_TARGETS},
+                                    "description": "one target per model output (output id → target)",
+                                },
+                            ],
+                            "description": "class: the dominant shape; multilabel: which shapes are present; "
+                            "count / area: how many shapes / the fraction of the image they cover; mask: "
+                            "a class per pixel (0 background, 1 circle, 2 square, 3 triangle). Default: "
+                            "from training.task, else mask for an [H, W, C] output, else class",
+                        },
+                        "min_shapes": _int(1, description="fewest shapes per image (default 1)"),
+                        "max_shapes": _int(1, 8, description="most shapes per image (default 3)"),
+                        "noise": _num(
+                            0, 0.5, description="pixel noise amplitude, a fraction of 0–255 (default 0.1)"
+                        ),
+                        "seed": _int(
+                            0, description="the generator's seed: the same images everywhere (default 0)"
+                        ),
+                    }
+                ),
+            ]
+        }
+    },
+    ("shapes",),
+    "the embedded shapes dataset: circles, squares and triangles on a noisy background, with masks",
+)
+
+
+def _image_table_source(key: str, description: str, what: str) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "images": {**STR, "description": "a folder of images (relative to the spec file)"},
+        key: {**STR, "description": description},
+        "image_size": _IMAGE_SIZE,
+        "color_mode": _COLOR_MODE,
+    }
+    if key == "masks":
+        properties["classes"] = {
+            "anyOf": [
+                {"type": "array", "items": STR, "minItems": 1},
+                {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "array",
+                        "items": {"type": "integer", "minimum": 0, "maximum": 255},
+                        "minItems": 3,
+                        "maxItems": 3,
+                    },
+                    "minProperties": 1,
+                },
+            ],
+            "description": "class names in index order, or name: [r, g, b] for colour/palette masks",
+        }
+    return _obj(properties, ("images", key), what)
+
+
+IMAGE_TARGET_SCHEMAS = [
+    _image_table_source(
+        "masks",
+        "a folder of mask PNGs with the images' file names (class indices, or colours with classes)",
+        "segmentation: images and masks",
+    ),
+    _image_table_source(
+        "labels",
+        "a CSV (file,labels with labels separated by spaces or ';'; or file,<label>,... 0/1 columns) "
+        "or JSON ({file: [labels]}) table",
+        "multi-label: images and a table of their labels",
+    ),
+    _image_table_source(
+        "values",
+        "a CSV (file,<value name>,...) or JSON ({file: number or [numbers]}) table",
+        "regression: images and a table of their target values",
+    ),
+]
 
 DATA_SCHEMA = _obj(
     {
@@ -91,8 +193,17 @@ DATA_SCHEMA = _obj(
             "description": "where the images come from (default digits: scikit-learn's embedded 8×8 digits)",
             "anyOf": [
                 {"enum": DATASETS},
+                SHAPES_SOURCE,
+                *IMAGE_TARGET_SCHEMAS,
                 _obj(
-                    {"npz": STR},
+                    {
+                        "npz": STR,
+                        "target": {
+                            "enum": NPZ_TARGETS,
+                            "description": "what y_train/y_test hold (default: masks for (n, H, W) arrays, "
+                            "else from training.task, else class indices)",
+                        },
+                    },
                     ("npz",),
                     "a .npz file with x_train, y_train, x_test, y_test (optional class_names); "
                     "a relative path is read from the folder of the spec file that names it",
@@ -103,17 +214,8 @@ DATA_SCHEMA = _obj(
                             **STR,
                             "description": "a folder with one sub-folder of images per class",
                         },
-                        "image_size": {
-                            "type": "array",
-                            "items": {"type": "integer", "minimum": 1},
-                            "minItems": 2,
-                            "maxItems": 2,
-                            "description": "[height, width] to resize to (default: input.shape)",
-                        },
-                        "color_mode": {
-                            "enum": ["rgb", "grayscale"],
-                            "description": "default: grayscale for 1 input channel, rgb for 3",
-                        },
+                        "image_size": _IMAGE_SIZE,
+                        "color_mode": _COLOR_MODE,
                         "test_directory": {
                             **STR,
                             "description": "class sub-folders of test images (default: test_split)",

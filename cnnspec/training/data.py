@@ -1,7 +1,8 @@
-"""Data sources: ``digits``, the Keras datasets, ``{npz: …}`` and ``{directory: …}``.
+"""Data sources: ``digits``, ``shapes``, the Keras datasets, ``{npz: …}``, ``{directory: …}``
+and ``{images: …, masks|labels|values: …}``.
 
 Every source ends as NumPy arrays in one :class:`Dataset` (train/validation/test images with a
-channel axis, integer labels, class names). Splits are stratified and seeded, so the same seed
+channel axis, targets of one kind, class names). Splits are stratified and seeded, so the same seed
 gives the same split. Images keep their stored dtype (uint8 stays uint8, four times smaller
 than float32); the pipeline scales them batch by batch (see ``data.rescale``).
 
@@ -42,7 +43,21 @@ DOWNLOAD_TIMEOUT_S = 20.0
 
 @dataclass
 class Dataset:
-    """Images (N, H, W, C) and integer labels (N,) of each split, plus the class names."""
+    """Images (N, H, W, C) and targets of each split, plus the names of the classes.
+
+    The images keep their stored dtype. ``target`` says what ``y_*`` hold:
+
+    - ``"class"``: int64 (N,) class indices (single-label classification);
+    - ``"multilabel"``: float32 (N, K) 0/1, one column per label;
+    - ``"regression"``: float32 (N, D), one column per value;
+    - ``"mask"``: uint8 (N, H, W) class index per pixel (int32 beyond 255 classes; H, W the
+      images'); for the ``shapes`` source class 0 is the background.
+
+    ``class_names`` names the classes, labels, values or mask classes (K, D, or the mask's
+    classes). A multi-output model's data has one target per output: ``target`` is then a
+    dict output name → kind, each ``y_*`` a dict output name → array of that kind, and
+    ``target_names`` holds each output's names (``class_names`` is then the first output's).
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -52,10 +67,8 @@ class Dataset:
     y_test: np.ndarray
     class_names: list[str]
     source: dict[str, Any] = field(default_factory=dict)
-    #: what y holds: ``class`` (N,) int, ``multilabel`` (N, K) 0/1, ``regression`` (N, D)
-    #: float, ``mask`` (N, H, W) class indices; a dict by output name for multi-output data
-    #: (whose y are dicts of arrays by output name too)
     target: str | dict[str, str] = "class"
+    target_names: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -73,15 +86,17 @@ class Dataset:
         return {"train": len(self.x_train), "validation": len(self.x_val), "test": len(self.x_test)}
 
     def content_hash(self) -> str:
-        """SHA-256 over every split's dtype, shape and bytes, and the class names."""
+        """SHA-256 over every split's dtype, shape and bytes, and the class names (and, for
+        other targets than class indices, the target kinds)."""
         digest = hashlib.sha256()
-        arrays: list[np.ndarray] = []
-        for x, y in ((self.x_train, self.y_train), (self.x_val, self.y_val), (self.x_test, self.y_test)):
-            arrays += [x, *(y[k] for k in sorted(y))] if isinstance(y, dict) else [x, y]
-        for array in arrays:
-            digest.update(f"{array.dtype.str}{array.shape}".encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
+        for part in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            arrays = [part] if not isinstance(part, dict) else [part[k] for k in sorted(part)]
+            for array in arrays:
+                digest.update(f"{array.dtype.str}{array.shape}".encode())
+                digest.update(np.ascontiguousarray(array).tobytes())
         digest.update("\0".join(self.class_names).encode())
+        if self.target != "class":  # unchanged hashes for the classification data of older runs
+            digest.update(repr(self.target).encode())
         return digest.hexdigest()
 
 
@@ -170,20 +185,6 @@ def _npz(
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in required if k not in archive.files]
-            outputs = sorted(k[len("y_train_") :] for k in archive.files if k.startswith("y_train_"))
-            if outputs and set(missing) <= {"y_train", "y_test"}:
-                # multi-output targets: y_train_NAME / y_test_NAME per output
-                ys = {
-                    split: {
-                        n: np.asarray(archive[f"{split}_{n}"])
-                        for n in outputs
-                        if f"{split}_{n}" in archive.files
-                    }
-                    for split in ("y_train", "y_test")
-                }
-                names = [str(n) for n in archive["class_names"]] if "class_names" in archive.files else []
-                x_tr, x_te = np.asarray(archive["x_train"]), np.asarray(archive["x_test"])
-                return x_tr, ys["y_train"], x_te, ys["y_test"], names  # type: ignore[return-value]
             if missing:
                 raise _error(
                     f"expected arrays {', '.join(required)} in {path.name}; missing {', '.join(missing)}",
@@ -263,41 +264,51 @@ def _index_folder(folder: Path, class_names: list[str] | None) -> tuple[list[Pat
 
 
 # -- splitting -----------------------------------------------------------------------------------
-def _split(
-    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A seeded split, stratified when every class has at least two examples."""
+Targets = Any  # an array, or a dict output name → array (multi-output)
+
+
+def _take(y: Targets, index: np.ndarray) -> Targets:
+    return {k: v[index] for k, v in y.items()} if isinstance(y, dict) else y[index]
+
+
+def _split_indices(
+    n: int, stratify_by: np.ndarray | None, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded indices of the two parts, stratified by ``stratify_by`` (class indices) when
+    every class has at least two examples. (scikit-learn's ``train_test_split`` on the indices
+    picks the same examples as on the arrays themselves.)"""
     from sklearn.model_selection import train_test_split
 
-    n = len(x)
+    everything = np.arange(n)
     if fraction <= 0 or n < 2:
-        return x, y, x[:0], take(y, np.arange(0))
+        return everything, everything[:0]
     n_test = max(1, round(n * fraction))
     stratify = None
-    if not isinstance(y, dict) and y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
-        counts = np.bincount(y) if n else np.zeros(0)
-        stratify = y if counts[counts > 0].min() >= 2 and n_test >= len(counts[counts > 0]) else None
-    if isinstance(y, dict) or y.ndim != 1 or stratify is None:
-        # targets that are not class labels: split indices, the same way for every array
-        a, b = train_test_split(np.arange(n), test_size=n_test, random_state=seed, stratify=stratify)
-        return x[a], take(y, a), x[b], take(y, b)
-    x_a, x_b, y_a, y_b = train_test_split(x, y, test_size=n_test, random_state=seed, stratify=stratify)
-    return x_a, y_a, x_b, y_b
+    if stratify_by is not None:
+        counts = np.bincount(stratify_by) if n else np.zeros(0)
+        if counts[counts > 0].min() >= 2 and n_test >= len(counts[counts > 0]):
+            stratify = stratify_by
+    part_a, part_b = train_test_split(everything, test_size=n_test, random_state=seed, stratify=stratify)
+    return part_a, part_b
 
 
-def take(y: Any, index: np.ndarray) -> Any:
-    """Rows ``index`` of targets (an array, or a dict of arrays by output name)."""
-    if isinstance(y, dict):
-        return {k: v[index] for k, v in y.items()}
-    return y[index]
+def _split(
+    x: np.ndarray, y: Targets, fraction: float, seed: int, stratify: bool = True
+) -> tuple[np.ndarray, Targets, np.ndarray, Targets]:
+    """A seeded split, stratified (class targets) when every class has at least two examples."""
+    n = len(x)
+    part_a, part_b = _split_indices(n, y if stratify and not isinstance(y, dict) else None, fraction, seed)
+    if not len(part_b):
+        return x, y, x[:0], _take(y, part_b)
+    return x[part_a], _take(y, part_a), x[part_b], _take(y, part_b)
 
 
-def _limit(x: np.ndarray, y: Any, limit: int | None, seed: int) -> tuple[np.ndarray, Any]:
+def _limit(x: np.ndarray, y: Targets, limit: int | None, seed: int) -> tuple[np.ndarray, Targets]:
     if limit is None or len(x) <= limit:
         return x, y
     order = np.random.default_rng(seed).permutation(len(x))[:limit]
     order.sort()
-    return x[order], take(y, order)
+    return x[order], _take(y, order)
 
 
 def _labels(y: np.ndarray, compiled: CompiledSpec, what: str) -> np.ndarray:
@@ -334,21 +345,152 @@ def _images(x: np.ndarray, compiled: CompiledSpec, what: str) -> np.ndarray:
     return x
 
 
+def _shapes(data: DataConfig) -> tuple[np.ndarray, Targets, Any, Any]:
+    """The ``shapes`` source: images, targets (one array, or one per output), target kinds,
+    names (:mod:`cnnspec.training.shapes`)."""
+    from cnnspec.training.shapes import ShapesOptions, generate
+
+    options = dict(data.options)
+    options["image_size"] = tuple(options["image_size"])
+    shapes = generate(ShapesOptions(**options))
+    kinds = {"count": "regression", "area": "regression"}
+    if isinstance(data.target, dict):
+        made = {name: shapes.target(wanted) for name, wanted in data.target.items()}
+        y = {name: array for name, (array, _) in made.items()}
+        names = {name: labels for name, (_, labels) in made.items()}
+        return shapes.images, y, {n: kinds.get(t, t) for n, t in data.target.items()}, names
+    wanted = data.target or "class"
+    array, labels = shapes.target(wanted)
+    return shapes.images, array, kinds.get(wanted, wanted), labels
+
+
+def _infer_kind(y: np.ndarray) -> str:
+    """A multi-output npz array's target kind, from its shape and dtype: (n, H, W) masks;
+    integer (n,) class indices; integer (n, K) of 0/1 multi-hot labels; floats: values."""
+    if y.ndim >= 3:
+        return "mask"
+    integers = np.issubdtype(y.dtype, np.integer) or y.dtype == bool
+    if y.ndim == 1 and integers:
+        return "class"
+    if y.ndim == 2 and y.shape[1] > 1 and integers and bool(np.all((y == 0) | (y == 1))):
+        return "multilabel"
+    return "regression"
+
+
+def _npz_targets(
+    path: Path, data: DataConfig, compiled: CompiledSpec
+) -> tuple[np.ndarray, Targets, np.ndarray, Targets, Any, list[str]] | None:
+    """A multi-output npz (``y_train_<output>``, ``y_test_<output>`` for every output), or
+    ``None`` when the file has the single-target layout."""
+    outputs = list(compiled.ir.outputs)
+    if len(outputs) < 2:
+        return None
+    where: SpecPath = (*SOURCE, "npz")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            files = set(archive.files)
+            if not any(k.startswith("y_train_") for k in files):
+                return None
+            wanted = ["x_train", "x_test", *[f"y_{s}_{o}" for o in outputs for s in ("train", "test")]]
+            missing = [k for k in wanted if k not in files]
+            if missing:
+                raise _error(
+                    f"expected a target for every model output in {path.name}; missing {', '.join(missing)}",
+                    compiled,
+                    where,
+                    hint="store y_train_<output> and y_test_<output> for each output id",
+                )
+            arrays = {k: np.asarray(archive[k]) for k in wanted}
+            names = [str(n) for n in archive["class_names"]] if "class_names" in files else []
+    except SpecError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise _error(f"expected a readable .npz file; {path.name}: {exc}", compiled, where) from None
+    y_train = {o: arrays[f"y_train_{o}"] for o in outputs}
+    y_test = {o: arrays[f"y_test_{o}"] for o in outputs}
+    kinds = {o: _infer_kind(y_train[o]) for o in outputs}
+    return arrays["x_train"], y_train, arrays["x_test"], y_test, kinds, names
+
+
+def _npz_kind(y_train: np.ndarray, data: DataConfig, compiled: CompiledSpec) -> str:
+    """What a single-target npz holds: as stated, masks for (n, H, W) arrays, else the task's."""
+    from cnnspec.analysis.settings import default_target
+
+    if isinstance(data.target, str):
+        return data.target
+    if np.ndim(y_train) >= 3:
+        return "mask"
+    wanted = default_target(compiled)
+    return "class" if wanted == "mask" else wanted
+
+
+def _check_targets(
+    y: Targets, kind: Any, what: str, compiled: CompiledSpec, x: np.ndarray, names: Any
+) -> Targets:
+    """Class indices as before; other kinds through :func:`targets.check_target`."""
+    from cnnspec.training.targets import check_target
+
+    if isinstance(y, dict):
+        return {k: _check_targets(v, kind[k], what, compiled, x, names.get(k)) for k, v in y.items()}
+    if kind == "class":
+        return _labels(y, compiled, what)
+    mask_names = names if kind == "mask" and names else None
+    return check_target(y, kind, what, compiled, SOURCE, image_shape=x.shape[1:3], names=mask_names)
+
+
+def _count(y: Targets) -> int:
+    return len(next(iter(y.values()))) if isinstance(y, dict) else len(y)
+
+
+def _names_for(kind: str, y: np.ndarray, names: list[str], *parts: np.ndarray) -> list[str]:
+    """The names of a target: as given when they fit, else numbered."""
+    from cnnspec.training.targets import default_names
+
+    if kind == "class":
+        n_classes = int(max(p.max(initial=0) for p in (y, *parts))) + 1
+        return names if names and len(names) >= n_classes else [str(i) for i in range(n_classes)]
+    if kind in ("multilabel", "regression"):
+        return names if len(names) == y.shape[1] else default_names(kind, y)
+    top = max(int(p.max(initial=0)) for p in (y, *parts)) + 1
+    return names if names and len(names) >= top else [str(i) for i in range(top)]
+
+
 def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Dataset:
     """Load, split and check the spec's data (located errors for every user mistake)."""
+    from cnnspec.training import targets
+
     data = config.data
-    names: list[str] = []
+    names: Any = []
+    target: Any = "class"
     test_fraction = data.test_split if data.test_split is not None else 0.2
     source = data.describe()
+    readers = {
+        "image_masks": (targets.read_image_masks, "mask"),
+        "image_labels": (targets.read_image_labels, "multilabel"),
+        "image_values": (targets.read_image_values, "regression"),
+    }
     if data.kind == "digits":
         x, y, names = _digits()
         x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed)
+    elif data.kind == "shapes":
+        x, y, target, names = _shapes(data)
+        x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed, stratify=target == "class")
+    elif data.kind in readers:
+        reader, target = readers[data.kind]
+        x, y, names = reader(data, compiled)
+        x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed, stratify=False)
     elif data.kind in KERAS_DATASETS:
         x_train, y_train, x_test, y_test = _keras_dataset(data.kind, compiled)
         names = list(KERAS_CLASS_NAMES.get(data.kind, []))
     elif data.kind == "npz":
         assert data.path is not None
-        x_train, y_train, x_test, y_test, names = _npz(data.path, compiled)
+        several = _npz_targets(data.path, data, compiled)
+        if several is not None:
+            x_train, y_train, x_test, y_test, target, flat_names = several
+            names = {k: flat_names if target[k] in ("class", "mask") else [] for k in target}
+        else:
+            x_train, y_train, x_test, y_test, names = _npz(data.path, compiled)
+            target = _npz_kind(y_train, data, compiled)
         source["file_sha256"] = sha256_file(data.path)
     else:
         assert data.path is not None
@@ -361,60 +503,32 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
         else:
             x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed)
     x_train, x_test = _images(x_train, compiled, "training"), _images(x_test, compiled, "test")
-    if config.task_path:
-        from cnnspec.training.task_data import check_targets
-
-        y_train = check_targets(y_train, len(x_train), compiled, config, "training")
-        y_test = check_targets(y_test, len(x_test), compiled, config, "test")
-        return _finish_task_dataset(compiled, config, seed, x_train, y_train, x_test, y_test, names, source)
-    y_train, y_test = _labels(y_train, compiled, "training"), _labels(y_test, compiled, "test")
-    if len(x_train) != len(y_train) or len(x_test) != len(y_test):
+    y_train = _check_targets(y_train, target, "training", compiled, x_train, names)
+    y_test = _check_targets(y_test, target, "test", compiled, x_test, names)
+    if len(x_train) != _count(y_train) or len(x_test) != _count(y_test):
         raise _error(
             f"expected as many labels as images; received {len(x_train)} training images with "
-            f"{len(y_train)} labels and {len(x_test)} test images with {len(y_test)} labels",
+            f"{_count(y_train)} labels and {len(x_test)} test images with {_count(y_test)} labels",
             compiled,
         )
-    if len(y_train) == 0 or len(y_test) == 0:
-        which = "training" if len(y_train) == 0 else "test"
-        raise _error(f"expected at least one {which} image; the source has none", compiled)
-    x_train, y_train, x_val, y_val = _split(x_train, y_train, data.validation_split, seed)
-    x_train, y_train = _limit(x_train, y_train, data.limit, seed)
-    x_val, y_val = _limit(x_val, y_val, data.limit, seed)
-    x_test, y_test = _limit(x_test, y_test, data.limit, seed)
-    n_classes = int(max(y_train.max(initial=0), y_test.max(initial=0), y_val.max(initial=0))) + 1
-    if names and len(names) < n_classes:
-        names = []
-    names = names or [str(i) for i in range(n_classes)]
-    dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source)
-    check_fit(dataset, compiled, config)
-    return dataset
-
-
-def _finish_task_dataset(
-    compiled: CompiledSpec,
-    config: TrainConfig,
-    seed: int,
-    x_train: np.ndarray,
-    y_train: Any,
-    x_test: np.ndarray,
-    y_test: Any,
-    names: list[str],
-    source: dict[str, Any],
-) -> Dataset:
-    """Split and check a dataset whose targets are not (only) class labels."""
-    from cnnspec.training.task_data import target_kinds
-
     if len(x_train) == 0 or len(x_test) == 0:
         which = "training" if len(x_train) == 0 else "test"
         raise _error(f"expected at least one {which} image; the source has none", compiled)
-    data = config.data
-    x_train, y_train, x_val, y_val = _split(x_train, y_train, data.validation_split, seed)
+    stratify = target == "class"
+    x_train, y_train, x_val, y_val = _split(x_train, y_train, data.validation_split, seed, stratify)
     x_train, y_train = _limit(x_train, y_train, data.limit, seed)
     x_val, y_val = _limit(x_val, y_val, data.limit, seed)
     x_test, y_test = _limit(x_test, y_test, data.limit, seed)
-    first = config.tasks[0]
-    names = names or [str(i) for i in range(first.classes if first.task == "segmentation" else first.units)]
-    dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source, target_kinds(config))
+    target_names: dict[str, list[str]] = {}
+    if isinstance(target, dict):
+        target_names = {
+            k: _names_for(kind, y_train[k], names.get(k) or [], y_val[k], y_test[k])
+            for k, kind in target.items()
+        }
+        names = next(iter(target_names.values()))
+    else:
+        names = _names_for(target, y_train, names, y_val, y_test)
+    dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source, target, target_names)
     check_fit(dataset, compiled, config)
     return dataset
 
@@ -444,8 +558,15 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
             code="data",
             hint=hint,
         )
-    if config.task_path:
-        return  # the targets were checked against every output's task when loaded (task_data.py)
+    if dataset.target != "class":
+        _check_target_fit(dataset, compiled)
+    if config.task_path:  # every output has a target of its task's kind and shape (task_data.py)
+        from cnnspec.training.task_data import check_dataset
+
+        check_dataset(dataset, compiled, config)
+        return
+    if dataset.target != "class":
+        return
     units = config.output_units
     classes = dataset.num_classes
     if config.binary:
@@ -477,6 +598,43 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
                     ("training", "class_weight", key),
                     did_you_mean(key, dataset.class_names),
                 )
+
+
+def _check_target_fit(dataset: Dataset, compiled: CompiledSpec) -> None:
+    """Multi-label, regression and mask targets fit a single output: as many units as labels
+    or values; at least as many channels as mask classes (one channel: a sigmoid mask of two
+    classes). Multi-output models are checked against their outputs by the task checks."""
+    ir = compiled.ir
+    if isinstance(dataset.target, dict) or len(ir.outputs) != 1 or not ir.nodes:
+        return
+    shape = ir.output_shapes[0]
+    if shape is None:
+        return
+    node = ir.node(ir.outputs[0])
+    units = int(shape[-1])
+    count = len(dataset.class_names)
+    problem = hint = None
+    if dataset.target == "mask":
+        if len(shape) != 3:
+            problem = (
+                "expected an output of shape [height, width, classes] for masks; the model outputs "
+                f"{list(shape)}"
+            )
+            hint = f"end the model with conv2d: {{filters: {count}, kernel_size: 1, activation: softmax}}"
+        elif units > 1 and count > units:
+            problem = f"expected at most {units} mask classes (the output's channels); the data has {count}"
+            hint = f"give the last layer {count} filters"
+        elif units == 1 and count > 2:
+            problem = f"expected 2 mask classes for a one-channel output; the data has {count}"
+            hint = f"give the last layer {count} filters and a softmax"
+    elif len(shape) == 1 and units != count:
+        what = "labels" if dataset.target == "multilabel" else "target values"
+        problem = f"expected {count} output units (one per {what[:-1]}); the model outputs {units}"
+        hint = f"set the last dense layer to units: {count}"
+    if problem is not None:
+        raise SpecError.single(
+            problem, node.loc or compiled.doc.loc(SOURCE), node.path, code="data", hint=hint
+        )
 
 
 def class_weights(config: TrainConfig, dataset: Dataset) -> dict[int, float] | None:

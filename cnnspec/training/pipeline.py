@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnspec.training.joint_augment import JointAugmentation
+
 #: batches prepared ahead of the model
 PREFETCH_BATCHES = 2
 
@@ -68,7 +70,8 @@ def make_dataset(
     """A batched ``tf.data.Dataset`` of ``(images, labels)``.
 
     ``training`` turns on seeded shuffling (reshuffled every epoch) and ``augmentation`` (a
-    Keras layer or Sequential, called with ``training=True`` on each batch).
+    Keras layer or Sequential, called with ``training=True`` on each batch; a
+    :class:`JointAugmentation` augments each batch's images and masks alike).
     """
     import tensorflow as tf
 
@@ -79,7 +82,7 @@ def make_dataset(
         if scale is not None:
             images = images * scale
         if settings.prepare_targets is not None:
-            labels = settings.prepare_targets(labels)
+            pass  # after the augmentation, which moves masks as class indices (see below)
         elif settings.binary:
             labels = tf.cast(tf.reshape(labels, (-1, 1)), tf.float32)
         elif settings.one_hot:
@@ -87,14 +90,14 @@ def make_dataset(
         return images, labels
 
     if training:
-        all_images = tf.convert_to_tensor(x)
-        all_labels = tf.nest.map_structure(tf.convert_to_tensor, y)  # an array, or a dict by output
+        # y is an array, or a dict output name → array for a multi-output model
+        all_images, all_labels = tf.convert_to_tensor(x), tf.nest.map_structure(tf.convert_to_tensor, y)
         buffer = min(len(x), shuffle_buffer) if shuffle_buffer else len(x)
         dataset = tf.data.Dataset.range(len(x))
         dataset = dataset.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
 
         def load(index: Any) -> tuple[Any, Any]:
-            labels = tf.nest.map_structure(lambda t: tf.gather(t, index), all_labels)
+            labels = tf.nest.map_structure(lambda part: tf.gather(part, index), all_labels)
             return prepare(tf.gather(all_images, index), labels)
     else:
         dataset = tf.data.Dataset.from_tensor_slices((x, y))
@@ -102,11 +105,15 @@ def make_dataset(
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(settings.batch_size).map(load)
-    if training and augmentation is not None:
+    if training and isinstance(augmentation, JointAugmentation):  # masks move with their images
+        dataset = dataset.map(augmentation, num_parallel_calls=parallel_calls())
+    elif training and augmentation is not None:
         dataset = dataset.map(
             lambda images, labels: (augmentation(images, training=True), labels),
             num_parallel_calls=parallel_calls(),
         )
+    if settings.prepare_targets is not None:  # one-hot masks, float multi-hot rows, ...
+        dataset = dataset.map(lambda images, labels: (images, settings.prepare_targets(labels)))
     options = tf.data.Options()
     options.autotune.enabled = False  # see the module docstring
     return dataset.prefetch(PREFETCH_BATCHES).with_options(options)

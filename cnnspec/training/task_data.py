@@ -132,3 +132,25 @@ def _check_one(
             compiled,
         )
     return y.astype("int64")
+
+
+def check_dataset(dataset: Any, compiled: CompiledSpec, config: TrainConfig) -> None:
+    """A loaded dataset against every output's task: the target kinds match the tasks (a
+    located error otherwise), and each split's targets are checked and converted in place."""
+    kinds = dataset.target if isinstance(dataset.target, dict) else None
+    for out in config.tasks:
+        kind = kinds.get(out.name) if kinds is not None else dataset.target
+        if kinds is not None and kind is None:
+            continue  # a missing target is reported by check_targets below, by name
+        if kind != out.target:
+            raise _error(
+                f"expected {out.target} targets for the {out.task} output {out.name}; "
+                f"the data has {kind} targets",
+                compiled,
+                "ask the source for the task's targets (shapes: data.source.shapes.target), "
+                "or set training.task",
+            )
+    for split in ("train", "val", "test"):
+        x, y = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
+        what = {"train": "training", "val": "validation", "test": "test"}[split]
+        setattr(dataset, f"y_{split}", check_targets(y, len(x), compiled, config, what))

@@ -286,6 +286,7 @@ def _run(
     from cnnspec.training.data import class_weights, rescale_factor
     from cnnspec.training.distribute import Distribution, prepare_model
     from cnnspec.training.interrupts import GATE
+    from cnnspec.training.joint_augment import build_joint_augmentation
     from cnnspec.training.pipeline import PipelineSettings, make_dataset
 
     n_train = len(dataset.x_train)
@@ -321,7 +322,7 @@ def _run(
 
     jit = _decide_jit(compiled_model, config, dataset, settings, seed, dist, lock, run_dir, notes)
     model = compiled_model(jit)
-    augmentation = build_augmentation(compiled.ir)
+    augmentation = build_joint_augmentation(compiled.ir, dataset.target) or build_augmentation(compiled.ir)
     train_ds = make_dataset(
         dataset.x_train,
         dataset.y_train,

@@ -1,0 +1,470 @@
+"""Targets beyond class indices: masks, multi-hot labels and regression values (TF-free).
+
+:mod:`cnnspec.training.data` reads every source; this module reads and checks what the
+non-classification sources hold as targets:
+
+- ``{images: DIR, masks: DIR}``: segmentation; each image has a mask PNG with the same file
+  name (any image extension, or ``.png``) holding a class index per pixel: a grayscale PNG of
+  indices, a palette PNG whose palette indices are the classes, or colours mapped through a
+  ``classes: {name: [r, g, b]}`` table;
+- ``{images: DIR, labels: TABLE}``: multi-label; a CSV ``file,labels`` (labels separated by
+  spaces, ``;`` or ``|``), a CSV ``file,<label>,<label>,...`` of 0/1 columns, or a JSON
+  ``{file: [labels]}``;
+- ``{images: DIR, values: TABLE}``: regression; a CSV ``file,<name>,...`` of numbers or a JSON
+  ``{file: number or [numbers]}``;
+- arrays from ``npz`` files and the ``shapes`` generator, checked by :func:`check_target`.
+
+Every mistake (a mask of another size than its image, a class index beyond ``classes``, a
+missing mask, a target that is not a number, ...) is a located :class:`SpecError` naming the
+file and row, raised before anything is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cnnspec.errors import SpecError, SpecPath, UsageError, format_path
+
+if TYPE_CHECKING:
+    from cnnspec.analysis.compiled import CompiledSpec
+    from cnnspec.analysis.settings import DataConfig
+
+#: The target kinds a :class:`~cnnspec.training.data.Dataset` holds, per output.
+TARGET_KINDS = ("class", "multilabel", "regression", "mask")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+_LABEL_SEPARATORS = re.compile(r"[;|\s]+")
+#: How many offending files an error lists.
+_SHOWN = 3
+
+
+def data_error(message: str, compiled: CompiledSpec, path: SpecPath, hint: str | None = None) -> SpecError:
+    """A located data error at ``path`` in the spec."""
+    return SpecError.single(message, compiled.doc.loc(path), format_path(path), code="data", hint=hint)
+
+
+def _listing(names: list[str]) -> str:
+    more = f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""
+    return ", ".join(names[:_SHOWN]) + more
+
+
+# -- array targets (npz, shapes, and after reading files) ----------------------------------------
+def check_target(
+    y: Any,
+    kind: str,
+    what: str,
+    compiled: CompiledSpec,
+    where: SpecPath,
+    *,
+    image_shape: tuple[int, ...] | None = None,
+    names: list[str] | None = None,
+) -> np.ndarray:
+    """``y`` as a target of ``kind`` in its canonical dtype and shape, or a located error.
+
+    multilabel → float32 (n, K) of 0/1; regression → float32 (n, D) (a vector becomes (n, 1));
+    mask → uint8 (or int32 beyond 255 classes) (n, H, W) with ``(H, W)`` the images'. Class
+    targets are checked by :mod:`cnnspec.training.data` as before.
+    """
+    y = np.asarray(y)
+    if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+        raise data_error(
+            f"expected numeric {kind} targets in {what}; received dtype {y.dtype}", compiled, where
+        )
+    if kind == "multilabel":
+        if y.ndim != 2:
+            raise data_error(
+                f"expected {what} multi-label targets of shape (n, labels); received {tuple(y.shape)}",
+                compiled,
+                where,
+                hint="store one 0/1 column per label (multi-hot rows)",
+            )
+        if y.size and not np.all((y == 0) | (y == 1)):
+            raise data_error(
+                f"expected 0/1 multi-label targets in {what}; found other values", compiled, where
+            )
+        return y.astype("float32")
+    if kind == "regression":
+        if y.ndim == 1:
+            y = y[:, None]
+        if y.ndim != 2:
+            raise data_error(
+                f"expected {what} regression targets of shape (n,) or (n, values); received {tuple(y.shape)}",
+                compiled,
+                where,
+            )
+        if y.size and not np.all(np.isfinite(y.astype("float64"))):
+            raise data_error(
+                f"expected finite regression targets in {what}; found NaN or infinity", compiled, where
+            )
+        return y.astype("float32")
+    if kind != "mask":
+        raise ValueError(f"unknown target kind {kind!r}")
+    if y.ndim == 4 and y.shape[-1] == 1:
+        y = y[..., 0]
+    if y.ndim != 3:
+        raise data_error(
+            f"expected {what} masks of shape (n, height, width); received {tuple(y.shape)}",
+            compiled,
+            where,
+            hint="store one class index per pixel",
+        )
+    if image_shape is not None and tuple(y.shape[1:3]) != tuple(image_shape[:2]):
+        raise data_error(
+            f"expected masks of the images' size {image_shape[0]}×{image_shape[1]} in {what}; "
+            f"the masks are {y.shape[1]}×{y.shape[2]}",
+            compiled,
+            where,
+        )
+    if y.size and not np.issubdtype(y.dtype, np.integer):
+        if y.dtype == bool or np.all(np.mod(y, 1) == 0):
+            y = y.astype("int64")
+        else:
+            raise data_error(
+                f"expected integer class indices in the {what} masks; received {y.dtype}", compiled, where
+            )
+    if y.size and y.min() < 0:
+        raise data_error(
+            f"expected class indices ≥ 0 in the {what} masks; found {int(y.min())}", compiled, where
+        )
+    top = int(y.max()) if y.size else 0
+    if names and top >= len(names):
+        raise data_error(
+            f"expected class indices below {len(names)} (the classes) in the {what} masks; found {top}",
+            compiled,
+            where,
+        )
+    return y.astype("uint8" if top < 256 else "int32")
+
+
+def default_names(kind: str, y: np.ndarray) -> list[str]:
+    """Names when the source gives none: class indices, label indices, value indices."""
+    if kind == "mask":
+        count = int(y.max()) + 1 if y.size else 1
+    elif kind in ("multilabel", "regression"):
+        count = int(y.shape[1])
+    else:
+        count = int(y.max()) + 1 if y.size else 0
+    return [str(i) for i in range(count)]
+
+
+# -- image folders -------------------------------------------------------------------------------
+def _image_files(folder: Path) -> list[Path]:
+    """The images of ``folder`` (and its sub-folders), sorted by relative path."""
+    return sorted(
+        (p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+        key=lambda p: p.relative_to(folder).as_posix(),
+    )
+
+
+def _read_images(
+    files: list[Path], folder: Path, config: DataConfig, compiled: CompiledSpec
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """uint8 (n, H, W, C) images resized to ``image_size``, and each file's own (h, w)."""
+    from PIL import Image
+
+    from cnnspec.training.imagefiles import channels_for, load_image
+
+    assert config.image_size is not None
+    channels = channels_for(config.color_mode or "rgb")
+    images = np.empty((len(files), *config.image_size, channels), dtype="uint8")
+    sizes: list[tuple[int, int]] = []
+    for index, path in enumerate(files):
+        try:
+            images[index], _ = load_image(path, config.image_size, channels)
+            with Image.open(path) as image:
+                sizes.append((image.size[1], image.size[0]))
+        except (UsageError, OSError) as exc:
+            raise data_error(
+                f"cannot read the image {path.relative_to(folder).as_posix()} in {folder}: {exc}",
+                compiled,
+                ("data", "source", "images"),
+                hint="remove or convert files that are not PNG/JPEG/BMP/GIF images",
+            ) from None
+    return images, sizes
+
+
+def _resize_nearest(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a 2-D mask (pixel centres; class indices stay indices)."""
+    height, width = mask.shape
+    rows = np.minimum(((np.arange(size[0]) + 0.5) * height / size[0]).astype("int64"), height - 1)
+    cols = np.minimum(((np.arange(size[1]) + 0.5) * width / size[1]).astype("int64"), width - 1)
+    return mask[rows][:, cols]
+
+
+def _mask_file(masks: Path, relative: Path) -> Path | None:
+    exact = masks / relative
+    if exact.is_file():
+        return exact
+    for extension in (".png", *IMAGE_EXTENSIONS):
+        candidate = (masks / relative).with_suffix(extension)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _colour_table(classes: dict[str, list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    packed = np.array([(r << 16) | (g << 8) | b for r, g, b in classes.values()], dtype="int64")
+    order = np.argsort(packed)
+    return packed[order], order
+
+
+def _decode_mask(
+    path: Path, classes: list[str] | dict[str, list[int]] | None, name: str, compiled: CompiledSpec
+) -> np.ndarray:
+    """A mask file as class indices (h, w), int64."""
+    from PIL import Image
+
+    where: SpecPath = ("data", "source", "masks")
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            if isinstance(classes, dict):
+                rgb = np.asarray(image.convert("RGB"), dtype="int64")
+                packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+                keys, order = _colour_table(classes)
+                slot = np.clip(np.searchsorted(keys, packed), 0, len(keys) - 1)
+                unknown = keys[slot] != packed
+                if unknown.any():
+                    colour = int(packed[unknown][0])
+                    found = [colour >> 16, (colour >> 8) & 255, colour & 255]
+                    raise data_error(
+                        f"expected mask colours from the classes table; {name} has the colour {found}",
+                        compiled,
+                        (*where[:-1], "classes"),
+                        hint="add it to classes as NAME: [r, g, b]",
+                    )
+                return order[slot]
+            if mode in ("P", "L", "I", "I;16", "I;16B", "1"):
+                return np.asarray(image).astype("int64")
+            pixels = np.asarray(image.convert("RGB"), dtype="int64")
+    except SpecError:
+        raise
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise data_error(f"cannot read the mask {name}: {exc}", compiled, where) from None
+    if np.all(pixels[..., :1] == pixels):
+        return pixels[..., 0]
+    raise data_error(
+        f"expected a mask of class indices (grayscale or palette PNG); {name} is a colour image",
+        compiled,
+        where,
+        hint="give the classes as a table of colours: classes: {background: [0, 0, 0], NAME: [r, g, b]}",
+    )
+
+
+def read_image_masks(config: DataConfig, compiled: CompiledSpec) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``{images: DIR, masks: DIR}``: images (n, H, W, C), masks (n, H, W), class names."""
+    assert config.path is not None and config.labels_path is not None and config.image_size is not None
+    folder, masks = config.path, config.labels_path
+    files = _existing_images(config, compiled)
+    if not masks.is_dir():
+        raise data_error(
+            f"expected a folder of masks; {masks} does not exist", compiled, ("data", "source", "masks")
+        )
+    relatives = [p.relative_to(folder) for p in files]
+    mask_files = [_mask_file(masks, r) for r in relatives]
+    missing = [r.as_posix() for r, m in zip(relatives, mask_files, strict=True) if m is None]
+    if missing:
+        raise data_error(
+            f"expected a mask for every image; no mask in {masks} for {_listing(missing)}",
+            compiled,
+            ("data", "source", "masks"),
+            hint="give each mask its image's file name (any image extension, or .png)",
+        )
+    images, sizes = _read_images(files, folder, config, compiled)
+    classes = config.options.get("classes")
+    names = list(classes) if classes else None
+    out = np.empty((len(files), *config.image_size), dtype="int64")
+    for index, (relative, mask_path) in enumerate(zip(relatives, mask_files, strict=True)):
+        assert mask_path is not None
+        shown = f"{masks.name}/{mask_path.relative_to(masks).as_posix()}"
+        mask = _decode_mask(mask_path, classes, shown, compiled)
+        if mask.shape != sizes[index]:
+            raise data_error(
+                f"expected each mask to be the size of its image; {shown} is {mask.shape[1]}×{mask.shape[0]} "
+                f"and {folder.name}/{relative.as_posix()} is {sizes[index][1]}×{sizes[index][0]}",
+                compiled,
+                ("data", "source", "masks"),
+            )
+        if names is not None and mask.size and int(mask.max()) >= len(names):
+            raise data_error(
+                f"expected class indices below {len(names)} (the classes table); {shown} has "
+                f"{int(mask.max())}",
+                compiled,
+                ("data", "source", "classes"),
+                hint="add the missing classes to the table",
+            )
+        out[index] = (
+            mask if mask.shape == tuple(config.image_size) else _resize_nearest(mask, config.image_size)
+        )
+    y = check_target(out, "mask", "training", compiled, ("data", "source", "masks"))
+    return images, y, names or default_names("mask", y)
+
+
+def _existing_images(config: DataConfig, compiled: CompiledSpec) -> list[Path]:
+    assert config.path is not None
+    folder = config.path
+    where: SpecPath = ("data", "source", "images")
+    if not folder.is_dir():
+        raise data_error(f"expected a folder of images; {folder} does not exist", compiled, where)
+    files = _image_files(folder)
+    if not files:
+        raise data_error(
+            f"expected images in {folder}; found no {'/'.join(IMAGE_EXTENSIONS)} files", compiled, where
+        )
+    return files
+
+
+# -- tables of labels or values ------------------------------------------------------------------
+def _read_table(path: Path, key: str, compiled: CompiledSpec) -> list[tuple[int, str, list[str] | Any]]:
+    """Rows ``(line, file, cells)`` of a CSV (the header row first, line 1) or JSON table
+    (``cells`` is the JSON value; line 0)."""
+    where: SpecPath = ("data", "source", key)
+    if not path.is_file():
+        raise data_error(f"expected a CSV or JSON table; {path} does not exist", compiled, where)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise data_error(f"cannot read {path.name}: {exc}", compiled, where) from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise data_error(f"expected JSON in {path.name}: {exc}", compiled, where) from None
+        if not isinstance(data, dict) or not data:
+            raise data_error(f"expected a JSON object file → {key} in {path.name}", compiled, where)
+        return [(0, str(name), value) for name, value in data.items()]
+    rows = list(csv.reader(text.splitlines()))
+    rows = [(line, row) for line, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
+    if len(rows) < 2 or len(rows[0][1]) < 2:
+        raise data_error(
+            f"expected a CSV header (file,{key if key == 'labels' else 'NAME'}, ...) and at least one row "
+            f"in {path.name}",
+            compiled,
+            where,
+        )
+    return [(line, row[0].strip(), [cell.strip() for cell in row[1:]]) for line, row in rows]
+
+
+def _row_name(path: Path, line: int, file: str) -> str:
+    return f"{path.name} row {line} ({file})" if line else f"{path.name} ({file})"
+
+
+def _table_images(
+    rows: list[tuple[int, str, Any]], table: Path, config: DataConfig, compiled: CompiledSpec, key: str
+) -> tuple[np.ndarray, list[Path]]:
+    assert config.path is not None
+    folder = config.path
+    where: SpecPath = ("data", "source", "images")
+    if not folder.is_dir():
+        raise data_error(f"expected a folder of images; {folder} does not exist", compiled, where)
+    files = [folder / file for _, file, _ in rows]
+    missing = [
+        _row_name(table, line, file)
+        for (line, file, _), p in zip(rows, files, strict=True)
+        if not p.is_file()
+    ]
+    if missing:
+        raise data_error(
+            f"expected every file the table names in {folder}; missing {_listing(missing)}",
+            compiled,
+            ("data", "source", key),
+        )
+    images, _ = _read_images(files, folder, config, compiled)
+    return images, files
+
+
+def read_image_labels(config: DataConfig, compiled: CompiledSpec) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``{images: DIR, labels: TABLE}``: images, multi-hot float32 (n, K), label names."""
+    assert config.labels_path is not None
+    table = config.labels_path
+    where: SpecPath = ("data", "source", "labels")
+    rows = _read_table(table, "labels", compiled)
+    if rows[0][0]:  # CSV: the header says which layout
+        header, rows = rows[0], rows[1:]
+        columns = list(header[2])
+        if len(columns) > 1:  # one 0/1 column per label
+            y = np.zeros((len(rows), len(columns)), dtype="float32")
+            for index, (line, file, cells) in enumerate(rows):
+                if len(cells) != len(columns) or any(c not in ("0", "1") for c in cells):
+                    raise data_error(
+                        f"expected {len(columns)} columns of 0 or 1 in {_row_name(table, line, file)}; "
+                        f"received {','.join(cells)!r}",
+                        compiled,
+                        where,
+                    )
+                y[index] = [float(c) for c in cells]
+            images, _ = _table_images(rows, table, config, compiled, "labels")
+            return images, y, columns
+        label_lists = [
+            [t for t in _LABEL_SEPARATORS.split(cells[0] if cells else "") if t] for _, _, cells in rows
+        ]
+    else:
+        label_lists = []
+        for line, file, value in rows:
+            if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+                raise data_error(
+                    f"expected a list of labels for {_row_name(table, line, file)}; received {value!r}",
+                    compiled,
+                    where,
+                )
+            label_lists.append([str(v) for v in value])
+    names = sorted({label for labels in label_lists for label in labels})
+    if not names:
+        raise data_error(f"expected at least one label in {table.name}; every row is empty", compiled, where)
+    column = {name: i for i, name in enumerate(names)}
+    y = np.zeros((len(rows), len(names)), dtype="float32")
+    for index, labels in enumerate(label_lists):
+        y[index, [column[label] for label in labels]] = 1.0
+    images, _ = _table_images(rows, table, config, compiled, "labels")
+    return images, y, names
+
+
+def _number(text: Any, where_text: str, compiled: CompiledSpec, where: SpecPath) -> float:
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        value = None
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+    if value is None or not np.isfinite(value):
+        raise data_error(
+            f"expected a number in {where_text}; received {text!r}",
+            compiled,
+            where,
+            hint="regression targets must be numbers (no units, no empty cells)",
+        )
+    return value
+
+
+def read_image_values(config: DataConfig, compiled: CompiledSpec) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``{images: DIR, values: TABLE}``: images, float32 (n, D) targets, value names."""
+    assert config.labels_path is not None
+    table = config.labels_path
+    where: SpecPath = ("data", "source", "values")
+    rows = _read_table(table, "values", compiled)
+    if rows[0][0]:
+        names, rows = list(rows[0][2]), rows[1:]
+    else:
+        first = rows[0][2]
+        names = ["value"] if not isinstance(first, list) else [f"value{i}" for i in range(len(first))]
+    y = np.zeros((len(rows), len(names)), dtype="float32")
+    for index, (line, file, cells) in enumerate(rows):
+        values = cells if isinstance(cells, list) else [cells]
+        if len(values) != len(names):
+            raise data_error(
+                f"expected {len(names)} value(s) in {_row_name(table, line, file)}; received {len(values)}",
+                compiled,
+                where,
+            )
+        y[index] = [
+            _number(v, f"{_row_name(table, line, file)}, {name}", compiled, where)
+            for v, name in zip(values, names, strict=True)
+        ]
+    images, _ = _table_images(rows, table, config, compiled, "values")
+    return images, y, names
