@@ -109,6 +109,35 @@ def _predict_export(record: Any, images: list[Path], k: int) -> tuple[list[dict[
     return results, names
 
 
+def _predict_task_export(
+    target: Path, record: Any, images: list[Path], k: int, out: Path | None, wanted: str, notes: list[str]
+) -> list[dict[str, Any]] | bool | None:
+    """A task model's predictions through its export (``None``: a classifier, the usual path;
+    ``False``: a multi-output model under ``auto``, which goes to Keras)."""
+    from cnnspec.reporting.run import locate
+
+    run = locate(target)
+    if run.config is None or not run.config.task_path:
+        return None
+    if len(run.config.tasks) > 1:
+        if wanted != "auto":
+            raise UsageError(
+                f"expected a single-output model for --runtime {wanted}; this one has "
+                f"{len(run.config.tasks)} outputs",
+                "use --runtime keras",
+            )
+        notes.append(f"auto: skipped {record.runtime}: the model has several outputs")
+        return False
+    from cnnspec.export.runtimes import open_session
+    from cnnspec.reporting.images import read_inputs
+    from cnnspec.reporting.task_predict import predict_tasks
+
+    samples = read_inputs(images, record.sample_shape)
+    session = open_session(record.runtime, record.path)
+    folder = out if out is not None else Path("predictions")
+    return predict_tasks(run, None, samples, folder, k, session=session)
+
+
 @guarded
 def predict(
     model: Annotated[Path, typer.Argument(help="a run folder or a .keras model file", show_default=False)],
@@ -144,7 +173,14 @@ def predict(
     if not images:
         raise UsageError("expected at least one image file")
     chosen, record, notes = choose(model, runtime.value)
-    if record is None:
+    task_results = None
+    if record is not None:  # a model that is not a single classifier answers in its task's terms
+        task_results = _predict_task_export(model, record, list(images), top, out, runtime.value, notes)
+        if task_results is False:  # several outputs: the exports run the first only
+            chosen, record = "keras", None
+    if isinstance(task_results, list):
+        results, names, model_path = task_results, [], stem_of(model)[0]
+    elif record is None:
         if out is not None:
             check_writable(out, option="--out")
         results, names, model_path = _predict_keras(model, list(images), top, out)

@@ -78,8 +78,14 @@ def output_entry(
     }
 
 
-def predict_tasks(run: Any, model: Any, samples: list[Any], folder: Path, k: int) -> list[dict[str, Any]]:
-    """Every input's predictions, output by output (mask PNGs go to ``folder``)."""
+def predict_tasks(
+    run: Any, model: Any, samples: list[Any], folder: Path, k: int, session: Any = None
+) -> list[dict[str, Any]]:
+    """Every input's predictions, output by output (mask PNGs go to ``folder``).
+
+    ``session``: a verified export's session (:func:`cnnspec.export.runtimes.open_session`,
+    single-output models) to run instead of the Keras ``model``.
+    """
     from cnnspec.reporting.run import file_rescale
     from cnnspec.training.imagefiles import scale_batch
 
@@ -93,7 +99,7 @@ def predict_tasks(run: Any, model: Any, samples: list[Any], folder: Path, k: int
         if not group:
             continue
         batch = scale_batch(np.stack([s.pixels for _, s in group]), file_rescale(run, model, integer))
-        raw = model.predict(batch, batch_size=64, verbose=0)
+        raw = session.run(batch) if session is not None else model.predict(batch, batch_size=64, verbose=0)
         from cnnspec.training.task_results import outputs_by_name
 
         by_name = outputs_by_name(config, raw)
