@@ -98,6 +98,11 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, task):
         for key in KEYS[kind] - {"per_class_iou", "per_label", "per_target"}:
             assert again[name][key] == pytest.approx(parts[name][key], abs=1e-5), key
 
+    # visualize samples draws masks, or true vs predicted labels/values
+    drawn = runner.invoke(app, ["visualize", str(run), "samples", "-o", str(tmp_path / "samples.png")])
+    assert drawn.exit_code == 0, drawn.output
+    assert (tmp_path / "samples.png").read_bytes().startswith(b"\x89PNG")
+
     # predict answers in the task's terms
     np.save(
         tmp_path / "two.npy", np.random.default_rng(1).integers(0, 256, size=(2, 8, 8, 1)).astype("uint8")
@@ -153,3 +158,25 @@ def test_targets_that_do_not_fit_an_output_are_refused(runner, tmp_path, task, r
     assert result.exit_code == 1, result.output
     assert "spec.yaml:" in result.output and message in result.output, result.output
     assert not run.exists()
+
+
+def test_export_of_a_segmentation_model_verifies_and_predicts_the_same_masks(runner, tmp_path):
+    write_data(tmp_path, "segmentation")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD.format(name="seg") + SPECS["segmentation"] + TRAINING, encoding="utf-8")
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", str(spec), "--out", str(run), "--quiet"]).exit_code == 0
+    exported = runner.invoke(app, ["export", str(run), "--format", "tflite"])
+    assert exported.exit_code == 0 and "verified" in exported.output, exported.output
+    np.save(
+        tmp_path / "one.npy", np.random.default_rng(2).integers(0, 256, size=(1, 8, 8, 1)).astype("uint8")
+    )
+    masks = {}
+    for runtime in ("keras", "tflite"):
+        folder = tmp_path / runtime
+        result = runner.invoke(
+            app, ["predict", str(run), str(tmp_path / "one.npy"), "-r", runtime, "-o", str(folder)]
+        )
+        assert result.exit_code == 0, result.output
+        masks[runtime] = (folder / "one_0_mask.png").read_bytes()
+    assert masks["keras"] == masks["tflite"]

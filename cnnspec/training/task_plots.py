@@ -83,11 +83,23 @@ def _show_image(axes: Any, image: np.ndarray) -> None:
 def plot_masks(
     x: np.ndarray, y_true: np.ndarray | None, y_pred: np.ndarray, classes: int, target: Path, title: str = ""
 ) -> Path:
-    """(image, true mask, predicted mask) for the first few images (no true column without
-    targets)."""
+    """(image, true mask, predicted mask) for the first few images, written to ``target``."""
+    return write_atomic(target, masks_png(x, y_true, y_pred, classes, title))
+
+
+def masks_png(
+    x: np.ndarray,
+    y_true: np.ndarray | None,
+    y_pred: np.ndarray,
+    classes: int,
+    title: str = "",
+    rows: int = OVERLAY_ROWS,
+) -> bytes:
+    """(image, true mask, predicted mask) for the first ``rows`` images (no true column
+    without targets); the masks are drawn over the image, class 0 left clear."""
     from matplotlib.figure import Figure
 
-    rows = min(len(y_pred), OVERLAY_ROWS)
+    rows = min(len(y_pred), rows)
     columns = 2 if y_true is None else 3
     figure = Figure(figsize=(2.4 * columns, 2.4 * rows), dpi=100)
     for r in range(rows):
@@ -111,7 +123,25 @@ def plot_masks(
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    return write_atomic(target, _png(figure))
+    return _png(figure)
+
+
+def captioned_png(images: list[np.ndarray], captions: list[str], wrong: list[bool], title: str = "") -> bytes:
+    """A grid of images, each with its caption (true vs predicted labels or values; red where
+    the prediction is wrong)."""
+    from matplotlib.figure import Figure
+
+    columns = min(4, max(len(images), 1))
+    rows = -(-len(images) // columns)
+    figure = Figure(figsize=(3.0 * columns, 3.3 * rows), dpi=100)
+    for index, (image, caption, bad) in enumerate(zip(images, captions, wrong, strict=True)):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        _show_image(axes, image)
+        axes.set_title(caption, fontsize=8, color="#c0392b" if bad else "black")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return _png(figure)
 
 
 def plot_labels(per_label: dict[str, dict[str, float]], target: Path, title: str = "") -> Path:
