@@ -253,7 +253,8 @@ def _one_output(
             (*base, "threshold"),
             key=True,
         )
-    _check_source(reader, compiled, task, task_path if stated is not None else None, loc, where)
+    if shape_ok:  # an output that fits no task is the one mistake to report (no cascade)
+        _check_source(reader, compiled, task, task_path if stated is not None else None, loc, where)
     del loc
     return OutputTask(name, task, loss, metrics, shape, activation, float(weight), float(threshold))
 
