@@ -67,10 +67,10 @@ def trainable(path: Path) -> bool:
 
     compiled = compile_spec(path)
     try:
-        training_config(compiled)
+        config = training_config(compiled)
     except SpecError:
         return False
-    return len(compiled.ir.outputs) == 1
+    return len(compiled.ir.outputs) == 1 and not config.task_path
 
 
 # -- every spec: checked, clean, standalone ---------------------------------------------------

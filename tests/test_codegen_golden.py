@@ -22,12 +22,16 @@ SOURCES = [
     *sorted((FIXTURES / "codegen").glob("*.yaml")),
     *sorted((FIXTURES / "resolve").glob("*.yaml")),
 ]
-#: Specs whose training script is refused (not a one-output classifier), with the reason shown.
+#: Specs whose training script is refused (not a one-output classifier, see
+#: backends/codegen_script.py), with the reason shown.
 NO_SCRIPT = {
     "graph": "one output",
-    "skip_connections": "classifier output",
+    "skip_connections": "digits has class labels only",  # a segmentation map: no digits masks
     "two_heads": "one output",
-    "unet": "classifier output",
+    "unet": "digits has class labels only",
+    "unet_shapes": "expected a classification model for a training script",
+    "shapes_multilabel": "expected a classification model for a training script",
+    "shapes_count": "expected a classification model for a training script",
 }
 CASES = [(path, script) for path in SOURCES for script in (False, True)]
 

@@ -124,7 +124,8 @@ def test_without_a_training_section_the_model_need_not_be_a_classifier():
     text = "cnnspec: 1\nname: features\ninput: {shape: [8, 8, 1]}\n"
     text += "model: [{conv2d: {filters: 4, kernel_size: 3}}]\n"
     assert compile_text(text).ir.output_shapes == [(6, 6, 4)]
-    with pytest.raises(SpecError, match="expected a classifier output"):
+    # with one, a per-pixel output is a segmentation map, which must be the input's size
+    with pytest.raises(SpecError, match=r"expected a segmentation output of shape \[8, 8, classes\]"):
         compile_text(text + "training: {epochs: 1}\n")
 
 

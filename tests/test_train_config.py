@@ -185,8 +185,10 @@ def test_training_needs_a_classifier_output():
         '  - flatten\n  - dense: {units: "${classes}", activation: softmax}\n',
         "  - conv2d: {filters: 2, kernel_size: 1}\n",
     )
-    (error,) = errors_of("", head)
-    assert "shape [classes]" in error.message and error.loc.line == 6
+    (error,) = errors_of("", head)  # inferred: a per-pixel output is segmentation, which digits can't feed
+    assert "segmentation targets; digits has class labels only" in error.message and error.loc.line == 6
+    (error,) = errors_of("training: {task: classification}\n", head)
+    assert "expected a classification output of shape [units]" in error.message and error.loc.line == 6
 
 
 def test_failed_expressions_in_sections_are_located_errors_not_crashes(runner, tmp_path):

@@ -21,6 +21,7 @@ from cnnspec.spec.expr import ExpressionError, is_expression, substitute
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
+    from cnnspec.analysis.tasks import OutputTask
     from cnnspec.ir import ModelIR
 
 DEFAULT_EPOCHS = 10
@@ -144,6 +145,7 @@ class LossConfig:
     name: str
     from_logits: bool = False
     label_smoothing: float = 0.0
+    delta: float = 1.0  # huber
 
     @property
     def one_hot(self) -> bool:
@@ -152,7 +154,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class MetricConfig:
-    name: str  # accuracy | top_k_accuracy | precision | recall | auc
+    name: str  # accuracy | top_k_accuracy | precision | recall | auc | f1 | mae | mse | rmse | r2 | mean_iou
     k: int = 5
 
     @property
@@ -228,6 +230,19 @@ class TrainConfig:
                 return index
         return max(0, len(self.phases) - 1)
 
+    #: every output's task, loss and metrics (analysis/tasks.py), in the model's output order
+    tasks: tuple[OutputTask, ...] = ()
+
+    @property
+    def task(self) -> str:
+        """The first output's task (``classification`` for today's single-output classifiers)."""
+        return self.tasks[0].task if self.tasks else "classification"
+
+    @property
+    def task_path(self) -> bool:
+        """Anything but one classification output trains through the task-aware path."""
+        return len(self.tasks) != 1 or self.tasks[0].task != "classification"
+
     @property
     def binary(self) -> bool:
         return self.loss.name == "binary_crossentropy"
@@ -243,6 +258,10 @@ class TrainConfig:
     def logged_names(self, validation: bool) -> list[str]:
         """Every key that appears in the per-epoch logs."""
         base = ["loss", *[m.log_name for m in self.metrics]]
+        if len(self.tasks) > 1:  # Keras logs each output's loss and metrics as NAME_KEY
+            base = ["loss"]
+            for out in self.tasks:
+                base += [f"{out.name}_loss", *[f"{out.name}_{m.log_name}" for m in out.metrics]]
         return base + ([f"val_{n}" for n in base] if validation else [])
 
     def callback(self, name: str) -> CallbackConfig | None:
@@ -337,6 +356,23 @@ def _relative(path_text: str, compiled: CompiledSpec, at: SpecPath) -> Path:
     return Path.cwd() / path
 
 
+def output_activation(compiled: CompiledSpec, name: str) -> str | None:
+    """The activation that produced the output ``name``, looking through layers that pass
+    their input's activation on (dropout, reshape, ...); ``None`` when there is none."""
+    by_name = {n.name: n for n in compiled.ir.nodes}
+    node = by_name.get(name)
+    while node is not None:
+        act = node.params.get("activation")
+        if isinstance(act, str) and act not in ("linear", "identity"):
+            return act
+        kind = REGISTRY.get(node.kind)
+        if kind is not None and kind.passes_activation and node.inputs and node.inputs[0] in by_name:
+            node = by_name[node.inputs[0]]
+            continue
+        break
+    return None
+
+
 def output_info(compiled: CompiledSpec) -> tuple[int, str | None]:
     """Units of the model's (first) output and the activation that produced it, if known."""
     ir = compiled.ir
@@ -344,20 +380,7 @@ def output_info(compiled: CompiledSpec) -> tuple[int, str | None]:
         return 0, None
     shape = ir.shape_of(ir.outputs[0]) or ()
     units = int(shape[-1]) if shape else 0
-    by_name = {n.name: n for n in ir.nodes}
-    node = by_name.get(ir.outputs[0])
-    activation: str | None = None
-    while node is not None:
-        act = node.params.get("activation")
-        if isinstance(act, str) and act not in ("linear", "identity"):
-            activation = act
-            break
-        kind = REGISTRY.get(node.kind)
-        if kind is not None and kind.passes_activation and node.inputs and node.inputs[0] in by_name:
-            node = by_name[node.inputs[0]]
-            continue
-        break
-    return units, activation
+    return units, output_activation(compiled, ir.outputs[0])
 
 
 def _image_reading(
@@ -383,14 +406,23 @@ def _image_reading(
 
 def default_target(compiled: CompiledSpec) -> str:
     """The target kind the model asks for when the data does not say: ``training.task`` when
-    the spec states one, else ``mask`` for an output of shape [H, W, C], else ``class``."""
+    the spec states one, else the task inferred from the (first) output the way
+    :func:`cnnspec.analysis.tasks.infer_task` does ([H, W, C] → mask, several sigmoid units →
+    multilabel, a regression loss → regression, else class)."""
+    from cnnspec.analysis.tasks import infer_task
+
     training = compiled.doc.data.get("training")
     task = training.get("task") if isinstance(training, dict) else None
     if isinstance(task, str) and task in TASK_TARGETS:
         return TASK_TARGETS[task]
     ir = compiled.ir
     shape = ir.output_shapes[0] if ir.outputs and ir.output_shapes else None
-    return "mask" if shape is not None and len(shape) == 3 else "class"
+    if shape is None:
+        return "class"
+    loss = training.get("loss") if isinstance(training, dict) else None
+    loss_name = loss if isinstance(loss, str) else next(iter(loss), None) if isinstance(loss, dict) else None
+    activation = output_activation(compiled, ir.outputs[0])
+    return TASK_TARGETS[infer_task(tuple(int(d) for d in shape), activation, loss_name)]
 
 
 def _shapes_options(reader: _Reader, compiled: CompiledSpec, settings: dict[str, Any]) -> dict[str, Any]:
@@ -574,9 +606,14 @@ def _optimizer(
     return OptimizerConfig(name or "adam", learning_rate, settings)
 
 
-def _loss(reader: _Reader, units: int, activation: str | None) -> LossConfig:
-    path: SpecPath = ("training", "loss")
-    default = "binary_crossentropy" if units == 1 else "sparse_categorical_crossentropy"
+def _loss(
+    reader: _Reader,
+    path: SpecPath,
+    units: int,
+    activation: str | None,
+    default: str,
+    task: str = "classification",
+) -> LossConfig:
     name, settings = _name_and_settings(reader.value(path, default))
     from_logits = settings.get("from_logits")
     if from_logits is None:
@@ -585,32 +622,42 @@ def _loss(reader: _Reader, units: int, activation: str | None) -> LossConfig:
         from_logits = activation is not None and activation not in _PROBABILITY_ACTIVATIONS
         if activation is None:
             from_logits = True
-    if name == "binary_crossentropy" and units not in (1, 0):
+    if task == "classification" and name == "binary_crossentropy" and units not in (1, 0):
         reader.error(
             f"expected a model with 1 output unit for binary_crossentropy; it outputs {units}",
             path,
             "use sparse_categorical_crossentropy for several classes, or end the model with "
             "dense: {units: 1, activation: sigmoid}",
         )
-    if name != "binary_crossentropy" and units == 1:
+    if task == "classification" and name != "binary_crossentropy" and units == 1:
         reader.error(
             f"expected a model with one output unit per class for {name}; it outputs 1",
             path,
             "a single sigmoid output goes with binary_crossentropy",
         )
-    return LossConfig(name, bool(from_logits), float(settings.get("label_smoothing", 0.0) or 0.0))
+    return LossConfig(
+        name,
+        bool(from_logits),
+        float(settings.get("label_smoothing", 0.0) or 0.0),
+        float(settings.get("delta", 1.0) or 1.0),
+    )
 
 
-def _metrics(reader: _Reader, binary: bool) -> tuple[MetricConfig, ...]:
-    path: SpecPath = ("training", "metrics")
-    raw = reader.value(path, ["accuracy"]) or []
+def _metrics(
+    reader: _Reader,
+    path: SpecPath = ("training", "metrics"),
+    task: str = "classification",
+    binary: bool = False,
+    default: tuple[str, ...] = ("accuracy",),
+) -> tuple[MetricConfig, ...]:
+    raw = reader.value(path, list(default)) or []
     metrics: list[MetricConfig] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
         name, settings = _name_and_settings(item)
         k = settings.get("k")
         metric = MetricConfig(name, k if isinstance(k, int) and not isinstance(k, bool) else 5)
-        if name == "top_k_accuracy" and binary:
+        if name == "top_k_accuracy" and binary and task == "classification":
             reader.error("expected a multi-class output for top_k_accuracy", (*path, index))
         if metric.log_name in seen:
             reader.error(f"metric {metric.log_name!r} is listed twice", (*path, index))
@@ -722,31 +769,6 @@ def _class_weight(reader: _Reader) -> str | dict[str, float] | None:
     return {str(k): float(v) for k, v in value.items()}
 
 
-def _check_classifier(reader: _Reader, compiled: CompiledSpec) -> None:
-    """``cnnspec train`` trains image classifiers: one output of shape ``[classes]``."""
-    ir = compiled.ir
-    if len(ir.outputs) > 1:
-        reader.error(
-            f"expected one model output for training; the model has {len(ir.outputs)}",
-            ("outputs",),
-            "cnnspec train fits classifiers with a single output; train multi-head models with "
-            "the generated Python code",
-        )
-        return
-    shape = ir.output_shapes[0] if ir.outputs else None
-    if shape is not None and len(shape) != 1:
-        node = ir.node(ir.outputs[0]) if ir.nodes else None
-        where = node.loc if node is not None else None
-        reader.diags.error(
-            f"expected a classifier output of shape [classes]; the model outputs {list(shape)}",
-            where,
-            node.path if node is not None else "model",
-            code="training",
-            hint="end the model with global_avg_pool2d (or flatten) and dense: {units: CLASSES, "
-            "activation: softmax}",
-        )
-
-
 def _distribute(reader: _Reader) -> tuple[str, float]:
     """``runtime.distribute`` (a strategy name, or ``{strategy, startup_timeout}``)."""
     value = reader.value(("runtime", "distribute"), "default")
@@ -761,10 +783,18 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
     diags = Diagnostics()
     reader = _Reader(compiled, section_env(compiled), diags)
     data = _data(reader, compiled)
-    units, activation = output_info(compiled)
-    _check_classifier(reader, compiled)
-    loss = _loss(reader, units, activation)
-    binary = loss.name == "binary_crossentropy"
+    units, _ = output_info(compiled)
+    from cnnspec.analysis.tasks import output_tasks
+
+    tasks = output_tasks(
+        reader,
+        compiled,
+        lambda path, units, activation, default, task: _loss(reader, path, units, activation, default, task),
+        lambda path, task, binary, default: _metrics(reader, path, task, binary, default),
+    )
+    first = tasks[0] if tasks else None
+    loss = first.loss if first is not None else LossConfig("sparse_categorical_crossentropy")
+    metrics = first.metrics if first is not None else (MetricConfig("accuracy"),)
     seed = reader.number(("training", "seed"), None, integer=True, minimum=0, maximum=2**32 - 1)
     runtime_jit = reader.value(("runtime", "jit_compile"), False)
     strategy, startup_timeout = _distribute(reader)
@@ -779,7 +809,7 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
         steps_per_epoch=reader.number(("training", "steps_per_epoch"), None, integer=True, minimum=1),
         optimizer=optimizer,
         loss=loss,
-        metrics=_metrics(reader, binary),
+        metrics=metrics,
         class_weight=_class_weight(reader),
         seed=seed,
         deterministic=bool(reader.value(("training", "deterministic"), False)),
@@ -793,6 +823,7 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
         intra_op_threads=reader.number(("runtime", "threads", "intra_op"), 0, integer=True, minimum=0),
         inter_op_threads=reader.number(("runtime", "threads", "inter_op"), 0, integer=True, minimum=0),
         output_units=units,
+        tasks=tasks,
     )
     callbacks = _callbacks(reader, config, data.validation_split > 0)
     diags.raise_if_errors()

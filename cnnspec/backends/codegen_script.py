@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnspec.backends.codegen_values import literal_node, py_literal, py_string, unparse
 from cnnspec.backends.keras_builder import adapted_layers
-from cnnspec.errors import SpecError
+from cnnspec.errors import SpecError, format_path
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -289,6 +289,15 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         config = training_config(spec)
     except SpecError as exc:
         raise _located(exc, spec) from None
+    if config.task_path:  # the script's data, loss and report are written for classifiers
+        where = ("training", "task") if spec.doc.loc(("training", "task")) else ("model",)
+        raise SpecError.single(
+            f"expected a classification model for a training script; this one is for {config.task}",
+            spec.doc.loc(where) or spec.doc.key_loc(("model",)),
+            format_path(where),
+            code="codegen-script",
+            hint="train it with `cnnspec train`, or generate the model alone (without --script)",
+        )
     data = config.data
     optimizer, warmup = optimizer_node(config)
     data_path = test_path = None

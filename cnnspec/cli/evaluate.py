@@ -140,6 +140,19 @@ def evaluate(
     if document["runtime"] != "keras":
         title += f", {document['runtime']} runtime"
     console = stdout()
+    if document.get("task", "classification") != "classification":
+        from cnnspec.training.task_metrics import headline
+
+        console.print(escape(evaluation.report_text), highlight=False)
+        figures = [f"loss {document['loss']:.4f}"] if isinstance(document["loss"], float) else []
+        figures += [
+            f"{label.removeprefix('test ')} [bold]{value:.4f}[/bold]" for label, value in headline(document)
+        ]
+        figures.append(f"{document['images_per_second'] or 0:,.0f} images/s")
+        console.print(" · ".join(figures), highlight=False)
+        for path in files.values():
+            console.print(f"wrote {escape(str(path))}", highlight=False)
+        return
     console.print(report_table(document, title))
     figures = [f"loss {document['loss']:.4f}"] if isinstance(document["loss"], float) else []
     figures.append(f"accuracy [bold]{document['accuracy']:.4f}[/bold]")

@@ -47,8 +47,11 @@ def _entries(group: list[tuple[int, Any]], probs: Any, names: list[str], k: int)
     ]
 
 
-def _predict_keras(target: Path, images: list[Path], k: int) -> tuple[list[dict[str, Any]], list[str], Path]:
-    """Predictions through Keras (the model file itself)."""
+def _predict_keras(
+    target: Path, images: list[Path], k: int, out: Path | None = None
+) -> tuple[list[dict[str, Any]], list[str], Path]:
+    """Predictions through Keras (the model file itself); a model that is not a single
+    classifier answers per output (reporting/task_predict.py; mask PNGs go to ``out``)."""
     import numpy as np
 
     from cnnspec.reporting.images import read_inputs
@@ -59,6 +62,15 @@ def _predict_keras(target: Path, images: list[Path], k: int) -> tuple[list[dict[
     run = locate(target)
     keras_model = load_model(run.model_path)
     samples = read_inputs(images, input_shape(keras_model))
+    if run.config is not None and run.config.task_path:
+        from cnnspec.reporting.task_predict import predict_tasks
+
+        folder = out if out is not None else Path("predictions")
+        return (
+            predict_tasks(run, keras_model, samples, folder, k),
+            list(run.class_names or []),
+            run.model_path,
+        )
     kind = run.output_kind(keras_model)
     results: list[dict[str, Any]] = []
     names: list[str] = []
@@ -97,6 +109,35 @@ def _predict_export(record: Any, images: list[Path], k: int) -> tuple[list[dict[
     return results, names
 
 
+def _predict_task_export(
+    target: Path, record: Any, images: list[Path], k: int, out: Path | None, wanted: str, notes: list[str]
+) -> list[dict[str, Any]] | bool | None:
+    """A task model's predictions through its export (``None``: a classifier, the usual path;
+    ``False``: a multi-output model under ``auto``, which goes to Keras)."""
+    from cnnspec.reporting.run import locate
+
+    run = locate(target)
+    if run.config is None or not run.config.task_path:
+        return None
+    if len(run.config.tasks) > 1:
+        if wanted != "auto":
+            raise UsageError(
+                f"expected a single-output model for --runtime {wanted}; this one has "
+                f"{len(run.config.tasks)} outputs",
+                "use --runtime keras",
+            )
+        notes.append(f"auto: skipped {record.runtime}: the model has several outputs")
+        return False
+    from cnnspec.export.runtimes import open_session
+    from cnnspec.reporting.images import read_inputs
+    from cnnspec.reporting.task_predict import predict_tasks
+
+    samples = read_inputs(images, record.sample_shape)
+    session = open_session(record.runtime, record.path)
+    folder = out if out is not None else Path("predictions")
+    return predict_tasks(run, None, samples, folder, k, session=session)
+
+
 @guarded
 def predict(
     model: Annotated[Path, typer.Argument(help="a run folder or a .keras model file", show_default=False)],
@@ -109,20 +150,40 @@ def predict(
         Runtime,
         typer.Option("--runtime", "-r", help=RUNTIME_HELP + " (default: auto)"),
     ] = Runtime.auto,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="segmentation models: folder for the mask PNGs (default ./predictions)"
+        ),
+    ] = None,
 ) -> None:
     """Classify images with a trained model: the top-k classes with their probabilities.
+
+    Other tasks: segmentation writes a mask PNG per image (class index per pixel) to --out,
+    multi-label shows the labels above the threshold and every probability, regression the
+    values; a multi-output model answers per output.
 
     With --runtime onnx or tflite (or auto, when the run has a verified export) neither
     TensorFlow nor Keras is imported: images are converted as training converted them and fed
     to the export that `cnnspec export` verified against the model.
     """
     from cnnspec.export.runtimes import choose, stem_of
+    from cnnspec.fileio import check_writable
 
     if not images:
         raise UsageError("expected at least one image file")
     chosen, record, notes = choose(model, runtime.value)
-    if record is None:
-        results, names, model_path = _predict_keras(model, list(images), top)
+    task_results = None
+    if record is not None:  # a model that is not a single classifier answers in its task's terms
+        task_results = _predict_task_export(model, record, list(images), top, out, runtime.value, notes)
+        if task_results is False:  # several outputs: the exports run the first only
+            chosen, record = "keras", None
+    if isinstance(task_results, list):
+        results, names, model_path = task_results, [], stem_of(model)[0]
+    elif record is None:
+        if out is not None:
+            check_writable(out, option="--out")
+        results, names, model_path = _predict_keras(model, list(images), top, out)
     else:
         results, names = _predict_export(record, list(images), top)
         model_path = stem_of(model)[0]
@@ -142,6 +203,13 @@ def predict(
         console.print(f"[bold]{escape(result['input'])}[/bold]", highlight=False)
         if result["notes"]:
             console.print(f"  [dim]{escape('; '.join(result['notes']))}[/dim]", highlight=False)
+        if "outputs" in result:  # another task than classification
+            from cnnspec.reporting.task_predict import describe
+
+            for name, entry in result["outputs"].items():
+                prefix = f"{name}: " if len(result["outputs"]) > 1 else ""
+                console.print(f"  {escape(prefix + describe(entry))}", highlight=False)
+            continue
         table = Table(show_edge=False, box=None, padding=(0, 1))
         table.add_column("#", justify="right", style="dim")
         table.add_column("class")

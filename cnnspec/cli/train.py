@@ -138,15 +138,19 @@ def train(
 
 def print_result(display: Any, result: Any, quiet: bool) -> None:
     """The closing summary: key figures and where the files are."""
+    from cnnspec.training.task_metrics import headline
+
     metrics = result.metrics
+    figures = headline(metrics)  # the task's own: test accuracy, mean IoU, macro F1, MAE/R² ...
+    first = ", ".join(f"{label.removeprefix('test ')} {value:.4f}" for label, value in figures)
     if result.worker is not None:  # a non-chief worker: the chief reports and writes the files
         typer.echo(
-            f"{result.worker.replace(':', ' ')} finished: test accuracy {metrics['test_accuracy']:.4f}, "
+            f"{result.worker.replace(':', ' ')} finished: test {first}, "
             f"weights sha256 {metrics['weights_sha256']}; the chief writes {result.run_dir}"
         )
         return
     line = (
-        f"test accuracy {metrics['test_accuracy']:.4f}, loss {metrics['test_loss']:.4f} after "
+        f"test {first}, loss {metrics['test_loss']:.4f} after "
         f"{metrics['epochs_run']} epoch(s) in {metrics['train_seconds']:.1f}s → {result.run_dir}"
     )
     if quiet:
@@ -157,9 +161,11 @@ def print_result(display: Any, result: Any, quiet: bool) -> None:
     table = Table(title=f"trained → {result.run_dir}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("test accuracy", f"{metrics['test_accuracy']:.4f}")
+    for label, value in figures:
+        table.add_row(label, f"{value:.4f}")
     table.add_row("test loss", f"{metrics['test_loss']:.4f}")
-    table.add_row("macro F1", f"{metrics['macro_f1']:.4f}")
+    if "macro_f1" in metrics:
+        table.add_row("macro F1", f"{metrics['macro_f1']:.4f}")
     stopped = " (stopped early)" if metrics.get("stopped_early") else ""
     table.add_row("epochs", f"{metrics['epochs_run']}/{metrics['epochs_planned']}{stopped}")
     if metrics.get("best_epoch"):
@@ -173,6 +179,7 @@ def print_result(display: Any, result: Any, quiet: bool) -> None:
         ("curves", "history_png"),
         ("confusion", "confusion_matrix"),
         ("report", "classification_report"),
+        ("report", "task_report"),
         ("page", "html_report"),
     ):
         if key in result.files:

@@ -13,6 +13,12 @@
   ``weighted_avg``, ``confusion_matrix`` (true class in rows);
 - ``seconds`` (evaluation and prediction passes), ``images_per_second`` (of the prediction
   pass, first-call tracing included); ``notes``.
+
+A model that is not a single classifier (multilabel, regression, segmentation, several
+outputs) gets, instead of the classification keys, ``task`` and the keys ``metrics.json`` has
+for its task (``test_mean_iou``, ``test_f1_macro``, ``test_mae``/``test_r2`` …; one set per
+output under ``outputs`` for several outputs), and ``task_report.txt`` plus the task's picture
+beside ``evaluation.json``.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ class Evaluation:
     document: dict[str, Any]
     report_text: str
     data: TestData
+    outputs: Any = None  # the model's raw outputs (kept for the pictures of other tasks)
 
 
 def _finite(value: Any) -> Any:
@@ -54,10 +61,15 @@ def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
     from cnnspec.training.pipeline import make_dataset
 
     test = load_test_data(run, model, data)
-    if len(test.y) == 0:
+    if len(test.x) == 0:
         raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
     config = test.config
-    model.compile(loss=builders.loss(config), metrics=builders.metrics(config))
+    if config.task_path:
+        from cnnspec.training.tasks import compile_arguments
+
+        model.compile(**compile_arguments(config))
+    else:
+        model.compile(loss=builders.loss(config), metrics=builders.metrics(config))
     dataset = make_dataset(test.x, test.y, test.settings)
     start = time.perf_counter()
     results = model.evaluate(dataset, verbose=0, return_dict=True)
@@ -65,9 +77,11 @@ def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
     outputs = model.predict(dataset, verbose=0)
     end = time.perf_counter()
     seconds, predict_seconds = end - start, end - middle
+    metrics = {k: _finite(float(v)) for k, v in results.items() if k != "compile_metrics"}
+    if config.task_path:
+        return _task_evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras")
     if isinstance(outputs, list):
         outputs = outputs[0]
-    metrics = {k: _finite(float(v)) for k, v in results.items() if k != "compile_metrics"}
     return _evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras")
 
 
@@ -84,10 +98,28 @@ def evaluate_export(
     from cnnspec.training.imagefiles import scale_batch
 
     test = load_test_data(run, model if model is not None else record, data)
-    if len(test.y) == 0:
+    if len(test.x) == 0:
         raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
     config = test.config
     batch = test.settings.batch_size or 64
+    if config.task_path:  # the task's figures from the export's outputs (its first output)
+        if len(config.tasks) > 1:
+            raise UsageError(
+                f"expected a single-output model for --runtime {record.runtime}; this one has "
+                f"{len(config.tasks)} outputs",
+                "use --runtime keras",
+            )
+        start = time.perf_counter()
+        outputs = np.concatenate(
+            [
+                predict_batches(session, scale_batch(test.x[i : i + batch], test.settings.rescale), batch)
+                for i in range(0, len(test.x), batch)
+            ]
+        )
+        seconds = time.perf_counter() - start
+        evaluation = _task_evaluation(run, test, outputs, {}, seconds, seconds, record.runtime)
+        evaluation.document["export"] = str(record.path)
+        return evaluation
     start = time.perf_counter()
     outputs = np.concatenate(
         [
@@ -174,14 +206,62 @@ def _evaluation(
     return Evaluation(document, classification_report_text(test.y, y_pred, names), test)
 
 
+def _task_evaluation(
+    run: Run,
+    test: TestData,
+    outputs: Any,
+    metrics: dict[str, Any],
+    seconds: float,
+    predict_seconds: float,
+    runtime: str,
+) -> Evaluation:
+    """The evaluation document of a model that is not a single classifier."""
+    from cnnspec.training.task_results import task_metrics, task_report
+
+    config = test.config
+    part = task_metrics(config, test.y, outputs, test.class_names)
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "name": test.compiled.name if run.compiled is not None else run.name,
+        "model": str(run.model_path),
+        "runtime": runtime,
+        "run_dir": str(run.run_dir) if run.run_dir else None,
+        "data": {
+            "source": test.source,
+            "split": "test",
+            "images": len(test.x),
+            "content_hash": test.content_hash,
+            "matches_run": test.matches_run,
+        },
+        "loss": metrics.get("loss"),
+        "metrics": metrics,
+        **part,
+        "seconds": round(seconds, 3),
+        "images_per_second": round(len(test.x) / predict_seconds, 1) if predict_seconds > 0 else None,
+        "notes": test.notes,
+    }
+    title = f"{document['name']}: test set ({len(test.x)} images)"
+    evaluation = Evaluation(document, task_report(config, part, title), test)
+    evaluation.outputs = outputs
+    return evaluation
+
+
 def write_evaluation(evaluation: Evaluation, out: Path, title: str) -> dict[str, Path]:
-    """``evaluation.json`` and ``confusion_matrix.png`` in ``out`` (atomically)."""
+    """``evaluation.json`` and ``confusion_matrix.png`` in ``out`` (atomically); for another
+    task than classification, ``task_report.txt`` and the task's picture instead of the matrix."""
     import json
 
     from cnnspec.fileio import write_atomic
     from cnnspec.training.plots import plot_confusion_matrix
 
     doc = evaluation.document
+    if doc.get("task", "classification") != "classification":
+        from cnnspec.training.task_results import write_task_files
+
+        files = {"evaluation": write_atomic(out / "evaluation.json", json.dumps(doc, indent=2) + "\n")}
+        test = evaluation.data
+        files.update(write_task_files(test.config, out, doc, test.y, evaluation.outputs, test.x, title))
+        return files
     files = {
         "evaluation": write_atomic(out / "evaluation.json", json.dumps(doc, indent=2) + "\n"),
         "confusion_matrix": plot_confusion_matrix(

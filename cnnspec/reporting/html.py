@@ -103,7 +103,14 @@ def _card(label: str, value: str, sub: str = "", primary: bool = False) -> dict[
 def _cards(metrics: dict[str, Any], total_params: int | None) -> list[dict[str, Any]]:
     """The key figures at the top of the page."""
     cards: list[dict[str, Any]] = []
-    if "test_accuracy" in metrics:
+    if metrics.get("task", "classification") != "classification":
+        from cnnspec.training.task_metrics import headline
+
+        n = metrics.get("test_images")
+        sub = f"{n:,} test images" if isinstance(n, int) else ""
+        for index, (label, value) in enumerate(headline(metrics)):
+            cards.append(_card(label, _num(value), sub, primary=index == 0))
+    elif "test_accuracy" in metrics:
         n = metrics.get("test_images")
         sub = f"{n:,} test images" if isinstance(n, int) else ""
         cards.append(_card("test accuracy", _pct(metrics["test_accuracy"]), sub, primary=True))
@@ -237,6 +244,47 @@ def _confusion_uri(run: Run, notes: list[str]) -> str | None:
         except UsageError as exc:
             notes.append(f"confusion matrix unavailable: {exc}")
     return _file_uri(path) if path.is_file() else None
+
+
+#: What each task's picture shows (the file the trainer wrote, by task).
+_TASK_CAPTIONS = {
+    "regression": "Predicted against true values on the test set; the dashed line is a perfect prediction.",
+    "segmentation": "Test images with the true and the predicted mask (class 0 left clear).",
+    "multilabel": "Precision, recall and F1 of each label on the test set.",
+}
+
+
+def _task_figures(run: Run, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per output of a model that is not a single classifier: its per-class /
+    per-label / per-target table and its picture (regression.png, segmentation.png, ...)."""
+    if metrics.get("task", "classification") == "classification" or run.run_dir is None:
+        return []
+    parts = (
+        metrics["outputs"]
+        if isinstance(metrics.get("outputs"), dict)
+        else {metrics.get("output", ""): metrics}
+    )
+    figures = []
+    for name, part in parts.items():
+        task = str(part.get("task", ""))
+        suffix = f"_{name}" if "outputs" in metrics else ""
+        rows: list[tuple[str, str]] = []
+        if task == "segmentation":
+            rows = [(f"IoU {k}", _num(v)) for k, v in (part.get("per_class_iou") or {}).items()]
+        elif task == "multilabel":
+            rows = [(f"F1 {k}", _num(v.get("f1"))) for k, v in (part.get("per_label") or {}).items()]
+        elif task == "regression":
+            rows = [(f"{k}: MAE / R²", f"{_num(v.get('mae'))} / {_num(v.get('r2'))}")
+                    for k, v in (part.get("per_target") or {}).items()]  # fmt: skip
+        figures.append(
+            {
+                "title": f"{name} ({task})" if name else task,
+                "rows": rows,
+                "png": _file_uri(run.run_dir / f"{task}{suffix}.png"),
+                "caption": _TASK_CAPTIONS.get(task, ""),
+            }
+        )
+    return figures
 
 
 def _benchmark(run: Run, notes: list[str]) -> dict[str, Any] | None:
@@ -381,7 +429,10 @@ def report_context(run: Run, model: Any = None, test: Any = None) -> dict[str, A
         "phases": _phases(run.lock or {}),
         "report_rows": _report_rows(metrics),
         "test_images": metrics.get("test_images", ""),
-        "confusion_png": _confusion_uri(run, notes) if metrics else None,
+        "confusion_png": _confusion_uri(run, notes)
+        if metrics and metrics.get("task", "classification") == "classification"
+        else None,
+        "task_figures": _task_figures(run, metrics),
         "layers": layers,
         "totals": totals,
         "model_line": model_line,
@@ -399,7 +450,9 @@ def report_context(run: Run, model: Any = None, test: Any = None) -> dict[str, A
             model = load_model(run.model_path)
         except UsageError as exc:
             notes.append(f"the model could not be loaded, so there are no sample predictions: {exc}")
-    if model is not None:
+    if model is not None and metrics.get("task", "classification") != "classification":
+        notes.append("sample predictions and feature maps are drawn for classifiers; see the test results")
+    elif model is not None:
         context.update(_model_parts(Probe(run, model, _test=test), notes))
     context["notes"] = notes
     return context

@@ -344,12 +344,18 @@ def pipeline_settings(compiled: CompiledSpec, config: TrainConfig, dataset: Any)
     from cnnspec.training.data import rescale_factor
     from cnnspec.training.pipeline import PipelineSettings
 
+    prepare_targets = None
+    if config.task_path:  # multilabel, regression, segmentation, several outputs
+        from cnnspec.training.tasks import target_preparer
+
+        prepare_targets = target_preparer(config)
     return PipelineSettings(
         batch_size=config.batch_size,
         rescale=rescale_factor(config, dataset, compiled),
         num_classes=max(dataset.num_classes, config.output_units),
         one_hot=config.one_hot_labels,
         binary=config.binary,
+        prepare_targets=prepare_targets,
     )
 
 

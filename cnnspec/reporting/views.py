@@ -99,7 +99,7 @@ class Probe:
     def test(self) -> TestData:
         if self._test is None:
             self._test = load_test_data(self.run, self.model, self.data)
-            if len(self._test.y) == 0:
+            if len(self._test.x) == 0:
                 raise UsageError("expected a test split with images; it is empty")
         return self._test
 
@@ -211,6 +211,10 @@ class Probe:
         return np.sort(chosen)
 
     def samples(self, count: int = 16, *, mistakes: bool = False, seed: int = 0) -> bytes:
+        if self.test.config.task_path:  # masks, labels or values rather than one class
+            from cnnspec.reporting.task_views import task_samples
+
+            return task_samples(self, count, mistakes=mistakes, seed=seed)
         indices = self.pick(count, mistakes=mistakes, seed=seed)
         predicted, confidence = self.predictions(indices)
         test = self.test

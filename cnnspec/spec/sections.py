@@ -319,7 +319,15 @@ OPTIMIZER_SCHEMA = {
     ],
     "description": "optimizer name, or {name: {settings}} (default adam, learning rate 0.001)",
 }
-LOSSES = ["sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy"]
+LOSSES = [
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+    "binary_crossentropy",
+    "mse",
+    "mae",
+    "huber",
+    "dice",
+]
 _FROM_LOGITS = _bool("the output is not a softmax/sigmoid (default: inferred from the last layer)")
 LOSS_SCHEMA = {
     "anyOf": [
@@ -331,12 +339,27 @@ LOSS_SCHEMA = {
                     {"from_logits": _FROM_LOGITS, "label_smoothing": _num(0, 1)}
                 ),
                 "binary_crossentropy": _obj({"from_logits": _FROM_LOGITS, "label_smoothing": _num(0, 1)}),
+                "huber": _obj({"delta": _num(0, exclusive=True)}),
             }
         ),
     ],
-    "description": "default: sparse_categorical_crossentropy (binary_crossentropy for a 1-unit output)",
+    "description": "default by task: sparse_categorical_crossentropy (classification, segmentation; "
+    "binary_crossentropy for a 1-unit output), binary_crossentropy (multilabel), mse (regression); "
+    "dice for segmentation; mae and huber for regression",
 }
-METRICS = ["accuracy", "top_k_accuracy", "precision", "recall", "auc"]
+METRICS = [
+    "accuracy",
+    "top_k_accuracy",
+    "precision",
+    "recall",
+    "auc",
+    "f1",
+    "mae",
+    "mse",
+    "rmse",
+    "r2",
+    "mean_iou",
+]
 METRIC_SCHEMA = {
     "anyOf": [
         {"enum": METRICS},
@@ -411,8 +434,35 @@ PHASE_SCHEMA = _obj(
     ("epochs",),
     "one stage of training: its epochs, what is frozen, its optimizer",
 )
+TASKS = ["classification", "multilabel", "regression", "segmentation"]
+_TASK = {
+    "enum": TASKS,
+    "description": "what the output learns (default: inferred from the output: [H, W, C] → "
+    "segmentation, a sigmoid over several units → multilabel, a regression loss → regression, "
+    "else classification)",
+}
+_THRESHOLD = _num(
+    0, 1, description="multilabel: a label is predicted when its probability exceeds this (default 0.5)"
+)
+OUTPUT_SCHEMA = _obj(
+    {
+        "task": _TASK,
+        "loss": LOSS_SCHEMA,
+        "loss_weight": _num(0, description="this output's share of the total loss (default 1)"),
+        "metrics": {"type": "array", "items": METRIC_SCHEMA},
+        "threshold": _THRESHOLD,
+    },
+    description="one output of a multi-output model: its task, loss, loss weight and metrics",
+)
 TRAINING_SCHEMA = _obj(
     {
+        "task": _TASK,
+        "threshold": _THRESHOLD,
+        "outputs": {
+            "type": "object",
+            "additionalProperties": OUTPUT_SCHEMA,
+            "description": "per output (by the id of the output item): task, loss, loss_weight, metrics",
+        },
         "freeze": {**_PATTERNS, "description": "layers whose weights training leaves as they are"},
         "unfreeze": {**_PATTERNS, "description": "layers to train even if frozen (applied after freeze)"},
         "phases": {

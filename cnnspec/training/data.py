@@ -595,6 +595,12 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
         )
     if dataset.target != "class":
         _check_target_fit(dataset, compiled)
+    if config.task_path:  # every output has a target of its task's kind and shape (task_data.py)
+        from cnnspec.training.task_data import check_dataset
+
+        check_dataset(dataset, compiled, config)
+        return
+    if dataset.target != "class":
         return
     units = config.output_units
     classes = dataset.num_classes

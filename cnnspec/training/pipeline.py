@@ -51,6 +51,9 @@ class PipelineSettings:
     num_classes: int = 0
     one_hot: bool = False
     binary: bool = False
+    #: a batch's targets → what the losses expect, for any task but plain classification
+    #: (training/tasks.py); replaces the binary/one-hot handling above when set
+    prepare_targets: Any = None
 
 
 def make_dataset(
@@ -78,7 +81,9 @@ def make_dataset(
         images = tf.cast(images, tf.float32)
         if scale is not None:
             images = images * scale
-        if settings.binary:
+        if settings.prepare_targets is not None:
+            pass  # after the augmentation, which moves masks as class indices (see below)
+        elif settings.binary:
             labels = tf.cast(tf.reshape(labels, (-1, 1)), tf.float32)
         elif settings.one_hot:
             labels = tf.one_hot(labels, settings.num_classes)
@@ -107,6 +112,8 @@ def make_dataset(
             lambda images, labels: (augmentation(images, training=True), labels),
             num_parallel_calls=parallel_calls(),
         )
+    if settings.prepare_targets is not None:  # one-hot masks, float multi-hot rows, ...
+        dataset = dataset.map(lambda images, labels: (images, settings.prepare_targets(labels)))
     options = tf.data.Options()
     options.autotune.enabled = False  # see the module docstring
     return dataset.prefetch(PREFETCH_BATCHES).with_options(options)

@@ -218,6 +218,7 @@ def _start(
         "deterministic": config.deterministic,
         "dtype_policy": policy,
         "jit_compile": config.jit_compile,
+        "tasks": [out.describe() for out in config.tasks],
         "data": {
             **dataset.source,
             "content_hash": dataset.content_hash(),
@@ -225,6 +226,7 @@ def _start(
             "sample_shape": list(dataset.sample_shape),
             "dtype": str(dataset.x_train.dtype),
             "classes": dataset.class_names,
+            "target": getattr(dataset, "target", "class"),
         },
         # every phase with the layers it freezes (one phase for a run without training.phases)
         "phases": [phase.describe() for phase in config.phases],

@@ -311,12 +311,18 @@ def _run(
 
     n_train = len(dataset.x_train)
     steps = _steps(config, n_train)
+    prepare_targets = None
+    if config.task_path:
+        from cnnspec.training import tasks
+
+        prepare_targets = tasks.target_preparer(config)
     settings = PipelineSettings(
         batch_size=config.batch_size,
         rescale=rescale_factor(config, dataset, compiled),
         num_classes=max(dataset.num_classes, config.output_units),
         one_hot=config.one_hot_labels,
         binary=config.binary,
+        prepare_targets=prepare_targets,
     )
     dist = dist or Distribution()
 
@@ -326,10 +332,15 @@ def _run(
         phase = config.phases[index]
         set_frozen(model, phase.frozen)
         with dist.scope():  # variables (model, optimizer, metrics) live on the strategy's devices
+            if config.task_path:  # multilabel, regression, segmentation, several outputs
+                from cnnspec.training import tasks
+
+                objectives = tasks.compile_arguments(config)
+            else:
+                objectives = {"loss": builders.loss(config), "metrics": builders.metrics(config)}
             model.compile(
                 optimizer=builders.optimizer(config, steps * phase.epochs, phase.optimizer),
-                loss=builders.loss(config),
-                metrics=builders.metrics(config),
+                **objectives,
                 jit_compile=jit,
             )
 
@@ -353,7 +364,7 @@ def _run(
         repeat=config.steps_per_epoch is not None,
     )
     train_ds = dist.shard(train_ds)
-    has_val = len(dataset.y_val) > 0
+    has_val = len(dataset.x_val) > 0
     val_ds = dist.shard(make_dataset(dataset.x_val, dataset.y_val, settings)) if has_val else None
 
     state = TrainingState(run_dir)
@@ -403,8 +414,8 @@ def _run(
     progress = display.callback(config.epochs, steps, keys, initial_epoch)
     callbacks = [InterruptCheck(), *spec_cbs.values(), progress, recorder, *extra_callbacks]
     display.message(
-        f"training {compiled.name}: {n_train} images ({len(dataset.y_val)} validation, "
-        f"{len(dataset.y_test)} test), {config.epochs} epochs × {steps} steps of {config.batch_size}, "
+        f"training {compiled.name}: {n_train} images ({len(dataset.x_val)} validation, "
+        f"{len(dataset.x_test)} test), {config.epochs} epochs × {steps} steps of {config.batch_size}, "
         f"seed {seed}{dist.summary()} → {run_dir}"
     )
     complete = snapshot is not None and snapshot.complete
@@ -435,7 +446,7 @@ def _run(
                         epochs=end,
                         initial_epoch=start,
                         steps_per_epoch=config.steps_per_epoch,
-                        class_weight=class_weights(config, dataset),
+                        class_weight=None if config.task_path else class_weights(config, dataset),
                         callbacks=callbacks,
                         shuffle=False,  # the pipeline shuffles, seeded
                         verbose=0,
@@ -537,17 +548,23 @@ def _finish(
         test_ds = dist.shard(test_ds)  # evaluate/predict are collective under multi_worker
     evaluation = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
     outputs = model.predict(test_ds, verbose=0)
-    if isinstance(outputs, list):
-        outputs = outputs[0]
-    y_pred = predicted_classes(outputs, binary=config.binary, from_logits=config.loss.from_logits)
-    summary = classification_summary(dataset.y_test, y_pred, dataset.class_names)
+    task_part: dict[str, Any] | None = None
+    if config.task_path:
+        from cnnspec.training.task_results import task_metrics
+
+        task_part = task_metrics(config, dataset.y_test, outputs, dataset.class_names)
+    else:
+        if isinstance(outputs, list):
+            outputs = outputs[0]
+        y_pred = predicted_classes(outputs, binary=config.binary, from_logits=config.loss.from_logits)
+        summary = classification_summary(dataset.y_test, y_pred, dataset.class_names)
     files: dict[str, Path] = {}
     with atomic_path(run_dir / "model.keras", needed=model_file_bytes(model)) as temp:
         model.save(str(temp))
     files["model"] = run_dir / "model.keras"
 
     images_per_epoch = (
-        config.steps_per_epoch * config.batch_size if config.steps_per_epoch else len(dataset.y_train)
+        config.steps_per_epoch * config.batch_size if config.steps_per_epoch else len(dataset.x_train)
     )
     seconds = [float(row.get("seconds", 0.0)) for row in history]
     train_seconds = sum(seconds)
@@ -561,7 +578,7 @@ def _finish(
     if checkpoint is not None and checkpoint.save_best_only and checkpoint.best_epoch >= 0:
         best_epoch = int(checkpoint.best_epoch) + 1
     metrics: dict[str, Any] = {
-        "test_accuracy": summary["accuracy"],
+        **({"test_accuracy": summary["accuracy"]} if task_part is None else {}),
         "test_loss": evaluation.get("loss"),
         **{f"test_{k}": v for k, v in evaluation.items() if k not in ("loss", "accuracy", "compile_metrics")},
         "epochs_run": len(history),
@@ -573,16 +590,9 @@ def _finish(
         if train_seconds
         else None,
         "images_per_second_steady": round(images_per_epoch / median, 1) if median else None,
-        "train_images": len(dataset.y_train),
-        "validation_images": len(dataset.y_val),
-        "test_images": len(dataset.y_test),
-        "macro_f1": summary["macro_avg"]["f1"],
-        "weighted_f1": summary["weighted_avg"]["f1"],
-        "per_class": summary["per_class"],
-        "macro_avg": summary["macro_avg"],
-        "weighted_avg": summary["weighted_avg"],
-        "confusion_matrix": summary["confusion_matrix"],
-        "class_names": dataset.class_names,
+        "train_images": len(dataset.x_train),
+        "validation_images": len(dataset.x_val),
+        "test_images": len(dataset.x_test),
         "resumed_from_epoch": resumed_from,
         "weights_sha256": weights_digest(model),
     }
@@ -590,19 +600,66 @@ def _finish(
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         if key in last:
             metrics[f"final_{key}"] = last[key]
+    columns = {k: [row.get(k, float("nan")) for row in history] for k in history[0]} if history else {}
+    files["history_png"] = plot_history(columns, run_dir / "history.png", f"{compiled.name}: learning curves")
+    if task_part is not None:
+        from cnnspec.training.task_results import write_task_files
+
+        metrics.update(task_part)
+        files.update(
+            write_task_files(
+                config,
+                run_dir,
+                task_part,
+                dataset.y_test,
+                outputs,
+                dataset.x_test,
+                f"{compiled.name}: test set ({len(dataset.x_test)} images)",
+            )
+        )
+        return _write_results(compiled, run_dir, metrics, files, model, dataset, state, display, notes,
+                              history, resumed_from, write_report)  # fmt: skip
+    metrics.update(
+        {
+            "macro_f1": summary["macro_avg"]["f1"],
+            "weighted_f1": summary["weighted_avg"]["f1"],
+            "per_class": summary["per_class"],
+            "macro_avg": summary["macro_avg"],
+            "weighted_avg": summary["weighted_avg"],
+            "confusion_matrix": summary["confusion_matrix"],
+            "class_names": dataset.class_names,
+        }
+    )
     report = classification_report_text(dataset.y_test, y_pred, dataset.class_names)
     files["classification_report"] = write_atomic(
         run_dir / "classification_report.txt",
         f"{compiled.name}: test set ({len(dataset.y_test)} images)\n\n{report}",
     )
-    columns = {k: [row.get(k, float("nan")) for row in history] for k in history[0]} if history else {}
-    files["history_png"] = plot_history(columns, run_dir / "history.png", f"{compiled.name}: learning curves")
     files["confusion_matrix"] = plot_confusion_matrix(
         summary["confusion_matrix"],
         dataset.class_names,
         run_dir / "confusion_matrix.png",
         f"{compiled.name}: confusion matrix (test accuracy {summary['accuracy']:.4f})",
     )
+    return _write_results(compiled, run_dir, metrics, files, model, dataset, state, display, notes,
+                          history, resumed_from, write_report)  # fmt: skip
+
+
+def _write_results(
+    compiled: CompiledSpec,
+    run_dir: Path,
+    metrics: dict[str, Any],
+    files: dict[str, Path],
+    model: Any,
+    dataset: Any,
+    state: TrainingState,
+    display: Display,
+    notes: list[str],
+    history: list[dict[str, float]],
+    resumed_from: int | None,
+    write_report: Callable[..., Path] | None,
+) -> TrainResult:
+    """metrics.json, report.html, and the run's result (every task's last step)."""
     files["history"] = run_dir / "history.json"
     files["history_csv"] = run_dir / "history.csv"
     files["metrics"] = write_atomic(

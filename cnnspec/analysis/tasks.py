@@ -1,0 +1,347 @@
+"""What each model output learns: its task, loss, loss weight and metrics (no TensorFlow).
+
+A task is ``classification``, ``multilabel``, ``regression`` or ``segmentation``. It is read
+from ``training.task`` (one output) or ``training.outputs.NAME.task`` (several), and inferred
+from the output where that is unambiguous:
+
+- an output of shape ``[H, W, C]`` with the input's ``H × W`` is a segmentation map;
+- a vector output with a sigmoid over more than one unit is multi-label (a softmax, or a single
+  sigmoid unit, is a classifier);
+- a vector output whose stated loss is ``mse``/``mae``/``huber`` is a regression;
+- any other vector output is a classifier (today's behaviour, so every existing spec keeps
+  training as before).
+
+Then every output is checked against its task before any data is read, each mistake a located
+:class:`~cnnspec.errors.SpecError`: the output's shape fits the task, the loss and every metric
+fit the task, and the data source can provide the task's targets at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cnnspec.analysis.settings import (
+    KERAS_DATASETS,
+    TASK_TARGETS,
+    LossConfig,
+    MetricConfig,
+    SpecPath,
+    output_activation,
+)
+
+if TYPE_CHECKING:
+    from cnnspec.analysis.compiled import CompiledSpec
+    from cnnspec.analysis.settings import _Reader
+
+TASKS = ("classification", "multilabel", "regression", "segmentation")
+#: The kind of target a :class:`~cnnspec.training.data.Dataset` holds for each task.
+TARGET_OF_TASK = TASK_TARGETS
+REGRESSION_LOSSES = ("mse", "mae", "huber")
+#: The losses and metrics that make sense for each task (the first loss is the default).
+LOSSES_OF_TASK: dict[str, tuple[str, ...]] = {
+    "classification": ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy"),
+    "multilabel": ("binary_crossentropy",),
+    "regression": REGRESSION_LOSSES,
+    "segmentation": ("sparse_categorical_crossentropy", "dice", "binary_crossentropy"),
+}
+METRICS_OF_TASK: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "top_k_accuracy", "precision", "recall", "auc"),
+    "multilabel": ("accuracy", "f1", "precision", "recall", "auc"),
+    "regression": ("mae", "mse", "rmse", "r2"),
+    "segmentation": ("accuracy", "mean_iou"),
+}
+DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy",),
+    "multilabel": ("f1",),
+    "regression": ("mae", "r2"),
+    "segmentation": ("accuracy", "mean_iou"),
+}
+#: Sources whose only targets are class labels (digits, the Keras datasets, class folders).
+CLASS_ONLY_SOURCES = ("digits", "directory", *KERAS_DATASETS)
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class OutputTask:
+    """One model output: what it learns and how it is scored."""
+
+    name: str  # the output's layer name (the Keras output name; the id of the output item)
+    task: str
+    loss: LossConfig
+    metrics: tuple[MetricConfig, ...]
+    shape: tuple[int, ...]
+    activation: str | None
+    loss_weight: float = 1.0
+    threshold: float = DEFAULT_THRESHOLD
+
+    @property
+    def units(self) -> int:
+        return int(self.shape[-1]) if self.shape else 0
+
+    @property
+    def classes(self) -> int:
+        """Classes of a classifier or a segmentation map (a 1-channel sigmoid map has 2)."""
+        return 2 if self.units == 1 else self.units
+
+    @property
+    def one_hot(self) -> bool:
+        """Targets go one-hot through the pipeline (Keras' Dice and categorical losses compare
+        whole probability vectors)."""
+        if self.binary:
+            return False
+        return self.loss.name in ("dice", "categorical_crossentropy")
+
+    @property
+    def binary(self) -> bool:
+        """One sigmoid unit (or channel): targets are 0/1 floats, not class indices."""
+        return self.units == 1 and self.task in ("classification", "segmentation")
+
+    @property
+    def decision_threshold(self) -> float:
+        """The threshold on the output's values (0 for logits, ``threshold`` for probabilities)."""
+        return 0.0 if self.loss.from_logits else self.threshold
+
+    @property
+    def target(self) -> str:
+        return TARGET_OF_TASK[self.task]
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready (for lock.json and the report)."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "loss": self.loss.name,
+            "loss_weight": self.loss_weight,
+            "metrics": [m.log_name for m in self.metrics],
+            "shape": list(self.shape),
+            "threshold": self.threshold,
+        }
+
+
+def _output_where(compiled: CompiledSpec, name: str) -> tuple[Any, str]:
+    node = compiled.ir.node(name) if compiled.ir.nodes else None
+    return (node.loc, node.path) if node is not None else (None, "model")
+
+
+def infer_task(shape: tuple[int, ...], activation: str | None, loss: str | None) -> str:
+    """The task an output of this shape, activation and stated loss is for (see module doc)."""
+    if len(shape) == 3:
+        return "segmentation"
+    if loss in REGRESSION_LOSSES:
+        return "regression"
+    if activation == "sigmoid" and shape and shape[-1] > 1:
+        return "multilabel"
+    return "classification"
+
+
+def _loss_name(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        return str(next(iter(value)))
+    return None
+
+
+def output_tasks(
+    reader: _Reader, compiled: CompiledSpec, parse_loss: Any, parse_metrics: Any
+) -> tuple[OutputTask, ...]:
+    """Every output's task, typed and checked (errors go to ``reader``'s diagnostics).
+
+    ``parse_loss(path, units, activation, default, task)`` and ``parse_metrics(path, task,
+    default)`` are the section reader's own parsers (settings.py), so one grammar reads
+    ``training.loss`` and ``training.outputs.NAME.loss`` alike.
+    """
+    ir = compiled.ir
+    per_output = reader.value(("training", "outputs"), None)
+    multi = len(ir.outputs) > 1
+    if multi:
+        for key in ("task", "loss", "metrics", "threshold"):
+            if reader.value(("training", key), None) is not None:
+                reader.error(
+                    f"expected training.outputs.NAME.{key} for a model with {len(ir.outputs)} outputs; "
+                    f"received training.{key}",
+                    ("training", key),
+                    f"set it per output: training.outputs: {{{ir.outputs[0]}: {{{key}: ...}}}}",
+                    key=True,
+                )
+    if isinstance(per_output, dict):
+        for key in per_output:
+            if key not in ir.outputs:
+                from cnnspec.errors import did_you_mean
+
+                reader.error(
+                    f"expected the name of a model output; received {key!r}",
+                    ("training", "outputs", key),
+                    did_you_mean(key, list(ir.outputs)) or f"the outputs: {', '.join(ir.outputs)}",
+                    key=True,
+                )
+    out: list[OutputTask] = []
+    stated_task = reader.value(("training", "task"), None)
+    if reader.value(("training", "class_weight"), None) is not None and (
+        multi or (stated_task not in (None, "classification"))
+    ):
+        reader.error(
+            "expected class_weight only for a single classification output",
+            ("training", "class_weight"),
+            key=True,
+        )
+    for name in ir.outputs:
+        base: SpecPath = (
+            ("training", "outputs", name)
+            if isinstance(per_output, dict) and name in per_output
+            else ("training",)
+        )
+        if multi and base == ("training",):
+            base = ("training", "outputs", name)  # nothing stated: every value inferred/defaulted
+        out.append(_one_output(reader, compiled, name, base, parse_loss, parse_metrics))
+    return tuple(out)
+
+
+def _one_output(
+    reader: _Reader, compiled: CompiledSpec, name: str, base: SpecPath, parse_loss: Any, parse_metrics: Any
+) -> OutputTask:
+    ir = compiled.ir
+    shape = tuple(int(d) for d in (ir.shape_of(name) or ()))
+    activation = output_activation(compiled, name)
+    loc, where = _output_where(compiled, name)
+    stated = reader.value((*base, "task"), None)
+    task = (
+        stated
+        if stated in TASKS
+        else infer_task(shape, activation, _loss_name(reader.value((*base, "loss"))))
+    )
+    task_path: SpecPath = (*base, "task")
+    shape_ok = _check_shape(reader, compiled, name, task, shape, activation, stated is not None, task_path)
+    units = shape[-1] if shape else 0
+    default_loss = LOSSES_OF_TASK[task][0]
+    if task in ("classification", "segmentation") and units == 1:
+        default_loss = "binary_crossentropy"
+    loss = parse_loss((*base, "loss"), units if shape_ok else 0, activation, default_loss, task)
+    if loss.name not in LOSSES_OF_TASK[task]:
+        reader.error(
+            f"expected a {task} loss ({', '.join(LOSSES_OF_TASK[task])}); received {loss.name}",
+            (*base, "loss"),
+            None
+            if stated is not None
+            else f"the task was inferred from the output {where}; set training.task to say otherwise",
+        )
+    metrics = parse_metrics((*base, "metrics"), task, units == 1, DEFAULT_METRICS[task])
+    for index, metric in enumerate(metrics):
+        if metric.name not in METRICS_OF_TASK[task]:
+            reader.error(
+                f"expected a {task} metric ({', '.join(METRICS_OF_TASK[task])}); received {metric.name}",
+                (*base, "metrics", index),
+            )
+    if task in ("segmentation",) and loss.name == "binary_crossentropy" and units not in (1, 0):
+        reader.error(
+            f"expected a 1-channel output for binary_crossentropy; {where} has {units} channels",
+            (*base, "loss"),
+            "use sparse_categorical_crossentropy or dice for several classes",
+        )
+    if loss.name == "dice" and loss.from_logits:
+        reader.error(
+            f"expected probabilities for the dice loss; {where} has no softmax or sigmoid",
+            (*base, "loss"),
+            "end the model with activation: softmax (or sigmoid for one class)",
+        )
+    weight = reader.number((*base, "loss_weight"), 1.0, minimum=0)
+    threshold = reader.number((*base, "threshold"), DEFAULT_THRESHOLD, minimum=0, maximum=1)
+    if threshold is not None and reader.value((*base, "threshold")) is not None and task != "multilabel":
+        reader.error(
+            f"expected threshold only for a multilabel output; this one is {task}",
+            (*base, "threshold"),
+            key=True,
+        )
+    if shape_ok:  # an output that fits no task is the one mistake to report (no cascade)
+        _check_source(reader, compiled, task, task_path if stated is not None else None, loc, where)
+    del loc
+    return OutputTask(name, task, loss, metrics, shape, activation, float(weight), float(threshold))
+
+
+def _check_shape(
+    reader: _Reader,
+    compiled: CompiledSpec,
+    name: str,
+    task: str,
+    shape: tuple[int, ...],
+    activation: str | None,
+    stated: bool,
+    task_path: SpecPath,
+) -> bool:
+    """The output's shape and activation fit the task (a located error on the output if not)."""
+    loc, where = _output_where(compiled, name)
+    stated_note = f" (training task {task})" if stated else ""
+    problem = hint = None
+    if not shape:
+        return False
+    if task == "segmentation":
+        size = tuple(compiled.ir.input_shape[:2])
+        if len(shape) != 3 or tuple(shape[:2]) != size:
+            problem = (
+                f"expected a segmentation output of shape [{size[0]}, {size[1]}, classes] (the input's "
+                f"height and width){stated_note}; {where} outputs {list(shape)}"
+            )
+            hint = (
+                "upsample back to the input's size (conv2d_transpose or upsampling2d) and end with "
+                "conv2d: {filters: CLASSES, kernel_size: 1, activation: softmax}"
+            )
+        elif activation == "softmax" and shape[-1] < 2:
+            problem, hint = (
+                "expected ≥ 2 channels for a softmax segmentation output; it has 1",
+                "use sigmoid for one class",
+            )
+        elif activation == "sigmoid" and shape[-1] > 1:
+            problem = (
+                f"expected a softmax over the {shape[-1]} channels of a segmentation output; it has sigmoid"
+            )
+            hint = "use activation: softmax (one class per pixel)"
+    elif len(shape) != 1:
+        problem = f"expected a {task} output of shape [units]{stated_note}; {where} outputs {list(shape)}"
+        hint = (
+            "end the model with global_avg_pool2d (or flatten) and a dense layer, or set "
+            "training.task: segmentation for a per-pixel output"
+        )
+    elif task == "multilabel" and activation != "sigmoid":
+        problem = f"expected a sigmoid output for multilabel; {where} has {activation or 'no activation'}"
+        hint = "end with dense: {units: LABELS, activation: sigmoid} (one independent probability per label)"
+    elif task == "regression" and activation in ("softmax",):
+        problem = f"expected a linear output for regression; {where} has softmax"
+        hint = "remove the activation of the last dense layer"
+    if problem is None:
+        return True
+    if stated and loc is None:
+        reader.error(problem, task_path, hint)
+    else:
+        reader.diags.error(problem, loc, where, code="training", hint=hint)
+    return False
+
+
+def _check_source(
+    reader: _Reader, compiled: CompiledSpec, task: str, task_path: SpecPath | None, loc: Any, where: str
+) -> None:
+    """Sources that only have class labels can't feed the other tasks."""
+    if task == "classification":
+        return
+    source = reader.value(("data", "source"), "digits")
+    kind = source if isinstance(source, str) else next(iter(source), "") if isinstance(source, dict) else ""
+    if kind in CLASS_ONLY_SOURCES:
+        message = f"expected a data source with {task} targets; {kind} has class labels only"
+        hint = "use data.source: shapes or {npz: FILE} with the targets as y_train/y_test"
+        if isinstance(compiled.doc.data.get("data"), dict) and "source" in compiled.doc.data["data"]:
+            reader.error(message, ("data", "source"), hint)
+        elif task_path is not None:  # the default source (digits): point at the stated task
+            reader.error(message + " (the default source)", task_path, hint)
+        else:
+            reader.diags.error(
+                message + f" (the default source; the {task} task was inferred from {where})",
+                loc,
+                where,
+                code="training",
+                hint=hint,
+            )
+
+
+def needs_task_path(tasks: tuple[OutputTask, ...]) -> bool:
+    """Anything but one classification output goes through the task-aware training path."""
+    return len(tasks) != 1 or tasks[0].task != "classification"

@@ -1,0 +1,137 @@
+"""``cnnspec predict`` for models that are not a single classifier.
+
+Per input and output:
+
+- segmentation: a mask PNG (8-bit grayscale, one class index per pixel, the format a
+  ``masks`` folder is read in) written to the output folder, and each class's pixel share;
+- multilabel: the labels above the output's threshold, and every label's probability;
+- regression: the predicted values;
+- classification (an output of a multi-output model): the top-k classes.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.analysis.tasks import OutputTask
+from cnnspec.fileio import write_atomic
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """A class-index mask as an 8-bit grayscale PNG (indices > 255 do not occur: the check
+    below keeps masks to 256 classes)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(mask, dtype="uint8"), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _stem(label: str) -> str:
+    """A file-name stem from an input's label (``cat.png``, ``batch.npy[3]``)."""
+    text = Path(label.split("[")[0]).stem + ("_" + label.split("[")[1].rstrip("]") if "[" in label else "")
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "input"
+
+
+def output_entry(
+    out: OutputTask, row: np.ndarray, names: list[str], label: str, folder: Path, multi: bool, k: int
+) -> dict[str, Any]:
+    """What one output predicts for one input (writing the mask PNG of a segmentation)."""
+    from cnnspec.reporting.run import OutputKind, probabilities
+    from cnnspec.training.task_metrics import predicted_mask
+
+    if out.task == "segmentation":
+        mask = predicted_mask(row[None], out)[0]
+        if out.classes > 256:
+            raise ValueError("masks of more than 256 classes are not written as PNG")
+        path = folder / f"{_stem(label)}{'_' + out.name if multi else ''}_mask.png"
+        write_atomic(path, mask_png(mask))
+        counts = np.bincount(mask.reshape(-1), minlength=out.classes) / mask.size
+        return {
+            "task": out.task,
+            "mask": str(path),
+            "pixel_share": {n: float(counts[i]) for i, n in enumerate(_names(names, out.classes))},
+        }
+    if out.task == "multilabel":
+        labels = _names(names, out.units)
+        probs = 1.0 / (1.0 + np.exp(-row)) if out.loss.from_logits else row
+        chosen = [labels[i] for i in np.flatnonzero(probs > out.threshold)]
+        return {
+            "task": out.task,
+            "labels": chosen,
+            "threshold": out.threshold,
+            "probabilities": {labels[i]: float(p) for i, p in enumerate(probs)},
+        }
+    if out.task == "regression":
+        return {"task": out.task, "values": [float(v) for v in np.asarray(row).reshape(-1)]}
+    kind = OutputKind(binary=out.binary, from_logits=out.loss.from_logits)
+    probs = probabilities(row[None], kind)[0]
+    classes = _names(names, probs.shape[0])
+    order = probs.argsort()[::-1][:k]
+    return {
+        "task": out.task,
+        "top": [{"class": classes[i], "index": int(i), "probability": float(probs[i])} for i in order],
+    }
+
+
+def predict_tasks(
+    run: Any, model: Any, samples: list[Any], folder: Path, k: int, session: Any = None
+) -> list[dict[str, Any]]:
+    """Every input's predictions, output by output (mask PNGs go to ``folder``).
+
+    ``session``: a verified export's session (:func:`cnnspec.export.runtimes.open_session`,
+    single-output models) to run instead of the Keras ``model``.
+    """
+    from cnnspec.reporting.run import file_rescale
+    from cnnspec.training.imagefiles import scale_batch
+
+    config = run.config
+    names = list(run.class_names or [])
+    multi = len(config.tasks) > 1
+    folder.mkdir(parents=True, exist_ok=True)
+    results: list[dict[str, Any]] = []
+    for integer in (True, False):
+        group = [(i, s) for i, s in enumerate(samples) if s.integer == integer]
+        if not group:
+            continue
+        batch = scale_batch(np.stack([s.pixels for _, s in group]), file_rescale(run, model, integer))
+        raw = session.run(batch) if session is not None else model.predict(batch, batch_size=64, verbose=0)
+        from cnnspec.training.task_results import outputs_by_name
+
+        by_name = outputs_by_name(config, raw)
+        for row, (index, sample) in enumerate(group):
+            entry = {"order": index, "input": sample.label, "notes": list(sample.notes), "outputs": {}}
+            for position, out in enumerate(config.tasks):
+                entry["outputs"][out.name] = output_entry(
+                    out,
+                    by_name[out.name][row],
+                    names if position == 0 else [],
+                    sample.label,
+                    folder,
+                    multi,
+                    k,
+                )
+            results.append(entry)
+    results.sort(key=lambda r: r.pop("order"))
+    return results
+
+
+def describe(entry: dict[str, Any]) -> str:
+    """One output's prediction as a line of text."""
+    if entry["task"] == "segmentation":
+        shares = ", ".join(f"{n} {p:.0%}" for n, p in entry["pixel_share"].items() if p > 0)
+        return f"mask → {entry['mask']} ({shares})"
+    if entry["task"] == "multilabel":
+        probs = ", ".join(f"{n} {p:.2f}" for n, p in entry["probabilities"].items())
+        return f"labels: {', '.join(entry['labels']) or '(none)'} (threshold {entry['threshold']:g}; {probs})"
+    if entry["task"] == "regression":
+        return "values: " + ", ".join(f"{v:.4g}" for v in entry["values"])
+    return "classes: " + ", ".join(f"{t['class']} {t['probability']:.2%}" for t in entry["top"])
+
+
+def _names(names: list[str], count: int) -> list[str]:
+    return list(names[:count]) if len(names) >= count else [str(i) for i in range(count)]

@@ -1,0 +1,191 @@
+"""Test-set reports for multilabel, regression and segmentation outputs (NumPy, no TensorFlow).
+
+Each ``*_summary`` takes the targets and the model's raw outputs and returns JSON-ready
+numbers; :func:`output_summary` adds the ``test_*`` keys ``metrics.json`` uses for the task
+(``test_f1_macro``, ``test_mae``/``test_rmse``/``test_r2``, ``test_mean_iou``/
+``test_pixel_accuracy``, ``test_accuracy``) and :func:`report_text` the readable report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnnspec.analysis.tasks import OutputTask
+from cnnspec.training.metrics import classification_summary, predicted_classes
+
+
+def predicted_labels(outputs: np.ndarray, threshold: float) -> np.ndarray:
+    """Multilabel decisions: 1 where the output exceeds the threshold."""
+    return (np.asarray(outputs) > threshold).astype("int64")
+
+
+def multilabel_summary(
+    y_true: np.ndarray, outputs: np.ndarray, names: list[str], threshold: float
+) -> dict[str, Any]:
+    """Per-label precision/recall/F1/support, macro and micro F1, exact-match accuracy."""
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+    y_true = np.asarray(y_true).astype("int64")
+    y_pred = predicted_labels(outputs, threshold)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, average=None, zero_division=0
+    )
+    names = _names(names, y_true.shape[1])
+    return {
+        "threshold": threshold,
+        "f1_macro": float(np.mean(f1)),
+        "f1_micro": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
+        "exact_match": float(np.mean(np.all(y_true == y_pred, axis=1))),
+        "label_accuracy": float(np.mean(y_true == y_pred)),
+        "per_label": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(names)
+        },
+    }
+
+
+def regression_summary(y_true: np.ndarray, outputs: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """MAE, RMSE and R² over all targets, and per target when there are several."""
+    y_true = np.asarray(y_true, dtype="float64").reshape(len(outputs), -1)
+    y_pred = np.asarray(outputs, dtype="float64").reshape(len(outputs), -1)
+    names = _names(names, y_true.shape[1])
+
+    def scores(t: np.ndarray, p: np.ndarray) -> dict[str, float]:
+        err = p - t
+        total = float(np.sum((t - t.mean(axis=0)) ** 2))
+        r2 = 1.0 - float(np.sum(err**2)) / total if total > 0 else 0.0
+        return {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2))), "r2": r2}
+
+    out = scores(y_true, y_pred)
+    # R² over several targets: the mean of each target's R² (scikit-learn's uniform average)
+    per = {name: scores(y_true[:, i], y_pred[:, i]) for i, name in enumerate(names)}
+    if len(per) > 1:
+        out["r2"] = float(np.mean([v["r2"] for v in per.values()]))
+    out["per_target"] = per
+    return out
+
+
+def segmentation_summary(
+    y_true: np.ndarray, outputs: np.ndarray, names: list[str], out: OutputTask
+) -> dict[str, Any]:
+    """Pixel accuracy, IoU per class and their mean (over classes that occur in the targets or
+    the predictions, as Keras' MeanIoU), and the pixel confusion matrix."""
+    y_true = np.asarray(y_true).astype("int64").reshape(-1)
+    y_pred = predicted_mask(outputs, out).reshape(-1)
+    classes = out.classes
+    matrix = np.bincount(y_true * classes + y_pred, minlength=classes * classes).reshape(classes, classes)
+    inter = np.diag(matrix).astype("float64")
+    union = matrix.sum(axis=0) + matrix.sum(axis=1) - inter
+    iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+    names = _names(names, classes)
+    present = ~np.isnan(iou)
+    return {
+        "pixel_accuracy": float(inter.sum() / max(matrix.sum(), 1)),
+        "mean_iou": float(np.mean(iou[present])) if present.any() else 0.0,
+        "per_class_iou": {name: (float(iou[i]) if present[i] else None) for i, name in enumerate(names)},
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def predicted_mask(outputs: np.ndarray, out: OutputTask) -> np.ndarray:
+    """Class index per pixel from a segmentation output (N, H, W, C)."""
+    outputs = np.asarray(outputs)
+    if out.binary:
+        return (outputs[..., 0] > out.decision_threshold).astype("int64")
+    return outputs.argmax(axis=-1).astype("int64")
+
+
+def output_summary(
+    out: OutputTask, y_true: np.ndarray, outputs: np.ndarray, names: list[str]
+) -> dict[str, Any]:
+    """The test-set summary of one output, with its task's ``test_*`` keys."""
+    if out.task == "multilabel":
+        summary = multilabel_summary(y_true, outputs, names, out.decision_threshold)
+        return {"task": out.task, "test_f1_macro": summary["f1_macro"], **summary}
+    if out.task == "regression":
+        summary = regression_summary(y_true, outputs, names)
+        keys = {f"test_{k}": summary[k] for k in ("mae", "rmse", "r2")}
+        return {"task": out.task, **keys, "per_target": summary["per_target"]}
+    if out.task == "segmentation":
+        summary = segmentation_summary(y_true, outputs, names, out)
+        return {
+            "task": out.task,
+            "test_mean_iou": summary["mean_iou"],
+            "test_pixel_accuracy": summary["pixel_accuracy"],
+            "per_class_iou": summary["per_class_iou"],
+            "confusion_matrix": summary["confusion_matrix"],
+            "class_names": _names(names, out.classes),
+        }
+    y_pred = predicted_classes(outputs, binary=out.binary, from_logits=out.loss.from_logits)
+    summary = classification_summary(y_true, y_pred, _names(names, out.classes))
+    return {
+        "task": out.task,
+        "test_accuracy": summary["accuracy"],
+        "macro_f1": summary["macro_avg"]["f1"],
+        "per_class": summary["per_class"],
+        "confusion_matrix": summary["confusion_matrix"],
+        "class_names": _names(names, out.classes),
+    }
+
+
+def report_text(out: OutputTask, summary: dict[str, Any]) -> str:
+    """A plain-text report of one output's summary (the task's headline numbers first)."""
+    lines = [f"output {out.name} ({out.task})"]
+    if out.task == "multilabel":
+        lines.append(
+            f"macro F1 {summary['f1_macro']:.4f}  micro F1 {summary['f1_micro']:.4f}  "
+            f"exact match {summary['exact_match']:.4f}  threshold {summary['threshold']:g}"
+        )
+        lines.append(f"{'label':>20} {'precision':>10} {'recall':>10} {'f1':>10} {'support':>8}")
+        for name, row in summary["per_label"].items():
+            lines.append(
+                f"{name:>20} {row['precision']:10.4f} {row['recall']:10.4f} "
+                f"{row['f1']:10.4f} {row['support']:8d}"
+            )
+    elif out.task == "regression":
+        lines.append(
+            f"MAE {summary['test_mae']:.4f}  RMSE {summary['test_rmse']:.4f}  R² {summary['test_r2']:.4f}"
+        )
+        for name, row in summary["per_target"].items():
+            lines.append(f"{name:>20} MAE {row['mae']:.4f}  RMSE {row['rmse']:.4f}  R² {row['r2']:.4f}")
+    elif out.task == "segmentation":
+        lines.append(
+            f"mean IoU {summary['test_mean_iou']:.4f}  pixel accuracy {summary['test_pixel_accuracy']:.4f}"
+        )
+        for name, value in summary["per_class_iou"].items():
+            lines.append(f"{name:>20} IoU {'—' if value is None else f'{value:.4f}'}")
+    else:
+        lines.append(f"accuracy {summary['test_accuracy']:.4f}  macro F1 {summary['macro_f1']:.4f}")
+    return "\n".join(lines) + "\n"
+
+
+def _names(names: list[str], count: int) -> list[str]:
+    return list(names[:count]) if len(names) >= count else [str(i) for i in range(count)]
+
+
+#: The headline ``test_*`` keys of each task, with their labels, in display order.
+HEADLINE_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "classification": (("test_accuracy", "test accuracy"),),
+    "multilabel": (("test_f1_macro", "test macro F1"),),
+    "regression": (("test_mae", "test MAE"), ("test_r2", "test R²")),
+    "segmentation": (("test_mean_iou", "test mean IoU"), ("test_pixel_accuracy", "test pixel accuracy")),
+}
+
+
+def headline(metrics: dict[str, Any]) -> list[tuple[str, float]]:
+    """The task's headline figures from a ``metrics.json`` document (every output's, labelled
+    with its name, for a multi-output model); today's classifiers give their test accuracy."""
+    if isinstance(metrics.get("outputs"), dict):
+        rows: list[tuple[str, float]] = []
+        for name, part in metrics["outputs"].items():
+            rows += [(f"{name} {label.removeprefix('test ')}", value) for label, value in headline(part)]
+        return rows
+    keys = HEADLINE_KEYS.get(str(metrics.get("task", "classification")), HEADLINE_KEYS["classification"])
+    return [(label, float(metrics[key])) for key, label in keys if isinstance(metrics.get(key), (int, float))]

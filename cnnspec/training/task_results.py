@@ -1,0 +1,82 @@
+"""The test-set results of a model that is not a single classifier: ``metrics.json`` keys,
+``task_report.txt`` and the task's pictures (no TensorFlow; the outputs are NumPy arrays).
+
+One output: its task's keys at the top level of ``metrics.json`` (``test_mean_iou``,
+``test_f1_macro``, ``test_mae``/``test_r2``, ``test_accuracy``). Several outputs: the same
+keys per output under ``outputs: {NAME: {...}}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.analysis.settings import TrainConfig
+from cnnspec.fileio import write_atomic
+from cnnspec.training.task_metrics import output_summary, report_text
+
+
+def outputs_by_name(config: TrainConfig, outputs: Any) -> dict[str, np.ndarray]:
+    """``model.predict``'s result as a dict by output name (a list, a dict or one array)."""
+    names = [out.name for out in config.tasks]
+    if isinstance(outputs, dict):
+        return {n: np.asarray(outputs[n]) for n in names}
+    if isinstance(outputs, (list, tuple)):
+        return {n: np.asarray(o) for n, o in zip(names, outputs, strict=True)}
+    return {names[0]: np.asarray(outputs)}
+
+
+def targets_by_name(config: TrainConfig, y: Any) -> dict[str, np.ndarray]:
+    """Targets as a dict by output name."""
+    if isinstance(y, dict):
+        return {out.name: np.asarray(y[out.name]) for out in config.tasks}
+    return {config.tasks[0].name: np.asarray(y)}
+
+
+def task_metrics(config: TrainConfig, y_test: Any, outputs: Any, names: list[str]) -> dict[str, Any]:
+    """The ``metrics.json`` entries of every output's task."""
+    preds = outputs_by_name(config, outputs)
+    truths = targets_by_name(config, y_test)
+    per = {
+        out.name: output_summary(out, truths[out.name], preds[out.name], names if i == 0 else [])
+        for i, out in enumerate(config.tasks)
+    }
+    if len(config.tasks) == 1:
+        first = per[config.tasks[0].name]
+        return {**first, "output": config.tasks[0].name, "class_names": first.get("class_names", names)}
+    return {"task": "multi-output", "outputs": per}
+
+
+def task_report(config: TrainConfig, metrics: dict[str, Any], title: str) -> str:
+    """Readable text of every output's summary."""
+    parts = [title, ""]
+    for out in config.tasks:
+        summary = metrics["outputs"][out.name] if "outputs" in metrics else metrics
+        parts.append(report_text(out, summary))
+    return "\n".join(parts)
+
+
+def write_task_files(
+    config: TrainConfig,
+    run_dir: Path,
+    metrics: dict[str, Any],
+    y_test: Any,
+    outputs: Any,
+    x_test: np.ndarray,
+    title: str,
+) -> dict[str, Path]:
+    """``task_report.txt`` and the pictures of each output's task (scatter plot for regression,
+    overlays for segmentation); returns the files written by role."""
+    from cnnspec.training.task_plots import plot_output
+
+    files = {"task_report": write_atomic(run_dir / "task_report.txt", task_report(config, metrics, title))}
+    preds = outputs_by_name(config, outputs)
+    truths = targets_by_name(config, y_test)
+    for out in config.tasks:
+        suffix = "" if len(config.tasks) == 1 else f"_{out.name}"
+        path = plot_output(out, x_test, truths[out.name], preds[out.name], run_dir, suffix, title)
+        if path is not None:
+            files[f"{out.task}{suffix}_png"] = path
+    return files

@@ -1,0 +1,128 @@
+"""Keras losses, metrics and target preparation for every task (multilabel, regression,
+segmentation and multi-output models; see :mod:`cnnspec.analysis.tasks`).
+
+Everything is a standard Keras class (``Dice``, ``Huber``, ``F1Score``, ``R2Score``,
+``MeanIoU``, ``BinaryIoU`` …), picked from closed tables by the checked task settings, so a
+saved ``model.keras`` loads without cnnspec. Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from cnnspec.analysis.settings import MetricConfig, TrainConfig
+from cnnspec.analysis.tasks import OutputTask
+from cnnspec.training.runtime import import_keras
+
+
+def loss(out: OutputTask) -> Any:
+    """The Keras loss of one output."""
+    keras = import_keras()
+    losses = keras.losses
+    spec = out.loss
+    if spec.name == "binary_crossentropy":
+        return losses.BinaryCrossentropy(from_logits=spec.from_logits, label_smoothing=spec.label_smoothing)
+    if spec.name == "categorical_crossentropy" or (
+        spec.name == "sparse_categorical_crossentropy" and out.one_hot
+    ):
+        return losses.CategoricalCrossentropy(
+            from_logits=spec.from_logits, label_smoothing=spec.label_smoothing
+        )
+    if spec.name == "sparse_categorical_crossentropy":
+        return losses.SparseCategoricalCrossentropy(from_logits=spec.from_logits)
+    if spec.name == "dice":
+        return losses.Dice()  # on one-hot (or 0/1) masks and probabilities: the pipeline sends one-hot
+    if spec.name == "mae":
+        return losses.MeanAbsoluteError()
+    if spec.name == "huber":
+        return losses.Huber(delta=spec.delta)
+    return losses.MeanSquaredError()
+
+
+def metric(out: OutputTask, item: MetricConfig) -> Any:
+    """The Keras metric ``item`` of one output (logged under ``item.log_name``)."""
+    keras = import_keras()
+    m = keras.metrics
+    threshold = out.decision_threshold
+    name = item.log_name
+    if out.task == "classification":
+        # the classifier's own table, with this output's loss deciding binary/one-hot
+        from cnnspec.analysis.settings import DataConfig
+        from cnnspec.training import builders
+
+        config = TrainConfig(data=DataConfig("npz"), loss=out.loss, metrics=out.metrics)
+        return builders.metric(config, item)
+    if out.task == "multilabel":
+        if item.name == "accuracy":
+            return m.BinaryAccuracy(name=name, threshold=threshold)
+        if item.name == "f1":
+            return m.F1Score(average="macro", threshold=out.threshold, name=name)
+        if item.name == "precision":
+            return m.Precision(name=name, thresholds=threshold)
+        if item.name == "recall":
+            return m.Recall(name=name, thresholds=threshold)
+        return m.AUC(name=name, multi_label=True, num_labels=out.units, from_logits=out.loss.from_logits)
+    if out.task == "regression":
+        table = {
+            "mae": m.MeanAbsoluteError,
+            "mse": m.MeanSquaredError,
+            "rmse": m.RootMeanSquaredError,
+            "r2": m.R2Score,
+        }
+        return table[item.name](name=name)
+    # segmentation: accuracy is pixel accuracy; mean_iou is averaged over every class
+    if item.name == "accuracy":
+        if out.binary:
+            return m.BinaryAccuracy(name=name, threshold=threshold)
+        return m.CategoricalAccuracy(name=name) if out.one_hot else m.SparseCategoricalAccuracy(name=name)
+    if out.binary:
+        return m.BinaryIoU(target_class_ids=[0, 1], threshold=threshold, name=name)
+    return m.MeanIoU(num_classes=out.classes, sparse_y_true=not out.one_hot, sparse_y_pred=False, name=name)
+
+
+def compile_arguments(config: TrainConfig) -> dict[str, Any]:
+    """``loss``, ``loss_weights`` and ``metrics`` for ``model.compile`` (dicts by output name
+    for a multi-output model)."""
+    tasks = config.tasks
+    if len(tasks) == 1:
+        out = tasks[0]
+        return {"loss": loss(out), "metrics": [metric(out, item) for item in out.metrics]}
+    return {
+        "loss": {out.name: loss(out) for out in tasks},
+        "loss_weights": {out.name: out.loss_weight for out in tasks},
+        "metrics": {out.name: [metric(out, item) for item in out.metrics] for out in tasks},
+    }
+
+
+def prepare_target(out: OutputTask, labels: Any) -> Any:
+    """One output's targets as the loss expects them (a tf function body, per batch)."""
+    import tensorflow as tf
+
+    if out.task == "classification":
+        if out.binary:
+            return tf.cast(tf.reshape(labels, (-1, 1)), tf.float32)
+        return tf.one_hot(labels, out.classes) if out.one_hot else labels
+    if out.task == "multilabel":
+        return tf.cast(labels, tf.float32)
+    if out.task == "regression":
+        labels = tf.cast(labels, tf.float32)
+        return tf.reshape(labels, (-1, 1)) if labels.shape.rank == 1 else labels
+    if out.binary:  # a 1-channel sigmoid mask
+        return tf.cast(labels[..., None], tf.float32)
+    return tf.one_hot(tf.cast(labels, tf.int32), out.classes) if out.one_hot else labels
+
+
+def target_preparer(config: TrainConfig) -> Any:
+    """A function from a batch's targets (an array, or a dict by output name) to what the
+    losses expect; the pipeline calls it in place of the classifier's own preparation."""
+    tasks = config.tasks
+    if len(tasks) == 1:
+        out = tasks[0]
+        return lambda labels: prepare_target(out, labels)
+    return lambda labels: {out.name: prepare_target(out, labels[out.name]) for out in tasks}
+
+
+def classifier_config(config: TrainConfig, out: OutputTask) -> TrainConfig:
+    """``config`` as seen by one classification output (for the classifier's report code)."""
+    return replace(config, loss=out.loss, metrics=out.metrics, output_units=out.units, tasks=(out,))

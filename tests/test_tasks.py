@@ -1,0 +1,180 @@
+"""Tasks (analysis/tasks.py): inferred from the outputs, stated with training.task or per output
+with training.outputs, and checked before any data is read — located errors through
+`cnnspec validate`, no TensorFlow."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnnspec.analysis.settings import training_config
+from cnnspec.api import compile_text
+from cnnspec.cli.app import app
+
+HEAD = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\n"
+NPZ = "data: {source: {npz: d.npz}}\n"
+SEGMENT = "model:\n  - conv2d: {filters: 3, kernel_size: 1, activation: softmax}\n"
+MULTI = """\
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+    id: features
+  - conv2d: {filters: 3, kernel_size: 1, activation: softmax}
+    id: mask
+  - global_avg_pool2d:
+    inputs: features
+  - dense: 2
+    id: size
+outputs: [mask, size]
+"""
+
+
+def tasks_of(text: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    config = training_config(compile_text(HEAD + text, "spec.yaml"))
+    return [(t.task, t.loss.name, tuple(m.log_name for m in t.metrics)) for t in config.tasks]
+
+
+@pytest.mark.parametrize(
+    ("model", "training", "expected"),
+    [
+        # a per-pixel softmax: segmentation, sparse cross-entropy, pixel accuracy and mean IoU
+        (SEGMENT, "", ("segmentation", "sparse_categorical_crossentropy", ("accuracy", "mean_iou"))),
+        # a 1-channel sigmoid map: binary masks
+        (
+            "model:\n  - conv2d: {filters: 1, kernel_size: 1, activation: sigmoid}\n",
+            "",
+            ("segmentation", "binary_crossentropy", ("accuracy", "mean_iou")),
+        ),
+        # several independent sigmoids: multi-label
+        (
+            "model: [flatten, {dense: {units: 4, activation: sigmoid}}]\n",
+            "",
+            ("multilabel", "binary_crossentropy", ("f1",)),
+        ),
+        # a regression loss on a linear head: regression
+        ("model: [flatten, {dense: 2}]\n", "training: {loss: mae}\n", ("regression", "mae", ("mae", "r2"))),
+        # stated: a linear head is a regression only when the spec says so
+        (
+            "model: [flatten, {dense: 1}]\n",
+            "training: {task: regression}\n",
+            ("regression", "mse", ("mae", "r2")),
+        ),
+        # today's classifiers are unchanged
+        (
+            "model: [flatten, {dense: {units: 3, activation: softmax}}]\n",
+            "",
+            ("classification", "sparse_categorical_crossentropy", ("accuracy",)),
+        ),
+        (
+            "model: [flatten, {dense: {units: 1, activation: sigmoid}}]\n",
+            "",
+            ("classification", "binary_crossentropy", ("accuracy",)),
+        ),
+        (SEGMENT, "training: {loss: dice, metrics: [mean_iou]}\n", ("segmentation", "dice", ("mean_iou",))),
+    ],
+)
+def test_task_is_inferred_or_stated(model, training, expected):
+    assert tasks_of(model + NPZ + training) == [expected]
+
+
+def test_multi_output_model_has_a_task_loss_weight_and_metrics_per_output():
+    text = (
+        MULTI
+        + NPZ
+        + "training:\n  outputs:\n    mask: {loss: dice}\n"
+        + "    size: {task: regression, loss_weight: 0.25, metrics: [rmse]}\n"
+    )
+    config = training_config(compile_text(HEAD + text, "spec.yaml"))
+    assert [(t.name, t.task, t.loss.name, t.loss_weight) for t in config.tasks] == [
+        ("mask", "segmentation", "dice", 1.0),
+        ("size", "regression", "mse", 0.25),
+    ]
+    # Keras logs each output's loss and metrics as NAME_KEY: callbacks may monitor them
+    assert {"mask_mean_iou", "val_size_rmse", "val_mask_loss"} <= set(config.logged_names(True))
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        # the output's shape does not fit the stated task (a pooled map is not the input's size)
+        (
+            "model:\n  - max_pool2d: 2\n  - conv2d: {filters: 3, kernel_size: 1, activation: softmax}\n"
+            + NPZ
+            + "training: {task: segmentation}\n",
+            6,
+            "expected a segmentation output of shape [8, 8, classes]",
+        ),
+        (
+            SEGMENT + NPZ + "training: {task: regression}\n",
+            5,
+            "expected a regression output of shape [units]",
+        ),
+        (
+            "model: [flatten, {dense: {units: 3, activation: softmax}}]\n"
+            + NPZ
+            + "training: {task: multilabel}\n",
+            4,
+            "expected a sigmoid output for multilabel",
+        ),
+        # loss and metric fit the task
+        (SEGMENT + NPZ + "training: {loss: mse}\n", 7, "expected a segmentation loss"),
+        (
+            "model: [flatten, {dense: 2}]\n"
+            + NPZ
+            + "training: {task: regression, metrics: [mae, accuracy]}\n",
+            6,
+            "expected a regression metric (mae, mse, rmse, r2); received accuracy",
+        ),
+        (SEGMENT + NPZ + "training: {metrics: [f1]}\n", 7, "expected a segmentation metric"),
+        # a source with class labels only can't feed another task
+        ("model: [flatten, {dense: 2}]\ntraining: {task: regression}\n", 5, "digits has class labels only"),
+        (SEGMENT + "data: {source: mnist}\ntraining: {epochs: 1}\n", 6, "mnist has class labels only"),
+        # multi-output settings go per output, by an output's name
+        (MULTI + NPZ + "training: {loss: mse}\n", 15, "expected training.outputs.NAME.loss"),
+        (
+            MULTI + NPZ + "training:\n  outputs: {sise: {loss: mse}}\n",
+            16,
+            "expected the name of a model output",
+        ),
+        (
+            "model: [flatten, {dense: 2}]\n" + NPZ + "training: {task: regression, threshold: 0.3}\n",
+            6,
+            "expected threshold only for a multilabel output",
+        ),
+    ],
+)
+def test_task_mistakes_are_located_errors(runner, tmp_path, text, line, message):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + text, encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    assert f"spec.yaml:{line}:" in result.output and message in result.output, result.output
+
+
+def test_did_you_mean_for_an_output_name(runner, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + MULTI + NPZ + "training:\n  outputs: {sise: {loss: mse}}\n", encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert "size" in result.output.split("hint:")[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # Keras' Dice compares probabilities: a linear map would train on nonsense
+        (
+            "model:\n  - conv2d: {filters: 3, kernel_size: 1}\n"
+            + NPZ
+            + "training: {task: segmentation, loss: dice}\n",
+            "expected probabilities for the dice loss",
+        ),
+        (
+            SEGMENT + NPZ + "training: {task: segmentation, class_weight: balanced}\n",
+            "expected class_weight only",
+        ),
+    ],
+)
+def test_settings_that_only_fit_other_tasks(text, message):
+    from cnnspec.errors import SpecError
+
+    with pytest.raises(SpecError) as info:
+        training_config(compile_text(HEAD + text, "spec.yaml"))
+    assert message in str(info.value)
