@@ -54,7 +54,10 @@ SOURCE_PIXELS: dict[str, tuple[float, bool]] = {
     "digits": (1.0, False),  # scikit-learn's 0–16 values divided by 16 when loaded
     **{name: (255.0, True) for name in KERAS_DATASETS},
     "directory": (255.0, True),  # decoded images as uint8
+    "csv": (255.0, True),
 }
+#: sources read from disk batch by batch (:mod:`cnnspec.training.stream`)
+STREAMED_SOURCES = ("directory", "csv")
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 
 
@@ -62,7 +65,7 @@ _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 class DataConfig:
     """Where the images come from and how they are split and scaled."""
 
-    kind: str  # digits | mnist | fashion_mnist | cifar10 | cifar100 | npz | directory
+    kind: str  # digits | mnist | fashion_mnist | cifar10 | cifar100 | npz | directory | csv
     path: Path | None = None
     test_path: Path | None = None
     image_size: tuple[int, int] | None = None
@@ -72,6 +75,16 @@ class DataConfig:
     rescale: float | str | None = "auto"
     shuffle_buffer: int | None = None
     limit: int | None = None
+    image_column: str = "file"  # csv: the column of image paths
+    label_column: str = "label"  # csv: the column of class labels
+    cache: str = "none"  # streamed sources: none | memory | disk
+    keep_cache: bool = False  # disk: keep the cache file in the run folder
+    on_bad_file: str = "error"  # streamed sources: error | skip
+
+    @property
+    def streamed(self) -> bool:
+        """Read from disk batch by batch (image folders and CSVs), not loaded whole."""
+        return self.kind in STREAMED_SOURCES
 
     def describe(self) -> dict[str, Any]:
         """The source as JSON-ready data (for lock.json)."""
@@ -84,6 +97,8 @@ class DataConfig:
             out["image_size"] = list(self.image_size)
         if self.color_mode is not None:
             out["color_mode"] = self.color_mode
+        if self.kind == "csv":
+            out["image_column"], out["label_column"] = self.image_column, self.label_column
         return out
 
 
@@ -292,6 +307,7 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
     source = reader.value(("data", "source"), "digits")
     kind = "digits"
     path = test_path = None
+    image_column, label_column = "file", "label"
     image_size: tuple[int, int] | None = None
     color_mode: str | None = None
     if isinstance(source, str):
@@ -299,13 +315,14 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
     elif isinstance(source, dict) and "npz" in source:
         kind = "npz"
         path = _relative(str(source["npz"]), compiled, ("data", "source", "npz"))
-    elif isinstance(source, dict) and "directory" in source:
-        kind = "directory"
-        path = _relative(str(source["directory"]), compiled, ("data", "source", "directory"))
-        if source.get("test_directory"):
-            test_path = _relative(
-                str(source["test_directory"]), compiled, ("data", "source", "test_directory")
-            )
+    elif isinstance(source, dict) and ("directory" in source or "csv" in source):
+        kind = "directory" if "directory" in source else "csv"
+        path = _relative(str(source[kind]), compiled, ("data", "source", kind))
+        test_key = "test_directory" if kind == "directory" else "test_csv"
+        if source.get(test_key):
+            test_path = _relative(str(source[test_key]), compiled, ("data", "source", test_key))
+        image_column = str(source.get("image_column", "file"))
+        label_column = str(source.get("label_column", "label"))
         shape = compiled.ir.input_shape
         size = source.get("image_size")
         image_size = (int(size[0]), int(size[1])) if size else (int(shape[0]), int(shape[1]))
@@ -327,7 +344,7 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         reader.error(
             f"expected no test_split for a source with its own test set ({kind}); received {test_split}",
             ("data", "test_split"),
-            "test_split applies to digits and to image folders without test_directory",
+            "test_split applies to digits, image folders without test_directory and CSVs without test_csv",
             key=True,
         )
     if test_split is not None and test_split <= 0:
@@ -349,6 +366,11 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         rescale=rescale,
         shuffle_buffer=reader.number(("data", "shuffle_buffer"), None, integer=True, minimum=1),
         limit=reader.number(("data", "limit"), None, integer=True, minimum=1),
+        image_column=image_column,
+        label_column=label_column,
+        cache=str(reader.value(("data", "cache"), "none")),
+        keep_cache=bool(reader.value(("data", "keep_cache"), False)),
+        on_bad_file=str(reader.value(("data", "on_bad_file"), "error")),
     )
 
 

@@ -51,6 +51,7 @@ def _finite(value: Any) -> Any:
 def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
     """Evaluate ``model`` on the run's test split (or ``data``) with the spec's loss and metrics."""
     from cnnspec.training import builders
+    from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.pipeline import make_dataset
 
     test = load_test_data(run, model, data)
@@ -67,6 +68,13 @@ def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
     seconds, predict_seconds = end - start, end - middle
     if isinstance(outputs, list):
         outputs = outputs[0]
+    if isinstance(test.x, ImageFiles):  # a streamed source: images that failed to decode were dropped
+        from cnnspec.training.stream import settle
+
+        before = len(test.y)
+        test.x, test.y = settle(test.x, test.y)
+        if len(test.y) < before:
+            test.notes.append(f"left out {before - len(test.y)} image file(s) that failed to decode")
     metrics = {k: _finite(float(v)) for k, v in results.items() if k != "compile_metrics"}
     return _evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras")
 

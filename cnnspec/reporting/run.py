@@ -169,7 +169,13 @@ def run_spec(run_dir: Path, lock: dict[str, Any]) -> CompiledSpec | None:
     source = (doc.data.get("data") or {}).get("source")
     recorded = lock.get("data") or {}
     if isinstance(source, dict):
-        for key, lock_key in (("npz", "path"), ("directory", "path"), ("test_directory", "test_path")):
+        for key, lock_key in (
+            ("npz", "path"),
+            ("directory", "path"),
+            ("test_directory", "test_path"),
+            ("csv", "path"),
+            ("test_csv", "test_path"),
+        ):
             if key in source and recorded.get(lock_key):
                 source[key] = str(recorded[lock_key])
     return compile_doc(doc, path=path)
@@ -277,6 +283,14 @@ def parse_source(text: str, base: dict[str, Any] | None = None) -> str | dict[st
         if not path.is_file():
             raise UsageError(f"expected an .npz file for --data; {path} does not exist")
         return {"npz": str(path.resolve())}
+    if path.suffix.lower() == ".csv":  # images and labels; every row is a test image
+        if not path.is_file():
+            raise UsageError(f"expected a CSV file for --data; {path} does not exist")
+        source_csv: dict[str, Any] = {"csv": str(path.resolve()), "test_csv": str(path.resolve())}
+        for key in ("image_size", "color_mode", "image_column", "label_column"):
+            if base and key in base:
+                source_csv[key] = base[key]
+        return source_csv
     if path.is_dir():
         folder = str(path.resolve())
         source: dict[str, Any] = {"directory": folder, "test_directory": folder}
@@ -300,7 +314,10 @@ def with_source(compiled: CompiledSpec, source: str | dict[str, Any]) -> Compile
     data = copy.deepcopy(compiled.doc.data)
     section = dict(data.get("data") or {})
     section["source"] = source
-    splits_itself = isinstance(source, dict) and "directory" in source and "test_directory" not in source
+    splits_itself = isinstance(source, dict) and (
+        ("directory" in source and "test_directory" not in source)
+        or ("csv" in source and "test_csv" not in source)
+    )
     if source != "digits" and not splits_itself:
         section.pop("test_split", None)  # the source has its own test set
     data["data"] = section
@@ -391,7 +408,7 @@ def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
     seed = (run.lock or {}).get("seed")
     if not isinstance(seed, int):
         seed = config.seed if config.seed is not None else 0
-        if config.data.kind in ("digits", "directory") and config.data.test_path is None:
+        if config.data.kind in ("digits", "directory", "csv") and config.data.test_path is None:
             notes.append(f"test split drawn with seed {seed} (no run folder records the training seed)")
     dataset = load_dataset(compiled, config, seed)
     return test_split(run, model, dataset, compiled, config, data=data, notes=notes)
@@ -418,7 +435,7 @@ def test_split(
         )
     y = dataset.y_test
     names = list(dataset.class_names)
-    if run.class_names and data is not None and config.data.kind == "directory":
+    if run.class_names and data is not None and config.data.streamed:
         y, names = _remap(y, names, run.class_names)
     elif run.class_names and len(run.class_names) >= len(names):
         names = list(run.class_names)

@@ -85,6 +85,18 @@ MODE = {"enum": ["auto", "min", "max"], "description": "min, max, or auto (max f
 
 DATASETS = ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100"]
 
+_IMAGE_SIZE = {
+    "type": "array",
+    "items": {"type": "integer", "minimum": 1},
+    "minItems": 2,
+    "maxItems": 2,
+    "description": "[height, width] to resize to (default: input.shape)",
+}
+_COLOR_MODE = {
+    "enum": ["rgb", "grayscale"],
+    "description": "default: grayscale for 1 input channel, rgb for 3",
+}
+
 DATA_SCHEMA = _obj(
     {
         "source": {
@@ -103,26 +115,45 @@ DATA_SCHEMA = _obj(
                             **STR,
                             "description": "a folder with one sub-folder of images per class",
                         },
-                        "image_size": {
-                            "type": "array",
-                            "items": {"type": "integer", "minimum": 1},
-                            "minItems": 2,
-                            "maxItems": 2,
-                            "description": "[height, width] to resize to (default: input.shape)",
-                        },
-                        "color_mode": {
-                            "enum": ["rgb", "grayscale"],
-                            "description": "default: grayscale for 1 input channel, rgb for 3",
-                        },
+                        "image_size": _IMAGE_SIZE,
+                        "color_mode": _COLOR_MODE,
                         "test_directory": {
                             **STR,
                             "description": "class sub-folders of test images (default: test_split)",
                         },
                     },
                     ("directory",),
-                    "class sub-folders of PNG/JPEG/BMP/GIF images",
+                    "class sub-folders of PNG/JPEG/BMP/GIF images (or train/, validation/ and test/ "
+                    "folders of class sub-folders, used as given), streamed from disk",
+                ),
+                _obj(
+                    {
+                        "csv": {
+                            **STR,
+                            "description": "a CSV file with a header; image paths are relative to its folder",
+                        },
+                        "image_column": {**STR, "description": "the column of image paths (default file)"},
+                        "label_column": {**STR, "description": "the column of class labels (default label)"},
+                        "image_size": _IMAGE_SIZE,
+                        "color_mode": _COLOR_MODE,
+                        "test_csv": {**STR, "description": "a CSV of test images (default: test_split)"},
+                    },
+                    ("csv",),
+                    "images listed in a CSV with their class labels (class names: the label values, "
+                    "sorted), streamed from disk",
                 ),
             ],
+        },
+        "cache": {
+            "enum": ["none", "memory", "disk"],
+            "description": "streamed sources: keep decoded images after the first epoch, in memory or in "
+            "a cache file in the run folder (default none: decode every epoch)",
+        },
+        "keep_cache": _bool("cache: disk: keep the cache file when the run ends (default false)"),
+        "on_bad_file": {
+            "enum": ["error", "skip"],
+            "description": "streamed sources: a file that is not a readable image stops the run before "
+            "training (error, default) or is left out and listed in bad_files.txt (skip)",
         },
         "validation_split": _num(
             0, 1, exclusive_max=True, description="fraction of the training part held out (default 0.1)"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,25 +62,30 @@ def make_dataset(
     augmentation: Any = None,
     shuffle_buffer: int | None = None,
     repeat: bool = False,
+    cache_file: Path | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Any:
     """A batched ``tf.data.Dataset`` of ``(images, labels)``.
 
     ``training`` turns on seeded shuffling (reshuffled every epoch) and ``augmentation`` (a
-    Keras layer or Sequential, called with ``training=True`` on each batch).
+    Keras layer or Sequential, called with ``training=True`` on each batch). ``x`` may be an
+    :class:`~cnnspec.training.filelist.ImageFiles` (a streamed source): its images are then
+    read from disk batch by batch (:func:`cnnspec.training.stream.make_stream`, which takes
+    ``cache_file`` for ``data.cache: disk`` and ``shard``, ``(count, index)``, to read only
+    one worker's part of the files).
     """
+    from cnnspec.training.filelist import ImageFiles
+
+    if isinstance(x, ImageFiles):
+        from cnnspec.training.stream import make_stream
+
+        return make_stream(
+            x, y, settings, training=training, seed=seed, augmentation=augmentation,
+            shuffle_buffer=shuffle_buffer, repeat=repeat, cache_file=cache_file, shard=shard,
+        )  # fmt: skip
     import tensorflow as tf
 
-    scale = settings.rescale
-
-    def prepare(images: Any, labels: Any) -> tuple[Any, Any]:
-        images = tf.cast(images, tf.float32)
-        if scale is not None:
-            images = images * scale
-        if settings.binary:
-            labels = tf.cast(tf.reshape(labels, (-1, 1)), tf.float32)
-        elif settings.one_hot:
-            labels = tf.one_hot(labels, settings.num_classes)
-        return images, labels
+    prepare = batch_preparer(settings)
 
     if training:
         all_images, all_labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
@@ -95,7 +101,35 @@ def make_dataset(
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(settings.batch_size).map(load)
-    if training and augmentation is not None:
+    return finish(dataset, augmentation if training else None)
+
+
+def batch_preparer(settings: PipelineSettings) -> Any:
+    """The per-batch step: pixels to float32 times the run's scale; labels one-hot or as
+    binary targets when the loss needs them."""
+    import tensorflow as tf
+
+    scale = settings.rescale
+
+    def prepare(images: Any, labels: Any) -> tuple[Any, Any]:
+        images = tf.cast(images, tf.float32)
+        if scale is not None:
+            images = images * scale
+        if settings.binary:
+            labels = tf.cast(tf.reshape(labels, (-1, 1)), tf.float32)
+        elif settings.one_hot:
+            labels = tf.one_hot(labels, settings.num_classes)
+        return images, labels
+
+    return prepare
+
+
+def finish(dataset: Any, augmentation: Any = None) -> Any:
+    """Batched, prepared ``dataset`` → augmented (training only) → prefetched, with the fixed
+    knobs of the module docstring."""
+    import tensorflow as tf
+
+    if augmentation is not None:
         dataset = dataset.map(
             lambda images, labels: (augmentation(images, training=True), labels),
             num_parallel_calls=parallel_calls(),
