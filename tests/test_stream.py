@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import sys
 import zlib
 from pathlib import Path
 
@@ -270,14 +269,15 @@ def test_a_file_that_fails_to_decode_mid_epoch_is_named(tmp_path, runner, mode):
     not os.environ.get("CNNSPEC_MULTIWORKER"), reason="two TensorFlow workers: run by `make test-multiworker`"
 )
 def test_two_workers_each_read_their_own_files_once_per_epoch(tmp_path):
-    """Two workers on 127.0.0.1 train one epoch of a streamed folder: every training image is
-    read by exactly one of them, and each reads half."""
+    """Two workers on 127.0.0.1 train two epochs of a streamed folder: each reads only its half
+    of the training files, every training image is read by exactly one worker once per epoch
+    (reshuffled), and no worker reads the other's files."""
     from tests.test_distribute import finish, start_workers
 
     make_images(tmp_path / "imgs", {"a": 16, "b": 16})
+    data_text = "{source: {directory: imgs}, test_split: 0.25, validation_split: 0}"
     (tmp_path / "spec.yaml").write_text(
-        spec("{source: {directory: imgs}, test_split: 0.25, validation_split: 0}", units=2)
-        + "runtime: {distribute: multi_worker}\n"
+        spec(data_text, units=2).replace("epochs: 1", "epochs: 2") + "runtime: {distribute: multi_worker}\n"
     )
     trace, scratch = tmp_path / "trace", tmp_path / "scratch"
     trace.mkdir()
@@ -292,15 +292,58 @@ def test_two_workers_each_read_their_own_files_once_per_epoch(tmp_path):
     results = finish(workers, timeout=300)
     assert [code for code, _, _ in results] == [0, 0], results
     logs = sorted(trace.glob("reads-*.txt"))
-    assert len(logs) == 2, sys.stderr
+    assert len(logs) == 2
     reads = [
         [line.split("\t")[1] for line in log.read_text().splitlines() if line.startswith("train\t")]
         for log in logs
     ]
-    data = load(
-        spec("{source: {directory: imgs}, test_split: 0.25, validation_split: 0}", units=2), tmp_path, seed=3
-    )
-    train_files = {str(p) for p in data.x_train.paths}
+    train_files = {str(p) for p in load(spec(data_text, units=2), tmp_path, seed=3).x_train.paths}
     assert len(train_files) == 24
-    assert [len(r) for r in reads] == [12, 12]  # one epoch: each worker half the images, once
-    assert set(reads[0]).isdisjoint(reads[1]) and set(reads[0]) | set(reads[1]) == train_files
+    shards = [set(r) for r in reads]
+    assert [len(s) for s in shards] == [12, 12]  # each worker reads only its half ...
+    assert shards[0].isdisjoint(shards[1]) and shards[0] | shards[1] == train_files  # ... and all are read
+    for worker_reads, shard in zip(reads, shards, strict=True):
+        # Before fit, the multi-worker model build peeks at one batch through its own iterator
+        # (distribute.prepare_model), which reads ahead at most one pass; the two epochs follow,
+        # each reading every file of the shard exactly once, in a new order.
+        first, second = worker_reads[-24:-12], worker_reads[-12:]
+        assert set(first) == set(second) == shard and len(worker_reads) <= 36
+        assert first != second
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["directory", "csv"])
+def test_generated_training_script_streams_the_same_files_and_pixels(tmp_path, kind):
+    """``codegen --script``'s train.py lists the files instead of loading them, splits them as
+    cnnspec does, and its pipeline reads the pixels cnnspec's decoder reads."""
+    import importlib.util
+
+    from cnnspec.backends.python_emitter import generate_code
+
+    files = make_images(tmp_path / "imgs", {"a": 6, "b": 6, "c": 6}, size=10)
+    if kind == "csv":
+        rows = "".join(f"imgs/{f.parent.name}/{f.name},{f.parent.name}\n" for f in files)
+        (tmp_path / "labels.csv").write_text("path,kind\n" + rows)
+        source = "{csv: labels.csv, image_column: path, label_column: kind}"
+    else:
+        source = "{directory: imgs}"
+    text = spec(f"{{source: {source}, test_split: 0.25}}")
+    (tmp_path / "spec.yaml").write_text(text)
+    script = tmp_path / "train_script.py"
+    script.write_text(generate_code(compile_spec(tmp_path / "spec.yaml"), script=True, output=script).text)
+    module_spec = importlib.util.spec_from_file_location("generated_train_script", script)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+
+    data_path = tmp_path / ("labels.csv" if kind == "csv" else "imgs")
+    (x_train, y_train), (x_test, y_test), names = module.load_data(data_path)
+    ours = load(text, tmp_path, seed=3)
+    assert names == ours.class_names and x_test.dtype.kind == "U"  # paths, not pixels
+    fitted = [*ours.x_train.paths, *ours.x_val.paths]  # the script splits validation off later
+    assert sorted(Path(p) for p in x_train) == sorted(p.resolve() for p in fitted)
+    assert sorted(y_train) == sorted([*ours.y_train, *ours.y_val])
+    assert [Path(p) for p in x_test] == [p.resolve() for p in ours.x_test.paths]
+    np.testing.assert_array_equal(y_test, ours.y_test)
+    batches = module.make_dataset(x_test, y_test, 4, scale=None, num_classes=3)
+    pixels = np.concatenate([images.numpy() for images, _ in batches])
+    np.testing.assert_array_equal(pixels, np.asarray(ours.x_test).astype("float32"))
