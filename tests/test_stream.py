@@ -207,18 +207,32 @@ def test_indexing_image_files_decodes_only_what_is_asked(tmp_path):
 
 @pytest.mark.slow
 def test_streamed_folder_trains_evaluates_and_its_pixels_are_the_decoders(tmp_path, runner):
-    """One CLI run covers the stream end to end: training with a disk cache that is removed,
-    lock.json's metadata hash, ``evaluate`` and ``visualize samples`` reading the same files."""
+    """One run covers the stream end to end: training with a disk cache in the run folder that
+    is removed at the end, lock.json's metadata hash, the report, ``evaluate`` and ``visualize``
+    reading the same files, and pixels equal to the decoder's."""
+    import keras
+
+    from cnnspec.training.trainer import train
+
     make_images(tmp_path / "imgs", {"a": 12, "b": 12, "c": 12})
-    (tmp_path / "spec.yaml").write_text(spec("{source: {directory: imgs}, cache: disk}"))
+    text = spec("{source: {directory: imgs}, cache: disk}").replace("epochs: 1", "epochs: 2")
+    (tmp_path / "spec.yaml").write_text(text)
     out = tmp_path / "run"
-    result = runner.invoke(app, ["train", str(tmp_path / "spec.yaml"), "--out", str(out), "-q"])
-    assert result.exit_code == 0, result.output
+    cached: list[list[str]] = []
+
+    class CacheProbe(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            cached.append(sorted(p.name for p in out.glob("data-cache*")))
+
+    from cnnspec.reporting.html import write_report
+
+    train(compile_spec(tmp_path / "spec.yaml"), out=out, callbacks=[CacheProbe()], write_report=write_report)
+    assert cached[0] and cached[0] == cached[1]  # written in epoch 1, read in epoch 2
+    assert not list(out.glob("data-cache*"))  # removed at the end of the run
     lock = json.loads((out / "lock.json").read_text())
     assert lock["data"]["kind"] == "directory" and lock["data"]["sizes"]["train"] > 0
-    data = load(spec("{source: {directory: imgs}, cache: disk}"), tmp_path, seed=lock["seed"])
+    data = load(text, tmp_path, seed=lock["seed"])
     assert lock["data"]["content_hash"] == data.content_hash()
-    assert not list(out.glob("data-cache*"))  # removed at the end of the run
     assert (out / "report.html").is_file()  # the report drew the streamed test images
     evaluated = runner.invoke(app, ["evaluate", str(out), "-f", "json", "--out", str(tmp_path / "ev")])
     assert evaluated.exit_code == 0, evaluated.output
@@ -237,6 +251,10 @@ def test_streamed_folder_trains_evaluates_and_its_pixels_are_the_decoders(tmp_pa
     images = np.concatenate([batch.numpy() for batch, _ in stream])
     expected = np.stack([load_image(p, (8, 8), 3)[0] for p in data.x_test.paths]).astype("float32")
     np.testing.assert_array_equal(images, expected)
+    data.x_test.cache = "memory"  # cached after the first pass: the same images again
+    cached_stream = make_dataset(data.x_test, data.y_test, PipelineSettings(batch_size=4))
+    for _ in range(2):
+        np.testing.assert_array_equal(np.concatenate([b.numpy() for b, _ in cached_stream]), expected)
 
 
 @pytest.mark.slow

@@ -166,8 +166,8 @@ def make_stream(
     """A batched ``tf.data.Dataset`` of ``(images, labels)`` read from ``files``.
 
     ``shard=(count, index)``: read only every ``count``-th file from ``index`` (one worker's
-    part; the parts are disjoint and cover every file). ``files.cache``: ``memory`` or
-    ``disk`` (in ``cache_file``; memory when none is given) keeps the decoded images.
+    part; the parts are disjoint and cover every file). ``files.cache``: ``memory`` keeps the
+    decoded images in memory, ``disk`` in ``cache_file`` (without one, nothing is cached).
     """
     import tensorflow as tf
 
@@ -185,14 +185,15 @@ def make_stream(
         ok.set_shape(())
         return pixels, tf.gather(labels, index), ok
 
-    cache = files.cache
+    # disk: only where the trainer names a file in the run folder (never a memory cache instead)
+    cache = files.cache if files.cache == "memory" or cache_file is not None else "none"
     dataset = tf.data.Dataset.from_tensor_slices(indices)
     if training and cache == "none":
         dataset = dataset.shuffle(max(len(indices), 1), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(load, num_parallel_calls=parallel_calls(), deterministic=True)
     dataset = dataset.filter(_decoded).map(_without_flag)
     if cache != "none":
-        dataset = dataset.cache(str(cache_file) if cache == "disk" and cache_file is not None else "")
+        dataset = dataset.cache(str(cache_file) if cache == "disk" else "")
         if training:
             buffer = min(len(indices), shuffle_buffer or CACHED_SHUFFLE_BUFFER)
             dataset = dataset.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)

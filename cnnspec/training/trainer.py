@@ -310,6 +310,7 @@ def _run(
         from cnnspec.training.stream import BAD_READS
 
         BAD_READS.clear()  # (an earlier run in this process may have left some)
+        _remove_cache(run_dir)  # a killed run's cache may be half-written: it is rebuilt
     n_train = len(dataset.y_train)
     steps = _steps(config, n_train)
     settings = PipelineSettings(
@@ -355,7 +356,10 @@ def _run(
     else:
         train_ds = dist.shard(training_data(config.batch_size, None))
     has_val = len(dataset.y_val) > 0
-    val_ds = dist.shard(make_dataset(dataset.x_val, dataset.y_val, settings)) if has_val else None
+    val_ds = None
+    if has_val:
+        val_cache = run_dir / f"{CACHE_FILE}-validation" if config.data.cache == "disk" else None
+        val_ds = dist.shard(make_dataset(dataset.x_val, dataset.y_val, settings, cache_file=val_cache))
 
     state = TrainingState(run_dir)
     restored = None
@@ -431,9 +435,7 @@ def _run(
         model.load_weights(str(checkpoint.path))
     write_history(run_dir, history, config.callback("csv_logger") is not None)
     if config.data.cache == "disk" and not config.data.keep_cache:
-        for leftover in run_dir.glob(CACHE_FILE + "*"):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
+        _remove_cache(run_dir)
     return _finish(
         compiled, config, dataset, settings, model, run_dir, history, state, display, notes, stopped_early,
         snapshot.epoch if snapshot else None, recorder, dist, write_report,
@@ -592,6 +594,13 @@ def _finish(
     with contextlib.suppress(OSError):
         state.clear()
     return TrainResult(run_dir, metrics, history, files, resumed_from, notes)
+
+
+def _remove_cache(run_dir: Path) -> None:
+    """Remove ``data.cache: disk``'s files from the run folder (tf.data writes several)."""
+    for leftover in run_dir.glob(CACHE_FILE + "*"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
 
 
 def _record_bad_reads(
