@@ -1,8 +1,12 @@
-"""Data sources: ``digits``, the Keras datasets, ``{npz: …}`` and ``{directory: …}``.
+"""Data sources: ``digits``, the Keras datasets, ``{npz: …}``, ``{directory: …}`` and ``{csv: …}``.
 
-Every source ends as NumPy arrays in one :class:`Dataset` (train/validation/test images with a
-channel axis, integer labels, class names). Splits are stratified and seeded, so the same seed
-gives the same split. Images keep their stored dtype (uint8 stays uint8, four times smaller
+Every source ends in one :class:`Dataset` (train/validation/test images with a channel axis,
+integer labels, class names). The small sources are NumPy arrays; image folders and CSVs are
+*streamed*: their splits are :class:`~cnnspec.training.filelist.ImageFiles` (file lists that
+index like arrays) read batch by batch by :mod:`cnnspec.training.stream`, after a header check
+of every file (:mod:`cnnspec.training.badfiles`). Splits are stratified and seeded, so the same
+seed gives the same split (a folder's split is drawn from its file list, as it was from its
+decoded images). Images keep their stored dtype (uint8 stays uint8, four times smaller
 than float32); the pipeline scales them batch by batch (see ``data.rescale``).
 
 Problems the user can fix (a missing file, a shape that does not fit ``input.shape``, labels
@@ -42,7 +46,8 @@ DOWNLOAD_TIMEOUT_S = 20.0
 
 @dataclass
 class Dataset:
-    """Images (N, H, W, C) and integer labels (N,) of each split, plus the class names."""
+    """Images (N, H, W, C) and integer labels (N,) of each split, plus the class names. The
+    images are arrays, or :class:`~cnnspec.training.filelist.ImageFiles` for streamed sources."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -411,9 +416,7 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
         hint = "set input.shape to the data's shape"
         if shape[:-1] == expected[:-1]:
             hint = f"the images have {shape[-1]} channel(s) and the model expects {expected[-1]}; " + (
-                "set source.color_mode"
-                if config.data.kind == "directory"
-                else f"set input.shape to {list(shape)}"
+                "set source.color_mode" if config.data.streamed else f"set input.shape to {list(shape)}"
             )
         elif shape[-1] == expected[-1]:
             hint = (
