@@ -202,6 +202,31 @@ def test_indexing_image_files_decodes_only_what_is_asked(tmp_path):
     np.testing.assert_array_equal(np.asarray(images), np.stack(expected))
 
 
+def test_predictions_on_a_streamed_test_split_decode_a_chunk_at_a_time(tmp_path):
+    from cnnspec.reporting.run import PREDICT_CHUNK, OutputKind, predict
+
+    files = make_images(tmp_path / "imgs", {"a": PREDICT_CHUNK + 44}, size=4)
+    seen: list[int] = []
+
+    class Model:  # class "1" when the top-left pixel is bright: a stand-in for a Keras model
+        def predict(self, batch, batch_size, verbose):
+            seen.append(len(batch))
+            bright = batch[:, 0, 0, 0] > 0.5
+            return np.stack([~bright, bright], axis=1).astype("float32")
+
+    images = ImageFiles(files, (4, 4), 3)
+    probs = predict(Model(), images, 1 / 255, OutputKind())
+    assert seen == [PREDICT_CHUNK, 44]  # never the whole split at once
+    expected = np.stack([load_image_pixels(f) for f in files])[:, 0, 0, 0] > 127.5
+    np.testing.assert_array_equal(probs.argmax(axis=1), expected.astype(int))
+
+
+def load_image_pixels(path: Path) -> np.ndarray:
+    from cnnspec.training.imagefiles import load_image
+
+    return load_image(path, (4, 4), 3)[0].astype("float32")
+
+
 # -- training through the CLI -----------------------------------------------------------------------
 
 

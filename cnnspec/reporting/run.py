@@ -30,9 +30,12 @@ from cnnspec.training.modelfile import load_model as load_model  # the one safe 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings import TrainConfig
+    from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.pipeline import PipelineSettings
 
 MODEL_FILE = "model.keras"
+#: images of a streamed test split decoded at a time for a prediction
+PREDICT_CHUNK = 256
 NAMED_SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
 #: Keras classes of the convolutions with a height × width kernel (the ones filter plots draw).
 CONV_CLASSES = tuple(
@@ -246,8 +249,16 @@ def probabilities(outputs: np.ndarray, kind: OutputKind) -> np.ndarray:
     return out
 
 
-def predict(model: Any, x: np.ndarray, rescale: float | None, kind: OutputKind) -> np.ndarray:
-    """Class probabilities for a batch of stored-format images (scaled like the pipeline)."""
+def predict(model: Any, x: np.ndarray | ImageFiles, rescale: float | None, kind: OutputKind) -> np.ndarray:
+    """Class probabilities for stored-format images (scaled like the pipeline); image files
+    (a streamed source) are decoded a chunk at a time, never all at once."""
+    from cnnspec.training.filelist import ImageFiles
+
+    if isinstance(x, ImageFiles) and len(x) > PREDICT_CHUNK:
+        parts = [
+            predict(model, x[i : i + PREDICT_CHUNK], rescale, kind) for i in range(0, len(x), PREDICT_CHUNK)
+        ]
+        return np.concatenate(parts)
     batch = np.asarray(x, dtype="float32")
     if rescale is not None:
         batch = batch * np.float32(rescale)
@@ -260,9 +271,10 @@ def predict(model: Any, x: np.ndarray, rescale: float | None, kind: OutputKind) 
 # -- data ----------------------------------------------------------------------------------------
 @dataclass
 class TestData:
-    """A test split in stored format, with how training scaled it."""
+    """A test split in stored format (image files for a streamed source), with how training
+    scaled it."""
 
-    x: np.ndarray
+    x: np.ndarray | ImageFiles
     y: np.ndarray
     class_names: list[str]
     settings: PipelineSettings
