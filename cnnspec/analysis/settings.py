@@ -57,6 +57,7 @@ SOURCE_PIXELS: dict[str, tuple[float, bool]] = {
     "directory": (255.0, True),  # decoded images as uint8
     "shapes": (255.0, True),  # generated as uint8
     **{name: (255.0, True) for name in ("image_masks", "image_labels", "image_values")},
+    "csv": (255.0, True),
 }
 #: The image sources whose targets come from a second file or folder (``images:`` with
 #: ``masks:``, ``labels:`` or ``values:``), by that key.
@@ -68,6 +69,8 @@ TASK_TARGETS = {
     "regression": "regression",
     "segmentation": "mask",
 }
+#: sources read from disk batch by batch (:mod:`cnnspec.training.stream`)
+STREAMED_SOURCES = ("directory", "csv")
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 
 
@@ -75,7 +78,7 @@ _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 class DataConfig:
     """Where the images come from and how they are split and scaled."""
 
-    kind: str  # digits | mnist | ... | npz | directory | shapes | image_masks | image_labels | image_values
+    kind: str  # digits | mnist | … | npz | directory | csv | shapes | image_masks | image_labels | …
     path: Path | None = None
     test_path: Path | None = None
     image_size: tuple[int, int] | None = None
@@ -94,11 +97,21 @@ class DataConfig:
     """``images`` sources: the masks folder, or the labels/values table (CSV or JSON)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Source settings: the ``shapes`` generator's, or the ``classes`` table of a masks folder."""
+    image_column: str = "file"  # csv: the column of image paths
+    label_column: str = "label"  # csv: the column of class labels
+    cache: str = "none"  # streamed sources: none | memory | disk
+    keep_cache: bool = False  # disk: keep the cache file in the run folder
+    on_bad_file: str = "error"  # streamed sources: error | skip
 
     @property
     def splits_test(self) -> bool:
         """The test set is a seeded split of the source (not a test set of its own)."""
         return self.kind not in (*KERAS_DATASETS, "npz") and self.test_path is None
+
+    @property
+    def streamed(self) -> bool:
+        """Read from disk batch by batch (image folders and CSVs), not loaded whole."""
+        return self.kind in STREAMED_SOURCES
 
     def describe(self) -> dict[str, Any]:
         """The source as JSON-ready data (for lock.json)."""
@@ -121,6 +134,8 @@ class DataConfig:
             out["classes_selected"] = list(self.classes)
         if self.per_class is not None:
             out["per_class"] = self.per_class
+        if self.kind == "csv":
+            out["image_column"], out["label_column"] = self.image_column, self.label_column
         return out
 
 
@@ -486,6 +501,7 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
     source = reader.value(("data", "source"), "digits")
     kind = "digits"
     path = test_path = labels_path = None
+    image_column, label_column = "file", "label"
     image_size: tuple[int, int] | None = None
     color_mode: str | None = None
     target: str | dict[str, str] | None = None
@@ -511,13 +527,14 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         image_size, color_mode = _image_reading(reader, compiled, source)
         if source.get("classes") is not None:
             options = {"classes": source["classes"]}
-    elif isinstance(source, dict) and "directory" in source:
-        kind = "directory"
-        path = _relative(str(source["directory"]), compiled, ("data", "source", "directory"))
-        if source.get("test_directory"):
-            test_path = _relative(
-                str(source["test_directory"]), compiled, ("data", "source", "test_directory")
-            )
+    elif isinstance(source, dict) and ("directory" in source or "csv" in source):
+        kind = "directory" if "directory" in source else "csv"
+        path = _relative(str(source[kind]), compiled, ("data", "source", kind))
+        test_key = "test_directory" if kind == "directory" else "test_csv"
+        if source.get(test_key):
+            test_path = _relative(str(source[test_key]), compiled, ("data", "source", test_key))
+        image_column = str(source.get("image_column", "file"))
+        label_column = str(source.get("label_column", "label"))
         image_size, color_mode = _image_reading(reader, compiled, source)
     validation_split = reader.number(
         ("data", "validation_split"), DEFAULT_VALIDATION_SPLIT, minimum=0, below=1
@@ -527,7 +544,7 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         reader.error(
             f"expected no test_split for a source with its own test set ({kind}); received {test_split}",
             ("data", "test_split"),
-            "test_split applies to digits and to image folders without test_directory",
+            "test_split applies to digits, image folders without test_directory and CSVs without test_csv",
             key=True,
         )
     if test_split is not None and test_split <= 0:
@@ -554,6 +571,11 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         target=target,
         labels_path=labels_path,
         options=options,
+        image_column=image_column,
+        label_column=label_column,
+        cache=str(reader.value(("data", "cache"), "none")),
+        keep_cache=bool(reader.value(("data", "keep_cache"), False)),
+        on_bad_file=str(reader.value(("data", "on_bad_file"), "error")),
     )
 
 

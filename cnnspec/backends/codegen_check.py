@@ -107,6 +107,7 @@ def same_value(a: Any, b: Any) -> bool:
 MODEL_IMPORTS = {"keras": None, "keras.layers": None, "functools": None}
 SCRIPT_IMPORTS = {
     "argparse",
+    "csv",
     "functools",
     "json",
     "pathlib",

@@ -65,6 +65,14 @@ def train(
     ] = None,
     allow_outside: AllowOutsideOption = False,
     max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
+    hash_content: Annotated[
+        bool,
+        typer.Option(
+            "--hash-content",
+            help="image folders/CSVs: lock.json's data hash reads every file's bytes "
+            "(default: names, sizes, modification times)",
+        ),
+    ] = False,
 ) -> None:
     """Train the model of a spec and write a reproducible run folder (model, metrics, plots).
 
@@ -114,6 +122,7 @@ def train(
             task_index=task_index,
             write_report=write_report,
             weights=weights,
+            hash_content=hash_content,
         )
     except TrainingInterrupted as stop:
         console = stderr()

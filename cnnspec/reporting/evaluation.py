@@ -58,6 +58,7 @@ def _finite(value: Any) -> Any:
 def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
     """Evaluate ``model`` on the run's test split (or ``data``) with the spec's loss and metrics."""
     from cnnspec.training import builders
+    from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.pipeline import make_dataset
 
     test = load_test_data(run, model, data)
@@ -77,6 +78,13 @@ def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
     outputs = model.predict(dataset, verbose=0)
     end = time.perf_counter()
     seconds, predict_seconds = end - start, end - middle
+    if isinstance(test.x, ImageFiles):  # a streamed source: images that failed to decode were dropped
+        from cnnspec.training.stream import settle
+
+        before = len(test.y)
+        test.x, test.y = settle(test.x, test.y)
+        if len(test.y) < before:
+            test.notes.append(f"left out {before - len(test.y)} image file(s) that failed to decode")
     metrics = {k: _finite(float(v)) for k, v in results.items() if k != "compile_metrics"}
     if config.task_path:
         return _task_evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras")

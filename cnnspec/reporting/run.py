@@ -30,9 +30,12 @@ from cnnspec.training.modelfile import load_model as load_model  # the one safe 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings import TrainConfig
+    from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.pipeline import PipelineSettings
 
 MODEL_FILE = "model.keras"
+#: images of a streamed test split decoded at a time for a prediction
+PREDICT_CHUNK = 256
 NAMED_SOURCES = ("digits", "shapes", "mnist", "fashion_mnist", "cifar10", "cifar100")
 #: Keras classes of the convolutions with a height × width kernel (the ones filter plots draw).
 CONV_CLASSES = tuple(
@@ -169,7 +172,13 @@ def run_spec(run_dir: Path, lock: dict[str, Any]) -> CompiledSpec | None:
     source = (doc.data.get("data") or {}).get("source")
     recorded = lock.get("data") or {}
     if isinstance(source, dict):
-        for key, lock_key in (("npz", "path"), ("directory", "path"), ("test_directory", "test_path")):
+        for key, lock_key in (
+            ("npz", "path"),
+            ("directory", "path"),
+            ("test_directory", "test_path"),
+            ("csv", "path"),
+            ("test_csv", "test_path"),
+        ):
             if key in source and recorded.get(lock_key):
                 source[key] = str(recorded[lock_key])
     return compile_doc(doc, path=path)
@@ -240,8 +249,16 @@ def probabilities(outputs: np.ndarray, kind: OutputKind) -> np.ndarray:
     return out
 
 
-def predict(model: Any, x: np.ndarray, rescale: float | None, kind: OutputKind) -> np.ndarray:
-    """Class probabilities for a batch of stored-format images (scaled like the pipeline)."""
+def predict(model: Any, x: np.ndarray | ImageFiles, rescale: float | None, kind: OutputKind) -> np.ndarray:
+    """Class probabilities for stored-format images (scaled like the pipeline); image files
+    (a streamed source) are decoded a chunk at a time, never all at once."""
+    from cnnspec.training.filelist import ImageFiles
+
+    if isinstance(x, ImageFiles) and len(x) > PREDICT_CHUNK:
+        parts = [
+            predict(model, x[i : i + PREDICT_CHUNK], rescale, kind) for i in range(0, len(x), PREDICT_CHUNK)
+        ]
+        return np.concatenate(parts)
     batch = np.asarray(x, dtype="float32")
     if rescale is not None:
         batch = batch * np.float32(rescale)
@@ -254,9 +271,10 @@ def predict(model: Any, x: np.ndarray, rescale: float | None, kind: OutputKind) 
 # -- data ----------------------------------------------------------------------------------------
 @dataclass
 class TestData:
-    """A test split in stored format, with how training scaled it."""
+    """A test split in stored format (image files for a streamed source), with how training
+    scaled it."""
 
-    x: np.ndarray
+    x: np.ndarray | ImageFiles
     y: np.ndarray
     class_names: list[str]
     settings: PipelineSettings
@@ -277,6 +295,14 @@ def parse_source(text: str, base: dict[str, Any] | None = None) -> str | dict[st
         if not path.is_file():
             raise UsageError(f"expected an .npz file for --data; {path} does not exist")
         return {"npz": str(path.resolve())}
+    if path.suffix.lower() == ".csv":  # images and labels; every row is a test image
+        if not path.is_file():
+            raise UsageError(f"expected a CSV file for --data; {path} does not exist")
+        source_csv: dict[str, Any] = {"csv": str(path.resolve()), "test_csv": str(path.resolve())}
+        for key in ("image_size", "color_mode", "image_column", "label_column"):
+            if base and key in base:
+                source_csv[key] = base[key]
+        return source_csv
     if path.is_dir():
         folder = str(path.resolve())
         source: dict[str, Any] = {"directory": folder, "test_directory": folder}
@@ -300,7 +326,10 @@ def with_source(compiled: CompiledSpec, source: str | dict[str, Any]) -> Compile
     data = copy.deepcopy(compiled.doc.data)
     section = dict(data.get("data") or {})
     section["source"] = source
-    splits_itself = isinstance(source, dict) and "directory" in source and "test_directory" not in source
+    splits_itself = isinstance(source, dict) and (
+        ("directory" in source and "test_directory" not in source)
+        or ("csv" in source and "test_csv" not in source)
+    )
     if source not in ("digits", "shapes") and not splits_itself:
         section.pop("test_split", None)  # the source has its own test set
     data["data"] = section
@@ -424,7 +453,7 @@ def test_split(
         )
     y = dataset.y_test
     names = list(dataset.class_names)
-    if run.class_names and data is not None and config.data.kind == "directory":
+    if run.class_names and data is not None and config.data.streamed:
         y, names = _remap(y, names, run.class_names)
     elif run.class_names and len(run.class_names) >= len(names):
         names = list(run.class_names)

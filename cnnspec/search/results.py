@@ -37,6 +37,8 @@ _DATA_PATHS = (
     ("data", "source", "npz"),
     ("data", "source", "directory"),
     ("data", "source", "test_directory"),
+    ("data", "source", "csv"),
+    ("data", "source", "test_csv"),
 )
 
 

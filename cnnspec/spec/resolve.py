@@ -575,7 +575,9 @@ class Resolver:
             elif kind_key == BACKBONE:
                 if len(inputs) != 1:
                     self.error(
-                        f"a backbone takes one input; received {len(inputs)}", (*path, "inputs"), code="inputs"
+                        f"a backbone takes one input; received {len(inputs)}",
+                        (*path, "inputs"),
+                        code="inputs",
                     )
                     return self.unknown_item(extras, scope)
                 element = self.record.container(Backbone(entry=inputs[0], path=kpath))

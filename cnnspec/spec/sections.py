@@ -187,6 +187,18 @@ IMAGE_TARGET_SCHEMAS = [
     ),
 ]
 
+_IMAGE_SIZE = {
+    "type": "array",
+    "items": {"type": "integer", "minimum": 1},
+    "minItems": 2,
+    "maxItems": 2,
+    "description": "[height, width] to resize to (default: input.shape)",
+}
+_COLOR_MODE = {
+    "enum": ["rgb", "grayscale"],
+    "description": "default: grayscale for 1 input channel, rgb for 3",
+}
+
 DATA_SCHEMA = _obj(
     {
         "source": {
@@ -222,9 +234,37 @@ DATA_SCHEMA = _obj(
                         },
                     },
                     ("directory",),
-                    "class sub-folders of PNG/JPEG/BMP/GIF images",
+                    "class sub-folders of PNG/JPEG/BMP/GIF images (or train/, validation/ and test/ "
+                    "folders of class sub-folders, used as given), streamed from disk",
+                ),
+                _obj(
+                    {
+                        "csv": {
+                            **STR,
+                            "description": "a CSV file with a header; image paths are relative to its folder",
+                        },
+                        "image_column": {**STR, "description": "the column of image paths (default file)"},
+                        "label_column": {**STR, "description": "the column of class labels (default label)"},
+                        "image_size": _IMAGE_SIZE,
+                        "color_mode": _COLOR_MODE,
+                        "test_csv": {**STR, "description": "a CSV of test images (default: test_split)"},
+                    },
+                    ("csv",),
+                    "images listed in a CSV with their class labels (class names: the label values, "
+                    "sorted), streamed from disk",
                 ),
             ],
+        },
+        "cache": {
+            "enum": ["none", "memory", "disk"],
+            "description": "streamed sources: keep decoded images after the first epoch, in memory or in "
+            "a cache file in the run folder (default none: decode every epoch)",
+        },
+        "keep_cache": _bool("cache: disk: keep the cache file when the run ends (default false)"),
+        "on_bad_file": {
+            "enum": ["error", "skip"],
+            "description": "streamed sources: a file that is not a readable image stops the run before "
+            "training (error, default) or is left out and listed in bad_files.txt (skip)",
         },
         "validation_split": _num(
             0, 1, exclusive_max=True, description="fraction of the training part held out (default 0.1)"

@@ -1,9 +1,13 @@
-"""Data sources: ``digits``, ``shapes``, the Keras datasets, ``{npz: …}``, ``{directory: …}``
-and ``{images: …, masks|labels|values: …}``.
+"""Data sources: ``digits``, ``shapes``, the Keras datasets, ``{npz: …}``, ``{directory: …}``,
+``{csv: …}`` and ``{images: …, masks|labels|values: …}``.
 
-Every source ends as NumPy arrays in one :class:`Dataset` (train/validation/test images with a
-channel axis, targets of one kind, class names). Splits are stratified and seeded, so the same seed
-gives the same split. Images keep their stored dtype (uint8 stays uint8, four times smaller
+Every source ends in one :class:`Dataset` (train/validation/test images with a channel axis,
+targets of one kind, class names). The small sources are NumPy arrays; image folders and CSVs are
+*streamed*: their splits are :class:`~cnnspec.training.filelist.ImageFiles` (file lists that
+index like arrays) read batch by batch by :mod:`cnnspec.training.stream`, after a header check
+of every file (:mod:`cnnspec.training.badfiles`). Splits are stratified and seeded, so the same
+seed gives the same split (a folder's split is drawn from its file list, as it was from its
+decoded images). Images keep their stored dtype (uint8 stays uint8, four times smaller
 than float32); the pipeline scales them batch by batch (see ``data.rescale``).
 
 Problems the user can fix (a missing file, a shape that does not fit ``input.shape``, labels
@@ -36,9 +40,9 @@ from cnnspec.training import subsets
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
+    from cnnspec.training.filelist import Listing
 
 SOURCE: SpecPath = ("data", "source")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 DOWNLOAD_TIMEOUT_S = 20.0
 
 
@@ -58,6 +62,9 @@ class Dataset:
     classes). A multi-output model's data has one target per output: ``target`` is then a
     dict output name → kind, each ``y_*`` a dict output name → array of that kind, and
     ``target_names`` holds each output's names (``class_names`` is then the first output's).
+
+    The images are arrays, or :class:`~cnnspec.training.filelist.ImageFiles` for streamed
+    sources (image folders and CSVs, class targets).
     """
 
     x_train: np.ndarray
@@ -70,6 +77,17 @@ class Dataset:
     source: dict[str, Any] = field(default_factory=dict)
     target: str | dict[str, str] = "class"
     target_names: dict[str, list[str]] = field(default_factory=dict)
+    #: streamed sources: files the header check left out (``data.on_bad_file: skip``)
+    bad_files: list[tuple[Path, str]] = field(default_factory=list)
+    #: streamed sources: hash the files' bytes, not their names, sizes and times (--hash-content)
+    hash_content: bool = False
+
+    @property
+    def streamed(self) -> bool:
+        """The images are files read batch by batch (:class:`ImageFiles`), not arrays."""
+        from cnnspec.training.filelist import ImageFiles
+
+        return isinstance(self.x_train, ImageFiles)
 
     @property
     def num_classes(self) -> int:
@@ -87,9 +105,18 @@ class Dataset:
         return {"train": len(self.x_train), "validation": len(self.x_val), "test": len(self.x_test)}
 
     def content_hash(self) -> str:
-        """SHA-256 over every split's dtype, shape and bytes, and the class names (and, for
-        other targets than class indices, the target kinds)."""
+        """SHA-256 over every split's dtype, shape and bytes, and the class names; for streamed
+        files, over their names, sizes and modification times (or bytes: ``hash_content``) and
+        the image size they are read at, so the pixels are never all read for it."""
         digest = hashlib.sha256()
+        if self.streamed:
+            for files in (self.x_train, self.x_val, self.x_test):
+                digest.update(f"{files.shape}".encode())
+                digest.update(files.fingerprint(content=self.hash_content).encode())
+            for labels in (self.y_train, self.y_val, self.y_test):
+                digest.update(np.ascontiguousarray(labels, dtype="int64").tobytes())
+            digest.update("\0".join(self.class_names).encode())
+            return digest.hexdigest()
         for part in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
             arrays = [part] if not isinstance(part, dict) else [part[k] for k in sorted(part)]
             for array in arrays:
@@ -202,66 +229,18 @@ def _npz(
     return arrays[0], arrays[1], arrays[2], arrays[3], names
 
 
-def _image_files(folder: Path) -> dict[str, int]:
-    counts = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        counts[sub.name] = sum(1 for f in sub.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
-    return counts
+def _listing(
+    path: Path, config: DataConfig, class_names: list[str] | None, compiled: CompiledSpec, where: SpecPath
+) -> Listing:
+    """The file list of a folder or CSV (a located error when it can't be listed)."""
+    from cnnspec.training.filelist import ListingError, index_folder, read_csv
 
-
-def _directory_arrays(
-    folder: Path, config: DataConfig, class_names: list[str] | None, compiled: CompiledSpec, where: SpecPath
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    if not folder.is_dir():
-        raise _error(f"expected a folder of class sub-folders; {folder} does not exist", compiled, where)
-    counts = _image_files(folder)
-    if not counts or not sum(counts.values()):
-        raise _error(
-            f"expected class sub-folders with images in {folder}; found "
-            f"{len(counts)} sub-folder(s) and no {'/'.join(IMAGE_EXTENSIONS)} files",
-            compiled,
-            where,
-            hint="lay it out as DIR/<class name>/<image>.png",
-        )
-    from cnnspec.errors import UsageError
-    from cnnspec.training.imagefiles import channels_for, load_image
-
-    assert config.image_size is not None
-    if class_names is not None and not set(class_names) <= set(counts):
-        missing = sorted(set(class_names) - set(counts))
-        raise _error(f"expected class folders {', '.join(missing)} in {folder}", compiled, where)
-    files, labels, names = _index_folder(folder, class_names)
-    channels = channels_for(config.color_mode or "rgb")
-    images = np.empty((len(files), *config.image_size, channels), dtype="uint8")
-    for index, path in enumerate(files):
-        try:
-            images[index], _ = load_image(path, config.image_size, channels)
-        except UsageError as exc:
-            raise _error(
-                f"cannot read the images in {folder}: {exc}",
-                compiled,
-                where,
-                hint="remove or convert files that are not PNG/JPEG/BMP/GIF images",
-            ) from None
-    return images, np.asarray(labels, dtype="int64"), names
-
-
-def _index_folder(folder: Path, class_names: list[str] | None) -> tuple[list[Path], list[int], list[str]]:
-    """The image files of a class-folder tree in Keras' ``index_directory`` order (classes
-    sorted, or in ``class_names``' order; each class's files by sorted folder then name), with
-    their labels and the class names, so runs trained before this reader split alike."""
-    names = class_names or sorted(
-        p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
-    )
-    files: list[Path] = []
-    labels: list[int] = []
-    for label, name in enumerate(names):
-        for root, _, found in sorted(os.walk(folder / name), key=lambda entry: entry[0]):
-            for file in sorted(found):
-                if file.lower().endswith(IMAGE_EXTENSIONS):
-                    files.append(Path(root) / file)
-                    labels.append(label)
-    return files, labels, list(names)
+    try:
+        if config.kind == "csv":
+            return read_csv(path, config.image_column, config.label_column, class_names)
+        return index_folder(path, class_names)
+    except ListingError as exc:
+        raise _error(str(exc), compiled, where, hint=exc.hint) from None
 
 
 # -- splitting -----------------------------------------------------------------------------------
@@ -495,15 +474,9 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
             target = _npz_kind(y_train, data, compiled)
         source["file_sha256"] = sha256_file(data.path)
     else:
-        assert data.path is not None
-        x, y, names = _directory_arrays(data.path, data, None, compiled, (*SOURCE, "directory"))
-        if data.test_path is not None:
-            x_train, y_train = x, y
-            x_test, y_test, _ = _directory_arrays(
-                data.test_path, data, names, compiled, (*SOURCE, "test_directory")
-            )
-        else:
-            x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed)
+        dataset = _streamed(compiled, data, seed, test_fraction, source)
+        check_fit(dataset, compiled, config)
+        return dataset
     x_train, x_test = _images(x_train, compiled, "training"), _images(x_test, compiled, "test")
     y_train = _check_targets(y_train, target, "training", compiled, x_train, names)
     y_test = _check_targets(y_test, target, "test", compiled, x_test, names)
@@ -568,6 +541,103 @@ def _classes(
     return x_train, y_train, x_test, y_test, [names[label] for label in labels]
 
 
+def _streamed(
+    compiled: CompiledSpec, data: DataConfig, seed: int, test_fraction: float, source: dict[str, Any]
+) -> Dataset:
+    """A folder or CSV as :class:`ImageFiles` splits: listed, header-checked, split by seed from
+    the file list (a ``train/``/``validation/``/``test/`` folder as given); nothing decoded."""
+    from cnnspec.training.filelist import ImageFiles, presplit_folders
+    from cnnspec.training.imagefiles import channels_for
+
+    assert data.path is not None and data.image_size is not None
+    where: SpecPath = (*SOURCE, data.kind)
+    test_where: SpecPath = (*SOURCE, "test_directory" if data.kind == "directory" else "test_csv")
+    given = presplit_folders(data.path) if data.kind == "directory" and data.test_path is None else None
+    if given:
+        source["layout"] = "/".join(given)
+        train = _listing(given["train"], data, None, compiled, where)
+        val = (
+            _listing(given["validation"], data, train.class_names, compiled, where)
+            if "validation" in given
+            else None
+        )
+        test = _listing(given["test"], data, train.class_names, compiled, where) if "test" in given else None
+    else:
+        train, val = _listing(data.path, data, None, compiled, where), None
+        test = None
+        if data.test_path is not None:
+            test = _listing(data.test_path, data, train.class_names, compiled, test_where)
+    listings = [x for x in (train, val, test) if x is not None]
+    bad = _check_files(listings, data, compiled, where)
+    names = train.class_names
+    if data.classes is not None:  # the listed classes only, relabelled in the listed order
+        try:
+            chosen = subsets.class_indices(data.classes, names, len(names))
+        except subsets.UnknownClass as exc:
+            raise _error(exc.message, compiled, ("data", "classes", exc.index), exc.hint) from None
+        for listing in listings:
+            keep, listing.labels = subsets.select(np.arange(len(listing.paths)), listing.labels, chosen)
+            listing.paths = [listing.paths[i] for i in keep]
+        names = [names[label] for label in chosen]
+    index = np.arange(len(train.paths))
+    if test is None:
+        index, y_train, test_index, y_test = _split(index, train.labels, test_fraction, seed)
+        test_paths = [train.paths[i] for i in test_index]
+    else:
+        y_train, test_paths, y_test = train.labels, test.paths, test.labels
+    if val is None:
+        index, y_train, val_index, y_val = _split(index, y_train, data.validation_split, seed)
+        val_paths = [train.paths[i] for i in val_index]
+    else:
+        val_paths, y_val = val.paths, val.labels
+    index, y_train = subsets.per_class(index, y_train, data.per_class, seed)
+    train_paths = [train.paths[i] for i in index]
+    if len(y_train) == 0 or len(y_test) == 0:
+        which = "training" if len(y_train) == 0 else "test"
+        raise _error(f"expected at least one {which} image; the source has none", compiled, where)
+
+    def files(paths: list[Path], y: np.ndarray) -> tuple[ImageFiles, np.ndarray]:
+        order, y = _limit(np.arange(len(paths)), y, data.limit, seed)
+        chosen = ImageFiles(
+            paths, data.image_size, channels_for(data.color_mode or "rgb"),  # type: ignore[arg-type]
+            cache=data.cache, on_bad_file=data.on_bad_file,
+        )  # fmt: skip
+        return chosen.subset(order), y
+
+    x_train, y_train = files(train_paths, y_train)
+    x_val, y_val = files(val_paths, y_val)
+    x_test, y_test = files(test_paths, y_test)
+    dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source)
+    dataset.bad_files = bad
+    return dataset
+
+
+def _check_files(
+    listings: list[Listing], data: DataConfig, compiled: CompiledSpec, where: SpecPath
+) -> list[tuple[Path, str]]:
+    """The header check of every listed file: an error naming the bad ones (``on_bad_file:
+    error``), or the bad ones taken out of ``listings`` and returned (``skip``)."""
+    from cnnspec.training.badfiles import check_files, describe
+
+    total = sum(len(listing.paths) for listing in listings)
+    bad = check_files([path for listing in listings for path in listing.paths])
+    if not bad:
+        return []
+    if data.on_bad_file == "error":
+        raise _error(
+            "expected every image file to be readable; " + describe(bad, total),
+            compiled,
+            where,
+            hint="remove or replace these files, or set data.on_bad_file: skip to leave them out",
+        )
+    dropped = {path for path, _ in bad}
+    for listing in listings:
+        keep = [i for i, path in enumerate(listing.paths) if path not in dropped]
+        listing.paths = [listing.paths[i] for i in keep]
+        listing.labels = listing.labels[keep]
+    return bad
+
+
 def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> None:
     """The data must fit the model: sample shape = ``input.shape``; labels < output units."""
     expected = tuple(compiled.ir.input_shape)
@@ -576,9 +646,7 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
         hint = "set input.shape to the data's shape"
         if shape[:-1] == expected[:-1]:
             hint = f"the images have {shape[-1]} channel(s) and the model expects {expected[-1]}; " + (
-                "set source.color_mode"
-                if config.data.kind == "directory"
-                else f"set input.shape to {list(shape)}"
+                "set source.color_mode" if config.data.streamed else f"set input.shape to {list(shape)}"
             )
         elif shape[-1] == expected[-1]:
             hint = (

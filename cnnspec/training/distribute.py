@@ -173,6 +173,30 @@ class Distribution:
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         return dataset.with_options(options)
 
+    def shard_files(self, make: Callable[[int, tuple[int, int] | None], Any], batch_size: int) -> Any:
+        """A streamed training dataset of which each worker reads only its part of the files.
+
+        ``make(batch_size, shard)`` builds the pipeline; ``shard`` is ``(count, index)`` (every
+        ``count``-th file from ``index``: disjoint parts that cover every file, so each image is
+        read once per epoch across the workers) or ``None`` outside a multi-worker cluster.
+        Under ``multi_worker`` each worker builds its own pipeline at the per-replica batch
+        size (``distribute_datasets_from_function``, which Keras' ``fit`` takes as it is).
+        """
+        if not self.multi_worker:
+            return self.shard(make(batch_size, None))
+        import tensorflow as tf
+
+        def per_worker(context: Any) -> Any:
+            dataset = make(
+                context.get_per_replica_batch_size(batch_size),
+                (context.num_input_pipelines, context.input_pipeline_id),
+            )
+            options = tf.data.Options()  # sharded here, by file: nothing more to auto-shard
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+            return dataset.with_options(options)
+
+        return self.strategy.distribute_datasets_from_function(per_worker)
+
     def summary(self) -> str:
         """``", strategy mirrored (1 replica)"`` for the start line; empty for ``default``."""
         if self.strategy is None:

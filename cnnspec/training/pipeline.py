@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,28 +67,31 @@ def make_dataset(
     augmentation: Any = None,
     shuffle_buffer: int | None = None,
     repeat: bool = False,
+    cache_file: Path | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Any:
     """A batched ``tf.data.Dataset`` of ``(images, labels)``.
 
     ``training`` turns on seeded shuffling (reshuffled every epoch) and ``augmentation`` (a
     Keras layer or Sequential, called with ``training=True`` on each batch; a
-    :class:`JointAugmentation` augments each batch's images and masks alike).
+    :class:`JointAugmentation` augments each batch's images and masks alike). ``x`` may be an
+    :class:`~cnnspec.training.filelist.ImageFiles` (a streamed source): its images are then
+    read from disk batch by batch (:func:`cnnspec.training.stream.make_stream`, which takes
+    ``cache_file`` for ``data.cache: disk`` and ``shard``, ``(count, index)``, to read only
+    one worker's part of the files).
     """
+    from cnnspec.training.filelist import ImageFiles
+
+    if isinstance(x, ImageFiles):
+        from cnnspec.training.stream import make_stream
+
+        return make_stream(
+            x, y, settings, training=training, seed=seed, augmentation=augmentation,
+            shuffle_buffer=shuffle_buffer, repeat=repeat, cache_file=cache_file, shard=shard,
+        )  # fmt: skip
     import tensorflow as tf
 
-    scale = settings.rescale
-
-    def prepare(images: Any, labels: Any) -> tuple[Any, Any]:
-        images = tf.cast(images, tf.float32)
-        if scale is not None:
-            images = images * scale
-        if settings.prepare_targets is not None:
-            pass  # after the augmentation, which moves masks as class indices (see below)
-        elif settings.binary:
-            labels = tf.cast(tf.reshape(labels, (-1, 1)), tf.float32)
-        elif settings.one_hot:
-            labels = tf.one_hot(labels, settings.num_classes)
-        return images, labels
+    prepare = batch_preparer(settings)
 
     if training:
         # y is an array, or a dict output name → array for a multi-output model
@@ -105,15 +109,47 @@ def make_dataset(
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(settings.batch_size).map(load)
-    if training and isinstance(augmentation, JointAugmentation):  # masks move with their images
+    return finish(dataset, augmentation if training else None, settings.prepare_targets)
+
+
+def batch_preparer(settings: PipelineSettings) -> Any:
+    """The per-batch step: pixels to float32 times the run's scale; labels one-hot or as
+    binary targets when the loss needs them (left to ``settings.prepare_targets``, after the
+    augmentation, for the other tasks)."""
+    import tensorflow as tf
+
+    scale = settings.rescale
+
+    def prepare(images: Any, labels: Any) -> tuple[Any, Any]:
+        images = tf.cast(images, tf.float32)
+        if scale is not None:
+            images = images * scale
+        if settings.prepare_targets is not None:
+            pass  # after the augmentation, which moves masks as class indices (see finish)
+        elif settings.binary:
+            labels = tf.cast(tf.reshape(labels, (-1, 1)), tf.float32)
+        elif settings.one_hot:
+            labels = tf.one_hot(labels, settings.num_classes)
+        return images, labels
+
+    return prepare
+
+
+def finish(dataset: Any, augmentation: Any = None, prepare_targets: Any = None) -> Any:
+    """Batched, prepared ``dataset`` → augmented (training only; a :class:`JointAugmentation`
+    moves masks with their images) → targets prepared → prefetched, with the fixed knobs of the
+    module docstring."""
+    import tensorflow as tf
+
+    if isinstance(augmentation, JointAugmentation):
         dataset = dataset.map(augmentation, num_parallel_calls=parallel_calls())
-    elif training and augmentation is not None:
+    elif augmentation is not None:
         dataset = dataset.map(
             lambda images, labels: (augmentation(images, training=True), labels),
             num_parallel_calls=parallel_calls(),
         )
-    if settings.prepare_targets is not None:  # one-hot masks, float multi-hot rows, ...
-        dataset = dataset.map(lambda images, labels: (images, settings.prepare_targets(labels)))
+    if prepare_targets is not None:  # one-hot masks, float multi-hot rows, ...
+        dataset = dataset.map(lambda images, labels: (images, prepare_targets(labels)))
     options = tf.data.Options()
     options.autotune.enabled = False  # see the module docstring
     return dataset.prefetch(PREFETCH_BATCHES).with_options(options)

@@ -13,7 +13,7 @@ import json
 import math
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,10 @@ from cnnspec.training.state import TrainingState, model_file_bytes
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
+
+
+#: ``data.cache: disk``: the cache file's name in the run folder (tf.data adds suffixes)
+CACHE_FILE = "data-cache"
 
 
 class TrainingInterrupted(Exception):
@@ -78,6 +82,7 @@ def train(
     write_report: Callable[..., Path] | None = None,
     callbacks: Sequence[Any] = (),
     weights: str | None = None,
+    hash_content: bool = False,
 ) -> TrainResult:
     """Train the spec's model on its data and write the run directory.
 
@@ -98,6 +103,8 @@ def train(
     ``weights``: a weights source replacing the spec's ``weights:`` (``--weights``). A new run
     starts from the spec's weights sources (:mod:`cnnspec.training.transfer`), checked against
     the model before the run folder is written; a resumed run restores its own snapshot.
+    ``hash_content``: a streamed source's hash in lock.json covers the files' bytes, not just
+    their names, sizes and modification times.
     """
     from cnnspec.training.distribute import planned_chief
 
@@ -121,7 +128,7 @@ def train(
     try:
         return _train(
             compiled, config, chief, out, resume, display, overrides, command, cluster, task_index,
-            write_report, callbacks, plans=plans,
+            write_report, callbacks, hash_content, plans=plans,
         )  # fmt: skip
     except WriteError as fault:
         if fault.hint is None:
@@ -153,6 +160,7 @@ def _train(
     task_index: int | None,
     write_report: Callable[..., Path] | None,
     callbacks: Sequence[Any],
+    hash_content: bool = False,
     *,
     plans: Sequence[Any] = (),
 ) -> TrainResult:
@@ -174,7 +182,7 @@ def _train(
     if not chief:  # a non-chief multi_worker process writes a scratch copy, not the run folder
         return _train_owned(
             compiled, config, run_dir, resume is not None, display, notes, overrides, command,
-            cluster, task_index, write_report, callbacks, plans=plans,
+            cluster, task_index, write_report, callbacks, hash_content, plans=plans,
         )  # fmt: skip
     if resume is None:
         created = created or not run_dir.exists()
@@ -193,7 +201,7 @@ def _train(
             notes.append(f"removed {removed} temp file(s) left in {run_dir} by an earlier killed write")
         return _train_owned(
             compiled, config, run_dir, resume is not None, display, notes, overrides, command,
-            cluster, task_index, write_report, callbacks, plans=plans,
+            cluster, task_index, write_report, callbacks, hash_content, plans=plans,
         )  # fmt: skip
     except BaseException:
         owned.release()  # before the rmdir: the lock file would keep the folder non-empty
@@ -218,6 +226,7 @@ def _train_owned(
     task_index: int | None,
     write_report: Callable[..., Path] | None,
     extra_callbacks: Sequence[Any] = (),
+    hash_content: bool = False,
     *,
     plans: Sequence[Any] = (),
 ) -> TrainResult:
@@ -250,6 +259,7 @@ def _train_owned(
         with distribute.worker_scratch(dist):
             work_dir = dist.work_dir(run_dir)
             dataset = load_dataset(compiled, config, seed)
+            dataset.hash_content = hash_content
             content_hash = dataset.content_hash()
             if lock is not None and lock.get("data", {}).get("content_hash") not in (None, content_hash):
                 raise UsageError(
@@ -261,6 +271,14 @@ def _train_owned(
                     work_dir, compiled, config, seed, dataset, policy, list(overrides), command
                 )
                 distribute.update_lock(work_dir, distribute=dist.describe())
+            if dataset.bad_files:
+                from cnnspec.training.badfiles import write_list
+
+                write_list(work_dir, dataset.bad_files)
+                notes.append(
+                    f"left out {len(dataset.bad_files)} unreadable image file(s) (data.on_bad_file: skip); "
+                    f"they are listed in {work_dir / 'bad_files.txt'}"
+                )
             try:
                 result = _run(
                     compiled, config, dataset, work_dir, seed, display, notes, resuming, overrides,
@@ -309,6 +327,11 @@ def _run(
     from cnnspec.training.joint_augment import build_joint_augmentation
     from cnnspec.training.pipeline import PipelineSettings, make_dataset
 
+    if dataset.streamed:
+        from cnnspec.training.stream import BAD_READS
+
+        BAD_READS.clear()  # (an earlier run in this process may have left some)
+        _remove_cache(run_dir)  # a killed run's cache may be half-written: it is rebuilt
     n_train = len(dataset.x_train)
     steps = _steps(config, n_train)
     prepare_targets = None
@@ -353,19 +376,30 @@ def _run(
     jit = _decide_jit(compiled_model, config, dataset, settings, seed, dist, lock, run_dir, notes)
     model = compiled_model(jit)
     augmentation = build_joint_augmentation(compiled.ir, dataset.target) or build_augmentation(compiled.ir)
-    train_ds = make_dataset(
-        dataset.x_train,
-        dataset.y_train,
-        settings,
-        training=True,
-        seed=seed,
-        augmentation=augmentation,
-        shuffle_buffer=config.data.shuffle_buffer,
-        repeat=config.steps_per_epoch is not None,
-    )
-    train_ds = dist.shard(train_ds)
+
+    def training_data(batch_size: int, shard: tuple[int, int] | None) -> Any:
+        return make_dataset(
+            dataset.x_train,
+            dataset.y_train,
+            replace(settings, batch_size=batch_size),
+            training=True,
+            seed=seed,
+            augmentation=augmentation,
+            shuffle_buffer=config.data.shuffle_buffer,
+            repeat=config.steps_per_epoch is not None,
+            cache_file=run_dir / CACHE_FILE if config.data.cache == "disk" else None,
+            shard=shard,
+        )
+
+    if dataset.streamed:  # each worker reads only its part of the files
+        train_ds = dist.shard_files(training_data, config.batch_size)
+    else:
+        train_ds = dist.shard(training_data(config.batch_size, None))
     has_val = len(dataset.x_val) > 0
-    val_ds = dist.shard(make_dataset(dataset.x_val, dataset.y_val, settings)) if has_val else None
+    val_ds = None
+    if has_val:
+        val_cache = run_dir / f"{CACHE_FILE}-validation" if config.data.cache == "disk" else None
+        val_ds = dist.shard(make_dataset(dataset.x_val, dataset.y_val, settings, cache_file=val_cache))
 
     state = TrainingState(run_dir)
     restored = None
@@ -413,6 +447,10 @@ def _run(
     keys = config.logged_names(has_val)
     progress = display.callback(config.epochs, steps, keys, initial_epoch)
     callbacks = [InterruptCheck(), *spec_cbs.values(), progress, recorder, *extra_callbacks]
+    if dataset.streamed:  # a file that fails to decode mid-epoch stops the run, named
+        from cnnspec.training.stream import make_keras_callback
+
+        callbacks.insert(1, make_keras_callback(config.data.on_bad_file))
     display.message(
         f"training {compiled.name}: {n_train} images ({len(dataset.x_val)} validation, "
         f"{len(dataset.x_test)} test), {config.epochs} epochs × {steps} steps of {config.batch_size}, "
@@ -471,6 +509,8 @@ def _run(
     if checkpoint is not None and checkpoint.save_best_only and checkpoint.path.is_file():
         model.load_weights(str(checkpoint.path))
     write_history(run_dir, history, config.callback("csv_logger") is not None)
+    if config.data.cache == "disk" and not config.data.keep_cache:
+        _remove_cache(run_dir)
     return _finish(
         compiled, config, dataset, settings, model, run_dir, history, state, display, notes, stopped_early,
         snapshot.epoch if snapshot else None, recorder, dist, write_report,
@@ -548,6 +588,10 @@ def _finish(
         test_ds = dist.shard(test_ds)  # evaluate/predict are collective under multi_worker
     evaluation = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
     outputs = model.predict(test_ds, verbose=0)
+    if dataset.streamed:  # images that failed to decode were dropped: drop their labels too
+        from cnnspec.training.stream import settle
+
+        dataset.x_test, dataset.y_test = settle(dataset.x_test, dataset.y_test)
     task_part: dict[str, Any] | None = None
     if config.task_path:
         from cnnspec.training.task_results import task_metrics
@@ -559,6 +603,8 @@ def _finish(
         y_pred = predicted_classes(outputs, binary=config.binary, from_logits=config.loss.from_logits)
         summary = classification_summary(dataset.y_test, y_pred, dataset.class_names)
     files: dict[str, Path] = {}
+    if dataset.streamed:
+        _record_bad_reads(config, dataset, run_dir, display, files)
     with atomic_path(run_dir / "model.keras", needed=model_file_bytes(model)) as temp:
         model.save(str(temp))
     files["model"] = run_dir / "model.keras"
@@ -681,6 +727,36 @@ def _write_results(
     with contextlib.suppress(OSError):
         state.clear()
     return TrainResult(run_dir, metrics, history, files, resumed_from, notes)
+
+
+def _remove_cache(run_dir: Path) -> None:
+    """Remove ``data.cache: disk``'s files from the run folder (tf.data writes several)."""
+    for leftover in run_dir.glob(CACHE_FILE + "*"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
+def _record_bad_reads(
+    config: TrainConfig, dataset: Any, run_dir: Path, display: Display, files: dict[str, Path]
+) -> None:
+    """Files that passed the header check but failed to decode while streaming: an error
+    (``data.on_bad_file: error``), or added to ``bad_files.txt`` with a warning (``skip``)."""
+    from cnnspec.training.badfiles import write_list
+    from cnnspec.training.stream import BAD_READS, raise_bad_reads
+
+    raise_bad_reads(config.data.on_bad_file)
+    late = [
+        (path, reason)
+        for path, reason in BAD_READS.all()
+        if path not in {str(p) for p, _ in dataset.bad_files}
+    ]
+    if late:
+        display.warn(
+            f"left out {len(late)} image file(s) that failed to decode while training "
+            "(data.on_bad_file: skip)"
+        )
+    if dataset.bad_files or late:
+        files["bad_files"] = write_list(run_dir, [*dataset.bad_files, *late])
 
 
 def weights_digest(model: Any) -> str:

@@ -1,0 +1,70 @@
+"""Bad image files, found before training and named by path (TensorFlow-free).
+
+:func:`check_files` opens every file of a streamed source with Pillow in a thread pool and
+*verifies* it without decoding the pixels (PNG: every chunk's CRC up to IEND; the others: the
+header), so a truncated or mislabelled file is reported before the first step instead of as
+a TensorFlow error halfway through an epoch. Files that pass this check and still fail to
+decode are caught by the pipeline (:mod:`cnnspec.training.stream`) and reported the same way.
+
+``data.on_bad_file: error`` (the default) stops with the list (:func:`describe`);
+``skip`` leaves the files out, warns, and writes ``bad_files.txt`` in the run folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from cnnspec.fileio import write_atomic
+from cnnspec.training.imagefiles import IMAGE_FORMATS, MAX_PIXELS
+
+#: how many bad files an error message lists before it gives a count
+SHOWN = 20
+BAD_FILES = "bad_files.txt"
+
+
+def check_file(path: Path) -> str | None:
+    """Why ``path`` is not a usable image (``None``: it looks fine), without decoding it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            kind, (width, height) = image.format, image.size
+            if kind not in IMAGE_FORMATS:
+                return f"a {kind} image, not PNG/JPEG/BMP/GIF"
+            if width * height > MAX_PIXELS:
+                return f"{width}×{height} is more than {MAX_PIXELS:,} pixels"
+            image.verify()
+    except Image.DecompressionBombError:
+        return f"more than {MAX_PIXELS:,} pixels"
+    except Exception as exc:  # Pillow raises many types for broken files; each is a bad file
+        text = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        return f"not a readable image ({text})"
+    return None
+
+
+def check_files(paths: Sequence[Path], workers: int | None = None) -> list[tuple[Path, str]]:
+    """``(path, reason)`` of every bad file in ``paths``, in list order, checked in parallel
+    (Pillow and file reads release the GIL for most of the work)."""
+    workers = workers or min(32, (os.cpu_count() or 1) * 4)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        reasons = list(pool.map(check_file, paths, chunksize=64))
+    return [(path, reason) for path, reason in zip(paths, reasons, strict=True) if reason is not None]
+
+
+def describe(bad: Sequence[tuple[Path | str, str]], total: int | None = None) -> str:
+    """``N bad image file(s) (of TOTAL):`` and up to :data:`SHOWN` lines ``path: reason``, then
+    a count of the rest."""
+    head = f"{len(bad)} bad image file(s)" + (f" of {total}" if total is not None else "") + ":"
+    lines = [f"  {path}: {reason}" for path, reason in bad[:SHOWN]]
+    if len(bad) > SHOWN:
+        lines.append(f"  ... and {len(bad) - SHOWN} more")
+    return "\n".join([head, *lines])
+
+
+def write_list(run_dir: Path, bad: Sequence[tuple[Path | str, str]]) -> Path:
+    """``bad_files.txt``: one ``path<TAB>reason`` line per file left out."""
+    text = "".join(f"{path}\t{reason}\n" for path, reason in bad)
+    return write_atomic(run_dir / BAD_FILES, text)

@@ -1,0 +1,219 @@
+"""File lists of streamed image sources (TensorFlow-free): class folders and labelled CSVs.
+
+A streamed source is never read whole: it is listed (paths and integer labels), split by seed
+from the list, and decoded batch by batch while training (:mod:`cnnspec.training.stream`).
+:class:`ImageFiles` stands where an in-memory source has its pixel array: it has the array's
+``shape``, ``dtype`` and ``len``, and indexing it decodes just the images asked for (with
+:func:`cnnspec.training.imagefiles.load_image`, the decode every other part of cnnspec uses),
+so ``evaluate``, ``visualize`` and ``report`` read a streamed source as they read an array.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.training.imagefiles import IMAGE_EXTENSIONS, load_image
+
+#: the sub-folders of a folder that is already split (used as given)
+SPLIT_FOLDERS = ("train", "validation", "test")
+
+
+class ListingError(Exception):
+    """A source that cannot be listed (no such folder, a CSV without the named column, ...)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass
+class Listing:
+    """Image files with their integer labels, and the class names the labels index."""
+
+    paths: list[Path]
+    labels: np.ndarray
+    class_names: list[str]
+
+
+def index_folder(folder: Path, class_names: Sequence[str] | None = None) -> Listing:
+    """The image files of a class-folder tree in Keras' ``index_directory`` order (classes
+    sorted, or in ``class_names``' order; each class's files by sorted folder then name), so
+    a folder splits as it did when cnnspec read it whole."""
+    if not folder.is_dir():
+        raise ListingError(f"expected a folder of class sub-folders; {folder} does not exist")
+    found_names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if class_names is not None:
+        missing = sorted(set(class_names) - set(found_names))
+        if missing:
+            raise ListingError(f"expected class folders {', '.join(missing)} in {folder}")
+    names = list(class_names) if class_names is not None else found_names
+    paths: list[Path] = []
+    labels: list[int] = []
+    for label, name in enumerate(names):
+        for root, _, files in sorted(os.walk(folder / name), key=lambda entry: entry[0]):
+            for file in sorted(files):
+                if file.lower().endswith(IMAGE_EXTENSIONS):
+                    paths.append(Path(root) / file)
+                    labels.append(label)
+    if not paths:
+        raise ListingError(
+            f"expected class sub-folders with images in {folder}; found {len(found_names)} "
+            f"sub-folder(s) and no {'/'.join(IMAGE_EXTENSIONS)} files",
+            "lay it out as DIR/<class name>/<image>.png",
+        )
+    return Listing(paths, np.asarray(labels, dtype="int64"), names)
+
+
+def presplit_folders(folder: Path) -> dict[str, Path] | None:
+    """``{"train": …, "validation": …, "test": …}`` (those present) when ``folder`` is laid out
+    as ``train/``, ``validation/``, ``test/`` of class folders; ``None`` for a plain class tree."""
+    if not folder.is_dir():
+        return None
+    subs = {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    if "train" not in subs or not subs <= set(SPLIT_FOLDERS) or len(subs) < 2:
+        return None  # a lone train/ folder is a class called "train"
+    return {name: folder / name for name in SPLIT_FOLDERS if name in subs}
+
+
+def read_csv(
+    path: Path, image_column: str, label_column: str, class_names: Sequence[str] | None = None
+) -> Listing:
+    """A labelled CSV: image paths (relative to the CSV's folder) and class labels; the class
+    names are the label values, sorted (or ``class_names``, to label a test CSV alike)."""
+    if not path.is_file():
+        raise ListingError(f"expected a CSV file of image paths and labels; {path} does not exist")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = list(reader.fieldnames or [])
+            for column in (image_column, label_column):
+                if column not in columns:
+                    raise ListingError(
+                        f"expected a column {column!r} in {path.name}; its columns are "
+                        f"{', '.join(map(repr, columns)) or 'none (an empty file)'}",
+                        "set data.source.image_column / label_column to the header's names",
+                    )
+            rows = [(row[image_column], row[label_column], reader.line_num) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ListingError(f"expected a readable UTF-8 CSV file; {path.name}: {exc}") from None
+    if not rows:
+        raise ListingError(f"expected at least one row of images in {path.name}; it has only a header")
+    for file, label, line in rows:
+        if not file or label is None or label == "":
+            raise ListingError(f"expected an image path and a label on line {line} of {path.name}")
+    names = list(class_names) if class_names is not None else sorted({label for _, label, _ in rows})
+    index = {name: i for i, name in enumerate(names)}
+    unknown = sorted({label for _, label, _ in rows if label not in index})
+    if unknown:
+        raise ListingError(
+            f"expected the labels of {path.name} among the training classes; received "
+            f"{', '.join(map(repr, unknown[:5]))}"
+        )
+    base = path.resolve().parent
+    paths = [Path(file) if Path(file).is_absolute() else base / file for file, _, _ in rows]
+    missing = [(p, line) for p, (_, _, line) in zip(paths, rows, strict=True) if not p.is_file()]
+    if missing:
+        shown = "; ".join(f"line {line}: {p}" for p, line in missing[:5])
+        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+        raise ListingError(
+            f"expected every image the CSV names to exist; {len(missing)} do not: {shown}{more}",
+            "paths in the CSV are relative to the CSV's folder",
+        )
+    labels = np.asarray([index[label] for _, label, _ in rows], dtype="int64")
+    return Listing(paths, labels, names)
+
+
+def fingerprint(paths: Iterable[Path], *, content: bool = False) -> str:
+    """SHA-256 over each file's name, size and modification time (or its bytes with
+    ``content``): cheap enough for a million files, and it changes when a file does."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(path).encode("utf-8", "surrogateescape") + b"\0")
+        if content:
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        else:
+            info = path.stat()
+            digest.update(f"{info.st_size}:{info.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+class ImageFiles:
+    """Image files that stand in for a uint8 pixel array ``(n, height, width, channels)``.
+
+    Indexing decodes only the images asked for; ``np.asarray`` decodes them all (for small
+    uses such as an exported model's benchmark). The training pipeline reads the paths
+    directly (:func:`cnnspec.training.stream.make_stream`).
+    """
+
+    dtype = np.dtype("uint8")
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        size: tuple[int, int],
+        channels: int,
+        *,
+        cache: str = "none",
+        on_bad_file: str = "error",
+    ) -> None:
+        self.paths = list(paths)
+        self.size = (int(size[0]), int(size[1]))
+        self.channels = int(channels)
+        self.cache = cache  # data.cache: none | memory | disk
+        self.on_bad_file = on_bad_file  # data.on_bad_file: error | skip
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.paths), *self.size, self.channels)
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load(self, index: int) -> np.ndarray:
+        """One image decoded and resized as training reads it (a ``UsageError`` if unreadable)."""
+        path = self.paths[index]
+        pixels, _ = load_image(path, self.size, self.channels, name=str(path))
+        return pixels
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> ImageFiles:
+        """The files at ``indices``, in that order (nothing is decoded)."""
+        return ImageFiles(
+            [self.paths[int(i)] for i in indices],
+            self.size,
+            self.channels,
+            cache=self.cache,
+            on_bad_file=self.on_bad_file,
+        )
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, (int, np.integer)):
+            return self.load(int(key))
+        if isinstance(key, slice):
+            key = range(*key.indices(len(self.paths)))
+        indices = [int(i) for i in np.asarray(list(key) if isinstance(key, range) else key).reshape(-1)]
+        out = np.empty((len(indices), *self.size, self.channels), dtype="uint8")
+        for row, index in enumerate(indices):
+            out[row] = self.load(index)
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self[:]
+        return array if dtype is None else array.astype(dtype)
+
+    def fingerprint(self, *, content: bool = False) -> str:
+        """:func:`fingerprint` of the files."""
+        return fingerprint(self.paths, content=content)

@@ -1,0 +1,220 @@
+"""The streamed input pipeline: image files → shuffle → parallel read + decode + resize → batch
+→ scale → augment → prefetch, with memory bounded by a few batches whatever the folder's size.
+
+Only the file *indices* are shuffled (every epoch, seeded, like the in-memory pipeline), so the
+shuffle costs eight bytes per image. Each image is decoded by
+:func:`cnnspec.training.imagefiles.load_image` — the Pillow decode every other part of cnnspec
+uses — so a streamed folder gives exactly the pixels the in-memory reader gave and
+``predict`` gives. Decoding runs in ``parallel_calls()`` tf.data threads (Pillow releases the
+GIL while it inflates), with the fixed knobs of :mod:`cnnspec.training.pipeline`.
+
+A file that fails to decode mid-epoch is never a TensorFlow error: the reader records its path
+and reason in :data:`BAD_READS`, drops the image from its batch, and :class:`BadReadCheck`
+(a Keras callback) stops the run with the list (``data.on_bad_file: error``) or lets it go on
+(``skip``; the trainer adds the files to ``bad_files.txt``).
+
+``data.cache``: ``memory`` or ``disk`` keep the decoded images after the first epoch
+(tf.data's ``cache``); the cached images are then shuffled in a bounded buffer
+(``data.shuffle_buffer``, default :data:`CACHED_SHUFFLE_BUFFER`) instead of by index.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+from cnnspec.training.filelist import ImageFiles
+from cnnspec.training.pipeline import PipelineSettings, batch_preparer, finish, parallel_calls
+
+#: images shuffled at a time once decoded images are cached (indices are shuffled otherwise)
+CACHED_SHUFFLE_BUFFER = 2048
+#: a folder into which every process appends the paths it reads (``reads-<pid>.txt``): the
+#: evidence of the multi-worker test that each image is read once per epoch across workers
+TRACE_ENV = "CNNSPEC_STREAM_TRACE"
+
+
+# A stream's length is unknown until it ends (bad files are dropped on the way), so Keras learns
+# an epoch's batches from the first epoch and warns that the input "ran out of data" as it does.
+warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+
+
+class BadReads:
+    """Files that failed to decode while streaming (thread-safe; the reader runs in tf.data's
+    threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: dict[str, str] = {}
+        self._reported = 0
+
+    def record(self, path: Path, reason: str) -> None:
+        with self._lock:
+            self._found.setdefault(str(path), reason)
+
+    def all(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._found.items())
+
+    def new(self) -> list[tuple[str, str]]:
+        """The files recorded since the last call."""
+        with self._lock:
+            items = list(self._found.items())
+            fresh, self._reported = items[self._reported :], len(items)
+            return fresh
+
+    def clear(self) -> None:
+        with self._lock:
+            self._found.clear()
+            self._reported = 0
+
+
+BAD_READS = BadReads()
+
+
+def bad_read_error(bad: list[tuple[str, str]]) -> UsageError:
+    """The error for files that failed to decode while streaming, each named by path."""
+    from cnnspec.training.badfiles import describe
+
+    return UsageError(
+        "expected every image file to decode; " + describe(bad),
+        "remove or replace these files, or set data.on_bad_file: skip to leave them out",
+    )
+
+
+def raise_bad_reads(on_bad_file: str) -> None:
+    """Raise :func:`bad_read_error` if a file failed to decode and the spec says ``error``."""
+    if on_bad_file == "error":
+        fresh = BAD_READS.new()
+        if fresh:
+            raise bad_read_error(fresh)
+
+
+def settle(files: ImageFiles, y: np.ndarray) -> tuple[ImageFiles, np.ndarray]:
+    """After a pass over ``files`` (evaluation, prediction): an error naming the files that
+    failed to decode (``on_bad_file: error``), else the files and labels without them, so the
+    labels line up with the predictions the pipeline made (it dropped those images)."""
+    raise_bad_reads(files.on_bad_file)
+    failed = {path for path, _ in BAD_READS.all()}
+    keep = [i for i, path in enumerate(files.paths) if str(path) not in failed]
+    if len(keep) == len(files):
+        return files, y
+    return files.subset(keep), np.asarray(y)[keep]
+
+
+def _tracer() -> Any:
+    folder = os.environ.get(TRACE_ENV)
+    if not folder:
+        return None
+    lock = threading.Lock()
+    path = Path(folder) / f"reads-{os.getpid()}.txt"
+
+    def trace(tag: str, file: Path) -> None:
+        with lock, path.open("a", encoding="utf-8") as handle:
+            handle.write(f"{tag}\t{file}\n")
+
+    return trace
+
+
+def _reader(files: ImageFiles, tag: str) -> Any:
+    """``index → (pixels, ok)``: the image at ``index``, or zeros and ``False`` (recorded in
+    :data:`BAD_READS`) when it cannot be decoded."""
+    blank = np.zeros((*files.size, files.channels), dtype="uint8")
+    trace = _tracer()
+
+    def read(index: Any) -> tuple[np.ndarray, np.bool_]:
+        i = int(index)
+        if trace is not None:
+            trace(tag, files.paths[i])
+        try:
+            return files.load(i), np.bool_(True)
+        except UsageError as exc:  # Pillow's reason is the hint; the message names the file
+            BAD_READS.record(files.paths[i], f"cannot be decoded ({exc.hint or exc})")
+        except Exception as exc:
+            BAD_READS.record(files.paths[i], f"{type(exc).__name__}: {exc}")
+        return blank, np.bool_(False)
+
+    return read
+
+
+def _decoded(pixels: Any, label: Any, ok: Any) -> Any:
+    return ok
+
+
+def _without_flag(pixels: Any, label: Any, ok: Any) -> tuple[Any, Any]:
+    return pixels, label
+
+
+def make_stream(
+    files: ImageFiles,
+    y: np.ndarray,
+    settings: PipelineSettings,
+    *,
+    training: bool = False,
+    seed: int | None = None,
+    augmentation: Any = None,
+    shuffle_buffer: int | None = None,
+    repeat: bool = False,
+    cache_file: Path | None = None,
+    shard: tuple[int, int] | None = None,
+) -> Any:
+    """A batched ``tf.data.Dataset`` of ``(images, labels)`` read from ``files``.
+
+    ``shard=(count, index)``: read only every ``count``-th file from ``index`` (one worker's
+    part; the parts are disjoint and cover every file). ``files.cache``: ``memory`` keeps the
+    decoded images in memory, ``disk`` in ``cache_file`` (without one, nothing is cached).
+    """
+    import tensorflow as tf
+
+    indices = np.arange(len(files), dtype="int64")
+    if shard is not None:
+        count, index = shard
+        indices = indices[index::count]
+    labels = np.asarray(y)
+    read = _reader(files, "train" if training else "eval")
+    shape = (*files.size, files.channels)
+
+    def load(index: Any) -> tuple[Any, Any, Any]:
+        pixels, ok = tf.numpy_function(read, [index], (tf.uint8, tf.bool), stateful=False)
+        pixels.set_shape(shape)
+        ok.set_shape(())
+        return pixels, tf.gather(labels, index), ok
+
+    # disk: only where the trainer names a file in the run folder (never a memory cache instead)
+    cache = files.cache if files.cache == "memory" or cache_file is not None else "none"
+    dataset = tf.data.Dataset.from_tensor_slices(indices)
+    if training and cache == "none":
+        dataset = dataset.shuffle(max(len(indices), 1), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(load, num_parallel_calls=parallel_calls(), deterministic=True)
+    dataset = dataset.filter(_decoded).map(_without_flag)
+    if cache != "none":
+        dataset = dataset.cache(str(cache_file) if cache == "disk" else "")
+        if training:
+            buffer = min(len(indices), shuffle_buffer or CACHED_SHUFFLE_BUFFER)
+            dataset = dataset.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(settings.batch_size).map(batch_preparer(settings))
+    return finish(dataset, augmentation if training else None)
+
+
+def make_keras_callback(on_bad_file: str) -> Any:
+    """A Keras callback that raises :func:`bad_read_error` after the batch in which a file
+    failed to decode (``data.on_bad_file: error``)."""
+    from cnnspec.training.runtime import import_keras
+
+    keras = import_keras()
+
+    class BadReadCheck(keras.callbacks.Callback):
+        def _check(self, *_: Any, **__: Any) -> None:
+            raise_bad_reads(on_bad_file)
+
+        on_train_batch_end = on_test_batch_end = on_predict_batch_end = _check
+        on_epoch_end = on_test_end = on_predict_end = _check
+
+    return BadReadCheck()

@@ -1,0 +1,392 @@
+"""Streamed sources (issue 20): image folders and labelled CSVs read from disk batch by batch,
+bad files named by path before and during training, splits from the file list, the data hash
+from file metadata, and each worker of a cluster reading only its part of the files."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnspec.analysis.settings import training_config
+from cnnspec.api import compile_spec
+from cnnspec.cli.app import app
+from cnnspec.errors import SpecError
+from cnnspec.training.data import load_dataset
+from cnnspec.training.filelist import ImageFiles
+
+#: TensorFlow's internal names that leaked into the old folder reader's error (issue 20)
+TF_INTERNALS = ("function_node", "IteratorGetNext", "InvalidArgumentError", "__wrapped__")
+
+
+def make_images(folder: Path, classes: dict[str, int], size: int = 8, seed: int = 0) -> list[Path]:
+    """A class-folder tree of small random RGB PNGs; returns the files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    files = []
+    for name, count in classes.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            path = folder / name / f"{name}{i:03d}.png"
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype="uint8")).save(path)
+            files.append(path)
+    return files
+
+
+def png_that_verifies_but_does_not_decode(path: Path) -> None:
+    """A PNG whose chunks all have correct CRCs (Pillow's verify passes) but whose pixel data
+    is not a zlib stream: it fails only when decoded, mid-epoch."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", b"not zlib data" * 4)
+        + chunk(b"IEND", b"")
+    )
+
+
+def spec(data: str, units: int = 3, extra: str = "") -> str:
+    return (
+        "cnnspec: 1\nname: streamed\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+        "  - conv2d: {filters: 2, kernel_size: 3, padding: same, activation: relu}\n"
+        "  - global_avg_pool2d\n"
+        f"  - dense: {{units: {units}, activation: softmax}}\ndata: {data}\n"
+        f"training: {{epochs: 1, batch_size: 8, seed: 3}}\n{extra}"
+    )
+
+
+def load(text: str, tmp_path: Path, seed: int = 0):
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    compiled = compile_spec(path)
+    config = training_config(compiled)
+    return load_dataset(compiled, config, seed)
+
+
+# -- listing, splitting, hashing: no TensorFlow ---------------------------------------------------
+
+
+def test_folder_is_listed_and_split_from_the_file_list_without_decoding(tmp_path, monkeypatch):
+    make_images(tmp_path / "imgs", {"a": 10, "b": 10, "c": 10})
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("an image was decoded while loading a streamed source")
+
+    monkeypatch.setattr("cnnspec.training.filelist.load_image", no_decoding)
+    data = load(spec("{source: {directory: imgs}, test_split: 0.2, validation_split: 0.25}"), tmp_path)
+    assert isinstance(data.x_train, ImageFiles) and data.streamed
+    assert data.sizes() == {"train": 18, "validation": 6, "test": 6}
+    assert data.sample_shape == (8, 8, 3) and data.integer_pixels
+    # stratified: every class in every split; the splits are disjoint and cover every file
+    for y in (data.y_train, data.y_val, data.y_test):
+        assert set(np.bincount(y, minlength=3)) == {len(y) // 3}
+    parts = [set(x.paths) for x in (data.x_train, data.x_val, data.x_test)]
+    assert len(set.union(*parts)) == 30 and sum(map(len, parts)) == 30
+    # labels follow the files
+    for files, labels in ((data.x_train, data.y_train), (data.x_test, data.y_test)):
+        assert [p.parent.name for p in files.paths] == [data.class_names[i] for i in labels]
+    # the same seed gives the same split
+    again = load(spec("{source: {directory: imgs}, test_split: 0.2, validation_split: 0.25}"), tmp_path)
+    assert again.x_test.paths == data.x_test.paths
+
+
+def test_train_validation_test_folders_are_used_as_given(tmp_path):
+    root = tmp_path / "imgs"
+    make_images(root / "train", {"a": 4, "b": 4})
+    make_images(root / "validation", {"a": 2, "b": 1})
+    make_images(root / "test", {"a": 1, "b": 3})
+    data = load(spec("{source: {directory: imgs}}", units=2), tmp_path)
+    assert data.class_names == ["a", "b"]
+    assert data.sizes() == {"train": 8, "validation": 3, "test": 4}
+    assert {p.parent.parent.name for p in data.x_test.paths} == {"test"}
+    assert {p.parent.parent.name for p in data.x_val.paths} == {"validation"}
+
+
+def test_csv_source_reads_paths_relative_to_the_csv_with_sorted_label_names(tmp_path):
+    files = make_images(tmp_path / "data" / "pics", {"x": 6}, seed=1)
+    labels = ["zebra", "ant", "moth"] * 2
+    rows = "".join(f"pics/x/{f.name},{label}\n" for f, label in zip(files, labels, strict=True))
+    (tmp_path / "data" / "labels.csv").write_text("file,label\n" + rows)
+    text = (
+        "{source: {csv: data/labels.csv, image_column: file, label_column: label}, "
+        "test_split: 0.5, validation_split: 0}"
+    )
+    data = load(spec(text), tmp_path)
+    assert data.class_names == ["ant", "moth", "zebra"]
+    by_file = dict(zip((f.name for f in files), labels, strict=True))
+    for split_files, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):
+        assert [by_file[p.name] for p in split_files.paths] == [data.class_names[i] for i in y]
+        assert all(p.is_file() for p in split_files.paths)
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "message"),
+    [
+        ("path,label\nx.png,a\n", "expected a column 'file' in labels.csv; its columns are 'path', 'label'"),
+        ("file,label\nmissing.png,a\n", "1 do not: line 2:"),
+        ("file,label\n", "only a header"),
+    ],
+)
+def test_csv_mistakes_are_located_errors(tmp_path, csv_text, message):
+    (tmp_path / "labels.csv").write_text(csv_text)
+    with pytest.raises(SpecError) as info:
+        load(spec("{source: {csv: labels.csv}}"), tmp_path)
+    (error,) = info.value.errors
+    assert message in error.message and error.path == "data.source.csv"
+    assert error.loc is not None and error.loc.line == 8
+
+
+def test_bad_files_are_named_before_training_up_to_twenty_then_counted(tmp_path):
+    make_images(tmp_path / "imgs", {"a": 4, "b": 4})
+    for i in range(23):
+        (tmp_path / "imgs" / "a" / f"broken{i:02d}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(10))
+    (tmp_path / "imgs" / "b" / "text.jpg").write_text("not an image")
+    with pytest.raises(SpecError) as info:
+        load(spec("{source: {directory: imgs}}"), tmp_path)
+    (error,) = info.value.errors
+    assert error.path == "data.source.directory"
+    assert "24 bad image file(s) of 32:" in error.message
+    named = [line for line in error.message.splitlines() if line.strip().startswith(str(tmp_path))]
+    assert len(named) == 20 and "... and 4 more" in error.message
+    assert str(tmp_path / "imgs" / "a" / "broken00.png") + ": not a readable image" in error.message
+    assert "on_bad_file: skip" in error.hint
+    assert not any(word in error.message for word in TF_INTERNALS)
+
+
+def test_skip_leaves_bad_files_out(tmp_path):
+    make_images(tmp_path / "imgs", {"a": 5, "b": 5})
+    bad = tmp_path / "imgs" / "b" / "zz.png"
+    bad.write_bytes(b"GIF89a broken")
+    data = load(spec("{source: {directory: imgs}, on_bad_file: skip}"), tmp_path)
+    assert [p for p, _ in data.bad_files] == [bad]
+    every = [p for x in (data.x_train, data.x_val, data.x_test) for p in x.paths]
+    assert len(every) == 10 and bad not in every
+
+
+def test_data_hash_comes_from_names_sizes_and_times_or_content(tmp_path):
+    files = make_images(tmp_path / "imgs", {"a": 4, "b": 4})
+    text = spec("{source: {directory: imgs}}")
+    first = load(text, tmp_path).content_hash()
+    assert load(text, tmp_path).content_hash() == first
+    stat = files[0].stat()
+    os.utime(files[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched, same bytes
+    touched = load(text, tmp_path)
+    assert touched.content_hash() != first
+    touched.hash_content = True
+    by_content = touched.content_hash()
+    os.utime(files[0], ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    again = load(text, tmp_path)
+    again.hash_content = True
+    assert again.content_hash() == by_content  # bytes unchanged: the content hash is too
+
+
+def test_indexing_image_files_decodes_only_what_is_asked(tmp_path):
+    from cnnspec.training.imagefiles import load_image
+
+    files = make_images(tmp_path / "imgs", {"a": 3})
+    images = ImageFiles(files, (6, 5), 1)
+    assert images.shape == (3, 6, 5, 1) and len(images) == 3
+    expected = [load_image(f, (6, 5), 1)[0] for f in files]
+    np.testing.assert_array_equal(images[1], expected[1])
+    np.testing.assert_array_equal(images[[2, 0]], np.stack([expected[2], expected[0]]))
+    np.testing.assert_array_equal(np.asarray(images), np.stack(expected))
+
+
+def test_predictions_on_a_streamed_test_split_decode_a_chunk_at_a_time(tmp_path):
+    from cnnspec.reporting.run import PREDICT_CHUNK, OutputKind, predict
+
+    files = make_images(tmp_path / "imgs", {"a": PREDICT_CHUNK + 44}, size=4)
+    seen: list[int] = []
+
+    class Model:  # class "1" when the top-left pixel is bright: a stand-in for a Keras model
+        def predict(self, batch, batch_size, verbose):
+            seen.append(len(batch))
+            bright = batch[:, 0, 0, 0] > 0.5
+            return np.stack([~bright, bright], axis=1).astype("float32")
+
+    images = ImageFiles(files, (4, 4), 3)
+    probs = predict(Model(), images, 1 / 255, OutputKind())
+    assert seen == [PREDICT_CHUNK, 44]  # never the whole split at once
+    expected = np.stack([load_image_pixels(f) for f in files])[:, 0, 0, 0] > 127.5
+    np.testing.assert_array_equal(probs.argmax(axis=1), expected.astype(int))
+
+
+def load_image_pixels(path: Path) -> np.ndarray:
+    from cnnspec.training.imagefiles import load_image
+
+    return load_image(path, (4, 4), 3)[0].astype("float32")
+
+
+# -- training through the CLI -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_streamed_folder_trains_evaluates_and_its_pixels_are_the_decoders(tmp_path, runner):
+    """One run covers the stream end to end: training with a disk cache in the run folder that
+    is removed at the end, lock.json's metadata hash, the report, ``evaluate`` and ``visualize``
+    reading the same files, and pixels equal to the decoder's."""
+    import keras
+
+    from cnnspec.training.trainer import train
+
+    make_images(tmp_path / "imgs", {"a": 12, "b": 12, "c": 12})
+    text = spec("{source: {directory: imgs}, cache: disk}").replace("epochs: 1", "epochs: 2")
+    (tmp_path / "spec.yaml").write_text(text)
+    out = tmp_path / "run"
+    cached: list[list[str]] = []
+
+    class CacheProbe(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            cached.append(sorted(p.name for p in out.glob("data-cache*")))
+
+    from cnnspec.reporting.html import write_report
+
+    train(compile_spec(tmp_path / "spec.yaml"), out=out, callbacks=[CacheProbe()], write_report=write_report)
+    assert cached[0] and cached[0] == cached[1]  # written in epoch 1, read in epoch 2
+    assert not list(out.glob("data-cache*"))  # removed at the end of the run
+    lock = json.loads((out / "lock.json").read_text())
+    assert lock["data"]["kind"] == "directory" and lock["data"]["sizes"]["train"] > 0
+    data = load(text, tmp_path, seed=lock["seed"])
+    assert lock["data"]["content_hash"] == data.content_hash()
+    assert (out / "report.html").is_file()  # the report drew the streamed test images
+    evaluated = runner.invoke(app, ["evaluate", str(out), "-f", "json", "--out", str(tmp_path / "ev")])
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert report["data"]["images"] == lock["data"]["sizes"]["test"]
+    assert report["data"]["content_hash"] == lock["data"]["content_hash"]
+    for what in ("samples", "confusion"):
+        picture = runner.invoke(app, ["visualize", str(out), what, "--out", str(tmp_path / f"{what}.png")])
+        assert picture.exit_code == 0 and (tmp_path / f"{what}.png").is_file(), picture.output
+
+    # the pipeline's batches are the decoder's pixels (the in-memory reader's), in order
+    from cnnspec.training.imagefiles import load_image
+    from cnnspec.training.pipeline import PipelineSettings, make_dataset
+
+    stream = make_dataset(data.x_test, data.y_test, PipelineSettings(batch_size=4))
+    images = np.concatenate([batch.numpy() for batch, _ in stream])
+    expected = np.stack([load_image(p, (8, 8), 3)[0] for p in data.x_test.paths]).astype("float32")
+    np.testing.assert_array_equal(images, expected)
+    data.x_test.cache = "memory"  # cached after the first pass: the same images again
+    cached_stream = make_dataset(data.x_test, data.y_test, PipelineSettings(batch_size=4))
+    for _ in range(2):
+        np.testing.assert_array_equal(np.concatenate([b.numpy() for b, _ in cached_stream]), expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["error", "skip"])
+def test_a_file_that_fails_to_decode_mid_epoch_is_named(tmp_path, runner, mode):
+    make_images(tmp_path / "imgs", {"a": 8, "b": 8})
+    bad = tmp_path / "imgs" / "a" / "late.png"
+    png_that_verifies_but_does_not_decode(bad)
+    text = spec(
+        f"{{source: {{directory: imgs}}, on_bad_file: {mode}, test_split: 0.1, validation_split: 0}}",
+        extra="",
+    )
+    (tmp_path / "spec.yaml").write_text(text)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(tmp_path / "spec.yaml"), "--out", str(out), "-q"])
+    output = " ".join(result.output.split())
+    assert not any(word in result.output for word in TF_INTERNALS), result.output
+    if mode == "error":
+        assert result.exit_code == 2, result.output  # a usage error, not a crash
+        assert "expected every image file to decode; 1 bad image file(s):" in output
+        assert f"{bad}: cannot be decoded (broken data stream" in output
+    else:
+        assert result.exit_code == 0, result.output
+        listed = (out / "bad_files.txt").read_text().splitlines()
+        assert [line.split("\t")[0] for line in listed] == [str(bad)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("CNNSPEC_MULTIWORKER"), reason="two TensorFlow workers: run by `make test-multiworker`"
+)
+def test_two_workers_each_read_their_own_files_once_per_epoch(tmp_path):
+    """Two workers on 127.0.0.1 train two epochs of a streamed folder: each reads only its half
+    of the training files, every training image is read by exactly one worker once per epoch
+    (reshuffled), and no worker reads the other's files."""
+    from tests.test_distribute import finish, start_workers
+
+    make_images(tmp_path / "imgs", {"a": 16, "b": 16})
+    data_text = "{source: {directory: imgs}, test_split: 0.25, validation_split: 0}"
+    (tmp_path / "spec.yaml").write_text(
+        spec(data_text, units=2).replace("epochs: 1", "epochs: 2") + "runtime: {distribute: multi_worker}\n"
+    )
+    trace, scratch = tmp_path / "trace", tmp_path / "scratch"
+    trace.mkdir()
+    scratch.mkdir()
+    os.environ["CNNSPEC_STREAM_TRACE"] = str(trace)
+    try:
+        workers = start_workers(
+            tmp_path / "spec.yaml", tmp_path / "run", scratch, "--out", str(tmp_path / "run")
+        )
+    finally:
+        del os.environ["CNNSPEC_STREAM_TRACE"]
+    results = finish(workers, timeout=300)
+    assert [code for code, _, _ in results] == [0, 0], results
+    logs = sorted(trace.glob("reads-*.txt"))
+    assert len(logs) == 2
+    reads = [
+        [line.split("\t")[1] for line in log.read_text().splitlines() if line.startswith("train\t")]
+        for log in logs
+    ]
+    train_files = {str(p) for p in load(spec(data_text, units=2), tmp_path, seed=3).x_train.paths}
+    assert len(train_files) == 24
+    shards = [set(r) for r in reads]
+    assert [len(s) for s in shards] == [12, 12]  # each worker reads only its half ...
+    assert shards[0].isdisjoint(shards[1]) and shards[0] | shards[1] == train_files  # ... and all are read
+    for worker_reads, shard in zip(reads, shards, strict=True):
+        # Before fit, the multi-worker model build peeks at one batch through its own iterator
+        # (distribute.prepare_model), which reads ahead at most one pass; the two epochs follow,
+        # each reading every file of the shard exactly once, in a new order.
+        first, second = worker_reads[-24:-12], worker_reads[-12:]
+        assert set(first) == set(second) == shard and len(worker_reads) <= 36
+        assert first != second
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["directory", "csv"])
+def test_generated_training_script_streams_the_same_files_and_pixels(tmp_path, kind):
+    """``codegen --script``'s train.py lists the files instead of loading them, splits them as
+    cnnspec does, and its pipeline reads the pixels cnnspec's decoder reads."""
+    import importlib.util
+
+    from cnnspec.backends.python_emitter import generate_code
+
+    files = make_images(tmp_path / "imgs", {"a": 6, "b": 6, "c": 6}, size=10)
+    if kind == "csv":
+        rows = "".join(f"imgs/{f.parent.name}/{f.name},{f.parent.name}\n" for f in files)
+        (tmp_path / "labels.csv").write_text("path,kind\n" + rows)
+        source = "{csv: labels.csv, image_column: path, label_column: kind}"
+    else:
+        source = "{directory: imgs}"
+    text = spec(f"{{source: {source}, test_split: 0.25}}")
+    (tmp_path / "spec.yaml").write_text(text)
+    script = tmp_path / "train_script.py"
+    script.write_text(generate_code(compile_spec(tmp_path / "spec.yaml"), script=True, output=script).text)
+    module_spec = importlib.util.spec_from_file_location("generated_train_script", script)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+
+    data_path = tmp_path / ("labels.csv" if kind == "csv" else "imgs")
+    (x_train, y_train), (x_test, y_test), names = module.load_data(data_path)
+    ours = load(text, tmp_path, seed=3)
+    assert names == ours.class_names and x_test.dtype.kind == "U"  # paths, not pixels
+    fitted = [*ours.x_train.paths, *ours.x_val.paths]  # the script splits validation off later
+    assert sorted(Path(p) for p in x_train) == sorted(p.resolve() for p in fitted)
+    assert sorted(y_train) == sorted([*ours.y_train, *ours.y_val])
+    assert [Path(p) for p in x_test] == [p.resolve() for p in ours.x_test.paths]
+    np.testing.assert_array_equal(y_test, ours.y_test)
+    batches = module.make_dataset(x_test, y_test, 4, scale=None, num_classes=3)
+    pixels = np.concatenate([images.numpy() for images, _ in batches])
+    np.testing.assert_array_equal(pixels, np.asarray(ours.x_test).astype("float32"))
