@@ -198,3 +198,22 @@ def test_set_paths_the_spec_rejects_are_located_on_the_command_line(
     (error,) = errors_of(spec, [override])
     assert (error.loc.file, error.loc.line, error.loc.column) == ("<--set 1>", 1, column)
     assert (error.path, error.message) == (path, f"{message} (in a --set option on the command line)")
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "where"),
+    [
+        ("extends: zoo:resnet50\nblocks:\n  bottleneck:\n    layers: 5\n", [], "child.yaml:4"),
+        ("extends: zoo:resnet50\n", ["blocks.bottleneck.layers=7"], "<--set 1>:1"),
+    ],
+    ids=["extends", "set"],
+)
+def test_a_library_block_changed_after_import_is_schema_checked_again(tmp_path, text, overrides, where):
+    # blocks imported unchanged from a library skip the spec schema (the library schema passed
+    # them); one that `extends` merges into or `--set` changes does not
+    (tmp_path / "child.yaml").write_text(text)
+    with pytest.raises(SpecError) as caught:
+        compile_spec(tmp_path / "child.yaml", overrides)
+    (error,) = caught.value.errors
+    assert error.path == "blocks.bottleneck.layers" and "expected a list" in error.message
+    assert f"{error.loc.file}:{error.loc.line}".endswith(where)
