@@ -136,6 +136,36 @@ def test_a_sequential_config_imports_as_a_chain():
     assert imported.text.rstrip().endswith("- flatten")
 
 
+TINY_OPS = FIXTURES / "tiny_ops.json"
+
+
+def test_a_raw_op_hard_sigmoid_becomes_one_activation_layer(tmp_path):
+    out = tmp_path / "ops.yaml"
+    result = run_cli("import", str(TINY_OPS), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "rewritten: 1 raw-op hard sigmoids" in result.output
+    text = out.read_text()
+    assert "- activation: hard_sigmoid" in text and "- relu" not in text
+    assert "inputs: [conv, se_relu]" in text  # the gate multiplies the convolution's output
+    assert run_cli("validate", str(out)).exit_code == 0
+
+
+def test_any_other_raw_op_on_a_constant_is_refused_by_name(tmp_path):
+    def edit(config: dict) -> None:
+        _, add = layer_named(config, "add")
+        add["inbound_nodes"][0]["args"][1] = 2.0  # x + 2 is not the hard sigmoid
+
+    config = json.loads(TINY_OPS.read_text())
+    edit(config)
+    path = tmp_path / "ops.json"
+    path.write_text(json.dumps(config))
+    result = run_cli("import", str(path), "-o", str(tmp_path / "out.yaml"))
+    assert result.exit_code == 1
+    assert "'add' (Add) is called with a constant" in result.output
+    assert "'multiply' (Multiply) is called with a constant" in result.output
+    assert not (tmp_path / "out.yaml").exists()
+
+
 # -- TensorFlow stays out ------------------------------------------------------------------------
 PROBE = """
 import sys

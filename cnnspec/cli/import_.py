@@ -53,6 +53,12 @@ def import_(
             f"  zoo spec:      {zoo.spec_lines} lines (zoo:{zoo.variant}, {zoo.spec.name})", highlight=False
         )
     console.print(f"  source layers: {imported.source_layers}", highlight=False)
+    if imported.rewritten:
+        console.print(
+            f"  rewritten:     {imported.rewritten} raw-op hard sigmoids, ReLU(6)(x + 3) / 6, as "
+            "activation: hard_sigmoid",
+            highlight=False,
+        )
     found = ", ".join(imported.blocks) if imported.blocks else "none"
     console.print(f"  blocks found:  {len(imported.blocks)} ({safe(found)})", highlight=False)
     if weights:

@@ -49,7 +49,7 @@ def import_source(source: str | Source, *, weights_file: str | None = None, fold
     read = source if isinstance(source, Source) else read_source(source)
     graph = read_graph(read.config)
     layers = sum(not n.is_operation for n in graph.nodes)
-    graph, rewritten = hard_sigmoids(graph)
+    graph, aliases = hard_sigmoids(graph)
     mapped = map_layers(graph)
     name = spec_id(graph.name).lower()
     chosen = flat = _attempt(read, graph, mapped, name, weights_file, False, layers)
@@ -61,7 +61,10 @@ def import_source(source: str | Source, *, weights_file: str | None = None, fold
         # folding that finds nothing worth naming makes a longer spec, not a more readable one
         if folded is not None and folded.lines < flat.lines:
             chosen = folded
-    chosen.rewritten = rewritten
+    chosen.rewritten = len(aliases) // 2
+    for operation, layer in aliases.items():
+        if layer in chosen.names:  # a dropped operation's output is that layer's now
+            chosen.names[operation] = chosen.names[layer]
     return chosen
 
 

@@ -35,9 +35,10 @@ def _relu6(node: Node) -> bool:
     )
 
 
-def hard_sigmoids(graph: Graph) -> tuple[Graph, int]:
+def hard_sigmoids(graph: Graph) -> tuple[Graph, dict[str, str]]:
     """The graph with every ``ReLU(6)(x + 3) * (1/6)`` as one hard-sigmoid ``Activation``;
-    returns it and how many were rewritten."""
+    returns it and the dropped operations, each with the layer whose tensor stands for its
+    output now (the ``+ 3``: its input; the ``* 1/6``: the new activation)."""
     replace: dict[str, Node] = {}  # relu name → its new node
     drop: set[str] = set()
     after: dict[str, str] = {}  # multiply name → relu name (its readers read the relu)
@@ -64,16 +65,21 @@ def hard_sigmoids(graph: Graph) -> tuple[Graph, int]:
         )
         drop |= {add.name, mul.name}
         after[mul.name] = relu.name
+        after[add.name] = add.inputs[0]
     if not replace:
-        return graph, 0
+        return graph, {}
     nodes = []
     for node in graph.nodes:
         if node.name in drop:
             continue
         node = replace.get(node.name, node)
-        node.inputs = [after.get(i, i) for i in node.inputs]
+        node.inputs = [
+            after.get(i, i) if i in drop and graph.node(i).class_name == "Multiply" else i
+            for i in node.inputs
+        ]
         nodes.append(node)
     dropped_paths = tuple(graph.node(name).path + "." for name in drop)
     problems = [p for p in graph.problems if not (p.path + ".").startswith(dropped_paths)]
     output = after.get(graph.output, graph.output)
-    return Graph(graph.name, nodes, graph.input_name, graph.input_shape, output, problems), len(replace)
+    rebuilt = Graph(graph.name, nodes, graph.input_name, graph.input_shape, output, problems)
+    return rebuilt, after
