@@ -95,11 +95,23 @@ _GROUPS = (
 
 
 def draw_shapes(
-    n: int, height: int, width: int, channels: int, min_shapes: int, max_shapes: int, noise: float, seed: int
+    n: int,
+    height: int,
+    width: int,
+    channels: int,
+    min_shapes: int,
+    max_shapes: int,
+    noise: float,
+    seed: int,
+    overlap: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` images (uint8 (n, H, W, C)), their masks (uint8 (n, H, W): 0 background, 1 + the
     kind's index in ``SHAPE_NAMES``) and each drawing slot's kind (int8 (n, max_shapes), -1
-    where no shape is left), deterministically for the seed."""
+    where no shape is left), deterministically for the seed.
+
+    Without ``overlap`` each shape lies in its own cell of a grid (a random cell per shape, a
+    random place in it), so every shape is whole and each pixel's class can be told from the
+    shape it belongs to. With ``overlap`` shapes go anywhere and later ones cover earlier ones."""
     slots = max_shapes
     bits = np.random.PCG64(seed)  # only its raw words are used (see the module docstring)
     side = min(height, width)
@@ -109,9 +121,17 @@ def draw_shapes(
     kinds = _integers(bits, 0, len(SHAPE_NAMES) - 1, (n, slots))
     size = _integers(bits, r_min, r_max, (n, slots))
     half = (size * np.asarray(SIZE_PER_MILLE, dtype=np.int64)[kinds] + 500) // 1000
-    half = np.minimum(half, (side - 1) // 2)  # a shape always fits in the image
-    cy = _integers(bits, half, height - 1 - half, (n, slots))
-    cx = _integers(bits, half, width - 1 - half, (n, slots))
+    if overlap:
+        top = left = np.zeros((n, slots), dtype=np.int64)
+        box_height, box_width = height, width
+    else:  # distinct cells of a grid × grid layout, drawn as a random order of the cells
+        grid = next(g for g in range(1, slots + 1) if g * g >= slots)
+        cells = np.argsort(_uniform(bits, (n, grid * grid)), axis=1, kind="stable")[:, :slots]
+        box_height, box_width = height // grid, width // grid
+        top, left = (cells // grid) * box_height, (cells % grid) * box_width
+    half = np.minimum(half, (min(box_height, box_width) - 1) // 2)  # a shape fits in its box
+    cy = _integers(bits, top + half, top + box_height - 1 - half, (n, slots))
+    cx = _integers(bits, left + half, left + box_width - 1 - half, (n, slots))
     orient = _integers(bits, 0, 3, (n, slots))
     colours = _integers(bits, SHAPE_MIN, 255, (n, slots, channels))
     background = _integers(bits, 0, BACKGROUND_MAX, (n, 1, channels))
@@ -208,6 +228,8 @@ class ShapesOptions:
     noise: float = 0.1
     """Amplitude of the uniform pixel noise as a fraction of the 0–255 range."""
     seed: int = 0
+    overlap: bool = False
+    """Shapes may cover each other (else each has a cell of its own)."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +262,7 @@ def generate(options: ShapesOptions) -> Shapes:
         options.max_shapes,
         options.noise,
         options.seed,
+        options.overlap,
     )
     return Shapes(images, masks, kinds)
 

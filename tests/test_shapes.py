@@ -32,16 +32,20 @@ def digest(options: ShapesOptions) -> str:
     [
         (
             ShapesOptions(images=12, image_size=(24, 32), seed=5),
-            "ea8d387644901b60e9aed4327add5d413252894543f2d01f6c6156e1979c9d2a",
+            "ac54af49baaa1f12b43e6aeebbe9f35c7f50007b4a1b0153d8f00b2e5319765c",
         ),
         (
             ShapesOptions(
                 images=12, image_size=(24, 32), seed=5, channels=1, noise=0.0, min_shapes=2, max_shapes=5
             ),
-            "e9aa6851967859cb9e5ca2c3136c26ef0ca56497926a34b327e3e6ed4749cca5",
+            "fc93d50025ab9d5ce336998c0339528a7b4e804d7e7187cc65594928db6a49b9",
+        ),
+        (
+            ShapesOptions(images=12, image_size=(24, 32), seed=5, overlap=True),
+            "ea8d387644901b60e9aed4327add5d413252894543f2d01f6c6156e1979c9d2a",
         ),
     ],
-    ids=["rgb-noisy", "gray-clean"],
+    ids=["rgb-noisy", "gray-clean-5-shapes", "overlapping"],
 )
 def test_golden_sample(options, expected):
     """The same bytes on every machine and NumPy version: only PCG64's raw words are used."""
@@ -71,6 +75,19 @@ def test_masks_and_pixels_agree(sample):
     assert shape_pixels.min() >= SHAPE_MIN and background.max() <= BACKGROUND_MAX
     assert set(np.unique(sample.masks)) == {0, 1, 2, 3}
     assert sample.images.dtype == np.uint8 and sample.masks.dtype == np.uint8
+
+
+def test_shapes_keep_apart_unless_they_may_overlap():
+    """By default each shape has a grid cell of its own, so all four drawn are whole; with
+    ``overlap`` later shapes cover earlier ones, and a mostly hidden one is dropped."""
+    apart = generate(ShapesOptions(images=200, image_size=(32, 32), min_shapes=4, max_shapes=4))
+    count, _ = apart.target("count")
+    assert np.all(count == 4)
+    overlapping = generate(
+        ShapesOptions(images=200, image_size=(32, 32), min_shapes=4, max_shapes=4, overlap=True)
+    )
+    count, _ = overlapping.target("count")
+    assert np.any(count < 4) and np.all(count >= 1)
 
 
 def test_targets_describe_the_masks(sample):
@@ -217,7 +234,7 @@ def test_training_script_generates_the_same_images(write_spec, tmp_path):
     head = DENSE_HEAD.replace("UNITS", "3").replace("ACT", "softmax")
     compiled, _ = shapes_spec(write_spec, "{shapes: {images: 30, max_shapes: 2, seed: 4}}", head)
     script = generate_code(compiled, script=True)
-    assert "draw_shapes(30, 16, 16, 3, 1, 2, 0.1, 4)" in script
+    assert "draw_shapes(30, 16, 16, 3, 1, 2, 0.1, 4, False)" in script
     start = script.index("SHAPE_NAMES = ")
     end = script.index("\n\n\ndef split(")
     module_file = tmp_path / "script_generator.py"
@@ -226,7 +243,7 @@ def test_training_script_generates_the_same_images(write_spec, tmp_path):
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    images, masks, kinds = module.draw_shapes(30, 16, 16, 3, 1, 2, 0.1, 4)
+    images, masks, kinds = module.draw_shapes(30, 16, 16, 3, 1, 2, 0.1, 4, False)
     expected = generate(ShapesOptions(images=30, image_size=(16, 16), max_shapes=2, seed=4))
     np.testing.assert_array_equal(images, expected.images)
     np.testing.assert_array_equal(masks, expected.masks)

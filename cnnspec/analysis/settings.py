@@ -459,6 +459,7 @@ def _shapes_options(reader: _Reader, compiled: CompiledSpec, settings: dict[str,
         "max_shapes": reader.number((*where, "max_shapes"), 3, integer=True, minimum=1, maximum=8),
         "noise": reader.number((*where, "noise"), 0.1, minimum=0, maximum=0.5),
         "seed": reader.number((*where, "seed"), 0, integer=True, minimum=0, maximum=2**63 - 1),
+        "overlap": bool(reader.value((*where, "overlap"), False)),
     }
     if min(options["image_size"]) < 8:
         reader.error(

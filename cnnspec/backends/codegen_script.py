@@ -257,6 +257,7 @@ def _shapes_context(spec: CompiledSpec, data: Any) -> dict[str, Any]:
         options["max_shapes"],
         options["noise"],
         options["seed"],
+        options["overlap"],
     )
     return {
         "shapes_code": generator_source().rstrip(),
