@@ -150,3 +150,9 @@ def test_graphs(tmp_path: Path) -> None:
     assert flat["parameters"] == blocks["parameters"] > 0
     assert blocks["spec_lines"] < flat["spec_lines"] and blocks["code_lines"] < flat["code_lines"]
     assert data["unet"]["code_lines"] > 0
+
+
+def test_shapes(tmp_path: Path) -> None:
+    data = run_bench("bench_shapes.py", tmp_path, "--images", "50", "--size", "16", "--repeats", "1")
+    assert data["images"] == 50 and positive(data["wall_s"]) and positive(data["cpu_s"])
+    assert set(data["targets_s"]) == {"class", "multilabel", "count", "area", "mask"}

@@ -15,8 +15,8 @@ import pytest
 from cnnspec.analysis.settings import TrainConfig, data_config
 from cnnspec.api import compile_spec
 from cnnspec.errors import SpecError
+from cnnspec.shapes import BACKGROUND_MAX, SHAPE_MIN, SHAPE_NAMES, ShapesOptions, generate
 from cnnspec.training.data import load_dataset
-from cnnspec.training.shapes import BACKGROUND_MAX, SHAPE_MIN, SHAPE_NAMES, ShapesOptions, generate
 
 
 def digest(options: ShapesOptions) -> str:
@@ -32,16 +32,20 @@ def digest(options: ShapesOptions) -> str:
     [
         (
             ShapesOptions(images=12, image_size=(24, 32), seed=5),
-            "ea8d387644901b60e9aed4327add5d413252894543f2d01f6c6156e1979c9d2a",
+            "ac54af49baaa1f12b43e6aeebbe9f35c7f50007b4a1b0153d8f00b2e5319765c",
         ),
         (
             ShapesOptions(
                 images=12, image_size=(24, 32), seed=5, channels=1, noise=0.0, min_shapes=2, max_shapes=5
             ),
-            "e9aa6851967859cb9e5ca2c3136c26ef0ca56497926a34b327e3e6ed4749cca5",
+            "fc93d50025ab9d5ce336998c0339528a7b4e804d7e7187cc65594928db6a49b9",
+        ),
+        (
+            ShapesOptions(images=12, image_size=(24, 32), seed=5, overlap=True),
+            "ea8d387644901b60e9aed4327add5d413252894543f2d01f6c6156e1979c9d2a",
         ),
     ],
-    ids=["rgb-noisy", "gray-clean"],
+    ids=["rgb-noisy", "gray-clean-5-shapes", "overlapping"],
 )
 def test_golden_sample(options, expected):
     """The same bytes on every machine and NumPy version: only PCG64's raw words are used."""
@@ -73,6 +77,19 @@ def test_masks_and_pixels_agree(sample):
     assert sample.images.dtype == np.uint8 and sample.masks.dtype == np.uint8
 
 
+def test_shapes_keep_apart_unless_they_may_overlap():
+    """By default each shape has a grid cell of its own, so all four drawn are whole; with
+    ``overlap`` later shapes cover earlier ones, and a mostly hidden one is dropped."""
+    apart = generate(ShapesOptions(images=200, image_size=(32, 32), min_shapes=4, max_shapes=4))
+    count, _ = apart.target("count")
+    assert np.all(count == 4)
+    overlapping = generate(
+        ShapesOptions(images=200, image_size=(32, 32), min_shapes=4, max_shapes=4, overlap=True)
+    )
+    count, _ = overlapping.target("count")
+    assert np.any(count < 4) and np.all(count >= 1)
+
+
 def test_targets_describe_the_masks(sample):
     n = len(sample.masks)
     present = np.stack([(sample.masks == k + 1).any(axis=(1, 2)) for k in range(3)], axis=1)
@@ -96,7 +113,7 @@ def test_targets_describe_the_masks(sample):
 
 def test_generator_does_not_import_tensorflow():
     code = (
-        "import sys\nfrom cnnspec.training.shapes import generate, ShapesOptions\n"
+        "import sys\nfrom cnnspec.shapes import generate, ShapesOptions\n"
         "generate(ShapesOptions(images=4))\n"
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
     )
@@ -204,3 +221,62 @@ def test_schema_refuses_unknown_targets(write_spec, runner):
     )
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 1 and "masks" in result.output and ":7:" in result.output
+
+
+# -- the generated training script -----------------------------------------------------------------
+def test_training_script_generates_the_same_images(write_spec, tmp_path):
+    """`codegen --script` copies the generator (NumPy only) into the script; run from the
+    script's text it draws the very images cnnspec trains on."""
+    import importlib.util
+
+    from cnnspec.api import generate_code
+
+    head = DENSE_HEAD.replace("UNITS", "3").replace("ACT", "softmax")
+    compiled, _ = shapes_spec(write_spec, "{shapes: {images: 30, max_shapes: 2, seed: 4}}", head)
+    script = generate_code(compiled, script=True)
+    assert "draw_shapes(30, 16, 16, 3, 1, 2, 0.1, 4, False)" in script
+    start = script.index("SHAPE_NAMES = ")
+    end = script.index("\n\n\ndef split(")
+    module_file = tmp_path / "script_generator.py"
+    module_file.write_text("import numpy as np\n\n" + script[start:end], encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("script_generator", module_file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    images, masks, kinds = module.draw_shapes(30, 16, 16, 3, 1, 2, 0.1, 4, False)
+    expected = generate(ShapesOptions(images=30, image_size=(16, 16), max_shapes=2, seed=4))
+    np.testing.assert_array_equal(images, expected.images)
+    np.testing.assert_array_equal(masks, expected.masks)
+    classes, names = module.shapes_target(masks, kinds, "class")
+    assert names == list(SHAPE_NAMES)
+    np.testing.assert_array_equal(classes, expected.target("class")[0])
+
+
+def test_training_script_refuses_targets_it_cannot_train(write_spec):
+    from cnnspec.api import generate_code
+
+    head = DENSE_HEAD.replace("UNITS", "3").replace("ACT", "sigmoid")
+    compiled, _ = shapes_spec(write_spec, "{shapes: {target: multilabel}}", head)
+    with pytest.raises(SpecError) as info:
+        generate_code(compiled, script=True)
+    error = info.value.errors[0]
+    assert "the multilabel target of shapes is not supported yet" in error.message and error.loc.line == 9
+
+
+def test_one_target_per_output(write_spec):
+    """A two-headed model (masks and a count) gets both targets of the same images."""
+    heads = (
+        "  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}\n    id: seg\n"
+        "  - global_avg_pool2d:\n    inputs: seg\n  - dense: {units: 1}\n    id: count\n"
+        "outputs: [seg, count]\n"
+    )
+    compiled, config = shapes_spec(
+        write_spec, "{shapes: {images: 40, target: {seg: mask, count: count}}}", heads
+    )
+    data = load_dataset(compiled, config, seed=0)
+    assert data.target == {"seg": "mask", "count": "regression"}
+    assert data.target_names == {"seg": ["background", *SHAPE_NAMES], "count": ["count"]}
+    assert data.y_train["seg"].shape == (len(data.x_train), 16, 16)
+    # the count and the masks describe the same images, in the same order
+    kinds_seen = np.array([len(np.unique(m)) - 1 for m in data.y_train["seg"]])
+    assert np.all(data.y_train["count"][:, 0] >= kinds_seen)

@@ -93,6 +93,11 @@ class DataConfig:
     options: dict[str, Any] = field(default_factory=dict)
     """Source settings: the ``shapes`` generator's, or the ``classes`` table of a masks folder."""
 
+    @property
+    def splits_test(self) -> bool:
+        """The test set is a seeded split of the source (not a test set of its own)."""
+        return self.kind not in (*KERAS_DATASETS, "npz") and self.test_path is None
+
     def describe(self) -> dict[str, Any]:
         """The source as JSON-ready data (for lock.json)."""
         out: dict[str, Any] = {"kind": self.kind}
@@ -396,6 +401,7 @@ def _shapes_options(reader: _Reader, compiled: CompiledSpec, settings: dict[str,
         "max_shapes": reader.number((*where, "max_shapes"), 3, integer=True, minimum=1, maximum=8),
         "noise": reader.number((*where, "noise"), 0.1, minimum=0, maximum=0.5),
         "seed": reader.number((*where, "seed"), 0, integer=True, minimum=0, maximum=2**63 - 1),
+        "overlap": bool(reader.value((*where, "overlap"), False)),
     }
     if min(options["image_size"]) < 8:
         reader.error(

@@ -225,6 +225,46 @@ def _located(error: SpecError, spec: CompiledSpec) -> SpecError:
     return SpecError(fixed)
 
 
+def _shapes_context(spec: CompiledSpec, data: Any) -> dict[str, Any]:
+    """Template values of a ``shapes`` source: the generator's code (copied from
+    :mod:`cnnspec.shapes`) and its arguments. Sources the script cannot read yet (image
+    folders with masks, labels or values; shapes targets other than classes) are a located
+    error rather than a script that would fail."""
+    from cnnspec.shapes import generator_source
+
+    where = ("data", "source")
+    if data.kind in ("image_masks", "image_labels", "image_values") or (
+        data.kind == "shapes" and data.target != "class"
+    ):
+        what = f"the {data.target} target of shapes" if data.kind == "shapes" else f"a {data.kind} source"
+        raise SpecError.single(
+            f"expected a classification source for a training script; {what} is not supported yet",
+            spec.doc.loc(where) or spec.doc.key_loc(("data",)),
+            "data.source",
+            code="codegen-script",
+            hint="train it with `cnnspec train`; generate the model alone (without --script)",
+        )
+    if data.kind != "shapes":
+        return {"shapes_code": "", "shapes_args": "", "shapes_target": "", "shapes_target_literal": ""}
+    options = data.options
+    args = (
+        options["images"],
+        *options["image_size"],
+        options["channels"],
+        options["min_shapes"],
+        options["max_shapes"],
+        options["noise"],
+        options["seed"],
+        options["overlap"],
+    )
+    return {
+        "shapes_code": generator_source().rstrip(),
+        "shapes_args": ", ".join(py_literal(a) for a in args),
+        "shapes_target": str(data.target),
+        "shapes_target_literal": py_string(str(data.target)),
+    }
+
+
 def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[str, Any]:
     """Values for ``templates/train.py.j2`` (raises a located SpecError for sections that
     cannot be trained, exactly like ``cnnspec train`` would)."""
@@ -283,7 +323,9 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
             code="codegen-script",
         )
     test_split = data.test_split if data.test_split is not None else 0.2
+    shapes = _shapes_context(spec, data)
     return {
+        **shapes,
         "adapt_layers": py_literal(tuple(adapted_layers(ir))),
         "seed": py_literal(config.seed),
         "kind": data.kind,

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from cnnspec.training.pipeline import PipelineSettings
 
 MODEL_FILE = "model.keras"
-NAMED_SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
+NAMED_SOURCES = ("digits", "shapes", "mnist", "fashion_mnist", "cifar10", "cifar100")
 #: Keras classes of the convolutions with a height × width kernel (the ones filter plots draw).
 CONV_CLASSES = tuple(
     k.keras_class
@@ -301,7 +301,7 @@ def with_source(compiled: CompiledSpec, source: str | dict[str, Any]) -> Compile
     section = dict(data.get("data") or {})
     section["source"] = source
     splits_itself = isinstance(source, dict) and "directory" in source and "test_directory" not in source
-    if source != "digits" and not splits_itself:
+    if source not in ("digits", "shapes") and not splits_itself:
         section.pop("test_split", None)  # the source has its own test set
     data["data"] = section
     prefix = ("data", "source")
@@ -397,7 +397,7 @@ def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
     seed = (run.lock or {}).get("seed")
     if not isinstance(seed, int):
         seed = config.seed if config.seed is not None else 0
-        if config.data.kind in ("digits", "directory") and config.data.test_path is None:
+        if config.data.splits_test:
             notes.append(f"test split drawn with seed {seed} (no run folder records the training seed)")
     dataset = load_dataset(compiled, config, seed)
     return test_split(run, model, dataset, compiled, config, data=data, notes=notes)

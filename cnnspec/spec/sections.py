@@ -131,6 +131,9 @@ SHAPES_SOURCE = _obj(
                         "seed": _int(
                             0, description="the generator's seed: the same images everywhere (default 0)"
                         ),
+                        "overlap": _bool(
+                            "shapes may cover each other (default false: each has a grid cell of its own)"
+                        ),
                     }
                 ),
             ]

@@ -347,8 +347,8 @@ def _images(x: np.ndarray, compiled: CompiledSpec, what: str) -> np.ndarray:
 
 def _shapes(data: DataConfig) -> tuple[np.ndarray, Targets, Any, Any]:
     """The ``shapes`` source: images, targets (one array, or one per output), target kinds,
-    names (:mod:`cnnspec.training.shapes`)."""
-    from cnnspec.training.shapes import ShapesOptions, generate
+    names (:mod:`cnnspec.shapes`)."""
+    from cnnspec.shapes import ShapesOptions, generate
 
     options = dict(data.options)
     options["image_size"] = tuple(options["image_size"])
@@ -366,11 +366,12 @@ def _shapes(data: DataConfig) -> tuple[np.ndarray, Targets, Any, Any]:
 
 def _infer_kind(y: np.ndarray) -> str:
     """A multi-output npz array's target kind, from its shape and dtype: (n, H, W) masks;
-    integer (n,) class indices; integer (n, K) of 0/1 multi-hot labels; floats: values."""
+    integer (n,) or (n, 1) class indices; integer (n, K) of 0/1 multi-hot labels; floats:
+    values."""
     if y.ndim >= 3:
         return "mask"
     integers = np.issubdtype(y.dtype, np.integer) or y.dtype == bool
-    if y.ndim == 1 and integers:
+    if integers and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):  # (n, 1): Keras' layout
         return "class"
     if y.ndim == 2 and y.shape[1] > 1 and integers and bool(np.all((y == 0) | (y == 1))):
         return "multilabel"
