@@ -43,6 +43,7 @@ KEYS = {
     "multilabel": {"test_f1_macro", "per_label"},
     "regression": {"test_mae", "test_rmse", "test_r2", "per_target"},
 }
+KEYS_FIRST = {"segmentation": "test_mean_iou", "multilabel": "test_f1_macro", "regression": "test_mae"}
 PICTURE = {"segmentation": "segmentation.png", "multilabel": "multilabel.png", "regression": "regression.png"}
 
 
@@ -97,6 +98,13 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, task):
     for name, kind in kinds.items():
         for key in KEYS[kind] - {"per_class_iou", "per_label", "per_target"}:
             assert again[name][key] == pytest.approx(parts[name][key], abs=1e-5), key
+
+    # cnnspec runs lists the task's headline figure where a classifier has its accuracy
+    listed = runner.invoke(app, ["runs", str(tmp_path), "--format", "json"])
+    (row,) = json.loads(listed.output)
+    assert row["test_accuracy"] is None and row["headline"][0][1] == pytest.approx(
+        next(iter(parts.values()))[KEYS_FIRST[next(iter(kinds.values()))]]
+    )
 
     # visualize samples draws masks, or true vs predicted labels/values
     drawn = runner.invoke(app, ["visualize", str(run), "samples", "-o", str(tmp_path / "samples.png")])

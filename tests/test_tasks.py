@@ -167,7 +167,7 @@ def test_did_you_mean_for_an_output_name(runner, tmp_path):
             "expected probabilities for the dice loss",
         ),
         (
-            SEGMENT + NPZ + "training: {task: segmentation, class_weight: balanced}\n",
+            SEGMENT + NPZ + "training: {class_weight: balanced}\n",
             "expected class_weight only",
         ),
     ],

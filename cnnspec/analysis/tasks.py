@@ -177,15 +177,6 @@ def output_tasks(
                     key=True,
                 )
     out: list[OutputTask] = []
-    stated_task = reader.value(("training", "task"), None)
-    if reader.value(("training", "class_weight"), None) is not None and (
-        multi or (stated_task not in (None, "classification"))
-    ):
-        reader.error(
-            "expected class_weight only for a single classification output",
-            ("training", "class_weight"),
-            key=True,
-        )
     for name in ir.outputs:
         base: SpecPath = (
             ("training", "outputs", name)
@@ -195,6 +186,14 @@ def output_tasks(
         if multi and base == ("training",):
             base = ("training", "outputs", name)  # nothing stated: every value inferred/defaulted
         out.append(_one_output(reader, compiled, name, base, parse_loss, parse_metrics))
+    if reader.value(("training", "class_weight"), None) is not None and (
+        multi or any(o.task != "classification" for o in out)
+    ):  # Keras weighs samples by one class index: there is none for masks, label sets, values
+        reader.error(
+            f"expected class_weight only for a single classification output; this one is for {out[0].task}",
+            ("training", "class_weight"),
+            key=True,
+        )
     return tuple(out)
 
 
@@ -255,7 +254,6 @@ def _one_output(
         )
     if shape_ok:  # an output that fits no task is the one mistake to report (no cascade)
         _check_source(reader, compiled, task, task_path if stated is not None else None, loc, where)
-    del loc
     return OutputTask(name, task, loss, metrics, shape, activation, float(weight), float(threshold))
 
 

@@ -69,11 +69,19 @@ def _list(folder: Path, format: str) -> None:
             safe(row["spec"] or ""),
             (row["date"] or "").replace("T", " ")[:19],
             row["spec_hash"] or "",
-            "unfinished" if not row["finished"] else _num(row["test_accuracy"]),
+            "unfinished" if not row["finished"] else _score(row),
             epochs,
             "" if row["seconds"] is None else f"{row['seconds']:.1f}s",
         )
     stdout().print(table)
+
+
+def _score(row: dict[str, Any]) -> str:
+    """The test accuracy, or another task's first headline figure (``mean IoU 0.9233``)."""
+    if row["test_accuracy"] is not None or not row.get("headline"):
+        return _num(row["test_accuracy"])
+    label, value = row["headline"][0]
+    return f"{label.removeprefix('test ')} {value:.4f}"
 
 
 def _compare(a: Path, b: Path, png: Path | None, format: str) -> None:

@@ -64,11 +64,19 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
         "date": lock.get("created"),
         "spec_hash": str(lock.get("spec_hash", ""))[:12] or None,
         "test_accuracy": metrics.get("test_accuracy") if metrics else None,
+        # other tasks' headline figures (test mean IoU, macro F1, MAE/R², per output)
+        "headline": _headline(metrics) if metrics else [],
         "epochs": metrics.get("epochs_run") if metrics else None,
         "epochs_planned": metrics.get("epochs_planned") if metrics else None,
         "seconds": metrics.get("train_seconds") if metrics else None,
         "finished": metrics is not None,
     }
+
+
+def _headline(metrics: dict[str, Any]) -> list[list[Any]]:
+    from cnnspec.training.task_metrics import headline
+
+    return [[label, value] for label, value in headline(metrics)]
 
 
 def _require_run(path: Path) -> None:
