@@ -281,3 +281,28 @@ def test_build_with_weights_saves_a_model_that_starts_from_them(write_spec, runn
     )
     assert missing.exit_code != 0 and "no such weights file" in missing.output
     assert not (tmp_path / "x.keras").exists()
+
+
+def test_weights_and_resume_together_are_refused(write_spec, runner, tmp_path):
+    spec = write_spec(TARGET)
+    result = runner.invoke(app, ["train", str(spec), "--weights", "x.weights.h5", "--resume", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "expected --weights or --resume, not both" in result.output
+
+
+def test_codegen_writes_a_backbone_as_a_function_and_refuses_a_cut_inside_a_call(write_spec, runner):
+    write_spec(BASE, "base.yaml")
+    result = runner.invoke(app, ["codegen", str(write_spec(BACKBONE % ", vars: {width: 6}"))])
+    assert result.exit_code == 0, result.output
+    assert "BODY_WIDTH = 6" in result.stdout
+    assert 'body = tinybase(stem, name="body")' in result.stdout
+    blocks = (
+        "blocks:\n  unit:\n    layers:\n      - conv2d: {filters: 2, kernel_size: 1}\n        id: inner\n"
+    )
+    library = BASE.replace("model:\n", blocks + "model:\n  - unit:\n    id: u\n")
+    write_spec(library, "base.yaml")
+    cut = write_spec(BACKBONE.replace("until: feat%s", "until: u.inner"))
+    assert compile_spec(cut).ir.node("body_u_inner") is not None  # the IR takes the cut …
+    refused = runner.invoke(app, ["codegen", str(cut)])
+    assert refused.exit_code != 0  # … codegen says where it can't, located
+    assert "spec.yaml:7:" in refused.output and "codegen cuts a backbone at an id" in refused.output
