@@ -306,3 +306,30 @@ def test_codegen_writes_a_backbone_as_a_function_and_refuses_a_cut_inside_a_call
     refused = runner.invoke(app, ["codegen", str(cut)])
     assert refused.exit_code != 0  # … codegen says where it can't, located
     assert "spec.yaml:7:" in refused.output and "codegen cuts a backbone at an id" in refused.output
+
+
+@pytest.mark.slow
+def test_generated_script_loads_the_same_weights_as_cnnspec(write_spec, tmp_path):
+    """A backbone's source, then the whole model's (a run of the same model), in that order."""
+    import importlib.util
+
+    from cnnspec.backends.python_emitter import generate_code
+    from cnnspec.training.transfer import plan_for_spec
+
+    _save_weights(write_spec, BASE, "base.weights.h5")
+    write_spec(BASE, "base.yaml")
+    _save_weights(write_spec, BACKBONE % "", "top.weights.h5")
+    text = BACKBONE % ", weights: base.weights.h5" + "weights: top.weights.h5\n"
+    compiled = compile_spec(write_spec(text + "data: {source: digits}\ntraining: {epochs: 1}\n"))
+    script = tmp_path / "train.py"
+    script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
+    loader = importlib.util.spec_from_file_location("generated_train", script)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)  # defines functions only: main() is behind the __main__ guard
+    model = module.build_model()
+    assert module.load_starting_weights(model) is True
+    plans = plan_for_spec(compiled)
+    assert [(p.scope, p.loaded, p.total) for p in plans] == [("body", 6, 6), ("", 10, 10)]
+    expected = {(layer, index): array for plan in plans for layer, index, array in plan.assign}
+    for (layer, index), array in expected.items():  # the later source wins, in both
+        np.testing.assert_array_equal(model.get_layer(layer).weights[index].numpy(), array)

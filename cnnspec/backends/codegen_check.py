@@ -108,6 +108,9 @@ MODEL_IMPORTS = {"keras": None, "keras.layers": None, "functools": None}
 SCRIPT_IMPORTS = {
     "argparse",
     "functools",
+    "io",  # (these three: reading a weights file without loading a model)
+    "zipfile",
+    "h5py",
     "json",
     "pathlib",
     "keras",
