@@ -109,6 +109,9 @@ SCRIPT_IMPORTS = {
     "argparse",
     "csv",
     "functools",
+    "io",  # (these three: reading a weights file without loading a model)
+    "zipfile",
+    "h5py",
     "json",
     "pathlib",
     "keras",

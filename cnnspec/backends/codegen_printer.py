@@ -335,6 +335,7 @@ class TreePrinter(CodeWriter):
 
     def __init__(self, compiled: Any, *, script: bool = False) -> None:
         super().__init__(compiled, script=script)
+        self.script = script  # a training script loads the spec's weights; a model module doesn't
         self.features: dict[Any, ast.expr] = {}
         self.frames: dict[Any, LoopFrame] = {}
         self.calls: dict[str, list[BlockCall]] = {}
@@ -368,7 +369,7 @@ class TreePrinter(CodeWriter):
         self.build_partials()
         model = self.build_model_function()
         source = self.data.get("weights")
-        if source is not None:  # (cnnspec train and build --weights load them, with a report)
+        if source is not None and not self.script:  # (train, build --weights and scripts do)
             text = source.get("from") if isinstance(source, dict) else source
             self.notes.append(f"the spec starts from the weights {text!r}; this code does not load them")
         functions = [self.functions[name] for name in self.order]
@@ -1482,7 +1483,7 @@ class TreePrinter(CodeWriter):
         self.uses_projection = self.uses_projection or sub.uses_projection
         self.backbone_partials = self.backbone_partials or bool(sub.partials) or sub.backbone_partials
         self.notes.extend(sub.notes)
-        if element.weights is not None:
+        if element.weights is not None and not self.script:
             self.notes.append(
                 f"backbone `{local}` starts from the weights {element.weights.text!r}; "
                 "this code does not load them"

@@ -213,6 +213,47 @@ def _rel_data_path(path: Path, output: Path | None) -> tuple[str, bool]:
         return str(path.resolve()), False
 
 
+def _weight_calls(spec: CompiledSpec, output: Path | None) -> list[str]:
+    """The statements of the script's ``load_starting_weights``: each backbone's source, then
+    the whole model's, as ``cnnspec train`` loads them (files by layer name, ``imagenet`` by
+    position from keras.applications' model). Paths are absolute when the script is written
+    to a file (it may be moved), else relative to the working directory."""
+    from cnnspec.ir import Backbone, walk
+    from cnnspec.spec.weights import IMAGENET, spec_weights
+    from cnnspec.spec.zoo import variants
+
+    def call(scope: str, source: Any, keras_name: str, include_top: bool, shape: Any) -> str:
+        strict = ", strict=True" if source.strict else ""
+        if source.kind == IMAGENET:
+            size = "None" if include_top else py_literal(tuple(shape or ()))
+            reference = (
+                f"keras.applications.{keras_name}(include_top={include_top}, weights={py_string(IMAGENET)}, "
+                f"input_shape={size})"
+            )
+            return f"load_by_position(model, {py_string(scope)}, {reference}{strict})"
+        path = source.file
+        text = str(path.resolve()) if output is not None else _rel_data_path(path, None)[0]
+        return f"load_by_name(model, {py_string(scope)}, {py_string(text)}{strict})"
+
+    calls: list[str] = []
+    tree = spec.ir.tree
+    for part in walk(tree.body) if tree is not None else ():
+        if isinstance(part, Backbone) and part.weights is not None:
+            shape = spec.ir.shape_of(part.entry)
+            calls.append(call(part.prefix[:-1], part.weights, part.keras_name, part.include_top, shape))
+    variant = spec.doc.zoo_variant
+    zoo = variant is not None and variant in variants()
+    spec_dir = spec.path.parent if spec.path is not None else Path.cwd()
+    whole = spec_weights(spec.doc, spec_dir, zoo, on_disk=False)
+    if whole is not None:
+        from cnnspec.analysis.settings import section_env
+
+        keras_name = variants()[variant].keras_name if zoo and variant is not None else ""
+        include_top = bool(section_env(spec).get("include_top", True))
+        calls.append(call("", whole, keras_name, include_top, spec.ir.input_shape))
+    return calls
+
+
 def _located(error: SpecError, spec: CompiledSpec) -> SpecError:
     """The error with a location on every diagnostic (the section it is about, else the model)."""
     from dataclasses import replace
@@ -341,6 +382,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "data_classes": py_literal(list(data.classes)) if data.classes is not None else "None",
         "per_class": py_literal(data.per_class),
         "adapt_layers": py_literal(tuple(adapted_layers(ir))),
+        "weight_calls": _weight_calls(spec, output),
         "seed": py_literal(config.seed),
         "kind": data.kind,
         "streamed": data.streamed,

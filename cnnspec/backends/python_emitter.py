@@ -121,7 +121,7 @@ def build_module(spec: CompiledSpec, *, script: bool = False) -> ModelModule:
 
 
 # -- templates --------------------------------------------------------------------------------
-TEMPLATES = ("model.py.j2", "train.py.j2", "_model_code.j2", "_macros.j2")
+TEMPLATES = ("model.py.j2", "train.py.j2", "_model_code.j2", "_macros.j2", "_weights_code.j2")
 
 
 @functools.cache

@@ -22,6 +22,7 @@ TensorFlow is imported lazily, only where a model is built.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import zipfile
@@ -301,6 +302,7 @@ class _Intercepted(Exception):
         self.found = found
 
 
+@functools.cache  # it builds keras.applications' model: once per process (search trials)
 def application_file(keras_name: str, include_top: bool, input_shape: tuple[int, ...]) -> ApplicationFile:
     """Ask keras.applications which file it would download, without downloading: its
     ``get_file`` call is intercepted (the file name depends on the function, ``include_top``
@@ -347,7 +349,7 @@ def imagenet_weights_file(
     """The cached keras.applications file for this zoo model, fetched by Keras when missing; a
     failed fetch (offline) is an error naming the file, its URL and the cache folder."""
     try:
-        found = application_file(keras_name, include_top, input_shape)
+        found = application_file(keras_name, include_top, tuple(input_shape))
     except ValueError as exc:  # keras.applications refuses the input shape for its weights
         raise source.fail(
             f"keras.applications.{keras_name} has no ImageNet weights for this model: {exc}"
