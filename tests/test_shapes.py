@@ -12,11 +12,11 @@ import sys
 import numpy as np
 import pytest
 
-from cnnspec.analysis.settings import TrainConfig, data_config
 from cnnspec.api import compile_spec
 from cnnspec.errors import SpecError
 from cnnspec.shapes import BACKGROUND_MAX, SHAPE_MIN, SHAPE_NAMES, ShapesOptions, generate
 from cnnspec.training.data import load_dataset
+from tests.test_task_data import train_settings
 
 
 def digest(options: ShapesOptions) -> str:
@@ -135,7 +135,7 @@ def shapes_spec(write_spec, source: str, head: str, extra: str = ""):
         + extra
     )
     compiled = compile_spec(write_spec(text))
-    return compiled, TrainConfig(data=data_config(compiled, raise_errors=True))
+    return compiled, train_settings(compiled)
 
 
 @pytest.mark.parametrize(
