@@ -309,14 +309,12 @@ def _run(
     def compiled_model(jit: bool) -> Any:
         with dist.scope():  # variables (model, optimizer, metrics) live on the strategy's devices
             built = build_model(compiled.ir)
-            if config.task_path:  # multilabel, regression, segmentation, several outputs
-                from cnnspec.training import tasks
-
-                objectives = tasks.compile_arguments(config)
-            else:
-                objectives = {"loss": builders.loss(config), "metrics": builders.metrics(config)}
             built.compile(
-                optimizer=builders.optimizer(config, steps * config.epochs), **objectives, jit_compile=jit
+                optimizer=builders.optimizer(config, steps * config.epochs),
+                loss=builders.loss(config),
+                loss_weights=builders.loss_weights(config),
+                metrics=builders.metrics(config),
+                jit_compile=jit,
             )
         return prepare_model(built, dist)
 
