@@ -383,7 +383,7 @@ def _run(
                     epochs=config.epochs,
                     initial_epoch=initial_epoch,
                     steps_per_epoch=config.steps_per_epoch,
-                    class_weight=None if config.task_path else class_weights(config, dataset),
+                    class_weight=class_weights(config, dataset),
                     callbacks=callbacks,
                     shuffle=False,  # the pipeline shuffles, seeded
                     verbose=0,
