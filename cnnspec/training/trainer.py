@@ -473,7 +473,7 @@ def _finish(
     if config.task_path:
         from cnnspec.training.task_results import task_metrics
 
-        task_part = task_metrics(config, dataset.y_test, outputs, dataset.class_names)
+        task_part = task_metrics(config, dataset.y_test, outputs, dataset.target_names or dataset.class_names)
     else:
         if isinstance(outputs, list):
             outputs = outputs[0]
