@@ -29,9 +29,9 @@ NO_SCRIPT = {
     "skip_connections": "digits has class labels only",  # a segmentation map: no digits masks
     "two_heads": "one output",
     "unet": "digits has class labels only",
-    "unet_shapes": "expected a classification model for a training script",
-    "shapes_multilabel": "expected a classification model for a training script",
-    "shapes_count": "expected a classification model for a training script",
+    "unet_shapes": "expected a classification",
+    "shapes_multilabel": "expected a classification",
+    "shapes_count": "expected a classification",
 }
 CASES = [(path, script) for path in SOURCES for script in (False, True)]
 

@@ -178,3 +178,16 @@ def test_settings_that_only_fit_other_tasks(text, message):
     with pytest.raises(SpecError) as info:
         training_config(compile_text(HEAD + text, "spec.yaml"))
     assert message in str(info.value)
+
+
+def test_training_script_is_refused_for_other_tasks_with_a_location(runner, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        HEAD + "model: [flatten, {dense: 2}]\n" + NPZ + "training: {task: regression}\n", encoding="utf-8"
+    )
+    result = runner.invoke(app, ["codegen", str(spec), "--script"])
+    assert result.exit_code == 1
+    assert (
+        "spec.yaml:6:" in result.output
+        and "expected a classification model for a training script" in result.output
+    )

@@ -256,7 +256,8 @@ class TrainConfig:
     @property
     def task_path(self) -> bool:
         """Anything but one classification output trains through the task-aware path."""
-        return len(self.tasks) != 1 or self.tasks[0].task != "classification"
+        # (no tasks: a config made by hand, without a model: the classifier's path, as before)
+        return len(self.tasks) > 1 or (len(self.tasks) == 1 and self.tasks[0].task != "classification")
 
     @property
     def binary(self) -> bool:

@@ -331,15 +331,6 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         config = training_config(spec)
     except SpecError as exc:
         raise _located(exc, spec) from None
-    if config.task_path:  # the script's data, loss and report are written for classifiers
-        where = ("training", "task") if spec.doc.loc(("training", "task")) else ("model",)
-        raise SpecError.single(
-            f"expected a classification model for a training script; this one is for {config.task}",
-            spec.doc.loc(where) or spec.doc.key_loc(("model",)),
-            format_path(where),
-            code="codegen-script",
-            hint="train it with `cnnspec train`, or generate the model alone (without --script)",
-        )
     data = config.data
     optimizer, warmup = optimizer_node(config)
     data_path = test_path = None
@@ -376,6 +367,15 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
             {"epochs": phase.epochs, "frozen": py_literal(list(phase.frozen)), "optimizer": unparse(node)}
         )
     shapes = _shapes_context(spec, data)
+    if config.task_path:  # the script's data, loss and report are written for classifiers
+        where = ("training", "task") if spec.doc.loc(("training", "task")) else ("model",)
+        raise SpecError.single(
+            f"expected a classification model for a training script; this one is for {config.task}",
+            spec.doc.loc(where) or spec.doc.key_loc(("model",)),
+            format_path(where),
+            code="codegen-script",
+            hint="train it with `cnnspec train`, or generate the model alone (without --script)",
+        )
     return {
         **shapes,
         "phases": phases,

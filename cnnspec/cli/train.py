@@ -193,4 +193,7 @@ def print_result(display: Any, result: Any, quiet: bool) -> None:
     ):
         if key in result.files:
             table.add_row(label, str(result.files[key]))
+    for key, path in result.files.items():  # the task's pictures: regression.png, segmentation.png, ...
+        if key.endswith("_png") and key != "history_png":
+            table.add_row("picture", str(path))
     display.console.print(table)

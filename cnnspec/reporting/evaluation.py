@@ -65,12 +65,11 @@ def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
     if len(test.x) == 0:
         raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
     config = test.config
-    if config.task_path:
-        from cnnspec.training.tasks import compile_arguments
-
-        model.compile(**compile_arguments(config))
-    else:
-        model.compile(loss=builders.loss(config), metrics=builders.metrics(config))
+    model.compile(
+        loss=builders.loss(config),
+        loss_weights=builders.loss_weights(config),
+        metrics=builders.metrics(config),
+    )
     dataset = make_dataset(test.x, test.y, test.settings)
     start = time.perf_counter()
     results = model.evaluate(dataset, verbose=0, return_dict=True)

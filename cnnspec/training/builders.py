@@ -113,6 +113,12 @@ def optimizer(config: TrainConfig, total_steps: int, spec: OptimizerConfig | Non
 
 
 def loss(config: TrainConfig) -> Any:
+    """The Keras loss (a dict by output name for several outputs; other tasks than
+    classification: :mod:`cnnspec.training.tasks`)."""
+    if config.task_path:
+        from cnnspec.training import tasks
+
+        return tasks.losses(config)
     keras = import_keras()
     spec = config.loss
     if spec.name == "binary_crossentropy":
@@ -149,5 +155,17 @@ def metric(config: TrainConfig, item: MetricConfig) -> Any:
     return m.AUC(name="auc", from_logits=logits, multi_label=False)
 
 
-def metrics(config: TrainConfig) -> list[Any]:
+def metrics(config: TrainConfig) -> Any:
+    """The Keras metrics (a dict of lists by output name for several outputs)."""
+    if config.task_path:
+        from cnnspec.training import tasks
+
+        return tasks.metrics(config)
     return [metric(config, item) for item in config.metrics]
+
+
+def loss_weights(config: TrainConfig) -> dict[str, float] | None:
+    """Each output's share of the total loss, for a model with several outputs."""
+    from cnnspec.training import tasks
+
+    return tasks.loss_weights(config) if config.task_path else None

@@ -35,17 +35,26 @@ def targets_by_name(config: TrainConfig, y: Any) -> dict[str, np.ndarray]:
     return {config.tasks[0].name: np.asarray(y)}
 
 
-def task_metrics(config: TrainConfig, y_test: Any, outputs: Any, names: list[str]) -> dict[str, Any]:
-    """The ``metrics.json`` entries of every output's task."""
+def task_metrics(
+    config: TrainConfig, y_test: Any, outputs: Any, names: list[str] | dict[str, list[str]]
+) -> dict[str, Any]:
+    """The ``metrics.json`` entries of every output's task (``names``: the class, label or
+    value names; a dict by output name for several outputs, else the first output's)."""
     preds = outputs_by_name(config, outputs)
     truths = targets_by_name(config, y_test)
     per = {
-        out.name: output_summary(out, truths[out.name], preds[out.name], names if i == 0 else [])
+        out.name: output_summary(
+            out,
+            truths[out.name],
+            preds[out.name],
+            names.get(out.name, []) if isinstance(names, dict) else (names if i == 0 else []),
+        )
         for i, out in enumerate(config.tasks)
     }
     if len(config.tasks) == 1:
         first = per[config.tasks[0].name]
-        return {**first, "output": config.tasks[0].name, "class_names": first.get("class_names", names)}
+        listed = names if isinstance(names, list) else []
+        return {**first, "output": config.tasks[0].name, "class_names": first.get("class_names", listed)}
     return {"task": "multi-output", "outputs": per}
 
 

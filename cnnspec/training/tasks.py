@@ -81,18 +81,30 @@ def metric(out: OutputTask, item: MetricConfig) -> Any:
     return m.MeanIoU(num_classes=out.classes, sparse_y_true=not out.one_hot, sparse_y_pred=False, name=name)
 
 
+def losses(config: TrainConfig) -> Any:
+    """The loss of a one-output model, or a dict of losses by output name."""
+    if len(config.tasks) == 1:
+        return loss(config.tasks[0])
+    return {out.name: loss(out) for out in config.tasks}
+
+
+def metrics(config: TrainConfig) -> Any:
+    """The metrics of a one-output model, or a dict of metric lists by output name."""
+    if len(config.tasks) == 1:
+        return [metric(config.tasks[0], item) for item in config.tasks[0].metrics]
+    return {out.name: [metric(out, item) for item in out.metrics] for out in config.tasks}
+
+
+def loss_weights(config: TrainConfig) -> dict[str, float] | None:
+    """Each output's share of the total loss (``None`` for one output)."""
+    if len(config.tasks) == 1:
+        return None
+    return {out.name: out.loss_weight for out in config.tasks}
+
+
 def compile_arguments(config: TrainConfig) -> dict[str, Any]:
-    """``loss``, ``loss_weights`` and ``metrics`` for ``model.compile`` (dicts by output name
-    for a multi-output model)."""
-    tasks = config.tasks
-    if len(tasks) == 1:
-        out = tasks[0]
-        return {"loss": loss(out), "metrics": [metric(out, item) for item in out.metrics]}
-    return {
-        "loss": {out.name: loss(out) for out in tasks},
-        "loss_weights": {out.name: out.loss_weight for out in tasks},
-        "metrics": {out.name: [metric(out, item) for item in out.metrics] for out in tasks},
-    }
+    """``loss``, ``loss_weights`` and ``metrics`` for ``model.compile``."""
+    return {"loss": losses(config), "loss_weights": loss_weights(config), "metrics": metrics(config)}
 
 
 def prepare_target(out: OutputTask, labels: Any) -> Any:

@@ -355,15 +355,11 @@ def _run(
         phase = config.phases[index]
         set_frozen(model, phase.frozen)
         with dist.scope():  # variables (model, optimizer, metrics) live on the strategy's devices
-            if config.task_path:  # multilabel, regression, segmentation, several outputs
-                from cnnspec.training import tasks
-
-                objectives = tasks.compile_arguments(config)
-            else:
-                objectives = {"loss": builders.loss(config), "metrics": builders.metrics(config)}
             model.compile(
                 optimizer=builders.optimizer(config, steps * phase.epochs, phase.optimizer),
-                **objectives,
+                loss=builders.loss(config),
+                loss_weights=builders.loss_weights(config),
+                metrics=builders.metrics(config),
                 jit_compile=jit,
             )
 
@@ -484,7 +480,7 @@ def _run(
                         epochs=end,
                         initial_epoch=start,
                         steps_per_epoch=config.steps_per_epoch,
-                        class_weight=None if config.task_path else class_weights(config, dataset),
+                        class_weight=class_weights(config, dataset),
                         callbacks=callbacks,
                         shuffle=False,  # the pipeline shuffles, seeded
                         verbose=0,
@@ -596,7 +592,7 @@ def _finish(
     if config.task_path:
         from cnnspec.training.task_results import task_metrics
 
-        task_part = task_metrics(config, dataset.y_test, outputs, dataset.class_names)
+        task_part = task_metrics(config, dataset.y_test, outputs, dataset.target_names or dataset.class_names)
     else:
         if isinstance(outputs, list):
             outputs = outputs[0]
