@@ -97,6 +97,7 @@ def test_start_writes_the_spec_the_resolved_spec_and_the_lock(tmp_path, monkeypa
         "sample_shape": [8, 8, 1],
         "dtype": "uint8",
         "classes": ["a", "b", "c"],
+        "target": "class",  # what y holds (issue 18: class | multilabel | regression | mask)
     }
     assert lock["versions"]["python"] and lock["machine"]["platform"] == "test"
 
