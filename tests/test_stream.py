@@ -355,7 +355,7 @@ def test_two_workers_each_read_their_own_files_once_per_epoch(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["directory", "csv"])
+@pytest.mark.parametrize("kind", ["directory", "csv", "presplit"])
 def test_generated_training_script_streams_the_same_files_and_pixels(tmp_path, kind):
     """``codegen --script``'s train.py lists the files instead of loading them, splits them as
     cnnspec does, and its pipeline reads the pixels cnnspec's decoder reads."""
@@ -363,14 +363,21 @@ def test_generated_training_script_streams_the_same_files_and_pixels(tmp_path, k
 
     from cnnspec.backends.python_emitter import generate_code
 
-    files = make_images(tmp_path / "imgs", {"a": 6, "b": 6, "c": 6}, size=10)
+    if kind == "presplit":  # test/ as given; validation/ joins the images the script splits again
+        files = [
+            *make_images(tmp_path / "imgs" / "train", {"a": 4, "b": 4, "c": 4}, size=10),
+            *make_images(tmp_path / "imgs" / "validation", {"a": 1, "b": 1, "c": 1}, size=10, seed=1),
+            *make_images(tmp_path / "imgs" / "test", {"a": 2, "b": 1, "c": 2}, size=10, seed=2),
+        ]
+    else:
+        files = make_images(tmp_path / "imgs", {"a": 6, "b": 6, "c": 6}, size=10)
     if kind == "csv":
         rows = "".join(f"imgs/{f.parent.name}/{f.name},{f.parent.name}\n" for f in files)
         (tmp_path / "labels.csv").write_text("path,kind\n" + rows)
         source = "{csv: labels.csv, image_column: path, label_column: kind}"
     else:
         source = "{directory: imgs}"
-    text = spec(f"{{source: {source}, test_split: 0.25}}")
+    text = spec(f"{{source: {source}{'' if kind == 'presplit' else ', test_split: 0.25'}}}")
     (tmp_path / "spec.yaml").write_text(text)
     script = tmp_path / "train_script.py"
     script.write_text(generate_code(compile_spec(tmp_path / "spec.yaml"), script=True, output=script).text)
