@@ -251,19 +251,24 @@ def test_streamed_folder_trains_evaluates_and_its_pixels_are_the_decoders(tmp_pa
 
     from cnnspec.reporting.html import write_report
 
-    train(compile_spec(tmp_path / "spec.yaml"), out=out, callbacks=[CacheProbe()], write_report=write_report)
+    compiled = compile_spec(tmp_path / "spec.yaml")
+    train(compiled, out=out, callbacks=[CacheProbe()], write_report=write_report, hash_content=True)
     assert cached[0] and cached[0] == cached[1]  # written in epoch 1, read in epoch 2
     assert not list(out.glob("data-cache*"))  # removed at the end of the run
     lock = json.loads((out / "lock.json").read_text())
     assert lock["data"]["kind"] == "directory" and lock["data"]["sizes"]["train"] > 0
     data = load(text, tmp_path, seed=lock["seed"])
-    assert lock["data"]["content_hash"] == data.content_hash()
+    metadata_hash = data.content_hash()
+    data.hash_content = True  # --hash-content: the files' bytes
+    assert lock["data"]["hash"] == "content" and lock["data"]["content_hash"] == data.content_hash()
+    assert metadata_hash != data.content_hash()
     assert (out / "report.html").is_file()  # the report drew the streamed test images
     evaluated = runner.invoke(app, ["evaluate", str(out), "-f", "json", "--out", str(tmp_path / "ev")])
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert report["data"]["images"] == lock["data"]["sizes"]["test"]
-    assert report["data"]["content_hash"] == lock["data"]["content_hash"]
+    assert report["data"]["content_hash"] == lock["data"]["content_hash"]  # hashed as the run did
+    assert not any("content hash changed" in note for note in report.get("notes", []))
     for what in ("samples", "confusion"):
         picture = runner.invoke(app, ["visualize", str(out), what, "--out", str(tmp_path / f"{what}.png")])
         assert picture.exit_code == 0 and (tmp_path / f"{what}.png").is_file(), picture.output
