@@ -251,19 +251,24 @@ def test_streamed_folder_trains_evaluates_and_its_pixels_are_the_decoders(tmp_pa
 
     from cnnspec.reporting.html import write_report
 
-    train(compile_spec(tmp_path / "spec.yaml"), out=out, callbacks=[CacheProbe()], write_report=write_report)
+    compiled = compile_spec(tmp_path / "spec.yaml")
+    train(compiled, out=out, callbacks=[CacheProbe()], write_report=write_report, hash_content=True)
     assert cached[0] and cached[0] == cached[1]  # written in epoch 1, read in epoch 2
     assert not list(out.glob("data-cache*"))  # removed at the end of the run
     lock = json.loads((out / "lock.json").read_text())
     assert lock["data"]["kind"] == "directory" and lock["data"]["sizes"]["train"] > 0
     data = load(text, tmp_path, seed=lock["seed"])
-    assert lock["data"]["content_hash"] == data.content_hash()
+    metadata_hash = data.content_hash()
+    data.hash_content = True  # --hash-content: the files' bytes
+    assert lock["data"]["hash"] == "content" and lock["data"]["content_hash"] == data.content_hash()
+    assert metadata_hash != data.content_hash()
     assert (out / "report.html").is_file()  # the report drew the streamed test images
     evaluated = runner.invoke(app, ["evaluate", str(out), "-f", "json", "--out", str(tmp_path / "ev")])
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert report["data"]["images"] == lock["data"]["sizes"]["test"]
-    assert report["data"]["content_hash"] == lock["data"]["content_hash"]
+    assert report["data"]["content_hash"] == lock["data"]["content_hash"]  # hashed as the run did
+    assert not any("content hash changed" in note for note in report.get("notes", []))
     for what in ("samples", "confusion"):
         picture = runner.invoke(app, ["visualize", str(out), what, "--out", str(tmp_path / f"{what}.png")])
         assert picture.exit_code == 0 and (tmp_path / f"{what}.png").is_file(), picture.output
@@ -355,7 +360,7 @@ def test_two_workers_each_read_their_own_files_once_per_epoch(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["directory", "csv"])
+@pytest.mark.parametrize("kind", ["directory", "csv", "presplit"])
 def test_generated_training_script_streams_the_same_files_and_pixels(tmp_path, kind):
     """``codegen --script``'s train.py lists the files instead of loading them, splits them as
     cnnspec does, and its pipeline reads the pixels cnnspec's decoder reads."""
@@ -363,14 +368,21 @@ def test_generated_training_script_streams_the_same_files_and_pixels(tmp_path, k
 
     from cnnspec.backends.python_emitter import generate_code
 
-    files = make_images(tmp_path / "imgs", {"a": 6, "b": 6, "c": 6}, size=10)
+    if kind == "presplit":  # test/ as given; validation/ joins the images the script splits again
+        files = [
+            *make_images(tmp_path / "imgs" / "train", {"a": 4, "b": 4, "c": 4}, size=10),
+            *make_images(tmp_path / "imgs" / "validation", {"a": 1, "b": 1, "c": 1}, size=10, seed=1),
+            *make_images(tmp_path / "imgs" / "test", {"a": 2, "b": 1, "c": 2}, size=10, seed=2),
+        ]
+    else:
+        files = make_images(tmp_path / "imgs", {"a": 6, "b": 6, "c": 6}, size=10)
     if kind == "csv":
         rows = "".join(f"imgs/{f.parent.name}/{f.name},{f.parent.name}\n" for f in files)
         (tmp_path / "labels.csv").write_text("path,kind\n" + rows)
         source = "{csv: labels.csv, image_column: path, label_column: kind}"
     else:
         source = "{directory: imgs}"
-    text = spec(f"{{source: {source}, test_split: 0.25}}")
+    text = spec(f"{{source: {source}{'' if kind == 'presplit' else ', test_split: 0.25'}}}")
     (tmp_path / "spec.yaml").write_text(text)
     script = tmp_path / "train_script.py"
     script.write_text(generate_code(compile_spec(tmp_path / "spec.yaml"), script=True, output=script).text)

@@ -429,6 +429,8 @@ def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
         if config.data.splits_test:
             notes.append(f"test split drawn with seed {seed} (no run folder records the training seed)")
     dataset = load_dataset(compiled, config, seed)
+    # a streamed source is hashed as the run hashed it (names, sizes and times, or --hash-content)
+    dataset.hash_content = ((run.lock or {}).get("data") or {}).get("hash") == "content"
     return test_split(run, model, dataset, compiled, config, data=data, notes=notes)
 
 

@@ -260,6 +260,8 @@ def _train_owned(
             work_dir = dist.work_dir(run_dir)
             dataset = load_dataset(compiled, config, seed)
             dataset.hash_content = hash_content
+            if hash_content and dataset.streamed:  # evaluate/report hash the files alike
+                dataset.source["hash"] = "content"
             content_hash = dataset.content_hash()
             if lock is not None and lock.get("data", {}).get("content_hash") not in (None, content_hash):
                 raise UsageError(
