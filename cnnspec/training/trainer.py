@@ -464,9 +464,12 @@ def _run(
         try:
             with GATE.deferred():
                 start = initial_epoch
+                last = len(config.phases) - 1
                 for index, phase in enumerate(config.phases):
                     end = phase.first_epoch + phase.epochs
-                    if start >= end:
+                    # a phase already done is skipped; when every epoch is (killed before the
+                    # final snapshot), one fit of no epochs still runs the callbacks' ends
+                    if start >= end and not (index == last and start == initial_epoch):
                         continue
                     if index != phase_index:
                         configure(model, index, jit)
