@@ -17,6 +17,7 @@ import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -284,6 +285,46 @@ def test_bad_input_is_a_clear_error_with_its_json_path(tmp_path, case):
     assert json_path in result.output
     assert "Traceback" not in result.output
     assert not out.exists()
+
+
+def _mutations(seed: int, count: int) -> list[dict]:
+    """Configurations with one value deleted or replaced by a value of another type."""
+    import random
+
+    rng = random.Random(seed)
+    odd_values = [None, 0, -1, 3.5, "", "x", [], {}, [None], {"class_name": "__keras_tensor__"}, True]
+    out = []
+    for _ in range(count):
+        config = tiny_config()
+        # mostly inside one layer entry: its class, config, inbound nodes and keras_history
+        node: Any = rng.choice(config["config"]["layers"]) if rng.random() < 0.85 else config
+        key: Any = None
+        for depth in range(rng.randint(1, 7)):  # walk down to a random value
+            keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+            if not keys:
+                break
+            key = rng.choice(keys)
+            child = node[key]
+            if depth == 6 or not isinstance(child, (dict, list)) or not child or rng.random() < 0.2:
+                break
+            node, key = child, None
+        if key is not None:
+            if isinstance(node, dict) and rng.random() < 0.5:
+                del node[key]
+            else:
+                node[key] = rng.choice(odd_values)
+        out.append(config)
+    return out
+
+
+def test_mutated_configs_fail_cleanly_never_with_an_internal_error(tmp_path):
+    for number, config in enumerate(_mutations(seed=19, count=30)):
+        path = tmp_path / f"m{number}.json"
+        path.write_text(json.dumps(config))
+        result = run_cli("import", str(path), "-o", str(tmp_path / f"m{number}.yaml"))
+        assert result.exit_code in (0, 1), (number, result.output)
+        assert "internal error" not in result.output and "Traceback" not in result.output
+        assert (tmp_path / f"m{number}.yaml").exists() == (result.exit_code == 0)
 
 
 def test_a_config_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path, monkeypatch):

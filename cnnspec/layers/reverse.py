@@ -203,6 +203,8 @@ def _check_axis(config: Mapping[str, Any]) -> bool:
             return False
         axis = axis[0]
     shape = config.get("__input_shape__") or ()
+    if not isinstance(shape, (list, tuple)):
+        return False
     if shape and isinstance(shape[0], (list, tuple)):
         shape = shape[0]  # a merge layer's first input
     return axis == -1 or (bool(shape) and axis == len(shape) - 1)
