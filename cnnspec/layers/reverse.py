@@ -296,3 +296,12 @@ def combinator_activation(layer: Reversed) -> str | None:
     if layer.kind.name == COMBINATOR_ACTIVATION and set(layer.params) == {"activation"}:
         return layer.params["activation"]
     return None
+
+
+#: Kinds whose result does not depend on the order of their inputs.
+_COMMUTATIVE = ("add", "multiply")
+
+
+def commutative(kind: LayerKind) -> bool:
+    """Whether a many-input kind's inputs may come in any order (``x + f(x)`` is ``f(x) + x``)."""
+    return kind.name in _COMMUTATIVE
