@@ -72,15 +72,29 @@ def test_cli_writes_a_spec_that_validates_and_reports_the_figures(tmp_path):
     assert checked.exit_code == 0, checked.output
 
 
-def test_the_spec_has_the_source_layers_class_by_class():
+TINY_MBCONV = FIXTURES / "tiny_mbconv.json"
+
+
+@pytest.mark.parametrize("fixture", [TINY_JSON, TINY_MBCONV], ids=["resnet", "mbconv"])
+def test_the_spec_has_the_source_layers_class_by_class(fixture):
     from cnnspec.layers.registry import get_kind
 
-    compiled = compile_text(GOLDEN.read_text(encoding="utf-8"))
+    compiled = compile_text(import_source(str(fixture)).text)
     ours = Counter(
         get_kind(n.kind).keras_class for n in compiled.ir.nodes if n.name != compiled.ir.input_name
     )
-    theirs = Counter(layer["class_name"] for layer in tiny_config()["config"]["layers"][1:])
+    theirs = Counter(layer["class_name"] for layer in json.loads(fixture.read_text())["config"]["layers"][1:])
     assert ours == theirs
+
+
+def test_a_block_whose_output_the_next_block_reads_by_name_still_folds():
+    """EfficientNet's residual add reads the previous block's output by name, and its
+    squeeze-and-excite gate (a multiply of two paths) is written with ids: both fold."""
+    imported = import_source(str(TINY_MBCONV))
+    flat = import_source(str(TINY_MBCONV), folding=False)
+    assert imported.lines < flat.lines
+    assert "inputs: [input, expand]" in imported.text  # the gate reads the block's input
+    assert "repeat: {times: 2" in imported.text  # block1a/block1b and block2b/block2c
 
 
 def test_folding_finds_blocks_repeats_and_combinators_and_shortens_the_spec(tmp_path):
@@ -430,13 +444,14 @@ def assert_same_model(theirs, ours, names: dict[str, str] | None = None, variant
 
 
 @pytest.mark.slow
-def test_the_imported_spec_builds_the_identical_model():
+@pytest.mark.parametrize("fixture", [TINY_JSON, TINY_MBCONV], ids=["resnet", "mbconv"])
+def test_the_imported_spec_builds_the_identical_model(fixture):
     import keras
 
     from cnnspec.api import build_model
 
-    source = keras.models.model_from_json(TINY_JSON.read_text())
-    imported = import_source(str(TINY_JSON))
+    source = keras.models.model_from_json(fixture.read_text())
+    imported = import_source(str(fixture))
     assert_same_model(source, build_model(compile_text(imported.text)), imported.names)
 
 

@@ -356,7 +356,8 @@ def _relative(group: Group, outside: Counter[str]) -> list[Item] | None:
 
 
 def _name_for(group: Group, taken: set[str], height: int, body: list[Item]) -> str:
-    token = next((t for t in reversed(group.prefix) if not t.isdigit()), None) if group.prefix else None
+    # the last word of the prefix that names something: not a number, not a letter of `block2b`
+    token = next((t for t in reversed(group.prefix) if not t.isdigit() and len(t) > 1), None)
     base = re.sub(r"\d+$", "", token or "").strip("_").lower()
     if not base or not base[0].isalpha():
         base = (
@@ -499,6 +500,7 @@ def fold(items: list[Item]) -> list[Block]:
                 result[id(group)] = make_repeats(group.content)
                 continue
             body = make_repeats(body)
+            _drop_unused_ids(body)  # an id only the world outside read is not part of the shape
             buckets.setdefault(skeleton(body)[0], []).append((group, body))
         for members in buckets.values():
             if len(members) < 2:
