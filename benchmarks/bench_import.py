@@ -45,6 +45,37 @@ def same_model(theirs: Any, ours: Any, variant: str | None = None) -> list[str]:
     return [key for key in a if a[key] != b[key]]
 
 
+def lines_only(entry: Any) -> dict[str, Any]:
+    """The folding figures without the round trips (one keras.applications build)."""
+    from cnnspec.importer import import_source
+    from cnnspec.importer.source import read_source
+
+    source = read_source(f"keras:{entry.keras_name}")
+    start = time.perf_counter()
+    imported = import_source(source)
+    return {
+        "variant": entry.name,
+        "family": entry.family,
+        "zoo_lines": len(entry.spec.read_text(encoding="utf-8").splitlines()),
+        "source_layers": imported.source_layers,
+        "import_s": time.perf_counter() - start,
+        "lines": imported.lines,
+        "blocks": len(imported.blocks),
+        "block_names": imported.blocks,
+        "rewritten": imported.rewritten,
+    }
+
+
+def families_first(entries: list[Any]) -> list[Any]:
+    """The smallest variant of every family first, then the rest (a partial run covers all)."""
+    smallest: dict[str, Any] = {}
+    for entry in entries:
+        if entry.family not in smallest or entry.params < smallest[entry.family].params:
+            smallest[entry.family] = entry
+    first = list(smallest.values())
+    return first + [e for e in entries if e not in first]
+
+
 def one_variant(entry: Any) -> dict[str, Any]:
     import keras
 
@@ -143,13 +174,21 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", help="zoo variants (default: all)")
     parser.add_argument("--repeats", type=int, default=3, help="cold import processes")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold import measurement")
-    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--json", type=Path, help="write the results here (after every variant)")
+    parser.add_argument("--lines-only", action="store_true", help="the folding figures, no round trips")
     args = parser.parse_args()
-    entries = [e for e in catalog() if not args.variants or e.name in args.variants]
+    entries = families_first([e for e in catalog() if not args.variants or e.name in args.variants])
     rows = []
+    if args.lines_only:
+        for entry in entries:
+            rows.append(lines_only(entry))
+            print(json.dumps(rows[-1]), flush=True)
+            write_json(args.json, {"rows": rows})
+        return
     for entry in entries:
         row = one_variant(entry)
         rows.append(row)
+        write_json(args.json, {"rows": rows})
         print(
             f"{row['variant']}: {row.get('lines', '—')} lines, {row['source_layers']} layers, "
             f"{row.get('blocks', '—')} blocks, keras {_ok(row['keras_diff'])}, zoo {_ok(row['zoo_diff'])}",

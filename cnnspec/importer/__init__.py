@@ -14,7 +14,7 @@ from cnnspec.importer.fold import fold
 from cnnspec.importer.graph import Graph, read_graph
 from cnnspec.importer.mapping import map_layers
 from cnnspec.importer.rewrite import hard_sigmoids
-from cnnspec.importer.source import Source, read_source
+from cnnspec.importer.source import Source, import_error, read_source
 from cnnspec.importer.structure import Structurer, spec_id
 from cnnspec.importer.verify import align
 from cnnspec.importer.writer import spec_text
@@ -47,7 +47,10 @@ def import_source(source: str | Source, *, weights_file: str | None = None, fold
     (the caller writes it). ``folding``: find blocks and repeats.
     """
     read = source if isinstance(source, Source) else read_source(source)
-    graph = read_graph(read.config)
+    try:
+        graph = read_graph(read.config)
+    except RecursionError:
+        raise import_error("the configuration is nested too deeply", "$.config.layers") from None
     layers = sum(not n.is_operation for n in graph.nodes)
     graph, aliases = hard_sigmoids(graph)
     mapped = map_layers(graph)

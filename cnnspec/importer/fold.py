@@ -324,7 +324,10 @@ def _relative(group: Group, outside: Counter[str]) -> list[Item] | None:
     """The group's content as a block body (ids without the group's prefix, its entry read as
     ``input``), or None when the content reads or exposes a tensor across its edge."""
     internal = {item.id for item in group.content if getattr(item, "id", None)}
-    if any(outside[i] for i in internal if isinstance(i, str)):
+    last = group.content[-1].id if group.content else None
+    # the last item's id may be read from outside: that is the group's output, which a call
+    # of the block returns under the call's id (see ``fold``)
+    if any(outside[i] for i in internal if isinstance(i, str) and i != last):
         return None
     stem = raw_prefix(group) + "_"
     renamed = {}
@@ -353,7 +356,8 @@ def _relative(group: Group, outside: Counter[str]) -> list[Item] | None:
 
 
 def _name_for(group: Group, taken: set[str], height: int, body: list[Item]) -> str:
-    token = next((t for t in reversed(group.prefix) if not t.isdigit()), None) if group.prefix else None
+    # the last word of the prefix that names something: not a number, not a letter of `block2b`
+    token = next((t for t in reversed(group.prefix) if not t.isdigit() and len(t) > 1), None)
     base = re.sub(r"\d+$", "", token or "").strip("_").lower()
     if not base or not base[0].isalpha():
         base = (
@@ -435,7 +439,6 @@ def fold(items: list[Item]) -> list[Block]:
     """Fold ``items`` (the model's top-level list) in place; return the blocks found."""
     entries = list(zip(_item_tokens(items), items, strict=True))
     roots = build_groups(entries, 0, [])
-    everything = _references(items)
     # each group's entry: the id of the item before its first leaf
     order = {id(item): n for n, item in enumerate(items)}
     groups: list[Group] = []
@@ -453,6 +456,29 @@ def fold(items: list[Item]) -> list[Block]:
     result: dict[int, list[Item]] = {}
     blocks: list[Block] = []
     taken: set[str] = set()
+    call_ids: set[str] = {i.id for i in items if isinstance(i.id, str)}
+
+    def call_for(group: Group, block: str, args: dict[str, Any], exposed: Any) -> Call:
+        """A call standing for ``group``; readers of the group's output read the call's id."""
+        ident = _call_id(group)
+        if ident is not None and ident in call_ids:
+            ident = next(f"{ident}_{n}" for n in range(2, 10_000) if f"{ident}_{n}" not in call_ids)
+        if ident is not None:
+            call_ids.add(ident)
+        if isinstance(exposed, str) and exposed != ident:
+            if ident is None and everything_now()[exposed]:
+                return None  # type: ignore[return-value]
+            for leaf in items:
+                if isinstance(leaf, Layer) and leaf.inputs and exposed in leaf.inputs:
+                    leaf.inputs = [ident if ref == exposed else ref for ref in leaf.inputs]
+            for other in groups:
+                if other.entry == exposed:
+                    other.entry = ident
+        return Call(block, args, ident, source_names_of(group))
+
+    def everything_now() -> Counter[str]:
+        return _references(items)
+
     for height in range(1, max((g.height for g in groups), default=0) + 1):
         level = [g for g in groups if g.height == height]
         buckets: dict[Any, list[tuple[Group, list[Item]]]] = {}
@@ -461,17 +487,20 @@ def fold(items: list[Item]) -> list[Block]:
             for child in group.children:
                 content += result[id(child)] if isinstance(child, Group) else [child]
             group.content = content
-            if len(content) == 1 and isinstance(content[0], Call):
+            if len(content) == 1 and isinstance(content[0], Call) and _call_id(group):
                 # a group around one call is that call, under the group's name
                 only = content[0]
-                result[id(group)] = [Call(only.block, only.args, _call_id(group) or only.id, only.sources)]
-                continue
+                call = call_for(group, only.block, only.args, only.id)
+                if call is not None:
+                    result[id(group)] = [call]
+                    continue
             inside = _references(group.leaves())
-            body = _relative(group, everything - inside)
+            body = _relative(group, everything_now() - inside)
             if body is None:
                 result[id(group)] = make_repeats(group.content)
                 continue
             body = make_repeats(body)
+            _drop_unused_ids(body)  # an id only the world outside read is not part of the shape
             buckets.setdefault(skeleton(body)[0], []).append((group, body))
         for members in buckets.values():
             if len(members) < 2:
@@ -483,7 +512,10 @@ def fold(items: list[Item]) -> list[Block]:
             block, args = make_block(name, [body for _, body in members])
             blocks.append(block)
             for (group, _), arguments in zip(members, args, strict=True):
-                result[id(group)] = [Call(name, arguments, _call_id(group), source_names_of(group))]
+                exposed = group.content[-1].id if group.content else None
+                call = call_for(group, name, arguments, exposed)
+                # a group whose output is read by name but that has no name to call it by stays
+                result[id(group)] = [call] if call is not None else make_repeats(group.content)
     folded: list[Item] = []
     for node in roots:
         folded += result[id(node)] if isinstance(node, Group) else [node]

@@ -92,9 +92,13 @@ def _tensors(value: Any, path: str, constants: list[tuple[str, Any]]) -> list[tu
 
 
 def _is_keras2(config: dict[str, Any]) -> bool:
-    layers = (config.get("config") or {}).get("layers") or []
-    nested_lists = any(
-        isinstance(layer, dict) and layer.get("inbound_nodes") and isinstance(layer["inbound_nodes"][0], list)
+    inner = config.get("config")
+    layers = inner.get("layers") if isinstance(inner, dict) else None
+    nested_lists = isinstance(layers, list) and any(
+        isinstance(layer, dict)
+        and isinstance(layer.get("inbound_nodes"), list)
+        and layer["inbound_nodes"]
+        and isinstance(layer["inbound_nodes"][0], list)
         for layer in layers
     )
     return (
@@ -240,6 +244,7 @@ def read_graph(config: dict[str, Any]) -> Graph:
             hint="multi-input/multi-output models cannot be imported yet",
         )
     ordered = _topological(nodes)
+    _check_reach(ordered, inputs_ref[0][0], outputs_ref[0][0])
     input_node = next(n for n in ordered if n.name == inputs_ref[0][0])
     if input_node.class_name != "InputLayer":
         raise import_error(f"the model input {input_node.name!r} is not an InputLayer", input_node.path)
@@ -302,6 +307,32 @@ def _topological(nodes: list[Node]) -> list[Node]:
                 state[node.name] = 2
                 order.append(node)
     return order
+
+
+def _check_reach(nodes: list[Node], start: str, end: str) -> None:
+    """Every layer is fed by the model input and leads to its output (a hand-edited or
+    truncated configuration may hold layers on neither path)."""
+    fed = {start}
+    for node in nodes:
+        if node.inputs and all(i in fed for i in node.inputs):
+            fed.add(node.name)
+    leads = {end}
+    for node in reversed(nodes):
+        if node.name in leads:
+            leads.update(node.inputs)
+    for node in nodes:
+        if node.name not in fed:
+            raise import_error(
+                f"layer {node.name!r} is not computed from the model input",
+                node.path,
+                hint="a second input or a constant source cannot be expressed",
+            )
+        if node.name not in leads:
+            raise import_error(
+                f"layer {node.name!r} does not lead to the model output",
+                node.path,
+                hint="remove the unused layer, or make it a second output (not importable yet)",
+            )
 
 
 def _sequential(config: dict[str, Any]) -> Graph:

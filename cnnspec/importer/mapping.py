@@ -41,6 +41,9 @@ def map_layers(graph: Graph) -> dict[str, Reversed]:
                 mapped[node.name] = from_keras(node.class_name, node.config, node.input_shape)
             except NotExpressible as exc:
                 reason = str(exc)
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                # a hand-edited configuration with a value of the wrong type somewhere
+                reason = f"unreadable configuration ({type(exc).__name__}: {exc})"
         if reason is not None:
             problems.append(
                 Diagnostic(

@@ -9,30 +9,12 @@ ReLU's name; any other raw operation is left for the mapping to refuse by name.
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 from cnnspec.importer.graph import Graph, Node
+from cnnspec.layers.reverse import HARD_SIGMOID_CLASS, HARD_SIGMOID_CONFIG, Step, is_hard_sigmoid
 
 
-def _close(values: list[Any], want: float) -> bool:
-    return (
-        len(values) == 1
-        and isinstance(values[0], (int, float))
-        and not isinstance(values[0], bool)
-        and math.isclose(values[0], want, rel_tol=1e-6)
-    )
-
-
-def _relu6(node: Node) -> bool:
-    config = node.config
-    return (
-        node.class_name == "ReLU"
-        and not node.is_operation
-        and config.get("max_value") in (6, 6.0)
-        and not config.get("negative_slope")
-        and not config.get("threshold")
-    )
+def _step(node: Node) -> Step:
+    return Step(node.class_name, node.is_operation, tuple(node.constants), node.config)
 
 
 def hard_sigmoids(graph: Graph) -> tuple[Graph, dict[str, str]]:
@@ -42,21 +24,20 @@ def hard_sigmoids(graph: Graph) -> tuple[Graph, dict[str, str]]:
     replace: dict[str, Node] = {}  # relu name → its new node
     drop: set[str] = set()
     after: dict[str, str] = {}  # multiply name → relu name (its readers read the relu)
+    scales: set[str] = set()
     for add in graph.nodes:
-        if not (add.is_operation and add.class_name == "Add" and len(add.inputs) == 1):
-            continue
-        if not _close(add.constants, 3.0) or len(graph.consumers[add.name]) != 1:
+        if len(add.inputs) != 1 or len(graph.consumers[add.name]) != 1:
             continue
         relu = graph.node(graph.consumers[add.name][0])
-        if not _relu6(relu) or len(graph.consumers[relu.name]) != 1:
+        if len(graph.consumers[relu.name]) != 1:
             continue
         mul = graph.node(graph.consumers[relu.name][0])
-        if not (mul.is_operation and mul.class_name == "Multiply" and _close(mul.constants, 1 / 6)):
+        if not is_hard_sigmoid(_step(add), _step(relu), _step(mul)):
             continue
         replace[relu.name] = Node(
             relu.name,
-            "Activation",
-            {"name": relu.name, "activation": "hard_sigmoid"},
+            HARD_SIGMOID_CLASS,
+            {"name": relu.name, **HARD_SIGMOID_CONFIG},
             list(add.inputs),
             relu.path,
             relu.input_shape,
@@ -64,6 +45,7 @@ def hard_sigmoids(graph: Graph) -> tuple[Graph, dict[str, str]]:
             None,
         )
         drop |= {add.name, mul.name}
+        scales.add(mul.name)
         after[mul.name] = relu.name
         after[add.name] = add.inputs[0]
     if not replace:
@@ -73,10 +55,7 @@ def hard_sigmoids(graph: Graph) -> tuple[Graph, dict[str, str]]:
         if node.name in drop:
             continue
         node = replace.get(node.name, node)
-        node.inputs = [
-            after.get(i, i) if i in drop and graph.node(i).class_name == "Multiply" else i
-            for i in node.inputs
-        ]
+        node.inputs = [after[i] if i in scales else i for i in node.inputs]
         nodes.append(node)
     dropped_paths = tuple(graph.node(name).path + "." for name in drop)
     problems = [p for p in graph.problems if not (p.path + ".").startswith(dropped_paths)]

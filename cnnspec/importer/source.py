@@ -31,8 +31,8 @@ class Source:
     model: Any = None  # the built Keras model (keras:NAME only), for --weights
 
 
-def import_error(message: str, json_path: str = "$", hint: str | None = None) -> SpecError:
-    """An import problem located by the JSON path of the offending value."""
+def import_error(message: str, json_path: str = "", hint: str | None = None) -> SpecError:
+    """An import problem located by the JSON path of the offending value (none: the file)."""
     return SpecError.single(message, None, json_path, code="import", hint=hint)
 
 
@@ -49,7 +49,7 @@ def _parse(text: bytes, where: str) -> dict[str, Any]:
     except RecursionError:
         raise import_error(f"{where} is nested too deeply") from None
     if not isinstance(value, dict):
-        raise import_error(f"expected a JSON object in {where}; received {type(value).__name__}")
+        raise import_error(f"expected a JSON object in {where}; received {type(value).__name__}", "$")
     return value
 
 

@@ -124,7 +124,6 @@ class Structurer:
                     raise _NotCombinator
                 item, tail = self.combinator(tail, inner)
                 items.append(item)
-                _set_end(items, tail)
 
     # -- the whole model ------------------------------------------------------------------
     def items(self) -> list[Item]:
@@ -188,7 +187,3 @@ def output_of(item: Item) -> str | None:
 
 def items_end(items: list[Item], fork: str) -> str:
     return output_of(items[-1]) or fork if items else fork
-
-
-def _set_end(items: list[Item], tail: str) -> None:
-    """Nothing to do: a combinator item's sources already end at ``tail``."""

@@ -2,9 +2,10 @@
 
 The spec is compiled by the front end; its layers, in the order the resolver makes them, line
 up one to one with the source layers the items stand for. Each pair must have the same Keras
-class and the same input shapes (Keras saves every layer's input shape in ``build_config``).
-The pairing also names each source layer's counterpart in the spec's model, which ``--weights``
-uses to relabel the weights file.
+class, the same input shapes (Keras saves every layer's input shape in ``build_config``), and
+read the counterparts of the same layers (in the same order, but for add and multiply). The
+pairing also names each source layer's counterpart in the spec's model, which ``--weights`` uses
+to relabel the weights file.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from cnnspec.importer.graph import Graph
 from cnnspec.importer.items import Item, source_names
 from cnnspec.importer.source import import_error
 from cnnspec.layers.registry import get_kind
+from cnnspec.layers.reverse import commutative
 
 
 def _shapes(saved: Any) -> list[tuple[int | None, ...]] | None:
@@ -52,6 +54,17 @@ def align(compiled: Any, items: list[Item], graph: Graph) -> dict[str, str]:
                 f"layer {source_name!r} reads shapes {saved} in the source, "
                 f"{list(node.input_shapes)} in the spec",
                 f"{source.path}.build_config",
+                hint="please report this model: import could not reproduce it",
+            )
+        expected = [compiled.ir.input_name if i == graph.input_name else pairs.get(i) for i in source.inputs]
+        actual = list(node.inputs)
+        if commutative(kind):
+            expected, actual = sorted(map(str, expected)), sorted(map(str, actual))
+        if actual != expected:
+            raise import_error(
+                f"layer {source_name!r} reads {source.inputs} in the source; its counterpart "
+                f"{node.name!r} reads {list(node.inputs)} in the spec",
+                f"{source.path}.inbound_nodes",
                 hint="please report this model: import could not reproduce it",
             )
         pairs[source_name] = node.name

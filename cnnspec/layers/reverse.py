@@ -203,6 +203,8 @@ def _check_axis(config: Mapping[str, Any]) -> bool:
             return False
         axis = axis[0]
     shape = config.get("__input_shape__") or ()
+    if not isinstance(shape, (list, tuple)):
+        return False
     if shape and isinstance(shape[0], (list, tuple)):
         shape = shape[0]  # a merge layer's first input
     return axis == -1 or (bool(shape) and axis == len(shape) - 1)
@@ -294,3 +296,58 @@ def combinator_activation(layer: Reversed) -> str | None:
     if layer.kind.name == COMBINATOR_ACTIVATION and set(layer.params) == {"activation"}:
         return layer.params["activation"]
     return None
+
+
+#: Kinds whose result does not depend on the order of their inputs.
+_COMMUTATIVE = ("add", "multiply")
+
+
+def commutative(kind: LayerKind) -> bool:
+    """Whether a many-input kind's inputs may come in any order (``x + f(x)`` is ``f(x) + x``)."""
+    return kind.name in _COMMUTATIVE
+
+
+# -- keras.applications' raw-op hard sigmoid ---------------------------------------------------
+#: MobileNetV3 (keras.applications) computes its hard sigmoid as ``ReLU(6.)(x + 3.) * (1. / 6.)``:
+#: raw operations on constants around a ReLU layer. The spec language writes the same function as
+#: this one layer (the zoo's substitution, tests/test_zoo_parity.py).
+HARD_SIGMOID_CLASS = "Activation"
+HARD_SIGMOID_CONFIG: dict[str, Any] = {"activation": "hard_sigmoid"}
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the pattern needs to know of one saved graph node."""
+
+    class_name: str
+    operation: bool  # a raw operation (keras.src.ops), not a layer
+    constants: tuple[Any, ...]
+    config: Mapping[str, Any]
+
+
+def _constant(step: Step, value: float) -> bool:
+    import math
+
+    return (
+        len(step.constants) == 1
+        and isinstance(step.constants[0], (int, float))
+        and not isinstance(step.constants[0], bool)
+        and math.isclose(step.constants[0], value, rel_tol=1e-6)
+    )
+
+
+def is_hard_sigmoid(add: Step, relu: Step, scale: Step) -> bool:
+    """Whether three chained nodes are ``ReLU(6)(x + 3) * (1/6)``."""
+    return (
+        add.operation
+        and add.class_name == "Add"
+        and _constant(add, 3.0)
+        and not relu.operation
+        and relu.class_name == "ReLU"
+        and relu.config.get("max_value") in (6, 6.0)
+        and not relu.config.get("negative_slope")
+        and not relu.config.get("threshold")
+        and scale.operation
+        and scale.class_name == "Multiply"
+        and _constant(scale, 1 / 6)
+    )
