@@ -16,7 +16,7 @@ from cnnspec.importer.source import import_error
 #: The most layers a configuration may list (EfficientNetV2-L has ~1,000).
 MAX_LAYERS = 20_000
 _KERAS2_HINT = (
-    "re-save the model with Keras 3 (keras.models.load_model(...).save('model.keras')), "
+    "load the model with Keras 3 and save it again as .keras (model.save('model.keras')), "
     "or import its keras.applications name with keras:NAME"
 )
 
