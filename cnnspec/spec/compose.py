@@ -302,7 +302,8 @@ def merge_docs(base: SourceDoc, child: SourceDoc) -> SourceDoc:
     # A block both files define is merged from the two: the schema checks the result again.
     both = set(_blocks_of(base)) & set(_blocks_of(child))
     checked = (base.checked_blocks | child.checked_blocks) - both
-    return SourceDoc(child.file, data, locs, key_locs, {**base.includes, **child.includes}, checked)
+    includes = {**base.includes, **child.includes}
+    return SourceDoc(child.file, data, locs, key_locs, includes, checked_blocks=checked)
 
 
 def _blocks_of(doc: SourceDoc) -> dict[str, Any]:
