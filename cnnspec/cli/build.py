@@ -74,14 +74,23 @@ def build(
             "backbones' own; prints what was loaded",
         ),
     ] = None,
+    random_weights: Annotated[
+        bool,
+        typer.Option(
+            "--random-weights", help="leave the weights random: load neither --weights nor the spec's"
+        ),
+    ] = False,
     allow_outside: AllowOutsideOption = False,
     max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
 ) -> None:
     """Build the Keras model of a spec and save it in the native .keras format (atomically).
 
-    Weights are random unless --weights names a source (then the backbones' sources load too)."""
+    The spec's weight sources load as in training: its backbones' own, then the whole model's
+    (`weights:`, or --weights in its place); with none, or --random-weights, weights are random."""
     from cnnspec.backends.keras_builder import build_model
 
+    if weights is not None and random_weights:
+        raise UsageError("--weights and --random-weights contradict each other; give one")
     compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
     target = output or Path(f"{compiled.name}.keras")
     if target.suffix != ".keras":
@@ -95,10 +104,11 @@ def build(
         check_writable(plot, option="--plot", folder=False)
     model = build_model(compiled.ir)
     loaded: list[str] = []
-    if weights is not None:
+    if not random_weights:
         from cnnspec.training.transfer import apply_plan, plan_loads, spec_loads
 
-        for plan in plan_loads(model, spec_loads(compiled, weights)):
+        loads = spec_loads(compiled, weights)  # [] for a spec without weight sources
+        for plan in plan_loads(model, loads) if loads else ():
             apply_plan(model, plan)
             loaded.extend(plan.lines())
     from cnnspec.training.state import model_file_bytes
