@@ -38,10 +38,10 @@ from cnnspec.analysis.zoo import catalog
 def same_model(theirs: Any, ours: Any, variant: str | None = None) -> list[str]:
     """The fingerprint entries that differ (empty: the same model); for keras.applications'
     MobileNetV3, up to its raw-op hard sigmoids, written as one Activation layer each."""
-    from tests.test_import import _canonical_axis, substituted
-    from tests.test_zoo_parity import fingerprint
+    from tests.test_import import _counted, substituted
+    from tests.zoo_golden import fingerprint
 
-    a, b = substituted(_canonical_axis(fingerprint(theirs)), variant), _canonical_axis(fingerprint(ours))
+    a, b = substituted(_counted(fingerprint(theirs)), variant), _counted(fingerprint(ours))
     return [key for key in a if a[key] != b[key]]
 
 
