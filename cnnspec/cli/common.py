@@ -114,9 +114,12 @@ def fail_usage(message: str, hint: str | None = None) -> typer.Exit:
     from cnnspec.cli.render import safe
 
     console = stderr()
-    console.print(f"[bold red]error:[/bold red] {safe(message)}", highlight=False)
+    # A message's own line breaks stay (a list of bad files, one per line); any other control
+    # character is shown escaped. soft_wrap: a long path is never broken across lines.
+    text = "\n".join(safe(line) for line in message.split("\n"))
+    console.print(f"[bold red]error:[/bold red] {text}", highlight=False, soft_wrap=True)
     if hint:
-        console.print(f"  [cyan]hint:[/cyan] {safe(hint)}", highlight=False)
+        console.print(f"  [cyan]hint:[/cyan] {safe(hint)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USAGE)
 
 
