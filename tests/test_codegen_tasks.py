@@ -123,3 +123,15 @@ def test_task_script_prepares_and_scores_each_output_for_its_task():
     assert 'loss_weights={"mask": 1.0, "present": 1.0, "count": 0.5}' in several
     assert "keras.losses.Huber(delta=1.0)" in several and 'for name in ("mask",)' in several
     assert "multilabel_summary(" in several and "regression_summary(" in several
+
+
+def test_task_script_refuses_phases_with_a_location(tmp_path):
+    """training.phases is not in the task script yet: refused at its key, not ignored."""
+    spec = tmp_path / "seg.yaml"
+    text = (CODEGEN / "tiny_segmentation.yaml").read_text(encoding="utf-8")
+    spec.write_text(text.replace("  epochs: 2\n", "  phases: [{epochs: 1}, {epochs: 1}]\n"), encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        generate_code(compile_spec(spec), script=True)
+    error = caught.value.errors[0]
+    assert error.loc is not None and error.path == "training.phases"
+    assert "not supported yet" in error.message

@@ -137,7 +137,7 @@ def summary_source(out: OutputTask) -> str:
 def _refuse(spec: CompiledSpec, what: str, where: tuple[str, ...], hint: str | None = None) -> SpecError:
     loc = spec.doc.loc(where) or spec.doc.key_loc(where) or spec.doc.key_loc((where[0],)) or spec.doc.loc(())
     return SpecError.single(
-        f"expected settings a training script can do for a {what}",
+        f"expected only what the training script of a {what}",
         loc,
         format_path(where),
         code="codegen-script",
@@ -163,11 +163,11 @@ def check_supported(spec: CompiledSpec, config: TrainConfig, *, phased: bool, we
         )
     if phased:
         key = next((k for k in ("phases", "freeze", "unfreeze") if k in spec.training), "phases")
-        raise _refuse(spec, f"{task}: training.{key} is not supported yet", ("training", key))
+        raise _refuse(spec, f"{task} does; training.{key} is not supported yet", ("training", key))
     if weights:
-        raise _refuse(spec, f"{task}: starting weights are not supported yet", ("weights",))
+        raise _refuse(spec, f"{task} does; starting weights are not supported yet", ("weights",))
     if adapted_layers(spec.ir):
-        raise _refuse(spec, f"{task}: layers with `adapt: true` are not supported yet", ("model",))
+        raise _refuse(spec, f"{task} does; layers with `adapt: true` are not supported yet", ("model",))
 
 
 def _describe(config: TrainConfig) -> str:
@@ -202,9 +202,7 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
         shapes_targets = dict(target) if isinstance(target, dict) else {tasks[0].name: str(target)}
     what = ", ".join(f"{name}: {target}" for name, target in shapes_targets.items())
     prepare_doc = "; ".join(
-        f"{out.name}: one-hot masks" if out.task == "segmentation" and out.one_hot else ""
-        for out in tasks
-        if out.task == "segmentation" and out.one_hot
+        f"{out.name}: one-hot masks" for out in tasks if out.task == "segmentation" and out.one_hot
     )
     return {
         "outputs": outputs,
