@@ -120,3 +120,9 @@ fuzz: $(VENV)/.installed
 .PHONY: test-multiworker
 test-multiworker: $(VENV)/.installed
 	CNNSPEC_MULTIWORKER=1 $(BIN)/python -m pytest tests/test_stream.py -k two_workers -q
+
+# The one-output segmentation training script, run and compared with `cnnspec train` (the
+# three-output script runs in `make test`; this one is left out of it for time).
+.PHONY: test-script-tasks
+test-script-tasks: $(VENV)/.installed
+	CNNSPEC_SCRIPT_TASKS=1 $(BIN)/python -m pytest tests/test_codegen_tasks.py -q -p no:cacheprovider

@@ -61,7 +61,8 @@ def ruff_check(text: str, tmp_path: Path, name: str = "generated.py") -> str:
 
 
 def trainable(path: Path) -> bool:
-    """Whether `cnnspec train` accepts the spec's sections (one classifier output, …)."""
+    """Whether `codegen --script` writes a script for the spec (a classifier, or another task on
+    data the script can read)."""
     from cnnspec.analysis.settings import training_config
     from cnnspec.errors import SpecError
 
@@ -70,7 +71,8 @@ def trainable(path: Path) -> bool:
         config = training_config(compiled)
     except SpecError:
         return False
-    return len(compiled.ir.outputs) == 1 and not config.task_path
+    # the other tasks: the sources the task script reads (backends/codegen_tasks.py)
+    return not config.task_path or config.data.kind in ("shapes", "npz")
 
 
 # -- every spec: checked, clean, standalone ---------------------------------------------------
@@ -118,13 +120,13 @@ def test_training_script_is_standalone_and_passes_ruff(path, tmp_path):
     assert ruff_check(generated.text, tmp_path, "train.py") == ""
 
 
-def test_script_of_a_model_with_two_outputs_is_refused_with_a_location():
+def test_script_of_a_model_with_two_outputs_on_class_only_data_is_refused_with_a_location():
     from cnnspec.errors import SpecError
 
     with pytest.raises(SpecError) as caught:
         generate(FIXTURES / "resolve" / "two_heads.yaml", script=True)
     assert caught.value.errors[0].loc is not None
-    assert "one output" in caught.value.errors[0].message
+    assert "expected a shapes or npz source" in caught.value.errors[0].message
 
 
 # -- structure survives -------------------------------------------------------------------------

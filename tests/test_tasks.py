@@ -180,14 +180,19 @@ def test_settings_that_only_fit_other_tasks(text, message):
     assert message in str(info.value)
 
 
-def test_training_script_is_refused_for_other_tasks_with_a_location(runner, tmp_path):
+def test_training_script_of_other_tasks_reads_npz_and_refuses_image_folders(runner, tmp_path):
+    """codegen --script trains a regression on npz data (backends/codegen_tasks.py); a value
+    table beside image files is not read by the script yet: a located error."""
     spec = tmp_path / "spec.yaml"
-    spec.write_text(
-        HEAD + "model: [flatten, {dense: 2}]\n" + NPZ + "training: {task: regression}\n", encoding="utf-8"
-    )
+    model = HEAD + "model: [flatten, {dense: 2}]\n"
+    spec.write_text(model + NPZ + "training: {task: regression}\n", encoding="utf-8")
+    result = runner.invoke(app, ["codegen", str(spec), "--script"])
+    assert result.exit_code == 0, result.output
+    assert "regression_summary(" in result.stdout and "keras.losses.MeanSquaredError()" in result.stdout
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "values.csv").write_text("file,a,b\n", encoding="utf-8")
+    source = "data: {source: {images: imgs, values: values.csv, image_size: [8, 8]}}\n"
+    spec.write_text(model + source + "training: {task: regression}\n", encoding="utf-8")
     result = runner.invoke(app, ["codegen", str(spec), "--script"])
     assert result.exit_code == 1
-    assert (
-        "spec.yaml:6:" in result.output
-        and "expected a classification model for a training script" in result.output
-    )
+    assert "spec.yaml:5:" in result.output and "is not supported yet" in result.output

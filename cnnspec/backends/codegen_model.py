@@ -81,6 +81,21 @@ SCRIPT_NAMES = frozenset(
         "plot_confusion_matrix",
         "parse_args",
         "main",
+        # (the task script's, templates/train_task.py.j2)
+        "f1_score",
+        "precision_recall_fscore_support",
+        "OUTPUTS",
+        "GEOMETRIC",
+        "take",
+        "prepare_targets",
+        "augment_with_masks",
+        "names_for",
+        "multilabel_summary",
+        "regression_scores",
+        "regression_summary",
+        "segmentation_summary",
+        "classification_summary",
+        "output_summary",
     }
 )
 ANNOTATIONS = {

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnspec.backends.codegen_values import literal_node, py_literal, py_string, unparse
 from cnnspec.backends.keras_builder import adapted_layers
-from cnnspec.errors import SpecError, format_path
+from cnnspec.errors import SpecError
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -268,16 +268,17 @@ def _located(error: SpecError, spec: CompiledSpec) -> SpecError:
     return SpecError(fixed)
 
 
-def _shapes_context(spec: CompiledSpec, data: Any) -> dict[str, Any]:
+def _shapes_context(spec: CompiledSpec, data: Any, *, any_target: bool = False) -> dict[str, Any]:
     """Template values of a ``shapes`` source: the generator's code (copied from
-    :mod:`cnnspec.shapes`) and its arguments. Sources the script cannot read yet (image
-    folders with masks, labels or values; shapes targets other than classes) are a located
-    error rather than a script that would fail."""
+    :mod:`cnnspec.shapes`) and its arguments. For a classifier (``any_target`` false), sources
+    it cannot read (image folders with masks, labels or values; shapes targets other than
+    classes) are a located error rather than a script that would fail."""
     from cnnspec.shapes import generator_source
 
     where = ("data", "source")
-    if data.kind in ("image_masks", "image_labels", "image_values") or (
-        data.kind == "shapes" and data.target != "class"
+    if not any_target and (
+        data.kind in ("image_masks", "image_labels", "image_values")
+        or (data.kind == "shapes" and data.target != "class")
     ):
         what = f"the {data.target} target of shapes" if data.kind == "shapes" else f"a {data.kind} source"
         raise SpecError.single(
@@ -319,14 +320,6 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
     )
 
     ir = spec.ir
-    if len(ir.outputs) != 1:
-        raise SpecError.single(
-            f"expected a model with one output for a training script; it has {len(ir.outputs)}",
-            spec.doc.key_loc(("outputs",)),
-            "outputs",
-            code="codegen-script",
-            hint="generate the model alone (without --script) and write a training loop for several outputs",
-        )
     try:
         config = training_config(spec)
     except SpecError as exc:
@@ -366,23 +359,24 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         phases.append(
             {"epochs": phase.epochs, "frozen": py_literal(list(phase.frozen)), "optimizer": unparse(node)}
         )
-    shapes = _shapes_context(spec, data)
-    if config.task_path:  # the script's data, loss and report are written for classifiers
-        where = ("training", "task") if spec.doc.loc(("training", "task")) else ("model",)
-        raise SpecError.single(
-            f"expected a classification model for a training script; this one is for {config.task}",
-            spec.doc.loc(where) or spec.doc.key_loc(("model",)),
-            format_path(where),
-            code="codegen-script",
-            hint="train it with `cnnspec train`, or generate the model alone (without --script)",
-        )
+    weight_calls = _weight_calls(spec, output)
+    task: dict[str, Any] = {"task_script": False}
+    if config.task_path:  # multilabel, regression, segmentation, several outputs
+        from cnnspec.backends.codegen_tasks import check_supported, task_context
+
+        check_supported(spec, config, phased=phased, weights=bool(weight_calls))
+        shapes = _shapes_context(spec, data, any_target=True)
+        task = {"task_script": True, **task_context(spec, config)}
+    else:
+        shapes = _shapes_context(spec, data)
     return {
+        **task,
         **shapes,
         "phases": phases,
         "data_classes": py_literal(list(data.classes)) if data.classes is not None else "None",
         "per_class": py_literal(data.per_class),
         "adapt_layers": py_literal(tuple(adapted_layers(ir))),
-        "weight_calls": _weight_calls(spec, output),
+        "weight_calls": weight_calls,
         "seed": py_literal(config.seed),
         "kind": data.kind,
         "streamed": data.streamed,

@@ -1,0 +1,220 @@
+"""The training program of a model that is not a single classifier (``templates/train_task.py.j2``).
+
+Multilabel, regression, segmentation and multi-output models train in the generated script as
+``cnnspec train`` trains them (:mod:`cnnspec.training.task_metrics`): the same Keras loss,
+loss weights and metrics for each output, the same target preparation (one-hot masks for Dice,
+float multi-hot rows, ``(n, units)`` values), masks moved with their images by the geometric
+augmentation, and ``metrics.json`` with the same ``test_*`` keys (one set per output under
+``outputs`` for several outputs). The data are the ``shapes`` generator (every target) or an
+``.npz`` file; other sources are a located error.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING, Any
+
+from cnnspec.backends.codegen_values import py_literal, py_string, unparse
+from cnnspec.errors import SpecError, format_path
+from cnnspec.layers import REGISTRY
+
+if TYPE_CHECKING:
+    from cnnspec.analysis.compiled import CompiledSpec
+    from cnnspec.analysis.settings import MetricConfig, TrainConfig
+    from cnnspec.analysis.tasks import OutputTask
+
+#: The sources the task script reads (the others: train with ``cnnspec train``).
+TASK_SOURCES = ("shapes", "npz")
+
+
+def _name(*parts: str) -> ast.expr:
+    node: ast.expr = ast.Name(parts[0], ast.Load())
+    for part in parts[1:]:
+        node = ast.Attribute(node, part, ast.Load())
+    return node
+
+
+def _call(cls: str, group: str = "metrics", **kwargs: Any) -> str:
+    from cnnspec.backends.codegen_values import literal_node
+
+    keywords = [ast.keyword(k, literal_node(v)) for k, v in kwargs.items()]
+    return unparse(ast.Call(_name("keras", group, cls), [], keywords))
+
+
+def loss_source(out: OutputTask) -> str:
+    """The Keras loss of one output (as :func:`cnnspec.training.task_metrics.loss`)."""
+    spec = out.loss
+    if spec.name == "binary_crossentropy":
+        return _call(
+            "BinaryCrossentropy", "losses", from_logits=spec.from_logits, label_smoothing=spec.label_smoothing
+        )
+    if spec.name == "categorical_crossentropy" or (
+        spec.name == "sparse_categorical_crossentropy" and out.one_hot
+    ):
+        return _call(
+            "CategoricalCrossentropy",
+            "losses",
+            from_logits=spec.from_logits,
+            label_smoothing=spec.label_smoothing,
+        )
+    if spec.name == "sparse_categorical_crossentropy":
+        return _call("SparseCategoricalCrossentropy", "losses", from_logits=spec.from_logits)
+    if spec.name == "dice":
+        return _call("Dice", "losses")
+    if spec.name == "mae":
+        return _call("MeanAbsoluteError", "losses")
+    if spec.name == "huber":
+        return _call("Huber", "losses", delta=float(spec.delta))
+    return _call("MeanSquaredError", "losses")
+
+
+def metric_source(out: OutputTask, item: MetricConfig) -> str:
+    """One Keras metric of one output (as :func:`cnnspec.training.task_metrics.metric`)."""
+    threshold = out.decision_threshold
+    name = item.log_name
+    if out.task == "classification":
+        from cnnspec.analysis.settings import DataConfig, TrainConfig
+        from cnnspec.backends.codegen_script import metric_nodes
+
+        config = TrainConfig(data=DataConfig("npz"), loss=out.loss, metrics=(item,))
+        return unparse(metric_nodes(config)[0])
+    if out.task == "multilabel":
+        if item.name == "accuracy":
+            return _call("BinaryAccuracy", name=name, threshold=threshold)
+        if item.name == "f1":
+            return _call("F1Score", average="macro", threshold=out.threshold, name=name)
+        if item.name in ("precision", "recall"):
+            return _call(item.name.capitalize(), name=name, thresholds=threshold)
+        return _call(
+            "AUC", name=name, multi_label=True, num_labels=out.units, from_logits=out.loss.from_logits
+        )
+    if out.task == "regression":
+        table = {"mae": "MeanAbsoluteError", "mse": "MeanSquaredError", "rmse": "RootMeanSquaredError"}
+        return _call(table.get(item.name, "R2Score"), name=name)
+    if item.name == "accuracy":  # segmentation: pixel accuracy
+        if out.binary:
+            return _call("BinaryAccuracy", name=name, threshold=threshold)
+        return _call("CategoricalAccuracy" if out.one_hot else "SparseCategoricalAccuracy", name=name)
+    if out.binary:
+        return _call("BinaryIoU", target_class_ids=[0, 1], threshold=threshold, name=name)
+    return _call(
+        "MeanIoU", num_classes=out.classes, sparse_y_true=not out.one_hot, sparse_y_pred=False, name=name
+    )
+
+
+def prepare_source(out: OutputTask, labels: str) -> str:
+    """One output's batch targets as its loss expects them (as
+    :func:`cnnspec.training.task_metrics.prepare_target`)."""
+    if out.task == "classification":
+        if out.binary:
+            return f"tf.cast(tf.reshape({labels}, (-1, 1)), tf.float32)"
+        return f"tf.one_hot({labels}, {out.classes})" if out.one_hot else labels
+    if out.task == "multilabel":
+        return f"tf.cast({labels}, tf.float32)"
+    if out.task == "regression":
+        return f"tf.reshape(tf.cast({labels}, tf.float32), (-1, {out.units}))"
+    if out.binary:  # a 1-channel sigmoid mask
+        return f"tf.cast({labels}[..., None], tf.float32)"
+    if out.one_hot:
+        return f"tf.one_hot(tf.cast({labels}, tf.int32), {out.classes})"
+    return f"tf.cast({labels}, tf.int32)"
+
+
+def summary_source(out: OutputTask) -> str:
+    """The call that computes one output's ``metrics.json`` entries from ``y_true``,
+    ``outputs`` and ``names``."""
+    if out.task == "multilabel":
+        return f"multilabel_summary(y_true, outputs, names, {py_literal(float(out.decision_threshold))})"
+    if out.task == "regression":
+        return "regression_summary(y_true, outputs, names)"
+    if out.task == "segmentation":
+        threshold = py_literal(float(out.decision_threshold))
+        return f"segmentation_summary(y_true, outputs, names, {out.classes}, {threshold})"
+    threshold = py_literal(0.0 if out.loss.from_logits else 0.5)
+    return f"classification_summary(y_true, outputs, names, {out.classes}, {threshold})"
+
+
+def _refuse(spec: CompiledSpec, what: str, where: tuple[str, ...], hint: str | None = None) -> SpecError:
+    loc = spec.doc.loc(where) or spec.doc.key_loc(where) or spec.doc.key_loc((where[0],)) or spec.doc.loc(())
+    return SpecError.single(
+        f"expected only what the training script of a {what}",
+        loc,
+        format_path(where),
+        code="codegen-script",
+        hint=hint or "train it with `cnnspec train`, or generate the model alone (without --script)",
+    )
+
+
+def check_supported(spec: CompiledSpec, config: TrainConfig, *, phased: bool, weights: bool) -> None:
+    """A located error for what the task script does not do (rather than a script that would
+    silently train differently from ``cnnspec train``)."""
+    from cnnspec.backends.keras_builder import adapted_layers
+
+    task = _describe(config)
+    data = config.data
+    if data.kind not in TASK_SOURCES:
+        raise SpecError.single(
+            f"expected a shapes or npz source for the training script of a {task}; "
+            f"a {data.kind} source is not supported yet",
+            spec.doc.loc(("data", "source")) or spec.doc.key_loc(("data",)),
+            "data.source",
+            code="codegen-script",
+            hint="train it with `cnnspec train`; generate the model alone (without --script)",
+        )
+    if phased:
+        key = next((k for k in ("phases", "freeze", "unfreeze") if k in spec.training), "phases")
+        raise _refuse(spec, f"{task} does; training.{key} is not supported yet", ("training", key))
+    if weights:
+        raise _refuse(spec, f"{task} does; starting weights are not supported yet", ("weights",))
+    if adapted_layers(spec.ir):
+        raise _refuse(spec, f"{task} does; layers with `adapt: true` are not supported yet", ("model",))
+
+
+def _describe(config: TrainConfig) -> str:
+    if len(config.tasks) > 1:
+        return "model with several outputs"
+    return f"{config.tasks[0].task} model"
+
+
+def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
+    """The template values that differ from the classifier's (``outputs``, ``several``,
+    ``task_kinds``, the mask outputs and the shapes targets)."""
+    tasks = list(config.tasks)
+    several = len(tasks) > 1
+    outputs = []
+    for out in tasks:
+        labels = f"labels[{py_string(out.name)}]" if several else "labels"
+        outputs.append(
+            {
+                "name_literal": py_string(out.name),
+                "loss": loss_source(out),
+                "metrics": [metric_source(out, item) for item in out.metrics],
+                "prepare": prepare_source(out, labels),
+                "summary": summary_source(out),
+            }
+        )
+    masks = [out.name for out in tasks if out.task == "segmentation"]
+    mask_outputs: list[str] | None = (masks if several else []) if masks else None
+    data = config.data
+    shapes_targets: dict[str, str] = {}
+    if data.kind == "shapes":
+        target = data.target
+        shapes_targets = dict(target) if isinstance(target, dict) else {tasks[0].name: str(target)}
+    what = ", ".join(f"{name}: {target}" for name, target in shapes_targets.items())
+    prepare_doc = "; ".join(
+        f"{out.name}: one-hot masks" for out in tasks if out.task == "segmentation" and out.one_hot
+    )
+    return {
+        "outputs": outputs,
+        "outputs_literal": py_literal({out.name: out.task for out in tasks}),
+        "several": several,
+        "task_kinds": sorted({out.task for out in tasks}),
+        "loss_weights": py_literal({out.name: float(out.loss_weight) for out in tasks}),
+        "mask_outputs": mask_outputs,
+        "mask_outputs_literal": py_literal(tuple(mask_outputs or ())),
+        "geometric": py_literal(tuple(bool(REGISTRY[node.kind].geometric) for node in spec.ir.augmentation)),
+        "shapes_targets": py_literal(shapes_targets),
+        "shapes_target_literal": py_string(next(iter(shapes_targets.values()), "")),
+        "shapes_what": f"the targets {what}" if several else f"the {what.split(': ')[-1]} target",
+        "prepare_doc": prepare_doc,
+    }
