@@ -197,6 +197,35 @@ class Distribution:
 
         return self.strategy.distribute_datasets_from_function(per_worker)
 
+    def file_shard_order(self, total: int, batch_size: int) -> list[int]:
+        """The file index of each row that ``predict`` returns over a :meth:`shard_files` dataset
+        of ``total`` files (every row read once, none dropped).
+
+        Each step, every replica gets the next batch of its worker's part (cut as
+        :func:`~cnnspec.training.stream.shard_batches` says; a worker's local replicas in turn),
+        and Keras concatenates the replicas' outputs local replica by local replica, worker by
+        worker (``_multi_worker_concat``).
+        """
+        from cnnspec.training.stream import shard_batches
+
+        workers = max(self.num_workers, 1)
+        local = max(self.replicas // workers, 1)
+        per_replica = max(batch_size // (workers * local), 1)
+        batches: list[list[list[int]]] = []
+        for worker in range(workers):
+            part, start, cut = list(range(total))[worker::workers], 0, []
+            for size in shard_batches(total, workers, worker, per_replica):
+                cut.append(part[start : start + size])
+                start += size
+            batches.append(cut)
+        order: list[int] = []
+        for step in range(-(-max(len(cut) for cut in batches) // local)):
+            for replica in range(local):
+                for cut in batches:
+                    if step * local + replica < len(cut):
+                        order += cut[step * local + replica]
+        return order
+
     def summary(self) -> str:
         """``", strategy mirrored (1 replica)"`` for the start line; empty for ``default``."""
         if self.strategy is None:
@@ -444,8 +473,17 @@ def prepare_model(model: Any, dist: Distribution) -> Any:
 
     strategy = dist.strategy
 
+    def needs_data() -> bool:  # (the conditions under which Keras' _symbolic_build reads a batch)
+        return (
+            not all(layer.built for layer in model._flatten_layers())
+            or (model._compile_metrics is not None and not model._compile_metrics.built)
+            or (model._compile_loss is not None and not model._compile_loss.built)
+        )
+
     def symbolic_build(iterator: Any = None, data_batch: Any = None) -> None:
-        if iterator is not None:
+        # Peeking starts a pass of its own over the data, so only when the build needs a batch:
+        # a built model's evaluate/predict then reads each (streamed) file once.
+        if iterator is not None and needs_data():
             for _, _, it in iterator:
                 batch = next(it)
                 data_batch = tree.map_structure(
