@@ -318,11 +318,19 @@ def test_two_workers_each_read_their_own_files_once_per_epoch(tmp_path):
     of the training, validation and test files, every training image is read by exactly one
     worker once per epoch (reshuffled), and the chief's test results are those of the whole
     test split in file order (the same as predicting it in one process)."""
+    from PIL import Image
+
     from tests.test_distribute import finish, start_workers
 
-    make_images(tmp_path / "imgs", {"a": 10, "b": 9})  # odd parts: one worker's runs out first
+    rng = np.random.default_rng(0)
+    for name, count, low in (("a", 10, 0), ("b", 9, 200)):  # odd parts: one worker's runs out first
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(count):  # dark and bright images: the model's predictions differ by class
+            pixels = rng.integers(low, low + 56, (8, 8, 3), dtype="uint8")
+            Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{name}{i:03d}.png")
     data_text = "{source: {directory: imgs}, test_split: 0.3, validation_split: 0.3}"
-    text = spec(data_text, units=2).replace("epochs: 1", "epochs: 2")
+    # (a high learning rate: the model tells dark from bright after two short epochs)
+    text = spec(data_text, units=2).replace("epochs: 1", "epochs: 2, optimizer: {adam: {learning_rate: 0.2}}")
     (tmp_path / "spec.yaml").write_text(text + "runtime: {distribute: multi_worker}\n")
     trace, scratch = tmp_path / "trace", tmp_path / "scratch"
     trace.mkdir()
@@ -373,6 +381,7 @@ def test_two_workers_each_read_their_own_files_once_per_epoch(tmp_path):
     predicted, truth = probabilities.argmax(axis=1), np.asarray(split.y_test)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     confusion = [[int(np.sum((truth == t) & (predicted == p))) for p in range(2)] for t in range(2)]
+    assert len(set(predicted)) == 2  # (so that rows out of order would change the matrix)
     assert metrics["confusion_matrix"] == confusion  # predict's rows came back in file order
     loss = -np.mean(np.log(probabilities[np.arange(len(truth)), truth]))
     assert metrics["test_loss"] == pytest.approx(float(loss), rel=1e-4)  # evaluate over both parts
