@@ -11,8 +11,10 @@
 
 The batch size is *global*: each of R replicas gets ``batch_size / R`` images per step, and
 the learning rate is used as written (not scaled with R). The model and its optimizer are
-built inside the strategy's scope; datasets are sharded by data (``AutoShardPolicy.DATA``:
-in-memory arrays have no files to shard by), every worker shuffling with the same seed.
+built inside the strategy's scope; in-memory datasets are sharded by data
+(``AutoShardPolicy.DATA``: there are no files to shard by), every worker shuffling with the
+same seed, and streamed sources by file (:meth:`Distribution.shard_files`: each worker reads
+only its part of the training, validation and test files).
 
 Multi-worker runs: only the chief (task ``chief``, or ``worker`` 0) writes the run folder;
 the other workers write the same files into a temporary folder that is removed at the end.
