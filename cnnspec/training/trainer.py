@@ -408,8 +408,8 @@ def _run(
             )
 
         # Validation only feeds metrics, which the strategy sums over workers whatever the order,
-        # so a streamed validation split is read in parts too (a worker whose part runs out
-        # first gets empty batches from tf.distribute until every worker is done).
+        # so a streamed validation split is read in parts too (each worker its own files, in as
+        # many batches as the others: stream.shard_batches).
         if dataset.streamed:
             val_ds = dist.shard_files(validation_data, config.batch_size)
         else:
