@@ -16,7 +16,7 @@ import pytest
 from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_spec
 from cnnspec.cli.app import app
-from cnnspec.errors import SpecError
+from cnnspec.errors import SpecError, UsageError
 from cnnspec.training.data import load_dataset
 from cnnspec.training.filelist import ImageFiles
 
@@ -502,3 +502,30 @@ def test_export_benchmark_writes_a_streamed_test_split_in_chunks(tmp_path, monke
     expected = np.stack([files.load(i) for i in range(len(files))]).astype("float32") / 255
     np.testing.assert_allclose(mapped, expected, rtol=1e-6)
     np.testing.assert_array_equal(np.load(written), labels)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("batch_size", [2, 3, 8])
+def test_every_worker_cuts_its_part_into_the_same_number_of_batches(workers, batch_size):
+    """A worker whose part ran out a step early would get an empty batch, which fails the step on
+    a CPU: the parts' batches are cut so that every worker has as many, all of them read."""
+    from cnnspec.training.stream import shard_batches
+
+    for total in range(workers, 60):
+        cuts = [shard_batches(total, workers, index, batch_size) for index in range(workers)]
+        assert len({len(cut) for cut in cuts}) == 1, (total, cuts)
+        for index, cut in enumerate(cuts):
+            assert sum(cut) == len(range(index, total, workers))  # every file of the part, once
+            assert all(1 <= size <= batch_size for size in cut)
+        largest = -(-total // workers)
+        assert len(cuts[0]) == -(-largest // batch_size)  # no more steps than needed
+    with pytest.raises(UsageError, match="at least one image per step"):
+        shard_batches(workers - 1, workers, 0, batch_size)  # fewer files than workers
+
+
+def test_one_image_per_replica_over_uneven_parts_is_a_usage_error():
+    from cnnspec.training.stream import shard_batches
+
+    assert shard_batches(4, 2, 1, 1) == [1, 1]  # even parts: fine
+    with pytest.raises(UsageError, match="leave a worker short"):
+        shard_batches(5, 2, 1, 1)

@@ -150,14 +150,21 @@ def shard_batches(total: int, count: int, index: int, batch_size: int) -> list[i
     ``tf.distribute`` hands its replica an empty batch, which TensorFlow's CPU convolution turns
     into a wrongly shaped tensor (the step fails). So each worker cuts its part into as many
     batches as the largest part needs at ``batch_size``: full batches first, then the rest
-    spread evenly over the remaining ones (never more than ``batch_size``, never empty while
-    there are files). Every file is still read exactly once.
+    spread evenly over the remaining ones (never more than ``batch_size``, never empty). Every
+    file is still read exactly once. That is impossible only when the smallest part has fewer
+    files than there are steps (a batch of one image per replica, or fewer files than workers):
+    a :class:`UsageError`.
     """
     size = len(range(index, total, count))
     largest = -(-total // count)  # (ceiling divisions)
     steps = -(-largest // batch_size)
-    if size < steps:  # (fewer files than steps: a tiny split; one per batch)
-        return [1] * size
+    if total // count < steps:  # the smallest part cannot fill a batch per step
+        raise UsageError(
+            f"expected every one of the {count} workers to read at least one image per step; "
+            f"{total} files in batches of {batch_size} per replica leave a worker short",
+            "set training.batch_size to at least 2 images per replica (the global batch is split "
+            "over every replica), or use more images",
+        )
     full = max(j for j in range(steps + 1) if size - j * batch_size >= steps - j)
     rest, left = size - full * batch_size, steps - full
     return [batch_size] * full + [rest // left + (1 if i < rest % left else 0) for i in range(left)]
