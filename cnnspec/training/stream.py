@@ -248,9 +248,8 @@ def make_stream(
         dataset = dataset.repeat()
     size = settings.batch_size
     sizes = shard_batches(len(files), *shard, size) if shard is not None else []
-    if shard is None or sizes == [size] * (len(indices) // size) + [len(indices) % size] * (
-        len(indices) % size > 0
-    ):
+    plain = [size] * (len(indices) // size) + ([len(indices) % size] if len(indices) % size else [])
+    if shard is None or sizes == plain:  # (what dataset.batch makes)
         dataset = dataset.batch(size)
     else:  # as many batches as every other worker (see shard_batches)
         dataset = _batched(dataset, sizes)
