@@ -40,15 +40,7 @@ def _parts(metrics: dict) -> dict[str, dict]:
 #: tiny_tasks (three outputs: segmentation, multi-label, regression) runs in `make test`; the
 #: one-output segmentation script (its own branches of the template) with CNNSPEC_SCRIPT_TASKS=1
 #: (`make test-script-tasks`), to keep `make test` within its time budget.
-SCRIPT_RUNS = [
-    "tiny_tasks",
-    pytest.param(
-        "tiny_segmentation",
-        marks=pytest.mark.skipif(
-            not os.environ.get("CNNSPEC_SCRIPT_TASKS"), reason="set CNNSPEC_SCRIPT_TASKS=1 to run"
-        ),
-    ),
-]
+SCRIPT_RUNS = ["tiny_tasks", *(["tiny_segmentation"] if os.environ.get("CNNSPEC_SCRIPT_TASKS") else [])]
 
 
 @pytest.mark.slow

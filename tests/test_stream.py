@@ -16,7 +16,7 @@ import pytest
 from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_spec
 from cnnspec.cli.app import app
-from cnnspec.errors import SpecError
+from cnnspec.errors import SpecError, UsageError
 from cnnspec.training.data import load_dataset
 from cnnspec.training.filelist import ImageFiles
 
@@ -313,20 +313,25 @@ def test_a_file_that_fails_to_decode_mid_epoch_is_named(tmp_path, runner, mode):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get("CNNSPEC_MULTIWORKER"), reason="two TensorFlow workers: run by `make test-multiworker`"
-)
 def test_two_workers_each_read_their_own_files_once_per_epoch(tmp_path):
     """Two workers on 127.0.0.1 train two epochs of a streamed folder: each reads only its half
-    of the training files, every training image is read by exactly one worker once per epoch
-    (reshuffled), and no worker reads the other's files."""
+    of the training, validation and test files, every training image is read by exactly one
+    worker once per epoch (reshuffled), and the chief's test results are those of the whole
+    test split in file order (the same as predicting it in one process)."""
+    from PIL import Image
+
     from tests.test_distribute import finish, start_workers
 
-    make_images(tmp_path / "imgs", {"a": 16, "b": 16})
-    data_text = "{source: {directory: imgs}, test_split: 0.25, validation_split: 0}"
-    (tmp_path / "spec.yaml").write_text(
-        spec(data_text, units=2).replace("epochs: 1", "epochs: 2") + "runtime: {distribute: multi_worker}\n"
-    )
+    rng = np.random.default_rng(0)
+    for name, count, low in (("a", 10, 0), ("b", 9, 200)):  # odd parts: one worker's runs out first
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(count):  # dark and bright images: the model's predictions differ by class
+            pixels = rng.integers(low, low + 56, (8, 8, 3), dtype="uint8")
+            Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{name}{i:03d}.png")
+    data_text = "{source: {directory: imgs}, test_split: 0.3, validation_split: 0.3}"
+    # (a high learning rate: the model tells dark from bright after two short epochs)
+    text = spec(data_text, units=2).replace("epochs: 1", "epochs: 2, optimizer: {adam: {learning_rate: 0.2}}")
+    (tmp_path / "spec.yaml").write_text(text + "runtime: {distribute: multi_worker}\n")
     trace, scratch = tmp_path / "trace", tmp_path / "scratch"
     trace.mkdir()
     scratch.mkdir()
@@ -341,22 +346,45 @@ def test_two_workers_each_read_their_own_files_once_per_epoch(tmp_path):
     assert [code for code, _, _ in results] == [0, 0], results
     logs = sorted(trace.glob("reads-*.txt"))
     assert len(logs) == 2
-    reads = [
-        [line.split("\t")[1] for line in log.read_text().splitlines() if line.startswith("train\t")]
-        for log in logs
-    ]
-    train_files = {str(p) for p in load(spec(data_text, units=2), tmp_path, seed=3).x_train.paths}
-    assert len(train_files) == 24
-    shards = [set(r) for r in reads]
-    assert [len(s) for s in shards] == [12, 12]  # each worker reads only its half ...
-    assert shards[0].isdisjoint(shards[1]) and shards[0] | shards[1] == train_files  # ... and all are read
-    for worker_reads, shard in zip(reads, shards, strict=True):
+    split = load(spec(data_text, units=2), tmp_path, seed=3)
+    names = {key: [str(p) for p in getattr(split, f"x_{key}").paths] for key in ("train", "val", "test")}
+    assert [len(names[key]) for key in ("train", "val", "test")] == [9, 4, 6]
+    traces = [[line.split("\t") for line in log.read_text().splitlines()] for log in logs]
+    for key, tag in (("train", "train"), ("val", "eval"), ("test", "eval")):
+        reads = [[path for kind, path in lines if kind == tag and path in names[key]] for lines in traces]
+        shards = [set(r) for r in reads]
+        assert sorted(len(s) for s in shards) == sorted([(len(names[key]) + 1) // 2, len(names[key]) // 2]), (
+            key
+        )
+        assert shards[0].isdisjoint(shards[1]) and shards[0] | shards[1] == set(names[key]), key
+    for lines in traces:
+        train = [path for kind, path in lines if kind == "train"]
+        shard = set(train)
         # Before fit, the multi-worker model build peeks at one batch through its own iterator
         # (distribute.prepare_model), which reads ahead at most one pass; the two epochs follow,
         # each reading every file of the shard exactly once, in a new order.
-        first, second = worker_reads[-24:-12], worker_reads[-12:]
-        assert set(first) == set(second) == shard and len(worker_reads) <= 36
+        first, second = train[-2 * len(shard) : -len(shard)], train[-len(shard) :]
+        assert set(first) == set(second) == shard and len(train) <= 3 * len(shard)
         assert first != second
+        # validation: each file of the part once per epoch; test: once to evaluate, once to predict
+        val = [path for kind, path in lines if kind == "eval" and path in names["val"]]
+        test = [path for kind, path in lines if kind == "eval" and path in names["test"]]
+        assert len(val) == 2 * len(set(val)) and len(test) == 2 * len(set(test))
+
+    import keras
+
+    from cnnspec.training.imagefiles import load_image
+
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+    images = np.stack([load_image(Path(p), (8, 8), 3)[0] for p in names["test"]]).astype("float32")
+    probabilities = model.predict(images / 255.0, verbose=0)
+    predicted, truth = probabilities.argmax(axis=1), np.asarray(split.y_test)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    confusion = [[int(np.sum((truth == t) & (predicted == p))) for p in range(2)] for t in range(2)]
+    assert len(set(predicted)) == 2  # (so that rows out of order would change the matrix)
+    assert metrics["confusion_matrix"] == confusion  # predict's rows came back in file order
+    loss = -np.mean(np.log(probabilities[np.arange(len(truth)), truth]))
+    assert metrics["test_loss"] == pytest.approx(float(loss), rel=1e-4)  # evaluate over both parts
 
 
 @pytest.mark.slow
@@ -368,7 +396,7 @@ def test_generated_training_script_streams_the_same_files_and_pixels(tmp_path, k
 
     from cnnspec.backends.python_emitter import generate_code
 
-    if kind == "presplit":  # test/ as given; validation/ joins the images the script splits again
+    if kind == "presplit":  # test/ and validation/ as given
         files = [
             *make_images(tmp_path / "imgs" / "train", {"a": 4, "b": 4, "c": 4}, size=10),
             *make_images(tmp_path / "imgs" / "validation", {"a": 1, "b": 1, "c": 1}, size=10, seed=1),
@@ -391,14 +419,113 @@ def test_generated_training_script_streams_the_same_files_and_pixels(tmp_path, k
     module_spec.loader.exec_module(module)
 
     data_path = tmp_path / ("labels.csv" if kind == "csv" else "imgs")
-    (x_train, y_train), (x_test, y_test), names = module.load_data(data_path)
+    (x_train, y_train), (x_test, y_test), names, found = module.load_data(data_path)
     ours = load(text, tmp_path, seed=3)
     assert names == ours.class_names and x_test.dtype.kind == "U"  # paths, not pixels
-    fitted = [*ours.x_train.paths, *ours.x_val.paths]  # the script splits validation off later
+    assert found["bad_files"] == []
+    if kind == "presplit":  # validation/ as given, as cnnspec train uses it
+        x_val, y_val = found["validation"]
+        assert [Path(p) for p in x_val] == [p.resolve() for p in ours.x_val.paths]
+        np.testing.assert_array_equal(y_val, ours.y_val)
+        fitted, fitted_y = ours.x_train.paths, ours.y_train
+    else:  # the script splits validation off later
+        assert found["validation"] is None
+        fitted, fitted_y = [*ours.x_train.paths, *ours.x_val.paths], [*ours.y_train, *ours.y_val]
     assert sorted(Path(p) for p in x_train) == sorted(p.resolve() for p in fitted)
-    assert sorted(y_train) == sorted([*ours.y_train, *ours.y_val])
+    assert sorted(y_train) == sorted(fitted_y)
     assert [Path(p) for p in x_test] == [p.resolve() for p in ours.x_test.paths]
     np.testing.assert_array_equal(y_test, ours.y_test)
     batches = module.make_dataset(x_test, y_test, 4, scale=None, num_classes=3)
     pixels = np.concatenate([images.numpy() for images, _ in batches])
     np.testing.assert_array_equal(pixels, np.asarray(ours.x_test).astype("float32"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["error", "skip"])
+def test_generated_training_script_names_bad_files_before_training(tmp_path, mode, capsys):
+    """train.py checks every file's header first (Pillow's verify): ``on_bad_file: error`` stops
+    naming each bad file, ``skip`` leaves them out and writes them to bad_files.txt."""
+    import importlib.util
+
+    from cnnspec.backends.python_emitter import generate_code
+
+    make_images(tmp_path / "imgs", {"a": 5, "b": 5})
+    broken, renamed = tmp_path / "imgs" / "a" / "broken.png", tmp_path / "imgs" / "b" / "text.png"
+    broken.write_bytes((tmp_path / "imgs" / "a" / "a000.png").read_bytes()[:40])  # truncated
+    renamed.write_text("not an image")
+    text = spec(f"{{source: {{directory: imgs}}, on_bad_file: {mode}, test_split: 0.2}}")
+    (tmp_path / "spec.yaml").write_text(text)
+    script = tmp_path / "train_bad.py"
+    script.write_text(generate_code(compile_spec(tmp_path / "spec.yaml"), script=True, output=script).text)
+    module_spec = importlib.util.spec_from_file_location("generated_train_bad", script)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if mode == "error":
+        with pytest.raises(SystemExit) as info:
+            module.load_data(tmp_path / "imgs")
+        message = str(info.value)
+        assert "2 bad image file(s) of 12:" in message
+        assert f"{broken.resolve()}: not a readable image" in message and f"{renamed.resolve()}:" in message
+        return
+    (x_train, _), (x_test, _), _, found = module.load_data(tmp_path / "imgs")
+    assert sorted(path for path, _ in found["bad_files"]) == sorted(
+        [str(broken.resolve()), str(renamed.resolve())]
+    )
+    assert len(x_train) + len(x_test) == 10 and not {str(broken.resolve()), str(renamed.resolve())} & {
+        *x_train,
+        *x_test,
+    }
+    assert "leaving out 2 bad image file(s)" in capsys.readouterr().out
+
+
+def test_export_benchmark_writes_a_streamed_test_split_in_chunks(tmp_path, monkeypatch):
+    """``cnnspec export --benchmark`` hands the timing workers the scaled test split as a file
+    they map from disk, written a few images at a time: a streamed split is never read whole."""
+    from cnnspec.export import benchmark
+
+    files = ImageFiles(make_images(tmp_path / "imgs", {"a": 4, "b": 3}), (8, 8), 3)
+    rows_read: list[int] = []
+    original = ImageFiles.__getitem__
+
+    def counting(self, key):
+        out = original(self, key)
+        rows_read.append(len(out) if out.ndim == 4 else 1)
+        return out
+
+    monkeypatch.setattr(ImageFiles, "__getitem__", counting)
+    monkeypatch.setattr(ImageFiles, "__array__", lambda *_: pytest.fail("the whole split was read"))
+    monkeypatch.setattr(benchmark, "CHUNK_IMAGES", 3)
+    labels = np.array([0, 0, 0, 0, 1, 1, 1])
+    images, written = benchmark._write_test_split(files, labels, 1 / 255, tmp_path)
+    assert max(rows_read) <= 3
+    mapped = np.load(images, mmap_mode="r")
+    expected = np.stack([files.load(i) for i in range(len(files))]).astype("float32") / 255
+    np.testing.assert_allclose(mapped, expected, rtol=1e-6)
+    np.testing.assert_array_equal(np.load(written), labels)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("batch_size", [2, 3, 8])
+def test_every_worker_cuts_its_part_into_the_same_number_of_batches(workers, batch_size):
+    """A worker whose part ran out a step early would get an empty batch, which fails the step on
+    a CPU: the parts' batches are cut so that every worker has as many, all of them read."""
+    from cnnspec.training.stream import shard_batches
+
+    for total in range(workers, 60):
+        cuts = [shard_batches(total, workers, index, batch_size) for index in range(workers)]
+        assert len({len(cut) for cut in cuts}) == 1, (total, cuts)
+        for index, cut in enumerate(cuts):
+            assert sum(cut) == len(range(index, total, workers))  # every file of the part, once
+            assert all(1 <= size <= batch_size for size in cut)
+        largest = -(-total // workers)
+        assert len(cuts[0]) == -(-largest // batch_size)  # no more steps than needed
+    with pytest.raises(UsageError, match="at least one image per step"):
+        shard_batches(workers - 1, workers, 0, batch_size)  # fewer files than workers
+
+
+def test_one_image_per_replica_over_uneven_parts_is_a_usage_error():
+    from cnnspec.training.stream import shard_batches
+
+    assert shard_batches(4, 2, 1, 1) == [1, 1]  # even parts: fine
+    with pytest.raises(UsageError, match="leave a worker short"):
+        shard_batches(5, 2, 1, 1)

@@ -107,6 +107,8 @@ def same_value(a: Any, b: Any) -> bool:
 MODEL_IMPORTS = {"keras": None, "keras.layers": None, "functools": None}
 SCRIPT_IMPORTS = {
     "argparse",
+    "concurrent.futures",  # (with PIL: the header check of streamed image files)
+    "PIL",
     "csv",
     "functools",
     "io",  # (these three: reading a weights file without loading a model)
@@ -204,6 +206,9 @@ _SCRIPT_NODES: tuple[type, ...] = (
     ast.GeneratorExp,
     ast.comprehension,
     ast.Break,  # a phased run ends when early stopping ends a phase
+    ast.Try,  # the header check of streamed image files: a file Pillow refuses is a bad file
+    ast.ExceptHandler,
+    ast.Raise,  # (SystemExit naming the bad files)
 )
 
 

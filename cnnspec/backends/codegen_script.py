@@ -380,6 +380,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "seed": py_literal(config.seed),
         "kind": data.kind,
         "streamed": data.streamed,
+        "on_bad_file": py_literal(data.on_bad_file),
         "image_column": py_string(data.image_column),
         "label_column": py_string(data.label_column),
         "keras_dataset": data.kind if data.kind in KERAS_DATASETS else "",

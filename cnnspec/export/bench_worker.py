@@ -65,8 +65,8 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     session = open_session(settings["runtime"], Path(settings["path"]), settings["threads"])
     load_seconds = time.perf_counter() - started
-    with np.load(settings["data"]) as arrays:
-        x, y = arrays["x"], arrays["y"]
+    x = np.load(settings["data"], mmap_mode="r")  # read from disk batch by batch: bounded memory
+    y = np.load(settings["labels"])
     batches = [int(b) for b in settings["batches"]]
     outputs = predict_batches(session, x, max(batches))
     predicted = predicted_classes(outputs, binary=settings["binary"], from_logits=settings["from_logits"])

@@ -97,7 +97,6 @@ def run_benchmark(
 ) -> dict[str, Any]:
     """Benchmark the run folder ``target`` in each of ``runtimes`` (see the module docstring)."""
     from cnnspec.reporting.run import load_test_data, locate
-    from cnnspec.training.imagefiles import scale_batch
 
     say = progress or (lambda _text: None)
     bad = [r for r in runtimes if r not in RUNTIMES]
@@ -134,8 +133,7 @@ def run_benchmark(
         "min_seconds": min_seconds,
     }
     with tempfile.TemporaryDirectory(prefix="cnnspec-bench-") as scratch:
-        data = Path(scratch) / "test.npz"
-        np.savez(data, x=scale_batch(test.x, test.settings.rescale), y=test.y)
+        data, labels = _write_test_split(test.x, test.y, test.settings.rescale, Path(scratch))
         for runtime in runtimes:
             item = targets[runtime]
             if isinstance(item, str):
@@ -148,6 +146,7 @@ def run_benchmark(
                     "runtime": runtime,
                     "path": str(path),
                     "data": str(data),
+                    "labels": str(labels),
                     "batches": batches,
                     "threads": threads,
                     "warmup": warmup,
@@ -176,6 +175,30 @@ def run_benchmark(
         "results": results,
         "notes": notes + list(test.notes),
     }
+
+
+#: images decoded and scaled at a time when the test split is written for the workers
+CHUNK_IMAGES = 256
+
+
+def _write_test_split(x: Any, y: Any, rescale: float | None, folder: Path) -> tuple[Path, Path]:
+    """The scaled test images and their labels as ``.npy`` files that the timing workers map
+    from disk. The images are read and scaled ``CHUNK_IMAGES`` at a time, so a streamed test
+    split (image files) is never held whole in memory."""
+    from cnnspec.training.imagefiles import scale_batch
+
+    images, labels = folder / "test-x.npy", folder / "test-y.npy"
+    first = scale_batch(x[0:1], rescale)
+    np.save(labels, np.asarray(y))
+    if len(x) == 0:  # (NumPy cannot map an empty file)
+        np.save(images, first)
+        return images, labels
+    out = np.lib.format.open_memmap(images, mode="w+", dtype=first.dtype, shape=(len(x), *first.shape[1:]))
+    for start in range(0, len(x), CHUNK_IMAGES):
+        out[start : start + CHUNK_IMAGES] = scale_batch(x[start : start + CHUNK_IMAGES], rescale)
+    out.flush()
+    del out  # (closes the map)
+    return images, labels
 
 
 def _worker(settings: dict[str, Any], scratch: Path, threads: int) -> dict[str, Any]:

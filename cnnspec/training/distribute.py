@@ -11,8 +11,10 @@
 
 The batch size is *global*: each of R replicas gets ``batch_size / R`` images per step, and
 the learning rate is used as written (not scaled with R). The model and its optimizer are
-built inside the strategy's scope; datasets are sharded by data (``AutoShardPolicy.DATA``:
-in-memory arrays have no files to shard by), every worker shuffling with the same seed.
+built inside the strategy's scope; in-memory datasets are sharded by data
+(``AutoShardPolicy.DATA``: there are no files to shard by), every worker shuffling with the
+same seed, and streamed sources by file (:meth:`Distribution.shard_files`: each worker reads
+only its part of the training, validation and test files).
 
 Multi-worker runs: only the chief (task ``chief``, or ``worker`` 0) writes the run folder;
 the other workers write the same files into a temporary folder that is removed at the end.
@@ -196,6 +198,35 @@ class Distribution:
             return dataset.with_options(options)
 
         return self.strategy.distribute_datasets_from_function(per_worker)
+
+    def file_shard_order(self, total: int, batch_size: int) -> list[int]:
+        """The file index of each row that ``predict`` returns over a :meth:`shard_files` dataset
+        of ``total`` files (every row read once, none dropped).
+
+        Each step, every replica gets the next batch of its worker's part (cut as
+        :func:`~cnnspec.training.stream.shard_batches` says; a worker's local replicas in turn),
+        and Keras concatenates the replicas' outputs local replica by local replica, worker by
+        worker (``_multi_worker_concat``).
+        """
+        from cnnspec.training.stream import shard_batches
+
+        workers = max(self.num_workers, 1)
+        local = max(self.replicas // workers, 1)
+        per_replica = max(batch_size // (workers * local), 1)
+        batches: list[list[list[int]]] = []
+        for worker in range(workers):
+            part, start, cut = list(range(total))[worker::workers], 0, []
+            for size in shard_batches(total, workers, worker, per_replica):
+                cut.append(part[start : start + size])
+                start += size
+            batches.append(cut)
+        order: list[int] = []
+        for step in range(-(-max(len(cut) for cut in batches) // local)):
+            for replica in range(local):
+                for cut in batches:
+                    if step * local + replica < len(cut):
+                        order += cut[step * local + replica]
+        return order
 
     def summary(self) -> str:
         """``", strategy mirrored (1 replica)"`` for the start line; empty for ``default``."""
@@ -444,8 +475,17 @@ def prepare_model(model: Any, dist: Distribution) -> Any:
 
     strategy = dist.strategy
 
+    def needs_data() -> bool:  # (the conditions under which Keras' _symbolic_build reads a batch)
+        return (
+            not all(layer.built for layer in model._flatten_layers())
+            or (model._compile_metrics is not None and not model._compile_metrics.built)
+            or (model._compile_loss is not None and not model._compile_loss.built)
+        )
+
     def symbolic_build(iterator: Any = None, data_batch: Any = None) -> None:
-        if iterator is not None:
+        # Peeking starts a pass of its own over the data, so only when the build needs a batch:
+        # a built model's evaluate/predict then reads each (streamed) file once.
+        if iterator is not None and needs_data():
             for _, _, it in iterator:
                 batch = next(it)
                 data_batch = tree.map_structure(

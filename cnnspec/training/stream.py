@@ -142,6 +142,53 @@ def _reader(files: ImageFiles, tag: str) -> Any:
     return read
 
 
+def shard_batches(total: int, count: int, index: int, batch_size: int) -> list[int]:
+    """The sizes of the batches in which worker ``index`` of ``count`` reads its part
+    (``files[index::count]``) of ``total`` files.
+
+    Every worker must run the same number of steps: when one worker's part runs out first,
+    ``tf.distribute`` hands its replica an empty batch, which TensorFlow's CPU convolution turns
+    into a wrongly shaped tensor (the step fails). So each worker cuts its part into as many
+    batches as the largest part needs at ``batch_size``: full batches first, then the rest
+    spread evenly over the remaining ones (never more than ``batch_size``, never empty). Every
+    file is still read exactly once. That is impossible only when the smallest part has fewer
+    files than there are steps (a batch of one image per replica, or fewer files than workers):
+    a :class:`UsageError`.
+    """
+    size = len(range(index, total, count))
+    largest = -(-total // count)  # (ceiling divisions)
+    steps = -(-largest // batch_size)
+    if total // count < steps:  # the smallest part cannot fill a batch per step
+        raise UsageError(
+            f"expected every one of the {count} workers to read at least one image per step; "
+            f"{total} files in batches of {batch_size} per replica leave a worker short",
+            "set training.batch_size to at least 2 images per replica (the global batch is split "
+            "over every replica), or use more images",
+        )
+    full = max(j for j in range(steps + 1) if size - j * batch_size >= steps - j)
+    rest, left = size - full * batch_size, steps - full
+    return [batch_size] * full + [rest // left + (1 if i < rest % left else 0) for i in range(left)]
+
+
+def _batched(dataset: Any, sizes: list[int]) -> Any:
+    """``dataset`` cut into consecutive batches of ``sizes`` (cycling, for a repeated stream)."""
+    import tensorflow as tf
+
+    ends = tf.constant(np.cumsum(sizes), dtype=tf.int64)
+    widths = tf.constant(sizes, dtype=tf.int64)
+    total = int(np.sum(sizes))
+
+    def key(position: Any, _: Any) -> Any:
+        return tf.searchsorted(ends, [position % total], side="right", out_type=tf.int64)[0]
+
+    grouped = dataset.enumerate().group_by_window(
+        key_func=key,
+        reduce_func=lambda _, window: window.batch(total),
+        window_size_func=lambda which: widths[which],
+    )
+    return grouped.map(lambda _, element: element)
+
+
 def _decoded(pixels: Any, label: Any, ok: Any) -> Any:
     return ok
 
@@ -199,7 +246,14 @@ def make_stream(
             dataset = dataset.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    dataset = dataset.batch(settings.batch_size).map(batch_preparer(settings))
+    size = settings.batch_size
+    sizes = shard_batches(len(files), *shard, size) if shard is not None else []
+    plain = [size] * (len(indices) // size) + ([len(indices) % size] if len(indices) % size else [])
+    if shard is None or sizes == plain:  # (what dataset.batch makes)
+        dataset = dataset.batch(size)
+    else:  # as many batches as every other worker (see shard_batches)
+        dataset = _batched(dataset, sizes)
+    dataset = dataset.map(batch_preparer(settings))
     return finish(dataset, augmentation if training else None)
 
 

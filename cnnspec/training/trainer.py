@@ -397,7 +397,23 @@ def _run(
     val_ds = None
     if has_val:
         val_cache = run_dir / f"{CACHE_FILE}-validation" if config.data.cache == "disk" else None
-        val_ds = dist.shard(make_dataset(dataset.x_val, dataset.y_val, settings, cache_file=val_cache))
+
+        def validation_data(batch_size: int, shard: tuple[int, int] | None) -> Any:
+            return make_dataset(
+                dataset.x_val,
+                dataset.y_val,
+                replace(settings, batch_size=batch_size),
+                cache_file=val_cache,
+                shard=shard,
+            )
+
+        # Validation only feeds metrics, which the strategy sums over workers whatever the order,
+        # so a streamed validation split is read in parts too (each worker its own files, in as
+        # many batches as the others: stream.shard_batches).
+        if dataset.streamed:
+            val_ds = dist.shard_files(validation_data, config.batch_size)
+        else:
+            val_ds = dist.shard(validation_data(config.batch_size, None))
 
     state = TrainingState(run_dir)
     restored = None
@@ -562,6 +578,50 @@ def _decide_jit(
     return choice.chosen
 
 
+def _evaluate_test(model: Any, dataset: Any, settings: Any, dist: Any) -> tuple[dict[str, float], Any]:
+    """The test split's metrics and the model's outputs, row for row with ``dataset.y_test``.
+
+    Under ``multi_worker`` (evaluate/predict are collective), a streamed test split is read in
+    parts, each worker its own files, and predict's rows are put back in file order
+    (:meth:`~cnnspec.training.distribute.Distribution.file_shard_order`). If a worker dropped a
+    file that failed to decode, that order no longer holds: the outputs are then predicted again
+    with every worker reading every file (TensorFlow's data sharding keeps the order).
+    """
+    import numpy as np
+    from keras import tree
+
+    from cnnspec.training.pipeline import make_dataset
+
+    def whole() -> Any:
+        test_ds = make_dataset(dataset.x_test, dataset.y_test, settings)
+        return test_ds if dist is None else dist.shard(test_ds)  # collective under multi_worker
+
+    if not (dataset.streamed and dist is not None and dist.multi_worker):
+        test_ds = whole()
+        evaluation = model.evaluate(test_ds, verbose=0, return_dict=True)
+        return {k: float(v) for k, v in evaluation.items()}, model.predict(test_ds, verbose=0)
+    from cnnspec.training.stream import BAD_READS
+
+    def part(batch_size: int, shard: tuple[int, int] | None) -> Any:
+        return make_dataset(
+            dataset.x_test, dataset.y_test, replace(settings, batch_size=batch_size), shard=shard
+        )
+
+    test_ds = dist.shard_files(part, settings.batch_size)
+    evaluation = model.evaluate(test_ds, verbose=0, return_dict=True)
+    outputs = model.predict(test_ds, verbose=0)
+    test_paths = {str(path) for path in dataset.x_test.paths}
+    dropped = sum(1 for path, _ in BAD_READS.all() if path in test_paths)
+    order = dist.file_shard_order(len(dataset.x_test), settings.batch_size)
+    rows = len(tree.flatten(outputs)[0])
+    if max(dist.mean_across_workers([float(dropped), float(rows != len(order))])) > 0:
+        outputs = model.predict(whole(), verbose=0)  # a worker dropped a file: file order is lost
+    else:
+        back = np.argsort(np.asarray(order))
+        outputs = tree.map_structure(lambda values: np.asarray(values)[back], outputs)
+    return {k: float(v) for k, v in evaluation.items()}, outputs
+
+
 def _finish(
     compiled: CompiledSpec,
     config: TrainConfig,
@@ -580,15 +640,10 @@ def _finish(
     write_report: Callable[..., Path] | None = None,
 ) -> TrainResult:
     from cnnspec.training.metrics import classification_report_text, classification_summary, predicted_classes
-    from cnnspec.training.pipeline import make_dataset
     from cnnspec.training.plots import plot_confusion_matrix, plot_history
 
     display.message("evaluating on the test set ...")
-    test_ds = make_dataset(dataset.x_test, dataset.y_test, settings)
-    if dist is not None:
-        test_ds = dist.shard(test_ds)  # evaluate/predict are collective under multi_worker
-    evaluation = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
-    outputs = model.predict(test_ds, verbose=0)
+    evaluation, outputs = _evaluate_test(model, dataset, settings, dist)
     if dataset.streamed:  # images that failed to decode were dropped: drop their labels too
         from cnnspec.training.stream import settle
 
