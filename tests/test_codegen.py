@@ -396,6 +396,35 @@ def test_cli_script(runner, tmp_path):
     check_source(text, script=True)
 
 
+@pytest.mark.parametrize(
+    ("statement", "script_allows"),
+    [
+        ('raise SystemExit("strict weights: not loaded")', True),  # a strict source's stop
+        ('raise SystemExit(f"not loaded: {x}")', True),
+        ("raise SystemExit", False),
+        ('raise ValueError("x")', False),
+        ("raise", False),
+        ('raise SystemExit("x") from None', False),
+        ("raise SystemExit(*x)", False),
+        ('raise SystemExit("x", 2)', False),
+        ("raise x.SystemExit(1)", False),
+        ("sys.exit(1)", False),  # `sys` stays refused
+    ],
+)
+def test_scripts_may_only_raise_system_exit_with_a_message(runner, tmp_path, statement, script_allows):
+    target = tmp_path / "train.py"
+    assert runner.invoke(app, ["codegen", str(SPEC), "--script", "-o", str(target)]).exit_code == 0
+    text = target.read_text()
+    extra = f"\n\ndef stop(x):\n    {statement}\n"
+    if script_allows:
+        check_source(text + extra, script=True)
+    else:
+        with pytest.raises(CheckError):
+            check_source(text + extra, script=True)
+    with pytest.raises(CheckError):  # model modules never raise
+        check_source(generate_code(compile_spec(SPEC)).text + extra)
+
+
 def test_cli_refuses_a_folder_as_output(runner, tmp_path):
     result = runner.invoke(app, ["codegen", str(SPEC), "-o", str(tmp_path)])
     assert result.exit_code == 2

@@ -189,7 +189,8 @@ def test_the_transfer_example_freezes_the_body_then_trains_everything():
     body = [n.name for n in compiled.ir.nodes if n.group[:1] == ("body",) and n.counts.params]
     assert body and list(config.phases[0].frozen) == body and config.phases[1].frozen == ()
     assert config.data.classes == (5, 6, 7, 8, 9) and config.data.per_class == 10
-    assert [p.optimizer.learning_rate for p in config.phases] == [0.01, 0.001]
+    head, everything = (p.optimizer.learning_rate for p in config.phases)
+    assert everything < head  # the whole model at a lower rate than the new head
     pretrain = compile_spec(EXAMPLE / "pretrain.yaml")
     shared = [n.name for n in pretrain.ir.nodes if n.counts.params]
     assert set(body) < set(shared)  # the body's layers have the pretrained run's names: they load

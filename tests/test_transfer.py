@@ -327,9 +327,38 @@ def test_generated_script_loads_the_same_weights_as_cnnspec(write_spec, tmp_path
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)  # defines functions only: main() is behind the __main__ guard
     model = module.build_model()
-    assert module.load_starting_weights(model) is True
+    module.load_starting_weights(model)  # (a strict misfit would raise SystemExit)
     plans = plan_for_spec(compiled)
     assert [(p.scope, p.loaded, p.total) for p in plans] == [("body", 6, 6), ("", 10, 10)]
     expected = {(layer, index): array for plan in plans for layer, index, array in plan.assign}
     for (layer, index), array in expected.items():  # the later source wins, in both
         np.testing.assert_array_equal(model.get_layer(layer).weights[index].numpy(), array)
+
+
+@pytest.mark.slow
+def test_generated_script_exits_non_zero_when_a_strict_source_does_not_fit(
+    write_spec, runner, tmp_path, monkeypatch, capsys
+):
+    """`codegen --script` of `weights: {from: X, strict: true}` where the head does not fit: the
+    script's main() stops before training with SystemExit(message), which Python turns into
+    exit status 1 with the message on stderr (run in-process: no second TensorFlow start)."""
+    import importlib.util
+    import sys
+
+    _save_weights(write_spec, BASE, "base.weights.h5")
+    spec = write_spec(TARGET + "weights: {from: base.weights.h5, strict: true}\n")
+    script = tmp_path / "train.py"
+    assert runner.invoke(app, ["codegen", str(spec), "--script", "-o", str(script)]).exit_code == 0
+    loader = importlib.util.spec_from_file_location("generated_strict_train", script)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    out = tmp_path / "run"
+    monkeypatch.setattr(sys, "argv", [str(script), "--out", str(out)])
+    with pytest.raises(SystemExit) as stopped:
+        module.main()
+    message = stopped.value.code
+    assert isinstance(message, str)  # a message, not 0 or None: the process exits with status 1
+    assert message.startswith("strict weights: not loaded from ")
+    assert "dense_1/kernel" in message and "dense_1/bias" in message
+    assert "loaded 6 of 8 weight tensors" in capsys.readouterr().out
+    assert not (out / "model.keras").exists() and not (out / "metrics.json").exists()

@@ -208,7 +208,7 @@ _SCRIPT_NODES: tuple[type, ...] = (
     ast.Break,  # a phased run ends when early stopping ends a phase
     ast.Try,  # the header check of streamed image files: a file Pillow refuses is a bad file
     ast.ExceptHandler,
-    ast.Raise,  # (SystemExit naming the bad files)
+    ast.Raise,  # SystemExit naming the bad files, or a strict weights source that does not fit
 )
 
 
@@ -247,6 +247,9 @@ def check_source(source: str, *, script: bool = False) -> ast.Module:
         elif isinstance(node, ast.FunctionDef):
             if node.decorator_list or node.args.vararg or node.args.kwarg:
                 raise CheckError(f"function {node.name!r} has a form the templates never write", line=line)
+        elif isinstance(node, ast.Raise):
+            if not _is_exit(node):
+                raise CheckError("generated code raises something other than SystemExit(message)", line=line)
         elif isinstance(node, ast.Call):
             for kw in node.keywords:
                 if kw.arg is None:
@@ -264,6 +267,21 @@ def check_source(source: str, *, script: bool = False) -> ast.Module:
         if isinstance(statement, ast.Assign):
             _check_constant_assignment(statement)
     return tree
+
+
+def _is_exit(node: ast.Raise) -> bool:
+    """``raise SystemExit(message)``, one argument and no cause: the script's one way to stop
+    with a non-zero exit status and a message (``sys`` stays off the import whitelist)."""
+    exc = node.exc
+    return (
+        node.cause is None
+        and isinstance(exc, ast.Call)
+        and isinstance(exc.func, ast.Name)
+        and exc.func.id == "SystemExit"
+        and len(exc.args) == 1
+        and not isinstance(exc.args[0], ast.Starred)
+        and not exc.keywords
+    )
 
 
 def _is_schedule_class(node: ast.ClassDef) -> bool:
