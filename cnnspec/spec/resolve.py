@@ -649,12 +649,14 @@ class Resolver:
             return POISONED
         return value
 
-    @contextlib.contextmanager
-    def trainable_scope(self, trainable: bool | None) -> Iterator[None]:
+    def trainable_scope(self, trainable: bool | None) -> contextlib.AbstractContextManager[None]:
         """Layers emitted inside take ``trainable`` (the innermost item that sets it wins)."""
         if trainable is None:
-            yield
-            return
+            return _NO_SCOPE  # most items: no generator-based context manager per item
+        return self._trainable(trainable)
+
+    @contextlib.contextmanager
+    def _trainable(self, trainable: bool) -> Iterator[None]:
         self.trainable.append(trainable)
         try:
             yield
@@ -1805,6 +1807,7 @@ class Resolver:
 
 
 MAX_VALUE_NODES = 10_000
+_NO_SCOPE = contextlib.nullcontext()
 _PLAIN_SCALARS = (int, float, bool)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_VALUE_DEPTH = 100
