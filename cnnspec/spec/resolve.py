@@ -180,6 +180,7 @@ class Resolver:
         self.counter_log: list[str] = []
         self.auto_names = 0
         self.replayed = 0  # calls replayed (for tests and benchmarks)
+        self.path_texts: dict[SpecPath, str] = {}
 
     # -- diagnostics helpers ---------------------------------------------------------------
     def loc(self, path: SpecPath) -> Loc | None:
@@ -873,7 +874,8 @@ class Resolver:
             params[key] = value
         # A misspelt required parameter is one mistake: its unknown-parameter error says it.
         # Per-kind defaults in force here (spec, then block); a parameter written wins.
-        preset = {p: v for p, v in scope.defaults.get(kind.name, {}).items() if p not in raw}
+        kind_defaults = scope.defaults.get(kind.name)
+        preset = {p: v for p, v in kind_defaults.items() if p not in raw} if kind_defaults else {}
         missing = [name for name in kind.required_names if name not in raw and name not in preset]
         meant = misspelt(raw, kind.param_index, missing)
         missing = [name for name in missing if name not in meant]
@@ -969,7 +971,7 @@ class Resolver:
             shape=shape,
             counts=counts,
             loc=self.loc(path),
-            path=format_path(path),
+            path=self.path_text(path),
             group=scope.group,
             input_shapes=tuple(s for s in input_shapes if s is not None),
             trainable=self.trainable[-1] if self.trainable else True,
@@ -979,6 +981,13 @@ class Resolver:
         self.by_name[name] = node
         self.shapes[name] = shape
         return name if shape is not None else self._poison(name)
+
+    def path_text(self, path: SpecPath) -> str:
+        """``format_path(path)``, once per path: replayed and repeated items share paths."""
+        text = self.path_texts.get(path)
+        if text is None:
+            text = self.path_texts[path] = format_path(path)
+        return text
 
     def duplicate_hint(self, item_id: str | None) -> str:
         """How to name a layer uniquely: inside a repeat, a fixed id names every iteration's
