@@ -51,6 +51,7 @@ def load(
 def validate(doc: SourceDoc, diags: Diagnostics | None = None) -> Diagnostics:
     """Stage 2: JSON Schema validation; raises SpecError with every error found."""
     own = diags if diags is not None else Diagnostics()
+    doc.schema_checked = False  # asked for the schema check: check even a packaged zoo model
     validate_document(doc, own)
     own.raise_if_errors()
     return own

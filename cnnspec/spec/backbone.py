@@ -105,6 +105,7 @@ def set_vars(resolver: Resolver, doc: SourceDoc, raw: Any, path: SpecPath, env: 
         resolver.error(f"expected a mapping of the backbone's vars; received {raw!r}", path, code="backbone")
         return False
     own = doc.data.setdefault("vars", {})
+    doc.schema_checked = False  # no longer the zoo model as packaged
     ok = True
     for name, value in raw.items():
         vpath = (*path, name)

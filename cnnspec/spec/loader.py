@@ -66,6 +66,9 @@ class SourceDoc:
     #: The packaged zoo variant this document is (or extends), e.g. ``resnet50``: the models
     #: ``weights: imagenet`` can load.
     zoo_variant: str | None = None
+    #: The whole document is a packaged zoo model as shipped (no edits, no overrides), which
+    #: the tests check against the spec schema: :func:`validate_document` skips it.
+    schema_checked: bool = False
 
     def loc(self, path: SpecPath) -> Loc | None:
         """The location of the value at ``path``, or of its nearest located ancestor."""

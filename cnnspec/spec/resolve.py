@@ -52,6 +52,7 @@ from cnnspec.spec.expr import (
     substitute,
 )
 from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.memo import CallMemo, NotReplayable, Renamer, used_blocks
 
 # fullmatch, not match: "$" would accept a trailing newline ("c\n").
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -137,6 +138,9 @@ class BlockParam:
 class Resolver:
     """Walks the spec's layer lists and emits :class:`Node` objects."""
 
+    #: Replay identical error-free block calls (:mod:`cnnspec.spec.memo`); off only to compare.
+    replay_calls = True
+
     def __init__(self, doc: SourceDoc, diags: Diagnostics) -> None:
         self.doc = doc
         self.data = doc.data
@@ -169,6 +173,14 @@ class Resolver:
         #: the notes that locate this document's errors in them (:mod:`cnnspec.spec.backbone`).
         self.backbones: list[str] = []
         self.outer_notes: list[Note] = []
+        #: Error-free block calls by (block, arguments, input shapes, trainable), replayed
+        #: for identical calls (:mod:`cnnspec.spec.memo`); the automatic-name counters in
+        #: creation order and how many names they gave, to check a call made only its own.
+        self.memos: dict[tuple[Any, ...], CallMemo | None] = {}
+        self.counter_log: list[str] = []
+        self.auto_names = 0
+        self.replayed = 0  # calls replayed (for tests and benchmarks)
+        self.path_texts: dict[SpecPath, str] = {}
 
     # -- diagnostics helpers ---------------------------------------------------------------
     def loc(self, path: SpecPath) -> Loc | None:
@@ -638,12 +650,14 @@ class Resolver:
             return POISONED
         return value
 
-    @contextlib.contextmanager
-    def trainable_scope(self, trainable: bool | None) -> Iterator[None]:
+    def trainable_scope(self, trainable: bool | None) -> contextlib.AbstractContextManager[None]:
         """Layers emitted inside take ``trainable`` (the innermost item that sets it wins)."""
         if trainable is None:
-            yield
-            return
+            return _NO_SCOPE  # most items: no generator-based context manager per item
+        return self._trainable(trainable)
+
+    @contextlib.contextmanager
+    def _trainable(self, trainable: bool) -> Iterator[None]:
         self.trainable.append(trainable)
         try:
             yield
@@ -860,7 +874,8 @@ class Resolver:
             params[key] = value
         # A misspelt required parameter is one mistake: its unknown-parameter error says it.
         # Per-kind defaults in force here (spec, then block); a parameter written wins.
-        preset = {p: v for p, v in scope.defaults.get(kind.name, {}).items() if p not in raw}
+        kind_defaults = scope.defaults.get(kind.name)
+        preset = {p: v for p, v in kind_defaults.items() if p not in raw} if kind_defaults else {}
         missing = [name for name in kind.required_names if name not in raw and name not in preset]
         meant = misspelt(raw, kind.param_index, missing)
         missing = [name for name in missing if name not in meant]
@@ -956,7 +971,7 @@ class Resolver:
             shape=shape,
             counts=counts,
             loc=self.loc(path),
-            path=format_path(path),
+            path=self.path_text(path),
             group=scope.group,
             input_shapes=tuple(s for s in input_shapes if s is not None),
             trainable=self.trainable[-1] if self.trainable else True,
@@ -966,6 +981,13 @@ class Resolver:
         self.by_name[name] = node
         self.shapes[name] = shape
         return name if shape is not None else self._poison(name)
+
+    def path_text(self, path: SpecPath) -> str:
+        """``format_path(path)``, once per path: replayed and repeated items share paths."""
+        text = self.path_texts.get(path)
+        if text is None:
+            text = self.path_texts[path] = format_path(path)
+        return text
 
     def duplicate_hint(self, item_id: str | None) -> str:
         """How to name a layer uniquely: inside a repeat, a fixed id names every iteration's
@@ -996,7 +1018,11 @@ class Resolver:
     def name_for(self, scope: Scope, item_id: str | None, base: str) -> str:
         if item_id is not None:
             return scope.prefix + item_id
-        counters = self.counters.setdefault(scope.prefix, {})
+        counters = self.counters.get(scope.prefix)
+        if counters is None:
+            counters = self.counters[scope.prefix] = {}
+            self.counter_log.append(scope.prefix)
+        self.auto_names += 1
         counters[base] = counters.get(base, 0) + 1
         return f"{scope.prefix}{base}_{counters[base]}"
 
@@ -1506,6 +1532,20 @@ class Resolver:
             return UNKNOWN
         local = item_id or self.name_for(scope, None, name).removeprefix(scope.prefix)
         names = self.block_inputs(name)
+        key = self.memo_key(name, args, inputs)
+        memo = self.memos.get(key) if key is not None else None
+        if memo is not None:
+            prefix, group = f"{scope.prefix}{local}_", (*scope.group, local)
+            replayed = self.replay(memo, prefix, group, tuple(inputs))
+            if replayed is None and key is not None:
+                self.memos[key] = None  # not a pure function of its prefix and inputs
+            if replayed is not None:
+                self.record_call(name, declared, raw, args, prefix)
+                ids, outputs = replayed
+                self.record.note(outputs=tuple(outputs))
+                self.export(scope, local, name, Scope(None, ids, None, prefix, {}, group), outputs)
+                return outputs[0] if outputs else UNKNOWN
+        start = self.call_start() if key is not None and key not in self.memos else None
         block_env = {**self.global_env(scope), **args}
         self.call_stack.append(name)
         self.call_sites.append(path[:-1])  # the calling item: `called from model[4]`
@@ -1538,9 +1578,117 @@ class Resolver:
             self.call_stack.pop()
             self.call_sites.pop()
             self.context = saved_context
+        if start is not None and key is not None:
+            self.memos[key] = self.record_memo(start, block_scope, tuple(inputs), outputs)
         self.record.note(outputs=tuple(outputs))
         self.export(scope, local, name, block_scope, outputs)
         return outputs[0] if outputs else UNKNOWN
+
+    # -- replaying identical calls (cnnspec.spec.memo) -----------------------------------------
+    def memo_key(self, name: str, args: dict[str, Any], inputs: list[str]) -> tuple[Any, ...] | None:
+        """What a block call's layers depend on besides its name prefix (the vars and spec
+        defaults are fixed for one resolution); ``None``: do not record or replay."""
+        if not self.replay_calls or self.diags.has_errors or self.too_many:
+            return None
+        shapes = tuple(self.shapes.get(t) for t in inputs)
+        if None in shapes:
+            return None
+        same = tuple(inputs.index(t) for t in inputs)  # which inputs are the same tensor
+        trainable = self.trainable[-1] if self.trainable else None
+        return (name, repr(args), shapes, same, trainable)
+
+    def call_start(self) -> tuple[int, ...]:
+        """Where the counts stand as a call to record starts."""
+        return (
+            len(self.nodes),
+            self.steps,
+            self.contexts,
+            len(self.counter_log),
+            self.auto_names,
+            len(self.record.stack),
+        )
+
+    def record_memo(
+        self, start: tuple[int, ...], block_scope: Scope, inputs: tuple[str, ...], outputs: list[str]
+    ) -> CallMemo | None:
+        """The memo of the call just walked, or ``None`` when it cannot be replayed."""
+        nodes, steps, contexts, logged, auto, depth = start
+        record = self.record
+        if self.diags.has_errors or self.too_many or record.pending is not None:
+            return None
+        element = record.stack[depth - 1] if len(record.stack) >= depth else None
+        if not isinstance(element, BlockCall):
+            return None
+        prefix = block_scope.prefix
+        made = self.nodes[nodes:]
+        counters = [(p, dict(self.counters[p])) for p in self.counter_log[logged:]]
+        if any(not p.startswith(prefix) for p, _ in counters):
+            return None
+        if sum(n for _, c in counters for n in c.values()) != self.auto_names - auto:
+            return None  # a name was counted under a prefix that existed before the call
+        if any(node.shape is None for node in made):
+            return None
+        item = record.item
+        # Not checked here whether every name maps: most calls are never repeated, and
+        # replay() checks before it emits anything (and then forgets the memo if not).
+        return CallMemo(
+            prefix=prefix,
+            group=block_scope.group,
+            inputs=inputs,
+            nodes=made,
+            body=list(element.body),
+            ids=dict(block_scope.ids),
+            outputs=list(outputs),
+            counters=[(p[len(prefix) :], c) for p, c in counters],
+            steps=self.steps - steps,
+            contexts=self.contexts - contexts,
+            auto_names=self.auto_names - auto,
+            blocks=None,
+            item=None if item is None else (item[0] - depth, item[1], item[2]),
+        )
+
+    def replay(
+        self, memo: CallMemo, prefix: str, group: tuple[str, ...], inputs: tuple[str, ...]
+    ) -> tuple[dict[str, str], list[str]] | None:
+        """Emit a recorded call again under ``prefix`` on ``inputs``: its ids and outputs, or
+        ``None`` (nothing emitted) when its names would collide or a limit would be passed."""
+        if len(self.nodes) + len(memo.nodes) > MAX_NODES or self.steps + memo.steps > MAX_STEPS:
+            return None
+        cut = len(memo.prefix)
+        if any(prefix + node.name[cut:] in self.by_name for node in memo.nodes):
+            return None
+        if any(prefix + suffix in self.counters for suffix, _ in memo.counters):
+            return None
+        renamer = Renamer(memo, prefix, group, inputs)
+        try:
+            made = [renamer.node(node) for node in memo.nodes]
+            body = [renamer.item(child) for child in memo.body]
+            ids = {k: renamer.tensor(t) for k, t in memo.ids.items()}
+            outputs = [renamer.tensor(t) for t in memo.outputs]
+        except NotReplayable:
+            return None
+        if memo.blocks is None:
+            memo.blocks = frozenset(used_blocks(memo.body, set()))
+        for node in made:
+            self.nodes.append(node)
+            self.by_name[node.name] = node
+            self.shapes[node.name] = node.shape
+        for suffix, counts in memo.counters:
+            self.counters[prefix + suffix] = dict(counts)
+            self.counter_log.append(prefix + suffix)
+        self.auto_names += memo.auto_names
+        self.steps += memo.steps
+        self.contexts += memo.contexts  # the call's own context is counted in it
+        self.used_blocks.update(memo.blocks)
+        element = self.record.stack[-1]
+        element.body.extend(body)
+        if memo.item is not None:
+            depth, path, extras = memo.item
+            self.record.item = (len(self.record.stack) + depth, path, extras)
+        else:
+            self.record.item = None
+        self.replayed += 1
+        return ids, outputs
 
     def call_outputs(self, name: str, block_scope: Scope, last: str) -> list[str]:
         """The tensors a call returns: the block's declared ``outputs``, else its last item."""
@@ -1668,6 +1816,7 @@ class Resolver:
 
 
 MAX_VALUE_NODES = 10_000
+_NO_SCOPE = contextlib.nullcontext()
 _PLAIN_SCALARS = (int, float, bool)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_VALUE_DEPTH = 100
