@@ -183,6 +183,9 @@ def finish(processes: list[subprocess.Popen], timeout: float) -> list[tuple[int,
 
 
 @pytest.mark.slow
+# several TensorFlow worker processes: never beside the other multi-process tests of group
+# "workers" on 2 cores, where their timeouts (a stalled worker is the failure) would be load
+@pytest.mark.xdist_group("workers")
 def test_two_workers_lose_one_then_resume(tmp_path, processes):
     """Both workers train in lockstep; SIGKILL one and the chief stops within bounded time
     (coordination-service heartbeats), then both resume and finish with identical weights."""

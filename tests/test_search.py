@@ -270,6 +270,9 @@ def running(out: Path) -> list:
 
 
 @pytest.mark.slow
+# several TensorFlow worker processes: never beside the other multi-process tests of group
+# "workers" on 2 cores, where their timeouts (a stalled worker is the failure) would be load
+@pytest.mark.xdist_group("workers")
 def test_a_killed_worker_loses_only_its_trial_and_ctrl_c_stops_cleanly(write_spec, tmp_path):
     spec = write_spec(SPEC)
     out = tmp_path / "search"

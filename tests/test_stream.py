@@ -313,6 +313,9 @@ def test_a_file_that_fails_to_decode_mid_epoch_is_named(tmp_path, runner, mode):
 
 
 @pytest.mark.slow
+# several TensorFlow worker processes: never beside the other multi-process tests of group
+# "workers" on 2 cores, where their timeouts (a stalled worker is the failure) would be load
+@pytest.mark.xdist_group("workers")
 def test_two_workers_each_read_their_own_files_once_per_epoch(tmp_path):
     """Two workers on 127.0.0.1 train two epochs of a streamed folder: each reads only its half
     of the training, validation and test files, every training image is read by exactly one
