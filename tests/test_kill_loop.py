@@ -9,9 +9,9 @@ an uninterrupted run with the same seed stops at, with the same best epoch. A th
 the kill at the one point the loops reach only by chance: after the snapshot of the epoch where
 early stopping ended ``fit``, before the run's final snapshot.
 
-`make test` kills 6 times (and 3 in the early-stopping loop: the suite's 10-minute budget); `CNNSPEC_KILL_LOOPS=100 pytest
-tests/test_kill_loop.py` (part of `make fuzz`) kills 100 times (and 12). `CNNSPEC_KILL_SEED`
-picks the random kill points. Each loop prints its totals.
+`make test` kills 6 times (and 3 in the early-stopping loop), within the suite's 10-minute
+budget; `CNNSPEC_KILL_LOOPS=100 pytest tests/test_kill_loop.py` (part of `make fuzz`) kills 100
+times (and 12). `CNNSPEC_KILL_SEED` picks the random kill points. Each loop prints its totals.
 """
 
 from __future__ import annotations
