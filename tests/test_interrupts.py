@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 
 import pytest
@@ -34,4 +35,17 @@ def test_a_signal_after_the_last_check_is_raised_on_the_way_out() -> None:
         gate.handler(signal.SIGTERM, None)
     assert not gate.requested
     with gate.deferred():  # no signal: nothing raised
+        gate.check()
+
+
+def test_a_signal_swallowed_before_fit_is_raised_when_fit_starts() -> None:
+    """Set-up code (a __del__, a TensorFlow callback) may swallow the KeyboardInterrupt raised
+    outside fit: the gate remembers it, so training never starts after a Ctrl-C."""
+    gate = InterruptGate()
+    with contextlib.suppress(KeyboardInterrupt):  # swallowed, as a __del__ would
+        gate.handler(signal.SIGINT, None)
+    with pytest.raises(KeyboardInterrupt), gate.deferred():
+        pytest.fail("fit must not start")
+    assert not gate.requested
+    with gate.deferred():  # raised once: the next fit runs
         gate.check()

@@ -365,10 +365,10 @@ def test_two_workers_each_read_their_own_files_once_per_epoch(tmp_path):
         shard = set(train)
         # Before fit, the multi-worker model build peeks at one batch through its own iterator
         # (distribute.prepare_model), which reads ahead at most one pass; the two epochs follow,
-        # each reading every file of the shard exactly once, in a new order.
+        # each reading every file of the shard exactly once (in a reshuffled order, which with a
+        # shard of a few files may by chance repeat: not asserted).
         first, second = train[-2 * len(shard) : -len(shard)], train[-len(shard) :]
         assert set(first) == set(second) == shard and len(train) <= 3 * len(shard)
-        assert first != second
         # validation: each file of the part once per epoch; test: once to evaluate, once to predict
         val = [path for kind, path in lines if kind == "eval" and path in names["val"]]
         test = [path for kind, path in lines if kind == "eval" and path in names["test"]]

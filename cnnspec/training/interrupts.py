@@ -7,7 +7,9 @@ epoch's iterator at every epoch start and validation pass), and an exception rai
 So while ``fit`` runs, the first signal only sets a flag, and :class:`~cnnspec.training.
 callbacks.InterruptCheck` raises ``KeyboardInterrupt`` at the next batch or epoch boundary (a
 few milliseconds later). A second signal raises at once. Outside ``fit`` (loading data, the
-final evaluation, writing files) a signal raises at once, as Python's own handler does.
+final evaluation, writing files) a signal raises at once, as Python's own handler does, and is
+also remembered until ``fit`` starts: set-up code can swallow it the same way (a ``__del__``, a
+callback of TensorFlow's), and a search worker that missed its Ctrl-C so would train on.
 """
 
 from __future__ import annotations
@@ -28,14 +30,16 @@ class InterruptGate:
         if self.deferring and not self.requested:
             self.requested = True  # InterruptCheck raises at the next batch boundary
             return
-        self.requested = False
+        # at once; and remembered outside fit, in case whatever runs now swallows it
+        self.requested = not self.deferring
         raise KeyboardInterrupt
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
         """While inside, the first signal waits for :meth:`check`; one that came too late for
-        any check (after the last batch) is raised on the way out."""
-        self.requested = False
+        any check (after the last batch) is raised on the way out; one that came before and
+        was swallowed on the way here is raised on entry."""
+        self.check()
         self.deferring = True
         try:
             yield
