@@ -112,6 +112,7 @@ def _processes(cfg: WorkerConfig, workers: int, study: Any, notes: list[str]) ->
     try:
         while procs:
             time.sleep(0.2)
+            GATE.check()  # a Ctrl-C that storage or process start-up code swallowed (interrupts.py)
             for index, proc in list(procs.items()):
                 if proc.is_alive():
                     continue
@@ -133,6 +134,7 @@ def _processes(cfg: WorkerConfig, workers: int, study: Any, notes: list[str]) ->
                     notes.append(f"worker {index} ended with exit status {code}")
     except KeyboardInterrupt:
         interrupted = True
+        GATE.requested = False  # handled here: nothing for a later fit in this process to raise
         for proc in procs.values():
             with contextlib.suppress(ProcessLookupError, TypeError):
                 os.kill(proc.pid, signal.SIGINT)
