@@ -3,6 +3,7 @@ study (journal file, and a throw-away PostgreSQL server), dead workers, and bad 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -254,8 +255,46 @@ def wait_for(condition, what: str, proc: subprocess.Popen, timeout: float = 300)
         if proc.poll() is not None:
             raise AssertionError(f"the search ended ({proc.returncode}) before {what}: {proc.communicate()}")
         time.sleep(0.5)
-    proc.kill()
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_search(*args: str) -> subprocess.Popen:
+    """``cnnspec search`` in a session of its own, with SIGINT *ignored* as a search started in
+    the background of a script inherits it (the runner must still stop on ``kill -INT``)."""
+    return subprocess.Popen(
+        ["sh", "-c", 'trap "" INT; exec "$@"', "sh", CNNSPEC, "search", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def in_session(sid: int, command: str = "") -> list[int]:
+    """The live processes of a session whose command line has ``command``: the runner and its
+    workers (each in a process group of its own, but all in the runner's session)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z" and command in line:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_session(proc: subprocess.Popen) -> None:
+    """Whatever a failed test left of a search (no orphaned workers training on)."""
+    if proc.poll() is None:
+        proc.kill()
+    for pid in in_session(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
 
 
 def running(out: Path) -> list:
@@ -276,21 +315,24 @@ def running(out: Path) -> list:
 def test_a_killed_worker_loses_only_its_trial_and_ctrl_c_stops_cleanly(write_spec, tmp_path):
     spec = write_spec(SPEC)
     out = tmp_path / "search"
-    args = [CNNSPEC, "search", str(spec), "--out", str(out), "--workers", "2", "--trials", "3", "-q"]
-    proc = subprocess.Popen(
-        [*args, "--set", "training.epochs=5000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    both = wait_for(lambda: (found := running(out)) and len(found) == 2 and found, "two trials train", proc)
-    victim = both[0]
-    os.kill(victim.user_attrs["pid"], signal.SIGKILL)
-    retry = wait_for(
-        lambda: [t for t in running(out) if t.user_attrs.get("retry_of") == victim.number],
-        "the retry trains",
-        proc,
-    )[0]
-    assert retry.params == victim.params
-    proc.send_signal(signal.SIGINT)  # Ctrl-C
-    output = proc.communicate(timeout=300)[0]
+    args = [str(spec), "--out", str(out), "--workers", "2", "--trials", "3", "-q"]
+    proc = start_search(*args, "--set", "training.epochs=5000")
+    try:
+        both = wait_for(
+            lambda: (found := running(out)) and len(found) == 2 and found, "two trials train", proc
+        )
+        victim = both[0]
+        os.kill(victim.user_attrs["pid"], signal.SIGKILL)
+        retry = wait_for(
+            lambda: [t for t in running(out) if t.user_attrs.get("retry_of") == victim.number],
+            "the retry trains",
+            proc,
+        )[0]
+        assert retry.params == victim.params
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        output = proc.communicate(timeout=300)[0]
+    finally:
+        kill_session(proc)
     assert proc.returncode == 130, output
     assert "interrupted" in flat(output) and "Traceback" not in output
     trials = {t.number: t for t in load_study(out).get_trials()}
@@ -302,10 +344,36 @@ def test_a_killed_worker_loses_only_its_trial_and_ctrl_c_stops_cleanly(write_spe
     assert sorted(t.user_attrs["retry_of"] for t in waiting) == sorted(t.number for t in interrupted)
     assert json.loads((out / "search.json").read_text())["trials"]
 
-    done = subprocess.run([*args, "--set", "training.epochs=1"], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [CNNSPEC, "search", *args, "--set", "training.epochs=1"], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     final = load_study(out).get_trials()
     complete = [t for t in final if t.state.name == "COMPLETE"]
     assert len(complete) == 3 and not [t for t in final if t.state.name in ("RUNNING", "WAITING")]
     retried = {t.user_attrs.get("retry_of") for t in complete}
     assert {t.number for t in interrupted} <= retried  # both interrupted trials ran again, same values
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("workers")
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda n: n.name)
+def test_a_signal_as_the_workers_start_stops_every_worker(write_spec, tmp_path, number):
+    """Ctrl-C or SIGTERM while the workers start up: the search ends (130, no traceback) and so
+    do they; the runner killed: its workers stop by themselves (nobody else would)."""
+    out = tmp_path / "search"
+    proc = start_search(
+        str(write_spec(SPEC)), "--out", str(out), "--workers", "2", "--set", "training.epochs=5000"
+    )
+    try:
+        wait_for(lambda: len(in_session(proc.pid, "spawn_main")) == 2, "two workers start", proc, timeout=120)
+        proc.send_signal(number)
+        output = proc.communicate(timeout=120)[0]  # the end of the output: the workers are gone too
+        deadline = time.time() + 30
+        while in_session(proc.pid) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not in_session(proc.pid), "processes of the search outlived it"
+    finally:
+        kill_session(proc)
+    assert "Traceback" not in output
+    assert proc.returncode == (-signal.SIGKILL if number == signal.SIGKILL else 130), output

@@ -2,8 +2,20 @@
 
 With one worker the trials run in this process. With ``W`` workers, ``W`` processes are
 started (``spawn``: TensorFlow is imported only inside them), each in its own process group so
-that Ctrl-C reaches only this process, which passes one SIGINT on: every worker stops its trial
-at the next batch, marks it failed ("interrupted", enqueued again for the next run) and exits.
+that a terminal's Ctrl-C reaches only this process, which passes it on. The runner installs its
+own handler for SIGINT and SIGTERM: a search started in the background of a script inherits
+SIGINT *ignored*, and Python keeps an inherited ignore, so without it a Ctrl-C (``kill -INT``)
+was discarded while the workers trained on; a SIGTERM would have killed the runner alone and
+orphaned them. The handler only sets a flag (never an exception inside ``multiprocessing``'s
+start-up or a join); the poll loop then stops: it starts no more workers, forwards SIGINT to
+every live one (each stops its trial at the next batch, marks it failed "interrupted", enqueued
+again for the next run, and exits), and escalates to SIGTERM and SIGKILL for a worker still
+alive after a grace period (or at once on a second and third Ctrl-C), always reaping them.
+A worker is signalled only once it says its handler is in place (an event): before that a
+SIGINT would print a traceback from the middle of Python's start-up, or be lost; a worker that
+gets ready after the stop sees the stop event and ends at once. A worker whose runner is gone
+(killed) stops by itself.
+
 A worker that dies (SIGKILL, out of memory) loses only its trial: it is failed and enqueued once
 more, and a new worker takes the dead one's place while trials remain.
 """
@@ -14,7 +26,9 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +40,17 @@ from cnnspec.training.interrupts import GATE
 
 #: How often a worker process may be replaced after dying, per worker slot.
 MAX_RESTARTS = 3
+#: Seconds between two looks at the workers and the stop flag.
+POLL_S = 0.2
+#: After Ctrl-C, seconds a worker has to stop its trial and exit before it gets SIGTERM (it
+#: raises at once), and then before SIGKILL. Generous: a worker may still be importing
+#: TensorFlow on a loaded machine, and it saves before it exits.
+GRACE_S = 60.0
+TERM_GRACE_S = 15.0
+#: How often a worker looks whether its runner still exists.
+PARENT_CHECK_S = 1.0
+
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 @dataclass
@@ -38,13 +63,20 @@ class SearchOutcome:
     notes: list[str]
 
 
-def _child(cfg: WorkerConfig) -> None:
-    """A worker process: its own process group (the parent forwards Ctrl-C once)."""
+def _child(cfg: WorkerConfig, runner: int, ready: Any, stopping: Any) -> None:
+    """A worker process: its own process group (the runner forwards Ctrl-C once).
+
+    ``ready`` tells the runner it may signal this process now; ``stopping``, set by the runner
+    before it looks at ``ready``, ends a worker that got ready too late for the signal."""
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
-    for number in (signal.SIGINT, signal.SIGTERM):
+    for number in STOP_SIGNALS:
         signal.signal(number, GATE.handler)
     try:
+        ready.set()
+        if stopping.is_set():
+            raise KeyboardInterrupt
+        _watch_runner(runner)
         code = run_worker(cfg)
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
@@ -55,6 +87,20 @@ def _child(cfg: WorkerConfig) -> None:
         print(f"error: [worker {cfg.index}] {type(exc).__name__}: {exc}", flush=True)
         code = 3
     os._exit(code)  # no atexit handlers of TensorFlow's threads: they can hang a spawned child
+
+
+def _watch_runner(runner: int) -> None:
+    """Stop this worker like a Ctrl-C when its runner is gone (killed: nobody would stop it),
+    and end it outright if that does not work within the grace periods."""
+
+    def watch() -> None:
+        while os.getppid() == runner:
+            time.sleep(PARENT_CHECK_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(GRACE_S + TERM_GRACE_S)
+        os._exit(EXIT_INTERRUPTED)
+
+    threading.Thread(target=watch, name="cnnspec-runner-watch", daemon=True).start()
 
 
 def run_search(cfg: WorkerConfig, workers: int, study: Any) -> SearchOutcome:
@@ -82,7 +128,7 @@ def studies_lock(cfg: WorkerConfig) -> Any:
 def _in_process(cfg: WorkerConfig, study: Any, notes: list[str]) -> SearchOutcome:
     previous: dict[int, Any] = {}
     with contextlib.suppress(ValueError):  # not the main thread
-        for number in (signal.SIGINT, signal.SIGTERM):
+        for number in STOP_SIGNALS:
             previous[number] = signal.signal(number, GATE.handler)
     interrupted = False
     try:
@@ -95,31 +141,61 @@ def _in_process(cfg: WorkerConfig, study: Any, notes: list[str]) -> SearchOutcom
     return SearchOutcome(study, interrupted, 0, notes)
 
 
+class StopRequest:
+    """The runner's SIGINT/SIGTERM handler: counts the signals; the poll loop acts on them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def handler(self, signum: int, frame: Any) -> None:
+        self.count += 1
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """The handler in place of whatever was inherited (an ignored SIGINT included)."""
+        previous: dict[int, Any] = {}
+        try:
+            for number in STOP_SIGNALS:
+                previous[number] = signal.signal(number, self.handler)
+        except ValueError:  # not the main thread: signals stay as they are
+            pass
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
 def _processes(cfg: WorkerConfig, workers: int, study: Any, notes: list[str]) -> SearchOutcome:
     context = multiprocessing.get_context("spawn")
     procs: dict[int, Any] = {}
     restarts = dict.fromkeys(range(workers), 0)
     dead_workers = 0
-    interrupted = False
+    stop = StopRequest()
+    stopping = context.Event()
+    ready: dict[int, Any] = {}  # by worker slot: its process may be signalled
 
     def start(index: int) -> None:
-        proc = context.Process(target=_child, args=(replace(cfg, index=index),), daemon=False)
+        ready[index] = context.Event()
+        args = (replace(cfg, index=index), os.getpid(), ready[index], stopping)
+        proc = context.Process(target=_child, args=args, daemon=False)
         proc.start()
         procs[index] = proc
 
-    for index in range(workers):
-        start(index)
-    try:
-        while procs:
-            time.sleep(0.2)
-            GATE.check()  # a Ctrl-C that storage or process start-up code swallowed (interrupts.py)
+    with stop.installed():
+        for index in range(workers):
+            if stop.count:
+                break
+            start(index)
+        while procs and not stop.count:
+            time.sleep(POLL_S)
             for index, proc in list(procs.items()):
-                if proc.is_alive():
+                if proc.is_alive() or stop.count:
                     continue
-                proc.join()
+                proc.join(POLL_S)
                 del procs[index]
                 code = proc.exitcode
-                if code is not None and code < 0 and not interrupted:
+                if code is not None and code < 0:
                     dead_workers += 1
                     notes.append(f"worker {index} was killed by signal {-code}")
                     with studies_lock(cfg):
@@ -127,24 +203,46 @@ def _processes(cfg: WorkerConfig, workers: int, study: Any, notes: list[str]) ->
                         remaining = counted(study) < cfg.trials
                     if failed:
                         notes.append(f"trial(s) {', '.join(map(str, failed))} failed with it; enqueued again")
-                    if remaining and restarts[index] < MAX_RESTARTS:
+                    if remaining and restarts[index] < MAX_RESTARTS and not stop.count:
                         restarts[index] += 1
                         start(index)
                 elif code not in (0, EXIT_INTERRUPTED, None):
                     notes.append(f"worker {index} ended with exit status {code}")
-    except KeyboardInterrupt:
-        interrupted = True
-        GATE.requested = False  # handled here: nothing for a later fit in this process to raise
-        for proc in procs.values():
+        if stop.count:
+            stopping.set()  # before reading ready: a worker either sees it or is signalled
+            _stop_workers(procs, ready, stop, notes)
+            if any(proc.exitcode == -signal.SIGKILL for proc in procs.values()):
+                with studies_lock(cfg):
+                    fail_dead_trials(study, cfg.out)
+    return SearchOutcome(study, bool(stop.count), dead_workers, notes)
+
+
+def _stop_workers(procs: dict[int, Any], ready: dict[int, Any], stop: StopRequest, notes: list[str]) -> None:
+    """SIGINT to every live worker that is ready for it (the others end when they get ready);
+    SIGTERM, then SIGKILL, to those still alive after a grace period or a further Ctrl-C;
+    returns once every worker is reaped."""
+    steps = [(signal.SIGINT, GRACE_S), (signal.SIGTERM, TERM_GRACE_S), (signal.SIGKILL, None)]
+    for number, grace in steps:
+        alive = {index: proc for index, proc in procs.items() if proc.is_alive()}
+        if not alive:
+            return
+        if number != signal.SIGINT:
+            names = ", ".join(map(str, alive))
+            notes.append(f"worker(s) {names} still running after Ctrl-C: sent {signal.Signals(number).name}")
+        for index, proc in alive.items():
+            if number == signal.SIGINT and not ready[index].is_set():
+                continue  # still starting up: it sees ``stopping`` once its handler is in place
             with contextlib.suppress(ProcessLookupError, TypeError):
-                os.kill(proc.pid, signal.SIGINT)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers are saving: let them
-        try:
-            for proc in procs.values():
-                proc.join()
-        finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-    return SearchOutcome(study, interrupted, dead_workers, notes)
+                os.kill(proc.pid, number)
+        seen = stop.count
+        deadline = None if grace is None else time.monotonic() + grace
+        while any(proc.is_alive() for proc in alive.values()):
+            if deadline is not None and (time.monotonic() >= deadline or stop.count > seen):
+                break  # escalate
+            for proc in alive.values():
+                proc.join(POLL_S / len(alive))
+    for proc in procs.values():
+        proc.join()
 
 
 def out_folder(out: Path) -> Path:
