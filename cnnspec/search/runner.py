@@ -125,19 +125,28 @@ def studies_lock(cfg: WorkerConfig) -> Any:
         yield
 
 
-def _in_process(cfg: WorkerConfig, study: Any, notes: list[str]) -> SearchOutcome:
+@contextlib.contextmanager
+def _handling(handler: Any) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM in place of whatever was inherited (an ignored SIGINT
+    included), the previous handlers back afterwards; outside the main thread, nothing changes."""
     previous: dict[int, Any] = {}
     with contextlib.suppress(ValueError):  # not the main thread
         for number in STOP_SIGNALS:
-            previous[number] = signal.signal(number, GATE.handler)
-    interrupted = False
+            previous[number] = signal.signal(number, handler)
     try:
-        run_worker(cfg)
-    except KeyboardInterrupt:
-        interrupted = True
+        yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        for number, before in previous.items():
+            signal.signal(number, before)
+
+
+def _in_process(cfg: WorkerConfig, study: Any, notes: list[str]) -> SearchOutcome:
+    interrupted = False
+    with _handling(GATE.handler):
+        try:
+            run_worker(cfg)
+        except KeyboardInterrupt:
+            interrupted = True
     return SearchOutcome(study, interrupted, 0, notes)
 
 
@@ -149,21 +158,6 @@ class StopRequest:
 
     def handler(self, signum: int, frame: Any) -> None:
         self.count += 1
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        """The handler in place of whatever was inherited (an ignored SIGINT included)."""
-        previous: dict[int, Any] = {}
-        try:
-            for number in STOP_SIGNALS:
-                previous[number] = signal.signal(number, self.handler)
-        except ValueError:  # not the main thread: signals stay as they are
-            pass
-        try:
-            yield
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
 
 
 def _processes(cfg: WorkerConfig, workers: int, study: Any, notes: list[str]) -> SearchOutcome:
@@ -182,7 +176,7 @@ def _processes(cfg: WorkerConfig, workers: int, study: Any, notes: list[str]) ->
         proc.start()
         procs[index] = proc
 
-    with stop.installed():
+    with _handling(stop.handler):
         for index in range(workers):
             if stop.count:
                 break
