@@ -35,6 +35,7 @@ from typing import Any
 
 from cnnspec.errors import UsageError
 from cnnspec.search import study as studies
+from cnnspec.search.spawning import WorkerProcess
 from cnnspec.search.worker import EXIT_INTERRUPTED, WorkerConfig, counted, fail_dead_trials, run_worker
 from cnnspec.training.interrupts import GATE
 
@@ -172,7 +173,7 @@ def _processes(cfg: WorkerConfig, workers: int, study: Any, notes: list[str]) ->
     def start(index: int) -> None:
         ready[index] = context.Event()
         args = (replace(cfg, index=index), os.getpid(), ready[index], stopping)
-        proc = context.Process(target=_child, args=args, daemon=False)
+        proc = WorkerProcess(target=_child, args=args, daemon=False)  # data in its pipe first
         proc.start()
         procs[index] = proc
 
