@@ -15,7 +15,7 @@ and shapes are decided once, in the node. :func:`lower` flattens the tree into t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -61,12 +61,29 @@ class ModelIR:
     outputs: tuple[str, ...]
     augmentation: list[Node] = field(default_factory=list)
     sections: dict[str, Any] = field(default_factory=dict)
-    #: The structured tree this graph was lowered from (set by the resolver; not compared).
-    tree: ModelTree | None = field(default=None, compare=False, repr=False)
+    #: The structured tree this graph was lowered from (set by the resolver; not compared):
+    #: read it as ``tree``, which first runs ``pending_tree``.
+    built_tree: ModelTree | None = field(default=None, compare=False, repr=False)
+    #: What completes ``built_tree`` on its first read: the resolver copies replayed block
+    #: calls' subtrees only when the tree is read (``cnnspec validate`` never reads it).
+    pending_tree: Callable[[], None] | None = field(default=None, compare=False, repr=False)
     #: Per-kind ``defaults:`` the resolver applied: the spec path of each layer item's kind
     #: (``("model", 3, "batch_norm")``) → the parameters it took from them, as written there
     #: (what ``resolved.yaml`` writes into the item; see ``CompiledSpec.resolved``).
     defaulted: dict[SpecPath, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def tree(self) -> ModelTree | None:
+        """The structured tree, complete."""
+        complete = self.pending_tree
+        if complete is not None:
+            complete()  # pops what it copies: running it twice copies nothing twice
+            self.pending_tree = None
+        return self.built_tree
+
+    @tree.setter
+    def tree(self, value: ModelTree | None) -> None:
+        self.built_tree = value
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -85,10 +102,12 @@ class ModelIR:
 
     @property
     def totals(self) -> Counts:
-        total = Counts()
-        for node in self.nodes:
-            total = total + node.counts
-        return total
+        counts = [node.counts for node in self.nodes]  # three sums, not one Counts per node
+        return Counts(
+            sum(c.trainable for c in counts),
+            sum(c.non_trainable for c in counts),
+            sum(c.macs for c in counts),
+        )
 
 
 # -- the structured tree ----------------------------------------------------------------------

@@ -49,6 +49,24 @@ def test_validate_github_format(runner):
     )
 
 
+@pytest.mark.parametrize("bad", [False, True])
+def test_validate_prints_the_same_with_or_without_rich(runner, write_spec, bad):
+    # A pipe gets the plain lines without Rich (a cold validate's imports); TTY_COMPATIBLE=0
+    # sends them through Rich, which must print the same text: markup-like and emoji-like file
+    # names as written, the failure count.
+    good = write_spec(
+        "cnnspec: 1\nname: tiny\ninput: {shape: [8, 8, 1]}\nmodel: [flatten, {dense: 3}]\n",
+        "a[b]:smile:.yaml",
+    )
+    files = [str(good), str(FIXTURES / "invalid" / "zero_filters.yaml")] if bad else [str(good)]
+    plain = runner.invoke(app, ["validate", *files])
+    rich = runner.invoke(app, ["validate", *files], env={"TTY_COMPATIBLE": "0"})
+    assert plain.exit_code == rich.exit_code == (1 if bad else 0)
+    assert plain.stdout == rich.stdout
+    assert f"ok {good}: tiny — 2 layers, 195 parameters\n" in plain.stdout
+    assert ("1 of 2 files failed" in plain.stdout) is bad
+
+
 def test_validate_set_override(runner):
     result = runner.invoke(app, ["validate", BASIC, "--set", "vars.classes=3"])
     assert result.exit_code == 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cnnspec.spec.expr import ExpressionError, evaluate, names_in, substitute
+from cnnspec.spec import expr
+from cnnspec.spec.expr import POISONED, ExpressionError, Poisoned, evaluate, names_in, substitute
 
 ENV = {"w": 64, "i": 2, "name": "stage", "ratio": 0.5, "flag": True}
 
@@ -62,6 +63,59 @@ def test_refusals_are_expression_errors(text, fragment):
     with pytest.raises(ExpressionError) as caught:
         evaluate(text, ENV)
     assert fragment in caught.value.message
+
+
+def _outcome(run, text: str, env: dict) -> tuple[str, object]:
+    try:
+        result = run(text, env)
+    except Poisoned as exc:
+        return "poisoned", exc.message
+    except ExpressionError as exc:
+        return type(exc).__name__, (exc.message, exc.hint)
+    return type(result).__name__, result
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "w * 2 + i ** 2 - ratio / 4",
+        "w // 3 % 5",
+        "-ratio",
+        "+w",
+        "-name",
+        "not 0",
+        "w if flag else undefined",
+        "undefined if flag else w",
+        "0 and undefined",
+        "1 or undefined",
+        "i and name",
+        "'' or 0",
+        "1 < 2 < i < undefined",
+        "3 < 2 < undefined",
+        "1 < 'a'",
+        "[w, [i, name]][1][-1]",
+        "[w][i]",
+        "[w][ratio]",
+        "name[0]",
+        "round(ratio * 5) + int(-2.5) + min([1, 2])",
+        "int('x')",
+        "max()",
+        "poisoned + 1",
+        "w + poisoned",
+        "name * 2",
+        "name + 'x' * 2",
+        "10.0 ** 400",
+        "(-8) ** 0.5",
+        "flag + flag",
+        "wx",
+    ],
+)
+def test_the_compiled_evaluator_matches_the_tree_walker(text):
+    """``evaluate`` runs each expression as closures compiled once (issue 15's validate
+    time); the tree walker ``_eval`` is the reference: same results, same errors."""
+    env = {**ENV, "poisoned": POISONED}
+    walked = _outcome(lambda t, e: expr._eval(expr._parsed(t), e), text, env)
+    assert _outcome(evaluate, text, env) == walked
 
 
 def test_substitute_keeps_type_or_interpolates():

@@ -55,6 +55,42 @@ def test_front_end_commands_do_not_import_tensorflow(args):
     assert out.stdout.strip().splitlines()[-1] == "HEAVY="
 
 
+MAIN_PROBE = """
+import sys
+from cnnspec.cli.app import COMMANDS, main
+sys.argv = ["cnnspec", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+loaded = sorted(name for name, (module, _) in COMMANDS.items() if module in sys.modules)
+print("COMMANDS=" + ",".join(loaded))
+sys.exit(code or 0)
+"""
+
+
+def test_a_command_line_imports_only_the_command_it_names():
+    """`cnnspec validate …` builds the application with `validate` alone (issue 15: a cold
+    validate does not pay for the other commands' modules); `--help` still lists them all."""
+    out = subprocess.run(
+        [sys.executable, "-c", MAIN_PROBE, "validate", "zoo:mobilenet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "ok zoo:mobilenet" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "COMMANDS=validate"
+    from cnnspec.cli.app import COMMANDS
+
+    listed = subprocess.run(
+        [sys.executable, "-c", MAIN_PROBE, "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert all(name in listed.stdout for name in COMMANDS)
+    assert listed.stdout.strip().splitlines()[-1] == "COMMANDS=" + ",".join(sorted(COMMANDS))
+
+
 LSP_PROBE = """
 import io, json, sys
 spec = sys.argv[1]

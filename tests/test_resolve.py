@@ -237,6 +237,25 @@ def test_an_error_in_a_block_default_names_the_call():
     ]
 
 
+def test_a_written_out_list_or_mapping_default_is_checked_and_copied_per_call():
+    # Such defaults are copied without evaluation: one of the wrong type is still one error
+    # naming every call, and each call's layers get their own copy of a good one.
+    text = (
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 4]}\nblocks:\n  b:\n"
+        "    params: {size: {type: TYPE, default: [1, {a: [2]}]}}\n"
+        "    layers: [zero_padding2d: {padding: 1}, conv2d: {filters: 2, kernel_size: '${size[0]}'}]\n"
+        "model:\n  - b\n  - b\n"
+    )
+    (error,) = errors_of(text.replace("TYPE", "int"))
+    assert error.path == "blocks.b.params.size.default" and "received [1, {'a': [2]}]" in error.message
+    assert len(error.notes) == 2
+    compiled = compile_text(text.replace("TYPE", "list"), "t.yaml")
+    calls = [e for e in compiled.ir.tree.body if isinstance(e, BlockCall)]
+    first, second = (call.args["size"] for call in calls)
+    assert first == second == [1, {"a": [2]}]
+    assert first is not second and first[1] is not second[1]
+
+
 def test_an_error_in_every_repeat_iteration_is_reported_once():
     (error,) = errors_of(
         "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 4]}\nmodel:\n"

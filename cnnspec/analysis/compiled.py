@@ -6,18 +6,18 @@ It sits below the back ends, training and reporting, which all read it, and belo
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnspec.analysis.report import summary
 from cnnspec.errors import Diagnostic, SpecPath
 from cnnspec.ir import ModelIR
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec.loader import SourceDoc
-from cnnspec.spec.search import SearchSpace
+
+if TYPE_CHECKING:  # the search section's module loads only for specs that have one
+    from cnnspec.spec.search import SearchSpace
 
 
 @dataclass
@@ -59,6 +59,9 @@ class CompiledSpec:
 
     def spec_hash(self) -> str:
         """SHA-256 of the composed spec; equal specs give equal hashes."""
+        import hashlib
+        import json
+
         text = json.dumps(self.doc.data, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -63,12 +63,13 @@ def value_range_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
     (an ``npz`` file, a layer after a convolution) or when the spec has no ``data`` or
     ``training`` section (it does not say how it is fed).
     """
-    from cnnspec.analysis.settings import data_config, fed_pixel_range
-
     ir = compiled.ir
     checked = [n for n in (*ir.augmentation, *ir.nodes) if "value_range" in n.params]
     if not checked or not ({"data", "training"} & set(compiled.doc.data)):
         return []
+    # Here, not at the top: most specs stop above, and a cold validate need not load it.
+    from cnnspec.analysis.settings import data_config, fed_pixel_range
+
     data = data_config(compiled)
     fed = fed_pixel_range(data, ir) if data is not None else None
     if data is None or fed is None:

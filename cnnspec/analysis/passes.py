@@ -24,7 +24,6 @@ from typing import Any
 from cnnspec.analysis import lint as lint_rules
 from cnnspec.analysis import report
 from cnnspec.analysis.compiled import CompiledSpec
-from cnnspec.analysis.settings import training_config
 from cnnspec.errors import Diagnostics
 from cnnspec.spec.compose import Reader, apply_overrides, load_spec
 from cnnspec.spec.loader import SourceDoc, load_text
@@ -114,6 +113,9 @@ def check_sections(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     ``training`` section: a spec that compiles also trains. Without one the model may be
     meant for something else (several outputs, a feature extractor), so nothing is asked."""
     if "training" in compiled.doc.data:
+        # Imported here: a spec without a training section (every zoo model) never needs it.
+        from cnnspec.analysis.settings import training_config
+
         training_config(compiled)
     return compiled
 

@@ -1,40 +1,43 @@
 """The `cnnspec` Typer application: joins the per-command modules.
 
 Command modules import only light dependencies at import time, so `cnnspec validate`,
-`inspect` and `schema` never load TensorFlow.
+`inspect` and `schema` never load TensorFlow. A command line that names one command imports
+only that command's module (:func:`main`): a cold `cnnspec validate` does not pay for building
+the other sixteen commands and what their modules import (issue 15's validate time).
 """
 
 from __future__ import annotations
 
+import gc
+import importlib
+import sys
+from typing import Any
+
 import typer
 
-from cnnspec.cli.benchmark import benchmark
-from cnnspec.cli.build import build
-from cnnspec.cli.codegen import codegen
-from cnnspec.cli.evaluate import evaluate
-from cnnspec.cli.export import export
-from cnnspec.cli.import_ import import_
-from cnnspec.cli.inspect import inspect
-from cnnspec.cli.lsp import lsp
-from cnnspec.cli.predict import predict
-from cnnspec.cli.report import report
-from cnnspec.cli.runs import runs
-from cnnspec.cli.schema import schema
-from cnnspec.cli.search import search
-from cnnspec.cli.train import train
-from cnnspec.cli.validate import validate
-from cnnspec.cli.visualize import visualize
-from cnnspec.cli.zoo import zoo
 from cnnspec.version import __version__
 
-app = typer.Typer(
-    name="cnnspec",
-    help="A declarative compiler for convolutional neural networks.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+#: Every command: its name on the command line → (module, function). Help and completion
+#: list them in this order.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("cnnspec.cli.validate", "validate"),
+    "inspect": ("cnnspec.cli.inspect", "inspect"),
+    "schema": ("cnnspec.cli.schema", "schema"),
+    "build": ("cnnspec.cli.build", "build"),
+    "train": ("cnnspec.cli.train", "train"),
+    "evaluate": ("cnnspec.cli.evaluate", "evaluate"),
+    "visualize": ("cnnspec.cli.visualize", "visualize"),
+    "predict": ("cnnspec.cli.predict", "predict"),
+    "report": ("cnnspec.cli.report", "report"),
+    "export": ("cnnspec.cli.export", "export"),
+    "benchmark": ("cnnspec.cli.benchmark", "benchmark"),
+    "codegen": ("cnnspec.cli.codegen", "codegen"),
+    "zoo": ("cnnspec.cli.zoo", "zoo"),
+    "search": ("cnnspec.cli.search", "search"),
+    "runs": ("cnnspec.cli.runs", "runs"),
+    "lsp": ("cnnspec.cli.lsp", "lsp"),
+    "import": ("cnnspec.cli.import_", "import_"),
+}
 
 
 def _version(value: bool) -> None:
@@ -43,7 +46,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main_options(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="print the version"
@@ -52,24 +54,58 @@ def main_options(
     """Validate, inspect, build and generate code for CNN specs."""
 
 
-app.command()(validate)
-app.command()(inspect)
-app.command()(schema)
-app.command()(build)
-app.command()(train)
-app.command()(evaluate)
-app.command()(visualize)
-app.command()(predict)
-app.command()(report)
-app.command()(export)
-app.command()(benchmark)
-app.command()(codegen)
-app.command()(zoo)
-app.command()(search)
-app.command()(runs)
-app.command()(lsp)
-app.command(name="import")(import_)
+def build_app(only: str | None = None) -> typer.Typer:
+    """The application with every command, or with command ``only`` alone (what a command
+    line naming it needs: the group and its options are the same)."""
+    built = typer.Typer(
+        name="cnnspec",
+        help="A declarative compiler for convolutional neural networks.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    built.callback()(main_options)
+    for name, (module, function) in COMMANDS.items():
+        if only is None or name == only:
+            command = getattr(importlib.import_module(module), function)
+            built.command(name=name if name == "import" else None)(command)
+    return built
+
+
+_APP: typer.Typer | None = None
+
+
+def __getattr__(name: str) -> Any:
+    # `app` (every command) is built on first use: tests and `from cnnspec.cli.app import app`.
+    global _APP
+    if name == "app":
+        if _APP is None:
+            _APP = build_app()
+        return _APP
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _command_named(argv: list[str]) -> str | None:
+    """The command a command line names, when it is the first argument (the group's only
+    option, ``--version``, ends the program before any command runs, and help lists all)."""
+    return argv[0] if argv and argv[0] in COMMANDS else None
+
+
+#: The cycle collector's generation-0 threshold in a CLI process (Python's default: 700). A
+#: command allocates tens of thousands of small objects that live until it ends (the spec tree,
+#: the IR, imported modules); at 700 the collector scans them thousands of times (~10 % of a
+#: cold zoo validate, issue 15). Library users of cnnspec keep Python's settings.
+GC_THRESHOLD = 20_000
 
 
 def main() -> None:
-    app()
+    """The ``cnnspec`` console script."""
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+    only = _command_named(sys.argv[1:])
+    built = build_app(only) if only is not None else build_app()
+    # What is imported by now (Typer, Click, PyYAML, the command's modules) lives until the
+    # process ends: frozen, the collector's full collections and its last one at exit do not
+    # scan it again (~2 % of a cold zoo validate, issue 15).
+    gc.freeze()
+    built()

@@ -7,6 +7,7 @@ unexpected exception prints a short "internal error" line.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import functools
 import os
@@ -16,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import Diagnostic, SpecError, UsageError, WriteError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from cnnspec.analysis.compiled import CompiledSpec
 
 EXIT_SPEC = 1
@@ -87,6 +89,8 @@ def owning_run(run_dir: Path | None, writes_to: Path) -> Iterator[None]:
 def stdout() -> Console:
     """The console for results. Pipes and CI logs have no width of their own: there tables get
     160 columns instead of Rich's default 80."""
+    from rich.console import Console  # not at import: see plain_stdout
+
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=max(console.width, 160))
@@ -94,11 +98,28 @@ def stdout() -> Console:
 
 
 def stderr() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
+
+
+def plain_stdout() -> bool:
+    """Whether Rich would write results to stdout exactly as their plain text: stdout is no
+    terminal and nothing forces one (Rich's ``FORCE_COLOR``/``TTY_COMPATIBLE``; IPython, which
+    Rich renders for). A command may then print a line without importing Rich, a quarter of a
+    cold ``cnnspec validate``'s imports (issue 15); its output is the same either way."""
+    if "FORCE_COLOR" in os.environ or os.environ.get("TTY_COMPATIBLE") or "get_ipython" in vars(builtins):
+        return False
+    try:
+        return not sys.stdout.isatty()
+    except ValueError:  # closed: let Rich decide
+        return False
 
 
 def report(diagnostics: list[Diagnostic], fmt: str = "text") -> None:
     """Print diagnostics in the chosen format (text to stderr; json/github to stdout)."""
+    if not diagnostics and fmt not in ("json", "github"):
+        return  # nothing to print: no console (and no Rich import) for a clean text run
     from cnnspec.cli.render import render_github, render_json, render_text
 
     if fmt == "json":

@@ -6,16 +6,16 @@ GitHub format inside the annotation's message (one annotation per error)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING
 
 from cnnspec.errors import Diagnostic
 from cnnspec.spec.loader import SOURCE_TEXTS
+
+if TYPE_CHECKING:  # Rich is imported when something is printed with it (cli.common.plain_stdout)
+    from rich.console import Console
 
 
 class OutputFormat(StrEnum):
@@ -47,7 +47,14 @@ def _clean(text: str) -> str:
 def safe(text: object) -> str:
     """User text (file names, messages) ready for Rich: control characters shown escaped and
     ``[…]`` never read as markup (``evil[/green].yaml`` would otherwise raise MarkupError)."""
+    from rich.markup import escape
+
     return escape(_clean(str(text)))
+
+
+def clean(text: object) -> str:
+    """User text ready for a plain (not Rich) line: control characters shown escaped."""
+    return _clean(str(text))
 
 
 EXCERPT_WIDTH = 100
@@ -69,6 +76,8 @@ def excerpt(line: str, column: int) -> tuple[str, int]:
 
 
 def render_text(diagnostics: Sequence[Diagnostic], console: Console) -> None:
+    from rich.markup import escape
+
     for diagnostic in diagnostics:
         color = "red" if diagnostic.severity == "error" else "yellow"
         where = f"{_clean(str(diagnostic.loc))}: " if diagnostic.loc else ""
@@ -119,4 +128,6 @@ def render_github(diagnostics: Sequence[Diagnostic]) -> str:
 
 
 def render_json(diagnostics: Sequence[Diagnostic]) -> str:
+    import json  # here: a text-format run never needs it
+
     return json.dumps([d.to_json() for d in diagnostics], indent=2, ensure_ascii=False)

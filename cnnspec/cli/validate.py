@@ -14,10 +14,11 @@ from cnnspec.cli.common import (
     MaxParamsOption,
     SetOption,
     guarded,
+    plain_stdout,
     report,
     stdout,
 )
-from cnnspec.cli.render import OutputFormat, safe
+from cnnspec.cli.render import OutputFormat, clean, safe
 from cnnspec.errors import Diagnostic, SpecError
 
 
@@ -37,7 +38,9 @@ def validate(
 
     found: list[Diagnostic] = []
     failed = 0
-    console = stdout()
+    # Where Rich would print the text as is, it is not imported (issue 15: a cold validate).
+    plain = plain_stdout()
+    console = None if plain else stdout()
     for file in files:
         try:
             compiled = compile_spec(file, set or [], allow_outside=allow_outside, max_params=max_params)
@@ -53,15 +56,22 @@ def validate(
         if format == OutputFormat.text:
             report(compiled.warnings, "text")
             totals = compiled.ir.totals
-            console.print(
-                f"[green]ok[/green] {safe(file)}: {compiled.name} — {len(compiled.ir.nodes)} layers, "
-                f"{totals.params:,} parameters",
-                highlight=False,
-                soft_wrap=True,  # one line per file, however long its path
-            )
+            summary = f"{compiled.name} — {len(compiled.ir.nodes)} layers, {totals.params:,} parameters"
+            if console is None:
+                typer.echo(f"ok {clean(file)}: {summary}")
+            else:
+                console.print(
+                    f"[green]ok[/green] {safe(file)}: {summary}",
+                    highlight=False,
+                    soft_wrap=True,  # one line per file, however long its path
+                    emoji=False,  # a `:name:` in a file name stays as written
+                )
     if format != OutputFormat.text:
         report(found, format.value)
     if failed:
         if format == OutputFormat.text and len(files) > 1:
-            console.print(f"[red]{failed} of {len(files)} files failed[/red]", highlight=False)
+            if console is None:
+                typer.echo(f"{failed} of {len(files)} files failed")
+            else:
+                console.print(f"[red]{failed} of {len(files)} files failed[/red]", highlight=False)
         raise typer.Exit(EXIT_SPEC)

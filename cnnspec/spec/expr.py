@@ -164,15 +164,175 @@ def _parsed(text: str) -> ast.expr:
 
 def names_in(text: str) -> set[str]:
     """The variable names an expression body reads (function names excluded)."""
+    return set(_names(text))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _names(text: str) -> frozenset[str]:
     tree = _parsed(text)
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    return names - (calls & set(FUNCTIONS))
+    return frozenset(names - (calls & set(FUNCTIONS)))
 
 
 def evaluate(text: str, env: Mapping[str, Any]) -> Any:
     """Evaluate one expression body against ``env`` (variables, parameters, loop indices)."""
-    return _eval(_parsed(text), env)
+    return _compiled(text)(env)
+
+
+Evaluator = Callable[[Mapping[str, Any]], Any]
+
+
+@functools.lru_cache(maxsize=65_536)
+def _compiled(text: str) -> Evaluator:
+    """:func:`_parsed`'s tree as nested closures, memoised: the zoo evaluates the same few
+    hundred expressions thousands of times, and a closure per node skips :func:`_eval`'s
+    dispatch on the node's type. Same order of evaluation, results and errors as :func:`_eval`
+    (``tests/test_expr.py`` runs both)."""
+    return _compile(_parsed(text))
+
+
+def _compile(node: ast.expr) -> Evaluator:
+    if isinstance(node, ast.Constant):
+        constant = node.value
+        return lambda env: constant
+    if isinstance(node, ast.Name):
+        return _compile_name(node.id)
+    if isinstance(node, ast.BinOp):
+        return _compile_binop(type(node.op), _compile(node.left), _compile(node.right))
+    if isinstance(node, ast.UnaryOp):
+        operand = _compile(node.operand)
+        if isinstance(node.op, ast.Not):
+            return lambda env: not operand(env)
+        negate = isinstance(node.op, ast.USub)
+
+        def unary(env: Mapping[str, Any]) -> Any:
+            value = _number(operand(env), "the operand")
+            return -value if negate else +value
+
+        return unary
+    if isinstance(node, ast.Compare):
+        return _compile_compare(node)
+    if isinstance(node, ast.BoolOp):
+        return _compile_boolop(isinstance(node.op, ast.And), [_compile(v) for v in node.values])
+    if isinstance(node, ast.IfExp):
+        test, body, orelse = _compile(node.test), _compile(node.body), _compile(node.orelse)
+        return lambda env: body(env) if test(env) else orelse(env)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        elements = [_compile(element) for element in node.elts]
+        return lambda env: [element(env) for element in elements]
+    if isinstance(node, ast.Subscript):
+        sequence, index = _compile(node.value), _compile(node.slice)
+        return lambda env: _index(sequence(env), index(env))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return _compile_call(node.func.id, [_compile(arg) for arg in node.args])
+    return lambda env: _eval(node, env)  # raises as _eval does, when evaluated
+
+
+def _compile_name(name: str) -> Evaluator:
+    def load(env: Mapping[str, Any]) -> Any:
+        if name in env:
+            value = env[name]
+            if value is POISONED:
+                raise Poisoned(name)
+            return value
+        from cnnspec.errors import did_you_mean
+
+        raise ExpressionError(
+            f"undefined name {name!r}",
+            did_you_mean(name, env) or f"defined here: {', '.join(sorted(env)) or 'nothing'}",
+        )
+
+    return load
+
+
+def _compile_binop(op: type[ast.operator], left_of: Evaluator, right_of: Evaluator) -> Evaluator:
+    apply = BINARY_OPERATORS[op]
+    divides = op in (ast.Div, ast.FloorDiv, ast.Mod)
+
+    def binop(env: Mapping[str, Any]) -> Any:
+        left = left_of(env)
+        right = right_of(env)
+        if type(left) in _NUMBERS and type(right) in _NUMBERS:  # what _number() passes, inline
+            if divides and right == 0:
+                raise ExpressionError("division by zero")
+            if op is ast.Pow and (abs(right) > MAX_EXPONENT or (abs(left) > 2**16 and right > 4)):
+                raise ExpressionError(f"expected a smaller power; received {left} ** {right}")
+            try:
+                return _bounded(apply(left, right))
+            except (OverflowError, ZeroDivisionError, ValueError) as exc:
+                raise ExpressionError(f"arithmetic error: {exc}") from None
+        return _binary(op, left, right)
+
+    return binop
+
+
+def _binary(op: type[ast.operator], left: Any, right: Any) -> Any:
+    """``left op right`` with the language's checks: string concatenation (bounded), numbers
+    only otherwise, no division by zero, no huge powers, results within range."""
+    if op is ast.Add and isinstance(left, str) and isinstance(right, str):
+        if len(left) + len(right) > 10_000:
+            raise ExpressionError("expected a string of at most 10,000 characters")
+        return left + right
+    _number(left, "the left operand")
+    _number(right, "the right operand")
+    if op in (ast.Div, ast.FloorDiv, ast.Mod) and right == 0:
+        raise ExpressionError("division by zero")
+    if op is ast.Pow and (abs(right) > MAX_EXPONENT or (abs(left) > 2**16 and right > 4)):
+        raise ExpressionError(f"expected a smaller power; received {left} ** {right}")
+    try:
+        return _bounded(BINARY_OPERATORS[op](left, right))
+    except (OverflowError, ZeroDivisionError, ValueError) as exc:
+        raise ExpressionError(f"arithmetic error: {exc}") from None
+
+
+def _compile_compare(node: ast.Compare) -> Evaluator:
+    first = _compile(node.left)
+    links = [
+        (COMPARE_OPERATORS[type(op)], _compile(c)) for op, c in zip(node.ops, node.comparators, strict=True)
+    ]
+
+    def compare(env: Mapping[str, Any]) -> bool:  # compare_chain's semantics
+        left = first(env)
+        for holds_for, right_of in links:
+            right = right_of(env)
+            try:
+                holds = holds_for(left, right)
+            except TypeError:
+                raise Incomparable(left, right) from None
+            if not holds:
+                return False
+            left = right
+        return True
+
+    return compare
+
+
+def _compile_boolop(conjunction: bool, operands: list[Evaluator]) -> Evaluator:
+    def boolop(env: Mapping[str, Any]) -> Any:  # short_circuit's semantics
+        result: Any = None
+        for operand in operands:
+            result = operand(env)
+            if conjunction and not result:
+                return result
+            if not conjunction and result:
+                return result
+        return result
+
+    return boolop
+
+
+def _compile_call(name: str, arguments: list[Evaluator]) -> Evaluator:
+    function = FUNCTIONS[name]
+
+    def call(env: Mapping[str, Any]) -> Any:
+        args = [argument(env) for argument in arguments]
+        try:
+            return _bounded(function(*args))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ExpressionError(f"{name}(): {exc}") from None
+
+    return call
 
 
 def _bounded(value: Any) -> Any:
@@ -183,6 +343,10 @@ def _bounded(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise ExpressionError(f"expected a finite result; received {value}")
     return value
+
+
+#: Exactly these types are numbers to _number() (a bool is an int to isinstance, not here).
+_NUMBERS = frozenset({int, float})
 
 
 def _number(value: Any, what: str) -> Any:
@@ -208,22 +372,7 @@ def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
         )
     if isinstance(node, ast.BinOp):
         left = _eval(node.left, env)
-        right = _eval(node.right, env)
-        op = type(node.op)
-        if op is ast.Add and isinstance(left, str) and isinstance(right, str):
-            if len(left) + len(right) > 10_000:
-                raise ExpressionError("expected a string of at most 10,000 characters")
-            return left + right
-        _number(left, "the left operand")
-        _number(right, "the right operand")
-        if op in (ast.Div, ast.FloorDiv, ast.Mod) and right == 0:
-            raise ExpressionError("division by zero")
-        if op is ast.Pow and (abs(right) > MAX_EXPONENT or (abs(left) > 2**16 and right > 4)):
-            raise ExpressionError(f"expected a smaller power; received {left} ** {right}")
-        try:
-            return _bounded(BINARY_OPERATORS[op](left, right))
-        except (OverflowError, ZeroDivisionError, ValueError) as exc:
-            raise ExpressionError(f"arithmetic error: {exc}") from None
+        return _binary(type(node.op), left, _eval(node.right, env))
     if isinstance(node, ast.UnaryOp):
         operand = _eval(node.operand, env)
         if isinstance(node.op, ast.Not):
@@ -309,15 +458,25 @@ def substitute(value: Any, env: Mapping[str, Any]) -> Any:
     gives an int); expressions embedded in text are formatted into the string."""
     if not isinstance(value, str) or "${" not in value:
         return value
+    return _substituter(value)(env)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _substituter(value: str) -> Evaluator:
+    """:func:`substitute` of one text as a function of the environment, memoised: which kind
+    of text it is is decided once (the zoo substitutes the same texts thousands of times)."""
     full = FULL_EXPRESSION.match(value)
     if full and "${" not in full.group(1):
-        return evaluate(full.group(1), env)
+        return _compiled(full.group(1))  # raises as evaluate() would, and is then not cached
 
-    def replace(match: re.Match[str]) -> str:
-        result = evaluate(match.group(1), env)
-        return str(result).lower() if isinstance(result, bool) else str(result)
+    def embedded(env: Mapping[str, Any]) -> Any:
+        def replace(match: re.Match[str]) -> str:
+            result = evaluate(match.group(1), env)
+            return str(result).lower() if isinstance(result, bool) else str(result)
 
-    text = EMBEDDED_EXPRESSION.sub(replace, value)
-    if "${" in text:
-        raise ExpressionError(f"expected a closed ${{…}} expression; received {value!r}")
-    return text
+        text = EMBEDDED_EXPRESSION.sub(replace, value)
+        if "${" in text:
+            raise ExpressionError(f"expected a closed ${{…}} expression; received {value!r}")
+        return text
+
+    return embedded

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from cnnspec.errors import Diagnostics, Loc, SpecError, SpecPath, format_path
+from cnnspec.resources import zoo_dir
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 100
@@ -44,6 +45,7 @@ _SPECIAL_FLOAT = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$")
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _ALLOWED_COLLECTION_TAGS = {None, "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+_SCALAR_TAGS = {None, _STR_TAG}
 
 #: Text of every file loaded in this process, so diagnostics can quote the offending line.
 SOURCE_TEXTS: dict[str, str] = {}
@@ -299,26 +301,25 @@ class _Builder:
 
     # -- events --------------------------------------------------------------------------
     def feed(self, event: Any) -> None:
-        loc = _mark_loc(self.file, event.start_mark)
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            frame = self.stack.pop()  # (ends first, and with no location of their own: a third of events)
+            self._finish(
+                frame.container, frame.path, frame.loc, frame.anchor, frame.start_count, frame.order_start
+            )
+            return
         if isinstance(event, yaml.DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
                 raise _error(
                     "expected one YAML document; received a second one",
-                    loc,
+                    _mark_loc(self.file, event.start_mark),
                     hint="remove the `---` separator; one file holds one spec",
                 )
             return
         if isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
             return
 
-        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            frame = self.stack.pop()
-            self._finish(
-                frame.container, frame.path, frame.loc, frame.anchor, frame.start_count, frame.order_start
-            )
-            return
-
+        loc = _mark_loc(self.file, event.start_mark)
         path = self._next_path(loc)
         if path is None:
             self._feed_key(event, loc)
@@ -334,7 +335,8 @@ class _Builder:
         if isinstance(event, yaml.AliasEvent):
             self._feed_alias(event, path, loc)
         elif isinstance(event, yaml.ScalarEvent):
-            self._check_tag(event.tag, loc, path, {None, _STR_TAG})
+            if event.tag is not None:  # (untagged: allowed, and nearly every event)
+                self._check_tag(event.tag, loc, path, _SCALAR_TAGS)
             self._count(1, loc)
             if event.tag is None and event.implicit[0]:
                 value = resolve_plain_scalar(event.value, loc, path, self.diags)
@@ -342,13 +344,15 @@ class _Builder:
                 value = event.value
             self._finish(value, path, loc, event.anchor, self.node_count - 1, len(self.order))
         elif isinstance(event, yaml.MappingStartEvent):
-            self._check_tag(event.tag, loc, path, _ALLOWED_COLLECTION_TAGS)
+            if event.tag is not None:
+                self._check_tag(event.tag, loc, path, _ALLOWED_COLLECTION_TAGS)
             self._count(1, loc)
             start = len(self.order)
             self._set_loc(path, loc)
             self.stack.append(_Frame({}, path, loc, event.anchor, self.node_count - 1, order_start=start))
         elif isinstance(event, yaml.SequenceStartEvent):
-            self._check_tag(event.tag, loc, path, _ALLOWED_COLLECTION_TAGS)
+            if event.tag is not None:
+                self._check_tag(event.tag, loc, path, _ALLOWED_COLLECTION_TAGS)
             self._count(1, loc)
             start = len(self.order)
             self._set_loc(path, loc)
@@ -372,7 +376,8 @@ class _Builder:
                 loc,
                 top.path,
             )
-        self._check_tag(event.tag, loc, top.path, {None, _STR_TAG})
+        if event.tag is not None:
+            self._check_tag(event.tag, loc, top.path, _SCALAR_TAGS)
         key = event.value
         if key == "<<" and event.implicit[0]:
             raise _error(
@@ -487,15 +492,15 @@ def load_text(text: str, file: str = "<string>") -> SourceDoc:
 
 
 def _copy_doc(doc: SourceDoc) -> SourceDoc:
-    return SourceDoc(doc.file, _copy_tree(doc.data), dict(doc.locs), dict(doc.key_locs))
+    return SourceDoc(doc.file, copy_tree(doc.data), dict(doc.locs), dict(doc.key_locs))
 
 
-def _copy_tree(value: Any) -> Any:
+def copy_tree(value: Any) -> Any:
     """A copy of a loaded value: new mappings and lists, the same (immutable) scalars."""
     if isinstance(value, dict):
-        return {k: _copy_tree(v) for k, v in value.items()}
+        return {k: copy_tree(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy_tree(v) for v in value]
+        return [copy_tree(v) for v in value]
     return value
 
 
@@ -547,10 +552,22 @@ def _load_text(text: str, file: str) -> SourceDoc:
 
 def display_name(path: Path) -> str:
     """The file name shown in diagnostics: relative to the working directory when possible."""
+    packaged = path.is_relative_to(zoo_dir())
+    key = (str(path), os.getcwd()) if packaged else None
+    if key is not None and key in _ZOO_NAMES:
+        return _ZOO_NAMES[key]  # the zoo's files are named thousands of times by a zoo validate
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        name = str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(path)
+        name = str(path)
+    if key is not None:
+        _ZOO_NAMES[key] = name
+    return name
+
+
+#: Display names of packaged zoo files by (path, working directory): the package's files
+#: do not move while the process runs, so each is resolved once per working directory.
+_ZOO_NAMES: dict[tuple[str, str], str] = {}
 
 
 def load_file(path: str | Path) -> SourceDoc:

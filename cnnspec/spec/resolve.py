@@ -14,6 +14,7 @@ iterations is reported once, with every call site.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -51,8 +52,18 @@ from cnnspec.spec.expr import (
     names_in,
     substitute,
 )
-from cnnspec.spec.loader import SourceDoc
-from cnnspec.spec.memo import CallMemo, NotReplayable, Renamer, used_blocks
+from cnnspec.spec.loader import SourceDoc, copy_tree
+from cnnspec.spec.memo import (
+    CallMemo,
+    NotReplayable,
+    Pending,
+    Renamer,
+    Site,
+    SiteLog,
+    fill_pending,
+    used_blocks,
+    value_params,
+)
 
 # fullmatch, not match: "$" would accept a trailing newline ("c\n").
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -133,6 +144,9 @@ class BlockParam:
     type: str
     default: Any
     required: bool
+    #: The default is a small list or mapping with no ``${…}`` anywhere that passes the type
+    #: check: every call gets a copy without evaluating it (:meth:`Resolver.block_default`).
+    plain: bool = False
 
 
 class Resolver:
@@ -180,7 +194,25 @@ class Resolver:
         self.counter_log: list[str] = []
         self.auto_names = 0
         self.replayed = 0  # calls replayed (for tests and benchmarks)
+        #: Recorded calls by their key without the block's value parameters, with the recorded
+        #: arguments (as memo_key holds them) and the sites that read those parameters;
+        #: each block's value parameters; the site logs of the calls being recorded, by block.
+        self.value_memos: dict[tuple[Any, ...], tuple[CallMemo, dict[str, Any], list[Site]]] = {}
+        self.value_names: dict[str, frozenset[str]] = {}
+        self.shape_free_blocks: dict[str, bool] = {}
+        self.param_decls: dict[str, dict[str, BlockParam]] = {}
+        self.site_logs: dict[str | None, SiteLog] = {}
+        #: Per block: what each text reads of its value parameters (SiteLog.known).
+        self.site_known: dict[str, dict[str, frozenset[str]]] = {}
         self.path_texts: dict[SpecPath, str] = {}
+        self.good_ids: set[str] = set()  # ids that passed item_id's fixed checks
+        #: Each mapping item's kind, body and extras (``id``, ``inputs``, ``when``, ``trainable``)
+        #: by ``id()``, the item kept to check the entry is its own; block bodies and repeats
+        #: walk the same items again and again.
+        self.item_forms: dict[int, tuple[dict[Any, Any], Any, Any, dict[str, Any]]] = {}
+        self.pruned = False  # some layer was left out (finish_tree marks it): pruned, or cut
+        #: Replayed calls' tree copies not made yet (:func:`cnnspec.spec.memo.fill_pending`).
+        self.deferred: Pending = {}
 
     # -- diagnostics helpers ---------------------------------------------------------------
     def loc(self, path: SpecPath) -> Loc | None:
@@ -208,6 +240,11 @@ class Resolver:
         if value is None or type(value) in _PLAIN_SCALARS or (type(value) is str and "${" not in value):
             return True, value  # most parameters are written out: nothing to substitute
         try:
+            if type(value) is str:  # most expressions: what _substitute does for a string
+                result = substitute(value, env)
+                if isinstance(result, (list, dict)):
+                    _check_value_size(result)
+                return True, result
             return True, self._substitute(value, env)
         except Poisoned as exc:
             if not self.diags.has_errors:  # a safety net: poison without a cause is a bug
@@ -279,6 +316,8 @@ class Resolver:
             defaulted=self.defaulted,
         )
         ir.tree = self.finish_tree(ir)
+        if self.deferred:
+            ir.pending_tree = functools.partial(fill_pending, self.deferred)
         return ir
 
     def resolve_vars(self) -> dict[str, Any]:
@@ -451,6 +490,7 @@ class Resolver:
             if node.name in needed:
                 kept.append(node)
             else:
+                self.pruned = True
                 self.diags.warning(
                     f"layer {node.name!r} does not lead to any model output; it is left out",
                     node.loc,
@@ -500,7 +540,10 @@ class Resolver:
     def walk_item(self, item: Any, path: SpecPath, scope: Scope, current: str) -> str:
         if not self.tick(path):
             return UNKNOWN
-        if isinstance(item, str):
+        form = self.item_forms.get(id(item)) if type(item) is dict else None
+        if form is not None and form[0] is item:  # an item walked before (another call, iteration)
+            _, kind_key, body, extras = form
+        elif isinstance(item, str):
             kind_key, body, extras = item, None, {}
         elif isinstance(item, dict):
             keys = [k for k in item if k not in ITEM_EXTRAS]
@@ -517,6 +560,8 @@ class Resolver:
             kind_key = keys[0]
             body = item[kind_key]
             extras = {k: item[k] for k in ITEM_EXTRAS if k in item}
+            if type(item) is dict:  # read-only from here on: the next walk of it reuses this
+                self.item_forms[id(item)] = (item, kind_key, body, extras)
         else:
             self.error(
                 f"expected a layer (a kind name or a mapping); received {item!r}",
@@ -541,6 +586,8 @@ class Resolver:
                 )
                 return self.unknown_item(extras, scope)
             self.record.condition(extras["when"], condition, path, kind_key)
+            if self.site_logs:
+                self.log_site(scope, None, "when", extras["when"], env, condition)
             if not condition:
                 return current
 
@@ -593,6 +640,7 @@ class Resolver:
                     )
                     return self.unknown_item(extras, scope)
                 element = self.record.container(Backbone(entry=inputs[0], path=kpath))
+                self.pruned = True  # a backbone's cut leaves out its layers (finish_tree marks them)
                 result = resolve_backbone(self, body, kpath, scope, inputs[0], item_id, env)
                 self.record.close(element, result)
             elif kind_key in REGISTRY:
@@ -709,7 +757,17 @@ class Resolver:
             self.lost_ids = True
         return UNKNOWN
 
-    def layer_env(self, env: dict[str, Any], shape: Shape | None) -> dict[str, Any]:
+    def layer_env(
+        self, env: dict[str, Any], shape: Shape | None, over: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``env`` (then ``over``, if given) with ``in_channels``/``in_shape`` of ``shape``."""
+        if over is not None:
+            env = {**env, **over}  # one copy either way: the result is a new mapping
+            if shape is None:
+                env["in_channels"] = env["in_shape"] = POISONED
+            else:
+                env["in_channels"], env["in_shape"] = shape[-1], list(shape)
+            return env
         if shape is None:  # unknown because of an earlier error
             return {**env, "in_channels": POISONED, "in_shape": POISONED}
         return {**env, "in_channels": shape[-1], "in_shape": list(shape)}
@@ -722,18 +780,22 @@ class Resolver:
         ok, item_id = self.evaluate(extras["id"], env, (*path, "id"))
         if not ok:
             return None
-        if not isinstance(item_id, str) or not IDENTIFIER.fullmatch(item_id) or not item_id.isascii():
+        if type(item_id) is str and item_id in self.good_ids:
+            pass  # an identifier, not the input's name: checked when first met
+        elif not isinstance(item_id, str) or not IDENTIFIER.fullmatch(item_id) or not item_id.isascii():
             self.error(
                 f"expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received {item_id!r}",
                 (*path, "id"),
                 code="identifier",
             )
             return None
-        if item_id == INPUT or item_id == self.input_name:
+        elif item_id == INPUT or item_id == self.input_name:
             self.error(
                 f"the id {item_id!r} is reserved for the model input", (*path, "id"), code="identifier"
             )
             return None
+        elif type(item_id) is str:
+            self.good_ids.add(item_id)
         if item_id in scope.ids:
             self.error(f"duplicate id {item_id!r} in this layer list", (*path, "id"), code="duplicate-id")
             return None
@@ -820,15 +882,15 @@ class Resolver:
         item_id: str | None,
         env: dict[str, Any],
     ) -> str:
+        # Where each written parameter is: under the item's path, or (a single value) at it.
+        single = False
         if body is None:
             raw: dict[str, Any] = {}
-            located: dict[str, SpecPath] = {}
         elif isinstance(body, dict):
             raw = body
-            located = {key: (*path, key) for key in body}
         elif kind.main is not None:
             raw = {kind.main: body}
-            located = {kind.main: path}
+            single = True
         else:
             self.error(
                 f"`{kind.name}` takes no single value; received {body!r}",
@@ -840,9 +902,10 @@ class Resolver:
 
         ok = True
         params: dict[str, Any] = {}
+        sites: list[tuple[str, Any, Any]] = []  # parameters read while a call is recorded
         for key, value in raw.items():
             param = kind.param_index.get(key)
-            ppath = located[key]
+            ppath = path if single else (*path, key)
             if param is None:
                 hint = did_you_mean(key, kind.param_index)
                 if key in ITEM_EXTRAS:
@@ -872,13 +935,16 @@ class Resolver:
                 ok = False
                 continue
             params[key] = value
+            if self.site_logs and scope.block in self.site_logs:
+                sites.append((key, raw[key], value))
         # A misspelt required parameter is one mistake: its unknown-parameter error says it.
         # Per-kind defaults in force here (spec, then block); a parameter written wins.
         kind_defaults = scope.defaults.get(kind.name)
         preset = {p: v for p, v in kind_defaults.items() if p not in raw} if kind_defaults else {}
         missing = [name for name in kind.required_names if name not in raw and name not in preset]
-        meant = misspelt(raw, kind.param_index, missing)
-        missing = [name for name in missing if name not in meant]
+        if missing:
+            meant = misspelt(raw, kind.param_index, missing)
+            missing = [name for name in missing if name not in meant]
         for name in missing:
             self.error(
                 f"missing required parameter `{name}` for `{kind.name}`",
@@ -903,12 +969,31 @@ class Resolver:
                 hint="merge them first with add, concat or multiply",
             )
             ok = False
-        full = {**kind.default_values, **{p: value for p, (value, _) in preset.items()}, **params}
+        if preset:
+            full = {**kind.default_values, **{p: value for p, (value, _) in preset.items()}, **params}
+        else:
+            full = {**kind.default_values, **params}
         # The tree keeps what the defaults set as if written here, so the emitted code says it.
         written = {**{p: text for p, (_, text) in preset.items()}, **raw} if preset else raw
         if preset:
             self.defaulted[path] = {p: text for p, (_, text) in preset.items()}
-        return self.emit(kind, full, inputs, scope, path, item_id, ok, located, raw=written)
+        located = _Located(path, raw, single)
+        result = self.emit(kind, full, inputs, scope, path, item_id, ok, located, raw=written)
+        for key, value, evaluated in sites:
+            self.log_site(scope, len(self.nodes) - 1, key, value, env, evaluated)
+        return result
+
+    def log_site(
+        self, scope: Scope, node: int | None, key: str, value: Any, env: dict[str, Any], result: Any
+    ) -> None:
+        """Log an evaluation in the body of a call being recorded that reads one of its block's
+        value parameters (a layer parameter of ``self.nodes[node]``, or a ``when``)."""
+        log = self.site_logs.get(scope.block)
+        if log is None:
+            return
+        reads = log.reads(value)
+        if reads:
+            log.sites.append(Site(None if node is None else node - log.base, key, value, env, reads, result))
 
     def emit(
         self,
@@ -919,7 +1004,7 @@ class Resolver:
         path: SpecPath,
         item_id: str | None,
         ok: bool = True,
-        located: dict[str, SpecPath] | None = None,
+        located: _Located | None = None,
         *,
         raw: dict[str, Any] | None = None,
         role: str = "layer",
@@ -937,16 +1022,16 @@ class Resolver:
             self.too_many = True
             return UNKNOWN
         name = self.name_for(scope, item_id, kind.name)
-        input_shapes = [self.shapes.get(t) for t in inputs]
+        shapes_of = self.shapes.get
+        known = [s for s in map(shapes_of, inputs) if s is not None]
         shape: Shape | None = None
-        counts = Counts()
-        if ok and all(s is not None for s in input_shapes):
-            known = [s for s in input_shapes if s is not None]
+        counts: Counts | None = None
+        if ok and len(known) == len(inputs):
             try:
                 shape = kind.output_shape(params, known)
                 counts = kind.counts(params, known, shape)
             except ShapeError as exc:
-                target = (located or {}).get(exc.param or "", path)
+                target = located.get(exc.param or "", path) if located is not None else path
                 shapes = ", ".join(str(list(s)) for s in known)
                 detail = "" if "received" in exc.message else f" (input shape {shapes})"
                 self.error(
@@ -963,6 +1048,8 @@ class Resolver:
                 hint=self.duplicate_hint(item_id),
             )
             name = f"{name}\0{len(self.nodes)}"
+        if counts is None:  # not computed: an error above, or an unknown input
+            counts = Counts()
         node = Node(
             name=name,
             kind=kind.name,
@@ -973,7 +1060,7 @@ class Resolver:
             loc=self.loc(path),
             path=self.path_text(path),
             group=scope.group,
-            input_shapes=tuple(s for s in input_shapes if s is not None),
+            input_shapes=tuple(known),
             trainable=self.trainable[-1] if self.trainable else True,
         )
         self.nodes.append(node)
@@ -1385,6 +1472,13 @@ class Resolver:
 
     # -- blocks ----------------------------------------------------------------------------
     def block_params(self, name: str) -> dict[str, BlockParam]:
+        """Block ``name``'s declared parameters, read once per resolution (every call asks)."""
+        found = self.param_decls.get(name)
+        if found is None:
+            found = self.param_decls[name] = self._block_params(name)
+        return found
+
+    def _block_params(self, name: str) -> dict[str, BlockParam]:
         declared = (self.blocks[name] or {}).get("params") or {}
         out: dict[str, BlockParam] = {}
         for pname, spec in declared.items():
@@ -1392,7 +1486,13 @@ class Resolver:
                 out[pname] = BlockParam(spec, None, True)
             else:
                 has_default = "default" in spec
-                out[pname] = BlockParam(spec.get("type", "any"), spec.get("default"), not has_default)
+                kind, default = spec.get("type", "any"), spec.get("default")
+                plain = (
+                    isinstance(default, (list, dict))
+                    and _plain_size(default, 0) <= PLAIN_DEFAULT_NODES
+                    and BLOCK_PARAM_TYPES.get(kind, BLOCK_PARAM_TYPES["any"])(default)
+                )
+                out[pname] = BlockParam(kind, default, not has_default, plain)
         return out
 
     def block_signature(self, name: str) -> bool:
@@ -1534,10 +1634,21 @@ class Resolver:
         names = self.block_inputs(name)
         key = self.memo_key(name, args, inputs)
         memo = self.memos.get(key) if key is not None else None
+        values = self.value_params(name) if key is not None else frozenset()
+        free = key is not None and self.shape_free(name)
+        value_key = self.value_key(key, args, values, free) if values or free else None
+        changed: Changed | None = None
+        if memo is None and value_key is not None and key not in self.memos:
+            found = self.value_memos.get(value_key)
+            if found is not None:
+                memo, recorded, sites = found
+                given = dict(key[1])  # key is not None here: value_key is not
+                differ = {p for p in values if given.get(p) != recorded.get(p)}
+                changed = Changed(args, sites, differ, free)
         if memo is not None:
             prefix, group = f"{scope.prefix}{local}_", (*scope.group, local)
-            replayed = self.replay(memo, prefix, group, tuple(inputs))
-            if replayed is None and key is not None:
+            replayed = self.replay(memo, prefix, group, tuple(inputs), changed)
+            if replayed is None and key is not None and changed is None:
                 self.memos[key] = None  # not a pure function of its prefix and inputs
             if replayed is not None:
                 self.record_call(name, declared, raw, args, prefix)
@@ -1546,6 +1657,10 @@ class Resolver:
                 self.export(scope, local, name, Scope(None, ids, None, prefix, {}, group), outputs)
                 return outputs[0] if outputs else UNKNOWN
         start = self.call_start() if key is not None and key not in self.memos else None
+        log = None
+        if start is not None and values:
+            known = self.site_known.setdefault(name, {})
+            log = self.site_logs[name] = SiteLog(values, len(self.nodes), [], known)
         block_env = {**self.global_env(scope), **args}
         self.call_stack.append(name)
         self.call_sites.append(path[:-1])  # the calling item: `called from model[4]`
@@ -1578,8 +1693,13 @@ class Resolver:
             self.call_stack.pop()
             self.call_sites.pop()
             self.context = saved_context
+            if log is not None:
+                del self.site_logs[name]
         if start is not None and key is not None:
-            self.memos[key] = self.record_memo(start, block_scope, tuple(inputs), outputs)
+            recorded = self.memos[key] = self.record_memo(start, block_scope, tuple(inputs), outputs)
+            if recorded is not None and value_key is not None:
+                sites = log.sites if log is not None else []
+                self.value_memos.setdefault(value_key, (recorded, dict(key[1]), sites))
         self.record.note(outputs=tuple(outputs))
         self.export(scope, local, name, block_scope, outputs)
         return outputs[0] if outputs else UNKNOWN
@@ -1595,7 +1715,65 @@ class Resolver:
             return None
         same = tuple(inputs.index(t) for t in inputs)  # which inputs are the same tensor
         trainable = self.trainable[-1] if self.trainable else None
-        return (name, repr(args), shapes, same, trainable)
+        # Each argument once (value_key and the replay's comparison reuse it): an int, string,
+        # bool or None as itself with its type (True is not 1), anything else as its repr (a
+        # float's keeps -0.0 apart from 0.0; a tuple never equals a repr string).
+        pairs = tuple([(k, (type(v), v) if type(v) in _KEYED else repr(v)) for k, v in args.items()])
+        return (name, pairs, shapes, same, trainable)
+
+    def value_params(self, name: str) -> frozenset[str]:
+        """Block ``name``'s value parameters (:func:`cnnspec.spec.memo.value_params`), once."""
+        found = self.value_names.get(name)
+        if found is None:
+            found = self.value_names[name] = value_params(
+                self.blocks[name],
+                lambda kind: kind in REGISTRY and kind not in COMBINATORS and kind != BACKBONE,
+                lambda kind: kind in COMBINATORS,
+            )
+        return found
+
+    def shape_free(self, name: str) -> bool:
+        """Whether block ``name``'s layers and parameters never depend on its input's shape:
+        no expression in it (or in a block it calls) reads ``in_channels``/``in_shape``, and
+        every residual's shortcut is fixed (``identity``, ``none`` or a list; ``auto`` and
+        ``projection`` are decided by shapes), no backbone. Then a call on another input shape
+        builds the same layers, and only their shapes and counts need computing again
+        (DenseNet's dense layers, each on a wider input)."""
+        found = self.shape_free_blocks.get(name)
+        if found is None:
+            self.shape_free_blocks[name] = False  # a cycle: walking reports it
+            found = self.shape_free_blocks[name] = self._shape_free(self.blocks.get(name))
+        return found
+
+    def _shape_free(self, value: Any) -> bool:
+        if type(value) is str:
+            return "${" not in value or SHAPE_NAMES.search(value) is None
+        if type(value) is list:
+            return all(self._shape_free(v) for v in value)
+        if type(value) is dict:
+            for key, inner in value.items():
+                if key == BACKBONE:
+                    return False
+                if key == "residual":
+                    shortcut = inner.get("shortcut", "auto") if isinstance(inner, dict) else None
+                    if not (isinstance(shortcut, list) or shortcut in ("identity", "none")):
+                        return False
+                if isinstance(key, str) and key in self.blocks and not self.shape_free(key):
+                    return False
+                if not self._shape_free(key) or not self._shape_free(inner):
+                    return False
+        return True
+
+    @staticmethod
+    def value_key(
+        key: tuple[Any, ...] | None, args: dict[str, Any], values: frozenset[str], free: bool = False
+    ) -> tuple[Any, ...] | None:
+        """``key`` (:meth:`memo_key`) without the value parameters' arguments (and, for a
+        shape-free block, without the input shapes)."""
+        if key is None:
+            return None
+        rest = key[3:] if free else key[2:]
+        return (key[0], tuple([pair for pair in key[1] if pair[0] not in values]), free, *rest)
 
     def call_start(self) -> tuple[int, ...]:
         """Where the counts stand as a call to record starts."""
@@ -1648,31 +1826,42 @@ class Resolver:
         )
 
     def replay(
-        self, memo: CallMemo, prefix: str, group: tuple[str, ...], inputs: tuple[str, ...]
+        self,
+        memo: CallMemo,
+        prefix: str,
+        group: tuple[str, ...],
+        inputs: tuple[str, ...],
+        changed: Changed | None = None,
     ) -> tuple[dict[str, str], list[str]] | None:
         """Emit a recorded call again under ``prefix`` on ``inputs``: its ids and outputs, or
-        ``None`` (nothing emitted) when its names would collide or a limit would be passed."""
+        ``None`` (nothing emitted) when its names would collide or a limit would be passed.
+        ``changed`` (the new arguments, the recorded sites, the value parameters whose
+        arguments differ): the sites that read those are evaluated again first."""
         if len(self.nodes) + len(memo.nodes) > MAX_NODES or self.steps + memo.steps > MAX_STEPS:
-            return None
-        cut = len(memo.prefix)
-        if any(prefix + node.name[cut:] in self.by_name for node in memo.nodes):
             return None
         if any(prefix + suffix in self.counters for suffix, _ in memo.counters):
             return None
-        renamer = Renamer(memo, prefix, group, inputs)
+        renamer = Renamer(memo, prefix, group, inputs, self.deferred)
         try:
             made = [renamer.node(node) for node in memo.nodes]
-            body = [renamer.item(child) for child in memo.body]
+            # A recording's first replay copies its tree elements here, which checks that every
+            # name in them maps; later replays only note the copy, made when the tree is first
+            # read (ModelIR.tree): validating never reads it, and the copies were ~5 % of it.
+            body = [renamer.item(child) for child in memo.body] if memo.blocks is None else None
             ids = {k: renamer.tensor(t) for k, t in memo.ids.items()}
             outputs = [renamer.tensor(t) for t in memo.outputs]
         except NotReplayable:
             return None
+        by_name = self.by_name
+        if any(node.name in by_name for node in made):  # (nothing is emitted before this)
+            return None
+        if changed is not None and not self.revalue(made, changed):
+            return None
         if memo.blocks is None:
             memo.blocks = frozenset(used_blocks(memo.body, set()))
-        for node in made:
-            self.nodes.append(node)
-            self.by_name[node.name] = node
-            self.shapes[node.name] = node.shape
+        self.nodes.extend(made)
+        by_name.update({node.name: node for node in made})
+        self.shapes.update({node.name: node.shape for node in made})
         for suffix, counts in memo.counters:
             self.counters[prefix + suffix] = dict(counts)
             self.counter_log.append(prefix + suffix)
@@ -1681,7 +1870,10 @@ class Resolver:
         self.contexts += memo.contexts  # the call's own context is counted in it
         self.used_blocks.update(memo.blocks)
         element = self.record.stack[-1]
-        element.body.extend(body)
+        if body is None:
+            self.deferred[id(element)] = (element, renamer, memo.body)
+        else:
+            element.body.extend(body)
         if memo.item is not None:
             depth, path, extras = memo.item
             self.record.item = (len(self.record.stack) + depth, path, extras)
@@ -1689,6 +1881,68 @@ class Resolver:
             self.record.item = None
         self.replayed += 1
         return ids, outputs
+
+    def revalue(self, made: list[Node], changed: Changed) -> bool:
+        """Evaluate again the recorded sites that read a differing value parameter, in their
+        recorded environment with the new arguments, into the renamed nodes ``made``; for a
+        shape-free block on another input shape, compute every layer's shape and counts again
+        in order. ``False`` (the call is walked instead, which reports any error) when a
+        ``when`` comes out otherwise, a value fails its check, a shape rule refuses, or (not
+        shape-free) a layer's shape changes."""
+        touched: dict[int, Node] = {}
+        for site in changed.sites:
+            if not site.reads & changed.differ:
+                continue
+            env = {**site.env, **{p: changed.args[p] for p in site.reads}}
+            try:
+                value = self._substitute(site.value, env)
+            except (ExpressionError, Poisoned):
+                return False
+            if site.node is None:
+                if type(value) is not type(site.result) or value != site.result:
+                    return False
+                continue
+            node = made[site.node]
+            param = REGISTRY[node.kind].param_index[site.key]
+            if param.check(value):
+                return False
+            node.params[site.key] = value
+            touched[site.node] = node
+        if changed.reshape:
+            return self.reshape(made)
+        for node in touched.values():
+            kind = REGISTRY[node.kind]
+            known = list(node.input_shapes)
+            try:
+                shape = kind.output_shape(node.params, known)
+                counts = kind.counts(node.params, known, shape)
+            except ShapeError:
+                return False
+            if shape != node.shape:
+                return False
+            node.counts = counts
+        return True
+
+    def reshape(self, made: list[Node]) -> bool:
+        """Every replayed layer's input shapes, shape and counts computed again in emission
+        order (each layer's inputs come before it), as walking computes them."""
+        shapes: dict[str, Shape] = {}
+        for node in made:
+            known = []
+            for tensor in node.inputs:
+                shape = shapes[tensor] if tensor in shapes else self.shapes.get(tensor)
+                if shape is None:
+                    return False
+                known.append(shape)
+            kind = REGISTRY[node.kind]
+            try:
+                node.shape = kind.output_shape(node.params, known)
+                node.counts = kind.counts(node.params, known, node.shape)
+            except ShapeError:
+                return False
+            node.input_shapes = tuple(known)
+            shapes[node.name] = node.shape
+        return True
 
     def call_outputs(self, name: str, block_scope: Scope, last: str) -> list[str]:
         """The tensors a call returns: the block's declared ``outputs``, else its last item."""
@@ -1738,8 +1992,11 @@ class Resolver:
         if not is_expression(param.default) and not isinstance(param.default, (list, dict)):
             args[pname] = param.default
             return True
+        if param.plain:  # what evaluating it gives: a copy, checked when declared
+            args[pname] = copy_tree(param.default)  # as substitution would build it
+            return True
         path: SpecPath = ("blocks", name, "params", pname, "default")
-        env = self.layer_env({**self.vars_env, **args}, self.shapes.get(entry))
+        env = self.layer_env(self.vars_env, self.shapes.get(entry), args)
         self.call_stack.append(name)
         self.call_sites.append(site)
         saved_context, self.context = self.context, self.next_context()
@@ -1809,15 +2066,73 @@ class Resolver:
         refs = self.data.get("outputs")
         refs = refs if isinstance(refs, list) else [refs] if refs is not None else []
         tree.output_refs = tuple(ref for ref in refs if isinstance(ref, str))
-        kept = {id(node) for node in ir.nodes}
-        for leaf in layers_of(tree.body):
-            leaf.live = id(leaf.node) in kept
+        if self.pruned:  # else every leaf stays live: no walk over thousands of leaves
+            fill_pending(self.deferred)
+            kept = {id(node) for node in ir.nodes}
+            for leaf in layers_of(tree.body):
+                leaf.live = id(leaf.node) in kept
         return tree
 
 
 MAX_VALUE_NODES = 10_000
+#: ``in_channels``/``in_shape`` as whole names (what makes a block depend on its input's shape).
+SHAPE_NAMES = re.compile(r"(?<![A-Za-z0-9_])in_(?:channels|shape)(?![A-Za-z0-9_])")
+
+
+@dataclass
+class Changed:
+    """How a call differs from the recorded call it replays: its arguments, the recorded
+    sites, the value parameters whose arguments differ, and whether every shape is computed
+    again (a shape-free block, :meth:`Resolver.shape_free`)."""
+
+    args: dict[str, Any]
+    sites: list[Site]
+    differ: set[str]
+    reshape: bool
+
+
+class _Located:
+    """Where a layer item wrote each parameter (its mapping's key, or the item itself for a
+    single value), looked up only when a shape error names one: most layers never ask."""
+
+    __slots__ = ("path", "raw", "single")
+
+    def __init__(self, path: SpecPath, raw: dict[str, Any], single: bool) -> None:
+        self.path, self.raw, self.single = path, raw, single
+
+    def get(self, key: str, default: SpecPath) -> SpecPath:
+        if key not in self.raw:
+            return default
+        return self.path if self.single else (*self.path, key)
+
+
+#: At most this many elements in a default copied without evaluation (BlockParam.plain).
+PLAIN_DEFAULT_NODES = 1_000
+
+
+def _plain_size(value: Any, depth: int) -> int:
+    """The elements of ``value`` when it holds no ``${…}`` (nor anything but YAML's plain
+    types) within :data:`MAX_VALUE_DEPTH` levels, else more than :data:`PLAIN_DEFAULT_NODES`."""
+    kind = type(value)
+    if kind in _FLAT:
+        return PLAIN_DEFAULT_NODES + 1 if kind is str and "${" in value else 1
+    if depth >= MAX_VALUE_DEPTH or kind not in (list, dict):
+        return PLAIN_DEFAULT_NODES + 1
+    total = 1
+    for key, item in value.items() if kind is dict else enumerate(value):
+        if kind is dict and type(key) is str and "${" in key:
+            return PLAIN_DEFAULT_NODES + 1
+        total += _plain_size(item, depth + 1)
+        if total > PLAIN_DEFAULT_NODES:
+            break
+    return total
+
+
+#: Argument types a memo key holds as they are (:meth:`Resolver.memo_key`).
+_KEYED = frozenset({int, str, bool, type(None)})
 _NO_SCOPE = contextlib.nullcontext()
 _PLAIN_SCALARS = (int, float, bool)
+_FLAT = frozenset({int, float, bool, str, type(None)})
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_VALUE_DEPTH = 100
 
@@ -1826,6 +2141,8 @@ def _check_value_size(value: Any) -> None:
     """Refuse substituted values too big or too deep to print or walk: vars that nest each
     other (``l1: ["${l0}", "${l0}"]``, ``l2: ["${l1}", "${l1}"]``, …) share structure and
     would otherwise double at every step, hanging the first message that shows one."""
+    if type(value) is list and len(value) < MAX_VALUE_NODES and all(type(v) in _FLAT for v in value):
+        return  # a short list of scalars (most values: shapes, strides, paddings)
     count = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:

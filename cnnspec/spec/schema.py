@@ -16,7 +16,6 @@ from typing import Any
 from cnnspec.errors import MAX_DIAGNOSTICS, Diagnostics, describe_value, did_you_mean, format_path, misspelt
 from cnnspec.layers.registry import REGISTRY, LayerKind
 from cnnspec.spec.loader import SourceDoc
-from cnnspec.spec.search import SEARCH_SCHEMA
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
 from cnnspec.spec.weights import WEIGHTS_SCHEMA
 
@@ -237,6 +236,9 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
     strings or mappings (the resolver checks them). A spec file that ``extends`` another may
     leave out ``input`` and ``model``; with ``composed=True`` (a document after composition,
     whose ``extends`` is resolved) they are always required."""
+    # Imported here: a cold validate of a packaged zoo model builds no schema (issue 15).
+    from cnnspec.spec.search import SEARCH_SCHEMA
+
     layer_item = _layer_item_schema() if layers else {"type": ["string", "object"]}
     layer_list = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
     defs: dict[str, Any] = {

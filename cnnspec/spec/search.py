@@ -16,7 +16,6 @@ are in :mod:`cnnspec.analysis.search_check`.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -158,9 +157,14 @@ class SearchSpace:
     seed: int | None = None
     objective_loc: Loc | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    objective_given: bool = True
+    """False when the spec names no objective metric: the analysis pass then picks the task's
+    (:func:`cnnspec.analysis.search_check.task_objective`)."""
 
     def fingerprint(self) -> str:
         """A hash of the space (paths and ranges): a study keeps one space for its life."""
+        import hashlib  # here: validating a spec without a search section never needs it
+
         rows = [
             [d.name, d.kind, d.low, d.high, d.log, d.step, [json.dumps(c, sort_keys=True) for c in d.choices]]
             for d in self.dimensions
@@ -211,7 +215,7 @@ def read_search(doc: SourceDoc, diags: Diagnostics) -> SearchSpace | None:
     else:
         metric, direction = str(objective_raw), None
     if direction is None:
-        direction = "minimize" if metric.endswith("loss") else "maximize"
+        direction = default_direction(metric)
     sampler = str(section.get("sampler", "tpe"))
     if sampler == "grid":
         for d in dimensions:
@@ -234,7 +238,18 @@ def read_search(doc: SourceDoc, diags: Diagnostics) -> SearchSpace | None:
         pruner=str(section.get("pruner", "median")),
         seed=section.get("seed"),
         objective_loc=doc.loc(objective_path) if "objective" in section else doc.key_loc(("search",)),
+        objective_given=objective_path[-1] == "metric" or isinstance(section.get("objective"), str),
     )
+
+
+#: Logged values where lower is better: losses and errors.
+_LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse")
+
+
+def default_direction(metric: str) -> str:
+    """``minimize`` for a loss or an error (``val_loss``, ``val_mae``, ``mask_loss``), else
+    ``maximize``."""
+    return "minimize" if metric.endswith(_LOWER_IS_BETTER) else "maximize"
 
 
 def grid_values(d: Dimension) -> list[Any]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnspec.errors import Loc, SpecError, did_you_mean
+from cnnspec.errors import Loc, SpecError, SpecPath, did_you_mean
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.loader import SourceDoc, load_file
 
@@ -65,6 +65,12 @@ def variants() -> dict[str, Variant]:
     return found
 
 
+@functools.cache
+def block_libraries() -> list[str]:
+    """The zoo's block library names, sorted (listed once per process, as :func:`variants`)."""
+    return sorted(p.stem for p in (zoo_dir() / "blocks").glob("*.yaml"))
+
+
 def resolve_ref(ref: str, loc: Loc | None = None, path: str = "") -> tuple[Path, str | None]:
     """The file a ``zoo:`` reference names and the variant it selects (``None`` for a library).
 
@@ -72,7 +78,7 @@ def resolve_ref(ref: str, loc: Loc | None = None, path: str = "") -> tuple[Path,
     name = ref[len(PREFIX) :]
     if name.startswith(BLOCKS):
         library = name[len(BLOCKS) :].removesuffix(".yaml")
-        libraries = sorted(p.stem for p in (zoo_dir() / "blocks").glob("*.yaml"))
+        libraries = block_libraries()
         if library not in libraries:
             raise SpecError.single(
                 f"no block library {ref!r} in the zoo",
@@ -147,13 +153,19 @@ def apply_variant(doc: SourceDoc, variant: str | None, loc: Loc | None = None, p
     own.update(overrides)
     # Each overridden var is now located where the variants table wrote it (one pass per table).
     for table_src in (doc.locs, doc.key_locs):
-        stale = [p for p in table_src if len(p) > 1 and p[0] == "vars" and p[1] in overrides]
+        stale: list[SpecPath] = []
+        moved: dict[SpecPath, Loc] = {}
+        for p, where in table_src.items():  # one pass: the stale `vars` and the variant's own
+            if len(p) < 2:
+                continue
+            if p[0] == "vars":
+                if p[1] in overrides:
+                    stale.append(p)
+            elif (
+                p[0] == "variants" and len(p) > 3 and p[1] == variant and p[2] == "vars" and p[3] in overrides
+            ):
+                moved[("vars", *p[3:])] = where
         for p in stale:
             del table_src[p]
-        moved = {
-            ("vars", *p[3:]): where
-            for p, where in table_src.items()
-            if len(p) > 3 and p[0] == "variants" and p[1] == variant and p[2] == "vars" and p[3] in overrides
-        }
         table_src.update(moved)
     doc.data["name"] = variant
