@@ -25,9 +25,9 @@ SOURCES = [
 #: Specs whose training script is refused (data the script cannot read, see
 #: backends/codegen_script.py and codegen_tasks.py), with the reason shown.
 NO_SCRIPT = {
-    "graph": "expected a shapes or npz source",
+    "graph": "expected a shapes, npz or image-file source",
     "skip_connections": "digits has class labels only",  # a segmentation map: no digits masks
-    "two_heads": "expected a shapes or npz source",
+    "two_heads": "expected a shapes, npz or image-file source",
     "unet": "digits has class labels only",
 }
 CASES = [(path, script) for path in SOURCES for script in (False, True)]

@@ -250,3 +250,46 @@ def test_validate_cli_reports_a_bad_choice(runner, write_spec):
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 1
     assert "did you mean `sgd`?" in result.output
+
+
+@pytest.mark.parametrize(
+    ("path", "objective", "direction", "metrics", "headline"),
+    [
+        ("specs/unet_shapes.yaml", "val_mean_iou", "maximize", {"task": "segmentation"}, "test_mean_iou"),
+        ("specs/shapes_multilabel.yaml", "val_f1", "maximize", {"task": "multilabel"}, "test_f1_macro"),
+        ("specs/shapes_count.yaml", "val_mae", "minimize", {"task": "regression"}, "test_mae"),
+        ("tests/fixtures/codegen/tiny_tasks.yaml", "val_loss", "minimize", None, "mask.test_mean_iou"),
+        ("examples/search/digits_search.yaml", "val_accuracy", "maximize", {}, "test_accuracy"),
+    ],
+)
+def test_the_default_objective_and_test_metric_follow_the_task(path, objective, direction, metrics, headline):
+    """Without `objective`, a search optimises the task's validation metric (as the training
+    logs it, in the direction that is better) and shows each trial with the task's test value;
+    the check that the training logs the objective passes."""
+    from cnnspec.search.worker import test_headline
+
+    text = (ROOT / path).read_text(encoding="utf-8")
+    if "search:" in text:  # (the digits example: its objective left out)
+        text = text.replace("  objective: {metric: val_accuracy, direction: maximize}", "")
+    else:
+        text += "search:\n  trials: 2\n  space:\n    training.batch_size: {choice: [8, 16]}\n"
+    space = compile_text(text, str(ROOT / path)).search
+    assert (space.objective, space.direction) == (objective, direction)
+    # a metrics.json of the task (several outputs: one summary per output, under `outputs`)
+    if metrics is None:
+        mask = {"task": "segmentation", "test_mean_iou": 0.5, "test_pixel_accuracy": 0.9}
+        metrics = {"task": "multi-output", "outputs": {"mask": mask}}
+        value = 0.5
+    else:
+        value = 0.25
+        metrics[headline] = value
+        metrics["test_loss"] = 9.0
+    assert test_headline(metrics) == (headline, value)
+
+
+def test_a_stated_direction_stays_with_the_task_objective():
+    text = (ROOT / "specs/shapes_count.yaml").read_text(encoding="utf-8")
+    text += "search:\n  objective: {direction: maximize}\n"
+    text += "  space:\n    training.batch_size: {choice: [8, 16]}\n"
+    space = compile_text(text, str(ROOT / "specs/shapes_count.yaml")).search
+    assert (space.objective, space.direction) == ("val_mae", "maximize")

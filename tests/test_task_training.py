@@ -44,6 +44,13 @@ KEYS = {
     "regression": {"test_mae", "test_rmse", "test_r2", "per_target"},
 }
 KEYS_FIRST = {"segmentation": "test_mean_iou", "multilabel": "test_f1_macro", "regression": "test_mae"}
+#: the export format each task's test run checks (each format once or more)
+EXPORT_FORMAT = {
+    "segmentation": "tflite",
+    "multilabel": "savedmodel",
+    "regression": "tflite",
+    "multi": "onnx",
+}
 PICTURE = {"segmentation": "segmentation.png", "multilabel": "multilabel.png", "regression": "regression.png"}
 
 
@@ -134,6 +141,34 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, task):
         else:
             assert len(entry["values"]) == 2
 
+    # export verifies the task's model in its runtime (one format per task: every format and
+    # every task are covered) and records how to read each output, in the model's order
+    fmt = EXPORT_FORMAT[task]
+    if fmt == "onnx":
+        pytest.importorskip("tf2onnx")
+        pytest.importorskip("onnxruntime")
+    exported = runner.invoke(app, ["export", str(run), "--format", fmt])
+    assert exported.exit_code == 0 and "verified" in exported.output, exported.output
+    if fmt != "savedmodel":
+        (record,) = (run / "export").glob(f"*.{fmt}.json")
+        outputs = json.loads(record.read_text())["outputs"]
+        assert [o["task"] for o in outputs] == list(kinds.values())
+        if task == "multi":
+            assert [o["name"] for o in outputs] == list(kinds)
+    if task == "segmentation":  # the exported model predicts the masks Keras predicts
+        np.save(
+            tmp_path / "one.npy", np.random.default_rng(2).integers(0, 256, size=(1, 8, 8, 1)).astype("uint8")
+        )
+        masks = {}
+        for runtime in ("keras", fmt):
+            folder = tmp_path / runtime
+            result = runner.invoke(
+                app, ["predict", str(run), str(tmp_path / "one.npy"), "-r", runtime, "-o", str(folder)]
+            )
+            assert result.exit_code == 0, result.output
+            masks[runtime] = (folder / "one_0_mask.png").read_bytes()
+        assert masks["keras"] == masks[fmt]
+
 
 @pytest.mark.parametrize(
     ("task", "replace", "message"),
@@ -166,25 +201,3 @@ def test_targets_that_do_not_fit_an_output_are_refused(runner, tmp_path, task, r
     assert result.exit_code == 1, result.output
     assert "spec.yaml:" in result.output and message in result.output, result.output
     assert not run.exists()
-
-
-def test_export_of_a_segmentation_model_verifies_and_predicts_the_same_masks(runner, tmp_path):
-    write_data(tmp_path, "segmentation")
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD.format(name="seg") + SPECS["segmentation"] + TRAINING, encoding="utf-8")
-    run = tmp_path / "run"
-    assert runner.invoke(app, ["train", str(spec), "--out", str(run), "--quiet"]).exit_code == 0
-    exported = runner.invoke(app, ["export", str(run), "--format", "tflite"])
-    assert exported.exit_code == 0 and "verified" in exported.output, exported.output
-    np.save(
-        tmp_path / "one.npy", np.random.default_rng(2).integers(0, 256, size=(1, 8, 8, 1)).astype("uint8")
-    )
-    masks = {}
-    for runtime in ("keras", "tflite"):
-        folder = tmp_path / runtime
-        result = runner.invoke(
-            app, ["predict", str(run), str(tmp_path / "one.npy"), "-r", runtime, "-o", str(folder)]
-        )
-        assert result.exit_code == 0, result.output
-        masks[runtime] = (folder / "one_0_mask.png").read_bytes()
-    assert masks["keras"] == masks["tflite"]

@@ -18,10 +18,17 @@ from collections.abc import Callable
 from typing import Any
 
 from cnnspec.analysis.compiled import CompiledSpec
-from cnnspec.analysis.settings import training_config
+from cnnspec.analysis.settings import TrainConfig, training_config
 from cnnspec.errors import Diagnostic, Diagnostics, Note, SpecError, describe_value, did_you_mean, format_path
 from cnnspec.spec.loader import SourceDoc
-from cnnspec.spec.search import Dimension, SearchSpace, apply_values, read_search, value_loc
+from cnnspec.spec.search import (
+    Dimension,
+    SearchSpace,
+    apply_values,
+    default_direction,
+    read_search,
+    value_loc,
+)
 
 #: Combinations of the model's dimensions compiled by ``cnnspec validate`` (issue 17: all of
 #: them up to 256); above that each value is still compiled alone.
@@ -35,10 +42,45 @@ def check_search(compiled: CompiledSpec, diags: Diagnostics, compile_doc: Compil
     space = read_search(compiled.doc, diags)
     if space is None or diags.has_errors:
         return space
+    if not space.objective_given and "training" in compiled.doc.data:
+        space = _with_task_objective(compiled, space)
     _check_objective(compiled, space, diags)
     failed = _check_values(compiled.doc, space, diags, compile_doc)
     _check_combinations(compiled.doc, space, diags, compile_doc, failed)
     return space
+
+
+#: The per-epoch value a search optimises by default for a model of one output, by task.
+TASK_OBJECTIVES = {
+    "classification": "accuracy",
+    "segmentation": "mean_iou",
+    "multilabel": "f1",
+    "regression": "mae",
+}
+
+
+def task_objective(config: TrainConfig) -> str:
+    """The default objective: the validation value of the task's headline metric
+    (``val_accuracy``, ``val_mean_iou``, ``val_f1``, ``val_mae``), ``val_loss`` when that metric
+    is not logged (and for several outputs: their weighted loss sums every output's)."""
+    if len(config.tasks) > 1:
+        return "val_loss"
+    task = config.tasks[0].task if config.tasks else "classification"
+    metric = TASK_OBJECTIVES.get(task, "accuracy")
+    if task == "classification":
+        return f"val_{metric}"  # (a classifier without accuracy gets the error with the hint)
+    return f"val_{metric}" if metric in config.logged_names(False) else "val_loss"
+
+
+def _with_task_objective(compiled: CompiledSpec, space: SearchSpace) -> SearchSpace:
+    """The space with the task's default objective (and its direction, unless the spec says)."""
+    from dataclasses import replace
+
+    metric = task_objective(training_config(compiled))
+    section = compiled.doc.data.get("search") or {}
+    stated = section.get("objective") if isinstance(section.get("objective"), dict) else {}
+    direction = stated.get("direction") or default_direction(metric)
+    return replace(space, objective=metric, direction=str(direction))
 
 
 def _check_objective(compiled: CompiledSpec, space: SearchSpace, diags: Diagnostics) -> None:

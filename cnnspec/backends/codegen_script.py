@@ -362,11 +362,16 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
     weight_calls = _weight_calls(spec, output)
     task: dict[str, Any] = {"task_script": False}
     if config.task_path:  # multilabel, regression, segmentation, several outputs
-        from cnnspec.backends.codegen_tasks import check_supported, task_context
+        from cnnspec.backends.codegen_tasks import check_supported, files_context, task_context
 
-        check_supported(spec, config, phased=phased, weights=bool(weight_calls))
+        check_supported(spec, config)
         shapes = _shapes_context(spec, data, any_target=True)
-        task = {"task_script": True, **task_context(spec, config)}
+        targets = _rel_data_path(data.labels_path, output)[0] if data.labels_path is not None else None
+        task = {
+            "task_script": True,
+            **task_context(spec, config),
+            **files_context(config, py_string(targets) if targets is not None else None),
+        }
     else:
         shapes = _shapes_context(spec, data)
     return {

@@ -5,17 +5,20 @@ Multilabel, regression, segmentation and multi-output models train in the genera
 loss weights and metrics for each output, the same target preparation (one-hot masks for Dice,
 float multi-hot rows, ``(n, units)`` values), masks moved with their images by the geometric
 augmentation, and ``metrics.json`` with the same ``test_*`` keys (one set per output under
-``outputs`` for several outputs). The data are the ``shapes`` generator (every target) or an
-``.npz`` file; other sources are a located error.
+``outputs`` for several outputs). The data are the ``shapes`` generator (every target), an
+``.npz`` file, or image files with their targets (a masks folder, a labels or values table),
+read by ``templates/_task_files.j2`` as :mod:`cnnspec.training.targets` reads them; other
+sources are a located error.
 """
 
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.backends.codegen_values import py_literal, py_string, unparse
-from cnnspec.errors import SpecError, format_path
+from cnnspec.errors import SpecError
 from cnnspec.layers import REGISTRY
 
 if TYPE_CHECKING:
@@ -23,8 +26,16 @@ if TYPE_CHECKING:
     from cnnspec.analysis.settings import MetricConfig, TrainConfig
     from cnnspec.analysis.tasks import OutputTask
 
+#: The image-file sources of the task script and what their ``load_data`` reads.
+FILE_SOURCES = {
+    "image_masks": "Images of a folder with a mask each (the same file name) in a second folder",
+    "image_labels": "Images named by a table of labels (multi-hot rows)",
+    "image_values": "Images named by a table of values",
+}
+#: The one target kind each image-file source gives (:mod:`cnnspec.training.targets`).
+FILE_TARGETS = {"image_masks": "mask", "image_labels": "multilabel", "image_values": "regression"}
 #: The sources the task script reads (the others: train with ``cnnspec train``).
-TASK_SOURCES = ("shapes", "npz")
+TASK_SOURCES = ("shapes", "npz", *FILE_SOURCES)
 
 
 def _name(*parts: str) -> ast.expr:
@@ -134,40 +145,37 @@ def summary_source(out: OutputTask) -> str:
     return f"classification_summary(y_true, outputs, names, {out.classes}, {threshold})"
 
 
-def _refuse(spec: CompiledSpec, what: str, where: tuple[str, ...], hint: str | None = None) -> SpecError:
-    loc = spec.doc.loc(where) or spec.doc.key_loc(where) or spec.doc.key_loc((where[0],)) or spec.doc.loc(())
-    return SpecError.single(
-        f"expected only what the training script of a {what}",
-        loc,
-        format_path(where),
-        code="codegen-script",
-        hint=hint or "train it with `cnnspec train`, or generate the model alone (without --script)",
-    )
-
-
-def check_supported(spec: CompiledSpec, config: TrainConfig, *, phased: bool, weights: bool) -> None:
-    """A located error for what the task script does not do (rather than a script that would
-    silently train differently from ``cnnspec train``)."""
-    from cnnspec.backends.keras_builder import adapted_layers
-
-    task = _describe(config)
+def check_supported(spec: CompiledSpec, config: TrainConfig) -> None:
+    """A located error for a source the task script does not read (rather than a script that
+    would silently train differently from ``cnnspec train``)."""
     data = config.data
     if data.kind not in TASK_SOURCES:
-        raise SpecError.single(
-            f"expected a shapes or npz source for the training script of a {task}; "
-            f"a {data.kind} source is not supported yet",
-            spec.doc.loc(("data", "source")) or spec.doc.key_loc(("data",)),
-            "data.source",
-            code="codegen-script",
-            hint="train it with `cnnspec train`; generate the model alone (without --script)",
+        _refuse_source(
+            spec,
+            f"expected a shapes, npz or image-file source for the training script of a "
+            f"{_describe(config)}; a {data.kind} source is not supported yet",
+            "train it with `cnnspec train`; generate the model alone (without --script)",
         )
-    if phased:
-        key = next((k for k in ("phases", "freeze", "unfreeze") if k in spec.training), "phases")
-        raise _refuse(spec, f"{task} does; training.{key} is not supported yet", ("training", key))
-    if weights:
-        raise _refuse(spec, f"{task} does; starting weights are not supported yet", ("weights",))
-    if adapted_layers(spec.ir):
-        raise _refuse(spec, f"{task} does; layers with `adapt: true` are not supported yet", ("model",))
+    given = FILE_TARGETS.get(data.kind)
+    wanted = [out.target for out in config.tasks]
+    if given is not None and wanted != [given]:
+        _refuse_source(
+            spec,
+            f"expected one output that takes {given} targets from a {data.kind} source (one {given} "
+            f"target per image); the outputs need {', '.join(wanted)}",
+            "give an .npz with y_train_NAME/y_test_NAME per output, or the source of the output's task",
+        )
+
+
+def _refuse_source(spec: CompiledSpec, message: str, hint: str) -> None:
+    """Raise the located error of a data source the task script can't read."""
+    raise SpecError.single(
+        message,
+        spec.doc.loc(("data", "source")) or spec.doc.key_loc(("data",)),
+        "data.source",
+        code="codegen-script",
+        hint=hint,
+    )
 
 
 def _describe(config: TrainConfig) -> str:
@@ -217,4 +225,35 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
         "shapes_target_literal": py_string(next(iter(shapes_targets.values()), "")),
         "shapes_what": f"the targets {what}" if several else f"the {what.split(': ')[-1]} target",
         "prepare_doc": prepare_doc,
+    }
+
+
+def files_context(config: TrainConfig, targets_path: str | None) -> dict[str, Any]:
+    """The template values of the image-file sources (``templates/_task_files.j2``):
+    ``targets_path`` is the masks folder or table as the script names it (a Python literal),
+    ``None`` for the other sources."""
+    data = config.data
+    if targets_path is None or data.kind not in FILE_SOURCES:
+        return {"targets_path": "None", "data_args": "path" if data.path is not None else ""}
+    classes = data.options.get("classes")
+    if isinstance(classes, dict):
+        doc = "class name → mask colour [r, g, b], in class-index order"
+        literal = py_literal({str(k): tuple(int(c) for c in v) for k, v in classes.items()})
+    elif classes:
+        doc = "the class names, in class-index order"
+        literal = py_literal([str(c) for c in classes])
+    else:
+        doc = "none given: the classes are numbered 0 to the largest index in the masks"
+        literal = "None"
+    what = {"image_masks": "masks folder", "image_labels": "labels table", "image_values": "values table"}
+    assert data.labels_path is not None and data.image_size is not None
+    return {
+        "targets_path": targets_path,
+        "targets_help": py_string(f"the {what[data.kind]} (default: {Path(data.labels_path).name})"),
+        "data_args": "path, targets",
+        "files_doc": FILE_SOURCES[data.kind],
+        "mask_classes": literal,
+        "mask_classes_doc": doc,
+        "colour_masks": isinstance(classes, dict),
+        "channels_read": 1 if data.color_mode == "grayscale" else 3,  # (the modes data.source allows)
     }

@@ -136,6 +136,8 @@ TEMPLATES = (
     "_model_code.j2",
     "_macros.j2",
     "_weights_code.j2",
+    "_task_files.j2",
+    "_training_code.j2",
 )
 
 

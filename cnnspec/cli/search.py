@@ -131,14 +131,15 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
     """The best trials as a Rich table, with where the results are."""
     from rich.table import Table
 
-    from cnnspec.search.results import ranked
+    from cnnspec.search.results import ranked, test_column
 
     rows = ranked(summary["trials"], summary["direction"])
     names = [d["name"] for d in summary["space"]]
     table = Table(
         title=f"search {summary['study']}: best {min(top, len(rows))} of {len(rows)}", title_justify="left"
     )
-    for column in ("#", "trial", summary["objective"], "state", "test acc", "epochs", *names):
+    test = test_column(summary).replace("test accuracy", "test acc")
+    for column in ("#", "trial", summary["objective"], "state", test, "epochs", *names):
         table.add_column(column, justify="right" if column not in ("state",) else "left")
     for rank, row in enumerate(rows[:top], start=1):
         state = row["state"].lower()
@@ -149,7 +150,7 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
             str(row["number"]),
             "" if row["value"] is None else f"{row['value']:.4f}",
             state,
-            "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}",
+            "" if row.get("test_value") is None else f"{row['test_value']:.4f}",
             str(row["epochs"] or ""),
             *[_short(row["params"].get(n)) for n in names],
         )

@@ -480,6 +480,9 @@ def serving_meta(source: Path, model: Any) -> dict[str, Any]:
     config = run.config
     color = config.data.color_mode if config is not None else None
     color = color or {1: "grayscale", 3: "rgb", 4: "rgba"}.get(shape[-1])
+    tasks: dict[str, Any] = {}
+    if config is not None and config.task_path:  # multilabel, regression, segmentation, several outputs
+        tasks["outputs"] = [_task_output(out) for out in config.tasks]
     return {
         "input": {
             "shape": shape,
@@ -492,7 +495,23 @@ def serving_meta(source: Path, model: Any) -> dict[str, Any]:
             "from_logits": kind.from_logits,
             "classes": run.names_for(2 if kind.binary else units),
         },
+        **tasks,
     }
+
+
+def _task_output(out: Any) -> dict[str, Any]:
+    """How to read one output of a model that is not a single classifier, in the model's output
+    order: its name, task and shape, whether it gives logits, and the decision threshold of
+    multi-label and one-channel outputs."""
+    entry: dict[str, Any] = {
+        "name": out.name,
+        "task": out.task,
+        "shape": list(out.shape),
+        "from_logits": out.loss.from_logits,
+    }
+    if out.task == "multilabel" or out.binary:
+        entry["threshold"] = out.decision_threshold
+    return entry
 
 
 def _write_record(

@@ -61,6 +61,8 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
             "epochs": attrs.get("epochs", len(steps) or None),
             "pruned_at_epoch": attrs.get("pruned_at_epoch") if t.state.name == "PRUNED" else None,
             "test_accuracy": _finite(attrs.get("test_accuracy")),
+            "test_metric": attrs.get("test_metric", "test_accuracy"),
+            "test_value": _finite(attrs.get("test_value", attrs.get("test_accuracy"))),
             "seconds": round(t.duration.total_seconds(), 2) if t.duration is not None else None,
             "host": attrs.get("host"),
         }
@@ -71,6 +73,15 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
                 row[key] = attrs[key]
         rows.append(row)
     return rows
+
+
+def test_column(summary: dict[str, Any]) -> str:
+    """The heading of the test column: the trials' headline test metric (``test accuracy``,
+    ``test mean_iou``, ``mask.test mean_iou``; the task decides, see
+    :func:`cnnspec.search.worker.test_headline`)."""
+    keys = [row.get("test_metric") for row in summary["trials"] if row.get("test_metric")]
+    key = keys[0] if keys else "test_accuracy"
+    return key.replace("test_", "test ", 1)
 
 
 def _finite(value: Any) -> Any:
@@ -235,7 +246,7 @@ def write_html(path: Path, summary: dict[str, Any]) -> None:
         cells = "".join(f"<td>{esc(_short(row['params'].get(n)))}</td>" for n in names)
         body.append(
             f"<tr><td>{link}</td><td>{esc(state)}</td><td>{_fmt(row['value'])}</td>"
-            f"<td>{_fmt(row['test_accuracy'])}</td><td>{row['epochs'] or ''}</td>{cells}</tr>"
+            f"<td>{_fmt(row.get('test_value'))}</td><td>{row['epochs'] or ''}</td>{cells}</tr>"
         )
     best = summary["best"]
     best_text = (
@@ -255,7 +266,7 @@ figure{{display:inline-block;margin:0 1em 1em 0}}img{{max-width:640px}}</style><
 {esc(summary["pruner"])}; {esc(counts)}. Storage: {esc(str(summary["storage"]))}.</p>
 <p>{best_text}</p>
 {"".join(images)}
-<table><tr><th>trial</th><th>state</th><th>{esc(summary["objective"])}</th><th>test accuracy</th>
+<table><tr><th>trial</th><th>state</th><th>{esc(summary["objective"])}</th><th>{esc(test_column(summary))}</th>
 <th>epochs</th>{head}</tr>
 {"".join(body)}
 </table></body></html>

@@ -237,6 +237,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         return f"trial {number}: failed ({type(exc).__name__}: {exc})"
     seconds = time.time() - started
     value = objective_value(result.history, space.objective, space.direction)
+    test_key, test_value = test_headline(result.metrics)
     pruned_at = pruning.pruned_at if pruning is not None else None
     info: dict[str, Any] = {
         "params": values,
@@ -245,11 +246,15 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         "epochs": len(result.history),
         "pruned_at_epoch": pruned_at,
         "test_accuracy": result.metrics.get("test_accuracy"),
+        "test_metric": test_key,
+        "test_value": test_value,
         "seconds": round(seconds, 2),
     }
     from optuna.trial import TrialState
 
     trial.set_user_attr("test_accuracy", result.metrics.get("test_accuracy"))
+    trial.set_user_attr("test_metric", test_key)
+    trial.set_user_attr("test_value", test_value)
     trial.set_user_attr("epochs", len(result.history))
     if pruned_at is not None:
         trial.set_user_attr("pruned_at_epoch", pruned_at)
@@ -267,8 +272,25 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
     what = f"pruned at epoch {pruned_at}" if pruned_at else info["state"].lower()
     return (
         f"trial {number}: {space.objective} {shown} ({what}, {len(result.history)} epoch(s), "
-        f"test accuracy {result.metrics.get('test_accuracy', float('nan')):.4f}, {seconds:.1f}s) → {folder}"
+        f"{test_key} {float('nan') if test_value is None else test_value:.4f}, {seconds:.1f}s) → {folder}"
     )
+
+
+def test_headline(metrics: dict[str, Any]) -> tuple[str, float | None]:
+    """The key and value of a run's headline test metric: its task's (``test_accuracy``,
+    ``test_mean_iou``, ``test_f1_macro``, ``test_mae``); for several outputs the first
+    output's, named ``OUTPUT.test_…``."""
+    outputs = metrics.get("outputs")
+    if isinstance(outputs, dict) and outputs:
+        name, part = next(iter(outputs.items()))
+        key, value = test_headline(part)
+        return f"{name}.{key}", value
+    from cnnspec.training.task_metrics import HEADLINE_KEYS
+
+    keys = HEADLINE_KEYS.get(str(metrics.get("task", "classification")), HEADLINE_KEYS["classification"])
+    key = keys[0][0]  # the first of the task's headline figures (`cnnspec runs`, report.html)
+    value = metrics.get(key)
+    return key, float(value) if isinstance(value, (int, float)) else None
 
 
 def _tell_failed(study: Any, trial: Any, reason: str, out: Path, values: dict[str, Any]) -> None:
