@@ -9,12 +9,16 @@ callbacks.InterruptCheck` raises ``KeyboardInterrupt`` at the next batch or epoc
 few milliseconds later). A second signal raises at once. Outside ``fit`` (loading data, the
 final evaluation, writing files) a signal raises at once, as Python's own handler does, and is
 also remembered until ``fit`` starts: set-up code can swallow it the same way (a ``__del__``, a
-callback of TensorFlow's), and a search worker that missed its Ctrl-C so would train on.
+callback of TensorFlow's), and a search worker that missed its Ctrl-C so would train on. Python
+prints such a swallowed exception as "Exception ignored in ..." with a traceback; the gate
+keeps that report off the user's terminal (it is remembered and raised again), and passes every
+other unraisable exception on to the hook that was there before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +29,7 @@ class InterruptGate:
     def __init__(self) -> None:
         self.requested = False
         self.deferring = False
+        self._previous_hook: Any = sys.unraisablehook
 
     def handler(self, signum: int, frame: Any) -> None:
         if self.deferring and not self.requested:
@@ -32,7 +37,18 @@ class InterruptGate:
             return
         # at once; and remembered outside fit, in case whatever runs now swallows it
         self.requested = not self.deferring
+        if sys.unraisablehook != self._unraisable:
+            self._previous_hook = sys.unraisablehook
+            sys.unraisablehook = self._unraisable
         raise KeyboardInterrupt
+
+    def _unraisable(self, report: Any) -> None:
+        """``sys.unraisablehook``: silent for a signal swallowed by a ``__del__`` or a weakref
+        callback while it is remembered (:meth:`check` raises it again), the previous hook's
+        report for anything else."""
+        if issubclass(report.exc_type, KeyboardInterrupt) and self.requested:
+            return
+        self._previous_hook(report)
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
