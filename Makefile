@@ -10,7 +10,7 @@ UV_VERSION := 0.13.9
 LOCK_FLAGS := --extra dev --extra export --generate-hashes \
 	--python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-.PHONY: demo test test-fast test-latest lock lint format schema docs bench bench-quick bench-search clean
+.PHONY: demo test test-fast test-full test-latest lock lint format schema docs bench bench-quick bench-search clean
 
 # One install for every target: exactly the locked versions (hash-checked), then cnnspec itself
 # without dependencies or build isolation, so nothing unlocked comes from the registry. A changed
@@ -33,6 +33,14 @@ test: $(VENV)/.installed lint
 
 test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# Everything `make test` runs, then the proofs too long for its 10 minutes, one after another:
+# the long fuzzing campaign with the 100-kill loop (`fuzz`), the import round trip of every zoo
+# family, the task training scripts, keras.applications' fingerprints rebuilt and compared, and
+# the quick benchmarks (which print their tables and assert no timings). Its last line says that
+# everything passed.
+test-full: test fuzz import-roundtrip test-script-tasks zoo-golden-check bench-quick
+	@echo "make test-full: every check passed"
 
 # The newest releases that pyproject.toml's ranges allow, in a venv of their own: how the next
 # upstream drift is found before users meet it. Prints what differs from the lock, then runs the
@@ -121,8 +129,10 @@ fuzz: $(VENV)/.installed
 test-multiworker: $(VENV)/.installed
 	$(BIN)/python -m pytest tests/test_stream.py -k two_workers -q
 
-# The one-output segmentation training script, run and compared with `cnnspec train` (the
-# three-output script runs in `make test`; this one is left out of it for time).
+# The task training scripts `make test` leaves out for time, each run and compared with
+# `cnnspec train`: the plain three-output and the one-output segmentation scripts, and those that
+# read image files with masks, a labels table or a values table (make test runs the three-output
+# script with phases, starting weights and an adapted normalisation).
 .PHONY: test-script-tasks
 test-script-tasks: $(VENV)/.installed
 	CNNSPEC_SCRIPT_TASKS=1 $(BIN)/python -m pytest tests/test_codegen_tasks.py -q -p no:cacheprovider

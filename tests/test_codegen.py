@@ -72,7 +72,9 @@ def trainable(path: Path) -> bool:
     except SpecError:
         return False
     # the other tasks: the sources the task script reads (backends/codegen_tasks.py)
-    return not config.task_path or config.data.kind in ("shapes", "npz")
+    from cnnspec.backends.codegen_tasks import TASK_SOURCES
+
+    return not config.task_path or config.data.kind in TASK_SOURCES
 
 
 # -- every spec: checked, clean, standalone ---------------------------------------------------
@@ -126,7 +128,7 @@ def test_script_of_a_model_with_two_outputs_on_class_only_data_is_refused_with_a
     with pytest.raises(SpecError) as caught:
         generate(FIXTURES / "resolve" / "two_heads.yaml", script=True)
     assert caught.value.errors[0].loc is not None
-    assert "expected a shapes or npz source" in caught.value.errors[0].message
+    assert "expected a shapes, npz or image-file source" in caught.value.errors[0].message
 
 
 # -- structure survives -------------------------------------------------------------------------
@@ -394,6 +396,20 @@ def test_cli_script(runner, tmp_path):
     text = target.read_text()
     assert "def main():" in text and "load_digits" in text
     check_source(text, script=True)
+
+
+def test_cli_script_refuses_a_data_path_with_a_nul_character(runner, tmp_path):
+    """The script resolves its data path, and the OS call raised ValueError on the NUL (an
+    internal error; found next to ``make fuzz``'s NUL file names). Without a training section
+    only the script reads the data section, so it is the one to report it."""
+    spec = tmp_path / "spec.yaml"
+    text = SPEC.read_text().split("training:")[0].split("data:")[0]
+    spec.write_text(text + 'data: {source: {npz: "digits\\0.npz"}}\n')
+    target = tmp_path / "train.py"
+    result = runner.invoke(app, ["codegen", str(spec), "--script", "-o", str(target)])
+    assert result.exit_code == 1, result.output
+    assert "data.source.npz: cannot read 'digits\\x00.npz': a file path cannot contain a NUL" in result.output
+    assert "internal error" not in result.output and not target.exists()
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,9 @@ def ids(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
 
 
-@pytest.fixture(scope="module")
+# Session-scoped: xdist may run this group's tests between other modules' tests on its worker,
+# and a module-scoped fixture would then be torn down and compared all over again (+30 s).
+@pytest.fixture(scope="session")
 def comparisons(tmp_path_factory) -> dict[str, dict]:
     """Generate every module, then compare them all in one fresh Python process."""
     folder = tmp_path_factory.mktemp("generated")

@@ -44,8 +44,11 @@ def _canonical(value: Any) -> Any:
 def signature(layer: Any) -> str:
     """A layer's class and configuration without its name, as one canonical JSON text."""
     config = {k: v for k, v in layer.get_config().items() if k not in ("name", "trainable", "dtype")}
+    # The channel axis of a rank-4 tensor, spelt 3 or -1 (Normalization keeps a list: [3]).
     if config.get("axis") == 3:
-        config["axis"] = -1  # the channel axis of a rank-4 tensor
+        config["axis"] = -1
+    elif config.get("axis") in ([3], (3,)):
+        config["axis"] = [-1]
     return json.dumps([type(layer).__name__, _canonical(config)], sort_keys=True)
 
 

@@ -361,8 +361,14 @@ def section_env(compiled: CompiledSpec) -> dict[str, Any]:
     return Resolver(compiled.doc, Diagnostics()).resolve_vars()
 
 
-def _relative(path_text: str, compiled: CompiledSpec, at: SpecPath) -> Path:
+def _relative(reader: _Reader, path_text: str, compiled: CompiledSpec, at: SpecPath) -> Path:
     """A data path: relative paths are read from the folder of the file that wrote them."""
+    from cnnspec.spec.compose import path_refusal
+
+    refused = path_refusal(path_text)
+    if refused is not None:  # the OS calls would raise ValueError on it
+        reader.error(refused, at)
+        path_text = path_text.replace("\0", "")
     path = Path(path_text).expanduser()
     if path.is_absolute():
         return path
@@ -406,10 +412,18 @@ def _image_reading(
     ``input.shape``)."""
     shape = compiled.ir.input_shape
     size = source.get("image_size")
-    image_size = (int(size[0]), int(size[1])) if size else (int(shape[0]), int(shape[1]))
     color_mode = source.get("color_mode")
+    if len(shape) != 3 and (not size or color_mode is None):
+        reader.error(
+            f"expected an image input [height, width, 1 or 3] to read the images for; "
+            f"input.shape is {list(shape)}",
+            ("input", "shape"),
+            "set data.source.image_size and color_mode, or input.shape to [height, width, 1 or 3]",
+        )
+        return (0, 0), "rgb"
+    image_size = (int(size[0]), int(size[1])) if size else (int(shape[0]), int(shape[1]))
     if color_mode is None:
-        channels = shape[-1] if len(shape) == 3 else 0
+        channels = shape[-1]
         if channels not in (1, 3):
             reader.error(
                 f"expected 1 or 3 input channels for an image folder; input.shape is {list(shape)}",
@@ -446,15 +460,17 @@ def _shapes_options(reader: _Reader, compiled: CompiledSpec, settings: dict[str,
     where: SpecPath = ("data", "source", "shapes")
     shape = compiled.ir.input_shape
     size = settings.get("image_size")
-    channels = int(shape[-1]) if len(shape) == 3 else 3
-    if channels not in (1, 3):
+    image = len(shape) == 3  # the generator draws [height, width, channels] images
+    channels = int(shape[-1]) if image else 3
+    if channels not in (1, 3) or not image:
         reader.error(
-            f"expected 1 or 3 input channels for the shapes data; input.shape is {list(shape)}",
+            f"expected an input of [height, width, 1 or 3] for the shapes data; input.shape is {list(shape)}",
             ("input", "shape"),
         )
+    default_size = [int(shape[0]), int(shape[1])] if image else None
     options = {
         "images": reader.number((*where, "images"), 2000, integer=True, minimum=1),
-        "image_size": [int(size[0]), int(size[1])] if size else [int(shape[0]), int(shape[1])],
+        "image_size": [int(size[0]), int(size[1])] if size else default_size,
         "channels": channels if channels in (1, 3) else 3,
         "min_shapes": reader.number((*where, "min_shapes"), 1, integer=True, minimum=1),
         "max_shapes": reader.number((*where, "max_shapes"), 3, integer=True, minimum=1, maximum=8),
@@ -462,7 +478,7 @@ def _shapes_options(reader: _Reader, compiled: CompiledSpec, settings: dict[str,
         "seed": reader.number((*where, "seed"), 0, integer=True, minimum=0, maximum=2**63 - 1),
         "overlap": bool(reader.value((*where, "overlap"), False)),
     }
-    if min(options["image_size"]) < 8:
+    if options["image_size"] is not None and min(options["image_size"]) < 8:
         reader.error(
             f"expected shapes images of at least 8×8 pixels; received {options['image_size']}",
             (*where, "image_size") if size else ("input", "shape"),
@@ -518,23 +534,23 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         kind = source
     elif isinstance(source, dict) and "npz" in source:
         kind = "npz"
-        path = _relative(str(source["npz"]), compiled, ("data", "source", "npz"))
+        path = _relative(reader, str(source["npz"]), compiled, ("data", "source", "npz"))
         target = source.get("target")
     elif isinstance(source, dict) and "images" in source:
         key = next((k for k in IMAGE_TARGET_SOURCES if k in source), "masks")
         kind = IMAGE_TARGET_SOURCES[key]
-        path = _relative(str(source["images"]), compiled, ("data", "source", "images"))
+        path = _relative(reader, str(source["images"]), compiled, ("data", "source", "images"))
         if key in source:
-            labels_path = _relative(str(source[key]), compiled, ("data", "source", key))
+            labels_path = _relative(reader, str(source[key]), compiled, ("data", "source", key))
         image_size, color_mode = _image_reading(reader, compiled, source)
         if source.get("classes") is not None:
             options = {"classes": source["classes"]}
     elif isinstance(source, dict) and ("directory" in source or "csv" in source):
         kind = "directory" if "directory" in source else "csv"
-        path = _relative(str(source[kind]), compiled, ("data", "source", kind))
+        path = _relative(reader, str(source[kind]), compiled, ("data", "source", kind))
         test_key = "test_directory" if kind == "directory" else "test_csv"
         if source.get(test_key):
-            test_path = _relative(str(source[test_key]), compiled, ("data", "source", test_key))
+            test_path = _relative(reader, str(source[test_key]), compiled, ("data", "source", test_key))
         image_column = str(source.get("image_column", "file"))
         label_column = str(source.get("label_column", "label"))
         image_size, color_mode = _image_reading(reader, compiled, source)

@@ -52,7 +52,7 @@ def _base_dir(resolver: Resolver, path: SpecPath) -> Path:
 
 def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc | None:
     """The backbone's composed document (``None`` after a located error)."""
-    from cnnspec.spec.compose import load_spec
+    from cnnspec.spec.compose import load_spec, path_refusal, resolve_path, unresolvable
     from cnnspec.spec.zoo import is_zoo_ref
 
     if not isinstance(ref, str) or not ref.strip():
@@ -60,12 +60,18 @@ def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc
         return None
     target: str | Path = ref
     if not is_zoo_ref(ref):
+        refused = path_refusal(ref)
+        if refused is not None:
+            resolver.error(refused, path, code="backbone")
+            return None
         base = _base_dir(resolver, path)
         file = Path(ref).expanduser()
         file = file if file.is_absolute() else base / file
-        if not file.resolve().is_relative_to(base) and not file.resolve().is_relative_to(
-            Path.cwd().resolve()
-        ):
+        resolved = resolve_path(file)
+        if resolved is None:
+            resolver.error(unresolvable(ref), path, code="backbone")
+            return None
+        if not resolved.is_relative_to(base) and not resolved.is_relative_to(Path.cwd().resolve()):
             resolver.error(
                 f"the backbone spec {ref!r} is outside the folder of the spec that names it",
                 path,
@@ -188,6 +194,7 @@ def resolve_backbone(
         resolver.counters,
     )
     sub.record = resolver.record
+    sub.deferred = resolver.deferred  # its tree is read with this one's: one set of copies to make
     for stack in SHARED_STACKS:  # what enclosing items set for every layer inside holds here too
         if hasattr(resolver, stack):
             setattr(sub, stack, getattr(resolver, stack))

@@ -13,6 +13,7 @@ mapping or list; the schema then checks the rest of every overridden value.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -88,6 +89,9 @@ class _Composer:
             raise SpecError.single(
                 f"expected a file path for `{what}`; received {ref!r}", owner.loc(path), format_path(path)
             )
+        refused = path_refusal(ref)
+        if refused is not None:
+            raise SpecError.single(refused, owner.loc(path), format_path(path), code="io")
         variant: str | None = None
         if is_zoo_ref(ref):
             zoo_target, variant = resolve_ref(ref, owner.loc(path), format_path(path))
@@ -98,14 +102,14 @@ class _Composer:
                     format_path(path),
                     code="zoo",
                 )
-            target = _resolve(zoo_target)
+            target = resolve_path(zoo_target)
         else:
             if what == "extends" and not _is_file(base_dir / ref):
                 ref, variant = split_variant(ref)
-            target = _resolve(base_dir / ref)
+            target = resolve_path(base_dir / ref)
         if target is None:
             raise SpecError.single(
-                f"cannot read {_shown(ref)}: the path is too long or loops through symbolic links",
+                unresolvable(ref),
                 owner.loc(path),
                 format_path(path),
                 code="io",
@@ -241,18 +245,38 @@ class _Composer:
         doc.data.pop("use", None)
 
 
-def _resolve(path: Path) -> Path | None:
-    """``path.resolve()``, or ``None`` where the OS refuses (a symlink loop, a name too long)."""
+def path_refusal(ref: str) -> str | None:
+    """Why the file name ``ref``, written in a spec, can name no file at all (``None``: it can).
+    The OS calls raise ``ValueError`` for it instead of an ``OSError``."""
+    if "\0" in ref:
+        return f"cannot read {_shown(ref)}: a file path cannot contain a NUL character (\\0)"
+    return None
+
+
+def unresolvable(ref: str) -> str:
+    """The message for a file name ``ref`` that :func:`resolve_path` could not resolve."""
+    return f"cannot read {_shown(ref)}: the path is too long or loops through symbolic links"
+
+
+def resolve_path(path: Path) -> Path | None:
+    """``path.resolve()``, or ``None`` where the OS refuses (a symlink loop, a name too long, a
+    NUL character)."""
     try:
         return path.resolve()
-    except (OSError, RuntimeError):  # RuntimeError: symlink loop (Python < 3.13)
+    except (OSError, RuntimeError, ValueError):  # RuntimeError: symlink loop (Python < 3.13)
         return None
 
 
 def _in_zoo(path: Path) -> bool:
     """Whether ``path`` is a packaged zoo file: trusted, wherever the spec that names it lives."""
-    zoo = _resolve(zoo_dir())
+    zoo = _zoo_root()
     return zoo is not None and path.is_relative_to(zoo)
+
+
+@functools.cache
+def _zoo_root() -> Path | None:
+    """The zoo folder resolved, once per process (each include asks)."""
+    return resolve_path(zoo_dir())
 
 
 def _is_file(path: Path) -> bool:
@@ -272,9 +296,13 @@ def _copy_block_locs(source: SourceDoc, target: SourceDoc, names: set[str]) -> N
     if not names:
         return
     for table_src, table_dst in ((source.locs, target.locs), (source.key_locs, target.key_locs)):
-        for path, loc in table_src.items():
-            if len(path) > 1 and path[0] == "blocks" and path[1] in names:
-                table_dst[path] = loc
+        table_dst.update(
+            {
+                path: loc
+                for path, loc in table_src.items()
+                if len(path) > 1 and path[0] == "blocks" and path[1] in names
+            }
+        )
 
 
 def _copy_locs(source: SourceDoc, target: SourceDoc, prefix: SpecPath) -> None:
@@ -449,7 +477,7 @@ def _apply_override(
 def load_library(path: Path, *, allow_outside: bool = False, reader: Reader | None = None) -> SourceDoc:
     """Load a block library as a spec's ``use:`` reads it: the library schema, and the
     libraries it uses in turn (``cnnspec lsp`` checks an open library this way)."""
-    resolved = _resolve(path) or path
+    resolved = resolve_path(path) or path
     composer = _Composer(resolved.parent, allow_outside, reader)
     doc = composer.load(resolved, library=True)
     doc.includes = composer.includes
@@ -482,12 +510,12 @@ def load_spec(
         if not _is_file(spec_path):
             base, variant = split_variant(text)
             spec_path = Path(base) if variant is not None else spec_path
-    resolved = _resolve(spec_path)
+    refused = path_refusal(text)
+    if refused is not None:
+        raise SpecError.single(refused, code="io")
+    resolved = resolve_path(spec_path)
     if resolved is None:
-        raise SpecError.single(
-            f"cannot read {_shown(text)}: the path is too long or loops through symbolic links",
-            code="io",
-        )
+        raise SpecError.single(unresolvable(text), code="io")
     composer = _Composer(resolved.parent, allow_outside, reader)
     supplied = reader is not None and reader(resolved) is not None
     doc = composer.load(resolved if supplied or _is_file(resolved) else spec_path, variant=variant)
