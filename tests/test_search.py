@@ -118,6 +118,35 @@ def test_an_unreachable_storage_url_is_a_clear_error(runner, write_spec, tmp_pat
     assert "Traceback" not in flat(result.output)
 
 
+class _DriverError(Exception):
+    """A DB-API error as psycopg2 raises it: its SQLSTATE in ``pgcode``."""
+
+    def __init__(self, text: str, pgcode: str | None) -> None:
+        super().__init__(text)
+        self.pgcode = pgcode
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "text", "state", "lost"),
+    [
+        ("ProgrammingError", 'relation "studies" already exists', "42P07", True),
+        ("IntegrityError", "duplicate key value violates unique constraint", "23505", True),
+        ("OperationalError", "deadlock detected", "40P01", True),
+        ("OperationalError", "table studies already exists", None, True),  # SQLite names no state
+        ("OperationalError", "connection refused", None, False),
+        ("ProgrammingError", "permission denied for schema public", "42501", False),
+        ("IntegrityError", 'null value in column "study_name" violates not-null constraint', "23502", False),
+    ],
+)
+def test_only_a_lost_race_to_create_the_tables_is_retried(wrapper, text, state, lost):
+    import sqlalchemy.exc
+
+    from cnnspec.search.study import lost_schema_race
+
+    error = getattr(sqlalchemy.exc, wrapper)("CREATE TABLE studies (...)", {}, _DriverError(text, state))
+    assert lost_schema_race(error) is lost
+
+
 def test_a_spec_without_a_search_section_is_a_usage_error(runner, write_spec, tmp_path):
     path = write_spec(SPEC.split("search:")[0])
     result = runner.invoke(app, ["search", str(path), "--out", str(tmp_path / "o")])

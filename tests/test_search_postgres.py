@@ -87,3 +87,38 @@ def test_two_workers_share_a_postgresql_study(write_spec, tmp_path, postgres_url
 
     study = optuna.load_study(study_name="tiny_search", storage=open_storage(postgres_url, tmp_path))
     check_shared(study, folders, 4, extra=1)  # a worker on another machine may start one more
+
+
+def test_workers_opening_a_new_database_at_the_same_moment_all_open_it(postgres_url, tmp_path, monkeypatch):
+    """Workers started together on a database without Optuna's tables all create them; the
+    losers get a unique-key violation or `relation "studies" already exists` (the CI failure
+    of the test above, on a busy machine) and must open the storage the winner made."""
+    import threading
+
+    import sqlalchemy
+
+    from cnnspec.search import study as studies
+
+    monkeypatch.setattr(studies.time, "sleep", lambda seconds: None)  # retry at once: more overlap
+    admin = sqlalchemy.create_engine(studies.postgres_driver(postgres_url), isolation_level="AUTOCOMMIT")
+    failures: list[str] = []
+    for round_ in range(6):
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f"CREATE DATABASE fresh{round_}"))
+        url = postgres_url.replace("/postgres?", f"/fresh{round_}?")
+        start = threading.Barrier(4)
+
+        def open_it(url: str, start: threading.Barrier, round_: int) -> None:
+            start.wait()
+            try:
+                studies.open_storage(url, tmp_path).engine.dispose()
+            except Exception as exc:  # collected and shown below
+                failures.append(f"round {round_}: {exc}")
+
+        threads = [threading.Thread(target=open_it, args=(url, start, round_)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    admin.dispose()
+    assert failures == []

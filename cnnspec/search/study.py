@@ -85,11 +85,9 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
                     heartbeat_stale_trial_callback=retry_stale if retry_failed else None,
                 )
             except Exception as exc:
-                # workers that start together on a new database race to create its tables:
-                # the losers see a unique-key violation, and find the tables made a moment later
-                if type(exc).__name__ != "IntegrityError" or attempt == 4:
+                if not lost_schema_race(exc) or attempt == 4:
                     raise
-                time.sleep(0.5 + attempt)
+                time.sleep(0.5 + attempt)  # the winner's tables are there a moment later
         raise AssertionError("unreachable")
     except ModuleNotFoundError as exc:
         raise UsageError(
@@ -106,6 +104,31 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
             f"cannot open the study storage {shown}: {redact(first)}",
             "check that the database server runs and the URL (host, port, user, database) is right",
         ) from None
+
+
+#: SQLSTATEs of a worker that lost the race to create a new database's tables (PostgreSQL):
+#: unique_violation (pg_type's row for a table being made beside it), duplicate_table,
+#: duplicate_object and deadlock_detected.
+_SCHEMA_RACE_STATES = frozenset({"23505", "42P07", "42710", "40P01"})
+
+
+def lost_schema_race(exc: BaseException) -> bool:
+    """Whether opening an RDB storage failed only because another worker, started at the same
+    moment on the same new database, created Optuna's tables first.
+
+    Optuna creates its tables when missing. Two workers that both find them missing both create
+    them: the loser gets a unique-key violation while the winner's transaction is open, or
+    ``relation "studies" already exists`` (a ``ProgrammingError``, not an ``IntegrityError``)
+    once it has committed. Either way the tables are there when it tries again.
+    """
+    driver_error = getattr(exc, "orig", None)  # SQLAlchemy's wrapper keeps the driver's error
+    state = getattr(driver_error, "pgcode", None)  # psycopg2
+    if state is None:
+        state = getattr(getattr(driver_error, "diag", None), "sqlstate", None)  # psycopg 3
+    if state is not None:
+        return state in _SCHEMA_RACE_STATES
+    # drivers that name no SQLSTATE (SQLite, MySQL): by the error's kind and text
+    return type(exc).__name__ == "IntegrityError" or "already exists" in str(driver_error or "")
 
 
 def retry_stale(study: Any, frozen: Any) -> None:
