@@ -2,9 +2,11 @@
 (issue 15's limit: < 0.1×), and where the validate process spends its time.
 
 1. Cold processes, alternating: ``cnnspec validate zoo:A zoo:B …`` (every variant the zoo lists,
-   one process), ``cnnspec validate`` of one tiny spec (the floor: interpreter, Typer, Rich,
-   jsonschema, the registry), and ``python -c "import tensorflow"``. Wall and CPU time (user +
-   system) of each; the ratios of the medians. On a loaded machine CPU time is the steadier figure.
+   one command: by default it forks one worker per CPU core, see ``cnnspec.cli.forked``; its
+   CPU time includes the workers'), the same with ``-j 1`` (one process), ``cnnspec validate``
+   of one tiny spec (the floor: interpreter, Typer, Rich, jsonschema, the registry), and
+   ``python -c "import tensorflow"``. Wall and CPU time (user + system) of each; the ratios of
+   the medians. On a loaded machine CPU time is the steadier figure.
 2. In one process, the front end's passes over every variant, timed per pass (CPU time): what
    the figure is made of.
 
@@ -65,10 +67,10 @@ def cold(names: list[str], repeats: int, baseline: bool, pythonpath: str | None)
         tiny = Path(tmp) / "tiny.yaml"
         tiny.write_text(TINY, encoding="utf-8")
 
-        def validate_zoo() -> tuple[float, float]:
-            child = run_child([*cnnspec, "validate", *(f"zoo:{n}" for n in names)], env=env, cwd=Path(tmp))
-            child.check("cnnspec validate (zoo)")
-            return child.seconds, child.cpu_seconds
+        def validate_zoo(*options: str) -> tuple[float, float]:
+            command = [*cnnspec, "validate", *options, *(f"zoo:{n}" for n in names)]
+            child = run_child(command, env=env, cwd=Path(tmp)).check("cnnspec validate (zoo)")
+            return child.seconds, child.cpu_seconds  # with its forked workers' CPU (wait4)
 
         def validate_tiny() -> tuple[float, float]:
             child = run_child([*cnnspec, "validate", str(tiny)], env=env, cwd=Path(tmp)).check("validate")
@@ -79,6 +81,8 @@ def cold(names: list[str], repeats: int, baseline: bool, pythonpath: str | None)
             return child.seconds, child.cpu_seconds
 
         variants = {"validate_zoo": validate_zoo, "validate_tiny": validate_tiny}
+        if not pythonpath:  # an older checkout may have no -j
+            variants["validate_zoo_serial"] = lambda: validate_zoo("-j", "1")
         if baseline:
             variants["import_tensorflow"] = import_tf
         validate_zoo()  # warm-up: writes cnnspec's bytecode, as installing a wheel does
@@ -92,6 +96,8 @@ def cold(names: list[str], repeats: int, baseline: bool, pythonpath: str | None)
         "cpu": cpu,
         "ratio": ratio(wall["validate_zoo"], wall["import_tensorflow"]),
         "cpu_ratio": ratio(cpu["validate_zoo"], cpu["import_tensorflow"]),
+        "serial_ratio": ratio(wall.get("validate_zoo_serial"), wall["import_tensorflow"]),
+        "serial_cpu_ratio": ratio(cpu.get("validate_zoo_serial"), cpu["import_tensorflow"]),
         "target": 0.1,
     }
 
@@ -111,13 +117,18 @@ def report(results: dict[str, Any]) -> None:
     print(f"cold processes ({results['repeats']} each), wall | CPU:")
     labels = {
         "validate_zoo": f"cnnspec validate, {c['variants']} zoo variants",
+        "validate_zoo_serial": "  the same with -j 1 (one process)",
         "validate_tiny": "cnnspec validate, one tiny spec",
         "import_tensorflow": "python -c 'import tensorflow'",
     }
     for key, label in labels.items():
+        if key not in c["wall"]:
+            continue
         print(f"  {label}: {fmt_stat(c['wall'][key], unit='s')} | {fmt_stat(c['cpu'][key], unit='s')}")
     if c["ratio"] is not None:
         print(f"ratio validate / import tensorflow: wall {c['ratio']:.3f}, CPU {c['cpu_ratio']:.3f}")
+        if c.get("serial_ratio") is not None:
+            print(f"  with -j 1: wall {c['serial_ratio']:.3f}, CPU {c['serial_cpu_ratio']:.3f}")
         print(f"  (target < {c['target']})")
     p = results["passes"]
     total = sum(p["passes"].values())

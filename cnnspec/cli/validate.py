@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import typer
 
@@ -18,8 +18,17 @@ from cnnspec.cli.common import (
     report,
     stdout,
 )
+from cnnspec.cli.forked import auto_jobs, ordered_map
 from cnnspec.cli.render import OutputFormat, clean, safe
 from cnnspec.errors import Diagnostic, SpecError
+
+
+class Checked(NamedTuple):
+    """What checking one file gave: its diagnostics (errors, or warnings when it compiled) and,
+    when it compiled, its one-line summary. Small and picklable: a worker process sends it."""
+
+    diagnostics: list[Diagnostic]
+    summary: str | None
 
 
 @guarded
@@ -32,40 +41,52 @@ def validate(
     strict: Annotated[bool, typer.Option("--strict", help="treat warnings as errors")] = False,
     allow_outside: AllowOutsideOption = False,
     max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=0,
+            help="processes that share the files (0: one per CPU core, at most one per two files)",
+        ),
+    ] = 0,
 ) -> None:
     """Validate spec files: schema, semantics and shapes. Exit 1 if any has an error."""
     from cnnspec.analysis.passes import compile_spec
+
+    def check(file: Path) -> Checked:
+        try:
+            compiled = compile_spec(file, set or [], allow_outside=allow_outside, max_params=max_params)
+        except SpecError as exc:
+            return Checked(list(exc.diagnostics), None)
+        totals = compiled.ir.totals
+        summary = f"{compiled.name} — {len(compiled.ir.nodes)} layers, {totals.params:,} parameters"
+        return Checked(list(compiled.warnings), summary)
 
     found: list[Diagnostic] = []
     failed = 0
     # Where Rich would print the text as is, it is not imported (issue 15: a cold validate).
     plain = plain_stdout()
     console = None if plain else stdout()
-    for file in files:
-        try:
-            compiled = compile_spec(file, set or [], allow_outside=allow_outside, max_params=max_params)
-        except SpecError as exc:
-            found.extend(exc.diagnostics)
+    workers = jobs if jobs > 0 else auto_jobs(len(files))
+    for file, checked in zip(files, ordered_map(check, files, workers), strict=True):
+        found.extend(checked.diagnostics)
+        if checked.summary is None or (strict and checked.diagnostics):
             failed += 1
-            if format == OutputFormat.text:
-                report(exc.diagnostics, "text")
+        if format != OutputFormat.text:
             continue
-        found.extend(compiled.warnings)
-        if strict and compiled.warnings:
-            failed += 1
-        if format == OutputFormat.text:
-            report(compiled.warnings, "text")
-            totals = compiled.ir.totals
-            summary = f"{compiled.name} — {len(compiled.ir.nodes)} layers, {totals.params:,} parameters"
-            if console is None:
-                typer.echo(f"ok {clean(file)}: {summary}")
-            else:
-                console.print(
-                    f"[green]ok[/green] {safe(file)}: {summary}",
-                    highlight=False,
-                    soft_wrap=True,  # one line per file, however long its path
-                    emoji=False,  # a `:name:` in a file name stays as written
-                )
+        report(checked.diagnostics, "text")
+        if checked.summary is None:
+            continue
+        if console is None:
+            typer.echo(f"ok {clean(file)}: {checked.summary}")
+        else:
+            console.print(
+                f"[green]ok[/green] {safe(file)}: {checked.summary}",
+                highlight=False,
+                soft_wrap=True,  # one line per file, however long its path
+                emoji=False,  # a `:name:` in a file name stays as written
+            )
     if format != OutputFormat.text:
         report(found, format.value)
     if failed:
