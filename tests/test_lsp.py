@@ -516,6 +516,17 @@ async def test_malformed_requests_get_errors_and_the_server_keeps_serving(folder
             await server.wait()
 
 
+async def test_a_nul_in_a_document_name_gets_a_diagnostic_not_a_crash(client: LanguageClient, folder: Path):
+    """A `file:` URI may carry `%00`: no file can have that name (the OS calls raise on it), and
+    the document says so in one diagnostic, as `cnnspec validate` would; the server goes on."""
+    found = await open_text(client, folder / "nul\0name.yaml", BROKEN)
+    assert [(d.code, d.range.start) for d in found] == [("io", types.Position(0, 0))]
+    assert "a file path cannot contain a NUL character" in found[0].message
+    close(client, folder / "nul\0name.yaml")
+    assert len(await open_text(client, folder / "after.yaml", BROKEN)) == 2
+    close(client, folder / "after.yaml")
+
+
 async def test_yaml_that_is_no_spec_gets_no_diagnostics(client: LanguageClient, folder: Path):
     """Editors start the server for every YAML file; a CI workflow is not a spec."""
     workflow = "name: ci\non: [push]\njobs:\n  test:\n    runs-on: ubuntu-latest\n"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,7 +80,10 @@ class CnnspecServer(LanguageServer):
         fs = to_fs_path(uri)
         if fs is None:  # untitled: and other schemes: named in the working directory
             fs = str(Path.cwd() / (uri.rsplit("/", 1)[-1].rsplit(":", 1)[-1] or "untitled.yaml"))
-        return Path(fs).resolve()
+        try:
+            return Path(fs).resolve()
+        except (ValueError, OSError):  # `%00` in the URI, a symbolic-link loop: only the text is real
+            return Path(os.path.abspath(fs))
 
     def sync(self, uri: str) -> Path:
         """Copy the editor's text of ``uri`` into the document store."""
