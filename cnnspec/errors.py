@@ -33,6 +33,14 @@ class Loc:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+def _loc_from_json(data: Mapping[str, object]) -> Loc | None:
+    """The location in a ``to_json`` record (``file``, ``line``, ``column``), if it has one."""
+    file, line, column = data.get("file"), data.get("line"), data.get("column")
+    if not isinstance(file, str) or not isinstance(line, int) or not isinstance(column, int):
+        return None
+    return Loc(file, line, column)
+
+
 MAX_PATH_PARTS = 12
 
 
@@ -146,6 +154,25 @@ class Diagnostic:
             "notes": [note.message for note in self.notes],
             "trace": [note.to_json() for note in self.notes],
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Diagnostic:
+        """The diagnostic :meth:`to_json` wrote (``validate``'s worker processes send theirs
+        so: plain JSON, nothing that runs code when read)."""
+        notes = data.get("trace")
+        return cls(
+            message=str(data["message"]),
+            loc=_loc_from_json(data),
+            path=str(data.get("path") or ""),
+            code=str(data.get("code") or "invalid"),
+            hint=None if data.get("hint") is None else str(data["hint"]),
+            severity="warning" if data.get("severity") == "warning" else "error",
+            notes=tuple(
+                Note(str(note["message"]), _loc_from_json(note), str(note.get("path") or ""))
+                for note in (notes if isinstance(notes, list) else [])
+                if isinstance(note, dict)
+            ),
+        )
 
     def with_notes(self, notes: Iterable[Note]) -> Diagnostic:
         """This diagnostic with ``notes`` appended (those it does not carry yet), at most

@@ -15,8 +15,12 @@ import threading
 import pytest
 
 from cnnspec.cli import forked
+from cnnspec.cli import validate as validate_cli
 from tests.conftest import FIXTURES, ROOT, SPEC_FILES
 from tests.test_search import CNNSPEC
+
+#: Results as JSON bytes (tuples come back as lists).
+CODEC = (lambda result: json.dumps(result).encode(), json.loads)
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
@@ -30,11 +34,13 @@ def test_results_come_in_order_from_several_processes_and_no_worker_is_left():
         """
         import os, time
         from cnnspec.cli.forked import ordered_map
+        import json
+        CODEC = (lambda result: json.dumps(result).encode(), json.loads)
         parent = os.getpid()
         def work(n):
             time.sleep(0.002 * (n % 5))  # uneven items: the shares differ
             return n * n, os.getpid()
-        results = list(ordered_map(work, list(range(200)), 3))
+        results = list(ordered_map(work, list(range(200)), 3, *CODEC))
         assert [r[0] for r in results] == [n * n for n in range(200)], results
         pids = {r[1] for r in results}
         assert parent in pids and len(pids) >= 2, pids  # all three, unless one was never scheduled
@@ -54,6 +60,8 @@ def test_an_item_a_worker_fails_on_is_run_again_by_the_parent(failure):
         f"""
         import os
         from cnnspec.cli.forked import ordered_map
+        import json
+        CODEC = (lambda result: json.dumps(result).encode(), json.loads)
         parent = os.getpid()
         def work(n):
             if os.getpid() != parent and n % 7 == 3:  # in a worker only
@@ -61,7 +69,7 @@ def test_an_item_a_worker_fails_on_is_run_again_by_the_parent(failure):
                     raise RuntimeError("a worker's failure")
                 os._exit(9)  # the worker dies
             return n
-        assert list(ordered_map(work, list(range(60)), 2)) == list(range(60))
+        assert list(ordered_map(work, list(range(60)), 2, *CODEC)) == list(range(60))
         print("ok")
         """
     )
@@ -74,6 +82,8 @@ def test_an_error_in_the_parent_propagates_and_kills_the_workers():
         """
         import os, time
         from cnnspec.cli.forked import ordered_map
+        import json
+        CODEC = (lambda result: json.dumps(result).encode(), json.loads)
         parent = os.getpid()
         def work(n):
             if os.getpid() == parent and n > 4:
@@ -81,7 +91,7 @@ def test_an_error_in_the_parent_propagates_and_kills_the_workers():
             time.sleep(0.01)
             return n
         try:
-            list(ordered_map(work, list(range(500)), 2))
+            list(ordered_map(work, list(range(500)), 2, *CODEC))
         except ValueError as exc:
             print(exc)
         try:
@@ -100,7 +110,7 @@ def test_a_process_with_threads_does_not_fork():
     thread.start()
     try:
         assert not forked.can_fork()
-        assert list(forked.ordered_map(lambda n: n + 1, [1, 2, 3], 4)) == [2, 3, 4]
+        assert list(forked.ordered_map(lambda n: n + 1, [1, 2, 3], 4, *CODEC)) == [2, 3, 4]
     finally:
         stop.set()
         thread.join()
@@ -135,3 +145,23 @@ def test_validate_prints_the_same_with_workers_as_alone(fmt):
         assert oks == [f for f in files if f.startswith(str(ROOT / "specs"))]  # every spec, in order
     else:
         assert json.loads(runs[1].stdout)
+
+
+def test_a_diagnostic_comes_back_from_its_json_as_it_was():
+    from cnnspec.errors import Diagnostic, Loc, Note
+
+    diagnostics = [
+        Diagnostic(
+            "expected an int; received 'x'",
+            Loc("a.yaml", 3, 7),
+            "model[2].conv2d.filters",
+            "type",
+            "write a whole number",
+            "error",
+            (Note("in block 'b' called from model[4]", Loc("a.yaml", 9, 5), "model[4]"), Note("more")),
+        ),
+        Diagnostic("unused block", None, "", "unused", None, "warning"),
+    ]
+    checked = validate_cli.Checked(diagnostics, None)
+    assert validate_cli.Checked.decode(checked.encode()) == checked
+    assert validate_cli.Checked.decode(validate_cli.Checked([], "ok").encode()) == ([], "ok")

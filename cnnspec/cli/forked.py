@@ -8,8 +8,9 @@ zoo). Forked after the imports, a worker starts in about a millisecond and pays 
 - **Dynamic shares.** The items' indexes wait in a pipe as 4-byte tokens (a chunk of indexes
   each when there are many); every process, the parent too, takes the next token when it is free
   (a pipe read of 4 bytes is atomic), so a worker that drew large specs takes fewer.
-- **Order.** A worker sends each result as soon as it has it (a length-prefixed pickle); the
-  parent yields results strictly in the items' order, as soon as the next one is there.
+- **Order.** A worker sends each result as soon as it has it (length-prefixed bytes from the
+  caller's ``encode``: no pickle, which would run code when read); the parent yields results
+  strictly in the items' order, as soon as the next one is there.
 - **Failures stay in the parent.** A worker whose function raises, or that dies, sends nothing
   for that item and stops; the parent then runs the function on every item it is missing
   itself, so an unexpected error is raised (and reported) exactly as without workers.
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import select
 import signal
 import struct
@@ -60,11 +60,18 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
-def ordered_map(func: Callable[[Item], Result], items: Sequence[Item], jobs: int) -> Iterator[Result]:
+def ordered_map(
+    func: Callable[[Item], Result],
+    items: Sequence[Item],
+    jobs: int,
+    encode: Callable[[Result], bytes],
+    decode: Callable[[bytes], Result],
+) -> Iterator[Result]:
     """``func(item)`` for every item, in order, computed by up to ``jobs`` processes.
 
-    ``func`` must return a picklable value; it should turn the errors it expects into results,
-    since an exception in a worker only makes the parent run that item again itself.
+    A worker sends ``encode(result)``; the parent yields ``decode`` of it. ``func`` should turn
+    the errors it expects into results, since an exception in a worker only makes the parent
+    run that item again itself.
     """
     if jobs < 2 or len(items) < 2 or not can_fork():
         for item in items:
@@ -87,11 +94,11 @@ def ordered_map(func: Callable[[Item], Result], items: Sequence[Item], jobs: int
                 os.close(results_out)
                 for other in buffers:
                     os.close(other)
-                _work(func, items, chunk, tokens_out, results_in)
+                _work(func, encode, items, chunk, tokens_out, results_in)
             os.close(results_in)
             pids.append(pid)
             buffers[results_out] = b""
-        yield from _collect(func, items, chunk, tokens_out, buffers)
+        yield from _collect(func, decode, items, chunk, tokens_out, buffers)
         completed = True
     finally:
         os.close(tokens_out)
@@ -100,7 +107,14 @@ def ordered_map(func: Callable[[Item], Result], items: Sequence[Item], jobs: int
         _reap(pids, kill=not completed)
 
 
-def _work(func: Callable[[Item], Result], items: Sequence[Item], chunk: int, tokens: int, out: int) -> None:
+def _work(
+    func: Callable[[Item], Result],
+    encode: Callable[[Result], bytes],
+    items: Sequence[Item],
+    chunk: int,
+    tokens: int,
+    out: int,
+) -> None:
     """A worker's life: take tokens and send results until the tokens run out, then exit
     without running the parent's clean-up (``os._exit``)."""
     status = 0
@@ -108,7 +122,7 @@ def _work(func: Callable[[Item], Result], items: Sequence[Item], chunk: int, tok
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         while (start := _take(tokens)) is not None:
             for index in range(start, min(start + chunk, len(items))):
-                data = pickle.dumps(func(items[index]), protocol=pickle.HIGHEST_PROTOCOL)
+                data = encode(func(items[index]))
                 _write_all(out, _FRAME.pack(index, len(data)) + data)
     except BaseException:  # the parent runs what is missing itself and reports any error
         status = 1
@@ -117,7 +131,12 @@ def _work(func: Callable[[Item], Result], items: Sequence[Item], chunk: int, tok
 
 
 def _collect(
-    func: Callable[[Item], Result], items: Sequence[Item], chunk: int, tokens: int, buffers: dict[int, bytes]
+    func: Callable[[Item], Result],
+    decode: Callable[[bytes], Result],
+    items: Sequence[Item],
+    chunk: int,
+    tokens: int,
+    buffers: dict[int, bytes],
 ) -> Iterator[Result]:
     """The parent's side: work on tokens too, gather the workers' results (``buffers``: each
     worker's result pipe, removed and closed at its end), yield in order."""
@@ -133,16 +152,18 @@ def _collect(
     while (start := _take(tokens)) is not None:
         for index in range(start, min(start + chunk, len(items))):
             done[index] = func(items[index])
-            _receive(buffers, done, wait=False)
+            _receive(buffers, done, decode, wait=False)
             yield from ready()
     while buffers:  # the tokens are gone: wait for what the workers still compute
-        _receive(buffers, done, wait=True)
+        _receive(buffers, done, decode, wait=True)
         yield from ready()
     for index in range(following, len(items)):  # what a failed worker did not send
         yield done.pop(index) if index in done else func(items[index])
 
 
-def _receive(buffers: dict[int, bytes], done: dict[int, object], *, wait: bool) -> None:
+def _receive(
+    buffers: dict[int, bytes], done: dict[int, Result], decode: Callable[[bytes], Result], *, wait: bool
+) -> None:
     """Read what the workers have sent; a pipe at its end (worker finished or died) is closed."""
     if not buffers:
         return
@@ -158,7 +179,7 @@ def _receive(buffers: dict[int, bytes], done: dict[int, object], *, wait: bool) 
             index, size = _FRAME.unpack_from(buffer)
             if len(buffer) < _FRAME.size + size:
                 break
-            done[index] = pickle.loads(buffer[_FRAME.size : _FRAME.size + size])
+            done[index] = decode(buffer[_FRAME.size : _FRAME.size + size])
             buffer = buffer[_FRAME.size + size :]
         buffers[fd] = buffer
 

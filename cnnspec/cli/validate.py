@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, NamedTuple
 
@@ -25,10 +26,18 @@ from cnnspec.errors import Diagnostic, SpecError
 
 class Checked(NamedTuple):
     """What checking one file gave: its diagnostics (errors, or warnings when it compiled) and,
-    when it compiled, its one-line summary. Small and picklable: a worker process sends it."""
+    when it compiled, its one-line summary. A worker process sends it as JSON."""
 
     diagnostics: list[Diagnostic]
     summary: str | None
+
+    def encode(self) -> bytes:
+        return json.dumps([[d.to_json() for d in self.diagnostics], self.summary]).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Checked:
+        diagnostics, summary = json.loads(data)
+        return cls([Diagnostic.from_json(d) for d in diagnostics], summary)
 
 
 @guarded
@@ -69,7 +78,8 @@ def validate(
     plain = plain_stdout()
     console = None if plain else stdout()
     workers = jobs if jobs > 0 else auto_jobs(len(files))
-    for file, checked in zip(files, ordered_map(check, files, workers), strict=True):
+    results = ordered_map(check, files, workers, Checked.encode, Checked.decode)
+    for file, checked in zip(files, results, strict=True):
         found.extend(checked.diagnostics)
         if checked.summary is None or (strict and checked.diagnostics):
             failed += 1
