@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
 from cnnspec.cli.app import app
-from tests.conftest import FIXTURES, SPECS_DIR
+from tests.conftest import FIXTURES, ROOT, SPEC_FILES, SPECS_DIR
+from tests.test_search import CNNSPEC
 
 RESNET = str(SPECS_DIR / "resnet.yaml")
 BASIC = str(SPECS_DIR / "basic_cnn.yaml")
@@ -144,6 +146,19 @@ def test_internal_errors_exit_3_without_traceback(runner, monkeypatch):
     assert result.exit_code == 3
     assert "internal error" in result.stderr and "RuntimeError" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["validate", *map(str, SPEC_FILES)], ["inspect", "zoo:resnet50"]])
+def test_a_reader_that_stops_reading_ends_the_command_quietly(command):
+    """`cnnspec validate specs/*.yaml | head -1`: the pipe closes before the command writes;
+    it stops with 141 (128 + SIGPIPE, what the shell shows for a program the signal ended), not
+    an internal error. Plain text (validate) and Rich (inspect's table) alike."""
+    proc = subprocess.Popen([CNNSPEC, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # long before the command's first line: it must start Python first
+    error = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, error
+    assert error == ""
 
 
 def test_schema_command(runner, tmp_path):

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -30,6 +30,9 @@ EXIT_SPEC = 1
 EXIT_WRITE = 1  # a full, failing or read-only disk: the run can continue once it is fixed
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+#: Stdout's reader went away (`cnnspec validate specs/*.yaml | head -1`): 128 + SIGPIPE, the
+#: status a shell reports for a program that the signal stopped.
+EXIT_PIPE = 141
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,9 +94,14 @@ def stdout() -> Console:
     160 columns instead of Rich's default 80."""
     from rich.console import Console  # not at import: see plain_stdout
 
-    console = Console(highlight=False)
+    class ResultConsole(Console):
+        def on_broken_pipe(self) -> None:  # Rich's own exits with 1, our "spec error" status
+            self.quiet = True
+            stop_for_closed_stdout()
+
+    console = ResultConsole(highlight=False)
     if not console.is_terminal:
-        console = Console(highlight=False, width=max(console.width, 160))
+        console = ResultConsole(highlight=False, width=max(console.width, 160))
     return console
 
 
@@ -156,8 +164,8 @@ def fail_write(fault: WriteError) -> typer.Exit:
 
 
 def guarded(func: F) -> F:
-    """Run a command body; map SpecError and WriteError → 1, UsageError → 2, anything
-    unexpected → 3."""
+    """Run a command body; map SpecError and WriteError → 1, UsageError → 2, a closed stdout
+    (its reader went away) → 141 without a word, anything unexpected → 3."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -178,6 +186,8 @@ def guarded(func: F) -> F:
             stderr().print("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:
+            if isinstance(exc, BrokenPipeError) and stdout_gone():
+                stop_for_closed_stdout()
             if os.environ.get("CNNSPEC_DEBUG"):
                 raise
             from cnnspec.cli.render import safe
@@ -190,6 +200,26 @@ def guarded(func: F) -> F:
             raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def stop_for_closed_stdout() -> NoReturn:
+    """End the command quietly with :data:`EXIT_PIPE`: nobody reads the rest of its output.
+    Stdout is pointed at the null device first, so nothing flushes into the closed pipe at exit
+    (Python would print "Exception ignored ... BrokenPipeError")."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise typer.Exit(EXIT_PIPE) from None
+
+
+def stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (``poll`` reports an error on it)."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, ValueError, OSError):  # no file descriptor (a test's capture), no poll
+        return False
 
 
 def is_terminal() -> bool:
