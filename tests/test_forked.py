@@ -165,3 +165,15 @@ def test_a_diagnostic_comes_back_from_its_json_as_it_was():
     checked = validate_cli.Checked(diagnostics, None)
     assert validate_cli.Checked.decode(checked.encode()) == checked
     assert validate_cli.Checked.decode(validate_cli.Checked([], "ok").encode()) == ([], "ok")
+
+
+def test_a_fork_that_fails_leaves_the_work_to_the_processes_there_are(monkeypatch):
+    """A process limit (fork raises EAGAIN): the items are still all computed, in order."""
+    monkeypatch.setattr(forked, "can_fork", lambda: True)
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(forked.os, "fork", no_fork)
+    codec = (lambda result: json.dumps(result).encode(), json.loads)
+    assert list(forked.ordered_map(lambda n: n * 2, list(range(10)), 4, *codec)) == list(range(0, 20, 2))

@@ -42,7 +42,7 @@ Result = TypeVar("Result")
 #: when the system's pipe buffer limits are exhausted, so writing them all never blocks.
 MAX_TOKENS = 1024
 _TOKEN = struct.Struct("<I")
-_FRAME = struct.Struct("<II")  # item index, length of the pickled result
+_FRAME = struct.Struct("<II")  # item index, length of the encoded result
 
 
 def auto_jobs(items: int) -> int:
@@ -89,7 +89,12 @@ def ordered_map(
         sys.stderr.flush()
         for _ in range(min(jobs, len(items)) - 1):
             results_out, results_in = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no process to spare (a process limit): go on with those there are
+                os.close(results_out)
+                os.close(results_in)
+                break
             if pid == 0:  # pragma: no cover - the worker's side, measured by the parent's results
                 os.close(results_out)
                 for other in buffers:
