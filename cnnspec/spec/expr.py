@@ -15,7 +15,7 @@ import functools
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 FULL_EXPRESSION = re.compile(r"^\$\{(.*)\}$", re.DOTALL)
@@ -292,18 +292,8 @@ def _compile_compare(node: ast.Compare) -> Evaluator:
         (COMPARE_OPERATORS[type(op)], _compile(c)) for op, c in zip(node.ops, node.comparators, strict=True)
     ]
 
-    def compare(env: Mapping[str, Any]) -> bool:  # compare_chain's semantics
-        left = first(env)
-        for holds_for, right_of in links:
-            right = right_of(env)
-            try:
-                holds = holds_for(left, right)
-            except TypeError:
-                raise Incomparable(left, right) from None
-            if not holds:
-                return False
-            left = right
-        return True
+    def compare(env: Mapping[str, Any]) -> bool:
+        return chain_holds(first(env), ((holds_for, right_of(env)) for holds_for, right_of in links))
 
     return compare
 
@@ -415,11 +405,19 @@ def compare_chain(
     """A chained comparison with Python's semantics: ``a < b < c`` evaluates ``b`` once and
     stops at the first link that is false. ``visit`` evaluates an operand; a link that cannot
     compare raises :class:`Incomparable`."""
-    left = visit(node.left)
-    for op, comparator in zip(node.ops, node.comparators, strict=True):
-        right = visit(comparator)
+    links = ((operators[type(op)], visit(c)) for op, c in zip(node.ops, node.comparators, strict=True))
+    return chain_holds(visit(node.left), links)
+
+
+def chain_holds(left: Any, links: Iterable[tuple[Callable[[Any, Any], Any], Any]]) -> bool:
+    """Whether every link of a comparison chain holds, from its first operand ``left``:
+    ``links`` gives each link's test and right operand, lazily (a generator), so the operands
+    after the first false link are never evaluated. A link that cannot compare raises
+    :class:`Incomparable`. The interpreter, the compiled evaluators and codegen's checker share
+    it (:func:`compare_chain`)."""
+    for holds_for, right in links:
         try:
-            holds = operators[type(op)](left, right)
+            holds = holds_for(left, right)
         except TypeError:
             raise Incomparable(left, right) from None
         if not holds:
