@@ -20,7 +20,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cnnspec"
 #: root (``cnnspec`` itself: ``__version__`` and the lazy re-exports of the facade) only to its own.
 ROOT = "cnnspec"
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("cnnspec.errors", "cnnspec.fileio", "cnnspec.resources", "cnnspec.version", "cnnspec.shapes"),
+    (
+        "cnnspec.errors",
+        "cnnspec.fileio",
+        "cnnspec.machine",
+        "cnnspec.resources",
+        "cnnspec.version",
+        "cnnspec.shapes",
+    ),
     ("cnnspec.layers",),
     ("cnnspec.ir",),
     ("cnnspec.spec", "cnnspec.zoo"),

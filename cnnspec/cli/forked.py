@@ -35,6 +35,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
+from cnnspec.machine import usable_cores
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -48,11 +50,7 @@ _FRAME = struct.Struct("<II")  # item index, length of the encoded result
 def auto_jobs(items: int) -> int:
     """How many processes share ``items`` by default: one per CPU core this process may run on,
     and at most one per two items (a worker of its own is not worth it for one small file)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, items // 2))
+    return max(1, min(usable_cores(), items // 2))
 
 
 def can_fork() -> bool:

@@ -25,13 +25,13 @@ issue 9). With it off: no such stall in 22 epochs, same step time.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnnspec.machine import usable_cores
 from cnnspec.training.joint_augment import JointAugmentation
 
 #: batches prepared ahead of the model
@@ -40,10 +40,7 @@ PREFETCH_BATCHES = 2
 
 def parallel_calls() -> int:
     """Parallel map calls: one per core this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    return usable_cores()
 
 
 @dataclass(frozen=True)
