@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import itertools
 import json
 import subprocess
 
 import pytest
 
-from cnnspec.cli.app import app
+from cnnspec.cli.app import COMMANDS, app, flowed
 from tests.conftest import FIXTURES, ROOT, SPEC_FILES, SPECS_DIR
 from tests.test_search import CNNSPEC
 
@@ -21,6 +23,64 @@ def test_version_and_help(runner):
     assert result.exit_code == 0
     for command in ("validate", "inspect", "schema", "build"):
         assert command in result.output
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_commands_help_is_flowed_to_the_terminals_width(runner, command):
+    """Docstrings are wrapped at the source's width; the help rewraps them to the terminal's
+    (Rich keeps a help text's own line breaks), so an 80-column terminal shows no ragged lines."""
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    usage = next(i for i, line in enumerate(lines) if "Usage:" in line)
+    start = next(i for i in range(usage, len(lines)) if not lines[i].strip())  # after the usage
+    end = next(i for i, line in enumerate(lines) if "╭" in line)
+    prose = [line.rstrip() for line in lines[start:end]]
+    assert any(prose), result.output
+    # a line broken early although the next line's first word would have fit on it
+    for line, following in itertools.pairwise(prose):
+        if line.strip() and following.strip():
+            assert len(line) + 1 + len(following.split()[0]) > 79, (line, following)
+    # the command list shows the first paragraph whole, on one line where the terminal allows
+    module, function = COMMANDS[command]
+    first = flowed(getattr(importlib.import_module(module), function).__doc__).split("\n\n")[0]
+    listed = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    assert any(
+        line.split("│")[1].split(None, 1)[1].rstrip() == first
+        for line in listed.splitlines()
+        if line.startswith(f"│ {command} ")
+    )
+
+
+def test_flowed_joins_a_paragraphs_lines_and_keeps_lists():
+    doc = """First line
+    goes on.
+
+    Second paragraph,
+    two lines.
+
+    - a list
+    - stays
+    """
+    assert flowed(doc) == "First line goes on.\n\nSecond paragraph, two lines.\n\n- a list\n- stays"
+    assert flowed(None) is None
+
+
+def test_zoo_offers_only_the_formats_it_has(runner):
+    result = runner.invoke(app, ["zoo", "--format", "github"])
+    assert result.exit_code == 2 and "github" in result.output
+
+
+def test_inspect_github_format_gives_warnings_as_annotations(runner, write_spec):
+    spec = write_spec(
+        "cnnspec: 1\nname: t\ninput: {shape: [4]}\nblocks:\n  b: {layers: [flatten]}\nmodel: [flatten]\n"
+    )
+    result = runner.invoke(app, ["inspect", str(spec), "--format", "github"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("::warning file=") and "never used" in result.stdout
+    assert "warning:" not in result.stderr
+    as_json = runner.invoke(app, ["inspect", str(spec), "--format", "json"])
+    json.loads(as_json.stdout)  # the summary alone
 
 
 def test_validate_many_files(runner):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import inspect
 import sys
 from typing import Any
 
@@ -69,8 +70,24 @@ def build_app(only: str | None = None) -> typer.Typer:
     for name, (module, function) in COMMANDS.items():
         if only is None or name == only:
             command = getattr(importlib.import_module(module), function)
-            built.command(name=name if name == "import" else None)(command)
+            built.command(name=name if name == "import" else None, help=flowed(command.__doc__))(command)
     return built
+
+
+def flowed(doc: str | None) -> str | None:
+    """A command's docstring with each paragraph's lines joined. Typer's Rich help keeps a
+    paragraph's line breaks, so the source's wrapping (about 95 columns) would show as ragged
+    lines in a narrower terminal; Rich wraps the joined text to the terminal's width. A
+    paragraph that is a list (a line starting with ``- `` or ``* ``) keeps its lines."""
+    if doc is None:
+        return None
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(
+        paragraph
+        if any(line.lstrip().startswith(("- ", "* ")) for line in paragraph.splitlines())
+        else " ".join(line.strip() for line in paragraph.splitlines())
+        for paragraph in paragraphs
+    )
 
 
 _APP: typer.Typer | None = None

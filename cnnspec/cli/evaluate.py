@@ -17,12 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cnnspec.cli.common import guarded, owning_run, stderr, stdout
-
-
-class TextOrJson(StrEnum):
-    text = "text"
-    json = "json"
-
+from cnnspec.cli.render import TextOrJson
 
 TargetArgument = Annotated[
     Path,

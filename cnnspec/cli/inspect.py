@@ -19,6 +19,7 @@ from cnnspec.cli.common import (
     SpecArgument,
     compile_reported,
     guarded,
+    report,
     stdout,
 )
 from cnnspec.cli.render import OutputFormat, safe
@@ -69,18 +70,22 @@ def print_summary(summary: dict[str, Any], title: str) -> None:
 @guarded
 def inspect(
     file: SpecArgument,
-    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text or json")] = OutputFormat.text,
+    format: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format", "-f", help="text, json or github (errors and warnings as GitHub annotations)"
+        ),
+    ] = OutputFormat.text,
     set: SetOption = None,
     allow_outside: AllowOutsideOption = False,
     max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
 ) -> None:
     """Print every layer's output shape, parameter count and MACs, with totals."""
-    as_json = format == OutputFormat.json
-    compiled = compile_reported(
-        file, set, allow_outside=allow_outside, max_params=max_params, warnings=not as_json
-    )
+    compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params, warnings=False)
+    if format != OutputFormat.json:  # JSON's stdout holds the summary alone
+        report(compiled.warnings, format.value)
     summary = compiled.summary()
-    if as_json:
+    if format == OutputFormat.json:
         typer.echo(json.dumps(summary, indent=2))
         return
     print_summary(summary, f"{compiled.name} ({safe(Path(file))})")

@@ -19,9 +19,18 @@ if TYPE_CHECKING:  # Rich is imported when something is printed with it (cli.com
 
 
 class OutputFormat(StrEnum):
+    """Diagnostics' formats: text, JSON, or GitHub annotations (``validate``, ``inspect``)."""
+
     text = "text"
     json = "json"
     github = "github"
+
+
+class TextOrJson(StrEnum):
+    """The formats of a command that reports results rather than diagnostics."""
+
+    text = "text"
+    json = "json"
 
 
 def source_line(file: str, line: int) -> str | None:

@@ -33,8 +33,11 @@ def runs(
         ),
     ] = None,
 ) -> None:
-    """List run folders (name, date, spec hash, test accuracy, epochs, time), or compare two:
-    the diff of their resolved specs, their metric differences and overlaid learning curves."""
+    """List run folders, or compare two (spec diff, metrics, overlaid learning curves).
+
+    The list shows each run's name, date, spec hash, test accuracy, epochs and time; `compare A
+    B` shows the diff of their resolved specs, their metric differences and overlaid learning
+    curves."""
     from cnnspec.errors import UsageError
 
     if format not in ("text", "json"):

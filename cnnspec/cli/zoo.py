@@ -10,19 +10,18 @@ from rich.table import Table
 
 from cnnspec.analysis.report import human_count, shape_text
 from cnnspec.cli.common import guarded, stdout
-from cnnspec.cli.render import OutputFormat
+from cnnspec.cli.render import TextOrJson
 
 
 @guarded
 def zoo(
-    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text or json")] = OutputFormat.text,
+    format: Annotated[TextOrJson, typer.Option("--format", "-f", help="text or json")] = TextOrJson.text,
 ) -> None:
-    """List every model of the packaged zoo: name (use it as zoo:NAME), family, parameters, MACs
-    and input shape."""
+    """List the packaged zoo's models: name (zoo:NAME), family, parameters, MACs, input shape."""
     from cnnspec.analysis.zoo import catalog
 
     entries = catalog()
-    if format == OutputFormat.json:
+    if format == TextOrJson.json:
         typer.echo(json.dumps([entry.as_json() for entry in entries], indent=2))
         return
     table = Table(title="cnnspec model zoo (zoo:NAME)", title_justify="left")
