@@ -159,6 +159,44 @@ def test_strict_turns_warnings_into_failure(runner, write_spec):
     result = runner.invoke(app, ["validate", "--strict", str(spec)])
     assert result.exit_code == 1
     assert "warning:" in result.stderr and "never used" in result.stderr
+    # the file fails: no "ok" line for it, but one that says why
+    assert "ok" not in result.stdout.split()
+    assert "1 warning, which --strict treats as errors" in result.stdout
+    both = runner.invoke(app, ["validate", "--strict", str(spec), BASIC])
+    assert both.exit_code == 1
+    assert [line.split()[0] for line in both.stdout.splitlines()] == ["failed", "ok", "1"]
+
+
+def test_user_text_is_printed_as_written_not_as_emoji_codes(runner, write_spec):
+    """Rich reads ``:x:`` as an emoji code; a spec's names and a file's name are shown as written."""
+    spec = write_spec(
+        'cnnspec: 1\nname: "net:x:1"\ninput: {shape: [4]}\nmodel: [flatten]\n', name=":smile:.yaml"
+    )
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1
+    assert "'net:x:1'" in result.stderr and 'name: "net:x:1"' in result.stderr
+    assert ":smile:.yaml:2:7" in result.stderr
+    assert "❌" not in result.output and "😄" not in result.output
+
+
+@pytest.mark.parametrize("fmt", ["json", "github"])
+def test_a_file_that_cannot_be_read_is_named_in_every_format(runner, tmp_path, fmt):
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    missing = tmp_path / "missing.yaml"
+    result = runner.invoke(app, ["validate", "-f", fmt, str(folder), str(missing)])
+    assert result.exit_code == 1
+    if fmt == "json":
+        found = json.loads(result.stdout)
+        assert [(d["file"], d["line"], d["code"]) for d in found] == [
+            (str(folder), 1, "io"),
+            (str(missing), 1, "io"),
+        ]
+    else:
+        assert result.stdout.splitlines() == [
+            f"::error file={folder},line=1,col=1::expected a file; received the directory {folder}",
+            f"::error file={missing},line=1,col=1::no such file: {missing}",
+        ]
 
 
 def test_inspect_json_document(runner):
@@ -230,6 +268,37 @@ def test_schema_command(runner, tmp_path):
     assert json.loads(target.read_text()) == json.loads(result.stdout)
     kinds = runner.invoke(app, ["schema", "--kinds"])
     assert "conv2d" in kinds.stdout and "Conv2D" in kinds.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kinds", "-o", "k.json"], "--kinds cannot be combined with -o"),
+        (["--kinds", "--check"], "--kinds cannot be combined with --check"),
+        (["--kinds", "--library"], "--kinds cannot be combined with --library"),
+        (["--check", "-o", "c.json"], "--check cannot be combined with -o"),
+        (["-o", "."], "expected -o to name a file that can be written; . is a folder"),
+    ],
+)
+def test_schema_refuses_options_it_would_ignore(runner, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["schema", *args])
+    assert result.exit_code == 2 and message in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_an_error_in_the_name_does_not_hide_the_models(runner, write_spec):
+    spec = write_spec(
+        'cnnspec: 1\nname: "bad name"\ninput: {shape: [8, 8, 1]}\n'
+        "model:\n  - conv2d: {filters: -1, kernel_size: 3}\n  - dense: {units: 0}\n"
+    )
+    result = runner.invoke(app, ["validate", "-f", "json", str(spec)])
+    assert result.exit_code == 1
+    assert [d["path"] for d in json.loads(result.stdout)] == [
+        "name",
+        "model[0].conv2d.filters",
+        "model[1].dense.units",
+    ]
 
 
 @pytest.mark.slow

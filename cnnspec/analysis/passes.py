@@ -34,7 +34,7 @@ DEFAULT_MAX_PARAMS = report.DEFAULT_MAX_PARAMS
 
 #: Sections the resolver does not read: schema errors there do not stop resolution, so the
 #: user sees layer errors and training-section errors in one run.
-INDEPENDENT_SECTIONS = ("data", "training", "runtime", "search", "description", "cnnspec", "weights")
+INDEPENDENT_SECTIONS = ("data", "training", "runtime", "search", "name", "description", "cnnspec", "weights")
 
 
 @dataclass(frozen=True)

@@ -99,16 +99,18 @@ def stdout() -> Console:
             self.quiet = True
             stop_for_closed_stdout()
 
-    console = ResultConsole(highlight=False)
+    console = ResultConsole(highlight=False, emoji=False)
     if not console.is_terminal:
-        console = ResultConsole(highlight=False, width=max(console.width, 160))
+        console = ResultConsole(highlight=False, emoji=False, width=max(console.width, 160))
     return console
 
 
 def stderr() -> Console:
+    """The console for errors and notes. Like :func:`stdout`'s, it prints ``:name:`` as
+    written: Rich's emoji codes would turn a spec's ``net:x:1`` into ``net❌1``."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
 
 
 def plain_stdout() -> bool:

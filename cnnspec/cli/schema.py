@@ -35,6 +35,7 @@ def schema(
     ] = False,
 ) -> None:
     """Generate the spec's JSON Schema (Draft 2020-12) from the layer registry."""
+    refuse_combinations(output=output is not None, check=check, kinds=kinds, library=library)
     if kinds:
         from cnnspec.layers.registry import REGISTRY
 
@@ -62,9 +63,26 @@ def schema(
         stdout().print(f"schemas/{name} is up to date")
         return
     if output is not None:
-        from cnnspec.fileio import write_atomic
+        from cnnspec.fileio import check_writable, write_atomic
 
+        check_writable(output, option="-o", folder=False)
         write_atomic(output, text)
         stdout().print(f"wrote {safe(output)}")
         return
     typer.echo(text, nl=False)
+
+
+def refuse_combinations(**given: bool) -> None:
+    """A usage error for options that would be ignored: ``--kinds`` prints a table (no schema
+    to write, check or choose), ``--check`` compares with the committed file (nothing written)."""
+    from cnnspec.errors import UsageError
+
+    flags = {"output": "-o", "check": "--check", "kinds": "--kinds", "library": "--library"}
+    ignored = {"kinds": ("output", "check", "library"), "check": ("output",)}
+    for option, others in ignored.items():
+        clash = [flags[other] for other in others if given[option] and given[other]]
+        if clash:
+            raise UsageError(
+                f"{flags[option]} cannot be combined with {' or '.join(clash)}",
+                "run them as separate commands",
+            )

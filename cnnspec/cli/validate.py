@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NamedTuple
+from typing import TYPE_CHECKING, Annotated, NamedTuple
 
 import typer
 
@@ -22,6 +22,9 @@ from cnnspec.cli.common import (
 from cnnspec.cli.forked import auto_jobs, ordered_map
 from cnnspec.cli.render import OutputFormat, clean, safe
 from cnnspec.errors import Diagnostic, SpecError
+
+if TYPE_CHECKING:  # Rich is imported only where it prints (cli.common.plain_stdout)
+    from rich.console import Console
 
 
 class Checked(NamedTuple):
@@ -81,11 +84,16 @@ def validate(
     results = ordered_map(check, files, workers, Checked.encode, Checked.decode)
     for file, checked in zip(files, results, strict=True):
         found.extend(checked.diagnostics)
-        if checked.summary is None or (strict and checked.diagnostics):
+        refused = strict and checked.summary is not None and bool(checked.diagnostics)
+        if checked.summary is None or refused:
             failed += 1
         if format != OutputFormat.text:
             continue
         report(checked.diagnostics, "text")
+        if refused:
+            count = len(checked.diagnostics)
+            report_strict(file, count, console)
+            continue
         if checked.summary is None:
             continue
         if console is None:
@@ -106,3 +114,13 @@ def validate(
             else:
                 console.print(f"[red]{failed} of {len(files)} files failed[/red]", highlight=False)
         raise typer.Exit(EXIT_SPEC)
+
+
+def report_strict(file: Path, warnings: int, console: Console | None) -> None:
+    """The line that says why a file that compiled fails: ``--strict`` and its warnings (in
+    place of the ``ok`` line it would otherwise get)."""
+    text = f"{warnings} warning{'s' if warnings != 1 else ''}, which --strict treats as errors"
+    if console is None:
+        typer.echo(f"failed {clean(file)}: {text}")
+    else:
+        console.print(f"[red]failed[/red] {safe(file)}: {text}", highlight=False, soft_wrap=True)

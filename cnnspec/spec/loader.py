@@ -574,6 +574,9 @@ def load_file(path: str | Path) -> SourceDoc:
     """Read and parse a spec file (at most :data:`MAX_BYTES`)."""
     file_path = Path(path)
     name = display_name(file_path)
+    # A file that cannot be read is named as the place of its error (line 1, column 1): JSON
+    # gets its "file" and a GitHub annotation its file= like any other spec error.
+    whole = Loc(name, 1, 1)
     try:
         # O_NONBLOCK: opening a named pipe must not wait for a writer (a hang in CI).
         fd = os.open(file_path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -583,14 +586,14 @@ def load_file(path: str | Path) -> SourceDoc:
                 raise IsADirectoryError
             if not stat.S_ISREG(mode):
                 raise SpecError.single(
-                    f"expected a regular file; received a pipe, socket or device: {path}", code="io"
+                    f"expected a regular file; received a pipe, socket or device: {path}", whole, code="io"
                 )
             raw = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise SpecError.single(f"no such file: {path}", code="io") from None
+        raise SpecError.single(f"no such file: {path}", whole, code="io") from None
     except IsADirectoryError:
-        raise SpecError.single(f"expected a file; received the directory {path}", code="io") from None
+        raise SpecError.single(f"expected a file; received the directory {path}", whole, code="io") from None
     except OSError as exc:
-        raise SpecError.single(f"cannot read {path}: {exc.strerror}", code="io") from None
+        raise SpecError.single(f"cannot read {path}: {exc.strerror}", whole, code="io") from None
     text = decode_source(raw, name)
     return load_text(text, name)

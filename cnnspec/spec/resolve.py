@@ -272,7 +272,8 @@ class Resolver:
     # -- entry point -----------------------------------------------------------------------
     def resolve(self) -> ModelIR:
         name = self.data.get("name")
-        if isinstance(name, str) and not (IDENTIFIER.fullmatch(name) and name.isascii()):
+        reported = any(d.path == "name" for d in self.diags.errors)  # by the schema, which waits for us
+        if isinstance(name, str) and not (IDENTIFIER.fullmatch(name) and name.isascii()) and not reported:
             # The schema's pattern uses `$`, which Python's re lets match before a final newline.
             self.error(f"expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received {name!r}", ("name",))
         env = self.vars_env = self.resolve_vars()

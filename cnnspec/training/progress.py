@@ -27,13 +27,13 @@ class Display:
 
     def __init__(self, mode: Mode = "plain", console: Console | None = None) -> None:
         self.mode = mode
-        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.console = console or Console(highlight=False, soft_wrap=True, emoji=False)
 
     @classmethod
     def auto(cls, quiet: bool = False) -> Display:
         if quiet:
             return cls("quiet")
-        console = Console(highlight=False, soft_wrap=True)
+        console = Console(highlight=False, soft_wrap=True, emoji=False)
         return cls("rich" if console.is_terminal else "plain", console)
 
     def message(self, text: str) -> None:
@@ -43,7 +43,7 @@ class Display:
 
     def warn(self, text: str) -> None:
         """A note that matters even with --quiet (e.g. a damaged snapshot was skipped): stderr."""
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
+        Console(stderr=True, highlight=False, soft_wrap=True, emoji=False).print(
             f"[yellow]note:[/yellow] {text}", highlight=False
         )
 
