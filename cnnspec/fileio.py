@@ -9,7 +9,9 @@ read-only or vanished folder), or a library's error that carries one only as tex
 ``RuntimeError: … errno = 28``), becomes a :class:`~cnnspec.errors.WriteError` naming the file,
 the space the write needed and the space that was free. Large writes state what they need
 (``needed``) and are refused before a byte is written when it can't fit (:func:`ensure_space`).
-:func:`check_writable` refuses an output location up front, before any slow work starts.
+:func:`check_writable` refuses an output location up front, before any slow work starts; a
+target that is a folder, FIFO, device or socket is a :class:`~cnnspec.errors.UsageError` there
+and in :func:`atomic_path` (:func:`refuse_special`), since the rename would replace it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,9 +45,12 @@ def atomic_path(
     suffix (or ``suffix``) so format detection by extension still works. ``needed``: about how
     many bytes the writer will write; when the folder has less free space the write is refused
     before it starts. A write that fails on the disk (see :func:`write_fault`) raises
-    :class:`~cnnspec.errors.WriteError`; ``target`` is then as it was before.
+    :class:`~cnnspec.errors.WriteError`; ``target`` is then as it was before. A ``target`` that
+    is a folder, FIFO, device or socket is refused (:func:`refuse_special`) before anything is
+    written: the rename would put a regular file in its place.
     """
     target = Path(target)
+    refuse_special(target)
     folder = target.parent if str(target.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -133,6 +139,57 @@ def ensure_space(folder: str | Path, needed: int, target: str | Path) -> None:
         )
 
 
+def special_kind(path: str | Path) -> str | None:
+    """What stands at ``path`` when it is something a file write must not replace: ``"a FIFO
+    (named pipe)"``, ``"a character device"``, ``"a block device"``, ``"a socket"`` (or ``"not a
+    regular file"``), or a symbolic link to one (``"a link to a FIFO (named pipe)"``); ``None``
+    for a regular file, a folder, a link to either, a dangling link or nothing.
+
+    :func:`atomic_path` renames over a link itself, so ``-o link.py`` replaces the link and
+    leaves the file it points to as it is (as before); a link to a FIFO or device (such as
+    ``/dev/stdout``) is refused like the FIFO or device, because nobody asks for that link to
+    become a file."""
+    try:
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            kind = _special_mode(os.stat(path).st_mode)
+            return f"a link to {kind}" if kind is not None else None
+    except (OSError, ValueError):  # nothing there, a dangling link (or a name the OS refuses)
+        return None
+    return _special_mode(mode)
+
+
+def _special_mode(mode: int) -> str | None:
+    """:func:`special_kind` of an ``st_mode`` (a link's is never passed here)."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def refuse_special(target: str | Path) -> None:
+    """Raise :class:`~cnnspec.errors.UsageError` when ``target`` is a folder, FIFO, device or
+    socket (see :func:`special_kind`): a file write renames a new file over it, which would
+    replace it, or fail only after the work was done. The command line refuses these earlier,
+    naming its option (:func:`check_writable`); this guards every other write."""
+    target = Path(target)
+    kind = special_kind(target)
+    if kind is None and os.path.isdir(target) and not os.path.islink(target):
+        kind = "a folder"
+    if kind is not None:
+        raise UsageError(
+            f"expected a file that can be written; {target} is {kind}",
+            "choose another path: only a regular file is replaced by the new one",
+        )
+
+
 def check_writable(
     path: str | Path, *, option: str = "--out", folder: bool = True, hint: str | None = None
 ) -> None:
@@ -150,15 +207,17 @@ def check_writable(
     while not os.path.lexists(here) and here != here.parent and str(here) != ".":
         here = here.parent
     kind = "folder" if folder else "file"
-    if here == path and folder != here.is_dir():
+    special = special_kind(here)  # a FIFO, device or socket: never replaced, never a folder
+    if here == path and (special is not None or folder != here.is_dir()):
         raise UsageError(
             f"expected {option} to name a {kind} that can be written; {path} is "
-            + ("a file" if folder else "a folder"),
+            + (special or ("a file" if folder else "a folder")),
             f"choose another {option}",
         )
     if here != path and not here.is_dir():
         raise UsageError(
-            f"expected {option} to name a {kind} that can be written; the file {here} is in the way",
+            f"expected {option} to name a {kind} that can be written; "
+            + (f"{here}, {special}, is in the way" if special else f"the file {here} is in the way"),
             f"choose another {option}",
         )
     probe_dir = here if here.is_dir() else (path.parent if str(path.parent) else Path("."))

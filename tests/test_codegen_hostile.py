@@ -168,6 +168,99 @@ def test_block_parameter_names_are_checked(write_spec, name):
     assert error.loc is not None and error.path == f"blocks.b.params.{name}"
 
 
+# A block parameter named like a name the module uses for itself once hid it inside the block's
+# function (`layers.Conv2D` read the argument): `validate` took these specs, `codegen` exited 3.
+CLASHING_PARAMS = {
+    "keras-import": (
+        "vars: {layers: 4}\n"
+        "blocks:\n  b:\n    params: {layers: int}\n    layers:\n"
+        '      - conv2d: {filters: "${layers}", kernel_size: 3, padding: same}\n'
+        "model: [{b: {layers: 4}}, flatten, {dense: 2}]\n",
+        {"b": {"layers": "layers_"}},
+    ),
+    "defaults-partial": (
+        "defaults: {batch_norm: {momentum: 0.9}}\n"
+        "blocks:\n  b:\n    params: {BATCH_NORM: int}\n    layers:\n"
+        '      - conv2d: {filters: "${BATCH_NORM}", kernel_size: 3, padding: same}\n'
+        "      - batch_norm\n"
+        "model: [{b: {BATCH_NORM: 4}}, flatten, {dense: 2}]\n",
+        {"b": {"BATCH_NORM": "BATCH_NORM_"}},
+    ),
+    "called-block": (
+        "blocks:\n"
+        "  inner:\n    params: {filters: int}\n    layers:\n"
+        '      - conv2d: {filters: "${filters}", kernel_size: 3, padding: same}\n'
+        "  outer:\n    params: {inner: int}\n    layers:\n"
+        '      - inner: {filters: "${inner}"}\n'
+        "model: [{outer: {inner: 4}}, {outer: {inner: 6}}, flatten, {dense: 2}]\n",
+        {"outer": {"inner": "inner_"}},
+    ),
+    "var-constant": (
+        "vars: {k: 3}\n"
+        "blocks:\n  b:\n    params: {K: int}\n    layers:\n"
+        '      - conv2d: {filters: "${K}", kernel_size: "${k}", padding: same}\n'
+        "model: [{b: {K: 5}}, flatten, {dense: 2}]\n",
+        {"b": {"K": "K_"}},
+    ),
+    "several-and-a-taken-rename": (
+        "vars: {k: 3}\n"
+        "blocks:\n  b:\n    params:\n      layers: int\n      layers_: int\n"
+        "      K: {type: int, default: 2}\n      keras: {type: list, default: [1, 2]}\n"
+        '      x: {type: int, default: "${K * 2}"}\n'
+        "    layers:\n"
+        '      - conv2d: {filters: "${layers + layers_ + keras[0] + x}", kernel_size: "${k}"}\n'
+        '      - conv2d: {filters: "${K}", kernel_size: 1}\n'
+        "model: [{b: {layers: 1, layers_: 2}}, {b: {layers: 2, layers_: 1, K: 3}}, flatten]\n",
+        {"b": {"layers": "layers_value", "layers_": "layers_", "K": "K_", "keras": "keras_", "x": "x"}},
+    ),
+}
+
+
+@pytest.mark.parametrize("script", [False, True], ids=["module", "script"])
+@pytest.mark.parametrize("case", sorted(CLASHING_PARAMS))
+def test_parameters_named_like_module_names_are_renamed_and_proven(
+    runner, write_spec, tmp_path, case, script
+):
+    text, expected = CLASHING_PARAMS[case]
+    spec = write_spec(HEAD + "name: m\n" + INPUT + text)
+    assert runner.invoke(app, ["validate", str(spec)]).exit_code == 0  # what `validate` accepts…
+    target = tmp_path / "model.py"
+    args = ["codegen", str(spec), "-o", str(target), *(["--script"] if script else [])]
+    result = runner.invoke(app, args)  # …codegen writes (its own proof against the IR passed)
+    assert result.exit_code == 0, result.output
+    assert "internal error" not in result.output and "wrote" in result.output
+    source = target.read_text(encoding="utf-8")
+    tree = check_source(source, script=script)
+    verify_model(tree, compile_spec(spec).ir)  # proven again here: same layers, names, arguments
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    for block, renames in expected.items():
+        function = functions[block]
+        assert [a.arg for a in function.args.kwonlyargs][:-1] == list(renames.values())
+        doc = " ".join((ast.get_docstring(function) or "").split())
+        for spec_name, py_name in renames.items():
+            if spec_name != py_name:
+                assert f"`{spec_name}`" in doc and f"`{py_name}`" in doc
+        calls_of_block = [
+            n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == block
+        ]
+        assert calls_of_block
+        for call in calls_of_block:  # the calls pass the arguments by the new names
+            assert {k.arg for k in call.keywords} <= {*renames.values(), function.args.kwonlyargs[-1].arg}
+
+
+def test_script_names_are_renamed_only_in_scripts(write_spec):
+    path = write_spec(
+        HEAD + "name: m\n" + INPUT + "blocks:\n  b:\n    params: {main: int}\n    layers:\n"
+        '      - dense: {units: "${main}"}\n'
+        "model: [flatten, {b: {main: 3}}, {dense: {units: 2, activation: softmax}}]\n"
+    )
+    module = generate_code(compile_spec(path)).text
+    assert "def b(x, *, main: int, name: str):" in module
+    script = generate_code(compile_spec(path), script=True).text
+    assert "main_: int" in script and "main_=3" in script
+    verify_model(check_source(script, script=True), compile_spec(path).ir)
+
+
 @pytest.mark.parametrize(("names", "bad"), [("match", "match"), ("str", "str"), ("width, WIDTH", "WIDTH")])
 def test_var_names_are_checked(write_spec, names, bad):
     values = ", ".join(f"{n.strip()}: 3" for n in names.split(","))

@@ -1,14 +1,18 @@
-"""Atomic writes: a failure mid-write leaves the previous file intact and no temp files."""
+"""Atomic writes: a failure mid-write leaves the previous file intact and no temp files; a
+target that is no regular file (a FIFO, device, folder) is refused before anything is written."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 
 import pytest
 
-from cnnspec.errors import WriteError
-from cnnspec.fileio import atomic_path, sha256_file, write_atomic
+from cnnspec.cli.app import app
+from cnnspec.errors import UsageError, WriteError
+from cnnspec.fileio import atomic_path, check_writable, sha256_file, write_atomic
+from tests.conftest import ROOT
 
 
 def test_write_atomic_replaces_content(tmp_path):
@@ -61,3 +65,107 @@ def test_sha256_file_matches_hashlib(tmp_path):
     path.write_bytes(data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
     assert sha256_file(str(path)) == sha256_file(path)
+
+
+# -- targets that are not regular files ------------------------------------------------------------
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    path = tmp_path / "fifo.py"
+    os.mkfifo(path)
+    return path
+
+
+def is_fifo(path) -> bool:
+    return stat.S_ISFIFO(os.lstat(path).st_mode)
+
+
+@needs_fifo
+def test_a_fifo_is_never_replaced_by_a_write(fifo, tmp_path):
+    with pytest.raises(UsageError, match=r"fifo\.py is a FIFO \(named pipe\)") as info:
+        write_atomic(fifo, "x = 1\n")
+    assert "choose another" in (info.value.hint or "")
+    ran = []
+    with pytest.raises(UsageError), atomic_path(fifo) as temp:  # refused before the writer runs
+        ran.append(temp)
+    assert ran == []
+    assert is_fifo(fifo) and os.listdir(tmp_path) == ["fifo.py"]  # no temp file either
+
+
+@needs_fifo
+def test_a_link_to_a_fifo_is_refused_a_link_to_a_file_is_replaced(fifo, tmp_path):
+    link = tmp_path / "pipe_link.py"
+    link.symlink_to(fifo)
+    with pytest.raises(UsageError, match=r"pipe_link\.py is a link to a FIFO"):
+        write_atomic(link, "x = 1\n")
+    assert link.is_symlink() and is_fifo(fifo)
+    # (unchanged) the rename replaces a link to a regular file, never the file it points to
+    original = tmp_path / "original.py"
+    original.write_text("mine\n")
+    file_link = tmp_path / "file_link.py"
+    file_link.symlink_to(original)
+    write_atomic(file_link, "new\n")
+    assert not file_link.is_symlink() and file_link.read_text() == "new\n"
+    assert original.read_text() == "mine\n"
+
+
+def test_a_folder_is_refused_before_the_writer_runs(tmp_path):
+    folder = tmp_path / "out.keras"
+    folder.mkdir()
+    ran = []
+    with pytest.raises(UsageError, match=r"out\.keras is a folder"), atomic_path(folder) as temp:
+        ran.append(temp)
+    assert ran == [] and os.listdir(folder) == [] and os.listdir(tmp_path) == ["out.keras"]
+
+
+@needs_fifo
+def test_check_writable_names_a_fifo_in_its_option(fifo):
+    with pytest.raises(
+        UsageError, match=r"expected -o to name a file that can be written; .*fifo\.py is a FIFO"
+    ):
+        check_writable(fifo, option="-o", folder=False)
+    with pytest.raises(UsageError, match=r"expected --out to name a folder .*fifo\.py is a FIFO"):
+        check_writable(fifo, option="--out")
+    with pytest.raises(UsageError, match=r"fifo\.py, a FIFO \(named pipe\), is in the way"):
+        check_writable(fifo / "model.py", option="-o", folder=False)
+    assert is_fifo(fifo)
+
+
+@needs_fifo
+@pytest.mark.parametrize(
+    "command",
+    [["codegen", "{spec}"], ["codegen", "{spec}", "--script"], ["schema"], ["build", "{spec}"]],
+    ids=["codegen", "codegen-script", "schema", "build"],
+)
+def test_commands_refuse_a_fifo_as_output_even_with_force(runner, tmp_path, command):
+    spec = ROOT / "specs" / "mnist_cnn.yaml"
+    fifo = tmp_path / ("fifo.keras" if command[0] == "build" else "fifo.out")
+    os.mkfifo(fifo)
+    args = [part.format(spec=spec) for part in command] + ["-o", str(fifo)]
+    if command[0] == "codegen":
+        args.append("--force")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output  # a usage error: the user's choice of path
+    assert "is a FIFO (named pipe)" in result.output and "choose another -o" in result.output
+    assert is_fifo(fifo) and os.listdir(tmp_path) == [fifo.name]
+
+
+def test_codegen_refuses_to_write_over_its_own_spec(runner, tmp_path, monkeypatch):
+    spec = tmp_path / "spec.yaml"
+    spec.write_bytes((ROOT / "specs" / "mnist_cnn.yaml").read_bytes())
+    before = spec.read_bytes()
+    link = tmp_path / "link.yaml"
+    link.symlink_to(spec)
+    monkeypatch.chdir(tmp_path)
+    for output in (str(spec), "spec.yaml", "./../" + tmp_path.name + "/spec.yaml", "link.yaml"):
+        for extra in ([], ["--force"]):
+            result = runner.invoke(app, ["codegen", "spec.yaml", "-o", output, *extra])
+            assert result.exit_code == 2, result.output
+            assert "is the spec file itself" in result.output and "choose another -o" in result.output
+            assert "already exists" not in result.output  # --force would not help: not suggested
+    assert spec.read_bytes() == before and link.is_symlink()
+    assert sorted(os.listdir(tmp_path)) == ["link.yaml", "spec.yaml"]
+    result = runner.invoke(app, ["codegen", "spec.yaml", "-o", "model.py"])  # any other file is fine
+    assert result.exit_code == 0, result.output

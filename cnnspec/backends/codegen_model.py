@@ -204,6 +204,13 @@ class Function:
     doc: str
     comment: str
     body: list[Stmt]
+    #: A block parameter's Python name by its spec name, where they differ (``layers`` →
+    #: ``layers_`` when the module uses ``layers`` itself); calls pass arguments by these names.
+    renamed: dict[str, str] = field(default_factory=dict)
+
+    def arg_name(self, spec_name: str) -> str:
+        """The keyword a call passes the block parameter ``spec_name`` by."""
+        return self.renamed.get(spec_name, spec_name)
 
 
 @dataclass
@@ -318,7 +325,12 @@ class CodeWriter:
 
     # -- names of the module ---------------------------------------------------------------
     def check_names(self) -> None:
-        """Refuse spec names that cannot be Python names (located errors, all at once)."""
+        """Refuse spec names that cannot be Python names (located errors, all at once).
+
+        A block parameter is checked only as an identifier: where its name is also one the
+        module uses (``layers``, a var's constant, a defaults partial, a block function), the
+        block's function gives the parameter another Python name
+        (:meth:`~cnnspec.backends.codegen_printer.TreePrinter.build_block_function`)."""
         diags = Diagnostics()
         taken: dict[str, str] = {}
         for name in self._used_blocks():

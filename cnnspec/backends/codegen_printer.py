@@ -1289,7 +1289,7 @@ class TreePrinter(CodeWriter):
             args = []
             for pname in declared:
                 if pname in raw:
-                    args.append((pname, self.translate(raw[pname], ctx, entry)))
+                    args.append((function.arg_name(pname), self.translate(raw[pname], ctx, entry)))
             first = self.target(ctx, item_id)
             variables = [first]
             for out in block.outputs[1:]:  # c0, c0_x = cell(…)
@@ -1496,8 +1496,16 @@ class TreePrinter(CodeWriter):
         calls = self.calls.get(name, [])
         insts = [Inst(call.body, call.prefix) for call in calls]
         module_taken = set(self.module_names) | {c.name for c in self.constants} | set(self._used_blocks())
+        module_taken |= {f.name for f in self.functions.values()} | set(self.function_names.values())
         refers = refers_to_input(insts, self.input_name) or bool(block.inputs)
         taken = module_taken | set(declared)
+        # A parameter named like a module name (`layers`, the constant `K` of var `k`, the
+        # partial `BATCH_NORM`, a block it calls) would hide it in the body: it gets another name.
+        renamed: dict[str, str] = {}
+        for pname in declared:
+            if pname in module_taken:
+                renamed[pname] = _first_free([f"{pname}_", f"{pname}_value", f"{pname}_arg"], taken)
+                taken.add(renamed[pname])
         if block.inputs:  # named inputs: each a parameter (renamed only if it clashes)
             tensors = [_first_free([n, f"{n}_in", f"{n}_tensor"], taken) for n in block.inputs]
             taken.update(tensors)
@@ -1525,7 +1533,8 @@ class TreePrinter(CodeWriter):
         computed: list[tuple[FuncParam, Any]] = []
         for pname, bparam in declared.items():
             annotation = ANNOTATIONS.get(bparam.type)
-            param = FuncParam(pname, annotation, None)
+            pyname = renamed.get(pname, pname)
+            param = FuncParam(pyname, annotation, None)
             default = None
             if not bparam.required:
                 value = bparam.default
@@ -1537,7 +1546,7 @@ class TreePrinter(CodeWriter):
                     default = literal_node(value)
             param.default = default
             params.append(param)
-            names[pname] = Binding(ast.Name(pname, ast.Load()))
+            names[pname] = Binding(ast.Name(pyname, ast.Load()))
         probe = Ctx(fn, (), names, IdScope(entry, None), chain, body)
         for param, value in computed:
             param.fill = self.translate(value, probe, entry)
@@ -1549,5 +1558,15 @@ class TreePrinter(CodeWriter):
         results = self.block_results(block, ctx, result)
         body.append(Stmt("return", value=_tuple([ast.Name(r.var, ast.Load()) for r in results])))
         body[:] = drop_unused(merge_ifs(body))
-        description = block.description or f"The `{name}` block of the spec."
-        return Function(fname, name, tensor, params, prefix_param, str(description), _where(block.loc), body)
+        description = str(block.description or f"The `{name}` block of the spec.")
+        if renamed:  # the docstring says which spec parameter `layers_` is
+            spec_names = ", ".join(f"`{spec}`" for spec in renamed)
+            py_names = ", ".join(f"`{py}`" for py in renamed.values())
+            description += (
+                f" Parameter {spec_names} is {py_names} here: the module uses the name itself."
+                if len(renamed) == 1
+                else f" Parameters {spec_names} are {py_names} here: the module uses those names itself."
+            )
+        return Function(
+            fname, name, tensor, params, prefix_param, description, _where(block.loc), body, renamed
+        )

@@ -3,12 +3,13 @@
 The generated code does not import cnnspec. It is checked before anything is written: a
 whitelist of the constructs the templates produce, and an abstract run of ``build_model()``
 that must build exactly the compiled model (layer names, classes, arguments, inputs). Files
-are written atomically and never over an existing file without ``--force``. No TensorFlow is
-imported.
+are written atomically and never over an existing file without ``--force``; never over the
+spec itself, a folder, FIFO, device or socket, even with it. No TensorFlow is imported.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -55,11 +56,16 @@ def codegen(
     if output is not None:
         if output.is_dir():
             raise UsageError(f"{output} is a folder; expected a file path such as model.py")
-        if output.exists() and not force:
-            raise UsageError(f"{output} already exists", "pass --force to replace it")
+        if _same_file(output, file):  # (before "already exists": --force would not help)
+            raise UsageError(
+                f"{output} is the spec file itself; codegen would replace the spec with Python",
+                "choose another -o, such as model.py",
+            )
         from cnnspec.fileio import check_writable
 
-        check_writable(output, option="-o", folder=False)
+        check_writable(output, option="-o", folder=False)  # also refuses a FIFO, device, socket
+        if output.exists() and not force:
+            raise UsageError(f"{output} already exists", "pass --force to replace it")
     from cnnspec.backends.python_emitter import generate_code, source_lines
 
     compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
@@ -84,3 +90,11 @@ def codegen(
         f"{spec_lines} spec lines ({'structured' if generated.structured else 'one layer per line'})",
         highlight=False,
     )
+
+
+def _same_file(output: Path, spec: Path) -> bool:
+    """Whether ``output`` names the spec file itself (through a link or another spelling too)."""
+    try:
+        return os.path.samefile(output, spec)
+    except (OSError, ValueError):  # either missing (or a name the OS refuses): not the same file
+        return False
