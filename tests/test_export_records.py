@@ -46,6 +46,22 @@ def test_a_verified_current_export_is_used(run_dir):
     assert (runtime, chosen.path, notes) == ("onnx", record.path, [])
 
 
+def test_the_export_command_and_the_runtimes_agree_where_a_runs_exports_are(run_dir):
+    """`cnnspec export RUN/model.keras` writes where `predict RUN` and `evaluate RUN` look."""
+    from cnnspec.export.exporter import resolve_target
+
+    for target in (run_dir, run_dir / "model.keras"):
+        assert resolve_target(target) == (run_dir / "model.keras", run_dir / "export" / "model")
+    # a folder with a model but no lock.json: its exports are still in its export/
+    (run_dir / "lock.json").unlink()
+    assert find_export(run_dir, "onnx").path == run_dir / "export" / "model.onnx"
+
+
+def test_a_missing_export_is_named_with_its_article(run_dir):
+    (run_dir / "export" / "model.onnx").unlink()
+    assert "expected an onnx export at" in _refusal(run_dir)
+
+
 @pytest.mark.parametrize(
     ("change", "words"),
     [

@@ -94,7 +94,10 @@ def test_hostile_inputs(run_dir, tmp_path):
     np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     nan = tmp_path / "nan.npy"
     np.save(nan, np.full((8, 8, 3), np.nan, dtype="float32"))
+    empty = tmp_path / "empty.npy"
+    np.save(empty, np.zeros((0, 8, 8, 3), dtype="float32"))
     cases = {
+        empty: "expected at least one sample",
         not_image: "is not one",
         truncated: "",
         wrong_shape: "8×8×1",

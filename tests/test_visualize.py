@@ -63,6 +63,10 @@ def test_default_out_is_the_run_folder_and_out_file(run_dir, tmp_path):
     assert result.exit_code == 0 and png_size(target)[0] > 500
     result = invoke("visualize", copy, "features", "--out", tmp_path / "maps.jpg")
     assert result.exit_code == 2 and ".png" in flat(result)
+    # a new folder (`-o "new pictures/"`: Typer drops the slash) is created for the picture
+    result = invoke("visualize", copy, "history", "--out", tmp_path / "new pictures")
+    assert result.exit_code == 0, result.output
+    assert png_size(tmp_path / "new pictures" / "history.png")[0] > 500
 
 
 def test_graph_writes_text_and_picture_when_possible(run_dir, tmp_path):
@@ -99,6 +103,8 @@ def test_bad_requests(run_dir, tmp_path):
     assert result.exit_code == 2 and "--sample" in flat(result)
     result = invoke("visualize", run_dir, "nonsense")
     assert result.exit_code == 2
+    result = invoke("visualize", run_dir, "samples", "--seed", "-1", "--out", tmp_path)
+    assert result.exit_code == 2 and "--seed" in flat(result) and "internal error" not in flat(result)
     model = bare_model(tmp_path)
     for what in ("history", "confusion", "graph", "samples"):
         result = invoke("visualize", model, what, "--out", tmp_path)

@@ -7,7 +7,6 @@ generated code and saved models line up with ``cnnspec inspect``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +18,9 @@ if TYPE_CHECKING:
 
 
 def _keras() -> Any:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    from cnnspec.backends.keras_import import import_keras
 
-    return keras
+    return import_keras()
 
 
 def _factories(keras: Any) -> dict[str, Any]:

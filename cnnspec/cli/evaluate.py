@@ -18,6 +18,7 @@ from rich.table import Table
 
 from cnnspec.cli.common import guarded, owning_run, stderr, stdout
 from cnnspec.cli.render import TextOrJson
+from cnnspec.spec.sections import DATASETS
 
 TargetArgument = Annotated[
     Path,
@@ -35,8 +36,8 @@ DataOption = Annotated[
     str | None,
     typer.Option(
         "--data",
-        help="test images from this source instead of the run's: digits, mnist, fashion_mnist, "
-        "cifar10, cifar100, an .npz file or a folder of class sub-folders",
+        help=f"test images from this source instead of the run's: {', '.join(DATASETS)}, an .npz file, "
+        "a CSV of image paths and labels, or a folder of class sub-folders",
     ),
 ]
 FormatOption = Annotated[TextOrJson, typer.Option("--format", "-f", help="text or json")]
@@ -114,7 +115,8 @@ def evaluate(
     run = locate(target, spec)
     folder = out if out is not None else run.out_dir
     check_writable(folder, option="--out")  # before TensorFlow is imported
-    chosen, record, runtime_notes = choose(run.model_path, runtime.value)
+    # The target as given: a folder's exports are in its export/ (with or without lock.json)
+    chosen, record, runtime_notes = choose(target, runtime.value)
     with owning_run(run.run_dir, folder):
         if record is None:
             model = load_model(run.model_path)

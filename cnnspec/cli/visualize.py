@@ -37,13 +37,20 @@ def output_path(out: Path | None, folder: Path, default: str, suffixes: tuple[st
     """``--out`` as a file (with an allowed suffix) or a folder; else ``folder/default``."""
     if out is None:
         return folder / default
-    if out.is_dir() or str(out).endswith(("/", "\\")):
+    if names_folder(out):
         return out / default
     if out.suffix.lower() not in suffixes:
         raise UsageError(
             f"expected --out to end in {' or '.join(suffixes)} (or to be a folder); received {out}"
         )
     return out
+
+
+def names_folder(out: Path) -> bool:
+    """Whether ``--out`` names a folder: one that exists, or a new path without a suffix
+    (``-o pictures/``: the command line's trailing slash is gone by the time Typer gives the
+    path, and a picture's file name needs its suffix anyway)."""
+    return out.is_dir() or (not out.exists() and out.suffix == "")
 
 
 def _safe_name(text: str) -> str:
@@ -56,7 +63,9 @@ def visualize(
     what: Annotated[View, typer.Argument(help="history, confusion, features, filters, graph or samples")],
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="the PNG to write, or a folder (default: the run folder)"),
+        typer.Option(
+            "--out", "-o", help="the PNG to write, or a folder, created if missing (default: the run folder)"
+        ),
     ] = None,
     layer: Annotated[
         str | None,
@@ -78,7 +87,7 @@ def visualize(
     mistakes: Annotated[
         bool, typer.Option("--mistakes", help="samples: show only misclassified images")
     ] = False,
-    seed: Annotated[int, typer.Option("--seed", help="samples: which images are drawn")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="samples: which images are drawn")] = 0,
     spec: SpecOption = None,
     data: DataOption = None,
 ) -> None:
@@ -91,7 +100,7 @@ def visualize(
     console = stdout()
     writes_to = folder  # the folder the picture goes to (output_path's reading of --out)
     if out is not None:
-        writes_to = out if out.is_dir() or str(out).endswith(("/", "\\")) else out.parent
+        writes_to = out if names_folder(out) else out.parent
     check_writable(writes_to, option="--out")  # before TensorFlow is imported
     with owning_run(run.run_dir, writes_to):  # a picture written into a run folder: own it
         written: list[Path] = []

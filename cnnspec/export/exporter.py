@@ -106,9 +106,13 @@ class ExportResult:
 def resolve_target(target: Path) -> tuple[Path, Path]:
     """``(model file, output stem)`` for a run folder or a ``.keras`` file.
 
-    A run folder's exports go to ``RUN/export/model.*``; a ``.keras`` file's go beside it.
+    A run folder's exports go to ``RUN/export/model.*``; a ``.keras`` file's go beside it. A
+    run's own ``RUN/model.keras`` (its folder has ``lock.json``) is the run: ``export``,
+    ``predict`` and ``evaluate`` find one export whichever of the two paths they are given.
     """
     target = Path(target)
+    if target.name == "model.keras" and target.is_file() and (target.parent / "lock.json").is_file():
+        target = target.parent
     if target.is_dir():
         model = target / "model.keras"
         if model.is_file():

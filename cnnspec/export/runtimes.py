@@ -53,10 +53,7 @@ def stem_of(target: Path) -> tuple[Path, Path]:
     (``RUN/export/model`` for a run folder and its ``model.keras``; beside the file otherwise)."""
     from cnnspec.export.exporter import resolve_target
 
-    target = Path(target)
-    if target.is_file() and target.name == "model.keras" and (target.parent / "lock.json").is_file():
-        target = target.parent
-    return resolve_target(target)
+    return resolve_target(Path(target))
 
 
 def installed(runtime: str) -> bool:
@@ -123,7 +120,7 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
     remake = f"re-export it: cnnspec export {_run_of(model)} --format {runtime}"
     if not export.is_file():
         raise UsageError(
-            f"expected a {runtime} export at {export}; there is none",
+            f"expected {'an' if runtime[0] in 'aeiou' else 'a'} {runtime} export at {export}; there is none",
             f"make one with `cnnspec export {_run_of(model)} --format {runtime}` (it is verified "
             "against Keras), or use --runtime keras",
         )

@@ -104,6 +104,10 @@ def read_array(path: Path, shape: tuple[int, ...]) -> list[Sample]:
             f"{path.name} has shape {_size(array.shape) or 'scalar'}",
             "arrays are not resized; save them in the model's input shape",
         )
+    if len(batch) == 0:
+        raise UsageError(
+            f"expected at least one sample in {path}; it holds an empty batch of shape {_size(array.shape)}"
+        )
     if np.issubdtype(batch.dtype, np.floating) and not np.all(np.isfinite(batch)):
         raise UsageError(f"expected finite numbers in {path}; it contains NaN or infinity")
     if len(batch) == 1 and array.ndim == len(expected):

@@ -24,6 +24,7 @@ import numpy as np
 
 from cnnspec.errors import Loc, UsageError, did_you_mean
 from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
+from cnnspec.spec.sections import DATASETS
 from cnnspec.training.modelfile import all_layers, check_model_file
 from cnnspec.training.modelfile import load_model as load_model  # the one safe loader, re-exported
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 MODEL_FILE = "model.keras"
 #: images of a streamed test split decoded at a time for a prediction
 PREDICT_CHUNK = 256
-NAMED_SOURCES = ("digits", "shapes", "mnist", "fashion_mnist", "cifar10", "cifar100")
+NAMED_SOURCES = tuple(DATASETS)  # what `data.source` may name
 #: Keras classes of the convolutions with a height × width kernel (the ones filter plots draw).
 CONV_CLASSES = tuple(
     k.keras_class

@@ -69,9 +69,11 @@ def check_new(run_dir: Path) -> None:
         not run_dir.is_dir()
         or any(p.name != LOCK_NAME and not is_atomic_temp(p.name) for p in run_dir.iterdir())
     ):
-        hint = f"choose another --out, or continue it with --resume {run_dir}"
-        if (run_dir / "metrics.json").exists():
+        hint = "choose another --out (a new folder, or an empty one)"
+        if run_dir.is_dir() and (run_dir / "metrics.json").exists():
             hint = "choose another --out; that run has finished"
+        elif run_dir.is_dir() and (run_dir / "lock.json").exists():  # a run that did not finish
+            hint = f"choose another --out, or continue it with --resume {run_dir}"
         raise UsageError(f"expected a new or empty run folder; {run_dir} already has files", hint)
 
 
