@@ -4,6 +4,7 @@ write themselves: the files a run leaves (lock.json, metrics.json, history.json,
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -65,12 +66,19 @@ def test_runs_lists_run_folders_oldest_first_as_json(runner, run_tree):
     assert [r["run"] for r in rows] == ["a-run", "b-run", "search/trial-000"]
     assert [r["test_accuracy"] for r in rows] == [0.9, 0.95, None]
     assert [r["finished"] for r in rows] == [True, True, False]
-    assert rows[0]["epochs"] == 3 and rows[0]["seconds"] == 12.5 and len(rows[0]["spec_hash"]) == 12
+    assert rows[0]["epochs"] == 3 and rows[0]["seconds"] == 12.5
+    assert [r["status"] for r in rows] == ["finished", "finished", "unfinished"]
+    assert all(r["problems"] == [] for r in rows)
+    # JSON is the machine-readable form: the whole hash lock.json stores (the table shows 12)
+    lock = json.loads((run_tree / "a-run" / "lock.json").read_text())
+    assert rows[0]["spec_hash"] == lock["spec_hash"] and len(lock["spec_hash"]) > 12
 
 
 def test_runs_table(runner, run_tree):
     result = runner.invoke(app, ["runs", str(run_tree)])
     assert result.exit_code == 0, result.output
+    lock = json.loads((run_tree / "a-run" / "lock.json").read_text())
+    assert lock["spec_hash"][:12] in result.output and lock["spec_hash"][:13] not in result.output
     assert "3 run(s)" in flat(result.output)
     assert (
         "0.9500" in flat(result.output)
@@ -125,3 +133,137 @@ def test_compare_needs_run_folders(runner, run_tree, tmp_path):
     result = runner.invoke(app, ["runs", "compare", str(run_tree / "a-run"), str(run_tree / "notes")])
     assert result.exit_code == 2
     assert "is not one" in flat(result.output)
+
+
+DAMAGED = {
+    "metrics-list": ("metrics.json", "[0.5]", "metrics.json holds a JSON list, expected an object"),
+    "metrics-empty-list": ("metrics.json", "[]", "metrics.json holds a JSON list, expected an object"),
+    "lock-list": ("lock.json", "[1, 2]", "lock.json holds a JSON list, expected an object"),
+    "lock-not-json": ("lock.json", "{bad", "lock.json is not valid JSON"),
+    "accuracy-text": (
+        "metrics.json",
+        '{"test_accuracy": "0.9", "epochs_run": 3, "epochs_planned": 3}',
+        "metrics.json: test_accuracy is a string ('0.9'), expected a number",
+    ),
+    "epochs-text": (
+        "metrics.json",
+        '{"test_accuracy": 0.9, "epochs_run": "3", "train_seconds": [1]}',
+        "metrics.json: epochs_run is a string ('3'), expected a whole number",
+    ),
+    "name-number": ("lock.json", '{"name": 7, "created": {}}', "lock.json: name is a number (7)"),
+    "output-list": (
+        "metrics.json",
+        '{"outputs": {"mask": [1], "box": {"task": "regression", "test_mae": "x"}}}',
+        "metrics.json: outputs.mask is a list, expected an object",
+    ),
+}
+
+
+@pytest.mark.parametrize("file, text, problem", DAMAGED.values(), ids=DAMAGED.keys())
+def test_a_damaged_run_folder_is_listed_as_damaged_beside_the_others(runner, run_tree, file, text, problem):
+    broken = make_run(run_tree / "broken", lr=0.1, accuracy=0.5, created="2026-01-04T10:00:00+0000")
+    (broken / file).write_text(text)
+
+    result = runner.invoke(app, ["runs", str(run_tree), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["run"]: row for row in json.loads(result.stdout)}
+    assert set(rows) == {"a-run", "b-run", "search/trial-000", "broken"}
+    assert rows["a-run"]["status"] == "finished" and rows["a-run"]["test_accuracy"] == 0.9
+    row = rows["broken"]
+    assert row["status"] == "damaged"
+    assert any(p.startswith(problem) for p in row["problems"]), row["problems"]
+    # what has the wrong type is left out: every figure is a number or None
+    for key in ("test_accuracy", "epochs", "epochs_planned", "seconds"):
+        assert row[key] is None or isinstance(row[key], (int, float)), (key, row[key])
+    for key in ("spec", "date", "spec_hash"):
+        assert row[key] is None or isinstance(row[key], str), (key, row[key])
+
+    table = runner.invoke(app, ["runs", str(run_tree)])
+    assert table.exit_code == 0, table.output
+    assert "0.9000" in flat(table.stdout) and "broken" in flat(table.stdout)
+    assert f"damaged: {broken}: {problem}" in flat(table.stderr)
+
+
+def test_non_finite_figures_are_shown_as_text(runner, tmp_path):
+    run = make_run(tmp_path / "runs" / "diverged", lr=0.1, accuracy=None, created="2026-01-01T10:00:00+0000")
+    (run / "metrics.json").write_text('{"test_accuracy": "nan", "train_seconds": Infinity, "epochs_run": 2}')
+    result = runner.invoke(app, ["runs", str(tmp_path / "runs"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)  # strict JSON: no NaN/Infinity literals
+    assert (row["status"], row["test_accuracy"], row["seconds"]) == ("finished", "nan", "inf")
+    table = runner.invoke(app, ["runs", str(tmp_path / "runs")])
+    assert table.exit_code == 0, table.output
+    assert "nan" in flat(table.stdout) and "infs" in flat(table.stdout)
+
+
+def test_runs_deeper_than_the_search_depth_are_hinted_at(runner, tmp_path):
+    from cnnspec.reporting.runs import MAX_DEPTH
+
+    deep = tmp_path / "deep"
+    nested = deep.joinpath(*[f"level{i}" for i in range(MAX_DEPTH + 1)])
+    make_run(nested / "run", lr=0.1, accuracy=0.5, created="2026-01-01T10:00:00+0000")
+    result = runner.invoke(app, ["runs", str(deep)])
+    assert result.exit_code == 0, result.output
+    assert "0 run(s)" in flat(result.stdout)
+    assert f"there are deeper ones (e.g. {nested / 'run'})" in flat(result.stderr)
+    assert f"cnnspec runs {nested}" in flat(result.stderr)
+    listed = runner.invoke(app, ["runs", str(nested), "--format", "json"])
+    assert [row["run"] for row in json.loads(listed.stdout)] == ["run"]
+
+
+def test_an_empty_folder_gets_no_deeper_hint(runner, tmp_path):
+    (tmp_path / "empty" / "a" / "b" / "c" / "d" / "e").mkdir(parents=True)
+    result = runner.invoke(app, ["runs", str(tmp_path / "empty")])
+    assert result.exit_code == 0 and "0 run(s)" in flat(result.stdout)
+    assert "deeper" not in result.stderr
+
+
+def test_compare_plots_nan_and_inf_losses_as_numbers(run_tree):
+    from cnnspec.reporting.runs import curves
+
+    a, b = run_tree / "a-run", run_tree / "b-run"
+    # history.json stores non-finite values as text, as training writes them
+    (a / "history.json").write_text(
+        json.dumps({"epoch": [1, 2, 3], "loss": [1.0, "nan", "inf"], "val_loss": [1.2, 0.8, "-inf"]})
+    )
+    drawn = curves(a, b)
+    assert set(drawn) == {"accuracy", "loss"}
+    lines = {line["label"]: line for line in drawn["loss"]}
+    training = lines["a-run training"]["y"]
+    assert all(isinstance(v, float) for v in training)
+    assert training[0] == 1.0 and math.isnan(training[1]) and training[2] == math.inf
+    assert lines["a-run validation"]["y"][2] == -math.inf
+    assert lines["a-run training"]["linestyle"] == "-" and lines["a-run validation"]["linestyle"] == "--"
+    assert lines["b-run training"]["y"] == pytest.approx([1.0, 0.5, 1 / 3])
+    assert not any(line["label"].startswith("a-run") for line in drawn["accuracy"])  # not in a's history
+
+
+def test_compare_notes_a_damaged_history_and_still_draws_the_other_run(runner, run_tree, tmp_path):
+    a, b = run_tree / "a-run", run_tree / "b-run"
+    (a / "history.json").write_text("[1, 2]")
+    (b / "metrics.json").write_text('{"test_accuracy": "high"}')
+    png = tmp_path / "c.png"
+    result = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(png), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert any(note.startswith(f"{a}: no learning curves drawn") for note in found["notes"])
+    assert f"{b}: metrics.json: test_accuracy is a string ('high'), expected a number" in found["notes"]
+    assert found["metrics"] == [] and png.read_bytes()[:4] == b"\x89PNG"
+    text = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(png)])
+    assert text.exit_code == 0, text.output
+    assert "no learning curves drawn" in flat(text.stderr)
+
+
+def test_compare_takes_the_lock_of_the_run_folder_it_draws_into(runner, run_tree):
+    from cnnspec.training.runlock import LOCK_NAME, acquire
+
+    a, b = run_tree / "a-run", run_tree / "b-run"
+    with acquire(a, ["cnnspec", "train", "--resume", str(a)]):
+        busy = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(a / "curves.png")])
+        assert busy.exit_code == 2, busy.output
+        assert "in use by" in flat(busy.output) and not (a / "curves.png").exists()
+        elsewhere = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(b / "curves.png")])
+        assert elsewhere.exit_code == 0, elsewhere.output
+    result = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(a / "curves.png")])
+    assert result.exit_code == 0, result.output
+    assert (a / "curves.png").is_file() and not (a / LOCK_NAME).exists()

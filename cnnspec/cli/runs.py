@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnspec.cli.common import guarded, stdout
+from cnnspec.cli.common import guarded, owning_run, stderr, stdout
 from cnnspec.cli.render import safe
 
 
@@ -56,48 +56,77 @@ def runs(
 def _list(folder: Path, format: str) -> None:
     from rich.table import Table
 
-    from cnnspec.reporting.runs import find_runs, run_row
+    from cnnspec.reporting.runs import MAX_DEPTH, deeper_run, find_runs, run_row
 
     rows = [run_row(run, folder) for run in find_runs(folder)]
+    if not rows:
+        deeper = deeper_run(folder)
+        if deeper is not None:
+            console = stderr()
+            console.print(
+                f"note: no run folder within {MAX_DEPTH} levels of {safe(folder)}, but there are deeper "
+                f"ones (e.g. {safe(deeper)})",
+                highlight=False,
+                soft_wrap=True,
+            )
+            console.print(
+                f"  [cyan]hint:[/cyan] list them with: cnnspec runs {safe(deeper.parent)}",
+                highlight=False,
+                soft_wrap=True,
+            )
     if format == "json":
         typer.echo(json.dumps(rows, indent=2))
         return
+    _notes([f"{row['path']}: {problem}" for row in rows for problem in row["problems"]])
     table = Table(title=f"{len(rows)} run(s) in {safe(folder)}", title_justify="left")
     for column in ("run", "spec", "date", "spec hash", "test acc", "epochs", "time"):
         table.add_column(column, justify="right" if column in ("test acc", "epochs", "time") else "left")
     for row in rows:
-        epochs = "" if row["epochs"] is None else f"{row['epochs']}/{row['epochs_planned']}"
+        epochs = "" if row["epochs"] is None else f"{row['epochs']}/{_num(row['epochs_planned']) or '?'}"
         table.add_row(
             safe(row["run"]),
             safe(row["spec"] or ""),
-            (row["date"] or "").replace("T", " ")[:19],
-            row["spec_hash"] or "",
-            "unfinished" if not row["finished"] else _score(row),
+            safe((row["date"] or "").replace("T", " ")[:19]),
+            safe((row["spec_hash"] or "")[:12]),  # the table's short form; JSON has the whole hash
+            _score(row),
             epochs,
-            "" if row["seconds"] is None else f"{row['seconds']:.1f}s",
+            "" if row["seconds"] is None else f"{_num(row['seconds'], digits=1)}s",
         )
     stdout().print(table)
 
 
+def _notes(notes: list[str]) -> None:
+    """What is wrong with a run's files, one line per problem, on stderr."""
+    if notes:
+        console = stderr()
+        for note in notes:
+            console.print(f"[yellow]damaged:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)
+
+
 def _score(row: dict[str, Any]) -> str:
-    """The test accuracy, or another task's first headline figure (``mean IoU 0.9233``)."""
-    if row["test_accuracy"] is not None or not row.get("headline"):
+    """The test accuracy, or another task's first headline figure (``mean IoU 0.9233``); else
+    the run's status (``unfinished``, ``damaged``)."""
+    if row["test_accuracy"] is not None:
         return _num(row["test_accuracy"])
-    label, value = row["headline"][0]
-    return f"{label.removeprefix('test ')} {value:.4f}"
+    if row.get("headline"):
+        label, value = row["headline"][0]
+        return f"{safe(label.removeprefix('test '))} {_num(value)}"
+    return "" if row["status"] == "finished" else row["status"]
 
 
 def _compare(a: Path, b: Path, png: Path | None, format: str) -> None:
     from cnnspec.reporting.runs import compare
 
     target = png or Path(f"compare-{a.resolve().name}-{b.resolve().name}.png")
-    result = compare(a, b, target)
+    with owning_run(target.parent, target.parent):  # a picture written into a run folder: own it
+        result = compare(a, b, target)
     if format == "json":
         typer.echo(json.dumps(result, indent=2))
         return
     from rich.table import Table
     from rich.text import Text
 
+    _notes(result["notes"])
     console = stdout()
     console.print(f"[bold]A[/bold] {safe(a)}   [bold]B[/bold] {safe(b)}", highlight=False)
     if result["spec_diff"]:
@@ -119,14 +148,19 @@ def _compare(a: Path, b: Path, png: Path | None, format: str) -> None:
     for column in ("metric", "A", "B", "B − A"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for row in result["metrics"]:
-        table.add_row(row["metric"], _num(row["a"]), _num(row["b"]), _num(row["difference"], signed=True))
+        table.add_row(
+            safe(row["metric"]), _num(row["a"]), _num(row["b"]), _num(row["difference"], signed=True)
+        )
     console.print(table)
     console.print(f"learning curves: {safe(result['curves'])}", highlight=False)
 
 
-def _num(value: Any, signed: bool = False) -> str:
+def _num(value: Any, signed: bool = False, digits: int = 4) -> str:
+    """A figure as the tables show it; a non-finite one as its stored text (``nan``)."""
     if value is None:
         return ""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return safe(str(value))
+    if isinstance(value, int):
         return f"{value:+d}" if signed else str(value)
-    return f"{value:+.4f}" if signed else f"{value:.4f}"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
