@@ -189,3 +189,18 @@ def test_resume_after_a_crash_while_writing_results(tmp_path, monkeypatch):
     result = train(compile_spec(spec), resume=tmp_path / "run")  # no epoch is trained again
     assert result.resumed_from == 2 and [row["epoch"] for row in result.history] == [1, 2]
     assert (tmp_path / "run" / "confusion_matrix.png").is_file()
+
+
+def test_resuming_a_run_that_saved_no_state_says_it_starts_again(tmp_path):
+    """A run whose state/ holds no snapshot (killed in its first epoch, or removed by hand)
+    trains from epoch 1 again, and says so instead of passing it off as resumed."""
+    from cnnspec.training.trainer import train
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("EPOCHS", "1"))
+    train(compile_spec(spec), out=tmp_path / "run")
+    (tmp_path / "run" / "metrics.json").unlink()
+    shutil.rmtree(tmp_path / "run" / "state", ignore_errors=True)
+    result = train(compile_spec(spec), resume=tmp_path / "run")
+    assert result.resumed_from is None and [row["epoch"] for row in result.history] == [1]
+    assert "no training state was saved in this run yet: it starts again from epoch 1" in result.notes

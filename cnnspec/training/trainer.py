@@ -429,6 +429,8 @@ def _run(
     if resuming:  # (a non-chief worker reads the chief's state: the run folder must be shared)
         with dist.scope():
             restored = TrainingState(restore_from or run_dir).restore(model, notes, prepare)
+        if restored is None:  # killed before its first snapshot (or its state/ was removed)
+            notes.append("no training state was saved in this run yet: it starts again from epoch 1")
     if restored is None:  # a resumed run restores the adapted statistics with the weights
         adapt_layers(
             model, adapted_layers(compiled.ir), make_dataset(dataset.x_train, dataset.y_train, settings)
