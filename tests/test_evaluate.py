@@ -149,6 +149,12 @@ def test_bad_data_option(run_dir):
     assert "Traceback" not in flat(result)
 
 
+def test_out_is_a_folder_not_a_file_name(run_dir, tmp_path):
+    result = invoke("evaluate", run_dir, "--out", tmp_path / "result.json")
+    assert result.exit_code == 2 and "expected --out to name a folder" in flat(result)
+    assert not (tmp_path / "result.json").exists()
+
+
 def test_unfinished_run_is_refused(run_dir, tmp_path):
     partial = tmp_path / "partial"
     partial.mkdir()

@@ -104,3 +104,40 @@ def test_benchmark_argument_errors(tmp_path, args, words):
     result = invoke("benchmark", tmp_path, *args)
     assert result.exit_code == 2 and words in flat(result), result.output
     assert "Traceback" not in result.output
+
+
+def _bench(runtimes, created, sha="abc", batches=(1, 32)):
+    return {
+        "format": 1,
+        "model_sha256": sha,
+        "created": created,
+        "settings": {"batches": list(batches), "threads": {"intra_op": 2, "inter_op": 1}},
+        "machine": {"cpus": 2},
+        "results": [{"runtime": r, "status": "ok", "latency_ms": {"1": {"median": i + 1.0}}} for i, r in
+                    enumerate(runtimes)],
+        "notes": [],
+    }  # fmt: skip
+
+
+def test_a_benchmark_of_some_formats_keeps_the_others_rows():
+    from cnnspec.export.benchmark import carry_over
+
+    full = _bench(["keras", "onnx", "tflite"], "2026-12-01T10:00:00")
+    onnx_only = _bench(["onnx"], "2026-12-01T11:00:00")
+    merged = carry_over(onnx_only, full)
+    assert [r["runtime"] for r in merged["results"]] == ["keras", "onnx", "tflite"]
+    assert [r.get("measured") for r in merged["results"]] == [
+        "2026-12-01T10:00:00",
+        None,
+        "2026-12-01T10:00:00",
+    ]
+    assert merged["notes"] == [
+        "kept the keras, tflite figures of the benchmark of 2026-12-01T10:00:00 (same model and settings)"
+    ]
+    # another model, other settings, or nothing readable: the new benchmark replaces the old
+    for other in (_bench(["keras", "tflite"], "t", sha="retrained"), _bench(["keras"], "t", batches=(1,))):
+        replaced = carry_over(onnx_only, other)
+        assert [r["runtime"] for r in replaced["results"]] == ["onnx"]
+        assert "with another model or settings: replaced" in replaced["notes"][0]
+    assert carry_over(onnx_only, None) == onnx_only
+    assert carry_over(onnx_only, ["not", "a", "document"]) == onnx_only

@@ -78,7 +78,14 @@ def benchmark(
     process with the same thread settings, and writes benchmark.json and benchmark.png into the
     run folder (report.html shows them).
     """
-    from cnnspec.export.benchmark import parse_batches, parse_list, run_benchmark, write_results
+    from cnnspec.export.benchmark import (
+        carry_over,
+        parse_batches,
+        parse_list,
+        read_previous,
+        run_benchmark,
+        write_results,
+    )
     from cnnspec.export.runtimes import RUNTIMES
     from cnnspec.reporting.run import locate
 
@@ -97,6 +104,7 @@ def benchmark(
             runs=runs,
             progress=lambda text: console.print(f"[dim]{escape(text)}…[/dim]", highlight=False),
         )
+        document = carry_over(document, read_previous(folder / "benchmark.json"))
         files = write_results(document, folder)
     print_notes(document["notes"])
     if format == TextOrJson.json:

@@ -105,6 +105,7 @@ def evaluate(
 
     Writes evaluation.json and confusion_matrix.png into the run folder (or --out).
     """
+    from cnnspec.errors import UsageError
     from cnnspec.export.runtimes import choose, open_session
     from cnnspec.fileio import check_writable
     from cnnspec.reporting.evaluation import evaluate as run_evaluation
@@ -112,6 +113,12 @@ def evaluate(
     from cnnspec.reporting.run import locate
     from cnnspec.training.modelfile import load_model
 
+    if out is not None and not out.exists() and out.suffix.lower() in (".json", ".png", ".txt"):
+        raise UsageError(
+            f"expected --out to name a folder (for evaluation.json and confusion_matrix.png); "
+            f"received the file name {out}",
+            f"pass the folder, e.g. --out {out.parent / out.stem}",
+        )
     run = locate(target, spec)
     folder = out if out is not None else run.out_dir
     check_writable(folder, option="--out")  # before TensorFlow is imported

@@ -12,7 +12,10 @@ file's size, the process's peak memory and its import-and-load time.
 ``warmup``, ``runs``, ``min_seconds``), ``machine`` (CPU count, load average when it started),
 ``data`` (the test split's source and size) and ``results``: one object per format with
 ``runtime``, ``status`` (``ok`` or why it was not timed), ``file``, ``size_bytes``, the
-export's ``max_abs_diff`` and the worker's figures.
+export's ``max_abs_diff`` and the worker's figures. A benchmark of some formats keeps the
+rows of the others from the folder's previous ``benchmark.json`` when that one measured the
+same model (``model_sha256``) with the same settings on the same machine size
+(:func:`carry_over`); a kept row says when it was measured (``measured``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 
 from cnnspec.errors import UsageError
 from cnnspec.export.runtimes import RUNTIMES, ExportRecord, find_export, require
+from cnnspec.fileio import sha256_file
 
 FORMAT = 1
 WORKER_TIMEOUT_S = 900
@@ -167,6 +171,7 @@ def run_benchmark(
         "format": FORMAT,
         "name": run.name,
         "model": str(run.model_path),
+        "model_sha256": sha256_file(run.model_path),
         "run_dir": str(run.run_dir),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "settings": settings,
@@ -223,6 +228,46 @@ def _worker(settings: dict[str, Any], scratch: Path, threads: int) -> dict[str, 
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
         return {"status": f"failed (exit {done.returncode}): {tail}"}
     return dict(json.loads(lines[-1]))
+
+
+def read_previous(path: Path) -> Any:
+    """The JSON in ``path`` (a folder's last ``benchmark.json``), or ``None`` when there is none
+    or it can't be read: it is only a source of rows to keep."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def carry_over(document: dict[str, Any], previous: Any) -> dict[str, Any]:
+    """``document`` with the rows of ``previous`` (the folder's last ``benchmark.json``) for the
+    runtimes it did not time, when both measured the same model with the same settings on a
+    machine with as many CPUs: ``--formats onnx`` after a full benchmark updates the ONNX row
+    and keeps the others (``predict --runtime auto`` ranks by them). Otherwise ``document``
+    replaces it, with a note naming the rows that are gone."""
+    if not isinstance(previous, dict) or not isinstance(previous.get("results"), list):
+        return document
+    timed = {row.get("runtime") for row in document["results"]}
+    old = [r for r in previous["results"] if isinstance(r, dict) and r.get("runtime") not in timed]
+    if not old:
+        return document
+    names = ", ".join(str(r.get("runtime")) for r in old)
+    same = (
+        previous.get("format") == document["format"]
+        and previous.get("model_sha256") == document["model_sha256"]
+        and previous.get("settings") == document["settings"]
+        and (previous.get("machine") or {}).get("cpus") == document["machine"]["cpus"]
+    )
+    if not same:
+        note = f"the previous benchmark.json also timed {names}, with another model or settings: replaced"
+        return {**document, "notes": [*document["notes"], note]}
+    kept = [{**row, "measured": row.get("measured", previous.get("created"))} for row in old]
+    order = {runtime: index for index, runtime in enumerate(RUNTIMES)}
+    results = sorted(
+        [*document["results"], *kept], key=lambda r: order.get(str(r.get("runtime")), len(order))
+    )
+    note = f"kept the {names} figures of the benchmark of {previous.get('created')} (same model and settings)"
+    return {**document, "results": results, "notes": [*document["notes"], note]}
 
 
 def write_results(document: dict[str, Any], folder: Path) -> dict[str, Path]:
