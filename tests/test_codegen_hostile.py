@@ -286,13 +286,17 @@ def test_look_alike_names_never_reach_python(write_spec):
     ["class", "match", "_", "print", "x", "inputs", "keras", "layers", "name", "__import__", "build_model"],
 )
 def test_ids_and_loop_variables_become_safe_local_names(write_spec, ident):
+    import keyword
+
+    # a keyword cannot name a loop variable (no `${…}` could read it): refused where declared
+    loop_var = ident if ident.isidentifier() and not keyword.iskeyword(ident) else "i"
     spec = (
         HEAD
         + "name: m\n"
         + INPUT
         + "model:\n"
         + f"  - conv2d: {{filters: 2, kernel_size: 3, padding: same}}\n    id: {ident}\n"
-        + f"  - repeat: {{times: 2, as: {ident if ident.isidentifier() else 'i'}, layers: [batch_norm]}}\n"
+        + f"  - repeat: {{times: 2, as: {loop_var}, layers: [batch_norm]}}\n"
         + f"  - concat:\n    inputs: [{ident}, input]\n"
         + "  - flatten\n"
     )
@@ -300,8 +304,6 @@ def test_ids_and_loop_variables_become_safe_local_names(write_spec, ident):
     assert ident in string_constants(tree)  # the layer name, exactly
     assigned = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets}
     loop_vars = {n.target.id for n in ast.walk(tree) if isinstance(n, ast.For)}
-    import keyword
-
     for local in assigned | loop_vars:
         assert local == "_" or not (keyword.iskeyword(local) or keyword.issoftkeyword(local))
         assert not local.startswith("__")

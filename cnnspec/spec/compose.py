@@ -132,11 +132,17 @@ class _Composer:
                 f"expected at most {MAX_INCLUDE_DEPTH} nested includes", owner.loc(path), format_path(path)
             )
         if not _is_file(target):
+            folder = _is_dir(target)
             raise SpecError.single(
-                f"no such file: {_shown(ref)} (looked in {base_dir})",
+                f"expected a file; received the directory {_shown(ref)} (looked in {base_dir})"
+                if folder
+                else f"no such file: {_shown(ref)} (looked in {base_dir})",
                 owner.loc(path),
                 format_path(path),
                 code="io",
+                hint=f"name a {'spec' if what == 'extends' else 'block library'} file (.yaml) in it"
+                if folder
+                else None,
             )
         return target, variant
 
@@ -282,6 +288,13 @@ def _zoo_root() -> Path | None:
 def _is_file(path: Path) -> bool:
     try:
         return path.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
     except OSError:
         return False
 

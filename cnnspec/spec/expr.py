@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import keyword
 import math
 import operator
 import re
@@ -65,6 +66,36 @@ class ExpressionError(Exception):
         self.hint = hint
 
 
+class OutOfRange(ExpressionError):
+    """An integer result beyond a 64-bit integer's range, ±(2**63 - 1) (so 2**63 itself is
+    out): the message shows the value as it is, and the operation that made it when known."""
+
+    def __init__(self, value: int, operation: str = "") -> None:
+        shown = str(value) if len(str(abs(value))) <= 20 else f"{value:.3e}"
+        received = f"{operation} = {shown}" if operation else shown
+        super().__init__(f"expected a result within ±(2**63 - 1); received {received}")
+        self.value = value
+        self.operation = operation
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as made (a search trial's error)
+        return OutOfRange, (self.value, self.operation)
+
+    def of(self, op: type[ast.operator], left: Any, right: Any) -> OutOfRange:
+        """The same error, naming the operation whose result it is."""
+        return OutOfRange(self.value, f"{left} {_SYMBOLS[op]} {right}")
+
+
+_SYMBOLS: dict[type[ast.operator], str] = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.Pow: "**",
+}
+
+
 class _Poison:
     """The value of a name whose own computation failed (a var that did not evaluate, the
     ``in_channels`` of a layer after a shape error, a block argument of the wrong type)."""
@@ -87,6 +118,15 @@ class Poisoned(ExpressionError):
     def __init__(self, name: str) -> None:
         super().__init__(f"{name!r} has no value because of an earlier error")
         self.name = name
+
+
+def unreadable_name(name: str) -> str | None:
+    """Why ``${name}`` could never read a var, block parameter or loop variable of this name
+    (``None`` when it can): a Python keyword (``class``, ``if``, ``None``) does not parse as a
+    name. Declarations are refused with this reason, where the name is written."""
+    if keyword.iskeyword(name):
+        return f"expected a name that ${{…}} expressions can read; received {name!r}, a Python keyword"
+    return None
 
 
 def is_expression(value: object) -> bool:
@@ -256,10 +296,12 @@ def _compile_binop(op: type[ast.operator], left_of: Evaluator, right_of: Evaluat
         if type(left) in _NUMBERS and type(right) in _NUMBERS:  # what _number() passes, inline
             if divides and right == 0:
                 raise ExpressionError("division by zero")
-            if op is ast.Pow and (abs(right) > MAX_EXPONENT or (abs(left) > 2**16 and right > 4)):
-                raise ExpressionError(f"expected a smaller power; received {left} ** {right}")
+            if op is ast.Pow:
+                _check_power(left, right)
             try:
                 return _bounded(apply(left, right))
+            except OutOfRange as exc:
+                raise exc.of(op, left, right) from None
             except (OverflowError, ZeroDivisionError, ValueError) as exc:
                 raise ExpressionError(f"arithmetic error: {exc}") from None
         return _binary(op, left, right)
@@ -278,12 +320,26 @@ def _binary(op: type[ast.operator], left: Any, right: Any) -> Any:
     _number(right, "the right operand")
     if op in (ast.Div, ast.FloorDiv, ast.Mod) and right == 0:
         raise ExpressionError("division by zero")
-    if op is ast.Pow and (abs(right) > MAX_EXPONENT or (abs(left) > 2**16 and right > 4)):
-        raise ExpressionError(f"expected a smaller power; received {left} ** {right}")
+    if op is ast.Pow:
+        _check_power(left, right)
     try:
         return _bounded(BINARY_OPERATORS[op](left, right))
+    except OutOfRange as exc:
+        raise exc.of(op, left, right) from None
     except (OverflowError, ZeroDivisionError, ValueError) as exc:
         raise ExpressionError(f"arithmetic error: {exc}") from None
+
+
+def _check_power(left: int | float, right: int | float) -> None:
+    """Refuse a power the language does not compute: an exponent beyond ±``MAX_EXPONENT``
+    (the checker of generated code does not replay those either) or a huge base to a power."""
+    if right < -MAX_EXPONENT:
+        raise ExpressionError(
+            f"expected an exponent of at least -{MAX_EXPONENT}; received {left} ** {right}",
+            "for a tiny number write a literal such as 1e-30 (a float ends near 1e-308)",
+        )
+    if right > MAX_EXPONENT or (abs(left) > 2**16 and right > 4):
+        raise ExpressionError(f"expected a smaller power; received {left} ** {right}")
 
 
 def _compile_compare(node: ast.Compare) -> Evaluator:
@@ -316,20 +372,46 @@ def _compile_call(name: str, arguments: list[Evaluator]) -> Evaluator:
     function = FUNCTIONS[name]
 
     def call(env: Mapping[str, Any]) -> Any:
-        args = [argument(env) for argument in arguments]
-        try:
-            return _bounded(function(*args))
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise ExpressionError(f"{name}(): {exc}") from None
+        return _call(name, function, [argument(env) for argument in arguments])
 
     return call
+
+
+def _call(name: str, function: Callable[..., Any], args: list[Any]) -> Any:
+    """``function(*args)`` with the language's own messages for the mistakes it knows."""
+    if name in ("min", "max"):
+        _check_extremum(name, args)
+    try:
+        return _bounded(function(*args))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ExpressionError(f"{name}(): {exc}") from None
+
+
+def _check_extremum(name: str, args: list[Any]) -> None:
+    """``min``/``max`` take a non-empty list or two or more values (as Python's do)."""
+    usage = f"{name}([a, b, …]) or {name}(a, b, …)"
+    if not args:
+        raise ExpressionError(f"expected a list or two or more arguments for {name}(); received none", usage)
+    if len(args) == 1 and not isinstance(args[0], list):
+        raise ExpressionError(
+            f"expected a list or two or more arguments for {name}(); received one {_type_name(args[0])}",
+            usage,
+        )
+    if len(args) == 1 and not args[0]:
+        raise ExpressionError(f"expected a non-empty list for {name}(); received an empty list", usage)
+
+
+def _type_name(value: Any) -> str:
+    """The language's name of a value's type (the block parameter types)."""
+    names = {bool: "bool", int: "int", float: "float", str: "str", list: "list"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _bounded(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and abs(value) > MAX_INT:
-        raise ExpressionError(f"expected a result within ±2**63; received {value:.3e}")
+        raise OutOfRange(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise ExpressionError(f"expected a finite result; received {value}")
     return value
@@ -382,10 +464,7 @@ def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
         args = [_eval(arg, env) for arg in node.args]
-        try:
-            return _bounded(FUNCTIONS[node.func.id](*args))
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise ExpressionError(f"{node.func.id}(): {exc}") from None
+        return _call(node.func.id, FUNCTIONS[node.func.id], args)
     raise ExpressionError(f"unsupported expression node {type(node).__name__}")
 
 

@@ -51,6 +51,7 @@ from cnnspec.spec.expr import (
     is_expression,
     names_in,
     substitute,
+    unreadable_name,
 )
 from cnnspec.spec.loader import SourceDoc, copy_tree
 from cnnspec.spec.memo import (
@@ -69,6 +70,12 @@ from cnnspec.spec.memo import (
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ITEM_EXTRAS = ("id", "inputs", "when", "trainable")
 COMBINATORS = ("residual", "parallel", "repeat")
+#: Words a layer item reads as something else than a block call: a block of such a name could
+#: never be called, so its declaration is refused (:meth:`Resolver.check_blocks`).
+RESERVED_BLOCK_NAMES: dict[str, str] = {
+    **{key: "it is a key of layer items (" + ", ".join(ITEM_EXTRAS) + ")" for key in ITEM_EXTRAS},
+    **{name: f"it names the `{name}` combinator" for name in (*COMBINATORS, BACKBONE)},
+}
 MAX_NODES = 20_000
 MAX_REPEAT = 10_000
 MAX_STEPS = 100_000  # layer items visited + repeat iterations (nested repeats of empty lists)
@@ -213,6 +220,12 @@ class Resolver:
         self.pruned = False  # some layer was left out (finish_tree marks it): pruned, or cut
         #: Replayed calls' tree copies not made yet (:func:`cnnspec.spec.memo.fill_pending`).
         self.deferred: Pending = {}
+        #: Declarations refused by check_blocks and resolve_vars: blocks whose calls stay
+        #: silent, (block, parameter) pairs whose literal default has the wrong type, and
+        #: var names no expression can read (an expression that fails on one stays silent).
+        self.bad_blocks: set[str] = set()
+        self.bad_defaults: set[tuple[str, str]] = set()
+        self.refused_names: set[str] = set()
 
     # -- diagnostics helpers ---------------------------------------------------------------
     def loc(self, path: SpecPath) -> Loc | None:
@@ -251,10 +264,19 @@ class Resolver:
                 self.error(exc.message, path, code="expression")
             return False, None
         except ExpressionError as exc:
+            if self.reads_refused_name(value):
+                return False, None  # its declaration was refused: that error says it
             text = value if isinstance(value, str) else ""
             prefix = f"in {text!r}: " if text and len(text) < 80 else ""
             self.error(prefix + exc.message, path, code="expression", hint=exc.hint)
             return False, None
+
+    def reads_refused_name(self, value: Any) -> bool:
+        """Whether ``value`` (a failed expression) mentions a var whose name was refused."""
+        if not self.refused_names:
+            return False
+        text = value if isinstance(value, str) else repr(value)
+        return any(re.search(rf"\b{re.escape(name)}\b", text) for name in self.refused_names)
 
     def _substitute(self, value: Any, env: dict[str, Any]) -> Any:
         if isinstance(value, (list, dict)) and len(value) > MAX_VALUE_NODES:
@@ -277,6 +299,7 @@ class Resolver:
             # The schema's pattern uses `$`, which Python's re lets match before a final newline.
             self.error(f"expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received {name!r}", ("name",))
         env = self.vars_env = self.resolve_vars()
+        self.check_blocks()
         input_shape = self.resolve_input(env)
         self.shapes[self.input_name] = input_shape
         self.spec_defaults = self.resolve_defaults(self.data.get("defaults"), ("defaults",), env, {})
@@ -326,14 +349,25 @@ class Resolver:
         must not take quadratic passes); vars on or behind a cycle are errors."""
         raw: dict[str, Any] = self.data.get("vars") or {}
         env: dict[str, Any] = {}
+        for name in raw:
+            problem = unreadable_name(name) if isinstance(name, str) else None
+            if problem:
+                self.error(
+                    problem, ("vars", name), key=True, code="identifier", hint=f"rename it, e.g. `{name}_`"
+                )
+                self.refused_names.add(name)
         order, cyclic = var_order(raw)
         for name in order:
+            if name in self.refused_names:
+                env[name] = POISONED
+                continue
             try:
                 result = self._substitute(raw[name], env)
             except Poisoned:
                 result = POISONED  # reads a var that failed: that one was reported
             except ExpressionError as exc:
-                self.error(exc.message, ("vars", name), code="expression", hint=exc.hint)
+                if not self.reads_refused_name(raw[name]):
+                    self.error(exc.message, ("vars", name), code="expression", hint=exc.hint)
                 result = POISONED
             env[name] = result
         self.tree.vars = [Var(name, raw[name], env[name], self.loc(("vars", name))) for name in order]
@@ -548,6 +582,8 @@ class Resolver:
             kind_key, body, extras = item, None, {}
         elif isinstance(item, dict):
             keys = [k for k in item if k not in ITEM_EXTRAS]
+            if not keys and any(k in self.bad_blocks for k in item):
+                return UNKNOWN  # a call of a block named `inputs`: its declaration was refused
             if len(keys) != 1:
                 received = ", ".join(keys) if keys else "none"
                 self.error(
@@ -1346,6 +1382,9 @@ class Resolver:
         if var is not None and (not isinstance(var, str) or not IDENTIFIER.fullmatch(var)):
             self.error(f"expected an identifier; received {var!r}", (*path, "as"), code="identifier")
             return UNKNOWN
+        if var is not None and (problem := unreadable_name(var)):
+            self.error(problem, (*path, "as"), code="identifier", hint=f"rename it, e.g. `{var}_`")
+            return UNKNOWN
         carried = self.carry(fields, path, scope, env)
         if carried is None:
             return UNKNOWN
@@ -1472,6 +1511,51 @@ class Resolver:
         return out
 
     # -- blocks ----------------------------------------------------------------------------
+    def check_blocks(self) -> None:
+        """Check every block's declaration once, called or not: a name a layer item reads as
+        something else, parameter names no expression can read, and literal defaults of the
+        wrong type (with the check a call's arguments get; a ``${…}`` default is checked
+        when a call evaluates it)."""
+        for name, block in self.blocks.items():
+            if not isinstance(name, str):
+                continue
+            reason = RESERVED_BLOCK_NAMES.get(name) or (
+                f"it names the layer kind `{name}`" if name in REGISTRY else None
+            )
+            if reason:
+                self.error(
+                    f"block name {name!r} is reserved: {reason}",
+                    ("blocks", name),
+                    key=True,
+                    code="block-name",
+                    hint=f"rename the block: a layer item `{name}` never calls it",
+                )
+                self.bad_blocks.add(name)
+            declared = block.get("params") if isinstance(block, dict) else None
+            for pname, spec in (declared or {}).items() if isinstance(declared, dict) else ():
+                problem = unreadable_name(pname) if isinstance(pname, str) else None
+                if problem:
+                    self.error(
+                        problem,
+                        ("blocks", name, "params", pname),
+                        key=True,
+                        code="identifier",
+                        hint=f"rename the parameter, e.g. `{pname}_`",
+                    )
+                    self.bad_blocks.add(name)
+                if not isinstance(spec, dict) or "default" not in spec:
+                    continue
+                default, kind = spec["default"], spec.get("type", "any")
+                if isinstance(default, str) and "${" in default:
+                    continue  # its type is known once a call evaluates it (block_default)
+                if not BLOCK_PARAM_TYPES.get(kind, BLOCK_PARAM_TYPES["any"])(default):
+                    self.error(
+                        param_type_error(kind, pname, default, default=True),
+                        ("blocks", name, "params", pname, "default"),
+                        code="parameter",
+                    )
+                    self.bad_defaults.add((name, pname))
+
     def block_params(self, name: str) -> dict[str, BlockParam]:
         """Block ``name``'s declared parameters, read once per resolution (every call asks)."""
         found = self.param_decls.get(name)
@@ -1564,8 +1648,8 @@ class Resolver:
             chain = " → ".join([*self.call_stack, name])
             self.error(f"block {name!r} calls itself ({chain})", path, code="cycle")
             return UNKNOWN
-        if not self.block_signature(name):
-            return UNKNOWN
+        if name in self.bad_blocks or not self.block_signature(name):
+            return UNKNOWN  # its declaration's error says why
         declared = self.block_params(name)
         if body is None:
             raw: dict[str, Any] = {}
@@ -1606,7 +1690,7 @@ class Resolver:
             check = BLOCK_PARAM_TYPES.get(param.type, BLOCK_PARAM_TYPES["any"])
             if not check(value):
                 self.error(
-                    f"expected {param.type} for block parameter `{key}`; received {value!r}",
+                    param_type_error(param.type, key, value),
                     located[key],
                     code="parameter",
                 )
@@ -1990,6 +2074,9 @@ class Resolver:
         against the vars, the arguments before it and ``in_channels``/``in_shape`` of the
         block's input (``channels: {type: int, default: "${in_channels}"}``); its errors name
         the calling item ``site``."""
+        if (name, pname) in self.bad_defaults:
+            args[pname] = POISONED  # refused where it is declared (check_blocks)
+            return False
         if not is_expression(param.default) and not isinstance(param.default, (list, dict)):
             args[pname] = param.default
             return True
@@ -2005,7 +2092,7 @@ class Resolver:
             good, value = self.evaluate(param.default, env, path)
             if good and not BLOCK_PARAM_TYPES.get(param.type, BLOCK_PARAM_TYPES["any"])(value):
                 self.error(
-                    f"expected {param.type} for the default of block parameter `{pname}`; received {value!r}",
+                    param_type_error(param.type, pname, value, default=True),
                     path,
                     code="parameter",
                 )
@@ -2109,6 +2196,12 @@ class _Located:
 
 #: At most this many elements in a default copied without evaluation (BlockParam.plain).
 PLAIN_DEFAULT_NODES = 1_000
+
+
+def param_type_error(kind: str, pname: str, value: Any, *, default: bool = False) -> str:
+    """The message for a block argument (or a parameter's default) of the wrong type."""
+    what = f"the default of block parameter `{pname}`" if default else f"block parameter `{pname}`"
+    return f"expected {kind} for {what}; received {value!r}"
 
 
 def _plain_size(value: Any, depth: int) -> int:

@@ -47,6 +47,14 @@ TOP_LEVEL_KEYS = (
 )
 
 
+#: Where a spec may write ``${…}`` instead of a value (``$defs.expression``).
+EXPRESSION_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"\$\{[^}]*\}",
+    "description": "a ${…} expression over vars, block parameters and loop indices",
+}
+
+
 def kind_schema(kind: LayerKind) -> dict[str, Any]:
     """Schema of one kind's value: null, its main parameter alone, or a parameter mapping."""
     properties = {p.name: p.json_schema() for p in kind.params}
@@ -242,11 +250,7 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
     layer_item = _layer_item_schema() if layers else {"type": ["string", "object"]}
     layer_list = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
     defs: dict[str, Any] = {
-        "expression": {
-            "type": "string",
-            "pattern": r"\$\{[^}]*\}",
-            "description": "a ${…} expression over vars, block parameters and loop indices",
-        },
+        "expression": EXPRESSION_SCHEMA,
         "identifier": {"type": "string", "pattern": IDENTIFIER_PATTERN},
         "layer": layer_item,
         "layerList": layer_list,
@@ -406,7 +410,10 @@ def _leaves(error: Any) -> Iterator[Any]:
     if error.validator not in ("anyOf", "oneOf") or not error.context:
         yield error
         return
-    relevant = [e for e in error.context if "expression" not in str(list(e.schema_path))]
+    # The ${…} alternative says "expected a string" of any other string ("abc" for an integer
+    # setting): it is left out unless the value looks like an expression.
+    meant = isinstance(error.instance, str) and "${" in error.instance
+    relevant = [e for e in error.context if meant or not _is_expression(e)]
     relevant = [e for e in relevant if e.validator != "type" or e.validator_value != "null"] or relevant
     deepest = max(len(e.absolute_path) for e in relevant) if relevant else 0
     if deepest > len(error.absolute_path):
@@ -414,7 +421,41 @@ def _leaves(error: Any) -> Iterator[Any]:
         for sub in best:
             yield from _leaves(sub)
         return
+    # Every alternative fails on the value itself. When the value has the type of only one of
+    # them, that one's errors say what is wrong (an empty list, an unknown key), where the
+    # alternatives together would say "expected a list; received a list".
+    fitting = _fitting_alternative(error.instance, relevant)
+    if fitting:
+        for sub in fitting:
+            yield from _leaves(sub)
+        return
     yield error
+
+
+def _is_expression(error: Any) -> bool:
+    """Whether ``error`` comes from the ``${…}`` expression alternative of an ``anyOf``."""
+    return error.schema == EXPRESSION_SCHEMA or "expression" in str(list(error.schema_path))
+
+
+def _fitting_alternative(value: Any, errors: list[Any]) -> list[Any]:
+    """The errors of the one alternative of an ``anyOf`` whose type ``value`` has (``[]``
+    when none or several have it)."""
+    groups: dict[Any, list[Any]] = {}
+    for sub in errors:
+        if sub.relative_schema_path:
+            groups.setdefault(sub.relative_schema_path[0], []).append(sub)
+    fitting = [group for group in groups.values() if not any(_wrong_type(value, sub) for sub in group)]
+    return fitting[0] if len(fitting) == 1 else []
+
+
+def _wrong_type(value: Any, error: Any) -> bool:
+    """Whether ``error`` says that ``value`` is of another type than its alternative wants."""
+    if error.validator == "type":
+        return True
+    if error.validator in ("enum", "const"):
+        allowed = error.validator_value if error.validator == "enum" else [error.validator_value]
+        return not any(type(value) is type(option) for option in allowed)
+    return False
 
 
 def _expected(schema: Any) -> str:
@@ -505,8 +546,11 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
     if validator in ("minItems", "maxItems"):
         count = len(value) if isinstance(value, list) else 0
         word = "at least" if validator == "minItems" else "at most"
+        message = f"expected {word} {error.validator_value} item(s); received {count}"
+        if validator == "minItems" and error.validator_value == 1 and count == 0:
+            message = "expected a non-empty list; received an empty list"
         diags.error(
-            f"expected {word} {error.validator_value} item(s); received {count}",
+            message,
             doc.loc(path),
             where,
             code="invalid",
@@ -533,11 +577,26 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         )
         return
     if validator == "pattern" and error.validator_value == IDENTIFIER_PATTERN:
+        schema_path = list(error.relative_schema_path)
+        loc = doc.loc(path)
+        if len(schema_path) >= 2 and schema_path[-2] == "propertyNames" and isinstance(value, str):
+            # A key that is no identifier: jsonschema reports it at the mapping; name the key.
+            path = (*path, value)
+            loc, where = doc.key_loc(path) or loc, format_path(path)
         diags.error(
             f"expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received {describe_value(value)}",
-            doc.loc(path),
+            loc,
             where,
             code="identifier",
+        )
+        return
+    if validator == "pattern" and error.schema == EXPRESSION_SCHEMA:
+        diags.error(
+            f"expected a ${{…}} expression; received {describe_value(value)}",
+            doc.loc(path),
+            where,
+            code="expression",
+            hint="an expression is written ${…}, closed with `}`, e.g. ${width * 2}",
         )
         return
     hint = None

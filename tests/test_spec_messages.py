@@ -1,0 +1,349 @@
+"""Front-end messages that say what is wrong, where it is written: block parameter defaults
+checked where declared, no self-contradicting "expected …; received …", names refused where
+they are declared rather than where they fail, and folders named as files.
+
+Each case goes through the CLI (exit code, the printed ``file:line:col: error: path: message``)
+and the API (the diagnostic's location, path, message and hint)."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from cnnspec.api import compile_spec
+from cnnspec.cli.app import app
+from cnnspec.errors import SpecError
+from cnnspec.spec.expr import ExpressionError, OutOfRange, evaluate
+
+HEAD = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\n"
+
+
+def errors_of(runner, path):
+    """The diagnostics of ``path`` (API), after checking that ``cnnspec validate`` prints each
+    of them with its location and exits with 1."""
+    with pytest.raises(SpecError) as caught:
+        compile_spec(path)
+    errors = caught.value.errors
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1, result.output
+    for error in errors:
+        assert error.loc is not None
+        line = f":{error.loc.line}:{error.loc.column}: error: {error.path}: {error.message}"
+        assert line in result.stderr, result.stderr
+    return errors
+
+
+def only_error(runner, path):
+    (error,) = errors_of(runner, path)
+    return error
+
+
+def where(error):
+    return (error.loc.line, error.loc.column, error.path)
+
+
+# -- 1. block parameter defaults are checked where they are declared --------------------------
+
+DEFAULTS = HEAD + (
+    "blocks:\n"
+    "  b:\n"
+    "    params:\n"
+    "      f: int\n"
+    '      s: {type: int, default: "two"}\n'
+    "      u: {type: bool, default: 3}\n"
+    "      l: {type: list, default: 4}\n"
+    '      e: {type: int, default: "${in_channels}"}\n'
+    "      k: {type: float, default: 2}\n"
+    '    layers: [{conv2d: {filters: "${f}", kernel_size: 3, padding: same}}]\n'
+)
+
+
+@pytest.mark.parametrize(
+    "model", ["[{b: 4}, flatten, {dense: 2}]", "[flatten, {dense: 2}]"], ids=["called", "unused"]
+)
+def test_a_default_of_the_wrong_type_is_an_error_where_it_is_declared(runner, write_spec, model):
+    errors = errors_of(runner, write_spec(DEFAULTS + f"model: {model}\n"))
+    assert [(where(e), e.message, e.code, e.notes) for e in errors] == [
+        (
+            (8, 31, "blocks.b.params.s.default"),
+            "expected int for the default of block parameter `s`; received 'two'",
+            "parameter",
+            (),
+        ),
+        (
+            (9, 32, "blocks.b.params.u.default"),
+            "expected bool for the default of block parameter `u`; received 3",
+            "parameter",
+            (),
+        ),
+        (
+            (10, 32, "blocks.b.params.l.default"),
+            "expected list for the default of block parameter `l`; received 4",
+            "parameter",
+            (),
+        ),
+    ]
+
+
+def test_a_call_that_passes_the_parameter_is_still_checked_as_before(runner, write_spec):
+    text = (
+        DEFAULTS.replace('"two"', "2")
+        .replace("default: 3", "default: true")
+        .replace("default: 4", "default: []")
+    )
+    error = only_error(runner, write_spec(text + "model: [{b: 2.5}, flatten, {dense: 2}]\n"))
+    assert error.message == "expected int for block parameter `f`; received 2.5"
+    assert where(error) == (14, 13, "model[0].b")
+
+
+def test_good_defaults_compile(write_spec):
+    text = (
+        DEFAULTS.replace('"two"', "2")
+        .replace("default: 3", "default: true")
+        .replace("default: 4", "default: []")
+    )
+    compiled = compile_spec(write_spec(text + "model: [{b: 4}, flatten, {dense: 2}]\n"))
+    assert len(compiled.ir.nodes) == 3
+
+
+# -- 2. messages that do not contradict themselves ---------------------------------------------
+
+MESSAGES = {
+    "empty_shape": (
+        "cnnspec: 1\nname: t\ninput: {shape: []}\nmodel: [flatten]\n",
+        (3, 16, "input.shape"),
+        "expected a non-empty list; received an empty list",
+        None,
+    ),
+    "long_shape": (
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1, 1, 1]}\nmodel: [flatten]\n",
+        (3, 16, "input.shape"),
+        "expected at most 4 item(s); received 5",
+        None,
+    ),
+    "empty_block_outputs": (
+        HEAD + "blocks:\n  b:\n    outputs: []\n    layers: [flatten]\nmodel: [b]\n",
+        (6, 14, "blocks.b.outputs"),
+        "expected a non-empty list; received an empty list",
+        None,
+    ),
+    "empty_outputs": (
+        HEAD + "outputs: []\nmodel: [flatten]\n",
+        (4, 10, "outputs"),
+        "expected a non-empty list; received an empty list",
+        None,
+    ),
+    "param_unknown_key": (
+        HEAD + "blocks:\n  b:\n    params: {k: {type: int, default: 3, extra: 1}}\n"
+        "    layers: [flatten]\nmodel: [b]\n",
+        (6, 41, "blocks.b.params.k.extra"),
+        "unknown key 'extra'",
+        "keys: type, default, doc",
+    ),
+    "param_misspelt_key": (
+        HEAD + "blocks:\n  b:\n    params: {k: {type: int, dfault: 3}}\n    layers: [flatten]\nmodel: [b]\n",
+        (6, 29, "blocks.b.params.k.dfault"),
+        "unknown key 'dfault'",
+        "did you mean `default`?",
+    ),
+    "param_unknown_type": (
+        HEAD + "blocks:\n  b:\n    params: {k: integer}\n    layers: [flatten]\nmodel: [b]\n",
+        (6, 17, "blocks.b.params.k"),
+        "expected one of int, float, number, bool, str, list, any; received string 'integer'",
+        "did you mean `int`?",
+    ),
+    "var_name": (
+        HEAD + "vars: {κ: 3}\nmodel: [flatten]\n",
+        (4, 8, "vars.κ"),
+        "expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received string 'κ'",
+        None,
+    ),
+    "block_name": (
+        HEAD + "blocks:\n  bé: {layers: [flatten]}\nmodel: [flatten]\n",
+        (5, 3, "blocks.bé"),
+        "expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received string 'bé'",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MESSAGES)
+def test_schema_messages_say_what_is_wrong(runner, write_spec, case):
+    text, location, message, hint = MESSAGES[case]
+    error = only_error(runner, write_spec(text))
+    assert (where(error), error.message, error.hint) == (location, message, hint)
+
+
+EXPRESSIONS = {
+    "-(2**63)": ("expected a result within ±(2**63 - 1); received 2 ** 63 = 9223372036854775808", None),
+    "-(2**62) * 2": (
+        "expected a result within ±(2**63 - 1); received -4611686018427387904 * 2 = -9223372036854775808",
+        None,
+    ),
+    "2**60 * 2**60": (
+        "expected a result within ±(2**63 - 1); "
+        "received 1152921504606846976 * 1152921504606846976 = 1.329e+36",
+        None,
+    ),
+    "10 ** -400": (
+        "expected an exponent of at least -64; received 10 ** -400",
+        "for a tiny number write a literal such as 1e-30 (a float ends near 1e-308)",
+    ),
+    "min(1)": (
+        "expected a list or two or more arguments for min(); received one int",
+        "min([a, b, …]) or min(a, b, …)",
+    ),
+    "max(2.5)": (
+        "expected a list or two or more arguments for max(); received one float",
+        "max([a, b, …]) or max(a, b, …)",
+    ),
+    "max()": (
+        "expected a list or two or more arguments for max(); received none",
+        "max([a, b, …]) or max(a, b, …)",
+    ),
+    "min([])": (
+        "expected a non-empty list for min(); received an empty list",
+        "min([a, b, …]) or min(a, b, …)",
+    ),
+}
+
+
+@pytest.mark.parametrize("expression", EXPRESSIONS)
+def test_expression_messages_say_what_is_wrong(runner, write_spec, expression):
+    message, hint = EXPRESSIONS[expression]
+    error = only_error(runner, write_spec(HEAD + f'model: [flatten, {{dense: "${{{expression}}}"}}]\n'))
+    assert where(error) == (4, 26, "model[1].dense")
+    assert (error.message, error.hint) == (f"in '${{{expression}}}': {message}", hint)
+
+
+def test_the_bound_is_a_64_bit_integers():
+    assert evaluate("2**62 + (2**62 - 1)", {}) == 2**63 - 1
+    assert evaluate("-(2**62) - (2**62 - 1)", {}) == -(2**63) + 1
+    assert evaluate("2 ** -64", {}) == 2**-64
+    assert evaluate("min([3, 1]) + max(1, 2)", {}) == 3
+    with pytest.raises(OutOfRange) as caught:
+        evaluate("2 ** 63", {})
+    again = pickle.loads(pickle.dumps(caught.value))  # a search trial's error crosses processes
+    assert isinstance(again, ExpressionError) and again.message == caught.value.message
+
+
+# -- 3. names refused where they are declared --------------------------------------------------
+
+NAMES = {
+    "var": (
+        HEAD + 'vars: {class: 4}\nmodel: [flatten, {dense: "${class}"}]\n',
+        (4, 8, "vars.class"),
+        "expected a name that ${…} expressions can read; received 'class', a Python keyword",
+        "rename it, e.g. `class_`",
+    ),
+    "var_read_by_a_var": (
+        HEAD + 'vars: {None: 3, w: "${None * 2}"}\nmodel: [flatten, {dense: "${w}"}]\n',
+        (4, 8, "vars.None"),
+        "expected a name that ${…} expressions can read; received 'None', a Python keyword",
+        "rename it, e.g. `None_`",
+    ),
+    "param": (
+        HEAD + 'blocks:\n  b:\n    params: {class: int}\n    layers: [{dense: "${class}"}]\n'
+        "model: [flatten, {b: 3}]\n",
+        (6, 14, "blocks.b.params.class"),
+        "expected a name that ${…} expressions can read; received 'class', a Python keyword",
+        "rename the parameter, e.g. `class_`",
+    ),
+    "unused_param": (
+        HEAD + "blocks:\n  b:\n    params: {lambda: {type: int, default: 1}}\n    layers: [flatten]\n"
+        "model: [flatten]\n",
+        (6, 14, "blocks.b.params.lambda"),
+        "expected a name that ${…} expressions can read; received 'lambda', a Python keyword",
+        "rename the parameter, e.g. `lambda_`",
+    ),
+    "loop_variable": (
+        HEAD + 'model: [flatten, {repeat: {times: 2, as: if, layers: [{dense: "${if + 1}"}]}}]\n',
+        (4, 42, "model[1].repeat.as"),
+        "expected a name that ${…} expressions can read; received 'if', a Python keyword",
+        "rename it, e.g. `if_`",
+    ),
+    "block_inputs": (
+        HEAD + "blocks:\n  inputs:\n    layers: [flatten]\nmodel: [{inputs: {}}, {dense: 2}]\n",
+        (5, 3, "blocks.inputs"),
+        "block name 'inputs' is reserved: it is a key of layer items (id, inputs, when, trainable)",
+        "rename the block: a layer item `inputs` never calls it",
+    ),
+    "block_id_bare": (
+        HEAD + "blocks:\n  id:\n    layers: [flatten]\nmodel: [id, {dense: 2}]\n",
+        (5, 3, "blocks.id"),
+        "block name 'id' is reserved: it is a key of layer items (id, inputs, when, trainable)",
+        "rename the block: a layer item `id` never calls it",
+    ),
+    "block_repeat": (
+        HEAD + "blocks:\n  repeat:\n    layers: [flatten]\nmodel: [flatten, {dense: 2}]\n",
+        (5, 3, "blocks.repeat"),
+        "block name 'repeat' is reserved: it names the `repeat` combinator",
+        "rename the block: a layer item `repeat` never calls it",
+    ),
+    "block_layer_kind": (
+        HEAD + "blocks:\n  conv2d:\n    layers: [flatten]\nmodel: [flatten, {dense: 2}]\n",
+        (5, 3, "blocks.conv2d"),
+        "block name 'conv2d' is reserved: it names the layer kind `conv2d`",
+        "rename the block: a layer item `conv2d` never calls it",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", NAMES)
+def test_unusable_names_are_refused_where_declared_once(runner, write_spec, case):
+    text, location, message, hint = NAMES[case]
+    error = only_error(runner, write_spec(text))  # the use site stays silent: one mistake, one error
+    assert (where(error), error.message, error.hint) == (location, message, hint)
+
+
+def test_soft_keywords_and_function_names_stay_usable(write_spec):
+    text = HEAD + (
+        "vars: {match: 2, type: 3, min: 1}\n"
+        "blocks:\n  b:\n    params: {case: int}\n    layers: [{dense: '${case}'}]\n"
+        "model: [flatten, {repeat: {times: 1, as: _, layers: [{b: '${match + type + min(min, 1) + _}'}]}}]\n"
+    )
+    compiled = compile_spec(write_spec(text))
+    assert compiled.ir.nodes[-1].params["units"] == 6
+
+
+# -- 4. a folder named where a file is expected ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "location", "hint"),
+    [
+        ("extends: sub.yaml\nname: t\n", (1, 10, "extends"), "name a spec file (.yaml) in it"),
+        (
+            HEAD + "use: [sub.yaml]\nmodel: [flatten]\n",
+            (4, 7, "use[0]"),
+            "name a block library file (.yaml) in it",
+        ),
+    ],
+    ids=["extends", "use"],
+)
+def test_a_directory_is_named_as_one(runner, write_spec, tmp_path, text, location, hint):
+    (tmp_path / "sub.yaml").mkdir()
+    error = only_error(runner, write_spec(text))
+    assert where(error) == location
+    assert error.message == f"expected a file; received the directory 'sub.yaml' (looked in {tmp_path})"
+    assert error.hint == hint
+
+
+# -- a string where a number belongs: the number's message, not the ${…} alternative's --------
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "expected an integer ≥ 1 and ≤ 100000; received string 'abc'"),
+        ('"3"', "expected an integer ≥ 1 and ≤ 100000; received string '3'"),
+        ("${x", "expected a ${…} expression; received string '${x'"),
+    ],
+)
+def test_a_string_for_a_number_says_which_number(runner, write_spec, value, message):
+    spec = write_spec(HEAD + "model: [flatten, {dense: 2}]\ntraining: {epochs: 3}\n")
+    result = runner.invoke(app, ["validate", str(spec), "--set", f"training.epochs={value}"])
+    assert result.exit_code == 1
+    assert f"error: training.epochs: {message}" in result.stderr
+    assert "expected a string" not in result.stderr
