@@ -15,6 +15,7 @@ from cnnspec.api import compile_spec
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
 from cnnspec.spec.expr import ExpressionError, OutOfRange, evaluate
+from tests.conftest import FIXTURES
 
 HEAD = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\n"
 
@@ -347,3 +348,30 @@ def test_a_string_for_a_number_says_which_number(runner, write_spec, value, mess
     assert result.exit_code == 1
     assert f"error: training.epochs: {message}" in result.stderr
     assert "expected a string" not in result.stderr
+
+
+# -- one mistake, one error: what a failed call or repeat would have defined stays silent -----
+
+CELLS = (FIXTURES / "codegen" / "cells.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("inputs: [stem_a, stem_b]", "inputs: [stem_a, later]", "unknown layer id 'later'"),
+        ("next: {p: x, x: new}", "next: {p: x, hh: new}", "`next` names 'hh'"),
+        ("times: 2", "times: -1", "expected an integer from 0 to 10,000; received -1"),
+        ("carry: {p: stem_b, x: c0}", "carry: {p: stem_b, x: nowhere}", "unknown layer id 'nowhere'"),
+    ],
+)
+def test_what_a_failed_call_or_repeat_defines_is_not_reported_again(runner, write_spec, old, new, message):
+    """`c0[1]`/`c0.x` of a call that failed, and a repeat's carried names (`x`, `cells.x`) after
+    the repeat failed, are consequences: only the mistake itself is reported."""
+    assert old in CELLS
+    error = only_error(runner, write_spec(CELLS.replace(old, new)))
+    assert message in error.message
+
+
+def test_a_wrong_part_of_a_call_that_worked_is_still_reported(runner, write_spec):
+    error = only_error(runner, write_spec(CELLS.replace('"c0[1]"', '"c0[7]"')))
+    assert "unknown layer id 'c0[7]'" in error.message

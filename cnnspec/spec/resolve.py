@@ -156,6 +156,15 @@ class BlockParam:
     plain: bool = False
 
 
+class _RepeatFailed(Exception):
+    """A repeat stopped at an error it has reported (:meth:`Resolver.repeat`)."""
+
+
+def _scope_head(ref: str) -> str:
+    """The id a scoped reference starts with: ``c0`` of ``c0[1]``, ``c0.x`` and ``c0.h``."""
+    return re.split(r"[.\[]", ref, maxsplit=1)[0]
+
+
 class Resolver:
     """Walks the spec's layer lists and emits :class:`Node` objects."""
 
@@ -873,8 +882,8 @@ class Resolver:
             tensor = scope.entry  # the model input's own name means what `input` means
         if tensor is not None:
             return tensor
-        if self.lost_ids:
-            return None
+        if self.lost_ids or (isinstance(ref, str) and scope.lookup(_scope_head(ref)) == UNKNOWN):
+            return None  # `c0[1]`, `c0.x` of a call `c0` that failed: its error has been reported
         message = f"unknown layer id {ref!r} (ids must be defined earlier in the spec)"
         hint = self.reference_hint(ref, scope)
         self.error(message, path, code="reference", hint=hint)
@@ -1368,26 +1377,49 @@ class Resolver:
         fields = self.combinator_fields(body, path, allowed, example)
         if fields is None:
             return UNKNOWN
+        try:
+            return self._repeat(fields, path, scope, entry, item_id, env)
+        except _RepeatFailed:
+            # The names it would have left behind (`x`, `cells.x`) stay silent when used later:
+            # the repeat's own error has been reported.
+            carry = fields.get("carry")
+            for name in carry if isinstance(carry, dict) else ():
+                if isinstance(name, str):
+                    scope.ids.setdefault(name, UNKNOWN)
+                    if item_id:
+                        scope.ids.setdefault(f"{item_id}.{name}", UNKNOWN)
+            return UNKNOWN
+
+    def _repeat(
+        self,
+        fields: dict[str, Any],
+        path: SpecPath,
+        scope: Scope,
+        entry: str,
+        item_id: str | None,
+        env: dict[str, Any],
+    ) -> str:
+        """:meth:`repeat` once its fields are read; raises :class:`_RepeatFailed` after an error."""
         ok, times = self.evaluate(fields["times"], env, (*path, "times"))
         if not ok:
-            return UNKNOWN
+            raise _RepeatFailed
         if not isinstance(times, int) or isinstance(times, bool) or not 0 <= times <= MAX_REPEAT:
             self.error(
                 f"expected an integer from 0 to {MAX_REPEAT:,}; received {times!r}",
                 (*path, "times"),
                 code="parameter",
             )
-            return UNKNOWN
+            raise _RepeatFailed
         var = fields.get("as")
         if var is not None and (not isinstance(var, str) or not IDENTIFIER.fullmatch(var)):
             self.error(f"expected an identifier; received {var!r}", (*path, "as"), code="identifier")
-            return UNKNOWN
+            raise _RepeatFailed
         if var is not None and (problem := unreadable_name(var)):
             self.error(problem, (*path, "as"), code="identifier", hint=f"rename it, e.g. `{var}_`")
-            return UNKNOWN
+            raise _RepeatFailed
         carried = self.carry(fields, path, scope, env)
         if carried is None:
-            return UNKNOWN
+            raise _RepeatFailed
         steps: dict[str, Any] = fields.get("next") or {}
         current = entry
         self.record.note(
@@ -1404,7 +1436,7 @@ class Resolver:
         try:
             for i in range(times):
                 if not self.tick((*path, "times")):
-                    return UNKNOWN
+                    raise _RepeatFailed
                 iteration_env = {**scope.env, var: i} if var else scope.env
                 # A carrying repeat with an id is one scope per iteration: its layers are named
                 # `cells_0_…`, `cells_1_…` and its ids are reachable as cells[0].h, cells[1].h.
@@ -1417,14 +1449,14 @@ class Resolver:
                 current = self.walk_list(fields["layers"], (*path, "layers"), iteration, current)
                 self.context = saved_context
                 if current == UNKNOWN:
-                    return UNKNOWN
+                    raise _RepeatFailed
                 if item_id:
                     for name, tensor in iteration.ids.items():
                         if name not in carried:
                             scope.ids[f"{item_id}[{i}].{name}"] = tensor
                 advanced = self.advance(steps, carried, path, iteration, iteration_env)
                 if advanced is None:
-                    return UNKNOWN
+                    raise _RepeatFailed
                 carried = advanced
         finally:
             self.repeats.pop()
