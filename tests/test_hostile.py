@@ -574,3 +574,31 @@ def test_outputs_never_write_through_symlinks(runner, tmp_path):
     into_folder = run_cli(runner, "codegen", str(spec), "--no-format", "--output", str(folder))
     assert into_folder.exit_code == 2
     assert [p.name for p in folder.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize(
+    ("line", "token"),
+    [
+        (
+            "  - dense: {units: 2, use_bias: false, activation: relu, kernel_initializer: zeros, nope: 1}",
+            "nope",
+        ),
+        ('  - dense: {units: 2, name_: "寿司🍣", nope: 1}', "nope"),
+    ],
+)
+def test_the_caret_stands_under_the_error_in_an_80_column_log(runner, tmp_path, line, token):
+    """A column past the log's width (CI, a pipe: 80 columns) and double-width characters
+    before it: the caret line is not wrapped and stands under the token, in terminal cells."""
+    from rich.cells import cell_len
+
+    spec = tmp_path / "caret.yaml"
+    spec.write_text("cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n" + line + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(spec)], env={"COLUMNS": "80"})
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    header = next(i for i, text in enumerate(lines) if f"unknown parameter '{token}'" in text)
+    shown = header + 1
+    caret = lines[shown + 1]
+    assert caret.strip() == "^"
+    source = lines[shown]
+    assert cell_len(caret) - 1 == cell_len(source[: source.index(token)])

@@ -100,11 +100,16 @@ def render_text(diagnostics: Sequence[Diagnostic], console: Console) -> None:
         if diagnostic.loc is not None:
             line = source_line(diagnostic.loc.file, diagnostic.loc.line)
             if line is not None:
+                from rich.cells import cell_len
+
                 shown, column = excerpt(_clean(line.expandtabs(1)), diagnostic.loc.column)
                 number = str(diagnostic.loc.line)
                 console.print(f" {number} | {escape(shown)}", highlight=False, soft_wrap=True)
-                caret = " " * (len(number) + 3 + max(column - 1, 0)) + "^"
-                console.print(f" [bold {color}]{caret}[/bold {color}]", highlight=False)
+                # Under the character in terminal cells (a CJK character or an emoji takes two),
+                # and never wrapped: a caret past the console's width stays on its line.
+                before = cell_len(shown[: max(column - 1, 0)])
+                caret = " " * (len(number) + 3 + before) + "^"
+                console.print(f" [bold {color}]{caret}[/bold {color}]", highlight=False, soft_wrap=True)
         if diagnostic.hint:
             console.print(
                 f"  [cyan]hint:[/cyan] {escape(_clean(diagnostic.hint))}", highlight=False, soft_wrap=True
