@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from cnnspec.api import compile_text
 from cnnspec.errors import SpecError
 from cnnspec.spec.loader import MAX_BYTES, decode_source, load_file, load_text
 
@@ -213,3 +214,39 @@ def test_deep_flow_nesting_is_our_own_located_error(depth, opening, closing):
     assert error.code == "yaml"
     # the top-level mapping is level 1 and `vars` level 2, so the 99th opening is level 101
     assert (error.loc.line, error.loc.column) == (2, len("vars: {x: ") + len(opening) * 98 + 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        # a LINE SEPARATOR, PARAGRAPH SEPARATOR or NEL pasted into a quoted string: YAML counts
+        # a line break there, editors and the LSP do not
+        ('cnnspec: 1\nname: t\ndescription: "pasted\u2028text"\n', 6),
+        ('cnnspec: 1\nname: t\ndescription: "a\u2029b\x85c"\n', 6),
+        # old Mac line ends: a line break for YAML, the LSP and editors alike
+        ("cnnspec: 1\rname: t\r", 5),
+        ("cnnspec: 1\r\nname: t\r\n", 5),
+    ],
+)
+def test_lines_are_counted_as_editors_count_them(text, line):
+    """An error's line and column, its source line in the terminal, and its range in an
+    editor (LSP, UTF-16) all name the same place."""
+    from cnnspec.cli.render import source_line
+    from cnnspec.lsp.diagnostics import convert
+
+    newline = "\r" if "\r" in text and "\r\n" not in text else "\r\n" if "\r\n" in text else "\n"
+    spec = text + newline.join(
+        ["input: {shape: [8, 8, 1]}", "model:", "  - conv2d: {filters: 8, kernel_size: 3, use_bias: maybe}", ""]
+    )
+    with pytest.raises(SpecError) as caught:
+        compile_text(spec, "lines.yaml")
+    (error,) = caught.value.errors
+    column = spec.split(newline)[line - 1].index("maybe") + 1
+    assert (error.loc.line, error.loc.column) == (line, column)
+    assert "use_bias: maybe" in source_line("lines.yaml", line)
+    where = convert(error, "lines.yaml", spec).range
+    assert (where.start.line, where.start.character, where.end.character) == (
+        line - 1,
+        column - 1,
+        column + 4,
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnspec.errors import Diagnostic
-from cnnspec.spec.loader import SOURCE_TEXTS
+from cnnspec.spec.loader import LINE_BREAK, SOURCE_TEXTS
 
 if TYPE_CHECKING:  # Rich is imported when something is printed with it (cli.common.plain_stdout)
     from rich.console import Console
@@ -44,7 +44,7 @@ def source_line(file: str, line: int) -> str | None:
             return None
     if text is None:
         return None
-    lines = text.splitlines()
+    lines = LINE_BREAK.split(text)  # as the loader counts lines (not str.splitlines: U+2028 …)
     return lines[line - 1] if 0 < line <= len(lines) else None
 
 

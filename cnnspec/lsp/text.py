@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cnnspec.spec.loader import LINE_BREAK
+
 _PLAIN = re.compile(r"(?:[^\s,\[\]{}#:]|:(?=[^\s,\[\]{}]))+")
 _DOUBLE = re.compile(r'"(?:[^"\\]|\\.)*"?')
 _SINGLE = re.compile(r"'(?:[^']|'')*'?")
@@ -46,7 +48,7 @@ class Lines:
     position encoding agreed with the client)."""
 
     def __init__(self, text: str, encoding: str = UTF16) -> None:
-        self.lines = text.split("\n")
+        self.lines = LINE_BREAK.split(text)  # \r\n, \r or \n, as LSP counts lines
         self.encoding = encoding
 
     def line(self, index: int) -> str:

@@ -9,13 +9,15 @@ The walk uses an explicit stack, so deep nesting is an error, never a ``Recursio
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import re
 import stat
 import sys
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -504,7 +506,47 @@ def copy_tree(value: Any) -> Any:
     return value
 
 
+#: What YAML counts as a line break besides ours (``\r\n``, ``\r``, ``\n``: the LSP's, and
+#: every editor's): NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR, which may stand inside a
+#: quoted string pasted from elsewhere.
+_YAML_ONLY_BREAKS = ("\x85", "\u2028", "\u2029")
+_YAML_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+LINE_BREAK = re.compile("\r\n|\r|\n")
+
+
 def _load_text(text: str, file: str) -> SourceDoc:
+    """:func:`_parse_text`, with its lines counted as editors count them (see
+    :data:`_YAML_ONLY_BREAKS`): the YAML parser's marks would put every error after such a
+    character one line too low, and past the end of the file for an editor."""
+    if not any(ch in text for ch in _YAML_ONLY_BREAKS):
+        return _parse_text(text, file)
+    moved = _line_mapper(text)
+    try:
+        doc = _parse_text(text, file)
+    except SpecError as exc:
+        raise SpecError([replace(d, loc=moved(d.loc)) for d in exc.diagnostics]) from None
+    doc.locs = {path: moved(loc) for path, loc in doc.locs.items()}
+    doc.key_locs = {path: moved(loc) for path, loc in doc.key_locs.items()}
+    return doc
+
+
+def _line_mapper(text: str) -> Callable[[Loc | None], Loc | None]:
+    """Maps a location in YAML's lines to the same place in lines broken at ``\r\n``, ``\r``
+    and ``\n`` only."""
+    yaml_starts = [0, *(m.end() for m in _YAML_BREAK.finditer(text))]
+    our_starts = [0, *(m.end() for m in LINE_BREAK.finditer(text))]
+
+    def moved(loc: Loc | None) -> Loc | None:
+        if loc is None or not 1 <= loc.line <= len(yaml_starts):
+            return loc
+        offset = yaml_starts[loc.line - 1] + loc.column - 1
+        line = bisect.bisect_right(our_starts, offset) - 1
+        return Loc(loc.file, line + 1, offset - our_starts[line] + 1)
+
+    return moved
+
+
+def _parse_text(text: str, file: str) -> SourceDoc:
     try:
         builder = _parse(text, file)
     except yaml.MarkedYAMLError as exc:
