@@ -602,3 +602,23 @@ def test_the_caret_stands_under_the_error_in_an_80_column_log(runner, tmp_path, 
     assert caret.strip() == "^"
     source = lines[shown]
     assert cell_len(caret) - 1 == cell_len(source[: source.index(token)])
+
+
+def test_a_messages_own_line_breaks_stay_and_other_control_characters_are_escaped():
+    """A list of bad image files is one file a line; a line break inside a file's name is not."""
+    import io
+
+    from rich.console import Console
+
+    from cnnspec.cli.render import render_text
+    from cnnspec.errors import Diagnostic
+    from cnnspec.training.badfiles import describe
+
+    message = describe([("a/broken.png", "not a readable image"), ("b/odd\nname\x1b.png", "empty")], 9)
+    buffer = io.StringIO()
+    render_text([Diagnostic(message, None, "data.source.directory")], Console(file=buffer, width=200))
+    assert buffer.getvalue().splitlines() == [
+        "error: data.source.directory: 2 bad image file(s) of 9:",
+        "  a/broken.png: not a readable image",
+        "  b/odd\\nname\\x1b.png: empty",
+    ]

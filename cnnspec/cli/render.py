@@ -53,6 +53,12 @@ def _clean(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else f"\\x{ord(ch):02x}" for ch in text)
 
 
+def _lines(text: str) -> str:
+    """:func:`_clean` of each line: a message's own line breaks stay (a list of bad image
+    files, one per line); any other control character is shown escaped."""
+    return "\n".join(_clean(line) for line in text.split("\n"))
+
+
 def safe(text: object) -> str:
     """User text (file names, messages) ready for Rich: control characters shown escaped and
     ``[…]`` never read as markup (``evil[/green].yaml`` would otherwise raise MarkupError)."""
@@ -93,7 +99,7 @@ def render_text(diagnostics: Sequence[Diagnostic], console: Console) -> None:
         path = f"{_clean(diagnostic.path)}: " if diagnostic.path else ""
         console.print(
             f"[bold]{escape(where)}[/bold][bold {color}]{diagnostic.severity}:[/bold {color}] "
-            f"{escape(path)}{escape(_clean(diagnostic.message))}",
+            f"{escape(path)}{escape(_lines(diagnostic.message))}",
             highlight=False,
             soft_wrap=True,
         )

@@ -58,7 +58,8 @@ def describe(bad: Sequence[tuple[Path | str, str]], total: int | None = None) ->
     """``N bad image file(s) (of TOTAL):`` and up to :data:`SHOWN` lines ``path: reason``, then
     a count of the rest."""
     head = f"{len(bad)} bad image file(s)" + (f" of {total}" if total is not None else "") + ":"
-    lines = [f"  {path}: {reason}" for path, reason in bad[:SHOWN]]
+    # one line per file: a line break in a file's name is shown escaped, never as a new line
+    lines = [f"  {path}: {reason}".replace("\n", "\\n") for path, reason in bad[:SHOWN]]
     if len(bad) > SHOWN:
         lines.append(f"  ... and {len(bad) - SHOWN} more")
     return "\n".join([head, *lines])
