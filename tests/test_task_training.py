@@ -5,6 +5,7 @@ answering per task, and data that don't fit an output refused (located, nothing 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,7 +80,7 @@ def write_data(folder, task: str, **replace) -> None:
 
 
 @pytest.mark.parametrize("task", list(SPECS))
-def test_train_evaluate_predict_every_task(runner, tmp_path, task):
+def test_train_evaluate_predict_every_task(runner, tmp_path, task, monkeypatch):
     write_data(tmp_path, task)
     spec = tmp_path / "spec.yaml"
     spec.write_text(HEAD.format(name=task) + SPECS[task] + TRAINING + STATED.get(task, ""), encoding="utf-8")
@@ -140,6 +141,23 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, task):
             assert entry["labels"] == [k for k, p in entry["probabilities"].items() if p > 0.5]
         else:
             assert len(entry["values"]) == 2
+
+    # two image files of one name and another size than the model's: each gets its own mask,
+    # scaled back over its image; a task without masks makes no ./predictions folder
+    from PIL import Image
+
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(np.full((10, 12), 90, "uint8")).save(tmp_path / sub / "x.png")
+    monkeypatch.chdir(tmp_path)
+    predicted = runner.invoke(app, ["predict", str(run), "a/x.png", "b/x.png", "--format", "json"])
+    assert predicted.exit_code == 0, predicted.output
+    entries = [e for p in json.loads(predicted.output)["predictions"] for e in p["outputs"].values()]
+    written = [Path(e["mask"]) for e in entries if "mask" in e]
+    assert len(set(written)) == len(written) == (2 if "segmentation" in kinds.values() else 0)
+    for path in written:
+        assert path.parent.name == "predictions" and np.asarray(Image.open(path)).shape == (10, 12)
+    assert (tmp_path / "predictions").exists() == bool(written)
 
     # export verifies the task's model in its runtime (one format per task: every format and
     # every task are covered) and records how to read each output, in the model's order

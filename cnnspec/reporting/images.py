@@ -31,6 +31,9 @@ class Sample:
     label: str
     pixels: np.ndarray
     notes: tuple[str, ...] = ()
+    #: (height, width) of the image file when it was resized to the model's input: a
+    #: segmentation mask is scaled back to it, so it lies over the image it was predicted for
+    source_size: tuple[int, int] | None = None
 
     @property
     def integer(self) -> bool:
@@ -62,7 +65,7 @@ def _check_file(path: Path) -> None:
 def read_image(path: Path, shape: tuple[int, ...]) -> Sample:
     """A PNG/JPEG/BMP/GIF file converted to the model's channels and size, exactly as training
     converts a folder's images (:func:`cnnspec.training.imagefiles.load_image`)."""
-    from cnnspec.training.imagefiles import load_image
+    from cnnspec.training.imagefiles import converted_image, fit_size
 
     _check_file(path)
     if len(shape) != 3 or shape[-1] not in (1, 3, 4):
@@ -71,8 +74,10 @@ def read_image(path: Path, shape: tuple[int, ...]) -> Sample:
             f"{list(shape)}",
             "pass the input as a .npy array of that shape instead",
         )
-    pixels, notes = load_image(path, (int(shape[0]), int(shape[1])), int(shape[-1]), name=str(path))
-    return Sample(path.name, pixels, tuple(notes))
+    pixels, notes = converted_image(path, int(shape[-1]), name=str(path))
+    source = (int(pixels.shape[0]), int(pixels.shape[1]))
+    pixels = fit_size(pixels, (int(shape[0]), int(shape[1])), notes)
+    return Sample(path.name, pixels, tuple(notes), source if source != pixels.shape[:2] else None)
 
 
 def read_array(path: Path, shape: tuple[int, ...]) -> list[Sample]:

@@ -37,10 +37,49 @@ def _stem(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "input"
 
 
+def unique_stems(labels: list[str]) -> list[str]:
+    """:func:`_stem` of each label, numbered from the second input with the same stem on
+    (``a/x.png`` and ``b/x.png`` → ``x``, ``x_2``): one input's mask never replaces another's."""
+    seen: dict[str, int] = {}
+    taken = {_stem(label) for label in labels}
+    stems = []
+    for label in labels:
+        stem = _stem(label)
+        seen[stem] = seen.get(stem, 0) + 1
+        if seen[stem] > 1:
+            number = seen[stem]
+            while f"{stem}_{number}" in taken:
+                number += 1
+            seen[stem] = number
+            stem = f"{stem}_{number}"
+            taken.add(stem)
+        stems.append(stem)
+    return stems
+
+
+def _fit_mask(mask: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """``mask`` scaled (nearest neighbour: class indices are not blended) to the input image's
+    ``size`` (height, width); as it is when the image had the model's size."""
+    if size is None or tuple(mask.shape[:2]) == tuple(size):
+        return mask
+    from PIL import Image
+
+    image = Image.fromarray(np.asarray(mask, dtype="uint8"), mode="L")
+    return np.asarray(image.resize((size[1], size[0]), Image.Resampling.NEAREST))
+
+
 def output_entry(
-    out: OutputTask, row: np.ndarray, names: list[str], label: str, folder: Path, multi: bool, k: int
+    out: OutputTask,
+    row: np.ndarray,
+    names: list[str],
+    stem: str,
+    folder: Path,
+    multi: bool,
+    k: int,
+    size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """What one output predicts for one input (writing the mask PNG of a segmentation)."""
+    """What one output predicts for one input (writing the mask PNG of a segmentation, at the
+    input image's ``size`` when it was resized for the model; ``stem`` names the file)."""
     from cnnspec.reporting.run import OutputKind, probabilities
     from cnnspec.training.task_metrics import predicted_mask
 
@@ -48,12 +87,14 @@ def output_entry(
         mask = predicted_mask(row[None], out)[0]
         if out.classes > 256:
             raise ValueError("masks of more than 256 classes are not written as PNG")
-        path = folder / f"{_stem(label)}{'_' + out.name if multi else ''}_mask.png"
+        path = folder / f"{stem}{'_' + out.name if multi else ''}_mask.png"
+        mask = _fit_mask(mask, size)
         write_atomic(path, mask_png(mask))
         counts = np.bincount(mask.reshape(-1), minlength=out.classes) / mask.size
         return {
             "task": out.task,
             "mask": str(path),
+            "mask_size": [int(mask.shape[0]), int(mask.shape[1])],
             "pixel_share": {n: float(counts[i]) for i, n in enumerate(_names(names, out.classes))},
         }
     if out.task == "multilabel":
@@ -92,7 +133,7 @@ def predict_tasks(
     config = run.config
     names = list(run.class_names or [])
     multi = len(config.tasks) > 1
-    folder.mkdir(parents=True, exist_ok=True)
+    stems = unique_stems([sample.label for sample in samples])  # (the folder is made by the first mask)
     results: list[dict[str, Any]] = []
     for integer in (True, False):
         group = [(i, s) for i, s in enumerate(samples) if s.integer == integer]
@@ -110,10 +151,11 @@ def predict_tasks(
                     out,
                     by_name[out.name][row],
                     names if position == 0 else [],
-                    sample.label,
+                    stems[index],
                     folder,
                     multi,
                     k,
+                    sample.source_size,
                 )
             results.append(entry)
     results.sort(key=lambda r: r.pop("order"))

@@ -157,6 +157,15 @@ def load_image(
 ) -> tuple[np.ndarray, list[str]]:
     """An image file as training stores it: uint8 ``(height, width, channels)``, and notes on
     what was converted (colour mode, size) for the user."""
+    converted, notes = converted_image(data, channels, name=name)
+    return fit_size(converted, size, notes), notes
+
+
+def converted_image(
+    data: Path | bytes, channels: int, *, name: str | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """An image file in the model's channels at its own size, and a note when its colour mode
+    was converted (:func:`load_image` without the resize)."""
     label = name or (data.name if isinstance(data, Path) else "image")
     if channels not in (1, 3, 4):
         raise UsageError(f"expected 1, 3 or 4 channels for an image; the model takes {channels}")
@@ -165,11 +174,16 @@ def load_image(
     converted = to_channels(pixels, channels, kind)
     if _MODE_CHANNELS.get(mode, channels) != channels:
         notes.append(f"{mode} → {'grayscale' if channels == 1 else f'{channels} channels'}")
-    height, width = converted.shape[:2]
+    return converted, notes
+
+
+def fit_size(pixels: np.ndarray, size: tuple[int, int], notes: list[str]) -> np.ndarray:
+    """``pixels`` resized (bilinear) to ``size`` (height, width) as uint8, noted in ``notes``."""
+    height, width = pixels.shape[:2]
     if (height, width) != tuple(size):
-        converted = to_uint8(resize_bilinear(converted, size))
+        pixels = to_uint8(resize_bilinear(pixels, size))
         notes.append(f"resized {width}×{height} → {size[1]}×{size[0]}")
-    return np.ascontiguousarray(converted, dtype="uint8"), notes
+    return np.ascontiguousarray(pixels, dtype="uint8")
 
 
 def scale_batch(batch: np.ndarray, factor: float | None) -> np.ndarray:
