@@ -235,9 +235,9 @@ def test_lines_are_counted_as_editors_count_them(text, line):
     from cnnspec.lsp.diagnostics import convert
 
     newline = "\r" if "\r" in text and "\r\n" not in text else "\r\n" if "\r\n" in text else "\n"
-    spec = text + newline.join(
-        ["input: {shape: [8, 8, 1]}", "model:", "  - conv2d: {filters: 8, kernel_size: 3, use_bias: maybe}", ""]
-    )
+    layer = "  - conv2d: {filters: 8, kernel_size: 3, use_bias: maybe}"
+    body = ["input: {shape: [8, 8, 1]}", "model:", layer]
+    spec = text + newline.join([*body, ""])
     with pytest.raises(SpecError) as caught:
         compile_text(spec, "lines.yaml")
     (error,) = caught.value.errors
