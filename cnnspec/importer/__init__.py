@@ -7,14 +7,16 @@ source (read the configuration) → graph (check it) → mapping (each layer →
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from cnnspec.errors import SpecError
+from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.importer.fold import fold
 from cnnspec.importer.graph import Graph, read_graph
+from cnnspec.importer.items import Item, source_names
 from cnnspec.importer.mapping import map_layers
 from cnnspec.importer.rewrite import hard_sigmoids
-from cnnspec.importer.source import Source, import_error, read_source
+from cnnspec.importer.source import Source, import_error, named, read_source
 from cnnspec.importer.structure import Structurer, spec_id
 from cnnspec.importer.verify import align
 from cnnspec.importer.writer import spec_text
@@ -47,6 +49,13 @@ def import_source(source: str | Source, *, weights_file: str | None = None, fold
     (the caller writes it). ``folding``: find blocks and repeats.
     """
     read = source if isinstance(source, Source) else read_source(source)
+    try:
+        return _import(read, weights_file, folding)
+    except SpecError as exc:
+        raise named(exc, read.label) from None
+
+
+def _import(read: Source, weights_file: str | None, folding: bool) -> Imported:
     try:
         graph = read_graph(read.config)
     except RecursionError:
@@ -91,11 +100,47 @@ def _attempt(
     ]
     # checked without the weights key: the file it names is written after the check
     checked = spec_text(name, graph.input_shape, blocks, items, header)
-    names = align(compile_text(checked, f"{name}.yaml"), items, graph)
+    try:
+        # compiled from text no file holds: its errors are said of the source layers instead
+        compiled = compile_text(checked, COMPILED_AS)
+    except SpecError as exc:
+        raise SpecError([_of_source(d, items, graph) for d in exc.errors or exc.diagnostics]) from None
+    names = align(compiled, items, graph)
     text = (
         spec_text(name, graph.input_shape, blocks, items, header, weights_file) if weights_file else checked
     )
     return Imported(text, name, read, layers, [b.name for b in blocks], names)
+
+
+#: The name the imported spec is compiled under (no such file: it is never in a message).
+COMPILED_AS = "<imported spec>"
+_TOP_ITEM = re.compile(r"^model\[(\d+)\]")
+
+
+def _of_source(diagnostic: Diagnostic, items: list[Item], graph: Graph) -> Diagnostic:
+    """A compile error in the imported spec, said of the source layer that produced the item
+    (its JSON path), or of the configuration where no one layer did."""
+    spec_path = diagnostic.path or "<root>"
+    match = _TOP_ITEM.match(diagnostic.path)
+    layers = source_names(items[int(match.group(1))]) if match and int(match.group(1)) < len(items) else []
+    if layers:
+        node = graph.node(layers[0])
+        what = f"layer {node.name!r} ({node.class_name})"
+        if len(layers) > 1:
+            what = f"the item written for layers {layers[0]!r} … {layers[-1]!r}"
+        where = node.path
+    elif diagnostic.path.startswith("input"):
+        node = graph.node(graph.input_name)
+        what, where = f"the model input {node.name!r}", f"{node.path}.config.batch_shape"
+    else:
+        what, where = "the model", "$.config.layers"
+    return Diagnostic(
+        f"{what} does not import as a valid spec item: {spec_path}: {diagnostic.message}",
+        None,
+        where,
+        "import",
+        diagnostic.hint,
+    )
 
 
 __all__ = ["Imported", "import_source"]

@@ -7,10 +7,11 @@ models, dangling references and cycles are refused with the JSON path of the off
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnspec.errors import Diagnostic
+from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.importer.source import import_error
 
 #: The most layers a configuration may list (EfficientNetV2-L has ~1,000).
@@ -72,10 +73,21 @@ def _history(tensor: Any, path: str) -> tuple[str, int, int]:
             path,
             hint="layers fed constants or Python values cannot be expressed as spec items",
         )
-    history = (tensor.get("config") or {}).get("keras_history")
+    config = tensor.get("config")
+    history = config.get("keras_history") if isinstance(config, dict) else None
+    where = f"{path}.config.keras_history"
     if not (isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)):
-        raise import_error("expected keras_history: [layer, node, tensor]", f"{path}.config.keras_history")
-    return history[0], int(history[1]), int(history[2])
+        raise import_error("expected keras_history: [layer, node, tensor]", where)
+    for i, part in ((1, "node"), (2, "tensor")):
+        value = history[i]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise import_error(
+                f"expected keras_history: [layer, node, tensor] with a whole {part} index ≥ 0; "
+                f"received {json.dumps(value)}",
+                f"{where}[{i}]",
+                hint="the configuration is truncated or edited by hand",
+            )
+    return history[0], history[1], history[2]
 
 
 def _tensors(value: Any, path: str, constants: list[tuple[str, Any]]) -> list[tuple[str, int, int, str]]:
@@ -177,18 +189,21 @@ def read_graph(config: dict[str, Any]) -> Graph:
         if not isinstance(inbound, list):
             raise import_error("expected a list", f"{path}.inbound_nodes")
         if len(inbound) > 1:
+            # its first call is read as any layer's (so the graph stays whole and every other
+            # refused layer is named in the same error); the layer itself is refused
             problems.append(
                 _located(
-                    f"layer {name!r} ({layer_class}) is called {len(inbound)} times (shared weights)", path
+                    f"layer {name!r} ({layer_class}) is called {len(inbound)} times (shared weights): "
+                    "a spec layer is called once",
+                    path,
                 )
             )
-            continue
         inputs: list[str] = []
+        constants: list[tuple[str, Any]] = []
         if inbound:
             call = inbound[0]
             if not isinstance(call, dict) or "args" not in call:
                 raise import_error("expected {args, kwargs}", f"{path}.inbound_nodes[0]", hint=_KERAS2_HINT)
-            constants: list[tuple[str, Any]] = []
             for source, node_index, tensor_index, tensor_path in _tensors(
                 call["args"], f"{path}.inbound_nodes[0].args", constants
             ):
@@ -227,7 +242,7 @@ def read_graph(config: dict[str, Any]) -> Graph:
                 build.get("input_shape") if isinstance(build, dict) else None,
                 layer.get("module"),
                 layer.get("registered_name"),
-                [value for _, value in constants] if inbound else [],
+                [value for _, value in constants],
             )
         )
     inner = config["config"]
@@ -243,12 +258,21 @@ def read_graph(config: dict[str, Any]) -> Graph:
             "$.config.output_layers" if len(inputs_ref) == 1 else "$.config.input_layers",
             hint="multi-input/multi-output models cannot be imported yet",
         )
-    ordered = _topological(nodes)
-    _check_reach(ordered, inputs_ref[0][0], outputs_ref[0][0])
+    try:
+        ordered = _topological(nodes)
+        _check_reach(ordered, inputs_ref[0][0], outputs_ref[0][0])
+    except SpecError:
+        if problems:
+            # a refused layer (shared, fed a constant) leaves a reference or a path broken:
+            # the refusal is the reason, not the broken graph it leads to
+            raise refusal(problems) from None
+        raise
     input_node = next(n for n in ordered if n.name == inputs_ref[0][0])
     if input_node.class_name != "InputLayer":
         raise import_error(f"the model input {input_node.name!r} is not an InputLayer", input_node.path)
     shape = _input_shape(input_node.config, input_node.path)
+    if len(ordered) < 2:
+        raise import_error("expected at least an input and one layer", "$.config.layers")
     return Graph(
         str(inner.get("name") or "imported"), ordered, input_node.name, shape, outputs_ref[0][0], problems
     )
@@ -256,6 +280,25 @@ def read_graph(config: dict[str, Any]) -> Graph:
 
 def _located(message: str, path: str) -> Diagnostic:
     return Diagnostic(message, None, path, "import", None)
+
+
+def _layer_index(diagnostic: Diagnostic) -> int:
+    head = diagnostic.path.partition("layers[")[2].partition("]")[0]
+    return int(head) if head.isdigit() else 0
+
+
+def refusal(problems: list[Diagnostic]) -> SpecError:
+    """One error naming every layer that cannot be imported (the first says how many)."""
+    problems = sorted(problems, key=_layer_index)
+    if len(problems) > 1:
+        problems[0] = Diagnostic(
+            f"{len(problems)} layers cannot be imported; {problems[0].message}",
+            None,
+            problems[0].path,
+            "import",
+            "nothing was written",
+        )
+    return SpecError(problems)
 
 
 def _refs(value: Any, path: str) -> list[tuple[str, str]]:
@@ -340,10 +383,18 @@ def _sequential(config: dict[str, Any]) -> Graph:
     nodes: list[Node] = []
     shape: list[int] | None = None
     previous: str | None = None
+    seen: dict[str, str] = {}
     for index, layer in enumerate(layers):
         path = f"$.config.layers[{index}]"
         name, class_name, layer_config = _entry(layer, path)
+        if name in seen:
+            raise import_error(f"layer name {name!r} is used twice (first at {seen[name]})", f"{path}.name")
+        seen[name] = path
         if class_name == "InputLayer":
+            if nodes:
+                raise import_error(
+                    "expected the InputLayer first; a Sequential model has one input", f"{path}.class_name"
+                )
             shape = _input_shape(layer_config, path)
             nodes.append(Node(name, class_name, layer_config, [], path))
             previous = name
@@ -351,8 +402,9 @@ def _sequential(config: dict[str, Any]) -> Graph:
         if previous is None:
             batch = layer_config.get("batch_input_shape") or (config["config"].get("build_input_shape"))
             shape = _input_shape({"batch_shape": batch}, path)
-            nodes.append(Node("input_layer", "InputLayer", {"batch_shape": batch}, [], "$.config"))
-            previous = "input_layer"
+            previous = _unused_name(layers, "input_layer")
+            nodes.append(Node(previous, "InputLayer", {"batch_shape": batch}, [], "$.config"))
+            seen[previous] = "$.config"
         build = layer.get("build_config") or {}
         nodes.append(
             Node(
@@ -367,6 +419,20 @@ def _sequential(config: dict[str, Any]) -> Graph:
             )
         )
         previous = name
-    if shape is None or previous is None:
+    if shape is None or previous is None or len(nodes) < 2:
         raise import_error("expected at least an input and one layer", "$.config.layers")
     return Graph(str(config["config"].get("name") or "imported"), nodes, nodes[0].name, shape, previous)
+
+
+def _unused_name(layers: list[Any], base: str) -> str:
+    """``base``, or ``base_1``, ``base_2`` …: a name no layer of the configuration has."""
+    taken = set()
+    for layer in layers:
+        if isinstance(layer, dict):
+            config = layer.get("config")
+            taken.add(layer.get("name", config.get("name") if isinstance(config, dict) else None))
+    name, number = base, 0
+    while name in taken:
+        number += 1
+        name = f"{base}_{number}"
+    return name

@@ -3,8 +3,8 @@ be expressed is named in one error (its name, its class and why), before anythin
 
 from __future__ import annotations
 
-from cnnspec.errors import Diagnostic, SpecError
-from cnnspec.importer.graph import Graph, Node
+from cnnspec.errors import Diagnostic
+from cnnspec.importer.graph import Graph, Node, refusal
 from cnnspec.layers.reverse import NotExpressible, Reversed, from_keras
 
 #: Modules Keras 3 saves its built-in layers under.
@@ -55,14 +55,5 @@ def map_layers(graph: Graph) -> dict[str, Reversed]:
                 )
             )
     if problems:
-        problems.sort(key=lambda d: int(d.path.split("[")[1].split("]")[0]) if "layers[" in d.path else 0)
-        if len(problems) > 1:
-            problems[0] = Diagnostic(
-                f"{len(problems)} layers cannot be imported; {problems[0].message}",
-                None,
-                problems[0].path,
-                "import",
-                "nothing was written",
-            )
-        raise SpecError(problems)
+        raise refusal(problems)
     return mapped

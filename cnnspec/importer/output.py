@@ -3,8 +3,8 @@ figures the import reports (spec lines, the zoo spec's lines, source layers, blo
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +12,10 @@ from pathlib import Path
 from cnnspec.errors import UsageError
 from cnnspec.fileio import atomic_path, write_atomic
 from cnnspec.importer import Imported, import_source
-from cnnspec.importer.source import Source, import_error, read_source
+from cnnspec.importer.source import KERAS_PREFIX, ZIP_FAULTS, Source, import_error, read_source, zip_fault
 
 WEIGHTS_SUFFIX = ".weights.h5"
+COPY_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,14 @@ def run_import(source: str, out: Path, *, weights: bool = False, folding: bool =
 
     Nothing is written unless the whole import succeeds; each file is written atomically.
     """
+    target_weights = out.with_name(weights_name(out)) if weights else None
+    _refuse_overwriting(source, [out, *([target_weights] if target_weights else [])])
     read: Source = read_source(source)
     if weights and read.model is None and read.path is not None and not zipfile.is_zipfile(read.path):
         raise UsageError(
             "--weights needs a .keras file or keras:NAME; a JSON configuration holds no weights",
             hint="save the model with model.save('model.keras') and import that",
         )
-    target_weights = out.with_name(weights_name(out)) if weights else None
     imported = import_source(
         read, weights_file=target_weights.name if target_weights else None, folding=folding
     )
@@ -68,6 +70,22 @@ def run_import(source: str, out: Path, *, weights: bool = False, folding: bool =
     return imported
 
 
+def _refuse_overwriting(source: str, targets: list[Path]) -> None:
+    """A file the import would write must not be its source (``import x.json -o x.json``)."""
+    if source.startswith(KERAS_PREFIX):
+        return
+    for target in targets:
+        try:
+            same = target.exists() and os.path.samefile(source, target)
+        except OSError:
+            continue  # a source that cannot be read is reported by read_source
+        if same:
+            raise UsageError(
+                f"{target} is the source file {source}: import would overwrite the model it reads",
+                hint="write the spec to another file, e.g. -o model.yaml",
+            )
+
+
 def _write_weights(read: Source, target: Path, names: dict[str, str]) -> None:
     """The source's weights in Keras' ``.weights.h5`` format, each layer's stored name (the
     ``name`` attribute of its ``vars`` group) relabelled to its layer in the spec's model, so
@@ -75,24 +93,50 @@ def _write_weights(read: Source, target: Path, names: dict[str, str]) -> None:
     with atomic_path(target, WEIGHTS_SUFFIX) as temp:
         if read.model is not None:
             read.model.save_weights(str(temp))
-        else:
-            _copy_member(read, temp)
-        relabel(temp, names)
+            relabel(temp, names)
+            return
+        _copy_member(read, temp)
+        try:
+            relabel(temp, names)
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's faults
+            raise import_error(
+                f"corrupt or unsupported .keras file: {read.path}: model.weights.h5 is not a "
+                f"readable weights file ({type(exc).__name__}: {exc})",
+                hint="save the model again with model.save('model.keras')",
+            ) from None
 
 
 def _copy_member(read: Source, temp: Path) -> None:
     assert read.path is not None
-    with zipfile.ZipFile(read.path) as archive:
+    member = "model.weights.h5"
+    try:
+        archive = zipfile.ZipFile(read.path)
+    except ZIP_FAULTS as exc:
+        raise zip_fault(read.path, exc, member) from None
+    with archive:
         try:
-            info = archive.getinfo("model.weights.h5")
+            info = archive.getinfo(member)
         except KeyError:
             raise import_error(
-                f"{read.path} has no model.weights.h5",
+                f"{read.path} has no {member}",
                 hint="save the model with its weights: model.save(...)",
             ) from None
-        # the bytes are copied as they are: the member is Keras' own .weights.h5 file
-        with archive.open(info) as stream, open(temp, "xb") as handle:
-            shutil.copyfileobj(stream, handle)
+        # the bytes are copied as they are: the member is Keras' own .weights.h5 file; a
+        # damaged member is a fault of the source, a failed write one of the target
+        with open(temp, "xb") as handle:
+            try:
+                stream = archive.open(info)
+            except ZIP_FAULTS as exc:
+                raise zip_fault(read.path, exc, member) from None
+            with stream:
+                while True:
+                    try:
+                        chunk = stream.read(COPY_CHUNK)
+                    except ZIP_FAULTS as exc:
+                        raise zip_fault(read.path, exc, member) from None
+                    if not chunk:
+                        break
+                    handle.write(chunk)
 
 
 def relabel(path: Path, names: dict[str, str]) -> int:

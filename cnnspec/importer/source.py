@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cnnspec.errors import SpecError
+from cnnspec.errors import Diagnostic, SpecError
 
 #: The largest configuration read (bytes). ResNet152's is ~0.9 MB, EfficientNetV2-L's ~2 MB.
 MAX_CONFIG_BYTES = 32 * 1024 * 1024
@@ -34,6 +35,47 @@ class Source:
 def import_error(message: str, json_path: str = "", hint: str | None = None) -> SpecError:
     """An import problem located by the JSON path of the offending value (none: the file)."""
     return SpecError.single(message, None, json_path, code="import", hint=hint)
+
+
+def named(error: SpecError, label: str) -> SpecError:
+    """``error`` with each located diagnostic's JSON path prefixed by the source it is in
+    (``model.json: $.config.layers[1]``), so a loop over many files says which one failed.
+    Diagnostics without a JSON path name their file in the message already."""
+
+    def prefixed(diagnostic: Diagnostic) -> Diagnostic:
+        if not diagnostic.path or diagnostic.path.startswith(f"{label}: "):
+            return diagnostic
+        return replace(diagnostic, path=f"{label}: {diagnostic.path}")
+
+    return SpecError([prefixed(d) for d in error.diagnostics])
+
+
+#: What :mod:`zipfile` raises for a damaged or unusual archive: a bad CRC or header, a
+#: truncated member, an unknown compression method, an encrypted member, corrupt deflate data.
+ZIP_FAULTS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    RuntimeError,
+    EOFError,
+    OSError,
+    ValueError,
+    zlib.error,
+)
+try:
+    import lzma
+
+    ZIP_FAULTS += (lzma.LZMAError,)
+except ImportError:  # pragma: no cover - Python built without lzma: zipfile cannot use it either
+    pass
+
+
+def zip_fault(path: Path, exc: BaseException, what: str = "config.json") -> SpecError:
+    """A damaged or unsupported archive member, said plainly (never an internal error)."""
+    return import_error(
+        f"corrupt or unsupported .keras file: {path}: cannot read {what} ({type(exc).__name__}: {exc})",
+        hint="save the model again with model.save('model.keras'), or import its model.to_json() file",
+    )
 
 
 def _parse(text: bytes, where: str) -> dict[str, Any]:
@@ -64,6 +106,8 @@ def read_keras_file(path: Path) -> dict[str, Any]:
         ) from None
     except OSError as exc:
         raise import_error(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ZIP_FAULTS as exc:
+        raise zip_fault(path, exc, "its table of contents") from None
     with archive:
         try:
             info = archive.getinfo("config.json")
@@ -76,9 +120,13 @@ def read_keras_file(path: Path) -> dict[str, Any]:
             raise import_error(
                 f"config.json in {path} is {info.file_size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}"
             )
-        with archive.open(info) as handle:
-            # read one byte past the limit: a lying header cannot make us read more
-            return _parse(handle.read(MAX_CONFIG_BYTES + 1), f"config.json in {path}")
+        try:
+            with archive.open(info) as handle:
+                # read one byte past the limit: a lying header cannot make us read more
+                data = handle.read(MAX_CONFIG_BYTES + 1)
+        except ZIP_FAULTS as exc:
+            raise zip_fault(path, exc) from None
+    return _parse(data, f"config.json in {path}")
 
 
 def read_source(source: str) -> Source:
@@ -88,12 +136,19 @@ def read_source(source: str) -> Source:
     path = Path(source)
     if not path.is_file():
         raise import_error(f"{source}: no such file", hint="pass a .keras file, a JSON config or keras:NAME")
-    if zipfile.is_zipfile(path) or path.suffix == ".keras":
-        return Source(str(path), read_keras_file(path), path=path)
-    size = path.stat().st_size
-    if size > MAX_CONFIG_BYTES:
-        raise import_error(f"{path} is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}")
-    return Source(str(path), _parse(path.read_bytes(), str(path)), path=path)
+    try:
+        if zipfile.is_zipfile(path) or path.suffix == ".keras":
+            return Source(str(path), read_keras_file(path), path=path)
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise import_error(f"{path} is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise import_error(f"cannot read {path}: {exc.strerror or exc}") from None
+        return Source(str(path), _parse(data, str(path)), path=path)
+    except SpecError as exc:
+        raise named(exc, str(path)) from None
 
 
 def _keras_application(name: str) -> Source:

@@ -1,0 +1,310 @@
+"""`cnnspec import` on damaged, unusual and hand-edited sources: a clear error naming the source
+file (exit 1; exit 2 for a usage error), never an internal error, and nothing written.
+
+TensorFlow-free: every bad input is a JSON configuration or a small zip written here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cnnspec.errors import SpecError
+from cnnspec.importer import import_source
+from cnnspec.importer.source import Source
+from tests.test_import import TINY_JSON, TINY_KERAS, run_cli, tiny_config
+
+
+def _tensor(source: str, node: Any = 0, index: Any = 0) -> dict:
+    return {"class_name": "__keras_tensor__", "config": {"keras_history": [source, node, index]}}
+
+
+def _layer(class_name: str, name: str, calls: list[list[dict]] | None = None, **config: Any) -> dict:
+    return {
+        "module": "keras.layers",
+        "class_name": class_name,
+        "registered_name": None,
+        "name": name,
+        "config": {"name": name, **config},
+        "inbound_nodes": [{"args": args, "kwargs": {}} for args in calls or []],
+    }
+
+
+def functional(*layers: dict, output: str | None = None) -> dict:
+    """A Functional configuration: an 8-wide input, then ``layers``."""
+    entries = [_layer("InputLayer", "in", batch_shape=[None, 8]), *layers]
+    return {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": {
+            "name": "func",
+            "layers": entries,
+            "input_layers": [["in", 0, 0]],
+            "output_layers": [[output or entries[-1]["name"], 0, 0]],
+        },
+    }
+
+
+def sequential(*layers: dict) -> dict:
+    return {"module": "keras", "class_name": "Sequential", "config": {"name": "seq", "layers": list(layers)}}
+
+
+def dense(name: str, reads: str = "in", node: Any = 0, index: Any = 0) -> dict:
+    return _layer("Dense", name, [[_tensor(reads, node, index)]], units=4)
+
+
+def _write(tmp_path: Path, config: dict, name: str = "model.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(config))
+    return path
+
+
+def refused(source: Path, *extra: str, code: int = 1) -> str:
+    """Import ``source``: the exit code, no internal error, nothing written; the output."""
+    out = source.parent / "out.yaml"
+    result = run_cli("import", str(source), "-o", str(out), *extra)
+    assert result.exit_code == code, result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    assert not out.exists()
+    assert not (source.parent / "out.weights.h5").exists()
+    assert not [p for p in source.parent.iterdir() if ".tmp" in p.name or p.name.startswith(".")]
+    return result.output
+
+
+def test_the_helpers_make_an_importable_model(tmp_path):
+    out = tmp_path / "ok.yaml"
+    result = run_cli("import", str(_write(tmp_path, functional(dense("d")))), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "- dense: 4" in out.read_text()
+
+
+# -- 1. damaged or unusual .keras zips ------------------------------------------------------------
+def _stored_zip(members: dict[str, bytes]) -> bytearray:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return bytearray(buffer.getvalue())
+
+
+def _header(data: bytearray, signature: bytes, name_at: int, name: bytes) -> int:
+    return next(
+        i
+        for i in range(len(data) - name_at)
+        if data[i : i + 4] == signature and data[i + name_at : i + name_at + len(name)] == name
+    )
+
+
+def _damaged(members: dict[str, bytes], target: str, how: str) -> bytes:
+    """A stored zip with member ``target`` damaged: a flipped byte (bad CRC), compression
+    method 99, or the encrypted flag set."""
+    data = _stored_zip(members)
+    name = target.encode()
+    local = _header(data, b"PK\x03\x04", 30, name)
+    central = _header(data, b"PK\x01\x02", 46, name)
+    if how == "crc":
+        extra = struct.unpack("<H", data[local + 28 : local + 30])[0]
+        data[local + 30 + len(name) + extra + 2] ^= 0xFF
+    elif how == "method":
+        data[local + 8 : local + 10] = struct.pack("<H", 99)
+        data[central + 10 : central + 12] = struct.pack("<H", 99)
+    elif how == "encrypted":
+        data[local + 6 : local + 8] = struct.pack("<H", 1)
+        data[central + 8 : central + 10] = struct.pack("<H", 1)
+    return bytes(data)
+
+
+DAMAGE = ["crc", "method", "encrypted"]
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_a_damaged_config_json_is_a_corrupt_file_error(tmp_path, how):
+    source = tmp_path / "model.keras"
+    source.write_bytes(_damaged({"config.json": TINY_JSON.read_bytes()}, "config.json", how))
+    output = refused(source)
+    assert f"corrupt or unsupported .keras file: {source}: cannot read config.json" in output
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_a_damaged_weights_member_is_a_corrupt_file_error_and_writes_nothing(tmp_path, how):
+    with zipfile.ZipFile(TINY_KERAS) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    source = tmp_path / "model.keras"
+    source.write_bytes(_damaged(members, "model.weights.h5", how))
+    output = refused(source, "--weights")
+    assert f"corrupt or unsupported .keras file: {source}: cannot read model.weights.h5" in output
+
+
+def test_a_weights_member_that_is_not_hdf5_is_a_corrupt_file_error(tmp_path):
+    with zipfile.ZipFile(TINY_KERAS) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members["model.weights.h5"] = b"not an HDF5 file"
+    source = tmp_path / "model.keras"
+    source.write_bytes(_stored_zip(members))
+    output = refused(source, "--weights")
+    assert "model.weights.h5 is not a readable weights file" in output
+
+
+# -- 2. shared layers and calls that are not layer outputs: the refusal, not a broken graph -------
+def test_a_shared_layer_is_refused_as_shared(tmp_path):
+    config = functional(
+        _layer("Dense", "shared", [[_tensor("in")], [_tensor("shared")]], units=8),
+        dense("dense_2", "shared", node=1),
+    )
+    source = _write(tmp_path, config)
+    output = refused(source)
+    assert f"{source}: $.config.layers[1]: 2 layers cannot be imported" in output
+    assert "layer 'shared' (Dense) is called 2 times (shared weights)" in output
+    assert "reads output 0 of call 1 of 'shared'" in output
+    assert "not a layer of the model" not in output and "truncated" not in output
+
+
+def test_a_shared_layer_is_named_with_every_other_refused_layer(tmp_path):
+    config = functional(
+        _layer("Dense", "shared", [[_tensor("in")], [_tensor("in")]], units=8),
+        _layer("Lambda", "lam", [[_tensor("shared")]]),
+    )
+    output = refused(_write(tmp_path, config))
+    assert "2 layers cannot be imported" in output
+    assert "'shared' (Dense) is called 2 times" in output and "'lam' (Lambda) cannot be imported" in output
+
+
+@pytest.mark.parametrize("args", ["zz", {"a": 1}, 3], ids=["string", "object", "number"])
+def test_call_arguments_that_are_not_layer_outputs_are_refused_as_such(tmp_path, args):
+    layer = dense("d")
+    layer["inbound_nodes"][0]["args"] = args
+    output = refused(_write(tmp_path, functional(layer)))
+    assert "layer 'd' (Dense) is called with a constant" in output
+    assert "does not lead to the model output" not in output
+
+
+# -- 3. keras_history of the wrong types ----------------------------------------------------------
+@pytest.mark.parametrize("position", [1, 2])
+@pytest.mark.parametrize("value", ["x", None, 0.5, True, -1, [0]], ids=repr)
+def test_a_keras_history_index_of_the_wrong_type_is_located(tmp_path, position, value):
+    layer = dense("d")
+    layer["inbound_nodes"][0]["args"][0]["config"]["keras_history"][position] = value
+    source = _write(tmp_path, functional(layer))
+    output = refused(source)
+    where = f"$.config.layers[1].inbound_nodes[0].args[0].config.keras_history[{position}]"
+    assert f"{source}: {where}: expected keras_history" in output
+    assert f"received {json.dumps(value)}" in output
+
+
+def test_a_keras_tensor_whose_config_is_not_an_object_is_located(tmp_path):
+    layer = dense("d")
+    layer["inbound_nodes"][0]["args"][0]["config"] = ["in", 0, 0]
+    output = refused(_write(tmp_path, functional(layer)))
+    assert "args[0].config.keras_history: expected keras_history" in output
+
+
+# -- 4. duplicate names in a Sequential configuration ---------------------------------------------
+def test_a_sequential_layer_name_used_twice_is_refused(tmp_path):
+    config = sequential(
+        _layer("InputLayer", "in", batch_shape=[None, 8]),
+        _layer("Dense", "d", units=4),
+        _layer("Dense", "d", units=2),
+    )
+    source = _write(tmp_path, config)
+    output = refused(source)
+    where = f"{source}: $.config.layers[2].name"
+    assert f"{where}: layer name 'd' is used twice (first at $.config.layers[1])" in output
+
+
+def test_a_second_input_layer_in_a_sequential_config_is_refused(tmp_path):
+    config = sequential(
+        _layer("InputLayer", "in", batch_shape=[None, 8]),
+        _layer("Dense", "d", units=4),
+        _layer("InputLayer", "in2", batch_shape=[None, 8]),
+        _layer("Dense", "e", units=2),
+    )
+    assert "$.config.layers[2].class_name: expected the InputLayer first" in refused(_write(tmp_path, config))
+
+
+def test_a_sequential_layer_named_like_the_implied_input_still_imports():
+    config = sequential(_layer("Dense", "input_layer", units=4), _layer("Dense", "d", units=2))
+    config["config"]["build_input_shape"] = [None, 8]
+    imported = import_source(Source("seq", config))
+    assert imported.text.count("- dense:") == 2
+
+
+# -- 5. errors of the compiled spec are said of the source ----------------------------------------
+@pytest.mark.parametrize(
+    "config",
+    [
+        sequential(_layer("InputLayer", "in", batch_shape=[None, 8])),
+        functional(output="in"),
+    ],
+    ids=["sequential", "functional"],
+)
+def test_an_input_only_model_is_the_at_least_one_layer_error(tmp_path, config):
+    source = _write(tmp_path, config)
+    output = refused(source)
+    assert f"{source}: $.config.layers: expected at least an input and one layer" in output
+    assert ".yaml" not in output
+
+
+def test_a_spec_that_does_not_compile_names_the_source_layer_not_a_yaml_file(tmp_path):
+    config = functional(_layer("Conv2D", "conv", [[_tensor("in")]], filters=2, kernel_size=[3, 3]))
+    source = _write(tmp_path, config)
+    output = refused(source)
+    where = f"{source}: $.config.layers[1]"
+    assert f"{where}: layer 'conv' (Conv2D) does not import as a valid spec item" in output
+    assert "expected a 3-D input" in output
+    assert "func.yaml" not in output and "<imported spec>" not in output
+
+
+def test_compile_errors_through_the_api_name_the_source_and_no_file():
+    config = functional(_layer("Conv2D", "conv", [[_tensor("in")]], filters=2, kernel_size=[3, 3]))
+    with pytest.raises(SpecError) as caught:
+        import_source(Source("edited", config))
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.loc is None and diagnostic.path == "edited: $.config.layers[1]"
+
+
+# -- 6. import errors name their source file ------------------------------------------------------
+@pytest.mark.parametrize("suffix", ["json", "keras"])
+def test_an_import_error_names_the_source_file(tmp_path, suffix):
+    config = tiny_config()
+    config["config"]["layers"][1]["class_name"] = "Lambda"
+    if suffix == "json":
+        source = _write(tmp_path, config, "first.json")
+    else:
+        source = tmp_path / "first.keras"
+        with zipfile.ZipFile(source, "w") as archive:
+            archive.writestr("config.json", json.dumps(config))
+    output = refused(source)
+    assert f"error: {source}: $.config.layers[1]: layer" in output
+
+
+# -- 7. the output is never the source ------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["json", "keras", "link", "weights"])
+def test_an_output_that_is_the_source_is_refused_before_anything_is_written(tmp_path, kind):
+    if kind == "keras":
+        source = tmp_path / "model.keras"
+        source.write_bytes(TINY_KERAS.read_bytes())
+        args = ["-o", str(source)]
+    elif kind == "weights":  # --weights would write NAME.weights.h5 over the source
+        source = tmp_path / "model.weights.h5"
+        source.write_bytes(TINY_KERAS.read_bytes())
+        args = ["-o", str(tmp_path / "model.yaml"), "--weights"]
+    else:
+        source = tmp_path / "model.json"
+        source.write_bytes(TINY_JSON.read_bytes())
+        args = ["-o", str(source)]
+    before = source.read_bytes()
+    given = source
+    if kind == "link":
+        given = tmp_path / "link.json"
+        given.symlink_to(source)
+    result = run_cli("import", str(given), *args)
+    assert result.exit_code == 2, result.output
+    assert "import would overwrite the model it reads" in result.output
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({source.name, given.name})
