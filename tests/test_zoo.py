@@ -210,6 +210,9 @@ def test_cli_commands_take_zoo_names(runner, tmp_path):
     result = runner.invoke(app, ["codegen", "zoo:mobilenet", "--no-format", "-o", str(tmp_path / "m.py")])
     assert result.exit_code == 0, result.output
     assert "ReLU(" in (tmp_path / "m.py").read_text(encoding="utf-8")
+    family = (ROOT / "cnnspec" / "zoo" / "mobilenet.yaml").read_text(encoding="utf-8")
+    lines = sum(1 for line in family.splitlines() if line.strip())
+    assert f"from {lines} spec lines" in " ".join(result.output.split())  # the family file's
     result = runner.invoke(app, ["validate", "zoo:resnet5"])
     assert result.exit_code == 1
     assert "did you mean `zoo:resnet50`?" in result.output

@@ -84,7 +84,8 @@ def codegen(
 
     write_atomic(output, generated.text)
     what = "training script" if script else "model module"
-    spec_lines = source_lines(Path(file))
+    # zoo:NAME names no file here: its lines are the zoo family file's (as the import table counts)
+    spec_lines = source_lines(Path(file) if Path(file).is_file() else Path(compiled.doc.file))
     console.print(
         f"[green]wrote[/green] {escape(str(output))}: {what}, {generated.lines} lines from "
         f"{spec_lines} spec lines ({'structured' if generated.structured else 'one layer per line'})",

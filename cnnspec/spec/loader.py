@@ -136,7 +136,7 @@ def resolve_plain_scalar(text: str, loc: Loc, path: SpecPath, diags: Diagnostics
         return _bounded_int(text, 10, loc, path, diags)
     if _YAML11_BOOL.match(text):
         diags.error(
-            f"expected true or false; received {text!r}, which YAML 1.1 reads as a boolean",
+            f"expected true, false or a quoted string; received {text!r}, which YAML 1.1 reads as a boolean",
             loc,
             path,
             code="yaml-1.1",
