@@ -464,7 +464,10 @@ def test_split(
     recorded = ((run.lock or {}).get("data") or {}).get("content_hash") if data is None else None
     matches = None if recorded is None else recorded == content_hash
     if matches is False:
-        notes.append("the data differ from what the run was trained on (content hash changed)")
+        notes.append(
+            "the splits differ from those the run was trained with (the data, or how it is split, "
+            "changed: content hash): the test figures may include images the model trained on"
+        )
     return TestData(
         x=dataset.x_test,
         y=y,
