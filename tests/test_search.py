@@ -114,8 +114,10 @@ def test_an_unreachable_storage_url_is_a_clear_error(runner, write_spec, tmp_pat
     )
     assert result.exit_code == 2, result.output
     assert "cannot open the study storage" in flat(result.output)
+    assert "check that the database server runs" in flat(result.output)
     assert "secret" not in flat(result.output)  # the password is never printed
     assert "Traceback" not in flat(result.output)
+    assert not (tmp_path / "o").exists()  # no empty search folder left behind
 
 
 class _DriverError(Exception):
@@ -175,6 +177,158 @@ def test_the_grid_sampler_visits_each_point_once_by_ask_and_tell():
     assert len(seen) == 12
 
 
+def test_a_sqlite_file_that_cannot_be_opened_is_a_clear_error_and_leaves_no_folder(
+    runner, write_spec, tmp_path
+):
+    out = tmp_path / "o"
+    url = f"sqlite:///{tmp_path}/missing/dir/x.db"
+    result = runner.invoke(
+        app, ["search", str(write_spec(SPEC)), "--out", str(out), "--storage", url, "-n", "1"]
+    )
+    assert result.exit_code == 2, result.output
+    text = flat(result.output)
+    assert "cannot open the study storage" in text and "unable to open database file" in text
+    assert f"the folder of the database file ({tmp_path}/missing/dir) must exist and be writable" in text
+    assert "database server" not in text  # SQLite has none
+    assert not out.exists()  # nothing left behind
+
+
+def fake_trials(monkeypatch, value=lambda params: 0.5):
+    """``run_worker`` without TensorFlow: each trial suggests its values and is told ``value``."""
+    from cnnspec.search import worker
+
+    def run_trial(cfg, compiled, space, study, trial):
+        values = {d.name: worker.suggest(trial, d) for d in space.dimensions}
+        study.tell(trial, value(values))
+        return f"trial {trial.number}"
+
+    monkeypatch.setattr(worker, "run_trial", run_trial)
+    monkeypatch.setattr(worker, "_quiet_tensorflow", lambda: None)
+
+
+def run_fake_search(spec: Path, out: Path, trials: int, **options) -> None:
+    from cnnspec.search.runner import out_folder
+    from cnnspec.search.worker import WorkerConfig, run_worker
+
+    out_folder(out)
+    assert (
+        run_worker(
+            WorkerConfig(spec=spec, out=out, study_name="tiny_search", trials=trials, quiet=True, **options)
+        )
+        == 0
+    )
+
+
+def params_of(out: Path, storage: str | None = None) -> list[tuple]:
+    trials = load_study(out, storage=storage).get_trials()
+    assert all(t.state.name == "COMPLETE" for t in trials), states(load_study(out, storage=storage))
+    return [tuple(sorted(t.params.items())) for t in trials]
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_a_continued_study_draws_new_values_and_the_same_history_the_same_ones(
+    monkeypatch, write_spec, tmp_path, sampler
+):
+    """The sampler's seed: the section's, the worker's index and the trials already in the study.
+    With the seed alone, every re-run (and a worker replacing a dead one) replayed the start."""
+    fake_trials(monkeypatch, value=lambda params: params["drop.rate"])
+    spec = write_spec(SPEC.replace("pruner: none", f"pruner: none\n  sampler: {sampler}"))
+    found = []
+    for out in (tmp_path / "a", tmp_path / "b"):
+        for total in (3, 5, 7):  # the same command three times, each continuing the study
+            run_fake_search(spec, out, total)
+        run_fake_search(spec, out, 8, index=1)  # a second worker joins later
+        params = params_of(out)
+        assert len(params) == 8 and len(set(params)) == 8, params  # no trial repeats another
+        found.append(params)
+    assert found[0] == found[1]  # a seeded search with the same history draws the same values
+
+
+def test_a_workers_trial_on_a_database_prints_no_optuna_heartbeat_warning(monkeypatch, write_spec, tmp_path):
+    import warnings
+
+    fake_trials(monkeypatch)
+    out = tmp_path / "o"
+    url = f"sqlite:///{tmp_path}/study.db"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_fake_search(write_spec(SPEC), out, 2, storage=url)
+        warnings.warn("another warning", UserWarning, stacklevel=1)  # the filter is narrow: others still show
+    shown = [str(w.message) for w in caught]
+    assert not [m for m in shown if "Heartbeat" in m], shown
+    assert "another warning" in shown
+    assert len(params_of(out, url)) == 2
+
+
+def test_the_leaderboard_title_counts_what_the_table_shows(capsys):
+    from cnnspec.cli.search import leaderboard
+
+    def row(number, state, value):
+        return {
+            "number": number,
+            "state": state,
+            "value": value,
+            "params": {"x": 1},
+            "epochs": 1,
+            "run_dir": None,
+        }
+
+    rows = [row(0, "COMPLETE", 0.9), row(1, "FAIL", None), row(2, "WAITING", None)]
+    summary = {
+        "study": "s",
+        "direction": "maximize",
+        "objective": "val_accuracy",
+        "space": [{"name": "x"}],
+        "trials": rows,
+        "counts": {"COMPLETE": 1, "FAIL": 1, "WAITING": 1},  # as search.json counts them
+        "best": {**rows[0], "run_dir": "trial-000"},
+        "files": {"best": "best.yaml"},
+    }
+    leaderboard(summary)
+    text = flat(capsys.readouterr().out)
+    assert "search s: 3 trial(s): 1 complete, 1 failed, 1 waiting" in text
+    assert "best 3 of 3" not in text
+    leaderboard({**summary, "trials": rows * 4, "counts": {"COMPLETE": 4, "FAIL": 4, "WAITING": 4}}, top=10)
+    assert "12 trial(s): 4 complete, 4 failed, 4 waiting; the best 10 shown" in flat(capsys.readouterr().out)
+
+
+def test_a_study_continued_with_other_overrides_or_another_spec_is_refused(runner, write_spec, tmp_path):
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.search.study import create_study, open_storage, trial_meaning
+
+    out = tmp_path / "out"
+    started = compile_text(SPEC, "spec.yaml", ["training.epochs=1"])
+    meaning = trial_meaning(started.doc, started.search, ["training.epochs=1"])
+    create_study(optuna, open_storage(None, out), "tiny_search", started.search, "journal", meaning)
+    # the same again (another process, or the same command re-run) continues it
+    create_study(optuna, open_storage(None, out), "tiny_search", started.search, "journal", meaning)
+    # a --set of a searched path, or one that sets what the spec says, changes nothing
+    same = compile_text(SPEC, "spec.yaml", ["training.epochs=1", "vars.width=2", "training.batch_size=32"])
+    again = trial_meaning(
+        same.doc, same.search, ["training.epochs=1", "vars.width=2", "training.batch_size=32"]
+    )
+    assert again["sections"] == meaning["sections"]
+    # how one machine runs it (the machines of one study may differ) changes nothing either
+    elsewhere = compile_text(SPEC, "spec.yaml", ["training.epochs=1", "runtime.jit_compile=false"])
+    assert trial_meaning(elsewhere.doc, elsewhere.search, [])["sections"] == meaning["sections"]
+
+    spec = write_spec(SPEC)
+    result = runner.invoke(app, ["search", str(spec), "--out", str(out), "--set", "training.epochs=3"])
+    assert result.exit_code == 2, result.output
+    text = flat(result.output)
+    assert "was started with another spec or other --set overrides" in text
+    assert "differs in: the spec's training" in text
+    assert "--set was --set training.epochs=1, now --set training.epochs=3" in text
+    assert "--study" in text and "--out" in text
+    assert not list(out.glob("trial-*"))
+
+    spec.write_text(SPEC.replace("width: 4}", "width: 4, depth: 2}").replace("epochs: 2", "epochs: 1"))
+    edited = runner.invoke(app, ["search", str(spec), "--out", str(out)])  # the file edited instead
+    assert edited.exit_code == 2, edited.output
+    assert "differs in: the spec's vars" in flat(edited.output)
+    assert "--set was --set training.epochs=1, now no --set" in flat(edited.output)
+
+
 # -- trials, results, continuing ----------------------------------------------------------------
 
 
@@ -218,6 +372,7 @@ def test_search_writes_trial_run_folders_and_results_and_continues(runner, write
         {**t, "seconds": summary2["trials"][i]["seconds"]} for i, t in enumerate(summary["trials"])
     ]
     assert (out / "trial-002" / "metrics.json").is_file()
+    assert summary2["trials"][2]["params"] not in [t["params"] for t in summary["trials"]]  # new values
 
     trained = runner.invoke(
         app, ["train", str(out / "best.yaml"), "--epochs", "1", "--out", str(tmp_path / "b"), "-q"]
@@ -373,6 +528,15 @@ def test_a_killed_worker_loses_only_its_trial_and_ctrl_c_stops_cleanly(write_spe
     assert sorted(t.user_attrs["retry_of"] for t in waiting) == sorted(t.number for t in interrupted)
     assert json.loads((out / "search.json").read_text())["trials"]
 
+    # the rest trains 1 epoch, not 5000: a test's shortcut past the refusal of a study continued
+    # with other --set overrides (test_a_study_continued_with_other_overrides_or_another_spec_is_refused)
+    from cnnspec.analysis.passes import compile_spec
+    from cnnspec.search.study import MEANING_ATTR, trial_meaning
+
+    shorter = compile_spec(spec, ["training.epochs=1"])
+    load_study(out).set_user_attr(
+        MEANING_ATTR, trial_meaning(shorter.doc, shorter.search, ["training.epochs=1"])
+    )
     done = subprocess.run(
         [CNNSPEC, "search", *args, "--set", "training.epochs=1"], capture_output=True, text=True, timeout=600
     )

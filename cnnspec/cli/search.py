@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,6 +75,7 @@ def search(
         open_storage,
         repair_journal,
         storage_label,
+        trial_meaning,
     )
     from cnnspec.search.worker import WorkerConfig
 
@@ -83,15 +86,22 @@ def search(
             f"expected a search: section in {file}",
             "add search: {space: {training.batch_size: {choice: [16, 32, 64]}}} (see README, Search)",
         )
-    folder = out_folder(out or Path("runs") / f"{compiled.name}-search")
+    folder = out or Path("runs") / f"{compiled.name}-search"
     name = study or compiled.name
     optuna = import_optuna()
     label = storage_label(storage, folder)
     journal = journal_path(storage, folder)
-    repaired = repair_journal(journal) if journal is not None else None
-    if repaired:
-        stderr().print(f"[yellow]note:[/yellow] {repaired}", highlight=False, soft_wrap=True)
-    opened = create_study(optuna, open_storage(storage, folder), name, space, label)
+    meaning = trial_meaning(compiled.doc, space, list(set or []))
+    with _removed_if_left_empty(folder):
+        if journal is None:  # a database: opened (and the study checked) before OUT is made
+            opened = create_study(optuna, open_storage(storage, folder), name, space, label, meaning)
+            out_folder(folder)
+        else:
+            out_folder(folder)
+            repaired = repair_journal(journal)
+            if repaired:
+                stderr().print(f"[yellow]note:[/yellow] {repaired}", highlight=False, soft_wrap=True)
+            opened = create_study(optuna, open_storage(storage, folder), name, space, label, meaning)
     cfg = WorkerConfig(
         spec=file,
         out=folder,
@@ -127,17 +137,31 @@ def search(
         raise typer.Exit(EXIT_INTERRUPTED)
 
 
+@contextlib.contextmanager
+def _removed_if_left_empty(folder: Path) -> Iterator[None]:
+    """On an error, remove ``folder`` again when this command made it and it is still empty
+    (a storage that does not open leaves nothing behind)."""
+    existed = folder.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only an empty folder
+        raise
+
+
 def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
     """The best trials as a Rich table, with where the results are."""
     from rich.table import Table
 
-    from cnnspec.search.results import ranked, test_column
+    from cnnspec.search.results import count_text, ranked, test_column
 
     rows = ranked(summary["trials"], summary["direction"])
     names = [d["name"] for d in summary["space"]]
-    table = Table(
-        title=f"search {summary['study']}: best {min(top, len(rows))} of {len(rows)}", title_justify="left"
-    )
+    shown = f"; the best {top} shown" if len(rows) > top else ""
+    title = f"search {summary['study']}: {len(rows)} trial(s): {count_text(summary['counts'])}{shown}"
+    table = Table(title=title, title_justify="left")
     test = test_column(summary).replace("test accuracy", "test acc")
     for column in ("#", "trial", summary["objective"], "state", test, "epochs", *names):
         table.add_column(column, justify="right" if column not in ("state",) else "left")
@@ -162,8 +186,8 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
             f"best: trial {best['number']} → {best['run_dir']}; spec with its values: best.yaml",
             highlight=False,
         )
-    counts = ", ".join(f"{n} {s.lower()}" for s, n in summary["counts"].items())
-    console.print(f"{counts}; search.json, search.html", highlight=False)
+    written = ["best.yaml"] if "best" in summary["files"] else []
+    console.print(f"written: {', '.join([*written, 'search.json', 'search.html'])}", highlight=False)
 
 
 def _short(value: Any) -> str:

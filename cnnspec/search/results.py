@@ -90,6 +90,23 @@ def _finite(value: Any) -> Any:
     return value
 
 
+#: Trial states as the leaderboard and search.html name them, in this order.
+STATE_WORDS = {
+    "COMPLETE": "complete",
+    "PRUNED": "pruned",
+    "FAIL": "failed",
+    "RUNNING": "running",
+    "WAITING": "waiting",
+}
+
+
+def count_text(counts: dict[str, int]) -> str:
+    """``{"COMPLETE": 1, "FAIL": 1, "WAITING": 1}`` (search.json's ``counts``) as
+    ``1 complete, 1 failed, 1 waiting``."""
+    order = [s for s in STATE_WORDS if s in counts] + sorted(s for s in counts if s not in STATE_WORDS)
+    return ", ".join(f"{counts[s]} {STATE_WORDS.get(s, s.lower())}" for s in order) or "none yet"
+
+
 def best_row(rows: list[dict[str, Any]], direction: str) -> dict[str, Any] | None:
     done = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
     if not done:
@@ -255,7 +272,7 @@ def write_html(path: Path, summary: dict[str, Any]) -> None:
         if best
         else "no trial has finished yet"
     )
-    counts = ", ".join(f"{n} {s.lower()}" for s, n in summary["counts"].items())
+    counts = f"{len(summary['trials'])} trial(s): {count_text(summary['counts'])}"
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>search {esc(summary["study"])}</title>
 <style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}

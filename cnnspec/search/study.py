@@ -4,12 +4,15 @@ Storage is a journal file (``DIR/study.journal``, Optuna's ``JournalFileBackend`
 a file lock, so processes on one machine, or on several sharing a disk, can use one study) or
 any SQLAlchemy URL (``postgresql://…`` for workers on many machines). An unreachable URL, a
 missing driver and a damaged journal are :class:`UsageError`s with a hint, never a traceback.
-A study remembers its search space (a fingerprint in its user attributes): the same name with
-another space is refused, since its trials would mean something else.
+A study remembers its search space (a fingerprint in its user attributes) and what else makes
+a trial what it is (:func:`trial_meaning`: the ``--set`` overrides and a hash of each section of
+the spec outside the searched values): the same name with another space, or continued with
+another spec or other overrides, is refused, since its trials would mean something else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -24,6 +27,10 @@ from cnnspec.spec.search import SearchSpace, grid_values
 
 JOURNAL_NAME = "study.journal"
 SPACE_ATTR = "cnnspec_space"
+MEANING_ATTR = "cnnspec_meaning"
+#: The one Optuna warning of a study whose storage beats a heartbeat: ``study.ask`` outside
+#: ``Study.optimize`` (our workers ask and tell, and run the heartbeat thread themselves).
+HEARTBEAT_WARNING = "Heartbeat of storage is supposed to be used with Study.optimize"
 #: RDB storages: a running trial beats every HEARTBEAT s; silent for GRACE s, it is failed (and
 #: retried once) by the next worker that starts a trial, on any machine.
 HEARTBEAT = 10
@@ -70,7 +77,9 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
     from optuna.storages import RDBStorage
 
     shown = redact(storage)
+    url = storage
     storage = postgres_driver(storage)
+    quiet_heartbeat_warning()
     engine: dict[str, Any] = {}
     if storage.startswith("postgresql"):
         engine = {"connect_args": {"connect_timeout": 10}}
@@ -100,10 +109,34 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
         ) from None
     except Exception as exc:  # SQLAlchemy's OperationalError, ArgumentError, …
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(
-            f"cannot open the study storage {shown}: {redact(first)}",
-            "check that the database server runs and the URL (host, port, user, database) is right",
-        ) from None
+        raise UsageError(f"cannot open the study storage {shown}: {redact(first)}", _open_hint(url)) from None
+
+
+def _open_hint(url: str) -> str:
+    """What to check when a database storage does not open: SQLite has no server, only a file."""
+    if not url.startswith("sqlite"):
+        return "check that the database server runs and the URL (host, port, user, database) is right"
+    try:
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database
+    except Exception:
+        database = None
+    if not database or database == ":memory:":
+        return (
+            "SQLite needs no server: check the URL (sqlite:///relative/path.db, sqlite:////absolute/path.db)"
+        )
+    folder = Path(database).expanduser().parent
+    return (
+        f"SQLite needs no server, only a file: the folder of the database file ({folder}) must exist "
+        "and be writable (sqlite:///relative/path.db, sqlite:////absolute/path.db)"
+    )
+
+
+def quiet_heartbeat_warning() -> None:
+    """Silence Optuna's warning that a storage with a heartbeat is used outside
+    ``Study.optimize`` (printed by every ``study.ask`` of a worker): only that message."""
+    warnings.filterwarnings("ignore", message=re.escape(HEARTBEAT_WARNING), category=UserWarning)
 
 
 #: SQLSTATEs of a worker that lost the race to create a new database's tables (PostgreSQL):
@@ -220,8 +253,16 @@ def damaged(path: Path, exc: BaseException, line: int | None = None) -> UsageErr
     )
 
 
-def create_study(optuna: Any, storage: Any, name: str, space: SearchSpace, label: str) -> Any:
-    """Create the study, or load it when it exists (its space must be this one)."""
+def create_study(
+    optuna: Any,
+    storage: Any,
+    name: str,
+    space: SearchSpace,
+    label: str,
+    meaning: dict[str, Any] | None = None,
+) -> Any:
+    """Create the study, or load it when it exists (its space must be this one, and its
+    ``meaning``, :func:`trial_meaning`, this one when given)."""
     try:
         study = optuna.create_study(
             study_name=name,
@@ -253,7 +294,58 @@ def create_study(optuna: Any, storage: Any, name: str, space: SearchSpace, label
             f"{', '.join(changed)}); its trials would not mean the same",
             "give this search another --study name (or another --out), or search with the old space",
         )
+    if meaning is not None:
+        check_meaning(study, name, label, meaning)
     return study
+
+
+#: Top-level keys that do not change what a trial trains (the space has its own check), and
+#: ``runtime``: how a machine runs it (strategy, precision, XLA, threads), which may differ
+#: between the machines that share one study.
+_NOT_TRAINED = frozenset({"search", "name", "description", "runtime"})
+
+
+def trial_meaning(doc: Any, space: SearchSpace, overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """What a trial means besides its searched values: the ``--set`` overrides (as given, to
+    name them) and a hash of each top-level section of the composed spec (``--set`` applied),
+    with every searched path set to one fixed value, and without the sections that train nothing
+    (:data:`_NOT_TRAINED`)."""
+    from cnnspec.spec.search import apply_values
+
+    fixed = apply_values(doc, space, {d.name: d.candidates()[0] for d in space.dimensions})
+    sections = {
+        key: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        for key, value in fixed.data.items()
+        if key not in _NOT_TRAINED
+    }
+    return {"overrides": [str(o) for o in overrides], "sections": sections}
+
+
+def check_meaning(study: Any, name: str, label: str, meaning: dict[str, Any]) -> None:
+    """Record ``meaning`` in a study that has none; refuse to continue one whose trials were
+    trained from another spec or with other ``--set`` overrides (one ranking, two experiments)."""
+    found = study.user_attrs.get(MEANING_ATTR)
+    if not isinstance(found, dict):  # a new study (or one of a cnnspec that kept no record)
+        study.set_user_attr(MEANING_ATTR, meaning)
+        return
+    before, now = found.get("sections") or {}, meaning["sections"]
+    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    if not changed:
+        return
+    old, new = list(found.get("overrides") or []), meaning["overrides"]
+    what = f"the spec's {', '.join(changed)} (outside the searched values)"
+    if old != new:
+        what += f"; --set was {_sets(old)}, now {_sets(new)}"
+    raise UsageError(
+        f"the study {name!r} in {label} was started with another spec or other --set overrides "
+        f"(differs in: {what}); its trials would not mean the same",
+        f"continue it with the spec and --set options it was started with ({_sets(old)}), or give "
+        "this search another --study name (or another --out)",
+    )
+
+
+def _sets(overrides: list[str]) -> str:
+    return " ".join(f"--set {o}" for o in overrides) if overrides else "no --set"
 
 
 def storage_failure(label: str, exc: BaseException) -> UsageError:
@@ -261,9 +353,27 @@ def storage_failure(label: str, exc: BaseException) -> UsageError:
     return UsageError(f"the study storage {label} failed: {type(exc).__name__}: {redact(first)}")
 
 
-def make_sampler(optuna: Any, space: SearchSpace, worker: int) -> Any:
-    """The section's sampler; seeded samplers get seed + worker index (workers must differ)."""
-    seed = None if space.seed is None else space.seed + worker
+def sampler_seed(seed: int | None, worker: int, existing: int) -> int | None:
+    """The seed of a worker's sampler: ``seed + worker`` in a new study (workers must differ);
+    in a study that already has ``existing`` trials, a number derived from all three.
+
+    Optuna's samplers draw their first values (TPE's startup trials, the random sampler's, the
+    grid's order) from their own generator, whatever the study holds: the same seed in a
+    continued study, or in a worker that replaces a dead one, would draw the same values as the
+    start did. The study's size when the worker starts makes each start new, and a search with
+    the same history still draws the same values."""
+    if seed is None:
+        return None
+    if existing == 0:
+        return seed + worker
+    digest = hashlib.sha256(f"{seed}:{worker}:{existing}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def make_sampler(optuna: Any, space: SearchSpace, worker: int, existing: int = 0) -> Any:
+    """The section's sampler, seeded by :func:`sampler_seed` (``existing``: the trials the
+    study holds when this worker starts)."""
+    seed = sampler_seed(space.seed, worker, existing)
     if space.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if space.sampler == "grid":

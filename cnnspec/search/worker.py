@@ -303,12 +303,18 @@ def _tell_failed(study: Any, trial: Any, reason: str, out: Path, values: dict[st
     _write_trial_json(out, trial.number, {"state": "FAIL", "failed": reason, "params": values})
 
 
-def open_study(cfg: WorkerConfig, space: SearchSpace, epochs: int) -> Any:
+def open_study(
+    cfg: WorkerConfig, space: SearchSpace, epochs: int, meaning: dict[str, Any] | None = None
+) -> Any:
+    """The study (refused when its space or ``meaning`` differ), with this worker's sampler:
+    seeded by the worker's index and the trials already there, so that a continued study, or a
+    worker that replaces a dead one, draws new values (:func:`studies.sampler_seed`)."""
     optuna = studies.import_optuna()
     storage = studies.open_storage(cfg.storage, cfg.out)
     label = studies.storage_label(cfg.storage, cfg.out)
-    study = studies.create_study(optuna, storage, cfg.study_name, space, label)
-    study.sampler = studies.make_sampler(optuna, space, cfg.index)
+    study = studies.create_study(optuna, storage, cfg.study_name, space, label, meaning)
+    existing = len(study.get_trials(deepcopy=False))
+    study.sampler = studies.make_sampler(optuna, space, cfg.index, existing)
     study.pruner = studies.make_pruner(optuna, space, epochs)
     return study
 
@@ -338,7 +344,8 @@ def run_worker(cfg: WorkerConfig) -> int:
     space = compiled.search
     if space is None:
         raise UsageError(f"expected a search: section in {cfg.spec}")
-    study = open_study(cfg, space, training_config(compiled).epochs)
+    meaning = studies.trial_meaning(compiled.doc, space, cfg.overrides)
+    study = open_study(cfg, space, training_config(compiled).epochs, meaning)
     _quiet_tensorflow()
     limit = min(cfg.trials, studies.grid_size(space)) if space.sampler == "grid" else cfg.trials
     label = f"[worker {cfg.index}] " if cfg.workers > 1 else ""
