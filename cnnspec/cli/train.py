@@ -77,7 +77,7 @@ def train(
     """Train the model of a spec and write a reproducible run folder (model, metrics, plots).
 
     State is saved after every epoch: after a crash or Ctrl-C, `--resume RUN_DIR` continues.
-    With runtime.distribute.strategy: multi_worker, start one process per worker (--cluster and
+    With runtime.distribute: multi_worker, start one process per worker (--cluster and
     --task-index, or TF_CONFIG); the chief (worker 0) writes the run folder.
     """
     from cnnspec.errors import UsageError
