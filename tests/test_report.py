@@ -145,3 +145,11 @@ def test_reporting_into_a_run_another_process_holds_is_refused(run_dir):
         busy = invoke("report", run_dir)
     assert busy.exit_code == 2 and f"in use by process {os.getpid()} (cnnspec evaluate" in flat(busy)
     assert page.stat().st_mtime_ns == written
+    # a page elsewhere is written, and nothing is drawn into the folder the other process holds
+    copy = run_dir.parent / "held"
+    shutil.copytree(run_dir, copy)
+    (copy / "history.png").unlink()
+    with acquire(copy, ["cnnspec", "train", "--resume", str(copy)]):
+        elsewhere = invoke("report", copy, "--out", run_dir.parent / "held.html")
+    assert elsewhere.exit_code == 0, elsewhere.output
+    assert (run_dir.parent / "held.html").is_file() and not (copy / "history.png").exists()

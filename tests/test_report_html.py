@@ -172,3 +172,44 @@ def test_data_uri_round_trips_bytes():
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
     uri = data_uri(png)
     assert uri.startswith("data:image/png;base64,") and base64.b64decode(uri.split(",", 1)[1]) == png
+
+
+def test_curves_are_drawn_again_when_history_json_is_newer(tmp_path):
+    """A run resumed and stopped again has a history.json newer than its history.png."""
+    import os
+
+    run = make_run(tmp_path / "run", metrics=False)
+    write_report(run)
+    first = (run / "history.png").read_bytes()
+    longer = {key: [*values, values[-1]] for key, values in HISTORY.items()}
+    longer["epoch"] = [1, 2, 3, 4]
+    (run / "history.json").write_text(json.dumps(longer))
+    stamp = (run / "history.png").stat().st_mtime
+    os.utime(run / "history.json", (stamp + 5, stamp + 5))
+    write_report(run)
+    assert (run / "history.png").read_bytes() != first
+
+
+def test_a_report_elsewhere_draws_nothing_into_a_run_it_does_not_own(tmp_path):
+    run = make_run(tmp_path / "run", metrics=False)
+    page = write_report(run, out=tmp_path / "page.html", into_run=False).read_text()
+    assert not (run / "history.png").exists()
+    assert 'alt="accuracy and loss per epoch' in page  # drawn aside, shown inline
+
+
+def test_the_caption_says_what_the_curves_were_measured_on(tmp_path):
+    run = make_run(tmp_path / "run")
+    no_val = {key: values for key, values in HISTORY.items() if not key.startswith("val_")}
+    (run / "history.json").write_text(json.dumps(no_val))
+    text = text_of(write_report(run).read_text())
+    assert "on the training data (the run had no validation split)" in text
+    assert "training and validation data" not in text
+
+
+def test_a_diverged_runs_figures_say_so(tmp_path):
+    run = make_run(tmp_path / "run")
+    (run / "metrics.json").write_text(
+        json.dumps({**METRICS, "test_accuracy": "nan", "test_loss": float("nan")})
+    )
+    text = text_of(write_report(run).read_text())
+    assert "nan%" not in text.lower() and "not a number (the run diverged)" in text

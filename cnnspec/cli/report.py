@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Annotated
@@ -36,10 +37,28 @@ def report(
     if out is not None or run_dir.is_dir():  # (no folder at all: write_report says what it expected)
         check_writable(out or run_dir / "report.html", option="--out", folder=False)
     start = time.perf_counter()
-    with owning_run(run_dir, out.parent if out is not None else run_dir):
-        path = write_report(run_dir, out=out)
+    if out is None or out.parent.resolve() == run_dir.resolve():
+        with owning_run(run_dir, run_dir):  # into the run folder: it must be ours (busy: refused)
+            path = write_report(run_dir, out=out)
+    else:
+        path = _report_elsewhere(run_dir, out)
     size = path.stat().st_size
     stdout().print(
         f"wrote {escape(str(path))} ({size / 1024:,.0f} KB in {time.perf_counter() - start:.1f}s)",
         highlight=False,
     )
+
+
+def _report_elsewhere(run_dir: Path, out: Path) -> Path:
+    """``--out`` outside the run folder: the report of a run another process holds (a training
+    in progress) is written too, but then nothing is drawn into that run's folder."""
+    from cnnspec.reporting.html import write_report
+    from cnnspec.training.runlock import RunFolderBusy
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(owning_run(run_dir, run_dir))
+            ours = True
+        except RunFolderBusy:
+            ours = False
+        return write_report(run_dir, out=out, into_run=ours)

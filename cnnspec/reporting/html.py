@@ -12,6 +12,8 @@ descriptions and class names are user text and end up escaped.
 from __future__ import annotations
 
 import base64
+import math
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -40,11 +42,22 @@ def _file_uri(path: Path) -> str | None:
 
 
 def _pct(value: Any) -> str:
-    return f"{value:.2%}" if isinstance(value, (int, float)) else "–"
+    return f"{value:.2%}" if _finite(value) else _not_a_figure(value)
 
 
 def _num(value: Any, digits: int = 4) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "–"
+    return f"{value:.{digits}f}" if _finite(value) else _not_a_figure(value)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _not_a_figure(value: Any) -> str:
+    """A figure that is absent ("–") or not a number: NaN or infinity from a diverged run
+    (stored as a number, or as JSON's text "nan")."""
+    text = str(value).lower() if isinstance(value, (int, float, str)) else ""
+    return "not a number (the run diverged)" if text in ("nan", "inf", "-inf") else "–"
 
 
 def _meta(run: Run) -> dict[str, Any]:
@@ -202,17 +215,43 @@ def _layers(run: Run) -> tuple[list[dict[str, Any]], dict[str, str], str, int | 
     return rows, totals, line, int(info["total_params"])
 
 
-def _history_uri(run: Run, notes: list[str]) -> str | None:
+def _history_uri(run: Run, notes: list[str], into_run: bool = True) -> str | None:
+    """The learning curves as a data URI: the run's history.png, drawn again from history.json
+    when it is missing or older (a resumed run that was stopped again has not drawn it). Drawn
+    into the run folder when this process may write there (``into_run``), else aside."""
     assert run.run_dir is not None
     path = run.run_dir / "history.png"
-    if not path.is_file() and (run.run_dir / "history.json").is_file():
+    history = run.run_dir / "history.json"
+    if history.is_file() and (not path.is_file() or _older(path, history)):
         from cnnspec.reporting.views import write_history
 
         try:
-            write_history(run, path)
+            if into_run:
+                write_history(run, path)
+            else:
+                with tempfile.TemporaryDirectory(prefix="cnnspec-report-") as aside:
+                    return _file_uri(write_history(run, Path(aside) / "history.png"))
         except UsageError as exc:
             notes.append(f"training curves unavailable: {exc}")
     return _file_uri(path) if path.is_file() else None
+
+
+def _curve_data(run: Run) -> str:
+    """What the learning curves were measured on: history.json has ``val_…`` columns when the
+    run had a validation split."""
+    from cnnspec.reporting.run import read_json
+
+    assert run.run_dir is not None
+    history = read_json(run.run_dir / "history.json") or {}
+    validated = any(str(key).startswith("val_") for key in history)
+    return "training and validation data" if validated else "training data (the run had no validation split)"
+
+
+def _older(path: Path, than: Path) -> bool:
+    try:
+        return path.stat().st_mtime < than.stat().st_mtime
+    except OSError:
+        return False
 
 
 def _phases(lock: dict[str, Any]) -> list[str]:
@@ -224,11 +263,12 @@ def _phases(lock: dict[str, Any]) -> list[str]:
     lines = []
     for index, phase in enumerate(phases, start=1):
         rate = phase.get("learning_rate")
-        rate_text = f"{rate:g}" if isinstance(rate, (int, float)) else "a schedule"
+        scheduled = not isinstance(rate, (int, float))
+        rate_text = "with a learning-rate schedule" if scheduled else f"at learning rate {rate:g}"
         frozen = len(phase.get("frozen") or [])
         lines.append(
             f"phase {index}: epochs {phase.get('first_epoch')}–{phase.get('last_epoch')}, "
-            f"{frozen} layer(s) frozen, {phase.get('optimizer')} at learning rate {rate_text}"
+            f"{frozen} layer(s) frozen, {phase.get('optimizer')} {rate_text}"
         )
     return lines
 
@@ -411,8 +451,9 @@ def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
     return parts
 
 
-def report_context(run: Run, model: Any = None, test: Any = None) -> dict[str, Any]:
-    """Everything the template shows, from the run folder (and the model, when it loads)."""
+def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool = True) -> dict[str, Any]:
+    """Everything the template shows, from the run folder (and the model, when it loads).
+    ``into_run``: pictures that are missing may be drawn into the run folder (its owner)."""
     from cnnspec.reporting.views import Probe
     from cnnspec.training.modelfile import load_model
 
@@ -425,7 +466,8 @@ def report_context(run: Run, model: Any = None, test: Any = None) -> dict[str, A
     context: dict[str, Any] = {
         "meta": _meta(run),
         "cards": _cards(metrics, total_params),
-        "history_png": _history_uri(run, notes),
+        "history_png": _history_uri(run, notes, into_run),
+        "curve_data": _curve_data(run),
         "phases": _phases(run.lock or {}),
         "report_rows": _report_rows(metrics),
         "test_images": metrics.get("test_images", ""),
@@ -478,11 +520,14 @@ def render(context: dict[str, Any]) -> str:
     return env.from_string(source).render(**context)
 
 
-def write_report(run_dir: Path, *, model: Any = None, dataset: Any = None, out: Path | None = None) -> Path:
+def write_report(
+    run_dir: Path, *, model: Any = None, dataset: Any = None, out: Path | None = None, into_run: bool = True
+) -> Path:
     """Write ``report.html`` for a run folder (atomically); returns its path.
 
     ``model`` and ``dataset`` (a :class:`cnnspec.training.data.Dataset`): what ``train`` has in
-    memory already, to save loading them again.
+    memory already, to save loading them again. ``into_run``: whether the caller owns the run
+    folder, so that missing pictures (the learning curves) may be drawn into it.
     """
     from cnnspec.fileio import write_atomic
     from cnnspec.reporting.run import test_split
@@ -506,7 +551,7 @@ def write_report(run_dir: Path, *, model: Any = None, dataset: Any = None, out: 
     test = None
     if model is not None and dataset is not None and run.compiled is not None and run.config is not None:
         test = test_split(run, model, dataset, run.compiled, run.config)
-    context = report_context(run, model, test)
+    context = report_context(run, model, test, into_run)
     return write_atomic(out or run_dir / "report.html", render(context))
 
 
