@@ -145,7 +145,7 @@ def test_pictures_are_inline_pngs_and_nothing_is_loaded_from_elsewhere(page):
 
 def test_what_needs_the_model_is_a_note_not_a_failure(page):
     text = text_of(page)
-    assert "the model could not be loaded, so there are no sample predictions" in text
+    assert "model.keras is missing, so there are no sample predictions or feature maps" in text
     assert 'id="samples"' not in page and 'id="features"' not in page
     # the layer table comes from the spec, not the model
     assert "conv2d_1" in text and "dense_1" in text

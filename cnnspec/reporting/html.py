@@ -487,7 +487,10 @@ def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool
         "spec_text": _read_text(run.run_dir / "resolved.yaml"),
         "benchmark": _benchmark(run, notes),
     }
-    if model is None:
+    if model is None and not run.model_path.exists():  # nothing to load (an unfinished run)
+        why = "model.keras is missing" if metrics else "the run has no model.keras yet (it has not finished)"
+        notes.append(f"{why}, so there are no sample predictions or feature maps")
+    elif model is None:
         try:
             model = load_model(run.model_path)
         except UsageError as exc:
