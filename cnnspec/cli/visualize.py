@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from cnnspec.analysis.graph import GRAPH_SUFFIXES
 from cnnspec.cli.common import guarded, owning_run, stdout
 from cnnspec.cli.evaluate import DataOption, SpecOption, TargetArgument, print_notes
 from cnnspec.errors import UsageError
@@ -28,9 +29,6 @@ class View(StrEnum):
     filters = "filters"
     graph = "graph"
     samples = "samples"
-
-
-GRAPH_SUFFIXES = (".png", ".svg", ".pdf", ".dot", ".mmd")
 
 
 def output_path(out: Path | None, folder: Path, default: str, suffixes: tuple[str, ...] = (".png",)) -> Path:
@@ -121,7 +119,12 @@ def visualize(
                     f"expected a spec to draw the graph from; {run.model_path} is not in a run folder",
                     "pass --spec SPEC",
                 )
-            written += write_graph(run.compiled.ir, output_path(out, folder, "graph.png", GRAPH_SUFFIXES))
+            written += write_graph(
+                run.compiled.ir,
+                output_path(out, folder, "graph.png", GRAPH_SUFFIXES),
+                origin=f"visualize from {run.run_dir or run.model_path}",
+                option="--out",
+            )
         else:
             from cnnspec.reporting.views import Probe
             from cnnspec.training.modelfile import load_model
