@@ -63,6 +63,18 @@ def test_shuffle_buffer_and_repeat_for_steps_per_epoch() -> None:
     assert seen[:20] != list(range(20))
 
 
+def test_a_repeated_batch_larger_than_the_data_holds_each_image_once() -> None:
+    """``steps_per_epoch`` with a batch larger than the split: each step trains on every image
+    once (as an epoch without it would), not on each image ~batch/n times."""
+    x, y = _images(7)
+    dataset = make_dataset(x, y, PipelineSettings(batch_size=100), training=True, seed=1, repeat=True)
+    batches = [sorted(int(v) for v in labels.numpy()) for _, labels in dataset.take(3)]
+    assert batches == [list(range(7))] * 3
+    # without repeat the one batch of an epoch was already every image once
+    plain = make_dataset(x, y, PipelineSettings(batch_size=100), training=True, seed=1)
+    assert [sorted(int(v) for v in labels.numpy()) for _, labels in plain] == [list(range(7))]
+
+
 def test_autotuning_is_off_with_fixed_parallelism() -> None:
     x, y = _images(8)
     dataset = make_dataset(x, y, PipelineSettings(batch_size=4), training=True, seed=0)

@@ -83,6 +83,55 @@ def test_schedule_with_reduce_lr_is_refused():
     assert "schedule" in error.message
 
 
+PHASED = """\
+training:
+  optimizer: {adam: {learning_rate: 0.003}}
+  callbacks: [reduce_lr_on_plateau]
+  phases:
+    - {epochs: 1}
+    - {epochs: 2, learning_rate: {exponential_decay: {decay_steps: 5, decay_rate: 0.5}}}
+"""
+
+
+def test_a_phase_schedule_with_reduce_lr_is_refused_at_the_phase():
+    """Keras cannot set a scheduled optimizer's rate: the run crashed at the first reduction
+    in phase 2 after validate had passed. Located at the phase's learning_rate."""
+    (error,) = errors_of(PHASED)
+    assert error.path == "training.phases[1].learning_rate"
+    assert (error.loc.line, error.loc.column) == (13, 34)
+    assert "phase 2" in error.message and "exponential_decay" in error.message
+    assert "training.callbacks[0]" in (error.hint or "") and "not both" in (error.hint or "")
+
+
+def test_a_phase_optimizer_schedule_is_refused_once_where_it_is_written():
+    # phase 2 sets it in its optimizer; phase 3 keeps phase 2's optimizer: one error, at phase 2
+    tail = PHASED.replace(
+        "learning_rate: {exponential_decay: {decay_steps: 5, decay_rate: 0.5}}}",
+        "optimizer: {sgd: {learning_rate: {cosine_decay: {decay_steps: 9}}}}}\n    - {epochs: 1}",
+    )
+    (error,) = errors_of(tail)
+    assert error.path == "training.phases[1].optimizer.sgd.learning_rate"
+    assert "phase 2" in error.message and "cosine_decay" in error.message
+
+
+def test_training_optimizer_schedule_counts_only_where_a_phase_trains_with_it():
+    scheduled = "optimizer: {adam: {learning_rate: {cosine_decay: {decay_steps: 9}}}}"
+    # every phase has a constant rate of its own: the schedule is never used
+    tail = PHASED.replace("optimizer: {adam: {learning_rate: 0.003}}", scheduled)
+    tail = tail.replace("{epochs: 1}", "{epochs: 1, learning_rate: 0.01}")
+    tail = tail.replace("{exponential_decay: {decay_steps: 5, decay_rate: 0.5}}", "0.001")
+    assert config_of(tail).callback("reduce_lr_on_plateau") is not None
+    # phase 1 trains with it: the error on the callback, as without phases
+    (error,) = errors_of(tail.replace("{epochs: 1, learning_rate: 0.01}", "{epochs: 1}"))
+    assert error.path == "training.callbacks[0]" and "the optimizer has a schedule" in error.message
+
+
+def test_constant_phase_rates_go_with_reduce_lr():
+    tail = PHASED.replace("{exponential_decay: {decay_steps: 5, decay_rate: 0.5}}", "0.0005")
+    config = config_of(tail)
+    assert [p.optimizer.learning_rate for p in config.phases] == [0.003, 0.0005]
+
+
 def test_schedules_parse():
     config = config_of(
         "training:\n  optimizer:\n    adamw:\n      learning_rate:\n"

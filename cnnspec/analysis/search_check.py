@@ -44,6 +44,8 @@ def check_search(compiled: CompiledSpec, diags: Diagnostics, compile_doc: Compil
         return space
     if not space.objective_given and "training" in compiled.doc.data:
         space = _with_task_objective(compiled, space)
+    elif "training" in compiled.doc.data:
+        space = _with_direction(compiled, space)
     _check_objective(compiled, space, diags)
     failed = _check_values(compiled.doc, space, diags, compile_doc)
     _check_combinations(compiled.doc, space, diags, compile_doc, failed)
@@ -76,11 +78,25 @@ def _with_task_objective(compiled: CompiledSpec, space: SearchSpace) -> SearchSp
     """The space with the task's default objective (and its direction, unless the spec says)."""
     from dataclasses import replace
 
-    metric = task_objective(training_config(compiled))
+    return _with_direction(compiled, replace(space, objective=task_objective(training_config(compiled))))
+
+
+def _with_direction(compiled: CompiledSpec, space: SearchSpace) -> SearchSpace:
+    """The space with the direction the spec states, else the one that is better for its
+    objective by the table the callbacks' ``mode: auto`` uses (``TrainConfig.higher_is_better``;
+    ``default_direction`` of the name for a value the training does not log, an error later)."""
+    from dataclasses import replace
+
     section = compiled.doc.data.get("search") or {}
     stated = section.get("objective") if isinstance(section.get("objective"), dict) else {}
-    direction = stated.get("direction") or default_direction(metric)
-    return replace(space, objective=metric, direction=str(direction))
+    direction = stated.get("direction")
+    if direction is None:
+        higher = training_config(compiled).higher_is_better(space.objective)
+        if higher is None:
+            direction = default_direction(space.objective)
+        else:
+            direction = "maximize" if higher else "minimize"
+    return replace(space, direction=str(direction))
 
 
 def _check_objective(compiled: CompiledSpec, space: SearchSpace, diags: Diagnostics) -> None:

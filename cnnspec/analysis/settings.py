@@ -72,6 +72,25 @@ TASK_TARGETS = {
 #: sources read from disk batch by batch (:mod:`cnnspec.training.stream`)
 STREAMED_SOURCES = ("directory", "csv")
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+#: Whether a larger value is better, for every value cnnspec logs: the loss and each metric a
+#: task may configure (by :attr:`MetricConfig.name`; analysis/tasks.py ``METRICS_OF_TASK``).
+#: The one table behind a callback's ``mode: auto`` (training/callbacks.py) and the search
+#: objective's default direction (analysis/search_check.py), through
+#: :meth:`TrainConfig.higher_is_better`; a test holds it to each Keras metric's own direction.
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "loss": False,
+    "accuracy": True,
+    "top_k_accuracy": True,
+    "precision": True,
+    "recall": True,
+    "auc": True,
+    "f1": True,
+    "mean_iou": True,
+    "r2": True,
+    "mae": False,
+    "mse": False,
+    "rmse": False,
+}
 
 
 @dataclass(frozen=True)
@@ -273,12 +292,35 @@ class TrainConfig:
 
     def logged_names(self, validation: bool) -> list[str]:
         """Every key that appears in the per-epoch logs."""
-        base = ["loss", *[m.log_name for m in self.metrics]]
+        return list(self._logged(validation))
+
+    def _logged(self, validation: bool) -> dict[str, bool | None]:
+        """Every key of the per-epoch logs → whether a larger value is better (``None``: a
+        metric outside :data:`HIGHER_IS_BETTER`, in a config made by hand)."""
+        better = HIGHER_IS_BETTER.get
+        base: dict[str, bool | None] = {"loss": False, **{m.log_name: better(m.name) for m in self.metrics}}
         if len(self.tasks) > 1:  # Keras logs each output's loss and metrics as NAME_KEY
-            base = ["loss"]
+            base = {"loss": False}
             for out in self.tasks:
-                base += [f"{out.name}_loss", *[f"{out.name}_{m.log_name}" for m in out.metrics]]
-        return base + ([f"val_{n}" for n in base] if validation else [])
+                base[f"{out.name}_loss"] = False
+                base.update({f"{out.name}_{m.log_name}": better(m.name) for m in out.metrics})
+        return base | ({f"val_{n}": up for n, up in base.items()} if validation else {})
+
+    def higher_is_better(self, name: str) -> bool | None:
+        """Whether a larger value of the logged ``name`` (``val_accuracy``, ``mask_mean_iou``,
+        ``val_r2``, …) is better; ``None`` for a name this run does not log."""
+        return self._logged(True).get(name)
+
+    def monitor_mode(self, settings: dict[str, Any]) -> str:
+        """``min`` or ``max`` for a callback's monitored value: as its settings say, else
+        (``mode: auto``) by :meth:`higher_is_better`, else ``auto`` (Keras' own rule: the
+        direction of the model's metric of that name; ``loss`` is lower). ``cnnspec train`` and
+        the generated training script pass the same mode."""
+        mode = settings.get("mode", "auto")
+        if mode != "auto":
+            return str(mode)
+        higher = self.higher_is_better(str(settings.get("monitor", "val_loss")))
+        return "auto" if higher is None else "max" if higher else "min"
 
     def callback(self, name: str) -> CallbackConfig | None:
         return next((c for c in self.callbacks if c.name == name), None)
@@ -736,14 +778,56 @@ def _callbacks(reader: _Reader, config: TrainConfig, validation: bool) -> tuple[
                 item_path,
                 "pip install tensorboard (into cnnspec's environment), or remove the callback",
             )
-        if name == "reduce_lr_on_plateau" and isinstance(config.optimizer.learning_rate, Schedule):
-            reader.error(
-                "expected a constant learning rate with reduce_lr_on_plateau; the optimizer has a schedule",
-                item_path,
-                "use either a learning-rate schedule or reduce_lr_on_plateau, not both",
-            )
+        if name == "reduce_lr_on_plateau":
+            # Keras cannot set the learning rate of an optimizer made with a schedule: the
+            # callback would crash the run at its first reduction, in whichever phase
+            for source, kind in _schedule_sources(reader, config):
+                if source is None:
+                    reader.error(
+                        "expected a constant learning rate with reduce_lr_on_plateau; "
+                        "the optimizer has a schedule",
+                        item_path,
+                        "use either a learning-rate schedule or reduce_lr_on_plateau, not both",
+                    )
+                else:
+                    reader.error(
+                        f"expected a constant learning rate in phase {source[2] + 1} with "
+                        f"reduce_lr_on_plateau; received a schedule ({kind})",
+                        source,
+                        "use either a learning-rate schedule or reduce_lr_on_plateau "
+                        f"({format_path(item_path)}), not both",
+                    )
         out.append(CallbackConfig(name, settings, item_path))
     return tuple(out)
+
+
+def _schedule_sources(reader: _Reader, config: TrainConfig) -> list[tuple[SpecPath | None, str]]:
+    """Where the learning-rate schedules that some phase trains with are written: the path of a
+    phase's ``learning_rate`` (or of its optimizer's), ``None`` for ``training.optimizer``'s
+    (which phases without a rate or optimizer of their own keep, as the later phases keep an
+    earlier phase's), each once in phase order, with the schedule's kind."""
+    training = reader.doc.data.get("training")
+    raw = training.get("phases") if isinstance(training, dict) else None
+    items = raw if isinstance(raw, list) and config.phased else []
+    sources: list[tuple[SpecPath | None, str]] = []
+    for index, phase in enumerate(config.phases):
+        rate = phase.optimizer.learning_rate
+        if not isinstance(rate, Schedule):
+            continue
+        source: SpecPath | None = None
+        for back in range(min(index, len(items) - 1), -1, -1):
+            item = items[back] if isinstance(items[back], dict) else {}
+            path: SpecPath = ("training", "phases", back)
+            if "learning_rate" in item:
+                source = (*path, "learning_rate")
+                break
+            if "optimizer" in item:
+                name, _ = _name_and_settings(item["optimizer"])
+                source = (*path, "optimizer", name, "learning_rate")
+                break
+        if all(source != seen for seen, _ in sources):
+            sources.append((source, rate.kind))
+    return sources
 
 
 def _learning_rate(reader: _Reader, value: Any, path: SpecPath) -> float | Schedule | None:

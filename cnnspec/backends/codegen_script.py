@@ -180,9 +180,17 @@ def metric_nodes(config: TrainConfig) -> list[ast.expr]:
     return out
 
 
-def callback_node(callback: CallbackConfig) -> ast.expr:
+#: Callbacks that watch a monitored value in a direction (their ``mode``).
+MONITORING = frozenset({"early_stopping", "reduce_lr_on_plateau", "model_checkpoint"})
+
+
+def callback_node(callback: CallbackConfig, config: TrainConfig) -> ast.expr:
     cls = _name("keras", "callbacks", CALLBACK_CLASSES[callback.name])
     settings = dict(callback.settings)
+    if callback.name in MONITORING and config.monitor_mode(settings) != "auto":
+        # the direction `cnnspec train` uses (Keras' own auto cannot tell it for every name,
+        # e.g. an output's `mask_mean_iou`), written out so the script reads it too
+        settings["mode"] = config.monitor_mode(settings)
     if callback.name == "model_checkpoint":
         best = settings.pop("save_best_only", True)
         return _call(
@@ -411,7 +419,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "warmup": warmup,
         "loss": unparse(loss_node(config)),
         "metrics": [unparse(m) for m in metric_nodes(config)],
-        "callbacks": [unparse(callback_node(c)) for c in config.callbacks],
+        "callbacks": [unparse(callback_node(c, config)) for c in config.callbacks],
         "class_weight": "None" if class_weight is None else py_literal(class_weight),
         "balanced": class_weight == "balanced",
         "one_hot": config.one_hot_labels,

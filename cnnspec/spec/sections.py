@@ -81,7 +81,11 @@ MONITOR = {
     "minLength": 1,
     "description": "the logged value to watch: loss, val_loss, val_accuracy, ... (default val_loss)",
 }
-MODE = {"enum": ["auto", "min", "max"], "description": "min, max, or auto (max for accuracy-like values)"}
+MODE = {
+    "enum": ["auto", "min", "max"],
+    "description": "min, max, or auto: max for a figure that is better higher (accuracy, AUC, "
+    "precision, recall, F1, mean IoU, R²), min for a loss or an error",
+}
 
 DATASETS = ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "shapes"]
 SHAPES_TARGETS = ["class", "multilabel", "count", "area", "mask"]

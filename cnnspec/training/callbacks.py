@@ -29,12 +29,29 @@ _STATE_ATTRS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _mode(settings: dict[str, Any]) -> str:
-    mode = settings.get("mode", "auto")
-    if mode != "auto":
-        return str(mode)
-    monitor = str(settings.get("monitor", "val_loss"))
-    return "max" if any(w in monitor for w in ("acc", "auc", "precision", "recall")) else "min"
+def _mode(settings: dict[str, Any], config: TrainConfig) -> str:
+    """``min`` or ``max`` for a monitored value: as the spec says, else (``mode: auto``) by the
+    table of what cnnspec logs (``TrainConfig.higher_is_better``: ``val_mean_iou``, ``val_f1``,
+    ``val_r2``, ``mask_mean_iou`` are better higher), else ``auto``: Keras' own rule (the
+    direction of the model's metric of that name; ``loss`` is lower)."""
+    return config.monitor_mode(settings)
+
+
+def keras_auto_mode(model: Any, monitor: str) -> str:
+    """Keras' ``mode="auto"`` (``MonitorCallback._set_monitor_op``): ``min`` for the loss, else
+    the direction of the model's compiled metric named ``monitor`` (``val_`` removed)."""
+    name = monitor.removeprefix("val_")
+    found = "min" if name == "loss" else None
+    for holder in getattr(model, "metrics", None) or []:
+        for metric in getattr(holder, "metrics", [holder]):
+            if getattr(metric, "name", None) == name and hasattr(metric, "_direction"):
+                found = "max" if metric._direction == "up" else "min"
+    if found is None:
+        raise ValueError(
+            f"model_checkpoint cannot tell whether {monitor!r} should be maximized or minimized; "
+            "give it mode: max or mode: min"
+        )
+    return found
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -57,6 +74,8 @@ class BestCheckpoint(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is None:
             return
+        if self.mode not in ("min", "max"):  # auto, for a value cnnspec does not configure
+            self.mode = keras_auto_mode(self.model, self.monitor)
         value = float(value)
         better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
         if better and math.isfinite(value):
@@ -73,7 +92,7 @@ def spec_callbacks(config: TrainConfig, run_dir: Path) -> dict[str, Any]:
             monitor=c.settings["monitor"],
             patience=int(c.settings.get("patience", 0)),
             min_delta=float(c.settings.get("min_delta", 0.0)),
-            mode=_mode(c.settings),
+            mode=_mode(c.settings, config),
             restore_best_weights=bool(c.settings.get("restore_best_weights", False)),
             start_from_epoch=int(c.settings.get("start_from_epoch", 0)),
         ),
@@ -83,13 +102,13 @@ def spec_callbacks(config: TrainConfig, run_dir: Path) -> dict[str, Any]:
             patience=int(c.settings.get("patience", 10)),
             min_lr=float(c.settings.get("min_lr", 0.0)),
             min_delta=float(c.settings.get("min_delta", 1e-4)),
-            mode=_mode(c.settings),
+            mode=_mode(c.settings, config),
             cooldown=int(c.settings.get("cooldown", 0)),
         ),
         "model_checkpoint": lambda c: BestCheckpoint(
             run_dir,
             c.settings["monitor"],
-            _mode(c.settings),
+            _mode(c.settings, config),
             bool(c.settings.get("save_best_only", True)),
         ),
         "tensorboard": lambda c: keras.callbacks.TensorBoard(

@@ -25,7 +25,7 @@ issue 9). With it off: no such stall in 22 epochs, same step time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,8 @@ def make_dataset(
     :class:`~cnnspec.training.filelist.ImageFiles` (a streamed source): its images are then
     read from disk batch by batch (:func:`cnnspec.training.stream.make_stream`, which takes
     ``cache_file`` for ``data.cache: disk`` and ``shard``, ``(count, index)``, to read only
-    one worker's part of the files).
+    one worker's part of the files). A ``repeat``-ed dataset is batched at most ``len(x)``
+    images at a time (a larger batch would hold every image several times).
     """
     from cnnspec.training.filelist import ImageFiles
 
@@ -89,6 +90,11 @@ def make_dataset(
         )  # fmt: skip
     import tensorflow as tf
 
+    if repeat and 0 < len(x) < settings.batch_size:
+        # a repeated split batched whole would put each image in a batch many times over (a
+        # batch of 100,000 of 1,294 images: each ~77 times); one pass per batch is what an
+        # unrepeated epoch does with a batch larger than the data
+        settings = replace(settings, batch_size=len(x))
     prepare = batch_preparer(settings)
 
     if training:

@@ -69,6 +69,20 @@ def _steps(config: TrainConfig, n_train: int) -> int:
     return config.steps_per_epoch or max(1, math.ceil(n_train / config.batch_size))
 
 
+def _train_batch(config: TrainConfig, n_train: int) -> int:
+    """The training batch: ``training.batch_size``, at most the whole training split. Without
+    ``steps_per_epoch`` a larger batch is one smaller batch of every image anyway (as Keras
+    does); with it the repeated data would fill each batch with every image many times over."""
+    return min(config.batch_size, n_train) if n_train > 0 else config.batch_size
+
+
+def _images_per_epoch(config: TrainConfig, n_train: int) -> int:
+    """The images one epoch trains on: ``steps_per_epoch`` batches, else the training split once."""
+    if config.steps_per_epoch:
+        return config.steps_per_epoch * _train_batch(config, n_train)
+    return n_train
+
+
 def train(
     compiled: CompiledSpec,
     *,
@@ -336,6 +350,12 @@ def _run(
         _remove_cache(run_dir)  # a killed run's cache may be half-written: it is rebuilt
     n_train = len(dataset.x_train)
     steps = _steps(config, n_train)
+    train_batch = _train_batch(config, n_train)
+    if config.steps_per_epoch and train_batch < config.batch_size:
+        notes.append(
+            f"training.batch_size {config.batch_size} is larger than the {n_train} training images: "
+            f"each of the {config.steps_per_epoch} steps of an epoch trains on a batch of all {n_train}"
+        )
     prepare_targets = None
     if config.task_path:
         from cnnspec.training import tasks
@@ -390,9 +410,9 @@ def _run(
         )
 
     if dataset.streamed:  # each worker reads only its part of the files
-        train_ds = dist.shard_files(training_data, config.batch_size)
+        train_ds = dist.shard_files(training_data, train_batch)
     else:
-        train_ds = dist.shard(training_data(config.batch_size, None))
+        train_ds = dist.shard(training_data(train_batch, None))
     has_val = len(dataset.x_val) > 0
     val_ds = None
     if has_val:
@@ -469,7 +489,7 @@ def _run(
         callbacks.insert(1, make_keras_callback(config.data.on_bad_file))
     display.message(
         f"training {compiled.name}: {n_train} images ({len(dataset.x_val)} validation, "
-        f"{len(dataset.x_test)} test), {config.epochs} epochs × {steps} steps of {config.batch_size}, "
+        f"{len(dataset.x_test)} test), {config.epochs} epochs × {steps} steps of {train_batch}, "
         f"seed {seed}{dist.summary()} → {run_dir}"
     )
     complete = snapshot is not None and snapshot.complete
@@ -667,9 +687,7 @@ def _finish(
         model.save(str(temp))
     files["model"] = run_dir / "model.keras"
 
-    images_per_epoch = (
-        config.steps_per_epoch * config.batch_size if config.steps_per_epoch else len(dataset.x_train)
-    )
+    images_per_epoch = _images_per_epoch(config, len(dataset.x_train))
     seconds = [float(row.get("seconds", 0.0)) for row in history]
     train_seconds = sum(seconds)
     steady = sorted(seconds[1:]) if len(seconds) > 1 else seconds
