@@ -10,22 +10,8 @@ import pytest
 from cnnspec.analysis.settings import HIGHER_IS_BETTER, training_config
 from cnnspec.analysis.tasks import METRICS_OF_TASK
 from cnnspec.api import compile_text
+from tests.test_tasks import HEAD, MULTI, NPZ, SEGMENT  # the same small specs
 
-HEAD = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\n"
-NPZ = "data: {source: {npz: d.npz}}\n"
-SEGMENT = "model:\n  - conv2d: {filters: 3, kernel_size: 1, activation: softmax}\n"
-MULTI = """\
-model:
-  - conv2d: {filters: 4, kernel_size: 3, padding: same}
-    id: features
-  - conv2d: {filters: 3, kernel_size: 1, activation: softmax}
-    id: mask
-  - global_avg_pool2d:
-    inputs: features
-  - dense: 2
-    id: size
-outputs: [mask, size]
-"""
 UP, DOWN = True, False
 
 #: spec (after HEAD) → every key of its per-epoch logs without ``val_`` → larger is better

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from cnnspec.layers.registry import KerasCall
+from cnnspec.spec.expr import OPERATOR_SYMBOLS
 
 ASCII_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 BUILTIN_NAMES = frozenset(dir(builtins))
@@ -187,15 +188,7 @@ _PRECEDENCE: dict[type, int] = {
     ast.Pow: 13,
 }
 _ATOM = 20
-_BIN_OPS = {
-    ast.Add: "+",
-    ast.Sub: "-",
-    ast.Mult: "*",
-    ast.Div: "/",
-    ast.FloorDiv: "//",
-    ast.Mod: "%",
-    ast.Pow: "**",
-}
+_BIN_OPS = OPERATOR_SYMBOLS  # ${a + b} is generated as a + b
 _CMP_OPS = {
     ast.Eq: "==",
     ast.NotEq: "!=",

@@ -82,10 +82,11 @@ class OutOfRange(ExpressionError):
 
     def of(self, op: type[ast.operator], left: Any, right: Any) -> OutOfRange:
         """The same error, naming the operation whose result it is."""
-        return OutOfRange(self.value, f"{left} {_SYMBOLS[op]} {right}")
+        return OutOfRange(self.value, f"{left} {OPERATOR_SYMBOLS[op]} {right}")
 
 
-_SYMBOLS: dict[type[ast.operator], str] = {
+#: How the expression language writes each arithmetic operator (messages, generated code).
+OPERATOR_SYMBOLS: dict[type[ast.operator], str] = {
     ast.Add: "+",
     ast.Sub: "-",
     ast.Mult: "*",
