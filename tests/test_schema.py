@@ -39,9 +39,56 @@ def test_every_spec_validates_against_the_committed_schema(path):
     jsonschema.Draft202012Validator(committed()).validate(load_file(path).data)
 
 
-@pytest.mark.parametrize("path", sorted((FIXTURES / "resolve").glob("*.yaml")), ids=lambda p: p.stem)
-def test_resolve_fixtures_validate_against_the_schema(path):
+#: Every spec a user may open besides specs/: the zoo's families, the examples and the specs the
+#: tests compile (what cnnspec accepts, the editor's schema must not mark).
+OTHER_SPECS = sorted(
+    [
+        *(ROOT / "cnnspec" / "zoo").glob("*.yaml"),
+        *(ROOT / "examples").rglob("*.yaml"),
+        *(FIXTURES / "resolve").glob("*.yaml"),
+        *(FIXTURES / "codegen").glob("*.yaml"),
+    ]
+)
+
+
+@pytest.mark.parametrize("path", OTHER_SPECS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_zoo_examples_and_fixtures_validate_against_the_schema(path):
     jsonschema.Draft202012Validator(committed()).validate(load_file(path).data)
+
+
+ITEM = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nvars: {k: 3, n: 2}\nmodel:\n  - %s\n"
+
+
+@pytest.mark.parametrize(
+    ("item", "accepted"),
+    [
+        # list items may be ${…} expressions, as the resolver substitutes them one by one
+        ('conv2d: {filters: 8, kernel_size: ["${k}", "${k}"], strides: [1, "${n}"]}', True),
+        ('max_pool2d: ["${n}", 2]', True),
+        ('zero_padding2d: [["${k}", 1], [1, 1]]', True),
+        ('reshape: [-1, "${n * 4}"]', True),
+        # an expression is the whole value: "x${k}" is the string 'x3', no number
+        ('conv2d: {filters: "x${k}", kernel_size: 3}', False),
+        # an id is an identifier, whose parts may be expressions
+        ("conv2d: {filters: 8, kernel_size: 3}\n    id: block${n}_a", True),
+        ("conv2d: {filters: 8, kernel_size: 3}\n    id: 3x", False),
+        ("conv2d: {filters: 8, kernel_size: 3}\n    id: a-b", False),
+    ],
+)
+def test_the_editor_schema_marks_what_cnnspec_marks(item, accepted, tmp_path):
+    from cnnspec.errors import SpecError
+    from cnnspec.spec.loader import load_text
+
+    text = ITEM % item
+    errors = list(jsonschema.Draft202012Validator(committed()).iter_errors(load_text(text).data))
+    assert (not errors) == accepted, [e.message for e in errors]
+    from cnnspec.api import compile_text
+
+    if accepted:
+        compile_text(text)
+    else:
+        with pytest.raises(SpecError):
+            compile_text(text)
 
 
 @pytest.mark.parametrize(

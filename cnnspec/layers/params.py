@@ -60,6 +60,20 @@ MAX_SIZE = 2**31 - 1
 EXPRESSION_SCHEMA: dict[str, Any] = {"$ref": "#/$defs/expression"}
 
 
+def _items_may_be_expressions(schema: Any) -> Any:
+    """``schema`` with a ``${…}`` alternative for every list item, at every depth: a spec may
+    write ``kernel_size: ["${k}", "${k}"]`` (the resolver substitutes items one by one), and the
+    editor's schema must not mark it."""
+    if isinstance(schema, list):
+        return [_items_may_be_expressions(part) for part in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _items_may_be_expressions(value) for key, value in schema.items()}
+    if isinstance(out.get("items"), dict):
+        out["items"] = {"anyOf": [out["items"], EXPRESSION_SCHEMA]}
+    return out
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -122,7 +136,7 @@ class Param:
         return PARAM_TYPES[self.type].describe(self)
 
     def json_schema(self) -> dict[str, Any]:
-        schema = PARAM_TYPES[self.type].schema(self)
+        schema = _items_may_be_expressions(PARAM_TYPES[self.type].schema(self))
         alternatives = [schema, EXPRESSION_SCHEMA]
         if self.nullable:
             alternatives.append({"type": "null"})

@@ -48,9 +48,9 @@ TOP_LEVEL_KEYS = (
 
 
 #: Where a spec may write ``${…}`` instead of a value (``$defs.expression``).
-EXPRESSION_SCHEMA: dict[str, Any] = {
+EXPRESSION_DEF: dict[str, Any] = {
     "type": "string",
-    "pattern": r"\$\{[^}]*\}",
+    "pattern": r"^\$\{[^}]*\}$",  # the whole value: "x${w}" is a string, not a number
     "description": "a ${…} expression over vars, block parameters and loop indices",
 }
 
@@ -158,7 +158,12 @@ def _layer_item_schema() -> dict[str, Any]:
         "additionalProperties": False,
     }
     extras = {
-        "id": {"type": "string", "description": "name of this layer; other layers refer to it"},
+        "id": {
+            "type": "string",
+            # an identifier, whose parts may be ${…} expressions (id: "block${s + 1}${letters[j]}")
+            "pattern": r"^([A-Za-z_]|\$\{[^}]*\})([A-Za-z0-9_]|\$\{[^}]*\})*$",
+            "description": "name of this layer; other layers refer to it",
+        },
         "inputs": {
             "description": "ids of earlier layers (or `input`) to take as inputs; a block call may "
             "bind its named inputs with a mapping",
@@ -250,7 +255,7 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
     layer_item = _layer_item_schema() if layers else {"type": ["string", "object"]}
     layer_list = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
     defs: dict[str, Any] = {
-        "expression": EXPRESSION_SCHEMA,
+        "expression": EXPRESSION_DEF,
         "identifier": {"type": "string", "pattern": IDENTIFIER_PATTERN},
         "layer": layer_item,
         "layerList": layer_list,
@@ -434,7 +439,7 @@ def _leaves(error: Any) -> Iterator[Any]:
 
 def _is_expression(error: Any) -> bool:
     """Whether ``error`` comes from the ``${…}`` expression alternative of an ``anyOf``."""
-    return error.schema == EXPRESSION_SCHEMA or "expression" in str(list(error.schema_path))
+    return error.schema == EXPRESSION_DEF or "expression" in str(list(error.schema_path))
 
 
 def _fitting_alternative(value: Any, errors: list[Any]) -> list[Any]:
@@ -590,7 +595,7 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
             code="identifier",
         )
         return
-    if validator == "pattern" and error.schema == EXPRESSION_SCHEMA:
+    if validator == "pattern" and error.schema == EXPRESSION_DEF:
         diags.error(
             f"expected a ${{…}} expression; received {describe_value(value)}",
             doc.loc(path),
