@@ -188,6 +188,10 @@ def valid_param_value(param: Param, clean: bool = False) -> st.SearchStrategy[An
     if kind == "ints":
         one = _int_range(param, 2 if clean else 4)
         return st.one_of(one, st.lists(one, min_size=param.length, max_size=param.length))
+    if kind == "zoom":  # each value in (-1, 1]; a single number from 0 to 1
+        value = st.floats(0.0, 1.0, allow_nan=False)
+        signed = st.floats(-0.99, 1.0, allow_nan=False)
+        return st.one_of(value, st.tuples(signed, signed).map(lambda p: sorted(p)))
     if kind == "factor":
         low = float(param.minimum or 0.0)
         high = float(param.maximum) if param.maximum is not None else 1.0

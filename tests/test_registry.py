@@ -144,6 +144,7 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
     "random_zoom": [
         ([(8, 8, 3)], {"height_factor": 0.1}),
         ([(8, 8, 3)], {"height_factor": 0.2, "width_factor": 0.1}),
+        ([(8, 8, 3)], {"height_factor": [-0.5, 0.2], "width_factor": 1.0}),
     ],
     "random_translation": [
         ([(8, 8, 3)], {"height_factor": 0.1}),
@@ -651,3 +652,35 @@ def test_no_code_outside_layers_tests_a_kind_name():
         for line, names in _name_tests(path.read_text(encoding="utf-8")):
             problems.append(f"{path.relative_to(PACKAGE.parent)}:{line}: tests {names}")
     assert not problems, "\n".join(problems)
+
+
+ZOOM_ACCEPTED = [0.0, 0.3, 1.0, [-0.99, 1.0], [-0.5, 0.2]]
+ZOOM_REFUSED = [2.0, -0.1, [-1.5, 0.2], [-1.0, 0.0], [0.3, 0.1], [0.1, 1.5]]
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"), [(v, True) for v in ZOOM_ACCEPTED] + [(v, False) for v in ZOOM_REFUSED]
+)
+def test_random_zoom_takes_the_factors_keras_takes(value, accepted):
+    """Each value in (-1, 1]: a factor Keras refuses when it builds the layer (mid-run, after
+    validate said ok) is refused by the spec's check."""
+    (param,) = [p for p in REGISTRY["random_zoom"].params if p.name == "height_factor"]
+    assert (param.check(value) is None) == accepted
+
+
+@pytest.mark.slow
+def test_the_zoom_factors_refused_are_those_keras_refuses():
+    import keras
+
+    for value in ZOOM_ACCEPTED + ZOOM_REFUSED:
+        try:
+            keras.layers.RandomZoom(height_factor=value)
+            built = True
+        except ValueError:
+            built = False
+        # what cnnspec accepts builds; what Keras refuses, cnnspec refused first (it is stricter
+        # only where a spec would be unclear: a negative single number, a reversed range)
+        if value in ZOOM_ACCEPTED:
+            assert built, value
+        if not built:
+            assert value in ZOOM_REFUSED, value

@@ -26,6 +26,7 @@ _EXAMPLE_VALUES: dict[str, Any] = {
     "ints": 3,
     "number": 0.25,
     "factor": 0.1,
+    "zoom": 0.1,
     "pair": [0, 1],
     "padding": 1,
     "shape": [-1],

@@ -17,6 +17,13 @@ def _factor(name: str, doc: str, maximum: float | None = None, default: Any = ..
     return Param(name, "factor", doc=doc, **kwargs)
 
 
+def _zoom(name: str, doc: str, default: Any = ...) -> Param:
+    """RandomZoom's factors: each value in (-1, 1] (Keras refuses the others at build time)."""
+    if default is not ...:
+        return Param(name, "zoom", default, doc, nullable=default is None, minimum=0, maximum=1)
+    return Param(name, "zoom", doc=doc, minimum=0, maximum=1)
+
+
 _FILL = (
     choice("fill_mode", FILL_MODES, "reflect", "how points outside the image are filled"),
     choice("interpolation", ("nearest", "bilinear"), "bilinear", "interpolation method"),
@@ -105,8 +112,8 @@ register(
         "RandomZoom",
         "Random zoom in or out.",
         (
-            _factor("height_factor", "zoom range for the height"),
-            _factor("width_factor", "zoom range for the width (default: keep aspect ratio)", None, None),
+            _zoom("height_factor", "zoom range for the height"),
+            _zoom("width_factor", "zoom range for the width (default: keep aspect ratio)", None),
             *_FILL,
             seed_param(),
         ),

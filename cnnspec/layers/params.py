@@ -249,6 +249,18 @@ def _factor_check(p: Param, v: Any) -> str | None:
     return None if _is_number(v) and p.in_range(v) else _factor_describe(p)
 
 
+def _zoom_describe(p: Param) -> str:
+    return "a number from 0 to 1, or a list [lower, upper] with -1 < lower ≤ upper ≤ 1 (negative: zoom in)"
+
+
+def _zoom_check(p: Param, v: Any) -> str | None:
+    """A factor that RandomZoom takes: every value in (-1, 1] (at -1 an image would vanish)."""
+    values = v if isinstance(v, list) else [v]
+    if _factor_check(p, v) is not None or any(x <= -1 or x > 1 for x in values):
+        return _zoom_describe(p)
+    return None
+
+
 def _factor_normalize(p: Param, v: Any) -> Any:
     return tuple(float(x) for x in v) if isinstance(v, list) else float(v)
 
@@ -471,6 +483,22 @@ PARAM_TYPES: dict[str, ParamType] = {
             "anyOf": [
                 {"type": "number", **p.number_bounds()},
                 {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+            ]
+        },
+    ),
+    "zoom": ParamType(
+        _zoom_check,
+        _zoom_describe,
+        _factor_normalize,
+        lambda p: {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 1},
+                {
+                    "type": "array",
+                    "items": {"type": "number", "exclusiveMinimum": -1, "maximum": 1},
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
             ]
         },
     ),
