@@ -375,3 +375,24 @@ def test_what_a_failed_call_or_repeat_defines_is_not_reported_again(runner, writ
 def test_a_wrong_part_of_a_call_that_worked_is_still_reported(runner, write_spec):
     error = only_error(runner, write_spec(CELLS.replace('"c0[1]"', '"c0[7]"')))
     assert "unknown layer id 'c0[7]'" in error.message
+
+
+# -- the bound that was broken is the one named --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "where", "message"),
+    [
+        ("validation_split: 1", "data.validation_split", "expected a number ≥ 0 and < 1; received integer 1"),
+        ("test_split: 1", "data.test_split", "expected a number > 0 and < 1; received integer 1"),
+        (
+            "classes: [3, 5, 3]",
+            "data.classes[2]",
+            "expected distinct items; received integer 3 at [0] and [2]",
+        ),
+    ],
+)
+def test_an_upper_bound_or_a_repeat_is_named(runner, write_spec, data, where, message):
+    spec = HEAD + "model: [flatten, {dense: 10}]\ndata: {source: digits, " + data + "}\n"
+    error = only_error(runner, write_spec(spec))
+    assert (error.path, error.message) == (where, message)

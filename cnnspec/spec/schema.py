@@ -482,6 +482,10 @@ def _expected(schema: Any) -> str:
         bounds.append(f"> {schema['exclusiveMinimum']}")
     if "maximum" in schema:
         bounds.append(f"≤ {schema['maximum']}")
+    if "exclusiveMaximum" in schema:
+        bounds.append(f"< {schema['exclusiveMaximum']}")
+    if schema.get("uniqueItems"):
+        bounds.append("without repeats")
     names = {
         "integer": "an integer",
         "number": "a number",
@@ -548,6 +552,20 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
             code="invalid",
         )
         return
+    if validator == "uniqueItems" and isinstance(value, list):
+        seen: list[Any] = []
+        for index, item in enumerate(value):
+            if item in seen:  # (reported at the repeat, naming the first)
+                first = seen.index(item)
+                diags.error(
+                    f"expected distinct items; received {describe_value(item)} at [{first}] and [{index}]",
+                    doc.loc((*path, index)) or doc.loc(path),
+                    format_path((*path, index)),
+                    code="invalid",
+                    hint="remove the repeat",
+                )
+                return
+            seen.append(item)
     if validator in ("minItems", "maxItems"):
         count = len(value) if isinstance(value, list) else 0
         word = "at least" if validator == "minItems" else "at most"
