@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cnnspec.errors import Diagnostic
+from cnnspec.errors import Diagnostic, Note
 from cnnspec.layers import REGISTRY
 
 if TYPE_CHECKING:
@@ -129,8 +129,48 @@ def _check(node: Node, bounds: Range, how: str, warnings: list[Diagnostic]) -> N
     )
 
 
+def class_count_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
+    """``data.classes`` lists the classes the model learns, relabelled 0 … n-1; a softmax with
+    more units than that keeps outputs no image is labelled with, which can still win the
+    argmax after a short run (fewer units than classes is an error when the data is loaded).
+
+    Only a single output of one value per class (rank 1, more than one unit: one sigmoid unit
+    goes with binary_crossentropy, which the loss checks) is compared; ``data.classes`` written
+    as an expression is left alone."""
+    wanted = compiled.data.get("classes")
+    ir = compiled.ir
+    if not isinstance(wanted, list) or not wanted or len(ir.outputs) != 1 or not ir.nodes:
+        return []
+    shape = ir.output_shapes[0]
+    if shape is None or len(shape) != 1 or shape[0] is None:
+        return []
+    units, count = int(shape[0]), len(wanted)
+    if units <= 1 or units == count:
+        return []
+    node = ir.node(ir.outputs[0])
+    listed = compiled.doc.loc(("data", "classes"))
+    return [
+        Diagnostic(
+            f"expected {count} output units, one per class of data.classes; the model has {units} "
+            f"outputs for {count} classes",
+            loc=node.loc or listed,
+            path=node.path,
+            code="class-count",
+            hint=f"set the last dense layer to units: {count}",
+            severity="warning",
+            notes=(
+                Note(
+                    f"data.classes lists {count} classes{f' ({listed})' if listed else ''}",
+                    listed,
+                    "data.classes",
+                ),
+            ),
+        )
+    ]
+
+
 #: Every lint rule, in the order their warnings are reported.
-RULES: tuple[Callable[[CompiledSpec], list[Diagnostic]], ...] = (value_range_warnings,)
+RULES: tuple[Callable[[CompiledSpec], list[Diagnostic]], ...] = (value_range_warnings, class_count_warnings)
 
 
 def lint(compiled: CompiledSpec) -> list[Diagnostic]:

@@ -18,6 +18,7 @@ raised before any training starts.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import socket
 import zipfile
@@ -81,6 +82,9 @@ class Dataset:
     bad_files: list[tuple[Path, str]] = field(default_factory=list)
     #: streamed sources: hash the files' bytes, not their names, sizes and times (--hash-content)
     hash_content: bool = False
+    #: things the user should know about the splits (a split without some of the data's
+    #: classes); not part of the content hash
+    notes: list[str] = field(default_factory=list)
 
     @property
     def streamed(self) -> bool:
@@ -251,12 +255,28 @@ def _take(y: Targets, index: np.ndarray) -> Targets:
     return {k: v[index] for k, v in y.items()} if isinstance(y, dict) else y[index]
 
 
+class SplitTooLarge(ValueError):
+    """A split that holds out so much that the part kept has fewer images than classes (or
+    none): ``kept`` images for ``classes`` classes (1 for targets that are no classes)."""
+
+    def __init__(self, n: int, held: int, classes: int) -> None:
+        super().__init__(f"holding out {held} of {n} leaves {n - held} for {classes} classes")
+        self.n, self.held, self.classes = n, held, classes
+
+    @property
+    def kept(self) -> int:
+        return self.n - self.held
+
+
 def _split_indices(
     n: int, stratify_by: np.ndarray | None, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Seeded indices of the two parts, stratified by ``stratify_by`` (class indices) when
     every class has at least two examples. (scikit-learn's ``train_test_split`` on the indices
-    picks the same examples as on the arrays themselves.)"""
+    picks the same examples as on the arrays themselves.)
+
+    Raises :class:`SplitTooLarge` when the part kept would have fewer images than the classes
+    present (class targets) or no image at all."""
     from sklearn.model_selection import train_test_split
 
     everything = np.arange(n)
@@ -264,23 +284,87 @@ def _split_indices(
         return everything, everything[:0]
     n_test = max(1, round(n * fraction))
     stratify = None
+    classes = 1
     if stratify_by is not None:
         counts = np.bincount(stratify_by) if n else np.zeros(0)
-        if counts[counts > 0].min() >= 2 and n_test >= len(counts[counts > 0]):
+        classes = int(np.count_nonzero(counts))
+        if counts[counts > 0].min() >= 2 and n_test >= classes:
             stratify = stratify_by
+    if n - n_test < classes:
+        raise SplitTooLarge(n, n_test, classes)
     part_a, part_b = train_test_split(everything, test_size=n_test, random_state=seed, stratify=stratify)
     return part_a, part_b
 
 
 def _split(
-    x: np.ndarray, y: Targets, fraction: float, seed: int, stratify: bool = True
+    x: np.ndarray,
+    y: Targets,
+    fraction: float,
+    seed: int,
+    stratify: bool = True,
+    *,
+    compiled: CompiledSpec | None = None,
+    key: str = "validation_split",
 ) -> tuple[np.ndarray, Targets, np.ndarray, Targets]:
-    """A seeded split, stratified (class targets) when every class has at least two examples."""
+    """A seeded split, stratified (class targets) when every class has at least two examples.
+    A split that leaves fewer images than classes is a located error on ``data.<key>``."""
     n = len(x)
-    part_a, part_b = _split_indices(n, y if stratify and not isinstance(y, dict) else None, fraction, seed)
+    try:
+        part_a, part_b = _split_indices(
+            n, y if stratify and not isinstance(y, dict) else None, fraction, seed
+        )
+    except SplitTooLarge as exc:
+        if compiled is None:
+            raise
+        raise _split_error(exc, fraction, compiled, key) from None
     if not len(part_b):
         return x, y, x[:0], _take(y, part_b)
     return x[part_a], _take(y, part_a), x[part_b], _take(y, part_b)
+
+
+def _split_error(exc: SplitTooLarge, fraction: float, compiled: CompiledSpec, key: str) -> SpecError:
+    """``data.<key>`` holds out too much: the counts, and the largest fraction that would do."""
+    path: SpecPath = ("data", key)
+    given = "" if key in compiled.data else " (the default)"
+    what = "training" if key == "validation_split" else "training and validation"
+    kept = f"{exc.kept} {what} image{'' if exc.kept == 1 else 's'}"
+    if exc.classes > 1:
+        message = (
+            f"expected a {key} that leaves at least one {what} image per class; {key}{given} "
+            f"{fraction:g} of {exc.n} images holds out {exc.held} and leaves {kept} for "
+            f"{exc.classes} classes"
+        )
+    else:
+        message = (
+            f"expected a {key} that leaves at least one {what} image; {key}{given} {fraction:g} "
+            f"of {exc.n} images holds out all {exc.held}"
+        )
+    largest = math.floor((exc.n - exc.classes) / exc.n * 100) / 100
+    hint = f"use a smaller {key}" + (f" (at most {largest:g} here)" if largest > 0 else "")
+    hint += ", or more images" + (" per class" if exc.classes > 1 else "")
+    return _error(message, compiled, path, hint)
+
+
+def _missing_classes(names: list[str], splits: dict[str, np.ndarray], shown: int = 10) -> list[str]:
+    """A note for each non-empty split without some of the classes the data has (in any split):
+    a tiny split (a large test_split or validation_split, a small data.limit) can lose classes."""
+    present = np.unique(np.concatenate([np.asarray(y, dtype="int64") for y in splits.values()]))
+    notes: list[str] = []
+    for split, y in splits.items():
+        if not len(y):
+            continue
+        missing = np.setdiff1d(present, np.asarray(y, dtype="int64"))
+        if not len(missing):
+            continue
+        labels = [names[i] if i < len(names) else str(i) for i in missing.tolist()]
+        listed = ", ".join(labels[:shown]) + (
+            f", … ({len(labels) - shown} more)" if len(labels) > shown else ""
+        )
+        notes.append(
+            f"the {split} split ({len(y)} image{'' if len(y) == 1 else 's'}) has no images of "
+            f"{len(missing)} of the data's {len(present)} classes: {listed}"
+        )
+    return notes
 
 
 def _limit(x: np.ndarray, y: Targets, limit: int | None, seed: int) -> tuple[np.ndarray, Targets]:
@@ -444,6 +528,7 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
     names: Any = []
     target: Any = "class"
     test_fraction = data.test_split if data.test_split is not None else 0.2
+    test_key: dict[str, Any] = {"compiled": compiled, "key": "test_split"}
     source = data.describe()
     readers = {
         "image_masks": (targets.read_image_masks, "mask"),
@@ -452,14 +537,16 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
     }
     if data.kind == "digits":
         x, y, names = _digits()
-        x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed)
+        x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed, **test_key)
     elif data.kind == "shapes":
         x, y, target, names = _shapes(data)
-        x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed, stratify=target == "class")
+        x_train, y_train, x_test, y_test = _split(
+            x, y, test_fraction, seed, stratify=target == "class", **test_key
+        )
     elif data.kind in readers:
         reader, target = readers[data.kind]
         x, y, names = reader(data, compiled)
-        x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed, stratify=False)
+        x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed, stratify=False, **test_key)
     elif data.kind in KERAS_DATASETS:
         x_train, y_train, x_test, y_test = _keras_dataset(data.kind, compiled)
         names = list(KERAS_CLASS_NAMES.get(data.kind, []))
@@ -501,7 +588,9 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
         x_train, y_train, x_test, y_test, names = _classes(
             x_train, y_train, x_test, y_test, names, data.classes, compiled
         )
-    x_train, y_train, x_val, y_val = _split(x_train, y_train, data.validation_split, seed, target == "class")
+    x_train, y_train, x_val, y_val = _split(
+        x_train, y_train, data.validation_split, seed, target == "class", compiled=compiled
+    )
     x_train, y_train = subsets.per_class(x_train, y_train, data.per_class, seed)
     x_train, y_train = _limit(x_train, y_train, data.limit, seed)
     x_val, y_val = _limit(x_val, y_val, data.limit, seed)
@@ -516,6 +605,8 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
     else:
         names = _names_for(target, y_train, names, y_val, y_test)
     dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source, target, target_names)
+    if target == "class":
+        dataset.notes = _missing_classes(names, {"training": y_train, "validation": y_val, "test": y_test})
     check_fit(dataset, compiled, config)
     return dataset
 
@@ -581,12 +672,16 @@ def _streamed(
         names = [names[label] for label in chosen]
     index = np.arange(len(train.paths))
     if test is None:
-        index, y_train, test_index, y_test = _split(index, train.labels, test_fraction, seed)
+        index, y_train, test_index, y_test = _split(
+            index, train.labels, test_fraction, seed, compiled=compiled, key="test_split"
+        )
         test_paths = [train.paths[i] for i in test_index]
     else:
         y_train, test_paths, y_test = train.labels, test.paths, test.labels
     if val is None:
-        index, y_train, val_index, y_val = _split(index, y_train, data.validation_split, seed)
+        index, y_train, val_index, y_val = _split(
+            index, y_train, data.validation_split, seed, compiled=compiled
+        )
         val_paths = [train.paths[i] for i in val_index]
     else:
         val_paths, y_val = val.paths, val.labels
@@ -609,6 +704,7 @@ def _streamed(
     x_test, y_test = files(test_paths, y_test)
     dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source)
     dataset.bad_files = bad
+    dataset.notes = _missing_classes(names, {"training": y_train, "validation": y_val, "test": y_test})
     return dataset
 
 

@@ -18,7 +18,8 @@ from cnnspec.errors import did_you_mean
 
 
 class UnknownClass(ValueError):
-    """An entry of ``data.classes`` the source does not have (``index``: its position)."""
+    """An entry of ``data.classes`` the source does not have, or a class listed twice
+    (``index``: its position)."""
 
     def __init__(self, index: int, message: str, hint: str) -> None:
         super().__init__(message)
@@ -31,14 +32,15 @@ def class_indices(wanted: Sequence[Any], names: Sequence[str], n_classes: int) -
     """The source's label of each entry of ``data.classes``: a class name, or a label index.
 
     A string that is no name but a number (``"7"``) is read as an index, as YAML users write
-    both."""
+    both. Two entries naming the same class (``3`` and ``"3"``, or a name and its index) are
+    refused at the second one: the relabelling needs each class once."""
     out: list[int] = []
     for position, entry in enumerate(wanted):
         text = str(entry)
         if isinstance(entry, str) and entry in names:
-            out.append(list(names).index(entry))
+            label = list(names).index(entry)
         elif text.isdigit() and int(text) < n_classes and not isinstance(entry, bool):
-            out.append(int(text))
+            label = int(text)
         else:
             known = list(names) or [str(i) for i in range(n_classes)]
             raise UnknownClass(
@@ -47,11 +49,23 @@ def class_indices(wanted: Sequence[Any], names: Sequence[str], n_classes: int) -
                 did_you_mean(text, known)
                 or f"the data's classes: {', '.join(known[:20])}{' …' if len(known) > 20 else ''}",
             )
+        if label in out:
+            first = out.index(label)
+            name = names[label] if label < len(names) else str(label)
+            raise UnknownClass(
+                position,
+                f"expected each class once in data.classes; received {entry!r}, the same class "
+                f"({name!r}) as {wanted[first]!r} at data.classes[{first}]",
+                f"remove one of {wanted[first]!r} and {entry!r}",
+            )
+        out.append(label)
     return out
 
 
 def select(x: np.ndarray, y: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """The images whose label is in ``labels``, relabelled by position in ``labels``."""
+    """The images whose label is in ``labels`` (each once), relabelled by position in ``labels``."""
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"expected distinct labels; received {list(labels)}")
     mapping = np.full(max(int(y.max(initial=0)), *labels) + 1, -1, dtype="int64")
     mapping[list(labels)] = np.arange(len(labels))
     keep = mapping[y] >= 0

@@ -273,6 +273,7 @@ def _train_owned(
         with distribute.worker_scratch(dist):
             work_dir = dist.work_dir(run_dir)
             dataset = load_dataset(compiled, config, seed)
+            notes.extend(dataset.notes)  # e.g. a split that has no images of some classes
             dataset.hash_content = hash_content
             if hash_content and dataset.streamed:  # evaluate/report hash the files alike
                 dataset.source["hash"] = "content"
