@@ -2,22 +2,28 @@
 
 - inside ``${…}``: the vars, block parameters, loop variables and ``in_channels``/``in_shape``
   visible there;
-- in ``inputs:``: the ids defined in the same scope;
+- in ``inputs:``: the ids the resolver accepts there (defined earlier, in the same scope,
+  with a block's named inputs);
 - at a new layer item (``- ``): the layer kinds (with snippets for their required parameters),
   the blocks (with their required arguments) and the combinators;
 - inside a layer's or block call's mapping: its parameters.
+
+When the text does not load (invalid YAML, a missing ``use:`` file), the kinds and the
+parameters of the kind written on the lines above are still offered, from the text alone.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from cnnspec.errors import SpecPath
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.lsp.locate import Cursor, item_path, kind_of, value_at
 from cnnspec.lsp.names import names_at, signature
-from cnnspec.lsp.navigation import id_scope, layer_items
+from cnnspec.lsp.scopes import is_block_input, visible_ids
 from cnnspec.lsp.text import in_expression
 from cnnspec.spec.loader import SourceDoc
 
@@ -42,36 +48,54 @@ class Suggestion:
     snippet: str | None = None
 
 
-def complete(doc: SourceDoc, cursor: Cursor | None, line_text: str, column: int) -> list[Suggestion]:
-    """Suggestions at 0-based code-point ``column`` of ``line_text``."""
+def complete(
+    doc: SourceDoc | None,
+    cursor: Cursor | None,
+    line_text: str,
+    column: int,
+    above: Sequence[str] = (),
+    known: SourceDoc | None = None,
+) -> list[Suggestion]:
+    """Suggestions at 0-based code-point ``column`` of ``line_text``.
+
+    ``doc`` is the located document of the text (``None`` when the text does not load: then
+    only what the text itself says is offered: layer kinds at a new item, the parameters of the
+    kind written on the lines ``above``). ``known`` is a document that loaded earlier, whose
+    blocks are offered when ``doc`` is ``None`` (names only, never its positions)."""
     before = line_text[:column]
-    path: SpecPath = cursor.path if cursor is not None else ()
+    path: SpecPath = cursor.path if cursor is not None and doc is not None else ()
     if in_expression(line_text, column):
+        if doc is None:
+            return []
         return [Suggestion(n.name, "var", f"{n.what}: {n.detail}") for n in names_at(doc, path).values()]
     if _INPUTS.search(before) or (path and "inputs" in path[-2:]):
-        return ids_inid_scope(doc, path)
+        return ids_in(doc, path) if doc is not None else []
     if _NEW_ITEM.match(before):
-        return item_suggestions(doc)
+        return item_suggestions(doc if doc is not None else known)
+    if not _KEY_POSITION.search(before):
+        return []
     item = item_path(path)
-    if item is not None and _KEY_POSITION.search(before):
+    if doc is not None and item is not None:
         return parameter_suggestions(doc, item)
+    if doc is None:
+        written = written_kind(before, above, line_text[column:])
+        if written is not None:
+            return _parameters(written[0], written[1], known)
     return []
 
 
-def ids_inid_scope(doc: SourceDoc, path: SpecPath) -> list[Suggestion]:
-    scope = id_scope(path)
-    seen: dict[str, Suggestion] = {"input": Suggestion("input", "id", "the model's (or block's) input")}
-    for item, kind in layer_items(doc):
-        value = value_at(doc, (*item, "id"))
-        if id_scope(item) == scope and isinstance(value, str) and value not in seen:
-            seen[value] = Suggestion(value, "id", f"{kind} ({_where(doc, item)})")
-    return list(seen.values())
+def ids_in(doc: SourceDoc, path: SpecPath) -> list[Suggestion]:
+    """The ids an ``inputs:`` reference at ``path`` may name: those the resolver would accept
+    there (:func:`cnnspec.lsp.scopes.visible_ids`: defined before the item, in its scope)."""
+    if is_block_input(path):
+        return []  # declaring a block's inputs: new names
+    return [Suggestion(d.name, "id", d.detail) for d in visible_ids(doc, path).values()]
 
 
-def item_suggestions(doc: SourceDoc) -> list[Suggestion]:
+def item_suggestions(doc: SourceDoc | None) -> list[Suggestion]:
     """Layer kinds, blocks and combinators, each with a snippet of what it requires."""
     found = [Suggestion(kind.name, "kind", kind.doc, _kind_snippet(kind.name)) for kind in REGISTRY.values()]
-    blocks = doc.data.get("blocks")
+    blocks = doc.data.get("blocks") if doc is not None else None
     if isinstance(blocks, dict):
         for name, body in blocks.items():
             params = body.get("params") if isinstance(body, dict) else None
@@ -86,24 +110,102 @@ def parameter_suggestions(doc: SourceDoc, item: SpecPath) -> list[Suggestion]:
     """The parameters of the layer kind or block of ``item`` not written yet."""
     kind = kind_of(doc, item)
     written = value_at(doc, (*item, kind)) if kind is not None else None
-    present = set(written) if isinstance(written, dict) else set()
-    registered = REGISTRY.get(kind or "")
+    present = {str(k) for k in written} if isinstance(written, dict) else set()
+    return _parameters(kind, present, doc) if kind is not None else []
+
+
+def _parameters(kind: str, present: set[str], doc: SourceDoc | None) -> list[Suggestion]:
+    """The parameters of the layer kind or block ``kind`` not in ``present``."""
+    registered = REGISTRY.get(kind)
     if registered is not None:
         return [
             Suggestion(p.name, "parameter", p.doc or p.type, f"{p.name}: $1")
             for p in registered.params
             if p.name not in present
         ]
-    blocks = doc.data.get("blocks")
-    body = blocks.get(kind) if isinstance(blocks, dict) and kind else None
+    blocks = doc.data.get("blocks") if doc is not None else None
+    body = blocks.get(kind) if isinstance(blocks, dict) else None
     params = body.get("params") if isinstance(body, dict) else None
     if isinstance(params, dict):
         return [
             Suggestion(str(name), "parameter", f"{kind} argument", f"{name}: $1")
             for name in params
-            if name not in present
+            if str(name) not in present
         ]
     return []
+
+
+_EXPRESSION = re.compile(r"\$\{[^}]*\}?")
+_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"?|'(?:[^']|'')*'?")
+_KEY_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*:[ \t]*$")
+_KEYS = re.compile(r"(?:^|[{,])\s*([A-Za-z_][A-Za-z0-9_]*)\s*:")
+_INDENT = re.compile(r"^([ \t]*)((?:-[ \t]+)*)")
+_MAPPING_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*:(?:[ \t]|$)")
+_OPENING_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*:[ \t]*(?:#.*)?$")
+#: Lines read upwards for the kind of a block-style mapping.
+_LOOK_BACK = 500
+
+
+def written_kind(before: str, above: Sequence[str], after: str = "") -> tuple[str, set[str]] | None:
+    """From the text alone: the kind whose parameter mapping the cursor is in, and the keys
+    written in it; ``before``/``after``: the cursor's line before and after the cursor,
+    ``above``: the lines before it. ``- conv2d: {filters: 3, |`` (a flow mapping on the line)
+    or a block mapping::
+
+        - dense:
+            units: 4
+            |
+    """
+    text = _QUOTED.sub('""', _EXPRESSION.sub('""', before))
+    stack: list[tuple[str, int]] = []
+    for index, ch in enumerate(text):
+        if ch in "[{":
+            stack.append((ch, index))
+        elif ch in "]}" and stack:
+            stack.pop()
+    if stack:
+        bracket, start = stack[-1]
+        key = _KEY_BEFORE.search(text[:start])
+        if bracket != "{" or key is None:
+            return None
+        inner = text[start + 1 :] + "," + _rest_of_mapping(_QUOTED.sub('""', _EXPRESSION.sub('""', after)))
+        while (nested := re.search(r"[\[{][^\[\]{}]*[\]}]", inner)) is not None:
+            inner = inner[: nested.start()] + inner[nested.end() :]
+        return key.group(1), set(_KEYS.findall(inner))
+    if before.strip() and not re.fullmatch(r"\s+[A-Za-z0-9_]*", before):
+        return None
+    indent = len(before) - len(before.lstrip())
+    present: set[str] = set()
+    for line in islice(reversed(above), _LOOK_BACK):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        start = len(_INDENT.match(line)[0])  # type: ignore[index]  # the key's column
+        if start > indent:
+            continue  # a deeper value of a key already written
+        rest = line[start:]
+        if start == indent:
+            key = _MAPPING_KEY.match(rest)
+            if key is None:
+                return None
+            present.add(key.group(1))
+            continue
+        opening = _OPENING_KEY.fullmatch(rest)
+        return (opening.group(1), present) if opening is not None else None
+    return None
+
+
+def _rest_of_mapping(after: str) -> str:
+    """``after`` up to the brace that closes the mapping the cursor is in."""
+    depth = 0
+    for index, ch in enumerate(after):
+        if ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+            if depth < 0:
+                return after[:index]
+    return after
 
 
 def _kind_snippet(name: str) -> str:
@@ -125,8 +227,3 @@ def _snippet(name: str, required: list[str]) -> str:
         return name
     fields = ", ".join(f"{p}: ${{{i}:{p}}}" for i, p in enumerate(required, start=1))
     return f"{name}: {{{fields}}}"
-
-
-def _where(doc: SourceDoc, item: SpecPath) -> str:
-    loc = doc.loc(item)
-    return f"line {loc.line}" if loc is not None else "?"

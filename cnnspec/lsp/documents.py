@@ -50,6 +50,8 @@ class Analysis:
     files: set[Path] = field(default_factory=set)
     #: A block library (``blocks`` and no ``model``): checked as ``use:`` checks one.
     library: bool = False
+    #: The text of each file read, as the editor held it (``None``: read from the disk).
+    texts: dict[Path, str | None] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -81,6 +83,11 @@ class Documents:
         entry = self.open.get(path)
         return entry.text if entry is not None else None
 
+    def current(self, analysis: Analysis) -> bool:
+        """Whether every open file ``analysis`` read still has the text it read (its
+        locations are positions in the editor's text)."""
+        return all(self.text(f) == text for f, text in analysis.texts.items())
+
     def dependents(self, path: Path) -> list[Path]:
         """The other open documents whose last check read ``path``."""
         return [p for p, a in self.analyses.items() if p != path and path in a.files and p in self.open]
@@ -106,6 +113,7 @@ class Documents:
             message = f"internal error while checking ({type(exc).__name__}: {exc}); please report it"
             analysis = Analysis(path, version, [Diagnostic(message, Loc(display_name(path), 1, 1))])
         analysis.files |= files | {path}
+        analysis.texts = {f: self.text(f) for f in analysis.files}
         self.analyses[path] = analysis
         return analysis
 

@@ -1,9 +1,10 @@
 """Go-to-definition and find-references over the composed, located document.
 
 Definitions: a block call → the block (in the spec, a ``use:`` library or a zoo file); an
-``inputs:``/``outputs:`` reference → the item with that ``id``; ``${name}`` → the var, block
-parameter or loop variable; an ``extends``/``use`` entry → the file. References: every call of
-a block, every reference to an id (in the scope the id is visible in).
+``inputs:``/``outputs:`` reference → the item with that ``id``, the block input or the name a
+``repeat`` carries that the resolver would bind it to (:mod:`cnnspec.lsp.scopes`); ``${name}``
+→ the var, block parameter or loop variable; an ``extends``/``use`` entry → the file.
+References: every call of a block, every reference that means the same declaration.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from cnnspec.errors import Loc, SpecPath, format_path
 from cnnspec.lsp.locate import Cursor, item_path, kind_of, value_at
 from cnnspec.lsp.names import names_at
+from cnnspec.lsp.scopes import is_block_input, is_output_reference, root_of, visible_ids
 from cnnspec.lsp.text import in_expression, word_at
 from cnnspec.spec.loader import SourceDoc
 
@@ -52,11 +54,6 @@ def layer_items(doc: SourceDoc) -> Iterator[tuple[SpecPath, str | None]]:
                 branches = body.get("branches")
                 if isinstance(branches, list):
                     stack.extend((*path, kind, "branches", i) for i in range(len(branches)))
-
-
-def id_scope(path: SpecPath) -> SpecPath:
-    """The id scope of a path: a block's body, or the spec itself."""
-    return path[:2] if len(path) >= 2 and path[0] == "blocks" else ()
 
 
 def definition(doc: SourceDoc, cursor: Cursor, line_text: str, column: int) -> Target | None:
@@ -100,57 +97,49 @@ def references(doc: SourceDoc, cursor: Cursor, include_declaration: bool = True)
         name = value if isinstance(value, str) else None
     if name is None:
         return []
-    scope = id_scope(path)
-    found = list(_references_to(doc, name, scope))
     declared = find_id(doc, path, name)
+    found = [
+        loc for site, loc in _references_to(doc, name, root_of(path)) if find_id(doc, site, name) == declared
+    ]
     if include_declaration and declared is not None:
         found.insert(0, declared)
     return found
 
 
-def _references_to(doc: SourceDoc, name: str, scope: SpecPath) -> Iterator[Loc]:
+def _references_to(doc: SourceDoc, name: str, root: SpecPath | None) -> Iterator[tuple[SpecPath, Loc]]:
+    """Every reference to ``name`` in the id scope ``root`` (its path and place)."""
+    if root is None:
+        return
     for path, _kind in layer_items(doc):
-        if id_scope(path) != scope:
+        if path[: len(root)] != root:
             continue
         refs = value_at(doc, (*path, "inputs"))
-        if refs == name:
-            loc = doc.loc((*path, "inputs"))
-            if loc is not None:
-                yield loc
-        elif isinstance(refs, list):
-            for i, ref in enumerate(refs):
-                loc = doc.loc((*path, "inputs", i))
-                if ref == name and loc is not None:
-                    yield loc
-    outputs = doc.data.get("outputs")
-    if not scope and isinstance(outputs, list):
-        for i, ref in enumerate(outputs):
-            loc = doc.loc(("outputs", i))
+        sites: list[tuple[SpecPath, object]] = [((*path, "inputs"), refs)]
+        if isinstance(refs, list):
+            sites = [((*path, "inputs", i), ref) for i, ref in enumerate(refs)]
+        for site, ref in sites:
+            loc = doc.loc(site)
             if ref == name and loc is not None:
-                yield loc
+                yield site, loc
+    where: SpecPath = ("outputs",) if root == ("model",) else (*root[:2], "outputs")
+    outputs = value_at(doc, where) if root != ("augmentation",) else None
+    sites = [(where, outputs)]
+    if isinstance(outputs, list):
+        sites = [((*where, i), ref) for i, ref in enumerate(outputs)]
+    for site, ref in sites:
+        loc = doc.loc(site)
+        if ref == name and loc is not None:
+            yield site, loc
 
 
 def find_id(doc: SourceDoc, near: SpecPath, name: str) -> Loc | None:
-    """The ``id: name`` visible from ``near``: in the same layer list first, then enclosing
-    lists, then anywhere in the same scope (a block's body or the spec)."""
-    scope = id_scope(near)
-    candidates = [
-        p for p, _ in layer_items(doc) if id_scope(p) == scope and value_at(doc, (*p, "id")) == name
-    ]
-    if not candidates:
-        return None
-    item = item_path(near)
-
-    def closeness(path: SpecPath) -> int:
-        shared = 0
-        for a, b in zip(path, item or near):
-            if a != b:
-                break
-            shared += 1
-        return shared
-
-    best = max(candidates, key=closeness)
-    return doc.loc((*best, "id"))
+    """Where the id ``name`` that a reference at ``near`` means is declared: the item's
+    ``id:``, a block's declared input, or a name a ``repeat`` carries, by the resolver's
+    scoping rules (:mod:`cnnspec.lsp.scopes`). A declaration is its own definition."""
+    if (near and near[-1] == "id") or is_block_input(near):
+        return doc.loc(near) if value_at(doc, near) == name else None
+    declared = visible_ids(doc, near).get(name)
+    return declared.loc if declared is not None else None
 
 
 def _block_at(doc: SourceDoc, cursor: Cursor) -> str | None:
@@ -171,12 +160,10 @@ def _block_at(doc: SourceDoc, cursor: Cursor) -> str | None:
 
 
 def _reference_at(doc: SourceDoc, path: SpecPath) -> str | None:
-    """The id an ``inputs``/``outputs`` value under the cursor refers to."""
-    if (
-        (path and path[-1] == "inputs")
-        or (len(path) >= 2 and path[-2] == "inputs")
-        or (path and path[0] == "outputs")
-    ):
+    """The id an ``inputs``/``outputs`` value under the cursor refers to (or declares: a
+    block's ``inputs``)."""
+    in_inputs = (path and path[-1] == "inputs") or (len(path) >= 2 and path[-2] == "inputs")
+    if in_inputs or is_output_reference(path):
         value = value_at(doc, path)
         return value if isinstance(value, str) else None
     return None

@@ -27,7 +27,7 @@ from pygls.uris import to_fs_path
 
 from cnnspec.lsp import completion as completing
 from cnnspec.lsp import diagnostics, hover, navigation, symbols
-from cnnspec.lsp.documents import Analysis, Documents, path_of
+from cnnspec.lsp.documents import Analysis, Documents, looks_like_spec, path_of
 from cnnspec.lsp.locate import Cursor, TreeIndex, path_at
 from cnnspec.lsp.text import UTF16, Lines
 from cnnspec.spec.loader import SourceDoc, display_name
@@ -71,9 +71,11 @@ class CnnspecServer(LanguageServer):
         self.pending: dict[Path, asyncio.TimerHandle] = {}
         self.last_check: dict[Path, float] = {}
         self.indexes: dict[int, tuple[Analysis, TreeIndex]] = {}
-        #: The last document that loaded, per file: completion still knows ids and blocks
-        #: while the text under the cursor is half-typed YAML.
-        self.last_doc: dict[Path, SourceDoc] = {}
+        #: The last analysis that loaded its document, per file. Its positions are used only
+        #: while every file it read still has the text it read (a check can fail for a
+        #: reason outside the text: a file gone from the disk); completion takes the names
+        #: of its blocks while the text under the cursor is half-typed YAML.
+        self.last_good: dict[Path, Analysis] = {}
 
     # -- documents ------------------------------------------------------------------------
     def path(self, uri: str) -> Path:
@@ -133,7 +135,7 @@ class CnnspecServer(LanguageServer):
             self.pending.pop(target, None)
             analysis = self.documents.analyze(target)
             if analysis.doc is not None:
-                self.last_doc[target] = analysis.doc
+                self.last_good[target] = analysis
             publish[target] = None
             publish.update(dict.fromkeys(f for f in analysis.files if f in self.documents.open))
         for target in publish:
@@ -161,7 +163,7 @@ class CnnspecServer(LanguageServer):
         previous = self.documents.analyses.get(path)
         included = previous.files - {path} if previous is not None else set()
         self.documents.close(path)
-        self.last_doc.pop(path, None)
+        self.last_good.pop(path, None)
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=self.uri(path), diagnostics=[])
         )
@@ -174,7 +176,8 @@ class CnnspecServer(LanguageServer):
     # -- what a request reads ---------------------------------------------------------------
     def context(self, uri: str) -> tuple[Path, Analysis | None, SourceDoc | None]:
         """The document's path, the analysis that knows most about it (its own when it
-        compiled, else an open spec's that includes it: a block library), and a located doc."""
+        compiled, else an open spec's that includes it: a block library), and a located doc
+        of the text the editor holds (``None`` when there is none: see :meth:`located`)."""
         path = self.path(uri)
         for pending in list(self.pending):  # every open document as the editor holds it now
             self.flush(pending)
@@ -182,10 +185,21 @@ class CnnspecServer(LanguageServer):
         if own is not None and own.compiled is None:
             for other in self.documents.dependents(path):
                 analysis = self.documents.analyses.get(other)
-                if analysis is not None and analysis.compiled is not None:
+                if analysis is None or analysis.compiled is None:
+                    continue
+                if self.documents.current(analysis):
                     return path, analysis, analysis.doc
-        doc = own.doc if own is not None and own.doc is not None else self.last_doc.get(path)
-        return path, own, doc
+        return path, own, self.located(path, own)
+
+    def located(self, path: Path, own: Analysis | None) -> SourceDoc | None:
+        """The located document of ``path`` whose positions are those of the text the editor
+        holds: the latest analysis's, else the last one that loaded while no file it read
+        has changed since. Never a document of another text: its positions would point at
+        other lines (an answer about the wrong item is worse than none)."""
+        for analysis in (own, self.last_good.get(path)):
+            if analysis is not None and analysis.doc is not None and self.documents.current(analysis):
+                return analysis.doc
+        return None
 
     def index(self, analysis: Analysis | None) -> TreeIndex | None:
         if analysis is None or analysis.compiled is None:
@@ -310,12 +324,18 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
     def on_completion(ls: CnnspecServer, params: types.CompletionParams) -> types.CompletionList | None:
         path, _, doc = ls.context(params.text_document.uri)
         text = ls.documents.text(path)
-        if doc is None or text is None:
+        if text is None or not looks_like_spec(text):
             return None
         lines = Lines(text, ls.encoding)
-        column = lines.codepoint(params.position.line, params.position.character)
-        cursor = path_at(doc, display_name(path), params.position.line + 1, column + 1)
-        found = completing.complete(doc, cursor, lines.line(params.position.line), column)
+        row = params.position.line
+        column = lines.codepoint(row, params.position.character)
+        line = lines.line(row)
+        if line.lstrip().startswith("#"):
+            return None  # a comment
+        cursor = path_at(doc, display_name(path), row + 1, column + 1) if doc is not None else None
+        last = ls.last_good.get(path)
+        known = last.doc if last is not None else None  # its blocks' names, not its positions
+        found = completing.complete(doc, cursor, line, column, lines.lines[: max(row, 0)], known)
         items = [
             types.CompletionItem(
                 label=s.label,
@@ -335,10 +355,13 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         ls.flush(path)
         own = ls.documents.analyses.get(path)
         text = ls.documents.text(path)
-        if own is None or own.doc is None or text is None or own.library:
+        if own is None or text is None or own.library:
             return []
-        ir = own.compiled.ir if own.compiled is not None else None
-        return symbols.outline(own.doc, display_name(path), text, ir, ls.encoding)
+        doc = ls.located(path, own)
+        if doc is None:
+            return []
+        ir = own.compiled.ir if own.compiled is not None and doc is own.doc else None
+        return symbols.outline(doc, display_name(path), text, ir, ls.encoding)
 
     return server
 

@@ -1,9 +1,10 @@
 """The model outline (document symbols): the resolved tree as the user structured it.
 
 Block calls, ``repeat`` iterations, ``residual`` bodies and shortcuts and ``parallel`` branches
-nest; every symbol's detail is its output shape (and a layer's kind). Elements written in
-another file (a block body from a ``use:`` library) take the range of the item in this file
-that leads to them, so the outline of a spec shows its whole architecture.
+nest; every symbol's detail is its output shape (and a layer's kind). Elements written
+elsewhere (a block body, in this file or a ``use:`` library) take the range of the item in
+this file that leads to them (the call), so the outline of a spec shows its whole architecture
+and every child's range lies within its parent's, as LSP requires.
 """
 
 from __future__ import annotations
@@ -41,16 +42,25 @@ class _Outline:
                     if self.last_line.get(prefix, 0) < loc.line:
                         self.last_line[prefix] = loc.line
 
-    def ranges(self, path: SpecPath, fallback: types.Range) -> tuple[types.Range, types.Range]:
-        """(full range, selection range) of the item at ``path``, or ``fallback`` twice."""
+    def ranges(
+        self, path: SpecPath, fallback: types.Range, within: SpecPath = ()
+    ) -> tuple[types.Range, types.Range]:
+        """(full range, selection range) of the item at ``path``, or ``fallback`` twice when it
+        is not written in the text of the enclosing symbol (the item at ``within``): in
+        another file, or in a block's body (a call's children lie within the call)."""
         loc = self.doc.key_loc(path) if path else None
-        if loc is None or loc.file != self.file:
+        if loc is None or not self.written(path, within):
             return fallback, fallback
-        selection = to_range(self.lines.span(loc.line, loc.column))
-        item = path[:-1] if path and isinstance(path[-1], str) else path
+        item = _item(path)
         last = max(self.last_line.get(item, loc.line), loc.line) - 1
         end = types.Position(last, self.lines.units(last, len(self.lines.line(last))))
+        selection = to_range(self.lines.span(loc.line, loc.column))
         return types.Range(selection.start, end), selection
+
+    def written(self, path: SpecPath, within: SpecPath) -> bool:
+        """Whether the element at ``path`` is written in this file inside the item ``within``."""
+        loc = self.doc.key_loc(path) if path else None
+        return loc is not None and loc.file == self.file and _item(path)[: len(within)] == within
 
     def shape(self, name: str) -> str:
         if self.ir is not None and name == self.ir.input_name:
@@ -58,21 +68,27 @@ class _Outline:
         node = self.nodes.get(name)
         return shape_text(batched(node.shape)) if node is not None else "?"
 
-    def items(self, items: list[Item], fallback: types.Range) -> list[types.DocumentSymbol]:
+    def items(
+        self, items: list[Item], fallback: types.Range, within: SpecPath = ()
+    ) -> list[types.DocumentSymbol]:
         out = []
         for item in items:
             if self.count >= MAX_SYMBOLS:
                 break
-            symbol = self.item(item, fallback)
+            symbol = self.item(item, fallback, within)
             if symbol is not None:
                 out.append(symbol)
         return out
 
-    def item(self, item: Item, fallback: types.Range) -> types.DocumentSymbol | None:
+    def item(self, item: Item, fallback: types.Range, within: SpecPath = ()) -> types.DocumentSymbol | None:
+        """The symbol of ``item``, inside the item ``within`` of this file (whose range is
+        ``fallback``): LSP wants a child's range within its parent's."""
         if isinstance(item, Conditional):
-            return self.item(item.item, fallback) if item.item is not None else None
+            return self.item(item.item, fallback, within) if item.item is not None else None
         self.count += 1
-        full, selection = self.ranges(item.path, fallback)
+        full, selection = self.ranges(item.path, fallback, within)
+        if self.written(item.path, within):
+            within = _item(item.path)
         if isinstance(item, Layer):
             if not item.live:
                 return None
@@ -86,25 +102,26 @@ class _Outline:
             )
         if isinstance(item, BlockCall):
             name = f"{item.block} {item.prefix.rstrip('_')}".strip()
-            children = self.items(item.body, full)
+            children = self.items(item.body, full, within)
             kind = types.SymbolKind.Function
         elif isinstance(item, Repeat):
             name = f"repeat ×{item.times}"
             children = [
-                self.group(f"iteration {i}", iteration, full) for i, iteration in enumerate(item.iterations)
+                self.group(f"iteration {i}", iteration, full, within)
+                for i, iteration in enumerate(item.iterations)
             ]
             kind = types.SymbolKind.Array
         elif isinstance(item, Residual):
             name = "residual"
-            children = [self.group("body", item.body, full)]
+            children = [self.group("body", item.body, full, within)]
             if item.shortcut:
-                children.append(self.group("shortcut", item.shortcut, full))
-            children += self.items([x for x in (item.merge, item.activation) if x is not None], full)
+                children.append(self.group("shortcut", item.shortcut, full, within))
+            children += self.items([x for x in (item.merge, item.activation) if x is not None], full, within)
             kind = types.SymbolKind.Struct
         elif isinstance(item, Parallel):
             name = "parallel"
-            children = [self.group(f"branch {i}", b, full) for i, b in enumerate(item.branches)]
-            children += self.items([x for x in (item.merge, item.activation) if x is not None], full)
+            children = [self.group(f"branch {i}", b, full, within) for i, b in enumerate(item.branches)]
+            children += self.items([x for x in (item.merge, item.activation) if x is not None], full, within)
             kind = types.SymbolKind.Struct
         else:
             return None
@@ -117,14 +134,21 @@ class _Outline:
             children=children,
         )
 
-    def group(self, name: str, items: list[Item], full: types.Range) -> types.DocumentSymbol:
+    def group(
+        self, name: str, items: list[Item], full: types.Range, within: SpecPath = ()
+    ) -> types.DocumentSymbol:
         return types.DocumentSymbol(
             name=name,
             kind=types.SymbolKind.Namespace,
             range=full,
             selection_range=full,
-            children=self.items(items, full),
+            children=self.items(items, full, within),
         )
+
+
+def _item(path: SpecPath) -> SpecPath:
+    """The item a kind key's path (``model[3].conv2d``) belongs to: ``model[3]``."""
+    return path[:-1] if path and isinstance(path[-1], str) else path
 
 
 def outline(

@@ -1,0 +1,150 @@
+"""The ids an ``inputs:`` or ``outputs:`` reference can name at a place in the spec, by the
+resolver's scoping rules (:class:`cnnspec.spec.resolve.Scope`), read from the written text:
+
+- a block body sees its declared inputs (``blocks: b: inputs: [x, skip]``; ``input`` only when
+  it declares none), its own ids and nothing outside it; the model sees ``input`` (and the
+  name in ``input: {name: …}``) and its ids;
+- an id is visible after its item, never in it or before it;
+- the lists of a combinator see the ids before the combinator; a ``residual``'s shortcut also
+  sees the ids of its body; a ``parallel`` branch does not see the other branches; a
+  ``repeat``'s layers see the names it ``carry``-s, which stay visible after it;
+- ids inside a combinator's lists are not visible after it.
+
+Generated ids (``id: "c${i}"``) and hierarchical names (``c0.x``, ``cells[1].h``) are not
+listed: only the names written as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnnspec.errors import Loc, SpecPath
+from cnnspec.ir import INPUT
+from cnnspec.lsp.locate import item_path, kind_of, value_at
+from cnnspec.spec.loader import SourceDoc
+
+
+@dataclass(frozen=True)
+class Declared:
+    """An id in scope: its name, where it is declared (``None``: the implicit ``input``)."""
+
+    name: str
+    loc: Loc | None
+    detail: str
+
+
+def block_inputs(doc: SourceDoc, block: str) -> list[Declared]:
+    """The inputs a block declares (``inputs: [x, skip]`` or ``inputs: x``), with their places."""
+    declared = value_at(doc, ("blocks", block, "inputs"))
+    paths: list[tuple[object, SpecPath]]
+    if isinstance(declared, str):
+        paths = [(declared, ("blocks", block, "inputs"))]
+    elif isinstance(declared, list):
+        paths = [(name, ("blocks", block, "inputs", i)) for i, name in enumerate(declared)]
+    else:
+        return []
+    return [
+        Declared(name, doc.loc(path), f"input of block `{block}`")
+        for name, path in paths
+        if isinstance(name, str)
+    ]
+
+
+def is_block_input(path: SpecPath) -> bool:
+    """Whether ``path`` is (in) a block's ``inputs:`` declaration."""
+    return len(path) in (3, 4) and path[0] == "blocks" and path[2] == "inputs"
+
+
+def is_output_reference(path: SpecPath) -> bool:
+    """Whether ``path`` is (in) the spec's or a block's ``outputs:`` list."""
+    return (bool(path) and path[0] == "outputs") or (
+        len(path) >= 3 and path[0] == "blocks" and path[2] == "outputs"
+    )
+
+
+def root_of(path: SpecPath) -> SpecPath | None:
+    """The layer list whose id scope ``path`` lies in: ``model``, ``augmentation`` or a
+    block's ``layers``."""
+    if not path:
+        return None
+    if path[0] in ("model", "outputs"):
+        return ("model",)
+    if path[0] == "augmentation":
+        return ("augmentation",)
+    if len(path) >= 2 and path[0] == "blocks" and isinstance(path[1], str):
+        return ("blocks", path[1], "layers")
+    return None
+
+
+def visible_ids(doc: SourceDoc, near: SpecPath) -> dict[str, Declared]:
+    """The ids a reference at ``near`` may name, in the order they are defined (a later
+    definition of a name replaces an earlier one, as the resolver's lookup does)."""
+    root = root_of(near)
+    if root is None:
+        return {}
+    found: dict[str, Declared] = {}
+    if root[0] == "blocks":
+        named = block_inputs(doc, str(root[1]))
+        for declared in named:
+            _add(found, declared)
+        if not named:
+            _add(found, Declared(INPUT, None, f"the input of block `{root[1]}`"))
+    else:
+        _add(found, Declared(INPUT, doc.key_loc(("input",)), "the model's input"))
+        name = value_at(doc, ("input", "name"))
+        if root == ("model",) and isinstance(name, str):
+            _add(found, Declared(name, doc.loc(("input", "name")), "the model's input"))
+    item = item_path(near)
+    if item is not None and item[: len(root)] == root:
+        rest: SpecPath = item[len(root) :]
+    elif is_output_reference(near):
+        rest = ()  # after the whole list
+    else:
+        return found  # a block's `inputs:` declaration: its names only
+    lists = root
+    while True:
+        items = value_at(doc, lists)
+        if not isinstance(items, list):
+            return found
+        stop = rest[0] if rest and isinstance(rest[0], int) else len(items)
+        for index in range(min(stop, len(items))):
+            _declare(found, doc, (*lists, index))
+        if len(rest) < 4 or not isinstance(rest[1], str):
+            return found  # the item itself: what is before it
+        body: SpecPath = (*lists, rest[0], rest[1])
+        key = rest[2]
+        if key == "branches":
+            lists, rest = (*body, "branches", rest[3]), rest[4:]
+            continue
+        if key == "shortcut":  # the shortcut's scope is inside the residual's, after its body
+            inner = value_at(doc, (*body, "body"))
+            for index in range(len(inner) if isinstance(inner, list) else 0):
+                _declare(found, doc, (*body, "body", index))
+        if key == "layers" and rest[1] == "repeat":
+            _carried(found, doc, body)
+        lists, rest = (*body, key), rest[3:]
+
+
+def _add(found: dict[str, Declared], declared: Declared) -> None:
+    found.pop(declared.name, None)
+    found[declared.name] = declared
+
+
+def _declare(found: dict[str, Declared], doc: SourceDoc, item: SpecPath) -> None:
+    """What the item at ``item`` leaves in its scope: the names a repeat carries, its id."""
+    kind = kind_of(doc, item)
+    if kind == "repeat":
+        _carried(found, doc, (*item, kind))
+    value = value_at(doc, (*item, "id"))
+    if isinstance(value, str) and "${" not in value:
+        loc = doc.loc((*item, "id"))
+        where = f"line {loc.line}" if loc is not None else "?"
+        _add(found, Declared(value, loc, f"{kind or 'item'} ({where})"))
+
+
+def _carried(found: dict[str, Declared], doc: SourceDoc, repeat: SpecPath) -> None:
+    carry = value_at(doc, (*repeat, "carry"))
+    if isinstance(carry, dict):
+        for name in carry:
+            if isinstance(name, str):
+                _add(found, Declared(name, doc.key_loc((*repeat, "carry", name)), "carried by the repeat"))
