@@ -136,3 +136,34 @@ def test_more_units_than_selected_classes_is_a_warning():
 def test_fewer_units_than_selected_classes_is_an_error(tmp_path):
     error = located(spec_text(units=2, data="{source: digits, classes: [7, 1, 3]}"), tmp_path)
     assert "at most 2 classes" in error.message and "units: 3" in error.hint
+
+
+# -- images that do not fit the input: one check for train and codegen --script -------------------
+WIDE = (
+    "cnnspec: 1\nname: wide\ninput: {shape: [16, 16, 3]}\n"
+    "model: [flatten, {dense: {units: 4, activation: softmax}}]\n"
+)
+
+
+def test_without_a_data_section_a_misfit_is_said_at_the_input_with_the_default_named(tmp_path):
+    error = located(WIDE, tmp_path)
+    assert (error.path, error.loc.line) == ("input.shape", 3)
+    assert "the digits images have shape [8, 8, 1]" in error.message
+    assert "the spec has no data section, so the digits images are used" in error.hint
+
+
+def test_codegen_script_refuses_the_labels_train_refuses_and_notes_what_it_resizes(runner, tmp_path):
+    from cnnspec.cli.app import app
+
+    named = tmp_path / "named.yaml"
+    named.write_text(WIDE + "data: {source: digits}\n")
+    result = runner.invoke(app, ["codegen", str(named), "--script", "-o", str(tmp_path / "a.py")])
+    assert result.exit_code == 1 and not (tmp_path / "a.py").exists()
+    assert "expected at most 4 classes (the model's output units); the data has 10" in result.stderr
+    default = tmp_path / "default.yaml"
+    default.write_text(WIDE)  # no data section: a script to point at one's own images
+    result = runner.invoke(app, ["codegen", str(default), "--script", "-o", str(tmp_path / "b.py")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "the spec has no data section, so the script reads the digits images (10 classes)" in said
+    assert "the digits images are 8×8×1; the script resizes them" in said

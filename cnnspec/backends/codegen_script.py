@@ -357,6 +357,9 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
             "input.shape",
             code="codegen-script",
         )
+    from cnnspec.analysis.datafit import script_data_notes
+
+    data_notes = script_data_notes(spec, config)  # labels train refuses are refused here too
     test_split = data.test_split if data.test_split is not None else 0.2
     # phases: training.phases, or a training.freeze/unfreeze the model code does not do itself
     phased = config.phased or any(k in spec.training for k in ("freeze", "unfreeze"))
@@ -385,6 +388,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
     return {
         **task,
         **shapes,
+        "data_notes": data_notes,
         "phases": phases,
         "data_classes": py_literal(list(data.classes)) if data.classes is not None else "None",
         "per_class": py_literal(data.per_class),

@@ -119,7 +119,7 @@ def generate_code(
         verify_model(tree, spec.ir)
     except CheckError as exc:
         raise CodegenError(f"generated code differs from the model: {exc.message}") from None
-    return GeneratedCode(text, script, True, module.notes, formatted)
+    return GeneratedCode(text, script, True, [*module.notes, *context.get("data_notes", [])], formatted)
 
 
 def build_module(spec: CompiledSpec, *, script: bool = False) -> ModelModule:

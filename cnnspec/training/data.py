@@ -736,27 +736,9 @@ def _check_files(
 
 def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> None:
     """The data must fit the model: sample shape = ``input.shape``; labels < output units."""
-    expected = tuple(compiled.ir.input_shape)
-    shape = dataset.sample_shape
-    if shape != expected:
-        hint = "set input.shape to the data's shape"
-        if shape[:-1] == expected[:-1]:
-            hint = f"the images have {shape[-1]} channel(s) and the model expects {expected[-1]}; " + (
-                "set source.color_mode" if config.data.streamed else f"set input.shape to {list(shape)}"
-            )
-        elif shape[-1] == expected[-1]:
-            hint = (
-                f"set input.shape to {list(shape)} and add `resizing: {{height: {expected[0]}, "
-                f"width: {expected[1]}}}` as the first layer to keep the model's size"
-            )
-        raise SpecError.single(
-            f"expected data of shape {list(expected)} (input.shape); the {config.data.kind} images have "
-            f"shape {list(shape)}",
-            compiled.doc.loc(SOURCE) or compiled.doc.loc(("input", "shape")),
-            format_path(SOURCE),
-            code="data",
-            hint=hint,
-        )
+    from cnnspec.analysis.datafit import check_sample_shape
+
+    check_sample_shape(dataset.sample_shape, compiled, config)
     if dataset.target != "class":
         _check_target_fit(dataset, compiled)
     if config.task_path:  # every output has a target of its task's kind and shape (task_data.py)
@@ -766,25 +748,10 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
         return
     if dataset.target != "class":
         return
-    units = config.output_units
+    from cnnspec.analysis.datafit import check_class_count
+
     classes = dataset.num_classes
-    if config.binary:
-        if classes > 2:
-            raise _error(
-                f"expected 2 classes for binary_crossentropy; the data has {classes}",
-                compiled,
-                ("training", "loss"),
-                "use sparse_categorical_crossentropy and one output unit per class",
-            )
-    elif units and classes > units:
-        out_loc = compiled.ir.node(compiled.ir.outputs[0]).loc if compiled.ir.nodes else None
-        raise SpecError.single(
-            f"expected at most {units} classes (the model's output units); the data has {classes}",
-            out_loc or compiled.doc.loc(SOURCE),
-            compiled.ir.node(compiled.ir.outputs[0]).path if compiled.ir.nodes else "model",
-            code="data",
-            hint=f"set the last dense layer to units: {classes}",
-        )
+    check_class_count(classes, compiled, config)
     if config.class_weight not in (None, "balanced"):
         assert isinstance(config.class_weight, dict)
         for key in config.class_weight:

@@ -1,0 +1,133 @@
+"""Whether the images of the data fit the model's input: one check, one message, for
+``cnnspec train`` (the shape of the data it loaded) and ``cnnspec codegen --script`` (the shape a
+named dataset is known to have, before any data is read), so the generated script refuses what
+``train`` refuses instead of resizing silently."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cnnspec.errors import SpecError, format_path
+
+if TYPE_CHECKING:
+    from cnnspec.analysis.compiled import CompiledSpec
+    from cnnspec.analysis.settings import TrainConfig
+
+#: (height, width, channels) of the images of each named dataset of a fixed size (``shapes`` is
+#: drawn at the size its spec asks for).
+DATASET_SHAPES: dict[str, tuple[int, int, int]] = {
+    "digits": (8, 8, 1),
+    "mnist": (28, 28, 1),
+    "fashion_mnist": (28, 28, 1),
+    "cifar10": (32, 32, 3),
+    "cifar100": (32, 32, 3),
+}
+
+
+def check_sample_shape(shape: tuple[int, ...], compiled: CompiledSpec, config: TrainConfig) -> None:
+    """Raise a located :class:`SpecError` when images of ``shape`` do not fit ``input.shape``:
+    at ``data.source`` when the spec names it, else (the default, digits) at ``input.shape``."""
+    expected = tuple(compiled.ir.input_shape)
+    shape = tuple(shape)
+    if shape == expected:
+        return
+    hint = "set input.shape to the data's shape"
+    if shape[:-1] == expected[:-1]:
+        hint = f"the images have {shape[-1]} channel(s) and the model expects {expected[-1]}; " + (
+            "set source.color_mode" if config.data.streamed else f"set input.shape to {list(shape)}"
+        )
+    elif shape[-1] == expected[-1]:
+        hint = (
+            f"set input.shape to {list(shape)} and add `resizing: {{height: {expected[0]}, "
+            f"width: {expected[1]}}}` as the first layer to keep the model's size"
+        )
+    path: tuple[str, ...] = ("data", "source")
+    if not _names_source(compiled):  # no data section: the embedded digits are the default
+        path = ("input", "shape")
+        hint = (
+            f"the spec has no data section, so the {config.data.kind} images are used: add "
+            "`data: {source: …}` for your images, or " + hint
+        )
+    raise SpecError.single(
+        f"expected data of shape {list(expected)} (input.shape); the {config.data.kind} images have "
+        f"shape {list(shape)}",
+        compiled.doc.loc(path),
+        format_path(path),
+        code="data",
+        hint=hint,
+    )
+
+
+def check_class_count(classes: int, compiled: CompiledSpec, config: TrainConfig) -> None:
+    """Raise a located :class:`SpecError` when ``classes`` labels do not fit the output: more
+    than 2 for a binary loss, or more than the output's units."""
+    units = config.output_units
+    if config.binary:
+        if classes > 2:
+            raise SpecError.single(
+                f"expected 2 classes for binary_crossentropy; the data has {classes}",
+                compiled.doc.loc(("training", "loss")),
+                "training.loss",
+                code="data",
+                hint="use sparse_categorical_crossentropy and one output unit per class",
+            )
+    elif units and classes > units:
+        ir = compiled.ir
+        out = ir.node(ir.outputs[0]) if ir.nodes else None
+        raise SpecError.single(
+            f"expected at most {units} classes (the model's output units); the data has {classes}",
+            (out.loc if out is not None else None) or compiled.doc.loc(("data", "source")),
+            out.path if out is not None else "model",
+            code="data",
+            hint=f"set the last dense layer to units: {classes}",
+        )
+
+
+#: How many classes each named dataset of a fixed size has.
+DATASET_CLASSES: dict[str, int] = {
+    "digits": 10,
+    "mnist": 10,
+    "fashion_mnist": 10,
+    "cifar10": 10,
+    "cifar100": 100,
+}
+
+
+def script_data_notes(compiled: CompiledSpec, config: TrainConfig) -> list[str]:
+    """For ``codegen --script`` of a named dataset of a known size (nothing read): what the
+    script will meet in its data that ``cnnspec train`` refuses.
+
+    A dataset the spec names whose labels the output cannot take is refused, as ``train`` does
+    (the script would fail in its first batch). Without a data section (the default digits: a
+    script to be pointed at the user's own data) that is a note, as is a size the script will
+    resize where ``train`` refuses it (the script converts any image to the model's input)."""
+    kind = config.data.kind
+    if kind not in DATASET_SHAPES or config.task_path:
+        return []
+    notes: list[str] = []
+    written = _names_source(compiled)
+    classes = len(config.data.classes) if config.data.classes else DATASET_CLASSES[kind]
+    try:
+        check_class_count(classes, compiled, config)
+    except SpecError as exc:
+        if written:
+            raise
+        notes.append(
+            f"the spec has no data section, so the script reads the {kind} images ({classes} classes), "
+            f"which its output cannot take ({exc.diagnostics[0].message}): edit load_data for your own "
+            "images, or add a data section"
+        )
+    shape, expected = DATASET_SHAPES[kind], tuple(compiled.ir.input_shape)
+    if len(expected) == 3 and shape != expected:
+        notes.append(
+            f"the {kind} images are {'×'.join(map(str, shape))}; the script resizes them and converts "
+            f"their channels to the input's {'×'.join(map(str, expected))}, where `cnnspec train` refuses "
+            "them (give the spec a data section that fits, or edit load_data for your own images)"
+        )
+    return notes
+
+
+def _names_source(compiled: CompiledSpec) -> bool:
+    """Whether the spec writes ``data.source`` (else the embedded digits are the default)."""
+    data = compiled.doc.data.get("data")
+    return isinstance(data, dict) and "source" in data
