@@ -181,3 +181,27 @@ def test_train_reports_the_warning_before_it_starts(write_spec, runner, tmp_path
     assert "spec.yaml:5:" in result.stderr
     assert "warning: augmentation[0].random_brightness: expected value_range [0, 1]" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_an_npz_files_pixel_range_is_checked_once_read(tmp_path):
+    """An npz file's range is not known before it is read: training measures it and warns as
+    validate warns for the named datasets (float images in [0, 1] against Keras' [0, 255])."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from cnnspec.training.trainer import _value_range_notes
+
+    text = (
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\n"
+        "augmentation: [{random_brightness: 0.2}]\nmodel: [flatten, {dense: 2}]\n"
+        "data: {source: {npz: d.npz}}\n"
+    )
+    compiled = compile_text(text, str(tmp_path / "spec.yaml"))
+    scaled = SimpleNamespace(x_train=np.random.default_rng(0).random((16, 8, 8, 1)), streamed=False,
+                             integer_pixels=False)  # fmt: skip
+    (note,) = _value_range_notes(compiled, scaled, None)
+    assert "random_brightness" in note and "read from the file" in note
+    eight_bit = SimpleNamespace(x_train=np.zeros((4, 8, 8, 1), "uint8"), streamed=False, integer_pixels=True)
+    assert _value_range_notes(compiled, eight_bit, None) == []  # 0–255 as value_range says
+    assert len(_value_range_notes(compiled, eight_bit, 1 / 255)) == 1  # scaled by the pipeline

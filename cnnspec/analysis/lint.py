@@ -53,10 +53,12 @@ def _origin(data: DataConfig, compiled: CompiledSpec) -> str:
     return f"{source} pixels × 1/255 (data.rescale: auto)"
 
 
-def value_range_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
+def value_range_warnings(compiled: CompiledSpec, read: tuple[Range, str] | None = None) -> list[Diagnostic]:
     """Augmentation layers with a ``value_range`` (random_brightness, random_contrast, ...) must
     be told the range of the pixels they receive: Keras assumes [0, 255], and on images scaled
     to [0, 1] random_brightness then adds up to ±factor × 255 and clips, which trains at chance.
+    ``read``: the range the pipeline feeds, measured by training once it read data whose range
+    is not known before (an ``npz`` file), and how it came about.
 
     The range is followed from the data source through ``data.rescale`` and any ``rescaling``
     layers before the layer. Nothing is reported when it is not known without reading the data
@@ -72,9 +74,14 @@ def value_range_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
 
     data = data_config(compiled)
     fed = fed_pixel_range(data, ir) if data is not None else None
-    if data is None or fed is None:
+    if data is None or (fed is None and read is None):
         return []
-    origin = _origin(data, compiled)
+    if fed is not None:
+        origin = _origin(data, compiled)
+    elif read is not None:  # the range training read (an npz file: not known before reading)
+        fed, origin = read
+    else:
+        return []
     warnings: list[Diagnostic] = []
     after_augmentation = _walk(ir.augmentation, ir.input_name, fed, origin, warnings)
     _walk(ir.nodes, ir.input_name, after_augmentation, origin, warnings)

@@ -370,6 +370,7 @@ def _run(
         binary=config.binary,
         prepare_targets=prepare_targets,
     )
+    notes.extend(_value_range_notes(compiled, dataset, settings.rescale))
     dist = dist or Distribution()
 
     def configure(model: Any, index: int, jit: bool) -> None:
@@ -856,3 +857,28 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+def _value_range_notes(compiled: CompiledSpec, dataset: Any, rescale: float | None) -> list[str]:
+    """The value_range warnings (analysis/lint.py) that need the data's own pixel range: an
+    ``npz`` file's images, known only once read. 8-bit images reach the model as 0–255 × the
+    rescale; float images as stored (× the rescale), their range measured on the training split."""
+    from cnnspec.analysis.lint import value_range_warnings
+    from cnnspec.analysis.settings import data_config, fed_pixel_range
+
+    data = data_config(compiled)
+    if data is None or fed_pixel_range(data, compiled.ir) is not None or dataset.streamed:
+        return []  # known before reading: validate warned already (streamed files are 8-bit)
+    x = np.asarray(dataset.x_train[:1024])
+    if x.size == 0:
+        return []
+    factor = 1.0 if rescale is None else float(rescale)
+    if dataset.integer_pixels:
+        top, how = 255.0 * factor, f"{data.kind} 8-bit pixels × {factor:g}"
+    else:  # the nominal range the measured one lies in: [0, 1] or [0, 255] (else: unknown)
+        low, high = float(x.min()) * factor, float(x.max()) * factor
+        if low < 0 or high > 255.0:
+            return []
+        top = 1.0 if high <= 1.0 else 255.0
+        how = f"{data.kind} float pixels, {low:g} to {high:g} (read from the file)"
+    return [w.headline() for w in value_range_warnings(compiled, ((0.0, top), how))]
