@@ -390,6 +390,11 @@ def test_a_wrong_part_of_a_call_that_worked_is_still_reported(runner, write_spec
             "data.classes[2]",
             "expected distinct items; received integer 3 at [0] and [2]",
         ),
+        (
+            "validation_split: 0.1}\ntraining: {freeze: ['']",
+            "training.freeze[0]",
+            "expected a non-empty string; received an empty string",
+        ),
     ],
 )
 def test_an_upper_bound_or_a_repeat_is_named(runner, write_spec, data, where, message):

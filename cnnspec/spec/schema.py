@@ -552,6 +552,16 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
             code="invalid",
         )
         return
+    if validator == "minLength" and isinstance(value, str):
+        diags.error(
+            "expected a non-empty string; received an empty string"
+            if error.validator_value == 1
+            else f"expected at least {error.validator_value} characters; received {describe_value(value)}",
+            doc.loc(path),
+            where,
+            code="invalid",
+        )
+        return
     if validator == "uniqueItems" and isinstance(value, list):
         seen: list[Any] = []
         for index, item in enumerate(value):
