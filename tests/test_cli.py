@@ -441,3 +441,23 @@ def test_set_of_an_undeclared_var_fails_on_the_command_line(runner):
     assert result.exit_code == 1
     (item,) = json.loads(result.stdout)
     assert (item["file"], item["column"], item["hint"]) == ("<--set 1>", 1, "did you mean `training`?")
+
+
+def test_inspect_json_keeps_stdout_for_the_summary_and_warnings_on_stderr(runner, write_spec):
+    spec = write_spec(
+        "cnnspec: 1\nname: t\ninput: {shape: [4]}\nblocks:\n  b: {layers: [flatten]}\nmodel: [flatten]\n"
+    )
+    result = runner.invoke(app, ["inspect", str(spec), "--format", "json"])
+    assert result.exit_code == 0
+    json.loads(result.stdout)
+    assert "warning:" in result.stderr and "never used" in result.stderr
+
+
+def test_codegen_output_names_are_shown_safely_and_a_too_long_one_is_a_clean_error(runner, tmp_path):
+    odd = tmp_path / "esc\x1b[31m.py"
+    result = runner.invoke(app, ["codegen", BASIC, "-o", str(odd)])
+    assert result.exit_code == 0 and "\x1b[31m" not in result.output and "esc\\x1b[31m.py" in result.stdout
+    long = tmp_path / ("a" * 400 + ".py")
+    result = runner.invoke(app, ["codegen", BASIC, "-o", str(long)])
+    assert result.exit_code == 1 and "File name too long" in result.stderr
+    assert "internal error" not in result.output

@@ -308,3 +308,19 @@ def test_an_output_that_is_the_source_is_refused_before_anything_is_written(tmp_
     assert "import would overwrite the model it reads" in result.output
     assert source.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({source.name, given.name})
+
+
+def test_an_existing_spec_is_replaced_only_with_force(tmp_path):
+    source = _write(tmp_path, functional(dense("d")))
+    out = tmp_path / "mine.yaml"
+    out.write_text("my own spec\n")
+    result = run_cli("import", str(source), "-o", str(out))
+    assert result.exit_code == 2 and "already exists" in result.output and "--force" in result.output
+    assert out.read_text() == "my own spec\n"
+    assert run_cli("import", str(source), "-o", str(out), "--force").exit_code == 0
+    assert out.read_text().startswith("# ") or "cnnspec: 1" in out.read_text()
+
+
+def test_a_folder_as_the_source_is_named_as_one(tmp_path):
+    result = run_cli("import", str(tmp_path), "-o", str(tmp_path / "x.yaml"))
+    assert result.exit_code == 1 and "expected a file; received a folder" in result.output

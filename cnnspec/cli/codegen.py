@@ -24,7 +24,9 @@ from cnnspec.cli.common import (
     compile_reported,
     guarded,
     stderr,
+    stdout,
 )
+from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
 
@@ -54,7 +56,9 @@ def codegen(
     proven to build the same layers as `cnnspec build` before it is written.
     """
     if output is not None:
-        if output.is_dir():
+        # os.path: Path.is_dir/exists raise for a name the OS refuses (too long); those fail
+        # cleanly where the file is written (check_writable, write_atomic)
+        if os.path.isdir(output):
             raise UsageError(f"{output} is a folder; expected a file path such as model.py")
         if _same_file(output, file):  # (before "already exists": --force would not help)
             raise UsageError(
@@ -64,7 +68,7 @@ def codegen(
         from cnnspec.fileio import check_writable
 
         check_writable(output, option="-o", folder=False)  # also refuses a FIFO, device, socket
-        if output.exists() and not force:
+        if os.path.lexists(output) and not force:
             raise UsageError(f"{output} already exists", "pass --force to replace it")
     from cnnspec.backends.python_emitter import generate_code, source_lines
 
@@ -72,11 +76,9 @@ def codegen(
     generated = generate_code(
         compiled, script=script, source_name=str(file), output=output, format_code=format_code
     )
-    from rich.markup import escape
-
     console = stderr()
     for note in generated.notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+        console.print(f"[yellow]note:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)
     if output is None:
         typer.echo(generated.text, nl=False)
         return
@@ -86,10 +88,11 @@ def codegen(
     what = "training script" if script else "model module"
     # zoo:NAME names no file here: its lines are the zoo family file's (as the import table counts)
     spec_lines = source_lines(Path(file) if Path(file).is_file() else Path(compiled.doc.file))
-    console.print(
-        f"[green]wrote[/green] {escape(str(output))}: {what}, {generated.lines} lines from "
+    stdout().print(  # (stdout: the code went to the file; every command says "wrote" there)
+        f"[green]wrote[/green] {safe(output)}: {what}, {generated.lines} lines from "
         f"{spec_lines} spec lines ({'structured' if generated.structured else 'one layer per line'})",
         highlight=False,
+        soft_wrap=True,
     )
 
 

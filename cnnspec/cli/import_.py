@@ -6,6 +6,7 @@ The .keras and JSON paths read JSON only and never import TensorFlow; keras:NAME
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -34,11 +35,20 @@ def import_(
     fold: Annotated[
         bool, typer.Option("--fold/--no-fold", help="fold repeated structure into blocks and repeats")
     ] = True,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="replace an existing spec (and weights) file")
+    ] = False,
 ) -> None:
     """Import a Keras model as a readable spec, folded into blocks and repeats."""
     from cnnspec.cli.render import safe
+    from cnnspec.errors import UsageError
     from cnnspec.importer.output import run_import, weights_name, zoo_counterpart
 
+    targets = [output, *([output.with_name(weights_name(output))] if weights else [])]
+    # the source itself is refused with its own message (importer.output), --force or not
+    existing = [t for t in targets if os.path.lexists(t) and not _same_file(t, source)]
+    if existing and not force:  # (as codegen: a spec the user wrote is not replaced unasked)
+        raise UsageError(f"{' and '.join(map(str, existing))} already exists", "pass --force to replace it")
     start = time.perf_counter()
     imported = run_import(source, output, weights=weights, folding=fold)
     seconds = time.perf_counter() - start
@@ -63,3 +73,10 @@ def import_(
     console.print(f"  blocks found:  {len(imported.blocks)} ({safe(found)})", highlight=False)
     if weights:
         console.print(f"  weights:       {safe(output.with_name(weights_name(output)))}", highlight=False)
+
+
+def _same_file(path: Path, source: str) -> bool:
+    try:
+        return os.path.samefile(path, source)
+    except (OSError, ValueError):  # keras:NAME, or either one missing
+        return False

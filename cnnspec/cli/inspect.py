@@ -82,8 +82,8 @@ def inspect(
 ) -> None:
     """Print every layer's output shape, parameter count and MACs, with totals."""
     compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params, warnings=False)
-    if format != OutputFormat.json:  # JSON's stdout holds the summary alone
-        report(compiled.warnings, format.value)
+    # JSON's stdout holds the summary alone: its warnings go to stderr, as text
+    report(compiled.warnings, "text" if format == OutputFormat.json else format.value)
     summary = compiled.summary()
     if format == OutputFormat.json:
         typer.echo(json.dumps(summary, indent=2))

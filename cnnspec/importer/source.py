@@ -134,8 +134,11 @@ def read_source(source: str) -> Source:
     if source.startswith(KERAS_PREFIX):
         return _keras_application(source[len(KERAS_PREFIX) :])
     path = Path(source)
+    what = "pass a .keras file, a JSON config or keras:NAME"
+    if path.is_dir():
+        raise import_error(f"{source}: expected a file; received a folder", hint=what)
     if not path.is_file():
-        raise import_error(f"{source}: no such file", hint="pass a .keras file, a JSON config or keras:NAME")
+        raise import_error(f"{source}: no such file", hint=what)
     try:
         if zipfile.is_zipfile(path) or path.suffix == ".keras":
             return Source(str(path), read_keras_file(path), path=path)
