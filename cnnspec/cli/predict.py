@@ -172,6 +172,10 @@ def predict(
 
     if not images:
         raise UsageError("expected at least one image file")
+    from cnnspec.reporting.images import check_input_file
+
+    for image in images:  # before a model (and TensorFlow) is loaded for nothing
+        check_input_file(image)
     chosen, record, notes = choose(model, runtime.value)
     task_results = None
     if record is not None:  # a model that is not a single classifier answers in its task's terms

@@ -55,7 +55,8 @@ def read_inputs(paths: list[Path], shape: tuple[int, ...]) -> list[Sample]:
     return samples
 
 
-def _check_file(path: Path) -> None:
+def check_input_file(path: Path) -> None:
+    """A :class:`UsageError` unless ``path`` is an existing regular file (an image or .npy)."""
     if not path.exists():
         raise UsageError(f"expected an image or .npy file; {path} does not exist")
     if not path.is_file():
@@ -67,7 +68,7 @@ def read_image(path: Path, shape: tuple[int, ...]) -> Sample:
     converts a folder's images (:func:`cnnspec.training.imagefiles.load_image`)."""
     from cnnspec.training.imagefiles import converted_image, fit_size
 
-    _check_file(path)
+    check_input_file(path)
     if len(shape) != 3 or shape[-1] not in (1, 3, 4):
         raise UsageError(
             f"expected a model that takes images (height, width, 1, 3 or 4 channels); its input is "
@@ -82,7 +83,7 @@ def read_image(path: Path, shape: tuple[int, ...]) -> Sample:
 
 def read_array(path: Path, shape: tuple[int, ...]) -> list[Sample]:
     """A ``.npy`` array of one sample (h, w[, c]) or a batch (n, h, w[, c])."""
-    _check_file(path)
+    check_input_file(path)
     if path.stat().st_size > MAX_ARRAY_BYTES:
         raise UsageError(f"expected a .npy file under {MAX_ARRAY_BYTES >> 20} MB; {path} is larger")
     try:
