@@ -272,6 +272,10 @@ def test_streamed_folder_trains_evaluates_and_its_pixels_are_the_decoders(tmp_pa
     for what in ("samples", "confusion"):
         picture = runner.invoke(app, ["visualize", str(out), what, "--out", str(tmp_path / f"{what}.png")])
         assert picture.exit_code == 0 and (tmp_path / f"{what}.png").is_file(), picture.output
+    # a resume hashes the files as the run did, with or without --hash-content on its command line
+    (out / "metrics.json").unlink()
+    again = train(compile_spec(tmp_path / "spec.yaml"), resume=out, write_report=None)  # not refused
+    assert again.metrics["test_accuracy"] is not None
 
     # the pipeline's batches are the decoder's pixels (the in-memory reader's), in order
     from cnnspec.training.imagefiles import load_image

@@ -274,6 +274,8 @@ def _train_owned(
             work_dir = dist.work_dir(run_dir)
             dataset = load_dataset(compiled, config, seed)
             notes.extend(dataset.notes)  # e.g. a split that has no images of some classes
+            if lock is not None:  # a resumed run hashes its data as it did when it started
+                hash_content = (lock.get("data") or {}).get("hash") == "content"
             dataset.hash_content = hash_content
             if hash_content and dataset.streamed:  # evaluate/report hash the files alike
                 dataset.source["hash"] = "content"
