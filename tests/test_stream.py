@@ -536,3 +536,16 @@ def test_one_image_per_replica_over_uneven_parts_is_a_usage_error():
     assert shard_batches(4, 2, 1, 1) == [1, 1]  # even parts: fine
     with pytest.raises(UsageError, match="leave a worker short"):
         shard_batches(5, 2, 1, 1)
+
+
+def test_hidden_files_and_folders_are_no_images_of_a_class(tmp_path):
+    """macOS' ._x.png resource forks and a notebook's .ipynb_checkpoints/ are left out (they
+    would stop a run as unreadable images); the generated script lists the folder alike."""
+    from cnnspec.training.filelist import index_folder
+
+    files = make_images(tmp_path / "imgs", {"a": 2, "b": 2})
+    (tmp_path / "imgs" / "a" / "._a000.png").write_bytes(b"\x00\x05\x16\x07 not an image")
+    (tmp_path / "imgs" / "b" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "imgs" / "b" / ".ipynb_checkpoints" / "b000.png").write_bytes(files[0].read_bytes())
+    listing = index_folder(tmp_path / "imgs")
+    assert sorted(p.name for p in listing.paths) == sorted(p.name for p in files)

@@ -59,8 +59,12 @@ def index_folder(folder: Path, class_names: Sequence[str] | None = None) -> List
     labels: list[int] = []
     for label, name in enumerate(names):
         for root, _, files in sorted(os.walk(folder / name), key=lambda entry: entry[0]):
+            # hidden files and folders are no images of the class: macOS' ._x.png resource
+            # forks, .ipynb_checkpoints/
+            if any(part.startswith(".") for part in Path(root).relative_to(folder / name).parts):
+                continue
             for file in sorted(files):
-                if file.lower().endswith(IMAGE_EXTENSIONS):
+                if file.lower().endswith(IMAGE_EXTENSIONS) and not file.startswith("."):
                     paths.append(Path(root) / file)
                     labels.append(label)
     if not paths:

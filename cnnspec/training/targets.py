@@ -154,9 +154,16 @@ def default_names(kind: str, y: np.ndarray) -> list[str]:
 
 # -- image folders -------------------------------------------------------------------------------
 def _image_files(folder: Path) -> list[Path]:
-    """The images of ``folder`` (and its sub-folders), sorted by relative path."""
+    """The images of ``folder`` (and its sub-folders), sorted by relative path; hidden files
+    and folders (``._x.png``, ``.ipynb_checkpoints/``) left out, as in class folders."""
     return sorted(
-        (p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+        (
+            p
+            for p in folder.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in IMAGE_EXTENSIONS
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        ),
         key=lambda p: p.relative_to(folder).as_posix(),
     )
 
