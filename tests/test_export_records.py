@@ -84,6 +84,37 @@ def test_exports_that_cannot_be_trusted_are_refused(run_dir, change, words):
     assert all("skipped onnx" in n for n in notes)
 
 
+def _edit_record(run, **meta):
+    record = run / "export" / "model.onnx.json"
+    data = json.loads(record.read_text())
+    for key, value in meta.items():
+        part, _, field = key.partition("__")
+        if field:
+            data[part][field] = value
+        else:
+            data[part] = value
+    record.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("meta", "words"),
+    [
+        ({"output": {}}, "has an output binary that is not true or false"),
+        ({"input__shape": "x"}, "has an input shape that is no list of positive integers"),
+        ({"input__rescale_integer": "1/255"}, "has an input rescale_integer that is no number"),
+        ({"output__classes": "abc"}, "has output classes that are no list of names"),
+        ({"outputs": "mask"}, "has outputs that are no list of output descriptions"),
+    ],
+)
+def test_a_hand_edited_record_is_refused_and_auto_falls_back_to_keras(run_dir, meta, words):
+    """What predict reads from a record is checked when it is read: a malformed field was an
+    internal error (KeyError: 'binary') and `--runtime auto` did not fall back."""
+    _edit_record(run_dir, **meta)
+    assert words in _refusal(run_dir)
+    runtime, chosen, notes = choose(run_dir, "auto")
+    assert (runtime, chosen) == ("keras", None) and any(words in note for note in notes)
+
+
 def test_unverified_exports_are_refused(run_dir):
     export = run_dir / "export" / "model.onnx"
     write_record(export, run_dir / "model.keras", {"verified": False, "max_abs_diff": None}, META)
@@ -141,3 +172,9 @@ def test_a_benchmark_of_some_formats_keeps_the_others_rows():
         assert "with another model or settings: replaced" in replaced["notes"][0]
     assert carry_over(onnx_only, None) == onnx_only
     assert carry_over(onnx_only, ["not", "a", "document"]) == onnx_only
+
+
+def test_a_missing_float_export_names_the_quantized_ones_beside_it(run_dir):
+    (run_dir / "export" / "model.onnx").rename(run_dir / "export" / "model.dynamic.onnx")
+    message = _refusal(run_dir)
+    assert "there is none (model.dynamic.onnx: quantized, which predict and evaluate do not read" in message

@@ -119,8 +119,16 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
     and how to make a good export."""
     remake = f"re-export it: cnnspec export {_run_of(model)} --format {runtime}"
     if not export.is_file():
+        quantized = sorted(p.name for p in export.parent.glob(f"{export.stem}.*{export.suffix}"))
+        also = (
+            f" ({', '.join(quantized)}: quantized, which predict and evaluate do not read: they "
+            "read the float export, which answers as the Keras model does)"
+            if quantized
+            else ""
+        )
         raise UsageError(
-            f"expected {'an' if runtime[0] in 'aeiou' else 'a'} {runtime} export at {export}; there is none",
+            f"expected {'an' if runtime[0] in 'aeiou' else 'a'} {runtime} export at {export}; "
+            f"there is none{also}",
             f"make one with `cnnspec export {_run_of(model)} --format {runtime}` (it is verified "
             "against Keras), or use --runtime keras",
         )
@@ -146,6 +154,9 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
             f"refusing the {runtime} export {export}: {record.name} is not a cnnspec export record",
             remake,
         )
+    problem = _meta_problem(data)
+    if problem is not None:  # a hand-edited record: what predict reads must be well-formed
+        raise UsageError(f"refusing the {runtime} export {export}: {record.name} {problem}", remake)
     if not data["verified"]:
         raise UsageError(
             f"refusing the {runtime} export {export}: it was not verified against the Keras model "
@@ -163,6 +174,34 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
             remake + ", or use --runtime keras",
         )
     return ExportRecord(export, runtime, data)
+
+
+def _meta_problem(data: dict[str, Any]) -> str | None:
+    """What is malformed in a record's ``input``/``output`` (``serving_meta``'s), else ``None``."""
+    given, out = data.get("input"), data.get("output")
+    if not isinstance(given, dict) or not isinstance(out, dict):
+        return "has no input and output description"
+    shape = given.get("shape")
+    if not isinstance(shape, list) or not shape or not all(_count(d) for d in shape):
+        return f"has an input shape that is no list of positive integers ({shape!r:.60})"
+    for key in ("rescale_integer", "rescale_float"):
+        value = given.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            return f"has an input {key} that is no number ({value!r:.60})"
+    for key in ("binary", "from_logits"):
+        if not isinstance(out.get(key), bool):
+            return f"has an output {key} that is not true or false ({out.get(key)!r:.60})"
+    classes = out.get("classes")
+    if not isinstance(classes, list) or not all(isinstance(c, (str, int)) for c in classes):
+        return f"has output classes that are no list of names ({classes!r:.60})"
+    tasks = data.get("outputs")
+    if tasks is not None and not (isinstance(tasks, list) and all(isinstance(t, dict) for t in tasks)):
+        return "has outputs that are no list of output descriptions"
+    return None
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _run_of(model: Path) -> Path:

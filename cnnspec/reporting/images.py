@@ -57,6 +57,10 @@ def read_inputs(paths: list[Path], shape: tuple[int, ...]) -> list[Sample]:
 
 def check_input_file(path: Path) -> None:
     """A :class:`UsageError` unless ``path`` is an existing regular file (an image or .npy)."""
+    if not path.exists() and path.is_symlink():
+        raise UsageError(
+            f"expected an image or .npy file; {path} is a link that leads nowhere (broken or a loop)"
+        )
     if not path.exists():
         raise UsageError(f"expected an image or .npy file; {path} does not exist")
     if not path.is_file():
