@@ -229,3 +229,85 @@ def test_two_workers_lose_one_then_resume(tmp_path, processes):
     assert f"weights sha256 {metrics['weights_sha256']}" in results[1][1]
     assert set(scratch.iterdir()) == left_by_the_killed_worker  # the resumed worker cleaned up
     print(f"multi-worker kill + resume test: {time.monotonic() - started:.1f}s")
+
+
+def start_alone(spec: Path, out: Path, task_index: int) -> tuple[subprocess.Popen, list[int]]:
+    """One worker of a two-worker cluster whose other worker never starts."""
+    ports = free_ports(2)
+    cluster = ",".join(f"127.0.0.1:{port}" for port in ports)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", TMPDIR=str(spec.parent))
+    command = [CNNSPEC, "train", str(spec), "--out", str(out), "--cluster", cluster]
+    process = subprocess.Popen(
+        [*command, "--task-index", str(task_index)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=spec.parent,
+    )
+    return process, ports
+
+
+def alone_spec(tmp_path: Path, startup_timeout: float) -> Path:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        TINY
+        + "training: {epochs: 1, batch_size: 32, seed: 6}\n"
+        + f"runtime: {{distribute: {{strategy: multi_worker, startup_timeout: {startup_timeout}}}}}\n"
+    )
+    return spec
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("workers")
+@pytest.mark.parametrize("task_index", [0, 1])
+def test_a_cluster_that_never_forms_stops_after_startup_timeout(tmp_path, processes, task_index):
+    """The chief whose worker 1 never starts, and worker 1 whose chief never starts, stop with
+    a ClusterError naming the missing worker after about startup_timeout (no endless wait)."""
+    from cnnspec.cli.train import EXIT_CLUSTER
+
+    out = tmp_path / "run"
+    started = time.monotonic()
+    process, ports = start_alone(alone_spec(tmp_path, 3), out, task_index)
+    processes.append(process)
+    [(code, _, stderr)] = finish([process], timeout=90)  # bounded: a regression fails, not hangs
+    elapsed = time.monotonic() - started
+    message = " ".join(stderr.split())
+    assert code == EXIT_CLUSTER, stderr
+    missing = 1 - task_index
+    assert f"the cluster did not form within 3 s: worker {missing} at 127.0.0.1:{ports[missing]} " in message
+    assert "did not join" in message and "--task-index" in message
+    assert not out.exists()  # the chief's new folder is removed again; worker 1 never made one
+    assert elapsed < 60, elapsed
+    print(f"worker {task_index} alone: exit {code} after {elapsed:.1f}s")
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
+    """Until ``process`` listens on ``port`` (its TensorFlow server: the cluster wait has begun)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, finish([process], 10)
+        assert time.monotonic() < deadline, "the worker never started its server"
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("workers")
+def test_ctrl_c_ends_the_wait_for_the_cluster(tmp_path, processes):
+    """TensorFlow waits for the other workers in C++ holding the GIL; Ctrl-C still ends the
+    process at once (killed by SIGINT: a shell reports 130), and nothing of the run is written."""
+    out = tmp_path / "run"
+    process, ports = start_alone(alone_spec(tmp_path, 120), out, 0)
+    processes.append(process)
+    wait_for_port(ports[0], process, timeout=90)
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    [(code, _, stderr)] = finish([process], timeout=30)
+    assert code == -signal.SIGINT, stderr
+    assert time.monotonic() - sent < 5
+    assert not out.exists() or {p.name for p in out.iterdir()} <= {".cnnspec.lock"}

@@ -366,8 +366,11 @@ def _multi_worker(
     task = f"{config['task']['type']}:{int(config['task']['index'])}"
     _configure_coordination(tf, config, startup_timeout)
     try:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        with _signals_end_the_wait():
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
     except (tf.errors.OpError, RuntimeError, ValueError) as exc:
+        if isinstance(exc, tf.errors.DeadlineExceededError) or "Barrier timed out" in str(exc):
+            raise not_formed(config, startup_timeout, str(exc)) from None
         raise ClusterError(
             f"the cluster did not form ({task}): {_first_line(exc)}",
             "start every worker of --cluster/TF_CONFIG within the start-up timeout",
@@ -405,6 +408,64 @@ def _configure_coordination(tf: Any, config: dict[str, Any], startup_timeout: fl
         cluster_register_timeout_in_ms=int(startup_timeout * 1000),
         heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_S * 1000,
     )
+    # Without a registration barrier the timeout above bounds only this task's own registration:
+    # the wait for the other tasks that follows (``WaitForAllTasks``) has none, and holds the
+    # GIL, so nothing in Python could end it. With the barrier every task waits at registration,
+    # for at most ``startup_timeout``, and then gets DeadlineExceededError (not_formed).
+    service = getattr(context.context(), "_coordination_service_config", None)
+    if service is not None and hasattr(service, "cluster_register_with_barrier"):
+        service.cluster_register_with_barrier = True
+
+
+def not_formed(config: dict[str, Any], startup_timeout: float, error: str) -> ClusterError:
+    """The :class:`ClusterError` for a cluster that did not form within ``startup_timeout``,
+    naming the workers that did not join (from TensorFlow's barrier error, else the
+    coordination leader this task could not reach)."""
+    cluster = config["cluster"]
+    me = (str(config["task"]["type"]), str(int(config["task"]["index"])))
+    # "... Some timed out task names:\n/job:worker/replica:0/task:1\n\nAdditional GRPC error ..."
+    stragglers = error.partition("timed out task names:")[2].split("Additional")[0]
+    tasks = [t for t in re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", stragglers) if t != me]
+    if not tasks:  # this task never reached the leader (the chief): it is the one missing
+        tasks = [("chief", "0") if "chief" in cluster else ("worker", "0")]
+    missing = []
+    for job, index in dict.fromkeys(tasks):
+        addresses = cluster.get(job, [])
+        where = f" at {addresses[int(index)]}" if int(index) < len(addresses) else ""
+        missing.append(f"{job} {index}{where}")
+    seconds = f"{startup_timeout:g}"
+    return ClusterError(
+        f"the cluster did not form within {seconds} s: {', '.join(missing)} did not join",
+        "start every worker (one `cnnspec train … --cluster … --task-index I` each, or TF_CONFIG) "
+        f"within runtime.distribute.startup_timeout ({seconds} s), or raise the timeout",
+    )
+
+
+@contextlib.contextmanager
+def _signals_end_the_wait() -> Iterator[None]:
+    """Ctrl-C and SIGTERM end the process at once while the cluster forms.
+
+    TensorFlow waits for the other workers inside C++ holding the GIL: a Python signal handler
+    (``cnnspec train``'s, or Python's KeyboardInterrupt) would only run once the wait is over,
+    up to ``startup_timeout`` later. The signals' default action ends the process in the
+    kernel instead (exit status 128 + N: 130 for Ctrl-C, 143 for SIGTERM); nothing of the run
+    has been written yet, and the kernel drops the run folder's lock. The previous handlers
+    come back as soon as the strategy exists (or failed).
+    """
+    import signal
+    import threading
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(number)
+            if handler not in (signal.SIG_IGN, None):
+                previous[number] = signal.signal(number, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _first_line(exc: BaseException) -> str:
