@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,9 +25,10 @@ from cnnspec.lsp.locate import path_at
 from tests.conftest import ROOT
 
 pytest_lsp = pytest.importorskip("pytest_lsp", reason="the `lsp` extra is part of `dev`")
-from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
+from pytest_lsp import LanguageClient  # noqa: E402
 
-from tests.test_lsp import SERVE, _make_client, answer, change, close, open_text, position  # noqa: E402
+from tests.test_lsp import answer, change, close, open_text, position  # noqa: E402
+from tests.test_lsp import client as lsp_client_fixture  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("lsp")
 in_server = pytest.mark.asyncio(loop_scope="module")
@@ -193,14 +193,8 @@ def test_the_kind_at_the_cursor_from_the_text_alone(before: str, above: list[str
 
 
 # -- end to end --------------------------------------------------------------------------------
-@pytest_lsp.fixture(
-    scope="module",
-    config=ClientServerConfig(server_command=[sys.executable, "-c", SERVE], client_factory=_make_client),
-)
-async def client(lsp_client: LanguageClient):
-    await lsp_client.initialize_session(types.InitializeParams(capabilities=types.ClientCapabilities()))
-    yield
-    await lsp_client.shutdown_session()
+# the server and its client: test_lsp's module fixture, one server for this module too
+client = lsp_client_fixture
 
 
 async def labels(client: LanguageClient, path: Path, at: types.Position) -> list[str] | None:
