@@ -276,7 +276,7 @@ def planned_chief(setting: str, cluster: list[str] | None, task_index: int | Non
     """Whether this process will be the chief (reads ``--task-index`` or ``TF_CONFIG``; no TensorFlow)."""
     if cluster is not None and setting != "multi_worker":
         raise UsageError(
-            f"expected runtime.distribute.strategy: multi_worker with --cluster; the spec says {setting}",
+            f"expected runtime.distribute: multi_worker with --cluster; the spec says {setting}",
             "add --set runtime.distribute=multi_worker, or leave out --cluster",
         )
     if setting != "multi_worker":
@@ -340,7 +340,7 @@ def make_distribution(
 def _tpu(tf: Any) -> Distribution:
     if not tf.config.list_physical_devices("TPU"):
         raise UsageError(
-            "expected a TPU for runtime.distribute.strategy: tpu; this machine has none",
+            "expected a TPU for runtime.distribute: tpu; this machine has none",
             "use strategy: mirrored (GPUs) or default (CPU), or run on a TPU VM",
         )
     try:
