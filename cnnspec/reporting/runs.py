@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,16 +78,7 @@ def find_runs(folder: Path) -> list[Path]:
         raise UsageError(
             f"expected a folder of runs; {folder} is not a folder", "train a spec first: cnnspec train"
         )
-    found: list[Path] = []
-    level = [folder]
-    for _ in range(MAX_DEPTH + 1):
-        below: list[Path] = []
-        for here in level:
-            if is_run(here):
-                found.append(here)
-                continue
-            below += _subfolders(here)
-        level = below
+    found = [run for _, run in _walk_runs(folder, MAX_DEPTH)]
     return sorted(
         found, key=lambda p: (_text((_json(p / "lock.json")[0] or {}).get("created")) or "", str(p))
     )
@@ -97,20 +89,25 @@ def deeper_run(folder: Path) -> Path | None:
     breadth first), for the hint when :func:`find_runs` finds none. The search stops after
     :data:`DEEPER_LEVELS` more levels or :data:`DEEPER_FOLDERS` folders, so a huge tree (a
     home folder, a virtual environment) costs little."""
+    deeper = _walk_runs(folder, MAX_DEPTH + DEEPER_LEVELS, DEEPER_FOLDERS)
+    return next((run for depth, run in deeper if depth > MAX_DEPTH), None)
+
+
+def _walk_runs(folder: Path, levels: int, most: int | None = None) -> Iterator[tuple[int, Path]]:
+    """``(depth, run folder)`` breadth first, to ``levels`` below ``folder`` (a run folder's own
+    sub-folders are not searched), stopping after ``most`` folders when given."""
     level, visited = [folder], 0
-    for depth in range(MAX_DEPTH + DEEPER_LEVELS + 1):
+    for depth in range(levels + 1):
         below: list[Path] = []
         for here in level:
             visited += 1
-            if visited > DEEPER_FOLDERS:
-                return None
+            if most is not None and visited > most:
+                return
             if is_run(here):
-                if depth > MAX_DEPTH:
-                    return here
+                yield depth, here
                 continue
             below += _subfolders(here)
         level = below
-    return None
 
 
 def _text(value: Any) -> str | None:
