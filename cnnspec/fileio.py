@@ -190,6 +190,16 @@ def refuse_special(target: str | Path) -> None:
         )
 
 
+def same_file(path: str | Path, other: str | Path) -> bool:
+    """Whether ``path`` and ``other`` name one file (through a link or another spelling too);
+    ``False`` when either is missing or a name the OS refuses. Outputs that would replace an
+    input (``codegen -o SPEC``, ``import x.json -o x.json``) are refused with it."""
+    try:
+        return os.path.samefile(path, other)
+    except (OSError, ValueError):
+        return False
+
+
 def check_writable(
     path: str | Path, *, option: str = "--out", folder: bool = True, hint: str | None = None
 ) -> None:

@@ -28,6 +28,7 @@ from cnnspec.cli.common import (
     stdout,
 )
 from cnnspec.errors import UsageError
+from cnnspec.fileio import same_file
 
 if TYPE_CHECKING:
     from cnnspec.ir import ModelIR
@@ -89,7 +90,7 @@ def graph_files(target: Path, *, option: str = "--plot", spec: Path | None = Non
     paths = (*picture, dot, mermaid)
     for path in paths:
         check_writable(path, option=option, folder=False)  # also a FIFO or device: never opened below
-        if spec is not None and _same_file(path, spec):
+        if spec is not None and same_file(path, spec):
             raise UsageError(
                 f"{option} {target} would replace the spec file {path}", f"choose another {option}"
             )
@@ -147,13 +148,6 @@ def write_graph(
     """Render the graph to ``target`` with Graphviz when installed; always write DOT and
     Mermaid text beside it (see :func:`plan_graph`). Returns the files written."""
     return plan_graph(ir, target, origin=origin, option=option, spec=spec).write()
-
-
-def _same_file(path: Path, other: Path) -> bool:
-    try:
-        return os.path.samefile(path, other)
-    except (OSError, ValueError):  # either missing (or a name the OS refuses)
-        return False
 
 
 @guarded

@@ -28,6 +28,7 @@ from cnnspec.cli.common import (
 )
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
+from cnnspec.fileio import same_file
 
 
 @guarded
@@ -60,7 +61,7 @@ def codegen(
         # cleanly where the file is written (check_writable, write_atomic)
         if os.path.isdir(output):
             raise UsageError(f"{output} is a folder; expected a file path such as model.py")
-        if _same_file(output, file):  # (before "already exists": --force would not help)
+        if same_file(output, file):  # (before "already exists": --force would not help)
             raise UsageError(
                 f"{output} is the spec file itself; codegen would replace the spec with Python",
                 "choose another -o, such as model.py",
@@ -94,11 +95,3 @@ def codegen(
         highlight=False,
         soft_wrap=True,
     )
-
-
-def _same_file(output: Path, spec: Path) -> bool:
-    """Whether ``output`` names the spec file itself (through a link or another spelling too)."""
-    try:
-        return os.path.samefile(output, spec)
-    except (OSError, ValueError):  # either missing (or a name the OS refuses): not the same file
-        return False

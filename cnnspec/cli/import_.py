@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from cnnspec.cli.common import guarded, stdout
+from cnnspec.fileio import same_file
 
 
 @guarded
@@ -46,7 +47,7 @@ def import_(
 
     targets = [output, *([output.with_name(weights_name(output))] if weights else [])]
     # the source itself is refused with its own message (importer.output), --force or not
-    existing = [t for t in targets if os.path.lexists(t) and not _same_file(t, source)]
+    existing = [t for t in targets if os.path.lexists(t) and not same_file(t, source)]
     if existing and not force:  # (as codegen: a spec the user wrote is not replaced unasked)
         raise UsageError(f"{' and '.join(map(str, existing))} already exists", "pass --force to replace it")
     start = time.perf_counter()
@@ -73,10 +74,3 @@ def import_(
     console.print(f"  blocks found:  {len(imported.blocks)} ({safe(found)})", highlight=False)
     if weights:
         console.print(f"  weights:       {safe(output.with_name(weights_name(output)))}", highlight=False)
-
-
-def _same_file(path: Path, source: str) -> bool:
-    try:
-        return os.path.samefile(path, source)
-    except (OSError, ValueError):  # keras:NAME, or either one missing
-        return False

@@ -3,14 +3,13 @@ figures the import reports (spec lines, the zoo spec's lines, source layers, blo
 
 from __future__ import annotations
 
-import os
 import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnnspec.errors import UsageError
-from cnnspec.fileio import atomic_path, write_atomic
+from cnnspec.fileio import atomic_path, same_file, write_atomic
 from cnnspec.importer import Imported, import_source
 from cnnspec.importer.source import KERAS_PREFIX, ZIP_FAULTS, Source, import_error, read_source, zip_fault
 
@@ -75,11 +74,7 @@ def _refuse_overwriting(source: str, targets: list[Path]) -> None:
     if source.startswith(KERAS_PREFIX):
         return
     for target in targets:
-        try:
-            same = target.exists() and os.path.samefile(source, target)
-        except OSError:
-            continue  # a source that cannot be read is reported by read_source
-        if same:
+        if same_file(source, target):  # (a source that cannot be read is reported by read_source)
             raise UsageError(
                 f"{target} is the source file {source}: import would overwrite the model it reads",
                 hint="write the spec to another file, e.g. -o model.yaml",
