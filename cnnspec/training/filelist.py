@@ -43,6 +43,12 @@ class Listing:
     class_names: list[str]
 
 
+def hidden(path: Path, root: Path) -> bool:
+    """Whether ``path`` is, or lies in, a hidden file or folder below ``root``: no image of a
+    data folder (macOS' ``._x.png`` resource forks, ``.ipynb_checkpoints/``)."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
 def index_folder(folder: Path, class_names: Sequence[str] | None = None) -> Listing:
     """The image files of a class-folder tree in Keras' ``index_directory`` order (classes
     sorted, or in ``class_names``' order; each class's files by sorted folder then name), so
@@ -59,9 +65,7 @@ def index_folder(folder: Path, class_names: Sequence[str] | None = None) -> List
     labels: list[int] = []
     for label, name in enumerate(names):
         for root, _, files in sorted(os.walk(folder / name), key=lambda entry: entry[0]):
-            # hidden files and folders are no images of the class: macOS' ._x.png resource
-            # forks, .ipynb_checkpoints/
-            if any(part.startswith(".") for part in Path(root).relative_to(folder / name).parts):
+            if hidden(Path(root), folder / name):
                 continue
             for file in sorted(files):
                 if file.lower().endswith(IMAGE_EXTENSIONS) and not file.startswith("."):

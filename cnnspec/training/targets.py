@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.errors import SpecError, SpecPath, UsageError, format_path
+from cnnspec.training.filelist import hidden
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -160,9 +161,7 @@ def _image_files(folder: Path) -> list[Path]:
         (
             p
             for p in folder.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in IMAGE_EXTENSIONS
-            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not hidden(p, folder)
         ),
         key=lambda p: p.relative_to(folder).as_posix(),
     )
