@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 from typing import Annotated
@@ -55,10 +54,8 @@ def _report_elsewhere(run_dir: Path, out: Path) -> Path:
     from cnnspec.reporting.html import write_report
     from cnnspec.training.runlock import RunFolderBusy
 
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(owning_run(run_dir, run_dir))
-            ours = True
-        except RunFolderBusy:
-            ours = False
-        return write_report(run_dir, out=out, into_run=ours)
+    try:
+        with owning_run(run_dir, run_dir):  # (write_report takes no lock: only this one is busy)
+            return write_report(run_dir, out=out)
+    except RunFolderBusy:
+        return write_report(run_dir, out=out, into_run=False)
