@@ -187,10 +187,11 @@ MONITORING = frozenset({"early_stopping", "reduce_lr_on_plateau", "model_checkpo
 def callback_node(callback: CallbackConfig, config: TrainConfig) -> ast.expr:
     cls = _name("keras", "callbacks", CALLBACK_CLASSES[callback.name])
     settings = dict(callback.settings)
-    if callback.name in MONITORING and config.monitor_mode(settings) != "auto":
+    mode = config.monitor_mode(settings) if callback.name in MONITORING else "auto"
+    if mode != "auto":
         # the direction `cnnspec train` uses (Keras' own auto cannot tell it for every name,
         # e.g. an output's `mask_mean_iou`), written out so the script reads it too
-        settings["mode"] = config.monitor_mode(settings)
+        settings["mode"] = mode
     if callback.name == "model_checkpoint":
         best = settings.pop("save_best_only", True)
         return _call(
