@@ -71,7 +71,11 @@ def test_variant_equals_keras_applications(name):
     theirs["configs"] = Counter(theirs["configs"])
     keras.backend.clear_session()
     compiled = compile_spec(f"zoo:{name}")
-    model = build_model(compiled)
+    # Built in a stateless scope, Keras creates each weight with its shape and dtype but defers
+    # filling it from its initializer: the fingerprint needs no values, and initialising the
+    # weights was a third of this test's time (efficientnet_v2_l: 5.5 s → 3.5 s).
+    with keras.StatelessScope():
+        model = build_model(compiled)
     ours = fingerprint(model)
     ours["classes"] = Counter(ours["classes"])
     ours["configs"] = Counter(ours["configs"])
