@@ -3,6 +3,7 @@ leftover temp files; and two real `cnnspec train` processes on one folder."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnspec.errors import UsageError
+from cnnspec.errors import UsageError, WriteError
 from cnnspec.fileio import atomic_path
 from cnnspec.training import runlock
 from cnnspec.training.runlock import LOCK_NAME, RunFolderBusy, acquire, holder, remove_leftovers
@@ -79,6 +80,46 @@ def test_a_killed_holders_lock_is_free(tmp_path):
 def test_a_folder_that_cannot_take_a_lock_file_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="can't create"):
         acquire(tmp_path / "missing")
+
+
+def _full_disk(monkeypatch):
+    def pwrite(fd, data, offset):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(runlock.os, "pwrite", pwrite)
+
+
+def test_a_full_disk_under_the_lock_file_is_a_write_error_and_lets_the_lock_go(tmp_path, monkeypatch):
+    with monkeypatch.context() as patch:
+        _full_disk(patch)
+        with pytest.raises(WriteError) as info:
+            acquire(tmp_path, ["first"])
+    assert info.value.errno == errno.ENOSPC and str(tmp_path / LOCK_NAME) in str(info.value)
+    with acquire(tmp_path, ["second"]):  # the failed attempt holds nothing
+        assert holder(tmp_path)["command"] == ["second"]
+
+
+def test_train_on_a_full_disk_is_a_clean_error_that_leaves_no_new_folder(tmp_path, monkeypatch, runner):
+    from cnnspec.cli.app import app
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("cnnspec: 1\nname: tiny\n" + TINY_DIGITS_MODEL + "training: {epochs: 1}\n")
+    _full_disk(monkeypatch)
+    result = runner.invoke(app, ["train", str(spec), "--out", str(tmp_path / "new")])
+    assert result.exit_code == 1, result.output
+    assert "No space left on device" in result.output and "internal error" not in result.output
+    assert "run the same command again" in " ".join(result.output.split())
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_busy_folders_hint_offers_another_folder_only_where_one_would_do(tmp_path):
+    with acquire(tmp_path, ["cnnspec", "train"]):
+        with pytest.raises(RunFolderBusy) as plain:
+            acquire(tmp_path)
+        with pytest.raises(RunFolderBusy) as new_run:
+            acquire(tmp_path, alternative="choose another --out")
+    assert plain.value.hint == "wait for that process to end"
+    assert new_run.value.hint == "wait for that process to end, or choose another --out"
 
 
 def test_remove_leftovers_deletes_only_temp_files_of_killed_atomic_writes(tmp_path):

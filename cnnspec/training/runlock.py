@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from cnnspec.errors import UsageError
-from cnnspec.fileio import is_atomic_temp
+from cnnspec.fileio import is_atomic_temp, write_fault
 
 LOCK_NAME = ".cnnspec.lock"
 
@@ -35,7 +35,7 @@ LOCK_NAME = ".cnnspec.lock"
 class RunFolderBusy(UsageError):
     """Another live process holds the run folder's lock (a usage error: exit 2)."""
 
-    def __init__(self, run_dir: Path, holder: dict[str, Any] | None) -> None:
+    def __init__(self, run_dir: Path, holder: dict[str, Any] | None, alternative: str | None = None) -> None:
         self.run_dir = run_dir
         self.holder = holder or {}
         pid = self.holder.get("pid")
@@ -45,7 +45,7 @@ class RunFolderBusy(UsageError):
             who += f" ({' '.join(str(word) for word in command)})"
         super().__init__(
             f"the run folder {run_dir} is in use by {who}",
-            "wait for that process to end, or choose another --out",
+            "wait for that process to end" + (f", or {alternative}" if alternative else ""),
         )
 
 
@@ -114,11 +114,15 @@ def holder(run_dir: Path) -> dict[str, Any] | None:
         os.close(fd)
 
 
-def acquire(run_dir: str | Path, command: list[str] | None = None) -> RunLock:
+def acquire(
+    run_dir: str | Path, command: list[str] | None = None, *, alternative: str | None = None
+) -> RunLock:
     """Take the exclusive lock of the existing folder ``run_dir`` without waiting.
 
-    Raises :class:`RunFolderBusy` when a live process holds it, ``UsageError`` when the lock
-    file can't be created (a read-only folder, no permission)."""
+    Raises :class:`RunFolderBusy` when a live process holds it (its hint offers ``alternative``,
+    e.g. "choose another --out", after waiting), ``UsageError`` when the lock file can't be
+    created (a read-only folder, no permission), :class:`~cnnspec.errors.WriteError` when the
+    holder's record can't be written into it (a full disk)."""
     import sys
 
     run_dir = Path(run_dir)
@@ -140,7 +144,7 @@ def acquire(run_dir: str | Path, command: list[str] | None = None) -> RunLock:
                 time.sleep(0.01)
                 found = _read_holder(fd)
             os.close(fd)
-            raise RunFolderBusy(run_dir, found) from None
+            raise RunFolderBusy(run_dir, found, alternative) from None
         except OSError:
             os.close(fd)
             raise
@@ -153,8 +157,15 @@ def acquire(run_dir: str | Path, command: list[str] | None = None) -> RunLock:
         "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     data = (json.dumps(info) + "\n").encode("utf-8")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+    except OSError as exc:  # a full disk: the user's error to report, not ours
+        os.close(fd)  # (lets the lock go)
+        fault = write_fault(exc, path, len(data))
+        if fault is None:
+            raise
+        raise fault from None
     return RunLock(run_dir, fd)
 
 

@@ -206,7 +206,14 @@ def _train(
             rundir.check_new(run_dir)  # a file in the way: the usual message
             raise
     # lock, then check: of two runs racing for one new folder exactly one passes check_new
-    owned = runlock.acquire(run_dir, command)
+    try:
+        owned = runlock.acquire(run_dir, command, alternative=None if resume else "choose another --out")
+    except WriteError:
+        if created:  # a full disk: the empty lock file is all this run wrote; leave no folder
+            with contextlib.suppress(OSError):
+                (run_dir / runlock.LOCK_NAME).unlink()
+                run_dir.rmdir()
+        raise
     try:
         if resume is None:  # before removing anything: the folder is new, or a run's (lock.json)
             rundir.check_new(run_dir)
