@@ -401,3 +401,12 @@ def test_an_upper_bound_or_a_repeat_is_named(runner, write_spec, data, where, me
     spec = HEAD + "model: [flatten, {dense: 10}]\ndata: {source: digits, " + data + "}\n"
     error = only_error(runner, write_spec(spec))
     assert (error.path, error.message) == (where, message)
+
+
+@pytest.mark.parametrize("variance", ["-1", "[1, -0.5]"])
+def test_a_bound_on_each_number_of_a_list_is_named(runner, write_spec, variance):
+    """Not "expected a number …; received integer -1", which contradicts itself: the bound is said."""
+    spec = HEAD + f"model: [{{normalization: {{mean: 0, variance: {variance}}}}}, flatten, {{dense: 10}}]\n"
+    error = only_error(runner, write_spec(spec + "data: {source: digits}\n"))
+    assert error.path == "model[0].normalization.variance"
+    assert error.message.startswith("expected a number ≥ 0 or a non-empty list of numbers ≥ 0; received")

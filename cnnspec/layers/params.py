@@ -319,6 +319,9 @@ def _shape_check(p: Param, v: Any) -> str | None:
 
 
 def _floats_describe(p: Param) -> str:
+    bounds = p.range_text()  # each number's bound, said: else "-1" reads as "a number"
+    if bounds:
+        return f"a number {bounds} or a non-empty list of numbers {bounds}"
     return "a number or a non-empty list of numbers"
 
 
