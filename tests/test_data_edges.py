@@ -167,3 +167,215 @@ def test_codegen_script_refuses_the_labels_train_refuses_and_notes_what_it_resiz
     said = " ".join(result.output.split())
     assert "the spec has no data section, so the script reads the digits images (10 classes)" in said
     assert "the digits images are 8×8×1; the script resizes them" in said
+
+
+# -- damaged and forged .npz files: located errors, never an internal error ----------------------
+def member_offset(path: Path, name: str) -> tuple[int, int]:
+    """Where the (compressed) data of zip member ``name`` starts in ``path``, and its size."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(name)
+    raw = path.read_bytes()
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26 : info.header_offset + 30])
+    return info.header_offset + 30 + name_len + extra_len, info.compress_size
+
+
+def patch_member(path: Path, name: str, *, flags: int = 0, method: int | None = None) -> None:
+    """Set flag bits (an encrypted member) or the compression method of member ``name`` in its
+    local header and its central directory entry."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        local = archive.getinfo(name).header_offset
+    raw = bytearray(path.read_bytes())
+    entries = [i for i in range(len(raw)) if raw[i : i + 4] == b"PK\x01\x02"]
+    central = next(i for i in entries if raw[i + 46 : i + 46 + len(name)] == name.encode())
+    for flag_at, method_at in ((local + 6, local + 8), (central + 8, central + 10)):
+        (old,) = struct.unpack("<H", raw[flag_at : flag_at + 2])
+        raw[flag_at : flag_at + 2] = struct.pack("<H", old | flags)
+        if method is not None:
+            raw[method_at : method_at + 2] = struct.pack("<H", method)
+    path.write_bytes(bytes(raw))
+
+
+def forged(path: Path, key: str, shape: tuple[int, ...], data: bytes = bytes(64), **arrays) -> Path:
+    """An .npz whose member ``key`` has a header claiming ``shape`` (uint8) but holds ``data``."""
+    import io
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    header = io.BytesIO()
+    npy.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{key}.npy", header.getvalue() + data)
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.save(member, array)
+            archive.writestr(f"{name}.npy", member.getvalue())
+    return path
+
+
+def good_arrays(n: int = 40) -> dict[str, np.ndarray]:
+    x = np.tile(np.arange(36, dtype="uint8").reshape(6, 6), (n, 1, 1))  # compressible
+    y = np.arange(n) % 3
+    return {"x_train": x, "y_train": y, "x_test": x[:9], "y_test": y[:9]}
+
+
+NPZ_SPEC = spec_text("[6, 6, 1]", 3, "{source: {npz: d.npz}}")
+
+
+def unreadable(tmp_path: Path, text: str = NPZ_SPEC):
+    error = located(text, tmp_path)
+    assert error.path == "data.source.npz" and error.code == "data" and error.loc.line == 7
+    assert error.message.startswith("expected a readable .npz file; ")
+    return error
+
+
+def test_a_damaged_deflate_stream_is_a_located_error(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez_compressed(path, **good_arrays())
+    start, _ = member_offset(path, "x_train.npy")
+    raw = bytearray(path.read_bytes())
+    raw[start] |= 0b110  # block type 3: reserved, so zlib refuses the stream
+    path.write_bytes(bytes(raw))
+    error = unreadable(tmp_path)
+    assert "d.npz: cannot read x_train (zlib.error: Error -3 while decompressing data" in error.message
+
+
+def test_bytes_flipped_inside_a_compressed_member_are_a_located_error(tmp_path):
+    path = tmp_path / "d.npz"
+    arrays = good_arrays(400)
+    arrays["x_train"] = np.random.default_rng(0).integers(0, 4, (400, 6, 6)).astype("uint8")
+    np.savez_compressed(path, **arrays)
+    start, size = member_offset(path, "x_train.npy")
+    raw = bytearray(path.read_bytes())
+    middle = start + size // 2
+    raw[middle : middle + 40] = bytes(b ^ 0x5A for b in raw[middle : middle + 40])  # as the audit did
+    path.write_bytes(bytes(raw))
+    assert "cannot read x_train (" in unreadable(tmp_path).message
+
+
+@pytest.mark.parametrize(
+    ("patch", "fault"),
+    [({"flags": 0x1}, "RuntimeError"), ({"method": 99}, "NotImplementedError")],
+    ids=["encrypted", "unknown-compression"],
+)
+def test_encrypted_or_oddly_compressed_members_are_located_errors(tmp_path, patch, fault):
+    path = tmp_path / "d.npz"
+    np.savez(path, **good_arrays())
+    patch_member(path, "y_train.npy", **patch)
+    assert f"cannot read y_train ({fault}: " in unreadable(tmp_path).message
+
+
+def test_a_header_promising_more_than_its_member_holds_is_refused_before_allocating(tmp_path):
+    arrays = good_arrays()
+    del arrays["x_train"]
+    forged(tmp_path / "d.npz", "x_train", (100_000_000_000, 6, 6, 1), **arrays)
+    error = unreadable(tmp_path)
+    assert error.message.endswith(
+        "d.npz: the header of x_train promises 3.3 TiB (3600000000000 bytes), the member holds 64 bytes"
+    )
+    assert "save the arrays again" in error.hint
+
+
+def test_a_header_promising_less_than_its_member_holds_is_refused(tmp_path):
+    arrays = good_arrays()
+    del arrays["y_test"]
+    forged(tmp_path / "d.npz", "y_test", (9,), bytes(72), **arrays)  # 9 uint8 promised, 72 held
+    assert (
+        "the header of y_test promises 9 B (9 bytes), the member holds 72 bytes"
+        in unreadable(tmp_path).message
+    )
+
+
+def test_an_array_too_large_for_memory_is_a_located_error(tmp_path, monkeypatch):
+    np.savez(tmp_path / "d.npz", **good_arrays())
+
+    def allocate(self, key):  # what NumPy raises for an honest header larger than the memory
+        raise MemoryError("Unable to allocate 5.82 TiB for an array with shape (6400000000000,)")
+
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", allocate)
+    error = unreadable(tmp_path)
+    assert "d.npz: x_train does not fit in memory (Unable to allocate 5.82 TiB" in error.message
+    assert "read batch by batch" in error.hint
+
+
+def test_forged_class_names_are_refused_too(tmp_path):
+    forged(tmp_path / "d.npz", "class_names", (10**12,), **good_arrays())
+    assert "the header of class_names promises" in unreadable(tmp_path).message
+
+
+def test_object_class_names_stay_refused(tmp_path):
+    np.savez(tmp_path / "d.npz", class_names=np.array(["a", 1, None], dtype=object), **good_arrays())
+    error = unreadable(tmp_path)
+    assert "cannot read class_names (ValueError: Object arrays cannot be loaded" in error.message
+
+
+def test_a_npy_file_named_npz_is_not_read_whole(tmp_path):
+    import zipfile
+
+    # np.load would read it whole (as large as its header claims) and return an array
+    forged(tmp_path / "x.npz", "x", (10**12,))
+    with zipfile.ZipFile(tmp_path / "x.npz") as archive:
+        (tmp_path / "d.npz").write_bytes(archive.read("x.npy"))
+    error = unreadable(tmp_path)
+    assert error.message.endswith("d.npz: not a zip archive") and "numpy.savez" in error.hint
+
+
+def test_a_0d_class_names_array_is_one_name(tmp_path):
+    np.savez(tmp_path / "d.npz", class_names=np.array("only"), **good_arrays())
+    _, _, data = load(NPZ_SPEC, tmp_path)
+    assert data.class_names == ["0", "1", "2"]  # too few names for 3 classes: numbered
+
+
+def test_a_forged_target_of_a_multi_output_npz_is_located(tmp_path):
+    from tests.test_task_data import load as load_task
+    from tests.test_task_data import spec as task_spec
+
+    x = np.zeros((12, 8, 8, 3), "uint8")
+    kinds = np.arange(12) % 4
+    forged(
+        tmp_path / "two.npz", "y_train_seg", (12, 8, 8, 10**9),
+        x_train=x, x_test=x[:4], y_test_seg=np.zeros((4, 8, 8), "uint8"),
+        y_train_kind=kinds, y_test_kind=kinds[:4],
+    )  # fmt: skip
+    two_heads = (
+        "  - conv2d: {filters: 3, kernel_size: 1, activation: softmax}\n    id: seg\n"
+        "  - global_avg_pool2d:\n    inputs: seg\n  - dense: {units: 4, activation: softmax}\n    id: kind\n"
+        "outputs: [seg, kind]\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_task(task_spec(tmp_path, "{npz: two.npz}", two_heads))
+    (error,) = info.value.errors
+    assert error.path == "data.source.npz"
+    assert "two.npz: the header of y_train_seg promises" in error.message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["deflate", "header"])
+def test_train_refuses_a_damaged_npz_before_writing(tmp_path, runner, damage):
+    from cnnspec.cli.app import app
+
+    path = tmp_path / "d.npz"
+    if damage == "deflate":
+        np.savez_compressed(path, **good_arrays())
+        start, _ = member_offset(path, "x_train.npy")
+        raw = bytearray(path.read_bytes())
+        raw[start] |= 0b110
+        path.write_bytes(bytes(raw))
+    else:
+        arrays = good_arrays()
+        del arrays["x_train"]
+        forged(path, "x_train", (100_000_000_000, 6, 6, 1), **arrays)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(NPZ_SPEC + "training: {epochs: 1}\n")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(spec), "--quiet", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "spec.yaml:7:" in result.output and "expected a readable .npz file; d.npz: " in result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert not out.exists()

@@ -22,11 +22,13 @@ import math
 import os
 import socket
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.lib.npyio import NpzFile
 
 from cnnspec.analysis.settings import (
     KERAS_CLASS_NAMES,
@@ -35,7 +37,7 @@ from cnnspec.analysis.settings import (
     TrainConfig,
     pipeline_scale,
 )
-from cnnspec.errors import SpecError, SpecPath, format_path
+from cnnspec.errors import SpecError, SpecPath, format_path, human_bytes
 from cnnspec.fileio import sha256_file
 from cnnspec.training import subsets
 
@@ -207,29 +209,142 @@ def _keras_dataset(name: str, compiled: CompiledSpec) -> tuple[np.ndarray, ...]:
     return x_train, y_train, x_test, y_test
 
 
+#: What reading a damaged or unusual .npz can raise: a bad CRC or header, a truncated member,
+#: corrupt deflate data, an encrypted member or unknown compression, an array too large to
+#: allocate. (The importer keeps a list like it; training sits below the importer, so the
+#: list is its own here.)
+NPZ_FAULTS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    RuntimeError,
+    EOFError,
+    OSError,
+    ValueError,
+    zlib.error,
+    MemoryError,
+)
+try:
+    import lzma
+
+    NPZ_FAULTS += (lzma.LZMAError,)
+except ImportError:  # pragma: no cover - Python built without lzma: zipfile cannot use it either
+    pass
+
+#: The first bytes of a zip archive (an .npz file); an empty archive starts with the end record.
+_ZIP_PREFIXES = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _unreadable(
+    path: Path, detail: str, compiled: CompiledSpec, where: SpecPath, hint: str | None = None
+) -> SpecError:
+    return _error(f"expected a readable .npz file; {path.name}: {detail}", compiled, where, hint)
+
+
+def _open_npz(path: Path, compiled: CompiledSpec, where: SpecPath) -> NpzFile:
+    """The open archive (use it as a context manager).
+
+    A file that is no zip archive is refused before NumPy sees it: ``np.load`` would read a
+    ``.npy`` file whole (whatever size its header claims) and hand back an array, not an archive.
+    """
+    if not path.is_file():
+        raise _error(f"expected an .npz file; {path} does not exist", compiled, where)
+    try:
+        with path.open("rb") as handle:
+            prefix = handle.read(4)
+        if prefix not in _ZIP_PREFIXES:
+            raise _unreadable(
+                path,
+                "not a zip archive",
+                compiled,
+                where,
+                "save the arrays with numpy.savez or numpy.savez_compressed",
+            )
+        return np.load(path, allow_pickle=False)
+    except SpecError:
+        raise
+    except NPZ_FAULTS as exc:
+        raise _unreadable(path, str(exc) or type(exc).__name__, compiled, where) from None
+
+
+def _promised_bytes(archive: NpzFile, key: str) -> tuple[int, int] | None:
+    """What the ``.npy`` header of ``key`` promises (shape × item size) and what its member
+    holds after the header (the zip's uncompressed size); ``None`` for a member that is no
+    ``.npy`` array or holds objects (``np.load`` refuses those itself: no pickles)."""
+    from numpy.lib import format as npy
+
+    names = archive.zip.namelist()
+    name = f"{key}.npy" if f"{key}.npy" in names else key
+    info = archive.zip.getinfo(name)
+    with archive.zip.open(info) as member:
+        if member.read(len(npy.MAGIC_PREFIX)) != npy.MAGIC_PREFIX:
+            return None  # np.load returns such a member's raw bytes; the shape checks refuse them
+        member.seek(0)
+        version = npy.read_magic(member)
+        # version 3.0 differs from 2.0 only in UTF-8 field names, which do not change the sizes
+        read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, _, dtype = read_header(member)
+        header_end = member.tell()
+    if dtype.hasobject:
+        return None
+    return math.prod(int(d) for d in shape) * dtype.itemsize, info.file_size - header_end
+
+
+def _npz_array(archive: NpzFile, key: str, path: Path, compiled: CompiledSpec, where: SpecPath) -> np.ndarray:
+    """One array of an open .npz, its header checked against its member's size before NumPy
+    allocates what the header claims (a forged shape would ask for terabytes)."""
+    try:
+        sizes = _promised_bytes(archive, key)
+        if sizes is not None and sizes[0] != sizes[1]:
+            promised, held = sizes
+            raise _unreadable(
+                path,
+                f"the header of {key} promises {human_bytes(promised)} ({promised} bytes), "
+                f"the member holds {held} bytes",
+                compiled,
+                where,
+                "the file is damaged or was not written by numpy.savez; save the arrays again",
+            )
+        return np.asarray(archive[key])
+    except SpecError:
+        raise
+    except MemoryError as exc:
+        raise _unreadable(
+            path,
+            f"{key} does not fit in memory ({exc})",
+            compiled,
+            where,
+            "use fewer images, or an image folder ({directory: …}), which is read batch by batch",
+        ) from None
+    except NPZ_FAULTS as exc:
+        kind = type(exc)
+        name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+        raise _unreadable(path, f"cannot read {key} ({name}: {exc})", compiled, where) from None
+
+
+def _npz_names(archive: NpzFile, path: Path, compiled: CompiledSpec, where: SpecPath) -> list[str]:
+    """The ``class_names`` array, as text (none: an empty list)."""
+    if "class_names" not in archive.files:
+        return []
+    return [str(n) for n in np.ravel(_npz_array(archive, "class_names", path, compiled, where))]
+
+
 def _npz(
     path: Path, compiled: CompiledSpec
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     where: SpecPath = (*SOURCE, "npz")
-    if not path.is_file():
-        raise _error(f"expected an .npz file; {path} does not exist", compiled, where)
     required = ("x_train", "y_train", "x_test", "y_test")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in required if k not in archive.files]
-            if missing:
-                raise _error(
-                    f"expected arrays {', '.join(required)} in {path.name}; missing {', '.join(missing)}",
-                    compiled,
-                    where,
-                    hint=f"the file has: {', '.join(archive.files) or 'nothing'}",
-                )
-            arrays = [np.asarray(archive[k]) for k in required]
-            names = [str(n) for n in archive["class_names"]] if "class_names" in archive.files else []
-    except SpecError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise _error(f"expected a readable .npz file; {path.name}: {exc}", compiled, where) from None
+    with _open_npz(path, compiled, where) as archive:
+        missing = [k for k in required if k not in archive.files]
+        if missing:
+            raise _error(
+                f"expected arrays {', '.join(required)} in {path.name}; missing {', '.join(missing)}",
+                compiled,
+                where,
+                hint=f"the file has: {', '.join(archive.files) or 'nothing'}",
+            )
+        arrays = [_npz_array(archive, k, path, compiled, where) for k in required]
+        names = _npz_names(archive, path, compiled, where)
     return arrays[0], arrays[1], arrays[2], arrays[3], names
 
 
@@ -451,26 +566,21 @@ def _npz_targets(
     if len(outputs) < 2:
         return None
     where: SpecPath = (*SOURCE, "npz")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            files = set(archive.files)
-            if not any(k.startswith("y_train_") for k in files):
-                return None
-            wanted = ["x_train", "x_test", *[f"y_{s}_{o}" for o in outputs for s in ("train", "test")]]
-            missing = [k for k in wanted if k not in files]
-            if missing:
-                raise _error(
-                    f"expected a target for every model output in {path.name}; missing {', '.join(missing)}",
-                    compiled,
-                    where,
-                    hint="store y_train_<output> and y_test_<output> for each output id",
-                )
-            arrays = {k: np.asarray(archive[k]) for k in wanted}
-            names = [str(n) for n in archive["class_names"]] if "class_names" in files else []
-    except SpecError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise _error(f"expected a readable .npz file; {path.name}: {exc}", compiled, where) from None
+    with _open_npz(path, compiled, where) as archive:
+        files = set(archive.files)
+        if not any(k.startswith("y_train_") for k in files):
+            return None
+        wanted = ["x_train", "x_test", *[f"y_{s}_{o}" for o in outputs for s in ("train", "test")]]
+        missing = [k for k in wanted if k not in files]
+        if missing:
+            raise _error(
+                f"expected a target for every model output in {path.name}; missing {', '.join(missing)}",
+                compiled,
+                where,
+                hint="store y_train_<output> and y_test_<output> for each output id",
+            )
+        arrays = {k: _npz_array(archive, k, path, compiled, where) for k in wanted}
+        names = _npz_names(archive, path, compiled, where)
     y_train = {o: arrays[f"y_train_{o}"] for o in outputs}
     y_test = {o: arrays[f"y_test_{o}"] for o in outputs}
     kinds = {o: _infer_kind(y_train[o]) for o in outputs}
