@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from cnnspec.analysis.passes import compile_text
 from cnnspec.errors import SpecError
 from cnnspec.importer import import_source
 from cnnspec.importer.source import Source
@@ -324,3 +325,129 @@ def test_an_existing_spec_is_replaced_only_with_force(tmp_path):
 def test_a_folder_as_the_source_is_named_as_one(tmp_path):
     result = run_cli("import", str(tmp_path), "-o", str(tmp_path / "x.yaml"))
     assert result.exit_code == 1 and "expected a file; received a folder" in result.output
+
+
+# -- 8. --weights copies only the weights file the .keras holds -----------------------------------
+def _keras_with_weights(tmp_path: Path, weights: bytes, name: str = "model.keras") -> Path:
+    """A .keras zip: the 8 → 4 dense model's configuration and ``weights`` as model.weights.h5."""
+    source = tmp_path / name
+    with zipfile.ZipFile(source, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", json.dumps(functional(dense("d"))))
+        archive.writestr("model.weights.h5", weights)
+    return source
+
+
+def _weights_file(path: Path, hostile: str, victim: Path) -> bytes:
+    """A Keras-style weights file with one hostile entry that reaches outside itself."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "w") as handle:
+        handle.create_group("layers/dense/vars").attrs["name"] = "d"
+        handle["layers/dense/vars"].create_dataset("0", data=np.zeros((8, 4), "float32"))
+        if hostile == "external":
+            handle["layers/zzz"] = h5py.ExternalLink(str(victim), "/g")
+        elif hostile == "soft":
+            handle["layers/zzz"] = h5py.SoftLink("/layers/dense")
+        elif hostile == "external_storage":  # a dataset whose values are stored in another file
+            handle["layers/dense/vars"].create_dataset("1", (4,), "float32", external=[(str(victim), 0, 16)])
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("hostile", ["external", "soft", "external_storage"])
+def test_a_weights_file_that_reaches_outside_itself_is_refused_and_the_victim_is_untouched(tmp_path, hostile):
+    import h5py
+
+    work = tmp_path / "work"
+    work.mkdir()
+    victim = tmp_path / "victim.h5"
+    with h5py.File(victim, "w") as handle:
+        handle.create_group("g/vars").attrs["name"] = "d"
+    before = victim.read_bytes()
+    weights = _weights_file(tmp_path / "built.weights.h5", hostile, victim)
+    source = _keras_with_weights(work, weights)
+    output = refused(source, "--weights")
+    assert f"{source}: model.weights.h5" in output and "/layers/" in output
+    assert "refers to" in output
+    assert victim.read_bytes() == before
+    assert sorted(p.name for p in work.iterdir()) == ["model.keras"]
+
+
+def test_a_self_contained_weights_file_is_copied_and_relabelled(tmp_path):
+    import h5py
+
+    weights = _weights_file(tmp_path / "built.weights.h5", "none", tmp_path / "unused")
+    source = _keras_with_weights(tmp_path, weights)
+    out = tmp_path / "out.yaml"
+    result = run_cli("import", str(source), "-o", str(out), "--weights")
+    assert result.exit_code == 0, result.output
+    spec = compile_text(out.read_text().replace("weights: out.weights.h5\n", ""))
+    with h5py.File(tmp_path / "out.weights.h5") as handle:  # relabelled to the spec's layer
+        assert handle["layers/dense/vars"].attrs["name"] in {node.name for node in spec.ir.nodes} - {"d"}
+
+
+def test_a_weights_member_larger_than_the_model_can_store_is_refused_before_a_byte_is_written(tmp_path):
+    # 3 MiB of zeros (a few KB deflated) for a model of 36 parameters: a decompression bomb
+    source = _keras_with_weights(tmp_path, bytes(3 * 1024 * 1024))
+    output = refused(source, "--weights")
+    assert f"{source}: model.weights.h5 is 3,145,728 bytes" in output
+    assert "36 parameters" in output
+
+
+def test_weights_that_do_not_fit_on_the_disk_are_a_write_error_before_a_byte_is_written(
+    tmp_path, monkeypatch
+):
+    from cnnspec import fileio
+
+    source = tmp_path / "model.keras"
+    source.write_bytes(TINY_KERAS.read_bytes())
+    monkeypatch.setattr(fileio, "free_space", lambda folder: 100_000)  # the spec fits, the weights not
+    output = refused(source, "--weights")
+    assert "not enough free space" in output and "out.weights.h5" in output
+
+
+# -- 9. the source's name is text in a comment, never YAML -----------------------------------------
+@pytest.mark.parametrize("name", ["m\ndescription: injected\n#.json", "m\rdescription: x\u2028y: z.json"])
+def test_a_source_file_name_with_line_breaks_stays_in_the_header_comment(tmp_path, name):
+    import yaml
+
+    source = _write(tmp_path, functional(dense("d")), name)
+    out = tmp_path / "out.yaml"
+    result = run_cli("import", str(source), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert set(yaml.safe_load(text)) == {"cnnspec", "name", "input", "model"}
+    escaped = name.encode("unicode_escape").decode("ascii")
+    assert text.splitlines()[0] == f"# Imported by `cnnspec import` from {escaped}: 2 Keras layers."
+
+
+# -- 10. --max-params ------------------------------------------------------------------------------
+def test_import_max_params_refuses_smaller_models_and_admits_larger_ones(tmp_path):
+    small = _write(tmp_path, functional(dense("d")))  # 36 parameters
+    output = refused(small, "--max-params", "10")
+    assert "expected at most 10 parameters; this model has 36" in output
+    wide = functional(_layer("Dense", "d", [[_tensor("in")]], units=100_000))
+    wide["config"]["layers"][0]["config"]["batch_shape"] = [None, 10_000]  # 1,000,100,000 parameters
+    large = _write(tmp_path, wide, "large.json")
+    output = refused(large)
+    assert "expected at most 500,000,000 parameters" in output and "--max-params" in output
+    out = tmp_path / "large.yaml"
+    result = run_cli("import", str(large), "-o", str(out), "--max-params", "2000000000")
+    assert result.exit_code == 0, result.output
+    assert "- dense: 100000" in out.read_text()
+
+
+def test_relabel_never_writes_through_a_link(tmp_path):
+    import h5py
+
+    from cnnspec.importer.output import reaching_out, relabel
+
+    victim = tmp_path / "victim.h5"
+    with h5py.File(victim, "w") as handle:
+        handle.create_group("g/vars").attrs["name"] = "d"
+    before = victim.read_bytes()
+    path = tmp_path / "w.weights.h5"
+    _weights_file(path, "external", victim)
+    assert reaching_out(path) == [f"/layers/zzz: an external link to {victim}:/g"]
+    assert relabel(path, {"d": "dense"}) == 1  # its own layer only
+    assert victim.read_bytes() == before

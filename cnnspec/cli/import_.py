@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cnnspec.cli.common import guarded, stdout
+from cnnspec.cli.common import DEFAULT_MAX_PARAMS, MaxParamsOption, guarded, stdout
 from cnnspec.fileio import same_file
 
 
@@ -39,6 +39,7 @@ def import_(
     force: Annotated[
         bool, typer.Option("--force", "-f", help="replace an existing spec (and weights) file")
     ] = False,
+    max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
 ) -> None:
     """Import a Keras model as a readable spec, folded into blocks and repeats."""
     from cnnspec.cli.render import safe
@@ -51,7 +52,7 @@ def import_(
     if existing and not force:  # (as codegen: a spec the user wrote is not replaced unasked)
         raise UsageError(f"{' and '.join(map(str, existing))} already exists", "pass --force to replace it")
     start = time.perf_counter()
-    imported = run_import(source, output, weights=weights, folding=fold)
+    imported = run_import(source, output, weights=weights, folding=fold, max_params=max_params)
     seconds = time.perf_counter() - start
     console = stdout()
     console.print(

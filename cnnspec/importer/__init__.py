@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.importer.fold import fold
 from cnnspec.importer.graph import Graph, read_graph
@@ -34,28 +35,36 @@ class Imported:
     blocks: list[str] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)  # source layer → the spec model's layer
     rewritten: int = 0  # raw-op hard sigmoids written as one activation layer
+    params: int = 0  # the spec model's parameters (trainable and not)
 
     @property
     def lines(self) -> int:
         return len(self.text.splitlines())
 
 
-def import_source(source: str | Source, *, weights_file: str | None = None, folding: bool = True) -> Imported:
+def import_source(
+    source: str | Source,
+    *,
+    weights_file: str | None = None,
+    folding: bool = True,
+    max_params: int = DEFAULT_MAX_PARAMS,
+) -> Imported:
     """Import SOURCE (a ``.keras`` file, a JSON config or ``keras:NAME``) as spec text.
 
     The spec is compiled and checked layer by layer against the source before it is returned
     (:mod:`cnnspec.importer.verify`); should a folded spec not reproduce the source, the
     unfolded one is used. ``weights_file``: the name the spec's top-level ``weights:`` refers to
-    (the caller writes it). ``folding``: find blocks and repeats.
+    (the caller writes it). ``folding``: find blocks and repeats. ``max_params``: a model with
+    more parameters is refused (as ``validate --max-params``).
     """
     read = source if isinstance(source, Source) else read_source(source)
     try:
-        return _import(read, weights_file, folding)
+        return _import(read, weights_file, folding, max_params)
     except SpecError as exc:
         raise named(exc, read.label) from None
 
 
-def _import(read: Source, weights_file: str | None, folding: bool) -> Imported:
+def _import(read: Source, weights_file: str | None, folding: bool, max_params: int) -> Imported:
     try:
         graph = read_graph(read.config)
     except RecursionError:
@@ -64,10 +73,10 @@ def _import(read: Source, weights_file: str | None, folding: bool) -> Imported:
     graph, aliases = hard_sigmoids(graph)
     mapped = map_layers(graph)
     name = spec_id(graph.name).lower()
-    chosen = flat = _attempt(read, graph, mapped, name, weights_file, False, layers)
+    chosen = flat = _attempt(read, graph, mapped, name, weights_file, False, layers, max_params)
     if folding:
         try:
-            folded = _attempt(read, graph, mapped, name, weights_file, True, layers)
+            folded = _attempt(read, graph, mapped, name, weights_file, True, layers, max_params)
         except SpecError:
             folded = None  # a fold that does not reproduce the source is not written
         # folding that finds nothing worth naming makes a longer spec, not a more readable one
@@ -88,6 +97,7 @@ def _attempt(
     weights_file: str | None,
     folding: bool,
     layers: int,
+    max_params: int,
 ) -> Imported:
     from cnnspec.analysis.passes import compile_text
 
@@ -102,14 +112,15 @@ def _attempt(
     checked = spec_text(name, graph.input_shape, blocks, items, header)
     try:
         # compiled from text no file holds: its errors are said of the source layers instead
-        compiled = compile_text(checked, COMPILED_AS)
+        compiled = compile_text(checked, COMPILED_AS, max_params=max_params)
     except SpecError as exc:
         raise SpecError([_of_source(d, items, graph) for d in exc.errors or exc.diagnostics]) from None
     names = align(compiled, items, graph)
     text = (
         spec_text(name, graph.input_shape, blocks, items, header, weights_file) if weights_file else checked
     )
-    return Imported(text, name, read, layers, [b.name for b in blocks], names)
+    blocks_found = [b.name for b in blocks]
+    return Imported(text, name, read, layers, blocks_found, names, params=compiled.ir.totals.params)
 
 
 #: The name the imported spec is compiled under (no such file: it is never in a message).

@@ -3,18 +3,34 @@ figures the import reports (spec lines, the zoo spec's lines, source layers, blo
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from cnnspec.errors import UsageError
-from cnnspec.fileio import atomic_path, same_file, write_atomic
+from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
+from cnnspec.backends.codegen_values import comment_text
+from cnnspec.errors import SpecError, UsageError
+from cnnspec.fileio import atomic_path, ensure_space, refuse_special, same_file, write_atomic, write_fault
 from cnnspec.importer import Imported, import_source
 from cnnspec.importer.source import KERAS_PREFIX, ZIP_FAULTS, Source, import_error, read_source, zip_fault
 
 WEIGHTS_SUFFIX = ".weights.h5"
+WEIGHTS_MEMBER = "model.weights.h5"
 COPY_CHUNK = 1024 * 1024
+#: How large a .keras file's weights may be for the model imported from it: per parameter,
+#: float64 values with two optimizer slots each (Adam's; Keras saves the optimizer's state in
+#: the same file) and room to spare; per layer, its HDF5 groups and headers (Keras' take about
+#: 3 KB); and a fixed slack. Bounds what ``--weights`` copies: a small zip of deflated zeros
+#: must not write gigabytes.
+WEIGHT_BYTES_PER_PARAM = 32
+WEIGHT_BYTES_PER_LAYER = 64 * 1024
+WEIGHT_BYTES_SLACK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,10 +63,19 @@ def weights_name(out: Path) -> str:
     return out.with_suffix("").name + WEIGHTS_SUFFIX
 
 
-def run_import(source: str, out: Path, *, weights: bool = False, folding: bool = True) -> Imported:
+def run_import(
+    source: str,
+    out: Path,
+    *,
+    weights: bool = False,
+    folding: bool = True,
+    max_params: int = DEFAULT_MAX_PARAMS,
+) -> Imported:
     """Import ``source`` and write the spec to ``out`` (with ``weights``: its weights beside it).
 
-    Nothing is written unless the whole import succeeds; each file is written atomically.
+    Nothing is written unless the whole import succeeds; each file is written atomically. A
+    ``.keras`` file's weights are copied only when their size fits the imported model and
+    they hold no link or reference to another file. ``max_params``: see :func:`import_source`.
     """
     target_weights = out.with_name(weights_name(out)) if weights else None
     _refuse_overwriting(source, [out, *([target_weights] if target_weights else [])])
@@ -61,10 +86,13 @@ def run_import(source: str, out: Path, *, weights: bool = False, folding: bool =
             hint="save the model with model.save('model.keras') and import that",
         )
     imported = import_source(
-        read, weights_file=target_weights.name if target_weights else None, folding=folding
+        read,
+        weights_file=target_weights.name if target_weights else None,
+        folding=folding,
+        max_params=max_params,
     )
     if target_weights is not None:
-        _write_weights(read, target_weights, imported.names)
+        _write_weights(read, target_weights, imported)
     write_atomic(out, imported.text)
     return imported
 
@@ -81,71 +109,193 @@ def _refuse_overwriting(source: str, targets: list[Path]) -> None:
             )
 
 
-def _write_weights(read: Source, target: Path, names: dict[str, str]) -> None:
+def _write_weights(read: Source, target: Path, imported: Imported) -> None:
     """The source's weights in Keras' ``.weights.h5`` format, each layer's stored name (the
     ``name`` attribute of its ``vars`` group) relabelled to its layer in the spec's model, so
     a loader that matches by name finds them; Keras' own ``load_weights`` matches by order."""
-    with atomic_path(target, WEIGHTS_SUFFIX) as temp:
-        if read.model is not None:
+    if read.model is not None:  # keras:NAME: the weights of the model Keras built here
+        with atomic_path(target, WEIGHTS_SUFFIX) as temp:
             read.model.save_weights(str(temp))
-            relabel(temp, names)
-            return
-        _copy_member(read, temp)
-        try:
-            relabel(temp, names)
-        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's faults
-            raise import_error(
-                f"corrupt or unsupported .keras file: {read.path}: model.weights.h5 is not a "
-                f"readable weights file ({type(exc).__name__}: {exc})",
-                hint="save the model again with model.save('model.keras')",
-            ) from None
-
-
-def _copy_member(read: Source, temp: Path) -> None:
+            relabel(temp, imported.names)
+        return
     assert read.path is not None
-    member = "model.weights.h5"
     try:
         archive = zipfile.ZipFile(read.path)
     except ZIP_FAULTS as exc:
-        raise zip_fault(read.path, exc, member) from None
+        raise zip_fault(read.path, exc, WEIGHTS_MEMBER) from None
     with archive:
-        try:
-            info = archive.getinfo(member)
-        except KeyError:
-            raise import_error(
-                f"{read.path} has no {member}",
-                hint="save the model with its weights: model.save(...)",
-            ) from None
-        # the bytes are copied as they are: the member is Keras' own .weights.h5 file; a
-        # damaged member is a fault of the source, a failed write one of the target
-        with open(temp, "xb") as handle:
+        info = _weights_member(read.path, archive, imported)
+        # copied and checked in a file of our own, outside atomic_path: a refusal of the
+        # source is then never taken for a disk fault by the words in it (a hostile link name)
+        with _scratch(target, info.file_size) as scratch:
+            _copy_member(read.path, archive, info, scratch, target)
+            _check_weights(read.path, scratch, imported.names, target)
+            with atomic_path(target, WEIGHTS_SUFFIX) as temp:
+                os.replace(scratch, temp)
+
+
+def weights_limit(params: int, layers: int) -> int:
+    """The most bytes the weights file of a model with ``params`` parameters and ``layers``
+    layers is taken to need; a ``model.weights.h5`` declared larger is refused uncopied."""
+    return params * WEIGHT_BYTES_PER_PARAM + layers * WEIGHT_BYTES_PER_LAYER + WEIGHT_BYTES_SLACK
+
+
+def _weights_member(path: Path, archive: zipfile.ZipFile, imported: Imported) -> zipfile.ZipInfo:
+    """The archive's ``model.weights.h5``, refused when its declared size is more than the
+    imported model can fill (a small zip of deflated zeros must not write gigabytes)."""
+    try:
+        info = archive.getinfo(WEIGHTS_MEMBER)
+    except KeyError:
+        raise import_error(
+            f"{path} has no {WEIGHTS_MEMBER}",
+            hint="save the model with its weights: model.save(...)",
+        ) from None
+    limit = weights_limit(imported.params, imported.source_layers)
+    if info.file_size > limit:
+        raise import_error(
+            f"{path}: {WEIGHTS_MEMBER} is {info.file_size:,} bytes; the weights of a model with "
+            f"{imported.params:,} parameters in {imported.source_layers} layers take at most "
+            f"{limit:,}",
+            hint="import the .keras file saved with this model: model.save('model.keras')",
+        )
+    return info
+
+
+@contextlib.contextmanager
+def _scratch(target: Path, needed: int) -> Iterator[Path]:
+    """A new empty file beside ``target`` (named like :func:`atomic_path`'s temp files, so a
+    killed import's leftover is known as one), removed on leaving unless it was moved. Refused
+    with a :class:`~cnnspec.errors.WriteError` when the folder has under ``needed`` bytes free."""
+    refuse_special(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        ensure_space(folder, needed, target)
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=WEIGHTS_SUFFIX, dir=folder)
+        os.close(handle)
+    except OSError as exc:
+        raise _write_fault(exc, target, needed) from None
+    scratch = Path(name)
+    scratch.unlink()  # created by the copy, as atomic_path's writers do: with the usual mode
+    try:
+        yield scratch
+    finally:
+        with contextlib.suppress(OSError):
+            scratch.unlink()
+
+
+def _write_fault(exc: OSError, target: Path, needed: int | None = None) -> Exception:
+    """The WriteError an OSError of a write stands for (the OSError itself when none)."""
+    fault = write_fault(exc, target, needed)
+    return fault if fault is not None else exc
+
+
+def _copy_member(
+    path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, scratch: Path, target: Path
+) -> None:
+    """The member's bytes as they are (it is Keras' own .weights.h5 file), never more than
+    its declared size; a damaged member is a fault of the source, a failed write one of the
+    target."""
+    try:
+        stream = archive.open(info)
+    except ZIP_FAULTS as exc:
+        raise zip_fault(path, exc, WEIGHTS_MEMBER) from None
+    with stream, open(scratch, "xb") as handle:
+        copied = 0
+        while True:
             try:
-                stream = archive.open(info)
+                chunk = stream.read(COPY_CHUNK)
             except ZIP_FAULTS as exc:
-                raise zip_fault(read.path, exc, member) from None
-            with stream:
-                while True:
-                    try:
-                        chunk = stream.read(COPY_CHUNK)
-                    except ZIP_FAULTS as exc:
-                        raise zip_fault(read.path, exc, member) from None
-                    if not chunk:
-                        break
-                    handle.write(chunk)
+                raise zip_fault(path, exc, WEIGHTS_MEMBER) from None
+            if not chunk:
+                break
+            copied += len(chunk)
+            if copied > info.file_size:  # (zipfile stops there itself; this does not rely on it)
+                raise zip_fault(
+                    path, ValueError(f"more than the declared {info.file_size:,} bytes"), WEIGHTS_MEMBER
+                )
+            try:
+                handle.write(chunk)
+            except OSError as exc:
+                raise _write_fault(exc, target, info.file_size) from None
+
+
+def _check_weights(path: Path, scratch: Path, names: dict[str, str], target: Path) -> None:
+    """Refuse a copied weights file that reaches outside itself (before anything writes it);
+    then relabel it."""
+    try:
+        outside = reaching_out(scratch)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's faults
+        raise _unreadable(path, exc) from None
+    if outside:
+        shown = "; ".join(outside[:3]) + (f"; and {len(outside) - 3} more" if len(outside) > 3 else "")
+        raise import_error(
+            f"unsupported .keras file: {path}: {WEIGHTS_MEMBER} refers to data outside itself: {shown}",
+            hint="a weights file saved by Keras holds all its weights itself; save the model again "
+            "with model.save('model.keras')",
+        )
+    try:
+        relabel(scratch, names)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        fault = write_fault(exc, target)  # relabelling writes: the disk may be full
+        raise (fault if fault is not None else _unreadable(path, exc)) from None
+
+
+def _unreadable(path: Path, exc: BaseException) -> SpecError:
+    return import_error(
+        f"corrupt or unsupported .keras file: {path}: {WEIGHTS_MEMBER} is not a readable weights "
+        f"file ({type(exc).__name__}: {exc})",
+        hint="save the model again with model.save('model.keras')",
+    )
+
+
+def reaching_out(path: Path) -> list[str]:
+    """What in an HDF5 file refers to data outside it, each as ``/where: what``: external
+    links (to another file), soft links (to a path, which an external link may answer), and
+    datasets stored in other files or mapped from them (virtual). ``[]``: the file is
+    self-contained, so writing it (:func:`relabel`) writes no other file. Opened read-only;
+    no link is followed."""
+    import h5py
+
+    found: list[str] = []
+    with h5py.File(path, "r") as handle:
+        seen: set[Any] = set()  # group ids: a group hard-linked twice (or into itself) once
+        groups: list[tuple[str, h5py.Group]] = [("", handle)]
+        while groups:  # a loop, not recursion: groups may nest deeper than Python's stack
+            where, group = groups.pop()
+            if group.id in seen:
+                continue
+            seen.add(group.id)
+            for name in group:
+                here = comment_text(f"{where}/{name}")
+                link = group.get(name, getlink=True)
+                if isinstance(link, h5py.ExternalLink):
+                    target = comment_text(f"{link.filename}:{link.path}")
+                    found.append(f"{here}: an external link to {target}")
+                elif isinstance(link, h5py.SoftLink):
+                    found.append(f"{here}: a soft link to {comment_text(link.path)}")
+                elif isinstance(item := group.get(name), h5py.Group):
+                    groups.append((f"{where}/{name}", item))
+                elif isinstance(item, h5py.Dataset) and (item.external or item.is_virtual):
+                    found.append(f"{here}: a dataset stored in another file")
+    return found
 
 
 def relabel(path: Path, names: dict[str, str]) -> int:
     """Rename the layers stored in a ``.weights.h5`` file (source name → spec name); returns
-    how many were renamed. h5py only: no TensorFlow."""
+    how many were renamed. h5py only: no TensorFlow. Only hard links are followed (groups in
+    this file): an external or soft link is passed over, never written through; a file from
+    elsewhere is checked with :func:`reaching_out` first."""
     import h5py
 
     renamed = 0
     with h5py.File(path, "r+") as handle:
-        layers = handle.get("layers")
+        layers = _hard(handle, "layers")
         if layers is None:
             return 0
         for key in layers:
-            variables = layers[key].get("vars") if hasattr(layers[key], "get") else None
+            layer = _hard(layers, key)
+            variables = _hard(layer, "vars") if layer is not None else None
             if variables is None:
                 continue
             stored = variables.attrs.get("name")
@@ -154,3 +304,14 @@ def relabel(path: Path, names: dict[str, str]) -> int:
                 variables.attrs["name"] = names[stored]
                 renamed += 1
     return renamed
+
+
+def _hard(group: Any, name: str) -> Any:
+    """``group[name]`` when it is a group reached by a hard link (one inside this file), else
+    ``None``."""
+    import h5py
+
+    if not isinstance(group.get(name, getlink=True), h5py.HardLink):
+        return None
+    item = group.get(name)
+    return item if isinstance(item, h5py.Group) else None

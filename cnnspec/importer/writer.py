@@ -7,11 +7,14 @@ import json
 import re
 from typing import Any
 
+from cnnspec.backends.codegen_values import comment_text
 from cnnspec.importer.items import Block, Call, Expr, Item, Layer, Parallel, Repeat, Residual
 from cnnspec.layers.registry import get_kind
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _YAML_WORDS = {"yes", "no", "true", "false", "null", "on", "off", "y", "n", "~"}
+#: A header comment line is cut here (a file name is at most 255 bytes; escapes lengthen it).
+_COMMENT_LIMIT = 2000
 
 
 def scalar(value: Any) -> str:
@@ -125,8 +128,10 @@ def spec_text(
     header: list[str],
     weights: str | None = None,
 ) -> str:
-    """The whole imported spec."""
-    lines = [f"# {line}" if line else "#" for line in header]
+    """The whole imported spec. ``header``: the comment lines above it, each kept on its line
+    (a line break or other control character in them, say from the source's file name, is
+    written as an escape such as ``\\n``: it would otherwise end the comment and start YAML)."""
+    lines = [f"# {comment_text(line, _COMMENT_LIMIT)}" if line else "#" for line in header]
     lines += ["cnnspec: 1", f"name: {scalar(name)}", f"input: {{shape: {scalar(input_shape)}}}"]
     if weights is not None:
         lines.append(f"weights: {scalar(weights)}")
