@@ -155,7 +155,7 @@ def test_mismatch_leaves_target_untouched(run_dir, tmp_path, runner, monkeypatch
     target = tmp_path / "m.tflite"
     target.write_bytes(b"previous export")
     monkeypatch.setattr(exporter, "compare", lambda expected, actual: (0.5, 0.1))
-    result = runner.invoke(app, ["export", str(folder), "-f", "tflite", "-o", str(target)])
+    result = runner.invoke(app, ["export", str(folder), "-f", "tflite", "-o", str(target), "--force"])
     assert result.exit_code == 1
     assert "differs from the Keras model by 0.5" in " ".join(result.output.split())
     assert target.read_bytes() == b"previous export"
@@ -193,3 +193,58 @@ def test_tflite_runs_without_litert_package(run_dir, tmp_path, monkeypatch):
     result = export_model(folder, "tflite", tmp_path / "m.tflite")
     assert result.runtime == "tf.lite" and result.max_abs_diff is not None
     assert result.max_abs_diff <= 1e-4
+
+
+# -- what an export may replace -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_existing_o_file_is_replaced_only_with_force(run_dir, tmp_path, runner):
+    from cnnspec.export.runtimes import record_path
+
+    folder, _, _ = run_dir
+    other = tmp_path / "other.tflite"
+    other.write_bytes(b"the user's")
+    refused = runner.invoke(app, ["export", str(folder), "-f", "tflite", "-o", str(other)])
+    assert refused.exit_code == 2 and "add --force to replace it" in " ".join(refused.output.split())
+    assert other.read_bytes() == b"the user's"
+    forced = runner.invoke(app, ["export", str(folder), "-f", "tflite", "-o", str(other), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert other.read_bytes() != b"the user's"
+    assert json.loads(record_path(other).read_text())["verified"] is True
+
+
+@pytest.mark.slow
+def test_the_default_outputs_are_replaced_without_force(run_dir, runner):
+    folder, _, _ = run_dir
+    target = folder / "export" / "model.tflite"
+    for _ in range(2):
+        result = runner.invoke(app, ["export", str(folder), "-f", "tflite"])
+        assert result.exit_code == 0, result.output
+    again = runner.invoke(app, ["export", str(folder), "-f", "tflite", "-o", str(target)])  # named: the same
+    assert again.exit_code == 0, again.output
+
+
+@pytest.mark.slow
+def test_force_replaces_a_savedmodel_but_never_the_users_files(run_dir, tmp_path, runner):
+    """The repro: a folder with a saved_model.pb was replaced whole, the user's notes with it."""
+    folder, _, _ = run_dir
+    mine = tmp_path / "sm"
+    (mine / "data").mkdir(parents=True)
+    (mine / "saved_model.pb").touch()
+    (mine / "MY_NOTES.txt").write_text("notes\n")
+    (mine / "data" / "keep.csv").write_text("x\n")
+    for force in ([], ["--force"]):
+        result = runner.invoke(app, ["export", str(folder), "-f", "savedmodel", "-o", str(mine), *force])
+        assert result.exit_code == 2 and "holds other files" in " ".join(result.output.split())
+        assert (mine / "MY_NOTES.txt").read_text() == "notes\n"
+        assert (mine / "data" / "keep.csv").read_text() == "x\n"
+    earlier = tmp_path / "earlier"
+    (earlier / "variables").mkdir(parents=True)
+    (earlier / "saved_model.pb").write_bytes(b"an earlier export")
+    refused = runner.invoke(app, ["export", str(folder), "-f", "savedmodel", "-o", str(earlier)])
+    assert refused.exit_code == 2 and "add --force to replace it" in " ".join(refused.output.split())
+    forced = runner.invoke(app, ["export", str(folder), "-f", "savedmodel", "-o", str(earlier), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert (earlier / "saved_model.pb").read_bytes() != b"an earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "sm"]  # no temp folder left

@@ -178,3 +178,61 @@ def test_a_missing_float_export_names_the_quantized_ones_beside_it(run_dir):
     (run_dir / "export" / "model.onnx").rename(run_dir / "export" / "model.dynamic.onnx")
     message = _refusal(run_dir)
     assert "there is none (model.dynamic.onnx: quantized, which predict and evaluate do not read" in message
+
+
+# -- where `cnnspec export -o` may write: refused before the model is read (no TensorFlow) ------
+
+
+def _user_folder(tmp_path):
+    """The repro: a folder of the user's that happens to hold a saved_model.pb."""
+    folder = tmp_path / "sm"
+    (folder / "data").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"pb")
+    (folder / "MY_NOTES.txt").write_text("notes")
+    (folder / "data" / "keep.csv").write_text("x")
+    return folder
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+def test_a_savedmodel_export_never_deletes_other_files_in_its_folder(run_dir, tmp_path, force):
+    """The folder was replaced whole (exit 0, the notes gone) because it held a saved_model.pb."""
+    folder = _user_folder(tmp_path)
+    result = invoke("export", run_dir, "--format", "savedmodel", "-o", folder, *(["--force"] * force))
+    assert result.exit_code == 2, result.output
+    assert f"{folder} holds other files (MY_NOTES.txt, data)" in flat(result)
+    assert "choose another -o" in flat(result)
+    assert (folder / "MY_NOTES.txt").read_text() == "notes"
+    assert (folder / "data" / "keep.csv").read_text() == "x"
+    assert (folder / "saved_model.pb").read_bytes() == b"pb"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "sm"]  # no temp folder left
+
+
+def test_an_earlier_savedmodel_at_o_is_replaced_only_with_force(run_dir, tmp_path):
+    folder = tmp_path / "sm"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"pb")
+    result = invoke("export", run_dir, "--format", "savedmodel", "-o", folder)
+    assert result.exit_code == 2, result.output
+    assert f"{folder} already exists" in flat(result) and "add --force to replace it" in flat(result)
+    assert (folder / "saved_model.pb").read_bytes() == b"pb"
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+@pytest.mark.parametrize("record", [False, True], ids=["file", "record"])
+def test_an_existing_o_file_is_kept_without_force(run_dir, tmp_path, fmt, record):
+    """It was replaced without a word (and so was the record beside it)."""
+    if fmt == "onnx":
+        pytest.importorskip("tf2onnx")  # (without it the export is refused for that first)
+    other = tmp_path / f"other.{fmt}"
+    existing = other.with_name(other.name + ".json") if record else other
+    existing.write_text("the user's")
+    result = invoke("export", run_dir, "--format", fmt, "-o", other)
+    assert result.exit_code == 2, result.output
+    assert f"{existing} already exists" in flat(result) and "add --force to replace it" in flat(result)
+    assert existing.read_text() == "the user's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["run", existing.name])
+
+
+def test_export_force_is_documented():
+    result = invoke("export", "--help")
+    assert "--force" in flat(result) and "replace an existing -o file" in flat(result)

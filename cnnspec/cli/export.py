@@ -55,13 +55,18 @@ def export(
         bool,
         typer.Option("--verify/--no-verify", help="run the export on a batch and compare with Keras"),
     ] = True,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="replace an existing -o file, or a folder holding only a SavedModel"),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Export a trained model to SavedModel, TFLite or ONNX and check it against Keras.
 
     The export is written beside the target under a temporary name, run in its own runtime on
     a seeded batch, compared with the Keras model (max abs difference; float exports must agree
-    within 1e-4), and only then renamed into place.
+    within 1e-4), and only then renamed into place. The default output is replaced by a new
+    export; an existing -o only with --force, and never a folder with files that are no export.
     """
     from cnnspec.export import ExportFailed, ExportMismatch, export_model
 
@@ -72,6 +77,7 @@ def export(
             output,
             quantize=quantize.value if quantize else None,
             verify=verify,
+            force=force,
         )
     except (ExportMismatch, ExportFailed) as exc:
         stderr().print(f"[bold red]error:[/bold red] {exc}", highlight=False)

@@ -46,6 +46,11 @@ FLOAT_TOLERANCE = 1e-4
 VERIFY_BATCH = 8
 VERIFY_SEED = 0
 _SUFFIX = {"tflite": ".tflite", "onnx": ".onnx"}
+#: What a SavedModel folder holds (Keras and TensorFlow write these); nothing else is replaced.
+SAVED_MODEL_ENTRIES = frozenset(
+    {"saved_model.pb", "variables", "assets", "fingerprint.pb", "keras_metadata.pb"}
+)
+_FORCE_HINT = "add --force to replace it"
 _EXTRA_HINT = "install the export tools: pip install 'cnnspec[export]' (tf2onnx, onnxruntime)"
 
 
@@ -141,20 +146,55 @@ def default_output(stem: Path, fmt: str, quantize: str | None = None) -> Path:
     return stem.with_name(stem.name + tag + _SUFFIX[fmt])
 
 
-def _check_output(path: Path, fmt: str) -> None:
+def _is_default(path: Path, stem: Path, fmt: str, quantize: str | None) -> bool:
+    """Whether ``path`` is where cnnspec writes this export by itself (:func:`default_output`)."""
+    return os.path.realpath(path) == os.path.realpath(default_output(stem, fmt, quantize))
+
+
+def _entries(folder: Path) -> list[str]:
+    """The names in ``folder`` (sorted); a :class:`UsageError` when it can't be listed."""
+    try:
+        return sorted(entry.name for entry in folder.iterdir())
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"expected -o to name a folder that can be read; {folder}: {reason}") from None
+
+
+def _check_output(path: Path, fmt: str, *, replace: bool) -> None:
+    """Refuse an output that does not fit ``fmt``, and one whose replacing would lose files.
+
+    ``replace``: an existing export there may be replaced (``--force``, or the default output,
+    which is cnnspec's own). A folder holding anything but a SavedModel's own entries is never
+    replaced: an export replaces the whole folder, and the other files would be lost.
+    """
     if fmt == "savedmodel":
         if path.exists() and not path.is_dir():
             raise UsageError(f"expected a folder for the SavedModel; {path} is a file")
-        if path.is_dir() and any(path.iterdir()) and not (path / "saved_model.pb").is_file():
+        entries = _entries(path) if path.is_dir() else []
+        if not entries:
+            return
+        foreign = [name for name in entries if name not in SAVED_MODEL_ENTRIES]
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
             raise UsageError(
-                f"expected a new folder or an earlier SavedModel export; {path} holds other files",
-                "choose another -o (a SavedModel export replaces the whole folder)",
+                f"expected a new folder or an earlier SavedModel export; {path} holds other files ({shown})",
+                "choose another -o (a SavedModel export replaces the whole folder, so even --force "
+                "does not replace a folder with files that are not an export)",
             )
+        if not replace:
+            raise UsageError(f"expected -o to name a new or empty folder; {path} already exists", _FORCE_HINT)
         return
     if path.suffix != _SUFFIX[fmt]:
         raise UsageError(f"expected an output path ending in {_SUFFIX[fmt]}; received {path}")
     if path.is_dir():
         raise UsageError(f"expected a file path for the {fmt} model; {path} is a folder")
+    if replace:
+        return
+    from cnnspec.export.runtimes import record_path
+
+    for existing in (path, record_path(path)):  # (the record beside it is replaced as well)
+        if os.path.lexists(existing):
+            raise UsageError(f"expected -o to name a new file; {existing} already exists", _FORCE_HINT)
 
 
 @contextlib.contextmanager
@@ -390,10 +430,13 @@ def export_model(
     quantize: str | None = None,
     verify: bool = True,
     batch: int = VERIFY_BATCH,
+    force: bool = False,
 ) -> ExportResult:
     """Export the model of a run folder or ``.keras`` file to ``fmt`` and verify it.
 
-    ``out`` defaults to :func:`default_output`. Raises :class:`UsageError` for bad arguments
+    ``out`` defaults to :func:`default_output`, which a new export replaces. Another ``out``
+    that exists (a file, a non-empty folder) is replaced only with ``force``; a folder holding
+    more than a SavedModel's own entries never is. Raises :class:`UsageError` for bad arguments
     or missing tools, :class:`ExportMismatch` when a float export differs from Keras by more
     than :data:`FLOAT_TOLERANCE` (the target is then left as it was).
     """
@@ -410,7 +453,7 @@ def export_model(
             raise UsageError(f"ONNX export needs {needs}, which is not installed", _EXTRA_HINT)
     source, stem = resolve_target(Path(target))
     path = Path(out) if out is not None else default_output(stem, fmt, quantize)
-    _check_output(path, fmt)
+    _check_output(path, fmt, replace=force or _is_default(path, stem, fmt, quantize))
     check_model_file(source)  # what is no Keras archive, and where -o can't be written, are
     check_writable(path, option="-o", folder=fmt == "savedmodel")  # refused before TensorFlow
 
