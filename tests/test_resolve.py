@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from cnnspec.api import compile_spec, compile_text
+from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
 from cnnspec.ir import BlockCall, Conditional, Layer, Parallel, Repeat, Residual, lower
 from tests import strategies as S
@@ -451,3 +452,215 @@ def test_lowering_round_trips_on_generated_specs(text):
     lowered = lower(ir.tree)
     assert [n.name for n in lowered.nodes] == [n.name for n in ir.nodes]
     assert lowered == ir
+
+
+# -- each mistake once, located, with a hint that names it -------------------------------------
+HEAD = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\n"
+UNKNOWN_ID = "unknown layer id {!r} (ids must be defined earlier in the spec)"
+
+
+def diagnostics_of(text: str) -> list[tuple[str, int, int, str, str | None]]:
+    """Every diagnostic of a failing spec (errors and warnings): path, line, column, message, hint."""
+    with pytest.raises(SpecError) as caught:
+        compile_text(HEAD + text, "t.yaml")
+    return [(d.path, d.loc.line, d.loc.column, d.message, d.hint) for d in caught.value.diagnostics]
+
+
+def test_outputs_of_a_failed_call_stay_silent_in_the_model_outputs(runner, tmp_path):
+    text = (
+        "blocks:\n  two:\n    inputs: [p, q]\n    outputs: [a, b]\n    layers:\n"
+        "      - conv2d: {filters: 3, kernel_size: 1}\n        inputs: p\n        id: a\n"
+        "      - conv2d: {filters: 3, kernel_size: 1}\n        inputs: q\n        id: b\n"
+        "model:\n"
+        "  - conv2d: {filters: 3, kernel_size: 1}\n    id: s\n"
+        "  - two:\n    inputs: [s, sss]\n    id: c0\n"
+        "  - flatten:\n    inputs: c0.b\n"
+        "  - dense: 2\n    id: d\n"
+        "  - dense: 2\n    inputs: c0\n"
+        'outputs: [d, c0.b, "c0[0]", c0]\n'
+    )
+    assert diagnostics_of(text) == [
+        (
+            "model[1].inputs[1]",
+            19,
+            17,
+            UNKNOWN_ID.format("sss"),
+            "give the earlier layer an `id:` and refer to it here",
+        )
+    ]
+    spec = tmp_path / "t.yaml"
+    spec.write_text(HEAD + text)
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1
+    assert [line for line in result.output.splitlines() if ": error: " in line] == [
+        f"{spec}:19:17: error: model[1].inputs[1]: " + UNKNOWN_ID.format("sss")
+    ]
+
+
+@pytest.mark.parametrize("where", ["spec", "block"])
+def test_a_default_that_fails_is_not_also_a_missing_parameter(where):
+    failing = "{conv2d: {kernel_size: '${3 // z}'}}"
+    if where == "spec":
+        text = f"vars: {{z: 0}}\ndefaults: {failing}\nmodel: [{{conv2d: {{filters: 3}}}}, flatten]\n"
+        path, line, column = "defaults.conv2d.kernel_size", 5, 34
+    else:  # the block's failed default must not fall back to the spec-level one either
+        text = (
+            "vars: {z: 0}\ndefaults: {conv2d: {kernel_size: 16}}\n"  # too big: a fallback is an error
+            f"blocks:\n  b:\n    defaults: {failing}\n    layers: [{{conv2d: {{filters: 3}}}}]\n"
+            "model: [b, flatten]\n"
+        )
+        path, line, column = "blocks.b.defaults.conv2d.kernel_size", 8, 38
+    (diagnostic,) = diagnostics_of(text)
+    assert diagnostic == (path, line, column, "in '${3 // z}': division by zero", None)
+
+
+def test_a_default_of_the_wrong_value_or_misspelt_is_one_error():
+    errors = diagnostics_of(
+        "blocks:\n  b:\n    params: {m: {type: float, default: 0.9}}\n"
+        "    defaults: {dense: {units: '${m}'}}\n    layers: [dense]\n"
+        "defaults: {conv2d: {kernal_size: 3}}\n"
+        "model: [{conv2d: {filters: 3}}, flatten, b]\n"
+    )
+    assert [error[:4] for error in errors] == [
+        ("blocks.b.defaults.dense.units", 7, 31, "expected a positive integer; received number 0.9"),
+        ("defaults.conv2d.kernal_size", 9, 21, "unknown parameter 'kernal_size' for `conv2d`"),
+    ]
+    assert errors[1][4] == "did you mean `kernel_size`?"
+
+
+def test_every_bad_reference_of_an_inputs_list_is_reported():
+    errors = diagnostics_of(
+        "vars: {n: 2}\nmodel:\n"
+        "  - conv2d: {filters: 3, kernel_size: 1}\n    id: a0\n"
+        "  - conv2d: {filters: 3, kernel_size: 1}\n    id: a1\n"
+        '  - add:\n    inputs: [a0, "a${n // 0}", "a${nn}", zz, a1]\n'
+        "  - flatten\n"
+    )
+    assert errors == [
+        ("model[2].inputs[1]", 11, 18, "in 'a${n // 0}': division by zero", None),
+        ("model[2].inputs[2]", 11, 32, "in 'a${nn}': undefined name 'nn'", "did you mean `n`?"),
+        (
+            "model[2].inputs[3]",
+            11,
+            42,
+            UNKNOWN_ID.format("zz"),
+            "give the earlier layer an `id:` and refer to it here",
+        ),
+    ]
+
+
+def test_every_bad_name_of_a_by_name_call_is_reported():
+    errors = diagnostics_of(
+        "blocks:\n  j:\n    inputs: [x, skip]\n    layers: [{add: null, inputs: [x, skip]}]\n"
+        "model:\n  - j:\n    inputs: {x: nowhere, skp: input}\n  - flatten\n"
+    )
+    assert [error[:4] for error in errors] == [
+        ("model[0].inputs.x", 10, 17, UNKNOWN_ID.format("nowhere")),
+        ("model[0].inputs.skp", 10, 26, "block `j` has no input 'skp'"),
+    ]
+
+
+def test_an_expression_error_in_a_list_is_located_at_its_element():
+    errors = diagnostics_of(
+        'model:\n  - conv2d: {filters: 3, kernel_size: [1, "${1 // 0}"], strides: ["${zz}", 1]}\n'
+        "  - flatten\n"
+    )
+    assert errors == [
+        ("model[0].conv2d.kernel_size[1]", 5, 43, "in '${1 // 0}': division by zero", None),
+        (
+            "model[0].conv2d.strides[0]",
+            5,
+            67,
+            "in '${zz}': undefined name 'zz'",
+            "defined here: in_channels, in_shape",
+        ),
+    ]
+    nested = diagnostics_of("model:\n  - reshape: {target_shape: [2, {a: '${k +}'}]}\n")
+    assert [error[:3] for error in nested] == [("model[0].reshape.target_shape[1].a", 5, 37)]
+
+
+def test_an_id_a_false_when_skipped_is_named_in_the_hint():
+    errors = diagnostics_of(
+        "vars: {use_side: false}\n"
+        "blocks:\n  two:\n    outputs: [a, b]\n    params: {side: bool}\n    layers:\n"
+        "      - conv2d: {filters: 3, kernel_size: 1}\n        id: a\n"
+        "      - conv2d: {filters: 3, kernel_size: 1}\n        id: b\n        when: '${side}'\n"
+        "model:\n"
+        "  - conv2d: {filters: 3, kernel_size: 1}\n    id: side\n    when: '${use_side}'\n"
+        "  - add:\n    inputs: [input, side]\n"
+        "  - two: false\n"
+        "  - flatten\n"
+    )
+    assert errors == [
+        (
+            "blocks.two.outputs[1]",
+            7,
+            18,
+            "block `two` returns 'b', which its body does not define",
+            "'b' (line 12) is skipped: its `when` is false",
+        ),
+        (
+            "model[1].inputs[1]",
+            20,
+            21,
+            UNKNOWN_ID.format("side"),
+            "'side' (line 16) is skipped: its `when` is false",
+        ),
+    ]
+
+
+REPEAT_HINT = (
+    "{ref!r} is defined inside the repeat at line {line}, and ids inside a repeat are visible only "
+    "inside the iteration that defines them: {fix}"
+)
+CARRY = "carry the tensor out (carry: {x: …} with next: {x: …}; after the loop `x` holds its last value)"
+
+
+REPEATS = {
+    "plain": "  - repeat:\n",
+    "with an id": "  - id: r\n    repeat:\n",
+    "carrying": "  - repeat:\n      carry: {x: s}\n      next: {x: 'b${i}'}\n",
+}
+FIXES = {
+    "plain": CARRY + ", or give the repeat `carry` and an id (id: cells) and refer to it as cells[0].b0",
+    "with an id": "refer to it as r[0].b0",
+    "carrying": CARRY + ", or give the repeat an id (id: cells) and refer to it as cells[0].b0",
+}
+
+
+@pytest.mark.parametrize("repeat", list(REPEATS))
+def test_an_id_inside_a_repeat_used_after_it_names_how_to_reach_it(repeat):
+    text = (
+        "model:\n  - conv2d: {filters: 3, kernel_size: 1}\n    id: s\n"
+        + REPEATS[repeat]
+        + "      times: 2\n      as: i\n      layers:\n"
+        "        - conv2d: {filters: 3, kernel_size: 1}\n          id: 'b${i}'\n"
+        "outputs: [s, b0]\n"
+    )
+    (error,) = diagnostics_of(text)
+    line = text.count("\n") + 3
+    hint = REPEAT_HINT.format(ref="b0", line=7, fix=FIXES[repeat])
+    assert error == ("outputs[1]", line, 14, "unknown layer id 'b0'", hint)
+    if repeat != "plain":  # the way the hint names works
+        fixed = text.replace("[s, b0]", '[s, "r[0].b0"]' if repeat == "with an id" else "[s, x]")
+        assert compile_text(HEAD + fixed, "t.yaml").ir.outputs[1] in ("r_b0", "b1")
+
+
+def test_an_id_inside_a_plain_repeat_used_in_inputs_names_the_repeat():
+    errors = diagnostics_of(
+        "model:\n  - repeat:\n      times: 2\n      as: i\n      layers:\n"
+        "        - conv2d: {filters: 3, kernel_size: 1}\n          id: 'b${i}'\n"
+        "  - add:\n    inputs: [b0, b1]\n  - flatten\n"
+    )
+    fix = CARRY + ", or give the repeat `carry` and an id (id: cells) and refer to it as cells[{i}].b{i}"
+    fix = fix.replace("{x", "{{x").replace("…}", "…}}")
+    assert errors == [
+        (
+            f"model[1].inputs[{i}]",
+            12,
+            14 + 4 * i,
+            UNKNOWN_ID.format(f"b{i}"),
+            REPEAT_HINT.format(ref=f"b{i}", line=5, fix=fix.format(i=i)),
+        )
+        for i in range(2)
+    ]

@@ -114,6 +114,11 @@ class Scope:
     block: str | None = None
     block_inputs: tuple[str, ...] = ()
     caller: Scope | None = None
+    #: For hints only, ids that are not defined here but are written in the spec: those of
+    #: items skipped by a false ``when`` (with the item's path) and those defined inside a
+    #: repeat, visible only inside it (with the repeat's :class:`Hidden`).
+    skipped: dict[str, SpecPath] = field(default_factory=dict)
+    hidden: dict[str, Hidden] = field(default_factory=dict)
 
     def lookup(self, ref: str) -> str | None:
         scope: Scope | None = self
@@ -122,6 +127,18 @@ class Scope:
                 return scope.ids[ref]
             scope = scope.parent
         return self.entry if ref == INPUT else None
+
+    def why_missing(self, ref: str) -> SpecPath | Hidden | None:
+        """Why the id ``ref`` is not visible here though the spec writes it: the path of the
+        item a false ``when`` skipped, or the repeat it is defined inside; ``None`` if neither."""
+        scope: Scope | None = self
+        while scope is not None:
+            if ref in scope.skipped:
+                return scope.skipped[ref]
+            if ref in scope.hidden:
+                return scope.hidden[ref]
+            scope = scope.parent
+        return None
 
     def visible(self) -> list[str]:
         names: list[str] = [INPUT] if self.entry is not None else []
@@ -144,6 +161,17 @@ class Scope:
             block_inputs=self.block_inputs,
             caller=self.caller,
         )
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """Where an id defined inside a repeat is: the repeat's path, its ``id``, whether it
+    carries tensors, and the (first) iteration that defined it."""
+
+    path: SpecPath
+    repeat_id: str | None
+    carries: bool
+    iteration: int
 
 
 @dataclass(frozen=True)
@@ -258,27 +286,70 @@ class Resolver:
 
     def evaluate(self, value: Any, env: dict[str, Any], path: SpecPath) -> tuple[bool, Any]:
         """Substitute expressions in ``value`` (recursively); ``(ok, result)``. An expression
-        that reads a poisoned name fails silently: its cause has been reported."""
+        that reads a poisoned name fails silently: its cause has been reported. Inside a list
+        or mapping each element is substituted on its own, so every failing element is
+        reported at its own path (``kernel_size[1]``) with its own text."""
         if value is None or type(value) in _PLAIN_SCALARS or (type(value) is str and "${" not in value):
             return True, value  # most parameters are written out: nothing to substitute
+        if type(value) is str:  # most expressions
+            return self.evaluate_text(value, env, path)
+        return self.evaluate_tree(value, env, path)
+
+    def evaluate_text(self, text: str, env: dict[str, Any], path: SpecPath) -> tuple[bool, Any]:
+        """One string with ``${…}`` in it, substituted; an error is reported at ``path``."""
         try:
-            if type(value) is str:  # most expressions: what _substitute does for a string
-                result = substitute(value, env)
-                if isinstance(result, (list, dict)):
-                    _check_value_size(result)
-                return True, result
-            return True, self._substitute(value, env)
+            result = substitute(text, env)
+            if isinstance(result, (list, dict)):
+                _check_value_size(result)
+            return True, result
         except Poisoned as exc:
             if not self.diags.has_errors:  # a safety net: poison without a cause is a bug
                 self.error(exc.message, path, code="expression")
             return False, None
         except ExpressionError as exc:
-            if self.reads_refused_name(value):
+            if self.reads_refused_name(text):
                 return False, None  # its declaration was refused: that error says it
-            text = value if isinstance(value, str) else ""
-            prefix = f"in {text!r}: " if text and len(text) < 80 else ""
+            prefix = f"in {text!r}: " if len(text) < 80 else ""
             self.error(prefix + exc.message, path, code="expression", hint=exc.hint)
             return False, None
+
+    def evaluate_tree(self, value: Any, env: dict[str, Any], path: SpecPath) -> tuple[bool, Any]:
+        """:meth:`evaluate` for a list or mapping (or a scalar inside one): each element at
+        ``(*path, index)`` or ``(*path, key)``; a size error is reported at the container."""
+        if is_expression(value):
+            return self.evaluate_text(value, env, path)
+        if not isinstance(value, (list, dict)):
+            return True, value
+        if type(value) is list and len(value) < MAX_VALUE_NODES and all(type(v) in _WRITTEN for v in value):
+            return True, list(value)  # a short list written out (shapes, strides): a copy, as built
+        try:
+            if len(value) > MAX_VALUE_NODES:
+                _check_value_size(value)  # refuse before evaluating thousands of expressions
+        except ExpressionError as exc:
+            self.error(exc.message, path, code="expression", hint=exc.hint)
+            return False, None
+        ok = True
+        result: Any
+        if isinstance(value, list):
+            result = []
+            for index, item in enumerate(value):
+                good, out = self.evaluate_tree(item, env, (*path, index))
+                ok = good and ok
+                result.append(out)
+        else:
+            result = {}
+            for key, item in value.items():
+                good, out = self.evaluate_tree(item, env, (*path, key))
+                ok = good and ok
+                result[key] = out
+        if not ok:
+            return False, None
+        try:
+            _check_value_size(result)
+        except ExpressionError as exc:
+            self.error(exc.message, path, code="expression", hint=exc.hint)
+            return False, None
+        return True, result
 
     def reads_refused_name(self, value: Any) -> bool:
         """Whether ``value`` (a failed expression) mentions a var whose name was refused."""
@@ -395,7 +466,10 @@ class Resolver:
     ) -> dict[str, dict[str, tuple[Any, Any]]]:
         """Per-kind parameter defaults (``defaults: {batch_norm: {momentum: 0.99}}``) over
         ``outer``'s: ``{kind: {param: (value, as written)}}``. Each value is evaluated in ``env``
-        (the vars, or a block call's arguments) and checked against the kind's parameter."""
+        (the vars, or a block call's arguments) and checked against the kind's parameter. One
+        that fails (reported) is kept as ``(POISONED, as written)``, misspelt names of a kind's
+        required parameters too: the layers that rely on it stay silent instead of reporting it
+        missing, and a block's failed default does not fall back to the spec-level one."""
         if not raw:
             return outer
         merged = {kind: dict(params) for kind, params in outer.items()}
@@ -429,6 +503,9 @@ class Resolver:
                 )
                 continue
             into = merged.setdefault(kind_name, {})
+            missing = [name for name in kind.required_names if name not in params]
+            for meant in misspelt(params, kind.param_index, missing):
+                into[meant] = (POISONED, POISONED)  # its unknown-parameter error says it
             for pname, value in params.items():
                 ppath = (*kpath, pname)
                 param = kind.param_index.get(pname)
@@ -444,10 +521,12 @@ class Resolver:
                     continue
                 good, evaluated = self.evaluate(value, env, ppath)
                 if not good:
+                    into[pname] = (POISONED, value)
                     continue
                 problem = param.check(evaluated)
                 if problem:
                     self.error(problem, ppath, code="parameter")
+                    into[pname] = (POISONED, value)
                     continue
                 # Spec-level values are written as literals (a block parameter could shadow a
                 # var of the same name in the emitted function); a block's keep their text.
@@ -483,10 +562,10 @@ class Resolver:
             if self.diags.full:
                 break
             tensor = top.lookup(ref) if isinstance(ref, str) else None
-            if tensor is None and self.lost_ids:
-                continue
+            if tensor is None and (self.lost_ids or self.failed_call(ref, top)):
+                continue  # its cause has been reported
             if tensor is None:
-                hint = did_you_mean(str(ref), top.visible())
+                hint = self.hidden_hint(ref, top) or did_you_mean(str(ref), top.visible())
                 self.error(f"unknown layer id {ref!r}", ("outputs", i), code="reference", hint=hint)
             else:
                 names.append(tensor)
@@ -635,6 +714,7 @@ class Resolver:
             if self.site_logs:
                 self.log_site(scope, None, "when", extras["when"], env, condition)
             if not condition:
+                self.note_skipped(extras, path, scope, env)
                 return current
 
         item_id = self.item_id(extras, path, scope, env)
@@ -727,6 +807,20 @@ class Resolver:
             scope.ids[item_id] = result
         return result
 
+    def note_skipped(self, extras: dict[str, Any], path: SpecPath, scope: Scope, env: dict[str, Any]) -> None:
+        """Remember the id of an item a false ``when`` skipped, for the hint of a reference to
+        it (an ``id`` expression is evaluated quietly: the item is not there to report on)."""
+        if "id" not in extras:
+            return
+        declared = extras["id"]
+        if is_expression(declared):
+            try:
+                declared = substitute(declared, env)
+            except ExpressionError:
+                return
+        if isinstance(declared, str) and declared not in scope.ids:
+            scope.skipped.setdefault(declared, path)
+
     def item_trainable(self, extras: dict[str, Any], path: SpecPath, env: dict[str, Any]) -> Any:
         """The item's ``trainable`` flag: ``True``/``False``, ``None`` when absent (the
         enclosing item decides), ``POISONED`` after an error (reported)."""
@@ -765,6 +859,7 @@ class Resolver:
         in the block's declared order."""
         declared = self.block_inputs(block) or (INPUT,)
         bound: dict[str, str] = {}
+        failed = False  # go on after a failure: each bad name or reference is its own mistake
         for name, ref in refs.items():
             rpath = (*path, "inputs", name)
             if name not in declared:
@@ -775,11 +870,15 @@ class Resolver:
                     code="inputs",
                     hint=did_you_mean(str(name), declared) or "its inputs: " + ", ".join(declared),
                 )
-                return None
+                failed = True
+                continue
             tensor = self.reference(ref, rpath, scope, env)
             if tensor is None:
-                return None
+                failed = True
+                continue
             bound[name] = tensor
+        if failed:
+            return None  # a misspelt name is not also a missing one
         missing = [name for name in declared if name not in bound]
         if missing:
             self.error(
@@ -852,17 +951,25 @@ class Resolver:
     ) -> list[str] | None:
         if "inputs" not in extras:
             return [current]
-        ok, refs = self.evaluate(extras["inputs"], env, (*path, "inputs"))
-        if not ok:
-            return None
-        refs = refs if isinstance(refs, list) else [refs]
-        tensors: list[str] = []
-        for i, ref in enumerate(refs):
-            rpath = (*path, "inputs", i) if isinstance(extras["inputs"], list) else (*path, "inputs")
-            tensor = self.reference(ref, rpath, scope, env, evaluated=True)
-            if tensor is None:
+        written = extras["inputs"]
+        if isinstance(written, list):  # each reference evaluated and looked up on its own
+            refs, evaluated = written, False
+        else:
+            ok, refs = self.evaluate(written, env, (*path, "inputs"))
+            if not ok:
                 return None
+            refs, evaluated = refs if isinstance(refs, list) else [refs], True
+        tensors: list[str] = []
+        failed = False
+        for i, ref in enumerate(refs):
+            rpath = (*path, "inputs", i) if isinstance(written, list) else (*path, "inputs")
+            tensor = self.reference(ref, rpath, scope, env, evaluated=evaluated)
+            if tensor is None:
+                failed = True  # and go on: every bad reference of the list is its own mistake
+                continue
             tensors.append(tensor)
+        if failed:
+            return None
         if not tensors:
             self.error("expected at least one input; received an empty list", (*path, "inputs"))
             return None
@@ -882,16 +989,24 @@ class Resolver:
             tensor = scope.entry  # the model input's own name means what `input` means
         if tensor is not None:
             return tensor
-        if self.lost_ids or (isinstance(ref, str) and scope.lookup(_scope_head(ref)) == UNKNOWN):
+        if self.lost_ids or self.failed_call(ref, scope):
             return None  # `c0[1]`, `c0.x` of a call `c0` that failed: its error has been reported
         message = f"unknown layer id {ref!r} (ids must be defined earlier in the spec)"
         hint = self.reference_hint(ref, scope)
         self.error(message, path, code="reference", hint=hint)
         return None
 
+    @staticmethod
+    def failed_call(ref: Any, scope: Scope) -> bool:
+        """Whether ``ref`` is ``c0[1]``, ``c0.x`` of an item ``c0`` that failed (reported)."""
+        return isinstance(ref, str) and scope.lookup(_scope_head(ref)) == UNKNOWN
+
     def reference_hint(self, ref: Any, scope: Scope) -> str:
         """What to write instead of an unknown reference, from the scoping rules."""
         text = str(ref)
+        hidden = self.hidden_hint(ref, scope)
+        if hidden is not None:
+            return hidden
         if scope.block is not None and text == INPUT and scope.block_inputs:
             return (
                 f"block `{scope.block}` names its inputs ({', '.join(scope.block_inputs)}): "
@@ -916,6 +1031,38 @@ class Resolver:
                 shown = ", ".join(inner[:8]) + (", …" if len(inner) > 8 else "")
                 return did_you_mean(text, inner) or f"names inside `{head}`: {shown}"
         return did_you_mean(text, scope.visible()) or "give the earlier layer an `id:` and refer to it here"
+
+    def hidden_hint(self, ref: Any, scope: Scope) -> str | None:
+        """Why an id the spec writes is not visible at a reference to it (a false ``when``
+        skipped its item; it is defined inside a repeat) and what to write; ``None`` if it is
+        not such an id."""
+        if not isinstance(ref, str):
+            return None
+        why = scope.why_missing(ref)
+        if why is None:
+            return None
+        if not isinstance(why, Hidden):
+            return f"{ref!r} ({self.where(why)}) is skipped: its `when` is false"
+        head = (
+            f"{ref!r} is defined inside the repeat at {self.where(why.path[:-1])}, and ids inside a "
+            "repeat are visible only inside the iteration that defines them: "
+        )
+        scoped = f"{why.repeat_id or 'cells'}[{why.iteration}].{ref}"
+        if why.repeat_id is not None:
+            return head + f"refer to it as {scoped}"
+        carry = (
+            "carry the tensor out (carry: {x: …} with next: {x: …}; after the loop `x` holds its last value)"
+        )
+        if why.carries:
+            return head + f"{carry}, or give the repeat an id (id: cells) and refer to it as {scoped}"
+        return head + f"{carry}, or give the repeat `carry` and an id (id: cells) and refer to it as {scoped}"
+
+    def where(self, path: SpecPath) -> str:
+        """``line N`` of ``path`` (with its file when another document declares it)."""
+        loc = self.loc(path)
+        if loc is None:
+            return format_path(path)
+        return f"line {loc.line}" if loc.file == self.doc.file else f"{loc.file}:{loc.line}"
 
     # -- plain layers ----------------------------------------------------------------------
     def layer(
@@ -988,6 +1135,11 @@ class Resolver:
         kind_defaults = scope.defaults.get(kind.name)
         preset = {p: v for p, v in kind_defaults.items() if p not in raw} if kind_defaults else {}
         missing = [name for name in kind.required_names if name not in raw and name not in preset]
+        if preset and any(value is POISONED for value, _ in preset.values()):
+            # A default that failed (reported where it is declared): not missing, and the
+            # layer stays silent, as after any failed parameter.
+            preset = {p: pair for p, pair in preset.items() if pair[0] is not POISONED}
+            ok = False
         if missing:
             meant = misspelt(raw, kind.param_index, missing)
             missing = [name for name in missing if name not in meant]
@@ -1448,6 +1600,7 @@ class Resolver:
                 saved_context, self.context = self.context, self.next_context()
                 current = self.walk_list(fields["layers"], (*path, "layers"), iteration, current)
                 self.context = saved_context
+                self.note_hidden(scope, iteration, carried, Hidden(path, item_id, bool(carried), i))
                 if current == UNKNOWN:
                     raise _RepeatFailed
                 if item_id:
@@ -1466,6 +1619,18 @@ class Resolver:
             if item_id:
                 scope.ids[f"{item_id}.{name}"] = tensor
         return current
+
+    @staticmethod
+    def note_hidden(scope: Scope, iteration: Scope, carried: dict[str, str], where: Hidden) -> None:
+        """Remember the ids an iteration defined, which only the iteration sees, for the hint
+        of a reference to one after the repeat (and those hidden inside it in turn)."""
+        for name in iteration.ids:
+            if name not in carried and name not in scope.ids:
+                scope.hidden.setdefault(name, where)
+        for name, inner in iteration.hidden.items():
+            scope.hidden.setdefault(name, inner)
+        for name in iteration.skipped:
+            scope.hidden.setdefault(name, where)
 
     def carry(
         self, fields: dict[str, Any], path: SpecPath, scope: Scope, env: dict[str, Any]
@@ -2081,7 +2246,8 @@ class Resolver:
                         f"block `{name}` returns {ref!r}, which its body does not define",
                         opath,
                         code="reference",
-                        hint=did_you_mean(ref, block_scope.visible())
+                        hint=self.hidden_hint(ref, block_scope)
+                        or did_you_mean(ref, block_scope.visible())
                         or "outputs name ids of the block's layers (or its inputs)",
                     )
                 tensor = UNKNOWN
@@ -2182,7 +2348,11 @@ class Resolver:
         tree.name, tree.description = ir.name, ir.description
         tree.input_name, tree.input_shape = ir.input_name, ir.input_shape
         tree.outputs, tree.sections = ir.outputs, ir.sections
-        tree.defaults = {k: {p: v for p, (v, _) in ps.items()} for k, ps in self.spec_defaults.items() if ps}
+        tree.defaults = {
+            k: {p: v for p, (v, _) in ps.items() if v is not POISONED}
+            for k, ps in self.spec_defaults.items()
+            if ps
+        }
         refs = self.data.get("outputs")
         refs = refs if isinstance(refs, list) else [refs] if refs is not None else []
         tree.output_refs = tuple(ref for ref in refs if isinstance(ref, str))
@@ -2259,6 +2429,7 @@ _KEYED = frozenset({int, str, bool, type(None)})
 _NO_SCOPE = contextlib.nullcontext()
 _PLAIN_SCALARS = (int, float, bool)
 _FLAT = frozenset({int, float, bool, str, type(None)})
+_WRITTEN = frozenset({int, float, bool, type(None)})  # scalars no substitution changes
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_VALUE_DEPTH = 100
 
