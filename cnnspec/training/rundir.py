@@ -4,7 +4,7 @@ Layout of ``runs/<name>-<timestamp>/``::
 
     spec.yaml                 the spec file as written (extends/use files are in resolved.yaml)
     resolved.yaml             the fully composed spec (extends, use and --set applied)
-    lock.json                 versions, seed, spec hash, data source + content hash, machine
+    lock.json                 versions, seed, spec hash, data source + content hash, --weights, machine
     state/                    per-epoch snapshots while training (removed when the run ends)
     model.keras  history.json  history.csv  metrics.json  classification_report.txt
     history.png  confusion_matrix.png   (+ checkpoints/, tensorboard/, training_log.csv)
@@ -163,15 +163,20 @@ def start(
     policy: str,
     overrides: list[str],
     command: list[str] | None,
+    *,
+    weights: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Create the run folder with spec.yaml, resolved.yaml and lock.json; returns the lock.
 
-    lock.json goes last: a folder without it is no run yet. When a write fails (a full disk),
-    the files written before it are removed again, so the folder is as new as it was and the
-    same command can simply be run again."""
+    ``weights``: the ``--weights`` source the run starts from, as
+    :func:`cnnspec.training.transfer.override_record` records it (lock.json's ``weights``: a run
+    resumed before its first snapshot starts from it again; a lock.json without the key is an
+    older cnnspec's). lock.json goes last: a folder without it is no run yet. When a write fails
+    (a full disk), the files written before it are removed again, so the folder is as new as it
+    was and the same command can simply be run again."""
     written: list[Path] = []
     try:
-        return _start(run_dir, compiled, config, seed, dataset, policy, overrides, command, written)
+        return _start(run_dir, compiled, config, seed, dataset, policy, overrides, command, written, weights)
     except WriteError:
         for path in written:
             with contextlib.suppress(OSError):
@@ -189,6 +194,7 @@ def _start(
     overrides: list[str],
     command: list[str] | None,
     written: list[Path],
+    weights: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from cnnspec.spec.loader import SOURCE_TEXTS
 
@@ -216,6 +222,7 @@ def _start(
         "spec_hash": compiled.spec_hash(),
         "overrides": overrides,
         "command": command or sys.argv,
+        "weights": weights,  # --weights (the spec's own sources are in resolved.yaml)
         "seed": seed,
         "deterministic": config.deterministic,
         "dtype_policy": policy,

@@ -116,7 +116,9 @@ def train(
     pruning: one that sets ``model.stop_training`` ends the run early, and it finishes as usual).
     ``weights``: a weights source replacing the spec's ``weights:`` (``--weights``). A new run
     starts from the spec's weights sources (:mod:`cnnspec.training.transfer`), checked against
-    the model before the run folder is written; a resumed run restores its own snapshot.
+    the model before the run folder is written, and records ``--weights`` in lock.json; a
+    resumed run restores its own snapshot, or, when it saved none yet, starts again from the
+    same sources (a source gone since refuses the resume).
     ``hash_content``: a streamed source's hash in lock.json covers the files' bytes, not just
     their names, sizes and modification times.
     """
@@ -135,14 +137,16 @@ def train(
         else:
             check_writable(out if out is not None else Path("runs"), option="--out")
     plans: list[Any] = []
+    started_with = None  # what lock.json records of --weights
     if resume is None:  # every weights source read and matched before anything is written
-        from cnnspec.training.transfer import plan_for_spec
+        from cnnspec.training.transfer import override_record, plan_for_spec
 
         plans = plan_for_spec(compiled, weights)
+        started_with = override_record(compiled, weights)
     try:
         return _train(
             compiled, config, chief, out, resume, display, overrides, command, cluster, task_index,
-            write_report, callbacks, hash_content, plans=plans,
+            write_report, callbacks, hash_content, plans=plans, started_with=started_with,
         )  # fmt: skip
     except WriteError as fault:
         if fault.hint is None:
@@ -177,6 +181,7 @@ def _train(
     hash_content: bool = False,
     *,
     plans: Sequence[Any] = (),
+    started_with: dict[str, Any] | None = None,
 ) -> TrainResult:
     """:func:`train` once its output folder has passed :func:`check_writable`."""
     notes: list[str] = []
@@ -197,6 +202,7 @@ def _train(
         return _train_owned(
             compiled, config, run_dir, resume is not None, display, notes, overrides, command,
             cluster, task_index, write_report, callbacks, hash_content, plans=plans,
+            started_with=started_with,
         )  # fmt: skip
     if resume is None:
         created = created or not run_dir.exists()
@@ -223,6 +229,7 @@ def _train(
         return _train_owned(
             compiled, config, run_dir, resume is not None, display, notes, overrides, command,
             cluster, task_index, write_report, callbacks, hash_content, plans=plans,
+            started_with=started_with,
         )  # fmt: skip
     except BaseException:
         owned.release()  # before the rmdir: the lock file would keep the folder non-empty
@@ -250,12 +257,18 @@ def _train_owned(
     hash_content: bool = False,
     *,
     plans: Sequence[Any] = (),
+    started_with: dict[str, Any] | None = None,
 ) -> TrainResult:
     """:func:`train` once this process owns ``run_dir`` (or, off the chief, needs no lock)."""
     lock: dict[str, Any] | None = None
     if resuming:
         lock = rundir.check_resumable(run_dir, compiled, compiled.spec_hash())
         seed = int(lock["seed"])
+        if not TrainingState(run_dir).snapshots():  # killed before its first snapshot: it starts
+            # again from epoch 1, so from the weights it first started from (else the snapshot's)
+            from cnnspec.training.transfer import plan_for_restart
+
+            plans = plan_for_restart(compiled, lock, run_dir)
     else:
         from cnnspec.training.runtime import choose_seed
 
@@ -294,8 +307,9 @@ def _train_owned(
                 )
             if lock is None:
                 lock = rundir.start(
-                    work_dir, compiled, config, seed, dataset, policy, list(overrides), command
-                )
+                    work_dir, compiled, config, seed, dataset, policy, list(overrides), command,
+                    weights=started_with,
+                )  # fmt: skip
                 distribute.update_lock(work_dir, distribute=dist.describe())
             if dataset.bad_files:
                 from cnnspec.training.badfiles import write_list

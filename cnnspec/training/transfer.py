@@ -26,14 +26,14 @@ import functools
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cnnspec.errors import UsageError
+from cnnspec.errors import SpecError, UsageError
 from cnnspec.fileio import write_atomic
-from cnnspec.spec.weights import IMAGENET, WeightsSource
+from cnnspec.spec.weights import IMAGENET, KINDS, WeightsSource
 
 REPORT_FILE = "transfer.json"
 KERAS_WEIGHTS_MEMBER = "model.weights.h5"  # the weights inside a .keras archive
@@ -404,11 +404,12 @@ class Load:
     names: frozenset[str] | None = None  # a backbone's layers (None: the whole model)
 
 
-def spec_loads(compiled: Any, override: str | None = None) -> list[Load]:
+def spec_loads(compiled: Any, override: str | WeightsSource | None = None) -> list[Load]:
     """The loads a spec asks for, in order: each backbone's own source into its scope, then the
-    whole model's (``override``: ``--weights``, which replaces the spec's ``weights:``)."""
+    whole model's (``override``: ``--weights``, which replaces the spec's ``weights:``; as
+    given, or the checked source a run recorded, :func:`recorded_source`)."""
     from cnnspec.ir import Backbone, walk
-    from cnnspec.spec.weights import cli_weights, parse_source, spec_weights
+    from cnnspec.spec.weights import parse_source, spec_weights
     from cnnspec.spec.zoo import variants
 
     loads: list[Load] = []
@@ -435,9 +436,14 @@ def spec_loads(compiled: Any, override: str | None = None) -> list[Load]:
                 )
             )
     variant = compiled.doc.zoo_variant
-    zoo = variant is not None and variant in variants()
+    zoo = _is_zoo(compiled)
     spec_dir = compiled.path.parent if compiled.path is not None else Path.cwd()
-    whole = cli_weights(override, zoo) if override is not None else spec_weights(compiled.doc, spec_dir, zoo)
+    if isinstance(override, WeightsSource):
+        whole: WeightsSource | None = override
+    elif override is not None:
+        whole = _override_source(compiled, override)
+    else:
+        whole = spec_weights(compiled.doc, spec_dir, zoo)
     if whole is not None:
         keras_name = variants()[variant].keras_name if zoo and variant is not None else ""
         from cnnspec.analysis.settings import section_env
@@ -445,6 +451,21 @@ def spec_loads(compiled: Any, override: str | None = None) -> list[Load]:
         include_top = bool(section_env(compiled).get("include_top", True))
         loads.append(Load(whole, "", keras_name, include_top, tuple(compiled.ir.input_shape)))
     return loads
+
+
+def _is_zoo(compiled: Any) -> bool:
+    """Whether the spec's model is a zoo variant (``imagenet`` may be asked for)."""
+    from cnnspec.spec.zoo import variants
+
+    variant = compiled.doc.zoo_variant
+    return variant is not None and variant in variants()
+
+
+def _override_source(compiled: Any, override: str) -> WeightsSource:
+    """``--weights SOURCE``, checked (on disk too)."""
+    from cnnspec.spec.weights import cli_weights
+
+    return cli_weights(override, _is_zoo(compiled))
 
 
 def _written_in(source: WeightsSource) -> Path:
@@ -482,3 +503,85 @@ def plan_for_spec(compiled: Any, override: str | None = None) -> list[TransferPl
     from cnnspec.backends.keras_builder import build_model
 
     return plan_loads(build_model(compiled.ir), loads)
+
+
+# -- a run restarted from epoch 1 --------------------------------------------------------------
+def override_record(compiled: Any, override: str | None) -> dict[str, Any] | None:
+    """What lock.json keeps of ``--weights`` (``None`` without it): the checked source with its
+    file's absolute path, so that a run resumed before its first snapshot, perhaps from another
+    folder, starts again from the same weights (:func:`plan_for_restart`)."""
+    if override is None:
+        return None
+    source = _override_source(compiled, override)
+    return {
+        "from": source.text,
+        "kind": source.kind,
+        "file": None if source.file is None else str(source.file.absolute()),
+        "strict": source.strict,
+    }
+
+
+def recorded_source(record: Any, run_dir: Path) -> WeightsSource:
+    """The ``--weights`` source a run's lock.json recorded (:func:`override_record`), checked on
+    disk again: a file that is gone since refuses the resume (naming it)."""
+    lock_file = Path(run_dir) / "lock.json"
+    fields = record if isinstance(record, Mapping) else {}
+    kind, text, file = fields.get("kind"), fields.get("from"), fields.get("file")
+    if kind not in KINDS or not isinstance(text, str) or (file is None) != (kind == IMAGENET):
+        raise UsageError(
+            f"expected the --weights source in {lock_file} as cnnspec records it; received {record!r}",
+            "start a new run (without --resume)",
+        )
+    source = WeightsSource(
+        str(kind), text, None if file is None else Path(str(file)), bool(fields.get("strict"))
+    )
+    if source.file is not None and not source.file.is_file():
+        raise UsageError(
+            f"the run in {run_dir} started from --weights {text} ({source.file}), which is gone; the run "
+            "saved no training state yet, so resuming it would start again from those weights",
+            f"put {source.file} back, or start a new run (without --resume)",
+        )
+    return source
+
+
+def _started_with_weights(lock: Mapping[str, Any]) -> bool:
+    """Whether the run's command line had ``--weights`` (a lock.json from before the source
+    was recorded tells only that)."""
+    command = lock.get("command")
+    words = [str(word) for word in command] if isinstance(command, list) else []
+    return any(word == "--weights" or word.startswith("--weights=") for word in words)
+
+
+def plan_for_restart(compiled: Any, lock: Mapping[str, Any], run_dir: Path) -> list[TransferPlan]:
+    """The checked plans of a resumed run that saved no training state yet (killed in its first
+    epoch): the spec's sources and the ``--weights`` source lock.json recorded, as the run
+    first planned them, so it starts again from the same weights. A source that is gone (or no
+    longer fits) refuses the resume; nothing of the run has changed by then."""
+    if "weights" not in lock and _started_with_weights(lock):
+        raise UsageError(
+            f"the run in {run_dir} was started with --weights and saved no training state yet; its "
+            "lock.json (an older cnnspec's) does not record the source, so it cannot start again from it",
+            "start a new run (without --resume) with the same --weights",
+        )
+    record = lock.get("weights")
+    override = recorded_source(record, run_dir) if record is not None else None
+    again = (
+        f"the run in {run_dir} saved no training state yet, so it starts again from its weights "
+        "sources: put this one back as it was, or start a new run (without --resume)"
+    )
+    try:
+        loads = spec_loads(compiled, override)
+        if not loads:
+            return []
+        from cnnspec.backends.keras_builder import build_model
+
+        return plan_loads(build_model(compiled.ir), loads)
+    except SpecError as error:  # located in the spec: the same, with what to do about the resume
+        raise SpecError([replace(d, hint=_joined(d.hint, again)) for d in error.diagnostics]) from None
+    except UsageError as error:
+        error.hint = _joined(error.hint, again)
+        raise
+
+
+def _joined(hint: str | None, more: str) -> str:
+    return f"{hint}; {more}" if hint else more
