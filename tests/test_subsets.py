@@ -83,3 +83,87 @@ def test_image_folder_classes(tmp_path):
     _, _, data = load(spec_text("[8, 8, 1]", 2, data_text), tmp_path)
     assert data.class_names == ["star", "circle"]
     assert np.bincount(data.y_train).tolist() == [3, 3] and set(np.unique(data.y_test)) <= {0, 1}
+
+
+# -- class folders named by numbers: an entry that is a name is that class ---------------------
+def _numbered_folders(root, values=(40, 120, 200)):
+    """Folders ``1``, ``2``, ``3`` of 8×8 grey images, every pixel of folder k the k-th value."""
+    from PIL import Image
+
+    for name, value in zip(("1", "2", "3"), values, strict=True):
+        folder = root / "imgs" / name
+        folder.mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.full((8, 8), value, dtype="uint8")).save(folder / f"{i}.png")
+
+
+NUMBERED = (
+    "\n  source: {directory: imgs, image_size: [8, 8], color_mode: grayscale}"
+    "\n  validation_split: 0\n  classes: %s"
+)
+
+
+def test_numbers_that_are_class_names_select_those_classes(tmp_path):
+    _numbered_folders(tmp_path)
+    _, _, data = load(spec_text("[8, 8, 1]", 2, NUMBERED % "[1, 2]"), tmp_path)
+    assert data.class_names == ["1", "2"]  # the folders 1 and 2, not those at indices 1 and 2
+    assert data.notes[0].startswith("data.classes[0]: 1 is the class named '1' (label 0)")  # said
+    x = np.concatenate([data.x_train, data.x_test])
+    y = np.concatenate([data.y_train, data.y_test])
+    first, second = float(x[y == 0].max()), float(x[y == 1].max())
+    assert len(np.unique(x[y == 0])) == 1 and second == pytest.approx(3 * first)  # 120 / 40
+    _, _, reordered = load(spec_text("[8, 8, 1]", 2, NUMBERED % "[3, '1']"), tmp_path)
+    assert reordered.class_names == ["3", "1"]
+
+
+def test_class_indices_take_names_first_then_indices():
+    from cnnspec.training.subsets import UnknownClass, class_indices, class_notes
+
+    names = ["1", "2", "3"]
+    assert class_indices([1, 2], names, 3) == [0, 1]
+    assert class_indices(["3", 0], names, 3) == [2, 0]  # 0 names no class: the label index 0
+    assert class_indices([5, 6], [str(i) for i in range(10)], 10) == [5, 6]  # digits: both agree
+    with pytest.raises(UnknownClass) as twice:
+        class_indices([1, "1"], names, 3)
+    assert twice.value.index == 1 and "the same class ('1')" in twice.value.message
+    with pytest.raises(UnknownClass) as unknown:
+        class_indices([4], names, 3)
+    assert unknown.value.index == 0 and "4" in unknown.value.message
+    # 1 names the folder 1 (label 0) but is also the index of the folder 2: said in a note
+    (note,) = class_notes([1, 3], names, 3)
+    assert note.startswith("data.classes[0]: 1 is the class named '1' (label 0)") and "'2'" in note
+    assert class_notes([5, "a"], [str(i) for i in range(10)], 10) == []
+
+
+def _script_functions(runner, spec, tmp_path, *names):
+    """The named functions of the script ``codegen --script`` writes for ``spec``, run with NumPy
+    alone (the script's other imports, TensorFlow among them, are not needed by them)."""
+    import ast
+
+    from cnnspec.cli.app import app
+
+    script = tmp_path / "train.py"
+    result = runner.invoke(app, ["codegen", str(spec), "--script", "-o", str(script)])
+    assert result.exit_code == 0, result.output
+    tree = ast.parse(script.read_text(encoding="utf-8"))
+    chosen = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in names]
+    namespace = {"np": np}
+    exec(compile(ast.Module(body=chosen, type_ignores=[]), str(script), "exec"), namespace)
+    return [namespace[name] for name in names]
+
+
+def test_the_generated_script_selects_numbered_class_folders_by_name(runner, tmp_path, capsys):
+    _numbered_folders(tmp_path)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text("[8, 8, 1]", 2, NUMBERED % "[1, 2]"))
+    _, select_classes = _script_functions(runner, spec, tmp_path, "class_label", "select_classes")
+    x = np.array([10, 11, 20, 21, 30, 31])
+    y = np.array([0, 0, 1, 1, 2, 2])  # the folders 1, 2, 3, by their sorted names
+    x_train, y_train, x_test, y_test, names = select_classes(x, y, x[2:], y[2:], ["1", "2", "3"])
+    assert names == ["1", "2"]
+    assert x_train.tolist() == [10, 11, 20, 21] and y_train.tolist() == [0, 0, 1, 1]
+    assert x_test.tolist() == [20, 21] and y_test.tolist() == [1, 1]
+    assert "1 is the class named '1', not the class at index 1" in capsys.readouterr().out
+    # without names (labels only) the numbers are label indices, as in cnnspec
+    x_train, y_train, _, _, names = select_classes(x, y, x[:0], y[:0], [])
+    assert names == ["1", "2"] and x_train.tolist() == [20, 21, 30, 31] and y_train.tolist() == [0, 0, 1, 1]

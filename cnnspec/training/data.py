@@ -694,8 +694,9 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
             ("data", key),
             "leave it out, or use a source with class labels",
         )
+    class_notes: list[str] = []
     if data.classes is not None:
-        x_train, y_train, x_test, y_test, names = _classes(
+        x_train, y_train, x_test, y_test, names, class_notes = _classes(
             x_train, y_train, x_test, y_test, names, data.classes, compiled
         )
     x_train, y_train, x_val, y_val = _split(
@@ -717,6 +718,7 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
     dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source, target, target_names)
     if target == "class":
         dataset.notes = _missing_classes(names, {"training": y_train, "validation": y_val, "test": y_test})
+    dataset.notes[:0] = class_notes
     check_fit(dataset, compiled, config)
     return dataset
 
@@ -729,8 +731,9 @@ def _classes(
     names: list[str],
     wanted: tuple[str | int, ...],
     compiled: CompiledSpec,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """``data.classes``: the listed classes only, relabelled in the listed order, names kept."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
+    """``data.classes``: the listed classes only, relabelled in the listed order, names kept;
+    and the notes on numbers read as class names (:func:`subsets.class_notes`)."""
     count = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
     names = names if len(names) >= count else [str(i) for i in range(count)]
     try:
@@ -739,7 +742,8 @@ def _classes(
         raise _error(exc.message, compiled, ("data", "classes", exc.index), exc.hint) from None
     x_train, y_train = subsets.select(x_train, y_train, labels)
     x_test, y_test = subsets.select(x_test, y_test, labels)
-    return x_train, y_train, x_test, y_test, [names[label] for label in labels]
+    notes = subsets.class_notes(wanted, names, count)
+    return x_train, y_train, x_test, y_test, [names[label] for label in labels], notes
 
 
 def _streamed(
@@ -771,11 +775,13 @@ def _streamed(
     listings = [x for x in (train, val, test) if x is not None]
     bad = _check_files(listings, data, compiled, where)
     names = train.class_names
+    class_notes: list[str] = []
     if data.classes is not None:  # the listed classes only, relabelled in the listed order
         try:
             chosen = subsets.class_indices(data.classes, names, len(names))
         except subsets.UnknownClass as exc:
             raise _error(exc.message, compiled, ("data", "classes", exc.index), exc.hint) from None
+        class_notes = subsets.class_notes(data.classes, names, len(names))
         for listing in listings:
             keep, listing.labels = subsets.select(np.arange(len(listing.paths)), listing.labels, chosen)
             listing.paths = [listing.paths[i] for i in keep]
@@ -814,7 +820,9 @@ def _streamed(
     x_test, y_test = files(test_paths, y_test)
     dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source)
     dataset.bad_files = bad
-    dataset.notes = _missing_classes(names, {"training": y_train, "validation": y_val, "test": y_test})
+    dataset.notes = class_notes + _missing_classes(
+        names, {"training": y_train, "validation": y_val, "test": y_test}
+    )
     return dataset
 
 

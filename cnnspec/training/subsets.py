@@ -2,9 +2,11 @@
 
 ``data.classes`` keeps the listed classes, in the listed order: their labels become 0, 1, …
 and their names are kept (a class is named as the source names it, or given by its label
-index). ``data.per_class: N`` keeps at most N training images of each class, a seeded random
-choice in the original order, so the same seed gives the same images. Both apply to every
-source alike, after it is loaded (the generated training script does the same).
+index; an entry that is a class's name is that class, so ``[1, 2]`` of folders ``1``, ``2``,
+``3`` keeps the folders ``1`` and ``2``). ``data.per_class: N`` keeps at most N training
+images of each class, a seeded random choice in the original order, so the same seed gives
+the same images. Both apply to every source alike, after it is loaded (the generated training
+script does the same).
 """
 
 from __future__ import annotations
@@ -31,17 +33,16 @@ class UnknownClass(ValueError):
 def class_indices(wanted: Sequence[Any], names: Sequence[str], n_classes: int) -> list[int]:
     """The source's label of each entry of ``data.classes``: a class name, or a label index.
 
-    A string that is no name but a number (``"7"``) is read as an index, as YAML users write
-    both. Two entries naming the same class (``3`` and ``"3"``, or a name and its index) are
-    refused at the second one: the relabelling needs each class once."""
+    An entry is first compared, as text, with the class names, so ``1`` is the folder ``1``
+    (whatever its index); an entry that names no class and is a number (``7`` or ``"7"``, as
+    YAML users write both) is a label index. Two entries naming the same class (``3`` and
+    ``"3"``, or a name and its index) are refused at the second one: the relabelling needs each
+    class once."""
     out: list[int] = []
     for position, entry in enumerate(wanted):
-        text = str(entry)
-        if isinstance(entry, str) and entry in names:
-            label = list(names).index(entry)
-        elif text.isdigit() and int(text) < n_classes and not isinstance(entry, bool):
-            label = int(text)
-        else:
+        label = _label(entry, names, n_classes)
+        if label is None:
+            text = str(entry)
             known = list(names) or [str(i) for i in range(n_classes)]
             raise UnknownClass(
                 position,
@@ -60,6 +61,39 @@ def class_indices(wanted: Sequence[Any], names: Sequence[str], n_classes: int) -
             )
         out.append(label)
     return out
+
+
+def _label(entry: Any, names: Sequence[str], n_classes: int) -> int | None:
+    """The label an entry selects: the class it names (an int compared as its text, since
+    folders and CSV labels named ``1``, ``2``, … are names), else the label index it is;
+    ``None`` for neither."""
+    if isinstance(entry, bool):  # YAML's true/false: neither a name nor an index
+        return None
+    text = str(entry)
+    if text in names:
+        return list(names).index(text)
+    if text.isdigit() and int(text) < n_classes:
+        return int(text)
+    return None
+
+
+def class_notes(wanted: Sequence[Any], names: Sequence[str], n_classes: int) -> list[str]:
+    """What to tell the user about ``data.classes`` entries read as a name where they are also
+    another class's label index (``1`` of the folders ``1``, ``2``, ``3``: the folder ``1``,
+    whose label is 0, not the class at index 1), which the spec alone does not show."""
+    notes = []
+    for position, entry in enumerate(wanted):
+        text = str(entry)
+        label = _label(entry, names, n_classes)
+        if label is None or not text.isdigit() or text not in names:
+            continue
+        if int(text) < n_classes and int(text) != label:
+            other = names[int(text)] if int(text) < len(names) else text
+            notes.append(
+                f"data.classes[{position}]: {entry!r} is the class named {text!r} (label {label}), "
+                f"not the class at label index {text} ({other!r})"
+            )
+    return notes
 
 
 def select(x: np.ndarray, y: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
