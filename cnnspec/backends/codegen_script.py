@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnspec.backends.codegen_values import literal_node, py_literal, py_string, unparse
+from cnnspec.backends.codegen_values import comment_text, literal_node, py_literal, py_string, unparse
 from cnnspec.backends.keras_builder import adapted_layers
 from cnnspec.errors import SpecError
 
@@ -225,31 +225,37 @@ def _rel_data_path(path: Path, output: Path | None) -> tuple[str, bool]:
 def _weight_calls(spec: CompiledSpec, output: Path | None) -> list[str]:
     """The statements of the script's ``load_starting_weights``: each backbone's source, then
     the whole model's, as ``cnnspec train`` loads them (files by layer name, ``imagenet`` by
-    position from keras.applications' model). Paths are absolute when the script is written
-    to a file (it may be moved), else relative to the working directory."""
+    position from keras.applications' model). A backbone's source goes into the backbone's own
+    layers, listed by name as train lists them (a layer of the spec that shares the prefix,
+    ``body_out`` beside the backbone ``body``, is not one of them). Paths are absolute when the
+    script is written to a file (it may be moved), else relative to the working directory. A
+    statement of several lines carries the indentation of the function body."""
     from cnnspec.ir import Backbone, walk
     from cnnspec.spec.weights import IMAGENET, spec_weights
     from cnnspec.spec.zoo import variants
 
     def call(scope: str, source: Any, keras_name: str, include_top: bool, shape: Any) -> str:
         strict = ", strict=True" if source.strict else ""
+        chosen = ", layers=layers" if scope else ""
         if source.kind == IMAGENET:
             size = "None" if include_top else py_literal(tuple(shape or ()))
             reference = (
                 f"keras.applications.{keras_name}(include_top={include_top}, weights={py_string(IMAGENET)}, "
                 f"input_shape={size})"
             )
-            return f"load_by_position(model, {py_string(scope)}, {reference}{strict})"
+            return f"load_by_position(model, {py_string(scope)}, {reference}{strict}{chosen})"
         path = source.file
         text = str(path.resolve()) if output is not None else _rel_data_path(path, None)[0]
-        return f"load_by_name(model, {py_string(scope)}, {py_string(text)}{strict})"
+        return f"load_by_name(model, {py_string(scope)}, {py_string(text)}{strict}{chosen})"
 
     calls: list[str] = []
     tree = spec.ir.tree
     for part in walk(tree.body) if tree is not None else ():
         if isinstance(part, Backbone) and part.weights is not None:
             shape = spec.ir.shape_of(part.entry)
-            calls.append(call(part.prefix[:-1], part.weights, part.keras_name, part.include_top, shape))
+            scope = part.prefix[:-1]
+            statement = call(scope, part.weights, part.keras_name, part.include_top, shape)
+            calls.append(f"{_layers_tuple(scope, part.names)}\n    {statement}")
     variant = spec.doc.zoo_variant
     zoo = variant is not None and variant in variants()
     spec_dir = spec.path.parent if spec.path is not None else Path.cwd()
@@ -261,6 +267,22 @@ def _weight_calls(spec: CompiledSpec, output: Path | None) -> list[str]:
         include_top = bool(section_env(spec).get("include_top", True))
         calls.append(call("", whole, keras_name, include_top, spec.ir.input_shape))
     return calls
+
+
+def _layers_tuple(scope: str, names: tuple[str, ...]) -> str:
+    """``layers = (...)``: the backbone's layer names, with a comment saying why they are listed;
+    on one line when it fits, else one name per line (as ruff writes it). Lines after the first
+    carry the indentation of ``load_starting_weights``' body."""
+    from cnnspec.backends.python_emitter import INDENT, LINE_LENGTH
+
+    comment = "# " + comment_text(
+        f"the backbone `{scope}`'s layers: its source loads into these only, as in cnnspec train"
+    )
+    items = [py_string(name) for name in names]
+    inline = f"layers = ({', '.join(items)}{',' if len(items) == 1 else ''})"
+    if len(INDENT) + len(inline) > LINE_LENGTH:
+        inline = "layers = (\n" + "".join(f"{INDENT * 2}{item},\n" for item in items) + f"{INDENT})"
+    return f"{comment}\n{INDENT}{inline}"
 
 
 def _located(error: SpecError, spec: CompiledSpec) -> SpecError:

@@ -39,9 +39,9 @@ def _attribute(group: Any, name: str) -> list[str]:
 
 
 def _read(path: Path) -> list[tuple[str, list[tuple[str, Any]]]]:
-    """(layer name, [(weight name, array)]) for every layer of the file that has weights."""
+    """(layer name, [(weight name, array)]) for every layer of the file that has weights; a
+    file that cannot be opened or whose groups lack what they list is a :class:`WeightsFileError`."""
     import h5py
-    import numpy as np
 
     try:
         handle = h5py.File(path, "r")
@@ -51,21 +51,42 @@ def _read(path: Path) -> list[tuple[str, list[tuple[str, Any]]]]:
             "expected a Keras .h5 weights file, e.g. one keras.applications downloads",
         ) from None
     with handle as root:
-        group = root["model_weights"] if "layer_names" not in root.attrs and "model_weights" in root else root
-        names = _attribute(group, "layer_names")
-        if not names:
+        try:
+            return _layers(path, root)
+        except (KeyError, OSError, ValueError, TypeError) as exc:  # h5py's errors for a damaged file
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise WeightsFileError(
-                f"{path} is not in Keras' HDF5 weights layout (no `layer_names` attribute)",
-                "expected the .h5 file keras.applications downloads for weights='imagenet'",
+                f"cannot read the weights in {path}: {reason} (a truncated or damaged file?)",
+                "expected a Keras .h5 weights file, e.g. one keras.applications downloads",
+            ) from None
+
+
+def _layers(path: Path, root: Any) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """The layers of an open file, in Keras 2's layout (see :func:`_read`)."""
+    import numpy as np
+
+    group = root["model_weights"] if "layer_names" not in root.attrs and "model_weights" in root else root
+    names = _attribute(group, "layer_names")
+    if not names:
+        raise WeightsFileError(
+            f"{path} is not in Keras' HDF5 weights layout (no `layer_names` attribute)",
+            "expected the .h5 file keras.applications downloads for weights='imagenet'",
+        )
+    layers = []
+    for name in names:
+        if name not in group:
+            raise WeightsFileError(f"{path}: layer {name!r} is listed but has no group")
+        weight_names = _attribute(group[name], "weight_names")
+        missing = [w for w in weight_names if w not in group[name]]
+        if missing:
+            raise WeightsFileError(
+                f"{path}: layer {name!r} lists the weight {missing[0]!r}, which the file does not hold "
+                "(a damaged or incomplete file)",
+                "expected a Keras .h5 weights file, e.g. one keras.applications downloads",
             )
-        layers = []
-        for name in names:
-            if name not in group:
-                raise WeightsFileError(f"{path}: layer {name!r} is listed but has no group")
-            weight_names = _attribute(group[name], "weight_names")
-            if weight_names:
-                layers.append((name, [(w, np.asarray(group[name][w])) for w in weight_names]))
-        return layers
+        if weight_names:
+            layers.append((name, [(w, np.asarray(group[name][w])) for w in weight_names]))
+    return layers
 
 
 def load_keras_application_weights(model: keras.Model, path: str | Path) -> keras.Model:

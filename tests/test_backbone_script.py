@@ -1,0 +1,185 @@
+"""Backbone weights outside ``cnnspec train``: the script ``codegen --script`` writes loads a
+backbone's source into the backbone's own layers (listed by name, as train and build select
+them), and a damaged keras.applications file in Keras' cache is a located error naming it.
+
+Every test makes its own specs and weight files; nothing is downloaded."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnspec.api import compile_spec
+from cnnspec.cli.app import app
+from cnnspec.errors import UsageError
+
+BASE = """\
+cnnspec: 1
+name: base
+input: {shape: [8, 8, 1]}
+blocks:
+  unit:
+    params: {f: int}
+    layers:
+      - conv2d: {filters: "${f}", kernel_size: 3, padding: same}
+        id: c
+      - batch_norm:
+        id: bn
+      - activation: relu
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+    id: stem
+  - unit: 8
+    id: s1
+  - unit: 8
+    id: s2
+  - flatten
+  - dense: {units: 10, activation: softmax}
+    id: head
+"""
+
+# A head whose id starts with the backbone's prefix: `body_out` is no layer of the backbone.
+TOP = """\
+cnnspec: 1
+name: top
+input: {shape: [8, 8, 1]}
+model:
+  - backbone: {spec: base.yaml, until: s2, weights: {from: base.weights.h5, strict: true}}
+    id: body
+  - global_avg_pool2d
+  - dense: {units: 5, activation: softmax}
+    id: body_out
+data: {source: digits, classes: [5, 6, 7, 8, 9], per_class: 5}
+training: {epochs: 1}
+"""
+
+BACKBONE_LAYERS = (
+    "body_stem",
+    "body_s1_c",
+    "body_s1_bn",
+    "body_s1_activation_1",
+    "body_s2_c",
+    "body_s2_bn",
+    "body_s2_activation_1",
+)
+
+
+def _generated(runner, spec: Path, script: Path) -> str:
+    result = runner.invoke(app, ["codegen", str(spec), "--script", "-o", str(script)])
+    assert result.exit_code == 0, result.output
+    return script.read_text(encoding="utf-8")
+
+
+def test_the_script_loads_a_backbone_into_its_listed_layers(write_spec, runner, tmp_path):
+    write_spec(BASE, "base.yaml")
+    text = _generated(runner, write_spec(TOP), tmp_path / "train.py")
+    (function,) = [
+        node
+        for node in ast.parse(text).body
+        if isinstance(node, ast.FunctionDef) and node.name == "load_starting_weights"
+    ]
+    assigned, loaded = function.body[1:]  # after the docstring
+    assert isinstance(assigned, ast.Assign) and ast.unparse(assigned.targets[0]) == "layers"
+    assert ast.literal_eval(assigned.value) == BACKBONE_LAYERS  # body_out is not one of them
+    assert ast.unparse(loaded).startswith("load_by_name(model, 'body', ")
+    assert ast.unparse(loaded).endswith("strict=True, layers=layers)")
+    assert "startswith" not in text.split("def layers_with_weights", 1)[1].split("\ndef ", 1)[0]
+
+
+def _save_base_weights(write_spec, tmp_path: Path) -> Path:
+    from cnnspec.api import build_model
+
+    spec = write_spec(BASE, "base.yaml")
+    target = tmp_path / "base.weights.h5"
+    build_model(compile_spec(spec)).save_weights(str(target))
+    return target
+
+
+@pytest.mark.slow
+def test_the_script_loads_what_build_loads_into_a_backbone(write_spec, runner, tmp_path, capsys):
+    """The script strict-loads the 14 tensors of the backbone, as build does, and stops neither
+    on nor at the head `body_out` (whose name only starts like the backbone's layers)."""
+    from cnnspec.training.transfer import plan_for_spec
+
+    source = _save_base_weights(write_spec, tmp_path)
+    spec = write_spec(TOP)
+    built = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "top.keras")])
+    assert built.exit_code == 0, built.output
+    assert "loaded 14 of 14 weight tensors into body" in built.output
+    script = tmp_path / "train.py"
+    _generated(runner, spec, script)
+    loader = importlib.util.spec_from_file_location("generated_backbone_train", script)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)  # defines functions only: main() is behind the __main__ guard
+    capsys.readouterr()
+    model = module.build_model()
+    module.load_starting_weights(model)  # a strict misfit would raise SystemExit
+    assert f"loaded 14 of 14 weight tensors from {source}" in capsys.readouterr().out
+    (plan,) = plan_for_spec(compile_spec(spec))
+    assert (plan.scope, plan.loaded, plan.total) == ("body", 14, 14)
+    for layer, index, array in plan.assign:
+        np.testing.assert_array_equal(model.get_layer(layer).weights[index].numpy(), array)
+
+
+# -- a damaged keras.applications file in Keras' cache ----------------------------------------
+def _damaged_keras2_file(path: Path) -> Path:
+    """Keras 2's HDF5 layout whose `conv_bn` group lists a `beta:0` it does not hold."""
+    import h5py
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as handle:
+        handle.attrs["layer_names"] = [b"conv", b"conv_bn"]
+        group = handle.create_group("conv")
+        group.attrs["weight_names"] = [b"conv/kernel:0"]
+        group.create_dataset("conv/kernel:0", data=np.full((3, 3, 3, 16), 0.5, "float32"))
+        group = handle.create_group("conv_bn")
+        names = ["gamma", "beta", "moving_mean", "moving_variance"]
+        group.attrs["weight_names"] = [f"conv_bn/{n}:0".encode() for n in names]
+        for n in names:
+            if n != "beta":
+                group.create_dataset(f"conv_bn/{n}:0", data=np.ones(16, "float32"))
+    return path
+
+
+def test_a_keras2_file_missing_a_listed_weight_is_a_weights_error(tmp_path):
+    from cnnspec.spec.weights import parse_source
+    from cnnspec.training.transfer import read_source
+
+    path = _damaged_keras2_file(tmp_path / "models" / "weights.h5")
+    source = parse_source("imagenet", base_dir=tmp_path)
+    with pytest.raises(UsageError) as caught:
+        read_source(source, imagenet_file=path)
+    message = str(caught.value)
+    assert str(path) in message and "'conv_bn/beta:0'" in message
+    assert caught.value.hint == "delete the file so Keras downloads it again"
+
+
+@pytest.mark.slow
+def test_build_refuses_a_damaged_imagenet_file_in_the_cache_naming_it(
+    write_spec, runner, tmp_path, monkeypatch
+):
+    from cnnspec.training import transfer
+
+    def no_download(found):
+        raise AssertionError(f"downloaded {found.name}")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(transfer, "download", no_download)
+    name = transfer.application_file("MobileNetV3Small", False, (32, 32, 3)).name
+    cached = _damaged_keras2_file(tmp_path / "keras" / "models" / name)
+    spec = write_spec(
+        "cnnspec: 1\nname: bbnet\ninput: {shape: [32, 32, 3]}\nmodel:\n"
+        "  - backbone: {spec: 'zoo:mobilenet_v3_small', until: conv_bn, "
+        "vars: {include_top: false, input_shape: [32, 32, 3]}, weights: imagenet}\n"
+        "    id: body\n  - global_avg_pool2d\n  - dense: {units: 10, activation: softmax}\n"
+    )
+    result = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "bb.keras")])
+    assert result.exit_code == 1, result.output  # a located spec error, not an internal error (3)
+    assert "spec.yaml:5:" in result.output and str(cached) in result.output
+    assert "'conv_bn/beta:0'" in result.output
+    assert "delete the file so Keras downloads it again" in result.output
+    assert "internal error" not in result.output and not (tmp_path / "bb.keras").exists()
