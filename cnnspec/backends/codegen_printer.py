@@ -77,8 +77,16 @@ from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec.expr import ExpressionError, is_expression
 
 _NUMBER = re.compile(r"(\d+)")
+#: One part of a hierarchical name: ``st``, ``inner[0]``.
+_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?")
 #: One iteration of a carrying repeat: ``cells[3].h``, ``enc[${levels - 1 - i}].level.skip``.
 ITERATION_REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(\d+|\$\{[^}]*\})\]\.([A-Za-z_][A-Za-z0-9_.\[\]]*)")
+
+
+def _tensor(ref: TensorRef) -> ast.expr:
+    """A tensor as an expression: its variable, or an element of a list a loop collected
+    (``enc_skip[1]``)."""
+    return ast.parse(ref.var, mode="eval").body
 
 
 def _tuple(values: list[ast.expr]) -> ast.expr:
@@ -193,35 +201,110 @@ def own_items(items: list[Item]) -> Any:
             yield from own_items(list(item.children()))
 
 
+def item_refs(item: Item) -> list[str]:
+    """The id references one item makes itself (``inputs``, a repeat's ``carry`` and ``next``)."""
+    values: list[Any] = []
+    refs = getattr(item, "extras", {}).get("inputs")
+    if isinstance(refs, dict):
+        values.extend(refs.values())
+    elif isinstance(refs, list):
+        values.extend(refs)
+    elif refs is not None:
+        values.append(refs)
+    if isinstance(item, Repeat):
+        values.extend(item.carry.values())
+        values.extend(item.next.values())
+    return [v for v in values if isinstance(v, str)]
+
+
 def references(tree: Any) -> list[str]:
     """Every id reference the model makes (``inputs``, ``carry``, ``next``, ``outputs``)."""
     found: list[str] = list(tree.output_refs)
     for item in own_items(tree.body):
-        values: list[Any] = []
-        refs = getattr(item, "extras", {}).get("inputs")
-        if isinstance(refs, dict):
-            values.extend(refs.values())
-        elif isinstance(refs, list):
-            values.extend(refs)
-        elif refs is not None:
-            values.append(refs)
-        if isinstance(item, Repeat):
-            values.extend(item.carry.values())
-            values.extend(item.next.values())
-        found.extend(v for v in values if isinstance(v, str))
+        found.extend(item_refs(item))
     return found
+
+
+def call_local(call: BlockCall) -> str | None:
+    """The name a call's ids are reachable under from its list: its ``id`` (``c0.h``), or
+    without one its automatic name ``BLOCK_N`` (``stage3.inner_1.out``), the last part of its
+    prefix (the resolver names it so)."""
+    given = call.extras.get("id")
+    if given is not None:
+        return given if isinstance(given, str) else None
+    found = re.search(rf"(?:^|_)({re.escape(call.block)}_\d+)_$", call.prefix)
+    return found[1] if found is not None else None
 
 
 def reaches_inside(refs: list[str], calls: list[BlockCall], outputs: tuple[str, ...]) -> str | None:
     """A reference that names an id inside one of ``calls`` other than the block's outputs
-    (``c0.h``): a function cannot show it, so the block is written in place."""
-    ids = {call.extras.get("id") for call in calls} - {None}
+    (``c0.h``, ``stage3.inner_1.out`` by a call's automatic name): a function cannot show
+    it, so the block is written in place."""
+    ids = {call_local(call) for call in calls} - {None}
     for ref in refs:
         parts = ref.split(".")
         for head, tail in itertools.pairwise(parts):
             if head in ids and tail not in outputs:
                 return ref
     return None
+
+
+def nested_iterations(refs: list[str]) -> list[tuple[tuple[str, ...], str, str]]:
+    """The iterations references name through a call or another iteration
+    (``st.inner[0].c``, ``outer[1].st.inner[0].even``): per iteration, the parts of the name
+    before it, the repeat's id and the reference. The lists a loop collects hold only its own
+    iterations' ids, so such a repeat (and each one the name passes through) is unrolled."""
+    found = []
+    for ref in refs:
+        parts = ref.split(".")
+        if not all(_PART.fullmatch(part) for part in parts):
+            continue  # an index computed with ${…}
+        at = [i for i, part in enumerate(parts[:-1]) if part.endswith("]")]  # (c0[1] is an output)
+        if at and at[-1] > 0:  # past the first part: inside a call or another iteration
+            found.extend((tuple(parts[:i]), parts[i].split("[")[0], ref) for i in at)
+    return found
+
+
+def repeats_to_unroll(body: list[Item], refs: list[str]) -> dict[int, str]:
+    """The carrying repeats (by ``id()``) whose iterations :func:`nested_iterations` finds,
+    each with the reference that names it: where the parts before the iteration are the tail
+    of the names of the calls and iterations around the repeat."""
+    wanted = nested_iterations(refs)
+    marks: dict[int, str] = {}
+
+    def visit(items: list[Item], around: tuple[str, ...]) -> None:
+        for item in items:
+            if isinstance(item, Backbone):
+                continue  # its names are its spec's (its printer decides for them)
+            if isinstance(item, BlockCall):
+                visit(item.body, (*around, call_local(item) or ""))
+            elif isinstance(item, Repeat) and item.carry and item.item_id:
+                for before, name, ref in wanted:
+                    if name == item.item_id and around[len(around) - len(before) :] == before:
+                        marks.setdefault(id(item), ref)
+                for k, iteration in enumerate(item.iterations):
+                    visit(iteration, (*around, f"{item.item_id}[{k}]"))
+            else:
+                visit(list(item.children()), around)
+
+    if wanted:
+        visit(body, ())
+    return marks
+
+
+def model_refs(tree: Any) -> list[str]:
+    """The references made in the model's own scope (its items, not a block's, and its
+    ``outputs``): the only ones that can name an id inside a backbone (``body.conv4``)."""
+    found: list[str] = []
+
+    def visit(items: list[Item]) -> None:
+        for item in items:
+            found.extend(item_refs(item))
+            if not isinstance(item, (BlockCall, Backbone)):
+                visit(list(item.children()))
+
+    visit(tree.body)
+    return [*found, *tree.output_refs]
 
 
 def fit_linear(
@@ -333,7 +416,9 @@ def fit_text(
 class TreePrinter(CodeWriter):
     """Prints the model module from ``compiled.ir.tree`` (no walk of the spec)."""
 
-    def __init__(self, compiled: Any, *, script: bool = False) -> None:
+    def __init__(self, compiled: Any, *, script: bool = False, reach: tuple[str, ...] = ()) -> None:
+        """``reach``: the ids of a backbone's spec that the model around it names
+        (``body.stem`` is ``stem``): its function returns them too."""
         super().__init__(compiled, script=script)
         self.script = script  # a training script loads the spec's weights; a model module doesn't
         self.features: dict[Any, ast.expr] = {}
@@ -348,13 +433,17 @@ class TreePrinter(CodeWriter):
         self.backbone_partials = False
         self.modes: dict[str, str | None] = {}
         self.partials: dict[str, tuple[str, list[tuple[str, ast.expr]]]] = {}  # kind → (name, preset)
-        self.refs = references(self.tree)
+        self.refs = [*references(self.tree), *reach]
         #: Per carrying repeat id, the ids of its iterations that items name (``enc[i].skip``).
         self.collected: dict[str, list[str]] = {}
         for ref in self.refs:
             found = ITERATION_REF.fullmatch(ref)
-            if found is not None and found[3] not in self.collected.setdefault(found[1], []):
+            if found is None or ITERATION_REF.search(found[3]):
+                continue  # (an iteration inside an iteration: both repeats are unrolled)
+            if found[3] not in self.collected.setdefault(found[1], []):
                 self.collected[found[1]].append(found[3])
+        #: The repeats an iteration reference reaches through a call or iteration (unrolled).
+        self.unroll = repeats_to_unroll(self.tree.body, self.refs)
         self.lists: dict[tuple[str, str], str] = {}  # (repeat id, inner id) → the list variable
         self.produced: dict[str, TensorRef] = {}  # IR name → the variable holding it
         self.notes: list[str] = []
@@ -439,15 +528,21 @@ class TreePrinter(CodeWriter):
         entry = TensorRef(inputs_var, self.input_name, tuple(self.ir.input_shape))
         out: list[Stmt] = [_input_statement(inputs_var, self.ir)]
         ctx = Ctx(fn, (), dict(self.var_bindings), IdScope(entry, None), chain, out)
+        self.produced[self.input_name] = entry  # `outputs: [head, input]`
         last = self.print_list([Inst(self.tree.body, "")], ctx)
         refs = []
-        for output in self.tree.outputs:
+        written = self.tree.output_refs
+        if len(written) != len(self.tree.outputs):
+            written = (None,) * len(self.tree.outputs)
+        for output, ref in zip(self.tree.outputs, written, strict=True):
             tensor = self.produced.get(output)
+            if tensor is None and ref is not None:  # one iteration (`cells[0].new`), an inner id
+                tensor = self.find_ref(ref, ctx, last)
             if tensor is None and len(self.tree.outputs) == 1:
                 tensor = last  # no `outputs:`, the last layer
             if tensor is None:
                 raise self.need(ctx, f"the model output {output!r}")
-            refs.append(ast.Name(tensor.var, ast.Load()))
+            refs.append(_tensor(tensor))
         result = refs[0] if len(refs) == 1 else ast.List(refs, ast.Load())
         out.append(_model_return(inputs_var, result, self.ir))
         self.freeze_statements(fn, out)
@@ -669,7 +764,7 @@ class TreePrinter(CodeWriter):
         return None
 
     def loop_fits(self, elems: list[tuple[Repeat, Inst]]) -> str | None:
-        looped = self.fits(self.iterations(elems, None))
+        looped = self.fits(self.iterations(elems, None)) or self.named_inside(elems)
         if looped is None:
             return None
         times = {rep.times for rep, _ in elems}
@@ -679,6 +774,14 @@ class TreePrinter(CodeWriter):
             reason = self.fits([inst.sub(rep.iterations[k]) for rep, inst in elems])
             if reason:
                 return reason
+        return None
+
+    def named_inside(self, elems: list[tuple[Repeat, Inst]]) -> str | None:
+        """Why a repeat is unrolled whatever else fits: a reference names one of its
+        iterations through a call or another iteration (``st.inner[0].c``)."""
+        for rep, _ in elems:
+            if id(rep) in self.unroll:
+                return f"a later item refers to an id inside one of its iterations ({self.unroll[id(rep)]})"
         return None
 
     def iterations(self, elems: list[tuple[Repeat, Inst]], var_key: Any) -> list[Inst]:
@@ -827,7 +930,11 @@ class TreePrinter(CodeWriter):
         elif isinstance(first, Layer):
             result = self.print_layer(slot, ctx, inputs, item_id, computed)
         elif isinstance(first, BlockCall):
-            result = self.print_call(slot, ctx, inputs, item_id, computed)
+            local = item_id
+            if "id" not in extras:  # reachable by its automatic name (`stage3.inner_1.out`)
+                automatic = {call_local(call) for call, _ in slot.elems}
+                local = automatic.pop() if len(automatic) == 1 else None
+            result = self.print_call(slot, ctx, inputs, item_id, computed, local)
         elif isinstance(first, Backbone):
             result = self.print_backbone(slot, ctx, head, item_id)
         else:
@@ -843,6 +950,13 @@ class TreePrinter(CodeWriter):
         """The tensor an ``inputs`` entry names. One iteration of a carrying repeat
         (``enc[2].skip``, ``enc[${levels - 1 - i}].skip`` in a loop) is an element of the list
         that repeat collects its ids in."""
+        tensor = self.find_ref(raw, ctx, current)
+        if tensor is None:
+            raise self.need(ctx, f"unknown input {raw!r}")
+        return tensor
+
+    def find_ref(self, raw: Any, ctx: Ctx, current: TensorRef) -> TensorRef | None:
+        """:meth:`input_ref`, or ``None`` where the code has no such tensor."""
         try:
             ref = self.value(raw, ctx, current)
         except Unknown:
@@ -850,7 +964,7 @@ class TreePrinter(CodeWriter):
         if ref is None:  # the index reads a loop variable
             found = ITERATION_REF.fullmatch(raw) if isinstance(raw, str) else None
             if found is None or (found[1], found[3]) not in self.lists:
-                raise self.need(ctx, f"the input {raw!r}")
+                return None
             index = self.translate(found[2], ctx, current)
             return TensorRef(f"{self.lists[found[1], found[3]]}[{ast.unparse(index)}]")
         tensor = ctx.scope.lookup(ref) if isinstance(ref, str) else None
@@ -859,8 +973,6 @@ class TreePrinter(CodeWriter):
         found = ITERATION_REF.fullmatch(ref) if tensor is None and isinstance(ref, str) else None
         if found is not None and (found[1], found[3]) in self.lists:
             return TensorRef(f"{self.lists[found[1], found[3]]}[{int(found[2])}]")
-        if tensor is None:
-            raise self.need(ctx, f"unknown input {ref!r}")
         return tensor
 
     # -- plain layers ----------------------------------------------------------------------
@@ -1143,7 +1255,7 @@ class TreePrinter(CodeWriter):
             times = UNKNOWN
         reason = None
         if times not in (0, 1):
-            reason = self.fits(self.iterations(elems, None))
+            reason = self.fits(self.iterations(elems, None)) or self.named_inside(elems)
             note = f"unrolled the repeat at {format_path(rep0.path)}: {reason}"
             if reason and note not in self.notes:
                 self.notes.append(note)
@@ -1273,7 +1385,10 @@ class TreePrinter(CodeWriter):
         inputs: list[TensorRef],
         item_id: str | None,
         computed: NameRef | None = None,
+        local: str | None = None,
     ) -> TensorRef:
+        """A block call: a call of the block's function, or its layers written in place. Its
+        outputs and (written in place) its ids become reachable under ``local`` (``c0.x``)."""
         elems: list[tuple[BlockCall, Inst]] = slot.elems
         call0 = elems[0][0]
         name = call0.block
@@ -1283,7 +1398,7 @@ class TreePrinter(CodeWriter):
         declared = block.params
         raw = call0.raw_args
         if self.block_mode(name) is not None:
-            outputs = self.inline_call(elems, declared, raw, ctx, inputs, block_name, item_id)
+            outputs = self.inline_call(elems, declared, raw, ctx, inputs, block_name, local)
         else:
             function = self.function_for(name)
             args = []
@@ -1308,10 +1423,10 @@ class TreePrinter(CodeWriter):
             outputs = [TensorRef(var) for var in variables]
             if ctx.fn.is_model and len(elems) == 1:  # what the model's `outputs` may name
                 self.produced.update(zip(call0.outputs[1:], outputs[1:], strict=False))
-        if item_id is not None:
+        if local is not None:
             for index, (out, ref) in enumerate(zip(block.outputs, outputs, strict=False)):
-                ctx.scope.ids[f"{item_id}.{out}"] = ref
-                ctx.scope.ids[f"{item_id}[{index}]"] = ref
+                ctx.scope.ids[f"{local}.{out}"] = ref
+                ctx.scope.ids[f"{local}[{index}]"] = ref
         return outputs[0]
 
     def inline_call(
@@ -1322,9 +1437,10 @@ class TreePrinter(CodeWriter):
         ctx: Ctx,
         inputs: list[TensorRef],
         block_name: NameRef,
-        item_id: str | None = None,
+        local: str | None = None,
     ) -> list[TensorRef]:
-        """The block's layers written in place; the tensors it returns."""
+        """The block's layers written in place; the tensors it returns (its ids reachable
+        as ``local.id``)."""
         entry = inputs[0]
         name = elems[0][0].block
         block = self.tree.blocks[name]
@@ -1372,10 +1488,10 @@ class TreePrinter(CodeWriter):
                 scope.ids[input_name] = ref
         block_ctx = replace(ctx, names=names, scope=scope)
         last = self.print_list(insts, block_ctx, entry)
-        if item_id is not None:  # its ids, by hierarchical name (c0.h, stage3.block2.out)
+        if local is not None:  # its ids, by hierarchical name (c0.h, stage3.block2.out)
             for inner, ref in block_ctx.scope.ids.items():
                 if inner not in block.inputs:
-                    ctx.scope.ids.setdefault(f"{item_id}.{inner}", ref)
+                    ctx.scope.ids.setdefault(f"{local}.{inner}", ref)
         return self.block_results(block, block_ctx, last)
 
     def block_results(self, block: Any, ctx: Ctx, last: TensorRef) -> list[TensorRef]:
@@ -1383,7 +1499,7 @@ class TreePrinter(CodeWriter):
             return [last]
         results = []
         for ref in block.outputs:
-            tensor = ctx.scope.lookup(ref)
+            tensor = self.find_ref(ref, ctx, last) if ref else last  # "": a backbone's own output
             if tensor is None:
                 raise self.need(ctx, f"the block output {ref!r}")
             results.append(tensor)
@@ -1400,7 +1516,8 @@ class TreePrinter(CodeWriter):
     # -- backbones ---------------------------------------------------------------------------
     def print_backbone(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
         """A backbone item: a call of the function that builds the backbone's layers
-        (``x = resnet50(x, name="body")``)."""
+        (``x = resnet50(x, name="body")``); the ids inside it that the model names are
+        returned too (``body, body_stem = fpn(x, name="body")`` for ``body.stem``)."""
         element: Backbone = slot.elems[0][0]
         if len(slot.elems) != 1 or not ctx.fn.is_model:
             raise SpecError.single(
@@ -1409,13 +1526,22 @@ class TreePrinter(CodeWriter):
                 element.path,
                 code="codegen",
             )
-        function = self.backbone_function(element)
+        local = element.prefix[:-1]
+        named = [ref[len(local) + 1 :] for ref in model_refs(self.tree) if ref.startswith(f"{local}.")]
+        reach = tuple(ref for ref in dict.fromkeys(named) if ref != element.until)
+        function = self.backbone_function(element, reach)
         var = self.target(ctx, item_id)
-        name = self.name_ref(ctx, [(element.prefix[:-1], slot.elems[0][1])])
+        if element.until is not None:  # `body.p2` is the cut tensor itself
+            ctx.scope.ids[f"{local}.{element.until}"] = TensorRef(var)
+        variables = [var]
+        for ref in reach:  # body, body_stem = fpn(x, name="body")
+            variables.append(ctx.fn.allocate(re.sub(r"\W+", "_", f"{local}_{ref}").strip("_"), "out"))
+            ctx.scope.ids[f"{local}.{ref}"] = TensorRef(variables[-1])
+        name = self.name_ref(ctx, [(local, slot.elems[0][1])])
         ctx.out.append(
             Stmt(
                 "call",
-                target=var,
+                target=", ".join(variables),
                 func=function.name,
                 inputs=[entry.var],
                 kwargs=[],
@@ -1425,11 +1551,12 @@ class TreePrinter(CodeWriter):
         )
         return TensorRef(var)
 
-    def backbone_function(self, element: Backbone) -> Function:
+    def backbone_function(self, element: Backbone, reach: tuple[str, ...] = ()) -> Function:
         """The backbone as one function of this module, printed by a printer of its own spec:
         its vars become constants named after the item (``BODY_STAGE_BLOCKS``), its blocks
         functions (renamed only where this module has the name), its items up to the cut
-        the function's body, returning the cut tensor."""
+        the function's body, returning the cut tensor (then the tensors of ``reach``, its
+        ids that the model names: ``body.stem``)."""
         from cnnspec.analysis.compiled import CompiledSpec
         from cnnspec.ir import ModelIR
 
@@ -1462,7 +1589,7 @@ class TreePrinter(CodeWriter):
             tree.name, tree.description, tree.input_name, tuple(tree.input_shape), nodes, tree.outputs
         )
         ir.tree = tree
-        sub = TreePrinter(CompiledSpec(element.doc, ir))
+        sub = TreePrinter(CompiledSpec(element.doc, ir), reach=reach)
         sub.module_names |= taken | {fname}
         sub.const_prefix = f"{local.upper()}_"
         sub.function_names = {b: (f"{local}_{b}" if b in taken or b == fname else b) for b in tree.blocks}
@@ -1472,6 +1599,10 @@ class TreePrinter(CodeWriter):
             f"The backbone {element.spec}" + (f" up to {element.until}" if element.until else "") + "."
         )
         outputs = (element.until,) if element.until else ()
+        if reach:  # ("": the backbone's own output)
+            outputs = (element.until or "", *reach)
+            returned = ", ".join(f"`{ref}`" for ref in reach)
+            description += f" Also returns {returned} (the model uses them)."
         tree.blocks[fname] = BlockDef(fname, {}, description, self.doc.loc(element.path), (), outputs)
         sub.calls[fname] = [BlockCall(fname, prefix=element.prefix, body=body, entry=element.entry)]
         function = sub.function_for(fname)
@@ -1556,7 +1687,7 @@ class TreePrinter(CodeWriter):
         ctx = Ctx(fn, (ast.Name(prefix_param, ast.Load()), "_"), names, scope, chain, body)
         result = self.print_list(insts, ctx, entry)
         results = self.block_results(block, ctx, result)
-        body.append(Stmt("return", value=_tuple([ast.Name(r.var, ast.Load()) for r in results])))
+        body.append(Stmt("return", value=_tuple([_tensor(r) for r in results])))
         body[:] = drop_unused(merge_ifs(body))
         description = str(block.description or f"The `{name}` block of the spec.")
         if renamed:  # the docstring says which spec parameter `layers_` is
