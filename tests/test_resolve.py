@@ -528,6 +528,13 @@ def test_a_default_of_the_wrong_value_or_misspelt_is_one_error():
     assert errors[1][4] == "did you mean `kernel_size`?"
 
 
+def test_defaults_under_a_misspelt_kind_are_one_error():
+    """`conv2: {kernel_size: 3}` meant conv2d's defaults: its layers do not each lack kernel_size."""
+    errors = diagnostics_of("defaults: {conv2: {kernel_size: 3}}\nmodel: [{conv2d: {filters: 3}}, flatten]\n")
+    assert [error[0] for error in errors] == ["defaults.conv2"]
+    assert errors[0][4] == "did you mean `conv2d`?"
+
+
 def test_every_bad_reference_of_an_inputs_list_is_reported():
     errors = diagnostics_of(
         "vars: {n: 2}\nmodel:\n"

@@ -21,7 +21,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnspec.errors import Diagnostics, Loc, Note, SpecPath, call_note, did_you_mean, format_path, misspelt
+from cnnspec.errors import (
+    Diagnostics,
+    Loc,
+    Note,
+    SpecPath,
+    call_note,
+    closest,
+    did_you_mean,
+    format_path,
+    misspelt,
+)
 from cnnspec.ir import (
     INPUT,
     Backbone,
@@ -493,6 +503,14 @@ class Resolver:
                     hint=did_you_mean(str(kind_name), REGISTRY)
                     or "defaults are per layer kind (blocks take parameter defaults in `params`)",
                 )
+                meant_kind = closest(str(kind_name), REGISTRY)
+                if meant_kind is not None and isinstance(params, dict):
+                    # the defaults meant for that kind: one mistake, not also a missing parameter
+                    # of each of its layers (their values are unknown, as after a failed default)
+                    into = merged.setdefault(meant_kind, {})
+                    for pname in params:
+                        if isinstance(pname, str) and pname in REGISTRY[meant_kind].param_index:
+                            into[pname] = (POISONED, POISONED)
                 continue
             if not isinstance(params, dict):
                 self.error(
