@@ -204,3 +204,30 @@ def test_resuming_a_run_that_saved_no_state_says_it_starts_again(tmp_path):
     result = train(compile_spec(spec), resume=tmp_path / "run")
     assert result.resumed_from is None and [row["epoch"] for row in result.history] == [1]
     assert "no training state was saved in this run yet: it starts again from epoch 1" in result.notes
+
+
+def test_the_printed_resume_command_is_the_one_to_paste(tmp_path, runner, monkeypatch):
+    """Its --set values print as written (Rich read `[body]` as markup and dropped it), and it
+    repeats the options the spec needed to compile (--allow-outside, --max-params)."""
+    import shlex
+
+    from cnnspec.training import trainer
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("EPOCHS", "2"))
+    override = "training.freeze=[conv2d_1]"
+
+    def interrupted(compiled, **kwargs):
+        command = trainer._resume_command(compiled, list(kwargs["overrides"]), tmp_path / "run")
+        raise trainer.TrainingInterrupted(tmp_path / "run", 1, command)
+
+    monkeypatch.setattr(trainer, "train", interrupted)
+    args = ["train", str(spec), "--allow-outside", "--max-params", "1000000", "--set", override]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 130, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("resume with:"))
+    words = shlex.split(line.removeprefix("resume with:"))
+    assert words == [
+        "cnnspec", "train", str(spec), "--allow-outside", "--max-params", "1000000",
+        "--set", override, "--resume", str(tmp_path / "run"),
+    ]  # fmt: skip

@@ -30,6 +30,9 @@ class CompiledSpec:
     path: Path | None = None
     #: The checked ``search:`` section (a :class:`~cnnspec.spec.search.SearchSpace`), if any.
     search: SearchSpace | None = None
+    #: The command-line options this compilation needed besides ``--set`` (``--allow-outside``,
+    #: ``--max-params N``): a printed command that compiles the spec again repeats them.
+    options: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

@@ -188,6 +188,10 @@ def compile_spec(
     ``reader`` supplies unsaved text for the file or its includes (``cnnspec lsp``)."""
     context = Context(tuple(overrides), allow_outside, max_params, Path(path))
     result: CompiledSpec = run_passes(Source(path=Path(path), reader=reader), context)
+    result.options = (
+        *(("--allow-outside",) if allow_outside else ()),
+        *(("--max-params", str(max_params)) if max_params != DEFAULT_MAX_PARAMS else ()),
+    )
     return result
 
 

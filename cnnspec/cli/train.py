@@ -19,6 +19,7 @@ from cnnspec.cli.common import (
     guarded,
     stderr,
 )
+from cnnspec.cli.render import clean, safe
 from cnnspec.training.interrupts import GATE
 
 EXIT_INTERRUPTED = 130
@@ -128,10 +129,13 @@ def train(
         console = stderr()
         console.print(
             f"[yellow]interrupted[/yellow] after {stop.epochs_done} whole epoch(s); their state is saved "
-            f"in {stop.run_dir}/state",
+            f"in {safe(stop.run_dir)}/state",
             highlight=False,
         )
-        console.print(f"resume with:  {stop.resume_command}", highlight=False, soft_wrap=True)
+        # as it is to be pasted: `--set 'freeze: [body]'` is no markup (Rich ate the [body])
+        console.print(
+            f"resume with:  {clean(stop.resume_command)}", highlight=False, soft_wrap=True, markup=False
+        )
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except ClusterError as lost:
         console = stderr()

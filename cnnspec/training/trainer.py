@@ -57,8 +57,10 @@ class TrainResult:
     worker: str | None = None  # a non-chief multi_worker process: its task ("worker:1")
 
 
-def _resume_command(spec_file: Path | None, overrides: list[str], run_dir: Path) -> str:
-    words = ["cnnspec", "train", str(spec_file or "SPEC.yaml")]
+def _resume_command(compiled: CompiledSpec, overrides: list[str], run_dir: Path) -> str:
+    """The command that resumes the run: the same spec, ``--set`` overrides and compile options
+    (``--allow-outside``, ``--max-params``), which resuming checks against the run."""
+    words = ["cnnspec", "train", str(compiled.path or "SPEC.yaml"), *compiled.options]
     for item in overrides:
         words += ["--set", item]
     words += ["--resume", str(run_dir)]
@@ -161,7 +163,7 @@ def _continue_hint(compiled: CompiledSpec, overrides: list[str] | tuple[str, ...
     fix = "free some space" if full else "make the disk writable again"
     for parent in Path(fault.path).parents[:2]:  # the run folder, or its state/ or checkpoints/
         if (parent / "lock.json").is_file():
-            return f"{fix}, then continue with: {_resume_command(compiled.path, list(overrides), parent)}"
+            return f"{fix}, then continue with: {_resume_command(compiled, list(overrides), parent)}"
     return f"{fix}, then run the same command again (nothing of this run was kept)"
 
 
@@ -561,7 +563,7 @@ def _run(
             recorder.interrupted = True
             progress.stop()
             raise TrainingInterrupted(
-                run_dir, len(recorder.history), _resume_command(compiled.path, list(overrides), run_dir)
+                run_dir, len(recorder.history), _resume_command(compiled, list(overrides), run_dir)
             ) from None
         early = spec_cbs.get("early_stopping")
         stopped_early = (
