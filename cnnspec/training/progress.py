@@ -97,6 +97,11 @@ class Display:
 
             def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
                 self.started = time.perf_counter()
+                # the rate the epoch starts with, as history.csv records it (a schedule moves
+                # it every step: the value Keras logs at the epoch's end is the next one's)
+                self.lr: float | None = None
+                with contextlib.suppress(AttributeError, TypeError, ValueError):
+                    self.lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
                 if self.progress is not None:
                     self.progress.reset(self.task, total=steps, epoch=f"{epoch + 1}/{epochs}", live="")
 
@@ -113,12 +118,8 @@ class Display:
                     return
                 row = {k: float(v) for k, v in (logs or {}).items()}
                 row["seconds"] = time.perf_counter() - self.started
-                lr = row.get("learning_rate")
-                if lr is None:
-                    with contextlib.suppress(AttributeError, TypeError, ValueError):
-                        row["learning_rate"] = float(
-                            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-                        )
+                if self.lr is not None:
+                    row["learning_rate"] = self.lr
                 display.console.print(
                     display.epoch_line(epoch + 1, epochs, row, [*keys, "learning_rate"]), highlight=False
                 )
