@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from cnnspec.analysis.freezing import Patterns
 from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_spec, compile_text
 from cnnspec.cli.app import app
@@ -202,3 +203,115 @@ def test_inspect_of_a_phased_spec_does_not_import_tensorflow():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "HEAVY="
     assert json.loads(out.stdout[: out.stdout.rindex("HEAVY=")])["frozen_params"] > 0
+
+
+# -- one iteration of a carrying repeat, by the names `cnnspec inspect` shows ---------------------
+
+CARRY = """\
+cnnspec: 1
+name: carry
+input: {shape: [8, 8, 1]}
+blocks:
+  cb:
+    params: {f: int}
+    layers:
+      - conv2d: {filters: "${f}", kernel_size: 3, padding: same}
+        id: c
+      - batch_norm
+  stage:
+    layers:
+      - id: st
+        repeat:
+          times: 2
+          carry: {x: input}
+          layers:
+            - cb: {f: 4}
+              inputs: x
+              id: inner
+            - id: deep
+              repeat:
+                times: 2
+                carry: {z: inner}
+                layers:
+                  - conv2d: {filters: 4, kernel_size: 1}
+                    inputs: z
+                    id: pw
+                next: {z: pw}
+          next: {x: deep.z}
+      - residual:
+          body: [cb: {f: 4}]
+        id: res
+        inputs: st.x
+model:
+  - cb: {f: 4}
+    id: stem
+  - id: st
+    repeat:
+      times: 2
+      carry: {x: stem}
+      layers:
+        - cb: {f: 4}
+          inputs: x
+          id: inner
+      next: {x: inner}
+  - stage:
+    id: s1
+  - stage:
+    id: s2
+  - conv2d: {filters: 4, kernel_size: 1}
+  - conv2d: {filters: 4, kernel_size: 1}
+  - conv2d: {filters: 4, kernel_size: 1}
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+"""
+ST0 = ["st_0_inner_c", "st_0_inner_batch_norm_1"]
+ST1 = ["st_1_inner_c", "st_1_inner_batch_norm_1"]
+
+
+def frozen_by(pattern: str) -> list[str]:
+    spec = CARRY + f"training:\n  phases:\n    - {{epochs: 1, freeze: ['{pattern}']}}\n"
+    return list(training_config(compile_text(spec, "spec.yaml")).phases[0].frozen)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("st[1]", ST1),  # one iteration: not `st1` by a character class
+        ("st[1].inner", ST1),  # the block called in it
+        ("st[0].inner.c", ST0[:1]),  # one layer of it
+        ("st", ST0 + ST1),  # the repeat's id: every iteration
+        ("st[0]/inner", ST0),  # as inspect shows the group
+        ("s1.st[1].deep[0].pw", ["s1_st_1_deep_0_pw"]),  # nested carrying repeats in a block
+        ("s2.st[0].deep", ["s2_st_0_deep_0_pw", "s2_st_0_deep_1_pw"]),
+        ("st_1_*", ST1),  # a glob over layer names, as before
+        ("conv2d_[12]", ["conv2d_1", "conv2d_2"]),  # brackets meant as a glob's character class
+        ("st[*].inner", ST0 + ST1),  # a glob with literal brackets, where the class matches none
+    ],
+)
+def test_patterns_name_the_iterations_of_a_carrying_repeat(pattern, expected):
+    assert frozen_by(pattern) == expected
+
+
+def test_an_iteration_that_is_not_there_is_still_an_error():
+    spec = CARRY + "training:\n  phases:\n    - {epochs: 1, unfreeze: ['st[2]']}\n"
+    with pytest.raises(SpecError) as info:
+        training_config(compile_text(spec, "spec.yaml"))
+    (error,) = info.value.errors
+    assert "'st[2]' matches none" in error.message and "st[2]" not in error.hint
+
+
+def test_every_group_inspect_shows_is_a_pattern_for_the_layers_under_it(runner, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(CARRY + "training:\n  phases:\n    - {epochs: 1, unfreeze: ['st[1]']}\n")
+    assert runner.invoke(app, ["validate", str(spec)]).exit_code == 0
+    result = runner.invoke(app, ["inspect", str(spec), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["layers"]
+    groups = {
+        "/".join(row["group"].split("/")[:k]) for row in rows for k in range(1, row["group"].count("/") + 2)
+    }
+    assert {"st[1]/inner", "s1/st[0]/deep[1]", "s2/res/cb_1"} <= groups
+    patterns = Patterns(compile_spec(spec).ir)
+    for group in sorted(groups - {""}):
+        under = [row["name"] for row in rows if f"{row['group']}/".startswith(f"{group}/")]
+        assert patterns.match(group) == patterns.match(group.replace("/", ".")) == under, group

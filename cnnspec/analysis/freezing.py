@@ -9,16 +9,19 @@ Three things freeze or unfreeze layers, applied in this order:
    state the previous phase left, so staged unfreezing is a list of small steps.
 
 A *pattern* is a layer name (an ``id`` at model level is the layer's name), a block-instance or
-hierarchical name (``stem``, ``stage3.block2``, ``body.cb_1.c``: every layer inside it), or a
-glob over those names (``conv4_*``, ``stage3.*``; ``*`` is every layer). A pattern that matches
-no layer is a located error listing the nearest names, since a typo would otherwise train the
-wrong layers without a word.
+hierarchical name (``stem``, ``stage3.block2``, ``body.cb_1.c``: every layer inside it; one
+iteration of a carrying repeat ``st`` is ``st[1]``, ``st[1].inner``, and ``st`` is all of them),
+or a glob over those names (``conv4_*``, ``stage3.*``; ``*`` is every layer). ``/`` may stand for
+``.``, so the groups ``cnnspec inspect`` shows (``st[0]/inner``) are patterns as they are. A
+pattern that matches no layer is a located error listing the nearest names, since a typo would
+otherwise train the wrong layers without a word.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import re
 from collections.abc import Callable, Iterable, Sequence
 
 from cnnspec.errors import SpecPath, did_you_mean
@@ -30,14 +33,30 @@ GLOB_CHARS = frozenset("*?[")
 Report = Callable[[str, SpecPath, str], None]
 
 
+#: A group element of one iteration of a carrying repeat: ``st[1]`` (its layers: ``st_1_…``).
+ITERATION = re.compile(r"(?P<id>.+)\[(?P<index>\d+)\]")
+
+
+def name_prefix(element: str) -> str:
+    """The layer-name prefix a group element adds: ``stem`` → ``stem_``, ``st[1]`` → ``st_1_``
+    (the resolver names an iteration's layers ``st_1_…`` but groups them as ``st[1]``)."""
+    found = ITERATION.fullmatch(element)
+    return f"{found['id']}_{found['index']}_" if found else f"{element}_"
+
+
 def hierarchical_names(node: Node) -> list[str]:
     """The names a layer answers to besides its own: each enclosing block instance or repeat
-    (``body``, ``body.cb_1``) and its own dotted name (``body.cb_1.c``)."""
-    names = [".".join(node.group[: k + 1]) for k in range(len(node.group))]
-    if node.group:
-        prefix = "_".join(node.group) + "_"
-        if node.name.startswith(prefix) and len(node.name) > len(prefix):
-            names.append(".".join(node.group) + "." + node.name[len(prefix) :])
+    (``body``, ``body.cb_1``; ``st`` and ``st[1]`` for an iteration of a carrying repeat) and
+    its own dotted name (``body.cb_1.c``, ``st[1].inner.c``)."""
+    names: list[str] = []
+    for k, element in enumerate(node.group):
+        found = ITERATION.fullmatch(element)
+        if found:  # the repeat's own id covers every iteration; it is no group of its own
+            names.append(".".join((*node.group[:k], found["id"])))
+        names.append(".".join(node.group[: k + 1]))
+    prefix = "".join(name_prefix(element) for element in node.group)
+    if node.group and node.name.startswith(prefix) and len(node.name) > len(prefix):
+        names.append(".".join(node.group) + "." + node.name[len(prefix) :])
     return names
 
 
@@ -55,17 +74,30 @@ class Patterns:
                     covered.append(node.name)
 
     def match(self, pattern: str) -> list[str]:
-        """The layers a pattern covers, in model order (empty: none)."""
-        if GLOB_CHARS & set(pattern):
-            hits = {
-                layer
-                for name, covered in self.index.items()
-                if fnmatch.fnmatchcase(name, pattern)
-                for layer in covered
-            }
+        """The layers a pattern covers, in model order (empty: none). A name of the index is
+        taken as it is, before any glob: ``st[1]`` is an iteration, not ``st`` and a character
+        class. A glob's ``[…]`` is a character class (``conv2d_[12]``); where that matches
+        nothing, its brackets are read literally (``st[*].inner``: the block in each iteration)."""
+        dotted = pattern.replace("/", ".")
+        exact = self.index.get(pattern) or self.index.get(dotted)
+        if exact:
+            hits = set(exact)
+        elif GLOB_CHARS & set(dotted):
+            hits = self.glob(dotted)
+            if not hits and "[" in dotted:
+                hits = self.glob(literal_brackets(dotted))
         else:
-            hits = set(self.index.get(pattern, ()))
+            hits = set()
         return [layer for layer in self.layers if layer in hits]
+
+    def glob(self, pattern: str) -> set[str]:
+        """The layers of every name the fnmatch-style ``pattern`` matches."""
+        return {
+            layer
+            for name, covered in self.index.items()
+            if fnmatch.fnmatchcase(name, pattern)
+            for layer in covered
+        }
 
     def resolve(self, patterns: Sequence[str], path: SpecPath, report: Report) -> set[str]:
         """Every layer the patterns at ``path`` cover; each pattern that covers none is
@@ -89,9 +121,15 @@ class Patterns:
             return hint
         near = difflib.get_close_matches(pattern, list(self.index), n=5, cutoff=0.3) or self.layers[:5]
         return (
-            f"near names: {', '.join(near)} (layer names, block-instance names like stage3.block2, "
+            f"near names: {', '.join(near)} (layer names, block-instance names like stage3.block2 "
+            "or st[1].inner, "
             "or globs like conv4_*; `cnnspec inspect` lists the layers)"
         )
+
+
+def literal_brackets(pattern: str) -> str:
+    """``pattern`` with ``[`` and ``]`` matching themselves (``st[*]`` → every iteration of st)."""
+    return re.sub(r"[\[\]]", lambda bracket: f"[{bracket.group()}]", pattern)
 
 
 def initially_frozen(ir: ModelIR) -> set[str]:
