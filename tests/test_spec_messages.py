@@ -410,3 +410,44 @@ def test_a_bound_on_each_number_of_a_list_is_named(runner, write_spec, variance)
     error = only_error(runner, write_spec(spec + "data: {source: digits}\n"))
     assert error.path == "model[0].normalization.variance"
     assert error.message.startswith("expected a number ≥ 0 or a non-empty list of numbers ≥ 0; received")
+
+
+# -- data.classes selects class labels: refused before any data is read where the targets are not --
+
+MULTILABEL = HEAD + (
+    "model: [{conv2d: {filters: 4, kernel_size: 3}}, global_avg_pool2d,\n"
+    "  {dense: {units: 3, activation: sigmoid}}]\n"
+    "data:\n  source: SOURCE\n  SELECTION\ntraining: {epochs: 1, batch_size: 4}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "selection", "key", "target"),
+    [
+        ("{shapes: {images: 20, target: multilabel}}", "classes: [circle, square]", "classes", "multilabel"),
+        ("{images: imgs, labels: labels.csv}", "classes: [cat, dog]", "classes", "multilabel"),
+        ("{shapes: {images: 20, target: count}}", "per_class: 5", "per_class", "count"),
+    ],
+    ids=["shapes-multilabel", "folder-multilabel", "shapes-count-per-class"],
+)
+def test_a_class_selection_for_targets_that_are_not_classes_is_a_located_error(
+    runner, write_spec, source, selection, key, target
+):
+    """Not a pass with a hint to change the output units, nor a script that drops data.classes:
+    the error ``cnnspec train`` gave only after loading the data, at the key, from validate on."""
+    text = MULTILABEL.replace("SOURCE", source).replace("SELECTION", selection)
+    spec = write_spec(text)
+    error = only_error(runner, spec)
+    assert (error.loc.line, error.path) == (text.splitlines().index(f"  {selection}") + 1, f"data.{key}")
+    assert error.message == f"data.{key} selects classification labels; this source's targets are {target!r}"
+    assert error.hint.startswith("leave it out, or use a source with class labels")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert "warning" not in result.output and "units" not in result.output
+    script = runner.invoke(app, ["codegen", "--script", str(spec)])
+    assert script.exit_code == 1 and f"data.{key} selects classification labels" in script.stderr
+
+
+def test_a_class_selection_for_class_targets_still_compiles(write_spec):
+    text = MULTILABEL.replace("units: 3, activation: sigmoid", "units: 2, activation: softmax")
+    text = text.replace("SOURCE", "{shapes: {images: 20}}").replace("SELECTION", "classes: [circle, square]")
+    assert compile_spec(write_spec(text)).ir.nodes

@@ -557,6 +557,40 @@ def _shapes_target(reader: _Reader, compiled: CompiledSpec, value: Any) -> str |
     return {"regression": "count"}.get(wanted, wanted)
 
 
+#: The targets of the image sources with a second file or folder (what ``cnnspec train`` reads).
+IMAGE_SOURCE_TARGETS = {"image_masks": "mask", "image_labels": "multilabel", "image_values": "regression"}
+
+
+def spec_target(data: DataConfig) -> str | dict[str, str] | None:
+    """The targets ``data``'s source gives, where the spec alone tells: ``None`` where only the
+    data does (an npz file without ``target``)."""
+    if data.kind in IMAGE_SOURCE_TARGETS:
+        return IMAGE_SOURCE_TARGETS[data.kind]
+    if data.kind in ("shapes", "npz"):
+        return data.target
+    return "class"  # named datasets, image folders and CSVs have class labels
+
+
+def _check_class_selection(reader: _Reader, data: DataConfig) -> None:
+    """``data.classes`` and ``data.per_class`` select classification labels: refused where the
+    spec says the source's targets are something else, before anything is loaded (else
+    ``codegen --script`` would drop them without a word and ``train`` refuse only after loading;
+    training/data.py checks again, for the sources whose data alone tells)."""
+    target = spec_target(data)
+    if target is None or target == "class":
+        return
+    hint = "leave it out, or use a source with class labels"
+    if data.kind == "shapes":
+        hint += " (shapes with target: class)"
+    for key, value in (("classes", data.classes), ("per_class", data.per_class)):
+        if value is not None:
+            reader.error(
+                f"data.{key} selects classification labels; this source's targets are {target!r}",
+                ("data", key),
+                hint,
+            )
+
+
 def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
     source = reader.value(("data", "source"), "digits")
     kind = "digits"
@@ -615,7 +649,7 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         rescale = "auto"
     elif isinstance(rescale, (int, float)) and not isinstance(rescale, bool):
         rescale = float(rescale)
-    return DataConfig(
+    data = DataConfig(
         kind=kind,
         path=path,
         test_path=test_path,
@@ -637,6 +671,8 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         keep_cache=bool(reader.value(("data", "keep_cache"), False)),
         on_bad_file=str(reader.value(("data", "on_bad_file"), "error")),
     )
+    _check_class_selection(reader, data)
+    return data
 
 
 def _name_and_settings(value: Any) -> tuple[str, dict[str, Any]]:
