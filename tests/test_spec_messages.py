@@ -447,6 +447,17 @@ def test_a_class_selection_for_targets_that_are_not_classes_is_a_located_error(
     assert script.exit_code == 1 and f"data.{key} selects classification labels" in script.stderr
 
 
+def test_a_data_section_is_checked_without_a_training_section(runner, write_spec):
+    """`cnnspec train` trains such a spec with default settings: validate reads its data too."""
+    text = MULTILABEL.replace("SOURCE", "{shapes: {images: 20, target: multilabel}}")
+    text = text.replace("SELECTION", "classes: [circle, square]").replace(
+        "training: {epochs: 1, batch_size: 4}\n", ""
+    )
+    result = runner.invoke(app, ["validate", str(write_spec(text))])
+    assert result.exit_code == 1 and "data.classes selects classification labels" in result.output
+    assert "units" not in result.output
+
+
 def test_a_class_selection_for_class_targets_still_compiles(write_spec):
     text = MULTILABEL.replace("units: 3, activation: sigmoid", "units: 2, activation: softmax")
     text = text.replace("SOURCE", "{shapes: {images: 20}}").replace("SELECTION", "classes: [circle, square]")

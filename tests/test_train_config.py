@@ -288,4 +288,5 @@ def test_pipeline_scale_and_the_static_pixel_range():
     assert both("data: {source: {npz: d.npz}}\n") == (1 / 255, None)  # the dtype is read with the file
     rescaling = HEAD.replace("  - flatten\n", "  - rescaling: 0.00392156862745098\n  - flatten\n")
     assert both("data: {source: mnist}\n", rescaling) == (None, (0.0, 255.0))
-    assert data_config(compile_text(HEAD + "data: {source: mnist, rescale: '${nope}'}\n")) is None
+    with pytest.raises(SpecError, match="undefined name 'nope'"):  # a data section is checked,
+        compile_text(HEAD + "data: {source: mnist, rescale: '${nope}'}\n")  # training or not

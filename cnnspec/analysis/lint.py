@@ -154,6 +154,11 @@ def class_count_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
     units, count = int(shape[0]), len(wanted)
     if units <= 1 or units == count:
         return []
+    from cnnspec.analysis.settings import data_config, spec_target
+
+    data = data_config(compiled)
+    if data is None or spec_target(data) not in ("class", None):
+        return []  # data.classes of a source without class labels: an error of its own
     node = ir.node(ir.outputs[0])
     listed = compiled.doc.loc(("data", "classes"))
     return [
