@@ -31,6 +31,7 @@ from cnnspec.training.modelfile import load_model as load_model  # the one safe 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings import TrainConfig
+    from cnnspec.spec.loader import SourceDoc
     from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.pipeline import PipelineSettings
 
@@ -162,8 +163,17 @@ def locate(target: Path, spec: Path | None = None) -> Run:
 
 
 def run_spec(run_dir: Path, lock: dict[str, Any]) -> CompiledSpec | None:
-    """The run's resolved spec, with its data paths made absolute as training read them."""
+    """The run's resolved spec, compiled as training compiled it: its relative paths (data
+    files, a backbone's ``spec`` and ``weights``, ``weights:``) read from the folder of the spec
+    the run was trained from, not from the run folder.
+
+    The data paths are those lock.json records (absolute, as training read them). Every other
+    relative path starts where the resolver starts it, at the folder of the file its location
+    names: each location of the resolved document is moved to the spec file (found again by
+    :func:`trained_spec`), so no path-valued key is left behind. When that file is not found
+    any more, an error about a path says so in a note."""
     from cnnspec.analysis.passes import compile_doc
+    from cnnspec.errors import Note, SpecError
     from cnnspec.spec.compose import load_spec
 
     path = run_dir / "resolved.yaml"
@@ -173,16 +183,100 @@ def run_spec(run_dir: Path, lock: dict[str, Any]) -> CompiledSpec | None:
     source = (doc.data.get("data") or {}).get("source")
     recorded = lock.get("data") or {}
     if isinstance(source, dict):
-        for key, lock_key in (
-            ("npz", "path"),
-            ("directory", "path"),
-            ("test_directory", "test_path"),
-            ("csv", "path"),
-            ("test_csv", "test_path"),
-        ):
+        for key, lock_key in recorded_data_paths().items():
             if key in source and recorded.get(lock_key):
                 source[key] = str(recorded[lock_key])
-    return compile_doc(doc, path=path)
+    spec_file = trained_spec(run_dir, lock)
+    if spec_file is not None:
+        _locate_in(doc, spec_file, run_dir)
+    try:
+        return compile_doc(doc, path=path)
+    except SpecError as exc:
+        if spec_file is not None or not lock.get("spec_file"):
+            raise
+        note = Note(
+            f"relative paths in {path} start at the folder of the spec the run was trained from "
+            f"(lock.json: {lock['spec_file']}), which was not found from here"
+        )
+        raise SpecError(d.with_notes((note,)) for d in exc.diagnostics) from None
+
+
+def recorded_data_paths() -> dict[str, str]:
+    """Each path-valued key of a ``data.source`` mapping → the lock.json ``data`` key that
+    records its absolute path (:meth:`~cnnspec.analysis.settings.DataConfig.describe`)."""
+    from cnnspec.analysis.settings import IMAGE_TARGET_SOURCES
+
+    return {
+        "npz": "path",
+        "directory": "path",
+        "csv": "path",
+        "images": "path",
+        "test_directory": "test_path",
+        "test_csv": "test_path",
+        **dict.fromkeys(IMAGE_TARGET_SOURCES, "labels_path"),  # masks, labels, values
+    }
+
+
+def trained_spec(run_dir: Path, lock: dict[str, Any]) -> Path | None:
+    """The spec file the run was trained from, found again (``None``: not found).
+
+    lock.json's ``spec_path`` is where it was; an older lock.json's ``spec_file`` names it as
+    the command line did, relative to the working directory of the training, which is not
+    recorded: it is looked for as an absolute path,
+    from this working directory and from each folder above the run folder (``cnnspec train
+    a/spec.yaml --out runs/x`` from one folder). A file whose text is the run's spec.yaml is
+    taken first; else the first that exists (the spec was edited since)."""
+    from cnnspec.spec.zoo import is_zoo_ref
+
+    recorded = lock.get("spec_path")  # absolute, where lock.json records it
+    if isinstance(recorded, str) and recorded and _is_file(Path(recorded)):
+        return Path(recorded)
+    named = lock.get("spec_file")
+    if not isinstance(named, str) or not named.strip() or named.startswith("<") or is_zoo_ref(named):
+        return None
+    try:
+        file = Path(named).expanduser()
+        folders = [] if file.is_absolute() else [Path.cwd(), *Path(run_dir).resolve().parents]
+    except (OSError, RuntimeError, ValueError):  # no home folder, a symlink loop, a NUL
+        return None
+    candidates = [folder / file for folder in folders] if folders else [file]
+    existing = [c for c in dict.fromkeys(candidates) if _is_file(c)]
+    copy = _read(Path(run_dir) / "spec.yaml")
+    same = [c for c in existing if copy is not None and _read(c) == copy]
+    found = (same or existing or [None])[0]
+    return found.resolve() if found is not None else None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _locate_in(doc: SourceDoc, spec_file: Path, run_dir: Path) -> None:
+    """Move every location of ``doc`` (the run's resolved.yaml) into ``spec_file``'s folder,
+    under a name that says what it is: the resolver reads a relative path from the folder of
+    the file its location names. The text is still resolved.yaml's (diagnostics quote it)."""
+    import dataclasses
+
+    from cnnspec.spec.loader import SOURCE_TEXTS
+
+    old = doc.file
+    label = f"{spec_file} (resolved in {Path(run_dir).resolve().name})"
+    SOURCE_TEXTS[label] = SOURCE_TEXTS.get(old, "")
+    doc.file = label
+    for table in (doc.locs, doc.key_locs):
+        for key, loc in table.items():
+            if loc.file == old:
+                table[key] = dataclasses.replace(loc, file=label)
 
 
 def input_shape(model: Any) -> tuple[int, ...]:

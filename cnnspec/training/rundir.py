@@ -219,6 +219,8 @@ def _start(
         "name": compiled.name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "spec_file": str(compiled.path) if compiled.path else None,
+        # where it is: the relative paths of its resolved.yaml start there (reporting/run.py)
+        "spec_path": str(compiled.path.resolve()) if compiled.path and compiled.path.is_file() else None,
         "spec_hash": compiled.spec_hash(),
         "overrides": overrides,
         "command": command or sys.argv,
