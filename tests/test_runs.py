@@ -118,6 +118,63 @@ def test_compare_of_the_same_spec_says_so(runner, run_tree, tmp_path):
     assert "resolved specs: the same" in flat(result.output)
 
 
+def _starts_from(run: Path, weights: dict | None, transfer: dict | None = None) -> None:
+    """What `cnnspec train` records of the starting weights: lock.json's ``weights`` (the
+    --weights source, or null) and, when weights were loaded, transfer.json."""
+    lock = json.loads((run / "lock.json").read_text())
+    (run / "lock.json").write_text(json.dumps({**lock, "weights": weights}))
+    if transfer is not None:
+        (run / "transfer.json").write_text(json.dumps(transfer))
+
+
+PRE = {"from": "runs/pre", "kind": "run", "file": "/work/runs/pre/model.keras", "strict": False}
+LOADED = {"source": "/work/runs/pre/model.keras", "loaded": 15, "total": 17, "skipped": []}
+
+
+def test_compare_of_one_spec_from_other_starting_weights_says_so(runner, tmp_path):
+    """A fine-tuned run (--weights runs/pre) and a scratch run of the same spec differ."""
+    created = "2026-01-01T10:00:00+0000"
+    scratch = make_run(tmp_path / "scratch", lr=0.01, accuracy=0.5, created=created)
+    tuned = make_run(tmp_path / "tuned", lr=0.01, accuracy=0.9, created=created)
+    _starts_from(scratch, None)
+    _starts_from(tuned, PRE, LOADED)
+    png = str(tmp_path / "c.png")
+    text = runner.invoke(app, ["runs", "compare", str(scratch), str(tuned), "--png", png])
+    assert text.exit_code == 0, text.output
+    assert "resolved specs: the same" not in flat(text.output)
+    assert "starting weights: random | runs/pre (loaded 15 of 17)" in flat(text.output)
+
+    found = json.loads(
+        runner.invoke(
+            app, ["runs", "compare", str(scratch), str(tuned), "--png", png, "--format", "json"]
+        ).stdout
+    )
+    assert found["starting_weights"] == {"a": "random", "b": "runs/pre (loaded 15 of 17)"}
+    assert found["spec_diff"] == ["starting weights: random | runs/pre (loaded 15 of 17)"]
+
+
+def test_compare_of_runs_from_the_same_weights_says_the_same(runner, tmp_path):
+    created = "2026-01-01T10:00:00+0000"
+    first = make_run(tmp_path / "first", lr=0.01, accuracy=0.5, created=created)
+    second = make_run(tmp_path / "second", lr=0.01, accuracy=0.9, created=created)
+    for run in (first, second):
+        _starts_from(run, PRE, LOADED)
+    result = runner.invoke(
+        app, ["runs", "compare", str(first), str(second), "--png", str(tmp_path / "c.png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "resolved specs: the same" in flat(result.output) and "starting weights" not in result.output
+    # a spec's own weights (a backbone's): transfer.json without --weights in lock.json
+    _starts_from(second, None, {**LOADED, "loaded": 17})
+    result = runner.invoke(
+        app, ["runs", "compare", str(first), str(second), "--png", str(tmp_path / "c.png")]
+    )
+    assert (
+        "starting weights: runs/pre (loaded 15 of 17) | the spec's /work/runs/pre/model.keras "
+        "(loaded 17 of 17)" in flat(result.output)
+    )
+
+
 @pytest.mark.parametrize(
     "args",
     [["compare", "x"], ["compare", "a", "b", "c"], ["one", "two"]],

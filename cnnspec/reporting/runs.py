@@ -219,6 +219,35 @@ def spec_diff(a: Path, b: Path) -> list[str]:
     )
 
 
+def starting_weights(run: Path) -> str:
+    """Where the run's weights started, as ``runs compare`` shows it: ``random``, the
+    ``--weights`` source lock.json records, or the spec's own ``weights:``/backbone sources;
+    with what transfer.json says was loaded (``runs/pre (loaded 15 of 17)``). ``not recorded``:
+    a lock.json of a cnnspec that did not record ``--weights``, and no transfer.json."""
+    lock = _json(run / "lock.json")[0] or {}
+    report = _json(run / "transfer.json")[0]
+    recorded = lock.get("weights")
+    if isinstance(recorded, dict):
+        text = str(recorded.get("from") or recorded.get("file") or "?")
+    elif report is not None:
+        text = f"the spec's {report.get('source', '?')}"
+    elif "weights" in lock and recorded is None:
+        return "random"
+    else:
+        return "not recorded"
+    if report is not None:
+        loaded, total = report.get("loaded"), report.get("total")
+        if _integer(loaded) and _integer(total):
+            text += f" (loaded {loaded} of {total})"
+    return text
+
+
+def weights_difference(first: str, second: str) -> list[str]:
+    """``starting weights: A | B`` when two runs started from different weights (a fine-tuned
+    run and a scratch run of one spec; :func:`starting_weights`), else nothing."""
+    return [] if first == second else [f"starting weights: {first} | {second}"]
+
+
 def metric_differences(a: Path, b: Path) -> list[dict[str, Any]]:
     """Every number both runs' metrics.json have at the top level: a, b and b − a."""
     ma, mb = _json(a / "metrics.json")[0] or {}, _json(b / "metrics.json")[0] or {}
@@ -306,7 +335,8 @@ def plot_curves(a: Path, b: Path, target: Path) -> Path:
 
 
 def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
-    """The two runs side by side: resolved-spec diff, metric differences, overlaid curves.
+    """The two runs side by side: resolved-spec diff and starting weights, metric differences,
+    overlaid curves.
 
     ``notes``: what is wrong with either run's files (damaged lock.json, metrics.json or
     history.json); the comparison shows what the rest of the files allow."""
@@ -318,9 +348,13 @@ def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
         problem = _history(run)[1]
         if problem:
             notes.append(f"{run}: no learning curves drawn: {problem}")
+    weights = {"a": starting_weights(a), "b": starting_weights(b)}
     return {
         **rows,
-        "spec_diff": spec_diff(a, b),
+        # the starting weights are part of what a run is: runs of one resolved spec from
+        # different weights are not "the same" (the last line of the differences says so)
+        "spec_diff": spec_diff(a, b) + weights_difference(weights["a"], weights["b"]),
+        "starting_weights": weights,
         "metrics": metric_differences(a, b),
         "curves": str(plot_curves(a, b, png)),
         "notes": notes,
