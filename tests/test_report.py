@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import shutil
 from html.parser import HTMLParser
 
@@ -154,3 +155,91 @@ def test_reporting_into_a_run_another_process_holds_is_refused(run_dir):
         elsewhere = invoke("report", copy, "--out", run_dir.parent / "held.html")
     assert elsewhere.exit_code == 0, elsewhere.output
     assert (run_dir.parent / "held.html").is_file() and not (copy / "history.png").exists()
+
+
+# -- phases as they ran ------------------------------------------------------------------------
+PHASED_SPEC = """\
+cnnspec: 1
+name: phased
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3}
+  - flatten
+  - dense: {units: 3, activation: softmax}
+"""
+
+
+def _phase(first: int, last: int, frozen: list[str], rate: float) -> dict:
+    return {
+        "epochs": last - first + 1,
+        "first_epoch": first,
+        "last_epoch": last,
+        "frozen": frozen,
+        "optimizer": "adam",
+        "learning_rate": rate,
+    }
+
+
+def phased_run(folder, *, epochs_run: int | None, stopped_early: bool = True):
+    """A run folder of two planned phases (epochs 1–3 and 4–5) written by hand, without a model:
+    ``epochs_run`` epochs trained (``None``: unfinished, with a history of 2 epochs)."""
+    folder.mkdir()
+    (folder / "resolved.yaml").write_text(PHASED_SPEC, encoding="utf-8")
+    phases = [_phase(1, 3, ["conv2d_1"], 0.01), _phase(4, 5, [], 0.003)]
+    (folder / "lock.json").write_text(json.dumps({"format": 1, "name": "phased", "phases": phases}))
+    ran = epochs_run or 2
+    history = {
+        "epoch": list(range(1, ran + 1)),
+        "loss": [1.0 / e for e in range(1, ran + 1)],
+        "phase": [1 if e <= 3 else 2 for e in range(1, ran + 1)],
+    }
+    (folder / "history.json").write_text(json.dumps(history))
+    if epochs_run is not None:
+        metrics = {"epochs_run": epochs_run, "epochs_planned": 5, "stopped_early": stopped_early}
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+def phase_lines(folder) -> list[str]:
+    result = invoke("report", folder)
+    assert result.exit_code == 0, result.output
+    text = (folder / "report.html").read_text(encoding="utf-8")
+    return [" ".join(line.split()) for line in re.findall(r"<li>(phase \d[^<]*)", text)]
+
+
+def test_the_report_lists_the_phases_as_they_ran_after_early_stopping(tmp_path):
+    lines = phase_lines(phased_run(tmp_path / "early", epochs_run=2))
+    assert lines == [
+        "phase 1: epochs 1–2 (planned 1–3; stopped early at epoch 2), 1 layer(s) frozen, "
+        "adam at learning rate 0.01",
+        "phase 2: not run (stopped early at epoch 2); planned epochs 4–5, 0 layer(s) frozen, "
+        "adam at learning rate 0.003",
+    ]
+    later = phase_lines(phased_run(tmp_path / "later", epochs_run=4))
+    assert later[0].startswith("phase 1: epochs 1–3, ")  # ran whole
+    assert later[1].startswith("phase 2: epochs 4–4 (planned 4–5; stopped early at epoch 4), ")
+    whole = phase_lines(phased_run(tmp_path / "whole", epochs_run=5, stopped_early=False))
+    assert [line.split(",")[0] for line in whole] == ["phase 1: epochs 1–3", "phase 2: epochs 4–5"]
+    unfinished = phase_lines(phased_run(tmp_path / "unfinished", epochs_run=None))
+    assert unfinished[1].startswith("phase 2: not run (the unfinished run has reached epoch 2); ")
+
+
+@pytest.mark.parametrize(("phases", "marks"), [([1, 1], []), ([1, 1, 1, 2], [3.5])], ids=["early", "both"])
+def test_the_curves_mark_only_phases_that_ran(tmp_path, monkeypatch, phases, marks):
+    """history.json's phase column decides the dashed lines: none past the last epoch run."""
+    from matplotlib.axes import Axes
+
+    from cnnspec.training.plots import plot_history
+
+    drawn: list[float] = []
+    original = Axes.axvline
+
+    def record(self, x=0, *args, **kwargs):
+        drawn.append(x)
+        return original(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "axvline", record)
+    epochs = list(range(1, len(phases) + 1))
+    history = {"epoch": epochs, "loss": [1.0] * len(epochs), "accuracy": [0.5] * len(epochs), "phase": phases}
+    plot_history(history, tmp_path / "history.png")
+    assert drawn == marks * 2  # one line per panel (accuracy, loss)

@@ -247,6 +247,14 @@ def _curve_data(run: Run) -> str:
     return "training and validation data" if validated else "training data (the run had no validation split)"
 
 
+def _history_json(run: Run) -> dict[str, Any]:
+    """history.json, or nothing when it is missing or damaged (the curves' note says why)."""
+    try:
+        return run.history() or {}
+    except UsageError:
+        return {}
+
+
 def _older(path: Path, than: Path) -> bool:
     try:
         return path.stat().st_mtime < than.stat().st_mtime
@@ -254,23 +262,55 @@ def _older(path: Path, than: Path) -> bool:
         return False
 
 
-def _phases(lock: dict[str, Any]) -> list[str]:
-    """One line per phase of a ``training.phases`` run (lock.json), for the curves' caption;
-    empty for a run of one phase."""
+def _phases(lock: dict[str, Any], metrics: dict[str, Any], history: dict[str, Any]) -> list[str]:
+    """One line per phase of a ``training.phases`` run, for the curves' caption: as it ran
+    (lock.json plans the phases; metrics.json or history.json say how many epochs ran), so
+    after early stopping a phase ends at the last epoch run and one that never started says
+    so. Empty for a run of one phase."""
     phases = lock.get("phases") or []
     if len(phases) < 2:
         return []
+    ran = _epochs_run(metrics, history)
+    if ran is None:
+        why = ""
+    elif metrics.get("stopped_early") is True:
+        why = f"stopped early at epoch {ran}"
+    elif metrics:
+        why = f"training ended at epoch {ran}"
+    else:
+        why = f"the unfinished run has reached epoch {ran}"
     lines = []
     for index, phase in enumerate(phases, start=1):
+        phase = phase if isinstance(phase, dict) else {}
         rate = phase.get("learning_rate")
         scheduled = not isinstance(rate, (int, float))
         rate_text = "with a learning-rate schedule" if scheduled else f"at learning rate {rate:g}"
         frozen = len(phase.get("frozen") or [])
-        lines.append(
-            f"phase {index}: epochs {phase.get('first_epoch')}–{phase.get('last_epoch')}, "
-            f"{frozen} layer(s) frozen, {phase.get('optimizer')} {rate_text}"
-        )
+        first, last = phase.get("first_epoch"), phase.get("last_epoch")
+        planned = f"epochs {first}–{last}"
+        settings = f"{frozen} layer(s) frozen, {phase.get('optimizer')} {rate_text}"
+        if ran is None or not _whole(first) or not _whole(last) or ran >= last:
+            lines.append(f"phase {index}: {planned}, {settings}")
+        elif ran >= first:
+            lines.append(f"phase {index}: epochs {first}–{ran} (planned {first}–{last}; {why}), {settings}")
+        else:
+            lines.append(f"phase {index}: not run ({why}); planned {planned}, {settings}")
     return lines
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _epochs_run(metrics: dict[str, Any], history: dict[str, Any]) -> int | None:
+    """How many epochs the run trained: metrics.json's ``epochs_run`` (a finished run), else
+    the last epoch history.json records (``None``: neither says)."""
+    if _whole(metrics.get("epochs_run")):
+        return int(metrics["epochs_run"])
+    epochs = history.get("epoch")
+    if isinstance(epochs, list) and epochs and all(_whole(e) for e in epochs):
+        return int(epochs[-1])
+    return None
 
 
 def _confusion_uri(run: Run, notes: list[str]) -> str | None:
@@ -468,7 +508,7 @@ def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool
         "cards": _cards(metrics, total_params),
         "history_png": _history_uri(run, notes, into_run),
         "curve_data": _curve_data(run),
-        "phases": _phases(run.lock or {}),
+        "phases": _phases(run.lock or {}, metrics, _history_json(run)),
         "report_rows": _report_rows(metrics),
         "test_images": metrics.get("test_images", ""),
         "confusion_png": _confusion_uri(run, notes)
