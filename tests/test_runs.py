@@ -141,8 +141,8 @@ def test_compare_of_one_spec_from_other_starting_weights_says_so(runner, tmp_pat
     png = str(tmp_path / "c.png")
     text = runner.invoke(app, ["runs", "compare", str(scratch), str(tuned), "--png", png])
     assert text.exit_code == 0, text.output
-    assert "resolved specs: the same" not in flat(text.output)
-    assert "starting weights: random | runs/pre (loaded 15 of 17)" in flat(text.output)
+    assert "resolved specs: the same" in flat(text.output)  # they are; where they started is not
+    assert "starting weights (A → B): random → runs/pre (loaded 15 of 17)" in flat(text.output)
 
     found = json.loads(
         runner.invoke(
@@ -150,7 +150,7 @@ def test_compare_of_one_spec_from_other_starting_weights_says_so(runner, tmp_pat
         ).stdout
     )
     assert found["starting_weights"] == {"a": "random", "b": "runs/pre (loaded 15 of 17)"}
-    assert found["spec_diff"] == ["starting weights: random | runs/pre (loaded 15 of 17)"]
+    assert found["spec_diff"] == []
 
 
 def test_compare_of_runs_from_the_same_weights_says_the_same(runner, tmp_path):
@@ -170,7 +170,7 @@ def test_compare_of_runs_from_the_same_weights_says_the_same(runner, tmp_path):
         app, ["runs", "compare", str(first), str(second), "--png", str(tmp_path / "c.png")]
     )
     assert (
-        "starting weights: runs/pre (loaded 15 of 17) | the spec's /work/runs/pre/model.keras "
+        "starting weights (A → B): runs/pre (loaded 15 of 17) → the spec's /work/runs/pre/model.keras "
         "(loaded 17 of 17)" in flat(result.output)
     )
 

@@ -144,6 +144,11 @@ def _compare(a: Path, b: Path, png: Path | None, format: str) -> None:
             console.print(Text(line, style=style))
     else:
         console.print("resolved specs: the same", highlight=False)
+    weights = result["starting_weights"]
+    if weights["a"] != weights["b"]:  # a fine-tuned run and a scratch run of one spec
+        console.print(
+            f"starting weights (A → B): {safe(weights['a'])} → {safe(weights['b'])}", highlight=False
+        )
     table = Table(title="metrics", title_justify="left")
     for column in ("metric", "A", "B", "B − A"):
         table.add_column(column, justify="left" if column == "metric" else "right")

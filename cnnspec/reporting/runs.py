@@ -242,12 +242,6 @@ def starting_weights(run: Path) -> str:
     return text
 
 
-def weights_difference(first: str, second: str) -> list[str]:
-    """``starting weights: A | B`` when two runs started from different weights (a fine-tuned
-    run and a scratch run of one spec; :func:`starting_weights`), else nothing."""
-    return [] if first == second else [f"starting weights: {first} | {second}"]
-
-
 def metric_differences(a: Path, b: Path) -> list[dict[str, Any]]:
     """Every number both runs' metrics.json have at the top level: a, b and b − a."""
     ma, mb = _json(a / "metrics.json")[0] or {}, _json(b / "metrics.json")[0] or {}
@@ -351,9 +345,8 @@ def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
     weights = {"a": starting_weights(a), "b": starting_weights(b)}
     return {
         **rows,
-        # the starting weights are part of what a run is: runs of one resolved spec from
-        # different weights are not "the same" (the last line of the differences says so)
-        "spec_diff": spec_diff(a, b) + weights_difference(weights["a"], weights["b"]),
+        "spec_diff": spec_diff(a, b),
+        # part of what a run is: one resolved spec from other weights is another run
         "starting_weights": weights,
         "metrics": metric_differences(a, b),
         "curves": str(plot_curves(a, b, png)),
