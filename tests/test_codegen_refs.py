@@ -1,7 +1,11 @@
 """`cnnspec codegen` on hierarchical references that `validate`, `inspect` and `build` accept:
 a call by its automatic name (`s.inner_1.h`), one iteration of a repeat inside a call or
 another iteration (`st.inner[0].c`, `outer[1].st.inner[0].even`), a backbone's inner ids
-(`body.stem`), and model outputs that are the input or one iteration (`cells[0].new`).
+(`body.stem`), and model outputs that are the input or one iteration (`cells[0].new`); a
+`carry` from one iteration (`enc[1].h`); computed ids inside the scopes of repeats, residuals,
+parallels and calls (`rep_r{i}`); layers the resolver prunes (left out, as the builder does,
+also where a later one reads their shape); spec-level `defaults` of a kind with a required
+parameter (`dense`).
 
 The fast tests run the CLI (the printer's own replay checks the code against the IR); the
 slow ones build the generated module with Keras beside cnnspec's builder and compare them.
@@ -299,6 +303,172 @@ outputs: [d, "cells[0].new", cells.x, "cells[1].new.h"]
 """,
 }
 
+SPECS |= {
+    # Pruned layers that the code must leave out as the builder does: one whose shape a pruned
+    # layer reads (`${in_channels}`), a residual whose projection reads shapes, a call (its
+    # block then has no function), and the location comment of a pruned item.
+    "pruned": HEAD.format(name="pruned", size=8)
+    + """blocks:
+  side:
+    layers:
+      - conv2d: {filters: "${in_channels}", kernel_size: 1}
+model:
+  - conv2d: {filters: 2, kernel_size: 1}
+    id: stem
+  - max_pool2d
+  - conv2d: {filters: "${in_channels}", kernel_size: 1}
+  - residual:
+      body: [layer_norm]
+      shortcut: projection
+  - residual:
+      body: [{conv2d: {filters: 4, kernel_size: 1}}]
+  - side
+  - global_avg_pool2d:
+    inputs: stem
+""",
+    # Layers pruned in some iterations or calls only, which one text builds for all of them:
+    # the code keeps them, and a layer after them reads their shape; a carried name no
+    # iteration reads; a `when` that reads the shape of a pruned layer.
+    "partly_pruned": HEAD.format(name="partly", size=8)
+    + """blocks:
+  two:
+    outputs: [out, side]
+    layers:
+      - conv2d: {filters: 2, kernel_size: 1}
+        id: out
+      - conv2d: {filters: 2, kernel_size: 1}
+      - conv2d: {filters: "${in_channels}", kernel_size: 1}
+        id: side
+model:
+  - conv2d: {filters: 2, kernel_size: 1}
+    id: stem
+  - id: enc
+    repeat:
+      times: 3
+      carry: {x: stem, y: stem}
+      layers:
+        - conv2d: {filters: 2, kernel_size: 1}
+          inputs: x
+          id: h
+        - max_pool2d
+        - conv2d: {filters: "${in_channels}", kernel_size: 1}
+          id: skip
+      next: {x: h, y: skip}
+  - two:
+    inputs: "enc[1].skip"
+  - two:
+    id: t2
+    inputs: "enc[0].skip"
+  - two
+  - add:
+    inputs: [two_1.out, t2.side]
+    id: total
+  - max_pool2d:
+    id: pool
+  - conv2d: {filters: 2, kernel_size: 1}
+    inputs: total
+    when: "${in_channels > 1}"
+  - global_avg_pool2d
+""",
+    # An `id` computed from the loop variable inside a repeat with an id (named `rep_r0`), a
+    # carrying one (`enc_0_r0`), a residual with an id in a block function, a call in a loop,
+    # and inside a call written in place and a parallel with an id, in a loop.
+    "computed_id_in_a_scope": HEAD.format(name="scoped", size=8)
+    + """blocks:
+  b:
+    params: {k: int}
+    layers:
+      - residual:
+          body:
+            - conv2d: {filters: 2, kernel_size: 1}
+              id: "c${k}"
+        id: res
+  written_in_place:
+    params: {k: int}
+    layers:
+      - conv2d: {filters: 2, kernel_size: 1}
+        id: h
+      - conv2d: {filters: 2, kernel_size: 1}
+        id: "c${k}"
+model:
+  - id: rep
+    repeat:
+      times: 2
+      as: i
+      layers:
+        - conv2d: {filters: 2, kernel_size: 1}
+          id: "r${i}"
+        - conv2d: {filters: 2, kernel_size: 1}
+        - b: {k: "${i}"}
+          id: "blk${i}"
+  - id: enc
+    repeat:
+      times: 2
+      as: i
+      carry: {x: rep}
+      layers:
+        - conv2d: {filters: 2, kernel_size: 1}
+          id: "r${i}"
+        - written_in_place: {k: "${i}"}
+          id: w
+        - add:
+          inputs: [w, w.h]
+        - parallel:
+            branches:
+              - [{conv2d: {filters: 2, kernel_size: 1}, id: "p${i}"}]
+              - [identity]
+          id: par
+      next: {x: par}
+  - global_avg_pool2d
+""",
+    # `carry` from one iteration of an earlier carrying repeat, by number and computed.
+    "carry_from_an_iteration": HEAD.format(name="carries", size=8)
+    + """vars: {n: 2}
+model:
+  - id: enc
+    repeat:
+      times: 2
+      carry: {x: input}
+      layers:
+        - conv2d: {filters: 2, kernel_size: 1}
+          id: h
+      next: {x: h}
+  - id: dec
+    repeat:
+      times: 1
+      carry: {z: "enc[0].h"}
+      layers:
+        - conv2d: {filters: 2, kernel_size: 1}
+          inputs: z
+          id: g
+      next: {z: g}
+  - id: dec2
+    repeat:
+      times: 2
+      carry: {w: "enc[${n - 1}].h"}
+      layers:
+        - conv2d: {filters: 2, kernel_size: 1}
+          inputs: w
+          id: g
+      next: {w: g}
+  - add:
+    inputs: [z, w]
+  - global_avg_pool2d
+""",
+    # Spec-level defaults of a kind with a required parameter (`dense: units`); the values
+    # that are objects (an initializer, a regularizer) are written on each layer.
+    "dense_defaults": HEAD.format(name="dd", size=8)
+    + """defaults:
+  dense: {use_bias: false, kernel_initializer: he_normal, bias_initializer: {constant: {value: 0.1}}}
+  conv2d: {kernel_regularizer: {l2: 0.01}}
+model:
+  - conv2d: {filters: 2, kernel_size: 1}
+  - flatten
+  - dense: 3
+  - dense: {units: 2, use_bias: true}
+""",
+}
+
 #: What the code says for each case (besides building the right model).
 EXPECTED: dict[str, list[str]] = {
     "automatic_name": ['name="s_inner_1_h"', 'layers.Add(name="add_1")([out, h])'],
@@ -313,6 +483,43 @@ EXPECTED: dict[str, list[str]] = {
     "backbone_reach": ["return x, stem, c, c_2", "body, body_stem, body_unit_1_c, body_u2_c = small("],
     "output_input": ["keras.Model(inputs, [d, inputs]"],
     "output_iteration": ["[d, cells_new[0], cells, cells_new_h[1]]"],
+    "pruned": ['stem = layers.Conv2D(filters=2, kernel_size=1, name="stem")(inputs)', "(stem)\n"],
+    "partly_pruned": [
+        'skip = layers.Conv2D(filters=x.shape[-1], kernel_size=1, name=f"enc_{i}_skip")(x)',
+        "x_2, y = h, skip",
+        "if pool.shape[-1] > 1:",
+        "side = layers.Conv2D(filters=x.shape[-1]",
+        'layers.Add(name="total")([x, t2_side])',
+    ],
+    "computed_id_in_a_scope": [
+        'name=f"rep_r{i}"',
+        'name=f"rep_blk{i}"',
+        'name=f"{name}_res_c{k}"',
+        'name=f"enc_{i_2}_r{i_2}"',
+        'name=f"enc_{i_2}_w_c{i_2}"',
+        'name=f"enc_{i_2}_par_p{i_2}"',
+    ],
+    "carry_from_an_iteration": ["z = enc_h[0]", "w = enc_h[1]"],
+    "dense_defaults": [
+        'DENSE = functools.partial(layers.Dense, use_bias=False, kernel_initializer="he_normal")',
+        'DENSE(units=3, bias_initializer=keras.initializers.Constant(value=0.1), name="dense_1")',
+        "kernel_regularizer=keras.regularizers.L1L2(l1=0.0, l2=0.01)",
+        "use_bias=True",
+    ],
+}
+
+#: What the code must not say (pruned layers, the functions and helpers only they need).
+ABSENT: dict[str, list[str]] = {
+    "pruned": [
+        "max_pool2d_1",
+        "conv2d_1",
+        "layer_norm",
+        "residual",
+        "projection_strides",
+        "def side",
+        "side_1",
+    ],
+    "partly_pruned": ["two_2"],
 }
 
 
@@ -336,13 +543,17 @@ def generate(runner, folder: Path, case: str) -> tuple[Path, str]:
 @pytest.mark.parametrize("case", sorted(SPECS))
 def test_codegen_writes_hierarchical_references(case, runner, tmp_path):
     module, output = generate(runner, tmp_path, case)
-    text = module.read_text(encoding="utf-8") + output
+    code = module.read_text(encoding="utf-8")
+    text = code + output
     for expected in EXPECTED[case]:
         assert expected in text, expected
+    for absent in ABSENT.get(case, []):
+        assert absent not in code, absent
 
 
 def test_every_case_says_what_its_code_shows():
     assert set(EXPECTED) == set(SPECS)
+    assert set(ABSENT) <= set(SPECS)
 
 
 def _layers(model) -> list[tuple]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnspec.ir import ModelIR, Node
+from cnnspec.ir import ModelIR, Node, layers_of
 from cnnspec.layers.registry import REGISTRY, KerasCall, LayerKind
 from cnnspec.spec.expr import (
     BINARY_OPERATORS,
@@ -549,6 +549,16 @@ class Interpreter:
         self.ir = ir
         self.nodes: dict[str, Node] = {node.name: node for node in ir.nodes}
         self.aug_nodes: dict[str, Node] = {node.name: node for node in ir.augmentation}
+        # The shapes of the layers the resolver pruned (they lead to no output): the code
+        # leaves them out, except where one text builds them beside live ones (a loop whose
+        # last iteration's layer is dead, a block function with a call whose output is
+        # unused), and there a layer after them may read their shape.
+        structure = getattr(ir, "tree", None)
+        self.pruned: dict[str, Any] = {}
+        if structure is not None:
+            self.pruned = {
+                leaf.node.name: leaf.node.shape for leaf in layers_of(structure.body) if not leaf.live
+            }
         self.records: list[Recorded] = []
         self.seen: set[str] = set()
         self.steps = 0
@@ -766,7 +776,7 @@ class Interpreter:
         self.records.append(record)
         node = self.nodes.get(name)
         if node is None:
-            return FakeTensor(name, None)  # a dead layer the resolver pruned (checked at the end)
+            return FakeTensor(name, self.pruned.get(name))  # a dead layer (checked at the end)
         compare_layer(record.layer, node, self.where())
         kind = REGISTRY[node.kind]
         if list(node.inputs) != record.inputs:

@@ -71,6 +71,7 @@ from cnnspec.ir import (
     Parallel,
     Repeat,
     Residual,
+    layers_of,
     walk,
 )
 from cnnspec.layers.registry import REGISTRY
@@ -81,6 +82,130 @@ _NUMBER = re.compile(r"(\d+)")
 _PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?")
 #: One iteration of a carrying repeat: ``cells[3].h``, ``enc[${levels - 1 - i}].level.skip``.
 ITERATION_REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(\d+|\$\{[^}]*\})\]\.([A-Za-z_][A-Za-z0-9_.\[\]]*)")
+
+
+#: The kind of a statement that holds the statements of a pruned item (:func:`drop_pruned`).
+PRUNED = "pruned"
+#: The helper function of projection shortcuts whose shapes are known only at run time.
+PROJECTION = "projection_strides"
+
+
+def alive(item: Item) -> bool:
+    """Whether an item keeps a layer in the model (or makes none): else the resolver pruned
+    every layer it made, as they lead to no output."""
+    leaves = layers_of([item])
+    first = next(leaves, None)
+    return first is None or first.live or any(leaf.live for leaf in leaves)
+
+
+def _names(stmt: Stmt) -> tuple[set[str], set[str], set[str]]:
+    """The variables one statement (not its body) reads, those whose shape it reads, and
+    those it assigns."""
+    nodes: list[ast.expr] = [ast.parse(text, mode="eval").body for text in stmt.inputs]  # (`enc_skip[i]`)
+    nodes.extend(v for _, v in stmt.kwargs)
+    if stmt.value is not None:
+        nodes.append(stmt.value)
+    if stmt.name is not None:
+        nodes.append(stmt.name.node())
+    reads: set[str] = set()
+    shapes: set[str] = set()
+    for node in nodes:
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Name):
+                reads.add(inner.id)
+            elif (
+                isinstance(inner, ast.Attribute)
+                and isinstance(inner.value, ast.Name)
+                and inner.attr == "shape"
+            ):
+                shapes.add(inner.value.id)
+    written: set[str] = set()
+    if stmt.kind in ("layer", "call", "assign") and stmt.target:
+        if "." in stmt.target or "(" in stmt.target:  # model.get_layer(name).trainable = False
+            reads.add(re.split(r"[.(]", stmt.target, maxsplit=1)[0])
+        else:
+            written.update(stmt.target.split(", "))
+    if stmt.kind == "for" and stmt.frame is not None and stmt.frame.var:
+        written.add(stmt.frame.var)
+    return reads, shapes, written
+
+
+def drop_pruned(body: list[Stmt]) -> list[Stmt]:
+    """The statements with those of pruned items (:meth:`TreePrinter.print_slot`) left out,
+    as the builder leaves out their layers. A pruned item stays, as it was written, where a
+    statement after it needs what it wrote: a variable nothing else has written (a carried
+    name no iteration uses, a block output no call uses), or a shape (a ``when`` that reads
+    ``in_channels`` after it). Any other read of its variable gets the value written before
+    it (or nothing reads it: its value only passes through to pruned layers)."""
+    if not any(stmt.kind == PRUNED for stmt in _flatten(body)):
+        return body
+    kept: set[int] = set()
+    while True:  # until no statement that stays needs one that goes
+        found = set(kept)
+        _scan(body, _Flow(), kept, found)
+        if found == kept:
+            break
+        kept = found
+    return _splice(body, kept)
+
+
+@dataclass
+class _Flow:
+    """What :func:`_scan` has seen so far: per variable, the pruned statement that wrote it
+    last (``None``: one that stays), and the variables a statement that stays has written."""
+
+    writer: dict[str, int | None] = field(default_factory=dict)
+    written: set[str] = field(default_factory=set)
+
+
+def _flatten(body: list[Stmt]) -> Any:
+    for stmt in body:
+        yield stmt
+        yield from _flatten(stmt.body)
+
+
+def _scan(body: list[Stmt], flow: _Flow, kept: set[int], found: set[int]) -> None:
+    """The statements in order: the pruned ones that a statement that stays needs (see
+    :func:`drop_pruned`) are added to ``found``."""
+    for stmt in body:
+        if stmt.kind == PRUNED and id(stmt) not in kept:
+            for inner in _flatten(stmt.body):
+                for name in _names(inner)[2]:
+                    flow.writer[name] = id(stmt)
+            continue
+        reads, shapes, written = _names(stmt)
+        for name in reads:
+            pruned = flow.writer.get(name)
+            if pruned is not None and (name not in flow.written or name in shapes):
+                found.add(pruned)
+        for name in written:
+            flow.writer[name] = None
+            flow.written.add(name)
+        for _ in range(2 if stmt.kind == "for" else 1):  # the second pass: what the loop carries
+            _scan(stmt.body, flow, kept, found)
+
+
+def _splice(body: list[Stmt], kept: set[int]) -> list[Stmt]:
+    out: list[Stmt] = []
+    for stmt in body:
+        if stmt.kind == PRUNED:
+            if id(stmt) in kept:
+                out.extend(_splice(stmt.body, kept))
+            continue
+        if stmt.body:
+            stmt.body = _splice(stmt.body, kept)
+            if all(inner.kind == "comment" for inner in stmt.body):
+                continue  # an `if` or `for` of pruned items only
+        out.append(stmt)
+    return out
+
+
+def _called(body: list[Stmt]) -> set[str]:
+    return {stmt.func for stmt in _flatten(body) if stmt.kind == "call"}
+
+
+def _reads(body: list[Stmt], name: str) -> bool:
+    return any(name in _names(stmt)[0] for stmt in _flatten(body))
 
 
 def _tensor(ref: TensorRef) -> ast.expr:
@@ -106,10 +231,24 @@ class Inst:
     feats: dict[Any, int] = field(default_factory=dict)
     #: What one unit of each feature adds (an iteration's items, a condition's item).
     units: dict[Any, list[Item]] = field(default_factory=dict)
+    #: The text the resolver puts between ``prefix`` and the ids of this list's items: the
+    #: scopes around it that are not a function's (a repeat, residual or parallel with an id,
+    #: a call written in place): ``rep_``, ``enc_1_``, ``b_2_``. A computed ``id`` needs it.
+    scope: str = ""
 
-    def sub(self, items: list[Item], key: Any = None, value: int = 0, unit: list[Item] | None = None) -> Inst:
-        """A layer list inside this one (with one more feature when ``key`` is given)."""
-        child = Inst(items, self.prefix, dict(self.feats), dict(self.units))
+    def sub(
+        self,
+        items: list[Item],
+        key: Any = None,
+        value: int = 0,
+        unit: list[Item] | None = None,
+        scope: str | None = None,
+    ) -> Inst:
+        """A layer list inside this one (with one more feature when ``key`` is given; in the
+        scope ``scope``, else in this list's)."""
+        child = Inst(
+            items, self.prefix, dict(self.feats), dict(self.units), self.scope if scope is None else scope
+        )
         if key is not None:
             child.set(key, value, unit)
         return child
@@ -154,6 +293,27 @@ def item_kind(item: Item) -> str:
     if isinstance(item, Conditional):
         return item.kind
     return str(item.path[-1]) if item.path else ""
+
+
+def id_scope(inst: Inst, item_id: Any) -> str:
+    """The scope of the lists of a residual or parallel with ``id`` ``item_id`` (the resolver
+    names the ids inside ``<id>_…``)."""
+    if not isinstance(item_id, str) or _contains_expression(item_id):
+        return inst.scope
+    return f"{inst.scope}{item_id}_"
+
+
+def iteration_scope(rep: Repeat, inst: Inst, index: int) -> str:
+    """The scope of iteration ``index`` of a repeat: ``<id>_`` with an ``id``, one scope per
+    iteration (``<id>_<index>_``) when it also carries tensors."""
+    if not rep.item_id:
+        return inst.scope
+    return f"{inst.scope}{rep.item_id}_{index}_" if rep.carry else f"{inst.scope}{rep.item_id}_"
+
+
+def call_scope(call: BlockCall, inst: Inst) -> str:
+    """The scope of a call's items written in place: its prefix past the list's."""
+    return call.prefix[len(inst.prefix) :] if call.prefix.startswith(inst.prefix) else inst.scope
 
 
 def slots_of(insts: list[Inst]) -> list[Slot]:
@@ -450,6 +610,9 @@ class TreePrinter(CodeWriter):
         self.fitted: dict[tuple[Any, ...], tuple[str | None, list[Inst], list[Inst]]] = {}
         #: Per layer list (kept alive here, so ids stay unique): its local names by stem.
         self.unit_names: dict[tuple[int, str], tuple[list[Item], dict[str, int], set[str]]] = {}
+        #: Whether the resolver left layers out (they lead to no output): the builder drops
+        #: them, and so does the code (:meth:`print_slot`).
+        self.any_pruned = any(not leaf.live for leaf in layers_of(self.tree.body))
 
     # -- entry point -----------------------------------------------------------------------
     def build(self) -> ModelModule:
@@ -461,14 +624,21 @@ class TreePrinter(CodeWriter):
         if source is not None and not self.script:  # (train, build --weights and scripts do)
             text = source.get("from") if isinstance(source, dict) else source
             self.notes.append(f"the spec starts from the weights {text!r}; this code does not load them")
+        # Only the functions the model calls (those of pruned calls only are left out).
         functions = [self.functions[name] for name in self.order]
+        called = _called(model.body)
+        for function in reversed(functions):  # a function calls only those defined before it
+            if function.name in called:
+                called |= _called(function.body)
+        functions = [function for function in functions if function.name in called]
+        bodies = [model.body, *(function.body for function in functions)]
         return ModelModule(
             name=self.ir.name,
             description=self.ir.description,
             constants=self.constants,
             functions=[*functions, model],
             augmentation=augmentation_statements(self.ir, self.doc),
-            uses_projection=self.uses_projection,
+            uses_projection=self.uses_projection and any(_reads(body, PROJECTION) for body in bodies),
             notes=self.notes,
             uses_partial=bool(self.partials) or self.backbone_partials,
         )
@@ -482,8 +652,12 @@ class TreePrinter(CodeWriter):
         for kind_name, values in self.tree.defaults.items():
             kind = REGISTRY[kind_name]
             kwargs = literal_kwargs(kind, {**kind.defaults(), **values})
+            # A value that is an object (`keras.initializers.Constant(…)`, a regularizer) stays
+            # on each layer: a module constant calls nothing but `functools.partial`, and each
+            # layer gets its own object, as the builder gives it.
+            kwargs = [(k, v) for k, v in kwargs if not any(isinstance(n, ast.Call) for n in ast.walk(v))]
             if not kwargs:
-                continue  # every value is Keras' default: nothing to say
+                continue  # every value is Keras' default (or an object): nothing to say
             name = _first_free([kind_name.upper(), f"{kind_name.upper()}_LAYER"], taken)
             taken.add(name)
             func = ast.Attribute(ast.Name("functools", ast.Load()), "partial", ast.Load())
@@ -547,7 +721,9 @@ class TreePrinter(CodeWriter):
         out.append(_model_return(inputs_var, result, self.ir))
         self.freeze_statements(fn, out)
         doc = _build_model_doc(self.ir)
-        return Function("build_model", None, None, [], None, doc, "", drop_unused(merge_ifs(out)))
+        return Function(
+            "build_model", None, None, [], None, doc, "", drop_unused(merge_ifs(drop_pruned(out)))
+        )
 
     def freeze_statements(self, fn: FuncState, out: list[Stmt]) -> None:
         """``trainable: false``: the model is made, then its frozen layers are named in one
@@ -644,11 +820,11 @@ class TreePrinter(CodeWriter):
         Remembered: the printer asks again, with the same instances, what deciding an outer
         loop or block already asked."""
         key = tuple(
-            (id(i.items), i.prefix, tuple((k, v, id(i.units.get(k))) for k, v in i.feats.items()))
+            (id(i.items), i.prefix, i.scope, tuple((k, v, id(i.units.get(k))) for k, v in i.feats.items()))
             for i in insts
         )
         if key not in self.fitted:
-            copies = [Inst(i.items, i.prefix, dict(i.feats), dict(i.units)) for i in insts]
+            copies = [Inst(i.items, i.prefix, dict(i.feats), dict(i.units), i.scope) for i in insts]
             reason = next(filter(None, map(self.slot_fits, slots_of(copies))), None)
             self.fitted[key] = (reason, insts, copies)  # the instances keep the key's ids unique
         reason, _, copies = self.fitted[key]
@@ -693,6 +869,8 @@ class TreePrinter(CodeWriter):
                 except ExpressionError as exc:
                     detail = f" ({exc.message})"
                 return f"{what} depends on a value known only at run time{detail}"
+        if computed_id and not self.names_fit([(inst.prefix + inst.scope, inst) for _, inst in elems]):
+            return "the scopes around an `id` vary between calls or iterations"
         if isinstance(first, Layer):
             if not computed_id and not self.names_fit([(item.node.name, inst) for item, inst in elems]):
                 return "layer numbers vary between calls or iterations"
@@ -702,7 +880,7 @@ class TreePrinter(CodeWriter):
                 return "block numbers vary between calls or iterations"
             if self.block_mode(first.block) is None:
                 return None
-            return self.fits([inst.sub(item.body) for item, inst in elems])
+            return self.fits([inst.sub(item.body, scope=call_scope(item, inst)) for item, inst in elems])
         if isinstance(first, Repeat):
             reason = self.loop_fits(elems)
             for item, inst in elems:
@@ -710,9 +888,15 @@ class TreePrinter(CodeWriter):
                     inst.set(("times", slot.path), item.times, item.iterations[0] if item.iterations else [])
             return reason
         if isinstance(first, Residual):
-            lists = [[inst.sub(item.body) for item, inst in elems]]
+            scopes = [id_scope(inst, item.extras.get("id")) for item, inst in elems]
+            lists = [[inst.sub(item.body, scope=sc) for (item, inst), sc in zip(elems, scopes, strict=True)]]
             if first.mode == "list":
-                lists.append([inst.sub(item.shortcut) for item, inst in elems])
+                lists.append(
+                    [
+                        inst.sub(item.shortcut, scope=sc)
+                        for (item, inst), sc in zip(elems, scopes, strict=True)
+                    ]
+                )
             else:
                 made = [(item, inst) for item, inst in elems if len(item.shortcut) == 2]
                 for index in (0, 1):
@@ -720,7 +904,13 @@ class TreePrinter(CodeWriter):
                         return "layer numbers vary between calls or iterations"
         elif isinstance(first, Parallel):
             count = max(len(item.branches) for item, _ in elems)
-            lists = [[inst.sub(item.branches[b]) for item, inst in elems] for b in range(count)]
+            lists = [
+                [
+                    inst.sub(item.branches[b], scope=id_scope(inst, item.extras.get("id")))
+                    for item, inst in elems
+                ]
+                for b in range(count)
+            ]
         elif isinstance(first, Backbone):
             return "a backbone is written once, at the model's level"
         else:
@@ -771,7 +961,9 @@ class TreePrinter(CodeWriter):
         if len(times) != 1:
             return looped
         for k in range(times.pop()):
-            reason = self.fits([inst.sub(rep.iterations[k]) for rep, inst in elems])
+            reason = self.fits(
+                [inst.sub(rep.iterations[k], scope=iteration_scope(rep, inst, k)) for rep, inst in elems]
+            )
             if reason:
                 return reason
         return None
@@ -789,7 +981,7 @@ class TreePrinter(CodeWriter):
         for rep, inst in elems:
             key = var_key if var_key is not None else ("loop", rep.path)
             for k, iteration in enumerate(rep.iterations):
-                out.append(inst.sub(iteration, key, k, iteration))
+                out.append(inst.sub(iteration, key, k, iteration, iteration_scope(rep, inst, k)))
         return out
 
     def block_mode(self, name: str) -> str | None:
@@ -818,7 +1010,7 @@ class TreePrinter(CodeWriter):
                 run_end, comment = self.comment_slots(slots, index)
             before = len(ctx.out)
             current = self.print_slot(slot, ctx, current)
-            if comment is not None and len(ctx.out) > before:
+            if comment is not None and any(stmt.kind != PRUNED for stmt in ctx.out[before:]):
                 if comment.text != last_comment:
                     ctx.out.insert(before, comment)
                 last_comment = comment.text
@@ -842,6 +1034,18 @@ class TreePrinter(CodeWriter):
         return end, Stmt("comment", text=comment_text(f"{where} {what}"))
 
     def print_slot(self, slot: Slot, ctx: Ctx, current: TensorRef) -> TensorRef:
+        if self.any_pruned and not any(alive(item) for item, _ in slot.elems):
+            # Left out of the model in every call and iteration (it leads to no output): its
+            # statements are set aside, and dropped unless a later statement reads one of
+            # their variables (:func:`drop_pruned`). Printing them still records what later
+            # items may name (its ids) and what numbers the layers after it.
+            aside: list[Stmt] = []
+            current = self.print_live_slot(slot, replace(ctx, out=aside), current)
+            ctx.out.append(Stmt(PRUNED, body=aside))
+            return current
+        return self.print_live_slot(slot, ctx, current)
+
+    def print_live_slot(self, slot: Slot, ctx: Ctx, current: TensorRef) -> TensorRef:
         first = slot.elems[0][0]
         if not isinstance(first, Conditional):
             return self.print_item(slot, ctx, current)
@@ -877,16 +1081,17 @@ class TreePrinter(CodeWriter):
             return raw
         return None
 
-    def computed_name(self, raw: str, ctx: Ctx, current: TensorRef) -> NameRef | None:
-        """The name of an item whose ``id`` is computed: the scope's prefix, then the id's text
-        and translated expressions (``None`` when the value is known here: a plain name)."""
+    def computed_name(self, raw: str, ctx: Ctx, current: TensorRef, insts: list[Inst]) -> NameRef | None:
+        """The name of an item whose ``id`` is computed: the function's prefix and the scopes
+        around the item (``rep_``, ``enc_{i}_``), then the id's text and translated expressions
+        (``None`` when the value is known here: a plain name)."""
         try:
             self.value(raw, ctx, current)
             return None
         except Unknown:
             pass
         node = self.translate(raw, ctx, current)
-        parts: list[PrefixPart] = list(ctx.prefix)
+        parts: list[PrefixPart] = list(self.name_ref(ctx, [(i.prefix + i.scope, i) for i in insts]).parts)
         for value in node.values if isinstance(node, ast.JoinedStr) else [ast.FormattedValue(node, -1, None)]:
             if isinstance(value, ast.Constant):
                 parts.append(str(value.value))
@@ -905,7 +1110,7 @@ class TreePrinter(CodeWriter):
         computed = None
         raw_id = self.computed_id(extras) if isinstance(first, (Layer, BlockCall)) else None
         if raw_id is not None:
-            computed = self.computed_name(raw_id, ctx, current)
+            computed = self.computed_name(raw_id, ctx, current, [inst for _, inst in slot.elems])
         if "id" in extras and computed is None:
             item_id = self.known(extras["id"], ctx, current, "an `id`")
         inputs = [current]
@@ -1076,7 +1281,7 @@ class TreePrinter(CodeWriter):
                 mode = self.value(shortcut_field, ctx, entry)
             except Unknown:
                 mode = UNKNOWN
-        body_insts = [inst.sub(r.body) for r, inst in elems]
+        body_insts = [inst.sub(r.body, scope=id_scope(inst, item_id)) for r, inst in elems]
         saved = ctx.fn.taken.copy()
         alias = None
         start = entry
@@ -1096,7 +1301,7 @@ class TreePrinter(CodeWriter):
             merged = self.print_optional_merge(elems, shortcut_field, entry, body_out, inner)
         else:
             if isinstance(shortcut_field, list):
-                sc_insts = [inst.sub(r.shortcut) for r, inst in elems]
+                sc_insts = [inst.sub(r.shortcut, scope=id_scope(inst, item_id)) for r, inst in elems]
                 sc_ctx = replace(inner, scope=inner.scope.child(), chain=alias)
                 shortcut = self.print_list(sc_insts, sc_ctx, entry)
                 absorb(elems, sc_insts)
@@ -1188,7 +1393,7 @@ class TreePrinter(CodeWriter):
             (
                 "strides",
                 ast.Call(
-                    ast.Name("projection_strides", ast.Load()),
+                    ast.Name(PROJECTION, ast.Load()),
                     [ast.Name(entry.var, ast.Load()), ast.Name(body_out.var, ast.Load())],
                     [],
                 ),
@@ -1237,7 +1442,7 @@ class TreePrinter(CodeWriter):
         for index in range(len(elems[0][0].branches)):
             var = ctx.fn.allocate(f"branch_{index + 1}")
             branch_ctx = replace(inner, scope=inner.scope.child(), chain=var)
-            insts = [inst.sub(p.branches[index]) for p, inst in elems]
+            insts = [inst.sub(p.branches[index], scope=id_scope(inst, item_id)) for p, inst in elems]
             outs.append(self.print_list(insts, branch_ctx, entry))
             absorb(elems, insts)
         merged = self.print_merge(inner, elems, outs)
@@ -1271,15 +1476,22 @@ class TreePrinter(CodeWriter):
                 names = dict(ctx.names)
                 if var_name:
                     names[var_name] = Binding(ast.Constant(index), index)
+                start = len(ctx.out)
                 if count > 1:
                     label = f"repeat {index + 1} of {count}" + (
                         f" ({var_name} = {index})" if var_name else ""
                     )
                     ctx.out.append(Stmt("comment", text=comment_text(label)))
-                insts = [inst.sub(rep.iterations[index]) for rep, inst in elems]
+                insts = [
+                    inst.sub(rep.iterations[index], scope=iteration_scope(rep, inst, index))
+                    for rep, inst in elems
+                ]
                 iteration = replace(ctx, names=names, scope=ctx.scope.child())
                 iteration.scope.ids.update(carried)
                 current = self.print_list(insts, iteration, current)
+                made = ctx.out[start + 1 :]
+                if count > 1 and made and all(stmt.kind == PRUNED for stmt in made):
+                    ctx.out[start:] = [Stmt(PRUNED, body=ctx.out[start:])]  # its label goes with them
                 if rep0.item_id:
                     for name, ref in iteration.scope.ids.items():
                         if name not in carried:
@@ -1308,9 +1520,7 @@ class TreePrinter(CodeWriter):
         self.append_lists(collect, iteration)
         if rep0.next:  # the advance rule, as one tuple assignment: p, x = x, new
             targets = [carried[name].var for name in rep0.next]
-            values = [
-                ast.Name(self.carried_ref(iteration, ref).var, ast.Load()) for ref in rep0.next.values()
-            ]
+            values = [_tensor(self.carried_ref(iteration, ref)) for ref in rep0.next.values()]
             statements.append(Stmt("assign", target=", ".join(targets), value=_tuple(values)))
         if times is UNKNOWN and not _reads_tensor(times_node):  # numbers after the loop count it
             self.features[("times", rep0.path)] = times_node
@@ -1357,13 +1567,15 @@ class TreePrinter(CodeWriter):
             Stmt(
                 "assign",
                 target=", ".join(variables),
-                value=_tuple([ast.Name(r.var, ast.Load()) for r in refs]),
+                value=_tuple([_tensor(r) for r in refs]),
             )
         )
         return {name: TensorRef(var) for name, var in zip(rep.carry, variables, strict=True)}
 
     def carried_ref(self, ctx: Ctx, ref: Any) -> TensorRef:
-        tensor = ctx.scope.lookup(ref) if isinstance(ref, str) else None
+        """The tensor a ``carry`` or ``next`` value names, looked up as an ``inputs`` entry is
+        (``enc[1].h``, ``enc[${n - 1}].h``: one iteration of an earlier carrying repeat)."""
+        tensor = self.find_ref(ref, ctx, ctx.scope.entry)
         if tensor is None:
             raise self.need(ctx, f"the carried tensor {ref!r}")
         return tensor
@@ -1476,7 +1688,7 @@ class TreePrinter(CodeWriter):
                     names[pname] = Binding(literal_node(default), default)
         label = ", ".join(f"{p}={_short(raw[p])}" for p in declared if p in raw)
         ctx.out.append(Stmt("comment", text=comment_text(f"block {name}({label})")))
-        insts = [inst.sub(call.body) for call, inst in elems]
+        insts = [inst.sub(call.body, scope=call_scope(call, inst)) for call, inst in elems]
         protected = entry
         if entry.var == ctx.chain and refers_to_input(insts, self.input_name):
             protected = self.protect_alias(ctx, entry, "block_input")
@@ -1688,7 +1900,7 @@ class TreePrinter(CodeWriter):
         result = self.print_list(insts, ctx, entry)
         results = self.block_results(block, ctx, result)
         body.append(Stmt("return", value=_tuple([_tensor(r) for r in results])))
-        body[:] = drop_unused(merge_ifs(body))
+        body[:] = drop_unused(merge_ifs(drop_pruned(body)))
         description = str(block.description or f"The `{name}` block of the spec.")
         if renamed:  # the docstring says which spec parameter `layers_` is
             spec_names = ", ".join(f"`{spec}`" for spec in renamed)

@@ -41,9 +41,11 @@ def _dense_counts(params: Params, inputs: list[Shape], output: Shape) -> Counts:
 
 
 def _dense_args(params: Params) -> dict[str, Any]:
-    args = {p.name: p.normalize(params[p.name]) for p in DENSE_PARAMS}
+    # Only the parameters given, as the registry's own rule does: a kind's defaults alone
+    # (spec-level `defaults:`, written as one partial by codegen) have no `units`.
+    args = {p.name: p.normalize(params[p.name]) for p in DENSE_PARAMS if p.name in params}
     for key in ("kernel_regularizer", "bias_regularizer"):
-        if args[key] is not None:
+        if args.get(key) is not None:
             args[key] = KerasCall("L1L2", tuple(sorted(args[key].items())))
     return args
 
