@@ -653,6 +653,46 @@ def test_an_id_inside_a_repeat_used_after_it_names_how_to_reach_it(repeat):
         assert compile_text(HEAD + fixed, "t.yaml").ir.outputs[1] in ("r_b0", "b1")
 
 
+AUTOMATIC = "`{ref}` is the automatic name of a block call: it reaches the ids inside the call"
+INNER = (
+    "blocks:\n  inner:\n{outputs}    layers:\n"
+    "      - conv2d: {{filters: 3, kernel_size: 1}}\n        id: h\n"
+    "      - activation: relu\n{last_id}"
+    "  stage:\n    layers:\n      - inner\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("outputs", "last_id", "called", "ref", "result"),
+    [
+        ("", "        id: out\n", "  - inner\n  - inner\n", "inner_2", "inner_2.out"),
+        ("", "        id: out\n", "  - stage:\n    id: s\n", "s.inner_1", "s.inner_1.out"),
+        ("    outputs: [h]\n", "", "  - inner\n", "inner_1", "inner_1.h"),
+        ("", "", "  - inner\n", "inner_1", None),
+    ],
+    ids=["its last id", "through a call", "its first output", "no name"],
+)
+def test_a_calls_automatic_name_alone_names_the_calls_result_in_the_hint(
+    outputs, last_id, called, ref, result
+):
+    """Not `did you mean inner_2.h`: that is a tensor inside the call, not what it returns."""
+    text = INNER.format(outputs=outputs, last_id=last_id) + "model:\n" + called
+    text += f"  - add:\n    inputs: [input, {ref}]\n"
+    ((path, _, _, message, hint),) = diagnostics_of(text)
+    assert (path, message) == ("model[{}].inputs[1]".format(called.count("  - ")), UNKNOWN_ID.format(ref))
+    if result is None:
+        assert (
+            hint
+            == AUTOMATIC.format(ref=ref)
+            + f" (`{ref}.…`); give the call an `id:` to refer to its result by that id"
+        )
+        return
+    assert hint == AUTOMATIC.format(ref=ref) + f", and its result is `{result}`"
+    fixed = compile_text(HEAD + text.replace(f"[input, {ref}]", f"[input, {result}]"), "t.yaml")
+    add = fixed.ir.nodes[-1]
+    assert add.inputs[1] == fixed.ir.nodes[-2].name  # the call's result: its last layer
+
+
 def test_an_id_inside_a_plain_repeat_used_in_inputs_names_the_repeat():
     errors = diagnostics_of(
         "model:\n  - repeat:\n      times: 2\n      as: i\n      layers:\n"

@@ -129,6 +129,10 @@ class Scope:
     #: repeat, visible only inside it (with the repeat's :class:`Hidden`).
     skipped: dict[str, SpecPath] = field(default_factory=dict)
     hidden: dict[str, Hidden] = field(default_factory=dict)
+    #: For hints only, per block call by its name (``inner_1``, and ``s.inner_1`` through the
+    #: calls around it): the reference that names the call's result (``inner_1.out``), or
+    #: ``None`` where none does. A call's automatic name is no id: it reaches the ids inside.
+    results: dict[str, str | None] = field(default_factory=dict)
 
     def lookup(self, ref: str) -> str | None:
         scope: Scope | None = self
@@ -137,6 +141,15 @@ class Scope:
                 return scope.ids[ref]
             scope = scope.parent
         return self.entry if ref == INPUT else None
+
+    def result_of(self, call: str) -> tuple[bool, str | None]:
+        """Whether ``call`` names a block call here, and the reference to its result."""
+        scope: Scope | None = self
+        while scope is not None:
+            if call in scope.results:
+                return True, scope.results[call]
+            scope = scope.parent
+        return False, None
 
     def why_missing(self, ref: str) -> SpecPath | Hidden | None:
         """Why the id ``ref`` is not visible here though the spec writes it: the path of the
@@ -1025,6 +1038,12 @@ class Resolver:
         hidden = self.hidden_hint(ref, scope)
         if hidden is not None:
             return hidden
+        is_call, result = scope.result_of(text)
+        if is_call:
+            what = f"`{text}` is the automatic name of a block call: it reaches the ids inside the call"
+            if result is not None:
+                return f"{what}, and its result is `{result}`"
+            return f"{what} (`{text}.…`); give the call an `id:` to refer to its result by that id"
         if scope.block is not None and text == INPUT and scope.block_inputs:
             return (
                 f"block `{scope.block}` names its inputs ({', '.join(scope.block_inputs)}): "
@@ -2279,9 +2298,19 @@ class Resolver:
         for inner, tensor in block_scope.ids.items():
             if inner not in inputs:
                 scope.ids.setdefault(f"{local}.{inner}", tensor)
-        for index, (ref, tensor) in enumerate(zip(self.block_outputs(name), outputs, strict=False)):
+        declared = self.block_outputs(name)
+        for index, (ref, tensor) in enumerate(zip(declared, outputs, strict=False)):
             scope.ids[f"{local}.{ref}"] = tensor
             scope.ids[f"{local}[{index}]"] = tensor
+        # For the hint of a reference to the call's bare automatic name (`inner_1`).
+        if declared:
+            scope.results[local] = f"{local}.{declared[0]}"
+        elif outputs and outputs[0] != UNKNOWN:
+            named = [inner for inner, t in block_scope.ids.items() if t == outputs[0] and inner not in inputs]
+            named.sort(key=lambda inner: "." in inner or "[" in inner)  # its own ids first
+            scope.results[local] = f"{local}.{named[0]}" if named else None
+        for inner, result in block_scope.results.items():
+            scope.results.setdefault(f"{local}.{inner}", None if result is None else f"{local}.{result}")
 
     def block_default(
         self, name: str, pname: str, param: BlockParam, args: dict[str, Any], entry: str, site: SpecPath
