@@ -467,6 +467,17 @@ model:
   - dense: 3
   - dense: {units: 2, use_bias: true}
 """,
+    # … and of a kind whose arguments derive one parameter from another (the width of a
+    # translation follows its height): the defaults alone have neither
+    "translation_defaults": HEAD.format(name="td", size=8)
+    + """defaults:
+  random_translation: {fill_mode: constant}
+model:
+  - random_translation: 0.1
+  - random_translation: {height_factor: 0.2, width_factor: 0.1}
+  - flatten
+  - dense: 3
+""",
 }
 
 #: What the code says for each case (besides building the right model).
@@ -505,6 +516,10 @@ EXPECTED: dict[str, list[str]] = {
         'DENSE(units=3, bias_initializer=keras.initializers.Constant(value=0.1), name="dense_1")',
         "kernel_regularizer=keras.regularizers.L1L2(l1=0.0, l2=0.01)",
         "use_bias=True",
+    ],
+    "translation_defaults": [
+        'RANDOM_TRANSLATION(height_factor=0.1, width_factor=0.1, name="random_translation_1")',
+        'RANDOM_TRANSLATION(height_factor=0.2, width_factor=0.1, name="random_translation_2")',
     ],
 }
 

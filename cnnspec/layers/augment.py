@@ -32,8 +32,10 @@ _FILL = (
 
 
 def _translation_args(params: Params) -> dict[str, Any]:
-    args = {p.name: p.normalize(params[p.name]) for p in TRANSLATION_PARAMS}
-    if args["width_factor"] is None:
+    # Only the parameters given (a kind's defaults alone, as codegen writes spec-level
+    # `defaults:` into one partial, have no height_factor): the width follows a given height.
+    args = {p.name: p.normalize(params[p.name]) for p in TRANSLATION_PARAMS if p.name in params}
+    if args.get("width_factor") is None and "height_factor" in args:
         args["width_factor"] = args["height_factor"]
     return args
 
