@@ -82,6 +82,87 @@ def test_a_folder_that_cannot_take_a_lock_file_is_a_usage_error(tmp_path):
         acquire(tmp_path / "missing")
 
 
+VICTIM = b"the user's notes\n"
+
+
+def _victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "victim" / "notes.txt"
+    victim.parent.mkdir()
+    victim.write_bytes(VICTIM)
+    return victim
+
+
+def test_a_symlinked_lock_file_is_refused_and_its_target_left_alone(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    victim = _victim(tmp_path)
+    (run / LOCK_NAME).symlink_to(victim)
+    with pytest.raises(UsageError, match="found a symlink") as info:
+        acquire(run, ["cnnspec", "visualize", "run", "history"])
+    assert str(run / LOCK_NAME) in str(info.value) and "remove it" in info.value.hint
+    assert victim.read_bytes() == VICTIM
+    assert (run / LOCK_NAME).is_symlink()  # not ours: not removed either
+    assert holder(run) is None  # nor read through
+
+
+def test_a_dangling_symlink_is_refused_and_creates_nothing_where_it_leads(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / LOCK_NAME).symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UsageError, match="found a symlink"):
+        acquire(run)
+    assert not (tmp_path / "elsewhere").exists()
+    assert (run / LOCK_NAME).is_symlink()
+
+
+def test_a_hard_link_or_a_directory_at_the_lock_path_is_refused(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    victim = _victim(tmp_path)
+    os.link(victim, run / LOCK_NAME)
+    with pytest.raises(UsageError, match="found a hard link"):
+        acquire(run)
+    assert victim.read_bytes() == VICTIM
+    (run / LOCK_NAME).unlink()
+    (run / LOCK_NAME).mkdir()
+    with pytest.raises(UsageError, match="found a directory"):
+        acquire(run)
+
+
+def test_a_named_pipe_at_the_lock_path_is_refused_without_hanging(tmp_path):
+    os.mkfifo(tmp_path / LOCK_NAME)
+    with pytest.raises(UsageError, match="found a named pipe"):
+        acquire(tmp_path)
+    assert holder(tmp_path) is None
+
+
+def test_release_never_removes_a_symlink_put_in_the_lock_files_place(tmp_path):
+    lock = acquire(tmp_path, ["first"])
+    moved = tmp_path / "moved.lock"
+    (tmp_path / LOCK_NAME).rename(moved)
+    (tmp_path / LOCK_NAME).symlink_to(moved)  # leads to the very file we hold, but is not it
+    lock.release()
+    assert (tmp_path / LOCK_NAME).is_symlink() and moved.is_file()
+
+
+def test_report_on_a_run_folder_with_a_symlinked_lock_file_is_a_clean_usage_error(tmp_path, runner):
+    from cnnspec.cli.app import app
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "resolved.yaml").write_text("cnnspec: 1\nname: tiny\n" + TINY_DIGITS_MODEL)
+    (run / "lock.json").write_text(json.dumps({"format": 1, "created": "2026-01-02T03:04:05+0000"}))
+    (run / "history.json").write_text(json.dumps({"epoch": [1], "loss": [1.0]}))
+    victim = _victim(tmp_path)
+    (run / LOCK_NAME).symlink_to(victim)
+    result = runner.invoke(app, ["report", str(run)])
+    assert result.exit_code == 2, result.output
+    output = " ".join(result.output.split())
+    assert "found a symlink" in output and "Traceback" not in output
+    assert victim.read_bytes() == VICTIM
+    assert not (run / "report.html").exists()
+
+
 def _full_disk(monkeypatch):
     def pwrite(fd, data, offset):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

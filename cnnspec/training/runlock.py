@@ -11,6 +11,10 @@ the file when it lets go; a process that opened the file just before that remova
 path no longer names the file it locked) and starts again, so two processes can never both hold
 "the" lock through two different files.
 
+The lock file is never followed through a link: a symlink, hard link or anything but a plain
+file at its place is refused (``UsageError``), since writing the lock record into it would
+overwrite whatever file it leads to.
+
 Also :func:`remove_leftovers`: once a process owns the folder, no atomic write can be in flight
 in it, so every temp file there was left by an earlier killed write.
 """
@@ -21,6 +25,7 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import time
 from pathlib import Path
 from types import TracebackType
@@ -83,12 +88,49 @@ class RunLock:
 
 
 def _names(path: Path, fd: int) -> bool:
-    """Whether ``path`` still names the open file ``fd`` (not removed or replaced since)."""
+    """Whether ``path`` itself still names the open file ``fd`` (not removed or replaced since).
+
+    ``lstat``: a symlink put there names another file, even when it leads to ours."""
     try:
-        on_disk, held = os.stat(path), os.fstat(fd)
+        on_disk, held = os.lstat(path), os.fstat(fd)
     except OSError:
         return False
     return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
+
+
+# O_NOFOLLOW: a symlink at the lock path fails the open (ELOOP) instead of being followed;
+# O_NONBLOCK: a FIFO there can't hang the open (no effect on a plain file)
+_OPEN_FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+
+
+def _kind(mode: int) -> str | None:
+    """What a file of ``mode`` is, in words, when it is no plain file (``None`` when it is)."""
+    kinds = (
+        (stat.S_ISLNK, "symlink"),
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISFIFO, "named pipe"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "device"),
+        (stat.S_ISBLK, "device"),
+    )
+    return next((word for test, word in kinds if test(mode)), None if stat.S_ISREG(mode) else "special file")
+
+
+def _foreign(path: Path, kind: str) -> UsageError:
+    return UsageError(
+        f"expected cnnspec's lock file or nothing at {path}; found a {kind}",
+        "remove it: cnnspec keeps its lock file there and writes into nothing else at that path",
+    )
+
+
+def _check_plain(path: Path, info: os.stat_result) -> None:
+    """Refuse a lock path that is no plain file of its own: writing the lock record into it
+    would overwrite another file (a symlink's or hard link's target) or hang (a FIFO)."""
+    kind = _kind(info.st_mode)
+    if kind is None and info.st_nlink > 1:
+        kind = "hard link (a file with other names too)"
+    if kind is not None:
+        raise _foreign(path, kind)
 
 
 def _read_holder(fd: int) -> dict[str, Any] | None:
@@ -105,10 +147,12 @@ def holder(run_dir: Path) -> dict[str, Any] | None:
 
     Whether that process still holds the lock is only known by trying to take it."""
     try:
-        fd = os.open(run_dir / LOCK_NAME, os.O_RDONLY)
+        fd = os.open(run_dir / LOCK_NAME, os.O_RDONLY | _OPEN_FLAGS)
     except OSError:
-        return None
+        return None  # none, or a symlink there (ELOOP): not a lock file of ours
     try:
+        if _kind(os.fstat(fd).st_mode) is not None:
+            return None
         return _read_holder(fd)
     finally:
         os.close(fd)
@@ -121,19 +165,16 @@ def acquire(
 
     Raises :class:`RunFolderBusy` when a live process holds it (its hint offers ``alternative``,
     e.g. "choose another --out", after waiting), ``UsageError`` when the lock file can't be
-    created (a read-only folder, no permission), :class:`~cnnspec.errors.WriteError` when the
-    holder's record can't be written into it (a full disk)."""
+    created (a read-only folder, no permission) or when something else than a plain file is in
+    its place (a symlink, a hard link, a directory: nothing is written through it),
+    :class:`~cnnspec.errors.WriteError` when the holder's record can't be written into it (a full
+    disk)."""
     import sys
 
     run_dir = Path(run_dir)
     path = run_dir / LOCK_NAME
     while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            raise UsageError(
-                f"expected a run folder this process can write; can't create {path}: {exc.strerror or exc}"
-            ) from None
+        fd = _open(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -149,6 +190,11 @@ def acquire(
             os.close(fd)
             raise
         if _names(path, fd):
+            try:  # a hard link made since the open: checked again on the file we now hold
+                _check_plain(path, os.fstat(fd))
+            except BaseException:
+                os.close(fd)
+                raise
             break
         os.close(fd)  # the previous holder removed the file between our open and our lock: again
     info = {
@@ -167,6 +213,27 @@ def acquire(
             raise
         raise fault from None
     return RunLock(run_dir, fd)
+
+
+def _open(path: Path) -> int:
+    """Open (or create) the lock file at ``path`` for writing, never through a link; refuses
+    anything but a plain file there before it can write into it."""
+    with contextlib.suppress(OSError):  # (none there: os.open creates it)
+        _check_plain(path, os.lstat(path))  # before opening: a device's open alone may act
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o644)
+    except OSError as exc:
+        if os.path.islink(path):  # ELOOP: a symlink put there since the lstat
+            raise _foreign(path, "symlink") from None
+        raise UsageError(
+            f"expected a run folder this process can write; can't create {path}: {exc.strerror or exc}"
+        ) from None
+    try:
+        _check_plain(path, os.fstat(fd))  # what was opened, whatever the path names now
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def remove_leftovers(run_dir: str | Path) -> int:
