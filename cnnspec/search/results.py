@@ -8,6 +8,8 @@
 - ``history.png``, ``importances.png``, ``parallel.png``: Optuna's matplotlib plots (each only
   when the study has enough finished trials for it);
 - ``search.html``: one self-contained page (plots inlined) linking to each trial's report.
+  Every value from the study is escaped (any worker sharing a ``--storage`` can set a trial's
+  user attributes) and the page carries report.html's Content-Security-Policy: no scripts run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -32,6 +35,9 @@ PLOTS = {
     "importances.png": "parameter importances",
     "parallel.png": "parallel coordinates",
 }
+#: report.html's policy (templates/report.html.j2): nothing loaded from elsewhere, no script at
+#: all (an injected one included), only inline styles and ``data:`` images.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 #: Data paths that are read relative to the spec that names them: best.yaml lives elsewhere.
 _DATA_PATHS = (
     ("data", "source", "npz"),
@@ -251,30 +257,30 @@ def write_html(path: Path, summary: dict[str, Any]) -> None:
     head = "".join(f"<th>{esc(n)}</th>" for n in names)
     body = []
     for row in ranked(summary["trials"], summary["direction"]):
-        link = (
-            f'<a href="{esc(row["report"])}">trial {row["number"]}</a>' if row["report"]
-            else f"trial {row['number']}"
-        )  # fmt: skip
-        state = row["state"].lower()
+        trial = f"trial {esc(str(row['number']))}"
+        link = f'<a href="{_href(row["report"])}">{trial}</a>' if row["report"] else trial
+        state = str(row["state"]).lower()
         if row.get("pruned_at_epoch"):
             state += f" at epoch {row['pruned_at_epoch']}"
         if row.get("failed"):
             state += f" ({row['failed']})"
         cells = "".join(f"<td>{esc(_short(row['params'].get(n)))}</td>" for n in names)
         body.append(
-            f"<tr><td>{link}</td><td>{esc(state)}</td><td>{_fmt(row['value'])}</td>"
-            f"<td>{_fmt(row.get('test_value'))}</td><td>{row['epochs'] or ''}</td>{cells}</tr>"
+            f"<tr><td>{link}</td><td>{esc(state)}</td><td>{esc(_fmt(row['value']))}</td>"
+            f"<td>{esc(_fmt(row.get('test_value')))}</td><td>{esc(str(row['epochs'] or ''))}</td>{cells}</tr>"
         )
     best = summary["best"]
     best_text = (
-        f"best: trial {best['number']}, {esc(summary['objective'])} {best['value']:.4f}"
+        f"best: trial {esc(str(best['number']))}, {esc(summary['objective'])} {esc(_fmt(best['value']))}"
         + (' — <a href="best.yaml">best.yaml</a>' if "best" in summary["files"] else "")
         if best
         else "no trial has finished yet"
     )
     counts = f"{len(summary['trials'])} trial(s): {count_text(summary['counts'])}"
     page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>search {esc(summary["study"])}</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<title>search {esc(summary["study"])}</title>
 <style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#f3f3f3}}
 figure{{display:inline-block;margin:0 1em 1em 0}}img{{max-width:640px}}</style></head><body>
@@ -289,6 +295,13 @@ figure{{display:inline-block;margin:0 1em 1em 0}}img{{max-width:640px}}</style><
 </table></body></html>
 """
     write_atomic(path, page)
+
+
+def _href(report: Any) -> str:
+    """A trial's report link, from its ``run_dir`` user attribute (anyone sharing the storage
+    can set it): percent-quoted, so it is always a path relative to the page, never a
+    ``javascript:`` or other URL, and escaped for the attribute."""
+    return html.escape(quote(str(report), safe="/"))
 
 
 def _fmt(value: Any) -> str:

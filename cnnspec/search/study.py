@@ -4,6 +4,10 @@ Storage is a journal file (``DIR/study.journal``, Optuna's ``JournalFileBackend`
 a file lock, so processes on one machine, or on several sharing a disk, can use one study) or
 any SQLAlchemy URL (``postgresql://…`` for workers on many machines). An unreachable URL, a
 missing driver and a damaged journal are :class:`UsageError`s with a hint, never a traceback.
+The default journal is never written through a link: a symlink, hard link or anything but a
+plain file at ``OUT/study.journal`` is refused (a file of the user's would get the journal
+appended, or be cut by a repair); a ``--storage`` path is the user's choice and is used as named,
+but is never cut through a link either.
 A study remembers its search space (a fingerprint in its user attributes) and what else makes
 a trial what it is (:func:`trial_meaning`: the ``--set`` overrides and a hash of each section of
 the spec outside the searched values): the same name with another space, or continued with
@@ -16,13 +20,14 @@ import hashlib
 import json
 import os
 import re
-import shutil
+import stat
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import UsageError
+from cnnspec.fileio import write_atomic
 from cnnspec.spec.search import SearchSpace, grid_values
 
 JOURNAL_NAME = "study.journal"
@@ -57,10 +62,44 @@ def redact(url: str) -> str:
 
 
 def journal_path(storage: str | None, out: Path) -> Path | None:
-    """The journal file of this storage (``None`` for a database URL)."""
+    """The journal file of this storage (``None`` for a database URL).
+
+    The default one, ``OUT/study.journal``, must be nothing yet or a plain file of its own
+    (:func:`check_default_journal`); a path named by ``--storage`` is taken as it is."""
     if storage is None:
-        return out / JOURNAL_NAME
+        path = out / JOURNAL_NAME
+        check_default_journal(path)
+        return path
     return None if "://" in storage else Path(storage)
+
+
+def _not_plain(path: Path, *, links: bool) -> str | None:
+    """What is at ``path`` when it is no plain file (``None``: a plain file, or nothing);
+    ``links``: a hard link (a file that has other names too) counts as no plain file."""
+    try:
+        info = os.lstat(path)
+    except (OSError, ValueError):
+        return None  # nothing there (yet): the journal is created as a plain file
+    if stat.S_ISLNK(info.st_mode):
+        return "symlink"
+    if not stat.S_ISREG(info.st_mode):
+        return "folder" if stat.S_ISDIR(info.st_mode) else "special file (FIFO, device or socket)"
+    if links and info.st_nlink > 1:
+        return "hard link (a file with other names too)"
+    return None
+
+
+def check_default_journal(path: Path) -> None:
+    """Refuse a symlink, hard link or anything but a plain file at the default journal path:
+    Optuna would append the study to the file it leads to (someone's notes, a config), and a
+    repair would cut it. Nothing has touched it when this raises."""
+    kind = _not_plain(path, links=True)
+    if kind is not None:
+        raise UsageError(
+            f"expected the study journal {path} to be a plain file or nothing; found a {kind}",
+            "remove it or choose another --out (cnnspec writes no journal through it); to use "
+            "the file it names on purpose, give that path as --storage",
+        )
 
 
 def storage_label(storage: str | None, out: Path) -> str:
@@ -224,11 +263,40 @@ def _repair(path: Path) -> str | None:
     except ValueError:
         pass
     backup = path.with_name(path.name + ".bak")
-    shutil.copyfile(path, backup)
-    os.truncate(path, len(raw) - len(partial))
+    kind = _not_plain(path, links=False)
+    if kind is not None:  # (a --storage path: the default one was refused before)
+        raise _uncut(path, kind)
+    write_atomic(backup, raw)  # (renamed over whatever is there: never written through a link)
+    _cut(path, len(raw) - len(partial))
     return (
         f"the last line of {path} was half written (a killed process); removed it (the file before: {backup})"
     )
+
+
+def _uncut(path: Path, kind: str) -> UsageError:
+    return UsageError(
+        f"the last line of the study journal {path} is half written (a killed process), but {path} "
+        f"is a {kind}: cnnspec cuts no file through it",
+        "remove that last line (the one without a newline) from the file it names yourself, "
+        "then run the same command again",
+    )
+
+
+def _cut(path: Path, size: int) -> None:
+    """Truncate the journal at ``path`` to ``size`` bytes, never through a symlink (one put
+    there since the check fails the open) and only a plain file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise _uncut(path, "symlink") from None
+        raise UsageError(f"cannot repair the journal file {path}: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _uncut(path, "special file")
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
 
 
 def _journal(optuna: Any, path: Path) -> Any:

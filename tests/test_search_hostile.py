@@ -1,0 +1,218 @@
+"""``cnnspec search`` against hostile files (search/study.py, search/results.py): a link where
+the study journal goes never lets a user's file be cut or appended to, and search.html runs no
+script whatever a worker sharing the storage wrote into a trial. Fast: nothing trains."""
+
+from __future__ import annotations
+
+import os
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from cnnspec.cli.app import app
+from cnnspec.errors import UsageError
+
+SPEC = """\
+cnnspec: 1
+name: tiny_search
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - {id: drop, dropout: 0.1}
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 128}
+training: {epochs: 1, batch_size: 32, seed: 1}
+search:
+  trials: 1
+  space:
+    drop.rate: {float: [0.0, 0.5]}
+"""
+
+#: A file of the user's whose only line has no newline: the journal repair would have cut it
+#: to nothing (a half-written last line), and Optuna then appended the study to it.
+VICTIM = b"my notes, no newline at the end"
+#: A journal whose last operation was half written by a killed process.
+HALF_WRITTEN = b'{"op_code": 0, "worker_id": "w", "study_name": "x", "directions": [1]}\n{"op_co'
+
+
+def flat(text: str) -> str:
+    """Output with Rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    path = tmp_path / "home" / "notes.txt"
+    path.parent.mkdir()
+    path.write_bytes(VICTIM)
+    return path
+
+
+def search(runner, write_spec, *args: str):
+    pytest.importorskip("optuna")
+    return runner.invoke(app, ["search", str(write_spec(SPEC)), *args])
+
+
+# -- the study journal ------------------------------------------------------------------------
+
+
+def test_a_symlinked_default_journal_is_refused_and_its_target_left_alone(
+    runner, write_spec, tmp_path, victim
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "study.journal").symlink_to(victim)
+    result = search(runner, write_spec, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    output = flat(result.output)
+    assert "found a symlink" in output and "--storage" in output and "Traceback" not in output
+    assert victim.read_bytes() == VICTIM
+    assert (out / "study.journal").is_symlink()
+    assert not (out / "study.journal.bak").exists() and not list(out.glob("trial-*"))
+
+
+def test_a_dangling_symlink_as_the_default_journal_creates_nothing_where_it_leads(
+    runner, write_spec, tmp_path
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "study.journal").symlink_to(tmp_path / "elsewhere.txt")
+    result = search(runner, write_spec, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert "found a symlink" in flat(result.output)
+    assert not (tmp_path / "elsewhere.txt").exists()
+
+
+def test_a_hard_linked_default_journal_is_refused(runner, write_spec, tmp_path, victim):
+    out = tmp_path / "out"
+    out.mkdir()
+    os.link(victim, out / "study.journal")
+    result = search(runner, write_spec, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert "found a hard link" in flat(result.output)
+    assert victim.read_bytes() == VICTIM
+
+
+def test_a_symlink_named_by_storage_is_used_but_never_cut_through(runner, write_spec, tmp_path):
+    pytest.importorskip("optuna")
+    from cnnspec.search.study import journal_path, open_storage
+
+    target = tmp_path / "shared" / "study.journal"
+    target.parent.mkdir()
+    link = tmp_path / "chosen.journal"
+    link.symlink_to(target)
+    assert journal_path(str(link), tmp_path / "out") == link  # the user's choice: taken as named
+    open_storage(str(link), tmp_path / "out")
+    assert target.is_file() and link.is_symlink()
+
+    target.write_bytes(HALF_WRITTEN)
+    result = search(runner, write_spec, "--out", str(tmp_path / "out2"), "--storage", str(link))
+    assert result.exit_code == 2, result.output
+    assert "cuts no file through it" in flat(result.output) and "Traceback" not in result.output
+    assert target.read_bytes() == HALF_WRITTEN
+    assert not (tmp_path / "chosen.journal.bak").exists()
+
+
+def test_a_repair_writes_its_backup_over_a_planted_link_not_through_it(tmp_path, victim):
+    pytest.importorskip("optuna")
+    from cnnspec.search.study import repair_journal
+
+    journal = tmp_path / "study.journal"
+    journal.write_bytes(HALF_WRITTEN)
+    backup = tmp_path / "study.journal.bak"
+    backup.symlink_to(victim)
+    note = repair_journal(journal)
+    assert note is not None and "half written" in note
+    assert victim.read_bytes() == VICTIM
+    assert not backup.is_symlink() and backup.read_bytes() == HALF_WRITTEN
+    assert journal.read_bytes() == HALF_WRITTEN[: HALF_WRITTEN.rindex(b"\n") + 1]
+
+
+def test_the_default_journal_check_passes_nothing_or_a_plain_file(tmp_path):
+    from cnnspec.search.study import journal_path
+
+    assert journal_path(None, tmp_path) == tmp_path / "study.journal"  # nothing there yet
+    (tmp_path / "study.journal").write_bytes(HALF_WRITTEN)
+    assert journal_path(None, tmp_path) == tmp_path / "study.journal"
+    (tmp_path / "study.journal").unlink()
+    (tmp_path / "study.journal").mkdir()
+    with pytest.raises(UsageError, match="found a folder"):
+        journal_path(None, tmp_path)
+
+
+# -- search.html --------------------------------------------------------------------------------
+
+EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&"
+
+
+class Tags(HTMLParser):
+    """Every tag of a page with its attributes, and the text of its <style>/<script> tags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def hostile_summary(tmp_path: Path) -> dict:
+    """search.json's content as write_html takes it, with markup in every field a worker sharing
+    the storage (trial user attributes, params) or the spec can set."""
+    (tmp_path / "javascript:alert(3)").mkdir()
+    (tmp_path / "javascript:alert(3)" / "report.html").write_text("x")
+    row = {
+        "number": 0,
+        "state": "PRUNED",
+        "params": {EVIL: EVIL},
+        "value": EVIL,
+        "run_dir": "javascript:alert(3)",
+        "report": "javascript:alert(3)/report.html",
+        "epochs": EVIL,
+        "pruned_at_epoch": EVIL,
+        "test_metric": EVIL,
+        "test_value": EVIL,
+        "failed": EVIL,
+        "retry_of": EVIL,
+        "host": EVIL,
+    }
+    done = {**row, "number": 1, "state": "COMPLETE", "value": 0.5, "report": EVIL, "failed": EVIL}
+    return {
+        "study": EVIL,
+        "storage": EVIL,
+        "objective": EVIL,
+        "direction": "maximize",
+        "sampler": EVIL,
+        "pruner": EVIL,
+        "space": [{"name": EVIL}],
+        "counts": {EVIL: 1, "PRUNED": 1},
+        "best": {**done, "number": EVIL},
+        "files": {"best": "best.yaml"},
+        "trials": [row, done],
+    }
+
+
+def test_search_html_escapes_every_trial_field_and_forbids_scripts(tmp_path):
+    from cnnspec.search.results import write_html
+
+    page_path = tmp_path / "search.html"
+    write_html(page_path, hostile_summary(tmp_path))
+    page = page_path.read_text(encoding="utf-8")
+    assert "<script" not in page.lower() and "<img src=x" not in page
+    parser = Tags()
+    parser.feed(page)
+    allowed = {"html", "head", "meta", "title", "style", "body", "h1", "p", "table", "tr", "th", "td", "a"}
+    assert {tag for tag, _ in parser.tags} <= allowed
+    for tag, attrs in parser.tags:
+        assert not [name for name in attrs if name.startswith("on")], (tag, attrs)
+    hrefs = [attrs["href"] for tag, attrs in parser.tags if tag == "a"]
+    assert hrefs and all(":" not in href for href in hrefs), hrefs  # relative paths only
+    policies = [
+        a["content"]
+        for t, a in parser.tags
+        if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"
+    ]
+    assert policies == ["default-src 'none'; img-src data:; style-src 'unsafe-inline'"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown, as text
