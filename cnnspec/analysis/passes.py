@@ -89,7 +89,7 @@ def check_schema(doc: SourceDoc, context: Context) -> SourceDoc:
 
 def resolve(doc: SourceDoc, context: Context) -> CompiledSpec:
     """Expand blocks, ``repeat`` and combinators, infer shapes and counts."""
-    ir = Resolver(doc, context.diags).resolve()
+    ir = Resolver(doc, context.diags, allow_outside=context.allow_outside).resolve()
     context.diags.raise_if_errors()
     return CompiledSpec(doc, ir, list(context.diags.warnings), context.path)
 
@@ -133,7 +133,9 @@ def check_search(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     from cnnspec.analysis.search_check import check_search as check
 
     def compile_trial(doc: SourceDoc) -> CompiledSpec:  # a trial's spec has no search section
-        return compile_doc(doc, max_params=context.max_params, path=compiled.path)
+        return compile_doc(
+            doc, max_params=context.max_params, path=compiled.path, allow_outside=context.allow_outside
+        )
 
     compiled.search = check(compiled, context.diags, compile_trial)
     context.diags.raise_if_errors()
@@ -173,10 +175,18 @@ def after(step: Pass) -> tuple[Pass, ...]:
 
 
 def compile_doc(
-    doc: SourceDoc, *, max_params: int = DEFAULT_MAX_PARAMS, path: Path | None = None
+    doc: SourceDoc,
+    *,
+    max_params: int = DEFAULT_MAX_PARAMS,
+    path: Path | None = None,
+    allow_outside: bool = False,
 ) -> CompiledSpec:
-    """Run every pass after ``compose`` on a loaded document."""
-    result: CompiledSpec = run_passes(doc, Context(max_params=max_params, path=path), after(compose))
+    """Run every pass after ``compose`` on a loaded document.
+
+    ``allow_outside`` (``--allow-outside``) lets a backbone's spec file lie outside the spec's
+    folder; the document's own ``extends``/``use`` files were read when it was loaded."""
+    context = Context(allow_outside=allow_outside, max_params=max_params, path=path)
+    result: CompiledSpec = run_passes(doc, context, after(compose))
     return result
 
 

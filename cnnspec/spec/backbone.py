@@ -5,7 +5,9 @@
     - backbone: {spec: zoo:resnet50, until: conv5, vars: {include_top: false}, weights: imagenet}
       id: body
 
-``spec`` is a zoo model or a spec file (relative to the file that names it, inside its folder);
+``spec`` is a zoo model or a spec file, relative to the file that names it; like an ``extends``
+file it must stay inside the spec's folder (the packaged zoo excepted) unless ``allow_outside``
+(``--allow-outside``), and its resolved path counts (a symbolic link out is refused);
 ``vars`` sets vars the backbone spec declares (values may use this spec's vars); ``until``
 names the layer whose output is the backbone's output: an id of the backbone's model or a
 hierarchical name (``conv4.block2.out``); the layers after it are left out silently. Without
@@ -50,6 +52,29 @@ def _base_dir(resolver: Resolver, path: SpecPath) -> Path:
     return Path.cwd()
 
 
+def _root(resolver: Resolver, base: Path) -> Path:
+    """The folder a backbone's spec file must stay inside: that of the spec whose document is
+    being resolved (the folder its ``extends``/``use`` files stay inside), or ``base`` for one
+    without a file of its own (text, a search trial). Never the working directory: which files
+    a spec may read does not depend on where the command runs."""
+    from cnnspec.spec.compose import resolve_path
+
+    file = resolver.doc.file
+    found = resolve_path(Path(file)) if file and not file.startswith("<") else None
+    return found.parent if found is not None else resolve_path(base) or base
+
+
+def _outside(resolver: Resolver, ref: str, resolved: Path, base: Path) -> str | None:
+    """The refusal of a backbone spec file outside the spec's folder (``None``: allowed), in
+    the words and with the hint of an ``extends`` file's (:mod:`cnnspec.spec.compose`)."""
+    from cnnspec.spec.compose import _in_zoo, _shown
+
+    root = _root(resolver, base)
+    if resolver.allow_outside or resolved.is_relative_to(root) or _in_zoo(resolved):
+        return None
+    return f"refusing to read {_shown(ref)}: it is outside the spec's folder ({root})"
+
+
 def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc | None:
     """The backbone's composed document (``None`` after a located error)."""
     from cnnspec.spec.compose import load_spec, path_refusal, resolve_path, unresolvable
@@ -71,13 +96,9 @@ def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc
         if resolved is None:
             resolver.error(unresolvable(ref), path, code="backbone")
             return None
-        if not resolved.is_relative_to(base) and not resolved.is_relative_to(Path.cwd().resolve()):
-            resolver.error(
-                f"the backbone spec {ref!r} is outside the folder of the spec that names it",
-                path,
-                code="backbone",
-                hint="copy it next to the spec, or name a zoo model (zoo:resnet50)",
-            )
+        outside = _outside(resolver, ref, resolved, base)
+        if outside is not None:
+            resolver.error(outside, path, code="outside", hint="pass --allow-outside if you trust this file")
             return None
         if not file.exists() and "#" not in ref:
             resolver.error(
@@ -90,7 +111,7 @@ def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc
             return None
         target = file
     try:
-        return load_spec(target)
+        return load_spec(target, allow_outside=resolver.allow_outside)
     except SpecError as exc:
         note = Note(
             f"in backbone {ref!r} named at {format_path(path)}", resolver.loc(path), format_path(path)
@@ -185,7 +206,7 @@ def resolve_backbone(
                 resolver.diags.add(diag)
             return UNKNOWN
 
-    sub = Resolver(doc, resolver.diags)
+    sub = Resolver(doc, resolver.diags, allow_outside=resolver.allow_outside)
     # One graph: the backbone's nodes, names and shapes go where this resolver's are.
     sub.nodes, sub.by_name, sub.shapes, sub.counters = (
         resolver.nodes,

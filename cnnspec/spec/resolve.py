@@ -222,10 +222,13 @@ class Resolver:
     #: Replay identical error-free block calls (:mod:`cnnspec.spec.memo`); off only to compare.
     replay_calls = True
 
-    def __init__(self, doc: SourceDoc, diags: Diagnostics) -> None:
+    def __init__(self, doc: SourceDoc, diags: Diagnostics, *, allow_outside: bool = False) -> None:
         self.doc = doc
         self.data = doc.data
         self.diags = diags
+        #: ``--allow-outside``: a backbone's spec file may lie outside the spec's folder, as an
+        #: ``extends``/``use`` file may (:func:`cnnspec.spec.backbone.load_backbone_doc`).
+        self.allow_outside = allow_outside
         self.nodes: list[Node] = []
         self.by_name: dict[str, Node] = {}
         self.shapes: dict[str, Shape | None] = {UNKNOWN: None}
@@ -2634,9 +2637,11 @@ def _example(kind: LayerKind) -> str:
     return f"e.g. {kind.name}: {{{parts}}}"
 
 
-def resolve(doc: SourceDoc, diags: Diagnostics | None = None) -> ModelIR:
-    """Resolve a schema-checked document into the IR; raise SpecError on any error."""
+def resolve(doc: SourceDoc, diags: Diagnostics | None = None, *, allow_outside: bool = False) -> ModelIR:
+    """Resolve a schema-checked document into the IR; raise SpecError on any error.
+
+    ``allow_outside`` lets a backbone's spec file lie outside the spec's folder."""
     own = diags if diags is not None else Diagnostics()
-    ir = Resolver(doc, own).resolve()
+    ir = Resolver(doc, own, allow_outside=allow_outside).resolve()
     own.raise_if_errors()
     return ir
