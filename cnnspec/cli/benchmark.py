@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from cnnspec.cli.common import guarded, owning_run, stderr, stdout
 from cnnspec.cli.evaluate import FormatOption, TextOrJson, print_notes
+from cnnspec.cli.render import safe
 
 
 def _size(size: int) -> str:
@@ -24,7 +24,7 @@ def results_table(document: dict[str, Any]) -> Table:
     batches = [str(b) for b in document["settings"]["batches"]]
     threads = document["settings"]["threads"]
     table = Table(
-        title=f"{escape(document['name'])}: {document['data']['images']:,} test images, "
+        title=f"{safe(document['name'])}: {document['data']['images']:,} test images, "
         f"{threads['intra_op']} intra-op / {threads['inter_op']} inter-op thread(s)",
         title_justify="left",
     )
@@ -37,14 +37,14 @@ def results_table(document: dict[str, Any]) -> Table:
         table.add_column(column, justify="right")
     for row in document["results"]:
         if row.get("status") != "ok":
-            table.add_row(escape(row["runtime"]), f"[red]{escape(row['status'])}[/red]")
+            table.add_row(safe(row["runtime"]), f"[red]{safe(row['status'])}[/red]")
             continue
         latency = [
             f"{row['latency_ms'][b]['median']:.3f} ({row['latency_ms'][b]['p90']:.3f})" for b in batches
         ]
         speed = [f"{row['throughput'][b]:,.0f}" for b in batches]
         table.add_row(
-            row["runtime"],
+            safe(row["runtime"]),
             *latency,
             *speed,
             f"{row['accuracy']:.4f}" if row.get("accuracy") is not None else "–",
@@ -102,7 +102,7 @@ def benchmark(
             threads=threads,
             warmup=warmup,
             runs=runs,
-            progress=lambda text: console.print(f"[dim]{escape(text)}…[/dim]", highlight=False),
+            progress=lambda text: console.print(f"[dim]{safe(text)}…[/dim]", highlight=False),
         )
         document = carry_over(document, read_previous(folder / "benchmark.json"))
         files = write_results(document, folder)
@@ -113,4 +113,4 @@ def benchmark(
     out = stdout()
     out.print(results_table(document))
     for path in files.values():
-        out.print(f"wrote {escape(str(path))}", highlight=False)
+        out.print(f"wrote {safe(path)}", highlight=False)

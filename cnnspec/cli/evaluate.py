@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from cnnspec.cli.common import guarded, owning_run, stderr, stdout
-from cnnspec.cli.render import TextOrJson
+from cnnspec.cli.render import TextOrJson, safe
 from cnnspec.spec.sections import DATASETS
 
 TargetArgument = Annotated[
@@ -59,9 +58,17 @@ RUNTIME_HELP = (
 
 
 def print_notes(notes: list[str]) -> None:
+    """Each note on a line of its own, to stderr; the file and class names in it are shown
+    with their control characters escaped."""
     console = stderr()
     for note in notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+        console.print(f"[yellow]note:[/yellow] {safe(note)}", highlight=False)
+
+
+def _safe_lines(text: str) -> str:
+    """A multi-line report ready for Rich: its own line breaks stay, the class names in it are
+    :func:`safe` (a class folder named ``dog\\x1b[2J`` is shown so, not run by the terminal)."""
+    return "\n".join(safe(line) for line in text.split("\n"))
 
 
 def report_table(document: dict[str, Any], title: str) -> Table:
@@ -73,9 +80,7 @@ def report_table(document: dict[str, Any], title: str) -> Table:
     for name, row in document["per_class"].items():
         low = row["f1"] < 0.8 and row["support"] > 0
         f1 = f"[red]{row['f1']:.4f}[/red]" if low else f"{row['f1']:.4f}"
-        table.add_row(
-            escape(str(name)), f"{row['precision']:.4f}", f"{row['recall']:.4f}", f1, str(row["support"])
-        )
+        table.add_row(safe(name), f"{row['precision']:.4f}", f"{row['recall']:.4f}", f1, str(row["support"]))
     total = sum(int(r["support"]) for r in document["per_class"].values())
     table.add_section()
     table.add_row("[bold]accuracy[/bold]", "", "", f"[bold]{document['accuracy']:.4f}[/bold]", str(total))
@@ -140,30 +145,31 @@ def evaluate(
         typer.echo(json.dumps({**document, "files": {k: str(v) for k, v in files.items()}}, indent=2))
         return
     source = document["data"]["source"].get("kind", "data")
-    title = f"{escape(document['name'])}: {source} test set ({document['data']['images']:,} images)"
+    title = f"{safe(document['name'])}: {safe(source)} test set ({document['data']['images']:,} images)"
     if document["runtime"] != "keras":
         title += f", {document['runtime']} runtime"
     console = stdout()
     if document.get("task", "classification") != "classification":
         from cnnspec.training.task_metrics import headline
 
-        console.print(escape(evaluation.report_text), highlight=False)
+        console.print(_safe_lines(evaluation.report_text), highlight=False)
         figures = [f"loss {document['loss']:.4f}"] if isinstance(document["loss"], float) else []
         figures += [
-            f"{label.removeprefix('test ')} [bold]{value:.4f}[/bold]" for label, value in headline(document)
+            f"{safe(label.removeprefix('test '))} [bold]{value:.4f}[/bold]"
+            for label, value in headline(document)
         ]
         figures.append(f"{document['images_per_second'] or 0:,.0f} images/s")
         console.print(" · ".join(figures), highlight=False)
         for path in files.values():
-            console.print(f"wrote {escape(str(path))}", highlight=False)
+            console.print(f"wrote {safe(path)}", highlight=False)
         return
     console.print(report_table(document, title))
     figures = [f"loss {document['loss']:.4f}"] if isinstance(document["loss"], float) else []
     figures.append(f"accuracy [bold]{document['accuracy']:.4f}[/bold]")
     for key, value in document["metrics"].items():
         if key not in ("loss", "accuracy") and isinstance(value, float):
-            figures.append(f"{key} {value:.4f}")
+            figures.append(f"{safe(key)} {value:.4f}")
     figures.append(f"{document['images_per_second'] or 0:,.0f} images/s")
     console.print(" · ".join(figures), highlight=False)
     for path in files.values():
-        console.print(f"wrote {escape(str(path))}", highlight=False)
+        console.print(f"wrote {safe(path)}", highlight=False)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from cnnspec.cli.common import guarded, stderr, stdout
+from cnnspec.cli.render import safe
 
 EXIT_MISMATCH = 1
 
@@ -80,17 +81,15 @@ def export(
             force=force,
         )
     except (ExportMismatch, ExportFailed) as exc:
-        stderr().print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        stderr().print(f"[bold red]error:[/bold red] {safe(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_MISMATCH) from None
     if json_output:
         typer.echo(json.dumps(result.as_dict(), indent=2))
         return
-    from rich.markup import escape
-
     console = stdout()
     kind = result.format + (f" ({result.quantize} quantized)" if result.quantize else "")
     console.print(
-        f"[green]exported[/green] {escape(str(result.source))} → {escape(str(result.path))} "
+        f"[green]exported[/green] {safe(result.source)} → {safe(result.path)} "
         f"({kind}, {_size(result.size_bytes)}, {result.seconds:.1f}s)",
         highlight=False,
         soft_wrap=True,
@@ -107,4 +106,4 @@ def export(
             soft_wrap=True,
         )
     for note in result.notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]note:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)

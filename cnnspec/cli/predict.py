@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from cnnspec.cli.common import guarded, stdout
 from cnnspec.cli.evaluate import RUNTIME_HELP, FormatOption, Runtime, TextOrJson, print_notes
+from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
 
@@ -202,17 +202,19 @@ def predict(
         }
         typer.echo(json.dumps(document, indent=2))
         return
+    # File names, class names and notes are the user's: each is shown with its control
+    # characters escaped (`evil\x1b[2J.png`), so a line is one line and the terminal stays as it was
     console = stdout()
     for result in results:
-        console.print(f"[bold]{escape(result['input'])}[/bold]", highlight=False)
+        console.print(f"[bold]{safe(result['input'])}[/bold]", highlight=False)
         if result["notes"]:
-            console.print(f"  [dim]{escape('; '.join(result['notes']))}[/dim]", highlight=False)
+            console.print(f"  [dim]{safe('; '.join(result['notes']))}[/dim]", highlight=False)
         if "outputs" in result:  # another task than classification
             from cnnspec.reporting.task_predict import describe
 
             for name, entry in result["outputs"].items():
                 prefix = f"{name}: " if len(result["outputs"]) > 1 else ""
-                console.print(f"  {escape(prefix + describe(entry))}", highlight=False)
+                console.print(f"  {safe(prefix + describe(entry))}", highlight=False)
             continue
         table = Table(show_edge=False, box=None, padding=(0, 1))
         table.add_column("#", justify="right", style="dim")
@@ -221,7 +223,7 @@ def predict(
         table.add_column("")
         for rank, entry in enumerate(result["top"], start=1):
             p = entry["probability"]
-            label = escape(entry["class"])
+            label = safe(entry["class"])
             table.add_row(
                 str(rank),
                 f"[bold green]{label}[/bold green]" if rank == 1 else label,

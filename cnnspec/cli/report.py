@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from cnnspec.cli.common import guarded, owning_run, stdout
+from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
 
@@ -43,7 +43,7 @@ def report(
         path = _report_elsewhere(run_dir, out)
     size = path.stat().st_size
     stdout().print(
-        f"wrote {escape(str(path))} ({size / 1024:,.0f} KB in {time.perf_counter() - start:.1f}s)",
+        f"wrote {safe(path)} ({size / 1024:,.0f} KB in {time.perf_counter() - start:.1f}s)",
         highlight=False,
     )
 

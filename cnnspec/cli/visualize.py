@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from cnnspec.analysis.graph import GRAPH_SUFFIXES
 from cnnspec.cli.common import guarded, owning_run, stdout
 from cnnspec.cli.evaluate import DataOption, SpecOption, TargetArgument, print_notes
+from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
 
@@ -142,4 +142,4 @@ def visualize(
             written.append(write_atomic(output_path(out, folder, default), png))
             print_notes(probe.notes)
     for path in written:
-        console.print(f"wrote {escape(str(path))}", highlight=False)
+        console.print(f"wrote {safe(path)}", highlight=False)
