@@ -4,6 +4,7 @@ exports `predict --runtime` may use, and why it refuses the others."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -236,3 +237,72 @@ def test_an_existing_o_file_is_kept_without_force(run_dir, tmp_path, fmt, record
 def test_export_force_is_documented():
     result = invoke("export", "--help")
     assert "--force" in flat(result) and "replace an existing -o file" in flat(result)
+
+
+# -- the default output is cnnspec's own: never written through a link -------------------------
+
+
+def _linked_export(run, tmp_path):
+    """The repro: ``ln -s $PWD/victim RUN/export``, with a model.tflite of the user's there."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "model.tflite").write_text("the user's")
+    (victim / "notes.txt").write_text("notes")
+    shutil.rmtree(run / "export")
+    (run / "export").symlink_to(victim, target_is_directory=True)
+    return victim
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "savedmodel"])
+def test_a_linked_run_export_folder_is_refused(run_dir, tmp_path, fmt):
+    """`cnnspec export RUN` wrote victim/model.tflite through the link, replacing it (the
+    default output needs no --force); refused before the model is read (no TensorFlow)."""
+    victim = _linked_export(run_dir, tmp_path)
+    result = invoke("export", run_dir, "--format", fmt)
+    assert result.exit_code == 2, result.output
+    assert f"{run_dir / 'export'} is a symlink (to {victim})" in flat(result)
+    assert (
+        "cnnspec writes its exports into the run folder itself: remove the link, or export with -o PATH"
+        in flat(result)
+    )
+    assert sorted(p.name for p in victim.iterdir()) == ["model.tflite", "notes.txt"]
+    assert (victim / "model.tflite").read_text() == "the user's"
+
+
+def test_a_run_export_that_is_a_file_or_a_linked_default_file_is_refused(run_dir, tmp_path):
+    elsewhere = tmp_path / "elsewhere.tflite"
+    elsewhere.write_text("the user's")
+    (run_dir / "export" / "model.tflite").symlink_to(elsewhere)
+    result = invoke("export", run_dir, "--format", "tflite")
+    assert result.exit_code == 2, result.output
+    assert f"{run_dir / 'export' / 'model.tflite'} is a symlink (to {elsewhere})" in flat(result)
+    assert elsewhere.read_text() == "the user's"
+    shutil.rmtree(run_dir / "export")
+    (run_dir / "export").write_text("not a folder")
+    result = invoke("export", run_dir, "--format", "tflite")
+    assert result.exit_code == 2, result.output
+    assert f"{run_dir / 'export'} is not a folder" in flat(result)
+
+
+def test_an_o_through_a_linked_export_folder_is_held_to_force(run_dir, tmp_path):
+    """``-o victim/model.tflite`` is the default file by its real path; through the link it is
+    the user's file, replaced only with --force."""
+    victim = _linked_export(run_dir, tmp_path)
+    for target in (victim / "model.tflite", run_dir / "export" / "model.tflite"):
+        result = invoke("export", run_dir, "--format", "tflite", "-o", target)
+        assert result.exit_code == 2, result.output
+        assert f"{target} already exists" in flat(result) and "add --force to replace it" in flat(result)
+    assert (victim / "model.tflite").read_text() == "the user's"
+
+
+def test_a_keras_files_linked_default_output_is_refused(tmp_path):
+    model = tmp_path / "net.keras"
+    model.write_bytes(b"model")
+    elsewhere = tmp_path / "elsewhere.tflite"
+    elsewhere.write_text("the user's")
+    (tmp_path / "net.tflite").symlink_to(elsewhere)
+    result = invoke("export", model, "--format", "tflite")
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / 'net.tflite'} is a symlink" in flat(result)
+    assert "the model's own folder" in flat(result)
+    assert elsewhere.read_text() == "the user's"

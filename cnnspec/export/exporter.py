@@ -146,9 +146,44 @@ def default_output(stem: Path, fmt: str, quantize: str | None = None) -> Path:
     return stem.with_name(stem.name + tag + _SUFFIX[fmt])
 
 
-def _is_default(path: Path, stem: Path, fmt: str, quantize: str | None) -> bool:
-    """Whether ``path`` is where cnnspec writes this export by itself (:func:`default_output`)."""
-    return os.path.realpath(path) == os.path.realpath(default_output(stem, fmt, quantize))
+def _is_default(path: Path, default: Path, folder: Path | None) -> bool:
+    """Whether ``path`` is where cnnspec writes this export by itself (``default``, from
+    :func:`default_output`) in a place of its own: an ``-o`` link, or a default reached through
+    a link (:func:`_linked_place`), is held to ``--force`` like any other existing file."""
+    if _linked_place(default, folder) is not None or os.path.islink(path):
+        return False
+    return os.path.realpath(path) == os.path.realpath(default)
+
+
+def _export_folder(source: Path, stem: Path) -> Path | None:
+    """A run folder's ``RUN/export`` (:func:`resolve_target`'s stem is in it, the model is not);
+    ``None`` for a ``.keras`` file's exports, which go beside it."""
+    return stem.parent if stem.parent != source.parent else None
+
+
+def _linked_place(default: Path, folder: Path | None) -> str | None:
+    """Why ``default`` is no place of cnnspec's own (``None`` when it is): the run's export
+    ``folder`` is a link or no folder, or the default file (or SavedModel folder) is a link."""
+    if folder is not None and os.path.islink(folder):
+        return f"{folder} is a symlink (to {os.readlink(folder)})"
+    if folder is not None and os.path.lexists(folder) and not folder.is_dir():
+        return f"{folder} is not a folder"
+    if os.path.islink(default):
+        return f"{default} is a symlink (to {os.readlink(default)})"
+    return None
+
+
+def _check_default_place(default: Path, folder: Path | None) -> None:
+    """Refuse to write the default output through a link: with ``ln -s ~/elsewhere RUN/export``,
+    ``cnnspec export RUN`` wrote (and replaced, as it replaces its default outputs) files there."""
+    why = _linked_place(default, folder)
+    if why is None:
+        return
+    where = "the run folder itself" if folder is not None else "the model's own folder"
+    raise UsageError(
+        f"expected the export's default location to be cnnspec's own; {why}",
+        f"cnnspec writes its exports into {where}: remove the link, or export with -o PATH",
+    )
 
 
 def _entries(folder: Path) -> list[str]:
@@ -452,8 +487,11 @@ def export_model(
             needs = " and ".join(missing)
             raise UsageError(f"ONNX export needs {needs}, which is not installed", _EXTRA_HINT)
     source, stem = resolve_target(Path(target))
-    path = Path(out) if out is not None else default_output(stem, fmt, quantize)
-    _check_output(path, fmt, replace=force or _is_default(path, stem, fmt, quantize))
+    default, folder = default_output(stem, fmt, quantize), _export_folder(source, stem)
+    if out is None:  # (an -o link is the user's choice: _is_default holds it to --force)
+        _check_default_place(default, folder)
+    path = Path(out) if out is not None else default
+    _check_output(path, fmt, replace=force or _is_default(path, default, folder))
     check_model_file(source)  # what is no Keras archive, and where -o can't be written, are
     check_writable(path, option="-o", folder=fmt == "savedmodel")  # refused before TensorFlow
 
