@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,12 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
         raise UsageError(
             f"refusing the {runtime} export {export}: unreadable record {record} ({exc})", remake
         ) from None
+    except (RecursionError, MemoryError):  # a hostile nesting (json recurses per level), a huge file
+        raise UsageError(
+            f"refusing the {runtime} export {export}: unreadable record {record} (nested too deeply "
+            "or too large to read)",
+            remake,
+        ) from None
     needed = ("file_sha256", "model_sha256", "verified", "input", "output")
     if (
         not isinstance(data, dict)
@@ -186,7 +193,7 @@ def _meta_problem(data: dict[str, Any]) -> str | None:
         return f"has an input shape that is no list of positive integers ({shape!r:.60})"
     for key in ("rescale_integer", "rescale_float"):
         value = given.get(key)
-        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        if value is not None and not _finite(value):  # (Python's json reads NaN and Infinity)
             return f"has an input {key} that is no number ({value!r:.60})"
     for key in ("binary", "from_logits"):
         if not isinstance(out.get(key), bool):
@@ -197,7 +204,22 @@ def _meta_problem(data: dict[str, Any]) -> str | None:
     tasks = data.get("outputs")
     if tasks is not None and not (isinstance(tasks, list) and all(isinstance(t, dict) for t in tasks)):
         return "has outputs that are no list of output descriptions"
+    parts = {"input": given, "output": out, **{f"outputs[{i}]": t for i, t in enumerate(tasks or [])}}
+    return _non_finite(parts)
+
+
+def _non_finite(parts: dict[str, dict[str, Any]]) -> str | None:
+    """The first number of the record's serving parts that is NaN or infinite (Python's json
+    reads ``NaN`` and ``Infinity``): cnnspec writes none, and none can be used."""
+    for where, part in parts.items():
+        for key, value in part.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                return f"has {where}.{key} {value!r}, which is no finite number"
     return None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _count(value: Any) -> bool:
@@ -222,7 +244,10 @@ def fastest_recorded(target: Path) -> list[str]:
     model, _ = stem_of(target)
     order = list(EXPORT_RUNTIMES)
     bench = model.parent / "benchmark.json"
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+    # a damaged benchmark.json only loses the order (RecursionError: a hostile nesting)
+    with contextlib.suppress(
+        OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, MemoryError
+    ):
         rows = json.loads(bench.read_text(encoding="utf-8"))["results"]
         speed = {
             r["runtime"]: r["latency_ms"]["1"]["median"] for r in rows if r.get("latency_ms", {}).get("1")

@@ -239,10 +239,7 @@ def _history_uri(run: Run, notes: list[str], into_run: bool = True) -> str | Non
 def _curve_data(run: Run) -> str:
     """What the learning curves were measured on: history.json has ``val_…`` columns when the
     run had a validation split."""
-    from cnnspec.reporting.run import read_json
-
-    assert run.run_dir is not None
-    history = read_json(run.run_dir / "history.json") or {}
+    history = run.history() or {}
     validated = any(str(key).startswith("val_") for key in history)
     return "training and validation data" if validated else "training data (the run had no validation split)"
 
@@ -570,7 +567,9 @@ def write_report(
 
     ``model`` and ``dataset`` (a :class:`cnnspec.training.data.Dataset`): what ``train`` has in
     memory already, to save loading them again. ``into_run``: whether the caller owns the run
-    folder, so that missing pictures (the learning curves) may be drawn into it.
+    folder, so that missing pictures (the learning curves) may be drawn into it. A damaged
+    lock.json or history.json is a :class:`UsageError` that names the file and the key
+    (:func:`cnnspec.reporting.run.read_lock`, :func:`~cnnspec.reporting.run.read_history`).
     """
     from cnnspec.fileio import write_atomic
     from cnnspec.reporting.run import test_split
@@ -591,6 +590,7 @@ def write_report(
         from cnnspec.reporting.run import run_spec
 
         run.compiled = run_spec(run_dir, run.lock)
+    run.history()  # a damaged history.json is refused (exit 2) before anything is drawn
     test = None
     if model is not None and dataset is not None and run.compiled is not None and run.config is not None:
         test = test_split(run, model, dataset, run.compiled, run.config)
@@ -599,6 +599,6 @@ def write_report(
 
 
 def _lock(run_dir: Path) -> dict[str, Any]:
-    from cnnspec.reporting.run import read_json
+    from cnnspec.reporting.run import read_lock
 
-    return read_json(run_dir / "lock.json") or {}
+    return read_lock(run_dir) or {}

@@ -48,6 +48,20 @@ CONV_CLASSES = tuple(
 DATA_LOC = Loc("<--data>", 1, 1)
 
 
+#: What the hint of a damaged run file says.
+DAMAGED_HINT = (
+    "the file was changed after cnnspec wrote it, or is not cnnspec's: put back the file "
+    "`cnnspec train` wrote, or train the run again"
+)
+
+
+def damaged(path: Path, problems: list[str]) -> UsageError:
+    """The error of a run file that is not as cnnspec writes it (exit code 2): names the file
+    and, per problem, the key and what is wrong with it."""
+    listed = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+    return UsageError(f"damaged run file {path}: {listed}", DAMAGED_HINT)
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from ``path``; ``None`` when the file is absent, a clear error when corrupt."""
     if not path.is_file():
@@ -55,10 +69,42 @@ def read_json(path: Path) -> dict[str, Any] | None:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UsageError(f"expected readable JSON in {path}; {exc}") from None
+        raise damaged(path, [f"expected readable JSON; {exc}"]) from None
+    except RecursionError:  # json's decoder recurses once per level: a hostile nesting
+        raise damaged(path, ["expected readable JSON; it is nested too deeply to read"]) from None
+    except MemoryError:
+        raise damaged(path, ["expected readable JSON; it is too large to read"]) from None
     if not isinstance(value, dict):
-        raise UsageError(f"expected a JSON object in {path}; received {type(value).__name__}")
+        raise damaged(path, [f"expected a JSON object; received {type(value).__name__}"])
     return value
+
+
+def read_lock(run_dir: Path) -> dict[str, Any] | None:
+    """The run's lock.json (``None``: there is none), with every key the commands read of the
+    type cnnspec writes (:func:`~cnnspec.reporting.runs.lock_problems`); a damaged one is a
+    :func:`damaged` error. Keys an older cnnspec did not write may be absent."""
+    from cnnspec.reporting.runs import lock_problems
+
+    path = Path(run_dir) / "lock.json"
+    lock = read_json(path)
+    problems = lock_problems(lock) if lock is not None else []
+    if problems:
+        raise damaged(path, problems)
+    return lock
+
+
+def read_history(run_dir: Path) -> dict[str, Any] | None:
+    """The run's history.json (``None``: there is none): columns of numbers, one per epoch
+    (:func:`~cnnspec.reporting.runs.history_problems`); a damaged one is a :func:`damaged`
+    error."""
+    from cnnspec.reporting.runs import history_problems
+
+    path = Path(run_dir) / "history.json"
+    history = read_json(path)
+    problems = history_problems(history) if history is not None else []
+    if problems:
+        raise damaged(path, problems)
+    return history
 
 
 @dataclass
@@ -102,7 +148,8 @@ class Run:
         return read_json(self.run_dir / "metrics.json") if self.run_dir else None
 
     def history(self) -> dict[str, Any] | None:
-        return read_json(self.run_dir / "history.json") if self.run_dir else None
+        """history.json, checked (:func:`read_history`)."""
+        return read_history(self.run_dir) if self.run_dir else None
 
     def output_kind(self, model: Any = None) -> OutputKind:
         config = self.config
@@ -147,7 +194,7 @@ def locate(target: Path, spec: Path | None = None) -> Run:
         run_dir = target.parent if (target.parent / "lock.json").is_file() else None
     run = Run(model_path=model_path, run_dir=run_dir)
     if run_dir is not None:
-        run.lock = read_json(run_dir / "lock.json")
+        run.lock = read_lock(run_dir)
         if spec is None:
             run.compiled = run_spec(run_dir, run.lock or {})
         names = ((run.lock or {}).get("data") or {}).get("classes")

@@ -3,9 +3,12 @@
 A run folder is a folder with a ``lock.json`` (written when a run starts); ``metrics.json``
 says it finished, ``history.json`` holds its per-epoch values and ``resolved.yaml`` its spec.
 
-Every file is checked where it is read: a file that is not a JSON object, or a figure that is
-not a number, makes its run "damaged" with a problem that names the file and what is wrong;
-it never stops the other runs from being listed.
+Every file is checked where it is read: a file that is not a JSON object (or nested too deeply
+to read), a figure that is not a number, or a lock.json key of the wrong type
+(:func:`lock_problems`) makes its run "damaged" with a problem that names the file and what is
+wrong; it never stops the other runs from being listed. :func:`lock_problems` and
+:func:`history_problems` are the checks every command that reads a run applies
+(:func:`cnnspec.reporting.run.read_lock`, :func:`~cnnspec.reporting.run.read_history`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from collections.abc import Iterator
+import reprlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,10 @@ DEEPER_LEVELS = 6
 DEEPER_FOLDERS = 2000
 #: How non-finite numbers are stored in cnnspec's JSON files (``str(float("nan"))`` …).
 NON_FINITE = ("nan", "inf", "-inf")
+#: What a problem quotes of a value: a short excerpt, never the whole of a huge or deeply
+#: nested one (``repr`` of those is slow, or recurses too deeply).
+_EXCERPT = reprlib.Repr()
+_EXCERPT.maxlevel, _EXCERPT.maxstring, _EXCERPT.maxother = 2, 36, 36
 
 
 def _json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
@@ -41,6 +49,10 @@ def _json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"{path.name} can't be read ({getattr(exc, 'strerror', None) or exc})"
     except ValueError as exc:
         return None, f"{path.name} is not valid JSON ({exc})"
+    except RecursionError:  # json's decoder recurses once per level: a hostile nesting
+        return None, f"{path.name} is not valid JSON (nested too deeply to read)"
+    except MemoryError:
+        return None, f"{path.name} is too large to read"
     if not isinstance(value, dict):
         return None, f"{path.name} holds {_a('JSON ' + _kind(value))}, expected an object"
     return value, None
@@ -59,6 +71,18 @@ def _kind(value: Any) -> str:
 
 def _a(noun: str) -> str:
     return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
+def excerpt(value: Any) -> str:
+    """A value as a problem quotes it: ``'0.9'``, ``[1, 2, ...]`` (40 characters at most)."""
+    return _EXCERPT.repr(value)[:40]
+
+
+def wrong_type(key: str, value: Any, expected: str) -> str:
+    """The problem of a value of the wrong type: ``data is a list ([1]), expected an object``."""
+    if value is None:
+        return f"{key} is null, expected {expected}"
+    return f"{key} is {_a(_kind(value))} ({excerpt(value)}), expected {expected}"
 
 
 def is_run(folder: Path) -> bool:
@@ -145,7 +169,7 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
         value = doc[key]
         if valid(value):
             return _figure(value)
-        problems.append(f"{file}: {key} is {_a(_kind(value))} ({value!r:.40}), expected {expected}")
+        problems.append(f"{file}: {wrong_type(key, value, expected)}")
         return None
 
     name = str(run_dir.relative_to(root)) if root is not None and run_dir != root else run_dir.name
@@ -163,6 +187,8 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
         "seconds": field(metrics, "metrics.json", "train_seconds", _is_figure, "a number"),
         "finished": metrics is not None,
     }
+    # the other keys the commands read (name, created and spec_hash are the row's own fields)
+    problems += [f"lock.json: {p}" for p in lock_problems(lock) if f"lock.json: {p}" not in problems]
     row["status"] = "damaged" if problems else "finished" if metrics is not None else "unfinished"
     row["problems"] = problems
     return row
@@ -196,6 +222,107 @@ def _headline(metrics: dict[str, Any], problems: list[str]) -> list[list[Any]]:
     else:
         checked(metrics, "")
     return [[label, _figure(value)] for label, value in headline(metrics)]
+
+
+# -- what the commands read of a run's lock.json and history.json -------------------------------
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_list_of(valid: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, list) and all(valid(item) for item in value)
+
+
+#: Each lock.json key the commands read: what it must be, and how the problem says it. Older
+#: cnnspec versions wrote fewer keys, and some are null (no spec file): absent or null is fine.
+LOCK_KEYS: dict[str, tuple[Any, str]] = {
+    "name": (_text, "a string"),
+    "created": (_text, "a string"),
+    "spec_file": (_text, "a string"),
+    "spec_path": (_text, "a string"),
+    "spec_hash": (_text, "a string"),
+    "seed": (_integer, "a whole number"),
+    "data": (lambda v: isinstance(v, dict), "an object"),
+    "phases": (lambda v: isinstance(v, list), "a list"),
+    "versions": (lambda v: isinstance(v, dict), "an object"),
+    "machine": (lambda v: isinstance(v, dict), "an object"),
+}
+#: The same for the keys of lock.json's ``data`` (the source as training read it), …
+LOCK_DATA_KEYS: dict[str, tuple[Any, str]] = {
+    "kind": (_text, "a string"),
+    "path": (_text, "a string"),
+    "test_path": (_text, "a string"),
+    "labels_path": (_text, "a string"),
+    "hash": (_text, "a string"),
+    "content_hash": (_text, "a string"),
+    "classes": (lambda v: isinstance(v, list), "a list"),
+    "sample_shape": (lambda v: isinstance(v, list), "a list"),
+    "sizes": (lambda v: isinstance(v, dict), "an object"),
+}
+#: … of ``data.sizes``, ``machine`` and each of ``phases``.
+LOCK_SIZES_KEYS = {split: (_is_number, "a number") for split in ("train", "validation", "test")}
+LOCK_MACHINE_KEYS: dict[str, tuple[Any, str]] = {"gpus": (_is_list_of(_text), "a list of strings")}
+LOCK_PHASE_KEYS: dict[str, tuple[Any, str]] = {
+    "first_epoch": (_integer, "a whole number"),
+    "last_epoch": (_integer, "a whole number"),
+    "frozen": (lambda v: isinstance(v, list), "a list"),
+}
+
+
+def _keys_problems(doc: dict[str, Any], keys: dict[str, tuple[Any, str]], where: str = "") -> list[str]:
+    """What has the wrong type among ``keys`` of ``doc`` (``where``: the path to ``doc``)."""
+    problems = []
+    for key, (valid, expected) in keys.items():
+        value = doc.get(key)
+        if value is not None and not valid(value):
+            problems.append(wrong_type(where + key, value, expected))
+    return problems
+
+
+def lock_problems(lock: dict[str, Any]) -> list[str]:
+    """What is wrong with the keys of a lock.json that the commands read (empty: nothing):
+    each problem names the key, what it holds and what it should (``data.classes is an object
+    ({'a': 1}), expected a list``). Keys the commands do not read are not checked."""
+    problems = _keys_problems(lock, LOCK_KEYS)
+    data, machine, phases = lock.get("data"), lock.get("machine"), lock.get("phases")
+    if isinstance(data, dict):
+        problems += _keys_problems(data, LOCK_DATA_KEYS, "data.")
+        if isinstance(data.get("sizes"), dict):
+            problems += _keys_problems(data["sizes"], LOCK_SIZES_KEYS, "data.sizes.")
+    if isinstance(machine, dict):
+        problems += _keys_problems(machine, LOCK_MACHINE_KEYS, "machine.")
+    for index, phase in enumerate(phases if isinstance(phases, list) else []):
+        if isinstance(phase, dict):
+            problems += _keys_problems(phase, LOCK_PHASE_KEYS, f"phases[{index}].")
+        else:
+            problems.append(wrong_type(f"phases[{index}]", phase, "an object"))
+    return problems
+
+
+def history_problems(history: dict[str, Any]) -> list[str]:
+    """What is wrong with a history.json (empty: nothing). Every column is a list of numbers
+    (non-finite ones stored as text, as training writes them; ``epoch`` of whole numbers), one
+    per epoch: all as long as ``epoch`` (or, without it, ``loss``), as the curves pair them."""
+    problems = []
+    for key, values in history.items():
+        valid = _integer if key == "epoch" else _is_figure
+        expected = "a whole number" if key == "epoch" else "a number"
+        if not isinstance(values, list):
+            problems.append(wrong_type(key, values, f"a list of {expected[2:]}s"))
+            continue
+        bad = next((i for i, v in enumerate(values) if not valid(v)), None)
+        if bad is not None:
+            problems.append(wrong_type(f"{key}[{bad}]", values[bad], expected))
+    if problems:
+        return problems
+    reference = "epoch" if "epoch" in history else "loss" if "loss" in history else None
+    if reference is None:
+        return []
+    count = len(history[reference])
+    for key, values in history.items():
+        if len(values) != count:
+            problems.append(f"{key} has {len(values)} value(s), {reference} has {count} (one per epoch)")
+    return problems
 
 
 def _require_run(path: Path) -> None:

@@ -34,10 +34,10 @@ def plot_history(history: Mapping[str, Sequence[float]], target: Path, title: st
         panels = [("loss", "Loss")]
     for index, (key, label) in enumerate(panels, start=1):
         axes = figure.add_subplot(1, len(panels), index)
-        if key in history:
-            axes.plot(epochs, history[key], marker="o", markersize=3, label=f"training {key}")
-        if f"val_{key}" in history:
-            axes.plot(epochs, history[f"val_{key}"], marker="o", markersize=3, label=f"validation {key}")
+        for column, split in ((key, "training"), (f"val_{key}", "validation")):
+            if column in history:
+                x, y = _paired(epochs, history[column])
+                axes.plot(x, y, marker="o", markersize=3, label=f"{split} {key}")
         for boundary, phase in _phase_starts(epochs, history.get("phase")):
             axes.axvline(boundary, color="grey", linestyle="--", linewidth=1)
             axes.annotate(
@@ -54,6 +54,14 @@ def plot_history(history: Mapping[str, Sequence[float]], target: Path, title: st
         figure.suptitle(title)
     figure.tight_layout()
     return write_atomic(target, _png(figure))
+
+
+def _paired(epochs: Sequence[float], values: Sequence[float]) -> tuple[list[float], list[float]]:
+    """A column against its epochs, both cut to the shorter: the values of a history read
+    from a file that are not one per epoch (a hand-edited history.json) are not drawn, and
+    matplotlib is never handed x and y of different lengths."""
+    count = min(len(epochs), len(values))
+    return list(epochs[:count]), list(values[:count])
 
 
 def _phase_starts(epochs: Sequence[float], phases: Sequence[float] | None) -> list[tuple[float, int]]:

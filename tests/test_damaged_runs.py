@@ -1,0 +1,340 @@
+"""Run folders someone else made, or damaged ones (reporting/run.py ``read_lock``,
+``read_history``; reporting/runs.py; export/runtimes.py): every command that reads a run says
+"damaged run file", naming the file and the key, and exits 2 as for any damaged run; never an
+internal error (exit 3). ``cnnspec runs`` lists such a run as damaged beside the good ones.
+
+The run folders are written by hand (lock.json, metrics.json, history.json, resolved.yaml and
+a stand-in model.keras): every refusal comes before a model is loaded, so nothing here needs
+TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from cnnspec.errors import UsageError
+from cnnspec.export.runtimes import choose, find_export, installed, record_path, write_record
+from tests.test_report_support import flat, invoke
+
+SPEC = """\
+cnnspec: 1
+name: tiny
+input: {shape: [8, 8, 1]}
+model:
+  - flatten
+  - dense: {units: 3, activation: softmax}
+data: {source: digits}
+"""
+
+#: A lock.json as the current cnnspec writes it (training/rundir.py), trimmed of nothing the
+#: reporting commands read.
+LOCK = {
+    "format": 1,
+    "name": "tiny",
+    "created": "2026-01-02T03:04:05+0000",
+    "spec_file": None,
+    "spec_path": None,
+    "spec_hash": "0123456789abcdef" * 4,
+    "overrides": [],
+    "command": ["cnnspec", "train", "tiny.yaml"],
+    "weights": None,
+    "seed": 1,
+    "deterministic": False,
+    "dtype_policy": "float32",
+    "jit_compile": {"setting": False, "chosen": False},
+    "tasks": [{"name": "dense", "task": "classification", "shape": [3], "threshold": 0.5}],
+    "data": {
+        "kind": "digits",
+        "content_hash": "ab" * 32,
+        "sizes": {"train": 100, "validation": 10, "test": 30},
+        "sample_shape": [8, 8, 1],
+        "dtype": "float32",
+        "classes": ["a", "b", "c"],
+        "target": "class",
+    },
+    "phases": [
+        {
+            "epochs": 2,
+            "first_epoch": 1,
+            "last_epoch": 2,
+            "frozen": [],
+            "optimizer": "adam",
+            "learning_rate": {"cosine_decay": {"decay_steps": 10}},
+        }
+    ],
+    "versions": {"python": "3.11.9", "cnnspec": "0.1.0", "onnx": "not installed"},
+    "machine": {"platform": "Linux", "cpu_count": 2, "gpus": []},
+}
+#: What an older cnnspec wrote: fewer keys (no phases, weights, tasks, spec_path, machine).
+OLD_LOCK = {
+    "format": 1,
+    "name": "tiny",
+    "created": "2025-01-01T00:00:00+0000",
+    "seed": 3,
+    "data": {"kind": "digits"},
+}
+METRICS = {"test_accuracy": 0.5, "test_loss": 1.2, "epochs_run": 2, "epochs_planned": 2, "train_seconds": 3.0}
+HISTORY = {"epoch": [1, 2], "loss": [1.5, "nan"], "accuracy": [0.3, 0.5], "val_loss": [1.6, 1.4]}
+#: Nested deeper than Python's json decoder can recurse (a RecursionError, not a ValueError).
+DEEP = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+
+def make_run(folder: Path, *, lock: dict | None = None, model: bool = True) -> Path:
+    """A finished run folder written by hand; ``model``: with a stand-in model.keras (the
+    commands refuse a damaged run before they load it)."""
+    folder.mkdir(parents=True)
+    (folder / "resolved.yaml").write_text(SPEC)
+    (folder / "lock.json").write_text(json.dumps(LOCK if lock is None else lock))
+    (folder / "metrics.json").write_text(json.dumps(METRICS))
+    (folder / "history.json").write_text(json.dumps(HISTORY))
+    if model:
+        (folder / "model.keras").write_bytes(b"not loaded")
+    return folder
+
+
+def damage(run: Path, file: str, change: object) -> None:
+    """Write ``change`` over ``file``: text as it is, a function of the file's JSON as JSON."""
+    if isinstance(change, str):
+        (run / file).write_text(change)
+    else:
+        document = json.loads((run / file).read_text())
+        (run / file).write_text(json.dumps(change(document)))  # type: ignore[operator]
+
+
+def assert_damaged(result, run: Path, file: str, *words: str) -> None:
+    """Exit 2 with the damaged-run error naming the file (and the key), no internal error."""
+    text = flat(result)
+    assert result.exit_code == 2, result.output
+    assert "internal error" not in text and "Traceback" not in text
+    assert f"damaged run file {run / file}" in text, text
+    for word in words:
+        assert word in text, (word, text)
+
+
+# -- 1. JSON nested too deeply to read -----------------------------------------------------------
+@pytest.mark.parametrize("file", ["lock.json", "metrics.json", "history.json"])
+def test_report_of_a_run_with_a_deeply_nested_file_is_a_damaged_run_error(tmp_path, file):
+    run = make_run(tmp_path / "run", model=False)
+    damage(run, file, DEEP)
+    assert_damaged(invoke("report", run), run, file, "nested too deeply")
+    assert not (run / "report.html").exists()
+
+
+def test_evaluate_and_predict_of_a_run_with_a_deeply_nested_lock_are_damaged_run_errors(tmp_path):
+    run = make_run(tmp_path / "run")
+    damage(run, "lock.json", DEEP)
+    image = tmp_path / "image.png"
+    image.write_bytes(b"not read")
+    assert_damaged(invoke("evaluate", run), run, "lock.json", "nested too deeply")
+    assert_damaged(invoke("predict", run, image), run, "lock.json", "nested too deeply")
+
+
+def test_visualize_history_of_a_deeply_nested_history_is_a_damaged_run_error(tmp_path):
+    run = make_run(tmp_path / "run")
+    damage(run, "history.json", DEEP)
+    assert_damaged(invoke("visualize", run, "history"), run, "history.json", "nested too deeply")
+
+
+@pytest.mark.parametrize("file", ["lock.json", "metrics.json"])
+def test_runs_lists_a_deeply_nested_run_as_damaged_beside_the_good_ones(tmp_path, file):
+    root = tmp_path / "runs"
+    make_run(root / "good")
+    broken = make_run(root / "broken")
+    damage(broken, file, DEEP)
+    result = invoke("runs", root, "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {row["run"]: row for row in json.loads(result.stdout)}
+    assert rows["good"]["status"] == "finished" and rows["good"]["test_accuracy"] == 0.5
+    assert rows["broken"]["status"] == "damaged"
+    assert rows["broken"]["problems"] == [f"{file} is not valid JSON (nested too deeply to read)"]
+    table = invoke("runs", root)
+    assert table.exit_code == 0, table.output
+    assert "good" in table.stdout and f"damaged: {broken}: {file} is not valid JSON" in flat(table)
+
+
+def test_runs_compare_notes_a_deeply_nested_history(tmp_path):
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
+    damage(b, "history.json", DEEP)
+    result = invoke("runs", "compare", a, b, "--png", tmp_path / "c.png", "--format", "json")
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["notes"]
+    assert any(f"damaged run file {b / 'history.json'}" in note for note in notes), notes
+
+
+# -- 2. a non-finite number in an export record --------------------------------------------------
+META = {
+    "input": {
+        "shape": [8, 8, 1],
+        "color_mode": "grayscale",
+        "rescale_integer": 1 / 255,
+        "rescale_float": None,
+    },
+    "output": {"binary": False, "from_logits": False, "classes": ["a", "b", "c"]},
+}
+
+
+def exported(tmp_path: Path, runtime: str, meta: dict) -> Path:
+    """A run with a stand-in export of ``runtime`` and a verified record of ``meta``."""
+    run = make_run(tmp_path / "run")
+    export = run / "export" / f"model.{runtime}"
+    export.parent.mkdir()
+    export.write_bytes(b"export bytes")
+    write_record(export, run / "model.keras", {"verified": True, "max_abs_diff": 1e-7}, meta)
+    return run
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("key", ["rescale_integer", "rescale_float"])
+def test_a_non_finite_rescale_in_a_record_is_refused_with_the_re_export_hint(tmp_path, key, value):
+    run = exported(tmp_path, "onnx", {**META, "input": {**META["input"], key: value}})
+    with pytest.raises(UsageError) as info:
+        find_export(run, "onnx")
+    assert f"has an input {key} that is no number ({value!r})" in str(info.value)
+    assert info.value.hint == f"re-export it: cnnspec export {run} --format onnx"
+    runtime, record, notes = choose(run, "auto")  # auto passes it over, to Keras
+    assert (runtime, record) == ("keras", None) and any(key in note for note in notes)
+
+
+def test_any_non_finite_number_of_what_predict_reads_is_refused(tmp_path):
+    outputs = [{"name": "mask", "task": "segmentation", "shape": [8, 8, 1], "threshold": math.nan}]
+    run = exported(tmp_path, "onnx", {**META, "outputs": outputs})
+    with pytest.raises(UsageError, match=r"has outputs\[0\]\.threshold nan, which is no finite number"):
+        find_export(run, "onnx")
+
+
+def test_a_deeply_nested_record_is_refused(tmp_path):
+    run = exported(tmp_path, "onnx", META)
+    record_path(run / "export" / "model.onnx").write_text(DEEP)
+    with pytest.raises(UsageError, match=r"unreadable record .* \(nested too deeply"):
+        find_export(run, "onnx")
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "tflite"])
+def test_predict_with_a_nan_rescale_in_the_record_exits_2(tmp_path, runtime):
+    if not installed(runtime):
+        pytest.skip(f"the {runtime} runtime is not installed")
+    run = exported(tmp_path, runtime, {**META, "input": {**META["input"], "rescale_integer": math.nan}})
+    image = tmp_path / "image.png"
+    image.write_bytes(b"not read")
+    result = invoke("predict", run, image, "--runtime", runtime)
+    assert result.exit_code == 2, result.output
+    text = flat(result)
+    assert "has an input rescale_integer that is no number (nan)" in text and "internal error" not in text
+    assert f"cnnspec export {run} --format {runtime}" in text
+
+
+# -- 3. run files of the wrong types, or inconsistent ---------------------------------------------
+WRONG = {
+    "lock-data-list": ("lock.json", lambda d: {**d, "data": [1]}, "data is a list ([1]), expected an object"),
+    "lock-versions-text": (
+        "lock.json",
+        lambda d: {**d, "versions": "x"},
+        "versions is a string ('x'), expected an object",
+    ),
+    "lock-machine-number": ("lock.json", lambda d: {**d, "machine": 5}, "machine is a number (5)"),
+    "lock-sizes-text": (
+        "lock.json",
+        lambda d: {**d, "data": {**d["data"], "sizes": {"train": "many"}}},
+        "data.sizes.train is a string ('many'), expected a number",
+    ),
+    "lock-gpus": (
+        "lock.json",
+        lambda d: {**d, "machine": {"gpus": [1]}},
+        "machine.gpus is a list ([1]), expected a list of strings",
+    ),
+    "lock-classes-object": (
+        "lock.json",
+        lambda d: {**d, "data": {**d["data"], "classes": {"a": 1}}},
+        "data.classes is an object",
+    ),
+    "lock-frozen-number": (
+        "lock.json",
+        lambda d: {**d, "phases": [{**d["phases"][0], "frozen": 3}, d["phases"][0]]},
+        "phases[0].frozen is a number (3), expected a list",
+    ),
+    "lock-seed-text": ("lock.json", lambda d: {**d, "seed": "abc"}, "seed is a string ('abc')"),
+    "lock-list": ("lock.json", "[1, 2]", "expected a JSON object; received list"),
+    "history-longer-loss": (
+        "history.json",
+        lambda d: {**d, "loss": [1, 2, 3, 4, 5]},
+        "loss has 5 value(s), epoch has 2 (one per epoch)",
+    ),
+    "history-text": (
+        "history.json",
+        lambda d: {**d, "accuracy": [0.1, "x"]},
+        "accuracy[1] is a string ('x')",
+    ),
+    "history-null": (
+        "history.json",
+        lambda d: {**d, "loss": [None, 1]},
+        "loss[0] is null, expected a number",
+    ),
+    "history-epoch-object": (
+        "history.json",
+        lambda d: {**d, "epoch": {"a": 1}},
+        "epoch is an object ({'a': 1}), expected a list of whole numbers",
+    ),
+}
+
+
+@pytest.mark.parametrize(("file", "change", "words"), WRONG.values(), ids=WRONG.keys())
+def test_report_of_a_run_file_of_the_wrong_types_is_a_damaged_run_error(tmp_path, file, change, words):
+    for model in (False, True):  # an unfinished run's report, and a finished one's
+        run = make_run(tmp_path / f"run-{model}", model=model)
+        damage(run, file, change)
+        assert_damaged(invoke("report", run), run, file, words)
+
+
+@pytest.mark.parametrize("case", ["lock-data-list", "lock-versions-text", "lock-list"])
+def test_every_command_that_reads_the_lock_refuses_a_damaged_one(tmp_path, case):
+    file, edit, words = WRONG[case]
+    run = make_run(tmp_path / "run")
+    damage(run, file, edit)
+    image = tmp_path / "image.png"
+    image.write_bytes(b"not read")
+    for command in (["evaluate", run], ["predict", run, image], ["visualize", run, "history"]):
+        assert_damaged(invoke(*command), run, file, words)
+
+
+def test_visualize_history_refuses_a_history_longer_than_its_epochs(tmp_path):
+    run = make_run(tmp_path / "run")
+    damage(run, "history.json", lambda d: {**d, "loss": [1, 2, 3, 4, 5]})
+    assert_damaged(invoke("visualize", run, "history"), run, "history.json", "loss has 5 value(s)")
+    assert not (run / "history.png").exists()
+
+
+def test_runs_lists_a_run_with_a_wrong_typed_lock_as_damaged_beside_the_good_ones(tmp_path):
+    root = tmp_path / "runs"
+    make_run(root / "good")
+    broken = make_run(root / "broken")
+    damage(broken, "lock.json", lambda d: {**d, "data": [1], "versions": "x"})
+    result = invoke("runs", root, "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {row["run"]: row for row in json.loads(result.stdout)}
+    assert rows["good"]["status"] == "finished" and rows["good"]["problems"] == []
+    assert rows["broken"]["status"] == "damaged"
+    assert rows["broken"]["problems"] == [
+        "lock.json: data is a list ([1]), expected an object",
+        "lock.json: versions is a string ('x'), expected an object",
+    ]
+    assert rows["broken"]["spec"] == "tiny" and rows["broken"]["test_accuracy"] == 0.5
+
+
+@pytest.mark.parametrize("lock", [LOCK, OLD_LOCK, {}], ids=["current", "older", "empty"])
+def test_runs_written_by_this_or_an_older_cnnspec_are_not_refused(tmp_path, lock):
+    run = make_run(tmp_path / "run", lock=lock, model=False)
+    result = invoke("report", run)
+    assert result.exit_code == 0, result.output
+    assert (run / "report.html").is_file() and (run / "history.png").is_file()
+    listed = invoke("runs", tmp_path, "--format", "json")
+    assert [row["status"] for row in json.loads(listed.stdout)] == ["finished"]
+
+
+def test_plot_history_draws_columns_of_other_lengths_cut_to_the_epochs(tmp_path):
+    from cnnspec.training.plots import plot_history
+
+    target = plot_history({"epoch": [1, 2], "loss": [1.0, 0.5, 0.2], "val_loss": [1.1]}, tmp_path / "h.png")
+    assert target.read_bytes()[:4] == b"\x89PNG"
