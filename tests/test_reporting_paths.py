@@ -198,3 +198,22 @@ def test_a_run_with_a_backbone_from_a_spec_file_is_evaluated_and_reported(projec
 def test_a_run_of_images_and_labels_is_evaluated_and_reported(project, tmp_path, monkeypatch):
     run = _train(project, monkeypatch, "ml/ml.yaml", "runs/mlf", Path.cwd())
     _read_back(run, tmp_path)
+
+
+def test_a_run_trained_with_allow_outside_reads_its_outside_backbone_again(project):
+    """The backbone spec lies above the spec's folder: read again only if the run was trained
+    with --allow-outside (lock.json's command says so)."""
+    from cnnspec.errors import SpecError
+
+    outside = BACKBONE.replace("spec: pretrain.yaml", "spec: ../a/pretrain.yaml").replace(
+        ", weights: ../runs/pre", ""
+    )
+    (project / "c").mkdir()
+    (project / "c" / "bb.yaml").write_text(outside, encoding="utf-8")
+    run = fake_run(project, outside, "c/bb.yaml", "runs/outside")
+    lock = json.loads((run / "lock.json").read_text())
+    with pytest.raises(SpecError, match="outside the spec's folder"):
+        run_spec(run, lock)
+    lock["command"] = ["cnnspec", "train", "c/bb.yaml", "--allow-outside"]
+    compiled = run_spec(run, lock)
+    assert compiled is not None and compiled.ir.node("bb_body") is not None

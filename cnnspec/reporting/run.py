@@ -237,7 +237,10 @@ def run_spec(run_dir: Path, lock: dict[str, Any]) -> CompiledSpec | None:
     if spec_file is not None:
         _locate_in(doc, spec_file, run_dir)
     try:
-        return compile_doc(doc, path=path)
+        # a run trained with --allow-outside reads its files outside the spec's folder again
+        command = lock.get("command")
+        trusted = isinstance(command, list) and "--allow-outside" in command
+        return compile_doc(doc, path=path, allow_outside=trusted)
     except SpecError as exc:
         if spec_file is not None or not lock.get("spec_file"):
             raise
