@@ -248,3 +248,24 @@ def test_force_replaces_a_savedmodel_but_never_the_users_files(run_dir, tmp_path
     assert forced.exit_code == 0, forced.output
     assert (earlier / "saved_model.pb").read_bytes() != b"an earlier export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "sm"]  # no temp folder left
+
+
+@pytest.mark.slow
+def test_an_export_whose_record_cannot_be_written_is_not_kept(run_dir, tmp_path, runner, monkeypatch):
+    """Both or neither: the export without its record would be refused by predict, and by the
+    same command again (an existing -o needs --force)."""
+    import errno
+
+    from cnnspec.errors import WriteError
+    from cnnspec.export import runtimes
+
+    folder, _, _ = run_dir
+    target = tmp_path / "m.tflite"
+
+    def full(path, *args, **kwargs):
+        raise WriteError(runtimes.record_path(path), "No space left on device", errno=errno.ENOSPC)
+
+    monkeypatch.setattr(runtimes, "write_record", full)
+    result = runner.invoke(app, ["export", str(folder / "model.keras"), "-f", "tflite", "-o", str(target)])
+    assert result.exit_code == 1, result.output
+    assert not target.exists() and not list(tmp_path.iterdir())

@@ -535,7 +535,14 @@ def export_model(
     if not verify:
         notes.append("not verified (--no-verify)")
     if fmt != "savedmodel":
-        _write_record(path, source, model, measured, tolerance, batch)
+        try:
+            _write_record(path, source, model, measured, tolerance, batch)
+        except BaseException:
+            # both or neither: an export without its record is one predict refuses, and one
+            # the same command would then refuse to replace without --force
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise
     return ExportResult(
         format=fmt,
         path=path,
@@ -634,7 +641,13 @@ def _export(
             _write_saved_model(model, temp)
             check(lambda: run_saved_model(temp, inputs), "tf.saved_model")
     elif fmt == "tflite":
-        data = _tflite_bytes(model, quantize)
+        try:
+            data = _tflite_bytes(model, quantize)
+        except Exception as exc:  # the converter writes a SavedModel in the temp folder first
+            fault = write_fault(exc, Path(tempfile.gettempdir()))
+            if fault is None:
+                raise
+            raise fault from exc
         with atomic_path(path, needed=len(data)) as temp:
             with open(temp, "xb") as handle:
                 handle.write(data)
