@@ -404,6 +404,12 @@ def human_bytes(size: int) -> str:
 MAX_SUGGEST_LENGTH = 64
 
 
+def printable(text: str) -> str:
+    """``text`` with its control characters shown escaped (``\\x1b``): user input (file and
+    class names) never reaches a terminal, a log or a figure's label raw."""
+    return "".join(ch if ch.isprintable() or ch == " " else f"\\x{ord(ch):02x}" for ch in text)
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A hint naming the closest valid choice, or ``None`` when nothing is close (see
     :func:`closest`)."""

@@ -364,3 +364,17 @@ def test_a_run_with_hostile_class_folders_evaluates_and_predicts_escaped(tmp_pat
     assert_no_raw_control(predicted.output)
     for shown in SHOWN_FILES:
         assert _lines_with(predicted.stdout, shown), predicted.stdout
+
+
+def test_confusion_matrix_labels_show_control_characters_escaped(tmp_path):
+    """A class folder named with an ESC: the tick label shows `\\x1b`, and matplotlib has no
+    raw character to complain about (its warning printed it to the terminal)."""
+    import warnings
+
+    from cnnspec.training.plots import plot_confusion_matrix
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_confusion_matrix([[1, 0], [0, 1]], ["cat\x1b]0;T\x07", "dog\x1b[2J"], tmp_path / "m.png")
+    assert (tmp_path / "m.png").is_file()
+    assert not [w for w in caught if "\x1b" in str(w.message) or "\x07" in str(w.message)]

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnnspec.errors import Diagnostic
+from cnnspec.errors import Diagnostic, printable
 from cnnspec.spec.loader import LINE_BREAK, SOURCE_TEXTS
 
 if TYPE_CHECKING:  # Rich is imported when something is printed with it (cli.common.plain_stdout)
@@ -50,7 +50,7 @@ def source_line(file: str, line: int) -> str | None:
 
 def _clean(text: str) -> str:
     """Printable text only: control characters in user input never reach the terminal."""
-    return "".join(ch if ch.isprintable() or ch == " " else f"\\x{ord(ch):02x}" for ch in text)
+    return printable(text)
 
 
 def _lines(text: str) -> str:

@@ -10,6 +10,7 @@ import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from cnnspec.errors import printable
 from cnnspec.fileio import write_atomic
 
 
@@ -91,8 +92,10 @@ def plot_confusion_matrix(
     image = axes.imshow(data, cmap="Blues")
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
     if n <= 40:
-        axes.set_xticks(range(n), labels=[str(c) for c in class_names], rotation=45, ha="right")
-        axes.set_yticks(range(n), labels=[str(c) for c in class_names])
+        labels = [printable(str(c)) for c in class_names]  # (an ESC drew nothing, and
+        # made matplotlib print it raw in a warning)
+        axes.set_xticks(range(n), labels=labels, rotation=45, ha="right")
+        axes.set_yticks(range(n), labels=labels)
     if n <= 20:
         threshold = data.max() / 2 if data.size else 0
         for i in range(n):
