@@ -26,6 +26,7 @@ from cnnspec.backends.codegen_model import (
     ANNOTATIONS,
     UNKNOWN,
     Binding,
+    CodegenError,
     CodeWriter,
     Constant,
     Ctx,
@@ -576,11 +577,23 @@ def fit_text(
 class TreePrinter(CodeWriter):
     """Prints the model module from ``compiled.ir.tree`` (no walk of the spec)."""
 
-    def __init__(self, compiled: Any, *, script: bool = False, reach: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        compiled: Any,
+        *,
+        script: bool = False,
+        reach: tuple[str, ...] = (),
+        float32_outputs: frozenset[str] = frozenset(),
+    ) -> None:
         """``reach``: the ids of a backbone's spec that the model around it names
-        (``body.stem`` is ``stem``): its function returns them too."""
+        (``body.stem`` is ``stem``): its function returns them too. ``float32_outputs``: the
+        layers (model outputs) written with ``dtype="float32"`` (``runtime.mixed_precision``,
+        see :meth:`output_dtype`)."""
         super().__init__(compiled, script=script)
         self.script = script  # a training script loads the spec's weights; a model module doesn't
+        self.float32_outputs = float32_outputs
+        #: The layers of ``float32_outputs`` written so far (a backbone's printer adds its own).
+        self.float32_written: set[str] = set()
         self.features: dict[Any, ast.expr] = {}
         self.frames: dict[Any, LoopFrame] = {}
         self.calls: dict[str, list[BlockCall]] = {}
@@ -631,6 +644,9 @@ class TreePrinter(CodeWriter):
             if function.name in called:
                 called |= _called(function.body)
         functions = [function for function in functions if function.name in called]
+        missed = sorted((self.float32_outputs & set(self.ir_nodes)) - self.float32_written)
+        if missed:  # (each output layer is printed by print_layer, print_merge or print_activation)
+            raise CodegenError(f"the output layer {missed[0]!r} was not written in float32")
         bodies = [model.body, *(function.body for function in functions)]
         return ModelModule(
             name=self.ir.name,
@@ -874,7 +890,9 @@ class TreePrinter(CodeWriter):
         if isinstance(first, Layer):
             if not computed_id and not self.names_fit([(item.node.name, inst) for item, inst in elems]):
                 return "layer numbers vary between calls or iterations"
-            return self.params_fit([item for item, _ in elems])
+            return self.float32_split([item.node.name for item, _ in elems]) or self.params_fit(
+                [item for item, _ in elems]
+            )
         if isinstance(first, BlockCall):
             if not computed_id and not self.names_fit([(item.prefix[:-1], inst) for item, inst in elems]):
                 return "block numbers vary between calls or iterations"
@@ -923,7 +941,34 @@ class TreePrinter(CodeWriter):
             named = [(getattr(item, role).node.name, inst) for item, inst in elems if getattr(item, role)]
             if not self.names_fit(named):
                 return "layer numbers vary between calls or iterations"
+            reason = self.float32_split([name for name, _ in named])
+            if reason:
+                return reason
         return None
+
+    def float32_split(self, names: list[str]) -> str | None:
+        """Why the layers ``names`` (one text's instances) cannot share one text: some are
+        model outputs written in float32 (:meth:`output_dtype`) and some are not."""
+        outputs = [name for name in names if name in self.float32_outputs]
+        if outputs and len(outputs) < len(names):
+            return (
+                f"`{outputs[0]}` is a model output, in float32 under runtime.mixed_precision, and the "
+                "layer's other instances are not"
+            )
+        return None
+
+    def output_dtype(self, ctx: Ctx, names: list[str]) -> list[tuple[str, ast.expr]]:
+        """``dtype="float32"`` for a layer that makes model outputs (``names``: the IR names of
+        every instance of its text) under ``runtime.mixed_precision``: the builder gives the
+        output layers float32 under a mixed policy (a stable softmax and loss), so the code
+        does too; nothing for any other layer."""
+        outputs = [name for name in names if name in self.float32_outputs]
+        if not outputs:
+            return []
+        if len(outputs) < len(names):  # (float32_split made the printer inline or unroll it)
+            raise self.need(ctx, f"the float32 output {outputs[0]!r} beside layers that are not outputs")
+        self.float32_written.update(outputs)
+        return [("dtype", ast.Constant("float32"))]
 
     def picks_iterations(self, refs: Any) -> bool:
         """Whether every ``${…}`` of an ``inputs`` is the index of a carrying repeat's
@@ -1193,10 +1238,13 @@ class TreePrinter(CodeWriter):
         kind = REGISTRY[leaves[0].node.kind]
         kwargs = self.tree_kwargs(kind, leaves[0].raw or {}, ctx, inputs[0], leaves)
         name = computed or self.name_ref(ctx, [(leaf.node.name, inst) for leaf, inst in slot.elems])
+        dtype = self.output_dtype(ctx, [leaf.node.name for leaf in leaves])
         if kind.name in self.partials:  # a layer written in the spec: the defaults apply
             kwargs = self.partial_kwargs(kind, kwargs)
-            return self.put(kind, kwargs, inputs, ctx, item_id, name, func=self.partials[kind.name][0])
-        return self.put(kind, kwargs, inputs, ctx, item_id, name)
+            return self.put(
+                kind, [*kwargs, *dtype], inputs, ctx, item_id, name, func=self.partials[kind.name][0]
+            )
+        return self.put(kind, [*kwargs, *dtype], inputs, ctx, item_id, name)
 
     def tree_kwargs(
         self, kind: Any, raw: dict[str, Any], ctx: Ctx, current: TensorRef, leaves: list[Layer]
@@ -1257,7 +1305,9 @@ class TreePrinter(CodeWriter):
         node = next(item.merge.node for item, _ in elems if item.merge is not None)
         name = self.made(ctx, elems, "merge")
         assert name is not None
-        return self.put(REGISTRY[node.kind], node_kwargs(node), tensors, ctx, None, name, target=ctx.chain)
+        dtype = self.output_dtype(ctx, [item.merge.node.name for item, _ in elems if item.merge is not None])
+        kwargs = [*node_kwargs(node), *dtype]
+        return self.put(REGISTRY[node.kind], kwargs, tensors, ctx, None, name, target=ctx.chain)
 
     def print_activation(
         self, ctx: Ctx, elems: list[tuple[Any, Inst]], fields: dict[str, Any], current: TensorRef
@@ -1268,6 +1318,8 @@ class TreePrinter(CodeWriter):
         kwargs = self.layer_kwargs(kind, {"activation": fields["activation"]}, ctx, current)
         name = self.made(ctx, elems, "activation")
         assert name is not None
+        names = [item.activation.node.name for item, _ in elems if item.activation is not None]
+        kwargs = [*kwargs, *self.output_dtype(ctx, names)]
         return self.put(kind, kwargs, [current], ctx, None, name, target=ctx.chain)
 
     # -- combinators -----------------------------------------------------------------------
@@ -1801,7 +1853,7 @@ class TreePrinter(CodeWriter):
             tree.name, tree.description, tree.input_name, tuple(tree.input_shape), nodes, tree.outputs
         )
         ir.tree = tree
-        sub = TreePrinter(CompiledSpec(element.doc, ir), reach=reach)
+        sub = TreePrinter(CompiledSpec(element.doc, ir), reach=reach, float32_outputs=self.float32_outputs)
         sub.module_names |= taken | {fname}
         sub.const_prefix = f"{local.upper()}_"
         sub.function_names = {b: (f"{local}_{b}" if b in taken or b == fname else b) for b in tree.blocks}
@@ -1826,6 +1878,7 @@ class TreePrinter(CodeWriter):
         self.uses_projection = self.uses_projection or sub.uses_projection
         self.backbone_partials = self.backbone_partials or bool(sub.partials) or sub.backbone_partials
         self.notes.extend(sub.notes)
+        self.float32_written |= sub.float32_written
         if element.weights is not None and not self.script:
             self.notes.append(
                 f"backbone `{local}` starts from the weights {element.weights.text!r}; "

@@ -207,6 +207,13 @@ def callback_node(callback: CallbackConfig, config: TrainConfig) -> ast.expr:
     return _call(cls, **settings)
 
 
+def keeps_best_checkpoint(config: TrainConfig) -> bool:
+    """Whether ``model_checkpoint`` keeps the best epoch (``save_best_only``, the default):
+    ``cnnspec train`` then evaluates and saves that checkpoint's weights, and so does the script."""
+    checkpoint = config.callback("model_checkpoint")
+    return checkpoint is not None and bool(checkpoint.settings.get("save_best_only", True))
+
+
 def _rel_data_path(path: Path, output: Path | None) -> tuple[str, bool]:
     """A data path as the script names it: relative to the script's folder (when written to a
     file) or to the working directory; True when it is relative to the script."""
@@ -447,6 +454,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "loss": unparse(loss_node(config)),
         "metrics": [unparse(m) for m in metric_nodes(config)],
         "callbacks": [unparse(callback_node(c, config)) for c in config.callbacks],
+        "best_checkpoint": keeps_best_checkpoint(config),
         "class_weight": "None" if class_weight is None else py_literal(class_weight),
         "balanced": class_weight == "balanced",
         "one_hot": config.one_hot_labels,

@@ -116,7 +116,7 @@ def generate_code(
             text, formatted = result, True
     tree = check_source(text, script=script)
     try:
-        verify_model(tree, spec.ir)
+        verify_model(without_float32_dtypes(tree) if float32_outputs(spec) else tree, spec.ir)
     except CheckError as exc:
         raise CodegenError(f"generated code differs from the model: {exc.message}") from None
     return GeneratedCode(text, script, True, [*module.notes, *context.get("data_notes", [])], formatted)
@@ -124,8 +124,44 @@ def generate_code(
 
 def build_module(spec: CompiledSpec, *, script: bool = False) -> ModelModule:
     """The model module printed from the resolver's structured tree (blocks and loops that
-    cannot share one text are inlined or unrolled, and the module's notes say so)."""
-    return TreePrinter(spec, script=script).build()
+    cannot share one text are inlined or unrolled, and the module's notes say so). Under
+    ``runtime.mixed_precision`` its output layers are written with ``dtype="float32"``, as
+    :func:`~cnnspec.backends.keras_builder.build_model` makes them under the mixed policy
+    that ``cnnspec train`` (and the generated script) sets."""
+    return TreePrinter(spec, script=script, float32_outputs=float32_outputs(spec)).build()
+
+
+def float32_outputs(spec: CompiledSpec) -> frozenset[str]:
+    """The layers written with ``dtype="float32"``: the model's outputs under
+    ``runtime.mixed_precision``, else none."""
+    return frozenset(spec.ir.outputs) if mixed_precision(spec) else frozenset()
+
+
+def mixed_precision(spec: CompiledSpec) -> bool:
+    """``runtime.mixed_precision`` (the schema allows true or false only), as ``cnnspec train``
+    reads it."""
+    runtime = spec.doc.data.get("runtime")
+    return isinstance(runtime, dict) and runtime.get("mixed_precision") is True
+
+
+def without_float32_dtypes(tree: ast.Module) -> ast.Module:
+    """A copy of ``tree`` without the ``dtype="float32"`` arguments of its calls: the output
+    layers' compute dtype under ``runtime.mixed_precision``, which is not part of the IR that
+    :func:`~cnnspec.backends.codegen_check.verify_model` compares (the printer writes it on
+    exactly the output layers and checks that it missed none)."""
+    import copy
+
+    stripped = copy.deepcopy(tree)
+    for node in ast.walk(stripped):
+        if isinstance(node, ast.Call):
+            node.keywords = [
+                kw
+                for kw in node.keywords
+                if not (
+                    kw.arg == "dtype" and isinstance(kw.value, ast.Constant) and kw.value.value == "float32"
+                )
+            ]
+    return stripped
 
 
 # -- templates --------------------------------------------------------------------------------
