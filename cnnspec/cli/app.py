@@ -4,19 +4,25 @@ Command modules import only light dependencies at import time, so `cnnspec valid
 `inspect` and `schema` never load TensorFlow. A command line that names one command imports
 only that command's module (:func:`main`): a cold `cnnspec validate` does not pay for building
 the other sixteen commands and what their modules import (issue 15's validate time).
+
+SIGTERM (``kill``, a scheduler ending a job) stops every command as Ctrl-C does: exit 130,
+"interrupted", and the clean-up of every atomic write and scratch folder runs. A Ctrl-C ends
+the same way (no traceback) from the moment :func:`main` runs, while the command's modules
+are still being imported too.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
-import inspect
+import signal
 import sys
-from typing import Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from cnnspec.version import __version__
+
+if TYPE_CHECKING:
+    import typer
 
 #: Every command: its name on the command line → (module, function). Help and completion
 #: list them in this order.
@@ -42,22 +48,34 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _version(value: bool) -> None:
+    import typer
+
     if value:
         typer.echo(f"cnnspec {__version__}")
         raise typer.Exit()
 
 
-def main_options(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="print the version"
-    ),
-) -> None:
-    """Validate, inspect, build and generate code for CNN specs."""
+def _main_options() -> Any:
+    """The group's callback (its options). Made when the application is built: Typer is
+    imported there, not with this module, so that :func:`main` is running (and catching a
+    Ctrl-C) before the first slow import starts."""
+    import typer
+
+    def main_options(
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="print the version"
+        ),
+    ) -> None:
+        """Validate, inspect, build and generate code for CNN specs."""
+
+    return main_options
 
 
 def build_app(only: str | None = None) -> typer.Typer:
     """The application with every command, or with command ``only`` alone (what a command
     line naming it needs: the group and its options are the same)."""
+    import typer
+
     built = typer.Typer(
         name="cnnspec",
         help="A declarative compiler for convolutional neural networks.",
@@ -66,7 +84,7 @@ def build_app(only: str | None = None) -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    built.callback()(main_options)
+    built.callback()(_main_options())
     for name, (module, function) in COMMANDS.items():
         if only is None or name == only:
             command = getattr(importlib.import_module(module), function)
@@ -79,6 +97,8 @@ def flowed(doc: str | None) -> str | None:
     paragraph's line breaks, so the source's wrapping (about 95 columns) would show as ragged
     lines in a narrower terminal; Rich wraps the joined text to the terminal's width. A
     paragraph that is a list (a line starting with ``- `` or ``* ``) keeps its lines."""
+    import inspect  # (not at import: the module loads before main() can catch a Ctrl-C)
+
     if doc is None:
         return None
     paragraphs = inspect.cleandoc(doc).split("\n\n")
@@ -116,13 +136,67 @@ def _command_named(argv: list[str]) -> str | None:
 GC_THRESHOLD = 20_000
 
 
+#: The exit status of an interrupted command (Ctrl-C, SIGTERM): 128 + SIGINT, as
+#: :func:`cnnspec.cli.common.guarded` reports it.
+EXIT_INTERRUPTED = 130
+
+
 def main() -> None:
     """The ``cnnspec`` console script."""
-    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
-    only = _command_named(sys.argv[1:])
-    built = build_app(only) if only is not None else build_app()
-    # What is imported by now (Typer, Click, PyYAML, the command's modules) lives until the
-    # process ends: frozen, the collector's full collections and its last one at exit do not
-    # scan it again (~2 % of a cold zoo validate, issue 15).
-    gc.freeze()
-    built()
+    try:
+        _stop_on_sigterm()
+        gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+        only = _command_named(sys.argv[1:])
+        built = build_app(only) if only is not None else build_app()
+        # What is imported by now (Typer, Click, PyYAML, the command's modules) lives until the
+        # process ends: frozen, the collector's full collections and its last one at exit do
+        # not scan it again (~2 % of a cold zoo validate, issue 15).
+        gc.freeze()
+        built()
+    except KeyboardInterrupt:  # before the command's guard was there (imports, the app's build)
+        _say_interrupted()
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except SystemExit as done:
+        # Typer ends a KeyboardInterrupt raised outside the command's guard (while Click parses
+        # the command line) with a silent exit 130; the guard itself has said "interrupted"
+        if done.code == EXIT_INTERRUPTED and _unreported_interrupt(done):
+            _say_interrupted()
+        raise
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM raises ``KeyboardInterrupt`` in the main thread, as Ctrl-C does: by default it
+    ends the process at once, so no ``finally`` ran and every atomic write left its temp file
+    (and a benchmark its timing worker). ``train`` and ``search`` put their own handlers in
+    place while they run. A SIGTERM that the parent process set to be ignored stays ignored."""
+    try:
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread (an embedding program): its signals are its own
+        pass
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _unreported_interrupt(done: BaseException) -> bool:
+    """Whether the exceptions that ``done`` was raised from (the chain a traceback would show)
+    include a ``KeyboardInterrupt``: one no guard reported (a guard raises ``from None``)."""
+    seen: set[int] = set()
+    current: BaseException | None = done
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return False
+
+
+def _say_interrupted() -> None:
+    # plain text: Rich may not be imported yet, and the command's output is all there is of it
+    try:
+        sys.stderr.write("interrupted\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr closed: the exit status says it
+        pass

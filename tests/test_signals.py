@@ -1,0 +1,313 @@
+"""Stopping and full disks outside `cnnspec train`: SIGTERM stops every command as Ctrl-C does
+(exit 130, "interrupted", no temp file left), a Ctrl-C before the command runs is no traceback,
+a benchmark's scratch writes on a full temp folder are a clear error (exit 1), and a search
+trial that could not write its files is tried again, the search ending with exit 1.
+"""
+
+from __future__ import annotations
+
+import errno
+import gc
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+
+from cnnspec.cli import app as cli_app
+from cnnspec.errors import WriteError
+
+TINY = """\
+cnnspec: 1
+name: tiny
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 2, kernel_size: 3}
+  - global_avg_pool2d
+  - dense: {units: 3, activation: softmax}
+"""
+
+#: ``cnnspec ARGS`` with every fsync held for a minute: the model's temp file stays on the disk
+#: until the test's SIGTERM comes (without it, the signal would have to hit a few milliseconds).
+HELD_BUILD = """
+import os, sys, time
+from cnnspec.cli.app import main
+os.fsync = lambda fd: time.sleep(60)
+sys.argv = ["cnnspec", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.fixture
+def in_main(monkeypatch):
+    """:func:`cnnspec.cli.app.main` run in this process: its SIGTERM handler and the
+    collector's settings are put back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set in the main thread only")
+    handler = signal.getsignal(signal.SIGTERM)
+    threshold = gc.get_threshold()
+    monkeypatch.setattr(sys, "argv", ["cnnspec", "validate", "x.yaml"])
+    yield
+    signal.signal(signal.SIGTERM, handler)
+    gc.set_threshold(*threshold)
+    gc.unfreeze()
+
+
+def run_main() -> int:
+    try:
+        cli_app.main()
+    except SystemExit as done:
+        return int(done.code or 0)
+    except KeyboardInterrupt:
+        pytest.fail("a KeyboardInterrupt escaped main()")
+    pytest.fail("main() returned")
+
+
+# -- 1. SIGTERM and an early Ctrl-C -----------------------------------------------------------------
+def test_a_ctrl_c_while_the_command_is_imported_is_one_line_and_exit_130(in_main, monkeypatch, capsys):
+    def importing(only=None):
+        raise KeyboardInterrupt  # as if pressed while the command's modules load
+
+    monkeypatch.setattr(cli_app, "build_app", importing)
+    assert run_main() == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_a_ctrl_c_while_the_command_line_is_parsed_says_interrupted(in_main, monkeypatch, capsys):
+    """Typer turns a KeyboardInterrupt outside the command's guard into a silent exit 130."""
+
+    def parsing(value: str) -> str:
+        raise KeyboardInterrupt
+
+    def application(only=None):
+        built = typer.Typer()
+
+        @built.command()
+        def validate(file: str = typer.Argument(..., callback=parsing)) -> None:
+            pass
+
+        return built
+
+    monkeypatch.setattr(cli_app, "build_app", application)
+    assert run_main() == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+
+
+#: A command that sends itself SIGTERM, run by ``main`` in a process of its own (the signal's
+#: default action would end the test process).
+SELF_TERMINATING = """
+import os, signal, sys, time
+from cnnspec.cli import app
+
+def command():
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+    print("SIGTERM did not stop the command")
+
+app.build_app = lambda only=None: command
+sys.argv = ["cnnspec", "validate", "x.yaml"]
+app.main()
+"""
+
+
+def test_sigterm_raises_keyboard_interrupt_in_every_command():
+    done = subprocess.run(
+        [sys.executable, "-c", SELF_TERMINATING], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "interrupted\n")
+
+
+def test_a_sigterm_the_parent_ignores_stays_ignored(in_main, monkeypatch):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    monkeypatch.setattr(cli_app, "build_app", lambda only=None: lambda: None)
+    cli_app.main()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_build_is_exit_130_and_leaves_no_temp_file(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY, encoding="utf-8")
+    out = tmp_path / "out"
+    build = subprocess.Popen(
+        [sys.executable, "-c", HELD_BUILD, "build", str(spec), "-o", str(out / "m.keras")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (out.is_dir() and any(p.name.startswith(".m.keras.") for p in out.iterdir())):
+            assert build.poll() is None, build.communicate()
+            assert time.monotonic() < deadline, "the model's temp file never appeared"
+            time.sleep(0.02)
+        build.send_signal(signal.SIGTERM)
+        _, err = build.communicate(timeout=60)
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.communicate()
+    assert build.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
+    assert list(out.iterdir()) == []  # no model, and no temp file beside where it would be
+
+
+# -- 2. and 3. the benchmark's worker and scratch files ----------------------------------------------
+def _full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_temp_folder_is_a_write_error_naming_the_scratch_file(tmp_path, monkeypatch):
+    from cnnspec.export import benchmark
+
+    monkeypatch.setattr(np, "save", _full)
+    with pytest.raises(WriteError) as caught:
+        benchmark._write_test_split(np.zeros((3, 8, 8, 1), "uint8"), np.arange(3), 1 / 255, tmp_path)
+    assert f"cannot write {tmp_path / 'test-y.npy'}: No space left on device" in str(caught.value)
+    assert "TMPDIR" in str(caught.value.hint)
+
+
+def test_a_test_split_that_does_not_fit_in_the_temp_folder_is_refused_before_a_byte(tmp_path, monkeypatch):
+    from cnnspec import fileio
+    from cnnspec.export import benchmark
+
+    monkeypatch.setattr(fileio, "free_space", lambda folder: 4096)
+    with pytest.raises(WriteError) as caught:
+        benchmark._write_test_split(np.zeros((64, 8, 8, 1), "uint8"), np.arange(64), None, tmp_path)
+    assert "test-x.npy: not enough free space" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_settings_file_on_a_full_temp_folder_is_a_write_error(tmp_path, monkeypatch):
+    from cnnspec.export import benchmark
+
+    monkeypatch.setattr(Path, "write_text", _full)
+    with pytest.raises(WriteError) as caught:
+        benchmark._worker({"runtime": "onnx"}, tmp_path, 1)
+    assert f"cannot write {tmp_path / 'onnx.json'}: No space left on device" in str(caught.value)
+
+
+def test_a_stopped_benchmark_ends_its_worker_and_waits_for_it():
+    from cnnspec.export import benchmark
+
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    with pytest.raises(KeyboardInterrupt), benchmark._ended(worker):
+        raise KeyboardInterrupt  # Ctrl-C or SIGTERM while the worker times
+    assert worker.returncode == -signal.SIGKILL  # ended and reaped: no orphan
+
+
+#: A process that starts a timing worker's parent watch in a child, prints the child's PID,
+#: and waits to be killed.
+ORPHANING = """
+import subprocess, sys, time
+watch = "import os, time; from cnnspec.export.bench_worker import exit_with_parent; " \\
+    "exit_with_parent(os.getppid()); print(os.getpid(), flush=True); time.sleep(60)"
+child = subprocess.Popen([sys.executable, "-c", watch], stdout=subprocess.PIPE, text=True)
+print(child.stdout.readline().strip(), flush=True)
+time.sleep(60)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status  # (a zombie whose new parent has not reaped it yet)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_a_timing_worker_ends_itself_when_its_benchmark_is_killed():
+    """SIGKILL leaves a benchmark no clean-up: the worker must notice that it is orphaned."""
+    parent = subprocess.Popen([sys.executable, "-c", ORPHANING], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+    finally:
+        parent.kill()
+        parent.communicate()
+    deadline = time.monotonic() + 20
+    while _running(worker):
+        assert time.monotonic() < deadline, "the orphaned worker kept running"
+        time.sleep(0.1)
+
+
+# -- 5. a search trial that could not write its files ----------------------------------------------
+SEARCH = """\
+cnnspec: 1
+name: tiny_search
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 2, kernel_size: 3}
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 64}
+training: {epochs: 1, batch_size: 32}
+search:
+  trials: 2
+  seed: 3
+  pruner: none
+  space:
+    training.batch_size: {choice: [16, 32, 64]}
+"""
+
+
+def test_a_trial_that_could_not_write_is_tried_again_and_the_search_exits_1(tmp_path, monkeypatch):
+    """A full disk failed the trial for good (counted as spent) and the search ended with 0."""
+    optuna = pytest.importorskip("optuna")
+    from typer.testing import CliRunner
+
+    from cnnspec.search import worker
+    from cnnspec.search.study import open_storage
+    from cnnspec.training import trainer
+
+    spec = tmp_path / "search.yaml"
+    spec.write_text(SEARCH, encoding="utf-8")
+    out = tmp_path / "s"
+    model = out / "trial-000" / "model.keras"
+
+    def full_disk(*args, **kwargs):
+        raise WriteError(model, os.strerror(errno.ENOSPC), errno=errno.ENOSPC, needed=4096, free=0)
+
+    monkeypatch.setattr(worker, "_quiet_tensorflow", lambda: None)
+    monkeypatch.setattr(worker, "pruning_callback", lambda trial, metric: None)
+    monkeypatch.setattr(trainer, "train", full_disk)
+    args = ["search", str(spec), "-o", str(out), "-q"]
+    result = CliRunner().invoke(cli_app.app, args, env={"COLUMNS": "400"})
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert f"cannot write {model}: No space left on device" in text and "internal error" not in text
+    assert "free some space, then run the same command again: trial 0 is tried again" in text
+
+    study = optuna.load_study(study_name="tiny_search", storage=open_storage(None, out))
+    failed = study.trials[0]
+    assert failed.state.name == "FAIL" and failed.user_attrs["failed"].startswith("disk fault")
+    assert worker.counted(study) == 0  # not spent: the next search tries it again
+    assert str(worker.disk_fault(study).path) == str(model)  # what a worker process's fault reads
+
+    def trains(cfg, compiled, space, study, trial):  # the disk has room again
+        values = {d.name: worker.suggest(trial, d) for d in space.dimensions}
+        study.tell(trial, 0.5)
+        return f"trial {trial.number}: {values}"
+
+    monkeypatch.setattr(worker, "run_trial", trains)
+    again = CliRunner().invoke(cli_app.app, args, env={"COLUMNS": "400"})
+    assert again.exit_code == 0, again.output
+    study = optuna.load_study(study_name="tiny_search", storage=open_storage(None, out))
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(done) == 2
+    retry = next(t for t in done if t.user_attrs.get("retry_of") == 0)
+    assert retry.params == failed.params
