@@ -8,9 +8,13 @@ tests that change it work on copies. Export and Keras are slow, so the whole fil
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,3 +220,49 @@ def test_benchmark_exports_what_is_missing_and_writes_its_results(run_copy):
     assert 'id="benchmark"' in html and "batch 4 images/s" in html
     table = invoke("benchmark", run_copy, "--formats", "onnx", "--batch", "2", "--runs", "3", "--warmup", "0")
     assert table.exit_code == 0 and "batch 2" in flat(table) and "onnx" in flat(table)
+
+
+def _bench_workers(scratch) -> list[int]:
+    """The PIDs of timing workers whose settings lie under ``scratch``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"cnnspec.export.bench_worker" in command and str(scratch).encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_sigterm_to_a_benchmark_ends_its_worker_and_removes_its_scratch_folder(run_copy, tmp_path):
+    """SIGTERM ended the benchmark alone: its worker timed on as an orphan, its scratch folder
+    (/tmp/cnnspec-bench-*) was left behind."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    command = [str(Path(sys.executable).parent / "cnnspec"), "benchmark", str(run_copy), "--formats", "keras"]
+    bench = subprocess.Popen(
+        [*command, "--runs", "1000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(scratch), "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _bench_workers(scratch):
+            assert bench.poll() is None, bench.communicate()
+            assert time.monotonic() < deadline, "no timing worker started"
+            time.sleep(0.05)
+        bench.send_signal(signal.SIGTERM)
+        _, err = bench.communicate(timeout=60)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.communicate()
+    assert bench.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
+    assert _bench_workers(scratch) == []  # ended and reaped before the benchmark exited
+    assert list(scratch.iterdir()) == []
+    assert not (run_copy / "benchmark.json").exists()

@@ -9,14 +9,17 @@ p90 and mean wall time, ``cpu``: CPU time per call over all threads, runs), ``th
 (images per second per batch size, from the median), ``accuracy``, ``peak_memory_mb`` (the
 process's peak resident set size) and ``threads``.
 
-It imports TensorFlow only for the ``keras`` runtime.
+It imports TensorFlow only for the ``keras`` runtime. It ends itself when the benchmark that
+started it is gone (killed: nobody would stop it, and its scratch files are gone with it).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -100,7 +103,23 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: How often the worker looks whether the benchmark that started it still exists.
+PARENT_CHECK_S = 1.0
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this process once its parent (the benchmark, ``parent``) is gone."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="cnnspec-bench-parent", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
+    exit_with_parent(os.getppid())
     settings = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     print(json.dumps(measure(settings)))
     return 0

@@ -16,25 +16,33 @@ export's ``max_abs_diff`` and the worker's figures. A benchmark of some formats 
 rows of the others from the folder's previous ``benchmark.json`` when that one measured the
 same model (``model_sha256``) with the same settings on the same machine size
 (:func:`carry_over`); a kept row says when it was measured (``measured``).
+
+The test split and the workers' settings go to a scratch folder in the system's temp folder
+(``TMPDIR``); a full or failing temp folder is a :class:`~cnnspec.errors.WriteError` naming
+the scratch file (exit 1). A benchmark that is stopped (Ctrl-C, SIGTERM) ends its timing worker
+and waits for it before the scratch folder is removed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cnnspec.errors import UsageError
+from cnnspec.errors import UsageError, WriteError
 from cnnspec.export.runtimes import RUNTIMES, ExportRecord, find_export, require
-from cnnspec.fileio import sha256_file
+from cnnspec.fileio import ensure_space, sha256_file, write_fault
 
 FORMAT = 1
 WORKER_TIMEOUT_S = 900
@@ -136,7 +144,7 @@ def run_benchmark(
         "runs": runs,
         "min_seconds": min_seconds,
     }
-    with tempfile.TemporaryDirectory(prefix="cnnspec-bench-") as scratch:
+    with _scratch_folder() as scratch:
         data, labels = _write_test_split(test.x, test.y, test.settings.rescale, Path(scratch))
         for runtime in runtimes:
             item = targets[runtime]
@@ -184,50 +192,121 @@ def run_benchmark(
 
 #: images decoded and scaled at a time when the test split is written for the workers
 CHUNK_IMAGES = 256
+#: What a full temp folder's error says to do.
+SCRATCH_HINT = "free some space in the temp folder, or point TMPDIR at a folder with room to spare"
+
+
+@contextlib.contextmanager
+def _scratch_writes(path: Path, needed: int | None = None) -> Iterator[None]:
+    """Writes to the scratch file ``path``: a disk fault (a full temp folder) raises
+    :class:`~cnnspec.errors.WriteError` naming it, with :data:`SCRATCH_HINT`."""
+    try:
+        yield
+    except (OSError, WriteError) as exc:
+        fault = write_fault(exc, path, needed)
+        if fault is None:
+            raise
+        fault.hint = fault.hint or SCRATCH_HINT
+        raise fault from None
+
+
+@contextlib.contextmanager
+def _scratch_folder() -> Iterator[Path]:
+    """A new folder in the temp folder, removed with what is in it on leaving."""
+    with _scratch_writes(Path(tempfile.gettempdir()) / "cnnspec-bench-*"):
+        folder = tempfile.TemporaryDirectory(prefix="cnnspec-bench-")
+    with folder as name:
+        yield Path(name)
 
 
 def _write_test_split(x: Any, y: Any, rescale: float | None, folder: Path) -> tuple[Path, Path]:
     """The scaled test images and their labels as ``.npy`` files that the timing workers map
     from disk. The images are read and scaled ``CHUNK_IMAGES`` at a time, so a streamed test
-    split (image files) is never held whole in memory."""
+    split (image files) is never held whole in memory. The space is checked, and the images'
+    file reserved, before a byte is written: a store into a map of a sparse file on a full disk
+    ends the process (SIGBUS), not in an error."""
     from cnnspec.training.imagefiles import scale_batch
 
     images, labels = folder / "test-x.npy", folder / "test-y.npy"
     first = scale_batch(x[0:1], rescale)
-    np.save(labels, np.asarray(y))
+    answers = np.asarray(y)
+    needed = first.nbytes * max(len(x), 1) + answers.nbytes + 2 * 4096  # (.npy headers)
+    with _scratch_writes(images, needed):
+        ensure_space(folder, needed, images)  # (the labels' file is counted in)
+    with _scratch_writes(labels, answers.nbytes):
+        np.save(labels, answers)
     if len(x) == 0:  # (NumPy cannot map an empty file)
-        np.save(images, first)
+        with _scratch_writes(images, first.nbytes):
+            np.save(images, first)
         return images, labels
-    out = np.lib.format.open_memmap(images, mode="w+", dtype=first.dtype, shape=(len(x), *first.shape[1:]))
+    with _scratch_writes(images, needed):
+        out = np.lib.format.open_memmap(
+            images, mode="w+", dtype=first.dtype, shape=(len(x), *first.shape[1:])
+        )
+        _reserve(images)
     for start in range(0, len(x), CHUNK_IMAGES):
         out[start : start + CHUNK_IMAGES] = scale_batch(x[start : start + CHUNK_IMAGES], rescale)
-    out.flush()
+    with _scratch_writes(images, needed):
+        out.flush()
     del out  # (closes the map)
     return images, labels
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the blocks of ``path`` (as large as it is now) on the disk, so that the writes
+    into its map cannot run out of space; a file system that cannot preallocate is left to
+    :func:`~cnnspec.fileio.ensure_space`'s check."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            raise
+    finally:
+        os.close(fd)
 
 
 def _worker(settings: dict[str, Any], scratch: Path, threads: int) -> dict[str, Any]:
     """Run :mod:`cnnspec.export.bench_worker` on ``settings`` in a fresh interpreter."""
     path = scratch / f"{settings['runtime']}.json"
-    path.write_text(json.dumps(settings), encoding="utf-8")
+    with _scratch_writes(path):
+        path.write_text(json.dumps(settings), encoding="utf-8")
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="3")  # the same pools everywhere
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "cnnspec.export.bench_worker", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=WORKER_TIMEOUT_S,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"status": f"timed out after {WORKER_TIMEOUT_S} s"}
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
-        return {"status": f"failed (exit {done.returncode}): {tail}"}
+    command = [sys.executable, "-m", "cnnspec.export.bench_worker", str(path)]
+    # a session of its own: a Ctrl-C reaches this process alone, which ends the worker's group
+    worker = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
+    with _ended(worker):
+        try:
+            out, err = worker.communicate(timeout=WORKER_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return {"status": f"timed out after {WORKER_TIMEOUT_S} s"}
+    lines = out.strip().splitlines()
+    if worker.returncode != 0 or not lines:
+        tail = (err.strip().splitlines() or ["no output"])[-1][:300]
+        return {"status": f"failed (exit {worker.returncode}): {tail}"}
     return dict(json.loads(lines[-1]))
+
+
+@contextlib.contextmanager
+def _ended(worker: subprocess.Popen[str]) -> Iterator[None]:
+    """``worker``, killed with its process group and reaped on leaving when it still runs: the
+    benchmark stopped (Ctrl-C, SIGTERM: a ``KeyboardInterrupt`` here) or the worker timed out.
+    Without it, a stopped benchmark left the worker timing on as an orphan, and its scratch
+    folder was removed under it."""
+    try:
+        yield
+    finally:
+        if worker.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(worker.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            worker.kill()  # (nothing when it has been reaped)
+        worker.communicate()  # reaps it; closes the pipes
 
 
 def read_previous(path: Path) -> Any:
