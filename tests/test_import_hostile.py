@@ -6,8 +6,11 @@ TensorFlow-free: every bad input is a JSON configuration or a small zip written 
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
+import shutil
 import struct
 import zipfile
 from pathlib import Path
@@ -404,6 +407,51 @@ def test_weights_that_do_not_fit_on_the_disk_are_a_write_error_before_a_byte_is_
     monkeypatch.setattr(fileio, "free_space", lambda folder: 100_000)  # the spec fits, the weights not
     output = refused(source, "--weights")
     assert "not enough free space" in output and "out.weights.h5" in output
+
+
+def test_the_spec_and_its_weights_must_fit_together_before_either_is_written(tmp_path, monkeypatch):
+    from cnnspec import fileio
+
+    source = tmp_path / "model.keras"
+    source.write_bytes(TINY_KERAS.read_bytes())
+    sizes = tmp_path / "sizes"
+    assert run_cli("import", str(source), "-o", str(sizes / "out.yaml"), "--weights").exit_code == 0
+    with zipfile.ZipFile(source) as archive:
+        weights = archive.getinfo("model.weights.h5").file_size
+    both = (sizes / "out.yaml").stat().st_size + weights
+    shutil.rmtree(sizes)
+    # room for the spec, and for the weights, but not for both
+    monkeypatch.setattr(fileio, "free_space", lambda folder: both - 1)
+    output = refused(source, "--weights")
+    assert "not enough free space; nothing was written" in output and "out.weights.h5" in output
+
+
+def test_a_spec_that_cannot_be_written_leaves_no_weights_and_the_same_command_then_works(
+    tmp_path, monkeypatch
+):
+    """The weights were written first and left behind when the spec's write failed (a full
+    disk); the same command was then refused: "out.weights.h5 already exists … pass --force"."""
+    from cnnspec import fileio
+    from cnnspec.errors import WriteError
+    from cnnspec.importer import output as importer_output
+
+    source = tmp_path / "model.keras"
+    source.write_bytes(TINY_KERAS.read_bytes())
+    real = fileio.atomic_path
+
+    def full_for_the_spec(target, *args, **kwargs):
+        if str(target).endswith(".yaml"):
+            raise WriteError(target, os.strerror(errno.ENOSPC), errno=errno.ENOSPC)
+        return real(target, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(fileio, "atomic_path", full_for_the_spec)  # (write_atomic's)
+        patched.setattr(importer_output, "atomic_path", full_for_the_spec)
+        output = refused(source, "--weights")
+    assert "cannot write" in output and "out.yaml: No space left on device" in " ".join(output.split())
+    result = run_cli("import", str(source), "-o", str(tmp_path / "out.yaml"), "--weights")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out.yaml").is_file() and (tmp_path / "out.weights.h5").is_file()
 
 
 # -- 9. the source's name is text in a comment, never YAML -----------------------------------------

@@ -73,9 +73,10 @@ def run_import(
 ) -> Imported:
     """Import ``source`` and write the spec to ``out`` (with ``weights``: its weights beside it).
 
-    Nothing is written unless the whole import succeeds; each file is written atomically. A
-    ``.keras`` file's weights are copied only when their size fits the imported model and
-    they hold no link or reference to another file. ``max_params``: see :func:`import_source`.
+    Nothing is written unless the whole import succeeds; each file is written atomically, and
+    with ``weights`` the two are written together (:func:`_write_both`). A ``.keras`` file's
+    weights are copied only when their size fits the imported model and they hold no link or
+    reference to another file. ``max_params``: see :func:`import_source`.
     """
     target_weights = out.with_name(weights_name(out)) if weights else None
     _refuse_overwriting(source, [out, *([target_weights] if target_weights else [])])
@@ -91,10 +92,55 @@ def run_import(
         folding=folding,
         max_params=max_params,
     )
-    if target_weights is not None:
-        _write_weights(read, target_weights, imported)
-    write_atomic(out, imported.text)
+    if target_weights is None:
+        write_atomic(out, imported.text)
+    else:
+        _write_both(read, out, target_weights, imported)
     return imported
+
+
+def _write_both(read: Source, out: Path, target_weights: Path, imported: Imported) -> None:
+    """The spec and its weights, or neither. The space for both is checked first; the spec is
+    written to a scratch file beside ``out`` (a disk that fills up fails there, before the
+    weights are touched), then the weights, then the spec is moved into place. Should that last
+    step still fail, a weights file this import created is removed again: it was left behind,
+    and the same command was then refused for it ("already exists … pass --force")."""
+    data = imported.text.encode("utf-8")
+    folder = out.parent if str(out.parent) else Path(".")
+    ensure_space(folder, len(data) + _weights_bytes(read, imported), target_weights)
+    existed = os.path.lexists(target_weights)
+    with _scratch(out, len(data), suffix=out.suffix or ".tmp") as spec:
+        try:
+            with open(spec, "xb") as handle:
+                handle.write(data)
+        except OSError as exc:
+            raise _write_fault(exc, out, len(data)) from None
+        _write_weights(read, target_weights, imported)
+        try:
+            with atomic_path(out) as temp:
+                os.replace(spec, temp)
+        except BaseException:
+            if not existed:
+                with contextlib.suppress(OSError):
+                    target_weights.unlink()
+            raise
+
+
+def _weights_bytes(read: Source, imported: Imported) -> int:
+    """About how many bytes the weights file will take, for the space check before anything is
+    written: a ``.keras`` file's ``model.weights.h5`` as it declares itself (0 when it can't be
+    read or is too large to be copied: :func:`_write_weights` refuses it with the reason), a
+    Keras application's float32 values."""
+    if read.model is not None:
+        return 4 * imported.params
+    if read.path is None:
+        return 0
+    try:
+        with zipfile.ZipFile(read.path) as archive:
+            size = archive.getinfo(WEIGHTS_MEMBER).file_size
+    except (KeyError, *ZIP_FAULTS):
+        return 0
+    return size if size <= weights_limit(imported.params, imported.source_layers) else 0
 
 
 def _refuse_overwriting(source: str, targets: list[Path]) -> None:
@@ -162,7 +208,7 @@ def _weights_member(path: Path, archive: zipfile.ZipFile, imported: Imported) ->
 
 
 @contextlib.contextmanager
-def _scratch(target: Path, needed: int) -> Iterator[Path]:
+def _scratch(target: Path, needed: int, *, suffix: str = WEIGHTS_SUFFIX) -> Iterator[Path]:
     """A new empty file beside ``target`` (named like :func:`atomic_path`'s temp files, so a
     killed import's leftover is known as one), removed on leaving unless it was moved. Refused
     with a :class:`~cnnspec.errors.WriteError` when the folder has under ``needed`` bytes free."""
@@ -171,7 +217,7 @@ def _scratch(target: Path, needed: int) -> Iterator[Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         ensure_space(folder, needed, target)
-        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=WEIGHTS_SUFFIX, dir=folder)
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=folder)
         os.close(handle)
     except OSError as exc:
         raise _write_fault(exc, target, needed) from None
