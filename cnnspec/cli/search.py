@@ -62,12 +62,14 @@ def search(
     Each trial is a run folder OUT/trial-NNN. The same command again continues the study
     (finished trials are kept); several machines join one study with the same --storage URL.
     Results: OUT/best.yaml (train it as it is), OUT/search.json, OUT/search.html, plots.
+    A trial that cannot write its files (a full disk) stops the search with exit status 1;
+    the same command again, once there is room, tries that trial again.
     """
     import time
 
-    from cnnspec.errors import UsageError
+    from cnnspec.errors import UsageError, WriteError
     from cnnspec.search import results
-    from cnnspec.search.runner import out_folder, run_search
+    from cnnspec.search.runner import SearchOutcome, out_folder, run_search
     from cnnspec.search.study import (
         create_study,
         import_optuna,
@@ -77,7 +79,7 @@ def search(
         storage_label,
         trial_meaning,
     )
-    from cnnspec.search.worker import WorkerConfig
+    from cnnspec.search.worker import WorkerConfig, disk_fault
 
     compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
     space = compiled.search
@@ -123,10 +125,21 @@ def search(
             highlight=False,
             soft_wrap=True,
         )
-    outcome = run_search(cfg, workers, opened)
+    first = len(opened.get_trials(deepcopy=False))  # the trials of this search are numbered from here
+    fault: WriteError | None = None
+    try:
+        outcome = run_search(cfg, workers, opened)
+    except WriteError as stopped:  # a trial's disk fault stopped the worker of this process
+        fault, outcome = stopped, SearchOutcome(opened, False, 0, [])
     for note in outcome.notes:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
-    summary = results.write_summary(folder, opened, space, label, compiled)
+    fault = fault or disk_fault(opened, first)  # (a worker process's: the study records it)
+    try:
+        summary = results.write_summary(folder, opened, space, label, compiled)
+    except WriteError:
+        if fault is None:
+            raise
+        raise fault from None  # the trial's fault is the one to fix; the summary's follows from it
     leaderboard(summary)
     if outcome.interrupted:
         console.print(
@@ -135,6 +148,8 @@ def search(
             highlight=False,
         )
         raise typer.Exit(EXIT_INTERRUPTED)
+    if fault is not None:
+        raise fault  # exit 1 with the file, the space and how to go on (guarded)
 
 
 @contextlib.contextmanager

@@ -10,12 +10,16 @@ Workers agree on how many trials remain under a file lock in ``DIR`` (``.ask.loc
 workers of one machine start exactly ``trials`` trials; workers on other machines (a shared
 database) may start up to one extra trial each. A trial whose worker died (its PID is gone on
 this host; on a database, its heartbeat stopped) is failed and enqueued once more with the
-same values.
+same values. A trial that could not write its files (a full or failing disk) is failed
+(:data:`DISK_FAULT`) and enqueued again every time, and its worker stops: the next trial would
+fail the same way, and the search is to be run again once the disk is fixed
+(:func:`disk_fault`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import math
@@ -29,13 +33,16 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
-from cnnspec.errors import SpecError, UsageError
+from cnnspec.errors import SpecError, UsageError, WriteError
 from cnnspec.fileio import write_atomic
 from cnnspec.search import study as studies
 from cnnspec.spec.search import Dimension, SearchSpace, apply_values
 
 ASK_LOCK = ".ask.lock"
 EXIT_INTERRUPTED = 130
+#: How the ``failed`` attribute of a trial that could not write its files starts; its
+#: ``write_error`` attribute holds the fault (:func:`disk_fault`).
+DISK_FAULT = "disk fault"
 
 
 @dataclass
@@ -85,12 +92,37 @@ def counted(study: Any) -> int:
 
 
 def _retryable(trial: Any) -> bool:
-    """A failed trial that gets (or got) another go: killed or interrupted, not already a retry
-    of a killed one."""
+    """A failed trial that gets (or got) another go: interrupted, stopped by a disk fault, or
+    killed when it was not already a retry of a killed one."""
     reason = trial.user_attrs.get("failed")
-    if reason == "interrupted":
+    if reason == "interrupted" or (isinstance(reason, str) and reason.startswith(DISK_FAULT)):
         return True
     return reason == "worker died" and trial.user_attrs.get("retry_reason") != "worker died"
+
+
+def disk_fault(study: Any, since: int = 0) -> WriteError | None:
+    """The disk fault that stopped a trial numbered ``since`` or later on this host (the last
+    one), as the :class:`~cnnspec.errors.WriteError` it was; ``None`` when there was none."""
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    for t in reversed(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))):
+        fault = t.user_attrs.get("write_error")
+        if t.number >= since and t.user_attrs.get("host") == host and isinstance(fault, dict):
+            return WriteError(
+                str(fault.get("path")),
+                str(fault.get("reason")),
+                errno=fault.get("errno"),
+                needed=fault.get("needed"),
+                free=fault.get("free"),
+                hint=_retry_hint(t.number, fault.get("errno")),
+            )
+    return None
+
+
+def _retry_hint(number: int, code: int | None) -> str:
+    fix = "free some space" if code in (errno.ENOSPC, errno.EDQUOT) else "make the disk writable again"
+    return f"{fix}, then run the same command again: trial {number} is tried again"
 
 
 def fail_dead_trials(study: Any, out: Path) -> list[int]:
@@ -120,14 +152,16 @@ def _alive(pid: Any) -> bool:
     return True
 
 
-def fail(study: Any, frozen: Any, reason: str, out: Path) -> None:
-    """Mark a trial failed (``reason`` in its attributes) and, when it may, enqueue a retry."""
+def fail(study: Any, frozen: Any, reason: str, out: Path, attrs: dict[str, Any] | None = None) -> None:
+    """Mark a trial failed (``reason`` and ``attrs`` in its attributes) and, when it may,
+    enqueue a retry."""
     from optuna.trial import TrialState
 
     storage = study._storage  # Optuna's own API for a trial another process started
     trial_id = frozen._trial_id
     with contextlib.suppress(Exception):
-        storage.set_trial_user_attr(trial_id, "failed", reason)
+        for key, value in {**(attrs or {}), "failed": reason}.items():
+            storage.set_trial_user_attr(trial_id, key, value)
     try:
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
     except Exception:
@@ -141,7 +175,7 @@ def fail(study: Any, frozen: Any, reason: str, out: Path) -> None:
 def _write_trial_json(out: Path, number: int, info: dict[str, Any]) -> None:
     folder = trial_dir(out, number)
     if folder.is_dir():
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, WriteError):  # (a full disk: the study has it all)
             write_atomic(folder / "trial.json", json.dumps({"number": number, **info}, indent=2) + "\n")
 
 
@@ -228,6 +262,11 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
     except (TrainingInterrupted, KeyboardInterrupt):
         fail(study, study._storage.get_trial(trial._trial_id), "interrupted", cfg.out)
         raise KeyboardInterrupt from None  # the search stops: the runner writes what finished
+    except WriteError as fault:
+        # not the trial's fault: it is tried again when the search is run again, and this
+        # worker stops (its next trial would fail the same way, again and again)
+        _tell_disk_fault(cfg, study, trial, fault)
+        raise
     except (SpecError, UsageError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         _tell_failed(study, trial, f"{type(exc).__name__}: {message}", cfg.out, values)
@@ -291,6 +330,23 @@ def test_headline(metrics: dict[str, Any]) -> tuple[str, float | None]:
     key = keys[0][0]  # the first of the task's headline figures (`cnnspec runs`, report.html)
     value = metrics.get(key)
     return key, float(value) if isinstance(value, (int, float)) else None
+
+
+def _tell_disk_fault(cfg: WorkerConfig, study: Any, trial: Any, fault: WriteError) -> None:
+    """Fail ``trial`` as stopped by ``fault`` (retried: :func:`_retryable`) and give ``fault``
+    the hint to run the search again. On a full disk the study's own storage may not take it:
+    the trial then stays running, and the next search fails it as its worker's ("worker died")."""
+    fault.hint = _retry_hint(trial.number, fault.errno)
+    written = {
+        "path": str(fault.path),
+        "reason": fault.reason,
+        "errno": fault.errno,
+        "needed": fault.needed,
+        "free": fault.free,
+    }
+    with contextlib.suppress(Exception):
+        frozen = study._storage.get_trial(trial._trial_id)
+        fail(study, frozen, f"{DISK_FAULT}: {fault}"[:500], cfg.out, {"write_error": written})
 
 
 def _tell_failed(study: Any, trial: Any, reason: str, out: Path, values: dict[str, Any]) -> None:
