@@ -216,3 +216,15 @@ def test_search_html_escapes_every_trial_field_and_forbids_scripts(tmp_path):
     ]
     assert policies == ["default-src 'none'; img-src data:; style-src 'unsafe-inline'"]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown, as text
+
+
+def test_a_dangling_symlink_at_the_ask_lock_creates_nothing_where_it_leads(tmp_path):
+    from cnnspec.errors import UsageError
+    from cnnspec.search.worker import ASK_LOCK, ask_lock
+
+    target = tmp_path / "elsewhere" / "made.txt"
+    target.parent.mkdir()
+    (tmp_path / ASK_LOCK).symlink_to(target)
+    with pytest.raises(UsageError, match="lock file"), ask_lock(tmp_path):
+        pass
+    assert not target.exists()

@@ -42,7 +42,10 @@ SetOption = Annotated[
 ]
 AllowOutsideOption = Annotated[
     bool,
-    typer.Option("--allow-outside", help="allow extends/use to read files outside the spec's folder"),
+    typer.Option(
+        "--allow-outside",
+        help="allow extends, use and backbone specs to read files outside the spec's folder",
+    ),
 ]
 MaxParamsOption = Annotated[
     int,

@@ -70,7 +70,14 @@ def trial_dir(out: Path, number: int) -> Path:
 @contextlib.contextmanager
 def ask_lock(out: Path) -> Iterator[None]:
     """The workers on this machine count and ask one at a time."""
-    fd = os.open(out / ASK_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    path = out / ASK_LOCK
+    try:  # never through a link: a dangling one would create a file where it leads
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        raise UsageError(
+            f"expected cnnspec's lock file or nothing at {path}; cannot open it: {exc.strerror or exc}",
+            f"remove {path}",
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -249,7 +256,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
     started = time.time()
     pruning = None
     try:
-        trial_compiled = compile_doc(doc, max_params=cfg.max_params)
+        trial_compiled = compile_doc(doc, max_params=cfg.max_params, allow_outside=cfg.allow_outside)
         pruning = pruning_callback(trial, space.objective)
         result = train(
             trial_compiled,
