@@ -10,7 +10,7 @@ UV_VERSION := 0.13.9
 LOCK_FLAGS := --extra dev --extra export --generate-hashes \
 	--python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-.PHONY: demo test test-fast test-full test-latest lock lint format schema docs bench bench-quick bench-search clean
+.PHONY: demo test test-fast test-full faults-all test-latest lock lint format schema docs bench bench-quick bench-search clean
 
 # One install for every target: exactly the locked versions (hash-checked), then cnnspec itself
 # without dependencies or build isolation, so nothing unlocked comes from the registry. A changed
@@ -35,11 +35,12 @@ test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Everything `make test` runs, then the proofs too long for its 10 minutes, one after another:
-# the long fuzzing campaign with the 100-kill loop (`fuzz`), the import round trip of every zoo
+# the long fuzzing campaign with the 100-kill loop (`fuzz`), every write of a run failed with every
+# fault (`faults-all`), the import round trip of every zoo
 # family, the task training scripts, keras.applications' fingerprints rebuilt and compared, and
 # the quick benchmarks (which print their tables and assert no timings). Its last line says that
 # everything passed.
-test-full: test fuzz import-roundtrip test-script-tasks zoo-golden-check bench-quick
+test-full: test fuzz faults-all import-roundtrip test-script-tasks zoo-golden-check bench-quick
 	@echo "make test-full: every check passed"
 
 # The newest releases that pyproject.toml's ranges allow, in a venv of their own: how the next
@@ -107,12 +108,15 @@ bench-search: $(VENV)/.installed
 # import(build(zoo spec)) and build(import(keras.applications model)) (minutes; too slow for
 # `make test`). `benchmarks/bench_import.py` covers every variant.
 .PHONY: import-roundtrip
+faults-all: $(VENV)/.installed
+	CNNSPEC_FAULT_ROTATIONS=3 $(BIN)/python -m pytest tests/test_faults.py -k every_write -q -p no:cacheprovider
+
 import-roundtrip: $(VENV)/.installed
 	CNNSPEC_IMPORT_FAMILIES=1 $(BIN)/python -m pytest tests/test_import.py -k zoo_family -q -p no:cacheprovider
 
 # Long fuzzing campaign (issue 7): ~100,000 generated, mutated and byte-level specs through the
 # front end and the CLI with fresh random seeds, then the hostile corpus; prints the totals.
-# `make test` runs the same properties with about 2,700 derandomized cases.
+# `make test` runs the same properties with about 1,600 derandomized cases.
 .PHONY: fuzz
 FUZZ_EXAMPLES ?= 7500
 FUZZ_REPORT := .pytest_cache/fuzz-report.jsonl

@@ -37,6 +37,9 @@ from cnnspec.training.runlock import LOCK_NAME
 from tests.conftest import TINY_DIGITS_MODEL, TINY_FLAT_HEAD, FakeDataset
 
 FAULTS = {"ENOSPC": errno.ENOSPC, "EIO": errno.EIO, "EROFS": errno.EROFS}
+#: How many rotations of the faults over a run's writes: `make test` one (each fault at a third
+#: of the points), `make faults-all` (part of `make test-full`) all three (every point, every fault).
+ROTATIONS = int(os.environ.get("CNNSPEC_FAULT_ROTATIONS", "1"))
 ON_LINUX = Path("/proc/self/fd").is_dir()
 needs_proc = pytest.mark.skipif(not ON_LINUX, reason="the injector reads /proc/self/fd (Linux)")
 
@@ -558,13 +561,16 @@ CHAIN = (
 
 @pytest.mark.slow
 @needs_proc
-@pytest.mark.parametrize("offset", range(len(FAULTS)), ids=[f"faults-from-{name}" for name in FAULTS])
+@pytest.mark.parametrize(
+    "offset", range(min(ROTATIONS, len(FAULTS))), ids=[f"faults-from-{name}" for name in FAULTS][:ROTATIONS]
+)
 def test_every_write_of_a_run_fails_cleanly_keeps_the_folder_and_the_run_continues(
     tmp_path, runner, monkeypatch, capsys, offset
 ):
-    """One run, failed at each of its writes in turn (the faults rotate; the three offsets give
-    every point every fault): each failure is exit 1 naming the file and its size, changes
-    nothing that was written before, and the command the hint names goes on to the next."""
+    """One run, failed at each of its writes in turn (the faults rotate; the three offsets,
+    ``CNNSPEC_FAULT_ROTATIONS=3``, give every point every fault): each failure is exit 1 naming
+    the file and its size, changes nothing that was written before, and the command the hint
+    names goes on to the next."""
     spec = tmp_path / "spec.yaml"
     spec.write_text(CHAIN_SPEC)
     out = tmp_path / "run"
