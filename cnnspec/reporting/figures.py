@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cnnspec.errors import printable
 from cnnspec.training.plots import _png
 
 if TYPE_CHECKING:
@@ -86,7 +87,8 @@ def mosaic(
 
 def _label(axes: object, places: list[tuple[float, float, str]], fontsize: float) -> None:
     for x, y, text in places:
-        axes.text(x, y, text, ha="center", va="bottom", fontsize=fontsize, color="#333333")  # type: ignore[attr-defined]
+        shown = printable(text)  # a class name's control characters, escaped (as tick labels)
+        axes.text(x, y, shown, ha="center", va="bottom", fontsize=fontsize, color="#333333")  # type: ignore[attr-defined]
 
 
 def _scaled(tile: np.ndarray) -> np.ndarray:
@@ -233,8 +235,8 @@ def samples_png(
         wrong += not right
         color = CORRECT if right else MISTAKE
         axes.set_title(
-            f"pred {class_names[int(y_pred[index])]} ({confidence[index]:.0%})\n"
-            f"true {class_names[int(y_true[index])]}",
+            f"pred {printable(str(class_names[int(y_pred[index])]))} ({confidence[index]:.0%})\n"
+            f"true {printable(str(class_names[int(y_true[index])]))}",
             fontsize=8,
             color=color,
             fontweight="normal" if right else "bold",

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.analysis.tasks import OutputTask
+from cnnspec.errors import printable
 from cnnspec.fileio import write_atomic
 from cnnspec.training.plots import _png
 
@@ -154,7 +155,7 @@ def plot_labels(per_label: dict[str, dict[str, float]], target: Path, title: str
     axes = figure.add_subplot(1, 1, 1)
     for offset, key in zip((-0.25, 0.0, 0.25), ("precision", "recall", "f1"), strict=True):
         axes.bar(positions + offset, [per_label[n][key] for n in names], width=0.25, label=key)
-    axes.set_xticks(positions, labels=names, rotation=45, ha="right")
+    axes.set_xticks(positions, labels=[printable(str(n)) for n in names], rotation=45, ha="right")
     axes.set_ylim(0, 1.05)
     axes.legend()
     axes.grid(True, axis="y", alpha=0.3)
