@@ -24,10 +24,31 @@ import re
 import shutil
 import stat
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 from cnnspec.errors import UsageError, WriteError
+
+#: What :mod:`zipfile` raises for a damaged or unusual archive: a bad CRC or header, a
+#: truncated member, an unknown compression method, an encrypted member, corrupt deflate data.
+ZIP_FAULTS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    RuntimeError,
+    EOFError,
+    OSError,
+    ValueError,
+    zlib.error,
+)
+try:
+    import lzma
+
+    ZIP_FAULTS += (lzma.LZMAError,)
+except ImportError:  # pragma: no cover - Python built without lzma: zipfile cannot use it either
+    pass
 
 #: HDF5 (through h5py) reports a failed system call only in its message: ``errno = 28``.
 _ERRNO_TEXT = re.compile(r"\berrno\s*=\s*(\d+)")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import zipfile
-import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import Diagnostic, SpecError
+from cnnspec.fileio import ZIP_FAULTS
 
 #: The largest configuration read (bytes). ResNet152's is ~0.9 MB, EfficientNetV2-L's ~2 MB.
 MAX_CONFIG_BYTES = 32 * 1024 * 1024
@@ -48,26 +48,6 @@ def named(error: SpecError, label: str) -> SpecError:
         return replace(diagnostic, path=f"{label}: {diagnostic.path}")
 
     return SpecError([prefixed(d) for d in error.diagnostics])
-
-
-#: What :mod:`zipfile` raises for a damaged or unusual archive: a bad CRC or header, a
-#: truncated member, an unknown compression method, an encrypted member, corrupt deflate data.
-ZIP_FAULTS: tuple[type[BaseException], ...] = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    NotImplementedError,
-    RuntimeError,
-    EOFError,
-    OSError,
-    ValueError,
-    zlib.error,
-)
-try:
-    import lzma
-
-    ZIP_FAULTS += (lzma.LZMAError,)
-except ImportError:  # pragma: no cover - Python built without lzma: zipfile cannot use it either
-    pass
 
 
 def zip_fault(path: Path, exc: BaseException, what: str = "config.json") -> SpecError:

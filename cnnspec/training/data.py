@@ -21,8 +21,6 @@ import hashlib
 import math
 import os
 import socket
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +36,7 @@ from cnnspec.analysis.settings import (
     pipeline_scale,
 )
 from cnnspec.errors import SpecError, SpecPath, format_path, human_bytes
-from cnnspec.fileio import sha256_file
+from cnnspec.fileio import ZIP_FAULTS, sha256_file
 from cnnspec.training import subsets
 
 if TYPE_CHECKING:
@@ -209,27 +207,9 @@ def _keras_dataset(name: str, compiled: CompiledSpec) -> tuple[np.ndarray, ...]:
     return x_train, y_train, x_test, y_test
 
 
-#: What reading a damaged or unusual .npz can raise: a bad CRC or header, a truncated member,
-#: corrupt deflate data, an encrypted member or unknown compression, an array too large to
-#: allocate. (The importer keeps a list like it; training sits below the importer, so the
-#: list is its own here.)
-NPZ_FAULTS: tuple[type[BaseException], ...] = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    NotImplementedError,
-    RuntimeError,
-    EOFError,
-    OSError,
-    ValueError,
-    zlib.error,
-    MemoryError,
-)
-try:
-    import lzma
-
-    NPZ_FAULTS += (lzma.LZMAError,)
-except ImportError:  # pragma: no cover - Python built without lzma: zipfile cannot use it either
-    pass
+#: What reading a damaged or unusual .npz can raise: what a damaged zip archive raises
+#: (:data:`cnnspec.fileio.ZIP_FAULTS`), and an array too large to allocate.
+NPZ_FAULTS: tuple[type[BaseException], ...] = (*ZIP_FAULTS, MemoryError)
 
 #: The first bytes of a zip archive (an .npz file); an empty archive starts with the end record.
 _ZIP_PREFIXES = (b"PK\x03\x04", b"PK\x05\x06")
