@@ -666,7 +666,7 @@ def small_disk(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("checked", [True, False], ids=["space-checked", "disk-fills-after-check"])
 def test_training_on_a_full_disk_is_a_clean_error_and_resumes_once_there_is_room(
-    tmp_path, small_disk, capsys, checked
+    tmp_path, small_disk, capsys, runner, checked
 ):
     folder, grow = small_disk
     spec = tmp_path / "spec.yaml"
@@ -692,13 +692,10 @@ def test_training_on_a_full_disk_is_a_clean_error_and_resumes_once_there_is_room
     assert manifests, "the disk should have held at least one snapshot"
 
     grow()
-    resumed = subprocess.run(
-        [CNNSPEC, "train", str(spec), "--quiet", "--resume", str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert resumed.returncode == 0, resumed.stderr
+    # the resume in this process (TensorFlow is loaded here already): the run above proved the
+    # command's own exit, a second fresh process would only import TensorFlow again
+    resumed = runner.invoke(app, ["train", str(spec), "--quiet", "--resume", str(out)])
+    assert resumed.exit_code == 0, resumed.output
     history = json.loads((out / "history.json").read_text())
     assert history["epoch"] == [1, 2, 3, 4]  # every epoch once: the last good snapshot was intact
     newest = max(int(path.stem.split("-")[1]) for path in manifests)
