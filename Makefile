@@ -37,10 +37,11 @@ test-fast: $(VENV)/.installed
 # Everything `make test` runs, then the proofs too long for its 10 minutes, one after another:
 # the long fuzzing campaign with the 100-kill loop (`fuzz`), every write of a run failed with every
 # fault (`faults-all`), the import round trip of every zoo
-# family, the task training scripts, keras.applications' fingerprints rebuilt and compared, and
-# the quick benchmarks (which print their tables and assert no timings). Its last line says that
+# family, the task training scripts, keras.applications' fingerprints rebuilt and compared, the
+# smoke tests of the benchmarks that train (`bench-smoke`), and the quick benchmarks (which print
+# their tables and assert no timings). Its last line says that
 # everything passed.
-test-full: test fuzz faults-all import-roundtrip test-script-tasks zoo-golden-check bench-quick
+test-full: test fuzz faults-all import-roundtrip test-script-tasks zoo-golden-check bench-smoke bench-quick
 	@echo "make test-full: every check passed"
 
 # The newest releases that pyproject.toml's ranges allow, in a venv of their own: how the next
@@ -98,6 +99,12 @@ bench: $(VENV)/.installed
 
 bench-quick: $(VENV)/.installed
 	$(BIN)/python benchmarks/run_all.py --quick
+
+# The smoke tests of the benchmarks that build or train in child processes (tests/test_benchmarks.py),
+# left out of `make test` for time.
+.PHONY: bench-smoke
+bench-smoke: $(VENV)/.installed
+	CNNSPEC_BENCH_SMOKE=1 $(BIN)/python -m pytest tests/test_benchmarks.py -q -p no:cacheprovider
 
 # The search evidence of benchmarks/README.md's notes (20-40 min): a 20-trial TPE search of
 # examples/search/digits_search.yaml, the shipped digits_cnn, and 1 vs 2 workers.

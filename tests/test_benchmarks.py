@@ -22,6 +22,15 @@ sys.path.insert(0, str(BENCH))
 pytestmark = pytest.mark.slow
 
 
+#: The benchmarks that build or train with TensorFlow in two child processes each (cnnspec and
+#: the hand-written script): about 40 s of CPU, which `make test`'s 10 minutes cannot spare.
+#: `make bench-smoke` (part of `make test-full`) runs them; `make bench-quick` runs the scripts.
+TENSORFLOW_BENCHMARKS = pytest.mark.skipif(
+    not os.environ.get("CNNSPEC_BENCH_SMOKE"),
+    reason="benchmarks that train in child processes run in `make bench-smoke` (make test-full)",
+)
+
+
 def cnnspec_has(command: str) -> bool:
     cnnspec = Path(sys.executable).with_name("cnnspec")
     done = subprocess.run([str(cnnspec), command, "--help"], capture_output=True, cwd=ROOT)
@@ -56,6 +65,7 @@ def test_frontend(tmp_path: Path) -> None:
     assert data["in_process"]["specs_per_second"] > 0
 
 
+@TENSORFLOW_BENCHMARKS
 def test_build(tmp_path: Path) -> None:
     data = run_bench("bench_build.py", tmp_path, "--repeats", "1", "--models", "basic_cnn")
     pair = data["pairs"]["basic_cnn"]
@@ -64,7 +74,7 @@ def test_build(tmp_path: Path) -> None:
     assert {"intra_op", "inter_op"} <= set(data["threads"])
 
 
-@pytest.mark.skipif(not cnnspec_has("train"), reason="this checkout has no `cnnspec train`")
+@TENSORFLOW_BENCHMARKS
 def test_train_against_seed_script(tmp_path: Path) -> None:
     data = run_bench(
         "bench_train.py",
@@ -82,7 +92,7 @@ def test_train_against_seed_script(tmp_path: Path) -> None:
     assert pair["ratio"] > 0
 
 
-@pytest.mark.skipif(not cnnspec_has("train"), reason="this checkout has no `cnnspec train`")
+@TENSORFLOW_BENCHMARKS
 def test_digits(tmp_path: Path) -> None:
     data = run_bench("bench_digits.py", tmp_path, "--seeds", "1", "--epochs", "1")
     run = data["runs"]["1"]
