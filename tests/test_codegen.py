@@ -455,6 +455,28 @@ def test_cli_writes_nothing_when_the_spec_has_errors(runner, tmp_path, write_spe
     assert not target.exists()
 
 
+@pytest.mark.parametrize("options", [[], ["-o", "model.py"], ["--script", "-o", "train.py"]])
+def test_cli_prints_each_warning_once(runner, tmp_path, write_spec, options):
+    """A block called several times whose second output only some calls use: the resolver
+    warns once per pruned layer, and codegen (which compiles the spec once) says each once."""
+    spec = write_spec(
+        "cnnspec: 1\nname: partly\ninput: {shape: [8, 8, 2]}\n"
+        "blocks:\n  two:\n    outputs: [out, side]\n    layers:\n"
+        "      - conv2d: {filters: 2, kernel_size: 1}\n        id: out\n"
+        "      - conv2d: {filters: 2, kernel_size: 1}\n        id: side\n"
+        "model:\n  - conv2d: {filters: 2, kernel_size: 1}\n    id: stem\n  - two\n"
+        "  - two:\n    id: t2\n    inputs: stem\n  - two:\n    inputs: stem\n"
+        "  - add:\n    inputs: [two_1.out, t2.side, two_2.out]\n    id: total\n  - global_avg_pool2d\n"
+    )
+    args = [str(tmp_path / option) if option.endswith(".py") else option for option in options]
+    result = runner.invoke(app, ["codegen", str(spec), *args])
+    assert result.exit_code == 0, result.output
+    for layer in ("two_1_side", "two_2_side"):
+        warning = f"layer '{layer}' does not lead to any model output; it is left out"
+        assert result.output.count(warning) == 1, result.output
+    assert result.output.count("does not lead to any model output") == 2, result.output
+
+
 def test_cli_writes_nothing_when_codegen_refuses_a_name(runner, tmp_path, write_spec):
     spec = write_spec(
         "cnnspec: 1\nname: m\ninput: {shape: [8, 8, 1]}\n"

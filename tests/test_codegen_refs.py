@@ -5,7 +5,9 @@ another iteration (`st.inner[0].c`, `outer[1].st.inner[0].even`), a backbone's i
 `carry` from one iteration (`enc[1].h`); computed ids inside the scopes of repeats, residuals,
 parallels and calls (`rep_r{i}`); layers the resolver prunes (left out, as the builder does,
 also where a later one reads their shape); spec-level `defaults` of a kind with a required
-parameter (`dense`).
+parameter (`dense`); the outputs of several calls of one block function, each reached by its
+automatic name (`two_1.out`) after later calls (each call's first output in a variable of its
+own, not the chain variable the next call overwrites).
 
 The fast tests run the CLI (the printer's own replay checks the code against the IR); the
 slow ones build the generated module with Keras beside cnnspec's builder and compare them.
@@ -303,7 +305,73 @@ outputs: [d, "cells[0].new", cells.x, "cells[1].new.h"]
 """,
 }
 
+#: A block of two outputs, for the cases that call it several times as a function.
+TWO = """blocks:
+  two:
+    outputs: [out, side]
+    layers:
+      - conv2d: {filters: 2, kernel_size: 1}
+        id: out
+      - conv2d: {filters: 2, kernel_size: 1}
+        id: side
+"""
+
 SPECS |= {
+    # Calls of one function, a later item reading an earlier call's first output by its
+    # automatic name after another call (an id between them): each output stays its own.
+    "automatic_names_of_calls": HEAD.format(name="calls", size=8)
+    + TWO
+    + """model:
+  - conv2d: {filters: 2, kernel_size: 1}
+    id: stem
+  - two
+  - two:
+    id: t2
+    inputs: stem
+  - two:
+    inputs: stem
+  - add:
+    inputs: [two_1.out, t2.side, two_2.out]
+    id: total
+  - global_avg_pool2d
+""",
+    # The first of three calls and the middle one (by index), a layer without an id between.
+    "automatic_name_of_the_first_of_three": HEAD.format(name="three", size=8)
+    + TWO
+    + """model:
+  - conv2d: {filters: 2, kernel_size: 1}
+    id: stem
+  - two
+  - two
+  - conv2d: {filters: 2, kernel_size: 1}
+  - two
+  - add:
+    inputs: [two_1.out, "two_2[0]", two_3.side]
+  - global_avg_pool2d
+""",
+    # A call with an id, then automatic ones; and the same inside a block function.
+    "automatic_names_after_an_id": HEAD.format(name="after", size=8)
+    + TWO
+    + """  stage:
+    layers:
+      - two
+      - two
+      - two
+      - add:
+        inputs: [two_1.out, two_2.out, two_3.side]
+model:
+  - two:
+    id: first
+  - two
+  - two:
+    inputs: first.side
+  - max_pool2d
+  - add:
+    inputs: [first, two_1.out, two_1.side, two_2.out]
+  - stage
+  - stage
+  - global_avg_pool2d
+""",
     # Pruned layers that the code must leave out as the builder does: one whose shape a pruned
     # layer reads (`${in_channels}`), a residual whose projection reads shapes, a call (its
     # block then has no function), and the location comment of a pruned item.
@@ -484,7 +552,31 @@ model:
 EXPECTED: dict[str, list[str]] = {
     "automatic_name": ['name="s_inner_1_h"', 'layers.Add(name="add_1")([out, h])'],
     "automatic_name_in_iteration": ["cells_cell_1_h.append(h)", "cells_cell_1_h[1]"],
-    "automatic_name_of_a_function": ["def inner(", 'layers.Add(name="add_1")([x_h, x_h_2, x])'],
+    "automatic_name_of_a_function": [
+        "def inner(",
+        'x, x_h = inner(inputs, name="inner_1")',
+        'inner_2, inner_2_h = inner(x, name="inner_2")',
+        'layers.Add(name="add_1")([x_h, inner_2_h, inner_2])',
+    ],
+    "automatic_names_of_calls": [
+        'two_1, _ = two(stem, name="two_1")',
+        '_, t2_side = two(stem, name="t2")',
+        'two_2, _ = two(stem, name="two_2")',
+        'layers.Add(name="total")([two_1, t2_side, two_2])',
+    ],
+    "automatic_name_of_the_first_of_three": [
+        'two_2, _ = two(two_1, name="two_2")',
+        'x, x_side = two(x, name="two_3")',
+        'layers.Add(name="add_1")([two_1, two_2, x_side])',
+    ],
+    "automatic_names_after_an_id": [
+        'first, first_side = two(inputs, name="first")',
+        'two_1, two_1_side = two(first, name="two_1")',
+        'two_2, _ = two(first_side, name="two_2")',
+        'layers.Add(name="add_1")([first, two_1, two_1_side, two_2])',
+        'two_2, _ = two(two_1, name=f"{name}_two_2")',
+        'layers.Add(name=f"{name}_add_1")([two_1, two_2, x_side])',
+    ],
     "iteration_inside_a_call": ["unrolled the repeat at blocks.stage.layers[0].repeat"],
     "iteration_inside_an_iteration": ["unrolled the repeat at model[1].repeat"],
     "backbone": [
@@ -500,7 +592,8 @@ EXPECTED: dict[str, list[str]] = {
         "x_2, y = h, skip",
         "if pool.shape[-1] > 1:",
         "side = layers.Conv2D(filters=x.shape[-1]",
-        'layers.Add(name="total")([x, t2_side])',
+        'two_1, _ = two(enc_skip[1], name="two_1")',
+        'layers.Add(name="total")([two_1, t2_side])',
     ],
     "computed_id_in_a_scope": [
         'name=f"rep_r{i}"',

@@ -410,6 +410,20 @@ def reaches_inside(refs: list[str], calls: list[BlockCall], outputs: tuple[str, 
     return None
 
 
+def reads_first_output(refs: list[str], local: str, first: str) -> bool:
+    """Whether a reference names the first output of the call reachable as ``local`` by its
+    automatic name (``two_1.out``, ``two_1[0]``, ``st.two_1.out`` through a call written in
+    place, ``cells[1].two_1.out`` in one iteration). Scopes are not told apart: a match in
+    another scope costs only a variable of its own."""
+    for ref in refs:
+        parts = ref.split(".")
+        if f"{local}[0]" in parts or any(
+            head == local and tail == first for head, tail in itertools.pairwise(parts)
+        ):
+            return True
+    return False
+
+
 def nested_iterations(refs: list[str]) -> list[tuple[tuple[str, ...], str, str]]:
     """The iterations references name through a call or another iteration
     (``st.inner[0].c``, ``outer[1].st.inner[0].even``): per iteration, the parts of the name
@@ -1669,10 +1683,17 @@ class TreePrinter(CodeWriter):
             for pname in declared:
                 if pname in raw:
                     args.append((function.arg_name(pname), self.translate(raw[pname], ctx, entry)))
-            first = self.target(ctx, item_id)
+            own = item_id
+            if own is None and local is not None and block.outputs:
+                # Without an id the first output would live in the chain variable, which the
+                # next call of any block or layer without an id overwrites: one that a later
+                # item reads by the call's automatic name (`two_1.out`) gets a variable named
+                # like it (two_1, two_1_side = two(…)), as a call with an id does.
+                own = local if reads_first_output(self.refs, local, block.outputs[0]) else None
+            first = self.target(ctx, own)
             variables = [first]
             for out in block.outputs[1:]:  # c0, c0_x = cell(…)
-                variables.append(ctx.fn.allocate(f"{item_id or first}_{out}", "out"))
+                variables.append(ctx.fn.allocate(f"{own or first}_{out}", "out"))
             ctx.out.append(
                 Stmt(
                     "call",
