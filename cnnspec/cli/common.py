@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import errno
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -157,15 +158,45 @@ def fail_usage(message: str, hint: str | None = None) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def fail_write(fault: WriteError) -> typer.Exit:
-    """Report a file that could not be written (exit 1): which, why, the space it needed."""
+def fail_write(fault: WriteError, option: str | None = None) -> typer.Exit:
+    """Report a file that could not be written (exit 1): which, why, the space it needed, and
+    how to go on: the command's own hint (train's ``--resume RUN``) or :func:`write_hint`
+    (``option``: the command's output option, when it has one)."""
     from cnnspec.cli.render import safe
 
     console = stderr()
     console.print(f"[bold red]error:[/bold red] {safe(str(fault))}", highlight=False, soft_wrap=True)
-    if fault.hint:
-        console.print(f"  [cyan]hint:[/cyan] {safe(fault.hint)}", highlight=False, soft_wrap=True)
+    hint = fault.hint or write_hint(fault, option)
+    console.print(f"  [cyan]hint:[/cyan] {safe(hint)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_WRITE)
+
+
+#: What to do about a write's errno before running the command again (others: check the disk).
+_WRITE_FIXES = {
+    errno.ENOSPC: "free some space there",
+    errno.EDQUOT: "free some space there (or raise the disk quota)",
+    errno.EROFS: "make that disk writable",
+    errno.EACCES: "get permission to write there",
+    errno.EPERM: "get permission to write there",
+}
+
+
+def write_hint(fault: WriteError, option: str | None = None) -> str:
+    """How to go on after ``fault`` when the command gave no hint of its own: fix what the errno
+    says (or write elsewhere with ``option``), then run the same command again. A failed write
+    leaves the old file as it was (:func:`cnnspec.fileio.atomic_path`), so that is all it takes."""
+    fix = _WRITE_FIXES.get(fault.errno or 0, "check the disk")
+    elsewhere = f" or write elsewhere ({option})" if option else ""
+    return f"{fix}{elsewhere}, then run the same command again"
+
+
+#: The parameters of the commands' output option, ``-o`` (``--output`` or ``--out``) in each.
+OUTPUT_PARAMETERS = frozenset({"output", "out"})
+
+
+def output_option(parameters: Iterable[str]) -> str | None:
+    """``-o`` when a command with these ``parameters`` has an output option, else ``None``."""
+    return "-o" if OUTPUT_PARAMETERS.intersection(parameters) else None
 
 
 def guarded(func: F) -> F:
@@ -186,7 +217,7 @@ def guarded(func: F) -> F:
         except UsageError as exc:
             raise fail_usage(str(exc), exc.hint) from None
         except WriteError as exc:
-            raise fail_write(exc) from None
+            raise fail_write(exc, output_option(kwargs)) from None
         except KeyboardInterrupt:
             stderr().print("interrupted")
             raise typer.Exit(130) from None

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from cnnspec.cli.common import DEFAULT_MAX_PARAMS, MaxParamsOption, guarded, stdout
-from cnnspec.fileio import same_file
+from cnnspec.fileio import check_writable, same_file
 
 
 @guarded
@@ -47,6 +47,8 @@ def import_(
     from cnnspec.importer.output import run_import, weights_name, zoo_counterpart
 
     targets = [output, *([output.with_name(weights_name(output))] if weights else [])]
+    for target in targets:  # a read-only folder, a file in the way: refused before the work
+        check_writable(target, option="-o", folder=False)
     # the source itself is refused with its own message (importer.output), --force or not
     existing = [t for t in targets if os.path.lexists(t) and not same_file(t, source)]
     if existing and not force:  # (as codegen: a spec the user wrote is not replaced unasked)

@@ -17,7 +17,9 @@ gets ready after the stop sees the stop event and ends at once. A worker whose r
 (killed) stops by itself.
 
 A worker that dies (SIGKILL, out of memory) loses only its trial: it is failed and enqueued once
-more, and a new worker takes the dead one's place while trials remain.
+more, and a new worker takes the dead one's place while trials remain. A worker that stops on an
+error prints it and exits with a status that says which (a file it could not write, a usage
+error, an unexpected error); the search's notes name it (:func:`worker_exit_note`).
 """
 
 from __future__ import annotations
@@ -33,10 +35,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cnnspec.errors import UsageError
+from cnnspec.errors import UsageError, WriteError
 from cnnspec.search import study as studies
 from cnnspec.search.spawning import WorkerProcess
-from cnnspec.search.worker import EXIT_INTERRUPTED, WorkerConfig, counted, fail_dead_trials, run_worker
+from cnnspec.search.worker import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    EXIT_WRITE,
+    WorkerConfig,
+    counted,
+    fail_dead_trials,
+    run_worker,
+)
 from cnnspec.training.interrupts import GATE
 
 #: How often a worker process may be replaced after dying, per worker slot.
@@ -78,16 +89,48 @@ def _child(cfg: WorkerConfig, runner: int, ready: Any, stopping: Any) -> None:
         if stopping.is_set():
             raise KeyboardInterrupt
         _watch_runner(runner)
-        code = run_worker(cfg)
+        code, error = worker_outcome(cfg)
     except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
-    except UsageError as exc:
-        print(f"error: [worker {cfg.index}] {exc}", flush=True)
-        code = 2
-    except Exception as exc:  # a worker's own failure: the parent reports the exit status
-        print(f"error: [worker {cfg.index}] {type(exc).__name__}: {exc}", flush=True)
-        code = 3
+        code, error = EXIT_INTERRUPTED, None
+    if error is not None:  # the runner's note names the kind (worker_exit_note) and points here
+        print(f"error: [worker {cfg.index}] {error}", flush=True)
     os._exit(code)  # no atexit handlers of TensorFlow's threads: they can hang a spawned child
+
+
+def worker_outcome(cfg: WorkerConfig) -> tuple[int, str | None]:
+    """Run a worker process's trials: its exit status and, when it failed, its error message.
+
+    A file it could not write (a trial's disk fault: the study records it, and the search then
+    fails with it) is :data:`EXIT_WRITE`; a usage error :data:`EXIT_USAGE`; anything else
+    :data:`EXIT_INTERNAL`. A Ctrl-C is raised on."""
+    try:
+        return run_worker(cfg), None
+    except WriteError as exc:
+        return EXIT_WRITE, str(exc)
+    except UsageError as exc:
+        return EXIT_USAGE, str(exc)
+    except Exception as exc:  # a worker's own failure: the parent reports the exit status
+        return EXIT_INTERNAL, f"{type(exc).__name__}: {exc}"
+
+
+#: What a worker's exit status says it stopped on (:func:`worker_outcome`).
+_STOPPED_ON = {
+    EXIT_WRITE: "a write failure (a full or failing disk)",
+    EXIT_USAGE: "a usage error",
+    EXIT_INTERNAL: "an unexpected error",
+}
+
+
+def worker_exit_note(index: int, code: int) -> str:
+    """The search's note for worker ``index`` that ended with exit status ``code`` (not 0 and
+    not a Ctrl-C's): what it stopped on; its own error line was printed when it stopped. That
+    line stays out of the note, which is printed as Rich markup: a message's ``[…]`` (in a path)
+    would be read as a style. Any other status (1: Python's start-up of the process failed, with
+    a traceback) is given as it is."""
+    stopped_on = _STOPPED_ON.get(code)
+    if stopped_on is None:
+        return f"worker {index} ended with exit status {code}"
+    return f"worker {index} stopped on {stopped_on}; its error is printed above"
 
 
 def _watch_runner(runner: int) -> None:
@@ -202,7 +245,7 @@ def _processes(cfg: WorkerConfig, workers: int, study: Any, notes: list[str]) ->
                         restarts[index] += 1
                         start(index)
                 elif code not in (0, EXIT_INTERRUPTED, None):
-                    notes.append(f"worker {index} ended with exit status {code}")
+                    notes.append(worker_exit_note(index, code))
         if stop.count:
             stopping.set()  # before reading ready: a worker either sees it or is signalled
             _stop_workers(procs, ready, stop, notes)

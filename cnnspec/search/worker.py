@@ -39,6 +39,12 @@ from cnnspec.search import study as studies
 from cnnspec.spec.search import Dimension, SearchSpace, apply_values
 
 ASK_LOCK = ".ask.lock"
+#: A worker process's exit statuses: a file it could not write (a full or failing disk; sysexits'
+#: EX_IOERR, not the command's 1, which Python's own start-up of a spawned process exits with
+#: when it fails), a usage error, an unexpected error, a Ctrl-C. The runner's notes say which.
+EXIT_WRITE = 74
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 #: How the ``failed`` attribute of a trial that could not write its files starts; its
 #: ``write_error`` attribute holds the fault (:func:`disk_fault`).
