@@ -1,6 +1,7 @@
 """``cnnspec search`` against hostile files (search/study.py, search/results.py): a link where
 the study journal goes never lets a user's file be cut or appended to, and search.html runs no
-script whatever a worker sharing the storage wrote into a trial. Fast: nothing trains."""
+script whatever a worker sharing the storage wrote into a trial, and names with Rich markup in
+them print as text. Fast: only the last test trains (one trial of a tiny model, marked slow)."""
 
 from __future__ import annotations
 
@@ -228,3 +229,18 @@ def test_a_dangling_symlink_at_the_ask_lock_creates_nothing_where_it_leads(tmp_p
     with pytest.raises(UsageError, match="lock file"), ask_lock(tmp_path):
         pass
     assert not target.exists()
+
+
+@pytest.mark.slow
+def test_markup_in_the_folder_and_study_names_is_printed_as_text(runner, write_spec, tmp_path):
+    """Rich reads ``[/x]`` as a closing tag: the repair note, the header, the table's title and
+    the best run's folder print such names as they are (a finished search ended in exit 3)."""
+    out = tmp_path / "[/x]out"  # (the folder `x]out` in the folder `[`)
+    out.mkdir(parents=True)
+    (out / "study.journal").write_bytes(HALF_WRITTEN)
+    result = search(runner, write_spec, "--out", str(out), "--study", "a[/b]")
+    assert result.exit_code == 0, result.output
+    text = flat(result.output)
+    assert f"note: the last line of {out}/study.journal was half written" in text
+    assert "study 'a[/b]' in" in text and f"→ {out}" in text
+    assert "search a[/b]: 1 trial(s): 1 complete" in text

@@ -67,6 +67,7 @@ def search(
     """
     import time
 
+    from cnnspec.cli.render import safe
     from cnnspec.errors import UsageError, WriteError
     from cnnspec.search import results
     from cnnspec.search.runner import SearchOutcome, out_folder, run_search
@@ -102,7 +103,7 @@ def search(
             out_folder(folder)
             repaired = repair_journal(journal)
             if repaired:
-                stderr().print(f"[yellow]note:[/yellow] {repaired}", highlight=False, soft_wrap=True)
+                stderr().print(f"[yellow]note:[/yellow] {safe(repaired)}", highlight=False, soft_wrap=True)
             opened = create_study(optuna, open_storage(storage, folder), name, space, label, meaning)
     cfg = WorkerConfig(
         spec=file,
@@ -120,8 +121,8 @@ def search(
     console = stderr()
     if not quiet:
         console.print(
-            f"[bold]{compiled.name}[/bold]: study {name!r} in {label}, {cfg.trials} trial(s), "
-            f"{workers} worker(s), {space.objective} ({space.direction}) → {folder}",
+            f"[bold]{compiled.name}[/bold]: study {safe(repr(name))} in {safe(label)}, {cfg.trials} "
+            f"trial(s), {workers} worker(s), {space.objective} ({space.direction}) → {safe(folder)}",
             highlight=False,
             soft_wrap=True,
         )
@@ -132,7 +133,7 @@ def search(
     except WriteError as stopped:  # a trial's disk fault stopped the worker of this process
         fault, outcome = stopped, SearchOutcome(opened, False, 0, [])
     for note in outcome.notes:
-        console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]note:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)
     fault = fault or disk_fault(opened, first)  # (a worker process's: the study records it)
     try:
         summary = results.write_summary(folder, opened, space, label, compiled)
@@ -170,15 +171,18 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
     """The best trials as a Rich table, with where the results are."""
     from rich.table import Table
 
+    from cnnspec.cli.render import safe
     from cnnspec.search.results import count_text, ranked, test_column
 
     rows = ranked(summary["trials"], summary["direction"])
     names = [d["name"] for d in summary["space"]]
     shown = f"; the best {top} shown" if len(rows) > top else ""
-    title = f"search {summary['study']}: {len(rows)} trial(s): {count_text(summary['counts'])}{shown}"
+    # Rich reads a table's strings as markup: the study's name, a choice's value and the run
+    # folder are the user's text (`--study "a[/b]"` ended a finished search with exit 3)
+    title = f"search {safe(summary['study'])}: {len(rows)} trial(s): {count_text(summary['counts'])}{shown}"
     table = Table(title=title, title_justify="left")
     test = test_column(summary).replace("test accuracy", "test acc")
-    for column in ("#", "trial", summary["objective"], "state", test, "epochs", *names):
+    for column in ("#", "trial", summary["objective"], "state", test, "epochs", *map(safe, names)):
         table.add_column(column, justify="right" if column not in ("state",) else "left")
     for rank, row in enumerate(rows[:top], start=1):
         state = row["state"].lower()
@@ -191,14 +195,14 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
             state,
             "" if row.get("test_value") is None else f"{row['test_value']:.4f}",
             str(row["epochs"] or ""),
-            *[_short(row["params"].get(n)) for n in names],
+            *[safe(_short(row["params"].get(n))) for n in names],
         )
     console = stdout()
     console.print(table)
     best = summary["best"]
     if best is not None:
         console.print(
-            f"best: trial {best['number']} → {best['run_dir']}; spec with its values: best.yaml",
+            f"best: trial {best['number']} → {safe(best['run_dir'])}; spec with its values: best.yaml",
             highlight=False,
         )
     written = ["best.yaml"] if "best" in summary["files"] else []
