@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from cnnspec.cli.common import (
     DEFAULT_MAX_PARAMS,
@@ -27,6 +26,7 @@ from cnnspec.cli.common import (
     guarded,
     stdout,
 )
+from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 from cnnspec.fileio import same_file
 
@@ -59,8 +59,8 @@ class GraphPlot:
         if self.undrawn is not None:
             dot, mermaid = written[-2:]
             stdout().print(
-                f"{self.why}, so {escape(str(self.undrawn))} was not drawn; the graph is in "
-                f"{escape(str(dot))} (DOT) and {escape(str(mermaid))} (Mermaid).{self.how}",
+                f"{self.why}, so {safe(self.undrawn)} was not drawn; the graph is in "
+                f"{safe(dot)} (DOT) and {safe(mermaid)} (Mermaid).{self.how}",
                 highlight=False,
             )
         return written
@@ -135,7 +135,7 @@ def plan_graph(
                 detail = getattr(exc, "stderr", None) or b""
                 last = detail.decode(errors="replace").strip().splitlines()[-1:] or [type(exc).__name__]
                 plot.undrawn, plot.how = target, ""
-                plot.why = f"[yellow]Graphviz failed[/yellow] ({escape(last[0][:200])})"
+                plot.why = f"[yellow]Graphviz failed[/yellow] ({safe(last[0][:200])})"
         else:
             plot.undrawn = target
     plot.contents += [(paths[-2], dot_text), (paths[-1], to_mermaid(ir, origin))]
@@ -218,8 +218,8 @@ def build(
     with atomic_path(target, needed=model_file_bytes(model)) as temp:
         model.save(temp)
     console = stdout()
-    for line in loaded:
-        console.print(line, highlight=False)
+    for line in loaded:  # "… from WEIGHTS": the user's path, never read as markup
+        console.print(safe(line), highlight=False)
     if summary:
         from cnnspec.backends.live_summary import live_summary
         from cnnspec.cli.inspect import print_summary
@@ -227,8 +227,8 @@ def build(
         print_summary(live_summary(model, compiled.ir), f"{compiled.name} (built)")
     if graph is not None:
         for path in graph.write():
-            console.print(f"wrote {escape(str(path))}", highlight=False)
+            console.print(f"wrote {safe(path)}", highlight=False)
     console.print(
-        f"[green]built[/green] {compiled.name}: {model.count_params():,} parameters → {target}",
+        f"[green]built[/green] {compiled.name}: {model.count_params():,} parameters → {safe(target)}",
         highlight=False,
     )

@@ -139,9 +139,10 @@ def train(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except ClusterError as lost:
         console = stderr()
-        console.print(f"[bold red]error:[/bold red] {lost}", highlight=False, soft_wrap=True)
+        # (the message names the workers' addresses as --cluster or TF_CONFIG gave them)
+        console.print(f"[bold red]error:[/bold red] {safe(lost)}", highlight=False, soft_wrap=True)
         if lost.hint:
-            console.print(f"  [cyan]hint:[/cyan] {lost.hint}", highlight=False, soft_wrap=True)
+            console.print(f"  [cyan]hint:[/cyan] {safe(lost.hint)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_CLUSTER) from None
     finally:
         for number, handler in previous.items():
@@ -171,11 +172,12 @@ def print_result(display: Any, result: Any, quiet: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table(title=f"trained → {result.run_dir}", show_header=False, title_justify="left")
+    # The run folder and its files are the user's paths (--out "[/x]run"): never read as markup
+    table = Table(title=f"trained → {safe(result.run_dir)}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     for label, value in figures:
-        table.add_row(label, f"{value:.4f}")
+        table.add_row(safe(label), f"{value:.4f}")
     table.add_row("test loss", f"{metrics['test_loss']:.4f}")
     if "macro_f1" in metrics:
         table.add_row("macro F1", f"{metrics['macro_f1']:.4f}")
@@ -196,8 +198,8 @@ def print_result(display: Any, result: Any, quiet: bool) -> None:
         ("page", "html_report"),
     ):
         if key in result.files:
-            table.add_row(label, str(result.files[key]))
+            table.add_row(label, safe(result.files[key]))
     for key, path in result.files.items():  # the task's pictures: regression.png, segmentation.png, ...
         if key.endswith("_png") and key != "history_png":
-            table.add_row("picture", str(path))
+            table.add_row("picture", safe(path))
     display.console.print(table)

@@ -7,13 +7,31 @@ callback that feeds it, importing Keras only then.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from typing import Any, Literal
 
 from rich.console import Console
+from rich.text import Text
+
+from cnnspec.errors import printable
 
 Mode = Literal["rich", "plain", "quiet"]
 _SHORT = {"accuracy": "acc", "learning_rate": "lr", "val_accuracy": "val_acc"}
+#: The one markup a message may lead with: the spec's name in bold (an identifier, so no ``[``).
+_BOLD_NAME = re.compile(r"\[bold\]([A-Za-z0-9_]*)\[/bold\]")
+
+
+def as_text(text: str) -> Text:
+    """A message as Rich text, never read as markup: it carries the user's run folders,
+    weights files and notes (``runs/[/x]`` would raise MarkupError, ``[bold]`` would vanish).
+    Control characters are shown escaped, each line on its own; only a leading
+    ``[bold]NAME[/bold]`` is styled."""
+    shown = "\n".join(printable(line) for line in text.split("\n"))
+    lead = _BOLD_NAME.match(shown)
+    if lead is None:
+        return Text(shown)
+    return Text.assemble((lead.group(1), "bold"), shown[lead.end() :])
 
 
 def format_value(key: str, value: float) -> str:
@@ -37,14 +55,16 @@ class Display:
         return cls("rich" if console.is_terminal else "plain", console)
 
     def message(self, text: str) -> None:
-        """A line of Rich markup (shown unless quiet; markup is dropped when plain)."""
+        """A line of text, shown unless quiet (see :func:`as_text`: no markup but a leading
+        bold spec name; styles are dropped when plain)."""
         if self.mode != "quiet":
-            self.console.print(text, highlight=False)
+            self.console.print(as_text(text), highlight=False)
 
     def warn(self, text: str) -> None:
-        """A note that matters even with --quiet (e.g. a damaged snapshot was skipped): stderr."""
+        """A note that matters even with --quiet (e.g. a damaged snapshot was skipped): stderr.
+        Its text is never read as markup (:func:`as_text`): notes name the user's files."""
         Console(stderr=True, highlight=False, soft_wrap=True, emoji=False).print(
-            f"[yellow]note:[/yellow] {text}", highlight=False
+            Text.assemble(("note:", "yellow"), " ", as_text(text)), highlight=False
         )
 
     def epoch_line(self, epoch: int, epochs: int, row: dict[str, float], keys: list[str]) -> str:
@@ -88,7 +108,7 @@ class Display:
                     TimeElapsedColumn(),
                     TextColumn("eta"),
                     TimeRemainingColumn(),
-                    TextColumn("{task.fields[live]}"),
+                    TextColumn("{task.fields[live]}", markup=False),  # the spec's metric names
                     console=display.console,
                     transient=True,
                 )
@@ -120,9 +140,8 @@ class Display:
                 row["seconds"] = time.perf_counter() - self.started
                 if self.lr is not None:
                     row["learning_rate"] = self.lr
-                display.console.print(
-                    display.epoch_line(epoch + 1, epochs, row, [*keys, "learning_rate"]), highlight=False
-                )
+                line = display.epoch_line(epoch + 1, epochs, row, [*keys, "learning_rate"])
+                display.console.print(line, highlight=False, markup=False)
 
             def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
                 self.stop()
