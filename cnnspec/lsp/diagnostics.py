@@ -10,6 +10,7 @@ in that other file too, when the editor has it open (:func:`for_document`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from lsprotocol import types
@@ -19,6 +20,8 @@ from cnnspec.lsp.documents import Documents, path_of, source_text
 from cnnspec.lsp.text import UTF16, Lines, Span
 
 SOURCE = "cnnspec"
+#: A file's URI as the editor knows it (the server's: the URI it opened the file under).
+UriOf = Callable[[Path], str]
 _SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning}
 
 
@@ -34,13 +37,22 @@ def loc_range(loc: Loc, text: str | None = None, encoding: str = UTF16) -> types
     return to_range(Lines(text or "", encoding).span(loc.line, loc.column))
 
 
-def location(loc: Loc, encoding: str = UTF16) -> types.Location:
-    return types.Location(path_of(loc.file).as_uri(), loc_range(loc, None, encoding))
+def file_uri(path: Path) -> str:
+    """The plain ``file:`` URI of ``path`` (for files the editor has not opened)."""
+    return path.as_uri()
 
 
-def convert(diagnostic: Diagnostic, file: str, text: str, encoding: str = UTF16) -> types.Diagnostic:
+def location(loc: Loc, encoding: str = UTF16, uri_of: UriOf = file_uri) -> types.Location:
+    """``loc`` as an LSP location; its URI from ``uri_of``, so that a file the editor opened
+    (through a symbolic link, or an ``untitled:`` buffer) is named as the editor named it."""
+    return types.Location(uri_of(path_of(loc.file)), loc_range(loc, None, encoding))
+
+
+def convert(
+    diagnostic: Diagnostic, file: str, text: str, encoding: str = UTF16, uri_of: UriOf = file_uri
+) -> types.Diagnostic:
     """One diagnostic as the editor shows it in ``file`` (whose current text is ``text``),
-    positions in ``encoding``'s code units."""
+    positions in ``encoding``'s code units, URIs from ``uri_of``."""
     loc = diagnostic.loc
     anchor = loc if loc is not None and loc.file == file else None
     related: list[types.DiagnosticRelatedInformation] = []
@@ -52,21 +64,23 @@ def convert(diagnostic: Diagnostic, file: str, text: str, encoding: str = UTF16)
         here = [n.loc for n in diagnostic.notes if n.loc is not None and n.loc.file == file]
         anchor = here[-1] if here else None
         prefix = f"{loc}: "
-        related.append(types.DiagnosticRelatedInformation(location(loc, encoding), "the error is here"))
+        related.append(
+            types.DiagnosticRelatedInformation(location(loc, encoding, uri_of), "the error is here")
+        )
     where = (
         loc_range(anchor, text, encoding)
         if anchor is not None
         else types.Range(types.Position(0, 0), types.Position(0, Lines(text, encoding).units(0, len(text))))
     )
     if diagnostic.hint:
-        uri = path_of(file).as_uri()
-        target = location(loc, encoding) if loc is not None else types.Location(uri, where)
+        uri = uri_of(path_of(file))
+        target = location(loc, encoding, uri_of) if loc is not None else types.Location(uri, where)
         related.append(types.DiagnosticRelatedInformation(target, f"hint: {diagnostic.hint}"))
     for note in diagnostic.notes:
         target = (
-            location(note.loc, encoding)
+            location(note.loc, encoding, uri_of)
             if note.loc is not None
-            else types.Location(path_of(file).as_uri(), where)
+            else types.Location(uri_of(path_of(file)), where)
         )
         related.append(types.DiagnosticRelatedInformation(target, f"note: {note.message}"))
     path = f"{diagnostic.path}: " if diagnostic.path else ""
@@ -80,7 +94,9 @@ def convert(diagnostic: Diagnostic, file: str, text: str, encoding: str = UTF16)
     )
 
 
-def for_document(documents: Documents, path: Path, encoding: str = UTF16) -> list[types.Diagnostic]:
+def for_document(
+    documents: Documents, path: Path, encoding: str = UTF16, uri_of: UriOf = file_uri
+) -> list[types.Diagnostic]:
     """Everything to publish for the open document ``path``: its own check, and the problems
     the checks of other open specs found in it (it is a library or base they include)."""
     analysis = documents.analyses.get(path)
@@ -95,4 +111,4 @@ def for_document(documents: Documents, path: Path, encoding: str = UTF16) -> lis
             if diagnostic.loc is not None and diagnostic.loc.file == file and diagnostic.key() not in seen:
                 seen.add(diagnostic.key())
                 found.append(diagnostic)
-    return [convert(d, file, text, encoding) for d in found]
+    return [convert(d, file, text, encoding, uri_of) for d in found]

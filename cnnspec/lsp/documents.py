@@ -23,16 +23,38 @@ from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, display_name
 #: The passes that give the composed, located document (load, compose).
 COMPOSE = PASSES[: PASSES.index(compose) + 1]
 
-#: A top-level key only cnnspec files have, or a schema modeline naming cnnspec's schema.
-_SPEC_MARK = re.compile(
-    r"^(?:cnnspec|model|blocks|extends|use)[ \t]*:|^#[ \t]*yaml-language-server:.*cnnspec", re.MULTILINE
-)
+#: The top-level keys only cnnspec files have.
+_SPEC_KEYS = frozenset({"cnnspec", "model", "blocks", "extends", "use"})
+#: A schema modeline naming cnnspec's schema.
+_MODELINE = re.compile(r"^#[ \t]*yaml-language-server:.*cnnspec", re.MULTILINE)
+#: A key at the start of a line (a block mapping's top level), plain or quoted.
+_BLOCK_KEY = re.compile(r"""^(["']?)(?P<key>[A-Za-z_][\w-]*)\1[ \t]*:""", re.MULTILINE)
+#: A key after a flow mapping's ``{`` or ``,`` (JSON included), plain or quoted.
+_FLOW_KEY = re.compile(r"""[{,]\s*(["']?)(?P<key>[A-Za-z_][\w-]*)\1\s*:""")
+#: Lines before a document's content: blank, comments, directives, the ``---`` marker.
+_PREAMBLE = re.compile(r"\s*(?:[#%].*)?|---\s*")
 
 
 def looks_like_spec(text: str) -> bool:
     """Whether ``text`` is a cnnspec spec or block library. Editors start the server for every
     YAML file (CI workflows, compose files): those get no diagnostics from it."""
-    return _SPEC_MARK.search(text) is not None
+    return _MODELINE.search(text) is not None or bool(_top_keys(text) & _SPEC_KEYS)
+
+
+def _top_keys(text: str) -> set[str]:
+    """The document's top-level keys, cheaply (this runs on every keystroke): the keys that
+    start a line, or for a document written as one flow mapping (``{cnnspec: 1, …}``, JSON)
+    every key of it; nested ones too, an over-approximation no ordinary spec trips over."""
+    pattern = _FLOW_KEY if _is_flow(text) else _BLOCK_KEY
+    return {m.group("key") for m in pattern.finditer(text)}
+
+
+def _is_flow(text: str) -> bool:
+    """Whether the document's content starts with ``{`` (after comments and directives)."""
+    for line in text.lstrip("\ufeff").splitlines():
+        if not _PREAMBLE.fullmatch(line):
+            return line.lstrip().startswith("{")
+    return False
 
 
 @dataclass
@@ -147,7 +169,7 @@ def _is_library(text: str | None) -> bool:
     take its model from its base); cheap: the key lines only."""
     if text is None:
         return False
-    keys = {line.split(":", 1)[0] for line in text.splitlines() if line[:1].isalpha() and ":" in line}
+    keys = _top_keys(text)
     return "blocks" in keys and not keys & {"model", "extends"}
 
 

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
 from cnnspec.lsp import completion as completing
@@ -59,6 +63,23 @@ class _Protocol(LanguageServerProtocol):
                 self._send_response(data["id"], error=exc.to_response_error())
             raise
 
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(
+        self, params: types.DidChangeTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        """pygls applies a change to its copy of the document before any handler runs, and a
+        document never opened has none: the KeyError would reach the user as "Error in
+        server". A change of an unknown document is a client's mistake; it is ignored."""
+        if unquote(params.text_document.uri) not in self.workspace.text_documents:
+            log.warning("ignoring a change of %s, which is not open", params.text_document.uri)
+            return
+        yield from super().lsp_text_document__did_change(params)
+
+    @property
+    def shut_down(self) -> bool:
+        """Whether the client sent ``shutdown`` (the exit code of ``exit`` depends on it)."""
+        return self._shutdown
+
 
 class CnnspecServer(LanguageServer):
     """The cnnspec language server: documents, their analyses, and the debounce timers."""
@@ -80,8 +101,11 @@ class CnnspecServer(LanguageServer):
     # -- documents ------------------------------------------------------------------------
     def path(self, uri: str) -> Path:
         fs = to_fs_path(uri)
-        if fs is None:  # untitled: and other schemes: named in the working directory
-            fs = str(Path.cwd() / (uri.rsplit("/", 1)[-1].rsplit(":", 1)[-1] or "untitled.yaml"))
+        if fs is None:  # untitled: and other schemes: named in the working directory (where
+            # their relative `use:` paths lead), each URI by a name of its own, no file's
+            last = uri.rsplit("/", 1)[-1].rsplit(":", 1)[-1] or "untitled"
+            digest = hashlib.sha256(uri.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+            fs = str(Path.cwd() / f"{last}~{digest}")
         try:
             return Path(fs).resolve()
         except (ValueError, OSError):  # `%00` in the URI, a symbolic-link loop: only the text is real
@@ -105,6 +129,7 @@ class CnnspecServer(LanguageServer):
         return str(getattr(chosen, "value", chosen) or UTF16)  # an enum member or a plain string
 
     def uri(self, path: Path) -> str:
+        """The URI the editor opened ``path`` under, else its ``file:`` URI."""
         return self.uris.get(path) or path.as_uri()
 
     def schedule(self, path: Path) -> None:
@@ -133,7 +158,12 @@ class CnnspecServer(LanguageServer):
         publish: dict[Path, None] = {}
         for target in checked:
             self.pending.pop(target, None)
+            previous = self.documents.analyses.get(target)
             analysis = self.documents.analyze(target)
+            if previous is not None:  # a file it no longer reads loses the errors it put there
+                publish.update(
+                    dict.fromkeys(f for f in previous.files - analysis.files if f in self.documents.open)
+                )
             if analysis.doc is not None:
                 self.last_good[target] = analysis
             publish[target] = None
@@ -143,7 +173,7 @@ class CnnspecServer(LanguageServer):
 
     def publish(self, path: Path) -> None:
         try:
-            found = diagnostics.for_document(self.documents, path, self.encoding)
+            found = diagnostics.for_document(self.documents, path, self.encoding, self.uri)
         except Exception:  # never lose the connection over one conversion
             log.exception("converting diagnostics of %s", path)
             found = []
@@ -303,8 +333,8 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
             return None
         if target.loc is None:
             start = types.Position(0, 0)
-            return types.Location(path_of(target.file).as_uri(), types.Range(start, start))
-        return diagnostics.location(target.loc, ls.encoding)
+            return types.Location(ls.uri(path_of(target.file)), types.Range(start, start))
+        return diagnostics.location(target.loc, ls.encoding, ls.uri)
 
     @server.feature(types.TEXT_DOCUMENT_REFERENCES)
     @_guard([])
@@ -314,7 +344,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
             return []
         _, doc, cursor, _, _ = found
         locs = navigation.references(doc, cursor, params.context.include_declaration)
-        return [diagnostics.location(loc, ls.encoding) for loc in locs]
+        return [diagnostics.location(loc, ls.encoding, ls.uri) for loc in locs]
 
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION,
@@ -367,5 +397,9 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
 
 
 def serve(debounce: float = DEFAULT_DEBOUNCE_S) -> None:
-    """Run the server on stdin/stdout until the client says ``exit``."""
-    create_server(debounce).start_io()
+    """Run the server on stdin/stdout until the client says ``exit``; the process exits 0
+    only when ``shutdown`` came first, as LSP requires (pygls swallows its own exit code)."""
+    server = create_server(debounce)
+    server.start_io()
+    protocol = server.protocol
+    sys.exit(0 if isinstance(protocol, _Protocol) and protocol.shut_down else 1)

@@ -561,10 +561,11 @@ def _parse_text(text: str, file: str) -> SourceDoc:
             )
         raise _error(f"invalid YAML: {problem}", loc, hint=hint) from None
     except yaml.reader.ReaderError as exc:
-        # A character YAML does not allow (NUL, most control characters): locate it.
-        before = text[: exc.position]
-        line = before.count("\n") + 1
-        column = exc.position - (before.rfind("\n") + 1) + 1
+        # A character YAML does not allow (NUL, most control characters): locate it, in
+        # YAML's lines as the parser's marks are (_load_text maps them to ours).
+        starts = [0, *(m.end() for m in _YAML_BREAK.finditer(text, 0, exc.position))]
+        line = len(starts)
+        column = exc.position - starts[-1] + 1
         code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
         raise _error(
             f"expected printable text; received the control character U+{code:04X}",

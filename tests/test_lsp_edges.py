@@ -1,0 +1,277 @@
+"""`cnnspec lsp` at the edges an audit found: what a check no longer reads, the exit code, a
+change of a document never opened, specs in flow style, control characters on odd line
+breaks, documents without a file of their own, and the cost of a ``search:`` section.
+
+The server is test_lsp's module fixture (one process for this module); the exit code needs a
+process of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+
+pytest_lsp = pytest.importorskip("pytest_lsp", reason="the `lsp` extra is part of `dev`")
+from pytest_lsp import LanguageClient  # noqa: E402
+
+from cnnspec.lsp.documents import looks_like_spec  # noqa: E402
+from cnnspec.spec.loader import LINE_BREAK  # noqa: E402
+from tests.test_lsp import (  # noqa: E402
+    SERVE,
+    answer,
+    change,
+    close,
+    mark,
+    open_text,
+    position,
+    published,
+    validate_json,
+)
+from tests.test_lsp import client as lsp_client_fixture  # noqa: E402
+
+pytestmark = pytest.mark.xdist_group("lsp")
+in_server = pytest.mark.asyncio(loop_scope="module")
+
+# the server and its client: test_lsp's module fixture, one server for this module too
+client = lsp_client_fixture
+
+LIBRARY = """\
+cnnspec: 1
+blocks:
+  double:
+    params: {filters: int}
+    layers:
+      - conv2d: {filters: "${filters}", kernel_size: 3, padding: same}
+"""
+USER = """\
+cnnspec: 1
+name: t
+use: [lib.yaml]
+input: {shape: [8, 8, 3]}
+model:
+  - double: {filters: -4}
+  - flatten
+  - dense: {units: 2}
+"""
+
+
+@in_server
+async def test_a_library_the_spec_stops_reading_loses_the_specs_errors(
+    client: LanguageClient, tmp_path: Path
+):
+    library, spec = tmp_path / "lib.yaml", tmp_path / "net.yaml"
+    library.write_text(LIBRARY, "utf-8")
+    spec.write_text(USER, "utf-8")
+    assert await open_text(client, library, LIBRARY) == []
+    before = mark(library.as_uri())
+    assert len(await open_text(client, spec, USER)) == 1
+    assert len(await published(library.as_uri(), before)) == 1  # the bad argument, shown in the library
+    before = mark(library.as_uri())
+    alone = USER.replace("use: [lib.yaml]\n", "").replace(
+        "double: {filters: -4}", "conv2d: {filters: 4, kernel_size: 3}"
+    )
+    assert await change(client, spec, alone, 2) == []
+    assert await published(library.as_uri(), before) == []
+    close(client, spec)
+    close(client, library)
+
+
+@in_server
+async def test_a_change_of_a_document_never_opened_is_ignored(client: LanguageClient, tmp_path: Path):
+    before = len(client.messages)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(version=2, uri=(tmp_path / "never.yaml").as_uri()),
+            [types.TextDocumentContentChangeWholeDocument(text="cnnspec: 1\n")],
+        )
+    )
+    path = tmp_path / "open.yaml"  # a request after it: the change has been handled by then
+    await open_text(client, path, "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel: [flatten]\n")
+    await answer(
+        client.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(path.as_uri()), types.Position(0, 0))
+        )
+    )
+    assert client.messages[before:] == []
+    close(client, path)
+
+
+def _frames(*messages: dict[str, object]) -> bytes:
+    bodies = [json.dumps({"jsonrpc": "2.0", **m}).encode() for m in messages]
+    return b"".join(b"Content-Length: %d\r\n\r\n%s" % (len(body), body) for body in bodies)
+
+
+@pytest.mark.parametrize(
+    ("messages", "code"),
+    [
+        ([{"method": "exit"}], 1),
+        (
+            [
+                {"id": 1, "method": "initialize", "params": {"capabilities": {}}},
+                {"id": 2, "method": "shutdown"},
+                {"method": "exit"},
+            ],
+            0,
+        ),
+    ],
+    ids=["exit-alone", "shutdown-then-exit"],
+)
+def test_exit_code_says_whether_shutdown_came_first(messages: list[dict[str, object]], code: int) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE], input=_frames(*messages), capture_output=True, timeout=20, check=False
+    )
+    assert done.returncode == code
+
+
+FLOW = "{cnnspec: 1, name: t, input: {shape: [8, 8, 3]}, model: [flatten, {dense: {unitz: 2}}]}\n"
+JSON_SPEC = (
+    '{\n  "cnnspec": 1,\n  "name": "t",\n  "input": {"shape": [8, 8, 3]},\n'
+    '  "model": ["flatten", {"dense": {"unitz": 2}}]\n}\n'
+)
+QUOTED = (
+    '"cnnspec": 1\n"name": t\n"input": {shape: [8, 8, 3]}\n"model":\n  - flatten\n  - dense: {unitz: 2}\n'
+)
+
+
+@pytest.mark.parametrize("text", [FLOW, JSON_SPEC, QUOTED, "# a spec\n---\n{'blocks': {}}\n"])
+def test_flow_json_and_quoted_specs_are_recognised(text: str) -> None:
+    assert looks_like_spec(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["on: push\njobs: {}\n", '{"name": "app", "version": "1.0"}\n', "services:\n  model: x\n"]
+)
+def test_other_yaml_and_json_are_not_specs(text: str) -> None:
+    assert not looks_like_spec(text)
+
+
+@in_server
+@pytest.mark.parametrize("text", [FLOW, JSON_SPEC, QUOTED], ids=["flow", "json", "quoted"])
+async def test_a_flow_style_spec_gets_validates_diagnostic(client: LanguageClient, tmp_path: Path, text: str):
+    path = tmp_path / "flow.yaml"
+    path.write_text(text, "utf-8")
+    expected = validate_json(path)
+    found = await open_text(client, path, text)
+    assert [(d.range.start.line + 1, d.range.start.character + 1) for d in found] == [
+        (e["line"], e["column"]) for e in expected
+    ]
+    assert len(found) == 1
+    close(client, path)
+
+
+_CTRL_LINES = [
+    "cnnspec: 1",
+    "name: t",
+    'description: "a\u2028b"',
+    "input: {shape: [8, 8, 3]}",
+    "model:",
+    "  - flatten",
+    '  - dense: {units: 2, name: "x\x07"}',
+]
+CTRL_TEXTS = {
+    "cr": "\r".join(_CTRL_LINES[:2] + _CTRL_LINES[3:]) + "\r",
+    "crlf": "\r\n".join(_CTRL_LINES) + "\r\n",
+    "u2028": "\n".join(_CTRL_LINES) + "\n",
+}
+
+
+def _ctrl_at(text: str) -> tuple[int, int]:
+    """The 1-based line and column of the control character, in the editor's lines."""
+    lines = LINE_BREAK.split(text)
+    row = next(i for i, line in enumerate(lines) if "\x07" in line)
+    return row + 1, lines[row].index("\x07") + 1
+
+
+@pytest.mark.parametrize("name", list(CTRL_TEXTS))
+def test_validate_locates_a_control_character_on_any_line_break(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "ctrl.yaml"
+    path.write_bytes(CTRL_TEXTS[name].encode())
+    (found,) = validate_json(path)
+    assert (found["line"], found["column"]) == _ctrl_at(CTRL_TEXTS[name])
+
+
+@in_server
+@pytest.mark.parametrize("name", list(CTRL_TEXTS))
+async def test_the_server_locates_a_control_character_on_any_line_break(
+    client: LanguageClient, tmp_path: Path, name: str
+):
+    path = tmp_path / "ctrl.yaml"
+    (found,) = await open_text(client, path, CTRL_TEXTS[name])
+    line, column = _ctrl_at(CTRL_TEXTS[name])
+    assert found.range.start == types.Position(line - 1, column - 1)
+    close(client, path)
+
+
+REFERENCED = """\
+cnnspec: 1
+name: t
+input: {shape: [8, 8, 3]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3}
+    id: stem
+  - flatten:
+    inputs: stem
+  - dense: {unitz: 2}
+"""
+
+
+async def _definition_and_related(client: LanguageClient, uri: str) -> tuple[set[str], set[str]]:
+    """The URIs of the definition of ``stem`` and of every diagnostic's related information,
+    for the document ``uri`` (opened with :data:`REFERENCED`)."""
+    before = mark(uri)
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "yaml", 1, REFERENCED))
+    )
+    found = await published(uri, before, 1)
+    related = {r.location.uri for d in found for r in d.related_information or []}
+    at = position(REFERENCED, "inputs: stem", len("inputs: "))
+    target = await answer(
+        client.text_document_definition_async(types.DefinitionParams(types.TextDocumentIdentifier(uri), at))
+    )
+    targets = target if isinstance(target, list) else [target]
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+    return {t.uri for t in targets}, related
+
+
+@in_server
+async def test_locations_in_an_untitled_buffer_name_the_buffer(client: LanguageClient):
+    uri = "untitled:Untitled-7"
+    assert await _definition_and_related(client, uri) == ({uri}, {uri})
+
+
+@in_server
+async def test_locations_in_a_file_opened_through_a_link_name_the_link(
+    client: LanguageClient, tmp_path: Path
+):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.yaml").write_text(REFERENCED, "utf-8")
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    uri = (tmp_path / "link" / "a.yaml").as_uri()
+    assert await _definition_and_related(client, uri) == ({uri}, {uri})
+
+
+@in_server
+async def test_documents_without_a_file_are_entries_of_their_own(client: LanguageClient):
+    """An untitled buffer and a file (or another buffer) of the same last segment are two
+    documents: closing one leaves the other served."""
+    kept = "untitled:Untitled-3"
+    others = ["untitled:/x/Untitled-3", "other:Untitled-3", (Path.cwd() / "Untitled-3").as_uri()]
+    for uri in [kept, *others]:
+        before = mark(uri)
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "yaml", 1, REFERENCED))
+        )
+        await published(uri, before, 1)
+    for uri in others:
+        client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+    at = position(REFERENCED, "conv2d")
+    found = await answer(
+        client.text_document_hover_async(types.HoverParams(types.TextDocumentIdentifier(kept), at))
+    )
+    assert found is not None and "conv2d" in found.contents.value
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(kept)))
