@@ -275,3 +275,80 @@ async def test_documents_without_a_file_are_entries_of_their_own(client: Languag
     )
     assert found is not None and "conv2d" in found.contents.value
     client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(kept)))
+
+
+SEARCH = """\
+cnnspec: 1
+name: s
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 8, kernel_size: 3}
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, validation_split: 0.1}
+training:
+  epochs: 2
+  optimizer: adam
+search:
+  objective: val_accuracy
+  trials: 4
+  space:
+    training.optimizer: {choice: [adam, sgd]}
+"""
+#: Found only by compiling the search candidates (each choice written into the spec).
+BAD_CHOICE = "received string 'sgdd'"
+#: Found by the search checks that compile nothing.
+BAD_OBJECTIVE = "received 'val_acuracy'"
+
+
+def save(client: LanguageClient, path: Path) -> int:
+    """Send didSave for ``path``; the publication count to wait after."""
+    before = mark(path.as_uri())
+    client.text_document_did_save(
+        types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(path.as_uri()))
+    )
+    return before
+
+
+def messages(found: list[types.Diagnostic]) -> list[str]:
+    return sorted(d.message for d in found)
+
+
+@in_server
+async def test_typing_repeats_the_search_candidates_of_the_last_open_or_save(
+    client: LanguageClient, tmp_path: Path
+):
+    """The candidates (up to 256 models) are compiled on open and save only: a check on type
+    runs every other check, the objective's included, and repeats what the last full check
+    found compiling them (here a choice already fixed in the editor) until the next save."""
+    spec = tmp_path / "s.yaml"
+    bad = SEARCH.replace("[adam, sgd]", "[adam, sgdd]")
+    opened = await open_text(client, spec, bad)
+    assert len(opened) == 1 and BAD_CHOICE in opened[0].message
+    typed = SEARCH.replace("val_accuracy", "val_acuracy")  # the choice fixed, the objective broken
+    found = messages(await change(client, spec, typed, 2))
+    assert len(found) == 2 and BAD_OBJECTIVE in found[0] and BAD_CHOICE in found[1]
+    spec.write_text(typed, "utf-8")
+    saved = await published(spec.as_uri(), save(client, spec))
+    assert len(saved) == 1 and BAD_OBJECTIVE in saved[0].message  # compiled again: the choice is fine
+    close(client, spec)
+
+
+@in_server
+async def test_a_save_compiles_the_search_candidates_again(client: LanguageClient, tmp_path: Path):
+    """A bad choice typed in is not compiled on type; the save finds it, and the checks on
+    type that follow keep it until a save compiles the fixed choice."""
+    spec = tmp_path / "s.yaml"
+    assert await open_text(client, spec, SEARCH) == []
+    bad = SEARCH.replace("[adam, sgd]", "[adam, sgdd]")
+    assert await change(client, spec, bad, 2) == []  # not compiled on type
+    spec.write_text(bad, "utf-8")
+    saved = await published(spec.as_uri(), save(client, spec))
+    assert len(saved) == 1 and BAD_CHOICE in saved[0].message
+    typed = bad.replace("trials: 4", "trials: 5")
+    kept = await change(client, spec, typed, 3)
+    assert len(kept) == 1 and BAD_CHOICE in kept[0].message
+    assert await change(client, spec, SEARCH, 4) != []  # fixed in the editor, not yet saved
+    spec.write_text(SEARCH, "utf-8")
+    assert await published(spec.as_uri(), save(client, spec)) == []
+    close(client, spec)

@@ -39,17 +39,35 @@ Compile = Callable[[SourceDoc], CompiledSpec]
 
 def check_search(compiled: CompiledSpec, diags: Diagnostics, compile_doc: Compile) -> SearchSpace | None:
     """The spec's search space, after every check; errors are added to ``diags``."""
+    space = check_space(compiled, diags)
+    if space is not None:
+        check_candidates(compiled, space, diags, compile_doc)
+    return space
+
+
+def check_space(compiled: CompiledSpec, diags: Diagnostics) -> SearchSpace | None:
+    """The checks that compile nothing (paths, values, objective): milliseconds, so the
+    language server runs them on every edit. ``None`` when the section could not be read
+    (its errors are in ``diags``); the space, with its objective settled, otherwise."""
     space = read_search(compiled.doc, diags)
     if space is None or diags.has_errors:
-        return space
+        return None
     if not space.objective_given and "training" in compiled.doc.data:
         space = _with_task_objective(compiled, space)
     elif "training" in compiled.doc.data:
         space = _with_direction(compiled, space)
     _check_objective(compiled, space, diags)
+    return space
+
+
+def check_candidates(
+    compiled: CompiledSpec, space: SearchSpace, diags: Diagnostics, compile_doc: Compile
+) -> None:
+    """Compile every candidate value alone and every combination of the model's dimensions
+    (up to :data:`MAX_COMBINATIONS` models: seconds for a large one, so the language server
+    runs this on open and save only)."""
     failed = _check_values(compiled.doc, space, diags, compile_doc)
     _check_combinations(compiled.doc, space, diags, compile_doc, failed)
-    return space
 
 
 #: The per-epoch value a search optimises by default for a model of one output, by task.

@@ -6,16 +6,35 @@ the editor's text for every open file (the spec and any ``extends``/``use``/``zo
 includes) instead of the disk. Every file the composer asked for is recorded, whether the
 compilation then succeeds or fails, so an edit of a block library re-checks the open specs
 that read it: the include tracking follows the composition pass, not paths known here.
+
+One check is deferred: a ``search:`` section's candidates, each compiled alone and in every
+combination (up to 256 models, seconds for a zoo model), are compiled when the document is
+opened or saved (a *full* check). A check on type runs every other check, the search
+section's paths and objective included, and repeats the candidate findings of the document's
+last full check (their positions are those of the text as it was saved) instead of
+compiling them again.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnspec.analysis.compiled import CompiledSpec
-from cnnspec.analysis.passes import PASSES, Context, Source, after, compose, run_passes
+from cnnspec.analysis.passes import (
+    PASSES,
+    Context,
+    Pass,
+    Source,
+    after,
+    check_search,
+    compile_doc,
+    compose,
+    run_passes,
+)
+from cnnspec.analysis.search_check import check_candidates, check_space
 from cnnspec.errors import Diagnostic, Loc, SpecError
 from cnnspec.spec.compose import Reader, load_library
 from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, display_name
@@ -74,6 +93,9 @@ class Analysis:
     library: bool = False
     #: The text of each file read, as the editor held it (``None``: read from the disk).
     texts: dict[Path, str | None] = field(default_factory=dict)
+    #: What compiling the search candidates found, by this check or the full check whose
+    #: findings it repeats (empty: none found, or no search section read).
+    searched: list[Diagnostic] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -114,8 +136,12 @@ class Documents:
         """The other open documents whose last check read ``path``."""
         return [p for p, a in self.analyses.items() if p != path and path in a.files and p in self.open]
 
-    def analyze(self, path: Path) -> Analysis:
-        """Check the open document ``path`` (its unsaved text) and remember the result."""
+    def analyze(self, path: Path, full: bool = False) -> Analysis:
+        """Check the open document ``path`` (its unsaved text) and remember the result;
+        ``full``: compile its search candidates too (open, save), else repeat what the
+        previous check found compiling them."""
+        previous = self.analyses.get(path)
+        searched = None if full else (previous.searched if previous is not None else [])
         entry = self.open.get(path)
         version = entry.version if entry is not None else None
         files: set[Path] = set()
@@ -130,7 +156,7 @@ class Documents:
             elif _is_library(self.text(path)):
                 analysis = self._library(path, reader, version)
             else:
-                analysis = check(path, reader, version)
+                analysis = check(path, reader, version, searched)
         except Exception as exc:  # a compiler bug must not take the editor's server down
             message = f"internal error while checking ({type(exc).__name__}: {exc}); please report it"
             analysis = Analysis(path, version, [Diagnostic(message, Loc(display_name(path), 1, 1))])
@@ -148,20 +174,60 @@ class Documents:
         return Analysis(path, version, [], doc, library=True)
 
 
-def check(path: Path, reader: Reader, version: int | None = None) -> Analysis:
+def check(
+    path: Path, reader: Reader, version: int | None = None, searched: list[Diagnostic] | None = None
+) -> Analysis:
     """Run the front end on the spec ``path`` as ``cnnspec validate`` does, reading through
-    ``reader``."""
+    ``reader``. ``searched``: the findings of a full check's search candidates, repeated
+    instead of compiling them (``None``: compile them, as ``validate`` does)."""
     context = Context(path=path)
     source = Source(path=path, reader=reader)
     try:
         doc: SourceDoc = run_passes(source, context, COMPOSE)
     except SpecError as exc:
         return Analysis(path, version, list(exc.diagnostics))
+    found: list[Diagnostic] = []
+    passes = tuple(_search_pass(searched, found) if step is check_search else step for step in after(compose))
     try:
-        compiled: CompiledSpec = run_passes(doc, context, after(compose))
+        compiled: CompiledSpec = run_passes(doc, context, passes)
     except SpecError as exc:
-        return Analysis(path, version, list(exc.diagnostics), doc)
-    return Analysis(path, version, list(compiled.warnings), doc, compiled)
+        return Analysis(path, version, list(exc.diagnostics), doc, searched=found)
+    return Analysis(path, version, list(compiled.warnings), doc, compiled, searched=found)
+
+
+def _search_pass(searched: list[Diagnostic] | None, found: list[Diagnostic]) -> Pass:
+    """:func:`cnnspec.analysis.passes.check_search`, with the candidates' findings put in
+    ``found``: compiled when ``searched`` is ``None``, else ``searched`` repeated. Only while
+    the section still reads: its errors replace what an older text's candidates gave."""
+
+    def search(compiled: CompiledSpec, context: Context) -> CompiledSpec:
+        if "search" not in compiled.doc.data:
+            return compiled
+        space = check_space(compiled, context.diags)
+        if space is not None:
+            start = len(context.diags.items)
+            if searched is None:
+                check_candidates(compiled, space, context.diags, _trial_compiler(compiled, context))
+            else:
+                for diagnostic in searched:
+                    context.diags.add(diagnostic)
+            found.extend(context.diags.items[start:])
+        compiled.search = space
+        context.diags.raise_if_errors()
+        return compiled
+
+    return search
+
+
+def _trial_compiler(compiled: CompiledSpec, context: Context) -> Callable[[SourceDoc], CompiledSpec]:
+    """Compile one trial's spec (it has no search section) with the options of this check."""
+
+    def compile_trial(doc: SourceDoc) -> CompiledSpec:
+        return compile_doc(
+            doc, max_params=context.max_params, path=compiled.path, allow_outside=context.allow_outside
+        )
+
+    return compile_trial
 
 
 def _is_library(text: str | None) -> bool:

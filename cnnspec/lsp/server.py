@@ -5,7 +5,9 @@ ResNet-50). They are debounced per document: the first change after a quiet peri
 at once, and changes that follow within ``debounce`` seconds of a check wait for the next one,
 so a burst of typing costs one check per period while a single edit is answered immediately. A
 request (hover, definition, …) first runs every pending check, so answers always match the
-text the editor holds. Any exception in a feature becomes an error response or an
+text the editor holds. Opening and saving a document asks for a full check, which also compiles
+the candidates of its ``search:`` section (seconds: see :mod:`cnnspec.lsp.documents`); a check
+on type repeats what the last full one found there. Any exception in a feature becomes an error response or an
 empty result; the server keeps serving.
 """
 
@@ -91,6 +93,8 @@ class CnnspecServer(LanguageServer):
         self.uris: dict[Path, str] = {}
         self.pending: dict[Path, asyncio.TimerHandle] = {}
         self.last_check: dict[Path, float] = {}
+        #: The documents whose next check is a full one (opened or saved since their last).
+        self.full: set[Path] = set()
         self.indexes: dict[int, tuple[Analysis, TreeIndex]] = {}
         #: The last analysis that loaded its document, per file. Its positions are used only
         #: while every file it read still has the text it read (a check can fail for a
@@ -132,8 +136,11 @@ class CnnspecServer(LanguageServer):
         """The URI the editor opened ``path`` under, else its ``file:`` URI."""
         return self.uris.get(path) or path.as_uri()
 
-    def schedule(self, path: Path) -> None:
-        """Check ``path`` now if it was not checked within ``debounce``, else when that has passed."""
+    def schedule(self, path: Path, full: bool = False) -> None:
+        """Check ``path`` now if it was not checked within ``debounce``, else when that has
+        passed; ``full``: that check compiles the search candidates too (open, save)."""
+        if full:
+            self.full.add(path)
         if path in self.pending:
             return  # the pending check reads the latest text when it runs
         loop = asyncio.get_running_loop()
@@ -148,10 +155,14 @@ class CnnspecServer(LanguageServer):
             self.check(path)
 
     def check(self, path: Path) -> None:
-        """Check ``path``, the open specs that include it, and publish what changed."""
+        """Check ``path``, the open specs that include it, and publish what changed. A full
+        check of ``path`` (it was saved) is a full check of those specs too: a saved library
+        changes what their search candidates compile to."""
         self.pending.pop(path, None)
         if path not in self.documents.open:
+            self.full.discard(path)
             return
+        full = path in self.full
         with contextlib.suppress(RuntimeError):  # RuntimeError: called outside the loop
             self.last_check[path] = asyncio.get_running_loop().time()
         checked = [path, *self.documents.dependents(path)]
@@ -159,7 +170,8 @@ class CnnspecServer(LanguageServer):
         for target in checked:
             self.pending.pop(target, None)
             previous = self.documents.analyses.get(target)
-            analysis = self.documents.analyze(target)
+            analysis = self.documents.analyze(target, full or target in self.full)
+            self.full.discard(target)
             if previous is not None:  # a file it no longer reads loses the errors it put there
                 publish.update(
                     dict.fromkeys(f for f in previous.files - analysis.files if f in self.documents.open)
@@ -189,6 +201,7 @@ class CnnspecServer(LanguageServer):
         handle = self.pending.pop(path, None)
         if handle is not None:
             handle.cancel()
+        self.full.discard(path)
         dependents = self.documents.dependents(path)
         previous = self.documents.analyses.get(path)
         included = previous.files - {path} if previous is not None else set()
@@ -287,12 +300,20 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     @_guard(None)
     def did_open(ls: CnnspecServer, params: types.DidOpenTextDocumentParams) -> None:
-        ls.schedule(ls.sync(params.text_document.uri))
+        ls.schedule(ls.sync(params.text_document.uri), full=True)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     @_guard(None)
     def did_change(ls: CnnspecServer, params: types.DidChangeTextDocumentParams) -> None:
         ls.schedule(ls.sync(params.text_document.uri))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    @_guard(None)
+    def did_save(ls: CnnspecServer, params: types.DidSaveTextDocumentParams) -> None:
+        """Saved: check it again with its search candidates (an unopened file: ignored)."""
+        path = ls.path(params.text_document.uri)
+        if path in ls.documents.open:
+            ls.schedule(path, full=True)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     @_guard(None)
