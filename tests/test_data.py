@@ -161,4 +161,4 @@ def test_image_folders(tmp_path):
     (tmp_path / "empty" / "a").mkdir(parents=True)
     with pytest.raises(SpecError) as info:
         load(spec_text("[8, 8, 1]", 2, "{source: {directory: empty}}"), tmp_path)
-    assert "with images" in info.value.errors[0].message
+    assert "class folder" in info.value.errors[0].message and "holds no" in info.value.errors[0].message

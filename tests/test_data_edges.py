@@ -327,9 +327,14 @@ def test_a_npy_file_named_npz_is_not_read_whole(tmp_path):
 
 
 def test_a_0d_class_names_array_is_one_name(tmp_path):
+    """A 0-d class_names array is read as one name, and one name for 3 classes is refused (it
+    used to become '0', '1', '2' without a word)."""
     np.savez(tmp_path / "d.npz", class_names=np.array("only"), **good_arrays())
-    _, _, data = load(NPZ_SPEC, tmp_path)
-    assert data.class_names == ["0", "1", "2"]  # too few names for 3 classes: numbered
+    error = located(NPZ_SPEC, tmp_path)
+    assert error.path == "data.source.npz" and error.code == "data"
+    assert "a name for each of the 3 classes (labels 0–2) in d.npz" in error.message
+    assert "its class_names has 1 (only)" in error.message
+    assert "one name per class" in error.hint and "leave class_names out" in error.hint
 
 
 def test_a_forged_target_of_a_multi_output_npz_is_located(tmp_path):

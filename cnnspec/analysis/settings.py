@@ -1001,11 +1001,33 @@ def model_scales_input(ir: ModelIR) -> bool:
     return any(kind.value_range == "affine" for n in early if (kind := REGISTRY.get(n.kind)) is not None)
 
 
-def pipeline_scale(data: DataConfig, ir: ModelIR, integer_pixels: bool) -> float | None:
+#: ``data.rescale: auto``: the value of a full-intensity pixel, by the integer dtypes that say it.
+PIXEL_MAX_OF_DTYPE: dict[str, float] = {"uint8": 255.0, "int8": 255.0, "uint16": 65535.0}
+
+
+def integer_pixel_max(dtype: str, low: float, high: float) -> float | None:
+    """The value of a full-intensity pixel in integer images of ``dtype`` (its name, as NumPy
+    writes it) whose values lie in [``low``, ``high``]: what ``data.rescale: auto`` divides by.
+
+    uint8 and int8 are 8-bit (255), uint16 16-bit (65535). Any other integer dtype (int16,
+    int32, int64, uint32, …) says nothing of the depth, and 8-bit values are often stored so
+    (NumPy's default integer is int64): 255 when every value lies in 0–255, else ``None`` (the
+    caller asks for an explicit ``data.rescale``).
+    """
+    known = PIXEL_MAX_OF_DTYPE.get(dtype)
+    if known is not None:
+        return known
+    return 255.0 if low >= 0 and high <= 255 else None
+
+
+def pipeline_scale(
+    data: DataConfig, ir: ModelIR, integer_pixels: bool, pixel_max: float = 255.0
+) -> float | None:
     """The pixel multiplier the input pipeline applies (``None``: the values as stored).
 
     ``data.rescale``: a number is used as given, ``null`` never scales, ``auto`` maps integer
-    pixels to [0, 1] (× 1/255) unless the model scales its own input.
+    pixels to [0, 1] (× 1/``pixel_max``: 255 for 8-bit images, 65535 for uint16, see
+    :func:`integer_pixel_max`) unless the model scales its own input.
     """
     if data.rescale is None:
         return None
@@ -1013,7 +1035,7 @@ def pipeline_scale(data: DataConfig, ir: ModelIR, integer_pixels: bool) -> float
         return data.rescale
     if model_scales_input(ir):
         return None
-    return 1.0 / 255.0 if integer_pixels else None
+    return 1.0 / pixel_max if integer_pixels else None
 
 
 def data_config(compiled: CompiledSpec, *, raise_errors: bool = False) -> DataConfig | None:

@@ -533,21 +533,49 @@ def pipeline_settings(compiled: CompiledSpec, config: TrainConfig, dataset: Any)
     )
 
 
-def file_rescale(run: Run, model: Any, integer_pixels: bool = True) -> float | None:
+def file_rescale(
+    run: Run, model: Any, integer_pixels: bool = True, pixels: np.ndarray | None = None
+) -> float | None:
     """The multiplier for images read from files (0–255 integers) or ``.npy`` arrays.
 
-    With a spec: what the pipeline did to integer-pixel data (``data.rescale``: auto → 1/255
-    unless the model has its own rescaling layer). Float arrays are taken as already scaled.
-    Without a spec: 1/255 unless the model begins with a Rescaling layer.
+    With a spec: what the pipeline did to integer-pixel data (``data.rescale``: auto → 1/the
+    pixels' full intensity unless the model has its own rescaling layer). Float arrays are taken
+    as already scaled. Without a spec: the same, unless the model begins with a Rescaling layer.
+    ``pixels``: the integer batch to scale, whose dtype and values tell its depth as training's
+    (:func:`pixel_depth`); without it, 8-bit (image files decode to 8-bit pixels).
     """
     if not integer_pixels and (run.config is None or run.config.data.rescale == "auto"):
         return None
     if run.compiled is None or run.config is None:
-        return None if rescales_itself(model) else 1.0 / 255.0
+        return None if rescales_itself(model) else 1.0 / pixel_depth(pixels)
+    from cnnspec.analysis.settings import model_scales_input
     from cnnspec.training.data import rescale_factor
 
-    stand_in = SimpleNamespace(integer_pixels=integer_pixels)  # rescale_factor reads only this
+    # the depth counts only where data.rescale: auto divides by it (a uint16 .npy: by 65535)
+    divides = integer_pixels and run.config.data.rescale == "auto" and not model_scales_input(run.compiled.ir)
+    stand_in = SimpleNamespace(  # rescale_factor reads only these two
+        integer_pixels=integer_pixels, pixel_max=pixel_depth(pixels) if divides else 255.0
+    )
     return rescale_factor(run.config, stand_in, run.compiled)  # type: ignore[arg-type]
+
+
+def pixel_depth(pixels: np.ndarray | None) -> float:
+    """The value of a full-intensity pixel of integer ``pixels``, as training tells it from an npz
+    file's images (:func:`~cnnspec.analysis.settings.integer_pixel_max`): 255 for 8-bit, 65535 for
+    uint16 (``None``: image files, 8-bit). A :class:`UsageError` when neither dtype nor values tell."""
+    from cnnspec.analysis.settings import integer_pixel_max
+
+    if pixels is None:
+        return 255.0
+    low, high = (float(pixels.min()), float(pixels.max())) if pixels.size else (0.0, 0.0)
+    depth = integer_pixel_max(pixels.dtype.name, low, high)
+    if depth is None:
+        raise UsageError(
+            f"expected 8-bit (0–255) or uint16 integer pixels, as training takes them; received "
+            f"{pixels.dtype.name} from {low:g} to {high:g}",
+            "store the array as uint8 or uint16, or as floats scaled as the training images were",
+        )
+    return depth
 
 
 def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:

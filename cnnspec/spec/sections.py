@@ -285,8 +285,9 @@ DATA_SCHEMA = _obj(
         ),
         "rescale": {
             "anyOf": [{"type": "number"}, {"enum": ["auto"]}, {"type": "null"}, EXPR],
-            "description": "multiply pixels by this; 'auto' (default): 1/255 for 8-bit integer images unless "
-            "the model starts with a rescaling layer, unchanged for float data; null: never rescale",
+            "description": "multiply pixels by this; 'auto' (default): 1/255 for 8-bit integer images "
+            "(uint8, int8, or another integer type holding 0–255), 1/65535 for uint16, else an error, "
+            "unless the model starts with a rescaling layer; float data unchanged; null: never rescale",
         },
         "shuffle_buffer": _int(1, description="tf.data shuffle buffer (default: the whole training set)"),
         "limit": _int(1, description="use at most this many images of each split (quick trials)"),

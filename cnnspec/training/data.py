@@ -33,6 +33,8 @@ from cnnspec.analysis.settings import (
     KERAS_DATASETS,
     DataConfig,
     TrainConfig,
+    integer_pixel_max,
+    model_scales_input,
     pipeline_scale,
 )
 from cnnspec.errors import SpecError, SpecPath, format_path, human_bytes
@@ -85,6 +87,9 @@ class Dataset:
     #: things the user should know about the splits (a split without some of the data's
     #: classes); not part of the content hash
     notes: list[str] = field(default_factory=list)
+    #: integer images: the value of a full-intensity pixel, which ``data.rescale: auto``
+    #: divides by (255; 65535 for uint16 images: :func:`~cnnspec.analysis.settings.integer_pixel_max`)
+    pixel_max: float = 255.0
 
     @property
     def streamed(self) -> bool:
@@ -480,6 +485,12 @@ def _labels(y: np.ndarray, compiled: CompiledSpec, what: str) -> np.ndarray:
             compiled,
             hint="store class indices, not one-hot rows",
         )
+    if y.size and np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
+        raise _error(  # before np.mod, which warns on them
+            f"expected integer class labels in {what}; found {_non_finite_name(y)}",
+            compiled,
+            hint="store a class index (0, 1, …) for every image",
+        )
     if y.size and not np.issubdtype(y.dtype, np.integer):
         if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
             y = y.astype("int64")
@@ -490,7 +501,30 @@ def _labels(y: np.ndarray, compiled: CompiledSpec, what: str) -> np.ndarray:
     return y.astype("int64")
 
 
-def _images(x: np.ndarray, compiled: CompiledSpec, what: str) -> np.ndarray:
+#: How many images one step of the NaN/infinity scan looks at (its mask is a quarter of a
+#: float32 chunk, never of the whole array).
+_FINITE_CHUNK = 1024
+
+
+def _non_finite_name(values: np.ndarray) -> str:
+    """What the first non-finite value of ``values`` is: ``NaN``, ``infinity`` or ``-infinity``."""
+    value = float(values[~np.isfinite(values)].flat[0])
+    return "NaN" if math.isnan(value) else ("infinity" if value > 0 else "-infinity")
+
+
+def _first_non_finite(x: np.ndarray) -> tuple[int, ...] | None:
+    """The index of the first NaN or ±infinity in float images ``x`` (``None``: none)."""
+    for start in range(0, len(x), _FINITE_CHUNK):
+        chunk = x[start : start + _FINITE_CHUNK]
+        if np.all(np.isfinite(chunk)):
+            continue
+        first = [int(i) for i in np.argwhere(~np.isfinite(chunk))[0]]
+        return (start + first[0], *first[1:])
+    return None
+
+
+def _images(x: np.ndarray, compiled: CompiledSpec, what: str, origin: str = "") -> np.ndarray:
+    """``x`` as (n, H, W, C) numeric images; ``origin`` says where they come from (`` of d.npz``)."""
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[..., None]  # grayscale without a channel axis (MNIST layout)
@@ -501,7 +535,73 @@ def _images(x: np.ndarray, compiled: CompiledSpec, what: str) -> np.ndarray:
         )
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
         raise _error(f"expected numeric images in {what}; received dtype {x.dtype}", compiled)
+    if np.issubdtype(x.dtype, np.floating):  # a NaN pixel makes every loss NaN, silently
+        bad = _first_non_finite(x)
+        if bad is not None:
+            image, row, column, channel = bad
+            raise _error(
+                f"expected finite pixel values in the {what} images{origin}; image {image} has "
+                f"{_non_finite_name(x[image])} at row {row}, column {column}, channel {channel}",
+                compiled,
+                hint="replace the NaN and infinite values (numpy.nan_to_num) or leave those images out",
+            )
     return x
+
+
+def _pixel_range(x: np.ndarray) -> tuple[float, float]:
+    return (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+
+
+def _pixel_max(
+    x_train: np.ndarray, x_test: np.ndarray, config: TrainConfig, compiled: CompiledSpec, origin: str
+) -> float:
+    """:attr:`Dataset.pixel_max` of integer images, from the training images' dtype (and their
+    values, for dtypes that do not say the depth). A located error when ``data.rescale: auto``
+    would divide by it and the depth is unknown, or the test images' depth differs (one factor
+    scales every split)."""
+    if config.data.rescale != "auto" or model_scales_input(compiled.ir) or x_train.dtype.kind not in "iu":
+        return 255.0  # not divided by: a number or null scales, the model does, or float pixels
+    depths: dict[str, float] = {}
+    for what, x in (("training", x_train), ("test", x_test)):
+        if x.dtype.kind not in "iu":
+            continue
+        low, high = _pixel_range(x)
+        depth = integer_pixel_max(x.dtype.name, low, high)
+        if depth is None:
+            raise _rescale_error(
+                f"expected 8-bit (0–255) or uint16 {what} images for data.rescale: auto; the {what} "
+                f"images{origin} are {x.dtype.name} from {low:g} to {high:g}",
+                high,
+                config.data,
+                compiled,
+            )
+        depths[what] = depth
+    if depths.get("test", depths["training"]) != depths["training"]:
+        raise _rescale_error(
+            f"expected training and test images of one depth for data.rescale: auto; the training "
+            f"images{origin} are {x_train.dtype.name} (0–{depths['training']:g}) and the test images "
+            f"{x_test.dtype.name} (0–{depths['test']:g})",
+            max(depths.values()),
+            config.data,
+            compiled,
+        )
+    return depths["training"]
+
+
+def _rescale_error(message: str, high: float, data: DataConfig, compiled: CompiledSpec) -> SpecError:
+    """``data.rescale: auto`` cannot scale the integer images: a located error asking for an
+    explicit ``data.rescale`` (at ``data.rescale`` when the spec writes it)."""
+    path: SpecPath = ("data", "rescale") if "rescale" in compiled.data else SOURCE
+    if path == SOURCE and data.kind == "npz":
+        path = (*SOURCE, "npz")
+    example = f" (rescale: {1 / high:.6g} maps 0–{high:g} to 0–1)" if high > 0 else ""
+    return _error(
+        message,
+        compiled,
+        path,
+        f"set data.rescale to the factor that maps the pixels to [0, 1]{example}, or null to feed "
+        "them as stored; or store them as uint8 or uint16",
+    )
 
 
 def _shapes(data: DataConfig) -> tuple[np.ndarray, Targets, Any, Any]:
@@ -593,6 +693,33 @@ def _check_targets(
     return check_target(y, kind, what, compiled, SOURCE, image_shape=x.shape[1:3], names=mask_names)
 
 
+def _check_npz_names(
+    names: list[str], kind: str, y_train: np.ndarray, y_test: np.ndarray, path: Path, compiled: CompiledSpec
+) -> None:
+    """An npz's ``class_names`` name every class (at least the largest index + 1), label or value
+    (exactly one per column): a located error naming both counts otherwise, where they used to
+    be replaced by numbers silently. Masks are checked against them by :func:`check_target`."""
+    if not names or kind == "mask":
+        return
+    if kind == "class":
+        count = int(max(y_train.max(initial=-1), y_test.max(initial=-1))) + 1
+        labels = f"labels 0–{count - 1}" if count > 1 else "label 0"
+        fits, what = len(names) >= count, f"{count} classes ({labels})"
+    else:
+        count = int(y_train.shape[1])
+        fits, what = len(names) == count, f"{count} {'labels' if kind == 'multilabel' else 'values'}"
+    if fits:
+        return
+    shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+    raise _error(
+        f"expected a name for each of the {what} in {path.name}; its class_names has {len(names)} ({shown})",
+        compiled,
+        (*SOURCE, "npz"),
+        "store one name per class (or label, or value column) in index order, or leave "
+        "class_names out to number them",
+    )
+
+
 def _count(y: Targets) -> int:
     return len(next(iter(y.values()))) if isinstance(y, dict) else len(y)
 
@@ -654,7 +781,10 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
         dataset = _streamed(compiled, data, seed, test_fraction, source)
         check_fit(dataset, compiled, config)
         return dataset
-    x_train, x_test = _images(x_train, compiled, "training"), _images(x_test, compiled, "test")
+    origin = f" of {data.path.name}" if data.kind == "npz" and data.path is not None else ""
+    x_train = _images(x_train, compiled, "training", origin)
+    x_test = _images(x_test, compiled, "test", origin)
+    pixel_max = _pixel_max(x_train, x_test, config, compiled, origin)
     y_train = _check_targets(y_train, target, "training", compiled, x_train, names)
     y_test = _check_targets(y_test, target, "test", compiled, x_test, names)
     if len(x_train) != _count(y_train) or len(x_test) != _count(y_test):
@@ -674,6 +804,12 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
             ("data", key),
             "leave it out, or use a source with class labels",
         )
+    if data.kind == "npz":
+        assert data.path is not None
+        if not isinstance(target, dict):  # one class_names for several outputs names no one's
+            _check_npz_names(names, target, y_train, y_test, data.path, compiled)
+        # the factor is known only once the file is read: lock.json records it
+        source["rescale"] = pipeline_scale(data, compiled.ir, x_train.dtype.kind in "iu", pixel_max)
     class_notes: list[str] = []
     if data.classes is not None:
         x_train, y_train, x_test, y_test, names, class_notes = _classes(
@@ -696,6 +832,7 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
     else:
         names = _names_for(target, y_train, names, y_val, y_test)
     dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source, target, target_names)
+    dataset.pixel_max = pixel_max
     if target == "class":
         dataset.notes = _missing_classes(names, {"training": y_train, "validation": y_val, "test": y_test})
     dataset.notes[:0] = class_notes
@@ -920,4 +1057,7 @@ def class_weights(config: TrainConfig, dataset: Dataset) -> dict[int, float] | N
 
 def rescale_factor(config: TrainConfig, dataset: Dataset, compiled: CompiledSpec) -> float | None:
     """The pixel multiplier the pipeline applies (``None``: leave the values as they are)."""
-    return pipeline_scale(config.data, compiled.ir, dataset.integer_pixels)
+    # reporting's stand-in for image files (reporting/run.py file_rescale) has only
+    # integer_pixels: files decode to 8-bit pixels
+    pixel_max = getattr(dataset, "pixel_max", 255.0)
+    return pipeline_scale(config.data, compiled.ir, dataset.integer_pixels, pixel_max)

@@ -24,6 +24,13 @@ from cnnspec.training.imagefiles import IMAGE_EXTENSIONS, load_image
 
 #: the sub-folders of a folder that is already split (used as given)
 SPLIT_FOLDERS = ("train", "validation", "test")
+#: the names a split layout's validation folder goes by (one of them; ``val/`` is common)
+VALIDATION_FOLDERS = ("validation", "val", "valid")
+#: how a split layout must look, for the hint of a folder that is almost one
+LAYOUT_HINT = (
+    "an already split folder holds train/ and test/ (and one of validation/, val/, valid/), each "
+    "of class folders, and nothing else; otherwise name the folder of class folders itself"
+)
 
 
 class ListingError(Exception):
@@ -49,28 +56,111 @@ def hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
+def subfolders(folder: Path) -> list[str]:
+    """The names of ``folder``'s sub-folders, sorted, hidden ones (``.ipynb_checkpoints/``,
+    ``.git/``) left out."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def loose_images(folder: Path) -> list[str]:
+    """The image files directly in ``folder`` (not hidden), sorted: no class folder holds them."""
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.name.lower().endswith(IMAGE_EXTENSIONS) and not p.name.startswith(".") and p.is_file()
+    )
+
+
+def split_layout(names: Iterable[str]) -> dict[str, str] | None:
+    """``{"train": "train", "validation": "val", "test": "test"}`` (the splits present, each with
+    its folder's name) when the sub-folder ``names`` are a split layout; ``None`` otherwise."""
+    subs = set(names)
+    validation = [name for name in VALIDATION_FOLDERS if name in subs]
+    if "train" not in subs or len(subs) < 2 or len(validation) > 1:
+        return None  # a lone train/ folder is no split (see index_folder)
+    if not subs <= {"train", "test", *validation}:
+        return None
+    layout = {"train": "train"} | ({"validation": validation[0]} if validation else {})
+    return layout | ({"test": "test"} if "test" in subs else {})
+
+
+def _check_not_half_split(folder: Path, names: Sequence[str]) -> None:
+    """A ListingError when ``folder`` looks split (a train/, test/ or validation folder that holds
+    folders itself) without being a split layout: its splits would otherwise become classes."""
+    split_names = {*SPLIT_FOLDERS, *VALIDATION_FOLDERS}
+    looks_split = [n for n in names if n in split_names and subfolders(folder / n)]
+    if looks_split and split_layout(names) is None:
+        raise ListingError(
+            f"expected {folder} to be a folder of class folders or a train/, test/ layout; its "
+            f"sub-folders {', '.join(f'{n}/' for n in names)} are neither "
+            f"({', '.join(f'{n}/' for n in looks_split)} holding folders, as a split does)",
+            LAYOUT_HINT,
+        )
+
+
+def _check_classes(folder: Path, found: Sequence[str], class_names: Sequence[str]) -> None:
+    """A ListingError when the class folders of a validation or test folder are not the
+    training classes (an unknown class would otherwise be dropped without a word)."""
+    missing = sorted(set(class_names) - set(found))
+    if missing:
+        raise ListingError(f"expected class folders {', '.join(missing)} in {folder}")
+    unknown = sorted(set(found) - set(class_names))
+    if unknown:
+        raise ListingError(
+            f"expected the class folders of {folder} among the training classes; received "
+            f"{', '.join(map(repr, unknown[:5]))}{' …' if len(unknown) > 5 else ''}",
+            f"the training classes are {', '.join(map(repr, class_names))}: remove or rename "
+            "the other folders (or hide them: a name starting with '.')",
+        )
+
+
+def _class_files(folder: Path) -> list[Path]:
+    """The image files below one class folder by sorted folder, then name (hidden ones left out)."""
+    paths: list[Path] = []
+    for root, _, files in sorted(os.walk(folder), key=lambda entry: entry[0]):
+        if hidden(Path(root), folder):
+            continue
+        for file in sorted(files):
+            if file.lower().endswith(IMAGE_EXTENSIONS) and not file.startswith("."):
+                paths.append(Path(root) / file)
+    return paths
+
+
 def index_folder(folder: Path, class_names: Sequence[str] | None = None) -> Listing:
     """The image files of a class-folder tree in Keras' ``index_directory`` order (classes
     sorted, or in ``class_names``' order; each class's files by sorted folder then name), so
-    a folder splits as it did when cnnspec read it whole."""
+    a folder splits as it did when cnnspec read it whole.
+
+    Nothing is left out without a word: an almost-split folder (``train/`` beside ``other/``),
+    a class folder unknown to ``class_names``, an empty class folder and images lying beside
+    the class folders are each a :class:`ListingError`."""
     if not folder.is_dir():
         raise ListingError(f"expected a folder of class sub-folders; {folder} does not exist")
-    found_names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    loose = loose_images(folder)
+    if loose:
+        more = f" (and {len(loose) - 5} more)" if len(loose) > 5 else ""
+        raise ListingError(
+            f"expected only folders in {folder}; {len(loose)} image file(s) lie directly "
+            f"in it, in no class: {', '.join(loose[:5])}{more}",
+            "move each image into its class's folder (DIR/<class name>/<image>.png), or out of DIR",
+        )
+    found_names = subfolders(folder)
+    _check_not_half_split(folder, found_names)
     if class_names is not None:
-        missing = sorted(set(class_names) - set(found_names))
-        if missing:
-            raise ListingError(f"expected class folders {', '.join(missing)} in {folder}")
+        _check_classes(folder, found_names, class_names)
     names = list(class_names) if class_names is not None else found_names
     paths: list[Path] = []
     labels: list[int] = []
     for label, name in enumerate(names):
-        for root, _, files in sorted(os.walk(folder / name), key=lambda entry: entry[0]):
-            if hidden(Path(root), folder / name):
-                continue
-            for file in sorted(files):
-                if file.lower().endswith(IMAGE_EXTENSIONS) and not file.startswith("."):
-                    paths.append(Path(root) / file)
-                    labels.append(label)
+        files = _class_files(folder / name)
+        if not files:
+            raise ListingError(
+                f"expected images in every class folder; class folder {folder / name} holds no "
+                f"{'/'.join(IMAGE_EXTENSIONS)} files",
+                "add its images, or remove the folder (or hide it: a name starting with '.')",
+            )
+        paths.extend(files)
+        labels.extend([label] * len(files))
     if not paths:
         raise ListingError(
             f"expected class sub-folders with images in {folder}; found {len(found_names)} "
@@ -82,13 +172,13 @@ def index_folder(folder: Path, class_names: Sequence[str] | None = None) -> List
 
 def presplit_folders(folder: Path) -> dict[str, Path] | None:
     """``{"train": …, "validation": …, "test": …}`` (those present) when ``folder`` is laid out
-    as ``train/``, ``validation/``, ``test/`` of class folders; ``None`` for a plain class tree."""
-    if not folder.is_dir():
+    as ``train/``, ``validation/`` (or ``val/``, ``valid/``), ``test/`` of class folders;
+    ``None`` for a plain class tree, and for anything else, which :func:`index_folder` then
+    refuses with the reason (images beside the splits, ``val/`` and ``validation/`` both, ...)."""
+    if not folder.is_dir() or loose_images(folder):
         return None
-    subs = {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
-    if "train" not in subs or not subs <= set(SPLIT_FOLDERS) or len(subs) < 2:
-        return None  # a lone train/ folder is a class called "train"
-    return {name: folder / name for name in SPLIT_FOLDERS if name in subs}
+    layout = split_layout(subfolders(folder))
+    return None if layout is None else {split: folder / name for split, name in layout.items()}
 
 
 def read_csv(
@@ -109,13 +199,14 @@ def read_csv(
                         f"{', '.join(map(repr, columns)) or 'none (an empty file)'}",
                         "set data.source.image_column / label_column to the header's names",
                     )
-            rows = [(row[image_column], row[label_column], reader.line_num) for row in reader]
+            # cells stripped: "b0.png, b" (a space after the comma) labels b0.png as b, not " b"
+            rows = [(_cell(row, image_column), _cell(row, label_column), reader.line_num) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ListingError(f"expected a readable UTF-8 CSV file; {path.name}: {exc}") from None
     if not rows:
         raise ListingError(f"expected at least one row of images in {path.name}; it has only a header")
     for file, label, line in rows:
-        if not file or label is None or label == "":
+        if not file or not label:
             raise ListingError(f"expected an image path and a label on line {line} of {path.name}")
     names = list(class_names) if class_names is not None else sorted({label for _, label, _ in rows})
     index = {name: i for i, name in enumerate(names)}
@@ -135,8 +226,34 @@ def read_csv(
             f"expected every image the CSV names to exist; {len(missing)} do not: {shown}{more}",
             "paths in the CSV are relative to the CSV's folder",
         )
+    _check_unique(path, paths, [line for _, _, line in rows])
     labels = np.asarray([index[label] for _, label, _ in rows], dtype="int64")
     return Listing(paths, labels, names)
+
+
+def _cell(row: dict[str | None, Any], column: str) -> str:
+    """A CSV row's cell, stripped (``""`` for a row too short to have it)."""
+    value = row.get(column)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _check_unique(csv_path: Path, paths: Sequence[Path], lines: Sequence[int]) -> None:
+    """A ListingError when a CSV names one image file twice: its rows would be split apart, so
+    the image (same label or not) could be trained on and tested on."""
+    first: dict[Path, int] = {}
+    repeated: list[str] = []
+    for path, line in zip(paths, lines, strict=True):
+        seen = first.setdefault(path.resolve(), line)  # a0.png and ./a0.png are one file
+        if seen != line:
+            repeated.append(f"{path.name} on lines {seen} and {line}")
+    if repeated:
+        more = f" (and {len(repeated) - 5} more)" if len(repeated) > 5 else ""
+        raise ListingError(
+            f"expected each image once in {csv_path.name}; {len(repeated)} row(s) repeat an "
+            f"image: {'; '.join(repeated[:5])}{more}",
+            "remove the repeated rows: an image listed twice can land in both the training "
+            "and the test split",
+        )
 
 
 def fingerprint(paths: Iterable[Path], *, content: bool = False) -> str:

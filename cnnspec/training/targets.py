@@ -8,21 +8,23 @@ non-classification sources hold as targets:
   indices, a palette PNG whose palette indices are the classes, or colours mapped through a
   ``classes: {name: [r, g, b]}`` table;
 - ``{images: DIR, labels: TABLE}``: multi-label; a CSV ``file,labels`` (labels separated by
-  spaces, ``;`` or ``|``), a CSV ``file,<label>,<label>,...`` of 0/1 columns, or a JSON
+  spaces, commas, ``;`` or ``|``), a CSV ``file,<label>,<label>,...`` of 0/1 columns, or a JSON
   ``{file: [labels]}``;
 - ``{images: DIR, values: TABLE}``: regression; a CSV ``file,<name>,...`` of numbers or a JSON
   ``{file: number or [numbers]}``;
 - arrays from ``npz`` files and the ``shapes`` generator, checked by :func:`check_target`.
 
 Every mistake (a mask of another size than its image, a class index beyond ``classes``, a
-missing mask, a target that is not a number, ...) is a located :class:`SpecError` naming the
-file and row, raised before anything is written.
+missing mask, a target that is not a number, an image listed twice, a CSV table without its
+header row, ...) is a located :class:`SpecError` naming the file and row, raised before
+anything is written.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import posixpath
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
 #: The target kinds a :class:`~cnnspec.training.data.Dataset` holds, per output.
 TARGET_KINDS = ("class", "multilabel", "regression", "mask")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-_LABEL_SEPARATORS = re.compile(r"[;|\s]+")
+#: What separates the labels of a ``file,labels`` cell. The comma too: a quoted ``"cat,dog"``
+#: (or an unquoted row ``a.png,cat,dog``) means two labels, never one named ``cat,dog``.
+_LABEL_SEPARATORS = re.compile(r"[,;|\s]+")
 #: How many offending files an error lists.
 _SHOWN = 3
 
@@ -120,6 +124,10 @@ def check_target(
             f"the masks are {y.shape[1]}×{y.shape[2]}",
             compiled,
             where,
+        )
+    if y.size and np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
+        raise data_error(  # before np.mod, which warns on them
+            f"expected integer class indices in the {what} masks; found NaN or infinity", compiled, where
         )
     if y.size and not np.issubdtype(y.dtype, np.integer):
         if y.dtype == bool or np.all(np.mod(y, 1) == 0):
@@ -337,13 +345,19 @@ def _read_table(path: Path, key: str, compiled: CompiledSpec) -> list[tuple[int,
     except (OSError, UnicodeDecodeError) as exc:
         raise data_error(f"cannot read {path.name}: {exc}", compiled, where) from None
     if path.suffix.lower() == ".json":
+        objects: list[list[tuple[str, Any]]] = []  # every object's pairs, the outermost last
+
+        def pairs(found: list[tuple[str, Any]]) -> dict[str, Any]:
+            objects.append(found)  # a dict would keep one of two equal keys, silently
+            return dict(found)
+
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=pairs)
         except json.JSONDecodeError as exc:
             raise data_error(f"expected JSON in {path.name}: {exc}", compiled, where) from None
         if not isinstance(data, dict) or not data:
             raise data_error(f"expected a JSON object file → {key} in {path.name}", compiled, where)
-        return [(0, str(name), value) for name, value in data.items()]
+        return [(0, str(name), value) for name, value in objects[-1]]
     rows = list(csv.reader(text.splitlines()))
     rows = [(line, row) for line, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
     if len(rows) < 2 or len(rows[0][1]) < 2:
@@ -358,6 +372,67 @@ def _read_table(path: Path, key: str, compiled: CompiledSpec) -> list[tuple[int,
 
 def _row_name(path: Path, line: int, file: str) -> str:
     return f"{path.name} row {line} ({file})" if line else f"{path.name} ({file})"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _data_rows(
+    rows: list[tuple[int, str, Any]], table: Path, config: DataConfig, compiled: CompiledSpec, key: str
+) -> tuple[list[str] | None, list[tuple[int, str, Any]]]:
+    """The header's value cells (``None`` for JSON) and the rows of images, checked: a CSV's
+    first row is a header, not data (a table without one lost its first image and named its
+    columns after that image's values), and no image is listed twice (it could land in the
+    training and the test split)."""
+    header: list[str] | None = None
+    if rows[0][0]:  # CSV: row 1 is the header
+        (_, file, cells), rows = rows[0], rows[1:]
+        assert config.path is not None
+        if (config.path / file).is_file():
+            why = f"{file} is an image in {config.path.name}"
+        elif key == "values" and all(_is_number(cell) for cell in cells):
+            why = "its values are numbers"
+        else:
+            why = None
+        if why is not None:
+            columns = "labels (or file,LABEL,LABEL,… of 0/1 columns)" if key == "labels" else "NAME[,NAME…]"
+            raise data_error(
+                f"the first row of {table.name} looks like data, not a header: "
+                f"{','.join([file, *cells])!r} ({why})",
+                compiled,
+                ("data", "source", key),
+                hint=f"add a header row first: file,{columns}",
+            )
+        header = list(cells)
+    _check_repeats(rows, table, compiled, key)
+    return header, rows
+
+
+def _check_repeats(rows: list[tuple[int, str, Any]], table: Path, compiled: CompiledSpec, key: str) -> None:
+    """Each image once: a located error naming the table and both rows of the first repeat."""
+    first: dict[str, tuple[int, str]] = {}
+    for line, file, _ in rows:
+        same = posixpath.normpath(file.replace("\\", "/"))  # a.png, ./a.png and b/../a.png
+        if same not in first:
+            first[same] = (line, file)
+            continue
+        earlier_line, earlier = first[same]
+        if line:
+            where = f"rows {earlier_line} ({earlier}) and {line} ({file})"
+        else:  # JSON: no rows to name
+            where = f"{file} twice" if file == earlier else f"{earlier} and {file}, the same image"
+        raise data_error(
+            f"expected each image once in {table.name}; it lists {where}",
+            compiled,
+            ("data", "source", key),
+            hint="keep one row per image (an image listed twice could land in both the training "
+            "and the test split)",
+        )
 
 
 def _table_images(
@@ -389,10 +464,9 @@ def read_image_labels(config: DataConfig, compiled: CompiledSpec) -> tuple[np.nd
     assert config.labels_path is not None
     table = config.labels_path
     where: SpecPath = ("data", "source", "labels")
-    rows = _read_table(table, "labels", compiled)
-    if rows[0][0]:  # CSV: the header says which layout
-        header, rows = rows[0], rows[1:]
-        columns = list(header[2])
+    header, rows = _data_rows(_read_table(table, "labels", compiled), table, config, compiled, "labels")
+    if header is not None:  # CSV: the header says which layout
+        columns = header
         if len(columns) > 1:  # one 0/1 column per label
             y = np.zeros((len(rows), len(columns)), dtype="float32")
             for index, (line, file, cells) in enumerate(rows):
@@ -406,9 +480,8 @@ def read_image_labels(config: DataConfig, compiled: CompiledSpec) -> tuple[np.nd
                 y[index] = [float(c) for c in cells]
             images, _ = _table_images(rows, table, config, compiled, "labels")
             return images, y, columns
-        label_lists = [
-            [t for t in _LABEL_SEPARATORS.split(cells[0] if cells else "") if t] for _, _, cells in rows
-        ]
+        # the cells past the header's one column are labels too: a.png,cat,dog (unquoted)
+        label_lists = [[t for t in _LABEL_SEPARATORS.split(",".join(cells)) if t] for _, _, cells in rows]
     else:
         label_lists = []
         for line, file, value in rows:
@@ -418,7 +491,8 @@ def read_image_labels(config: DataConfig, compiled: CompiledSpec) -> tuple[np.nd
                     compiled,
                     where,
                 )
-            label_lists.append([str(v) for v in value])
+            # stripped as CSV cells are (" cat" is cat); an empty label is none
+            label_lists.append([text for v in value if (text := str(v).strip())])
     names = sorted({label for labels in label_lists for label in labels})
     if not names:
         raise data_error(f"expected at least one label in {table.name}; every row is empty", compiled, where)
@@ -453,9 +527,9 @@ def read_image_values(config: DataConfig, compiled: CompiledSpec) -> tuple[np.nd
     assert config.labels_path is not None
     table = config.labels_path
     where: SpecPath = ("data", "source", "values")
-    rows = _read_table(table, "values", compiled)
-    if rows[0][0]:
-        names, rows = list(rows[0][2]), rows[1:]
+    header, rows = _data_rows(_read_table(table, "values", compiled), table, config, compiled, "values")
+    if header is not None:
+        names = header
     else:
         first = rows[0][2]
         names = ["value"] if not isinstance(first, list) else [f"value{i}" for i in range(len(first))]

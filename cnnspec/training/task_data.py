@@ -92,7 +92,8 @@ def _check_one(
                 compiled,
                 f"the output {out.name} has {out.units} unit(s)",
             )
-        return y.reshape(len(y), -1).astype("float32") if y.ndim > 1 else y.astype("float32")
+        # the known width: an empty split (validation_split: 0) cannot infer a -1 axis
+        return y.reshape(len(y), width).astype("float32") if y.ndim > 1 else y.astype("float32")
     if out.task == "multilabel":
         if y.ndim != 2 or y.shape[1] != out.units:
             raise _error(

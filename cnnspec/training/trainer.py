@@ -886,8 +886,9 @@ def _json_safe(value: Any) -> Any:
 
 def _value_range_notes(compiled: CompiledSpec, dataset: Any, rescale: float | None) -> list[str]:
     """The value_range warnings (analysis/lint.py) that need the data's own pixel range: an
-    ``npz`` file's images, known only once read. 8-bit images reach the model as 0–255 × the
-    rescale; float images as stored (× the rescale), their range measured on the training split."""
+    ``npz`` file's images, known only once read. Integer images reach the model as 0–pixel_max
+    (255, or 65535 for uint16) × the rescale; float images as stored (× the rescale), their range
+    measured on the training split."""
     from cnnspec.analysis.lint import value_range_warnings
     from cnnspec.analysis.settings import data_config, fed_pixel_range
 
@@ -899,7 +900,10 @@ def _value_range_notes(compiled: CompiledSpec, dataset: Any, rescale: float | No
         return []
     factor = 1.0 if rescale is None else float(rescale)
     if dataset.integer_pixels:
-        top, how = 255.0 * factor, f"{data.kind} 8-bit pixels × {factor:g}"
+        # stand-ins without pixel_max (tests) are 8-bit
+        pixel_max = float(getattr(dataset, "pixel_max", 255.0))
+        bits = "8-bit" if pixel_max <= 255 else "16-bit"
+        top, how = pixel_max * factor, f"{data.kind} {bits} pixels × {factor:g}"
     else:  # the nominal range the measured one lies in: [0, 1] or [0, 255] (else: unknown)
         low, high = float(x.min()) * factor, float(x.max()) * factor
         if low < 0 or high > 255.0:

@@ -1,0 +1,232 @@
+"""``codegen --script``'s data reading beside ``cnnspec train``'s, at the edges the data checks
+added: the pixel depth ``data.rescale: auto`` divides an npz file's images by (uint8, uint16,
+int64 holding 0–255; an unknown depth and two depths refused), labels tables (labels separated
+by commas, extra cells, JSON labels with spaces or empty), an image listed twice and a table
+without its header row (refused), and the scale predict gives a uint16 array.
+
+The scripts' data functions run without TensorFlow, as in tests/test_listing_edges.py: only
+their functions, constants and data imports are executed. Nothing is trained.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cnnspec.api import compile_spec
+from cnnspec.backends.python_emitter import generate_code
+from cnnspec.errors import UsageError
+from cnnspec.reporting.run import Run, file_rescale
+from cnnspec.training.data import rescale_factor
+from tests.test_data_checks import (
+    CLASSIFIER,
+    MULTILABEL,
+    REGRESSION,
+    classes,
+    loaded,
+    npz_spec,
+    pixels,
+    refused,
+)
+from tests.test_listing_edges import SCRIPT_MODULES
+from tests.test_task_data import spec, write_images
+
+#: the task script reads JSON tables too
+MODULES = (*SCRIPT_MODULES, "json")
+#: the heads of the two scripts: train.py.j2 (a classifier) and train_task.py.j2 (regression)
+SCRIPTS = {"classifier": (CLASSIFIER, ""), "task": (REGRESSION, "training: {task: regression}\n")}
+
+
+def script_functions(path: Path) -> dict[str, Any]:
+    """The namespace of the training script generated from the spec ``path``, run without
+    TensorFlow: its undecorated functions, constants and data imports only (as
+    tests/test_listing_edges.py's ``script_loader``, for any spec)."""
+    script = path.with_name("train_script.py")
+    tree = ast.parse(generate_code(compile_spec(path), script=True, output=script).text)
+    kept = [
+        node
+        for node in tree.body
+        if (isinstance(node, ast.FunctionDef) and not node.decorator_list)
+        or (isinstance(node, ast.Import) and node.names[0].name in MODULES)
+        or (isinstance(node, ast.ImportFrom) and node.module in MODULES)
+        or (isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.Tuple)))
+    ]
+    namespace: dict[str, Any] = {}
+    exec(compile(ast.Module(body=kept, type_ignores=[]), str(script), "exec"), namespace)
+    return namespace
+
+
+def npz_case(tmp_path: Path, script: str, x_train: np.ndarray, x_test: np.ndarray, extra: str = "") -> Path:
+    """An npz spec for ``script`` (its head and targets): class labels or values."""
+    head, training = SCRIPTS[script]
+    y_train, y_test = classes(len(x_train)), classes(len(x_test))
+    if script == "task":
+        y_train, y_test = y_train.astype("float32"), y_test.astype("float32")
+    return npz_spec(tmp_path, x_train, y_train, x_test, y_test, head, extra + training)
+
+
+# -- data.rescale: auto and the pixel depth ------------------------------------------------------
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+@pytest.mark.parametrize(
+    ("dtype", "high", "factor"),
+    [("uint8", 256, 1 / 255), ("uint16", 65536, 1 / 65535), ("int64", 256, 1 / 255), ("float32", 1, None)],
+)
+def test_the_script_scales_npz_pixels_by_trains_factor(tmp_path, script, dtype, high, factor):
+    path = npz_case(tmp_path, script, pixels(12, dtype, high), pixels(6, dtype, high))
+    compiled, config, data = loaded(path)
+    functions = script_functions(path)
+    (x_train, _), _, _ = functions["load_data"](tmp_path / "d.npz")
+    assert functions["auto_scale"](x_train) == rescale_factor(config, data, compiled) == factor
+    # main() scales after the splits: any part gives the factor of the whole
+    assert functions["auto_scale"](x_train[:5]) == factor
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_integer_pixels_of_unknown_depth_stop_the_script_too(tmp_path, script):
+    x = pixels(12, "int64", 1000)
+    x[0, 0, 0, 0] = 999
+    error = refused(npz_case(tmp_path, script, x, pixels(6, "int64")))
+    assert error.message.startswith("expected 8-bit (0–255) or uint16 training images")
+    load_data = script_functions(tmp_path / "spec.yaml")["load_data"]
+    with pytest.raises(SystemExit, match=r"8-bit \(0-255\) or uint16 training images .* int64 from 0 to 999"):
+        load_data(tmp_path / "d.npz")
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_test_images_of_another_depth_stop_the_script_too(tmp_path, script):
+    error = refused(npz_case(tmp_path, script, pixels(12), pixels(6, "uint16", 65536)))
+    assert error.message.startswith("expected training and test images of one depth")
+    load_data = script_functions(tmp_path / "spec.yaml")["load_data"]
+    with pytest.raises(SystemExit, match=r"of one depth .* uint8 \(0-255\) and uint16 \(0-65535\)"):
+        load_data(tmp_path / "d.npz")
+
+
+def test_a_rescale_given_takes_any_depth_in_both(tmp_path):
+    x = pixels(12, "int64", 1000)
+    compiled, config, data = loaded(npz_case(tmp_path, "classifier", x, x[:6], "  rescale: 0.001\n"))
+    functions = script_functions(tmp_path / "spec.yaml")
+    assert "check_depths" not in functions and "auto_scale" not in functions  # scale = 0.001
+    functions["load_data"](tmp_path / "d.npz")
+    assert rescale_factor(config, data, compiled) == 0.001
+
+
+# -- labels and values tables --------------------------------------------------------------------
+def labels_table(tmp_path: Path, layout: str) -> str:
+    """A labels table of 4 images (p0–p3.png in img/) whose labels are separated by commas (a
+    quoted cell, extra cells), spaces and ;, or JSON labels with spaces and an empty one."""
+    names = write_images(tmp_path / "img", 4)
+    if layout == "csv":
+        rows = [
+            "file,labels",
+            f'{names[0]},"cat,dog"',
+            f"{names[1]},cat,owl",
+            f"{names[2]}, dog ;owl",
+            f"{names[3]},",
+        ]
+        (tmp_path / "l.csv").write_text("\n".join(rows) + "\n")
+        return "l.csv"
+    lists = {names[0]: ["cat", " dog"], names[1]: ["cat ", "owl"], names[2]: ["dog", "owl"], names[3]: [""]}
+    (tmp_path / "l.json").write_text(json.dumps(lists))
+    return "l.json"
+
+
+@pytest.mark.parametrize("layout", ["csv", "json"])
+def test_the_script_reads_a_labels_table_as_train_does(tmp_path, layout):
+    table = labels_table(tmp_path, layout)
+    extra = "  test_split: 0.5\n  validation_split: 0\n"
+    _, _, data = loaded(spec(tmp_path, f"{{images: img, labels: {table}}}", MULTILABEL, extra))
+    trained = {}  # file → labels, as cnnspec train read them (write_images: p{i} is gray 20·i)
+    for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):
+        for image, row in zip(x, y, strict=True):
+            trained[f"p{int(image[0, 0, 0]) // 20}.png"] = {data.class_names[i] for i in np.flatnonzero(row)}
+    files, y, names = script_functions(tmp_path / "spec.yaml")["read_labels"](
+        tmp_path / "img", tmp_path / table
+    )
+    assert names == data.class_names == ["cat", "dog", "owl"]  # no 'cat,dog' beside cat and dog
+    assert {
+        Path(f).name: {names[i] for i in np.flatnonzero(row)} for f, row in zip(files, y, strict=True)
+    } == trained
+    assert (
+        trained["p0.png"] == {"cat", "dog"}
+        and trained["p1.png"] == {"cat", "owl"}
+        and trained["p3.png"] == set()
+    )
+
+
+def table_spec(tmp_path: Path, key: str, table: str) -> Path:
+    """A spec reading img/ with the labels or values ``table`` (two labels, or one value)."""
+    head = MULTILABEL.replace("units: 3", "units: 2") if key == "labels" else REGRESSION
+    training = "" if key == "labels" else "training: {task: regression}\n"
+    return spec(tmp_path, f"{{images: img, {key}: {table}}}", head, training)
+
+
+@pytest.mark.parametrize("key", ["labels", "values"])
+def test_an_image_listed_twice_is_refused_by_both(tmp_path, key):
+    names = write_images(tmp_path / "img", 4)
+    cell = "cat dog" if key == "labels" else "1.5"
+    rows = [
+        f"file,{'labels' if key == 'labels' else 'size'}",
+        *[f"{n},{cell}" for n in names],
+        f"./{names[1]},{cell}",
+    ]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    path = table_spec(tmp_path, key, "t.csv")
+    assert refused(path).message.endswith(f"it lists rows 3 ({names[1]}) and 6 (./{names[1]})")
+    read = script_functions(path)[f"read_{key}"]
+    with pytest.raises(
+        SystemExit, match=rf"once in .*t\.csv; it lists row 3 \({names[1]}\) and row 6 \(\./{names[1]}\)"
+    ):
+        read(tmp_path / "img", tmp_path / "t.csv")
+
+
+def test_a_json_table_naming_an_image_twice_is_refused_by_both(tmp_path):
+    names = write_images(tmp_path / "img", 3)
+    # json.loads keeps the last of two equal keys: the repeat would be lost without a word
+    (tmp_path / "v.json").write_text(
+        f'{{"{names[0]}": 1, "{names[1]}": 2, "{names[2]}": 3, "{names[0]}": 4}}'
+    )
+    path = table_spec(tmp_path, "values", "v.json")
+    assert refused(path).message == f"expected each image once in v.json; it lists {names[0]} twice"
+    with pytest.raises(SystemExit, match=rf"once in .*v\.json; it lists {names[0]} and {names[0]}"):
+        script_functions(path)["read_values"](tmp_path / "img", tmp_path / "v.json")
+
+
+@pytest.mark.parametrize(
+    ("key", "first", "why"),
+    [
+        ("values", "p0.png,1.5", "p0.png is an image in img"),
+        ("values", "gone.png,1.5", "its values are numbers"),
+        ("labels", "p0.png,cat dog", "p0.png is an image in img"),
+    ],
+)
+def test_a_table_without_its_header_is_refused_by_both(tmp_path, key, first, why):
+    names = write_images(tmp_path / "img", 4)
+    cell = first.split(",")[1]
+    (tmp_path / "t.csv").write_text("\n".join([first, *[f"{n},{cell}" for n in names[1:]]]) + "\n")
+    path = table_spec(tmp_path, key, "t.csv")
+    assert refused(path).message.endswith(f"looks like data, not a header: {first!r} ({why})")
+    with pytest.raises(SystemExit, match=rf"looks like data, not a header: {first!r} \({why}\)"):
+        script_functions(path)[f"read_{key}"](tmp_path / "img", tmp_path / "t.csv")
+
+
+# -- predict and evaluate --------------------------------------------------------------------------
+def test_predict_scales_a_uint16_array_by_the_depth_training_divides_by(tmp_path):
+    x = pixels(12, "uint16", 65536)
+    compiled, config, data = loaded(npz_case(tmp_path, "classifier", x, x[:6]))
+    run = Run(tmp_path / "model.keras", compiled=compiled, _config=config)
+    # evaluate reads the npz as training does; predict scales the array it is given by its depth
+    assert file_rescale(run, None, True, x[:2]) == rescale_factor(config, data, compiled) == 1 / 65535
+    assert file_rescale(run, None, True, x[:2].astype("int64") // 257) == 1 / 255  # 0–255 in int64
+    assert file_rescale(run, None, True) == 1 / 255  # image files: 8-bit
+    assert file_rescale(run, None, False, x[:2].astype("float32")) is None  # floats: as stored
+    with pytest.raises(UsageError, match=r"8-bit .* or uint16 integer pixels.* int64 from 0 to 999"):
+        file_rescale(run, None, True, np.array([[0, 999]]))
+    # without a spec (a bare model file): the same rule
+    bare = Run(tmp_path / "model.keras")
+    assert file_rescale(bare, SimpleNamespace(layers=[]), True, x[:2]) == 1 / 65535
