@@ -13,7 +13,7 @@ folder is read) or ``.npy`` arrays in the training data's format. JSON output::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,13 +31,19 @@ def top_k(probabilities: Any, names: list[str], k: int) -> list[dict[str, Any]]:
     return [{"class": names[i], "index": int(i), "probability": float(probabilities[i])} for i in order]
 
 
-def _by_pixel_kind(samples: list[Any]) -> Iterator[tuple[bool, list[tuple[int, Any]]]]:
-    """Integer (image file) and float (``.npy``) samples in separate batches: they scale
-    differently."""
-    for integer in (True, False):
-        group = [(i, s) for i, s in enumerate(samples) if s.integer == integer]
-        if group:
-            yield integer, group
+def _record_rescale(record: Any) -> Callable[[bool, Any], float | None]:
+    """The export record's pixel factor for an input file's pixels (a ``Rescale`` of
+    :func:`cnnspec.reporting.task_predict.scaled_groups`): where ``data.rescale: auto`` divided
+    by the images' depth, a uint16 array by 65535 as training did (records written before
+    ``rescale_by_depth`` scale every integer input as 8-bit)."""
+    from cnnspec.reporting.run import pixel_depth
+
+    by_depth = record.data["input"].get("rescale_by_depth") is True
+
+    def rescale(integer: bool, pixels: Any) -> float | None:
+        return 1.0 / pixel_depth(pixels) if integer and by_depth else record.rescale(integer)
+
+    return rescale
 
 
 def _entries(group: list[tuple[int, Any]], probs: Any, names: list[str], k: int) -> list[dict[str, Any]]:
@@ -52,11 +58,10 @@ def _predict_keras(
 ) -> tuple[list[dict[str, Any]], list[str], Path]:
     """Predictions through Keras (the model file itself); a model that is not a single
     classifier answers per output (reporting/task_predict.py; mask PNGs go to ``out``)."""
-    import numpy as np
-
     from cnnspec.reporting.images import read_inputs
     from cnnspec.reporting.run import file_rescale, input_shape, locate
     from cnnspec.reporting.run import predict as predict_batch
+    from cnnspec.reporting.task_predict import scaled_groups
     from cnnspec.training.modelfile import load_model
 
     run = locate(target)
@@ -74,9 +79,8 @@ def _predict_keras(
     kind = run.output_kind(keras_model)
     results: list[dict[str, Any]] = []
     names: list[str] = []
-    for integer, group in _by_pixel_kind(samples):
-        batch = np.stack([s.pixels for _, s in group])
-        probs = predict_batch(keras_model, batch, file_rescale(run, keras_model, integer), kind)
+    for batch, group in scaled_groups(samples, lambda i, pixels: file_rescale(run, keras_model, i, pixels)):
+        probs = predict_batch(keras_model, batch, None, kind)  # (scaled already)
         names = run.names_for(probs.shape[1])
         results += _entries(group, probs, names, k)
     results.sort(key=lambda r: r.pop("order"))
@@ -86,12 +90,10 @@ def _predict_keras(
 def _predict_export(record: Any, images: list[Path], k: int) -> tuple[list[dict[str, Any]], list[str]]:
     """Predictions through a verified export, without TensorFlow: the record says how to
     convert, scale and read."""
-    import numpy as np
-
     from cnnspec.export.runtimes import open_session
     from cnnspec.reporting.images import read_inputs
     from cnnspec.reporting.run import OutputKind, probabilities
-    from cnnspec.training.imagefiles import scale_batch
+    from cnnspec.reporting.task_predict import scaled_groups
 
     samples = read_inputs(images, record.sample_shape)
     session = open_session(record.runtime, record.path)
@@ -99,8 +101,7 @@ def _predict_export(record: Any, images: list[Path], k: int) -> tuple[list[dict[
     kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
     names = record.classes
     results: list[dict[str, Any]] = []
-    for integer, group in _by_pixel_kind(samples):
-        batch = scale_batch(np.stack([s.pixels for _, s in group]), record.rescale(integer))
+    for batch, group in scaled_groups(samples, _record_rescale(record)):
         probs = probabilities(session.run(batch), kind)
         if len(names) < probs.shape[1]:
             names = [str(i) for i in range(probs.shape[1])]

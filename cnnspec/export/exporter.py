@@ -581,6 +581,7 @@ def serving_meta(source: Path, model: Any) -> dict[str, Any]:
             "color_mode": color,
             "rescale_integer": file_rescale(run, model, True),
             "rescale_float": file_rescale(run, model, False),
+            "rescale_by_depth": _rescale_by_depth(run, model),
         },
         "output": {
             "binary": kind.binary,
@@ -589,6 +590,16 @@ def serving_meta(source: Path, model: Any) -> dict[str, Any]:
         },
         **tasks,
     }
+
+
+def _rescale_by_depth(run: Any, model: Any) -> bool:
+    """Whether integer inputs are scaled by their own depth (``data.rescale: auto``: a uint16
+    array by 1/65535, not by ``rescale_integer``, the 8-bit factor): predict asks, as
+    :func:`~cnnspec.reporting.run.file_rescale` would, without the spec at hand."""
+    from cnnspec.reporting.run import file_rescale
+
+    sixteen_bit = np.array([0, 65535], dtype="uint16")
+    return file_rescale(run, model, True, sixteen_bit) != file_rescale(run, model, True)
 
 
 def _task_output(out: Any) -> dict[str, Any]:

@@ -12,13 +12,18 @@ Per input and output:
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cnnspec.analysis.tasks import OutputTask
+from cnnspec.errors import UsageError
 from cnnspec.fileio import write_atomic
+
+#: ``(integer pixels, an input file's pixels) → factor``: how an input is scaled
+Rescale = Callable[[bool, np.ndarray], "float | None"]
 
 
 def mask_png(mask: np.ndarray) -> bytes:
@@ -119,6 +124,45 @@ def output_entry(
     }
 
 
+def source_of(label: str) -> str:
+    """The file an input came from: its label without the row of an array (``b.npy[3]`` → ``b.npy``)."""
+    return label.rpartition("[")[0] if label.endswith("]") and "[" in label else label
+
+
+def file_factor(source: str, integer: bool, pixels: np.ndarray, rescale: Rescale) -> float | None:
+    """``rescale(integer, pixels)`` for the pixels of the input file ``source``; a
+    :class:`UsageError` that names the file when its depth is unknown (int64 values above 255
+    under ``data.rescale: auto``)."""
+    try:
+        return rescale(integer, pixels)
+    except UsageError as exc:  # the depth is unknown: say which input, and the way out
+        raise UsageError(
+            f"{exc.args[0]} in {source}",
+            "store it as uint8 or uint16 (or as floats scaled as the training images were), or "
+            "train with an explicit data.rescale (the factor for integer pixels)",
+        ) from None
+
+
+def scaled_groups(samples: list[Any], rescale: Rescale) -> Iterator[tuple[np.ndarray, list[tuple[int, Any]]]]:
+    """The samples as scaled batches, each with its (index, sample) pairs.
+
+    The factor is decided per input file and dtype, from that file's own pixels: a uint16
+    ``.npy`` is scaled by its depth (1/65535), not by that of a PNG given with it; stacking the
+    two first would make the PNG uint16 too. Inputs scaled alike share a batch.
+    """
+    from cnnspec.training.imagefiles import scale_batch
+
+    by_file: dict[tuple[str, str], list[tuple[int, Any]]] = {}
+    for index, sample in enumerate(samples):
+        by_file.setdefault((source_of(sample.label), sample.pixels.dtype.name), []).append((index, sample))
+    by_factor: dict[tuple[str, float | None], list[tuple[int, Any]]] = {}
+    for (source, dtype), group in by_file.items():
+        factor = file_factor(source, group[0][1].integer, np.stack([s.pixels for _, s in group]), rescale)
+        by_factor.setdefault((dtype, factor), []).extend(group)
+    for (_, factor), group in by_factor.items():
+        yield scale_batch(np.stack([s.pixels for _, s in group]), factor), group
+
+
 def predict_tasks(
     run: Any, model: Any, samples: list[Any], folder: Path, k: int, session: Any = None
 ) -> list[dict[str, Any]]:
@@ -128,18 +172,15 @@ def predict_tasks(
     single-output models) to run instead of the Keras ``model``.
     """
     from cnnspec.reporting.run import file_rescale
-    from cnnspec.training.imagefiles import scale_batch
 
     config = run.config
     names = list(run.class_names or [])
     multi = len(config.tasks) > 1
     stems = unique_stems([sample.label for sample in samples])  # (the folder is made by the first mask)
     results: list[dict[str, Any]] = []
-    for integer in (True, False):
-        group = [(i, s) for i, s in enumerate(samples) if s.integer == integer]
-        if not group:
-            continue
-        batch = scale_batch(np.stack([s.pixels for _, s in group]), file_rescale(run, model, integer))
+    for batch, group in scaled_groups(
+        samples, lambda integer, pixels: file_rescale(run, model, integer, pixels)
+    ):
         raw = session.run(batch) if session is not None else model.predict(batch, batch_size=64, verbose=0)
         from cnnspec.training.task_results import outputs_by_name
 

@@ -147,9 +147,15 @@ class Probe:
         find_layer(self.model, layer_name, choices, "layer with feature maps")
         if image is not None:
             from cnnspec.reporting.images import read_inputs
+            from cnnspec.reporting.task_predict import file_factor
 
-            item = read_inputs([image], input_shape(self.model))[0]
-            pixels, rescale = item.pixels, file_rescale(self.run, self.model, item.integer)
+            samples = read_inputs([image], input_shape(self.model))
+            item, whole = samples[0], np.stack([s.pixels for s in samples])
+            # the depth of the whole file (a uint16 .npy: 1/65535), as predict decides it
+            rescale = file_factor(
+                image.name, item.integer, whole, lambda i, p: file_rescale(self.run, self.model, i, p)
+            )
+            pixels = item.pixels
             caption = f"input: {item.label}"
         else:
             test = self.test
