@@ -36,12 +36,13 @@ test-fast: $(VENV)/.installed
 
 # Everything `make test` runs, then the proofs too long for its 10 minutes, one after another:
 # the long fuzzing campaign with the 100-kill loop (`fuzz`), every write of a run failed with every
-# fault (`faults-all`), the import round trip of every zoo
+# fault (`faults-all`), a two-worker training losing a worker (`test-multiworker`), the import
+# round trip of every zoo
 # family, the task training scripts, keras.applications' fingerprints rebuilt and compared, the
 # smoke tests of the benchmarks that train (`bench-smoke`), and the quick benchmarks (which print
 # their tables and assert no timings). Its last line says that
 # everything passed.
-test-full: test fuzz faults-all import-roundtrip test-script-tasks zoo-golden-check bench-smoke bench-quick
+test-full: test fuzz faults-all import-roundtrip test-script-tasks test-multiworker zoo-golden-check bench-smoke bench-quick
 	@echo "make test-full: every check passed"
 
 # The newest releases that pyproject.toml's ranges allow, in a venv of their own: how the next
@@ -134,11 +135,12 @@ fuzz: $(VENV)/.installed
 	$(BIN)/python -m tests.test_fuzz $(FUZZ_REPORT)
 	CNNSPEC_KILL_LOOPS=100 $(BIN)/python -m pytest tests/test_kill_loop.py -q
 
-# Two TensorFlow workers on 127.0.0.1 stream an image folder (issue 20): part of `make test`;
-# this target runs only that test.
+# Two TensorFlow workers on 127.0.0.1 stream an image folder (issue 20; also part of `make test`),
+# and a two-worker training loses a worker to SIGKILL and resumes (only here, for time).
 .PHONY: test-multiworker
 test-multiworker: $(VENV)/.installed
-	$(BIN)/python -m pytest tests/test_stream.py -k two_workers -q
+	CNNSPEC_MULTIWORKER=1 $(BIN)/python -m pytest tests/test_stream.py tests/test_distribute.py \
+		-k "two_workers" -q -p no:cacheprovider
 
 # The task training scripts `make test` leaves out for time, each run and compared with
 # `cnnspec train`: the plain three-output and the one-output segmentation scripts, and those that
