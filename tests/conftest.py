@@ -33,13 +33,6 @@ SPEC_FILES = sorted(SPECS_DIR.glob("*.yaml"))
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# One intra-op thread per TensorFlow process, here and in every process a test starts (they
-# inherit the environment). `make test` runs two workers on two cores, and each TensorFlow
-# process would split every op over as many threads as there are cores: an op then waits for its
-# slowest thread, which shares a core with the other worker. The same CPU time, but the
-# kill loop's wall time beside a busy core fell from 99 s to 59 s.
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 #: The smallest model that trains on the embedded digits (8×8×1, 10 classes, 128 images): the
 #: run-folder tests (resume, kill loop, locks) put their own name before it and their own
