@@ -61,16 +61,17 @@ def listing_error(tmp_path: Path, data: str, units: int = 2) -> Any:
     return error
 
 
-#: the script's imports that its data functions need (TensorFlow and Keras are left out)
-SCRIPT_MODULES = ("csv", "concurrent.futures", "pathlib", "numpy", "PIL", "sklearn.model_selection")
+#: the script's imports that its data functions need (TensorFlow and Keras are left out; the
+#: task script reads JSON tables too)
+SCRIPT_MODULES = ("csv", "concurrent.futures", "json", "pathlib", "numpy", "PIL", "sklearn.model_selection")
 
 
-def script_loader(tmp_path: Path, data: str, units: int = 2) -> Any:
-    """The generated train.py's ``load_data``, run without TensorFlow: the script's functions,
-    constants and data imports only (its model and training code are never called here)."""
-    spec = write_spec(tmp_path, data, units)
-    script = tmp_path / "train_script.py"
-    tree = ast.parse(generate_code(compile_spec(spec), script=True, output=script).text)
+def script_functions(path: Path) -> dict[str, Any]:
+    """The namespace of the training script generated from the spec ``path``, run without
+    TensorFlow: its undecorated functions, constants and data imports only (its model and
+    training code are never called here)."""
+    script = path.with_name("train_script.py")
+    tree = ast.parse(generate_code(compile_spec(path), script=True, output=script).text)
     kept = [
         node
         for node in tree.body
@@ -81,7 +82,12 @@ def script_loader(tmp_path: Path, data: str, units: int = 2) -> Any:
     ]
     namespace: dict[str, Any] = {}
     exec(compile(ast.Module(body=kept, type_ignores=[]), str(script), "exec"), namespace)
-    return namespace["load_data"]
+    return namespace
+
+
+def script_loader(tmp_path: Path, data: str, units: int = 2) -> Any:
+    """The generated train.py's ``load_data`` (:func:`script_functions`) for a spec of ``data``."""
+    return script_functions(write_spec(tmp_path, data, units))["load_data"]
 
 
 def names(paths: Any) -> list[str]:

@@ -10,17 +10,13 @@ their functions, constants and data imports are executed. Nothing is trained.
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pytest
 
-from cnnspec.api import compile_spec
-from cnnspec.backends.python_emitter import generate_code
 from cnnspec.errors import UsageError
 from cnnspec.reporting.run import Run, file_rescale
 from cnnspec.training.data import rescale_factor
@@ -34,32 +30,11 @@ from tests.test_data_checks import (
     pixels,
     refused,
 )
-from tests.test_listing_edges import SCRIPT_MODULES
+from tests.test_listing_edges import script_functions
 from tests.test_task_data import spec, write_images
 
-#: the task script reads JSON tables too
-MODULES = (*SCRIPT_MODULES, "json")
 #: the heads of the two scripts: train.py.j2 (a classifier) and train_task.py.j2 (regression)
 SCRIPTS = {"classifier": (CLASSIFIER, ""), "task": (REGRESSION, "training: {task: regression}\n")}
-
-
-def script_functions(path: Path) -> dict[str, Any]:
-    """The namespace of the training script generated from the spec ``path``, run without
-    TensorFlow: its undecorated functions, constants and data imports only (as
-    tests/test_listing_edges.py's ``script_loader``, for any spec)."""
-    script = path.with_name("train_script.py")
-    tree = ast.parse(generate_code(compile_spec(path), script=True, output=script).text)
-    kept = [
-        node
-        for node in tree.body
-        if (isinstance(node, ast.FunctionDef) and not node.decorator_list)
-        or (isinstance(node, ast.Import) and node.names[0].name in MODULES)
-        or (isinstance(node, ast.ImportFrom) and node.module in MODULES)
-        or (isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.Tuple)))
-    ]
-    namespace: dict[str, Any] = {}
-    exec(compile(ast.Module(body=kept, type_ignores=[]), str(script), "exec"), namespace)
-    return namespace
 
 
 def npz_case(tmp_path: Path, script: str, x_train: np.ndarray, x_test: np.ndarray, extra: str = "") -> Path:
