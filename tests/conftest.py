@@ -21,6 +21,8 @@ How the tests are laid out: flat, one file per module (issue 14).
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,6 +102,22 @@ def _cache_typer_commands() -> None:
 
 
 _cache_typer_commands()
+
+
+def run_script(script: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a generated script in a fresh Python, as its user would, and check it exits 0: the
+    script must stand alone, so it never runs in the test's own process. Its output tails go into
+    the failure message."""
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ by `cnnspec train` and by the generated train.py alike, and stored in the model'
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import pytest
 
 from cnnspec.api import compile_spec
 from cnnspec.backends.python_emitter import generate_code
+from tests.conftest import run_script
 
 pytestmark = pytest.mark.slow
 
@@ -96,15 +95,7 @@ def test_train_and_the_generated_script_adapt_before_fit(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
     assert "adapt_layers(model, make_dataset(x_train" in script.read_text(encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(script), "--epochs", "1", "--out", str(tmp_path / "script_run")],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    run_script(script, "--epochs", "1", "--out", str(tmp_path / "script_run"), cwd=tmp_path)
     generated = keras.models.load_model(tmp_path / "script_run" / "model.keras")
     mean = generated.get_layer("normalization_1").mean.numpy().reshape(-1)
     np.testing.assert_allclose(mean, expected, rtol=1e-4)

@@ -19,7 +19,7 @@ import pytest
 
 from cnnspec.api import compile_spec
 from cnnspec.backends.python_emitter import generate_code
-from tests.conftest import FIXTURES, ROOT, SPEC_FILES
+from tests.conftest import FIXTURES, ROOT, SPEC_FILES, run_script
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("codegen_keras")]
 
@@ -179,15 +179,9 @@ def test_generated_training_script_runs_one_epoch(tmp_path):
 
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
-    run = subprocess.run(
-        [sys.executable, str(script), "--epochs", "1", "--batch-size", "8", "--out", str(tmp_path / "run")],
-        capture_output=True,
-        text=True,
-        cwd=elsewhere,  # the data path is found relative to the script, not the working directory
-        timeout=600,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    # the data path is found relative to the script, not the working directory
+    args = ("--epochs", "1", "--batch-size", "8", "--out", str(tmp_path / "run"))
+    run = run_script(script, *args, cwd=elsewhere)
     out = tmp_path / "run"
     for name in ("model.keras", "metrics.json", "classification_report.txt", "history.png"):
         assert (out / name).is_file(), name

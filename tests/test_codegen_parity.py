@@ -9,8 +9,6 @@ tiny folder of images written to tmp_path (8×8 pixels, 36 files, 2 epochs).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import pytest
 
 from cnnspec.api import compile_spec, compile_text
 from cnnspec.backends.python_emitter import generate_code
+from tests.conftest import run_script
 
 # (Keras warns when a stream's first epoch ends, as its length is unknown until then)
 pytestmark = pytest.mark.filterwarnings("ignore:Your input ran out of data")
@@ -69,14 +68,7 @@ def run_both(tmp_path: Path, text: str) -> tuple[dict[str, Any], Any]:
     code = generate_code(compiled, script=True, output=script, source_name="parity.yaml").text
     assert ruff_check(code, tmp_path, "check.py") == ""
     script.write_text(code, encoding="utf-8")
-    run = subprocess.run(
-        [sys.executable, str(script), "--out", str(tmp_path / "script")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    run_script(script, "--out", str(tmp_path / "script"))
     theirs = json.loads((tmp_path / "script" / "metrics.json").read_text(encoding="utf-8"))
     return theirs, train(compiled, out=tmp_path / "cnnspec")
 

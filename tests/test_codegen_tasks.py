@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ import pytest
 from cnnspec.api import compile_spec
 from cnnspec.backends.python_emitter import generate_code
 from cnnspec.errors import SpecError
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, run_script
 
 CODEGEN = FIXTURES / "codegen"
 #: The metrics.json keys of each task (task_results.py), which the script must write too.
@@ -83,14 +81,7 @@ def test_generated_script_trains_the_task_as_cnnspec_train_does(name, tmp_path):
         compiled = compile_spec(CODEGEN / f"{name}.yaml")
     script = tmp_path / "train.py"
     script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
-    run = subprocess.run(
-        [sys.executable, str(script), "--out", str(tmp_path / "script")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    run = run_script(script, "--out", str(tmp_path / "script"))
     theirs = json.loads((tmp_path / "script" / "metrics.json").read_text())
     ours = train(compiled, out=tmp_path / "cnnspec").metrics
     assert theirs["epochs"] == ours["epochs_run"] == 2

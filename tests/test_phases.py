@@ -150,26 +150,16 @@ def test_interrupted_at_a_phase_boundary_resumes_into_the_next_phase(tmp_path):
 def test_generated_script_trains_the_phases_on_the_same_data(tmp_path):
     """`codegen --script` of a phased spec with data subsets: the script freezes, recompiles
     and continues its epochs as `cnnspec train` does, on the same classes and images."""
-    import subprocess
-    import sys
-
     from cnnspec.api import compile_spec
     from cnnspec.backends.python_emitter import generate_code
     from cnnspec.training.trainer import train
-    from tests.conftest import FIXTURES
+    from tests.conftest import FIXTURES, run_script
 
     spec = FIXTURES / "codegen" / "frozen.yaml"
     compiled = compile_spec(spec)
     script = tmp_path / "train.py"
     script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
-    run = subprocess.run(
-        [sys.executable, str(script), "--out", str(tmp_path / "script")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    run = run_script(script, "--out", str(tmp_path / "script"))
     ours = train(compiled, out=tmp_path / "cnnspec")
     theirs = json.loads((tmp_path / "script" / "metrics.json").read_text())
     assert theirs["class_names"] == ours.metrics["class_names"] == ["5", "6", "7", "8", "9"]

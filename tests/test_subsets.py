@@ -11,6 +11,7 @@ import pytest
 from cnnspec.errors import SpecError
 from cnnspec.training import runtime
 from tests.test_data import load, spec_text, write_npz
+from tests.test_listing_edges import script_functions
 
 
 def test_npz_classes_are_relabelled_in_the_listed_order_with_their_names(tmp_path):
@@ -135,28 +136,11 @@ def test_class_indices_take_names_first_then_indices():
     assert class_notes([5, "a"], [str(i) for i in range(10)], 10) == []
 
 
-def _script_functions(runner, spec, tmp_path, *names):
-    """The named functions of the script ``codegen --script`` writes for ``spec``, run with NumPy
-    alone (the script's other imports, TensorFlow among them, are not needed by them)."""
-    import ast
-
-    from cnnspec.cli.app import app
-
-    script = tmp_path / "train.py"
-    result = runner.invoke(app, ["codegen", str(spec), "--script", "-o", str(script)])
-    assert result.exit_code == 0, result.output
-    tree = ast.parse(script.read_text(encoding="utf-8"))
-    chosen = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in names]
-    namespace = {"np": np}
-    exec(compile(ast.Module(body=chosen, type_ignores=[]), str(script), "exec"), namespace)
-    return [namespace[name] for name in names]
-
-
-def test_the_generated_script_selects_numbered_class_folders_by_name(runner, tmp_path, capsys):
+def test_the_generated_script_selects_numbered_class_folders_by_name(tmp_path, capsys):
     _numbered_folders(tmp_path)
     spec = tmp_path / "spec.yaml"
     spec.write_text(spec_text("[8, 8, 1]", 2, NUMBERED % "[1, 2]"))
-    _, select_classes = _script_functions(runner, spec, tmp_path, "class_label", "select_classes")
+    select_classes = script_functions(spec)["select_classes"]
     x = np.array([10, 11, 20, 21, 30, 31])
     y = np.array([0, 0, 1, 1, 2, 2])  # the folders 1, 2, 3, by their sorted names
     x_train, y_train, x_test, y_test, names = select_classes(x, y, x[2:], y[2:], ["1", "2", "3"])
