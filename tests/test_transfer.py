@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -362,3 +363,65 @@ def test_generated_script_exits_non_zero_when_a_strict_source_does_not_fit(
     assert "dense_1/kernel" in message and "dense_1/bias" in message
     assert "loaded 6 of 8 weight tensors" in capsys.readouterr().out
     assert not (out / "model.keras").exists() and not (out / "metrics.json").exists()
+
+
+NORMALIZED = """\
+cnnspec: 1
+name: normalized
+input: {shape: [8, 8, 1]}
+model:
+  - normalization: {axis: -1}
+  - conv2d: {filters: 2, kernel_size: 1}
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+"""
+
+
+def _adapted_source(write_spec) -> tuple[Path, Any]:
+    """A model whose adapted normalization holds a mean and variance other than the 0 and 1 it
+    is built with, and its weights file."""
+    from cnnspec.api import build_model
+
+    spec = write_spec(NORMALIZED, "normalized.yaml")
+    model = build_model(compile_spec(spec))
+    model.layers[1].adapt(np.random.default_rng(0).normal(3.0, 2.0, (32, 8, 8, 1)).astype("float32"))
+    target = spec.with_name("normalized.weights.h5")
+    model.save_weights(str(target))
+    return target, model
+
+
+@pytest.mark.slow
+def test_loaded_weights_of_an_adapted_normalization_take_effect(write_spec, tmp_path):
+    """An adapted normalization computes its mean and variance tensors from its variables when
+    it is built or adapted: the loader lets it finalize them, as Keras' loaders do, so the loaded
+    model gives the source's outputs (before, it went on normalising with 0 and 1)."""
+    from cnnspec.api import build_model
+    from cnnspec.training.transfer import apply_plan, plan_for_spec
+
+    source, reference = _adapted_source(write_spec)
+    compiled = compile_spec(write_spec(NORMALIZED + "weights: normalized.weights.h5\n"))
+    (plan,) = plan_for_spec(compiled)
+    assert (plan.loaded, plan.total) == (7, 7)
+    model = build_model(compiled)
+    apply_plan(model, plan)
+    batch = np.random.default_rng(1).normal(3.0, 2.0, (2, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(model(batch), reference(batch), rtol=1e-5, atol=1e-5)
+    assert source.is_file()
+
+
+@pytest.mark.slow
+def test_the_generated_scripts_loader_lets_an_adapted_normalization_finalize(write_spec, tmp_path):
+    """The same for the generated script's ``assign_what_fits`` (run in this process on the
+    model cnnspec builds, its TensorFlow-free functions taken from the script)."""
+    from cnnspec.api import build_model
+    from tests.test_listing_edges import script_functions
+
+    source, reference = _adapted_source(write_spec)
+    spec = write_spec(NORMALIZED + "weights: normalized.weights.h5\n")
+    functions = script_functions(spec)
+    model = build_model(compile_spec(spec))
+    targets = functions["layers_with_weights"](model)
+    arrays = [[v.numpy() for v in layer.weights] for layer in reference.layers if layer.weights]
+    functions["assign_what_fits"](targets, arrays, str(source), True)
+    batch = np.random.default_rng(1).normal(3.0, 2.0, (2, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(model(batch), reference(batch), rtol=1e-5, atol=1e-5)

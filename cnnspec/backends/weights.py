@@ -11,6 +11,7 @@ weight is assigned, naming the layer on both sides.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,17 @@ def _layers(path: Path, root: Any) -> list[tuple[str, list[tuple[str, Any]]]]:
     return layers
 
 
+def finalize_loaded(layers: Iterable[Any]) -> None:
+    """Let each layer whose variables were just assigned derive its state from them, as Keras'
+    own loaders do. An adapted ``Normalization`` computes its mean and variance tensors from its
+    ``adapt_mean``/``adapt_variance`` variables once, when it is built or adapted: assigning the
+    variables alone would leave it normalising with the values it was built with."""
+    for layer in layers:
+        finalize = getattr(layer, "finalize_state", None)
+        if callable(finalize):
+            finalize()
+
+
 def load_keras_application_weights(model: keras.Model, path: str | Path) -> keras.Model:
     """Load a keras.applications weights file (Keras 2's HDF5 layout, as downloaded for
     ``weights="imagenet"``) into ``model`` by layer order, as Keras itself loads it.
@@ -121,4 +133,5 @@ def load_keras_application_weights(model: keras.Model, path: str | Path) -> kera
         plan.extend(zip(variables, (array for _, array in values)))
     for variable, array in plan:
         variable.assign(array)
+    finalize_loaded(ours)
     return model

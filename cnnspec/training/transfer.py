@@ -274,9 +274,12 @@ def plan_transfer(
 
 def apply_plan(model: Any, plan: TransferPlan) -> None:
     """Assign a checked plan's arrays (to a model built from the same IR as the planned one)."""
+    from cnnspec.backends.weights import finalize_loaded
+
     by_name = {layer.name: layer for layer in model_layers(model)}
     for layer_name, index, array in plan.assign:
         ordered_weights(by_name[layer_name])[index].assign(array)
+    finalize_loaded(by_name[name] for name in dict.fromkeys(name for name, _, _ in plan.assign))
 
 
 # -- imagenet ---------------------------------------------------------------------------------
