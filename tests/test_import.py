@@ -572,3 +572,61 @@ def test_zoo_family_round_trips_both_ways(name):
     imported = import_source(f"keras:{entry.keras_name}")
     theirs = imported.source.model
     assert_same_model(theirs, build_model(compile_text(imported.text)), imported.names, variant=name)
+
+
+# -- what a layer's configuration says besides its parameters -------------------------------------
+def _frozen(config: dict, names: list[str]) -> dict:
+    for name in names:
+        layer_named(config, name)[1]["config"]["trainable"] = False
+    return config
+
+
+def _frozen_nodes(text: str) -> dict[str, int]:
+    compiled = compile_text(text)
+    return {n.name: n.frozen_params for n in compiled.ir.nodes if not n.trainable}
+
+
+def test_a_frozen_layer_imports_frozen_and_inspect_counts_its_frozen_parameters(tmp_path):
+    """``trainable: false`` was dropped: the spec trained what the source had frozen."""
+    source = _edited(tmp_path, lambda c: _frozen(c, ["stem_conv", "stage2_block2_1_conv"]))
+    out = tmp_path / "frozen.yaml"
+    result = run_cli("import", str(source), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    imported = import_source(str(source))
+    frozen = _frozen_nodes(out.read_text())
+    assert set(frozen) == {imported.names["stem_conv"], imported.names["stage2_block2_1_conv"]}
+    inspected = runner.invoke(app, ["inspect", str(out), "--format", "json"], catch_exceptions=False)
+    assert inspected.exit_code == 0, inspected.output
+    assert json.loads(inspected.output)["frozen_params"] == sum(frozen.values()) > 0
+
+
+def test_a_frozen_model_folds_as_the_trainable_one_does():
+    config = tiny_config()
+    names = [layer["name"] for layer in config["config"]["layers"][1:]]
+    frozen = import_source(Source("frozen", _frozen(config, names)))
+    trainable = import_source(str(TINY_JSON))
+    assert frozen.blocks == trainable.blocks
+    compiled = compile_text(frozen.text)
+    assert all(not n.trainable for n in compiled.ir.nodes if n.counts.trainable)
+
+
+@pytest.mark.parametrize(
+    ("regularizer", "written"),
+    [
+        ({"class_name": "L2", "config": {"l2": 1e-4}}, "{l2: 0.0001}"),
+        ({"class_name": "L1", "config": {"l1": 0.01}}, "{l1: 0.01}"),
+        ({"class_name": "L1L2", "config": {"l1": 0.0, "l2": 0.5}}, "{l2: 0.5}"),
+        ({"class_name": "L1L2", "config": {"l1": 1e-5, "l2": 1e-3}}, "{l1: 1.0e-05, l2: 0.001}"),
+    ],
+    ids=["L2", "L1", "L1L2-one", "L1L2-both"],
+)
+def test_keras_regularizer_classes_import_as_the_spec_mapping(regularizer, written):
+    config = tiny_config()
+    _, conv = layer_named(config, "mixed_a")
+    conv["config"]["kernel_regularizer"] = {
+        "module": "keras.regularizers",
+        "registered_name": None,
+        **regularizer,
+    }
+    text = import_source(Source("regularized", config)).text
+    assert f"kernel_regularizer: {written}" in text

@@ -499,3 +499,181 @@ def test_relabel_never_writes_through_a_link(tmp_path):
     assert reaching_out(path) == [f"/layers/zzz: an external link to {victim}:/g"]
     assert relabel(path, {"d": "dense"}) == 1  # its own layer only
     assert victim.read_bytes() == before
+
+
+# -- 11. a model without parameters has no weights to carry ---------------------------------------
+def test_a_model_without_parameters_gets_neither_a_weights_file_nor_a_weights_key(tmp_path):
+    """``--weights`` wrote a weights file of no layer and ``weights:`` naming it, which ``build``
+    then refused ("holds no layer weights in Keras 3's layout")."""
+    import h5py
+
+    built = tmp_path / "built.weights.h5"
+    with h5py.File(built, "w") as handle:  # as Keras saves a model of no weights
+        handle.create_group("layers/dropout/vars").attrs["name"] = "drop"
+    config = functional(_layer("Dropout", "drop", [[_tensor("in")]], rate=0.5))
+    source = tmp_path / "model.keras"
+    with zipfile.ZipFile(source, "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", built.read_bytes())
+    out = tmp_path / "out.yaml"
+    result = run_cli("import", str(source), "-o", str(out), "--weights")
+    assert result.exit_code == 0, result.output
+    assert "the model has no parameters, so there are no weights to carry" in result.output
+    assert "no weights file was written" in result.output
+    assert not (tmp_path / "out.weights.h5").exists()
+    assert "weights:" not in out.read_text()
+    assert run_cli("validate", str(out)).exit_code == 0
+
+
+# -- 12. dtype policies: float32 imports, any other is refused by name ----------------------------
+def _policy(name: str) -> dict:
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name}, "registered_name": None}
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [_policy("float32"), "float32", None, _policy("mixed_float16"), _policy("mixed_bfloat16")],
+    ids=["policy", "string", "null", "mixed_float16", "mixed_bfloat16"],
+)
+def test_a_float32_or_mixed_dtype_policy_imports(dtype):
+    """Mixed precision keeps float32 variables: a training setting (the spec's runtime), not the
+    layer's; the layer imports as the float32 one."""
+    config = functional(_layer("Dense", "d", [[_tensor("in")]], units=4, dtype=dtype))
+    assert "- dense: 4" in import_source(Source("m", config)).text
+
+
+@pytest.mark.parametrize(
+    ("dtype", "policy"),
+    [
+        ("float16", "float16"),
+        (_policy("bfloat16"), "bfloat16"),
+        (_policy("int8_from_float32"), "int8_from_float32"),
+    ],
+    ids=["float16", "bfloat16", "int8"],
+)
+def test_any_other_dtype_policy_is_refused_naming_the_layer_and_the_policy(tmp_path, dtype, policy):
+    config = functional(_layer("Dense", "d", [[_tensor("in")]], units=4, dtype=dtype))
+    output = refused(_write(tmp_path, config))
+    assert f"layer 'd' (Dense) cannot be imported: dtype policy '{policy}'" in output
+    assert "float32" in output and "mixed_precision" in output
+
+
+# -- 13. names that are no spec id as they are ----------------------------------------------------
+def _two_branches(first: str, second: str, model: str = "func") -> dict:
+    """``first`` and ``second`` read the input; a multiply reads both: each is read by an id."""
+    config = functional(
+        _layer("Dense", first, [[_tensor("in")]], units=4),
+        _layer("Dense", second, [[_tensor("in")]], units=4),
+        _layer("Multiply", "multiply", [[[_tensor(first), _tensor(second)]]]),
+    )
+    config["config"]["name"] = model
+    return config
+
+
+def _imported_ids(tmp_path: Path, config: dict) -> tuple[list[str], str]:
+    """Import ``config`` by the CLI (it must succeed and validate): the ids and the spec text."""
+    import yaml
+
+    out = tmp_path / "out.yaml"
+    result = run_cli("import", str(_write(tmp_path, config)), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert run_cli("validate", str(out)).exit_code == 0
+    text = out.read_text(encoding="utf-8")
+    return [item["id"] for item in yaml.safe_load(text)["model"] if "id" in item], text
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "model"),
+    [("é", "b", "модель"), ("٣٣", "b", "é"), ("a", "x\u00a0y", "٣٣")],
+    ids=["latin", "arabic-digits", "nbsp"],
+)
+def test_non_ascii_layer_and_model_names_become_ascii_ids(tmp_path, first, second, model):
+    ids, text = _imported_ids(tmp_path, _two_branches(first, second, model))
+    assert len(ids) == 2 and all(i.isascii() and i.isidentifier() for i in ids)
+    assert "\nname: imported\n" in text  # no ASCII letter or digit to keep: an unnamed model's
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("x y", "x_y"), ("x-1", "x_1"), ("1a", "l_1a"), ("input", "b"), ("b", "input")],
+)
+def test_names_that_clean_up_alike_or_are_reserved_get_unique_ids(tmp_path, first, second):
+    """Two names made the same id ("duplicate id"); a layer named `input` took the model
+    input's id, and the multiply then read the input (a misleading shape error besides)."""
+    ids, text = _imported_ids(tmp_path, _two_branches(first, second))
+    assert len(set(ids)) == 2 and "input" not in ids
+    assert f"inputs: [{ids[0]}, {ids[1]}]" in text
+
+
+# -- 14. a legacy HDF5 model file --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("model.h5", b"\x89HDF\r\n\x1a\n" + bytes(100)),
+        ("model.json", b"\x89HDF\r\n\x1a\n" + bytes(100)),  # the signature, whatever the name
+        ("model.keras", b"\x89HDF\r\n\x1a\n" + bytes(100)),
+        ("model.hdf5", b"not json"),  # the suffix, whatever the bytes
+    ],
+    ids=["h5", "signature", "signature-keras", "suffix"],
+)
+def test_a_legacy_hdf5_model_file_is_refused_as_one(tmp_path, name, data):
+    source = tmp_path / name
+    source.write_bytes(data)
+    output = refused(source)
+    assert f"{source}: a legacy HDF5 (.h5) model file is not supported" in output
+    assert "save it as .keras" in output and "Keras 3" in output
+    assert "not valid JSON" not in output
+
+
+# -- 15. a long value is shown clipped -------------------------------------------------------------
+@pytest.mark.parametrize("where", ["value", "key", "name", "class"])
+def test_a_long_value_from_the_source_is_clipped_in_the_message(tmp_path, where):
+    long = "A" * 1_000_000
+    layer = dense("d")
+    if where == "value":
+        layer["config"]["weird_key"] = long
+    elif where == "key":
+        layer["config"][long] = 1
+    elif where == "name":
+        layer["name"] = layer["config"]["name"] = long
+        layer["class_name"] = "Lambda"
+    else:
+        layer["class_name"] = long
+    output = refused(_write(tmp_path, functional(layer)))
+    assert "cannot be imported" in output
+    assert len(output) < 2_000 and "characters)" in output
+
+
+def test_shown_clips_to_about_two_hundred_characters_and_survives_deep_values():
+    from cnnspec.layers.reverse import shown
+
+    assert shown("short") == "'short'"
+    assert shown("A" * 10_000).endswith("… (10,002 characters)") and len(shown("A" * 10_000)) < 240
+    deep: Any = 0
+    for _ in range(100_000):
+        deep = [deep]
+    assert len(shown(deep)) < 240
+
+
+# -- 16. a nested model -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("class_name", "module"),
+    [
+        ("Functional", "keras.src.models.functional"),
+        ("Sequential", "keras"),
+        ("Model", "keras.src.models.model"),
+    ],
+)
+def test_a_nested_keras_model_is_refused_as_a_nested_model(tmp_path, class_name, module):
+    layer = _layer(class_name, "inner", [[_tensor("in")]], layers=[])
+    layer["module"], layer["registered_name"] = module, class_name
+    output = refused(_write(tmp_path, functional(layer)))
+    assert f"layer 'inner' ({class_name}) cannot be imported: a nested model" in output
+    assert "custom class" not in output
+
+
+def test_a_custom_model_class_is_still_a_custom_class(tmp_path):
+    layer = _layer("Functional", "inner", [[_tensor("in")]])
+    layer["module"], layer["registered_name"] = "my_project.models", "MyProject>Functional"
+    output = refused(_write(tmp_path, functional(layer)))
+    assert "'inner' (Functional) cannot be imported: a custom class" in output

@@ -75,5 +75,11 @@ def import_(
         )
     found = ", ".join(imported.blocks) if imported.blocks else "none"
     console.print(f"  blocks found:  {len(imported.blocks)} ({safe(found)})", highlight=False)
-    if weights:
+    if weights and imported.weights_file is not None:
         console.print(f"  weights:       {safe(output.with_name(weights_name(output)))}", highlight=False)
+    elif weights:
+        console.print(
+            "  note:          the model has no parameters, so there are no weights to carry: "
+            "no weights file was written and the spec has no weights: key",
+            highlight=False,
+        )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.importer.fold import fold
-from cnnspec.importer.graph import Graph, read_graph
+from cnnspec.importer.graph import UNNAMED, Graph, read_graph
 from cnnspec.importer.items import Item, source_names
 from cnnspec.importer.mapping import map_layers
 from cnnspec.importer.rewrite import hard_sigmoids
@@ -21,7 +21,7 @@ from cnnspec.importer.source import Source, import_error, named, read_source
 from cnnspec.importer.structure import Structurer, spec_id
 from cnnspec.importer.verify import align
 from cnnspec.importer.writer import spec_text
-from cnnspec.layers.reverse import Reversed
+from cnnspec.layers.reverse import Reversed, shown
 
 
 @dataclass
@@ -36,6 +36,7 @@ class Imported:
     names: dict[str, str] = field(default_factory=dict)  # source layer → the spec model's layer
     rewritten: int = 0  # raw-op hard sigmoids written as one activation layer
     params: int = 0  # the spec model's parameters (trainable and not)
+    weights_file: str | None = None  # what the spec's `weights:` names; None: no such key
 
     @property
     def lines(self) -> int:
@@ -55,7 +56,8 @@ def import_source(
     (:mod:`cnnspec.importer.verify`); should a folded spec not reproduce the source, the
     unfolded one is used. ``weights_file``: the name the spec's top-level ``weights:`` refers to
     (the caller writes it). ``folding``: find blocks and repeats. ``max_params``: a model with
-    more parameters is refused (as ``validate --max-params``).
+    more parameters is refused (as ``validate --max-params``). A model without parameters has
+    no weights to carry: its spec gets no ``weights:`` (``Imported.weights_file`` is None).
     """
     read = source if isinstance(source, Source) else read_source(source)
     try:
@@ -72,7 +74,7 @@ def _import(read: Source, weights_file: str | None, folding: bool, max_params: i
     layers = sum(not n.is_operation for n in graph.nodes)
     graph, aliases = hard_sigmoids(graph)
     mapped = map_layers(graph)
-    name = spec_id(graph.name).lower()
+    name = _model_name(graph.name)
     chosen = flat = _attempt(read, graph, mapped, name, weights_file, False, layers, max_params)
     if folding:
         try:
@@ -87,6 +89,13 @@ def _import(read: Source, weights_file: str | None, folding: bool, max_params: i
         if layer in chosen.names:  # a dropped operation's output is that layer's now
             chosen.names[operation] = chosen.names[layer]
     return chosen
+
+
+def _model_name(source_name: str) -> str:
+    """The spec's ``name:``: the source model's as an id; a name of no ASCII letter or digit
+    (``модель`` would be ``______``) is written as the graph names an unnamed model."""
+    name = spec_id(source_name).lower()
+    return name if re.search(r"[a-z0-9]", name) else UNNAMED
 
 
 def _attempt(
@@ -116,11 +125,13 @@ def _attempt(
     except SpecError as exc:
         raise SpecError([_of_source(d, items, graph) for d in exc.errors or exc.diagnostics]) from None
     names = align(compiled, items, graph)
-    text = (
-        spec_text(name, graph.input_shape, blocks, items, header, weights_file) if weights_file else checked
-    )
+    params = compiled.ir.totals.params
+    # a weights file of a model without weights holds no layer the spec's model could load
+    # (build refuses it): no weights to carry, no weights key
+    carried = weights_file if params else None
+    text = spec_text(name, graph.input_shape, blocks, items, header, carried) if carried else checked
     blocks_found = [b.name for b in blocks]
-    return Imported(text, name, read, layers, blocks_found, names, params=compiled.ir.totals.params)
+    return Imported(text, name, read, layers, blocks_found, names, params=params, weights_file=carried)
 
 
 #: The name the imported spec is compiled under (no such file: it is never in a message).
@@ -136,13 +147,13 @@ def _of_source(diagnostic: Diagnostic, items: list[Item], graph: Graph) -> Diagn
     layers = source_names(items[int(match.group(1))]) if match and int(match.group(1)) < len(items) else []
     if layers:
         node = graph.node(layers[0])
-        what = f"layer {node.name!r} ({node.class_name})"
+        what = f"layer {shown(node.name)} ({shown(node.class_name, str)})"
         if len(layers) > 1:
-            what = f"the item written for layers {layers[0]!r} … {layers[-1]!r}"
+            what = f"the item written for layers {shown(layers[0])} … {shown(layers[-1])}"
         where = node.path
     elif diagnostic.path.startswith("input"):
         node = graph.node(graph.input_name)
-        what, where = f"the model input {node.name!r}", f"{node.path}.config.batch_shape"
+        what, where = f"the model input {shown(node.name)}", f"{node.path}.config.batch_shape"
     else:
         what, where = "the model", "$.config.layers"
     return Diagnostic(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnspec.importer.items import Block, Call, Expr, Item, Layer, Parallel, Repeat, Residual, source_names
+from cnnspec.importer.structure import NOT_ID, RESERVED_IDS, unique_id
 from cnnspec.layers.registry import get_kind
 
 _SPLIT = re.compile(r"^([A-Za-z]+\d+)([a-z])$")  # block2a → block2, a (EfficientNet's names)
@@ -116,7 +117,7 @@ def skeleton(items: list[Item]) -> tuple[Any, list[tuple[str, Any]]]:
 def _item_skeleton(item: Item) -> tuple[Any, list[tuple[str, Any]]]:
     if isinstance(item, Layer):
         full = _full_params(item)
-        key = ("L", item.kind, tuple(full), item.id, tuple(item.inputs or ()))
+        key = ("L", item.kind, tuple(full), item.id, tuple(item.inputs or ()), item.trainable)
         return key, list(full.items())
     if isinstance(item, Residual):
         body, body_values = skeleton(item.body)
@@ -148,7 +149,7 @@ def _substitute(item: Item, slots: Any) -> Item:
             param = kind.param_index[name] if kind else None
             if isinstance(value, Expr) or param is None or param.required or not _is_default(param, value):
                 params[name] = value
-        return Layer(item.kind, params, item.source, item.id, item.inputs)
+        return Layer(item.kind, params, item.source, item.id, item.inputs, item.trainable)
     if isinstance(item, Residual):
         body = [_substitute(i, slots) for i in item.body]
         shortcut = [_substitute(i, slots) for i in item.shortcut] if item.shortcut else None
@@ -335,7 +336,8 @@ def _relative(group: Group, outside: Counter[str]) -> list[Item] | None:
         if not isinstance(ident, str):
             continue
         short = ident[len(stem) :] if ident.startswith(stem) and len(ident) > len(stem) else ident
-        renamed[ident] = short if short[:1].isalpha() else ident
+        # (`stem_input` stays: `input` in a block body is the block's input)
+        renamed[ident] = short if short[:1].isalpha() and short not in RESERVED_IDS else ident
     if len(set(renamed.values())) != len(renamed):
         renamed = {i: i for i in renamed}
     body = copy.deepcopy(group.content)
@@ -394,8 +396,8 @@ def raw_prefix(group: Group) -> str:
 def _call_id(group: Group) -> str | None:
     if not group.token:
         return None
-    ident = re.sub(r"\W", "_", raw_prefix(group))
-    return ident if ident[:1].isalpha() else None
+    ident = NOT_ID.sub("_", raw_prefix(group))
+    return ident if ident[:1].isalpha() else None  # (ASCII only, after the sub)
 
 
 def _automatic(item: Item, name: str) -> bool:
@@ -456,14 +458,13 @@ def fold(items: list[Item]) -> list[Block]:
     result: dict[int, list[Item]] = {}
     blocks: list[Block] = []
     taken: set[str] = set()
-    call_ids: set[str] = {i.id for i in items if isinstance(i.id, str)}
+    call_ids: set[str] = {i.id for i in items if isinstance(i.id, str)} | RESERVED_IDS
 
     def call_for(group: Group, block: str, args: dict[str, Any], exposed: Any) -> Call:
         """A call standing for ``group``; readers of the group's output read the call's id."""
         ident = _call_id(group)
-        if ident is not None and ident in call_ids:
-            ident = next(f"{ident}_{n}" for n in range(2, 10_000) if f"{ident}_{n}" not in call_ids)
         if ident is not None:
+            ident = unique_id(ident, call_ids)
             call_ids.add(ident)
         if isinstance(exposed, str) and exposed != ident:
             if ident is None and everything_now()[exposed]:
@@ -530,10 +531,10 @@ def _unique_call_ids(items: list[Item]) -> None:
     """Two groups can share a name prefix (``expanded_conv`` before and after a residual);
     a later call with a taken id gets the next free ``_2``, ``_3``."""
     taken = {item.id for item in items if not isinstance(item, Call) and isinstance(item.id, str)}
+    taken |= RESERVED_IDS
     for item in items:
         if isinstance(item, Call) and isinstance(item.id, str):
-            if item.id in taken:
-                item.id = next(f"{item.id}_{n}" for n in range(2, 10_000) if f"{item.id}_{n}" not in taken)
+            item.id = unique_id(item.id, taken)
             taken.add(item.id)
 
 

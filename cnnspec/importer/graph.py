@@ -13,9 +13,12 @@ from typing import Any
 
 from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.importer.source import import_error
+from cnnspec.layers.reverse import shown
 
 #: The most layers a configuration may list (EfficientNetV2-L has ~1,000).
 MAX_LAYERS = 20_000
+#: The name of a model whose configuration gives none.
+UNNAMED = "imported"
 _KERAS2_HINT = (
     "load the model with Keras 3 and save it again as .keras (model.save('model.keras')), "
     "or import its keras.applications name with keras:NAME"
@@ -83,7 +86,7 @@ def _history(tensor: Any, path: str) -> tuple[str, int, int]:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise import_error(
                 f"expected keras_history: [layer, node, tensor] with a whole {part} index ≥ 0; "
-                f"received {json.dumps(value)}",
+                f"received {shown(value, json.dumps)}",
                 f"{where}[{i}]",
                 hint="the configuration is truncated or edited by hand",
             )
@@ -151,7 +154,7 @@ def _input_shape(config: dict[str, Any], path: str) -> list[int]:
     dims = shape[1:]
     if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims):
         raise import_error(
-            f"expected a fully known input shape; received {dims}",
+            f"expected a fully known input shape; received {shown(dims, str)}",
             f"{path}.config.batch_shape",
             hint="the spec language needs the input size (rebuild the model with a fixed input_shape)",
         )
@@ -171,7 +174,7 @@ def read_graph(config: dict[str, Any]) -> Graph:
         return _sequential(config)
     if class_name != "Functional":
         raise import_error(
-            f"expected a Functional or Sequential model; received class_name {class_name!r}",
+            f"expected a Functional or Sequential model; received class_name {shown(class_name)}",
             "$.class_name",
             hint="subclassed models have no configuration to read; save a functional model",
         )
@@ -183,7 +186,9 @@ def read_graph(config: dict[str, Any]) -> Graph:
         path = f"$.config.layers[{index}]"
         name, layer_class, layer_config = _entry(layer, path)
         if name in seen:
-            raise import_error(f"layer name {name!r} is used twice (first at {seen[name]})", f"{path}.name")
+            raise import_error(
+                f"layer name {shown(name)} is used twice (first at {seen[name]})", f"{path}.name"
+            )
         seen[name] = path
         inbound = layer.get("inbound_nodes") or []
         if not isinstance(inbound, list):
@@ -193,7 +198,7 @@ def read_graph(config: dict[str, Any]) -> Graph:
             # refused layer is named in the same error); the layer itself is refused
             problems.append(
                 _located(
-                    f"layer {name!r} ({layer_class}) is called {len(inbound)} times (shared weights): "
+                    f"layer {_named(name, layer_class)} is called {len(inbound)} times (shared weights): "
                     "a spec layer is called once",
                     path,
                 )
@@ -210,8 +215,8 @@ def read_graph(config: dict[str, Any]) -> Graph:
                 if node_index != 0 or tensor_index != 0:
                     problems.append(
                         _located(
-                            f"layer {name!r} ({layer_class}) reads output {tensor_index} of call "
-                            f"{node_index} of {source!r}: shared layers and multi-output layers cannot "
+                            f"layer {_named(name, layer_class)} reads output {tensor_index} of call "
+                            f"{node_index} of {shown(source)}: shared layers and multi-output layers cannot "
                             "be expressed",
                             tensor_path,
                         )
@@ -220,7 +225,8 @@ def read_graph(config: dict[str, Any]) -> Graph:
             if constants:
                 problems.append(
                     _located(
-                        f"layer {name!r} ({layer_class}) is called with a constant, not only layer outputs",
+                        f"layer {_named(name, layer_class)} is called with a constant, "
+                        "not only layer outputs",
                         constants[0][0],
                     )
                 )
@@ -229,7 +235,7 @@ def read_graph(config: dict[str, Any]) -> Graph:
                 isinstance(v, dict) and v.get("class_name") == "__keras_tensor__" for v in kwargs.values()
             ):
                 problems.append(
-                    _located(f"layer {name!r} ({layer_class}) takes tensors as keyword arguments", path)
+                    _located(f"layer {_named(name, layer_class)} takes tensors as keyword arguments", path)
                 )
         build = layer.get("build_config") or {}
         nodes.append(
@@ -250,7 +256,7 @@ def read_graph(config: dict[str, Any]) -> Graph:
     outputs_ref = _refs(inner.get("output_layers"), "$.config.output_layers")
     for ref, path in (*inputs_ref, *outputs_ref):
         if ref not in seen:
-            raise import_error(f"{ref!r} names no layer of the model", path)
+            raise import_error(f"{shown(ref)} names no layer of the model", path)
     if len(inputs_ref) != 1 or len(outputs_ref) != 1:
         raise import_error(
             f"the model has {len(inputs_ref)} inputs and {len(outputs_ref)} outputs; "
@@ -269,13 +275,18 @@ def read_graph(config: dict[str, Any]) -> Graph:
         raise
     input_node = next(n for n in ordered if n.name == inputs_ref[0][0])
     if input_node.class_name != "InputLayer":
-        raise import_error(f"the model input {input_node.name!r} is not an InputLayer", input_node.path)
+        raise import_error(f"the model input {shown(input_node.name)} is not an InputLayer", input_node.path)
     shape = _input_shape(input_node.config, input_node.path)
     if len(ordered) < 2:
         raise import_error("expected at least an input and one layer", "$.config.layers")
     return Graph(
-        str(inner.get("name") or "imported"), ordered, input_node.name, shape, outputs_ref[0][0], problems
+        str(inner.get("name") or UNNAMED), ordered, input_node.name, shape, outputs_ref[0][0], problems
     )
+
+
+def _named(name: str, class_name: str) -> str:
+    """``'conv' (Conv2D)``: a layer as a message names it, each part clipped (:func:`shown`)."""
+    return f"{shown(name)} ({shown(class_name, str)})"
 
 
 def _located(message: str, path: str) -> Diagnostic:
@@ -321,7 +332,7 @@ def _topological(nodes: list[Node]) -> list[Node]:
         for source in n.inputs:
             if source not in index:
                 raise import_error(
-                    f"layer {n.name!r} reads {source!r}, which is not a layer of the model",
+                    f"layer {shown(n.name)} reads {shown(source)}, which is not a layer of the model",
                     f"{n.path}.inbound_nodes[0].args",
                     hint="the configuration is truncated or edited by hand",
                 )
@@ -340,7 +351,7 @@ def _topological(nodes: list[Node]) -> list[Node]:
                 mark = state.get(nxt.name, 0)
                 if mark == 1:
                     raise import_error(
-                        f"layers {node.name!r} and {nxt.name!r} feed each other (a cycle)",
+                        f"layers {shown(node.name)} and {shown(nxt.name)} feed each other (a cycle)",
                         f"{node.path}.inbound_nodes[0].args",
                     )
                 if mark == 0:
@@ -366,13 +377,13 @@ def _check_reach(nodes: list[Node], start: str, end: str) -> None:
     for node in nodes:
         if node.name not in fed:
             raise import_error(
-                f"layer {node.name!r} is not computed from the model input",
+                f"layer {shown(node.name)} is not computed from the model input",
                 node.path,
                 hint="a second input or a constant source cannot be expressed",
             )
         if node.name not in leads:
             raise import_error(
-                f"layer {node.name!r} does not lead to the model output",
+                f"layer {shown(node.name)} does not lead to the model output",
                 node.path,
                 hint="remove the unused layer, or make it a second output (not importable yet)",
             )
@@ -388,7 +399,9 @@ def _sequential(config: dict[str, Any]) -> Graph:
         path = f"$.config.layers[{index}]"
         name, class_name, layer_config = _entry(layer, path)
         if name in seen:
-            raise import_error(f"layer name {name!r} is used twice (first at {seen[name]})", f"{path}.name")
+            raise import_error(
+                f"layer name {shown(name)} is used twice (first at {seen[name]})", f"{path}.name"
+            )
         seen[name] = path
         if class_name == "InputLayer":
             if nodes:
@@ -421,7 +434,7 @@ def _sequential(config: dict[str, Any]) -> Graph:
         previous = name
     if shape is None or previous is None or len(nodes) < 2:
         raise import_error("expected at least an input and one layer", "$.config.layers")
-    return Graph(str(config["config"].get("name") or "imported"), nodes, nodes[0].name, shape, previous)
+    return Graph(str(config["config"].get("name") or UNNAMED), nodes, nodes[0].name, shape, previous)
 
 
 def _unused_name(layers: list[Any], base: str) -> str:

@@ -24,6 +24,7 @@ class Layer:
     source: str  # the source layer's name
     id: str | None = None
     inputs: list[str] | None = None
+    trainable: bool = True  # False: the source froze the layer (the item's `trainable: false`)
 
 
 @dataclass

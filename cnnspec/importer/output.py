@@ -76,7 +76,9 @@ def run_import(
     Nothing is written unless the whole import succeeds; each file is written atomically, and
     with ``weights`` the two are written together (:func:`_write_both`). A ``.keras`` file's
     weights are copied only when their size fits the imported model and they hold no link or
-    reference to another file. ``max_params``: see :func:`import_source`.
+    reference to another file. A model without parameters has no weights to carry: then
+    only the spec is written, without ``weights:`` (``Imported.weights_file`` is None).
+    ``max_params``: see :func:`import_source`.
     """
     target_weights = out.with_name(weights_name(out)) if weights else None
     _refuse_overwriting(source, [out, *([target_weights] if target_weights else [])])
@@ -92,7 +94,7 @@ def run_import(
         folding=folding,
         max_params=max_params,
     )
-    if target_weights is None:
+    if target_weights is None or imported.weights_file is None:
         write_atomic(out, imported.text)
     else:
         _write_both(read, out, target_weights, imported)

@@ -15,10 +15,14 @@ from typing import Any
 
 from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.fileio import ZIP_FAULTS
+from cnnspec.layers.reverse import shown
 
 #: The largest configuration read (bytes). ResNet152's is ~0.9 MB, EfficientNetV2-L's ~2 MB.
 MAX_CONFIG_BYTES = 32 * 1024 * 1024
 KERAS_PREFIX = "keras:"
+#: The first bytes of an HDF5 file: a legacy Keras 2 / tf.keras ``model.save('model.h5')``.
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_HDF5_SUFFIXES = (".h5", ".hdf5")
 
 
 @dataclass
@@ -120,7 +124,9 @@ def read_source(source: str) -> Source:
     if not path.is_file():
         raise import_error(f"{source}: no such file", hint=what)
     try:
-        if zipfile.is_zipfile(path) or path.suffix == ".keras":
+        zipped = zipfile.is_zipfile(path)
+        _refuse_hdf5(path, zipped)
+        if zipped or path.suffix == ".keras":
             return Source(str(path), read_keras_file(path), path=path)
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:
@@ -132,6 +138,23 @@ def read_source(source: str) -> Source:
         return Source(str(path), _parse(data, str(path)), path=path)
     except SpecError as exc:
         raise named(exc, str(path)) from None
+
+
+def _refuse_hdf5(path: Path, zipped: bool) -> None:
+    """A legacy HDF5 model file (its signature, or its suffix on a file that is no zip) is
+    refused by name, before it is read as a zip or as JSON ("not valid JSON ('utf-8' codec
+    can't decode byte 0x89 …)" said nothing)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(HDF5_SIGNATURE))
+    except OSError as exc:
+        raise import_error(f"cannot read {path}: {exc.strerror or exc}") from None
+    if head == HDF5_SIGNATURE or (not zipped and path.suffix.lower() in _HDF5_SUFFIXES):
+        raise import_error(
+            f"{path}: a legacy HDF5 (.h5) model file is not supported",
+            hint="load it with Keras 3 and save it as .keras: "
+            "keras.saving.load_model('model.h5').save('model.keras'), then import model.keras",
+        )
 
 
 def _keras_application(name: str) -> Source:
@@ -148,7 +171,7 @@ def _keras_application(name: str) -> Source:
 
         close = difflib.get_close_matches(name, functions, n=3)
         raise import_error(
-            f"keras.applications has no model {name!r}",
+            f"keras.applications has no model {shown(name)}",
             hint=("did you mean " + ", ".join(close) + "?") if close else "e.g. keras:ResNet50",
         )
     keras.backend.clear_session()

@@ -10,14 +10,22 @@ else the layers up to it are written with ids.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 
 from cnnspec.importer.graph import Graph
 from cnnspec.importer.items import Item, Layer, Parallel, Residual
 from cnnspec.importer.source import import_error
+from cnnspec.ir import INPUT
 from cnnspec.layers.registry import get_kind
-from cnnspec.layers.reverse import Reversed, combinator_activation, merge_mode
+from cnnspec.layers.reverse import Reversed, combinator_activation, merge_mode, shown
+
+#: Ids no item may take: the spec language's name of the model input (the resolver refuses an
+#: item ``id: input``, "reserved for the model input"); an inputs: list reads it as the input.
+RESERVED_IDS = frozenset({INPUT})
+#: What a spec id may not hold (each such character of a source name becomes ``_``).
+NOT_ID = re.compile(r"[^A-Za-z0-9_]")
 
 
 class _NotCombinator(Exception):
@@ -25,15 +33,24 @@ class _NotCombinator(Exception):
 
 
 def spec_id(name: str) -> str:
-    """A layer name as a spec id (letters, digits and underscores, not starting with a digit)."""
-    cleaned = re.sub(r"\W", "_", name)
-    if not (cleaned[:1].isalpha() or cleaned[:1] == "_"):
+    """A layer name as a spec id: ASCII letters, digits and underscores, not starting with a
+    digit (``é`` → ``_``, ``٣`` → ``_``: the spec language's identifiers are ASCII)."""
+    cleaned = NOT_ID.sub("_", name)
+    if not (cleaned[:1].isalpha() or cleaned[:1] == "_"):  # (ASCII only, after the sub)
         cleaned = f"l_{cleaned}"
     # `activation_2` is also the name cnnspec gives the second activation layer it numbers
     automatic = re.fullmatch(r"(.+?)(_\d+)?", cleaned)
     if automatic and get_kind(automatic.group(1)) is not None:
         cleaned = f"keras_{cleaned}"
     return cleaned
+
+
+def unique_id(base: str, taken: set[str]) -> str:
+    """``base``, or the first of ``base_2``, ``base_3`` … not in ``taken`` (which holds the
+    reserved ids too): two names that clean up alike (``x y``, ``x_y``) get two ids."""
+    if base not in taken:
+        return base
+    return next(f"{base}_{n}" for n in itertools.count(2) if f"{base}_{n}" not in taken)
 
 
 class Structurer:
@@ -43,10 +60,20 @@ class Structurer:
         self.graph = graph
         self.mapped = mapped
         self.pos = {n.name: i for i, n in enumerate(graph.nodes)}
+        self.ids: dict[str, str] = {}  # source layer → the id its item is read by
+        self.taken: set[str] = set(RESERVED_IDS)
 
     def layer(self, name: str) -> Layer:
         rev = self.mapped[name]
-        return Layer(rev.kind.name, dict(rev.params), name)
+        return Layer(rev.kind.name, dict(rev.params), name, trainable=rev.trainable)
+
+    def id_for(self, name: str) -> str:
+        """The id of the item that makes source layer ``name``: unique among every id given,
+        never a reserved one."""
+        if name not in self.ids:
+            self.ids[name] = unique_id(spec_id(name), self.taken)
+            self.taken.add(self.ids[name])
+        return self.ids[name]
 
     def post_dominator(self, start: str) -> str | None:
         pending: Counter[str] = Counter(self.graph.consumers[start])
@@ -167,10 +194,10 @@ class Structurer:
         for item in reversed(items):
             if output_of(item) == name:
                 if item.id is None:
-                    item.id = spec_id(name)
+                    item.id = self.id_for(name)
                 return item.id
         raise import_error(
-            f"layer {name!r} is read from outside the structure that makes it",
+            f"layer {shown(name)} is read from outside the structure that makes it",
             self.graph.node(name).path,
             hint="this topology cannot be expressed yet",
         )

@@ -2,10 +2,10 @@
 
 The spec is compiled by the front end; its layers, in the order the resolver makes them, line
 up one to one with the source layers the items stand for. Each pair must have the same Keras
-class, the same input shapes (Keras saves every layer's input shape in ``build_config``), and
-read the counterparts of the same layers (in the same order, but for add and multiply). The
-pairing also names each source layer's counterpart in the spec's model, which ``--weights`` uses
-to relabel the weights file.
+class, the same input shapes (Keras saves every layer's input shape in ``build_config``), read
+the counterparts of the same layers (in the same order, but for add and multiply), and, when it
+has trainable weights, be frozen in both or in neither. The pairing also names each source
+layer's counterpart in the spec's model, which ``--weights`` uses to relabel the weights file.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from cnnspec.importer.graph import Graph
 from cnnspec.importer.items import Item, source_names
 from cnnspec.importer.source import import_error
 from cnnspec.layers.registry import get_kind
-from cnnspec.layers.reverse import commutative
+from cnnspec.layers.reverse import commutative, shown
 
 
 def _shapes(saved: Any) -> list[tuple[int | None, ...]] | None:
@@ -44,16 +44,25 @@ def align(compiled: Any, items: list[Item], graph: Graph) -> dict[str, str]:
         kind = get_kind(node.kind)
         if kind is None or kind.keras_class != source.class_name:
             raise import_error(
-                f"layer {source_name!r} ({source.class_name}) came out as {node.name!r} ({node.kind})",
+                f"layer {shown(source_name)} ({shown(source.class_name, str)}) came out as "
+                f"{node.name!r} ({node.kind})",
                 source.path,
                 hint="please report this model: import could not reproduce it",
             )
         saved = _shapes(source.input_shape)
         if saved is not None and [tuple(s) for s in node.input_shapes] != saved:
             raise import_error(
-                f"layer {source_name!r} reads shapes {saved} in the source, "
+                f"layer {shown(source_name)} reads shapes {shown(saved, str)} in the source, "
                 f"{list(node.input_shapes)} in the spec",
                 f"{source.path}.build_config",
+                hint="please report this model: import could not reproduce it",
+            )
+        frozen = source.config.get("trainable") is False
+        if node.counts.trainable and node.trainable == frozen:  # (weightless layers: either way)
+            raise import_error(
+                f"layer {shown(source_name)} is {'frozen' if frozen else 'trainable'} in the source, "
+                f"its counterpart {node.name!r} not in the spec",
+                f"{source.path}.config.trainable",
                 hint="please report this model: import could not reproduce it",
             )
         expected = [compiled.ir.input_name if i == graph.input_name else pairs.get(i) for i in source.inputs]
@@ -62,7 +71,7 @@ def align(compiled: Any, items: list[Item], graph: Graph) -> dict[str, str]:
             expected, actual = sorted(map(str, expected)), sorted(map(str, actual))
         if actual != expected:
             raise import_error(
-                f"layer {source_name!r} reads {source.inputs} in the source; its counterpart "
+                f"layer {shown(source_name)} reads {shown(source.inputs)} in the source; its counterpart "
                 f"{node.name!r} reads {list(node.inputs)} in the spec",
                 f"{source.path}.inbound_nodes",
                 hint="please report this model: import could not reproduce it",

@@ -59,6 +59,8 @@ def _extras(item: Any, pad: str) -> list[str]:
     inputs = getattr(item, "inputs", None)
     if inputs:
         lines.append(f"{pad}  inputs: {scalar(inputs[0]) if len(inputs) == 1 else scalar(inputs)}")
+    if getattr(item, "trainable", True) is False:
+        lines.append(f"{pad}  trainable: false")
     return lines
 
 

@@ -7,7 +7,8 @@ the kind's own ``keras_args`` and compares it with the configuration, key by key
 that loses information (a ``RandomNormal`` with a non-default deviation read as
 ``random_normal``) is caught by the comparison, and a kind added to the registry is importable
 without any code here. Keywords no parameter declares must hold Keras' neutral value
-(``data_format: channels_last``, no constraints, …), else the layer cannot be expressed.
+(``data_format: channels_last``, no constraints, …), else the layer cannot be expressed; a
+frozen layer (``trainable: false``) stays frozen, and a dtype policy other than float32 is refused.
 Pure data in, data out: nothing is deserialized, no Keras import.
 """
 
@@ -38,15 +39,38 @@ _INITIALIZER_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: About how many characters of a user value an error message shows (:func:`shown`).
+SHOWN_LIMIT = 200
+#: The dtype policy every layer a spec builds has (Keras' default); mixed precision is the
+#: spec's ``runtime: {mixed_precision: true}``, a training setting, not a layer's.
+_STANDARD_DTYPE = "float32"
+#: Keras 3's dtype policy classes (``FloatDTypePolicy`` before 3.4), saved as ``dtype``.
+_DTYPE_POLICIES = ("DTypePolicy", "FloatDTypePolicy")
+#: Policies that compute in half precision but keep float32 variables (Keras' mixed precision).
+_MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
+
+
+def shown(value: Any, spelling: Callable[[Any], str] = repr, limit: int = SHOWN_LIMIT) -> str:
+    """A value from the source as an error message shows it: ``spelling(value)`` (its repr, or
+    e.g. :func:`str`, :func:`json.dumps`) clipped to about ``limit`` characters, so a hostile
+    5 MB value or name makes a short message, not a 5 MB line."""
+    try:
+        text = spelling(value)
+    except (RecursionError, ValueError, TypeError):  # nested too deeply, or no such spelling
+        text = f"<a {type(value).__name__} that cannot be shown>"
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def _is_none(value: Any) -> bool:
     return value is None
 
 
-#: Keras keywords no kind exposes, and the values that mean "the standard layer".
+#: Keras keywords no kind exposes, and the values that mean "the standard layer"
+#: (``trainable`` and ``dtype`` are read by :func:`_trainable` and :func:`_check_dtype`).
 _NEUTRAL: dict[str, Callable[[Any], bool]] = {
     "name": lambda v: True,
-    "trainable": lambda v: True,  # a training setting (the spec's `trainable:`), not the layer's shape
-    "dtype": lambda v: True,
     "data_format": lambda v: v in (None, "channels_last"),
     "kernel_constraint": _is_none,
     "bias_constraint": _is_none,
@@ -78,10 +102,12 @@ _NEUTRAL: dict[str, Callable[[Any], bool]] = {
 
 @dataclass(frozen=True)
 class Reversed:
-    """A kind and the parameters that rebuild a layer: only those that differ from the defaults."""
+    """A kind and the parameters that rebuild a layer: only those that differ from the defaults;
+    ``trainable``: ``False`` for a layer the source froze (the spec item's ``trainable: false``)."""
 
     kind: LayerKind
     params: dict[str, Any]
+    trainable: bool = True
 
 
 class NotExpressible(Exception):
@@ -124,7 +150,7 @@ def _decode_initializer(value: Any) -> Any:
     if isinstance(value, str):
         return snake_case(value)
     if not isinstance(value, Mapping):
-        raise NotExpressible(f"unreadable initializer {value!r}")
+        raise NotExpressible(f"unreadable initializer {shown(value)}")
     name = snake_case(str(value.get("class_name", "")))
     config = dict(value.get("config") or {})
     if name == "constant":
@@ -142,7 +168,9 @@ def _decode_regularizer(value: Any) -> Any:
     if isinstance(value, Mapping) and snake_case(str(value.get("class_name", ""))) in ("l1_l2", "l1", "l2"):
         config = dict(value.get("config") or {})
         return {k: float(config[k]) for k in ("l1", "l2") if float(config.get(k) or 0.0)}
-    raise NotExpressible(f"regularizer {value.get('class_name') if isinstance(value, Mapping) else value!r}")
+    raise NotExpressible(
+        f"regularizer {shown(value.get('class_name') if isinstance(value, Mapping) else value)}"
+    )
 
 
 def _decode(param: Param, value: Any) -> Any:
@@ -169,14 +197,30 @@ def _decode(param: Param, value: Any) -> Any:
     return value
 
 
+#: Keras' regularizer classes, as :func:`_factory` spells them: each is an L1L2 with one or both
+#: amounts (``L2(1e-4)`` is ``L1L2(l2=1e-4)``, the spec's ``{l2: 0.0001}``).
+_REGULARIZERS = ("l1", "l2", "l1l2")
+
+
+def _factory(name: Any) -> str:
+    """A Keras class or factory name compared by spelling: ``L1L2``, ``l1_l2`` → ``l1l2``."""
+    return snake_case(str(name)).replace("l1_l2", "l1l2")
+
+
+def _amounts(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A regularizer's configuration without its zero (absent) amounts."""
+    return {k: v for k, v in _set_values(config).items() if not _numbers_equal(v, 0.0)}
+
+
 def _encoded_equal(ours: Any, theirs: Any) -> bool:
     """Does a ``keras_args`` value (ours) equal a saved configuration value (theirs)?"""
     if isinstance(ours, KerasCall):
-        if not isinstance(theirs, Mapping):
+        if not isinstance(theirs, Mapping) or not isinstance(theirs.get("config") or {}, Mapping):
             return False
-        if snake_case(str(theirs.get("class_name", ""))).replace("l1_l2", "l1l2") != snake_case(
-            ours.factory
-        ).replace("l1_l2", "l1l2"):
+        theirs_class, ours_class = _factory(theirs.get("class_name", "")), _factory(ours.factory)
+        if theirs_class in _REGULARIZERS and ours_class in _REGULARIZERS:
+            return _numbers_equal(_amounts(theirs.get("config") or {}), _amounts(dict(ours.kwargs)))
+        if theirs_class != ours_class:
             return False
         return _numbers_equal(_set_values(theirs.get("config")), _set_values(dict(ours.kwargs)))
     if isinstance(ours, str) and isinstance(theirs, Mapping):
@@ -218,7 +262,7 @@ def from_keras(class_name: str, config: Mapping[str, Any], input_shape: Any = No
     """
     kind = kind_of_keras_class(class_name)
     if kind is None:
-        raise NotExpressible(f"no layer kind builds Keras {class_name}")
+        raise NotExpressible(f"no layer kind builds Keras {shown(class_name, str)}")
     params: dict[str, Any] = {}
     declared: set[str] = set()
     for param in kind.params:
@@ -241,18 +285,20 @@ def from_keras(class_name: str, config: Mapping[str, Any], input_shape: Any = No
     if "axis" in config and "axis" not in declared:
         declared.add("axis")
         if not _check_axis({**config, "__input_shape__": input_shape}):
-            raise NotExpressible(f"axis {config['axis']!r} is not the channel axis")
+            raise NotExpressible(f"axis {shown(config['axis'])} is not the channel axis")
+    trainable = _trainable(config)
+    _check_dtype(config)
     for key, value in config.items():
-        if key in declared:
+        if key in declared or key in ("trainable", "dtype"):
             continue
         if key not in _NEUTRAL:
-            raise NotExpressible(f"`{key}: {value!r}` has no equivalent parameter")
+            raise NotExpressible(f"`{shown(key, str)}: {shown(value)}` has no equivalent parameter")
         if not _NEUTRAL[key](value):
-            raise NotExpressible(f"`{key}: {value!r}` differs from the standard layer")
+            raise NotExpressible(f"`{key}: {shown(value)}` differs from the standard layer")
     for name, value in params.items():
         problem = kind.param_index[name].check(value)
         if problem:
-            raise NotExpressible(f"{name}: {problem}")
+            raise NotExpressible(f"{name}: {shown(problem, str)}")
     full = {**kind.defaults(), **params}
     encoded = kind.keras_args(full)
     for key, ours in encoded.items():
@@ -262,10 +308,10 @@ def from_keras(class_name: str, config: Mapping[str, Any], input_shape: Any = No
                 _decode_axis(ours) == -1 and _check_axis({"axis": theirs, "__input_shape__": input_shape})
             )
             if not same:
-                raise NotExpressible(f"`axis: {config[key]!r}` cannot be written exactly")
+                raise NotExpressible(f"`axis: {shown(config[key])}` cannot be written exactly")
             continue
         if key in config and not _encoded_equal(ours, config[key]):
-            raise NotExpressible(f"`{key}: {config[key]!r}` cannot be written exactly")
+            raise NotExpressible(f"`{key}: {shown(config[key])}` cannot be written exactly")
     shortest = {
         name: value
         for name, value in params.items()
@@ -275,7 +321,44 @@ def from_keras(class_name: str, config: Mapping[str, Any], input_shape: Any = No
             kind.param_index[name].normalize(kind.param_index[name].default),
         )
     }
-    return Reversed(kind, shortest)
+    return Reversed(kind, shortest, trainable)
+
+
+def _trainable(config: Mapping[str, Any]) -> bool:
+    """The saved ``trainable`` (absent: trainable); a frozen layer imports frozen."""
+    value = config.get("trainable", True)
+    if not isinstance(value, bool):
+        raise NotExpressible(f"`trainable: {shown(value)}` is not true or false")
+    return value
+
+
+def _dtype_policy(value: Any) -> str | None:
+    """The name of a saved ``dtype`` policy (a string, or a ``DTypePolicy`` object as Keras 3
+    saves it); ``None`` when it is not one."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and value.get("class_name") in _DTYPE_POLICIES:
+        config = value.get("config")
+        name = config.get("name") if isinstance(config, Mapping) else None
+        return name if isinstance(name, str) else None
+    return None
+
+
+def _check_dtype(config: Mapping[str, Any]) -> None:
+    """A layer keeps float32 variables, as every layer a spec builds: float32 and the mixed
+    policies (``mixed_float16``, ``mixed_bfloat16``: float32 variables, a training setting the
+    spec's ``runtime: {mixed_precision: true}`` gives) import; any other policy (float16,
+    bfloat16, a quantized one) is refused by name, never dropped."""
+    if "dtype" not in config or config["dtype"] is None:
+        return
+    policy = _dtype_policy(config["dtype"])
+    if policy == _STANDARD_DTYPE or policy in _MIXED_POLICIES:
+        return
+    what = f"dtype policy {shown(policy)}" if policy is not None else f"`dtype: {shown(config['dtype'])}`"
+    raise NotExpressible(
+        f"{what}: a spec builds layers with {_STANDARD_DTYPE} weights (for mixed-precision training, "
+        "set runtime: {mixed_precision: true})"
+    )
 
 
 #: The kinds the ``residual`` and ``parallel`` combinators merge with (their ``merge:`` words).
