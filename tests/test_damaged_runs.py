@@ -338,3 +338,20 @@ def test_plot_history_draws_columns_of_other_lengths_cut_to_the_epochs(tmp_path)
 
     target = plot_history({"epoch": [1, 2], "loss": [1.0, 0.5, 0.2], "val_loss": [1.1]}, tmp_path / "h.png")
     assert target.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_export_of_a_damaged_run_keeps_its_earlier_export(tmp_path):
+    """The lock was read for the record after the new export had replaced the old one, and the
+    export was then deleted (exit 2, the old record orphaned): the run files are read first."""
+    import zipfile
+
+    run = exported(tmp_path, "tflite", META)
+    with zipfile.ZipFile(run / "model.keras", "w") as archive:  # passes the archive check
+        archive.writestr("config.json", "{}")
+    export = run / "export" / "model.tflite"
+    write_record(export, run / "model.keras", {"verified": True, "max_abs_diff": 1e-7}, META)
+    before = {p.name: p.read_bytes() for p in export.parent.iterdir()}
+    damage(run, "lock.json", lambda d: {**d, "data": [1]})
+    result = invoke("export", run, "--format", "tflite")
+    assert_damaged(result, run, "lock.json", "data is a list")
+    assert {p.name: p.read_bytes() for p in export.parent.iterdir()} == before

@@ -252,20 +252,76 @@ def test_force_replaces_a_savedmodel_but_never_the_users_files(run_dir, tmp_path
 
 @pytest.mark.slow
 def test_an_export_whose_record_cannot_be_written_is_not_kept(run_dir, tmp_path, runner, monkeypatch):
-    """Both or neither: the export without its record would be refused by predict, and by the
-    same command again (an existing -o needs --force)."""
+    """Both or neither, and the earlier export kept: the record is written before the export is
+    renamed into place (an export without its record would be refused by predict, and by the
+    same command again)."""
     import errno
 
-    from cnnspec.errors import WriteError
-    from cnnspec.export import runtimes
+    from cnnspec.export import exporter
+    from cnnspec.export.runtimes import record_path
 
     folder, _, _ = run_dir
     target = tmp_path / "m.tflite"
+    write = exporter._write_bytes
 
-    def full(path, *args, **kwargs):
-        raise WriteError(runtimes.record_path(path), "No space left on device", errno=errno.ENOSPC)
+    def full(path, data):
+        if path.name.endswith(".json"):  # the record's temp file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(path, data)
 
-    monkeypatch.setattr(runtimes, "write_record", full)
-    result = runner.invoke(app, ["export", str(folder / "model.keras"), "-f", "tflite", "-o", str(target)])
+    monkeypatch.setattr(exporter, "_write_bytes", full)
+    args = ["export", str(folder / "model.keras"), "-f", "tflite", "-o", str(target)]
+    result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
+    assert str(record_path(target)) in " ".join(result.output.split())
     assert not target.exists() and not list(tmp_path.iterdir())
+    target.write_bytes(b"an earlier export")
+    record_path(target).write_text("its record")
+    result = runner.invoke(app, [*args, "--force"])
+    assert result.exit_code == 1, result.output
+    assert target.read_bytes() == b"an earlier export" and record_path(target).read_text() == "its record"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite", "m.tflite.json"]
+
+
+@pytest.mark.slow
+def test_a_model_without_a_fixed_input_shape_leaves_the_target_as_it_was(tmp_path, runner):
+    """The record was made after the rename: the refusal (exit 2) deleted the file --force was
+    to replace."""
+    import keras
+
+    inputs = keras.Input((None, None, 1))
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
+    keras.Model(inputs, outputs).save(tmp_path / "var.keras")
+    keep = tmp_path / "keep.tflite"
+    keep.write_bytes(b"the user's")
+    result = runner.invoke(
+        app, ["export", str(tmp_path / "var.keras"), "-f", "tflite", "-o", str(keep), "--force"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "expected a model with a fixed input shape" in " ".join(result.output.split())
+    assert keep.read_bytes() == b"the user's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.tflite", "var.keras"]
+
+
+@pytest.mark.slow
+def test_an_export_of_a_model_with_two_inputs_is_refused_by_predict(tmp_path, runner):
+    """Export verified it; predict through the export crashed (exit 3) where Keras refused."""
+    pytest.importorskip("tf2onnx")
+    import keras
+    from PIL import Image
+
+    image, extra = keras.Input((8, 8, 1), name="a"), keras.Input((4,), name="b")
+    merged = keras.layers.Concatenate()([keras.layers.Flatten()(image), extra])
+    model = tmp_path / "model.keras"
+    keras.Model([image, extra], keras.layers.Dense(3, activation="softmax")(merged)).save(model)
+    for fmt in ("onnx", "tflite"):
+        result = runner.invoke(app, ["export", str(model), "-f", fmt])
+        assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "model.onnx.json").read_text())["input"]["inputs"] == 2
+    picture = tmp_path / "g.png"
+    Image.fromarray(np.zeros((8, 8), dtype="uint8")).save(picture)
+    for runtime in ("auto", "onnx", "tflite", "keras"):
+        result = runner.invoke(app, ["predict", str(model), str(picture), "--runtime", runtime])
+        assert result.exit_code == 2, (runtime, result.output)
+        assert "expected a model with one image input;" in " ".join(result.output.split()), runtime
+        assert "has 2" in result.output

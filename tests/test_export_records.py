@@ -306,3 +306,105 @@ def test_a_keras_files_linked_default_output_is_refused(tmp_path):
     assert f"{tmp_path / 'net.tflite'} is a symlink" in flat(result)
     assert "the model's own folder" in flat(result)
     assert elsewhere.read_text() == "the user's"
+
+
+# -- what predict and the benchmark read from a record, without TensorFlow ----------------------
+
+
+def test_a_records_task_outputs_are_read_back_as_the_run_has_them(run_dir):
+    """A task model's export used outside its run folder is read by its record's ``outputs``
+    (records written before ``loss`` and ``probability_threshold`` read as well)."""
+    outputs = [
+        {"name": "labels", "task": "multilabel", "shape": [3], "from_logits": False, "threshold": 0.3},
+        {"name": "mask", "task": "segmentation", "shape": [8, 8, 1], "from_logits": True, "threshold": 0.0},
+    ]
+    _edit_record(run_dir, outputs=outputs)
+    labels, mask = find_export(run_dir, "onnx").tasks
+    assert (labels.task, labels.units, labels.threshold, labels.decision_threshold) == (
+        "multilabel",
+        3,
+        0.3,
+        0.3,
+    )
+    assert (mask.task, mask.binary, mask.classes, mask.decision_threshold) == ("segmentation", True, 2, 0.0)
+    assert mask.threshold == 0.5  # 0 on logits
+    assert find_export(run_dir, "onnx").inputs == 1  # (not recorded before: one)
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ({"task": "detection"}, "outputs[0].task that is none of"),
+        ({"shape": []}, "outputs[0].shape that is no list of positive integers"),
+        ({"from_logits": "no"}, "outputs[0].from_logits that is not true or false"),
+        ({"threshold": "high"}, "outputs[0].threshold that is no number"),
+    ],
+)
+def test_a_hand_edited_output_description_is_refused(run_dir, entry, words):
+    """It was read without a check: a KeyError or a wrong answer, not a refusal."""
+    good = {"name": "labels", "task": "multilabel", "shape": [3], "from_logits": False, "threshold": 0.5}
+    _edit_record(run_dir, outputs=[{**good, **entry}])
+    assert words in _refusal(run_dir)
+
+
+def test_predict_refuses_an_export_of_a_model_with_several_inputs(run_dir, tmp_path):
+    """The record says how many inputs the model has: the export runtimes refuse as Keras does
+    (they crashed, exit 3), before the images are read."""
+    pytest.importorskip("onnxruntime")
+    _edit_record(run_dir, input__inputs=2)
+    image = tmp_path / "g.png"
+    image.write_bytes(b"not read")
+    result = invoke("predict", run_dir, image, "--runtime", "onnx")
+    assert result.exit_code == 2, result.output
+    assert f"expected a model with one image input; {run_dir / 'export' / 'model.onnx'} has 2" in flat(result)
+
+
+def test_predict_refuses_an_out_that_is_a_file_before_choosing_a_runtime(run_dir, tmp_path):
+    """With an export the --out check came after the runtime, and a file there ended in a
+    misleading disk error (exit 1); Keras refused it (exit 2)."""
+    pytest.importorskip("onnxruntime")
+    image, taken = tmp_path / "g.png", tmp_path / "afile"
+    image.write_bytes(b"not read")
+    taken.write_text("the user's")
+    for runtime in ("onnx", "keras", "auto"):
+        result = invoke("predict", run_dir, image, "--runtime", runtime, "-o", taken)
+        assert result.exit_code == 2, result.output
+        assert f"expected --out to name a folder that can be written; {taken} is a file" in flat(result)
+    assert taken.read_text() == "the user's"
+
+
+def test_a_failed_timing_worker_row_names_its_runtime(tmp_path):
+    """The row of a failed worker had no ``runtime``: the table failed on it (KeyError, exit 3)."""
+    from cnnspec.export.benchmark import _row, _worker
+
+    settings = {"runtime": "onnx", "path": str(tmp_path / "missing.onnx"), "threads": 1}
+    figures = _worker(settings, tmp_path, 1)
+    assert figures["runtime"] == "onnx" and figures["status"].startswith("failed (exit 1)")
+    row = _row("onnx", tmp_path / "missing.onnx", tmp_path / "missing.onnx", figures)
+    assert row == {"runtime": "onnx", "status": figures["status"], "file": str(tmp_path / "missing.onnx")}
+
+
+def test_the_benchmark_table_names_each_rows_test_figure():
+    from cnnspec.cli.benchmark import results_table
+
+    def row(runtime, **score):
+        figures = {"latency_ms": {"1": {"median": 1.0, "p90": 2.0}}, "throughput": {"1": 9.0}}
+        return {"runtime": runtime, "status": "ok", **figures, "size_bytes": 9, "peak_memory_mb": 1.0,
+                "load_seconds": 0.1, **score}  # fmt: skip
+
+    document = {
+        "name": "net",
+        "settings": {"batches": [1], "threads": {"intra_op": 1, "inter_op": 1}},
+        "data": {"images": 5},
+        "results": [
+            row("keras", metric="MAE", score=0.25, accuracy=None),
+            row("onnx", metric="MAE", score=0.25),
+        ],
+    }
+    table = results_table(document)
+    headers = [str(column.header) for column in table.columns]
+    assert "MAE" in headers and "accuracy" not in headers
+    document["results"][1] = row("onnx", accuracy=0.5)  # kept from an older benchmark.json
+    table = results_table(document)  # two figures: each cell names its own
+    assert "score" in [str(column.header) for column in table.columns]
+    assert ["MAE 0.2500", "accuracy 0.5000"] in [list(column.cells) for column in table.columns]

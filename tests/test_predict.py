@@ -34,11 +34,8 @@ def test_predict_images_text_and_json(run_dir, tmp_path):
     result = invoke("predict", run_dir / "model.keras", red, big, gray, "-k", "5", "--format", "json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["classes"] == CLASSES and [p["input"] for p in doc["predictions"]] == [
-        "red.png",
-        "big_rgba.png",
-        "gray.jpg",
-    ]
+    assert doc["classes"] == CLASSES  # each input labelled with its path as it was given
+    assert [p["input"] for p in doc["predictions"]] == [str(red), str(big), str(gray)]
     for prediction in doc["predictions"]:
         top = prediction["top"]
         assert len(top) == 3  # capped at the number of classes
@@ -61,14 +58,30 @@ def test_prediction_matches_the_model_on_training_data(run_dir, tmp_path):
                     "-k", "3", "-f", "json")  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert [p["input"] for p in doc["predictions"]] == ["one.png", "one.npy"] + [
-        f"batch.npy[{i}]" for i in range(4)
+    one, batch = str(tmp_path / "one"), str(tmp_path / "batch.npy")
+    assert [p["input"] for p in doc["predictions"]] == [f"{one}.png", f"{one}.npy"] + [
+        f"{batch}[{i}]" for i in range(4)
     ]
     model = load_model(run_dir / "model.keras")
     expected = model.predict(x.astype("float32") / 255.0, verbose=0)
     got = {p["input"]: {t["index"]: t["probability"] for t in p["top"]} for p in doc["predictions"]}
-    for name, row in (("one.png", 0), ("one.npy", 0), *((f"batch.npy[{i}]", i) for i in range(4))):
+    for name, row in ((f"{one}.png", 0), (f"{one}.npy", 0), *((f"{batch}[{i}]", i) for i in range(4))):
         assert [got[name][k] for k in range(3)] == pytest.approx(expected[row].tolist(), abs=1e-5)
+
+
+def test_inputs_of_the_same_name_in_other_folders_are_told_apart(run_dir, tmp_path):
+    """`predict a/x.png b/x.png` labelled both `x.png`, in the text and in JSON."""
+    x, _ = colour_images(2, 7)
+    paths = []
+    for folder, picture in zip(("a", "b"), x):
+        (tmp_path / folder).mkdir()
+        paths.append(tmp_path / folder / "x.png")
+        Image.fromarray(picture).save(paths[-1])
+    result = invoke("predict", run_dir, *paths, "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert [p["input"] for p in json.loads(result.stdout)["predictions"]] == [str(p) for p in paths]
+    text = invoke("predict", run_dir, *paths)
+    assert text.exit_code == 0 and str(paths[0]) in flat(text) and str(paths[1]) in flat(text)
 
 
 def test_bare_model_uses_class_indices(run_dir, tmp_path):

@@ -54,6 +54,28 @@ def test_an_array_of_unknown_depth_is_a_usage_error_naming_it():
     assert "data.rescale" in str(info.value.hint)
 
 
+def test_arrays_of_the_same_name_in_other_folders_are_scaled_each_by_its_own(tmp_path):
+    """`a/x.npy` and `b/x.npy` were one source (grouped by the label `x.npy`): scaled by their
+    joint depth, and a refusal did not say which of the two it meant."""
+    from cnnspec.reporting.images import read_inputs
+
+    files = [tmp_path / "a" / "x.npy", tmp_path / "b" / "x.npy"]
+    for path, high in zip(files, (200, 999)):
+        path.parent.mkdir()
+        np.save(path, np.full((2, 2, 2, 1), high, dtype="int64"))  # int64: the values tell the depth
+    samples = read_inputs(files, (2, 2, 1))
+    assert [s.label for s in samples] == [
+        f"{files[0]}[0]",
+        f"{files[0]}[1]",
+        f"{files[1]}[0]",
+        f"{files[1]}[1]",
+    ]
+    with pytest.raises(UsageError, match=r"int64 from 999 to 999 in " + str(files[1]).replace(".", r"\.")):
+        list(scaled_groups(samples, depth_rescale))
+    ((batch, group),) = scaled_groups(samples[:2], depth_rescale)  # a/x.npy alone: 8-bit
+    assert np.allclose(batch, 200 / 255) and [index for index, _ in group] == [0, 1]
+
+
 def test_an_export_record_scales_by_depth_where_it_says_so():
     from cnnspec.cli.predict import _record_rescale
 
@@ -98,9 +120,10 @@ def test_a_uint16_array_predicts_as_the_same_picture_in_8_bits(run_dir, tmp_path
     Image.fromarray(x[0]).save(tmp_path / "one.png")
     files = [tmp_path / n for n in ("one.png", "sixteen.npy", "eight.npy")]
     got = probabilities(invoke("predict", run_dir, *files, "-k", "3", "-f", "json"))
+    png, sixteen, eight = map(str, files)  # (each input is labelled with its path as given)
     for row in range(3):
-        assert got[f"sixteen.npy[{row}]"] == pytest.approx(got[f"eight.npy[{row}]"], abs=1e-5)
-    assert got["one.png"] == pytest.approx(got["eight.npy[0]"], abs=1e-5)  # not scaled as uint16
+        assert got[f"{sixteen}[{row}]"] == pytest.approx(got[f"{eight}[{row}]"], abs=1e-5)
+    assert got[png] == pytest.approx(got[f"{eight}[0]"], abs=1e-5)  # not scaled as uint16
 
 
 @pytest.mark.slow

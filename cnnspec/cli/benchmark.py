@@ -19,8 +19,30 @@ def _size(size: int) -> str:
     return f"{size / 1024:,.1f} KiB" if size < 1 << 20 else f"{size / (1 << 20):,.1f} MiB"
 
 
+def _score(row: dict[str, Any]) -> tuple[str, float | None]:
+    """A row's test figure and its name (rows of an older benchmark.json have accuracy only)."""
+    if "metric" in row:
+        return str(row["metric"]), row.get("score")
+    return "accuracy", row.get("accuracy")
+
+
+def _score_column(rows: list[dict[str, Any]]) -> str:
+    """The figure's column title: its name when every timed row has the same, else "score"
+    (each cell then names its own)."""
+    names = {_score(row)[0] for row in rows if row.get("status") == "ok"}
+    return names.pop() if len(names) == 1 else "score"
+
+
+def _score_cell(row: dict[str, Any], column: str) -> str:
+    name, value = _score(row)
+    if not isinstance(value, (int, float)):
+        return "–"
+    return f"{value:.4f}" if name == column else f"{safe(name)} {value:.4f}"
+
+
 def results_table(document: dict[str, Any]) -> Table:
-    """One row per runtime: latency and throughput per batch size, accuracy, size, memory."""
+    """One row per runtime: latency and throughput per batch size, the run's test figure
+    (accuracy, or the task's: macro F1, MAE, mean IoU), size, memory."""
     batches = [str(b) for b in document["settings"]["batches"]]
     threads = document["settings"]["threads"]
     table = Table(
@@ -33,21 +55,23 @@ def results_table(document: dict[str, Any]) -> Table:
         table.add_column(f"batch {b} ms (p90)", justify="right")
     for b in batches:
         table.add_column(f"batch {b} img/s", justify="right")
-    for column in ("accuracy", "size", "peak memory", "load s"):
+    score = _score_column(document["results"])
+    for column in (safe(score), "size", "peak memory", "load s"):
         table.add_column(column, justify="right")
     for row in document["results"]:
+        runtime = safe(row.get("runtime", "?"))
         if row.get("status") != "ok":
-            table.add_row(safe(row["runtime"]), f"[red]{safe(row['status'])}[/red]")
+            table.add_row(runtime, f"[red]{safe(row.get('status', 'failed'))}[/red]")
             continue
         latency = [
             f"{row['latency_ms'][b]['median']:.3f} ({row['latency_ms'][b]['p90']:.3f})" for b in batches
         ]
         speed = [f"{row['throughput'][b]:,.0f}" for b in batches]
         table.add_row(
-            safe(row["runtime"]),
+            runtime,
             *latency,
             *speed,
-            f"{row['accuracy']:.4f}" if row.get("accuracy") is not None else "–",
+            _score_cell(row, score),
             _size(row["size_bytes"]),
             f"{row['peak_memory_mb']:,.0f} MB",
             f"{row['load_seconds']:.2f}",
@@ -72,7 +96,10 @@ def benchmark(
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="untimed calls before timing")] = 10,
     format: FormatOption = TextOrJson.text,
 ) -> None:
-    """Compare the model's runtimes: latency, throughput, test accuracy, file size, peak memory.
+    """Compare the model's runtimes: latency, throughput, test score, file size, peak memory.
+
+    The test score is the run's own figure: a classifier's accuracy, a multi-label model's
+    macro F1, a regression's MAE, a segmentation's mean IoU.
 
     Exports what is missing (verified, as `cnnspec export` does), times each runtime in its own
     process with the same thread settings, and writes benchmark.json and benchmark.png into the

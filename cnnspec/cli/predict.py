@@ -53,90 +53,144 @@ def _entries(group: list[tuple[int, Any]], probs: Any, names: list[str], k: int)
     ]
 
 
+def _reading(run: Any, record: Any) -> tuple[tuple[Any, ...] | None, list[str] | None]:
+    """How to read the model's outputs: its tasks (``None``: a single classifier) and its class
+    names (``None``: none known, indices are shown), from the run's spec or, for a model used
+    outside its run folder, from its export's record (``record``: ``None`` when it has none)."""
+    names = list(run.class_names) if run.class_names else None
+    if run.config is not None:
+        return (tuple(run.config.tasks) if run.config.task_path else None), names
+    if record is not None:
+        return record.tasks, names or record.classes
+    return None, names
+
+
+def _class_names(known: list[str] | None, count: int) -> list[str]:
+    """The names of a classifier's ``count`` classes: the known ones when there are enough,
+    else their indices."""
+    return (
+        list(known[:count]) if known is not None and len(known) >= count else [str(i) for i in range(count)]
+    )
+
+
+def _record_beside(target: Path) -> Any:
+    """A verified export record of the model ``target`` when it has one (any runtime, installed
+    or not: only the record is read), else ``None``: the Keras path reads a model outside its
+    run folder as its export does (its task, its class names)."""
+    from cnnspec.export.runtimes import EXPORT_RUNTIMES, export_path, read_record, stem_of
+
+    try:
+        model, stem = stem_of(target)
+    except UsageError:
+        return None
+    for runtime in EXPORT_RUNTIMES:
+        try:
+            return read_record(export_path(stem, runtime), runtime, model)
+        except UsageError:
+            continue
+    return None
+
+
+def _task_answer(
+    tasks: tuple[Any, ...],
+    names: list[str] | None,
+    samples: list[Any],
+    out: Path | None,
+    k: int,
+    rescale: Callable[[bool, Any], float | None],
+    run: Callable[[Any], Any],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """A task model's predictions (mask PNGs go to ``out``) and the first output's names."""
+    from cnnspec.reporting.task_predict import first_names, predict_tasks
+
+    folder = out if out is not None else Path("predictions")
+    shown = first_names(tasks, names or [])
+    return predict_tasks(tasks, shown, samples, folder, k, rescale, run), shown
+
+
 def _predict_keras(
     target: Path, images: list[Path], k: int, out: Path | None = None
 ) -> tuple[list[dict[str, Any]], list[str], Path]:
     """Predictions through Keras (the model file itself); a model that is not a single
     classifier answers per output (reporting/task_predict.py; mask PNGs go to ``out``)."""
     from cnnspec.reporting.images import read_inputs
-    from cnnspec.reporting.run import file_rescale, input_shape, locate
+    from cnnspec.reporting.run import OutputKind, file_rescale, input_shape, locate
     from cnnspec.reporting.run import predict as predict_batch
     from cnnspec.reporting.task_predict import scaled_groups
     from cnnspec.training.modelfile import load_model
 
     run = locate(target)
+    record = _record_beside(target) if run.config is None else None
     keras_model = load_model(run.model_path)
     samples = read_inputs(images, input_shape(keras_model))
-    if run.config is not None and run.config.task_path:
-        from cnnspec.reporting.task_predict import predict_tasks
+    tasks, known = _reading(run, record)
 
-        folder = out if out is not None else Path("predictions")
-        return (
-            predict_tasks(run, keras_model, samples, folder, k),
-            list(run.class_names or []),
-            run.model_path,
+    def rescale(integer: bool, pixels: Any) -> float | None:
+        return file_rescale(run, keras_model, integer, pixels)
+
+    if tasks is not None:
+        results, names = _task_answer(
+            tasks, known, samples, out, k, rescale, lambda b: keras_model.predict(b, batch_size=64, verbose=0)
         )
+        return results, names, run.model_path
     kind = run.output_kind(keras_model)
+    if record is not None:  # the record's reading of the output: what the exports answer with
+        output = record.data["output"]
+        kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
     results: list[dict[str, Any]] = []
     names: list[str] = []
-    for batch, group in scaled_groups(samples, lambda i, pixels: file_rescale(run, keras_model, i, pixels)):
+    for batch, group in scaled_groups(samples, rescale):
         probs = predict_batch(keras_model, batch, None, kind)  # (scaled already)
-        names = run.names_for(probs.shape[1])
+        names = _class_names(known, probs.shape[1])
         results += _entries(group, probs, names, k)
     results.sort(key=lambda r: r.pop("order"))
     return results, names, run.model_path
 
 
-def _predict_export(record: Any, images: list[Path], k: int) -> tuple[list[dict[str, Any]], list[str]]:
+def _predict_export(
+    record: Any,
+    images: list[Path],
+    k: int,
+    out: Path | None,
+    tasks: tuple[Any, ...] | None,
+    known: list[str] | None,
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Predictions through a verified export, without TensorFlow: the record says how to
-    convert, scale and read."""
+    convert, scale and read (``tasks``, ``known``: :func:`_reading`'s)."""
     from cnnspec.export.runtimes import open_session
     from cnnspec.reporting.images import read_inputs
     from cnnspec.reporting.run import OutputKind, probabilities
     from cnnspec.reporting.task_predict import scaled_groups
 
+    record.require_one_input(record.path)
     samples = read_inputs(images, record.sample_shape)
     session = open_session(record.runtime, record.path)
+    if tasks is not None:
+        return _task_answer(tasks, known, samples, out, k, _record_rescale(record), session.run)
     output = record.data["output"]
     kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
-    names = record.classes
     results: list[dict[str, Any]] = []
+    names: list[str] = []
     for batch, group in scaled_groups(samples, _record_rescale(record)):
         probs = probabilities(session.run(batch), kind)
-        if len(names) < probs.shape[1]:
-            names = [str(i) for i in range(probs.shape[1])]
+        names = _class_names(known, probs.shape[1])
         results += _entries(group, probs, names, k)
     results.sort(key=lambda r: r.pop("order"))
     return results, names
 
 
-def _predict_task_export(
-    target: Path, record: Any, images: list[Path], k: int, out: Path | None, wanted: str, notes: list[str]
-) -> list[dict[str, Any]] | bool | None:
-    """A task model's predictions through its export (``None``: a classifier, the usual path;
-    ``False``: a multi-output model under ``auto``, which goes to Keras)."""
-    from cnnspec.reporting.run import locate
-
-    run = locate(target)
-    if run.config is None or not run.config.task_path:
-        return None
-    if len(run.config.tasks) > 1:
-        if wanted != "auto":
-            raise UsageError(
-                f"expected a single-output model for --runtime {wanted}; this one has "
-                f"{len(run.config.tasks)} outputs",
-                "use --runtime keras",
-            )
-        notes.append(f"auto: skipped {record.runtime}: the model has several outputs")
-        return False
-    from cnnspec.export.runtimes import open_session
-    from cnnspec.reporting.images import read_inputs
-    from cnnspec.reporting.task_predict import predict_tasks
-
-    samples = read_inputs(images, record.sample_shape)
-    session = open_session(record.runtime, record.path)
-    folder = out if out is not None else Path("predictions")
-    return predict_tasks(run, None, samples, folder, k, session=session)
+def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]) -> bool:
+    """Whether the export can answer for the model: an export runs its first output only, so a
+    model with several goes to Keras under ``auto`` (with a note) and is refused otherwise."""
+    if tasks is None or len(tasks) == 1:
+        return True
+    if wanted != "auto":
+        raise UsageError(
+            f"expected a single-output model for --runtime {wanted}; this one has {len(tasks)} outputs",
+            "use --runtime keras",
+        )
+    notes.append(f"auto: skipped {runtime}: the model has several outputs")
+    return False
 
 
 @guarded
@@ -177,20 +231,20 @@ def predict(
 
     for image in images:  # before a model (and TensorFlow) is loaded for nothing
         check_input_file(image)
+    if out is not None:  # before a runtime is chosen: every runtime refuses a bad --out alike
+        check_writable(out, option="--out")
     chosen, record, notes = choose(model, runtime.value)
-    task_results = None
-    if record is not None:  # a model that is not a single classifier answers in its task's terms
-        task_results = _predict_task_export(model, record, list(images), top, out, runtime.value, notes)
-        if task_results is False:  # several outputs: the exports run the first only
+    tasks, known = None, None
+    if record is not None:
+        from cnnspec.reporting.run import locate
+
+        tasks, known = _reading(locate(model), record)
+        if not _single_output(tasks, runtime.value, record.runtime, notes):
             chosen, record = "keras", None
-    if isinstance(task_results, list):
-        results, names, model_path = task_results, [], stem_of(model)[0]
-    elif record is None:
-        if out is not None:
-            check_writable(out, option="--out")
+    if record is None:
         results, names, model_path = _predict_keras(model, list(images), top, out)
     else:
-        results, names = _predict_export(record, list(images), top)
+        results, names = _predict_export(record, list(images), top, out, tasks, known)
         model_path = stem_of(model)[0]
     print_notes(notes)
     if format == TextOrJson.json:

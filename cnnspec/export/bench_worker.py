@@ -6,8 +6,11 @@ for accuracy, times each batch size after a warm-up, and prints one JSON object 
 
 ``runtime``, ``load_seconds`` (imports and loading), ``latency_ms`` (per batch size: median,
 p90 and mean wall time, ``cpu``: CPU time per call over all threads, runs), ``throughput``
-(images per second per batch size, from the median), ``accuracy``, ``peak_memory_mb`` (the
-process's peak resident set size) and ``threads``.
+(images per second per batch size, from the median), ``metric`` and ``score`` (the run's own
+test figure: a classifier's accuracy; a multi-label output's macro F1, a regression's MAE, a
+segmentation's mean IoU, as ``metrics.json`` has them), ``accuracy`` (a classifier's score,
+else ``None``), ``peak_memory_mb`` (the process's peak resident set size, taken before the
+scoring imports anything) and ``threads``.
 
 It imports TensorFlow only for the ``keras`` runtime. It ends itself when the benchmark that
 started it is gone (killed: nobody would stop it, and its scratch files are gone with it).
@@ -63,7 +66,6 @@ def peak_memory_kb() -> int:
 def measure(settings: dict[str, Any]) -> dict[str, Any]:
     """The figures of one runtime (see the module docstring)."""
     from cnnspec.export.runtimes import open_session, predict_batches
-    from cnnspec.training.metrics import predicted_classes
 
     started = time.perf_counter()
     session = open_session(settings["runtime"], Path(settings["path"]), settings["threads"])
@@ -72,7 +74,6 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
     y = np.load(settings["labels"])
     batches = [int(b) for b in settings["batches"]]
     outputs = predict_batches(session, x, max(batches))
-    predicted = predicted_classes(outputs, binary=settings["binary"], from_logits=settings["from_logits"])
     latency: dict[str, Any] = {}
     throughput: dict[str, float] = {}
     for size in batches:
@@ -92,15 +93,43 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
         }
         throughput[str(size)] = round(size / median, 1)
     peak_kb = peak_memory_kb()
+    metric, value = score(outputs, y, settings)
     return {
         "runtime": settings["runtime"],
         "load_seconds": round(load_seconds, 3),
         "latency_ms": latency,
         "throughput": throughput,
-        "accuracy": float(np.mean(predicted == y)) if len(y) else None,
+        "metric": metric,
+        "score": value,
+        "accuracy": value if metric == "accuracy" else None,
         "peak_memory_mb": round(peak_kb / 1024, 1),
         "threads": settings["threads"],
     }
+
+
+def score(outputs: np.ndarray, y: np.ndarray, settings: dict[str, Any]) -> tuple[str, float | None]:
+    """The name and value of the test figure the run itself reports for ``outputs`` (the raw
+    outputs of the model's first output): a classifier's accuracy, else the headline figure
+    of the output's task (``settings["output"]``); ``None`` without test images."""
+    entry = settings.get("output")
+    if entry is None:  # a single classifier
+        from cnnspec.training.metrics import predicted_classes
+
+        if not len(y):
+            return "accuracy", None
+        binary, logits = settings["binary"], settings["from_logits"]
+        return "accuracy", float(np.mean(predicted_classes(outputs, binary=binary, from_logits=logits) == y))
+    from cnnspec.export.runtimes import output_task
+    from cnnspec.training.task_metrics import HEADLINE_KEYS, output_summary
+
+    out = output_task(entry)
+    key, label = HEADLINE_KEYS[out.task][0]
+    name = label.removeprefix("test ")
+    if int(settings.get("outputs", 1)) > 1:  # (the first output's: an export runs only that one)
+        name = f"{out.name} {name}"
+    if not len(y):
+        return name, None
+    return name, float(output_summary(out, y, outputs, [])[key])
 
 
 #: How often the worker looks whether the benchmark that started it still exists.

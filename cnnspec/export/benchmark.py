@@ -4,15 +4,18 @@ For every format asked for, the benchmark makes sure a *verified* export exists 
 what is missing, stale or unverified, exactly as ``cnnspec export`` does; an export that fails
 verification is reported and never timed), then measures each runtime in a subprocess of its
 own (:mod:`cnnspec.export.bench_worker`) with the same thread settings: latency (median and
-p90 after a warm-up) and throughput per batch size, accuracy on the run's test split, the
-file's size, the process's peak memory and its import-and-load time.
+p90 after a warm-up) and throughput per batch size, the run's own test figure on its test split
+(a classifier's accuracy; a task model's first output scored as ``metrics.json`` scores it:
+macro F1, MAE or mean IoU), the file's size, the process's peak memory and its import-and-load
+time.
 
 ``benchmark.json`` (``format`` 1): ``model``, ``run_dir``, ``created``, ``settings``
 (``batches``, ``threads`` — ``intra_op`` and ``inter_op`` as every runtime got them —,
 ``warmup``, ``runs``, ``min_seconds``), ``machine`` (CPU count, load average when it started),
 ``data`` (the test split's source and size) and ``results``: one object per format with
 ``runtime``, ``status`` (``ok`` or why it was not timed), ``file``, ``size_bytes``, the
-export's ``max_abs_diff`` and the worker's figures. A benchmark of some formats keeps the
+export's ``max_abs_diff`` and the worker's figures (``metric`` names the test figure in
+``score``; ``accuracy`` is a classifier's, else ``None``). A benchmark of some formats keeps the
 rows of the others from the folder's previous ``benchmark.json`` when that one measured the
 same model (``model_sha256``) with the same settings on the same machine size
 (:func:`carry_over`); a kept row says when it was measured (``measured``).
@@ -135,7 +138,7 @@ def run_benchmark(
             targets[runtime] = ensure_export(run.run_dir, runtime, notes)
     say("loading the test split")
     test = load_test_data(run, _Shape(tuple(int(d) for d in run.compiled.ir.input_shape)))
-    kind = run.output_kind()
+    scoring, answers = _scoring(run), _first_targets(run.config, test.y)
     results: list[dict[str, Any]] = []
     settings = {
         "batches": batches,
@@ -145,7 +148,7 @@ def run_benchmark(
         "min_seconds": min_seconds,
     }
     with _scratch_folder() as scratch:
-        data, labels = _write_test_split(test.x, test.y, test.settings.rescale, Path(scratch))
+        data, labels = _write_test_split(test.x, answers, test.settings.rescale, Path(scratch))
         for runtime in runtimes:
             item = targets[runtime]
             if isinstance(item, str):
@@ -164,17 +167,12 @@ def run_benchmark(
                     "warmup": warmup,
                     "runs": runs,
                     "min_seconds": min_seconds,
-                    "binary": kind.binary,
-                    "from_logits": kind.from_logits,
+                    **scoring,
                 },
                 Path(scratch),
                 threads,
             )
-            diff = item.data.get("max_abs_diff") if isinstance(item, ExportRecord) else None
-            results.append(
-                {"status": "ok", "file": str(path), "size_bytes": path.stat().st_size, "max_abs_diff": diff}
-                | figures
-            )
+            results.append(_row(runtime, path, item, figures))
     return {
         "format": FORMAT,
         "name": run.name,
@@ -188,6 +186,36 @@ def run_benchmark(
         "results": results,
         "notes": notes + list(test.notes),
     }
+
+
+def _scoring(run: Any) -> dict[str, Any]:
+    """How the worker scores the test split, in the run's own terms: a classifier's accuracy
+    (``binary``, ``from_logits``), or the headline figure of the first output's task
+    (``output``: its :func:`~cnnspec.export.runtimes.describe_output`; ``outputs``: how many the
+    model has: an export runs only the first, and only the first is scored)."""
+    config = run.config
+    if not config.task_path:
+        kind = run.output_kind()
+        return {"binary": kind.binary, "from_logits": kind.from_logits}
+    from cnnspec.export.runtimes import describe_output
+
+    return {"output": describe_output(config.tasks[0]), "outputs": len(config.tasks)}
+
+
+def _first_targets(config: Any, y: Any) -> Any:
+    """The test targets of the model's first output (a multi-output split holds them by name)."""
+    if isinstance(y, dict):
+        return y[config.tasks[0].name]
+    return y
+
+
+def _row(runtime: str, path: Path, item: ExportRecord | Path, figures: dict[str, Any]) -> dict[str, Any]:
+    """A result row: the runtime, its file and the worker's figures, or why it has none."""
+    row: dict[str, Any] = {"runtime": runtime, "status": "ok", "file": str(path)}
+    if figures.get("status", "ok") != "ok":  # failed or timed out: no figures to show
+        return row | {"status": figures["status"]}
+    diff = item.data.get("max_abs_diff") if isinstance(item, ExportRecord) else None
+    return row | {"size_bytes": path.stat().st_size, "max_abs_diff": diff} | figures | {"runtime": runtime}
 
 
 #: images decoded and scaled at a time when the test split is written for the workers
@@ -284,11 +312,11 @@ def _worker(settings: dict[str, Any], scratch: Path, threads: int) -> dict[str, 
         try:
             out, err = worker.communicate(timeout=WORKER_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            return {"status": f"timed out after {WORKER_TIMEOUT_S} s"}
+            return {"runtime": settings["runtime"], "status": f"timed out after {WORKER_TIMEOUT_S} s"}
     lines = out.strip().splitlines()
     if worker.returncode != 0 or not lines:
         tail = (err.strip().splitlines() or ["no output"])[-1][:300]
-        return {"status": f"failed (exit {worker.returncode}): {tail}"}
+        return {"runtime": settings["runtime"], "status": f"failed (exit {worker.returncode}): {tail}"}
     return dict(json.loads(lines[-1]))
 
 
@@ -327,7 +355,11 @@ def carry_over(document: dict[str, Any], previous: Any) -> dict[str, Any]:
     if not isinstance(previous, dict) or not isinstance(previous.get("results"), list):
         return document
     timed = {row.get("runtime") for row in document["results"]}
-    old = [r for r in previous["results"] if isinstance(r, dict) and r.get("runtime") not in timed]
+    old = [  # (a row without its runtime, as a failed worker's once was, names nothing to keep)
+        r
+        for r in previous["results"]
+        if isinstance(r, dict) and r.get("runtime") in RUNTIMES and r.get("runtime") not in timed
+    ]
     if not old:
         return document
     names = ", ".join(str(r.get("runtime")) for r in old)
@@ -340,6 +372,11 @@ def carry_over(document: dict[str, Any], previous: Any) -> dict[str, Any]:
     if not same:
         note = f"the previous benchmark.json also timed {names}, with another model or settings: replaced"
         return {**document, "notes": [*document["notes"], note]}
+    scored = {_metric(r) for r in document["results"] if r.get("status") == "ok"}
+    other = sorted({_metric(r) for r in old if r.get("status") == "ok"} - scored) if scored else []
+    if other:  # an older cnnspec scored a task model by its accuracy, which means nothing
+        note = f"the previous benchmark.json also timed {names}, scored by {', '.join(other)}: replaced"
+        return {**document, "notes": [*document["notes"], note]}
     kept = [{**row, "measured": row.get("measured", previous.get("created"))} for row in old]
     order = {runtime: index for index, runtime in enumerate(RUNTIMES)}
     results = sorted(
@@ -347,6 +384,11 @@ def carry_over(document: dict[str, Any], previous: Any) -> dict[str, Any]:
     )
     note = f"kept the {names} figures of the benchmark of {previous.get('created')} (same model and settings)"
     return {**document, "results": results, "notes": [*document["notes"], note]}
+
+
+def _metric(row: dict[str, Any]) -> str:
+    """The name of a row's test figure (rows of an older benchmark.json: accuracy)."""
+    return str(row.get("metric", "accuracy"))
 
 
 def write_results(document: dict[str, Any], folder: Path) -> dict[str, Path]:

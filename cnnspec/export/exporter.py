@@ -494,6 +494,7 @@ def export_model(
     _check_output(path, fmt, replace=force or _is_default(path, default, folder))
     check_model_file(source)  # what is no Keras archive, and where -o can't be written, are
     check_writable(path, option="-o", folder=fmt == "savedmodel")  # refused before TensorFlow
+    run = _run_of(source) if fmt != "savedmodel" else None  # (a damaged run file: before writing)
 
     from cnnspec.training.runtime import import_keras
 
@@ -503,6 +504,9 @@ def export_model(
     model, policy = float32_model(load_model(source, one_input=False))
     if policy is not None:
         notes.append(f"trained with {policy}; exported as a float32 graph")
+    # what the record says is known before anything is written: a model it can't describe (no
+    # fixed input shape) is refused with the target as it was, not removed after the rename
+    meta = serving_meta(run, model) if run is not None else None
     inputs = sample_batch(model, batch)
     expected = keras_outputs(model, inputs)
     tolerance = None if quantize else FLOAT_TOLERANCE
@@ -520,8 +524,13 @@ def export_model(
                 diff,
             )
 
+    def record(written: Path) -> bytes:
+        """The record of the export in ``written`` (its temp file, verified or not)."""
+        assert meta is not None
+        return _record_text(path, written, source, meta, measured, tolerance, batch).encode("utf-8")
+
     try:
-        _export(fmt, model, path, quantize, inputs, check, measured, notes)
+        _export(fmt, model, path, quantize, inputs, check, measured, notes, record)
     except (ExportMismatch, UsageError, WriteError):
         raise
     except Exception as exc:  # converters raise anything from ValueError to ConverterError
@@ -534,15 +543,6 @@ def export_model(
         ) from exc
     if not verify:
         notes.append("not verified (--no-verify)")
-    if fmt != "savedmodel":
-        try:
-            _write_record(path, source, model, measured, tolerance, batch)
-        except BaseException:
-            # both or neither: an export without its record is one predict refuses, and one
-            # the same command would then refuse to replace without --force
-            with contextlib.suppress(OSError):
-                path.unlink()
-            raise
     return ExportResult(
         format=fmt,
         path=path,
@@ -559,25 +559,43 @@ def export_model(
     )
 
 
-def serving_meta(source: Path, model: Any) -> dict[str, Any]:
-    """What a runtime needs to serve the model without Keras or the spec: the input (shape,
-    colour mode, the pixel factors training applied to integer and float pixels) and the output
-    (binary or classes, logits or probabilities, class names)."""
-    from cnnspec.reporting.run import file_rescale, input_shape, locate
+def _run_of(source: Path) -> Any:
+    """The run the model file belongs to (:func:`~cnnspec.reporting.run.locate`): its damaged
+    files are refused here, before the export is written."""
+    from cnnspec.reporting.run import locate
 
-    run = locate(source)
+    return locate(source)
+
+
+def serving_meta(run: Any, model: Any) -> dict[str, Any]:
+    """What a runtime needs to serve the model without Keras or the spec: the input (shape,
+    how many inputs, colour mode, the pixel factors training applied to integer and float
+    pixels) and the output (one sigmoid unit or classes, logits or probabilities, the names of
+    the first output's classes, labels or values); ``outputs`` describes each output of a model
+    that is not a single classifier. A model without a fixed input shape is a UsageError."""
+    from cnnspec.reporting.run import OutputKind, file_rescale, input_shape
+
     shape = list(input_shape(model))
-    kind = run.output_kind(model)
-    units = int(model.outputs[0].shape[-1])
     config = run.config
-    color = config.data.color_mode if config is not None else None
-    color = color or {1: "grayscale", 3: "rgb", 4: "rgba"}.get(shape[-1])
+    kind, count = run.output_kind(model), int(model.outputs[0].shape[-1])
     tasks: dict[str, Any] = {}
     if config is not None and config.task_path:  # multilabel, regression, segmentation, several outputs
-        tasks["outputs"] = [_task_output(out) for out in config.tasks]
+        from cnnspec.export.runtimes import describe_output
+
+        tasks["outputs"] = [describe_output(out) for out in config.tasks]
+        # run.output_kind is the loss's (binary: binary cross-entropy, which a multi-label
+        # output has too): the first output's own reading is what a runtime needs
+        first = config.tasks[0]
+        kind = OutputKind(binary=first.binary, from_logits=first.loss.from_logits)
+        count = first.classes if first.task in ("classification", "segmentation") else first.units
+    elif kind.binary:
+        count = 2
+    color = config.data.color_mode if config is not None else None
+    color = color or {1: "grayscale", 3: "rgb", 4: "rgba"}.get(shape[-1])
     return {
         "input": {
             "shape": shape,
+            "inputs": len(model.inputs),
             "color_mode": color,
             "rescale_integer": file_rescale(run, model, True),
             "rescale_float": file_rescale(run, model, False),
@@ -586,7 +604,7 @@ def serving_meta(source: Path, model: Any) -> dict[str, Any]:
         "output": {
             "binary": kind.binary,
             "from_logits": kind.from_logits,
-            "classes": run.names_for(2 if kind.binary else units),
+            "classes": run.names_for(count),
         },
         **tasks,
     }
@@ -602,27 +620,19 @@ def _rescale_by_depth(run: Any, model: Any) -> bool:
     return file_rescale(run, model, True, sixteen_bit) != file_rescale(run, model, True)
 
 
-def _task_output(out: Any) -> dict[str, Any]:
-    """How to read one output of a model that is not a single classifier, in the model's output
-    order: its name, task and shape, whether it gives logits, and the decision threshold of
-    multi-label and one-channel outputs."""
-    entry: dict[str, Any] = {
-        "name": out.name,
-        "task": out.task,
-        "shape": list(out.shape),
-        "from_logits": out.loss.from_logits,
-    }
-    if out.task == "multilabel" or out.binary:
-        entry["threshold"] = out.decision_threshold
-    return entry
-
-
-def _write_record(
-    path: Path, source: Path, model: Any, measured: dict[str, Any], tolerance: float | None, batch: int
-) -> None:
-    """The export's record (:mod:`cnnspec.export.runtimes`): verified or not, by how much, from
-    which model, and how to feed it. Written after the export, so it always describes it."""
-    from cnnspec.export.runtimes import write_record
+def _record_text(
+    path: Path,
+    written: Path,
+    source: Path,
+    meta: dict[str, Any],
+    measured: dict[str, Any],
+    tolerance: float | None,
+    batch: int,
+) -> str:
+    """The record of the export bound for ``path``, whose bytes are in ``written``
+    (:mod:`cnnspec.export.runtimes`): verified or not, by how much, from which model, and how
+    to feed it. Made before the export is renamed into place, so it always describes it."""
+    from cnnspec.export.runtimes import record_text
 
     diff = measured["diff"]
     details = {
@@ -633,7 +643,31 @@ def _write_record(
         "verify_batch": batch,
         "verified_with": measured["runtime"] or None,
     }
-    write_record(path, source, details, serving_meta(source, model))
+    return record_text(path, source, details, meta, written=written)
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to the new file ``path`` and flush it to the disk."""
+    with open(path, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+@contextlib.contextmanager
+def _with_record(path: Path, needed: int, record: Callable[[Path], bytes]) -> Iterator[Path]:
+    """Yield a temp path for the export bound for ``path``; once it is written and verified,
+    its record (``record(temp)``) is written to a temp file beside the record, and both are
+    renamed into place, the export first. A failure before the renames (a mismatch, a full
+    disk under the record) leaves the export and its record as they were."""
+    from cnnspec.export.runtimes import record_path
+
+    with atomic_path(record_path(path)) as record_temp, atomic_path(path, needed=needed) as temp:
+        yield temp
+        try:
+            _write_bytes(record_temp, record(temp))
+        except OSError as exc:  # (a full disk: the record's, not the export's, to name)
+            raise write_fault(exc, record_path(path)) or exc from None
 
 
 def _export(
@@ -645,8 +679,10 @@ def _export(
     check: Callable[[Callable[[], list[np.ndarray]], str], None],
     measured: dict[str, Any],
     notes: list[str],
+    record: Callable[[Path], bytes],
 ) -> None:
-    """Write ``model`` to ``path`` through a temp path, verifying before the final rename."""
+    """Write ``model`` to ``path`` through a temp path, verifying before the final rename
+    (a TFLite or ONNX file with its ``record``, made from the verified temp file)."""
     if fmt == "savedmodel":
         with atomic_dir(path, needed=model_file_bytes(model)) as temp:
             _write_saved_model(model, temp)
@@ -659,11 +695,8 @@ def _export(
             if fault is None:
                 raise
             raise fault from exc
-        with atomic_path(path, needed=len(data)) as temp:
-            with open(temp, "xb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+        with _with_record(path, len(data), record) as temp:
+            _write_bytes(temp, data)
 
             def run_lite() -> list[np.ndarray]:
                 outputs, name = run_tflite(temp, inputs)
@@ -673,7 +706,7 @@ def _export(
             check(run_lite, "tflite")
             measured["runtime"] = measured.get("lite", "tflite")
     else:
-        with atomic_path(path, needed=model_file_bytes(model)) as temp:
+        with _with_record(path, model_file_bytes(model), record) as temp:
             _write_onnx(model, temp)
             if importlib.util.find_spec("onnxruntime") is None:
                 notes.append("not verified: onnxruntime is not installed (" + _EXTRA_HINT + ")")

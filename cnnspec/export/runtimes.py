@@ -21,13 +21,16 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cnnspec.errors import UsageError
 from cnnspec.fileio import sha256_file
 from cnnspec.training.runtime import native_stderr_silenced
+
+if TYPE_CHECKING:
+    from cnnspec.analysis.tasks import OutputTask
 
 RUNTIMES = ("keras", "onnx", "tflite")
 #: The exported formats the runtimes read, fastest first on CPU (the issue 23 measurements:
@@ -91,6 +94,25 @@ class ExportRecord:
     def classes(self) -> list[str]:
         return [str(c) for c in self.data["output"]["classes"]]
 
+    @property
+    def inputs(self) -> int:
+        """How many inputs the model has (records written before this was recorded: one)."""
+        count = self.data["input"].get("inputs", 1)
+        return count if _count(count) else 1
+
+    @property
+    def tasks(self) -> tuple[OutputTask, ...] | None:
+        """How to read each output of a model that is not a single classifier (the record's
+        ``outputs``), in the model's output order; ``None`` for a single classifier."""
+        entries = self.data.get("outputs")
+        return tuple(output_task(entry) for entry in entries) if entries else None
+
+    def require_one_input(self, model: Path) -> None:
+        """Refuse a model with several inputs as the Keras path does: predict and evaluate feed
+        one image batch."""
+        if self.inputs != 1:
+            raise UsageError(f"expected a model with one image input; {model} has {self.inputs}")
+
     def rescale(self, integer_pixels: bool) -> float | None:
         """The pixel factor training applied to integer (file) or float (``.npy``) pixels."""
         key = "rescale_integer" if integer_pixels else "rescale_float"
@@ -98,21 +120,79 @@ class ExportRecord:
         return float(value) if value is not None else None
 
 
-def write_record(export: Path, model: Path, details: dict[str, Any], meta: dict[str, Any]) -> Path:
-    """Write ``export``'s record: its verification ``details`` (from the exporter), the file
-    hashes that tie it to ``model``, and ``meta`` (``input`` and ``output`` for predict)."""
-    from cnnspec.fileio import write_atomic
+def describe_output(out: OutputTask) -> dict[str, Any]:
+    """How to read one output of a model that is not a single classifier (a record's
+    ``outputs`` entry; :func:`output_task` reads it back): its name, task, shape and loss,
+    whether it gives logits, and the thresholds of multi-label and one-channel outputs (on the
+    raw values, and on the probabilities)."""
+    entry: dict[str, Any] = {
+        "name": out.name,
+        "task": out.task,
+        "shape": list(out.shape),
+        "loss": out.loss.name,
+        "from_logits": out.loss.from_logits,
+    }
+    if out.task == "multilabel" or out.binary:
+        entry["threshold"] = out.decision_threshold
+        entry["probability_threshold"] = out.threshold
+    return entry
 
+
+def output_task(entry: dict[str, Any]) -> OutputTask:
+    """The :class:`~cnnspec.analysis.tasks.OutputTask` a record's ``outputs`` entry describes
+    (:func:`describe_output`), for predict and the benchmark without the spec."""
+    from cnnspec.analysis.settings import LossConfig
+    from cnnspec.analysis.tasks import DEFAULT_THRESHOLD, OutputTask
+
+    task, from_logits = str(entry["task"]), bool(entry["from_logits"])
+    shape = tuple(int(d) for d in entry["shape"])
+    threshold = entry.get("probability_threshold")
+    if threshold is None:  # a record written before: 0 on logits is 0.5 on probabilities
+        threshold = DEFAULT_THRESHOLD if from_logits else entry.get("threshold", DEFAULT_THRESHOLD)
+    loss = entry.get("loss") or _default_loss(task, shape)
+    return OutputTask(
+        name=str(entry["name"]),
+        task=task,
+        loss=LossConfig(name=str(loss), from_logits=from_logits),
+        metrics=(),
+        shape=shape,
+        activation=None,
+        threshold=float(threshold),
+    )
+
+
+def _default_loss(task: str, shape: tuple[int, ...]) -> str:
+    """The loss of an output in a record written before ``loss`` was recorded (only one-hot
+    targets depend on it, which predict and the benchmark never build)."""
+    if task == "multilabel" or shape[-1:] == (1,):
+        return "binary_crossentropy"
+    return "mse" if task == "regression" else "sparse_categorical_crossentropy"
+
+
+def record_text(
+    export: Path, model: Path, details: dict[str, Any], meta: dict[str, Any], *, written: Path | None = None
+) -> str:
+    """``export``'s record as JSON text: its verification ``details`` (from the exporter), the
+    file hashes that tie it to ``model``, and ``meta`` (``input`` and ``output`` for predict).
+    ``written``: the file that holds the export's bytes when it is not yet at ``export`` (the
+    exporter's temp file, renamed into place after the record is written)."""
     document = {
         "format": RECORD_FORMAT,
         "file": export.name,
-        "file_sha256": sha256_file(export),
+        "file_sha256": sha256_file(written if written is not None else export),
         "model": model.name,
         "model_sha256": sha256_file(model),
         **details,
         **meta,
     }
-    return write_atomic(record_path(export), json.dumps(document, indent=2) + "\n")
+    return json.dumps(document, indent=2) + "\n"
+
+
+def write_record(export: Path, model: Path, details: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Write ``export``'s record (:func:`record_text`) beside it, atomically."""
+    from cnnspec.fileio import write_atomic
+
+    return write_atomic(record_path(export), record_text(export, model, details, meta))
 
 
 def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
@@ -205,7 +285,34 @@ def _meta_problem(data: dict[str, Any]) -> str | None:
     if tasks is not None and not (isinstance(tasks, list) and all(isinstance(t, dict) for t in tasks)):
         return "has outputs that are no list of output descriptions"
     parts = {"input": given, "output": out, **{f"outputs[{i}]": t for i, t in enumerate(tasks or [])}}
-    return _non_finite(parts)
+    problem = _non_finite(parts)
+    for index, task in enumerate(tasks or []):
+        problem = problem or _output_problem(task, index)
+    return problem
+
+
+def _output_problem(entry: dict[str, Any], index: int) -> str | None:
+    """What is malformed in the ``outputs`` entry ``index`` (:func:`describe_output`'s), else
+    ``None``: predict reads a task model's outputs by it when there is no spec."""
+    from cnnspec.analysis.tasks import TASKS
+
+    where = f"outputs[{index}]"
+    if entry.get("task") not in TASKS:
+        return f"has an {where}.task that is none of {', '.join(TASKS)} ({entry.get('task')!r:.60})"
+    if not isinstance(entry.get("name"), str):
+        return f"has an {where}.name that is no text ({entry.get('name')!r:.60})"
+    shape = entry.get("shape")
+    if not isinstance(shape, list) or not shape or not all(_count(d) for d in shape):
+        return f"has an {where}.shape that is no list of positive integers ({shape!r:.60})"
+    if not isinstance(entry.get("from_logits"), bool):
+        return f"has an {where}.from_logits that is not true or false ({entry.get('from_logits')!r:.60})"
+    for key in ("threshold", "probability_threshold"):
+        value = entry.get(key)
+        if value is not None and not _finite(value):
+            return f"has an {where}.{key} that is no number ({value!r:.60})"
+    if entry.get("loss") is not None and not isinstance(entry["loss"], str):
+        return f"has an {where}.loss that is no text ({entry['loss']!r:.60})"
+    return None
 
 
 def _non_finite(parts: dict[str, dict[str, Any]]) -> str | None:
@@ -315,6 +422,7 @@ def _onnx(path: Path, threads: int | None) -> Any:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    _one_input(len(session.get_inputs()), path)
     name = session.get_inputs()[0].name
 
     def run(batch: np.ndarray) -> Any:
@@ -332,6 +440,7 @@ def _tflite(path: Path, threads: int | None) -> Any:
     with quiet:
         interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
         interpreter.allocate_tensors()
+    _one_input(len(interpreter.get_input_details()), path)
     source = interpreter.get_input_details()[0]["index"]
     target = interpreter.get_output_details()[0]["index"]
     allocated: list[tuple[int, ...]] = [tuple(interpreter.get_input_details()[0]["shape"])]
@@ -346,6 +455,13 @@ def _tflite(path: Path, threads: int | None) -> Any:
         return interpreter.get_tensor(target).copy()
 
     return run
+
+
+def _one_input(count: int, path: Path) -> None:
+    """Refuse an export of a model with several inputs, as the Keras path refuses the model
+    (a session feeds its first input alone: the others would be left unset)."""
+    if count != 1:
+        raise UsageError(f"expected a model with one image input; {path} has {count}")
 
 
 def _keras(path: Path, threads: int | None) -> Any:

@@ -25,8 +25,8 @@ MAX_ARRAY_BYTES = 1 << 30
 
 @dataclass
 class Sample:
-    """One input: a label (the file, and the row of an array), its pixels (h, w, c) in stored
-    format, and what was done to it."""
+    """One input: a label (the file as the user named it, and the row of an array:
+    ``a/x.npy[3]``), its pixels (h, w, c) in stored format, and what was done to it."""
 
     label: str
     pixels: np.ndarray
@@ -34,6 +34,9 @@ class Sample:
     #: (height, width) of the image file when it was resized to the model's input: a
     #: segmentation mask is scaled back to it, so it lies over the image it was predicted for
     source_size: tuple[int, int] | None = None
+    #: the file it was read from (``None``: the label without an array's row): inputs are
+    #: scaled per file, and two files may share a name in other folders
+    file: Path | None = None
 
     @property
     def integer(self) -> bool:
@@ -82,7 +85,8 @@ def read_image(path: Path, shape: tuple[int, ...]) -> Sample:
     pixels, notes = converted_image(path, int(shape[-1]), name=str(path))
     source = (int(pixels.shape[0]), int(pixels.shape[1]))
     pixels = fit_size(pixels, (int(shape[0]), int(shape[1])), notes)
-    return Sample(path.name, pixels, tuple(notes), source if source != pixels.shape[:2] else None)
+    resized = source if source != pixels.shape[:2] else None
+    return Sample(str(path), pixels, tuple(notes), resized, file=path)
 
 
 def read_array(path: Path, shape: tuple[int, ...]) -> list[Sample]:
@@ -121,5 +125,5 @@ def read_array(path: Path, shape: tuple[int, ...]) -> list[Sample]:
     if np.issubdtype(batch.dtype, np.floating) and not np.all(np.isfinite(batch)):
         raise UsageError(f"expected finite numbers in {path}; it contains NaN or infinity")
     if len(batch) == 1 and array.ndim == len(expected):
-        return [Sample(path.name, batch[0])]
-    return [Sample(f"{path.name}[{i}]", row) for i, row in enumerate(batch)]
+        return [Sample(str(path), batch[0], file=path)]
+    return [Sample(f"{path}[{i}]", row, file=path) for i, row in enumerate(batch)]

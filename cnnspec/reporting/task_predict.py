@@ -12,7 +12,7 @@ Per input and output:
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,11 @@ def mask_png(mask: np.ndarray) -> bytes:
 
 
 def _stem(label: str) -> str:
-    """A file-name stem from an input's label (``cat.png``, ``batch.npy[3]``)."""
-    text = Path(label.split("[")[0]).stem + ("_" + label.split("[")[1].rstrip("]") if "[" in label else "")
+    """A file-name stem from an input's label (``a/cat.png`` → ``cat``, ``batch.npy[3]`` →
+    ``batch_3``)."""
+    source = source_of(label)
+    row = label[len(source) + 1 : -1] if source != label else ""
+    text = Path(source).stem + (f"_{row}" if row else "")
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "input"
 
 
@@ -129,6 +132,13 @@ def source_of(label: str) -> str:
     return label.rpartition("[")[0] if label.endswith("]") and "[" in label else label
 
 
+def _file_of(sample: Any) -> str:
+    """The file ``sample`` was read from, as the user named it (its label without the row of
+    an array when it does not say): the key inputs are scaled by."""
+    file = getattr(sample, "file", None)
+    return str(file) if file is not None else source_of(sample.label)
+
+
 def file_factor(source: str, integer: bool, pixels: np.ndarray, rescale: Rescale) -> float | None:
     """``rescale(integer, pixels)`` for the pixels of the input file ``source``; a
     :class:`UsageError` that names the file when its depth is unknown (int64 values above 255
@@ -154,7 +164,7 @@ def scaled_groups(samples: list[Any], rescale: Rescale) -> Iterator[tuple[np.nda
 
     by_file: dict[tuple[str, str], list[tuple[int, Any]]] = {}
     for index, sample in enumerate(samples):
-        by_file.setdefault((source_of(sample.label), sample.pixels.dtype.name), []).append((index, sample))
+        by_file.setdefault((_file_of(sample), sample.pixels.dtype.name), []).append((index, sample))
     by_factor: dict[tuple[str, float | None], list[tuple[int, Any]]] = {}
     for (source, dtype), group in by_file.items():
         factor = file_factor(source, group[0][1].integer, np.stack([s.pixels for _, s in group]), rescale)
@@ -164,30 +174,29 @@ def scaled_groups(samples: list[Any], rescale: Rescale) -> Iterator[tuple[np.nda
 
 
 def predict_tasks(
-    run: Any, model: Any, samples: list[Any], folder: Path, k: int, session: Any = None
+    tasks: Sequence[OutputTask],
+    names: list[str],
+    samples: list[Any],
+    folder: Path,
+    k: int,
+    rescale: Rescale,
+    run: Callable[[np.ndarray], Any],
 ) -> list[dict[str, Any]]:
     """Every input's predictions, output by output (mask PNGs go to ``folder``).
 
-    ``session``: a verified export's session (:func:`cnnspec.export.runtimes.open_session`,
-    single-output models) to run instead of the Keras ``model``.
+    ``tasks``: the model's outputs in order (from the run's spec, or an export's record);
+    ``names``: the first output's class, label or value names; ``rescale``: the pixel factor of
+    an input file; ``run``: the model's raw outputs for a scaled batch (Keras' ``predict``, or
+    a verified export's session for a single-output model).
     """
-    from cnnspec.reporting.run import file_rescale
-
-    config = run.config
-    names = list(run.class_names or [])
-    multi = len(config.tasks) > 1
+    multi = len(tasks) > 1
     stems = unique_stems([sample.label for sample in samples])  # (the folder is made by the first mask)
     results: list[dict[str, Any]] = []
-    for batch, group in scaled_groups(
-        samples, lambda integer, pixels: file_rescale(run, model, integer, pixels)
-    ):
-        raw = session.run(batch) if session is not None else model.predict(batch, batch_size=64, verbose=0)
-        from cnnspec.training.task_results import outputs_by_name
-
-        by_name = outputs_by_name(config, raw)
+    for batch, group in scaled_groups(samples, rescale):
+        by_name = _by_name(tasks, run(batch))
         for row, (index, sample) in enumerate(group):
             entry = {"order": index, "input": sample.label, "notes": list(sample.notes), "outputs": {}}
-            for position, out in enumerate(config.tasks):
+            for position, out in enumerate(tasks):
                 entry["outputs"][out.name] = output_entry(
                     out,
                     by_name[out.name][row],
@@ -201,6 +210,24 @@ def predict_tasks(
             results.append(entry)
     results.sort(key=lambda r: r.pop("order"))
     return results
+
+
+def _by_name(tasks: Sequence[OutputTask], outputs: Any) -> dict[str, np.ndarray]:
+    """A model's raw outputs (a list, a dict or one array) by output name."""
+    names = [out.name for out in tasks]
+    if isinstance(outputs, dict):
+        return {n: np.asarray(outputs[n]) for n in names}
+    if isinstance(outputs, (list, tuple)):
+        return {n: np.asarray(o) for n, o in zip(names, outputs, strict=True)}
+    return {names[0]: np.asarray(outputs)}
+
+
+def first_names(tasks: Sequence[OutputTask], names: list[str]) -> list[str]:
+    """The names of the first output's classes, labels or values (``names`` when there are
+    enough, else their indices): what predict shows as ``classes`` for a task model."""
+    first = tasks[0]
+    count = first.classes if first.task in ("classification", "segmentation") else first.units
+    return _names(names, count)
 
 
 def describe(entry: dict[str, Any]) -> str:
