@@ -213,3 +213,46 @@ def test_a_diverged_runs_figures_say_so(tmp_path):
     )
     text = text_of(write_report(run).read_text())
     assert "nan%" not in text.lower() and "not a number (the run diverged)" in text
+
+
+def _benchmark_row(runtime: str, **figure: object) -> dict:
+    return {
+        "runtime": runtime,
+        "status": "ok",
+        "latency_ms": {"1": {"median": 1.0, "p90": 1.5, "runs": 3}},
+        "throughput": {"1": 900.0},
+        "size_bytes": 2048,
+        "peak_memory_mb": 80.0,
+        **figure,
+    }
+
+
+@pytest.mark.parametrize(
+    ("rows", "title", "cells"),
+    [
+        ([_benchmark_row("onnx", metric="MAE", score=0.25, accuracy=None)], "MAE", ["0.2500"]),
+        ([_benchmark_row("onnx", accuracy=0.875)], "accuracy", ["0.8750"]),  # an older benchmark.json
+        (
+            [_benchmark_row("keras", metric="MAE", score=0.25), _benchmark_row("onnx", accuracy=0.5)],
+            "score",
+            ["MAE 0.2500", "accuracy 0.5000"],
+        ),
+    ],
+    ids=["task", "older", "mixed"],
+)
+def test_the_runtimes_table_shows_each_rows_own_test_figure(tmp_path, rows, title, cells):
+    """A task model's benchmark rows carry their own figure (the regression's MAE): the page
+    names it as the terminal table does, rather than an empty accuracy column."""
+    run = make_run(tmp_path / "run")
+    document = {
+        "name": "shapes",
+        "settings": {"batches": [1], "threads": {"intra_op": 1, "inter_op": 1}},
+        "data": {"images": 30},
+        "results": rows,
+    }
+    (run / "benchmark.json").write_text(json.dumps(document))
+    page = write_report(run).read_text(encoding="utf-8")
+    header = re.search(r'<section id="benchmark">.*?</thead>', page, re.S)
+    assert header is not None and f'<th class="num">{title}</th>' in header.group(0)
+    for cell in cells:
+        assert f'<td class="num">{cell}</td>' in page

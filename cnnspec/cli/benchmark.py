@@ -19,30 +19,11 @@ def _size(size: int) -> str:
     return f"{size / 1024:,.1f} KiB" if size < 1 << 20 else f"{size / (1 << 20):,.1f} MiB"
 
 
-def _score(row: dict[str, Any]) -> tuple[str, float | None]:
-    """A row's test figure and its name (rows of an older benchmark.json have accuracy only)."""
-    if "metric" in row:
-        return str(row["metric"]), row.get("score")
-    return "accuracy", row.get("accuracy")
-
-
-def _score_column(rows: list[dict[str, Any]]) -> str:
-    """The figure's column title: its name when every timed row has the same, else "score"
-    (each cell then names its own)."""
-    names = {_score(row)[0] for row in rows if row.get("status") == "ok"}
-    return names.pop() if len(names) == 1 else "score"
-
-
-def _score_cell(row: dict[str, Any], column: str) -> str:
-    name, value = _score(row)
-    if not isinstance(value, (int, float)):
-        return "–"
-    return f"{value:.4f}" if name == column else f"{safe(name)} {value:.4f}"
-
-
 def results_table(document: dict[str, Any]) -> Table:
     """One row per runtime: latency and throughput per batch size, the run's test figure
     (accuracy, or the task's: macro F1, MAE, mean IoU), size, memory."""
+    from cnnspec.export.benchmark import score_text, score_title
+
     batches = [str(b) for b in document["settings"]["batches"]]
     threads = document["settings"]["threads"]
     table = Table(
@@ -55,7 +36,7 @@ def results_table(document: dict[str, Any]) -> Table:
         table.add_column(f"batch {b} ms (p90)", justify="right")
     for b in batches:
         table.add_column(f"batch {b} img/s", justify="right")
-    score = _score_column(document["results"])
+    score = score_title(document["results"])
     for column in (safe(score), "size", "peak memory", "load s"):
         table.add_column(column, justify="right")
     for row in document["results"]:
@@ -71,7 +52,7 @@ def results_table(document: dict[str, Any]) -> Table:
             runtime,
             *latency,
             *speed,
-            _score_cell(row, score),
+            safe(score_text(row, score)),
             _size(row["size_bytes"]),
             f"{row['peak_memory_mb']:,.0f} MB",
             f"{row['load_seconds']:.2f}",

@@ -51,6 +51,31 @@ FORMAT = 1
 WORKER_TIMEOUT_S = 900
 
 
+def row_score(row: dict[str, Any]) -> tuple[str, float | None]:
+    """A result row's test figure and its name (rows of an older benchmark.json have an
+    accuracy only)."""
+    if "metric" in row:
+        score = row.get("score")
+        return str(row["metric"]), score if isinstance(score, (int, float)) else None
+    accuracy = row.get("accuracy")
+    return "accuracy", accuracy if isinstance(accuracy, (int, float)) else None
+
+
+def score_title(rows: list[dict[str, Any]]) -> str:
+    """The title of the figure's column: its name when every timed row has the same one, else
+    "score" (each cell then names its own)."""
+    names = {row_score(row)[0] for row in rows if row.get("status") == "ok"}
+    return names.pop() if len(names) == 1 else "score"
+
+
+def score_text(row: dict[str, Any], title: str) -> str:
+    """A row's figure as a table cell under ``title`` ("–" when it has none)."""
+    name, value = row_score(row)
+    if value is None:
+        return "–"
+    return f"{value:.4f}" if name == title else f"{name} {value:.4f}"
+
+
 def parse_list(text: str, what: str, choices: tuple[str, ...] | None = None) -> list[str]:
     """A comma-separated option (``keras,onnx``; ``1,32``) as a list, checked."""
     items = [part.strip() for part in text.split(",") if part.strip()]

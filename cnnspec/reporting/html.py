@@ -367,6 +367,7 @@ def _task_figures(run: Run, metrics: dict[str, Any]) -> list[dict[str, Any]]:
 def _benchmark(run: Run, notes: list[str]) -> dict[str, Any] | None:
     """The rows and chart of ``benchmark.json``/``benchmark.png`` (``cnnspec benchmark``), when
     the run has them."""
+    from cnnspec.export.benchmark import score_text, score_title
     from cnnspec.reporting.run import read_json
 
     assert run.run_dir is not None
@@ -380,6 +381,7 @@ def _benchmark(run: Run, notes: list[str]) -> dict[str, Any] | None:
     try:
         batches = [str(b) for b in document["settings"]["batches"]]
         threads = document["settings"]["threads"]
+        score = score_title(document["results"])  # accuracy, or a task model's own figure
         rows = []
         for row in document["results"]:
             ok = row.get("status") == "ok"
@@ -394,7 +396,7 @@ def _benchmark(run: Run, notes: list[str]) -> dict[str, Any] | None:
                     if ok
                     else [],
                     "throughput": [f"{row['throughput'][b]:,.0f}" for b in batches] if ok else [],
-                    "accuracy": _num(row.get("accuracy")) if ok else "",
+                    "score": score_text(row, score) if ok else "",
                     "size": f"{row['size_bytes'] / 1024:,.1f} KiB" if ok else "",
                     "memory": f"{row['peak_memory_mb']:,.0f} MB" if ok else "",
                 }
@@ -409,6 +411,7 @@ def _benchmark(run: Run, notes: list[str]) -> dict[str, Any] | None:
         return None
     return {
         "batches": batches,
+        "score": score,
         "rows": rows,
         "caption": caption,
         "png": _file_uri(run.run_dir / "benchmark.png"),
