@@ -26,14 +26,64 @@ from cnnspec.fileio import write_atomic
 Rescale = Callable[[bool, np.ndarray], "float | None"]
 
 
+#: The PNG text entry every mask predict writes carries: a file in --out with the name of a mask
+#: to write is replaced only when it has it (an earlier prediction), never the user's own file.
+MASK_MARK = ("Software", "cnnspec predict")
+
+
 def mask_png(mask: np.ndarray) -> bytes:
     """A class-index mask as an 8-bit grayscale PNG (indices > 255 do not occur: the check
-    below keeps masks to 256 classes)."""
+    below keeps masks to 256 classes), marked as predict's (:data:`MASK_MARK`)."""
     from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
 
+    info = PngInfo()
+    info.add_text(*MASK_MARK)
     buffer = io.BytesIO()
-    Image.fromarray(np.asarray(mask, dtype="uint8"), mode="L").save(buffer, format="PNG")
+    Image.fromarray(np.asarray(mask, dtype="uint8"), mode="L").save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
+
+
+def mask_path(folder: Path, stem: str, out: OutputTask, multi: bool) -> Path:
+    """Where the mask of output ``out`` for the input named ``stem`` is written."""
+    return folder / f"{stem}{'_' + out.name if multi else ''}_mask.png"
+
+
+def _is_predicted_mask(path: Path) -> bool:
+    """Whether the file ``path`` is a mask predict wrote (its PNG text, read without decoding
+    the pixels)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.format == "PNG" and image.info.get(MASK_MARK[0]) == MASK_MARK[1]
+    except (OSError, UnidentifiedImageError, ValueError):
+        return False
+
+
+def check_mask_targets(tasks: Sequence[OutputTask], samples: list[Any], folder: Path) -> None:
+    """A :class:`UsageError`, before anything is predicted or written, when a mask would
+    replace one of the inputs, or a file in ``folder`` that predict did not write (the user's
+    ``cat_mask.png`` beside ``cat.png``); earlier predictions are replaced."""
+    segmentation = [out for out in tasks if out.task == "segmentation"]
+    if not segmentation:
+        return
+    inputs = {Path(s.file).resolve() for s in samples if getattr(s, "file", None) is not None}
+    stems = unique_stems([sample.label for sample in samples])
+    for stem in stems:
+        for out in segmentation:
+            path = mask_path(folder, stem, out, len(tasks) > 1)
+            if not (path.exists() or path.is_symlink()):
+                continue
+            what = "one of the inputs" if path.resolve() in inputs else None
+            if what is None and not _is_predicted_mask(path):
+                what = "a file predict did not write"
+            if what is not None:
+                raise UsageError(
+                    f"expected --out to be free for the masks; {path} is {what}, and its mask would "
+                    "replace it",
+                    "choose another --out folder (default ./predictions), or move the file",
+                )
 
 
 def _stem(label: str) -> str:
@@ -95,7 +145,7 @@ def output_entry(
         mask = predicted_mask(row[None], out)[0]
         if out.classes > 256:
             raise ValueError("masks of more than 256 classes are not written as PNG")
-        path = folder / f"{stem}{'_' + out.name if multi else ''}_mask.png"
+        path = mask_path(folder, stem, out, multi)
         mask = _fit_mask(mask, size)
         write_atomic(path, mask_png(mask))
         counts = np.bincount(mask.reshape(-1), minlength=out.classes) / mask.size
@@ -189,6 +239,7 @@ def predict_tasks(
     an input file; ``run``: the model's raw outputs for a scaled batch (Keras' ``predict``, or
     a verified export's session for a single-output model).
     """
+    check_mask_targets(tasks, samples, folder)
     multi = len(tasks) > 1
     stems = unique_stems([sample.label for sample in samples])  # (the folder is made by the first mask)
     results: list[dict[str, Any]] = []
