@@ -39,7 +39,7 @@ def _predict(tasks, inputs: list[Path], folder: Path) -> list[dict]:
         scores[..., 2] = 1.0
         return scores
 
-    return predict_tasks(tasks, [], samples, folder, 3, lambda integer, pixels: 1 / 255, model)
+    return predict_tasks(tasks, {}, samples, folder, 3, lambda integer, pixels: 1 / 255, model)
 
 
 def test_a_mask_never_replaces_an_input_image(tasks, tmp_path):

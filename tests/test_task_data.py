@@ -173,6 +173,20 @@ def test_npz_masks(tmp_path):
     assert "expected masks of the images' size 8×8" in message and "6×6" in message
 
 
+def test_masks_for_a_regression_are_the_datas_mistake_not_the_models(tmp_path):
+    """The target kind is checked before the target's fit: masks for a stated regression are
+    reported at the data source as targets of another task, not as a model that should end in
+    a convolution."""
+    masks = np.stack(masks_of(20))
+    x = np.repeat((masks * 80)[..., None], 3, axis=-1)
+    np.savez(tmp_path / "d.npz", x_train=x[:15], y_train=masks[:15], x_test=x[15:], y_test=masks[15:])
+    head = DENSE.replace("UNITS", "1").replace("ACT", "linear")
+    path = spec(tmp_path, "{npz: d.npz}", head, "training: {task: regression}\n")
+    message, line = located_error(path)
+    assert message.startswith("expected regression targets for the regression output") and line == 0
+    assert message.endswith("the data has mask targets") and "conv2d" not in message
+
+
 # -- multi-label ---------------------------------------------------------------------------------
 def write_images(folder: Path, n: int) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)

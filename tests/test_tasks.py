@@ -197,3 +197,67 @@ def test_training_script_of_other_tasks_reads_npz_and_image_folders(runner, tmp_
     result = runner.invoke(app, ["codegen", str(spec), "--script"])
     assert result.exit_code == 0, result.output
     assert "def read_files(folder, table):" in result.stdout and '"--targets"' in result.stdout
+
+
+def shapes_source(target: str) -> str:
+    return f"data: {{source: {{shapes: {{images: 20, target: {target}}}}}}}\n"
+
+
+@pytest.mark.parametrize(
+    ("model", "target", "training", "where", "message"),
+    [
+        # a regression head fed masks: train blamed the model ("end the model with conv2d")
+        (
+            "model: [flatten, {dense: 1}]\n",
+            "mask",
+            "training: {task: regression}\n",
+            "data.source.shapes.target",
+            "(count or area); received 'mask', the targets of a segmentation output",
+        ),
+        # a stated classifier fed label sets: train ended in an internal error
+        (
+            "model: [flatten, {dense: {units: 3, activation: softmax}}]\n",
+            "multilabel",
+            "training: {task: classification}\n",
+            "data.source.shapes.target",
+            "for the classification output dense_1 (class); received 'multilabel'",
+        ),
+        # one target per output: the output's own entry
+        (
+            MULTI,
+            "{mask: multilabel, size: count}",
+            "training:\n  outputs: {size: {task: regression}}\n",
+            "data.source.shapes.target.mask",
+            "for the segmentation output mask (mask); received 'multilabel'",
+        ),
+    ],
+)
+def test_a_shapes_target_of_another_task_is_refused_by_validate(
+    runner, tmp_path, model, target, training, where, message
+):
+    text = HEAD + model + shapes_source(target) + training
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    line = text.splitlines().index(shapes_source(target).strip()) + 1
+    assert f"spec.yaml:{line}:" in result.output and f"error: {where}: " in result.output, result.output
+    assert message in result.output and "hint: set target:" in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    ("model", "target", "training"),
+    [
+        ("model: [flatten, {dense: 1}]\n", "count", "training: {task: regression}\n"),
+        ("model: [flatten, {dense: 1}]\n", "area", "training: {task: regression}\n"),
+        (SEGMENT, "mask", ""),
+        ("model: [flatten, {dense: {units: 3, activation: sigmoid}}]\n", "multilabel", ""),
+        ("model: [flatten, {dense: {units: 3, activation: softmax}}]\n", "class", ""),
+        (MULTI, "{mask: mask, size: count}", "training:\n  outputs: {size: {task: regression}}\n"),
+    ],
+)
+def test_a_shapes_target_of_the_tasks_kind_validates(runner, tmp_path, model, target, training):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + model + shapes_source(target) + training, encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output

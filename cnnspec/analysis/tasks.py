@@ -59,6 +59,8 @@ DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
 }
 #: Sources whose only targets are class labels (digits, the Keras datasets, class folders).
 CLASS_ONLY_SOURCES = ("digits", "directory", *KERAS_DATASETS)
+#: The target kind each ``shapes`` target gives, where it is not the target's own name.
+SHAPES_TARGET_KINDS = {"count": "regression", "area": "regression"}
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -253,7 +255,7 @@ def _one_output(
             key=True,
         )
     if shape_ok:  # an output that fits no task is the one mistake to report (no cascade)
-        _check_source(reader, compiled, task, task_path if stated is not None else None, loc, where)
+        _check_source(reader, compiled, name, task, task_path if stated is not None else None, loc, where)
     return OutputTask(name, task, loss, metrics, shape, activation, float(weight), float(threshold))
 
 
@@ -316,9 +318,20 @@ def _check_shape(
 
 
 def _check_source(
-    reader: _Reader, compiled: CompiledSpec, task: str, task_path: SpecPath | None, loc: Any, where: str
+    reader: _Reader,
+    compiled: CompiledSpec,
+    name: str,
+    task: str,
+    task_path: SpecPath | None,
+    loc: Any,
+    where: str,
 ) -> None:
-    """Sources that only have class labels can't feed the other tasks."""
+    """The source can give the task's targets: a stated shapes target is of the task's kind;
+    sources that only have class labels can't feed the other tasks."""
+    # a classifier that is not stated is the default guess for any vector output, not a task
+    # the spec asked for: its target is not held against it
+    if task != "classification" or task_path is not None:
+        _check_shapes_target(reader, compiled, name, task)
     if task == "classification":
         return
     source = reader.value(("data", "source"), "digits")
@@ -338,6 +351,36 @@ def _check_source(
                 code="training",
                 hint=hint,
             )
+
+
+def _check_shapes_target(reader: _Reader, compiled: CompiledSpec, name: str, task: str) -> None:
+    """A stated ``data.source.shapes.target`` (one, or the output's entry of one per output)
+    gives the targets of the output's task: found here, from ``validate`` on, instead of by
+    ``train`` after generating the images (where a mask target for a vector output read as a
+    model that should end in a convolution)."""
+    from cnnspec.spec.sections import SHAPES_TARGETS
+
+    where: SpecPath = ("data", "source", "shapes", "target")
+    stated = reader.value(where, None)
+    if isinstance(stated, dict):
+        stated, where = stated.get(name), (*where, name)
+    if not isinstance(stated, str) or stated not in SHAPES_TARGETS:  # absent, or the schema's error
+        return
+    given, wanted = SHAPES_TARGET_KINDS.get(stated, stated), TARGET_OF_TASK[task]
+    # data.classes/per_class on these targets is refused already, naming them: one report
+    refused = any(d.path in ("data.classes", "data.per_class") for d in reader.diags.errors)
+    if given == wanted or refused:
+        return
+    fitting = [t for t in SHAPES_TARGETS if SHAPES_TARGET_KINDS.get(t, t) == wanted]
+    their_task = next(t for t, kind in TARGET_OF_TASK.items() if kind == given)
+    task_key = "training.task" if len(compiled.ir.outputs) == 1 else f"training.outputs.{name}.task"
+    reader.error(
+        f"expected a shapes target for the {task} output {name} ({' or '.join(fitting)}); "
+        f"received {stated!r}, the targets of a {their_task} output",
+        where,
+        f"set target: {' or '.join(fitting)} for this output, or {task_key}: {their_task} for an "
+        "output of that task's shape",
+    )
 
 
 def needs_task_path(tasks: tuple[OutputTask, ...]) -> bool:

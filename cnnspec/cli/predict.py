@@ -53,16 +53,25 @@ def _entries(group: list[tuple[int, Any]], probs: Any, names: list[str], k: int)
     ]
 
 
-def _reading(run: Any, record: Any) -> tuple[tuple[Any, ...] | None, list[str] | None]:
-    """How to read the model's outputs: its tasks (``None``: a single classifier) and its class
-    names (``None``: none known, indices are shown), from the run's spec or, for a model used
-    outside its run folder, from its export's record (``record``: ``None`` when it has none)."""
+#: A task model's class, label or value names by output name (an output without: none known)
+Names = dict[str, list[str]]
+
+
+def _reading(run: Any, record: Any) -> tuple[tuple[Any, ...] | None, list[str] | None, Names]:
+    """How to read the model's outputs: its tasks (``None``: a single classifier), a
+    classifier's class names (``None``: none known, indices are shown) and a task model's names
+    by output, from the run or, for a model used outside its run folder, from its export's
+    record (``record``: ``None`` when it has none)."""
     names = list(run.class_names) if run.class_names else None
     if run.config is not None:
-        return (tuple(run.config.tasks) if run.config.task_path else None), names
+        if not run.config.task_path:
+            return None, names, {}
+        tasks = tuple(run.config.tasks)
+        return tasks, names, {out.name: run.output_names(out.name) for out in tasks}
     if record is not None:
-        return record.tasks, names or record.classes
-    return None, names
+        tasks = record.tasks
+        return tasks, names or record.classes, record.output_names if tasks else {}
+    return None, names, {}
 
 
 def _class_names(known: list[str] | None, count: int) -> list[str]:
@@ -93,7 +102,7 @@ def _record_beside(target: Path) -> Any:
 
 def _task_answer(
     tasks: tuple[Any, ...],
-    names: list[str] | None,
+    names: Names,
     samples: list[Any],
     out: Path | None,
     k: int,
@@ -104,8 +113,7 @@ def _task_answer(
     from cnnspec.reporting.task_predict import first_names, predict_tasks
 
     folder = out if out is not None else Path("predictions")
-    shown = first_names(tasks, names or [])
-    return predict_tasks(tasks, shown, samples, folder, k, rescale, run), shown
+    return predict_tasks(tasks, names, samples, folder, k, rescale, run), first_names(tasks, names)
 
 
 def _predict_keras(
@@ -123,15 +131,17 @@ def _predict_keras(
     record = _record_beside(target) if run.config is None else None
     keras_model = load_model(run.model_path)
     samples = read_inputs(images, input_shape(keras_model))
-    tasks, known = _reading(run, record)
+    tasks, known, by_output = _reading(run, record)
 
     def rescale(integer: bool, pixels: Any) -> float | None:
         return file_rescale(run, keras_model, integer, pixels)
 
     if tasks is not None:
-        results, names = _task_answer(
-            tasks, known, samples, out, k, rescale, lambda b: keras_model.predict(b, batch_size=64, verbose=0)
-        )
+
+        def run_model(batch: Any) -> Any:
+            return keras_model.predict(batch, batch_size=64, verbose=0)
+
+        results, names = _task_answer(tasks, by_output, samples, out, k, rescale, run_model)
         return results, names, run.model_path
     kind = run.output_kind(keras_model)
     if record is not None:  # the record's reading of the output: what the exports answer with
@@ -154,9 +164,10 @@ def _predict_export(
     out: Path | None,
     tasks: tuple[Any, ...] | None,
     known: list[str] | None,
+    by_output: Names,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Predictions through a verified export, without TensorFlow: the record says how to
-    convert, scale and read (``tasks``, ``known``: :func:`_reading`'s)."""
+    convert, scale and read (``tasks``, ``known``, ``by_output``: :func:`_reading`'s)."""
     from cnnspec.export.runtimes import open_session
     from cnnspec.reporting.images import read_inputs
     from cnnspec.reporting.run import OutputKind, probabilities
@@ -166,7 +177,7 @@ def _predict_export(
     samples = read_inputs(images, record.sample_shape)
     session = open_session(record.runtime, record.path)
     if tasks is not None:
-        return _task_answer(tasks, known, samples, out, k, _record_rescale(record), session.run)
+        return _task_answer(tasks, by_output, samples, out, k, _record_rescale(record), session.run)
     output = record.data["output"]
     kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
     results: list[dict[str, Any]] = []
@@ -234,17 +245,17 @@ def predict(
     if out is not None:  # before a runtime is chosen: every runtime refuses a bad --out alike
         check_writable(out, option="--out")
     chosen, record, notes = choose(model, runtime.value)
-    tasks, known = None, None
+    tasks, known, by_output = None, None, {}
     if record is not None:
         from cnnspec.reporting.run import locate
 
-        tasks, known = _reading(locate(model), record)
+        tasks, known, by_output = _reading(locate(model), record)
         if not _single_output(tasks, runtime.value, record.runtime, notes):
             chosen, record = "keras", None
     if record is None:
         results, names, model_path = _predict_keras(model, list(images), top, out)
     else:
-        results, names = _predict_export(record, list(images), top, out, tasks, known)
+        results, names = _predict_export(record, list(images), top, out, tasks, known, by_output)
         model_path = stem_of(model)[0]
     print_notes(notes)
     if format == TextOrJson.json:

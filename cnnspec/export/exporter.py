@@ -582,7 +582,7 @@ def serving_meta(run: Any, model: Any) -> dict[str, Any]:
     if config is not None and config.task_path:  # multilabel, regression, segmentation, several outputs
         from cnnspec.export.runtimes import describe_output
 
-        tasks["outputs"] = [describe_output(out) for out in config.tasks]
+        tasks["outputs"] = [describe_output(out, run.output_names(out.name)) for out in config.tasks]
         # run.output_kind is the loss's (binary: binary cross-entropy, which a multi-label
         # output has too): the first output's own reading is what a runtime needs
         first = config.tasks[0]

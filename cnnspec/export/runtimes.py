@@ -95,6 +95,17 @@ class ExportRecord:
         return [str(c) for c in self.data["output"]["classes"]]
 
     @property
+    def output_names(self) -> dict[str, list[str]]:
+        """A task model's class, label or value names by output (the ``outputs`` entries'
+        ``names``); a record written before names were recorded gives the first output the
+        output ``classes``, as it was written for it."""
+        entries = self.data.get("outputs") or []
+        found = {str(e["name"]): [str(n) for n in e["names"]] for e in entries if "names" in e}
+        if entries and not found:
+            found = {str(entries[0]["name"]): self.classes}
+        return found
+
+    @property
     def inputs(self) -> int:
         """How many inputs the model has (records written before this was recorded: one)."""
         count = self.data["input"].get("inputs", 1)
@@ -120,11 +131,11 @@ class ExportRecord:
         return float(value) if value is not None else None
 
 
-def describe_output(out: OutputTask) -> dict[str, Any]:
+def describe_output(out: OutputTask, names: list[str] | None = None) -> dict[str, Any]:
     """How to read one output of a model that is not a single classifier (a record's
     ``outputs`` entry; :func:`output_task` reads it back): its name, task, shape and loss,
-    whether it gives logits, and the thresholds of multi-label and one-channel outputs (on the
-    raw values, and on the probabilities)."""
+    whether it gives logits, the thresholds of multi-label and one-channel outputs (on the raw
+    values, and on the probabilities), and the names of its classes, labels or values."""
     entry: dict[str, Any] = {
         "name": out.name,
         "task": out.task,
@@ -132,6 +143,8 @@ def describe_output(out: OutputTask) -> dict[str, Any]:
         "loss": out.loss.name,
         "from_logits": out.loss.from_logits,
     }
+    if names is not None:
+        entry["names"] = list(names)
     if out.task == "multilabel" or out.binary:
         entry["threshold"] = out.decision_threshold
         entry["probability_threshold"] = out.threshold
@@ -312,6 +325,9 @@ def _output_problem(entry: dict[str, Any], index: int) -> str | None:
             return f"has an {where}.{key} that is no number ({value!r:.60})"
     if entry.get("loss") is not None and not isinstance(entry["loss"], str):
         return f"has an {where}.loss that is no text ({entry['loss']!r:.60})"
+    names = entry.get("names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, (str, int)) for n in names)):
+        return f"has an {where}.names that is no list of names ({names!r:.60})"
     return None
 
 

@@ -226,7 +226,7 @@ def _task_evaluation(
     from cnnspec.training.task_results import task_metrics, task_report
 
     config = test.config
-    part = task_metrics(config, test.y, outputs, test.class_names)
+    part = task_metrics(config, test.y, outputs, test.output_names or test.class_names)
     document: dict[str, Any] = {
         "format": FORMAT,
         "name": test.compiled.name if run.compiled is not None else run.name,
@@ -267,7 +267,9 @@ def write_evaluation(evaluation: Evaluation, out: Path, title: str) -> dict[str,
 
         files = {"evaluation": write_atomic(out / "evaluation.json", json.dumps(doc, indent=2) + "\n")}
         test = evaluation.data
-        files.update(write_task_files(test.config, out, doc, test.y, evaluation.outputs, test.x, title))
+        # titled as training titles its task files, so the two task_report.txt compare line by line
+        heading = f"{title}: test set ({doc['data']['images']} images)"
+        files.update(write_task_files(test.config, out, doc, test.y, evaluation.outputs, test.x, heading))
         return files
     files = {
         "evaluation": write_atomic(out / "evaluation.json", json.dumps(doc, indent=2) + "\n"),

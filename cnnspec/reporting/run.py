@@ -87,10 +87,34 @@ def read_lock(run_dir: Path) -> dict[str, Any] | None:
 
     path = Path(run_dir) / "lock.json"
     lock = read_json(path)
-    problems = lock_problems(lock) if lock is not None else []
+    problems = lock_problems(lock) + _tasks_problems(lock) if lock is not None else []
     if problems:
         raise damaged(path, problems)
     return lock
+
+
+def _tasks_problems(lock: dict[str, Any]) -> list[str]:
+    """What is wrong with lock.json's ``tasks`` as :meth:`Run.output_names` reads it: a list of
+    objects, each with its output's ``name`` and (written since the names were recorded)
+    ``names``, a list of strings. Absent in a lock.json of an older cnnspec."""
+    from cnnspec.reporting.runs import wrong_type
+
+    tasks = lock.get("tasks")
+    if tasks is None:
+        return []
+    if not isinstance(tasks, list):
+        return [wrong_type("tasks", tasks, "a list")]
+    problems = []
+    for index, entry in enumerate(tasks):
+        if not isinstance(entry, dict):
+            problems.append(wrong_type(f"tasks[{index}]", entry, "an object"))
+        elif not isinstance(entry.get("name"), str):
+            problems.append(wrong_type(f"tasks[{index}].name", entry.get("name"), "a string"))
+        elif "names" in entry and not (
+            isinstance(entry["names"], list) and all(isinstance(n, str) for n in entry["names"])
+        ):
+            problems.append(wrong_type(f"tasks[{index}].names", entry["names"], "a list of strings"))
+    return problems
 
 
 def read_history(run_dir: Path) -> dict[str, Any] | None:
@@ -156,6 +180,24 @@ class Run:
         if config is not None:
             return OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
         return model_output_kind(model) if model is not None else OutputKind()
+
+    def output_names(self, output_name: str) -> list[str]:
+        """The class, label or value names of the model output ``output_name`` as training gave
+        its results (lock.json's ``tasks[].names``); empty when none are known. A run of an
+        older cnnspec recorded only the data's class names, which belong to the data's first
+        target (the first of lock.json's ``data.target`` by output, else the first output):
+        they are that output's, and the others have none."""
+        tasks = (self.lock or {}).get("tasks")
+        recorded = [t for t in tasks if "names" in t] if isinstance(tasks, list) else []
+        if recorded:  # checked by read_lock: objects with a name and a list of strings
+            return next((list(t["names"]) for t in recorded if t["name"] == output_name), [])
+        target = ((self.lock or {}).get("data") or {}).get("target")
+        if isinstance(target, dict) and target:
+            first = str(next(iter(target)))
+        else:
+            config = self.config
+            first = config.tasks[0].name if config is not None and config.tasks else output_name
+        return list(self.class_names or []) if output_name == first else []
 
     def names_for(self, count: int) -> list[str]:
         """Class names for ``count`` outputs (the run's when they fit, else indices)."""
@@ -429,6 +471,8 @@ class TestData:
     content_hash: str | None = None
     matches_run: bool | None = None
     notes: list[str] = field(default_factory=list)
+    #: each model output's class, label or value names, by output name (:func:`test_split`)
+    output_names: dict[str, list[str]] = field(default_factory=dict)
 
 
 def parse_source(text: str, base: dict[str, Any] | None = None) -> str | dict[str, Any]:
@@ -651,7 +695,21 @@ def test_split(
         content_hash=content_hash,
         matches_run=matches,
         notes=notes,
+        output_names=_output_names(run, dataset, config, names),
     )
+
+
+def _output_names(run: Run, dataset: Any, config: TrainConfig, names: list[str]) -> dict[str, list[str]]:
+    """Each output's names: the run's (:meth:`Run.output_names`) where they name at least as
+    many as the data's, else the data's (its names of the output's target; one output:
+    ``names``, the test split's class names)."""
+    by_output = getattr(dataset, "target_names", None) or {}
+    found: dict[str, list[str]] = {}
+    for position, out in enumerate(config.tasks):
+        data = list(by_output.get(out.name, [])) if by_output else (names if position == 0 else [])
+        recorded = run.output_names(out.name)
+        found[out.name] = recorded if recorded and len(recorded) >= len(data) else [str(n) for n in data]
+    return found
 
 
 def _remap(y: np.ndarray, names: list[str], run_names: list[str]) -> tuple[np.ndarray, list[str]]:

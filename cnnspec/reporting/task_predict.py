@@ -12,7 +12,7 @@ Per input and output:
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +166,8 @@ def output_entry(
             "probabilities": {labels[i]: float(p) for i, p in enumerate(probs)},
         }
     if out.task == "regression":
-        return {"task": out.task, "values": [float(v) for v in np.asarray(row).reshape(-1)]}
+        values = [float(v) for v in np.asarray(row).reshape(-1)]
+        return {"task": out.task, "values": values, "names": _names(names, len(values))}
     kind = OutputKind(binary=out.binary, from_logits=out.loss.from_logits)
     probs = probabilities(row[None], kind)[0]
     classes = _names(names, probs.shape[0])
@@ -225,7 +226,7 @@ def scaled_groups(samples: list[Any], rescale: Rescale) -> Iterator[tuple[np.nda
 
 def predict_tasks(
     tasks: Sequence[OutputTask],
-    names: list[str],
+    names: Mapping[str, list[str]],
     samples: list[Any],
     folder: Path,
     k: int,
@@ -235,7 +236,8 @@ def predict_tasks(
     """Every input's predictions, output by output (mask PNGs go to ``folder``).
 
     ``tasks``: the model's outputs in order (from the run's spec, or an export's record);
-    ``names``: the first output's class, label or value names; ``rescale``: the pixel factor of
+    ``names``: each output's class, label or value names by output name (training's; an output
+    not in it shows indices); ``rescale``: the pixel factor of
     an input file; ``run``: the model's raw outputs for a scaled batch (Keras' ``predict``, or
     a verified export's session for a single-output model).
     """
@@ -247,11 +249,11 @@ def predict_tasks(
         by_name = _by_name(tasks, run(batch))
         for row, (index, sample) in enumerate(group):
             entry = {"order": index, "input": sample.label, "notes": list(sample.notes), "outputs": {}}
-            for position, out in enumerate(tasks):
+            for out in tasks:
                 entry["outputs"][out.name] = output_entry(
                     out,
                     by_name[out.name][row],
-                    names if position == 0 else [],
+                    list(names.get(out.name, [])),
                     stems[index],
                     folder,
                     multi,
@@ -273,12 +275,12 @@ def _by_name(tasks: Sequence[OutputTask], outputs: Any) -> dict[str, np.ndarray]
     return {names[0]: np.asarray(outputs)}
 
 
-def first_names(tasks: Sequence[OutputTask], names: list[str]) -> list[str]:
-    """The names of the first output's classes, labels or values (``names`` when there are
+def first_names(tasks: Sequence[OutputTask], names: Mapping[str, list[str]]) -> list[str]:
+    """The names of the first output's classes, labels or values (its ``names`` when there are
     enough, else their indices): what predict shows as ``classes`` for a task model."""
     first = tasks[0]
     count = first.classes if first.task in ("classification", "segmentation") else first.units
-    return _names(names, count)
+    return _names(list(names.get(first.name, [])), count)
 
 
 def describe(entry: dict[str, Any]) -> str:
@@ -290,7 +292,8 @@ def describe(entry: dict[str, Any]) -> str:
         probs = ", ".join(f"{n} {p:.2f}" for n, p in entry["probabilities"].items())
         return f"labels: {', '.join(entry['labels']) or '(none)'} (threshold {entry['threshold']:g}; {probs})"
     if entry["task"] == "regression":
-        return "values: " + ", ".join(f"{v:.4g}" for v in entry["values"])
+        named = zip(entry.get("names") or [""] * len(entry["values"]), entry["values"], strict=True)
+        return "values: " + ", ".join(f"{n} {v:.4g}".lstrip() for n, v in named)
     return "classes: " + ", ".join(f"{t['class']} {t['probability']:.2%}" for t in entry["top"])
 
 

@@ -92,8 +92,8 @@ def task_samples(probe: Any, count: int, *, mistakes: bool, seed: int) -> bytes:
     captions, wrong = [], []
     for row in range(len(indices)):
         lines, bad = [], False
-        for position, out in enumerate(config.tasks):
-            names = list(test.class_names) if position == 0 else []
+        for out in config.tasks:
+            names = test.output_names.get(out.name, [])
             text, off = _caption(out, truths[out.name][row], raw[out.name][row], names)
             lines.append(f"{out.name}: {text}" if len(config.tasks) > 1 else text)
             bad = bad or off

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnspec.errors import UsageError
+from cnnspec.errors import UsageError, printable
 from cnnspec.reporting.figures import feature_maps_png, filters_png, samples_png
 from cnnspec.reporting.run import (
     Run,
@@ -57,16 +57,59 @@ def write_history(run: Run, target: Path) -> Path:
 
 
 def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
-    """The latest confusion matrix of a run: evaluation.json (from `evaluate`), else metrics.json."""
+    """The latest confusion matrix of a run: evaluation.json (from `evaluate`), else metrics.json;
+    of several outputs, the first output's that has one (a classifier's or a segmentation's)."""
     for name, what in (("evaluation.json", "evaluation"), ("metrics.json", "training's test set")):
         if name == "metrics.json" and run.run_dir is None:
             continue
         doc = read_json(run.out_dir / name)
-        if doc and isinstance(doc.get("confusion_matrix"), list) and doc.get("class_names"):
-            return doc["confusion_matrix"], [str(n) for n in doc["class_names"]], what
-    raise UsageError(
-        "expected a confusion matrix from training or `cnnspec evaluate`; this target has none",
-        "run `cnnspec evaluate TARGET` first (it also writes confusion_matrix.png)",
+        parts: list[tuple[str, Any]] = [("", doc or {})]
+        outputs = (doc or {}).get("outputs")
+        if isinstance(outputs, dict):
+            parts += [(f", output {printable(str(key))}", part) for key, part in outputs.items()]
+        for output, part in parts:
+            if (
+                isinstance(part, dict)
+                and isinstance(part.get("confusion_matrix"), list)
+                and part.get("class_names")
+            ):
+                return part["confusion_matrix"], [str(n) for n in part["class_names"]], what + output
+    raise _no_confusion(run)
+
+
+#: What ``visualize samples`` shows of each task other than classification.
+SAMPLES_OF_TASK = {"multilabel": "labels", "regression": "values", "segmentation": "masks"}
+
+
+def _no_confusion(run: Run) -> UsageError:
+    """The error of a run without a confusion matrix: a classifier's needs `evaluate` (or a
+    finished training); a model of other tasks has none to make, and is pointed at the views
+    it has."""
+    config = run.config
+    if config is None or not config.task_path:
+        return UsageError(
+            "expected a confusion matrix from training or `cnnspec evaluate`; this target has none",
+            "run `cnnspec evaluate TARGET` first (it also writes confusion_matrix.png)",
+        )
+    from cnnspec.training.task_results import picture_name
+
+    tasks = config.tasks
+    if len(tasks) == 1:
+        described = f"a {tasks[0].task} model"
+    else:
+        described = "a model with the outputs " + ", ".join(f"{out.name} ({out.task})" for out in tasks)
+    shown = " and ".join(dict.fromkeys(SAMPLES_OF_TASK.get(out.task, "classes") for out in tasks))
+    target = run.run_dir or run.model_path
+    hint = f"`cnnspec visualize {target} samples` draws test images with true and predicted {shown}"
+    pictures = [
+        name for out in tasks if (name := picture_name(config, out)) and (run.out_dir / name).is_file()
+    ]
+    if pictures:
+        hint += f"; {', '.join(pictures)} in {run.out_dir} (and report.html) show the test results"
+    return UsageError(
+        f"expected a classification or segmentation output for a confusion matrix; {run.name} is "
+        f"{described}, which has none",
+        hint,
     )
 
 
@@ -159,10 +202,12 @@ class Probe:
             caption = f"input: {item.label}"
         else:
             test = self.test
-            if not 0 <= sample < len(test.y):
-                raise UsageError(f"expected --sample between 0 and {len(test.y) - 1}; received {sample}")
+            if not 0 <= sample < len(test.x):
+                raise UsageError(f"expected --sample between 0 and {len(test.x) - 1}; received {sample}")
             pixels, rescale = test.x[sample], test.settings.rescale
-            caption = f"test image #{sample} (class {test.class_names[int(test.y[sample])]})"
+            caption = f"test image #{sample}"
+            if not test.config.task_path:  # a label set, values or a mask (per output) is no class
+                caption += f" (class {test.class_names[int(test.y[sample])]})"
         maps = self.activations(layer_name, self.prepared(pixels, rescale))
         png = feature_maps_png(
             pixels, maps, layer_name, prefix=f"{self.run.name}: ", caption=caption, max_maps=max_maps

@@ -37,6 +37,7 @@ from cnnspec.analysis.settings import (
     model_scales_input,
     pipeline_scale,
 )
+from cnnspec.analysis.tasks import SHAPES_TARGET_KINDS
 from cnnspec.errors import SpecError, SpecPath, format_path, human_bytes
 from cnnspec.fileio import ZIP_FAULTS, sha256_file
 from cnnspec.training import subsets
@@ -612,7 +613,7 @@ def _shapes(data: DataConfig) -> tuple[np.ndarray, Targets, Any, Any]:
     options = dict(data.options)
     options["image_size"] = tuple(options["image_size"])
     shapes = generate(ShapesOptions(**options))
-    kinds = {"count": "regression", "area": "regression"}
+    kinds = SHAPES_TARGET_KINDS
     if isinstance(data.target, dict):
         made = {name: shapes.target(wanted) for name, wanted in data.target.items()}
         y = {name: array for name, (array, _) in made.items()}
@@ -828,6 +829,8 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
             k: _names_for(kind, y_train[k], names.get(k) or [], y_val[k], y_test[k])
             for k, kind in target.items()
         }
+        # class_names (part of content_hash, so kept for older runs) is the first *target's*,
+        # not the model's first output's: each output's own names are target_names[output]
         names = next(iter(target_names.values()))
     else:
         names = _names_for(target, y_train, names, y_val, y_test)
@@ -974,6 +977,10 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
     from cnnspec.analysis.datafit import check_sample_shape
 
     check_sample_shape(dataset.sample_shape, compiled, config)
+    if config.task_path:  # targets of another task are the data's mistake, not the model's shape
+        from cnnspec.training.task_data import check_kinds
+
+        check_kinds(dataset, compiled, config)
     if dataset.target != "class":
         _check_target_fit(dataset, compiled)
     if config.task_path:  # every output has a target of its task's kind and shape (task_data.py)

@@ -4,7 +4,8 @@ Layout of ``runs/<name>-<timestamp>/``::
 
     spec.yaml                 the spec file as written (extends/use files are in resolved.yaml)
     resolved.yaml             the fully composed spec (extends, use and --set applied)
-    lock.json                 versions, seed, spec hash, data source + content hash, --weights, machine
+    lock.json                 versions, seed, spec hash, data source + content hash, --weights, machine,
+                              each output's task and class/label/value names
     state/                    per-epoch snapshots while training (removed when the run ends)
     model.keras  history.json  history.csv  metrics.json  classification_report.txt
     history.png  confusion_matrix.png   (+ checkpoints/, tensorboard/, training_log.csv)
@@ -33,6 +34,7 @@ from cnnspec.training.runlock import LOCK_NAME
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings import TrainConfig
+    from cnnspec.analysis.tasks import OutputTask
     from cnnspec.training.data import Dataset
 
 LOCK_FORMAT = 1
@@ -154,6 +156,17 @@ def machine() -> dict[str, Any]:
     }
 
 
+def output_names(config: TrainConfig, dataset: Dataset) -> list[tuple[OutputTask, list[str]]]:
+    """Every output of the model with the names training gives its results: the data's names of
+    that output's target (several outputs), or the data's names (one output)."""
+    by_output = getattr(dataset, "target_names", None) or {}
+    if by_output:
+        return [(out, [str(n) for n in by_output.get(out.name, [])]) for out in config.tasks]
+    return [
+        (out, [str(n) for n in dataset.class_names] if i == 0 else []) for i, out in enumerate(config.tasks)
+    ]
+
+
 def start(
     run_dir: Path,
     compiled: CompiledSpec,
@@ -229,7 +242,8 @@ def _start(
         "deterministic": config.deterministic,
         "dtype_policy": policy,
         "jit_compile": config.jit_compile,
-        "tasks": [out.describe() for out in config.tasks],
+        # each output with its class, label or value names (reporting/run.py Run.output_names)
+        "tasks": [{**out.describe(), "names": names} for out, names in output_names(config, dataset)],
         "data": {
             **dataset.source,
             "content_hash": dataset.content_hash(),

@@ -135,14 +135,14 @@ def _check_one(
     return y.astype("int64")
 
 
-def check_dataset(dataset: Any, compiled: CompiledSpec, config: TrainConfig) -> None:
-    """A loaded dataset against every output's task: the target kinds match the tasks (a
-    located error otherwise), and each split's targets are checked and converted in place."""
+def check_kinds(dataset: Any, compiled: CompiledSpec, config: TrainConfig) -> None:
+    """The target kinds of a loaded dataset match every output's task (a located error at
+    the data source otherwise: the data is of another task, whatever the model's shape)."""
     kinds = dataset.target if isinstance(dataset.target, dict) else None
     for out in config.tasks:
         kind = kinds.get(out.name) if kinds is not None else dataset.target
         if kinds is not None and kind is None:
-            continue  # a missing target is reported by check_targets below, by name
+            continue  # a missing target is reported by check_targets, by name
         if kind != out.target:
             raise _error(
                 f"expected {out.target} targets for the {out.task} output {out.name}; "
@@ -151,6 +151,12 @@ def check_dataset(dataset: Any, compiled: CompiledSpec, config: TrainConfig) -> 
                 "ask the source for the task's targets (shapes: data.source.shapes.target), "
                 "or set training.task",
             )
+
+
+def check_dataset(dataset: Any, compiled: CompiledSpec, config: TrainConfig) -> None:
+    """A loaded dataset against every output's task: the target kinds match the tasks
+    (:func:`check_kinds`), and each split's targets are checked and converted in place."""
+    check_kinds(dataset, compiled, config)
     for split in ("train", "val", "test"):
         x, y = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
         what = {"train": "training", "val": "validation", "test": "test"}[split]

@@ -25,35 +25,40 @@ def plot_output(
     x: np.ndarray,
     y_true: np.ndarray,
     outputs: np.ndarray,
-    run_dir: Path,
-    suffix: str,
+    target: Path,
     title: str,
+    names: list[str] | None = None,
 ) -> Path | None:
-    """The picture of one output's task in ``run_dir`` (``None`` for a classifier, whose
-    confusion matrix the trainer draws)."""
+    """The picture of one output's task, written to ``target`` (``None`` for a classifier,
+    whose confusion matrix the trainer draws). ``names``: the output's label or value names
+    (numbered where they don't fit)."""
+    names = list(names or [])
     if out.task == "regression":
-        return plot_regression(y_true, outputs, run_dir / f"regression{suffix}.png", title)
+        return plot_regression(y_true, outputs, target, title, names)
     if out.task == "segmentation":
         from cnnspec.training.task_metrics import predicted_mask
 
-        return plot_masks(
-            x, y_true, predicted_mask(outputs, out), out.classes, run_dir / f"segmentation{suffix}.png", title
-        )
+        return plot_masks(x, y_true, predicted_mask(outputs, out), out.classes, target, title)
     if out.task == "multilabel":
         from cnnspec.training.task_metrics import multilabel_summary
 
-        summary = multilabel_summary(y_true, outputs, [], out.decision_threshold)
-        return plot_labels(summary["per_label"], run_dir / f"multilabel{suffix}.png", title)
+        summary = multilabel_summary(y_true, outputs, names, out.decision_threshold)
+        return plot_labels(summary["per_label"], target, title)
     return None
 
 
-def plot_regression(y_true: np.ndarray, y_pred: np.ndarray, target: Path, title: str = "") -> Path:
-    """Predicted vs true, one panel per target, with the line y = x."""
+def plot_regression(
+    y_true: np.ndarray, y_pred: np.ndarray, target: Path, title: str = "", names: list[str] | None = None
+) -> Path:
+    """Predicted vs true, one panel per target (titled by its name from ``names``, else its
+    index), with the line y = x."""
     from matplotlib.figure import Figure
 
     t = np.asarray(y_true, dtype="float64").reshape(len(y_pred), -1)
     p = np.asarray(y_pred, dtype="float64").reshape(len(y_pred), -1)
     n = min(t.shape[1], 6)
+    known = len(names or []) == t.shape[1]
+    labels = [str(name) for name in names or []] if known else [f"target {i}" for i in range(t.shape[1])]
     figure = Figure(figsize=(4.2 * n, 4.2), dpi=100)
     for i in range(n):
         axes = figure.add_subplot(1, n, i + 1)
@@ -62,7 +67,8 @@ def plot_regression(y_true: np.ndarray, y_pred: np.ndarray, target: Path, title:
         axes.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
         axes.set_xlabel("true")
         axes.set_ylabel("predicted")
-        axes.set_title(f"target {i}" if n > 1 else "predicted vs true")
+        label = printable(labels[i])
+        axes.set_title(label if n > 1 else f"{label}: predicted vs true" if known else "predicted vs true")
         axes.grid(True, alpha=0.3)
     if title:
         figure.suptitle(title)

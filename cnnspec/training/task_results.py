@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.analysis.settings import TrainConfig
+from cnnspec.analysis.tasks import OutputTask
 from cnnspec.fileio import write_atomic
 from cnnspec.training.task_metrics import output_summary, report_text
 
@@ -53,7 +54,7 @@ def task_metrics(
     }
     if len(config.tasks) == 1:
         first = per[config.tasks[0].name]
-        listed = names if isinstance(names, list) else []
+        listed = names if isinstance(names, list) else names.get(config.tasks[0].name, [])
         return {**first, "output": config.tasks[0].name, "class_names": first.get("class_names", listed)}
     return {"task": "multi-output", "outputs": per}
 
@@ -77,15 +78,36 @@ def write_task_files(
     title: str,
 ) -> dict[str, Path]:
     """``task_report.txt`` and the pictures of each output's task (scatter plot for regression,
-    overlays for segmentation); returns the files written by role."""
+    overlays for segmentation, bars for multi-label), each with the label or value names
+    ``metrics`` reports its figures under; returns the files written by role."""
     from cnnspec.training.task_plots import plot_output
 
     files = {"task_report": write_atomic(run_dir / "task_report.txt", task_report(config, metrics, title))}
     preds = outputs_by_name(config, outputs)
     truths = targets_by_name(config, y_test)
     for out in config.tasks:
-        suffix = "" if len(config.tasks) == 1 else f"_{out.name}"
-        path = plot_output(out, x_test, truths[out.name], preds[out.name], run_dir, suffix, title)
+        name = picture_name(config, out)
+        if name is None:
+            continue
+        summary = metrics["outputs"][out.name] if "outputs" in metrics else metrics
+        names = summary_names(summary)
+        path = plot_output(out, x_test, truths[out.name], preds[out.name], run_dir / name, title, names)
         if path is not None:
-            files[f"{out.task}{suffix}_png"] = path
+            files[f"{Path(name).stem}_png"] = path
     return files
+
+
+def picture_name(config: TrainConfig, out: OutputTask) -> str | None:
+    """The file name of ``out``'s task picture (``regression.png``; ``regression_NAME.png``
+    for one of several outputs); ``None`` for a classifier, which has a confusion matrix."""
+    if out.task == "classification":
+        return None
+    return f"{out.task}.png" if len(config.tasks) == 1 else f"{out.task}_{out.name}.png"
+
+
+def summary_names(summary: dict[str, Any]) -> list[str]:
+    """The label, value or class names an output's summary reports its figures under."""
+    for key in ("per_label", "per_target"):
+        if isinstance(summary.get(key), dict):
+            return [str(name) for name in summary[key]]
+    return [str(name) for name in summary.get("class_names") or []]
