@@ -155,7 +155,9 @@ def shapes_spec(write_spec, source: str, head: str, extra: str = ""):
     ],
 )
 def test_every_target_through_the_spec(write_spec, target, head, kind, y_shape, dtype):
-    compiled, config = shapes_spec(write_spec, f"{{shapes: {{images: 60, target: {target}}}}}", head)
+    # (a linear head is a classifier unless the spec says otherwise: README, Tasks)
+    task = "training: {task: regression}\n" if kind == "regression" else ""
+    compiled, config = shapes_spec(write_spec, f"{{shapes: {{images: 60, target: {target}}}}}", head, task)
     data = load_dataset(compiled, config, seed=1)
     assert data.target == kind and data.sizes() == {"train": 43, "validation": 5, "test": 12}
     assert data.x_train.shape[1:] == (16, 16, 3) and data.x_train.dtype == np.uint8

@@ -250,7 +250,8 @@ def test_regression_tables_and_npz(tmp_path):
     rows = ["file,width,height", *[f"{n},{i * 1.5},{-i}" for i, n in enumerate(names)]]
     (tmp_path / "values.csv").write_text("\n".join(rows))
     head = DENSE.replace("UNITS", "2").replace("ACT", "linear")
-    data = load(spec(tmp_path, "{images: img, values: values.csv}", head, "  test_split: 0.5\n"))
+    regression = "training: {task: regression}\n"  # (a linear head is a classifier unless said)
+    data = load(spec(tmp_path, "{images: img, values: values.csv}", head, "  test_split: 0.5\n" + regression))
     assert data.target == "regression" and data.class_names == ["width", "height"]
     x, y = (
         np.concatenate([data.x_train, data.x_val, data.x_test]),
@@ -260,12 +261,12 @@ def test_regression_tables_and_npz(tmp_path):
     np.testing.assert_allclose(y, np.stack([index * 1.5, -index], axis=1))
     (tmp_path / "values.json").write_text(json.dumps({n: i / 2 for i, n in enumerate(names)}))
     head = DENSE.replace("UNITS", "1").replace("ACT", "linear")
-    data = load(spec(tmp_path, "{images: img, values: values.json}", head))
+    data = load(spec(tmp_path, "{images: img, values: values.json}", head, regression))
     assert data.y_train.shape[1:] == (1,) and data.y_train.dtype == np.float32
     rng = np.random.default_rng(0)
     x = rng.integers(0, 255, (12, 8, 8, 3)).astype("uint8")
     np.savez(tmp_path / "r.npz", x_train=x, y_train=np.linspace(0, 1, 12), x_test=x[:4], y_test=np.zeros(4))
-    data = load(spec(tmp_path, "{npz: r.npz, target: regression}", head))
+    data = load(spec(tmp_path, "{npz: r.npz, target: regression}", head, regression))
     assert data.target == "regression" and data.y_train.shape == (11, 1) and data.y_train.dtype == np.float32
 
 

@@ -212,7 +212,17 @@ def shapes_source(target: str) -> str:
             "mask",
             "training: {task: regression}\n",
             "data.source.shapes.target",
-            "(count or area); received 'mask', the targets of a segmentation output",
+            "a count or area target for the regression output dense_1; received 'mask', the targets of "
+            "a segmentation output",
+        ),
+        # an inferred classifier (a linear head) fed counts: train ended in an internal error
+        (
+            "model: [flatten, {dense: 1}]\n",
+            "count",
+            "training: {epochs: 1}\n",
+            "data.source.shapes.target",
+            "a class target for the classification output dense_1 (inferred from its head: one without "
+            "a regression loss is a classifier); received 'count'",
         ),
         # a stated classifier fed label sets: train ended in an internal error
         (
@@ -220,7 +230,7 @@ def shapes_source(target: str) -> str:
             "multilabel",
             "training: {task: classification}\n",
             "data.source.shapes.target",
-            "for the classification output dense_1 (class); received 'multilabel'",
+            "a class target for the classification output dense_1; received 'multilabel'",
         ),
         # one target per output: the output's own entry
         (
@@ -228,7 +238,7 @@ def shapes_source(target: str) -> str:
             "{mask: multilabel, size: count}",
             "training:\n  outputs: {size: {task: regression}}\n",
             "data.source.shapes.target.mask",
-            "for the segmentation output mask (mask); received 'multilabel'",
+            "a mask target for the segmentation output mask; received 'multilabel'",
         ),
     ],
 )
@@ -242,7 +252,9 @@ def test_a_shapes_target_of_another_task_is_refused_by_validate(
     assert result.exit_code == 1, result.output
     line = text.splitlines().index(shapes_source(target).strip()) + 1
     assert f"spec.yaml:{line}:" in result.output and f"error: {where}: " in result.output, result.output
-    assert message in result.output and "hint: set target:" in result.output, result.output
+    # a stated task: change the target first; an inferred one: say the task first
+    first = "hint: set target:" if "task" in training else "hint: set training.task: regression"
+    assert message in result.output and first in result.output, result.output
 
 
 @pytest.mark.parametrize(

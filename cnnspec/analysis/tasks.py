@@ -328,10 +328,8 @@ def _check_source(
 ) -> None:
     """The source can give the task's targets: a stated shapes target is of the task's kind;
     sources that only have class labels can't feed the other tasks."""
-    # a classifier that is not stated is the default guess for any vector output, not a task
-    # the spec asked for: its target is not held against it
-    if task != "classification" or task_path is not None:
-        _check_shapes_target(reader, compiled, name, task)
+    # (an output inferred to be a classifier is only the default guess for a vector head)
+    _check_shapes_target(reader, compiled, name, task, guessed=task_path is None and task == "classification")
     if task == "classification":
         return
     source = reader.value(("data", "source"), "digits")
@@ -353,33 +351,48 @@ def _check_source(
             )
 
 
-def _check_shapes_target(reader: _Reader, compiled: CompiledSpec, name: str, task: str) -> None:
-    """A stated ``data.source.shapes.target`` (one, or the output's entry of one per output)
-    gives the targets of the output's task: found here, from ``validate`` on, instead of by
-    ``train`` after generating the images (where a mask target for a vector output read as a
-    model that should end in a convolution)."""
-    from cnnspec.spec.sections import SHAPES_TARGETS
+def _check_shapes_target(
+    reader: _Reader, compiled: CompiledSpec, name: str, task: str, guessed: bool = False
+) -> None:
+    """A stated target (``data.source.shapes.target``: one, or the output's entry of one per
+    output; an npz source's ``target``) gives the targets of the output's task: found here,
+    from ``validate`` on, instead of by ``train`` after reading the data (where a mask target
+    for a vector output read as a model that should end in a convolution). ``guessed``: a
+    classifier by default (a linear head without a regression loss is one), which the message
+    says, and whose hint names the task first."""
+    from cnnspec.spec.sections import NPZ_TARGETS, SHAPES_TARGETS
 
     where: SpecPath = ("data", "source", "shapes", "target")
     stated = reader.value(where, None)
     if isinstance(stated, dict):
         stated, where = stated.get(name), (*where, name)
-    if not isinstance(stated, str) or stated not in SHAPES_TARGETS:  # absent, or the schema's error
+    if reader.value(("data", "source", "npz"), None) is not None:
+        where = ("data", "source", "target")
+        stated = reader.value(where, None)
+    if not isinstance(stated, str) or stated not in {*SHAPES_TARGETS, *NPZ_TARGETS}:  # (schema's error)
         return
     given, wanted = SHAPES_TARGET_KINDS.get(stated, stated), TARGET_OF_TASK[task]
     # data.classes/per_class on these targets is refused already, naming them: one report
     refused = any(d.path in ("data.classes", "data.per_class") for d in reader.diags.errors)
     if given == wanted or refused:
         return
-    fitting = [t for t in SHAPES_TARGETS if SHAPES_TARGET_KINDS.get(t, t) == wanted]
+    targets = NPZ_TARGETS if where[-1] == "target" and where[-2] == "source" else SHAPES_TARGETS
+    fitting = [t for t in targets if SHAPES_TARGET_KINDS.get(t, t) == wanted]
     their_task = next(t for t, kind in TARGET_OF_TASK.items() if kind == given)
     task_key = "training.task" if len(compiled.ir.outputs) == 1 else f"training.outputs.{name}.task"
+    how = " (inferred from its head: one without a regression loss is a classifier)" if guessed else ""
     reader.error(
-        f"expected a shapes target for the {task} output {name} ({' or '.join(fitting)}); "
+        f"expected a {' or '.join(fitting)} target for the {task} output {name}{how}; "
         f"received {stated!r}, the targets of a {their_task} output",
         where,
-        f"set target: {' or '.join(fitting)} for this output, or {task_key}: {their_task} for an "
-        "output of that task's shape",
+        # the stated task is what the spec means: change the target first; an inferred one is
+        # a guess, the task is what to say first
+        (f"set {task_key}: {their_task}, or target: {' or '.join(fitting)} for this output")
+        if guessed
+        else (
+            f"set target: {' or '.join(fitting)} for this output, or {task_key}: {their_task} for an "
+            "output of that task's shape"
+        ),
     )
 
 

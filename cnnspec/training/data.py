@@ -977,10 +977,11 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
     from cnnspec.analysis.datafit import check_sample_shape
 
     check_sample_shape(dataset.sample_shape, compiled, config)
-    if config.task_path:  # targets of another task are the data's mistake, not the model's shape
-        from cnnspec.training.task_data import check_kinds
+    from cnnspec.training.task_data import check_kinds
 
-        check_kinds(dataset, compiled, config)
+    # targets of another task are the data's mistake, not the model's shape (also for a
+    # classifier, the task a vector output is given when nothing says otherwise)
+    check_kinds(dataset, compiled, config)
     if dataset.target != "class":
         _check_target_fit(dataset, compiled)
     if config.task_path:  # every output has a target of its task's kind and shape (task_data.py)
