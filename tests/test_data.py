@@ -162,3 +162,13 @@ def test_image_folders(tmp_path):
     with pytest.raises(SpecError) as info:
         load(spec_text("[8, 8, 1]", 2, "{source: {directory: empty}}"), tmp_path)
     assert "class folder" in info.value.errors[0].message and "holds no" in info.value.errors[0].message
+
+
+def test_too_many_classes_are_listed_by_name(tmp_path):
+    """A stray label or folder shows itself: the message lists the data's classes."""
+    names = np.array(["cat", "dog", "stray"])
+    write_npz(tmp_path / "d.npz", class_names=names)
+    with pytest.raises(SpecError) as caught:
+        load(spec_text("[6, 6, 1]", 2, "{source: {npz: d.npz}}"), tmp_path)
+    message = caught.value.errors[0].message
+    assert message.endswith("the data has 3 ('cat', 'dog', 'stray')"), message

@@ -58,14 +58,25 @@ def check_sample_shape(shape: tuple[int, ...], compiled: CompiledSpec, config: T
     )
 
 
-def check_class_count(classes: int, compiled: CompiledSpec, config: TrainConfig) -> None:
+def _listed(names: list[str] | None, shown: int = 8) -> str:
+    """`` (a, b, c, … 7 more)``: the data's class names after its count, when known."""
+    if not names:
+        return ""
+    head = ", ".join(repr(str(n)) for n in names[:shown])
+    return f" ({head}{f', … {len(names) - shown} more' if len(names) > shown else ''})"
+
+
+def check_class_count(
+    classes: int, compiled: CompiledSpec, config: TrainConfig, names: list[str] | None = None
+) -> None:
     """Raise a located :class:`SpecError` when ``classes`` labels do not fit the output: more
-    than 2 for a binary loss, or more than the output's units."""
+    than 2 for a binary loss, or more than the output's units. ``names``: the data's class
+    names, listed in the message (a stray folder or label shows itself)."""
     units = config.output_units
     if config.binary:
         if classes > 2:
             raise SpecError.single(
-                f"expected 2 classes for binary_crossentropy; the data has {classes}",
+                f"expected 2 classes for binary_crossentropy; the data has {classes}{_listed(names)}",
                 compiled.doc.loc(("training", "loss")),
                 "training.loss",
                 code="data",
@@ -75,7 +86,8 @@ def check_class_count(classes: int, compiled: CompiledSpec, config: TrainConfig)
         ir = compiled.ir
         out = ir.node(ir.outputs[0]) if ir.nodes else None
         raise SpecError.single(
-            f"expected at most {units} classes (the model's output units); the data has {classes}",
+            f"expected at most {units} classes (the model's output units); the data has "
+            f"{classes}{_listed(names)}",
             (out.loc if out is not None else None) or compiled.doc.loc(("data", "source")),
             out.path if out is not None else "model",
             code="data",

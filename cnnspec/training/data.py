@@ -994,7 +994,7 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
     from cnnspec.analysis.datafit import check_class_count
 
     classes = dataset.num_classes
-    check_class_count(classes, compiled, config)
+    check_class_count(classes, compiled, config, list(dataset.class_names or []))
     if config.class_weight not in (None, "balanced"):
         assert isinstance(config.class_weight, dict)
         for key in config.class_weight:
