@@ -205,3 +205,23 @@ def test_predict_scales_a_uint16_array_by_the_depth_training_divides_by(tmp_path
     # without a spec (a bare model file): the same rule
     bare = Run(tmp_path / "model.keras")
     assert file_rescale(bare, SimpleNamespace(layers=[]), True, x[:2]) == 1 / 65535
+
+
+@pytest.mark.parametrize(
+    ("header", "names"), [("cat", ["cat"]), ("labels", ["0", "1"])], ids=["one-label", "list"]
+)
+def test_a_single_0_1_column_is_one_label_unless_its_header_names_a_list(tmp_path, header, names):
+    """`file,cat` of 0/1 cells says which images show a cat (one label), in train and the
+    script alike; under `file,labels` the same cells are the labels 0 and 1."""
+    files = write_images(tmp_path / "img", 4)
+    rows = [f"file,{header}", *[f"{f},{i % 2}" for i, f in enumerate(files)]]
+    (tmp_path / "l.csv").write_text("\n".join(rows) + "\n")
+    head = MULTILABEL.replace("units: 3", f"units: {len(names)}")
+    extra = "  test_split: 0.5\n  validation_split: 0\n"
+    extra += "training: {task: multilabel}\n"  # (one sigmoid unit is a binary classifier unless said)
+    _, _, data = loaded(spec(tmp_path, "{images: img, labels: l.csv}", head, extra))
+    assert data.class_names == names
+    _, y, read = script_functions(tmp_path / "spec.yaml")["read_labels"](tmp_path / "img", tmp_path / "l.csv")
+    assert read == names and y.shape == (4, len(names))
+    if header == "cat":
+        assert y[:, 0].tolist() == [0.0, 1.0, 0.0, 1.0]

@@ -459,6 +459,21 @@ def _table_images(
     return images, files
 
 
+#: Headers of a labels table's one column that name a list of labels (``file,labels``), not
+#: one label of 0/1 cells (``file,cat``)
+LIST_HEADERS = ("label", "labels", "tag", "tags", "class", "classes")
+
+
+def _one_label_column(columns: list[str], rows: list[tuple[int, str, Any]]) -> bool:
+    """``file,cat`` with 0/1 cells: one label's column (is it a cat?), not the labels ``0`` and
+    ``1``; a header that names a list (:data:`LIST_HEADERS`) keeps its cells as labels."""
+    return (
+        len(columns) == 1
+        and columns[0].strip().lower() not in LIST_HEADERS
+        and all(len(cells) == 1 and cells[0] in ("0", "1") for _, _, cells in rows)
+    )
+
+
 def read_image_labels(config: DataConfig, compiled: CompiledSpec) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``{images: DIR, labels: TABLE}``: images, multi-hot float32 (n, K), label names."""
     assert config.labels_path is not None
@@ -467,7 +482,7 @@ def read_image_labels(config: DataConfig, compiled: CompiledSpec) -> tuple[np.nd
     header, rows = _data_rows(_read_table(table, "labels", compiled), table, config, compiled, "labels")
     if header is not None:  # CSV: the header says which layout
         columns = header
-        if len(columns) > 1:  # one 0/1 column per label
+        if len(columns) > 1 or _one_label_column(columns, rows):  # one 0/1 column per label
             y = np.zeros((len(rows), len(columns)), dtype="float32")
             for index, (line, file, cells) in enumerate(rows):
                 if len(cells) != len(columns) or any(c not in ("0", "1") for c in cells):
