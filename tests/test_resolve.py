@@ -160,7 +160,7 @@ def test_augmentation_section_must_keep_the_shape():
     with pytest.raises(SpecError, match="keep the input shape"):
         compile_text(
             "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel: [flatten]\n"
-            "augmentation:\n  - random_crop: {height: 4, width: 4}\n"
+            "augmentation:\n  - resizing: {height: 4, width: 4}\n"
         )
     with pytest.raises(SpecError, match="expected an augmentation layer"):
         compile_text(

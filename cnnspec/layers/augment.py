@@ -50,13 +50,19 @@ TRANSLATION_PARAMS = (
 
 def _crop_shape(params: Params, inputs: list[Shape]) -> Shape:
     h, w, c = inputs[0]
-    if params["height"] > h or params["width"] > w:
+    height, width = params["height"], params["width"]
+    # Keras 3's RandomCrop returns its input unchanged when training=False (keras-team/keras#21868,
+    # open), not the center crop it documents: a crop that changes the size trains on one shape
+    # and meets another at validation and prediction. Only a crop to the input's size is safe.
+    if (height, width) != (h, w):
         raise ShapeError(
-            f"expected a crop no larger than the input ({h}×{w}); received "
-            f"{params['height']}×{params['width']}",
-            param="height",
+            f"expected a crop to the input's own size ({h}×{w}); received {height}×{width}: Keras 3 "
+            "passes images through RandomCrop unchanged at inference (keras-team/keras#21868), so "
+            f"the model would see {h}×{w} images when it predicts and {height}×{width} when it trains",
+            param="height" if height != h else "width",
+            hint="crop or resize the images beforehand, or use `resizing` in the model",
         )
-    return (params["height"], params["width"], c)
+    return (height, width, c)
 
 
 _VALUE_RANGE = Param(
@@ -136,7 +142,9 @@ register(
     _aug(
         "random_crop",
         "RandomCrop",
-        "Random crop to height × width (center crop at inference).",
+        "Random crop to height × width. Only the input's own size is accepted, which leaves "
+        "images unchanged: Keras 3 passes images through RandomCrop unchanged at inference "
+        "(keras-team/keras#21868), so a smaller crop would train and predict on different shapes.",
         (positive_int("height", doc="crop height"), positive_int("width", doc="crop width"), seed_param()),
         shape_rule=_crop_shape,
         geometric=True,

@@ -212,8 +212,9 @@ def _transpose_shape(params: Params, inputs: list[Shape]) -> Shape:
                 f"expected output_padding ({pad}) smaller than strides ({stride})",
                 param="output_padding",
             )
+    names = spatial_names(2)
     spatial = tuple(
-        transpose_length(shape[i], kernel[i], strides[i], dilation[i], params["padding"], pads[i])
+        transpose_length(shape[i], kernel[i], strides[i], dilation[i], params["padding"], pads[i], names[i])
         for i in range(2)
     )
     return (*spatial, params["filters"])

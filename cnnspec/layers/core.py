@@ -220,9 +220,10 @@ register(
         "Rectified linear unit as a layer of its own, with an optional cap (``max_value: 6`` is "
         "ReLU6, as MobileNet builds it), leak below ``threshold`` and threshold.",
         (
+            # Keras' ReLU refuses a negative value of any of the three when it is built.
             number("max_value", None, "cap on the output (null: none)", minimum=0, nullable=True),
             number("negative_slope", 0.0, "slope below the threshold", minimum=0),
-            number("threshold", 0.0, "values below this are zeroed (or leak)"),
+            number("threshold", 0.0, "values below this are zeroed (or leak)", minimum=0),
         ),
         main="max_value",
     ),

@@ -74,6 +74,30 @@ def _items_may_be_expressions(schema: Any) -> Any:
     return out
 
 
+@dataclass(frozen=True)
+class ItemProblem:
+    """One bad element of a list parameter: where it is (an index per level of nesting), what
+    was expected there, and the element itself, so that the message names it — "received a
+    list of 2 items" does not say which, nor show a value an expression computed."""
+
+    index: tuple[int, ...]
+    expected: str
+    value: Any
+
+
+def _first_bad_item(values: list[Any], check: Callable[[Any], str | None]) -> ItemProblem | None:
+    for index, item in enumerate(values):
+        problem = check(item)
+        if problem is not None:
+            return ItemProblem((index,), problem, item)
+    return None
+
+
+def _size_limit(value: int) -> str:
+    """The bound an integer beyond the back ends' 32-bit sizes broke, said as such."""
+    return f"at most {MAX_SIZE:,}" if value > 0 else f"at least {-MAX_SIZE:,}"
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -124,6 +148,9 @@ class Param:
         problem = PARAM_TYPES[self.type].check(self, value)
         if problem is None:
             return None
+        if isinstance(problem, ItemProblem):
+            where = self.name + "".join(f"[{i}]" for i in problem.index)
+            return f"{where}: expected {problem.expected}; received {describe_value(problem.value)}"
         return f"expected {problem}; received {describe_value(value)}"
 
     def normalize(self, value: Any) -> Any:
@@ -186,7 +213,7 @@ def _json_safe(value: Any) -> bool:
 class ParamType:
     """How one family of parameter values is checked, described, normalised and schematised."""
 
-    check: Callable[[Param, Any], str | None]
+    check: Callable[[Param, Any], str | ItemProblem | None]
     describe: Callable[[Param], str]
     normalize: Callable[[Param, Any], Any]
     schema: Callable[[Param], dict[str, Any]]
@@ -202,8 +229,10 @@ def _int_describe(p: Param) -> str:
 
 
 def _int_check(p: Param, v: Any) -> str | None:
-    if not _is_int(v) or not p.in_range(v) or abs(v) > MAX_SIZE:
+    if not _is_int(v) or not p.in_range(v):
         return _int_describe(p)
+    if abs(v) > MAX_SIZE:
+        return f"{_int_describe(p)} {_size_limit(v)}"
     return None
 
 
@@ -220,13 +249,16 @@ def _ints_describe(p: Param) -> str:
     return f"{_int_describe(p)} or a list of {p.length}"
 
 
-def _ints_check(p: Param, v: Any) -> str | None:
-    values = v if isinstance(v, list) else [v]
-    if isinstance(v, list) and len(v) != p.length:
-        return _ints_describe(p)
-    if any(_int_check(p, item) for item in values):
-        return _ints_describe(p)
-    return None
+def _ints_check(p: Param, v: Any) -> str | ItemProblem | None:
+    if isinstance(v, list):
+        if len(v) != p.length:
+            return _ints_describe(p)
+        return _first_bad_item(v, lambda item: _int_check(p, item))
+    problem = _int_check(p, v)
+    if problem is None:
+        return None
+    # Only the size limit is worth more than the usual description: it is what failed.
+    return problem if _is_int(v) and p.in_range(v) else _ints_describe(p)
 
 
 def _ints_normalize(p: Param, v: Any) -> tuple[int, ...]:
@@ -278,17 +310,28 @@ def _padding_describe(p: Param) -> str:
     return "a non-negative integer, [rows, cols], or [[top, bottom], [left, right]]"
 
 
-def _padding_check(p: Param, v: Any) -> str | None:
-    def ok_int(x: Any) -> bool:
-        return _is_int(x) and 0 <= x <= MAX_SIZE
+def _padding_amount_check(x: Any) -> str | None:
+    if not _is_int(x) or x < 0:
+        return "a non-negative integer"
+    return f"a non-negative integer {_size_limit(x)}" if x > MAX_SIZE else None
 
-    if ok_int(v):
+
+def _padding_check(p: Param, v: Any) -> str | ItemProblem | None:
+    if not isinstance(v, list):
+        problem = _padding_amount_check(v)
+        if problem is None:
+            return None
+        return problem if _is_int(v) and v > MAX_SIZE else _padding_describe(p)
+    if len(v) != 2:
+        return _padding_describe(p)
+    if not any(isinstance(x, list) for x in v):  # [rows, cols]
+        return _first_bad_item(v, _padding_amount_check)
+    if all(isinstance(x, list) and len(x) == 2 for x in v):  # [[top, bottom], [left, right]]
+        for index, pair in enumerate(v):
+            bad = _first_bad_item(pair, _padding_amount_check)
+            if bad is not None:
+                return ItemProblem((index, *bad.index), bad.expected, bad.value)
         return None
-    if isinstance(v, list) and len(v) == 2:
-        if all(ok_int(x) for x in v):
-            return None
-        if all(isinstance(x, list) and len(x) == 2 and all(ok_int(y) for y in x) for x in v):
-            return None
     return _padding_describe(p)
 
 
@@ -310,11 +353,18 @@ def _shape_describe(p: Param) -> str:
     return "a list of positive integers (at most one -1)"
 
 
-def _shape_check(p: Param, v: Any) -> str | None:
+def _shape_dimension_check(x: Any) -> str | None:
+    if not _is_int(x) or not (x >= 1 or x == -1):
+        return "a positive integer or -1"
+    return f"a positive integer {_size_limit(x)}" if x > MAX_SIZE else None
+
+
+def _shape_check(p: Param, v: Any) -> str | ItemProblem | None:
     if not isinstance(v, list) or not v:
         return _shape_describe(p)
-    if not all(_is_int(x) and (x >= 1 or x == -1) and x <= MAX_SIZE for x in v):
-        return _shape_describe(p)
+    bad = _first_bad_item(v, _shape_dimension_check)
+    if bad is not None:
+        return bad
     return None if v.count(-1) <= 1 else _shape_describe(p)
 
 

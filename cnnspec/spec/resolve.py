@@ -633,7 +633,7 @@ class Resolver:
             self.error(
                 f"expected augmentation to keep the input shape {list(input_shape)}; it produces {list(out)}",
                 ("augmentation",),
-                hint="put random_crop/resizing in `model` (they also act at inference)",
+                hint="put resizing in `model` (it also acts at inference)",
             )
         return augmentation
 
