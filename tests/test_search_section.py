@@ -217,7 +217,11 @@ def test_a_good_section_compiles_and_is_read():
         4,
     )
     assert [d.affects_model for d in space.dimensions] == [False, True, True, False]
-    assert space.dimensions[2].target == ("model", 3, "dropout")  # the main parameter, written alone
+    # the main parameter written alone (`dropout: 0.2`) is still the parameter's path: searched
+    # alone it stays written alone (apply_values), beside another parameter it becomes a mapping
+    assert space.dimensions[2].target == ("model", 3, "dropout", "rate")
+    doc = apply_values(compile_text(text, "s.yaml").doc, space, {"head.rate": 0.25})
+    assert doc.data["model"][3] == {"id": "head", "dropout": 0.25}
 
 
 def test_apply_values_writes_a_trial_spec_without_the_search_section():

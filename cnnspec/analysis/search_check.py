@@ -1,9 +1,11 @@
 """Checks of the ``search:`` section that need the compiled spec (TF-free, Optuna-free).
 
 - the objective must be a value the training logs every epoch (pruning reads one per epoch);
-- every candidate value of every dimension (each choice, both ends of each range) is written
-  into the spec and compiled alone: a choice the parameter's schema rejects (``sgdd``) is an
-  error located at that choice, with the schema's did-you-mean;
+- every candidate value of every dimension (:meth:`Dimension.candidates`: each choice, both
+  ends of each range, a float range's values as floats) is written into the spec and compiled
+  alone: a choice the parameter's schema rejects (``sgdd``) is an error located at that choice,
+  with the schema's did-you-mean; a ``data`` or ``training`` value with which the training does
+  not log the objective (``validation_split: 0.0`` for ``val_accuracy``) is one too;
 - the dimensions that can change the model (vars, layer parameters) are compiled in every
   combination of their candidates when there are at most :data:`MAX_COMBINATIONS`, so a width
   whose shapes do not work fails in ``cnnspec validate``, before any trial starts. Errors found
@@ -150,11 +152,45 @@ def _note(d: Dimension, value: Any) -> Note:
 
 
 def _compile_errors(doc: SourceDoc, compile_doc: Compile) -> list[Diagnostic]:
+    return _compiled(doc, compile_doc)[1]
+
+
+def _compiled(doc: SourceDoc, compile_doc: Compile) -> tuple[CompiledSpec | None, list[Diagnostic]]:
+    """The compiled spec, or ``None`` and its errors."""
     try:
-        compile_doc(doc)
+        return compile_doc(doc), []
     except SpecError as exc:
-        return exc.errors
-    return []
+        return None, exc.errors
+
+
+#: Sections whose values decide what the training logs (the objective is one of those values).
+_LOGGING_SECTIONS = ("data", "training")
+
+
+def _objective_missing(
+    compiled: CompiledSpec, space: SearchSpace, d: Dimension, value: Any
+) -> Diagnostic | None:
+    """The error when the spec with ``d = value`` does not log the objective every epoch
+    (``data.validation_split: {choice: [0.0, 0.2]}`` with ``val_accuracy``: the 0.0 trial would
+    train and fail), located at that value."""
+    if d.target[0] not in _LOGGING_SECTIONS or "training" not in compiled.doc.data:
+        return None
+    config = training_config(compiled)
+    logged = config.logged_names(config.data.validation_split > 0)
+    if space.objective in logged:
+        return None
+    hint = f"logged every epoch with this value: {', '.join(logged)}"
+    if space.objective.startswith("val_") and config.data.validation_split <= 0:
+        hint = "validation values need data.validation_split > 0"
+    shown = json.dumps(value) if isinstance(value, (int, float, str, bool)) else describe_value(value)
+    return Diagnostic(
+        f"expected a value with which the training logs the objective {space.objective!r} every epoch; "
+        f"with {d.name} = {shown} it does not",
+        value_loc(d, value),
+        f"search.space.{d.name}",
+        "search",
+        hint,
+    )
 
 
 def _check_values(
@@ -164,8 +200,11 @@ def _check_values(
     failed: set[tuple[str, int]] = set()
     for d in space.dimensions:
         for index, value in enumerate(d.candidates()):
-            errors = _compile_errors(apply_values(doc, space, {d.name: value}), compile_doc)
-            if errors:
+            compiled, errors = _compiled(apply_values(doc, space, {d.name: value}), compile_doc)
+            missing = _objective_missing(compiled, space, d, value) if compiled is not None else None
+            if missing is not None:
+                diags.add(missing)
+            if errors or missing is not None:
                 failed.add((d.name, index))
             for error in errors:
                 diags.add(

@@ -16,12 +16,15 @@ from cnnspec.cli.common import (
     SetOption,
     SpecArgument,
     compile_reported,
+    fail_usage,
     guarded,
     stderr,
     stdout,
 )
 
 EXIT_INTERRUPTED = 130
+#: Every trial of the search failed (as a spec error: what the trials were given is wrong).
+EXIT_FAILED = 1
 
 
 @guarded
@@ -62,6 +65,8 @@ def search(
     Each trial is a run folder OUT/trial-NNN. The same command again continues the study
     (finished trials are kept); several machines join one study with the same --storage URL.
     Results: OUT/best.yaml (train it as it is), OUT/search.json, OUT/search.html, plots.
+    Another --study than the spec's name in the same OUT gets its own names:
+    OUT/trial-STUDY-NNN, OUT/best-STUDY.yaml, OUT/search-STUDY.json and so on.
     A trial that cannot write its files (a full disk) stops the search with exit status 1;
     the same command again, once there is room, tries that trial again.
     """
@@ -78,6 +83,7 @@ def search(
         open_storage,
         repair_journal,
         storage_label,
+        study_tag,
         trial_meaning,
     )
     from cnnspec.search.worker import WorkerConfig, disk_fault
@@ -117,6 +123,7 @@ def search(
         deadline=time.time() + (timeout or space.timeout) if (timeout or space.timeout) else None,
         quiet=quiet,
         workers=workers,
+        tag=study_tag(name, compiled.name),
     )
     console = stderr()
     if not quiet:
@@ -136,7 +143,7 @@ def search(
         console.print(f"[yellow]note:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)
     fault = fault or disk_fault(opened, first)  # (a worker process's: the study records it)
     try:
-        summary = results.write_summary(folder, opened, space, label, compiled)
+        summary = results.write_summary(folder, opened, space, label, compiled, cfg.tag)
     except WriteError:
         if fault is None:
             raise
@@ -151,6 +158,28 @@ def search(
         raise typer.Exit(EXIT_INTERRUPTED)
     if fault is not None:
         raise fault  # exit 1 with the file, the space and how to go on (guarded)
+    failed = all_failed(summary, first)
+    if failed:
+        fail_usage(
+            f"no trial finished: all {len(failed)} trial(s) of this search failed; the first, trial "
+            f"{failed[0]['number']}: {failed[0].get('failed') or 'failed'}",
+            f"fix what it says (`cnnspec validate {file}` checks every value of the space), then search "
+            "again with another --out or --study (these failed trials count against this study's --trials)",
+        )
+        raise typer.Exit(EXIT_FAILED)
+
+
+def all_failed(summary: dict[str, Any], first: int) -> list[dict[str, Any]]:
+    """The trials this search started (numbered from ``first``) when it started some, every one
+    of them failed and no trial of the study ever finished (a spec or data error that fails
+    every value, a training that diverges every time); else ``[]``: a search with nothing to
+    show exits non-zero."""
+    rows = summary["trials"]
+    mine = [row for row in rows if row["number"] >= first]
+    finished = any(row["state"] in ("COMPLETE", "PRUNED") for row in rows)
+    if not mine or finished or any(row["state"] != "FAIL" for row in mine):
+        return []
+    return mine
 
 
 @contextlib.contextmanager
@@ -199,14 +228,16 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
         )
     console = stdout()
     console.print(table)
+    files = summary["files"]
     best = summary["best"]
-    if best is not None:
+    if best is not None and "best" in files:
         console.print(
-            f"best: trial {best['number']} → {safe(best['run_dir'])}; spec with its values: best.yaml",
+            f"best: trial {best['number']} → {safe(best['run_dir'])}; spec with its values: "
+            f"{safe(files['best'])}",
             highlight=False,
         )
-    written = ["best.yaml"] if "best" in summary["files"] else []
-    console.print(f"written: {', '.join([*written, 'search.json', 'search.html'])}", highlight=False)
+    written = [files[key] for key in ("best", "json", "html") if key in files]
+    console.print(f"written: {safe(', '.join(written))}", highlight=False)
 
 
 def _short(value: Any) -> str:

@@ -2,14 +2,17 @@
 
 - ``search.json``: the study (name, storage, objective, space) and every trial with its
   params, state, objective value, the epoch it was pruned at, and its run folder;
-- ``best.yaml``: the searched spec (composed: extends/use applied) with the best trial's
-  values written in and without the ``search`` section, so ``cnnspec train DIR/best.yaml``
-  trains it as it is (relative data paths are made absolute);
+- ``best.yaml``: the searched spec (composed: extends/use applied) with the values the best
+  trial trained with written in and without the ``search`` section, so ``cnnspec train
+  DIR/best.yaml`` trains it as it is (every relative path it names is made absolute);
 - ``history.png``, ``importances.png``, ``parallel.png``: Optuna's matplotlib plots (each only
   when the study has enough finished trials for it);
 - ``search.html``: one self-contained page (plots inlined) linking to each trial's report.
   Every value from the study is escaped (any worker sharing a ``--storage`` can set a trial's
   user attributes) and the page carries report.html's Content-Security-Policy: no scripts run.
+
+Another study than the spec's own in the same folder gets its own names (``search-SLUG.json``,
+``best-SLUG.yaml`` …: :func:`summary_name`), so the summaries of two studies never mix.
 """
 
 from __future__ import annotations
@@ -38,14 +41,24 @@ PLOTS = {
 #: report.html's policy (templates/report.html.j2): nothing loaded from elsewhere, no script at
 #: all (an injected one included), only inline styles and ``data:`` images.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-#: Data paths that are read relative to the spec that names them: best.yaml lives elsewhere.
+#: Paths that are read relative to the spec that names them (best.yaml lives elsewhere): every
+#: file or folder of a data source (cnnspec/spec/sections.py), and the top-level ``weights``;
+#: a backbone item's ``spec`` and ``weights`` are found wherever they are (:func:`_file_paths`).
 _DATA_PATHS = (
     ("data", "source", "npz"),
     ("data", "source", "directory"),
     ("data", "source", "test_directory"),
     ("data", "source", "csv"),
     ("data", "source", "test_csv"),
+    ("data", "source", "images"),
+    ("data", "source", "masks"),
+    ("data", "source", "labels"),
+    ("data", "source", "values"),
+    ("weights",),
+    ("weights", "from"),
 )
+#: Values of those keys that name no file: a zoo model, Keras' ImageNet weights.
+_NOT_FILES = ("imagenet",)
 
 
 def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
@@ -77,6 +90,8 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
         for key in ("failed", "retry_of"):
             if key in attrs:
                 row[key] = attrs[key]
+        if isinstance(attrs.get("values"), dict):
+            row["values"] = attrs["values"]  # as the trial used them (worker.run_trial)
         rows.append(row)
     return rows
 
@@ -133,15 +148,26 @@ def ranked(rows: list[dict[str, Any]], direction: str) -> list[dict[str, Any]]:
     return sorted(rows, key=key)
 
 
-def write_summary(out: Path, study: Any, space: SearchSpace, storage: str, compiled: Any) -> dict[str, Any]:
-    """search.json, best.yaml, the plots and search.html; returns search.json's content."""
+def summary_name(file: str, tag: str = "") -> str:
+    """The name of a summary file (``search.json``, ``best.yaml``, ``history.png`` …) of the
+    study whose files carry ``tag`` (:func:`cnnspec.search.study.study_tag`):
+    ``search-other.json`` for the study ``other`` beside the spec's own ``search.json``."""
+    stem, dot, suffix = file.partition(".")
+    return f"{stem}{tag}{dot}{suffix}"
+
+
+def write_summary(
+    out: Path, study: Any, space: SearchSpace, storage: str, compiled: Any, tag: str = ""
+) -> dict[str, Any]:
+    """search.json, best.yaml, the plots and search.html (each named for the study by ``tag``:
+    :func:`summary_name`); returns search.json's content."""
     rows = trial_rows(study, out)
     best = best_row(rows, space.direction)
     files: dict[str, str] = {}
     if best is not None:
-        write_best(out / "best.yaml", compiled, space, best, study.study_name)
-        files["best"] = "best.yaml"
-    files.update(write_plots(out, study))
+        write_best(out / summary_name("best.yaml", tag), compiled, space, best, study.study_name)
+        files["best"] = summary_name("best.yaml", tag)
+    files.update(write_plots(out, study, tag))
     summary = {
         "study": study.study_name,
         "storage": storage,
@@ -157,54 +183,92 @@ def write_summary(out: Path, study: Any, space: SearchSpace, storage: str, compi
         "files": files,
         "trials": rows,
     }
-    write_atomic(out / "search.json", json.dumps(summary, indent=2, default=str) + "\n")
-    write_html(out / "search.html", summary)
+    files.update(json=summary_name("search.json", tag), html=summary_name("search.html", tag))
+    write_atomic(out / files["json"], json.dumps(summary, indent=2, default=str) + "\n")
+    write_html(out / files["html"], summary)
     return summary
 
 
 def write_best(path: Path, compiled: Any, space: SearchSpace, best: dict[str, Any], study: str) -> None:
-    doc = apply_values(compiled.doc, space, _params(space, best["params"]))
+    values = _params(space, best["params"], best.get("values"))
+    doc = apply_values(compiled.doc, space, values)
     data = json.loads(json.dumps(doc.data, default=str))
-    for at in _DATA_PATHS:
-        _absolute(data, doc, at)
-    shown = ", ".join(f"{k}={v!r}" for k, v in best["params"].items())
+    made = [at for at in _file_paths(data) if _absolute(data, doc, at)]
+    shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
     header = (
         f"# The best trial ({best['number']}) of the search {study!r}: {space.objective} "
         f"{best['value']:.4f}\n# with {shown}\n"
         "# The searched spec, composed (extends/use applied), with these values written in; "
         "train it with `cnnspec train` as it is.\n"
     )
+    if any(at[-2:] == ("backbone", "spec") for at in made):  # (a backbone file must be inside)
+        header += "# Its backbone spec file lies outside this folder: train it with --allow-outside.\n"
     write_atomic(
         path, header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
     )
 
 
-def _params(space: SearchSpace, params: dict[str, Any]) -> dict[str, Any]:
-    """Study params (categoricals as Optuna stores them) → the values the spec takes."""
+def _params(space: SearchSpace, params: dict[str, Any], used: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The values the trial trained with: ``used`` (its ``values`` attribute) where it has
+    them; else study params (categoricals as Optuna stores them) → the values the spec takes."""
     from cnnspec.search.study import from_categorical
 
     out = {}
     for d in space.dimensions:
-        if d.name in params:
+        if used is not None and d.name in used:
+            out[d.name] = used[d.name]
+        elif d.name in params:
             value = params[d.name]
             out[d.name] = from_categorical(value, d.choices) if d.kind == "choice" else value
     return out
 
 
-def _absolute(data: dict[str, Any], doc: Any, at: tuple[str, ...]) -> None:
+def _file_paths(data: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Where ``data`` may name a file relative to its spec: :data:`_DATA_PATHS`, and the
+    ``spec`` and ``weights`` (``weights.from``) of every backbone item, at any depth (residual
+    bodies, branches, blocks)."""
+    found: list[tuple[Any, ...]] = list(_DATA_PATHS)
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data.get(key), (key,)) for key in ("model", "blocks")]
+    while stack:
+        value, at = stack.pop()
+        if isinstance(value, dict):
+            if isinstance(value.get("backbone"), dict):
+                item = (*at, "backbone")
+                found += [(*item, "spec"), (*item, "weights"), (*item, "weights", "from")]
+            stack.extend((v, (*at, k)) for k, v in value.items() if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend((v, (*at, i)) for i, v in enumerate(value))
+    return found
+
+
+def _absolute(data: dict[str, Any], doc: Any, at: tuple[Any, ...]) -> bool:
+    """The relative path at ``at`` made absolute from the folder of the file that wrote it;
+    whether there was one."""
+    from cnnspec.spec.zoo import is_zoo_ref
+
     node: Any = data
     for part in at[:-1]:
-        node = node.get(part) if isinstance(node, dict) else None
+        node = node.get(part) if isinstance(node, dict) else node[part] if _has(node, part) else None
     if not isinstance(node, dict) or not isinstance(node.get(at[-1]), str):
-        return
-    path = Path(node[at[-1]]).expanduser()
-    loc = doc.loc(at)
-    if not path.is_absolute() and loc is not None and not loc.file.startswith("<"):
-        node[at[-1]] = str(Path(loc.file).resolve().parent / path)
+        return False
+    text = node[at[-1]]
+    if text in _NOT_FILES or is_zoo_ref(text):
+        return False
+    path = Path(text).expanduser()
+    loc = doc.loc(at) or doc.loc(at[:-1])
+    if path.is_absolute() or loc is None or loc.file.startswith("<"):
+        return False
+    node[at[-1]] = str(Path(loc.file).resolve().parent / path)
+    return True
 
 
-def write_plots(out: Path, study: Any) -> dict[str, str]:
-    """Optuna's matplotlib plots of the study; a plot the study can't have yet is left out."""
+def _has(node: Any, index: Any) -> bool:
+    return isinstance(node, list) and isinstance(index, int) and 0 <= index < len(node)
+
+
+def write_plots(out: Path, study: Any, tag: str = "") -> dict[str, str]:
+    """Optuna's matplotlib plots of the study (named by ``tag``: :func:`summary_name`); a plot
+    the study can't have yet is left out."""
     from optuna.trial import TrialState
 
     done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
@@ -232,10 +296,10 @@ def write_plots(out: Path, study: Any) -> dict[str, str]:
                 figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
                 figure.set_size_inches(8, 4.5)
                 figure.tight_layout()
-                with atomic_path(out / name) as temp:
+                with atomic_path(out / summary_name(name, tag)) as temp:
                     figure.savefig(temp, dpi=100, format="png")
             plt.close(figure)
-            written[name.removesuffix(".png")] = name
+            written[name.removesuffix(".png")] = summary_name(name, tag)
         except Exception:  # e.g. importances of a parameter that never varied
             with contextlib.suppress(Exception):
                 plt.close("all")
@@ -248,8 +312,9 @@ def write_html(path: Path, summary: dict[str, Any]) -> None:
     out = path.parent
     images = []
     for name, title in PLOTS.items():
-        file = out / name
-        if file.is_file() and name.removesuffix(".png") in summary["files"]:
+        written = summary["files"].get(name.removesuffix(".png"))
+        file = out / str(written)
+        if written and file.is_file():
             data = base64.b64encode(file.read_bytes()).decode()
             images.append(f'<figure><img alt="{esc(title)}" src="data:image/png;base64,{data}">'
                           f"<figcaption>{esc(title)}</figcaption></figure>")  # fmt: skip
@@ -270,9 +335,10 @@ def write_html(path: Path, summary: dict[str, Any]) -> None:
             f"<td>{esc(_fmt(row.get('test_value')))}</td><td>{esc(str(row['epochs'] or ''))}</td>{cells}</tr>"
         )
     best = summary["best"]
+    best_file = summary["files"].get("best")
     best_text = (
         f"best: trial {esc(str(best['number']))}, {esc(summary['objective'])} {esc(_fmt(best['value']))}"
-        + (' — <a href="best.yaml">best.yaml</a>' if "best" in summary["files"] else "")
+        + (f' — <a href="{_href(best_file)}">{esc(best_file)}</a>' if best_file else "")
         if best
         else "no trial has finished yet"
     )

@@ -42,6 +42,23 @@ HEARTBEAT = 10
 GRACE = 60
 
 
+def study_tag(study: str, spec_name: str) -> str:
+    """What the files of study ``study`` carry in their names in a search folder: ``""`` for
+    the spec's own study (the default ``--study``: ``trial-NNN/``, ``search.json``,
+    ``best.yaml``), ``-SLUG`` for another one (``trial-SLUG-NNN/``, ``search-SLUG.json``,
+    ``best-SLUG.yaml``), so two studies in one ``--out`` never share a trial folder or a
+    summary. The slug is the name in lower case with anything but letters, digits and ``_``
+    made ``-``; a name it changes also gets a short hash of itself (``My Study`` and
+    ``my-study`` stay apart, on case-insensitive disks too)."""
+    if study == spec_name:
+        return ""
+    slug = re.sub(r"[^a-z0-9_]+", "-", study.lower()).strip("-")[:40]
+    if slug != study:
+        digest = hashlib.sha256(study.encode()).hexdigest()[:6]
+        slug = f"{slug}-{digest}" if slug else digest
+    return f"-{slug}"
+
+
 def import_optuna() -> Any:
     """Optuna (quiet), or a usage error that says how to install it."""
     try:
@@ -360,7 +377,9 @@ def create_study(
         raise UsageError(
             f"the study {name!r} in {label} was started with another search space (differs in: "
             f"{', '.join(changed)}); its trials would not mean the same",
-            "give this search another --study name (or another --out), or search with the old space",
+            "give this search another --study name (its files in the same --out are named apart: "
+            "trial-NAME-NNN/, search-NAME.json, best-NAME.yaml) or another --out, or search with "
+            "the old space",
         )
     if meaning is not None:
         check_meaning(study, name, label, meaning)
@@ -380,7 +399,10 @@ def trial_meaning(doc: Any, space: SearchSpace, overrides: list[str] | tuple[str
     (:data:`_NOT_TRAINED`)."""
     from cnnspec.spec.search import apply_values
 
-    fixed = apply_values(doc, space, {d.name: d.candidates()[0] for d in space.dimensions})
+    # the first choice or the low end as written (not candidates()[0], a float 0.0 for a
+    # float range's 0: the hash of a study started before would change)
+    first = {d.name: d.choices[0] if d.kind == "choice" else d.low for d in space.dimensions}
+    fixed = apply_values(doc, space, first)
     sections = {
         key: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
         for key, value in fixed.data.items()

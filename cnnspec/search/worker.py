@@ -4,7 +4,10 @@ A trial is an ordinary ``cnnspec train`` run (:func:`cnnspec.training.trainer.tr
 takes the run folder's lock) in ``DIR/trial-NNN/``: the trial's spec with its values written in
 (``spec.yaml``), ``resolved.yaml``, metrics, report.html, plus ``trial.json`` (its params,
 state, objective, and the epoch it was pruned at). The objective is the best epoch's value of
-the logged metric; pruning gets one report per epoch.
+the logged metric; pruning gets one report per epoch. Another study than the spec's own in the same
+``DIR`` names its folders ``trial-SLUG-NNN`` (:func:`cnnspec.search.study.study_tag`). A trial
+creates its folder itself and writes ``trial.json`` only there: a folder already at its name is
+left alone, and the trial is skipped without spending the budget.
 
 Workers agree on how many trials remain under a file lock in ``DIR`` (``.ask.lock``), so the
 workers of one machine start exactly ``trials`` trials; workers on other machines (a shared
@@ -49,6 +52,8 @@ EXIT_INTERRUPTED = 130
 #: How the ``failed`` attribute of a trial that could not write its files starts; its
 #: ``write_error`` attribute holds the fault (:func:`disk_fault`).
 DISK_FAULT = "disk fault"
+#: How the ``failed`` attribute of a trial whose run folder already existed starts.
+FOLDER_TAKEN = "run folder taken"
 
 
 @dataclass
@@ -67,10 +72,28 @@ class WorkerConfig:
     index: int = 0
     workers: int = 1
     quiet: bool = False
+    tag: str = ""  # what this study's files carry in their names (studies.study_tag)
 
 
-def trial_dir(out: Path, number: int) -> Path:
-    return out / f"trial-{number:03d}"
+def trial_dir(out: Path, number: int, tag: str = "") -> Path:
+    """Trial ``number``'s run folder: ``OUT/trial-NNN`` (the spec's own study), or
+    ``OUT/trial-SLUG-NNN`` for another study (``tag``, :func:`studies.study_tag`)."""
+    return out / f"trial{tag}-{number:03d}"
+
+
+def claim_trial_dir(out: Path, number: int, tag: str) -> Path | None:
+    """Create trial ``number``'s run folder, only if nothing is there yet (``mkdir`` is atomic):
+    ``None`` when the name is taken (a folder of an earlier study whose journal was removed, or
+    anything of the user's), which the trial then leaves alone. A folder that cannot be made is
+    a :class:`WriteError` (a full disk: the trial is tried again)."""
+    folder = trial_dir(out, number, tag)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return None
+    except OSError as exc:
+        raise WriteError(folder, exc.strerror or str(exc), errno=exc.errno) from None
+    return folder
 
 
 @contextlib.contextmanager
@@ -99,9 +122,18 @@ def counted(study: Any) -> int:
     retried = {t.user_attrs.get("retry_of") for t in trials if "retry_of" in t.user_attrs}
     live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
     spent = [
-        t for t in trials if t.state == TrialState.FAIL and t.number not in retried and not _retryable(t)
+        t
+        for t in trials
+        if t.state == TrialState.FAIL and t.number not in retried and not _retryable(t) and not _skipped(t)
     ]
     return sum(1 for t in trials if t.state in live) + len(spent)
+
+
+def _skipped(trial: Any) -> bool:
+    """A trial whose run folder name was taken: it trained nothing, so it spends no budget
+    (the next trial has the next number, and so the next folder)."""
+    reason = trial.user_attrs.get("failed")
+    return isinstance(reason, str) and reason.startswith(FOLDER_TAKEN)
 
 
 def _retryable(trial: Any) -> bool:
@@ -180,16 +212,24 @@ def fail(study: Any, frozen: Any, reason: str, out: Path, attrs: dict[str, Any] 
     except Exception:
         return  # it finished (or another process failed it) meanwhile
     frozen = storage.get_trial(trial_id)
-    _write_trial_json(out, frozen.number, {"state": "FAIL", "failed": reason, "params": frozen.params})
+    info = {"state": "FAIL", "failed": reason, "params": frozen.user_attrs.get("values", frozen.params)}
+    _write_trial_json(out, frozen, info)
     if _retryable(frozen):
         study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number, "retry_reason": reason})
 
 
-def _write_trial_json(out: Path, number: int, info: dict[str, Any]) -> None:
-    folder = trial_dir(out, number)
-    if folder.is_dir():
+def _write_trial_json(out: Path, trial: Any, info: dict[str, Any]) -> None:
+    """``trial.json`` in the trial's own run folder: the one its ``run_dir`` attribute names,
+    set only once the trial has created it (:func:`claim_trial_dir`); a trial without one
+    writes nothing, so a folder that was there before is never touched."""
+    run_dir = trial.user_attrs.get("run_dir")
+    if not isinstance(run_dir, str) or Path(run_dir).name != run_dir or not run_dir.startswith("trial"):
+        return  # (the attribute is anyone's who shares the storage: only a plain trial-… name)
+    folder = out / run_dir
+    if folder.is_dir() and not folder.is_symlink():
         with contextlib.suppress(OSError, WriteError):  # (a full disk: the study has it all)
-            write_atomic(folder / "trial.json", json.dumps({"number": number, **info}, indent=2) + "\n")
+            text = json.dumps({"number": trial.number, **info}, indent=2, default=str) + "\n"
+            write_atomic(folder / "trial.json", text)
 
 
 def suggest(trial: Any, d: Dimension) -> Any:
@@ -207,6 +247,14 @@ def objective_value(history: list[dict[str, float]], metric: str, direction: str
     if not values:
         return None
     return max(values) if direction == "maximize" else min(values)
+
+
+def no_objective(history: list[dict[str, float]], metric: str) -> str:
+    """Why a finished training has no objective value: ``metric`` never logged, or logged but
+    never a finite number (NaN or infinite at every epoch: the training diverged)."""
+    if any(metric in row for row in history):
+        return f"{metric} was not a finite number at any epoch: the training diverged"
+    return f"the training logged no {metric}"
 
 
 def pruning_callback(trial: Any, metric: str) -> Any:
@@ -251,9 +299,21 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
     from cnnspec.training.trainer import TrainingInterrupted, train
 
     number = trial.number
-    folder = trial_dir(cfg.out, number)
-    trial.set_user_attr("run_dir", folder.name)
     values = {d.name: suggest(trial, d) for d in space.dimensions}
+    # the values as the trial uses them (Optuna stores a float range's 12 as 12.0, and a
+    # mapping choice as its JSON text): best.yaml writes these (results._params)
+    trial.set_user_attr("values", json.loads(json.dumps(values, default=str)))
+    try:
+        folder = claim_trial_dir(cfg.out, number, cfg.tag)
+    except WriteError as fault:
+        _tell_disk_fault(cfg, study, trial, fault)
+        raise
+    if folder is None:
+        taken = trial_dir(cfg.out, number, cfg.tag)
+        reason = f"{FOLDER_TAKEN}: {taken} already exists (not this study's; left as it is)"
+        _tell_failed(study, trial, reason, cfg.out, values)
+        return f"trial {number}: skipped ({taken} already exists; the next trial takes the next number)"
+    trial.set_user_attr("run_dir", folder.name)  # (only now: trial.json goes only where it made it)
     doc = apply_values(compiled.doc, space, values)
     # the run folder's spec.yaml is this trial's text (rundir writes SOURCE_TEXTS[doc.file]
     # for a spec without a file); locations stay the searched file's, for relative data paths
@@ -313,15 +373,18 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         study.tell(trial, state=TrialState.PRUNED)
         info["state"] = "PRUNED"
     elif value is None:
-        trial.set_user_attr("failed", f"the training logged no {space.objective}")
+        info["failed"] = no_objective(result.history, space.objective)
+        trial.set_user_attr("failed", info["failed"])
         study.tell(trial, state=TrialState.FAIL)
         info["state"] = "FAIL"
     else:
         study.tell(trial, value)
         info["state"] = "COMPLETE"
-    _write_trial_json(cfg.out, number, info)
+    _write_trial_json(cfg.out, trial, info)
     shown = "n/a" if value is None else f"{value:.4f}"
     what = f"pruned at epoch {pruned_at}" if pruned_at else info["state"].lower()
+    if "failed" in info:
+        what = f"failed: {info['failed']}"
     return (
         f"trial {number}: {space.objective} {shown} ({what}, {len(result.history)} epoch(s), "
         f"{test_key} {float('nan') if test_value is None else test_value:.4f}, {seconds:.1f}s) → {folder}"
@@ -369,7 +432,7 @@ def _tell_failed(study: Any, trial: Any, reason: str, out: Path, values: dict[st
         trial.set_user_attr("failed", reason[:500])
     with contextlib.suppress(Exception):
         study.tell(trial, state=TrialState.FAIL)
-    _write_trial_json(out, trial.number, {"state": "FAIL", "failed": reason, "params": values})
+    _write_trial_json(out, trial, {"state": "FAIL", "failed": reason, "params": values})
 
 
 def open_study(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -135,12 +136,35 @@ class Dimension:
     affects_model: bool = False  # vars and layer parameters: shapes may depend on it
 
     def candidates(self) -> tuple[Any, ...]:
-        """Values every check tries: the choices, or both ends of a range."""
+        """Values every check tries: the choices; for a range both ends a trial can draw (the
+        top of a stepped range is its last step, :meth:`top`), and for a float range also a
+        value between them that is no whole number, all as floats, since a trial gets floats
+        (a float range on a parameter that takes integers is refused there)."""
         if self.kind == "choice":
             return self.choices
         if self.kind == "int":
-            return (int(self.low), int(self.high))
-        return (self.low, self.high)
+            return (int(self.low), int(self.top()))
+        inner = self._fractional()
+        return (float(self.low), float(self.top()), *([] if inner is None else [inner]))
+
+    def top(self) -> float:
+        """The highest value a trial can draw: ``high``, or for a stepped range the last step
+        at or below it (Optuna trims ``[4, 14]`` by 4 to 12)."""
+        if not self.step:
+            return self.high
+        top = self.low + math.floor((self.high - self.low) / self.step + 1e-9) * self.step
+        return int(top) if self.kind == "int" else round(top, 12)
+
+    def _fractional(self) -> float | None:
+        """A value of this float range strictly between its ends that is not a whole number
+        (``None`` when a stepped range has none among its first steps)."""
+        if self.step:
+            values = (round(self.low + k * self.step, 12) for k in range(1, 17))
+        else:
+            middle = (self.low + self.high) / 2
+            values = (middle, middle + 0.5, self.low + (self.high - self.low) / 4)
+        top = self.top()
+        return next((float(v) for v in values if self.low < v < top and not float(v).is_integer()), None)
 
 
 @dataclass(frozen=True)
@@ -253,14 +277,16 @@ def default_direction(metric: str) -> str:
 
 
 def grid_values(d: Dimension) -> list[Any]:
-    """Every value of a dimension the grid sampler visits."""
+    """Every value of a dimension the grid sampler visits: ints for an int range, floats for a
+    float range (``{float: [8, 12], step: 4}`` visits 8.0 and 12.0, as a trial of another
+    sampler would draw them)."""
     if d.kind == "choice":
         return list(d.choices)
     step = d.step or 1
     values: list[Any] = []
     value = d.low
     while value <= d.high + 1e-12:
-        values.append(int(value) if d.kind == "int" else round(value, 12))
+        values.append(int(value) if d.kind == "int" else float(round(value, 12)))
         value += step
     return values
 
@@ -358,7 +384,7 @@ def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None
         return path, numeric, True
     if head in SECTION_SCHEMAS:
         numeric = _schema_path(SECTION_SCHEMAS[head], path, error)
-        if numeric is None:
+        if numeric is None or not _items_exist(data, path, error):
             return None
         return path, numeric, False
     if head in LAYER_LISTS:
@@ -366,7 +392,7 @@ def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None
     if not isinstance(head, str):
         error("expected a path that starts with a name")
         return None
-    ids = _ids(data.get("model"), ("model",))
+    ids = {k: v for name in reversed(LAYER_LISTS) for k, v in _ids(data.get(name), (name,)).items()}
     if head not in ids:
         known = ["vars", *SECTION_SCHEMAS, *LAYER_LISTS, *ids]
         error(
@@ -415,6 +441,31 @@ def _schema_path(schema: dict[str, Any], path: SpecPath, error: Any) -> Any:
     if "integer" in types:
         return "int"
     return False
+
+
+def _items_exist(data: Any, path: SpecPath, error: Any) -> bool:
+    """Whether every index of ``path`` (``training.callbacks[1]``) names an item the document
+    has: a trial's value is written into that item (:func:`apply_values`), which must exist."""
+    for depth, part in enumerate(path):
+        if not isinstance(part, int):
+            continue
+        items = _at(data, path[:depth])
+        where = format_path(path[:depth])
+        if not isinstance(items, list):
+            what = f"the spec has no {where}" if items is None else f"{where} is no list in the spec"
+            error(
+                f"{what}; received index {part}",
+                f"a search path can set a value inside an item only when the spec has {where} with that item",
+            )
+            return False
+        if not 0 <= part < len(items):
+            count = f"{len(items)} item" + ("" if len(items) == 1 else "s")
+            error(
+                f"{where} has {count}; received index {part}",
+                f"a search path can set a value only inside an item the spec has ({where}[0] is the first)",
+            )
+            return False
+    return True
 
 
 def _alternatives(schemas: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -481,9 +532,7 @@ def _layer_param(doc: SourceDoc, kind_path: SpecPath, param: str, error: Any) ->
     schema = kind.param_index[param].json_schema()
     types = {t for alt in _alternatives([schema]) for t in _types(alt)}
     numeric = "number" if "number" in types else "int" if "integer" in types else False
-    current = _at(doc.data, kind_path)
-    if not isinstance(current, dict) and kind.main == param:
-        return kind_path, numeric, True  # `dropout: 0.3`: the main parameter written alone
+    # `dropout: 0.3` (the main parameter written alone) too: apply_values makes it {rate: …}
     return (*kind_path, param), numeric, True
 
 
@@ -529,26 +578,59 @@ def apply_values(
     by_name = {d.name: d for d in space.dimensions}
     for name, value in values.items():
         d = by_name[name]
-        parent: Any = data
-        for part in d.target[:-1]:
-            child = parent[part] if not isinstance(parent, dict) else parent.get(part)
-            if not isinstance(child, (dict, list)):
-                # a bare kind (`- batch_norm`), `max_pool2d:` (null) or an absent section becomes a
-                # mapping; `dropout: 0.3` becomes {rate: 0.3} before another parameter joins it
-                kind = REGISTRY.get(part) if isinstance(part, str) else None
-                main = kind.main if kind is not None and child is not None else None
-                child = {main: child} if main else {}
-                parent[part] = child
-            parent = child
-        parent[d.target[-1]] = copy.deepcopy(value)
-        n = len(d.target)
+        at = _write(data, d.target, copy.deepcopy(value))
+        n = len(at)
         for table in (out.locs, out.key_locs):
-            for stale in [p for p in table if p[:n] == d.target]:
+            for stale in [p for p in table if p[:n] == at]:
                 del table[stale]
         loc = value_loc(d, value)
         if loc is not None:
-            out.locs[d.target] = loc
+            out.locs[at] = loc
     return out
+
+
+def _write(data: dict[str, Any], target: SpecPath, value: Any) -> SpecPath:
+    """Write ``value`` at ``target`` in ``data``; the path it went to. A layer's main parameter
+    written alone (``dropout: 0.3``, ``- cb: 8``) stays so when it is the one searched: the
+    trial's spec reads as the user wrote it."""
+    parent: Any = data
+    for depth, part in enumerate(target[:-1]):
+        child = parent[part] if not isinstance(parent, dict) else parent.get(part)
+        if not isinstance(child, (dict, list)):
+            main = _scalar_param(data, part) if child is not None else None
+            if main is not None and depth == len(target) - 2 and main == target[-1]:
+                parent[part] = value
+                return target[:-1]
+            # a bare kind (`- batch_norm`), `max_pool2d:` (null) or an absent section becomes a
+            # mapping; `dropout: 0.3` becomes {rate: 0.3} (`- cb: 8` of a block: {filters: 8})
+            # before another parameter joins it
+            child = {main: child} if main else {}
+            parent[part] = child
+        parent = child
+    parent[target[-1]] = value
+    return target
+
+
+def _scalar_param(data: dict[str, Any], kind: Any) -> str | None:
+    """The parameter that one value written alone fills for ``kind``: a layer's main parameter
+    (``dropout: 0.3`` is its rate), or the parameter the resolver gives a block called with one
+    value (``- cb: 8``: the block's only parameter, else its only required one, as
+    :meth:`cnnspec.spec.resolve.Resolver.call_block` reads it, from its own reading of the
+    block's declared parameters)."""
+    if not isinstance(kind, str):
+        return None
+    layer = REGISTRY.get(kind)
+    if layer is not None:
+        return layer.main
+    blocks = data.get("blocks")
+    if not isinstance(blocks, dict) or not isinstance(blocks.get(kind), dict):
+        return None
+    from cnnspec.errors import Diagnostics
+    from cnnspec.spec.resolve import Resolver
+
+    declared = Resolver(SourceDoc("<search>", data, {}, {}), Diagnostics()).block_params(kind)
+    fills = [name for name, p in declared.items() if p.required or len(declared) == 1]
+    return fills[0] if len(fills) == 1 else None
 
 
 def value_loc(d: Dimension, value: Any) -> Loc | None:
@@ -559,6 +641,6 @@ def value_loc(d: Dimension, value: Any) -> Loc | None:
         return d.loc
     if d.value_locs and value == d.low:
         return d.value_locs[0]
-    if len(d.value_locs) > 1 and value == d.high:
+    if len(d.value_locs) > 1 and value in (d.high, d.top()):
         return d.value_locs[1]
     return d.loc

@@ -1,0 +1,341 @@
+"""``cnnspec search`` fixes: studies sharing one ``--out``, the values best.yaml holds, the paths
+it makes absolute, candidate values ``cnnspec validate`` compiles (float ranges, stepped ranges,
+the objective per value), search paths through list items, ids and scalar-written layers, and a
+search whose every trial failed. Fast: searches run with a stand-in for the training (no
+TensorFlow); the section checks compile only."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cnnspec.analysis.passes import compile_spec, compile_text
+from cnnspec.cli.app import app
+from cnnspec.errors import SpecError, UsageError
+from cnnspec.spec.search import apply_values, grid_values
+
+SPEC = """\
+cnnspec: 1
+name: tiny_search
+input: {shape: [8, 8, 1]}
+vars: {width: 4}
+model:
+  - conv2d: {filters: "${width}", kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - {id: drop, dropout: 0.1}
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 128}
+training: {epochs: 1, batch_size: 32, seed: 1}
+search:
+  trials: 1
+  seed: 3
+  pruner: none
+  space:
+    drop.rate: {float: [0.0, 0.5]}
+"""
+
+
+def flat(text: str) -> str:
+    """Output with Rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+def errors(text: str) -> list:
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, "s.yaml")
+    return caught.value.errors
+
+
+# -- searches with a stand-in training ------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_train(monkeypatch):
+    """``train`` of a trial without TensorFlow: it writes the trial's spec values into the run
+    folder (``trained.json``) and logs what ``fake_train.history`` says (default: accuracy 0.5);
+    ``fake_train.error`` makes it raise instead."""
+    pytest.importorskip("optuna")
+    from cnnspec.search import worker
+    from cnnspec.training import trainer
+
+    class Pruning:
+        pruned_at = None
+
+    def train(compiled: Any, *, out: Path, **_: Any) -> Any:
+        if state.error is not None:
+            raise state.error
+        (out / "trained.json").write_text(json.dumps(compiled.doc.data, default=str))
+        return trainer.TrainResult(out, {"test_accuracy": 0.5}, list(state.history), {})
+
+    class State:
+        history: list[dict[str, float]] = [{"val_accuracy": 0.5}]  # noqa: RUF012
+        error: Exception | None = None
+
+    state = State()
+    monkeypatch.setattr(trainer, "train", train)
+    monkeypatch.setattr(worker, "_quiet_tensorflow", lambda: None)
+    monkeypatch.setattr(worker, "pruning_callback", lambda trial, metric: Pruning())
+    return state
+
+
+def search(runner, spec: Path, out: Path, *args: str):
+    return runner.invoke(app, ["search", str(spec), "--out", str(out), "-q", *args])
+
+
+def test_a_second_study_in_the_same_out_gets_its_own_trial_folders_and_summaries(
+    runner, write_spec, tmp_path, fake_train
+):
+    spec, out = write_spec(SPEC), tmp_path / "out"
+    first = search(runner, spec, out)
+    assert first.exit_code == 0, first.output
+    kept = [out / "trial-000" / "trial.json", out / "search.json", out / "search.html", out / "best.yaml"]
+    before = [path.read_bytes() for path in kept]
+
+    other = search(runner, spec, out, "--study", "other")
+    assert other.exit_code == 0, other.output
+    assert [path.read_bytes() for path in kept] == before  # the first study's files, as they were
+    trial = json.loads((out / "trial-other-000" / "trial.json").read_text())
+    assert trial["state"] == "COMPLETE"
+    summary = json.loads((out / "search-other.json").read_text())
+    assert summary["study"] == "other" and summary["trials"][0]["run_dir"] == "trial-other-000"
+    assert summary["files"]["best"] == "best-other.yaml" and (out / "best-other.yaml").is_file()
+    assert json.loads((out / "search.json").read_text())["study"] == "tiny_search"
+    assert "best-other.yaml" in (out / "search-other.html").read_text()
+    assert "written: best-other.yaml, search-other.json, search-other.html" in flat(other.output)
+
+
+def test_study_tags_keep_names_apart():
+    from cnnspec.search.study import study_tag
+
+    assert study_tag("tiny", "tiny") == ""
+    assert study_tag("other", "tiny") == "-other"
+    assert study_tag("My Study", "tiny") != study_tag("my-study", "tiny")
+    assert study_tag("../x/y", "tiny").count("/") == 0
+
+
+def test_a_trial_whose_folder_is_taken_leaves_it_alone_and_takes_the_next(
+    runner, write_spec, tmp_path, fake_train
+):
+    out = tmp_path / "out"
+    (out / "trial-000").mkdir(parents=True)
+    (out / "trial-000" / "notes.txt").write_text("mine")
+    result = search(runner, write_spec(SPEC), out)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (out / "trial-000").iterdir()] == ["notes.txt"]  # no trial.json written
+    summary = json.loads((out / "search.json").read_text())
+    assert [t["state"] for t in summary["trials"]] == ["FAIL", "COMPLETE"]  # the budget: 1 trained
+    assert summary["trials"][0]["failed"].startswith("run folder taken")
+    assert json.loads((out / "trial-001" / "trial.json").read_text())["state"] == "COMPLETE"
+
+
+def test_best_yaml_holds_the_values_the_grid_trial_trained_with(runner, write_spec, tmp_path, fake_train):
+    text = SPEC.replace("pruner: none", "pruner: none\n  sampler: grid").replace(
+        "{float: [0.0, 0.5]}", "{float: [0, 0.5], step: 0.5}"
+    )
+    out = tmp_path / "out"
+    result = search(runner, write_spec(text), out, "-n", "2")
+    assert result.exit_code == 0, result.output
+    best = yaml.safe_load((out / "best.yaml").read_text())["model"][2]["dropout"]
+    run_dir = json.loads((out / "search.json").read_text())["best"]["run_dir"]
+    trained = json.loads((out / run_dir / "trained.json").read_text())["model"][2]["dropout"]
+    assert best == trained and type(best) is type(trained) is float
+
+
+def test_grid_values_of_a_float_range_are_floats():
+    space = compile_text(SPEC.replace("{float: [0.0, 0.5]}", "{float: [0, 1], step: 0.5}"), "s.yaml").search
+    values = grid_values(space.dimensions[0])
+    assert values == [0.0, 0.5, 1.0] and all(type(v) is float for v in values)
+
+
+def test_best_yaml_takes_the_trials_own_values_over_optunas_params(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    from cnnspec.search.results import write_summary
+
+    compiled = compile_text(SPEC.replace("vars: {width: 4}", "vars: {width: 4, rate: 0.1}"), "s.yaml")
+    space = compiled.search
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    trial.suggest_float("drop.rate", 0.0, 0.5)
+    trial.set_user_attr("values", {"drop.rate": 0.25})  # what run_trial records it trained with
+    study.tell(trial, 0.9)
+    write_summary(tmp_path, study, space, "memory", compiled)
+    assert yaml.safe_load((tmp_path / "best.yaml").read_text())["model"][2]["dropout"] == 0.25
+
+
+def test_best_yaml_makes_every_path_of_the_spec_absolute(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    from cnnspec.search.results import write_summary
+
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    text = SPEC.replace(
+        "data: {source: digits, limit: 128}",
+        "data: {source: {images: imgs, values: values.csv}}\nweights: start.weights.h5",
+    ).replace("activation: softmax", "activation: linear")
+    text = text.replace("training: {", "training: {task: regression, loss: mse, metrics: [mae], ")
+    text = text.replace("  seed: 3\n", "  seed: 3\n  objective: val_loss\n")
+    (folder / "spec.yaml").write_text(text)
+    compiled = compile_spec(folder / "spec.yaml", [])
+    study = optuna.create_study(direction="minimize")
+    trial = study.ask()
+    trial.suggest_float("drop.rate", 0.0, 0.5)
+    study.tell(trial, 0.1)
+    write_summary(tmp_path / "out", study, compiled.search, "memory", compiled)
+    best = yaml.safe_load((tmp_path / "out" / "best.yaml").read_text())
+    assert best["data"]["source"] == {"images": str(folder / "imgs"), "values": str(folder / "values.csv")}
+    assert best["weights"] == str(folder / "start.weights.h5")
+
+
+def test_a_search_whose_every_trial_failed_exits_non_zero_with_the_reason(
+    runner, write_spec, tmp_path, fake_train
+):
+    fake_train.error = UsageError("the data folder has no images")
+    out = tmp_path / "out"
+    result = search(runner, write_spec(SPEC), out, "-n", "2")
+    assert result.exit_code == 1, result.output
+    text = flat(result.output)
+    assert "no trial finished: all 2 trial(s) of this search failed" in text
+    assert "UsageError: the data folder has no images" in text
+    assert "Traceback" not in text
+    assert (out / "search.json").is_file()  # the summary is written all the same
+
+
+def test_a_diverged_trial_says_so_in_the_study_and_its_trial_json(runner, write_spec, tmp_path, fake_train):
+    fake_train.history = [{"val_accuracy": math.nan}, {"val_accuracy": math.inf}]
+    out = tmp_path / "out"
+    result = search(runner, write_spec(SPEC), out)
+    assert result.exit_code == 1, result.output
+    reason = "val_accuracy was not a finite number at any epoch: the training diverged"
+    assert reason in flat(result.output)
+    trial = json.loads((out / "trial-000" / "trial.json").read_text())
+    assert trial["state"] == "FAIL" and trial["failed"] == reason
+
+
+def test_no_objective_tells_never_logged_from_never_finite():
+    from cnnspec.search.worker import no_objective
+
+    assert no_objective([{"loss": 1.0}], "val_loss") == "the training logged no val_loss"
+    assert "diverged" in no_objective([{"val_loss": math.nan}], "val_loss")
+
+
+# -- the section: candidates, paths -----------------------------------------------------------------
+
+BASE = """\
+cnnspec: 1
+name: s
+input: {shape: [8, 8, 1]}
+vars: {width: 8}
+blocks:
+  cb:
+    params: {filters: int, stride: {type: int, default: 1}}
+    layers:
+      - conv2d: {filters: "${filters}", kernel_size: 3, strides: "${stride}", padding: same}
+model:
+  - cb: 8
+  - conv2d: {filters: "${width}", kernel_size: 3, padding: same, groups: 4}
+  - max_pool2d: 2
+  - global_avg_pool2d
+  - {id: drop, dropout: 0.3}
+  - dense: {units: 10, activation: softmax}
+augmentation:
+  - {id: shift, random_translation: {height_factor: 0.1, width_factor: 0.1}}
+data: {source: digits, validation_split: 0.2}
+training:
+  epochs: 1
+  callbacks:
+    - early_stopping: {monitor: val_loss, patience: 2}
+search:
+  space:
+"""
+
+
+def spec(*space: str) -> str:
+    return BASE + "".join(f"    {line}\n" for line in space)
+
+
+def test_a_float_range_on_an_integer_parameter_fails_validate():
+    text = spec("vars.width: {float: [8, 16]}")
+    found = errors(text)
+    assert found and all("expected a positive integer" in e.message for e in found)
+    assert any("vars.width = 12.5" in note.message for e in found for note in e.notes)
+
+
+def test_float_candidates_are_floats_with_a_fractional_one_and_steps_end_at_the_last_step():
+    dims = compile_text(
+        spec(
+            "drop.rate: {float: [0, 1]}",
+            "training.optimizer.adam.learning_rate: {float: [0.1, 0.5], step: 0.25}",
+            "vars.width: {int: [4, 14], step: 4}",
+        ),
+        "s.yaml",
+    ).search.dimensions
+    assert dims[0].candidates() == (0.0, 1.0, 0.5) and type(dims[0].candidates()[0]) is float
+    assert dims[1].candidates() == (0.1, 0.35)  # Optuna draws at most 0.35 ([0.1, 0.35, …])
+    assert dims[2].candidates() == (4, 12)  # 14 is never drawn: groups: 4 takes 4, 8 and 12
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("training.callbacks[1].early_stopping.patience", "training.callbacks has 1 item; received index 1"),
+        ("data.classes[0]", "the spec has no data.classes; received index 0"),
+    ],
+)
+def test_a_list_index_the_spec_lacks_is_located_at_the_search_key(path, message):
+    text = spec(f"{path}: {{int: [1, 3]}}")
+    (error,) = errors(text)
+    assert error.message == message
+    assert error.path == f"search.space.{path}"
+    assert error.loc.line == len(text.splitlines())
+
+
+def test_an_existing_list_item_is_searchable():
+    space = compile_text(
+        spec("training.callbacks[0].early_stopping.patience: {int: [1, 3]}"), "s.yaml"
+    ).search
+    assert space.dimensions[0].target == ("training", "callbacks", 0, "early_stopping", "patience")
+
+
+def test_parameters_beside_a_main_parameter_written_alone_do_not_overlap():
+    text = spec(
+        "drop.rate: {float: [0.1, 0.5]}",
+        "drop.seed: {choice: [1, 2]}",
+        "model[2].max_pool2d.pool_size: {choice: [2, 3]}",
+        "model[2].max_pool2d.strides: {choice: [1, 2]}",
+    )
+    compiled = compile_text(text, "s.yaml")
+    values = {"drop.rate": 0.2, "drop.seed": 2, "model[2].max_pool2d.pool_size": 3}
+    doc = apply_values(compiled.doc, compiled.search, {**values, "model[2].max_pool2d.strides": 1})
+    assert doc.data["model"][4] == {"id": "drop", "dropout": {"rate": 0.2, "seed": 2}}
+    assert doc.data["model"][2] == {"max_pool2d": {"pool_size": 3, "strides": 1}}
+
+
+def test_the_objective_is_checked_for_every_data_and_training_value():
+    text = (
+        spec("data.validation_split: {choice: [0.0, 0.2]}")
+        .replace("    - early_stopping: {monitor: val_loss, patience: 2}\n", "")
+        .replace("  callbacks:\n", "")
+    )
+    (error,) = errors(text)
+    assert "the objective 'val_accuracy'" in error.message and "data.validation_split = 0.0" in error.message
+    line = text.splitlines()[error.loc.line - 1]
+    assert line[error.loc.column - 1 :].startswith("0.0")  # at the bad choice
+    assert error.hint == "validation values need data.validation_split > 0"
+
+
+def test_an_augmentation_layers_id_is_searchable():
+    space = compile_text(spec("shift.height_factor: {float: [0.0, 0.2]}"), "s.yaml").search
+    assert space.dimensions[0].target == ("augmentation", 0, "random_translation", "height_factor")
+
+
+def test_a_block_called_with_one_value_keeps_it_when_another_parameter_is_searched():
+    compiled = compile_text(spec("model[0].cb.stride: {choice: [1, 2]}"), "s.yaml")  # compiles 1 and 2
+    doc = apply_values(compiled.doc, compiled.search, {"model[0].cb.stride": 2})
+    assert doc.data["model"][0] == {"cb": {"filters": 8, "stride": 2}}
+    alone = compile_text(spec("model[0].cb.filters: {choice: [8, 16]}"), "s.yaml")
+    assert apply_values(alone.doc, alone.search, {"model[0].cb.filters": 16}).data["model"][0] == {"cb": 16}
