@@ -152,8 +152,8 @@ def _refuse_hdf5(path: Path, zipped: bool) -> None:
     if head == HDF5_SIGNATURE or (not zipped and path.suffix.lower() in _HDF5_SUFFIXES):
         raise import_error(
             f"{path}: a legacy HDF5 (.h5) model file is not supported",
-            hint="load it with Keras 3 and save it as .keras: "
-            "keras.saving.load_model('model.h5').save('model.keras'), then import model.keras",
+            hint="open it in Keras 3 where it was made and save it as .keras (model.save('model.keras')), "
+            "then import model.keras",
         )
 
 
