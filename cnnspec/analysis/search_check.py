@@ -68,7 +68,9 @@ def check_candidates(
     """Compile every candidate value alone and every combination of the model's dimensions
     (up to :data:`MAX_COMBINATIONS` models: seconds for a large one, so the language server
     runs this on open and save only)."""
-    failed = _check_values(compiled.doc, space, diags, compile_doc)
+    # a candidate is held to the objective only when the spec itself logs it: otherwise the
+    # objective's own error (check_space) says it all, once, not again for every candidate
+    failed = _check_values(compiled.doc, space, diags, compile_doc, _logs_objective(compiled, space))
     _check_combinations(compiled.doc, space, diags, compile_doc, failed)
 
 
@@ -193,15 +195,25 @@ def _objective_missing(
     )
 
 
+def _logs_objective(compiled: CompiledSpec, space: SearchSpace) -> bool:
+    """Whether the spec as written logs the search's objective every epoch."""
+    if "training" not in compiled.doc.data:
+        return False
+    config = training_config(compiled)
+    return space.objective in config.logged_names(config.data.validation_split > 0)
+
+
 def _check_values(
-    doc: SourceDoc, space: SearchSpace, diags: Diagnostics, compile_doc: Compile
+    doc: SourceDoc, space: SearchSpace, diags: Diagnostics, compile_doc: Compile, objective: bool = True
 ) -> set[tuple[str, int]]:
-    """Compile each candidate value alone; (dimension, candidate index) of the ones that fail."""
+    """Compile each candidate value alone; (dimension, candidate index) of the ones that fail
+    (``objective``: also those with which the training would not log the objective)."""
     failed: set[tuple[str, int]] = set()
     for d in space.dimensions:
         for index, value in enumerate(d.candidates()):
             compiled, errors = _compiled(apply_values(doc, space, {d.name: value}), compile_doc)
-            missing = _objective_missing(compiled, space, d, value) if compiled is not None else None
+            check = objective and compiled is not None
+            missing = _objective_missing(compiled, space, d, value) if check else None
             if missing is not None:
                 diags.add(missing)
             if errors or missing is not None:
