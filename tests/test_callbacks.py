@@ -174,3 +174,79 @@ class _NoLoad:
 
     def load_weights(self, path: str) -> None:
         pass
+
+
+class WeightsModel(FakeModel):
+    """A stand-in whose weights are a counter, so a restore shows which epoch's they are."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = 0
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [np.array([self.epoch])]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        self.epoch = int(weights[0][0])
+
+
+def _early_stopping_run(cb, tmp_path, settings: str, losses: list[float]) -> tuple[WeightsModel, dict]:
+    """What fit does with the spec's early_stopping: one call per epoch, then the end."""
+    made = _callbacks(cb, tmp_path, f"[{{early_stopping: {{monitor: loss, {settings}}}}}]")
+    model = WeightsModel()
+    early = made["early_stopping"]
+    early.set_model(model)
+    early.on_train_begin()
+    for epoch, loss in enumerate(losses):
+        model.epoch = epoch + 1
+        early.on_epoch_end(epoch, {"loss": loss})
+        if getattr(model, "stop_training", False):
+            break
+    early.on_train_end()
+    return model, made
+
+
+def test_best_epoch_is_reported_only_when_early_stopping_restored_it(cb, tmp_path):
+    from cnnspec.training.trainer import weights_source
+
+    # start_from_epoch ≥ the epochs: Keras never keeps weights, so it restores nothing
+    model, made = _early_stopping_run(
+        cb, tmp_path, "restore_best_weights: true, start_from_epoch: 5", [0.5, 0.4, 0.9]
+    )
+    assert model.epoch == 3 and made["early_stopping"].best_epoch == 0  # Keras' counter says 1
+    assert weights_source(made, 3) == (None, "last epoch 3")
+    model, made = _early_stopping_run(cb, tmp_path, "restore_best_weights: true", [0.5, 0.4, 0.9])
+    assert model.epoch == 2  # the best epoch's weights were put back
+    assert weights_source(made, 3) == (2, "best epoch 2 (restored by early_stopping)")
+    model, made = _early_stopping_run(cb, tmp_path, "patience: 0", [0.5, 0.4, 0.9])
+    assert model.epoch == 3 and weights_source(made, 3) == (None, "last epoch 3")
+
+
+def test_best_epoch_of_a_best_checkpoint_that_was_saved(cb, tmp_path):
+    from cnnspec.training.trainer import weights_source
+
+    checkpoint = cb.BestCheckpoint(tmp_path, "val_loss", "min", save_best_only=True)
+    assert weights_source({"model_checkpoint": checkpoint}, 2) == (None, "last epoch 2")
+    checkpoint.set_model(FakeModel())
+    for epoch, loss in enumerate([0.5, 0.3, 0.4]):
+        checkpoint.on_epoch_end(epoch, {"val_loss": loss})
+    found = weights_source({"model_checkpoint": checkpoint}, 3)
+    assert found == (2, "best epoch 2 (restored from model_checkpoint's best.keras)")
+
+
+def test_a_run_whose_early_stopping_never_started_reports_its_last_epoch(runner, tmp_path):
+    from cnnspec.cli.app import app
+
+    spec = tmp_path / "es.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: es\ninput: {shape: [8, 8, 1]}\n"
+        "model: [flatten, {dense: {units: 10, activation: softmax}}]\n"
+        "data: {source: digits, limit: 100}\n"
+        "training:\n  epochs: 2\n  batch_size: 32\n  seed: 7\n  callbacks:\n"
+        "    - early_stopping: {monitor: val_loss, restore_best_weights: true, start_from_epoch: 5}\n"
+    )
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(spec), "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["best_epoch"] is None and metrics["weights_from"] == "last epoch 2"

@@ -94,6 +94,44 @@ def test_cli_cluster_options_are_checked(runner, write_spec):
     assert result.exit_code == 2 and "multi_worker" in result.output
 
 
+def test_xla_with_determinism_is_a_located_error_and_auto_picks_false_untimed():
+    """Keras turns XLA off under op determinism (with a bare UserWarning): `true` is refused
+    before the run, and `auto` records false without timing XLA."""
+    deterministic = TINY + "training: {deterministic: true}\n"
+    with pytest.raises(SpecError) as info:
+        training_config(compile_text(deterministic + "runtime: {jit_compile: true}\n"))
+    (error,) = info.value.errors
+    assert error.path == "runtime.jit_compile" and error.loc.line == 10
+    assert "training.deterministic" in error.message and "jit_compile: false" in error.hint
+    config = training_config(compile_text(deterministic + "runtime: {jit_compile: auto}\n"))
+    assert config.jit_auto and config.deterministic and not config.jit_compile
+
+    def build(jit: bool) -> None:
+        raise AssertionError("a deterministic run is not timed")
+
+    choice = choose_jit("auto", build, None, Distribution(), [], deterministic=True)
+    assert choice.describe() == {
+        "setting": "auto",
+        "chosen": False,
+        "reason": "training.deterministic: op determinism has no XLA",
+    }
+
+
+@pytest.mark.slow
+def test_a_deterministic_run_with_jit_auto_records_no_xla(tmp_path, runner):
+    spec = tmp_path / "det.yaml"
+    spec.write_text(
+        TINY
+        + "training: {epochs: 1, batch_size: 32, seed: 3, deterministic: true}\n"
+        + "runtime: {jit_compile: auto}\n"
+    )
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(spec), "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "lock.json").read_text())["jit_compile"]["chosen"] is False
+    assert "UserWarning" not in result.output
+
+
 @pytest.mark.slow
 def test_xla_refused_for_multi_worker_on_cpu():
     import tensorflow as tf

@@ -106,7 +106,7 @@ def test_compare_shows_the_spec_diff_metric_differences_and_writes_the_curves(ru
     assert by_name["epochs_run"]["difference"] == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    text = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(png)])
+    text = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(png), "--force"])
     assert text.exit_code == 0
     assert "+0.0500" in flat(text.output) and "learning_rate: 0.01" in flat(text.output)
 
@@ -146,7 +146,8 @@ def test_compare_of_one_spec_from_other_starting_weights_says_so(runner, tmp_pat
 
     found = json.loads(
         runner.invoke(
-            app, ["runs", "compare", str(scratch), str(tuned), "--png", png, "--format", "json"]
+            app,
+            ["runs", "compare", str(scratch), str(tuned), "--png", png, "--format", "json", "--force"],
         ).stdout
     )
     assert found["starting_weights"] == {"a": "random", "b": "runs/pre (loaded 15 of 17)"}
@@ -167,7 +168,7 @@ def test_compare_of_runs_from_the_same_weights_says_the_same(runner, tmp_path):
     # a spec's own weights (a backbone's): transfer.json without --weights in lock.json
     _starts_from(second, None, {**LOADED, "loaded": 17})
     result = runner.invoke(
-        app, ["runs", "compare", str(first), str(second), "--png", str(tmp_path / "c.png")]
+        app, ["runs", "compare", str(first), str(second), "--png", str(tmp_path / "c.png"), "--force"]
     )
     assert (
         "starting weights (A → B): runs/pre (loaded 15 of 17) → the spec's /work/runs/pre/model.keras "
@@ -306,21 +307,84 @@ def test_compare_notes_a_damaged_history_and_still_draws_the_other_run(runner, r
     assert any(note.startswith(f"{a}: no learning curves drawn") for note in found["notes"])
     assert f"{b}: metrics.json: test_accuracy is a string ('high'), expected a number" in found["notes"]
     assert found["metrics"] == [] and png.read_bytes()[:4] == b"\x89PNG"
-    text = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(png)])
+    text = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(png), "--force"])
     assert text.exit_code == 0, text.output
     assert "no learning curves drawn" in flat(text.stderr)
 
 
 def test_compare_takes_the_lock_of_the_run_folder_it_draws_into(runner, run_tree):
+    """A third run's folder (not one compared) is written under its lock."""
     from cnnspec.training.runlock import LOCK_NAME, acquire
 
     a, b = run_tree / "a-run", run_tree / "b-run"
-    with acquire(a, ["cnnspec", "train", "--resume", str(a)]):
-        busy = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(a / "curves.png")])
+    c = make_run(run_tree / "c-run", lr=0.1, accuracy=0.5, created="2026-01-04T10:00:00+0000")
+    with acquire(c, ["cnnspec", "train", "--resume", str(c)]):
+        busy = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(c / "curves.png")])
         assert busy.exit_code == 2, busy.output
-        assert "in use by" in flat(busy.output) and not (a / "curves.png").exists()
-        elsewhere = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(b / "curves.png")])
+        assert "in use by" in flat(busy.output) and not (c / "curves.png").exists()
+        elsewhere = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(run_tree / "x.png")])
         assert elsewhere.exit_code == 0, elsewhere.output
-    result = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(a / "curves.png")])
+    result = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(c / "curves.png")])
     assert result.exit_code == 0, result.output
-    assert (a / "curves.png").is_file() and not (a / LOCK_NAME).exists()
+    assert (c / "curves.png").is_file() and not (c / LOCK_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    "inside", ["a-run/model.keras", "a-run/lock.json", "b-run/new.png", "b-run/sub/x.png"]
+)
+@pytest.mark.parametrize("force", [False, True])
+def test_compare_never_writes_into_a_compared_run(runner, run_tree, inside, force):
+    a, b = run_tree / "a-run", run_tree / "b-run"
+    (a / "model.keras").write_bytes(b"weights")
+    before = {p: p.read_bytes() for p in run_tree.rglob("*") if p.is_file()}
+    target = run_tree / inside
+    result = runner.invoke(
+        app, ["runs", "compare", str(a), str(b), "--png", str(target), *(["--force"] if force else [])]
+    )
+    assert result.exit_code == 2, result.output
+    assert "inside the compared run folder" in flat(result.output) and "Traceback" not in result.output
+    assert {p: p.read_bytes() for p in run_tree.rglob("*") if p.is_file()} == before
+
+
+def test_compare_replaces_an_existing_png_only_with_force(runner, run_tree, tmp_path):
+    a, b = run_tree / "a-run", run_tree / "b-run"
+    spec = tmp_path / "victim.yaml"
+    spec.write_text("name: mine\n")
+    refused = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(spec)])
+    assert refused.exit_code == 2, refused.output
+    assert f"{spec} already exists" in flat(refused.output) and "pass --force" in flat(refused.output)
+    assert spec.read_text() == "name: mine\n"
+    forced = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(spec), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert spec.read_bytes()[:4] == b"\x89PNG"
+
+
+def _whole_epoch_ticks(axes) -> list[float]:
+    """The x ticks in view, after the figure is drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(axes.figure).draw()
+    low, high = axes.get_xlim()
+    return [tick for tick in axes.get_xticks() if low <= tick <= high]
+
+
+def test_compare_draws_a_one_epoch_run_as_points_on_a_whole_epoch_axis(tmp_path):
+    from cnnspec.reporting.runs import curves_figure
+
+    created = "2026-01-01T10:00:00+0000"
+    a = make_run(tmp_path / "one", lr=0.01, accuracy=0.5, created=created, epochs=1)
+    b = make_run(tmp_path / "two", lr=0.02, accuracy=0.6, created=created, epochs=1)
+    for axes in curves_figure(a, b).axes:
+        assert axes.lines and all(line.get_marker() == "o" for line in axes.lines)  # a point shows
+        assert _whole_epoch_ticks(axes) == [1.0]
+        assert axes.get_xlim() == (0.5, 1.5)
+
+
+def test_history_png_of_one_epoch_has_whole_epoch_ticks():
+    from cnnspec.training.plots import history_figure
+
+    figure = history_figure({"epoch": [1], "loss": [0.9], "val_loss": [1.1], "accuracy": [0.5]})
+    for axes in figure.axes:
+        assert _whole_epoch_ticks(axes) == [1.0] and axes.get_xlim() == (0.5, 1.5)
+    longer = history_figure({"epoch": [1, 2, 3], "loss": [0.9, 0.5, 0.4]})
+    assert _whole_epoch_ticks(longer.axes[0]) == [1.0, 2.0, 3.0]

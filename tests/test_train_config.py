@@ -151,6 +151,86 @@ def test_piecewise_needs_one_more_value():
     assert "3 values for 2 boundaries" in error.message
 
 
+OUT_OF_RANGE = {
+    "decay-steps-0": (
+        "optimizer: {adam: {learning_rate: {exponential_decay: {decay_steps: '${e - 4}', decay_rate: 0.5}}}}",
+        "training.optimizer.adam.learning_rate.exponential_decay.decay_steps",
+        "expected an integer ≥ 1; received 0",
+    ),
+    "initial-rate": (
+        "optimizer: {adam: {learning_rate: {cosine_decay: {initial_learning_rate: '${-1}'}}}}",
+        "training.optimizer.adam.learning_rate.cosine_decay.initial_learning_rate",
+        "expected a number > 0; received -1",
+    ),
+    "warmup": (
+        "phases: [{epochs: 1, learning_rate: {cosine_decay: {warmup_steps: '${-1}'}}}]",
+        "training.phases[0].learning_rate.cosine_decay.warmup_steps",
+        "expected an integer ≥ 0; received -1",
+    ),
+    "momentum": (
+        "optimizer: {sgd: {momentum: '${-2}'}}",
+        "training.optimizer.sgd.momentum",
+        "expected a number ≥ 0 and ≤ 1; received -2",
+    ),
+    "beta_1": ("optimizer: {adam: {beta_1: '${5}'}}", "training.optimizer.adam.beta_1", "≤ 1; received 5"),
+    "weight-decay": (
+        "optimizer: {adamw: {weight_decay: '${-1}'}}",
+        "training.optimizer.adamw.weight_decay",
+        "expected a number ≥ 0; received -1",
+    ),
+    "clipnorm": (
+        "optimizer: {adam: {clipnorm: '${e - 4}'}}",
+        "training.optimizer.adam.clipnorm",
+        "expected a number > 0; received 0",
+    ),
+    "phase-optimizer": (
+        "phases: [{epochs: 1, optimizer: {rmsprop: {rho: '${2}'}}}]",
+        "training.phases[0].optimizer.rmsprop.rho",
+        "≤ 1; received 2",
+    ),
+    "factor": (
+        "callbacks: [{reduce_lr_on_plateau: {factor: '${2}'}}]",
+        "training.callbacks[0].reduce_lr_on_plateau.factor",
+        "expected a number > 0 and < 1; received 2",
+    ),
+    "patience": (
+        "callbacks: [{early_stopping: {patience: '${e / 8}'}}]",
+        "training.callbacks[0].early_stopping.patience",
+        "expected an integer ≥ 0; received 0.5",
+    ),
+}
+
+
+@pytest.mark.parametrize("setting, path, message", OUT_OF_RANGE.values(), ids=OUT_OF_RANGE)
+def test_expressions_are_held_to_the_schemas_bounds(setting, path, message):
+    """A `${…}` passes the JSON Schema as text: its value is checked against the same bounds,
+    a located error before training (it was a Keras failure, exit 3, after the run started)."""
+    (error,) = errors_of(f"training:\n  {setting}\n")
+    assert error.path == path and message in error.message and error.loc.line == 9
+
+
+def test_expressions_within_the_bounds_are_read_as_numbers():
+    config = config_of(
+        "training:\n  optimizer: {sgd: {momentum: '${e / 8}', learning_rate: "
+        "{exponential_decay: {decay_steps: '${e * 2.0}', decay_rate: 0.5}}}}\n"
+        "  callbacks: [{early_stopping: {patience: '${e}'}}]\n"
+    )
+    assert config.optimizer.settings == {"momentum": 0.5}
+    assert config.optimizer.learning_rate.settings["decay_steps"] == 8
+    assert isinstance(config.optimizer.learning_rate.settings["decay_steps"], int)
+    assert config.callbacks[0].settings["patience"] == 4
+
+
+def test_validate_refuses_an_expression_out_of_range(runner, tmp_path):
+    from cnnspec.cli.app import app
+
+    spec = tmp_path / "sch.yaml"
+    spec.write_text(HEAD + "training:\n  callbacks: [{reduce_lr_on_plateau: {factor: '${2}'}}]\n")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    assert "9:" in result.output and "factor: expected a number > 0 and < 1; received 2" in result.output
+
+
 def test_binary_loss_needs_one_unit():
     (error,) = errors_of("training: {loss: binary_crossentropy}\n")
     assert "1 output unit" in error.message
@@ -165,6 +245,61 @@ def test_top_k_needs_several_classes():
     head = HEAD.replace('"${classes}", activation: softmax', "1, activation: sigmoid")
     (error,) = errors_of("training: {metrics: [top_k_accuracy]}\n", head)
     assert "top_k" in error.message
+
+
+LOGITS_HEAD = HEAD.replace(", activation: softmax", "")
+
+
+@pytest.mark.parametrize("metric", ["precision", "recall"])
+def test_precision_and_recall_of_multi_class_logits_are_refused(metric):
+    """Keras' Precision/Recall threshold scores at 0.5: a logit is no probability, so the
+    figures were wrong without a word (and the generated script builds the same metrics)."""
+    (error,) = errors_of(f"training: {{metrics: [accuracy, {metric}, auc]}}\n", LOGITS_HEAD)
+    assert error.path == "training.metrics[1]" and error.loc.line == 8
+    assert f"expected probabilities for {metric} of a multi-class output" in error.message
+    assert "activation: softmax" in error.hint and "drop the metric" in error.hint
+
+
+def test_precision_of_probabilities_and_of_a_binary_logit_is_kept():
+    assert [m.name for m in config_of("training: {metrics: [precision, recall]}\n").metrics] == [
+        "precision",
+        "recall",
+    ]
+    binary = HEAD.replace('"${classes}", activation: softmax', "1")  # one logit: threshold 0
+    assert config_of("training: {metrics: [precision]}\n", binary).loss.from_logits
+
+
+def test_codegen_script_refuses_precision_of_logits_too(runner, tmp_path):
+    from cnnspec.cli.app import app
+
+    spec = tmp_path / "logit.yaml"
+    spec.write_text(LOGITS_HEAD + "training: {metrics: [accuracy, recall]}\n")
+    for command in (["validate"], ["codegen", "--script"]):
+        result = runner.invoke(app, [*command, str(spec)])
+        assert result.exit_code == 1, result.output
+        assert "training.metrics[1]: expected probabilities for recall" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    "metrics, path, message",
+    [
+        ("[{top_k_accuracy: {k: 10}}]", "training.metrics[0].top_k_accuracy.k", "received 10"),
+        ("[accuracy, {top_k_accuracy: {k: '${classes + 2}'}}]", "training.metrics[1].top_k_accuracy.k", "12"),
+    ],
+)
+def test_top_k_needs_k_below_the_classes(metrics, path, message):
+    """top-k accuracy with k ≥ the classes is always 1.0, whatever the model."""
+    (error,) = errors_of(f"training: {{metrics: {metrics}}}\n")
+    assert error.path == path and "k must be below the output's 10 classes" in error.message
+    assert message in error.message and error.loc.line == 8
+
+
+def test_top_k_default_k_must_be_below_the_classes_too():
+    head = HEAD.replace('"${classes}"', "5")
+    (error,) = errors_of("training: {metrics: [top_k_accuracy]}\n", head)
+    assert error.path == "training.metrics[0]"
+    assert error.message == "k must be below the output's 5 classes; received 5 (the default)"
+    assert config_of("training: {metrics: [{top_k_accuracy: {k: 4}}]}\n", head).metrics[0].k == 4
 
 
 def test_logits_inferred_from_a_linear_head():

@@ -372,7 +372,10 @@ class _Reader:
         minimum: float | None = None,
         maximum: float | None = None,
         below: float | None = None,
+        above: float | None = None,
     ) -> Any:
+        """The number at ``path`` within the bounds (``above``/``below``: exclusive), or
+        ``default`` after a located error."""
         value = self.value(path, default)
         if value is None or value is default:
             # None: absent, or an expression that failed (already reported; errors raise at the end)
@@ -386,9 +389,12 @@ class _Reader:
             ok = False
         if ok and below is not None and value >= below:
             ok = False
+        if ok and above is not None and value <= above:
+            ok = False
         if not ok:
             want = "an integer" if integer else "a number"
-            bounds = [f"≥ {minimum}"] if minimum is not None else []
+            bounds = [f"> {above}"] if above is not None else []
+            bounds += [f"≥ {minimum}"] if minimum is not None else []
             bounds += [f"≤ {maximum}"] if maximum is not None else []
             bounds += [f"< {below}"] if below is not None else []
             self.error(f"expected {want} {' and '.join(bounds)}; received {value!r}".strip(), path)
@@ -684,8 +690,58 @@ def _name_and_settings(value: Any) -> tuple[str, dict[str, Any]]:
     return "", {}
 
 
+def _settings_schema(schema: dict[str, Any], name: str) -> dict[str, Any]:
+    """The schemas of the settings of ``name`` in a ``{name: {settings}}`` schema of
+    :mod:`cnnspec.spec.sections` (looked for through its ``anyOf`` alternatives); empty when
+    it has none."""
+    for option in schema.get("anyOf", [schema]):
+        options = option.get("properties", {}) if option.get("maxProperties") == 1 else {}
+        if name in options:
+            return dict(options[name].get("properties", {}))
+        found = _settings_schema(option, name) if "anyOf" in option else {}
+        if found:
+            return found
+    return {}
+
+
+def _number_bounds(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """A number setting's bounds as :meth:`_Reader.number` takes them, read from its JSON
+    Schema (``None``: not a number setting)."""
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") in ("number", "integer"):
+            return {
+                "integer": option["type"] == "integer",
+                "minimum": option.get("minimum"),
+                "above": option.get("exclusiveMinimum"),
+                "maximum": option.get("maximum"),
+                "below": option.get("exclusiveMaximum"),
+            }
+    return None
+
+
+def _check_numbers(
+    reader: _Reader, settings: dict[str, Any], path: SpecPath, schemas: dict[str, Any]
+) -> None:
+    """Hold each number setting to the bounds its JSON Schema states: the schema checks a
+    written number, but a ``${…}`` expression passes it as text, and Keras would refuse (or
+    misuse) the value only once the run has started. An invalid value is a located error; a
+    whole number from an expression (``${e * 2.0}``) is stored as an int where one is needed."""
+    for key, value in list(settings.items()):
+        bounds = _number_bounds(schemas.get(key, {}))
+        if bounds is None or value is None:
+            continue
+        checked = reader.number((*path, key), None, **bounds)
+        if checked is not None and bounds["integer"]:
+            settings[key] = checked
+
+
 def _schedule(reader: _Reader, value: dict[str, Any], path: SpecPath) -> Schedule:
+    from cnnspec.spec.sections import OPTIMIZER_SCHEMA
+
     kind, settings = _name_and_settings(value)
+    # every optimizer's learning_rate takes the same schedules
+    rate_schema = _settings_schema(OPTIMIZER_SCHEMA, "adam")["learning_rate"]
+    _check_numbers(reader, settings, (*path, kind), _settings_schema(rate_schema, kind))
     warmup = int(settings.pop("warmup_steps", 0) or 0)
     if kind == "piecewise_constant":
         boundaries, values = settings.get("boundaries", []), settings.get("values", [])
@@ -718,9 +774,15 @@ def _optimizer(
     else:
         reader.error(f"expected a learning rate > 0; received {lr_value!r}", (*path, name, "learning_rate"))
         learning_rate = DEFAULT_LEARNING_RATE
+    from cnnspec.spec.sections import OPTIMIZER_SCHEMA
+
+    schemas = _settings_schema(OPTIMIZER_SCHEMA, name)
     for key, value in settings.items():
+        if key in schemas and _number_bounds(schemas[key]) is not None:
+            continue  # (checked with its bounds below)
         if not isinstance(value, bool) and not isinstance(value, (int, float)):
             reader.error(f"expected a number; received {value!r}", (*path, name, key))
+    _check_numbers(reader, settings, (*path, name), schemas)
     return OptimizerConfig(name or "adam", learning_rate, settings)
 
 
@@ -767,7 +829,9 @@ def _metrics(
     task: str = "classification",
     binary: bool = False,
     default: tuple[str, ...] = ("accuracy",),
+    head: tuple[int, LossConfig] | None = None,
 ) -> tuple[MetricConfig, ...]:
+    """The metrics at ``path`` (``head``: the output's units and loss, where known)."""
     raw = reader.value(path, list(default)) or []
     metrics: list[MetricConfig] = []
     seen: set[str] = set()
@@ -777,6 +841,8 @@ def _metrics(
         metric = MetricConfig(name, k if isinstance(k, int) and not isinstance(k, bool) else 5)
         if name == "top_k_accuracy" and binary and task == "classification":
             reader.error("expected a multi-class output for top_k_accuracy", (*path, index))
+        elif task == "classification" and head is not None:
+            _check_classifier_metric(reader, metric, (*path, index), "k" in settings, head)
         if metric.log_name in seen:
             reader.error(f"metric {metric.log_name!r} is listed twice", (*path, index))
         seen.add(metric.log_name)
@@ -784,7 +850,34 @@ def _metrics(
     return tuple(metrics)
 
 
+def _check_classifier_metric(
+    reader: _Reader, metric: MetricConfig, path: SpecPath, k_written: bool, head: tuple[int, LossConfig]
+) -> None:
+    """A metric that would report a meaningless figure for this classifier output is refused."""
+    units, loss = head
+    if metric.name == "top_k_accuracy" and units > 1 and metric.k >= units:
+        # the true class is always among the top k of k ≥ N classes: 1.0 whatever the model
+        reader.error(
+            f"k must be below the output's {units} classes; received {metric.k}"
+            + ("" if k_written else " (the default)"),
+            (*path, "top_k_accuracy", "k") if k_written else path,
+            f"top-{metric.k} accuracy of {units} classes is always 1.0: choose a k below {units}"
+            + ("" if k_written else ", e.g. {top_k_accuracy: {k: 2}}"),
+        )
+    if metric.name in ("precision", "recall") and units > 1 and loss.from_logits:
+        # Keras' Precision/Recall threshold each class's score at 0.5: a logit is no
+        # probability, and the generated script builds the same metrics, so they are refused
+        reader.error(
+            f"expected probabilities for {metric.name} of a multi-class output; this output "
+            "gives logits (no softmax activation: the loss has from_logits)",
+            path,
+            "end the model with activation: softmax, or drop the metric",
+        )
+
+
 def _callbacks(reader: _Reader, config: TrainConfig, validation: bool) -> tuple[CallbackConfig, ...]:
+    from cnnspec.spec.sections import CALLBACK_SCHEMA
+
     path: SpecPath = ("training", "callbacks")
     raw = reader.value(path, []) or []
     out: list[CallbackConfig] = []
@@ -792,6 +885,7 @@ def _callbacks(reader: _Reader, config: TrainConfig, validation: bool) -> tuple[
     for index, item in enumerate(raw):
         name, settings = _name_and_settings(item)
         item_path: SpecPath = (*path, index, name) if isinstance(item, dict) else (*path, index)
+        _check_numbers(reader, settings, item_path, _settings_schema(CALLBACK_SCHEMA, name))
         if any(c.name == name for c in out):
             reader.error(f"callback {name!r} is listed twice", item_path)
         monitor = settings.get("monitor")
@@ -946,17 +1040,36 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
     units, _ = output_info(compiled)
     from cnnspec.analysis.tasks import output_tasks
 
+    heads: dict[SpecPath, tuple[int, LossConfig]] = {}  # each output's units and loss, by its path
+
+    def parse_loss(path: SpecPath, units: int, activation: str | None, default: str, task: str) -> LossConfig:
+        heads[path[:-1]] = (units, loss := _loss(reader, path, units, activation, default, task))
+        return loss
+
     tasks = output_tasks(
         reader,
         compiled,
-        lambda path, units, activation, default, task: _loss(reader, path, units, activation, default, task),
-        lambda path, task, binary, default: _metrics(reader, path, task, binary, default),
+        parse_loss,
+        lambda path, task, binary, default: _metrics(
+            reader, path, task, binary, default, heads.get(path[:-1])
+        ),
     )
     first = tasks[0] if tasks else None
     loss = first.loss if first is not None else LossConfig("sparse_categorical_crossentropy")
     metrics = first.metrics if first is not None else (MetricConfig("accuracy"),)
     seed = reader.number(("training", "seed"), None, integer=True, minimum=0, maximum=2**32 - 1)
     runtime_jit = reader.value(("runtime", "jit_compile"), False)
+    deterministic = bool(reader.value(("training", "deterministic"), False))
+    if runtime_jit is True and deterministic:
+        # Keras turns XLA off under op determinism with a bare warning: the run would not
+        # compile what the spec (and lock.json) say
+        reader.error(
+            "expected runtime.jit_compile false or auto with training.deterministic: true; "
+            "TensorFlow's op determinism has no XLA (Keras would turn it off)",
+            ("runtime", "jit_compile"),
+            "set runtime.jit_compile: false (auto picks false for a deterministic run), or drop "
+            "training.deterministic",
+        )
     strategy, startup_timeout = _distribute(reader)
     optimizer = _optimizer(reader)
     phases = _phases(reader, compiled, optimizer)
@@ -972,7 +1085,7 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
         metrics=metrics,
         class_weight=_class_weight(reader),
         seed=seed,
-        deterministic=bool(reader.value(("training", "deterministic"), False)),
+        deterministic=deterministic,
         mixed_precision=bool(reader.value(("runtime", "mixed_precision"), False)),
         # "auto" is decided when the run starts (XLA is slower than plain TensorFlow for small
         # CNNs on CPU and faster for ResNets, see DESIGN.md); until then it counts as off.

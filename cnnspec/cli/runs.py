@@ -7,6 +7,7 @@ argument); a folder that is really named `compare` is given as `./compare`.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +33,7 @@ def runs(
             "--png", help="compare: where the overlaid learning curves go (default compare-A-B.png)"
         ),
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="compare: replace an existing --png file")] = False,
 ) -> None:
     """List run folders, or compare two (spec diff, metrics, overlaid learning curves).
 
@@ -46,7 +48,7 @@ def runs(
     if words and words[0] == "compare":
         if len(words) != 3:
             raise UsageError("expected cnnspec runs compare RUN_A RUN_B", "two run folders")
-        _compare(Path(words[1]), Path(words[2]), png, format)
+        _compare(Path(words[1]), Path(words[2]), png, format, force)
         return
     if len(words) > 1:
         raise UsageError(f"expected at most one folder; received {len(words)}", "cnnspec runs [FOLDER]")
@@ -114,10 +116,11 @@ def _score(row: dict[str, Any]) -> str:
     return "" if row["status"] == "finished" else row["status"]
 
 
-def _compare(a: Path, b: Path, png: Path | None, format: str) -> None:
+def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> None:
     from cnnspec.reporting.runs import compare
 
     target = png or Path(f"compare-{a.resolve().name}-{b.resolve().name}.png")
+    _check_target(target, (a, b), force)
     with owning_run(target.parent, target.parent):  # a picture written into a run folder: own it
         result = compare(a, b, target)
     if format == "json":
@@ -158,6 +161,28 @@ def _compare(a: Path, b: Path, png: Path | None, format: str) -> None:
         )
     console.print(table)
     console.print(f"learning curves: {safe(result['curves'])}", highlight=False)
+
+
+def _check_target(target: Path, runs: tuple[Path, Path], force: bool) -> None:
+    """Refuse a picture path before any work: never inside a compared run (its model.keras,
+    lock.json or spec would be replaced by a PNG, --force or not), and an existing file only
+    with ``--force``, as ``codegen -o`` does."""
+    from cnnspec.errors import UsageError
+    from cnnspec.fileio import check_writable
+    from cnnspec.reporting.runs import is_run
+
+    where = os.path.realpath(target)  # (os.path: a name the OS refuses fails in check_writable)
+    for run in runs:
+        folder = os.path.realpath(run)
+        if is_run(Path(folder)) and os.path.commonpath([where, folder]) == folder:
+            raise UsageError(
+                f"--png {target} is inside the compared run folder {run}; runs compare does not "
+                "write into a run it reads",
+                "choose a --png outside both run folders, such as compare.png",
+            )
+    check_writable(target, option="--png", folder=False)  # also a folder, FIFO, device, socket
+    if os.path.lexists(target) and not force:
+        raise UsageError(f"{target} already exists", "pass --force to replace it")
 
 
 def _num(value: Any, signed: bool = False, digits: int = 4) -> str:

@@ -430,8 +430,18 @@ def plot_curves(a: Path, b: Path, target: Path) -> Path:
     import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    buffer = io.BytesIO()
+    FigureCanvasAgg(curves_figure(a, b)).print_png(buffer)
+    write_atomic(target, buffer.getvalue())
+    return target
+
+
+def curves_figure(a: Path, b: Path) -> Any:
+    """The matplotlib figure :func:`plot_curves` writes."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+
+    from cnnspec.training.plots import epoch_axis
 
     panels = curves(a, b)
     figure = Figure(figsize=(11, 4), dpi=100)
@@ -439,9 +449,15 @@ def plot_curves(a: Path, b: Path, target: Path) -> Path:
         axes = figure.add_subplot(1, len(panels), index)
         for line in series:
             axes.plot(
-                line["x"], line["y"], color=line["color"], linestyle=line["linestyle"], label=line["label"]
+                line["x"],
+                line["y"],
+                color=line["color"],
+                linestyle=line["linestyle"],
+                label=line["label"],
+                marker="o",  # as history.png: a one-epoch run is a point, which a line alone never draws
+                markersize=3,
             )
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epoch_axis(axes, [x for line in series for x in line["x"]])
         axes.set_xlabel("epoch")
         axes.set_title(key)
         axes.grid(alpha=0.3)
@@ -449,10 +465,7 @@ def plot_curves(a: Path, b: Path, target: Path) -> Path:
             axes.legend(fontsize=8)
     figure.suptitle(f"{a.name} vs {b.name}")
     figure.tight_layout()
-    buffer = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(buffer)
-    write_atomic(target, buffer.getvalue())
-    return target
+    return figure
 
 
 def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:

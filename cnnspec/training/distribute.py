@@ -664,12 +664,14 @@ def choose_jit(
     dataset: Any,
     dist: Distribution,
     notes: list[str],
+    deterministic: bool = False,
 ) -> JitChoice:
     """Resolve ``runtime.jit_compile``: ``auto`` times a few steps without and with XLA.
 
     ``build(jit)`` returns a freshly built and compiled model (inside the strategy's scope);
     the timed models are thrown away. Multi-worker runs decide on the mean of every worker's
-    timings, so all workers compile the same program.
+    timings, so all workers compile the same program. A ``deterministic`` run (op determinism)
+    gets no XLA: Keras would turn it off with a warning, so ``auto`` picks false untimed.
     """
     if setting != "auto":
         if setting is True and dist.multi_worker and not _has_gpu():
@@ -679,6 +681,8 @@ def choose_jit(
                 "set runtime.jit_compile: auto (it picks false here) or false",
             )
         return JitChoice(setting, bool(setting))
+    if deterministic:
+        return JitChoice("auto", False, reason="training.deterministic: op determinism has no XLA")
     if dist.multi_worker and not _has_gpu():
         return JitChoice("auto", False, reason="XLA has no CPU collective ops for multi_worker")
     timings: list[float] = []

@@ -7,8 +7,10 @@ display needed) and written atomically as PNG.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from cnnspec.errors import printable
 from cnnspec.fileio import write_atomic
@@ -23,10 +25,26 @@ def _png(figure: object) -> bytes:
     return buffer.getvalue()
 
 
+def epoch_axis(axes: Any, epochs: Sequence[float]) -> None:
+    """An x axis of whole epochs: ticks on whole numbers only, and at least half an epoch
+    either side of the first and last (one epoch drew ticks at 0.96, 0.98, …: matplotlib's
+    integer locator falls back to fractions when fewer than two whole numbers are in view)."""
+    from matplotlib.ticker import MaxNLocator
+
+    finite = [float(e) for e in epochs if math.isfinite(float(e))]
+    if finite:
+        axes.set_xlim(min(finite) - 0.5, max(finite) + 0.5)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
 def plot_history(history: Mapping[str, Sequence[float]], target: Path, title: str = "") -> Path:
     """Accuracy and loss per epoch, training vs validation (two panels, as in the seed notebook)."""
+    return write_atomic(target, _png(history_figure(history, title)))
+
+
+def history_figure(history: Mapping[str, Sequence[float]], title: str = "") -> Any:
+    """The matplotlib figure :func:`plot_history` writes."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
     epochs = list(history.get("epoch") or range(1, len(history.get("loss", [])) + 1))
     figure = Figure(figsize=(11, 4), dpi=100)
@@ -47,14 +65,14 @@ def plot_history(history: Mapping[str, Sequence[float]], target: Path, title: st
             )  # fmt: skip
         axes.set_title(label)
         axes.set_xlabel("epoch")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.5" on short runs
+        epoch_axis(axes, epochs)  # no "epoch 1.5" on short runs
         axes.set_ylabel(key)
         axes.grid(True, alpha=0.3)
         axes.legend()
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    return write_atomic(target, _png(figure))
+    return figure
 
 
 def _paired(epochs: Sequence[float], values: Sequence[float]) -> tuple[list[float], list[float]]:

@@ -583,6 +583,29 @@ def _run(
     )  # fmt: skip
 
 
+def weights_source(spec_cbs: dict[str, Any], epochs_run: int) -> tuple[int | None, str]:
+    """The best epoch whose weights the saved model holds (``None``: none was restored) and
+    what metrics.json says of them: ``best epoch 3 (restored by early_stopping)``, or ``last
+    epoch 5`` when nothing put a best epoch's weights back. Keras' EarlyStopping restores only
+    when it kept weights (``best_weights``): never before ``start_from_epoch``, whatever its
+    ``best_epoch`` says."""
+    best_epoch, source = None, ""
+    early = spec_cbs.get("early_stopping")
+    if early is not None and early.restore_best_weights and getattr(early, "best_weights", None) is not None:
+        best_epoch, source = int(early.best_epoch) + 1, "restored by early_stopping"
+    checkpoint = spec_cbs.get("model_checkpoint")
+    if (
+        checkpoint is not None
+        and checkpoint.save_best_only
+        and checkpoint.best_epoch >= 0
+        and checkpoint.path.is_file()
+    ):  # loaded after fit, over what early stopping restored
+        best_epoch, source = int(checkpoint.best_epoch) + 1, "restored from model_checkpoint's best.keras"
+    if best_epoch is None:
+        return None, f"last epoch {epochs_run}"
+    return best_epoch, f"best epoch {best_epoch} ({source})"
+
+
 def _phase_line(config: TrainConfig, index: int) -> str:
     """``phase 2/2: epochs 4–6, 3 layers frozen, adam at 0.0001``."""
     phase = config.phases[index]
@@ -615,12 +638,12 @@ def _decide_jit(
         return bool(previous["chosen"])  # a resumed run compiles what it started with
     setting: Any = "auto" if config.jit_auto else config.jit_compile
     timing_ds = None
-    if config.jit_auto:
+    if config.jit_auto and not config.deterministic:  # (a deterministic run is not timed)
         timing_ds = dist.shard(
             make_dataset(dataset.x_train, dataset.y_train, settings, training=True, seed=seed)
         )
-    choice = distribute.choose_jit(setting, compiled_model, timing_ds, dist, notes)
-    if config.jit_auto:
+    choice = distribute.choose_jit(setting, compiled_model, timing_ds, dist, notes, config.deterministic)
+    if timing_ds is not None:
         distribute.reseed(seed)  # the timed models drew random numbers; the run starts afresh
     if dist.is_chief and lock is not None:
         distribute.update_lock(run_dir, jit_compile=choice.describe())
@@ -719,13 +742,7 @@ def _finish(
     train_seconds = sum(seconds)
     steady = sorted(seconds[1:]) if len(seconds) > 1 else seconds
     median = steady[len(steady) // 2] if steady else 0.0
-    best_epoch = None
-    early = recorder.spec_cbs.get("early_stopping")
-    if early is not None and early.restore_best_weights and getattr(early, "best_epoch", None) is not None:
-        best_epoch = int(early.best_epoch) + 1
-    checkpoint = recorder.spec_cbs.get("model_checkpoint")
-    if checkpoint is not None and checkpoint.save_best_only and checkpoint.best_epoch >= 0:
-        best_epoch = int(checkpoint.best_epoch) + 1
+    best_epoch, weights_from = weights_source(recorder.spec_cbs, len(history))
     metrics: dict[str, Any] = {
         **({"test_accuracy": summary["accuracy"]} if task_part is None else {}),
         "test_loss": evaluation.get("loss"),
@@ -734,6 +751,7 @@ def _finish(
         "epochs_planned": config.epochs,
         "stopped_early": stopped_early,
         "best_epoch": best_epoch,
+        "weights_from": weights_from,
         "train_seconds": round(train_seconds, 3),
         "images_per_second": round(images_per_epoch * len(history) / train_seconds, 1)
         if train_seconds
