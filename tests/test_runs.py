@@ -388,3 +388,24 @@ def test_history_png_of_one_epoch_has_whole_epoch_ticks():
         assert _whole_epoch_ticks(axes) == [1.0] and axes.get_xlim() == (0.5, 1.5)
     longer = history_figure({"epoch": [1, 2, 3], "loss": [0.9, 0.5, 0.4]})
     assert _whole_epoch_ticks(longer.axes[0]) == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("spec", ["digits_cnn.yaml", "unet_shapes.yaml"], ids=["classifier", "task"])
+def test_the_generated_scripts_history_png_has_whole_epoch_ticks(tmp_path, monkeypatch, spec):
+    """The script draws its own history.png (both templates): epochs from 1 on whole ticks, a
+    one-epoch run as points, as cnnspec train draws it."""
+    import shutil
+
+    import matplotlib.pyplot as plt
+
+    from tests.conftest import ROOT
+    from tests.test_listing_edges import script_functions
+
+    shutil.copy(ROOT / "specs" / spec, tmp_path / spec)
+    drawn = []
+    monkeypatch.setattr(plt, "close", drawn.append)  # keep the figure the function closes
+    script_functions(tmp_path / spec)["plot_history"]({"loss": [0.9], "val_loss": [1.1]}, tmp_path)
+    (axes,) = drawn[0].axes
+    assert _whole_epoch_ticks(axes) == [1.0] and axes.get_xlim() == (0.5, 1.5)
+    assert all(line.get_marker() == "o" for line in axes.get_lines())
+    assert (tmp_path / "history.png").read_bytes().startswith(b"\x89PNG")

@@ -121,6 +121,7 @@ SCRIPT_IMPORTS = {
     "tensorflow",
     "matplotlib",
     "matplotlib.pyplot",
+    "matplotlib.ticker",  # (whole-epoch ticks on history.png)
     "sklearn.datasets",
     "sklearn.metrics",
     "sklearn.model_selection",
