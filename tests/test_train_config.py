@@ -250,11 +250,12 @@ def test_top_k_needs_several_classes():
 LOGITS_HEAD = HEAD.replace(", activation: softmax", "")
 
 
-@pytest.mark.parametrize("metric", ["precision", "recall"])
+@pytest.mark.parametrize("metric", ["precision", "recall", "auc"])
 def test_precision_and_recall_of_multi_class_logits_are_refused(metric):
     """Keras' Precision/Recall threshold scores at 0.5: a logit is no probability, so the
-    figures were wrong without a word (and the generated script builds the same metrics)."""
-    (error,) = errors_of(f"training: {{metrics: [accuracy, {metric}, auc]}}\n", LOGITS_HEAD)
+    figures were wrong without a word (and the generated script builds the same metrics). AUC
+    turns each logit into a probability on its own (a sigmoid), not the classes' softmax."""
+    (error,) = errors_of(f"training: {{metrics: [accuracy, {metric}]}}\n", LOGITS_HEAD)
     assert error.path == "training.metrics[1]" and error.loc.line == 8
     assert f"expected probabilities for {metric} of a multi-class output" in error.message
     assert "activation: softmax" in error.hint and "drop the metric" in error.hint

@@ -864,8 +864,9 @@ def _check_classifier_metric(
             f"top-{metric.k} accuracy of {units} classes is always 1.0: choose a k below {units}"
             + ("" if k_written else ", e.g. {top_k_accuracy: {k: 2}}"),
         )
-    if metric.name in ("precision", "recall") and units > 1 and loss.from_logits:
-        # Keras' Precision/Recall threshold each class's score at 0.5: a logit is no
+    if metric.name in ("precision", "recall", "auc") and units > 1 and loss.from_logits:
+        # Keras' Precision/Recall threshold each class's score at 0.5 and AUC turns each logit
+        # into a probability on its own (a sigmoid, not the classes' softmax): a logit is no
         # probability, and the generated script builds the same metrics, so they are refused
         reader.error(
             f"expected probabilities for {metric.name} of a multi-class output; this output "
