@@ -158,7 +158,9 @@ def _refuse_hdf5(path: Path, zipped: bool) -> None:
 
 
 def _keras_application(name: str) -> Source:
-    import keras  # keras:NAME builds the model: this path needs TensorFlow
+    from cnnspec.backends.keras_import import import_keras
+
+    keras = import_keras()  # keras:NAME builds the model: this path needs TensorFlow (its start-up log quiet)
 
     # look the name up in the module's own listing, never getattr on user text
     functions = {
