@@ -102,6 +102,22 @@ def atomic_path(
         raise fault from exc
 
 
+#: What to do about a failed write's errno before trying again (others: check the disk).
+_WRITE_FIXES = {
+    errno.ENOSPC: "free some space there",
+    errno.EDQUOT: "free some space there (or raise the disk quota)",
+    errno.EROFS: "make that disk writable",
+    errno.EACCES: "get permission to write there",
+    errno.EPERM: "get permission to write there",
+}
+
+
+def write_fix(code: int | None) -> str:
+    """The fix for a write that failed with errno ``code``, as every command's hint says it
+    (docs/faults.md): free space, make the disk writable, get permission, or check the disk."""
+    return _WRITE_FIXES.get(code or 0, "check the disk")
+
+
 def write_fault(error: BaseException, target: str | Path, needed: int | None = None) -> WriteError | None:
     """The :class:`~cnnspec.errors.WriteError` an exception of a writer stands for, or ``None``
     when it is no disk fault (a bug, a converter failure: the caller reports it as it is).

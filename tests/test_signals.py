@@ -290,7 +290,7 @@ def test_a_trial_that_could_not_write_is_tried_again_and_the_search_exits_1(tmp_
     assert result.exit_code == 1, result.output
     text = " ".join(result.output.split())
     assert f"cannot write {model}: No space left on device" in text and "internal error" not in text
-    assert "free some space, then run the same command again: trial 0 is tried again" in text
+    assert "free some space there, then run the same command again: trial 0 is tried again" in text
 
     study = optuna.load_study(study_name="tiny_search", storage=open_storage(None, out))
     failed = study.trials[0]

@@ -216,3 +216,25 @@ def test_a_worker_s_outcome_names_its_error(tmp_path, monkeypatch):
 def test_the_note_says_what_a_worker_stopped_on(code, words):
     status = getattr(worker, code) if isinstance(code, str) else code
     assert search.worker_exit_note(3, status) == f"worker 3 {words}"
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        (errno.ENOSPC, "free some space there"),
+        (errno.EFBIG, "check the disk"),  # (a file-size limit: "make the disk writable" was said)
+        (errno.EACCES, "get permission to write there"),
+        (errno.EROFS, "make that disk writable"),
+    ],
+)
+def test_train_and_search_name_the_fix_for_the_fault_as_every_command_does(tmp_path, code, fix):
+    """A failed write of a run or a trial: the same fix for the same errno as the other
+    commands' hints (docs/faults.md); every fault but a full disk was "make the disk writable"."""
+    from cnnspec.api import compile_text
+    from cnnspec.search.worker import _retry_hint
+    from cnnspec.training.trainer import _continue_hint
+
+    compiled = compile_text("cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel: [flatten]\n")
+    fault = WriteError(tmp_path / "run" / "model.keras", "reason", errno=code)
+    assert _continue_hint(compiled, [], fault).startswith(f"{fix}, then run the same command again")
+    assert _retry_hint(3, code) == f"{fix}, then run the same command again: trial 3 is tried again"

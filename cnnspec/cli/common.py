@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import errno
 import functools
 import os
 import sys
@@ -171,21 +170,13 @@ def fail_write(fault: WriteError, option: str | None = None) -> typer.Exit:
     return typer.Exit(EXIT_WRITE)
 
 
-#: What to do about a write's errno before running the command again (others: check the disk).
-_WRITE_FIXES = {
-    errno.ENOSPC: "free some space there",
-    errno.EDQUOT: "free some space there (or raise the disk quota)",
-    errno.EROFS: "make that disk writable",
-    errno.EACCES: "get permission to write there",
-    errno.EPERM: "get permission to write there",
-}
-
-
 def write_hint(fault: WriteError, option: str | None = None) -> str:
     """How to go on after ``fault`` when the command gave no hint of its own: fix what the errno
     says (or write elsewhere with ``option``), then run the same command again. A failed write
     leaves the old file as it was (:func:`cnnspec.fileio.atomic_path`), so that is all it takes."""
-    fix = _WRITE_FIXES.get(fault.errno or 0, "check the disk")
+    from cnnspec.fileio import write_fix
+
+    fix = write_fix(fault.errno)
     elsewhere = f" or write elsewhere ({option})" if option else ""
     return f"{fix}{elsewhere}, then run the same command again"
 

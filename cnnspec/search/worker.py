@@ -22,7 +22,6 @@ fail the same way, and the search is to be run again once the disk is fixed
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import math
@@ -166,7 +165,9 @@ def disk_fault(study: Any, since: int = 0) -> WriteError | None:
 
 
 def _retry_hint(number: int, code: int | None) -> str:
-    fix = "free some space" if code in (errno.ENOSPC, errno.EDQUOT) else "make the disk writable again"
+    from cnnspec.fileio import write_fix
+
+    fix = write_fix(code)
     return f"{fix}, then run the same command again: trial {number} is tried again"
 
 

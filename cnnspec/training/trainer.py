@@ -8,7 +8,6 @@ or Ctrl-C costs at most the epoch in progress (``--resume RUN_DIR``).
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import math
 import shlex
@@ -159,8 +158,9 @@ def train(
 def _continue_hint(compiled: CompiledSpec, overrides: list[str] | tuple[str, ...], fault: WriteError) -> str:
     """How to go on after a failed write: resume the run (its snapshots are intact), or, when
     the run folder was never set up, run the same command again."""
-    full = fault.errno in (errno.ENOSPC, errno.EDQUOT)
-    fix = "free some space" if full else "make the disk writable again"
+    from cnnspec.fileio import write_fix
+
+    fix = write_fix(fault.errno)  # (a full disk, a read-only one, no permission, … each its own)
     for parent in Path(fault.path).parents[:2]:  # the run folder, or its state/ or checkpoints/
         if (parent / "lock.json").is_file():
             return f"{fix}, then continue with: {_resume_command(compiled, list(overrides), parent)}"
