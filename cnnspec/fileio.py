@@ -102,6 +102,13 @@ def atomic_path(
         raise fault from exc
 
 
+def user_path(text: str | Path) -> Path:
+    """A path the user wrote, with ``~`` and ``~user`` expanded where they name a home folder.
+    ``Path.expanduser`` raises RuntimeError for ``~name`` of no such user (``masks: ~0``);
+    :func:`os.path.expanduser` leaves such a path as written, a relative name like any other."""
+    return Path(os.path.expanduser(str(text)))
+
+
 #: What to do about a failed write's errno before trying again (others: check the disk).
 _WRITE_FIXES = {
     errno.ENOSPC: "free some space there",

@@ -169,3 +169,25 @@ def test_codegen_refuses_to_write_over_its_own_spec(runner, tmp_path, monkeypatc
     assert sorted(os.listdir(tmp_path)) == ["link.yaml", "spec.yaml"]
     result = runner.invoke(app, ["codegen", "spec.yaml", "-o", "model.py"])  # any other file is fine
     assert result.exit_code == 0, result.output
+
+
+def test_a_tilde_of_no_such_user_is_a_plain_name():
+    """`masks: ~0` (found by the long fuzz): pathlib's expanduser raised RuntimeError for a
+    user that does not exist, and compiling the spec ended in an internal error."""
+    from pathlib import Path
+
+    from cnnspec.fileio import user_path
+
+    assert user_path("~no_such_user_0/x") == Path("~no_such_user_0/x")
+    assert user_path("~/x") == Path(os.path.expanduser("~/x"))
+
+
+def test_a_data_path_of_no_such_users_home_compiles():
+    from cnnspec.api import compile_text
+
+    text = (
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\n"
+        "model: [{conv2d: {filters: 2, kernel_size: 1, activation: softmax}}]\n"
+        "data: {source: {images: '0', masks: '~0'}}\ntraining: {}\n"
+    )
+    assert compile_text(text, "fuzz.yaml").ir.totals.params == 4

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.errors import Diagnostics, SpecError, SpecPath, did_you_mean, format_path
+from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY
 from cnnspec.spec.expr import ExpressionError, is_expression, substitute
 
@@ -417,7 +418,7 @@ def _relative(reader: _Reader, path_text: str, compiled: CompiledSpec, at: SpecP
     if refused is not None:  # the OS calls would raise ValueError on it
         reader.error(refused, at)
         path_text = path_text.replace("\0", "")
-    path = Path(path_text).expanduser()
+    path = user_path(path_text)
     if path.is_absolute():
         return path
     loc = compiled.doc.loc(at)

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import yaml
 
-from cnnspec.fileio import atomic_path, write_atomic
+from cnnspec.fileio import atomic_path, user_path, write_atomic
 from cnnspec.spec.search import SearchSpace, apply_values
 
 PLOTS = {
@@ -254,7 +254,7 @@ def _absolute(data: dict[str, Any], doc: Any, at: tuple[Any, ...]) -> bool:
     text = node[at[-1]]
     if text in _NOT_FILES or is_zoo_ref(text):
         return False
-    path = Path(text).expanduser()
+    path = user_path(text)
     loc = doc.loc(at) or doc.loc(at[:-1])
     if path.is_absolute() or loc is None or loc.file.startswith("<"):
         return False

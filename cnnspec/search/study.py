@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import UsageError
-from cnnspec.fileio import write_atomic
+from cnnspec.fileio import user_path, write_atomic
 from cnnspec.spec.search import SearchSpace, grid_values
 
 JOURNAL_NAME = "study.journal"
@@ -182,7 +182,7 @@ def _open_hint(url: str) -> str:
         return (
             "SQLite needs no server: check the URL (sqlite:///relative/path.db, sqlite:////absolute/path.db)"
         )
-    folder = Path(database).expanduser().parent
+    folder = user_path(database).parent
     return (
         f"SQLite needs no server, only a file: the folder of the database file ({folder}) must exist "
         "and be writable (sqlite:///relative/path.db, sqlite:////absolute/path.db)"

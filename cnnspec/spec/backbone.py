@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.errors import Note, SpecError, did_you_mean, format_path
+from cnnspec.fileio import user_path
 
 if TYPE_CHECKING:
     from cnnspec.errors import SpecPath
@@ -90,7 +91,7 @@ def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc
             resolver.error(refused, path, code="backbone")
             return None
         base = _base_dir(resolver, path)
-        file = Path(ref).expanduser()
+        file = user_path(ref)
         file = file if file.is_absolute() else base / file
         resolved = resolve_path(file)
         if resolved is None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import Loc, SpecError, SpecPath, UsageError, format_path
+from cnnspec.fileio import user_path
 
 IMAGENET = "imagenet"
 RUN_MODEL = "model.keras"
@@ -105,7 +106,7 @@ def parse_source(
                 "(- backbone: {spec: zoo:resnet50, weights: imagenet}); `cnnspec zoo` lists them",
             )
         return WeightsSource(IMAGENET, text, None, strict, loc, where)
-    file = Path(text).expanduser()
+    file = user_path(text)
     if not file.is_absolute():
         file = base_dir / file
     if not on_disk:
