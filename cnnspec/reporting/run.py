@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.errors import Loc, UsageError, did_you_mean
+from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
 from cnnspec.spec.sections import DATASETS
 from cnnspec.training.modelfile import all_layers, check_model_file
@@ -327,7 +328,7 @@ def trained_spec(run_dir: Path, lock: dict[str, Any]) -> Path | None:
     if not isinstance(named, str) or not named.strip() or named.startswith("<") or is_zoo_ref(named):
         return None
     try:
-        file = Path(named).expanduser()
+        file = user_path(named)
         folders = [] if file.is_absolute() else [Path.cwd(), *Path(run_dir).resolve().parents]
     except (OSError, RuntimeError, ValueError):  # no home folder, a symlink loop, a NUL
         return None
@@ -479,7 +480,7 @@ def parse_source(text: str, base: dict[str, Any] | None = None) -> str | dict[st
     """``--data``: a named source, an ``.npz`` file, or a folder of class sub-folders."""
     if text in NAMED_SOURCES:
         return text
-    path = Path(text).expanduser()
+    path = user_path(text)
     if path.suffix.lower() == ".npz":
         if not path.is_file():
             raise UsageError(f"expected an .npz file for --data; {path} does not exist")
