@@ -187,3 +187,63 @@ def test_evaluating_into_a_run_another_process_holds_is_refused(run_dir, tmp_pat
     assert sorted(p.name for p in run_dir.iterdir()) == before  # nothing written into the run
     assert elsewhere.exit_code == 0, elsewhere.output
     assert (tmp_path / "evaluation.json").is_file()
+
+
+def _npz(path, y, names=None):
+    """An .npz of 8×8 colour images with labels ``y`` (and ``class_names`` when given)."""
+    x = np.random.default_rng(0).integers(0, 256, (len(y), 8, 8, 3), dtype="uint8")
+    arrays = {"x_train": x, "y_train": np.asarray(y), "x_test": x, "y_test": np.asarray(y)}
+    np.savez(path, **arrays, **({} if names is None else {"class_names": np.array(names)}))
+    return path
+
+
+def test_data_whose_classes_are_not_the_models_is_refused(run_dir, tmp_path):
+    labels = [0, 1, 2] * 4
+    many = [f"kind{i}" for i in range(12)]
+    cases = {
+        "other names": (_npz(tmp_path / "animals.npz", labels, ["cat", "dog", "bird"]), "'cat'"),
+        "other order": (_npz(tmp_path / "order.npz", labels, ["blue", "green", "red"]), "'blue'"),
+        "more classes": (_npz(tmp_path / "many.npz", list(range(12)) * 4, many), "at most 3 classes"),
+        "more labels": (_npz(tmp_path / "labels.npz", [0, 1, 2, 3] * 3), "at most 3 classes"),
+    }
+    out = tmp_path / "out"
+    for name, (source, words) in cases.items():
+        result = invoke("evaluate", run_dir, "--data", source, "--out", out)
+        assert result.exit_code == 2, (name, result.output)
+        text = flat(result)
+        assert words in text and "'red', 'green', 'blue'" in text, (name, text)  # both sets named
+        assert "hint:" in text and "--spec" in text and "Traceback" not in text, (name, text)
+        assert not (out / "evaluation.json").exists() and not (out / "confusion_matrix.png").exists()
+    text = flat(invoke("evaluate", run_dir, "--data", cases["more classes"][0], "--out", out))
+    assert "'kind7', … 4 more" in text and "'kind8'" not in text  # long lists are clipped
+
+
+def test_data_with_the_models_classes_or_no_names_is_accepted(run_dir, tmp_path):
+    unnamed = _npz(tmp_path / "unnamed.npz", [0, 1, 2] * 4)
+    result = invoke("evaluate", run_dir, "--data", unnamed, "--out", tmp_path, "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["class_names"] == CLASSES  # the labels are the run's classes
+    same = _npz(tmp_path / "same.npz", [0, 1, 2] * 4, CLASSES)
+    result = invoke("evaluate", run_dir, "--data", same, "--out", tmp_path, "-f", "json")
+    assert result.exit_code == 0, result.output
+
+
+def test_digits_model_refuses_the_shapes_classes():
+    from types import SimpleNamespace
+
+    from cnnspec.errors import UsageError
+    from cnnspec.reporting.run import check_source_classes
+
+    digits = [str(i) for i in range(10)]
+    config = SimpleNamespace(
+        binary=False, output_units=10, data=SimpleNamespace(kind="shapes", streamed=False)
+    )
+    with pytest.raises(UsageError) as refused:
+        check_source_classes(["circle", "square", "triangle"], digits, config)
+    assert "'0', '1', '2', '3', '4', '5', '6', '7', … 2 more" in str(refused.value)
+    assert "'circle', 'square', 'triangle'" in str(refused.value) and "--spec" in refused.value.hint
+    check_source_classes(digits, digits, config)  # the same classes
+    check_source_classes(["0", "1", "2"], ["zero", "one", "two"], config)  # labels without names
+    config.binary, config.output_units = True, 1
+    with pytest.raises(UsageError, match="at most 2 classes"):
+        check_source_classes(["0", "1", "2"], [], config)

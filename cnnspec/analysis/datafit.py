@@ -58,12 +58,15 @@ def check_sample_shape(shape: tuple[int, ...], compiled: CompiledSpec, config: T
     )
 
 
-def _listed(names: list[str] | None, shown: int = 8) -> str:
-    """`` (a, b, c, … 7 more)``: the data's class names after its count, when known."""
-    if not names:
-        return ""
+def name_list(names: list[str], shown: int = 8) -> str:
+    """``('a', 'b', 'c', … 7 more)``: class names for a message, the first ``shown`` of them."""
     head = ", ".join(repr(str(n)) for n in names[:shown])
-    return f" ({head}{f', … {len(names) - shown} more' if len(names) > shown else ''})"
+    return f"({head}{f', … {len(names) - shown} more' if len(names) > shown else ''})"
+
+
+def _listed(names: list[str] | None) -> str:
+    """`` ('a', 'b', 'c')``: the data's class names after its count, when known."""
+    return f" {name_list(names)}" if names else ""
 
 
 def check_class_count(

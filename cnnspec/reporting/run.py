@@ -646,7 +646,9 @@ def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
         seed = config.seed if config.seed is not None else 0
         if config.data.splits_test:
             notes.append(f"test split drawn with seed {seed} (no run folder records the training seed)")
-    dataset = load_dataset(compiled, config, seed)
+    # --data is checked against the model by test_split, which knows the run's classes and says
+    # what --data did wrong; the spec's own fit checks would blame the model's last layer
+    dataset = load_dataset(compiled, config if data is None else _fit_unchecked(config), seed)
     # a streamed source is hashed as the run hashed it (names, sizes and times, or --hash-content)
     dataset.hash_content = ((run.lock or {}).get("data") or {}).get("hash") == "content"
     return test_split(run, model, dataset, compiled, config, data=data, notes=notes)
@@ -673,6 +675,8 @@ def test_split(
         )
     y = dataset.y_test
     names = list(dataset.class_names)
+    if data is not None and dataset.target == "class" and not config.task_path:
+        check_source_classes(names, run.class_names or [], config)
     if run.class_names and data is not None and config.data.streamed:
         y, names = _remap(y, names, run.class_names)
     elif run.class_names and len(run.class_names) >= len(names):
@@ -713,6 +717,58 @@ def _output_names(run: Run, dataset: Any, config: TrainConfig, names: list[str])
     return found
 
 
+#: How to evaluate on other data than data whose classes fit the model (``--data`` refusals).
+OTHER_DATA_HINT = (
+    "pass --data a source with the model's classes (the same names in the same order, or labels "
+    "without names), leave --data out for the run's own test split, or pass --spec with a spec "
+    "that describes the model's data"
+)
+
+
+def _fit_unchecked(config: TrainConfig) -> TrainConfig:
+    """``config`` for loading ``--data``: without the class-count and ``class_weight`` checks
+    of the data against the model, which :func:`check_source_classes` makes for evaluation (a
+    classifier's; other tasks keep their checks)."""
+    from dataclasses import replace
+
+    if config.task_path:
+        return config
+    loss = replace(config.loss, name="sparse_categorical_crossentropy") if config.binary else config.loss
+    return replace(config, output_units=0, class_weight=None, loss=loss)
+
+
+def _listed(names: list[str]) -> str:
+    """``3 ('a', 'b', 'c')``: a count of class names and the first of them."""
+    from cnnspec.analysis.datafit import name_list
+
+    return f"{len(names)} {name_list(names)}" if names else "0"
+
+
+def check_source_classes(names: list[str], recorded: list[str], config: TrainConfig) -> None:
+    """The classes of a ``--data`` source (``names``) can be the model's: no more than its output
+    units tell apart (2 for a binary one), and, where the source names them and the run
+    recorded its own (``recorded``), the same names in the same order. Numbered names (``0``,
+    ``1`` …) are a source's labels without names; a streamed folder's classes are matched to
+    the run's by name (:func:`_remap`). A :class:`UsageError` naming both sets otherwise: the
+    report would show the source's classes under the model's names."""
+    limit = 2 if config.binary else config.output_units
+    kind = config.data.kind
+    theirs = f"the run's classes are {_listed(recorded)}" if recorded else "the model's classes are not named"
+    if limit and len(names) > limit:
+        raise UsageError(
+            f"expected --data with at most {limit} classes (the model's output units; {theirs}); "
+            f"the {kind} data has {_listed(names)}",
+            OTHER_DATA_HINT,
+        )
+    numbered = names == [str(i) for i in range(len(names))]
+    if recorded and not config.data.streamed and not numbered and names != recorded:
+        raise UsageError(
+            f"expected --data classes named as the run's, in the same order: {_listed(recorded)}; "
+            f"the {kind} data has {_listed(names)}",
+            OTHER_DATA_HINT,
+        )
+
+
 def _remap(y: np.ndarray, names: list[str], run_names: list[str]) -> tuple[np.ndarray, list[str]]:
     """Labels of a folder evaluated by a run's model: class folders mapped by name."""
     if names == run_names:
@@ -721,7 +777,8 @@ def _remap(y: np.ndarray, names: list[str], run_names: list[str]) -> tuple[np.nd
     if unknown:
         raise UsageError(
             f"expected class folders named like the run's classes ({', '.join(run_names[:20])}); "
-            f"received {', '.join(unknown[:10])}"
+            f"received {', '.join(unknown[:10])}",
+            OTHER_DATA_HINT,
         )
     table = np.array([run_names.index(n) for n in names], dtype="int64")
     return table[y], list(run_names)
