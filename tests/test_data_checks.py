@@ -99,26 +99,6 @@ def test_a_json_table_naming_an_image_twice_is_refused(tmp_path):
     assert error.message == f"expected each image once in v.json; it lists {names[0]} twice"
 
 
-@pytest.mark.parametrize(
-    ("key", "first", "why"),
-    [
-        ("values", "p0.png,1.5", "p0.png is an image in img"),
-        ("values", "gone.png,1.5", "its values are numbers"),
-        ("labels", "p0.png,cat dog", "p0.png is an image in img"),
-    ],
-)
-def test_a_table_without_a_header_row_is_refused(tmp_path, key, first, why):
-    names = write_images(tmp_path / "img", 4)
-    cell = first.split(",")[1]
-    (tmp_path / "t.csv").write_text("\n".join([first, *[f"{n},{cell}" for n in names[1:]]]) + "\n")
-    head = REGRESSION if key == "values" else MULTILABEL.replace("units: 3", "units: 2")
-    error = refused(spec(tmp_path, f"{{images: img, {key}: t.csv}}", head))
-    # it lost its first image and named the value column '1.5' before
-    assert error.path == f"data.source.{key}"
-    assert error.message == f"the first row of t.csv looks like data, not a header: {first!r} ({why})"
-    assert error.hint.startswith("add a header row first: file,")
-
-
 def test_numbers_as_label_columns_are_a_header(tmp_path):
     names = write_images(tmp_path / "img", 4)
     rows = ["file,0,1,2", *[f"{n},{i % 2},1,0" for i, n in enumerate(names)]]

@@ -185,7 +185,11 @@ def test_a_table_without_its_header_is_refused_by_both(tmp_path, key, first, why
     cell = first.split(",")[1]
     (tmp_path / "t.csv").write_text("\n".join([first, *[f"{n},{cell}" for n in names[1:]]]) + "\n")
     path = table_spec(tmp_path, key, "t.csv")
-    assert refused(path).message.endswith(f"looks like data, not a header: {first!r} ({why})")
+    error = refused(path)
+    # it lost its first image and named the value column '1.5' before
+    assert error.path == f"data.source.{key}"
+    assert error.message == f"the first row of t.csv looks like data, not a header: {first!r} ({why})"
+    assert error.hint.startswith("add a header row first: file,")
     with pytest.raises(SystemExit, match=rf"looks like data, not a header: {first!r} \({why}\)"):
         script_functions(path)[f"read_{key}"](tmp_path / "img", tmp_path / "t.csv")
 
