@@ -241,12 +241,14 @@ def predict_tasks(
     an input file; ``run``: the model's raw outputs for a scaled batch (Keras' ``predict``, or
     a verified export's session for a single-output model).
     """
+    from cnnspec.training.task_results import outputs_by_name
+
     check_mask_targets(tasks, samples, folder)
     multi = len(tasks) > 1
     stems = unique_stems([sample.label for sample in samples])  # (the folder is made by the first mask)
     results: list[dict[str, Any]] = []
     for batch, group in scaled_groups(samples, rescale):
-        by_name = _by_name(tasks, run(batch))
+        by_name = outputs_by_name(tasks, run(batch))
         for row, (index, sample) in enumerate(group):
             entry = {"order": index, "input": sample.label, "notes": list(sample.notes), "outputs": {}}
             for out in tasks:
@@ -263,16 +265,6 @@ def predict_tasks(
             results.append(entry)
     results.sort(key=lambda r: r.pop("order"))
     return results
-
-
-def _by_name(tasks: Sequence[OutputTask], outputs: Any) -> dict[str, np.ndarray]:
-    """A model's raw outputs (a list, a dict or one array) by output name."""
-    names = [out.name for out in tasks]
-    if isinstance(outputs, dict):
-        return {n: np.asarray(outputs[n]) for n in names}
-    if isinstance(outputs, (list, tuple)):
-        return {n: np.asarray(o) for n, o in zip(names, outputs, strict=True)}
-    return {names[0]: np.asarray(outputs)}
 
 
 def first_names(tasks: Sequence[OutputTask], names: Mapping[str, list[str]]) -> list[str]:
@@ -298,4 +290,6 @@ def describe(entry: dict[str, Any]) -> str:
 
 
 def _names(names: list[str], count: int) -> list[str]:
-    return list(names[:count]) if len(names) >= count else [str(i) for i in range(count)]
+    from cnnspec.reporting.run import names_or_indices
+
+    return names_or_indices(names, count)

@@ -8,6 +8,7 @@ keys per output under ``outputs: {NAME: {...}}``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ from cnnspec.fileio import write_atomic
 from cnnspec.training.task_metrics import output_summary, report_text
 
 
-def outputs_by_name(config: TrainConfig, outputs: Any) -> dict[str, np.ndarray]:
-    """``model.predict``'s result as a dict by output name (a list, a dict or one array)."""
-    names = [out.name for out in config.tasks]
+def outputs_by_name(tasks: Sequence[OutputTask], outputs: Any) -> dict[str, np.ndarray]:
+    """A model's raw outputs (``model.predict``'s, or an export's: a list, a dict or one array)
+    as a dict by the name of each of ``tasks``, the model's outputs in order."""
+    names = [out.name for out in tasks]
     if isinstance(outputs, dict):
         return {n: np.asarray(outputs[n]) for n in names}
     if isinstance(outputs, (list, tuple)):
@@ -41,7 +43,7 @@ def task_metrics(
 ) -> dict[str, Any]:
     """The ``metrics.json`` entries of every output's task (``names``: the class, label or
     value names; a dict by output name for several outputs, else the first output's)."""
-    preds = outputs_by_name(config, outputs)
+    preds = outputs_by_name(config.tasks, outputs)
     truths = targets_by_name(config, y_test)
     per = {
         out.name: output_summary(
@@ -83,7 +85,7 @@ def write_task_files(
     from cnnspec.training.task_plots import plot_output
 
     files = {"task_report": write_atomic(run_dir / "task_report.txt", task_report(config, metrics, title))}
-    preds = outputs_by_name(config, outputs)
+    preds = outputs_by_name(config.tasks, outputs)
     truths = targets_by_name(config, y_test)
     for out in config.tasks:
         name = picture_name(config, out)
