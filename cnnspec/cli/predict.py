@@ -74,14 +74,6 @@ def _reading(run: Any, record: Any) -> tuple[tuple[Any, ...] | None, list[str] |
     return None, names, {}
 
 
-def _class_names(known: list[str] | None, count: int) -> list[str]:
-    """The names of a classifier's ``count`` classes: the known ones when there are enough,
-    else their indices."""
-    return (
-        list(known[:count]) if known is not None and len(known) >= count else [str(i) for i in range(count)]
-    )
-
-
 def _record_beside(target: Path) -> Any:
     """A verified export record of the model ``target`` when it has one (any runtime, installed
     or not: only the record is read), else ``None``: the Keras path reads a model outside its
@@ -122,7 +114,7 @@ def _predict_keras(
     """Predictions through Keras (the model file itself); a model that is not a single
     classifier answers per output (reporting/task_predict.py; mask PNGs go to ``out``)."""
     from cnnspec.reporting.images import read_inputs
-    from cnnspec.reporting.run import OutputKind, file_rescale, input_shape, locate
+    from cnnspec.reporting.run import OutputKind, file_rescale, input_shape, locate, names_or_indices
     from cnnspec.reporting.run import predict as predict_batch
     from cnnspec.reporting.task_predict import scaled_groups
     from cnnspec.training.modelfile import load_model
@@ -151,7 +143,7 @@ def _predict_keras(
     names: list[str] = []
     for batch, group in scaled_groups(samples, rescale):
         probs = predict_batch(keras_model, batch, None, kind)  # (scaled already)
-        names = _class_names(known, probs.shape[1])
+        names = names_or_indices(known, probs.shape[1])
         results += _entries(group, probs, names, k)
     results.sort(key=lambda r: r.pop("order"))
     return results, names, run.model_path
@@ -170,7 +162,7 @@ def _predict_export(
     convert, scale and read (``tasks``, ``known``, ``by_output``: :func:`_reading`'s)."""
     from cnnspec.export.runtimes import open_session
     from cnnspec.reporting.images import read_inputs
-    from cnnspec.reporting.run import OutputKind, probabilities
+    from cnnspec.reporting.run import OutputKind, names_or_indices, probabilities
     from cnnspec.reporting.task_predict import scaled_groups
 
     record.require_one_input(record.path)
@@ -184,7 +176,7 @@ def _predict_export(
     names: list[str] = []
     for batch, group in scaled_groups(samples, _record_rescale(record)):
         probs = probabilities(session.run(batch), kind)
-        names = _class_names(known, probs.shape[1])
+        names = names_or_indices(known, probs.shape[1])
         results += _entries(group, probs, names, k)
     results.sort(key=lambda r: r.pop("order"))
     return results, names

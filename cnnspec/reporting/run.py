@@ -202,8 +202,14 @@ class Run:
 
     def names_for(self, count: int) -> list[str]:
         """Class names for ``count`` outputs (the run's when they fit, else indices)."""
-        names = self.class_names or []
-        return list(names[:count]) if len(names) >= count else [str(i) for i in range(count)]
+        return names_or_indices(self.class_names, count)
+
+
+def names_or_indices(names: list[str] | None, count: int) -> list[str]:
+    """The names of ``count`` classes, labels or values: the first ``count`` of ``names`` when
+    there are enough, else their indices (``0``, ``1`` …)."""
+    known = list(names or [])
+    return known[:count] if len(known) >= count else [str(i) for i in range(count)]
 
 
 # -- locating ------------------------------------------------------------------------------------
