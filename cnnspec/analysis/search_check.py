@@ -131,7 +131,7 @@ def _check_objective(compiled: CompiledSpec, space: SearchSpace, diags: Diagnost
         )
         return
     config = training_config(compiled)
-    logged = config.logged_names(config.data.validation_split > 0)
+    logged = _logged(config)
     if space.objective in logged:
         return
     hint = did_you_mean(space.objective, logged) or f"logged every epoch: {', '.join(logged)}"
@@ -178,7 +178,7 @@ def _objective_missing(
     if d.target[0] not in _LOGGING_SECTIONS or "training" not in compiled.doc.data:
         return None
     config = training_config(compiled)
-    logged = config.logged_names(config.data.validation_split > 0)
+    logged = _logged(config)
     if space.objective in logged:
         return None
     hint = f"logged every epoch with this value: {', '.join(logged)}"
@@ -195,12 +195,14 @@ def _objective_missing(
     )
 
 
+def _logged(config: TrainConfig) -> list[str]:
+    """What a training of ``config`` logs every epoch (``val_…`` with a validation split)."""
+    return list(config.logged_names(config.data.validation_split > 0))
+
+
 def _logs_objective(compiled: CompiledSpec, space: SearchSpace) -> bool:
     """Whether the spec as written logs the search's objective every epoch."""
-    if "training" not in compiled.doc.data:
-        return False
-    config = training_config(compiled)
-    return space.objective in config.logged_names(config.data.validation_split > 0)
+    return "training" in compiled.doc.data and space.objective in _logged(training_config(compiled))
 
 
 def _check_values(
