@@ -216,6 +216,16 @@ def _scope_head(ref: str) -> str:
     return re.split(r"[.\[]", ref, maxsplit=1)[0]
 
 
+def scalar_param(declared: dict[str, Any]) -> str | None:
+    """The parameter a block called with a single value (``- cb: 8``) gives it to: its only
+    parameter, or else its only required one; ``None`` when neither is one parameter.
+    ``declared``: the block's parameters by name (:meth:`Resolver.block_params`)."""
+    required = [name for name, param in declared.items() if param.required]
+    if len(declared) == 1:
+        return next(iter(declared))
+    return required[0] if len(required) == 1 else None
+
+
 class Resolver:
     """Walks the spec's layer lists and emits :class:`Node` objects."""
 
@@ -1893,9 +1903,7 @@ class Resolver:
             located: dict[str, SpecPath] = {}
         elif isinstance(body, dict):
             raw, located = body, {k: (*path, k) for k in body}
-        elif len(declared) == 1 or len([p for p in declared.values() if p.required]) == 1:
-            # A single value fills the only parameter, or else the only required one.
-            only = next(n for n, p in declared.items() if p.required or len(declared) == 1)
+        elif (only := scalar_param(declared)) is not None:
             raw, located = {only: body}, {only: path}
         else:
             self.error(

@@ -614,9 +614,8 @@ def _write(data: dict[str, Any], target: SpecPath, value: Any) -> SpecPath:
 def _scalar_param(data: dict[str, Any], kind: Any) -> str | None:
     """The parameter that one value written alone fills for ``kind``: a layer's main parameter
     (``dropout: 0.3`` is its rate), or the parameter the resolver gives a block called with one
-    value (``- cb: 8``: the block's only parameter, else its only required one, as
-    :meth:`cnnspec.spec.resolve.Resolver.call_block` reads it, from its own reading of the
-    block's declared parameters)."""
+    value (``- cb: 8``: the block's only parameter, else its only required one,
+    :func:`cnnspec.spec.resolve.scalar_param`)."""
     if not isinstance(kind, str):
         return None
     layer = REGISTRY.get(kind)
@@ -626,11 +625,9 @@ def _scalar_param(data: dict[str, Any], kind: Any) -> str | None:
     if not isinstance(blocks, dict) or not isinstance(blocks.get(kind), dict):
         return None
     from cnnspec.errors import Diagnostics
-    from cnnspec.spec.resolve import Resolver
+    from cnnspec.spec.resolve import Resolver, scalar_param
 
-    declared = Resolver(SourceDoc("<search>", data, {}, {}), Diagnostics()).block_params(kind)
-    fills = [name for name, p in declared.items() if p.required or len(declared) == 1]
-    return fills[0] if len(fills) == 1 else None
+    return scalar_param(Resolver(SourceDoc("<search>", data, {}, {}), Diagnostics()).block_params(kind))
 
 
 def value_loc(d: Dimension, value: Any) -> Loc | None:
