@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnspec.errors import Diagnostics, SpecError, SpecPath, did_you_mean, format_path
+from cnnspec.errors import (
+    COMMAND_LINE_PREFIX,
+    Diagnostics,
+    Loc,
+    SpecError,
+    SpecPath,
+    did_you_mean,
+    format_path,
+)
 from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY
 from cnnspec.spec.expr import ExpressionError, is_expression, substitute
@@ -996,7 +1004,7 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
         reader.error(
             "expected the epochs in each phase; received training.epochs beside training.phases",
             ("training", "epochs"),
-            "remove training.epochs: the run trains the sum of the phases' epochs",
+            _phased_epochs_hint(compiled.doc.loc(("training", "epochs"))),
             key=True,
         )
     phases: list[PhaseConfig] = []
@@ -1181,3 +1189,15 @@ def fed_pixel_range(data: DataConfig, ir: ModelIR) -> tuple[float, float] | None
     top, integer = known
     scale = pipeline_scale(data, ir, integer)
     return (0.0, top * scale) if scale is not None else (0.0, top)
+
+
+def _phased_epochs_hint(loc: Loc | None) -> str:
+    """How to fix ``training.epochs`` beside ``training.phases``. On the command line it was
+    ``--epochs N`` (``train``'s shorthand) or ``--set training.epochs=N``: say both, and what a
+    phased spec takes instead."""
+    if loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX):
+        return (
+            "the run trains the sum of the phases' epochs: instead of --epochs N or --set "
+            "training.epochs=N, set a phase's epochs (--set training.phases[0].epochs=N)"
+        )
+    return "remove training.epochs: the run trains the sum of the phases' epochs"
