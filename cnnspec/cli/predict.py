@@ -206,7 +206,7 @@ def predict(
     format: FormatOption = TextOrJson.text,
     runtime: Annotated[
         Runtime,
-        typer.Option("--runtime", "-r", help=RUNTIME_HELP + " (default: auto)"),
+        typer.Option("--runtime", "-r", help=RUNTIME_HELP),
     ] = Runtime.auto,
     out: Annotated[
         Path | None,
