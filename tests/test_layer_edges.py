@@ -207,31 +207,29 @@ def test_keras_random_crop_still_passes_images_through_at_inference():
             "kernel_size[1]: expected a positive integer; received number 2.0",
         ),
         (
-            "conv2d: {filters: 4, kernel_size: [3, -3]}",
-            "model[0].conv2d.kernel_size",
-            "kernel_size[1]: expected a positive integer; received integer -3",
+            "conv2d: {filters: 4, kernel_size: [3, -3]}",  # written out: at the element
+            "model[0].conv2d.kernel_size[1]",
+            "expected a positive integer; received integer -3",
         ),
         (
             "reshape: [0, 48]",
-            "model[0].reshape",
-            "target_shape[0]: expected a positive integer or -1; received integer 0",
+            "model[0].reshape[0]",
+            "expected a positive integer or -1; received integer 0",
         ),
         (
-            'reshape: [4, "${2 ** 40}"]',
-            "model[0].reshape",
-            "target_shape[1]: expected a positive integer at most 2,147,483,647; "
-            "received integer 1099511627776",
+            'reshape: [4, "${2 ** 40}"]',  # an expression written as the element: there too
+            "model[0].reshape[1]",
+            "expected a positive integer at most 2,147,483,647; received integer 1099511627776",
         ),
         (
             "zero_padding2d: [[1, 2], [3, -1]]",
-            "model[0].zero_padding2d",
-            "padding[1][1]: expected a non-negative integer; received integer -1",
+            "model[0].zero_padding2d[1][1]",
+            "expected a non-negative integer; received integer -1",
         ),
         (
             'zero_padding2d: [1, "${2 ** 40}"]',
-            "model[0].zero_padding2d",
-            "padding[1]: expected a non-negative integer at most 2,147,483,647; "
-            "received integer 1099511627776",
+            "model[0].zero_padding2d[1]",
+            "expected a non-negative integer at most 2,147,483,647; received integer 1099511627776",
         ),
         (
             'dropout: {rate: 0.1, seed: "${2 ** 40}"}',
@@ -241,8 +239,25 @@ def test_keras_random_crop_still_passes_images_through_at_inference():
     ],
 )
 def test_range_messages_name_the_bound_and_the_element(runner, write_spec, item, path, message):
+    """An element the spec wrote out is located at itself; one an expression computed
+    (``${[w, 6 / 3]}``) is named in the message at the parameter."""
     error = only_error(runner, _layer_spec(write_spec, item))
     assert (error.path, error.message) == (path, message)
+
+
+@pytest.mark.parametrize(
+    ("item", "at"),
+    [
+        ("conv2d: {filters: 4, kernel_size: [3, -3]}", "-3]}"),
+        ("zero_padding2d: [[1, 2], [3, -1]]", "-1]]"),
+        ("reshape: [0, 48]", "0, 48]"),
+    ],
+)
+def test_the_caret_points_at_the_bad_element_written_out(runner, write_spec, item, at):
+    spec = _layer_spec(write_spec, item)
+    error = only_error(runner, spec)
+    line = spec.read_text().splitlines()[error.loc.line - 1]
+    assert line[error.loc.column - 1 :] == at
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,10 @@ def _first_bad_item(values: list[Any], check: Callable[[Any], str | None]) -> It
     return None
 
 
+def _index_text(index: tuple[int, ...]) -> str:
+    return "".join(f"[{i}]" for i in index)
+
+
 def _size_limit(value: int) -> str:
     """The bound an integer beyond the back ends' 32-bit sizes broke, said as such."""
     return f"at most {MAX_SIZE:,}" if value > 0 else f"at least {-MAX_SIZE:,}"
@@ -142,16 +146,26 @@ class Param:
 
     # -- checking --------------------------------------------------------------------------
     def check(self, value: Any) -> str | None:
-        """An "expected …; received …" message when ``value`` is invalid, else ``None``."""
+        """An "expected …; received …" message when ``value`` is invalid, else ``None``; a bad
+        element of a list is named in it (``kernel_size[1]: expected …``)."""
+        found = self.problem(value)
+        if found is None:
+            return None
+        message, index = found
+        return f"{self.name}{_index_text(index)}: {message}" if index else message
+
+    def problem(self, value: Any) -> tuple[str, tuple[int, ...]] | None:
+        """What :meth:`check` finds, as ``(message, index)``: ``index`` leads from ``value`` to
+        the bad element (``(1,)`` for ``kernel_size[1]``; ``()`` when the whole value is
+        wrong), so that a caller can point at the element itself where the spec wrote it out."""
         if value is None:
-            return None if self.nullable else f"expected {self.describe()}; received null"
+            return None if self.nullable else (f"expected {self.describe()}; received null", ())
         problem = PARAM_TYPES[self.type].check(self, value)
         if problem is None:
             return None
         if isinstance(problem, ItemProblem):
-            where = self.name + "".join(f"[{i}]" for i in problem.index)
-            return f"{where}: expected {problem.expected}; received {describe_value(problem.value)}"
-        return f"expected {problem}; received {describe_value(value)}"
+            return f"expected {problem.expected}; received {describe_value(problem.value)}", problem.index
+        return f"expected {problem}; received {describe_value(value)}", ()
 
     def normalize(self, value: Any) -> Any:
         """The canonical form the back ends receive (tuples expanded, numbers typed)."""

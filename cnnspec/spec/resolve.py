@@ -48,7 +48,7 @@ from cnnspec.ir import (
     Var,
     layers_of,
 )
-from cnnspec.layers.params import MAX_SIZE
+from cnnspec.layers.params import MAX_SIZE, Param
 from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.backbone import resolve_backbone
@@ -309,6 +309,21 @@ class Resolver:
         notes = self.call_notes()
         self.diags.error(message, loc, format_path(path), notes=notes, context=self.context, **kw)
 
+    def param_error(self, param: Param, value: Any, path: SpecPath, hint: str | None = None) -> bool:
+        """Report ``value`` at ``path`` if ``param`` refuses it; whether it did. A bad element of
+        a list the spec wrote out (``kernel_size: [3, -3]``) is located at the element itself;
+        one an expression computed is named in the message at the parameter."""
+        found = param.problem(value)
+        if found is None:
+            return False
+        message, index = found
+        element = (*path, *index)
+        if index and element in self.doc.locs:
+            self.error(message, element, code="parameter", hint=hint)
+        else:
+            self.error(param.check(value) or message, path, code="parameter", hint=hint)
+        return True
+
     def call_notes(self) -> list[Note]:
         """One note per block call being walked, innermost first."""
         calls = zip(reversed(self.call_stack), reversed(self.call_sites), strict=True)
@@ -567,9 +582,7 @@ class Resolver:
                 if not good:
                     into[pname] = (POISONED, value)
                     continue
-                problem = param.check(evaluated)
-                if problem:
-                    self.error(problem, ppath, code="parameter")
+                if self.param_error(param, evaluated, ppath):
                     into[pname] = (POISONED, value)
                     continue
                 # Spec-level values are written as literals (a block parameter could shadow a
@@ -1169,12 +1182,8 @@ class Resolver:
             if not good:
                 ok = False
                 continue
-            problem = param.check(value)
-            if problem:
-                hint = (
-                    did_you_mean(value, param.choices) if param.choices and isinstance(value, str) else None
-                )
-                self.error(problem, ppath, code="parameter", hint=hint)
+            hint = did_you_mean(value, param.choices) if param.choices and isinstance(value, str) else None
+            if self.param_error(param, value, ppath, hint):
                 ok = False
                 continue
             params[key] = value
