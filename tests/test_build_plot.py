@@ -146,8 +146,11 @@ def test_foreign_text_files_beside_the_target_are_refused_and_kept(ir, tmp_path,
 
 
 def test_the_named_file_is_replaced_but_not_its_foreign_sibling(ir, tmp_path, no_graphviz):
-    (tmp_path / "g.dot").write_text("old picture text")
-    assert write_graph(ir, tmp_path / "g.dot", origin="test") == [tmp_path / "g.dot", tmp_path / "g.mmd"]
+    (tmp_path / "g.dot").write_text("old picture text")  # not cnnspec's: replaced with force only
+    assert write_graph(ir, tmp_path / "g.dot", origin="test", force=True) == [
+        tmp_path / "g.dot",
+        tmp_path / "g.mmd",
+    ]
     assert (tmp_path / "g.dot").read_text().startswith('digraph "cells"')
     (tmp_path / "g.dot").write_text("notes")
     with pytest.raises(UsageError, match=r"g\.dot, which cnnspec did not write"):

@@ -338,7 +338,7 @@ def test_build_refuses_wrong_suffix_and_keeps_old_file_on_failure(runner, tmp_pa
         raise OSError("disk full")
 
     monkeypatch.setattr(keras.Model, "save", failing_save)
-    result = runner.invoke(app, ["build", BASIC, "-o", str(target)])
+    result = runner.invoke(app, ["build", BASIC, "-o", str(target), "--force"])  # (not build's file)
     assert result.exit_code == 3
     assert target.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]

@@ -21,13 +21,18 @@ def report(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="where to write the page (default RUN_DIR/report.html)")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", "-f", help="replace an existing --out file that cnnspec did not write"),
+    ] = False,
 ) -> None:
     """Write the run's report.html: one self-contained page of its results.
 
     Curves, metrics, classification report, confusion matrix, sample predictions, feature maps
     and the layer table, with every picture inline and no scripts (`train` writes it too).
+    An existing --out page is replaced only when cnnspec wrote it, or with --force.
     """
-    from cnnspec.reporting.html import write_report
+    from cnnspec.reporting.html import is_report, write_report
 
     if out is not None and out.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"expected --out to end in .html; received {out}")
@@ -35,6 +40,11 @@ def report(
 
     if out is not None or run_dir.is_dir():  # (no folder at all: write_report says what it expected)
         check_writable(out or run_dir / "report.html", option="--out", folder=False)
+    # the default RUN_DIR/report.html is the run's own page; no run folder: write_report says so
+    if out is not None and run_dir.is_dir():
+        from cnnspec.cli.outputs import refuse_foreign
+
+        refuse_foreign(out, "--out", force, is_report)  # before anything is read or drawn
     start = time.perf_counter()
     if out is None or out.parent.resolve() == run_dir.resolve():
         with owning_run(run_dir, run_dir):  # into the run folder: it must be ours (busy: refused)

@@ -15,6 +15,48 @@ from cnnspec.cli.render import safe
 SCHEMA_FILES = {"spec": "cnnspec.schema.json", "library": "cnnspec-blocks.schema.json"}
 
 
+def is_schema_file(path: Path) -> bool:
+    """Whether the file at ``path`` is a schema ``cnnspec schema`` wrote: a JSON object whose
+    ``$id`` (one of its first top-level keys, within the first few KB) is the spec's or the
+    block library's schema id. ``False`` for anything else (a spec, a file that can't be read)."""
+    from cnnspec.cli.outputs import read_head
+    from cnnspec.spec.schema import LIBRARY_SCHEMA_ID, SCHEMA_ID
+
+    head = read_head(path)
+    if head is None:
+        return False
+    text = head.decode("utf-8", "replace")
+    decoder = json.JSONDecoder()
+    # the head of a long schema is not a whole document: read its leading top-level members
+    # one at a time ("{", then "key": value, …) and stop at the first that is cut off
+    index = _skip(text, 0)
+    if not text.startswith("{", index):
+        return False
+    index += 1
+    while True:
+        try:
+            key, index = decoder.raw_decode(text, _skip(text, index))
+            index = _skip(text, index)
+            if not isinstance(key, str) or not text.startswith(":", index):
+                return False
+            value, index = decoder.raw_decode(text, _skip(text, index + 1))
+        except json.JSONDecodeError:
+            return False
+        if key == "$id":
+            return value in (SCHEMA_ID, LIBRARY_SCHEMA_ID)
+        index = _skip(text, index)
+        if not text.startswith(",", index):
+            return False
+        index += 1
+
+
+def _skip(text: str, index: int) -> int:
+    """The index of the first character at or after ``index`` that is not JSON white space."""
+    while index < len(text) and text[index] in " \t\r\n":
+        index += 1
+    return index
+
+
 def schema_text(which: str = "spec") -> str:
     """The generated schema of a spec (``spec``) or of a block library (``library``)."""
     from cnnspec.spec.schema import block_library_schema, json_schema
@@ -33,8 +75,13 @@ def schema(
     library: Annotated[
         bool, typer.Option("--library", help="the schema of block libraries (files imported with `use:`)")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="replace an existing -o file that cnnspec did not write")
+    ] = False,
 ) -> None:
-    """Generate the spec's JSON Schema (Draft 2020-12) from the layer registry."""
+    """Generate the spec's JSON Schema (Draft 2020-12) from the layer registry.
+
+    An existing -o file is replaced only when it is a schema cnnspec wrote, or with --force."""
     refuse_combinations(output=output is not None, check=check, kinds=kinds, library=library)
     if kinds:
         from cnnspec.layers.registry import REGISTRY
@@ -47,6 +94,12 @@ def schema(
             table.add_row(kind.name, kind.family, kind.keras_class, kind.main or "", params)
         stdout().print(table)
         return
+    if output is not None:  # (refuse_combinations: never with --check) before the schema is made
+        from cnnspec.cli.outputs import refuse_foreign
+        from cnnspec.fileio import check_writable
+
+        check_writable(output, option="-o", folder=False)
+        refuse_foreign(output, "-o", force, is_schema_file)  # a spec named by mistake is kept
     which = "library" if library else "spec"
     text = schema_text(which)
     if check:
@@ -63,9 +116,8 @@ def schema(
         stdout().print(f"schemas/{name} is up to date")
         return
     if output is not None:
-        from cnnspec.fileio import check_writable, write_atomic
+        from cnnspec.fileio import write_atomic
 
-        check_writable(output, option="-o", folder=False)
         write_atomic(output, text)
         stdout().print(f"wrote {safe(output)}")
         return

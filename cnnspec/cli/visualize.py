@@ -5,6 +5,11 @@ WHAT: history (learning curves), confusion (confusion matrix, `--normalize`), fe
 graph (the model graph: Graphviz when installed, always DOT and Mermaid text), samples (test
 images with predicted and true classes, mistakes in red). `history`, `confusion` and `graph`
 read the run folder only and never load TensorFlow.
+
+A picture that ``--out`` names (as a file, or in a folder) and that is there already is
+replaced only when cnnspec drew it (its PNG carries cnnspec's mark; a graph picture: the DOT
+beside it is cnnspec's), or with ``--force``; the run folder's own pictures (no ``--out``) are
+replaced as before.
 """
 
 from __future__ import annotations
@@ -88,9 +93,17 @@ def visualize(
     seed: Annotated[int, typer.Option("--seed", min=0, help="samples: which images are drawn")] = 0,
     spec: SpecOption = None,
     data: DataOption = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", "-f", help="replace an existing --out picture that cnnspec did not draw"),
+    ] = False,
 ) -> None:
-    """Draw one picture of a trained model and print the path of the PNG it wrote."""
+    """Draw one picture of a trained model and print the path of the PNG it wrote.
+
+    An existing --out picture is replaced only when cnnspec drew it, or with --force."""
+    from cnnspec.cli.outputs import refuse_foreign
     from cnnspec.fileio import check_writable, write_atomic
+    from cnnspec.reporting.images import is_cnnspec_png
     from cnnspec.reporting.run import locate
 
     run = locate(target, spec)
@@ -100,17 +113,29 @@ def visualize(
     if out is not None:
         writes_to = out if names_folder(out) else out.parent
     check_writable(writes_to, option="--out")  # before TensorFlow is imported
+
+    def picture(default: str) -> Path:
+        """Where a PNG view goes (:func:`output_path`), refused when ``--out`` names a picture
+        that is there and that cnnspec did not draw (the run's own, without ``--out``, is not
+        checked: it is replaced as before). The graph's files are checked by graph_files."""
+        path = output_path(out, folder, default)
+        if out is not None:
+            refuse_foreign(path, "--out", force, is_cnnspec_png)
+        return path
+
+    if out is not None and not names_folder(out) and what != View.graph:
+        picture("")  # a file: refused before anything is read or drawn (a folder: as each is named)
     with owning_run(run.run_dir, writes_to):  # a picture written into a run folder: own it
         written: list[Path] = []
         if what == View.history:
             from cnnspec.reporting.views import write_history
 
-            written.append(write_history(run, output_path(out, folder, "history.png")))
+            written.append(write_history(run, picture("history.png")))
         elif what == View.confusion:
             from cnnspec.reporting.views import write_confusion
 
             name = "confusion_matrix_normalized.png" if normalize else "confusion_matrix.png"
-            written.append(write_confusion(run, output_path(out, folder, name), normalize))
+            written.append(write_confusion(run, picture(name), normalize))
         elif what == View.graph:
             from cnnspec.cli.build import write_graph
 
@@ -124,6 +149,7 @@ def visualize(
                 output_path(out, folder, "graph.png", GRAPH_SUFFIXES),
                 origin=f"visualize from {run.run_dir or run.model_path}",
                 option="--out",
+                force=force or out is None,  # (the run's own graph.png: replaced as before)
             )
         else:
             from cnnspec.reporting.views import Probe
@@ -139,7 +165,7 @@ def visualize(
             else:
                 png = probe.samples(max_items or 16, mistakes=mistakes, seed=seed)
                 default = "samples_mistakes.png" if mistakes else "samples.png"
-            written.append(write_atomic(output_path(out, folder, default), png))
+            written.append(write_atomic(picture(default), png))
             print_notes(probe.notes)
     for path in written:
         console.print(f"wrote {safe(path)}", highlight=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -27,10 +28,27 @@ TEMPLATE = "report.html.j2"
 SAMPLES = 24
 MISTAKES = 12
 POOL = 2000  # test images predicted for the samples and mistakes
+#: The generator tag in the head of every page the template renders (``cnnspec`` and the
+#: version): ``report -o PAGE`` replaces an existing PAGE only when it has it (:func:`is_report`).
+GENERATOR_TAG = re.compile(rb'<meta name="generator" content="cnnspec(?: [^"<>]*)?">')
+#: How much of a file :func:`is_report` reads: the tag is in the page's first lines.
+REPORT_HEAD_BYTES = 4096
 
 
 def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def is_report(path: str | Path) -> bool:
+    """Whether the file at ``path`` is a report page cnnspec wrote: its first
+    :data:`REPORT_HEAD_BYTES` hold the :data:`GENERATOR_TAG`. ``False`` for anything else, and
+    for a file that can't be read."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(REPORT_HEAD_BYTES)
+    except (OSError, ValueError):
+        return False
+    return GENERATOR_TAG.search(head) is not None
 
 
 def _file_uri(path: Path) -> str | None:

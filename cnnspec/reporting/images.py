@@ -13,6 +13,7 @@ axis gives one prediction per row).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,39 @@ import numpy as np
 from cnnspec.errors import UsageError
 
 MAX_ARRAY_BYTES = 1 << 30
+#: How much of a PNG :func:`png_text` reads: its text entries come before the pixels (IDAT),
+#: after the header and at most a colour profile.
+PNG_HEAD_BYTES = 16384
+
+
+def png_text(path: str | Path) -> dict[str, str]:
+    """The text entries (tEXt, zTXt, iTXt) of the PNG file at ``path`` that come before its
+    pixels, read from the file's first :data:`PNG_HEAD_BYTES` without decoding anything else;
+    ``{}`` for a file that can't be read, is not a PNG, or whose head is not one."""
+    from PIL import Image
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(PNG_HEAD_BYTES)
+        with Image.open(io.BytesIO(head)) as image:  # (parses the chunks up to the first IDAT)
+            if image.format != "PNG":
+                return {}
+            return {str(k): v for k, v in image.info.items() if isinstance(v, str)}
+    # PIL's errors for a truncated or broken file: OSError (UnidentifiedImageError), the
+    # SyntaxError, EOFError and ValueError of its chunk parser, DecompressionBombError
+    except (OSError, SyntaxError, EOFError, ValueError, Image.DecompressionBombError):
+        return {}
+
+
+def is_cnnspec_png(path: str | Path) -> bool:
+    """Whether the file at ``path`` is a PNG cnnspec drew: its ``Software`` text is
+    ``cnnspec`` (every matplotlib picture, :data:`cnnspec.training.plots.PICTURE_MARK`) or
+    starts with ``cnnspec `` (``cnnspec predict``'s masks)."""
+    from cnnspec.training.plots import PICTURE_MARK
+
+    key, mark = PICTURE_MARK
+    value = png_text(path).get(key, "")
+    return value == mark or value.startswith(mark + " ")
 
 
 @dataclass

@@ -52,13 +52,9 @@ def mask_path(folder: Path, stem: str, out: OutputTask, multi: bool) -> Path:
 def _is_predicted_mask(path: Path) -> bool:
     """Whether the file ``path`` is a mask predict wrote (its PNG text, read without decoding
     the pixels)."""
-    from PIL import Image, UnidentifiedImageError
+    from cnnspec.reporting.images import png_text
 
-    try:
-        with Image.open(path) as image:
-            return image.format == "PNG" and image.info.get(MASK_MARK[0]) == MASK_MARK[1]
-    except (OSError, UnidentifiedImageError, ValueError):
-        return False
+    return png_text(path).get(MASK_MARK[0]) == MASK_MARK[1]
 
 
 def check_mask_targets(tasks: Sequence[OutputTask], samples: list[Any], folder: Path) -> None:

@@ -15,13 +15,19 @@ from typing import Any
 from cnnspec.errors import printable
 from cnnspec.fileio import write_atomic
 
+#: The PNG text entry of every picture cnnspec draws (it replaces matplotlib's own "Software"):
+#: an existing picture named by ``visualize -o`` is replaced only when it carries it, or a value
+#: starting with "cnnspec " (predict's masks), see :func:`cnnspec.reporting.images.is_cnnspec_png`.
+PICTURE_MARK = ("Software", "cnnspec")
+
 
 def _png(figure: object) -> bytes:
+    """The figure as PNG bytes, marked as cnnspec's (:data:`PICTURE_MARK`)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = FigureCanvasAgg(figure)  # type: ignore[arg-type]
     buffer = io.BytesIO()
-    canvas.print_png(buffer)
+    canvas.print_png(buffer, metadata=dict([PICTURE_MARK]))
     return buffer.getvalue()
 
 

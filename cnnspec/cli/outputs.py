@@ -1,0 +1,48 @@
+"""Output files named on the command line: an existing one is replaced only when it is cnnspec's.
+
+``report -o``, ``visualize -o``, ``schema -o``, ``build -o`` and ``build --plot`` name files
+that a user may already have (a page, a picture, a spec, a trained model). Such a file is
+replaced when cnnspec wrote that kind of file (it carries cnnspec's mark, recognised by the
+``ours`` function the command passes) or with ``--force``; otherwise the command refuses before
+doing any work, so rerunning a command replaces its own output and never the user's file.
+
+The marks are read from the head of the file only (:func:`read_head`): a check runs before the
+work, on any file a user might name, and must neither be slow nor read a huge file whole.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from cnnspec.errors import UsageError
+
+#: How much of a file the mark checks read: every mark cnnspec writes sits in its first lines.
+HEAD_BYTES = 4096
+
+
+def read_head(path: str | Path, size: int = HEAD_BYTES) -> bytes | None:
+    """The first ``size`` bytes of the file at ``path``; ``None`` when it can't be read (then
+    the file counts as not cnnspec's)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except (OSError, ValueError):  # ValueError: a name the OS refuses (an embedded NUL)
+        return None
+
+
+def refuse_foreign(path: Path, option: str, force: bool, ours: Callable[[Path], bool]) -> None:
+    """Refuse, as a :class:`UsageError` (exit 2), to replace the existing file ``path`` that
+    cnnspec did not write (``ours(path)`` is false), unless ``force``. ``option`` is the option
+    that named it (``-o``, ``--out``, ``--plot``), for the hint.
+
+    Called after a command's other checks of ``path`` (a folder, not writable, the input
+    itself), and before its work. A link counts as the file it points to: the atomic write
+    replaces the link, not that file, but the user named the link for what it shows."""
+    if force or not os.path.lexists(path) or ours(path):
+        return
+    raise UsageError(
+        f"{path} already exists and was not written by cnnspec",
+        f"pass --force to replace it, or choose another {option}",
+    )
