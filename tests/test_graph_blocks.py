@@ -277,6 +277,14 @@ model:
             "layer name 'out' is used twice",
             "give the repeat an id (e.g. `id: cells`)",
         ),
+        (  # an iteration's scoped name (cells_1_h) taken by a layer outside the repeat
+            "model:\n  - conv2d: 3\n    id: cells_1_h\n  - id: cells\n    repeat:\n      times: 2\n"
+            "      carry: {x: input}\n      layers:\n        - conv2d: 3\n          inputs: x\n"
+            "          id: h\n      next: {x: h}\n",
+            "layer name 'cells_1_h' is used twice",
+            "the iterations of `cells` name this layer cells_N_h, and another layer has that name: "
+            "give one of the items a different `id` (the other is at line ",
+        ),
         (
             "model:\n  - conv2d: 3\n    id: a\n  - concat:\n    inputs: {p: a}\n",
             "only a block call binds its inputs by name",
@@ -289,6 +297,7 @@ model:
         "id-outside-block",
         "fixed-id-in-repeat",
         "carry-without-id",
+        "scoped-name-taken-outside",
         "mapping",
     ],
 )

@@ -1302,7 +1302,7 @@ class Resolver:
                 f"layer name {name!r} is used twice",
                 path,
                 code="duplicate-name",
-                hint=self.duplicate_hint(item_id),
+                hint=self.duplicate_hint(item_id, self.by_name.get(name)),
             )
             name = f"{name}\0{len(self.nodes)}"
         if counts is None:  # not computed: an error above, or an unknown input
@@ -1333,20 +1333,28 @@ class Resolver:
             text = self.path_texts[path] = format_path(path)
         return text
 
-    def duplicate_hint(self, item_id: str | None) -> str:
+    def duplicate_hint(self, item_id: str | None, other: Node | None = None) -> str:
         """How to name a layer uniquely: inside a repeat, a fixed id names every iteration's
-        layer alike, and the fix depends on the repeat."""
+        layer alike, and the fix depends on the repeat. ``other``: the layer that has the name
+        already (``None``: the model's input)."""
+        where = f" (the other is at line {other.loc.line})" if other is not None and other.loc else ""
+        plain = f"give one of the items a different `id`{where}; automatic names are kind_N"
         if item_id is None or not self.repeats:
-            return "give one of the items a different `id` (automatic names are kind_N)"
+            return plain
         rid, var, carries = self.repeats[-1]
+        if carries and rid is not None:
+            # each iteration is a scope (rid_N_id): a clash is with a layer outside the repeat,
+            # or with another item of the same body, never with another iteration
+            return (
+                f"the iterations of `{rid}` name this layer {rid}_N_{item_id}, and another layer "
+                f"has that name: {plain}"
+            )
         if carries and rid is None:
             return (
                 f"a fixed id inside a repeat names every iteration's layer `{item_id}`: give the repeat "
                 f"an id (e.g. `id: cells`); its iterations are then scopes, named cells_0_{item_id}, "
                 f"cells_1_{item_id}, … and reachable as cells[0].{item_id}, cells[1].{item_id}"
             )
-        if carries:
-            return f"ids inside `{rid}` are per iteration: refer to this one as {rid}[i].{item_id}"
         loop = var or "i"
         extra = "" if var else " (with as: i)"
         return (
