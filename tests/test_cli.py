@@ -259,6 +259,54 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(command):
     assert error == ""
 
 
+CLOSED_STDOUT = "error: standard output is closed"
+
+
+def _closed(command: list[str], redirect: str = ">&-") -> subprocess.CompletedProcess[str]:
+    """``cnnspec COMMAND >&-`` as a shell runs it: the command starts with fd 1 closed (Python
+    then sets ``sys.stdout`` to ``None``), not pointed at the null device."""
+    script = f'exec "$@" {redirect}'
+    return subprocess.run(
+        ["sh", "-c", script, "sh", CNNSPEC, *command],
+        stdin=subprocess.DEVNULL,  # (lsp would wait on the test's stdin)
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["validate", BASIC],
+        ["validate", "-f", "json", BASIC],
+        ["validate", "nope.yaml"],
+        ["zoo"],
+        ["inspect", "-f", "json", BASIC],
+        ["codegen", BASIC],
+        ["runs", "."],
+        ["lsp"],
+    ],
+    ids=["validate", "validate-json", "validate-missing", "zoo", "inspect-json", "codegen", "runs", "lsp"],
+)
+def test_a_closed_stdout_is_a_usage_error(command):
+    """`cnnspec validate x.yaml >&-` was an internal error (exit 3: 'NoneType' object has no
+    attribute 'isatty'); zoo, inspect, codegen and runs exited 0 having written nothing. Every
+    command now stops before doing anything: exit 2, one error line and a hint on stderr."""
+    out = _closed(command)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.splitlines() == [
+        CLOSED_STDOUT,
+        "  hint: redirect it to a file or to /dev/null instead of closing it (>&-)",
+    ]
+
+
+def test_a_closed_stdout_and_stderr_end_the_command_with_2_silently():
+    out = _closed(["validate", BASIC], ">&- 2>&-")
+    assert out.returncode == 2 and out.stderr == ""
+
+
 def test_schema_command(runner, tmp_path):
     result = runner.invoke(app, ["schema"])
     assert result.exit_code == 0 and json.loads(result.stdout)["title"] == "cnnspec model specification"

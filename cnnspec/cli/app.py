@@ -67,6 +67,10 @@ def _main_options() -> Any:
         ),
     ) -> None:
         """Validate, inspect, build and generate code for CNN specs."""
+        # Before the command parses its own options, for every command: `lsp` has no guard
+        from cnnspec.cli.common import refuse_closed_stdout
+
+        refuse_closed_stdout()
 
     return main_options
 
@@ -198,5 +202,5 @@ def _say_interrupted() -> None:
     try:
         sys.stderr.write("interrupted\n")
         sys.stderr.flush()
-    except (OSError, ValueError):  # stderr closed: the exit status says it
+    except (AttributeError, OSError, ValueError):  # stderr closed (None if fd 2 was): the status says it
         pass

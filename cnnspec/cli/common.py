@@ -125,7 +125,7 @@ def plain_stdout() -> bool:
         return False
     try:
         return not sys.stdout.isatty()
-    except ValueError:  # closed: let Rich decide
+    except (AttributeError, ValueError):  # closed (None when fd 1 was): let Rich decide
         return False
 
 
@@ -190,12 +190,36 @@ def output_option(parameters: Iterable[str]) -> str | None:
     return "-o" if OUTPUT_PARAMETERS.intersection(parameters) else None
 
 
+#: What a command started with its standard output closed says, and how to go on.
+CLOSED_STDOUT = "standard output is closed"
+CLOSED_STDOUT_HINT = "redirect it to a file or to /dev/null instead of closing it (>&-)"
+
+
+def refuse_closed_stdout() -> None:
+    """Stop with exit 2 (:data:`EXIT_USAGE`) before a command does anything when it was started
+    with its standard output closed (``cnnspec validate x.yaml >&-``).
+
+    Python then sets ``sys.stdout`` to ``None``: ``isatty()`` on it was an internal error
+    (exit 3), and ``print``/``typer.echo`` to it drop every line without a word, so ``zoo`` or
+    ``codegen`` "succeeded" having written nothing. A closed stdout is the caller's mistake,
+    unlike a reader that goes away mid-output (a pipe into ``head -1``: exit 141, quietly, in
+    :func:`guarded`). With stderr closed as well there is nowhere to say so: the exit status is
+    all that is left."""
+    if sys.stdout is not None:
+        return
+    if sys.stderr is None:
+        raise typer.Exit(EXIT_USAGE)
+    raise fail_usage(CLOSED_STDOUT, CLOSED_STDOUT_HINT)
+
+
 def guarded(func: F) -> F:
     """Run a command body; map SpecError and WriteError → 1, UsageError → 2, a closed stdout
-    (its reader went away) → 141 without a word, anything unexpected → 3."""
+    (its reader went away) → 141 without a word, anything unexpected → 3. A command started
+    with stdout closed stops first, with exit 2 (:func:`refuse_closed_stdout`)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        refuse_closed_stdout()  # (the app's callback did already; this guards a command run alone)
         fmt = kwargs.get("format")
         fmt = getattr(fmt, "value", fmt) or "text"
         try:
