@@ -14,7 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from cnnspec.cli.common import guarded, owning_run, stderr, stdout
-from cnnspec.cli.render import safe
+from cnnspec.cli.evaluate import FormatOption
+from cnnspec.cli.render import TextOrJson, safe
 
 
 @guarded
@@ -26,7 +27,7 @@ def runs(
             show_default=False,
         ),
     ] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="text or json")] = "text",
+    format: FormatOption = TextOrJson.text,
     png: Annotated[
         Path | None,
         typer.Option(
@@ -42,8 +43,6 @@ def runs(
     curves."""
     from cnnspec.errors import UsageError
 
-    if format not in ("text", "json"):
-        raise UsageError(f"expected --format text or json; received {format!r}")
     words = list(args or [])
     if words and words[0] == "compare":
         if len(words) != 3:
