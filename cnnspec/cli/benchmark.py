@@ -10,9 +10,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import guarded, owning_run, stderr, stdout
+from cnnspec.cli.common import fail_usage, guarded, owning_run, stderr, stdout
 from cnnspec.cli.evaluate import FormatOption, TextOrJson, print_notes
 from cnnspec.cli.render import safe
+
+#: No runtime produced figures: every export or timing worker failed. Not a usage error (the
+#: command line was fine and the work was started), so 1, as `search` exits when every trial
+#: failed.
+EXIT_FAILED = 1
+#: ``--threads``' maximum: :data:`cnnspec.export.benchmark.MAX_THREADS` (why that figure is
+#: there), repeated because importing that module here would bring NumPy into every
+#: `cnnspec --help` (tests/test_runtimes.py checks that the two agree).
+MAX_THREADS = 1024
 
 
 def _size(size: int) -> str:
@@ -71,7 +80,12 @@ def benchmark(
     batch: Annotated[str, typer.Option("--batch", help="batch sizes to time, comma-separated")] = "1,32",
     threads: Annotated[
         int | None,
-        typer.Option("--threads", min=1, help="intra-op threads for every runtime (default: the CPU count)"),
+        typer.Option(
+            "--threads",
+            min=1,
+            max=MAX_THREADS,
+            help="intra-op threads for every runtime (default: the CPU count)",
+        ),
     ] = None,
     runs: Annotated[int, typer.Option("--runs", min=3, help="timed calls per batch size (at least)")] = 50,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="untimed calls before timing")] = 10,
@@ -84,7 +98,8 @@ def benchmark(
 
     Exports what is missing (verified, as `cnnspec export` does), times each runtime in its own
     process with the same thread settings, and writes benchmark.json and benchmark.png into the
-    run folder (report.html shows them).
+    run folder (report.html shows them). When every runtime fails, it exits 1 with the first
+    reason and writes nothing: an earlier benchmark.json stays as it was.
     """
     from cnnspec.export.benchmark import (
         carry_over,
@@ -112,6 +127,10 @@ def benchmark(
             runs=runs,
             progress=lambda text: console.print(f"[dim]{safe(text)}…[/dim]", highlight=False),
         )
+        failed = nothing_timed(document)
+        if failed:
+            print_notes(document["notes"])
+            raise _all_failed(failed, folder / "benchmark.json")
         document = carry_over(document, read_previous(folder / "benchmark.json"))
         files = write_results(document, folder)
     print_notes(document["notes"])
@@ -122,3 +141,28 @@ def benchmark(
     out.print(results_table(document))
     for path in files.values():
         out.print(f"wrote {safe(path)}", highlight=False)
+
+
+def nothing_timed(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The result rows of a benchmark when every one of them failed (an export that did not
+    verify, a worker that crashed or timed out), else ``[]``: some runtime has figures."""
+    rows = document["results"]
+    return rows if rows and all(row.get("status") != "ok" for row in rows) else []
+
+
+def _all_failed(failed: list[dict[str, Any]], previous: Path) -> typer.Exit:
+    """Say that no runtime could be timed, with the first one's reason, and what became of the
+    folder's benchmark.json: nothing is written, so an earlier one (good figures) stays as it
+    was instead of being replaced by a file of failures. The exit is :data:`EXIT_FAILED`."""
+    first = failed[0]
+    kept = (
+        f"the earlier {previous} is kept as it was"
+        if previous.is_file()
+        else f"nothing was written to {previous.parent}"
+    )
+    which = f"all {len(failed)} failed; the first, " if len(failed) > 1 else ""
+    fail_usage(
+        f"no runtime could be timed: {which}{first.get('runtime', '?')}: {first.get('status', 'failed')}",
+        f"{kept}; fix what it says, then run the benchmark again",
+    )
+    return typer.Exit(EXIT_FAILED)

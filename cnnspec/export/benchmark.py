@@ -46,9 +46,17 @@ import numpy as np
 from cnnspec.errors import UsageError, WriteError
 from cnnspec.export.runtimes import RUNTIMES, ExportRecord, find_export, require
 from cnnspec.fileio import ensure_space, sha256_file, write_fault
+from cnnspec.training.modelfile import check_model_file
 
 FORMAT = 1
 WORKER_TIMEOUT_S = 900
+#: The most intra-op threads a benchmark gives a runtime (``--threads``). Each runtime starts
+#: about one OS thread per intra-op thread; far more than the machine has cores only measures
+#: contention, and 100,000 aborted the Keras worker (SIGABRT) after minutes of thread creation.
+#: 1,024 is above the hardware threads of the largest servers of today (two 192-core CPUs with
+#: SMT: 768). A fixed figure rather than a multiple of ``os.cpu_count()``: the option's help and
+#: docs/cli.md must read the same on every machine. ``cnnspec benchmark``'s option repeats it.
+MAX_THREADS = 1024
 
 
 def row_score(row: dict[str, Any]) -> tuple[str, float | None]:
@@ -135,19 +143,31 @@ def run_benchmark(
     min_seconds: float = 1.0,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Benchmark the run folder ``target`` in each of ``runtimes`` (see the module docstring)."""
+    """Benchmark the run folder ``target`` in each of ``runtimes`` (see the module docstring).
+
+    Refused with a :class:`~cnnspec.errors.UsageError` before any export or timing: unknown
+    runtimes, ``threads`` outside 1 … :data:`MAX_THREADS`, a folder that is no run and a run whose
+    ``model.keras`` is no Keras archive (as ``evaluate``, ``export`` and ``predict`` refuse it).
+    A runtime that fails later (its export, its worker) is a row with the reason as its
+    ``status``."""
     from cnnspec.reporting.run import load_test_data, locate
 
     say = progress or (lambda _text: None)
     bad = [r for r in runtimes if r not in RUNTIMES]
     if bad:
         raise UsageError(f"expected --formats among {', '.join(RUNTIMES)}; received {', '.join(bad)}")
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise UsageError(f"expected --threads from 1 to {MAX_THREADS}; received {threads}")
     run = locate(Path(target))
     if run.run_dir is None or run.compiled is None or run.config is None:
         raise UsageError(
             f"expected a run folder written by `cnnspec train`; {target} is not one",
             "the benchmark measures accuracy on the run's own test split",
         )
+    # A damaged model.keras is the user's to fix (exit 2), not a failed row for every runtime:
+    # the Keras worker failed on it, and each export would have too, after the test split was
+    # loaded and written out (and the earlier benchmark.json was replaced by the failures).
+    check_model_file(run.model_path)
     for runtime in runtimes:
         if runtime != "keras":
             require(runtime)  # before any slow export: name the missing extra first
