@@ -74,6 +74,18 @@ def test_every_argument_and_option_has_help():
     assert not missing, "arguments and options without help=:\n" + "\n".join(missing)
 
 
+def test_every_output_option_takes_both_out_and_output():
+    """`-o` is `--out` in some commands and `--output` in others (for years of scripts): each
+    takes both long names, so neither has to be remembered per command."""
+    found = {}
+    for entry in walk(root_command()):
+        for param in visible_params(entry.command):
+            if "-o" in getattr(param, "opts", []):
+                found[entry.name] = set(param.opts)
+    assert {"train", "build", "export", "codegen", "report", "visualize", "schema"} <= set(found)
+    assert {name: opts for name, opts in found.items() if opts != {"-o", "--out", "--output"}} == {}
+
+
 def test_the_help_check_names_the_command_and_option():
     root = root_command()
     zoo = root.commands["zoo"]
@@ -100,7 +112,7 @@ def test_a_new_option_changes_the_page(generated):
 
 
 def test_options_show_short_forms_flag_pairs_and_defaults(generated):
-    assert "| `-o`, `--out` | `<path>` |  | the run folder (default runs/\\<name>-\\<timestamp>) |" in (
+    assert "| `-o`, `--out`, `--output` | `<path>` |  | the run folder (default runs/\\<name>-\\<timestamp>) |" in (
         _section(generated, "train")
     )
     export = _section(generated, "export")

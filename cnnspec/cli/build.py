@@ -208,7 +208,7 @@ def write_graph(
 def build(
     file: SpecArgument,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="where to save the .keras model")
+        Path | None, typer.Option("--output", "--out", "-o", help="where to save the .keras model")
     ] = None,
     summary: Annotated[
         bool, typer.Option("--summary", help="print the layer table of the built model")

@@ -36,7 +36,7 @@ def codegen(
     file: SpecArgument,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="the .py file to write (default: print to stdout)"),
+        typer.Option("--output", "--out", "-o", help="the .py file to write (default: print to stdout)"),
     ] = None,
     script: Annotated[
         bool,

@@ -100,7 +100,10 @@ def evaluate(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="folder for evaluation.json and confusion_matrix.png (default: the run)"
+            "--out",
+            "--output",
+            "-o",
+            help="folder for evaluation.json and confusion_matrix.png (default: the run)",
         ),
     ] = None,
     format: FormatOption = TextOrJson.text,

@@ -44,6 +44,7 @@ def export(
         Path | None,
         typer.Option(
             "--output",
+            "--out",
             "-o",
             help="where to write it (default RUN/export/model.* or beside the .keras file)",
         ),

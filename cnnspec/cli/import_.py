@@ -25,7 +25,7 @@ def import_(
             help="a .keras file, a Keras JSON config (model.to_json()), or keras:NAME", show_default=False
         ),
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="the spec file to write")],
+    output: Annotated[Path, typer.Option("--output", "--out", "-o", help="the spec file to write")],
     weights: Annotated[
         bool,
         typer.Option(

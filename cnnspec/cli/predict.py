@@ -211,7 +211,10 @@ def predict(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="segmentation models: folder for the mask PNGs (default ./predictions)"
+            "--out",
+            "--output",
+            "-o",
+            help="segmentation models: folder for the mask PNGs (default ./predictions)",
         ),
     ] = None,
 ) -> None:

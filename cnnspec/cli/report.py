@@ -19,7 +19,8 @@ def report(
         Path, typer.Argument(help="a run folder written by `cnnspec train`", show_default=False)
     ],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="where to write the page (default RUN_DIR/report.html)")
+        Path | None,
+        typer.Option("--out", "--output", "-o", help="where to write the page (default RUN_DIR/report.html)"),
     ] = None,
     force: Annotated[
         bool,

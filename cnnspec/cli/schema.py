@@ -68,7 +68,7 @@ def schema_text(which: str = "spec") -> str:
 @guarded
 def schema(
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="write the schema to this file")
+        Path | None, typer.Option("--output", "--out", "-o", help="write the schema to this file")
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="exit 1 if the committed schema is stale")] = False,
     kinds: Annotated[bool, typer.Option("--kinds", help="list the layer kinds instead")] = False,

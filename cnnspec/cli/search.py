@@ -39,7 +39,7 @@ def search(
     ] = 1,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="the search folder (default runs/<name>-search)"),
+        typer.Option("--out", "--output", "-o", help="the search folder (default runs/<name>-search)"),
     ] = None,
     storage: Annotated[
         str | None,

@@ -38,7 +38,7 @@ def train(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="the run folder (default runs/<name>-<timestamp>)"),
+        typer.Option("--out", "--output", "-o", help="the run folder (default runs/<name>-<timestamp>)"),
     ] = None,
     resume: Annotated[
         Path | None,

@@ -67,7 +67,10 @@ def visualize(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="the PNG to write, or a folder, created if missing (default: the run folder)"
+            "--out",
+            "--output",
+            "-o",
+            help="the PNG to write, or a folder, created if missing (default: the run folder)",
         ),
     ] = None,
     layer: Annotated[
