@@ -112,9 +112,8 @@ def test_a_new_option_changes_the_page(generated):
 
 
 def test_options_show_short_forms_flag_pairs_and_defaults(generated):
-    assert "| `-o`, `--out`, `--output` | `<path>` |  | the run folder (default runs/\\<name>-\\<timestamp>) |" in (
-        _section(generated, "train")
-    )
+    out = "| `-o`, `--out`, `--output` | `<path>` |  | the run folder (default runs/\\<name>-\\<timestamp>) |"
+    assert out in _section(generated, "train")
     export = _section(generated, "export")
     assert "| `--verify` / `--no-verify` | flag | `--verify` |" in export
     assert "| `-f`, `--format` | `<savedmodel\\|tflite\\|onnx>` | required |" in export

@@ -115,6 +115,7 @@ SCRIPT_IMPORTS = {
     "zipfile",
     "h5py",
     "json",
+    "time",  # (the timestamp of the default output folder)
     "pathlib",
     "keras",
     "numpy",
@@ -268,6 +269,24 @@ def check_source(source: str, *, script: bool = False) -> ast.Module:
         if isinstance(statement, ast.Assign):
             _check_constant_assignment(statement)
     return tree
+
+
+def top_level_names(tree: ast.Module) -> list[str]:
+    """Every name a module binds at its top level, once per binding, in order: functions,
+    classes, assignment targets and imports (``import a.b`` binds ``a``). A name listed twice
+    is bound twice: in generated code, a spec name that takes a name of the templates."""
+    names: list[str] = []
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(statement.name)
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            for target in targets:
+                names.extend(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+            for alias in statement.names:
+                names.append(alias.asname or alias.name.split(".")[0])
+    return names
 
 
 def _is_exit(node: ast.Raise) -> bool:

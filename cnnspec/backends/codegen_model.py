@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.backends.codegen_check import (
@@ -26,6 +29,7 @@ from cnnspec.backends.codegen_check import (
     default_kwargs,
     evaluate,
     same_value,
+    top_level_names,
     tuple_kwargs,
 )
 from cnnspec.backends.codegen_values import (
@@ -53,57 +57,72 @@ MODULE_NAMES = frozenset(
         "projection_strides",
     }
 )
-#: Extra module-level names of the training script (see templates/train.py.j2).
-SCRIPT_NAMES = frozenset(
-    {
-        "argparse",
-        "json",
-        "Path",
-        "np",
-        "tf",
-        "load_digits",
-        "classification_report",
-        "confusion_matrix",
-        "train_test_split",
-        "SEED",
-        "load_data",
-        "ThreadPoolExecutor",
-        "Image",
-        "ON_BAD_FILE",
-        "IMAGE_FORMATS",
-        "check_file",
-        "check_files",
-        "split",
-        "limit",
-        "prepare_images",
-        "make_dataset",
-        "WarmUp",
-        "build_optimizer",
-        "compile_model",
-        "build_callbacks",
-        "class_weights",
-        "evaluate_model",
-        "plot_history",
-        "plot_confusion_matrix",
-        "parse_args",
-        "main",
-        # (the task script's, templates/train_task.py.j2)
-        "f1_score",
-        "precision_recall_fscore_support",
-        "OUTPUTS",
-        "GEOMETRIC",
-        "take",
-        "prepare_targets",
-        "augment_with_masks",
-        "names_for",
-        "multilabel_summary",
-        "regression_scores",
-        "regression_summary",
-        "segmentation_summary",
-        "classification_summary",
-        "output_summary",
-    }
+#: Module-level names of the training scripts that :func:`script_names` cannot find in the
+#: templates' text: the ones a template writes through a value (``{{ seed_name }} = …``).
+UNSCANNED_SCRIPT_NAMES = frozenset({"SEED"})
+#: A line of a template that binds a module-level name: ``def f(``, ``class C(``, ``NAME =``
+#: (also annotated), ``import a.b as c, d``, ``from m import a as b, (`` — at column 0, where
+#: only module-level statements start (Jinja tags are not Python).
+_TEMPLATE_BINDING = re.compile(
+    r"^(?:(?:def|class)\s+(?P<def>[A-Za-z_]\w*)"
+    r"|(?P<assign>[A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)"
+    r"|import\s+(?P<imports>[^#]*)"
+    r"|from\s+\S+\s+import\s+(?P<names>[^#]*))"
 )
+
+
+@functools.cache
+def script_names() -> frozenset[str]:
+    """Every module-level name any training script can bind besides :data:`MODULE_NAMES`,
+    which the printer's own names avoid (:attr:`CodeWriter.module_names`): found in the
+    templates of ``codegen --script`` and the shapes generator they copy
+    (:func:`cnnspec.shapes.generator_source`), so that a name a template gains is reserved
+    without a list to keep up. A superset (names of every branch of the templates), so spec
+    names are checked against the rendered script's names instead
+    (:func:`~cnnspec.backends.python_emitter.refuse_name_clashes`).
+    ``tests/test_codegen_names.py`` renders scripts for specs through the templates' branches
+    and checks that every name they bind is here (the scan reads lines, not Jinja: a name
+    written through a template value goes in :data:`UNSCANNED_SCRIPT_NAMES`)."""
+    from cnnspec.resources import templates_dir
+    from cnnspec.shapes import generator_source
+
+    names = set(UNSCANNED_SCRIPT_NAMES)
+    for entry in templates_dir().iterdir():
+        if entry.name.endswith(".py.j2") or (entry.name.startswith("_") and entry.name.endswith(".j2")):
+            names |= template_bindings(entry.read_text(encoding="utf-8"))
+    names |= set(top_level_names(ast.parse(generator_source())))
+    return frozenset(names - MODULE_NAMES)
+
+
+def template_bindings(text: str) -> set[str]:
+    """The module-level names a template's Python lines bind (see :data:`_TEMPLATE_BINDING`);
+    a parenthesised ``from … import (`` list is read up to its ``)``."""
+    names: set[str] = set()
+    lines = iter(text.splitlines())
+    for line in lines:
+        found = _TEMPLATE_BINDING.match(line)
+        if found is None:
+            continue
+        if found["def"] or found["assign"]:
+            names.add(found["def"] or found["assign"])
+        elif found["imports"] is not None:
+            for part in found["imports"].split(","):
+                alias = part.split(" as ")
+                names.add(alias[-1].strip() if len(alias) > 1 else alias[0].strip().split(".")[0])
+        else:
+            listed = found["names"]
+            while "(" in listed and ")" not in listed:
+                more = next(lines, ")")
+                listed += " " + more
+            for part in listed.replace("(", " ").replace(")", " ").split(","):
+                if part.strip():
+                    names.add(part.split(" as ")[-1].strip())
+    return {name for name in names if name.isidentifier()}
+
+
+#: Whether a spec expression's value is a bool (see :meth:`CodeWriter.bool_kind`).
+BoolKind = Literal["always", "never", "maybe"]
+
 ANNOTATIONS = {
     "int": "int",
     "float": "float",
@@ -243,6 +262,11 @@ class Binding:
     node: ast.expr
     value: Any = UNKNOWN
     frame: LoopFrame | None = None
+    #: Where ``value`` is not known (a block parameter in the block's function, or an argument
+    #: that reads one): every value the name takes in the calls this code stands for, when the
+    #: printer knows them (``None``: not known). Only read to tell whether the name can be a
+    #: bool (:meth:`CodeWriter.bool_kind`).
+    values: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -311,7 +335,16 @@ class CodeWriter:
         self.functions: dict[str, Function] = {}
         self.order: list[str] = []
         self.uses_projection = False
-        self.module_names = set(MODULE_NAMES) | (set(SCRIPT_NAMES) if script else set())
+        #: Names the printer's own choices avoid (``defaults`` partials, ``FROZEN_LAYERS``,
+        #: backbone functions, renamed block parameters): in a script, every name any script
+        #: can bind (:func:`script_names`, a superset: unneeded renames are harmless).
+        self.module_names = set(MODULE_NAMES) | (set(script_names()) if script else set())
+        #: Names a var's constant or a block may not take (:meth:`check_names`). A script's own
+        #: names depend on the spec (``CLASSES`` is bound only beside a masks folder, and
+        #: ``specs/basic_cnn.yaml`` has ``vars: {classes: 10}``), so those are the ones the
+        #: rendered script binds: :func:`~cnnspec.backends.python_emitter.refuse_name_clashes`
+        #: adds them and checks again, with the same located errors.
+        self.reserved = set(MODULE_NAMES)
         self.constants: list[Constant] = []
         self.var_bindings: dict[str, Binding] = {}
         self.input_name = self.ir.input_name
@@ -335,7 +368,7 @@ class CodeWriter:
         taken: dict[str, str] = {}
         for name in self._used_blocks():
             problem = identifier_problem(name)
-            if problem is None and name in self.module_names:
+            if problem is None and name in self.reserved:
                 problem = (
                     "expected a block name that the generated module does not use for itself; "
                     f"received {name!r}"
@@ -366,7 +399,7 @@ class CodeWriter:
             problem = identifier_problem(var)
             if problem is None:
                 problem = identifier_problem(constant)
-            if problem is None and (constant in self.module_names or constant in taken):
+            if problem is None and (constant in self.reserved or constant in taken):
                 problem = (
                     f"the constant {constant!r} of variable {var!r} is already a name in the generated module"
                 )
@@ -424,12 +457,83 @@ class CodeWriter:
         for match in EMBEDDED_EXPRESSION.finditer(text):
             if match.start() > pos:
                 values.append(ast.Constant(text[pos : match.start()]))
-            inner = self.translate_tree(parse(match.group(1)), names, current)
-            values.append(ast.FormattedValue(inner, -1, None))
+            tree = parse(match.group(1))
+            inner = self.translate_tree(tree, names, current)
+            values.append(ast.FormattedValue(self.as_text(tree, inner, names), -1, None))
             pos = match.end()
         if pos < len(text):
             values.append(ast.Constant(text[pos:]))
         return ast.JoinedStr(values)
+
+    def as_text(self, tree: ast.expr, inner: ast.expr, names: dict[str, Binding]) -> ast.expr:
+        """The expression to format into an f-string for the spec expression ``tree``
+        (translated: ``inner``) so that the text is the resolver's
+        (:func:`cnnspec.spec.expr.substitute`): a bool is written ``true``/``false``, anything
+        else as ``str()`` writes it, which is what an f-string field does (ints, floats such
+        as ``1e-05``, negative numbers, ``None``, lists).
+
+        Only a field that can be a bool is wrapped (:meth:`bool_kind`), so ordinary fields stay
+        plain (``f"conv_{i + 1}"``): one that is always a bool becomes
+        ``'true' if flag else 'false'``; ``a if c else b`` wraps its branches; any other that
+        may or may not be a bool (a parameter of type ``any`` that calls pass ``true`` and
+        ``"z"``) tests for ``True``/``False`` by identity (``1 == True``) and leaves other values
+        to the f-string. Both forms use only what the checker of generated code accepts (no
+        helper function, no ``isinstance``)."""
+        kind = self.bool_kind(tree, names)
+        if kind == "never":
+            return inner
+        if kind == "always":
+            return ast.IfExp(inner, ast.Constant("true"), ast.Constant("false"))
+        if isinstance(tree, ast.IfExp) and isinstance(inner, ast.IfExp):  # (translated alike)
+            body = self.as_text(tree.body, inner.body, names)
+            return ast.IfExp(inner.test, body, self.as_text(tree.orelse, inner.orelse, names))
+        is_false = ast.Compare(copy.deepcopy(inner), [ast.Is()], [ast.Constant(False)])
+        other = ast.IfExp(is_false, ast.Constant("false"), copy.deepcopy(inner))
+        return ast.IfExp(ast.Compare(inner, [ast.Is()], [ast.Constant(True)]), ast.Constant("true"), other)
+
+    def bool_kind(self, tree: ast.expr, names: dict[str, Binding]) -> BoolKind:
+        """Whether the spec expression ``tree`` evaluates to a bool: ``always``, ``never``, or
+        ``maybe`` when it depends on values not known here. Decided on the expression
+        language's semantics (:mod:`cnnspec.spec.expr`): comparisons and ``not`` give bools,
+        arithmetic never does (it refuses bools), ``and``/``or``/``a if c else b`` give one of
+        their operands, ``min``/``max`` one of their arguments (or list items)."""
+        if isinstance(tree, ast.Constant):
+            return _bool_kind_of([tree.value])
+        if isinstance(tree, ast.Compare) or (isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.Not)):
+            return "always"
+        if isinstance(tree, (ast.BinOp, ast.UnaryOp, ast.List, ast.Tuple)):
+            return "never"
+        if isinstance(tree, ast.Name):
+            if tree.id in ("in_channels", "in_shape"):
+                return "never"
+            values = _binding_values(names.get(tree.id))
+            return "maybe" if values is None else _bool_kind_of(values)
+        if isinstance(tree, ast.BoolOp):
+            return _combine(self.bool_kind(value, names) for value in tree.values)
+        if isinstance(tree, ast.IfExp):
+            return _combine([self.bool_kind(tree.body, names), self.bool_kind(tree.orelse, names)])
+        if isinstance(tree, ast.Subscript):
+            return self.item_bool_kind(tree.value, names)
+        if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name):
+            if tree.func.id not in ("min", "max"):
+                return "never"  # int, float, round, abs: numbers (abs(True) is 1)
+            if len(tree.args) == 1:
+                return self.item_bool_kind(tree.args[0], names)
+            return _combine(self.bool_kind(arg, names) for arg in tree.args)
+        return "maybe"
+
+    def item_bool_kind(self, tree: ast.expr, names: dict[str, Binding]) -> BoolKind:
+        """:meth:`bool_kind` of the items of the list ``tree`` (an index or ``min``/``max`` of
+        it gives one of them)."""
+        if isinstance(tree, (ast.List, ast.Tuple)):
+            return _combine(self.bool_kind(item, names) for item in tree.elts)
+        if isinstance(tree, ast.Name):
+            if tree.id == "in_shape":
+                return "never"
+            values = _binding_values(names.get(tree.id))
+            if values is not None and all(isinstance(value, list) for value in values):
+                return _bool_kind_of([item for value in values for item in value])
+        return "maybe"
 
     def translate_tree(
         self, tree: ast.expr, names: dict[str, Binding], current: TensorRef | None
@@ -756,6 +860,34 @@ def _results(node: ast.expr) -> set[Any]:
 
 def _reads_tensor(node: ast.expr) -> bool:
     return any(isinstance(n, ast.Attribute) for n in ast.walk(node))
+
+
+def _bool_kind_of(values: list[Any] | tuple[Any, ...]) -> BoolKind:
+    """Whether all, none or some of ``values`` are bools (``maybe`` when there are none)."""
+    bools = {isinstance(value, bool) for value in values}
+    if bools == {True}:
+        return "always"
+    return "never" if bools == {False} else "maybe"
+
+
+def _combine(kinds: Iterable[BoolKind]) -> BoolKind:
+    """The :data:`BoolKind` of a value that is one of several, each of these kinds."""
+    found = set(kinds)
+    if found == {"always"}:
+        return "always"
+    return "never" if found == {"never"} else "maybe"
+
+
+def _binding_values(binding: Binding | None) -> tuple[Any, ...] | None:
+    """The values a name can take in generated code, where the printer knows them: its value,
+    its values in every call (:attr:`Binding.values`), or a loop's index (an int)."""
+    if binding is None:
+        return None
+    if binding.value is not UNKNOWN:
+        return (binding.value,)
+    if binding.values is not None:
+        return binding.values
+    return (0,) if binding.frame is not None else None
 
 
 def _fold(node: ast.expr) -> ast.expr:

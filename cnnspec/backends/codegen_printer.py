@@ -354,6 +354,14 @@ def refers_to_input(insts: list[Inst], input_name: str) -> bool:
     return False
 
 
+def _argument_values(calls: list[BlockCall], param: str) -> tuple[Any, ...] | None:
+    """The value of a block parameter in each of ``calls`` (passed or default), or ``None``
+    when a call lacks it or there is none (nothing is known then)."""
+    if not calls or any(param not in call.args for call in calls):
+        return None
+    return tuple(call.args[param] for call in calls)
+
+
 def own_items(items: list[Item]) -> Any:
     """:func:`~cnnspec.ir.walk` without entering backbones (their items are their spec's)."""
     for item in items:
@@ -1741,7 +1749,8 @@ class TreePrinter(CodeWriter):
                         raise self.need(ctx, "a block argument that reads a tensor shape") from None
                 if known is not UNKNOWN and _reads_tensor(node):
                     node = literal_node(known)
-                names[pname] = Binding(node, known)
+                values = _argument_values([call for call, _ in elems], pname)
+                names[pname] = Binding(node, known, values=values)
         for pname, param in declared.items():
             if pname not in raw:
                 default = param.default
@@ -1756,7 +1765,8 @@ class TreePrinter(CodeWriter):
                         if known is UNKNOWN:
                             raise self.need(ctx, "a block default that reads a tensor shape")
                         node = literal_node(known)
-                    names[pname] = Binding(node, known)
+                    values = _argument_values([call for call, _ in elems], pname)
+                    names[pname] = Binding(node, known, values=values)
                 else:
                     names[pname] = Binding(literal_node(default), default)
         label = ", ".join(f"{p}={_short(raw[p])}" for p in declared if p in raw)
@@ -1963,7 +1973,8 @@ class TreePrinter(CodeWriter):
                     default = literal_node(value)
             param.default = default
             params.append(param)
-            names[pname] = Binding(ast.Name(pyname, ast.Load()))
+            # (its value in each call: whether an f-string field of it can be a bool)
+            names[pname] = Binding(ast.Name(pyname, ast.Load()), values=_argument_values(calls, pname))
         probe = Ctx(fn, (), names, IdScope(entry, None), chain, body)
         for param, value in computed:
             param.fill = self.translate(value, probe, entry)

@@ -16,7 +16,16 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnspec.backends.codegen_values import comment_text, literal_node, py_literal, py_string, unparse
+from cnnspec.backends.codegen_values import (
+    comment_text,
+    description_string,
+    help_string,
+    literal_node,
+    py_literal,
+    py_string,
+    relative_note,
+    unparse,
+)
 from cnnspec.backends.keras_builder import adapted_layers
 from cnnspec.errors import SpecError
 
@@ -347,6 +356,29 @@ def _shapes_context(spec: CompiledSpec, data: Any, *, any_target: bool = False) 
     }
 
 
+def runtime_notes(config: TrainConfig) -> list[str]:
+    """The ``runtime`` settings the script does not reproduce, as notes (in the script's header
+    and on the console): ``cnnspec train`` acts on them, the script trains without them, and
+    it must not look as if it did. ``mixed_precision``, ``jit_compile: true``, the thread counts
+    and ``deterministic`` the script does set. ``distribute`` is left to ``cnnspec train``
+    (:mod:`cnnspec.training.distribute`): a strategy scope around the model, sharded datasets,
+    a per-replica batch and, for ``multi_worker``, a cluster and a chief — more than a small
+    script should carry."""
+    notes = []
+    if config.distribute != "default":
+        notes.append(
+            f"runtime.distribute is {config.distribute!r}; this script trains without a tf.distribute "
+            "strategy (on one device): run `cnnspec train` for a distributed run, or build and compile "
+            "the model inside a strategy's scope() here"
+        )
+    if config.jit_auto:
+        notes.append(
+            "runtime.jit_compile is 'auto'; this script compiles without XLA (`cnnspec train` times both "
+            "and keeps the faster): set runtime.jit_compile: true for XLA here"
+        )
+    return notes
+
+
 def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[str, Any]:
     """Values for ``templates/train.py.j2`` (raises a located SpecError for sections that
     cannot be trained, exactly like ``cnnspec train`` would)."""
@@ -407,11 +439,11 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
 
         check_supported(spec, config)
         shapes = _shapes_context(spec, data, any_target=True)
-        targets = _rel_data_path(data.labels_path, output)[0] if data.labels_path is not None else None
+        targets = _rel_data_path(data.labels_path, output) if data.labels_path is not None else None
         task = {
             "task_script": True,
             **task_context(spec, config),
-            **files_context(config, py_string(targets) if targets is not None else None),
+            **files_context(config, targets),
         }
     else:
         shapes = _shapes_context(spec, data)
@@ -419,6 +451,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         **task,
         **shapes,
         "data_notes": data_notes,
+        "runtime_notes": runtime_notes(config),
         "phases": phases,
         "data_classes": py_literal(list(data.classes)) if data.classes is not None else "None",
         "per_class": py_literal(data.per_class),
@@ -467,10 +500,14 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "inter_op": config.inter_op_threads,
         "default_out": py_string(str(Path("runs") / ir.name)),
         "seed_name": "SEED",
-        "parser_description": py_string(
+        "parser_description": description_string(
             f"Train the {ir.name} model of {Path(str(spec.path or ir.name)).name}."
         ),
-        "data_help": py_string(f"the {data.kind} data to read (default: {data_path})"),
-        "test_help": py_string(f"the test images (default: {test_path})"),
+        "data_help": help_string(
+            f"the {data.kind} data to read (default: {data_path}{relative_note(relative_to_script)})"
+        ),
+        "test_help": help_string(
+            f"the test images (default: {test_path}{relative_note(relative_to_script)})"
+        ),
         "script_doc": "",
     }

@@ -14,10 +14,9 @@ sources are a located error.
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnspec.backends.codegen_values import py_literal, py_string, unparse
+from cnnspec.backends.codegen_values import help_string, py_literal, py_string, relative_note, unparse
 from cnnspec.errors import SpecError
 from cnnspec.layers import REGISTRY
 
@@ -228,12 +227,12 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
     }
 
 
-def files_context(config: TrainConfig, targets_path: str | None) -> dict[str, Any]:
+def files_context(config: TrainConfig, targets: tuple[str, bool] | None) -> dict[str, Any]:
     """The template values of the image-file sources (``templates/_task_files.j2``):
-    ``targets_path`` is the masks folder or table as the script names it (a Python literal),
-    ``None`` for the other sources."""
+    ``targets`` is the masks folder or table as the script names it, and whether that path is
+    relative to the script's folder; ``None`` for the other sources."""
     data = config.data
-    if targets_path is None or data.kind not in FILE_SOURCES:
+    if targets is None or data.kind not in FILE_SOURCES:
         return {"targets_path": "None", "data_args": "path" if data.path is not None else ""}
     classes = data.options.get("classes")
     if isinstance(classes, dict):
@@ -247,9 +246,12 @@ def files_context(config: TrainConfig, targets_path: str | None) -> dict[str, An
         literal = "None"
     what = {"image_masks": "masks folder", "image_labels": "labels table", "image_values": "values table"}
     assert data.labels_path is not None and data.image_size is not None
+    path, relative_to_script = targets
     return {
-        "targets_path": targets_path,
-        "targets_help": py_string(f"the {what[data.kind]} (default: {Path(data.labels_path).name})"),
+        "targets_path": py_string(path),
+        "targets_help": help_string(
+            f"the {what[data.kind]} (default: {path}{relative_note(relative_to_script)})"
+        ),
         "data_args": "path, targets",
         "files_doc": FILE_SOURCES[data.kind],
         "mask_classes": literal,

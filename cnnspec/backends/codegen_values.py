@@ -87,6 +87,26 @@ def py_string(text: str) -> str:
     return literal
 
 
+def relative_note(relative_to_script: bool) -> str:
+    """What a default data path shown in a script's ``--help`` is relative to, when that is the
+    script's folder rather than the working directory (where a path the user types is read)."""
+    return ", relative to this script's folder" if relative_to_script else ""
+
+
+def help_string(text: str) -> str:
+    """A string literal for an ``argparse`` ``help=`` text that shows ``text`` as it is:
+    argparse %-formats help texts (for ``%(default)s``), so a ``%`` from the spec (a data path
+    ``50%_off.npz``) is doubled, else ``--help`` fails on it."""
+    return py_string(text.replace("%", "%%"))
+
+
+def description_string(text: str) -> str:
+    """A string literal for an ``argparse`` ``description=`` that shows ``text`` as it is:
+    argparse %-formats a description only when it contains ``%(prog)`` (then a ``%`` of the
+    spec's file name would fail ``--help``), so only then is ``%`` doubled."""
+    return py_string(text.replace("%", "%%") if "%(prog)" in text else text)
+
+
 def py_literal(value: Any) -> str:
     """Python source for a plain value: None, bool, int, finite float, str, list, tuple, dict
     (of those) and the Keras factories in :data:`KERAS_FACTORIES`."""

@@ -27,12 +27,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnspec.backends.codegen_check import CheckError, check_source, verify_model
-from cnnspec.backends.codegen_model import CodegenError, Function, ModelModule, Stmt
+from cnnspec.backends.codegen_check import CheckError, check_source, top_level_names, verify_model
+from cnnspec.backends.codegen_model import CodegenError, CodeWriter, Function, ModelModule, Stmt
 from cnnspec.backends.codegen_printer import TreePrinter
 from cnnspec.backends.codegen_values import (
     _escape_double_quoted,
@@ -88,6 +89,7 @@ def generate_code(
         if not extra["task_script"]:
             extra["metrics"] = list_source(extra["metrics"], INDENT * 2, "metrics=", ",")
         context.update(extra)
+        context["notes"] = note_lines([*module.notes, *extra["runtime_notes"]])
         from cnnspec.version import __version__
 
         program = output.name if output is not None else "train.py"
@@ -115,11 +117,36 @@ def generate_code(
         if result is not None:
             text, formatted = result, True
     tree = check_source(text, script=script)
+    refuse_name_clashes(spec, module, tree, script=script)
     try:
         verify_model(without_float32_dtypes(tree) if float32_outputs(spec) else tree, spec.ir)
     except CheckError as exc:
         raise CodegenError(f"generated code differs from the model: {exc.message}") from None
-    return GeneratedCode(text, script, True, [*module.notes, *context.get("data_notes", [])], formatted)
+    notes = [*module.notes, *context.get("runtime_notes", []), *context.get("data_notes", [])]
+    return GeneratedCode(text, script, True, notes, formatted)
+
+
+def refuse_name_clashes(spec: CompiledSpec, module: ModelModule, tree: ast.Module, *, script: bool) -> None:
+    """Refuse a module in which a name the model code defines (a var's constant, a block's
+    function, a ``defaults`` partial) is bound again by the templates' code: the later binding
+    would replace it, and the replay check would report the result as an internal error.
+
+    The model module's own names are refused before printing (:meth:`CodeWriter.check_names`
+    against :data:`~cnnspec.backends.codegen_model.MODULE_NAMES`); a script's depend on the
+    spec's data and training settings, so a var or block is checked against the names this
+    script binds, here, before the code is verified or written: the same located error,
+    naming it and asking for another name. The printer's own names avoid every name of any
+    script (:func:`~cnnspec.backends.codegen_model.script_names`), so a clash of one of those
+    is an internal error."""
+    bound = Counter(top_level_names(tree))
+    own = {constant.name for constant in module.constants} | {function.name for function in module.functions}
+    clashes = sorted(name for name in own if bound[name] > 1)
+    if not clashes:
+        return
+    writer = CodeWriter(spec, script=script)
+    writer.reserved |= set(clashes)
+    writer.check_names()  # raises the located error when a var or block takes the name
+    raise CodegenError(f"the generated module binds {', '.join(map(repr, clashes))} more than once")
 
 
 def build_module(spec: CompiledSpec, *, script: bool = False) -> ModelModule:
