@@ -442,7 +442,7 @@ def test_generated_training_script_streams_the_same_files_and_pixels(tmp_path, k
     assert sorted(y_train) == sorted(fitted_y)
     assert [Path(p) for p in x_test] == [p.resolve() for p in ours.x_test.paths]
     np.testing.assert_array_equal(y_test, ours.y_test)
-    batches = module.make_dataset(x_test, y_test, 4, scale=None, num_classes=3)
+    batches = module.make_dataset(x_test, y_test, 4, scale=None)
     pixels = np.concatenate([images.numpy() for images, _ in batches])
     np.testing.assert_array_equal(pixels, np.asarray(ours.x_test).astype("float32"))
 

@@ -103,8 +103,9 @@ def generate_code(
             else "metrics.json, classification_report.txt, history.png and confusion_matrix.png"
         )
         paragraphs.append(
-            f"Run `python {program} [--epochs N] [--batch-size N] [--out DIR]`. It writes model.keras, "
-            f"{files} to the output folder."
+            f"Run `python {program} [--epochs N] [--batch-size N] [--out DIR [--force]]`. It writes "
+            f"model.keras, {files} to a new folder runs/<name>-<YYYYmmdd-HHMMSS>, or to --out (new or "
+            "empty; --force replaces the files of a used one)."
         )
         context["script_doc"] = docstring_block(paragraphs, "")
     template = "model.py.j2"
