@@ -636,3 +636,19 @@ def test_names_after_a_condition_inside_a_residual_in_a_loop():
     assert generated.notes == []
     assert 'name=f"{name}_activation_{(p % 2 == 1) + 1}"' in generated.text
     assert 'x = blk(x, p=k, name=f"blk_{k + 1}")' in generated.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *sorted((FIXTURES / "codegen").glob("backbone*.yaml")),
+        ROOT / "examples" / "backbone" / "resnet50_features.yaml",
+    ],
+    ids=lambda p: p.stem,
+)
+def test_generating_twice_from_one_compiled_spec_gives_the_same_code(path):
+    """Printing a backbone must not change the compiled spec: the second module named the
+    backbone's function after the item (`body_resnet50`), its first name being taken."""
+    compiled = compile_spec(path)
+    for script in (False, True):
+        assert generate_code(compiled, script=script).text == generate_code(compiled, script=script).text

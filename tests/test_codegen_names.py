@@ -122,7 +122,7 @@ def test_every_name_a_script_binds_is_reserved(case, tmp_path):
         path = tmp_path / f"{case}.yaml"
         path.write_text(BRANCH_SPECS[case], encoding="utf-8")
     text = generate_code(compile_spec(path), script=True, source_name=path.name, format_code=False).text
-    module = build_module(compile_spec(path), script=True)  # (printing changes a backbone's tree)
+    module = build_module(compile_spec(path), script=True)
     own = {c.name for c in module.constants} | {f.name for f in module.functions}
     bound = set(top_level_names(ast.parse(text))) - own
     missing = sorted(bound - script_names() - MODULE_NAMES)

@@ -1856,8 +1856,10 @@ class TreePrinter(CodeWriter):
         from cnnspec.ir import ModelIR
 
         local = element.prefix[:-1]
-        tree = element.tree
-        assert tree is not None
+        assert element.tree is not None
+        # a copy: the cut, the outputs and the function written below must not change the
+        # compiled spec's tree (a second generate_code of it named the function differently)
+        tree = replace(element.tree, blocks=dict(element.tree.blocks))
         body = element.body
         if element.until is not None:
             cut = next(
