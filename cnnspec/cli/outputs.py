@@ -43,6 +43,7 @@ def refuse_foreign(path: Path, option: str, force: bool, ours: Callable[[Path], 
     if force or not os.path.lexists(path) or ours(path):
         return
     raise UsageError(
-        f"{path} already exists and was not written by cnnspec",
-        f"pass --force to replace it, or choose another {option}",
+        f"{path} already exists and carries no mark of cnnspec's",
+        f"pass --force to replace it, or choose another {option} (cnnspec replaces only the files "
+        "it marked as its own; one written by an earlier version carries no mark)",
     )

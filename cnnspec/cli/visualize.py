@@ -7,8 +7,8 @@ images with predicted and true classes, mistakes in red). `history`, `confusion`
 read the run folder only and never load TensorFlow.
 
 A picture that ``--out`` names (as a file, or in a folder) and that is there already is
-replaced only when cnnspec drew it (its PNG carries cnnspec's mark; a graph picture: the DOT
-beside it is cnnspec's), or with ``--force``; the run folder's own pictures (no ``--out``) are
+replaced only when cnnspec drew it (its PNG, or a graph's SVG, carries cnnspec's mark; a PDF
+cannot), or with ``--force``; the run folder's own pictures (no ``--out``) are
 replaced as before.
 """
 
