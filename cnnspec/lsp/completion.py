@@ -6,10 +6,13 @@
   with a block's named inputs);
 - at a new layer item (``- ``): the layer kinds (with snippets for their required parameters),
   the blocks (with their required arguments) and the combinators;
-- inside a layer's or block call's mapping: its parameters.
+- inside a layer's or block call's mapping: its parameters;
+- at a parameter's value: its choices (``true``/``false`` for a boolean);
+- after ``zoo:``: the zoo's models (``spec:``, ``extends:``), or its block libraries (``use:``).
 
 When the text does not load (invalid YAML, a missing ``use:`` file), the kinds and the
-parameters of the kind written on the lines above are still offered, from the text alone.
+parameters (and values) of the kind written on the lines above are still offered, from the
+text alone; ids and names in scope come from the lines above the cursor when they load.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
 
-from cnnspec.errors import SpecPath
+from cnnspec.errors import SpecError, SpecPath
 from cnnspec.layers.registry import REGISTRY
-from cnnspec.lsp.locate import Cursor, item_path, kind_of, value_at
-from cnnspec.lsp.names import names_at, signature
+from cnnspec.lsp.locate import Cursor, item_path, kind_of, path_at, value_at
+from cnnspec.lsp.names import IMPLICIT, names_at, signature
 from cnnspec.lsp.scopes import is_block_input, visible_ids
 from cnnspec.lsp.text import in_expression
-from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec import zoo
+from cnnspec.spec.loader import SourceDoc, load_text
 
 COMBINATORS = {
     "residual": "residual: {body: [$1], shortcut: ${2:auto}}",
@@ -35,6 +39,12 @@ COMBINATORS = {
 _NEW_ITEM = re.compile(r"^\s*-\s+[A-Za-z0-9_]*$")
 _INPUTS = re.compile(r"\binputs:\s*(?:\[[^\]]*)?[A-Za-z0-9_]*$")
 _KEY_POSITION = re.compile(r"(?:[{,]\s*|^\s+)[A-Za-z0-9_]*$")
+#: A mapping value being typed: ``padding: sa`` (group 1: the key).
+_VALUE = re.compile(r"(?:^|[\s{,])([A-Za-z_][A-Za-z0-9_]*)[ \t]*:[ \t]+[A-Za-z0-9_]*$")
+#: A ``zoo:`` reference being typed, as a value or a list element.
+_ZOO_REF = re.compile(r"(?:^|[\s\[{,:\"'-])zoo:[A-Za-z0-9_/.-]*$")
+#: Each key on a line that a value or list follows (``use: [``, ``spec:``).
+_VALUE_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*:(?=[ \t\[{\"']|$)")
 
 
 @dataclass(frozen=True)
@@ -64,14 +74,32 @@ def complete(
     blocks are offered when ``doc`` is ``None`` (names only, never its positions)."""
     before = line_text[:column]
     path: SpecPath = cursor.path if cursor is not None and doc is not None else ()
-    if in_expression(line_text, column):
-        if doc is None:
-            return []
-        return [Suggestion(n.name, "var", f"{n.what}: {n.detail}") for n in names_at(doc, path).values()]
+    expression = in_expression(line_text, column)
+    scoped = doc
+    if doc is None and (expression or _INPUTS.search(before) or _NEW_ITEM.match(before)):
+        # What needs positions (a scope) reads the text above the cursor, which may load when
+        # the whole text does not: its positions are the text's own.
+        scoped, path = _partial(above, line_text, column)
+    if expression:
+        names = names_at(scoped, path) if scoped is not None else {}
+        if known is not None:  # vars it reads through `use:`/`extends` (names only)
+            names = {**names_at(known, ()), **names}
+        if not names:
+            return [Suggestion(name, "var", f"implicit: {text}") for name, text in IMPLICIT.items()]
+        return [Suggestion(n.name, "var", f"{n.what}: {n.detail}") for n in names.values()]
     if _INPUTS.search(before) or (path and "inputs" in path[-2:]):
-        return ids_in(doc, path) if doc is not None else []
+        # Never ids of `known`: which ids come before the cursor is a matter of positions.
+        return ids_in(scoped, path) if scoped is not None else []
     if _NEW_ITEM.match(before):
         return item_suggestions(doc if doc is not None else known)
+    zoo = zoo_suggestions(before, above)
+    if zoo is not None:
+        return zoo
+    value = _VALUE.search(before)
+    if value is not None:
+        return value_suggestions(
+            doc, path, before[: value.start(1)], value.group(1), above, line_text[column:], known
+        )
     if not _KEY_POSITION.search(before):
         return []
     item = item_path(path)
@@ -82,6 +110,30 @@ def complete(
         if written is not None:
             return _parameters(written[0], written[1], known)
     return []
+
+
+#: The file name of a document loaded from the text above the cursor (see :func:`_partial`).
+_PARTIAL = "<completion>"
+
+
+def _partial(above: Sequence[str], line_text: str, column: int) -> tuple[SourceDoc | None, SpecPath]:
+    """The text above the cursor as a document, when it loads, and the path at the cursor in it.
+
+    A mistake below the cursor (an unclosed ``{`` on a later line), or the unfinished line the
+    cursor is on, keeps the whole text from loading; the lines above (with the cursor's line, or
+    without it) usually load, and their positions are those of the text itself: an ``inputs:``
+    reference or a ``${…}`` still gets the ids and names of its scope. At most two YAML parses
+    of the text above, only while the whole text does not load (the parser caches texts)."""
+    for lines in ([*above, line_text], list(above)):
+        if not lines:
+            continue
+        try:
+            doc = load_text("\n".join(lines), _PARTIAL)
+        except SpecError:
+            continue
+        cursor = path_at(doc, _PARTIAL, len(above) + 1, column + 1)
+        return doc, cursor.path if cursor is not None else ()
+    return None, ()
 
 
 def ids_in(doc: SourceDoc, path: SpecPath) -> list[Suggestion]:
@@ -133,6 +185,91 @@ def _parameters(kind: str, present: set[str], doc: SourceDoc | None) -> list[Sug
             if str(name) not in present
         ]
     return []
+
+
+def zoo_suggestions(before: str, above: Sequence[str]) -> list[Suggestion] | None:
+    """After ``zoo:`` (``spec: zoo:|``, ``extends: zoo:|``, ``use: [zoo:|``): the packaged
+    zoo's models (as ``cnnspec zoo`` lists them), or under ``use:`` its block libraries
+    (``blocks/NAME``); ``None`` where the cursor is not after ``zoo:``. Each is written as it
+    follows ``zoo:`` (the prefix is already typed). The zoo is listed once per process."""
+    ref = _ZOO_REF.search(before)
+    if ref is None:
+        return None
+    key = _key_of_value(before[: ref.start() + 1], above)
+    if key == "use":
+        libraries = zoo.block_libraries()
+        return [Suggestion(f"{zoo.BLOCKS}{name}", "value", "zoo block library") for name in libraries]
+    if key in ("spec", "extends"):
+        return [
+            Suggestion(v.name, "value", f"{v.family} ({v.keras_name})" if v.keras_name else v.family)
+            for v in zoo.variants().values()
+        ]
+    return []
+
+
+def _key_of_value(before: str, above: Sequence[str]) -> str | None:
+    """The key whose value (or list element) the end of ``before`` is in: written on the line
+    (``use: [a.yaml, zoo:``), or for an element of a block-style list (``- zoo:``), the key
+    that opens the list on a line above."""
+    keys = _VALUE_KEY.findall(before)
+    if keys:
+        return str(keys[-1])
+    if not re.match(r"\s*-\s", before):
+        return None
+    indent = len(before) - len(before.lstrip())
+    for line in islice(reversed(above), _LOOK_BACK):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        start = len(line) - len(line.lstrip())
+        if start < indent or (start == indent and not stripped.startswith("-")):
+            opening = _OPENING_KEY.fullmatch(stripped)
+            return opening.group(1) if opening is not None else None
+    return None
+
+
+def value_suggestions(
+    doc: SourceDoc | None,
+    path: SpecPath,
+    outside: str,
+    key: str,
+    above: Sequence[str],
+    after: str = "",
+    known: SourceDoc | None = None,
+) -> list[Suggestion]:
+    """The values of parameter ``key`` when they are a fixed set: a registered parameter's
+    ``choices``, ``true``/``false`` for a boolean (a layer's, or a block's ``bool`` parameter).
+    The kind is the item's at ``path`` in ``doc``, else the one the text names (``outside``:
+    the line before ``key``, ``above``/``after`` as for :func:`written_kind`)."""
+    kind = None
+    item = item_path(path) if doc is not None else None
+    if doc is not None and item is not None:
+        kind = kind_of(doc, item)
+    if kind is None:
+        written = written_kind(outside, above, after)
+        kind = written[0] if written is not None else None
+    if kind is None:
+        return []
+    registered = REGISTRY.get(kind)
+    if registered is not None:
+        param = next((p for p in registered.params if p.name == key), None)
+        if param is None:
+            return []
+        if param.choices:
+            return [Suggestion(choice, "value", f"{kind}.{key}") for choice in param.choices]
+        return _booleans(f"{kind}.{key}") if param.type == "bool" else []
+    source = doc if doc is not None else known
+    blocks = source.data.get("blocks") if source is not None else None
+    body = blocks.get(kind) if isinstance(blocks, dict) else None
+    params = body.get("params") if isinstance(body, dict) else None
+    declared = params.get(key) if isinstance(params, dict) else None
+    if isinstance(declared, dict):
+        declared = declared.get("type")
+    return _booleans(f"{kind} argument {key}") if declared == "bool" else []
+
+
+def _booleans(detail: str) -> list[Suggestion]:
+    return [Suggestion("true", "value", detail), Suggestion("false", "value", detail)]
 
 
 _EXPRESSION = re.compile(r"\$\{[^}]*\}?")

@@ -10,18 +10,21 @@ in that other file too, when the editor has it open (:func:`for_document`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lsprotocol import types
 
-from cnnspec.errors import Diagnostic, Loc
+from cnnspec.errors import Diagnostic, Loc, Note
 from cnnspec.lsp.documents import Documents, path_of, source_text
 from cnnspec.lsp.text import UTF16, Lines, Span
 
 SOURCE = "cnnspec"
 #: A file's URI as the editor knows it (the server's: the URI it opened the file under).
 UriOf = Callable[[Path], str]
+#: The top-level keys whose entries include other files (the notes of the include chain).
+_INCLUDE_KEYS = frozenset({"use", "extends"})
 _SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning}
 
 
@@ -48,6 +51,30 @@ def location(loc: Loc, encoding: str = UTF16, uri_of: UriOf = file_uri) -> types
     return types.Location(uri_of(path_of(loc.file)), loc_range(loc, None, encoding))
 
 
+def _root(path: str) -> str:
+    """The top-level key of a formatted spec path (``blocks`` for ``blocks.b.layers[0]``)."""
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
+def _anchor(notes: Sequence[Note], file: str) -> Loc | None:
+    """Where in ``file`` to show a diagnostic located in another file, from its ``notes``.
+
+    The notes are the include chain (``use:``/``extends`` entries), then the first call stack
+    innermost first, then what each later call of the same mistake adds (only its notes not
+    listed yet: for a block called twice, the second call site). So the first note here made
+    outside ``blocks`` is the outermost frame of the first call stack (``model[0]``), even
+    when the failing block was reached through another library block. Without one (this file
+    is a library whose blocks call the failing one), the first call made here; without any
+    call, the first include entry (the ``use:`` entry)."""
+    here = [n for n in notes if n.loc is not None and n.loc.file == file]
+    calls = [n for n in here if _root(n.path) not in _INCLUDE_KEYS]
+    top = [n for n in calls if _root(n.path) != "blocks"]
+    for found in (top, calls, here):
+        if found:
+            return found[0].loc
+    return None
+
+
 def convert(
     diagnostic: Diagnostic, file: str, text: str, encoding: str = UTF16, uri_of: UriOf = file_uri
 ) -> types.Diagnostic:
@@ -58,11 +85,8 @@ def convert(
     related: list[types.DiagnosticRelatedInformation] = []
     prefix = ""
     if loc is not None and anchor is None:
-        # Located elsewhere: shown where this document leads to it. The notes list the include
-        # chain, then the calls innermost first: the last one here is the outermost call made
-        # in this document (or, without one, the `use:`/`extends` entry).
-        here = [n.loc for n in diagnostic.notes if n.loc is not None and n.loc.file == file]
-        anchor = here[-1] if here else None
+        # Located elsewhere: shown where this document leads to it (its first call here).
+        anchor = _anchor(diagnostic.notes, file)
         prefix = f"{loc}: "
         related.append(
             types.DiagnosticRelatedInformation(location(loc, encoding, uri_of), "the error is here")

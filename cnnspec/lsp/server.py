@@ -50,6 +50,7 @@ _COMPLETION_KINDS = {
     "block": types.CompletionItemKind.Function,
     "combinator": types.CompletionItemKind.Keyword,
     "parameter": types.CompletionItemKind.Property,
+    "value": types.CompletionItemKind.Value,  # a parameter's choice, true/false, a zoo name
 }
 
 

@@ -1,0 +1,154 @@
+"""Where the spec shows an error made in a library block called several times, and completion
+that keeps working when the text stops loading, of parameter values and of zoo names.
+
+The pure modules (:mod:`cnnspec.lsp.diagnostics`, :mod:`cnnspec.lsp.completion`) are driven
+directly, with :class:`cnnspec.lsp.documents.Documents` checking the texts as the server does
+(the server module itself is never imported in the test process).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnnspec.layers.registry import REGISTRY
+from cnnspec.lsp import completion, diagnostics
+from cnnspec.lsp.documents import Documents
+from cnnspec.lsp.locate import path_at
+from cnnspec.spec import zoo
+from cnnspec.spec.loader import SourceDoc, load_text
+
+LIBRARY = """\
+cnnspec: 1
+blocks:
+  double:
+    params: {filters: int}
+    layers:
+      - conv2d: {filters: "${filters}", kernel_size: [3, -3], padding: same}
+  outer:
+    params: {filters: int}
+    layers:
+      - double: {filters: "${filters}"}
+"""
+SPEC = """\
+cnnspec: 1
+name: s
+use: [lib.yaml]
+input: {shape: [8, 8, 3]}
+model:
+  - {CALL}: {filters: 4}
+  - conv2d: {filters: 2, kernel_size: 1}
+  - {CALL}: {filters: 8}
+  - flatten
+"""
+
+
+@pytest.mark.parametrize("call", ["double", "outer"])
+def test_an_error_in_a_library_block_called_twice_is_shown_at_the_first_call(tmp_path: Path, call: str):
+    """``double`` fails in both calls (directly, or through the library's ``outer``): the
+    spec shows the one diagnostic at its first call (model[0], line 5), not the last."""
+    (tmp_path / "lib.yaml").write_text(LIBRARY, "utf-8")
+    path = (tmp_path / "spec.yaml").resolve()
+    text = SPEC.replace("{CALL}", call)
+    documents = Documents()
+    documents.set(path, text, 1)
+    documents.analyze(path)
+    found = diagnostics.for_document(documents, path)
+    assert len(found) == 1, found
+    shown = found[0]
+    assert "kernel_size[1]" in shown.message
+    assert (shown.range.start.line, shown.range.start.character) == (5, 4)  # model[0]'s kind key
+    notes = [r.message for r in shown.related_information or []]
+    assert sum(f"'{call}' called from model[" in n for n in notes) == 2, notes  # both calls listed
+
+
+HEAD = """\
+cnnspec: 1
+name: t
+input: {shape: [8, 8, 3]}
+vars: {width: 4}
+model:
+  - conv2d: {filters: 4, kernel_size: 3}
+    id: a
+"""
+
+
+def complete_at(
+    text: str, needle: str, offset: int, known: SourceDoc | None = None
+) -> list[completion.Suggestion]:
+    """Completion at ``needle`` + ``offset`` in ``text`` as the server asks for it: with the
+    located document when the text loads, else ``None`` and the lines above."""
+    start = text.index(needle) + offset
+    row = text[:start].count("\n")
+    column = start - (text[:start].rfind("\n") + 1)
+    lines = text.split("\n")
+    try:
+        doc: SourceDoc | None = load_text(text, "t.yaml")
+    except Exception:
+        doc = None
+    cursor = path_at(doc, "t.yaml", row + 1, column + 1) if doc is not None else None
+    return completion.complete(doc, cursor, lines[row], column, lines[:row], known)
+
+
+def labels(found: list[completion.Suggestion]) -> list[str]:
+    return [s.label for s in found]
+
+
+def test_inputs_and_expressions_complete_while_the_text_does_not_load():
+    """An unclosed mapping below the cursor, or the unfinished ``${w`` the cursor is in, keeps
+    the text from loading; the ids and names of the cursor's scope are still offered."""
+    inputs = HEAD + "  - add:\n    inputs: [a, ]\n"
+    assert labels(complete_at(inputs, "[a, ]", 4)) == ["input", "a"]
+    broken = inputs + "  - dense: {units: 4\n"
+    assert labels(complete_at(broken, "[a, ]", 4)) == ["input", "a"]
+    typing = HEAD + '  - conv2d: {filters: "${w\n'
+    assert sorted(labels(complete_at(typing, "${w", 3))) == ["in_channels", "in_shape", "width"]
+    # Vars only the last document that loaded knows (here: one the text no longer lists).
+    known = load_text(HEAD.replace("{width: 4}", "{width: 4, depth: 2}"), "t.yaml")
+    assert "depth" in labels(complete_at(typing, "${w", 3, known))
+
+
+def _choice_param() -> tuple[str, str, tuple[str, ...]]:
+    """A registered kind with a parameter of fixed choices (read from the registry)."""
+    for kind in REGISTRY.values():
+        for param in kind.params:
+            if param.choices and not param.required:
+                return kind.name, param.name, param.choices
+    raise AssertionError("no parameter with choices")
+
+
+def _bool_param() -> tuple[str, str]:
+    for kind in REGISTRY.values():
+        for param in kind.params:
+            if param.type == "bool" and not param.required:
+                return kind.name, param.name
+    raise AssertionError("no boolean parameter")
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_parameter_values_and_zoo_names_are_completed(broken: bool):
+    """A parameter with choices offers them (a flow or block mapping, loading or not); a
+    boolean one ``true``/``false``; ``zoo:`` the zoo's models, or under ``use:`` its block
+    libraries."""
+    tail = "  - dense: {units: 4\n" if broken else ""
+    kind, name, choices = _choice_param()
+    flow = HEAD + f"  - {kind}: {{{name}: }}\n" + tail
+    assert labels(complete_at(flow, f"{name}: }}", len(name) + 2)) == list(choices)
+    block = HEAD + f"  - {kind}:\n      {name}: \n" + tail
+    assert labels(complete_at(block, f"{name}: \n", len(name) + 2)) == list(choices)
+    kind, name = _bool_param()
+    flag = HEAD + f"  - {kind}: {{{name}: }}\n" + tail
+    assert labels(complete_at(flag, f"{name}: }}", len(name) + 2)) == ["true", "false"]
+    models = list(zoo.variants())
+    assert models and "resnet50" in models
+    backbone = HEAD + "  - backbone: {spec: zoo:}\n" + tail
+    assert labels(complete_at(backbone, "zoo:}", 4)) == models
+    extends = "cnnspec: 1\nextends: zoo:\n" + tail
+    assert labels(complete_at(extends, "zoo:\n", 4)) == models
+    libraries = [f"blocks/{n}" for n in zoo.block_libraries()]
+    assert "blocks/resnet" in libraries
+    use = HEAD.replace("name: t\n", "name: t\nuse: [zoo:]\n") + tail
+    assert labels(complete_at(use, "zoo:]", 4)) == libraries
+    listed = HEAD.replace("name: t\n", "name: t\nuse:\n  - a.yaml\n  - zoo:\n") + tail
+    assert labels(complete_at(listed, "zoo:\n", 4)) == libraries
