@@ -5,6 +5,8 @@
   a block has one line per call;
 - a block call or a block's definition: the signature, and the call's output and totals;
 - ``repeat``/``residual``/``parallel``: output shape and totals;
+- a backbone item (its kind key or fields): the spec, the cut point, output shape, its layers'
+  parameters and whether they train;
 - a var, block parameter or loop variable (in ``vars:`` or inside ``${…}``): its value and
   where it is set (through ``extends`` and ``use``).
 """
@@ -16,7 +18,18 @@ from collections.abc import Iterable
 from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.analysis.report import batched, human_count, shape_text
 from cnnspec.errors import SpecPath
-from cnnspec.ir import BlockCall, Item, Layer, Node, Parallel, Repeat, Residual, layers_of
+from cnnspec.ir import (
+    Backbone,
+    BlockCall,
+    Item,
+    Layer,
+    Node,
+    Parallel,
+    Repeat,
+    Residual,
+    layers_of,
+    walk,
+)
 from cnnspec.layers.registry import REGISTRY, Counts
 from cnnspec.lsp.locate import Cursor, TreeIndex, item_path, kind_of, value_at
 from cnnspec.lsp.names import Name, names_at, signature
@@ -50,8 +63,9 @@ def hover_text(
         return block_text(doc, str(path[1]), index)
     if index is not None:
         found = index.at(doc, path)
-        if found is not None:
-            return element_text(found[0], found[1], index)
+        elements = _own(found[1], index) if found is not None else []
+        if found is not None and elements:
+            return element_text(found[0], elements, index)
     return _static_text(doc, path)
 
 
@@ -104,8 +118,52 @@ def _call_line(call: BlockCall, index: TreeIndex) -> str:
     return f"`{call.prefix.rstrip('_')}` ({args}) → {_shape(index, call.output)}, {_counts(counts)}"
 
 
+def _own(elements: list[Item], index: TreeIndex) -> list[Item]:
+    """``elements`` less those inside a backbone: their paths are in the backbone's own spec,
+    so the index lists them under paths of this document that mean other text."""
+    tree = index.ir.tree
+    backbones = [e for e in walk(tree.body) if isinstance(e, Backbone)] if tree is not None else []
+    if not backbones:
+        return elements
+    foreign = {id(inner) for backbone in backbones for inner in walk(backbone.body)}
+    return [e for e in elements if id(e) not in foreign]
+
+
+def backbone_text(backbone: Backbone, index: TreeIndex) -> str:
+    """What a backbone item takes (spec, variant, cut point, vars), its output shape, its
+    layers' parameters and whether they train, and where its weights come from."""
+    head = f"**backbone** `{backbone.spec}`"
+    if backbone.keras_name:
+        head += f" ({backbone.keras_name})"
+    head += f" up to `{backbone.until}`" if backbone.until else " (its whole model)"
+    lines = [head]
+    if backbone.raw_vars:
+        lines.append("vars: " + ", ".join(f"{k}={_short(v)}" for k, v in backbone.raw_vars.items()))
+    kept = [leaf for leaf in layers_of(backbone.body) if leaf.live]
+    counts = _totals(backbone.body)
+    lines.append(f"output {_shape(index, backbone.output)} · {_counts(counts)}")
+    if not counts.params:
+        state = "no parameters"
+    elif not counts.trainable:
+        state = "frozen (trainable: false)"
+    elif counts.non_trainable and counts.trainable < counts.params:
+        state = "trainable (its normalisation statistics are not)"
+    else:
+        state = "trainable"
+    lines.append(f"{len(kept)} layers named `{backbone.prefix}…`, {state}")
+    weights = backbone.weights
+    lines.append(
+        f"weights: {weights.describe() if hasattr(weights, 'describe') else weights}"
+        if weights is not None
+        else "weights: none (initialised at random)"
+    )
+    return "\n\n".join(lines)
+
+
 def element_text(path: SpecPath, elements: list[Item], index: TreeIndex) -> str | None:
     first = elements[0]
+    if isinstance(first, Backbone):
+        return backbone_text(first, index)
     if isinstance(first, Layer):
         return layer_text([e.node for e in elements if isinstance(e, Layer)], first.raw)
     if isinstance(first, BlockCall):

@@ -1,23 +1,34 @@
 """Go-to-definition and find-references over the composed, located document.
 
 Definitions: a block call → the block (in the spec, a ``use:`` library or a zoo file); an
-``inputs:``/``outputs:`` reference → the item with that ``id``, the block input or the name a
-``repeat`` carries that the resolver would bind it to (:mod:`cnnspec.lsp.scopes`); ``${name}``
-→ the var, block parameter or loop variable; an ``extends``/``use`` entry → the file.
-References: every call of a block, every reference that means the same declaration.
+``inputs:``/``outputs:`` reference, a ``carry:``/``next:`` value → the item with that ``id``,
+the block input or the name a ``repeat`` carries that the resolver would bind it to
+(:mod:`cnnspec.lsp.scopes`); a hierarchical name (``c0.x``, ``c0[1]``, ``cells[1].h``) → the
+item of its first segment, and through block calls (and a repeat's layers) the id its other
+segments name; ``${name}`` → the var, block parameter or loop variable; an ``extends``/``use``
+entry → the file; a backbone item (its kind key or its ``spec:``) → the backbone's spec file.
+References: every call of a block, every reference that means the same declaration: in
+``inputs`` (a list, a single id, or a block call's mapping by name), ``outputs``, ``carry`` and
+``next`` values and ``next`` keys, hierarchical names by their first segment. Each is located
+at the start of its written text, so its range is the whole token (``c0.x``, ``"c0[1]"``): the
+text the reader sees refer to the id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-from cnnspec.errors import Loc, SpecPath, format_path
+from cnnspec.errors import Loc, SpecError, SpecPath, format_path
+from cnnspec.fileio import user_path
 from cnnspec.lsp.locate import Cursor, item_path, kind_of, value_at
 from cnnspec.lsp.names import names_at
-from cnnspec.lsp.scopes import is_block_input, is_output_reference, root_of, visible_ids
+from cnnspec.lsp.scopes import is_block_input, is_output_reference, root_of, split_name, visible_ids
 from cnnspec.lsp.text import in_expression, word_at
-from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.backbone import KIND as BACKBONE
+from cnnspec.spec.loader import SourceDoc, display_name
+from cnnspec.spec.zoo import is_zoo_ref, resolve_ref
 
 #: Keys of a combinator whose values are layer lists (``branches``: a list of them).
 _SUBLISTS = ("body", "shortcut", "layers")
@@ -63,16 +74,19 @@ def definition(doc: SourceDoc, cursor: Cursor, line_text: str, column: int) -> T
     if word is not None and in_expression(line_text, column):
         name = names_at(doc, path).get(word[0])
         return Target(name.loc.file, name.loc) if name is not None and name.loc is not None else None
-    included = _included_file(doc, cursor)
+    included = _included_file(doc, cursor) or _backbone_file(doc, cursor)
     if included is not None:
         return Target(included)
     block = _block_at(doc, cursor)
     if block is not None:
         loc = doc.key_loc(("blocks", block))
         return Target(loc.file, loc) if loc is not None else None
-    ref = _reference_at(doc, path)
+    if _carry_key_at(cursor):
+        loc = doc.key_loc(path)  # a carried name's declaration is its own definition
+        return Target(loc.file, loc) if loc is not None else None
+    ref = _reference_at(doc, cursor)
     if ref is not None:
-        found = find_id(doc, path, ref)
+        found = find_reference(doc, path, ref)
         return Target(found.file, found) if found is not None else None
     return None
 
@@ -91,45 +105,151 @@ def references(doc: SourceDoc, cursor: Cursor, include_declaration: bool = True)
             found.insert(0, definition_loc)
         return found
     path = cursor.path
-    name = _reference_at(doc, path)
-    if name is None and path and path[-1] == "id":
-        value = value_at(doc, path)
-        name = value if isinstance(value, str) else None
-    if name is None:
-        return []
-    declared = find_id(doc, path, name)
+    declared: Loc | None
+    if _carry_key_at(cursor):  # a carried name: declared by its key
+        name: str | None = str(path[-1])
+        declared = doc.key_loc(path)
+    else:
+        name = _reference_at(doc, cursor)
+        if name is None and path and path[-1] == "id":
+            value = value_at(doc, path)
+            name = value if isinstance(value, str) else None
+        if name is None:
+            return []
+        name = referred_id(doc, path, name)
+        declared = find_id(doc, path, name)
     found = [
-        loc for site, loc in _references_to(doc, name, root_of(path)) if find_id(doc, site, name) == declared
+        loc
+        for site, ref, loc in _reference_sites(doc, root_of(path))
+        if (
+            _may_name(ref, name)
+            and referred_id(doc, site, ref) == name
+            and find_id(doc, site, name) == declared
+        )
+        or _names_inside(doc, site, ref, name, declared)
     ]
     if include_declaration and declared is not None:
         found.insert(0, declared)
     return found
 
 
-def _references_to(doc: SourceDoc, name: str, root: SpecPath | None) -> Iterator[tuple[SpecPath, Loc]]:
-    """Every reference to ``name`` in the id scope ``root`` (its path and place)."""
+def _may_name(ref: str, name: str) -> bool:
+    """Whether ``ref`` is ``name`` or a hierarchical name under it, judged from the text
+    alone (a cheap test before the scope lookups)."""
+    return ref == name or (ref.startswith(name) and ref[len(name) : len(name) + 1] in (".", "["))
+
+
+def _names_inside(doc: SourceDoc, site: SpecPath, ref: str, name: str, declared: Loc | None) -> bool:
+    """Whether the hierarchical ``ref`` at ``site`` names the declaration through a later
+    segment (``loop[1].m`` means the ``m`` in the repeat ``loop``'s layers)."""
+    split = split_name(ref)
+    return split is not None and name in split[1] and find_reference(doc, site, ref) == declared
+
+
+def referred_id(doc: SourceDoc, near: SpecPath, ref: str) -> str:
+    """The id the reference ``ref`` at ``near`` names: itself when an id of that name is in
+    scope, else the first segment of a hierarchical name (``c0.x``, ``c0[1]`` → ``c0``)."""
+    split = split_name(ref)
+    if split is None or find_id(doc, near, ref) is not None:
+        return ref
+    return split[0]
+
+
+def find_reference(doc: SourceDoc, near: SpecPath, ref: str) -> Loc | None:
+    """Where the reference ``ref`` at ``near`` is defined: an id (:func:`find_id`), or for a
+    hierarchical name, the item of its first segment followed as far as the spec's own text
+    allows (:func:`_inside`): ``c0.x`` → the id ``x`` in the body of the block ``c0`` calls."""
+    name = referred_id(doc, near, ref)
+    found = find_id(doc, near, name)
+    split = split_name(ref)
+    if found is None or name == ref or split is None:
+        return found
+    return _inside(doc, found, split[1])
+
+
+def _inside(doc: SourceDoc, loc: Loc, rest: list[str | int]) -> Loc:
+    """The declaration the segments ``rest`` name inside the item whose ``id:`` is at ``loc``:
+    in a call of a block of this document, ``.name`` is an id of the block's body (or its
+    input) and ``[i]`` its ``i``-th output; in an item with a ``layers`` list (a repeat),
+    ``[i]`` picks an iteration (the same text) and ``.name`` an id of its layers. Where the
+    text says no more (a block of another file, a generated id), the last place found."""
+    blocks = doc.data.get("blocks")
+    item = _item_declared_at(doc, loc)
+    segments = list(rest)
+    while segments and item is not None:
+        kind = kind_of(doc, item)
+        segment = segments.pop(0)
+        found: Loc | None = None
+        if kind is not None and isinstance(blocks, dict) and kind in blocks:
+            outputs = value_at(doc, ("blocks", kind, "outputs"))
+            listed = [outputs] if isinstance(outputs, str) else outputs if isinstance(outputs, list) else []
+            name = segment
+            if isinstance(segment, int):
+                name = listed[segment] if 0 <= segment < len(listed) else None
+            if isinstance(name, str):
+                found = find_id(doc, ("blocks", kind, "outputs"), name)
+        else:
+            layers = value_at(doc, (*item, kind, "layers")) if kind is not None else None
+            if not isinstance(layers, list):
+                break
+            if isinstance(segment, int):
+                continue  # one iteration: its ids are those the layers' text declares
+            found = find_id(doc, (*item, kind, "layers", len(layers)), segment)
+        if found is None:
+            break
+        loc = found
+        item = _item_declared_at(doc, found)
+    return loc
+
+
+def _item_declared_at(doc: SourceDoc, loc: Loc) -> SpecPath | None:
+    """The layer item whose ``id:`` is written at ``loc`` (``None``: another declaration, a
+    block input or a carried name, which has no inside to follow)."""
+    return next((path for path, _ in layer_items(doc) if doc.loc((*path, "id")) == loc), None)
+
+
+def _reference_sites(doc: SourceDoc, root: SpecPath | None) -> Iterator[tuple[SpecPath, str, Loc]]:
+    """Every reference written in the id scope ``root``: its path, its text and its place.
+    ``inputs`` (a single id, a list, or a block call's mapping: its values), ``carry`` and
+    ``next`` values (the keys of ``next`` too: they name carried names), and ``outputs``."""
     if root is None:
         return
-    for path, _kind in layer_items(doc):
+    for path, kind in layer_items(doc):
         if path[: len(root)] != root:
             continue
-        refs = value_at(doc, (*path, "inputs"))
-        sites: list[tuple[SpecPath, object]] = [((*path, "inputs"), refs)]
-        if isinstance(refs, list):
-            sites = [((*path, "inputs", i), ref) for i, ref in enumerate(refs)]
-        for site, ref in sites:
-            loc = doc.loc(site)
-            if ref == name and loc is not None:
-                yield site, loc
-    where: SpecPath = ("outputs",) if root == ("model",) else (*root[:2], "outputs")
-    outputs = value_at(doc, where) if root != ("augmentation",) else None
-    sites = [(where, outputs)]
-    if isinstance(outputs, list):
-        sites = [((*where, i), ref) for i, ref in enumerate(outputs)]
+        yield from _written_refs(doc, (*path, "inputs"))
+        if kind is None or not isinstance(value_at(doc, (*path, kind)), dict):
+            continue
+        yield from _written_refs(doc, (*path, kind, "carry"), mapping_only=True)
+        yield from _written_refs(doc, (*path, kind, "next"), mapping_only=True)
+        rule = value_at(doc, (*path, kind, "next"))
+        for key in rule if isinstance(rule, dict) else ():
+            loc = doc.key_loc((*path, kind, "next", key))
+            if isinstance(key, str) and loc is not None:
+                yield (*path, kind, "next", key), key, loc
+    if root != ("augmentation",):
+        yield from _written_refs(doc, ("outputs",) if root == ("model",) else (*root[:2], "outputs"))
+
+
+def _written_refs(
+    doc: SourceDoc, where: SpecPath, mapping_only: bool = False
+) -> Iterator[tuple[SpecPath, str, Loc]]:
+    """The references written at ``where``: a string, a list's strings or a mapping's string
+    values (``mapping_only``: only a mapping's, as ``carry``/``next`` are mappings)."""
+    value = value_at(doc, where)
+    sites: list[tuple[SpecPath, object]]
+    if isinstance(value, dict):
+        sites = [((*where, key), ref) for key, ref in value.items() if isinstance(key, str)]
+    elif mapping_only:
+        return
+    elif isinstance(value, list):
+        sites = [((*where, i), ref) for i, ref in enumerate(value)]
+    else:
+        sites = [(where, value)]
     for site, ref in sites:
         loc = doc.loc(site)
-        if ref == name and loc is not None:
-            yield site, loc
+        if isinstance(ref, str) and loc is not None:
+            yield site, ref, loc
 
 
 def find_id(doc: SourceDoc, near: SpecPath, name: str) -> Loc | None:
@@ -159,14 +279,64 @@ def _block_at(doc: SourceDoc, cursor: Cursor) -> str | None:
     return None
 
 
-def _reference_at(doc: SourceDoc, path: SpecPath) -> str | None:
-    """The id an ``inputs``/``outputs`` value under the cursor refers to (or declares: a
-    block's ``inputs``)."""
+def _reference_at(doc: SourceDoc, cursor: Cursor) -> str | None:
+    """The id an ``inputs``/``outputs`` value, a ``carry``/``next`` value or a ``next`` key
+    under the cursor refers to (or declares: a block's ``inputs``)."""
+    path = cursor.path
     in_inputs = (path and path[-1] == "inputs") or (len(path) >= 2 and path[-2] == "inputs")
     if in_inputs or is_output_reference(path):
         value = value_at(doc, path)
         return value if isinstance(value, str) else None
-    return None
+    rule = _rule_of(path)
+    if rule is None or (cursor.on_key and rule == "carry"):
+        return None
+    if cursor.on_key:  # a `next` key: the carried name it updates
+        return str(path[-1])
+    value = value_at(doc, path)
+    return value if isinstance(value, str) else None
+
+
+def _rule_of(path: SpecPath) -> str | None:
+    """``carry`` or ``next`` when ``path`` is an entry of an item's ``carry:``/``next:``
+    mapping (``model[3].repeat.carry.x``), else ``None``."""
+    item = item_path(path)
+    if item is None or len(path) != len(item) + 3 or not isinstance(path[-1], str):
+        return None
+    rule = path[len(item) + 1]
+    return rule if rule in ("carry", "next") else None
+
+
+def _carry_key_at(cursor: Cursor) -> bool:
+    """Whether the cursor is on a key of a ``carry:`` mapping (a carried name's declaration)."""
+    return cursor.on_key and _rule_of(cursor.path) == "carry"
+
+
+def _backbone_file(doc: SourceDoc, cursor: Cursor) -> str | None:
+    """The spec file of the backbone item under the cursor (on its kind key or its ``spec:``):
+    a ``zoo:`` name's family file, or a file relative to the spec that names it (a
+    ``family.yaml#variant`` reference: the family file), as the compiler reads it."""
+    path = cursor.path
+    item = item_path(path)
+    if (
+        item is None
+        or kind_of(doc, item) != BACKBONE
+        or path[len(item) :] not in ((BACKBONE,), (BACKBONE, "spec"))
+    ):
+        return None
+    where = (*item, BACKBONE, "spec")
+    ref = value_at(doc, where)
+    if not isinstance(ref, str) or not ref.strip():
+        return None
+    if is_zoo_ref(ref):
+        try:
+            return display_name(resolve_ref(ref)[0])
+        except SpecError:
+            return None  # an unknown zoo name: its diagnostic says so
+    loc = doc.loc(where)
+    base = Path(loc.file).resolve().parent if loc is not None and not loc.file.startswith("<") else Path.cwd()
+    file = user_path(ref.split("#", 1)[0])
+    file = file if file.is_absolute() else base / file
+    return display_name(file) if file.is_file() else None
 
 
 def _included_file(doc: SourceDoc, cursor: Cursor) -> str | None:

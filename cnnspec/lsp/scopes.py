@@ -11,17 +11,53 @@ resolver's scoping rules (:class:`cnnspec.spec.resolve.Scope`), read from the wr
 - ids inside a combinator's lists are not visible after it.
 
 Generated ids (``id: "c${i}"``) and hierarchical names (``c0.x``, ``cells[1].h``) are not
-listed: only the names written as they are.
+listed: only the names written as they are. A hierarchical name refers to the id of its first
+segment (:func:`split_name`), looked up like any other; a repeat's ``next:`` values are read in
+the iteration's scope after its layers (:func:`reading_place`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from cnnspec.errors import Loc, SpecPath
 from cnnspec.ir import INPUT
 from cnnspec.lsp.locate import item_path, kind_of, value_at
 from cnnspec.spec.loader import SourceDoc
+
+#: One segment after the first of a hierarchical name: ``.name`` or ``[index]``.
+_SEGMENT = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+
+
+def split_name(ref: str) -> tuple[str, list[str | int]] | None:
+    """A hierarchical reference as its first segment (an id) and the rest: ``c0.x`` →
+    (``c0``, [``x``]), ``cells[1].h`` → (``cells``, [1, ``h``]); ``None`` when ``ref`` is not
+    one (a plain id, or text the resolver would not read as a name)."""
+    cut = min((i for i in (ref.find("."), ref.find("[")) if i > 0), default=-1)
+    if cut <= 0:
+        return None
+    rest: list[str | int] = []
+    at = cut
+    while at < len(ref):
+        match = _SEGMENT.match(ref, at)
+        if match is None:
+            return None
+        rest.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        at = match.end()
+    return ref[:cut], rest
+
+
+def reading_place(doc: SourceDoc, near: SpecPath) -> SpecPath:
+    """Where the resolver reads the reference at ``near``: a ``next:`` value is read in the
+    iteration's scope after the repeat's layers (its carried names and inner ids), so it is
+    looked up as if written just past the last of them; any other place is itself."""
+    item = item_path(near)
+    if item is None or len(near) != len(item) + 3 or near[len(item) + 1] != "next":
+        return near
+    body = (*item, near[len(item)])
+    layers = value_at(doc, (*body, "layers"))
+    return (*body, "layers", len(layers) if isinstance(layers, list) else 0)
 
 
 @dataclass(frozen=True)
@@ -79,6 +115,7 @@ def root_of(path: SpecPath) -> SpecPath | None:
 def visible_ids(doc: SourceDoc, near: SpecPath) -> dict[str, Declared]:
     """The ids a reference at ``near`` may name, in the order they are defined (a later
     definition of a name replaces an earlier one, as the resolver's lookup does)."""
+    near = reading_place(doc, near)
     root = root_of(near)
     if root is None:
         return {}

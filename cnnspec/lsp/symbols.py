@@ -1,10 +1,12 @@
 """The model outline (document symbols): the resolved tree as the user structured it.
 
-Block calls, ``repeat`` iterations, ``residual`` bodies and shortcuts and ``parallel`` branches
-nest; every symbol's detail is its output shape (and a layer's kind). Elements written
-elsewhere (a block body, in this file or a ``use:`` library) take the range of the item in
-this file that leads to them (the call), so the outline of a spec shows its whole architecture
-and every child's range lies within its parent's, as LSP requires.
+A backbone item is one symbol (its id, the backbone spec, the cut point and its output shape)
+with the layers it keeps as children. Block calls, ``repeat`` iterations, ``residual`` bodies
+and shortcuts and ``parallel`` branches nest; every symbol's detail is its output shape (and a
+layer's kind). Elements written elsewhere (a block body, in this file or a ``use:`` library, a
+backbone's spec) take the range of the item in this file that leads to them (the call), so the
+outline of a spec shows its whole architecture and every child's range lies within its
+parent's, as LSP requires.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from lsprotocol import types
 
 from cnnspec.analysis.report import batched, shape_text
 from cnnspec.errors import SpecPath
-from cnnspec.ir import BlockCall, Conditional, Item, Layer, ModelIR, Parallel, Repeat, Residual
+from cnnspec.ir import Backbone, BlockCall, Conditional, Item, Layer, ModelIR, Parallel, Repeat, Residual
 from cnnspec.lsp.diagnostics import to_range
 from cnnspec.lsp.navigation import layer_items
 from cnnspec.lsp.text import UTF16, Lines
@@ -31,6 +33,9 @@ class _Outline:
         self.ir = ir
         self.nodes = {node.name: node for node in ir.nodes} if ir is not None else {}
         self.count = 0
+        #: Above zero while listing a backbone's items: their paths are in the backbone's own
+        #: spec, so they must never be looked up in this document (they would match other text).
+        self.foreign = 0
         #: The last line (1-based) of each path's own text in this file.
         self.last_line: dict[SpecPath, int] = {}
         for table in (doc.locs, doc.key_locs):
@@ -59,6 +64,8 @@ class _Outline:
 
     def written(self, path: SpecPath, within: SpecPath) -> bool:
         """Whether the element at ``path`` is written in this file inside the item ``within``."""
+        if self.foreign:
+            return False
         loc = self.doc.key_loc(path) if path else None
         return loc is not None and loc.file == self.file and _item(path)[: len(within)] == within
 
@@ -118,6 +125,8 @@ class _Outline:
                 children.append(self.group("shortcut", item.shortcut, full, within))
             children += self.items([x for x in (item.merge, item.activation) if x is not None], full, within)
             kind = types.SymbolKind.Struct
+        elif isinstance(item, Backbone):
+            return self.backbone(item, full, selection, within)
         elif isinstance(item, Parallel):
             name = "parallel"
             children = [self.group(f"branch {i}", b, full, within) for i, b in enumerate(item.branches)]
@@ -129,6 +138,26 @@ class _Outline:
             name=name,
             detail=f"→ {self.shape(item.output)}",
             kind=kind,
+            range=full,
+            selection_range=selection,
+            children=children,
+        )
+
+    def backbone(
+        self, item: Backbone, full: types.Range, selection: types.Range, within: SpecPath
+    ) -> types.DocumentSymbol:
+        """A backbone item: named by its id (or the prefix of its layers), its children the
+        items of the backbone spec it keeps, all at the item's range (written in another file)."""
+        self.foreign += 1
+        try:
+            children = self.items(item.body, full, within)
+        finally:
+            self.foreign -= 1
+        until = f" up to {item.until}" if item.until else ""
+        return types.DocumentSymbol(
+            name=str(item.extras.get("id") or item.prefix.rstrip("_") or "backbone"),
+            detail=f"backbone {item.spec}{until} → {self.shape(item.output)}",
+            kind=types.SymbolKind.Module,
             range=full,
             selection_range=selection,
             children=children,
