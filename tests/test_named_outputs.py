@@ -254,7 +254,8 @@ def test_visualize_graph_replaces_only_a_picture_it_marked(tmp_path, monkeypatch
 
 
 def test_graphviz_pictures_carry_a_mark_that_keeps_them_valid(tmp_path):
-    from cnnspec.analysis.graph import is_marked_picture, mark_picture
+    from cnnspec.analysis.graph import mark_picture
+    from cnnspec.cli.build import is_marked_picture
 
     marked = tmp_path / "g.png"
     marked.write_bytes(mark_picture(".png", png(None)))

@@ -54,6 +54,18 @@ def mark_built_model(path: Path, spec: str) -> None:
         archive.writestr(BUILD_MEMBER, json.dumps(record, ensure_ascii=False) + "\n")
 
 
+def is_marked_picture(path: Path) -> bool:
+    """Whether the picture at ``path`` is a graph cnnspec drew: a PNG with the ``Software`` text
+    :data:`~cnnspec.analysis.graph.PICTURE_MARK` (read as every picture's mark is), or an SVG
+    with the mark comment (:func:`~cnnspec.analysis.graph.mark_picture`). ``False`` for a PDF
+    (it can carry no mark), anything else, and a file that can't be read."""
+    from cnnspec.analysis.graph import PICTURE_MARK, is_marked_svg
+    from cnnspec.reporting.images import png_text
+
+    key, mark = PICTURE_MARK
+    return png_text(path).get(key) == mark or is_marked_svg(path)
+
+
 def is_built_model(path: Path) -> bool:
     """Whether the file at ``path`` is a model ``cnnspec build`` saved: a zip archive with
     :data:`BUILD_MEMBER`. Only the archive's directory (at its end) is read; ``False`` for
@@ -114,7 +126,7 @@ def graph_files(
     Mermaid ``target`` carries the mark itself, and so does a PNG or SVG picture cnnspec drew
     (:func:`~cnnspec.analysis.graph.mark_picture`; a PDF can carry none: replaced only with
     ``force``)."""
-    from cnnspec.analysis.graph import GRAPH_SUFFIXES, PICTURE_SUFFIXES, is_generated, is_marked_picture
+    from cnnspec.analysis.graph import GRAPH_SUFFIXES, PICTURE_SUFFIXES, is_generated
     from cnnspec.fileio import check_writable
 
     suffix = target.suffix.lower()

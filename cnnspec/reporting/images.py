@@ -48,9 +48,9 @@ def png_text(path: str | Path) -> dict[str, str]:
 
 def is_cnnspec_png(path: str | Path) -> bool:
     """Whether the file at ``path`` is a PNG cnnspec drew: its ``Software`` text is
-    ``cnnspec`` (every matplotlib picture, :data:`cnnspec.training.plots.PICTURE_MARK`) or
+    ``cnnspec`` (every picture it draws, :data:`cnnspec.analysis.graph.PICTURE_MARK`) or
     starts with ``cnnspec `` (``cnnspec predict``'s masks)."""
-    from cnnspec.training.plots import PICTURE_MARK
+    from cnnspec.analysis.graph import PICTURE_MARK
 
     key, mark = PICTURE_MARK
     value = png_text(path).get(key, "")

@@ -12,13 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cnnspec.analysis.graph import PICTURE_MARK
 from cnnspec.errors import printable
 from cnnspec.fileio import write_atomic
-
-#: The PNG text entry of every picture cnnspec draws (it replaces matplotlib's own "Software"):
-#: an existing picture named by ``visualize -o`` is replaced only when it carries it, or a value
-#: starting with "cnnspec " (predict's masks), see :func:`cnnspec.reporting.images.is_cnnspec_png`.
-PICTURE_MARK = ("Software", "cnnspec")
 
 
 def _png(figure: object) -> bytes:
