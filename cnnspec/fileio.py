@@ -244,6 +244,21 @@ def same_file(path: str | Path, other: str | Path) -> bool:
         return False
 
 
+#: How much of a file the checks of cnnspec's marks read: every mark sits in its first lines.
+HEAD_BYTES = 4096
+
+
+def read_head(path: str | Path, size: int = HEAD_BYTES) -> bytes | None:
+    """The first ``size`` bytes of the file at ``path``; ``None`` when it can't be read (a file
+    whose mark can't be read counts as not cnnspec's). Checks that run before a command's work,
+    on any file a user may name, read this much only, never a huge file whole."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except (OSError, ValueError):  # ValueError: a name the OS refuses (an embedded NUL)
+        return None
+
+
 def check_writable(
     path: str | Path, *, option: str = "--out", folder: bool = True, hint: str | None = None
 ) -> None:

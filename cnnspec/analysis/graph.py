@@ -9,6 +9,7 @@ import struct
 import zlib
 from pathlib import Path
 
+from cnnspec.fileio import read_head
 from cnnspec.ir import ModelIR
 
 #: What ``--plot`` (``cnnspec build``) and ``--out`` (``cnnspec visualize RUN graph``) may end in:
@@ -110,12 +111,8 @@ def is_marked_svg(path: str | Path) -> bool:
 def _head_lines(path: str | Path) -> list[str]:
     """The first :data:`_MARK_LINES` lines of the file at ``path`` (from its first 4 KB), where
     the marks stand; none for a file that can't be read."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
-    except (OSError, ValueError):  # ValueError: a name the OS refuses (an embedded NUL)
-        return []
-    return head.decode("utf-8", "replace").splitlines()[:_MARK_LINES]
+    head = read_head(path)
+    return [] if head is None else head.decode("utf-8", "replace").splitlines()[:_MARK_LINES]
 
 
 def mark_picture(suffix: str, data: bytes) -> bytes:

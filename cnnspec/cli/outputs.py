@@ -6,7 +6,7 @@ replaced when cnnspec wrote that kind of file (it carries cnnspec's mark, recogn
 ``ours`` function the command passes) or with ``--force``; otherwise the command refuses before
 doing any work, so rerunning a command replaces its own output and never the user's file.
 
-The marks are read from the head of the file only (:func:`read_head`): a check runs before the
+The marks are read from the head of the file only (:func:`cnnspec.fileio.read_head`): a check runs before the
 work, on any file a user might name, and must neither be slow nor read a huge file whole.
 """
 
@@ -17,19 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cnnspec.errors import UsageError
-
-#: How much of a file the mark checks read: every mark cnnspec writes sits in its first lines.
-HEAD_BYTES = 4096
-
-
-def read_head(path: str | Path, size: int = HEAD_BYTES) -> bytes | None:
-    """The first ``size`` bytes of the file at ``path``; ``None`` when it can't be read (then
-    the file counts as not cnnspec's)."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(size)
-    except (OSError, ValueError):  # ValueError: a name the OS refuses (an embedded NUL)
-        return None
 
 
 def refuse_foreign(path: Path, option: str, force: bool, ours: Callable[[Path], bool]) -> None:

@@ -19,7 +19,7 @@ def is_schema_file(path: Path) -> bool:
     """Whether the file at ``path`` is a schema ``cnnspec schema`` wrote: a JSON object whose
     ``$id`` (one of its first top-level keys, within the first few KB) is the spec's or the
     block library's schema id. ``False`` for anything else (a spec, a file that can't be read)."""
-    from cnnspec.cli.outputs import read_head
+    from cnnspec.fileio import read_head
     from cnnspec.spec.schema import LIBRARY_SCHEMA_ID, SCHEMA_ID
 
     head = read_head(path)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import SpecError, UsageError
+from cnnspec.fileio import read_head
 from cnnspec.reporting.run import MODEL_FILE, Run, locate
 
 TEMPLATE = "report.html.j2"
@@ -43,12 +44,8 @@ def is_report(path: str | Path) -> bool:
     """Whether the file at ``path`` is a report page cnnspec wrote: its first
     :data:`REPORT_HEAD_BYTES` hold the :data:`GENERATOR_TAG`. ``False`` for anything else, and
     for a file that can't be read."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(REPORT_HEAD_BYTES)
-    except (OSError, ValueError):
-        return False
-    return GENERATOR_TAG.search(head) is not None
+    head = read_head(path, REPORT_HEAD_BYTES)
+    return head is not None and GENERATOR_TAG.search(head) is not None
 
 
 def _file_uri(path: Path) -> str | None:

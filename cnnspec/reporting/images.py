@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnspec.errors import UsageError
+from cnnspec.fileio import read_head
 
 MAX_ARRAY_BYTES = 1 << 30
 #: How much of a PNG :func:`png_text` reads: its text entries come before the pixels (IDAT),
@@ -33,9 +34,10 @@ def png_text(path: str | Path) -> dict[str, str]:
     ``{}`` for a file that can't be read, is not a PNG, or whose head is not one."""
     from PIL import Image
 
+    head = read_head(path, PNG_HEAD_BYTES)
+    if head is None:
+        return {}
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(PNG_HEAD_BYTES)
         with Image.open(io.BytesIO(head)) as image:  # (parses the chunks up to the first IDAT)
             if image.format != "PNG":
                 return {}
