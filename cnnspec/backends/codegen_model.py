@@ -864,10 +864,7 @@ def _reads_tensor(node: ast.expr) -> bool:
 
 def _bool_kind_of(values: list[Any] | tuple[Any, ...]) -> BoolKind:
     """Whether all, none or some of ``values`` are bools (``maybe`` when there are none)."""
-    bools = {isinstance(value, bool) for value in values}
-    if bools == {True}:
-        return "always"
-    return "never" if bools == {False} else "maybe"
+    return _combine("always" if isinstance(value, bool) else "never" for value in values)
 
 
 def _combine(kinds: Iterable[BoolKind]) -> BoolKind:

@@ -92,9 +92,9 @@ def complete(
         return ids_in(scoped, path) if scoped is not None else []
     if _NEW_ITEM.match(before):
         return item_suggestions(doc if doc is not None else known)
-    zoo = zoo_suggestions(before, above)
-    if zoo is not None:
-        return zoo
+    zoo_names = zoo_suggestions(before, above)
+    if zoo_names is not None:
+        return zoo_names
     value = _VALUE.search(before)
     if value is not None:
         return value_suggestions(
@@ -252,7 +252,7 @@ def value_suggestions(
         return []
     registered = REGISTRY.get(kind)
     if registered is not None:
-        param = next((p for p in registered.params if p.name == key), None)
+        param = registered.param_index.get(key)
         if param is None:
             return []
         if param.choices:
