@@ -1,23 +1,23 @@
 """What `codegen --script`'s training program does with its output folder and its options.
 
 As `cnnspec train`: each run gets a new folder `runs/<name>-<YYYYmmdd-HHMMSS>`; an `--out`
-that already has files is refused (exit status 2, before any data is read) unless `--force`;
-every file is written to a temp file and renamed (nothing half-written, no temp file left).
-Bad options (`--epochs 0`, a data path that does not exist) stop the script with exit status 2
-and argparse's one-line error before the output folder is made. And the script holds no code
-that the spec decides away (a runtime test of two template constants, calls that do nothing).
+that already has files is refused (exit status 2) unless `--force`; every file is written to a
+temp file and renamed (nothing half-written, no temp file left). Bad options (`--epochs 0`, a
+data path that does not exist) stop the script with exit status 2 and argparse's one-line error
+before the output folder is made. And the script holds no code that the spec decides away (a
+runtime test of two template constants, calls that do nothing).
 
-The runs are tiny (64 digits, one epoch) and each costs a TensorFlow start: the refusals are
-checked on the processes that one trained run needs anyway where possible.
+The options are checked on the script's own `parse_args` in this process, without TensorFlow;
+one test runs the script twice in a fresh Python (a new folder, then `--force` into it): each
+run costs a TensorFlow start.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
-import hashlib
 import json
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +28,7 @@ import pytest
 
 from cnnspec.api import compile_spec
 from cnnspec.backends.python_emitter import generate_code
-from tests.conftest import run_script
+from tests.conftest import ROOT, run_script
 
 TINY = """\
 cnnspec: 1
@@ -91,32 +91,6 @@ def write_script(tmp_path: Path, spec_text: str) -> Path:
     return script
 
 
-def run(script: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The script in a fresh Python, whatever its exit status (see conftest.run_script)."""
-    command = [sys.executable, str(script), *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=600, check=False)
-
-
-def refused(done: subprocess.CompletedProcess[str], *words: str) -> str:
-    """The error line of a script that argparse stopped: exit status 2, no traceback."""
-    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-4000:]
-    assert "Traceback" not in done.stderr
-    line = done.stderr.strip().splitlines()[-1]
-    assert line.startswith("train.py: error: argument "), done.stderr
-    for word in words:
-        assert word in line, line
-    return line
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """Every file under `folder` (relative path → sha256)."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
 def temp_files(folder: Path) -> list[str]:
     return [str(p) for p in folder.rglob("*") if ".tmp" in p.name or p.name.startswith("tmp")]
 
@@ -154,11 +128,12 @@ def test_the_options_a_spec_sets_are_still_rendered(tmp_path):
     assert "if channels == 1:  # grey images for the RGB model" in text
 
 
-def functions(text: str) -> dict[str, Any]:
-    """The script's functions, without TensorFlow (only what the output functions use)."""
+def functions(text: str, script: Path | None = None) -> dict[str, Any]:
+    """The script's functions, without TensorFlow (only what the output functions and
+    ``parse_args`` use); ``script`` is the ``__file__`` they see."""
     tree = ast.parse(text)
     kept = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
-    namespace: dict[str, Any] = {"Path": Path, "time": time}
+    namespace: dict[str, Any] = {"Path": Path, "time": time, "argparse": argparse, "__file__": str(script)}
     exec(compile(ast.Module(body=kept, type_ignores=[]), "train.py", "exec"), namespace)
     return namespace
 
@@ -190,49 +165,127 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):
     assert target.read_text() == "old" and sorted(p.name for p in target.parent.iterdir()) == ["metrics.json"]
 
 
+# -- the options (parse_args, without TensorFlow) -----------------------------------------------
+def parse(script: Path, *args: str, capsys) -> tuple[int, str]:
+    """The script's own ``parse_args`` on ``args``: (exit status or 0, the error line)."""
+    found = functions(script.read_text(encoding="utf-8"), script)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["train.py", *args])
+        try:
+            found["parse_args"]()
+        except SystemExit as stop:
+            return stop.code, capsys.readouterr().err.strip().splitlines()[-1]
+    return 0, ""
+
+
+def test_main_reads_its_options_before_anything_else(tmp_path):
+    """`main` starts with `parse_args`, so a refused option stops the script before its output
+    folder is made or its data is read."""
+    tree = ast.parse(script_text(tmp_path, NPZ))
+    [main] = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main"]
+    assert ast.unparse(main.body[0]) == "args = parse_args()"
+
+
+def test_bad_options_and_a_used_out_folder_are_refused(tmp_path, capsys):
+    """Exit status 2 and argparse's one-line error: `--epochs 0`, a data path that does not
+    exist, a `--out` that is a file or already has files (unless `--force`)."""
+    script = write_script(tmp_path, NPZ)
+    (tmp_path / "code" / "data").mkdir()
+    (tmp_path / "code" / "data" / "tiny.npz").write_bytes(b"")
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "metrics.json").write_text("{}")
+    missing = tmp_path / "nowhere.npz"
+
+    def refused(*args: str) -> str:
+        code, line = parse(script, *args, capsys=capsys)
+        assert code == 2 and line.startswith("train.py: error: argument "), (code, line)
+        return line
+
+    assert refused("--epochs", "0").endswith("--epochs: expected a positive integer; received 0")
+    assert refused("--batch-size", "-1").endswith("received -1")
+    assert refused("--data", str(missing)).endswith(f"--data: {missing} does not exist")
+    assert refused("--out", str(used)).endswith(
+        f"--out: {used} already has files; add --force to replace them"
+    )
+    assert refused("--out", str(used / "metrics.json")).endswith("is a file")
+    assert parse(script, "--out", str(used), "--force", capsys=capsys) == (0, "")
+    assert parse(script, "--out", str(tmp_path / "new"), capsys=capsys) == (0, "")
+    assert parse(script, capsys=capsys) == (0, "")  # the default data, found beside the script
+
+
 # -- runs ---------------------------------------------------------------------------------------
+#: A classifier with blocks, a repeat, augmentation, a warm-up schedule, callbacks, class weights
+#: and a top-2 metric, reading an .npz found relative to the script (not the working folder).
+SCRIPT_SPEC = """\
+cnnspec: 1
+name: tiny
+description: A tiny classifier for the generated-script test.
+input: {shape: [8, 8, 1]}
+vars: {width: 4}
+blocks:
+  unit:
+    params: {filters: int}
+    layers:
+      - conv2d: {filters: "${filters}", kernel_size: 3, padding: same}
+      - batch_norm
+      - activation: relu
+model:
+  - repeat: {times: 2, as: i, layers: [unit: {filters: "${width * (i + 1)}"}]}
+  - global_avg_pool2d
+  - dense: {units: 3, activation: softmax}
+augmentation:
+  - random_translation: {height_factor: 0.1, width_factor: 0.1, fill_mode: constant}
+data: {source: {npz: data/tiny.npz}, validation_split: 0.2}
+training:
+  epochs: 3
+  batch_size: 16
+  optimizer: {adam: {learning_rate: {exponential_decay: {decay_steps: 10, decay_rate: 0.9, warmup_steps: 2}}}}
+  metrics: [accuracy, {top_k_accuracy: {k: 2}}]
+  callbacks:
+    - early_stopping: {monitor: val_loss, patience: 2}
+    - csv_logger
+    - model_checkpoint: {monitor: val_accuracy}
+  class_weight: balanced
+  seed: 7
+"""
+
+
 @pytest.mark.slow
-def test_a_run_gets_a_new_folder_and_a_used_one_is_refused_unless_forced(tmp_path):
-    script = write_script(tmp_path, TINY)
+def test_a_run_trains_into_a_new_folder_and_force_replaces_its_files(tmp_path):
+    """The script, run from another folder, finds its data beside itself, trains one epoch
+    into a new runs/tiny-<timestamp> and writes every result; with `--force` a second run
+    replaces the files of that folder (a refused one is tested above, without TensorFlow)."""
+    rng = np.random.default_rng(0)
+    data = tmp_path / "code" / "data"
+    data.mkdir(parents=True)
+    x = rng.integers(0, 255, (75, 8, 8), dtype=np.uint8)
+    y = np.arange(75) % 3
+    np.savez(data / "tiny.npz", x_train=x[:60], y_train=y[:60], x_test=x[60:], y_test=y[60:])
+    script = write_script(tmp_path, SCRIPT_SPEC)
     work = tmp_path / "work"
     work.mkdir()
 
-    first = run_script(script, "--epochs", "1", cwd=work)
+    first = run_script(script, "--epochs", "1", "--batch-size", "8", cwd=work)
     folders = list((work / "runs").iterdir())
     assert len(folders) == 1 and re.fullmatch(r"tiny-\d{8}-\d{6}", folders[0].name), folders
     out = folders[0]
     assert str(Path("runs") / out.name) in first.stdout
     for name in ("model.keras", "metrics.json", "classification_report.txt", "history.png"):
         assert (out / name).is_file(), name
-    assert (out / "confusion_matrix.png").is_file() and temp_files(out) == []
-    before = snapshot(out)
-
-    # the same folder again: refused before any work, the first run's files as they were
-    refused(run(script, "--epochs", "1", "--out", str(out), cwd=work), "--out", str(out), "--force")
-    assert snapshot(out) == before
-    assert len(list((work / "runs").iterdir())) == 1
+    assert (out / "confusion_matrix.png").stat().st_size > 1000
+    assert (out / "training_log.csv").is_file() and (out / "checkpoints" / "best.keras").is_file()
+    assert temp_files(out) == []
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"] == "tiny" and metrics["epochs"] == 1
+    assert set(metrics["test"]) >= {"loss", "accuracy", "top_2_accuracy"}
+    assert len(metrics["confusion_matrix"]) == 3
+    assert sum(map(sum, metrics["confusion_matrix"])) == 15
+    assert "precision" in (out / "classification_report.txt").read_text()
+    assert "cnnspec" not in first.stdout + first.stderr.replace(str(ROOT), "")
 
     (out / "metrics.json").write_text("stale")
-    run_script(script, "--epochs", "1", "--out", str(out), "--force", cwd=work)
+    run_script(script, "--epochs", "1", "--batch-size", "8", "--out", str(out), "--force", cwd=work)
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
     assert temp_files(out) == []
     assert len(list((work / "runs").iterdir())) == 1
-
-
-@pytest.mark.slow
-def test_bad_options_stop_the_script_before_its_folder_is_made(tmp_path):
-    script = write_script(tmp_path, NPZ)
-    data = tmp_path / "code" / "data"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 255, (12, 8, 8), dtype=np.uint8)
-    np.savez(data / "tiny.npz", x_train=x, y_train=np.arange(12) % 3, x_test=x[:6], y_test=np.arange(6) % 3)
-    work = tmp_path / "work"
-    work.mkdir()
-
-    refused(run(script, "--epochs", "0", cwd=work), "--epochs", "positive integer", "received 0")
-    missing = tmp_path / "nowhere.npz"
-    out = work / "run"
-    line = refused(run(script, "--data", str(missing), "--out", str(out), cwd=work), "--data", str(missing))
-    assert line.endswith(f"{missing} does not exist")
-    assert not (work / "runs").exists() and not out.exists()
