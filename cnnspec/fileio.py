@@ -12,6 +12,10 @@ the space the write needed and the space that was free. Large writes state what 
 :func:`check_writable` refuses an output location up front, before any slow work starts; a
 target that is a folder, FIFO, device or socket is a :class:`~cnnspec.errors.UsageError` there
 and in :func:`atomic_path` (:func:`refuse_special`), since the rename would replace it.
+
+A write also never commits after a Ctrl-C or SIGTERM whose ``KeyboardInterrupt`` was swallowed
+on its way (:func:`note_stop`): h5py runs Python callbacks for Keras' ``model.save`` and drops
+an exception raised in them, and so does a ``__del__``.
 """
 
 from __future__ import annotations
@@ -56,6 +60,38 @@ _ERRNO_TEXT = re.compile(r"\berrno\s*=\s*(\d+)")
 _FAULT_WORDS = {code: os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)}
 
 
+#: A Ctrl-C or SIGTERM that a command line's signal handler has turned into a
+#: ``KeyboardInterrupt`` and that no command has handled yet (:func:`note_stop`).
+_stop_noted = False
+
+
+def note_stop() -> None:
+    """Remember a stop the signal handler is raising as ``KeyboardInterrupt``, until
+    :func:`stop_handled`. Python raises it wherever the main thread is, and some places drop it
+    without a word: h5py's file callbacks, which Keras' ``model.save`` runs (`cnnspec build`
+    then went on and saved its model, exit 0, after a SIGTERM), or a ``__del__``. So
+    :func:`atomic_path` raises it again before it commits a write (:func:`check_stop`)."""
+    global _stop_noted
+    _stop_noted = True
+
+
+def stop_handled() -> None:
+    """The noted stop has been dealt with (a command reported "interrupted")."""
+    global _stop_noted
+    _stop_noted = False
+
+
+def stop_noted() -> bool:
+    """Whether a stop was noted that no command has handled yet."""
+    return _stop_noted
+
+
+def check_stop() -> None:
+    """Raise ``KeyboardInterrupt`` again for a noted stop that something swallowed."""
+    if _stop_noted:
+        raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def atomic_path(
     target: str | Path, suffix: str | None = None, *, needed: int | None = None
@@ -89,6 +125,7 @@ def atomic_path(
     try:
         temp.unlink()  # writers such as Keras refuse to overwrite; they create the file
         yield temp
+        check_stop()  # a Ctrl-C the writer swallowed: nothing is committed, not even fsynced
         with open(temp, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temp, target)

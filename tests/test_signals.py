@@ -6,6 +6,7 @@ trial that could not write its files is tried again, the search ending with exit
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import os
@@ -22,6 +23,7 @@ import typer
 
 from cnnspec.cli import app as cli_app
 from cnnspec.errors import WriteError
+from cnnspec.fileio import stop_handled, stop_noted, write_atomic
 
 TINY = """\
 cnnspec: 1
@@ -50,11 +52,13 @@ def in_main(monkeypatch):
     collector's settings are put back afterwards."""
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signal handlers are set in the main thread only")
-    handler = signal.getsignal(signal.SIGTERM)
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
     threshold = gc.get_threshold()
     monkeypatch.setattr(sys, "argv", ["cnnspec", "validate", "x.yaml"])
     yield
-    signal.signal(signal.SIGTERM, handler)
+    for number, handler in handlers.items():
+        signal.signal(number, handler)
+    stop_handled()
     gc.set_threshold(*threshold)
     gc.unfreeze()
 
@@ -128,6 +132,67 @@ def test_a_sigterm_the_parent_ignores_stays_ignored(in_main, monkeypatch):
     monkeypatch.setattr(cli_app, "build_app", lambda only=None: lambda: None)
     cli_app.main()
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+
+
+def test_main_notes_ctrl_c_and_sigterm_where_python_would_just_raise(in_main, monkeypatch):
+    """Ctrl-C (Python's own handler) and SIGTERM get the handler that notes the stop before it
+    raises, so that a swallowed one still stops the command."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    monkeypatch.setattr(cli_app, "build_app", lambda only=None: lambda: None)
+    cli_app.main()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(number)
+        assert callable(handler)
+        with pytest.raises(KeyboardInterrupt):
+            handler(number, None)
+        assert stop_noted()
+        stop_handled()
+
+
+def swallowed_stop() -> None:
+    """A Ctrl-C that lands in code that drops the exception, as h5py's file callbacks do in
+    the middle of Keras' model.save."""
+    with contextlib.suppress(KeyboardInterrupt):
+        cli_app._terminated(signal.SIGINT, None)
+
+
+@pytest.mark.parametrize("then", ["writes", "fails", "returns"])
+def test_a_stop_that_something_swallowed_still_ends_the_command_and_writes_nothing(
+    in_main, monkeypatch, tmp_path, capsys, then
+):
+    """The build that went on after its SIGTERM: it saved its model and ended with exit 0 (or,
+    where h5py turned the exception into its own, exit 3, "internal error"). The noted stop is
+    raised again before the write commits, or when the command ends: exit 130, nothing new on
+    the disk, the old file as it was."""
+    from cnnspec.cli.common import guarded
+
+    target = tmp_path / "model.keras"
+    target.write_text("the user's model")
+
+    built = typer.Typer()
+
+    @built.callback()
+    def group() -> None:
+        pass
+
+    @built.command()
+    @guarded
+    def validate(file: str) -> None:
+        swallowed_stop()
+        if then == "writes":
+            write_atomic(target, "a model written after Ctrl-C")
+        elif then == "fails":
+            raise TypeError("Operation not defined for data type class")
+
+    monkeypatch.setattr(cli_app, "build_app", lambda only=None: built)
+    assert run_main() == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+    assert target.read_text() == "the user's model"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+    assert not stop_noted()  # handled: a next command in this process writes again
+    write_atomic(target, "new")
+    assert target.read_text() == "new"
 
 
 @pytest.mark.slow

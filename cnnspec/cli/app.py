@@ -171,16 +171,24 @@ def main() -> None:
 def _stop_on_sigterm() -> None:
     """SIGTERM raises ``KeyboardInterrupt`` in the main thread, as Ctrl-C does: by default it
     ends the process at once, so no ``finally`` ran and every atomic write left its temp file
-    (and a benchmark its timing worker). ``train`` and ``search`` put their own handlers in
-    place while they run. A SIGTERM that the parent process set to be ignored stays ignored."""
+    (and a benchmark its timing worker). Both signals are also noted
+    (:func:`cnnspec.fileio.note_stop`): where something swallows the exception, no write
+    commits and the command still ends "interrupted". ``train`` and ``search`` put their own
+    handlers in place while they run. A signal that the parent process set to be ignored stays
+    ignored."""
     try:
         if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _terminated)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _terminated)
     except ValueError:  # not the main thread (an embedding program): its signals are its own
         pass
 
 
 def _terminated(signum: int, frame: Any) -> None:
+    from cnnspec.fileio import note_stop
+
+    note_stop()
     raise KeyboardInterrupt
 
 

@@ -20,6 +20,7 @@ import typer
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import Diagnostic, SpecError, UsageError, WriteError
+from cnnspec.fileio import check_stop, stop_handled, stop_noted
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -214,8 +215,10 @@ def refuse_closed_stdout() -> None:
 
 def guarded(func: F) -> F:
     """Run a command body; map SpecError and WriteError → 1, UsageError → 2, a closed stdout
-    (its reader went away) → 141 without a word, anything unexpected → 3. A command started
-    with stdout closed stops first, with exit 2 (:func:`refuse_closed_stdout`)."""
+    (its reader went away) → 141 without a word, anything unexpected → 3, Ctrl-C or SIGTERM →
+    130 ("interrupted"), also when the command ran on because something swallowed the
+    signal's exception (:func:`cnnspec.fileio.note_stop`). A command started with stdout
+    closed stops first, with exit 2 (:func:`refuse_closed_stdout`)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -223,34 +226,49 @@ def guarded(func: F) -> F:
         fmt = kwargs.get("format")
         fmt = getattr(fmt, "value", fmt) or "text"
         try:
-            return func(*args, **kwargs)
+            done = func(*args, **kwargs)
+            check_stop()  # a Ctrl-C or SIGTERM that something swallowed: still "interrupted"
+            return done
         except typer.Exit:
             raise
-        except SpecError as exc:
-            report(exc.diagnostics, fmt)
-            raise typer.Exit(EXIT_SPEC) from None
-        except UsageError as exc:
-            raise fail_usage(str(exc), exc.hint) from None
-        except WriteError as exc:
-            raise fail_write(exc, output_option(kwargs)) from None
         except KeyboardInterrupt:
-            stderr().print("interrupted")
-            raise typer.Exit(130) from None
+            raise interrupted() from None
         except Exception as exc:
-            if isinstance(exc, BrokenPipeError) and stdout_gone():
-                stop_for_closed_stdout()
-            if os.environ.get("CNNSPEC_DEBUG"):
-                raise
-            from cnnspec.cli.render import safe
-
-            stderr().print(
-                f"[bold red]internal error[/bold red] ({type(exc).__name__}: {safe(exc)}); please report "
-                "it with the spec that caused it (set CNNSPEC_DEBUG=1 for the traceback)",
-                highlight=False,
-            )
-            raise typer.Exit(EXIT_INTERNAL) from None
+            if stop_noted():  # the signal's exception, swallowed, came back as another error
+                raise interrupted() from None  # (h5py's TypeError in the middle of a model.save)
+            raise failed(exc, fmt, kwargs) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def interrupted() -> typer.Exit:
+    """Say "interrupted" and end with exit 130: a Ctrl-C or SIGTERM, handled."""
+    stop_handled()
+    stderr().print("interrupted")
+    return typer.Exit(130)
+
+
+def failed(exc: Exception, fmt: str, kwargs: dict[str, Any]) -> typer.Exit:
+    """Report a command's error (called while it is handled) and give the exit that says it."""
+    if isinstance(exc, SpecError):
+        report(exc.diagnostics, fmt)
+        return typer.Exit(EXIT_SPEC)
+    if isinstance(exc, UsageError):
+        return fail_usage(str(exc), exc.hint)
+    if isinstance(exc, WriteError):
+        return fail_write(exc, output_option(kwargs))
+    if isinstance(exc, BrokenPipeError) and stdout_gone():
+        stop_for_closed_stdout()
+    if os.environ.get("CNNSPEC_DEBUG"):
+        raise exc
+    from cnnspec.cli.render import safe
+
+    stderr().print(
+        f"[bold red]internal error[/bold red] ({type(exc).__name__}: {safe(exc)}); please report "
+        "it with the spec that caused it (set CNNSPEC_DEBUG=1 for the traceback)",
+        highlight=False,
+    )
+    return typer.Exit(EXIT_INTERNAL)
 
 
 def stop_for_closed_stdout() -> NoReturn:

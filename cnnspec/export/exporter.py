@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.fileio import atomic_path, check_writable, ensure_space, write_fault
+from cnnspec.fileio import atomic_path, check_stop, check_writable, ensure_space, write_fault
 from cnnspec.training.modelfile import check_model_file, load_model
 from cnnspec.training.state import model_file_bytes
 
@@ -253,6 +253,7 @@ def atomic_dir(target: Path, *, needed: int | None = None) -> Iterator[Path]:
     try:
         temp.mkdir()  # (mkdtemp's folder is private; this one gets the usual umask permissions)
         yield temp
+        check_stop()  # a Ctrl-C the writer swallowed (fileio.note_stop): nothing is committed
         if target.exists():
             os.replace(target, scratch / "old")
         os.replace(temp, target)
