@@ -176,6 +176,8 @@ def _stop_on_sigterm() -> None:
     commits and the command still ends "interrupted". ``train`` and ``search`` put their own
     handlers in place while they run. A signal that the parent process set to be ignored stays
     ignored."""
+    import cnnspec.fileio  # noqa: F401  (now: the handler must not import while a signal lands mid-import)
+
     try:
         if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _terminated)
