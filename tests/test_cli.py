@@ -287,9 +287,15 @@ def _closed(command: list[str], redirect: str = ">&-") -> subprocess.CompletedPr
         ["codegen", BASIC],
         ["runs", "."],
         ["lsp"],
+        ["--version"],
+        ["--help"],
+        ["inspect", "--help"],
     ],
-    ids=["validate", "validate-json", "validate-missing", "zoo", "inspect-json", "codegen", "runs", "lsp"],
-)
+    ids=[
+        "validate", "validate-json", "validate-missing", "zoo", "inspect-json", "codegen", "runs", "lsp",
+        "version", "help", "command-help",
+    ],
+)  # fmt: skip
 def test_a_closed_stdout_is_a_usage_error(command):
     """`cnnspec validate x.yaml >&-` was an internal error (exit 3: 'NoneType' object has no
     attribute 'isatty'); zoo, inspect, codegen and runs exited 0 having written nothing. Every

@@ -149,6 +149,8 @@ def main() -> None:
     """The ``cnnspec`` console script."""
     try:
         _stop_on_sigterm()
+        if sys.stdout is None:  # now: Click prints --version and --help before any callback
+            _refuse_closed_stdout()
         gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
         only = _command_named(sys.argv[1:])
         built = build_app(only) if only is not None else build_app()
@@ -166,6 +168,17 @@ def main() -> None:
         if done.code == EXIT_INTERRUPTED and _unreported_interrupt(done):
             _say_interrupted()
         raise
+
+
+def _refuse_closed_stdout() -> None:
+    """Stop with exit 2 and the usual error and hint (:func:`cnnspec.cli.common.
+    refuse_closed_stdout`) outside Typer, which would turn the exit it raises into a status."""
+    from cnnspec.cli.common import refuse_closed_stdout
+
+    try:
+        refuse_closed_stdout()
+    except RuntimeError as stop:  # typer.Exit
+        raise SystemExit(getattr(stop, "exit_code", 2)) from None
 
 
 def _stop_on_sigterm() -> None:
