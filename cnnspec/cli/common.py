@@ -31,6 +31,8 @@ EXIT_SPEC = 1
 EXIT_WRITE = 1  # a full, failing or read-only disk: the run can continue once it is fixed
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+#: Ctrl-C or SIGTERM: 128 + SIGINT, as a shell reports a process that SIGINT ended.
+EXIT_INTERRUPTED = 130
 #: Stdout's reader went away (`cnnspec validate specs/*.yaml | head -1`): 128 + SIGPIPE, the
 #: status a shell reports for a program that the signal stopped.
 EXIT_PIPE = 141
@@ -229,7 +231,11 @@ def guarded(func: F) -> F:
             done = func(*args, **kwargs)
             check_stop()  # a Ctrl-C or SIGTERM that something swallowed: still "interrupted"
             return done
-        except typer.Exit:
+        except typer.Exit as done:
+            # the command's own failure after a swallowed stop: `export` reports the ONNX
+            # converter's ImportError, which the KeyboardInterrupt became inside its imports
+            if done.exit_code not in (0, EXIT_INTERRUPTED) and stop_noted():
+                raise interrupted() from None
             raise
         except KeyboardInterrupt:
             raise interrupted() from None
@@ -245,7 +251,7 @@ def interrupted() -> typer.Exit:
     """Say "interrupted" and end with exit 130: a Ctrl-C or SIGTERM, handled."""
     stop_handled()
     stderr().print("interrupted")
-    return typer.Exit(130)
+    return typer.Exit(EXIT_INTERRUPTED)
 
 
 def failed(exc: Exception, fmt: str, kwargs: dict[str, Any]) -> typer.Exit:

@@ -11,6 +11,7 @@ import typer
 
 from cnnspec.cli.common import (
     DEFAULT_MAX_PARAMS,
+    EXIT_INTERRUPTED,
     AllowOutsideOption,
     MaxParamsOption,
     SetOption,
@@ -22,7 +23,6 @@ from cnnspec.cli.common import (
     stdout,
 )
 
-EXIT_INTERRUPTED = 130
 #: Every trial of the search failed (as a spec error: what the trials were given is wrong).
 EXIT_FAILED = 1
 

@@ -11,6 +11,7 @@ import typer
 
 from cnnspec.cli.common import (
     DEFAULT_MAX_PARAMS,
+    EXIT_INTERRUPTED,
     AllowOutsideOption,
     MaxParamsOption,
     SetOption,
@@ -22,7 +23,6 @@ from cnnspec.cli.common import (
 from cnnspec.cli.render import clean, safe
 from cnnspec.training.interrupts import GATE
 
-EXIT_INTERRUPTED = 130
 EXIT_CLUSTER = 75  # EX_TEMPFAIL: a worker of the cluster was lost; restart with --resume
 
 
