@@ -317,6 +317,28 @@ def test_a_file_that_fails_to_decode_mid_epoch_is_named(tmp_path, runner, mode):
 
 
 @pytest.mark.slow
+def test_a_run_that_stops_on_a_bad_file_leaves_no_disk_cache(tmp_path, runner):
+    """`cache: disk` is removed when the run ends, also when it ends with an error: a truncated
+    JPEG (it passes the header check) stopped the run in its first epoch, exit 2, and the
+    cache's files stayed in the run folder (a resume rebuilds the cache: they were never read)."""
+    from PIL import Image
+
+    make_images(tmp_path / "photos", {"a": 8, "b": 8, "c": 8})
+    bad = tmp_path / "photos" / "b" / "3x.jpg"
+    noise = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype="uint8")
+    Image.fromarray(noise).save(bad, quality=95)
+    bad.write_bytes(bad.read_bytes()[:-144])  # the end of its scan cut off: the header is whole
+    text = spec("{source: {directory: photos}, on_bad_file: error, cache: disk}")
+    (tmp_path / "spec.yaml").write_text(text)
+    out = tmp_path / "run"
+    command = ["train", str(tmp_path / "spec.yaml"), "--out", str(out), "-q", "--epochs", "2"]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2 and "cannot be decoded" in result.output, result.output
+    assert (out / "lock.json").is_file()  # the run had started: its folder stays, resumable
+    assert not list(out.glob("data-cache*")), sorted(p.name for p in out.iterdir())
+
+
+@pytest.mark.slow
 # several TensorFlow worker processes: never beside the other multi-process tests of group
 # "workers" on 2 cores, where their timeouts (a stalled worker is the failure) would be load
 @pytest.mark.xdist_group("workers")

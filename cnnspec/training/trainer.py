@@ -327,8 +327,10 @@ def _train_owned(
                     dist=dist, lock=lock, restore_from=run_dir, write_report=write_report,
                     extra_callbacks=extra_callbacks, plans=plans,
                 )  # fmt: skip
-            except Exception as exc:
-                if dist.multi_worker and distribute.is_cluster_failure(exc):
+            except BaseException as exc:
+                if config.data.cache == "disk" and not config.data.keep_cache:
+                    _remove_cache(work_dir)  # never read again: a resume rebuilds it (in _run)
+                if isinstance(exc, Exception) and dist.multi_worker and distribute.is_cluster_failure(exc):
                     raise distribute.cluster_failure(exc, dist, run_dir, work_dir) from None
                 raise
             if not dist.is_chief:  # its files were a scratch copy; the chief's are the run's
