@@ -335,15 +335,22 @@ def _npz(
 
 
 def _listing(
-    path: Path, config: DataConfig, class_names: list[str] | None, compiled: CompiledSpec, where: SpecPath
+    path: Path,
+    config: DataConfig,
+    class_names: list[str] | None,
+    compiled: CompiledSpec,
+    where: SpecPath,
+    required: list[str] | None = None,
 ) -> Listing:
-    """The file list of a folder or CSV (a located error when it can't be listed)."""
+    """The file list of a folder or CSV (a located error when it can't be listed); a test or
+    validation folder is labelled by the training ``class_names`` and needs a folder for each
+    class of ``required`` (default: all)."""
     from cnnspec.training.filelist import ListingError, index_folder, read_csv
 
     try:
         if config.kind == "csv":
             return read_csv(path, config.image_column, config.label_column, class_names)
-        return index_folder(path, class_names)
+        return index_folder(path, class_names, required)
     except ListingError as exc:
         raise _error(str(exc), compiled, where, hint=exc.hint) from None
 
@@ -878,30 +885,31 @@ def _streamed(
     where: SpecPath = (*SOURCE, data.kind)
     test_where: SpecPath = (*SOURCE, "test_directory" if data.kind == "directory" else "test_csv")
     given = presplit_folders(data.path) if data.kind == "directory" and data.test_path is None else None
-    if given:
-        source["layout"] = "/".join(given)
-        train = _listing(given["train"], data, None, compiled, where)
-        val = (
-            _listing(given["validation"], data, train.class_names, compiled, where)
-            if "validation" in given
-            else None
-        )
-        test = _listing(given["test"], data, train.class_names, compiled, where) if "test" in given else None
-    else:
-        train, val = _listing(data.path, data, None, compiled, where), None
-        test = None
-        if data.test_path is not None:
-            test = _listing(data.test_path, data, train.class_names, compiled, test_where)
-    listings = [x for x in (train, val, test) if x is not None]
-    bad = _check_files(listings, data, compiled, where)
+    train = _listing(given["train"] if given else data.path, data, None, compiled, where)
     names = train.class_names
-    class_notes: list[str] = []
+    chosen: list[int] | None = None
     if data.classes is not None:  # the listed classes only, relabelled in the listed order
         try:
             chosen = subsets.class_indices(data.classes, names, len(names))
         except subsets.UnknownClass as exc:
             raise _error(exc.message, compiled, ("data", "classes", exc.index), exc.hint) from None
-        class_notes = subsets.class_notes(data.classes, names, len(names))
+    # validation and test folders are labelled as the training folder; with data.classes they
+    # need folders of the selected classes only (a folder of any other training class is fine)
+    required = None if chosen is None else [names[label] for label in chosen]
+    val = test = None
+    if given:
+        source["layout"] = "/".join(given)
+        if "validation" in given:
+            val = _listing(given["validation"], data, names, compiled, where, required)
+        if "test" in given:
+            test = _listing(given["test"], data, names, compiled, where, required)
+    elif data.test_path is not None:
+        test = _listing(data.test_path, data, names, compiled, test_where, required)
+    listings = [x for x in (train, val, test) if x is not None]
+    bad = _check_files(listings, data, compiled, where)
+    class_notes: list[str] = []
+    if chosen is not None:
+        class_notes = subsets.class_notes(data.classes or (), names, len(names))
         for listing in listings:
             keep, listing.labels = subsets.select(np.arange(len(listing.paths)), listing.labels, chosen)
             listing.paths = [listing.paths[i] for i in keep]
@@ -998,7 +1006,8 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
     if config.class_weight not in (None, "balanced"):
         assert isinstance(config.class_weight, dict)
         for key in config.class_weight:
-            if key not in dataset.class_names and not (key.isdigit() and int(key) < classes):
+            named = subsets.find_name(key, dataset.class_names) is not None
+            if not named and not (key.isdigit() and int(key) < classes):
                 from cnnspec.errors import did_you_mean
 
                 raise _error(
@@ -1058,7 +1067,8 @@ def class_weights(config: TrainConfig, dataset: Dataset) -> dict[int, float] | N
     weights = {i: 1.0 for i in range(classes)}
     assert isinstance(config.class_weight, dict)
     for key, value in config.class_weight.items():
-        index = dataset.class_names.index(key) if key in dataset.class_names else int(key)
+        named = subsets.find_name(key, dataset.class_names)  # compared in Unicode NFC
+        index = named if named is not None else int(key)
         weights[index] = float(value)
     return weights
 

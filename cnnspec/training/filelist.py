@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from cnnspec.training.imagefiles import IMAGE_EXTENSIONS, load_image
+from cnnspec.training.imagefiles import (
+    IMAGE_EXTENSIONS,
+    is_image_name,
+    is_other_image_name,
+    load_image,
+    unreadable_images_error,
+)
+from cnnspec.training.subsets import name_key
 
 #: the sub-folders of a folder that is already split (used as given)
 SPLIT_FOLDERS = ("train", "validation", "test")
@@ -50,12 +57,6 @@ class Listing:
     class_names: list[str]
 
 
-def hidden(path: Path, root: Path) -> bool:
-    """Whether ``path`` is, or lies in, a hidden file or folder below ``root``: no image of a
-    data folder (macOS' ``._x.png`` resource forks, ``.ipynb_checkpoints/``)."""
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
 def subfolders(folder: Path) -> list[str]:
     """The names of ``folder``'s sub-folders, sorted, hidden ones (``.ipynb_checkpoints/``,
     ``.git/``) left out."""
@@ -63,12 +64,56 @@ def subfolders(folder: Path) -> list[str]:
 
 
 def loose_images(folder: Path) -> list[str]:
-    """The image files directly in ``folder`` (not hidden), sorted: no class folder holds them."""
+    """The image files directly in ``folder`` (not hidden), sorted: no class folder holds them
+    (images in a format cnnspec does not read too: they are no less out of place)."""
     return sorted(
         p.name
         for p in folder.iterdir()
-        if p.name.lower().endswith(IMAGE_EXTENSIONS) and not p.name.startswith(".") and p.is_file()
+        if (is_image_name(p.name) or is_other_image_name(p.name))
+        and not p.name.startswith(".")
+        and p.is_file()
     )
+
+
+def data_files(folder: Path) -> list[Path]:
+    """Every file below ``folder`` (in os.walk's order; callers sort), hidden files and folders
+    left out, symlinked sub-folders followed (each real folder once).
+
+    A symlinked folder that leads back to a folder holding it (a loop) or to ``folder``'s own
+    parents, and a folder that cannot be read, are a :class:`ListingError`: either would
+    otherwise leave images out (or list them again) without a word."""
+    top = os.path.realpath(folder)
+    visited = {top}
+
+    def unreadable(exc: OSError) -> None:
+        raise ListingError(
+            f"cannot read the folder {exc.filename or folder}: {exc.strerror or exc}",
+            "make it readable, or move it out of the data folder (or hide it: a name starting with '.')",
+        )
+
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
+        real_root = os.path.realpath(root)
+        kept = []
+        for name in sorted(dirs):
+            if name.startswith("."):
+                continue  # hidden: .ipynb_checkpoints/, .git/
+            path = os.path.join(root, name)
+            real = os.path.realpath(path)
+            if os.path.islink(path) and any(
+                inner == real or inner.startswith(real.rstrip(os.sep) + os.sep) for inner in (top, real_root)
+            ):
+                raise ListingError(
+                    f"expected the folders below {folder} to hold images; the symlinked folder "
+                    f"{path} leads back to {real}, a folder that holds it (a loop)",
+                    "remove the link, or point it at a folder outside the data folder",
+                )
+            if real not in visited:  # a folder reached twice (two links to it) is listed once
+                visited.add(real)
+                kept.append(name)
+        dirs[:] = kept
+        found.extend(Path(root) / file for file in files if not file.startswith("."))
+    return found
 
 
 def split_layout(names: Iterable[str]) -> dict[str, str] | None:
@@ -98,13 +143,41 @@ def _check_not_half_split(folder: Path, names: Sequence[str]) -> None:
         )
 
 
-def _check_classes(folder: Path, found: Sequence[str], class_names: Sequence[str]) -> None:
-    """A ListingError when the class folders of a validation or test folder are not the
-    training classes (an unknown class would otherwise be dropped without a word)."""
-    missing = sorted(set(class_names) - set(found))
+def _check_spellings(folder: Path, found: Sequence[str]) -> None:
+    """A ListingError for two class folders whose names differ only in their Unicode form
+    (``ému`` composed, as Linux writes it, beside ``ému`` decomposed, as macOS does): they
+    look the same and would be told apart only by their bytes."""
+    first: dict[str, str] = {}
+    for name in found:
+        other = first.setdefault(name_key(name), name)
+        if other != name:
+            raise ListingError(
+                f"expected distinct class folders in {folder}; {other!r} and {name!r} are the same "
+                "name in two Unicode spellings (composed and decomposed characters)",
+                "merge their images into one folder",
+            )
+
+
+def _check_classes(
+    folder: Path, found: Sequence[str], class_names: Sequence[str], required: Sequence[str]
+) -> dict[str, str]:
+    """The folder of each training class in a validation or test folder (``{class name: folder
+    name}``; the names compared in Unicode NFC, so macOS' decomposed ``ému`` is ``ému``), or a
+    ListingError when a class of ``required`` has none or a folder is no training class (its
+    images would otherwise be dropped without a word)."""
+    folders = {name_key(name): name for name in found}
+    missing = [name for name in required if name_key(name) not in folders]
     if missing:
-        raise ListingError(f"expected class folders {', '.join(missing)} in {folder}")
-    unknown = sorted(set(found) - set(class_names))
+        selected = len(required) < len(class_names)
+        raise ListingError(
+            f"expected class folders {', '.join(map(repr, missing))} in {folder}",
+            "a validation or test folder holds a folder of images for every "
+            + ("class data.classes selects" if selected else "training class")
+            + f" ({', '.join(map(repr, required))}): add the missing ones"
+            + ("" if selected else ", or select the classes it has with data.classes"),
+        )
+    known = {name_key(name) for name in class_names}
+    unknown = sorted(name for name in found if name_key(name) not in known)
     if unknown:
         raise ListingError(
             f"expected the class folders of {folder} among the training classes; received "
@@ -112,28 +185,34 @@ def _check_classes(folder: Path, found: Sequence[str], class_names: Sequence[str
             f"the training classes are {', '.join(map(repr, class_names))}: remove or rename "
             "the other folders (or hide them: a name starting with '.')",
         )
+    return {name: folders[name_key(name)] for name in class_names if name_key(name) in folders}
 
 
-def _class_files(folder: Path) -> list[Path]:
-    """The image files below one class folder by sorted folder, then name (hidden ones left out)."""
-    paths: list[Path] = []
-    for root, _, files in sorted(os.walk(folder), key=lambda entry: entry[0]):
-        if hidden(Path(root), folder):
-            continue
-        for file in sorted(files):
-            if file.lower().endswith(IMAGE_EXTENSIONS) and not file.startswith("."):
-                paths.append(Path(root) / file)
-    return paths
+def _class_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The image files below one class folder by sorted folder, then name (hidden ones left out,
+    symlinked sub-folders followed), and the images in formats cnnspec does not read."""
+    files = sorted(data_files(folder), key=lambda path: (str(path.parent), path.name))
+    return (
+        [path for path in files if is_image_name(path.name)],
+        [path for path in files if is_other_image_name(path.name)],
+    )
 
 
-def index_folder(folder: Path, class_names: Sequence[str] | None = None) -> Listing:
+def index_folder(
+    folder: Path, class_names: Sequence[str] | None = None, required: Sequence[str] | None = None
+) -> Listing:
     """The image files of a class-folder tree in Keras' ``index_directory`` order (classes
     sorted, or in ``class_names``' order; each class's files by sorted folder then name), so
     a folder splits as it did when cnnspec read it whole.
 
+    With ``class_names`` (a validation or test folder, labelled as the training folder), the
+    classes of ``required`` (default: all) must have a folder; a class without one has no
+    images here, its label still its index in ``class_names``.
+
     Nothing is left out without a word: an almost-split folder (``train/`` beside ``other/``),
-    a class folder unknown to ``class_names``, an empty class folder and images lying beside
-    the class folders are each a :class:`ListingError`."""
+    a class folder unknown to ``class_names``, an empty class folder, images lying beside
+    the class folders and images in formats cnnspec does not read (WebP, TIFF, ...) are each a
+    :class:`ListingError`."""
     if not folder.is_dir():
         raise ListingError(f"expected a folder of class sub-folders; {folder} does not exist")
     loose = loose_images(folder)
@@ -146,13 +225,28 @@ def index_folder(folder: Path, class_names: Sequence[str] | None = None) -> List
         )
     found_names = subfolders(folder)
     _check_not_half_split(folder, found_names)
+    _check_spellings(folder, found_names)
     if class_names is not None:
-        _check_classes(folder, found_names, class_names)
-    names = list(class_names) if class_names is not None else found_names
+        required = class_names if required is None else required
+        folders = _check_classes(folder, found_names, class_names, required)
+        names = list(class_names)
+    else:
+        folders, names = {name: name for name in found_names}, found_names
+    listed: list[tuple[int, str, list[Path]]] = []
+    other: list[Path] = []
+    for label, name in enumerate(names):
+        if name not in folders:
+            continue  # a class data.classes leaves out, which this folder does not have
+        files, unreadable = _class_files(folder / folders[name])
+        listed.append((label, folders[name], files))
+        other.extend(unreadable)
+    if other:
+        raise ListingError(
+            *unreadable_images_error(folder, [p.relative_to(folder).as_posix() for p in other])
+        )
     paths: list[Path] = []
     labels: list[int] = []
-    for label, name in enumerate(names):
-        files = _class_files(folder / name)
+    for label, name, files in listed:
         if not files:
             raise ListingError(
                 f"expected images in every class folder; class folder {folder / name} holds no "
@@ -191,7 +285,9 @@ def read_csv(
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
-            columns = list(reader.fieldnames or [])
+            # the header stripped as the cells are: "file, label" has the column "label"
+            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+            columns = list(reader.fieldnames)
             for column in (image_column, label_column):
                 if column not in columns:
                     raise ListingError(
@@ -208,9 +304,15 @@ def read_csv(
     for file, label, line in rows:
         if not file or not label:
             raise ListingError(f"expected an image path and a label on line {line} of {path.name}")
-    names = list(class_names) if class_names is not None else sorted({label for _, label, _ in rows})
-    index = {name: i for i, name in enumerate(names)}
-    unknown = sorted({label for _, label, _ in rows if label not in index})
+    if class_names is None:  # one class per label, its Unicode spellings (NFC, NFD) one label
+        spellings: dict[str, str] = {}
+        for _, label, _ in rows:
+            spellings.setdefault(name_key(label), label)
+        names = sorted(spellings.values())
+    else:
+        names = list(class_names)
+    index = {name_key(name): i for i, name in enumerate(names)}
+    unknown = sorted({label for _, label, _ in rows if name_key(label) not in index})
     if unknown:
         raise ListingError(
             f"expected the labels of {path.name} among the training classes; received "
@@ -227,7 +329,7 @@ def read_csv(
             "paths in the CSV are relative to the CSV's folder",
         )
     _check_unique(path, paths, [line for _, _, line in rows])
-    labels = np.asarray([index[label] for _, label, _ in rows], dtype="int64")
+    labels = np.asarray([index[name_key(label)] for _, label, _ in rows], dtype="int64")
     return Listing(paths, labels, names)
 
 

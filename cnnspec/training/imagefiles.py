@@ -23,8 +23,21 @@ import numpy as np
 
 from cnnspec.errors import UsageError
 
+#: The file extensions of the images cnnspec reads (compared lowercased): the one list every
+#: listing of image folders uses.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
+#: Extensions of images in formats cnnspec does not read (compared lowercased): a data folder
+#: holding them is an error (:func:`unreadable_images_error`), not a silent omission; other
+#: files (``README.txt``, ``labels.csv``, ``Thumbs.db``) are no images and are left alone.
+#: ``.jpe``/``.jfif`` are JPEGs by another name, which the generated script would not list.
+OTHER_IMAGE_EXTENSIONS = (
+    ".webp", ".tif", ".tiff", ".jpe", ".jfif", ".jxl", ".heic", ".heif", ".avif", ".jp2", ".j2k",
+    ".jpx", ".ico", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".psd", ".svg", ".xcf", ".pcx",
+    ".dds", ".exr", ".hdr", ".dng", ".raw", ".cr2", ".nef", ".arw",
+)  # fmt: skip
+#: How many files an error about unreadable image formats names.
+_SHOWN_FILES = 5
 MAX_PIXELS = 50_000_000
 COLOR_MODES = {"grayscale": 1, "rgb": 3, "rgba": 4}
 _MODE_CHANNELS = {"1": 1, "L": 1, "LA": 2, "P": 3, "RGB": 3, "RGBA": 4, "CMYK": 4}
@@ -34,6 +47,30 @@ _MODE_CHANNELS = {"1": 1, "L": 1, "LA": 2, "P": 3, "RGB": 3, "RGBA": 4, "CMYK": 
 _PNG_GRAY = (9797, 19234, 3737)
 #: ITU-R BT.601 luma, which libjpeg (TensorFlow's JPEG decoder) and Pillow's "L" mode use.
 _JPEG_GRAY = (19595, 38470, 7471)  # × 2**-16, libjpeg's fixed-point constants
+
+
+def is_image_name(name: str) -> bool:
+    """Whether a file name has the extension of an image cnnspec reads (any case)."""
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def is_other_image_name(name: str) -> bool:
+    """Whether a file name has the extension of an image in a format cnnspec does not read
+    (:data:`OTHER_IMAGE_EXTENSIONS`, any case): WebP, TIFF, HEIC, ..."""
+    return name.lower().endswith(OTHER_IMAGE_EXTENSIONS)
+
+
+def unreadable_images_error(folder: Path | str, names: list[str]) -> tuple[str, str]:
+    """The message and hint of the error for image files of ``folder`` in formats cnnspec does
+    not read (``names``: as the user would find them, relative to ``folder``)."""
+    more = f" (and {len(names) - _SHOWN_FILES} more)" if len(names) > _SHOWN_FILES else ""
+    return (
+        f"expected PNG, JPEG, BMP or GIF images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}; "
+        f"{len(names)} image file(s) are in a format cnnspec does not read: "
+        f"{', '.join(names[:_SHOWN_FILES])}{more}",
+        "convert them to PNG or JPEG (a .jpe or .jfif JPEG: rename it .jpg), or move them out "
+        "of the folder (or hide them: a name starting with '.')",
+    )
 
 
 def channels_for(color_mode: str) -> int:

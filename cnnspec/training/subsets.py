@@ -11,6 +11,7 @@ script does the same).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,19 @@ class UnknownClass(ValueError):
         self.index = index
         self.message = message
         self.hint = hint
+
+
+def name_key(name: str) -> str:
+    """A class name as names are compared: Unicode NFC, so ``ému`` typed in a spec (composed)
+    is the folder ``ému`` macOS wrote (decomposed); the data's own spelling is kept as its
+    class name."""
+    return unicodedata.normalize("NFC", name)
+
+
+def find_name(text: str, names: Sequence[str]) -> int | None:
+    """The index of the class named ``text`` (compared by :func:`name_key`), or ``None``."""
+    key = name_key(text)
+    return next((i for i, name in enumerate(names) if name_key(str(name)) == key), None)
 
 
 def class_indices(wanted: Sequence[Any], names: Sequence[str], n_classes: int) -> list[int]:
@@ -70,8 +84,9 @@ def _label(entry: Any, names: Sequence[str], n_classes: int) -> int | None:
     if isinstance(entry, bool):  # YAML's true/false: neither a name nor an index
         return None
     text = str(entry)
-    if text in names:
-        return list(names).index(text)
+    found = find_name(text, names)
+    if found is not None:
+        return found
     if text.isdigit() and int(text) < n_classes:
         return int(text)
     return None
@@ -85,7 +100,7 @@ def class_notes(wanted: Sequence[Any], names: Sequence[str], n_classes: int) -> 
     for position, entry in enumerate(wanted):
         text = str(entry)
         label = _label(entry, names, n_classes)
-        if label is None or not text.isdigit() or text not in names:
+        if label is None or not text.isdigit() or find_name(text, names) is None:
             continue
         if int(text) < n_classes and int(text) != label:
             other = names[int(text)] if int(text) < len(names) else text

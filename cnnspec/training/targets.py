@@ -4,7 +4,7 @@
 non-classification sources hold as targets:
 
 - ``{images: DIR, masks: DIR}``: segmentation; each image has a mask PNG with the same file
-  name (any image extension, or ``.png``) holding a class index per pixel: a grayscale PNG of
+  name (any image extension, in any case) holding a class index per pixel: a grayscale PNG of
   indices, a palette PNG whose palette indices are the classes, or colours mapped through a
   ``classes: {name: [r, g, b]}`` table;
 - ``{images: DIR, labels: TABLE}``: multi-label; a CSV ``file,labels`` (labels separated by
@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.errors import SpecError, SpecPath, UsageError, format_path
-from cnnspec.training.filelist import hidden
+from cnnspec.training.filelist import ListingError, data_files
+from cnnspec.training.imagefiles import (
+    IMAGE_EXTENSIONS,
+    is_image_name,
+    is_other_image_name,
+    unreadable_images_error,
+)
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -40,7 +46,6 @@ if TYPE_CHECKING:
 
 #: The target kinds a :class:`~cnnspec.training.data.Dataset` holds, per output.
 TARGET_KINDS = ("class", "multilabel", "regression", "mask")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 #: What separates the labels of a ``file,labels`` cell. The comma too: a quoted ``"cat,dog"``
 #: (or an unquoted row ``a.png,cat,dog``) means two labels, never one named ``cat,dog``.
 _LABEL_SEPARATORS = re.compile(r"[,;|\s]+")
@@ -162,15 +167,21 @@ def default_names(kind: str, y: np.ndarray) -> list[str]:
 
 
 # -- image folders -------------------------------------------------------------------------------
-def _image_files(folder: Path) -> list[Path]:
-    """The images of ``folder`` (and its sub-folders), sorted by relative path; hidden files
-    and folders (``._x.png``, ``.ipynb_checkpoints/``) left out, as in class folders."""
+def _image_files(folder: Path, compiled: CompiledSpec, where: SpecPath) -> list[Path]:
+    """The images of ``folder`` (and its sub-folders, symlinked ones followed), sorted by
+    relative path; hidden files and folders (``._x.png``, ``.ipynb_checkpoints/``) left out, as
+    in class folders. Images in a format cnnspec does not read (WebP, TIFF, ...) are a located
+    error at ``where``, as in class folders: they would otherwise be left out without a word."""
+    try:
+        found = data_files(folder)
+    except ListingError as exc:
+        raise data_error(str(exc), compiled, where, hint=exc.hint) from None
+    other = sorted(p.relative_to(folder).as_posix() for p in found if is_other_image_name(p.name))
+    if other:
+        message, hint = unreadable_images_error(folder, other)
+        raise data_error(message, compiled, where, hint=hint)
     return sorted(
-        (
-            p
-            for p in folder.rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not hidden(p, folder)
-        ),
+        (p for p in found if is_image_name(p.name)),
         key=lambda p: p.relative_to(folder).as_posix(),
     )
 
@@ -210,15 +221,38 @@ def _resize_nearest(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return mask[rows][:, cols]
 
 
-def _mask_file(masks: Path, relative: Path) -> Path | None:
-    exact = masks / relative
-    if exact.is_file():
-        return exact
-    for extension in (".png", *IMAGE_EXTENSIONS):
-        candidate = (masks / relative).with_suffix(extension)
-        if candidate.is_file():
-            return candidate
-    return None
+def _mask_index(masks: Path, compiled: CompiledSpec) -> dict[str, list[Path]]:
+    """The masks folder's image files by relative path without the extension (``sub/im0``):
+    each image's mask is found by its name, whatever the extension's case (``im0.PNG`` is the
+    mask of ``im0.jpg``)."""
+    try:
+        found = data_files(masks)
+    except ListingError as exc:
+        raise data_error(str(exc), compiled, ("data", "source", "masks"), hint=exc.hint) from None
+    index: dict[str, list[Path]] = {}
+    for path in sorted(found, key=lambda p: p.relative_to(masks).as_posix()):
+        if is_image_name(path.name):
+            index.setdefault(path.relative_to(masks).with_suffix("").as_posix(), []).append(path)
+    return index
+
+
+def _mask_file(
+    index: dict[str, list[Path]], masks: Path, relative: Path, compiled: CompiledSpec
+) -> Path | None:
+    """The mask of the image ``relative`` (the same name, any image extension in any case), or
+    ``None``; two masks of one name (``im0.png`` and ``im0.jpg``) are a located error, not a
+    silent pick."""
+    candidates = index.get(relative.with_suffix("").as_posix(), [])
+    if len(candidates) > 1:
+        shown = ", ".join(p.relative_to(masks).as_posix() for p in candidates)
+        raise data_error(
+            f"expected one mask per image; {masks} holds {len(candidates)} for "
+            f"{relative.as_posix()}: {shown}",
+            compiled,
+            ("data", "source", "masks"),
+            hint="keep one mask file per image name (remove or rename the others)",
+        )
+    return candidates[0] if candidates else None
 
 
 def _colour_table(classes: dict[str, list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -280,14 +314,15 @@ def read_image_masks(config: DataConfig, compiled: CompiledSpec) -> tuple[np.nda
             f"expected a folder of masks; {masks} does not exist", compiled, ("data", "source", "masks")
         )
     relatives = [p.relative_to(folder) for p in files]
-    mask_files = [_mask_file(masks, r) for r in relatives]
+    index = _mask_index(masks, compiled)
+    mask_files = [_mask_file(index, masks, r, compiled) for r in relatives]
     missing = [r.as_posix() for r, m in zip(relatives, mask_files, strict=True) if m is None]
     if missing:
         raise data_error(
             f"expected a mask for every image; no mask in {masks} for {_listing(missing)}",
             compiled,
             ("data", "source", "masks"),
-            hint="give each mask its image's file name (any image extension, or .png)",
+            hint="give each mask its image's file name (any image extension, in any case)",
         )
     images, sizes = _read_images(files, folder, config, compiled)
     classes = config.options.get("classes")
@@ -325,7 +360,7 @@ def _existing_images(config: DataConfig, compiled: CompiledSpec) -> list[Path]:
     where: SpecPath = ("data", "source", "images")
     if not folder.is_dir():
         raise data_error(f"expected a folder of images; {folder} does not exist", compiled, where)
-    files = _image_files(folder)
+    files = _image_files(folder, compiled, where)
     if not files:
         raise data_error(
             f"expected images in {folder}; found no {'/'.join(IMAGE_EXTENSIONS)} files", compiled, where
@@ -454,6 +489,21 @@ def _table_images(
             f"expected every file the table names in {folder}; missing {_listing(missing)}",
             compiled,
             ("data", "source", key),
+        )
+    named = {p.resolve() for p in files}  # a.png, ./a.png and sub/../a.png are one file
+    unlisted = [
+        p.relative_to(folder).as_posix()
+        for p in _image_files(folder, compiled, where)
+        if p.resolve() not in named
+    ]
+    if unlisted:  # they would be left out of training without a word
+        raise data_error(
+            f"expected a row in {table.name} for every image in {folder}; {len(unlisted)} "
+            f"image(s) have none: {_listing(unlisted)}",
+            compiled,
+            ("data", "source", key),
+            hint=f"add a row for each to {table.name}, or move those images out of the folder "
+            "(or hide them: a name starting with '.')",
         )
     images, _ = _read_images(files, folder, config, compiled)
     return images, files
