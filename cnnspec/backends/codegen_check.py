@@ -116,6 +116,7 @@ SCRIPT_IMPORTS = {
     "h5py",
     "json",
     "time",  # (the timestamp of the default output folder)
+    "unicodedata",  # (class names compared in Unicode NFC, as cnnspec compares them)
     "pathlib",
     "keras",
     "numpy",
