@@ -12,6 +12,7 @@ accept the data, a stop where cnnspec refuses it.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -316,3 +317,35 @@ def test_a_symlinked_subfolder_of_an_images_folder_needs_its_rows_in_the_script_
     files, _, _ = read(tmp_path / "imgs", tmp_path / "labels.csv")
     data = load(path)
     assert len(files) == len(data.x_train) + len(data.x_val) + len(data.x_test) == 5
+
+
+# -- folders that are missing or cannot be read ---------------------------------------------------
+def test_a_missing_masks_folder_is_named_as_masks_by_the_script_too(tmp_path):
+    path = masks_spec(tmp_path, ".png")
+    shutil.rmtree(tmp_path / "masks")
+    message, _, where = data_error(path)
+    assert where == "data.source.masks" and "expected a folder of masks" in message
+    with pytest.raises(SystemExit, match=r"expected a folder of masks; .*masks does not exist"):
+        script(path)["read_files"](tmp_path / "imgs", tmp_path / "masks")
+
+
+def test_a_folder_the_script_cannot_read_stops_it_with_a_message(tmp_path, monkeypatch):
+    """A sub-folder it may not list was a PermissionError traceback in the script (cnnspec
+    names it); as root every folder is readable, so the listing is made to fail."""
+    class_tree(tmp_path / "photos", {"cat": 2, "dog": 2})
+    (tmp_path / "photos" / "dog" / "locked").mkdir()
+    path = write_spec(tmp_path, "{directory: photos}", CLASSIFIER)
+    functions = script(path)
+    listing = Path.iterdir
+
+    def iterdir(self):
+        if self.name == "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(SystemExit) as info:
+        functions["load_data"](tmp_path / "photos")
+    stopped = str(info.value.code)
+    assert f"cannot read the folder {tmp_path / 'photos' / 'dog' / 'locked'}: Permission denied" in stopped
+    assert "make it readable" in stopped
