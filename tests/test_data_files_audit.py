@@ -45,6 +45,17 @@ def class_tree(folder: Path, classes: dict[str, int]) -> None:
             image(folder / name / f"{name}{index}.png", 10 * index)
 
 
+def photos_with_unreadable_formats(folder: Path) -> None:
+    """Class folders cat/ and dog/ of 3 PNGs each, with 3 images cnnspec does not read
+    (cat/w.webp, dog/sub/t.TIFF, dog/s.jfif), a hidden WebP and a README.txt (no images)."""
+    class_tree(folder, {"cat": 3, "dog": 3})
+    image(folder / "cat" / "w.webp", suffix_format="WEBP")
+    image(folder / "dog" / "sub" / "t.TIFF", suffix_format="TIFF")
+    image(folder / "dog" / "s.jfif", suffix_format="JPEG")
+    image(folder / "dog" / ".hidden.webp", suffix_format="WEBP")  # hidden: left out
+    (folder / "dog" / "README.txt").write_text("no image")
+
+
 def write_spec(
     tmp_path: Path, source: str, head: str, extra: str = "", units: int = 2, training: str = ""
 ) -> Path:
@@ -101,12 +112,7 @@ def test_image_extensions_are_defined_once():
 
 
 def test_unreadable_formats_in_a_class_folder_are_named(tmp_path):
-    class_tree(tmp_path / "photos", {"cat": 3, "dog": 3})
-    image(tmp_path / "photos" / "cat" / "w.webp", suffix_format="WEBP")
-    image(tmp_path / "photos" / "dog" / "sub" / "t.TIFF", suffix_format="TIFF")
-    image(tmp_path / "photos" / "dog" / "s.jfif", suffix_format="JPEG")
-    image(tmp_path / "photos" / "dog" / ".hidden.webp", suffix_format="WEBP")  # hidden: left out
-    (tmp_path / "photos" / "dog" / "README.txt").write_text("no image")
+    photos_with_unreadable_formats(tmp_path / "photos")
     (tmp_path / "photos" / "cat" / "Thumbs.db").write_bytes(b"\0\1")
     with pytest.raises(ListingError) as info:
         index_folder(tmp_path / "photos")
@@ -131,14 +137,20 @@ def test_an_unreadable_format_beside_the_class_folders_is_refused(tmp_path):
         index_folder(tmp_path / "photos")
 
 
-@pytest.mark.parametrize("kind", ["labels", "masks"])
-def test_unreadable_formats_in_an_images_folder_are_named(tmp_path, kind):
+def images_with_a_tiff(tmp_path: Path) -> None:
+    """imgs/im0..im3.png with their masks and labels.csv rows, and imgs/extra.tif (a TIFF
+    cnnspec does not read) beside them."""
     for index in range(4):
         image(tmp_path / "imgs" / f"im{index}.png", 10 * index)
         image(tmp_path / "masks" / f"im{index}.png")
     image(tmp_path / "imgs" / "extra.tif", suffix_format="TIFF")
-    (tmp_path / "imgs" / "notes.txt").write_text("no image")
     (tmp_path / "labels.csv").write_text("file,labels\n" + "".join(f"im{i}.png,cat dog\n" for i in range(4)))
+
+
+@pytest.mark.parametrize("kind", ["labels", "masks"])
+def test_unreadable_formats_in_an_images_folder_are_named(tmp_path, kind):
+    images_with_a_tiff(tmp_path)
+    (tmp_path / "imgs" / "notes.txt").write_text("no image")
     source, head = (
         ("{images: imgs, labels: labels.csv}", SIGMOID)
         if kind == "labels"
@@ -300,13 +312,20 @@ def test_a_symlink_loop_is_refused(tmp_path, target):
         index_folder(tmp_path / "photos")
 
 
-def test_a_symlinked_subfolder_of_an_images_folder_is_read(tmp_path):
+def images_with_a_linked_folder(tmp_path: Path) -> str:
+    """imgs/im0..im3.png, imgs/linked → elsewhere/ (holding more.png), and labels.csv with rows
+    for the four images of imgs/ only; returns those rows."""
     for index in range(4):
         image(tmp_path / "imgs" / f"im{index}.png", 10 * index)
     image(tmp_path / "elsewhere" / "more.png", 200)
     os.symlink(tmp_path / "elsewhere", tmp_path / "imgs" / "linked")
     rows = "".join(f"im{i}.png,cat dog\n" for i in range(4))
     (tmp_path / "labels.csv").write_text(f"file,labels\n{rows}")
+    return rows
+
+
+def test_a_symlinked_subfolder_of_an_images_folder_is_read(tmp_path):
+    rows = images_with_a_linked_folder(tmp_path)
     message, _, _ = data_error(write_spec(tmp_path, "{images: imgs, labels: labels.csv}", SIGMOID))
     assert "linked/more.png" in message  # listed, so it needs its row
     (tmp_path / "labels.csv").write_text(f"file,labels\n{rows}linked/more.png,cat dog\n")

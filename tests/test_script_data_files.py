@@ -34,7 +34,10 @@ from tests.test_data_files_audit import (
     class_tree,
     data_error,
     image,
+    images_with_a_linked_folder,
+    images_with_a_tiff,
     load,
+    photos_with_unreadable_formats,
     write_masks,
     write_spec,
 )
@@ -81,12 +84,7 @@ def cnnspec_data(path: Path) -> tuple[list[tuple[str, int]], ...]:
 
 # -- 1. images in formats cnnspec does not read ---------------------------------------------------
 def test_unreadable_formats_in_class_folders_stop_the_script(tmp_path):
-    class_tree(tmp_path / "photos", {"cat": 3, "dog": 3})
-    image(tmp_path / "photos" / "cat" / "w.webp", suffix_format="WEBP")
-    image(tmp_path / "photos" / "dog" / "sub" / "t.TIFF", suffix_format="TIFF")
-    image(tmp_path / "photos" / "dog" / "s.jfif", suffix_format="JPEG")
-    image(tmp_path / "photos" / "dog" / ".hidden.webp", suffix_format="WEBP")  # hidden: left out
-    (tmp_path / "photos" / "dog" / "README.txt").write_text("no image")
+    photos_with_unreadable_formats(tmp_path / "photos")
     path = write_spec(tmp_path, "{directory: photos}", CLASSIFIER)
     message, _, _ = data_error(path)
     assert "3 image file(s) are in a format cnnspec does not read" in message
@@ -109,11 +107,7 @@ def test_an_unreadable_format_beside_the_class_folders_stops_the_script(tmp_path
 
 @pytest.mark.parametrize("kind", ["labels", "masks"])
 def test_unreadable_formats_in_an_images_folder_stop_the_script(tmp_path, kind):
-    for index in range(4):
-        image(tmp_path / "imgs" / f"im{index}.png", 10 * index)
-        image(tmp_path / "masks" / f"im{index}.png")
-    image(tmp_path / "imgs" / "extra.tif", suffix_format="TIFF")
-    (tmp_path / "labels.csv").write_text("file,labels\n" + "".join(f"im{i}.png,cat dog\n" for i in range(4)))
+    images_with_a_tiff(tmp_path)
     if kind == "labels":
         path = write_spec(tmp_path, "{images: imgs, labels: labels.csv}", SIGMOID)
         args, read = (tmp_path / "imgs", tmp_path / "labels.csv"), "read_labels"
@@ -302,12 +296,7 @@ def test_a_symlink_loop_stops_the_script(tmp_path, target):
 
 
 def test_a_symlinked_subfolder_of_an_images_folder_needs_its_rows_in_the_script_too(tmp_path):
-    for index in range(4):
-        image(tmp_path / "imgs" / f"im{index}.png", 10 * index)
-    image(tmp_path / "elsewhere" / "more.png", 200)
-    os.symlink(tmp_path / "elsewhere", tmp_path / "imgs" / "linked")
-    rows = "".join(f"im{i}.png,cat dog\n" for i in range(4))
-    (tmp_path / "labels.csv").write_text(f"file,labels\n{rows}")
+    rows = images_with_a_linked_folder(tmp_path)
     path = write_spec(tmp_path, "{images: imgs, labels: labels.csv}", SIGMOID)
     assert "linked/more.png" in data_error(path)[0]
     read = script(path)["read_labels"]
