@@ -80,7 +80,7 @@ def load(path: Path) -> Dataset:
         if "expected a classifier output" not in str(exc) and "expected one model output" not in str(exc):
             raise
         config = TrainConfig(data=data_config(compiled, raise_errors=True))
-    return load_dataset(compiled, config, 0)
+    return load_dataset(compiled, config, config.seed or 0)  # the spec's seed, as train uses it
 
 
 def data_error(path: Path) -> tuple[str, str | None, str]:

@@ -11,6 +11,7 @@ accept the data, a stop where cnnspec refuses it.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 from PIL import Image
 
 from cnnspec.analysis.settings import data_config
-from cnnspec.api import compile_spec
+from cnnspec.api import compile_spec, generate_code
 from cnnspec.training.filelist import index_folder
 from cnnspec.training.targets import read_image_masks
 from tests.test_data_files_audit import (
@@ -61,7 +62,7 @@ def script_data(path: Path, *args: Path) -> tuple[list[tuple[str, int]], ...]:
     (x, y), (x_test, y_test), names, found = functions["load_data"](*args)
     val = found["validation"] or (x[:0], y[:0])
     if "select_classes" in functions:
-        x_val, y_val, *_ = functions["select_classes"](*val, val[0][:0], val[1][:0], names)
+        x_val, y_val, *_ = functions["select_classes"](*val, val[0][:0], val[1][:0], names, False)
         val = (x_val, y_val)
         x, y, x_test, y_test, names = functions["select_classes"](x, y, x_test, y_test, names)
     return pairs(x, y), pairs(*val), pairs(x_test, y_test), names
@@ -177,6 +178,28 @@ def test_a_test_directory_needs_only_the_selected_classes_in_the_script_too(tmp_
     assert "'fish'" in data_error(path)[0]
     with pytest.raises(SystemExit, match=r"among the training classes; received \['fish'\]"):
         script_data(path, tmp_path / "train", tmp_path / "test")
+
+
+def test_the_script_notes_a_class_found_by_its_name_once_with_a_validation_folder(tmp_path, capsys):
+    """data.classes [1]: the folder named 1 is the class at index 0; the note says so once, as
+    cnnspec train does, not again for the validation folder (main passes notes=False there)."""
+    class_tree(tmp_path / "photos" / "train", {"1": 3, "cat": 3})
+    class_tree(tmp_path / "photos" / "val", {"1": 1, "cat": 1})
+    path = write_spec(tmp_path, "{directory: photos}", CLASSIFIER, "  classes: [1, cat]\n")
+    listed = script_data(path, tmp_path / "photos")
+    assert listed == cnnspec_data(path) and listed[3] == ["1", "cat"]
+    assert capsys.readouterr().out.count("1 is the class named '1', not the class at index 1") == 1
+    main = next(
+        node
+        for node in ast.parse(generate_code(path, script=True)).body
+        if isinstance(node, ast.FunctionDef) and node.name == "main"
+    )
+    calls = [
+        [keyword.arg for keyword in node.keywords]
+        for node in ast.walk(main)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "select_classes"
+    ]
+    assert sorted(calls) == [[], ["notes"]]
 
 
 # -- 4. masks matched by name, the extension in any case ------------------------------------------
