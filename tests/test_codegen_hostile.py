@@ -119,6 +119,33 @@ def test_string_values_round_trip_exactly(write_spec, text):
     assert all(line.isprintable() for line in source.splitlines())
 
 
+@pytest.mark.parametrize(
+    "dead", ["\\", "it's\"", "nul\x00", "a\u2028b"], ids=["backslash", "quotes", "nul", "separator"]
+)
+def test_embedded_expressions_with_escaped_strings_are_valid_python_311(write_spec, tmp_path, dead):
+    """A string in an embedded ``${…}`` that needs an escape (or both quote kinds) cannot sit in
+    an f-string's expression on Python 3.11 (an internal error before): the text is written as a
+    concatenation, which the static check proves gives the resolver's activation per call."""
+    from tests.test_codegen import ruff_check
+
+    spec = (
+        HEAD
+        + "name: m\n"
+        + INPUT
+        + "blocks:\n  b:\n    params: {x: int}\n    layers:\n"
+        + "      - conv2d: {filters: 2, kernel_size: 1, activation: "
+        + yaml_string("${" + json.dumps(dead) + ' if x > 100 else "re"}lu')
+        + "}\n"
+        + "model:\n  - b: {x: 1}\n  - b: {x: 2}\n  - flatten\n"
+    )
+    _, source, compiled = emit(write_spec, spec)
+    assert "activation=(str(" in source and ' + "lu")' in source
+    assert ruff_check(source, tmp_path) == ""
+    # emit()'s verify_model ran the code statically: both calls make activation "relu"
+    with pytest.raises(Exception, match="activation"):
+        verify_model(check_source(source.replace(' + "lu")', ' + "lu6")')), compiled.ir)
+
+
 def test_names_with_a_trailing_newline_are_refused_before_codegen(write_spec):
     # `$` in the schema's identifier pattern matches before a final newline; the resolver checks
     # identifiers in full, so such names never reach the emitter

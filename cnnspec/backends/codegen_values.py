@@ -364,10 +364,33 @@ class _Unparser:
             elif isinstance(value, ast.FormattedValue):
                 if value.conversion != -1 or value.format_spec is not None:
                     raise UnsafeValue("f-string conversions are not emitted")
-                inner = _Unparser("'").visit(value.value)
+                try:
+                    inner = _Unparser("'").visit(value.value)
+                except UnsafeValue:  # a string that needs both quote kinds
+                    return self.concatenation(node)
+                if "\\" in inner:  # Python 3.11 refuses a backslash in an f-string's expression
+                    return self.concatenation(node)
                 if inner.startswith("{"):
                     inner = f" {inner}"
                 parts.append("{" + inner + "}")
             else:
                 raise UnsafeValue("unexpected f-string part")
         return 'f"' + "".join(parts) + '"'
+
+    def concatenation(self, node: ast.JoinedStr) -> str:
+        """The text of an f-string that cannot be one on Python 3.11 (a string constant in an
+        expression part needs a backslash or both quote kinds), as ``("a" + str(x) + "b")``:
+        the same text, since an f-string formats these values (no conversion, no format
+        specification) as ``str`` does."""
+        if self.quote == "'":  # inside another f-string's expression: that one concatenates
+            raise UnsafeValue("an f-string inside an f-string's expression needs escapes")
+        terms = []
+        for value in node.values:
+            if isinstance(value, ast.Constant):
+                if value.value:
+                    terms.append(self.constant(value.value))
+            elif isinstance(value, ast.FormattedValue):
+                inner = value.value
+                is_text = isinstance(inner, ast.Constant) and isinstance(inner.value, str)
+                terms.append(self.visit(inner) if is_text else f"str({self.visit(inner)})")
+        return "(" + " + ".join(terms or ['""']) + ")"
