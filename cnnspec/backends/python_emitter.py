@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.backends.codegen_check import CheckError, check_source, top_level_names, verify_model
+from cnnspec.backends.codegen_lines import LINE_LENGTH, fold_long_lines
 from cnnspec.backends.codegen_model import CodegenError, CodeWriter, Function, ModelModule, Stmt
 from cnnspec.backends.codegen_printer import TreePrinter
 from cnnspec.backends.codegen_values import (
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 
     from cnnspec.analysis.compiled import CompiledSpec
 
-LINE_LENGTH = 110
 INDENT = "    "
 
 
@@ -117,6 +117,7 @@ def generate_code(
         result = ruff_format(text)
         if result is not None:
             text, formatted = result, True
+    text = fold_long_lines(text)  # strings and comments from the spec are of any length
     tree = check_source(text, script=script)
     refuse_name_clashes(spec, module, tree, script=script)
     try:
@@ -338,6 +339,8 @@ def docstring_block(paragraphs: list[str], indent: str) -> str:
         if body.endswith('"'):
             body += " "
         return f'"""{body}"""'
+    if len(lines) == 1:  # two lines of text: ruff format joins one line and its closing quotes
+        lines = textwrap.wrap(lines[0], width - 10, break_long_words=False, break_on_hyphens=False)
     inner = "\n".join(f"{indent}{line}" if line else "" for line in lines[1:])
     return f'"""{lines[0]}\n{inner}\n{indent}"""' if inner else f'"""{lines[0]}\n{indent}"""'
 

@@ -1,0 +1,159 @@
+"""Long lines in generated code, folded so that it passes ``ruff check``'s line length (E501).
+
+The templates keep their own lines short, but a line can carry text of any length from the
+spec: a data path in a ``--help`` text, a var's string value, the spec file's name in the
+header comment. ``ruff format`` cannot split a string or a comment, so this pass does it:
+
+- a long string literal becomes an implicit concatenation in parentheses, one piece per line,
+  split at spaces (``ast.parse`` folds it into the one constant: the value is unchanged). A
+  piece that is a single word longer than the line stays whole on its own line, which ruff
+  accepts (it ignores a line of one word, such as a long path).
+- a long full-line comment is wrapped at spaces onto comment lines of its indentation; a word
+  that alone is too long is cut, as a comment's text is read, not run.
+
+Only what is long is touched; a module of short lines comes back as it went in.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import token
+import tokenize
+
+from cnnspec.backends.codegen_values import py_string
+
+#: Ruff's (and the project's) line length for generated code.
+LINE_LENGTH = 110
+#: The extra indentation of the pieces of a folded string.
+INDENT = "    "
+#: A plain one-line string literal (f-strings, bytes, raw and triple-quoted strings are left).
+_PLAIN_STRING = re.compile(r"""[uU]?(?:"(?!"")|'(?!''))""")
+#: Tokens that only lay the code out (skipped when looking for a string's neighbours).
+_LAYOUT = {token.NL, token.NEWLINE, token.COMMENT, token.INDENT, token.DEDENT}
+
+
+def fold_long_lines(text: str, width: int = LINE_LENGTH) -> str:
+    """``text`` (Python source) with every line longer than ``width`` that holds a plain string
+    literal or is a full-line comment folded (see the module's docstring)."""
+    for _ in range(text.count("\n") + 1):  # each round folds one line; a bound, not a loop guard
+        folded = _fold_first(text, width)
+        if folded is None:
+            return text
+        text = folded
+    return text
+
+
+def _fold_first(text: str, width: int) -> str | None:
+    """``text`` with its first foldable long line folded, or None when there is none."""
+    lines = text.splitlines(keepends=True)
+    if all(len(line.rstrip("\r\n")) <= width for line in lines):
+        return None
+    strings, inside = _strings_by_line(text)
+    for number, line in enumerate(lines, start=1):
+        body = line.rstrip("\r\n")
+        if len(body) <= width or number in inside or len(body.split()) == 1:  # ruff allows one word
+            continue
+        ending = line[len(body) :]
+        indent = " " * _indent(body)
+        if body.lstrip().startswith("#"):
+            wrapped = _wrap_comment(body, width)
+            if wrapped != [body]:
+                lines[number - 1] = "".join(part + ending for part in wrapped)
+                return "".join(lines)
+        elif number in strings:
+            longest, place = max(strings[number], key=lambda found: len(found[0].string))
+            start, end = longest.start[1], longest.end[1]
+            if place == "joined":  # a part of a concatenation in brackets: more parts in place
+                pieces = _string_pieces(longest.string, width - len(indent))
+                if len(pieces) > 1:
+                    parts = f"{ending}{indent}".join(pieces)
+                    lines[number - 1] = f"{body[:start]}{parts}{body[end:]}{ending}"
+                    return "".join(lines)
+            else:  # in parentheses of its own, unless it is a call's only argument (ruff's UP034)
+                pieces = _string_pieces(longest.string, width - len(indent) - len(INDENT))
+                inner = "".join(f"{indent}{INDENT}{piece}{ending}" for piece in pieces)
+                opening, closing = ("", "") if place == "argument" else ("(", ")")
+                lines[number - 1] = (
+                    f"{body[:start]}{opening}{ending}{inner}{indent}{closing}{body[end:]}{ending}"
+                )
+                return "".join(lines)
+    return None
+
+
+def _strings_by_line(text: str) -> tuple[dict[int, list[tuple[tokenize.TokenInfo, str]]], set[int]]:
+    """The plain one-line string literals of each line, each with its place: ``"joined"`` (a
+    part of an implicit concatenation inside brackets), ``"argument"`` (alone in brackets, a
+    call's only argument) or ``""``; and the lines inside multi-line tokens (docstrings), which
+    are never folded."""
+    strings: dict[int, list[tuple[tokenize.TokenInfo, str]]] = {}
+    inside: set[int] = set()
+    tokens = [tok for tok in tokenize.generate_tokens(io.StringIO(text).readline) if tok.type not in _LAYOUT]
+    depth = 0  # of brackets: a newline inside them continues the expression
+    for position, tok in enumerate(tokens):
+        if tok.start[0] != tok.end[0]:
+            inside.update(range(tok.start[0] + 1, tok.end[0] + 1))
+        elif tok.type == token.STRING and _PLAIN_STRING.match(tok.string):
+            before = tokens[position - 1].string if position else ""
+            after = tokens[position + 1] if position + 1 < len(tokens) else None
+            place = ""
+            if depth > 0 and (
+                tokens[position - 1].type == token.STRING or (after and after.type == token.STRING)
+            ):
+                place = "joined"
+            elif before == "(" and after is not None and after.string == ")":
+                place = "argument"
+            strings.setdefault(tok.start[0], []).append((tok, place))
+        if tok.type == token.OP and tok.string in "([{":
+            depth += 1
+        elif tok.type == token.OP and tok.string in ")]}":
+            depth -= 1
+    return strings, inside
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _string_pieces(literal: str, room: int) -> list[str]:
+    """The literals of the pieces of the string ``literal``, each at most ``room`` characters
+    where it can be: words (split at spaces, which stay in the pieces) packed greedily, a word
+    longer than ``room`` alone."""
+    value = ast.literal_eval(literal)
+    pieces: list[str] = []
+    current = ""
+    for part in re.split(r"( )", value):
+        if not part:
+            continue
+        if current and len(py_string(current + part)) > room:
+            pieces.append(current)
+            current = ""
+        current += part
+    if current:
+        pieces.append(current)
+    return [py_string(piece) for piece in pieces]
+
+
+def _wrap_comment(line: str, width: int) -> list[str]:
+    """The full-line comment ``line`` wrapped at spaces into lines of at most ``width``
+    characters, each starting with the comment's indentation and ``# ``."""
+    indent = " " * _indent(line)
+    words = line.strip()[1:].split()
+    room = width - len(indent) - 2
+    out: list[str] = []
+    current = ""
+    for word in words:
+        while len(word) > room:  # a single word longer than the line: cut (comments are read)
+            if current:
+                out.append(current)
+                current = ""
+            out.append(word[:room])
+            word = word[room:]
+        if current and len(current) + 1 + len(word) > room:
+            out.append(current)
+            current = ""
+        current = f"{current} {word}" if current else word
+    if current:
+        out.append(current)
+    return [f"{indent}# {part}" for part in out] or [line]
