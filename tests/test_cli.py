@@ -515,3 +515,26 @@ def test_codegen_output_names_are_shown_safely_and_a_too_long_one_is_a_clean_err
     result = runner.invoke(app, ["codegen", BASIC, "-o", str(long)])
     assert result.exit_code == 1 and "File name too long" in result.stderr
     assert "internal error" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "example"),
+    [
+        (["codegen", str(ROOT / "specs" / "digits_cnn.yaml")], "model.py"),
+        (["import", str(FIXTURES / "import" / "tiny_ops.json")], "model.yaml"),
+        (["schema"], "cnnspec.schema.json"),
+    ],
+    ids=["codegen", "import", "schema"],
+)
+def test_a_new_folder_given_to_o_with_a_trailing_slash_is_refused(
+    runner, tmp_path, monkeypatch, command, example
+):
+    """`-o new/` wrote a file named new (Typer's Path drops the slash): it names a folder."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, [*command, "-o", "new/"])
+    assert result.exit_code == 2, result.output
+    assert f"new/ names a folder; expected a file path such as new/{example}" in result.output
+    assert list(tmp_path.iterdir()) == []
+    result = runner.invoke(app, [*command, "-o", f"new/{example}"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "new" / example).is_file()

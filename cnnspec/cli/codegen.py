@@ -22,6 +22,7 @@ from cnnspec.cli.common import (
     SetOption,
     SpecArgument,
     compile_reported,
+    file_output,
     guarded,
     stderr,
     stdout,
@@ -34,9 +35,15 @@ from cnnspec.fileio import same_file
 @guarded
 def codegen(
     file: SpecArgument,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "--out", "-o", help="the .py file to write (default: print to stdout)"),
+    out: Annotated[
+        str | None,  # a str: Typer's Path drops the trailing slash of `-o new_folder/`
+        typer.Option(
+            "--output",
+            "--out",
+            "-o",
+            metavar="<path>",
+            help="the .py file to write (default: print to stdout)",
+        ),
     ] = None,
     script: Annotated[
         bool,
@@ -56,6 +63,7 @@ def codegen(
     Blocks become functions, `repeat` becomes loops, `vars` become constants. The code is
     proven to build the same layers as `cnnspec build` before it is written.
     """
+    output = file_output(out, "model.py")
     if output is not None:
         # os.path: Path.is_dir/exists raise for a name the OS refuses (too long); those fail
         # cleanly where the file is written (check_writable, write_atomic)

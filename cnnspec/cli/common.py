@@ -198,6 +198,17 @@ CLOSED_STDOUT = "standard output is closed"
 CLOSED_STDOUT_HINT = "redirect it to a file or to /dev/null instead of closing it (>&-)"
 
 
+def file_output(text: str | None, example: str) -> Path | None:
+    """The file path of an ``-o`` given as text (None stays None). A trailing slash names a
+    folder, which Typer's ``Path`` would drop (``-o new/`` wrote a file named ``new``), so these
+    options take text and are refused here with an example of a file name in that folder."""
+    if text is None:
+        return None
+    if text.endswith(("/", os.sep)):
+        raise UsageError(f"{text} names a folder; expected a file path such as {text}{example}")
+    return Path(text)
+
+
 def refuse_closed_stdout() -> None:
     """Stop with exit 2 (:data:`EXIT_USAGE`) before a command does anything when it was started
     with its standard output closed (``cnnspec validate x.yaml >&-``).

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cnnspec.cli.common import DEFAULT_MAX_PARAMS, MaxParamsOption, guarded, stdout
+from cnnspec.cli.common import DEFAULT_MAX_PARAMS, MaxParamsOption, file_output, guarded, stdout
 from cnnspec.fileio import check_writable, same_file
 
 
@@ -25,7 +24,9 @@ def import_(
             help="a .keras file, a Keras JSON config (model.to_json()), or keras:NAME", show_default=False
         ),
     ],
-    output: Annotated[Path, typer.Option("--output", "--out", "-o", help="the spec file to write")],
+    out: Annotated[  # text: Typer's Path drops the trailing slash of `-o new_folder/`
+        str, typer.Option("--output", "--out", "-o", metavar="<path>", help="the spec file to write")
+    ],
     weights: Annotated[
         bool,
         typer.Option(
@@ -46,6 +47,8 @@ def import_(
     from cnnspec.errors import UsageError
     from cnnspec.importer.output import run_import, weights_name, zoo_counterpart
 
+    output = file_output(out, "model.yaml")
+    assert output is not None
     targets = [output, *([output.with_name(weights_name(output))] if weights else [])]
     for target in targets:  # a read-only folder, a file in the way: refused before the work
         check_writable(target, option="-o", folder=False)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import EXIT_SPEC, guarded, stderr, stdout
+from cnnspec.cli.common import EXIT_SPEC, file_output, guarded, stderr, stdout
 from cnnspec.cli.render import safe
 
 SCHEMA_FILES = {"spec": "cnnspec.schema.json", "library": "cnnspec-blocks.schema.json"}
@@ -67,8 +67,9 @@ def schema_text(which: str = "spec") -> str:
 
 @guarded
 def schema(
-    output: Annotated[
-        Path | None, typer.Option("--output", "--out", "-o", help="write the schema to this file")
+    out: Annotated[  # text: Typer's Path drops the trailing slash of `-o new_folder/`
+        str | None,
+        typer.Option("--output", "--out", "-o", metavar="<path>", help="write the schema to this file"),
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="exit 1 if the committed schema is stale")] = False,
     kinds: Annotated[bool, typer.Option("--kinds", help="list the layer kinds instead")] = False,
@@ -82,6 +83,7 @@ def schema(
     """Generate the spec's JSON Schema (Draft 2020-12) from the layer registry.
 
     An existing -o file is replaced only when it is a schema cnnspec wrote, or with --force."""
+    output = file_output(out, "cnnspec.schema.json")
     refuse_combinations(output=output is not None, check=check, kinds=kinds, library=library)
     if kinds:
         from cnnspec.layers.registry import REGISTRY
