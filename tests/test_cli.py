@@ -538,3 +538,26 @@ def test_a_new_folder_given_to_o_with_a_trailing_slash_is_refused(
     result = runner.invoke(app, [*command, "-o", f"new/{example}"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "new" / example).is_file()
+
+
+@pytest.mark.parametrize(
+    ("command", "printed"),
+    [
+        (["codegen", str(ROOT / "specs" / "digits_cnn.yaml")], "def build_model():"),
+        (["schema"], '"$schema"'),
+    ],
+    ids=["codegen", "schema"],
+)
+def test_o_dash_prints_where_the_command_prints_without_o(runner, tmp_path, monkeypatch, command, printed):
+    """`-o -` wrote a file named '-'; it is standard output, as without -o."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, [*command, "-o", "-"])
+    assert result.exit_code == 0, result.output
+    assert printed in result.stdout and list(tmp_path.iterdir()) == []
+
+
+def test_import_refuses_o_dash(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["import", str(FIXTURES / "import" / "tiny_ops.json"), "-o", "-"])
+    assert result.exit_code == 2 and "-o - (standard output) is not supported here" in result.output
+    assert list(tmp_path.iterdir()) == []

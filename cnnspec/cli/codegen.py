@@ -42,7 +42,7 @@ def codegen(
             "--out",
             "-o",
             metavar="<path>",
-            help="the .py file to write (default: print to stdout)",
+            help="the .py file to write (default, or -: print to stdout)",
         ),
     ] = None,
     script: Annotated[

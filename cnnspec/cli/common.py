@@ -198,12 +198,15 @@ CLOSED_STDOUT = "standard output is closed"
 CLOSED_STDOUT_HINT = "redirect it to a file or to /dev/null instead of closing it (>&-)"
 
 
-def file_output(text: str | None, example: str) -> Path | None:
-    """The file path of an ``-o`` given as text (None stays None). A trailing slash names a
-    folder, which Typer's ``Path`` would drop (``-o new/`` wrote a file named ``new``), so these
-    options take text and are refused here with an example of a file name in that folder."""
-    if text is None:
+def file_output(text: str | None, example: str, *, dash: bool = True) -> Path | None:
+    """The file path of an ``-o`` given as text; None (and ``-``, standard output, where the
+    command prints without ``-o``: ``dash``) stays None. A trailing slash names a folder, which
+    Typer's ``Path`` would drop (``-o new/`` wrote a file named ``new``), so these options take
+    text and are refused here with an example of a file name in that folder."""
+    if text is None or (dash and text == "-"):
         return None
+    if text == "-":
+        raise UsageError("-o - (standard output) is not supported here", f"name a file such as {example}")
     if text.endswith(("/", os.sep)):
         raise UsageError(f"{text} names a folder; expected a file path such as {text}{example}")
     return Path(text)

@@ -47,7 +47,7 @@ def import_(
     from cnnspec.errors import UsageError
     from cnnspec.importer.output import run_import, weights_name, zoo_counterpart
 
-    output = file_output(out, "model.yaml")
+    output = file_output(out, "model.yaml", dash=False)
     assert output is not None
     targets = [output, *([output.with_name(weights_name(output))] if weights else [])]
     for target in targets:  # a read-only folder, a file in the way: refused before the work

@@ -69,7 +69,13 @@ def schema_text(which: str = "spec") -> str:
 def schema(
     out: Annotated[  # text: Typer's Path drops the trailing slash of `-o new_folder/`
         str | None,
-        typer.Option("--output", "--out", "-o", metavar="<path>", help="write the schema to this file"),
+        typer.Option(
+            "--output",
+            "--out",
+            "-o",
+            metavar="<path>",
+            help="write the schema to this file (default, or -: print it)",
+        ),
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="exit 1 if the committed schema is stale")] = False,
     kinds: Annotated[bool, typer.Option("--kinds", help="list the layer kinds instead")] = False,
