@@ -75,12 +75,21 @@ def _import(read: Source, weights_file: str | None, folding: bool, max_params: i
     graph, aliases = hard_sigmoids(graph)
     mapped = map_layers(graph)
     name = _model_name(graph.name)
-    chosen = flat = _attempt(read, graph, mapped, name, weights_file, False, layers, max_params)
+    try:
+        chosen = flat = _attempt(read, graph, mapped, name, weights_file, False, layers, max_params)
+    except RecursionError:
+        # the structurer writes deep forks flat (MAX_COMBINATOR_DEPTH), so this is a last line:
+        # a graph whose items still nest past Python's recursion limit is said, not crashed on
+        raise import_error(
+            "the model's layers nest too deeply to write as a spec",
+            "$.config.layers",
+            hint="the spec language nests items at most 100 levels deep",
+        ) from None
     if folding:
         try:
             folded = _attempt(read, graph, mapped, name, weights_file, True, layers, max_params)
-        except SpecError:
-            folded = None  # a fold that does not reproduce the source is not written
+        except (SpecError, RecursionError):
+            folded = None  # a fold that does not reproduce the source (or nests too deep) is not written
         # folding that finds nothing worth naming makes a longer spec, not a more readable one
         if folded is not None and folded.lines < flat.lines:
             chosen = folded

@@ -38,6 +38,9 @@ class Node:
     module: str | None = None
     registered_name: str | None = None
     constants: list[Any] = field(default_factory=list)  # constant call arguments (raw ops)
+    #: the first call's keyword arguments that are not layer outputs (``training``, ``mask``),
+    #: as saved; :mod:`cnnspec.importer.mapping` refuses any that changes what the layer does
+    call_kwargs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_operation(self) -> bool:
@@ -104,6 +107,13 @@ def _tensors(value: Any, path: str, constants: list[tuple[str, Any]]) -> list[tu
         constants.append((path, value))
         return []
     return [(*_history(value, path), path)]
+
+
+def _is_tensor(value: Any) -> bool:
+    """A layer output (a ``__keras_tensor__`` reference), alone or in a flat list of them (a
+    mask per input); not recursive: a hand-edited list nested thousands deep is no tensor."""
+    items = value if isinstance(value, list) else [value]
+    return any(isinstance(v, dict) and v.get("class_name") == "__keras_tensor__" for v in items)
 
 
 def _is_keras2(config: dict[str, Any]) -> bool:
@@ -205,6 +215,7 @@ def read_graph(config: dict[str, Any]) -> Graph:
             )
         inputs: list[str] = []
         constants: list[tuple[str, Any]] = []
+        call_kwargs: dict[str, Any] = {}
         if inbound:
             call = inbound[0]
             if not isinstance(call, dict) or "args" not in call:
@@ -231,12 +242,20 @@ def read_graph(config: dict[str, Any]) -> Graph:
                     )
                 )
             kwargs = call.get("kwargs") or {}
-            if isinstance(kwargs, dict) and any(
-                isinstance(v, dict) and v.get("class_name") == "__keras_tensor__" for v in kwargs.values()
-            ):
+            if not isinstance(kwargs, dict):
+                problems.append(
+                    _located(
+                        f"layer {_named(name, layer_class)}: expected its call's keyword arguments as an "
+                        f"object; received {shown(kwargs, json.dumps)}",
+                        f"{path}.inbound_nodes[0].kwargs",
+                    )
+                )
+            elif any(_is_tensor(v) for v in kwargs.values()):
                 problems.append(
                     _located(f"layer {_named(name, layer_class)} takes tensors as keyword arguments", path)
                 )
+            else:
+                call_kwargs = kwargs
         build = layer.get("build_config") or {}
         nodes.append(
             Node(
@@ -249,6 +268,7 @@ def read_graph(config: dict[str, Any]) -> Graph:
                 layer.get("module"),
                 layer.get("registered_name"),
                 [value for _, value in constants],
+                call_kwargs,
             )
         )
     inner = config["config"]

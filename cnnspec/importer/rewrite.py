@@ -34,6 +34,8 @@ def hard_sigmoids(graph: Graph) -> tuple[Graph, dict[str, str]]:
         mul = graph.node(graph.consumers[relu.name][0])
         if not is_hard_sigmoid(_step(add), _step(relu), _step(mul)):
             continue
+        if any(value is not None for op in (add, mul) for value in op.call_kwargs.values()):
+            continue  # an operation called with a keyword is another computation: left to refuse
         replace[relu.name] = Node(
             relu.name,
             HARD_SIGMOID_CLASS,
@@ -43,6 +45,7 @@ def hard_sigmoids(graph: Graph) -> tuple[Graph, dict[str, str]]:
             relu.input_shape,
             "keras.layers",
             None,
+            call_kwargs=relu.call_kwargs,  # still checked (mapping): a fixed argument is refused
         )
         drop |= {add.name, mul.name}
         scales.add(mul.name)

@@ -72,6 +72,14 @@ def _parse(text: bytes, where: str) -> dict[str, Any]:
         value = json.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise import_error(f"{where} is not valid JSON ({exc})") from None
+    except ValueError as exc:
+        # an integer of more digits than Python converts (sys.get_int_max_str_digits(), 4300):
+        # json raises a plain ValueError whose advice (raise the limit) is not the user's to take
+        reason = str(exc).split(":")[0]
+        raise import_error(
+            f"{where} is not valid JSON: it holds a number too large to read ({reason})",
+            hint="a model configuration holds no number of thousands of digits; is the file damaged?",
+        ) from None
     except RecursionError:
         raise import_error(f"{where} is nested too deeply") from None
     if not isinstance(value, dict):

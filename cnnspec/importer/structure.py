@@ -26,6 +26,13 @@ from cnnspec.layers.reverse import Reversed, combinator_activation, merge_mode, 
 RESERVED_IDS = frozenset({INPUT})
 #: What a spec id may not hold (each such character of a source name becomes ``_``).
 NOT_ID = re.compile(r"[^A-Za-z0-9_]")
+#: The most combinators written one inside another. Each level costs three or four levels of
+#: YAML nesting (``- residual:`` → ``body:`` → its list) against the spec loader's 100
+#: (:data:`cnnspec.spec.loader.MAX_DEPTH`), and folding may add a block's and a repeat's levels
+#: around them. A deeper fork is written flat with ``id``/``inputs`` items instead, which any
+#: depth fits, and the combinators are never built deeper than this (no recursion limit to hit).
+#: Real CNNs nest two or three (an Inception branch in a residual body).
+MAX_COMBINATOR_DEPTH = 20
 
 
 class _NotCombinator(Exception):
@@ -62,6 +69,7 @@ class Structurer:
         self.pos = {n.name: i for i, n in enumerate(graph.nodes)}
         self.ids: dict[str, str] = {}  # source layer → the id its item is read by
         self.taken: set[str] = set(RESERVED_IDS)
+        self.depth = 0  # the combinators being built, one inside another
 
     def layer(self, name: str) -> Layer:
         rev = self.mapped[name]
@@ -88,7 +96,18 @@ class Structurer:
 
     # -- combinators --------------------------------------------------------------------
     def combinator(self, fork: str, join: str) -> tuple[Item, str]:
-        """The residual/parallel item from ``fork`` to ``join`` (and a following activation)."""
+        """The residual/parallel item from ``fork`` to ``join`` (and a following activation).
+        Nested deeper than :data:`MAX_COMBINATOR_DEPTH`, it is no combinator: the outermost
+        fork's region is then written flat (:meth:`flat`)."""
+        if self.depth >= MAX_COMBINATOR_DEPTH:
+            raise _NotCombinator
+        self.depth += 1
+        try:
+            return self._combinator(fork, join)
+        finally:
+            self.depth -= 1
+
+    def _combinator(self, fork: str, join: str) -> tuple[Item, str]:
         mode = merge_mode(self.mapped[join])
         if mode is None:
             raise _NotCombinator

@@ -49,6 +49,24 @@ _DTYPE_POLICIES = ("DTypePolicy", "FloatDTypePolicy")
 #: Policies that compute in half precision but keep float32 variables (Keras' mixed precision).
 _MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
 
+#: The modules Keras 3 saves its own nested objects under: ``serialize_keras_object`` writes a
+#: built-in's public API path (``keras.initializers`` + ``GlorotUniform``) and
+#: ``registered_name: null``. A registered custom class is saved under its own module (or none)
+#: with ``registered_name: "package>Name"``, and loading the file builds *that* class, whatever
+#: its ``class_name`` says: an object is Keras' own only by its module and registered name.
+_INITIALIZER_MODULES = ("keras.initializers",)
+_REGULARIZER_MODULES = ("keras.regularizers",)
+_CONSTRAINT_MODULES = ("keras.constraints",)
+#: DTypePolicy is exported as ``keras.DTypePolicy`` (what Keras 3 writes), and under
+#: ``keras.dtype_policies`` and the legacy ``keras.mixed_precision``.
+_DTYPE_MODULES = ("keras", "keras.dtype_policies", "keras.mixed_precision")
+#: The modules a layer keyword's nested object must be saved under, by the keyword's ending.
+_SLOT_MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("_initializer", _INITIALIZER_MODULES),
+    ("_regularizer", _REGULARIZER_MODULES),
+    ("_constraint", _CONSTRAINT_MODULES),
+)
+
 
 def shown(value: Any, spelling: Callable[[Any], str] = repr, limit: int = SHOWN_LIMIT) -> str:
     """A value from the source as an error message shows it: ``spelling(value)`` (its repr, or
@@ -118,11 +136,75 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def keras_own(value: Mapping[str, Any], modules: tuple[str, ...] | None = None) -> bool:
+    """Is a saved nested object (``{module, class_name, config, registered_name}``) one of
+    Keras' own, that loading the file builds from Keras? ``modules``: the modules its kind is
+    saved under (None: any module of Keras itself). A registered name, even on a Keras module,
+    makes Keras load the registered class instead (``_retrieve_class_or_fn`` looks it up first)."""
+    module = value.get("module")
+    if value.get("registered_name") is not None or not isinstance(module, str):
+        return False
+    if modules is not None:
+        return module in modules
+    return module == "keras" or module.startswith("keras.")
+
+
+def _origin(value: Mapping[str, Any]) -> str:
+    """How a message names a saved object's class: ``mypkg.L2 (registered as 'my>L2')``."""
+    module, class_name = value.get("module"), value.get("class_name")
+    origin = f"{module}.{class_name}" if isinstance(module, str) and module else str(class_name)
+    registered = value.get("registered_name")
+    return origin + (f" (registered as {registered!r})" if registered is not None else "")
+
+
+#: ``serialize_keras_object``'s markers for plain values (``{"class_name": "__numpy__", "config":
+#: {...}}``), saved without a module; ``__lambda__`` holds a lambda's bytecode.
+_VALUE_MARKER = re.compile(r"^__[a-z_]+__$")
+_LAMBDA_MARKER = "__lambda__"
+
+
+def _slot_modules(key: str) -> tuple[str, ...] | None:
+    """The modules the nested object of layer keyword ``key`` is saved under (None: any of
+    Keras' own)."""
+    if key == "dtype":
+        return _DTYPE_MODULES
+    return next((modules for ending, modules in _SLOT_MODULES if key.endswith(ending)), None)
+
+
+def _check_nested_objects(config: Mapping[str, Any]) -> None:
+    """Refuse a layer any of whose keyword values holds a nested object that is not Keras' own
+    (a custom initializer, regularizer, constraint, dtype policy, activation function …): the
+    registry would read it by its class name as Keras' built-in of that name, a different model.
+
+    Walks iteratively: a hand-edited value nested thousands deep must not hit the recursion limit.
+    """
+    for key, top in config.items():
+        stack: list[tuple[Any, tuple[str, ...] | None]] = [(top, _slot_modules(str(key)))]
+        while stack:
+            value, modules = stack.pop()
+            if isinstance(value, Mapping):
+                class_name = value.get("class_name")
+                if class_name == _LAMBDA_MARKER:
+                    raise NotExpressible(f"`{shown(key, str)}` is a Python lambda (code)")
+                # Keras' value markers (__numpy__, __tensor__ …) are data, not classes: the
+                # keyword's own check reads them
+                marker = isinstance(class_name, str) and _VALUE_MARKER.match(class_name) is not None
+                if class_name is not None and not marker and not keras_own(value, modules):
+                    raise NotExpressible(
+                        f"`{shown(key, str)}` is {shown(_origin(value), str)}, a custom class or function, "
+                        "not Keras' own (import never runs the source's code; a spec writes Keras' built-ins)"
+                    )
+                # anything inside an object (its config) is the object's own: any Keras module
+                stack.extend((v, None) for v in value.values())
+            elif isinstance(value, (list, tuple)):
+                stack.extend((v, modules) for v in value)
+
+
 def _same_initializer(name: str, value: Any) -> bool:
     if isinstance(value, str):
         return snake_case(value) == name
-    if not isinstance(value, Mapping):
-        return False
+    if not isinstance(value, Mapping) or not keras_own(value, _INITIALIZER_MODULES):
+        return False  # a custom class of the same name is not Keras' initializer
     return snake_case(str(value.get("class_name", ""))) == name and _numbers_equal(
         _set_values(value.get("config")), _set_values(_INITIALIZER_DEFAULTS.get(name))
     )
@@ -151,6 +233,8 @@ def _decode_initializer(value: Any) -> Any:
         return snake_case(value)
     if not isinstance(value, Mapping):
         raise NotExpressible(f"unreadable initializer {shown(value)}")
+    if not keras_own(value, _INITIALIZER_MODULES):
+        raise NotExpressible(f"initializer {shown(_origin(value), str)} is a custom class, not Keras' own")
     name = snake_case(str(value.get("class_name", "")))
     config = dict(value.get("config") or {})
     if name == "constant":
@@ -165,6 +249,8 @@ def _decode_initializer(value: Any) -> Any:
 def _decode_regularizer(value: Any) -> Any:
     if value is None:
         return None
+    if isinstance(value, Mapping) and not keras_own(value, _REGULARIZER_MODULES):
+        raise NotExpressible(f"regularizer {shown(_origin(value), str)} is a custom class, not Keras' own")
     if isinstance(value, Mapping) and snake_case(str(value.get("class_name", ""))) in ("l1_l2", "l1", "l2"):
         config = dict(value.get("config") or {})
         return {k: float(config[k]) for k in ("l1", "l2") if float(config.get(k) or 0.0)}
@@ -218,6 +304,9 @@ def _encoded_equal(ours: Any, theirs: Any) -> bool:
         if not isinstance(theirs, Mapping) or not isinstance(theirs.get("config") or {}, Mapping):
             return False
         theirs_class, ours_class = _factory(theirs.get("class_name", "")), _factory(ours.factory)
+        modules = _REGULARIZER_MODULES if ours_class in _REGULARIZERS else _INITIALIZER_MODULES
+        if not keras_own(theirs, modules):
+            return False  # a custom class that shares Keras' class name is another object
         if theirs_class in _REGULARIZERS and ours_class in _REGULARIZERS:
             return _numbers_equal(_amounts(theirs.get("config") or {}), _amounts(dict(ours.kwargs)))
         if theirs_class != ours_class:
@@ -263,6 +352,7 @@ def from_keras(class_name: str, config: Mapping[str, Any], input_shape: Any = No
     kind = kind_of_keras_class(class_name)
     if kind is None:
         raise NotExpressible(f"no layer kind builds Keras {shown(class_name, str)}")
+    _check_nested_objects(config)
     params: dict[str, Any] = {}
     declared: set[str] = set()
     for param in kind.params:
@@ -337,7 +427,11 @@ def _dtype_policy(value: Any) -> str | None:
     saves it); ``None`` when it is not one."""
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, Mapping) and value.get("class_name") in _DTYPE_POLICIES:
+    if (
+        isinstance(value, Mapping)
+        and value.get("class_name") in _DTYPE_POLICIES
+        and keras_own(value, _DTYPE_MODULES)  # a custom policy class may compute anything
+    ):
         config = value.get("config")
         name = config.get("name") if isinstance(config, Mapping) else None
         return name if isinstance(name, str) else None
