@@ -330,6 +330,40 @@ def test_a_folder_as_the_source_is_named_as_one(tmp_path):
     assert result.exit_code == 1 and "expected a file; received a folder" in result.output
 
 
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda tmp: "", "expected a model file; received an empty path"),
+        (lambda tmp: "/dev/null", "/dev/null: expected a model file; received a character device"),
+        (lambda tmp: str(_fifo(tmp / "pipe")), "expected a model file; received a FIFO (named pipe)"),
+        (
+            lambda tmp: str(_touch(tmp / "model.weights.h5", b"\x89HDF\r\n\x1a\n")),
+            "a weights file (model.save_weights) holds no model configuration",
+        ),
+        (
+            lambda tmp: str(_touch(tmp / "spec.yaml", b"cnnspec: 1\n")),
+            "expected a Keras model; received a YAML file (a cnnspec spec is already a spec)",
+        ),
+    ],
+    ids=["empty", "device", "fifo", "weights", "spec"],
+)
+def test_sources_passed_by_mistake_are_named_as_what_they_are(tmp_path, make, said):
+    """They were "a folder", "no such file", "a legacy HDF5 model file" and "not valid JSON"."""
+    result = run_cli("import", make(tmp_path), "-o", str(tmp_path / "x.yaml"))
+    assert result.exit_code == 1 and said in result.output, result.output
+    assert not (tmp_path / "x.yaml").exists()
+
+
+def _touch(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 # -- 8. --weights copies only the weights file the .keras holds -----------------------------------
 def _keras_with_weights(tmp_path: Path, weights: bytes, name: str = "model.keras") -> Path:
     """A .keras zip: the 8 → 4 dense model's configuration and ``weights`` as model.weights.h5."""

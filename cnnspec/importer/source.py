@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import Diagnostic, SpecError
-from cnnspec.fileio import ZIP_FAULTS
+from cnnspec.fileio import ZIP_FAULTS, special_kind
 from cnnspec.layers.reverse import shown
 
 #: The largest configuration read (bytes). ResNet152's is ~0.9 MB, EfficientNetV2-L's ~2 MB.
@@ -125,12 +125,18 @@ def read_source(source: str) -> Source:
     """Read SOURCE (a path or ``keras:NAME``) into its Keras configuration."""
     if source.startswith(KERAS_PREFIX):
         return _keras_application(source[len(KERAS_PREFIX) :])
-    path = Path(source)
     what = "pass a .keras file, a JSON config or keras:NAME"
+    if not source:  # Path("") is the working folder, which would be "a folder"
+        raise import_error("expected a model file; received an empty path", hint=what)
+    path = Path(source)
     if path.is_dir():
         raise import_error(f"{source}: expected a file; received a folder", hint=what)
+    kind = special_kind(path)
+    if kind is not None:  # reading a FIFO would wait for a writer; a device is no model
+        raise import_error(f"{source}: expected a model file; received {kind}", hint=what)
     if not path.is_file():
         raise import_error(f"{source}: no such file", hint=what)
+    _refuse_other_files(path)
     try:
         zipped = zipfile.is_zipfile(path)
         _refuse_hdf5(path, zipped)
@@ -146,6 +152,24 @@ def read_source(source: str) -> Source:
         return Source(str(path), _parse(data, str(path)), path=path)
     except SpecError as exc:
         raise named(exc, str(path)) from None
+
+
+def _refuse_other_files(path: Path) -> None:
+    """Files people pass by mistake, named as what they are: a weights file (no configuration
+    in it) and a spec (already a spec); read as a model they were "a legacy HDF5 model file"
+    and "not valid JSON"."""
+    name = path.name.lower()
+    if name.endswith(".weights.h5"):
+        raise import_error(
+            f"{path}: a weights file (model.save_weights) holds no model configuration",
+            hint="import the model's .keras file or its model.to_json() file; a spec starts from "
+            "these weights with `weights: " + path.name + "`",
+        )
+    if path.suffix.lower() in (".yaml", ".yml"):
+        raise import_error(
+            f"{path}: expected a Keras model; received a YAML file (a cnnspec spec is already a spec)",
+            hint="check it with `cnnspec validate`; import reads a .keras file, a JSON config or keras:NAME",
+        )
 
 
 def _refuse_hdf5(path: Path, zipped: bool) -> None:
