@@ -64,7 +64,15 @@ _NOT_FILES = ("imagenet",)
 def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
     """Every trial of the study as plain data, in order."""
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    # why a failed trial without a `failed` attribute failed, from the retry enqueued for it:
+    # a trial whose heartbeat stopped, failed by Optuna itself or an older cnnspec
+    retry_reasons = {
+        t.user_attrs["retry_of"]: t.user_attrs.get("retry_reason")
+        for t in trials
+        if isinstance(t.user_attrs.get("retry_of"), int)
+    }
+    for t in trials:
         attrs = t.user_attrs
         run_dir = attrs.get("run_dir")
         steps = sorted(t.intermediate_values)
@@ -90,6 +98,8 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
         for key in ("failed", "retry_of"):
             if key in attrs:
                 row[key] = attrs[key]
+        if t.state.name == "FAIL" and not row.get("failed") and isinstance(retry_reasons.get(t.number), str):
+            row["failed"] = retry_reasons[t.number]
         if isinstance(attrs.get("values"), dict):
             row["values"] = attrs["values"]  # as the trial used them (worker.run_trial)
         rows.append(row)

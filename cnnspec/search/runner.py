@@ -37,6 +37,7 @@ from typing import Any
 
 from cnnspec.errors import UsageError, WriteError
 from cnnspec.search import study as studies
+from cnnspec.search.redaction import scrub
 from cnnspec.search.spawning import WorkerProcess
 from cnnspec.search.worker import (
     EXIT_INTERNAL,
@@ -102,15 +103,16 @@ def worker_outcome(cfg: WorkerConfig) -> tuple[int, str | None]:
 
     A file it could not write (a trial's disk fault: the study records it, and the search then
     fails with it) is :data:`EXIT_WRITE`; a usage error :data:`EXIT_USAGE`; anything else
-    :data:`EXIT_INTERNAL`. A Ctrl-C is raised on."""
+    :data:`EXIT_INTERNAL`. A Ctrl-C is raised on. The message never holds the password of
+    ``--storage`` (a driver's error may quote the URL or the host it parsed from it)."""
     try:
         return run_worker(cfg), None
     except WriteError as exc:
-        return EXIT_WRITE, str(exc)
+        return EXIT_WRITE, scrub(str(exc), cfg.storage)
     except UsageError as exc:
-        return EXIT_USAGE, str(exc)
+        return EXIT_USAGE, scrub(str(exc), cfg.storage)
     except Exception as exc:  # a worker's own failure: the parent reports the exit status
-        return EXIT_INTERNAL, f"{type(exc).__name__}: {exc}"
+        return EXIT_INTERNAL, scrub(f"{type(exc).__name__}: {exc}", cfg.storage)
 
 
 #: What a worker's exit status says it stopped on (:func:`worker_outcome`).
@@ -284,6 +286,9 @@ def _stop_workers(procs: dict[int, Any], ready: dict[int, Any], stop: StopReques
 
 
 def out_folder(out: Path) -> Path:
+    """The search folder ``out``, made when missing; a ``cnnspec train`` run folder is refused
+    before anything is written (:func:`studies.check_search_folder`)."""
+    studies.check_search_folder(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -16,6 +16,7 @@ another spec or other overrides, is refused, since its trials would mean somethi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -28,6 +29,7 @@ from typing import Any
 
 from cnnspec.errors import UsageError
 from cnnspec.fileio import user_path, write_atomic
+from cnnspec.search.redaction import redact, scrub
 from cnnspec.spec.search import SearchSpace, grid_values
 
 JOURNAL_NAME = "study.journal"
@@ -73,16 +75,36 @@ def import_optuna() -> Any:
     return optuna
 
 
-def redact(url: str) -> str:
-    """A storage URL without its password (search.json and messages show it)."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+#: What ``cnnspec train`` leaves in a run folder and a search never writes at the top of its
+#: own: ``lock.json`` (what ``cnnspec runs`` takes a run folder by), the run's lock while it
+#: trains, and its results. A search into such a folder would replace the run's history.png
+#: with the study's and mix the study's files into the run.
+TRAIN_RUN_FILES = ("lock.json", ".cnnspec.lock", "metrics.json", "history.json", "model.keras")
+
+
+def check_search_folder(out: Path) -> None:
+    """Refuse ``--out`` when it is a ``cnnspec train`` run folder (a trial's folder included):
+    nothing has been written when this raises. A new folder, an empty one and a search folder
+    (continued, or holding another study) pass."""
+    found = [name for name in TRAIN_RUN_FILES if os.path.lexists(out / name)]
+    if found:
+        raise UsageError(
+            f"expected a search folder (or a new one) for --out; {out} is a run folder of "
+            f"cnnspec train (it has {', '.join(found)})",
+            "choose another --out (e.g. runs/NAME-search): a search writes its own history.png, "
+            "best.yaml, search.json and trial folders, which would replace or mix with the run's",
+        )
 
 
 def journal_path(storage: str | None, out: Path) -> Path | None:
     """The journal file of this storage (``None`` for a database URL).
 
-    The default one, ``OUT/study.journal``, must be nothing yet or a plain file of its own
-    (:func:`check_default_journal`); a path named by ``--storage`` is taken as it is."""
+    The search folder ``out`` is checked first (:func:`check_search_folder`): this is the
+    first thing a search asks of it, before a database study is created or anything is
+    written. The default journal, ``OUT/study.journal``, must be nothing yet or a plain file
+    of its own (:func:`check_default_journal`); a path named by ``--storage`` is taken as it
+    is."""
+    check_search_folder(out)
     if storage is None:
         path = out / JOURNAL_NAME
         check_default_journal(path)
@@ -147,7 +169,9 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
                     engine_kwargs=engine,
                     heartbeat_interval=HEARTBEAT,
                     grace_period=GRACE,
-                    heartbeat_stale_trial_callback=retry_stale if retry_failed else None,
+                    heartbeat_stale_trial_callback=functools.partial(retry_stale, out=out)
+                    if retry_failed
+                    else None,
                 )
             except Exception as exc:
                 if not lost_schema_race(exc) or attempt == 4:
@@ -161,11 +185,14 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
         ) from None
     except ImportError as exc:  # Optuna's wrapper of a missing driver
         raise UsageError(
-            f"cannot open the storage {shown}: {exc}", "pip install 'cnnspec[search]' for postgresql://"
+            f"cannot open the storage {shown}: {scrub(str(exc), url)}",
+            "pip install 'cnnspec[search]' for postgresql://",
         ) from None
     except Exception as exc:  # SQLAlchemy's OperationalError, ArgumentError, …
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"cannot open the study storage {shown}: {redact(first)}", _open_hint(url)) from None
+        raise UsageError(
+            f"cannot open the study storage {shown}: {scrub(first, url)}", _open_hint(url)
+        ) from None
 
 
 def _open_hint(url: str) -> str:
@@ -220,14 +247,27 @@ def lost_schema_race(exc: BaseException) -> bool:
     return type(exc).__name__ == "IntegrityError" or "already exists" in str(driver_error or "")
 
 
-def retry_stale(study: Any, frozen: Any) -> None:
-    """A trial whose heartbeat stopped (its worker died, on any machine) was failed: enqueue it
-    once more with the same values, unless it was itself the retry of a dead worker's trial.
-    (Optuna's RetryHeartbeatStaleTrialCallback would do the same, but marks the retry in system
-    attributes the trial budget of :func:`cnnspec.search.worker.counted` does not read.)"""
-    if frozen.user_attrs.get("retry_reason") == "worker died":
+#: Why a trial whose worker died failed (its ``failed`` attribute, in trial.json and search.json):
+#: the same words for a worker of this host (its PID gone) and one whose heartbeat stopped.
+WORKER_DIED = "worker died"
+
+
+def retry_stale(study: Any, frozen: Any, out: Path | None = None) -> None:
+    """A trial whose heartbeat stopped (its worker died, on any machine) was failed: write its
+    ``trial.json`` (in ``out``, :func:`cnnspec.search.worker.write_dead_trial_json`), and
+    enqueue it once more with the same values, unless it was itself the retry of a dead
+    worker's trial. Its ``failed`` attribute was set just before Optuna failed it
+    (:func:`cnnspec.search.worker.fail_stale`: a finished trial's attributes can no longer be
+    set). (Optuna's RetryHeartbeatStaleTrialCallback would enqueue the same, but marks the retry
+    in system attributes the trial budget of :func:`cnnspec.search.worker.counted` does not
+    read.)"""
+    if out is not None:
+        from cnnspec.search.worker import write_dead_trial_json  # (worker imports this module)
+
+        write_dead_trial_json(out, frozen, str(frozen.user_attrs.get("failed") or WORKER_DIED))
+    if frozen.user_attrs.get("retry_reason") == WORKER_DIED:
         return
-    study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number, "retry_reason": "worker died"})
+    study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number, "retry_reason": WORKER_DIED})
 
 
 def postgres_driver(url: str) -> str:
@@ -440,7 +480,7 @@ def _sets(overrides: list[str]) -> str:
 
 def storage_failure(label: str, exc: BaseException) -> UsageError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return UsageError(f"the study storage {label} failed: {type(exc).__name__}: {redact(first)}")
+    return UsageError(f"the study storage {label} failed: {type(exc).__name__}: {scrub(first, None)}")
 
 
 def sampler_seed(seed: int | None, worker: int, existing: int) -> int | None:

@@ -29,6 +29,7 @@ import os
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +142,8 @@ def _retryable(trial: Any) -> bool:
     reason = trial.user_attrs.get("failed")
     if reason == "interrupted" or (isinstance(reason, str) and reason.startswith(DISK_FAULT)):
         return True
-    return reason == "worker died" and trial.user_attrs.get("retry_reason") != "worker died"
+    died = studies.WORKER_DIED
+    return reason == died and trial.user_attrs.get("retry_reason") != died
 
 
 def disk_fault(study: Any, since: int = 0) -> WriteError | None:
@@ -181,7 +183,7 @@ def fail_dead_trials(study: Any, out: Path) -> list[int]:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if t.user_attrs.get("host") != host or _alive(t.user_attrs.get("pid")):
             continue
-        fail(study, t, "worker died", out)
+        fail(study, t, studies.WORKER_DIED, out)
         failed.append(t.number)
     return failed
 
@@ -219,25 +221,67 @@ def fail(study: Any, frozen: Any, reason: str, out: Path, attrs: dict[str, Any] 
         study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number, "retry_reason": reason})
 
 
-def _write_trial_json(out: Path, trial: Any, info: dict[str, Any]) -> None:
+def fail_stale(study: Any, out: Path) -> list[int]:
+    """Fail the running trials of a database whose heartbeat stopped (their worker died, on any
+    machine), each with the reason a dead worker's trial of this host gets (:func:`fail`):
+    ``failed: "worker died"`` is set while the trial still runs (a failed trial's attributes
+    can no longer be set), then Optuna fails it and calls the storage's stale-trial callback,
+    :func:`studies.retry_stale`, which writes its trial.json and enqueues the retry. Returns
+    the numbers of the trials it found stale; a journal storage has no heartbeat: nothing."""
+    from optuna.storages import fail_stale_trials
+    from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
+
+    storage = study._storage  # Optuna's own API for trials other processes started
+    if not isinstance(storage, BaseHeartbeat) or not is_heartbeat_enabled(storage):
+        return []
+    numbers: list[int] = []
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        with contextlib.suppress(Exception):  # it finished meanwhile: nothing to fail
+            storage.set_trial_user_attr(trial_id, "failed", studies.WORKER_DIED)
+            numbers.append(storage.get_trial(trial_id).number)
+    fail_stale_trials(study)  # (a trial another worker failed first is left to that worker)
+    return numbers
+
+
+def write_dead_trial_json(out: Path, trial: Any, reason: str) -> None:
+    """``trial.json`` of a trial failed because its worker died on another machine (its
+    heartbeat stopped), when its run folder is here too (a shared disk) and has none yet: the
+    folder holds what that worker trained, and a trial.json already there is the trial's own."""
+    info = {"state": "FAIL", "failed": reason, "params": trial.user_attrs.get("values", trial.params)}
+    _write_trial_json(out, trial, info, only_new=True)
+
+
+def _write_trial_json(out: Path, trial: Any, info: dict[str, Any], *, only_new: bool = False) -> None:
     """``trial.json`` in the trial's own run folder: the one its ``run_dir`` attribute names,
     set only once the trial has created it (:func:`claim_trial_dir`); a trial without one
-    writes nothing, so a folder that was there before is never touched."""
+    writes nothing, so a folder that was there before is never touched. ``only_new``: not
+    when the folder has a trial.json already."""
     run_dir = trial.user_attrs.get("run_dir")
     if not isinstance(run_dir, str) or Path(run_dir).name != run_dir or not run_dir.startswith("trial"):
         return  # (the attribute is anyone's who shares the storage: only a plain trial-… name)
     folder = out / run_dir
+    if only_new and os.path.lexists(folder / "trial.json"):
+        return
     if folder.is_dir() and not folder.is_symlink():
         with contextlib.suppress(OSError, WriteError):  # (a full disk: the study has it all)
             text = json.dumps({"number": trial.number, **info}, indent=2, default=str) + "\n"
             write_atomic(folder / "trial.json", text)
 
 
+#: Optuna's warning when a stepped range's step does not divide it (``{int: [16, 24], step: 5}``):
+#: it trims the top to the last step (21), as README and :meth:`Dimension.top` say, and the
+#: warning would print a site-packages path on every trial.
+TRIMMED_WARNING = r"The distribution is specified by .* but the range is not divisible by `step`"
+
+
 def suggest(trial: Any, d: Dimension) -> Any:
-    if d.kind == "float":
-        return trial.suggest_float(d.name, d.low, d.high, log=d.log, step=d.step)
-    if d.kind == "int":
-        return trial.suggest_int(d.name, int(d.low), int(d.high), step=int(d.step or 1), log=d.log)
+    """The trial's value of dimension ``d`` (a choice as the spec takes it)."""
+    if d.kind in ("float", "int"):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=TRIMMED_WARNING, category=UserWarning)
+            if d.kind == "float":
+                return trial.suggest_float(d.name, d.low, d.high, log=d.log, step=d.step)
+            return trial.suggest_int(d.name, int(d.low), int(d.high), step=int(d.step or 1), log=d.log)
     raw = trial.suggest_categorical(d.name, [studies.categorical(c) for c in d.choices])
     return studies.from_categorical(raw, d.choices)
 
@@ -465,7 +509,6 @@ def _quiet_tensorflow() -> None:
 
 def run_worker(cfg: WorkerConfig) -> int:
     """Run trials until the study has ``cfg.trials`` (or the deadline passes); exit status."""
-    from optuna.storages import fail_stale_trials
     from optuna.storages._heartbeat import get_heartbeat_thread
 
     from cnnspec.analysis.passes import compile_spec
@@ -487,7 +530,7 @@ def run_worker(cfg: WorkerConfig) -> int:
             break
         with ask_lock(cfg.out):
             fail_dead_trials(study, cfg.out)
-            fail_stale_trials(study)  # a database's trials whose heartbeat stopped (any machine)
+            fail_stale(study, cfg.out)  # a database's trials whose heartbeat stopped (any machine)
             if counted(study) >= limit:
                 break
             trial = study.ask()

@@ -21,7 +21,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cnnspec.errors import Diagnostics, Loc, SpecPath, UsageError, did_you_mean, format_path
+from cnnspec.errors import (
+    Diagnostics,
+    Loc,
+    SpecPath,
+    UsageError,
+    describe_value,
+    did_you_mean,
+    format_path,
+)
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
@@ -62,6 +70,7 @@ SPACE_SCHEMA: dict[str, Any] = {
                 "choice": {
                     "type": "array",
                     "minItems": 1,
+                    "uniqueItems": True,
                     "description": "the values to try (numbers, strings, booleans, null or mappings)",
                 }
             },
@@ -310,6 +319,8 @@ def _dimension(doc: SourceDoc, name: str, space: Any, diags: Diagnostics) -> Dim
     kind: Kind = "float" if "float" in space else "int" if "int" in space else "choice"
     if kind == "choice":
         items = space["choice"]
+        if not _distinct_choices(doc, at, items, diags):
+            return None
         return Dimension(
             name, target, "choice", choices=tuple(items), loc=doc.loc(at), affects_model=affects_model,
             value_locs=tuple(doc.loc((*at, "choice", i)) for i in range(len(items))),
@@ -337,10 +348,56 @@ def _dimension(doc: SourceDoc, name: str, space: Any, diags: Diagnostics) -> Dim
     if log and step is not None:
         error("expected either log or step, not both (Optuna samples one way)", loc=range_loc)
         return None
-    return Dimension(
+    dimension = Dimension(
         name, target, kind, low=low, high=high, log=log, step=step, loc=doc.loc(at),
         value_locs=(doc.loc((*at, kind, 0)), doc.loc((*at, kind, 1))), affects_model=affects_model,
     )  # fmt: skip
+    if step is not None and dimension.top() <= low:
+        # Optuna would trim the range to [low, low] and every trial would train the same value
+        error(
+            f"expected a step that leaves at least two values in the {kind} range [{low}, {high}]; "
+            f"received step {step}, which leaves only {low}",
+            f"use a step of at most {round(high - low, 12)} (high - low), or set the value in the spec "
+            "instead of searching it",
+            doc.loc((*at, "step")) or range_loc,
+        )
+        return None
+    return dimension
+
+
+def _distinct_choices(doc: SourceDoc, at: SpecPath, items: list[Any], diags: Diagnostics) -> bool:
+    """Whether no two of ``items`` are one choice for Optuna, else a located error at the repeat.
+
+    The schema's ``uniqueItems`` refuses ``[4, 4]`` and ``[4, 4.0]``; Optuna also finds a
+    categorical value by ``==`` (``choices.index``), so ``true`` is ``1`` and ``false`` is
+    ``0`` to it (JSON Schema keeps booleans apart): a trial drawing the second would be
+    stored as the first, and a grid would train that point twice."""
+    for index, item in enumerate(items):
+        for first in range(index):
+            if _same_choice(items[first], item):
+                where: SpecPath = (*at, "choice", index)
+                diags.error(
+                    f"expected distinct choices; received {describe_value(item)} at [{index}], which "
+                    f"Optuna takes for {describe_value(items[first])} at [{first}]",
+                    doc.loc(where) or doc.loc(at),
+                    format_path(where),
+                    code="search",
+                    hint="remove the repeat: the search would try the same value twice",
+                )
+                return False
+    return True
+
+
+def _same_choice(a: Any, b: Any) -> bool:
+    """Whether Optuna takes choices ``a`` and ``b`` for one: equal as Python values (``1`` and
+    ``1.0``, ``True`` and ``1``), or for mappings and lists, the same JSON text (how they are
+    stored: :func:`cnnspec.search.study.categorical`)."""
+    if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
+        return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+    try:
+        return bool(a == b)
+    except Exception:  # (values from YAML compare; never fail the check on one that does not)
+        return False
 
 
 def _parse_path(name: str) -> SpecPath | None:

@@ -1,0 +1,109 @@
+"""Storage URLs without their passwords, for every message and file a search writes
+(search.json, search.html, errors): the password of ``user:password@`` however SQLAlchemy
+reads it, the value of a ``password=`` query parameter, and what a driver's error quotes of
+them."""
+
+from __future__ import annotations
+
+import re
+
+#: Query parameters that carry a password (``?password=…``; ``passwd`` for MySQL's drivers),
+#: compared in lower case.
+PASSWORD_PARAMS = frozenset({"password", "passwd"})
+HIDDEN = "***"
+
+
+def _userinfo_secret(rest: str) -> tuple[int, int] | None:
+    """Where the password is in ``rest`` (a URL after ``://``): ``(start, end)``, or ``None``.
+
+    SQLAlchemy reads ``user:password@`` as a user without ``:`` or ``/``, then a password of
+    anything but ``@`` (so ``u:se/cret@h/db`` and ``:secret@h/db`` have one). An ``@`` in the
+    password itself (``u:p@ss@h``) ends it for SQLAlchemy, which takes the rest for the host
+    (and prints it in its errors): the span runs to the *last* ``@`` before the ``/`` or ``?``
+    that ends the authority, hiding that part too. A ``:`` after a ``/``, or without an ``@``
+    after it, is no password (``sqlite:////a:b/x.db``, ``host:5432``)."""
+    colon = rest.find(":")
+    if colon < 0 or "/" in rest[:colon]:
+        return None
+    first_at = rest.find("@", colon)
+    if first_at < 0:
+        return None
+    ends = [i for i in (rest.find("/", first_at), rest.find("?", first_at)) if i >= 0]
+    authority_end = min(ends) if ends else len(rest)
+    return colon + 1, rest.rfind("@", first_at, authority_end)
+
+
+def _query_start(rest: str, after: int) -> int:
+    """Where the query string of ``rest`` starts (its ``?``), looking from ``after`` (the end
+    of the password: a ``?`` in a password is no query); ``-1`` when there is none."""
+    return rest.find("?", after)
+
+
+def _redact_query(query: str) -> str:
+    """``query`` (after ``?``) with the value of each password parameter hidden; the other
+    parameters (``host``, ``port``) stay as written."""
+    from urllib.parse import unquote_plus
+
+    parts = []
+    for part in query.split("&"):
+        key, sep, _ = part.partition("=")
+        if sep and unquote_plus(key).strip().lower() in PASSWORD_PARAMS:
+            part = f"{key}={HIDDEN}"
+        parts.append(part)
+    return "&".join(parts)
+
+
+def redact(url: str) -> str:
+    """A storage URL without its password (search.json, search.html and messages show it): the
+    password of ``user:password@`` (:func:`_userinfo_secret`: one with ``/`` or ``@`` in it, or
+    without a user, too) and the value of a ``password=`` query parameter (any case). Text
+    without ``://`` (a journal path) is returned as it is."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    span = _userinfo_secret(rest)
+    after = 0
+    if span is not None:
+        rest = rest[: span[0]] + HIDDEN + rest[span[1] :]
+        after = span[0] + len(HIDDEN)
+    question = _query_start(rest, after)
+    if question >= 0:
+        rest = rest[: question + 1] + _redact_query(rest[question + 1 :])
+    return f"{scheme}{sep}{rest}"
+
+
+def secrets(url: str) -> list[str]:
+    """The passwords ``url`` carries as written and decoded (what :func:`redact` hides), longest
+    first, to scrub from a driver's error message (it may quote the host SQLAlchemy parsed,
+    which holds the part of a password after an ``@``)."""
+    from urllib.parse import unquote, unquote_plus
+
+    _, sep, rest = url.partition("://")
+    if not sep:
+        return []
+    found: list[str] = []
+    span = _userinfo_secret(rest)
+    after = 0
+    if span is not None:
+        secret = rest[span[0] : span[1]]
+        found += [secret, unquote(secret), *secret.split("@")]
+        after = span[1]
+    question = _query_start(rest, after)
+    if question >= 0:
+        for part in rest[question + 1 :].split("&"):
+            key, sep, value = part.partition("=")
+            if sep and unquote_plus(key).strip().lower() in PASSWORD_PARAMS:
+                found += [value, unquote_plus(value)]
+    # a secret of 1-2 characters would garble every message it is "found" in (and says little)
+    return sorted({s for s in found if len(s) >= 3}, key=len, reverse=True)
+
+
+def scrub(text: str, url: str | None) -> str:
+    """``text`` (an error message) without the passwords of the storage ``url``: the URL itself
+    redacted wherever it appears, then any password left (:func:`secrets`) hidden, then any
+    other URL in it redacted."""
+    if url:
+        text = text.replace(url, redact(url))
+        for secret in secrets(url):
+            text = text.replace(secret, HIDDEN)
+    return re.sub(r"[A-Za-z][\w+.-]*://\S+", lambda m: redact(m.group(0)), text)
