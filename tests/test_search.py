@@ -273,7 +273,11 @@ def test_the_leaderboard_title_counts_what_the_table_shows(capsys):
             "run_dir": None,
         }
 
-    rows = [row(0, "COMPLETE", 0.9), row(1, "FAIL", None), row(2, "WAITING", None)]
+    rows = [
+        row(0, "COMPLETE", 0.9),
+        {**row(1, "FAIL", None), "failed": "worker died"},
+        row(2, "WAITING", None),
+    ]
     summary = {
         "study": "s",
         "direction": "maximize",
@@ -288,6 +292,10 @@ def test_the_leaderboard_title_counts_what_the_table_shows(capsys):
     text = flat(capsys.readouterr().out)
     assert "search s: 3 trial(s): 1 complete, 1 failed, 1 waiting" in text
     assert "best 3 of 3" not in text
+    assert "fail: worker died" in text  # why a trial failed (was "fail" only)
+    long = {**rows[1], "failed": "the disk is full:\n" + "x" * 100}
+    leaderboard({**summary, "trials": [rows[0], long]})
+    assert "fail: the disk is full: " + "x" * 21 + "…" in flat(capsys.readouterr().out)
     leaderboard({**summary, "trials": rows * 4, "counts": {"COMPLETE": 4, "FAIL": 4, "WAITING": 4}}, top=10)
     assert "12 trial(s): 4 complete, 4 failed, 4 waiting; the best 10 shown" in flat(capsys.readouterr().out)
 

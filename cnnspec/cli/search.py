@@ -217,6 +217,8 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
         state = row["state"].lower()
         if row.get("pruned_at_epoch"):
             state += f" @{row['pruned_at_epoch']}"
+        if row["state"] == "FAIL" and isinstance(row.get("failed"), str):
+            state += f": {_clipped(row['failed'])}"  # why (search.json and trial.json: in full)
         table.add_row(
             str(rank),
             str(row["number"]),
@@ -238,6 +240,12 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
         )
     written = [files[key] for key in ("best", "json", "html") if key in files]
     console.print(f"written: {safe(', '.join(written))}", highlight=False)
+
+
+def _clipped(text: str, limit: int = 40) -> str:
+    """One line of at most ``limit`` characters of ``text`` (a failed trial's reason)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _short(value: Any) -> str:
