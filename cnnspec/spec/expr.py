@@ -121,12 +121,28 @@ class Poisoned(ExpressionError):
         self.name = name
 
 
+#: Names the resolver binds for every layer item, over the vars, block parameters and loop
+#: variables of its environment (``Resolver.layer_env``): what each means, for messages.
+LAYER_NAMES: dict[str, str] = {
+    "in_channels": "the layer's input channels",
+    "in_shape": "the layer's input shape",
+}
+
+
 def unreadable_name(name: str) -> str | None:
     """Why ``${name}`` could never read a var, block parameter or loop variable of this name
     (``None`` when it can): a Python keyword (``class``, ``if``, ``None``) does not parse as a
-    name. Declarations are refused with this reason, where the name is written."""
+    name, and a built-in of :data:`LAYER_NAMES` is bound again for every layer, so a layer's
+    ``${in_channels}`` would silently read its input instead of the declaration. Declarations
+    are refused with this reason, where the name is written.
+
+    The function names (``min``, ``max``, …) are not refused: a call always calls the function
+    and a bare name reads the declaration, so nothing is hidden from an expression (generated
+    code, where a Python builtin would be hidden, refuses them itself)."""
     if keyword.iskeyword(name):
         return f"expected a name that ${{…}} expressions can read; received {name!r}, a Python keyword"
+    if name in LAYER_NAMES:
+        return f"expected a name other than the built-in `{name}` ({LAYER_NAMES[name]}); received {name!r}"
     return None
 
 
@@ -152,7 +168,21 @@ def parse(text: str) -> ast.expr:
         ) from None
     for node in ast.walk(tree):
         _check_node(node)
+        _check_finite(node, text.strip())
     return tree.body
+
+
+def _check_finite(node: ast.AST, source: str) -> None:
+    """Refuse a float literal that Python reads as infinity (``1e400``): the evaluator returns
+    constants as they are, so only the results of operations would otherwise be checked, and
+    an infinite learning rate or filter count would pass as a plain YAML ``1e400`` does not.
+    (No literal reads as NaN; operations that make one are refused by :func:`_bounded`.)"""
+    if isinstance(node, ast.Constant) and isinstance(node.value, float) and not math.isfinite(node.value):
+        written = ast.get_source_segment(source, node) or repr(node.value)
+        raise ExpressionError(
+            f"expected a finite number; received {written}",
+            "numbers must be finite and within double precision (about 1.8e308)",
+        )
 
 
 _ALLOWED_NODES = (

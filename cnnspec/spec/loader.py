@@ -414,7 +414,14 @@ class _Builder:
         self._count(size, loc)
         n = len(anchor_path)
         for sub in self.order[first:last]:
-            self._set_loc((*path, *sub[n:]), self.locs[sub])
+            copied = (*path, *sub[n:])
+            self._set_loc(copied, self.locs[sub])
+            # The keys inside the anchored node too: an error about a key (an unknown
+            # parameter) points at the key, not at its value. The anchored node's own key
+            # (``sub == anchor_path``) is not copied: the alias's key was set where it is used.
+            key_loc = self.key_locs.get(sub)
+            if key_loc is not None and len(sub) > n:
+                self.key_locs[copied] = key_loc
         self._set_loc(path, loc)
         self._place(_deep_copy(value), path, loc)
 
