@@ -57,6 +57,15 @@ KERAS_CLASS_NAMES: dict[str, list[str]] = {
     ],
     "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
 }
+#: The classes of the built-in sources whose classes are fixed, in label order: the names
+#: ``cnnspec train`` loads for them (digits: scikit-learn's ``target_names``, 0–9; cifar100's
+#: 100 labels stay numbered, as its loader leaves them), known without reading any data. The
+#: ``shapes`` source's are :data:`cnnspec.shapes.SHAPE_NAMES` (see :func:`fixed_class_names`).
+FIXED_CLASS_NAMES: dict[str, list[str]] = {
+    "digits": [str(i) for i in range(10)],
+    **KERAS_CLASS_NAMES,
+    "cifar100": [str(i) for i in range(100)],
+}
 #: The largest pixel value each source stores and whether it stores integers (the pipeline's
 #: ``data.rescale: auto`` scales integer pixels only). ``npz`` is absent: its dtype and range
 #: are only known once the file is read.
@@ -335,21 +344,66 @@ class TrainConfig:
         return next((c for c in self.callbacks if c.name == name), None)
 
 
+class _Poisoned:
+    """The type of :data:`POISONED`."""
+
+    def __repr__(self) -> str:
+        return "<poisoned>"
+
+    def __bool__(self) -> bool:
+        # falsy, so that ``value or []``-style defaults treat it as absent: a reader that
+        # forgets to test for it falls back to the default, never to a spurious error
+        return False
+
+
+#: The value of a ``${…}`` expression that failed to evaluate (its error is reported once,
+#: where it was written). Distinct from ``None``, which a user may write (``${None}``): every
+#: reader of a settings value stays silent for it, as rustc stays silent for a poisoned value.
+POISONED: Any = _Poisoned()
+
+
 class _Reader:
-    """Reads one section with expression substitution and located errors."""
+    """Reads one section with expression substitution and located errors.
+
+    An expression that fails is reported once and becomes :data:`POISONED`; the reader
+    remembers its path, and :meth:`error` drops any later error at or inside that path (the
+    checks of a value that does not exist would only repeat the first error)."""
 
     def __init__(self, compiled: CompiledSpec, env: dict[str, Any], diags: Diagnostics) -> None:
         self.compiled = compiled
         self.doc = compiled.doc
         self.env = env
         self.diags = diags
+        #: the paths of the expressions that failed
+        self.failed: set[SpecPath] = set()
 
-    def error(self, message: str, path: SpecPath, hint: str | None = None, *, key: bool = False) -> None:
+    def poisoned(self, path: SpecPath) -> bool:
+        """The value at ``path`` is unknown: its expression, or that of a value holding it, failed."""
+        return any(path[: len(bad)] == bad for bad in self.failed)
+
+    def poisoned_within(self, path: SpecPath) -> bool:
+        """Part of the value at ``path`` is unknown (:meth:`poisoned`, or an item inside it
+        failed): a check that compares its items with each other stays silent."""
+        return self.poisoned(path) or any(bad[: len(path)] == path for bad in self.failed)
+
+    def error(
+        self,
+        message: str,
+        path: SpecPath,
+        hint: str | None = None,
+        *,
+        key: bool = False,
+        code: str = "training",
+    ) -> None:
+        """Report a located error at ``path``; silent where the value there was poisoned."""
+        if self.poisoned(path):
+            return
         loc = self.doc.key_loc(path) if key else self.doc.loc(path)
-        self.diags.error(message, loc, format_path(path), code="training", hint=hint)
+        self.diags.error(message, loc, format_path(path), code=code, hint=hint)
 
     def value(self, path: SpecPath, default: Any = None) -> Any:
-        """The value at ``path`` with every ``${…}`` substituted (``default`` when absent)."""
+        """The value at ``path`` with every ``${…}`` substituted (``default`` when absent;
+        :data:`POISONED` for an expression that failed, itself or as an item of the value)."""
         node: Any = self.doc.data
         for part in path:
             in_dict = isinstance(node, dict) and part in node
@@ -359,17 +413,29 @@ class _Reader:
                 return default
         return self.substitute(node, path)
 
+    def known(self, path: SpecPath, default: Any = None) -> Any:
+        """:meth:`value`, with ``default`` for a value whose expression failed (a setting that
+        is read as it is, with no check of its own to silence: a flag, a name)."""
+        value = self.value(path, default)
+        return default if value is POISONED else value
+
     def substitute(self, value: Any, path: SpecPath) -> Any:
+        """``value`` (at ``path``) with every ``${…}`` in it evaluated; one that fails is
+        reported here, once, and is :data:`POISONED` (the reader may meet it again, when a
+        section is read twice or a value is read by several checks: reported only once)."""
         if isinstance(value, dict):
             return {k: self.substitute(v, (*path, k)) for k, v in value.items()}
         if isinstance(value, list):
             return [self.substitute(v, (*path, i)) for i, v in enumerate(value)]
         if is_expression(value):
+            if path in self.failed:
+                return POISONED
             try:
                 return substitute(value, self.env)
             except ExpressionError as exc:
                 self.error(f"in {value!r}: {exc.message}", path, exc.hint)
-                return None
+                self.failed.add(path)
+                return POISONED
         return value
 
     def number(
@@ -386,8 +452,8 @@ class _Reader:
         """The number at ``path`` within the bounds (``above``/``below``: exclusive), or
         ``default`` after a located error."""
         value = self.value(path, default)
-        if value is None or value is default:
-            # None: absent, or an expression that failed (already reported; errors raise at the end)
+        if value is None or value is default or value is POISONED:
+            # absent, or an expression that failed (reported once; errors raise at the end)
             return default
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if integer:
@@ -435,6 +501,14 @@ def _relative(reader: _Reader, path_text: str, compiled: CompiledSpec, at: SpecP
     return Path.cwd() / path
 
 
+def _source_path(reader: _Reader, source: dict[str, Any], key: str, compiled: CompiledSpec) -> Path | None:
+    """The path ``data.source.KEY`` names, read from the folder of the file that wrote it;
+    ``None`` where its expression failed (reported: no path to resolve)."""
+    if source[key] is POISONED:
+        return None
+    return _relative(reader, str(source[key]), compiled, ("data", "source", key))
+
+
 def output_activation(compiled: CompiledSpec, name: str) -> str | None:
     """The activation that produced the output ``name``, looking through layers that pass
     their input's activation on (dropout, reshape, ...); ``None`` when there is none."""
@@ -470,6 +544,10 @@ def _image_reading(
     shape = compiled.ir.input_shape
     size = source.get("image_size")
     color_mode = source.get("color_mode")
+    if reader.poisoned_within(("data", "source", "image_size")):
+        size = None  # (its failed expression is reported: the input's size stands in, unchecked)
+    if color_mode is POISONED:
+        color_mode = None
     if len(shape) != 3 and (not size or color_mode is None):
         reader.error(
             f"expected an image input [height, width, 1 or 3] to read the images for; "
@@ -525,6 +603,9 @@ def _shapes_options(reader: _Reader, compiled: CompiledSpec, settings: dict[str,
             ("input", "shape"),
         )
     default_size = [int(shape[0]), int(shape[1])] if image else None
+    size_failed = reader.poisoned_within((*where, "image_size"))
+    if size_failed:
+        size = None  # (its failed expression is reported: the input's size stands in, unchecked)
     options = {
         "images": reader.number((*where, "images"), 2000, integer=True, minimum=1),
         "image_size": [int(size[0]), int(size[1])] if size else default_size,
@@ -533,14 +614,16 @@ def _shapes_options(reader: _Reader, compiled: CompiledSpec, settings: dict[str,
         "max_shapes": reader.number((*where, "max_shapes"), 3, integer=True, minimum=1, maximum=8),
         "noise": reader.number((*where, "noise"), 0.1, minimum=0, maximum=0.5),
         "seed": reader.number((*where, "seed"), 0, integer=True, minimum=0, maximum=2**63 - 1),
-        "overlap": bool(reader.value((*where, "overlap"), False)),
+        "overlap": bool(reader.known((*where, "overlap"), False)),
     }
-    if options["image_size"] is not None and min(options["image_size"]) < 8:
+    if options["image_size"] is not None and min(options["image_size"]) < 8 and not size_failed:
         reader.error(
             f"expected shapes images of at least 8×8 pixels; received {options['image_size']}",
             (*where, "image_size") if size else ("input", "shape"),
         )
-    if options["min_shapes"] > options["max_shapes"]:
+    counts_failed = any(reader.poisoned((*where, key)) for key in ("min_shapes", "max_shapes"))
+    if options["min_shapes"] > options["max_shapes"] and not counts_failed:
+        # (a count whose expression failed is a default here: comparing it would blame the other)
         reader.error(
             f"expected min_shapes ≤ max_shapes; received {options['min_shapes']} > {options['max_shapes']}",
             (*where, "min_shapes"),
@@ -606,6 +689,43 @@ def _check_class_selection(reader: _Reader, data: DataConfig) -> None:
             )
 
 
+def fixed_class_names(data: DataConfig) -> list[str] | None:
+    """The class names of ``data``'s source, in label order, where the spec alone tells them:
+    the built-in datasets and ``shapes`` with class targets; ``None`` for the sources whose
+    classes are only known once their files are read (folders, CSVs, npz files)."""
+    if data.kind == "shapes":
+        if data.target != "class":
+            return None
+        # imported here: it brings NumPy, which validate needs only for this
+        from cnnspec.shapes import SHAPE_NAMES
+
+        return list(SHAPE_NAMES)
+    return FIXED_CLASS_NAMES.get(data.kind)
+
+
+def _check_fixed_classes(reader: _Reader, data: DataConfig) -> None:
+    """Each entry of ``data.classes`` names a class of a source whose classes are fixed
+    (:func:`fixed_class_names`): an entry that does not (``11`` or ``cat`` for the digits), or
+    a class listed twice, is the located error ``cnnspec train`` would give only after loading
+    the data, with its very message (one rule: :func:`cnnspec.analysis.classes.class_indices`)."""
+    from cnnspec.analysis.classes import UnknownClass, class_indices
+
+    if data.classes is None or reader.poisoned(("data", "classes")):
+        return
+    # a source or shapes target whose expression failed is unknown: so are its classes
+    if reader.poisoned(("data", "source")) or reader.poisoned_within(("data", "source", "shapes", "target")):
+        return
+    names = fixed_class_names(data)
+    if names is None:
+        return
+    failed = {index for index, entry in enumerate(data.classes) if entry is POISONED}
+    try:
+        class_indices(data.classes, names, len(names), skip=failed)
+    except UnknownClass as exc:
+        # code "data", as cnnspec train reports it (training/data.py)
+        reader.error(exc.message, ("data", "classes", exc.index), exc.hint, code="data")
+
+
 def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
     source = reader.value(("data", "source"), "digits")
     kind = "digits"
@@ -625,25 +745,26 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         kind = source
     elif isinstance(source, dict) and "npz" in source:
         kind = "npz"
-        path = _relative(reader, str(source["npz"]), compiled, ("data", "source", "npz"))
+        path = _source_path(reader, source, "npz", compiled)
         target = source.get("target")
+        target = None if target is POISONED else target
     elif isinstance(source, dict) and "images" in source:
         key = next((k for k in IMAGE_TARGET_SOURCES if k in source), "masks")
         kind = IMAGE_TARGET_SOURCES[key]
-        path = _relative(reader, str(source["images"]), compiled, ("data", "source", "images"))
+        path = _source_path(reader, source, "images", compiled)
         if key in source:
-            labels_path = _relative(reader, str(source[key]), compiled, ("data", "source", key))
+            labels_path = _source_path(reader, source, key, compiled)
         image_size, color_mode = _image_reading(reader, compiled, source)
-        if source.get("classes") is not None:
+        if source.get("classes") is not None and not reader.poisoned_within(("data", "source", "classes")):
             options = {"classes": source["classes"]}
     elif isinstance(source, dict) and ("directory" in source or "csv" in source):
         kind = "directory" if "directory" in source else "csv"
-        path = _relative(reader, str(source[kind]), compiled, ("data", "source", kind))
+        path = _source_path(reader, source, kind, compiled)
         test_key = "test_directory" if kind == "directory" else "test_csv"
-        if source.get(test_key):
-            test_path = _relative(reader, str(source[test_key]), compiled, ("data", "source", test_key))
-        image_column = str(source.get("image_column", "file"))
-        label_column = str(source.get("label_column", "label"))
+        if source.get(test_key):  # (falsy when its expression failed: POISONED)
+            test_path = _source_path(reader, source, test_key, compiled)
+        image_column = str(reader.known(("data", "source", "image_column"), "file"))
+        label_column = str(reader.known(("data", "source", "label_column"), "label"))
         image_size, color_mode = _image_reading(reader, compiled, source)
     validation_split = reader.number(
         ("data", "validation_split"), DEFAULT_VALIDATION_SPLIT, minimum=0, below=1
@@ -658,7 +779,7 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         )
     if test_split is not None and test_split <= 0:
         reader.error(f"expected a test_split > 0; received {test_split}", ("data", "test_split"))
-    rescale = reader.value(("data", "rescale"), "auto")
+    rescale = reader.known(("data", "rescale"), "auto")
     if not (rescale is None or rescale == "auto" or isinstance(rescale, (int, float))):
         reader.error(f"expected a number, auto or null; received {rescale!r}", ("data", "rescale"))
         rescale = "auto"
@@ -682,11 +803,12 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         options=options,
         image_column=image_column,
         label_column=label_column,
-        cache=str(reader.value(("data", "cache"), "none")),
-        keep_cache=bool(reader.value(("data", "keep_cache"), False)),
-        on_bad_file=str(reader.value(("data", "on_bad_file"), "error")),
+        cache=str(reader.known(("data", "cache"), "none")),
+        keep_cache=bool(reader.known(("data", "keep_cache"), False)),
+        on_bad_file=str(reader.known(("data", "on_bad_file"), "error")),
     )
     _check_class_selection(reader, data)
+    _check_fixed_classes(reader, data)
     return data
 
 
@@ -751,8 +873,10 @@ def _schedule(reader: _Reader, value: dict[str, Any], path: SpecPath) -> Schedul
     # every optimizer's learning_rate takes the same schedules
     rate_schema = _settings_schema(OPTIMIZER_SCHEMA, "adam")["learning_rate"]
     _check_numbers(reader, settings, (*path, kind), _settings_schema(rate_schema, kind))
-    warmup = int(settings.pop("warmup_steps", 0) or 0)
-    if kind == "piecewise_constant":
+    warmup = settings.pop("warmup_steps", 0)
+    warmup = 0 if warmup is None or warmup is POISONED else int(warmup)
+    if kind == "piecewise_constant" and not reader.poisoned_within((*path, kind)):
+        # (with a failed boundary or value the counts and the order are unknown: not compared)
         boundaries, values = settings.get("boundaries", []), settings.get("values", [])
         if len(values) != len(boundaries) + 1:
             reader.error(
@@ -776,7 +900,9 @@ def _optimizer(
     name, settings = _name_and_settings(reader.value(path, default))
     lr_value = settings.pop("learning_rate", DEFAULT_LEARNING_RATE)
     learning_rate: float | Schedule
-    if isinstance(lr_value, dict):
+    if lr_value is POISONED:  # its expression failed, reported where it is written
+        learning_rate = DEFAULT_LEARNING_RATE
+    elif isinstance(lr_value, dict):
         learning_rate = _schedule(reader, lr_value, (*path, name, "learning_rate"))
     elif isinstance(lr_value, (int, float)) and not isinstance(lr_value, bool) and lr_value > 0:
         learning_rate = float(lr_value)
@@ -789,6 +915,8 @@ def _optimizer(
     for key, value in settings.items():
         if key in schemas and _number_bounds(schemas[key]) is not None:
             continue  # (checked with its bounds below)
+        if value is POISONED:
+            continue  # (its failed expression is reported)
         if not isinstance(value, bool) and not isinstance(value, (int, float)):
             reader.error(f"expected a number; received {value!r}", (*path, name, key))
     _check_numbers(reader, settings, (*path, name), schemas)
@@ -805,6 +933,8 @@ def _loss(
 ) -> LossConfig:
     name, settings = _name_and_settings(reader.value(path, default))
     from_logits = settings.get("from_logits")
+    if from_logits is POISONED:
+        from_logits = None  # its failed expression is reported: the default stands in
     if from_logits is None:
         # Keras' default (probabilities) is right after softmax/sigmoid; a bare linear head
         # produces logits, and treating them as probabilities trains badly without a word.
@@ -824,6 +954,7 @@ def _loss(
             path,
             "a single sigmoid output goes with binary_crossentropy",
         )
+    # (POISONED is falsy: a failed expression takes the default, its error already reported)
     return LossConfig(
         name,
         bool(from_logits),
@@ -850,7 +981,8 @@ def _metrics(
         metric = MetricConfig(name, k if isinstance(k, int) and not isinstance(k, bool) else 5)
         if name == "top_k_accuracy" and binary and task == "classification":
             reader.error("expected a multi-class output for top_k_accuracy", (*path, index))
-        elif task == "classification" and head is not None:
+        elif task == "classification" and head is not None and k is not POISONED:
+            # (a k whose expression failed is unknown: the default 5 stands in, unchecked)
             _check_classifier_metric(reader, metric, (*path, index), "k" in settings, head)
         if metric.log_name in seen:
             reader.error(f"metric {metric.log_name!r} is listed twice", (*path, index))
@@ -899,7 +1031,7 @@ def _callbacks(reader: _Reader, config: TrainConfig, validation: bool) -> tuple[
         if any(c.name == name for c in out):
             reader.error(f"callback {name!r} is listed twice", item_path)
         monitor = settings.get("monitor")
-        if name in ("early_stopping", "reduce_lr_on_plateau", "model_checkpoint"):
+        if name in ("early_stopping", "reduce_lr_on_plateau", "model_checkpoint") and monitor is not POISONED:
             if monitor is None:
                 monitor = "val_loss" if validation else "loss"
                 settings["monitor"] = monitor
@@ -971,7 +1103,10 @@ def _schedule_sources(reader: _Reader, config: TrainConfig) -> list[tuple[SpecPa
 
 
 def _learning_rate(reader: _Reader, value: Any, path: SpecPath) -> float | Schedule | None:
-    """A ``learning_rate`` value: a number > 0 or a schedule (``None`` after a reported error)."""
+    """A ``learning_rate`` value: a number > 0 or a schedule (``None`` after a reported error,
+    or for an expression that failed, reported where it is written)."""
+    if value is POISONED:
+        return None
     if isinstance(value, dict):
         return _schedule(reader, value, path)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
@@ -1011,6 +1146,8 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
     first = 0
     for index, item in enumerate(raw):
         path: SpecPath = ("training", "phases", index)
+        if not isinstance(item, dict):  # POISONED (its expression failed): nothing of its own
+            item = {}
         count = reader.number((*path, "epochs"), 1, integer=True, minimum=1)
         frozen = freezing.apply(
             frozen, patterns, item.get("freeze") or [], item.get("unfreeze") or [], path, reader.error
@@ -1027,18 +1164,19 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
 
 
 def _class_weight(reader: _Reader) -> str | dict[str, float] | None:
-    value = reader.value(("training", "class_weight"), None)
+    value = reader.known(("training", "class_weight"), None)
     if value is None or value == "balanced":
         return value
-    return {str(k): float(v) for k, v in value.items()}
+    # (a weight whose expression failed is left out: its error is reported)
+    return {str(k): float(v) for k, v in value.items() if v is not POISONED}
 
 
 def _distribute(reader: _Reader) -> tuple[str, float]:
     """``runtime.distribute`` (a strategy name, or ``{strategy, startup_timeout}``)."""
-    value = reader.value(("runtime", "distribute"), "default")
+    value = reader.known(("runtime", "distribute"), "default")
     if isinstance(value, dict):
         timeout = reader.number(("runtime", "distribute", "startup_timeout"), 300.0, minimum=1)
-        return str(value.get("strategy", "default")), float(timeout)
+        return str(reader.known(("runtime", "distribute", "strategy"), "default")), float(timeout)
     return str(value), 300.0
 
 
@@ -1068,8 +1206,8 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
     loss = first.loss if first is not None else LossConfig("sparse_categorical_crossentropy")
     metrics = first.metrics if first is not None else (MetricConfig("accuracy"),)
     seed = reader.number(("training", "seed"), None, integer=True, minimum=0, maximum=2**32 - 1)
-    runtime_jit = reader.value(("runtime", "jit_compile"), False)
-    deterministic = bool(reader.value(("training", "deterministic"), False))
+    runtime_jit = reader.known(("runtime", "jit_compile"), False)
+    deterministic = bool(reader.known(("training", "deterministic"), False))
     if runtime_jit is True and deterministic:
         # Keras turns XLA off under op determinism with a bare warning: the run would not
         # compile what the spec (and lock.json) say
@@ -1096,7 +1234,7 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
         class_weight=_class_weight(reader),
         seed=seed,
         deterministic=deterministic,
-        mixed_precision=bool(reader.value(("runtime", "mixed_precision"), False)),
+        mixed_precision=bool(reader.known(("runtime", "mixed_precision"), False)),
         # "auto" is decided when the run starts (XLA is slower than plain TensorFlow for small
         # CNNs on CPU and faster for ResNets, see DESIGN.md); until then it counts as off.
         jit_compile=runtime_jit is True,

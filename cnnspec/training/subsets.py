@@ -6,109 +6,30 @@ index; an entry that is a class's name is that class, so ``[1, 2]`` of folders `
 ``3`` keeps the folders ``1`` and ``2``). ``data.per_class: N`` keeps at most N training
 images of each class, a seeded random choice in the original order, so the same seed gives
 the same images. Both apply to every source alike, after it is loaded (the generated training
-script does the same).
+script does the same); the entries of ``data.classes`` for a built-in source with fixed classes
+are checked by ``cnnspec validate`` already, by the same rule (:mod:`cnnspec.analysis.classes`).
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-from cnnspec.errors import did_you_mean
+# How an entry names a class lives one layer down, so that ``cnnspec validate`` checks the
+# entries of the built-in sources with the very rule (and message) ``cnnspec train`` applies
+# here; re-exported for the callers of this module.
+from cnnspec.analysis.classes import UnknownClass, class_indices, class_notes, find_name, name_key
 
-
-class UnknownClass(ValueError):
-    """An entry of ``data.classes`` the source does not have, or a class listed twice
-    (``index``: its position)."""
-
-    def __init__(self, index: int, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.index = index
-        self.message = message
-        self.hint = hint
-
-
-def name_key(name: str) -> str:
-    """A class name as names are compared: Unicode NFC, so ``ému`` typed in a spec (composed)
-    is the folder ``ému`` macOS wrote (decomposed); the data's own spelling is kept as its
-    class name."""
-    return unicodedata.normalize("NFC", name)
-
-
-def find_name(text: str, names: Sequence[str]) -> int | None:
-    """The index of the class named ``text`` (compared by :func:`name_key`), or ``None``."""
-    key = name_key(text)
-    return next((i for i, name in enumerate(names) if name_key(str(name)) == key), None)
-
-
-def class_indices(wanted: Sequence[Any], names: Sequence[str], n_classes: int) -> list[int]:
-    """The source's label of each entry of ``data.classes``: a class name, or a label index.
-
-    An entry is first compared, as text, with the class names, so ``1`` is the folder ``1``
-    (whatever its index); an entry that names no class and is a number (``7`` or ``"7"``, as
-    YAML users write both) is a label index. Two entries naming the same class (``3`` and
-    ``"3"``, or a name and its index) are refused at the second one: the relabelling needs each
-    class once."""
-    out: list[int] = []
-    for position, entry in enumerate(wanted):
-        label = _label(entry, names, n_classes)
-        if label is None:
-            text = str(entry)
-            known = list(names) or [str(i) for i in range(n_classes)]
-            raise UnknownClass(
-                position,
-                f"expected a class of the data; received {entry!r}",
-                did_you_mean(text, known)
-                or f"the data's classes: {', '.join(known[:20])}{' …' if len(known) > 20 else ''}",
-            )
-        if label in out:
-            first = out.index(label)
-            name = names[label] if label < len(names) else str(label)
-            raise UnknownClass(
-                position,
-                f"expected each class once in data.classes; received {entry!r}, the same class "
-                f"({name!r}) as {wanted[first]!r} at data.classes[{first}]",
-                f"remove one of {wanted[first]!r} and {entry!r}",
-            )
-        out.append(label)
-    return out
-
-
-def _label(entry: Any, names: Sequence[str], n_classes: int) -> int | None:
-    """The label an entry selects: the class it names (an int compared as its text, since
-    folders and CSV labels named ``1``, ``2``, … are names), else the label index it is;
-    ``None`` for neither."""
-    if isinstance(entry, bool):  # YAML's true/false: neither a name nor an index
-        return None
-    text = str(entry)
-    found = find_name(text, names)
-    if found is not None:
-        return found
-    if text.isdigit() and int(text) < n_classes:
-        return int(text)
-    return None
-
-
-def class_notes(wanted: Sequence[Any], names: Sequence[str], n_classes: int) -> list[str]:
-    """What to tell the user about ``data.classes`` entries read as a name where they are also
-    another class's label index (``1`` of the folders ``1``, ``2``, ``3``: the folder ``1``,
-    whose label is 0, not the class at index 1), which the spec alone does not show."""
-    notes = []
-    for position, entry in enumerate(wanted):
-        text = str(entry)
-        label = _label(entry, names, n_classes)
-        if label is None or not text.isdigit() or find_name(text, names) is None:
-            continue
-        if int(text) < n_classes and int(text) != label:
-            other = names[int(text)] if int(text) < len(names) else text
-            notes.append(
-                f"data.classes[{position}]: {entry!r} is the class named {text!r} (label {label}), "
-                f"not the class at label index {text} ({other!r})"
-            )
-    return notes
+__all__ = [
+    "UnknownClass",
+    "class_indices",
+    "class_notes",
+    "find_name",
+    "name_key",
+    "per_class",
+    "select",
+]
 
 
 def select(x: np.ndarray, y: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
