@@ -118,3 +118,22 @@ def test_training_folders_read_as_keras_read_them(tmp_path):
     assert data.class_names == ["cat", "dog"]
     assert np.array_equal(data.y_test, y.numpy())
     assert np.array_equal(data.x_test, np.clip(np.round(x.numpy()), 0, 255).astype("uint8"))
+
+
+def test_an_image_over_pillows_warning_size_is_refused_without_its_warning(tmp_path):
+    """A 100-megapixel PNG: Pillow warned (DecompressionBombWarning, a site-packages line on
+    stderr) before cnnspec's own refusal; decode and the file check now say only theirs."""
+    import warnings
+
+    from cnnspec.errors import UsageError
+    from cnnspec.training.badfiles import check_file
+    from cnnspec.training.imagefiles import MAX_PIXELS, decode
+
+    path = tmp_path / "huge.png"
+    Image.new("L", (10_000, 10_000)).save(path)  # ~100 KB on disk, 10⁸ pixels
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(UsageError, match=f"at most {MAX_PIXELS:,} pixels"):
+            decode(path, name="huge.png")
+        assert check_file(path) == f"10000×10000 is more than {MAX_PIXELS:,} pixels"
+    assert [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)] == []

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cnnspec.fileio import write_atomic
-from cnnspec.training.imagefiles import IMAGE_FORMATS, MAX_PIXELS
+from cnnspec.training.imagefiles import IMAGE_FORMATS, MAX_PIXELS, pillow
 
 #: how many bad files an error message lists before it gives a count
 SHOWN = 20
@@ -27,7 +27,7 @@ BAD_FILES = "bad_files.txt"
 
 def check_file(path: Path) -> str | None:
     """Why ``path`` is not a usable image (``None``: it looks fine), without decoding it."""
-    from PIL import Image
+    Image = pillow()
 
     try:
         with Image.open(path) as image:

@@ -18,6 +18,7 @@ converted the same way whichever runtime sees it:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,6 +74,20 @@ def unreadable_images_error(folder: Path | str, names: list[str]) -> tuple[str, 
     )
 
 
+def pillow() -> Any:
+    """Pillow's ``Image`` module, with its ``DecompressionBombWarning`` silenced: cnnspec checks
+    every image's size itself (:data:`MAX_PIXELS`, below Pillow's warning threshold) and refuses
+    a larger one with its own message, so Pillow's warning only printed a site-packages line
+    before that message. A process-wide filter (not ``catch_warnings``, which is not thread-safe:
+    files are checked in threads), for this one warning only."""
+    import warnings
+
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    return Image
+
+
 def channels_for(color_mode: str) -> int:
     """1, 3 or 4 channels for ``grayscale``, ``rgb`` or ``rgba``."""
     return COLOR_MODES[color_mode]
@@ -89,7 +104,9 @@ def decode(
     """
     import io
 
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    Image = pillow()
 
     source = io.BytesIO(data) if isinstance(data, bytes) else data
     try:

@@ -37,6 +37,7 @@ from cnnspec.training.imagefiles import (
     IMAGE_EXTENSIONS,
     is_image_name,
     is_other_image_name,
+    pillow,
     unreadable_images_error,
 )
 
@@ -190,7 +191,7 @@ def _read_images(
     files: list[Path], folder: Path, config: DataConfig, compiled: CompiledSpec
 ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """uint8 (n, H, W, C) images resized to ``image_size``, and each file's own (h, w)."""
-    from PIL import Image
+    Image = pillow()
 
     from cnnspec.training.imagefiles import channels_for, load_image
 
@@ -265,7 +266,7 @@ def _decode_mask(
     path: Path, classes: list[str] | dict[str, list[int]] | None, name: str, compiled: CompiledSpec
 ) -> np.ndarray:
     """A mask file as class indices (h, w), int64."""
-    from PIL import Image
+    Image = pillow()
 
     where: SpecPath = ("data", "source", "masks")
     try:
