@@ -154,7 +154,7 @@ def test_mismatch_leaves_target_untouched(run_dir, tmp_path, runner, monkeypatch
     folder, _, _ = run_dir
     target = tmp_path / "m.tflite"
     target.write_bytes(b"previous export")
-    monkeypatch.setattr(exporter, "compare", lambda expected, actual: (0.5, 0.1))
+    monkeypatch.setattr(exporter, "compare", lambda expected, actual, decisions=None: (0.5, 0.1))
     result = runner.invoke(app, ["export", str(folder), "-f", "tflite", "-o", str(target), "--force"])
     assert result.exit_code == 1
     assert "differs from the Keras model by 0.5" in " ".join(result.output.split())

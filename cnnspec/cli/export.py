@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +34,33 @@ def _size(size: int) -> str:
             return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
         size /= 1024  # type: ignore[assignment]
     return str(size)
+
+
+@contextlib.contextmanager
+def _owning(target: Path, output: Path | None) -> Iterator[None]:
+    """Hold the run folder's lock (:mod:`cnnspec.training.runlock`) while the export is written
+    into it, as evaluate and benchmark do: an export beside a training or ``--resume`` in
+    progress would be made from a model that is about to be replaced. A busy folder is refused
+    (``RunFolderBusy``, exit 2) before TensorFlow is imported. Nothing is locked for a model
+    outside a run folder, nor for an ``-o`` outside the run (the record's model hash, taken as
+    the model is loaded, still ties that export to the model it was made from)."""
+    from cnnspec.errors import UsageError
+    from cnnspec.export.exporter import resolve_target
+
+    try:
+        source, _ = resolve_target(target)
+    except UsageError:  # no run to lock: export_model refuses the target itself, in its words
+        yield
+        return
+    run_dir = source.parent
+    inside = output is None or output.resolve().is_relative_to(run_dir.resolve())
+    if not (run_dir / "lock.json").is_file() or not inside:
+        yield
+        return
+    from cnnspec.training.runlock import acquire
+
+    with acquire(run_dir, alternative="export it elsewhere with -o PATH"):
+        yield
 
 
 @guarded
@@ -73,19 +102,20 @@ def export(
     from cnnspec.export import ExportFailed, ExportMismatch, export_model
 
     try:
-        result = export_model(
-            target,
-            fmt.value,
-            output,
-            quantize=quantize.value if quantize else None,
-            verify=verify,
-            force=force,
-        )
+        with _owning(target, output):
+            result = export_model(
+                target,
+                fmt.value,
+                output,
+                quantize=quantize.value if quantize else None,
+                verify=verify,
+                force=force,
+            )
     except (ExportMismatch, ExportFailed) as exc:
         stderr().print(f"[bold red]error:[/bold red] {safe(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_MISMATCH) from None
-    if json_output:
-        typer.echo(json.dumps(result.as_dict(), indent=2))
+    if json_output:  # (allow_nan=False: never a bare NaN, which is no JSON)
+        typer.echo(json.dumps(result.as_dict(), indent=2, allow_nan=False))
         return
     console = stdout()
     kind = result.format + (f" ({result.quantize} quantized)" if result.quantize else "")
@@ -98,8 +128,9 @@ def export(
     if result.max_abs_diff is not None:
         within = f" (tolerance {result.tolerance:g})" if result.tolerance is not None else ""
         agreement = ""
-        if result.top1_agreement is not None:
-            agreement = f", top-1 agreement {result.top1_agreement:.3f}"
+        if result.top1_agreement is not None:  # (none for a regression: it makes no decision)
+            basis = f" ({result.agreement_basis})" if result.agreement_basis else ""
+            agreement = f", decision agreement {result.top1_agreement:.3f}{basis}"
         console.print(
             f"verified with {result.runtime} on {result.batch} inputs: max abs difference vs Keras "
             f"{result.max_abs_diff:.2e}{within}{agreement}",

@@ -13,6 +13,7 @@ folder is read) or ``.npy`` arrays in the training data's format. JSON output::
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -196,6 +197,40 @@ def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, not
     return False
 
 
+def _first_non_finite(value: Any, where: str = "") -> str | None:
+    """The key path of the first NaN or infinite number in a prediction's entries (``None``:
+    every number is finite): the figures of any task's answer, nested as they are."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where or "value"
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _first_non_finite(item, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _refuse_non_finite(results: list[dict[str, Any]], runtime: str) -> None:
+    """Refuse predictions with a NaN or infinite figure, as an input file with NaN is refused
+    (:func:`cnnspec.reporting.images.read_inputs`): it is no answer (the model is broken, or
+    the export does not answer as the model), and JSON has no NaN. The error names the first
+    such input and the runtime."""
+    for result in results:
+        where = _first_non_finite({k: v for k, v in result.items() if k not in ("input", "notes")})
+        if where is not None:
+            raise UsageError(
+                f"the model's answer for {result['input']} is NaN or infinite ({where}) with the "
+                f"{runtime} runtime",
+                "the model is broken (its training diverged?): retrain it; if only an export "
+                "answers so, compare with --runtime keras and re-export it",
+            )
+
+
 @guarded
 def predict(
     model: Annotated[Path, typer.Argument(help="a run folder or a .keras model file", show_default=False)],
@@ -252,6 +287,7 @@ def predict(
     else:
         results, names = _predict_export(record, list(images), top, out, tasks, known, by_output)
         model_path = stem_of(model)[0]
+    _refuse_non_finite(results, chosen)
     print_notes(notes)
     if format == TextOrJson.json:
         document = {
@@ -261,7 +297,9 @@ def predict(
             "classes": names,
             "predictions": results,
         }
-        typer.echo(json.dumps(document, indent=2))
+        # allow_nan=False: a NaN that got past _refuse_non_finite fails loudly here instead of
+        # printing a bare NaN, which no JSON reader accepts
+        typer.echo(json.dumps(document, indent=2, allow_nan=False))
         return
     # File names, class names and notes are the user's: each is shown with its control
     # characters escaped (`evil\x1b[2J.png`), so a line is one line and the terminal stays as it was

@@ -23,6 +23,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -35,7 +36,14 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.fileio import atomic_path, check_stop, check_writable, ensure_space, write_fault
+from cnnspec.export.verification import (
+    ExportMismatch,
+    agreement_basis,
+    compare,
+    non_finite_outputs,
+    output_decisions,
+)
+from cnnspec.fileio import atomic_path, check_stop, check_writable, ensure_space, sha256_file, write_fault
 from cnnspec.training.modelfile import check_model_file, load_model
 from cnnspec.training.state import model_file_bytes
 
@@ -58,14 +66,6 @@ class ExportFailed(Exception):
     """A converter failed on the model (an unsupported op, a converter bug): nothing was written."""
 
 
-class ExportMismatch(Exception):
-    """The exported model's outputs differ from the Keras model's beyond the tolerance."""
-
-    def __init__(self, message: str, max_abs_diff: float) -> None:
-        super().__init__(message)
-        self.max_abs_diff = max_abs_diff
-
-
 @dataclass
 class ExportResult:
     """What an export wrote and how closely it matches the Keras model."""
@@ -82,6 +82,9 @@ class ExportResult:
     size_bytes: int
     runtime: str
     notes: list[str] = field(default_factory=list)
+    #: What ``top1_agreement`` counts (:func:`agreement_basis`); ``None`` when it measures
+    #: nothing (a regression output, or no verification).
+    agreement_basis: str | None = None
 
     @property
     def verified(self) -> bool:
@@ -96,6 +99,7 @@ class ExportResult:
             "quantize": self.quantize,
             "max_abs_diff": self.max_abs_diff,
             "top1_agreement": self.top1_agreement,
+            "agreement_basis": self.agreement_basis,
             "tolerance": self.tolerance,
             "batch": self.batch,
             "seconds": round(self.seconds, 3),
@@ -323,23 +327,6 @@ def keras_outputs(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(keras.ops.convert_to_numpy(item), dtype="float32") for item in items]
 
 
-def compare(expected: list[np.ndarray], actual: list[np.ndarray]) -> tuple[float, float]:
-    """Max absolute difference over all outputs, and top-1 agreement of the first output."""
-    if len(expected) != len(actual):
-        raise ExportMismatch(f"expected {len(expected)} output(s); the export has {len(actual)}", np.inf)
-    worst = 0.0
-    for want, got in zip(expected, actual):
-        got = np.asarray(got, dtype="float32")
-        if want.shape != got.shape:
-            raise ExportMismatch(f"expected an output of shape {want.shape}; received {got.shape}", np.inf)
-        worst = max(worst, float(np.max(np.abs(want - got))) if want.size else 0.0)
-    first, other = expected[0], np.asarray(actual[0])
-    agreement = 1.0
-    if first.ndim == 2 and first.shape[-1] > 1:
-        agreement = float(np.mean(np.argmax(first, -1) == np.argmax(other, -1)))
-    return worst, agreement
-
-
 # -- runtimes -----------------------------------------------------------------------------------
 
 
@@ -502,21 +489,48 @@ def export_model(
     import_keras()
     started = time.perf_counter()
     notes: list[str] = []
-    model, policy = float32_model(load_model(source, one_input=False))
+    # The record ties the export to the model by the hash of the bytes that were loaded, not of
+    # whatever model.keras holds when the record is written: a `train --resume` that replaced
+    # it meanwhile would otherwise have this export recorded as the new model's, and
+    # `--runtime auto` would use it silently. Hashed before loading and again after: a file
+    # that changed while it was read is refused, and settled() checks once more at publishing.
+    digest = sha256_file(source)
+    loaded = load_model(source, one_input=False)
+    _check_unchanged(source, digest, path)
+    model, policy = float32_model(loaded)
     if policy is not None:
         notes.append(f"trained with {policy}; exported as a float32 graph")
     # what the record says is known before anything is written: a model it can't describe (no
     # fixed input shape) is refused with the target as it was, not removed after the rename
     meta = serving_meta(run, model) if run is not None else None
+    decisions = output_decisions(meta if meta is not None else _savedmodel_meta(source, model), model)
     inputs = sample_batch(model, batch)
     expected = keras_outputs(model, inputs)
+    broken = non_finite_outputs(expected)
+    if broken is not None and verify:  # no export of it can be verified: nothing to compare with
+        raise ExportMismatch(
+            f"the Keras model {source} itself answers NaN or infinity on the verification batch "
+            f"({broken}, for {batch} seeded uniform [0, 1) inputs): the model is broken (its "
+            f"training diverged?), so no export of it can be verified. Nothing was written to "
+            f"{path}; retrain it (a lower learning rate, gradient clipping), or export it "
+            "unverified with --no-verify",
+            np.inf,
+        )
+    if broken is not None:
+        notes.append(f"the Keras model answers NaN or infinity on a test batch ({broken})")
     tolerance = None if quantize else FLOAT_TOLERANCE
-    measured: dict[str, Any] = {"diff": None, "agreement": None, "runtime": ""}
+    measured: dict[str, Any] = {"diff": None, "agreement": None, "runtime": "", "model_sha256": digest}
 
     def check(run: Callable[[], list[np.ndarray]], runtime: str) -> None:
         if not verify:
             return
-        diff, agreement = compare(expected, run())
+        try:
+            diff, agreement = compare(expected, run(), decisions)
+        except ExportMismatch as exc:  # (a NaN where Keras has none, a shape): nothing is published
+            raise ExportMismatch(
+                f"the {fmt} export failed verification: {exc}. Nothing was written to {path}",
+                exc.max_abs_diff,
+            ) from None
         measured.update(diff=diff, agreement=agreement, runtime=runtime)
         if tolerance is not None and diff > tolerance:
             raise ExportMismatch(
@@ -525,21 +539,28 @@ def export_model(
                 diff,
             )
 
+    def settled() -> None:
+        """Refuse to publish when model.keras is no longer the model that was exported."""
+        _check_unchanged(source, digest, path)
+
     def record(written: Path) -> bytes:
         """The record of the export in ``written`` (its temp file, verified or not)."""
         assert meta is not None
+        settled()
+        measured["basis"] = agreement_basis(decisions) if measured["agreement"] is not None else None
         return _record_text(path, written, source, meta, measured, tolerance, batch).encode("utf-8")
 
     try:
-        _export(fmt, model, path, quantize, inputs, check, measured, notes, record)
+        _export(fmt, model, path, quantize, inputs, check, measured, notes, record, settled)
     except (ExportMismatch, UsageError, WriteError):
         raise
     except Exception as exc:  # converters raise anything from ValueError to ConverterError
         fault = write_fault(exc, path, model_file_bytes(model))
         if fault is not None:  # a full or failing disk under the converter: no converter bug
             raise fault from exc
+        said = _without_temp_names(str(exc), path)[:300]
         raise ExportFailed(
-            f"the {fmt} converter failed on {source} ({type(exc).__name__}: {str(exc)[:300]}); "
+            f"the {fmt} converter failed on {source} ({type(exc).__name__}: {said}); "
             f"nothing was written to {path}"
         ) from exc
     if not verify:
@@ -551,6 +572,7 @@ def export_model(
         quantize=quantize,
         max_abs_diff=measured["diff"],
         top1_agreement=measured["agreement"],
+        agreement_basis=agreement_basis(decisions) if measured["agreement"] is not None else None,
         tolerance=tolerance,
         batch=batch,
         seconds=time.perf_counter() - started,
@@ -558,6 +580,44 @@ def export_model(
         runtime=measured["runtime"] if measured["diff"] is not None else "",
         notes=notes,
     )
+
+
+def _check_unchanged(source: Path, digest: str, path: Path) -> None:
+    """A :class:`UsageError` when ``source`` no longer hashes to ``digest``: it was replaced
+    (a training or ``--resume`` saved a new model) while it was exported, and the export
+    would be published as the new model's while it is the old one's."""
+    try:
+        now = sha256_file(source)
+    except OSError:
+        now = None
+    if now != digest:
+        raise UsageError(
+            f"{source} changed while it was exported (another process wrote it); nothing was "
+            f"written to {path}",
+            "export again once the process writing the model (a training, a --resume) has ended",
+        )
+
+
+def _without_temp_names(text: str, path: Path) -> str:
+    """``text`` with the export's temp names (``.model.onnx.qcg_7yd3.onnx``, a SavedModel's
+    ``.model_saved_model.x1y2/new``, from :func:`~cnnspec.fileio.atomic_path` and
+    :func:`atomic_dir`) said as the export's own name: the temp file is gone when the error is
+    shown, and its name means nothing to the user."""
+    pattern = re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{4,}?(?:" + re.escape(path.suffix) + r"|/new)"
+    if not path.suffix:
+        pattern = re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{4,}/new"
+    return re.sub(pattern, path.name, text)
+
+
+def _savedmodel_meta(source: Path, model: Any) -> dict[str, Any] | None:
+    """The serving meta of a SavedModel export's model (which writes no record), only to know
+    its outputs' decisions; ``None`` when no run describes it, or its run can't be read (a
+    SavedModel export does not refuse a damaged run: :func:`output_decisions` then reads the
+    output layers' activations)."""
+    try:
+        return serving_meta(_run_of(source), model)
+    except UsageError:
+        return None
 
 
 def _run_of(source: Path) -> Any:
@@ -641,10 +701,11 @@ def _record_text(
         "max_abs_diff": diff,
         "tolerance": tolerance,
         "top1_agreement": measured["agreement"],
+        "agreement_basis": measured.get("basis"),
         "verify_batch": batch,
         "verified_with": measured["runtime"] or None,
     }
-    return record_text(path, source, details, meta, written=written)
+    return record_text(path, source, details, meta, written=written, model_sha256=measured["model_sha256"])
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
@@ -681,13 +742,17 @@ def _export(
     measured: dict[str, Any],
     notes: list[str],
     record: Callable[[Path], bytes],
+    settled: Callable[[], None],
 ) -> None:
     """Write ``model`` to ``path`` through a temp path, verifying before the final rename
-    (a TFLite or ONNX file with its ``record``, made from the verified temp file)."""
+    (a TFLite or ONNX file with its ``record``, made from the verified temp file, which calls
+    ``settled``; a SavedModel, which has no record, calls it itself: the model file must be
+    the one exported when the export is published)."""
     if fmt == "savedmodel":
         with atomic_dir(path, needed=model_file_bytes(model)) as temp:
             _write_saved_model(model, temp)
             check(lambda: run_saved_model(temp, inputs), "tf.saved_model")
+            settled()
     elif fmt == "tflite":
         try:
             data = _tflite_bytes(model, quantize)

@@ -183,22 +183,30 @@ def _default_loss(task: str, shape: tuple[int, ...]) -> str:
 
 
 def record_text(
-    export: Path, model: Path, details: dict[str, Any], meta: dict[str, Any], *, written: Path | None = None
+    export: Path,
+    model: Path,
+    details: dict[str, Any],
+    meta: dict[str, Any],
+    *,
+    written: Path | None = None,
+    model_sha256: str | None = None,
 ) -> str:
     """``export``'s record as JSON text: its verification ``details`` (from the exporter), the
     file hashes that tie it to ``model``, and ``meta`` (``input`` and ``output`` for predict).
     ``written``: the file that holds the export's bytes when it is not yet at ``export`` (the
-    exporter's temp file, renamed into place after the record is written)."""
+    exporter's temp file, renamed into place after the record is written). ``model_sha256``:
+    the hash of the model bytes the export was made from (the exporter hashes them when it
+    loads them: the file may have been replaced since); by default ``model``'s hash now."""
     document = {
         "format": RECORD_FORMAT,
         "file": export.name,
         "file_sha256": sha256_file(written if written is not None else export),
         "model": model.name,
-        "model_sha256": sha256_file(model),
+        "model_sha256": model_sha256 if model_sha256 is not None else sha256_file(model),
         **details,
         **meta,
     }
-    return json.dumps(document, indent=2) + "\n"
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
 
 def write_record(export: Path, model: Path, details: dict[str, Any], meta: dict[str, Any]) -> Path:

@@ -124,6 +124,13 @@ def evaluate_export(
             ]
         )
         seconds = time.perf_counter() - start
+        # loss and metrics stay empty (Keras computes them with the spec's loss and metric
+        # objects); said in a note, as a classifier's missing metrics are, so that the report's
+        # "loss": null is not read as a figure that was lost
+        test.notes.append(
+            f"loss and the spec's metrics: computed by Keras only; use --runtime keras for them "
+            f"(the {record.runtime} report has the task's own figures, computed from its outputs)"
+        )
         evaluation = _task_evaluation(run, test, outputs, {}, seconds, seconds, record.runtime)
         evaluation.document["export"] = str(record.path)
         return evaluation
