@@ -109,6 +109,42 @@ def include_notes(file: str, includes: Mapping[str, tuple[Loc, str]]) -> tuple[N
 #: Notes kept under one diagnostic: a block that fails in thousands of calls lists the first.
 MAX_NOTES = 24
 
+#: Longest ``--set`` text an origin note quotes (a hostile option is not repeated whole).
+MAX_QUOTED_OPTION = 60
+
+
+def origin_note(name: str, value: object, loc: Loc, path: str, option: str | None = None) -> Note:
+    """Where the value an expression read was written: ``w is integer 0, set at x.yaml:4:9``,
+    or for a ``--set`` override ``w is integer 0, set by --set vars.w=0 (<--set 1>:1:8)``.
+
+    An error on a computed value is located at the expression; this note points at the var
+    (or block argument) that made the value wrong, which is often in another file or on the
+    command line. ``option`` is the ``--set`` text when ``loc`` is on the command line."""
+    if option is not None:
+        shown = printable(option)  # escaped first: an escape is never cut in half
+        quoted = shown if len(shown) <= MAX_QUOTED_OPTION else shown[: MAX_QUOTED_OPTION - 3] + "..."
+        where = f"set by --set {quoted} ({loc})"
+    else:
+        where = f"set at {loc}"
+    return Note(f"{name} is {describe_value(value)}, {where}", loc, path)
+
+
+#: Further uses of a bad value spelt out in the one note that lists them; the rest are counted.
+MAX_LISTED_USES = 3
+
+
+def uses_note(uses: Sequence[tuple[str, Loc | None]], count: int) -> Note:
+    """``same error at 2 more uses: model[3].when (x.yaml:11:11), …``: the uses of a bad
+    value folded into its first error (see :meth:`Diagnostics.add`). ``uses`` are the first
+    few, ``count`` all of them; the note is located at the first."""
+    shown = [f"{path} ({loc})" if loc else path for path, loc in uses[:MAX_LISTED_USES]]
+    rest = count - len(shown)
+    listing = ", ".join(shown) + (f" and {rest} more" if rest > 0 else "")
+    first_path, first_loc = uses[0]
+    plural = "s" if count != 1 else ""
+    return Note(f"same error at {count} more use{plural}: {listing}", first_loc, first_path)
+
+
 #: Where an override given on the command line is located (``<--set 1>``, ``<--set 2>``, …).
 COMMAND_LINE_PREFIX = "<--set "
 
@@ -219,6 +255,13 @@ class Diagnostics:
 
     items: list[Diagnostic] = field(default_factory=list)
     includes: dict[str, tuple[Loc, str]] = field(default_factory=dict)
+    #: Errors folded by the bad value they come from (see :meth:`add`): the index of the
+    #: first one by (severity, code, message, origin note); the further uses of each first
+    #: one (the first few, all of them) and the note that lists them.
+    _folds: dict[tuple[object, ...], int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _uses: dict[int, tuple[list[tuple[str, Loc | None]], set[tuple[str, Loc | None]], Note]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     _seen: dict[tuple[object, ...], int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _sites: dict[tuple[object, ...], tuple[int, int]] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -230,8 +273,14 @@ class Diagnostics:
             self._seen[diagnostic.key()] = index
             self._counts[diagnostic.severity] = self._counts.get(diagnostic.severity, 0) + 1
 
-    def add(self, diagnostic: Diagnostic, *, context: int = 0) -> None:
-        """Add ``diagnostic`` found in ``context`` (a block call or repeat iteration; 0 outside)."""
+    def add(self, diagnostic: Diagnostic, *, context: int = 0, origins: tuple[Note, ...] = ()) -> None:
+        """Add ``diagnostic`` found in ``context`` (a block call or repeat iteration; 0 outside).
+
+        ``origins`` are the diagnostic's notes that say where the values its expression read
+        were written (:func:`origin_note`). An error with the same message as an earlier one
+        that read a value from the same origin, at another place, is the same bad value met
+        again (a var of the wrong type used twice): it is not repeated but listed in a note
+        of the first (:func:`uses_note`)."""
         loc = diagnostic.loc
         if loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX):
             diagnostic = on_command_line(diagnostic)
@@ -247,8 +296,15 @@ class Diagnostics:
         if index is not None:
             self.items[index] = self.items[index].with_notes(diagnostic.notes)
             return
+        folds = [(severity, diagnostic.code, diagnostic.message, origin) for origin in origins]
+        first = next((self._folds[fold] for fold in folds if fold in self._folds), None)
+        if first is not None:
+            self._fold(first, diagnostic)
+            return
         if self._counts.get(severity, 0) >= MAX_DIAGNOSTICS:
             return
+        for fold in folds:
+            self._folds[fold] = len(self.items)
         self._seen[diagnostic.key()] = len(self.items)
         self._sites.setdefault(site, (len(self.items), context))
         self.items.append(diagnostic)
@@ -263,6 +319,21 @@ class Diagnostics:
                     "fix these and run again",
                 )
             )
+
+    def _fold(self, first: int, diagnostic: Diagnostic) -> None:
+        """Count ``diagnostic`` as one more use of the bad value of ``self.items[first]``: its
+        note that lists the further uses is replaced by one that includes this use."""
+        use = (diagnostic.path, diagnostic.loc)
+        listed, seen, old = self._uses.get(first, ([], set(), None))
+        if use in seen or use[1] == self.items[first].loc:
+            return  # this use again (another call or iteration reaching it): already counted
+        seen.add(use)
+        if len(listed) < MAX_LISTED_USES:
+            listed.append(use)
+        note = uses_note(listed, len(seen))
+        kept = tuple(n for n in self.items[first].notes if n != old)
+        self.items[first] = replace(self.items[first], notes=(*kept, note))
+        self._uses[first] = (listed, seen, note)
 
     @property
     def full(self) -> bool:
@@ -283,9 +354,16 @@ class Diagnostics:
         hint: str | None = None,
         notes: Sequence[Note] = (),
         context: int = 0,
+        origins: Sequence[Note] = (),
     ) -> None:
+        """Add an error; ``origins`` (also among ``notes``) say where the values it was
+        computed from were written (see :meth:`add`)."""
         text_path = path if isinstance(path, str) else format_path(path)
-        self.add(Diagnostic(message, loc, text_path, code, hint, "error", tuple(notes)), context=context)
+        self.add(
+            Diagnostic(message, loc, text_path, code, hint, "error", tuple(notes)),
+            context=context,
+            origins=tuple(origins),
+        )
 
     def warning(
         self,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnspec.errors import (
+    COMMAND_LINE_PREFIX,
     Diagnostics,
     Loc,
     Note,
@@ -31,6 +32,7 @@ from cnnspec.errors import (
     did_you_mean,
     format_path,
     misspelt,
+    origin_note,
 )
 from cnnspec.ir import (
     INPUT,
@@ -55,6 +57,7 @@ from cnnspec.spec.backbone import resolve_backbone
 from cnnspec.spec.expr import (
     EMBEDDED_EXPRESSION,
     FULL_EXPRESSION,
+    LAYER_NAMES,
     POISONED,
     ExpressionError,
     Poisoned,
@@ -63,7 +66,7 @@ from cnnspec.spec.expr import (
     substitute,
     unreadable_name,
 )
-from cnnspec.spec.loader import SourceDoc, copy_tree
+from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, copy_tree
 from cnnspec.spec.memo import (
     CallMemo,
     NotReplayable,
@@ -248,6 +251,9 @@ class Resolver:
         self.call_stack: list[str] = []
         self.call_sites: list[SpecPath] = []  # the item that made each call of call_stack
         self.repeats: list[tuple[str | None, str | None, bool]] = []  # (id, loop variable, carries)
+        #: The loop variables bound now, each with the depth of block calls its repeat is at
+        #: (a block body does not see its caller's): names no origin note is about.
+        self.loop_vars: list[tuple[int, str]] = []
         self.spec_defaults: dict[str, dict[str, tuple[Any, Any]]] = {}
         self.signatures: dict[str, bool] = {}
         self.context = 0  # the block call or repeat iteration being walked (0: none)
@@ -305,9 +311,85 @@ class Resolver:
         return self.doc.loc(path)
 
     def error(self, message: str, path: SpecPath, *, key: bool = False, **kw: Any) -> None:
+        """Report ``message`` at the value (or with ``key``, the key) at ``path``, with the call
+        stack and, for a value an expression computed, where the names it read were set."""
         loc = self.doc.key_loc(path) if key else self.doc.loc(path)
         notes = self.call_notes()
-        self.diags.error(message, loc, format_path(path), notes=notes, context=self.context, **kw)
+        origins = () if key else self.origin_notes(path)
+        self.diags.error(
+            message,
+            loc,
+            format_path(path),
+            notes=[*notes, *origins],
+            context=self.context,
+            origins=origins,
+            **kw,
+        )
+
+    def origin_notes(self, path: SpecPath) -> tuple[Note, ...]:
+        """For an error on the ``${…}`` expression written at ``path``: one note per var it
+        reads, saying the var's value and where it was set (``--set``, an extending file, the
+        backbone item, or the ``vars:`` entry), since the error is located at the expression
+        but the mistake is often in the value. A block parameter is followed one level: the
+        vars its argument at the call reads (the call note already points at the call).
+        Loop variables and ``in_channels``/``in_shape`` get none. Nothing is noted when the
+        names read cannot all be bound here (an undefined name: the error is the text), or
+        when the error is not about an expression."""
+        text = _expression_text(self.data, path)
+        if text is None:
+            return ()
+        depth = len(self.call_stack)
+        block = path[1] if len(path) > 1 and path[0] == "blocks" else None
+        if (block is None) != (depth == 0) or (block is not None and block != self.call_stack[-1]):
+            return ()  # a declaration checked outside any call: what its names are bound to is unknown
+        names = _names_read(text)
+        if names is None:
+            return ()
+        params = self.block_params(block) if block is not None else {}
+        notes: list[Note] = []
+        for name in names:
+            if name in LAYER_NAMES or any(d == depth and v == name for d, v in self.loop_vars):
+                continue
+            if name in params:
+                notes.extend(self.argument_origins(name, depth))
+            elif name in self.vars_env:
+                notes.extend(self.var_origin(name))
+            else:
+                return ()  # an undefined name: the error is about the text, not a value
+        return tuple(dict.fromkeys(notes))[:MAX_ORIGIN_NOTES]
+
+    def argument_origins(self, param: str, depth: int) -> list[Note]:
+        """The origin notes of the vars the argument of ``param`` at the innermost call reads
+        (one level only; none when the argument is written out or was left to its default)."""
+        site, block = self.call_sites[-1], self.call_stack[-1]
+        body = _raw_at(self.data, (*site, block))
+        if isinstance(body, dict):
+            argument = body.get(param)
+        elif body is not None and scalar_param(self.block_params(block)) == param:
+            argument = body
+        else:
+            return []
+        if not is_expression(argument):
+            return []
+        names = _names_read(argument)
+        if names is None:
+            return []
+        caller = self.block_params(self.call_stack[-2]) if depth > 1 else {}
+        notes: list[Note] = []
+        for name in names:
+            shadowed = name in caller or any(d == depth - 1 and v == name for d, v in self.loop_vars)
+            if not shadowed and name not in LAYER_NAMES:
+                notes.extend(self.var_origin(name))
+        return notes
+
+    def var_origin(self, name: str) -> list[Note]:
+        """``name is integer 0, set at …`` for the var ``name`` (none for a var that failed)."""
+        loc = self.doc.locs.get(("vars", name))
+        value = self.vars_env.get(name, POISONED)
+        if loc is None or value is POISONED:
+            return []
+        option = SOURCE_TEXTS.get(loc.file) if loc.file.startswith(COMMAND_LINE_PREFIX) else None
+        return [origin_note(name, value, loc, format_path(("vars", name)), option)]
 
     def param_error(self, param: Param, value: Any, path: SpecPath, hint: str | None = None) -> bool:
         """Report ``value`` at ``path`` if ``param`` refuses it; whether it did. A bad element of
@@ -479,7 +561,9 @@ class Resolver:
         """Evaluate ``vars`` in dependency order (linear time: a chain of thousands of vars
         must not take quadratic passes); vars on or behind a cycle are errors."""
         raw: dict[str, Any] = self.data.get("vars") or {}
+        # Filled in dependency order: an error in a var names the earlier vars it read.
         env: dict[str, Any] = {}
+        self.vars_env = env
         for name in raw:
             problem = unreadable_name(name) if isinstance(name, str) else None
             if problem:
@@ -1652,6 +1736,8 @@ class Resolver:
         prefix = f"{scope.prefix}{item_id}_" if item_id else scope.prefix
         group = (*scope.group, item_id) if item_id else scope.group
         self.repeats.append((item_id, var, bool(carried)))
+        if var:
+            self.loop_vars.append((len(self.call_stack), var))
         try:
             for i in range(times):
                 if not self.tick((*path, "times")):
@@ -1680,6 +1766,8 @@ class Resolver:
                 carried = advanced
         finally:
             self.repeats.pop()
+            if var:
+                self.loop_vars.pop()
         self.record.note(results=dict(carried))
         for name, tensor in carried.items():  # the final values, by name (and as the repeat's)
             scope.ids[name] = tensor
@@ -2625,6 +2713,48 @@ def var_cycles(raw: dict[str, Any], stuck: list[str]) -> list[list[str]]:
             last = came_from[last]
         chains.append([first, *reversed(chain[1:]), first])
     return sorted(chains, key=lambda chain: position[chain[0]])
+
+
+#: Origin notes under one error: an expression that reads many vars names the first few.
+MAX_ORIGIN_NOTES = 6
+
+
+def _raw_at(data: Any, path: SpecPath) -> Any:
+    """The value written at ``path`` in the composed document ``data`` (``None`` if none)."""
+    for part in path:
+        if isinstance(part, int) and type(data) is list and -len(data) <= part < len(data):
+            data = data[part]
+        elif isinstance(part, str) and type(data) is dict:
+            data = data.get(part)
+        else:
+            return None
+    return data
+
+
+def _expression_text(data: Any, path: SpecPath) -> str | None:
+    """The ``${…}`` text written at ``path``, if an expression is written there."""
+    text = _raw_at(data, path)
+    return text if is_expression(text) else None
+
+
+def _names_read(text: str) -> list[str] | None:
+    """The names the expressions in ``text`` read, in the order they are first written;
+    ``None`` when one does not parse (its error is about the text)."""
+    found: list[str] = []
+    bodies = [m.group(1)] if (m := FULL_EXPRESSION.match(text)) and "${" not in m.group(1) else None
+    for body in bodies if bodies is not None else EMBEDDED_EXPRESSION.findall(text):
+        try:
+            names = names_in(body)
+        except ExpressionError:
+            return None
+        found.extend(sorted(names, key=lambda n, b=body: _first_use(b, n)))
+    return list(dict.fromkeys(found))
+
+
+def _first_use(body: str, name: str) -> int:
+    """Where ``name`` is first written as a whole word in ``body`` (for the order of notes)."""
+    match = re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", body)
+    return match.start() if match else len(body)
 
 
 def _chain_text(chain: list[str]) -> str:

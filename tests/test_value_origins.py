@@ -1,0 +1,277 @@
+"""Where a computed value came from: origin notes and folded repeats of one bad value.
+
+An error on a value a ``${…}`` expression computed is located at the expression; its notes say
+where each var it read was set (a ``--set`` option, an extending file, a backbone item, the
+``vars:`` entry), so that a mistake made elsewhere is found from the error. The same bad value
+failing the same way at several uses is one error, with a note listing the other uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnnspec.api import compile_spec, compile_text
+from cnnspec.errors import Diagnostic, Diagnostics, Loc, Note, SpecError, origin_note, uses_note
+from cnnspec.lsp.diagnostics import convert
+
+BASE = """\
+cnnspec: 1
+name: base2
+input: {shape: [8, 8, 3]}
+vars: {w: 4}
+model:
+  - conv2d: {filters: "${w}", kernel_size: 1}
+  - flatten
+  - dense: {units: 10, activation: softmax}
+"""
+
+
+def errors_of(text: str, overrides: tuple[str, ...] = ()) -> list[Diagnostic]:
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, "t.yaml", overrides)
+    return caught.value.errors
+
+
+def file_errors(path: Path, overrides: tuple[str, ...] = ()) -> list[Diagnostic]:
+    with pytest.raises(SpecError) as caught:
+        compile_spec(path, overrides)
+    return caught.value.errors
+
+
+def messages(error: Diagnostic) -> list[str]:
+    return [note.message for note in error.notes]
+
+
+# -- where the value was set ---------------------------------------------------------------------
+def test_a_value_set_on_the_command_line_is_named_with_its_option():
+    (error,) = errors_of(BASE, ("vars.w=0",))
+    assert (error.loc.file, error.loc.line, error.path) == ("t.yaml", 6, "model[0].conv2d.filters")
+    assert error.message == "expected a positive integer; received integer 0"  # not "in a --set"
+    (note,) = error.notes
+    assert note.message == "w is integer 0, set by --set vars.w=0 (<--set 1>:1:8)"
+    assert (note.loc, note.path) == (Loc("<--set 1>", 1, 8), "vars.w")
+    assert note.to_json()["file"] == "<--set 1>"  # --format json's trace locates it on the command line
+
+
+def test_a_value_set_by_an_extending_file_points_at_that_file(tmp_path):
+    (tmp_path / "base.yaml").write_text(BASE, encoding="utf-8")
+    child = tmp_path / "child.yaml"
+    child.write_text("cnnspec: 1\nextends: base.yaml\nname: child\nvars: {w: 0}\n", encoding="utf-8")
+    (error,) = file_errors(child)
+    assert Path(error.loc.file).name == "base.yaml" and error.loc.line == 6
+    origin = [n for n in error.notes if n.message.startswith("w is")]
+    assert [
+        (n.message.split(", set at ")[0], Path(n.loc.file).name, n.loc.line, n.loc.column) for n in origin
+    ] == [("w is integer 0", "child.yaml", 4, 11)]
+    assert messages(error)[-1].endswith("child.yaml:4:11")  # the included-from chain comes first
+
+
+def test_a_zoo_model_extended_with_a_bad_var_points_at_the_extending_file(tmp_path):
+    spec = tmp_path / "ext_zoo.yaml"
+    spec.write_text("cnnspec: 1\nextends: zoo:resnet50\nname: ez\nvars: {classes: 0}\n", encoding="utf-8")
+    (error,) = file_errors(spec)
+    assert Path(error.loc.file).name == "head.yaml"
+    assert error.path == "blocks.pooled_head.layers[2].dense.units"
+    origin = error.notes[-1]
+    assert origin.message.startswith("classes is integer 0, set at ") and origin.path == "vars.classes"
+    assert (Path(origin.loc.file).name, origin.loc.line, origin.loc.column) == ("ext_zoo.yaml", 4, 17)
+
+
+def test_a_var_of_the_wrong_type_is_described_with_its_type():
+    text = BASE.replace("{w: 4}", '{w: "8"}')
+    (error,) = errors_of(text)
+    assert messages(error) == ["w is string '8', set at t.yaml:4:11"]
+
+
+def test_every_var_an_expression_reads_gets_a_note_in_the_order_written():
+    text = BASE.replace("{w: 4}", "{w: 4, k: 4}").replace('"${w}"', '"${k - w}"')
+    (error,) = errors_of(text)
+    assert messages(error) == ["k is integer 4, set at t.yaml:4:17", "w is integer 4, set at t.yaml:4:11"]
+
+
+def test_an_evaluation_error_names_the_values_it_read():
+    text = BASE.replace('"${w}"', '"${8 // w}"')
+    (error,) = errors_of(text, ("vars.w=0",))
+    assert error.message == "in '${8 // w}': division by zero"
+    assert messages(error) == ["w is integer 0, set by --set vars.w=0 (<--set 1>:1:8)"]
+
+
+def test_a_var_computed_from_another_names_the_one_it_reads():
+    text = BASE.replace("{w: 4}", '{d: 2, r: "${8 // d}"}').replace('"${w}"', '"${r}"')
+    (error,) = errors_of(text, ("vars.d=0",))
+    assert (error.path, error.message) == ("vars.r", "division by zero")
+    assert messages(error) == ["d is integer 0, set by --set vars.d=0 (<--set 1>:1:8)"]
+
+
+# -- what gets no note -----------------------------------------------------------------------------
+def test_an_undefined_name_gets_no_origin_notes():
+    (error,) = errors_of(BASE.replace('"${w}"', '"${w * x}"'))
+    assert error.message == "in '${w * x}': undefined name 'x'"
+    assert error.notes == ()
+
+
+def test_a_written_out_value_and_a_loop_variable_get_no_note():
+    text = BASE.replace('"${w}"', "0")
+    (error,) = errors_of(text)
+    assert error.notes == ()
+    loop = BASE.replace(
+        '  - conv2d: {filters: "${w}", kernel_size: 1}',
+        '  - repeat: {times: 2, as: w, layers: [conv2d: {filters: "${w}", kernel_size: 1}]}',
+    )
+    (error,) = errors_of(loop)  # the loop variable w (0 in the first iteration), not the var
+    assert error.path == "model[0].repeat.layers[0].conv2d.filters"
+    assert error.notes == ()
+
+
+BLOCK = """\
+cnnspec: 1
+name: t
+input: {shape: [8, 8, 3]}
+vars: {width: "8"}
+blocks:
+  cb:
+    params: {f: any}
+    layers:
+      - conv2d: {filters: "${f}", kernel_size: 1}
+model:
+  - cb: {f: ARGUMENT}
+  - flatten
+  - dense: 2
+"""
+
+
+def test_a_block_argument_from_a_var_names_the_var_one_level_up():
+    (error,) = errors_of(BLOCK.replace("ARGUMENT", '"${width}"'))
+    assert error.path == "blocks.cb.layers[0].conv2d.filters"
+    assert messages(error) == [
+        "in block 'cb' called from model[0] (t.yaml:11:5)",
+        "width is string '8', set at t.yaml:4:15",
+    ]
+
+
+def test_a_block_argument_written_at_the_call_has_only_the_call_note():
+    (error,) = errors_of(BLOCK.replace("ARGUMENT", '"8"'))
+    assert messages(error) == ["in block 'cb' called from model[0] (t.yaml:11:5)"]
+
+
+def test_a_block_parameter_shadows_a_var_of_the_same_name():
+    text = BLOCK.replace('{width: "8"}', "{width: 8, f: 3}").replace("ARGUMENT", '"8"')
+    (error,) = errors_of(text)
+    assert not any(m.startswith("f is") for m in messages(error))  # f is the parameter, not the var
+
+
+# -- one bad value, one error ----------------------------------------------------------------------
+WHEN = """\
+cnnspec: 1
+name: w4
+input: {shape: [8, 8, 3]}
+vars: {bn: "false"}
+model:
+  - conv2d: {filters: 3, kernel_size: 1}
+  - batch_norm:
+    when: "${bn}"
+  - conv2d: {filters: 3, kernel_size: 1}
+  - batch_norm:
+    when: "${bn}"
+  - flatten
+  - dense: 2
+"""
+
+
+def test_a_bad_var_used_twice_is_one_error_listing_the_other_use():
+    (error,) = errors_of(WHEN)
+    assert (error.path, error.message) == ("model[1].when", "expected true or false; received 'false'")
+    assert messages(error) == [
+        "bn is string 'false', set at t.yaml:4:12",
+        "same error at 1 more use: model[3].when (t.yaml:11:11)",
+    ]
+    assert (error.notes[-1].loc, error.notes[-1].path) == (Loc("t.yaml", 11, 11), "model[3].when")
+
+
+def test_many_uses_are_counted_after_the_first_few():
+    layers = "".join('  - conv2d: {filters: "${f}", kernel_size: 1}\n' for _ in range(6))
+    text = (
+        f'cnnspec: 1\nname: t\ninput: {{shape: [8, 8, 3]}}\nvars: {{f: "8"}}\nmodel:\n{layers}  - flatten\n'
+    )
+    (error,) = errors_of(text)
+    assert error.path == "model[0].conv2d.filters"
+    assert messages(error)[-1] == (
+        "same error at 5 more uses: model[1].conv2d.filters (t.yaml:7:23), "
+        "model[2].conv2d.filters (t.yaml:8:23), model[3].conv2d.filters (t.yaml:9:23) and 2 more"
+    )
+
+
+def test_a_use_inside_a_block_called_twice_is_counted_once():
+    text = BLOCK.replace("ARGUMENT", "8").replace('vars: {width: "8"}', 'vars: {bad: "x"}')
+    text = text.replace('"${f}", kernel_size: 1}', '"${bad}", kernel_size: 1}\n      - dense: "${bad}"')
+    text = text.replace("  - flatten\n", "  - cb: {f: 9}\n  - flatten\n")
+    errors = errors_of(text)
+    (error,) = [e for e in errors if e.path.startswith("blocks.cb")]
+    assert error.path == "blocks.cb.layers[0].conv2d.filters"
+    assert messages(error).count("same error at 1 more use: blocks.cb.layers[1].dense (t.yaml:10:16)") == 1
+
+
+def test_different_errors_from_one_var_are_each_reported():
+    text = WHEN.replace('"false"', "0").replace(
+        'when: "${bn}"\n  - conv2d: {filters: 3', 'when: "${bn}"\n  - conv2d: {filters: "${bn}"', 1
+    )
+    errors = errors_of(text)
+    assert [(e.path, e.message) for e in errors] == [
+        ("model[1].when", "expected true or false; received 0"),
+        ("model[2].conv2d.filters", "expected a positive integer; received integer 0"),
+    ]
+
+
+def test_a_backbone_var_of_the_wrong_type_is_one_error_pointing_at_the_item(tmp_path):
+    spec = tmp_path / "b9.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: b9\ninput: {shape: [64, 64, 3]}\nmodel:\n"
+        '  - backbone: {spec: zoo:resnet50, vars: {include_top: "no"}}\n'
+        "  - global_avg_pool2d\n  - dense: {units: 10, activation: softmax}\n",
+        encoding="utf-8",
+    )
+    (error,) = file_errors(spec)
+    assert (Path(error.loc.file).name, error.loc.line) == ("head.yaml", 14)
+    origin = next(n for n in error.notes if n.message.startswith("include_top is"))
+    assert origin.message.startswith("include_top is string 'no', set at ")
+    assert (Path(origin.loc.file).name, origin.loc.line, origin.loc.column) == ("b9.yaml", 5, 56)
+    assert error.notes[-1].message.startswith("same error at 1 more use: blocks.pooled_head.layers[2].when")
+
+
+# -- the helpers and the editor ---------------------------------------------------------------------
+def test_origin_note_quotes_a_long_or_hostile_option_safely():
+    loc = Loc("<--set 1>", 1, 8)
+    note = origin_note("w", "x" * 200, loc, "vars.w", "vars.w=" + "\x1b" * 100)
+    assert "\x1b" not in note.message and "..." in note.message
+    assert "string 'xxx" in note.message and len(note.message) < 200
+
+
+def test_diagnostics_fold_only_the_same_message_from_the_same_origin():
+    origin = Note("w is integer 0, set at a.yaml:1:1", Loc("a.yaml", 1, 1), "vars.w")
+    other = Note("v is integer 0, set at a.yaml:2:1", Loc("a.yaml", 2, 1), "vars.v")
+    diags = Diagnostics()
+    for line, note, message in [(5, origin, "m"), (6, origin, "m"), (7, origin, "other"), (8, other, "m")]:
+        diags.error(message, Loc("a.yaml", line, 3), f"model[{line}]", notes=[note], origins=[note])
+    assert [(d.loc.line, d.message) for d in diags.items] == [(5, "m"), (7, "other"), (8, "m")]
+    assert diags.items[0].notes == (origin, uses_note([("model[6]", Loc("a.yaml", 6, 3))], 1))
+    plain = Diagnostics()  # without origins nothing is folded: different places, different errors
+    for line in (5, 6):
+        plain.error("m", Loc("a.yaml", line, 3), f"model[{line}]")
+    assert len(plain.items) == 2
+
+
+def test_the_editor_shows_the_origin_as_related_information():
+    (error,) = errors_of(BASE.replace("{w: 4}", '{w: "8"}'))
+    shown = convert(error, "t.yaml", BASE.replace("{w: 4}", '{w: "8"}'))
+    related = [(r.message, r.location.range.start.line) for r in shown.related_information or []]
+    assert ("note: w is string '8', set at t.yaml:4:11", 3) in related
+
+
+def test_a_loop_variable_outside_a_block_does_not_hide_the_var_inside_it():
+    text = BLOCK.replace('{width: "8"}', '{w: "8"}').replace('"${f}"', '"${w}"')
+    text = text.replace("  - cb: {f: ARGUMENT}\n", "  - repeat: {times: 2, as: w, layers: [cb: {f: 1}]}\n")
+    (error,) = errors_of(text)  # a block body sees the vars, not its caller's loop variable
+    assert error.path == "blocks.cb.layers[0].conv2d.filters"
+    assert messages(error)[-1] == "w is string '8', set at t.yaml:4:11"
