@@ -284,6 +284,60 @@ def test_build_with_weights_saves_a_model_that_starts_from_them(write_spec, runn
     assert not (tmp_path / "x.keras").exists()
 
 
+BN_SPEC = """cnnspec: 1
+name: bn%s
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+    id: c
+  - batch_norm: {%s}
+    id: bn
+  - global_avg_pool2d
+  - dense: {units: 5, activation: softmax}
+    id: head
+"""
+
+
+@pytest.mark.slow
+def test_a_layer_of_another_configuration_is_skipped_whole_not_shifted(write_spec, runner, tmp_path):
+    """A batch norm saved without `scale` (beta, moving_mean, moving_variance) loaded into one
+    with it: by position, gamma took beta, beta moving_mean, moving_mean moving_variance, and
+    the report said one tensor was skipped. The layer is now skipped whole, and said so; the
+    generated script does the same."""
+    import keras
+
+    from cnnspec.api import build_model
+    from cnnspec.backends.python_emitter import generate_code
+
+    source_spec = write_spec(BN_SPEC % ("src", "scale: false"), "src.yaml")
+    source = build_model(compile_spec(source_spec))
+    for i, variable in enumerate(source.get_layer("bn").weights):
+        variable.assign(np.full(variable.shape, 10.0 * (i + 1), "float32"))
+    source.save_weights(str(tmp_path / "src.weights.h5"))
+    spec = write_spec(BN_SPEC % ("dst", "") + "weights: src.weights.h5\n", "dst.yaml")
+    result = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "dst.keras")])
+    assert result.exit_code == 0, result.output
+    assert "loaded 4 of 8 weight tensors" in " ".join(result.output.split())
+    assert "the source layer holds 3 weight tensor(s), this one 4" in " ".join(result.output.split())
+    built = keras.saving.load_model(str(tmp_path / "dst.keras")).get_layer("bn")
+    assert [float(np.asarray(v)[0]) for v in built.weights] == [1.0, 0.0, 0.0, 1.0]  # as initialized
+    # the generated script's loader skips the layer the same way
+    compiled = compile_spec(spec)
+    script = tmp_path / "train.py"
+    script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
+    import importlib.util
+
+    loader = importlib.util.spec_from_file_location("generated_bn", script)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    model = module.build_model()
+    module.load_starting_weights(model)
+    assert [float(np.asarray(v)[0]) for v in model.get_layer("bn").weights] == [1.0, 0.0, 0.0, 1.0]
+    np.testing.assert_array_equal(
+        model.get_layer("c").weights[0].numpy(), source.get_layer("c").weights[0].numpy()
+    )
+
+
 def test_weights_and_resume_together_are_refused(write_spec, runner, tmp_path):
     spec = write_spec(TARGET)
     result = runner.invoke(app, ["train", str(spec), "--weights", "x.weights.h5", "--resume", str(tmp_path)])

@@ -234,10 +234,20 @@ def plan_transfer(
             plan.skipped += [Skip(layer.name, _short(v), what) for v in variables]
             continue
         shared += 1
+        if len(values) != len(variables):
+            # Another configuration of the layer (batch norm without `scale` has no gamma, a
+            # convolution without a bias one tensor less): the file keeps a layer's tensors by
+            # position only, so which one is missing is unknown, and matching by position
+            # would put beta into gamma, moving_mean into beta …, wherever the shapes agree.
+            # Keras' own load_weights refuses such a layer; here it is skipped, and said.
+            reason = (
+                f"the source layer holds {len(values)} weight tensor(s), this one {len(variables)} "
+                "(another configuration of the layer: use_bias, scale, center …)"
+            )
+            plan.skipped += [Skip(layer.name, _short(v), reason) for v in variables]
+            plan.unused += len(values)
+            continue
         for index, variable in enumerate(variables):
-            if index >= len(values):
-                plan.skipped.append(Skip(layer.name, _short(variable), "missing in the source"))
-                continue
             array = values[index][1]
             want, got = tuple(variable.shape), tuple(array.shape)
             if want != got:
@@ -250,7 +260,6 @@ def plan_transfer(
                 )
                 continue
             plan.assign.append((layer.name, index, array))
-        plan.unused += max(0, len(values) - len(variables))
     plan.unused += sum(len(values) for values in unused_layers)
     if plan.total and not plan.assign:
         in_source = sum(len(values) for _, values in found.layers)
