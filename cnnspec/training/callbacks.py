@@ -9,7 +9,7 @@ import io
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,48 @@ _STATE_ATTRS: dict[str, tuple[str, ...]] = {
     "reduce_lr_on_plateau": ("wait", "cooldown_counter", "best"),
     "model_checkpoint": ("best", "best_epoch"),
 }
+
+
+#: The snapshot arrays holding the seed generators' states (see :func:`seed_states`).
+SEED_STATES = "seed_generator_states"
+
+
+def seed_generators(owners: Sequence[Any]) -> list[Any]:
+    """The Keras ``SeedGenerator``s of ``owners`` (a model, the augmentation: a layer, a
+    Sequential or a :class:`~cnnspec.training.joint_augment.JointAugmentation`; ``None`` is
+    skipped), in a fixed order: the layers' order, which the same spec builds alike.
+
+    Their states are what a resumed run needs besides the weights: Dropout and the random
+    augmentation layers draw from them, and ``save_weights`` does not save them (Keras saves
+    a layer's trainable and non-trainable weights only), so without them a resumed run would
+    draw the random numbers of epoch 1 again."""
+    found: list[Any] = []
+    for owner in owners:
+        if owner is None:
+            continue
+        layers = [layer for layer, _ in owner.layers] if hasattr(owner, "mask_keys") else [owner]
+        for top in layers:
+            for layer in top._flatten_layers(include_self=True, recursive=True):
+                found += [g for g in getattr(layer, "_seed_generators", []) if g not in found]
+    return found
+
+
+def seed_states(owners: Sequence[Any]) -> list[np.ndarray]:
+    """The states of :func:`seed_generators` ``(owners)``, as arrays."""
+    return [np.array(keras.ops.convert_to_numpy(g.state)) for g in seed_generators(owners)]
+
+
+def restore_seed_states(owners: Sequence[Any], states: list[np.ndarray]) -> bool:
+    """Put ``states`` (from :func:`seed_states`) back; ``False``, changing nothing, when they
+    do not fit the owners' generators (another number of them, or another shape)."""
+    generators = seed_generators(owners)
+    if len(generators) != len(states) or any(
+        tuple(g.state.shape) != tuple(np.shape(a)) for g, a in zip(generators, states, strict=True)
+    ):
+        return False
+    for generator, state in zip(generators, states, strict=True):
+        generator.state.assign(np.asarray(state).astype(generator.state.dtype))
+    return True
 
 
 def _mode(settings: dict[str, Any], config: TrainConfig) -> str:
@@ -178,7 +220,10 @@ class Recorder(keras.callbacks.Callback):
 
     On ``on_train_begin`` it restores the spec callbacks' counters from the snapshot the run
     resumes from (Keras resets them there). After an interrupt (``interrupted`` set) the
-    partial epoch is neither recorded nor saved.
+    partial epoch is neither recorded nor saved. ``random_owners`` (the model, the
+    augmentation) have their seed generators' states saved with each snapshot, and ``data``
+    (a :func:`~cnnspec.training.pipeline.counted` training dataset, or ``None``) the count of
+    its iterators: what a resumed run needs to go on with the same random numbers.
     """
 
     def __init__(
@@ -189,8 +234,12 @@ class Recorder(keras.callbacks.Callback):
         resumed: Snapshot | None,
         arrays: dict[str, list[np.ndarray]],
         csv_log: bool,
+        random_owners: Sequence[Any] = (),
+        data: Any = None,
     ) -> None:
         super().__init__()
+        self.random_owners = list(random_owners)
+        self.data = data
         self.run_dir = Path(run_dir)
         self.state = state
         self.spec_cbs = spec_cbs
@@ -274,7 +323,15 @@ class Recorder(keras.callbacks.Callback):
         early = self.spec_cbs.get("early_stopping")
         if early is not None and getattr(early, "best_weights", None) is not None:
             arrays["early_stopping_best_weights"] = [np.asarray(w) for w in early.best_weights]
+        if self.random_owners:
+            arrays[SEED_STATES] = seed_states(self.random_owners)
         return values, arrays
+
+    def data_iterators(self) -> int | None:
+        """Iterators made of the training data so far, ``None`` when they were not counted (no
+        counted dataset, or Keras iterated a wrapper of it: the count never moved)."""
+        count = getattr(self.data, "iterators", 0)
+        return count if count > 0 else None
 
     def save(self, epochs_done: int, *, complete: bool = False, stopped_early: bool = False) -> None:
         values, arrays = self.callback_state()
@@ -286,6 +343,7 @@ class Recorder(keras.callbacks.Callback):
             arrays,
             complete=complete,
             stopped_early=stopped_early,
+            data_iterators=self.data_iterators(),
         )
 
 

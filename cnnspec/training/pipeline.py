@@ -116,6 +116,48 @@ def make_dataset(
     return finish(dataset, augmentation if training else None, settings.prepare_targets)
 
 
+class _CountedClass:
+    """Holds the class of :func:`counted` datasets, made once TensorFlow is imported."""
+
+    made: Any = None
+
+
+def counted(dataset: Any) -> Any:
+    """``dataset`` as it is, counting the iterators made of it (``.iterators``), with
+    ``.replay(count)`` making and dropping iterators until ``count`` were made.
+
+    Why: the seeded shuffle (``reshuffle_each_iteration``) draws a new order for every iterator
+    made of the dataset, whether it is read or not (Keras makes two per epoch: one it reads and
+    one it makes ready, and drops, when the epoch ends). A resumed run is a new process whose
+    dataset starts again at the first order; replaying the count the killed run had reached
+    gives the next epoch the order an uninterrupted run gives it, without changing the orders
+    themselves. A dataset Keras wraps (``class_weight`` maps it) is iterated through the wrapper,
+    which this does not see: ``iterators`` then stays 0 (the trainer takes that as not counted).
+    """
+    if _CountedClass.made is None:
+        from tensorflow.python.data.ops import dataset_ops
+
+        class CountedDataset(dataset_ops.UnaryUnchangedStructureDataset):  # type: ignore[misc]
+            """The same dataset (the same variant tensor), its ``__iter__`` counted."""
+
+            def __init__(self, input_dataset: Any) -> None:
+                self.iterators = 0
+                super().__init__(input_dataset, input_dataset._variant_tensor)
+
+            def __iter__(self) -> Any:
+                self.iterators += 1
+                return super().__iter__()
+
+            def replay(self, count: int) -> None:
+                """Make (and drop unread) iterators until ``count`` were made: each draws its
+                shuffle order as one that was read would."""
+                while self.iterators < count:
+                    iter(self)
+
+        _CountedClass.made = CountedDataset
+    return _CountedClass.made(dataset)
+
+
 def batch_preparer(settings: PipelineSettings) -> Any:
     """The per-batch step: pixels to float32 times the run's scale; labels one-hot or as
     binary targets when the loss needs them (left to ``settings.prepare_targets``, after the

@@ -3,13 +3,21 @@
 After every epoch the trainer writes a *snapshot*: the model and optimizer weights
 (``epoch-0007.weights.h5``), the callbacks' arrays (``epoch-0007.arrays.npz``, e.g. early
 stopping's best weights) and, last, a manifest (``epoch-0007.json``) holding the epoch, the
-history so far, the callbacks' counters and the SHA-256 of each file. Each file is written
+history so far, the callbacks' counters, how many iterators of the training data were made
+(``data_iterators``) and the SHA-256 of each file. Each file is written
 atomically, and the manifest goes last, so a snapshot exists only once it is whole. The two
 newest snapshots are kept: if the newest is damaged (truncated, corrupt, hash mismatch) the
 previous one is used; if none is usable the run cannot resume and says so, without a traceback.
 
 Unlike Keras' ``BackupAndRestore`` this keeps the history and the state of early stopping,
 learning-rate reduction and checkpointing, so a resumed run ends with every epoch once.
+
+A resumed run also continues the random sequences where they were: the arrays hold the states
+of the model's and the augmentation's Keras seed generators (Dropout, the random augmentation
+layers; ``save_weights`` leaves them out), and ``data_iterators`` lets the trainer make and drop
+as many iterators of its training data as the run had made, so that the seeded shuffle, which
+draws a new order for each iterator, gives the next epoch the order it would have had. A
+snapshot without them (older cnnspec) still resumes, only not exactly (the trainer says so).
 """
 
 from __future__ import annotations
@@ -105,6 +113,16 @@ def decode_float(value: Any) -> Any:
     return value
 
 
+def _optional_int(value: Any) -> int | None:
+    """A manifest's optional count: ``None`` when absent; a wrong type raises ``TypeError``
+    (the manifest is then skipped as damaged, like any other unreadable field)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
 @dataclass
 class Snapshot:
     """One saved training state: epochs completed, history and callback state."""
@@ -116,6 +134,9 @@ class Snapshot:
     complete: bool = False
     stopped_early: bool = False
     files: dict[str, str] = field(default_factory=dict)
+    #: Iterators of the training dataset made up to this snapshot (``None``: not recorded, an
+    #: older snapshot or one whose run could not count them: the resume is then not exact).
+    data_iterators: int | None = None
 
     @property
     def weights(self) -> Path:
@@ -143,14 +164,16 @@ class TrainingState:
         *,
         complete: bool = False,
         stopped_early: bool = False,
+        data_iterators: int | None = None,
     ) -> Snapshot:
         """Write the snapshot after ``epoch`` completed epochs; keep the newest ``KEEP``.
 
         Its files are built in memory first, so their sizes are known: when the disk can't take
         the whole snapshot, nothing of it is written (``WriteError``) and the older snapshots
-        stay as they were, ready for ``--resume``."""
+        stay as they were, ready for ``--resume``. ``data_iterators``: see :class:`Snapshot`."""
         stem = f"epoch-{epoch:04d}" + ("-final" if complete else "")
         snapshot = Snapshot(epoch, self.dir / f"{stem}.json", history, callbacks, complete, stopped_early)
+        snapshot.data_iterators = data_iterators
         flat = {f"{name}__{i}": a for name, items in (arrays or {}).items() for i, a in enumerate(items)}
         image = weights_image(model)
         packed = b""
@@ -202,6 +225,8 @@ class TrainingState:
             },
             "files": files,
         }
+        if snapshot.data_iterators is not None:  # (absent, as in older manifests, when not counted)
+            manifest["data_iterators"] = snapshot.data_iterators
         write_atomic(snapshot.manifest, json.dumps(manifest, indent=1))
 
     def _prune(self, keep: Snapshot) -> None:
@@ -259,6 +284,7 @@ class TrainingState:
                     complete=bool(data.get("complete", False)),
                     stopped_early=bool(data.get("stopped_early", False)),
                     files=dict(data["files"]),
+                    data_iterators=_optional_int(data.get("data_iterators")),
                 )
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 if notes is not None:

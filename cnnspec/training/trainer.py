@@ -369,7 +369,7 @@ def _run(
     from cnnspec.training.distribute import Distribution, prepare_model
     from cnnspec.training.interrupts import GATE
     from cnnspec.training.joint_augment import build_joint_augmentation
-    from cnnspec.training.pipeline import PipelineSettings, make_dataset
+    from cnnspec.training.pipeline import PipelineSettings, counted, make_dataset
 
     if dataset.streamed:
         from cnnspec.training.stream import BAD_READS
@@ -442,6 +442,17 @@ def _run(
         train_ds = dist.shard_files(training_data, train_batch)
     else:
         train_ds = dist.shard(training_data(train_batch, None))
+    # Count the iterators Keras makes of the training data, so that a resumed run can make as
+    # many and go on with the shuffle order of the next epoch (pipeline.counted). Not for a
+    # repeated dataset (steps_per_epoch: one iterator runs on across epochs, read ahead by the
+    # prefetch) nor a distributed one (Keras iterates the strategy's wrapper); with class weights
+    # Keras iterates its own map of it, which the count does not see. Their resume is not exact,
+    # and the snapshots say so by leaving the count out (Recorder.data_iterators).
+    import tensorflow as tf
+
+    data_counter = None
+    if config.steps_per_epoch is None and isinstance(train_ds, tf.data.Dataset):
+        train_ds = data_counter = counted(train_ds)
     has_val = len(dataset.x_val) > 0
     val_ds = None
     if has_val:
@@ -495,6 +506,8 @@ def _run(
         write_transfer(run_dir, list(plans))
     snapshot, arrays = restored if restored else (None, {})
     initial_epoch = snapshot.epoch if snapshot else 0
+    if snapshot is not None and not (snapshot.complete or snapshot.stopped_early):
+        _resume_random_state(snapshot, arrays, [model, augmentation], data_counter, notes)
     for note in notes:
         display.warn(note)
     if snapshot is not None:
@@ -508,7 +521,10 @@ def _run(
         )
 
     spec_cbs = spec_callbacks(config, run_dir)
-    recorder = Recorder(run_dir, state, spec_cbs, snapshot, arrays, config.callback("csv_logger") is not None)
+    recorder = Recorder(
+        run_dir, state, spec_cbs, snapshot, arrays, config.callback("csv_logger") is not None,
+        random_owners=[model, augmentation], data=data_counter,
+    )  # fmt: skip
     keys = config.logged_names(has_val)
     progress = display.callback(config.epochs, steps, keys, initial_epoch)
     callbacks = [InterruptCheck(), *spec_cbs.values(), progress, recorder, *extra_callbacks]
@@ -583,6 +599,39 @@ def _run(
         compiled, config, dataset, settings, model, run_dir, history, state, display, notes, stopped_early,
         snapshot.epoch if snapshot else None, recorder, dist, write_report,
     )  # fmt: skip
+
+
+def _resume_random_state(
+    snapshot: Any,
+    arrays: dict[str, list[np.ndarray]],
+    owners: list[Any],
+    data_counter: Any,
+    notes: list[str],
+) -> None:
+    """Put the random sequences back where the snapshot's run left them: the seed generators'
+    states (Dropout, the augmentation), and the training data's shuffle, by making and dropping
+    as many iterators as that run had made (each draws the next order). Then the resumed epochs
+    are those an uninterrupted run with the seed trains. A snapshot without them (an older
+    cnnspec, or a run whose iterators were not counted) resumes from its weights with a note:
+    its random numbers start again from the seed's first ones. ``arrays``: the snapshot's
+    (a model without random layers has no seed states: none saved, none to restore)."""
+    from cnnspec.training.callbacks import SEED_STATES, restore_seed_states
+
+    exact = (
+        snapshot.data_iterators is not None
+        and data_counter is not None
+        and restore_seed_states(owners, arrays.get(SEED_STATES, []))
+    )
+    if exact:
+        data_counter.replay(snapshot.data_iterators)
+    else:
+        notes.append(
+            f"the snapshot after epoch {snapshot.epoch} holds no random state (saved by an older "
+            "cnnspec, or training.steps_per_epoch, training.class_weight or a distribution strategy "
+            "is set): the run goes "
+            "on from its weights, but its data order, augmentation and dropout differ from those "
+            "of an uninterrupted run"
+        )
 
 
 def weights_source(spec_cbs: dict[str, Any], epochs_run: int) -> tuple[int | None, str]:

@@ -1,0 +1,121 @@
+"""A run interrupted after an epoch and resumed trains the very epochs an uninterrupted run with
+the same seed trains: the same history (losses, accuracies, learning rates) and the same final
+weights, with dropout, augmentation and phases. What it takes (training/state.py): the seed
+generators' states and the count of the training data's iterators, saved in every snapshot.
+
+The interruption is in-process (a callback raises Ctrl-C's ``KeyboardInterrupt`` after the
+Recorder saved the epoch's snapshot), which leaves the run folder as a SIGKILL there would;
+the resumed run builds its model, augmentation and data afresh, as a new process does.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cnnspec.api import compile_text
+
+pytestmark = pytest.mark.slow
+
+#: Dropout and a random augmentation: both draw from Keras seed generators every batch.
+SPEC = """\
+cnnspec: 1
+name: exact
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+    id: conv
+  - flatten
+  - dropout: 0.5
+  - dense: {units: 5, activation: softmax}
+    id: head
+augmentation:
+  - random_translation: {height_factor: 0.1, width_factor: 0.1, fill_mode: constant}
+data: {source: digits, classes: [0, 1, 2, 3, 4], per_class: 10, validation_split: 0.1}
+training:
+  batch_size: 10
+  seed: 5
+TRAINING
+"""
+PLAIN = "  epochs: 5\n  optimizer: {adam: {learning_rate: 0.003}}"
+PHASED = """\
+  phases:
+    - {epochs: 2, freeze: [conv], learning_rate: 0.01}
+    - {epochs: 2, unfreeze: ['*'], learning_rate: 0.003}"""
+
+
+def spec(training: str) -> Any:
+    """The compiled spec with ``training`` (the rest of its ``training`` section)."""
+    return compile_text(SPEC.replace("TRAINING", training), "spec.yaml")
+
+
+def stopped_after(epochs: int) -> Any:
+    """A callback that interrupts the run once ``epochs`` epochs are saved (it runs after the
+    Recorder, which writes the epoch's snapshot in its ``on_epoch_end``)."""
+    import keras
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if epoch + 1 == epochs:
+                raise KeyboardInterrupt
+
+    return Stop()
+
+
+def untimed(history: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The history without its wall-clock column (the only one that may differ)."""
+    return [{key: value for key, value in row.items() if key != "seconds"} for row in history]
+
+
+def interrupted_then_resumed(compiled: Any, out: Path, epochs: int) -> Any:
+    """Train into ``out``, interrupted after ``epochs`` epochs, then resume it to the end."""
+    from cnnspec.training.trainer import TrainingInterrupted, train
+
+    with pytest.raises(TrainingInterrupted):
+        train(compiled, out=out, callbacks=[stopped_after(epochs)])
+    return train(compiled, resume=out)
+
+
+def test_a_resumed_run_with_dropout_and_augmentation_is_the_uninterrupted_run(tmp_path: Path) -> None:
+    from cnnspec.training.state import STATE_DIR
+    from cnnspec.training.trainer import TrainingInterrupted, train
+
+    compiled = spec(PLAIN)
+    whole = train(compiled, out=tmp_path / "whole")
+    resumed = interrupted_then_resumed(compiled, tmp_path / "resumed", 2)
+    assert resumed.resumed_from == 2
+    assert not any("holds no random state" in note for note in resumed.notes)
+    assert untimed(resumed.history) == untimed(whole.history)  # epochs 3-5 too, not only 1-2
+    assert resumed.metrics["weights_sha256"] == whole.metrics["weights_sha256"]
+
+    # a snapshot of an older cnnspec (no random state in it) still resumes, and says it is not exact
+    old = tmp_path / "old"
+    with pytest.raises(TrainingInterrupted):
+        train(compiled, out=old, callbacks=[stopped_after(2)])
+    for manifest in (old / STATE_DIR).glob("epoch-*.json"):
+        data = json.loads(manifest.read_text())
+        del data["data_iterators"]
+        manifest.write_text(json.dumps(data))
+    result = train(compiled, resume=old)
+    assert result.resumed_from == 2 and [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5]
+    assert any("holds no random state" in note for note in result.notes)
+    shutil.rmtree(old)
+
+
+def test_a_resumed_phased_run_is_the_uninterrupted_run(tmp_path: Path) -> None:
+    """Interrupted at the phase boundary and in the middle of the second phase: each resume
+    gives the uninterrupted run's history and weights."""
+    from cnnspec.training.trainer import train
+
+    compiled = spec(PHASED)
+    whole = train(compiled, out=tmp_path / "whole")
+    assert [row["phase"] for row in whole.history] == [1, 1, 2, 2]
+    for epochs in (2, 3):
+        resumed = interrupted_then_resumed(compiled, tmp_path / f"resumed-{epochs}", epochs)
+        assert resumed.resumed_from == epochs
+        assert untimed(resumed.history) == untimed(whole.history), epochs
+        assert resumed.metrics["weights_sha256"] == whole.metrics["weights_sha256"], epochs
