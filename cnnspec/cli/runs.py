@@ -91,9 +91,19 @@ def _list(folder: Path, format: str) -> None:
             safe((row["spec_hash"] or "")[:12]),  # the table's short form; JSON has the whole hash
             _score(row),
             epochs,
-            "" if row["seconds"] is None else f"{_num(row['seconds'], digits=1)}s",
+            _seconds(row["seconds"]),
         )
     stdout().print(table)
+
+
+def _seconds(value: Any) -> str:
+    """The time column: ``12.5s``; a non-finite time as its stored text and the unit apart
+    (``inf s``: glued on, ``infs`` read as a word), as the other columns show ``nan``."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{_num(value, digits=1)}s"
+    return f"{_num(value)} s"
 
 
 def _notes(notes: list[str]) -> None:
@@ -163,9 +173,10 @@ def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> No
 
 
 def _check_target(target: Path, runs: tuple[Path, Path], force: bool) -> None:
-    """Refuse a picture path before any work: never inside a compared run (its model.keras,
-    lock.json or spec would be replaced by a PNG, --force or not), and an existing file only
-    with ``--force``, as ``codegen -o`` does."""
+    """Refuse a picture path before any work: one not ending in ``.png`` (as ``visualize -o``
+    and ``report -o`` check theirs), never inside a compared run (its model.keras, lock.json or
+    spec would be replaced by a PNG, --force or not), and an existing file only with
+    ``--force``, as ``codegen -o`` does."""
     from cnnspec.errors import UsageError
     from cnnspec.fileio import check_writable
     from cnnspec.reporting.runs import is_run
@@ -179,6 +190,10 @@ def _check_target(target: Path, runs: tuple[Path, Path], force: bool) -> None:
                 "write into a run it reads",
                 "choose a --png outside both run folders, such as compare.png",
             )
+    if target.suffix.lower() != ".png":  # the curves are PNG data, whatever the name says
+        raise UsageError(
+            f"expected --png to end in .png; received {target}", "runs compare draws the curves as a PNG"
+        )
     check_writable(target, option="--png", folder=False)  # also a folder, FIFO, device, socket
     if os.path.lexists(target) and not force:
         raise UsageError(f"{target} already exists", "pass --force to replace it")

@@ -9,19 +9,68 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cnnspec.errors import printable
-from cnnspec.training.plots import _png
+from cnnspec.training.plots import _png, short_label
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from cnnspec.layers.registry import KernelLayout
 
 MISTAKE = "#c62828"
 CORRECT = "#2e7d32"
+#: The title of a sample whose outputs are not finite numbers (a diverged run).
+NO_PREDICTION_TITLE = "no prediction: not numbers"
+
+
+def text_width(text: str, fontsize: float, bold: bool = False) -> float:
+    """How wide ``text`` is drawn in the default font at ``fontsize``, in points (measured on
+    the glyphs: a count of characters misjudges "WWW" against "iii")."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    font = FontProperties(size=fontsize, weight="bold" if bold else "normal")
+    width, _, _ = text_to_path.get_text_width_height_descent(text, font, ismath=False)
+    return float(width)
+
+
+def longest_fitting(
+    most: int, make: Callable[[int], str], width: float, fontsize: float, bold: bool = False
+) -> str:
+    """``make(k)`` for the largest ``k`` in 1…``most`` whose text fits ``width`` points
+    (``make(1)`` when none does): ``make`` shortens a text to ``k`` characters."""
+    low, high = 1, max(1, most)
+    while low < high:  # the widths grow with k: a binary search
+        middle = (low + high + 1) // 2
+        if text_width(make(middle), fontsize, bold) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return make(low)
+
+
+def fit_caption(text: str, width: float, fontsize: float) -> str:
+    """Each line of ``text`` cut in the middle to fit ``width`` points when wider (its end,
+    such as a file name, stays visible): a title wider than its panel ran off the figure's
+    edge."""
+    return "\n".join(_fit_line(line, width, fontsize) for line in text.split("\n"))
+
+
+def _fit_line(text: str, width: float, fontsize: float) -> str:
+    shown = printable(text)
+    if text_width(shown, fontsize) <= width:
+        return shown
+
+    def cut(chars: int) -> str:
+        head = (chars - 1) // 2
+        return shown[:head] + "…" + shown[len(shown) - (chars - 1 - head) :]
+
+    return longest_fitting(len(shown) - 1, cut, width, fontsize)
 
 
 def display_image(pixels: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -118,7 +167,8 @@ def feature_maps_png(
         grid = figure.add_gridspec(1, 2, width_ratios=[1, 3])
         left = figure.add_subplot(grid[0, 0])
         left.imshow(shown, cmap=cmap, interpolation="nearest")
-        left.set_title(printable(caption or "input"), fontsize=10)
+        # the left panel's share of the 11-inch width (ratios 1 : 3, less the margins), in points
+        left.set_title(fit_caption(caption or "input", 72 * 11 * 0.9 / 4, 10), fontsize=10)
         _bare(left)
         right = figure.add_subplot(grid[0, 1])
         right.bar(range(len(acts)), acts, color="#1565c0")
@@ -145,7 +195,8 @@ def feature_maps_png(
     grid = figure.add_gridspec(1, 2, width_ratios=[1, 2.6], wspace=0.08)
     left = figure.add_subplot(grid[0, 0])
     left.imshow(shown, cmap=cmap, interpolation="nearest")
-    left.set_title(printable(caption or "input"), fontsize=10)
+    # the left panel's share of the width (ratios 1 : 2.6 and the margins below), in points
+    left.set_title(fit_caption(caption or "input", 72 * width * 0.96 / 3.68, 10), fontsize=10)
     _bare(left)
     right = figure.add_subplot(grid[0, 1])
     palette = matplotlib.colormaps["viridis"].with_extremes(bad="white")
@@ -219,25 +270,69 @@ def samples_png(
     title: str = "",
 ) -> bytes:
     """A grid of test images titled with the predicted and true class; mistakes in red."""
+    return _png(samples_figure(images, y_true, y_pred, confidence, class_names, title=title))
+
+
+#: The width of one tile of :func:`samples_figure` (inches) and its titles' font size.
+TILE_INCHES = 1.9
+TILE_FONT = 8
+
+
+def sample_title(
+    predicted: int, true: int, confidence: float, class_names: Sequence[str], bold: bool = False
+) -> str:
+    """A tile's two-line title: ``pred NAME (97%)`` over ``true NAME``, each name shortened to
+    fit the tile (a long one overprinted its neighbours; ``bold``: a mistake's title, which is
+    wider). A prediction that is not one (a negative class, or a confidence that is not a
+    finite number: the outputs of a diverged run) says so instead of "nan%" and a class."""
+    width = 72 * TILE_INCHES * 0.94  # points, less a little space between neighbours
+
+    def line(prefix: str, name: str, suffix: str = "") -> str:
+        shown = printable(name)
+        return longest_fitting(
+            len(shown), lambda k: f"{prefix}{short_label(shown, k)}{suffix}", width, TILE_FONT, bold
+        )
+
+    true_line = line("true ", _class_name(class_names, true))
+    if predicted < 0 or not math.isfinite(float(confidence)):
+        return f"{NO_PREDICTION_TITLE}\n{true_line}"
+    return line("pred ", _class_name(class_names, predicted), f" ({confidence:.0%})") + f"\n{true_line}"
+
+
+def _class_name(class_names: Sequence[str], index: int) -> str:
+    return str(class_names[index]) if 0 <= index < len(class_names) else str(index)
+
+
+def samples_figure(
+    images: Sequence[np.ndarray],
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    confidence: Sequence[float],
+    class_names: Sequence[str],
+    *,
+    title: str = "",
+) -> Figure:
+    """The matplotlib figure :func:`samples_png` draws: a tile whose prediction is
+    no number (:func:`sample_title`) is never counted as right."""
     from matplotlib.figure import Figure
 
     count = len(images)
     rows, cols = _grid(max(count, 1))
     cols = max(cols, min(count, 4))
     rows = max(1, math.ceil(count / cols))
-    figure = Figure(figsize=(cols * 1.9 + 0.4, rows * 2.15 + 0.8), dpi=100)
+    figure = Figure(figsize=(cols * TILE_INCHES + 0.4, rows * 2.15 + 0.8), dpi=100)
     wrong = 0
     for index in range(count):
         axes = figure.add_subplot(rows, cols, index + 1)
         shown, cmap = display_image(images[index])
         axes.imshow(shown, cmap=cmap, interpolation="nearest")
-        right = int(y_pred[index]) == int(y_true[index])
+        predicted, true = int(y_pred[index]), int(y_true[index])
+        right = predicted >= 0 and predicted == true and math.isfinite(float(confidence[index]))
         wrong += not right
         color = CORRECT if right else MISTAKE
         axes.set_title(
-            f"pred {printable(str(class_names[int(y_pred[index])]))} ({confidence[index]:.0%})\n"
-            f"true {printable(str(class_names[int(y_true[index])]))}",
-            fontsize=8,
+            sample_title(predicted, true, float(confidence[index]), class_names, bold=not right),
+            fontsize=TILE_FONT,
             color=color,
             fontweight="normal" if right else "bold",
         )
@@ -248,4 +343,4 @@ def samples_png(
     heading = title or "Test images: predicted vs true class"
     figure.suptitle(f"{heading} ({wrong} of {count} wrong, in red)", fontsize=11)
     figure.tight_layout()
-    return _png(figure)
+    return figure

@@ -65,7 +65,15 @@ def _num(value: Any, digits: int = 4) -> str:
 
 
 def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """Whether ``value`` is a figure that can be formatted: a number (not a boolean) that is
+    finite. A JSON integer too large for a float (hundreds of digits) is not: ``math.isfinite``
+    and ``:.1f`` raise OverflowError on it."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _not_a_figure(value: Any) -> str:
@@ -160,10 +168,14 @@ def _cards(metrics: dict[str, Any], total_params: int | None) -> list[dict[str, 
             subs.append(f"best epoch {metrics['best_epoch']}")
         planned = metrics.get("epochs_planned", "?")
         cards.append(_card("epochs", f"{metrics['epochs_run']}/{planned}", ", ".join(subs)))
-    if isinstance(metrics.get("train_seconds"), (int, float)):
+    seconds = metrics.get("train_seconds")
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
         speed = metrics.get("images_per_second_steady") or metrics.get("images_per_second")
-        sub = f"{speed:,.0f} images/s" if isinstance(speed, (int, float)) else ""
-        cards.append(_card("training time", f"{metrics['train_seconds']:.1f} s", sub))
+        sub = f"{speed:,.0f} images/s" if _finite(speed) else ""
+        # a non-finite time reads as the other non-finite figures do, never "nan s"
+        cards.append(
+            _card("training time", f"{seconds:.1f} s" if _finite(seconds) else _not_a_figure(seconds), sub)
+        )
     if total_params is not None:
         from cnnspec.analysis.report import human_bytes
 
@@ -183,8 +195,10 @@ def _report_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
             "precision": _num(values.get("precision")),
             "recall": _num(values.get("recall")),
             "f1": _num(f1),
-            "bar": round(100 * f1) if isinstance(f1, (int, float)) else 0,
-            "low": isinstance(f1, (int, float)) and f1 < 0.8,
+            # only a finite F1 is drawn as a bar: round() of NaN (a JSON NaN) raised ValueError
+            "bar": round(100 * f1) if _finite(f1) else 0,
+            # a present F1 that is no number (a diverged class) is as weak as a low one
+            "low": f1 is not None and not (_finite(f1) and f1 >= 0.8),
             "support": f"{support:,}" if isinstance(support, int) else "",
             "total": total,
         }
@@ -433,6 +447,11 @@ def _benchmark(run: Run, notes: list[str]) -> dict[str, Any] | None:
     }
 
 
+#: What a sample card says instead of a class when the model's outputs for the image are not
+#: finite numbers (:data:`cnnspec.reporting.views.NO_PREDICTION`).
+NO_PREDICTION_TEXT = "no prediction: the outputs are not numbers (the run diverged)"
+
+
 def _sample_cards(
     test: Any, indices: np.ndarray, predicted: np.ndarray, confidence: np.ndarray
 ) -> list[dict[str, Any]]:
@@ -443,17 +462,18 @@ def _sample_cards(
     def name(i: int) -> str:
         return names[i] if 0 <= i < len(names) else str(i)
 
-    return [
-        {
-            "index": int(i),
+    def card(i: int, p: int, c: float) -> dict[str, Any]:
+        decided = p >= 0 and _finite(float(c))  # NO_PREDICTION: the outputs were not numbers
+        return {
+            "index": i,
             "image": data_uri(image_png(test.x[i])),
-            "predicted": name(int(p)),
+            "predicted": name(p) if decided else NO_PREDICTION_TEXT,
             "true": name(int(test.y[i])),
-            "confidence": f"{c:.1%} sure",
-            "correct": int(p) == int(test.y[i]),
+            "confidence": f"{c:.1%} sure" if decided else "",
+            "correct": decided and p == int(test.y[i]),
         }
-        for i, p, c in zip(indices, predicted, confidence)
-    ]
+
+    return [card(int(i), int(p), float(c)) for i, p, c in zip(indices, predicted, confidence)]
 
 
 def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
@@ -494,6 +514,12 @@ def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
         else (f"the {errors:,} misclassified images among {len(pool):,} test images checked")
     )
     parts["mistakes_caption"] = f"{len(wrong)} more of {among}."
+    undecided = int((predicted < 0).sum())  # NO_PREDICTION: counted among the mistakes
+    if undecided:
+        parts["mistakes_caption"] += (
+            f" {undecided:,} of them have no prediction: the model's outputs are not numbers (the "
+            "run diverged)."
+        )
     first = int(pool[shown[0]]) if len(shown) else 0
     layers = [convs[0], convs[-1]] if len(convs) > 1 else convs[:1]
     for position, layer in zip(("first", "last"), layers):

@@ -64,7 +64,8 @@ def damaged(path: Path, problems: list[str]) -> UsageError:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from ``path``; ``None`` when the file is absent, a clear error when corrupt."""
+    """A JSON object from ``path``; ``None`` when the file is absent, a clear error when corrupt
+    (not JSON, not an object, or holding an integer too large for a float)."""
     if not path.is_file():
         return None
     try:
@@ -77,6 +78,13 @@ def read_json(path: Path) -> dict[str, Any] | None:
         raise damaged(path, ["expected readable JSON; it is too large to read"]) from None
     if not isinstance(value, dict):
         raise damaged(path, [f"expected a JSON object; received {type(value).__name__}"])
+    from cnnspec.reporting.runs import large_numbers
+
+    # cnnspec never writes an integer a float can't hold: one (hundreds of digits) made every
+    # figure read from the file raise OverflowError wherever it was formatted or compared
+    problems = large_numbers(value)
+    if problems:
+        raise damaged(path, problems)
     return value
 
 

@@ -82,7 +82,44 @@ def wrong_type(key: str, value: Any, expected: str) -> str:
     """The problem of a value of the wrong type: ``data is a list ([1]), expected an object``."""
     if value is None:
         return f"{key} is null, expected {expected}"
+    if too_large(value):  # a number, but not one a figure can be ("a number, expected a number")
+        return f"{key} is {too_large_text(value)}"
     return f"{key} is {_a(_kind(value))} ({excerpt(value)}), expected {expected}"
+
+
+def too_large(value: Any) -> bool:
+    """Whether ``value`` is a JSON integer too large for a float (hundreds of digits, which
+    JSON allows): ``math.isfinite``, ``float()`` and ``:.1f`` raise OverflowError on it."""
+    if not isinstance(value, int) or isinstance(value, bool) or value.bit_length() <= 1000:
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False
+
+
+def too_large_text(value: int) -> str:
+    """How a problem describes a :func:`too_large` number."""
+    return f"a whole number of {len(str(abs(value)))} digits, too large for a figure"
+
+
+def large_numbers(document: Any, limit: int = 5) -> list[str]:
+    """Where ``document`` (a JSON value) holds a :func:`too_large` number, as problems that
+    name the key (``per_class.a.support is a whole number of 401 digits, …``); at most
+    ``limit``. Walked with a list, not recursion: the decoder accepts nesting deeper than a
+    recursive walk could follow."""
+    problems: list[str] = []
+    pending: list[tuple[str, Any]] = [("", document)]
+    while pending and len(problems) < limit:
+        where, value = pending.pop()
+        if isinstance(value, dict):
+            pending += [(f"{where}.{key}" if where else str(key), item) for key, item in value.items()]
+        elif isinstance(value, list):
+            pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+        elif too_large(value):
+            problems.append(f"{where or 'the file'} is {too_large_text(value)}")
+    return sorted(problems)
 
 
 def is_run(folder: Path) -> bool:
@@ -209,8 +246,9 @@ def _headline(metrics: dict[str, Any], problems: list[str]) -> list[list[Any]]:
             value = part.get(key)
             if value is None or _is_figure(value) or (where, key) == ("", "test_accuracy"):
                 continue  # (the top-level test accuracy is run_row's own field)
-            problems.append(f"metrics.json: {where}{key} is {_a(_kind(value))}, expected a number")
-        return part
+            problems.append(f"metrics.json: {wrong_type(where + key, value, 'a number')}")
+        # headline() converts each figure with float(): one too large for it raised OverflowError
+        return {k: v for k, v in part.items() if not too_large(v)}
 
     outputs = metrics.get("outputs")
     if isinstance(outputs, dict):  # a multi-output run: every output's part must be an object
@@ -220,7 +258,7 @@ def _headline(metrics: dict[str, Any], problems: list[str]) -> list[list[Any]]:
         parts = {k: checked(v, f"outputs.{k}.") for k, v in outputs.items() if isinstance(v, dict)}
         metrics = {**metrics, "outputs": parts}
     else:
-        checked(metrics, "")
+        metrics = checked(metrics, "")
     return [[label, _figure(value)] for label, value in headline(metrics)]
 
 
@@ -381,7 +419,14 @@ def metric_differences(a: Path, b: Path) -> list[dict[str, Any]]:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """Whether ``value`` is a finite number (a :func:`too_large` integer is not one: it made
+    ``math.isfinite`` raise OverflowError, and ``runs`` list nothing)."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and not too_large(value)
+        and math.isfinite(value)
+    )
 
 
 def history(run: Path) -> dict[str, list[float]]:

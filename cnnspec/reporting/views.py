@@ -27,13 +27,34 @@ from cnnspec.reporting.run import (
     predict,
     read_json,
 )
+from cnnspec.training.plots import short_label
+
+#: The predicted class of a test image whose outputs are not all finite numbers (a diverged
+#: run): no class at all, so it never equals a true class (``argmax`` of a NaN row is 0, which
+#: made every such image a "correct" prediction of class 0).
+NO_PREDICTION = -1
+
+
+def decided(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted classes, confidences) of class probabilities (n, classes): a row with a NaN
+    or infinite value is :data:`NO_PREDICTION` with a NaN confidence."""
+    probs = np.asarray(probs, dtype="float64")
+    finite = np.isfinite(probs).all(axis=1) if probs.size else np.ones(len(probs), dtype=bool)
+    predicted = np.where(finite, probs.argmax(axis=1) if probs.size else 0, NO_PREDICTION)
+    confidence = np.where(finite, probs.max(axis=1) if probs.size else 0.0, np.nan)
+    return predicted.astype("int64"), confidence
 
 
 def history_columns(run: Run) -> dict[str, list[float]]:
     """``history.json`` as numeric columns (non-finite values were stored as strings)."""
     history = run.history()
+    where = run.run_dir or run.model_path.parent
+    if history is not None and not history:  # the file is there, but holds no column at all
+        raise UsageError(
+            f"expected per-epoch values in {where}/history.json; it holds no epochs",
+            "a run stopped before its first epoch ended has none; train it again",
+        )
     if not history:
-        where = run.run_dir or run.model_path.parent
         raise UsageError(
             f"expected a training history (history.json) in {where}; there is none",
             "history comes from a run folder written by `cnnspec train`",
@@ -207,7 +228,9 @@ class Probe:
             pixels, rescale = test.x[sample], test.settings.rescale
             caption = f"test image #{sample}"
             if not test.config.task_path:  # a label set, values or a mask (per output) is no class
-                caption += f" (class {test.class_names[int(test.y[sample])]})"
+                # on a line of its own and shortened: a long class name pushed the caption off
+                # the picture's left edge (the narrow input panel)
+                caption += f"\n(class {short_label(test.class_names[int(test.y[sample])], 16)})"
         maps = self.activations(layer_name, self.prepared(pixels, rescale))
         png = feature_maps_png(
             pixels, maps, layer_name, prefix=f"{self.run.name}: ", caption=caption, max_maps=max_maps
@@ -238,7 +261,7 @@ class Probe:
         if self._all is None:
             test = self.test
             probs = predict(self.model, test.x, test.settings.rescale, self.run.output_kind(self.model))
-            self._all = (probs.argmax(axis=1), probs.max(axis=1))
+            self._all = decided(probs)
         return self._all
 
     def predictions(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -247,7 +270,7 @@ class Probe:
             return self._all[0][indices], self._all[1][indices]
         test = self.test
         probs = predict(self.model, test.x[indices], test.settings.rescale, self.run.output_kind(self.model))
-        return probs.argmax(axis=1), probs.max(axis=1)
+        return decided(probs)
 
     def pick(self, count: int, *, mistakes: bool = False, seed: int = 0) -> np.ndarray:
         """Indices of test images to show: a seeded random choice (only mistakes if asked)."""

@@ -97,10 +97,30 @@ def _phase_starts(epochs: Sequence[float], phases: Sequence[float] | None) -> li
     return starts
 
 
+#: How many characters of a class name a picture draws (a tick label, a tile's title): one
+#: name of hundreds of characters made tight_layout give up, so every label was clipped.
+LABEL_CHARS = 22
+
+
+def short_label(text: str, limit: int = LABEL_CHARS) -> str:
+    """``text`` as a picture draws it: control characters escaped (:func:`printable`; an ESC
+    drew nothing, and made matplotlib print it raw in a warning), and cut to ``limit``
+    characters with an ellipsis when longer."""
+    shown = printable(str(text))
+    limit = max(1, limit)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
 def plot_confusion_matrix(
     matrix: Sequence[Sequence[int]], class_names: Sequence[str], target: Path, title: str = ""
 ) -> Path:
     """A labelled confusion matrix (true class in rows, predicted class in columns)."""
+    return write_atomic(target, _png(confusion_figure(matrix, class_names, title)))
+
+
+def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str = "") -> Any:
+    """The matplotlib figure :func:`plot_confusion_matrix` writes: class names longer than
+    :data:`LABEL_CHARS` are shortened, so the tick labels and axis titles fit the figure."""
     import numpy as np
     from matplotlib.figure import Figure
 
@@ -112,8 +132,7 @@ def plot_confusion_matrix(
     image = axes.imshow(data, cmap="Blues")
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
     if n <= 40:
-        labels = [printable(str(c)) for c in class_names]  # (an ESC drew nothing, and
-        # made matplotlib print it raw in a warning)
+        labels = [short_label(c) for c in class_names]
         axes.set_xticks(range(n), labels=labels, rotation=45, ha="right")
         axes.set_yticks(range(n), labels=labels)
     if n <= 20:
@@ -133,4 +152,4 @@ def plot_confusion_matrix(
     axes.set_ylabel("true class")
     axes.set_title(title or "Confusion matrix (test set)")
     figure.tight_layout()
-    return write_atomic(target, _png(figure))
+    return figure
