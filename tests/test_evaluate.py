@@ -247,3 +247,18 @@ def test_digits_model_refuses_the_shapes_classes():
     config.binary, config.output_units = True, 1
     with pytest.raises(UsageError, match="at most 2 classes"):
         check_source_classes(["0", "1", "2"], [], config)
+
+
+def test_data_shapes_keeps_the_runs_shapes_target_and_settings():
+    """`evaluate RUN --data shapes` of a run that learnt shape areas scored it on counts (the
+    regression task's default target) with the generator's defaults, and a multi-output run
+    failed; the run's own shapes settings are kept. Other runs get the plain source."""
+    from cnnspec.reporting.run import parse_source
+
+    settings = {"images": 60, "image_size": [16, 16], "target": "area"}
+    assert parse_source("shapes", {"shapes": settings}) == {"shapes": settings}
+    several = {"shapes": {"target": {"mask": "mask", "present": "multilabel"}}}
+    assert parse_source("shapes", several) == several
+    assert parse_source("shapes", {"npz": "x.npz"}) == "shapes"
+    assert parse_source("shapes", None) == "shapes"
+    assert parse_source("digits", {"shapes": settings}) == "digits"

@@ -491,7 +491,14 @@ class TestData:
 
 
 def parse_source(text: str, base: dict[str, Any] | None = None) -> str | dict[str, Any]:
-    """``--data``: a named source, an ``.npz`` file, or a folder of class sub-folders."""
+    """``--data``: a named source, an ``.npz`` file, or a folder of class sub-folders.
+
+    ``base``: the run's own ``data.source`` mapping. ``--data shapes`` on a run trained on a
+    ``shapes`` mapping keeps its generator settings (above all its ``target``: a run that
+    learnt areas or several outputs' targets is scored on them, not on the default target of
+    its first output's task; and its image count and seed)."""
+    if text == "shapes" and base is not None and isinstance(base.get("shapes"), dict):
+        return {"shapes": dict(base["shapes"])}
     if text in NAMED_SOURCES:
         return text
     path = user_path(text)
