@@ -19,25 +19,13 @@ from cnnspec.errors import SpecError, UsageError
 
 optuna = pytest.importorskip("optuna")
 
-SPEC = """\
-cnnspec: 1
-name: tiny_search
-input: {shape: [8, 8, 1]}
-vars: {width: 4}
-model:
-  - conv2d: {filters: "${width}", kernel_size: 3, padding: same, activation: relu}
-  - global_avg_pool2d
-  - {id: drop, dropout: 0.1}
-  - dense: {units: 10, activation: softmax}
-data: {source: digits, limit: 128}
-training: {epochs: 1, batch_size: 32, seed: 1}
-search:
-  trials: 2
-  seed: 3
-  pruner: none
-  space:
-    SPACE
-"""
+from tests.test_search_fixes import SPEC as FIXES_SPEC  # noqa: E402
+
+# the tiny spec of tests/test_search_fixes.py, two trials, its space filled in per test
+SPEC = FIXES_SPEC.replace("trials: 1", "trials: 2").replace(
+    "    drop.rate: {float: [0.0, 0.5]}\n", "    SPACE\n"
+)
+assert "SPACE" in SPEC
 
 
 def spec_with(space: str) -> str:
