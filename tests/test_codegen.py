@@ -680,3 +680,15 @@ def test_generating_twice_from_one_compiled_spec_gives_the_same_code(path):
     compiled = compile_spec(path)
     for script in (False, True):
         assert generate_code(compiled, script=script).text == generate_code(compiled, script=script).text
+
+
+def test_vars_no_code_reads_say_so_in_their_comment(tmp_path):
+    """A zoo model's head vars are decided when the code is generated (`when:` items): their
+    constants said nothing, and editing INCLUDE_TOP in the file changed nothing, silently."""
+    from cnnspec.backends.python_emitter import UNREAD_NOTE
+
+    text = generate_code(compile_spec("zoo:resnet50")).text
+    lines = {line.split(" = ")[0]: line for line in text.splitlines() if line[:1].isupper() and " = " in line}
+    assert all(UNREAD_NOTE in lines[name] for name in ("INCLUDE_TOP", "POOLING", "INPUT_SHAPE"))
+    assert all(UNREAD_NOTE not in lines[name] for name in ("STAGE_BLOCKS", "CLASSES"))
+    assert ruff_check(text, tmp_path) == ""

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +112,16 @@ def generate_code(
     if script:
         template = "train_task.py.j2" if context["task_script"] else "train.py.j2"
     text = render(template, context)
+    unused = unread_constants(text, module)
+    if unused:  # rendered again with them marked (a constant's text is laid out before rendering)
+        marked = [
+            replace(c, comment=f"{c.comment}; {UNREAD_NOTE}" if c.comment else UNREAD_NOTE)
+            if c.name in unused
+            else c
+            for c in module.constants
+        ]
+        context["constants"] = [constant_lines(c) for c in marked]
+        text = render(template, context)
     formatted = False
     if format_code:
         result = ruff_format(text)
@@ -126,6 +136,24 @@ def generate_code(
         raise CodegenError(f"generated code differs from the model: {exc.message}") from None
     notes = [*module.notes, *context.get("runtime_notes", []), *context.get("data_notes", [])]
     return GeneratedCode(text, script, True, notes, formatted)
+
+
+#: The comment of a var's constant that no code reads.
+UNREAD_NOTE = "not read below: decided when this code was generated"
+
+
+def unread_constants(text: str, module: ModelModule) -> set[str]:
+    """The module's constants (its vars) that no code of ``text`` reads: a var the resolver
+    used up while generating (a `when:` decided, a zoo head's `include_top`, a backbone's
+    `input_shape` that its input tensor overrides). They stay, as every var does, but say so
+    (:data:`UNREAD_NOTE`): editing `INCLUDE_TOP = False` in the file changes nothing."""
+    names = {constant.name for constant in module.constants}
+    read = {
+        node.id
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    }
+    return names - read
 
 
 def refuse_name_clashes(spec: CompiledSpec, module: ModelModule, tree: ast.Module, *, script: bool) -> None:
