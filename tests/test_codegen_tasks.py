@@ -359,3 +359,31 @@ def test_one_output_task_script_freezes_per_phase(tmp_path):
     script = generate_code(compile_spec(spec), script=True).text
     assert '{"epochs": 1, "frozen": ["skip"]},\n    {"epochs": 1, "frozen": []},' in script
     assert "for phase, settings in enumerate(PHASES):" in script and "loss=keras.losses.Dice()" in script
+
+
+def test_a_regression_scripts_value_names_are_trains_when_the_data_names_none(tmp_path):
+    """An .npz of two regression targets without class_names: train writes class_names
+    ["0", "1"] (its numbered value names), the script wrote []. Its evaluate_model runs here on
+    a stand-in model, without TensorFlow."""
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.training.task_results import task_metrics
+    from tests.test_listing_edges import script_functions
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((12, 16, 16, 1), dtype="float32"), rng.random((12, 2), dtype="float32")
+    np.savez(tmp_path / "values.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(FILE_SPECS["regression"].replace("SOURCE", "{npz: values.npz}"), encoding="utf-8")
+    outputs = y + 0.1
+
+    class StandIn:
+        def evaluate(self, test, return_dict, verbose):
+            return {"loss": 0.01}
+
+        def predict(self, test, verbose):
+            return outputs
+
+    _, summary = script_functions(spec)["evaluate_model"](StandIn(), None, y, [])
+    expected = task_metrics(training_config(compile_spec(spec)), y, outputs, ["0", "1"])
+    assert summary["class_names"] == expected["class_names"] == ["0", "1"]
+    assert summary["per_target"].keys() == expected["per_target"].keys()
