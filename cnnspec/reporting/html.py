@@ -12,7 +12,6 @@ descriptions and class names are user text and end up escaped.
 from __future__ import annotations
 
 import base64
-import math
 import re
 import tempfile
 import time
@@ -24,6 +23,7 @@ import numpy as np
 from cnnspec.errors import SpecError, UsageError
 from cnnspec.fileio import read_head
 from cnnspec.reporting.run import MODEL_FILE, Run, locate
+from cnnspec.reporting.runs import finite_number
 
 TEMPLATE = "report.html.j2"
 SAMPLES = 24
@@ -57,23 +57,11 @@ def _file_uri(path: Path) -> str | None:
 
 
 def _pct(value: Any) -> str:
-    return f"{value:.2%}" if _finite(value) else _not_a_figure(value)
+    return f"{value:.2%}" if finite_number(value) else _not_a_figure(value)
 
 
 def _num(value: Any, digits: int = 4) -> str:
-    return f"{value:.{digits}f}" if _finite(value) else _not_a_figure(value)
-
-
-def _finite(value: Any) -> bool:
-    """Whether ``value`` is a figure that can be formatted: a number (not a boolean) that is
-    finite. A JSON integer too large for a float (hundreds of digits) is not: ``math.isfinite``
-    and ``:.1f`` raise OverflowError on it."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
+    return f"{value:.{digits}f}" if finite_number(value) else _not_a_figure(value)
 
 
 def _not_a_figure(value: Any) -> str:
@@ -171,11 +159,10 @@ def _cards(metrics: dict[str, Any], total_params: int | None) -> list[dict[str, 
     seconds = metrics.get("train_seconds")
     if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
         speed = metrics.get("images_per_second_steady") or metrics.get("images_per_second")
-        sub = f"{speed:,.0f} images/s" if _finite(speed) else ""
+        sub = f"{speed:,.0f} images/s" if finite_number(speed) else ""
         # a non-finite time reads as the other non-finite figures do, never "nan s"
-        cards.append(
-            _card("training time", f"{seconds:.1f} s" if _finite(seconds) else _not_a_figure(seconds), sub)
-        )
+        shown = f"{seconds:.1f} s" if finite_number(seconds) else _not_a_figure(seconds)
+        cards.append(_card("training time", shown, sub))
     if total_params is not None:
         from cnnspec.analysis.report import human_bytes
 
@@ -196,9 +183,9 @@ def _report_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
             "recall": _num(values.get("recall")),
             "f1": _num(f1),
             # only a finite F1 is drawn as a bar: round() of NaN (a JSON NaN) raised ValueError
-            "bar": round(100 * f1) if _finite(f1) else 0,
+            "bar": round(100 * f1) if finite_number(f1) else 0,
             # a present F1 that is no number (a diverged class) is as weak as a low one
-            "low": f1 is not None and not (_finite(f1) and f1 >= 0.8),
+            "low": f1 is not None and not (finite_number(f1) and f1 >= 0.8),
             "support": f"{support:,}" if isinstance(support, int) else "",
             "total": total,
         }
@@ -463,7 +450,7 @@ def _sample_cards(
         return names[i] if 0 <= i < len(names) else str(i)
 
     def card(i: int, p: int, c: float) -> dict[str, Any]:
-        decided = p >= 0 and _finite(float(c))  # NO_PREDICTION: the outputs were not numbers
+        decided = p >= 0 and finite_number(float(c))  # NO_PREDICTION: the outputs were not numbers
         return {
             "index": i,
             "image": data_uri(image_png(test.x[i])),

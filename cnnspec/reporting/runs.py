@@ -185,7 +185,7 @@ def _figure(value: Any) -> Any:
 
 def _is_figure(value: Any) -> bool:
     """Whether ``value`` is a number as cnnspec's JSON files store one (non-finite: as text)."""
-    return _number(value) or isinstance(value, float) or value in NON_FINITE
+    return finite_number(value) or isinstance(value, float) or value in NON_FINITE
 
 
 def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
@@ -413,12 +413,12 @@ def metric_differences(a: Path, b: Path) -> list[dict[str, Any]]:
     rows = []
     for key in ma:
         va, vb = ma.get(key), mb.get(key)
-        if _number(va) and _number(vb):
+        if finite_number(va) and finite_number(vb):
             rows.append({"metric": key, "a": va, "b": vb, "difference": vb - va})
     return rows
 
 
-def _number(value: Any) -> bool:
+def finite_number(value: Any) -> bool:
     """Whether ``value`` is a finite number (a :func:`too_large` integer is not one: it made
     ``math.isfinite`` raise OverflowError, and ``runs`` list nothing)."""
     return (
