@@ -42,11 +42,13 @@ def seed_generators(owners: Sequence[Any]) -> list[Any]:
     augmentation layers draw from them, and ``save_weights`` does not save them (Keras saves
     a layer's trainable and non-trainable weights only), so without them a resumed run would
     draw the random numbers of epoch 1 again."""
+    from cnnspec.training.joint_augment import JointAugmentation
+
     found: list[Any] = []
     for owner in owners:
         if owner is None:
             continue
-        layers = [layer for layer, _ in owner.layers] if hasattr(owner, "mask_keys") else [owner]
+        layers = [layer for layer, _ in owner.layers] if isinstance(owner, JointAugmentation) else [owner]
         for top in layers:
             for layer in top._flatten_layers(include_self=True, recursive=True):
                 found += [g for g in getattr(layer, "_seed_generators", []) if g not in found]
