@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from cnnspec.errors import Loc, SpecPath
 from cnnspec.ir import BlockCall, Conditional, Item, ModelIR, walk
+from cnnspec.spec import loader
 from cnnspec.spec.loader import SourceDoc
 
 
@@ -62,7 +63,7 @@ def _is_layer_list(path: SpecPath) -> bool:
 
 def kind_of(doc: SourceDoc, item: SpecPath) -> str | None:
     """The kind key of the item at ``item`` (a layer kind, block or combinator)."""
-    value = _value(doc.data, item)
+    value = loader.value_at(doc.data, item)
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
@@ -71,20 +72,9 @@ def kind_of(doc: SourceDoc, item: SpecPath) -> str | None:
     return None
 
 
-def _value(data: object, path: SpecPath) -> object:
-    for part in path:
-        if isinstance(data, dict) and isinstance(part, str) and part in data:
-            data = data[part]
-            continue
-        if not (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
-            return None
-        data = data[part]
-    return data
-
-
 def value_at(doc: SourceDoc, path: SpecPath) -> object:
     """The composed document's value at ``path`` (``None`` when there is none)."""
-    return _value(doc.data, path)
+    return loader.value_at(doc.data, path)
 
 
 class TreeIndex:

@@ -504,6 +504,18 @@ def _copy_doc(doc: SourceDoc) -> SourceDoc:
     return SourceDoc(doc.file, copy_tree(doc.data), dict(doc.locs), dict(doc.key_locs))
 
 
+def value_at(data: Any, path: SpecPath) -> Any:
+    """The value written at ``path`` in a loaded or composed document's ``data`` (``None``
+    when nothing is there): the one walk the resolver's notes and the language server share."""
+    for part in path:
+        keyed = isinstance(data, dict) and isinstance(part, str) and part in data
+        indexed = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if not (keyed or indexed):
+            return None
+        data = data[part]
+    return data
+
+
 def copy_tree(value: Any) -> Any:
     """A copy of a loaded value: new mappings and lists, the same (immutable) scalars."""
     if isinstance(value, dict):

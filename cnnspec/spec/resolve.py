@@ -66,7 +66,7 @@ from cnnspec.spec.expr import (
     substitute,
     unreadable_name,
 )
-from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, copy_tree
+from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, copy_tree, value_at
 from cnnspec.spec.memo import (
     CallMemo,
     NotReplayable,
@@ -362,7 +362,7 @@ class Resolver:
         """The origin notes of the vars the argument of ``param`` at the innermost call reads
         (one level only; none when the argument is written out or was left to its default)."""
         site, block = self.call_sites[-1], self.call_stack[-1]
-        body = _raw_at(self.data, (*site, block))
+        body = value_at(self.data, (*site, block))
         if isinstance(body, dict):
             argument = body.get(param)
         elif body is not None and scalar_param(self.block_params(block)) == param:
@@ -2719,21 +2719,9 @@ def var_cycles(raw: dict[str, Any], stuck: list[str]) -> list[list[str]]:
 MAX_ORIGIN_NOTES = 6
 
 
-def _raw_at(data: Any, path: SpecPath) -> Any:
-    """The value written at ``path`` in the composed document ``data`` (``None`` if none)."""
-    for part in path:
-        if isinstance(part, int) and type(data) is list and -len(data) <= part < len(data):
-            data = data[part]
-        elif isinstance(part, str) and type(data) is dict:
-            data = data.get(part)
-        else:
-            return None
-    return data
-
-
 def _expression_text(data: Any, path: SpecPath) -> str | None:
     """The ``${…}`` text written at ``path``, if an expression is written there."""
-    text = _raw_at(data, path)
+    text = value_at(data, path)
     return text if is_expression(text) else None
 
 
