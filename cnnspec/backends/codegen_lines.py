@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import io
 import re
+import textwrap
 import token
 import tokenize
 
@@ -137,23 +138,9 @@ def _string_pieces(literal: str, room: int) -> list[str]:
 
 def _wrap_comment(line: str, width: int) -> list[str]:
     """The full-line comment ``line`` wrapped at spaces into lines of at most ``width``
-    characters, each starting with the comment's indentation and ``# ``."""
+    characters, each starting with the comment's indentation and ``# ``; a word longer than
+    a line is cut (a comment is read, not run)."""
     indent = " " * _indent(line)
-    words = line.strip()[1:].split()
     room = width - len(indent) - 2
-    out: list[str] = []
-    current = ""
-    for word in words:
-        while len(word) > room:  # a single word longer than the line: cut (comments are read)
-            if current:
-                out.append(current)
-                current = ""
-            out.append(word[:room])
-            word = word[room:]
-        if current and len(current) + 1 + len(word) > room:
-            out.append(current)
-            current = ""
-        current = f"{current} {word}" if current else word
-    if current:
-        out.append(current)
+    out = textwrap.wrap(line.strip()[1:], room, break_long_words=True, break_on_hyphens=False)
     return [f"{indent}# {part}" for part in out] or [line]
