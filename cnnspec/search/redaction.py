@@ -33,23 +33,20 @@ def _userinfo_secret(rest: str) -> tuple[int, int] | None:
     return colon + 1, rest.rfind("@", first_at, authority_end)
 
 
-def _query_start(rest: str, after: int) -> int:
-    """Where the query string of ``rest`` starts (its ``?``), looking from ``after`` (the end
-    of the password: a ``?`` in a password is no query); ``-1`` when there is none."""
-    return rest.find("?", after)
+def _is_password_param(key: str) -> bool:
+    """Whether the query parameter ``key`` (as written, maybe %-encoded) carries a password."""
+    from urllib.parse import unquote_plus
+
+    return unquote_plus(key).strip().lower() in PASSWORD_PARAMS
 
 
 def _redact_query(query: str) -> str:
     """``query`` (after ``?``) with the value of each password parameter hidden; the other
     parameters (``host``, ``port``) stay as written."""
-    from urllib.parse import unquote_plus
-
     parts = []
     for part in query.split("&"):
         key, sep, _ = part.partition("=")
-        if sep and unquote_plus(key).strip().lower() in PASSWORD_PARAMS:
-            part = f"{key}={HIDDEN}"
-        parts.append(part)
+        parts.append(f"{key}={HIDDEN}" if sep and _is_password_param(key) else part)
     return "&".join(parts)
 
 
@@ -66,7 +63,7 @@ def redact(url: str) -> str:
     if span is not None:
         rest = rest[: span[0]] + HIDDEN + rest[span[1] :]
         after = span[0] + len(HIDDEN)
-    question = _query_start(rest, after)
+    question = rest.find("?", after)  # (from the password's end: a "?" in it is no query)
     if question >= 0:
         rest = rest[: question + 1] + _redact_query(rest[question + 1 :])
     return f"{scheme}{sep}{rest}"
@@ -88,11 +85,11 @@ def secrets(url: str) -> list[str]:
         secret = rest[span[0] : span[1]]
         found += [secret, unquote(secret), *secret.split("@")]
         after = span[1]
-    question = _query_start(rest, after)
+    question = rest.find("?", after)
     if question >= 0:
         for part in rest[question + 1 :].split("&"):
             key, sep, value = part.partition("=")
-            if sep and unquote_plus(key).strip().lower() in PASSWORD_PARAMS:
+            if sep and _is_password_param(key):
                 found += [value, unquote_plus(value)]
     # a secret of 1-2 characters would garble every message it is "found" in (and says little)
     return sorted({s for s in found if len(s) >= 3}, key=len, reverse=True)
