@@ -142,5 +142,5 @@ def _wrap_comment(line: str, width: int) -> list[str]:
     a line is cut (a comment is read, not run)."""
     indent = " " * _indent(line)
     room = width - len(indent) - 2
-    out = textwrap.wrap(line.strip()[1:], room, break_long_words=True, break_on_hyphens=False)
+    out = textwrap.wrap(line.strip()[1:].strip(), room, break_long_words=True, break_on_hyphens=False)
     return [f"{indent}# {part}" for part in out] or [line]
