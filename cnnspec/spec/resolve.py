@@ -78,6 +78,7 @@ from cnnspec.spec.memo import (
     used_blocks,
     value_params,
 )
+from cnnspec.spec.varrefs import unread_vars, var_refs
 
 # fullmatch, not match: "$" would accept a trailing newline ("c\n").
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -541,6 +542,8 @@ class Resolver:
                     format_path(("blocks", name)),
                     code="unused-block",
                 )
+        if not self.diags.has_errors:
+            self.warn_unread_vars()
         ir = ModelIR(
             name=str(self.data.get("name", "model")),
             description=str(self.data.get("description", "")),
@@ -556,6 +559,25 @@ class Resolver:
         if self.deferred:
             ir.pending_tree = functools.partial(fill_pending, self.deferred)
         return ir
+
+    def warn_unread_vars(self) -> None:
+        """Warn about each var that no expression reads. Setting a misspelt var (``clases``
+        beside the ``classes`` a zoo model declares) changes nothing, so say so, with the
+        read var it was probably meant to be."""
+        raw = self.data.get("vars") or {}
+        unread = unread_vars(self.data)
+        read = [name for name in raw if isinstance(name, str) and name not in unread]
+        for name in unread:
+            loc = self.doc.key_loc(("vars", name))
+            if loc is not None and loc.file != self.doc.file:
+                continue  # the extended file's var, which this spec no longer reads: not a typo of its own
+            self.diags.warning(
+                f"var {name!r} is set but never read",
+                loc,
+                format_path(("vars", name)),
+                code="unused-var",
+                hint=did_you_mean(name, read) or f"read it with `${{{name}}}`, or remove it",
+            )
 
     def resolve_vars(self) -> dict[str, Any]:
         """Evaluate ``vars`` in dependency order (linear time: a chain of thousands of vars
@@ -2593,7 +2615,6 @@ _NO_SCOPE = contextlib.nullcontext()
 _PLAIN_SCALARS = (int, float, bool)
 _FLAT = frozenset({int, float, bool, str, type(None)})
 _WRITTEN = frozenset({int, float, bool, type(None)})  # scalars no substitution changes
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_VALUE_DEPTH = 100
 
 
@@ -2625,7 +2646,7 @@ def var_order(raw: dict[str, Any]) -> tuple[list[str], list[str]]:
     time: a chain of thousands of vars must not take quadratic passes), and, in declaration
     order, the vars on or behind a cycle, which no order can place. The resolver and the code
     emitter evaluate vars in this order."""
-    refs = {name: _var_refs(value, raw) for name, value in raw.items()}
+    refs = {name: var_refs(value, raw) for name, value in raw.items()}
     deps = {name: names - {name} for name, names in refs.items()}
     cyclic = {name for name, names in refs.items() if name in names}
     users: dict[str, list[str]] = {name: [] for name in raw}
@@ -2652,7 +2673,7 @@ def var_cycles(raw: dict[str, Any], stuck: list[str]) -> list[list[str]]:
     (``[a, b, a]``). Vars only behind a cycle are in none: they are its consequence."""
     members = set(stuck)
     position = {name: i for i, name in enumerate(raw)}
-    deps = {name: sorted(_var_refs(raw[name], raw) & members, key=position.__getitem__) for name in stuck}
+    deps = {name: sorted(var_refs(raw[name], raw) & members, key=position.__getitem__) for name in stuck}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -2749,28 +2770,6 @@ def _chain_text(chain: list[str]) -> str:
     if len(chain) > 8:
         chain = [*chain[:4], "…", *chain[-3:]]
     return " → ".join(chain)
-
-
-def _var_refs(value: Any, names: dict[str, Any]) -> set[str]:
-    """The names of ``names`` that ``${…}`` expressions inside ``value`` read."""
-    refs: set[str] = set()
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, str) and "${" in item:
-            full = FULL_EXPRESSION.match(item)
-            whole = full is not None and "${" not in full.group(1)
-            bodies = [full.group(1)] if full is not None and whole else EMBEDDED_EXPRESSION.findall(item)
-            for body in bodies:
-                if names.keys().isdisjoint(_WORD.findall(body)):
-                    continue  # names no var: no need to parse it
-                with contextlib.suppress(ExpressionError):  # evaluation reports it, located
-                    refs.update(names_in(body))
-    return refs & names.keys()
 
 
 def _example(kind: LayerKind) -> str:
