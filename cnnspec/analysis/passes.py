@@ -24,6 +24,7 @@ from typing import Any
 from cnnspec.analysis import lint as lint_rules
 from cnnspec.analysis import report
 from cnnspec.analysis.compiled import CompiledSpec
+from cnnspec.analysis.input_size import explain_small_input
 from cnnspec.errors import Diagnostics
 from cnnspec.spec.compose import Reader, apply_overrides, load_spec
 from cnnspec.spec.loader import SourceDoc, load_text
@@ -58,6 +59,10 @@ class Context:
     allow_outside: bool = False
     max_params: int = DEFAULT_MAX_PARAMS
     path: Path | None = None  # recorded on the CompiledSpec (the spec file it came from)
+    #: Explain a shape error inside an included file by the smallest input that fits
+    #: (:mod:`cnnspec.analysis.input_size`: a few more resolutions, on an error path only;
+    #: the language server, which compiles at every keystroke, leaves it out).
+    explain_input: bool = True
     diags: Diagnostics = field(default_factory=Diagnostics)
 
 
@@ -89,7 +94,11 @@ def check_schema(doc: SourceDoc, context: Context) -> SourceDoc:
 
 def resolve(doc: SourceDoc, context: Context) -> CompiledSpec:
     """Expand blocks, ``repeat`` and combinators, infer shapes and counts."""
-    ir = Resolver(doc, context.diags, allow_outside=context.allow_outside).resolve()
+    resolver = Resolver(doc, context.diags, allow_outside=context.allow_outside)
+    ir = resolver.resolve()
+    if context.diags.has_errors and context.explain_input:
+        input_shape = resolver.shapes.get(resolver.input_name)
+        explain_small_input(doc, context.diags, input_shape, allow_outside=context.allow_outside)
     context.diags.raise_if_errors()
     return CompiledSpec(doc, ir, list(context.diags.warnings), context.path)
 

@@ -180,7 +180,8 @@ def check(
     """Run the front end on the spec ``path`` as ``cnnspec validate`` does, reading through
     ``reader``. ``searched``: the findings of a full check's search candidates, repeated
     instead of compiling them (``None``: compile them, as ``validate`` does)."""
-    context = Context(path=path)
+    # Without the smallest-input note: a few resolutions more at each keystroke in error.
+    context = Context(path=path, explain_input=False)
     source = Source(path=path, reader=reader)
     try:
         doc: SourceDoc = run_passes(source, context, COMPOSE)

@@ -1,0 +1,116 @@
+"""Why layers the user did not write refuse the input: the smallest square input that fits.
+
+A 32×32 input on a spec that extends ``zoo:inception_v3`` (or holds it as a backbone) fails
+deep inside the packaged files, at a pooling layer whose height would be 0. The layer is not
+the user's to change, the input is: so such an error gets a note saying how large a square
+input the model accepts, found by resolving the spec again at other input sizes (about a
+tenth of a second each for the largest zoo model, on an error path only), and where the input
+shape was set.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+from cnnspec.errors import Diagnostics, Loc, Note, format_path
+from cnnspec.layers.params import MAX_SIZE
+from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.resolve import Resolver
+from cnnspec.spec.varrefs import var_refs
+
+#: Resolutions one explanation may cost: doubling from the input to 2**8 times its side, then
+#: halving the gap, stays within this for any side up to the largest a shape may have.
+MAX_PROBES = 24
+#: The code of the resolver's shape errors (:meth:`Resolver.layer`).
+SHAPE = "shape"
+
+
+def explain_small_input(
+    doc: SourceDoc, diags: Diagnostics, input_shape: tuple[int, ...] | None, *, allow_outside: bool
+) -> None:
+    """Put a note on each shape error located outside ``doc``'s own file, naming the smallest
+    square input the model accepts and where the input shape was set. Nothing happens when
+    there is no such error, the input is not an image (height, width, channels), or no larger
+    square input would fit either (the error is not about size)."""
+    outside = [
+        index
+        for index, d in enumerate(diags.items)
+        if d.severity == "error" and d.code == SHAPE and d.loc is not None and d.loc.file != doc.file
+    ]
+    if not outside or input_shape is None or not _is_image_shape(input_shape):
+        return
+    height, width, channels = input_shape
+    side = smallest_square_side(doc, channels, max(height, width), allow_outside=allow_outside)
+    if side is None:
+        return
+    loc, path = input_origin(doc)
+    where = f" ({path}, {loc})" if loc is not None else f" ({path})"
+    note = Note(
+        f"the smallest square input this model accepts is {side}×{side}×{channels}; "
+        f"the input is {list(input_shape)}{where}",
+        loc,
+        path,
+    )
+    for index in outside:
+        diagnostic = diags.items[index]
+        diags.items[index] = replace(diagnostic, notes=(note, *diagnostic.notes))
+
+
+def smallest_square_side(doc: SourceDoc, channels: int, refused: int, *, allow_outside: bool) -> int | None:
+    """The smallest side ``s`` above ``refused`` for which ``[s, s, channels]`` passes every
+    shape check of ``doc``'s model, or ``None`` when none does within :data:`MAX_PROBES`
+    resolutions. Shape checks only get easier as the input grows, so a doubling search and
+    then a bisection find it."""
+    probes = 0
+
+    def fits(side: int) -> bool:
+        nonlocal probes
+        probes += 1
+        return _fits(doc, [side, side, channels], allow_outside)
+
+    low, high = refused, refused * 2
+    if high > MAX_SIZE:
+        return None
+    while not fits(high):
+        low, high = high, high * 2
+        if probes >= MAX_PROBES // 2 or high > MAX_SIZE:
+            return None  # the error is not about size, or no input of a valid size fits
+    while high - low > 1 and probes < MAX_PROBES:
+        middle = (low + high) // 2
+        if fits(middle):
+            high = middle
+        else:
+            low = middle
+    return high if high - low == 1 else None
+
+
+def input_origin(doc: SourceDoc) -> tuple[Loc | None, str]:
+    """Where the input shape was set: the var it reads when it is ``${var}`` (set in the
+    spec, a file it extends, or ``--set``), else ``input.shape`` itself."""
+    raw = (doc.data.get("input") or {}).get("shape")
+    declared = doc.data.get("vars") or {}
+    read = sorted(var_refs(raw, declared)) if isinstance(declared, dict) else []
+    if len(read) == 1:
+        path = ("vars", read[0])
+        return doc.locs.get(path), format_path(path)
+    return doc.loc(("input", "shape")), "input.shape"
+
+
+def _fits(doc: SourceDoc, shape: list[int], allow_outside: bool) -> bool:
+    data = copy.deepcopy(doc.data)
+    data["input"] = {**(data.get("input") or {}), "shape": shape}
+    probe = SourceDoc(
+        doc.file, data, dict(doc.locs), dict(doc.key_locs), dict(doc.includes), zoo_variant=doc.zoo_variant
+    )
+    diags = Diagnostics()
+    Resolver(probe, diags, allow_outside=allow_outside).resolve()
+    return not any(d.code == SHAPE for d in diags.errors)
+
+
+def _is_image_shape(shape: object) -> bool:
+    return (
+        isinstance(shape, tuple | list)
+        and len(shape) == 3
+        and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    )
