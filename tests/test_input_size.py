@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
 from cnnspec.analysis.input_size import smallest_square_side
+from cnnspec.analysis.zoo import catalog
 from cnnspec.api import compile_spec
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
@@ -78,3 +81,22 @@ def test_the_smallest_side_is_the_first_that_every_shape_check_passes(model, sid
     compile_spec(f"zoo:{model}", [f"vars.input_shape=[{side}, {side}, 3]"])
     with pytest.raises(SpecError):
         compile_spec(f"zoo:{model}", [f"vars.input_shape=[{side - 1}, {side - 1}, 3]"])
+
+
+@pytest.mark.parametrize("entry", catalog(), ids=lambda e: e.name)
+def test_the_zoo_catalogue_names_each_models_smallest_input(entry):
+    """`cnnspec zoo` and docs/zoo.md show it: the model compiles at it and not one below."""
+    shape = entry.min_input_shape()
+    assert shape is not None and shape[-1] == entry.input_shape[-1]
+    compile_spec(f"zoo:{entry.name}", [f"vars.input_shape={shape}"])
+    if shape[0] > 1:
+        below = [shape[0] - 1, shape[0] - 1, shape[2]]
+        with pytest.raises(SpecError):
+            compile_spec(f"zoo:{entry.name}", [f"vars.input_shape={below}"])
+
+
+def test_the_zoo_command_shows_the_smallest_input():
+    result = CliRunner().invoke(app, ["zoo", "--format", "json"])
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    assert rows["inception_v3"]["min_input_shape"] == [75, 75, 3]
+    assert rows["vgg16"]["min_input_shape"] == [32, 32, 3]

@@ -118,17 +118,21 @@ def zoo_markdown() -> str:
         "equals `keras.applications.<keras_name>(include_top=True, weights=None)` layer for layer; "
         "the vars `include_top`, `pooling` (null, avg, max), `classes` and `input_shape` work as "
         "keras.applications' arguments (`--set vars.include_top=false --set vars.pooling=avg`). "
-        "*layers* counts as `len(model.layers)` does, the input layer included.",
+        "*layers* counts as `len(model.layers)` does, the input layer included. *smallest* is the "
+        "smallest square input whose shapes every layer accepts (`--set 'vars.input_shape=[S, S, 3]'`); "
+        "keras.applications itself refuses inputs under 32×32 (75×75 for InceptionV3, 71×71 for Xception) "
+        "whatever the shapes allow.",
         "",
-        "| name | family | keras.applications | params | MACs | input | layers | spec (lines) |",
-        "| --- | --- | --- | ---: | ---: | --- | ---: | --- |",
+        "| name | family | keras.applications | params | MACs | input | smallest | layers | spec (lines) |",
+        "| --- | --- | --- | ---: | ---: | --- | --- | ---: | --- |",
     ]
     for entry in compile_catalog():
         spec = entry.spec.relative_to(root)
         count = len(entry.spec.read_text(encoding="utf-8").splitlines())
         lines.append(
             f"| `zoo:{entry.name}` | {entry.family} | `{entry.keras_name}` | {entry.params:,} | "
-            f"{human_count(entry.macs)} | {'×'.join(map(str, entry.input_shape))} | {entry.layers + 1} | "
+            f"{human_count(entry.macs)} | {'×'.join(map(str, entry.input_shape))} | "
+            f"{'×'.join(map(str, entry.min_input_shape() or ())) or '?'} | {entry.layers + 1} | "
             f"`cnnspec/zoo/{spec}` ({count}) |"
         )
     libraries = sorted((root / "blocks").glob("*.yaml"))

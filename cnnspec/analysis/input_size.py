@@ -58,7 +58,7 @@ def explain_small_input(
 
 
 def smallest_square_side(doc: SourceDoc, channels: int, refused: int, *, allow_outside: bool) -> int | None:
-    """The smallest side ``s`` above ``refused`` for which ``[s, s, channels]`` passes every
+    """The smallest side ``s`` above ``refused`` (0: any) for which ``[s, s, channels]`` passes every
     shape check of ``doc``'s model, or ``None`` when none does within :data:`MAX_PROBES`
     resolutions. Shape checks only get easier as the input grows, so a doubling search and
     then a bisection find it."""
@@ -69,7 +69,7 @@ def smallest_square_side(doc: SourceDoc, channels: int, refused: int, *, allow_o
         probes += 1
         return _fits(doc, [side, side, channels], allow_outside)
 
-    low, high = refused, refused * 2
+    low, high = refused, max(refused * 2, refused + 1)  # from 0 the first probe is 1
     if high > MAX_SIZE:
         return None
     while not fits(high):

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cnnspec.analysis.input_size import smallest_square_side
 from cnnspec.analysis.passes import compile_spec
 from cnnspec.resources import zoo_dir
+from cnnspec.spec.compose import load_spec
 from cnnspec.spec.zoo import variants
 
 INDEX = "catalog.json"
@@ -35,6 +37,9 @@ class ZooEntry:
     layers: int
     input_shape: tuple[int, ...]
     spec: Path
+    #: The smallest square side whose input every shape check of the model passes (with its
+    #: default vars; :func:`cnnspec.analysis.input_size.smallest_square_side`), or ``None``.
+    min_side: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The ``cnnspec zoo --format json`` record."""
@@ -45,8 +50,13 @@ class ZooEntry:
             "params": self.params,
             "macs": self.macs,
             "input_shape": list(self.input_shape),
+            "min_input_shape": self.min_input_shape(),
             "spec": str(self.spec),
         }
+
+    def min_input_shape(self) -> list[int] | None:
+        """The smallest square input the model accepts, as ``[side, side, channels]``."""
+        return None if self.min_side is None else [self.min_side, self.min_side, self.input_shape[-1]]
 
 
 def compile_catalog() -> list[ZooEntry]:
@@ -54,6 +64,8 @@ def compile_catalog() -> list[ZooEntry]:
     entries = []
     for name, variant in variants().items():
         ir = compile_spec(f"zoo:{name}").ir
+        doc = load_spec(f"zoo:{name}", ())
+        channels = ir.input_shape[-1]
         entries.append(
             ZooEntry(
                 name,
@@ -65,6 +77,7 @@ def compile_catalog() -> list[ZooEntry]:
                 len(ir.nodes),
                 tuple(ir.input_shape),
                 variant.file,
+                smallest_square_side(doc, channels, 0, allow_outside=False),
             )
         )
     return entries
@@ -115,6 +128,7 @@ def _from_index() -> list[ZooEntry] | None:
                 row["layers"],
                 tuple(row["input_shape"]),
                 zoo_dir() / row["spec"],
+                row["min_input_shape"][0] if row["min_input_shape"] else None,
             )
             for row in data["variants"]
         ]

@@ -17,7 +17,8 @@ from cnnspec.cli.render import TextOrJson
 def zoo(
     format: Annotated[TextOrJson, typer.Option("--format", "-f", help="text or json")] = TextOrJson.text,
 ) -> None:
-    """List the packaged zoo's models: name (zoo:NAME), family, parameters, MACs, input shape."""
+    """List the packaged zoo's models: name (zoo:NAME), family, parameters, MACs, input shape
+    and the smallest input the model accepts."""
     from cnnspec.analysis.zoo import catalog
 
     entries = catalog()
@@ -27,7 +28,7 @@ def zoo(
     table = Table(title="cnnspec model zoo (zoo:NAME)", title_justify="left")
     for column in ("name", "family", "keras.applications"):
         table.add_column(column)
-    for column in ("params", "MACs", "input"):
+    for column in ("params", "MACs", "input", "smallest"):
         table.add_column(column, justify="right")
     for entry in entries:
         table.add_row(
@@ -37,5 +38,6 @@ def zoo(
             f"{entry.params:,}",
             human_count(entry.macs),
             shape_text([None, *entry.input_shape]),
+            "×".join(map(str, entry.min_input_shape() or ())) or "?",
         )
     stdout().print(table)
