@@ -224,7 +224,16 @@ def test_zoo_command_lists_every_variant(runner):
     listed = json.loads(result.stdout)
     assert [entry["name"] for entry in listed] == VARIANTS
     for entry in listed:
-        assert set(entry) == {"name", "family", "keras_name", "params", "macs", "input_shape", "spec"}
+        assert set(entry) == {
+            "name",
+            "family",
+            "keras_name",
+            "params",
+            "macs",
+            "input_shape",
+            "min_input_shape",
+            "spec",
+        }
         keras_name, params, input_shape = KERAS_FIGURES[entry["name"]]
         assert (entry["keras_name"], entry["params"], tuple(entry["input_shape"])) == (
             keras_name,
