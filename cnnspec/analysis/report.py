@@ -19,10 +19,16 @@ def batched(shape: tuple[int, ...] | None) -> list[int | None] | None:
     return None if shape is None else [None, *shape]
 
 
-def shape_text(shape: list[int | None] | None) -> str:
-    """A batched shape as Keras prints it: ``(None, 28, 28, 1)``; ``?`` when unknown."""
+def shape_text(shape: list[int | None] | list[list[int | None] | None] | None) -> str:
+    """A batched shape as Keras prints it: ``(None, 28, 28, 1)``; ``?`` when unknown.
+
+    A list of shapes, the :func:`summary` ``output_shape`` of a model with several outputs, is
+    each shape so, comma-separated: ``(None, 16, 16, 2), (None, 1)`` (not Python's lists)."""
     if shape is None:
         return "?"
+    # A shape's axes are ints or None; a list of shapes holds lists (a whole shape unknown: None)
+    if any(isinstance(d, (list, tuple)) for d in shape):
+        return ", ".join(shape_text(s) for s in shape)  # type: ignore[arg-type]
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
@@ -30,7 +36,14 @@ def summary(ir: ModelIR, frozen: Iterable[str] | None = None) -> dict[str, Any]:
     """The ``inspect --format json`` document.
 
     ``frozen``: the layers frozen when training starts (default: those ``trainable: false``
-    freezes). Their weights count as frozen and, as Keras counts them, non-trainable."""
+    freezes). Their weights count as frozen and, as Keras counts them, non-trainable.
+
+    Shapes are batched (:func:`batched`: a list with ``null`` for the batch axis, ``null`` for
+    a shape unknown). ``output_shape`` is the model's one output shape, or, for a model with
+    several outputs, a list of them, one per output in the model's order (consumers read
+    both forms: it stays so). Each layer's ``file`` and ``line`` are where the spec wrote it,
+    ``file`` written as the diagnostics' ``file`` is (a zoo model's or backbone's packaged
+    file when the layer came from there); both ``null`` when unknown."""
     frozen_names = {n.name for n in ir.nodes if not n.trainable} if frozen is None else set(frozen)
     totals = ir.totals
     frozen_total = sum(n.counts.trainable for n in ir.nodes if n.name in frozen_names)
@@ -55,6 +68,8 @@ def summary(ir: ModelIR, frozen: Iterable[str] | None = None) -> dict[str, Any]:
                 "trainable_params": 0 if node.name in frozen_names else node.counts.trainable,
                 "frozen_params": node.counts.trainable if node.name in frozen_names else 0,
                 "macs": node.counts.macs,
+                # `line` alone could point into an extended zoo model or a backbone's file
+                "file": node.loc.file if node.loc else None,
                 "line": node.loc.line if node.loc else None,
                 # The effective parameters: written, per-kind `defaults:`, then the kind's own.
                 "config": _plain(node.params),

@@ -29,6 +29,7 @@ def live_summary(model: Any, ir: ModelIR) -> dict[str, Any]:
                 "params": layer.count_params(),
                 "trainable_params": _count(layer.trainable_weights),
                 "macs": node.counts.macs,
+                "file": node.loc.file if node.loc else None,
                 "line": node.loc.line if node.loc else None,
             }
         )

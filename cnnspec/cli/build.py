@@ -29,6 +29,7 @@ from cnnspec.cli.common import (
     SetOption,
     SpecArgument,
     compile_reported,
+    file_output,
     guarded,
     stdout,
 )
@@ -217,19 +218,32 @@ def write_graph(
     return plan_graph(ir, target, origin=origin, option=option, spec=spec, force=force).write()
 
 
+def path_option(text: str | None, example: str) -> Path | None:
+    """The path of ``-o`` or ``--plot``, given as text: a trailing slash names a folder, which
+    Typer's ``Path`` would drop (``-o new.keras/`` wrote a file ``new.keras``), so it is refused
+    as :func:`~cnnspec.cli.common.file_output` refuses it (``example``: a file name in that
+    folder). Anything else, ``-`` too, is checked later as before (its suffix, the file there)."""
+    if text is None or text == "-":
+        # `-` is no standard output here: the suffix check refuses it, as it always did
+        return None if text is None else Path(text)
+    return file_output(text, example, dash=False)
+
+
 @guarded
 def build(
     file: SpecArgument,
-    output: Annotated[
-        Path | None, typer.Option("--output", "--out", "-o", help="where to save the .keras model")
+    output: Annotated[  # text: Typer's Path drops the trailing slash of `-o new.keras/`
+        str | None,
+        typer.Option("--output", "--out", "-o", metavar="<path>", help="where to save the .keras model"),
     ] = None,
     summary: Annotated[
         bool, typer.Option("--summary", help="print the layer table of the built model")
     ] = False,
-    plot: Annotated[
-        Path | None,
+    plot: Annotated[  # text, as -o
+        str | None,
         typer.Option(
             "--plot",
+            metavar="<path>",
             help="draw the model graph: a .png, .svg or .pdf (with Graphviz), or .dot or .mmd text; "
             "the DOT and Mermaid text are also written beside a picture",
         ),
@@ -268,8 +282,10 @@ def build(
 
     if weights is not None and random_weights:
         raise UsageError("--weights and --random-weights contradict each other; give one")
+    output_path = path_option(output, "model.keras")
+    plot_path = path_option(plot, "model.png")
     compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
-    target = output or Path(f"{compiled.name}.keras")
+    target = output_path or Path(f"{compiled.name}.keras")
     if target.suffix != ".keras":
         raise UsageError(f"expected an output path ending in .keras; received {target}")
     if target.is_dir():
@@ -284,8 +300,8 @@ def build(
     # every file --plot writes, checked (and the picture drawn) before the model is built
     graph = (
         None
-        if plot is None
-        else plan_graph(compiled.ir, plot, origin=f"build from {file}", spec=file, force=force)
+        if plot_path is None
+        else plan_graph(compiled.ir, plot_path, origin=f"build from {file}", spec=file, force=force)
     )
     model = build_model(compiled.ir)
     loaded: list[str] = []

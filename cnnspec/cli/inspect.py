@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cnnspec.analysis.report import human_count, shape_text
 from cnnspec.cli.common import (
@@ -22,38 +21,14 @@ from cnnspec.cli.common import (
     report,
     stdout,
 )
+from cnnspec.cli.layer_table import summary_table
 from cnnspec.cli.render import OutputFormat, safe
 from cnnspec.errors import format_path
 from cnnspec.ir import ModelIR
 
 
-def summary_table(summary: dict[str, Any], title: str) -> Table:
-    """A Rich table of an inspect summary; block and combinator groups get header rows."""
-    table = Table(title=title, title_justify="left", show_lines=False)
-    table.add_column("layer", no_wrap=True)
-    table.add_column("kind")
-    table.add_column("output shape", justify="right")
-    table.add_column("params", justify="right")
-    frozen = bool(summary.get("frozen_params"))
-    if frozen:  # only a model with frozen layers gets the column
-        table.add_column("frozen", justify="right")
-    table.add_column("MACs", justify="right")
-    group = ""
-    blank = [""] * (5 if frozen else 4)
-    for row in summary["layers"]:
-        if row["group"] != group:
-            group = row["group"]
-            if group:
-                table.add_row(f"[bold cyan]{group}[/bold cyan]", *blank)
-        indent = "  " * (row["group"].count("/") + 1) if row["group"] else ""
-        cells = [indent + row["name"], row["kind"], shape_text(row["output_shape"]), f"{row['params']:,}"]
-        if frozen:
-            cells.append(f"{row['frozen_params']:,}" if row["frozen_params"] else "")
-        table.add_row(*cells, human_count(row["macs"]) if row["macs"] else "")
-    return table
-
-
 def print_summary(summary: dict[str, Any], title: str) -> None:
+    """Print the layer table and the totals line."""
     console = stdout()
     console.print(summary_table(summary, title))
     console.print(

@@ -95,11 +95,26 @@ def _error(message: str, loc: Loc, path: SpecPath = (), hint: str | None = None)
     return SpecError.single(message, loc, format_path(path) if path else "", code="yaml", hint=hint)
 
 
-def decode_source(raw: bytes, file: str) -> str:
-    """Check size and encoding; return the text without a UTF-8 byte-order mark."""
+def decode_source(raw: bytes, file: str, size: int | None = None) -> str:
+    """Check size and encoding; return the text without a UTF-8 byte-order mark.
+
+    ``raw`` is the whole source, unless ``size`` is given: ``raw`` may then be the first
+    :data:`MAX_BYTES` + 1 bytes of a file (all :func:`load_file` reads) and ``size`` is the
+    file's size as ``os.fstat`` gave it. A size below the bytes read (``0`` for a file in
+    /proc, or a file that grew meanwhile) is unknown: a spec over the limit then "received
+    more than" the limit."""
     if len(raw) > MAX_BYTES:
+        # The bytes read are the limit + 1 for any larger file: say the file's own size, or
+        # "more than" the limit when it is unknown (or less than was read: a file growing)
+        received = (
+            f"{len(raw):,} bytes"
+            if size is None
+            else f"{size:,} bytes"
+            if size >= len(raw)
+            else f"more than {MAX_BYTES:,} bytes"
+        )
         raise _error(
-            f"expected a spec of at most {MAX_BYTES // 1024} KiB; received {len(raw):,} bytes",
+            f"expected a spec of at most {MAX_BYTES // 1024} KiB; received {received}",
             Loc(file, 1, 1),
             hint="a spec describes a model; data belongs in `data.source`",
         )
@@ -651,11 +666,14 @@ def load_file(path: str | Path) -> SourceDoc:
                     f"expected a regular file; received a pipe, socket or device: {path}", whole, code="io"
                 )
             raw = handle.read(MAX_BYTES + 1)
+            # only the first MAX_BYTES + 1 bytes were read: the size-limit message needs the
+            # file's own (a file in /proc says 0: decode_source then says "more than")
+            size = os.fstat(fd).st_size
     except FileNotFoundError:
         raise SpecError.single(f"no such file: {path}", whole, code="io") from None
     except IsADirectoryError:
         raise SpecError.single(f"expected a file; received the directory {path}", whole, code="io") from None
     except OSError as exc:
         raise SpecError.single(f"cannot read {path}: {exc.strerror}", whole, code="io") from None
-    text = decode_source(raw, name)
+    text = decode_source(raw, name, size)
     return load_text(text, name)
