@@ -27,6 +27,8 @@ DATASET_SHAPES: dict[str, tuple[int, int, int]] = {
 def check_sample_shape(shape: tuple[int, ...], compiled: CompiledSpec, config: TrainConfig) -> None:
     """Raise a located :class:`SpecError` when images of ``shape`` do not fit ``input.shape``:
     at ``data.source`` when the spec names it, else (the default, digits) at ``input.shape``."""
+    from cnnspec.analysis.settings import channels_hint
+
     expected = tuple(compiled.ir.input_shape)
     shape = tuple(shape)
     if shape == expected:
@@ -34,7 +36,9 @@ def check_sample_shape(shape: tuple[int, ...], compiled: CompiledSpec, config: T
     hint = "set input.shape to the data's shape"
     if shape[:-1] == expected[:-1]:
         hint = f"the images have {shape[-1]} channel(s) and the model expects {expected[-1]}; " + (
-            "set source.color_mode" if config.data.streamed else f"set input.shape to {list(shape)}"
+            channels_hint(expected, shape[-1])
+            if config.data.streamed or config.data.image_size is not None  # read from image files
+            else f"set input.shape to {list(shape)}"  # arrays (npz, a dataset) are taken as they are
         )
     elif shape[-1] == expected[-1]:
         hint = (

@@ -560,13 +560,50 @@ def _image_reading(
     if color_mode is None:
         channels = shape[-1]
         if channels not in (1, 3):
+            # (no color_mode gives 4 or 2 channels: the hint names what can be done, the shape)
             reader.error(
                 f"expected 1 or 3 input channels for an image folder; input.shape is {list(shape)}",
                 ("data", "source"),
-                "set data.source.color_mode, or input.shape to [height, width, 1 or 3]",
+                channels_hint(shape),
             )
         color_mode = "grayscale" if channels == 1 else "rgb"
+    elif (
+        len(shape) == 3
+        and isinstance(color_mode, str)  # (another value is the schema's error)
+        and _MODE_CHANNELS.get(color_mode, shape[-1]) != shape[-1]
+    ):
+        # the images are read with the mode's channels and must be the input's: train refuses
+        # them after loading the data, so validate says so first
+        reader.error(
+            f"expected a color_mode giving the input's {shape[-1]} channel(s) "
+            f"(input.shape is {list(shape)}); color_mode {color_mode} reads "
+            f"{_MODE_CHANNELS[color_mode]}",
+            ("data", "source", "color_mode"),
+            channels_hint(shape, _MODE_CHANNELS[color_mode]),
+        )
     return image_size, color_mode
+
+
+#: Channels of the images each ``data.source.color_mode`` reads (the modes the schema allows).
+_MODE_CHANNELS = {"grayscale": 1, "rgb": 3}
+
+
+def channels_hint(shape: tuple[int, ...], read: int | None = None) -> str:
+    """How to make image files fit an input of ``shape`` ([height, width, channels]): the
+    color_mode for 1 or 3 channels (or the input of the ``read`` channels the stated color_mode
+    gives, or the files were read with), else an input of 1 or 3, the only counts files are
+    read with. ``validate`` and, after loading, train (:mod:`cnnspec.analysis.datafit`) give it."""
+    height, width = shape[0], shape[1]
+    other = f", or input.shape to [{height}, {width}, {read}]" if read else ""
+    if shape[-1] == 1:
+        return f"set data.source.color_mode to grayscale (or leave it out){other}"
+    if shape[-1] == 3:
+        return f"set data.source.color_mode to rgb (or leave it out){other}"
+    return (
+        "image files are read with 1 channel (color_mode: grayscale) or 3 (color_mode: rgb; an "
+        f"alpha channel is dropped): set input.shape to [{height}, {width}, 3] or "
+        f"[{height}, {width}, 1]"
+    )
 
 
 def default_target(compiled: CompiledSpec) -> str:

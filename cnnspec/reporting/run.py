@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cnnspec.analysis.classes import name_key
 from cnnspec.errors import Loc, UsageError, did_you_mean
 from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
@@ -782,7 +783,9 @@ def check_source_classes(names: list[str], recorded: list[str], config: TrainCon
             OTHER_DATA_HINT,
         )
     numbered = names == [str(i) for i in range(len(names))]
-    if recorded and not config.data.streamed and not numbered and names != recorded:
+    # (compared by name_key, Unicode NFC: a test folder macOS wrote decomposed is the same class)
+    same = [name_key(n) for n in names] == [name_key(n) for n in recorded]
+    if recorded and not config.data.streamed and not numbered and not same:
         raise UsageError(
             f"expected --data classes named as the run's, in the same order: {_listed(recorded)}; "
             f"the {kind} data has {_listed(names)}",
@@ -791,15 +794,18 @@ def check_source_classes(names: list[str], recorded: list[str], config: TrainCon
 
 
 def _remap(y: np.ndarray, names: list[str], run_names: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Labels of a folder evaluated by a run's model: class folders mapped by name."""
-    if names == run_names:
-        return y, names
-    unknown = [n for n in names if n not in run_names]
+    """Labels of a folder evaluated by a run's model: class folders mapped by name (compared by
+    :func:`~cnnspec.analysis.classes.name_key`, Unicode NFC, as training compares them: the
+    folder ``ému`` macOS wrote decomposed is the run's ``ému``), named as the run names them."""
+    keys = [name_key(n) for n in run_names]
+    if [name_key(n) for n in names] == keys:
+        return y, list(run_names)
+    unknown = [n for n in names if name_key(n) not in keys]
     if unknown:
         raise UsageError(
             f"expected class folders named like the run's classes ({', '.join(run_names[:20])}); "
             f"received {', '.join(unknown[:10])}",
             OTHER_DATA_HINT,
         )
-    table = np.array([run_names.index(n) for n in names], dtype="int64")
+    table = np.array([keys.index(name_key(n)) for n in names], dtype="int64")
     return table[y], list(run_names)

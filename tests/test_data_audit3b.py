@@ -1,0 +1,179 @@
+"""Two defects an audit found in evaluating other data and in reading image channels.
+
+D1. ``cnnspec evaluate RUN --data FOLDER`` compared the folder's class names with the run's byte
+    for byte, although class names are compared in Unicode NFC everywhere else (README: "``ému``
+    in a spec or a test folder is the folder ``ému`` macOS wrote decomposed"): a test folder
+    ``ému`` written decomposed (NFD) was refused as an unknown class of a run that trained on
+    ``ému`` composed, with two names that look the same. ``_remap`` (streamed folders) and
+    ``check_source_classes`` (other sources) now compare by ``name_key``.
+D2. A 4-channel input read from image files got a hint that could not be followed: "set
+    data.source.color_mode", although no color_mode the schema allows (grayscale, rgb) gives 4
+    channels; with ``color_mode: rgb`` validate said nothing, and train refused the loaded data
+    with the same hint. The hint now says files are read with 1 or 3 channels and names the
+    input.shape to set, and validate refuses a stated color_mode whose channels are not the
+    input's (train refused it anyway, after loading the data).
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner, Result
+
+from cnnspec.analysis.datafit import check_sample_shape
+from cnnspec.analysis.passes import compile_text
+from cnnspec.analysis.settings import training_config
+from cnnspec.cli.app import app
+from cnnspec.errors import SpecError, UsageError
+from cnnspec.reporting.run import _remap, check_source_classes
+
+NFC = unicodedata.normalize("NFC", "ému")
+NFD = unicodedata.normalize("NFD", "ému")
+
+
+def _invoke(*args: object) -> Result:
+    """Run the CLI with a wide terminal (Rich wraps long lines at 80 columns otherwise)."""
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "400"})
+
+
+def _flat(result: Result) -> str:
+    """The command's output with line breaks and runs of spaces collapsed."""
+    return " ".join(result.output.split())
+
+
+# -- D1. class names of --data compared in Unicode NFC ---------------------------------------------
+def test_streamed_folder_classes_are_matched_to_the_runs_in_nfc():
+    assert NFC != NFD  # (the two spellings differ byte for byte, as on a Mac and elsewhere)
+    # sorted, the decomposed name comes first (``e`` < ``z`` < ``é``): the labels need mapping
+    names, run_names = sorted([NFD, "zed"]), sorted([NFC, "zed"])
+    assert names == [NFD, "zed"] and run_names == ["zed", NFC]
+    y, mapped = _remap(np.array([0, 1, 1, 0]), names, run_names)
+    assert mapped == ["zed", NFC]  # the run's spelling
+    assert y.tolist() == [1, 0, 0, 1]
+    # the same names in the same order need no mapping, and keep the run's spelling
+    y, mapped = _remap(np.array([0, 1]), ["zed", NFD], ["zed", NFC])
+    assert (y.tolist(), mapped) == ([0, 1], ["zed", NFC])
+    with pytest.raises(UsageError, match="received emu"):  # another name is still refused
+        _remap(np.array([0, 1]), ["emu", "zed"], run_names)
+
+
+def test_other_sources_classes_are_compared_to_the_runs_in_nfc():
+    config = SimpleNamespace(
+        binary=False, output_units=2, task_path=None, data=SimpleNamespace(kind="npz", streamed=False)
+    )
+    check_source_classes([NFD, "zed"], [NFC, "zed"], config)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="same order"):  # the order still counts
+        check_source_classes(["zed", NFD], [NFC, "zed"], config)  # type: ignore[arg-type]
+
+
+def _png(path: Path, pixels: np.ndarray) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+
+
+@pytest.mark.slow
+def test_evaluate_a_decomposed_test_folder_of_a_composed_run(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, name in (("train", NFC), ("train", "zed"), ("testd", NFD), ("testd", "zed")):
+        for i in range(4):
+            _png(tmp_path / split / name / f"{i}.png", rng.integers(0, 255, (8, 8, 3), dtype="uint8"))
+    spec = tmp_path / "nfc.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: tiny\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+        "  - conv2d: {filters: 2, kernel_size: 3}\n  - global_avg_pool2d\n"
+        "  - dense: {units: 2, activation: softmax}\n"
+        "data: {source: {directory: train}, validation_split: 0.25}\n"
+        "training: {epochs: 1, batch_size: 8, seed: 1}\n",
+        encoding="utf-8",
+    )
+    run = tmp_path / "run"
+    trained = _invoke("train", spec, "--out", run)
+    assert trained.exit_code == 0, trained.output
+    result = _invoke("evaluate", run, "--data", tmp_path / "testd", "--out", tmp_path / "ev", "-f", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "ev" / "evaluation.json").read_text(encoding="utf-8"))
+    assert NFC in json.dumps(report, ensure_ascii=False)  # named as the run names its class
+
+
+# -- D2. a hint for the channels image files can be read with --------------------------------------
+def _spec(shape: str, source: str) -> str:
+    return (
+        f"cnnspec: 1\nname: t\ninput: {{shape: {shape}}}\nmodel:\n  - global_avg_pool2d\n"
+        f"  - dense: {{units: 2, activation: softmax}}\ndata: {{source: {source}}}\n"
+    )
+
+
+def _error(text: str) -> tuple[str, str, str]:
+    """The one error of compiling ``text``: its path, message and hint."""
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, "t.yaml")
+    errors = caught.value.errors
+    assert len(errors) == 1, errors
+    return errors[0].path, errors[0].message, errors[0].hint or ""
+
+
+def test_four_input_channels_hint_names_the_shape_to_set():
+    path, message, hint = _error(_spec("[16, 16, 4]", "{directory: imgs}"))
+    assert (path, message) == (
+        "data.source",
+        "expected 1 or 3 input channels for an image folder; input.shape is [16, 16, 4]",
+    )
+    assert "color_mode: grayscale" in hint and "color_mode: rgb" in hint
+    assert "set input.shape to [16, 16, 3] or [16, 16, 1]" in hint
+    assert "set data.source.color_mode" not in hint  # (no color_mode gives 4 channels)
+
+
+@pytest.mark.parametrize(
+    ("shape", "mode", "read", "hint"),
+    [
+        ("[16, 16, 4]", "rgb", 3, "set input.shape to [16, 16, 3] or [16, 16, 1]"),
+        ("[16, 16, 1]", "rgb", 3, "set data.source.color_mode to grayscale"),
+        ("[16, 16, 3]", "grayscale", 1, "set data.source.color_mode to rgb"),
+    ],
+)
+def test_validate_refuses_a_color_mode_without_the_inputs_channels(shape, mode, read, hint):
+    for source in (f"{{directory: imgs, color_mode: {mode}}}", f"{{csv: t.csv, color_mode: {mode}}}"):
+        path, message, got = _error(_spec(shape, source))
+        assert path == "data.source.color_mode"
+        assert message.endswith(f"color_mode {mode} reads {read}"), message
+        assert hint in got
+
+
+def test_validate_cli_refuses_rgb_for_four_channels(tmp_path):
+    spec = tmp_path / "c4.yaml"
+    spec.write_text(_spec("[16, 16, 4]", "{directory: imgs, color_mode: rgb}"), encoding="utf-8")
+    result = _invoke("validate", spec)
+    assert result.exit_code == 1, result.output
+    assert "data.source.color_mode" in _flat(result) and "Traceback" not in result.output
+
+
+def test_loaded_images_hint_for_four_channels_is_one_that_can_be_followed():
+    # the check train makes after loading (a color_mode stated right, the input changed since)
+    compiled = compile_text(_spec("[16, 16, 3]", "{directory: imgs}"), "t.yaml")
+    config = training_config(compiled)
+    with pytest.raises(SpecError) as caught:
+        check_sample_shape((16, 16, 3), _four_channel_model(), config)
+    hint = caught.value.errors[0].hint or ""
+    assert "set input.shape to [16, 16, 3]" in hint and "set source.color_mode" not in hint
+    with pytest.raises(SpecError) as caught:  # a model of 1 channel: the mode that gives it
+        check_sample_shape(
+            (16, 16, 3), compile_text(_spec("[16, 16, 1]", "{directory: imgs}"), "t.yaml"), config
+        )
+    hint = caught.value.errors[0].hint or ""
+    assert "set data.source.color_mode to grayscale (or leave it out), or input.shape to [16, 16, 3]" in hint
+
+
+def _four_channel_model():
+    """A compiled spec whose input has 4 channels (its data section is not read here)."""
+    return compile_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [16, 16, 4]}\nmodel:\n  - global_avg_pool2d\n"
+        "  - dense: {units: 2, activation: softmax}\n",
+        "t.yaml",
+    )
