@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.analysis.report import human_count
-from cnnspec.analysis.zoo import INDEX, compile_catalog, index_text
+from cnnspec.analysis.zoo import INDEX, compile_catalog, cut_points, index_text
 from cnnspec.fileio import write_atomic
 from cnnspec.layers.params import Param
 from cnnspec.layers.registry import REGISTRY, LayerKind
@@ -126,7 +126,8 @@ def zoo_markdown() -> str:
         "| name | family | keras.applications | params | MACs | input | smallest | layers | spec (lines) |",
         "| --- | --- | --- | ---: | ---: | --- | --- | ---: | --- |",
     ]
-    for entry in compile_catalog():
+    catalog_entries = compile_catalog()
+    for entry in catalog_entries:
         spec = entry.spec.relative_to(root)
         count = len(entry.spec.read_text(encoding="utf-8").splitlines())
         lines.append(
@@ -135,6 +136,21 @@ def zoo_markdown() -> str:
             f"{'×'.join(map(str, entry.min_input_shape() or ())) or '?'} | {entry.layers + 1} | "
             f"`cnnspec/zoo/{spec}` ({count}) |"
         )
+    families: dict[str, str] = {}
+    for entry in catalog_entries:
+        families.setdefault(entry.family, entry.name)
+    lines += [
+        "",
+        "Cut points: the ids a backbone item's `until:` can name (`- backbone: {spec: zoo:NAME, "
+        "until: ID}`), the items of each family's model that are always there. The ids inside them "
+        "are reached through them (`conv4.block2`).",
+        "",
+        "| family | cut points |",
+        "| --- | --- |",
+    ]
+    for family, name in families.items():
+        points = cut_points(name)
+        lines.append(f"| {family} | {', '.join(f'`{p}`' for p in points) if points else 'none'} |")
     libraries = sorted((root / "blocks").glob("*.yaml"))
     lines += [
         "",

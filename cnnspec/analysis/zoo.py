@@ -83,6 +83,21 @@ def compile_catalog() -> list[ZooEntry]:
     return entries
 
 
+def cut_points(name: str) -> list[str]:
+    """The ids of the zoo model ``name``'s own items that are always there (no ``when``, not
+    inside a ``repeat``), in model order: where a backbone's ``until:`` can cut it
+    (``until: conv4``), and through which it reaches deeper ids (``conv4.block2``)."""
+    model = load_spec(f"zoo:{name}", ()).data.get("model") or []
+    return [
+        item["id"]
+        for item in model
+        if isinstance(item, dict)
+        and isinstance(item.get("id"), str)
+        and "${" not in item["id"]
+        and "when" not in item
+    ]
+
+
 def sources_hash() -> str:
     """SHA-256 over every YAML file of the zoo (names and texts): what the catalogue depends on."""
     digest = hashlib.sha256()
