@@ -234,7 +234,9 @@ def _open_npz(path: Path, compiled: CompiledSpec, where: SpecPath) -> NpzFile:
     ``.npy`` file whole (whatever size its header claims) and hand back an array, not an archive.
     """
     if not path.is_file():
-        raise _error(f"expected an .npz file; {path} does not exist", compiled, where)
+        from cnnspec.training.filelist import not_found
+
+        raise _error(f"expected an .npz file; {not_found(path, folder=False)}", compiled, where)
     try:
         with path.open("rb") as handle:
             prefix = handle.read(4)
@@ -394,9 +396,10 @@ def _split_indices(
     stratify = None
     classes = 1
     if stratify_by is not None:
-        counts = np.bincount(stratify_by) if n else np.zeros(0)
-        classes = int(np.count_nonzero(counts))
-        if counts[counts > 0].min() >= 2 and n_test >= classes:
+        # counted per label present, not by np.bincount, whose array is as long as the largest label
+        _, counts = np.unique(stratify_by, return_counts=True)
+        classes = len(counts)
+        if counts.min() >= 2 and n_test >= classes:
             stratify = stratify_by
     if n - n_test < classes:
         raise SplitTooLarge(n, n_test, classes)
@@ -483,7 +486,11 @@ def _limit(x: np.ndarray, y: Targets, limit: int | None, seed: int) -> tuple[np.
     return x[order], _take(y, order)
 
 
-def _labels(y: np.ndarray, compiled: CompiledSpec, what: str) -> np.ndarray:
+def _labels(
+    y: np.ndarray, compiled: CompiledSpec, what: str, config: TrainConfig | None = None
+) -> np.ndarray:
+    """Class labels as int64 (n,), or a located error; ``config``: the model's classes, which
+    a label must fit (:func:`_check_largest_label`; ``None``: a multi-output model's)."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -499,14 +506,42 @@ def _labels(y: np.ndarray, compiled: CompiledSpec, what: str) -> np.ndarray:
             compiled,
             hint="store a class index (0, 1, …) for every image",
         )
-    if y.size and not np.issubdtype(y.dtype, np.integer):
-        if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
-            y = y.astype("int64")
-        else:
-            raise _error(f"expected integer class labels in {what}; received dtype {y.dtype}", compiled)
+    whole_floats = np.issubdtype(y.dtype, np.floating) and bool(np.all(np.mod(y, 1) == 0))
+    if y.size and not np.issubdtype(y.dtype, np.integer) and not whole_floats:
+        # (whole floats are cast below, once their range is checked: 1e30 has no int64)
+        raise _error(f"expected integer class labels in {what}; received dtype {y.dtype}", compiled)
     if y.size and y.min() < 0:
         raise _error(f"expected class labels ≥ 0 in {what}; received {int(y.min())}", compiled)
+    if y.size:  # before astype, which wraps a uint64 beyond int64 (or a float) to another label
+        _check_largest_label(int(y.max()), what, compiled, config)
     return y.astype("int64")
+
+
+def _check_largest_label(top: int, what: str, compiled: CompiledSpec, config: TrainConfig | None) -> None:
+    """A label beyond :data:`~cnnspec.training.targets.MAX_CLASS_INDEX` refused from its value,
+    before anything is sized by it (the class counts of a split, the class names, the
+    relabelling of ``data.classes``): as more classes than a classifier's outputs when the
+    model says how many it takes (the error smaller labels get from :func:`check_fit`), else
+    as no class index."""
+    from cnnspec.training.targets import MAX_CLASS_INDEX
+
+    if top <= MAX_CLASS_INDEX:
+        return  # the model's fit is checked once the data is split (check_fit), names listed
+    if config is not None and not config.task_path and config.data.classes is None:
+        from dataclasses import replace
+
+        from cnnspec.analysis.datafit import check_class_count
+
+        try:  # no names listed: the data would have top + 1 of them
+            check_class_count(top + 1, compiled, config)
+        except SpecError as exc:  # its hint (that many output units) would not help here
+            hint = f"the largest label, {top}, is no class index: store a class index (0, 1, …) per image"
+            raise SpecError([replace(d, hint=hint) for d in exc.diagnostics]) from None
+    raise _error(
+        f"expected class labels of at most {MAX_CLASS_INDEX:,} in {what}; received {top}",
+        compiled,
+        hint="store a class index (0, 1, …) for every image, not an ID or a value",
+    )
 
 
 #: How many images one step of the NaN/infinity scan looks at (its mask is a quarter of a
@@ -521,12 +556,20 @@ def _non_finite_name(values: np.ndarray) -> str:
 
 
 def _first_non_finite(x: np.ndarray) -> tuple[int, ...] | None:
-    """The index of the first NaN or ±infinity in float images ``x`` (``None``: none)."""
+    """The index of the first NaN or ±infinity in float images ``x`` (``None``: none), or of
+    the first value beyond float32's range in wider floats (the pipeline's float32 would make
+    it infinity)."""
+    from cnnspec.training.targets import FLOAT32_MAX
+
+    wide = x.dtype.itemsize > 4
     for start in range(0, len(x), _FINITE_CHUNK):
         chunk = x[start : start + _FINITE_CHUNK]
-        if np.all(np.isfinite(chunk)):
+        bad = ~np.isfinite(chunk)
+        if wide:
+            bad |= np.abs(chunk) > FLOAT32_MAX  # NaN compares False: no warning
+        if not bad.any():
             continue
-        first = [int(i) for i in np.argwhere(~np.isfinite(chunk))[0]]
+        first = [int(i) for i in np.argwhere(bad)[0]]
         return (start + first[0], *first[1:])
     return None
 
@@ -547,6 +590,15 @@ def _images(x: np.ndarray, compiled: CompiledSpec, what: str, origin: str = "") 
         bad = _first_non_finite(x)
         if bad is not None:
             image, row, column, channel = bad
+            value = float(x[bad])
+            if math.isfinite(value):  # finite in its dtype, infinity once the pipeline's float32
+                raise _error(
+                    f"expected pixel values within float32's range in the {what} images{origin}; "
+                    f"image {image} has {value:g} at row {row}, column {column}, channel {channel}",
+                    compiled,
+                    hint="images are trained as float32 (at most ±3.4e38): scale the pixels down, "
+                    "or leave those images out",
+                )
             raise _error(
                 f"expected finite pixel values in the {what} images{origin}; image {image} has "
                 f"{_non_finite_name(x[image])} at row {row}, column {column}, channel {channel}",
@@ -688,15 +740,22 @@ def _npz_kind(y_train: np.ndarray, data: DataConfig, compiled: CompiledSpec) -> 
 
 
 def _check_targets(
-    y: Targets, kind: Any, what: str, compiled: CompiledSpec, x: np.ndarray, names: Any
+    y: Targets,
+    kind: Any,
+    what: str,
+    compiled: CompiledSpec,
+    x: np.ndarray,
+    names: Any,
+    config: TrainConfig | None = None,
 ) -> Targets:
-    """Class indices as before; other kinds through :func:`targets.check_target`."""
+    """Class indices as before; other kinds through :func:`targets.check_target`. ``config``:
+    the model a single target's class labels must fit (:func:`_labels`)."""
     from cnnspec.training.targets import check_target
 
-    if isinstance(y, dict):
+    if isinstance(y, dict):  # each output's classes are checked against it by task_data
         return {k: _check_targets(v, kind[k], what, compiled, x, names.get(k)) for k, v in y.items()}
     if kind == "class":
-        return _labels(y, compiled, what)
+        return _labels(y, compiled, what, config)
     mask_names = names if kind == "mask" and names else None
     return check_target(y, kind, what, compiled, SOURCE, image_shape=x.shape[1:3], names=mask_names)
 
@@ -793,8 +852,8 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
     x_train = _images(x_train, compiled, "training", origin)
     x_test = _images(x_test, compiled, "test", origin)
     pixel_max = _pixel_max(x_train, x_test, config, compiled, origin)
-    y_train = _check_targets(y_train, target, "training", compiled, x_train, names)
-    y_test = _check_targets(y_test, target, "test", compiled, x_test, names)
+    y_train = _check_targets(y_train, target, "training", compiled, x_train, names, config)
+    y_test = _check_targets(y_test, target, "test", compiled, x_test, names, config)
     if len(x_train) != _count(y_train) or len(x_test) != _count(y_test):
         raise _error(
             f"expected as many labels as images; received {len(x_train)} training images with "
@@ -885,6 +944,8 @@ def _streamed(
     where: SpecPath = (*SOURCE, data.kind)
     test_where: SpecPath = (*SOURCE, "test_directory" if data.kind == "directory" else "test_csv")
     given = presplit_folders(data.path) if data.kind == "directory" and data.test_path is None else None
+    if given:
+        _check_split_settings(given, data, compiled)
     train = _listing(given["train"] if given else data.path, data, None, compiled, where)
     names = train.class_names
     chosen: list[int] | None = None
@@ -906,7 +967,11 @@ def _streamed(
     elif data.test_path is not None:
         test = _listing(data.test_path, data, names, compiled, test_where, required)
     listings = [x for x in (train, val, test) if x is not None]
-    bad = _check_files(listings, data, compiled, where)
+    roots = [data.path if given is None else given["train"]]
+    roots += [given[split] for split in ("validation", "test") if given and split in given]
+    if data.test_path is not None:
+        roots.append(data.test_path)
+    bad = _check_files(listings, data, compiled, where, roots)
     class_notes: list[str] = []
     if chosen is not None:
         class_notes = subsets.class_notes(data.classes or (), names, len(names))
@@ -954,11 +1019,38 @@ def _streamed(
     return dataset
 
 
+def _check_split_settings(given: dict[str, Path], data: DataConfig, compiled: CompiledSpec) -> None:
+    """A folder already split into ``train/``, ``test/`` (and a validation folder) is used as
+    given: a ``test_split`` or ``validation_split`` the spec sets for a split it has would be
+    ignored without a word, so it is a located error (as ``test_split`` is beside a
+    ``test_directory``). Only settings the spec writes: the defaults apply to no such folder."""
+    folders = ", ".join(f"{path.name}/" for path in given.values())
+    for split, key in (("test", "test_split"), ("validation", "validation_split")):
+        if split not in given or key not in compiled.data:
+            continue
+        value = data.test_split if key == "test_split" else data.validation_split
+        shown = f"{value:g}" if isinstance(value, float) else repr(compiled.data[key])
+        raise _error(
+            f"expected no {key} for a folder with its own {split} set ({folders} in {data.path}); "
+            f"received {shown}",
+            compiled,
+            ("data", key),
+            f"its {given[split].name}/ folder is the {split} set, used as given: remove {key}, or "
+            f"name the folder of class folders itself ({given['train']}) to split it by {key}",
+        )
+
+
 def _check_files(
-    listings: list[Listing], data: DataConfig, compiled: CompiledSpec, where: SpecPath
+    listings: list[Listing],
+    data: DataConfig,
+    compiled: CompiledSpec,
+    where: SpecPath,
+    roots: list[Path] | None = None,
 ) -> list[tuple[Path, str]]:
     """The header check of every listed file: an error naming the bad ones (``on_bad_file:
-    error``), or the bad ones taken out of ``listings`` and returned (``skip``)."""
+    error``), or the bad ones taken out of ``listings`` and returned (``skip``). A class whose
+    files of a listing were all bad is an error then, as an empty class folder is (``roots``:
+    each listing's folder or CSV, to name it)."""
     from cnnspec.training.badfiles import check_files, describe
 
     total = sum(len(listing.paths) for listing in listings)
@@ -972,12 +1064,37 @@ def _check_files(
             where,
             hint="remove or replace these files, or set data.on_bad_file: skip to leave them out",
         )
-    dropped = {path for path, _ in bad}
-    for listing in listings:
+    dropped = dict(bad)
+    for number, listing in enumerate(listings):
         keep = [i for i, path in enumerate(listing.paths) if path not in dropped]
+        listed = [(path, int(label)) for path, label in zip(listing.paths, listing.labels, strict=True)]
         listing.paths = [listing.paths[i] for i in keep]
         listing.labels = listing.labels[keep]
+        emptied = sorted({label for _, label in listed} - set(listing.labels.tolist()))
+        if emptied:  # the class would stay, with no image to learn or to test it from
+            label = emptied[0]
+            files = [(path, dropped[path]) for path, of in listed if of == label]  # all dropped
+            root = roots[number] if roots is not None and number < len(roots) else data.path
+            raise _emptied_class_error(listing.class_names[label], files, root, compiled, where)
     return bad
+
+
+def _emptied_class_error(
+    name: str, files: list[tuple[Path, str]], root: Path | None, compiled: CompiledSpec, where: SpecPath
+) -> SpecError:
+    """The error of a class all of whose files in a folder or CSV (``root``) the header check
+    found bad, which ``on_bad_file: skip`` would leave without images: the error an empty class
+    folder gets, naming the files (the run stops before ``bad_files.txt`` is written)."""
+    from cnnspec.training.badfiles import describe
+
+    place = f" in {root}" if root is not None else ""
+    return _error(
+        f"expected images in every class; every image of the class {name!r}{place} is a bad file "
+        "(data.on_bad_file: skip would leave the class with none): " + describe(files),
+        compiled,
+        where,
+        hint="replace the bad files with readable images, or remove the class's images and folder or rows",
+    )
 
 
 def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> None:

@@ -57,6 +57,17 @@ class Listing:
     class_names: list[str]
 
 
+def not_found(path: Path, folder: bool) -> str:
+    """Why ``path`` is not the folder (``folder``) or file a source names: it does not exist, or
+    it is of the other kind (a file given as a folder, a folder given as a file), which "does
+    not exist" would misreport for a path the user can see."""
+    if folder and path.is_file():
+        return f"{path} is a file, not a folder"
+    if not folder and path.is_dir():
+        return f"{path} is a folder, not a file"
+    return f"{path} does not exist"
+
+
 def subfolders(folder: Path) -> list[str]:
     """The names of ``folder``'s sub-folders, sorted, hidden ones (``.ipynb_checkpoints/``,
     ``.git/``) left out."""
@@ -214,7 +225,13 @@ def index_folder(
     the class folders and images in formats cnnspec does not read (WebP, TIFF, ...) are each a
     :class:`ListingError`."""
     if not folder.is_dir():
-        raise ListingError(f"expected a folder of class sub-folders; {folder} does not exist")
+        raise ListingError(
+            f"expected a folder of class sub-folders; {not_found(folder, folder=True)}",
+            "name the folder that holds the class folders (DIR/<class name>/<image>.png); a CSV "
+            "of image paths and labels is a {csv: FILE} source"
+            if folder.is_file()
+            else None,
+        )
     loose = loose_images(folder)
     if loose:
         more = f" (and {len(loose) - 5} more)" if len(loose) > 5 else ""
@@ -281,7 +298,12 @@ def read_csv(
     """A labelled CSV: image paths (relative to the CSV's folder) and class labels; the class
     names are the label values, sorted (or ``class_names``, to label a test CSV alike)."""
     if not path.is_file():
-        raise ListingError(f"expected a CSV file of image paths and labels; {path} does not exist")
+        raise ListingError(
+            f"expected a CSV file of image paths and labels; {not_found(path, folder=False)}",
+            "name the CSV file itself; a folder of class folders is a {directory: DIR} source"
+            if path.is_dir()
+            else None,
+        )
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)

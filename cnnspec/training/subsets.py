@@ -36,10 +36,17 @@ def select(x: np.ndarray, y: np.ndarray, labels: Sequence[int]) -> tuple[np.ndar
     """The images whose label is in ``labels`` (each once), relabelled by position in ``labels``."""
     if len(set(labels)) != len(labels):
         raise ValueError(f"expected distinct labels; received {list(labels)}")
-    mapping = np.full(max(int(y.max(initial=0)), *labels) + 1, -1, dtype="int64")
-    mapping[list(labels)] = np.arange(len(labels))
-    keep = mapping[y] >= 0
-    return x[keep], mapping[y[keep]]
+    # looked up in the sorted labels, not through a table as long as the largest label: a label
+    # of 10**12 would ask for terabytes
+    wanted = np.asarray(labels, dtype="int64")
+    order = np.argsort(wanted, kind="stable")
+    ordered = wanted[order]
+    y = np.asarray(y)
+    if not len(ordered):
+        return x[:0], np.zeros(0, dtype="int64")
+    slot = np.minimum(np.searchsorted(ordered, y), len(ordered) - 1)
+    keep = ordered[slot] == y
+    return x[keep], order[slot[keep]].astype("int64")
 
 
 def per_class(x: np.ndarray, y: np.ndarray, count: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:

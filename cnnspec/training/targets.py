@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.errors import SpecError, SpecPath, UsageError, format_path
-from cnnspec.training.filelist import ListingError, data_files
+from cnnspec.training.filelist import ListingError, data_files, not_found
 from cnnspec.training.imagefiles import (
     IMAGE_EXTENSIONS,
+    MAX_PIXELS,
     is_image_name,
     is_other_image_name,
     pillow,
@@ -52,6 +53,14 @@ TARGET_KINDS = ("class", "multilabel", "regression", "mask")
 _LABEL_SEPARATORS = re.compile(r"[,;|\s]+")
 #: How many offending files an error lists.
 _SHOWN = 3
+#: The largest class index a class label or mask may hold (a million classes): a larger one is
+#: no class index (an ID, a value, a wrapped integer) and is refused from its value alone,
+#: before anything sized by it (class counts, class names, ``data.classes``' relabelling)
+#: would ask for terabytes.
+MAX_CLASS_INDEX = 999_999
+#: The largest magnitude of a float32, what targets and pixels become in training: a larger
+#: value would become infinity there (with NumPy's overflow warning).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def data_error(message: str, compiled: CompiledSpec, path: SpecPath, hint: str | None = None) -> SpecError:
@@ -112,6 +121,15 @@ def check_target(
             raise data_error(
                 f"expected finite regression targets in {what}; found NaN or infinity", compiled, where
             )
+        largest = float(np.max(np.abs(y.astype("float64")))) if y.size else 0.0
+        if largest > FLOAT32_MAX:  # float32 would make it infinity, with a NumPy warning
+            raise data_error(
+                f"expected regression targets within float32's range (±{FLOAT32_MAX:.4g}) in {what}; "
+                f"found {largest:g}",
+                compiled,
+                where,
+                hint="targets are trained as float32: scale them down (and scale predictions back)",
+            )
         return y.astype("float32")
     if kind != "mask":
         raise ValueError(f"unknown target kind {kind!r}")
@@ -147,6 +165,13 @@ def check_target(
             f"expected class indices ≥ 0 in the {what} masks; found {int(y.min())}", compiled, where
         )
     top = int(y.max()) if y.size else 0
+    if top > MAX_CLASS_INDEX:  # before int32 wraps it, or the class names are counted up to it
+        raise data_error(
+            f"expected class indices of at most {MAX_CLASS_INDEX:,} in the {what} masks; found {top}",
+            compiled,
+            where,
+            hint="store one class index (0, 1, …) per pixel",
+        )
     if names and top >= len(names):
         raise data_error(
             f"expected class indices below {len(names)} (the classes) in the {what} masks; found {top}",
@@ -206,12 +231,21 @@ def _read_images(
                 sizes.append((image.size[1], image.size[0]))
         except (UsageError, OSError) as exc:
             raise data_error(
-                f"cannot read the image {path.relative_to(folder).as_posix()} in {folder}: {exc}",
+                f"cannot read the image {_shown_in(path, folder)}: {exc}",
                 compiled,
                 ("data", "source", "images"),
                 hint="remove or convert files that are not PNG/JPEG/BMP/GIF images",
             ) from None
     return images, sizes
+
+
+def _shown_in(path: Path, folder: Path) -> str:
+    """``a.png in FOLDER`` for a file of ``folder``; any other (a table's absolute path, a
+    ``../x.png``) as the table gives it."""
+    try:
+        return f"{path.relative_to(folder).as_posix()} in {folder}"
+    except ValueError:
+        return str(path)
 
 
 def _resize_nearest(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -269,9 +303,16 @@ def _decode_mask(
     Image = pillow()
 
     where: SpecPath = ("data", "source", "masks")
+    too_large = f"expected an image of at most {MAX_PIXELS:,} pixels; {name} is"
+    hint = "masks are read whole, as images are: resize the image and its mask"
     try:
         with Image.open(path) as image:
             mode = image.mode
+            width, height = image.size
+            if width * height > MAX_PIXELS:  # the limit images have, before any decoding
+                raise data_error(
+                    f"cannot read the mask {name}: {too_large} {width}×{height}", compiled, where, hint
+                )
             if isinstance(classes, dict):
                 rgb = np.asarray(image.convert("RGB"), dtype="int64")
                 packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
@@ -293,6 +334,8 @@ def _decode_mask(
             pixels = np.asarray(image.convert("RGB"), dtype="int64")
     except SpecError:
         raise
+    except Image.DecompressionBombError:  # Pillow's own limit, met when the file is opened
+        raise data_error(f"cannot read the mask {name}: {too_large} larger", compiled, where, hint) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise data_error(f"cannot read the mask {name}: {exc}", compiled, where) from None
     if np.all(pixels[..., :1] == pixels):
@@ -312,7 +355,9 @@ def read_image_masks(config: DataConfig, compiled: CompiledSpec) -> tuple[np.nda
     files = _existing_images(config, compiled)
     if not masks.is_dir():
         raise data_error(
-            f"expected a folder of masks; {masks} does not exist", compiled, ("data", "source", "masks")
+            f"expected a folder of masks; {not_found(masks, folder=True)}",
+            compiled,
+            ("data", "source", "masks"),
         )
     relatives = [p.relative_to(folder) for p in files]
     index = _mask_index(masks, compiled)
@@ -360,7 +405,7 @@ def _existing_images(config: DataConfig, compiled: CompiledSpec) -> list[Path]:
     folder = config.path
     where: SpecPath = ("data", "source", "images")
     if not folder.is_dir():
-        raise data_error(f"expected a folder of images; {folder} does not exist", compiled, where)
+        raise data_error(f"expected a folder of images; {not_found(folder, folder=True)}", compiled, where)
     files = _image_files(folder, compiled, where)
     if not files:
         raise data_error(
@@ -375,7 +420,7 @@ def _read_table(path: Path, key: str, compiled: CompiledSpec) -> list[tuple[int,
     (``cells`` is the JSON value; line 0)."""
     where: SpecPath = ("data", "source", key)
     if not path.is_file():
-        raise data_error(f"expected a CSV or JSON table; {path} does not exist", compiled, where)
+        raise data_error(f"expected a CSV or JSON table; {not_found(path, folder=False)}", compiled, where)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -478,7 +523,7 @@ def _table_images(
     folder = config.path
     where: SpecPath = ("data", "source", "images")
     if not folder.is_dir():
-        raise data_error(f"expected a folder of images; {folder} does not exist", compiled, where)
+        raise data_error(f"expected a folder of images; {not_found(folder, folder=True)}", compiled, where)
     files = [folder / file for _, file, _ in rows]
     missing = [
         _row_name(table, line, file)
@@ -584,6 +629,14 @@ def _number(text: Any, where_text: str, compiled: CompiledSpec, where: SpecPath)
             compiled,
             where,
             hint="regression targets must be numbers (no units, no empty cells)",
+        )
+    if abs(value) > FLOAT32_MAX:  # checked here, where the row is known: float32 makes it infinity
+        raise data_error(
+            f"expected a number within float32's range (±{FLOAT32_MAX:.4g}) in {where_text}; "
+            f"received {text!r}",
+            compiled,
+            where,
+            hint="targets are trained as float32: scale the values down (and scale predictions back)",
         )
     return value
 
