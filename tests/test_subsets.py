@@ -130,6 +130,13 @@ def test_class_indices_take_names_first_then_indices():
     with pytest.raises(UnknownClass) as unknown:
         class_indices([4], names, 3)
     assert unknown.value.index == 0 and "4" in unknown.value.message
+    # a number beyond the classes lists them: 11 is no misspelling of 1
+    with pytest.raises(UnknownClass) as beyond:
+        class_indices([0, 11], [str(i) for i in range(10)], 10)
+    assert beyond.value.hint == "the data's classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9"
+    with pytest.raises(UnknownClass) as misspelt:  # a name still gets the closest one
+        class_indices(["dgo"], ["cat", "dog"], 2)
+    assert misspelt.value.hint == "did you mean `dog`?"
     # 1 names the folder 1 (label 0) but is also the index of the folder 2: said in a note
     (note,) = class_notes([1, 3], names, 3)
     assert note.startswith("data.classes[0]: 1 is the class named '1' (label 0)") and "'2'" in note

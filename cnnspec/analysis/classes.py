@@ -65,11 +65,13 @@ def class_indices(
         if label is None:
             text = str(entry)
             known = list(names) or [str(i) for i in range(n_classes)]
+            listing = f"the data's classes: {', '.join(known[:20])}{' …' if len(known) > 20 else ''}"
+            # a number is no misspelt name: 11 is not "probably 1", it is beyond the classes
+            numeric = text.lstrip("-").isdigit()
             raise UnknownClass(
                 position,
                 f"expected a class of the data; received {entry!r}",
-                did_you_mean(text, known)
-                or f"the data's classes: {', '.join(known[:20])}{' …' if len(known) > 20 else ''}",
+                (None if numeric else did_you_mean(text, known)) or listing,
             )
         if label in out:
             first = positions[out.index(label)]
