@@ -152,3 +152,32 @@ def test_parameter_values_and_zoo_names_are_completed(broken: bool):
     assert labels(complete_at(use, "zoo:]", 4)) == libraries
     listed = HEAD.replace("name: t\n", "name: t\nuse:\n  - a.yaml\n  - zoo:\n") + tail
     assert labels(complete_at(listed, "zoo:\n", 4)) == libraries
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_backbones_until_offers_the_cut_points_of_its_spec(broken: bool, tmp_path: Path):
+    """``until:`` of a backbone item: the ids where the spec it names can be cut (a zoo model,
+    or a spec file of the folder), flow or block style, loading or not."""
+    tail = "  - dense: {units: 4\n" if broken else ""
+    flow = HEAD + "  - backbone: {spec: zoo:resnet50, until: }\n" + tail
+    assert labels(complete_at(flow, "until: }", 7)) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    block = HEAD + "  - backbone:\n      spec: zoo:mobilenet_v2\n      until: \n" + tail
+    assert labels(complete_at(block, "until: \n", 7))[:2] == ["stage1", "stage2"]
+    # a spec file beside the one edited: its own items' ids (not one under `when`)
+    (tmp_path / "body.yaml").write_text(
+        "cnnspec: 1\nname: b\ninput: {shape: [8, 8, 1]}\nmodel:\n  - {conv2d: 4, id: stem}\n"
+        "  - {conv2d: 8, id: deep}\n  - {flatten: null, id: flat, when: false}\n"
+    )
+    (tmp_path.parent / "outside.yaml").write_text((tmp_path / "body.yaml").read_text())
+    for ref, expected in (("body.yaml", ["stem", "deep"]), ("../outside.yaml", []), ("nope.yaml", [])):
+        text = HEAD + f"  - backbone: {{spec: {ref}, until: }}\n" + tail
+        line = text.split("\n").index(f"  - backbone: {{spec: {ref}, until: }}")
+        lines = text.split("\n")
+        try:
+            doc: SourceDoc | None = load_text(text, str(tmp_path / "t.yaml"))
+        except Exception:
+            doc = None
+        column = lines[line].index("until: ") + 7
+        cursor = path_at(doc, str(tmp_path / "t.yaml"), line + 1, column + 1) if doc is not None else None
+        found = completion.complete(doc, cursor, lines[line], column, lines[:line], file=tmp_path / "t.yaml")
+        assert labels(found) == expected, ref

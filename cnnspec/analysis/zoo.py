@@ -18,6 +18,7 @@ from typing import Any
 from cnnspec.analysis.input_size import smallest_square_side
 from cnnspec.analysis.passes import compile_spec
 from cnnspec.resources import zoo_dir
+from cnnspec.spec import backbone
 from cnnspec.spec.compose import load_spec
 from cnnspec.spec.zoo import variants
 
@@ -84,18 +85,9 @@ def compile_catalog() -> list[ZooEntry]:
 
 
 def cut_points(name: str) -> list[str]:
-    """The ids of the zoo model ``name``'s own items that are always there (no ``when``, not
-    inside a ``repeat``), in model order: where a backbone's ``until:`` can cut it
-    (``until: conv4``), and through which it reaches deeper ids (``conv4.block2``)."""
-    model = load_spec(f"zoo:{name}", ()).data.get("model") or []
-    return [
-        item["id"]
-        for item in model
-        if isinstance(item, dict)
-        and isinstance(item.get("id"), str)
-        and "${" not in item["id"]
-        and "when" not in item
-    ]
+    """Where a backbone's ``until:`` can cut the zoo model ``name``
+    (:func:`cnnspec.spec.backbone.cut_points`)."""
+    return backbone.cut_points(load_spec(f"zoo:{name}", ()))
 
 
 def sources_hash() -> str:

@@ -8,7 +8,9 @@
   the blocks (with their required arguments) and the combinators;
 - inside a layer's or block call's mapping: its parameters;
 - at a parameter's value: its choices (``true``/``false`` for a boolean);
-- after ``zoo:``: the zoo's models (``spec:``, ``extends:``), or its block libraries (``use:``).
+- after ``zoo:``: the zoo's models (``spec:``, ``extends:``), or its block libraries (``use:``);
+- at a backbone's ``until:``: the cut points of the spec it names (a zoo model or a file in
+  the spec's folder).
 
 When the text does not load (invalid YAML, a missing ``use:`` file), the kinds and the
 parameters (and values) of the kind written on the lines above are still offered, from the
@@ -21,6 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
+from pathlib import Path
 
 from cnnspec.errors import SpecError, SpecPath
 from cnnspec.layers.registry import REGISTRY
@@ -29,6 +32,7 @@ from cnnspec.lsp.names import IMPLICIT, names_at, signature
 from cnnspec.lsp.scopes import is_block_input, visible_ids
 from cnnspec.lsp.text import in_expression
 from cnnspec.spec import zoo
+from cnnspec.spec.backbone import cut_points
 from cnnspec.spec.loader import SourceDoc, load_text
 
 COMBINATORS = {
@@ -65,13 +69,15 @@ def complete(
     column: int,
     above: Sequence[str] = (),
     known: SourceDoc | None = None,
+    file: Path | None = None,
 ) -> list[Suggestion]:
     """Suggestions at 0-based code-point ``column`` of ``line_text``.
 
     ``doc`` is the located document of the text (``None`` when the text does not load: then
     only what the text itself says is offered: layer kinds at a new item, the parameters of the
     kind written on the lines ``above``). ``known`` is a document that loaded earlier, whose
-    blocks are offered when ``doc`` is ``None`` (names only, never its positions)."""
+    blocks are offered when ``doc`` is ``None`` (names only, never its positions). ``file`` is
+    the spec's own path, the folder a backbone's spec file is read from (default: ``doc``'s)."""
     before = line_text[:column]
     path: SpecPath = cursor.path if cursor is not None and doc is not None else ()
     expression = in_expression(line_text, column)
@@ -96,6 +102,9 @@ def complete(
     if zoo_names is not None:
         return zoo_names
     value = _VALUE.search(before)
+    if value is not None and value.group(1) == "until":
+        where = file if file is not None else Path(doc.file) if doc is not None else None
+        return until_suggestions(doc, path, line_text, above, where)
     if value is not None:
         return value_suggestions(
             doc, path, before[: value.start(1)], value.group(1), above, line_text[column:], known
@@ -205,6 +214,56 @@ def zoo_suggestions(before: str, above: Sequence[str]) -> list[Suggestion] | Non
             for v in zoo.variants().values()
         ]
     return []
+
+
+#: The ``spec:`` of a backbone item, written on a line (``{spec: zoo:resnet50, until: ``).
+_BACKBONE_SPEC = re.compile(r"\bspec:[ \t]*[\"']?([^\s,}\"']+)")
+
+
+def until_suggestions(
+    doc: SourceDoc | None, path: SpecPath, line_text: str, above: Sequence[str], file: Path | None = None
+) -> list[Suggestion]:
+    """At a backbone's ``until:``: the cut points of the spec the item names
+    (:func:`cnnspec.spec.backbone.cut_points`), read from the document when it loads, else
+    from the item's lines (its line, then the lines above up to the item's ``- ``). A spec
+    file is read only inside the folder of ``file`` (the spec being edited), as the resolver
+    reads it."""
+    ref = None
+    item = item_path(path) if doc is not None else None
+    if doc is not None and item is not None:
+        body = value_at(doc, (*item, "backbone"))
+        ref = body.get("spec") if isinstance(body, dict) else None
+    if not isinstance(ref, str):
+        for line in [line_text, *islice(reversed(above), _LOOK_BACK)]:
+            found = _BACKBONE_SPEC.search(line)
+            if found is not None or re.match(r"\s*-\s", line):
+                ref = found.group(1) if found is not None else None
+                break
+    if not isinstance(ref, str):
+        return []
+    model = _backbone_doc(ref, file)
+    if model is None:
+        return []
+    return [Suggestion(point, "id", f"cut point of {ref}") for point in cut_points(model)]
+
+
+def _backbone_doc(ref: str, file: Path | None) -> SourceDoc | None:
+    """The document a backbone's ``spec:`` names, or ``None`` (not found, not loading, or a
+    file outside the folder of ``file``)."""
+    from cnnspec.spec.compose import load_spec
+
+    target: str | Path = ref
+    if not zoo.is_zoo_ref(ref):
+        if file is None or str(file).startswith("<"):
+            return None
+        folder = file.resolve().parent
+        target = (folder / ref).resolve()
+        if not target.is_relative_to(folder) or not target.is_file():
+            return None
+    try:
+        return load_spec(target, ())
+    except (SpecError, OSError):
+        return None
 
 
 def _key_of_value(before: str, above: Sequence[str]) -> str | None:

@@ -46,6 +46,24 @@ MAX_DEPTH = 4  # backbones of backbones
 SHARED_STACKS = ("trainable",)
 
 
+def cut_points(doc: SourceDoc) -> list[str]:
+    """The ids of ``doc``'s own model items that are always there (no ``when``, not inside a
+    ``repeat``, written out rather than computed), in model order: where a backbone item's
+    ``until:`` can cut that spec's model (``until: conv4``), and through which it reaches the
+    ids inside them (``conv4.block2``). ``cnnspec``'s docs and the editor's completion list
+    them."""
+    model = doc.data.get("model")
+    items = model if isinstance(model, list) else []
+    return [
+        item["id"]
+        for item in items
+        if isinstance(item, dict)
+        and isinstance(item.get("id"), str)
+        and "${" not in item["id"]
+        and "when" not in item
+    ]
+
+
 def _base_dir(resolver: Resolver, path: SpecPath) -> Path:
     loc = resolver.loc(path)
     if loc is not None and not loc.file.startswith("<"):
