@@ -100,3 +100,29 @@ def test_the_zoo_command_shows_the_smallest_input():
     rows = {row["name"]: row for row in json.loads(result.output)}
     assert rows["inception_v3"]["min_input_shape"] == [75, 75, 3]
     assert rows["vgg16"]["min_input_shape"] == [32, 32, 3]
+
+
+def test_an_error_no_size_fixes_costs_one_more_resolution(tmp_path, monkeypatch):
+    """The search first resolves at the largest side it would look at: when that does not fit
+    either, it stops there instead of doubling up to it."""
+    from cnnspec.analysis import input_size
+
+    calls = []
+    real = input_size._fits
+    monkeypatch.setattr(input_size, "_fits", lambda *a: calls.append(a[1][0]) or real(*a))
+    (tmp_path / "lib.yaml").write_text(
+        "cnnspec: 1\nblocks:\n  odd:\n    layers:\n      - flatten\n      - reshape: {target_shape: [7, 5]}\n"
+    )
+    used = tmp_path / "used.yaml"
+    used.write_text("cnnspec: 1\nname: m\nuse: [lib.yaml]\ninput: {shape: [4, 4, 1]}\nmodel: [odd]\n")
+    errors_of(used)
+    assert calls == [4 * input_size.MAX_GROWTH]
+
+
+def test_a_spec_too_large_to_resolve_again_gets_no_note(tmp_path, monkeypatch):
+    from cnnspec.analysis import input_size
+
+    spec = tmp_path / "small.yaml"
+    spec.write_text("extends: zoo:inception_v3\ninput: {shape: [32, 32, 3]}\n")
+    monkeypatch.setattr(input_size, "MAX_STEPS", 100)  # inception_v3 walks a few hundred
+    assert not any(NOTE in n.message for e in errors_of(spec) for n in e.notes)

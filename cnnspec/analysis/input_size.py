@@ -19,26 +19,37 @@ from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.resolve import Resolver
 from cnnspec.spec.varrefs import var_refs
 
-#: Resolutions one explanation may cost: doubling from the input to 2**8 times its side, then
-#: halving the gap, stays within this for any side up to the largest a shape may have.
+#: Resolutions one explanation may cost: one at the largest side it looks at, doubling from
+#: the input up to it (at most 8 times), then halving the gap.
 MAX_PROBES = 24
+#: How much larger than the refused side the search looks (a side 256 times the input's).
+MAX_GROWTH = 2**8
+#: Specs whose resolution walked more items and iterations than this get no explanation: each
+#: probe resolves the whole spec again (the largest zoo model walks about 1,400).
+MAX_STEPS = 5_000
 #: The code of the resolver's shape errors (:meth:`Resolver.layer`).
 SHAPE = "shape"
 
 
 def explain_small_input(
-    doc: SourceDoc, diags: Diagnostics, input_shape: tuple[int, ...] | None, *, allow_outside: bool
+    doc: SourceDoc,
+    diags: Diagnostics,
+    input_shape: tuple[int, ...] | None,
+    *,
+    allow_outside: bool,
+    steps: int = 0,
 ) -> None:
     """Put a note on each shape error located outside ``doc``'s own file, naming the smallest
     square input the model accepts and where the input shape was set. Nothing happens when
-    there is no such error, the input is not an image (height, width, channels), or no larger
-    square input would fit either (the error is not about size)."""
+    there is no such error, the input is not an image (height, width, channels), no larger
+    square input would fit either (the error is not about size), or the spec is too large to
+    resolve again a dozen times (``steps``: what its resolution walked, :data:`MAX_STEPS`)."""
     outside = [
         index
         for index, d in enumerate(diags.items)
         if d.severity == "error" and d.code == SHAPE and d.loc is not None and d.loc.file != doc.file
     ]
-    if not outside or input_shape is None or not _is_image_shape(input_shape):
+    if not outside or input_shape is None or not _is_image_shape(input_shape) or steps > MAX_STEPS:
         return
     height, width, channels = input_shape
     side = smallest_square_side(doc, channels, max(height, width), allow_outside=allow_outside)
@@ -69,13 +80,13 @@ def smallest_square_side(doc: SourceDoc, channels: int, refused: int, *, allow_o
         probes += 1
         return _fits(doc, [side, side, channels], allow_outside)
 
+    largest = min(MAX_SIZE, max(refused, 1) * MAX_GROWTH)
+    if largest <= refused or not fits(largest):
+        return None  # the error is not about size (one probe tells), or no valid size fits
     low, high = refused, max(refused * 2, refused + 1)  # from 0 the first probe is 1
-    if high > MAX_SIZE:
-        return None
-    while not fits(high):
+    while high < largest and not fits(high):
         low, high = high, high * 2
-        if probes >= MAX_PROBES // 2 or high > MAX_SIZE:
-            return None  # the error is not about size, or no input of a valid size fits
+    high = min(high, largest)
     while high - low > 1 and probes < MAX_PROBES:
         middle = (low + high) // 2
         if fits(middle):

@@ -98,7 +98,9 @@ def resolve(doc: SourceDoc, context: Context) -> CompiledSpec:
     ir = resolver.resolve()
     if context.diags.has_errors and context.explain_input:
         input_shape = resolver.shapes.get(resolver.input_name)
-        explain_small_input(doc, context.diags, input_shape, allow_outside=context.allow_outside)
+        explain_small_input(
+            doc, context.diags, input_shape, allow_outside=context.allow_outside, steps=resolver.steps
+        )
     context.diags.raise_if_errors()
     return CompiledSpec(doc, ir, list(context.diags.warnings), context.path)
 
