@@ -356,6 +356,25 @@ def _shapes_context(spec: CompiledSpec, data: Any, *, any_target: bool = False) 
     }
 
 
+def split_settings(spec: CompiledSpec, config: TrainConfig) -> str:
+    """The split settings the spec's data section writes (``--set`` included), as the tuple of
+    ``(key, split, value as shown)`` the script's ``check_split_settings`` refuses beside a
+    folder with that split's own folder (as ``cnnspec train`` refuses them: a default applies
+    to no such folder, so only a written key counts); ``"None"``: none written, or a source
+    without that layout (a test folder named, a CSV)."""
+    data = config.data
+    if data.kind != "directory" or data.test_path is not None:
+        return "None"
+    written = spec.data
+    settings = []
+    for split, key in (("test", "test_split"), ("validation", "validation_split")):
+        if key in written:
+            value = data.test_split if key == "test_split" else data.validation_split
+            shown = f"{value:g}" if isinstance(value, float) else repr(written[key])
+            settings.append((key, split, shown))
+    return py_literal(tuple(settings)) if settings else "None"
+
+
 def runtime_notes(config: TrainConfig) -> list[str]:
     """The ``runtime`` settings the script does not reproduce, as notes (in the script's header
     and on the console): ``cnnspec train`` acts on them, the script trains without them, and
@@ -461,6 +480,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "kind": data.kind,
         "streamed": data.streamed,
         "on_bad_file": py_literal(data.on_bad_file),
+        "split_settings": split_settings(spec, config),
         "image_column": py_string(data.image_column),
         "label_column": py_string(data.label_column),
         "keras_dataset": data.kind if data.kind in KERAS_DATASETS else "",

@@ -616,6 +616,7 @@ def read_image_labels(config: DataConfig, compiled: CompiledSpec) -> tuple[np.nd
 
 
 def _number(text: Any, where_text: str, compiled: CompiledSpec, where: SpecPath) -> float:
+    overflow = False
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         value = None
     else:
@@ -623,20 +624,23 @@ def _number(text: Any, where_text: str, compiled: CompiledSpec, where: SpecPath)
             value = float(text)
         except ValueError:
             value = None
-    if value is None or not np.isfinite(value):
-        raise data_error(
-            f"expected a number in {where_text}; received {text!r}",
-            compiled,
-            where,
-            hint="regression targets must be numbers (no units, no empty cells)",
-        )
-    if abs(value) > FLOAT32_MAX:  # checked here, where the row is known: float32 makes it infinity
+        except OverflowError:  # a JSON integer of hundreds of digits has no float at all
+            value, overflow = None, True
+    if overflow or (value is not None and np.isfinite(value) and abs(value) > FLOAT32_MAX):
+        # checked here, where the row is known: float32 would make it infinity
         raise data_error(
             f"expected a number within float32's range (±{FLOAT32_MAX:.4g}) in {where_text}; "
             f"received {text!r}",
             compiled,
             where,
             hint="targets are trained as float32: scale the values down (and scale predictions back)",
+        )
+    if value is None or not np.isfinite(value):
+        raise data_error(
+            f"expected a number in {where_text}; received {text!r}",
+            compiled,
+            where,
+            hint="regression targets must be numbers (no units, no empty cells)",
         )
     return value
 
