@@ -8,6 +8,7 @@ Expectations come from the compiler (:func:`cnnspec.api.compile_spec`) or the te
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,23 @@ def test_definitions_reach_into_the_packaged_zoo(tmp_path: Path) -> None:
     assert library.read_text("utf-8").split("\n")[found.loc.line - 1].strip() == "bottleneck:"
     included = navigation.definition(user.doc, *cursor(user, user.name, ZOO_USER, "zoo:blocks", 2))
     assert included is not None and Path(included.file).resolve() == library
+
+
+def test_unused_vars_and_blocks_are_marked_unnecessary(tmp_path: Path) -> None:
+    """Editors fade out what nothing uses (a var never read, a block never called); an error
+    or another warning keeps its plain look."""
+    from lsprotocol import types
+
+    from cnnspec.api import compile_text
+
+    text = (
+        "cnnspec: 1\nname: t\ninput: {shape: [4]}\nvars: {spare: 1}\n"
+        "blocks:\n  idle:\n    layers: [flatten]\nmodel: [flatten]\n"
+    )
+    warnings = compile_text(text, "t.yaml").warnings
+    assert sorted(w.code for w in warnings) == ["unused-block", "unused-var"]
+    for warning in warnings:
+        shown = diagnostics.convert(warning, "t.yaml", text)
+        assert shown.tags == [types.DiagnosticTag.Unnecessary]
+    other = replace(warnings[0], code="class-count")
+    assert diagnostics.convert(other, "t.yaml", text).tags is None

@@ -28,6 +28,10 @@ _INCLUDE_KEYS = frozenset({"use", "extends"})
 _SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning}
 
 
+#: Warnings about what the spec writes but nothing uses: editors fade such text out.
+UNNECESSARY = frozenset({"unused-var", "unused-block", "dead-layer"})
+
+
 def to_range(span: Span) -> types.Range:
     return types.Range(
         types.Position(span.start_line, span.start_char), types.Position(span.end_line, span.end_char)
@@ -115,6 +119,7 @@ def convert(
         code=diagnostic.code,
         source=SOURCE,
         related_information=related or None,
+        tags=[types.DiagnosticTag.Unnecessary] if diagnostic.code in UNNECESSARY else None,
     )
 
 
