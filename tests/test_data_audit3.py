@@ -18,12 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnspec.analysis.settings import TrainConfig, data_config, training_config
-from cnnspec.api import compile_spec
 from cnnspec.errors import SpecError
 from cnnspec.training import subsets
-from cnnspec.training.data import Dataset, load_dataset
 from cnnspec.training.filelist import ListingError, index_folder, read_csv
+from tests.test_data_files_audit import load
 
 CLASSIFIER = "  - global_avg_pool2d\n  - dense: {units: 3, activation: softmax}\n"
 REGRESSION = "  - global_avg_pool2d\n  - dense: {units: 1}\n"
@@ -45,17 +43,6 @@ def write_spec(
         encoding="utf-8",
     )
     return path
-
-
-def load(path: Path) -> Dataset:
-    compiled = compile_spec(path)
-    try:
-        config = training_config(compiled)
-    except SpecError as exc:  # a task the training settings do not take yet: the data alone
-        if "expected a classifier output" not in str(exc) and "expected one model output" not in str(exc):
-            raise
-        config = TrainConfig(data=data_config(compiled, raise_errors=True))
-    return load_dataset(compiled, config, config.seed or 0)
 
 
 def data_error(path: Path) -> tuple[str, str | None, str]:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_spec
 from cnnspec.backends.python_emitter import generate_code
@@ -69,12 +70,14 @@ SCRIPT_MODULES = (
 )  # fmt: skip
 
 
-def script_functions(path: Path) -> dict[str, Any]:
-    """The namespace of the training script generated from the spec ``path``, run without
-    TensorFlow: its undecorated functions, constants and data imports only (its model and
-    training code are never called here)."""
+def script_functions(path: Path, compiled: CompiledSpec | None = None) -> dict[str, Any]:
+    """The namespace of the training script generated from the spec ``path`` (or from
+    ``compiled``, a compilation of it with ``--set`` overrides), run without TensorFlow: its
+    undecorated functions, constants and data imports only (its model and training code are
+    never called here)."""
     script = path.with_name("train_script.py")
-    tree = ast.parse(generate_code(compile_spec(path), script=True, output=script).text)
+    compiled = compiled if compiled is not None else compile_spec(path)
+    tree = ast.parse(generate_code(compiled, script=True, output=script).text)
     kept = [
         node
         for node in tree.body

@@ -10,7 +10,6 @@ The scripts' data functions run without TensorFlow (tests/test_listing_edges.py'
 
 from __future__ import annotations
 
-import ast
 import json
 import warnings
 from pathlib import Path
@@ -19,9 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.api import compile_spec
-from cnnspec.backends.python_emitter import generate_code
 from tests.test_data_audit3 import (
     CLASSIFIER,
     REGRESSION,
@@ -32,24 +29,7 @@ from tests.test_data_audit3 import (
     split_folder,
     write_spec,
 )
-from tests.test_listing_edges import SCRIPT_MODULES, script_functions
-
-
-def functions_of(compiled: CompiledSpec, path: Path) -> dict[str, Any]:
-    """:func:`script_functions` of an already compiled spec (``--set`` overrides applied)."""
-    script = path.with_name("train_script.py")
-    tree = ast.parse(generate_code(compiled, script=True, output=script).text)
-    kept = [
-        node
-        for node in tree.body
-        if (isinstance(node, ast.FunctionDef) and not node.decorator_list)
-        or (isinstance(node, ast.Import) and node.names[0].name in SCRIPT_MODULES)
-        or (isinstance(node, ast.ImportFrom) and node.module in SCRIPT_MODULES)
-        or (isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.Tuple)))
-    ]
-    namespace: dict[str, Any] = {}
-    exec(compile(ast.Module(body=kept, type_ignores=[]), str(script), "exec"), namespace)
-    return namespace
+from tests.test_listing_edges import script_functions
 
 
 def stopped(functions: dict[str, Any], *args: Any) -> str:
@@ -91,7 +71,7 @@ def test_a_split_setting_for_a_split_the_folder_has_stops_the_script(tmp_path, k
 def test_a_split_setting_given_with_set_stops_the_script_too(tmp_path, key):
     split_folder(tmp_path / "photos")
     spec = write_spec(tmp_path, "{directory: photos}", CLASSIFIER)
-    text = stopped(functions_of(compile_spec(spec, [f"data.{key}=0.25"]), spec), tmp_path / "photos")
+    text = stopped(script_functions(spec, compile_spec(spec, [f"data.{key}=0.25"])), tmp_path / "photos")
     split = key.split("_")[0]
     assert text.startswith(
         f"expected no {key} for a folder with its own {split} set (train/, val/, test/ in "
