@@ -225,6 +225,31 @@ def test_static_shape_and_params_equal_keras(kind, shapes, params):
     assert rebuilt.get_config() == config
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_every_kind_builds_frozen(kind):
+    """`trainable: false` on any item: its layer builds (SpatialDropout2D's constructor takes no
+    `trainable`) and holds no trainable weight."""
+    import keras
+
+    from cnnspec.backends.keras_builder import make_layer
+    from cnnspec.ir import Node
+    from cnnspec.layers.registry import Counts
+
+    shapes, params = _first(kind)
+    entry = REGISTRY[kind]
+    shape = entry.output_shape(params, shapes)
+    node = Node(
+        "layer", kind, params, tuple(f"in{i}" for i in range(len(shapes))), shape, Counts(), trainable=False
+    )
+    layer = make_layer(node)
+    inputs = [keras.Input(s) for s in shapes]
+    layer(inputs if entry.arity == "many" else inputs[0])
+    assert layer.trainable is False and not layer.trainable_weights
+    # (SpatialDropout2D writes no `trainable` in its config: it holds no weight to freeze)
+    assert layer.get_config().get("trainable", False) is False
+
+
 # -- traits: what the rest of the package asks a kind, checked over the whole registry ----------
 def _first(kind: str) -> tuple[list[tuple[int, ...]], dict]:
     shapes, params = CONFIGS[kind][0]

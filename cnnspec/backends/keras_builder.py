@@ -48,9 +48,12 @@ def make_layer(node: Node, *, float32: bool = False) -> keras.layers.Layer:
     kwargs = {k: _materialize(v, factories) for k, v in kind.keras_args(node.params).items()}
     if float32:
         kwargs["dtype"] = "float32"
-    if not node.trainable:  # `trainable: false` (a frozen BatchNormalization runs in inference mode)
-        kwargs["trainable"] = False
-    return layer_class(name=node.name, **kwargs)
+    layer = layer_class(name=node.name, **kwargs)
+    # `trainable: false` (a frozen BatchNormalization runs in inference mode), set on the layer
+    # made, as the generated code sets it: not every constructor takes it (SpatialDropout2D)
+    if not node.trainable:
+        layer.trainable = False
+    return layer
 
 
 def build_model(ir: ModelIR) -> keras.Model:
