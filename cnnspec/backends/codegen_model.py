@@ -914,31 +914,15 @@ def _called(tree: ast.expr, name: ast.Name) -> bool:
 
 def drop_unused(body: list[Stmt]) -> list[Stmt]:
     """Assign layers whose output nothing reads (layers the resolver prunes as dead) to ``_``,
-    and drop copies of tensors that nothing reads."""
-    loads: set[str] = set()
-
-    def collect(statements: list[Stmt]) -> None:
-        for stmt in statements:
-            for text in stmt.inputs:  # a name, or an element of a list: enc_skip[LEVELS - 1 - i]
-                loads.update(n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name))
-            nodes = [v for _, v in stmt.kwargs]
-            if stmt.value is not None:
-                nodes.append(stmt.value)
-            if stmt.name is not None:
-                nodes.append(stmt.name.node())
-            for node in nodes:
-                loads.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
-            collect(stmt.body)
+    and drop copies of tensors that nothing reads: plain copies (``cells = x`` for a repeat's
+    id no later item names) and the unread names of a tuple assignment (``p, x = stem, c0``
+    for a carried ``p`` nothing reads). Dropping a copy can leave the names it read unread, so
+    this runs until nothing more goes (ruff's F841 would flag what stays)."""
+    while _drop_copies(body, _loads(body)):
+        pass
+    loads = _loads(body)
 
     def rename(statements: list[Stmt]) -> None:
-        # A plain copy nothing reads (`cells = x` for a repeat's id no later item names) goes.
-        statements[:] = [
-            s
-            for s in statements
-            if not (
-                s.kind == "assign" and ", " not in s.target and "." not in s.target and s.target not in loads
-            )
-        ]
         for stmt in statements:
             if stmt.kind in ("layer", "call") and stmt.target:
                 # A call of a block with several outputs assigns a tuple: c0, c0_x = cell(…)
@@ -946,9 +930,49 @@ def drop_unused(body: list[Stmt]) -> list[Stmt]:
                 stmt.target = ", ".join(parts)
             rename(stmt.body)
 
-    collect(body)
     rename(body)
     return body
+
+
+def _loads(statements: list[Stmt], loads: set[str] | None = None) -> set[str]:
+    """Every name ``statements`` (and the statements inside them) read."""
+    loads = set() if loads is None else loads
+    for stmt in statements:
+        for text in stmt.inputs:  # a name, or an element of a list: enc_skip[LEVELS - 1 - i]
+            loads.update(n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name))
+        nodes = [v for _, v in stmt.kwargs]
+        if stmt.value is not None:
+            nodes.append(stmt.value)
+        if stmt.name is not None:
+            nodes.append(stmt.name.node())
+        for node in nodes:
+            loads.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
+        _loads(stmt.body, loads)
+    return loads
+
+
+def _drop_copies(statements: list[Stmt], loads: set[str]) -> bool:
+    """Drop the copies of tensors into names outside ``loads``; whether any went."""
+    dropped = False
+    kept: list[Stmt] = []
+    for stmt in statements:
+        if stmt.kind == "assign" and "." not in stmt.target:
+            targets = stmt.target.split(", ")
+            values = stmt.value.elts if isinstance(stmt.value, ast.Tuple) else [stmt.value]
+            if len(targets) == 1 and targets[0] not in loads:
+                dropped = True
+                continue
+            if len(targets) > 1 and len(values) == len(targets) and not set(targets) <= loads:
+                pairs = [(t, v) for t, v in zip(targets, values, strict=True) if t in loads]
+                dropped = True
+                if not pairs:
+                    continue
+                stmt.target = ", ".join(t for t, _ in pairs)
+                stmt.value = pairs[0][1] if len(pairs) == 1 else ast.Tuple([v for _, v in pairs], ast.Load())
+        dropped = _drop_copies(stmt.body, loads) or dropped
+        kept.append(stmt)
+    statements[:] = kept
+    return dropped
 
 
 def merge_ifs(body: list[Stmt]) -> list[Stmt]:
