@@ -711,3 +711,12 @@ def test_an_id_inside_a_plain_repeat_used_in_inputs_names_the_repeat():
         )
         for i in range(2)
     ]
+
+
+def test_outputs_name_the_model_input_by_its_input_name():
+    """As `inputs:` does: `input.name: image` makes `image` the input everywhere."""
+    compiled = compile_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [4, 4, 1], name: image}\nmodel:\n"
+        "  - conv2d: {filters: 2, kernel_size: 1}\n    id: feat\noutputs: [feat, image]\n"
+    )
+    assert compiled.ir.outputs == ("feat", "image")

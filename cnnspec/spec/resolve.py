@@ -725,6 +725,8 @@ class Resolver:
             if self.diags.full:
                 break
             tensor = top.lookup(ref) if isinstance(ref, str) else None
+            if ref == self.input_name and tensor is None:
+                tensor = top.entry  # the model input's own name, as in `inputs:`
             if tensor is None and (self.lost_ids or self.failed_call(ref, top)):
                 continue  # its cause has been reported
             if tensor is None:
