@@ -589,7 +589,7 @@ EXPECTED: dict[str, list[str]] = {
     "pruned": ['stem = layers.Conv2D(filters=2, kernel_size=1, name="stem")(inputs)', "(stem)\n"],
     "partly_pruned": [
         'skip = layers.Conv2D(filters=x.shape[-1], kernel_size=1, name=f"enc_{i}_skip")(x)',
-        "x_2, y = h, skip",
+        "x_2 = h\n",  # the carried `y` nothing reads is not kept (it was `x_2, y = h, skip`)
         "if pool.shape[-1] > 1:",
         "side = layers.Conv2D(filters=x.shape[-1]",
         'two_1, _ = two(enc_skip[1], name="two_1")',
