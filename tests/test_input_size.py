@@ -13,6 +13,7 @@ from cnnspec.api import compile_spec
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
 from cnnspec.spec.compose import load_spec
+from tests.conftest import SPECS_DIR
 
 NOTE = "the smallest square input this model accepts is"
 
@@ -126,3 +127,63 @@ def test_a_spec_too_large_to_resolve_again_gets_no_note(tmp_path, monkeypatch):
     spec.write_text("extends: zoo:inception_v3\ninput: {shape: [32, 32, 3]}\n")
     monkeypatch.setattr(input_size, "MAX_STEPS", 100)  # inception_v3 walks a few hundred
     assert not any(NOTE in n.message for e in errors_of(spec) for n in e.notes)
+
+
+def test_a_non_square_input_is_searched_from_its_shorter_side(tmp_path):
+    spec = tmp_path / "wide.yaml"
+    spec.write_text("extends: zoo:inception_v3\nvars: {classes: 10}\ninput: {shape: [32, 300, 3]}\n")
+    (error, *_) = errors_of(spec)
+    assert error.notes[0].message.startswith(f"{NOTE} 75×75×3; the input is [32, 300, 3]")
+
+
+def test_a_model_whose_fitting_sizes_have_gaps_gets_no_note(tmp_path):
+    """The U-Net's concatenations want a side divisible by 8: 36 fails, 40 and 32 fit, so no
+    side is "the smallest" (the search found 72 before)."""
+    (tmp_path / "unet.yaml").write_text((SPECS_DIR / "unet.yaml").read_text())
+    spec = tmp_path / "odd.yaml"
+    spec.write_text("extends: unet.yaml\ninput: {shape: [36, 36, 1]}\n")
+    errors = errors_of(spec)
+    assert errors and all(e.loc.file.endswith("unet.yaml") for e in errors)
+    assert not any(NOTE in n.message for e in errors for n in e.notes)
+    compile_spec(spec, ["input.shape=[40, 40, 1]"])  # what made the note wrong: a gap, not a floor
+
+
+def test_search_candidates_are_checked_without_the_note(tmp_path, monkeypatch):
+    """Each failing combination of a search space would cost resolutions: validate and the
+    language server compile them without it."""
+    from cnnspec.analysis import input_size
+
+    calls = []
+    monkeypatch.setattr(input_size, "_fits", lambda *a: calls.append(a) or True)
+    spec = tmp_path / "search.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: s\ninput: {shape: [150, 150, 3]}\nvars: {p: 1}\nmodel:\n"
+        "  - max_pool2d: {pool_size: '${p}', padding: same}\n"
+        "  - backbone: {spec: zoo:inception_v3, vars: {include_top: false}}\n"
+        "  - global_avg_pool2d\n  - dense: {units: 10, activation: softmax}\n"
+        "data: {source: digits}\ntraining: {epochs: 1}\n"
+        "search:\n  objective: {metric: val_loss, direction: minimize}\n  trials: 2\n"
+        "  space:\n    vars.p: {choice: [1, 4]}\n"
+    )
+    with pytest.raises(SpecError):
+        compile_spec(spec)  # p = 4 leaves inception 38×38: a shape error in the zoo's files
+    assert calls == []
+
+
+def test_the_probe_sets_the_var_the_input_shape_reads(tmp_path):
+    """When `input.shape` is `${input_shape}`, the probe sets that var, which other layers may
+    read too: here a crop of half the side leaves at most one row whatever the side, so no
+    side fits (probing `input.shape` alone, the crop stayed 4 and "9×9" was claimed)."""
+    (tmp_path / "lib.yaml").write_text(
+        "cnnspec: 1\nblocks:\n  crop:\n    layers:\n"
+        "      - cropping2d: '${input_shape[0] // 2 - 1}'\n"
+        "      - conv2d: {filters: 2, kernel_size: 3}\n"
+    )
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: s\nuse: [lib.yaml]\nvars: {input_shape: [10, 10, 1]}\n"
+        "input: {shape: '${input_shape}'}\nmodel: [crop]\n"
+    )
+    (error,) = errors_of(spec)
+    assert error.loc.file.endswith("lib.yaml")
+    assert not any(NOTE in n.message for n in error.notes)

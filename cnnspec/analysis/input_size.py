@@ -42,8 +42,10 @@ def explain_small_input(
     """Put a note on each shape error located outside ``doc``'s own file, naming the smallest
     square input the model accepts and where the input shape was set. Nothing happens when
     there is no such error, the input is not an image (height, width, channels), no larger
-    square input would fit either (the error is not about size), or the spec is too large to
-    resolve again a dozen times (``steps``: what its resolution walked, :data:`MAX_STEPS`)."""
+    square input would fit either (the error is not about size), the sizes that fit are not all
+    those from some side up (a U-Net's concatenations want a multiple of 8: "the smallest"
+    would mislead), or the spec is too large to resolve again up to :data:`MAX_PROBES` times
+    (``steps``: what its resolution walked, :data:`MAX_STEPS`)."""
     outside = [
         index
         for index, d in enumerate(diags.items)
@@ -52,7 +54,8 @@ def explain_small_input(
     if not outside or input_shape is None or not _is_image_shape(input_shape) or steps > MAX_STEPS:
         return
     height, width, channels = input_shape
-    side = smallest_square_side(doc, channels, max(height, width), allow_outside=allow_outside)
+    # the shorter side is the one known to fail: a square of the longer one may fit
+    side = smallest_square_side(doc, channels, min(height, width), allow_outside=allow_outside)
     if side is None:
         return
     loc, path = input_origin(doc)
@@ -71,8 +74,9 @@ def explain_small_input(
 def smallest_square_side(doc: SourceDoc, channels: int, refused: int, *, allow_outside: bool) -> int | None:
     """The smallest side ``s`` above ``refused`` (0: any) for which ``[s, s, channels]`` passes every
     shape check of ``doc``'s model, or ``None`` when none does within :data:`MAX_PROBES`
-    resolutions. Shape checks only get easier as the input grows, so a doubling search and
-    then a bisection find it."""
+    resolutions. Where shape checks only get easier as the input grows (valid convolutions and
+    poolings), a doubling search and then a bisection find it; the side above it is tried too,
+    and a model it does not fit (one that wants a multiple of some stride) gets ``None``."""
     probes = 0
 
     def fits(side: int) -> bool:
@@ -93,7 +97,9 @@ def smallest_square_side(doc: SourceDoc, channels: int, refused: int, *, allow_o
             high = middle
         else:
             low = middle
-    return high if high - low == 1 else None
+    if high - low != 1 or (high < largest and not fits(high + 1)):
+        return None  # not found, or the sizes that fit have gaps: no side is "the smallest"
+    return high
 
 
 def input_origin(doc: SourceDoc) -> tuple[Loc | None, str]:
@@ -109,8 +115,17 @@ def input_origin(doc: SourceDoc) -> tuple[Loc | None, str]:
 
 
 def _fits(doc: SourceDoc, shape: list[int], allow_outside: bool) -> bool:
+    """Whether ``doc``'s model passes every shape check with an input of ``shape``. The shape
+    goes where the input shape comes from: the var ``input.shape`` reads when it reads one
+    whole shape (which other layers may read too), else ``input.shape`` itself."""
     data = copy.deepcopy(doc.data)
-    data["input"] = {**(data.get("input") or {}), "shape": shape}
+    _, origin = input_origin(doc)
+    name = origin.removeprefix("vars.") if origin.startswith("vars.") else None
+    declared = data.get("vars")
+    if name is not None and isinstance(declared, dict) and _is_image_shape(declared.get(name)):
+        declared[name] = shape
+    else:
+        data["input"] = {**(data.get("input") or {}), "shape": shape}
     probe = SourceDoc(
         doc.file, data, dict(doc.locs), dict(doc.key_locs), dict(doc.includes), zoo_variant=doc.zoo_variant
     )

@@ -144,8 +144,13 @@ def check_search(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     from cnnspec.analysis.search_check import check_search as check
 
     def compile_trial(doc: SourceDoc) -> CompiledSpec:  # a trial's spec has no search section
+        # (without the smallest-input note: each failing combination would cost resolutions)
         return compile_doc(
-            doc, max_params=context.max_params, path=compiled.path, allow_outside=context.allow_outside
+            doc,
+            max_params=context.max_params,
+            path=compiled.path,
+            allow_outside=context.allow_outside,
+            explain_input=False,
         )
 
     compiled.search = check(compiled, context.diags, compile_trial)
@@ -191,12 +196,16 @@ def compile_doc(
     max_params: int = DEFAULT_MAX_PARAMS,
     path: Path | None = None,
     allow_outside: bool = False,
+    explain_input: bool = True,
 ) -> CompiledSpec:
     """Run every pass after ``compose`` on a loaded document.
 
     ``allow_outside`` (``--allow-outside``) lets a backbone's spec file lie outside the spec's
-    folder; the document's own ``extends``/``use`` files were read when it was loaded."""
-    context = Context(allow_outside=allow_outside, max_params=max_params, path=path)
+    folder; the document's own ``extends``/``use`` files were read when it was loaded.
+    ``explain_input``: see :attr:`Context.explain_input`."""
+    context = Context(
+        allow_outside=allow_outside, max_params=max_params, path=path, explain_input=explain_input
+    )
     result: CompiledSpec = run_passes(doc, context, after(compose))
     return result
 

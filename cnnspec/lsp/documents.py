@@ -225,7 +225,11 @@ def _trial_compiler(compiled: CompiledSpec, context: Context) -> Callable[[Sourc
 
     def compile_trial(doc: SourceDoc) -> CompiledSpec:
         return compile_doc(
-            doc, max_params=context.max_params, path=compiled.path, allow_outside=context.allow_outside
+            doc,
+            max_params=context.max_params,
+            path=compiled.path,
+            allow_outside=context.allow_outside,
+            explain_input=context.explain_input,
         )
 
     return compile_trial
