@@ -720,3 +720,12 @@ def test_outputs_name_the_model_input_by_its_input_name():
         "  - conv2d: {filters: 2, kernel_size: 1}\n    id: feat\noutputs: [feat, image]\n"
     )
     assert compiled.ir.outputs == ("feat", "image")
+
+
+def test_outputs_evaluate_their_expressions():
+    compiled = compile_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [4]}\nvars: {o: head}\nmodel:\n"
+        "  - dense: 3\n    id: head\n  - dense: 2\n    inputs: head\n    id: tail\n"
+        "outputs: ['${o}', tail]\n"
+    )
+    assert compiled.ir.outputs == ("head", "tail")

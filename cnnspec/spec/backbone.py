@@ -47,8 +47,9 @@ SHARED_STACKS = ("trainable",)
 
 
 def cut_points(doc: SourceDoc) -> list[str]:
-    """The ids of ``doc``'s own model items that are always there (no ``when``, not inside a
-    ``repeat``, written out rather than computed), in model order: where a backbone item's
+    """The ids of ``doc``'s top-level model items that are always there (no ``when``; written
+    out, not computed; an id inside a ``repeat`` or block is not one, a ``repeat`` item's own id
+    is), in model order: where a backbone item's
     ``until:`` can cut that spec's model (``until: conv4``), and through which it reaches the
     ids inside them (``conv4.block2``). ``cnnspec``'s docs and the editor's completion list
     them."""

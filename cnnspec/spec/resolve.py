@@ -724,6 +724,9 @@ class Resolver:
         for i, ref in enumerate(outputs if isinstance(outputs, list) else [outputs]):
             if self.diags.full:
                 break
+            ok, ref = self.evaluate(ref, top.env, ("outputs", i))  # `${o}`, as `inputs:` reads it
+            if not ok:
+                continue
             tensor = top.lookup(ref) if isinstance(ref, str) else None
             if ref == self.input_name and tensor is None:
                 tensor = top.entry  # the model input's own name, as in `inputs:`
