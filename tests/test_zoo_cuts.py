@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cnnspec.analysis.zoo import catalog, cut_points
-from cnnspec.api import compile_text
+from cnnspec.api import compile_spec, compile_text
 
 FAMILIES = {entry.family: entry for entry in reversed(catalog())}  # the first variant of each
 
@@ -45,3 +45,23 @@ def test_every_listed_cut_point_cuts_the_model(family, until):
 def test_the_new_cut_points_give_keras_feature_maps(model, until, shape):
     compiled = compile_text(backbone(model, until, 96))
     assert tuple(compiled.ir.nodes[-2].shape) == shape
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_cut_keeps_a_prefix_of_the_weighted_layers(family):
+    """`weights: imagenet` loads a cut backbone by position: what it keeps must be the first
+    weighted layers of the whole model, in order."""
+    entry = FAMILIES[family]
+    side = max(entry.min_side or 1, 96)
+    full = [
+        n.name
+        for n in compile_spec(f"zoo:{entry.name}", [f"vars.input_shape=[{side}, {side}, 3]"]).ir.nodes
+        if n.counts.params
+    ]
+    for point in cut_points(entry.name):
+        kept = [
+            n.name.removeprefix("body_")
+            for n in compile_text(backbone(entry.name, point, side)).ir.nodes
+            if n.counts.params
+        ]
+        assert kept == full[: len(kept)], point
