@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from cnnspec.api import compile_spec
+from cnnspec.backends.python_emitter import generate_code
 from cnnspec.cli.app import app
 from cnnspec.errors import UsageError
 
@@ -183,3 +184,33 @@ def test_build_refuses_a_damaged_imagenet_file_in_the_cache_naming_it(
     assert "'conv_bn/beta:0'" in result.output
     assert "delete the file so Keras downloads it again" in result.output
     assert "internal error" not in result.output and not (tmp_path / "bb.keras").exists()
+
+
+@pytest.mark.slow
+def test_imagenet_with_the_top_asks_for_the_file_of_the_input_size(tmp_path):
+    """MobileNet's ImageNet files differ by input size with the top too (…_1.0_96.h5); a family
+    whose top takes only its default size (ResNet50) gets that size's file, which fits any size.
+    The generated script asks keras.applications the same way."""
+    from cnnspec.training import transfer
+
+    transfer.application_file.cache_clear()
+    mobile = transfer.application_file("MobileNetV2", True, (96, 96, 3)).name
+    assert mobile == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96.h5"
+    resnet = transfer.application_file("ResNet50", True, (96, 96, 3)).name
+    assert resnet == transfer.application_file("ResNet50", True, (224, 224, 3)).name
+    spec = tmp_path / "m.yaml"
+    spec.write_text("extends: zoo:mobilenet_v2\nvars: {input_shape: [96, 96, 3]}\nweights: imagenet\n")
+    text = generate_code(compile_spec(spec), script=True, output=tmp_path / "train.py").text
+    assert "imagenet_model(keras.applications.MobileNetV2, True, (96, 96, 3))" in text
+    namespace: dict = {}
+    exec(text[text.index("def imagenet_model(") :].split("\n\n\n")[0], namespace)
+    seen = []
+
+    def constructor(**kwargs):
+        seen.append(kwargs["input_shape"])
+        if kwargs["input_shape"] is not None:
+            raise ValueError("the top takes 224×224 only")
+        return "model"
+
+    assert namespace["imagenet_model"](constructor, True, (96, 96, 3)) == "model"
+    assert seen == [(96, 96, 3), None]

@@ -254,11 +254,8 @@ def _weight_calls(spec: CompiledSpec, output: Path | None) -> list[str]:
         strict = ", strict=True" if source.strict else ""
         chosen = ", layers=layers" if scope else ""
         if source.kind == IMAGENET:
-            size = "None" if include_top else py_literal(tuple(shape or ()))
-            reference = (
-                f"keras.applications.{keras_name}(include_top={include_top}, weights={py_string(IMAGENET)}, "
-                f"input_shape={size})"
-            )
+            size = py_literal(tuple(shape or ()))
+            reference = f"imagenet_model(keras.applications.{keras_name}, {include_top}, {size})"
             return f"load_by_position(model, {py_string(scope)}, {reference}{strict}{chosen})"
         path = source.file
         text = str(path.resolve()) if output is not None else _rel_data_path(path, None)[0]

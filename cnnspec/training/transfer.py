@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -333,8 +334,17 @@ def application_file(keras_name: str, include_top: bool, input_shape: tuple[int,
     real = file_utils.get_file
     file_utils.get_file = intercept
     try:
-        shape = None if include_top else tuple(input_shape)
-        constructor(include_top=include_top, weights="imagenet", input_shape=shape)
+        # The input size first: MobileNet's files differ by it, with the top too (…_1.0_96.h5).
+        # A family whose top takes only its default size refuses it; its weights fit any size
+        # (pooling before the top), so the default size's file is the one to load.
+        with warnings.catch_warnings():  # (Keras' notes on sizes it has no file for)
+            warnings.simplefilter("ignore")
+            for shape in (tuple(input_shape), None) if include_top else (tuple(input_shape),):
+                try:
+                    constructor(include_top=include_top, weights="imagenet", input_shape=shape)
+                except ValueError:
+                    if shape is None:
+                        raise
     except _Intercepted as hit:
         return hit.found
     finally:
