@@ -479,3 +479,32 @@ def test_the_generated_scripts_loader_lets_an_adapted_normalization_finalize(wri
     functions["assign_what_fits"](targets, arrays, str(source), True)
     batch = np.random.default_rng(1).normal(3.0, 2.0, (2, 8, 8, 1)).astype("float32")
     np.testing.assert_allclose(model(batch), reference(batch), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_source_whose_ids_were_renamed_says_so_and_unused_source_layers_are_named(write_spec):
+    """Matched by name: a source saved under other ids loads nothing, and the error names both
+    sides' layers and that every layer has its shapes there (not "another architecture"); a
+    source with a layer more says which of its layers nothing took."""
+    from cnnspec.errors import SpecError, UsageError
+    from cnnspec.training.transfer import plan_for_spec
+
+    renamed = BASE.replace("id: stem", "id: trunk").replace("id: feat", "id: act")
+    renamed = renamed.replace("  - batch_norm\n", "  - batch_norm:\n    id: norm\n")
+    renamed = renamed.replace("activation: softmax}\n", "activation: softmax}\n    id: head\n")
+    source = _save_weights(write_spec, renamed, "renamed.weights.h5")
+    spec = write_spec(BASE)
+    with pytest.raises((SpecError, UsageError)) as caught:
+        plan_for_spec(compile_spec(spec), str(source))
+    text = str(caught.value)
+    assert "no layer name matched (the source's: " in text and "the model's: " in text
+    assert "3 of the model's 3 layers have a layer of the same shapes there" in text
+    assert "another architecture" not in text
+    extra = BASE.replace(
+        "  - global_avg_pool2d\n",
+        "  - conv2d: {filters: 4, kernel_size: 1}\n    id: more\n  - global_avg_pool2d\n",
+    )
+    source = _save_weights(write_spec, extra, "extra.weights.h5")
+    (plan,) = plan_for_spec(compile_spec(spec), str(source))
+    assert plan.unused_layers == ["more"] and plan.as_json()["unused_source_layers"] == ["more"]
+    assert "(2 tensors of the source unused: more)" in plan.lines()[0]

@@ -27,6 +27,7 @@ import io
 import json
 import warnings
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -71,6 +72,8 @@ class TransferPlan:
     assign: list[tuple[str, int, Any]] = field(default_factory=list)  # (layer, weight index, array)
     skipped: list[Skip] = field(default_factory=list)
     unused: int = 0  # source tensors nothing in the model took
+    #: The source's layers nothing in the model took, by name (for the report: which were left).
+    unused_layers: list[str] = field(default_factory=list)
 
     @property
     def loaded(self) -> int:
@@ -87,6 +90,8 @@ class TransferPlan:
         if self.scope:
             out["scope"] = self.scope
         out["unused_source_tensors"] = self.unused
+        if self.unused_layers:
+            out["unused_source_layers"] = self.unused_layers
         return out
 
     def lines(self) -> list[str]:
@@ -94,7 +99,8 @@ class TransferPlan:
         where = f" into {self.scope}" if self.scope else ""
         head = f"loaded {self.loaded} of {self.total} weight tensors{where} from {self.source}"
         if self.unused:
-            head += f" ({self.unused} tensors of the source unused)"
+            left = _listed(self.unused_layers)
+            head += f" ({self.unused} tensors of the source unused{': ' + left if left else ''})"
         return [head, *(f"  skipped {s.layer}/{s.weight}: {s.reason}" for s in self.skipped)]
 
 
@@ -221,12 +227,14 @@ def plan_transfer(
             (layer, stored.get(layer.name.removeprefix(prefix))) for layer in targets
         ]
         used = {layer.name.removeprefix(prefix) for layer, values in pairs if values is not None}
-        unused_layers = [values for name, values in found.layers if name not in used]
+        left = [(name, values) for name, values in found.layers if name not in used]
     else:
         pairs = [
             (layer, found.layers[i][1] if i < len(found.layers) else None) for i, layer in enumerate(targets)
         ]
-        unused_layers = [values for _, values in found.layers[len(targets) :]]
+        left = found.layers[len(targets) :]
+    unused_layers = [values for _, values in left]
+    plan.unused_layers = [name for name, _ in left]
     shared = 0
     for layer, values in pairs:
         variables = ordered_weights(layer)
@@ -262,6 +270,8 @@ def plan_transfer(
                 continue
             plan.assign.append((layer.name, index, array))
     plan.unused += sum(len(values) for values in unused_layers)
+    if plan.total and not plan.assign and found.by_name and not shared:
+        raise _no_name_matched(source, plan, found, targets, prefix)
     if plan.total and not plan.assign:
         in_source = sum(len(values) for _, values in found.layers)
         raise source.fail(
@@ -280,6 +290,44 @@ def plan_transfer(
             "drop `strict: true` to load what fits and train the rest from scratch",
         )
     return plan
+
+
+def _no_name_matched(
+    source: WeightsSource, plan: TransferPlan, found: SourceLayers, targets: list[Any], prefix: str
+) -> Exception:
+    """The error of a source none of whose layer names the model has: the names of both sides
+    (an item's id renamed changes every layer name under it), and how many of the model's
+    layers have a source layer of the very same tensor shapes, which says whether it is the
+    same architecture (the file lists its layers by name, not in the model's order)."""
+    ours = [layer.name.removeprefix(prefix) for layer in targets]
+    theirs = [name for name, _ in found.layers]
+    available = Counter(tuple(tuple(a.shape) for _, a in values) for _, values in found.layers)
+    alike = 0
+    for layer in targets:
+        shapes = tuple(tuple(v.shape) for v in ordered_weights(layer))
+        if available[shapes]:
+            available[shapes] -= 1
+            alike += 1
+    same = (
+        f"; {alike} of the model's {len(targets)} layers have a layer of the same shapes there"
+        if alike
+        else "; no layer of the source has the shapes of one of the model's either"
+    )
+    where = f" in {plan.scope}" if plan.scope else ""
+    return source.fail(
+        f"none of the model's {plan.total} weight tensors{where} could be loaded from {plan.source}: "
+        f"no layer name matched (the source's: {_listed(theirs)}; the model's: {_listed(ours)}){same}",
+        "weights are matched by layer name, and names come from the items' ids: give the items the ids "
+        "they had when the source was saved"
+        if alike
+        else "the weights come from another architecture; check the source",
+    )
+
+
+def _listed(names: list[str], shown: int = 3) -> str:
+    """``a, b, c, … (7 in all)``: the first few names of a list for a message."""
+    head = ", ".join(names[:shown])
+    return head + (f", … ({len(names)} in all)" if len(names) > shown else "")
 
 
 def apply_plan(model: Any, plan: TransferPlan) -> None:
