@@ -359,3 +359,28 @@ def test_export_of_a_damaged_run_keeps_its_earlier_export(tmp_path):
     result = invoke("export", run, "--format", "tflite")
     assert_damaged(result, run, "lock.json", "data is a list")
     assert {p.name: p.read_bytes() for p in export.parent.iterdir()} == before
+
+
+def test_a_record_edited_after_the_export_is_refused_and_auto_passes_it_over(tmp_path):
+    """Another input shape fed ONNX Runtime the wrong tensor (exit 3), and a TFLite session was
+    resized to it and answered otherwise; other class names were printed as the model's."""
+    run = make_run(tmp_path / "run")
+    export = run / "export" / "model.onnx"
+    export.parent.mkdir()
+    export.write_bytes(b"export bytes")
+    text = record_text(export, run / "model.keras", {"verified": True, "max_abs_diff": 1e-7}, META)
+    record_path(export).write_text(text, encoding="utf-8")
+    assert find_export(run, "onnx").sample_shape == (8, 8, 1)  # as written: served
+    for edit in (
+        {"input": {**META["input"], "shape": [8, 8, 3]}},
+        {"output": {**META["output"], "classes": ["x", "y", "z"]}},
+    ):
+        record_path(export).write_text(json.dumps({**json.loads(text), **edit}), encoding="utf-8")
+        with pytest.raises(UsageError, match="was edited after the export") as info:
+            find_export(run, "onnx")
+        assert info.value.hint == f"re-export it: cnnspec export {run} --format onnx"
+        runtime, record, notes = choose(run, "auto")
+        assert (runtime, record) == ("keras", None) and any("edited" in note for note in notes)
+    older = {k: v for k, v in json.loads(text).items() if k != "serving_sha256"}  # before the digest
+    record_path(export).write_text(json.dumps(older), encoding="utf-8")
+    assert find_export(run, "onnx").classes == ["a", "b", "c"]

@@ -86,6 +86,11 @@ def test_exports_that_cannot_be_trusted_are_refused(run_dir, change, words):
 
 
 def _edit_record(run, **meta):
+    """The run's ONNX record with ``meta`` written in (``part__field`` for one field), sealed
+    again as the exporter seals it (``serving_sha256``): a record an exporter could have
+    written, which an unsealed hand edit is not."""
+    from cnnspec.export.runtimes import serving_digest
+
     record = run / "export" / "model.onnx.json"
     data = json.loads(record.read_text())
     for key, value in meta.items():
@@ -94,6 +99,7 @@ def _edit_record(run, **meta):
             data[part][field] = value
         else:
             data[part] = value
+    data["serving_sha256"] = serving_digest(data)
     record.write_text(json.dumps(data))
 
 

@@ -15,6 +15,7 @@ only the chosen runtime (onnxruntime, LiteRT's ``ai_edge_litert``, or Keras for 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import math
@@ -206,7 +207,22 @@ def record_text(
         **details,
         **meta,
     }
+    document["serving_sha256"] = serving_digest(document)
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+#: The parts of a record predict and evaluate serve from: the input's shape and pixel factors,
+#: how to read the outputs, the class names.
+SERVED = ("input", "output", "outputs")
+
+
+def serving_digest(record: dict[str, Any]) -> str:
+    """SHA-256 of a record's :data:`SERVED` parts, as canonical JSON: a record edited after
+    the export (another input shape fed an ONNX session the wrong tensor, exit 3; a TFLite one
+    was resized to it and answered otherwise) no longer matches it."""
+    served = {key: record[key] for key in SERVED if key in record}
+    text = json.dumps(served, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def write_record(export: Path, model: Path, details: dict[str, Any], meta: dict[str, Any]) -> Path:
@@ -265,6 +281,13 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
     problem = _meta_problem(data)
     if problem is not None:  # a hand-edited record: what predict reads must be well-formed
         raise UsageError(f"refusing the {runtime} export {export}: {record.name} {problem}", remake)
+    # (records written before the digest was kept have none: their well-formedness is checked)
+    if "serving_sha256" in data and data["serving_sha256"] != serving_digest(data):
+        raise UsageError(
+            f"refusing the {runtime} export {export}: {record.name} was edited after the export "
+            "(its input, output or class names are not those the export was verified with)",
+            remake,
+        )
     if not data["verified"]:
         raise UsageError(
             f"refusing the {runtime} export {export}: it was not verified against the Keras model "
