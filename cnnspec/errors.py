@@ -485,7 +485,14 @@ MAX_SUGGEST_LENGTH = 64
 def printable(text: str) -> str:
     """``text`` with its control characters shown escaped (``\\x1b``): user input (file and
     class names) never reaches a terminal, a log or a figure's label raw."""
-    return "".join(ch if ch.isprintable() or ch == " " else f"\\x{ord(ch):02x}" for ch in text)
+    return "".join(ch if ch.isprintable() or ch == " " else _escaped(ch) for ch in text)
+
+
+def _escaped(ch: str) -> str:
+    """``ch`` as Python writes it in a string literal: ``\\x1b``, ``\\u202e`` (the right-to-left
+    override: ``\\x202e`` would read as ``\\x20`` and "2e"), ``\\U000e0001``."""
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -623,3 +623,11 @@ def test_a_messages_own_line_breaks_stay_and_other_control_characters_are_escape
         "  a/broken.png: not a readable image",
         "  b/odd\\nname\\x1b.png: empty",
     ]
+
+
+def test_unprintable_characters_are_escaped_as_python_writes_them():
+    """Class and file names reach the terminal escaped; a character beyond Latin-1 as `\\u…`
+    (the right-to-left override was `\\x202e`, which reads as `\\x20` and "2e")."""
+    from cnnspec.errors import printable
+
+    assert printable("nove\u202eevil\x1b[2J\U000e0001 ok") == "nove\\u202eevil\\x1b[2J\\U000e0001 ok"
