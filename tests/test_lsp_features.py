@@ -248,3 +248,20 @@ def test_unused_vars_and_blocks_are_marked_unnecessary(tmp_path: Path) -> None:
         assert shown.tags == [types.DiagnosticTag.Unnecessary]
     other = replace(warnings[0], code="class-count")
     assert diagnostics.convert(other, "t.yaml", text).tags is None
+
+
+def test_a_backbone_spec_file_is_read_with_its_unsaved_text_and_tracked(tmp_path: Path) -> None:
+    """As `extends` and `use` files are: the editor's unsaved text of the backbone's spec file
+    counts, and editing it re-checks the spec that uses it."""
+    head = "cnnspec: 1\nname: NAME\ninput: {shape: [8, 8, 1]}\nmodel:\n"
+    body = head.replace("NAME", "body") + "  - conv2d: {filters: 2, kernel_size: 3}\n    id: c1\n"
+    (tmp_path / "body.yaml").write_text(body, "utf-8")
+    user = head.replace("NAME", "top") + "  - backbone: {spec: body.yaml, until: flat}\n"
+    (tmp_path / "top.yaml").write_text(user, "utf-8")
+    documents = Documents()
+    base, top = (tmp_path / "body.yaml").resolve(), (tmp_path / "top.yaml").resolve()
+    first = analysed(top, user, documents)
+    assert [d.code for d in first.diagnostics] == ["reference"]  # no layer 'flat' to cut at
+    assert base in first.files and documents.dependents(base) == [top]
+    documents.set(base, body + "  - flatten:\n    id: flat\n", 2)  # unsaved
+    assert documents.analyze(top).diagnostics == []

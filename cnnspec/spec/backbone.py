@@ -131,7 +131,7 @@ def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc
             return None
         target = file
     try:
-        return load_spec(target, allow_outside=resolver.allow_outside)
+        return load_spec(target, allow_outside=resolver.allow_outside, reader=resolver.doc.reader)
     except SpecError as exc:
         note = Note(
             f"in backbone {ref!r} named at {format_path(path)}", resolver.loc(path), format_path(path)

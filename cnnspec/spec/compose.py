@@ -536,5 +536,6 @@ def load_spec(
     # A zoo model as packaged passes the spec schema (tests/test_zoo.py checks every variant):
     # `cnnspec validate zoo:…` need not load jsonschema for it. Overrides undo this.
     doc.schema_checked = composer.packaged
+    doc.reader = reader
     apply_overrides(doc, overrides)
     return doc

@@ -73,6 +73,10 @@ class SourceDoc:
     #: The whole document is a packaged zoo model as shipped (no edits, no overrides), which
     #: the tests check against the spec schema: :func:`validate_document` skips it.
     schema_checked: bool = False
+    #: What gave the text of the files it was composed from instead of the disk (an editor's
+    #: unsaved buffers: :data:`cnnspec.spec.compose.Reader`): a backbone's spec file is read
+    #: through it too, so the editor's check sees that file's unsaved text and depends on it.
+    reader: Callable[[Path], str | None] | None = field(default=None, repr=False, compare=False)
 
     def loc(self, path: SpecPath) -> Loc | None:
         """The location of the value at ``path``, or of its nearest located ancestor."""

@@ -630,7 +630,13 @@ def apply_values(
     if not keep_search:
         data.pop("search", None)
     out = SourceDoc(
-        doc.file, data, dict(doc.locs), dict(doc.key_locs), dict(doc.includes), zoo_variant=doc.zoo_variant
+        doc.file,
+        data,
+        dict(doc.locs),
+        dict(doc.key_locs),
+        dict(doc.includes),
+        zoo_variant=doc.zoo_variant,
+        reader=doc.reader,
     )
     by_name = {d.name: d for d in space.dimensions}
     for name, value in values.items():
