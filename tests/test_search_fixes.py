@@ -339,3 +339,17 @@ def test_a_block_called_with_one_value_keeps_it_when_another_parameter_is_search
     assert doc.data["model"][0] == {"cb": {"filters": 8, "stride": 2}}
     alone = compile_text(spec("model[0].cb.filters: {choice: [8, 16]}"), "s.yaml")
     assert apply_values(alone.doc, alone.search, {"model[0].cb.filters": 16}).data["model"][0] == {"cb": 16}
+
+
+def test_a_training_whose_kept_weights_come_from_a_nan_loss_is_no_result():
+    """Its objective may still be a number (val_accuracy at chance level on NaN outputs): such a
+    trial was "complete" and could become the best, with every trial diverged and exit 0."""
+    from cnnspec.search.worker import diverged
+
+    nan = float("nan")
+    history = [{"loss": 0.9, "val_accuracy": 0.5}, {"loss": nan, "val_accuracy": 0.1}]
+    assert diverged(history, {}) == (
+        "the training loss was nan at epoch 2, whose weights the model kept: the training diverged"
+    )
+    assert diverged(history, {"best_epoch": 1}) is None  # a callback put epoch 1's weights back
+    assert diverged(history[:1], {}) is None and diverged([], {}) is None

@@ -297,3 +297,28 @@ def test_a_stated_direction_stays_with_the_task_objective():
     text += "  space:\n    training.batch_size: {choice: [8, 16]}\n"
     space = compile_text(text, str(ROOT / "specs/shapes_count.yaml")).search
     assert (space.objective, space.direction) == ("val_mae", "maximize")
+
+
+def _kernels(k: str, j: str, widths: int) -> str:
+    """Two valid-padded convolutions of kernels ``vars.k``, ``vars.j``, and ``widths`` choices
+    of width (a range counts as its two ends)."""
+    choices = list(range(8, 8 + widths))
+    text = spec(f"vars.k: {{choice: {k}}}\nvars.j: {{choice: {j}}}\nvars.width: {{choice: {choices}}}")
+    text = text.replace("vars: {width: 8, act: relu}", "vars: {width: 8, act: relu, k: 1, j: 1}")
+    text = text.replace('kernel_size: 3, activation: "${act}"}', 'kernel_size: "${k}", activation: "${act}"}')
+    return text.replace("  - batch_norm\n", '  - conv2d: {filters: 4, kernel_size: "${j}"}\n')
+
+
+def test_a_space_over_the_limit_is_sampled_and_says_so():
+    """Above 256 combinations every value is compiled alone and 256 combinations drawn with a
+    fixed seed, with a warning: before, none was compiled and validate said ok, and a trial
+    failed on shapes (here a kernel of 5 then 5 leaves nothing of 8×8)."""
+    found = errors(_kernels("[1, 3, 5]", "[1, 3, 5]", 30))  # 9 × 30 = 270 combinations
+    assert found and all("kernel" in e.message for e in found)
+    notes = " ".join(n.message for e in found for n in e.notes)
+    assert "vars.k = 5" in notes and "vars.j = 5" in notes
+    fine = compile_text(_kernels("[1, 3]", "[1, 3]", 70), "s.yaml")  # 280, all fit
+    (warning,) = [w for w in fine.warnings if w.code == "search-sampled"]
+    assert "280 combinations" in warning.message and "256 combinations drawn" in warning.message
+    under = compile_text(_kernels("[1, 3]", "[1, 3]", 60), "s.yaml")  # 240: all compiled
+    assert not [w for w in under.warnings if w.code == "search-sampled"]

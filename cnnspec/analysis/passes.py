@@ -153,8 +153,10 @@ def check_search(compiled: CompiledSpec, context: Context) -> CompiledSpec:
             explain_input=False,
         )
 
+    before = len(context.diags.warnings)
     compiled.search = check(compiled, context.diags, compile_trial)
     context.diags.raise_if_errors()
+    compiled.warnings.extend(context.diags.warnings[before:])  # (a space only sampled: said)
     return compiled
 
 

@@ -294,6 +294,24 @@ def objective_value(history: list[dict[str, float]], metric: str, direction: str
     return max(values) if direction == "maximize" else min(values)
 
 
+def diverged(history: list[dict[str, float]], metrics: dict[str, Any]) -> str | None:
+    """Why a finished training's model is no result (``None``: it is one): its training loss
+    was not a finite number at the epoch whose weights it kept (the last, unless a callback
+    restored a best epoch's). Its objective may still be a finite number (an accuracy at chance
+    level on NaN outputs): such a trial must not count, nor become the best."""
+    if not history:
+        return None
+    best = metrics.get("best_epoch")
+    epoch = int(best) if isinstance(best, int) and 1 <= best <= len(history) else len(history)
+    loss = history[epoch - 1].get("loss")
+    if loss is None or math.isfinite(float(loss)):
+        return None
+    return (
+        f"the training loss was {float(loss)} at epoch {epoch}, whose weights the model kept: "
+        "the training diverged"
+    )
+
+
 def no_objective(history: list[dict[str, float]], metric: str) -> str:
     """Why a finished training has no objective value: ``metric`` never logged, or logged but
     never a finite number (NaN or infinite at every epoch: the training diverged)."""
@@ -417,8 +435,9 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         trial.set_user_attr("pruned_at_epoch", pruned_at)
         study.tell(trial, state=TrialState.PRUNED)
         info["state"] = "PRUNED"
-    elif value is None:
-        info["failed"] = no_objective(result.history, space.objective)
+    elif value is None or diverged(result.history, result.metrics) is not None:
+        why = diverged(result.history, result.metrics)
+        info["failed"] = why or no_objective(result.history, space.objective)
         trial.set_user_attr("failed", info["failed"])
         study.tell(trial, state=TrialState.FAIL)
         info["state"] = "FAIL"
