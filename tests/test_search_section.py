@@ -322,3 +322,14 @@ def test_a_space_over_the_limit_is_sampled_and_says_so():
     assert "280 combinations" in warning.message and "256 combinations drawn" in warning.message
     under = compile_text(_kernels("[1, 3]", "[1, 3]", 60), "s.yaml")  # 240: all compiled
     assert not [w for w in under.warnings if w.code == "search-sampled"]
+
+
+def test_an_unknown_key_of_a_range_is_named_with_the_one_meant():
+    """Before: "expected a mapping; received a mapping with keys int, steps"."""
+    text = spec("vars.width: {int: [8, 16], steps: 2}")
+    (error,) = errors(text)
+    assert (error.message, error.path, error.hint) == (
+        "unknown key 'steps'",
+        "search.space.vars.width.steps",
+        "did you mean `step`?",
+    )

@@ -450,6 +450,10 @@ def _fitting_alternative(value: Any, errors: list[Any]) -> list[Any]:
         if sub.relative_schema_path:
             groups.setdefault(sub.relative_schema_path[0], []).append(sub)
     fitting = [group for group in groups.values() if not any(_wrong_type(value, sub) for sub in group)]
+    if len(fitting) > 1:
+        # mappings told apart by a key each requires ({int: …} or {float: …} or {choice: …}):
+        # the one whose key the value has says what else is wrong (`steps` for `step`)
+        fitting = [group for group in fitting if not any(sub.validator == "required" for sub in group)]
     return fitting[0] if len(fitting) == 1 else []
 
 
