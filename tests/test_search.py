@@ -579,3 +579,38 @@ def test_a_signal_as_the_workers_start_stops_every_worker(write_spec, tmp_path, 
         kill_session(proc)
     assert "Traceback" not in output
     assert proc.returncode == (-signal.SIGKILL if number == signal.SIGKILL else 130), output
+
+
+def test_a_trial_interrupted_after_its_results_were_written_counts_as_finished(tmp_path):
+    """A Ctrl-C once a trial had trained all its epochs and written metrics.json (during its
+    report) marked it failed "interrupted": its run was trained again."""
+    from cnnspec.search.worker import finished_run
+
+    run = tmp_path / "trial-000"
+    run.mkdir()
+    history = {"epoch": [1, 2], "loss": [0.9, 0.5], "val_accuracy": [0.6, None]}
+    (run / "history.json").write_text(json.dumps(history))
+    (run / "metrics.json").write_text(json.dumps({"epochs_run": 2, "test_accuracy": 0.8}))
+    assert finished_run(run) is None  # no model.keras: the training did not finish
+    (run / "model.keras").write_bytes(b"a model")
+    rows, metrics = finished_run(run)
+    assert rows == [{"epoch": 1.0, "loss": 0.9, "val_accuracy": 0.6}, {"epoch": 2.0, "loss": 0.5}]
+    assert metrics["test_accuracy"] == 0.8
+    (run / "metrics.json").write_text(json.dumps({"epochs_run": 3}))  # history and metrics disagree
+    assert finished_run(run) is None
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_finished_trials_report_keeps_its_result(runner, write_spec, tmp_path, monkeypatch):
+    from cnnspec.reporting import html
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # as a Ctrl-C lands while the report is written
+
+    monkeypatch.setattr(html, "write_report", interrupted)
+    out = tmp_path / "out"
+    args = ["search", str(write_spec(SPEC)), "--out", str(out), "--trials", "1", "--workers", "1"]
+    result = runner.invoke(app, [*args, "--set", "training.epochs=1"])
+    assert result.exit_code == 130, result.output
+    trial = json.loads((out / "trial-000" / "trial.json").read_text())
+    assert trial["state"] == "COMPLETE" and trial["value"] is not None, trial

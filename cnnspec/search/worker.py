@@ -396,7 +396,11 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
             callbacks=[pruning],
         )
     except (TrainingInterrupted, KeyboardInterrupt):
-        fail(study, study._storage.get_trial(trial._trial_id), "interrupted", cfg.out)
+        finished = finished_run(folder)
+        if finished is None:
+            fail(study, study._storage.get_trial(trial._trial_id), "interrupted", cfg.out)
+        else:  # the interrupt came once the results were written: a result, not a retry
+            _tell_result(cfg, study, trial, space, values, folder, finished, time.time() - started, None)
         raise KeyboardInterrupt from None  # the search stops: the runner writes what finished
     except WriteError as fault:
         # not the trial's fault: it is tried again when the search is run again, and this
@@ -410,34 +414,90 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
     except Exception as exc:
         _tell_failed(study, trial, f"{type(exc).__name__}: {exc}", cfg.out, values)
         return f"trial {number}: failed ({type(exc).__name__}: {exc})"
-    seconds = time.time() - started
-    value = objective_value(result.history, space.objective, space.direction)
-    test_key, test_value = test_headline(result.metrics)
     pruned_at = pruning.pruned_at if pruning is not None else None
+    return _tell_result(
+        cfg,
+        study,
+        trial,
+        space,
+        values,
+        folder,
+        (result.history, result.metrics),
+        time.time() - started,
+        pruned_at,
+    )
+
+
+def finished_run(folder: Path) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+    """The history and metrics of a trial whose training finished and wrote ``metrics.json``
+    (all its epochs run) before an interrupt stopped what follows (its report), else ``None``:
+    such a trial is a result, not an interrupted one to train again."""
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        columns = json.loads((folder / "history.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if (
+        not isinstance(metrics, dict)
+        or not isinstance(columns, dict)
+        or not (folder / "model.keras").is_file()
+    ):
+        return None
+    epochs = columns.get("epoch")
+    if not isinstance(epochs, list) or metrics.get("epochs_run") != len(epochs):
+        return None
+    rows = [
+        {
+            key: float(values[index])
+            for key, values in columns.items()
+            if isinstance(values, list) and index < len(values) and isinstance(values[index], (int, float))
+        }
+        for index in range(len(epochs))
+    ]
+    return rows, metrics
+
+
+def _tell_result(
+    cfg: WorkerConfig,
+    study: Any,
+    trial: Any,
+    space: SearchSpace,
+    values: dict[str, Any],
+    folder: Path,
+    outcome: tuple[list[dict[str, Any]], dict[str, Any]],
+    seconds: float,
+    pruned_at: int | None,
+) -> str:
+    """Tell the study what a finished training gave (complete, pruned, or failed: no objective,
+    or diverged), write ``trial.json``; the one-line summary."""
+    history, metrics = outcome
+    number = trial.number
+    value = objective_value(history, space.objective, space.direction)
+    test_key, test_value = test_headline(metrics)
     info: dict[str, Any] = {
         "params": values,
         "objective": space.objective,
         "value": value,
-        "epochs": len(result.history),
+        "epochs": len(history),
         "pruned_at_epoch": pruned_at,
-        "test_accuracy": result.metrics.get("test_accuracy"),
+        "test_accuracy": metrics.get("test_accuracy"),
         "test_metric": test_key,
         "test_value": test_value,
         "seconds": round(seconds, 2),
     }
     from optuna.trial import TrialState
 
-    trial.set_user_attr("test_accuracy", result.metrics.get("test_accuracy"))
+    trial.set_user_attr("test_accuracy", metrics.get("test_accuracy"))
     trial.set_user_attr("test_metric", test_key)
     trial.set_user_attr("test_value", test_value)
-    trial.set_user_attr("epochs", len(result.history))
+    trial.set_user_attr("epochs", len(history))
     if pruned_at is not None:
         trial.set_user_attr("pruned_at_epoch", pruned_at)
         study.tell(trial, state=TrialState.PRUNED)
         info["state"] = "PRUNED"
-    elif value is None or diverged(result.history, result.metrics) is not None:
-        why = diverged(result.history, result.metrics)
-        info["failed"] = why or no_objective(result.history, space.objective)
+    elif value is None or diverged(history, metrics) is not None:
+        why = diverged(history, metrics)
+        info["failed"] = why or no_objective(history, space.objective)
         trial.set_user_attr("failed", info["failed"])
         study.tell(trial, state=TrialState.FAIL)
         info["state"] = "FAIL"
@@ -450,7 +510,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
     if "failed" in info:
         what = f"failed: {info['failed']}"
     return (
-        f"trial {number}: {space.objective} {shown} ({what}, {len(result.history)} epoch(s), "
+        f"trial {number}: {space.objective} {shown} ({what}, {len(history)} epoch(s), "
         f"{test_key} {float('nan') if test_value is None else test_value:.4f}, {seconds:.1f}s) → {folder}"
     )
 
