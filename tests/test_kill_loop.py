@@ -90,7 +90,13 @@ def check_leftovers(out: Path) -> list[int]:
     if not out.exists():
         return []  # killed before the run folder was made
     for path in [*out.glob("*.json"), *out.glob("state/*.json")]:
-        json.loads(path.read_text(encoding="utf-8"))
+        if path.name.startswith("."):  # an atomic write's temp file (pathlib's * matches it)
+            continue
+        text = path.read_text(encoding="utf-8")
+        try:
+            json.loads(text)
+        except ValueError:
+            raise AssertionError(f"{path.name} is not whole after a SIGKILL: {text[:80]!r}") from None
     history = out / "history.json"
     epochs = json.loads(history.read_text())["epoch"] if history.exists() else []
     assert epochs == list(range(1, len(epochs) + 1))
