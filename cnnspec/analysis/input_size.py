@@ -78,11 +78,13 @@ def smallest_square_side(doc: SourceDoc, channels: int, refused: int, *, allow_o
     poolings), a doubling search and then a bisection find it; the side above it is tried too,
     and a model it does not fit (one that wants a multiple of some stride) gets ``None``."""
     probes = 0
+    _, origin = input_origin(doc)  # where each probe writes its shape
+    var = origin.removeprefix("vars.") if origin.startswith("vars.") else None
 
     def fits(side: int) -> bool:
         nonlocal probes
         probes += 1
-        return _fits(doc, [side, side, channels], allow_outside)
+        return _fits(doc, [side, side, channels], allow_outside, var)
 
     largest = min(MAX_SIZE, max(refused, 1) * MAX_GROWTH)
     if largest <= refused or not fits(largest):
@@ -114,16 +116,15 @@ def input_origin(doc: SourceDoc) -> tuple[Loc | None, str]:
     return doc.loc(("input", "shape")), "input.shape"
 
 
-def _fits(doc: SourceDoc, shape: list[int], allow_outside: bool) -> bool:
+def _fits(doc: SourceDoc, shape: list[int], allow_outside: bool, var: str | None = None) -> bool:
     """Whether ``doc``'s model passes every shape check with an input of ``shape``. The shape
-    goes where the input shape comes from: the var ``input.shape`` reads when it reads one
-    whole shape (which other layers may read too), else ``input.shape`` itself."""
+    goes where the input shape comes from: the var ``var`` that ``input.shape`` reads
+    (:func:`input_origin`) when it holds one whole shape (which other layers may read too),
+    else ``input.shape`` itself."""
     data = copy.deepcopy(doc.data)
-    _, origin = input_origin(doc)
-    name = origin.removeprefix("vars.") if origin.startswith("vars.") else None
     declared = data.get("vars")
-    if name is not None and isinstance(declared, dict) and _is_image_shape(declared.get(name)):
-        declared[name] = shape
+    if var is not None and isinstance(declared, dict) and _is_image_shape(declared.get(var)):
+        declared[var] = shape
     else:
         data["input"] = {**(data.get("input") or {}), "shape": shape}
     probe = SourceDoc(

@@ -64,9 +64,8 @@ def compile_catalog() -> list[ZooEntry]:
     """Every variant of the zoo, in file order then table order, compiled with default vars."""
     entries = []
     for name, variant in variants().items():
-        ir = compile_spec(f"zoo:{name}").ir
-        doc = load_spec(f"zoo:{name}", ())
-        channels = ir.input_shape[-1]
+        compiled = compile_spec(f"zoo:{name}")
+        ir, channels = compiled.ir, compiled.ir.input_shape[-1]
         entries.append(
             ZooEntry(
                 name,
@@ -78,7 +77,7 @@ def compile_catalog() -> list[ZooEntry]:
                 len(ir.nodes),
                 tuple(ir.input_shape),
                 variant.file,
-                smallest_square_side(doc, channels, 0, allow_outside=False),
+                smallest_square_side(compiled.doc, channels, 0, allow_outside=False),
             )
         )
     return entries

@@ -491,12 +491,12 @@ def _tell_result(
     trial.set_user_attr("test_metric", test_key)
     trial.set_user_attr("test_value", test_value)
     trial.set_user_attr("epochs", len(history))
+    why = diverged(history, metrics)
     if pruned_at is not None:
         trial.set_user_attr("pruned_at_epoch", pruned_at)
         study.tell(trial, state=TrialState.PRUNED)
         info["state"] = "PRUNED"
-    elif value is None or diverged(history, metrics) is not None:
-        why = diverged(history, metrics)
+    elif value is None or why is not None:
         info["failed"] = why or no_objective(history, space.objective)
         trial.set_user_attr("failed", info["failed"])
         study.tell(trial, state=TrialState.FAIL)
