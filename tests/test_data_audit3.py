@@ -18,10 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnspec.errors import SpecError
 from cnnspec.training import subsets
 from cnnspec.training.filelist import ListingError, index_folder, read_csv
-from tests.test_data_files_audit import load
+from tests.test_data_files_audit import data_error, load
 
 CLASSIFIER = "  - global_avg_pool2d\n  - dense: {units: 3, activation: softmax}\n"
 REGRESSION = "  - global_avg_pool2d\n  - dense: {units: 1}\n"
@@ -43,15 +42,6 @@ def write_spec(
         encoding="utf-8",
     )
     return path
-
-
-def data_error(path: Path) -> tuple[str, str | None, str]:
-    """The message, hint and spec path of the one located error that loading ``path`` gives."""
-    with pytest.raises(SpecError) as info:
-        load(path)
-    (error,) = info.value.errors
-    assert error.loc is not None
-    return error.message, error.hint, error.path
 
 
 def image(path: Path, value: int = 0) -> Path:
