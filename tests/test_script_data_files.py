@@ -182,21 +182,21 @@ def test_a_test_directory_needs_only_the_selected_classes_in_the_script_too(tmp_
 
 def test_the_script_notes_a_class_found_by_its_name_once_with_a_validation_folder(tmp_path, capsys):
     """data.classes [1]: the folder named 1 is the class at index 0; the note says so once, as
-    cnnspec train does, not again for the validation folder (main passes notes=False there)."""
+    cnnspec train does, not again for the validation folder (run passes notes=False there)."""
     class_tree(tmp_path / "photos" / "train", {"1": 3, "cat": 3})
     class_tree(tmp_path / "photos" / "val", {"1": 1, "cat": 1})
     path = write_spec(tmp_path, "{directory: photos}", CLASSIFIER, "  classes: [1, cat]\n")
     listed = script_data(path, tmp_path / "photos")
     assert listed == cnnspec_data(path) and listed[3] == ["1", "cat"]
     assert capsys.readouterr().out.count("1 is the class named '1', not the class at index 1") == 1
-    main = next(
+    run = next(
         node
         for node in ast.parse(generate_code(path, script=True)).body
-        if isinstance(node, ast.FunctionDef) and node.name == "main"
+        if isinstance(node, ast.FunctionDef) and node.name == "run"
     )
     calls = [
         [keyword.arg for keyword in node.keywords]
-        for node in ast.walk(main)
+        for node in ast.walk(run)
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "select_classes"
     ]
     assert sorted(calls) == [[], ["notes"]]

@@ -29,6 +29,7 @@ import pytest
 from cnnspec.api import compile_spec
 from cnnspec.backends.python_emitter import generate_code
 from tests.conftest import ROOT, run_script
+from tests.test_listing_edges import script_functions
 
 TINY = """\
 cnnspec: 1
@@ -183,7 +184,40 @@ def test_main_reads_its_options_before_anything_else(tmp_path):
     folder is made or its data is read."""
     tree = ast.parse(script_text(tmp_path, NPZ))
     [main] = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main"]
-    assert ast.unparse(main.body[0]) == "args = parse_args()"
+    assert ast.unparse(main.body[0]) == "in_run_folder(parse_args(), 'npz_run', run)"
+
+
+def test_a_run_that_writes_nothing_leaves_no_folder_it_made(tmp_path, monkeypatch):
+    """A run that stops before writing a file (unreadable data, Ctrl-C while loading) removes
+    the output folder it made, as cnnspec train does; a folder that was there, or one the run
+    wrote into, stays."""
+    (tmp_path / "spec.yaml").write_text(NPZ, encoding="utf-8")
+    functions = script_functions(tmp_path / "spec.yaml")
+    functions["time"] = time  # the run folder's timestamp; script_functions keeps data imports only
+    in_run_folder = functions["in_run_folder"]
+    monkeypatch.chdir(tmp_path)
+
+    def fails(args: argparse.Namespace, out: Path) -> None:
+        assert out.is_dir()
+        raise SystemExit("expected image data; data/tiny.npz is not an npz file")
+
+    def writes_then_fails(args: argparse.Namespace, out: Path) -> None:
+        (out / "bad_files.txt").write_text("x\tunreadable\n")
+        raise KeyboardInterrupt
+
+    for out in (None, tmp_path / "new" / "run"):
+        with pytest.raises(SystemExit):
+            in_run_folder(argparse.Namespace(out=out), "npz_run", fails)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    assert not (tmp_path / "new" / "run").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        in_run_folder(argparse.Namespace(out=tmp_path / "empty"), "npz_run", fails)
+    assert (tmp_path / "empty").is_dir()
+    with pytest.raises(KeyboardInterrupt):
+        in_run_folder(argparse.Namespace(out=None), "npz_run", writes_then_fails)
+    [kept] = (tmp_path / "runs").iterdir()
+    assert (kept / "bad_files.txt").is_file()
 
 
 def test_bad_options_and_a_used_out_folder_are_refused(tmp_path, capsys):
