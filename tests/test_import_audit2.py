@@ -160,8 +160,8 @@ def test_each_reader_of_a_nested_object_refuses_a_custom_class_on_its_own():
     ours = KerasCall("L1L2", (("l1", 0.0), ("l2", 0.01)))
     assert reverse._encoded_equal(ours, _object("keras.regularizers", "L2", {"l2": 0.01}, None))
     assert not reverse._encoded_equal(ours, custom_l2)
-    assert reverse._dtype_policy(_object("keras", "DTypePolicy", {"name": "float32"}, None)) == "float32"
-    assert reverse._dtype_policy(_object("mypkg", "DTypePolicy", {"name": "float32"}, "my>P")) is None
+    assert reverse.dtype_policy(_object("keras", "DTypePolicy", {"name": "float32"}, None)) == "float32"
+    assert reverse.dtype_policy(_object("mypkg", "DTypePolicy", {"name": "float32"}, "my>P")) is None
 
 
 # -- 2. call keyword arguments --------------------------------------------------------------------

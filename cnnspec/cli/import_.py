@@ -86,3 +86,5 @@ def import_(
             "no weights file was written and the spec has no weights: key",
             highlight=False,
         )
+    for note in imported.notes:  # what the spec does not keep of the source, and its effect
+        console.print(f"  note:          {safe(note)}", highlight=False)

@@ -16,6 +16,7 @@ from cnnspec.importer.fold import fold
 from cnnspec.importer.graph import UNNAMED, Graph, read_graph
 from cnnspec.importer.items import Item, source_names
 from cnnspec.importer.mapping import map_layers
+from cnnspec.importer.precision import mixed_precision_note
 from cnnspec.importer.rewrite import hard_sigmoids
 from cnnspec.importer.source import Source, import_error, named, read_source
 from cnnspec.importer.structure import Structurer, spec_id
@@ -37,6 +38,10 @@ class Imported:
     rewritten: int = 0  # raw-op hard sigmoids written as one activation layer
     params: int = 0  # the spec model's parameters (trainable and not)
     weights_file: str | None = None  # what the spec's `weights:` names; None: no such key
+    #: what of the source the spec does not keep or changes (an input dtype, a fixed batch size,
+    #: dict inputs or outputs, mixed precision), each with its effect: the report's notes
+    notes: list[str] = field(default_factory=list)
+    mixed_precision: bool = False  # the spec has runtime: {mixed_precision: true}
 
     @property
     def lines(self) -> int:
@@ -75,8 +80,10 @@ def _import(read: Source, weights_file: str | None, folding: bool, max_params: i
     graph, aliases = hard_sigmoids(graph)
     mapped = map_layers(graph)
     name = _model_name(graph.name)
+    precision = mixed_precision_note(graph, mapped)
+    mixed = precision is not None
     try:
-        chosen = flat = _attempt(read, graph, mapped, name, weights_file, False, layers, max_params)
+        chosen = flat = _attempt(read, graph, mapped, name, weights_file, False, layers, max_params, mixed)
     except RecursionError:
         # the structurer writes deep forks flat (MAX_COMBINATOR_DEPTH), so this is a last line:
         # a graph whose items still nest past Python's recursion limit is said, not crashed on
@@ -87,13 +94,15 @@ def _import(read: Source, weights_file: str | None, folding: bool, max_params: i
         ) from None
     if folding:
         try:
-            folded = _attempt(read, graph, mapped, name, weights_file, True, layers, max_params)
+            folded = _attempt(read, graph, mapped, name, weights_file, True, layers, max_params, mixed)
         except (SpecError, RecursionError):
             folded = None  # a fold that does not reproduce the source (or nests too deep) is not written
         # folding that finds nothing worth naming makes a longer spec, not a more readable one
         if folded is not None and folded.lines < flat.lines:
             chosen = folded
     chosen.rewritten = len(aliases) // 2
+    chosen.notes = [*graph.notes, *([precision] if precision is not None else [])]
+    chosen.mixed_precision = mixed
     for operation, layer in aliases.items():
         if layer in chosen.names:  # a dropped operation's output is that layer's now
             chosen.names[operation] = chosen.names[layer]
@@ -116,6 +125,7 @@ def _attempt(
     folding: bool,
     layers: int,
     max_params: int,
+    mixed: bool = False,
 ) -> Imported:
     from cnnspec.analysis.passes import compile_text
 
@@ -127,7 +137,7 @@ def _attempt(
         + (f", {len(blocks)} block{'s' if len(blocks) > 1 else ''}." if blocks else "."),
     ]
     # checked without the weights key: the file it names is written after the check
-    checked = spec_text(name, graph.input_shape, blocks, items, header)
+    checked = spec_text(name, graph.input_shape, blocks, items, header, mixed_precision=mixed)
     try:
         # compiled from text no file holds: its errors are said of the source layers instead
         compiled = compile_text(checked, COMPILED_AS, max_params=max_params)
@@ -138,7 +148,11 @@ def _attempt(
     # a weights file of a model without weights holds no layer the spec's model could load
     # (build refuses it): no weights to carry, no weights key
     carried = weights_file if params else None
-    text = spec_text(name, graph.input_shape, blocks, items, header, carried) if carried else checked
+    text = (
+        spec_text(name, graph.input_shape, blocks, items, header, carried, mixed_precision=mixed)
+        if carried
+        else checked
+    )
     blocks_found = [b.name for b in blocks]
     return Imported(text, name, read, layers, blocks_found, names, params=params, weights_file=carried)
 

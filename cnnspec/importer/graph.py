@@ -8,15 +8,18 @@ models, dangling references and cycles are refused with the JSON path of the off
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.importer.source import import_error
-from cnnspec.layers.reverse import shown
+from cnnspec.layers.reverse import dtype_policy, shown
 
 #: The most layers a configuration may list (EfficientNetV2-L has ~1,000).
 MAX_LAYERS = 20_000
+#: The longest name a JSON path spells as ``.name`` (a longer one is quoted, and clipped).
+_KEY_LIMIT = 100
 #: The name of a model whose configuration gives none.
 UNNAMED = "imported"
 _KERAS2_HINT = (
@@ -59,6 +62,8 @@ class Graph:
     output: str
     problems: list[Diagnostic] = field(default_factory=list)  # layers that cannot be expressed
     consumers: dict[str, list[str]] = field(default_factory=dict)
+    #: what of the source the spec does not keep, each with its effect (the import report's notes)
+    notes: list[str] = field(default_factory=list)
 
     def node(self, name: str) -> Node:
         return self._index[name]
@@ -171,6 +176,67 @@ def _input_shape(config: dict[str, Any], path: str) -> list[int]:
     return dims
 
 
+#: The input dtype a spec's model takes (``keras.Input``'s default, ``backend.floatx()``).
+_INPUT_DTYPE = "float32"
+#: How an InputLayer spells its dtype with the precision it rounds inputs to (``float16`` …);
+#: the others hold whole numbers (``uint8``, ``int32``, ``bool``) or no numbers at all.
+_FLOAT_DTYPE = re.compile(r"^(b?float\d+|float8_\w+)$")
+_WHOLE_DTYPE = re.compile(r"^(u?int\d+|bool)$")
+_REBUILD_HINT = "rebuild the model with keras.Input(shape) (dense, float32, any batch size) and save it again"
+
+
+def _input_notes(config: dict[str, Any], path: str) -> list[str]:
+    """What the spec's input does not keep of the source's InputLayer, each said with its
+    effect (the import report's notes): a dtype other than float32 (the source casts its inputs
+    to it: ``uint8`` rounds and clips them) and a fixed batch size. A sparse or ragged input
+    is refused: a spec's model takes one dense tensor, and its layers would compute otherwise."""
+    for key, what in (("sparse", "a sparse tensor"), ("ragged", "a ragged tensor")):
+        value = config.get(key)
+        if value is not None and value is not False:
+            raise import_error(
+                f"the model input takes {what} ({key}: {shown(value, json.dumps)}); "
+                "a spec's model takes a dense tensor",
+                f"{path}.config.{key}",
+                hint=_REBUILD_HINT,
+            )
+    notes: list[str] = []
+    dtype = config.get("dtype")
+    name = dtype_policy(dtype)  # Keras 3 saves a name; a DTypePolicy object is read as one too
+    if dtype is not None and not isinstance(name, str):
+        raise import_error(
+            f"expected the input's dtype as a name such as float32; received {shown(dtype, json.dumps)}",
+            f"{path}.config.dtype",
+            hint="the configuration is truncated or edited by hand",
+        )
+    if name is not None and name != _INPUT_DTYPE:
+        spelt = shown(name, str)
+        if _WHOLE_DTYPE.match(name):
+            effect = "does not round or clip its inputs first"
+        elif name == "float64":
+            effect = "reads float64 inputs at float32 precision"
+        elif _FLOAT_DTYPE.match(name):
+            effect = f"does not round its inputs to {spelt} first"
+        else:
+            effect = f"does not convert its inputs to {spelt} first"
+        notes.append(
+            f"the input's dtype {spelt} is not kept: the spec's model takes {_INPUT_DTYPE} and {effect}"
+        )
+    shape = config.get("batch_shape") or config.get("batch_input_shape")
+    batch = shape[0] if isinstance(shape, list) and shape else None
+    if batch is not None:
+        if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+            raise import_error(
+                f"expected the batch size null or a whole number ≥ 1; received {shown(batch, json.dumps)}",
+                f"{path}.config.batch_shape[0]",
+                hint="the configuration is truncated or edited by hand",
+            )
+        notes.append(
+            f"the input's batch size {batch} is not kept: the spec's model takes batches of any size "
+            f"(the source's only batches of {batch})"
+        )
+    return notes
+
+
 def read_graph(config: dict[str, Any]) -> Graph:
     """Check a configuration's format and references and return its layer graph."""
     if _is_keras2(config):
@@ -274,7 +340,7 @@ def read_graph(config: dict[str, Any]) -> Graph:
     inner = config["config"]
     inputs_ref = _refs(inner.get("input_layers"), "$.config.input_layers")
     outputs_ref = _refs(inner.get("output_layers"), "$.config.output_layers")
-    for ref, path in (*inputs_ref, *outputs_ref):
+    for ref, path, _ in (*inputs_ref, *outputs_ref):
         if ref not in seen:
             raise import_error(f"{shown(ref)} names no layer of the model", path)
     if len(inputs_ref) != 1 or len(outputs_ref) != 1:
@@ -297,10 +363,23 @@ def read_graph(config: dict[str, Any]) -> Graph:
     if input_node.class_name != "InputLayer":
         raise import_error(f"the model input {shown(input_node.name)} is not an InputLayer", input_node.path)
     shape = _input_shape(input_node.config, input_node.path)
+    notes = _input_notes(input_node.config, input_node.path)
+    for (_, _, key), what, does in ((inputs_ref[0], "input", "takes"), (outputs_ref[0], "output", "returns")):
+        if key is not None:  # keras.Model({"img": x}, {"cls": y}): the source's calls use the dict
+            notes.append(
+                f"the model's {what} is named {shown(key)} (a dict): the spec's model {does} the "
+                "tensor itself, not a dict"
+            )
     if len(ordered) < 2:
         raise import_error("expected at least an input and one layer", "$.config.layers")
     return Graph(
-        str(inner.get("name") or UNNAMED), ordered, input_node.name, shape, outputs_ref[0][0], problems
+        str(inner.get("name") or UNNAMED),
+        ordered,
+        input_node.name,
+        shape,
+        outputs_ref[0][0],
+        problems,
+        notes=notes,
     )
 
 
@@ -319,7 +398,8 @@ def _layer_index(diagnostic: Diagnostic) -> int:
 
 
 def refusal(problems: list[Diagnostic]) -> SpecError:
-    """One error naming every layer that cannot be imported (the first says how many)."""
+    """One error naming every layer that cannot be imported (the first says how many), in the
+    order of the layers."""
     problems = sorted(problems, key=_layer_index)
     if len(problems) > 1:
         problems[0] = Diagnostic(
@@ -329,19 +409,38 @@ def refusal(problems: list[Diagnostic]) -> SpecError:
             "import",
             "nothing was written",
         )
-    return SpecError(problems)
+    return in_order(problems)
 
 
-def _refs(value: Any, path: str) -> list[tuple[str, str]]:
+def in_order(diagnostics: list[Diagnostic]) -> SpecError:
+    """A SpecError that lists ``diagnostics`` in the order given. SpecError sorts by location
+    and then by message text; an import's diagnostics are located by a JSON path instead (no
+    location), so several refused layers would be listed by name, not by where they are."""
+    error = SpecError(diagnostics)
+    error.diagnostics = list(diagnostics)
+    return error
+
+
+def _refs(value: Any, path: str) -> list[tuple[str, str, str | None]]:
+    """A model's inputs or outputs as (layer, JSON path, name): Keras 3 saves one as ``[layer,
+    node, tensor]``, several as a list of those, and named ones (``keras.Model({"img": x},
+    {"cls": y})``) as an object of them by name (the name: None for unnamed ones)."""
+    if isinstance(value, dict):
+        out = []
+        for key, refs in value.items():
+            plain = key.isidentifier() and len(key) <= _KEY_LIMIT
+            where = f"{path}.{key}" if plain else f"{path}[{shown(key, json.dumps)}]"
+            out += [(layer, at, key) for layer, at, _ in _refs(refs, where)]
+        return out
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
-        return [(value[0], f"{path}[0]")]
+        return [(value[0], f"{path}[0]", None)]
     if not isinstance(value, list):
-        raise import_error("expected a list of [layer, node, tensor]", path)
+        raise import_error("expected a list of [layer, node, tensor] (or an object of them by name)", path)
     out = []
     for i, ref in enumerate(value):
         if not (isinstance(ref, list) and ref and isinstance(ref[0], str)):
             raise import_error("expected [layer, node, tensor]", f"{path}[{i}]")
-        out.append((ref[0], f"{path}[{i}]"))
+        out.append((ref[0], f"{path}[{i}]", None))
     return out
 
 
@@ -413,6 +512,7 @@ def _sequential(config: dict[str, Any]) -> Graph:
     layers = _layer_list(config)
     nodes: list[Node] = []
     shape: list[int] | None = None
+    notes: list[str] = []
     previous: str | None = None
     seen: dict[str, str] = {}
     for index, layer in enumerate(layers):
@@ -429,12 +529,14 @@ def _sequential(config: dict[str, Any]) -> Graph:
                     "expected the InputLayer first; a Sequential model has one input", f"{path}.class_name"
                 )
             shape = _input_shape(layer_config, path)
+            notes = _input_notes(layer_config, path)
             nodes.append(Node(name, class_name, layer_config, [], path))
             previous = name
             continue
         if previous is None:
             batch = layer_config.get("batch_input_shape") or (config["config"].get("build_input_shape"))
             shape = _input_shape({"batch_shape": batch}, path)
+            notes = _input_notes({"batch_shape": batch}, path)
             previous = _unused_name(layers, "input_layer")
             nodes.append(Node(previous, "InputLayer", {"batch_shape": batch}, [], "$.config"))
             seen[previous] = "$.config"
@@ -454,7 +556,9 @@ def _sequential(config: dict[str, Any]) -> Graph:
         previous = name
     if shape is None or previous is None or len(nodes) < 2:
         raise import_error("expected at least an input and one layer", "$.config.layers")
-    return Graph(str(config["config"].get("name") or UNNAMED), nodes, nodes[0].name, shape, previous)
+    return Graph(
+        str(config["config"].get("name") or UNNAMED), nodes, nodes[0].name, shape, previous, notes=notes
+    )
 
 
 def _unused_name(layers: list[Any], base: str) -> str:

@@ -36,10 +36,13 @@ def hard_sigmoids(graph: Graph) -> tuple[Graph, dict[str, str]]:
             continue
         if any(value is not None for op in (add, mul) for value in op.call_kwargs.values()):
             continue  # an operation called with a keyword is another computation: left to refuse
+        # the ReLU's dtype policy stays with the layer that stands for it: a mixed-precision
+        # model's policies are read from every layer (cnnspec.importer.precision)
+        policy = {"dtype": relu.config["dtype"]} if "dtype" in relu.config else {}
         replace[relu.name] = Node(
             relu.name,
             HARD_SIGMOID_CLASS,
-            {"name": relu.name, **HARD_SIGMOID_CONFIG},
+            {"name": relu.name, **policy, **HARD_SIGMOID_CONFIG},
             list(add.inputs),
             relu.path,
             relu.input_shape,
@@ -63,5 +66,7 @@ def hard_sigmoids(graph: Graph) -> tuple[Graph, dict[str, str]]:
     dropped_paths = tuple(graph.node(name).path + "." for name in drop)
     problems = [p for p in graph.problems if not (p.path + ".").startswith(dropped_paths)]
     output = after.get(graph.output, graph.output)
-    rebuilt = Graph(graph.name, nodes, graph.input_name, graph.input_shape, output, problems)
+    rebuilt = Graph(
+        graph.name, nodes, graph.input_name, graph.input_shape, output, problems, notes=graph.notes
+    )
     return rebuilt, after

@@ -23,6 +23,8 @@ KERAS_PREFIX = "keras:"
 #: The first bytes of an HDF5 file: a legacy Keras 2 / tf.keras ``model.save('model.h5')``.
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _HDF5_SUFFIXES = (".h5", ".hdf5")
+#: The first bytes of a zip archive that holds a file (its first local file header).
+ZIP_SIGNATURE = b"PK\x03\x04"
 
 
 @dataclass
@@ -44,14 +46,17 @@ def import_error(message: str, json_path: str = "", hint: str | None = None) -> 
 def named(error: SpecError, label: str) -> SpecError:
     """``error`` with each located diagnostic's JSON path prefixed by the source it is in
     (``model.json: $.config.layers[1]``), so a loop over many files says which one failed.
-    Diagnostics without a JSON path name their file in the message already."""
+    Diagnostics without a JSON path name their file in the message already. The order is
+    kept (a refusal lists its layers in layer order, which SpecError's own sort would not)."""
 
     def prefixed(diagnostic: Diagnostic) -> Diagnostic:
         if not diagnostic.path or diagnostic.path.startswith(f"{label}: "):
             return diagnostic
         return replace(diagnostic, path=f"{label}: {diagnostic.path}")
 
-    return SpecError([prefixed(d) for d in error.diagnostics])
+    renamed = SpecError([prefixed(d) for d in error.diagnostics])
+    renamed.diagnostics = [prefixed(d) for d in error.diagnostics]
+    return renamed
 
 
 def zip_fault(path: Path, exc: BaseException, what: str = "config.json") -> SpecError:
@@ -92,6 +97,11 @@ def read_keras_file(path: Path) -> dict[str, Any]:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
+        if _zip_start(path):
+            raise import_error(
+                f"{path} is a damaged or truncated .keras file (a zip archive without its table of contents)",
+                hint="copy or save the model again (model.save('model.keras')): the file ends early",
+            ) from None
         raise import_error(
             f"{path} is not a .keras file (not a zip archive)",
             hint="pass a file saved with model.save('model.keras'), or a model.to_json() file",
@@ -121,6 +131,17 @@ def read_keras_file(path: Path) -> dict[str, Any]:
     return _parse(data, f"config.json in {path}")
 
 
+def _zip_start(path: Path) -> bool:
+    """Does the file start as a zip archive (a local file header)? A ``.keras`` file cut short
+    (a copy or download that stopped) keeps its start but loses the table of contents at its
+    end, which :func:`zipfile.is_zipfile` looks for: it is a damaged archive, not another file."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(ZIP_SIGNATURE)) == ZIP_SIGNATURE
+    except OSError:
+        return False
+
+
 def read_source(source: str) -> Source:
     """Read SOURCE (a path or ``keras:NAME``) into its Keras configuration."""
     if source.startswith(KERAS_PREFIX):
@@ -140,7 +161,7 @@ def read_source(source: str) -> Source:
     try:
         zipped = zipfile.is_zipfile(path)
         _refuse_hdf5(path, zipped)
-        if zipped or path.suffix == ".keras":
+        if zipped or path.suffix == ".keras" or _zip_start(path):
             return Source(str(path), read_keras_file(path), path=path)
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:

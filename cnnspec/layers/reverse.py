@@ -8,7 +8,9 @@ that loses information (a ``RandomNormal`` with a non-default deviation read as
 ``random_normal``) is caught by the comparison, and a kind added to the registry is importable
 without any code here. Keywords no parameter declares must hold Keras' neutral value
 (``data_format: channels_last``, no constraints, …), else the layer cannot be expressed; a
-frozen layer (``trainable: false``) stays frozen, and a dtype policy other than float32 is refused.
+frozen layer (``trainable: false``) stays frozen, a mixed-precision policy is recorded (the
+importer gives the spec ``runtime: {mixed_precision: true}``), and any other dtype policy than
+float32 is refused.
 Pure data in, data out: nothing is deserialized, no Keras import.
 """
 
@@ -47,7 +49,7 @@ _STANDARD_DTYPE = "float32"
 #: Keras 3's dtype policy classes (``FloatDTypePolicy`` before 3.4), saved as ``dtype``.
 _DTYPE_POLICIES = ("DTypePolicy", "FloatDTypePolicy")
 #: Policies that compute in half precision but keep float32 variables (Keras' mixed precision).
-_MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
+MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
 
 #: The modules Keras 3 saves its own nested objects under: ``serialize_keras_object`` writes a
 #: built-in's public API path (``keras.initializers`` + ``GlorotUniform``) and
@@ -121,11 +123,14 @@ _NEUTRAL: dict[str, Callable[[Any], bool]] = {
 @dataclass(frozen=True)
 class Reversed:
     """A kind and the parameters that rebuild a layer: only those that differ from the defaults;
-    ``trainable``: ``False`` for a layer the source froze (the spec item's ``trainable: false``)."""
+    ``trainable``: ``False`` for a layer the source froze (the spec item's ``trainable: false``);
+    ``policy``: the dtype policy saved with the layer (``float32``, ``mixed_float16`` …; None:
+    none saved, Keras' global one), which no spec item holds: the importer reads the model's."""
 
     kind: LayerKind
     params: dict[str, Any]
     trainable: bool = True
+    policy: str | None = None
 
 
 class NotExpressible(Exception):
@@ -377,7 +382,7 @@ def from_keras(class_name: str, config: Mapping[str, Any], input_shape: Any = No
         if not _check_axis({**config, "__input_shape__": input_shape}):
             raise NotExpressible(f"axis {shown(config['axis'])} is not the channel axis")
     trainable = _trainable(config)
-    _check_dtype(config)
+    policy = _check_dtype(config)
     for key, value in config.items():
         if key in declared or key in ("trainable", "dtype"):
             continue
@@ -411,7 +416,7 @@ def from_keras(class_name: str, config: Mapping[str, Any], input_shape: Any = No
             kind.param_index[name].normalize(kind.param_index[name].default),
         )
     }
-    return Reversed(kind, shortest, trainable)
+    return Reversed(kind, shortest, trainable, policy)
 
 
 def _trainable(config: Mapping[str, Any]) -> bool:
@@ -422,7 +427,7 @@ def _trainable(config: Mapping[str, Any]) -> bool:
     return value
 
 
-def _dtype_policy(value: Any) -> str | None:
+def dtype_policy(value: Any) -> str | None:
     """The name of a saved ``dtype`` policy (a string, or a ``DTypePolicy`` object as Keras 3
     saves it); ``None`` when it is not one."""
     if value is None or isinstance(value, str):
@@ -438,16 +443,18 @@ def _dtype_policy(value: Any) -> str | None:
     return None
 
 
-def _check_dtype(config: Mapping[str, Any]) -> None:
-    """A layer keeps float32 variables, as every layer a spec builds: float32 and the mixed
-    policies (``mixed_float16``, ``mixed_bfloat16``: float32 variables, a training setting the
-    spec's ``runtime: {mixed_precision: true}`` gives) import; any other policy (float16,
-    bfloat16, a quantized one) is refused by name, never dropped."""
+def _check_dtype(config: Mapping[str, Any]) -> str | None:
+    """The layer's saved dtype policy (None: none saved). A layer keeps float32 variables, as
+    every layer a spec builds: float32 and the mixed policies (``mixed_float16``,
+    ``mixed_bfloat16``: float32 variables, a training setting the spec's ``runtime:
+    {mixed_precision: true}`` gives; the importer sets it from the policies returned here)
+    import; any other policy (float16, bfloat16, a quantized one) is refused by name, never
+    dropped."""
     if "dtype" not in config or config["dtype"] is None:
-        return
-    policy = _dtype_policy(config["dtype"])
-    if policy == _STANDARD_DTYPE or policy in _MIXED_POLICIES:
-        return
+        return None
+    policy = dtype_policy(config["dtype"])
+    if policy == _STANDARD_DTYPE or policy in MIXED_POLICIES:
+        return policy
     what = f"dtype policy {shown(policy)}" if policy is not None else f"`dtype: {shown(config['dtype'])}`"
     raise NotExpressible(
         f"{what}: a spec builds layers with {_STANDARD_DTYPE} weights (for mixed-precision training, "
