@@ -93,6 +93,11 @@ RESERVED_BLOCK_NAMES: dict[str, str] = {
 MAX_NODES = 20_000
 MAX_REPEAT = 10_000
 MAX_STEPS = 100_000  # layer items visited + repeat iterations (nested repeats of empty lists)
+#: Items that may nest inside one another along one path of the walk: block calls and the
+#: combinators (repeat, residual, parallel). Each level is a few Python frames of recursion, so a
+#: chain of a few hundred block calls would exhaust the interpreter's stack; a located error at
+#: the item that goes deeper comes well before that (imported by other modules: keep the name).
+MAX_NESTING = 32
 UNKNOWN = "\0unknown"  # a tensor whose shape is unknown because of an earlier error
 
 BLOCK_PARAM_TYPES: dict[str, Callable[[Any], bool]] = {
@@ -211,6 +216,18 @@ class BlockParam:
     plain: bool = False
 
 
+@dataclass(frozen=True)
+class CallName:
+    """A block call's name (its scope's prefix and its local name), the group of the layers
+    beside it (its own layers' group without its local name), where the call is, and whether
+    the name is automatic (``blk_2``) rather than the call's ``id``."""
+
+    name: str
+    group: tuple[str, ...]
+    path: SpecPath
+    automatic: bool
+
+
 class _RepeatFailed(Exception):
     """A repeat stopped at an error it has reported (:meth:`Resolver.repeat`)."""
 
@@ -250,6 +267,19 @@ class Resolver:
         self.blocks: dict[str, Any] = self.data.get("blocks") or {}
         self.used_blocks: set[str] = set()
         self.call_stack: list[str] = []
+        #: Block calls and combinators being walked (MAX_NESTING), and the deepest reached,
+        #: so a replayed call is known to stay within the limit where it is replayed.
+        self.nesting = 0
+        self.deepest = 0
+        #: Per recorded call (by ``id()`` of its memo, kept alive in ``memos``): how deep it
+        #: nests below itself and the names of the block calls inside it (without its prefix).
+        self.memo_shape: dict[int, tuple[int, tuple[CallName, ...]]] = {}
+        #: Every block call's name (its prefix and local name, as a layer name would be), with
+        #: the call's path and whether the name is automatic: a layer named alike is reported
+        #: (a call's name is a group of `cnnspec inspect` and of freeze patterns), as two
+        #: layers named alike are.
+        self.call_names: dict[str, CallName] = {}
+        self.call_log: list[CallName] = []  # the calls in the order made (what a memo records)
         self.call_sites: list[SpecPath] = []  # the item that made each call of call_stack
         self.repeats: list[tuple[str | None, str | None, bool]] = []  # (id, loop variable, carries)
         #: The loop variables bound now, each with the depth of block calls its repeat is at
@@ -305,6 +335,8 @@ class Resolver:
         #: var names no expression can read (an expression that fails on one stays silent).
         self.bad_blocks: set[str] = set()
         self.bad_defaults: set[tuple[str, str]] = set()
+        #: Per (block, parameter): the parameters declared after it that its default reads.
+        self.later_reads: dict[tuple[str, str], list[str]] = {}
         self.refused_names: set[str] = set()
 
     # -- diagnostics helpers ---------------------------------------------------------------
@@ -849,7 +881,8 @@ class Resolver:
                     hint="start a new list item (`- `) for each layer; `id`, `inputs` and "
                     "`when` may stand beside the kind",
                 )
-                return UNKNOWN
+                # Its `id` still names a tensor: a later reference to it is no second mistake.
+                return self.unknown_item({k: item[k] for k in ITEM_EXTRAS if k in item}, scope)
             kind_key = keys[0]
             body = item[kind_key]
             extras = {k: item[k] for k in ITEM_EXTRAS if k in item}
@@ -883,6 +916,10 @@ class Resolver:
                 self.log_site(scope, None, "when", extras["when"], env, condition)
             if not condition:
                 self.note_skipped(extras, path, scope, env)
+                if kind_key == "repeat" and isinstance(body, dict) and isinstance(body.get("carry"), dict):
+                    for name in body["carry"]:  # ids of this list after the loop, had it run
+                        if isinstance(name, str) and name not in scope.ids:
+                            scope.skipped.setdefault(name, (*path, "repeat", "carry", name))
                 return current
 
         item_id = self.item_id(extras, path, scope, env)
@@ -921,9 +958,15 @@ class Resolver:
                         hint="merge them first, or make the part a block with several `inputs`",
                     )
                     return self.unknown_item(extras, scope)
+                if self.too_deep(kpath):
+                    return self.unknown_item(extras, scope)
                 handler = {"residual": self.residual, "parallel": self.parallel, "repeat": self.repeat}
                 element = self.record.container(self.tree_element(kind_key, body, kpath, inputs[0]))
-                result = handler[kind_key](body, kpath, scope, inputs[0], item_id, env)
+                self.enter_nesting()
+                try:
+                    result = handler[kind_key](body, kpath, scope, inputs[0], item_id, env)
+                finally:
+                    self.nesting -= 1
                 self.record.close(element, result)
             elif kind_key == BACKBONE:
                 if len(inputs) != 1:
@@ -956,10 +999,16 @@ class Resolver:
                         "to pass several",
                     )
                     return self.unknown_item(extras, scope)
+                if self.too_deep(kpath):
+                    return self.unknown_item(extras, scope)
                 where = self.loc(kpath)
                 call = BlockCall(kind_key, entry=inputs[0], path=kpath, loc=where, inputs=tuple(inputs))
                 element = self.record.container(call)
-                result = self.call_block(kind_key, body, kpath, scope, inputs, item_id, env)
+                self.enter_nesting()
+                try:
+                    result = self.call_block(kind_key, body, kpath, scope, inputs, item_id, env)
+                finally:
+                    self.nesting -= 1
                 self.record.close(element, result)
             else:
                 choices = [*REGISTRY, *COMBINATORS, BACKBONE, *self.blocks]
@@ -974,6 +1023,29 @@ class Resolver:
         if item_id is not None:
             scope.ids[item_id] = result
         return result
+
+    def enter_nesting(self) -> None:
+        """One more block call or combinator walked inside the ones being walked."""
+        self.nesting += 1
+        if self.nesting > self.deepest:
+            self.deepest = self.nesting
+
+    def too_deep(self, path: SpecPath) -> bool:
+        """Whether the block call or combinator at ``path`` would nest deeper than
+        :data:`MAX_NESTING` (reported there, with the calls that lead to it)."""
+        if self.nesting < MAX_NESTING:
+            return False
+        self.error(
+            f"expected at most {MAX_NESTING} block calls and combinators (repeat, residual, "
+            f"parallel) nested inside one another; received {self.nesting + 1} levels here",
+            path,
+            code="too-large",
+            hint=f"the limit is {MAX_NESTING} levels along one path, and each block call, repeat, "
+            "residual and parallel inside another is one (a chain of blocks that each call the next "
+            "too): call the blocks one after another in one list, or write a level's layers out in "
+            "place of its call",
+        )
+        return True
 
     def note_skipped(self, extras: dict[str, Any], path: SpecPath, scope: Scope, env: dict[str, Any]) -> None:
         """Remember the id of an item a false ``when`` skipped, for the hint of a reference to
@@ -1152,6 +1224,15 @@ class Resolver:
             ok, ref = self.evaluate(ref, env, path)
             if not ok:
                 return None
+        if isinstance(ref, (list, dict)):
+            self.error(
+                f"expected one id (a reference to one tensor); received a "
+                f"{'list' if isinstance(ref, list) else 'mapping'} {ref!r}",
+                path,
+                code="reference",
+                hint=self.one_reference_hint(ref, path),
+            )
+            return None
         tensor = scope.lookup(ref) if isinstance(ref, str) else None
         if ref == self.input_name and tensor is None:
             tensor = scope.entry  # the model input's own name means what `input` means
@@ -1163,6 +1244,17 @@ class Resolver:
         hint = self.reference_hint(ref, scope)
         self.error(message, path, code="reference", hint=hint)
         return None
+
+    @staticmethod
+    def one_reference_hint(ref: list[Any] | dict[Any, Any], path: SpecPath) -> str:
+        """What to write where a reference is a list or mapping: a block input bound by name
+        (``inputs: {p: [a]}``), an entry of ``carry``/``next``, or one of a list of inputs."""
+        first = ref[0] if isinstance(ref, list) and ref else None
+        example = first if isinstance(first, str) else "a"
+        if len(path) >= 2 and path[-2] in ("inputs", "carry", "next") and isinstance(path[-1], str):
+            what = "a block input bound by name" if path[-2] == "inputs" else f"a `{path[-2]}` entry"
+            return f"{what} takes one reference, not a list: write {path[-1]}: {example}"
+        return f"each entry names one tensor: write {example} (a list of inputs is one flat list: [a, b])"
 
     @staticmethod
     def failed_call(ref: Any, scope: Scope) -> bool:
@@ -1213,9 +1305,21 @@ class Resolver:
         if not isinstance(ref, str):
             return None
         why = scope.why_missing(ref)
+        head = _scope_head(ref)
+        if why is None and head != ref:
+            # `c0.x`, `c0[1]`, `cells[0].nn` of an item `c0` a false `when` skipped
+            inner = scope.why_missing(head)
+            if inner is not None and not isinstance(inner, Hidden):
+                where = self.where(inner)
+                return f"{ref!r} is inside {head!r} ({where}), which is skipped: its `when` is false"
         if why is None:
             return None
         if not isinstance(why, Hidden):
+            if len(why) > 3 and why[-2] == "carry":  # a name a skipped repeat would have carried
+                return (
+                    f"{ref!r} is carried by the repeat at {self.where(why[:-3])}, which is skipped: "
+                    "its `when` is false"
+                )
             return f"{ref!r} ({self.where(why)}) is skipped: its `when` is false"
         head = (
             f"{ref!r} is defined inside the repeat at {self.where(why.path[:-1])}, and ids inside a "
@@ -1416,6 +1520,15 @@ class Resolver:
                 hint=self.duplicate_hint(item_id, self.by_name.get(name)),
             )
             name = f"{name}\0{len(self.nodes)}"
+        elif name in self.call_names and self.call_names[name].group == scope.group:
+            call = self.call_names[name]
+            self.error(
+                f"layer name {name!r} is used twice: by this layer and by the block call at "
+                f"{self.where(call.path)}" + (" (its automatic name)" if call.automatic else ""),
+                path,
+                code="duplicate-name",
+                hint=self.call_name_hint(call.automatic),
+            )
         if counts is None:  # not computed: an error above, or an unknown input
             counts = Counts()
         node = Node(
@@ -1747,8 +1860,20 @@ class Resolver:
         if var is not None and (problem := unreadable_name(var)):
             self.error(problem, (*path, "as"), code="identifier", hint=f"rename it, e.g. `{var}_`")
             raise _RepeatFailed
+        raw_carry = fields.get("carry")
+        shadowed = item_id is not None and isinstance(raw_carry, dict) and item_id in raw_carry
+        if shadowed:
+            # After the loop both the repeat's id and each carried name are ids of this list.
+            self.error(
+                f"duplicate id {item_id!r} in this layer list: the repeat's `id` is also a name it "
+                "carries, and after the loop each carried name is an id of this list",
+                (*path[:-1], "id"),
+                code="duplicate-id",
+                hint=f"rename the repeat (e.g. id: cells) or the carried name: after the loop "
+                f"`{item_id}` is the carried value, and the repeat's id reaches it as `cells.{item_id}`",
+            )
         carried = self.carry(fields, path, scope, env)
-        if carried is None:
+        if carried is None or shadowed:
             raise _RepeatFailed
         steps: dict[str, Any] = fields.get("next") or {}
         current = entry
@@ -1975,22 +2100,35 @@ class Resolver:
                 ipath: SpecPath = ("blocks", name, key)
                 if isinstance(raw, list):
                     ipath = (*ipath, index)
-                problem = None
+                problem = hint = None
                 if not isinstance(item, str) or not IDENTIFIER.fullmatch(item):
                     problem = f"expected an identifier; received {item!r}"
+                    hint = (
+                        "name each input as its body refers to it (an identifier: letters, digits, _)"
+                        if key == "inputs"
+                        else "list the ids of the body's layers (or its inputs) the call returns"
+                    )
                 elif item in seen:
                     problem = f"{item!r} is listed twice"
+                    hint = (
+                        "give each input a distinct name (the ids its body refers to)"
+                        if key == "inputs"
+                        else f"list each output once: a caller reads `{item}` as c.{item} (and by its "
+                        "position, c[0], c[1], …), so a second entry names nothing new"
+                    )
                 elif key == "inputs" and item in (INPUT, self.input_name):
                     problem = f"{item!r} cannot name a block input (it means the model's input)"
+                    hint = "name it after what it carries, e.g. `x` or `skip`"
                 elif key == "inputs" and item in params:
                     problem = f"{item!r} is both an input and a parameter of block `{name}`"
+                    hint = f"rename the input or the parameter: inside the body `{item}` can mean only one"
                 if problem:
                     self.diags.error(
                         problem,
                         self.doc.loc(ipath),
                         format_path(ipath),
                         code="block-signature",
-                        hint="give each input a distinct name (the ids its body refers to)",
+                        hint=hint,
                     )
                     ok = False
                 seen.add(str(item))
@@ -2075,6 +2213,7 @@ class Resolver:
                 continue
             args[key] = value
         meant = misspelt(raw, declared, [n for n, p in declared.items() if p.required and n not in raw])
+        defaulted: list[str] = []
         for pname, param in declared.items():
             if pname not in raw:
                 if param.required and pname in meant:  # misspelt: its unknown-argument error says it
@@ -2089,10 +2228,14 @@ class Resolver:
                     args[pname] = POISONED
                     ok = False
                 else:
-                    ok = self.block_default(name, pname, param, args, entry, path[:-1]) and ok
+                    defaulted.append(pname)
+        # After the missing ones are poisoned: a default that reads one stays silent.
+        for pname in defaulted:
+            ok = self.block_default(name, pname, declared[pname], args, entry, path[:-1]) and ok
         if not ok:
             return UNKNOWN
         local = item_id or self.name_for(scope, None, name).removeprefix(scope.prefix)
+        self.claim_call_name(CallName(scope.prefix + local, scope.group, path, item_id is None))
         names = self.block_inputs(name)
         key = self.memo_key(name, args, inputs)
         memo = self.memos.get(key) if key is not None else None
@@ -2107,12 +2250,20 @@ class Resolver:
                 given = dict(key[1])  # key is not None here: value_key is not
                 differ = {p for p in values if given.get(p) != recorded.get(p)}
                 changed = Changed(args, sites, differ, free)
+        if memo is not None and not self.replay_fits(memo, f"{scope.prefix}{local}_", (*scope.group, local)):
+            memo = None  # walked instead, which reports what the replay would hide
         if memo is not None:
             prefix, group = f"{scope.prefix}{local}_", (*scope.group, local)
             replayed = self.replay(memo, prefix, group, tuple(inputs), changed)
             if replayed is None and key is not None and changed is None:
                 self.memos[key] = None  # not a pure function of its prefix and inputs
             if replayed is not None:
+                below, calls = self.memo_shape.get(id(memo), (0, ()))
+                self.deepest = max(self.deepest, self.nesting + below)
+                for inner in calls:
+                    made = CallName(prefix + inner.name, (*group, *inner.group), inner.path, inner.automatic)
+                    self.call_names.setdefault(made.name, made)
+                    self.call_log.append(made)
                 self.record_call(name, declared, raw, args, prefix)
                 ids, outputs = replayed
                 self.record.note(outputs=tuple(outputs))
@@ -2124,6 +2275,8 @@ class Resolver:
             known = self.site_known.setdefault(name, {})
             log = self.site_logs[name] = SiteLog(values, len(self.nodes), [], known)
         block_env = {**self.global_env(scope), **args}
+        # How deep this call nests below itself, and the calls made inside it, for its memo.
+        calls_before, deepest_before, self.deepest = len(self.call_log), self.deepest, self.nesting
         self.call_stack.append(name)
         self.call_sites.append(path[:-1])  # the calling item: `called from model[4]`
         saved_context, self.context = self.context, self.next_context()
@@ -2157,14 +2310,73 @@ class Resolver:
             self.context = saved_context
             if log is not None:
                 del self.site_logs[name]
+            below = self.deepest - self.nesting
+            self.deepest = max(self.deepest, deepest_before)
         if start is not None and key is not None:
             recorded = self.memos[key] = self.record_memo(start, block_scope, tuple(inputs), outputs)
+            if recorded is not None:
+                own, depth = block_scope.prefix, len(block_scope.group)
+                inner_calls = tuple(
+                    CallName(c.name.removeprefix(own), c.group[depth:], c.path, c.automatic)
+                    for c in self.call_log[calls_before:]
+                )
+                self.memo_shape[id(recorded)] = (below, inner_calls)
             if recorded is not None and value_key is not None:
                 sites = log.sites if log is not None else []
                 self.value_memos.setdefault(value_key, (recorded, dict(key[1]), sites))
         self.record.note(outputs=tuple(outputs))
         self.export(scope, local, name, block_scope, outputs)
         return outputs[0] if outputs else UNKNOWN
+
+    def claim_call_name(self, call: CallName) -> None:
+        """Note a block call's name; report it if a layer beside it (or the model input) has
+        that name already. A call's name is a group of its layers: `cnnspec inspect` shows it
+        as a row and a freeze pattern naming it covers the call's layers, so a layer of the
+        same name in the same group is two things under one name (one named later than the
+        call is reported in :meth:`emit`). As with the kind_N names of layers (``conv2d_1``
+        beside ``id: conv2d_1``), an automatic name is not moved past a taken one: the clash
+        is reported."""
+        self.call_log.append(call)
+        if not self.name_taken(call.name, call.group):
+            self.call_names.setdefault(call.name, call)
+            return
+        other = self.by_name.get(call.name)
+        where = f" at line {other.loc.line}" if other is not None and other.loc else ""
+        what = "the model input" if other is None else f"the layer{where}"
+        how = " (its automatic name)" if call.automatic else ""
+        self.error(
+            f"name {call.name!r} is used twice: by {what} and by this block call{how}",
+            call.path,
+            code="duplicate-name",
+            hint=self.call_name_hint(call.automatic),
+        )
+
+    def name_taken(self, full: str, group: tuple[str, ...]) -> bool:
+        """Whether a layer of ``group`` (or, at the top, the model input) is named ``full``:
+        a layer of another group is shown and matched under its group, not beside the call."""
+        node = self.by_name.get(full)
+        if node is not None:
+            return node.group == group
+        return full == self.input_name and not group
+
+    @staticmethod
+    def call_name_hint(automatic: bool) -> str:
+        """How to name a block call and a layer apart."""
+        if automatic:
+            return (
+                "a block call without an `id` is named after its block and how many calls of it "
+                "the list has made (blk_1, blk_2, …): give the call an `id:`, or the layer another `id`"
+            )
+        return "give the call or the layer another `id`"
+
+    def replay_fits(self, memo: CallMemo, prefix: str, group: tuple[str, ...]) -> bool:
+        """Whether replaying ``memo`` under ``prefix`` and ``group`` stays within
+        :data:`MAX_NESTING` and names no block call inside it as a layer beside it is named;
+        otherwise the call is walked, which reports it."""
+        below, calls = self.memo_shape.get(id(memo), (0, ()))
+        if self.nesting + below > MAX_NESTING:
+            return False
+        return not any(self.name_taken(prefix + inner.name, (*group, *inner.group)) for inner in calls)
 
     # -- replaying identical calls (cnnspec.spec.memo) -----------------------------------------
     def memo_key(self, name: str, args: dict[str, Any], inputs: list[str]) -> tuple[Any, ...] | None:
@@ -2473,11 +2685,23 @@ class Resolver:
             return True
         path: SpecPath = ("blocks", name, "params", pname, "default")
         env = self.layer_env(self.vars_env, self.shapes.get(entry), args)
+        later = self.later_params(name, pname, args)
         self.call_stack.append(name)
         self.call_sites.append(site)
         saved_context, self.context = self.context, self.next_context()
         try:
-            good, value = self.evaluate(param.default, env, path)
+            if later:
+                self.error(
+                    f"expected the default of block parameter `{pname}` to read parameters declared "
+                    f"before it; received {', '.join(f'`{p}`' for p in later)}, declared after it",
+                    path,
+                    code="parameter",
+                    hint=f"defaults are evaluated in declaration order: declare {later[0]} before {pname} "
+                    f"in `params`, or pass {later[0]} at the call",
+                )
+                good, value = False, None
+            else:
+                good, value = self.evaluate(param.default, env, path)
             if good and not BLOCK_PARAM_TYPES.get(param.type, BLOCK_PARAM_TYPES["any"])(value):
                 self.error(
                     param_type_error(param.type, pname, value, default=True),
@@ -2494,6 +2718,19 @@ class Resolver:
             return False
         args[pname] = value
         return True
+
+    def later_params(self, name: str, pname: str, args: dict[str, Any]) -> list[str]:
+        """The parameters of block ``name`` declared after ``pname`` that its default reads and
+        that are not bound yet (left to their own defaults, filled after it): read there, such a
+        name would be the var of that name or undefined, while the generated function reads the
+        parameter, so the default is refused. An argument passed at the call is bound."""
+        reads = self.later_reads.get((name, pname))
+        if reads is None:  # once per parameter: every call with it defaulted asks
+            declared = list(self.block_params(name))
+            after = declared[declared.index(pname) + 1 :]
+            found = var_refs(self.block_params(name)[pname].default, dict.fromkeys(after)) if after else set()
+            reads = self.later_reads[(name, pname)] = [p for p in after if p in found]
+        return [p for p in reads if p not in args]
 
     def global_env(self, scope: Scope) -> dict[str, Any]:
         """Block bodies see the spec's vars and their own parameters, not the caller's names."""

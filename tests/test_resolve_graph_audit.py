@@ -1,0 +1,362 @@
+"""Regression tests for the resolver defects a graph audit found: nesting deep enough to exhaust
+Python's stack, a repeat's id shadowing a carried name, a block call's automatic name taken by a
+layer id, a second error after an item with two kinds, block parameter defaults that read a
+parameter declared after them, and hints that did not fit the mistake (a block's outputs, a
+list bound to one block input, references into a skipped item)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cnnspec.api import compile_text
+from cnnspec.cli.app import app
+from cnnspec.errors import Diagnostic, SpecError
+
+HEAD = "cnnspec: 1\nname: t\ninput: {shape: [8]}\n"
+
+
+def errors_of(text: str) -> list[Diagnostic]:
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, "t.yaml")
+    return caught.value.errors
+
+
+def only_error(text: str) -> Diagnostic:
+    errors = errors_of(text)
+    assert len(errors) == 1, [e.headline() for e in errors]
+    return errors[0]
+
+
+# -- 4: nesting ---------------------------------------------------------------------------------
+def nesting(form: str, depth: int) -> list[str]:
+    """What nests inside what, outermost first: ``chain`` (blocks that each call the next),
+    ``mixed`` (blocks that each wrap the next in a repeat and a residual, as the audit's spec),
+    or ``repeat``, ``residual``, ``parallel`` with every eighth level a block call (written out
+    in one item, a few dozen of them pass the loader's limit of 100 nesting levels first)."""
+    if form == "chain":
+        return ["call"] * depth
+    if form == "mixed":
+        return [("call", "repeat", "residual")[i % 3] for i in range(depth)]
+    return ["call" if i % 8 == 7 else form for i in range(depth)]
+
+
+def nested_spec(form: str, depth: int) -> str:
+    """A spec (JSON, which is YAML) whose model nests ``depth`` block calls and combinators
+    inside one another (:func:`nesting`); the block called at level ``i`` is ``b{i}``."""
+    blocks: dict[str, Any] = {}
+    inner: Any = {"dense": 8}  # the input's width: a residual around it needs no projection
+    levels = nesting(form, depth)
+    for index in reversed(range(depth)):
+        kind = levels[index]
+        if kind == "call":
+            blocks[f"b{index}"] = {"layers": [inner]}
+            inner = f"b{index}"
+        elif kind == "repeat":
+            inner = {"repeat": {"times": 1, "layers": [inner]}}
+        elif kind == "residual":
+            inner = {"residual": {"body": [inner]}}
+        else:
+            inner = {"parallel": {"branches": [[inner], [{"dense": 4}]]}}
+    spec = {"cnnspec": 1, "name": "deep", "input": {"shape": [8]}, "blocks": blocks, "model": [inner]}
+    return json.dumps(spec, indent=1)
+
+
+FORMS = ["chain", "repeat", "residual", "parallel", "mixed"]
+
+
+def test_max_nesting_is_exported_for_other_modules():
+    from cnnspec.spec.resolve import MAX_NESTING
+
+    assert MAX_NESTING == 32
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_nesting_up_to_the_limit_validates(form):
+    compiled = compile_text(nested_spec(form, 32), "t.yaml")
+    assert compiled.ir.nodes
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_one_level_past_the_limit_is_one_located_error(form):
+    error = only_error(nested_spec(form, 33))
+    assert error.code == "too-large"
+    assert error.message.startswith("expected at most 32 block calls and combinators")
+    assert "received 33 levels here" in error.message
+    assert "the limit is 32 levels" in (error.hint or "")
+    assert error.loc is not None and error.loc.line > 1
+    if form == "chain":  # at the call that goes deeper, with one note per call around it
+        assert error.path == "blocks.b31.layers[0].b32"
+        assert len(error.notes) == 32
+        assert error.notes[0].message.startswith("in block 'b31' called from blocks.b30.layers[0]")
+    if form == "mixed":  # the 33rd level is the residual in b30, inside its repeat
+        assert error.path == "blocks.b30.layers[0].repeat.layers[0].residual"
+        assert len(error.notes) == 11  # the calls of b0, b3, …, b30
+
+
+@pytest.mark.parametrize(("name", "form", "depth"), [("deep350", "chain", 350), ("deepr100", "mixed", 300)])
+def test_hundreds_of_levels_are_a_located_error_not_an_internal_error(runner, write_spec, name, form, depth):
+    spec = write_spec(nested_spec(form, depth), f"{name}.yaml")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    assert "internal error" not in result.output
+    assert "Traceback" not in result.output
+    assert "expected at most 32 block calls and combinators" in result.output
+
+
+def test_a_recorded_call_replayed_deeper_still_meets_the_limit():
+    # `inner` nests 3 repeats; its first call (depth 1) is recorded, and the identical call at the
+    # end of a chain of 29 blocks (depth 30) would be replayed without walking it.
+    blocks = {f"c{i}": {"layers": [f"c{i + 1}"]} for i in range(28)}
+    blocks["c28"] = {"layers": ["inner"]}
+    inner: Any = {"dense": 4}
+    for _ in range(3):
+        inner = {"repeat": {"times": 1, "layers": [inner]}}
+    blocks["inner"] = {"layers": [inner]}
+    spec = {"cnnspec": 1, "name": "t", "input": {"shape": [8]}, "blocks": blocks}
+    spec["model"] = ["inner", {"c0": None, "inputs": "input"}]
+    error = only_error(json.dumps(spec, indent=1))
+    assert "received 33 levels here" in error.message
+    assert error.path == "blocks.inner.layers[0].repeat.layers[0].repeat.layers[0].repeat"
+
+
+# -- 5: a repeat's id and its carried names --------------------------------------------------
+CARRY_ID = (
+    HEAD
+    + """model:
+  - id: x
+    repeat:
+      times: 2
+      carry: {x: input}
+      layers:
+        - dense: 4
+          inputs: x
+          id: h
+        - dense: 6
+          id: g
+      next: {x: h}
+  - dense: 2
+    inputs: x
+"""
+)
+
+
+def test_a_repeat_id_equal_to_a_carried_name_is_a_duplicate_id():
+    error = only_error(CARRY_ID)
+    assert error.code == "duplicate-id"
+    assert error.path == "model[0].id"
+    assert (error.loc.line, error.loc.column) == (5, 9)
+    assert error.message.startswith("duplicate id 'x' in this layer list")
+    assert "id: cells" in (error.hint or "")
+
+
+def test_a_carried_name_may_still_rebind_an_earlier_id():
+    text = CARRY_ID.replace("  - id: x\n    repeat:", "  - dense: 8\n    id: x\n  - id: cells\n    repeat:")
+    compiled = compile_text(text, "t.yaml")
+    last = compiled.ir.nodes[-1]
+    assert last.inputs == ("cells_1_h",)  # the carried value, not the repeat's last layer (g)
+
+
+# -- 6: a block call's automatic name and the layer ids --------------------------------------
+BLK = HEAD + "blocks:\n  blk:\n    layers:\n      - dense: 4\n        id: d\n"
+TAKEN_FIRST = BLK + "model:\n  - blk\n  - dense: 4\n    id: blk_2\n  - blk\n"
+TAKEN_LATER = BLK + "model:\n  - blk\n  - blk\n  - dense: 4\n    id: blk_2\n"
+
+
+def test_a_block_calls_automatic_name_taken_by_an_earlier_layer_id_is_reported():
+    error = only_error(TAKEN_FIRST)
+    assert error.code == "duplicate-name"
+    assert error.path == "model[2].blk"
+    assert error.loc.line == 13
+    assert error.message == (
+        "name 'blk_2' is used twice: by the layer at line 11 and by this block call (its automatic name)"
+    )
+    assert "give the call an `id:`" in (error.hint or "")
+
+
+def test_a_layer_id_taking_an_earlier_calls_automatic_name_is_reported():
+    error = only_error(TAKEN_LATER)
+    assert error.code == "duplicate-name"
+    assert error.path == "model[2].dense"
+    assert error.message == (
+        "layer name 'blk_2' is used twice: by this layer and by the block call at line 11 "
+        "(its automatic name)"
+    )
+
+
+def test_freezing_the_shared_name_is_not_reached(runner, write_spec):
+    spec = write_spec(TAKEN_FIRST + "training:\n  freeze: [blk_2]\n")
+    result = runner.invoke(app, ["inspect", str(spec)])
+    assert result.exit_code == 1, result.output
+    assert "name 'blk_2' is used twice" in result.output
+
+
+def test_a_layer_named_like_a_call_in_another_group_is_no_clash():
+    # `outer_2/blk_1` is the call inside the second `outer`: inspect and freeze patterns show it
+    # under its group, apart from the top-level layer `outer_2_blk_1`.
+    text = BLK + "  outer:\n    layers:\n      - blk\nmodel:\n  - outer\n  - dense: 4\n"
+    text += "    id: outer_2_blk_1\n  - outer\n"
+    compiled = compile_text(text, "t.yaml")
+    assert [node.name for node in compiled.ir.nodes] == [
+        "outer_1_blk_1_d",
+        "outer_2_blk_1",
+        "outer_2_blk_1_d",
+    ]
+
+
+def test_distinct_automatic_names_still_validate():
+    compiled = compile_text(BLK + "model:\n  - blk\n  - dense: 4\n    id: blk_3\n  - blk\n", "t.yaml")
+    assert [node.name for node in compiled.ir.nodes] == ["blk_1_d", "blk_3", "blk_2_d"]
+
+
+# -- 7: one error for an item with two kinds and an id ---------------------------------------
+def test_an_item_with_two_kinds_and_an_id_is_one_error():
+    text = HEAD + "model:\n  - dense: 4\n    units: 3\n    id: a\n  - dense: 4\n    id: b\n"
+    text += "  - dense: 2\n    inputs: a\n"
+    error = only_error(text)
+    assert error.message == "expected exactly one layer kind per item; received dense, units"
+
+
+# -- 8: block parameter defaults and declaration order -----------------------------------------
+DORD = (
+    HEAD
+    + """blocks:
+  blk:
+    params: {a: {type: int, default: "${b}"}, b: {type: int, default: 3}}
+    layers:
+      - dense: "${a}"
+model:
+  - blk
+"""
+)
+
+
+def test_a_default_reading_a_parameter_declared_after_it_says_so():
+    error = only_error(DORD)
+    assert error.path == "blocks.blk.params.a.default"
+    assert error.message == (
+        "expected the default of block parameter `a` to read parameters declared before it; "
+        "received `b`, declared after it"
+    )
+    assert "declare b before a in `params`" in (error.hint or "")
+    assert error.notes and error.notes[0].message.startswith("in block 'blk' called from model[0]")
+
+
+def test_a_default_never_reads_a_var_the_later_parameter_shadows():
+    # Before, `${b}` read the var b here, while the generated function reads the parameter.
+    error = only_error(DORD.replace("input: {shape: [8]}\n", "input: {shape: [8]}\nvars: {b: 5}\n"))
+    assert "received `b`, declared after it" in error.message
+
+
+@pytest.mark.parametrize(
+    ("change", "units"),
+    [
+        (("b: {type: int, default: 3}}", "b: {type: int, default: 3}}"), 3),  # as written, b passed
+        (("  - blk\n", "  - blk: {b: 4}\n"), 4),
+    ],
+    ids=["declared-first", "passed"],
+)
+def test_defaults_that_read_a_bound_parameter_work(change, units):
+    text = DORD.replace(*change)
+    if change[1].startswith("b:"):
+        text = text.replace(
+            '{a: {type: int, default: "${b}"}, b: {type: int, default: 3}}',
+            '{b: {type: int, default: 3}, a: {type: int, default: "${b}"}}',
+        )
+    compiled = compile_text(text, "t.yaml")
+    assert compiled.ir.nodes[-1].params["units"] == units
+
+
+def test_a_default_reading_a_missing_required_parameter_stays_silent():
+    text = DORD.replace("b: {type: int, default: 3}", "b: int")
+    error = only_error(text)
+    assert error.message == "missing required argument `b` for block `blk`"
+
+
+# -- 9: hints that fit the mistake -------------------------------------------------------------
+def test_a_block_output_listed_twice_gets_its_own_hint():
+    text = (
+        HEAD
+        + "blocks:\n  blk:\n    inputs: [x, x]\n    outputs: [o, o]\n    layers:\n"
+        + "      - dense: 4\n        inputs: x\n        id: o\nmodel:\n  - blk:\n    inputs: [input, input]\n"
+    )
+    by_path = {error.path: error for error in errors_of(text)}
+    assert (
+        by_path["blocks.blk.inputs[1]"].hint == "give each input a distinct name (the ids its body refers to)"
+    )
+    output = by_path["blocks.blk.outputs[1]"]
+    assert output.message == "'o' is listed twice"
+    assert output.hint is not None and output.hint.startswith("list each output once")
+
+
+def test_a_block_input_named_as_a_parameter_gets_its_own_hint():
+    text = (
+        HEAD
+        + "blocks:\n  blk:\n    inputs: [x, k]\n    params: {k: int}\n    layers:\n"
+        + "      - add:\n        inputs: [x, x]\nmodel:\n  - dense: 8\n    id: a\n"
+        + "  - blk: {k: 1}\n    inputs: [a, a]\n"
+    )
+    error = only_error(text)
+    assert error.message == "'k' is both an input and a parameter of block `blk`"
+    assert error.hint == "rename the input or the parameter: inside the body `k` can mean only one"
+
+
+def test_a_list_bound_to_one_block_input_says_an_input_takes_one_reference():
+    text = (
+        HEAD
+        + "blocks:\n  blk:\n    inputs: [p, x]\n    layers:\n      - add:\n        inputs: [p, x]\n"
+        + "model:\n  - dense: 8\n    id: a\n  - blk:\n    inputs: {p: [a], x: a}\n"
+    )
+    error = only_error(text)
+    assert error.path == "model[1].inputs.p"
+    assert error.message == "expected one id (a reference to one tensor); received a list ['a']"
+    assert error.hint == "a block input bound by name takes one reference, not a list: write p: a"
+
+
+SKIPPED = (
+    "cnnspec: 1\nname: w\ninput: {shape: [8, 8, 3]}\n"
+    + """blocks:
+  cell:
+    inputs: [p, x]
+    outputs: [o, x]
+    layers:
+      - add:
+        inputs: [p, x]
+        id: o
+model:
+  - conv2d: {filters: 3, kernel_size: 1}
+    id: a
+  - cell:
+    inputs: [a, a]
+    id: c0
+    when: false
+  - id: cells
+    when: false
+    repeat:
+      times: 2
+      carry: {p: a, q: a}
+      layers:
+        - cell:
+          inputs: [p, q]
+          id: nn
+      next: {q: nn}
+  - concat:
+    inputs: [c0.x, "c0[1]", cells.q, q, "cells[0].nn", c0]
+  - flatten
+"""
+)
+
+
+def test_references_into_a_skipped_item_say_it_is_skipped():
+    hints = {error.path: error.hint for error in errors_of(SKIPPED)}
+    inputs = "model[3].inputs"
+    assert hints == {
+        f"{inputs}[0]": "'c0.x' is inside 'c0' (line 15), which is skipped: its `when` is false",
+        f"{inputs}[1]": "'c0[1]' is inside 'c0' (line 15), which is skipped: its `when` is false",
+        f"{inputs}[2]": "'cells.q' is inside 'cells' (line 19), which is skipped: its `when` is false",
+        f"{inputs}[3]": "'q' is carried by the repeat at line 19, which is skipped: its `when` is false",
+        f"{inputs}[4]": "'cells[0].nn' is inside 'cells' (line 19), which is skipped: its `when` is false",
+        f"{inputs}[5]": "'c0' (line 15) is skipped: its `when` is false",
+    }
