@@ -27,6 +27,8 @@ from cnnspec.backends.codegen_values import py_string
 
 #: Ruff's (and the project's) line length for generated code.
 LINE_LENGTH = 110
+#: The least text a wrapped comment line holds, however deep its indentation.
+MIN_COMMENT_ROOM = 40
 #: The extra indentation of the pieces of a folded string.
 INDENT = "    "
 #: A plain one-line string literal (f-strings, bytes, raw and triple-quoted strings are left).
@@ -141,6 +143,7 @@ def _wrap_comment(line: str, width: int) -> list[str]:
     characters, each starting with the comment's indentation and ``# ``; a word longer than
     a line is cut (a comment is read, not run)."""
     indent = " " * _indent(line)
-    room = width - len(indent) - 2
+    # (at least a few words a line: code nested deep enough is indented past the width itself)
+    room = max(width - len(indent) - 2, MIN_COMMENT_ROOM)
     out = textwrap.wrap(line.strip()[1:].strip(), room, break_long_words=True, break_on_hyphens=False)
     return [f"{indent}# {part}" for part in out] or [line]

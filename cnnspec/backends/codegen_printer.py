@@ -89,6 +89,11 @@ ITERATION_REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(\d+|\$\{[^}]*\})\]\.([A-
 PRUNED = "pruned"
 #: The helper function of projection shortcuts whose shapes are known only at run time.
 PROJECTION = "projection_strides"
+#: The most ``for`` loops written inside one another in one function: Python refuses more
+#: than 20 statically nested blocks ("too many statically nested blocks"), and the resolver
+#: accepts 32 nested repeats. A repeat deeper than this is unrolled (its count is known
+#: there), a block whose own repeats nest this deep is written in place.
+MAX_LOOP_NESTING = 16
 
 
 def alive(item: Item) -> bool:
@@ -394,6 +399,23 @@ def references(tree: Any) -> list[str]:
     return found
 
 
+def expand_refs(refs: list[str], var_values: dict[str, Any]) -> list[str]:
+    """``refs`` with each one that is a ``${…}`` of the vars alone replaced by the references
+    it gives (``${srcs}`` with ``srcs: [a, "cells[0].h"]``: both), as the resolver reads them;
+    one that reads more (a parameter, a loop variable) stays as written."""
+    out: list[str] = []
+    for ref in refs:
+        if is_expression(ref):
+            try:
+                value = _substitute(ref, var_values)
+            except (ExpressionError, TypeError, ValueError, ArithmeticError):
+                value = ref
+            out.extend(v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str))
+        else:
+            out.append(ref)
+    return out
+
+
 def call_local(call: BlockCall) -> str | None:
     """The name a call's ids are reachable under from its list: its ``id`` (``c0.h``), or
     without one its automatic name ``BLOCK_N`` (``stage3.inner_1.out``), the last part of its
@@ -473,6 +495,90 @@ def repeats_to_unroll(body: list[Item], refs: list[str]) -> dict[int, str]:
     if wanted:
         visit(body, ())
     return marks
+
+
+def partial_iteration_ids(
+    body: list[Item], collected: dict[str, list[str]], var_values: dict[str, Any]
+) -> set[tuple[str, str]]:
+    """The ids of iterations that items name (``collected``: ``cells[1].side``) which some
+    iteration of a carrying repeat with that id does not make: a ``when`` false there, an id
+    computed per iteration (``h${i}``), one inside a call that makes it in some calls only.
+    A loop cannot append such an id to a list in each iteration: the repeat is unrolled, and
+    the reference reads the iteration's own variable (:meth:`TreePrinter.named_inside`)."""
+    found: set[tuple[str, str]] = set()
+
+    def visit(items: list[Item], env: dict[str, Any]) -> None:
+        for item in items:
+            if isinstance(item, Backbone):
+                continue  # its names are its spec's (its printer decides for them)
+            if isinstance(item, BlockCall):
+                visit(item.body, {**var_values, **item.args})
+            elif isinstance(item, Repeat):
+                for index, iteration in enumerate(item.iterations):
+                    inner = {**env, item.var: index} if item.var else env
+                    for rest in collected.get(item.item_id or "", []) if item.carry else []:
+                        if not makes_id(iteration, rest.split("."), inner, var_values, set(item.carry)):
+                            found.add((str(item.item_id), rest))
+                    visit(iteration, inner)
+            else:
+                visit(list(item.children()), env)
+
+    if collected:
+        visit(body, dict(var_values))
+    return found
+
+
+def makes_id(
+    items: list[Item],
+    parts: list[str],
+    env: dict[str, Any],
+    var_values: dict[str, Any],
+    carried: set[str] | frozenset[str] = frozenset(),
+) -> bool:
+    """Whether one iteration's (call's) ``items`` make the id the reference ``parts`` name
+    (``["c", "side"]``): an item of theirs that is there (not under a false ``when``) with
+    that id, its ``${…}`` evaluated in ``env``, and through a call the id inside it. An id of
+    a repeat, residual or parallel inside counts as made (as the loop finds it)."""
+    head, _, index = parts[0].partition("[")
+    if head in carried:
+        return True
+    for item in items:
+        if isinstance(item, Conditional) and not item.value:
+            continue  # its id is free in this list: another item may take it
+        inner = item.item if isinstance(item, Conditional) else item
+        if inner is None:
+            continue
+        local = call_local(inner) if isinstance(inner, BlockCall) else getattr(inner, "extras", {}).get("id")
+        if isinstance(local, str) and _contains_expression(local):
+            try:
+                local = _substitute(local, env)
+            except (ExpressionError, TypeError, ValueError, ArithmeticError):
+                continue  # not known here: as if it were not made (the repeat is unrolled)
+        if local != head:
+            continue
+        if len(parts) == 1 or index or not isinstance(inner, BlockCall):
+            return True  # (`c0[1]`: an output of the call)
+        return makes_id(inner.body, parts[1:], {**var_values, **inner.args}, var_values)
+    return False
+
+
+def loop_nesting(items: list[Item]) -> int:
+    """How many repeats nest inside one another in ``items``, not counting those inside
+    block calls and backbones (a function of their own, or checked when written in place)."""
+    deepest = 0
+    for item in items:
+        if isinstance(item, (BlockCall, Backbone)):
+            continue
+        inner = (
+            max((loop_nesting(list(i)) for i in item.iterations), default=0)
+            if isinstance(item, Repeat)
+            else 0
+        )
+        if isinstance(item, Repeat):
+            deepest = max(deepest, 1 + inner)
+        else:
+            deepest = max(deepest, loop_nesting(list(item.children())))
+    return deepest
 
 
 def model_refs(tree: Any) -> list[str]:
@@ -628,7 +734,8 @@ class TreePrinter(CodeWriter):
         self.backbone_partials = False
         self.modes: dict[str, str | None] = {}
         self.partials: dict[str, tuple[str, list[tuple[str, ast.expr]]]] = {}  # kind → (name, preset)
-        self.refs = [*references(self.tree), *reach]
+        var_values = {var.name: var.value for var in self.tree.vars}
+        self.refs = [*expand_refs(references(self.tree), var_values), *reach]
         #: Per carrying repeat id, the ids of its iterations that items name (``enc[i].skip``).
         self.collected: dict[str, list[str]] = {}
         for ref in self.refs:
@@ -639,6 +746,8 @@ class TreePrinter(CodeWriter):
                 self.collected[found[1]].append(found[3])
         #: The repeats an iteration reference reaches through a call or iteration (unrolled).
         self.unroll = repeats_to_unroll(self.tree.body, self.refs)
+        #: The collected ids some iteration does not make (no list: each is unrolled).
+        self.partial = partial_iteration_ids(self.tree.body, self.collected, var_values)
         self.lists: dict[tuple[str, str], str] = {}  # (repeat id, inner id) → the list variable
         self.produced: dict[str, TensorRef] = {}  # IR name → the variable holding it
         self.notes: list[str] = []
@@ -648,6 +757,8 @@ class TreePrinter(CodeWriter):
         #: Whether the resolver left layers out (they lead to no output): the builder drops
         #: them, and so does the code (:meth:`print_slot`).
         self.any_pruned = any(not leaf.live for leaf in layers_of(self.tree.body))
+        #: How many ``for`` loops enclose what is being printed, in the function being printed.
+        self.loop_depth = 0
 
     # -- entry point -----------------------------------------------------------------------
     def build(self) -> ModelModule:
@@ -1003,6 +1114,8 @@ class TreePrinter(CodeWriter):
             found = ITERATION_REF.fullmatch(ref) if isinstance(ref, str) else None
             if found is None or found[1] not in self.collected or "${" in found[1] + found[3]:
                 return False
+            if (found[1], found[3]) in self.partial:
+                return False  # no list holds it: the item is unrolled where the index is known
         return bool(dynamic)
 
     def params_fit(self, leaves: list[Layer]) -> str | None:
@@ -1041,6 +1154,16 @@ class TreePrinter(CodeWriter):
         for rep, _ in elems:
             if id(rep) in self.unroll:
                 return f"a later item refers to an id inside one of its iterations ({self.unroll[id(rep)]})"
+            partial = [
+                rest
+                for rest in self.collected.get(rep.item_id or "", [])
+                if (rep.item_id, rest) in self.partial
+            ]
+            if rep.carry and partial:
+                return (
+                    f"a later item refers to an id that only some of its iterations make "
+                    f"({rep.item_id}[…].{partial[0]})"
+                )
         return None
 
     def iterations(self, elems: list[tuple[Repeat, Inst]], var_key: Any) -> list[Inst]:
@@ -1060,6 +1183,9 @@ class TreePrinter(CodeWriter):
             inner = reaches_inside(self.refs, calls, self.tree.blocks[name].outputs)
             if reason is None and inner is not None:
                 reason = f"a later item refers to an id inside a call ({inner})"
+            depth = max((loop_nesting(call.body) for call in calls), default=0)
+            if reason is None and depth > MAX_LOOP_NESTING:
+                reason = f"its repeats nest {depth} deep, more loops than one function should nest"
             self.modes[name] = reason
             if reason:
                 self.notes.append(f"inlined block `{name}`: {reason}")
@@ -1185,8 +1311,7 @@ class TreePrinter(CodeWriter):
             refs = extras["inputs"]
             if isinstance(refs, dict) and isinstance(first, BlockCall):  # bound by name
                 refs = [refs[name] for name in self.tree.blocks[first.block].inputs or (INPUT,)]
-            refs = refs if isinstance(refs, list) else [refs]
-            inputs = [self.input_ref(ref, ctx, current) for ref in refs]
+            inputs = self.input_refs(refs, ctx, current)
         head = inputs[0] if inputs else current
         if isinstance(first, (Repeat, Residual, Parallel)):
             if isinstance(first, Repeat):
@@ -1217,6 +1342,19 @@ class TreePrinter(CodeWriter):
                 made = first.node.name if isinstance(first, Layer) else first.output
                 self.produced[made] = result
         return result
+
+    def input_refs(self, refs: Any, ctx: Ctx, current: TensorRef) -> list[TensorRef]:
+        """The tensors of an item's ``inputs``: each entry of a list looked up on its own, or
+        one reference, which may be one ``${…}`` that gives a list of them (``inputs:
+        "${srcs}"`` with ``srcs: [a, b]``: the resolver reads each element as a reference)."""
+        if not isinstance(refs, list) and is_expression(refs):
+            try:
+                value = self.value(refs, ctx, current)
+            except Unknown:
+                value = None  # (one iteration's element of a list: :meth:`find_ref`)
+            if isinstance(value, list):
+                return [self.input_ref(ref, ctx, current) for ref in value]
+        return [self.input_ref(ref, ctx, current) for ref in (refs if isinstance(refs, list) else [refs])]
 
     def input_ref(self, raw: Any, ctx: Ctx, current: TensorRef) -> TensorRef:
         """The tensor an ``inputs`` entry names. One iteration of a carrying repeat
@@ -1535,6 +1673,8 @@ class TreePrinter(CodeWriter):
         reason = None
         if times not in (0, 1):
             reason = self.fits(self.iterations(elems, None)) or self.named_inside(elems)
+            if reason is None and self.loop_depth >= MAX_LOOP_NESTING:
+                reason = f"it is inside {self.loop_depth} loops, as deep as one function nests them"
             note = f"unrolled the repeat at {format_path(rep0.path)}: {reason}"
             if reason and note not in self.notes:
                 self.notes.append(note)
@@ -1588,7 +1728,11 @@ class TreePrinter(CodeWriter):
         insts = self.iterations(elems, key)
         iteration = replace(ctx, names=names, scope=ctx.scope.child(), out=statements)
         iteration.scope.ids.update(carried)
-        result = self.print_list(insts, iteration, TensorRef(ctx.chain))
+        self.loop_depth += 1
+        try:
+            result = self.print_list(insts, iteration, TensorRef(ctx.chain))
+        finally:
+            self.loop_depth -= 1
         if result.var != ctx.chain:
             statements.append(Stmt("assign", target=ctx.chain, value=ast.Name(result.var, ast.Load())))
         self.append_lists(collect, iteration)
@@ -1613,6 +1757,8 @@ class TreePrinter(CodeWriter):
             return {}
         lists = {}
         for rest in self.collected[rep.item_id]:
+            if (rep.item_id, rest) in self.partial:
+                continue  # the repeat is unrolled: each iteration's id is a variable of its own
             var = ctx.fn.allocate(f"{rep.item_id}_{rest}".replace(".", "_"), "collected")
             ctx.out.append(Stmt("assign", target=var, value=ast.List([], ast.Load())))
             lists[rest] = var
@@ -1803,7 +1949,11 @@ class TreePrinter(CodeWriter):
     def function_for(self, name: str) -> Function:
         if name in self.functions:
             return self.functions[name]
-        function = self.build_block_function(name)
+        saved, self.loop_depth = self.loop_depth, 0  # (a call inside a loop: a new function)
+        try:
+            function = self.build_block_function(name)
+        finally:
+            self.loop_depth = saved
         self.functions[name] = function
         self.order.append(name)
         return function
@@ -1919,6 +2069,29 @@ class TreePrinter(CodeWriter):
             )
         return function
 
+    def default_names(
+        self,
+        declared: dict[str, Any],
+        calls: list[BlockCall],
+        renamed: dict[str, str],
+        own: str,
+        names: dict[str, Binding],
+    ) -> dict[str, Binding]:
+        """What the computed default of the parameter written ``own`` in the function reads,
+        as the resolver evaluates it: the vars, the arguments passed and the parameters
+        filled before it. So the parameter itself, and one declared after it that no call
+        passes, are the var of that name (``if f is None: f = F + 1``), not the parameter,
+        which is still ``None`` there. (The resolver refuses a default that reads a later
+        parameter a call leaves out.)"""
+        out = dict(self.var_bindings)
+        later = False
+        for pname in declared:
+            pyname = renamed.get(pname, pname)
+            later = later or pyname == own
+            if not later or all(pname in call.raw_args for call in calls):
+                out[pname] = names[pname]
+        return out
+
     def build_block_function(self, name: str) -> Function:
         block = self.tree.blocks[name]
         declared = block.params
@@ -1977,8 +2150,9 @@ class TreePrinter(CodeWriter):
             params.append(param)
             # (its value in each call: whether an f-string field of it can be a bool)
             names[pname] = Binding(ast.Name(pyname, ast.Load()), values=_argument_values(calls, pname))
-        probe = Ctx(fn, (), names, IdScope(entry, None), chain, body)
         for param, value in computed:
+            fill_names = self.default_names(declared, calls, renamed, param.name, names)
+            probe = Ctx(fn, (), fill_names, IdScope(entry, None), chain, body)
             param.fill = self.translate(value, probe, entry)
         scope = IdScope(entry, None)
         if block.inputs:
