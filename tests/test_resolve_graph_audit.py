@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cnnspec.api import compile_text
+from cnnspec.api import compile_spec, compile_text
 from cnnspec.cli.app import app
 from cnnspec.errors import Diagnostic, SpecError
 
@@ -120,6 +120,23 @@ def test_a_recorded_call_replayed_deeper_still_meets_the_limit():
     error = only_error(json.dumps(spec, indent=1))
     assert "received 33 levels here" in error.message
     assert error.path == "blocks.inner.layers[0].repeat.layers[0].repeat.layers[0].repeat"
+
+
+def test_a_backbones_items_nest_inside_the_item_that_takes_it(tmp_path):
+    """A backbone spec 20 levels deep, taken inside 13 block calls: 33 levels, one too many
+    (the backbone item itself is no level); inside 12 calls it fits."""
+    (tmp_path / "body.yaml").write_text(nested_spec("chain", 20), encoding="utf-8")
+    for calls, fits in ((13, False), (12, True)):
+        outer = json.loads(nested_spec("chain", calls))
+        outer["blocks"][f"b{calls - 1}"] = {"layers": [{"backbone": {"spec": "body.yaml"}}]}
+        (tmp_path / "deep.yaml").write_text(json.dumps(outer, indent=1), encoding="utf-8")
+        if fits:
+            assert compile_spec(tmp_path / "deep.yaml").ir.nodes
+            continue
+        with pytest.raises(SpecError) as caught:
+            compile_spec(tmp_path / "deep.yaml")
+        [error] = caught.value.errors
+        assert "received 33 levels here" in error.message and error.loc.file.endswith("body.yaml")
 
 
 # -- 5: a repeat's id and its carried names --------------------------------------------------

@@ -241,6 +241,7 @@ def resolve_backbone(
             setattr(sub, stack, getattr(resolver, stack))
     sub.input_name = resolver.input_name
     sub.steps, sub.contexts = resolver.steps, resolver.contexts
+    sub.nesting = sub.deepest = resolver.nesting  # its items nest inside this item (MAX_NESTING)
     sub.backbones = [*resolver.backbones, resolver.doc.file]
     sub.outer_notes = [
         Note(
@@ -257,6 +258,7 @@ def resolve_backbone(
     last = sub.walk_list(doc.data.get("model") or [], ("model",), top, entry)
     resolver.steps, resolver.contexts = sub.steps, sub.contexts
     resolver.too_many = resolver.too_many or sub.too_many
+    resolver.deepest = max(resolver.deepest, sub.deepest)
     if last == UNKNOWN or len(resolver.diags.errors) > before:
         return UNKNOWN
     until = fields.get("until")
