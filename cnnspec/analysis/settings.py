@@ -1039,8 +1039,11 @@ def _check_classifier_metric(
             f"k must be below the output's {units} classes; received {metric.k}"
             + ("" if k_written else " (the default)"),
             (*path, "top_k_accuracy", "k") if k_written else path,
-            f"top-{metric.k} accuracy of {units} classes is always 1.0: choose a k below {units}"
-            + ("" if k_written else ", e.g. {top_k_accuracy: {k: 2}}"),
+            # (2 classes: the only k below is 1, top-1 accuracy, which is the accuracy metric)
+            "top-k accuracy needs more than 2 classes (top-1 of 2 is the accuracy): list accuracy instead"
+            if units == 2
+            else f"top-{metric.k} accuracy of {units} classes is always 1.0: choose a k below {units}"
+            + ("" if k_written else f", e.g. {{top_k_accuracy: {{k: {units - 1}}}}}"),
         )
     if metric.name in ("precision", "recall", "auc") and units > 1 and loss.from_logits:
         # Keras' Precision/Recall threshold each class's score at 0.5 and AUC turns each logit

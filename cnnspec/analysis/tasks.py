@@ -32,7 +32,7 @@ from cnnspec.analysis.settings import (
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings import _Reader
+    from cnnspec.analysis.settings import TrainConfig, _Reader
 
 TASKS = ("classification", "multilabel", "regression", "segmentation")
 #: The kind of target a :class:`~cnnspec.training.data.Dataset` holds for each task.
@@ -89,10 +89,21 @@ class OutputTask:
     @property
     def one_hot(self) -> bool:
         """Targets go one-hot through the pipeline (Keras' Dice and categorical losses compare
-        whole probability vectors)."""
+        whole probability vectors; a classifier's by the single classifier's own rule, so that
+        its precision, recall and AUC, which Keras scores on one-hot targets, get them too)."""
         if self.binary:
             return False
+        if self.task == "classification":
+            return self.classifier_config().one_hot_labels
         return self.loss.name in ("dice", "categorical_crossentropy")
+
+    def classifier_config(self) -> TrainConfig:
+        """A classification output's loss and metrics as a single classifier's settings: its
+        metrics are built and its targets prepared by the classifier's rules (one set of rules
+        for the classifier alone and the classification output of a multi-output model)."""
+        from cnnspec.analysis.settings import DataConfig, TrainConfig
+
+        return TrainConfig(data=DataConfig("npz"), loss=self.loss, metrics=self.metrics)
 
     @property
     def binary(self) -> bool:

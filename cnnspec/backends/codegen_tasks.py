@@ -83,11 +83,11 @@ def metric_source(out: OutputTask, item: MetricConfig) -> str:
     threshold = out.decision_threshold
     name = item.log_name
     if out.task == "classification":
-        from cnnspec.analysis.settings import DataConfig, TrainConfig
         from cnnspec.backends.codegen_script import metric_nodes
 
-        config = TrainConfig(data=DataConfig("npz"), loss=out.loss, metrics=(item,))
-        return unparse(metric_nodes(config)[0])
+        # all of the output's metrics decide one-hot targets (precision, recall, auc), and so
+        # each metric's class (CategoricalAccuracy then), as in cnnspec train
+        return unparse(metric_nodes(out.classifier_config())[out.metrics.index(item)])
     if out.task == "multilabel":
         if item.name == "accuracy":
             return _call("BinaryAccuracy", name=name, threshold=threshold)
@@ -134,7 +134,12 @@ def summary_source(out: OutputTask) -> str:
     """The call that computes one output's ``metrics.json`` entries from ``y_true``,
     ``outputs`` and ``names``."""
     if out.task == "multilabel":
-        return f"multilabel_summary(y_true, outputs, names, {py_literal(float(out.decision_threshold))})"
+        threshold = py_literal(float(out.decision_threshold))
+        # the output's name when it lists Keras' auc, whose labels without both positives and
+        # negatives it notes (cnnspec.training.task_metrics.auc_notes)
+        listed = any(m.name == "auc" for m in out.metrics)
+        auc_of = f", {py_string(out.name)}" if listed else ""
+        return f"multilabel_summary(y_true, outputs, names, {threshold}{auc_of})"
     if out.task == "regression":
         return "regression_summary(y_true, outputs, names)"
     if out.task == "segmentation":

@@ -252,7 +252,8 @@ def _task_evaluation(
         **part,
         "seconds": round(seconds, 3),
         "images_per_second": round(len(test.x) / predict_seconds, 1) if predict_seconds > 0 else None,
-        "notes": test.notes,
+        # the data's notes and the task's own (one output: at the top level of `part`)
+        "notes": [*test.notes, *part.get("notes", [])],
     }
     title = f"{document['name']}: test set ({len(test.x)} images)"
     evaluation = Evaluation(document, task_report(config, part, title), test)

@@ -344,12 +344,17 @@ _TASK_CAPTIONS = {
     "regression": "Predicted against true values on the test set; the dashed line is a perfect prediction.",
     "segmentation": "Test images with the true and the predicted mask (class 0 left clear).",
     "multilabel": "Precision, recall and F1 of each label on the test set.",
+    "classification": "True class in rows, predicted class in columns; the diagonal counts the correct "
+    "predictions.",
 }
 
 
 def _task_figures(run: Run, metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """One entry per output of a model that is not a single classifier: its per-class /
-    per-label / per-target table and its picture (regression.png, segmentation.png, ...)."""
+    per-label / per-target table and its picture (regression.png, segmentation.png, the
+    confusion matrix of a classification output, ...)."""
+    from cnnspec.training.task_results import picture_file
+
     if metrics.get("task", "classification") == "classification" or run.run_dir is None:
         return []
     parts = (
@@ -360,12 +365,14 @@ def _task_figures(run: Run, metrics: dict[str, Any]) -> list[dict[str, Any]]:
     figures = []
     for name, part in parts.items():
         task = str(part.get("task", ""))
-        suffix = f"_{name}" if "outputs" in metrics else ""
         rows: list[tuple[str, str]] = []
         if task == "segmentation":
             rows = [(f"IoU {k}", _num(v)) for k, v in (part.get("per_class_iou") or {}).items()]
         elif task == "multilabel":
-            rows = [(f"F1 {k}", _num(v.get("f1"))) for k, v in (part.get("per_label") or {}).items()]
+            rows = [(f"{k}: F1 / AUC", f"{_num(v.get('f1'))} / {_num(v.get('auc'))}")
+                    for k, v in (part.get("per_label") or {}).items()]  # fmt: skip
+            if "auc_macro" in part:  # (– for a label without positives and negatives)
+                rows.append(("macro AUC (labels with both)", _num(part["auc_macro"])))
         elif task == "regression":
             rows = [(f"{k}: MAE / R²", f"{_num(v.get('mae'))} / {_num(v.get('r2'))}")
                     for k, v in (part.get("per_target") or {}).items()]  # fmt: skip
@@ -373,7 +380,9 @@ def _task_figures(run: Run, metrics: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "title": f"{name} ({task})" if name else task,
                 "rows": rows,
-                "png": _file_uri(run.run_dir / f"{task}{suffix}.png"),
+                # a classification output: the classifier's per-class table
+                "report_rows": _report_rows(part) if task == "classification" else [],
+                "png": _file_uri(run.run_dir / picture_file(task, name, "outputs" in metrics)),
                 "caption": _TASK_CAPTIONS.get(task, ""),
             }
         )
@@ -563,6 +572,9 @@ def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool
             model = load_model(run.model_path)
         except UsageError as exc:
             notes.append(f"the model could not be loaded, so there are no sample predictions: {exc}")
+    # the notes of the test results (e.g. a multilabel auc that counts labels as 0)
+    parts = metrics["outputs"].values() if isinstance(metrics.get("outputs"), dict) else [metrics]
+    notes += [str(note) for part in parts if isinstance(part, dict) for note in part.get("notes") or []]
     if model is not None and metrics.get("task", "classification") != "classification":
         notes.append("sample predictions and feature maps are drawn for classifiers; see the test results")
     elif model is not None:

@@ -4,6 +4,8 @@ Each ``*_summary`` takes the targets and the model's raw outputs and returns JSO
 numbers; :func:`output_summary` adds the ``test_*`` keys ``metrics.json`` uses for the task
 (``test_f1_macro``, ``test_mae``/``test_rmse``/``test_r2``, ``test_mean_iou``/
 ``test_pixel_accuracy``, ``test_accuracy``) and :func:`report_text` the readable report.
+A multilabel output's per-label AUC is computed here from its outputs, since Keras' own ``auc``
+counts a label without both positives and negatives as 0 (:func:`auc_notes` says so).
 """
 
 from __future__ import annotations
@@ -24,19 +26,29 @@ def predicted_labels(outputs: np.ndarray, threshold: float) -> np.ndarray:
 def multilabel_summary(
     y_true: np.ndarray, outputs: np.ndarray, names: list[str], threshold: float
 ) -> dict[str, Any]:
-    """Per-label precision/recall/F1/support, macro and micro F1, exact-match accuracy."""
-    from sklearn.metrics import f1_score, precision_recall_fscore_support
+    """Per-label precision/recall/F1/support/AUC, macro and micro F1, macro AUC, exact-match
+    accuracy. A label's AUC is ``None`` where the targets have only positives or only
+    negatives of it (no ranking to score), and the macro AUC averages the other labels."""
+    from sklearn.metrics import f1_score, precision_recall_fscore_support, roc_auc_score
 
     y_true = np.asarray(y_true).astype("int64")
+    scores = np.asarray(outputs, dtype="float64")
     y_pred = predicted_labels(outputs, threshold)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, average=None, zero_division=0
     )
     names = _names(names, y_true.shape[1])
+    # (AUC ranks the outputs: probabilities and logits score alike)
+    auc = [
+        float(roc_auc_score(y_true[:, i], scores[:, i])) if len(np.unique(y_true[:, i])) == 2 else None
+        for i in range(y_true.shape[1])
+    ]
+    defined = [value for value in auc if value is not None]
     return {
         "threshold": threshold,
         "f1_macro": float(np.mean(f1)),
         "f1_micro": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
+        "auc_macro": float(np.mean(defined)) if defined else None,
         "exact_match": float(np.mean(np.all(y_true == y_pred, axis=1))),
         "label_accuracy": float(np.mean(y_true == y_pred)),
         "per_label": {
@@ -45,10 +57,33 @@ def multilabel_summary(
                 "recall": float(recall[i]),
                 "f1": float(f1[i]),
                 "support": int(support[i]),
+                "auc": auc[i],
             }
             for i, name in enumerate(names)
         },
     }
+
+
+def auc_notes(out: OutputTask, summary: dict[str, Any]) -> list[str]:
+    """The note of a multilabel output whose listed ``auc`` (Keras' ``AUC(multi_label=True)``)
+    counts labels without both positives and negatives in the test set as 0 and averages them
+    in, unlike the summary's ``auc_macro``; none when every label has both."""
+    if not any(m.name == "auc" for m in out.metrics):
+        return []
+    undefined = [name for name, row in summary["per_label"].items() if row.get("auc") is None]
+    if not undefined:
+        return []
+    them = ", ".join(repr(str(name)) for name in undefined)
+    macro = summary.get("auc_macro")
+    rest = (
+        f"auc_macro ({macro:.4f}) averages the {len(summary['per_label']) - len(undefined)} other labels"
+        if macro is not None
+        else "no label has both, so auc_macro is null"
+    )
+    return [
+        f"Keras' auc of output {out.name} counts the label(s) {them} as 0 and averages them in: the "
+        f"test set has only positive or only negative examples of them; {rest}"
+    ]
 
 
 def regression_summary(y_true: np.ndarray, outputs: np.ndarray, names: list[str]) -> dict[str, Any]:
@@ -108,7 +143,13 @@ def output_summary(
     """The test-set summary of one output, with its task's ``test_*`` keys."""
     if out.task == "multilabel":
         summary = multilabel_summary(y_true, outputs, names, out.decision_threshold)
-        return {"task": out.task, "test_f1_macro": summary["f1_macro"], **summary}
+        notes = auc_notes(out, summary)
+        return {
+            "task": out.task,
+            "test_f1_macro": summary["f1_macro"],
+            **summary,
+            **({"notes": notes} if notes else {}),
+        }
     if out.task == "regression":
         summary = regression_summary(y_true, outputs, names)
         keys = {f"test_{k}": summary[k] for k in ("mae", "rmse", "r2")}
@@ -143,12 +184,10 @@ def report_text(out: OutputTask, summary: dict[str, Any]) -> str:
             f"macro F1 {summary['f1_macro']:.4f}  micro F1 {summary['f1_micro']:.4f}  "
             f"exact match {summary['exact_match']:.4f}  threshold {summary['threshold']:g}"
         )
-        lines.append(f"{'label':>20} {'precision':>10} {'recall':>10} {'f1':>10} {'support':>8}")
-        for name, row in summary["per_label"].items():
-            lines.append(
-                f"{name:>20} {row['precision']:10.4f} {row['recall']:10.4f} "
-                f"{row['f1']:10.4f} {row['support']:8d}"
-            )
+        macro = summary.get("auc_macro")
+        if macro is not None:
+            lines.append(f"macro AUC {macro:.4f} (over the labels with positive and negative examples)")
+        lines += _per_row_table("label", summary["per_label"])
     elif out.task == "regression":
         lines.append(
             f"MAE {summary['test_mae']:.4f}  RMSE {summary['test_rmse']:.4f}  R² {summary['test_r2']:.4f}"
@@ -163,7 +202,27 @@ def report_text(out: OutputTask, summary: dict[str, Any]) -> str:
             lines.append(f"{name:>20} IoU {'—' if value is None else f'{value:.4f}'}")
     else:
         lines.append(f"accuracy {summary['test_accuracy']:.4f}  macro F1 {summary['macro_f1']:.4f}")
+        lines += _per_row_table("class", summary["per_class"])
+    lines += [f"note: {note}" for note in summary.get("notes") or []]
     return "\n".join(lines) + "\n"
+
+
+def _per_row_table(what: str, rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The lines of a per-label or per-class table: precision, recall, F1, support (and the
+    AUC of labels, ``—`` where it is undefined)."""
+    auc = any("auc" in row for row in rows.values())
+    lines = [
+        f"{what:>20} {'precision':>10} {'recall':>10} {'f1':>10} {'support':>8}"
+        + (f" {'auc':>8}" if auc else "")
+    ]
+    for name, row in rows.items():
+        line = (
+            f"{name:>20} {row['precision']:10.4f} {row['recall']:10.4f} {row['f1']:10.4f} {row['support']:8d}"
+        )
+        if auc:
+            line += f" {'—' if row.get('auc') is None else format(row['auc'], '.4f'):>8}"
+        lines.append(line)
+    return lines
 
 
 def _names(names: list[str], count: int) -> list[str]:

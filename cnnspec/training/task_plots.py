@@ -2,7 +2,9 @@
 
 - regression: predicted vs true values, one scatter per target, with the identity line;
 - segmentation: rows of (image, true mask, predicted mask) for the first test images;
-- multilabel: per-label precision/recall/F1 bars.
+- multilabel: per-label precision/recall/F1 bars;
+- classification (an output of a multi-output model): the confusion matrix, as the
+  classifier's.
 """
 
 from __future__ import annotations
@@ -29,9 +31,8 @@ def plot_output(
     title: str,
     names: list[str] | None = None,
 ) -> Path | None:
-    """The picture of one output's task, written to ``target`` (``None`` for a classifier,
-    whose confusion matrix the trainer draws). ``names``: the output's label or value names
-    (numbered where they don't fit)."""
+    """The picture of one output's task, written to ``target``. ``names``: the output's class,
+    label or value names (numbered where they don't fit)."""
     names = list(names or [])
     if out.task == "regression":
         return plot_regression(y_true, outputs, target, title, names)
@@ -44,6 +45,18 @@ def plot_output(
 
         summary = multilabel_summary(y_true, outputs, names, out.decision_threshold)
         return plot_labels(summary["per_label"], target, title)
+    if out.task == "classification":
+        from cnnspec.training.plots import plot_confusion_matrix
+        from cnnspec.training.task_metrics import output_summary
+
+        summary = output_summary(out, y_true, outputs, names)
+        heading = f"{out.name}: confusion matrix (test accuracy {summary['test_accuracy']:.4f})"
+        return plot_confusion_matrix(
+            summary["confusion_matrix"],
+            summary["class_names"],
+            target,
+            f"{title}\n{heading}" if title else heading,
+        )
     return None
 
 

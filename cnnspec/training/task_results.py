@@ -80,8 +80,9 @@ def write_task_files(
     title: str,
 ) -> dict[str, Path]:
     """``task_report.txt`` and the pictures of each output's task (scatter plot for regression,
-    overlays for segmentation, bars for multi-label), each with the label or value names
-    ``metrics`` reports its figures under; returns the files written by role."""
+    overlays for segmentation, bars for multi-label, the confusion matrix of a classification
+    output), each with the class, label or value names ``metrics`` reports its figures under;
+    returns the files written by role."""
     from cnnspec.training.task_plots import plot_output
 
     files = {"task_report": write_atomic(run_dir / "task_report.txt", task_report(config, metrics, title))}
@@ -99,12 +100,18 @@ def write_task_files(
     return files
 
 
-def picture_name(config: TrainConfig, out: OutputTask) -> str | None:
-    """The file name of ``out``'s task picture (``regression.png``; ``regression_NAME.png``
-    for one of several outputs); ``None`` for a classifier, which has a confusion matrix."""
-    if out.task == "classification":
-        return None
-    return f"{out.task}.png" if len(config.tasks) == 1 else f"{out.task}_{out.name}.png"
+def picture_name(config: TrainConfig, out: OutputTask) -> str:
+    """The file name of ``out``'s task picture (see :func:`picture_file`)."""
+    return picture_file(out.task, out.name, len(config.tasks) > 1)
+
+
+def picture_file(task: str, name: str, several: bool) -> str:
+    """The file name of the task picture of the output ``name``: ``regression.png``
+    (``regression_NAME.png`` for one of several outputs); a classification output's is its
+    confusion matrix, ``confusion_matrix_NAME.png`` (a classifier alone trains on the
+    classifier's path, which writes ``confusion_matrix.png``)."""
+    stem = "confusion_matrix" if task == "classification" else task
+    return f"{stem}_{name}.png" if several else f"{stem}.png"
 
 
 def summary_names(summary: dict[str, Any]) -> list[str]:

@@ -47,12 +47,11 @@ def metric(out: OutputTask, item: MetricConfig) -> Any:
     threshold = out.decision_threshold
     name = item.log_name
     if out.task == "classification":
-        # the classifier's own table, with this output's loss deciding binary/one-hot
-        from cnnspec.analysis.settings import DataConfig
+        # the classifier's own table, with this output's loss and metrics deciding binary/one-hot
+        # as they decide its targets (OutputTask.one_hot)
         from cnnspec.training import builders
 
-        config = TrainConfig(data=DataConfig("npz"), loss=out.loss, metrics=out.metrics)
-        return builders.metric(config, item)
+        return builders.metric(out.classifier_config(), item)
     if out.task == "multilabel":
         if item.name == "accuracy":
             return m.BinaryAccuracy(name=name, threshold=threshold)
