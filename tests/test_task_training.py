@@ -193,6 +193,12 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, task, monkeypatch):
     [
         # targets that don't fit the output they are for (single outputs: the loader's checks)
         ("segmentation", {"y_test": np.full((8, 8, 8), 3)}, "expected at most 3 mask classes"),
+        # 255: void pixels (Pascal VOC), not class 255 (the hint says to remap it)
+        (
+            "segmentation",
+            {"y_test": np.pad(np.zeros((8, 8, 7), "uint8"), ((0, 0), (0, 0), (0, 1)), constant_values=255)},
+            "a mask value of 255 usually marks void or ignored pixels",
+        ),
         ("multilabel", {"y_train": np.zeros((32, 4), "float32")}, "expected 4 output units"),
         # several outputs: each output's target against its task
         (

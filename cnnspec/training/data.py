@@ -1135,6 +1135,10 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
                 )
 
 
+#: The mask value that datasets such as Pascal VOC use for void/ignored pixels.
+VOID_LABEL = 255
+
+
 def _check_target_fit(dataset: Dataset, compiled: CompiledSpec) -> None:
     """Multi-label, regression and mask targets fit a single output: as many units as labels
     or values; at least as many channels as mask classes (one channel: a sigmoid mask of two
@@ -1157,8 +1161,17 @@ def _check_target_fit(dataset: Dataset, compiled: CompiledSpec) -> None:
             )
             hint = f"end the model with conv2d: {{filters: {count}, kernel_size: 1, activation: softmax}}"
         elif units > 1 and count > units:
-            problem = f"expected at most {units} mask classes (the output's channels); the data has {count}"
+            problem = (
+                f"expected at most {units} mask classes (the output's channels); the data has {count} "
+                f"(its masks hold values up to {count - 1})"
+            )
             hint = f"give the last layer {count} filters"
+            if count - 1 == VOID_LABEL:  # far more often a void/ignore label than class 255
+                hint = (
+                    f"a mask value of {VOID_LABEL} usually marks void or ignored pixels, not a class: "
+                    f"map it to one of the classes 0-{units - 1} in the mask files (or, if it is a "
+                    f"class, {hint})"
+                )
         elif units == 1 and count > 2:
             problem = f"expected 2 mask classes for a one-channel output; the data has {count}"
             hint = f"give the last layer {count} filters and a softmax"
