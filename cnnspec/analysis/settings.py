@@ -969,6 +969,10 @@ def _loss(
     task: str = "classification",
 ) -> LossConfig:
     name, settings = _name_and_settings(reader.value(path, default))
+    from cnnspec.spec.sections import LOSS_SCHEMA
+
+    # (a ``${…}`` passes the schema as text: its value is held to the literal's bounds here)
+    _check_numbers(reader, settings, (*path, name), _settings_schema(LOSS_SCHEMA, name))
     from_logits = settings.get("from_logits")
     if from_logits is POISONED:
         from_logits = None  # its failed expression is reported: the default stands in
@@ -991,13 +995,21 @@ def _loss(
             path,
             "a single sigmoid output goes with binary_crossentropy",
         )
-    # (POISONED is falsy: a failed expression takes the default, its error already reported)
     return LossConfig(
         name,
         bool(from_logits),
-        float(settings.get("label_smoothing", 0.0) or 0.0),
-        float(settings.get("delta", 1.0) or 1.0),
+        _number_or(settings.get("label_smoothing"), 0.0),
+        _number_or(settings.get("delta"), 1.0),
     )
+
+
+def _number_or(value: Any, default: float) -> float:
+    """``value`` as a float, or ``default`` where it is absent, or its expression failed or gave
+    something other than a number (each reported where it is written). Not ``value or
+    default``: a valid 0 (``label_smoothing: 0``) is kept, not swapped for the default."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return default
 
 
 def _metrics(
@@ -1009,17 +1021,25 @@ def _metrics(
     head: tuple[int, LossConfig] | None = None,
 ) -> tuple[MetricConfig, ...]:
     """The metrics at ``path`` (``head``: the output's units and loss, where known)."""
+    from cnnspec.spec.sections import METRIC_SCHEMA
+
     raw = reader.value(path, list(default)) or []
     metrics: list[MetricConfig] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
         name, settings = _name_and_settings(item)
+        # a k from a ``${…}`` passes the schema as text: held to the literal's "integer ≥ 1"
+        # here (0 would log a top_0_accuracy that is always 0); a whole float (``${2.0}``)
+        # becomes the int Keras needs
+        _check_numbers(reader, settings, (*path, index, name), _settings_schema(METRIC_SCHEMA, name))
         k = settings.get("k")
-        metric = MetricConfig(name, k if isinstance(k, int) and not isinstance(k, bool) else 5)
+        k_valid = isinstance(k, int) and not isinstance(k, bool) and k >= 1
+        metric = MetricConfig(name, k if k_valid else 5)
         if name == "top_k_accuracy" and binary and task == "classification":
             reader.error("expected a multi-class output for top_k_accuracy", (*path, index))
-        elif task == "classification" and head is not None and k is not POISONED:
-            # (a k whose expression failed is unknown: the default 5 stands in, unchecked)
+        elif task == "classification" and head is not None and (k_valid or "k" not in settings):
+            # (a k whose expression failed or that was refused above is unknown: the default 5
+            # stands in, unchecked, rather than a second error about a k nobody wrote)
             _check_classifier_metric(reader, metric, (*path, index), "k" in settings, head)
         if metric.log_name in seen:
             reader.error(f"metric {metric.log_name!r} is listed twice", (*path, index))

@@ -16,6 +16,12 @@ _warmup_class: Any = None
 def warmup_class() -> Any:
     """``LinearWarmup``: linear ramp from 0 to a schedule's first value, then the schedule.
 
+    The ramp is Keras' own (``CosineDecay``'s ``warmup_target``, which cosine_decay uses): the
+    rate is ``first * step / warmup_steps`` before step ``warmup_steps`` (exactly 0 at step 0)
+    and the schedule's first value at step ``warmup_steps``, from where the schedule runs on.
+    One meaning of ``warmup_steps`` for every schedule, in ``cnnspec train`` and in the
+    generated script (whose ``WarmUp``, templates/_training_code.j2, computes the same).
+
     Registered as ``cnnspec>LinearWarmup`` so a saved ``model.keras`` whose optimizer uses it
     loads again once this is called (:func:`cnnspec.training.modelfile.load_model` does).
     """
@@ -35,7 +41,8 @@ def warmup_class() -> Any:
             step = ops.cast(step, "float32")
             warm = float(self.warmup_steps)
             target = ops.cast(self.schedule(0), "float32")
-            ramp = target * (step + 1.0) / warm
+            # (``step / warm`` first, as Keras computes its warm-up: the same float32 rates)
+            ramp = target * (step / warm)
             after = ops.cast(self.schedule(ops.maximum(step - warm, 0.0)), "float32")
             return ops.where(step < warm, ramp, after)
 
