@@ -231,7 +231,9 @@ def test_evaluating_a_task_export_notes_the_missing_loss_and_metrics(monkeypatch
     )
     monkeypatch.setattr(evaluation, "load_test_data", lambda run, model, data: test)
     monkeypatch.setattr(runtimes, "predict_batches", lambda session, batch, size: np.zeros((len(batch), 3)))
-    monkeypatch.setattr(evaluation, "_task_evaluation", lambda run, test, *rest: SimpleNamespace(document={}))
+    monkeypatch.setattr(
+        evaluation, "_task_evaluation", lambda run, test, *rest: SimpleNamespace(document={"data": {}})
+    )
     record = SimpleNamespace(runtime="onnx", path=Path("model.onnx"))
     evaluation.evaluate_export(SimpleNamespace(), record, None)
     assert any("use --runtime keras" in note and "loss" in note for note in test.notes)

@@ -103,7 +103,8 @@ def evaluate(
             "--out",
             "--output",
             "-o",
-            help="folder for evaluation.json and confusion_matrix.png (default: the run)",
+            help="folder for evaluation.json and confusion_matrix.png "
+            "(default: the run; with --data, its evaluations/SOURCE/)",
         ),
     ] = None,
     format: FormatOption = TextOrJson.text,

@@ -80,18 +80,22 @@ def _list(folder: Path, format: str) -> None:
         return
     _notes([f"{row['path']}: {problem}" for row in rows for problem in row["problems"]])
     table = Table(title=f"{len(rows)} run(s) in {safe(folder)}", title_justify="left")
-    for column in ("run", "spec", "date", "spec hash", "test acc", "epochs", "time"):
+    for column in ("run", "spec", "date", "spec hash", "test acc", "epochs", "time", "status"):
         table.add_column(column, justify="right" if column in ("test acc", "epochs", "time") else "left")
     for row in rows:
         epochs = "" if row["epochs"] is None else f"{row['epochs']}/{_num(row['epochs_planned']) or '?'}"
+        # a run reached through a link: where it really is (JSON: "link")
+        linked = f" → {safe(row['link'])}" if row.get("link") else ""
         table.add_row(
-            safe(row["run"]),
+            safe(row["run"]) + linked,
             safe(row["spec"] or ""),
             safe((row["date"] or "").replace("T", " ")[:19]),
             safe((row["spec_hash"] or "")[:12]),  # the table's short form; JSON has the whole hash
             _score(row),
             epochs,
             _seconds(row["seconds"]),
+            # every row's status: a damaged run can still have a test accuracy to show
+            f"[yellow]{row['status']}[/yellow]" if row["status"] == "damaged" else row["status"],
         )
     stdout().print(table)
 
@@ -116,13 +120,13 @@ def _notes(notes: list[str]) -> None:
 
 def _score(row: dict[str, Any]) -> str:
     """The test accuracy, or another task's first headline figure (``mean IoU 0.9233``); else
-    the run's status (``unfinished``, ``damaged``)."""
+    nothing (the status column says why: ``unfinished``, ``damaged``)."""
     if row["test_accuracy"] is not None:
         return _num(row["test_accuracy"])
     if row.get("headline"):
         label, value = row["headline"][0]
         return f"{safe(label.removeprefix('test '))} {_num(value)}"
-    return "" if row["status"] == "finished" else row["status"]
+    return ""
 
 
 def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> None:
@@ -139,6 +143,8 @@ def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> No
     from rich.text import Text
 
     _notes(result["notes"])
+    for note in result["unfinished"]:
+        stderr().print(f"[yellow]note:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)
     console = stdout()
     console.print(f"[bold]A[/bold] {safe(a)}   [bold]B[/bold] {safe(b)}", highlight=False)
     if result["spec_diff"]:
@@ -161,14 +167,21 @@ def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> No
         console.print(
             f"starting weights (A → B): {safe(weights['a'])} → {safe(weights['b'])}", highlight=False
         )
-    table = Table(title="metrics", title_justify="left")
-    for column in ("metric", "A", "B", "B − A"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for row in result["metrics"]:
-        table.add_row(
-            safe(row["metric"]), _num(row["a"]), _num(row["b"]), _num(row["difference"], signed=True)
-        )
-    console.print(table)
+    missing = " and ".join(
+        side for side, run in (("A", a), ("B", b)) if not os.path.lexists(run / "metrics.json")
+    )
+    if missing:  # no metrics.json: nothing to compare, said where the table would be (not an empty one)
+        has = "have" if " and " in missing else "has"
+        console.print(f"metrics: none to compare: {missing} {has} no metrics.json yet (unfinished or failed)")
+    else:
+        table = Table(title="metrics", title_justify="left")
+        for column in ("metric", "A", "B", "B − A"):
+            table.add_column(column, justify="left" if column == "metric" else "right")
+        for row in result["metrics"]:
+            table.add_row(
+                safe(row["metric"]), _num(row["a"]), _num(row["b"]), _num(row["difference"], signed=True)
+            )
+        console.print(table)
     console.print(f"learning curves: {safe(result['curves'])}", highlight=False)
 
 

@@ -185,8 +185,10 @@ def print_result(display: Any, result: Any, quiet: bool) -> None:
     table.add_row("epochs", f"{metrics['epochs_run']}/{metrics['epochs_planned']}{stopped}")
     if metrics.get("best_epoch"):
         table.add_row("best epoch", str(metrics["best_epoch"]))
-    speed = metrics.get("images_per_second")
-    table.add_row("training time", f"{metrics['train_seconds']:.1f}s ({speed or 0:,.0f} images/s)")
+    from cnnspec.reporting.html import speed_text
+
+    speed = speed_text(metrics)  # each figure labelled, as the report's training-time card has them
+    table.add_row("training time", f"{metrics['train_seconds']:.1f}s" + (f" ({speed})" if speed else ""))
     for label, key in (
         ("model", "model"),
         ("metrics", "metrics"),

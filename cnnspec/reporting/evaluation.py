@@ -5,7 +5,8 @@
 - ``model``, ``run_dir`` (or null), ``name`` — what was evaluated; ``runtime`` (keras, onnx or
   tflite) and, for an export, ``export`` (its path);
 - ``data`` — ``source`` (as in lock.json), ``split`` ("test"), ``images``, ``content_hash``,
-  ``matches_run`` (true/false when compared with the run's lock.json, else null);
+  ``matches_run`` (true/false when compared with the run's lock.json, else null), ``of_run``
+  (true: the test split of the run's own data source; false: ``--data``, another source);
 - ``accuracy``, ``loss`` and ``metrics`` (every metric of the spec's ``training.metrics``, by
   its logged name, as ``model.evaluate`` computes it; for an export, loss and accuracy
   computed from its outputs);
@@ -13,6 +14,12 @@
   ``weighted_avg``, ``confusion_matrix`` (true class in rows);
 - ``seconds`` (evaluation and prediction passes), ``images_per_second`` (of the prediction
   pass, first-call tracing included); ``notes``.
+
+Where the files go (:func:`evaluation_folder`): ``--out``, else the run folder; but an
+evaluation of another source (``--data``) never replaces the run's own files of its test set
+(``confusion_matrix.png``, ``evaluation.json``, a task's ``task_report.txt`` and picture, which
+``report`` and ``visualize`` read as the run's): aimed at the run folder, it goes to
+``evaluations/<source>/`` in it instead.
 
 A model that is not a single classifier (multilabel, regression, segmentation, several
 outputs) gets, instead of the classification keys, ``task`` and the keys ``metrics.json`` has
@@ -86,10 +93,17 @@ def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
             test.notes.append(f"left out {before - len(test.y)} image file(s) that failed to decode")
     metrics = {k: _finite(float(v)) for k, v in results.items() if k != "compile_metrics"}
     if config.task_path:
-        return _task_evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras")
+        return _of_run(_task_evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras"), data)
     if isinstance(outputs, list):
         outputs = outputs[0]
-    return _evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras")
+    return _of_run(_evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras"), data)
+
+
+def _of_run(evaluation: Evaluation, data: str | None) -> Evaluation:
+    """``evaluation`` with ``data.of_run`` set: whether it is of the run's own test split
+    (no ``--data``), which decides where its files may go (:func:`evaluation_folder`)."""
+    evaluation.document["data"]["of_run"] = data is None
+    return evaluation
 
 
 def evaluate_export(
@@ -133,7 +147,7 @@ def evaluate_export(
         )
         evaluation = _task_evaluation(run, test, outputs, {}, seconds, seconds, record.runtime)
         evaluation.document["export"] = str(record.path)
-        return evaluation
+        return _of_run(evaluation, data)
     start = time.perf_counter()
     outputs = np.concatenate(
         [
@@ -152,7 +166,7 @@ def evaluate_export(
     evaluation = _evaluation(run, test, outputs, metrics, seconds, seconds, record.runtime)
     evaluation.document["metrics"]["accuracy"] = evaluation.document["accuracy"]
     evaluation.document["export"] = str(record.path)
-    return evaluation
+    return _of_run(evaluation, data)
 
 
 def _loss(outputs: np.ndarray, y: np.ndarray, config: Any) -> float | None:
@@ -261,15 +275,48 @@ def _task_evaluation(
     return evaluation
 
 
+#: The folder of a run that holds its evaluations of other data sources (``--data``).
+OTHER_SOURCES = "evaluations"
+
+
+def evaluation_folder(document: dict[str, Any], out: Path) -> Path:
+    """Where :func:`write_evaluation` puts an evaluation's files: ``out``, except for an
+    evaluation of another source than the run's (``data.of_run`` false) aimed at the run
+    folder itself, whose own files (the training's confusion_matrix.png, task_report.txt and
+    pictures, the evaluation.json of its test split) it would replace: that goes to
+    ``out/evaluations/<source>/`` (``<source>``: the file or folder name, or the dataset's)."""
+    data = document.get("data") or {}
+    run_dir = document.get("run_dir")
+    if data.get("of_run") is not False or not run_dir:
+        return out
+    try:
+        aimed_at_run = out.resolve() == Path(run_dir).resolve()
+    except OSError:
+        aimed_at_run = False
+    return out / OTHER_SOURCES / _source_name(data.get("source") or {}) if aimed_at_run else out
+
+
+def _source_name(source: dict[str, Any]) -> str:
+    """A folder name for a data source: its file's or folder's name without the suffix
+    (``other.npz``: ``other``), else its kind (``mnist``); characters other than letters,
+    digits, ``.``, ``_`` and ``-`` become ``_``."""
+    path = source.get("path")
+    name = Path(str(path)).stem if path else str(source.get("kind") or "data")
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip(".")
+    return cleaned or "data"
+
+
 def write_evaluation(evaluation: Evaluation, out: Path, title: str) -> dict[str, Path]:
-    """``evaluation.json`` and ``confusion_matrix.png`` in ``out`` (atomically); for another
-    task than classification, ``task_report.txt`` and the task's picture instead of the matrix."""
+    """``evaluation.json`` and ``confusion_matrix.png`` in ``out`` (atomically), or in the
+    folder :func:`evaluation_folder` chooses for another data source; for another task than
+    classification, ``task_report.txt`` and the task's picture instead of the matrix."""
     import json
 
     from cnnspec.fileio import write_atomic
     from cnnspec.training.plots import plot_confusion_matrix
 
     doc = evaluation.document
+    out = evaluation_folder(doc, out)
     if doc.get("task", "classification") != "classification":
         from cnnspec.training.task_results import write_task_files
 
@@ -285,7 +332,18 @@ def write_evaluation(evaluation: Evaluation, out: Path, title: str) -> dict[str,
             doc["confusion_matrix"],
             doc["class_names"],
             out / "confusion_matrix.png",
-            f"{title}: confusion matrix (test accuracy {doc['accuracy']:.4f})",
+            f"{title}: confusion matrix, {_data_title(doc)} (accuracy {doc['accuracy']:.4f})",
         ),
     }
     return files
+
+
+def _data_title(document: dict[str, Any]) -> str:
+    """Which data an evaluation's matrix is of, for its title: ``test set`` (the run's), or
+    ``other.npz test set`` (``--data``)."""
+    data = document.get("data") or {}
+    if data.get("of_run") is not False:
+        return "test set"
+    source = data.get("source") or {}
+    path = source.get("path")
+    return f"{Path(str(path)).name if path else source.get('kind', 'data')} test set"

@@ -158,8 +158,7 @@ def _cards(metrics: dict[str, Any], total_params: int | None) -> list[dict[str, 
         cards.append(_card("epochs", f"{metrics['epochs_run']}/{planned}", ", ".join(subs)))
     seconds = metrics.get("train_seconds")
     if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
-        speed = metrics.get("images_per_second_steady") or metrics.get("images_per_second")
-        sub = f"{speed:,.0f} images/s" if finite_number(speed) else ""
+        sub = speed_text(metrics)  # as `cnnspec train` prints it
         # a non-finite time reads as the other non-finite figures do, never "nan s"
         shown = f"{seconds:.1f} s" if finite_number(seconds) else _not_a_figure(seconds)
         cards.append(_card("training time", shown, sub))
@@ -168,6 +167,21 @@ def _cards(metrics: dict[str, Any], total_params: int | None) -> list[dict[str, 
 
         cards.append(_card("parameters", f"{total_params:,}", f"{human_bytes(total_params * 4)} as float32"))
     return cards
+
+
+def speed_text(metrics: dict[str, Any]) -> str:
+    """The training speed, as ``cnnspec train`` prints it and the report's training-time card
+    shows it: ``1,253 images/s overall, 876 images/s steady``. *overall*: the images of every
+    epoch over the whole training time (``images_per_second``); *steady*: the images of an
+    epoch over the median time of the epochs that build no model function
+    (``images_per_second_steady``, :func:`cnnspec.training.trainer.steady_epoch_seconds`).
+    Each figure is labelled: the two differ, and one "images/s" of each read as a mistake."""
+    figures = []
+    for key, label in (("images_per_second", "overall"), ("images_per_second_steady", "steady")):
+        value = metrics.get(key)
+        if finite_number(value):
+            figures.append(f"{value:,.0f} images/s {label}")
+    return ", ".join(figures)
 
 
 def _report_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -326,17 +340,35 @@ def _epochs_run(metrics: dict[str, Any], history: dict[str, Any]) -> int | None:
     return None
 
 
-def _confusion_uri(run: Run, notes: list[str]) -> str | None:
-    assert run.run_dir is not None
-    path = run.run_dir / "confusion_matrix.png"
-    if not path.is_file():
-        from cnnspec.reporting.views import write_confusion
+def _confusion(metrics: dict[str, Any], run: Run, notes: list[str]) -> tuple[str | None, str]:
+    """The confusion matrix beside the per-class table, as a data URI, and which data it is of
+    (for its caption). Both come from metrics.json, so they are of the same predictions: the
+    training's test set. The confusion_matrix.png in the run folder is not what the page shows:
+    ``cnnspec evaluate`` (with ``--runtime``, on changed data) may have drawn another one there."""
+    from cnnspec.training.plots import confusion_png
 
-        try:
-            write_confusion(run, path)
-        except UsageError as exc:
-            notes.append(f"confusion matrix unavailable: {exc}")
-    return _file_uri(path) if path.is_file() else None
+    matrix, names = metrics.get("confusion_matrix"), metrics.get("class_names")
+    if isinstance(names, list) and not names:
+        names = None
+    if names is None and isinstance(metrics.get("per_class"), dict):  # an older metrics.json
+        names = list(metrics["per_class"])
+    shaped = (
+        isinstance(matrix, list)
+        and isinstance(names, list)
+        and len(matrix) == len(names)
+        and all(isinstance(row, list) and len(row) == len(names) for row in matrix)
+        and all(_whole(v) and 0 <= v < 2**62 for row in matrix for v in row)  # counts int64 holds
+    )
+    if not shaped:
+        notes.append("confusion matrix unavailable: metrics.json has no confusion matrix of its classes")
+        return None, ""
+    assert isinstance(matrix, list) and isinstance(names, list)
+    counts = np.asarray(matrix, dtype="int64")
+    total = int(counts.sum())
+    accuracy = float(np.trace(counts) / total) if total else 0.0
+    what = f"the training's test set ({total:,} images)"
+    title = f"{run.name}: confusion matrix, training's test set (accuracy {accuracy:.4f})"
+    return data_uri(confusion_png(counts.tolist(), [str(n) for n in names], title)), what
 
 
 #: What each task's picture shows (the file the trainer wrote, by task).
@@ -548,9 +580,8 @@ def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool
         "phases": _phases(run.lock or {}, metrics, _history_json(run)),
         "report_rows": _report_rows(metrics),
         "test_images": metrics.get("test_images", ""),
-        "confusion_png": _confusion_uri(run, notes)
-        if metrics and metrics.get("task", "classification") == "classification"
-        else None,
+        "confusion_png": None,
+        "confusion_of": "",
         "task_figures": _task_figures(run, metrics),
         "layers": layers,
         "totals": totals,
@@ -564,6 +595,8 @@ def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool
         "spec_text": _read_text(run.run_dir / "resolved.yaml"),
         "benchmark": _benchmark(run, notes),
     }
+    if metrics and metrics.get("task", "classification") == "classification":
+        context["confusion_png"], context["confusion_of"] = _confusion(metrics, run, notes)
     if model is None and not run.model_path.exists():  # nothing to load (an unfinished run)
         why = "model.keras is missing" if metrics else "the run has no model.keras yet (it has not finished)"
         notes.append(f"{why}, so there are no sample predictions or feature maps")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import os
 import reprlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -127,8 +128,13 @@ def is_run(folder: Path) -> bool:
 
 
 def _subfolders(here: Path) -> list[Path]:
+    """The folders in ``here``, links to folders included (a run folder kept elsewhere and
+    linked in was skipped without a word); a dangling link is no folder. Links cannot make the
+    search endless: it goes :data:`MAX_DEPTH` levels deep at most, and :func:`_walk_runs`
+    visits each real folder once: the folders themselves before the links (a run both in
+    ``here`` and linked to from it is listed under its own name)."""
     try:
-        return sorted(p for p in here.iterdir() if p.is_dir() and not p.is_symlink())
+        return sorted((p for p in here.iterdir() if p.is_dir()), key=lambda p: (p.is_symlink(), p.name))
     except OSError:
         return []
 
@@ -158,9 +164,14 @@ def _walk_runs(folder: Path, levels: int, most: int | None = None) -> Iterator[t
     """``(depth, run folder)`` breadth first, to ``levels`` below ``folder`` (a run folder's own
     sub-folders are not searched), stopping after ``most`` folders when given."""
     level, visited = [folder], 0
+    seen: set[str] = set()  # the real folders visited: a run reached by a link and as itself is one
     for depth in range(levels + 1):
         below: list[Path] = []
         for here in level:
+            real = os.path.realpath(here)
+            if real in seen:
+                continue
+            seen.add(real)
             visited += 1
             if most is not None and visited > most:
                 return
@@ -192,12 +203,19 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
     """One line of ``cnnspec runs``: name, date, spec hash, test accuracy, epochs, time.
 
     ``status`` is ``finished``, ``unfinished`` or ``damaged``; ``problems`` says, per file,
-    what is wrong with a damaged run (a value of the wrong type is left out of the row)."""
+    what is wrong with a damaged run (a value of the wrong type is left out of the row): its
+    lock.json, metrics.json, or history.json (unreadable, or not columns of one number per
+    epoch: ``report`` and ``visualize`` refuse such a run). ``link``: the real folder of a run
+    reached through a symbolic link (else ``None``)."""
     problems: list[str] = []
     lock, problem = _json(run_dir / "lock.json")
     problems += [problem] if problem else []
     metrics, problem = _json(run_dir / "metrics.json")
     problems += [problem] if problem else []
+    history_doc, problem = _json(run_dir / "history.json")
+    problems += [problem] if problem else []
+    if history_doc is not None:
+        problems += [f"history.json: {p}" for p in history_problems(history_doc)]
     lock = lock or {}
 
     def field(doc: dict[str, Any] | None, file: str, key: str, valid: Any, expected: str) -> Any:
@@ -223,6 +241,7 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
         "epochs_planned": field(metrics, "metrics.json", "epochs_planned", _integer, "a whole number"),
         "seconds": field(metrics, "metrics.json", "train_seconds", _is_figure, "a number"),
         "finished": metrics is not None,
+        "link": os.path.realpath(run_dir) if run_dir.is_symlink() else None,
     }
     # the other keys the commands read (name, created and spec_hash are the row's own fields)
     problems += [f"lock.json: {p}" for p in lock_problems(lock) if f"lock.json: {p}" not in problems]
@@ -518,11 +537,19 @@ def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
     overlaid curves.
 
     ``notes``: what is wrong with either run's files (damaged lock.json, metrics.json or
-    history.json); the comparison shows what the rest of the files allow."""
+    history.json); the comparison shows what the rest of the files allow. ``unfinished``: a
+    note for each run without a metrics.json (so ``metrics`` is empty)."""
     _require_run(a)
     _require_run(b)
     rows = {"a": run_row(a), "b": run_row(b)}
     notes = [f"{rows[side]['path']}: {problem}" for side in rows for problem in rows[side]["problems"]]
+    # a run without metrics.json has no figures to compare: said, not an empty table alone
+    unfinished = [
+        f"{side} ({run}) has no metrics.json yet: it is unfinished (still training, stopped or "
+        "failed), so it has no test figures to compare"
+        for side, run in (("A", a), ("B", b))
+        if not os.path.lexists(run / "metrics.json")  # (one that can't be read is a damaged run's)
+    ]
     for run in (a, b):
         problem = _history(run)[1]
         if problem:
@@ -536,4 +563,5 @@ def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
         "metrics": metric_differences(a, b),
         "curves": str(plot_curves(a, b, png)),
         "notes": notes,
+        "unfinished": unfinished,
     }

@@ -79,11 +79,18 @@ def write_history(run: Run, target: Path) -> Path:
 
 def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
     """The latest confusion matrix of a run: evaluation.json (from `evaluate`), else metrics.json;
-    of several outputs, the first output's that has one (a classifier's or a segmentation's)."""
+    of several outputs, the first output's that has one (a classifier's or a segmentation's).
+    In a run folder, an evaluation.json of another data source (``data.of_run`` false: ``evaluate
+    --data``, which now writes it apart, in evaluations/) is not the run's and is passed over; a
+    model outside a run folder has no other (``--data`` is its only data)."""
     for name, what in (("evaluation.json", "evaluation"), ("metrics.json", "training's test set")):
         if name == "metrics.json" and run.run_dir is None:
             continue
         doc = read_json(run.out_dir / name)
+        data = (doc or {}).get("data")
+        of_other = isinstance(data, dict) and data.get("of_run") is False
+        if name == "evaluation.json" and of_other and run.run_dir is not None:
+            continue
         parts: list[tuple[str, Any]] = [("", doc or {})]
         outputs = (doc or {}).get("outputs")
         if isinstance(outputs, dict):

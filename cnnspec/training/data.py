@@ -21,6 +21,7 @@ import hashlib
 import math
 import os
 import socket
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -311,10 +312,49 @@ def _npz_array(archive: NpzFile, key: str, path: Path, compiled: CompiledSpec, w
 
 
 def _npz_names(archive: NpzFile, path: Path, compiled: CompiledSpec, where: SpecPath) -> list[str]:
-    """The ``class_names`` array, as text (none: an empty list)."""
+    """The ``class_names`` array, as text (none: an empty list); a name given twice is a
+    located error (:func:`_check_unique_names`)."""
     if "class_names" not in archive.files:
         return []
-    return [str(n) for n in np.ravel(_npz_array(archive, "class_names", path, compiled, where))]
+    names = [str(n) for n in np.ravel(_npz_array(archive, "class_names", path, compiled, where))]
+    _check_unique_names(names, f"the class_names of {path.name}", "class_names", compiled, where)
+    return names
+
+
+def _repeated_name(names: list[str]) -> tuple[int, int] | None:
+    """The positions of the first name given twice (compared as :func:`subsets.name_key`
+    compares them: ``ému`` composed and decomposed are one name), or ``None``."""
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        earlier = first.setdefault(subsets.name_key(str(name)), index)
+        if earlier != index:
+            return earlier, index
+    return None
+
+
+def _check_unique_names(
+    names: list[str], what: str, key: str, compiled: CompiledSpec, where: SpecPath
+) -> None:
+    """Every class (label, value) name of a source given once: a located error naming the
+    repeated name and both its positions otherwise, worded as ``data.classes`` refuses a class
+    listed twice (:func:`cnnspec.analysis.classes.class_indices`). Two classes of one name
+    were one class wherever results are keyed by name (metrics.json's ``per_class``, the
+    report's table), which silently dropped the other one's figures."""
+    repeated = _repeated_name(names)
+    if repeated is None:
+        return
+    first, second = repeated
+    counts = Counter(subsets.name_key(str(name)) for name in names)
+    twice = [name for name, count in counts.items() if count > 1]  # in order of first appearance
+    listed = ", ".join(repr(name) for name in twice[:10]) + (" …" if len(twice) > 10 else "")
+    raise _error(
+        f"expected each class name once in {what}; received {names[second]!r} at {key}[{second}], "
+        f"the same name as {names[first]!r} at {key}[{first}] (repeated: {listed})",
+        compiled,
+        where,
+        "give each class a distinct name: results are keyed by class name, so two classes of one "
+        "name would be reported as one",
+    )
 
 
 def _npz(
@@ -829,7 +869,14 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
         )
     elif data.kind in readers:
         reader, target = readers[data.kind]
+        table = data.options.get("classes")
+        if isinstance(table, list):  # a masks' classes list (a table's keys are unique already)
+            where: SpecPath = (*SOURCE, "classes")
+            _check_unique_names([str(n) for n in table], "data.source.classes", "classes", compiled, where)
         x, y, names = reader(data, compiled)
+        if target == "regression":  # a values table's header names its columns
+            where = (*SOURCE, "values")
+            _check_unique_names(list(names), "the header of the values table", "column", compiled, where)
         x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed, stratify=False, **test_key)
     elif data.kind in KERAS_DATASETS:
         x_train, y_train, x_test, y_test = _keras_dataset(data.kind, compiled)

@@ -19,10 +19,26 @@ def predicted_classes(outputs: np.ndarray, *, binary: bool, from_logits: bool) -
     return outputs.argmax(axis=-1).astype("int64")
 
 
+def distinct_names(class_names: list[str]) -> list[str]:
+    """The class names as results key them: each name once. The data sources refuse a name
+    given twice (training/data.py), but a run trained before they did (its lock.json names the
+    classes) can still have one: a repeated name gets its class index (``cat (class 1)``), so
+    no class's figures replace another's in ``per_class`` (a dict keyed by name)."""
+    counts: dict[str, int] = {}
+    for name in class_names:
+        counts[str(name)] = counts.get(str(name), 0) + 1
+    out = [
+        f"{name} (class {i})" if counts[str(name)] > 1 else str(name) for i, name in enumerate(class_names)
+    ]
+    return out if len(set(out)) == len(out) else [f"{name} (class {i})" for i, name in enumerate(class_names)]
+
+
 def classification_summary(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> dict[str, Any]:
-    """Accuracy, per-class precision/recall/F1/support, macro and weighted averages, confusion matrix."""
+    """Accuracy, per-class precision/recall/F1/support, macro and weighted averages, confusion
+    matrix. ``per_class`` has one entry per class, keyed by :func:`distinct_names`."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+    class_names = distinct_names(class_names)
     labels = list(range(len(class_names)))
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
@@ -62,7 +78,7 @@ def classification_report_text(y_true: np.ndarray, y_pred: np.ndarray, class_nam
         y_true,
         y_pred,
         labels=list(range(len(class_names))),
-        target_names=[str(n) for n in class_names],
+        target_names=distinct_names(class_names),  # the names per_class has
         digits=4,
         zero_division=0,
     )

@@ -150,6 +150,35 @@ def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
                 )
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
-    axes.set_title(title or "Confusion matrix (test set)")
-    figure.tight_layout()
+    fit_title(figure, axes.set_title(title or "Confusion matrix (test set)"))
     return figure
+
+
+def confusion_png(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str = "") -> bytes:
+    """The PNG bytes :func:`plot_confusion_matrix` writes (for a page that inlines them)."""
+    return _png(confusion_figure(matrix, class_names, title))
+
+
+def fit_title(figure: Any, text: Any) -> None:
+    """Lay ``figure`` out (``tight_layout``) with its title ``text`` wholly inside it: a title
+    wider than the figure is wrapped at spaces (a word too long for a line is broken) on
+    fewer characters a line until its extent, as the Agg renderer measures it, fits. A small
+    figure (five inches for up to three classes) cut "…: confusion matrix (test accuracy
+    0.9259)" at its edges."""
+    import textwrap
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    whole = str(text.get_text())
+    canvas = FigureCanvasAgg(figure)
+    width = len(whole)
+    while True:
+        figure.tight_layout()
+        canvas.draw()  # measured as drawn: an image's axes takes its final (equal-aspect) place then
+        box = text.get_window_extent(canvas.get_renderer())
+        inside = box.x0 >= 0 and box.x1 <= figure.bbox.width and box.y1 <= figure.bbox.height
+        if inside or width <= 8:
+            return
+        # the share of the line that fits, a little less so that the loop ends in a few rounds
+        width = max(8, min(width - 1, int(width * figure.bbox.width / max(box.width, 1.0) * 0.95)))
+        text.set_text(textwrap.fill(whole, width))

@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import shlex
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -82,6 +83,26 @@ def _images_per_epoch(config: TrainConfig, n_train: int) -> int:
     if config.steps_per_epoch:
         return config.steps_per_epoch * _train_batch(config, n_train)
     return n_train
+
+
+def steady_epoch_seconds(history: Sequence[dict[str, Any]], resumed_from: int | None = None) -> list[float]:
+    """The seconds of the *steady* epochs: every epoch but the first of each stretch that
+    starts a new model function, which builds (traces, compiles) it and so runs slower: the
+    run's first epoch, the first epoch of each ``training.phases`` phase (freezing and a new
+    optimizer recompile the model), and the first epoch after a resume (``resumed_from``: the
+    epochs done before it; a new process traces anew). Empty when every epoch is such a first
+    one (one epoch a phase). ``images_per_second_steady`` is the images of an epoch over the
+    median (:func:`statistics.median`: of an even count, the mean of the middle two) of these."""
+    steady = []
+    for index, row in enumerate(history):
+        first = (
+            index == 0
+            or row.get("phase") != history[index - 1].get("phase")
+            or (resumed_from is not None and row.get("epoch") == resumed_from + 1)
+        )
+        if not first:
+            steady.append(float(row.get("seconds", 0.0)))
+    return steady
 
 
 def train(
@@ -791,8 +812,8 @@ def _finish(
     images_per_epoch = _images_per_epoch(config, len(dataset.x_train))
     seconds = [float(row.get("seconds", 0.0)) for row in history]
     train_seconds = sum(seconds)
-    steady = sorted(seconds[1:]) if len(seconds) > 1 else seconds
-    median = steady[len(steady) // 2] if steady else 0.0
+    steady = steady_epoch_seconds(history, resumed_from)
+    median = statistics.median(steady) if steady else 0.0
     best_epoch, weights_from = weights_source(recorder.spec_cbs, len(history))
     metrics: dict[str, Any] = {
         **({"test_accuracy": summary["accuracy"]} if task_part is None else {}),
