@@ -120,6 +120,12 @@ def atomic_path(
         )
         os.close(handle)
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # a name the file system refuses: no disk fault
+            raise UsageError(
+                f"expected a shorter path; {_clipped(str(target))} is too long to write "
+                f"({exc.strerror or os.strerror(exc.errno)})",
+                "choose a shorter file name (or folder names)",
+            ) from None
         raise _fault(target, exc.errno, exc.strerror or str(exc), needed) from None
     temp = Path(temp_name)
     try:
@@ -327,6 +333,7 @@ def check_writable(
             f"choose another {option}",
         )
     probe_dir = here if here.is_dir() else (path.parent if str(path.parent) else Path("."))
+    refuse_long_names(path, path.parts[len(here.parts) :] if here != path else (), probe_dir, option, folder)
     try:
         handle, name = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=probe_dir)
     except OSError as exc:
@@ -338,6 +345,44 @@ def check_writable(
     os.close(handle)
     with contextlib.suppress(OSError):
         os.unlink(name)
+
+
+def refuse_long_names(
+    path: Path, new_parts: tuple[str, ...], folder_there: Path, option: str, folder: bool
+) -> None:
+    """Raise :class:`~cnnspec.errors.UsageError` when a name in ``path`` is longer than the file
+    system allows (``ENAMETOOLONG``: a usage error, not a disk to check): ``new_parts``, the
+    folders still to be made (``folder_there``: the nearest that exists), at most its
+    ``PC_NAME_MAX`` bytes, and a file's own name less the room :func:`atomic_path`'s temp name
+    beside it takes (``.NAME.`` and 8 characters before the suffix)."""
+    try:
+        name_max = os.pathconf(folder_there, "PC_NAME_MAX")
+    except (OSError, ValueError):  # no such setting here: the common limit
+        name_max = 255
+    for part in new_parts if folder else new_parts[:-1]:  # (a file's own name: below)
+        if len(os.fsencode(part)) > name_max:
+            raise UsageError(
+                f"expected {option} to name folders of at most {name_max} bytes; received one of "
+                f"{len(os.fsencode(part)):,} bytes ({_clipped(part)})",
+                f"choose another {option} with shorter names",
+            )
+    if folder:
+        return
+    suffix = os.fsencode(path.suffix or ".tmp")
+    limit = name_max - len(suffix) - 10  # the temp name: .NAME.XXXXXXXX<suffix>
+    size = len(os.fsencode(path.name))
+    if size > limit:
+        raise UsageError(
+            f"expected {option} to name a file of at most {limit} bytes; received a name of "
+            f"{size:,} bytes ({_clipped(path.name)})",
+            f"choose a shorter {option} name: this file system allows {name_max} bytes in a name, "
+            f"and the file is written first as .NAME.XXXXXXXX{path.suffix or '.tmp'} beside it",
+        )
+
+
+def _clipped(name: str) -> str:
+    """A long name as a message shows it: its start and its end."""
+    return name if len(name) <= 40 else f"{name[:24]}…{name[-12:]}"
 
 
 #: The temp names :func:`atomic_path` makes: ``.<target name>.<8 random characters><suffix>``

@@ -513,7 +513,7 @@ def test_codegen_output_names_are_shown_safely_and_a_too_long_one_is_a_clean_err
     assert result.exit_code == 0 and "\x1b[31m" not in result.output and "esc\\x1b[31m.py" in result.stdout
     long = tmp_path / ("a" * 400 + ".py")
     result = runner.invoke(app, ["codegen", BASIC, "-o", str(long)])
-    assert result.exit_code == 1 and "File name too long" in result.stderr
+    assert result.exit_code == 2 and "expected -o to name a file of at most" in result.stderr
     assert "internal error" not in result.output
 
 

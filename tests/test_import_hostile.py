@@ -327,7 +327,7 @@ def test_an_existing_spec_is_replaced_only_with_force(tmp_path):
 
 def test_a_folder_as_the_source_is_named_as_one(tmp_path):
     result = run_cli("import", str(tmp_path), "-o", str(tmp_path / "x.yaml"))
-    assert result.exit_code == 1 and "expected a file; received a folder" in result.output
+    assert result.exit_code == 2 and "expected a file; received a folder" in result.output
 
 
 def _fifo(path: Path) -> Path:
@@ -353,9 +353,12 @@ def _fifo(path: Path) -> Path:
     ids=["empty", "device", "fifo", "weights", "spec"],
 )
 def test_sources_passed_by_mistake_are_named_as_what_they_are(tmp_path, make, said):
-    """They were "a folder", "no such file", "a legacy HDF5 model file" and "not valid JSON"."""
-    result = run_cli("import", make(tmp_path), "-o", str(tmp_path / "x.yaml"))
-    assert result.exit_code == 1 and said in result.output, result.output
+    """They were "a folder", "no such file", "a legacy HDF5 model file" and "not valid JSON".
+    A path that is no file is a usage error (2), a file that is no model a located one (1)."""
+    source = make(tmp_path)
+    result = run_cli("import", source, "-o", str(tmp_path / "x.yaml"))
+    expected = 1 if Path(source).is_file() and source else 2
+    assert result.exit_code == expected and said in result.output, result.output
     assert not (tmp_path / "x.yaml").exists()
 
 

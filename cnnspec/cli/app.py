@@ -17,7 +17,7 @@ import gc
 import importlib
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cnnspec.version import __version__
 
@@ -143,6 +143,9 @@ GC_THRESHOLD = 20_000
 #: The exit status of an interrupted command (Ctrl-C, SIGTERM): 128 + SIGINT, as
 #: :func:`cnnspec.cli.common.guarded` reports it.
 EXIT_INTERRUPTED = 130
+#: The exit status when the reader of the output went away: 128 + SIGPIPE, as
+#: :data:`cnnspec.cli.common.EXIT_PIPE` (the commands' own output).
+EXIT_PIPE = 141
 
 
 def main() -> None:
@@ -165,8 +168,21 @@ def main() -> None:
     except SystemExit as done:
         # Typer ends a KeyboardInterrupt raised outside the command's guard (while Click parses
         # the command line) with a silent exit 130; the guard itself has said "interrupted"
-        if done.code == EXIT_INTERRUPTED and _unreported_interrupt(done):
+        if done.code == EXIT_INTERRUPTED and _raised_from(done, KeyboardInterrupt):
             _say_interrupted()
+        elif done.code == 1 and _raised_from(done, BrokenPipeError):
+            # help, --version or a usage error printed into a closed pipe (`cnnspec -h | head -1`),
+            # before any guard: Rich and Click end it with 1, the status of a spec error
+            _stop_for_closed_output()
+        raise
+    except Exception as error:
+        # a Ctrl-C or SIGTERM while the command's modules were imported can come back as another
+        # error: Python wraps one raised in a class's __set_name__ (dataclasses) in a RuntimeError
+        from cnnspec.fileio import stop_noted
+
+        if stop_noted() or _raised_from(error, KeyboardInterrupt):
+            _say_interrupted()
+            raise SystemExit(EXIT_INTERRUPTED) from None
         raise
 
 
@@ -207,17 +223,28 @@ def _terminated(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _unreported_interrupt(done: BaseException) -> bool:
+def _raised_from(done: BaseException, kind: type[BaseException]) -> bool:
     """Whether the exceptions that ``done`` was raised from (the chain a traceback would show)
-    include a ``KeyboardInterrupt``: one no guard reported (a guard raises ``from None``)."""
+    include a ``kind``: a ``KeyboardInterrupt`` that no guard reported (a guard raises ``from
+    None``), or the ``BrokenPipeError`` of Rich's or Click's exit 1 for a closed pipe."""
     seen: set[int] = set()
     current: BaseException | None = done
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, KeyboardInterrupt):
+        if isinstance(current, kind):
             return True
         current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
     return False
+
+
+def _stop_for_closed_output() -> NoReturn:
+    """End quietly with :data:`EXIT_PIPE`, as a command's guard ends when its output's reader
+    went away (:func:`cnnspec.cli.common.stop_for_closed_stdout`): stdout and stderr point at
+    the null device, so nothing is flushed into the closed pipe at exit."""
+    from cnnspec.cli.common import silence_closed_output
+
+    silence_closed_output(sys.stdout, sys.stderr)
+    raise SystemExit(EXIT_PIPE) from None
 
 
 def _say_interrupted() -> None:

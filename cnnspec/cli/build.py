@@ -29,8 +29,8 @@ from cnnspec.cli.common import (
     SetOption,
     SpecArgument,
     compile_reported,
-    file_output,
     guarded,
+    path_option,
     stdout,
 )
 from cnnspec.cli.render import safe
@@ -218,23 +218,18 @@ def write_graph(
     return plan_graph(ir, target, origin=origin, option=option, spec=spec, force=force).write()
 
 
-def path_option(text: str | None, example: str) -> Path | None:
-    """The path of ``-o`` or ``--plot``, given as text: a trailing slash names a folder, which
-    Typer's ``Path`` would drop (``-o new.keras/`` wrote a file ``new.keras``), so it is refused
-    as :func:`~cnnspec.cli.common.file_output` refuses it (``example``: a file name in that
-    folder). Anything else, ``-`` too, is checked later as before (its suffix, the file there)."""
-    if text is None or text == "-":
-        # `-` is no standard output here: the suffix check refuses it, as it always did
-        return None if text is None else Path(text)
-    return file_output(text, example, dash=False)
-
-
 @guarded
 def build(
     file: SpecArgument,
     output: Annotated[  # text: Typer's Path drops the trailing slash of `-o new.keras/`
         str | None,
-        typer.Option("--output", "--out", "-o", metavar="<path>", help="where to save the .keras model"),
+        typer.Option(
+            "--output",
+            "--out",
+            "-o",
+            metavar="<path>",
+            help="where to save the .keras model (default NAME.keras, NAME: the spec's name)",
+        ),
     ] = None,
     summary: Annotated[
         bool, typer.Option("--summary", help="print the layer table of the built model")
@@ -283,7 +278,7 @@ def build(
     if weights is not None and random_weights:
         raise UsageError("--weights and --random-weights contradict each other; give one")
     output_path = path_option(output, "model.keras")
-    plot_path = path_option(plot, "model.png")
+    plot_path = path_option(plot, "model.png", "--plot")
     compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
     target = output_path or Path(f"{compiled.name}.keras")
     if target.suffix != ".keras":
@@ -303,13 +298,15 @@ def build(
         if plot_path is None
         else plan_graph(compiled.ir, plot_path, origin=f"build from {file}", spec=file, force=force)
     )
+    from cnnspec.training.transfer import apply_plan, plan_loads, spec_loads
+
+    # the weight sources, checked on disk (a missing --weights file), before TensorFlow is
+    # imported, as train checks them; [] for a spec without any
+    loads = [] if random_weights else spec_loads(compiled, weights)
     model = build_model(compiled.ir)
     loaded: list[str] = []
-    if not random_weights:
-        from cnnspec.training.transfer import apply_plan, plan_loads, spec_loads
-
-        loads = spec_loads(compiled, weights)  # [] for a spec without weight sources
-        for plan in plan_loads(model, loads) if loads else ():
+    if loads:
+        for plan in plan_loads(model, loads):
             apply_plan(model, plan)
             loaded.extend(plan.lines())
     from cnnspec.training.state import model_file_bytes

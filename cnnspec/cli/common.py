@@ -198,18 +198,34 @@ CLOSED_STDOUT = "standard output is closed"
 CLOSED_STDOUT_HINT = "redirect it to a file or to /dev/null instead of closing it (>&-)"
 
 
-def file_output(text: str | None, example: str, *, dash: bool = True) -> Path | None:
+def file_output(text: str | None, example: str, *, dash: bool = True, option: str = "-o") -> Path | None:
     """The file path of an ``-o`` given as text; None (and ``-``, standard output, where the
     command prints without ``-o``: ``dash``) stays None. A trailing slash names a folder, which
     Typer's ``Path`` would drop (``-o new/`` wrote a file named ``new``), so these options take
-    text and are refused here with an example of a file name in that folder."""
+    text and are refused here with an example of a file name in that folder. An empty ``-o ""``
+    is refused too (``Path("")`` is the working folder: it was ". is a folder"); ``option``: the
+    option's name in those messages."""
     if text is None or (dash and text == "-"):
         return None
     if text == "-":
-        raise UsageError("-o - (standard output) is not supported here", f"name a file such as {example}")
+        raise UsageError(
+            f"{option} - (standard output) is not supported here", f"name a file such as {example}"
+        )
+    if not text:
+        raise UsageError(f"{option} is empty; expected a file path such as {example}")
     if text.endswith(("/", os.sep)):
         raise UsageError(f"{text} names a folder; expected a file path such as {text}{example}")
     return Path(text)
+
+
+def path_option(text: str | None, example: str, option: str = "-o") -> Path | None:
+    """The path of an output option given as text, where ``-`` is no standard output: a
+    trailing slash (or nothing) is refused as :func:`file_output` refuses it (``example``: a file
+    name in that folder); anything else, ``-`` too, is checked later by the command (its suffix,
+    the file there: ``build -o -`` is "expected an output path ending in .keras")."""
+    if text is None or text == "-":
+        return None if text is None else Path(text)
+    return file_output(text, example, dash=False, option=option)
 
 
 def refuse_closed_stdout() -> None:
@@ -293,10 +309,23 @@ def failed(exc: Exception, fmt: str, kwargs: dict[str, Any]) -> typer.Exit:
 
 def stop_for_closed_stdout() -> NoReturn:
     """End the command quietly with :data:`EXIT_PIPE`: nobody reads the rest of its output.
-    Stdout is pointed at the null device first, so nothing flushes into the closed pipe at exit
-    (Python would print "Exception ignored ... BrokenPipeError")."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    Stdout is pointed at the null device first (:func:`silence_closed_output`)."""
+    silence_closed_output()
     raise typer.Exit(EXIT_PIPE) from None
+
+
+def silence_closed_output(*streams: Any) -> None:
+    """Point the file descriptors of ``streams`` (default: stdout) at the null device, so nothing
+    flushes into a closed pipe at exit (Python would print "Exception ignored ... BrokenPipeError"
+    and, for stdout, end with status 120). Shared by the commands (:func:`stop_for_closed_stdout`)
+    and :func:`cnnspec.cli.app.main` (help or a usage error printed into a closed pipe)."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in streams or (sys.stdout,):
+            with contextlib.suppress(AttributeError, ValueError, OSError):  # closed, or no descriptor
+                os.dup2(null, stream.fileno())
+    finally:
+        os.close(null)
 
 
 def stdout_gone() -> bool:

@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from cnnspec.cli.common import fail_usage
+from cnnspec.cli.common import fail_usage, guarded
 
 
+@guarded
 def lsp(
     debounce_ms: Annotated[
         int,
@@ -19,10 +20,17 @@ def lsp(
         ),
     ] = 200,
     stdio: Annotated[
-        bool, typer.Option("--stdio", help="talk over stdin/stdout (the default; editors pass it)")
-    ] = True,
+        bool,
+        typer.Option(
+            "--stdio",
+            help="talk over stdin/stdout, the only transport (editors pass it; it may be left out)",
+            show_default=False,
+        ),
+    ] = False,
 ) -> None:
-    """Run the language server over stdio: diagnostics, hover, definitions, completion, outline."""
+    """Run the language server over stdio: diagnostics, hover, definitions, completion, outline.
+
+    Ctrl-C or SIGTERM ends it as every command: "interrupted", exit 130."""
     try:
         from cnnspec.lsp.server import serve
     except ImportError as exc:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cnnspec.cli.common import guarded, owning_run, stdout
+from cnnspec.cli.common import guarded, owning_run, path_option, stdout
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
@@ -18,9 +18,15 @@ def report(
     run_dir: Annotated[
         Path, typer.Argument(help="a run folder written by `cnnspec train`", show_default=False)
     ],
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "--output", "-o", help="where to write the page (default RUN_DIR/report.html)"),
+    out: Annotated[  # text: Typer's Path drops the trailing slash of `-o new.html/`
+        str | None,
+        typer.Option(
+            "--out",
+            "--output",
+            "-o",
+            metavar="<path>",
+            help="where to write the page (default RUN_DIR/report.html)",
+        ),
     ] = None,
     force: Annotated[
         bool,
@@ -35,23 +41,24 @@ def report(
     """
     from cnnspec.reporting.html import is_report, write_report
 
-    if out is not None and out.suffix.lower() not in (".html", ".htm"):
-        raise UsageError(f"expected --out to end in .html; received {out}")
+    page = path_option(out, "report.html", "--out")
+    if page is not None and page.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"expected --out to end in .html; received {page}")
     from cnnspec.fileio import check_writable
 
-    if out is not None or run_dir.is_dir():  # (no folder at all: write_report says what it expected)
-        check_writable(out or run_dir / "report.html", option="--out", folder=False)
+    if page is not None or run_dir.is_dir():  # (no folder at all: write_report says what it expected)
+        check_writable(page or run_dir / "report.html", option="--out", folder=False)
     # the default RUN_DIR/report.html is the run's own page; no run folder: write_report says so
-    if out is not None and run_dir.is_dir():
+    if page is not None and run_dir.is_dir():
         from cnnspec.cli.outputs import refuse_foreign
 
-        refuse_foreign(out, "--out", force, is_report)  # before anything is read or drawn
+        refuse_foreign(page, "--out", force, is_report)  # before anything is read or drawn
     start = time.perf_counter()
-    if out is None or out.parent.resolve() == run_dir.resolve():
+    if page is None or page.parent.resolve() == run_dir.resolve():
         with owning_run(run_dir, run_dir):  # into the run folder: it must be ours (busy: refused)
-            path = write_report(run_dir, out=out)
+            path = write_report(run_dir, out=page)
     else:
-        path = _report_elsewhere(run_dir, out)
+        path = _report_elsewhere(run_dir, page)
     size = path.stat().st_size
     stdout().print(
         f"wrote {safe(path)} ({size / 1024:,.0f} KB in {time.perf_counter() - start:.1f}s)",

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnspec.cli.common import guarded, owning_run, stderr, stdout
+from cnnspec.cli.common import guarded, owning_run, path_option, stderr, stdout
 from cnnspec.cli.evaluate import FormatOption
 from cnnspec.cli.render import TextOrJson, safe
 
@@ -28,10 +28,12 @@ def runs(
         ),
     ] = None,
     format: FormatOption = TextOrJson.text,
-    png: Annotated[
-        Path | None,
+    png: Annotated[  # text: Typer's Path drops the trailing slash of `--png new.png/`
+        str | None,
         typer.Option(
-            "--png", help="compare: where the overlaid learning curves go (default compare-A-B.png)"
+            "--png",
+            metavar="<path>",
+            help="compare: where the overlaid learning curves go (default compare-A-B.png)",
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="compare: replace an existing --png file")] = False,
@@ -47,7 +49,7 @@ def runs(
     if words and words[0] == "compare":
         if len(words) != 3:
             raise UsageError("expected cnnspec runs compare RUN_A RUN_B", "two run folders")
-        _compare(Path(words[1]), Path(words[2]), png, format, force)
+        _compare(Path(words[1]), Path(words[2]), path_option(png, "compare.png", "--png"), format, force)
         return
     if len(words) > 1:
         raise UsageError(f"expected at most one folder; received {len(words)}", "cnnspec runs [FOLDER]")

@@ -420,8 +420,14 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
 
 def serve(debounce: float = DEFAULT_DEBOUNCE_S) -> None:
     """Run the server on stdin/stdout until the client says ``exit``; the process exits 0
-    only when ``shutdown`` came first, as LSP requires (pygls swallows its own exit code)."""
+    only when ``shutdown`` came first, as LSP requires (pygls swallows its own exit code).
+    A Ctrl-C or SIGTERM that ended it (pygls swallows its ``KeyboardInterrupt`` too, but the
+    command line's handler noted it: :func:`cnnspec.fileio.note_stop`) is raised again, so
+    ``cnnspec lsp`` ends as every command does: "interrupted", exit 130."""
+    from cnnspec.fileio import check_stop
+
     server = create_server(debounce)
     server.start_io()
+    check_stop()
     protocol = server.protocol
     sys.exit(0 if isinstance(protocol, _Protocol) and protocol.shut_down else 1)

@@ -1,0 +1,283 @@
+"""The command line's third audit: every exit the README's table promises, where a command did
+otherwise.
+
+- `lsp` ended by Ctrl-C or SIGTERM: "interrupted", exit 130 (was exit 1 without a word);
+- a Ctrl-C during the command's imports that Python wrapped in another error (a dataclass's
+  ``__set_name__``): "interrupted", 130 (was a traceback, exit 1);
+- `build --weights MISSING`: refused before TensorFlow is imported (took 4 s to say so);
+- `report -o new.html/`, `runs compare --png new.png/`: a folder, refused (wrote a file);
+  `-o ""` is "empty" (was ". is a folder");
+- help and usage errors into a closed pipe: 141, quietly (was 1, the status of a spec error);
+- `import MISSING` (a folder, a device, nothing): a usage error, 2, as `evaluate`'s target;
+- an output name too long for the file system: a usage error, 2, before anything is written
+  (was a disk error, exit 1, "check the disk");
+- `lsp --stdio` shows no default it cannot change; `build -o` says its default.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import typer
+
+from cnnspec.cli import app as cli_app
+from cnnspec.cli.app import app
+from cnnspec.errors import UsageError
+from cnnspec.fileio import check_writable, note_stop, stop_handled, write_atomic
+from tests.conftest import ROOT, SPECS_DIR
+from tests.test_search import CNNSPEC
+
+BASIC = str(SPECS_DIR / "basic_cnn.yaml")
+
+
+# -- lsp: Ctrl-C and SIGTERM ------------------------------------------------------------------------
+def _message(payload: dict) -> bytes:
+    body = json.dumps(payload).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def _read_message(stream) -> dict:
+    length = 0
+    while (line := stream.readline().strip()) != b"":
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    return json.loads(stream.read(length))
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=lambda n: n.name)
+def test_the_language_server_stopped_by_a_signal_says_interrupted_and_exits_130(number):
+    """pygls swallows the KeyboardInterrupt; with no `shutdown` the server exited 1, silently."""
+    proc = subprocess.Popen(
+        [CNNSPEC, "lsp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:  # serving (it answered `initialize`), then stopped
+        proc.stdin.write(
+            _message({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+        )
+        proc.stdin.flush()
+        assert _read_message(proc.stdout).get("id") == 1
+        proc.send_signal(number)
+        _, error = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, error
+    assert error.decode() == "interrupted\n"
+
+
+# -- a Ctrl-C that came back as another error while the command's modules load -------------------------
+@pytest.fixture
+def in_main(monkeypatch):
+    """:func:`cnnspec.cli.app.main` run in this process (as tests/test_signals.py runs it): its
+    signal handlers, the collector's settings and the noted stop are put back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set in the main thread only")
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    threshold = gc.get_threshold()
+    monkeypatch.setattr(sys, "argv", ["cnnspec", "validate", "x.yaml"])
+    yield
+    for number, handler in handlers.items():
+        signal.signal(number, handler)
+    stop_handled()
+    gc.set_threshold(*threshold)
+    gc.unfreeze()
+
+
+def _run_main() -> int:
+    try:
+        cli_app.main()
+    except SystemExit as done:
+        return int(done.code or 0)
+    pytest.fail("main() returned")
+
+
+def test_a_ctrl_c_wrapped_by_set_name_while_importing_is_interrupted(in_main, monkeypatch, capsys):
+    """Python 3.11 wraps a KeyboardInterrupt raised in ``__set_name__`` (dataclasses' Field) in
+    a RuntimeError: main() caught KeyboardInterrupt alone, so that was a traceback, exit 1."""
+
+    def importing(only=None):
+        note_stop()  # what the signal handler does before it raises
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as stop:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance 'x' in 'Spec'") from stop
+
+    monkeypatch.setattr(cli_app, "build_app", importing)
+    assert _run_main() == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_an_error_while_importing_without_a_stop_is_not_called_an_interrupt(in_main, monkeypatch):
+    def importing(only=None):
+        raise RuntimeError("a real bug")
+
+    monkeypatch.setattr(cli_app, "build_app", importing)
+    with pytest.raises(RuntimeError, match="a real bug"):
+        cli_app.main()
+
+
+# -- build --weights MISSING: before TensorFlow ---------------------------------------------------------
+def test_build_refuses_a_missing_weights_file_before_tensorflow_is_imported(tmp_path):
+    """It built the model (TensorFlow: ~4 s) before reading its weight sources; train checks first."""
+    (tmp_path / "basic_cnn.yaml").write_text(Path(BASIC).read_text())
+    code = (
+        "import sys, json\n"
+        "from typer.testing import CliRunner\n"
+        "from cnnspec.cli.app import app\n"
+        "r = CliRunner().invoke(app, ['build', 'basic_cnn.yaml', '--weights', 'nonexist.weights.h5',"
+        " '-o', 'a.keras'])\n"
+        "print(json.dumps([r.exit_code, 'tensorflow' in sys.modules, r.output]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    exit_code, imported, output = json.loads(done.stdout.strip().splitlines()[-1])
+    assert exit_code == 2 and "no such weights file" in output, output
+    assert not imported
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["basic_cnn.yaml"]
+
+
+# -- a folder given as a file: report -o, runs compare --png; an empty -o -----------------------------------
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["report", "RUN", "-o", "newdir.html/"], "newdir.html/ names a folder; expected a file path such as "
+         "newdir.html/report.html"),
+        (["report", "RUN", "-o", "adir/"],
+         "adir/ names a folder; expected a file path such as adir/report.html"),
+        (["runs", "compare", "RUN", "RUN", "--png", "cmpdir.png/"],
+         "cmpdir.png/ names a folder; expected a file path such as cmpdir.png/compare.png"),
+        (["report", "RUN", "-o", ""], "--out is empty; expected a file path such as report.html"),
+        (["runs", "compare", "RUN", "RUN", "--png", ""],
+         "--png is empty; expected a file path such as compare.png"),
+        (["codegen", BASIC, "-o", ""], "-o is empty; expected a file path such as model.py"),
+        (["build", BASIC, "-o", ""], "-o is empty; expected a file path such as model.keras"),
+    ],
+    ids=["report", "report-new-folder", "runs-compare", "report-empty", "runs-empty", "codegen-empty",
+         "build-empty"],
+)  # fmt: skip
+def test_an_output_that_names_a_folder_or_nothing_is_refused(runner, tmp_path, monkeypatch, args, said):
+    """`report -o newdir.html/` and `runs compare --png cmpdir.png/` wrote a file of that name
+    (Typer's Path drops the slash); `-o ""` was ". is a folder"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "RUN").mkdir()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert said in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["RUN"]
+    assert list((tmp_path / "RUN").iterdir()) == []
+
+
+# -- help and usage errors into a closed pipe ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "both"),
+    [(["--help"], False), (["codegen", "-h"], False), (["validate", "x.yaml", "--bogus"], True)],
+    ids=["help", "command-help", "usage-error"],
+)
+def test_help_and_usage_errors_into_a_closed_pipe_exit_141_quietly(args, both):
+    """`cnnspec --help | head -1` (and a usage error with 2>&1) exited 1: Rich and Click print
+    them before any command's guard, and end a broken pipe with 1, the status of a spec error."""
+    read, write = os.pipe()
+    os.close(read)  # the reader went away before the first line: every write fails (EPIPE)
+    try:
+        proc = subprocess.Popen(
+            [CNNSPEC, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=write,
+            stderr=write if both else subprocess.PIPE,
+            cwd=ROOT,
+        )
+    finally:
+        os.close(write)
+    _, error = proc.communicate(timeout=60)
+    assert proc.returncode == 141, error
+    assert not error
+
+
+# -- import: a source path that names no file is a usage error ----------------------------------------
+def _fifo(path: Path) -> str:
+    os.mkfifo(path)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda tmp: str(tmp / "nonexist.json"), "nonexist.json: no such file"),
+        (lambda tmp: str(tmp), "expected a file; received a folder"),
+        (lambda tmp: "/dev/null", "/dev/null: expected a model file; received a character device"),
+        (lambda tmp: "", "expected a model file; received an empty path"),
+        (lambda tmp: _fifo(tmp / "pipe"), "expected a model file; received a FIFO (named pipe)"),
+    ],
+    ids=["missing", "folder", "device", "empty", "fifo"],
+)
+def test_import_of_a_source_that_is_no_file_is_a_usage_error(runner, tmp_path, make, said):
+    """Exit 1 (a spec error) where evaluate, export, report and runs exit 2 for an input path
+    that names no file; the README's table: a missing *spec* is 1, other usage errors 2."""
+    result = runner.invoke(app, ["import", make(tmp_path), "-o", str(tmp_path / "x.yaml")])
+    assert result.exit_code == 2, result.output
+    assert said in result.stderr and "hint: pass a .keras file, a JSON config or keras:NAME" in result.stderr
+    assert not (tmp_path / "x.yaml").exists()
+
+
+def test_import_of_a_file_that_is_no_model_stays_a_located_error(runner, tmp_path):
+    source = tmp_path / "model.json"
+    source.write_text("{not json")
+    result = runner.invoke(app, ["import", str(source), "-o", str(tmp_path / "x.yaml")])
+    assert result.exit_code == 1, result.output
+    assert not (tmp_path / "x.yaml").exists()
+
+
+# -- an output name too long for the file system -----------------------------------------------------------
+def test_a_too_long_output_name_is_a_usage_error_not_a_disk_error(runner, tmp_path, monkeypatch):
+    """`codegen -o <300 a's>.py` was "File name too long (needs about 1.4 KiB; 77.0 GiB free
+    there)", exit 1, hint "check the disk"."""
+    monkeypatch.chdir(tmp_path)
+    name = "a" * 300 + ".py"
+    result = runner.invoke(app, ["codegen", BASIC, "-o", name])
+    assert result.exit_code == 2, result.output
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX") - len(".py") - 10  # room for the temp name
+    assert (
+        f"expected -o to name a file of at most {limit} bytes; received a name of 303 bytes" in result.stderr
+    )
+    assert "check the disk" not in result.stderr and "free there" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+    # the longest name that fits is written
+    fits = "b" * (limit - len(".py")) + ".py"
+    assert runner.invoke(app, ["codegen", BASIC, "-o", fits]).exit_code == 0
+    assert [p.name for p in tmp_path.iterdir()] == [fits]
+
+
+def test_a_too_long_folder_name_is_refused_before_the_work(tmp_path):
+    with pytest.raises(UsageError, match="expected --out to name folders of at most"):
+        check_writable(tmp_path / ("d" * 300) / "runs", option="--out", folder=True)
+    with pytest.raises(UsageError, match="expected -o to name folders of at most"):
+        check_writable(tmp_path / ("d" * 300) / "m.keras", option="-o", folder=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_with_a_too_long_name_is_a_usage_error_where_it_was_not_checked(tmp_path):
+    with pytest.raises(UsageError, match="too long to write"):
+        write_atomic(tmp_path / ("c" * 300 + ".json"), "{}")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- help text ------------------------------------------------------------------------------------------
+def test_lsp_stdio_shows_no_default_it_cannot_change_and_build_says_its_default():
+    """`--stdio` showed `[default: True]`, a flag that could not be turned off."""
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    stdio = next(p for p in commands["lsp"].params if p.name == "stdio")
+    assert not stdio.show_default and not stdio.default and "the only transport" in (stdio.help or "")
+    output = next(p for p in commands["build"].params if p.name == "output")
+    assert "default NAME.keras" in (output.help or "")
