@@ -281,3 +281,11 @@ def test_lsp_stdio_shows_no_default_it_cannot_change_and_build_says_its_default(
     assert not stdio.show_default and not stdio.default and "the only transport" in (stdio.help or "")
     output = next(p for p in commands["build"].params if p.name == "output")
     assert "default NAME.keras" in (output.help or "")
+
+
+@pytest.mark.parametrize("command", ["validate", "inspect", "codegen"])
+def test_a_dash_for_the_spec_says_specs_are_files(runner, tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli_app.app, [command, "-"])
+    assert result.exit_code == 1 and "no such file: -" in result.output
+    assert "specs are read from files, not standard input" in result.output

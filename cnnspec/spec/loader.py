@@ -674,7 +674,13 @@ def load_file(path: str | Path) -> SourceDoc:
             # file's own (a file in /proc says 0: decode_source then says "more than")
             size = os.fstat(fd).st_size
     except FileNotFoundError:
-        raise SpecError.single(f"no such file: {path}", whole, code="io") from None
+        # `-` is no spec on standard input here: a spec is a file (its lines locate errors)
+        hint = (
+            "specs are read from files, not standard input: save it and pass its path"
+            if str(path) == "-"
+            else None
+        )
+        raise SpecError.single(f"no such file: {path}", whole, code="io", hint=hint) from None
     except IsADirectoryError:
         raise SpecError.single(f"expected a file; received the directory {path}", whole, code="io") from None
     except OSError as exc:
