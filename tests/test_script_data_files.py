@@ -55,16 +55,12 @@ def script(path: Path) -> dict[str, Any]:
 
 
 def script_data(path: Path, *args: Path) -> tuple[list[tuple[str, int]], ...]:
-    """The train.py's ``load_data(*args)`` with ``data.classes`` applied as its main() applies it:
-    (file, label) pairs of the training, validation (a folder given; else []) and test parts, and
-    the class names."""
+    """The train.py's ``load_data(*args)`` (which applies ``data.classes`` before its test
+    split, as cnnspec train does): (file, label) pairs of the training, validation (a folder
+    given; else []) and test parts, and the class names."""
     functions = script(path)
     (x, y), (x_test, y_test), names, found = functions["load_data"](*args)
     val = found["validation"] or (x[:0], y[:0])
-    if "select_classes" in functions:
-        x_val, y_val, *_ = functions["select_classes"](*val, val[0][:0], val[1][:0], names, False)
-        val = (x_val, y_val)
-        x, y, x_test, y_test, names = functions["select_classes"](x, y, x_test, y_test, names)
     return pairs(x, y), pairs(*val), pairs(x_test, y_test), names
 
 
@@ -182,21 +178,21 @@ def test_a_test_directory_needs_only_the_selected_classes_in_the_script_too(tmp_
 
 def test_the_script_notes_a_class_found_by_its_name_once_with_a_validation_folder(tmp_path, capsys):
     """data.classes [1]: the folder named 1 is the class at index 0; the note says so once, as
-    cnnspec train does, not again for the validation folder (run passes notes=False there)."""
+    cnnspec train does, not again for the validation folder (load_data passes notes=False there)."""
     class_tree(tmp_path / "photos" / "train", {"1": 3, "cat": 3})
     class_tree(tmp_path / "photos" / "val", {"1": 1, "cat": 1})
     path = write_spec(tmp_path, "{directory: photos}", CLASSIFIER, "  classes: [1, cat]\n")
     listed = script_data(path, tmp_path / "photos")
     assert listed == cnnspec_data(path) and listed[3] == ["1", "cat"]
     assert capsys.readouterr().out.count("1 is the class named '1', not the class at index 1") == 1
-    run = next(
+    load_data = next(
         node
         for node in ast.parse(generate_code(path, script=True)).body
-        if isinstance(node, ast.FunctionDef) and node.name == "run"
+        if isinstance(node, ast.FunctionDef) and node.name == "load_data"
     )
     calls = [
         [keyword.arg for keyword in node.keywords]
-        for node in ast.walk(run)
+        for node in ast.walk(load_data)
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "select_classes"
     ]
     assert sorted(calls) == [[], ["notes"]]

@@ -98,7 +98,8 @@ def decode(
 ) -> tuple[np.ndarray, str, str]:
     """Decode an image file (or its bytes) to uint8 pixels ``(h, w, c)`` with Pillow.
 
-    ``channels=1`` decodes a JPEG straight to its luma plane, as TensorFlow's decoder does.
+    ``channels=1`` decodes a JPEG straight to its luma plane, as TensorFlow's decoder does;
+    ``channels=4`` makes the transparent colour (tRNS) of a gray or RGB PNG alpha 0, as it does.
     Returns the pixels in the file's colour layout (L, LA, RGB or RGBA), Pillow's format name
     and the file's mode. Unreadable or oversized files are a :class:`UsageError`.
     """
@@ -124,12 +125,16 @@ def decode(
             target = {"1": "L", "L": "L", "LA": "LA", "RGB": "RGB"}.get(image.mode, "RGBA")
             if image.mode == "P":  # a palette: to RGB, or RGBA when it has transparency
                 target = "RGBA" if "transparency" in image.info else "RGB"
+            elif kind == "PNG" and channels == 4 and "transparency" in image.info:
+                target = "RGBA"  # a gray or RGB PNG's tRNS colour: alpha 0 there, as TensorFlow reads it
             if image.mode in ("I;16", "I;16B", "I"):  # 16-bit gray: TensorFlow keeps the high byte
                 array = np.asarray(image, dtype="uint32") >> 8
                 pixels = array.astype("uint8")[..., None]
             else:
                 pixels = np.asarray(image.convert(target), dtype="uint8")
-            if kind == "GIF" and pixels.shape[-1] == 4:  # TensorFlow: transparent → black, RGB
+            if (
+                kind == "GIF" and pixels.ndim == 3 and pixels.shape[-1] == 4
+            ):  # transparent → black, RGB (as TF)
                 pixels = np.where(pixels[..., 3:] == 0, 0, pixels)[..., :3]
     except UsageError:
         raise
