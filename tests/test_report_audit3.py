@@ -173,12 +173,12 @@ def test_the_report_page_says_which_data_its_matrix_is_of(tmp_path):
     assert "Of the training&#39;s test set (12 images), the predictions the per-class report counts" in page
 
 
-def evaluation_of(run: Path, *, of_run: bool) -> Evaluation:
+def evaluation_of(run: Path, *, of_run: bool, data: str = "other.npz") -> Evaluation:
     """An evaluation document as `evaluate` writes it (of the run's test split, or of --data)."""
     document = {
         "name": "tiny",
         "run_dir": str(run),
-        "data": {"source": {"kind": "npz", "path": str(run.parent / "other.npz")}, "of_run": of_run},
+        "data": {"source": {"kind": "npz", "path": str(run.parent / data)}, "of_run": of_run},
         "accuracy": 0.5,
         "class_names": ["a", "b", "c"],
         "confusion_matrix": [[1, 1, 0], [0, 1, 1], [1, 0, 1]],
@@ -198,6 +198,19 @@ def test_an_evaluation_of_other_data_goes_apart_from_the_runs_own_files(tmp_path
     out = tmp_path / "out"
     assert write_evaluation(evaluation_of(run, of_run=False), out, "tiny")["evaluation"].parent == out
     assert write_evaluation(evaluation_of(run, of_run=True), run, "tiny")["evaluation"].parent == run
+
+
+def test_evaluations_of_two_sources_of_one_name_keep_a_folder_each(tmp_path):
+    """a/other.npz and then b/other.npz: the second goes to other-<hash>/, and a/other.npz
+    again to its own other/."""
+    run = classifier_run(tmp_path)
+    first = write_evaluation(evaluation_of(run, of_run=False, data="a/other.npz"), run, "tiny")["evaluation"]
+    second = write_evaluation(evaluation_of(run, of_run=False, data="b/other.npz"), run, "tiny")["evaluation"]
+    again = write_evaluation(evaluation_of(run, of_run=False, data="a/other.npz"), run, "tiny")["evaluation"]
+    assert first.parent.name == "other" and again == first
+    assert second.parent.name.startswith("other-") and len(second.parent.name) == len("other-") + 8
+    assert json.loads(first.read_text())["data"]["source"]["path"].endswith("a/other.npz")
+    assert json.loads(second.read_text())["data"]["source"]["path"].endswith("b/other.npz")
 
 
 @pytest.mark.slow
@@ -307,6 +320,15 @@ def test_runs_lists_a_run_folder_reached_through_a_link(tmp_path):
     assert any(name.startswith("linked →") for name in runs_table(tmp_path / "runs"))
 
 
+def test_a_run_linked_nearer_than_itself_is_listed_under_its_own_name(tmp_path):
+    """runs/latest → runs/exp/r1: the link is met first (breadth first), the run is r1."""
+    (tmp_path / "runs" / "exp").mkdir(parents=True)
+    make_run(tmp_path / "runs" / "exp" / "r1")
+    (tmp_path / "runs" / "latest").symlink_to(tmp_path / "runs" / "exp" / "r1")
+    rows = json.loads(invoke("runs", tmp_path / "runs", "--format", "json").stdout)
+    assert [row["run"] for row in rows] == ["exp/r1"] and rows[0]["link"] is None, rows
+
+
 def test_runs_compare_with_an_unfinished_run_says_it_has_no_metrics(tmp_path):
     a = make_run(tmp_path / "a")
     b = make_run(tmp_path / "b")
@@ -317,7 +339,7 @@ def test_runs_compare_with_an_unfinished_run_says_it_has_no_metrics(tmp_path):
     data = json.loads(
         invoke("runs", "compare", a, b, "--png", tmp_path / "cmp.png", "--force", "-f", "json").stdout
     )
-    assert data["unfinished"] and data["unfinished"][0].startswith(f"B ({b}) has no metrics.json yet")
+    assert data["unfinished"] == ["B"]
 
 
 def test_the_runs_table_marks_a_damaged_lock_in_its_status_column(tmp_path):
@@ -339,3 +361,11 @@ def test_a_run_with_a_corrupt_or_empty_history_is_listed_as_damaged(tmp_path, te
     assert row["status"] == "damaged"
     assert any(problem.startswith("history.json") for problem in row["problems"]), row["problems"]
     assert "damaged" in runs_table(tmp_path / "runs")["hist"]
+
+
+def test_runs_compare_names_a_damaged_history_once(tmp_path):
+    a = make_run(tmp_path / "a")
+    b = make_run(tmp_path / "b")
+    (a / "history.json").write_text('{"loss": [1, "x"]}')
+    data = json.loads(invoke("runs", "compare", a, b, "--png", tmp_path / "cmp.png", "-f", "json").stdout)
+    assert len([note for note in data["notes"] if "history.json" in note]) == 1, data["notes"]

@@ -145,8 +145,6 @@ def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> No
     from rich.text import Text
 
     _notes(result["notes"])
-    for note in result["unfinished"]:
-        stderr().print(f"[yellow]note:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)
     console = stdout()
     console.print(f"[bold]A[/bold] {safe(a)}   [bold]B[/bold] {safe(b)}", highlight=False)
     if result["spec_diff"]:
@@ -169,9 +167,7 @@ def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> No
         console.print(
             f"starting weights (A → B): {safe(weights['a'])} → {safe(weights['b'])}", highlight=False
         )
-    missing = " and ".join(
-        side for side, run in (("A", a), ("B", b)) if not os.path.lexists(run / "metrics.json")
-    )
+    missing = " and ".join(result["unfinished"])
     if missing:  # no metrics.json: nothing to compare, said where the table would be (not an empty one)
         has = "have" if " and " in missing else "has"
         console.print(f"metrics: none to compare: {missing} {has} no metrics.json yet (unfinished or failed)")

@@ -30,6 +30,8 @@ beside ``evaluation.json``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -293,7 +295,25 @@ def evaluation_folder(document: dict[str, Any], out: Path) -> Path:
         aimed_at_run = out.resolve() == Path(run_dir).resolve()
     except OSError:
         aimed_at_run = False
-    return out / OTHER_SOURCES / _source_name(data.get("source") or {}) if aimed_at_run else out
+    if not aimed_at_run:
+        return out
+    source = data.get("source") or {}
+    folder = out / OTHER_SOURCES / _source_name(source)
+    if _evaluated_source(folder) not in (None, source):
+        # another source of that name (a/test.npz, then b/test.npz): a folder of its own
+        digest = hashlib.sha256(json.dumps(source, sort_keys=True, default=str).encode()).hexdigest()
+        folder = folder.with_name(f"{folder.name}-{digest[:8]}")
+    return folder
+
+
+def _evaluated_source(folder: Path) -> Any:
+    """The data source of the evaluation.json in ``folder``; None where there is none (or it
+    cannot be read: written over, as any evaluation of its source would)."""
+    try:
+        document = json.loads((folder / "evaluation.json").read_text(encoding="utf-8"))
+        return document["data"]["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _source_name(source: dict[str, Any]) -> str:
@@ -310,8 +330,6 @@ def write_evaluation(evaluation: Evaluation, out: Path, title: str) -> dict[str,
     """``evaluation.json`` and ``confusion_matrix.png`` in ``out`` (atomically), or in the
     folder :func:`evaluation_folder` chooses for another data source; for another task than
     classification, ``task_report.txt`` and the task's picture instead of the matrix."""
-    import json
-
     from cnnspec.fileio import write_atomic
     from cnnspec.training.plots import plot_confusion_matrix
 

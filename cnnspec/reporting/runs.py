@@ -131,8 +131,8 @@ def _subfolders(here: Path) -> list[Path]:
     """The folders in ``here``, links to folders included (a run folder kept elsewhere and
     linked in was skipped without a word); a dangling link is no folder. Links cannot make the
     search endless: it goes :data:`MAX_DEPTH` levels deep at most, and :func:`_walk_runs`
-    visits each real folder once: the folders themselves before the links (a run both in
-    ``here`` and linked to from it is listed under its own name)."""
+    visits each real folder once, the tree's own folders before the links (a run both in the
+    tree and linked to from it is listed under its own name)."""
     try:
         return sorted((p for p in here.iterdir() if p.is_dir()), key=lambda p: (p.is_symlink(), p.name))
     except OSError:
@@ -162,23 +162,44 @@ def deeper_run(folder: Path) -> Path | None:
 
 def _walk_runs(folder: Path, levels: int, most: int | None = None) -> Iterator[tuple[int, Path]]:
     """``(depth, run folder)`` breadth first, to ``levels`` below ``folder`` (a run folder's own
-    sub-folders are not searched), stopping after ``most`` folders when given."""
-    level, visited = [folder], 0
+    sub-folders are not searched), stopping after ``most`` folders when given. The links met
+    on the way are followed after the tree itself, so a run both in the tree and linked to from
+    it is listed once, under its own name, whichever is nearer ``folder``."""
     seen: set[str] = set()  # the real folders visited: a run reached by a link and as itself is one
-    for depth in range(levels + 1):
-        below: list[Path] = []
-        for here in level:
+    links: list[tuple[int, Path]] = []
+    visited = [0]
+    yield from _breadth_first([(0, folder)], levels, most, seen, visited, links)
+    yield from _breadth_first(links, levels, most, seen, visited, None)
+
+
+def _breadth_first(
+    start: list[tuple[int, Path]],
+    levels: int,
+    most: int | None,
+    seen: set[str],
+    visited: list[int],
+    links: list[tuple[int, Path]] | None,
+) -> Iterator[tuple[int, Path]]:
+    """:func:`_walk_runs`' walk from ``start``: links below it are put in ``links`` for later,
+    or followed at once when ``links`` is None (the walk of the links themselves)."""
+    level = start
+    while level:
+        below: list[tuple[int, Path]] = []
+        for depth, here in level:
+            if links is not None and depth > 0 and here.is_symlink():
+                links.append((depth, here))
+                continue
             real = os.path.realpath(here)
             if real in seen:
                 continue
             seen.add(real)
-            visited += 1
-            if most is not None and visited > most:
+            visited[0] += 1
+            if most is not None and visited[0] > most:
                 return
             if is_run(here):
                 yield depth, here
-                continue
-            below += _subfolders(here)
+            elif depth < levels:
+                below += [(depth + 1, sub) for sub in _subfolders(here)]
         level = below
 
 
@@ -537,23 +558,27 @@ def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
     overlaid curves.
 
     ``notes``: what is wrong with either run's files (damaged lock.json, metrics.json or
-    history.json); the comparison shows what the rest of the files allow. ``unfinished``: a
-    note for each run without a metrics.json (so ``metrics`` is empty)."""
+    history.json); the comparison shows what the rest of the files allow. ``unfinished``: the
+    sides (``"A"``, ``"B"``) whose run has no metrics.json yet (still training, stopped or
+    failed), so ``metrics`` is empty."""
     _require_run(a)
     _require_run(b)
     rows = {"a": run_row(a), "b": run_row(b)}
-    notes = [f"{rows[side]['path']}: {problem}" for side in rows for problem in rows[side]["problems"]]
+    notes = []
+    for side, run in (("a", a), ("b", b)):
+        # a history that can't be drawn is said once, with what it costs the comparison
+        # (run_row's own "history.json: …" problem would say it a second time)
+        unreadable = _history(run)[1]
+        notes += [
+            f"{rows[side]['path']}: {problem}"
+            for problem in rows[side]["problems"]
+            if unreadable is None or not problem.startswith("history.json")
+        ]
+        if unreadable is not None:
+            notes.append(f"{run}: no learning curves drawn: {unreadable}")
     # a run without metrics.json has no figures to compare: said, not an empty table alone
-    unfinished = [
-        f"{side} ({run}) has no metrics.json yet: it is unfinished (still training, stopped or "
-        "failed), so it has no test figures to compare"
-        for side, run in (("A", a), ("B", b))
-        if not os.path.lexists(run / "metrics.json")  # (one that can't be read is a damaged run's)
-    ]
-    for run in (a, b):
-        problem = _history(run)[1]
-        if problem:
-            notes.append(f"{run}: no learning curves drawn: {problem}")
+    # (one that can't be read is a damaged run's, in the notes)
+    unfinished = [side for side, run in (("A", a), ("B", b)) if not os.path.lexists(run / "metrics.json")]
     weights = {"a": starting_weights(a), "b": starting_weights(b)}
     return {
         **rows,
