@@ -401,8 +401,10 @@ class Diagnostics:
 class SpecError(Exception):
     """Raised when a spec has errors; carries every diagnostic of the failing stage."""
 
-    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
-        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+    def __init__(self, diagnostics: Iterable[Diagnostic], *, in_order: bool = False) -> None:
+        # sorted by location, then message; ``in_order``: as given (diagnostics located by a
+        # JSON path, not a line, such as an import's refused layers, keep the source's order)
+        self.diagnostics = list(diagnostics) if in_order else sorted(diagnostics, key=Diagnostic.sort_key)
         first = next((d for d in self.diagnostics if d.severity == "error"), None)
         super().__init__(first.headline() if first else "invalid spec")
 

@@ -409,16 +409,7 @@ def refusal(problems: list[Diagnostic]) -> SpecError:
             "import",
             "nothing was written",
         )
-    return in_order(problems)
-
-
-def in_order(diagnostics: list[Diagnostic]) -> SpecError:
-    """A SpecError that lists ``diagnostics`` in the order given. SpecError sorts by location
-    and then by message text; an import's diagnostics are located by a JSON path instead (no
-    location), so several refused layers would be listed by name, not by where they are."""
-    error = SpecError(diagnostics)
-    error.diagnostics = list(diagnostics)
-    return error
+    return SpecError(problems, in_order=True)
 
 
 def _refs(value: Any, path: str) -> list[tuple[str, str, str | None]]:

@@ -54,9 +54,7 @@ def named(error: SpecError, label: str) -> SpecError:
             return diagnostic
         return replace(diagnostic, path=f"{label}: {diagnostic.path}")
 
-    renamed = SpecError([prefixed(d) for d in error.diagnostics])
-    renamed.diagnostics = [prefixed(d) for d in error.diagnostics]
-    return renamed
+    return SpecError([prefixed(d) for d in error.diagnostics], in_order=True)
 
 
 def zip_fault(path: Path, exc: BaseException, what: str = "config.json") -> SpecError:
