@@ -7,6 +7,7 @@ list bound to one block input, references into a skipped item)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,10 +68,15 @@ def nested_spec(form: str, depth: int) -> str:
 FORMS = ["chain", "repeat", "residual", "parallel", "mixed"]
 
 
-def test_max_nesting_is_exported_for_other_modules():
+def test_the_documented_nesting_limit_is_the_resolvers():
     from cnnspec.spec.resolve import MAX_NESTING
 
-    assert MAX_NESTING == 32
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "graphs.md").read_text(encoding="utf-8")
+    assert f"nested more than {MAX_NESTING} deep" in docs
+    assert (
+        f"expected at most {MAX_NESTING} block calls"
+        in only_error(nested_spec("chain", MAX_NESTING + 1)).message
+    )
 
 
 @pytest.mark.parametrize("form", FORMS)

@@ -96,7 +96,8 @@ MAX_STEPS = 100_000  # layer items visited + repeat iterations (nested repeats o
 #: Items that may nest inside one another along one path of the walk: block calls and the
 #: combinators (repeat, residual, parallel). Each level is a few Python frames of recursion, so a
 #: chain of a few hundred block calls would exhaust the interpreter's stack; a located error at
-#: the item that goes deeper comes well before that (imported by other modules: keep the name).
+#: the item that goes deeper comes well before that (docs/graphs.md states the number; the
+#: codegen tests generate code at this depth).
 MAX_NESTING = 32
 UNKNOWN = "\0unknown"  # a tensor whose shape is unknown because of an earlier error
 
@@ -228,6 +229,21 @@ class CallName:
     automatic: bool
 
 
+@dataclass
+class MemoShape:
+    """What replaying a recorded block call must know of the calls inside it: how deep it
+    nests below itself (``below``), and where in the resolver's log of block calls the calls
+    made inside it are (``start``…``end``), with the prefix and group depth to strip from their
+    names; ``calls``: those names, made on the first replay."""
+
+    below: int
+    start: int
+    end: int
+    prefix: str
+    depth: int
+    calls: tuple[CallName, ...] | None = None
+
+
 class _RepeatFailed(Exception):
     """A repeat stopped at an error it has reported (:meth:`Resolver.repeat`)."""
 
@@ -272,8 +288,9 @@ class Resolver:
         self.nesting = 0
         self.deepest = 0
         #: Per recorded call (by ``id()`` of its memo, kept alive in ``memos``): how deep it
-        #: nests below itself and the names of the block calls inside it (without its prefix).
-        self.memo_shape: dict[int, tuple[int, tuple[CallName, ...]]] = {}
+        #: nests below itself, and where in ``call_log`` the block calls inside it are, with
+        #: the prefix and group depth to strip from them (read only when it is replayed).
+        self.memo_shape: dict[int, MemoShape] = {}
         #: Every block call's name (its prefix and local name, as a layer name would be), with
         #: the call's path and whether the name is automatic: a layer named alike is reported
         #: (a call's name is a group of `cnnspec inspect` and of freeze patterns), as two
@@ -2258,7 +2275,7 @@ class Resolver:
             if replayed is None and key is not None and changed is None:
                 self.memos[key] = None  # not a pure function of its prefix and inputs
             if replayed is not None:
-                below, calls = self.memo_shape.get(id(memo), (0, ()))
+                below, calls = self.memo_calls(memo)
                 self.deepest = max(self.deepest, self.nesting + below)
                 for inner in calls:
                     made = CallName(prefix + inner.name, (*group, *inner.group), inner.path, inner.automatic)
@@ -2315,12 +2332,9 @@ class Resolver:
         if start is not None and key is not None:
             recorded = self.memos[key] = self.record_memo(start, block_scope, tuple(inputs), outputs)
             if recorded is not None:
-                own, depth = block_scope.prefix, len(block_scope.group)
-                inner_calls = tuple(
-                    CallName(c.name.removeprefix(own), c.group[depth:], c.path, c.automatic)
-                    for c in self.call_log[calls_before:]
+                self.memo_shape[id(recorded)] = MemoShape(
+                    below, calls_before, len(self.call_log), block_scope.prefix, len(block_scope.group)
                 )
-                self.memo_shape[id(recorded)] = (below, inner_calls)
             if recorded is not None and value_key is not None:
                 sites = log.sites if log is not None else []
                 self.value_memos.setdefault(value_key, (recorded, dict(key[1]), sites))
@@ -2373,10 +2387,24 @@ class Resolver:
         """Whether replaying ``memo`` under ``prefix`` and ``group`` stays within
         :data:`MAX_NESTING` and names no block call inside it as a layer beside it is named;
         otherwise the call is walked, which reports it."""
-        below, calls = self.memo_shape.get(id(memo), (0, ()))
+        below, calls = self.memo_calls(memo)
         if self.nesting + below > MAX_NESTING:
             return False
         return not any(self.name_taken(prefix + inner.name, (*group, *inner.group)) for inner in calls)
+
+    def memo_calls(self, memo: CallMemo) -> tuple[int, tuple[CallName, ...]]:
+        """How deep a recorded call nests below itself, and the block calls made inside it,
+        named without the recorded call's prefix and group (as a replay prefixes them anew):
+        made when the call is first replayed, then kept (most recorded calls never are)."""
+        shape = self.memo_shape.get(id(memo))
+        if shape is None:
+            return 0, ()
+        if shape.calls is None:
+            shape.calls = tuple(
+                CallName(c.name.removeprefix(shape.prefix), c.group[shape.depth :], c.path, c.automatic)
+                for c in self.call_log[shape.start : shape.end]
+            )
+        return shape.below, shape.calls
 
     # -- replaying identical calls (cnnspec.spec.memo) -----------------------------------------
     def memo_key(self, name: str, args: dict[str, Any], inputs: list[str]) -> tuple[Any, ...] | None:
