@@ -77,8 +77,15 @@ def run_both(tmp_path: Path, text: str) -> tuple[dict[str, Any], Any]:
 def test_script_reads_and_orders_image_files_as_cnnspec_train_does(tmp_path):
     """The same pixels (a JPEG decoded with the accurate IDCT, as Pillow does) and the same
     batches in every epoch (file indices reshuffled inside a pipeline of the stream's shape):
-    the per-epoch history is cnnspec train's, to 1e-6, and so are the test metrics."""
-    theirs, ours = run_both(tmp_path, SPEC)
+    the per-epoch history is cnnspec train's, to 1e-6, and so are the test metrics. The
+    learning rate warms up over 4 of the 6 steps (the script's WarmUp, train's LinearWarmup),
+    then decays."""
+    warmed = (
+        "{exponential_decay: {initial_learning_rate: 0.05, decay_steps: 2, decay_rate: 0.5, warmup_steps: 4}}"
+    )
+    text = SPEC.replace("{learning_rate: 0.01}", f"{{learning_rate: {warmed}}}")
+    assert warmed in text
+    theirs, ours = run_both(tmp_path, text)
     assert theirs["epochs"] == len(ours.history) == 2
     for key, values in theirs["history"].items():
         expected = [row[key] for row in ours.history]

@@ -225,22 +225,3 @@ def test_every_schedule_warms_up_as_keras_does_in_train_and_in_the_script() -> N
         ramps[kind] = [rate / first for rate in train[: WARMUP + 1]]
     assert ramps["exponential_decay"] == pytest.approx(ramps["cosine_decay"], rel=1e-6)
     assert ramps["piecewise_constant"] == pytest.approx(ramps["cosine_decay"], rel=1e-6)
-
-
-@pytest.mark.slow
-def test_the_script_trains_a_warmed_up_schedule_as_cnnspec_train_does(tmp_path) -> None:
-    """The generated script and ``cnnspec train`` on the parity spec, with an exponential
-    decay warmed up over 4 of its 6 steps (``WarmUp`` in the script, ``LinearWarmup`` in
-    train): the per-epoch history, learning rate included where logged, agrees to 1e-6."""
-    from tests.test_codegen_parity import SPEC, run_both
-
-    schedule = SCHEDULES["exponential_decay"][0]
-    text = SPEC.replace(
-        "optimizer: {adam: {learning_rate: 0.01}}", f"optimizer: {{adam: {{learning_rate: {schedule}}}}}"
-    )
-    assert schedule in text
-    theirs, ours = run_both(tmp_path, text)
-    assert theirs["epochs"] == len(ours.history) == 2
-    for key, values in theirs["history"].items():
-        assert values == pytest.approx([row[key] for row in ours.history], abs=1e-6), key
-    assert theirs["test"]["loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
