@@ -65,6 +65,21 @@ def _crop_shape(params: Params, inputs: list[Shape]) -> Shape:
     return (height, width, c)
 
 
+def _contrast_shape(params: Params, inputs: list[Shape]) -> Shape:
+    # RandomContrast reads a list as the amounts [lower, upper] (1 − lower to 1 + upper), both
+    # from 0 to 1: Keras refuses a negative upper when it builds the layer, and a negative lower
+    # would invert the range.
+    factor = params.get("factor")
+    if isinstance(factor, (list, tuple)) and any(x < 0 for x in factor):
+        raise ShapeError(
+            f"expected random_contrast's factor [lower, upper] with both from 0 to 1; received "
+            f"[{', '.join(str(x) for x in factor)}]",
+            param="factor",
+            hint="the contrast is scaled by 1 − lower to 1 + upper: write both as amounts ≥ 0",
+        )
+    return inputs[0]
+
+
 _VALUE_RANGE = Param(
     "value_range",
     "pair",
@@ -111,7 +126,9 @@ register(
         "random_rotation",
         "RandomRotation",
         "Random rotation by a fraction of a full turn.",
-        (_factor("factor", "rotation range as a fraction of 2π"), *_FILL, seed_param()),
+        # Keras refuses a single factor outside [-1, 1] when it builds the layer (mid-run, in
+        # `augmentation:`); beyond a full turn a range says nothing more.
+        (_factor("factor", "rotation range as a fraction of 2π", 1.0), *_FILL, seed_param()),
         main="factor",
         geometric=True,
     ),
@@ -160,7 +177,17 @@ register(
         "random_contrast",
         "RandomContrast",
         "Random contrast change.",
-        (_factor("factor", "contrast range", 1.0), _VALUE_RANGE, seed_param()),
+        (
+            _factor(
+                "factor",
+                "contrast range; a list [lower, upper] scales the contrast by 1 − lower to "
+                "1 + upper (both from 0 to 1)",
+                1.0,
+            ),
+            _VALUE_RANGE,
+            seed_param(),
+        ),
+        shape_rule=_contrast_shape,
         main="factor",
     ),
 )

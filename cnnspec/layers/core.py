@@ -172,7 +172,8 @@ register(
                 "noise_shape",
                 None,
                 "shape of the dropout mask, batch axis first, e.g. [null, 1, 1, 1] to drop whole "
-                "samples (per-sample drop-connect); null entries take the input's size",
+                "samples (per-sample drop-connect); null entries take the input's size. The batch "
+                "entry is null (or 1: one mask for the whole batch), never a fixed batch size",
                 nullable=True,
             ),
             seed_param(),

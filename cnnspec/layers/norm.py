@@ -99,8 +99,14 @@ def _normalization_shape(params: Params, inputs: list[Shape]) -> Shape:
                 f"{params['axis']}); received a list of {len(value)}",
                 param=name,
             )
-    if isinstance(variance, (list, tuple)) and isinstance(mean, (list, tuple)) and len(mean) != len(variance):
-        raise ShapeError("expected mean and variance of the same length", param="variance")
+    lengths = {len(v) for v in (mean, variance) if isinstance(v, (list, tuple)) and len(v) != 1}
+    if len(lengths) > 1:  # a list of 1 and a list of `size` are not different lengths (see below)
+        raise ShapeError(
+            f"expected mean and variance of the same length; received a list of {len(mean)} and "
+            f"a list of {len(variance)}",
+            param="variance",
+            hint="one number (or a list of 1) is used for every position",
+        )
     return shape
 
 
@@ -116,8 +122,31 @@ def _normalization_counts(params: Params, inputs: list[Shape], output: Shape) ->
 
 
 def _normalization_args(params: Params) -> dict[str, Any]:
-    # Everything but `adapt` (a training step, not a Keras argument) goes to Keras as given.
-    return {p.name: p.normalize(params[p.name]) for p in NORMALIZATION_PARAMS if p.keras_name is not None}
+    # Everything but `adapt` (a training step, not a Keras argument) goes to Keras; mean and
+    # variance in the shapes Keras needs (see _mean_and_variance).
+    args = {p.name: p.normalize(params[p.name]) for p in NORMALIZATION_PARAMS if p.keras_name is not None}
+    if "mean" in args and "variance" in args:
+        args["mean"], args["variance"] = _mean_and_variance(args["mean"], args["variance"], args.get("axis"))
+    return args
+
+
+def _mean_and_variance(mean: Any, variance: Any, axis: int | None) -> tuple[Any, Any]:
+    """Keras wants mean and variance of one shape, and a scalar for ``axis: null``: the spec may
+    write one number (or a list of 1) beside a list — ImageNet's per-channel means with one
+    variance — which stands for that number at every position."""
+    if axis is None:  # one mean overall: the shape rule allowed only lists of 1
+        return _scalar(mean), _scalar(variance)
+    mean, variance = _scalar(mean), _scalar(variance)
+    if isinstance(mean, tuple) and not isinstance(variance, tuple) and variance is not None:
+        variance = (variance,) * len(mean)
+    elif isinstance(variance, tuple) and not isinstance(mean, tuple) and mean is not None:
+        mean = (mean,) * len(variance)
+    return mean, variance
+
+
+def _scalar(value: Any) -> Any:
+    """A list of one number as that number (Keras' rank rule: a list needs an axis)."""
+    return value[0] if isinstance(value, tuple) and len(value) == 1 else value
 
 
 NORMALIZATION_PARAMS = (

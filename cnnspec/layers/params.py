@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnspec.errors import describe_value
+from cnnspec.errors import closest, describe_value, did_you_mean
 
 REQUIRED: Any = object()
 
@@ -56,6 +56,10 @@ VARIANCE_SCALING: dict[str, tuple[str, ...] | None] = {
     "distribution": ("truncated_normal", "untruncated_normal", "uniform"),
 }
 MAX_SIZE = 2**31 - 1
+#: The largest finite float32 (``numpy.finfo("float32").max``): the back ends compute in float32,
+#: so a number parameter beyond it (``rescaling: 1.0e+39``) becomes inf in the first batch, or a
+#: build-time crash for a constant (an initializer's value, normalization's mean).
+FLOAT32_MAX = 3.4028234663852886e38
 
 EXPRESSION_SCHEMA: dict[str, Any] = {"$ref": "#/$defs/expression"}
 
@@ -107,11 +111,30 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
+    """A finite number float32 can hold (NaN and ±inf compare false)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= FLOAT32_MAX
+
+
+def _beyond_float32(value: Any) -> bool:
+    """A number, but one float32 cannot hold (an infinity included; NaN is no number at all)."""
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
-        and (not isinstance(value, float) or math.isfinite(value))
+        and not (isinstance(value, float) and math.isnan(value))
+        and not _is_number(value)
     )
+
+
+def _float_limit(value: float) -> str:
+    """The bound a number beyond float32's range broke, said as such (as :func:`_size_limit`)."""
+    return f"at most {FLOAT32_MAX:.8g} (float32's largest)" if value > 0 else f"at least {-FLOAT32_MAX:.8g}"
+
+
+def _received(value: Any) -> str:
+    """:func:`describe_value`, saying an empty mapping is empty (not "with keys ")."""
+    if isinstance(value, dict) and not value:
+        return "an empty mapping"
+    return describe_value(value)
 
 
 @dataclass(frozen=True)
@@ -164,8 +187,16 @@ class Param:
         if problem is None:
             return None
         if isinstance(problem, ItemProblem):
-            return f"expected {problem.expected}; received {describe_value(problem.value)}", problem.index
-        return f"expected {problem}; received {describe_value(value)}", ()
+            return f"expected {problem.expected}; received {_received(problem.value)}", problem.index
+        return f"expected {problem}; received {_received(value)}", ()
+
+    def hint(self, value: Any) -> str | None:
+        """A hint for a refused ``value``: the name it was probably meant to be (``he_unifrom`` →
+        ``he_uniform``, among :attr:`choices` or the type's own names), or how to write it."""
+        if isinstance(value, str) and self.choices:
+            return did_you_mean(value, self.choices)
+        rule = PARAM_TYPES[self.type].hint
+        return rule(self, value) if rule is not None else None
 
     def normalize(self, value: Any) -> Any:
         """The canonical form the back ends receive (tuples expanded, numbers typed)."""
@@ -231,6 +262,8 @@ class ParamType:
     describe: Callable[[Param], str]
     normalize: Callable[[Param, Any], Any]
     schema: Callable[[Param], dict[str, Any]]
+    hint: Callable[[Param, Any], str | None] | None = None
+    """A hint for a refused value (see :meth:`Param.hint`); ``None``: none."""
 
 
 def _int_describe(p: Param) -> str:
@@ -256,6 +289,8 @@ def _number_describe(p: Param) -> str:
 
 
 def _number_check(p: Param, v: Any) -> str | None:
+    if _beyond_float32(v) and p.in_range(v):
+        return f"{_number_describe(p)} {_float_limit(v)}"  # the bound that failed, said
     return None if _is_number(v) and p.in_range(v) else _number_describe(p)
 
 
@@ -288,7 +323,9 @@ def _factor_describe(p: Param) -> str:
     return f"{_number_describe(p)} or a list [lower, upper]"
 
 
-def _factor_check(p: Param, v: Any) -> str | None:
+def _factor_check(p: Param, v: Any) -> str | ItemProblem | None:
+    if (found := _beyond_float32_item(p, v)) is not None:
+        return found
     if isinstance(v, list):
         ok = len(v) == 2 and all(_is_number(x) and p.in_range(abs(x)) for x in v) and v[0] <= v[1]
         return None if ok else _factor_describe(p)
@@ -315,7 +352,19 @@ def _pair_describe(p: Param) -> str:
     return "a list [lower, upper] of two numbers with lower < upper"
 
 
-def _pair_check(p: Param, v: Any) -> str | None:
+def _beyond_float32_item(p: Param, v: Any) -> str | ItemProblem | None:
+    """A number (or a list item) that is right but for float32's range: the bound, said (a
+    plain "expected a number" would not tell what is wrong with ``1.0e+39``)."""
+    for index, x in enumerate(v if isinstance(v, list) else [v]):
+        if _beyond_float32(x) and p.in_range(x):
+            expected = f"a number {_float_limit(x)}"
+            return ItemProblem((index,), expected, x) if isinstance(v, list) else expected
+    return None
+
+
+def _pair_check(p: Param, v: Any) -> str | ItemProblem | None:
+    if isinstance(v, list) and len(v) == 2 and (found := _beyond_float32_item(p, v)) is not None:
+        return found
     ok = isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v) and v[0] < v[1]
     return None if ok else _pair_describe(p)
 
@@ -389,7 +438,9 @@ def _floats_describe(p: Param) -> str:
     return "a number or a non-empty list of numbers"
 
 
-def _floats_check(p: Param, v: Any) -> str | None:
+def _floats_check(p: Param, v: Any) -> str | ItemProblem | None:
+    if (found := _beyond_float32_item(p, v)) is not None:
+        return found
     values = v if isinstance(v, list) else [v]
     ok = bool(values) and all(_is_number(x) and p.in_range(x) for x in values)
     return None if ok else _floats_describe(p)
@@ -400,16 +451,35 @@ def _floats_normalize(p: Param, v: Any) -> float | tuple[float, ...]:
 
 
 def _noise_shape_describe(p: Param) -> str:
-    return "a list with one entry per axis, batch axis first: a positive integer or null (the input's size)"
+    return (
+        "a list with one entry per axis, batch axis first (null or 1), then a positive integer or "
+        "null (the input's size)"
+    )
 
 
-def _noise_shape_check(p: Param, v: Any) -> str | None:
+#: What a noise_shape's batch entry may be: null (the batch's size, whatever it is) or 1 (one mask
+#: shared by the whole batch). A fixed size would build, then fail on every other batch size.
+_NOISE_BATCH = (None, 1)
+
+
+def _noise_shape_check(p: Param, v: Any) -> str | ItemProblem | None:
     ok = (
         isinstance(v, list)
         and len(v) >= 2
         and all(x is None or (_is_int(x) and 1 <= x <= MAX_SIZE) for x in v)
     )
-    return None if ok else _noise_shape_describe(p)
+    if not ok:
+        return _noise_shape_describe(p)
+    if v[0] not in _NOISE_BATCH:
+        return ItemProblem((0,), "null or 1 for the batch axis (a fixed batch size fails on any other)", v[0])
+    return None
+
+
+def _noise_shape_hint(p: Param, v: Any) -> str | None:
+    if isinstance(_noise_shape_check(p, v), ItemProblem):  # only the batch entry is wrong
+        rest = ", ".join("null" if x is None else str(x) for x in v[1:])
+        return f"write [null, {rest}] (one mask per sample), or [1, {rest}] (one mask for the whole batch)"
+    return None
 
 
 def _initializer_describe(p: Param) -> str:
@@ -426,6 +496,8 @@ def _initializer_check(p: Param, v: Any) -> str | None:
     if not (isinstance(v, dict) and len(v) == 1 and isinstance(next(iter(v.values())), dict)):
         return _initializer_describe(p)
     if "constant" in v:
+        if list(v["constant"]) == ["value"] and _beyond_float32(v["constant"]["value"]):
+            return f"{{constant: {{value: number}}}} with a value {_float_limit(v['constant']['value'])}"
         ok = list(v["constant"]) == ["value"] and _is_number(v["constant"]["value"])
         return None if ok else _initializer_describe(p)
     if "variance_scaling" not in v:
@@ -435,10 +507,26 @@ def _initializer_check(p: Param, v: Any) -> str | None:
         return _initializer_describe(p)
     for key, value in config.items():
         allowed = VARIANCE_SCALING[key]
+        if not allowed and _beyond_float32(value) and value > 0:
+            return f"{{variance_scaling: {{scale: number}}}} with a scale {_float_limit(value)}"
         ok = value in allowed if allowed else _is_number(value) and value > 0
         if not ok:
             return _initializer_describe(p)
     return None
+
+
+def _initializer_hint(p: Param, v: Any) -> str | None:
+    if isinstance(v, str):
+        return did_you_mean(v, INITIALIZERS)
+    if isinstance(v, dict) and len(v) == 1:
+        (key,) = v
+        if isinstance(key, str) and key not in _CONFIGURABLE_INITIALIZERS:
+            return did_you_mean(key, _CONFIGURABLE_INITIALIZERS)
+    return None
+
+
+#: The initializers a spec writes as a one-key mapping.
+_CONFIGURABLE_INITIALIZERS = ("constant", "variance_scaling")
 
 
 def _initializer_normalize(p: Param, v: Any) -> Any:
@@ -493,6 +581,10 @@ def _choice_check(p: Param, v: Any) -> str | None:
 
 
 def _regularizer_check(p: Param, v: Any) -> str | None:
+    if isinstance(v, dict) and set(v) <= {"l1", "l2"}:
+        beyond = [x for x in v.values() if _beyond_float32(x) and x >= 0]
+        if beyond:
+            return f"a mapping {{l1: number, l2: number}} with amounts {_float_limit(beyond[0])}"
     ok = (
         isinstance(v, dict)
         and v
@@ -500,6 +592,19 @@ def _regularizer_check(p: Param, v: Any) -> str | None:
         and all(_is_number(x) and x >= 0 for x in v.values())
     )
     return None if ok else "a mapping {l1: number, l2: number} (either or both)"
+
+
+def _regularizer_hint(p: Param, v: Any) -> str | None:
+    if isinstance(v, str):
+        meant = closest(v, ("l1", "l2")) or "l2"
+        return f"a regularizer is a mapping of amounts: `{{{meant}: 0.0001}}` (l1, l2 or both)"
+    if isinstance(v, dict) and not v:
+        return "give an amount, e.g. `{l2: 0.0001}`, or null for no penalty"
+    if isinstance(v, dict):
+        unknown = [k for k in v if k not in ("l1", "l2")]
+        if unknown and isinstance(unknown[0], str):
+            return did_you_mean(unknown[0], ("l1", "l2"))
+    return None
 
 
 def _regularizer_normalize(p: Param, v: Any) -> dict[str, float]:
@@ -599,12 +704,18 @@ PARAM_TYPES: dict[str, ParamType] = {
         lambda p, v: tuple(v),
         lambda p: {
             "type": "array",
+            "prefixItems": [{"anyOf": [{"const": 1}, {"type": "null"}, EXPRESSION_SCHEMA]}],
             "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
             "minItems": 2,
         },
+        _noise_shape_hint,
     ),
     "initializer": ParamType(
-        _initializer_check, _initializer_describe, _initializer_normalize, _initializer_schema
+        _initializer_check,
+        _initializer_describe,
+        _initializer_normalize,
+        _initializer_schema,
+        _initializer_hint,
     ),
     "regularizer": ParamType(
         _regularizer_check,
@@ -619,6 +730,7 @@ PARAM_TYPES: dict[str, ParamType] = {
             "additionalProperties": False,
             "minProperties": 1,
         },
+        _regularizer_hint,
     ),
 }
 

@@ -258,7 +258,13 @@ def _decode_regularizer(value: Any) -> Any:
         raise NotExpressible(f"regularizer {shown(_origin(value), str)} is a custom class, not Keras' own")
     if isinstance(value, Mapping) and snake_case(str(value.get("class_name", ""))) in ("l1_l2", "l1", "l2"):
         config = dict(value.get("config") or {})
-        return {k: float(config[k]) for k in ("l1", "l2") if float(config.get(k) or 0.0)}
+        amounts = {k: float(config[k]) for k in ("l1", "l2") if float(config.get(k) or 0.0)}
+        if amounts:
+            return amounts
+        # All zero (`L2(0)`, `L1L2(0, 0)`): no penalty, but a regularizer the model has; keep an
+        # explicit zero (the spec's `{l2: 0.0}`) so that building the spec gives the same layer.
+        zeros = [k for k in ("l1", "l2") if config.get(k) is not None]
+        return {zeros[-1] if zeros else "l2": 0.0}
     raise NotExpressible(
         f"regularizer {shown(value.get('class_name') if isinstance(value, Mapping) else value)}"
     )

@@ -1414,7 +1414,7 @@ class Resolver:
             if not good:
                 ok = False
                 continue
-            hint = did_you_mean(value, param.choices) if param.choices and isinstance(value, str) else None
+            hint = param.hint(value)  # the name meant (choices, initializers …), or how to write it
             if self.param_error(param, value, ppath, hint):
                 ok = False
                 continue
