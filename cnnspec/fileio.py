@@ -30,7 +30,7 @@ import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cnnspec.errors import UsageError, WriteError
@@ -92,6 +92,53 @@ def check_stop() -> None:
         raise KeyboardInterrupt
 
 
+#: The folders this process owns while it writes into them (a run folder under its lock:
+#: :class:`cnnspec.training.runlock.RunLock`), by absolute path, each with the check that raises
+#: (a :class:`~cnnspec.errors.WriteError`) once the folder is no longer the one it owns: moved,
+#: deleted, or its lock file removed (another process may hold it now).
+_OWNED: dict[str, Callable[[Path], None]] = {}
+
+
+def own_folder(folder: str | Path, check: Callable[[Path], None]) -> None:
+    """Make every :func:`atomic_path` write into ``folder`` (or below it) call ``check(target)``
+    first and again before it commits, and never create ``folder`` itself: a run folder that
+    was moved or deleted mid-run must not come back, empty, at its old path (the run's later
+    files there and the moved folder left unfinished). Its sub-folders are still created, inside
+    it only. Undone by :func:`disown_folder`."""
+    _OWNED[os.path.abspath(folder)] = check
+
+
+def disown_folder(folder: str | Path) -> None:
+    """Writes into ``folder`` are checked no more (its owner let it go)."""
+    _OWNED.pop(os.path.abspath(folder), None)
+
+
+def check_owned(path: str | Path) -> None:
+    """Run the check of the owned folder that holds ``path`` (or is it), if any: before a step
+    that writes there other than through :func:`atomic_path` (and may create the folder)."""
+    owner = _owner(Path(path))
+    if owner is not None:
+        owner[1](Path(path))
+
+
+def _owner(folder: Path) -> tuple[Path, Callable[[Path], None]] | None:
+    """The owned folder that holds ``folder`` (or is it), with its check; ``None`` when none."""
+    here = os.path.abspath(folder)
+    for root, check in _OWNED.items():
+        if here == root or here.startswith(root.rstrip(os.sep) + os.sep):
+            return Path(root), check
+    return None
+
+
+def _make_below(root: Path, folder: Path) -> None:
+    """Create ``folder`` and the folders between it and ``root``, one at a time below ``root``
+    (never ``root`` or anything above it: gone, the ``mkdir`` fails instead of re-creating it)."""
+    here = root
+    for part in Path(os.path.abspath(folder)).relative_to(root).parts:
+        here = here / part
+        here.mkdir(exist_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(
     target: str | Path, suffix: str | None = None, *, needed: int | None = None
@@ -104,13 +151,20 @@ def atomic_path(
     before it starts. A write that fails on the disk (see :func:`write_fault`) raises
     :class:`~cnnspec.errors.WriteError`; ``target`` is then as it was before. A ``target`` that
     is a folder, FIFO, device or socket is refused (:func:`refuse_special`) before anything is
-    written: the rename would put a regular file in its place.
+    written: the rename would put a regular file in its place. Into a folder this process owns
+    (:func:`own_folder`, a run folder under its lock) the owner's check runs first and again
+    before the commit, and that folder is never re-created.
     """
     target = Path(target)
     refuse_special(target)
     folder = target.parent if str(target.parent) else Path(".")
+    owner = _owner(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if owner is None:
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            owner[1](target)  # moved, deleted, its lock removed: raises, and nothing is written
+            _make_below(owner[0], folder)
         if needed is not None:
             ensure_space(folder, needed, target)
         handle, temp_name = tempfile.mkstemp(
@@ -120,6 +174,8 @@ def atomic_path(
         )
         os.close(handle)
     except OSError as exc:
+        if owner is not None:
+            owner[1](target)  # gone since the check: that, not "No such file or directory"
         if exc.errno == errno.ENAMETOOLONG:  # a name the file system refuses: no disk fault
             raise UsageError(
                 f"expected a shorter path; {_clipped(str(target))} is too long to write "
@@ -132,6 +188,8 @@ def atomic_path(
         temp.unlink()  # writers such as Keras refuse to overwrite; they create the file
         yield temp
         check_stop()  # a Ctrl-C the writer swallowed: nothing is committed, not even fsynced
+        if owner is not None:  # (the writer may have taken minutes: a model)
+            owner[1](target)
         with open(temp, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temp, target)
@@ -139,6 +197,8 @@ def atomic_path(
     except BaseException as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
+        if owner is not None and isinstance(exc, Exception) and not isinstance(exc, WriteError):
+            owner[1](target)  # the folder went away under the writer: say that, not its ENOENT
         fault = write_fault(exc, target, needed) if isinstance(exc, Exception) else None
         if fault is None:
             raise

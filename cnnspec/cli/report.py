@@ -68,12 +68,13 @@ def report(
 
 def _report_elsewhere(run_dir: Path, out: Path) -> Path:
     """``--out`` outside the run folder: the report of a run another process holds (a training
-    in progress) is written too, but then nothing is drawn into that run's folder."""
+    in progress), or of one this process can't lock (a read-only folder or disk, no permission),
+    is written too, but then nothing is drawn into that run's folder."""
     from cnnspec.reporting.html import write_report
-    from cnnspec.training.runlock import RunFolderBusy
+    from cnnspec.training.runlock import RunFolderBusy, RunFolderUnwritable
 
     try:
         with owning_run(run_dir, run_dir):  # (write_report takes no lock: only this one is busy)
             return write_report(run_dir, out=out)
-    except RunFolderBusy:
+    except (RunFolderBusy, RunFolderUnwritable):  # (raised by the lock, before anything is drawn)
         return write_report(run_dir, out=out, into_run=False)

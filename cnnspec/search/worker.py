@@ -13,10 +13,14 @@ Workers agree on how many trials remain under a file lock in ``DIR`` (``.ask.loc
 workers of one machine start exactly ``trials`` trials; workers on other machines (a shared
 database) may start up to one extra trial each. A trial whose worker died (its PID is gone on
 this host; on a database, its heartbeat stopped) is failed and enqueued once more with the
-same values. A trial that could not write its files (a full or failing disk) is failed
+same values, unless its training had finished: its run folder's ``trial.json`` (written before
+the study is told) and results are then recorded as the trial's outcome (:func:`record_finished`).
+A trial that could not write its files (a full or failing disk) is failed
 (:data:`DISK_FAULT`) and enqueued again every time, and its worker stops: the next trial would
 fail the same way, and the search is to be run again once the disk is fixed
-(:func:`disk_fault`).
+(:func:`disk_fault`). A study storage that can't be written (a full disk under the journal file)
+stops the worker the same way, with the :class:`~cnnspec.errors.WriteError` naming the journal
+(:func:`storage_writes`).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from typing import Any
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import SpecError, UsageError, WriteError
-from cnnspec.fileio import write_atomic
+from cnnspec.fileio import write_atomic, write_fault, write_fix
 from cnnspec.search import study as studies
 from cnnspec.spec.search import Dimension, SearchSpace, apply_values
 
@@ -175,7 +179,9 @@ def _retry_hint(number: int, code: int | None) -> str:
 
 def fail_dead_trials(study: Any, out: Path) -> list[int]:
     """Fail the running trials of this host whose worker process is gone; enqueue each once
-    more (same values). Returns their numbers."""
+    more (same values). Returns their numbers. A dead worker's trial whose training had
+    finished (the study could not be told: a full disk under the journal) is recorded from its
+    run folder instead (:func:`record_finished`), and neither failed nor trained again."""
     from optuna.trial import TrialState
 
     host = socket.gethostname()
@@ -183,9 +189,54 @@ def fail_dead_trials(study: Any, out: Path) -> list[int]:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if t.user_attrs.get("host") != host or _alive(t.user_attrs.get("pid")):
             continue
+        recorded = False
+        with contextlib.suppress(Exception):  # a storage still full: failed (or left) as before
+            recorded = record_finished(study, t, out)
+        if recorded:
+            continue
         fail(study, t, studies.WORKER_DIED, out)
         failed.append(t.number)
     return failed
+
+
+#: The attributes :func:`_tell_result` sets from a finished training, as trial.json holds them.
+_RESULT_ATTRS = ("test_accuracy", "test_metric", "test_value", "epochs", "pruned_at_epoch", "failed")
+
+
+def record_finished(study: Any, frozen: Any, out: Path) -> bool:
+    """Tell the study the outcome of the running trial ``frozen`` from its run folder when its
+    training had finished there (``metrics.json`` and the rest: :func:`finished_run`) and its
+    ``trial.json`` says what it was (complete with its value, pruned, or failed): its worker
+    died, or its study storage failed (a full disk under the journal), after the results were
+    written but before the study was told. Returns whether it did; ``False`` leaves the trial
+    to be failed and trained again."""
+    from optuna.trial import TrialState
+
+    run_dir = frozen.user_attrs.get("run_dir")
+    if not isinstance(run_dir, str) or Path(run_dir).name != run_dir or not run_dir.startswith("trial"):
+        return False  # (the trial had not made its folder; or not a plain trial-… name)
+    folder = out / run_dir
+    if folder.is_symlink() or finished_run(folder) is None:
+        return False
+    try:
+        info = json.loads((folder / "trial.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    if not isinstance(info, dict) or info.get("number") != frozen.number:
+        return False
+    state, value = info.get("state"), info.get("value")
+    complete = state == "COMPLETE" and isinstance(value, (int, float)) and math.isfinite(value)
+    if not complete and state not in ("PRUNED", "FAIL"):
+        return False  # (a trial.json of a failed or interrupted trial: trained again)
+    storage = study._storage  # Optuna's own API for a trial another process started
+    for key in _RESULT_ATTRS:
+        if info.get(key) is not None:
+            storage.set_trial_user_attr(frozen._trial_id, key, info[key])
+    if complete:
+        study.tell(frozen.number, float(value))
+    else:
+        study.tell(frozen.number, state=TrialState.PRUNED if state == "PRUNED" else TrialState.FAIL)
+    return True
 
 
 def _alive(pid: Any) -> bool:
@@ -333,12 +384,57 @@ def pruning_callback(trial: Any, metric: str) -> Any:
             value = (logs or {}).get(metric)
             if value is None or not math.isfinite(float(value)):
                 return
-            trial.report(float(value), epoch + 1)
-            if trial.should_prune():
+            try:
+                trial.report(float(value), epoch + 1)
+                prune = trial.should_prune()
+            except OSError as exc:  # the study's storage (its journal's disk), not the training
+                raise StudyWriteFailed(exc) from exc
+            if prune:
                 self.pruned_at = epoch + 1
                 self.model.stop_training = True
 
     return Pruning()
+
+
+class StudyWriteFailed(Exception):
+    """The study's storage failed under a trial's training (its pruning report: a full disk
+    under the journal). :func:`run_trial` raises the original error on, for the worker to
+    report as the storage's (:func:`storage_writes`), instead of failing the trial for it."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _journal_file(cfg: WorkerConfig) -> Path | None:
+    """The study's journal file (``None``: a database), as :func:`studies.journal_path` names
+    it, without its checks of the folder (passed when the search started)."""
+    if cfg.storage is None:
+        return cfg.out / studies.JOURNAL_NAME
+    return None if "://" in cfg.storage else Path(cfg.storage)
+
+
+@contextlib.contextmanager
+def storage_writes(cfg: WorkerConfig) -> Iterator[None]:
+    """Optuna's writes to the study's journal file: a disk fault there (a full disk; the append
+    is Optuna's own ``open``/``write``/``fsync``) is the :class:`~cnnspec.errors.WriteError`
+    that names the journal, with the hint to free space and run the same command again (exit
+    1), not an internal error. Other errors, and a database storage's, pass as they are."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except Exception as exc:
+        journal = _journal_file(cfg)
+        fault = write_fault(exc, journal) if journal is not None else None
+        if fault is None:
+            raise
+        fault.hint = (
+            f"{write_fix(fault.errno)}, then run the same command again: the study goes on (a "
+            "trial whose training had finished is recorded from its run folder, one that had "
+            "not is trained again)"
+        )
+        raise fault from None
 
 
 def trial_spec_text(doc: Any, name: str, values: dict[str, Any], number: int) -> str:
@@ -407,6 +503,8 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         # worker stops (its next trial would fail the same way, again and again)
         _tell_disk_fault(cfg, study, trial, fault)
         raise
+    except StudyWriteFailed as failed:  # the storage's fault, not the trial's (storage_writes)
+        raise failed.error from None
     except (SpecError, UsageError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         _tell_failed(study, trial, f"{type(exc).__name__}: {message}", cfg.out, values)
@@ -487,24 +585,30 @@ def _tell_result(
     }
     from optuna.trial import TrialState
 
+    why = diverged(history, metrics)
+    if pruned_at is not None:
+        info["state"] = "PRUNED"
+    elif value is None or why is not None:
+        info["failed"] = why or no_objective(history, space.objective)
+        info["state"] = "FAIL"
+    else:
+        info["state"] = "COMPLETE"
+    # trial.json first: when the study's storage can't take the outcome (a full disk under the
+    # journal), the run folder still says it, and the next search records it from there
+    # (record_finished) instead of training the trial again
+    _write_trial_json(cfg.out, trial, info)
     trial.set_user_attr("test_accuracy", metrics.get("test_accuracy"))
     trial.set_user_attr("test_metric", test_key)
     trial.set_user_attr("test_value", test_value)
     trial.set_user_attr("epochs", len(history))
-    why = diverged(history, metrics)
-    if pruned_at is not None:
+    if info["state"] == "PRUNED":
         trial.set_user_attr("pruned_at_epoch", pruned_at)
         study.tell(trial, state=TrialState.PRUNED)
-        info["state"] = "PRUNED"
-    elif value is None or why is not None:
-        info["failed"] = why or no_objective(history, space.objective)
+    elif info["state"] == "FAIL":
         trial.set_user_attr("failed", info["failed"])
         study.tell(trial, state=TrialState.FAIL)
-        info["state"] = "FAIL"
     else:
         study.tell(trial, value)
-        info["state"] = "COMPLETE"
-    _write_trial_json(cfg.out, trial, info)
     shown = "n/a" if value is None else f"{value:.4f}"
     what = f"pruned at epoch {pruned_at}" if pruned_at else info["state"].lower()
     if "failed" in info:
@@ -607,16 +711,17 @@ def run_worker(cfg: WorkerConfig) -> int:
     while True:
         if cfg.deadline is not None and time.time() >= cfg.deadline:
             break
-        with ask_lock(cfg.out):
-            fail_dead_trials(study, cfg.out)
-            fail_stale(study, cfg.out)  # a database's trials whose heartbeat stopped (any machine)
-            if counted(study) >= limit:
-                break
-            trial = study.ask()
-            trial.set_user_attr("pid", os.getpid())  # under the lock: a sweep sees it alive
-            trial.set_user_attr("host", socket.gethostname())
-        with get_heartbeat_thread(trial._trial_id, study._storage):  # a no-op for the journal
-            line = run_trial(cfg, compiled, space, study, trial)
+        with storage_writes(cfg):  # a full disk under the journal: exit 1 naming it, not 3
+            with ask_lock(cfg.out):
+                fail_dead_trials(study, cfg.out)
+                fail_stale(study, cfg.out)  # a database's trials whose heartbeat stopped (any machine)
+                if counted(study) >= limit:
+                    break
+                trial = study.ask()
+                trial.set_user_attr("pid", os.getpid())  # under the lock: a sweep sees it alive
+                trial.set_user_attr("host", socket.gethostname())
+            with get_heartbeat_thread(trial._trial_id, study._storage):  # a no-op for the journal
+                line = run_trial(cfg, compiled, space, study, trial)
         if not cfg.quiet:
             print(f"{label}{line}", flush=True)
     return 0

@@ -15,6 +15,13 @@ The lock file is never followed through a link: a symlink, hard link or anything
 file at its place is refused (``UsageError``), since writing the lock record into it would
 overwrite whatever file it leads to.
 
+While it holds the lock, every write of the process into the folder checks first that the
+folder still holds the lock file it locked (:meth:`RunLock.check`, through
+:func:`cnnspec.fileio.own_folder`): a run folder moved or deleted mid-run, or whose lock file was
+removed (another process may hold a new one), stops the holder with :class:`RunFolderLost`
+(exit 1) instead of re-creating an empty folder at the old path or writing beside the other
+process; the folder is never created again by those writes.
+
 Also :func:`remove_leftovers`: once a process owns the folder, no atomic write can be in flight
 in it, so every temp file there was left by an earlier killed write.
 """
@@ -31,8 +38,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from cnnspec.errors import UsageError
-from cnnspec.fileio import is_atomic_temp, write_fault
+from cnnspec.errors import UsageError, WriteError
+from cnnspec.fileio import disown_folder, is_atomic_temp, own_folder, write_fault
 
 LOCK_NAME = ".cnnspec.lock"
 
@@ -54,23 +61,65 @@ class RunFolderBusy(UsageError):
         )
 
 
+class RunFolderUnwritable(UsageError):
+    """The run folder's lock file can't be created (a read-only folder or disk, no permission):
+    the process can't own the folder (a usage error: exit 2). A command that writes elsewhere
+    (``report -o``) goes on without writing into the folder, as for :class:`RunFolderBusy`."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"expected a run folder this process can write; can't create {path}: {reason}")
+
+
+class RunFolderLost(WriteError):
+    """The run folder this process holds is no longer there as it locked it: moved or deleted
+    (its parent too), or its lock file removed (another process may lock a new one). Nothing
+    more is written at its path (exit 1)."""
+
+    def __init__(self, run_dir: Path, target: str | os.PathLike[str]) -> None:
+        self.run_dir = run_dir
+        super().__init__(
+            target,
+            f"the run folder {run_dir} was moved or deleted, or its lock file {LOCK_NAME} removed, "
+            "while this process was writing it; nothing more is written there",
+            hint=(
+                "if the folder was moved, run the command again on its new path (a training: "
+                "cnnspec train SPEC --resume NEWPATH); if only its lock file was removed, another "
+                "process may be writing the folder now: let it finish, then check the folder"
+            ),
+        )
+
+
 class RunLock:
-    """A held lock on one run folder; :meth:`release` (or leaving the ``with``) lets it go."""
+    """A held lock on one run folder; :meth:`release` (or leaving the ``with``) lets it go.
+
+    While held, this process's atomic writes into the folder run :meth:`check` first
+    (:func:`cnnspec.fileio.own_folder`)."""
 
     def __init__(self, run_dir: Path, fd: int) -> None:
         self.run_dir = run_dir
         self.path = run_dir / LOCK_NAME
         self._fd: int | None = fd
+        own_folder(run_dir, self.check)
 
     @property
     def held(self) -> bool:
         return self._fd is not None
+
+    def check(self, target: str | os.PathLike[str] | None = None) -> None:
+        """Raise :class:`RunFolderLost` (naming ``target``, the file about to be written) when
+        the run folder no longer holds the lock file this process locked: the folder (or a
+        folder above it) was moved or deleted, or the lock file removed or replaced. The flock
+        then sits on a file nobody else can find, so it keeps out no one; writing on would
+        re-create an empty folder at the old path, or mix with another process's run."""
+        if self._fd is not None and not _names(self.path, self._fd):
+            raise RunFolderLost(self.run_dir, target if target is not None else self.path)
 
     def release(self) -> None:
         """Remove the lock file (while still holding it) and drop the lock; idempotent."""
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
+        disown_folder(self.run_dir)
         try:
             if _names(self.path, fd):
                 with contextlib.suppress(OSError):
@@ -225,9 +274,7 @@ def _open(path: Path) -> int:
     except OSError as exc:
         if os.path.islink(path):  # ELOOP: a symlink put there since the lstat
             raise _foreign(path, "symlink") from None
-        raise UsageError(
-            f"expected a run folder this process can write; can't create {path}: {exc.strerror or exc}"
-        ) from None
+        raise RunFolderUnwritable(path, str(exc.strerror or exc)) from None
     try:
         _check_plain(path, os.fstat(fd))  # what was opened, whatever the path names now
     except BaseException:

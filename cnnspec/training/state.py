@@ -38,6 +38,7 @@ import numpy as np
 
 from cnnspec.errors import UsageError, WriteError
 from cnnspec.fileio import atomic_path, ensure_space, is_atomic_temp, sha256_file, write_atomic
+from cnnspec.training.runlock import RunFolderLost
 
 STATE_DIR = "state"
 KEEP = 2
@@ -186,10 +187,11 @@ class TrainingState:
         ensure_space(self.dir, weights_size + len(packed) + MANIFEST_BYTES, snapshot.weights)
         try:
             self._write(snapshot, model, image, weights_size, packed)
-        except WriteError:  # a snapshot is whole or absent: drop its files, give their space back
-            for path in (snapshot.weights, snapshot.arrays):
-                with contextlib.suppress(OSError):
-                    path.unlink()
+        except WriteError as fault:  # a snapshot is whole or absent: drop its files, give their space back
+            if not isinstance(fault, RunFolderLost):  # (else those at its path may be another run's)
+                for path in (snapshot.weights, snapshot.arrays):
+                    with contextlib.suppress(OSError):
+                        path.unlink()
             raise
         self._prune(keep=snapshot)
         return snapshot

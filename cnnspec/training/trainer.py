@@ -21,7 +21,7 @@ import numpy as np
 
 from cnnspec.analysis.settings import TrainConfig, training_config
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.fileio import atomic_path, check_writable, write_atomic
+from cnnspec.fileio import atomic_path, check_owned, check_writable, write_atomic
 from cnnspec.training import rundir, runlock
 from cnnspec.training.progress import Display
 from cnnspec.training.state import TrainingState, model_file_bytes
@@ -171,7 +171,13 @@ def train(
             write_report, callbacks, hash_content, plans=plans, started_with=started_with,
         )  # fmt: skip
     except WriteError as fault:
-        if fault.hint is None:
+        if isinstance(fault, runlock.RunFolderLost):  # its resume command, at the folder's new path
+            fault.hint = (
+                "if the run folder was moved, continue it where it is now with: "
+                f"{_resume_command(compiled, list(overrides), Path('NEWPATH'))}; if only its lock "
+                "file was removed, another process may be training into it now: let that one finish"
+            )
+        elif fault.hint is None:
             fault.hint = _continue_hint(compiled, overrides, fault)
         raise
 
@@ -329,6 +335,7 @@ def _train_owned(
                     "resume with the data the run started with, or start a new run",
                 )
             if lock is None:
+                check_owned(work_dir)  # still where it was locked: rundir.start would re-create it
                 lock = rundir.start(
                     work_dir, compiled, config, seed, dataset, policy, list(overrides), command,
                     weights=started_with,
@@ -349,7 +356,8 @@ def _train_owned(
                     extra_callbacks=extra_callbacks, plans=plans,
                 )  # fmt: skip
             except BaseException as exc:
-                if config.data.cache == "disk" and not config.data.keep_cache:
+                lost = isinstance(exc, runlock.RunFolderLost)  # (its path may be another run's now)
+                if config.data.cache == "disk" and not config.data.keep_cache and not lost:
                     _remove_cache(work_dir)  # never read again: a resume rebuilds it (in _run)
                 if isinstance(exc, Exception) and dist.multi_worker and distribute.is_cluster_failure(exc):
                     raise distribute.cluster_failure(exc, dist, run_dir, work_dir) from None
@@ -907,6 +915,8 @@ def _write_results(
     try:
         if write_report is not None:
             files["html_report"] = write_report(run_dir, model=model, dataset=dataset)
+    except runlock.RunFolderLost:  # the folder at run_dir is not this run's now: leave it alone
+        raise
     except WriteError as fault:  # a full disk is an error like any other write's
         with contextlib.suppress(OSError):
             state.clear()  # the results are whole (metrics.json); the snapshots are not needed
