@@ -156,3 +156,27 @@ def pytest_runtest_makereport(item, call):
             f"skipped ({reason}), but CNNSPEC_REQUIRE={','.join(sorted(REQUIRED_MARKERS))} "
             f"requires the {'/'.join(sorted(needed))} tests to run here"
         )
+
+
+@pytest.fixture
+def in_main(monkeypatch):
+    """:func:`cnnspec.cli.app.main` run in this process (`validate x.yaml` as its command line):
+    its SIGTERM/SIGINT handlers, the collector's settings and the noted stop are put back
+    afterwards (tests/test_signals.py, tests/test_cli_audit3.py)."""
+    import gc
+    import signal
+    import threading
+
+    from cnnspec.fileio import stop_handled
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set in the main thread only")
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    threshold = gc.get_threshold()
+    monkeypatch.setattr(sys, "argv", ["cnnspec", "validate", "x.yaml"])
+    yield
+    for number, handler in handlers.items():
+        signal.signal(number, handler)
+    stop_handled()
+    gc.set_threshold(*threshold)
+    gc.unfreeze()

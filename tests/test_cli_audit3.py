@@ -16,13 +16,11 @@ otherwise.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -31,9 +29,10 @@ import typer
 from cnnspec.cli import app as cli_app
 from cnnspec.cli.app import app
 from cnnspec.errors import UsageError
-from cnnspec.fileio import check_writable, note_stop, stop_handled, write_atomic
+from cnnspec.fileio import check_writable, note_stop, write_atomic
 from tests.conftest import ROOT, SPECS_DIR
 from tests.test_search import CNNSPEC
+from tests.test_signals import run_main
 
 BASIC = str(SPECS_DIR / "basic_cnn.yaml")
 
@@ -77,31 +76,6 @@ def test_the_language_server_stopped_by_a_signal_says_interrupted_and_exits_130(
 
 
 # -- a Ctrl-C that came back as another error while the command's modules load -------------------------
-@pytest.fixture
-def in_main(monkeypatch):
-    """:func:`cnnspec.cli.app.main` run in this process (as tests/test_signals.py runs it): its
-    signal handlers, the collector's settings and the noted stop are put back afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("signal handlers are set in the main thread only")
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
-    threshold = gc.get_threshold()
-    monkeypatch.setattr(sys, "argv", ["cnnspec", "validate", "x.yaml"])
-    yield
-    for number, handler in handlers.items():
-        signal.signal(number, handler)
-    stop_handled()
-    gc.set_threshold(*threshold)
-    gc.unfreeze()
-
-
-def _run_main() -> int:
-    try:
-        cli_app.main()
-    except SystemExit as done:
-        return int(done.code or 0)
-    pytest.fail("main() returned")
-
-
 def test_a_ctrl_c_wrapped_by_set_name_while_importing_is_interrupted(in_main, monkeypatch, capsys):
     """Python 3.11 wraps a KeyboardInterrupt raised in ``__set_name__`` (dataclasses' Field) in
     a RuntimeError: main() caught KeyboardInterrupt alone, so that was a traceback, exit 1."""
@@ -114,7 +88,7 @@ def test_a_ctrl_c_wrapped_by_set_name_while_importing_is_interrupted(in_main, mo
             raise RuntimeError("Error calling __set_name__ on 'Field' instance 'x' in 'Spec'") from stop
 
     monkeypatch.setattr(cli_app, "build_app", importing)
-    assert _run_main() == 130
+    assert run_main() == 130
     assert capsys.readouterr().err == "interrupted\n"
 
 

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gc
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -44,23 +42,6 @@ os.fsync = lambda fd: time.sleep(60)
 sys.argv = ["cnnspec", *sys.argv[1:]]
 main()
 """
-
-
-@pytest.fixture
-def in_main(monkeypatch):
-    """:func:`cnnspec.cli.app.main` run in this process: its SIGTERM handler and the
-    collector's settings are put back afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("signal handlers are set in the main thread only")
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
-    threshold = gc.get_threshold()
-    monkeypatch.setattr(sys, "argv", ["cnnspec", "validate", "x.yaml"])
-    yield
-    for number, handler in handlers.items():
-        signal.signal(number, handler)
-    stop_handled()
-    gc.set_threshold(*threshold)
-    gc.unfreeze()
 
 
 def run_main() -> int:
