@@ -122,7 +122,8 @@ def test_a_full_disk_under_the_journal_is_a_write_error_and_the_rerun_records_th
     full.armed = False  # space freed: the same command again records trial 0, trains nothing
     from cnnspec.search import worker
 
-    monkeypatch.setattr(worker, "_alive", lambda pid: False)  # (that search's process has ended)
+    # (that search's process has ended)
+    monkeypatch.setattr(worker, "_alive", lambda pid, identity=None: False)
     again = search(runner, spec, out, "-n", "1")
     assert again.exit_code == 0, again.output
     assert "half written" in flat(again)  # (the torn line was cut first)

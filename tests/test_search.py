@@ -412,6 +412,28 @@ def test_a_dead_workers_trial_is_failed_and_retried_once_with_its_values(runner,
     assert trials[1].params["vars.width"] == trials[0].params["vars.width"]
 
 
+def test_a_trial_whose_worker_pid_was_reused_is_failed_and_retried(runner, write_spec, tmp_path):
+    """A PID that runs again as another process (after a reboot, or PID 1 of a container
+    started again) is no live worker: the process identity it recorded differs."""
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.search.study import create_study, open_storage
+    from cnnspec.search.worker import process_identity
+
+    out = tmp_path / "search"
+    space = compile_text(SPEC, "spec.yaml").search
+    study = create_study(optuna, open_storage(None, out), "tiny_search", space, "journal")
+    trial = study.ask({"vars.width": optuna.distributions.CategoricalDistribution([2, 4])})
+    trial.set_user_attr("host", socket.gethostname())
+    trial.set_user_attr("pid", os.getpid())  # alive, but not the process that asked the trial
+    trial.set_user_attr("process", "another-boot:1")
+    result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(out), "--trials", "1"])
+    assert result.exit_code == 0, result.output
+    trials = load_study(out).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    assert trials[0].user_attrs["failed"] == "worker died"
+    assert trials[1].user_attrs["process"] == process_identity(os.getpid())  # (this process ran it)
+
+
 # -- several workers on one study -------------------------------------------------------------
 
 

@@ -187,7 +187,7 @@ def fail_dead_trials(study: Any, out: Path) -> list[int]:
     host = socket.gethostname()
     failed: list[int] = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t.user_attrs.get("host") != host or _alive(t.user_attrs.get("pid")):
+        if t.user_attrs.get("host") != host or _alive(t.user_attrs.get("pid"), t.user_attrs.get("process")):
             continue
         recorded = False
         with contextlib.suppress(Exception):  # a storage still full: failed (or left) as before
@@ -239,7 +239,11 @@ def record_finished(study: Any, frozen: Any, out: Path) -> bool:
     return True
 
 
-def _alive(pid: Any) -> bool:
+def _alive(pid: Any, identity: Any = None) -> bool:
+    """Whether the worker process ``pid`` that asked a trial still runs. ``identity``: the
+    :func:`process_identity` it recorded; a process with that PID but another identity is a
+    new one that reuses the number (after a reboot, or PID 1 of a container started again), so
+    the worker is dead."""
     if not isinstance(pid, int):
         return True  # asked but not yet started: its worker is alive (it sets the PID at once)
     try:
@@ -247,8 +251,23 @@ def _alive(pid: Any) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    now = process_identity(pid)
+    return not (isinstance(identity, str) and now is not None and now != identity)
+
+
+def process_identity(pid: int) -> str | None:
+    """The boot and the start time of process ``pid`` (``BOOT_ID:START_TICKS``), which a PID
+    reused by another process does not share; None where /proc cannot say (not Linux)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        # after the command name in parentheses (which may hold spaces): field 3 on; the
+        # start time is field 22
+        start = stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+    return f"{boot}:{start}"
 
 
 def fail(study: Any, frozen: Any, reason: str, out: Path, attrs: dict[str, Any] | None = None) -> None:
@@ -719,6 +738,7 @@ def run_worker(cfg: WorkerConfig) -> int:
                     break
                 trial = study.ask()
                 trial.set_user_attr("pid", os.getpid())  # under the lock: a sweep sees it alive
+                trial.set_user_attr("process", process_identity(os.getpid()))  # (PIDs get reused)
                 trial.set_user_attr("host", socket.gethostname())
             with get_heartbeat_thread(trial._trial_id, study._storage):  # a no-op for the journal
                 line = run_trial(cfg, compiled, space, study, trial)
