@@ -307,3 +307,27 @@ def test_a_read_only_run_folder_is_reported_elsewhere_like_a_busy_one(
     assert sorted(p.name for p in run.iterdir()) == before  # nothing drawn into the run folder
     into = invoke("report", run)  # into the run folder itself: still refused (exit 2)
     assert into.exit_code == 2 and "Read-only file system" in flat(into), into.output
+
+
+@pytest.mark.parametrize(("codes", "status"), [([74], 1), ([74, 2], 2), ([3, 74], 3), ([1], 3)])
+def test_a_search_whose_worker_process_stopped_on_its_own_error_fails_with_it(
+    runner: Any,
+    write_spec: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    codes: list[int],
+    status: int,
+) -> None:
+    """With --workers N, a worker that stops on a full journal (exit 74), a usage error (2) or
+    an unexpected one (3) prints its error; the search exits 1, 2 or 3 as one worker in this
+    process would (it exited 0 with a note)."""
+    from cnnspec.search import runner as search_runner
+
+    def stopped_workers(cfg: Any, workers: int, study: Any) -> Any:
+        notes = [search_runner.worker_exit_note(index, code) for index, code in enumerate(codes)]
+        return search_runner.SearchOutcome(study, False, 0, notes, list(codes))
+
+    monkeypatch.setattr(search_runner, "run_search", stopped_workers)
+    result = search(runner, write_spec(SPEC), tmp_path / "out", "-n", "2", "--workers", "2")
+    assert result.exit_code == status, result.output
+    assert "worker 0 stopped on" in flat(result) or "worker 0 ended with exit status" in flat(result)

@@ -75,7 +75,7 @@ def search(
     from cnnspec.cli.render import safe
     from cnnspec.errors import UsageError, WriteError
     from cnnspec.search import results
-    from cnnspec.search.runner import SearchOutcome, out_folder, run_search
+    from cnnspec.search.runner import SearchOutcome, out_folder, run_search, search_exit_status
     from cnnspec.search.study import (
         create_study,
         import_optuna,
@@ -158,6 +158,9 @@ def search(
         raise typer.Exit(EXIT_INTERRUPTED)
     if fault is not None:
         raise fault  # exit 1 with the file, the space and how to go on (guarded)
+    stopped = search_exit_status(outcome.worker_errors)
+    if stopped is not None:  # a worker process's own error, printed by it (and noted above)
+        raise typer.Exit(stopped)
     failed = all_failed(summary, first)
     if failed:
         fail_usage(

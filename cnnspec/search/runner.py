@@ -31,7 +31,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,20 @@ class SearchOutcome:
     interrupted: bool
     dead_workers: int
     notes: list[str]
+    #: The exit statuses of worker processes that stopped on an error of their own (a write
+    #: failure, a usage or an unexpected error), in the order they stopped: the search then
+    #: fails as one worker in this process would have (:func:`search_exit_status`).
+    worker_errors: list[int] = field(default_factory=list)
+
+
+def search_exit_status(worker_errors: list[int]) -> int | None:
+    """The search's exit status for workers that stopped on errors of their own: 1 for a
+    write failure (the command can run again once the disk has room), 2 for a usage error, 3
+    for anything else, the most serious first; None when none did."""
+    if not worker_errors:
+        return None
+    statuses = [1 if code == EXIT_WRITE else 2 if code == EXIT_USAGE else 3 for code in worker_errors]
+    return max(statuses)
 
 
 def _child(cfg: WorkerConfig, runner: int, ready: Any, stopping: Any) -> None:
@@ -211,6 +225,7 @@ def _processes(cfg: WorkerConfig, workers: int, study: Any, notes: list[str]) ->
     procs: dict[int, Any] = {}
     restarts = dict.fromkeys(range(workers), 0)
     dead_workers = 0
+    worker_errors: list[int] = []
     stop = StopRequest()
     stopping = context.Event()
     ready: dict[int, Any] = {}  # by worker slot: its process may be signalled
@@ -248,13 +263,14 @@ def _processes(cfg: WorkerConfig, workers: int, study: Any, notes: list[str]) ->
                         start(index)
                 elif code not in (0, EXIT_INTERRUPTED, None):
                     notes.append(worker_exit_note(index, code))
+                    worker_errors.append(code)
         if stop.count:
             stopping.set()  # before reading ready: a worker either sees it or is signalled
             _stop_workers(procs, ready, stop, notes)
             if any(proc.exitcode == -signal.SIGKILL for proc in procs.values()):
                 with studies_lock(cfg):
                     fail_dead_trials(study, cfg.out)
-    return SearchOutcome(study, bool(stop.count), dead_workers, notes)
+    return SearchOutcome(study, bool(stop.count), dead_workers, notes, worker_errors)
 
 
 def _stop_workers(procs: dict[int, Any], ready: dict[int, Any], stop: StopRequest, notes: list[str]) -> None:
