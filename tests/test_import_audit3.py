@@ -75,6 +75,12 @@ def test_an_input_dtype_other_than_float32_is_a_note_in_the_report(tmp_path, dty
         f"note: the input's dtype {dtype} is not kept: the spec's model takes float32 and {effect}" in report
     )
     assert "input: {shape: [8, 8, 3]}" in text
+    # and in the spec, as comments above it (the report is gone once the terminal is)
+    comments = " ".join(line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#"))
+    assert (
+        f"Note: the input's dtype {dtype} is not kept: the spec's model takes float32 and {effect}"
+        in comments
+    )
 
 
 def test_an_input_dtype_saved_as_a_policy_object_is_read_as_its_name():
@@ -242,7 +248,13 @@ def _named(config: dict[str, Any], inputs: Any = None, outputs: Any = None) -> d
 def test_one_named_input_and_output_import_as_listed_ones(tmp_path, inputs, outputs, notes):
     listed = _image()
     report, text = _imported(tmp_path, _named(listed, inputs, outputs))
-    assert text == import_source(Source("model.keras", listed)).text  # the same spec, to the byte
+
+    # the same spec, to the byte, below the comments (which carry the notes)
+    def spec_lines(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.startswith("#")]
+
+    assert spec_lines(text) == spec_lines(import_source(Source("model.keras", listed)).text)
+    assert "# Note: the model's" in text
     said = report.split("note: ")[1:]
     assert len(said) == len(notes)
     for note, line in zip(notes, said, strict=True):

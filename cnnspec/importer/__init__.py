@@ -8,6 +8,7 @@ source (read the configuration) → graph (check it) → mapping (each layer →
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, field
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
@@ -82,8 +83,11 @@ def _import(read: Source, weights_file: str | None, folding: bool, max_params: i
     name = _model_name(graph.name)
     precision = mixed_precision_note(graph, mapped)
     mixed = precision is not None
+    notes = [*graph.notes, *([precision] if precision is not None else [])]
     try:
-        chosen = flat = _attempt(read, graph, mapped, name, weights_file, False, layers, max_params, mixed)
+        chosen = flat = _attempt(
+            read, graph, mapped, name, weights_file, False, layers, max_params, mixed, notes
+        )  # fmt: skip
     except RecursionError:
         # the structurer writes deep forks flat (MAX_COMBINATOR_DEPTH), so this is a last line:
         # a graph whose items still nest past Python's recursion limit is said, not crashed on
@@ -94,14 +98,14 @@ def _import(read: Source, weights_file: str | None, folding: bool, max_params: i
         ) from None
     if folding:
         try:
-            folded = _attempt(read, graph, mapped, name, weights_file, True, layers, max_params, mixed)
+            folded = _attempt(read, graph, mapped, name, weights_file, True, layers, max_params, mixed, notes)
         except (SpecError, RecursionError):
             folded = None  # a fold that does not reproduce the source (or nests too deep) is not written
         # folding that finds nothing worth naming makes a longer spec, not a more readable one
         if folded is not None and folded.lines < flat.lines:
             chosen = folded
     chosen.rewritten = len(aliases) // 2
-    chosen.notes = [*graph.notes, *([precision] if precision is not None else [])]
+    chosen.notes = notes
     chosen.mixed_precision = mixed
     for operation, layer in aliases.items():
         if layer in chosen.names:  # a dropped operation's output is that layer's now
@@ -126,6 +130,7 @@ def _attempt(
     layers: int,
     max_params: int,
     mixed: bool = False,
+    notes: list[str] | None = None,
 ) -> Imported:
     from cnnspec.analysis.passes import compile_text
 
@@ -136,6 +141,9 @@ def _attempt(
         f"{layers} Keras layers"
         + (f", {len(blocks)} block{'s' if len(blocks) > 1 else ''}." if blocks else "."),
     ]
+    # what the spec does not keep of the source, in the file too (the report is gone later)
+    for note in notes or []:
+        header += textwrap.wrap(f"Note: {note}", NOTE_WIDTH, subsequent_indent="  ")
     # checked without the weights key: the file it names is written after the check
     checked = spec_text(name, graph.input_shape, blocks, items, header, mixed_precision=mixed)
     try:
@@ -157,6 +165,8 @@ def _attempt(
     return Imported(text, name, read, layers, blocks_found, names, params=params, weights_file=carried)
 
 
+#: The width of a note's comment lines at the top of the imported spec.
+NOTE_WIDTH = 96
 #: The name the imported spec is compiled under (no such file: it is never in a message).
 COMPILED_AS = "<imported spec>"
 _TOP_ITEM = re.compile(r"^model\[(\d+)\]")
