@@ -181,3 +181,30 @@ def test_a_backbones_until_offers_the_cut_points_of_its_spec(broken: bool, tmp_p
         cursor = path_at(doc, str(tmp_path / "t.yaml"), line + 1, column + 1) if doc is not None else None
         found = completion.complete(doc, cursor, lines[line], column, lines[:line], file=tmp_path / "t.yaml")
         assert labels(found) == expected, ref
+
+
+def test_a_backbones_until_reads_its_spec_as_the_editor_holds_it(tmp_path: Path):
+    """A backbone spec open in the editor offers the cut points of its unsaved text (what the
+    diagnostics read), not those saved on disk; a file not open is read from disk."""
+    (tmp_path / "body.yaml").write_text(
+        "cnnspec: 1\nname: b\ninput: {shape: [8, 8, 1]}\nmodel:\n  - {conv2d: 4, id: stem}\n"
+    )
+    unsaved = "cnnspec: 1\nname: b\ninput: {shape: [8, 8, 1]}\nmodel:\n  - {conv2d: 4, id: entry}\n"
+    text = HEAD + "  - backbone: {spec: body.yaml, until: }\n"
+    lines = text.split("\n")
+    line = lines.index("  - backbone: {spec: body.yaml, until: }")
+    doc = load_text(text, str(tmp_path / "t.yaml"))
+    column = lines[line].index("until: ") + 7
+    cursor = path_at(doc, str(tmp_path / "t.yaml"), line + 1, column + 1)
+
+    def found(reader):
+        return labels(
+            completion.complete(
+                doc, cursor, lines[line], column, lines[:line], file=tmp_path / "t.yaml", reader=reader
+            )
+        )
+
+    open_files = {(tmp_path / "body.yaml").resolve(): unsaved}
+    assert found(lambda path: open_files.get(Path(path).resolve())) == ["entry"]
+    assert found(lambda path: None) == ["stem"]  # not open: the file on disk
+    assert found(None) == ["stem"]

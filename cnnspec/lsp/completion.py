@@ -33,6 +33,7 @@ from cnnspec.lsp.scopes import is_block_input, visible_ids
 from cnnspec.lsp.text import in_expression
 from cnnspec.spec import zoo
 from cnnspec.spec.backbone import cut_points
+from cnnspec.spec.compose import Reader
 from cnnspec.spec.loader import SourceDoc, load_text
 
 COMBINATORS = {
@@ -70,6 +71,7 @@ def complete(
     above: Sequence[str] = (),
     known: SourceDoc | None = None,
     file: Path | None = None,
+    reader: Reader | None = None,
 ) -> list[Suggestion]:
     """Suggestions at 0-based code-point ``column`` of ``line_text``.
 
@@ -77,7 +79,8 @@ def complete(
     only what the text itself says is offered: layer kinds at a new item, the parameters of the
     kind written on the lines ``above``). ``known`` is a document that loaded earlier, whose
     blocks are offered when ``doc`` is ``None`` (names only, never its positions). ``file`` is
-    the spec's own path, the folder a backbone's spec file is read from (default: ``doc``'s)."""
+    the spec's own path, the folder a backbone's spec file is read from (default: ``doc``'s);
+    ``reader``: the text of a file open in the editor (unsaved), else None (read from disk)."""
     before = line_text[:column]
     path: SpecPath = cursor.path if cursor is not None and doc is not None else ()
     expression = in_expression(line_text, column)
@@ -104,7 +107,7 @@ def complete(
     value = _VALUE.search(before)
     if value is not None and value.group(1) == "until":
         where = file if file is not None else Path(doc.file) if doc is not None else None
-        return until_suggestions(doc, path, line_text, above, where)
+        return until_suggestions(doc, path, line_text, above, where, reader)
     if value is not None:
         return value_suggestions(
             doc, path, before[: value.start(1)], value.group(1), above, line_text[column:], known
@@ -221,13 +224,18 @@ _BACKBONE_SPEC = re.compile(r"\bspec:[ \t]*[\"']?([^\s,}\"']+)")
 
 
 def until_suggestions(
-    doc: SourceDoc | None, path: SpecPath, line_text: str, above: Sequence[str], file: Path | None = None
+    doc: SourceDoc | None,
+    path: SpecPath,
+    line_text: str,
+    above: Sequence[str],
+    file: Path | None = None,
+    reader: Reader | None = None,
 ) -> list[Suggestion]:
     """At a backbone's ``until:``: the cut points of the spec the item names
     (:func:`cnnspec.spec.backbone.cut_points`), read from the document when it loads, else
     from the item's lines (its line, then the lines above up to the item's ``- ``). A spec
     file is read only inside the folder of ``file`` (the spec being edited), as the resolver
-    reads it."""
+    reads it, through ``reader`` (its unsaved text when it is open in the editor)."""
     ref = None
     item = item_path(path) if doc is not None else None
     if doc is not None and item is not None:
@@ -241,13 +249,13 @@ def until_suggestions(
                 break
     if not isinstance(ref, str):
         return []
-    model = _backbone_doc(ref, file)
+    model = _backbone_doc(ref, file, reader)
     if model is None:
         return []
     return [Suggestion(point, "id", f"cut point of {ref}") for point in cut_points(model)]
 
 
-def _backbone_doc(ref: str, file: Path | None) -> SourceDoc | None:
+def _backbone_doc(ref: str, file: Path | None, reader: Reader | None = None) -> SourceDoc | None:
     """The document a backbone's ``spec:`` names, or ``None`` (not found, not loading, or a
     file outside the folder of ``file``)."""
     from cnnspec.spec.compose import load_spec
@@ -258,10 +266,10 @@ def _backbone_doc(ref: str, file: Path | None) -> SourceDoc | None:
             return None
         folder = file.resolve().parent
         target = (folder / ref).resolve()
-        if not target.is_relative_to(folder) or not target.is_file():
+        if not target.is_relative_to(folder) or not (target.is_file() or (reader and reader(target))):
             return None
     try:
-        return load_spec(target, ())
+        return load_spec(target, (), reader=reader)
     except (SpecError, OSError):
         return None
 

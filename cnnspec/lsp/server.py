@@ -387,7 +387,9 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         cursor = path_at(doc, display_name(path), row + 1, column + 1) if doc is not None else None
         last = ls.last_good.get(path)
         known = last.doc if last is not None else None  # its blocks' names, not its positions
-        found = completing.complete(doc, cursor, line, column, lines.lines[: max(row, 0)], known, path)
+        found = completing.complete(
+            doc, cursor, line, column, lines.lines[: max(row, 0)], known, path, ls.documents.text
+        )  # (a backbone's spec open in the editor: its unsaved text)
         items = [
             types.CompletionItem(
                 label=s.label,
