@@ -262,3 +262,24 @@ def test_data_shapes_keeps_the_runs_shapes_target_and_settings():
     assert parse_source("shapes", {"npz": "x.npz"}) == "shapes"
     assert parse_source("shapes", None) == "shapes"
     assert parse_source("digits", {"shapes": settings}) == "digits"
+
+
+def test_a_bare_multilabel_model_is_evaluated_as_one(tmp_path):
+    """A model outside a run folder with several sigmoid units is a multi-label head: --data
+    shapes gives it shapes' multi-label targets and the multi-label figures (it was scored as a
+    classifier on the class target)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3, activation="sigmoid"),
+        ]
+    )
+    model.save(tmp_path / "copy.keras")
+    result = invoke("evaluate", tmp_path / "copy.keras", "--data", "shapes", "-f", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["task"] == "multilabel" and set(doc["per_label"]) == {"circle", "square", "triangle"}

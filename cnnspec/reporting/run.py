@@ -401,10 +401,12 @@ def model_output_kind(model: Any) -> OutputKind:
     """For a model without a spec: binary when it has one output unit; logits when its last
     layer has no softmax/sigmoid activation."""
     units = int(model.outputs[0].shape[-1])
-    activation = ""
-    if model.layers:
-        activation = str(model.layers[-1].get_config().get("activation", ""))
-    return OutputKind(binary=units == 1, from_logits=activation not in ("softmax", "sigmoid"))
+    return OutputKind(binary=units == 1, from_logits=last_activation(model) not in ("softmax", "sigmoid"))
+
+
+def last_activation(model: Any) -> str:
+    """The activation of the model's last layer (``""`` when it has none)."""
+    return str(model.layers[-1].get_config().get("activation", "")) if model.layers else ""
 
 
 def layer_kind(layer: Any) -> LayerKind | None:
@@ -566,7 +568,9 @@ def spec_for_model(model: Any, name: str, source: str | dict[str, Any]) -> Compi
     units = int(model.outputs[0].shape[-1])
     head: dict[str, Any] = {"units": units}
     if not model_output_kind(model).from_logits:  # a linear head: the loss reads logits
-        head["activation"] = "sigmoid" if units == 1 else "softmax"
+        # sigmoid units: one is a binary classifier, several a multi-label head (its task, so
+        # the data's multi-label target), as the task rules infer them from a spec's output
+        head["activation"] = "sigmoid" if units == 1 or last_activation(model) == "sigmoid" else "softmax"
     text = yaml.safe_dump(
         {
             "cnnspec": 1,
