@@ -167,6 +167,8 @@ def test_generated_script_trains_the_phases_on_the_same_data(tmp_path):
     assert np.allclose(rates, [0.05, 0.05, 0.01, 5e-4])  # each phase's optimizer
     boundaries = [line for line in run.stdout.splitlines() if line.startswith("phase ")]
     assert boundaries == ["phase 1/3: epochs 1-2", "phase 2/3: epochs 3-3", "phase 3/3: epochs 4-4"]
+    # the phase of each epoch, as cnnspec train's history has it (history.png draws its starts)
+    assert theirs["history"]["phase"] == [row["phase"] for row in ours.history] == [1, 1, 2, 3]
     assert theirs["epochs"] == ours.metrics["epochs_run"] == 4
     support = [theirs["classification_report"][name]["support"] for name in theirs["class_names"]]
     assert support == [ours.metrics["per_class"][name]["support"] for name in theirs["class_names"]]

@@ -323,3 +323,18 @@ def test_a_run_trains_into_a_new_folder_and_force_replaces_its_files(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
     assert temp_files(out) == []
     assert len(list((work / "runs").iterdir())) == 1
+
+
+def test_the_scripts_history_plot_marks_where_each_phase_starts(tmp_path, monkeypatch):
+    """history["phase"] (the phase of each epoch) draws a dashed line half an epoch before each
+    phase after the first, as cnnspec's history.png does; it is no curve of its own."""
+    import matplotlib.axes
+
+    from tests.conftest import FIXTURES
+
+    functions = script_functions(FIXTURES / "codegen" / "frozen.yaml")
+    lines: list[float] = []
+    monkeypatch.setattr(matplotlib.axes.Axes, "axvline", lambda axis, x, **_: lines.append(x))
+    history = {"loss": [1.0, 0.8, 0.7, 0.6], "val_loss": [1.1, 0.9, 0.8, 0.7], "phase": [1, 1, 2, 3]}
+    functions["plot_history"](history, tmp_path)
+    assert lines == [2.5, 3.5] and (tmp_path / "history.png").stat().st_size > 1000
