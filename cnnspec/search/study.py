@@ -105,10 +105,17 @@ def journal_path(storage: str | None, out: Path) -> Path | None:
     of its own (:func:`check_default_journal`); a path named by ``--storage`` is taken as it
     is."""
     check_search_folder(out)
-    if storage is None:
-        path = out / JOURNAL_NAME
+    path = journal_file(storage, out)
+    if storage is None and path is not None:
         check_default_journal(path)
-        return path
+    return path
+
+
+def journal_file(storage: str | None, out: Path) -> Path | None:
+    """The journal file of this storage (``None`` for a database URL), without the checks of
+    :func:`journal_path` (a worker names it in its write errors, long after they passed)."""
+    if storage is None:
+        return out / JOURNAL_NAME
     return None if "://" in storage else Path(storage)
 
 

@@ -425,14 +425,6 @@ class StudyWriteFailed(Exception):
         self.error = error
 
 
-def _journal_file(cfg: WorkerConfig) -> Path | None:
-    """The study's journal file (``None``: a database), as :func:`studies.journal_path` names
-    it, without its checks of the folder (passed when the search started)."""
-    if cfg.storage is None:
-        return cfg.out / studies.JOURNAL_NAME
-    return None if "://" in cfg.storage else Path(cfg.storage)
-
-
 @contextlib.contextmanager
 def storage_writes(cfg: WorkerConfig) -> Iterator[None]:
     """Optuna's writes to the study's journal file: a disk fault there (a full disk; the append
@@ -444,7 +436,7 @@ def storage_writes(cfg: WorkerConfig) -> Iterator[None]:
     except WriteError:
         raise
     except Exception as exc:
-        journal = _journal_file(cfg)
+        journal = studies.journal_file(cfg.storage, cfg.out)
         fault = write_fault(exc, journal) if journal is not None else None
         if fault is None:
             raise
