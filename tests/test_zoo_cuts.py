@@ -1,11 +1,14 @@
-"""Cut points of the zoo: every id docs/zoo.md lists cuts its model as a backbone's `until:`."""
+"""Cut points of the zoo: every id docs/zoo.md lists cuts its model as a backbone's `until:`,
+and so does the name of any of its layers."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from cnnspec.analysis.zoo import catalog, cut_points
 from cnnspec.api import compile_spec, compile_text
+from cnnspec.errors import SpecError
 
 FAMILIES = {entry.family: entry for entry in reversed(catalog())}  # the first variant of each
 
@@ -65,3 +68,94 @@ def test_every_cut_keeps_a_prefix_of_the_weighted_layers(family):
             if n.counts.params
         ]
         assert kept == full[: len(kept)], point
+
+
+# -- cuts at a layer name: inside the items, where no id reaches ---------------------------------
+
+
+def _text(error: SpecError) -> str:
+    return "\n".join(f"{d.headline()}\n{d.hint or ''}" for d in error.diagnostics)
+
+
+@pytest.mark.parametrize(
+    ("model", "until", "shape", "params"),
+    [  # keras.applications at 224×224: get_layer(until).output, and the params up to it
+        ("efficientnet_b0", "block6a_expand_activation", (14, 14, 672), 945_927),
+        ("efficientnet_b0", "block3b_add_1", (28, 28, 40), None),  # Keras: block3b_add
+        ("mobilenet_v3_small", "expanded_conv_3_project_bn", (14, 14, 40), None),
+    ],
+)
+def test_until_names_any_layer_of_the_backbone_as_its_spec_names_it(model, until, shape, params):
+    compiled = compile_text(backbone(model, until, 224))
+    cut = compiled.ir.nodes[-2]
+    assert cut.name == f"body_{until}" and tuple(cut.shape) == shape
+    if params is not None:
+        assert sum(n.counts.params for n in compiled.ir.nodes[:-1]) == params
+
+
+def test_a_mistyped_layer_name_gets_the_near_one():
+    with pytest.raises(SpecError) as caught:
+        compile_text(backbone("efficientnet_b0", "block6a_expand_activaton", 96))
+    text = _text(caught.value)
+    assert "no layer 'block6a_expand_activaton' to cut at" in text
+    assert "did you mean `block6a_expand_activation`?" in text
+
+
+def test_imagenet_refuses_a_cut_that_drops_a_weighted_layer_before_a_kept_one():
+    """keras.applications' files load by position: a cut on a shortcut branch keeps layers with
+    weights after ones it drops, which would shift every later layer's weights."""
+    until = "conv4_bottleneck_1_shortcut_projection_1_batch_norm_1"
+    text = backbone("resnet50", until, 96).replace(
+        f"until: {until}}}", f"until: {until}, weights: imagenet}}"
+    )
+    with pytest.raises(SpecError) as caught:
+        compile_text(text)
+    rendered = _text(caught.value)
+    assert ":5:" in rendered and "drops its layer 'conv4_bottleneck_1_conv2d_1'" in rendered
+    assert "loaded by position" in rendered
+    compile_text(backbone("resnet50", until, 96))  # without them the cut is fine
+
+
+def test_codegen_cuts_at_a_layer_item_and_refuses_one_inside_an_item():
+    from cnnspec.backends.python_emitter import generate_code
+
+    code = generate_code(compile_text(backbone("mobilenet_v3_small", "activation_1", 96))).text
+    assert 'body = mobilenet_v3_small(inputs, name="body")' in code
+    with pytest.raises(SpecError) as caught:
+        generate_code(compile_text(backbone("efficientnet_b0", "block6a_expand_activation", 96)))
+    assert "'block6a_expand_activation' is inside one" in _text(caught.value)
+
+
+@pytest.mark.slow
+def test_a_layer_cut_loads_imagenet_by_position_as_keras_computes_it(runner, tmp_path, monkeypatch):
+    """EfficientNetB0 cut at `block4a_expand_activation` with `weights: imagenet` (a file this
+    test saves into Keras' cache) computes what keras.applications' model computes there."""
+    import keras
+
+    from cnnspec.cli.app import app
+    from cnnspec.training import transfer
+    from tests.test_zoo_weights import _keras_weights_file
+
+    def no_download(found):
+        raise AssertionError(f"downloaded {found.name}")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(transfer, "download", no_download)
+    name = transfer.application_file("EfficientNetB0", False, (64, 64, 3)).name
+    (tmp_path / "keras" / "models").mkdir(parents=True)
+    reference = _keras_weights_file(
+        "efficientnet_b0", (64, 64, 3), tmp_path / "keras" / "models" / name, include_top=False
+    )
+    spec = tmp_path / "cut.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: cut\ninput: {shape: [64, 64, 3]}\nmodel:\n"
+        "  - backbone: {spec: 'zoo:efficientnet_b0', until: block4a_expand_activation,\n"
+        "               vars: {include_top: false, input_shape: [64, 64, 3]}, weights: imagenet}\n"
+        "    id: body\n"
+    )
+    result = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "cut.keras")])
+    assert result.exit_code == 0, result.output
+    built = keras.saving.load_model(tmp_path / "cut.keras", safe_mode=True)
+    cut = keras.Model(reference.input, reference.get_layer("block4a_expand_activation").output)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(built(images), cut(images), rtol=1e-4, atol=1e-4)

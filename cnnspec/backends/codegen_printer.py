@@ -454,6 +454,13 @@ def reads_first_output(refs: list[str], local: str, first: str) -> bool:
     return False
 
 
+def _is_layer(item: Item, name: str) -> bool:
+    """Whether ``item`` is the layer named ``name`` (as a ``when`` that holds it)."""
+    if isinstance(item, Conditional):
+        item = item.item if item.value else None
+    return isinstance(item, Layer) and item.node.name == name
+
+
 def nested_iterations(refs: list[str]) -> list[tuple[tuple[str, ...], str, str]]:
     """The iterations references name through a call or another iteration
     (``st.inner[0].c``, ``outer[1].st.inner[0].even``): per iteration, the parts of the name
@@ -2011,15 +2018,22 @@ class TreePrinter(CodeWriter):
         # compiled spec's tree (a second generate_code of it named the function differently)
         tree = replace(element.tree, blocks=dict(element.tree.blocks))
         body = element.body
+        # the cut's id, returned by the function; "" where the cut is a layer item without
+        # one (`until: conv_bn_activation`), the last tensor of the body up to it
+        until = element.until
         if element.until is not None:
+            layer_name = f"{element.prefix}{element.until}"
             cut = next(
                 (i for i, item in enumerate(body) if getattr(item, "extras", {}).get("id") == element.until),
                 None,
             )
             if cut is None:
+                cut = next((i for i, item in enumerate(body) if _is_layer(item, layer_name)), None)
+                until = ""
+            if cut is None:
                 raise SpecError.single(
-                    "codegen cuts a backbone at an id of its model's own items; "
-                    f"{element.until!r} is inside one",
+                    "codegen cuts a backbone at one of its model's own items (an id, or the name "
+                    f"of a layer item); {element.until!r} is inside one",
                     self.doc.loc((*element.path, "until")),
                     (*element.path, "until"),
                     code="codegen",
@@ -2045,9 +2059,9 @@ class TreePrinter(CodeWriter):
         description = (
             f"The backbone {element.spec}" + (f" up to {element.until}" if element.until else "") + "."
         )
-        outputs = (element.until,) if element.until else ()
+        outputs = (until,) if until else ()
         if reach:  # ("": the backbone's own output)
-            outputs = (element.until or "", *reach)
+            outputs = (until or "", *reach)
             returned = ", ".join(f"`{ref}`" for ref in reach)
             description += f" Also returns {returned} (the model uses them)."
         tree.blocks[fname] = BlockDef(fname, {}, description, self.doc.loc(element.path), (), outputs)

@@ -33,6 +33,7 @@ from cnnspec.fileio import user_path
 
 if TYPE_CHECKING:
     from cnnspec.errors import SpecPath
+    from cnnspec.ir import Node
     from cnnspec.spec.loader import SourceDoc
     from cnnspec.spec.resolve import Resolver, Scope
 
@@ -63,6 +64,20 @@ def cut_points(doc: SourceDoc) -> list[str]:
         and "${" not in item["id"]
         and "when" not in item
     ]
+
+
+def _layer_named(nodes: list[Node], prefix: str, name: str) -> str | None:
+    """The tensor of the backbone's layer ``name`` (as its own spec names it, without the
+    item's ``prefix``): a cut inside an item, where no id reaches (EfficientNet's
+    ``block6a_expand_activation`` in a repeat), by the name keras.applications gives it too."""
+    return next((node.name for node in nodes if node.name == f"{prefix}{name}"), None)
+
+
+def _keeps_a_prefix(nodes: list[Node], kept: list[Node]) -> bool:
+    """Whether the layers with weights that a cut keeps are the first ones of ``nodes``."""
+    weighted = [node.name for node in nodes if node.counts.params]
+    still = [node.name for node in kept if node.counts.params]
+    return weighted[: len(still)] == still
 
 
 def _base_dir(resolver: Resolver, path: SpecPath) -> Path:
@@ -189,7 +204,7 @@ def resolve_backbone(
     """Resolve a ``backbone`` item into ``resolver``'s graph; the tensor it outputs."""
     from cnnspec.spec.resolve import UNKNOWN, Resolver, Scope
     from cnnspec.spec.schema import validate_document
-    from cnnspec.spec.weights import parse_source
+    from cnnspec.spec.weights import IMAGENET, parse_source
 
     fields = resolver.combinator_fields(body, path, FIELDS, EXAMPLE)
     if fields is None:
@@ -264,14 +279,20 @@ def resolve_backbone(
     until = fields.get("until")
     if until is not None:
         output = top.lookup(until) if isinstance(until, str) else None
+        if output is None and isinstance(until, str):
+            output = _layer_named(resolver.nodes[start:], prefix, until)
         if output is None:
             near = [n for n in top.visible() if "[" not in n]
+            layers = [node.name.removeprefix(prefix) for node in resolver.nodes[start:]]
             resolver.error(
                 f"the backbone {ref!r} has no layer {until!r} to cut at",
                 (*path, "until"),
                 code="reference",
-                hint=did_you_mean(str(until), near)
-                or "its ids: " + ", ".join(near[:12]) + (", …" if len(near) > 12 else ""),
+                hint=did_you_mean(str(until), [*near, *layers])
+                or "its ids: "
+                + ", ".join(near[:12])
+                + (", …" if len(near) > 12 else "")
+                + "; or the name of one of its layers, as `cnnspec inspect` of it lists them",
             )
             return UNKNOWN
     else:
@@ -292,6 +313,20 @@ def resolve_backbone(
         if node.name in needed:
             needed.update(node.inputs)
     kept = [node for node in mine if node.name in needed]
+    if weights is not None and weights.kind == IMAGENET and not _keeps_a_prefix(mine, kept):
+        # keras.applications' files are matched by position among the layers with weights
+        # (cnnspec.training.transfer): a cut that drops one before a kept one shifts the rest.
+        dropped = next(n for n in mine if n.counts.params and n.name not in needed)
+        resolver.error(
+            f"cutting the backbone {ref!r} at {until!r} drops its layer "
+            f"{dropped.name.removeprefix(prefix)!r} but keeps layers with weights after it, "
+            "and `imagenet` weights are loaded by position",
+            (*path, "until"),
+            code="backbone",
+            hint="cut at a layer that every earlier layer with weights leads to (the end of a "
+            "block or stage), or load the weights from a file saved with layer names",
+        )
+        return UNKNOWN
     resolver.nodes[start:] = kept
     for name, tensor in top.ids.items():
         if tensor in needed:

@@ -145,7 +145,7 @@ def _layer_item_schema() -> dict[str, Any]:
             "spec": {"type": "string", "description": "a zoo model (zoo:resnet50) or a spec file"},
             "until": {
                 "type": "string",
-                "description": "the id (or hierarchical name) whose output is the backbone's",
+                "description": "the id, hierarchical name or layer name whose output is the backbone's",
             },
             "vars": {
                 "type": "object",
