@@ -159,3 +159,10 @@ def test_a_layer_cut_loads_imagenet_by_position_as_keras_computes_it(runner, tmp
     cut = keras.Model(reference.input, reference.get_layer("block4a_expand_activation").output)
     images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(built(images), cut(images), rtol=1e-4, atol=1e-4)
+
+
+def test_the_documented_hierarchical_cut_reaches_an_id_inside_an_item():
+    """docs/zoo.md's example of an id reached through a cut point: EfficientNet's `stem.bn`."""
+    compiled = compile_text(backbone("efficientnet_b0", "stem.bn", 224))
+    assert compiled.ir.nodes[-2].name == "body_stem_bn"
+    assert tuple(compiled.ir.nodes[-2].shape) == (112, 112, 32)

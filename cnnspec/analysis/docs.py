@@ -143,7 +143,7 @@ def zoo_markdown() -> str:
         "",
         "Cut points: the ids a backbone item's `until:` can name (`- backbone: {spec: zoo:NAME, "
         "until: ID}`), the items of each family's model that are always there. The ids inside them "
-        "are reached through them (`conv4.block2`). `until:` also takes the name of any layer as "
+        "are reached through them (EfficientNet's `stem.bn`). `until:` also takes the name of any layer as "
         "`cnnspec inspect zoo:NAME` lists it, inside those items too (EfficientNet's "
         "`block6a_expand_activation`); `weights: imagenet` then needs a cut that keeps a prefix of the "
         "layers with weights, and codegen cuts only at the items themselves.",

@@ -10,7 +10,7 @@ file it must stay inside the spec's folder (the packaged zoo excepted) unless ``
 (``--allow-outside``), and its resolved path counts (a symbolic link out is refused);
 ``vars`` sets vars the backbone spec declares (values may use this spec's vars); ``until``
 names the layer whose output is the backbone's output: an id of the backbone's model or a
-hierarchical name (``conv4.block2.out``); the layers after it are left out silently. Without
+hierarchical name (``stem.bn``); the layers after it are left out silently. Without
 ``until`` the backbone's (single) output is used.
 
 The backbone is resolved by a second :class:`~cnnspec.spec.resolve.Resolver` over the other
@@ -52,7 +52,7 @@ def cut_points(doc: SourceDoc) -> list[str]:
     out, not computed; an id inside a ``repeat`` or block is not one, a ``repeat`` item's own id
     is), in model order: where a backbone item's
     ``until:`` can cut that spec's model (``until: conv4``), and through which it reaches the
-    ids inside them (``conv4.block2``). ``cnnspec``'s docs and the editor's completion list
+    ids inside them (``stem.bn``). ``cnnspec``'s docs and the editor's completion list
     them."""
     model = doc.data.get("model")
     items = model if isinstance(model, list) else []
@@ -302,7 +302,8 @@ def resolve_backbone(
                 f"the backbone {ref!r} has {len(outputs)} outputs; name the one to use",
                 path,
                 code="backbone",
-                hint="add until: ID (an id of its model, or a hierarchical name such as conv4.block2)",
+                hint="add until: ID (an id of its model, a hierarchical name such as stem.bn, or a layer "
+                "name)",
             )
             return UNKNOWN
         output = outputs[0]
