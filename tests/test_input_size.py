@@ -45,6 +45,15 @@ def test_the_note_points_at_the_var_the_input_reads_when_set_on_the_command_line
     assert note.path == "vars.input_shape"
 
 
+@pytest.mark.parametrize(("model", "given", "side"), [("vgg16", 31, 32), ("mobilenet", 30, 31)])
+def test_a_zoo_model_validated_by_name_gets_the_note_for_an_error_in_its_own_file(model, given, side):
+    """`validate zoo:vgg16 --set vars.input_shape=…`: the error is in the family's own file,
+    which is packaged too (before, only errors in another file got the note)."""
+    (error, *_) = errors_of(f"zoo:{model}", [f"vars.input_shape=[{given}, {given}, 3]"])
+    assert error.loc.file.endswith(".yaml") and "cnnspec/zoo/" in error.loc.file
+    assert error.notes[0].message.startswith(f"{NOTE} {side}×{side}×3; the input is [{given}, {given}, 3]")
+
+
 def test_a_backbone_cut_from_the_zoo_gets_the_note_too(tmp_path):
     spec = tmp_path / "bb.yaml"
     spec.write_text(

@@ -39,17 +39,24 @@ def explain_small_input(
     allow_outside: bool,
     steps: int = 0,
 ) -> None:
-    """Put a note on each shape error located outside ``doc``'s own file, naming the smallest
+    """Put a note on each shape error located outside ``doc``'s own file (anywhere in a zoo
+    model's: all of it is packaged), naming the smallest
     square input the model accepts and where the input shape was set. Nothing happens when
     there is no such error, the input is not an image (height, width, channels), no larger
     square input would fit either (the error is not about size), the sizes that fit are not all
     those from some side up (a U-Net's concatenations want a multiple of 8: "the smallest"
     would mislead), or the spec is too large to resolve again up to :data:`MAX_PROBES` times
     (``steps``: what its resolution walked, :data:`MAX_STEPS`)."""
+    # a zoo model validated by name (`validate zoo:vgg16 --set vars.input_shape=…`) is all
+    # packaged layers: none of its own file's is the user's to change either
+    packaged = doc.zoo_variant is not None
     outside = [
         index
         for index, d in enumerate(diags.items)
-        if d.severity == "error" and d.code == SHAPE and d.loc is not None and d.loc.file != doc.file
+        if d.severity == "error"
+        and d.code == SHAPE
+        and d.loc is not None
+        and (packaged or d.loc.file != doc.file)
     ]
     if not outside or input_shape is None or not _is_image_shape(input_shape) or steps > MAX_STEPS:
         return
