@@ -62,6 +62,9 @@ CLASS_ONLY_SOURCES = ("digits", "directory", *KERAS_DATASETS)
 #: The target kind each ``shapes`` target gives, where it is not the target's own name.
 SHAPES_TARGET_KINDS = {"count": "regression", "area": "regression"}
 DEFAULT_THRESHOLD = 0.5
+#: The target kinds that hold a value per pixel, aligned with the image (a segmentation's mask):
+#: whatever moves the image's pixels must move them too.
+PER_PIXEL_TARGETS = ("mask",)
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,7 @@ def output_tasks(
                     key=True,
                 )
     out: list[OutputTask] = []
+    fitting: list[str] = []  # the outputs whose shape fits their task (the others are reported)
     for name in ir.outputs:
         base: SpecPath = (
             ("training", "outputs", name)
@@ -198,7 +202,13 @@ def output_tasks(
         )
         if multi and base == ("training",):
             base = ("training", "outputs", name)  # nothing stated: every value inferred/defaulted
-        out.append(_one_output(reader, compiled, name, base, parse_loss, parse_metrics))
+        task, shape_ok = _one_output(reader, compiled, name, base, parse_loss, parse_metrics)
+        out.append(task)
+        if shape_ok:
+            fitting.append(name)
+    _check_moving_layers(
+        reader, compiled, [o for o in out if o.name in fitting and o.target in PER_PIXEL_TARGETS]
+    )
     if reader.value(("training", "class_weight"), None) is not None and (
         multi or any(o.task != "classification" for o in out)
     ):  # Keras weighs samples by one class index: there is none for masks, label sets, values
@@ -212,7 +222,9 @@ def output_tasks(
 
 def _one_output(
     reader: _Reader, compiled: CompiledSpec, name: str, base: SpecPath, parse_loss: Any, parse_metrics: Any
-) -> OutputTask:
+) -> tuple[OutputTask, bool]:
+    """The output's task, and whether its shape fits that task (an output that does not is
+    reported here, and checked no further: one mistake, no cascade)."""
     ir = compiled.ir
     shape = tuple(int(d) for d in (ir.shape_of(name) or ()))
     activation = output_activation(compiled, name)
@@ -267,7 +279,7 @@ def _one_output(
         )
     if shape_ok:  # an output that fits no task is the one mistake to report (no cascade)
         _check_source(reader, compiled, name, task, task_path if stated is not None else None, loc, where)
-    return OutputTask(name, task, loss, metrics, shape, activation, float(weight), float(threshold))
+    return OutputTask(name, task, loss, metrics, shape, activation, float(weight), float(threshold)), shape_ok
 
 
 def _check_shape(
@@ -405,6 +417,53 @@ def _check_shapes_target(
             "output of that task's shape"
         ),
     )
+
+
+def _ancestors(compiled: CompiledSpec, name: str) -> set[str]:
+    """The names of the layers whose output reaches layer ``name`` (itself included)."""
+    ir = compiled.ir
+    inputs = {node.name: node.inputs for node in ir.nodes}
+    found: set[str] = set()
+    pending = [name]
+    while pending:
+        current = pending.pop()
+        if current in found or current not in inputs:  # seen, or the model's input
+            continue
+        found.add(current)
+        pending.extend(inputs[current])
+    return found
+
+
+def _check_moving_layers(reader: _Reader, compiled: CompiledSpec, per_pixel: list[OutputTask]) -> None:
+    """No layer of ``model:`` that moves pixels (a ``geometric`` kind of the registry: a random
+    flip, rotation, zoom, translation or crop) lies on the path to an output with per-pixel
+    targets (``per_pixel``). Inside the model it moves the image only: the mask the output is
+    scored against stays where it was, and training runs on misaligned labels without a word.
+    The ``augmentation:`` section moves masks with their images (joint augmentation), so that
+    is where such a layer belongs. A moving layer that only feeds other outputs (the classifier
+    head of a multi-output model) is fine: a class label does not move."""
+    from cnnspec.layers import REGISTRY
+
+    if not per_pixel:
+        return
+    ir = compiled.ir
+    feeds = {output.name: _ancestors(compiled, output.name) for output in per_pixel}
+    several = len(ir.outputs) > 1
+    for node in ir.nodes:  # topological order: the errors come in the spec's order
+        kind = REGISTRY.get(node.kind)
+        fed = [output for output in per_pixel if node.name in feeds[output.name]]
+        if not fed or kind is None or not kind.geometric:
+            continue
+        tasks = " or ".join(dict.fromkeys(output.task for output in fed))
+        names = f" ({', '.join(output.name for output in fed)})" if several else ""
+        reader.diags.error(
+            f"expected no {node.kind} in the model on the path to a {tasks} output{names}; it moves the "
+            "images but not their masks, so the model would train on misaligned labels",
+            node.loc,
+            node.path or "model",
+            code="training",
+            hint="move it into the augmentation: section, which moves the masks with the images",
+        )
 
 
 def needs_task_path(tasks: tuple[OutputTask, ...]) -> bool:

@@ -24,6 +24,10 @@ def _zoom(name: str, doc: str, default: Any = ...) -> Param:
     return Param(name, "zoom", doc=doc, minimum=0, maximum=1)
 
 
+#: What a factor's list must be (params.py checks it): said in each factor's description, as the
+#: reference's type column only says "or a list [lower, upper]".
+_LIST_RULE = "a list [lower, upper] by lower to upper (lower ≤ upper, each from -1 to 1)"
+
 _FILL = (
     choice("fill_mode", FILL_MODES, "reflect", "how points outside the image are filled"),
     choice("interpolation", ("nearest", "bilinear"), "bilinear", "interpolation method"),
@@ -41,8 +45,18 @@ def _translation_args(params: Params) -> dict[str, Any]:
 
 
 TRANSLATION_PARAMS = (
-    _factor("height_factor", "vertical shift as a fraction of the height", 1.0),
-    _factor("width_factor", "horizontal shift as a fraction of the width (default: as height)", 1.0, None),
+    _factor(
+        "height_factor",
+        f"vertical shift as a fraction of the height: a number f shifts by -f to f, {_LIST_RULE}",
+        1.0,
+    ),
+    _factor(
+        "width_factor",
+        "horizontal shift as a fraction of the width (default: as height); a number or a list as "
+        "for height_factor",
+        1.0,
+        None,
+    ),
     *_FILL,
     seed_param(),
 )
@@ -128,7 +142,15 @@ register(
         "Random rotation by a fraction of a full turn.",
         # Keras refuses a single factor outside [-1, 1] when it builds the layer (mid-run, in
         # `augmentation:`); beyond a full turn a range says nothing more.
-        (_factor("factor", "rotation range as a fraction of 2π", 1.0), *_FILL, seed_param()),
+        (
+            _factor(
+                "factor",
+                f"rotation range as a fraction of 2π: a number f turns by -f to f, {_LIST_RULE}",
+                1.0,
+            ),
+            *_FILL,
+            seed_param(),
+        ),
         main="factor",
         geometric=True,
     ),
@@ -170,7 +192,15 @@ register(
         "random_brightness",
         "RandomBrightness",
         "Random brightness shift.",
-        (_factor("factor", "brightness range as a fraction of value_range", 1.0), _VALUE_RANGE, seed_param()),
+        (
+            _factor(
+                "factor",
+                f"brightness range as a fraction of value_range: a number f shifts by -f to f, {_LIST_RULE}",
+                1.0,
+            ),
+            _VALUE_RANGE,
+            seed_param(),
+        ),
         main="factor",
     ),
     _aug(
@@ -180,8 +210,8 @@ register(
         (
             _factor(
                 "factor",
-                "contrast range; a list [lower, upper] scales the contrast by 1 − lower to "
-                "1 + upper (both from 0 to 1)",
+                "contrast range; a number f scales the contrast by 1 − f to 1 + f, a list [lower, "
+                "upper] by 1 − lower to 1 + upper (lower ≤ upper, both from 0 to 1)",
                 1.0,
             ),
             _VALUE_RANGE,

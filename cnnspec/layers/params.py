@@ -87,6 +87,9 @@ class ItemProblem:
     index: tuple[int, ...]
     expected: str
     value: Any
+    #: How to say the value received, where :func:`describe_value` says too little ("a list of
+    #: 2 items" for a ``[lower, upper]`` whose order is what is wrong); ``None``: as it says.
+    received: str | None = None
 
 
 def _first_bad_item(values: list[Any], check: Callable[[Any], str | None]) -> ItemProblem | None:
@@ -187,7 +190,8 @@ class Param:
         if problem is None:
             return None
         if isinstance(problem, ItemProblem):
-            return f"expected {problem.expected}; received {_received(problem.value)}", problem.index
+            received = problem.received or _received(problem.value)
+            return f"expected {problem.expected}; received {received}", problem.index
         return f"expected {problem}; received {_received(value)}", ()
 
     def hint(self, value: Any) -> str | None:
@@ -323,12 +327,41 @@ def _factor_describe(p: Param) -> str:
     return f"{_number_describe(p)} or a list [lower, upper]"
 
 
+def _factor_item_describe(p: Param) -> str:
+    """What each value of a factor's ``[lower, upper]`` may be: its size is bounded as a single
+    factor is, its sign is free (a negative lower turns the other way, zooms in, darkens)."""
+    if p.maximum is not None and p.minimum in (None, 0) and not p.exclusive_minimum:
+        return f"a number from {_fmt(-p.maximum)} to {_fmt(p.maximum)}"
+    bounds = p.range_text()
+    return f"a number whose size is {bounds}" if bounds else "a number"
+
+
+def _range_problem(v: list[Any], item_ok: Callable[[Any], bool], item_expected: str) -> ItemProblem | None:
+    """Which rule a ``[lower, upper]`` list breaks, said with its values (``None``: none): the
+    first value out of range (named and located at the element), else an order that is not
+    lower ≤ upper. Checked only for a list of two; another length is the type's own message."""
+    bad = _first_bad_item(v, lambda x: None if _is_number(x) and item_ok(x) else item_expected)
+    if bad is not None:
+        return ItemProblem(bad.index, f"{item_expected} (each of [lower, upper])", bad.value)
+    if v[0] > v[1]:
+        shown = f"[{', '.join(_fmt(x) for x in v)}]"
+        return ItemProblem(
+            (),
+            "a list [lower, upper] with lower ≤ upper",
+            v,
+            f"{shown} (lower {_fmt(v[0])} > upper {_fmt(v[1])})",
+        )
+    return None
+
+
 def _factor_check(p: Param, v: Any) -> str | ItemProblem | None:
     if (found := _beyond_float32_item(p, v)) is not None:
         return found
     if isinstance(v, list):
-        ok = len(v) == 2 and all(_is_number(x) and p.in_range(abs(x)) for x in v) and v[0] <= v[1]
-        return None if ok else _factor_describe(p)
+        if len(v) != 2:
+            return _factor_describe(p)
+        # the rule the list breaks, with its values: "received a list of 2 items" says neither
+        return _range_problem(v, lambda x: p.in_range(abs(x)), _factor_item_describe(p))
     return None if _is_number(v) and p.in_range(v) else _factor_describe(p)
 
 
@@ -336,10 +369,13 @@ def _zoom_describe(p: Param) -> str:
     return "a number from 0 to 1, or a list [lower, upper] with -1 < lower ≤ upper ≤ 1 (negative: zoom in)"
 
 
-def _zoom_check(p: Param, v: Any) -> str | None:
+def _zoom_check(p: Param, v: Any) -> str | ItemProblem | None:
     """A factor that RandomZoom takes: every value in (-1, 1] (at -1 an image would vanish)."""
-    values = v if isinstance(v, list) else [v]
-    if _factor_check(p, v) is not None or any(x <= -1 or x > 1 for x in values):
+    if (found := _beyond_float32_item(p, v)) is not None:
+        return found
+    if isinstance(v, list) and len(v) == 2:  # which rule the list breaks, as for a factor
+        return _range_problem(v, lambda x: -1 < x <= 1, "a number > -1 and ≤ 1")
+    if _factor_check(p, v) is not None:
         return _zoom_describe(p)
     return None
 
