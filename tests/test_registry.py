@@ -461,6 +461,16 @@ def test_preprocessing_and_augmentation_match_keras(kind):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_xla_matches_keras_supports_jit(kind):
+    """xla ⇔ Keras' own ``supports_jit`` of the built layer: what ``runtime.jit_compile``'s
+    check relies on (a model with one that is False runs without XLA whatever it asks)."""
+    _, params = _first(kind)
+    layer = _keras_layer(kind, params)
+    assert REGISTRY[kind].xla == getattr(layer, "supports_jit", True)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(k.name for k in REGISTRY.values() if k.augmentation))
 def test_geometric_matches_keras_mask_handling(kind):
     """geometric ⇔ Keras moves a segmentation mask with its image (what the joint image/mask

@@ -1236,8 +1236,27 @@ def _distribute(reader: _Reader) -> tuple[str, float]:
     value = reader.known(("runtime", "distribute"), "default")
     if isinstance(value, dict):
         timeout = reader.number(("runtime", "distribute", "startup_timeout"), 300.0, minimum=1)
-        return str(reader.known(("runtime", "distribute", "strategy"), "default")), float(timeout)
+        strategy_path: SpecPath = ("runtime", "distribute", "strategy")
+        strategy = str(reader.known(strategy_path, "default"))
+        if "startup_timeout" in value and strategy != "multi_worker" and not reader.poisoned(strategy_path):
+            # only multi_worker waits for a cluster to form: elsewhere the value would be
+            # accepted and never used (an error, like test_split beside a source's own test set;
+            # silent where the timeout's own expression failed, or the strategy's)
+            reader.error(
+                f"expected no startup_timeout with strategy {strategy}; it applies to multi_worker only",
+                ("runtime", "distribute", "startup_timeout"),
+                "startup_timeout is how long multi_worker waits for every worker to join: drop it, "
+                f"or write runtime.distribute: {strategy}",
+                key=True,
+            )
+        return strategy, float(timeout)
     return str(value), 300.0
+
+
+def layers_without_xla(ir: ModelIR) -> list[str]:
+    """The model's layers Keras cannot compile with XLA (the registry's ``xla``, Keras'
+    ``supports_jit``), by name: one is enough for Keras to run the whole model without XLA."""
+    return [node.name for node in ir.nodes if node.kind in REGISTRY and not REGISTRY[node.kind].xla]
 
 
 def training_config(compiled: CompiledSpec) -> TrainConfig:
@@ -1277,6 +1296,17 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
             ("runtime", "jit_compile"),
             "set runtime.jit_compile: false (auto picks false for a deterministic run), or drop "
             "training.deterministic",
+        )
+    if runtime_jit is True and (unsupported := layers_without_xla(compiled.ir)):
+        # Keras compiles such a model without XLA, with a bare warning: the run would not
+        # compile what the spec (and lock.json) say, as with op determinism above
+        reader.error(
+            "expected runtime.jit_compile false or auto for this model; Keras cannot compile "
+            f"{', '.join(unsupported)} with XLA and would train the whole model without it",
+            ("runtime", "jit_compile"),
+            "set runtime.jit_compile: auto (it picks false for this model) or false, or move the "
+            "random_* layers into the augmentation: section, which runs them on the data, "
+            "outside the model",
         )
     strategy, startup_timeout = _distribute(reader)
     optimizer = _optimizer(reader)

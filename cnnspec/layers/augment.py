@@ -153,6 +153,7 @@ register(
         ),
         main="factor",
         geometric=True,
+        xla=False,  # Keras' supports_jit = False
     ),
     _aug(
         "random_zoom",
@@ -166,6 +167,7 @@ register(
         ),
         main="height_factor",
         geometric=True,
+        xla=False,  # Keras' supports_jit = False
     ),
     _aug(
         "random_translation",
@@ -177,6 +179,7 @@ register(
         # Keras requires width_factor; ours defaults to height_factor, so it is always passed.
         keras_always_pass=("width_factor",),
         geometric=True,
+        xla=False,  # Keras' supports_jit = False
     ),
     _aug(
         "random_crop",
@@ -187,6 +190,7 @@ register(
         (positive_int("height", doc="crop height"), positive_int("width", doc="crop width"), seed_param()),
         shape_rule=_crop_shape,
         geometric=True,
+        xla=False,  # Keras' supports_jit = False
     ),
     _aug(
         "random_brightness",

@@ -141,6 +141,12 @@ class LayerKind:
     Augmentations without it change pixel values only (brightness, contrast) and leave masks
     alone. Checked against Keras' own mask handling over the registry."""
 
+    xla: bool = True
+    """Whether Keras compiles the layer with XLA (its ``supports_jit``). A model holding one
+    that cannot runs entirely without XLA: Keras turns ``jit_compile=True`` off with a bare
+    warning, so ``runtime.jit_compile: true`` is refused and ``auto`` picks false untimed.
+    Checked against Keras' layers over the registry (tests/test_registry.py)."""
+
     adapt_param: str | None = None
     """A boolean parameter that, when true, makes training (and the generated train.py) call the
     Keras layer's ``adapt()`` on the training images, as they reach the layer, before fit: the

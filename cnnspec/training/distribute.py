@@ -40,7 +40,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -665,6 +665,7 @@ def choose_jit(
     dist: Distribution,
     notes: list[str],
     deterministic: bool = False,
+    unsupported: Sequence[str] = (),
 ) -> JitChoice:
     """Resolve ``runtime.jit_compile``: ``auto`` times a few steps without and with XLA.
 
@@ -672,6 +673,11 @@ def choose_jit(
     the timed models are thrown away. Multi-worker runs decide on the mean of every worker's
     timings, so all workers compile the same program. A ``deterministic`` run (op determinism)
     gets no XLA: Keras would turn it off with a warning, so ``auto`` picks false untimed.
+
+    ``unsupported`` names the model's layers without XLA support (the registry's ``xla``,
+    :func:`cnnspec.analysis.settings.layers_without_xla`): Keras would turn XLA off for the
+    whole model, so ``auto`` picks false untimed (its "XLA" timing would be a second run
+    without XLA). ``true`` with such a layer is a spec error (``cnnspec validate``).
     """
     if setting != "auto":
         if setting is True and dist.multi_worker and not _has_gpu():
@@ -683,6 +689,12 @@ def choose_jit(
         return JitChoice(setting, bool(setting))
     if deterministic:
         return JitChoice("auto", False, reason="training.deterministic: op determinism has no XLA")
+    if unsupported:
+        layers = ", ".join(unsupported)
+        # (said once here, like the timings below: the raw Keras UserWarning never fires, as
+        # the model is compiled without XLA)
+        notes.append(f"jit_compile auto: no XLA — Keras cannot compile {layers} with XLA")
+        return JitChoice("auto", False, reason=f"layers without XLA support: {layers}")
     if dist.multi_worker and not _has_gpu():
         return JitChoice("auto", False, reason="XLA has no CPU collective ops for multi_worker")
     timings: list[float] = []

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cnnspec.analysis.settings import TrainConfig, training_config
+from cnnspec.analysis.settings import TrainConfig, layers_without_xla, training_config
 from cnnspec.errors import UsageError, WriteError
 from cnnspec.fileio import atomic_path, check_owned, check_writable, write_atomic
 from cnnspec.training import rundir, runlock
@@ -449,7 +449,18 @@ def _run(
         configure(built, 0, jit)
         return prepare_model(built, dist)
 
-    jit = _decide_jit(compiled_model, config, dataset, settings, seed, dist, lock, run_dir, notes)
+    jit = _decide_jit(
+        compiled_model,
+        config,
+        dataset,
+        settings,
+        seed,
+        dist,
+        lock,
+        run_dir,
+        notes,
+        layers_without_xla(compiled.ir),
+    )
     model = compiled_model(jit)
     augmentation = build_joint_augmentation(compiled.ir, dataset.target) or build_augmentation(compiled.ir)
 
@@ -708,8 +719,10 @@ def _decide_jit(
     lock: dict[str, Any] | None,
     run_dir: Path,
     notes: list[str],
+    unsupported: list[str],
 ) -> bool:
-    """``runtime.jit_compile`` as a bool; ``auto`` is timed once per run and kept in lock.json."""
+    """``runtime.jit_compile`` as a bool; ``auto`` is timed once per run and kept in lock.json
+    (not timed where ``unsupported`` names layers Keras cannot compile with XLA)."""
     from cnnspec.training import distribute
     from cnnspec.training.pipeline import make_dataset
 
@@ -718,11 +731,13 @@ def _decide_jit(
         return bool(previous["chosen"])  # a resumed run compiles what it started with
     setting: Any = "auto" if config.jit_auto else config.jit_compile
     timing_ds = None
-    if config.jit_auto and not config.deterministic:  # (a deterministic run is not timed)
+    if config.jit_auto and not config.deterministic and not unsupported:  # (else not timed)
         timing_ds = dist.shard(
             make_dataset(dataset.x_train, dataset.y_train, settings, training=True, seed=seed)
         )
-    choice = distribute.choose_jit(setting, compiled_model, timing_ds, dist, notes, config.deterministic)
+    choice = distribute.choose_jit(
+        setting, compiled_model, timing_ds, dist, notes, config.deterministic, unsupported=unsupported
+    )
     if timing_ds is not None:
         distribute.reseed(seed)  # the timed models drew random numbers; the run starts afresh
     if dist.is_chief and lock is not None:

@@ -1,0 +1,172 @@
+"""Runtime settings that Keras or cnnspec used to drop silently (audit D2, D4).
+
+- D2: ``runtime.jit_compile`` on a model holding Keras layers without XLA support
+  (``supports_jit = False``: random_rotation, random_zoom, random_translation, random_crop …).
+  Keras compiles such a model without XLA and only warns; ``auto`` now picks false untimed with
+  the layers as its reason, and ``true`` is a located spec error at ``cnnspec validate`` (TF-free,
+  from the registry's ``xla``), as ``true`` beside ``training.deterministic`` is.
+- D4: ``runtime.distribute.startup_timeout`` beside a strategy other than ``multi_worker`` (the
+  only one that waits for a cluster) is a located error, as ``test_split`` is beside a source
+  with its own test set.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cnnspec.cli.app import app
+from cnnspec.training.distribute import Distribution, choose_jit
+
+#: digits (8×8×1) with Keras layers that lack XLA support inside the model (random_rotation,
+#: random_zoom) and one that has it (random_flip): the smallest model of the audit's repro.
+RANDOM_IN_MODEL = """\
+cnnspec: 1
+name: jitaug
+input: {shape: [8, 8, 1]}
+model:
+  - random_flip: horizontal
+  - random_rotation: 0.1
+  - random_zoom: 0.1
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 96, test_split: 0.25}
+training: {epochs: 1, batch_size: 32, seed: 1}
+"""
+#: the names the built model gives the two layers without XLA support
+UNSUPPORTED = ["random_rotation_1", "random_zoom_1"]
+
+DISTRIBUTE_HEAD = """\
+cnnspec: 1
+name: st
+input: {shape: [8, 8, 1]}
+model:
+  - flatten
+  - dense: {units: 10, activation: softmax}
+data: {source: digits}
+training: {epochs: 1}
+"""
+
+
+# -- D4: startup_timeout outside multi_worker ------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["default", "one_device", "mirrored", "tpu"])
+def test_startup_timeout_beside_another_strategy_is_a_located_error(
+    runner: CliRunner, write_spec: Any, strategy: str
+) -> None:
+    """Only multi_worker waits for a cluster: elsewhere the timeout would be accepted and never
+    used. Reported where the key is written, with the way out."""
+    line = f"runtime: {{distribute: {{strategy: {strategy}, startup_timeout: 5}}}}\n"
+    spec = write_spec(DISTRIBUTE_HEAD + line)
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    column = line.index("startup_timeout") + 1
+    assert f":9:{column}: error: runtime.distribute.startup_timeout" in result.output
+    assert f"expected no startup_timeout with strategy {strategy}" in result.output
+    assert "multi_worker" in result.output and f"runtime.distribute: {strategy}" in result.output
+
+
+@pytest.mark.parametrize(
+    "runtime",
+    [
+        "runtime: {distribute: {strategy: multi_worker, startup_timeout: 5}}\n",
+        "runtime: {distribute: {strategy: mirrored}}\n",
+        "runtime: {distribute: mirrored}\n",
+    ],
+)
+def test_startup_timeout_with_multi_worker_still_validates(
+    runner: CliRunner, write_spec: Any, runtime: str
+) -> None:
+    result = runner.invoke(app, ["validate", str(write_spec(DISTRIBUTE_HEAD + runtime))])
+    assert result.exit_code == 0, result.output
+    assert "error" not in result.output and "warning" not in result.output
+
+
+# -- D2: choose_jit with layers Keras cannot compile with XLA --------------------------------------
+
+
+def _never_built(jit: bool) -> Any:
+    """A ``build`` for :func:`choose_jit` that fails the test when called: nothing is timed."""
+    raise AssertionError(f"a model was built to be timed (jit={jit})")
+
+
+def test_auto_picks_false_untimed_naming_the_layers() -> None:
+    """``auto`` must not time a second run without XLA as "XLA": false, the layers as reason,
+    said once."""
+    notes: list[str] = []
+    choice = choose_jit("auto", _never_built, None, Distribution(), notes, unsupported=UNSUPPORTED)
+    assert choice.describe() == {
+        "setting": "auto",
+        "chosen": False,
+        "reason": "layers without XLA support: random_rotation_1, random_zoom_1",
+    }
+    assert notes == [
+        "jit_compile auto: no XLA — Keras cannot compile random_rotation_1, random_zoom_1 with XLA"
+    ]
+
+
+def test_true_is_a_located_spec_error_naming_the_layers(runner: CliRunner, write_spec: Any) -> None:
+    """As ``true`` with ``training.deterministic``: the run would not compile what the spec says.
+    Said by ``validate`` (no TensorFlow), so ``train`` and the generated script never start it."""
+    spec = write_spec(RANDOM_IN_MODEL + "runtime: {jit_compile: true}\n")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    assert ":13:24: error: runtime.jit_compile: expected runtime.jit_compile false or auto" in result.output
+    assert "Keras cannot compile random_rotation_1, random_zoom_1 with XLA" in result.output
+    assert "augmentation: section" in result.output
+    refused = runner.invoke(app, ["codegen", "--script", str(spec)])
+    assert refused.exit_code == 1 and "runtime.jit_compile" in refused.output
+
+
+def test_the_same_layers_in_the_augmentation_section_leave_true_alone(
+    runner: CliRunner, write_spec: Any
+) -> None:
+    moved = RANDOM_IN_MODEL.replace(
+        "model:\n  - random_flip: horizontal\n  - random_rotation: 0.1\n  - random_zoom: 0.1\n",
+        "augmentation: [random_flip: horizontal, random_rotation: 0.1, random_zoom: 0.1]\nmodel:\n",
+    )
+    assert "augmentation:" in moved
+    result = runner.invoke(app, ["validate", str(write_spec(moved + "runtime: {jit_compile: true}\n"))])
+    assert result.exit_code == 0, result.output
+
+
+def test_models_xla_can_compile_are_unchanged() -> None:
+    """No unsupported layers: ``true`` and ``false`` are what they say, untimed."""
+    assert choose_jit(True, _never_built, None, Distribution(), [], unsupported=()).chosen is True
+    assert choose_jit(False, _never_built, None, Distribution(), [], unsupported=UNSUPPORTED).chosen is False
+
+
+# -- D2: through the CLI (TensorFlow) ----------------------------------------
+
+
+def _train(runner: CliRunner, spec: Path, out: Path) -> tuple[Any, list[str]]:
+    """``cnnspec train`` on ``spec``; its result and the messages of the warnings it raised
+    (recorded: pytest would otherwise swallow them before they reach the output)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = runner.invoke(app, ["train", str(spec), "--out", str(out)])
+    return result, [str(w.message) for w in caught]
+
+
+@pytest.mark.slow
+def test_jit_auto_with_random_layers_in_the_model_records_false(
+    runner: CliRunner, write_spec: Any, tmp_path: Path
+) -> None:
+    spec = write_spec(RANDOM_IN_MODEL + "runtime: {jit_compile: auto}\n")
+    result, caught = _train(runner, spec, tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((tmp_path / "run" / "lock.json").read_text())["jit_compile"]
+    assert recorded == {
+        "setting": "auto",
+        "chosen": False,
+        "reason": "layers without XLA support: random_rotation_1, random_zoom_1",
+    }
+    assert result.output.count("Keras cannot compile random_rotation_1, random_zoom_1 with XLA") == 1
+    assert not [message for message in caught if "jit_compile" in message], caught
