@@ -142,7 +142,6 @@ def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> No
         typer.echo(json.dumps(result, indent=2))
         return
     from rich.table import Table
-    from rich.text import Text
 
     _notes(result["notes"])
     console = stdout()
@@ -159,7 +158,10 @@ def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> No
                 if line.startswith("@@")
                 else ""
             )
-            console.print(Text(line, style=style))
+            # the diff quotes the run folders' names and their resolved.yaml: the user's text,
+            # escaped like every other (an ESC in either reached the terminal raw); the colour
+            # is the console's style, never markup around the text
+            console.print(safe(line), style=style or None, highlight=False, soft_wrap=True)
     else:
         console.print("resolved specs: the same", highlight=False)
     weights = result["starting_weights"]

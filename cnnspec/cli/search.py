@@ -128,8 +128,9 @@ def search(
     console = stderr()
     if not quiet:
         console.print(
-            f"[bold]{compiled.name}[/bold]: study {safe(repr(name))} in {safe(label)}, {cfg.trials} "
-            f"trial(s), {workers} worker(s), {space.objective} ({space.direction}) → {safe(folder)}",
+            f"[bold]{safe(compiled.name)}[/bold]: study {safe(repr(name))} in {safe(label)}, {cfg.trials} "
+            f"trial(s), {workers} worker(s), {safe(space.objective)} ({safe(space.direction)}) → "
+            f"{safe(folder)}",
             highlight=False,
             soft_wrap=True,
         )
@@ -213,22 +214,27 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
     # folder are the user's text (`--study "a[/b]"` ended a finished search with exit 3)
     title = f"search {safe(summary['study'])}: {len(rows)} trial(s): {count_text(summary['counts'])}{shown}"
     table = Table(title=title, title_justify="left")
-    test = test_column(summary).replace("test accuracy", "test acc")
-    for column in ("#", "trial", summary["objective"], "state", test, "epochs", *map(safe, names)):
-        table.add_column(column, justify="right" if column not in ("state",) else "left")
+    # the test column's heading is a trial's test_metric attribute: the storage's text
+    test = safe(test_column(summary).replace("test accuracy", "test acc"))
+    columns = ("#", "trial", safe(summary["objective"]), "state", test, "epochs", *map(safe, names))
+    for index, column in enumerate(columns):
+        table.add_column(column, justify="left" if index == 3 else "right")  # (3: the state)
     for rank, row in enumerate(rows[:top], start=1):
-        state = row["state"].lower()
+        state = safe(str(row["state"]).lower())
+        # the epoch a trial was pruned at, its epochs and why it failed are user attributes of
+        # the study's storage (any worker sharing it sets them), and a failed reason quotes the
+        # --out path (`[/x]…` ended a finished search with MarkupError, exit 3): all escaped
         if row.get("pruned_at_epoch"):
-            state += f" @{row['pruned_at_epoch']}"
+            state += f" @{safe(row['pruned_at_epoch'])}"
         if row["state"] == "FAIL" and isinstance(row.get("failed"), str):
-            state += f": {_clipped(row['failed'])}"  # why (search.json and trial.json: in full)
+            state += f": {safe(_clipped(row['failed']))}"  # why (search.json and trial.json: in full)
         table.add_row(
             str(rank),
             str(row["number"]),
-            "" if row["value"] is None else f"{row['value']:.4f}",
+            _figure(row["value"]),
             state,
-            "" if row.get("test_value") is None else f"{row['test_value']:.4f}",
-            str(row["epochs"] or ""),
+            _figure(row.get("test_value")),
+            safe(row["epochs"] or ""),
             *[safe(_short(row["params"].get(n))) for n in names],
         )
     console = stdout()
@@ -243,6 +249,19 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
         )
     written = [files[key] for key in ("best", "json", "html") if key in files]
     console.print(f"written: {safe(', '.join(written))}", highlight=False)
+
+
+def _figure(value: Any) -> str:
+    """An objective or test value as the leaderboard shows it: four decimals; a value that is
+    no number (a test_value user attribute any worker sharing the storage can set) as its text,
+    escaped, rather than a ValueError from ``:.4f`` (exit 3)."""
+    from cnnspec.cli.render import safe
+
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.4f}"
+    return safe(value)
 
 
 def _clipped(text: str, limit: int = 40) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from cnnspec.errors import UsageError
+from cnnspec.errors import UsageError, printable
 from cnnspec.fileio import write_atomic
 
 #: How deep under FOLDER run folders are looked for (a search's trials are one level down).
@@ -504,10 +504,17 @@ def curves(a: Path, b: Path) -> dict[str, list[dict[str, Any]]]:
                 x = values.get("epoch") or []
                 if len(x) != len(y):  # no usable epoch column: number the values
                     x = list(range(1, len(y) + 1))
-                drawn[key].append(
-                    {"label": f"{run.name} {split}", "color": color, "linestyle": style, "x": x, "y": y}
-                )
+                label = f"{figure_label(run.name)} {split}"
+                drawn[key].append({"label": label, "color": color, "linestyle": style, "x": x, "y": y})
     return drawn
+
+
+def figure_label(name: str) -> str:
+    """A run folder's name as a figure's text shows it: control characters escaped as the
+    terminal shows them (``\\x1b``; matplotlib's "Glyph 27 (\\x1b) missing" warning printed the
+    raw ESC on stderr), and every ``$`` a literal dollar (``a$\\frac$`` was read as mathtext,
+    and a name it could not parse ended ``runs compare`` with an internal error)."""
+    return printable(name).replace("$", r"\$")
 
 
 def plot_curves(a: Path, b: Path, target: Path) -> Path:
@@ -548,7 +555,7 @@ def curves_figure(a: Path, b: Path) -> Any:
         axes.grid(alpha=0.3)
         if series:
             axes.legend(fontsize=8)
-    figure.suptitle(f"{a.name} vs {b.name}")
+    figure.suptitle(f"{figure_label(a.name)} vs {figure_label(b.name)}")
     figure.tight_layout()
     return figure
 

@@ -82,8 +82,10 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
             "params": dict(t.params),
             "value": _finite(t.value),
             "run_dir": run_dir,
+            # only a folder inside OUT (run_dir is the storage's text: `/abs/path`, `../x` or a
+            # number, which made `out / run_dir` raise, is no trial folder of this search)
             "report": f"{run_dir}/report.html"
-            if run_dir and (out / run_dir / "report.html").is_file()
+            if isinstance(run_dir, str) and inside_page(run_dir) and (out / run_dir / "report.html").is_file()
             else None,
             "epochs": attrs.get("epochs", len(steps) or None),
             "pruned_at_epoch": attrs.get("pruned_at_epoch") if t.state.name == "PRUNED" else None,
@@ -111,7 +113,7 @@ def test_column(summary: dict[str, Any]) -> str:
     ``test mean_iou``, ``mask.test mean_iou``; the task decides, see
     :func:`cnnspec.search.worker.test_headline`)."""
     keys = [row.get("test_metric") for row in summary["trials"] if row.get("test_metric")]
-    key = keys[0] if keys else "test_accuracy"
+    key = str(keys[0]) if keys else "test_accuracy"  # (str: the storage's, of any JSON type)
     return key.replace("test_", "test ", 1)
 
 
@@ -333,7 +335,8 @@ def write_html(path: Path, summary: dict[str, Any]) -> None:
     body = []
     for row in ranked(summary["trials"], summary["direction"]):
         trial = f"trial {esc(str(row['number']))}"
-        link = f'<a href="{_href(row["report"])}">{trial}</a>' if row["report"] else trial
+        href = _href(row["report"]) if row["report"] else None
+        link = f'<a href="{href}">{trial}</a>' if href is not None else trial
         state = str(row["state"]).lower()
         if row.get("pruned_at_epoch"):
             state += f" at epoch {row['pruned_at_epoch']}"
@@ -346,9 +349,10 @@ def write_html(path: Path, summary: dict[str, Any]) -> None:
         )
     best = summary["best"]
     best_file = summary["files"].get("best")
+    best_href = _href(best_file) if best_file else None
     best_text = (
         f"best: trial {esc(str(best['number']))}, {esc(summary['objective'])} {esc(_fmt(best['value']))}"
-        + (f' — <a href="{_href(best_file)}">{esc(best_file)}</a>' if best_file else "")
+        + (f' — <a href="{best_href}">{esc(str(best_file))}</a>' if best_href is not None else "")
         if best
         else "no trial has finished yet"
     )
@@ -373,11 +377,24 @@ figure{{display:inline-block;margin:0 1em 1em 0}}img{{max-width:640px}}</style><
     write_atomic(path, page)
 
 
-def _href(report: Any) -> str:
-    """A trial's report link, from its ``run_dir`` user attribute (anyone sharing the storage
-    can set it): percent-quoted, so it is always a path relative to the page, never a
-    ``javascript:`` or other URL, and escaped for the attribute."""
-    return html.escape(quote(str(report), safe="/"))
+def inside_page(path: str) -> bool:
+    """Whether ``path`` (``/``-separated) names a file inside the page's folder: not absolute
+    (``/abs/path``), not protocol-relative (``//host/x``), no empty, ``.`` or ``..`` part that
+    would leave it or reach another folder (``a/../../x``), and no backslash (no trial folder
+    has one, and on Windows it separates folders: ``..\\x`` would leave it)."""
+    return bool(path) and "\\" not in path and all(part not in ("", ".", "..") for part in path.split("/"))
+
+
+def _href(report: Any) -> str | None:
+    """A link to a file of the search folder (a trial's report, from its ``run_dir`` user
+    attribute, which anyone sharing the storage can set), or ``None`` when it would not be a
+    path relative to the page inside its folder (:func:`inside_page`): the page then shows no
+    link. Percent-quoted (``:`` too: never a ``javascript:`` or other URL) and escaped for the
+    attribute."""
+    text = str(report)
+    if not inside_page(text):
+        return None
+    return html.escape(quote(text, safe="/"))
 
 
 def _fmt(value: Any) -> str:

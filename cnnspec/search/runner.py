@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cnnspec.errors import UsageError, WriteError
+from cnnspec.errors import UsageError, WriteError, printable
 from cnnspec.search import study as studies
 from cnnspec.search.redaction import scrub
 from cnnspec.search.spawning import WorkerProcess
@@ -108,8 +108,18 @@ def _child(cfg: WorkerConfig, runner: int, ready: Any, stopping: Any) -> None:
     except KeyboardInterrupt:
         code, error = EXIT_INTERRUPTED, None
     if error is not None:  # the runner's note names the kind (worker_exit_note) and points here
-        print(f"error: [worker {cfg.index}] {error}", flush=True)
+        print(worker_error_line(cfg.index, error), flush=True)
     os._exit(code)  # no atexit handlers of TensorFlow's threads: they can hang a spawned child
+
+
+def worker_error_line(index: int, error: str) -> str:
+    """The line a worker process prints when it stops on ``error``. Plain text (no Rich): the
+    message quotes paths and the storage's text, so its control characters are shown escaped
+    (an ESC sequence reached the terminal raw), as :func:`cnnspec.cli.render.clean` does for
+    every plain line; its own line breaks stay (a list, one item per line), as fail_usage
+    keeps them."""
+    shown = "\n".join(printable(line) for line in error.split("\n"))
+    return f"error: [worker {index}] {shown}"
 
 
 def worker_outcome(cfg: WorkerConfig) -> tuple[int, str | None]:

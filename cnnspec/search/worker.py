@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
-from cnnspec.errors import SpecError, UsageError, WriteError
+from cnnspec.errors import SpecError, UsageError, WriteError, printable
 from cnnspec.fileio import write_atomic, write_fault, write_fix
 from cnnspec.search import study as studies
 from cnnspec.spec.search import Dimension, SearchSpace, apply_values
@@ -735,5 +735,8 @@ def run_worker(cfg: WorkerConfig) -> int:
             with get_heartbeat_thread(trial._trial_id, study._storage):  # a no-op for the journal
                 line = run_trial(cfg, compiled, space, study, trial)
         if not cfg.quiet:
-            print(f"{label}{line}", flush=True)
+            # a plain line (no Rich), so only control characters need escaping (render.clean's
+            # escaping): the line quotes the --out path and a failed trial's exception text,
+            # the user's and the data's, whose ESC sequences reached the terminal raw
+            print(f"{label}{printable(line)}", flush=True)
     return 0
