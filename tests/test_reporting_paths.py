@@ -200,9 +200,10 @@ def test_a_run_of_images_and_labels_is_evaluated_and_reported(project, tmp_path,
     _read_back(run, tmp_path)
 
 
-def test_a_run_trained_with_allow_outside_reads_its_outside_backbone_again(project):
-    """The backbone spec lies above the spec's folder: read again only if the run was trained
-    with --allow-outside (lock.json's command says so)."""
+def test_a_run_trained_with_allow_outside_reads_its_outside_backbone_again_only_when_asked(project):
+    """The backbone spec lies above the spec's folder: read again only when this command says
+    --allow-outside. The run folder's own lock.json (anyone who hands over the folder writes
+    it) no longer lifts the rule; it only puts the way out in the hint."""
     from cnnspec.errors import SpecError
 
     outside = BACKBONE.replace("spec: pretrain.yaml", "spec: ../a/pretrain.yaml").replace(
@@ -215,5 +216,8 @@ def test_a_run_trained_with_allow_outside_reads_its_outside_backbone_again(proje
     with pytest.raises(SpecError, match="outside the spec's folder"):
         run_spec(run, lock)
     lock["command"] = ["cnnspec", "train", "c/bb.yaml", "--allow-outside"]
-    compiled = run_spec(run, lock)
+    with pytest.raises(SpecError, match="outside the spec's folder") as refused:
+        run_spec(run, lock)
+    assert any("pass --allow-outside" in (d.hint or "") for d in refused.value.diagnostics)
+    compiled = run_spec(run, lock, allow_outside=True)
     assert compiled is not None and compiled.ir.node("bb_body") is not None

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import fail_usage, guarded, owning_run, stderr, stdout
+from cnnspec.cli.common import AllowOutsideOption, fail_usage, guarded, owning_run, stderr, stdout
 from cnnspec.cli.evaluate import FormatOption, TextOrJson, print_notes
 from cnnspec.cli.render import safe
 
@@ -90,6 +90,7 @@ def benchmark(
     runs: Annotated[int, typer.Option("--runs", min=3, help="timed calls per batch size (at least)")] = 50,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="untimed calls before timing")] = 10,
     format: FormatOption = TextOrJson.text,
+    allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Compare the model's runtimes: latency, throughput, test score, file size, peak memory.
 
@@ -110,14 +111,15 @@ def benchmark(
         write_results,
     )
     from cnnspec.export.runtimes import RUNTIMES
-    from cnnspec.reporting.run import locate
+    from cnnspec.reporting.run import locate, outside_allowed
 
     runtimes = parse_list(formats, "--formats", RUNTIMES)
     sizes = parse_batches(batch)
-    run = locate(target)
+    # only this command line may let the run's spec read outside its folder, never lock.json
+    run = locate(target, allow_outside=allow_outside)
     folder = run.run_dir if run.run_dir is not None else run.out_dir
     console = stderr()
-    with owning_run(run.run_dir, folder):
+    with owning_run(run.run_dir, folder), outside_allowed(allow_outside):  # (it locates the run again)
         document = run_benchmark(
             target,
             runtimes,

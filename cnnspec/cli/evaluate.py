@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import guarded, owning_run, stderr, stdout
+from cnnspec.cli.common import AllowOutsideOption, guarded, owning_run, stderr, stdout
 from cnnspec.cli.render import TextOrJson, safe
 from cnnspec.spec.sections import DATASETS
 
@@ -109,6 +109,7 @@ def evaluate(
     ] = None,
     format: FormatOption = TextOrJson.text,
     runtime: Annotated[Runtime, typer.Option("--runtime", "-r", help=RUNTIME_HELP)] = Runtime.keras,
+    allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Evaluate a trained model on the test split: classification report, confusion matrix, JSON.
 
@@ -128,7 +129,8 @@ def evaluate(
             f"received the file name {out}",
             f"pass the folder, e.g. --out {out.parent / out.stem}",
         )
-    run = locate(target, spec)
+    # only this command line may let the run's spec read outside its folder, never lock.json
+    run = locate(target, spec, allow_outside=allow_outside)
     folder = out if out is not None else run.out_dir
     check_writable(folder, option="--out")  # before TensorFlow is imported
     # The target as given: a folder's exports are in its export/ (with or without lock.json)

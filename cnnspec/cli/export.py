@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cnnspec.cli.common import guarded, stderr, stdout
+from cnnspec.cli.common import AllowOutsideOption, guarded, stderr, stdout
 from cnnspec.cli.render import safe
 
 EXIT_MISMATCH = 1
@@ -91,6 +91,7 @@ def export(
         typer.Option("--force", help="replace an existing -o file, or a folder holding only a SavedModel"),
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Export a trained model to SavedModel, TFLite or ONNX and check it against Keras.
 
@@ -100,9 +101,11 @@ def export(
     export; an existing -o only with --force, and never a folder with files that are no export.
     """
     from cnnspec.export import ExportFailed, ExportMismatch, export_model
+    from cnnspec.reporting.run import outside_allowed
 
     try:
-        with _owning(target, output):
+        # only this command line may let the run's spec read outside its folder, never lock.json
+        with _owning(target, output), outside_allowed(allow_outside):
             result = export_model(
                 target,
                 fmt.value,

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import guarded, stdout
+from cnnspec.cli.common import AllowOutsideOption, guarded, stdout
 from cnnspec.cli.evaluate import RUNTIME_HELP, FormatOption, Runtime, TextOrJson, print_notes
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
@@ -120,7 +120,7 @@ def _predict_keras(
     from cnnspec.reporting.task_predict import scaled_groups
     from cnnspec.training.modelfile import load_model
 
-    run = locate(target)
+    run = locate(target)  # (--allow-outside: the caller's outside_allowed)
     record = _record_beside(target) if run.config is None else None
     keras_model = load_model(run.model_path)
     samples = read_inputs(images, input_shape(keras_model))
@@ -252,6 +252,7 @@ def predict(
             help="segmentation models: folder for the mask PNGs (default ./predictions)",
         ),
     ] = None,
+    allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Classify images with a trained model: the top-k classes with their probabilities.
 
@@ -265,6 +266,7 @@ def predict(
     """
     from cnnspec.export.runtimes import choose, stem_of
     from cnnspec.fileio import check_writable
+    from cnnspec.reporting.run import outside_allowed
 
     if not images:
         raise UsageError("expected at least one image file")
@@ -279,11 +281,13 @@ def predict(
     if record is not None:
         from cnnspec.reporting.run import locate
 
-        tasks, known, by_output = _reading(locate(model), record)
+        # only this command line may let the run's spec read outside its folder, never lock.json
+        tasks, known, by_output = _reading(locate(model, allow_outside=allow_outside), record)
         if not _single_output(tasks, runtime.value, record.runtime, notes):
             chosen, record = "keras", None
     if record is None:
-        results, names, model_path = _predict_keras(model, list(images), top, out)
+        with outside_allowed(allow_outside):  # only this command line may allow it, never lock.json
+            results, names, model_path = _predict_keras(model, list(images), top, out)
     else:
         results, names = _predict_export(record, list(images), top, out, tasks, known, by_output)
         model_path = stem_of(model)[0]

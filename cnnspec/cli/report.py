@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cnnspec.cli.common import guarded, owning_run, path_option, stdout
+from cnnspec.cli.common import AllowOutsideOption, guarded, owning_run, path_option, stdout
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
@@ -32,6 +32,7 @@ def report(
         bool,
         typer.Option("--force", "-f", help="replace an existing --out file that cnnspec did not write"),
     ] = False,
+    allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Write the run's report.html: one self-contained page of its results.
 
@@ -40,6 +41,7 @@ def report(
     An existing --out page is replaced only when cnnspec wrote it, or with --force.
     """
     from cnnspec.reporting.html import is_report, write_report
+    from cnnspec.reporting.run import outside_allowed
 
     page = path_option(out, "report.html", "--out")
     if page is not None and page.suffix.lower() not in (".html", ".htm"):
@@ -54,11 +56,13 @@ def report(
 
         refuse_foreign(page, "--out", force, is_report)  # before anything is read or drawn
     start = time.perf_counter()
-    if page is None or page.parent.resolve() == run_dir.resolve():
-        with owning_run(run_dir, run_dir):  # into the run folder: it must be ours (busy: refused)
-            path = write_report(run_dir, out=page)
-    else:
-        path = _report_elsewhere(run_dir, page)
+    # only this command line may let the run's spec read outside its folder, never lock.json
+    with outside_allowed(allow_outside):
+        if page is None or page.parent.resolve() == run_dir.resolve():
+            with owning_run(run_dir, run_dir):  # into the run folder: it must be ours (busy: refused)
+                path = write_report(run_dir, out=page)
+        else:
+            path = _report_elsewhere(run_dir, page)
     size = path.stat().st_size
     stdout().print(
         f"wrote {safe(path)} ({size / 1024:,.0f} KB in {time.perf_counter() - start:.1f}s)",

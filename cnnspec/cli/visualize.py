@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from cnnspec.analysis.graph import GRAPH_SUFFIXES
-from cnnspec.cli.common import guarded, owning_run, stdout
+from cnnspec.cli.common import AllowOutsideOption, guarded, owning_run, stdout
 from cnnspec.cli.evaluate import DataOption, SpecOption, TargetArgument, print_notes
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
@@ -100,6 +100,7 @@ def visualize(
         bool,
         typer.Option("--force", "-f", help="replace an existing --out picture that cnnspec did not draw"),
     ] = False,
+    allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Draw one picture of a trained model and print the path of the PNG it wrote.
 
@@ -109,7 +110,8 @@ def visualize(
     from cnnspec.reporting.images import is_cnnspec_png
     from cnnspec.reporting.run import locate
 
-    run = locate(target, spec)
+    # only this command line may let the run's spec read outside its folder, never lock.json
+    run = locate(target, spec, allow_outside=allow_outside)
     folder = run.out_dir
     console = stdout()
     writes_to = folder  # the folder the picture goes to (output_path's reading of --out)

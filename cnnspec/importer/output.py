@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
-from cnnspec.backends.codegen_values import comment_text
 from cnnspec.errors import SpecError, UsageError
 from cnnspec.fileio import atomic_path, ensure_space, refuse_special, same_file, write_atomic, write_fault
 from cnnspec.importer import Imported, import_source
 from cnnspec.importer.source import KERAS_PREFIX, ZIP_FAULTS, Source, import_error, read_source, zip_fault
+
+# The check a weights file from elsewhere passes before it is read or written, shared with the
+# transfer loader (callers and tests know it as this module's reaching_out too).
+from cnnspec.training.h5checks import reaching_out, shown
 
 WEIGHTS_SUFFIX = ".weights.h5"
 WEIGHTS_MEMBER = "model.weights.h5"
@@ -276,9 +279,9 @@ def _check_weights(path: Path, scratch: Path, names: dict[str, str], target: Pat
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's faults
         raise _unreadable(path, exc) from None
     if outside:
-        shown = "; ".join(outside[:3]) + (f"; and {len(outside) - 3} more" if len(outside) > 3 else "")
         raise import_error(
-            f"unsupported .keras file: {path}: {WEIGHTS_MEMBER} refers to data outside itself: {shown}",
+            f"unsupported .keras file: {path}: {WEIGHTS_MEMBER} refers to data outside itself: "
+            f"{shown(outside)}",
             hint="a weights file saved by Keras holds all its weights itself; save the model again "
             "with model.save('model.keras')",
         )
@@ -295,38 +298,6 @@ def _unreadable(path: Path, exc: BaseException) -> SpecError:
         f"file ({type(exc).__name__}: {exc})",
         hint="save the model again with model.save('model.keras')",
     )
-
-
-def reaching_out(path: Path) -> list[str]:
-    """What in an HDF5 file refers to data outside it, each as ``/where: what``: external
-    links (to another file), soft links (to a path, which an external link may answer), and
-    datasets stored in other files or mapped from them (virtual). ``[]``: the file is
-    self-contained, so writing it (:func:`relabel`) writes no other file. Opened read-only;
-    no link is followed."""
-    import h5py
-
-    found: list[str] = []
-    with h5py.File(path, "r") as handle:
-        seen: set[Any] = set()  # group ids: a group hard-linked twice (or into itself) once
-        groups: list[tuple[str, h5py.Group]] = [("", handle)]
-        while groups:  # a loop, not recursion: groups may nest deeper than Python's stack
-            where, group = groups.pop()
-            if group.id in seen:
-                continue
-            seen.add(group.id)
-            for name in group:
-                here = comment_text(f"{where}/{name}")
-                link = group.get(name, getlink=True)
-                if isinstance(link, h5py.ExternalLink):
-                    target = comment_text(f"{link.filename}:{link.path}")
-                    found.append(f"{here}: an external link to {target}")
-                elif isinstance(link, h5py.SoftLink):
-                    found.append(f"{here}: a soft link to {comment_text(link.path)}")
-                elif isinstance(item := group.get(name), h5py.Group):
-                    groups.append((f"{where}/{name}", item))
-                elif isinstance(item, h5py.Dataset) and (item.external or item.is_virtual):
-                    found.append(f"{here}: a dataset stored in another file")
-    return found
 
 
 def relabel(path: Path, names: dict[str, str]) -> int:

@@ -13,8 +13,11 @@ changed since). ``--data SOURCE`` evaluates on another source with the run's pre
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,6 +36,7 @@ from cnnspec.training.modelfile import load_model as load_model  # the one safe 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings import TrainConfig
+    from cnnspec.errors import Diagnostic
     from cnnspec.spec.loader import SourceDoc
     from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.pipeline import PipelineSettings
@@ -222,10 +226,35 @@ def names_or_indices(names: list[str] | None, count: int) -> list[str]:
 
 
 # -- locating ------------------------------------------------------------------------------------
-def locate(target: Path, spec: Path | None = None) -> Run:
+#: Whether the current command line passed ``--allow-outside`` (:func:`outside_allowed`), for
+#: the readers of a run's spec that the command reaches through other modules (report, export).
+#: Never read from the run folder: a folder's own lock.json must not lift the rule for itself.
+_OUTSIDE_ALLOWED: ContextVar[bool] = ContextVar("cnnspec_outside_allowed", default=False)
+
+
+@contextlib.contextmanager
+def outside_allowed(allowed: bool) -> Iterator[None]:
+    """Within the block, a run's spec may read files outside its spec's folder when
+    ``allowed`` (the current command's ``--allow-outside``): :func:`locate` and
+    :func:`run_spec` called without ``allow_outside`` follow it."""
+    token = _OUTSIDE_ALLOWED.set(bool(allowed))
+    try:
+        yield
+    finally:
+        _OUTSIDE_ALLOWED.reset(token)
+
+
+def _allowed(allow_outside: bool | None) -> bool:
+    """``allow_outside`` as given, else the current command's (:func:`outside_allowed`)."""
+    return _OUTSIDE_ALLOWED.get() if allow_outside is None else allow_outside
+
+
+def locate(target: Path, spec: Path | None = None, *, allow_outside: bool | None = None) -> Run:
     """Resolve a TARGET (run folder or ``.keras`` file) and read its run folder, if any.
 
     ``spec``: a spec file that describes the model and its data (for a model outside a run).
+    ``allow_outside``: the current command's ``--allow-outside`` (``None``: as
+    :func:`outside_allowed` says); the run's own lock.json never decides it.
     """
     target = Path(target)
     if not target.exists():
@@ -254,7 +283,7 @@ def locate(target: Path, spec: Path | None = None) -> Run:
     if run_dir is not None:
         run.lock = read_lock(run_dir)
         if spec is None:
-            run.compiled = run_spec(run_dir, run.lock or {})
+            run.compiled = run_spec(run_dir, run.lock or {}, allow_outside=allow_outside)
         names = ((run.lock or {}).get("data") or {}).get("classes")
         if not names:
             names = (run.metrics() or {}).get("class_names")
@@ -263,11 +292,13 @@ def locate(target: Path, spec: Path | None = None) -> Run:
     if spec is not None:
         from cnnspec.analysis.passes import compile_spec
 
-        run.compiled = compile_spec(spec)
+        run.compiled = compile_spec(spec, allow_outside=_allowed(allow_outside))
     return run
 
 
-def run_spec(run_dir: Path, lock: dict[str, Any]) -> CompiledSpec | None:
+def run_spec(
+    run_dir: Path, lock: dict[str, Any], *, allow_outside: bool | None = None
+) -> CompiledSpec | None:
     """The run's resolved spec, compiled as training compiled it: its relative paths (data
     files, a backbone's ``spec`` and ``weights``, ``weights:``) read from the folder of the spec
     the run was trained from, not from the run folder.
@@ -276,7 +307,12 @@ def run_spec(run_dir: Path, lock: dict[str, Any]) -> CompiledSpec | None:
     relative path starts where the resolver starts it, at the folder of the file its location
     names: each location of the resolved document is moved to the spec file (found again by
     :func:`trained_spec`), so no path-valued key is left behind. When that file is not found
-    any more, an error about a path says so in a note."""
+    any more, an error about a path says so in a note.
+
+    Files outside the spec's folder (a backbone's spec) are read only when the current command
+    allows it (``allow_outside``, else :func:`outside_allowed`), never because lock.json says
+    the training was allowed: the folder opened cannot vouch for itself. A run trained with
+    ``--allow-outside`` then needs it again, and the refusal says so."""
     from cnnspec.analysis.passes import compile_doc
     from cnnspec.errors import Note, SpecError
     from cnnspec.spec.compose import load_spec
@@ -295,18 +331,36 @@ def run_spec(run_dir: Path, lock: dict[str, Any]) -> CompiledSpec | None:
     if spec_file is not None:
         _locate_in(doc, spec_file, run_dir)
     try:
-        # a run trained with --allow-outside reads its files outside the spec's folder again
-        command = lock.get("command")
-        trusted = isinstance(command, list) and "--allow-outside" in command
-        return compile_doc(doc, path=path, allow_outside=trusted)
+        return compile_doc(doc, path=path, allow_outside=_allowed(allow_outside))
     except SpecError as exc:
+        if _trained_outside(lock):  # lock.json only explains the refusal; it lifts nothing
+            exc = SpecError(_retold(d) for d in exc.diagnostics)
         if spec_file is not None or not lock.get("spec_file"):
-            raise
+            raise exc from None
         note = Note(
             f"relative paths in {path} start at the folder of the spec the run was trained from "
             f"(lock.json: {lock['spec_file']}), which was not found from here"
         )
         raise SpecError(d.with_notes((note,)) for d in exc.diagnostics) from None
+
+
+def _trained_outside(lock: dict[str, Any]) -> bool:
+    """Whether lock.json says the run was trained with ``--allow-outside`` (for a hint only)."""
+    command = lock.get("command")
+    return isinstance(command, list) and "--allow-outside" in command
+
+
+def _retold(diagnostic: Diagnostic) -> Diagnostic:
+    """An outside-the-folder refusal of a run's spec, with what to do about it here."""
+    import dataclasses
+
+    if diagnostic.code != "outside":
+        return diagnostic
+    return dataclasses.replace(
+        diagnostic,
+        hint="the run was trained with --allow-outside; pass --allow-outside to this command too "
+        "if you trust the file",
+    )
 
 
 def recorded_data_paths() -> dict[str, str]:

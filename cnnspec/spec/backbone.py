@@ -112,8 +112,8 @@ def _outside(resolver: Resolver, ref: str, resolved: Path, base: Path) -> str | 
 
 def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc | None:
     """The backbone's composed document (``None`` after a located error)."""
-    from cnnspec.spec.compose import load_spec, path_refusal, resolve_path, unresolvable
-    from cnnspec.spec.zoo import is_zoo_ref
+    from cnnspec.spec.compose import _is_file, load_spec, path_refusal, resolve_path, unresolvable
+    from cnnspec.spec.zoo import is_zoo_ref, split_variant
 
     if not isinstance(ref, str) or not ref.strip():
         resolver.error(f"expected a zoo model or a spec file; received {ref!r}", path, code="backbone")
@@ -127,6 +127,14 @@ def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc
         base = _base_dir(resolver, path)
         file = user_path(ref)
         file = file if file.is_absolute() else base / file
+        # `family.yaml#v` names a variant of family.yaml (unless a file has that whole name, as
+        # for `extends:`): split it off before resolving, so that the containment check sees
+        # the file that will be read. Checking the literal `link.yaml#v` (no such file, so no
+        # symlink to follow) and then opening `link.yaml` would read through a link out.
+        variant: str | None = None
+        if not _is_file(file):
+            stem, variant = split_variant(str(file))
+            file = Path(stem) if variant is not None else file
         resolved = resolve_path(file)
         if resolved is None:
             resolver.error(unresolvable(ref), path, code="backbone")
@@ -135,7 +143,7 @@ def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc
         if outside is not None:
             resolver.error(outside, path, code="outside", hint="pass --allow-outside if you trust this file")
             return None
-        if not file.exists() and "#" not in ref:
+        if not resolved.exists():  # (a folder is refused by load_spec, in its words)
             resolver.error(
                 f"no such backbone spec: {file}",
                 path,
@@ -144,7 +152,9 @@ def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc
                 "or a spec file relative to this one",
             )
             return None
-        target = file
+        # The checked, resolved file is what is read (a link swapped afterwards is not followed
+        # again), with its variant for load_spec to select.
+        target = resolved if variant is None else f"{resolved}#{variant}"
     try:
         return load_spec(target, allow_outside=resolver.allow_outside, reader=resolver.doc.reader)
     except SpecError as exc:

@@ -22,8 +22,8 @@ TensorFlow is imported lazily, only where a model is built.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import io
 import json
 import warnings
 import zipfile
@@ -39,6 +39,10 @@ from cnnspec.spec.weights import IMAGENET, KINDS, WeightsSource
 
 REPORT_FILE = "transfer.json"
 KERAS_WEIGHTS_MEMBER = "model.weights.h5"  # the weights inside a .keras archive
+#: The most bytes a *compressed* ``model.weights.h5`` in a ``.keras`` archive may declare
+#: (Keras stores it uncompressed; a re-zipped archive of a large model still fits). Bounds the
+#: inflating a small zip of deflated zeros could ask for.
+MAX_COMPRESSED_MEMBER = 8 << 30
 
 
 @dataclass
@@ -109,10 +113,59 @@ def _fail(source: WeightsSource, message: str, hint: str | None = None) -> Excep
     return source.fail(message, hint)
 
 
-def _keras3_layers(root: Any) -> list[tuple[str, list[tuple[str, Any]]]]:
-    """Every group with a non-empty ``vars`` subgroup, by layer name (nested models flattened)."""
+@dataclass(frozen=True)
+class Unread:
+    """A source tensor larger than any weight of the model: only its shape is kept (for the
+    report's "shape mismatch"), its values are never read. It can never be assigned: a model
+    weight of its shape would have as many values, and the bound is the model's largest."""
+
+    shape: tuple[int, ...]
+    dtype: Any
+
+
+def _refused_file(source: WeightsSource, file: Path, root: Any) -> None:
+    """Refuse a weights file that refers to data outside itself (external or soft links,
+    datasets stored in other files): reading it would copy another file's bytes into the model.
+    Checked before anything of the file is read; no link is followed."""
+    from cnnspec.training.h5checks import reaching_out, shown
+
+    outside = reaching_out(root)
+    if outside:
+        raise _fail(
+            source,
+            f"refusing the weights in {file}: they refer to data outside the file: {shown(outside)}",
+            "a weights file saved by Keras holds all its weights itself; save it again "
+            "(model.save_weights('x.weights.h5') or model.save('x.keras'))",
+        )
+
+
+def _tensor(source: WeightsSource, file: Path, dataset: Any, where: str, limit: int) -> Any:
+    """One weight tensor of the file: its array, or :class:`Unread` when it declares more values
+    than ``limit`` (nothing of that size is allocated). What is not a numeric dataset is
+    refused, naming the file and the dataset."""
+    import h5py
     import numpy as np
 
+    from cnnspec.backends.codegen_values import comment_text
+    from cnnspec.training.h5checks import not_numeric, too_large
+
+    why = "is not a dataset" if not isinstance(dataset, h5py.Dataset) else not_numeric(dataset)
+    if why is not None:
+        raise _fail(
+            source,
+            f"{file}: the weight {comment_text(where)} {why}",
+            "expected a file written by model.save_weights() or model.save() in Keras 3",
+        )
+    if too_large(dataset, limit):
+        return Unread(tuple(int(side) for side in dataset.shape), dataset.dtype)
+    return np.asarray(dataset)
+
+
+def _keras3_layers(
+    root: Any, source: WeightsSource, file: Path, limit: int
+) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """Every group with a non-empty ``vars`` subgroup, by layer name (nested models flattened).
+    A tensor of more than ``limit`` values is kept unread (:func:`_tensor`)."""
     found: list[tuple[str, list[tuple[str, Any]]]] = []
     start = root.get("layers", root)
 
@@ -128,7 +181,9 @@ def _keras3_layers(root: Any) -> list[tuple[str, list[tuple[str, Any]]]]:
                 # the layer's own name in the `name` attribute of its vars.
                 real = variables.attrs.get("name", name)
                 real = real.decode("utf8") if isinstance(real, bytes) else str(real)
-                found.append((real, [(str(k), np.asarray(variables[k])) for k in keys]))
+                where = f"{variables.name}/"
+                tensors = [(str(k), _tensor(source, file, variables[k], f"{where}{k}", limit)) for k in keys]
+                found.append((real, tensors))
             if "layers" in child:
                 visit(child["layers"])
 
@@ -136,15 +191,79 @@ def _keras3_layers(root: Any) -> list[tuple[str, list[tuple[str, Any]]]]:
     return found
 
 
-def read_source(source: WeightsSource, *, imagenet_file: Path | None = None) -> SourceLayers:
-    """Read a source's arrays; a missing, truncated or foreign file is an error naming it."""
+def _check_keras2(source: WeightsSource, file: Path, limit: int) -> None:
+    """Check a Keras 2 layout file (``imagenet``: keras.applications' file in Keras' cache)
+    before its reader (:func:`cnnspec.backends.weights._read`) reads every weight: nothing in
+    it may refer to another file, and no dataset may declare more than ``limit`` values (that
+    reader reads them all, so one too large is refused rather than skipped). A file h5py cannot
+    open is left to that reader, which says so in its words."""
+    import h5py
+
+    from cnnspec.backends.codegen_values import comment_text
+    from cnnspec.training.h5checks import too_large
+
+    try:
+        handle = h5py.File(file, "r")
+    except OSError:
+        return
+    with handle:
+        _refused_file(source, file, handle)
+        large: list[str] = []
+        # (no link is left to follow: _refused_file refused soft and external ones)
+        handle.visititems(
+            lambda name, item: (
+                large.append(name) if isinstance(item, h5py.Dataset) and too_large(item, limit) else None
+            )
+        )
+        if large:
+            raise _fail(
+                source,
+                f"{file}: the dataset /{comment_text(large[0])} declares more than {limit:,} values, "
+                "more than any weight file of keras.applications holds",
+                "delete the file so Keras downloads it again",
+            )
+
+
+def _keras_member(source: WeightsSource, file: Path, archive: zipfile.ZipFile) -> Any:
+    """The archive's weights file, as a stream h5py reads (never read whole into memory: its
+    declared size may be anything). A compressed member declaring more than
+    :data:`MAX_COMPRESSED_MEMBER` bytes is refused (a small zip of deflated zeros); Keras
+    stores its members uncompressed."""
+    try:
+        info = archive.getinfo(KERAS_WEIGHTS_MEMBER)
+    except KeyError:
+        raise _fail(source, f"{file} holds no {KERAS_WEIGHTS_MEMBER} (a damaged archive)") from None
+    if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_COMPRESSED_MEMBER:
+        raise _fail(
+            source,
+            f"{file}: its compressed {KERAS_WEIGHTS_MEMBER} declares {info.file_size:,} bytes, more "
+            f"than the {MAX_COMPRESSED_MEMBER:,} cnnspec inflates",
+            "save the model again with model.save('x.keras') (Keras stores it uncompressed)",
+        )
+    return archive.open(info)
+
+
+def read_source(
+    source: WeightsSource, *, imagenet_file: Path | None = None, max_elements: int | None = None
+) -> SourceLayers:
+    """Read a source's arrays; a missing, truncated or foreign file is an error naming it, and
+    so is one that refers to data outside itself (:func:`_refused_file`).
+
+    ``max_elements``: the most values a source tensor can usefully have (the model's largest
+    weight, :func:`largest_weight`); a larger one is not read (:class:`Unread`). ``None``:
+    :data:`~cnnspec.training.h5checks.MAX_DATASET_ELEMENTS`."""
     import h5py
 
     from cnnspec.backends.weights import WeightsFileError
     from cnnspec.backends.weights import _read as read_keras2
+    from cnnspec.training.h5checks import MAX_DATASET_ELEMENTS
 
+    limit = MAX_DATASET_ELEMENTS if max_elements is None else max_elements
     if source.kind == IMAGENET:
         assert imagenet_file is not None  # the caller fetched it (imagenet_weights_file)
+        # keras.applications' largest tensor is under the fixed cap: a model smaller than the
+        # file's (another class count) still loads what fits, as before.
+        _check_keras2(source, imagenet_file, max(limit, MAX_DATASET_ELEMENTS))
         try:
             return SourceLayers(read_keras2(imagenet_file), by_name=False)
         except WeightsFileError as exc:
@@ -152,23 +271,23 @@ def read_source(source: WeightsSource, *, imagenet_file: Path | None = None) -> 
     file = source.file
     assert file is not None
     try:
-        if source.kind in ("keras", "run"):
-            from cnnspec.training.modelfile import check_model_file
+        with contextlib.ExitStack() as stack:
+            if source.kind in ("keras", "run"):
+                from cnnspec.training.modelfile import check_model_file
 
-            try:
-                check_model_file(file)
-            except UsageError as exc:
-                raise _fail(source, str(exc), exc.hint) from None
-            with zipfile.ZipFile(file) as archive:
-                if KERAS_WEIGHTS_MEMBER not in archive.namelist():
-                    raise _fail(source, f"{file} holds no {KERAS_WEIGHTS_MEMBER} (a damaged archive)")
-                data = archive.read(KERAS_WEIGHTS_MEMBER)
-            handle = h5py.File(io.BytesIO(data), "r")
-        else:
-            handle = h5py.File(file, "r")
-        with handle as root:
-            layers = _keras3_layers(root)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError, RuntimeError) as exc:
+                try:
+                    check_model_file(file)
+                except UsageError as exc:
+                    raise _fail(source, str(exc), exc.hint) from None
+                archive = stack.enter_context(zipfile.ZipFile(file))
+                stream = stack.enter_context(_keras_member(source, file, archive))
+                handle = h5py.File(stream, "r")
+            else:
+                handle = h5py.File(file, "r")
+            with handle as root:
+                _refused_file(source, file, root)  # before anything of it is read
+                layers = _keras3_layers(root, source, file, limit)
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise _fail(
             source,
             f"cannot read the weights in {file}: {str(exc).splitlines()[0][:200] or type(exc).__name__} "
@@ -182,6 +301,19 @@ def read_source(source: WeightsSource, *, imagenet_file: Path | None = None) -> 
             "expected a file written by model.save_weights() or model.save() in Keras 3",
         )
     return SourceLayers(layers, by_name=True)
+
+
+def largest_weight(model: Any) -> int:
+    """How many values the model's largest weight tensor has: no source tensor larger than that
+    can be loaded into it, so none is read (:func:`read_source`'s ``max_elements``)."""
+    largest = 0
+    for layer in model_layers(model):
+        for variable in ordered_weights(layer):
+            count = 1
+            for side in variable.shape:
+                count *= int(side)
+            largest = max(largest, count)
+    return largest
 
 
 # -- matching ---------------------------------------------------------------------------------
@@ -550,13 +682,14 @@ def plan_loads(
 ) -> list[TransferPlan]:
     """Read and match every load against ``model`` (nothing assigned): all errors come now."""
     plans = []
+    limit = largest_weight(model)  # no source tensor larger than this is read
     for load in loads:
         file = None
         if load.source.kind == IMAGENET:
             file = imagenet_weights_file(
                 load.source, load.keras_name, load.include_top, load.input_shape, fetch
             )
-        found = read_source(load.source, imagenet_file=file)
+        found = read_source(load.source, imagenet_file=file, max_elements=limit)
         plan = plan_transfer(model, load.source, found, load.scope, load.names)
         if file is not None:
             plan.source = f"imagenet ({file})"  # which of keras.applications' files
