@@ -92,6 +92,18 @@ def report_table(document: dict[str, Any], title: str) -> Table:
     return table
 
 
+def _export_answers(record: Any, wanted: str, notes: list[str]) -> bool:
+    """Whether the export ``auto`` chose can evaluate the model: an export session reads the
+    first output only, so a model with several (its record's ``outputs``) goes to Keras under
+    ``auto``, with a note, as predict does. An explicit ``--runtime onnx|tflite`` is left to
+    :func:`~cnnspec.reporting.evaluation.evaluate_export`, which refuses it (exit 2)."""
+    tasks = record.tasks
+    if wanted != "auto" or tasks is None or len(tasks) == 1:
+        return True
+    notes.append(f"auto: skipped {record.runtime}: the model has several outputs")
+    return False
+
+
 @guarded
 def evaluate(
     target: TargetArgument,
@@ -135,6 +147,8 @@ def evaluate(
     check_writable(folder, option="--out")  # before TensorFlow is imported
     # The target as given: a folder's exports are in its export/ (with or without lock.json)
     chosen, record, runtime_notes = choose(target, runtime.value)
+    if record is not None and not _export_answers(record, runtime.value, runtime_notes):
+        chosen, record = "keras", None
     with owning_run(run.run_dir, folder):
         if record is None:
             model = load_model(run.model_path)

@@ -37,6 +37,7 @@ import numpy as np
 
 from cnnspec.errors import UsageError, WriteError
 from cnnspec.export.verification import (
+    Decision,
     ExportMismatch,
     agreement_basis,
     compare,
@@ -331,13 +332,11 @@ def keras_outputs(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _ordered(outputs: dict[str, Any]) -> list[np.ndarray]:
-    """Signature outputs (``output_0``, ``output_1``, …) in the model's output order."""
+    """Signature outputs (``output_0``, ``output_1``, …) in the model's output order (the
+    order the TFLite runtime serves them in too: one rule, :func:`signature_order`)."""
+    from cnnspec.export.runtimes import signature_order
 
-    def key(name: str) -> tuple[int, str]:
-        tail = name.rsplit("_", 1)[-1]
-        return (int(tail), name) if tail.isdigit() else (1 << 30, name)
-
-    return [np.asarray(outputs[name]) for name in sorted(outputs, key=key)]
+    return [np.asarray(outputs[name]) for name in signature_order(outputs)]
 
 
 def run_saved_model(path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -503,7 +502,16 @@ def export_model(
     # what the record says is known before anything is written: a model it can't describe (no
     # fixed input shape) is refused with the target as it was, not removed after the rename
     meta = serving_meta(run, model) if run is not None else None
-    decisions = output_decisions(meta if meta is not None else _savedmodel_meta(source, model), model)
+    # Only a run's spec says each output's task. Without one, serving_meta's "output" is a
+    # guess from the shape (one unit: binary, on logits when linear), right for predict's
+    # reading but no ground for claiming a decision (a linear unit may be a regression), so
+    # output_decisions reads the activations then, in every format alike
+    if run is not None:
+        decision_meta = meta if run.config is not None else None
+    else:  # a SavedModel export: no record, the meta is only read for the decisions
+        decision_meta = _savedmodel_meta(source, model)
+    decisions = output_decisions(decision_meta, model)
+    task_known = decision_meta is not None
     inputs = sample_batch(model, batch)
     expected = keras_outputs(model, inputs)
     broken = non_finite_outputs(expected)
@@ -547,7 +555,7 @@ def export_model(
         """The record of the export in ``written`` (its temp file, verified or not)."""
         assert meta is not None
         settled()
-        measured["basis"] = agreement_basis(decisions) if measured["agreement"] is not None else None
+        measured["basis"] = _basis(decisions, measured, task_known)
         return _record_text(path, written, source, meta, measured, tolerance, batch).encode("utf-8")
 
     try:
@@ -572,7 +580,7 @@ def export_model(
         quantize=quantize,
         max_abs_diff=measured["diff"],
         top1_agreement=measured["agreement"],
-        agreement_basis=agreement_basis(decisions) if measured["agreement"] is not None else None,
+        agreement_basis=_basis(decisions, measured, task_known),
         tolerance=tolerance,
         batch=batch,
         seconds=time.perf_counter() - started,
@@ -580,6 +588,17 @@ def export_model(
         runtime=measured["runtime"] if measured["diff"] is not None else "",
         notes=notes,
     )
+
+
+def _basis(decisions: list[Decision | None], measured: dict[str, Any], task_known: bool) -> str | None:
+    """What the verification's decision agreement counted (:func:`agreement_basis`), or why it
+    counted nothing for an output no spec describes; ``None`` when nothing was verified, and
+    for a run's regression, which makes no decision by its task."""
+    if measured["diff"] is None:  # not verified: nothing was counted
+        return None
+    if measured["agreement"] is None and task_known:
+        return None
+    return agreement_basis(decisions, task_known=task_known)
 
 
 def _check_unchanged(source: Path, digest: str, path: Path) -> None:
@@ -611,11 +630,12 @@ def _without_temp_names(text: str, path: Path) -> str:
 
 def _savedmodel_meta(source: Path, model: Any) -> dict[str, Any] | None:
     """The serving meta of a SavedModel export's model (which writes no record), only to know
-    its outputs' decisions; ``None`` when no run describes it, or its run can't be read (a
-    SavedModel export does not refuse a damaged run: :func:`output_decisions` then reads the
-    output layers' activations)."""
+    its outputs' decisions; ``None`` when no run's spec describes it, or its run can't be read
+    (a SavedModel export does not refuse a damaged run): :func:`output_decisions` then reads
+    the output layers' activations."""
     try:
-        return serving_meta(_run_of(source), model)
+        run = _run_of(source)
+        return serving_meta(run, model) if run.config is not None else None
     except UsageError:
         return None
 

@@ -20,6 +20,7 @@ import importlib.util
 import json
 import math
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -435,14 +436,34 @@ def choose(target: Path, runtime: str) -> tuple[str, ExportRecord | None, list[s
 # -- sessions ------------------------------------------------------------------------------------
 @dataclass
 class Session:
-    """A loaded model in one runtime: ``run(batch)`` → the raw outputs of the first output."""
+    """A loaded model in one runtime: ``run_all(batch)`` → the raw values of every output, in
+    the model's output order (as export verification reads them); ``run(batch)`` → the first
+    output's."""
 
     runtime: str
-    runner: Any
+    runner: Callable[[np.ndarray], list[np.ndarray]]
     threads: int | None = None
 
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Every output's raw values for ``batch`` (already scaled), in the model's order."""
+        return [np.asarray(out) for out in self.runner(np.ascontiguousarray(batch, dtype="float32"))]
+
     def run(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.runner(np.ascontiguousarray(batch, dtype="float32")))
+        """The first output's raw values for ``batch`` (already scaled)."""
+        return self.run_all(batch)[0]
+
+
+def signature_order(names: Iterable[str]) -> list[str]:
+    """Signature output names (``output_0``, ``output_1``, …, ``output_10``) in the model's
+    output order: by their number, not as strings (``output_10`` sorts before ``output_2``),
+    names without a number last. TFLite's signature and a SavedModel's ``serve`` name their
+    outputs so, while the interpreter's plain output list is in no documented order."""
+
+    def key(name: str) -> tuple[int, str]:
+        tail = name.rsplit("_", 1)[-1]
+        return (int(tail), name) if tail.isdigit() else (1 << 30, name)
+
+    return sorted(names, key=key)
 
 
 def open_session(runtime: str, path: Path, threads: int | None = None) -> Session:
@@ -472,8 +493,8 @@ def _onnx(path: Path, threads: int | None) -> Any:
     _one_input(len(session.get_inputs()), path)
     name = session.get_inputs()[0].name
 
-    def run(batch: np.ndarray) -> Any:
-        return session.run(None, {name: batch})[0]
+    def run(batch: np.ndarray) -> list[np.ndarray]:
+        return list(session.run(None, {name: batch}))  # (ONNX keeps the model's output order)
 
     return run
 
@@ -489,19 +510,41 @@ def _tflite(path: Path, threads: int | None) -> Any:
         interpreter.allocate_tensors()
     _one_input(len(interpreter.get_input_details()), path)
     source = interpreter.get_input_details()[0]["index"]
-    target = interpreter.get_output_details()[0]["index"]
+    targets = _tflite_outputs(interpreter)
     allocated: list[tuple[int, ...]] = [tuple(interpreter.get_input_details()[0]["shape"])]
 
-    def run(batch: np.ndarray) -> Any:
+    def run(batch: np.ndarray) -> list[np.ndarray]:
         if tuple(batch.shape) != allocated[0]:  # the batch size changed: resize once
             interpreter.resize_tensor_input(source, list(batch.shape))
             interpreter.allocate_tensors()
             allocated[0] = tuple(batch.shape)
         interpreter.set_tensor(source, batch)
         interpreter.invoke()
-        return interpreter.get_tensor(target).copy()
+        return [interpreter.get_tensor(target).copy() for target in targets]
 
     return run
+
+
+def _tflite_outputs(interpreter: Any) -> list[int]:
+    """The tensor index of each output of a loaded ``.tflite`` model, in the model's output
+    order.
+
+    ``get_output_details()`` lists the outputs in the converter's order, which is not the
+    model's (a model with outputs ``mask, labels, count, area`` lists ``labels, area, mask,
+    count``): reading its first entry served another output than the first. The
+    ``serving_default`` signature names them ``output_0``, ``output_1``, … in the model's
+    order, which is how export verification reads them
+    (:func:`cnnspec.export.exporter.run_tflite`). Its indices are used only when they are
+    those of the main graph's outputs, which ``invoke`` runs (a signature of another subgraph
+    numbers its own tensors); a file without one signature (not written by ``cnnspec export``)
+    has only the interpreter's order to go by."""
+    plain = [int(detail["index"]) for detail in interpreter.get_output_details()]
+    signatures = interpreter.get_signature_list()
+    if len(signatures) != 1:
+        return plain
+    details = interpreter.get_signature_runner(next(iter(signatures))).get_output_details()
+    ordered = [int(details[name]["index"]) for name in signature_order(details)]
+    return ordered if sorted(ordered) == sorted(plain) else plain
 
 
 def _one_input(count: int, path: Path) -> None:
@@ -525,14 +568,14 @@ def _keras(path: Path, threads: int | None) -> Any:
 
     model = load_model(path)
 
-    def run(batch: np.ndarray) -> Any:
-        out = model.predict_on_batch(batch)
-        return out[0] if isinstance(out, list) else out
+    def run(batch: np.ndarray) -> list[np.ndarray]:
+        out = model.predict_on_batch(batch)  # (a list in the model's output order when several)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
 
     return run
 
 
 def predict_batches(session: Session, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Raw outputs for every row of ``x`` (already scaled), batch by batch."""
+    """The first output's raw values for every row of ``x`` (already scaled), batch by batch."""
     parts = [session.run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0,), dtype="float32")

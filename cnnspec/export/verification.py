@@ -44,8 +44,9 @@ def output_decisions(meta: dict[str, Any] | None, model: Any) -> list[Decision |
     From the record's serving ``meta`` (:func:`serving_meta`) when there is one: its
     ``outputs`` entries say each output's task (a multi-label or one-unit output carries its
     ``threshold`` on the raw values), a single classifier's ``output`` whether it is one
-    sigmoid unit and gives logits. Without (a SavedModel export of a model that no run
-    describes), from each output layer's activation: softmax is argmax, sigmoid a 0.5
+    sigmoid unit and gives logits; pass it only when a run's spec describes the model (the
+    meta of a bare ``.keras`` guesses its ``output`` from the shape). Without (a model no spec
+    describes, in any format), from each output layer's activation: softmax is argmax, sigmoid a 0.5
     threshold per unit, and anything else is unknown (a logits classifier and a regression
     can't be told apart there), so no decision is claimed."""
     count = len(model.outputs)
@@ -150,9 +151,23 @@ def decision_agreement(
     return min(shares) if shares else None
 
 
-def agreement_basis(decisions: list[Decision | None]) -> str | None:
-    """What :func:`decision_agreement` measured, in words (``None``: nothing)."""
+#: Why an output of a model no spec describes makes no decision (:func:`agreement_basis`).
+UNKNOWN_TASK = (
+    "no decision for an output without softmax or sigmoid: no spec says its task "
+    "(a regression or a classifier's logits)"
+)
+
+
+def agreement_basis(decisions: list[Decision | None], *, task_known: bool = True) -> str | None:
+    """What :func:`decision_agreement` measured, in words (``None``: nothing).
+
+    ``task_known``: whether a spec said the outputs' tasks. When none did (the decisions were
+    read from the activations, :func:`output_decisions` without ``meta``), an output without
+    a decision is unknown rather than a regression, and the basis says so
+    (:data:`UNKNOWN_TASK`), also when that leaves nothing counted."""
     kinds = sorted({d.describe() for d in decisions if d is not None})
+    if not task_known and any(d is None for d in decisions):
+        kinds.append(UNKNOWN_TASK)
     return "; ".join(kinds) if kinds else None
 
 

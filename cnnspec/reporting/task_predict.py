@@ -44,9 +44,41 @@ def mask_png(mask: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def mask_path(folder: Path, stem: str, out: OutputTask, multi: bool) -> Path:
-    """Where the mask of output ``out`` for the input named ``stem`` is written."""
-    return folder / f"{stem}{'_' + out.name if multi else ''}_mask.png"
+MASK_SUFFIX = "_mask.png"
+
+
+def mask_paths(folder: Path, tasks: Sequence[OutputTask], labels: list[str]) -> dict[tuple[int, str], Path]:
+    """Where each mask of one predict call is written, by (input number, output name): for
+    each input in order, each segmentation output in the model's order.
+
+    A name is ``STEM_mask.png``, or ``STEM_OUTPUT_mask.png`` for a model with several outputs
+    (``STEM``: :func:`unique_stems`). Those can still coincide across pairs: inputs ``a.png``
+    and ``a_b.png`` with outputs ``b_m`` and ``m`` both make ``a_b_m_mask.png``. The first pair
+    keeps the name and each later one is numbered before the suffix (``a_b_m_2_mask.png``,
+    the lowest number no other mask of the call has), so no mask replaces another and the
+    names depend only on the inputs and outputs as given. Names are compared without case: on
+    a case-insensitive file system ``A_mask.png`` is ``a_mask.png``."""
+    multi = len(tasks) > 1
+    stems = unique_stems(labels)
+    wanted = {
+        (index, out.name): f"{stem}{'_' + out.name if multi else ''}{MASK_SUFFIX}"
+        for index, stem in enumerate(stems)
+        for out in tasks
+        if out.task == "segmentation"
+    }
+    taken = {name.casefold() for name in wanted.values()}  # (a number never makes a later pair's name)
+    used: set[str] = set()
+    paths: dict[tuple[int, str], Path] = {}
+    for key, name in wanted.items():
+        if name.casefold() in used:
+            base, number = name.removesuffix(MASK_SUFFIX), 2
+            while f"{base}_{number}{MASK_SUFFIX}".casefold() in taken:
+                number += 1
+            name = f"{base}_{number}{MASK_SUFFIX}"
+            taken.add(name.casefold())
+        used.add(name.casefold())
+        paths[key] = folder / name
+    return paths
 
 
 def _is_predicted_mask(path: Path) -> bool:
@@ -65,21 +97,17 @@ def check_mask_targets(tasks: Sequence[OutputTask], samples: list[Any], folder: 
     if not segmentation:
         return
     inputs = {Path(s.file).resolve() for s in samples if getattr(s, "file", None) is not None}
-    stems = unique_stems([sample.label for sample in samples])
-    for stem in stems:
-        for out in segmentation:
-            path = mask_path(folder, stem, out, len(tasks) > 1)
-            if not (path.exists() or path.is_symlink()):
-                continue
-            what = "one of the inputs" if path.resolve() in inputs else None
-            if what is None and not _is_predicted_mask(path):
-                what = "a file predict did not write"
-            if what is not None:
-                raise UsageError(
-                    f"expected --out to be free for the masks; {path} is {what}, and its mask would "
-                    "replace it",
-                    "choose another --out folder (default ./predictions), or move the file",
-                )
+    for path in mask_paths(folder, tasks, [sample.label for sample in samples]).values():
+        if not (path.exists() or path.is_symlink()):
+            continue
+        what = "one of the inputs" if path.resolve() in inputs else None
+        if what is None and not _is_predicted_mask(path):
+            what = "a file predict did not write"
+        if what is not None:
+            raise UsageError(
+                f"expected --out to be free for the masks; {path} is {what}, and its mask would replace it",
+                "choose another --out folder (default ./predictions), or move the file",
+            )
 
 
 def _stem(label: str) -> str:
@@ -126,29 +154,29 @@ def output_entry(
     out: OutputTask,
     row: np.ndarray,
     names: list[str],
-    stem: str,
-    folder: Path,
-    multi: bool,
+    mask: Path | None,
     k: int,
     size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """What one output predicts for one input (writing the mask PNG of a segmentation, at the
-    input image's ``size`` when it was resized for the model; ``stem`` names the file)."""
+    """What one output predicts for one input (writing the mask PNG of a segmentation to
+    ``mask``, its place from :func:`mask_paths`, at the input image's ``size`` when it was
+    resized for the model)."""
     from cnnspec.reporting.run import OutputKind, probabilities
     from cnnspec.training.task_metrics import predicted_mask
 
     if out.task == "segmentation":
-        mask = predicted_mask(row[None], out)[0]
+        if mask is None:
+            raise ValueError(f"no mask file was named for the segmentation output {out.name!r}")
+        classes = predicted_mask(row[None], out)[0]
         if out.classes > 256:
             raise ValueError("masks of more than 256 classes are not written as PNG")
-        path = mask_path(folder, stem, out, multi)
-        mask = _fit_mask(mask, size)
-        write_atomic(path, mask_png(mask))
-        counts = np.bincount(mask.reshape(-1), minlength=out.classes) / mask.size
+        classes = _fit_mask(classes, size)
+        write_atomic(mask, mask_png(classes))
+        counts = np.bincount(classes.reshape(-1), minlength=out.classes) / classes.size
         return {
             "task": out.task,
-            "mask": str(path),
-            "mask_size": [int(mask.shape[0]), int(mask.shape[1])],
+            "mask": str(mask),
+            "mask_size": [int(classes.shape[0]), int(classes.shape[1])],
             "pixel_share": {n: float(counts[i]) for i, n in enumerate(_names(names, out.classes))},
         }
     if out.task == "multilabel":
@@ -240,8 +268,8 @@ def predict_tasks(
     from cnnspec.training.task_results import outputs_by_name
 
     check_mask_targets(tasks, samples, folder)
-    multi = len(tasks) > 1
-    stems = unique_stems([sample.label for sample in samples])  # (the folder is made by the first mask)
+    # one name per (input, output) over the whole call (the folder is made by the first mask)
+    masks = mask_paths(folder, tasks, [sample.label for sample in samples])
     results: list[dict[str, Any]] = []
     for batch, group in scaled_groups(samples, rescale):
         by_name = outputs_by_name(tasks, run(batch))
@@ -252,9 +280,7 @@ def predict_tasks(
                     out,
                     by_name[out.name][row],
                     list(names.get(out.name, [])),
-                    stems[index],
-                    folder,
-                    multi,
+                    masks.get((index, out.name)),
                     k,
                     sample.source_size,
                 )
