@@ -12,19 +12,35 @@ References: every call of a block, every reference that means the same declarati
 ``next`` values and ``next`` keys, hierarchical names by their first segment. Each is located
 at the start of its written text, so its range is the whole token (``c0.x``, ``"c0[1]"``): the
 text the reader sees refer to the id.
+
+A block call without an ``id`` is named automatically (``double_1``), and ``double_1.c``
+reaches the id ``c`` inside it as ``d2.c`` does through ``id: d2``. Given the automatic names
+of the compiled tree (:func:`automatic_names`; the counter is the resolver's, not the text's),
+such a name's first segment is the call item (its kind key) and its later segments are
+followed into the block like an id's: definition goes to ``c`` in the block, references of
+``double_1.c`` are every use of the call's automatic name, declared at the call.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnnspec.errors import Loc, SpecError, SpecPath, format_path
 from cnnspec.fileio import user_path
+from cnnspec.ir import BlockCall, ModelIR, walk
 from cnnspec.lsp.locate import Cursor, item_path, kind_of, value_at
 from cnnspec.lsp.names import names_at
-from cnnspec.lsp.scopes import is_block_input, is_output_reference, root_of, split_name, visible_ids
+from cnnspec.lsp.scopes import (
+    Automatic,
+    is_block_input,
+    is_output_reference,
+    root_of,
+    split_name,
+    visible_ids,
+)
 from cnnspec.lsp.text import in_expression, word_at
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.loader import SourceDoc, display_name
@@ -67,8 +83,34 @@ def layer_items(doc: SourceDoc) -> Iterator[tuple[SpecPath, str | None]]:
                     stack.extend((*path, kind, "branches", i) for i in range(len(branches)))
 
 
-def definition(doc: SourceDoc, cursor: Cursor, line_text: str, column: int) -> Target | None:
-    """Where the thing under the cursor is defined (``column``: 0-based code points)."""
+def automatic_names(doc: SourceDoc, ir: ModelIR) -> dict[SpecPath, frozenset[str]]:
+    """The automatic names of the block calls of ``ir`` made by an item without an ``id``,
+    by the item's path in ``doc`` (the document ``ir`` was compiled from). A call's prefix is
+    its scope's prefix, its local name and ``_``, the local name being ``{block}_{n}``, so
+    the name is read off the prefix's end; the counter is the resolver's (one per scope and
+    block, over the iterations of a repeat without an id), which the text cannot tell."""
+    tree = ir.tree
+    if tree is None:
+        return {}
+    found: dict[SpecPath, set[str]] = {}
+    for element in walk([*tree.body, *tree.augmentation]):
+        if not isinstance(element, BlockCall) or len(element.path) < 2:
+            continue
+        item = element.path[:-1]
+        if value_at(doc, (*item, "id")) is not None:
+            continue  # named by its id: no automatic name
+        name = element.prefix[:-1]
+        match = re.search(rf"(?:^|_)({re.escape(element.block)}_\d+)$", name)
+        if match is not None:
+            found.setdefault(item, set()).add(match.group(1))
+    return {item: frozenset(names) for item, names in found.items()}
+
+
+def definition(
+    doc: SourceDoc, cursor: Cursor, line_text: str, column: int, automatic: Automatic | None = None
+) -> Target | None:
+    """Where the thing under the cursor is defined (``column``: 0-based code points;
+    ``automatic``: the automatic names of the block calls, :func:`automatic_names`)."""
     path = cursor.path
     word = word_at(line_text, column)
     if word is not None and in_expression(line_text, column):
@@ -86,13 +128,17 @@ def definition(doc: SourceDoc, cursor: Cursor, line_text: str, column: int) -> T
         return Target(loc.file, loc) if loc is not None else None
     ref = _reference_at(doc, cursor)
     if ref is not None:
-        found = find_reference(doc, path, ref)
+        found = find_reference(doc, path, ref, automatic)
         return Target(found.file, found) if found is not None else None
     return None
 
 
-def references(doc: SourceDoc, cursor: Cursor, include_declaration: bool = True) -> list[Loc]:
-    """Every use of the block or id under the cursor (and its definition when asked)."""
+def references(
+    doc: SourceDoc, cursor: Cursor, include_declaration: bool = True, automatic: Automatic | None = None
+) -> list[Loc]:
+    """Every use of the block or id under the cursor (and its definition when asked); with
+    ``automatic`` (:func:`automatic_names`), a block call's automatic name counts as the
+    call's id, declared at its kind key."""
     block = _block_at(doc, cursor)
     if block is not None:
         found = [
@@ -116,17 +162,17 @@ def references(doc: SourceDoc, cursor: Cursor, include_declaration: bool = True)
             name = value if isinstance(value, str) else None
         if name is None:
             return []
-        name = referred_id(doc, path, name)
-        declared = find_id(doc, path, name)
+        name = referred_id(doc, path, name, automatic)
+        declared = find_id(doc, path, name, automatic)
     found = [
         loc
         for site, ref, loc in _reference_sites(doc, root_of(path))
         if (
             _may_name(ref, name)
-            and referred_id(doc, site, ref) == name
-            and find_id(doc, site, name) == declared
+            and referred_id(doc, site, ref, automatic) == name
+            and find_id(doc, site, name, automatic) == declared
         )
-        or _names_inside(doc, site, ref, name, declared)
+        or _names_inside(doc, site, ref, name, declared, automatic)
     ]
     if include_declaration and declared is not None:
         found.insert(0, declared)
@@ -139,35 +185,42 @@ def _may_name(ref: str, name: str) -> bool:
     return ref == name or (ref.startswith(name) and ref[len(name) : len(name) + 1] in (".", "["))
 
 
-def _names_inside(doc: SourceDoc, site: SpecPath, ref: str, name: str, declared: Loc | None) -> bool:
+def _names_inside(
+    doc: SourceDoc, site: SpecPath, ref: str, name: str, declared: Loc | None, automatic: Automatic | None
+) -> bool:
     """Whether the hierarchical ``ref`` at ``site`` names the declaration through a later
     segment (``loop[1].m`` means the ``m`` in the repeat ``loop``'s layers)."""
     split = split_name(ref)
-    return split is not None and name in split[1] and find_reference(doc, site, ref) == declared
+    return split is not None and name in split[1] and find_reference(doc, site, ref, automatic) == declared
 
 
-def referred_id(doc: SourceDoc, near: SpecPath, ref: str) -> str:
+def referred_id(doc: SourceDoc, near: SpecPath, ref: str, automatic: Automatic | None = None) -> str:
     """The id the reference ``ref`` at ``near`` names: itself when an id of that name is in
-    scope, else the first segment of a hierarchical name (``c0.x``, ``c0[1]`` → ``c0``)."""
+    scope, else the first segment of a hierarchical name (``c0.x``, ``c0[1]`` → ``c0``; with
+    ``automatic``, ``double_1.c`` → the call's automatic name ``double_1``)."""
     split = split_name(ref)
     if split is None or find_id(doc, near, ref) is not None:
         return ref
     return split[0]
 
 
-def find_reference(doc: SourceDoc, near: SpecPath, ref: str) -> Loc | None:
+def find_reference(
+    doc: SourceDoc, near: SpecPath, ref: str, automatic: Automatic | None = None
+) -> Loc | None:
     """Where the reference ``ref`` at ``near`` is defined: an id (:func:`find_id`), or for a
     hierarchical name, the item of its first segment followed as far as the spec's own text
-    allows (:func:`_inside`): ``c0.x`` → the id ``x`` in the body of the block ``c0`` calls."""
-    name = referred_id(doc, near, ref)
-    found = find_id(doc, near, name)
+    allows (:func:`_inside`): ``c0.x`` → the id ``x`` in the body of the block ``c0`` calls;
+    with ``automatic``, ``double_1.c`` → the id ``c`` in the block of the call named
+    ``double_1`` automatically."""
+    name = referred_id(doc, near, ref, automatic)
+    found = find_id(doc, near, name, automatic)
     split = split_name(ref)
     if found is None or name == ref or split is None:
         return found
-    return _inside(doc, found, split[1])
+    return _inside(doc, found, split[1], automatic)
 
 
-def _inside(doc: SourceDoc, loc: Loc, rest: list[str | int]) -> Loc:
+def _inside(doc: SourceDoc, loc: Loc, rest: list[str | int], automatic: Automatic | None = None) -> Loc:
     """The declaration the segments ``rest`` name inside the item whose ``id:`` is at ``loc``:
     in a call of a block of this document, ``.name`` is an id of the block's body (or its
     input) and ``[i]`` its ``i``-th output; in an item with a ``layers`` list (a repeat),
@@ -187,14 +240,14 @@ def _inside(doc: SourceDoc, loc: Loc, rest: list[str | int]) -> Loc:
             if isinstance(segment, int):
                 name = listed[segment] if 0 <= segment < len(listed) else None
             if isinstance(name, str):
-                found = find_id(doc, ("blocks", kind, "outputs"), name)
+                found = find_id(doc, ("blocks", kind, "outputs"), name, automatic)
         else:
             layers = value_at(doc, (*item, kind, "layers")) if kind is not None else None
             if not isinstance(layers, list):
                 break
             if isinstance(segment, int):
                 continue  # one iteration: its ids are those the layers' text declares
-            found = find_id(doc, (*item, kind, "layers", len(layers)), segment)
+            found = find_id(doc, (*item, kind, "layers", len(layers)), segment, automatic)
         if found is None:
             break
         loc = found
@@ -203,9 +256,17 @@ def _inside(doc: SourceDoc, loc: Loc, rest: list[str | int]) -> Loc:
 
 
 def _item_declared_at(doc: SourceDoc, loc: Loc) -> SpecPath | None:
-    """The layer item whose ``id:`` is written at ``loc`` (``None``: another declaration, a
-    block input or a carried name, which has no inside to follow)."""
-    return next((path for path, _ in layer_items(doc) if doc.loc((*path, "id")) == loc), None)
+    """The layer item whose ``id:`` is written at ``loc``, or whose kind key is (the
+    declaration of a block call's automatic name); ``None``: another declaration, a block
+    input or a carried name, which has no inside to follow."""
+    return next(
+        (
+            path
+            for path, kind in layer_items(doc)
+            if doc.loc((*path, "id")) == loc or (kind is not None and doc.key_loc((*path, kind)) == loc)
+        ),
+        None,
+    )
 
 
 def _reference_sites(doc: SourceDoc, root: SpecPath | None) -> Iterator[tuple[SpecPath, str, Loc]]:
@@ -252,13 +313,14 @@ def _written_refs(
             yield site, ref, loc
 
 
-def find_id(doc: SourceDoc, near: SpecPath, name: str) -> Loc | None:
+def find_id(doc: SourceDoc, near: SpecPath, name: str, automatic: Automatic | None = None) -> Loc | None:
     """Where the id ``name`` that a reference at ``near`` means is declared: the item's
     ``id:``, a block's declared input, or a name a ``repeat`` carries, by the resolver's
-    scoping rules (:mod:`cnnspec.lsp.scopes`). A declaration is its own definition."""
+    scoping rules (:mod:`cnnspec.lsp.scopes`); with ``automatic``, also a block call's
+    automatic name, at the call's kind key. A declaration is its own definition."""
     if (near and near[-1] == "id") or is_block_input(near):
         return doc.loc(near) if value_at(doc, near) == name else None
-    declared = visible_ids(doc, near).get(name)
+    declared = visible_ids(doc, near, automatic).get(name)
     return declared.loc if declared is not None else None
 
 

@@ -14,17 +14,30 @@ Generated ids (``id: "c${i}"``) and hierarchical names (``c0.x``, ``cells[1].h``
 listed: only the names written as they are. A hierarchical name refers to the id of its first
 segment (:func:`split_name`), looked up like any other; a repeat's ``next:`` values are read in
 the iteration's scope after its layers (:func:`reading_place`).
+
+A block call without an ``id`` has an automatic name (``double_1``: the block's name and a
+counter), which the resolver exports like an id: ``double_1.c`` reaches the id ``c`` inside
+the call. Its counter depends on what the resolver walked (repeats, ``when:``), so it is read
+from the compiled tree (:data:`Automatic`), never counted from the text; given those names,
+:func:`visible_ids` lists them where the call's ``id`` would be visible. Only for the first
+segment of a hierarchical name: a bare automatic name is no reference.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from cnnspec.errors import Loc, SpecPath
 from cnnspec.ir import INPUT
 from cnnspec.lsp.locate import item_path, kind_of, value_at
 from cnnspec.spec.loader import SourceDoc
+
+#: The automatic names of the block calls made without an ``id``, by the path of the calling
+#: item (``("model", 2)`` → ``{"double_1"}``; a call in a repeat without an id has one name
+#: per iteration).
+Automatic = Mapping[SpecPath, Collection[str]]
 
 #: One segment after the first of a hierarchical name: ``.name`` or ``[index]``.
 _SEGMENT = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
@@ -112,9 +125,11 @@ def root_of(path: SpecPath) -> SpecPath | None:
     return None
 
 
-def visible_ids(doc: SourceDoc, near: SpecPath) -> dict[str, Declared]:
+def visible_ids(doc: SourceDoc, near: SpecPath, automatic: Automatic | None = None) -> dict[str, Declared]:
     """The ids a reference at ``near`` may name, in the order they are defined (a later
-    definition of a name replaces an earlier one, as the resolver's lookup does)."""
+    definition of a name replaces an earlier one, as the resolver's lookup does); with
+    ``automatic``, also the automatic names of the block calls before it, each declared at
+    its call's kind key (the first segment of ``double_1.c``)."""
     near = reading_place(doc, near)
     root = root_of(near)
     if root is None:
@@ -145,7 +160,7 @@ def visible_ids(doc: SourceDoc, near: SpecPath) -> dict[str, Declared]:
             return found
         stop = rest[0] if rest and isinstance(rest[0], int) else len(items)
         for index in range(min(stop, len(items))):
-            _declare(found, doc, (*lists, index))
+            _declare(found, doc, (*lists, index), automatic)
         if len(rest) < 4 or not isinstance(rest[1], str):
             return found  # the item itself: what is before it
         body: SpecPath = (*lists, rest[0], rest[1])
@@ -156,7 +171,7 @@ def visible_ids(doc: SourceDoc, near: SpecPath) -> dict[str, Declared]:
         if key == "shortcut":  # the shortcut's scope is inside the residual's, after its body
             inner = value_at(doc, (*body, "body"))
             for index in range(len(inner) if isinstance(inner, list) else 0):
-                _declare(found, doc, (*body, "body", index))
+                _declare(found, doc, (*body, "body", index), automatic)
         if key == "layers" and rest[1] == "repeat":
             _carried(found, doc, body)
         lists, rest = (*body, key), rest[3:]
@@ -167,8 +182,11 @@ def _add(found: dict[str, Declared], declared: Declared) -> None:
     found[declared.name] = declared
 
 
-def _declare(found: dict[str, Declared], doc: SourceDoc, item: SpecPath) -> None:
-    """What the item at ``item`` leaves in its scope: the names a repeat carries, its id."""
+def _declare(
+    found: dict[str, Declared], doc: SourceDoc, item: SpecPath, automatic: Automatic | None = None
+) -> None:
+    """What the item at ``item`` leaves in its scope: the names a repeat carries, its id, or
+    (with ``automatic``) the automatic names of the block call it makes without an id."""
     kind = kind_of(doc, item)
     if kind == "repeat":
         _carried(found, doc, (*item, kind))
@@ -177,6 +195,10 @@ def _declare(found: dict[str, Declared], doc: SourceDoc, item: SpecPath) -> None
         loc = doc.loc((*item, "id"))
         where = f"line {loc.line}" if loc is not None else "?"
         _add(found, Declared(value, loc, f"{kind or 'item'} ({where})"))
+    elif value is None and automatic is not None and kind is not None:
+        loc = doc.key_loc((*item, kind))  # no id to point at: the call's kind key
+        for name in sorted(automatic.get(item, ())):
+            _add(found, Declared(name, loc, f"automatic name of a call of block `{kind}`"))
 
 
 def _carried(found: dict[str, Declared], doc: SourceDoc, repeat: SpecPath) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import sys
@@ -27,12 +28,14 @@ from urllib.parse import unquote
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import JsonRPCProtocol, LanguageServerProtocol
+from pygls.protocol.json_rpc import RPCRequest
 from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
+from cnnspec.errors import SpecPath
 from cnnspec.lsp import completion as completing
-from cnnspec.lsp import diagnostics, hover, navigation, symbols
+from cnnspec.lsp import diagnostics, edits, hover, navigation, symbols
 from cnnspec.lsp.documents import Analysis, Documents, looks_like_spec, path_of
 from cnnspec.lsp.locate import Cursor, TreeIndex, path_at
 from cnnspec.lsp.text import UTF16, Lines
@@ -55,8 +58,29 @@ _COMPLETION_KINDS = {
 
 
 class _Protocol(LanguageServerProtocol):
-    """pygls logs a request whose parameters it cannot read and drops it, so the client would
-    wait for an answer forever; this protocol first answers it with the JSON-RPC error."""
+    """pygls's protocol, held to the rules of JSON-RPC and LSP where pygls leaves a client
+    waiting for an answer that never comes, or applies an edit where the editor did not make it:
+
+    - a request whose parameters pygls cannot read: answered with the JSON-RPC error (pygls
+      logs it and drops it);
+    - a message that is no JSON-RPC message (a JSON array, a number, an object without
+      ``"jsonrpc": "2.0"``): a request among them is answered Invalid Request;
+    - before ``initialize``, a request is answered ServerNotInitialized (-32002) and a
+      notification dropped, as LSP requires (pygls would answer it from an empty workspace);
+      a second ``initialize`` is an Invalid Request;
+    - after ``shutdown``, a request is answered Invalid Request and a notification dropped;
+      only ``exit`` is served (pygls logs the request and never answers it);
+    - a ``didChange`` is applied by LSP's line breaks and the agreed position encoding
+      (:mod:`cnnspec.lsp.edits`), not by pygls's :meth:`str.splitlines`.
+
+    A body that is no JSON at all is answered by :meth:`CnnspecServer.report_server_error`:
+    it never reaches the protocol.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Whether ``initialize`` came (a request before it is refused, a second one too).
+        self.initialize_received = False
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:
@@ -66,17 +90,106 @@ class _Protocol(LanguageServerProtocol):
                 self._send_response(data["id"], error=exc.to_response_error())
             raise
 
+    def refuse(self, msg_id: Any, code: types.ErrorCodes | int, message: str) -> None:
+        """Answer the request ``msg_id`` with an error. An id JSON-RPC does not allow (or none
+        could be read) is answered as ``null``, which pygls's converter would leave out."""
+        value = int(code)
+        if isinstance(msg_id, (int, str)) and not isinstance(msg_id, bool):
+            self._send_response(msg_id, error=types.ResponseError(code=value, message=message))
+        else:
+            error = {"code": value, "message": message}
+            self._send_data({"jsonrpc": JsonRPCProtocol.VERSION, "id": None, "error": error})
+
+    def handle_message(self, message: Any) -> None:
+        """Serve ``message`` when LSP's lifecycle allows it, else answer or drop it (see the
+        class). Responses to the server's own requests always pass."""
+        if getattr(message, "jsonrpc", None) != JsonRPCProtocol.VERSION:
+            self.refuse_invalid(message)
+            return
+        method = getattr(message, "method", None)
+        if not isinstance(method, str):
+            super().handle_message(message)  # a response (or an error) from the client
+            return
+        request = isinstance(message, RPCRequest)
+        if method == types.EXIT:
+            super().handle_message(message)
+        elif self._shutdown:
+            if request:
+                self.refuse(
+                    message.id,
+                    types.ErrorCodes.InvalidRequest,
+                    f"the server is shut down: `{method}` is refused (only `exit` is accepted now)",
+                )
+            else:
+                log.info("dropping the notification %r after shutdown", method)
+        elif method == types.INITIALIZE and request:
+            if self.initialize_received:
+                self.refuse(message.id, types.ErrorCodes.InvalidRequest, "the server is already initialized")
+                return
+            self.initialize_received = True
+            super().handle_message(message)
+        elif not self.initialize_received:
+            if request:
+                self.refuse(
+                    message.id,
+                    types.ErrorCodes.ServerNotInitialized,
+                    f"`{method}` before `initialize`: the server is not initialized",
+                )
+            else:
+                log.info("dropping the notification %r before initialize", method)
+        else:
+            super().handle_message(message)
+
+    def refuse_invalid(self, message: Any) -> None:
+        """Answer what is not a JSON-RPC 2.0 message with Invalid Request, when it could be a
+        request (a notification or a response is answered by no one: it is dropped)."""
+        if isinstance(message, dict):
+            if "method" not in message or "id" not in message:
+                log.warning("dropping a message that is no JSON-RPC 2.0 message: %.200r", message)
+                return
+            msg_id = message.get("id")
+        elif hasattr(message, "jsonrpc") and hasattr(message, "method") and hasattr(message, "id"):
+            msg_id = message.id  # a request of another JSON-RPC version
+        elif hasattr(message, "jsonrpc"):
+            log.warning("dropping a message of JSON-RPC version %r", message.jsonrpc)
+            return
+        else:  # a JSON array, string or number: not a message at all
+            msg_id = None
+        self.refuse(msg_id, types.ErrorCodes.InvalidRequest, 'not a JSON-RPC 2.0 request ("jsonrpc": "2.0")')
+
+    @property
+    def encoding(self) -> str:
+        """The position encoding agreed with the client at ``initialize`` (UTF-16 before)."""
+        try:
+            chosen = self.server_capabilities.position_encoding
+        except AttributeError:  # not initialized yet
+            return UTF16
+        return str(getattr(chosen, "value", chosen) or UTF16)  # an enum member or a plain string
+
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(
         self, params: types.DidChangeTextDocumentParams
     ) -> Generator[Any, Any, None]:
-        """pygls applies a change to its copy of the document before any handler runs, and a
-        document never opened has none: the KeyError would reach the user as "Error in
-        server". A change of an unknown document is a client's mistake; it is ignored."""
-        if unquote(params.text_document.uri) not in self.workspace.text_documents:
+        """Apply the changes to the editor's text, then run the server's handler. A change of
+        a document never opened is a client's mistake, ignored (pygls's KeyError would reach
+        the user as "Error in server"). The changes are applied here, not by pygls, which
+        splits lines where LSP does not and puts a character past the line's end after its
+        line break (:mod:`cnnspec.lsp.edits`)."""
+        document = self.workspace.text_documents.get(unquote(params.text_document.uri))
+        if document is None:
             log.warning("ignoring a change of %s, which is not open", params.text_document.uri)
             return
-        yield from super().lsp_text_document__did_change(params)
+        text = edits.apply_changes(document.source, params.content_changes, self.encoding)
+        self.workspace.put_text_document(  # public API: a new document of the text and version
+            types.TextDocumentItem(
+                uri=document.uri,
+                language_id=document.language_id or "",
+                version=params.text_document.version,
+                text=text,
+            )
+        )
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
 
     @property
     def shut_down(self) -> bool:
@@ -127,11 +240,24 @@ class CnnspecServer(LanguageServer):
     @property
     def encoding(self) -> str:
         """The position encoding agreed with the client at ``initialize`` (UTF-16 before)."""
-        try:
-            chosen = self.server_capabilities.position_encoding
-        except AttributeError:  # not initialized yet
-            return UTF16
-        return str(getattr(chosen, "value", chosen) or UTF16)  # an enum member or a plain string
+        protocol = self.protocol
+        if isinstance(protocol, _Protocol):
+            return protocol.encoding
+        return UTF16  # not reached: the server is made with its own protocol
+
+    def report_server_error(self, error: Exception, source: type[Exception]) -> None:
+        """A message body that is not UTF-8 or not JSON (pygls's reader hands it here, as the
+        ``JsonRpcException`` class, and drops it) is answered with JSON-RPC's Parse error,
+        ``id`` null, and the server keeps serving; any other error is pygls's to report."""
+        if source is JsonRpcException and isinstance(error, (UnicodeDecodeError, json.JSONDecodeError)):
+            protocol = self.protocol
+            if isinstance(protocol, _Protocol):
+                what = "not UTF-8" if isinstance(error, UnicodeDecodeError) else "not valid JSON"
+                protocol.refuse(
+                    None, types.ErrorCodes.ParseError, f"parse error: the message is {what} ({error})"
+                )
+                return
+        super().report_server_error(error, source)
 
     def uri(self, path: Path) -> str:
         """The URI the editor opened ``path`` under, else its ``file:`` URI."""
@@ -245,6 +371,18 @@ class CnnspecServer(LanguageServer):
                 return analysis.doc
         return None
 
+    def automatic(
+        self, uri: str, analysis: Analysis | None, doc: SourceDoc
+    ) -> dict[SpecPath, frozenset[str]] | None:
+        """The automatic names of the block calls in ``doc`` (``double_1``), read from the
+        compiled tree of the analysis ``doc`` belongs to (its own, or the last that compiled
+        it); ``None`` when no compiled tree is of this text (a tree of another text would name
+        other calls)."""
+        for candidate in (analysis, self.last_good.get(self.path(uri))):
+            if candidate is not None and candidate.doc is doc and candidate.compiled is not None:
+                return navigation.automatic_names(doc, candidate.compiled.ir)
+        return None
+
     def index(self, analysis: Analysis | None) -> TreeIndex | None:
         if analysis is None or analysis.compiled is None:
             return None
@@ -349,8 +487,9 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         found = ls.cursor(params.text_document.uri, params.position)
         if found is None:
             return None
-        _, doc, cursor, line, column = found
-        target = navigation.definition(doc, cursor, line, column)
+        analysis, doc, cursor, line, column = found
+        automatic = ls.automatic(params.text_document.uri, analysis, doc)
+        target = navigation.definition(doc, cursor, line, column, automatic)
         if target is None:
             return None
         if target.loc is None:
@@ -364,8 +503,9 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         found = ls.cursor(params.text_document.uri, params.position)
         if found is None:
             return []
-        _, doc, cursor, _, _ = found
-        locs = navigation.references(doc, cursor, params.context.include_declaration)
+        analysis, doc, cursor, _, _ = found
+        automatic = ls.automatic(params.text_document.uri, analysis, doc)
+        locs = navigation.references(doc, cursor, params.context.include_declaration, automatic)
         return [diagnostics.location(loc, ls.encoding, ls.uri) for loc in locs]
 
     @server.feature(
