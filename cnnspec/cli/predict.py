@@ -22,7 +22,7 @@ import typer
 from rich.table import Table
 
 from cnnspec.cli.common import AllowOutsideOption, guarded, stdout
-from cnnspec.cli.evaluate import RUNTIME_HELP, FormatOption, Runtime, TextOrJson, print_notes
+from cnnspec.cli.evaluate import RUNTIME_HELP, FormatOption, Runtime, SpecOption, TextOrJson, print_notes
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
@@ -110,21 +110,43 @@ def _task_answer(
 
 
 def _predict_keras(
-    target: Path, images: list[Path], k: int, out: Path | None = None
+    target: Path, images: list[Path], k: int, out: Path | None = None, spec: Path | None = None
 ) -> tuple[list[dict[str, Any]], list[str], Path]:
     """Predictions through Keras (the model file itself); a model that is not a single
-    classifier answers per output (reporting/task_predict.py; mask PNGs go to ``out``)."""
+    classifier answers per output (reporting/task_predict.py; mask PNGs go to ``out``).
+
+    A model outside a run (no spec, no export record that names its tasks) is read as evaluate
+    reads it: each output's task from its shape, activation and recorded loss
+    (:func:`~cnnspec.reporting.run.model_tasks`), never as a classifier by default; ``spec``
+    (``--spec``) describes the model instead."""
     from cnnspec.reporting.images import read_inputs
-    from cnnspec.reporting.run import OutputKind, file_rescale, input_shape, locate, names_or_indices
+    from cnnspec.reporting.run import (
+        OutputKind,
+        file_rescale,
+        input_shape,
+        locate,
+        model_tasks,
+        names_or_indices,
+    )
     from cnnspec.reporting.run import predict as predict_batch
     from cnnspec.reporting.task_predict import scaled_groups
     from cnnspec.training.modelfile import load_model
 
-    run = locate(target)  # (--allow-outside: the caller's outside_allowed)
+    run = locate(target, spec)  # (--allow-outside: the caller's outside_allowed)
     record = _record_beside(target) if run.config is None else None
     keras_model = load_model(run.model_path)
     samples = read_inputs(images, input_shape(keras_model))
     tasks, known, by_output = _reading(run, record)
+    kind = run.output_kind(keras_model)
+    if run.config is None and tasks is None:
+        # no spec says what the outputs are: the task rules read them from the model (a map is
+        # a segmentation, a regression loss in the file a regression …), as evaluate does;
+        # flattening a mask or a second output into "classes" made up probabilities
+        inferred = model_tasks(keras_model, run.name, run.model_path)
+        if len(inferred) != 1 or inferred[0].task != "classification":
+            tasks = inferred
+        else:
+            kind = OutputKind(binary=inferred[0].binary, from_logits=inferred[0].loss.from_logits)
 
     def rescale(integer: bool, pixels: Any) -> float | None:
         return file_rescale(run, keras_model, integer, pixels)
@@ -136,7 +158,6 @@ def _predict_keras(
 
         results, names = _task_answer(tasks, by_output, samples, out, k, rescale, run_model)
         return results, names, run.model_path
-    kind = run.output_kind(keras_model)
     if record is not None:  # the record's reading of the output: what the exports answer with
         output = record.data["output"]
         kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
@@ -197,6 +218,31 @@ def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, not
     return False
 
 
+def _record_reads(
+    run: Any, tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]
+) -> bool:
+    """Whether the export record's reading of the model can answer for it. A record that
+    names no tasks reads the first output as a classifier; for a model outside a run (no spec
+    says otherwise) that holds only where the model file plainly is one
+    (:func:`~cnnspec.reporting.run.archive_single_classifier`, told without TensorFlow).
+    Otherwise ``auto`` goes to Keras, which reads each output's task from the model (with a
+    note), and an explicit runtime is refused: its answer would be made-up classes."""
+    from cnnspec.reporting.run import archive_single_classifier
+
+    if tasks is not None or run.config is not None or archive_single_classifier(run.model_path):
+        return True
+    if wanted != "auto":
+        raise UsageError(
+            f"expected an export record that says the tasks of {run.model_path.name}'s outputs for "
+            f"--runtime {wanted}; its record reads the first output as a classifier, and the model "
+            "is not plainly one (a map, several outputs, or a regression head)",
+            "use --runtime keras (it reads each output's task from the model), or pass --spec SPEC "
+            "with a spec that describes the model",
+        )
+    notes.append(f"auto: skipped {runtime}: its record does not say the tasks of the model's outputs")
+    return False
+
+
 def _first_non_finite(value: Any, where: str = "") -> str | None:
     """The key path of the first NaN or infinite number in a prediction's entries (``None``:
     every number is finite): the figures of any task's answer, nested as they are."""
@@ -252,13 +298,16 @@ def predict(
             help="segmentation models: folder for the mask PNGs (default ./predictions)",
         ),
     ] = None,
+    spec: SpecOption = None,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Classify images with a trained model: the top-k classes with their probabilities.
 
     Other tasks: segmentation writes a mask PNG per image (class index per pixel) to --out,
     multi-label shows the labels above the threshold and every probability, regression the
-    values; a multi-output model answers per output.
+    values; a multi-output model answers per output. A .keras file outside its run folder is
+    read as evaluate reads it (each output's task from its shape, activation and saved loss);
+    --spec SPEC describes it where that cannot tell.
 
     With --runtime onnx or tflite (or auto, when the run has a verified export) neither
     TensorFlow nor Keras is imported: images are converted as training converted them and fed
@@ -281,13 +330,17 @@ def predict(
     if record is not None:
         from cnnspec.reporting.run import locate
 
+        record.require_one_input(record.path)  # the first refusal, as on the Keras path
         # only this command line may let the run's spec read outside its folder, never lock.json
-        tasks, known, by_output = _reading(locate(model, allow_outside=allow_outside), record)
-        if not _single_output(tasks, runtime.value, record.runtime, notes):
+        located = locate(model, spec, allow_outside=allow_outside)
+        tasks, known, by_output = _reading(located, record)
+        if not _single_output(tasks, runtime.value, record.runtime, notes) or not _record_reads(
+            located, tasks, runtime.value, record.runtime, notes
+        ):
             chosen, record = "keras", None
     if record is None:
         with outside_allowed(allow_outside):  # only this command line may allow it, never lock.json
-            results, names, model_path = _predict_keras(model, list(images), top, out)
+            results, names, model_path = _predict_keras(model, list(images), top, out, spec)
     else:
         results, names = _predict_export(record, list(images), top, out, tasks, known, by_output)
         model_path = stem_of(model)[0]

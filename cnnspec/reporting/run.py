@@ -36,6 +36,7 @@ from cnnspec.training.modelfile import load_model as load_model  # the one safe 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings import TrainConfig
+    from cnnspec.analysis.tasks import OutputTask
     from cnnspec.errors import Diagnostic
     from cnnspec.spec.loader import SourceDoc
     from cnnspec.training.filelist import ImageFiles
@@ -612,30 +613,228 @@ def with_source(compiled: CompiledSpec, source: str | dict[str, Any]) -> Compile
     return compile_doc(doc, path=compiled.path)
 
 
-def spec_for_model(model: Any, name: str, source: str | dict[str, Any]) -> CompiledSpec:
-    """A stand-in spec for a model without one: its input shape and output units, the data
-    source, and the model's own scaling (``rescale: null`` when it has a Rescaling layer)."""
+#: Keras' names of the regression losses a compiled model file records (its ``compile_config``)
+#: → cnnspec's: the loss that tells a regression from a linear classifier head (the task rules'
+#: own test, :func:`~cnnspec.analysis.tasks.infer_task`).
+_KERAS_REGRESSION_LOSSES = {
+    "mse": "mse",
+    "mean_squared_error": "mse",
+    "mae": "mae",
+    "mean_absolute_error": "mae",
+    "huber": "huber",
+    "huber_loss": "huber",
+}
+#: The largest ``config.json`` read from a model archive for its recorded losses (a model's
+#: config is kilobytes; a hostile archive must not make this read gigabytes)
+_MAX_ARCHIVE_CONFIG = 16 * 1024 * 1024
+#: What a refusal to guess a model's task tells the user to do.
+TASK_SPEC_HINT = (
+    "pass --spec SPEC, a spec that describes the model (its outputs and training.task or "
+    "training.outputs.NAME.task), or use the model in its run folder"
+)
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """One output of a model without a spec, as the task rules read an output: its name (the
+    Keras output name), shape without the batch axis, activation and the regression loss the
+    model file records for it (``None``: none recorded, or another loss)."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    activation: str | None
+    loss: str | None = None
+
+
+def archive_config(path: Path) -> dict[str, Any]:
+    """The ``config.json`` of the Keras archive ``path`` as a dict (``{}`` when it cannot be
+    read): read as JSON from the zip, no TensorFlow, no layer is built."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("config.json")
+            if info.file_size > _MAX_ARCHIVE_CONFIG:
+                return {}
+            config = json.loads(archive.read(info))
+    except (OSError, KeyError, ValueError, RecursionError, zipfile.BadZipFile):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _loss_name(value: Any) -> str | None:
+    """cnnspec's name of a regression loss from a saved ``compile_config`` loss entry (a
+    string, or a serialized Keras loss), else ``None``."""
+    if isinstance(value, dict):
+        config = value.get("config")
+        value = config.get("name") if isinstance(config, dict) else value.get("class_name")
+    return _KERAS_REGRESSION_LOSSES.get(value.lower()) if isinstance(value, str) else None
+
+
+def recorded_losses(config: dict[str, Any], names: list[str]) -> dict[str, str | None]:
+    """The regression loss a model archive's ``config`` (:func:`archive_config`) records for
+    each output in ``names`` (``None``: none, or not a regression loss). Keras saves the loss
+    of a compiled model: one for every output, a dict by output name, or a list in order."""
+    compile_config = config.get("compile_config")
+    loss = compile_config.get("loss") if isinstance(compile_config, dict) else None
+    if isinstance(loss, dict) and not {"class_name", "config"} & set(loss):  # by output name
+        return {name: _loss_name(loss.get(name)) for name in names}
+    if isinstance(loss, list):
+        return {name: _loss_name(item) for name, item in zip(names, loss)}
+    return dict.fromkeys(names, _loss_name(loss))
+
+
+def _layer_activation(layer: Any) -> str | None:
+    """The activation a Keras layer ends with (``softmax`` for a ``Softmax`` layer; ``None``
+    for a linear one or a layer without an activation)."""
+    if type(layer).__name__ == "Softmax":
+        return "softmax"
+    activation = layer.get_config().get("activation") if hasattr(layer, "get_config") else None
+    if isinstance(activation, dict):  # a serialized activation function
+        activation = activation.get("config", {}).get("name") or activation.get("class_name")
+    return activation if isinstance(activation, str) and activation not in ("linear", "") else None
+
+
+def model_outputs(model: Any, path: Path | None = None) -> list[ModelOutput]:
+    """Each output of a Keras model, as :func:`spec_for_model` and :func:`model_tasks` read it
+    (``path``: the model's file, whose recorded losses tell a regression head)."""
+    layers = [getattr(t, "_keras_history", (None,))[0] for t in model.outputs]
+    names = list(getattr(model, "output_names", None) or [])
+    if len(names) != len(layers):
+        names = [getattr(layer, "name", f"output_{i}") for i, layer in enumerate(layers)]
+    losses = recorded_losses(archive_config(path), names) if path is not None else {}
+    return [
+        ModelOutput(
+            name,
+            tuple(None if d is None else int(d) for d in tensor.shape[1:]),
+            _layer_activation(layer) if layer is not None else None,
+            losses.get(name),
+        )
+        for name, tensor, layer in zip(names, model.outputs, layers)
+    ]
+
+
+def archive_single_classifier(path: Path) -> bool:
+    """Whether the Keras archive ``path`` is plainly a single classifier, told from its
+    ``config.json`` alone (no TensorFlow: predict's export path): one output, a dense layer
+    whose units, activation and recorded loss the task rules
+    (:func:`~cnnspec.analysis.tasks.infer_task`) read as a classifier. ``False`` where the file
+    does not say (another output layer: its shape needs Keras to tell)."""
+    from cnnspec.analysis.tasks import infer_task
+
+    config = archive_config(path)
+    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    layers = [layer for layer in inner.get("layers") or [] if isinstance(layer, dict)]
+    wanted = inner.get("output_layers")
+    if isinstance(wanted, list) and wanted and not isinstance(wanted[0], list):
+        wanted = [wanted]  # one output is saved as [name, node, tensor]
+    if config.get("class_name") == "Sequential" and layers:
+        output = layers[-1]
+    elif isinstance(wanted, list) and len(wanted) == 1 and isinstance(wanted[0], list) and wanted[0]:
+        output = next((lay for lay in layers if (lay.get("config") or {}).get("name") == wanted[0][0]), {})
+    else:
+        return False
+    params = output.get("config") if isinstance(output.get("config"), dict) else {}
+    units = params.get("units")
+    if output.get("class_name") != "Dense" or not isinstance(units, int):
+        return False
+    activation = params.get("activation")
+    activation = activation if isinstance(activation, str) and activation != "linear" else None
+    loss = recorded_losses(config, [str(params.get("name"))]).get(str(params.get("name")))
+    return infer_task((units,), activation, loss) == "classification"
+
+
+def _stand_in_text(name: str, sample: tuple[int, ...], outputs: list[ModelOutput], scales: bool) -> str:
+    """The stand-in spec of a model without one: a head per output with the output's name,
+    shape and activation (a 1×1 convolution for a map, a dense layer for a vector) and the loss
+    its file records, so the task rules (:func:`~cnnspec.analysis.tasks.infer_task` and the
+    output checks) decide each output's task as they decide a spec's. A :class:`UsageError`
+    naming an output whose shape is no task's."""
     import yaml
 
-    from cnnspec.analysis.passes import compile_text
-
-    units = int(model.outputs[0].shape[-1])
-    head: dict[str, Any] = {"units": units}
-    if not model_output_kind(model).from_logits:  # a linear head: the loss reads logits
-        # sigmoid units: one is a binary classifier, several a multi-label head (its task, so
-        # the data's multi-label target), as the task rules infer them from a spec's output
-        head["activation"] = "sigmoid" if units == 1 or last_activation(model) == "sigmoid" else "softmax"
-    text = yaml.safe_dump(
-        {
-            "cnnspec": 1,
-            "name": "".join(c if c.isalnum() or c in "_-" else "_" for c in name) or "model",
-            "input": {"shape": list(input_shape(model))},
-            "model": ["flatten", {"dense": head}],
-            "data": {"source": "digits", "rescale": None if rescales_itself(model) else "auto"},
-        },
-        sort_keys=False,
+    taken = {out.name for out in outputs}
+    flat = next(
+        f"cnnspec_flat{i or ''}" for i in range(len(taken) + 1) if f"cnnspec_flat{i or ''}" not in taken
     )
-    return with_source(compile_text(text, "<model>"), source)
+    model: list[Any] = []
+    if any(len(out.shape) == 1 for out in outputs):
+        model.append({"flatten": None, "id": flat, "inputs": "input"})
+    losses: dict[str, Any] = {}
+    for out in outputs:
+        params: dict[str, Any] = {}
+        if out.activation is not None:
+            params["activation"] = out.activation
+        if (
+            any(d is None for d in out.shape)
+            or len(out.shape) not in (1, 3)
+            or (len(out.shape) == 3 and tuple(out.shape[:2]) != tuple(sample[:2]))
+        ):  # a map of another size, or another rank: no task's output (README: tasks)
+            raise UsageError(
+                f"cannot tell the task of the model's output {out.name!r} (shape {list(out.shape)}) "
+                "without a spec: it is neither a vector nor a map of the input's height and width",
+                TASK_SPEC_HINT,
+            )
+        if len(out.shape) == 3:
+            head = {"conv2d": {"filters": out.shape[-1], "kernel_size": 1, **params}, "inputs": "input"}
+        else:
+            head = {"dense": {"units": out.shape[0], **params}, "inputs": flat}
+        model.append({**head, "id": out.name})
+        if out.loss is not None:
+            losses[out.name] = {"loss": out.loss}
+    training: dict[str, Any] = {}
+    if len(outputs) > 1 and losses:
+        training = {"outputs": losses}
+    elif losses:
+        training = dict(next(iter(losses.values())))
+    document: dict[str, Any] = {
+        "cnnspec": 1,
+        "name": "".join(c if c.isalnum() or c in "_-" else "_" for c in name) or "model",
+        "input": {"shape": list(sample)},
+        "model": model,
+        "outputs": [out.name for out in outputs],
+        # shapes: a source with every task's targets, so only the model decides the tasks here
+        "data": {"source": "shapes", "rescale": None if scales else "auto"},
+    }
+    if training:
+        document["training"] = training
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def stand_in_spec(model: Any, name: str, path: Path | None = None) -> CompiledSpec:
+    """The stand-in spec of a model without one (:func:`_stand_in_text`), compiled: its tasks
+    are what the task rules infer from the model's outputs, the one reading of a model outside
+    a run that evaluate and predict share. A :class:`UsageError` naming the output and asking
+    for ``--spec`` where they cannot tell (the first of the rules' errors)."""
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.errors import SpecError
+
+    outputs = model_outputs(model, path)
+    text = _stand_in_text(name, input_shape(model), outputs, rescales_itself(model))
+    try:
+        return compile_text(text, "<model>")
+    except SpecError as exc:
+        first = exc.diagnostics[0] if exc.diagnostics else None
+        where = f" ({first.path}: {first.message})" if first is not None else ""
+        raise UsageError(
+            f"cannot tell the task of the model's outputs without a spec{where}", TASK_SPEC_HINT
+        ) from None
+
+
+def model_tasks(model: Any, name: str, path: Path | None = None) -> tuple[OutputTask, ...]:
+    """Each output's task of a model without a spec, as evaluate reads such a model
+    (:func:`stand_in_spec`)."""
+    from cnnspec.analysis.settings import training_config
+
+    return tuple(training_config(stand_in_spec(model, name, path)).tasks)
+
+
+def spec_for_model(
+    model: Any, name: str, source: str | dict[str, Any], path: Path | None = None
+) -> CompiledSpec:
+    """A stand-in spec for a model without one (:func:`stand_in_spec`: each output's shape,
+    activation and recorded loss, so its task), with the data source, and the model's own
+    scaling (``rescale: null`` when it has a Rescaling layer)."""
+    return with_source(stand_in_spec(model, name, path), source)
 
 
 def pipeline_settings(compiled: CompiledSpec, config: TrainConfig, dataset: Any) -> PipelineSettings:
@@ -716,7 +915,7 @@ def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
                 f"cannot tell which data to use: {run.model_path} is not in a run folder",
                 "pass --data SOURCE (digits, mnist, a .npz file, an image folder) or --spec SPEC",
             )
-        compiled = spec_for_model(model, run.name, parse_source(data))
+        compiled = spec_for_model(model, run.name, parse_source(data), run.model_path)
     elif data is not None:
         base = (compiled.data or {}).get("source")
         compiled = with_source(compiled, parse_source(data, base if isinstance(base, dict) else None))
@@ -728,7 +927,15 @@ def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
             notes.append(f"test split drawn with seed {seed} (no run folder records the training seed)")
     # --data is checked against the model by test_split, which knows the run's classes and says
     # what --data did wrong; the spec's own fit checks would blame the model's last layer
-    dataset = load_dataset(compiled, config if data is None else _fit_unchecked(config), seed)
+    from cnnspec.errors import SpecError
+
+    try:
+        dataset = load_dataset(compiled, config if data is None else _fit_unchecked(config), seed)
+    except SpecError as exc:
+        misfit = _data_misfit(exc) if data is not None else None
+        if misfit is None:
+            raise
+        raise misfit from None
     # a streamed source is hashed as the run hashed it (names, sizes and times, or --hash-content)
     dataset.hash_content = ((run.lock or {}).get("data") or {}).get("hash") == "content"
     return test_split(run, model, dataset, compiled, config, data=data, notes=notes)
@@ -815,6 +1022,20 @@ def _fit_unchecked(config: TrainConfig) -> TrainConfig:
         return config
     loss = replace(config.loss, name="sparse_categorical_crossentropy") if config.binary else config.loss
     return replace(config, output_units=0, class_weight=None, loss=loss)
+
+
+def _data_misfit(exc: Any) -> UsageError | None:
+    """The ``--data`` error for a spec error about the data not fitting the model (code
+    ``data``) that the loader located in the model (its last layer: "give the last layer 9
+    filters"): the model is trained, so it is ``--data`` that does not fit, as a classifier's
+    :func:`check_source_classes` says (``None``: ``exc`` is another error, located at
+    ``--data`` already or about something else, raised as it is)."""
+    for diagnostic in exc.diagnostics:
+        if diagnostic.code == "data" and (diagnostic.loc is None or diagnostic.loc.file != DATA_LOC.file):
+            return UsageError(
+                f"expected --data that fits the trained model; {diagnostic.message}", OTHER_DATA_HINT
+            )
+    return None
 
 
 def _listed(names: list[str]) -> str:

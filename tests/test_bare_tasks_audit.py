@@ -1,0 +1,160 @@
+"""A ``.keras`` file outside its run folder (no lock.json, no export record) is read by
+``predict`` and ``evaluate`` as the task rules read a spec's outputs (a map of the input's size
+is a segmentation, a regression loss saved in the file a regression, several outputs each
+their own), never as a classifier by default; an output no rule reads is refused with a hint
+to pass ``--spec``. ``evaluate --data`` whose masks do not fit the trained model blames
+``--data``, not the model's last layer.
+
+The models are built (untrained) with the Keras API and saved compiled, as ``cnnspec train``
+saves them: built once for the module.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cnnspec.cli.app import app
+
+pytestmark = pytest.mark.slow
+
+SHAPE = (16, 16, 3)
+
+
+def _save(model: Any, loss: Any, path: Path) -> Path:
+    """``model`` compiled with ``loss`` (recorded in the file, as training records it) at ``path``."""
+    model.compile(optimizer="adam", loss=loss)
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The bare model files by kind, an image and two mask ``.npz`` files (classes 0–3, and
+    values up to 8), in one folder."""
+    import keras
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("bare")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(SHAPE)
+    features = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    files = {
+        "seg": _save(
+            keras.Model(inputs, keras.layers.Conv2D(4, 1, activation="softmax")(features)),
+            "sparse_categorical_crossentropy",
+            folder / "seg.keras",
+        ),
+        "reg": _save(keras.Model(inputs, keras.layers.Dense(1)(pooled)), "mae", folder / "reg.keras"),
+        "multi": _save(
+            keras.Model(
+                inputs,
+                [
+                    keras.layers.Conv2D(4, 1, activation="softmax", name="mask")(features),
+                    keras.layers.Dense(3, activation="sigmoid", name="labels")(pooled),
+                    keras.layers.Dense(1, name="count")(pooled),
+                ],
+            ),
+            {"mask": "sparse_categorical_crossentropy", "labels": "binary_crossentropy", "count": "mse"},
+            folder / "multi.keras",
+        ),
+        # an 8×8 map of a 16×16 input: no task's output (not the input's size, not a vector)
+        "half": _save(
+            keras.Model(
+                inputs,
+                keras.layers.Conv2D(4, 1, activation="softmax")(keras.layers.MaxPooling2D()(features)),
+            ),
+            "sparse_categorical_crossentropy",
+            folder / "half.keras",
+        ),
+    }
+    rng = np.random.default_rng(0)
+    image = folder / "im0.png"
+    Image.fromarray(rng.integers(0, 256, SHAPE, dtype="uint8")).save(image)
+    files["image"] = image
+    x = rng.integers(0, 256, (5, *SHAPE), dtype="uint8")
+    masks = rng.integers(0, 4, (5, 16, 16)).astype("int64")
+    for name, test_masks in (("ok", masks), ("big", np.where(masks == 3, 8, masks))):
+        files[name] = folder / f"{name}.npz"
+        np.savez(files[name], x_train=x, y_train=masks, x_test=x, y_test=test_masks)
+    return files
+
+
+def _predict(models: dict[str, Path], kind: str, out: Path) -> Any:
+    """``predict MODEL im0.png -f json -r keras -o out`` (the result; its JSON on success)."""
+    result = CliRunner().invoke(
+        app,
+        ["predict", str(models[kind]), str(models["image"]), "-f", "json", "-r", "keras", "-o", str(out)],
+    )
+    return result
+
+
+def test_predict_bare_segmentation_model_writes_a_mask(models: dict[str, Path], tmp_path: Path) -> None:
+    # before: the [16, 16, 4] map flattened into 1024 "classes" (top-k like `1019 69.16%`)
+    result = _predict(models, "seg", tmp_path / "masks")
+    assert result.exit_code == 0, result.output
+    entry = json.loads(result.output)["predictions"][0]
+    (output,) = entry["outputs"].values()
+    assert output["task"] == "segmentation"
+    assert Path(output["mask"]).is_file() and output["mask_size"] == [16, 16]
+    assert "top" not in entry
+
+
+def test_predict_bare_regression_model_gives_values(models: dict[str, Path], tmp_path: Path) -> None:
+    # before: one linear unit read as a binary classifier on logits (`1 51.07% / 0 48.93%`);
+    # the file's saved mae loss says it is a regression, as `loss: mae` says it in a spec
+    result = _predict(models, "reg", tmp_path)
+    assert result.exit_code == 0, result.output
+    (output,) = json.loads(result.output)["predictions"][0]["outputs"].values()
+    assert output["task"] == "regression" and len(output["values"]) == 1
+
+
+def test_predict_bare_multi_output_model_answers_per_output(models: dict[str, Path], tmp_path: Path) -> None:
+    # before: only the first output, flattened, as classes
+    result = _predict(models, "multi", tmp_path / "masks")
+    assert result.exit_code == 0, result.output
+    outputs = json.loads(result.output)["predictions"][0]["outputs"]
+    assert {name: entry["task"] for name, entry in outputs.items()} == {
+        "mask": "segmentation",
+        "labels": "multilabel",
+        "count": "regression",
+    }
+    assert set(outputs["labels"]["probabilities"]) == {"0", "1", "2"}
+
+
+def test_predict_bare_model_of_no_task_is_refused_with_spec_hint(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    # before: exit 0 with made-up probabilities over the flattened 8×8×4 map
+    result = _predict(models, "half", tmp_path)
+    assert result.exit_code == 2, result.output
+    assert "--spec" in result.output and "[8, 8, 4]" in result.output
+
+
+def test_evaluate_bare_segmentation_model_scores_masks(models: dict[str, Path], tmp_path: Path) -> None:
+    # before: "expected class targets for the classification output dense_1" (a stand-in
+    # classifier with a layer the model does not have)
+    result = CliRunner().invoke(
+        app, ["evaluate", str(models["seg"]), "--data", str(models["ok"]), "-o", str(tmp_path), "-f", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "mean_iou" in (tmp_path / "evaluation.json").read_text(encoding="utf-8")
+
+
+def test_evaluate_data_with_masks_beyond_the_model_blames_data(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    # before: located in the model ("give the last layer 9 filters"): the model is trained,
+    # it is --data that does not fit
+    result = CliRunner().invoke(
+        app, ["evaluate", str(models["seg"]), "--data", str(models["big"]), "-o", str(tmp_path)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "expected --data that fits the trained model" in result.output
+    assert "give the last layer" not in result.output
