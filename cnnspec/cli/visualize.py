@@ -4,7 +4,8 @@ WHAT: history (learning curves), confusion (confusion matrix, `--normalize`), fe
 (feature maps of `--layer` for one test image or `--image`), filters (kernels of a convolution),
 graph (the model graph: Graphviz when installed, always DOT and Mermaid text), samples (test
 images with predicted and true classes, mistakes in red). `history`, `confusion` and `graph`
-read the run folder only and never load TensorFlow.
+read the run folder only and never load TensorFlow (a `.keras` file alone with no confusion
+matrix beside it loads its model only to say why, when it has no classes to confuse).
 
 A picture that ``--out`` names (as a file, or in a folder) and that is there already is
 replaced only when cnnspec drew it (its PNG, or a graph's SVG, carries cnnspec's mark; a PDF
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +26,9 @@ from cnnspec.cli.common import AllowOutsideOption, guarded, owning_run, stdout
 from cnnspec.cli.evaluate import DataOption, SpecOption, TargetArgument, print_notes
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
+
+if TYPE_CHECKING:
+    from cnnspec.reporting.run import Run as RunT
 
 
 class View(StrEnum):
@@ -58,6 +62,30 @@ def names_folder(out: Path) -> bool:
 
 def _safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+def _check_confusion_applies(run: RunT) -> None:
+    """Refuse a confusion matrix of a model outside its run whose outputs (as predict and
+    evaluate read them: :func:`~cnnspec.reporting.run.model_tasks`) have no classes to confuse,
+    a regression or multi-label model, instead of sending the user to `cnnspec evaluate`, which
+    would write none; the task rules' own refusal (asking for ``--spec``) where they cannot
+    tell. Called only when the model's folder has no confusion matrix to draw, so TensorFlow is
+    loaded only on that error path (a drawable matrix is read without it)."""
+    from cnnspec.reporting.run import model_tasks
+    from cnnspec.reporting.views import SAMPLES_OF_TASK
+    from cnnspec.training.modelfile import load_model
+
+    tasks = model_tasks(load_model(run.model_path), run.name, run.model_path)
+    if any(out.task in ("classification", "segmentation") for out in tasks):
+        return  # it has one to make: the caller's "run evaluate first" stands
+    described = ", ".join(f"{out.name} ({out.task})" for out in tasks)
+    shown = " and ".join(dict.fromkeys(SAMPLES_OF_TASK.get(out.task, "classes") for out in tasks))
+    raise UsageError(
+        f"expected a classification or segmentation output for a confusion matrix; "
+        f"{run.model_path.name} has none (its outputs, as read from the model: {described})",
+        f"`cnnspec visualize {run.model_path} samples --data SOURCE` draws test images with true "
+        f"and predicted {shown}; or pass --spec SPEC if the model is not what was read",
+    )
 
 
 @guarded
@@ -140,7 +168,12 @@ def visualize(
             from cnnspec.reporting.views import write_confusion
 
             name = "confusion_matrix_normalized.png" if normalize else "confusion_matrix.png"
-            written.append(write_confusion(run, picture(name), normalize))
+            try:
+                written.append(write_confusion(run, picture(name), normalize))
+            except UsageError:
+                if run.config is None:  # a .keras alone: is a confusion matrix its to have at all?
+                    _check_confusion_applies(run)
+                raise
         elif what == View.graph:
             from cnnspec.cli.build import write_graph
 

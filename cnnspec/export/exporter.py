@@ -502,10 +502,11 @@ def export_model(
     # what the record says is known before anything is written: a model it can't describe (no
     # fixed input shape) is refused with the target as it was, not removed after the rename
     meta = serving_meta(run, model) if run is not None else None
-    # Only a run's spec says each output's task. Without one, serving_meta's "output" is a
-    # guess from the shape (one unit: binary, on logits when linear), right for predict's
-    # reading but no ground for claiming a decision (a linear unit may be a regression), so
-    # output_decisions reads the activations then, in every format alike
+    # Only a run's spec says each output's task. Without one, serving_meta reads the tasks as
+    # predict and evaluate read them (the task rules on shape, activation and saved loss), right
+    # for serving but no ground for claiming a decision (an uncompiled linear unit is read as a
+    # logits classifier and may be a regression), so output_decisions reads the activations
+    # then, in every format alike
     if run is not None:
         decision_meta = meta if run.config is not None else None
     else:  # a SavedModel export: no record, the meta is only read for the decisions
@@ -653,24 +654,33 @@ def serving_meta(run: Any, model: Any) -> dict[str, Any]:
     how many inputs, colour mode, the pixel factors training applied to integer and float
     pixels) and the output (one sigmoid unit or classes, logits or probabilities, the names of
     the first output's classes, labels or values); ``outputs`` describes each output of a model
-    that is not a single classifier. A model without a fixed input shape is a UsageError."""
+    that is not a single classifier. A model without a fixed input shape is a UsageError.
+
+    A model outside its run (no spec) is described by the tasks predict and evaluate read from
+    it (:func:`_bare_reading`), never by its last layer alone."""
     from cnnspec.reporting.run import OutputKind, file_rescale, input_shape
 
     shape = list(input_shape(model))
     config = run.config
-    kind, count = run.output_kind(model), int(model.outputs[0].shape[-1])
     tasks: dict[str, Any] = {}
-    if config is not None and config.task_path:  # multilabel, regression, segmentation, several outputs
-        from cnnspec.export.runtimes import describe_output
-
-        tasks["outputs"] = [describe_output(out, run.output_names(out.name)) for out in config.tasks]
-        # run.output_kind is the loss's (binary: binary cross-entropy, which a multi-label
-        # output has too): the first output's own reading is what a runtime needs
-        first = config.tasks[0]
-        kind = OutputKind(binary=first.binary, from_logits=first.loss.from_logits)
-        count = first.classes if first.task in ("classification", "segmentation") else first.units
-    elif kind.binary:
-        count = 2
+    unknown: dict[str, str] = {}  # why a bare model's tasks cannot be told (``output.task_unknown``)
+    if config is None:
+        kind, count, outputs, why = _bare_reading(run, model)
+        if outputs is not None:
+            tasks["outputs"] = outputs
+        if why is not None:
+            unknown["task_unknown"] = why
+    else:
+        kind, count = run.output_kind(model), int(model.outputs[0].shape[-1])
+        if config.task_path:  # multilabel, regression, segmentation, several outputs
+            tasks["outputs"] = _described(run, config.tasks)
+            # run.output_kind is the loss's (binary: binary cross-entropy, which a multi-label
+            # output has too): the first output's own reading is what a runtime needs
+            first = config.tasks[0]
+            kind = OutputKind(binary=first.binary, from_logits=first.loss.from_logits)
+            count = first.classes if first.task in ("classification", "segmentation") else first.units
+        elif kind.binary:
+            count = 2
     color = config.data.color_mode if config is not None else None
     color = color or {1: "grayscale", 3: "rgb", 4: "rgba"}.get(shape[-1])
     return {
@@ -686,9 +696,48 @@ def serving_meta(run: Any, model: Any) -> dict[str, Any]:
             "binary": kind.binary,
             "from_logits": kind.from_logits,
             "classes": run.names_for(count),
+            **unknown,
         },
         **tasks,
     }
+
+
+def _described(run: Any, tasks: Any) -> list[dict[str, Any]]:
+    """A record's ``outputs``: each output's :func:`~cnnspec.export.runtimes.describe_output`,
+    with the names the run gave its classes, labels or values."""
+    from cnnspec.export.runtimes import describe_output
+
+    return [describe_output(out, run.output_names(out.name)) for out in tasks]
+
+
+def _bare_reading(run: Any, model: Any) -> tuple[Any, int, list[dict[str, Any]] | None, str | None]:
+    """How the record of a model outside its run reads its outputs, for :func:`serving_meta`:
+    ``(kind, count, outputs, unknown)``: the first output's reading and class count, the
+    record's ``outputs`` (``None`` for a single classifier, which names none, as a run's
+    record does), and why the tasks cannot be told (``None`` when they can).
+
+    The tasks are those predict and evaluate read from the same model file
+    (:func:`~cnnspec.reporting.run.model_tasks`: shape, activation, saved loss), so the export
+    answers as the Keras model does: its last layer alone made a 4-output model's record a
+    classifier on logits over the mask's classes (the last layer was another output), and a
+    regression head a binary classifier. Where the tasks cannot be told, ``output`` says so
+    (``task_unknown``, with no classes) instead of a made-up classifier, and predict and
+    evaluate refuse an explicit ``--runtime`` for it as they refuse the model itself (its
+    archive is no plain classifier)."""
+    from cnnspec.reporting.run import OutputKind, model_tasks
+
+    try:
+        inferred = model_tasks(model, run.name, run.model_path)
+    except UsageError as exc:
+        # no classes: nothing may read this record as a classifier (the reason is kept so a
+        # reader of the file sees why; predict gives the --spec hint itself)
+        return OutputKind(), 0, None, str(exc)
+    first = inferred[0]
+    kind = OutputKind(binary=first.binary, from_logits=first.loss.from_logits)
+    count = first.classes if first.task in ("classification", "segmentation") else first.units
+    if len(inferred) == 1 and first.task == "classification":
+        return kind, count, None, None
+    return kind, count, _described(run, inferred), None
 
 
 def _rescale_by_depth(run: Any, model: Any) -> bool:

@@ -191,10 +191,12 @@ class Run:
         return read_history(self.run_dir) if self.run_dir else None
 
     def output_kind(self, model: Any = None) -> OutputKind:
+        """How to read the model's (first) output: the spec's loss, or for a model without a
+        spec what the task rules read from ``model`` and its file (:func:`model_output_kind`)."""
         config = self.config
         if config is not None:
             return OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
-        return model_output_kind(model) if model is not None else OutputKind()
+        return model_output_kind(model, self.name, self.model_path) if model is not None else OutputKind()
 
     def output_names(self, output_name: str) -> list[str]:
         """The class, label or value names of the model output ``output_name`` as training gave
@@ -452,16 +454,14 @@ def input_shape(model: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in shape)
 
 
-def model_output_kind(model: Any) -> OutputKind:
-    """For a model without a spec: binary when it has one output unit; logits when its last
-    layer has no softmax/sigmoid activation."""
-    units = int(model.outputs[0].shape[-1])
-    return OutputKind(binary=units == 1, from_logits=last_activation(model) not in ("softmax", "sigmoid"))
-
-
-def last_activation(model: Any) -> str:
-    """The activation of the model's last layer (``""`` when it has none)."""
-    return str(model.layers[-1].get_config().get("activation", "")) if model.layers else ""
+def model_output_kind(model: Any, name: str = "model", path: Path | None = None) -> OutputKind:
+    """For a model without a spec: how to read its first output, as predict, evaluate and
+    export read it (:func:`model_tasks`: each output's task from its shape, activation and the
+    loss its file ``path`` records), not from the last layer (another output of a multi-output
+    model, a ``Softmax`` layer without an ``activation`` key, a regression head's linear unit).
+    A :class:`UsageError` asking for ``--spec`` where the task rules cannot tell."""
+    first = model_tasks(model, name, path)[0]
+    return OutputKind(binary=first.binary, from_logits=first.loss.from_logits)
 
 
 def layer_kind(layer: Any) -> LayerKind | None:
