@@ -592,3 +592,32 @@ def describe_value(value: object) -> str:
     if isinstance(value, dict):
         return f"a mapping with keys {', '.join(map(str, list(value)[:5]))}"
     return type(value).__name__
+
+
+#: Other libraries' names for a cnnspec setting (Keras' metric aliases, its old optimizer
+#: keyword ``lr``) → the one name cnnspec spells it with. Only hints read this table: the alias
+#: itself stays refused (one spelling per concept), but its error names what to write, where
+#: the nearest spelling would be another setting (``acc`` is one edit from ``auc``).
+ALIASES: dict[str, str] = {
+    "acc": "accuracy",
+    "sparse_categorical_accuracy": "accuracy",
+    "categorical_accuracy": "accuracy",
+    "binary_accuracy": "accuracy",
+    "top_k_categorical_accuracy": "top_k_accuracy",
+    "sparse_top_k_categorical_accuracy": "top_k_accuracy",
+    "mean_absolute_error": "mae",
+    "mean_squared_error": "mse",
+    "root_mean_squared_error": "rmse",
+    "f1_score": "f1",
+    "mean_io_u": "mean_iou",
+    "lr": "learning_rate",
+}
+
+
+def alias_hint(word: object, choices: Iterable[str]) -> str | None:
+    """A hint naming the valid choice that ``word``, another library's name for it
+    (:data:`ALIASES`), stands for; ``None`` when ``word`` is no alias of one of ``choices``."""
+    meant = ALIASES.get(word) if isinstance(word, str) else None
+    if meant is None or meant not in set(choices):
+        return None
+    return f"did you mean `{meant}`? cnnspec spells `{word}` as `{meant}`"

@@ -124,8 +124,9 @@ def test_without_a_training_section_the_model_need_not_be_a_classifier():
     text = "cnnspec: 1\nname: features\ninput: {shape: [8, 8, 1]}\n"
     text += "model: [{conv2d: {filters: 4, kernel_size: 3}}]\n"
     assert compile_text(text).ir.output_shapes == [(6, 6, 4)]
-    # with one, a per-pixel output is a segmentation map, which must be the input's size
-    with pytest.raises(SpecError, match=r"expected a segmentation output of shape \[8, 8, classes\]"):
+    # with one, the output must fit a task: a shrunken map on the class-only digits reads as a
+    # classifier missing its pooling (a per-pixel guess would point to upsampling it)
+    with pytest.raises(SpecError, match=r"expected a classification output of shape \[units\]"):
         compile_text(text + "training: {epochs: 1}\n")
 
 

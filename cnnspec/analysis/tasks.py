@@ -235,8 +235,15 @@ def _one_output(
         if stated in TASKS
         else infer_task(shape, activation, _loss_name(reader.value((*base, "loss"))))
     )
+    flat_dense = _dense_on_map(compiled, name) if stated is None and len(shape) == 3 else None
+    if stated is None and task == "segmentation" and _meant_classifier(reader, compiled, shape, flat_dense):
+        # A per-pixel guess would send the user to upsample a classifier that only lacks a
+        # flatten: the class-only source or the shrunken map says a classifier was meant.
+        task = "classification"
     task_path: SpecPath = (*base, "task")
-    shape_ok = _check_shape(reader, compiled, name, task, shape, activation, stated is not None, task_path)
+    shape_ok = _check_shape(
+        reader, compiled, name, task, shape, activation, stated is not None, task_path, flat_dense
+    )
     units = shape[-1] if shape else 0
     default_loss = LOSSES_OF_TASK[task][0]
     if task in ("classification", "segmentation") and units == 1:
@@ -282,6 +289,47 @@ def _one_output(
     return OutputTask(name, task, loss, metrics, shape, activation, float(weight), float(threshold)), shape_ok
 
 
+def _source_kind(reader: _Reader) -> str:
+    """The kind of ``data.source`` (``digits`` when none is written, as training reads it)."""
+    source = reader.value(("data", "source"), "digits")
+    return source if isinstance(source, str) else next(iter(source), "") if isinstance(source, dict) else ""
+
+
+def _dense_on_map(compiled: CompiledSpec, name: str) -> Any:
+    """The first dense layer (a ``per_position`` kind of the registry) feeding output ``name``
+    whose input is a 3-D feature map (the telltale of a missing flatten: dense acts on the last
+    axis only), or ``None``."""
+    from cnnspec.layers import REGISTRY
+
+    ir = compiled.ir
+    by_name = {node.name: node for node in ir.nodes}
+    seen: set[str] = set()
+    todo = [name]
+    found = []
+    while todo:  # every ancestor of the output, once (a graph may branch and merge)
+        node = by_name.get(todo.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        kind = REGISTRY.get(node.kind)
+        if kind is not None and kind.per_position and node.input_shapes and len(node.input_shapes[0]) == 3:
+            found.append(node)
+        todo.extend(node.inputs)
+    order = {node.name: index for index, node in enumerate(ir.nodes)}
+    return min(found, key=lambda node: order[node.name]) if found else None
+
+
+def _meant_classifier(
+    reader: _Reader, compiled: CompiledSpec, shape: tuple[int, ...], flat_dense: Any
+) -> bool:
+    """Whether an unstated 3-D output is a classifier missing its flatten rather than a
+    segmentation map: its height and width are not the input's and the source has class
+    labels only or a dense layer ran on a feature map, or both of the latter hold."""
+    class_only = _source_kind(reader) in CLASS_ONLY_SOURCES
+    resized = tuple(shape[:2]) != tuple(compiled.ir.input_shape[:2])
+    return (resized and (class_only or flat_dense is not None)) or (class_only and flat_dense is not None)
+
+
 def _check_shape(
     reader: _Reader,
     compiled: CompiledSpec,
@@ -291,8 +339,10 @@ def _check_shape(
     activation: str | None,
     stated: bool,
     task_path: SpecPath,
+    flat_dense: Any = None,
 ) -> bool:
-    """The output's shape and activation fit the task (a located error on the output if not)."""
+    """The output's shape and activation fit the task (a located error on the output if not).
+    ``flat_dense``: the first dense layer that ran on a feature map, named in the hint."""
     loc, where = _output_where(compiled, name)
     stated_note = f" (training task {task})" if stated else ""
     problem = hint = None
@@ -325,6 +375,13 @@ def _check_shape(
             "end the model with global_avg_pool2d (or flatten) and a dense layer, or set "
             "training.task: segmentation for a per-pixel output"
         )
+        if flat_dense is not None and not stated:
+            # the usual cause: a Keras habit of flattening implicitly; name the layer to fix
+            problem += " (dense acts on the last axis only, keeping height and width)"
+            hint = (
+                f"add flatten or global_avg_pool2d before {flat_dense.path}, whose input is "
+                f"{list(flat_dense.input_shapes[0])}"
+            )
     elif task == "multilabel" and activation != "sigmoid":
         problem = f"expected a sigmoid output for multilabel; {where} has {activation or 'no activation'}"
         hint = "end with dense: {units: LABELS, activation: sigmoid} (one independent probability per label)"
@@ -355,8 +412,7 @@ def _check_source(
     _check_shapes_target(reader, compiled, name, task, guessed=task_path is None and task == "classification")
     if task == "classification":
         return
-    source = reader.value(("data", "source"), "digits")
-    kind = source if isinstance(source, str) else next(iter(source), "") if isinstance(source, dict) else ""
+    kind = _source_kind(reader)
     if kind in CLASS_ONLY_SOURCES:
         message = f"expected a data source with {task} targets; {kind} has class labels only"
         hint = "use data.source: shapes or {npz: FILE} with the targets as y_train/y_test"

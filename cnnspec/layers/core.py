@@ -159,6 +159,7 @@ register(
         _dense_args,
         main="units",
         ranks=(1, 2, 3, 4),
+        per_position=True,
     ),
     LayerKind(
         "dropout",

@@ -4,13 +4,96 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnspec.errors import closest, describe_value, did_you_mean
+from cnnspec.errors import closest, describe_value, did_you_mean, misspelt
 
 REQUIRED: Any = object()
+
+#: Other libraries' names for a layer parameter (Keras' ``units`` written on a convolution,
+#: PyTorch's ``p``, ``out_channels``, ``stride``, ``kernel``) → the cnnspec names they may
+#: mean, most likely first. Only hints read it: a spec has one spelling per parameter, so the
+#: foreign name stays refused, but its error names the parameter meant and stands for the
+#: "missing required parameter" that would otherwise follow it (one mistake, one error).
+PARAM_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "units": ("filters",),
+    "filters": ("units",),
+    "out_channels": ("filters", "units"),
+    "out_features": ("units", "filters"),
+    "num_filters": ("filters",),
+    "channels": ("filters", "units"),
+    "features": ("units", "filters"),
+    "p": ("rate",),
+    "drop_rate": ("rate",),
+    "dropout": ("rate",),
+    "kernel": ("kernel_size",),
+    "kernel_shape": ("kernel_size",),
+    "ksize": ("kernel_size",),
+    "size": ("kernel_size", "pool_size"),
+    "stride": ("strides",),
+    "dilation": ("dilation_rate",),
+    "bias": ("use_bias",),
+    "pool": ("pool_size",),
+    "eps": ("epsilon",),
+    "num_groups": ("groups",),
+    "multiplier": ("depth_multiplier",),
+    "scale_factor": ("size",),
+    "shape": ("target_shape",),
+}
+
+
+def param_synonym(key: object, valid: Mapping[str, object]) -> str | None:
+    """The parameter of ``valid`` that ``key``, another library's name for it, means; ``None``
+    when ``key`` is no known synonym of any of them."""
+    if not isinstance(key, str):
+        return None
+    return next((name for name in PARAM_SYNONYMS.get(key, ()) if name in valid), None)
+
+
+def meant_parameters(keys: Iterable[object], valid: Mapping[str, object], missing: Iterable[str]) -> set[str]:
+    """Which ``missing`` required parameters the unknown ``keys`` stand for: misspelt
+    (:func:`~cnnspec.errors.misspelt`) or written with another library's name
+    (:data:`PARAM_SYNONYMS`). The unknown key's error names them; none is also missing."""
+    wanted = set(missing)
+    unknown = [k for k in keys if isinstance(k, str) and k not in valid]
+    meant = misspelt(unknown, valid, wanted)
+    meant.update(m for m in (param_synonym(k, valid) for k in unknown) if m in wanted)
+    return meant
+
+
+def text_as_value(text: str) -> int | float | list[int | float] | None:
+    """What ``text`` meant when it is a number in quotes (``"0.3"``) or a Python tuple of
+    numbers (``(3, 3)``, which YAML reads as text); ``None`` for any other text."""
+    body = text.strip()
+    if body.startswith("(") and body.endswith(")"):
+        items = [_number_text(item) for item in body[1:-1].split(",") if item.strip()]
+        return None if not items or any(item is None for item in items) else items  # type: ignore[return-value]
+    return _number_text(body)
+
+
+def _number_text(text: str) -> int | float | None:
+    """The finite int or float ``text`` spells (``"32"``, ``"1e-3"``), or ``None``."""
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def written_as_text_hint(text: str, meant: Any) -> str:
+    """How to write ``meant``, which the spec wrote as the text ``text``."""
+    shown = "[" + ", ".join(map(str, meant)) + "]" if isinstance(meant, list) else str(meant)
+    if isinstance(meant, list):
+        return f"write a list {shown}, not a tuple: YAML reads `{text.strip()}` as text"
+    return f"remove the quotes: write {shown}, a number, not the text {text!r}"
+
 
 #: Activation names accepted wherever an activation is a parameter (Keras' own names).
 ACTIVATIONS = (
@@ -197,6 +280,12 @@ class Param:
     def hint(self, value: Any) -> str | None:
         """A hint for a refused ``value``: the name it was probably meant to be (``he_unifrom`` →
         ``he_uniform``, among :attr:`choices` or the type's own names), or how to write it."""
+        if isinstance(value, str):
+            # a number in quotes or a Python tuple reads as text: say how to write what was
+            # meant, when that form is one this parameter takes
+            meant = text_as_value(value)
+            if meant is not None and self.problem(meant) is None:
+                return written_as_text_hint(value, meant)
         if isinstance(value, str) and self.choices:
             return did_you_mean(value, self.choices)
         rule = PARAM_TYPES[self.type].hint

@@ -141,6 +141,11 @@ class LayerKind:
     Augmentations without it change pixel values only (brightness, contrast) and leave masks
     alone. Checked against Keras' own mask handling over the registry."""
 
+    per_position: bool = False
+    """A layer that mixes the last axis only, at each position of the others (a dense layer): on
+    a feature map it acts per pixel, so a classifier that ends in one over a map is missing its
+    flatten or global pooling (the hint of :mod:`cnnspec.analysis.tasks`)."""
+
     xla: bool = True
     """Whether Keras compiles the layer with XLA (its ``supports_jit``). A model holding one
     that cannot runs entirely without XLA: Keras turns ``jit_compile=True`` off with a bare

@@ -50,7 +50,7 @@ from cnnspec.ir import (
     Var,
     layers_of,
 )
-from cnnspec.layers.params import MAX_SIZE, Param
+from cnnspec.layers.params import MAX_SIZE, Param, meant_parameters, param_synonym
 from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.backbone import resolve_backbone
@@ -307,6 +307,8 @@ class Resolver:
         self.context = 0  # the block call or repeat iteration being walked (0: none)
         self.contexts = 0
         self.lost_ids = False  # an `id` failed: unknown references may be its consequence
+        #: A 2-D ``input.shape`` given to image layers was reported at the input (once).
+        self.flat_input_reported = False
         diags.includes.update(doc.includes)
         self.input_name = INPUT
         self.too_many = False
@@ -718,7 +720,7 @@ class Resolver:
                 continue
             into = merged.setdefault(kind_name, {})
             missing = [name for name in kind.required_names if name not in params]
-            for meant in misspelt(params, kind.param_index, missing):
+            for meant in meant_parameters(params, kind.param_index, missing):
                 into[meant] = (POISONED, POISONED)  # its unknown-parameter error says it
             for pname, value in params.items():
                 ppath = (*kpath, pname)
@@ -729,7 +731,11 @@ class Resolver:
                         ppath,
                         key=True,
                         code="unknown-parameter",
-                        hint=did_you_mean(str(pname), kind.param_index)
+                        hint=(
+                            f"did you mean `{param_synonym(pname, kind.param_index)}`?"
+                            if param_synonym(pname, kind.param_index) is not None
+                            else did_you_mean(str(pname), kind.param_index)
+                        )
                         or "parameters: " + (", ".join(kind.param_index) or "none"),
                     )
                     continue
@@ -1029,12 +1035,22 @@ class Resolver:
                 self.record.close(element, result)
             else:
                 choices = [*REGISTRY, *COMBINATORS, BACKBONE, *self.blocks]
+                # `- dropout 0.3` is one plain string to YAML: a known kind, a blank and a value
+                # is a kind whose colon was left out. "did you mean `dropout`?" would lead on to
+                # "missing required parameter `rate`" instead.
+                first, _, value = (
+                    kind_key.partition(" ") if isinstance(kind_key, str) and body is None else ("", "", "")
+                )
+                if value.strip() and first in choices:
+                    hint = f"add a colon: `- {first}: {value.strip()}`"
+                else:
+                    hint = did_you_mean(kind_key, choices) or "run `cnnspec schema --kinds` to list the kinds"
                 self.error(
                     f"unknown layer kind {kind_key!r}",
                     kpath,
                     key=True,
                     code="unknown-kind",
-                    hint=did_you_mean(kind_key, choices) or "run `cnnspec schema --kinds` to list the kinds",
+                    hint=hint,
                 )
                 result = UNKNOWN
         if item_id is not None:
@@ -1391,11 +1407,19 @@ class Resolver:
         ok = True
         params: dict[str, Any] = {}
         sites: list[tuple[str, Any, Any]] = []  # parameters read while a call is recorded
+        tuples = {} if single else _tuple_fragments(raw)
         for key, value in raw.items():
             param = kind.param_index.get(key)
             ppath = path if single else (*path, key)
+            if key in tuples:
+                if tuples[key] is None:
+                    continue  # the rest of a tuple, reported with its first piece
+                value = tuples[key]  # `(3, 3)` whole, so the message and hint show it
             if param is None:
-                hint = did_you_mean(key, kind.param_index)
+                meant = param_synonym(key, kind.param_index)
+                hint = (
+                    f"did you mean `{meant}`?" if meant is not None else did_you_mean(key, kind.param_index)
+                )
                 if key in ITEM_EXTRAS:
                     hint = (
                         f"`{key}` stands beside the kind, not among its parameters: "
@@ -1415,6 +1439,8 @@ class Resolver:
                 ok = False
                 continue
             hint = param.hint(value)  # the name meant (choices, initializers …), or how to write it
+            if hint is None:
+                hint = _division_hint(param, raw[key], value)
             if self.param_error(param, value, ppath, hint):
                 ok = False
                 continue
@@ -1432,7 +1458,7 @@ class Resolver:
             preset = {p: pair for p, pair in preset.items() if pair[0] is not POISONED}
             ok = False
         if missing:
-            meant = misspelt(raw, kind.param_index, missing)
+            meant = meant_parameters(raw, kind.param_index, missing)
             missing = [name for name in missing if name not in meant]
         for name in missing:
             self.error(
@@ -1484,6 +1510,31 @@ class Resolver:
         if reads:
             log.sites.append(Site(None if node is None else node - log.base, key, value, env, reads, result))
 
+    def input_rank_error(
+        self, kind: LayerKind, inputs: list[str], known: list[Shape], path: SpecPath
+    ) -> bool:
+        """Report an image layer fed the model input of shape ``[H, W]`` at ``input.shape``,
+        where the mistake is (a missing channel axis), once for every layer it reaches; whether
+        this layer's shape error was that one. A 2-D input is itself valid (conv1d reads
+        ``[steps, channels]``), so only an image layer taking it shows the mistake."""
+        if inputs != [self.input_name] or len(known) != 1 or len(known[0]) != 2:
+            return False
+        if kind.ranks is None or 3 not in kind.ranks or 2 in kind.ranks:
+            return False
+        if not self.flat_input_reported:
+            self.flat_input_reported = True
+            height, width = known[0]
+            hint = f"images need a channel axis: [{height}, {width}, 1] (or [{height}, {width}, 3] for RGB)"
+            self.diags.error(
+                f"expected an image shape [height, width, channels] for {self.path_text(path)}; "
+                f"received {list(known[0])}",
+                self.doc.loc(("input", "shape")),
+                "input.shape",
+                code="shape",
+                hint=hint,
+            )
+        return True
+
     def emit(
         self,
         kind: LayerKind,
@@ -1520,15 +1571,16 @@ class Resolver:
                 shape = kind.output_shape(params, known)
                 counts = kind.counts(params, known, shape)
             except ShapeError as exc:
-                target = located.get(exc.param or "", path) if located is not None else path
-                shapes = ", ".join(str(list(s)) for s in known)
-                detail = "" if "received" in exc.message else f" (input shape {shapes})"
-                self.error(
-                    exc.message + detail,
-                    target,
-                    code="shape",
-                    hint=exc.hint,
-                )
+                if not self.input_rank_error(kind, inputs, known, path):
+                    target = located.get(exc.param or "", path) if located is not None else path
+                    shapes = ", ".join(str(list(s)) for s in known)
+                    detail = "" if "received" in exc.message else f" (input shape {shapes})"
+                    self.error(
+                        exc.message + detail,
+                        target,
+                        code="shape",
+                        hint=exc.hint,
+                    )
         if name in self.by_name or name == self.input_name:
             self.error(
                 f"layer name {name!r} is used twice",
@@ -3057,3 +3109,42 @@ def resolve(doc: SourceDoc, diags: Diagnostics | None = None, *, allow_outside: 
     ir = Resolver(doc, own, allow_outside=allow_outside).resolve()
     own.raise_if_errors()
     return ir
+
+
+def _tuple_fragments(raw: dict[Any, Any]) -> dict[Any, Any]:
+    """The pieces of a Python tuple written in a flow mapping: YAML reads
+    ``{kernel_size: (3, 3)}`` as ``kernel_size: "(3"`` and a key ``3)`` without a value. Maps
+    the first piece's key to the tuple's whole text and every later piece's key to ``None``
+    (skipped), so the mistake is one error at the parameter, not also an unknown ``3)``."""
+    found: dict[Any, Any] = {}
+    items = list(raw.items())
+    for index, (key, value) in enumerate(items):
+        if not (isinstance(value, str) and value.lstrip().startswith("(") and ")" not in value):
+            continue
+        pieces = [value.strip()]
+        tail: list[Any] = []
+        for later, rest in items[index + 1 :]:
+            text = str(later).strip()
+            if rest is not None or "(" in text or later in found:
+                break
+            pieces.append(text)
+            tail.append(later)
+            if text.endswith(")"):
+                found[key] = ", ".join(pieces)
+                found.update(dict.fromkeys(tail))
+                break
+    return found
+
+
+def _division_hint(param: Param, written: Any, value: Any) -> str | None:
+    """A hint for a whole float (``16.0``) that an expression with ``/`` computed where an
+    integer is wanted: ``/`` always gives a float, ``//`` the integer."""
+    if not (isinstance(written, str) and "${" in written and "/" in written.replace("//", "")):
+        return None
+    if not (isinstance(value, float) and value.is_integer() and param.problem(int(value)) is None):
+        return None
+    return (
+        "use // for integer division: / always gives a float ("
+        + written.replace("/", "//").replace("////", "//")
+        + ")"
+    )

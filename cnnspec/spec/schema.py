@@ -13,7 +13,16 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
-from cnnspec.errors import MAX_DIAGNOSTICS, Diagnostics, describe_value, did_you_mean, format_path, misspelt
+from cnnspec.errors import (
+    MAX_DIAGNOSTICS,
+    Diagnostics,
+    alias_hint,
+    describe_value,
+    did_you_mean,
+    format_path,
+    misspelt,
+)
+from cnnspec.layers.params import text_as_value, written_as_text_hint
 from cnnspec.layers.registry import REGISTRY, LayerKind
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
@@ -403,11 +412,92 @@ def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = Fal
         found.append(error)
         if len(found) >= MAX_DIAGNOSTICS:  # a hostile file can hold ~100,000 mistakes
             break
+    covered: set[tuple[Any, ...]] = set()  # values whose one mistake has been reported whole
     for error in sorted(found, key=lambda e: list(map(str, e.absolute_path))):
         for leaf in _leaves(error):
             if diags.full:
                 return
+            path = tuple(leaf.absolute_path)
+            if any(path[:n] in covered for n in range(len(path) + 1)):
+                continue
+            whole = _flat_optimizer(path, doc, diags)
+            if whole is not None:
+                covered.add(whole)
+                continue
             _report(leaf, doc, diags)
+
+
+#: Keys that name the optimizer inside a flat mapping (``{name: adam, learning_rate: …}``, as
+#: PyTorch-style configs write it) instead of being its key.
+OPTIMIZER_NAME_KEYS = ("name", "type")
+
+
+def _flat_optimizer(path: tuple[Any, ...], doc: SourceDoc, diags: Diagnostics) -> tuple[Any, ...] | None:
+    """Report an ``optimizer`` written flat (``{name: adam, learning_rate: 0.003}``) on the
+    way to ``path`` as one error with the nested form, where the schema finds three (two keys,
+    two unknown keys); the optimizer's path, or ``None`` when there is none such."""
+    value: Any = doc.data
+    for depth, step in enumerate(path):
+        if (isinstance(value, dict) and step in value) or (
+            isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value)
+        ):
+            value = value[step]
+        else:
+            return None
+        if step != "optimizer" or not isinstance(value, dict):
+            continue
+        named = next((k for k in OPTIMIZER_NAME_KEYS if k in value), None)
+        if named is None:
+            return None
+        name = value[named]
+        settings = ", ".join(f"{k}: {v}" for k, v in value.items() if k != named)
+        written = f"{{{name}: {{{settings}}}}}" if settings else str(name)
+        where = path[: depth + 1]
+        diags.error(
+            f"expected the optimizer's name as its key; received a mapping with keys "
+            f"{', '.join(map(str, value))}",
+            doc.loc(where),
+            format_path(where),
+            code="invalid",
+            hint=f"write optimizer: {written}",
+        )
+        return where
+    return None
+
+
+def _value_hint(path: tuple[Any, ...], value: Any, schema: Any) -> str | None:
+    """How to write a value of the wrong type where the usual mistake is known: a quoted
+    number, the input's shape without its key, the model's layers as a mapping."""
+    if path == ("input",) and isinstance(value, list):
+        return f"the shape goes under its key: input: {{shape: {value}}}"
+    if path == ("model",) and isinstance(value, dict) and value:
+        first = next(iter(value))
+        return f"write each layer as a list item starting with `- `: `- {first}: …`"
+    if isinstance(value, str):
+        meant = text_as_value(value)
+        if isinstance(meant, (int, float)) and _accepts_number(schema, meant):
+            return written_as_text_hint(value, meant)
+    return None
+
+
+def _accepts_number(schema: Any, number: float) -> bool:
+    """Whether ``schema`` (or one of its ``anyOf`` alternatives) is of a number type that
+    ``number`` has (an integer type for an integer only)."""
+    if not isinstance(schema, dict):
+        return False
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "number" in kinds or ("integer" in kinds and isinstance(number, int)):
+        # the number unquoted must be accepted, or removing the quotes is no fix
+        low, high = schema.get("minimum"), schema.get("maximum")
+        above, below = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+        return not (
+            (low is not None and number < low)
+            or (high is not None and number > high)
+            or (above is not None and number <= above)
+            or (below is not None and number >= below)
+        )
+    return any(_accepts_number(s, number) for s in schema.get("anyOf", ()))
 
 
 def _leaves(error: Any) -> Iterator[Any]:
@@ -505,6 +595,23 @@ def _expected(schema: Any) -> str:
     return f"{text} {' and '.join(bounds)}".strip()
 
 
+def _learning_rate_hint(training: dict[Any, Any], key: str) -> str:
+    """Where a learning rate written beside the optimizer belongs: inside it, under the
+    optimizer's own name (the one written, else adam)."""
+    optimizer = training.get("optimizer")
+    name = (
+        optimizer
+        if isinstance(optimizer, str)
+        else next(iter(optimizer), "adam")
+        if isinstance(optimizer, dict)
+        else "adam"
+    )
+    return (
+        f"the learning rate is the optimizer's setting: optimizer: {{{name}: "
+        f"{{learning_rate: {training[key]}}}}}"
+    )
+
+
 def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
     path = tuple(error.absolute_path)
     where = format_path(path)
@@ -516,9 +623,15 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         for key in extra:
             if diags.full:
                 return
-            hint = did_you_mean(key, allowed) or ("keys: " + ", ".join(allowed) if allowed else None)
+            hint = (
+                alias_hint(key, allowed)
+                or did_you_mean(key, allowed)
+                or ("keys: " + ", ".join(allowed) if allowed else None)
+            )
             if path == () and key == "layers":
                 hint = "the layer list of a spec is called `model`"
+            if key in ("learning_rate", "lr") and "optimizer" in allowed and isinstance(value, dict):
+                hint = _learning_rate_hint(value, key)
             diags.error(
                 f"unknown key {key!r}",
                 doc.key_loc((*path, key)),
@@ -604,7 +717,10 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         )
         return
     if validator == "enum":
-        hint = did_you_mean(value, map(str, error.validator_value)) if isinstance(value, str) else None
+        choices = list(map(str, error.validator_value))
+        hint = (
+            (alias_hint(value, choices) or did_you_mean(value, choices)) if isinstance(value, str) else None
+        )
         diags.error(
             f"expected one of {', '.join(map(str, error.validator_value))}; received {describe_value(value)}",
             doc.loc(path),
@@ -644,7 +760,8 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
             if isinstance(s, dict)
             for w in s.get("enum", [])
         ]
-        hint = did_you_mean(value, map(str, words)) if words else None
+        hint = (alias_hint(value, map(str, words)) or did_you_mean(value, map(str, words))) if words else None
+    hint = hint or _value_hint(path, value, error.schema)
     diags.error(
         f"expected {_expected(error.schema)}; received {describe_value(value)}",
         doc.loc(path),
