@@ -101,6 +101,34 @@ def test_a_mistyped_layer_name_gets_the_near_one():
     assert "did you mean `block6a_expand_activation`?" in text
 
 
+@pytest.mark.parametrize(
+    ("family", "until"),
+    [(family, point) for family, entry in sorted(FAMILIES.items()) for point in cut_points(entry.name)],
+)
+def test_every_listed_cut_point_takes_imagenet_weights(family, until):
+    """The listed cut points are boundaries of the graph: Keras orders the kept layers as in
+    the whole model, so keras.applications' file loads by position."""
+    entry = FAMILIES[family]
+    side = max(entry.min_side or 1, 96)
+    text = backbone(entry.name, until, side).replace(
+        f"until: {until}}}", f"until: {until}, weights: imagenet}}"
+    )
+    compile_text(text)
+
+
+def test_imagenet_refuses_a_cut_inside_a_block_whose_order_keras_changes():
+    """A cut at the body's last batch norm keeps the block's input, which the dropped shortcut
+    takes: keras.applications orders that shortcut's convolution before the body's last one,
+    so by position the shortcut's kernel (same shape) would load into the body's conv."""
+    until = "conv2_bottleneck_1_batch_norm_3"
+    text = backbone("resnet50", until, 96).replace(
+        f"until: {until}}}", f"until: {until}, weights: imagenet}}"
+    )
+    with pytest.raises(SpecError) as caught:
+        compile_text(text)
+    assert "drops its layer 'conv2_bottleneck_1_shortcut_projection_1_conv2d_1'" in _text(caught.value)
+
+
 def test_imagenet_refuses_a_cut_that_drops_a_weighted_layer_before_a_kept_one():
     """keras.applications' files load by position: a cut on a shortcut branch keeps layers with
     weights after ones it drops, which would shift every later layer's weights."""
@@ -166,3 +194,30 @@ def test_the_documented_hierarchical_cut_reaches_an_id_inside_an_item():
     compiled = compile_text(backbone("efficientnet_b0", "stem.bn", 224))
     assert compiled.ir.nodes[-2].name == "body_stem_bn"
     assert tuple(compiled.ir.nodes[-2].shape) == (112, 112, 32)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model", "until"),
+    [
+        ("resnet50", "conv3"),
+        ("efficientnet_b0", "block4a_expand_activation"),
+        ("mobilenet_v3_small", "expanded_conv_3_project_bn"),
+    ],
+)
+def test_a_boundary_cut_orders_its_weighted_layers_as_keras_applications(model, until):
+    """What `imagenet` by position relies on: the built cut model's layers with weights are the
+    first ones of keras.applications' model, in its order (compared by their tensors' shapes)."""
+    import keras
+
+    from cnnspec.api import build_model
+    from cnnspec.spec.zoo import variants
+
+    text = backbone(model, until, 96).replace("  - flatten\n", "")
+    built = build_model(compile_text(text))
+    ours = [[tuple(w.shape) for w in layer.weights] for layer in built.layers if layer.weights]
+    reference = getattr(keras.applications, variants()[model].keras_name)(
+        weights=None, include_top=False, input_shape=(96, 96, 3)
+    )
+    theirs = [[tuple(w.shape) for w in layer.weights] for layer in reference.layers if layer.weights]
+    assert ours == theirs[: len(ours)]

@@ -145,8 +145,8 @@ def zoo_markdown() -> str:
         "until: ID}`), the items of each family's model that are always there. The ids inside them "
         "are reached through them (EfficientNet's `stem.bn`). `until:` also takes the name of any layer as "
         "`cnnspec inspect zoo:NAME` lists it, inside those items too (EfficientNet's "
-        "`block6a_expand_activation`); `weights: imagenet` then needs a cut that keeps a prefix of the "
-        "layers with weights, and codegen cuts only at the items themselves.",
+        "`block6a_expand_activation`); `weights: imagenet` then needs a cut at the end of a block or stage "
+        "(it loads by position), and codegen cuts only at the items themselves.",
         "",
         "| family | cut points |",
         "| --- | --- |",

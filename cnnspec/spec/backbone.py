@@ -73,11 +73,20 @@ def _layer_named(nodes: list[Node], prefix: str, name: str) -> str | None:
     return next((node.name for node in nodes if node.name == f"{prefix}{name}"), None)
 
 
-def _keeps_a_prefix(nodes: list[Node], kept: list[Node]) -> bool:
-    """Whether the layers with weights that a cut keeps are the first ones of ``nodes``."""
-    weighted = [node.name for node in nodes if node.counts.params]
-    still = [node.name for node in kept if node.counts.params]
-    return weighted[: len(still)] == still
+def _crossing(nodes: list[Node], needed: set[str], output: str) -> Node | None:
+    """The first layer a cut drops that takes a kept tensor other than the cut's own
+    (``output``), or ``None``: then the cut is a boundary that everything kept reaches the rest
+    through, and Keras orders the kept layers of the cut model as it orders them in the whole
+    one (by depth; every depth shifts by the cut's). A cut inside a block (a body layer whose
+    shortcut is dropped, or the shortcut without the body) changes that order."""
+    return next(
+        (
+            node
+            for node in nodes
+            if node.name not in needed and any(i in needed and i != output for i in node.inputs)
+        ),
+        None,
+    )
 
 
 def _base_dir(resolver: Resolver, path: SpecPath) -> Path:
@@ -324,18 +333,19 @@ def resolve_backbone(
         if node.name in needed:
             needed.update(node.inputs)
     kept = [node for node in mine if node.name in needed]
-    if weights is not None and weights.kind == IMAGENET and not _keeps_a_prefix(mine, kept):
-        # keras.applications' files are matched by position among the layers with weights
-        # (cnnspec.training.transfer): a cut that drops one before a kept one shifts the rest.
-        dropped = next(n for n in mine if n.counts.params and n.name not in needed)
+    crossing = _crossing(mine, needed, output) if weights is not None and weights.kind == IMAGENET else None
+    if crossing is not None:
+        # keras.applications' files are matched by position among the layers with weights, in
+        # the order Keras gives the built model's layers (cnnspec.training.transfer): a cut that
+        # is no boundary of the graph reorders the kept ones, and shifts weights silently.
         resolver.error(
             f"cutting the backbone {ref!r} at {until!r} drops its layer "
-            f"{dropped.name.removeprefix(prefix)!r} but keeps layers with weights after it, "
-            "and `imagenet` weights are loaded by position",
+            f"{crossing.name.removeprefix(prefix)!r}, which takes a layer the cut keeps other than "
+            f"{until!r}, and `imagenet` weights are loaded by position",
             (*path, "until"),
             code="backbone",
-            hint="cut at a layer that every earlier layer with weights leads to (the end of a "
-            "block or stage), or load the weights from a file saved with layer names",
+            hint="cut at a layer that every kept layer leads to and the rest starts from (the end of "
+            "a block or stage), or load the weights from a file saved with layer names",
         )
         return UNKNOWN
     resolver.nodes[start:] = kept
