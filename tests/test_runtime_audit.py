@@ -170,3 +170,15 @@ def test_jit_auto_with_random_layers_in_the_model_records_false(
     }
     assert result.output.count("Keras cannot compile random_rotation_1, random_zoom_1 with XLA") == 1
     assert not [message for message in caught if "jit_compile" in message], caught
+
+
+def test_the_script_says_no_xla_for_such_a_model(runner: CliRunner, write_spec: Any) -> None:
+    """Its note said `cnnspec train` times both and to set true for XLA: train times nothing
+    for this model and validate refuses true."""
+    spec = write_spec(RANDOM_IN_MODEL + "runtime: {jit_compile: auto}\n")
+    result = runner.invoke(app, ["codegen", "--script", str(spec)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.replace("#", " ").split())  # the header's comment lines wrap
+    assert "compiles without XLA, as `cnnspec train` does for this model" in said
+    assert "Keras cannot compile random_rotation_1, random_zoom_1 with XLA" in said
+    assert "set runtime.jit_compile: true for XLA here" not in said

@@ -372,7 +372,7 @@ def split_settings(spec: CompiledSpec, config: TrainConfig) -> str:
     return py_literal(tuple(settings)) if settings else "None"
 
 
-def runtime_notes(config: TrainConfig) -> list[str]:
+def runtime_notes(config: TrainConfig, unsupported: list[str] | None = None) -> list[str]:
     """The ``runtime`` settings the script does not reproduce, as notes (in the script's header
     and on the console): ``cnnspec train`` acts on them, the script trains without them, and
     it must not look as if it did. ``mixed_precision``, ``jit_compile: true``, the thread counts
@@ -387,12 +387,30 @@ def runtime_notes(config: TrainConfig) -> list[str]:
             "strategy (on one device): run `cnnspec train` for a distributed run, or build and compile "
             "the model inside a strategy's scope() here"
         )
-    if config.jit_auto:
+    if config.jit_auto and (config.deterministic or unsupported):
+        # `cnnspec train` picks false untimed here (distribute.choose_jit): no XLA to offer
+        why = (
+            "training.deterministic (op determinism has no XLA)"
+            if config.deterministic
+            else f"Keras cannot compile {', '.join(unsupported or [])} with XLA"
+        )
+        notes.append(
+            f"runtime.jit_compile is 'auto'; this script compiles without XLA, as `cnnspec train` does "
+            f"for this model: {why}"
+        )
+    elif config.jit_auto:
         notes.append(
             "runtime.jit_compile is 'auto'; this script compiles without XLA (`cnnspec train` times both "
             "and keeps the faster): set runtime.jit_compile: true for XLA here"
         )
     return notes
+
+
+def _without_xla(spec: CompiledSpec) -> list[str]:
+    """The model's layers Keras cannot compile with XLA (:func:`layers_without_xla`)."""
+    from cnnspec.analysis.settings import layers_without_xla
+
+    return layers_without_xla(spec.ir)
 
 
 def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[str, Any]:
@@ -467,7 +485,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         **task,
         **shapes,
         "data_notes": data_notes,
-        "runtime_notes": runtime_notes(config),
+        "runtime_notes": runtime_notes(config, _without_xla(spec)),
         "phases": phases,
         "data_classes": py_literal(list(data.classes)) if data.classes is not None else "None",
         "per_class": py_literal(data.per_class),
