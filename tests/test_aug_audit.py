@@ -200,3 +200,25 @@ def test_the_reference_says_the_rule_of_a_factor_list():
     ):
         assert f"| {description}{rule} |" in text, description
     assert "(lower ≤ upper, both from 0 to 1) |" in text
+
+
+def test_a_moving_layer_inside_a_block_or_backbone_names_the_call_that_brought_it(write_spec, runner):
+    """The error is at the layer's line inside the block (or the backbone's spec): the notes
+    say which calls brought it in, as the resolver's errors do."""
+    write_spec(
+        "cnnspec: 1\nname: bb\ninput: {shape: [32, 32, 3]}\nmodel:\n  - random_flip: horizontal\n",
+        "flipbb.yaml",
+    )
+    spec = write_spec(
+        "cnnspec: 1\nname: seg\ninput: {shape: [32, 32, 3]}\nblocks:\n  aug:\n    layers:\n"
+        "      - random_zoom: 0.1\nmodel:\n  - backbone: {spec: flipbb.yaml}\n  - aug\n"
+        "  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}\n"
+        "data: {source: {shapes: {images: 50, image_size: [32, 32], target: mask}}}\n"
+        "training: {task: segmentation, epochs: 1}\n"
+    )
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    assert "flipbb.yaml:5:18: error: model[0].random_flip" in result.output
+    assert f"note: in backbone 'flipbb.yaml' at model[0] ({spec}:9:15)" in result.output
+    assert "spec.yaml:7:22: error: blocks.aug.layers[0].random_zoom" in result.output
+    assert f"note: in block 'aug' called from model[1] ({spec}:10:5)" in result.output

@@ -498,6 +498,7 @@ def _check_moving_layers(reader: _Reader, compiled: CompiledSpec, per_pixel: lis
     The ``augmentation:`` section moves masks with their images (joint augmentation), so that
     is where such a layer belongs. A moving layer that only feeds other outputs (the classifier
     head of a multi-output model) is fine: a class label does not move."""
+    from cnnspec.analysis.calls import call_notes
     from cnnspec.layers import REGISTRY
 
     if not per_pixel:
@@ -519,6 +520,7 @@ def _check_moving_layers(reader: _Reader, compiled: CompiledSpec, per_pixel: lis
             node.path or "model",
             code="training",
             hint="move it into the augmentation: section, which moves the masks with the images",
+            notes=call_notes(compiled, node.name),  # the block call or backbone that made it
         )
 
 
