@@ -1297,7 +1297,7 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
             "set runtime.jit_compile: false (auto picks false for a deterministic run), or drop "
             "training.deterministic",
         )
-    if runtime_jit is True and (unsupported := layers_without_xla(compiled.ir)):
+    elif runtime_jit is True and (unsupported := layers_without_xla(compiled.ir)):  # (one error)
         # Keras compiles such a model without XLA, with a bare warning: the run would not
         # compile what the spec (and lock.json) say, as with op determinism above
         reader.error(
