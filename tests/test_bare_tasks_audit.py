@@ -158,3 +158,174 @@ def test_evaluate_data_with_masks_beyond_the_model_blames_data(
     assert result.exit_code == 2, result.output
     assert "expected --data that fits the trained model" in result.output
     assert "give the last layer" not in result.output
+
+
+# -- Keras output names that are no spec ids; dict outputs; a nested model as the output -------
+@pytest.fixture(scope="module")
+def odd_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Bare model files whose outputs the stand-in spec once misread: output names that are no
+    spec ids (``my.out-1``, ``input``, one layer output listed twice), dict outputs compiled
+    with a dict loss (keyed by the dict's keys, not the layers' names), a nested
+    ``Sequential`` ending in softmax as the output; an image and an ``.npz`` for the first."""
+    import keras
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("odd")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(SHAPE)
+    features = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    count = keras.layers.Dense(1, name="count")(pooled)
+    nested = keras.Sequential(
+        [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")], name="head"
+    )
+    files = {
+        "odd": _save(
+            keras.Model(
+                inputs,
+                [
+                    keras.layers.Conv2D(4, 1, activation="softmax", name="my.out-1")(features),
+                    keras.layers.Dense(1, name="input")(pooled),
+                ],
+            ),
+            ["sparse_categorical_crossentropy", "mse"],
+            folder / "odd.keras",
+        ),
+        "twice": _save(keras.Model(inputs, [count, count]), ["mse", "mse"], folder / "twice.keras"),
+        "dict": _save(
+            keras.Model(
+                inputs,
+                {
+                    "zeta": keras.layers.Dense(2, activation="softmax", name="zz")(pooled),
+                    "alpha": keras.layers.Dense(1, name="aa")(pooled),
+                },
+            ),
+            {"zeta": "sparse_categorical_crossentropy", "alpha": "mse"},
+            folder / "dict.keras",
+        ),
+        "nested": _save(
+            keras.Model(inputs, nested(features)), "sparse_categorical_crossentropy", folder / "nested.keras"
+        ),
+    }
+    rng = np.random.default_rng(0)
+    image = folder / "im0.png"
+    Image.fromarray(rng.integers(0, 256, SHAPE, dtype="uint8")).save(image)
+    files["image"] = image
+    x = rng.integers(0, 256, (6, *SHAPE), dtype="uint8")
+    masks = rng.integers(0, 4, (6, 16, 16)).astype("int64")
+    values = rng.random((6, 1)).astype("float32")
+    # the outputs' targets by the stand-in's ids: `my.out-1` and `input` are no ids (out_0, out_1)
+    files["odd_data"] = folder / "odd.npz"
+    np.savez(
+        files["odd_data"],
+        x_train=x,
+        y_train_out_0=masks,
+        y_train_out_1=values,
+        x_test=x,
+        y_test_out_0=masks,
+        y_test_out_1=values,
+    )
+    labels = rng.integers(0, 2, 6).astype("int64")
+    files["dict_data"] = folder / "dict.npz"  # targets by the outputs' (layers') names
+    np.savez(
+        files["dict_data"],
+        x_train=x,
+        y_train_aa=values,
+        y_train_zz=labels,
+        x_test=x,
+        y_test_aa=values,
+        y_test_zz=labels,
+    )
+    return files
+
+
+def _tasks_of(path: Path) -> dict[str, tuple[str, bool]]:
+    """Each output's (task, from_logits) of the bare model file ``path``, by output name."""
+    from cnnspec.reporting.run import load_model, model_tasks
+
+    return {out.name: (out.task, out.loss.from_logits) for out in model_tasks(load_model(path), "m", path)}
+
+
+def test_predict_bare_model_with_output_names_that_are_no_ids(
+    odd_models: dict[str, Path], tmp_path: Path
+) -> None:
+    # before: "expected an identifier" (my.out-1) and "the id 'input' is reserved", exit 2:
+    # the stand-in spec used the Keras output names as ids
+    result = _predict(odd_models, "odd", tmp_path / "masks")
+    assert result.exit_code == 0, result.output
+    outputs = json.loads(result.output)["predictions"][0]["outputs"]
+    assert {name: entry["task"] for name, entry in outputs.items()} == {
+        "my.out-1": "segmentation",
+        "input": "regression",
+    }
+
+
+def test_predict_bare_model_with_one_output_twice(odd_models: dict[str, Path], tmp_path: Path) -> None:
+    # before: "duplicate id 'count'", exit 2 (keras.Model(i, [d, d]) names both outputs count)
+    result = _predict(odd_models, "twice", tmp_path)
+    assert result.exit_code == 0, result.output
+    outputs = json.loads(result.output)["predictions"][0]["outputs"]
+    assert {name: entry["task"] for name, entry in outputs.items()} == {"count": "regression"}
+
+
+def test_evaluate_bare_model_with_output_names_that_are_no_ids(
+    odd_models: dict[str, Path], tmp_path: Path
+) -> None:
+    # before: refused as predict refused it; the report names the model's outputs, not the ids
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(odd_models["odd"]),
+            "--data",
+            str(odd_models["odd_data"]),
+            "-o",
+            str(tmp_path),
+            "-f",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "evaluation.json").read_text(encoding="utf-8"))
+    assert set(document["outputs"]) == {"my.out-1", "input"}
+
+
+def test_bare_dict_outputs_read_their_dict_loss(odd_models: dict[str, Path]) -> None:
+    # before: aa (Dense(1), compiled with mse under the dict key `alpha`) read as a binary
+    # classifier on logits: the saved loss is keyed by the dict's keys, not the layers' names
+    tasks = _tasks_of(odd_models["dict"])
+    assert {name: task for name, (task, _) in tasks.items()} == {"aa": "regression", "zz": "classification"}
+
+
+def test_bare_nested_model_output_keeps_its_softmax(odd_models: dict[str, Path]) -> None:
+    # before: ("classification", True): the nested Sequential has no `activation`, so its
+    # softmax was read as logits and applied a second time
+    assert _tasks_of(odd_models["nested"]) == {"head": ("classification", False)}
+
+
+def test_predict_and_evaluate_a_bare_model_with_dict_outputs(
+    odd_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """It answers by its dict keys (alpha, zeta), its outputs are named by their layers (aa, zz):
+    predict ended in an internal error (KeyError 'aa'), evaluate too (the loss keyed by 'aa')."""
+    result = _predict(odd_models, "dict", tmp_path / "masks")
+    assert result.exit_code == 0, result.output
+    outputs = json.loads(result.output)["predictions"][0]["outputs"]
+    assert {name: entry["task"] for name, entry in outputs.items()} == {
+        "aa": "regression",
+        "zz": "classification",
+    }
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(odd_models["dict"]),
+            "--data",
+            str(odd_models["dict_data"]),
+            "-o",
+            str(tmp_path / "ev"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "ev" / "evaluation.json").read_text(encoding="utf-8"))
+    assert set(document["outputs"]) == {"aa", "zz"}

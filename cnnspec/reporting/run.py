@@ -674,11 +674,25 @@ def _loss_name(value: Any) -> str | None:
 def recorded_losses(config: dict[str, Any], names: list[str]) -> dict[str, str | None]:
     """The regression loss a model archive's ``config`` (:func:`archive_config`) records for
     each output in ``names`` (``None``: none, or not a regression loss). Keras saves the loss
-    of a compiled model: one for every output, a dict by output name, or a list in order."""
+    of a compiled model: one for every output, a dict by output name, or a list in order.
+
+    A model whose outputs are a dict (``keras.Model(i, {"zeta": a, "alpha": b})``) saves a
+    dict loss by the dict's keys, while ``names`` (``output_names``) are its layers' names: the
+    keys are translated through the functional config's ``output_layers``, which maps each key
+    to its ``[layer, node, tensor]`` (read by key, a ``Dense(1)`` head compiled with ``mse``
+    found no loss and was read as a binary classifier)."""
     compile_config = config.get("compile_config")
     loss = compile_config.get("loss") if isinstance(compile_config, dict) else None
     if isinstance(loss, dict) and not {"class_name", "config"} & set(loss):  # by output name
-        return {name: _loss_name(loss.get(name)) for name in names}
+        by_layer = dict(loss)
+        inner = config.get("config")
+        wanted = inner.get("output_layers") if isinstance(inner, dict) else None
+        if isinstance(wanted, dict):  # dict outputs: the loss's keys are the dict's keys
+            for key, where in wanted.items():
+                if key in loss and isinstance(where, list) and where and isinstance(where[0], str):
+                    # (a layer's own name wins: Keras matched the key itself, if it was one)
+                    by_layer.setdefault(where[0], loss[key])
+        return {name: _loss_name(by_layer.get(name)) for name in names}
     if isinstance(loss, list):
         return {name: _loss_name(item) for name, item in zip(names, loss)}
     return dict.fromkeys(names, _loss_name(loss))
@@ -695,23 +709,58 @@ def _layer_activation(layer: Any) -> str | None:
     return activation if isinstance(activation, str) and activation not in ("linear", "") else None
 
 
+def _output_layer(tensor: Any) -> Any:
+    """The layer that computes the model output ``tensor``, looked for inside nested models:
+    a ``Sequential`` (or functional model) used as a layer is the tensor's ``_keras_history``
+    layer, and has no ``activation`` of its own, so its softmax was read as logits and applied
+    a second time; its own output layer (of the output the tensor is, recursively) says.
+    ``None`` for a tensor no layer made."""
+    history = getattr(tensor, "_keras_history", None)
+    layer = history[0] if history else None
+    for _ in range(64):  # nested models nest finitely; the bound only guards a cyclic oddity
+        inner = getattr(layer, "outputs", None) if _is_model(layer) else None
+        if not inner:
+            return layer
+        index = history[2] if len(history) > 2 and isinstance(history[2], int) else 0
+        tensor = inner[index] if 0 <= index < len(inner) else inner[-1]
+        history = getattr(tensor, "_keras_history", None)
+        if not history:
+            return layer
+        layer = history[0]
+    return layer
+
+
+def _is_model(layer: Any) -> bool:
+    """Whether ``layer`` is a Keras model (a ``Sequential`` or functional model used as a
+    layer), by its class's ancestry: no Keras import here, and a plain layer's ``outputs``
+    attribute, where it has one, is not a graph to descend into."""
+    return any(
+        klass.__name__ in ("Model", "Functional", "Sequential") and klass.__module__.startswith("keras")
+        for klass in type(layer).__mro__
+    )
+
+
 def model_outputs(model: Any, path: Path | None = None) -> list[ModelOutput]:
     """Each output of a Keras model, as :func:`spec_for_model` and :func:`model_tasks` read it
-    (``path``: the model's file, whose recorded losses tell a regression head)."""
+    (``path``: the model's file, whose recorded losses tell a regression head; the activation
+    is the one the output's innermost layer ends with: :func:`_output_layer`)."""
     layers = [getattr(t, "_keras_history", (None,))[0] for t in model.outputs]
     names = list(getattr(model, "output_names", None) or [])
     if len(names) != len(layers):
         names = [getattr(layer, "name", f"output_{i}") for i, layer in enumerate(layers)]
     losses = recorded_losses(archive_config(path), names) if path is not None else {}
-    return [
-        ModelOutput(
-            name,
-            tuple(None if d is None else int(d) for d in tensor.shape[1:]),
-            _layer_activation(layer) if layer is not None else None,
-            losses.get(name),
+    outputs: list[ModelOutput] = []
+    for name, tensor in zip(names, model.outputs):
+        last = _output_layer(tensor)
+        outputs.append(
+            ModelOutput(
+                name,
+                tuple(None if d is None else int(d) for d in tensor.shape[1:]),
+                _layer_activation(last) if last is not None else None,
+                losses.get(name),
+            )
         )
-        for name, tensor, layer in zip(names, model.outputs, layers)
-    ]
+    return outputs
 
 
 def archive_single_classifier(path: Path) -> bool:
@@ -744,15 +793,48 @@ def archive_single_classifier(path: Path) -> bool:
     return infer_task((units,), activation, loss) == "classification"
 
 
+def stand_in_ids(outputs: list[ModelOutput]) -> list[str]:
+    """The ids of the outputs' heads in the stand-in spec (:func:`_stand_in_text`), in order:
+    an output's Keras name where cnnspec's id rules take it, else a made-up ``out_N`` (``N``
+    its position; ``out_N_2`` … where a Keras name holds that). A Keras name is no id when it
+    is not an identifier (``my.out-1``), is ``input`` (the model input's) or repeats one (an
+    output listed twice, ``keras.Model(i, [d, d])``): used as ids, such names made the model
+    unreadable without ``--spec``. Names that are ids stay: a multi-output model's losses,
+    metrics and ``.npz`` targets (``y_test_NAME``) are keyed by them, as the model's are.
+    :func:`model_tasks` maps the ids back to the Keras names."""
+    from cnnspec.ir import INPUT
+    from cnnspec.spec.resolve import IDENTIFIER
+
+    def usable(name: str) -> bool:
+        return bool(IDENTIFIER.fullmatch(name)) and name.isascii() and name != INPUT
+
+    # every usable name is reserved before any made-up id is chosen, so none takes one
+    taken = {out.name for out in outputs if usable(out.name)}
+    ids: list[str] = []
+    for position, out in enumerate(outputs):
+        if usable(out.name) and out.name not in ids:
+            ids.append(out.name)
+            continue
+        # not an id, or a repeat (its first use keeps the name): a made-up id
+        made = f"out_{position}"
+        suffix = 2
+        while made in taken or made in ids:
+            made, suffix = f"out_{position}_{suffix}", suffix + 1
+        ids.append(made)
+    return ids
+
+
 def _stand_in_text(name: str, sample: tuple[int, ...], outputs: list[ModelOutput], scales: bool) -> str:
-    """The stand-in spec of a model without one: a head per output with the output's name,
-    shape and activation (a 1×1 convolution for a map, a dense layer for a vector) and the loss
-    its file records, so the task rules (:func:`~cnnspec.analysis.tasks.infer_task` and the
-    output checks) decide each output's task as they decide a spec's. A :class:`UsageError`
-    naming an output whose shape is no task's."""
+    """The stand-in spec of a model without one: a head per output with the output's id
+    (:func:`stand_in_ids`), shape and activation (a 1×1 convolution for a map, a dense layer
+    for a vector) and the loss its file records, so the task rules
+    (:func:`~cnnspec.analysis.tasks.infer_task` and the output checks) decide each output's
+    task as they decide a spec's. A :class:`UsageError` naming an output (by its Keras name)
+    whose shape is no task's."""
     import yaml
 
-    taken = {out.name for out in outputs}
+    ids = stand_in_ids(outputs)
+    taken = set(ids)
     flat = next(
         f"cnnspec_flat{i or ''}" for i in range(len(taken) + 1) if f"cnnspec_flat{i or ''}" not in taken
     )
@@ -760,7 +842,7 @@ def _stand_in_text(name: str, sample: tuple[int, ...], outputs: list[ModelOutput
     if any(len(out.shape) == 1 for out in outputs):
         model.append({"flatten": None, "id": flat, "inputs": "input"})
     losses: dict[str, Any] = {}
-    for out in outputs:
+    for out, out_id in zip(outputs, ids):
         params: dict[str, Any] = {}
         if out.activation is not None:
             params["activation"] = out.activation
@@ -778,9 +860,9 @@ def _stand_in_text(name: str, sample: tuple[int, ...], outputs: list[ModelOutput
             head = {"conv2d": {"filters": out.shape[-1], "kernel_size": 1, **params}, "inputs": "input"}
         else:
             head = {"dense": {"units": out.shape[0], **params}, "inputs": flat}
-        model.append({**head, "id": out.name})
+        model.append({**head, "id": out_id})
         if out.loss is not None:
-            losses[out.name] = {"loss": out.loss}
+            losses[out_id] = {"loss": out.loss}
     training: dict[str, Any] = {}
     if len(outputs) > 1 and losses:
         training = {"outputs": losses}
@@ -791,7 +873,7 @@ def _stand_in_text(name: str, sample: tuple[int, ...], outputs: list[ModelOutput
         "name": "".join(c if c.isalnum() or c in "_-" else "_" for c in name) or "model",
         "input": {"shape": list(sample)},
         "model": model,
-        "outputs": [out.name for out in outputs],
+        "outputs": ids,
         # shapes: a source with every task's targets, so only the model decides the tasks here
         "data": {"source": "shapes", "rescale": None if scales else "auto"},
     }
@@ -805,10 +887,15 @@ def stand_in_spec(model: Any, name: str, path: Path | None = None) -> CompiledSp
     are what the task rules infer from the model's outputs, the one reading of a model outside
     a run that evaluate and predict share. A :class:`UsageError` naming the output and asking
     for ``--spec`` where they cannot tell (the first of the rules' errors)."""
+    return _compiled_stand_in(model, name, model_outputs(model, path))
+
+
+def _compiled_stand_in(model: Any, name: str, outputs: list[ModelOutput]) -> CompiledSpec:
+    """:func:`stand_in_spec` of the model's ``outputs`` (:func:`model_outputs`), read once by
+    :func:`model_tasks`, which also maps the stand-in's ids back to their names."""
     from cnnspec.analysis.passes import compile_text
     from cnnspec.errors import SpecError
 
-    outputs = model_outputs(model, path)
     text = _stand_in_text(name, input_shape(model), outputs, rescales_itself(model))
     try:
         return compile_text(text, "<model>")
@@ -822,10 +909,17 @@ def stand_in_spec(model: Any, name: str, path: Path | None = None) -> CompiledSp
 
 def model_tasks(model: Any, name: str, path: Path | None = None) -> tuple[OutputTask, ...]:
     """Each output's task of a model without a spec, as evaluate reads such a model
-    (:func:`stand_in_spec`)."""
+    (:func:`stand_in_spec`), named by the model's output names (the stand-in's ids are made up
+    where a name is no id: :func:`stand_in_ids`), so predict, export and visualize report the
+    outputs the model has."""
+    from dataclasses import replace
+
     from cnnspec.analysis.settings import training_config
 
-    return tuple(training_config(stand_in_spec(model, name, path)).tasks)
+    outputs = model_outputs(model, path)
+    keras_names = dict(zip(stand_in_ids(outputs), (out.name for out in outputs)))
+    tasks = training_config(_compiled_stand_in(model, name, outputs)).tasks
+    return tuple(replace(task, name=keras_names.get(task.name, task.name)) for task in tasks)
 
 
 def spec_for_model(
@@ -938,7 +1032,34 @@ def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
         raise misfit from None
     # a streamed source is hashed as the run hashed it (names, sizes and times, or --hash-content)
     dataset.hash_content = ((run.lock or {}).get("data") or {}).get("hash") == "content"
+    if run.compiled is None:  # the stand-in's made-up ids (stand_in_ids) back to the model's names
+        config = _named_as_model(config, dataset, model, run.model_path)
     return test_split(run, model, dataset, compiled, config, data=data, notes=notes)
+
+
+def _named_as_model(config: TrainConfig, dataset: Any, model: Any, path: Path) -> TrainConfig:
+    """``config`` of a stand-in spec with its outputs named as ``model`` names them, and the
+    per-output targets of ``dataset`` (changed in place) keyed by those names: Keras compiles
+    a multi-output model's losses and metrics by its output names, and the report names the
+    outputs the model has, not the ids made up where a name is no id (:func:`stand_in_ids`).
+    Unchanged where every name is its id, or where names repeat (one layer output twice: a
+    dict by name cannot tell them apart)."""
+    from dataclasses import replace
+
+    outputs = model_outputs(model, path)
+    names = dict(zip(stand_in_ids(outputs), (out.name for out in outputs)))
+    if all(key == name for key, name in names.items()) or len(set(names.values())) < len(names):
+        return config
+
+    def renamed(value: Any) -> Any:
+        return (
+            {names.get(key, key): item for key, item in value.items()} if isinstance(value, dict) else value
+        )
+
+    for attribute in ("y_train", "y_val", "y_test", "target", "target_names"):
+        setattr(dataset, attribute, renamed(getattr(dataset, attribute)))
+    tasks = tuple(replace(task, name=names.get(task.name, task.name)) for task in config.tasks)
+    return replace(config, tasks=tasks)
 
 
 def test_split(
