@@ -25,7 +25,14 @@ def outputs_by_name(tasks: Sequence[OutputTask], outputs: Any) -> dict[str, np.n
     as a dict by the name of each of ``tasks``, the model's outputs in order."""
     names = [out.name for out in tasks]
     if isinstance(outputs, dict):
-        return {n: np.asarray(outputs[n]) for n in names}
+        if all(n in outputs for n in names):
+            return {n: np.asarray(outputs[n]) for n in names}
+        if len(outputs) == len(names):
+            # a model built with dict outputs (`keras.Model(i, {"zeta": …, "alpha": …})`) answers
+            # by its keys, while its outputs are named by their layers: Keras flattens a dict in
+            # sorted key order, which is the order of model.outputs (and so of ``tasks``)
+            return {n: np.asarray(outputs[k]) for n, k in zip(names, sorted(outputs), strict=True)}
+        return {n: np.asarray(outputs[n]) for n in names}  # (the KeyError names the missing one)
     if isinstance(outputs, (list, tuple)):
         return {n: np.asarray(o) for n, o in zip(names, outputs, strict=True)}
     return {names[0]: np.asarray(outputs)}
