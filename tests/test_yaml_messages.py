@@ -101,6 +101,20 @@ CASES = [
         "than `global_avg_pool2d`",
     ),
     (
+        "kind_without_colon_before_flow_with_colon_inside",  # was "quote a value…": nonsense
+        '  - dense: {units: "${classes}", activation: softmax}',
+        "  - dense {units: 10, activation: softmax}",
+        "13:10: error: invalid YAML: missing `:` after `dense`",
+        "write `dense: {…}`: a key needs `: ` before its value",
+    ),
+    (
+        "continuation_line_with_colon",  # was "missing `:` after `A`" on the line above
+        "description: Small CNN for 8x8 digits.",
+        "description:\n  A small model for\n  digits: fast and small",
+        "5:9: error: invalid YAML: mapping values are not allowed here",
+        'quote a value that contains `: `: `description: "A small model for digits: fast and small"`',
+    ),
+    (
         "plain_value_running_on",  # a multi-line plain value, not a key without a colon
         "description: Small CNN for 8x8 digits.",
         "description: Small CNN\n  for digits\n  size: 8",
@@ -116,6 +130,13 @@ CASES = [
         "add a colon after the key: `model:`",
     ),
     (
+        "top_key_without_space_after_colon",  # was "add a colon after the key: `name: :digits`"
+        "name: digits",
+        "name:digits",
+        "2:5: error: invalid YAML: missing space after `:` in `name:digits`",
+        "YAML needs a space after the colon: `name: digits`",
+    ),
+    (
         "list_item_without_dash",  # was 12:3, the next item
         "  - global_avg_pool2d",
         "  global_avg_pool2d",
@@ -129,6 +150,20 @@ CASES = [
         "  - batch_norm: {momentum: 0.9",
         "10:15: error: invalid YAML: expected ',' or '}', but got ':'",
         "the `{` opened at 9:17 is never closed; close it with `}`",
+    ),
+    (
+        "unclosed_expression_in_flow_mapping",  # was quoting `${classes, activation: softmax}`
+        '  - dense: {units: "${classes}", activation: softmax}',
+        "  - dense: {units: ${classes, activation: softmax}",
+        "13:21: error: invalid YAML: expected ',' or '}', but got '{'",
+        '`${classes` is missing its closing `}`; quote the expression: `"${classes}"`',
+    ),
+    (
+        "unquoted_expression_with_comma_in_flow_mapping",  # a `,` inside its `(…)` is its own
+        '  - dense: {units: "${classes}", activation: softmax}',
+        "  - dense: {units: ${max(classes, 2)}, activation: softmax}",
+        "13:21: error: invalid YAML: expected ',' or '}', but got '{'",
+        'quote the expression: `"${max(classes, 2)}"`',
     ),
     (
         "flow_sequence_never_closed",
@@ -239,3 +274,34 @@ def test_long_value_is_quoted_as_an_excerpt(runner: Any, write_spec: Any) -> Non
     assert line == "3:5021: error: invalid YAML: mapping values are not allowed here"
     assert hints[0].startswith('quote a value that contains `: `: `description: "Digits xxx')
     assert "…" in hints[0] and len(hints[0]) < 200
+
+
+#: BASE with its list written at the indentation of `model` (as some editors write it).
+ZERO_INDENT = BASE.replace("\n  - ", "\n- ").replace("\n  # a comment", "\n# a comment")
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_key_without_colon_after_zero_indent_list(runner: Any, write_spec: Any, newline: str) -> None:
+    """A key without its colon after a list at its own indentation is a key when lines
+    indented further follow it (its children), not a list item without its `- `."""
+    text = ZERO_INDENT.replace("training:\n", "training\n").replace("\n", newline)
+    line, hints = validate(runner, write_spec(text))
+    assert line == "14:1: error: invalid YAML: could not find expected ':'"
+    assert hints[:1] == ["add a colon after the key: `training:`"]
+
+
+def test_item_without_dash_in_zero_indent_list(runner: Any, write_spec: Any) -> None:
+    """Between items at its indentation, a word without children is still a list item."""
+    text = ZERO_INDENT.replace("- global_avg_pool2d\n", "global_avg_pool2d\n")
+    line, hints = validate(runner, write_spec(text))
+    assert line == "11:1: error: invalid YAML: could not find expected ':'"
+    assert hints[:1] == ["start each list item with `- `: `- global_avg_pool2d`"]
+
+
+def test_no_space_after_colon_with_bom(runner: Any, write_spec: Any) -> None:
+    """`key:value` read as a key without a colon (the next line is a key) is told as the
+    missing space, also after a byte order mark."""
+    text = "\ufeff" + BASE.replace("name: digits\n", "name:t\n")
+    line, hints = validate(runner, write_spec(text))
+    assert line == "2:5: error: invalid YAML: missing space after `:` in `name:t`"
+    assert hints[:1] == ["YAML needs a space after the colon: `name: t`"]

@@ -713,17 +713,32 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _expression_at(line: str, start: int) -> str:
-    """The ``${…}`` written at ``line[start:]``, to its matching ``}`` (or the line's end)."""
+def _expression_at(line: str, start: int, in_flow: bool = False) -> tuple[str, bool]:
+    """The ``${…}`` written at ``line[start:]`` to its matching ``}``, and whether it has one.
+    Without one it runs to the line's end, or inside a flow collection (``in_flow``) to the
+    first ``,``, ``]`` or ``}`` outside its own brackets and quotes: the collection's, not
+    the expression's (``{filters: ${w, kernel_size: 3}``)."""
     depth = 0
-    for index in range(start + 1, len(line)):
-        if line[index] == "{":
+    index = start + 1
+    while index < len(line):
+        char = line[index]
+        if char in "'\"" and depth > 0:
+            index = _after_quoted(line, index)
+            continue
+        if char in "{[(":
             depth += 1
-        elif line[index] == "}":
+        elif char in "}])":
             depth -= 1
-            if depth == 0:
-                return line[start : index + 1]
-    return _without_comment(line[start:])
+            if depth == 0 and char == "}":
+                return line[start : index + 1], True
+            if depth <= 0:
+                break  # a `]` or `)` that closes nothing of the expression's
+        elif char == "," and depth == 1 and in_flow:
+            break
+        index += 1
+    if in_flow:
+        return line[start:index].rstrip(), False
+    return _without_comment(line[start:]), False
 
 
 def _is_closed(text: str, start: int) -> bool:
@@ -837,8 +852,14 @@ def _mapping_value(lines: list[str], line: int, column: int, problem: str) -> _E
         name = _short(key.strip())
         # what follows the second `: ` (an ellipsis when the value goes on the lines below)
         rest = _short(_without_comment(source[column + 1 :]).strip() or "…")
+        if _KIND_BEFORE_FLOW.match(key.strip()):
+            # `- conv2d {filters: 8, kernel_size: 3}`: the key is `conv2d {filters`
+            key_start = column - len(head) + len(key) - len(key.lstrip(" "))
+            found = _kind_before_flow(lines, line, key_start, line)
+            if found is not None:
+                return found
         if value.startswith("${"):
-            expression = _expression_at(source, source.find("${", column - len(head) + len(key)))
+            expression, _ = _expression_at(source, source.find("${", column - len(head) + len(key)))
             hint = f"quote the expression: `{_short(_quoted(expression))}`"
         elif _WORD.fullmatch(value) and _WORD.fullmatch(key.strip()):
             nested = f"{name}: {{{_short(value)}: {rest}}}"
@@ -884,8 +905,31 @@ def _mapping_value(lines: list[str], line: int, column: int, problem: str) -> _E
     if ":" in body or word is None:
         return None
     rest = body[word.end() :].strip()
+    if len(rest.split()) > 1:
+        # several words: text running on from a `key:` above, not a key without its colon
+        return _quote_running_text(lines, above, line, column, problem)
     fixed = f"{word.group()}: {_short(rest)}" if rest else f"{word.group()}:"
     return _Explained(f"missing `:` after `{word.group()}`", above, start + word.end(), f"write `{fixed}`")
+
+
+def _quote_running_text(
+    lines: list[str], first: int, line: int, column: int, problem: str
+) -> _Explained | None:
+    """PyYAML's location, for a plain value that starts at ``lines[first]`` below a bare
+    ``key:`` and holds the ``: `` at ``line``, ``column``: the hint quotes the whole value.
+    ``None`` (the generic hint) when no bare key is above it."""
+    above = _content_line(lines, first - 1, -1)
+    if above is None:
+        return None
+    body, _ = _item_body(_without_comment(lines[above]).lstrip(" "))
+    key = body[:-1]
+    if not body.endswith(":") or not _WORD.fullmatch(key):
+        return None
+    words = [_without_comment(lines[index]).strip() for index in range(first, line + 1)]
+    value = " ".join(word for word in words if word)
+    return _Explained(
+        problem, line, column, f"quote a value that contains `: `: `{key}: {_quoted(_short(value))}`"
+    )
 
 
 def _starts_a_key(lines: list[str], index: int) -> bool:
@@ -906,13 +950,27 @@ def _starts_a_key(lines: list[str], index: int) -> bool:
 def _key_without_colon(lines: list[str], line: int, column: int, problem: str) -> _Explained | None:
     """PyYAML's "could not find expected ':'": it read a key at its context mark (a word at the
     indentation of a mapping's keys) and noticed the missing colon only at the next token,
-    often lines below after comments. The word is a list item without its ``- `` when an item
-    beside it is one, else a key without its colon."""
+    often lines below after comments. ``key:value`` is a key without the space after its
+    colon; a word is a list item without its ``- `` when an item beside it is one at its
+    indentation and no line below is indented further (its children), else a key without its
+    colon."""
     if line >= len(lines):
         return None
     written = _without_comment(lines[line][column:])
-    for index in (_content_line(lines, line - 1, -1), _content_line(lines, line + 1, 1)):
-        if index is None:
+    spaced = _NO_SPACE_AFTER_COLON.fullmatch(written)
+    if spaced is not None:
+        name, after = spaced.groups()
+        return _Explained(
+            f"missing space after `:` in `{_short(written)}`",
+            line,
+            column + len(name),
+            f"YAML needs a space after the colon: `{name}: {_short(after)}`",
+        )
+    below = _content_line(lines, line + 1, 1)
+    # lines indented further below the word are its children: it is a key, not a list item
+    has_children = below is not None and _indent(_without_comment(lines[below])) > column
+    for index in (_content_line(lines, line - 1, -1), below):
+        if index is None or has_children:
             continue
         neighbour = _without_comment(lines[index])
         if _indent(neighbour) == column and _item_body(neighbour.lstrip(" "))[1]:
@@ -934,10 +992,15 @@ def _flow_error(
     if at.line < len(lines) and 0 < at.column < len(lines[at.line]):
         source = lines[at.line]
         if source[at.column] == "{" and source[at.column - 1] == "$":
-            expression = _expression_at(source, at.column - 1)
-            return _Explained(
-                problem, at.line, at.column, f"quote the expression: `{_short(_quoted(expression))}`"
-            )
+            expression, closed = _expression_at(source, at.column - 1, in_flow=True)
+            if closed:
+                hint = f"quote the expression: `{_short(_quoted(expression))}`"
+            else:
+                hint = (
+                    f"`{_short(expression)}` is missing its closing `}}`; quote the expression: "
+                    f"`{_short(_quoted(expression + '}'))}`"
+                )
+            return _Explained(problem, at.line, at.column, hint)
     opener = text[context.index : context.index + 1]
     if opener in _CLOSERS and not _is_closed(text, context.index):
         opened = _editor_position(text, file, context.line, context.column)
