@@ -182,3 +182,21 @@ def test_the_script_says_no_xla_for_such_a_model(runner: CliRunner, write_spec: 
     assert "compiles without XLA, as `cnnspec train` does for this model" in said
     assert "Keras cannot compile random_rotation_1, random_zoom_1 with XLA" in said
     assert "set runtime.jit_compile: true for XLA here" not in said
+
+
+@pytest.mark.slow
+def test_a_deterministic_run_leaves_op_determinism_as_it_found_it(tmp_path: Path) -> None:
+    """Op determinism is process-wide: a later run in the process (a search trial, the Python
+    API) ran deterministic too, and Keras then compiled `jit_compile: auto`'s XLA model
+    without XLA (its timing compared two runs without it)."""
+    from tensorflow.python.framework.config import is_op_determinism_enabled
+
+    from cnnspec.api import compile_text
+    from cnnspec.training.trainer import train
+
+    spec = RANDOM_IN_MODEL.replace(
+        "  - random_flip: horizontal\n  - random_rotation: 0.1\n  - random_zoom: 0.1\n", ""
+    )
+    assert not is_op_determinism_enabled()
+    train(compile_text(spec.replace("seed: 1}", "seed: 1, deterministic: true}")), out=tmp_path / "run")
+    assert not is_op_determinism_enabled()

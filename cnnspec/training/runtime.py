@@ -51,6 +51,11 @@ def configured(config: TrainConfig, seed: int, notes: list[str]) -> Iterator[str
                 notes.append(f"runtime.threads.{what} not applied: TensorFlow was already initialised")
     random.seed(seed)
     keras.utils.set_random_seed(seed)  # Python, NumPy and TensorFlow
+    # op determinism is process-wide: put back what was there, or a later run in this process
+    # (a search trial, the Python API, a test) would run deterministic and without XLA too
+    from tensorflow.python.framework.config import disable_op_determinism, is_op_determinism_enabled
+
+    was_deterministic = is_op_determinism_enabled()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     previous = keras.config.dtype_policy().name
@@ -63,3 +68,5 @@ def configured(config: TrainConfig, seed: int, notes: list[str]) -> Iterator[str
     finally:
         if config.mixed_precision:
             keras.config.set_dtype_policy(previous)
+        if config.deterministic and not was_deterministic:
+            disable_op_determinism()
