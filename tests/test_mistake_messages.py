@@ -238,3 +238,155 @@ def test_true_division_where_an_integer_is_needed(runner, write_spec) -> None:
     assert (error.line, error.column, error.path) == (6, 23, "model[0].conv2d.filters")
     assert error.message == "expected a positive integer; received number 16.0"
     assert error.hint == "use // for integer division: / always gives a float (${width // 2})"
+
+
+# -- a segmentation net is never guessed to be a classifier missing its flatten ----------------
+
+SEG_HEAD = "cnnspec: 1\nname: seg\ninput: {shape: [32, 32, 3]}\nmodel:\n"
+SEG_CONV = "  - conv2d: {filters: 8, kernel_size: 3, padding: same, activation: relu}\n"
+SEG_SHRUNK = SEG_CONV + "  - max_pool2d: 2\n  - dense: {units: 4, activation: softmax}\n"
+SEG_MESSAGE = "expected a segmentation output of shape [32, 32, classes] (the input's height and width)"
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        "data:\n  source: {shapes: {images: 200, target: mask}}\ntraining: {epochs: 1}\n",
+        "data:\n  source: {npz: data.npz, target: mask}\ntraining: {epochs: 1}\n",
+        "data:\n  source: {images: imgs, masks: msks}\ntraining: {epochs: 1}\n",
+        "data:\n  source: {shapes: {images: 200, target: mask}}\n"
+        "training: {epochs: 1, loss: sparse_categorical_crossentropy, metrics: [mean_iou]}\n",
+        "data:\n  source: {npz: data.npz}\ntraining: {epochs: 1, loss: dice}\n",
+    ],
+)
+def test_a_stated_mask_target_or_segmentation_loss_keeps_the_segmentation_message(
+    runner, write_spec, rest: str
+) -> None:
+    # a mask target, an image source's masks, dice or mean_iou say a per-pixel map is meant:
+    # the shrunken map is a segmentation head to upsample, not a classifier missing a flatten
+    found = validate(runner, write_spec, SEG_HEAD + SEG_SHRUNK + rest)
+    error = found[0]
+    assert (error.line, error.column, error.path) == (7, 12, "model[2].dense")
+    assert error.message.startswith(SEG_MESSAGE), error.message
+    assert len(found) == 1, found
+
+
+def test_a_per_output_mask_target_keeps_the_segmentation_message(runner, write_spec) -> None:
+    text = SEG_HEAD + (
+        SEG_CONV
+        + "    id: trunk\n  - max_pool2d: 2\n  - dense: {units: 4, activation: softmax}\n    id: mask\n"
+        "  - global_avg_pool2d:\n    inputs: trunk\n  - dense: {units: 3, activation: softmax}\n    id: cls\n"
+        "outputs: [mask, cls]\ndata:\n  source: {shapes: {images: 200, target: {mask: mask, cls: class}}}\n"
+        "training: {epochs: 1}\n"
+    )
+    error = only(runner, write_spec, text)
+    assert (error.line, error.column, error.path) == (8, 12, "model[2].dense")
+    assert error.message.startswith(SEG_MESSAGE), error.message
+
+
+@pytest.mark.parametrize("source", ["{shapes: {images: 200, target: mask}}", "{npz: data.npz}"])
+def test_a_dense_before_a_convolution_is_no_missing_flatten(runner, write_spec, source: str) -> None:
+    # a per-pixel dense in the middle of a segmentation net: the convolutions after it make a map
+    text = SEG_HEAD + (
+        SEG_CONV + "  - dense: {units: 16, activation: relu}\n"
+        "  - conv2d: {filters: 8, kernel_size: 3, strides: 2, padding: same, activation: relu}\n"
+        "  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}\n"
+        f"data:\n  source: {source}\ntraining: {{epochs: 1}}\n"
+    )
+    error = only(runner, write_spec, text)
+    assert (error.line, error.column, error.path) == (8, 13, "model[3].conv2d")
+    assert error.message.startswith(SEG_MESSAGE), error.message
+
+
+@pytest.mark.parametrize("conv2d_first", [False, True])
+def test_a_two_dimensional_input_a_conv1d_reads_keeps_the_error_at_the_image_layer(
+    runner, write_spec, conv2d_first: bool
+) -> None:
+    # [steps, channels] is a valid conv1d input: a channel axis would break that branch
+    conv1d = "  - conv1d: {filters: 16, kernel_size: 5, activation: relu}\n    id: a\n"
+    conv2d = "  - conv2d: {filters: 16, kernel_size: 5}\n    inputs: input\n    id: b\n"
+    layers = (
+        conv2d + conv1d.replace("    id: a\n", "    inputs: input\n    id: a\n")
+        if conv2d_first
+        else conv1d + conv2d
+    )
+    text = "cnnspec: 1\nname: seq\ninput: {shape: [100, 3]}\nmodel:\n" + layers
+    text += "  - flatten:\n    inputs: a\n  - dense: {units: 4, activation: softmax}\n"
+    error = only(runner, write_spec, text)
+    index = 0 if conv2d_first else 1
+    assert (error.line, error.column, error.path) == (5 + 2 * index, 13, f"model[{index}].conv2d")
+    assert error.message == "expected a 3-D input (without the batch axis); received shape [100, 3]"
+
+
+# -- hints whose fix is whole --------------------------------------------------------------------
+
+CLASSIFIER = HEAD + "model: [flatten, {dense: {units: 10, activation: softmax}}]\n"
+
+
+def test_lr_in_a_phase_names_the_phases_own_learning_rate(runner, write_spec) -> None:
+    text = (
+        CLASSIFIER
+        + "training:\n  optimizer: {sgd: {momentum: 0.9}}\n  phases:\n    - {epochs: 1, lr: 0.01}\n"
+    )
+    error = only(runner, write_spec, text)
+    assert (error.line, error.column, error.path) == (8, 19, "training.phases[0].lr")
+    assert error.hint == "did you mean `learning_rate`? cnnspec spells `lr` as `learning_rate`"
+
+
+def test_a_learning_rate_beside_the_optimizer_keeps_its_other_settings(runner, write_spec) -> None:
+    text = (
+        CLASSIFIER + "training:\n  optimizer: {sgd: {momentum: 0.9, nesterov: true}}\n  learning_rate: 0.01\n"
+    )
+    error = only(runner, write_spec, text)
+    assert (error.line, error.column, error.path) == (7, 3, "training.learning_rate")
+    assert error.hint == (
+        "the learning rate is the optimizer's setting: "
+        "optimizer: {sgd: {momentum: 0.9, nesterov: true, learning_rate: 0.01}}"
+    )
+
+
+def test_a_flat_optimizers_hint_uses_cnnspecs_names_and_yaml(runner, write_spec) -> None:
+    text = CLASSIFIER + "training:\n  optimizer: {type: sgd, lr: 0.1, momentum: 0.9, nesterov: true}\n"
+    error = only(runner, write_spec, text)
+    assert (error.line, error.column, error.path) == (6, 14, "training.optimizer")
+    assert error.hint == "write optimizer: {sgd: {learning_rate: 0.1, momentum: 0.9, nesterov: true}}"
+
+
+@pytest.mark.parametrize(
+    "optimizer", ["{name: [adam, sgd], lr: 0.1}", "{type: null, momentum: 0.9}", "{name: adamx}"]
+)
+def test_a_flat_optimizer_without_a_known_name_gets_no_nested_form(
+    runner, write_spec, optimizer: str
+) -> None:
+    found = validate(runner, write_spec, CLASSIFIER + f"training:\n  optimizer: {optimizer}\n")
+    assert not any(e.hint and e.hint.startswith("write optimizer:") for e in found), found
+    assert not any("expected the optimizer's name as its key" in e.message for e in found), found
+
+
+@pytest.mark.parametrize("where", ["model", "defaults"])
+def test_a_synonym_of_a_parameter_already_written_does_not_name_it(runner, write_spec, where: str) -> None:
+    # `units` beside `filters` is no Keras habit for `filters`: that one is written already
+    if where == "model":
+        text = HEAD + "model:\n  - conv2d: {filters: 8, units: 16, kernel_size: 3}\n" + TAIL
+        at = (5, 26, "model[0].conv2d.units")
+    else:
+        text = (
+            HEAD
+            + "defaults: {conv2d: {filters: 8, units: 16}}\nmodel:\n  - conv2d: {kernel_size: 3}\n"
+            + TAIL
+        )
+        at = (4, 33, "defaults.conv2d.units")
+    error = only(runner, write_spec, text)
+    assert (error.line, error.column, error.path) == at
+    assert error.message == "unknown parameter 'units' for `conv2d`"
+    assert error.hint is not None and "filters`?" not in error.hint
+
+
+def test_no_floor_division_hint_where_floor_division_still_gives_a_float(runner, write_spec) -> None:
+    # `${width // 2.0}` is 16.0 too: that hint would not fix the mistake
+    text = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nvars: {width: 32}\n"
+    text += 'model:\n  - conv2d: {filters: "${width / 2.0}", kernel_size: 3}\n' + TAIL
+    error = only(runner, write_spec, text)
+    assert (error.line, error.column, error.path) == (6, 23, "model[0].conv2d.filters")
+    assert error.message == "expected a positive integer; received number 16.0"
+    assert error.hint is None

@@ -236,7 +236,12 @@ def _one_output(
         else infer_task(shape, activation, _loss_name(reader.value((*base, "loss"))))
     )
     flat_dense = _dense_on_map(compiled, name) if stated is None and len(shape) == 3 else None
-    if stated is None and task == "segmentation" and _meant_classifier(reader, compiled, shape, flat_dense):
+    if (
+        stated is None
+        and task == "segmentation"
+        and not _stated_per_pixel(reader, name, base)
+        and _meant_classifier(reader, compiled, shape, flat_dense)
+    ):
         # A per-pixel guess would send the user to upsample a classifier that only lacks a
         # flatten: the class-only source or the shrunken map says a classifier was meant.
         task = "classification"
@@ -298,7 +303,8 @@ def _source_kind(reader: _Reader) -> str:
 def _dense_on_map(compiled: CompiledSpec, name: str) -> Any:
     """The first dense layer (a ``per_position`` kind of the registry) feeding output ``name``
     whose input is a 3-D feature map (the telltale of a missing flatten: dense acts on the last
-    axis only), or ``None``."""
+    axis only), with no ``spatial`` layer (convolution, pooling, upsampling) between it and the
+    output, or ``None``."""
     from cnnspec.layers import REGISTRY
 
     ir = compiled.ir
@@ -312,11 +318,48 @@ def _dense_on_map(compiled: CompiledSpec, name: str) -> Any:
             continue
         seen.add(node.name)
         kind = REGISTRY.get(node.kind)
+        if kind is not None and kind.spatial:
+            # what comes before a convolution, pooling or upsampling is turned back into a map:
+            # a dense there is a per-pixel layer of a segmentation net, not a missing flatten
+            continue
         if kind is not None and kind.per_position and node.input_shapes and len(node.input_shapes[0]) == 3:
             found.append(node)
         todo.extend(node.inputs)
     order = {node.name: index for index, node in enumerate(ir.nodes)}
     return min(found, key=lambda node: order[node.name]) if found else None
+
+
+def _only_of_segmentation(table: dict[str, tuple[str, ...]]) -> set[str]:
+    """The names ``table`` (losses or metrics by task) gives segmentation alone."""
+    others = {name for task, names in table.items() if task != "segmentation" for name in names}
+    return set(table["segmentation"]) - others
+
+
+def _stated_per_pixel(reader: _Reader, name: str, base: SpecPath) -> bool:
+    """Whether the spec states that output ``name`` learns a per-pixel map: its stated target
+    (``shapes``' target, one or the output's own; an npz ``target``; an image source's masks) is
+    a mask, or its stated loss or a stated metric is one of segmentation's alone (dice,
+    mean_iou). A segmentation net is then never guessed to be a classifier missing its flatten."""
+    from cnnspec.analysis.settings import IMAGE_SOURCE_TARGETS, IMAGE_TARGET_SOURCES
+
+    source = reader.value(("data", "source"), None)
+    if isinstance(source, dict):
+        targets: list[Any] = [
+            IMAGE_SOURCE_TARGETS.get(kind) for key, kind in IMAGE_TARGET_SOURCES.items() if key in source
+        ]
+        for settings in source.values():
+            if not isinstance(settings, dict):
+                continue
+            target = settings.get("target")
+            targets.append(target.get(name) if isinstance(target, dict) else target)
+        targets.append(source.get("target"))  # npz: {npz: FILE, target: …}
+        if any(isinstance(t, str) and t in PER_PIXEL_TARGETS for t in targets):
+            return True
+    if _loss_name(reader.value((*base, "loss"), None)) in _only_of_segmentation(LOSSES_OF_TASK):
+        return True
+    metrics = reader.value((*base, "metrics"), None)
+    stated = metrics if isinstance(metrics, list) else [metrics]
+    return any(_loss_name(m) in _only_of_segmentation(METRICS_OF_TASK) for m in stated)
 
 
 def _meant_classifier(

@@ -261,6 +261,7 @@ register(
         main="filters",
         ranks=(2,),
         kernel_layout="wio",
+        spatial=True,
     ),
     LayerKind(
         "conv2d",
@@ -274,6 +275,7 @@ register(
         main="filters",
         ranks=(3,),
         kernel_layout="hwio",
+        spatial=True,
     ),
     LayerKind(
         "depthwise_conv2d",
@@ -287,6 +289,7 @@ register(
         main="kernel_size",
         ranks=(3,),
         kernel_layout="hwim",
+        spatial=True,
     ),
     LayerKind(
         "separable_conv2d",
@@ -300,6 +303,7 @@ register(
         main="filters",
         ranks=(3,),
         kernel_layout="hwim",
+        spatial=True,
     ),
     LayerKind(
         "conv2d_transpose",
@@ -313,5 +317,6 @@ register(
         main="filters",
         ranks=(3,),
         kernel_layout="hwoi",
+        spatial=True,
     ),
 )

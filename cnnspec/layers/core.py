@@ -262,6 +262,7 @@ register(
         main="size",
         ranks=(3,),
         value_range="keeps",  # nearest repeats values, bilinear averages neighbours
+        spatial=True,
     ),
     LayerKind(
         "zero_padding2d",
@@ -312,5 +313,6 @@ register(
         # can overshoot slightly at edges, which the value_range lint does not need to see.
         value_range="keeps",
         preprocessing=True,
+        spatial=True,
     ),
 )

@@ -44,12 +44,14 @@ PARAM_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
-def param_synonym(key: object, valid: Mapping[str, object]) -> str | None:
+def param_synonym(key: object, valid: Mapping[str, object], written: Iterable[object] = ()) -> str | None:
     """The parameter of ``valid`` that ``key``, another library's name for it, means; ``None``
-    when ``key`` is no known synonym of any of them."""
+    when ``key`` is no known synonym of any of them. A parameter among ``written`` (the keys
+    beside ``key``) is not the one meant: it is there already."""
     if not isinstance(key, str):
         return None
-    return next((name for name in PARAM_SYNONYMS.get(key, ()) if name in valid), None)
+    present = set(written)
+    return next((name for name in PARAM_SYNONYMS.get(key, ()) if name in valid and name not in present), None)
 
 
 def meant_parameters(keys: Iterable[object], valid: Mapping[str, object], missing: Iterable[str]) -> set[str]:

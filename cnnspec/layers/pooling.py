@@ -56,12 +56,15 @@ def _pool(name: str, cls: str, doc: str, keras_always_pass: tuple[str, ...] = ()
         main="pool_size",
         ranks=(3,),
         value_range="keeps",
+        spatial=True,
         keras_always_pass=keras_always_pass,
     )
 
 
 def _global(name: str, cls: str, doc: str) -> LayerKind:
-    return LayerKind(name, "pooling", cls, doc, GLOBAL_PARAMS, _global_shape, ranks=(3,), value_range="keeps")
+    return LayerKind(
+        name, "pooling", cls, doc, GLOBAL_PARAMS, _global_shape, ranks=(3,), value_range="keeps", spatial=True
+    )
 
 
 register(

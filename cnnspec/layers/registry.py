@@ -146,6 +146,12 @@ class LayerKind:
     a feature map it acts per pixel, so a classifier that ends in one over a map is missing its
     flatten or global pooling (the hint of :mod:`cnnspec.analysis.tasks`)."""
 
+    spatial: bool = False
+    """A layer that moves or mixes spatial positions (a convolution, pooling, upsampling or
+    resizing): a per-position layer before one on the path to an output has its map turned
+    back into a per-pixel or pooled result, so it is no classifier's missing flatten (read by
+    :mod:`cnnspec.analysis.tasks`)."""
+
     xla: bool = True
     """Whether Keras compiles the layer with XLA (its ``supports_jit``). A model holding one
     that cannot runs entirely without XLA: Keras turns ``jit_compile=True`` off with a bare

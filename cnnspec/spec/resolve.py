@@ -307,8 +307,13 @@ class Resolver:
         self.context = 0  # the block call or repeat iteration being walked (0: none)
         self.contexts = 0
         self.lost_ids = False  # an `id` failed: unknown references may be its consequence
-        #: A 2-D ``input.shape`` given to image layers was reported at the input (once).
-        self.flat_input_reported = False
+        #: The shape errors of image layers fed a 2-D ``input.shape`` (each ready to report at
+        #: its layer), and whether a layer that takes no 3-D input read that input validly
+        #: (conv1d: [steps, channels]): reported at ``input.shape`` once the model is walked,
+        #: unless one did (a channel axis would break it).
+        self.flat_input_errors: list[Callable[[], None]] = []
+        self.flat_input_paths: list[SpecPath] = []
+        self.flat_input_valid = False
         diags.includes.update(doc.includes)
         self.input_name = INPUT
         self.too_many = False
@@ -580,6 +585,7 @@ class Resolver:
             )
         outputs = self.resolve_outputs(top, last)
         augmentation = self.resolve_augmentation(env, input_shape)
+        self.report_flat_input(input_shape)
         if not self.diags.errors:  # after an error, unreached layers are a symptom, not news
             self.prune(outputs)
         for name in self.blocks:
@@ -732,8 +738,8 @@ class Resolver:
                         key=True,
                         code="unknown-parameter",
                         hint=(
-                            f"did you mean `{param_synonym(pname, kind.param_index)}`?"
-                            if param_synonym(pname, kind.param_index) is not None
+                            f"did you mean `{param_synonym(pname, kind.param_index, params)}`?"
+                            if param_synonym(pname, kind.param_index, params) is not None
                             else did_you_mean(str(pname), kind.param_index)
                         )
                         or "parameters: " + (", ".join(kind.param_index) or "none"),
@@ -1416,7 +1422,7 @@ class Resolver:
                     continue  # the rest of a tuple, reported with its first piece
                 value = tuples[key]  # `(3, 3)` whole, so the message and hint show it
             if param is None:
-                meant = param_synonym(key, kind.param_index)
+                meant = param_synonym(key, kind.param_index, raw)
                 hint = (
                     f"did you mean `{meant}`?" if meant is not None else did_you_mean(key, kind.param_index)
                 )
@@ -1440,7 +1446,7 @@ class Resolver:
                 continue
             hint = param.hint(value)  # the name meant (choices, initializers …), or how to write it
             if hint is None:
-                hint = _division_hint(param, raw[key], value)
+                hint = _division_hint(param, raw[key], value, env)
             if self.param_error(param, value, ppath, hint):
                 ok = False
                 continue
@@ -1511,29 +1517,45 @@ class Resolver:
             log.sites.append(Site(None if node is None else node - log.base, key, value, env, reads, result))
 
     def input_rank_error(
-        self, kind: LayerKind, inputs: list[str], known: list[Shape], path: SpecPath
+        self,
+        kind: LayerKind,
+        inputs: list[str],
+        known: list[Shape],
+        path: SpecPath,
+        report: Callable[[], None],
     ) -> bool:
-        """Report an image layer fed the model input of shape ``[H, W]`` at ``input.shape``,
-        where the mistake is (a missing channel axis), once for every layer it reaches; whether
-        this layer's shape error was that one. A 2-D input is itself valid (conv1d reads
-        ``[steps, channels]``), so only an image layer taking it shows the mistake."""
+        """Hold back the shape error of an image layer fed the model input of shape ``[H, W]``
+        (``report`` reports it at the layer); whether this layer's shape error was that one.
+        :meth:`report_flat_input` decides where it goes once every layer is known."""
         if inputs != [self.input_name] or len(known) != 1 or len(known[0]) != 2:
             return False
         if kind.ranks is None or 3 not in kind.ranks or 2 in kind.ranks:
             return False
-        if not self.flat_input_reported:
-            self.flat_input_reported = True
-            height, width = known[0]
-            hint = f"images need a channel axis: [{height}, {width}, 1] (or [{height}, {width}, 3] for RGB)"
-            self.diags.error(
-                f"expected an image shape [height, width, channels] for {self.path_text(path)}; "
-                f"received {list(known[0])}",
-                self.doc.loc(("input", "shape")),
-                "input.shape",
-                code="shape",
-                hint=hint,
-            )
+        self.flat_input_errors.append(report)
+        self.flat_input_paths.append(path)
         return True
+
+    def report_flat_input(self, shape: Shape | None) -> None:
+        """Report the image layers fed a 2-D input: once, at ``input.shape``, where the mistake
+        is (a missing channel axis), if no layer reads that input validly; else at each layer
+        (a 2-D input is itself valid: conv1d reads ``[steps, channels]``, and adding a channel
+        axis would break that layer)."""
+        if not self.flat_input_errors:
+            return
+        if self.flat_input_valid or shape is None or len(shape) != 2:  # (2-D for a 1-D layer)
+            for report in self.flat_input_errors:
+                report()
+            return
+        height, width = shape
+        hint = f"images need a channel axis: [{height}, {width}, 1] (or [{height}, {width}, 3] for RGB)"
+        first = self.path_text(self.flat_input_paths[0])
+        self.diags.error(
+            f"expected an image shape [height, width, channels] for {first}; received {list(shape)}",
+            self.doc.loc(("input", "shape")),
+            "input.shape",
+            code="shape",
+            hint=hint,
+        )
 
     def emit(
         self,
@@ -1570,17 +1592,25 @@ class Resolver:
             try:
                 shape = kind.output_shape(params, known)
                 counts = kind.counts(params, known, shape)
+                if inputs == [self.input_name] and len(known[0]) == 2 and kind.ranks and 3 not in kind.ranks:
+                    self.flat_input_valid = True  # (a channel axis would break this layer)
             except ShapeError as exc:
-                if not self.input_rank_error(kind, inputs, known, path):
-                    target = located.get(exc.param or "", path) if located is not None else path
-                    shapes = ", ".join(str(list(s)) for s in known)
-                    detail = "" if "received" in exc.message else f" (input shape {shapes})"
-                    self.error(
-                        exc.message + detail,
-                        target,
-                        code="shape",
-                        hint=exc.hint,
-                    )
+                target = located.get(exc.param or "", path) if located is not None else path
+                shapes = ", ".join(str(list(s)) for s in known)
+                detail = "" if "received" in exc.message else f" (input shape {shapes})"
+                report = functools.partial(
+                    self.diags.error,
+                    exc.message + detail,
+                    self.doc.loc(target),
+                    format_path(target),
+                    notes=[*self.call_notes(), *self.origin_notes(target)],
+                    context=self.context,
+                    origins=self.origin_notes(target),
+                    code="shape",
+                    hint=exc.hint,
+                )
+                if not self.input_rank_error(kind, inputs, known, path, report):
+                    report()
         if name in self.by_name or name == self.input_name:
             self.error(
                 f"layer name {name!r} is used twice",
@@ -3136,15 +3166,20 @@ def _tuple_fragments(raw: dict[Any, Any]) -> dict[Any, Any]:
     return found
 
 
-def _division_hint(param: Param, written: Any, value: Any) -> str | None:
+def _division_hint(param: Param, written: Any, value: Any, env: dict[str, Any]) -> str | None:
     """A hint for a whole float (``16.0``) that an expression with ``/`` computed where an
-    integer is wanted: ``/`` always gives a float, ``//`` the integer."""
+    integer is wanted: ``/`` always gives a float, ``//`` the integer. Only where the rewritten
+    expression, evaluated in the same ``env``, gives an integer the parameter takes (``w // 2.0``
+    is still a float)."""
     if not (isinstance(written, str) and "${" in written and "/" in written.replace("//", "")):
         return None
     if not (isinstance(value, float) and value.is_integer() and param.problem(int(value)) is None):
         return None
-    return (
-        "use // for integer division: / always gives a float ("
-        + written.replace("/", "//").replace("////", "//")
-        + ")"
-    )
+    rewritten = written.replace("/", "//").replace("////", "//")
+    try:
+        result = substitute(rewritten, env)
+    except (Poisoned, ExpressionError):
+        return None
+    if type(result) is not int or param.problem(result) is not None:
+        return None
+    return f"use // for integer division: / always gives a float ({rewritten})"

@@ -13,7 +13,10 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
+import yaml
+
 from cnnspec.errors import (
+    ALIASES,
     MAX_DIAGNOSTICS,
     Diagnostics,
     alias_hint,
@@ -25,7 +28,7 @@ from cnnspec.errors import (
 from cnnspec.layers.params import text_as_value, written_as_text_hint
 from cnnspec.layers.registry import REGISTRY, LayerKind
 from cnnspec.spec.loader import SourceDoc
-from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
+from cnnspec.spec.sections import DATA_SCHEMA, OPTIMIZERS, RUNTIME_SCHEMA, TRAINING_SCHEMA
 from cnnspec.spec.weights import WEIGHTS_SCHEMA
 
 SCHEMA_ID = "https://cnnspec.dev/schemas/cnnspec.schema.json"
@@ -450,8 +453,13 @@ def _flat_optimizer(path: tuple[Any, ...], doc: SourceDoc, diags: Diagnostics) -
         if named is None:
             return None
         name = value[named]
-        settings = ", ".join(f"{k}: {v}" for k, v in value.items() if k != named)
-        written = f"{{{name}: {{{settings}}}}}" if settings else str(name)
+        if not isinstance(name, str) or name not in OPTIMIZERS:
+            return None  # no optimizer to nest under: the schema's own errors say what is wrong
+        # other libraries' keys under cnnspec's names (lr → learning_rate): the fix is whole
+        settings = {ALIASES.get(k, k) if isinstance(k, str) else k: v for k, v in value.items() if k != named}
+        written = flow_yaml({name: settings} if settings else name)
+        if written is None:
+            return None
         where = path[: depth + 1]
         diags.error(
             f"expected the optimizer's name as its key; received a mapping with keys "
@@ -595,21 +603,32 @@ def _expected(schema: Any) -> str:
     return f"{text} {' and '.join(bounds)}".strip()
 
 
-def _learning_rate_hint(training: dict[Any, Any], key: str) -> str:
+def flow_yaml(value: Any) -> str | None:
+    """``value`` as one line of YAML (flow style: ``{sgd: {momentum: 0.9, nesterov: true}}``),
+    as a hint shows what to write; ``None`` for a value YAML cannot write."""
+    try:
+        text = yaml.safe_dump(
+            value, default_flow_style=True, sort_keys=False, allow_unicode=True, width=10**9
+        )
+    except yaml.YAMLError:
+        return None
+    return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def _learning_rate_hint(training: dict[Any, Any], key: str) -> str | None:
     """Where a learning rate written beside the optimizer belongs: inside it, under the
-    optimizer's own name (the one written, else adam)."""
+    optimizer's own name (the one written, else adam), with the settings already written."""
     optimizer = training.get("optimizer")
-    name = (
-        optimizer
-        if isinstance(optimizer, str)
-        else next(iter(optimizer), "adam")
-        if isinstance(optimizer, dict)
-        else "adam"
-    )
-    return (
-        f"the learning rate is the optimizer's setting: optimizer: {{{name}: "
-        f"{{learning_rate: {training[key]}}}}}"
-    )
+    name: Any = "adam"
+    settings: dict[Any, Any] = {}
+    if isinstance(optimizer, str):
+        name = optimizer
+    elif isinstance(optimizer, dict) and optimizer:
+        name, written = next(iter(optimizer.items()))
+        settings = dict(written) if isinstance(written, dict) else {}
+    settings["learning_rate"] = training[key]
+    shown = flow_yaml({name: settings})
+    return None if shown is None else f"the learning rate is the optimizer's setting: optimizer: {shown}"
 
 
 def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
@@ -630,8 +649,13 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
             )
             if path == () and key == "layers":
                 hint = "the layer list of a spec is called `model`"
-            if key in ("learning_rate", "lr") and "optimizer" in allowed and isinstance(value, dict):
-                hint = _learning_rate_hint(value, key)
+            if (
+                key in ("learning_rate", "lr")
+                and "optimizer" in allowed
+                and "learning_rate" not in allowed  # (a phase has its own: the alias hint says it)
+                and isinstance(value, dict)
+            ):
+                hint = _learning_rate_hint(value, key) or hint
             diags.error(
                 f"unknown key {key!r}",
                 doc.key_loc((*path, key)),
