@@ -22,22 +22,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from cnnspec.cli.app import app
+from tests.test_bare_tasks_audit import SHAPE, _save, bare_models
 
 pytestmark = pytest.mark.slow
-
-SHAPE = (16, 16, 3)
-
-
-def _save(model: Any, loss: Any, path: Path) -> Path:
-    """``model`` compiled with ``loss`` (recorded in the file, as training records it) at ``path``."""
-    model.compile(optimizer="adam", loss=loss)
-    model.save(path)
-    return path
 
 
 def _invoke(*args: Any) -> Any:
@@ -52,55 +43,20 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     pytest.importorskip("tf2onnx")
     pytest.importorskip("onnxruntime")
     import keras
-    from PIL import Image
 
     folder = tmp_path_factory.mktemp("bare_exports")
-    keras.utils.set_random_seed(0)
+    files = bare_models(folder)
     inputs = keras.Input(SHAPE)
-    features = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
-    pooled = keras.layers.GlobalAveragePooling2D()(features)
-    files = {
-        "seg": _save(
-            keras.Model(inputs, keras.layers.Conv2D(4, 1, activation="softmax")(features)),
-            "sparse_categorical_crossentropy",
-            folder / "seg.keras",
-        ),
-        "reg": _save(keras.Model(inputs, keras.layers.Dense(1)(pooled)), "mae", folder / "reg.keras"),
-        # the last layer (count, linear) is not the first output (mask, softmax)
-        "multi": _save(
-            keras.Model(
-                inputs,
-                [
-                    keras.layers.Conv2D(4, 1, activation="softmax", name="mask")(features),
-                    keras.layers.Dense(3, activation="sigmoid", name="labels")(pooled),
-                    keras.layers.Dense(1, name="count")(pooled),
-                ],
-            ),
-            {"mask": "sparse_categorical_crossentropy", "labels": "binary_crossentropy", "count": "mse"},
-            folder / "multi.keras",
-        ),
-        # an 8×8 map of a 16×16 input: no task's output
-        "half": _save(
-            keras.Model(
-                inputs,
-                keras.layers.Conv2D(4, 1, activation="softmax")(keras.layers.MaxPooling2D()(features)),
-            ),
-            "sparse_categorical_crossentropy",
-            folder / "half.keras",
-        ),
-        # a classifier whose probabilities come from a Softmax layer (no "activation" key)
-        "softmax": _save(
-            keras.Model(inputs, keras.layers.Softmax()(keras.layers.Dense(3)(pooled))),
-            "sparse_categorical_crossentropy",
-            folder / "softmax.keras",
-        ),
-    }
-    image = folder / "im0.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, SHAPE, dtype="uint8")).save(image)
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    # a classifier whose probabilities come from a Softmax layer (no "activation" key)
+    files["softmax"] = _save(
+        keras.Model(inputs, keras.layers.Softmax()(keras.layers.Dense(3)(pooled))),
+        "sparse_categorical_crossentropy",
+        folder / "softmax.keras",
+    )
     for kind in ("seg", "reg", "multi", "half"):
         result = _invoke("export", files[kind], "--format", "onnx")
         assert result.exit_code == 0, (kind, result.output)
-    files["image"] = image
     return files
 
 

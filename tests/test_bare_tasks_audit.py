@@ -33,14 +33,12 @@ def _save(model: Any, loss: Any, path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The bare model files by kind, an image and two mask ``.npz`` files (classes 0–3, and
-    values up to 8), in one folder."""
+def bare_models(folder: Path) -> dict[str, Path]:
+    """Small untrained bare model files by kind (``seg``, ``reg``, ``multi``, ``half``) and an
+    image ``im0.png``, saved in ``folder`` (tests/test_bare_exports_audit.py builds on them)."""
     import keras
     from PIL import Image
 
-    folder = tmp_path_factory.mktemp("bare")
     keras.utils.set_random_seed(0)
     inputs = keras.Input(SHAPE)
     features = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
@@ -74,10 +72,20 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             folder / "half.keras",
         ),
     }
-    rng = np.random.default_rng(0)
     image = folder / "im0.png"
-    Image.fromarray(rng.integers(0, 256, SHAPE, dtype="uint8")).save(image)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, SHAPE, dtype="uint8")).save(image)
     files["image"] = image
+    return files
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The bare model files by kind, an image and two mask ``.npz`` files (classes 0–3, and
+    values up to 8), in one folder."""
+    folder = tmp_path_factory.mktemp("bare")
+    files = bare_models(folder)
+    rng = np.random.default_rng(0)
+    rng.integers(0, 256, SHAPE, dtype="uint8")  # (the image's draw: the arrays below as before)
     x = rng.integers(0, 256, (5, *SHAPE), dtype="uint8")
     masks = rng.integers(0, 4, (5, 16, 16)).astype("int64")
     for name, test_masks in (("ok", masks), ("big", np.where(masks == 3, 8, masks))):
