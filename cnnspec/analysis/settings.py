@@ -1345,11 +1345,18 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
 
 # -- pixel scaling (TF-free: shared by the pipeline, the generated script and the lint) ----------
 def model_scales_input(ir: ModelIR) -> bool:
-    """The model scales its own input: a layer that rescales values (``rescaling``) among its
-    first three layers or in the augmentation. ``data.rescale: auto`` then leaves the pixels as
-    stored."""
-    early = [*ir.nodes[:3], *ir.augmentation]
-    return any(kind.value_range == "affine" for n in early if (kind := REGISTRY.get(n.kind)) is not None)
+    """The model scales its own input: a layer that rescales values (``rescaling``) in the
+    augmentation or before the model's first layer with weights (after any number of random
+    augmentation layers written in ``model:``; a rescaling after a convolution scales features,
+    not pixels). ``data.rescale: auto`` then leaves the pixels as stored. The same rule reads a
+    bare model file (:func:`cnnspec.reporting.run.rescales_itself`)."""
+    kinds = [REGISTRY.get(n.kind) for n in ir.augmentation]
+    for node in ir.nodes:
+        kind = REGISTRY.get(node.kind)
+        kinds.append(kind)
+        if node.counts.params and (kind is None or kind.value_range != "affine"):
+            break
+    return any(kind is not None and kind.value_range == "affine" for kind in kinds)
 
 
 #: ``data.rescale: auto``: the value of a full-intensity pixel, by the integer dtypes that say it.

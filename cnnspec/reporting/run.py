@@ -470,10 +470,19 @@ def layer_kind(layer: Any) -> LayerKind | None:
 
 
 def rescales_itself(model: Any) -> bool:
-    """Whether one of the model's first layers rescales the pixel values (``Rescaling``)."""
-    return any(
-        (kind := layer_kind(layer)) is not None and kind.value_range == "affine" for layer in model.layers[:4]
-    )
+    """Whether the model rescales the pixel values itself: a ``Rescaling`` before its first
+    layer with weights, nested models' layers included (a preprocessing ``Sequential`` inside,
+    a keras.applications backbone that rescales its own input, random augmentation layers
+    before it), as :func:`~cnnspec.analysis.settings.model_scales_input` reads a spec."""
+    for layer in all_layers(model):
+        if hasattr(layer, "layers"):
+            continue  # a nested model: its own layers follow in the list
+        kind = layer_kind(layer)
+        if kind is not None and kind.value_range == "affine":
+            return True
+        if layer.weights:
+            return False
+    return False
 
 
 def conv_layers(model: Any) -> list[Any]:

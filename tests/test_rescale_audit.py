@@ -1,0 +1,64 @@
+"""Whether a model rescales its own pixels (``data.rescale: auto`` then leaves them as stored):
+a ``rescaling`` before the first layer with weights, after any number of random augmentation
+layers and inside nested models, in a spec and in a bare model file alike. Only the first three
+layers (four of a file, top level only) were looked at: the pixels were divided by 255 twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnnspec.analysis.settings import model_scales_input
+from cnnspec.api import compile_text
+
+HEAD = "cnnspec: 1\nname: m\ninput: {shape: [16, 16, 3]}\nmodel:\n"
+TAIL = (
+    "  - conv2d: {filters: 4, kernel_size: 3}\n  - global_avg_pool2d\n"
+    "  - dense: {units: 3, activation: softmax}\n"
+)
+AUGMENT = (
+    "  - random_flip: horizontal\n  - random_rotation: 0.1\n  - random_zoom: 0.1\n  - random_contrast: 0.1\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("layers", "scales"),
+    [
+        ("  - rescaling: 0.00392156862745098\n", True),
+        (AUGMENT + "  - rescaling: 0.00392156862745098\n", True),  # was False: the fifth layer
+        ("", False),
+        # after the first convolution it scales features, not pixels
+        ("  - conv2d: {filters: 3, kernel_size: 1}\n  - rescaling: 0.00392156862745098\n", False),
+    ],
+)
+def test_a_spec_scales_its_pixels_when_a_rescaling_comes_before_any_weights(layers, scales):
+    assert model_scales_input(compile_text(HEAD + layers + TAIL).ir) is scales
+
+
+@pytest.mark.slow
+def test_a_bare_model_file_rescales_itself_with_a_rescaling_nested_or_after_augmentation(tmp_path: Path):
+    import keras
+    from keras import layers as L
+
+    from cnnspec.reporting.run import rescales_itself
+
+    def head(x):
+        x = L.Conv2D(4, 3, activation="relu")(x)
+        return L.Dense(3, activation="softmax")(L.GlobalAveragePooling2D()(x))
+
+    inputs = keras.Input((16, 16, 3))
+    augmented = inputs
+    for layer in (L.RandomFlip(), L.RandomRotation(0.1), L.RandomZoom(0.1), L.RandomContrast(0.1)):
+        augmented = layer(augmented)
+    nested = keras.Sequential([L.Rescaling(1 / 255)], name="pre")
+    models = {
+        "after_augmentation": keras.Model(inputs, head(L.Rescaling(1 / 255)(augmented))),
+        "nested": keras.Model(inputs, head(nested(inputs))),
+        "none": keras.Model(inputs, head(inputs)),
+    }
+    found = {}
+    for name, model in models.items():
+        model.save(tmp_path / f"{name}.keras")
+        found[name] = rescales_itself(keras.saving.load_model(tmp_path / f"{name}.keras", safe_mode=True))
+    assert found == {"after_augmentation": True, "nested": True, "none": False}
