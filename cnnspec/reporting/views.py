@@ -91,6 +91,8 @@ def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
         of_other = isinstance(data, dict) and data.get("of_run") is False
         if name == "evaluation.json" and of_other and run.run_dir is not None:
             continue
+        if name == "evaluation.json" and run.run_dir is None and not _of_model(doc, run):
+            continue  # another model file's evaluation in the same folder (evaluate writes it there)
         parts: list[tuple[str, Any]] = [("", doc or {})]
         outputs = (doc or {}).get("outputs")
         if isinstance(outputs, dict):
@@ -103,6 +105,15 @@ def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
             ):
                 return part["confusion_matrix"], [str(n) for n in part["class_names"]], what + output
     raise _no_confusion(run)
+
+
+def _of_model(doc: Any, run: Run) -> bool:
+    """Whether the evaluation ``doc``, read beside a model file outside a run folder, is of that
+    model file: its ``model`` (the path as given to that ``evaluate``, from wherever it ran)
+    names a file of the same name. It was found in the model's own folder, where no two files
+    share a name."""
+    model = doc.get("model") if isinstance(doc, dict) else None
+    return isinstance(model, str) and Path(model).name == run.model_path.name
 
 
 #: What ``visualize samples`` shows of each task other than classification.

@@ -1,7 +1,10 @@
-"""Whether a model rescales its own pixels (``data.rescale: auto`` then leaves them as stored):
-a ``rescaling`` before the first layer with weights, after any number of random augmentation
-layers and inside nested models, in a spec and in a bare model file alike. Only the first three
-layers (four of a file, top level only) were looked at: the pixels were divided by 255 twice."""
+"""Bare model files and the model's own rescaling (audit of import and bare models).
+
+Whether a model rescales its own pixels (``data.rescale: auto`` then leaves them as stored): a
+``rescaling`` before the first layer with weights, after any number of random augmentation
+layers and inside nested models, in a spec and in a bare model file alike. Only the first
+three layers (four of a file, top level only) were looked at: the pixels were divided by 255
+twice. And a bare model's confusion matrix is drawn only from its own evaluation."""
 
 from __future__ import annotations
 
@@ -62,3 +65,24 @@ def test_a_bare_model_file_rescales_itself_with_a_rescaling_nested_or_after_augm
         model.save(tmp_path / f"{name}.keras")
         found[name] = rescales_itself(keras.saving.load_model(tmp_path / f"{name}.keras", safe_mode=True))
     assert found == {"after_augmentation": True, "nested": True, "none": False}
+
+
+def test_a_bare_models_confusion_is_never_drawn_from_another_models_evaluation(tmp_path: Path):
+    """`evaluate` writes evaluation.json into a bare model's folder: a second model file there
+    drew the first one's matrix under its own name (a regression model got a 3×3 matrix)."""
+    import json
+
+    from cnnspec.errors import UsageError
+    from cnnspec.reporting.run import Run
+    from cnnspec.reporting.views import confusion_source
+
+    evaluation = {
+        "model": "elsewhere/first.keras",  # the path as that evaluate was given it
+        "confusion_matrix": [[1, 0], [0, 1]],
+        "class_names": ["a", "b"],
+    }
+    (tmp_path / "evaluation.json").write_text(json.dumps(evaluation), encoding="utf-8")
+    matrix, names, _ = confusion_source(Run(tmp_path / "first.keras"))
+    assert matrix == [[1, 0], [0, 1]] and names == ["a", "b"]
+    with pytest.raises(UsageError):
+        confusion_source(Run(tmp_path / "second.keras"))
