@@ -86,3 +86,37 @@ def test_a_bare_models_confusion_is_never_drawn_from_another_models_evaluation(t
     assert matrix == [[1, 0], [0, 1]] and names == ["a", "b"]
     with pytest.raises(UsageError):
         confusion_source(Run(tmp_path / "second.keras"))
+
+
+@pytest.mark.parametrize(
+    ("loss", "said"),
+    [
+        ("mse", "training: {task: regression, loss: mse}"),
+        ({"class_name": "MeanAbsoluteError", "config": {"name": "mean_absolute_error"}}, "loss: mae"),
+        ({"count": "huber", "labels": "binary_crossentropy"}, "(count: huber)"),
+        ("sparse_categorical_crossentropy", None),
+        (None, None),
+    ],
+)
+def test_import_notes_a_regression_loss_the_spec_does_not_keep(loss, said):
+    """`predict` of the file reads its regression head by the saved loss; the imported spec has
+    no training section, so `train` would read it as a classifier: the note says what to add."""
+    from cnnspec.importer.losses import regression_loss_note
+
+    note = regression_loss_note({"compile_config": {"loss": loss}} if loss is not None else {})
+    assert (note is None) if said is None else (said in note and "keeps no training settings" in note)
+
+
+@pytest.mark.slow
+def test_import_of_a_model_compiled_with_mse_writes_the_note_into_the_spec(tmp_path: Path):
+    import keras
+
+    from cnnspec.importer import import_source
+
+    inputs = keras.Input((8, 8, 1))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+    model.compile(optimizer="adam", loss="mse")
+    model.save(tmp_path / "reg.keras")
+    imported = import_source(str(tmp_path / "reg.keras"))
+    assert any("regression loss mse" in note for note in imported.notes)
+    assert "# Note: the source was compiled with the regression loss mse" in imported.text

@@ -62,6 +62,17 @@ CLASS_ONLY_SOURCES = ("digits", "directory", *KERAS_DATASETS)
 #: The target kind each ``shapes`` target gives, where it is not the target's own name.
 SHAPES_TARGET_KINDS = {"count": "regression", "area": "regression"}
 DEFAULT_THRESHOLD = 0.5
+#: Keras' names of the regression losses a compiled model file records (its ``compile_config``)
+#: → cnnspec's: the loss that tells a regression from a linear classifier head (the task rules'
+#: own test, :func:`infer_task`), for a model file without a spec and for ``cnnspec import``.
+KERAS_REGRESSION_LOSSES = {
+    "mse": "mse",
+    "mean_squared_error": "mse",
+    "mae": "mae",
+    "mean_absolute_error": "mae",
+    "huber": "huber",
+    "huber_loss": "huber",
+}
 #: The target kinds that hold a value per pixel, aligned with the image (a segmentation's mask):
 #: whatever moves the image's pixels must move them too.
 PER_PIXEL_TARGETS = ("mask",)
@@ -570,3 +581,12 @@ def _check_moving_layers(reader: _Reader, compiled: CompiledSpec, per_pixel: lis
 def needs_task_path(tasks: tuple[OutputTask, ...]) -> bool:
     """Anything but one classification output goes through the task-aware training path."""
     return len(tasks) != 1 or tasks[0].task != "classification"
+
+
+def keras_regression_loss(value: Any) -> str | None:
+    """cnnspec's name of a regression loss from a saved ``compile_config`` loss entry (a
+    string, or a serialized Keras loss), else ``None``."""
+    if isinstance(value, dict):
+        config = value.get("config")
+        value = config.get("name") if isinstance(config, dict) else value.get("class_name")
+    return KERAS_REGRESSION_LOSSES.get(value.lower()) if isinstance(value, str) else None

@@ -16,6 +16,7 @@ from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.importer.fold import fold
 from cnnspec.importer.graph import UNNAMED, Graph, read_graph
 from cnnspec.importer.items import Item, source_names
+from cnnspec.importer.losses import regression_loss_note
 from cnnspec.importer.mapping import map_layers
 from cnnspec.importer.precision import mixed_precision_note
 from cnnspec.importer.rewrite import hard_sigmoids
@@ -83,7 +84,8 @@ def _import(read: Source, weights_file: str | None, folding: bool, max_params: i
     name = _model_name(graph.name)
     precision = mixed_precision_note(graph, mapped)
     mixed = precision is not None
-    notes = [*graph.notes, *([precision] if precision is not None else [])]
+    loss = regression_loss_note(read.config)
+    notes = [*graph.notes, *(note for note in (precision, loss) if note is not None)]
     try:
         chosen = flat = _attempt(
             read, graph, mapped, name, weights_file, False, layers, max_params, mixed, notes

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.analysis.classes import name_key
+from cnnspec.analysis.tasks import keras_regression_loss
 from cnnspec.errors import Loc, UsageError, did_you_mean
 from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
@@ -622,17 +623,6 @@ def with_source(compiled: CompiledSpec, source: str | dict[str, Any]) -> Compile
     return compile_doc(doc, path=compiled.path)
 
 
-#: Keras' names of the regression losses a compiled model file records (its ``compile_config``)
-#: → cnnspec's: the loss that tells a regression from a linear classifier head (the task rules'
-#: own test, :func:`~cnnspec.analysis.tasks.infer_task`).
-_KERAS_REGRESSION_LOSSES = {
-    "mse": "mse",
-    "mean_squared_error": "mse",
-    "mae": "mae",
-    "mean_absolute_error": "mae",
-    "huber": "huber",
-    "huber_loss": "huber",
-}
 #: The largest ``config.json`` read from a model archive for its recorded losses (a model's
 #: config is kilobytes; a hostile archive must not make this read gigabytes)
 _MAX_ARCHIVE_CONFIG = 16 * 1024 * 1024
@@ -671,15 +661,6 @@ def archive_config(path: Path) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def _loss_name(value: Any) -> str | None:
-    """cnnspec's name of a regression loss from a saved ``compile_config`` loss entry (a
-    string, or a serialized Keras loss), else ``None``."""
-    if isinstance(value, dict):
-        config = value.get("config")
-        value = config.get("name") if isinstance(config, dict) else value.get("class_name")
-    return _KERAS_REGRESSION_LOSSES.get(value.lower()) if isinstance(value, str) else None
-
-
 def recorded_losses(config: dict[str, Any], names: list[str]) -> dict[str, str | None]:
     """The regression loss a model archive's ``config`` (:func:`archive_config`) records for
     each output in ``names`` (``None``: none, or not a regression loss). Keras saves the loss
@@ -701,10 +682,10 @@ def recorded_losses(config: dict[str, Any], names: list[str]) -> dict[str, str |
                 if key in loss and isinstance(where, list) and where and isinstance(where[0], str):
                     # (a layer's own name wins: Keras matched the key itself, if it was one)
                     by_layer.setdefault(where[0], loss[key])
-        return {name: _loss_name(by_layer.get(name)) for name in names}
+        return {name: keras_regression_loss(by_layer.get(name)) for name in names}
     if isinstance(loss, list):
-        return {name: _loss_name(item) for name, item in zip(names, loss)}
-    return dict.fromkeys(names, _loss_name(loss))
+        return {name: keras_regression_loss(item) for name, item in zip(names, loss)}
+    return dict.fromkeys(names, keras_regression_loss(loss))
 
 
 def _layer_activation(layer: Any) -> str | None:
