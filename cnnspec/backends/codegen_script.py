@@ -454,6 +454,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
             code="codegen-script",
         )
     from cnnspec.analysis.datafit import script_data_notes
+    from cnnspec.training.stream import CACHED_SHUFFLE_BUFFER
 
     data_notes = script_data_notes(spec, config)  # labels train refuses are refused here too
     test_split = data.test_split if data.test_split is not None else 0.2
@@ -509,6 +510,10 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "test_split": py_literal(float(test_split)),
         "limit": py_literal(data.limit),
         "shuffle_buffer": py_literal(data.shuffle_buffer),
+        # a cached stream is shuffled after the cache, image by image (training.stream.make_stream)
+        "cached": data.streamed and data.cache in ("memory", "disk"),
+        "cache": data.cache,
+        "cached_buffer": data.shuffle_buffer or CACHED_SHUFFLE_BUFFER,
         "rescale_mode": rescale_mode,
         "rescale": py_literal(rescale) if rescale_mode == "factor" else "None",
         "height": input_shape[0],
