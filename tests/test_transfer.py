@@ -478,7 +478,7 @@ def test_the_generated_scripts_loader_lets_an_adapted_normalization_finalize(wri
     model = build_model(compile_spec(spec))
     targets = functions["layers_with_weights"](model)
     arrays = [[v.numpy() for v in layer.weights] for layer in reference.layers if layer.weights]
-    functions["assign_what_fits"](targets, arrays, str(source), True)
+    functions["assign_what_fits"](targets, arrays, str(source), True, "", "no weight fits")
     batch = np.random.default_rng(1).normal(3.0, 2.0, (2, 8, 8, 1)).astype("float32")
     np.testing.assert_allclose(model(batch), reference(batch), rtol=1e-5, atol=1e-5)
 

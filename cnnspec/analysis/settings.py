@@ -1253,6 +1253,12 @@ def _distribute(reader: _Reader) -> tuple[str, float]:
     return str(value), 300.0
 
 
+#: Images shuffled at a time once a streamed source's decoded images are cached (its file
+#: indices are shuffled otherwise), where ``data.shuffle_buffer`` does not say: here, below
+#: both the stream (cnnspec.training.stream) and the generated script that reproduces it.
+CACHED_SHUFFLE_BUFFER = 2048
+
+
 def layers_without_xla(ir: ModelIR) -> list[str]:
     """The model's layers Keras cannot compile with XLA (the registry's ``xla``, Keras'
     ``supports_jit``), by name: one is enough for Keras to run the whole model without XLA."""

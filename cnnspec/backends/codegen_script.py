@@ -454,7 +454,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
             code="codegen-script",
         )
     from cnnspec.analysis.datafit import script_data_notes
-    from cnnspec.training.stream import CACHED_SHUFFLE_BUFFER
+    from cnnspec.analysis.settings import CACHED_SHUFFLE_BUFFER
 
     data_notes = script_data_notes(spec, config)  # labels train refuses are refused here too
     test_split = data.test_split if data.test_split is not None else 0.2

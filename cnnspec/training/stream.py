@@ -28,12 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from cnnspec.analysis.settings import CACHED_SHUFFLE_BUFFER
 from cnnspec.errors import UsageError
 from cnnspec.training.filelist import ImageFiles
 from cnnspec.training.pipeline import PipelineSettings, batch_preparer, finish, parallel_calls
 
-#: images shuffled at a time once decoded images are cached (indices are shuffled otherwise)
-CACHED_SHUFFLE_BUFFER = 2048
 #: a folder into which every process appends the paths it reads (``reads-<pid>.txt``): the
 #: evidence of the multi-worker test that each image is read once per epoch across workers
 TRACE_ENV = "CNNSPEC_STREAM_TRACE"
