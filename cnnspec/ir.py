@@ -15,7 +15,7 @@ and shapes are decided once, in the node. :func:`lower` flattens the tree into t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -360,6 +360,16 @@ class ModelTree:
 
     def children(self) -> Iterator[Item]:
         return iter(self.body)
+
+
+def ancestors(nodes: Sequence[Node], outputs: Iterable[str]) -> set[str]:
+    """The names of what leads to ``outputs`` among ``nodes`` (in graph order, each after its
+    inputs), ``outputs`` included: every layer on a path to one, and the input names they read."""
+    needed = set(outputs)
+    for node in reversed(nodes):
+        if node.name in needed:
+            needed.update(node.inputs)
+    return needed
 
 
 def walk(items: list[Item]) -> Iterator[Item]:

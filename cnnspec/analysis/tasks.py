@@ -29,6 +29,7 @@ from cnnspec.analysis.settings import (
     SpecPath,
     output_activation,
 )
+from cnnspec.ir import ancestors
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -529,21 +530,6 @@ def _check_shapes_target(
     )
 
 
-def _ancestors(compiled: CompiledSpec, name: str) -> set[str]:
-    """The names of the layers whose output reaches layer ``name`` (itself included)."""
-    ir = compiled.ir
-    inputs = {node.name: node.inputs for node in ir.nodes}
-    found: set[str] = set()
-    pending = [name]
-    while pending:
-        current = pending.pop()
-        if current in found or current not in inputs:  # seen, or the model's input
-            continue
-        found.add(current)
-        pending.extend(inputs[current])
-    return found
-
-
 def _check_moving_layers(reader: _Reader, compiled: CompiledSpec, per_pixel: list[OutputTask]) -> None:
     """No layer of ``model:`` that moves pixels (a ``geometric`` kind of the registry: a random
     flip, rotation, zoom, translation or crop) lies on the path to an output with per-pixel
@@ -558,7 +544,7 @@ def _check_moving_layers(reader: _Reader, compiled: CompiledSpec, per_pixel: lis
     if not per_pixel:
         return
     ir = compiled.ir
-    feeds = {output.name: _ancestors(compiled, output.name) for output in per_pixel}
+    feeds = {output.name: ancestors(ir.nodes, [output.name]) for output in per_pixel}
     several = len(ir.outputs) > 1
     for node in ir.nodes:  # topological order: the errors come in the spec's order
         kind = REGISTRY.get(node.kind)
@@ -581,6 +567,20 @@ def _check_moving_layers(reader: _Reader, compiled: CompiledSpec, per_pixel: lis
 def needs_task_path(tasks: tuple[OutputTask, ...]) -> bool:
     """Anything but one classification output goes through the task-aware training path."""
     return len(tasks) != 1 or tasks[0].task != "classification"
+
+
+def saved_loss(config: dict[str, Any]) -> Any:
+    """The loss a model archive's ``config.json`` records (its ``compile_config``): one loss for
+    every output, a dict by output name (:func:`losses_by_name`), a list in output order, or
+    ``None`` for a model saved uncompiled."""
+    compile_config = config.get("compile_config")
+    return compile_config.get("loss") if isinstance(compile_config, dict) else None
+
+
+def losses_by_name(loss: Any) -> bool:
+    """Whether a :func:`saved_loss` is a dict by output name, not one serialized Keras loss
+    (``{"class_name": …, "config": …}``)."""
+    return isinstance(loss, dict) and not {"class_name", "config"} & set(loss)
 
 
 def keras_regression_loss(value: Any) -> str | None:

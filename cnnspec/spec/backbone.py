@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnspec.errors import Note, SpecError, did_you_mean, format_path
 from cnnspec.fileio import user_path
+from cnnspec.ir import ancestors
 
 if TYPE_CHECKING:
     from cnnspec.errors import SpecPath
@@ -327,11 +328,8 @@ def resolve_backbone(
             return UNKNOWN
         output = outputs[0]
     # The cut: layers of the backbone that do not lead to its output are left out silently.
-    needed = {output}
     mine = resolver.nodes[start:]
-    for node in reversed(mine):
-        if node.name in needed:
-            needed.update(node.inputs)
+    needed = ancestors(mine, [output])
     kept = [node for node in mine if node.name in needed]
     crossing = _crossing(mine, needed, output) if weights is not None and weights.kind == IMAGENET else None
     if crossing is not None:

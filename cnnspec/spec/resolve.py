@@ -48,6 +48,7 @@ from cnnspec.ir import (
     Residual,
     TreeRecorder,
     Var,
+    ancestors,
     layers_of,
 )
 from cnnspec.layers.params import MAX_SIZE, Param, meant_parameters, param_synonym
@@ -833,10 +834,7 @@ class Resolver:
         return augmentation
 
     def prune(self, outputs: list[str]) -> None:
-        needed = set(outputs)
-        for node in reversed(self.nodes):
-            if node.name in needed:
-                needed.update(node.inputs)
+        needed = ancestors(self.nodes, outputs)
         kept = []
         for node in self.nodes:
             if node.name in needed:
