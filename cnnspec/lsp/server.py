@@ -114,14 +114,12 @@ class _Protocol(LanguageServerProtocol):
         if method == types.EXIT:
             super().handle_message(message)
         elif self._shutdown:
-            if request:
-                self.refuse(
-                    message.id,
-                    types.ErrorCodes.InvalidRequest,
-                    f"the server is shut down: `{method}` is refused (only `exit` is accepted now)",
-                )
-            else:
-                log.info("dropping the notification %r after shutdown", method)
+            self.refuse_or_drop(
+                message,
+                types.ErrorCodes.InvalidRequest,
+                f"the server is shut down: `{method}` is refused (only `exit` is accepted now)",
+                "after shutdown",
+            )
         elif method == types.INITIALIZE and request:
             if self.initialize_received:
                 self.refuse(message.id, types.ErrorCodes.InvalidRequest, "the server is already initialized")
@@ -129,16 +127,22 @@ class _Protocol(LanguageServerProtocol):
             self.initialize_received = True
             super().handle_message(message)
         elif not self.initialize_received:
-            if request:
-                self.refuse(
-                    message.id,
-                    types.ErrorCodes.ServerNotInitialized,
-                    f"`{method}` before `initialize`: the server is not initialized",
-                )
-            else:
-                log.info("dropping the notification %r before initialize", method)
+            self.refuse_or_drop(
+                message,
+                types.ErrorCodes.ServerNotInitialized,
+                f"`{method}` before `initialize`: the server is not initialized",
+                "before initialize",
+            )
         else:
             super().handle_message(message)
+
+    def refuse_or_drop(self, message: Any, code: types.ErrorCodes, text: str, when: str) -> None:
+        """Out of LSP's lifecycle (``when``): a request is answered with the error ``code``, a
+        notification dropped (no one waits for it)."""
+        if isinstance(message, RPCRequest):
+            self.refuse(message.id, code, text)
+        else:
+            log.info("dropping the notification %r %s", message.method, when)
 
     def refuse_invalid(self, message: Any) -> None:
         """Answer what is not a JSON-RPC 2.0 message with Invalid Request, when it could be a

@@ -892,15 +892,9 @@ def _mapping_value(lines: list[str], line: int, column: int, problem: str) -> _E
     if item or not _starts_a_key(lines, above):
         return None
     start = _indent(written)
-    spaced = _NO_SPACE_AFTER_COLON.fullmatch(body)
+    spaced = _missing_space(body, above, start)
     if spaced is not None:
-        name, after = spaced.groups()
-        return _Explained(
-            f"missing space after `:` in `{_short(body)}`",
-            above,
-            start + len(name),
-            f"YAML needs a space after the colon: `{name}: {_short(after)}`",
-        )
+        return spaced
     word = _WORD.match(body)
     if ":" in body or word is None:
         return None
@@ -910,6 +904,21 @@ def _mapping_value(lines: list[str], line: int, column: int, problem: str) -> _E
         return _quote_running_text(lines, above, line, column, problem)
     fixed = f"{word.group()}: {_short(rest)}" if rest else f"{word.group()}:"
     return _Explained(f"missing `:` after `{word.group()}`", above, start + word.end(), f"write `{fixed}`")
+
+
+def _missing_space(text: str, line: int, column: int) -> _Explained | None:
+    """``key:value`` written at ``line``, ``column`` (``epochs:40``): a key without the space
+    YAML needs after its colon, located at the colon; ``None`` for other text."""
+    spaced = _NO_SPACE_AFTER_COLON.fullmatch(text)
+    if spaced is None:
+        return None
+    name, after = spaced.groups()
+    return _Explained(
+        f"missing space after `:` in `{_short(text)}`",
+        line,
+        column + len(name),
+        f"YAML needs a space after the colon: `{name}: {_short(after)}`",
+    )
 
 
 def _quote_running_text(
@@ -957,15 +966,9 @@ def _key_without_colon(lines: list[str], line: int, column: int, problem: str) -
     if line >= len(lines):
         return None
     written = _without_comment(lines[line][column:])
-    spaced = _NO_SPACE_AFTER_COLON.fullmatch(written)
+    spaced = _missing_space(written, line, column)
     if spaced is not None:
-        name, after = spaced.groups()
-        return _Explained(
-            f"missing space after `:` in `{_short(written)}`",
-            line,
-            column + len(name),
-            f"YAML needs a space after the colon: `{name}: {_short(after)}`",
-        )
+        return spaced
     below = _content_line(lines, line + 1, 1)
     # lines indented further below the word are its children: it is a key, not a list item
     has_children = below is not None and _indent(_without_comment(lines[below])) > column
