@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnnspec.analysis.tasks import keras_regression_loss
+from cnnspec.analysis.tasks import keras_regression_loss, losses_by_name, saved_loss
 
 
 def regression_loss_note(config: dict[str, Any]) -> str | None:
     """The note for a source compiled with a regression loss (one loss, or one per output by
     name or in order), or ``None``."""
-    compile_config = config.get("compile_config")
-    loss = compile_config.get("loss") if isinstance(compile_config, dict) else None
-    if isinstance(loss, dict) and not {"class_name", "config"} & set(loss):
+    loss = saved_loss(config)
+    if losses_by_name(loss):
         found = {str(name): keras_regression_loss(value) for name, value in loss.items()}
     elif isinstance(loss, list):
         found = {f"output {index}": keras_regression_loss(value) for index, value in enumerate(loss)}

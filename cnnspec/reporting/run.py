@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.analysis.classes import name_key
-from cnnspec.analysis.tasks import keras_regression_loss
+from cnnspec.analysis.tasks import keras_regression_loss, losses_by_name, saved_loss
 from cnnspec.errors import Loc, UsageError, did_you_mean
 from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
@@ -671,9 +671,8 @@ def recorded_losses(config: dict[str, Any], names: list[str]) -> dict[str, str |
     keys are translated through the functional config's ``output_layers``, which maps each key
     to its ``[layer, node, tensor]`` (read by key, a ``Dense(1)`` head compiled with ``mse``
     found no loss and was read as a binary classifier)."""
-    compile_config = config.get("compile_config")
-    loss = compile_config.get("loss") if isinstance(compile_config, dict) else None
-    if isinstance(loss, dict) and not {"class_name", "config"} & set(loss):  # by output name
+    loss = saved_loss(config)
+    if losses_by_name(loss):
         by_layer = dict(loss)
         inner = config.get("config")
         wanted = inner.get("output_layers") if isinstance(inner, dict) else None
