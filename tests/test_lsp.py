@@ -370,6 +370,18 @@ async def test_completion(client: LanguageClient, folder: Path):
     assert "kernel" in params and "filters" not in params  # written already
     close(client, path)
 
+    # a backbone's `until:`: its cut points, then its layer names, which the editor sorts after
+    path = folder / "cut.yaml"
+    text = SPEC + "  - backbone: {spec: zoo:efficientnet_b0, until: }\n"
+    await open_text(client, path, text)
+    doc = types.TextDocumentIdentifier(path.as_uri())
+    cuts = await labels(position(text, "until: }", len("until: ")))
+    ordered = sorted(cuts.values(), key=lambda item: item.sort_text or item.label)
+    assert [item.label for item in ordered[:4]] == ["normalization", "rescaling", "stem", "top"]
+    assert cuts["block6a_expand_activation"].kind == types.CompletionItemKind.Field
+    assert cuts["stem"].kind == types.CompletionItemKind.Reference
+    close(client, path)
+
 
 async def test_outline_is_the_model_tree_with_shapes(client: LanguageClient, folder: Path):
     spec = folder / "net.yaml"

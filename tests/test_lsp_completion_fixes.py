@@ -160,9 +160,16 @@ def test_a_backbones_until_offers_the_cut_points_of_its_spec(broken: bool, tmp_p
     or a spec file of the folder), flow or block style, loading or not."""
     tail = "  - dense: {units: 4\n" if broken else ""
     flow = HEAD + "  - backbone: {spec: zoo:resnet50, until: }\n" + tail
-    assert labels(complete_at(flow, "until: }", 7)) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    offered = complete_at(flow, "until: }", 7)
+    assert labels(offered)[:5] == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    # then its layers' names, ranked after the cut points: `until:` cuts inside an item too
+    layers = [s for s in offered if s.what == "layer"]
+    assert labels(offered)[5:] == labels(layers) and {s.rank for s in layers} == {1}
+    assert {"conv2_bottleneck_1_conv2d_1", "conv5_bottleneck_3_add_1"} <= set(labels(layers))
+    assert "conv1" not in labels(layers)
     block = HEAD + "  - backbone:\n      spec: zoo:mobilenet_v2\n      until: \n" + tail
     assert labels(complete_at(block, "until: \n", 7))[:2] == ["stage1", "stage2"]
+    assert "stage7_inverted_residual_1_conv2d_2" in labels(complete_at(block, "until: \n", 7))
     # a spec file beside the one edited: its own items' ids (not one under `when`)
     (tmp_path / "body.yaml").write_text(
         "cnnspec: 1\nname: b\ninput: {shape: [8, 8, 1]}\nmodel:\n  - {conv2d: 4, id: stem}\n"

@@ -10,7 +10,7 @@
 - at a parameter's value: its choices (``true``/``false`` for a boolean);
 - after ``zoo:``: the zoo's models (``spec:``, ``extends:``), or its block libraries (``use:``);
 - at a backbone's ``until:``: the cut points of the spec it names (a zoo model or a file in
-  the spec's folder).
+  the spec's folder), then the names of its layers, which cut inside its items too.
 
 When the text does not load (invalid YAML, a missing ``use:`` file), the kinds and the
 parameters (and values) of the kind written on the lines above are still offered, from the
@@ -55,12 +55,15 @@ _VALUE_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*:(?=[ \t\[{\"']|$)")
 @dataclass(frozen=True)
 class Suggestion:
     """One completion: its label, what it is (``var``, ``id``, ``kind``, ``block``,
-    ``combinator``, ``parameter``), a detail line, and a snippet to insert (``None``: the label)."""
+    ``combinator``, ``parameter``, ``value``, ``layer``), a detail line, a snippet to insert
+    (``None``: the label), and its rank: the editor lists lower ranks first (a backbone's cut
+    points before its hundreds of layer names), each rank by label."""
 
     label: str
     what: str
     detail: str = ""
     snippet: str | None = None
+    rank: int = 0
 
 
 def complete(
@@ -252,7 +255,26 @@ def until_suggestions(
     model = _backbone_doc(ref, file, reader)
     if model is None:
         return []
-    return [Suggestion(point, "id", f"cut point of {ref}") for point in cut_points(model)]
+    points = cut_points(model)
+    found = [Suggestion(point, "id", f"cut point of {ref}") for point in points]
+    return found + [
+        Suggestion(name, "layer", f"layer of {ref}", rank=1)
+        for name in _layer_names(model)
+        if name not in points
+    ]
+
+
+def _layer_names(model: SourceDoc) -> list[str]:
+    """The names of the layers of ``model`` (a backbone's spec at its own vars), in model order:
+    ``until:`` takes them too, where no id reaches (EfficientNet's ``block6a_expand_activation``
+    inside a repeat). None where the spec does not compile (its errors are its own file's
+    diagnostics). Resolving is TF-free and fast (EfficientNetB7's 815 layers: about 0.2 s)."""
+    from cnnspec.api import resolve
+
+    try:
+        return [node.name for node in resolve(model).nodes]
+    except SpecError:
+        return []
 
 
 def _backbone_doc(ref: str, file: Path | None, reader: Reader | None = None) -> SourceDoc | None:

@@ -54,6 +54,7 @@ _COMPLETION_KINDS = {
     "combinator": types.CompletionItemKind.Keyword,
     "parameter": types.CompletionItemKind.Property,
     "value": types.CompletionItemKind.Value,  # a parameter's choice, true/false, a zoo name
+    "layer": types.CompletionItemKind.Field,  # a backbone's layer name at `until:`
 }
 
 
@@ -541,6 +542,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
                 detail=s.detail or None,
                 insert_text=s.snippet,
                 insert_text_format=types.InsertTextFormat.Snippet if s.snippet else None,
+                sort_text=f"{s.rank}{s.label}",  # the editor sorts by it: rank first, then label
             )
             for s in found
         ]
