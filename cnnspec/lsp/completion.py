@@ -269,7 +269,7 @@ def _layer_names(model: SourceDoc) -> list[str]:
     ``until:`` takes them too, where no id reaches (EfficientNet's ``block6a_expand_activation``
     inside a repeat). None where the spec does not compile (its errors are its own file's
     diagnostics). Resolving is TF-free and fast (EfficientNetB7's 815 layers: about 0.2 s)."""
-    from cnnspec.api import resolve
+    from cnnspec.spec.resolve import resolve
 
     try:
         return [node.name for node in resolve(model).nodes]
