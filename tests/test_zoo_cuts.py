@@ -144,14 +144,18 @@ def test_imagenet_refuses_a_cut_that_drops_a_weighted_layer_before_a_kept_one():
     compile_text(backbone("resnet50", until, 96))  # without them the cut is fine
 
 
-def test_codegen_cuts_at_a_layer_item_and_refuses_one_inside_an_item():
+def test_codegen_cuts_at_a_layer_item_and_at_one_inside_an_item():
+    """A layer item is the end of the backbone's function; a layer inside an item (here in a
+    repeat's iteration, a block call and its residual's body) ends it with that item written
+    up to the cut (tests/test_codegen_cuts.py has the other kinds of items)."""
     from cnnspec.backends.python_emitter import generate_code
 
     code = generate_code(compile_text(backbone("mobilenet_v3_small", "activation_1", 96))).text
     assert 'body = mobilenet_v3_small(inputs, name="body")' in code
-    with pytest.raises(SpecError) as caught:
-        generate_code(compile_text(backbone("efficientnet_b0", "block6a_expand_activation", 96)))
-    assert "'block6a_expand_activation' is inside one" in _text(caught.value)
+    code = generate_code(compile_text(backbone("efficientnet_b0", "block6a_expand_activation", 96))).text
+    assert 'body = efficientnet_b0(inputs, name="body")' in code
+    assert "# iteration 6 of 7 (s = 5), up to the cut at block6a_expand_activation" in code
+    assert "return expand_activation" in code and "block6a_dwconv" not in code
 
 
 @pytest.mark.slow

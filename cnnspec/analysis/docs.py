@@ -146,7 +146,7 @@ def zoo_markdown() -> str:
         "are reached through them (EfficientNet's `stem.bn`). `until:` also takes the name of any layer as "
         "`cnnspec inspect zoo:NAME` lists it, inside those items too (EfficientNet's "
         "`block6a_expand_activation`); `weights: imagenet` then needs a cut at the end of a block or stage "
-        "(it loads by position), and codegen cuts only at the items themselves.",
+        "(it loads by position); codegen writes the item that holds such a cut up to the cut.",
         "",
         "| family | cut points |",
         "| --- | --- |",

@@ -461,6 +461,159 @@ def _is_layer(item: Item, name: str) -> bool:
     return isinstance(item, Layer) and item.node.name == name
 
 
+# -- a backbone cut inside one of its items -------------------------------------------------------
+@dataclass
+class Cut:
+    """How the printer writes the copy of an item that holds a backbone's cut (``until:`` a
+    layer inside it, :func:`cut_item`): the copy holds only what is written, the part of the
+    item the cut tensor depends on, so every walk of the tree (the calls a block function is
+    printed from, the references) sees what the code has.
+
+    ``kind``: ``call`` (a block call whose body ends at the cut: its layers written in place,
+    returning the cut tensor); ``repeat`` (its whole iterations before the cut's, then the
+    cut's, number ``index`` of the ``times`` the spec runs, ending at the cut); ``body``,
+    ``shortcut`` or ``projection`` (a residual with only the list, or the projection layers,
+    that lead from its entry to the cut); ``branch`` (a parallel with only its branch number
+    ``index``, up to the cut)."""
+
+    kind: str
+    index: int = 0
+    times: int = 0
+
+
+class CutRefused(Exception):
+    """A backbone cut inside an item that the code cannot write (the reason is the message)."""
+
+
+def holds(item: Item, name: str) -> bool:
+    """Whether ``item`` made the layer ``name`` (at any depth)."""
+    return any(leaf.node.name == name for leaf in layers_of([item]))
+
+
+def kept_whole(item: Item, kept: set[str] | frozenset[str]) -> bool:
+    """Whether the cut keeps every layer of ``item`` (it is printed as is). The layers after the
+    cut are not in ``kept``, whether or not the resolver marked them pruned (it does where the
+    model around the backbone prunes)."""
+    return all(leaf.node.name in kept for leaf in layers_of([item]))
+
+
+def pruned_copy(item: Item, kept: set[str] | frozenset[str]) -> Item:
+    """``item`` with the layers a backbone cut leaves out (not in ``kept``: the cut tensor does
+    not depend on them) marked as pruned, so the printer leaves them out as it leaves out the
+    layers the resolver prunes (:func:`drop_pruned`). A copy only where something changes:
+    the compiled spec's tree stays as it is."""
+    if kept_whole(item, kept):
+        return item
+
+    def copies(items: list[Item]) -> list[Item]:
+        return [pruned_copy(inner, kept) for inner in items]
+
+    def layer(leaf: Layer | None) -> Layer | None:
+        return None if leaf is None else replace(leaf, live=leaf.live and leaf.node.name in kept)
+
+    if isinstance(item, Layer):
+        return replace(item, live=False)
+    if isinstance(item, Conditional):
+        return replace(item, item=pruned_copy(item.item, kept) if item.item is not None else None)
+    if isinstance(item, BlockCall | Backbone):
+        return replace(item, body=copies(item.body))
+    if isinstance(item, Repeat):
+        return replace(item, iterations=[copies(iteration) for iteration in item.iterations])
+    if isinstance(item, Residual):
+        return replace(
+            item,
+            body=copies(item.body),
+            shortcut=copies(item.shortcut),
+            merge=layer(item.merge),
+            activation=layer(item.activation),
+        )
+    return replace(
+        item,
+        branches=[copies(branch) for branch in item.branches],
+        merge=layer(item.merge),
+        activation=layer(item.activation),
+    )
+
+
+def cut_list(
+    items: list[Item], target: str, kept: set[str] | frozenset[str], cuts: dict[int, Cut]
+) -> list[Item] | None:
+    """The items of a layer list up to the layer ``target`` (``None``: none of them made it):
+    those before the one that holds it (pruned to ``kept``), then that one cut
+    (:func:`cut_item`). ``cuts`` gets how to write each item cut (by ``id()`` of the copy)."""
+    for index, item in enumerate(items):
+        if holds(item, target):
+            before = [pruned_copy(inner, kept) for inner in items[:index]]
+            return [*before, cut_item(item, target, kept, cuts)]
+    return None
+
+
+def _cut_to(
+    items: list[Item], target: str, kept: set[str] | frozenset[str], cuts: dict[int, Cut]
+) -> list[Item]:
+    """:func:`cut_list` of a list known to hold ``target``."""
+    found = cut_list(items, target, kept, cuts)
+    assert found is not None
+    return found
+
+
+def cut_item(item: Item, target: str, kept: set[str] | frozenset[str], cuts: dict[int, Cut]) -> Item:
+    """The item that holds the layer ``target`` with only what the cut tensor depends on: as it
+    is (pruned to ``kept``) where that is all of it or it ends at the cut, else a copy with only
+    the path to the cut, which ``cuts`` says how to write (:class:`Cut`). Raises
+    :class:`CutRefused` for one the code cannot write."""
+    if kept_whole(item, kept):
+        return item
+    if isinstance(item, Conditional):  # (a true `when`: the item is there)
+        assert item.item is not None
+        return replace(item, item=cut_item(item.item, target, kept, cuts))
+    if isinstance(item, BlockCall):
+        copy: Item = replace(item, body=_cut_to(item.body, target, kept, cuts))
+        cuts[id(copy)] = Cut("call")
+        return copy
+    if isinstance(item, Repeat):
+        index = next(k for k, items in enumerate(item.iterations) if any(holds(i, target) for i in items))
+        whole = [[pruned_copy(inner, kept) for inner in iteration] for iteration in item.iterations[:index]]
+        partial = _cut_to(item.iterations[index], target, kept, cuts)
+        copy = replace(item, iterations=[*whole, partial])
+        cuts[id(copy)] = Cut("repeat", index, item.times)
+        return copy
+    if isinstance(item, Residual | Parallel):
+        if item.activation is not None and item.activation.node.name == target:
+            return pruned_copy(item, kept)  # its output: all of it, less what it does not take
+        if item.merge is not None and item.merge.node.name == target:
+            # the merge is the cut: the whole item but its activation after the merge
+            raw = {k: v for k, v in item.raw.items() if k != "activation"}
+            return pruned_copy(replace(item, activation=None, raw=raw), kept)
+    if isinstance(item, Residual):
+        # only the path to the cut: the other one, the merge and the activation come after it
+        if any(holds(inner, target) for inner in item.body):
+            copy = replace(item, body=_cut_to(item.body, target, kept, cuts), shortcut=[], merge=None)
+            kind = "body"
+        elif item.mode == "list":
+            copy = replace(item, body=[], shortcut=_cut_to(item.shortcut, target, kept, cuts), merge=None)
+            kind = "shortcut"
+        else:  # the projection the resolver made: its convolution, then its batch norm
+            index = next(k for k, leaf in enumerate(item.shortcut) if holds(leaf, target))
+            copy = replace(item, body=[], shortcut=item.shortcut[: index + 1], merge=None)
+            kind = "projection"
+        copy = replace(copy, activation=None)
+        cuts[id(copy)] = Cut(kind)
+        return copy
+    if isinstance(item, Parallel):
+        branch = next(b for b, items in enumerate(item.branches) if any(holds(i, target) for i in items))
+        path = _cut_to(item.branches[branch], target, kept, cuts)
+        copy = replace(item, branches=[path], merge=None, activation=None)
+        cuts[id(copy)] = Cut("branch", branch)
+        return copy
+    # a backbone inside the backbone (the only other item that holds layers): codegen writes
+    # a backbone item only in the model's own list, cut or not
+    raise CutRefused(
+        f"it is inside the backbone item at {format_path(item_path(item))} of the backbone's spec, and "
+        "codegen writes a backbone item only in the model's own list"
+    )
+
+
 def nested_iterations(refs: list[str]) -> list[tuple[tuple[str, ...], str, str]]:
     """The iterations references name through a call or another iteration
     (``st.inner[0].c``, ``outer[1].st.inner[0].even``): per iteration, the parts of the name
@@ -766,6 +919,11 @@ class TreePrinter(CodeWriter):
         self.any_pruned = any(not leaf.live for leaf in layers_of(self.tree.body))
         #: How many ``for`` loops enclose what is being printed, in the function being printed.
         self.loop_depth = 0
+        #: A backbone's printer cut inside an item: the copies of the items that hold the cut
+        #: (by ``id()``), each with how to write the part the cut tensor depends on.
+        self.cuts: dict[int, Cut] = {}
+        #: The cut's ``until:`` as the backbone item writes it (in the comments of what is cut).
+        self.cut_label = ""
 
     # -- entry point -----------------------------------------------------------------------
     def build(self) -> ModelModule:
@@ -1320,6 +1478,11 @@ class TreePrinter(CodeWriter):
                 refs = [refs[name] for name in self.tree.blocks[first.block].inputs or (INPUT,)]
             inputs = self.input_refs(refs, ctx, current)
         head = inputs[0] if inputs else current
+        cut = self.cuts.get(id(first))
+        # An item that holds a backbone's cut ends at the cut: its output, which its id names,
+        # is never made (the id only scopes the names inside it).
+        if cut is not None and cut.kind in ("body", "shortcut", "projection", "branch"):
+            return self.print_cut_path(slot, ctx, head, item_id, cut)
         if isinstance(first, (Repeat, Residual, Parallel)):
             if isinstance(first, Repeat):
                 result = self.print_repeat(slot, ctx, head, item_id)
@@ -1327,7 +1490,7 @@ class TreePrinter(CodeWriter):
                 result = self.print_residual(slot, ctx, head, item_id)
             else:
                 result = self.print_parallel(slot, ctx, head, item_id)
-            if item_id is not None:
+            if item_id is not None and cut is None:
                 var = ctx.fn.allocate(item_id, "layer")
                 ctx.out.append(Stmt("assign", target=var, value=ast.Name(result.var, ast.Load())))
                 result = TensorRef(var, result.ir, result.shape)
@@ -1343,7 +1506,7 @@ class TreePrinter(CodeWriter):
             result = self.print_backbone(slot, ctx, head, item_id)
         else:
             raise self.need(ctx, "an unknown item")
-        if item_id is not None:
+        if item_id is not None and cut is None:
             ctx.scope.ids[item_id] = result
             if ctx.fn.is_model and len(slot.elems) == 1:  # an id the model's `outputs` may name
                 made = first.node.name if isinstance(first, Layer) else first.output
@@ -1672,6 +1835,9 @@ class TreePrinter(CodeWriter):
     def print_repeat(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
         elems: list[tuple[Repeat, Inst]] = slot.elems
         rep0 = elems[0][0]
+        cut = self.cuts.get(id(rep0))
+        if cut is not None:
+            return self.print_cut_repeat(slot, ctx, entry, cut)
         var_name = rep0.var
         try:
             times = self.value(rep0.raw_times, ctx, entry)
@@ -1836,7 +2002,9 @@ class TreePrinter(CodeWriter):
         block = self.tree.blocks[name]
         declared = block.params
         raw = call0.raw_args
-        if self.block_mode(name) is not None:
+        if id(call0) in self.cuts:  # a backbone's cut inside it: written in place, up to the cut
+            outputs = self.inline_call(elems, declared, raw, ctx, inputs, block_name, local, cut=True)
+        elif self.block_mode(name) is not None:
             outputs = self.inline_call(elems, declared, raw, ctx, inputs, block_name, local)
         else:
             function = self.function_for(name)
@@ -1884,21 +2052,27 @@ class TreePrinter(CodeWriter):
         inputs: list[TensorRef],
         block_name: NameRef,
         local: str | None = None,
+        cut: bool = False,
     ) -> list[TensorRef]:
         """The block's layers written in place; the tensors it returns (its ids reachable
-        as ``local.id``)."""
+        as ``local.id``). ``cut``: the call holds a backbone's cut (its body is cut there,
+        :class:`Cut`); it returns the cut tensor, the last it writes."""
         entry = inputs[0]
         name = elems[0][0].block
         block = self.tree.blocks[name]
         names = dict(self.var_bindings)
+        # A cut call is the one call written here (never in a loop): where the code does not
+        # know a value (a tensor's shape, in a function), it is this call's, as the resolver
+        # bound it; a shape read from a variable the block overwrites would be wrong.
+        bound = elems[0][0].args if cut else {}
         for pname in declared:
             if pname in raw:
                 node = self.translate(raw[pname], ctx, entry)
                 try:
                     known = self.value(raw[pname], ctx, entry)
                 except Unknown:
-                    known = UNKNOWN
-                    if _reads_tensor(node):
+                    known = bound.get(pname, UNKNOWN)
+                    if known is UNKNOWN and _reads_tensor(node):
                         raise self.need(ctx, "a block argument that reads a tensor shape") from None
                 if known is not UNKNOWN and _reads_tensor(node):
                     node = literal_node(known)
@@ -1913,7 +2087,7 @@ class TreePrinter(CodeWriter):
                     try:
                         known = self.value(default, probe, entry)
                     except Unknown:
-                        known = UNKNOWN
+                        known = bound.get(pname, UNKNOWN)
                     if _reads_tensor(node):
                         if known is UNKNOWN:
                             raise self.need(ctx, "a block default that reads a tensor shape")
@@ -1924,6 +2098,9 @@ class TreePrinter(CodeWriter):
                     names[pname] = Binding(literal_node(default), default)
         label = ", ".join(f"{p}={_short(raw[p])}" for p in declared if p in raw)
         ctx.out.append(Stmt("comment", text=comment_text(f"block {name}({label})")))
+        if cut:  # (a line of its own: the arguments' line is shortened where long)
+            text = f"its layers written here, up to the cut at {self.cut_label}"
+            ctx.out.append(Stmt("comment", text=comment_text(text)))
         insts = [inst.sub(call.body, scope=call_scope(call, inst)) for call, inst in elems]
         protected = entry
         if entry.var == ctx.chain and refers_to_input(insts, self.input_name):
@@ -1940,6 +2117,8 @@ class TreePrinter(CodeWriter):
             for inner, ref in block_ctx.scope.ids.items():
                 if inner not in block.inputs:
                     ctx.scope.ids.setdefault(f"{local}.{inner}", ref)
+        if cut:  # (its outputs come after the cut: they are never made)
+            return [last]
         return self.block_results(block, block_ctx, last)
 
     def block_results(self, block: Any, ctx: Ctx, last: TensorRef) -> list[TensorRef]:
@@ -1964,6 +2143,82 @@ class TreePrinter(CodeWriter):
         self.functions[name] = function
         self.order.append(name)
         return function
+
+    # -- a backbone cut inside an item ------------------------------------------------------
+    def print_cut_repeat(self, slot: Slot, ctx: Ctx, entry: TensorRef, cut: Cut) -> TensorRef:
+        """A repeat that holds a backbone's cut: its whole iterations before the cut's as a
+        repeat of that many (a loop, or unrolled), then the cut's iteration written out with
+        the loop variable's value, up to the cut."""
+        rep, inst = slot.elems[0]
+        index = cut.index
+        if index:
+            label = f"iterations 1-{index} of {cut.times}" if index > 1 else f"iteration 1 of {cut.times}"
+            ctx.out.append(Stmt("comment", text=comment_text(f"{label} (the cut is in the next one)")))
+        # the whole iterations: a repeat of that many, a copy not in self.cuts (a literal
+        # count: how many of the spec's count come before the cut is decided here)
+        whole = replace(rep, iterations=rep.iterations[:index], times=index, raw_times=index)
+        current = self.print_repeat(Slot(slot.path, slot.kind, [(whole, inst)]), ctx, entry, None)
+        names = dict(ctx.names)
+        if rep.var:
+            names[rep.var] = Binding(ast.Constant(index), index)
+        label = f"iteration {index + 1} of {cut.times}" + (f" ({rep.var} = {index})" if rep.var else "")
+        ctx.out.append(Stmt("comment", text=comment_text(f"{label}, up to the cut at {self.cut_label}")))
+        iteration = replace(ctx, names=names, scope=ctx.scope.child())
+        # what the iterations before it left in the carried names (end_carry)
+        iteration.scope.ids.update({name: ctx.scope.ids[name] for name in rep.carry if name in ctx.scope.ids})
+        insts = [inst.sub(rep.iterations[index], scope=iteration_scope(rep, inst, index))]
+        return self.print_list(insts, iteration, current)
+
+    def print_cut_path(
+        self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None, cut: Cut
+    ) -> TensorRef:
+        """A residual or parallel that holds a backbone's cut: only the path from its entry to
+        the cut (its body, its shortcut, or one branch, up to the cut). The other paths and
+        the merge come after the cut: the cut tensor does not depend on them."""
+        item, inst = slot.elems[0]
+        what = {
+            "body": "the residual's body",
+            "shortcut": "the residual's shortcut",
+            "projection": "the residual's projection shortcut",
+            "branch": f"branch {cut.index + 1} of the parallel",
+        }[cut.kind]
+        ctx.out.append(Stmt("comment", text=comment_text(f"{what}, up to the cut at {self.cut_label}")))
+        if cut.kind == "projection":  # the layers the resolver made, as it made them
+            current = entry
+            for leaf in item.shortcut:
+                assert isinstance(leaf, Layer)
+                name = self.name_ref(ctx, [(leaf.node.name, inst)])
+                kind = REGISTRY[leaf.node.kind]
+                current = self.put(kind, node_kwargs(leaf.node), [current], ctx, None, name)
+            return current
+        if cut.kind == "branch":
+            path = item.branches[0]
+        else:
+            path = item.body if cut.kind == "body" else item.shortcut
+        insts = [inst.sub(path, scope=id_scope(inst, item_id))]
+        result = self.print_list(insts, replace(ctx, scope=ctx.scope.child()), entry)
+        absorb(slot.elems, insts)
+        return result
+
+    def cut_inside(self, element: Backbone) -> tuple[list[Item], dict[int, Cut]]:
+        """The backbone's items up to a cut inside one of them (``until:`` a layer in a block
+        call or repeat, ``stem.bn``): those before it, left out where the cut tensor does not
+        depend on them, then the one that holds it, cut (:func:`cut_item`); with how to write
+        each item cut. A cut the code cannot write is refused, located at ``until``."""
+        cuts: dict[int, Cut] = {}
+        try:
+            body = cut_list(element.body, element.output, frozenset(element.names), cuts)
+            if body is None:
+                raise CutRefused("none of its items makes that layer")
+        except CutRefused as exc:
+            raise SpecError.single(
+                f"codegen cannot write the backbone cut at {element.until!r}: {exc}",
+                self.doc.loc((*element.path, "until")),
+                (*element.path, "until"),
+                code="codegen",
+                hint="cut at a layer outside that item, or build the model with `cnnspec build`",
+            ) from None
+        return body, cuts
 
     # -- backbones ---------------------------------------------------------------------------
     def print_backbone(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
@@ -2008,7 +2263,9 @@ class TreePrinter(CodeWriter):
         its vars become constants named after the item (``BODY_STAGE_BLOCKS``), its blocks
         functions (renamed only where this module has the name), its items up to the cut
         the function's body, returning the cut tensor (then the tensors of ``reach``, its
-        ids that the model names: ``body.stem``)."""
+        ids that the model names: ``body.stem``). A cut inside one of its items (``until:`` a
+        layer in a block call or repeat) ends the body with that item cut (:meth:`cut_inside`):
+        only the layers the cut tensor depends on, as ``cnnspec build`` keeps them."""
         from cnnspec.analysis.compiled import CompiledSpec
         from cnnspec.ir import ModelIR
 
@@ -2021,6 +2278,7 @@ class TreePrinter(CodeWriter):
         # the cut's id, returned by the function; "" where the cut is a layer item without
         # one (`until: conv_bn_activation`), the last tensor of the body up to it
         until = element.until
+        cuts: dict[int, Cut] = {}
         if element.until is not None:
             layer_name = f"{element.prefix}{element.until}"
             cut = next(
@@ -2030,16 +2288,10 @@ class TreePrinter(CodeWriter):
             if cut is None:
                 cut = next((i for i, item in enumerate(body) if _is_layer(item, layer_name)), None)
                 until = ""
-            if cut is None:
-                raise SpecError.single(
-                    "codegen cuts a backbone at one of its model's own items (an id, or the name "
-                    f"of a layer item); {element.until!r} is inside one",
-                    self.doc.loc((*element.path, "until")),
-                    (*element.path, "until"),
-                    code="codegen",
-                    hint="cut at the item that contains it, or build the model with `cnnspec build`",
-                )
-            body = body[: cut + 1]
+            if cut is not None:
+                body = body[: cut + 1]
+            else:  # inside one of its items: up to the cut layer (the last tensor written)
+                body, cuts = self.cut_inside(element)
         taken = set(self.module_names) | {c.name for c in self.constants} | set(self.functions)
         taken |= set(self._used_blocks())
         fname = _first_free([tree.name, f"{local}_{tree.name}", f"{local}_backbone"], taken)
@@ -2051,6 +2303,12 @@ class TreePrinter(CodeWriter):
         )
         ir.tree = tree
         sub = TreePrinter(CompiledSpec(element.doc, ir), reach=reach, float32_outputs=self.float32_outputs)
+        if cuts:
+            sub.cuts, sub.cut_label = cuts, str(element.until)
+            # a call cut is written in place: its block's function is of its other calls only
+            sub.calls = {
+                block: [call for call in calls if id(call) not in cuts] for block, calls in sub.calls.items()
+            }
         sub.module_names |= taken | {fname}
         sub.const_prefix = f"{local.upper()}_"
         sub.function_names = {b: (f"{local}_{b}" if b in taken or b == fname else b) for b in tree.blocks}
