@@ -4,6 +4,7 @@ training folders, predict, evaluate and the export runtimes share, without Tenso
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import sys
 
@@ -99,9 +100,11 @@ def test_training_folders_read_as_keras_read_them(tmp_path):
             folder = tmp_path / "pics" / name / ("deep" if index == 2 else "")
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(_random(10 + index, 14, 3, 10 * label + index)).save(folder / f"{index}.png")
+    # the test set is pics/ read whole; the training folder a copy (one file in both is refused)
+    shutil.copytree(tmp_path / "pics", tmp_path / "train")
     spec = (
         "cnnspec: 1\nname: folders\ninput: {shape: [8, 8, 1]}\nmodel: [flatten, {dense: {units: 2}}]\n"
-        f"data: {{source: {{directory: {tmp_path / 'pics'}, test_directory: {tmp_path / 'pics'}}}, "
+        f"data: {{source: {{directory: {tmp_path / 'train'}, test_directory: {tmp_path / 'pics'}}}, "
         "validation_split: 0}\n"
     )
     compiled = compile_text(spec, "folders.yaml")

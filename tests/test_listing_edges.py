@@ -189,7 +189,8 @@ def test_csv_cells_are_stripped_so_a_space_makes_no_class(tmp_path):
     make_images(tmp_path / "pics", {"a": 3, "b": 3})
     rows = [f" {c}/{c}{i}.png , {c}" if i == 0 else f"{c}/{c}{i}.png,{c}" for c in "ab" for i in range(3)]
     (tmp_path / "pics" / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
-    (tmp_path / "pics" / "test.csv").write_text("file,label\na/a0.png, b \n")
+    make_images(tmp_path / "pics" / "held", {"a": 1})  # a test image of its own (held/a/a0.png)
+    (tmp_path / "pics" / "test.csv").write_text("file,label\nheld/a/a0.png, b \n")
     source = "{csv: pics/labels.csv, test_csv: pics/test.csv}"
     data = load(tmp_path, f"{{source: {source}}}")
     assert data.class_names == ["a", "b"] and list(data.y_test) == [1]
@@ -198,7 +199,7 @@ def test_csv_cells_are_stripped_so_a_space_makes_no_class(tmp_path):
     (x_train, y_train), (x_test, y_test), classes, _ = script_loader(tmp_path, f"{{source: {source}}}")(
         tmp_path / "pics" / "labels.csv", tmp_path / "pics" / "test.csv"
     )
-    assert classes == ["a", "b"] and list(y_test) == [1] and names(x_test) == ["a/a0.png"]
+    assert classes == ["a", "b"] and list(y_test) == [1] and names(x_test) == ["a/a0.png"]  # (held/a/a0.png)
     labelled = zip(names(everything), [*data.y_train, *data.y_val], strict=True)
     assert sorted(zip(names(x_train), y_train, strict=True)) == sorted(labelled)
 

@@ -233,7 +233,9 @@ def test_the_script_strips_the_csv_header(tmp_path):
         image(tmp_path / f"a{index}.png", 10 * index)
     rows = "".join(f"a{i}.png, {'cat' if i % 2 else 'dog'}\n" for i in range(6))
     (tmp_path / "sp.csv").write_text(f"file, label \n{rows}")
-    (tmp_path / "test.csv").write_text("file , label\na0.png,dog\na1.png, cat\n")
+    for index in range(2):  # test images of their own: one file in both sets is refused
+        image(tmp_path / f"t{index}.png", 10 * index)
+    (tmp_path / "test.csv").write_text("file , label\nt0.png,dog\nt1.png, cat\n")
     path = write_spec(tmp_path, "{csv: sp.csv, test_csv: test.csv}", CLASSIFIER)
     train, val, test, names = cnnspec_data(path)
     script_train, _, script_test, script_names = script_data(path, tmp_path / "sp.csv", tmp_path / "test.csv")
@@ -266,7 +268,9 @@ def test_csv_test_labels_spelled_otherwise_are_the_training_classes_in_the_scrip
         image(tmp_path / f"a{index}.png", 10 * index)
     rows = "".join(f"a{i}.png,{'cat' if i % 2 else NFC_EMU}\n" for i in range(6))
     (tmp_path / "train.csv").write_text(f"file,label\n{rows}", encoding="utf-8")
-    (tmp_path / "test.csv").write_text(f"file,label\na0.png,{NFD_EMU}\na1.png,cat\n", encoding="utf-8")
+    for index in range(2):  # test images of their own: one file in both sets is refused
+        image(tmp_path / f"t{index}.png", 10 * index)
+    (tmp_path / "test.csv").write_text(f"file,label\nt0.png,{NFD_EMU}\nt1.png,cat\n", encoding="utf-8")
     path = write_spec(tmp_path, "{csv: train.csv, test_csv: test.csv}", CLASSIFIER)
     _, _, test, names = cnnspec_data(path)
     assert names == ["cat", NFC_EMU] and [label for _, label in test] == [1, 0]

@@ -1018,14 +1018,22 @@ def _streamed(
     roots += [given[split] for split in ("validation", "test") if given and split in given]
     if data.test_path is not None:
         roots.append(data.test_path)
-    bad = _check_files(listings, data, compiled, where, roots)
     class_notes: list[str] = []
-    if chosen is not None:
+    if chosen is not None:  # before the checks: a class left out is not read, so not checked
         class_notes = subsets.class_notes(data.classes or (), names, len(names))
         for listing in listings:
             keep, listing.labels = subsets.select(np.arange(len(listing.paths)), listing.labels, chosen)
             listing.paths = [listing.paths[i] for i in keep]
+            listing.class_names = [names[label] for label in chosen]  # (labels index these now)
         names = [names[label] for label in chosen]
+    splits = {"training": train, "validation": val, "test": test}
+    if not _evaluation_source(compiled):
+        _check_disjoint(
+            {split: listing for split, listing in splits.items() if listing is not None},
+            compiled,
+            test_where if data.test_path is not None else where,
+        )
+    bad = _check_files(listings, data, compiled, where, roots)
     index = np.arange(len(train.paths))
     if test is None:
         index, y_train, test_index, y_test = _split(
@@ -1064,6 +1072,50 @@ def _streamed(
         names, {"training": y_train, "validation": y_val, "test": y_test}
     )
     return dataset
+
+
+#: The file of the location ``evaluate``/``visualize``/``report`` give a ``--data`` source
+#: (:data:`cnnspec.reporting.run.DATA_LOC` is made of it).
+DATA_OPTION_FILE = "<--data>"
+
+
+def _evaluation_source(compiled: CompiledSpec) -> bool:
+    """Whether ``data.source`` is a ``--data`` folder or CSV that ``evaluate``, ``visualize`` or
+    ``report`` put in place of the run's (``{directory: X, test_directory: X}``): every image of
+    it is a test image, and nothing is trained on its training part, so it may list them twice."""
+    loc = compiled.doc.locs.get(SOURCE)
+    return loc is not None and loc.file == DATA_OPTION_FILE
+
+
+def _check_disjoint(listings: dict[str, Listing], compiled: CompiledSpec, where: SpecPath) -> None:
+    """A located error when one file is in two of the ``listings`` (``{"training": …,
+    "validation": …, "test": …}``, the given ones): a ``test_directory`` naming the training
+    folder, a ``test_csv`` naming the training CSV, a ``test/`` that links to ``train/``, or
+    two CSVs naming one image would otherwise test (or validate) on images trained on, and the
+    scores would say nothing. Paths are compared as real paths (``os.path.realpath``), so a
+    link and a second spelling of a path are the file they lead to."""
+    from cnnspec.training.filelist import real_paths
+
+    owner: dict[str, str] = {}  # real path → the first split that lists it
+    shared: list[tuple[Path, str, str]] = []  # (path, first split, this split)
+    for split, listing in listings.items():
+        for path, real in zip(listing.paths, real_paths(listing.paths), strict=True):
+            first = owner.setdefault(real, split)
+            if first != split:
+                shared.append((path, first, split))
+    if not shared:
+        return
+    shown = "; ".join(f"{path} ({first} and {split})" for path, first, split in shared[:5])
+    more = f" (and {len(shared) - 5} more)" if len(shared) > 5 else ""
+    raise _error(
+        "expected the training, validation and test images to be different files; "
+        f"{len(shared)} file(s) are in two of them: {shown}{more}",
+        compiled,
+        where,
+        hint="an image in two sets is validated or tested on after being trained on, so the "
+        "scores would flatter the model: give each set images of its own (a folder or CSV of "
+        "its own, not the training one or a link to it)",
+    )
 
 
 def _check_split_settings(given: dict[str, Path], data: DataConfig, compiled: CompiledSpec) -> None:

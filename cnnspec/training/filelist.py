@@ -86,15 +86,29 @@ def loose_images(folder: Path) -> list[str]:
     )
 
 
-def data_files(folder: Path) -> list[Path]:
-    """Every file below ``folder`` (in os.walk's order; callers sort), hidden files and folders
-    left out, symlinked sub-folders followed (each real folder once).
+#: what a listing reached, shared by the class folders of one listing: each real folder and real
+#: image file (``os.path.realpath``) → (the class folder that reached it, the path it was reached by)
+Claims = dict[str, tuple[str, Path]]
+
+
+def data_files(folder: Path, claims: Claims | None = None, owner: str = "") -> list[Path]:
+    """Every file below ``folder`` (os.walk's order, sub-folders and files by name; callers
+    sort), hidden files and folders left out, symlinked sub-folders followed (each real folder
+    once).
 
     A symlinked folder that leads back to a folder holding it (a loop) or to ``folder``'s own
     parents, and a folder that cannot be read, are a :class:`ListingError`: either would
-    otherwise leave images out (or list them again) without a word."""
+    otherwise leave images out (or list them again) without a word.
+
+    ``claims`` (shared by the class folders of one listing, ``owner`` naming this one): a real
+    folder or image file that another class folder reached already is a :class:`ListingError`
+    naming both paths; a link makes it one image under two labels, so it would be trained on
+    as one class and tested on as the other. Reached twice within ``owner`` (two links to it),
+    it is listed once, as a folder is without ``claims``."""
     top = os.path.realpath(folder)
-    visited = {top}
+    tracks_files = claims is not None
+    claims = {} if claims is None else claims
+    _claim(claims, top, owner, folder, folder)
 
     def unreadable(exc: OSError) -> None:
         raise ListingError(
@@ -119,12 +133,57 @@ def data_files(folder: Path) -> list[Path]:
                     f"{path} leads back to {real}, a folder that holds it (a loop)",
                     "remove the link, or point it at a folder outside the data folder",
                 )
-            if real not in visited:  # a folder reached twice (two links to it) is listed once
-                visited.add(real)
+            if _claim(claims, real, owner, Path(path), folder):  # reached twice: listed once
                 kept.append(name)
         dirs[:] = kept
-        found.extend(Path(root) / file for file in files if not file.startswith("."))
+        # by name, so that of two links to one image within a class the same one is kept
+        # wherever the files lie (os.walk lists them in the file system's order)
+        for file in sorted(files):
+            if file.startswith("."):
+                continue
+            path = Path(root) / file
+            if tracks_files and (is_image_name(file) or is_other_image_name(file)):
+                # a file link (b/x.png → ../a/a0.png) reaches an image no folder link shows
+                real = os.path.join(real_root, file)
+                if os.path.islink(path):
+                    real = os.path.realpath(path)
+                if not _claim(claims, real, owner, path, folder):
+                    continue
+            found.append(path)
     return found
+
+
+def _claim(claims: Claims, real: str, owner: str, path: Path, folder: Path) -> bool:
+    """Claim the real folder or file ``real`` (reached as ``path``) for the class folder
+    ``owner``: ``True`` when it is new, ``False`` when ``owner`` reached it before (list it
+    once), a :class:`ListingError` naming both paths when another class folder did."""
+    first = claims.setdefault(real, (owner, path))
+    if first[0] == owner:
+        return first[1] == path
+    kind = "folder" if os.path.isdir(real) else "image file"
+    raise ListingError(
+        f"expected each image in one class folder of {folder.parent}; the {kind} {real} is "
+        f"reached both as {first[1]} (class {first[0]!r}) and as {path} (class {owner!r}), "
+        "through a symlink, so its images would have two labels",
+        "remove the link, or copy the images into the class they belong to",
+    )
+
+
+def real_paths(paths: Sequence[Path]) -> list[str]:
+    """``os.path.realpath`` of each of ``paths`` (existing files), the folders resolved once
+    each: a million files in a few thousand folders cost a million ``lstat`` calls, not a
+    resolve of every component of every path."""
+    folders: dict[str, str] = {}
+    out = []
+    for path in paths:
+        text = os.fspath(path)
+        parent, name = os.path.split(text)
+        real_parent = folders.get(parent)
+        if real_parent is None:
+            real_parent = folders[parent] = os.path.realpath(parent or ".")
+        # a file that is a link is the file it leads to (data/test/x.png → ../train/x.png)
+        out.append(os.path.realpath(text) if os.path.islink(text) else os.path.join(real_parent, name))
+    return out
 
 
 def split_layout(names: Iterable[str]) -> dict[str, str] | None:
@@ -199,10 +258,13 @@ def _check_classes(
     return {name: folders[name_key(name)] for name in class_names if name_key(name) in folders}
 
 
-def _class_files(folder: Path) -> tuple[list[Path], list[Path]]:
+def _class_files(folder: Path, claims: Claims) -> tuple[list[Path], list[Path]]:
     """The image files below one class folder by sorted folder, then name (hidden ones left out,
-    symlinked sub-folders followed), and the images in formats cnnspec does not read."""
-    files = sorted(data_files(folder), key=lambda path: (str(path.parent), path.name))
+    symlinked sub-folders followed), and the images in formats cnnspec does not read.
+
+    ``claims`` is shared by every class folder of the listing: a folder or image reached from
+    two class folders (``c → a``, ``b/more → ../a``) is an error, not two labels for one image."""
+    files = sorted(data_files(folder, claims, folder.name), key=lambda path: (str(path.parent), path.name))
     return (
         [path for path in files if is_image_name(path.name)],
         [path for path in files if is_other_image_name(path.name)],
@@ -251,10 +313,11 @@ def index_folder(
         folders, names = {name: name for name in found_names}, found_names
     listed: list[tuple[int, str, list[Path]]] = []
     other: list[Path] = []
+    claims: Claims = {}  # one for all the class folders: an image reached from two is refused
     for label, name in enumerate(names):
         if name not in folders:
             continue  # a class data.classes leaves out, which this folder does not have
-        files, unreadable = _class_files(folder / folders[name])
+        files, unreadable = _class_files(folder / folders[name], claims)
         listed.append((label, folders[name], files))
         other.extend(unreadable)
     if other:

@@ -15,7 +15,9 @@ and reason in :data:`BAD_READS`, drops the image from its batch, and :class:`Bad
 
 ``data.cache``: ``memory`` or ``disk`` keep the decoded images after the first epoch
 (tf.data's ``cache``); the cached images are then shuffled in a bounded buffer
-(``data.shuffle_buffer``, default :data:`CACHED_SHUFFLE_BUFFER`) instead of by index.
+(``data.shuffle_buffer``, default :data:`CACHED_SHUFFLE_BUFFER`) instead of by index, and
+the training files are put in a seeded random order once, before the cache, so that the buffer
+mixes every class even where the files are listed class by class.
 """
 
 from __future__ import annotations
@@ -233,6 +235,13 @@ def make_stream(
 
     # disk: only where the trainer names a file in the run folder (never a memory cache instead)
     cache = files.cache if files.cache == "memory" or cache_file is not None else "none"
+    if training and cache != "none":
+        # The cache keeps the first pass's order for good, and the shuffle buffer after it mixes
+        # only a window: files listed class by class (a validation/ folder or a test set of its
+        # own leaves them unsplit) would reach training a class at a time. Permuted once by the
+        # seed, the buffer mixes a random order (the generated script permutes alike). After
+        # the shard, so each worker's part stays its own whatever the seed.
+        indices = np.random.default_rng(seed).permutation(indices)
     dataset = tf.data.Dataset.from_tensor_slices(indices)
     if training and cache == "none":
         dataset = dataset.shuffle(max(len(indices), 1), seed=seed, reshuffle_each_iteration=True)
@@ -253,7 +262,7 @@ def make_stream(
     else:  # as many batches as every other worker (see shard_batches)
         dataset = _batched(dataset, sizes)
     dataset = dataset.map(batch_preparer(settings))
-    return finish(dataset, augmentation if training else None)
+    return finish(dataset, augmentation if training else None, settings.prepare_targets)
 
 
 def make_keras_callback(on_bad_file: str) -> Any:
