@@ -17,6 +17,7 @@ import pytest
 from cnnspec.api import compile_spec
 from cnnspec.cli.app import app
 from cnnspec.errors import UsageError
+from cnnspec.fileio import sha256_file
 
 # The source: a model whose stem (and batch norm) fit the target's; its head has 3 classes.
 BASE = """\
@@ -110,6 +111,7 @@ def test_a_run_killed_before_its_first_snapshot_restarts_from_its_weights(tmp_pa
         "kind": "weights_h5",
         "file": str(source),
         "strict": False,
+        "sha256": sha256_file(source),
     }
     report = json.loads((run / "transfer.json").read_text())
     assert (report["loaded"], report["total"]) == (6, 8)

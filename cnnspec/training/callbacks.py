@@ -221,7 +221,9 @@ class Recorder(keras.callbacks.Callback):
     """Keeps the history and writes a state snapshot after every epoch (put it last).
 
     On ``on_train_begin`` it restores the spec callbacks' counters from the snapshot the run
-    resumes from (Keras resets them there). After an interrupt (``interrupted`` set) the
+    resumes from (Keras resets them there); a run resumed at a phase boundary restores them
+    before its ``fit`` instead (:meth:`replay_fit_end`), so that the reset of a new ``fit``
+    applies as in an uninterrupted run. After an interrupt (``interrupted`` set) the
     partial epoch is neither recorded nor saved. ``random_owners`` (the model, the
     augmentation) have their seed generators' states saved with each snapshot, and ``data``
     (a :func:`~cnnspec.training.pipeline.counted` training dataset, or ``None``) the count of
@@ -285,6 +287,15 @@ class Recorder(keras.callbacks.Callback):
         """Resume a run that stopped early at its snapshot's epoch but was killed before its
         final snapshot: no epoch more, only what the end of ``fit`` did after that epoch (early
         stopping puts back its best weights)."""
+        self.replay_fit_end(model)
+
+    def replay_fit_end(self, model: Any) -> None:
+        """Put the callbacks back as the snapshot recorded them and do what the end of the
+        ``fit`` that wrote it did next: Keras' ``EarlyStopping.on_train_end`` sets the model to
+        its best weights (``restore_best_weights``). The snapshot is written in
+        ``on_epoch_end``, before that, so its weights are the last epoch's; a run resumed after
+        a stopped run's last epoch, or at a phase boundary (the next phase starts from the best
+        weights in an uninterrupted run), needs this step replayed."""
         self.restore_callbacks()
         early = self.spec_cbs.get("early_stopping")
         if early is not None and early.restore_best_weights and early.best_weights is not None:

@@ -587,6 +587,7 @@ def _run(
         try:
             with GATE.deferred():
                 start = initial_epoch
+                stop_requested = False  # whether the last fit was told to stop (stop_training)
                 last = len(config.phases) - 1
                 for index, phase in enumerate(config.phases):
                     end = phase.first_epoch + phase.epochs
@@ -597,8 +598,16 @@ def _run(
                     if index != phase_index:
                         configure(model, index, jit)
                         phase_index = index
-                    if start == phase.first_epoch and index > 0:
-                        recorder.resumed = None  # a phase starts its callbacks afresh, as Keras does
+                    if start == phase.first_epoch and index > 0 and recorder.resumed is not None:
+                        # Resumed at a phase boundary: the snapshot is the state after the last
+                        # epoch of the phase before, written before that fit's end. Replay the end
+                        # (early stopping's restore_best_weights: this phase starts from the best
+                        # weights) and put every callback's state back now, before this fit: its
+                        # on_train_begin then resets what Keras resets between fits (early
+                        # stopping, reduce_lr_on_plateau) and keeps what carries across phases
+                        # (model_checkpoint's best), as in the uninterrupted run.
+                        recorder.replay_fit_end(model)
+                        recorder.resumed = None
                     if config.phased:
                         recorder.phase = index + 1
                         display.message(_phase_line(config, index))
@@ -615,7 +624,11 @@ def _run(
                     )
                     recorder.resumed = None  # restored once, at the start of the first fit
                     start = len(recorder.history)
-                    if start < end:  # early stopping (or terminate_on_nan) ends the whole run
+                    # early stopping (or terminate_on_nan, or a search trial's pruning) ends the
+                    # whole run, on a phase's last epoch too: Keras' fit then ends as it would
+                    # anyway, and only its stop_training flag tells (the next fit clears it)
+                    stop_requested = bool(getattr(model, "stop_training", False))
+                    if start < end or stop_requested:
                         break
         except KeyboardInterrupt:
             recorder.interrupted = True
@@ -623,10 +636,9 @@ def _run(
             raise TrainingInterrupted(
                 run_dir, len(recorder.history), _resume_command(compiled, list(overrides), run_dir)
             ) from None
-        early = spec_cbs.get("early_stopping")
-        stopped_early = (
-            bool(early is not None and early.stopped_epoch > 0) or len(recorder.history) < config.epochs
-        )
+        # From the last fit's flag, as each epoch's snapshot records it: early stopping's own
+        # stopped_epoch is reset by the on_train_begin of every phase's fit.
+        stopped_early = stop_requested or len(recorder.history) < config.epochs
         recorder.save(len(recorder.history), complete=True, stopped_early=stopped_early)
     history = recorder.history
     checkpoint = spec_cbs.get("model_checkpoint")

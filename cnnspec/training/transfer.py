@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import SpecError, UsageError
-from cnnspec.fileio import write_atomic
+from cnnspec.fileio import sha256_file, write_atomic
 from cnnspec.spec.weights import IMAGENET, KINDS, WeightsSource
 
 REPORT_FILE = "transfer.json"
@@ -711,8 +711,10 @@ def plan_for_spec(compiled: Any, override: str | None = None) -> list[TransferPl
 # -- a run restarted from epoch 1 --------------------------------------------------------------
 def override_record(compiled: Any, override: str | None) -> dict[str, Any] | None:
     """What lock.json keeps of ``--weights`` (``None`` without it): the checked source with its
-    file's absolute path, so that a run resumed before its first snapshot, perhaps from another
-    folder, starts again from the same weights (:func:`plan_for_restart`)."""
+    file's absolute path and the SHA-256 of its bytes (a run folder's: its model.keras), so that
+    a run resumed before its first snapshot, perhaps from another folder, starts again from the
+    same weights, and is refused when the file there now holds others (:func:`recorded_source`).
+    ``imagenet`` has no file of its own (``file`` and ``sha256`` are ``None``)."""
     if override is None:
         return None
     source = _override_source(compiled, override)
@@ -721,12 +723,16 @@ def override_record(compiled: Any, override: str | None) -> dict[str, Any] | Non
         "kind": source.kind,
         "file": None if source.file is None else str(source.file.absolute()),
         "strict": source.strict,
+        "sha256": None if source.file is None else sha256_file(source.file),
     }
 
 
 def recorded_source(record: Any, run_dir: Path) -> WeightsSource:
     """The ``--weights`` source a run's lock.json recorded (:func:`override_record`), checked on
-    disk again: a file that is gone since refuses the resume (naming it)."""
+    disk again: a file that is gone since refuses the resume (naming it), and so does one whose
+    bytes changed (its SHA-256 is not the recorded one: the run would quietly start from other
+    weights than those it first started from). A record without ``sha256`` (an older cnnspec's)
+    is not checked, as a lock.json without the data's content hash is not."""
     lock_file = Path(run_dir) / "lock.json"
     fields = record if isinstance(record, Mapping) else {}
     kind, text, file = fields.get("kind"), fields.get("from"), fields.get("file")
@@ -743,6 +749,14 @@ def recorded_source(record: Any, run_dir: Path) -> WeightsSource:
             f"the run in {run_dir} started from --weights {text} ({source.file}), which is gone; the run "
             "saved no training state yet, so resuming it would start again from those weights",
             f"put {source.file} back, or start a new run (without --resume)",
+        )
+    recorded = fields.get("sha256")
+    if source.file is not None and recorded is not None and sha256_file(source.file) != recorded:
+        raise UsageError(
+            f"expected the same --weights {text} ({source.file}) as the run in {run_dir} started from; "
+            "the file's content hash changed, and the run saved no training state yet, so resuming it "
+            "would start again from other weights",
+            f"put the file the run started from back at {source.file}, or start a new run (without --resume)",
         )
     return source
 

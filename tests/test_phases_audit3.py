@@ -1,0 +1,230 @@
+"""Phases and the callbacks that outlive an epoch, where an audit found a resumed run apart from
+the uninterrupted one (or the run apart from what the README promises):
+
+1. model_checkpoint's best carries across phases; a run resumed at a phase boundary forgot it,
+   and a worse epoch of the next phase overwrote best.keras.
+2. early_stopping with ``restore_best_weights`` puts the best weights back at the end of every
+   phase's fit, so the next phase starts from them; a run resumed at the boundary started from
+   the phase's last epoch instead (the snapshot is written before that fit's end).
+3. early stopping that fires on a phase's last epoch ends the whole run (as it does on any other
+   epoch), in ``cnnspec train`` and in the ``codegen --script`` script alike.
+4. lock.json's ``--weights`` record holds the source file's SHA-256: a run killed before its first
+   snapshot is refused a resume once the file holds other weights.
+
+The interruption is in-process, as in tests/test_resume_exact.py: a callback after the Recorder
+raises Ctrl-C's ``KeyboardInterrupt`` once the epoch's snapshot is saved, which leaves the run
+folder as a SIGKILL there would. The callbacks' settings make each case hold by construction
+(a ``min_delta`` no epoch can beat keeps the first epoch the best), not by the data's luck.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cnnspec.api import compile_text
+from cnnspec.errors import UsageError
+from cnnspec.fileio import sha256_file
+
+SPEC = """\
+cnnspec: 1
+name: ph
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+    id: c1
+  - batch_norm: {}
+    id: bn
+  - activation: relu
+  - flatten
+  - dropout: 0.3
+  - dense: {units: 10, activation: softmax}
+    id: head
+augmentation:
+  - random_translation: {height_factor: 0.1, width_factor: 0.1, fill_mode: constant}
+data: {source: digits, limit: 400, validation_split: 0.2}
+training:
+  batch_size: 64
+  seed: 3
+  callbacks:
+    - CALLBACK
+  optimizer: {adam: {learning_rate: 0.01}}
+  phases:
+    - {epochs: 2, freeze: [c1, bn]}
+    - {epochs: 2, unfreeze: ["*"], learning_rate: SECOND_RATE}
+"""
+
+#: Phase 2 trains at a rate that wrecks the model: every epoch of it is worse than phase 1's best.
+CHECKPOINT = "model_checkpoint: {monitor: val_loss, save_best_only: true}"
+#: No epoch beats the first by 10 (a loss): epoch 1 stays the best, its weights are restored.
+RESTORE = "early_stopping: {monitor: val_loss, min_delta: 10, patience: 5, restore_best_weights: true}"
+#: No epoch beats the first by 10: patience 1 stops the run after epoch 2, phase 1's last.
+STOP = "early_stopping: {monitor: val_loss, min_delta: 10, patience: 1}"
+
+
+def spec_text(callback: str, second_rate: float = 0.001) -> str:
+    """The spec with ``callback`` (one item of ``training.callbacks``) and phase 2's rate."""
+    return SPEC.replace("CALLBACK", callback).replace("SECOND_RATE", repr(second_rate))
+
+
+def stopped_after(epochs: int) -> Any:
+    """A callback that interrupts the run once ``epochs`` epochs are saved (it runs after the
+    Recorder, which writes the epoch's snapshot in its ``on_epoch_end``)."""
+    import keras
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if epoch + 1 == epochs:
+                raise KeyboardInterrupt
+
+    return Stop()
+
+
+def untimed(history: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The history without its wall-clock column (the only one that may differ)."""
+    return [{key: value for key, value in row.items() if key != "seconds"} for row in history]
+
+
+def whole_and_resumed(text: str, tmp_path: Path, epochs: int = 2) -> tuple[Any, Any]:
+    """The uninterrupted run of ``text``, and the run interrupted after ``epochs`` epochs (the
+    phase boundary) and resumed to its end."""
+    from cnnspec.training.trainer import TrainingInterrupted, train
+
+    compiled = compile_text(text, str(tmp_path / "spec.yaml"))
+    whole = train(compiled, out=tmp_path / "whole")
+    with pytest.raises(TrainingInterrupted):
+        train(compiled, out=tmp_path / "resumed", callbacks=[stopped_after(epochs)])
+    return whole, train(compiled, resume=tmp_path / "resumed")
+
+
+def assert_same_run(whole: Any, resumed: Any) -> None:
+    assert untimed(resumed.history) == untimed(whole.history)
+    for key in ("best_epoch", "weights_from", "stopped_early", "epochs_run", "weights_sha256"):
+        assert resumed.metrics[key] == whole.metrics[key], key
+
+
+@pytest.mark.slow
+def test_model_checkpoints_best_survives_a_resume_at_a_phase_boundary(tmp_path: Path) -> None:
+    whole, resumed = whole_and_resumed(spec_text(CHECKPOINT, second_rate=5.0), tmp_path)
+    assert whole.metrics["best_epoch"] in (1, 2)  # phase 2 never beats phase 1 (the case at stake)
+    assert resumed.resumed_from == 2
+    assert_same_run(whole, resumed)
+    # the model is best.keras's, the best epoch of phase 1, in both
+    assert resumed.metrics["test_accuracy"] == whole.metrics["test_accuracy"]
+
+
+@pytest.mark.slow
+def test_a_resume_at_a_phase_boundary_starts_from_the_weights_early_stopping_restored(tmp_path: Path) -> None:
+    whole, resumed = whole_and_resumed(spec_text(RESTORE), tmp_path)
+    assert [row["phase"] for row in whole.history] == [1, 1, 2, 2]
+    assert not whole.metrics["stopped_early"]
+    assert resumed.resumed_from == 2
+    assert_same_run(whole, resumed)  # phase 2 from epoch 1's weights in both: the same epochs 3-4
+
+
+@pytest.mark.slow
+def test_early_stopping_on_a_phases_last_epoch_ends_the_run(tmp_path: Path) -> None:
+    """It stops the run there, says so in metrics.json, and a kill right after that epoch's
+    snapshot resumes to the very same result."""
+    whole, resumed = whole_and_resumed(spec_text(STOP), tmp_path)
+    assert [row["epoch"] for row in whole.history] == [1, 2]  # phase 2 never starts
+    assert whole.metrics["stopped_early"] is True
+    assert whole.metrics["epochs_run"] == 2 and whole.metrics["epochs_planned"] == 4
+    assert resumed.resumed_from == 2
+    assert_same_run(whole, resumed)
+
+
+@pytest.mark.slow
+def test_the_generated_script_ends_the_run_where_train_does(tmp_path: Path) -> None:
+    """The script's phase loop stops on early stopping at a phase's last epoch too, with the
+    history of `cnnspec train`."""
+    from tests.test_script_parity_audit import run_both
+
+    theirs, stdout, ours = run_both(tmp_path, spec_text(STOP))
+    assert [line for line in stdout.splitlines() if line.startswith("phase ")] == ["phase 1/2: epochs 1-2"]
+    assert theirs["epochs"] == ours.metrics["epochs_run"] == 2
+    for key, values in theirs["history"].items():
+        assert values == pytest.approx([row[key] for row in ours.history], abs=1e-6), key
+
+
+# -- 4. the --weights source's content hash ------------------------------------------------------
+TARGET = """\
+cnnspec: 1
+name: target
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+    id: stem
+  - global_avg_pool2d
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 64}
+training:
+  batch_size: 32
+  seed: 3
+  epochs: 1
+"""
+
+
+def test_the_weights_record_holds_the_files_hash_and_a_changed_file_refuses_the_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lock.json's ``weights`` (:func:`override_record`) keeps the file's SHA-256; a restart
+    (:func:`recorded_source`) whose file holds other bytes now is refused, naming it; an older
+    record without the hash is not checked."""
+    from cnnspec.training.transfer import override_record, recorded_source
+
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "base.weights.h5"
+    source.write_bytes(b"the weights the run started from")
+    compiled = compile_text(TARGET, str(tmp_path / "target.yaml"))
+    record = override_record(compiled, "base.weights.h5")
+    assert record is not None and record["sha256"] == sha256_file(source)
+    assert recorded_source(record, tmp_path / "run").file == source.absolute()  # unchanged: fine
+
+    source.write_bytes(b"other weights, written over the file since")
+    with pytest.raises(UsageError) as refused:
+        recorded_source(record, tmp_path / "run")
+    assert "the file's content hash changed" in str(refused.value)
+    assert str(source.absolute()) in str(refused.value)
+    assert "start a new run" in (refused.value.hint or "")
+    older = {key: value for key, value in record.items() if key != "sha256"}
+    assert recorded_source(older, tmp_path / "run").file == source.absolute()
+
+
+@pytest.mark.slow
+def test_a_run_killed_before_its_first_snapshot_refuses_a_replaced_weights_file(
+    tmp_path: Path, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through `cnnspec train --resume`: refused (exit 2) while the file holds other weights,
+    resumed once the original is back."""
+    from cnnspec.api import build_model
+    from cnnspec.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "target.yaml"
+    spec.write_text(TARGET, encoding="utf-8")
+    source = tmp_path / "base.weights.h5"
+    build_model(compile_text(TARGET, str(spec))).save_weights(str(source))
+    run = tmp_path / "run"
+    started = runner.invoke(app, ["train", str(spec), "--weights", "base.weights.h5", "--out", str(run)])
+    assert started.exit_code == 0, started.output
+    assert json.loads((run / "lock.json").read_text())["weights"]["sha256"] == sha256_file(source)
+    for path in run.iterdir():  # as a kill in the first epoch leaves it: no snapshot, no results
+        if path.name not in {"lock.json", "spec.yaml", "resolved.yaml"} and not path.name.startswith("."):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+    original = source.read_bytes()
+    build_model(compile_text(TARGET, str(spec))).save_weights(str(source))  # (initialized anew)
+    assert source.read_bytes() != original  # other weights, the same file name and shapes
+    refused = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert refused.exit_code == 2, refused.output
+    text = " ".join(refused.output.split())
+    assert "the file's content hash changed" in text and "Traceback" not in text
+
+    source.write_bytes(original)
+    resumed = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert resumed.exit_code == 0, resumed.output
