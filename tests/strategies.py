@@ -211,6 +211,11 @@ def valid_param_value(param: Param, clean: bool = False) -> st.SearchStrategy[An
         return st.one_of(value, st.lists(value, min_size=1, max_size=3))
     if kind == "noise_shape":
         return st.lists(st.one_of(st.none(), st.just(1)), min_size=2, max_size=4)
+    if kind == "permutation":  # the axes 1..n in some order (n 2 to 3: a map or a sequence)
+        return st.integers(2, 3).flatmap(lambda n: st.permutations(list(range(1, n + 1))))
+    if kind == "axes":  # an axis, or a few different ones
+        axis = st.integers(1, 3)
+        return st.one_of(axis, st.lists(axis, min_size=1, max_size=2, unique=True))
     if kind == "regularizer":
         amount = st.floats(0, 0.1, allow_nan=False)
         return st.fixed_dictionaries({}, optional={"l1": amount, "l2": amount}).filter(bool)

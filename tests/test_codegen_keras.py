@@ -70,7 +70,7 @@ def test_generated_module_builds_the_same_model(comparisons, path):
 def _sample_params(kind) -> dict:
     samples = {"int": 2, "ints": 3, "number": 0.5, "bool": True, "str": "x", "factor": 0.1, "zoom": 0.1}
     samples |= {"shape": [4]}
-    samples |= {"padding": 1, "pair": [0, 1]}
+    samples |= {"padding": 1, "pair": [0, 1], "permutation": [2, 1], "axes": [1]}
     params = kind.defaults()
     for param in kind.params:
         if param.required:

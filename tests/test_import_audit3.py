@@ -296,9 +296,9 @@ def test_a_broken_named_output_is_located_by_its_name(tmp_path, outputs, where):
 # -- 4. refused layers in layer order -------------------------------------------------------------
 def test_refused_layers_are_listed_in_layer_order_not_by_name(tmp_path):
     config = functional(
-        _layer("LeakyReLU", "zeta", [[_tensor("in")]]),
+        _layer("UnitNormalization", "zeta", [[_tensor("in")]]),
         _layer("ELU", "yak", [[_tensor("zeta")]]),
-        _layer("PReLU", "bee", [[_tensor("yak")]]),
+        _layer("ActivityRegularization", "bee", [[_tensor("yak")]]),
         dense("d", "bee"),
     )
     with pytest.raises(SpecError) as caught:
@@ -307,7 +307,8 @@ def test_refused_layers_are_listed_in_layer_order_not_by_name(tmp_path):
     assert paths == [f"m: $.config.layers[{i}]" for i in (1, 2, 3)]
     output = refused(_write(tmp_path, config))
     assert "3 layers cannot be imported; layer 'zeta'" in output
-    assert output.index("'zeta' (LeakyReLU)") < output.index("'yak' (ELU)") < output.index("'bee' (PReLU)")
+    assert output.index("'zeta' (UnitNormalization)") < output.index("'yak' (ELU)")
+    assert output.index("'yak' (ELU)") < output.index("'bee' (ActivityRegularization)")
 
 
 # -- 5. a truncated .keras file -------------------------------------------------------------------

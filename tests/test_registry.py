@@ -106,11 +106,25 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
         ([(3, 4, 5)], {"max_value": 6}),
         ([(7,)], {"negative_slope": 0.1, "threshold": 0.5}),
     ],
+    "leaky_relu": [([(3, 4, 5)], {}), ([(7,)], {"negative_slope": 0.1})],
+    "prelu": [
+        ([(3, 4, 5)], {}),
+        ([(3, 4, 5)], {"shared_axes": [1, 2]}),
+        ([(4, 6)], {"shared_axes": 1, "alpha_initializer": {"constant": {"value": 0.25}}}),
+        ([(7,)], {"alpha_regularizer": {"l2": 0.01}}),
+    ],
+    "softmax": [([(3, 4, 5)], {}), ([(3, 4, 5)], {"axis": 1}), ([(7,)], {"axis": 1})],
     "identity": [([(3, 4, 5)], {})],
     "reshape": [
         ([(3, 4, 5)], {"target_shape": [12, 5]}),
         ([(3, 4, 5)], {"target_shape": [-1, 2, 2]}),
         ([(5,)], {"target_shape": [1, 1, 5]}),
+    ],
+    # the first is no identity permutation: the traits' checks see the values move
+    "permute": [
+        ([(3, 4, 5)], {"dims": [2, 1, 3]}),
+        ([(4, 6)], {"dims": [2, 1]}),
+        ([(2, 3, 4)], {"dims": [3, 1, 2]}),
     ],
     "upsampling2d": [
         ([(3, 4, 5)], {"size": 2}),
@@ -132,6 +146,10 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
     ],
     "add": [([(4, 4, 3), (4, 4, 3)], {}), ([(4, 4, 3), (1, 1, 3), (4, 4, 3)], {})],
     "multiply": [([(4, 4, 3), (1, 1, 3)], {})],
+    "subtract": [([(4, 4, 3), (4, 4, 3)], {}), ([(4, 4, 3), (1, 1, 3)], {})],
+    "average": [([(4, 4, 3), (4, 4, 3)], {}), ([(4, 4, 3), (1, 1, 3), (4, 4, 3)], {})],
+    "max": [([(4, 4, 3), (4, 4, 3)], {}), ([(7,), (7,), (7,)], {})],
+    "min": [([(4, 4, 3), (4, 4, 3)], {}), ([(1, 4, 3), (4, 1, 3)], {})],
     "concat": [
         ([(4, 4, 3), (4, 4, 5)], {}),
         ([(4, 2, 3), (4, 3, 3)], {"axis": 2}),

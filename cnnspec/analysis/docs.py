@@ -30,6 +30,8 @@ _EXAMPLE_VALUES: dict[str, Any] = {
     "pair": [0, 1],
     "padding": 1,
     "shape": [-1],
+    "permutation": [2, 1, 3],  # (an image's height and width swapped)
+    "axes": [1, 2],
     "bool": True,
     "str": "x",
 }

@@ -1,4 +1,12 @@
-"""Core kinds: dense, dropout, activation, reshaping, padding/cropping, scaling and resizing."""
+"""Core kinds: dense, dropout, activation layers, reshaping, padding/cropping, scaling and resizing.
+
+The activation layers (``relu``, ``leaky_relu``, ``prelu``, ``softmax``) are Keras' layer
+classes of those names. Their kind names coexist with the ``activation:`` values of the same
+spelling without ambiguity: a kind is only ever a layer item's key (``- softmax``, Keras'
+``Softmax`` layer), an activation value only ever a parameter's value (``activation: softmax``
+on a dense, or ``- activation: softmax``, Keras' ``Activation`` layer), as ``- relu`` and
+``activation: relu`` always have.
+"""
 
 from __future__ import annotations
 
@@ -147,6 +155,96 @@ def _spatial_dropout_shape(params: Params, inputs: list[Shape]) -> Shape:
     return inputs[0]
 
 
+def _axis_index(axis: int, shape: Shape) -> int:
+    """An ``axis`` as Keras counts it (0 the batch, 1 the first of the input, -1 the last) → an
+    index into the batch-less ``shape``; a :class:`ShapeError` at ``axis`` when there is none."""
+    rank = len(shape)
+    if not (-rank <= axis <= -1 or 1 <= axis <= rank):
+        raise ShapeError(
+            f"expected axis in [1, {rank}] or [{-rank}, -1] (axis 0 is the batch) for an input of "
+            f"shape {list(shape)}; received {axis}",
+            param="axis",
+        )
+    return axis - 1 if axis > 0 else axis % rank
+
+
+def _softmax_shape(params: Params, inputs: list[Shape]) -> Shape:
+    _axis_index(params["axis"], inputs[0])
+    return inputs[0]
+
+
+def _softmax_activation(params: Params, inputs: list[Shape]) -> str | None:
+    # Only over the last axis is the output a distribution over the classes (what a loss's
+    # from_logits asks); over another axis (a spatial softmax) it is not.
+    shape = inputs[0] if inputs else ()
+    axis = params.get("axis", -1)
+    last = axis == -1 or (bool(shape) and axis == len(shape))  # Keras' 1-based last axis
+    return "softmax" if last else None
+
+
+def _shared_axes(params: Params, shape: Shape) -> tuple[int, ...]:
+    """PReLU's ``shared_axes`` as indices into the batch-less ``shape`` (each checked)."""
+    axes = Param("shared_axes", "axes").normalize(params.get("shared_axes"))
+    if axes is None:
+        return ()
+    rank = len(shape)
+    for axis in axes:
+        if axis > rank:
+            raise ShapeError(
+                f"expected shared_axes among the input's axes 1 to {rank} (shape {list(shape)}, "
+                f"1-based: 0 is the batch); received {axis}",
+                param="shared_axes",
+            )
+    return tuple(axis - 1 for axis in axes)
+
+
+def _prelu_shape(params: Params, inputs: list[Shape]) -> Shape:
+    _shared_axes(params, inputs[0])
+    return inputs[0]
+
+
+def _prelu_counts(params: Params, inputs: list[Shape], output: Shape) -> Counts:
+    # One learned slope per input position, shared (size 1) along each of shared_axes: Keras'
+    # PReLU.build. Elementwise, like an activation: no MACs (the registry counts none for
+    # activations and batch normalisation either).
+    shared = _shared_axes(params, inputs[0])
+    alphas = math.prod(1 if i in shared else size for i, size in enumerate(inputs[0]))
+    return Counts(alphas, 0, 0)
+
+
+def _prelu_args(params: Params) -> dict[str, Any]:
+    args = {p.name: p.normalize(params[p.name]) for p in PRELU_PARAMS if p.name in params}
+    if args.get("alpha_regularizer") is not None:
+        args["alpha_regularizer"] = KerasCall("L1L2", tuple(sorted(args["alpha_regularizer"].items())))
+    return args
+
+
+PRELU_PARAMS = (
+    initializer("alpha_initializer", "zeros", "initializer of the learned slopes (zeros: a ReLU at first)"),
+    Param("alpha_regularizer", "regularizer", None, "L1/L2 penalty on the slopes", nullable=True),
+    Param(
+        "shared_axes",
+        "axes",
+        None,
+        "axes (1-based, as Keras counts them) along which one slope is shared, e.g. [1, 2]: one "
+        "slope per channel of an image; null: one slope per input value",
+        nullable=True,
+    ),
+)
+
+
+def _permute_shape(params: Params, inputs: list[Shape]) -> Shape:
+    dims = list(params["dims"])
+    shape = inputs[0]
+    if len(dims) != len(shape):
+        raise ShapeError(
+            f"expected dims to order all {len(shape)} axes of the input {list(shape)} (a "
+            f"permutation of 1 to {len(shape)}); received {dims}",
+            param="dims",
+        )
+    return tuple(shape[d - 1] for d in dims)
+
+
 register(
     LayerKind(
         "dense",
@@ -230,6 +328,46 @@ register(
         main="max_value",
     ),
     LayerKind(
+        "leaky_relu",
+        "core",
+        "LeakyReLU",
+        "Leaky ReLU as a layer of its own: x below 0 becomes negative_slope × x. Its default slope "
+        "is Keras' LeakyReLU layer's, 0.3 (the `activation: leaky_relu` function's is 0.2).",
+        # Keras' LeakyReLU refuses a negative (or null) slope when it is made.
+        (number("negative_slope", 0.3, "slope below zero", minimum=0),),
+        main="negative_slope",
+    ),
+    LayerKind(
+        "prelu",
+        "core",
+        "PReLU",
+        "Parametric ReLU: x below 0 becomes alpha × x with alpha learned, one per input value or "
+        "shared along shared_axes.",
+        PRELU_PARAMS,
+        _prelu_shape,
+        _prelu_counts,
+        _prelu_args,
+        main="shared_axes",
+    ),
+    LayerKind(
+        "softmax",
+        "core",
+        "Softmax",
+        "Softmax as a layer of its own (Keras' Softmax), over `axis`: the same as `activation: "
+        "softmax` over the last axis.",
+        (
+            Param(
+                "axis",
+                "int",
+                -1,
+                "axis to normalise over, as Keras counts it (1: the first axis of the input; -1: the last)",
+            ),
+        ),
+        _softmax_shape,
+        main="axis",
+        applies_activation=_softmax_activation,
+    ),
+    LayerKind(
         "identity",
         "core",
         "Identity",
@@ -247,6 +385,25 @@ register(
         _reshape_shape,
         main="target_shape",
         passes_activation=True,
+        value_range="keeps",
+    ),
+    LayerKind(
+        "permute",
+        "core",
+        "Permute",
+        "Reorders the axes of the input (the batch axis stays first).",
+        (
+            Param(
+                "dims",
+                "permutation",
+                doc="the input's axes in their new order, 1-based (the batch axis left out): [2, 1, 3] "
+                "swaps height and width of an image",
+            ),
+        ),
+        _permute_shape,
+        main="dims",
+        # Every output value is an input value (only their order changes), so it keeps the
+        # range; the order changes, so it is no pass-through for the output-activation trace.
         value_range="keeps",
     ),
     LayerKind(

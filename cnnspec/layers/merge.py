@@ -1,4 +1,5 @@
-"""Merge kinds: add, multiply and concat of two or more tensors (Keras' broadcasting rules)."""
+"""Merge kinds: element-wise add, multiply, average, max and min of two or more tensors, subtract
+of exactly two (Keras' broadcasting rules), and concat."""
 
 from __future__ import annotations
 
@@ -77,6 +78,17 @@ def _elementwise_shape(params: Params, inputs: list[Shape]) -> Shape:
     return shape
 
 
+def _subtract_shape(params: Params, inputs: list[Shape]) -> Shape:
+    # Keras' Subtract.build refuses any other number of inputs: first minus second has no
+    # reading for three.
+    if len(inputs) != 2:
+        raise ShapeError(
+            f"expected exactly two inputs (the first minus the second); received {len(inputs)}",
+            hint="list two ids: inputs: [a, b] computes a - b",
+        )
+    return _elementwise_shape(params, inputs)
+
+
 def _concat_shape(params: Params, inputs: list[Shape]) -> Shape:
     rank = len(inputs[0])
     axis = params["axis"]
@@ -119,6 +131,45 @@ register(
         "merge",
         "Multiply",
         "Element-wise product of its inputs (e.g. squeeze-and-excitation gating).",
+        (),
+        _elementwise_shape,
+        arity="many",
+    ),
+    LayerKind(
+        "subtract",
+        "merge",
+        "Subtract",
+        "Element-wise difference of exactly two inputs: the first minus the second.",
+        (),
+        _subtract_shape,
+        arity="many",
+    ),
+    LayerKind(
+        "average",
+        "merge",
+        "Average",
+        "Element-wise mean of its inputs.",
+        (),
+        _elementwise_shape,
+        arity="many",
+    ),
+    # `max` and `min`, not Keras' `maximum`/`minimum`: a kind name is a key of the JSON Schema's
+    # `$defs/kinds`, itself a schema, where `maximum` and `minimum` are JSON Schema keywords
+    # (the schema would no longer be valid); the short names follow `max_pool2d` and `concat`.
+    LayerKind(
+        "max",
+        "merge",
+        "Maximum",
+        "Element-wise maximum of its inputs.",
+        (),
+        _elementwise_shape,
+        arity="many",
+    ),
+    LayerKind(
+        "min",
+        "merge",
+        "Minimum",
+        "Element-wise minimum of its inputs.",
         (),
         _elementwise_shape,
         arity="many",

@@ -577,6 +577,70 @@ def _floats_normalize(p: Param, v: Any) -> float | tuple[float, ...]:
     return tuple(float(x) for x in v) if isinstance(v, list) else float(v)
 
 
+def _axis_item_check(x: Any) -> str | None:
+    """One axis of the input, counted from 1 as Keras counts them (0 is the batch axis)."""
+    if not _is_int(x) or x < 1:
+        return "a positive integer (an axis, 1-based: 0 is the batch)"
+    return f"a positive integer {_size_limit(x)}" if x > MAX_SIZE else None
+
+
+def _axes_describe(p: Param) -> str:
+    return "an axis (1-based) or a non-empty list of different axes"
+
+
+def _axes_check(p: Param, v: Any) -> str | ItemProblem | None:
+    """A positive axis or a list of distinct ones (PReLU's ``shared_axes``); that each is an axis
+    of the input is the shape rule's to say, as only it knows the input's rank."""
+    if not isinstance(v, list):
+        problem = _axis_item_check(v)
+        return None if problem is None else problem if _is_int(v) and v > MAX_SIZE else _axes_describe(p)
+    if not v:
+        return _axes_describe(p)
+    bad = _first_bad_item(v, _axis_item_check)
+    if bad is not None:
+        return bad
+    return _repeated_item(v, "an axis not listed before it")
+
+
+def _repeated_item(v: list[Any], expected: str) -> ItemProblem | None:
+    """The first element that repeats an earlier one, located at the repeat."""
+    for index, item in enumerate(v):
+        if item in v[:index]:
+            return ItemProblem((index,), expected, item)
+    return None
+
+
+def _axes_normalize(p: Param, v: Any) -> tuple[int, ...]:
+    # A tuple, as every list the back ends receive (hashable, written as a literal); Keras keeps
+    # a list either way (``PReLU`` stores ``list(shared_axes)``, an int as ``[int]``).
+    return tuple(int(x) for x in v) if isinstance(v, list) else (int(v),)
+
+
+def _axes_schema(p: Param) -> dict[str, Any]:
+    item = {"type": "integer", "minimum": 1}
+    return {"anyOf": [item, {"type": "array", "items": item, "minItems": 1, "uniqueItems": True}]}
+
+
+def _permutation_describe(p: Param) -> str:
+    return "a list ordering the axes 1 to n (1-based, the batch axis left out), each once, e.g. [2, 1, 3]"
+
+
+def _permutation_check(p: Param, v: Any) -> str | ItemProblem | None:
+    """A permutation of 1..n (Permute's ``dims``): Keras refuses anything else when it builds the
+    layer; that n is the input's rank is the shape rule's to say."""
+    if not isinstance(v, list) or not v:
+        return _permutation_describe(p)
+    bad = _first_bad_item(v, _axis_item_check)
+    if bad is not None:
+        return bad
+    beyond = _first_bad_item(
+        v, lambda x: None if x <= len(v) else f"an axis from 1 to {len(v)} (the list's length)"
+    )
+    if beyond is not None:
+        return beyond
+    return _repeated_item(v, "an axis not listed before it (a permutation names each axis once)")
+
+
 def _noise_shape_describe(p: Param) -> str:
     return (
         "a list with one entry per axis, batch axis first (null or 1), then a positive integer or "
@@ -823,6 +887,18 @@ PARAM_TYPES: dict[str, ParamType] = {
                 {"type": "number", **p.number_bounds()},
                 {"type": "array", "items": {"type": "number", **p.number_bounds()}, "minItems": 1},
             ]
+        },
+    ),
+    "axes": ParamType(_axes_check, _axes_describe, _axes_normalize, _axes_schema),
+    "permutation": ParamType(
+        _permutation_check,
+        _permutation_describe,
+        lambda p, v: tuple(int(x) for x in v),
+        lambda p: {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1},
+            "minItems": 1,
+            "uniqueItems": True,
         },
     ),
     "noise_shape": ParamType(

@@ -8,9 +8,9 @@ module (``conv``, ``pooling``, ``core``, ``merge``, ``norm``, ``augment``).
 
 What the rest of the package needs to know about a kind's behaviour is a declared *trait* on
 its entry (``passes_activation``, ``value_range``, ``kernel_layout``, ``preprocessing``,
-``augmentation``, ``geometric``, ``adapt_param``, ``keras_always_pass``), never a test of its
-name outside this package; the traits are checked against Keras over the whole registry
-(``tests/test_registry.py``).
+``augmentation``, ``geometric``, ``adapt_param``, ``keras_always_pass``,
+``applies_activation``), never a test of its name outside this package; the traits are checked
+against Keras over the whole registry (``tests/test_registry.py``).
 """
 
 from __future__ import annotations
@@ -167,6 +167,14 @@ class LayerKind:
     """Keras keywords that generated code always passes, even at the registry's default: Keras
     has no default for them or a different one."""
 
+    applies_activation: Callable[[Params, list[Shape]], str | None] | None = None
+    """For a layer that *is* an activation function (no ``activation`` parameter of its own): the
+    activation name (one of :data:`~cnnspec.layers.params.ACTIVATIONS`) its output is, given its
+    parameters and input shapes, as a loss reads it — ``softmax`` for the softmax layer over the
+    last axis (over another axis its output is no distribution over the classes: ``None``).
+    ``None`` for every other kind. Read through :meth:`output_activation`; checked against Keras
+    in tests/test_extra_kinds.py."""
+
     param_index: dict[str, Param] = field(init=False, repr=False, compare=False)
     #: The names of the parameters without a default (computed once: the resolver asks per layer).
     required_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -204,6 +212,18 @@ class LayerKind:
 
     def counts(self, params: Params, inputs: list[Shape], output: Shape) -> Counts:
         return self.count_rule(params, inputs, output)
+
+    def output_activation(self, params: Params, inputs: list[Shape]) -> str | None:
+        """The activation the layer's output ends with: its ``activation`` parameter (a linear
+        one is none), else what :attr:`applies_activation` says; ``None`` when there is none.
+        ``params``: the full parameters (defaults included); ``inputs``: the input shapes
+        without the batch axis."""
+        act = params.get("activation")
+        if isinstance(act, str) and act not in ("linear", "identity"):
+            return act
+        if self.applies_activation is None:
+            return None
+        return self.applies_activation(params, inputs)
 
 
 def _rank_hint(kind: str, rank: int) -> str | None:

@@ -97,6 +97,7 @@ _NEUTRAL: dict[str, Callable[[Any], bool]] = {
     "depthwise_constraint": _is_none,
     "pointwise_constraint": _is_none,
     "beta_constraint": _is_none,
+    "alpha_constraint": _is_none,  # PReLU's: no kind writes a constraint
     "gamma_constraint": _is_none,
     "activity_regularizer": _is_none,
     "beta_regularizer": _is_none,
@@ -489,7 +490,7 @@ def combinator_activation(layer: Reversed) -> str | None:
 
 
 #: Kinds whose result does not depend on the order of their inputs.
-_COMMUTATIVE = ("add", "multiply")
+_COMMUTATIVE = ("add", "multiply", "average", "max", "min")
 
 
 def commutative(kind: LayerKind) -> bool:
