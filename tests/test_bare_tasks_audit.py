@@ -269,11 +269,15 @@ def test_predict_bare_model_with_output_names_that_are_no_ids(
 
 
 def test_predict_bare_model_with_one_output_twice(odd_models: dict[str, Path], tmp_path: Path) -> None:
-    # before: "duplicate id 'count'", exit 2 (keras.Model(i, [d, d]) names both outputs count)
+    # before: "duplicate id 'count'", exit 2 (keras.Model(i, [d, d]) names both outputs count);
+    # then one answer for both (both stand-in ids named count): the second keeps its id, out_1
     result = _predict(odd_models, "twice", tmp_path)
     assert result.exit_code == 0, result.output
     outputs = json.loads(result.output)["predictions"][0]["outputs"]
-    assert {name: entry["task"] for name, entry in outputs.items()} == {"count": "regression"}
+    assert {name: entry["task"] for name, entry in outputs.items()} == {
+        "count": "regression",
+        "out_1": "regression",
+    }
 
 
 def test_evaluate_bare_model_with_output_names_that_are_no_ids(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from cnnspec.errors import (
     COMMAND_LINE_PREFIX,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.tasks import OutputTask
     from cnnspec.ir import ModelIR
+    from cnnspec.layers.registry import LayerKind
 
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZE = 32
@@ -509,21 +511,62 @@ def _source_path(reader: _Reader, source: dict[str, Any], key: str, compiled: Co
     return _relative(reader, str(source[key]), compiled, ("data", "source", key))
 
 
+#: A layer of a model graph as the TF-free graph rules walk it (a spec's IR node or name, a
+#: Keras layer or tensor): only handed back to the caller's functions (and hashed, by
+#: :func:`scales_every_path`).
+Step = TypeVar("Step", bound=Hashable)
+Traced = TypeVar("Traced")
+#: How far :func:`trace_activation` walks back (a real head has a few pass-through layers; the
+#: bound only guards a cyclic oddity of a hand-made graph).
+_TRACE_LIMIT = 256
+
+
+def trace_activation(
+    start: Traced | None,
+    activation: Callable[[Traced], str | None],
+    kind: Callable[[Traced], LayerKind | None],
+    source: Callable[[Traced], Traced | None],
+) -> str | None:
+    """The activation an output ends with, by the one rule a spec and a model file share: the
+    layer that computes it says (``activation(layer)``: its own activation, ``None`` for a
+    linear one), and a layer whose registry kind ``passes_activation`` (dropout, flatten,
+    reshape …: the values of its input, unchanged) says what its input's layer says
+    (``source(layer)``: that layer, ``None`` where there is none). ``kind(layer)``: the
+    registry's kind (``None``: one cnnspec does not know, which passes nothing on). A softmax
+    followed by a flatten read as logits was applied a second time by predict."""
+    layer = start
+    for _ in range(_TRACE_LIMIT):
+        if layer is None:
+            return None
+        found = activation(layer)
+        if found is not None:
+            return found
+        layer_kind = kind(layer)
+        if layer_kind is None or not layer_kind.passes_activation:
+            return None
+        layer = source(layer)
+    return None
+
+
 def output_activation(compiled: CompiledSpec, name: str) -> str | None:
     """The activation that produced the output ``name``, looking through layers that pass
-    their input's activation on (dropout, reshape, ...); ``None`` when there is none."""
+    their input's activation on (dropout, reshape, ...: :func:`trace_activation`, the rule a
+    model file's outputs are read by too); ``None`` when there is none."""
     by_name = {n.name: n for n in compiled.ir.nodes}
-    node = by_name.get(name)
-    while node is not None:
-        act = node.params.get("activation")
-        if isinstance(act, str) and act not in ("linear", "identity"):
-            return act
+
+    def own(node: Any) -> str | None:
         kind = REGISTRY.get(node.kind)
-        if kind is not None and kind.passes_activation and node.inputs and node.inputs[0] in by_name:
-            node = by_name[node.inputs[0]]
-            continue
-        break
-    return None
+        if kind is not None:  # its activation setting, or the activation the layer is (softmax)
+            return kind.output_activation(node.params, list(node.input_shapes))
+        act = node.params.get("activation")
+        return act if isinstance(act, str) and act not in ("linear", "identity") else None
+
+    return trace_activation(
+        by_name.get(name),
+        own,
+        lambda node: REGISTRY.get(node.kind),
+        lambda node: by_name.get(node.inputs[0]) if node.inputs else None,
+    )
 
 
 def output_info(compiled: CompiledSpec) -> tuple[int, str | None]:
@@ -1350,19 +1393,83 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
 
 
 # -- pixel scaling (TF-free: shared by the pipeline, the generated script and the lint) ----------
+#: A layer's part in :func:`scales_every_path`: the model's input, a layer that rescales values
+#: (a registry kind whose ``value_range`` is ``affine``), one with weights, or one that does
+#: neither (a random augmentation, a pooling, a merge …).
+PixelRole = Literal["input", "scales", "weights", "passes"]
+
+
+def scales_every_path(
+    outputs: Iterable[Step], parents: Callable[[Step], Iterable[Step]], role: Callable[[Step], PixelRole]
+) -> bool:
+    """Whether a model graph scales its pixels itself, the one rule a spec
+    (:func:`model_scales_input`) and a model file
+    (:func:`cnnspec.reporting.run.rescales_itself`) are read by: every path from the input
+    meets a rescaling before any layer with weights (or an output). A branch that convolves the
+    raw input while another rescales it sees unscaled pixels: the list order of the layers,
+    which differs between a spec and the file built from it, never decides.
+
+    ``outputs``: the model's output layers; ``parents(layer)``: the layers feeding it;
+    ``role(layer)``: its :data:`PixelRole`. Walked backwards from every output and every layer
+    with weights (those the outputs reach), through the layers that only pass values on: the
+    pixels are the model's to scale unless such a walk reaches the input."""
+    seen: set[Step] = set()
+    todo = list(outputs)
+    ends = list(todo)
+    while todo:  # every layer the outputs reach, once (a graph may branch and merge)
+        layer = todo.pop()
+        if layer in seen:
+            continue
+        seen.add(layer)
+        if role(layer) == "weights":
+            ends.append(layer)
+        todo.extend(parents(layer))
+    walked: set[Step] = set()
+    scaled = False
+    for end in ends:
+        # an output is walked from itself (it may be a rescaling, or pass the input on);
+        # a layer with weights from what feeds it
+        todo = [end] if role(end) != "weights" else list(parents(end))
+        while todo:
+            layer = todo.pop()
+            if layer in walked:
+                continue
+            walked.add(layer)
+            part = role(layer)
+            if part == "input":
+                return False  # unscaled pixels reach weights, or an output
+            if part == "scales":
+                scaled = True
+            elif part == "passes":
+                todo.extend(parents(layer))
+            # (a layer with weights is an end of its own: its inputs are walked from it)
+    return scaled
+
+
 def model_scales_input(ir: ModelIR) -> bool:
     """The model scales its own input: a layer that rescales values (``rescaling``) in the
-    augmentation or before the model's first layer with weights (after any number of random
-    augmentation layers written in ``model:``; a rescaling after a convolution scales features,
-    not pixels). ``data.rescale: auto`` then leaves the pixels as stored. The same rule reads a
-    bare model file (:func:`cnnspec.reporting.run.rescales_itself`)."""
-    kinds = [REGISTRY.get(n.kind) for n in ir.augmentation]
-    for node in ir.nodes:
+    augmentation, or on every path from the input before any layer with weights
+    (:func:`scales_every_path`: after any number of random augmentation layers written in
+    ``model:``; a rescaling after a convolution scales features, not pixels, and a branch that
+    convolves the raw input sees unscaled pixels). ``data.rescale: auto`` then leaves the
+    pixels as stored. The same rule reads a bare model file
+    (:func:`cnnspec.reporting.run.rescales_itself`)."""
+    if any(
+        (kind := REGISTRY.get(n.kind)) is not None and kind.value_range == "affine" for n in ir.augmentation
+    ):
+        return True
+    by_name = {node.name: node for node in ir.nodes}
+
+    def role(name: str) -> PixelRole:
+        node = by_name.get(name)
+        if node is None:  # the input (or a name no node has: unscaled, as the input is)
+            return "input"
         kind = REGISTRY.get(node.kind)
-        kinds.append(kind)
-        if node.counts.params and (kind is None or kind.value_range != "affine"):
-            break
-    return any(kind is not None and kind.value_range == "affine" for kind in kinds)
+        if kind is not None and kind.value_range == "affine":
+            return "scales"
+        return "weights" if node.counts.params else "passes"
+
+    return scales_every_path(ir.outputs, lambda name: by_name[name].inputs if name in by_name else (), role)
 
 
 #: ``data.rescale: auto``: the value of a full-intensity pixel, by the integer dtypes that say it.

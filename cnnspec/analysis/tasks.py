@@ -63,16 +63,69 @@ CLASS_ONLY_SOURCES = ("digits", "directory", *KERAS_DATASETS)
 #: The target kind each ``shapes`` target gives, where it is not the target's own name.
 SHAPES_TARGET_KINDS = {"count": "regression", "area": "regression"}
 DEFAULT_THRESHOLD = 0.5
-#: Keras' names of the regression losses a compiled model file records (its ``compile_config``)
-#: → cnnspec's: the loss that tells a regression from a linear classifier head (the task rules'
+#: Keras' names of the regression losses a compiled model file records (its ``compile_config``:
+#: a string as given to ``compile``, short or long, or a loss function's name) → cnnspec's
+#: nearest loss: the loss that tells a regression from a linear classifier head (the task rules'
 #: own test, :func:`infer_task`), for a model file without a spec and for ``cnnspec import``.
+#: cnnspec trains with mse, mae and huber only: the logarithmic and percentage errors read as
+#: the loss they refine (msle → mse, mape → mae), log-cosh as huber (quadratic near zero,
+#: linear beyond, as huber is).
 KERAS_REGRESSION_LOSSES = {
     "mse": "mse",
     "mean_squared_error": "mse",
+    "msle": "mse",
+    "mean_squared_logarithmic_error": "mse",
     "mae": "mae",
     "mean_absolute_error": "mae",
+    "mape": "mae",
+    "mean_absolute_percentage_error": "mae",
     "huber": "huber",
     "huber_loss": "huber",
+    "log_cosh": "huber",
+    "logcosh": "huber",
+}
+#: Keras' names of the losses a model file may record for a classifier, a multi-label or a
+#: segmentation output (the task rules tell these apart by the output's shape and activation):
+#: a saved loss that is in neither table is no task's the rules know, and is not guessed.
+KERAS_CLASSIFICATION_LOSSES = frozenset(
+    {
+        "sparse_categorical_crossentropy",
+        "categorical_crossentropy",
+        "binary_crossentropy",
+        "bce",
+        "binary_focal_crossentropy",
+        "categorical_focal_crossentropy",
+        "hinge",
+        "squared_hinge",
+        "categorical_hinge",
+        "kl_divergence",
+        "kld",
+        "kullback_leibler_divergence",
+        "dice",
+        "tversky",
+    }
+)
+#: Keras' loss classes (a serialized loss object's ``class_name``) → the function name that
+#: stands for them in the tables above. Read before the object's ``config.name``, which is
+#: the user's (``MeanSquaredError(name="my_mse")``) and says nothing of the loss.
+KERAS_LOSS_CLASSES = {
+    "MeanSquaredError": "mean_squared_error",
+    "MeanAbsoluteError": "mean_absolute_error",
+    "Huber": "huber",
+    "MeanSquaredLogarithmicError": "mean_squared_logarithmic_error",
+    "LogCosh": "log_cosh",
+    "MeanAbsolutePercentageError": "mean_absolute_percentage_error",
+    "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
+    "CategoricalCrossentropy": "categorical_crossentropy",
+    "BinaryCrossentropy": "binary_crossentropy",
+    "BinaryFocalCrossentropy": "binary_focal_crossentropy",
+    "CategoricalFocalCrossentropy": "categorical_focal_crossentropy",
+    "Hinge": "hinge",
+    "SquaredHinge": "squared_hinge",
+    "CategoricalHinge": "categorical_hinge",
+    "KLDivergence": "kl_divergence",
+    "Dice": "dice",
+    "Tversky": "tversky",
 }
 #: The target kinds that hold a value per pixel, aligned with the image (a segmentation's mask):
 #: whatever moves the image's pixels must move them too.
@@ -583,10 +636,43 @@ def losses_by_name(loss: Any) -> bool:
     return isinstance(loss, dict) and not {"class_name", "config"} & set(loss)
 
 
+def keras_loss_name(value: Any) -> str | None:
+    """The Keras name of a saved ``compile_config`` loss entry, lower case (``None``: no loss).
+
+    A string is the name given to ``compile`` (``"msle"``). A serialized loss is read by what
+    it is before what it is called: a Keras loss class by its class (the ``config.name`` of
+    ``MeanSquaredError(name="my_mse")`` is the user's), a loss function
+    (``{"class_name": "function", "config": "mean_squared_error"}``) by its name, which is
+    its string ``config``; any other object by its ``config.name``, else its class name."""
+    if isinstance(value, dict):
+        class_name, config = value.get("class_name"), value.get("config")
+        if isinstance(class_name, str) and class_name in KERAS_LOSS_CLASSES:
+            value = KERAS_LOSS_CLASSES[class_name]
+        elif isinstance(config, str):  # a function: its name is the whole config
+            value = config
+        elif isinstance(config, dict) and isinstance(config.get("name"), str):
+            value = config["name"]
+        else:
+            value = class_name
+    return value.lower() if isinstance(value, str) else None
+
+
+def keras_loss_task(value: Any) -> str | None:
+    """What a saved ``compile_config`` loss entry says of its output's task: ``regression``
+    (a loss of :data:`KERAS_REGRESSION_LOSSES`), ``classification`` (one of
+    :data:`KERAS_CLASSIFICATION_LOSSES`: a classifier, a multi-label or a segmentation output,
+    which shape and activation tell apart), ``unknown`` (a loss of neither, a custom one: no
+    task may be guessed from it), or ``None`` where no loss is recorded."""
+    name = keras_loss_name(value)
+    if name is None:
+        return None if value is None else "unknown"  # (an entry no loss reads: not guessed)
+    if name in KERAS_REGRESSION_LOSSES:
+        return "regression"
+    return "classification" if name in KERAS_CLASSIFICATION_LOSSES else "unknown"
+
+
 def keras_regression_loss(value: Any) -> str | None:
     """cnnspec's name of a regression loss from a saved ``compile_config`` loss entry (a
-    string, or a serialized Keras loss), else ``None``."""
-    if isinstance(value, dict):
-        config = value.get("config")
-        value = config.get("name") if isinstance(config, dict) else value.get("class_name")
-    return KERAS_REGRESSION_LOSSES.get(value.lower()) if isinstance(value, str) else None
+    string, or a serialized Keras loss: :func:`keras_loss_name`), else ``None``."""
+    name = keras_loss_name(value)
+    return KERAS_REGRESSION_LOSSES.get(name) if name is not None else None

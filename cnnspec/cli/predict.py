@@ -152,9 +152,15 @@ def _predict_keras(
         return file_rescale(run, keras_model, integer, pixels)
 
     if tasks is not None:
+        from cnnspec.reporting.evaluation import listed_outputs
+
+        # answers in the order of model.outputs, as the tasks are (evaluate's own model): a
+        # model with dict outputs answers by its keys, and a key that is another output's layer
+        # name gave each output the other's values
+        listed = listed_outputs(keras_model)
 
         def run_model(batch: Any) -> Any:
-            return keras_model.predict(batch, batch_size=64, verbose=0)
+            return listed.predict(batch, batch_size=64, verbose=0)
 
         results, names = _task_answer(tasks, by_output, samples, out, k, rescale, run_model)
         return results, names, run.model_path
@@ -219,18 +225,26 @@ def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, not
 
 
 def _record_reads(
-    run: Any, tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]
+    run: Any, record: Any, tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]
 ) -> bool:
     """Whether the export record's reading of the model can answer for it. A record that
     names no tasks reads the first output as a classifier; for a model outside a run (no spec
-    says otherwise) that holds only where the model file plainly is one
+    says otherwise) that holds where the record says so (``output.task: classification``: the
+    exporter read the model's task from the model itself, as predict's Keras path does), or,
+    for a record written before records said it, where the model file plainly is one
     (:func:`~cnnspec.reporting.run.archive_single_classifier`, told without TensorFlow).
     Otherwise ``auto`` goes to Keras, which reads each output's task from the model (with a
     note), and an explicit runtime is refused: its answer would be made-up classes."""
     from cnnspec.reporting.run import archive_single_classifier
 
-    if tasks is not None or run.config is not None or archive_single_classifier(run.model_path):
+    if tasks is not None or run.config is not None:
         return True
+    output = record.data["output"]
+    said = output.get("task")
+    if said == "classification":
+        return True
+    if said is None and "task_unknown" not in output and archive_single_classifier(run.model_path):
+        return True  # an older record: the file alone (a Dense output) says
     if wanted != "auto":
         raise UsageError(
             f"expected an export record that says the tasks of {run.model_path.name}'s outputs for "
@@ -335,7 +349,7 @@ def predict(
         located = locate(model, spec, allow_outside=allow_outside)
         tasks, known, by_output = _reading(located, record)
         if not _single_output(tasks, runtime.value, record.runtime, notes) or not _record_reads(
-            located, tasks, runtime.value, record.runtime, notes
+            located, record, tasks, runtime.value, record.runtime, notes
         ):
             chosen, record = "keras", None
     if record is None:

@@ -653,8 +653,9 @@ def serving_meta(run: Any, model: Any) -> dict[str, Any]:
     """What a runtime needs to serve the model without Keras or the spec: the input (shape,
     how many inputs, colour mode, the pixel factors training applied to integer and float
     pixels) and the output (one sigmoid unit or classes, logits or probabilities, the names of
-    the first output's classes, labels or values); ``outputs`` describes each output of a model
-    that is not a single classifier. A model without a fixed input shape is a UsageError.
+    the first output's classes, labels or values, and ``task: classification`` for a single
+    classifier); ``outputs`` describes each output of a model that is not a single
+    classifier. A model without a fixed input shape is a UsageError.
 
     A model outside its run (no spec) is described by the tasks predict and evaluate read from
     it (:func:`_bare_reading`), never by its last layer alone."""
@@ -663,13 +664,18 @@ def serving_meta(run: Any, model: Any) -> dict[str, Any]:
     shape = list(input_shape(model))
     config = run.config
     tasks: dict[str, Any] = {}
-    unknown: dict[str, str] = {}  # why a bare model's tasks cannot be told (``output.task_unknown``)
+    # what the reading is for: ``output.task`` (a single classifier, as read when exporting: predict
+    # trusts it for a model without a spec, told without TensorFlow), or ``output.task_unknown``
+    # (why a bare model's tasks cannot be told)
+    reading: dict[str, str] = {}
     if config is None:
         kind, count, outputs, why = _bare_reading(run, model)
         if outputs is not None:
             tasks["outputs"] = outputs
         if why is not None:
-            unknown["task_unknown"] = why
+            reading["task_unknown"] = why
+        elif outputs is None:
+            reading["task"] = "classification"
     else:
         kind, count = run.output_kind(model), int(model.outputs[0].shape[-1])
         if config.task_path:  # multilabel, regression, segmentation, several outputs
@@ -681,6 +687,8 @@ def serving_meta(run: Any, model: Any) -> dict[str, Any]:
             count = first.classes if first.task in ("classification", "segmentation") else first.units
         elif kind.binary:
             count = 2
+        if not config.task_path:
+            reading["task"] = "classification"
     color = config.data.color_mode if config is not None else None
     color = color or {1: "grayscale", 3: "rgb", 4: "rgba"}.get(shape[-1])
     return {
@@ -696,7 +704,7 @@ def serving_meta(run: Any, model: Any) -> dict[str, Any]:
             "binary": kind.binary,
             "from_logits": kind.from_logits,
             "classes": run.names_for(count),
-            **unknown,
+            **reading,
         },
         **tasks,
     }

@@ -70,7 +70,7 @@ def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
     from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.pipeline import make_dataset
 
-    model = _listed_outputs(model)
+    model = listed_outputs(model)
     test = load_test_data(run, model, data)
     if len(test.x) == 0:
         raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
@@ -102,7 +102,7 @@ def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
     return _of_run(_evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras"), data)
 
 
-def _listed_outputs(model: Any) -> Any:
+def listed_outputs(model: Any) -> Any:
     """``model`` with its outputs as a list, named by their layers as its tasks are: a model
     built with dict outputs (``keras.Model(i, {"zeta": …, "alpha": …})``) is compiled and
     answers by its dict keys, which are not its outputs' names. The same layers and weights,

@@ -26,11 +26,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.analysis.classes import name_key
-from cnnspec.analysis.tasks import keras_regression_loss, losses_by_name, saved_loss
+from cnnspec.analysis.tasks import (
+    keras_loss_name,
+    keras_loss_task,
+    keras_regression_loss,
+    losses_by_name,
+    saved_loss,
+)
 from cnnspec.errors import Loc, UsageError, did_you_mean
 from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
 from cnnspec.spec.sections import DATASETS
+from cnnspec.training.data import DATA_OPTION_FILE
 from cnnspec.training.modelfile import all_layers, check_model_file
 from cnnspec.training.modelfile import load_model as load_model  # the one safe loader, re-exported
 
@@ -53,7 +60,9 @@ CONV_CLASSES = tuple(
     for k in REGISTRY.values()
     if k.kernel_layout is not None and k.kernel_layout.startswith("hw")
 )
-DATA_LOC = Loc("<--data>", 1, 1)
+#: Where a ``--data`` source is located (training/data.py does not refuse it for listing its
+#: images as both training and test: every one of them is a test image).
+DATA_LOC = Loc(DATA_OPTION_FILE, 1, 1)
 
 
 #: What the hint of a damaged run file says.
@@ -471,19 +480,69 @@ def layer_kind(layer: Any) -> LayerKind | None:
 
 
 def rescales_itself(model: Any) -> bool:
-    """Whether the model rescales the pixel values itself: a ``Rescaling`` before its first
-    layer with weights, nested models' layers included (a preprocessing ``Sequential`` inside,
-    a keras.applications backbone that rescales its own input, random augmentation layers
-    before it), as :func:`~cnnspec.analysis.settings.model_scales_input` reads a spec."""
-    for layer in all_layers(model):
-        if hasattr(layer, "layers"):
-            continue  # a nested model: its own layers follow in the list
+    """Whether the model rescales the pixel values itself: every path from its input meets a
+    ``Rescaling`` before any layer with weights, by the rule
+    :func:`~cnnspec.analysis.settings.model_scales_input` reads a spec with
+    (:func:`~cnnspec.analysis.settings.scales_every_path`), on the model's graph: a nested
+    model (a preprocessing ``Sequential`` inside, a keras.applications backbone that rescales
+    its own input) scales where its own graph does, random augmentation layers pass the pixels
+    on. The order of ``model.layers`` never decides: a branch that convolves the raw input
+    sees unscaled pixels wherever Keras lists it."""
+    from cnnspec.analysis.settings import PixelRole, scales_every_path
+
+    graph = _layer_graph(model)
+    if graph is None:
+        return False
+
+    def role(layer: Any) -> PixelRole:
+        if layer is _INPUT or type(layer).__name__ == "InputLayer":
+            return "input"
+        if _is_model(layer):  # a nested model: what its own graph does to the pixels
+            if rescales_itself(layer):
+                return "scales"
+            return "weights" if getattr(layer, "weights", None) else "passes"
         kind = layer_kind(layer)
         if kind is not None and kind.value_range == "affine":
-            return True
-        if layer.weights:
-            return False
-    return False
+            return "scales"
+        # (an op of a functional graph that is no layer, keras.ops.add …: no weights)
+        return "weights" if getattr(layer, "weights", None) else "passes"
+
+    outputs, parents = graph
+    return scales_every_path(outputs, parents, role)
+
+
+#: The model input of a graph read from a layer list (:func:`_layer_graph`): the first layer's
+#: parent.
+_INPUT = object()
+
+
+def _layer_graph(model: Any) -> tuple[list[Any], Any] | None:
+    """``model``'s layer graph as :func:`~cnnspec.analysis.settings.scales_every_path` walks
+    it: its output layers, and a function giving the layers that feed a layer (read from the
+    tensors of the layer's calls, ``_keras_history``). A model whose graph cannot be read
+    (never called) is read as the chain of its layers, in order; ``None`` without layers."""
+    try:
+        tensors = list(model.outputs or [])
+    except (AttributeError, ValueError):
+        tensors = []
+    outputs = [history[0] for t in tensors if (history := getattr(t, "_keras_history", None))]
+    if outputs and len(outputs) == len(tensors):
+
+        def parents(layer: Any) -> list[Any]:
+            found = []
+            for node in getattr(layer, "_inbound_nodes", None) or []:
+                for tensor in getattr(node, "input_tensors", None) or []:
+                    history = getattr(tensor, "_keras_history", None)
+                    if history:
+                        found.append(history[0])
+            return found
+
+        return outputs, parents
+    layers = list(getattr(model, "layers", None) or [])
+    if not layers:
+        return None
+    before = {id(layer): layers[index - 1] if index else _INPUT for index, layer in enumerate(layers)}
+    return [layers[-1]], lambda layer: [before[id(layer)]] if id(layer) in before else []
 
 
 def conv_layers(model: Any) -> list[Any]:
@@ -637,12 +696,16 @@ TASK_SPEC_HINT = (
 class ModelOutput:
     """One output of a model without a spec, as the task rules read an output: its name (the
     Keras output name), shape without the batch axis, activation and the regression loss the
-    model file records for it (``None``: none recorded, or another loss)."""
+    model file records for it (``None``: none recorded, or another loss). ``unread_loss``: the
+    Keras name of a recorded loss that is neither a classification nor a regression loss
+    cnnspec knows (:func:`~cnnspec.analysis.tasks.keras_loss_task`): no task is guessed for
+    such an output (``None``: the loss, if any, says a task)."""
 
     name: str
     shape: tuple[int | None, ...]
     activation: str | None
     loss: str | None = None
+    unread_loss: str | None = None
 
 
 def archive_config(path: Path) -> dict[str, Any]:
@@ -661,62 +724,117 @@ def archive_config(path: Path) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def recorded_losses(config: dict[str, Any], names: list[str]) -> dict[str, str | None]:
-    """The regression loss a model archive's ``config`` (:func:`archive_config`) records for
-    each output in ``names`` (``None``: none, or not a regression loss). Keras saves the loss
-    of a compiled model: one for every output, a dict by output name, or a list in order.
+def recorded_loss_entries(config: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The saved loss entry (a name or a serialized Keras loss, as ``compile_config`` holds it;
+    ``None``: none) a model archive's ``config`` records for each output in ``names`` (the
+    outputs' layer names, ``output_names``). Keras saves the loss of a compiled model: one
+    for every output, a dict by output name, or a list in order.
 
-    A model whose outputs are a dict (``keras.Model(i, {"zeta": a, "alpha": b})``) saves a
-    dict loss by the dict's keys, while ``names`` (``output_names``) are its layers' names: the
-    keys are translated through the functional config's ``output_layers``, which maps each key
-    to its ``[layer, node, tensor]`` (read by key, a ``Dense(1)`` head compiled with ``mse``
-    found no loss and was read as a binary classifier)."""
+    A model whose outputs are a dict (``keras.Model(i, {"zeta": a, "alpha": b})``) is scored
+    by the dict's keys, which Keras matches to the dict's outputs and never to layer names:
+    every key is translated through the functional config's ``output_layers``, which maps it
+    to its ``[layer, node, tensor]``. Read by key, a ``Dense(1)`` head compiled with ``mse``
+    found no loss (a binary classifier), and a key that is another output's layer name
+    (``{"b": Dense(name="a"), "a": Dense(name="b")}``) gave each output the other's loss."""
     loss = saved_loss(config)
     if losses_by_name(loss):
-        by_layer = dict(loss)
         inner = config.get("config")
         wanted = inner.get("output_layers") if isinstance(inner, dict) else None
         if isinstance(wanted, dict):  # dict outputs: the loss's keys are the dict's keys
-            for key, where in wanted.items():
-                if key in loss and isinstance(where, list) and where and isinstance(where[0], str):
-                    # (a layer's own name wins: Keras matched the key itself, if it was one)
-                    by_layer.setdefault(where[0], loss[key])
-        return {name: keras_regression_loss(by_layer.get(name)) for name in names}
+            by_layer = {
+                where[0]: loss[key]
+                for key, where in wanted.items()
+                if key in loss and isinstance(where, list) and where and isinstance(where[0], str)
+            }
+        else:  # list outputs: the loss's keys are the output names
+            by_layer = dict(loss)
+        return {name: by_layer.get(name) for name in names}
     if isinstance(loss, list):
-        return {name: keras_regression_loss(item) for name, item in zip(names, loss)}
-    return dict.fromkeys(names, keras_regression_loss(loss))
+        return {name: loss[index] if index < len(loss) else None for index, name in enumerate(names)}
+    return dict.fromkeys(names, loss)
 
 
-def _layer_activation(layer: Any) -> str | None:
-    """The activation a Keras layer ends with (``softmax`` for a ``Softmax`` layer; ``None``
-    for a linear one or a layer without an activation)."""
-    if type(layer).__name__ == "Softmax":
-        return "softmax"
-    activation = layer.get_config().get("activation") if hasattr(layer, "get_config") else None
+def _layer_activation(layer: Any, inputs: list[tuple[Any, ...]]) -> str | None:
+    """The activation a Keras layer ends with (``None`` for a linear one or a layer without an
+    activation): its ``activation`` setting, else what its registry kind's
+    :meth:`~cnnspec.layers.registry.LayerKind.output_activation` says of it (a ``Softmax``
+    layer over the last axis gives ``softmax``); ``inputs``: its input shapes without the
+    batch axis."""
+    config = layer.get_config() if hasattr(layer, "get_config") else {}
+    activation = config.get("activation") if isinstance(config, dict) else None
     if isinstance(activation, dict):  # a serialized activation function
         activation = activation.get("config", {}).get("name") or activation.get("class_name")
-    return activation if isinstance(activation, str) and activation not in ("linear", "") else None
+    if isinstance(activation, str) and activation not in ("linear", ""):
+        return activation
+    kind = layer_kind(layer)
+    if kind is None or not isinstance(config, dict):
+        return None
+    # (the Keras config holds the kind's own settings under their names: a Softmax's axis)
+    return kind.output_activation({**config, "activation": None}, inputs)
 
 
-def _output_layer(tensor: Any) -> Any:
-    """The layer that computes the model output ``tensor``, looked for inside nested models:
-    a ``Sequential`` (or functional model) used as a layer is the tensor's ``_keras_history``
-    layer, and has no ``activation`` of its own, so its softmax was read as logits and applied
-    a second time; its own output layer (of the output the tensor is, recursively) says.
-    ``None`` for a tensor no layer made."""
+def _innermost(tensor: Any) -> Any:
+    """The tensor a layer computes for the model output ``tensor``, looked for inside nested
+    models: a ``Sequential`` (or functional model) used as a layer is the tensor's
+    ``_keras_history`` layer, and has no ``activation`` of its own, so its softmax was read as
+    logits and applied a second time; its own output tensor (of the output the tensor is,
+    recursively) says. ``None`` for a tensor no layer made."""
     history = getattr(tensor, "_keras_history", None)
-    layer = history[0] if history else None
     for _ in range(64):  # nested models nest finitely; the bound only guards a cyclic oddity
+        if not history:
+            return None
+        layer = history[0]
         inner = getattr(layer, "outputs", None) if _is_model(layer) else None
         if not inner:
-            return layer
+            return tensor
         index = history[2] if len(history) > 2 and isinstance(history[2], int) else 0
         tensor = inner[index] if 0 <= index < len(inner) else inner[-1]
         history = getattr(tensor, "_keras_history", None)
-        if not history:
-            return layer
-        layer = history[0]
-    return layer
+    return tensor
+
+
+def _input_tensor(tensor: Any) -> Any:
+    """The first input of the layer call that computed ``tensor`` (``None``: none known), in
+    the graph the tensor belongs to (:func:`_innermost` of it, so that a nested model's output
+    steps back into the nested model)."""
+    tensor = _innermost(tensor)
+    history = getattr(tensor, "_keras_history", None) if tensor is not None else None
+    if not history:
+        return None
+    nodes = getattr(history[0], "_inbound_nodes", None) or []
+    index = history[1] if len(history) > 1 and isinstance(history[1], int) else 0
+    inputs = getattr(nodes[index], "input_tensors", None) if 0 <= index < len(nodes) else None
+    return inputs[0] if inputs else None
+
+
+def _tensor_layer(tensor: Any) -> Any:
+    """The layer that computes ``tensor`` (inside nested models: :func:`_innermost`)."""
+    inner = _innermost(tensor)
+    history = getattr(inner, "_keras_history", None) if inner is not None else None
+    return history[0] if history else None
+
+
+def output_activation_of(tensor: Any) -> str | None:
+    """The activation a model output ``tensor`` ends with, by the rule a spec's outputs are read
+    by (:func:`~cnnspec.analysis.settings.trace_activation`): its layer's, or, through layers
+    whose registry kind passes the activation on (a dropout, flatten or reshape after a softmax
+    dense), the activation of the layer before them. Read at the last layer alone, a softmax
+    followed by a flatten was taken for logits and predict applied softmax a second time."""
+    from cnnspec.analysis.settings import trace_activation
+
+    def own(step: Any) -> str | None:
+        layer = _tensor_layer(step)
+        if layer is None:
+            return None
+        source = _input_tensor(step)
+        shapes = [tuple(source.shape[1:])] if getattr(source, "shape", None) is not None else []
+        return _layer_activation(layer, shapes)
+
+    def kind(step: Any) -> LayerKind | None:
+        layer = _tensor_layer(step)
+        return layer_kind(layer) if layer is not None else None
+
+    return trace_activation(tensor, own, kind, _input_tensor)
 
 
 def _is_model(layer: Any) -> bool:
@@ -732,21 +850,24 @@ def _is_model(layer: Any) -> bool:
 def model_outputs(model: Any, path: Path | None = None) -> list[ModelOutput]:
     """Each output of a Keras model, as :func:`spec_for_model` and :func:`model_tasks` read it
     (``path``: the model's file, whose recorded losses tell a regression head; the activation
-    is the one the output's innermost layer ends with: :func:`_output_layer`)."""
+    is the one the output ends with: :func:`output_activation_of`)."""
     layers = [getattr(t, "_keras_history", (None,))[0] for t in model.outputs]
     names = list(getattr(model, "output_names", None) or [])
     if len(names) != len(layers):
         names = [getattr(layer, "name", f"output_{i}") for i, layer in enumerate(layers)]
-    losses = recorded_losses(archive_config(path), names) if path is not None else {}
+    entries = recorded_loss_entries(archive_config(path), names) if path is not None else {}
     outputs: list[ModelOutput] = []
     for name, tensor in zip(names, model.outputs):
-        last = _output_layer(tensor)
+        entry = entries.get(name)
+        # a loss no task rule reads (a custom one): named, so the refusal can say which
+        unread = (keras_loss_name(entry) or repr(entry)[:60]) if keras_loss_task(entry) == "unknown" else None
         outputs.append(
             ModelOutput(
                 name,
                 tuple(None if d is None else int(d) for d in tensor.shape[1:]),
-                _layer_activation(last) if last is not None else None,
-                losses.get(name),
+                output_activation_of(tensor),
+                keras_regression_loss(entry),
+                unread,
             )
         )
     return outputs
@@ -754,7 +875,8 @@ def model_outputs(model: Any, path: Path | None = None) -> list[ModelOutput]:
 
 def archive_single_classifier(path: Path) -> bool:
     """Whether the Keras archive ``path`` is plainly a single classifier, told from its
-    ``config.json`` alone (no TensorFlow: predict's export path): one output, a dense layer
+    ``config.json`` alone (no TensorFlow: predict's export path, for a record written before
+    records said the task, ``output.task``): one output, a dense layer
     whose units, activation and recorded loss the task rules
     (:func:`~cnnspec.analysis.tasks.infer_task`) read as a classifier. ``False`` where the file
     does not say (another output layer: its shape needs Keras to tell)."""
@@ -778,8 +900,11 @@ def archive_single_classifier(path: Path) -> bool:
         return False
     activation = params.get("activation")
     activation = activation if isinstance(activation, str) and activation != "linear" else None
-    loss = recorded_losses(config, [str(params.get("name"))]).get(str(params.get("name")))
-    return infer_task((units,), activation, loss) == "classification"
+    name = str(params.get("name"))
+    entry = recorded_loss_entries(config, [name])[name]
+    if keras_loss_task(entry) == "unknown":
+        return False  # a loss no task rule reads: no classifier is guessed (model_tasks refuses)
+    return infer_task((units,), activation, keras_regression_loss(entry)) == "classification"
 
 
 def stand_in_ids(outputs: list[ModelOutput]) -> list[str]:
@@ -811,6 +936,16 @@ def stand_in_ids(outputs: list[ModelOutput]) -> list[str]:
             made, suffix = f"out_{position}_{suffix}", suffix + 1
         ids.append(made)
     return ids
+
+
+#: The data source of a stand-in spec (:func:`_stand_in_text`): an ``.npz`` file without a
+#: ``target``, the one source whose spec says nothing of the data (its targets, the images'
+#: size and channels are the file's alone, checked when it is read), so that no source's
+#: limits are put on the model's input: ``shapes`` (whose generator draws 1- or 3-channel
+#: images of at least 8×8 pixels) refused an RGBA or 2-channel model, a 7×7 input and a
+#: 16×1 segmentation map as "cannot tell the task". It is never read: the data of a model
+#: without a spec is ``--data`` (:func:`spec_for_model` replaces it).
+STAND_IN_SOURCE = {"npz": "<the model's data>.npz"}
 
 
 def _stand_in_text(name: str, sample: tuple[int, ...], outputs: list[ModelOutput], scales: bool) -> str:
@@ -845,6 +980,13 @@ def _stand_in_text(name: str, sample: tuple[int, ...], outputs: list[ModelOutput
                 "without a spec: it is neither a vector nor a map of the input's height and width",
                 TASK_SPEC_HINT,
             )
+        if out.unread_loss is not None:  # a guess would be a made-up task (predict's classes)
+            raise UsageError(
+                f"cannot tell the task of the model's output {out.name!r} without a spec: its file "
+                f"records the loss {out.unread_loss!r}, which is neither a classification nor a "
+                "regression loss cnnspec knows",
+                TASK_SPEC_HINT,
+            )
         if len(out.shape) == 3:
             head = {"conv2d": {"filters": out.shape[-1], "kernel_size": 1, **params}, "inputs": "input"}
         else:
@@ -863,8 +1005,9 @@ def _stand_in_text(name: str, sample: tuple[int, ...], outputs: list[ModelOutput
         "input": {"shape": list(sample)},
         "model": model,
         "outputs": ids,
-        # shapes: a source with every task's targets, so only the model decides the tasks here
-        "data": {"source": "shapes", "rescale": None if scales else "auto"},
+        # STAND_IN_SOURCE: a source whose spec holds every task's targets and puts no limit on
+        # the input, so only the model's outputs decide the tasks here
+        "data": {"source": dict(STAND_IN_SOURCE), "rescale": None if scales else "auto"},
     }
     if training:
         document["training"] = training
@@ -908,6 +1051,10 @@ def model_tasks(model: Any, name: str, path: Path | None = None) -> tuple[Output
     outputs = model_outputs(model, path)
     keras_names = dict(zip(stand_in_ids(outputs), (out.name for out in outputs)))
     tasks = training_config(_compiled_stand_in(model, name, outputs)).tasks
+    if len(set(keras_names.values())) < len(keras_names):
+        # names repeat (one layer output listed twice, keras.Model(i, [d, d])): the ids stay, as
+        # evaluate keeps them (_named_as_model); named alike, predict answered one of them
+        return tasks
     return tuple(replace(task, name=keras_names.get(task.name, task.name)) for task in tasks)
 
 

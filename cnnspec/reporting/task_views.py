@@ -56,23 +56,26 @@ def _caption(out: OutputTask, y: Any, raw: np.ndarray, names: list[str]) -> tupl
 
 def task_samples(probe: Any, count: int, *, mistakes: bool, seed: int) -> bytes:
     """The samples picture of a task model's test split (see the module doc)."""
+    from cnnspec.reporting.evaluation import listed_outputs
     from cnnspec.training.task_plots import captioned_png, masks_png
     from cnnspec.training.task_results import outputs_by_name, targets_by_name
 
+    # a model of dict outputs answers by its keys, which need not be its outputs' names
+    model = listed_outputs(probe.model)
     test = probe.test
     config = test.config
     n = len(test.x)
     scale = test.settings.rescale
     batch = np.asarray(test.x, dtype="float32") * (np.float32(scale) if scale is not None else 1)
     if mistakes:  # the worst images need every prediction
-        raw = outputs_by_name(config.tasks, probe.model.predict(batch, batch_size=64, verbose=0))
+        raw = outputs_by_name(config.tasks, model.predict(batch, batch_size=64, verbose=0))
         truths = targets_by_name(config, test.y)
         first = config.tasks[0]
         order = np.argsort(-_error_per_image(first, truths[first.name], raw[first.name]), kind="stable")
         indices = np.sort(order[:count])
     else:
         indices = np.sort(np.random.default_rng(seed).permutation(n)[:count])
-    raw = outputs_by_name(config.tasks, probe.model.predict(batch[indices], batch_size=64, verbose=0))
+    raw = outputs_by_name(config.tasks, model.predict(batch[indices], batch_size=64, verbose=0))
     truths = {k: v[indices] for k, v in targets_by_name(config, test.y).items()}
     which = "worst test images" if mistakes else "test images"
     segmenting = [out for out in config.tasks if out.task == "segmentation"]
