@@ -92,6 +92,31 @@ def test_saved_loss_names_read_by_what_the_loss_is() -> None:
     for entry in ("poisson", {"class_name": "MyLoss", "config": {"name": "my_loss"}}):
         assert keras_loss_task(entry) == "unknown", entry
     assert keras_loss_task(None) is None
+    # a class name given as a string (keras.losses.get accepts it; Keras saves it as given)
+    assert keras_loss_task("SparseCategoricalCrossentropy") == "classification"
+    assert keras_loss_task("CategoricalCrossentropy") == "classification"
+    assert keras_regression_loss("MeanSquaredError") == "mse"
+
+
+def test_a_softmax_is_no_distribution_through_a_flatten_that_changes_its_axis() -> None:
+    """TF-free, a spec: a softmax over 4 channels of a 4×4 map, flattened to 64 values, is no
+    distribution over 64 classes (read as none: logits); flattened from 1×1, or reshaped with
+    the last axis kept, it is."""
+    from cnnspec.analysis.settings import output_activation
+    from cnnspec.api import compile_text
+
+    def ending(*items: str) -> str | None:
+        model = "".join(f"  - {item}\n" for item in items)
+        text = f"cnnspec: 1\nname: t\ninput: {{shape: [4, 4, 2]}}\nmodel:\n{model}"
+        compiled = compile_text(text, "t.yaml")
+        return output_activation(compiled, compiled.ir.outputs[0])
+
+    conv = "conv2d: {filters: 4, kernel_size: 1, activation: softmax}"
+    assert ending(conv, "flatten") is None  # before: softmax, a 64-class "distribution"
+    assert ending(conv, "reshape: [16, 4]") == "softmax"
+    assert ending("conv2d: {filters: 4, kernel_size: 4, activation: softmax}", "flatten") == "softmax"
+    assert ending("flatten", "dense: {units: 3, activation: softmax}", "dropout: 0.1") == "softmax"
+    assert ending(conv, "flatten", "dense: {units: 2, activation: sigmoid}") == "sigmoid"
 
 
 @pytest.mark.slow
@@ -148,6 +173,15 @@ def test_a_softmax_before_a_flatten_dropout_or_reshape_gives_probabilities(tmp_p
     for key, model in models.items():
         path = _save(model, tmp_path / f"{key}.keras")
         assert _tasks(path) == {"out": ("classification", False)}, key
+    # a softmax over the channels of a 2×2 map, flattened: no distribution over its 12 values
+    spread = L.Flatten(name="out")(L.Conv2D(3, 7, activation="softmax")(inputs))
+    path = _save(keras.Model(inputs, spread), tmp_path / "spread.keras")
+    assert _tasks(path) == {"out": ("classification", True)}
+    # a class name as the loss string
+    inputs_, flat_ = _flat_head()
+    named = keras.Model(inputs_, L.Dense(3, activation="softmax", name="out")(flat_))
+    path = _save(named, tmp_path / "named.keras", "SparseCategoricalCrossentropy")
+    assert _tasks(path) == {"out": ("classification", False)}
     image = _image(tmp_path)
     result = _invoke("predict", tmp_path / "flatten.keras", image, "--format", "json")
     assert result.exit_code == 0, result.output

@@ -526,6 +526,7 @@ def trace_activation(
     activation: Callable[[Traced], str | None],
     kind: Callable[[Traced], LayerKind | None],
     source: Callable[[Traced], Traced | None],
+    last_axis: Callable[[Traced], int | None],
 ) -> str | None:
     """The activation an output ends with, by the one rule a spec and a model file share: the
     layer that computes it says (``activation(layer)``: its own activation, ``None`` for a
@@ -533,12 +534,21 @@ def trace_activation(
     reshape …: the values of its input, unchanged) says what its input's layer says
     (``source(layer)``: that layer, ``None`` where there is none). ``kind(layer)``: the
     registry's kind (``None``: one cnnspec does not know, which passes nothing on). A softmax
-    followed by a flatten read as logits was applied a second time by predict."""
+    followed by a flatten read as logits was applied a second time by predict.
+
+    ``last_axis(layer)``: the size of the last axis of the layer's output (``None``: unknown).
+    A softmax is a distribution over its last axis; through a flatten or reshape that changes
+    that axis (``(4, 4, 3)`` flattened to 48 values) the output is no distribution over the
+    classes, so it is read as none. Row-major reshapes that keep the last axis's size keep its
+    groups (``(4, 4, 3)`` → ``(16, 3)``)."""
     layer = start
+    end = last_axis(start) if start is not None else None
     for _ in range(_TRACE_LIMIT):
         if layer is None:
             return None
         found = activation(layer)
+        if found == "softmax" and (end is None or last_axis(layer) != end):
+            return None
         if found is not None:
             return found
         layer_kind = kind(layer)
@@ -566,6 +576,7 @@ def output_activation(compiled: CompiledSpec, name: str) -> str | None:
         own,
         lambda node: REGISTRY.get(node.kind),
         lambda node: by_name.get(node.inputs[0]) if node.inputs else None,
+        lambda node: node.shape[-1] if node.shape else None,
     )
 
 

@@ -643,8 +643,12 @@ def keras_loss_name(value: Any) -> str | None:
     it is before what it is called: a Keras loss class by its class (the ``config.name`` of
     ``MeanSquaredError(name="my_mse")`` is the user's), a loss function
     (``{"class_name": "function", "config": "mean_squared_error"}``) by its name, which is
-    its string ``config``; any other object by its ``config.name``, else its class name."""
-    if isinstance(value, dict):
+    its string ``config``; any other object by its ``config.name``, else its class name. A
+    string that is a Keras loss class's name (``compile(loss="SparseCategoricalCrossentropy")``,
+    which ``keras.losses.get`` accepts and Keras saves as given) is that class."""
+    if isinstance(value, str) and value in KERAS_LOSS_CLASSES:
+        value = KERAS_LOSS_CLASSES[value]
+    elif isinstance(value, dict):
         class_name, config = value.get("class_name"), value.get("config")
         if isinstance(class_name, str) and class_name in KERAS_LOSS_CLASSES:
             value = KERAS_LOSS_CLASSES[class_name]

@@ -834,7 +834,11 @@ def output_activation_of(tensor: Any) -> str | None:
         layer = _tensor_layer(step)
         return layer_kind(layer) if layer is not None else None
 
-    return trace_activation(tensor, own, kind, _input_tensor)
+    def last_axis(step: Any) -> int | None:
+        shape = getattr(_innermost(step), "shape", None)
+        return shape[-1] if shape else None
+
+    return trace_activation(tensor, own, kind, _input_tensor, last_axis)
 
 
 def _is_model(layer: Any) -> bool:
@@ -860,7 +864,9 @@ def model_outputs(model: Any, path: Path | None = None) -> list[ModelOutput]:
     for name, tensor in zip(names, model.outputs):
         entry = entries.get(name)
         # a loss no task rule reads (a custom one): named, so the refusal can say which
-        unread = (keras_loss_name(entry) or repr(entry)[:60]) if keras_loss_task(entry) == "unknown" else None
+        unread = None
+        if keras_loss_task(entry) == "unknown":  # (a string as the file spells it)
+            unread = entry if isinstance(entry, str) else keras_loss_name(entry) or repr(entry)[:60]
         outputs.append(
             ModelOutput(
                 name,
