@@ -353,3 +353,29 @@ def test_a_training_whose_kept_weights_come_from_a_nan_loss_is_no_result():
     )
     assert diverged(history, {"best_epoch": 1}) is None  # a callback put epoch 1's weights back
     assert diverged(history[:1], {}) is None and diverged([], {}) is None
+
+
+def test_a_list_written_as_a_kinds_one_value_is_searched_as_that_value():
+    """`permute: [2, 1, 3]` and `reshape: [64, 8]` are the kind's main parameter written alone,
+    not a list to index (before: internal error, TypeError, in validate, search and the LSP)."""
+    text = (
+        "cnnspec: 1\nname: s\ninput: {shape: [8, 8, 1]}\nmodel:\n"
+        "  - conv2d: {filters: 8, kernel_size: 3, padding: same}\n"
+        "  - {id: perm, permute: [2, 1, 3]}\n"
+        "  - {id: flat, reshape: [64, 8]}\n"
+        "  - {id: pr, prelu: [1, 2]}\n"
+        "  - flatten\n  - dense: {units: 10, activation: softmax}\n"
+        "data: {source: digits, validation_split: 0.1}\ntraining: {epochs: 1}\n"
+        "search:\n  trials: 2\n  space:\n"
+        "    perm.dims: {choice: [[2, 1, 3], [1, 2, 3]]}\n"
+        "    flat.target_shape: {choice: [[64, 8], [32, 16]]}\n"
+        "    pr.alpha_initializer: {choice: [zeros, ones]}\n"
+    )
+    compiled = compile_text(text, "s.yaml")
+    values = {"perm.dims": [1, 2, 3], "flat.target_shape": [32, 16], "pr.alpha_initializer": "ones"}
+    model = apply_values(compiled.doc, compiled.search, values).data["model"]
+    assert model[1] == {"id": "perm", "permute": [1, 2, 3]}  # written alone, as the user wrote it
+    assert model[2] == {"id": "flat", "reshape": [32, 16]}
+    assert model[3] == {"id": "pr", "prelu": {"shared_axes": [1, 2], "alpha_initializer": "ones"}}
+    (error,) = errors(text.replace("[1, 2, 3]]}", "[1, 2]]}"))  # a bad choice: located
+    assert "permutation of 1 to 3" in error.message and error.loc.line == 16  # perm.dims
