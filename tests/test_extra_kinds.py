@@ -161,8 +161,8 @@ def test_subtract_of_three_inputs_is_a_located_error_with_a_hint():
     errors = _errors(_spec([8, 6, 3], *_BRANCHES, "subtract:\n    inputs: [a, b, a]"))
     assert len(errors) == 1, [e.message for e in errors]
     assert errors[0].path == "model[2].subtract"
-    assert errors[0].message == "expected exactly two inputs (the first minus the second); received 3"
-    assert errors[0].hint == "list two ids: inputs: [a, b] computes a - b"
+    assert errors[0].message == "`subtract` merges exactly two tensors; received 3 inputs"
+    assert errors[0].hint == "give the layers to merge ids and list them: inputs: [a, b] (in that order)"
     assert errors[0].loc is not None and errors[0].loc.line == 10  # the `- subtract:` line
 
 
@@ -170,7 +170,8 @@ def test_subtract_of_three_inputs_is_a_located_error_with_a_hint():
 def test_a_merge_of_one_input_is_refused_as_for_add(kind):
     errors = _errors(_spec([8, 6, 3], *_BRANCHES, f"{kind}:\n    inputs: [a]"))
     assert [e.path for e in errors] == [f"model[2].{kind}"]
-    assert "merges two or more tensors" in errors[0].message
+    takes = "exactly two" if kind == "subtract" else "two or more"  # (before: subtract said "or more")
+    assert errors[0].message == f"`{kind}` merges {takes} tensors; received 1 input"
 
 
 # -- cnnspec import, TensorFlow-free: every new layer from a saved configuration --------------------

@@ -143,6 +143,7 @@ register(
         (),
         _subtract_shape,
         arity="many",
+        max_inputs=2,
     ),
     LayerKind(
         "average",

@@ -107,6 +107,9 @@ class LayerKind:
     args_rule: ArgsRule | None = None
     main: str | None = None
     arity: Literal["one", "many"] = "one"
+    max_inputs: int | None = None
+    """The most inputs a ``many`` kind takes (``None``: any number from two): ``subtract``'s
+    first minus second has no reading for three."""
     ranks: tuple[int, ...] | None = None
 
     passes_activation: bool = False

@@ -1472,12 +1472,16 @@ class Resolver:
                 hint=_example(kind),
             )
             ok = False
-        if kind.arity == "many" and len(inputs) < 2:
+        most = kind.max_inputs
+        if kind.arity == "many" and (len(inputs) < 2 or (most is not None and len(inputs) > most)):
+            takes = "two or more" if most is None else "exactly two" if most == 2 else f"2 to {most}"
+            plural = "s" if len(inputs) != 1 else ""
             self.error(
-                f"`{kind.name}` merges two or more tensors; received {len(inputs)} input",
+                f"`{kind.name}` merges {takes} tensors; received {len(inputs)} input{plural}",
                 path,
                 code="inputs",
-                hint="give the layers to merge ids and list them: inputs: [a, b]",
+                hint="give the layers to merge ids and list them: inputs: [a, b]"
+                + (" (in that order)" if most == 2 else ""),
             )
             ok = False
         if kind.arity == "one" and len(inputs) > 1:
