@@ -597,11 +597,13 @@ def test_any_other_dtype_policy_is_refused_naming_the_layer_and_the_policy(tmp_p
 
 # -- 13. names that are no spec id as they are ----------------------------------------------------
 def _two_branches(first: str, second: str, model: str = "func") -> dict:
-    """``first`` and ``second`` read the input; a multiply reads both: each is read by an id."""
+    """``first`` and ``second`` read the input; a subtract reads both: each is read by an id.
+    (Subtract, not a combinator's merge: a multiply of the two folds into a residual whose
+    shortcut list needs no ids.)"""
     config = functional(
         _layer("Dense", first, [[_tensor("in")]], units=4),
         _layer("Dense", second, [[_tensor("in")]], units=4),
-        _layer("Multiply", "multiply", [[[_tensor(first), _tensor(second)]]]),
+        _layer("Subtract", "subtract", [[[_tensor(first), _tensor(second)]]]),
     )
     config["config"]["name"] = model
     return config
@@ -636,7 +638,7 @@ def test_non_ascii_layer_and_model_names_become_ascii_ids(tmp_path, first, secon
 )
 def test_names_that_clean_up_alike_or_are_reserved_get_unique_ids(tmp_path, first, second):
     """Two names made the same id ("duplicate id"); a layer named `input` took the model
-    input's id, and the multiply then read the input (a misleading shape error besides)."""
+    input's id, and the merge then read the input (a misleading shape error besides)."""
     ids, text = _imported_ids(tmp_path, _two_branches(first, second))
     assert len(set(ids)) == 2 and "input" not in ids
     assert f"inputs: [{ids[0]}, {ids[1]}]" in text

@@ -94,6 +94,12 @@ def reference_markdown() -> str:
         lines += ["", f"## {kind.name}", "", builds, ""]
         if kind.main:
             lines += [f"Shorthand: `{kind.main}`.", ""]
+        if kind.combines is not None:  # the trait that makes it a combinator's merge word
+            lines += [
+                f"Also the `merge:` of a `residual` or `parallel` item (`merge: {kind.name}`), "
+                "at its defaults.",
+                "",
+            ]
         if kind.params:
             lines += ["| parameter | type | default | description |", "| --- | --- | --- | --- |"]
             for p in kind.params:

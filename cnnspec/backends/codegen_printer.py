@@ -285,6 +285,15 @@ def absorb(elems: list[tuple[Any, Inst]], children: list[Inst]) -> None:
         parent.absorb(child)
 
 
+def _keeps_entry(item: Residual) -> bool:
+    """Whether the residual's ``auto`` shortcut is its entry whatever the shapes: its merge
+    (the layer the resolver made, so a ``merge: ${...}`` expression counts as evaluated) joins
+    along an axis instead of element-wise (see :attr:`LayerKind.combines`)."""
+    if item.merge is None:
+        return False
+    return REGISTRY[item.merge.node.kind].combines not in (None, "elementwise")
+
+
 def reads_shape(raw: Any) -> bool:
     """Whether a value as written reads the input's shape (``in_channels``/``in_shape``): in
     the code that is a tensor's shape, which means something else a few lines further on."""
@@ -1687,7 +1696,7 @@ class TreePrinter(CodeWriter):
                 sc_ctx = replace(inner, scope=inner.scope.child(), chain=alias)
                 shortcut = self.print_list(sc_insts, sc_ctx, entry)
                 absorb(elems, sc_insts)
-            elif mode == "identity" or (mode == "auto" and any(r.merge_mode == "concat" for r, _ in elems)):
+            elif mode == "identity" or (mode == "auto" and any(_keeps_entry(r) for r, _ in elems)):
                 shortcut = entry
             elif mode in ("auto", "projection"):
                 shortcut = self.print_projection(elems, mode, entry, body_out, inner)

@@ -20,7 +20,7 @@ from typing import Any
 
 from cnnspec.importer.items import Block, Call, Expr, Item, Layer, Parallel, Repeat, Residual, source_names
 from cnnspec.importer.structure import NOT_ID, RESERVED_IDS, unique_id
-from cnnspec.layers.registry import get_kind
+from cnnspec.layers.registry import REGISTRY, combinator_merges, get_kind
 
 _SPLIT = re.compile(r"^([A-Za-z]+\d+)([a-z])$")  # block2a → block2, a (EfficientNet's names)
 _LOOP = "i"
@@ -402,10 +402,14 @@ def _call_id(group: Group) -> str | None:
 
 def _automatic(item: Item, name: str) -> bool:
     """A name Keras made up from the class (``re_lu_3``, ``activation``): no structure in it."""
-    from cnnspec.layers.reverse import snake_case
+    from cnnspec.layers.reverse import COMBINATOR_ACTIVATION, snake_case
 
     kind = get_kind(item.kind) if isinstance(item, Layer) else None
-    classes = [snake_case(kind.keras_class)] if kind else ["add", "concatenate", "multiply", "activation"]
+    if kind is not None:
+        kinds = [kind]
+    else:  # a combinator item, named after its merge or its activation layer
+        kinds = [REGISTRY[name] for name in (*combinator_merges(), COMBINATOR_ACTIVATION)]
+    classes = [snake_case(k.keras_class) for k in kinds]
     return any(re.fullmatch(rf"{c}(_\d+)?", name) for c in classes)
 
 

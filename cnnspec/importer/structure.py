@@ -19,7 +19,7 @@ from cnnspec.importer.items import Item, Layer, Parallel, Residual
 from cnnspec.importer.source import import_error
 from cnnspec.ir import INPUT
 from cnnspec.layers.registry import get_kind
-from cnnspec.layers.reverse import Reversed, combinator_activation, merge_mode, shown
+from cnnspec.layers.reverse import Reversed, combinator_activation, commutative, merge_mode, shown
 
 #: Ids no item may take: the spec language's name of the model input (the resolver refuses an
 #: item ``id: input``, "reserved for the model input"); an inputs: list reads it as the input.
@@ -134,17 +134,34 @@ class Structurer:
                 sources.append(after[0])
         item: Item
         first, *rest = ordered
-        if len(ordered) == 2 and mode == "add" and (first or rest[0]):
-            # x + f(x) and f(x) + x are one residual: addition does not care, identity has no layers
+        in_any_order = commutative(self.mapped[join].kind)
+        # one path without layers: the shortcut is the entry, which a broadcast rules out
+        entry_shortcut = not (first and rest[0])
+        broadcast = entry_shortcut and self.broadcasts(join)
+        if len(ordered) == 2 and in_any_order and (first or rest[0]) and not broadcast:
+            # x + f(x) and f(x) + x are one residual: an element-wise merge (add, max, …) does
+            # not care about the order, the identity shortcut has no layers
             body, shortcut = (rest[0], first or None) if rest[0] else (first, None)
             item = Residual(body, shortcut, mode, activation, sources)
-        elif len(ordered) == 2 and mode == "concat" and not first and rest[0]:
+        elif len(ordered) == 2 and not in_any_order and not first and rest[0]:
+            # a merge along an axis keeps its inputs' order: only [x, f(x)] is the residual's
+            # [shortcut, body] (its `auto` shortcut stays the identity, whatever the channels)
             item = Residual(rest[0], None, mode, activation, sources)
         elif all(ordered):
             item = Parallel(ordered, mode, activation, sources)
         else:
             raise _NotCombinator
         return item, out
+
+    def broadcasts(self, join: str) -> bool:
+        """Whether the shapes Keras saved for the inputs of the merge ``join`` differ (it
+        broadcasts size-1 axes: squeeze-and-excitation's ``x * gate``): a residual's ``auto``
+        shortcut would then be projected to the body's shape, not the entry, so such a fork is
+        no identity residual. Unsaved shapes: none known to differ."""
+        shapes = self.graph.node(join).input_shape
+        if not isinstance(shapes, list) or not all(isinstance(s, list) for s in shapes):
+            return False
+        return any(s != shapes[0] for s in shapes[1:])
 
     def branch(self, fork: str, first: str, join: str) -> tuple[list[Item], str]:
         """A plain chain (or nested combinators) from ``fork`` through ``first`` up to ``join``."""

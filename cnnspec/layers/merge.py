@@ -125,6 +125,7 @@ register(
         (),
         _elementwise_shape,
         arity="many",
+        combines="elementwise",
     ),
     LayerKind(
         "multiply",
@@ -134,6 +135,7 @@ register(
         (),
         _elementwise_shape,
         arity="many",
+        combines="elementwise",
     ),
     LayerKind(
         "subtract",
@@ -144,6 +146,7 @@ register(
         _subtract_shape,
         arity="many",
         max_inputs=2,
+        # no `combines`: its two inputs play different roles, so no combinator merges with it
     ),
     LayerKind(
         "average",
@@ -153,6 +156,7 @@ register(
         (),
         _elementwise_shape,
         arity="many",
+        combines="elementwise",
     ),
     # `max` and `min`, not Keras' `maximum`/`minimum`: a kind name is a key of the JSON Schema's
     # `$defs/kinds`, itself a schema, where `maximum` and `minimum` are JSON Schema keywords
@@ -165,6 +169,7 @@ register(
         (),
         _elementwise_shape,
         arity="many",
+        combines="elementwise",
     ),
     LayerKind(
         "min",
@@ -174,6 +179,7 @@ register(
         (),
         _elementwise_shape,
         arity="many",
+        combines="elementwise",
     ),
     LayerKind(
         "concat",
@@ -184,5 +190,6 @@ register(
         _concat_shape,
         main="axis",
         arity="many",
+        combines="axis",
     ),
 )

@@ -87,6 +87,10 @@ ValueRange = Literal["keeps", "affine", "unknown"]
 #: ``m`` the depth multiplier (output channels per input channel).
 KernelLayout = Literal["hwio", "hwoi", "hwim", "wio"]
 
+#: How a merge combines its inputs (see :attr:`LayerKind.combines`): ``elementwise`` position by
+#: position, ``axis`` by joining them along an axis.
+Combines = Literal["elementwise", "axis"]
+
 
 @dataclass(frozen=True)
 class LayerKind:
@@ -178,6 +182,17 @@ class LayerKind:
     ``None`` for every other kind. Read through :meth:`output_activation`; checked against Keras
     in tests/test_extra_kinds.py."""
 
+    combines: Combines | None = None
+    """A merge of any number of inputs that play the same role, the merges the ``residual`` and
+    ``parallel`` combinators accept as their ``merge:`` word (schema, resolver, completion and
+    import all read it, through :func:`combinator_merges`). ``elementwise``: inputs of one
+    shape, combined position by position, in an order that does not change the result (add,
+    multiply, average, max, min) — a residual's ``auto`` shortcut is projected to the body's
+    shape for them, and the importer may read ``f(x) + x`` as ``x + f(x)``. ``axis``: inputs
+    joined along an axis, matching on the others (concat) — an ``auto`` shortcut stays the
+    identity, and the order of the inputs is kept. ``None`` for every other kind, a merge
+    whose inputs play different roles included (``subtract``: first minus second)."""
+
     param_index: dict[str, Param] = field(init=False, repr=False, compare=False)
     #: The names of the parameters without a default (computed once: the resolver asks per layer).
     required_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -264,3 +279,10 @@ def kind_of_keras_class(class_name: str) -> LayerKind | None:
 
 def all_kinds() -> list[LayerKind]:
     return list(REGISTRY.values())
+
+
+def combinator_merges() -> tuple[str, ...]:
+    """The ``merge:`` words of the ``residual`` and ``parallel`` combinators: the kinds with a
+    :attr:`LayerKind.combines` trait, in registry order (the order the schema, the resolver's
+    message and completion list them in)."""
+    return tuple(kind.name for kind in REGISTRY.values() if kind.combines is not None)

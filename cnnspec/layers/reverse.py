@@ -469,15 +469,15 @@ def _check_dtype(config: Mapping[str, Any]) -> str | None:
     )
 
 
-#: The kinds the ``residual`` and ``parallel`` combinators merge with (their ``merge:`` words).
-COMBINATOR_MERGES = ("add", "concat")
 #: The kind a combinator's ``activation:`` field adds after its merge.
 COMBINATOR_ACTIVATION = "activation"
 
 
 def merge_mode(layer: Reversed) -> str | None:
-    """The combinator ``merge:`` word that makes exactly this layer, or None."""
-    if layer.kind.name in COMBINATOR_MERGES and not layer.params:
+    """The combinator ``merge:`` word that makes exactly this layer, or None: a kind with the
+    :attr:`~cnnspec.layers.registry.LayerKind.combines` trait, at its defaults (a combinator
+    writes no merge parameters: a concat along another axis stays a layer with ids)."""
+    if layer.kind.combines is not None and not layer.params:
         return layer.kind.name
     return None
 
@@ -489,13 +489,10 @@ def combinator_activation(layer: Reversed) -> str | None:
     return None
 
 
-#: Kinds whose result does not depend on the order of their inputs.
-_COMMUTATIVE = ("add", "multiply", "average", "max", "min")
-
-
 def commutative(kind: LayerKind) -> bool:
-    """Whether a many-input kind's inputs may come in any order (``x + f(x)`` is ``f(x) + x``)."""
-    return kind.name in _COMMUTATIVE
+    """Whether a many-input kind's inputs may come in any order (``x + f(x)`` is ``f(x) + x``):
+    the element-wise merges of :attr:`~cnnspec.layers.registry.LayerKind.combines`."""
+    return kind.combines == "elementwise"
 
 
 # -- keras.applications' raw-op hard sigmoid ---------------------------------------------------

@@ -26,7 +26,7 @@ from itertools import islice
 from pathlib import Path
 
 from cnnspec.errors import SpecError, SpecPath
-from cnnspec.layers.registry import REGISTRY
+from cnnspec.layers.registry import REGISTRY, combinator_merges
 from cnnspec.lsp.locate import Cursor, item_path, kind_of, path_at, value_at
 from cnnspec.lsp.names import IMPLICIT, names_at, signature
 from cnnspec.lsp.scopes import is_block_input, visible_ids
@@ -41,6 +41,8 @@ COMBINATORS = {
     "parallel": "parallel: {branches: [[$1], [$2]], merge: ${3:concat}}",
     "repeat": "repeat: {times: ${1:2}, as: ${2:i}, layers: [$3]}",
 }
+#: The combinators with a ``merge:`` field (its values: :func:`combinator_merges`).
+_MERGING = ("residual", "parallel")
 _NEW_ITEM = re.compile(r"^\s*-\s+[A-Za-z0-9_]*$")
 _INPUTS = re.compile(r"\binputs:\s*(?:\[[^\]]*)?[A-Za-z0-9_]*$")
 _KEY_POSITION = re.compile(r"(?:[{,]\s*|^\s+)[A-Za-z0-9_]*$")
@@ -327,9 +329,10 @@ def value_suggestions(
     known: SourceDoc | None = None,
 ) -> list[Suggestion]:
     """The values of parameter ``key`` when they are a fixed set: a registered parameter's
-    ``choices``, ``true``/``false`` for a boolean (a layer's, or a block's ``bool`` parameter).
-    The kind is the item's at ``path`` in ``doc``, else the one the text names (``outside``:
-    the line before ``key``, ``above``/``after`` as for :func:`written_kind`)."""
+    ``choices``, ``true``/``false`` for a boolean (a layer's, or a block's ``bool`` parameter),
+    the merge kinds for a ``residual``'s or ``parallel``'s ``merge``. The kind is the item's
+    at ``path`` in ``doc``, else the one the text names (``outside``: the line before ``key``,
+    ``above``/``after`` as for :func:`written_kind`)."""
     kind = None
     item = item_path(path) if doc is not None else None
     if doc is not None and item is not None:
@@ -339,6 +342,9 @@ def value_suggestions(
         kind = written[0] if written is not None else None
     if kind is None:
         return []
+    if kind in _MERGING and key == "merge":
+        # the registry's combining kinds, as the schema's enum and the resolver list them
+        return [Suggestion(name, "value", f"{kind}.merge") for name in combinator_merges()]
     registered = REGISTRY.get(kind)
     if registered is not None:
         param = registered.param_index.get(key)

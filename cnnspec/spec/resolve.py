@@ -52,7 +52,7 @@ from cnnspec.ir import (
     layers_of,
 )
 from cnnspec.layers.params import MAX_SIZE, Param, meant_parameters, param_synonym
-from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError
+from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError, combinator_merges
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.backbone import resolve_backbone
 from cnnspec.spec.expr import (
@@ -1738,27 +1738,26 @@ class Resolver:
             return scope.child()
         return scope.child(prefix=f"{scope.prefix}{item_id}_", group=(*scope.group, item_id))
 
-    def merge(
-        self,
-        merge: Any,
-        tensors: list[str],
-        scope: Scope,
-        path: SpecPath,
-        env: dict[str, Any],
-        choices: tuple[str, ...] = ("add", "concat"),
-    ) -> str:
+    def merge_kind(self, merge: Any, env: dict[str, Any], path: SpecPath) -> LayerKind | None:
+        """The kind a combinator's ``merge`` field names (reported and ``None`` when it names
+        none): one of the registry's :func:`combinator_merges`, so a merge kind added with the
+        ``combines`` trait is a ``merge:`` word without a change here."""
         ok, mode = self.evaluate(merge, env, (*path, "merge"))
         if not ok:
-            return UNKNOWN
-        if mode not in choices:
+            return None
+        choices = combinator_merges()
+        if not isinstance(mode, str) or mode not in choices:
             self.error(
                 f"expected merge: one of {', '.join(choices)}; received {mode!r}",
                 (*path, "merge"),
                 code="parameter",
                 hint=did_you_mean(str(mode), choices),
             )
-            return UNKNOWN
-        kind = REGISTRY[mode]
+            return None
+        return REGISTRY[mode]
+
+    def merge(self, kind: LayerKind, tensors: list[str], scope: Scope, path: SpecPath) -> str:
+        """The combinator's merge layer: ``kind`` at its defaults over ``tensors``."""
         return self.emit(kind, kind.defaults(), tensors, scope, path, None, role="merge")
 
     def post_activation(
@@ -1810,6 +1809,7 @@ class Resolver:
             self.record.note(mode="list")
             sc_scope = inner.child(prefix=f"{inner.prefix}shortcut_")
             shortcut = self.walk_list(shortcut_field, (*path, "shortcut"), sc_scope, entry)
+            merge = self.merge_kind(merge_mode, env, path)
         else:
             ok, mode = self.evaluate(shortcut_field, env, (*path, "shortcut"))
             modes = ("auto", "identity", "projection", "none")
@@ -1826,10 +1826,14 @@ class Resolver:
             self.record.note(mode=mode)
             if mode == "none":
                 return self.post_activation(fields, body_out, inner, path, env)
-            shortcut = self.shortcut(mode, entry, body_out, merge_mode, inner, path, projection_bias)
-        if shortcut == UNKNOWN or body_out == UNKNOWN:
+            # the merge decides what `auto` makes of the shortcut: read it first
+            merge = self.merge_kind(merge_mode, env, path)
+            if merge is None:
+                return UNKNOWN
+            shortcut = self.shortcut(mode, entry, body_out, merge, inner, path, projection_bias)
+        if merge is None or shortcut == UNKNOWN or body_out == UNKNOWN:
             return UNKNOWN
-        merged = self.merge(merge_mode, [shortcut, body_out], inner, path, env)
+        merged = self.merge(merge, [shortcut, body_out], inner, path)
         return self.post_activation(fields, merged, inner, path, env)
 
     def shortcut(
@@ -1837,17 +1841,19 @@ class Resolver:
         mode: str,
         entry: str,
         body_out: str,
-        merge: Any,
+        merge: LayerKind,
         scope: Scope,
         path: SpecPath,
         bias: bool = True,
     ) -> str:
         """The shortcut tensor: the entry, or its projection (a strided 1×1 convolution, with a
-        bias unless ``bias`` is false, then batch normalisation) to the body's output shape."""
+        bias unless ``bias`` is false, then batch normalisation) to the body's output shape.
+        ``auto`` projects only for an element-wise ``merge``: a merge along an axis (concat)
+        takes the entry as it is, whatever its channels."""
         in_shape, out_shape = self.shapes.get(entry), self.shapes.get(body_out)
         if mode == "identity" or in_shape is None or out_shape is None:
             return entry
-        if mode == "auto" and (in_shape == out_shape or merge == "concat"):
+        if mode == "auto" and (in_shape == out_shape or merge.combines != "elementwise"):
             return entry
         if len(in_shape) != 3 or len(out_shape) != 3:
             self.error(
@@ -1910,7 +1916,10 @@ class Resolver:
             outs.append(self.walk_list(branch, (*path, "branches", index), branch_scope, entry))
         if UNKNOWN in outs:
             return UNKNOWN
-        merged = self.merge(fields.get("merge", "concat"), outs, inner, path, env)
+        merge = self.merge_kind(fields.get("merge", "concat"), env, path)
+        if merge is None:
+            return UNKNOWN
+        merged = self.merge(merge, outs, inner, path)
         return self.post_activation(fields, merged, inner, path, env)
 
     def repeat(

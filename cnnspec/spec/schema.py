@@ -26,7 +26,7 @@ from cnnspec.errors import (
     misspelt,
 )
 from cnnspec.layers.params import text_as_value, written_as_text_hint
-from cnnspec.layers.registry import REGISTRY, LayerKind
+from cnnspec.layers.registry import REGISTRY, LayerKind, combinator_merges
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.sections import DATA_SCHEMA, OPTIMIZERS, RUNTIME_SCHEMA, TRAINING_SCHEMA
 from cnnspec.spec.weights import WEIGHTS_SCHEMA
@@ -88,10 +88,19 @@ def kind_schema(kind: LayerKind) -> dict[str, Any]:
 
 def _layer_item_schema() -> dict[str, Any]:
     kinds = {name: {"$ref": f"#/$defs/kinds/{name}"} for name in REGISTRY}
+    # the merge words are the registry's combining kinds: a new one needs no change here
+    merges = list(combinator_merges())
+
+    def merge() -> dict[str, Any]:
+        # a fresh object per combinator: callers may edit one schema without touching the other
+        return {"anyOf": [{"enum": list(merges)}, {"$ref": "#/$defs/expression"}]}
+
     combinators = {
         "residual": {
             "type": "object",
-            "description": "body + shortcut (auto|identity|projection|none|layers) merged by add or concat",
+            "description": "body + shortcut (auto|identity|projection|none|layers) merged by "
+            + "|".join(merges)
+            + " (default add)",
             "properties": {
                 "body": {"$ref": "#/$defs/layerList"},
                 "shortcut": {
@@ -101,7 +110,7 @@ def _layer_item_schema() -> dict[str, Any]:
                         {"$ref": "#/$defs/expression"},
                     ]
                 },
-                "merge": {"anyOf": [{"enum": ["add", "concat"]}, {"$ref": "#/$defs/expression"}]},
+                "merge": merge(),
                 "activation": {"type": "string"},
                 "projection_bias": {
                     "description": "whether a projection shortcut's 1×1 convolution adds a bias",
@@ -114,10 +123,12 @@ def _layer_item_schema() -> dict[str, Any]:
         },
         "parallel": {
             "type": "object",
-            "description": "branches applied to the same input, merged by concat or add",
+            "description": "branches applied to the same input, merged by "
+            + "|".join(merges)
+            + " (default concat)",
             "properties": {
                 "branches": {"type": "array", "items": {"$ref": "#/$defs/layerList"}, "minItems": 2},
-                "merge": {"anyOf": [{"enum": ["add", "concat"]}, {"$ref": "#/$defs/expression"}]},
+                "merge": merge(),
                 "activation": {"type": "string"},
             },
             "required": ["branches"],
