@@ -24,7 +24,7 @@ from cnnspec.importer.source import Source
 from cnnspec.layers.registry import REGISTRY, combinator_merges
 from cnnspec.spec.schema import block_library_schema, json_schema
 from tests.conftest import FIXTURES
-from tests.test_extra_kinds import _layer
+from tests.test_extra_kinds import _functional, _layer
 from tests.test_lsp_completion_fixes import HEAD, complete_at, labels
 
 #: The merges the registry gained after the combinators were written (add and concat were
@@ -192,16 +192,7 @@ def _forks() -> dict[str, Any]:
         _layer("Minimum", "low", ["body_2", "high"]),
         _layer("Flatten", "flat", ["low"], data_format="channels_last"),
     ]
-    return {
-        "module": "keras.src.models.functional",
-        "class_name": "Functional",
-        "config": {
-            "name": "forks",
-            "layers": layers,
-            "input_layers": [["in", 0, 0]],
-            "output_layers": [["flat", 0, 0]],
-        },
-    }
+    return _functional("forks", layers, "flat")
 
 
 def test_forks_joined_by_the_new_merges_import_as_combinator_items():

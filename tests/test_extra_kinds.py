@@ -198,6 +198,20 @@ def _layer(class_name: str, name: str, reads: list[str], **config: Any) -> dict[
     }
 
 
+def _functional(name: str, layers: list[dict[str, Any]], output: str) -> dict[str, Any]:
+    """A Functional's saved configuration: ``layers`` (the first the input ``in``), one output."""
+    return {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": {
+            "name": name,
+            "layers": layers,
+            "input_layers": [["in", 0, 0]],
+            "output_layers": [[output, 0, 0]],
+        },
+    }
+
+
 def _zeros() -> dict[str, Any]:
     return {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": None}
 
@@ -235,16 +249,7 @@ def _all_new_layers(**prelu: Any) -> dict[str, Any]:
         _layer("Flatten", "flat", ["spatial"], data_format="channels_last"),
         _layer("Softmax", "probs", ["flat"], axis=-1),
     ]
-    return {
-        "module": "keras.src.models.functional",
-        "class_name": "Functional",
-        "config": {
-            "name": "extra",
-            "layers": layers,
-            "input_layers": [["in", 0, 0]],
-            "output_layers": [["probs", 0, 0]],
-        },
-    }
+    return _functional("extra", layers, "probs")
 
 
 def test_a_configuration_with_every_new_layer_imports_without_a_refusal():
