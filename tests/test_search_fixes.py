@@ -379,3 +379,24 @@ def test_a_list_written_as_a_kinds_one_value_is_searched_as_that_value():
     assert model[3] == {"id": "pr", "prelu": {"shared_axes": [1, 2], "alpha_initializer": "ones"}}
     (error,) = errors(text.replace("[1, 2, 3]]}", "[1, 2]]}"))  # a bad choice: located
     assert "permutation of 1 to 3" in error.message and error.loc.line == 16  # perm.dims
+
+
+@pytest.mark.parametrize("name", ["body", "model"])
+def test_a_block_named_as_a_key_on_the_way_leaves_its_list_a_list(name):
+    """A block named `body` or `model`: the residual's `body:` and the `model:` on a searched
+    id's path are lists of items, not the block's one value (3713549 wrapped them in a mapping:
+    "expected a list of layers; received dict")."""
+    text = (
+        "cnnspec: 1\nname: s\ninput: {shape: [8, 8, 1]}\n"
+        f"blocks:\n  {name}:\n    params: {{f: int}}\n    layers:\n"
+        '      - conv2d: {filters: "${f}", kernel_size: 1}\n'
+        "model:\n  - residual:\n      body:\n"
+        "        - {id: c1, conv2d: {filters: 1, kernel_size: 3, padding: same}}\n"
+        f"  - {name}: 4\n  - flatten\n  - dense: {{units: 10, activation: softmax}}\n"
+        "data: {source: digits, validation_split: 0.1}\ntraining: {epochs: 1}\n"
+        "search:\n  trials: 2\n  space:\n    c1.kernel_size: {choice: [3, 5]}\n"
+    )
+    compiled = compile_text(text, "s.yaml")
+    model = apply_values(compiled.doc, compiled.search, {"c1.kernel_size": 5}).data["model"]
+    assert model[0]["residual"]["body"][0]["conv2d"]["kernel_size"] == 5
+    assert model[1] == {name: 4}

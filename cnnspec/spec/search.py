@@ -660,8 +660,16 @@ def _write(data: dict[str, Any], target: SpecPath, value: Any) -> SpecPath:
     for depth, part in enumerate(target[:-1]):
         child = parent[part] if not isinstance(parent, dict) else parent.get(part)
         # a list written as a kind's (or block call's) one value (`permute: [2, 1, 3]`,
-        # `reshape: [64, 8]`) is that value, not a list to index: as a number written alone
-        shorthand = isinstance(child, list) and isinstance(parent, dict) and _scalar_param(data, part)
+        # `reshape: [64, 8]`) is that value, not a list to index: as a number written alone.
+        # Only at the item's kind, before the parameter's name: a key on the way there (`model`,
+        # a residual's `body`) is a list of items even where a block has that name.
+        shorthand = (
+            depth == len(target) - 2
+            and isinstance(child, list)
+            and isinstance(parent, dict)
+            and isinstance(target[-1], str)
+            and _scalar_param(data, part)
+        )
         if not isinstance(child, (dict, list)) or shorthand:
             main = _scalar_param(data, part) if child is not None else None
             if main is not None and depth == len(target) - 2 and main == target[-1]:
