@@ -133,7 +133,12 @@ def test_a_bad_merge_gets_the_registrys_list_and_a_did_you_mean_located(combinat
     assert error.message == f"expected merge: one of {choices}; received {written!r}"
     assert error.path == f"model[0].{combinator}.merge"
     assert error.loc is not None and error.loc.line == (9 if combinator == "parallel" else 7)
-    if meant is None:
+    if written == "subtract":  # a merge kind of its own: how to write it
+        assert error.hint == (
+            "`subtract` merges as an item of its own: give the layers to merge ids and write "
+            "- subtract: {inputs: [a, b]}"
+        )
+    elif meant is None:
         assert error.hint is None or "subtract" not in error.hint
     else:
         assert error.hint == f"did you mean `{meant}`?"
@@ -307,3 +312,22 @@ def test_a_broadcasting_multiply_stays_layers_with_ids():
     text = import_source(Source("forks", config), folding=False).text
     assert "- residual:" not in text and "inputs: [input, gate]" in text, text
     assert compile_text(text).ir.nodes[-1].shape == (6, 4, 2)
+
+
+def test_a_fork_whose_shapes_were_not_saved_is_a_residual_with_an_identity_shortcut():
+    """Without ``build_config`` (a configuration written by hand or stripped) the importer cannot
+    tell a broadcast: the residual says ``shortcut: identity``, which is the source either way
+    (before: the ``auto`` shortcut was projected to the gate's shape and the import refused
+    its own spec, "4 layers; the source has 2")."""
+    gate = _layer("GlobalAveragePooling2D", "gate", ["in"], data_format="channels_last", keepdims=True)
+    config = _forks()
+    config["config"]["layers"] = [
+        config["config"]["layers"][0],
+        gate,
+        _layer("Multiply", "scaled", ["in", "gate"]),
+    ]
+    config["config"]["output_layers"] = [["scaled", 0, 0]]
+    text = import_source(Source("forks", config), folding=False).text
+    assert "shortcut: identity" in text and "merge: multiply" in text, text
+    nodes = compile_text(text).ir.nodes
+    assert [n.kind for n in nodes] == ["global_avg_pool2d", "multiply"] and nodes[-1].shape == (6, 4, 2)

@@ -15,7 +15,7 @@ import copy
 import itertools
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnnspec.importer.items import Block, Call, Expr, Item, Layer, Parallel, Repeat, Residual, source_names
@@ -122,7 +122,8 @@ def _item_skeleton(item: Item) -> tuple[Any, list[tuple[str, Any]]]:
     if isinstance(item, Residual):
         body, body_values = skeleton(item.body)
         short, short_values = skeleton(item.shortcut) if item.shortcut else (None, [])
-        return ("R", item.merge, item.activation, body, short, item.id), body_values + short_values
+        key = ("R", item.merge, item.activation, body, short, item.id, item.identity)
+        return key, body_values + short_values
     if isinstance(item, Parallel):
         parts = [skeleton(b) for b in item.branches]
         return ("P", item.merge, item.activation, tuple(p[0] for p in parts), item.id), [
@@ -153,7 +154,7 @@ def _substitute(item: Item, slots: Any) -> Item:
     if isinstance(item, Residual):
         body = [_substitute(i, slots) for i in item.body]
         shortcut = [_substitute(i, slots) for i in item.shortcut] if item.shortcut else None
-        return Residual(body, shortcut, item.merge, item.activation, item.sources, item.id)
+        return replace(item, body=body, shortcut=shortcut)
     if isinstance(item, Parallel):
         branches = [[_substitute(i, slots) for i in b] for b in item.branches]
         return Parallel(branches, item.merge, item.activation, item.sources, item.id)

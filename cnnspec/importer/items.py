@@ -35,6 +35,9 @@ class Residual:
     activation: Any = None
     sources: list[str] = field(default_factory=list)  # merge and activation layer names
     id: str | None = None
+    #: Write `shortcut: identity`, not the default `auto`: the source's shapes are not saved, and
+    #: where the body's output differs from the entry (a broadcast) `auto` would project.
+    identity: bool = False
 
 
 @dataclass

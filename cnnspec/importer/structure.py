@@ -137,12 +137,15 @@ class Structurer:
         in_any_order = commutative(self.mapped[join].kind)
         # one path without layers: the shortcut is the entry, which a broadcast rules out
         entry_shortcut = not (first and rest[0])
-        broadcast = entry_shortcut and self.broadcasts(join)
-        if len(ordered) == 2 and in_any_order and (first or rest[0]) and not broadcast:
+        differ = self.shapes_differ(join)
+        if len(ordered) == 2 and in_any_order and (first or rest[0]) and not (entry_shortcut and differ):
             # x + f(x) and f(x) + x are one residual: an element-wise merge (add, max, …) does
             # not care about the order, the identity shortcut has no layers
             body, shortcut = (rest[0], first or None) if rest[0] else (first, None)
-            item = Residual(body, shortcut, mode, activation, sources)
+            # shapes not saved: `shortcut: identity` is the source whatever they are
+            item = Residual(
+                body, shortcut, mode, activation, sources, identity=shortcut is None and differ is None
+            )
         elif len(ordered) == 2 and not in_any_order and not first and rest[0]:
             # a merge along an axis keeps its inputs' order: only [x, f(x)] is the residual's
             # [shortcut, body] (its `auto` shortcut stays the identity, whatever the channels)
@@ -153,14 +156,15 @@ class Structurer:
             raise _NotCombinator
         return item, out
 
-    def broadcasts(self, join: str) -> bool:
+    def shapes_differ(self, join: str) -> bool | None:
         """Whether the shapes Keras saved for the inputs of the merge ``join`` differ (it
         broadcasts size-1 axes: squeeze-and-excitation's ``x * gate``): a residual's ``auto``
         shortcut would then be projected to the body's shape, not the entry, so such a fork is
-        no identity residual. Unsaved shapes: none known to differ."""
+        no identity residual. ``None``: not saved (a configuration without ``build_config``,
+        written by hand or stripped), so a residual says ``shortcut: identity``."""
         shapes = self.graph.node(join).input_shape
         if not isinstance(shapes, list) or not all(isinstance(s, list) for s in shapes):
-            return False
+            return None
         return any(s != shapes[0] for s in shapes[1:])
 
     def branch(self, fork: str, first: str, join: str) -> tuple[list[Item], str]:

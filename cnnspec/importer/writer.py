@@ -85,6 +85,8 @@ def item_lines(item: Item, indent: int) -> list[str]:
         lines += list_lines(item.body, indent + 6)
         if item.shortcut:
             lines += [f"{pad}    shortcut:", *list_lines(item.shortcut, indent + 6)]
+        elif item.identity:
+            lines.append(f"{pad}    shortcut: identity")
         if item.merge != "add":
             lines.append(f"{pad}    merge: {item.merge}")
         if item.activation is not None:

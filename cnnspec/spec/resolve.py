@@ -1747,11 +1747,19 @@ class Resolver:
             return None
         choices = combinator_merges()
         if not isinstance(mode, str) or mode not in choices:
+            other = REGISTRY.get(mode) if isinstance(mode, str) else None
+            # a merge kind no combinator takes (subtract: its inputs' order matters)
+            elsewhere = (
+                f"`{mode}` merges as an item of its own: give the layers to merge ids and write "
+                f"- {mode}: {{inputs: [a, b]}}"
+                if other is not None and other.arity == "many"
+                else None
+            )
             self.error(
                 f"expected merge: one of {', '.join(choices)}; received {mode!r}",
                 (*path, "merge"),
                 code="parameter",
-                hint=did_you_mean(str(mode), choices),
+                hint=elsewhere or did_you_mean(str(mode), choices),
             )
             return None
         return REGISTRY[mode]
