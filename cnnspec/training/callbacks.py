@@ -283,12 +283,6 @@ class Recorder(keras.callbacks.Callback):
         if early is not None and self.arrays.get("early_stopping_best_weights"):
             early.best_weights = list(self.arrays["early_stopping_best_weights"])
 
-    def end_stopped_run(self, model: Any) -> None:
-        """Resume a run that stopped early at its snapshot's epoch but was killed before its
-        final snapshot: no epoch more, only what the end of ``fit`` did after that epoch (early
-        stopping puts back its best weights)."""
-        self.replay_fit_end(model)
-
     def replay_fit_end(self, model: Any) -> None:
         """Put the callbacks back as the snapshot recorded them and do what the end of the
         ``fit`` that wrote it did next: Keras' ``EarlyStopping.on_train_end`` sets the model to

@@ -582,7 +582,7 @@ def _run(
     if complete:
         recorder.restore_callbacks()  # no fit: best epoch etc. come from the snapshot
     elif stopped_early:  # fit had ended at the snapshot's epoch; killed before the final snapshot
-        recorder.end_stopped_run(model)
+        recorder.replay_fit_end(model)  # no epoch more: only the end of that fit
     else:
         try:
             with GATE.deferred():
