@@ -9,7 +9,7 @@ an uninterrupted run with the same seed stops at, with the same best epoch. A th
 the kill at the one point the loops reach only by chance: after the snapshot of the epoch where
 early stopping ended ``fit``, before the run's final snapshot.
 
-`make test` kills 4 times in the first loop and runs the third test, within the suite's
+`make test` kills twice in the first loop and runs the third test, within the suite's
 10-minute budget; `CNNSPEC_KILL_LOOPS=100 pytest tests/test_kill_loop.py` (part of `make fuzz`)
 kills 100 times, and 12 times in the early-stopping loop, which runs only there (any
 CNNSPEC_KILL_LOOPS runs it). `CNNSPEC_KILL_SEED` picks the random kill points. Each loop prints
@@ -37,7 +37,7 @@ from tests.test_train_resume import CNNSPEC
 
 pytestmark = pytest.mark.slow
 
-LOOPS = int(os.environ.get("CNNSPEC_KILL_LOOPS", "4"))
+LOOPS = int(os.environ.get("CNNSPEC_KILL_LOOPS", "2"))
 SEED = int(os.environ.get("CNNSPEC_KILL_SEED", "1"))
 #: Kills in the early-stopping loop: half as many (it also runs an uninterrupted reference), and
 #: at most 12, so its patience (8 × kills + 4) stays within the 100 epochs in which this spec's

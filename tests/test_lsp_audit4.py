@@ -139,29 +139,37 @@ def expected(folder: Path, text: str) -> list[tuple[int, int, str]]:
 
 
 def edited(
-    folder: Path, text: str, changes: list[dict[str, Any]], encoding: str | None = None
-) -> list[tuple[int, int, str]]:
-    """The diagnostics the server publishes for ``text`` after the ``changes`` (one
-    ``didChange``), with ``encoding`` negotiated; a ``documentSymbol`` request runs the
-    pending check, so its diagnostics are published before the answer."""
-    uri = (folder / "edited.yaml").as_uri()
-    item = {"uri": uri, "languageId": "yaml", "version": 1, "text": text}
+    folder: Path, cases: list[tuple[str, list[dict[str, Any]]]], encoding: str | None = None
+) -> list[list[tuple[int, int, str]]]:
+    """The diagnostics the server publishes for each ``(text, changes)`` case after its
+    ``changes`` (one ``didChange``), with ``encoding`` negotiated. The cases are documents of
+    their own in one conversation (a server process costs seconds); a ``documentSymbol``
+    request runs each document's pending check, so its diagnostics are published before the
+    answer."""
+    messages: list[dict[str, Any]] = []
+    uris = [(folder / f"edited_{index}.yaml").as_uri() for index in range(len(cases))]
+    for index, (uri, (text, changes)) in enumerate(zip(uris, cases, strict=True)):
+        item = {"uri": uri, "languageId": "yaml", "version": 1, "text": text}
+        document = {"textDocument": {"uri": uri}}
+        messages += [
+            {"method": "textDocument/didOpen", "params": {"textDocument": item}},
+            {
+                "method": "textDocument/didChange",
+                "params": {"textDocument": {"uri": uri, "version": 2}, "contentChanges": changes},
+            },
+            {"id": 10 + index, "method": "textDocument/documentSymbol", "params": document},
+        ]
     code, found = converse(
         folder,
         *initialize(1, [encoding] if encoding else None),
-        {"method": "textDocument/didOpen", "params": {"textDocument": item}},
-        {
-            "method": "textDocument/didChange",
-            "params": {"textDocument": {"uri": uri, "version": 2}, "contentChanges": changes},
-        },
-        {"id": 2, "method": "textDocument/documentSymbol", "params": {"textDocument": {"uri": uri}}},
-        {"id": 3, "method": "shutdown"},
+        *messages,
+        {"id": 2, "method": "shutdown"},
         {"method": "exit"},
     )
     assert code == 0
     if encoding:
         assert response(found, 1)["result"]["capabilities"]["positionEncoding"] == encoding
-    return last_diagnostics(found, uri)
+    return [last_diagnostics(found, uri) for uri in uris]
 
 
 def change(start: tuple[int, int], end: tuple[int, int], text: str) -> dict[str, Any]:
@@ -181,41 +189,46 @@ NOT_LINE_BREAKS = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1d", "
 
 
 @pytest.mark.parametrize("encoding", [None, "utf-8", "utf-32"], ids=["utf-16", "utf-8", "utf-32"])
-@pytest.mark.parametrize("separator", NOT_LINE_BREAKS, ids=[f"U+{ord(c):04X}" for c in NOT_LINE_BREAKS])
-def test_an_incremental_change_counts_lines_as_lsp_does(
-    tmp_path: Path, separator: str, encoding: str | None
-) -> None:
-    """The editor fixes a misspelt parameter three lines below the odd character, then deletes
-    that character (after non-ASCII text, measured in the agreed encoding): the text it holds
-    then is a valid spec. Splitting at the odd character puts the first edit on the wrong line."""
+def test_an_incremental_change_counts_lines_as_lsp_does(tmp_path: Path, encoding: str | None) -> None:
+    """For each odd character: the editor fixes a misspelt parameter three lines below it, then
+    deletes it (after non-ASCII text, measured in the agreed encoding): the text it holds then
+    is a valid spec. Splitting at the odd character puts the first edit on the wrong line."""
     before_sep = 'description: "é😀'
-    text = (
-        f'cnnspec: 1\nname: t\n{before_sep}{separator}z"\ninput: {{shape: [8]}}\n'
-        "model:\n  - dense: {unitz: 2}\n"
-    )
-    final = text.replace(separator, "").replace("unitz", "units")
     unit = encoding or "utf-16"
-    changes = [  # in this order: the first edit is made while the odd character is there
-        change((5, 12), (5, 17), "units"),
-        change((2, units(before_sep, unit)), (2, units(before_sep + separator, unit)), ""),
-    ]
-    assert edited(tmp_path, text, changes, encoding) == expected(tmp_path, final) == []
+    cases = []
+    for separator in NOT_LINE_BREAKS:
+        text = (
+            f'cnnspec: 1\nname: t\n{before_sep}{separator}z"\ninput: {{shape: [8]}}\n'
+            "model:\n  - dense: {unitz: 2}\n"
+        )
+        changes = [  # in this order: the first edit is made while the odd character is there
+            change((5, 12), (5, 17), "units"),
+            change((2, units(before_sep, unit)), (2, units(before_sep + separator, unit)), ""),
+        ]
+        cases.append((text, changes))
+    final = cases[0][0].replace(NOT_LINE_BREAKS[0], "").replace("unitz", "units")
+    assert expected(tmp_path, final) == []
+    found = edited(tmp_path, cases, encoding)
+    for separator, diagnostics in zip(NOT_LINE_BREAKS, found, strict=True):
+        assert diagnostics == [], f"U+{ord(separator):04X}"
 
 
 # -- D2: a character past the end of its line is the line's end -----------------------------
 @pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
-@pytest.mark.parametrize("past", [1, 2, 100])
-def test_a_character_past_the_line_end_is_the_line_end(tmp_path: Path, eol: str, past: int) -> None:
-    """Appending a comment at a character past the line's end appends it to that line, before
-    its line break: the error on the next line stays where validate puts it."""
+def test_a_character_past_the_line_end_is_the_line_end(tmp_path: Path, eol: str) -> None:
+    """Appending a comment 1, 2 or 100 characters past the line's end appends it to that line,
+    before its line break: the error on the next line stays where validate puts it."""
     lines = ["cnnspec: 1", "name: t", "input: {shape: [8]}", "model:", "  - dense: {units: 2}"]
     lines += ["  - dense: {units: 2, activation: relx}", ""]
     text = eol.join(lines)
     final = eol.join([*lines[:4], lines[4] + " # x", *lines[5:]])
-    found = edited(tmp_path, text, [change((4, len(lines[4]) + past), (4, len(lines[4]) + past), " # x")])
     want = expected(tmp_path, final)
     assert [(line, column) for line, column, _ in want] == [(5, lines[5].index("relx"))]
-    assert found == want
+    pasts = [1, 2, 100]
+    end = len(lines[4])
+    cases = [(text, [change((4, end + past), (4, end + past), " # x")]) for past in pasts]
+    for past, found in zip(pasts, edited(tmp_path, cases), strict=True):
+        assert found == want, f"{past} past the end"
 
 
 # -- D3 and D5: the lifecycle ---------------------------------------------------------------
