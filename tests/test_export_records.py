@@ -66,7 +66,7 @@ def test_a_missing_export_is_named_with_its_article(run_dir):
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        (lambda run: (run / "model.keras").write_bytes(b"model v2"), "older than model.keras"),
+        (lambda run: (run / "model.keras").write_bytes(b"model v2"), "model.keras changed since the export"),
         (lambda run: (run / "export" / "model.onnx").write_bytes(b"other"), "changed after it was verified"),
         (lambda run: (run / "export" / "model.onnx.json").unlink(), "no verification record"),
         (lambda run: (run / "export" / "model.onnx.json").write_text("[1]"), "not a cnnspec export record"),

@@ -306,7 +306,10 @@ def test_compare_notes_a_damaged_history_and_still_draws_the_other_run(runner, r
     found = json.loads(result.stdout)
     assert any(note.startswith(f"{a}: no learning curves drawn") for note in found["notes"])
     assert f"{b}: metrics.json: test_accuracy is a string ('high'), expected a number" in found["notes"]
-    assert found["metrics"] == [] and png.read_bytes()[:4] == b"\x89PNG"
+    # the wrong-typed figure is left to the notes; A's others show with B's side missing
+    assert "test_accuracy" not in {row["metric"] for row in found["metrics"]}
+    assert found["metrics"] and all(row["missing"] == ["B"] for row in found["metrics"])
+    assert png.read_bytes()[:4] == b"\x89PNG"
     text = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(png), "--force"])
     assert text.exit_code == 0, text.output
     assert "no learning curves drawn" in flat(text.stderr)

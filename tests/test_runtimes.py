@@ -155,7 +155,7 @@ def test_stale_unverified_or_changed_exports_are_refused(run_copy, tmp_path):
     record["model_sha256"] = "0" * 64
     (run_copy / "export" / "model.tflite.json").write_text(json.dumps(record))
     hint = f"cnnspec export {run_copy} --format tflite"
-    _refused(run_copy, image, "tflite", "older than model.keras", hint)
+    _refused(run_copy, image, "tflite", "model.keras changed since the export", hint)
     # the export's bytes changed after verification
     onnx.write_bytes(onnx.read_bytes() + b"\0")
     _refused(run_copy, image, "onnx", "changed after it was verified")

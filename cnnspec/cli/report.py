@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -46,6 +47,8 @@ def report(
     page = path_option(out, "report.html", "--out")
     if page is not None and page.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"expected --out to end in .html; received {page}")
+    if page is not None:
+        _refuse_other_run(page, run_dir)  # --force or not: another run's files are not ours to replace
     from cnnspec.fileio import check_writable
 
     if page is not None or run_dir.is_dir():  # (no folder at all: write_report says what it expected)
@@ -68,6 +71,30 @@ def report(
         f"wrote {safe(path)} ({size / 1024:,.0f} KB in {time.perf_counter() - start:.1f}s)",
         highlight=False,
     )
+
+
+def _refuse_other_run(page: Path, run_dir: Path) -> None:
+    """Refuse an ``--out`` inside another run folder than the one reported, as ``runs compare
+    --png`` refuses one inside a run it reads: OTHER/report.html is that run's own page (cnnspec
+    wrote it, so its mark let it be replaced without a word), and the folder is that run's.
+
+    The run folder a path is in is the nearest folder above it with a lock.json; links are
+    followed, as the page is where they lead. A page anywhere in the reported run itself
+    (RUN/report.html, RUN/pages/x.html) is fine, even when that run lies in another's folder."""
+    from cnnspec.reporting.runs import is_run
+
+    reported = os.path.realpath(run_dir)
+    folder = Path(os.path.realpath(page)).parent
+    for above in (folder, *folder.parents):
+        if str(above) == reported:
+            return
+        if is_run(above):
+            raise UsageError(
+                f"--out {page} is inside the run folder {above}, not in {run_dir} (the run "
+                "reported); report does not write into another run's folder",
+                "choose an --out outside other run folders, such as "
+                f"{Path(reported).name or 'run'}.html; `cnnspec report {above}` writes that run's own page",
+            )
 
 
 def _report_elsewhere(run_dir: Path, out: Path) -> Path:

@@ -112,12 +112,21 @@ def _seconds(value: Any) -> str:
     return f"{_num(value)} s"
 
 
-def _notes(notes: list[str]) -> None:
-    """What is wrong with a run's files, one line per problem, on stderr."""
+def _notes(notes: list[str], kind: str = "damaged") -> None:
+    """What is wrong with a run's files (``damaged``), or what a run lacks that ``compare``
+    reads (``note``), one line per problem, on stderr."""
     if notes:
         console = stderr()
         for note in notes:
-            console.print(f"[yellow]damaged:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)
+            console.print(f"[yellow]{kind}:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)
+
+
+def _cell(row: dict[str, Any], key: str, side: str) -> str:
+    """One run's figure in the compare table: the figure (a non-finite one as its text),
+    ``missing`` where that run's metrics.json has no such key, ``none`` where it holds null."""
+    if row[key] is not None:
+        return _num(row[key])
+    return "missing" if side in row.get("missing", []) else "none"
 
 
 def _score(row: dict[str, Any]) -> str:
@@ -144,9 +153,13 @@ def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> No
     from rich.table import Table
 
     _notes(result["notes"])
+    _notes(result["missing"], "note")
     console = stdout()
     console.print(f"[bold]A[/bold] {safe(a)}   [bold]B[/bold] {safe(b)}", highlight=False)
-    if result["spec_diff"]:
+    if result["spec_missing"]:  # never "the same", nor one spec diffed against nothing
+        why = "; ".join(f"{side}: {reason}" for side, reason in result["spec_missing"].items())
+        console.print(f"resolved specs: not compared ({safe(why)})", highlight=False, soft_wrap=True)
+    elif result["spec_diff"]:
         console.print("resolved specs (A → B):", highlight=False)
         for line in result["spec_diff"]:
             style = (
@@ -179,7 +192,10 @@ def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> No
             table.add_column(column, justify="left" if column == "metric" else "right")
         for row in result["metrics"]:
             table.add_row(
-                safe(row["metric"]), _num(row["a"]), _num(row["b"]), _num(row["difference"], signed=True)
+                safe(row["metric"]),
+                _cell(row, "a", "A"),
+                _cell(row, "b", "B"),
+                "" if row["difference"] is None else _num(row["difference"], signed=True),
             )
         console.print(table)
     console.print(f"learning curves: {safe(result['curves'])}", highlight=False)

@@ -301,8 +301,11 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
         )
     if sha256_file(model) != data["model_sha256"]:
         raise UsageError(
-            f"refusing the {runtime} export {export}: it is older than {model.name} (the model "
-            "changed after the export: retrained or resumed)",
+            # the check compares hashes, not dates: "older than" was false for a model whose
+            # date was set back (touch -d), and true of none that only got a newer date
+            f"refusing the {runtime} export {export}: {model.name} changed since the export (its "
+            "SHA-256 differs from the one the export was verified against: retrained, resumed or "
+            "replaced)",
             remake + ", or use --runtime keras",
         )
     return ExportRecord(export, runtime, data)

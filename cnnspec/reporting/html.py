@@ -12,6 +12,7 @@ descriptions and class names are user text and end up escaped.
 from __future__ import annotations
 
 import base64
+import os
 import re
 import tempfile
 import time
@@ -263,12 +264,20 @@ def _history_uri(run: Run, notes: list[str], into_run: bool = True) -> str | Non
                     return _file_uri(write_history(run, Path(aside) / "history.png"))
         except UsageError as exc:
             notes.append(f"training curves unavailable: {exc}")
+    if not os.path.lexists(history):  # said, not left to the caption or an absent section
+        shown = (
+            "the curves are the run's own history.png" if path.is_file() else "there are no training curves"
+        )
+        notes.append(f"history.json is missing: {shown}")
     return _file_uri(path) if path.is_file() else None
 
 
 def _curve_data(run: Run) -> str:
     """What the learning curves were measured on: history.json has ``val_…`` columns when the
-    run had a validation split."""
+    run had a validation split. Without history.json that can't be told (the run may well
+    have had one): the caption says the history is missing, never "no validation split"."""
+    if run.run_dir is None or not os.path.lexists(run.run_dir / "history.json"):
+        return "run's data (its history.json is missing, so which splits they show is unknown)"
     history = run.history() or {}
     validated = any(str(key).startswith("val_") for key in history)
     return "training and validation data" if validated else "training data (the run had no validation split)"

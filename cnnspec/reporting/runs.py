@@ -411,14 +411,27 @@ def _require_run(path: Path) -> None:
         )
 
 
+def resolved_spec(run: Path) -> tuple[list[str] | None, str | None]:
+    """The lines of a run's ``resolved.yaml`` and ``None``, or ``None`` and why there are none
+    (``no resolved.yaml``, or what stops it from being read)."""
+    path = run / "resolved.yaml"
+    if not os.path.lexists(path):
+        return None, "no resolved.yaml"
+    try:
+        return path.read_text(encoding="utf-8").splitlines(), None
+    except UnicodeDecodeError:
+        return None, "resolved.yaml is not UTF-8 text"
+    except OSError as exc:
+        return None, f"resolved.yaml can't be read ({exc.strerror or exc})"
+
+
 def spec_diff(a: Path, b: Path) -> list[str]:
-    """The unified diff of two runs' ``resolved.yaml`` (empty: the same spec)."""
-    texts = []
-    for run in (a, b):
-        try:
-            texts.append((run / "resolved.yaml").read_text(encoding="utf-8").splitlines())
-        except (OSError, UnicodeDecodeError):
-            texts.append([])
+    """The unified diff of two runs' ``resolved.yaml`` (empty: the same spec). Empty too when
+    either can't be read (:func:`resolved_spec` says why): a missing file diffed as an empty
+    one showed the other run's whole spec as the difference."""
+    texts = [resolved_spec(run)[0] for run in (a, b)]
+    if texts[0] is None or texts[1] is None:
+        return []
     return list(
         difflib.unified_diff(texts[0], texts[1], f"{a}/resolved.yaml", f"{b}/resolved.yaml", lineterm="")
     )
@@ -448,14 +461,71 @@ def starting_weights(run: Path) -> str:
 
 
 def metric_differences(a: Path, b: Path) -> list[dict[str, Any]]:
-    """Every number both runs' metrics.json have at the top level: a, b and b − a."""
-    ma, mb = _json(a / "metrics.json")[0] or {}, _json(b / "metrics.json")[0] or {}
-    rows = []
-    for key in ma:
-        va, vb = ma.get(key), mb.get(key)
-        if finite_number(va) and finite_number(vb):
-            rows.append({"metric": key, "a": va, "b": vb, "difference": vb - va})
+    """Every figure either run's metrics.json has, with a, b and b − a: the numbers at the top
+    level, then a multi-output run's per output (``outputs.NAME.KEY``, ``output``: NAME).
+
+    Nothing that differs is left out: a non-finite figure is shown as its stored text
+    (``"nan"``; b − a is computed with it, ``"nan"`` or ``"inf"``), and one that only one run
+    has (or holds as null) is ``None`` on the other side, which ``missing`` names (``"A"``,
+    ``"B"``: the side whose metrics.json has no such key, not one that holds null). A value of
+    the wrong type is left out: it makes its run damaged, which the notes say. Empty when
+    either metrics.json is absent or no JSON object (an unfinished or damaged run: said apart)."""
+    ma, mb = _json(a / "metrics.json")[0], _json(b / "metrics.json")[0]
+    if ma is None or mb is None:
+        return []
+    rows = _differences(ma, mb, "", None)
+    outputs_a, outputs_b = ma.get("outputs"), mb.get("outputs")
+    parts_a = outputs_a if isinstance(outputs_a, dict) else {}
+    parts_b = outputs_b if isinstance(outputs_b, dict) else {}
+    for name in _union(parts_a, parts_b):
+        part_a, part_b = parts_a.get(name), parts_b.get(name)
+        if (part_a is not None and not isinstance(part_a, dict)) or (
+            part_b is not None and not isinstance(part_b, dict)
+        ):
+            continue  # (run_row says such an output is damaged)
+        rows += _differences(part_a, part_b, f"outputs.{name}.", str(name))
     return rows
+
+
+def _union(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
+    """The keys of both, in ``first``'s order and then ``second``'s own."""
+    return [*first, *(key for key in second if key not in first)]
+
+
+def _differences(
+    ma: dict[str, Any] | None, mb: dict[str, Any] | None, where: str, output: str | None
+) -> list[dict[str, Any]]:
+    """:func:`metric_differences`' rows of one part of the metrics (``None``: a part that run
+    lacks, so each of the other's figures is missing there)."""
+    rows = []
+    for key in _union(ma or {}, mb or {}):
+        va, vb = (ma or {}).get(key), (mb or {}).get(key)
+        if any(value is not None and not _is_figure(value) for value in (va, vb)):
+            continue  # text, a list, a boolean, a too large integer: not a figure
+        if va is None and vb is None:
+            continue
+        missing = [side for side, part in (("A", ma), ("B", mb)) if part is None or key not in part]
+        rows.append(
+            {
+                "metric": where + key,
+                "output": output,
+                "a": _figure(va),
+                "b": _figure(vb),
+                "difference": _difference(va, vb),
+                "missing": missing,
+            }
+        )
+    return rows
+
+
+def _difference(va: Any, vb: Any) -> Any:
+    """b − a: a number when both are finite, the stored text of a non-finite result when
+    either is not (``"nan"``, ``"inf"``), ``None`` when either is missing."""
+    if va is None or vb is None:
+        return None
+    if finite_number(va) and finite_number(vb):
+        return vb - va
+    return _figure(float(vb) - float(va))
 
 
 def finite_number(value: Any) -> bool:
@@ -477,8 +547,8 @@ def history(run: Path) -> dict[str, list[float]]:
 
 def _history(run: Path) -> tuple[dict[str, list[float]], str | None]:
     """The columns and ``None``, or ``{}`` and why the history can't be drawn."""
-    if not (run / "history.json").is_file():
-        return {}, None
+    if not os.path.lexists(run / "history.json"):
+        return {}, None  # (compare says so apart: no history is not a damaged one)
     from cnnspec.reporting.run import Run
     from cnnspec.reporting.views import history_columns
 
@@ -505,8 +575,28 @@ def curves(a: Path, b: Path) -> dict[str, list[dict[str, Any]]]:
                 if len(x) != len(y):  # no usable epoch column: number the values
                     x = list(range(1, len(y) + 1))
                 label = f"{figure_label(run.name)} {split}"
+                if y and not any(math.isfinite(v) for v in y):
+                    # a diverged run's series draws nothing: its legend entry says why
+                    label += f" (all {_non_finite_text(y)}: not drawn)"
                 drawn[key].append({"label": label, "color": color, "linestyle": style, "x": x, "y": y})
     return drawn
+
+
+def _non_finite_text(values: list[float]) -> str:
+    """What a series of non-finite values holds, as its legend says it: ``nan``, ``inf`` or
+    ``nan/inf``."""
+    kinds = sorted({"nan" if math.isnan(v) else "inf" for v in values})
+    return "/".join(kinds)
+
+
+def missing_curves(a: Path, b: Path) -> list[str]:
+    """What :func:`curves_figure` writes under the panels: the runs whose curves it can't draw
+    because they have no history.json (a damaged one is said in the notes)."""
+    return [
+        f"{side} ({figure_label(run.name)}): no history.json, no curves"
+        for side, run in (("A", a), ("B", b))
+        if not os.path.lexists(run / "history.json")
+    ]
 
 
 def figure_label(name: str) -> str:
@@ -556,7 +646,12 @@ def curves_figure(a: Path, b: Path) -> Any:
         if series:
             axes.legend(fontsize=8)
     figure.suptitle(f"{figure_label(a.name)} vs {figure_label(b.name)}")
-    figure.tight_layout()
+    missing = missing_curves(a, b)
+    if missing:  # a run without curves is said on the picture too, not only left out of it
+        figure.text(0.5, 0.01, "; ".join(missing), ha="center", va="bottom", fontsize=8, color="tab:red")
+        figure.tight_layout(rect=(0, 0.05, 1, 1))
+    else:
+        figure.tight_layout()
     return figure
 
 
@@ -565,13 +660,16 @@ def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
     overlaid curves.
 
     ``notes``: what is wrong with either run's files (damaged lock.json, metrics.json or
-    history.json); the comparison shows what the rest of the files allow. ``unfinished``: the
-    sides (``"A"``, ``"B"``) whose run has no metrics.json yet (still training, stopped or
-    failed), so ``metrics`` is empty."""
+    history.json); the comparison shows what the rest of the files allow. ``missing``: what
+    either run lacks that the comparison reads (resolved.yaml: ``spec_missing`` has the side and
+    why, and ``spec_diff`` is then empty, never the other spec diffed against nothing;
+    history.json: that run has no curves). ``unfinished``: the sides (``"A"``, ``"B"``) whose
+    run has no metrics.json yet (still training, stopped or failed), so ``metrics`` is empty."""
     _require_run(a)
     _require_run(b)
     rows = {"a": run_row(a), "b": run_row(b)}
-    notes = []
+    notes, missing = [], []
+    spec_missing: dict[str, str] = {}
     for side, run in (("a", a), ("b", b)):
         # a history that can't be drawn is said once, with what it costs the comparison
         # (run_row's own "history.json: …" problem would say it a second time)
@@ -583,6 +681,12 @@ def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
         ]
         if unreadable is not None:
             notes.append(f"{run}: no learning curves drawn: {unreadable}")
+        elif not os.path.lexists(run / "history.json"):
+            missing.append(f"{run}: no history.json: no learning curves drawn for it")
+        why = resolved_spec(run)[1]
+        if why is not None:
+            spec_missing[side.upper()] = why
+            missing.append(f"{run}: {why}: the resolved specs are not compared")
     # a run without metrics.json has no figures to compare: said, not an empty table alone
     # (one that can't be read is a damaged run's, in the notes)
     unfinished = [side for side, run in (("A", a), ("B", b)) if not os.path.lexists(run / "metrics.json")]
@@ -590,10 +694,12 @@ def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
     return {
         **rows,
         "spec_diff": spec_diff(a, b),
+        "spec_missing": spec_missing,
         # part of what a run is: one resolved spec from other weights is another run
         "starting_weights": weights,
         "metrics": metric_differences(a, b),
         "curves": str(plot_curves(a, b, png)),
         "notes": notes,
+        "missing": missing,
         "unfinished": unfinished,
     }

@@ -238,13 +238,29 @@ HEADLINE_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+#: How a non-finite figure is stored in cnnspec's JSON files (JSON has no NaN or infinity).
+_NON_FINITE_TEXT = ("nan", "inf", "-inf")
+
+
 def headline(metrics: dict[str, Any]) -> list[tuple[str, float]]:
     """The task's headline figures from a ``metrics.json`` document (every output's, labelled
-    with its name, for a multi-output model); today's classifiers give their test accuracy."""
+    with its name, for a multi-output model); today's classifiers give their test accuracy.
+
+    A diverged run's figure, stored as the text ``"nan"`` (or ``"inf"``, ``"-inf"``), is one
+    of them, as the float it stands for: leaving it out left a diverged regression or
+    segmentation run with no score at all where a diverged classifier shows ``nan``."""
     if isinstance(metrics.get("outputs"), dict):
         rows: list[tuple[str, float]] = []
         for name, part in metrics["outputs"].items():
             rows += [(f"{name} {label.removeprefix('test ')}", value) for label, value in headline(part)]
         return rows
     keys = HEADLINE_KEYS.get(str(metrics.get("task", "classification")), HEADLINE_KEYS["classification"])
-    return [(label, float(metrics[key])) for key, label in keys if isinstance(metrics.get(key), (int, float))]
+    return [(label, float(metrics[key])) for key, label in keys if _is_figure(metrics.get(key))]
+
+
+def _is_figure(value: Any) -> bool:
+    """Whether ``value`` is a figure as metrics.json stores one: a number (not a boolean, which
+    Python counts as one), or a non-finite one's text."""
+    if isinstance(value, str):
+        return value in _NON_FINITE_TEXT
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
