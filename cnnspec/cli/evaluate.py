@@ -3,14 +3,23 @@
 TARGET is a run folder (or the ``model.keras`` in one), or any ``.keras`` file with ``--spec``
 or ``--data`` saying which data to use. Models load in Keras safe mode only. ``--runtime onnx``
 or ``tflite`` evaluates the run's verified export instead, with the same report.
+
+A folder that ``--out`` names may not be another run's (or lie in one): the files written there
+would be read as that run's results. In it, a file of the same name that cnnspec did not write
+(a picture without its mark, a JSON or text file that is no evaluation) is replaced only with
+``--force``, as ``visualize -o`` and ``report -o`` do; the run folder's own files (no ``--out``)
+are replaced as before.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,6 +27,9 @@ from rich.table import Table
 from cnnspec.cli.common import AllowOutsideOption, guarded, owning_run, stderr, stdout
 from cnnspec.cli.render import TextOrJson, safe
 from cnnspec.spec.sections import DATASETS
+
+if TYPE_CHECKING:
+    from cnnspec.reporting.run import Run
 
 TargetArgument = Annotated[
     Path,
@@ -92,6 +104,95 @@ def report_table(document: dict[str, Any], title: str) -> Table:
     return table
 
 
+def enclosing_run(folder: Path) -> Path | None:
+    """The run folder (with lock.json) that ``folder`` is, or lies in (resolved); ``None``
+    where there is none."""
+    try:
+        here = folder.resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL: no run to name
+        return None
+    for candidate in (here, *here.parents):
+        if (candidate / "lock.json").is_file():
+            return candidate
+    return None
+
+
+def refuse_other_run(folder: Path, run: Run, option: str = "--out") -> None:
+    """Refuse (:class:`~cnnspec.errors.UsageError`, exit 2) to write a command's files into
+    ``folder`` when it is, or lies in, another run's folder than ``run``'s: there they are read
+    as that run's own (``evaluate RUN_A -o RUN_B`` replaced RUN_B's evaluation.json and
+    confusion_matrix.png, and ``visualize RUN_B confusion`` then drew RUN_A's matrix). No
+    ``--force`` lifts it. The folder the command writes by default (``run``'s) is never
+    refused."""
+    from cnnspec.errors import UsageError
+
+    holder = enclosing_run(folder)
+    if holder is None:
+        return
+    try:
+        here = folder.resolve()
+        own = {run.out_dir.resolve(), *([run.run_dir.resolve()] if run.run_dir is not None else [])}
+    except (OSError, RuntimeError, ValueError):
+        return  # (enclosing_run resolved it: not reached)
+    if holder in own or here in own:
+        return
+    if here == holder:
+        where = "is another run's folder"
+    else:
+        where = f"is inside {_as_given(folder, here, holder)}, another run's folder"
+    raise UsageError(
+        f"expected {option} outside the folders of other runs; {folder} {where}, where the files "
+        "written would be read as that run's results",
+        f"choose another {option} folder, or leave {option} out to write into {run.out_dir}",
+    )
+
+
+def _as_given(folder: Path, here: Path, holder: Path) -> Path:
+    """The run folder ``holder`` that ``folder`` (resolved: ``here``) lies in, spelled as the
+    command line spelled ``folder`` (``runs/b`` of ``-o runs/b/sub``) where that leads there,
+    else its absolute path."""
+    depth = len(here.relative_to(holder).parts)
+    if len(folder.parts) > depth:
+        shown = Path(*folder.parts[: len(folder.parts) - depth])
+        with contextlib.suppress(OSError, RuntimeError):
+            if shown.resolve() == holder:
+                return shown
+    return holder
+
+
+def refuse_foreign_files(paths: list[Path], force: bool, option: str = "--out") -> None:
+    """Refuse to replace any of ``paths`` that cnnspec did not write (as ``visualize -o`` and
+    ``report -o`` refuse theirs; :func:`~cnnspec.cli.outputs.refuse_foreign`), unless
+    ``force``: a PNG without cnnspec's mark, an ``evaluation.json`` or ``task_report.txt`` that
+    is not one (:func:`~cnnspec.reporting.evaluation.is_evaluation`)."""
+    from cnnspec.cli.outputs import refuse_foreign
+    from cnnspec.reporting.evaluation import is_evaluation
+    from cnnspec.reporting.images import is_cnnspec_png
+
+    for path in paths:
+        ours = is_cnnspec_png if path.suffix.lower() == ".png" else is_evaluation
+        refuse_foreign(path, option, force, ours)
+
+
+def _planned_files(run: Run, folder: Path) -> list[Path]:
+    """The files an evaluation of ``run`` writes into ``folder`` that are known before the
+    model is loaded: evaluation.json, and what its spec's outputs add (a classifier's
+    confusion_matrix.png; another task's task_report.txt and pictures). A model without a spec
+    shows its task only once loaded: write_evaluation checks the rest before writing."""
+    files = [folder / "evaluation.json"]
+    if run.compiled is None:  # (no spec: no config to tell the outputs' tasks)
+        return files
+    config = run.config
+    if config is None:
+        return files
+    if not config.task_path:
+        return [*files, folder / "confusion_matrix.png"]
+    from cnnspec.training.task_results import picture_name
+
+    pictures = [name for task in config.tasks if (name := picture_name(config, task))]
+    return [*files, folder / "task_report.txt", *(folder / name for name in pictures)]
+
+
 def _export_answers(record: Any, wanted: str, notes: list[str]) -> bool:
     """Whether the export ``auto`` chose can evaluate the model: an export session reads the
     first output only, so a model with several (its record's ``outputs``) goes to Keras under
@@ -121,11 +222,17 @@ def evaluate(
     ] = None,
     format: FormatOption = TextOrJson.text,
     runtime: Annotated[Runtime, typer.Option("--runtime", "-r", help=RUNTIME_HELP)] = Runtime.keras,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="replace an existing --out file that cnnspec did not write"),
+    ] = False,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Evaluate a trained model on the test split: classification report, confusion matrix, JSON.
 
-    Writes evaluation.json and confusion_matrix.png into the run folder (or --out).
+    Writes evaluation.json and confusion_matrix.png into the run folder (or --out, which may
+    not be another run's folder). An existing --out file is replaced only when cnnspec wrote
+    it, or with --force.
     """
     from cnnspec.errors import UsageError
     from cnnspec.export.runtimes import choose, open_session
@@ -145,6 +252,14 @@ def evaluate(
     run = locate(target, spec, allow_outside=allow_outside)
     folder = out if out is not None else run.out_dir
     check_writable(folder, option="--out")  # before TensorFlow is imported
+    check: Callable[[list[Path]], None] | None = None
+    if out is not None:  # (the run's own files, without --out, are replaced as before)
+        refuse_other_run(out, run)
+        # --data aimed at the run itself goes to its evaluations/SOURCE/: checked when written
+        if data is None or run.run_dir is None or out.resolve() != run.run_dir.resolve():
+            refuse_foreign_files(_planned_files(run, out), force)  # before the model is loaded
+        # and again, as they are about to be written: a model without a spec told its task late
+        check = functools.partial(refuse_foreign_files, force=force)
     # The target as given: a folder's exports are in its export/ (with or without lock.json)
     chosen, record, runtime_notes = choose(target, runtime.value)
     if record is not None and not _export_answers(record, runtime.value, runtime_notes):
@@ -159,7 +274,7 @@ def evaluate(
             evaluation = evaluate_export(run, record, session, data, stand_in)
         document = evaluation.document
         document["notes"] = runtime_notes + document["notes"]
-        files = write_evaluation(evaluation, folder, document["name"])
+        files = write_evaluation(evaluation, folder, document["name"], check)
     print_notes(document["notes"])
     if format == TextOrJson.json:
         typer.echo(json.dumps({**document, "files": {k: str(v) for k, v in files.items()}}, indent=2))

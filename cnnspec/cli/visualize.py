@@ -5,7 +5,9 @@ WHAT: history (learning curves), confusion (confusion matrix, `--normalize`), fe
 graph (the model graph: Graphviz when installed, always DOT and Mermaid text), samples (test
 images with predicted and true classes, mistakes in red). `history`, `confusion` and `graph`
 read the run folder only and never load TensorFlow (a `.keras` file alone with no confusion
-matrix beside it loads its model only to say why, when it has no classes to confuse).
+matrix beside it loads its model only to say why, when it has no classes to confuse): they draw
+a run that has not finished (killed, or still training: its curves so far) or whose model.keras
+is gone, with a note that says so; the views that run the model refuse such a run.
 
 A picture that ``--out`` names (as a file, or in a folder) and that is there already is
 replaced only when cnnspec drew it (its PNG, or a graph's SVG, carries cnnspec's mark; a PDF
@@ -23,7 +25,7 @@ import typer
 
 from cnnspec.analysis.graph import GRAPH_SUFFIXES
 from cnnspec.cli.common import AllowOutsideOption, guarded, owning_run, stdout
-from cnnspec.cli.evaluate import DataOption, SpecOption, TargetArgument, print_notes
+from cnnspec.cli.evaluate import DataOption, SpecOption, TargetArgument, print_notes, refuse_other_run
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
@@ -58,6 +60,15 @@ def names_folder(out: Path) -> bool:
     (``-o pictures/``: the command line's trailing slash is gone by the time Typer gives the
     path, and a picture's file name needs its suffix anyway)."""
     return out.is_dir() or (not out.exists() and out.suffix == "")
+
+
+#: What a view drawn of a run without its model.keras (:attr:`~cnnspec.reporting.run.Run.missing_model`)
+#: shows, for the note that says so.
+SAYS_OF_MISSING = {
+    View.history: "the learning curves are of the epochs its history.json holds",
+    View.confusion: "the matrix is the one its folder holds",
+    View.graph: "the graph is drawn from its resolved spec",
+}
 
 
 def _safe_name(text: str) -> str:
@@ -138,14 +149,18 @@ def visualize(
     from cnnspec.reporting.images import is_cnnspec_png
     from cnnspec.reporting.run import locate
 
-    # only this command line may let the run's spec read outside its folder, never lock.json
-    run = locate(target, spec, allow_outside=allow_outside)
+    # only this command line may let the run's spec read outside its folder, never lock.json;
+    # the views of the folder alone draw a run without its model.keras (unfinished, or lost)
+    reads_folder = what in (View.history, View.confusion, View.graph)
+    run = locate(target, spec, allow_outside=allow_outside, need_model=not reads_folder)
     folder = run.out_dir
     console = stdout()
     writes_to = folder  # the folder the picture goes to (output_path's reading of --out)
     if out is not None:
         writes_to = out if names_folder(out) else out.parent
     check_writable(writes_to, option="--out")  # before TensorFlow is imported
+    if out is not None:  # another run's history.png or confusion_matrix.png is that run's own
+        refuse_other_run(writes_to, run)
 
     def picture(default: str) -> Path:
         """Where a PNG view goes (:func:`output_path`), refused when ``--out`` names a picture
@@ -158,6 +173,8 @@ def visualize(
 
     if out is not None and not names_folder(out) and what != View.graph:
         picture("")  # a file: refused before anything is read or drawn (a folder: as each is named)
+    missing = run.missing_model if run.run_dir is not None else None  # (a model file is there)
+    notes = [f"{missing}; {SAYS_OF_MISSING[what]}"] if missing else []
     with owning_run(run.run_dir, writes_to):  # a picture written into a run folder: own it
         written: list[Path] = []
         if what == View.history:
@@ -171,7 +188,8 @@ def visualize(
             try:
                 written.append(write_confusion(run, picture(name), normalize))
             except UsageError:
-                if run.config is None:  # a .keras alone: is a confusion matrix its to have at all?
+                # a .keras alone: is a confusion matrix its to have at all? (a model to ask)
+                if run.config is None and run.model_path.is_file():
                     _check_confusion_applies(run)
                 raise
         elif what == View.graph:
@@ -204,6 +222,7 @@ def visualize(
                 png = probe.samples(max_items or 16, mistakes=mistakes, seed=seed)
                 default = "samples_mistakes.png" if mistakes else "samples.png"
             written.append(write_atomic(picture(default), png))
-            print_notes(probe.notes)
+            notes += probe.notes
+    print_notes(notes)
     for path in written:
         console.print(f"wrote {safe(path)}", highlight=False)

@@ -33,7 +33,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -343,34 +345,82 @@ def _source_name(source: dict[str, Any]) -> str:
     return cleaned or "data"
 
 
-def write_evaluation(evaluation: Evaluation, out: Path, title: str) -> dict[str, Path]:
+#: How an evaluation.json cnnspec wrote begins (:func:`is_evaluation`): ``json.dumps`` keeps
+#: the document's order, ``format``, ``name`` and ``model`` first.
+_EVALUATION_HEAD = re.compile(rb'\A\{\n  "format": \d+,\n  "name": "(?:[^"\\]|\\.)*",\n  "model": "')
+#: How a task_report.txt that evaluate or train wrote begins: its title, then a blank line.
+_TASK_REPORT_HEAD = re.compile(rb"\A[^\n]*: test set \([\d,]+ images\)\n\n")
+
+
+def is_evaluation(path: str | Path) -> bool:
+    """Whether the file at ``path`` is one :func:`write_evaluation` (or training, for
+    task_report.txt) wrote: an ``evaluation.json`` or a ``task_report.txt``, told by how its
+    first bytes read (the JSON has no room for a mark, and a text report shows none). Read from
+    the head only (:func:`~cnnspec.fileio.read_head`), before any work. ``False`` for any other
+    file and for one that can't be read."""
+    from cnnspec.fileio import read_head
+
+    head = read_head(path)
+    if head is None:
+        return False
+    pattern = _TASK_REPORT_HEAD if Path(path).name == "task_report.txt" else _EVALUATION_HEAD
+    return pattern.match(head) is not None
+
+
+def evaluation_files(evaluation: Evaluation, out: Path) -> list[Path]:
+    """The files :func:`write_evaluation` writes for ``evaluation`` aimed at ``out``: in the
+    folder :func:`evaluation_folder` chooses, ``evaluation.json`` and ``confusion_matrix.png``,
+    or for another task than classification ``task_report.txt`` and each output's picture."""
+    doc = evaluation.document
+    folder = evaluation_folder(doc, out)
+    if doc.get("task", "classification") == "classification":
+        return [folder / "evaluation.json", folder / "confusion_matrix.png"]
+    from cnnspec.training.task_results import picture_name
+
+    config = evaluation.data.config
+    pictures = [name for task in config.tasks if (name := picture_name(config, task))]
+    return [folder / "evaluation.json", folder / "task_report.txt", *(folder / name for name in pictures)]
+
+
+def write_evaluation(
+    evaluation: Evaluation,
+    out: Path,
+    title: str,
+    check: Callable[[list[Path]], None] | None = None,
+) -> dict[str, Path]:
     """``evaluation.json`` and ``confusion_matrix.png`` in ``out`` (atomically), or in the
     folder :func:`evaluation_folder` chooses for another data source; for another task than
-    classification, ``task_report.txt`` and the task's picture instead of the matrix."""
+    classification, ``task_report.txt`` and the task's picture instead of the matrix.
+
+    ``check``: called with every file about to be written (:func:`evaluation_files`) before
+    the first is, to refuse replacing one (the command's refusal of a file it did not write).
+    The pictures are drawn and written before ``evaluation.json``, the record the other
+    commands read: a picture that cannot be drawn or written leaves no new evaluation.json
+    without it (evaluation.json written first was left beside the previous evaluation's
+    matrix, or none, when drawing failed)."""
     from cnnspec.fileio import write_atomic
-    from cnnspec.training.plots import plot_confusion_matrix
+    from cnnspec.training.plots import confusion_png
 
     doc = evaluation.document
+    if check is not None:
+        check(evaluation_files(evaluation, out))
     out = evaluation_folder(doc, out)
+    text = json.dumps(doc, indent=2) + "\n"  # (serialised before anything is drawn or written)
     if doc.get("task", "classification") != "classification":
         from cnnspec.training.task_results import write_task_files
 
-        files = {"evaluation": write_atomic(out / "evaluation.json", json.dumps(doc, indent=2) + "\n")}
         test = evaluation.data
         # titled as training titles its task files, so the two task_report.txt compare line by line
         heading = f"{title}: test set ({doc['data']['images']} images)"
-        files.update(write_task_files(test.config, out, doc, test.y, evaluation.outputs, test.x, heading))
-        return files
-    files = {
-        "evaluation": write_atomic(out / "evaluation.json", json.dumps(doc, indent=2) + "\n"),
-        "confusion_matrix": plot_confusion_matrix(
-            doc["confusion_matrix"],
-            doc["class_names"],
-            out / "confusion_matrix.png",
-            f"{title}: confusion matrix, {_data_title(doc)} (accuracy {doc['accuracy']:.4f})",
-        ),
-    }
-    return files
+        files = write_task_files(test.config, out, doc, test.y, evaluation.outputs, test.x, heading)
+        return {"evaluation": write_atomic(out / "evaluation.json", text), **files}
+    picture = confusion_png(
+        doc["confusion_matrix"],
+        doc["class_names"],
+        f"{title}: confusion matrix, {_data_title(doc)} (accuracy {doc['accuracy']:.4f})",
+    )
+    matrix = write_atomic(out / "confusion_matrix.png", picture)
+    return {"evaluation": write_atomic(out / "evaluation.json", text), "confusion_matrix": matrix}
 
 
 def _data_title(document: dict[str, Any]) -> str:

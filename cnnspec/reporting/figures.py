@@ -2,7 +2,9 @@
 
 Drawn like :mod:`cnnspec.training.plots` (matplotlib's object API on an Agg canvas: no pyplot,
 no display) and returned as PNG bytes, so the commands can write them atomically and the HTML
-report can inline them.
+report can inline them. Every text that names something (a class, a run, a model, a layer) is
+fitted as it reads and then handed to matplotlib through :func:`~cnnspec.training.plots.literal`,
+so a ``$`` in it is drawn as a dollar, never parsed as mathtext.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnnspec.errors import printable
-from cnnspec.training.plots import _png, short_label
+from cnnspec.training.plots import _png, cut_label, literal
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -57,7 +59,8 @@ def longest_fitting(
 def fit_caption(text: str, width: float, fontsize: float) -> str:
     """Each line of ``text`` cut in the middle to fit ``width`` points when wider (its end,
     such as a file name, stays visible): a title wider than its panel ran off the figure's
-    edge."""
+    edge. The text as it reads: pass it through :func:`~cnnspec.training.plots.literal` to
+    draw it."""
     return "\n".join(_fit_line(line, width, fontsize) for line in text.split("\n"))
 
 
@@ -136,7 +139,7 @@ def mosaic(
 
 def _label(axes: object, places: list[tuple[float, float, str]], fontsize: float) -> None:
     for x, y, text in places:
-        shown = printable(text)  # a class name's control characters, escaped (as tick labels)
+        shown = literal(text)  # a class name's control characters and dollars, escaped (as tick labels)
         axes.text(x, y, shown, ha="center", va="bottom", fontsize=fontsize, color="#333333")  # type: ignore[attr-defined]
 
 
@@ -168,14 +171,14 @@ def feature_maps_png(
         left = figure.add_subplot(grid[0, 0])
         left.imshow(shown, cmap=cmap, interpolation="nearest")
         # the left panel's share of the 11-inch width (ratios 1 : 3, less the margins), in points
-        left.set_title(fit_caption(caption or "input", 72 * 11 * 0.9 / 4, 10), fontsize=10)
+        left.set_title(literal(fit_caption(caption or "input", 72 * 11 * 0.9 / 4, 10)), fontsize=10)
         _bare(left)
         right = figure.add_subplot(grid[0, 1])
         right.bar(range(len(acts)), acts, color="#1565c0")
         right.set_xlabel("unit")
         right.set_ylabel("activation")
-        right.set_title(f"{layer}: {len(acts)} units")
-        figure.suptitle(f"{prefix}activations of {layer}")
+        right.set_title(literal(f"{layer}: {len(acts)} units"))
+        figure.suptitle(literal(f"{prefix}activations of {layer}"))
         figure.tight_layout()
         return _png(figure)
     if acts.ndim != 3:
@@ -196,7 +199,7 @@ def feature_maps_png(
     left = figure.add_subplot(grid[0, 0])
     left.imshow(shown, cmap=cmap, interpolation="nearest")
     # the left panel's share of the width (ratios 1 : 2.6 and the margins below), in points
-    left.set_title(fit_caption(caption or "input", 72 * width * 0.96 / 3.68, 10), fontsize=10)
+    left.set_title(literal(fit_caption(caption or "input", 72 * width * 0.96 / 3.68, 10)), fontsize=10)
     _bare(left)
     right = figure.add_subplot(grid[0, 1])
     palette = matplotlib.colormaps["viridis"].with_extremes(bad="white")
@@ -205,7 +208,8 @@ def feature_maps_png(
     _label(right, places, 8 if cols <= 6 else 7)
     which = f"{len(order)} most active of {channels}" if channels > len(order) else f"{channels}"
     size = f"{acts.shape[0]}×{acts.shape[1]}"
-    figure.suptitle(f"{prefix}feature maps of {layer}\n({which} channels, {size}; each scaled to its range)")
+    heading = f"{prefix}feature maps of {layer}\n({which} channels, {size}; each scaled to its range)"
+    figure.suptitle(literal(heading))
     figure.subplots_adjust(left=0.02, right=0.98, top=1 - 0.75 / height, bottom=0.02)
     return _png(figure)
 
@@ -256,7 +260,7 @@ def filters_png(
     _label(axes, places, 7)
     shown = f"first {len(tiles)} of {total}" if total > len(tiles) else f"{total}"
     size = f"{tiles.shape[1]}×{tiles.shape[2]}"
-    figure.suptitle(f"{prefix}filters of {layer}\n({shown} filters, {size}; {what})", fontsize=11)
+    figure.suptitle(literal(f"{prefix}filters of {layer}\n({shown} filters, {size}; {what})"), fontsize=11)
     return _png(figure)
 
 
@@ -284,13 +288,17 @@ def sample_title(
     """A tile's two-line title: ``pred NAME (97%)`` over ``true NAME``, each name shortened to
     fit the tile (a long one overprinted its neighbours; ``bold``: a mistake's title, which is
     wider). A prediction that is not one (a negative class, or a confidence that is not a
-    finite number: the outputs of a diverged run) says so instead of "nan%" and a class."""
+    finite number: the outputs of a diverged run) says so instead of "nan%" and a class.
+    Ready for matplotlib: each name drawn literally (:func:`~cnnspec.training.plots.literal`)."""
     width = 72 * TILE_INCHES * 0.94  # points, less a little space between neighbours
 
     def line(prefix: str, name: str, suffix: str = "") -> str:
         shown = printable(name)
-        return longest_fitting(
-            len(shown), lambda k: f"{prefix}{short_label(shown, k)}{suffix}", width, TILE_FONT, bold
+        # fitted as it reads (a "\\" before each dollar would be measured as a glyph), then literal
+        return literal(
+            longest_fitting(
+                len(shown), lambda k: f"{prefix}{cut_label(shown, k)}{suffix}", width, TILE_FONT, bold
+            )
         )
 
     true_line = line("true ", _class_name(class_names, true))
@@ -341,6 +349,6 @@ def samples_figure(
             spine.set_color(color)
             spine.set_linewidth(1 if right else 3)
     heading = title or "Test images: predicted vs true class"
-    figure.suptitle(f"{heading} ({wrong} of {count} wrong, in red)", fontsize=11)
+    figure.suptitle(literal(f"{heading} ({wrong} of {count} wrong, in red)"), fontsize=11)
     figure.tight_layout()
     return figure

@@ -177,7 +177,25 @@ class Run:
 
     @property
     def name(self) -> str:
-        return self.compiled.name if self.compiled is not None else self.model_path.stem
+        """The model's name: its spec's, else the one lock.json records (a run folder that lost
+        its resolved.yaml was titled "model", its model file's stem), else the model file's stem."""
+        if self.compiled is not None:
+            return self.compiled.name
+        recorded = (self.lock or {}).get("name")
+        if isinstance(recorded, str) and recorded.strip():
+            return recorded
+        return self.model_path.stem
+
+    @property
+    def missing_model(self) -> str | None:
+        """Why a run folder has no model file to load, in words (``None``: it has one, or this is
+        no run folder): a run that has not finished yet (no metrics.json either), or a finished
+        one whose model.keras was moved or deleted (metrics.json is there)."""
+        if self.run_dir is None or self.model_path.is_file():
+            return None
+        if (self.run_dir / "metrics.json").is_file():
+            return f"{MODEL_FILE} is missing from {self.run_dir}, a finished run (its metrics.json is there)"
+        return f"{self.run_dir} has no {MODEL_FILE} yet: the run has not finished"
 
     @property
     def out_dir(self) -> Path:
@@ -262,12 +280,22 @@ def _allowed(allow_outside: bool | None) -> bool:
     return _OUTSIDE_ALLOWED.get() if allow_outside is None else allow_outside
 
 
-def locate(target: Path, spec: Path | None = None, *, allow_outside: bool | None = None) -> Run:
+def locate(
+    target: Path,
+    spec: Path | None = None,
+    *,
+    allow_outside: bool | None = None,
+    need_model: bool = True,
+) -> Run:
     """Resolve a TARGET (run folder or ``.keras`` file) and read its run folder, if any.
 
     ``spec``: a spec file that describes the model and its data (for a model outside a run).
     ``allow_outside``: the current command's ``--allow-outside`` (``None``: as
     :func:`outside_allowed` says); the run's own lock.json never decides it.
+    ``need_model``: refuse a run folder without its model.keras (an unfinished run, or a
+    finished one whose model file is gone: :func:`missing_model_error`); false for a command
+    that reads the folder only (learning curves, the graph), which gets the run with
+    :attr:`Run.missing_model` saying why there is no model.
     """
     target = Path(target)
     if not target.exists():
@@ -277,16 +305,13 @@ def locate(target: Path, spec: Path | None = None, *, allow_outside: bool | None
         )
     if target.is_dir():
         model_path = target / MODEL_FILE
-        if not model_path.is_file():
-            if (target / "lock.json").is_file():
-                raise UsageError(
-                    f"expected a finished run; {target} has no {MODEL_FILE} yet",
-                    f"finish it with `cnnspec train SPEC --resume {target}`",
-                )
+        if not model_path.is_file() and not (target / "lock.json").is_file():
             raise UsageError(
                 f"expected a cnnspec run folder (with {MODEL_FILE} and lock.json); {target} is not one",
                 "pass the folder `cnnspec train` wrote, or a .keras model file",
             )
+        if not model_path.is_file() and need_model:
+            raise missing_model_error(target)
         run_dir: Path | None = target
     else:
         check_model_file(target)
@@ -307,6 +332,24 @@ def locate(target: Path, spec: Path | None = None, *, allow_outside: bool | None
 
         run.compiled = compile_spec(spec, allow_outside=_allowed(allow_outside))
     return run
+
+
+def missing_model_error(run_dir: Path) -> UsageError:
+    """The refusal of a run folder (with lock.json) that has no model.keras to load. A run that
+    has not finished (no metrics.json) is sent to ``--resume``; a finished one whose model file
+    was moved or deleted is not: its training state is gone with its end, and ``--resume`` of
+    it says there is nothing to resume (it was sent there, too, and led nowhere)."""
+    if (run_dir / "metrics.json").is_file():
+        return UsageError(
+            f"expected the model of a finished run; {MODEL_FILE} is missing from {run_dir} "
+            f"(its metrics.json is there: the run finished, and the file was moved or deleted since)",
+            f"put back the {MODEL_FILE} training wrote, or train the spec again "
+            f"(`cnnspec report {run_dir}` shows the rest of the run without it)",
+        )
+    return UsageError(
+        f"expected a finished run; {run_dir} has no {MODEL_FILE} yet",
+        f"finish it with `cnnspec train SPEC --resume {run_dir}`",
+    )
 
 
 def run_spec(
@@ -1146,6 +1189,12 @@ def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
     notes: list[str] = []
     compiled = run.compiled
     if compiled is None:
+        if data is None and run.run_dir is not None:  # a run folder that lost its resolved spec
+            raise UsageError(
+                f"cannot tell which data to use: resolved.yaml, the run's spec that names its data, "
+                f"is missing from the run folder {run.run_dir}",
+                "put back the resolved.yaml `cnnspec train` wrote, or pass --data SOURCE or --spec SPEC",
+            )
         if data is None:
             raise UsageError(
                 f"cannot tell which data to use: {run.model_path} is not in a run folder",

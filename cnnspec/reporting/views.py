@@ -27,7 +27,7 @@ from cnnspec.reporting.run import (
     predict,
     read_json,
 )
-from cnnspec.training.plots import short_label
+from cnnspec.training.plots import cut_label
 
 #: The predicted class of a test image whose outputs are not all finite numbers (a diverged
 #: run): no class at all, so it never equals a true class (``argmax`` of a NaN row is 0, which
@@ -82,7 +82,9 @@ def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
     of several outputs, the first output's that has one (a classifier's or a segmentation's).
     In a run folder, an evaluation.json of another data source (``data.of_run`` false: ``evaluate
     --data``, which now writes it apart, in evaluations/) is not the run's and is passed over; a
-    model outside a run folder has no other (``--data`` is its only data)."""
+    model outside a run folder has no other (``--data`` is its only data). Nor is one of another
+    model or run that was written into the folder (:func:`_of_run_folder`, :func:`_of_model`):
+    ``evaluate RUN_A -o RUN_B`` made ``visualize RUN_B confusion`` draw RUN_A's matrix."""
     for name, what in (("evaluation.json", "evaluation"), ("metrics.json", "training's test set")):
         if name == "metrics.json" and run.run_dir is None:
             continue
@@ -91,6 +93,8 @@ def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
         of_other = isinstance(data, dict) and data.get("of_run") is False
         if name == "evaluation.json" and of_other and run.run_dir is not None:
             continue
+        if name == "evaluation.json" and run.run_dir is not None and not _of_run_folder(doc, run):
+            continue  # another run's or model's evaluation, written into this folder
         if name == "evaluation.json" and run.run_dir is None and not _of_model(doc, run):
             continue  # another model file's evaluation in the same folder (evaluate writes it there)
         parts: list[tuple[str, Any]] = [("", doc or {})]
@@ -116,6 +120,30 @@ def _of_model(doc: Any, run: Run) -> bool:
     return isinstance(model, str) and Path(model).name == run.model_path.name
 
 
+def _of_run_folder(doc: Any, run: Run) -> bool:
+    """Whether the evaluation ``doc``, read in ``run``'s folder, is of that run: of its model
+    file (:func:`_of_model`), of a model in a run folder (its ``run_dir`` is set: a model outside
+    any was evaluated into this folder with ``-o``), of the run's spec (its ``name``), and not
+    of another run folder that is still where ``run_dir`` says (the path as given to that
+    ``evaluate``, from wherever it ran: one that leads nowhere, or here, is taken to be this
+    folder's, moved or evaluated from elsewhere)."""
+    if doc is None:
+        return True  # no file: nothing to pass over (the caller finds no matrix in it)
+    if not _of_model(doc, run):
+        return False
+    recorded = doc.get("run_dir") if isinstance(doc, dict) else None
+    if not isinstance(recorded, str) or not recorded:
+        return False
+    if isinstance(doc.get("name"), str) and doc["name"] != run.name:
+        return False  # a run of another spec
+    assert run.run_dir is not None  # (called for a run folder only)
+    try:
+        there, here = Path(recorded).resolve(), run.run_dir.resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL: it cannot name another run
+        return True
+    return there == here or not (there / "lock.json").is_file()
+
+
 #: What ``visualize samples`` shows of each task other than classification.
 SAMPLES_OF_TASK = {"multilabel": "labels", "regression": "values", "segmentation": "masks"}
 
@@ -123,7 +151,14 @@ SAMPLES_OF_TASK = {"multilabel": "labels", "regression": "values", "segmentation
 def _no_confusion(run: Run) -> UsageError:
     """The error of a run without a confusion matrix: a classifier's needs `evaluate` (or a
     finished training); a model of other tasks has none to make, and is pointed at the views
-    it has."""
+    it has; an unfinished run is sent to finish first."""
+    if run.run_dir is not None and not run.model_path.is_file() and run.metrics() is None:
+        return UsageError(  # (evaluate would refuse it: there is no model to evaluate yet)
+            f"expected a confusion matrix from training or `cnnspec evaluate`; {run.missing_model}, "
+            "so it has none",
+            f"finish it with `cnnspec train SPEC --resume {run.run_dir}`; "
+            f"`cnnspec visualize {run.run_dir} history` draws its learning curves so far",
+        )
     config = run.config
     if config is None or not config.task_path:
         return UsageError(
@@ -247,8 +282,9 @@ class Probe:
             caption = f"test image #{sample}"
             if not test.config.task_path:  # a label set, values or a mask (per output) is no class
                 # on a line of its own and shortened: a long class name pushed the caption off
-                # the picture's left edge (the narrow input panel)
-                caption += f"\n(class {short_label(test.class_names[int(test.y[sample])], 16)})"
+                # the picture's left edge (the narrow input panel); feature_maps_png draws it
+                # literally (a class name's dollars are no mathtext)
+                caption += f"\n(class {cut_label(test.class_names[int(test.y[sample])], 16)})"
         maps = self.activations(layer_name, self.prepared(pixels, rescale))
         png = feature_maps_png(
             pixels, maps, layer_name, prefix=f"{self.run.name}: ", caption=caption, max_maps=max_maps

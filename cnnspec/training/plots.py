@@ -72,7 +72,7 @@ def history_figure(history: Mapping[str, Sequence[float]], title: str = "") -> A
         axes.grid(True, alpha=0.3)
         axes.legend()
     if title:
-        figure.suptitle(title)
+        figure.suptitle(literal(title))  # a run or model name may hold dollars
     figure.tight_layout()
     return figure
 
@@ -102,13 +102,35 @@ def _phase_starts(epochs: Sequence[float], phases: Sequence[float] | None) -> li
 LABEL_CHARS = 22
 
 
-def short_label(text: str, limit: int = LABEL_CHARS) -> str:
-    """``text`` as a picture draws it: control characters escaped (:func:`printable`; an ESC
-    drew nothing, and made matplotlib print it raw in a warning), and cut to ``limit``
-    characters with an ellipsis when longer."""
+def literal(text: str) -> str:
+    """``text`` as a picture's text that matplotlib draws as it is written: its line breaks
+    kept, other control characters escaped (:func:`printable`; an ESC drew nothing, and made
+    matplotlib print it raw in a warning), and every ``$`` a literal dollar. matplotlib reads
+    a text with two ``$`` as mathtext: a class named ``a$\\frac{1}$`` (or a run, model or layer
+    name with dollars) ended train, evaluate, visualize and report with an internal error, or
+    was drawn as a formula.
+
+    The one place a figure's free text is made safe; apply it once, to the text as it is handed
+    to matplotlib, after any cutting or wrapping (a cut between the ``\\`` and its ``$`` would
+    make the dollar live again). A name with a line break of its own goes into a longer text
+    through :func:`printable` (or :func:`cut_label`) first, so that only the text's own breaks
+    stay."""
+    return "\n".join(printable(line).replace("$", r"\$") for line in str(text).split("\n"))
+
+
+def cut_label(text: str, limit: int = LABEL_CHARS) -> str:
+    """``text`` with its control characters escaped (:func:`printable`) and cut to ``limit``
+    characters with an ellipsis when longer: what :func:`short_label` draws, before its
+    dollars are made literal (for a caller that fits or joins it into a longer text first)."""
     shown = printable(str(text))
     limit = max(1, limit)
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def short_label(text: str, limit: int = LABEL_CHARS) -> str:
+    """``text`` as a picture draws it (a tick label): :func:`cut_label`, drawn literally
+    (:func:`literal`). Hand the result to matplotlib as it is."""
+    return literal(cut_label(text, limit))
 
 
 def plot_confusion_matrix(
@@ -150,7 +172,7 @@ def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
                 )
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
-    fit_title(figure, axes.set_title(title or "Confusion matrix (test set)"))
+    fit_title(figure, axes, title or "Confusion matrix (test set)")
     return figure
 
 
@@ -159,17 +181,22 @@ def confusion_png(matrix: Sequence[Sequence[int]], class_names: Sequence[str], t
     return _png(confusion_figure(matrix, class_names, title))
 
 
-def fit_title(figure: Any, text: Any) -> None:
-    """Lay ``figure`` out (``tight_layout``) with its title ``text`` wholly inside it: a title
-    wider than the figure is wrapped at spaces (a word too long for a line is broken) on
-    fewer characters a line until its extent, as the Agg renderer measures it, fits. A small
-    figure (five inches for up to three classes) cut "…: confusion matrix (test accuracy
-    0.9259)" at its edges."""
+def fit_title(figure: Any, axes: Any, title: str) -> Any:
+    """Title ``axes`` with ``title`` (drawn literally: :func:`literal`) and lay ``figure`` out
+    (``tight_layout``) with the title wholly inside it: a title wider than the figure is
+    wrapped at spaces (a word too long for a line is broken) on fewer characters a line until
+    its extent, as the Agg renderer measures it, fits. A small figure (five inches for up to
+    three classes) cut "…: confusion matrix (test accuracy 0.9259)" at its edges. Returns the
+    title's text object.
+
+    The plain title is wrapped and then made literal, so a line break never falls between a
+    dollar and the backslash that keeps it literal."""
     import textwrap
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    whole = str(text.get_text())
+    whole = str(title)
+    text = axes.set_title(literal(whole))
     canvas = FigureCanvasAgg(figure)
     width = len(whole)
     while True:
@@ -178,7 +205,7 @@ def fit_title(figure: Any, text: Any) -> None:
         box = text.get_window_extent(canvas.get_renderer())
         inside = box.x0 >= 0 and box.x1 <= figure.bbox.width and box.y1 <= figure.bbox.height
         if inside or width <= 8:
-            return
+            return text
         # the share of the line that fits, a little less so that the loop ends in a few rounds
         width = max(8, min(width - 1, int(width * figure.bbox.width / max(box.width, 1.0) * 0.95)))
-        text.set_text(textwrap.fill(whole, width))
+        text.set_text(literal(textwrap.fill(whole, width)))
