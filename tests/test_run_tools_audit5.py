@@ -223,3 +223,19 @@ def test_a_run_without_resolved_yaml_is_named_from_lock_json_and_says_what_is_mi
     with pytest.raises(UsageError) as caught:
         load_test_data(run, model=None)
     assert "resolved.yaml" in str(caught.value) and "not in a run folder" not in str(caught.value)
+
+
+def test_the_task_pictures_draw_dollars_literally(tmp_path):
+    """A multi-label, regression or captioned picture with `$` in a label, value name, caption
+    or title: drawn as written (a name with two dollars ended train and evaluate of such a task
+    with an internal error, matplotlib reading it as a formula)."""
+    import numpy as np
+
+    from cnnspec.training.task_plots import captioned_png, plot_labels, plot_regression
+
+    per_label = {name: {"precision": 0.5, "recall": 0.5, "f1": 0.5} for name in DOLLARS}
+    assert is_png(plot_labels(per_label, tmp_path / "labels.png", title="r$un$"))
+    truth = np.arange(6, dtype="float32").reshape(3, 2)
+    assert is_png(plot_regression(truth, truth, tmp_path / "values.png", "r$un$", DOLLARS[:2]))
+    png = captioned_png([np.zeros((8, 8, 1))], [f"{DOLLARS[0]}\n{DOLLARS[1]}"], [True], title="r$un$")
+    assert png.startswith(b"\x89PNG")

@@ -104,19 +104,6 @@ def report_table(document: dict[str, Any], title: str) -> Table:
     return table
 
 
-def enclosing_run(folder: Path) -> Path | None:
-    """The run folder (with lock.json) that ``folder`` is, or lies in (resolved); ``None``
-    where there is none."""
-    try:
-        here = folder.resolve()
-    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL: no run to name
-        return None
-    for candidate in (here, *here.parents):
-        if (candidate / "lock.json").is_file():
-            return candidate
-    return None
-
-
 def refuse_other_run(folder: Path, run: Run, option: str = "--out") -> None:
     """Refuse (:class:`~cnnspec.errors.UsageError`, exit 2) to write a command's files into
     ``folder`` when it is, or lies in, another run's folder than ``run``'s: there they are read
@@ -124,6 +111,7 @@ def refuse_other_run(folder: Path, run: Run, option: str = "--out") -> None:
     confusion_matrix.png, and ``visualize RUN_B confusion`` then drew RUN_A's matrix). No
     ``--force`` lifts it. The folder the command writes by default (``run``'s) is never
     refused."""
+    from cnnspec.cli.outputs import enclosing_run
     from cnnspec.errors import UsageError
 
     holder = enclosing_run(folder)

@@ -34,3 +34,16 @@ def refuse_foreign(path: Path, option: str, force: bool, ours: Callable[[Path], 
         f"pass --force to replace it, or choose another {option} (cnnspec replaces only the files "
         "it marked as its own; one written by an earlier version carries no mark)",
     )
+
+
+def enclosing_run(folder: Path) -> Path | None:
+    """The run folder (with lock.json) that ``folder`` is, or lies in (resolved); ``None``
+    where there is none."""
+    try:
+        here = folder.resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL: no run to name
+        return None
+    for candidate in (here, *here.parents):
+        if (candidate / "lock.json").is_file():
+            return candidate
+    return None

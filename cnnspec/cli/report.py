@@ -81,20 +81,18 @@ def _refuse_other_run(page: Path, run_dir: Path) -> None:
     The run folder a path is in is the nearest folder above it with a lock.json; links are
     followed, as the page is where they lead. A page anywhere in the reported run itself
     (RUN/report.html, RUN/pages/x.html) is fine, even when that run lies in another's folder."""
-    from cnnspec.reporting.runs import is_run
+    from cnnspec.cli.outputs import enclosing_run
 
-    reported = os.path.realpath(run_dir)
-    folder = Path(os.path.realpath(page)).parent
-    for above in (folder, *folder.parents):
-        if str(above) == reported:
-            return
-        if is_run(above):
-            raise UsageError(
-                f"--out {page} is inside the run folder {above}, not in {run_dir} (the run "
-                "reported); report does not write into another run's folder",
-                "choose an --out outside other run folders, such as "
-                f"{Path(reported).name or 'run'}.html; `cnnspec report {above}` writes that run's own page",
-            )
+    reported = Path(os.path.realpath(run_dir))
+    holder = enclosing_run(Path(os.path.realpath(page)).parent)
+    if holder is None or holder == reported:
+        return
+    raise UsageError(
+        f"--out {page} is inside the run folder {holder}, not in {run_dir} (the run "
+        "reported); report does not write into another run's folder",
+        "choose an --out outside other run folders, such as "
+        f"{reported.name or 'run'}.html; `cnnspec report {holder}` writes that run's own page",
+    )
 
 
 def _report_elsewhere(run_dir: Path, out: Path) -> Path:

@@ -604,7 +604,9 @@ def figure_label(name: str) -> str:
     terminal shows them (``\\x1b``; matplotlib's "Glyph 27 (\\x1b) missing" warning printed the
     raw ESC on stderr), and every ``$`` a literal dollar (``a$\\frac$`` was read as mathtext,
     and a name it could not parse ended ``runs compare`` with an internal error)."""
-    return printable(name).replace("$", r"\$")
+    from cnnspec.training.plots import literal
+
+    return literal(printable(name))
 
 
 def plot_curves(a: Path, b: Path, target: Path) -> Path:

@@ -17,7 +17,7 @@ import numpy as np
 from cnnspec.analysis.tasks import OutputTask
 from cnnspec.errors import printable
 from cnnspec.fileio import write_atomic
-from cnnspec.training.plots import _png
+from cnnspec.training.plots import _png, literal
 
 OVERLAY_ROWS = 6
 
@@ -80,11 +80,11 @@ def plot_regression(
         axes.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
         axes.set_xlabel("true")
         axes.set_ylabel("predicted")
-        label = printable(labels[i])
+        label = literal(printable(labels[i]))  # one line; its dollars drawn as written
         axes.set_title(label if n > 1 else f"{label}: predicted vs true" if known else "predicted vs true")
         axes.grid(True, alpha=0.3)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(literal(title))
     figure.tight_layout()
     return write_atomic(target, _png(figure))
 
@@ -141,7 +141,7 @@ def masks_png(
             if r == 0:
                 axes.set_title(label)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(literal(title))
     figure.tight_layout()
     return _png(figure)
 
@@ -157,9 +157,9 @@ def captioned_png(images: list[np.ndarray], captions: list[str], wrong: list[boo
     for index, (image, caption, bad) in enumerate(zip(images, captions, wrong, strict=True)):
         axes = figure.add_subplot(rows, columns, index + 1)
         _show_image(axes, image)
-        axes.set_title(caption, fontsize=8, color="#c0392b" if bad else "black")
+        axes.set_title(literal(caption), fontsize=8, color="#c0392b" if bad else "black")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(literal(title))
     figure.tight_layout()
     return _png(figure)
 
@@ -174,11 +174,11 @@ def plot_labels(per_label: dict[str, dict[str, float]], target: Path, title: str
     axes = figure.add_subplot(1, 1, 1)
     for offset, key in zip((-0.25, 0.0, 0.25), ("precision", "recall", "f1"), strict=True):
         axes.bar(positions + offset, [per_label[n][key] for n in names], width=0.25, label=key)
-    axes.set_xticks(positions, labels=[printable(str(n)) for n in names], rotation=45, ha="right")
+    axes.set_xticks(positions, labels=[literal(printable(str(n))) for n in names], rotation=45, ha="right")
     axes.set_ylim(0, 1.05)
     axes.legend()
     axes.grid(True, axis="y", alpha=0.3)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(literal(title))
     figure.tight_layout()
     return write_atomic(target, _png(figure))
