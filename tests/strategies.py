@@ -165,7 +165,9 @@ def _int_range(param: Param, top: int = 8) -> st.SearchStrategy[int]:
 def _number_range(param: Param) -> st.SearchStrategy[float]:
     low = float(param.minimum) if param.minimum is not None else 0.0
     high = float(param.maximum) if param.maximum is not None else low + 2.0
-    strategy = st.floats(low, high, allow_nan=False, allow_infinity=False)
+    strategy = st.floats(
+        low, high, allow_nan=False, allow_infinity=False, exclude_max=param.exclusive_maximum
+    )
     if param.exclusive_minimum:
         strategy = strategy.filter(lambda v: v > low)
     return strategy
@@ -215,6 +217,9 @@ def valid_param_value(param: Param, clean: bool = False) -> st.SearchStrategy[An
         return st.integers(2, 3).flatmap(lambda n: st.permutations(list(range(1, n + 1))))
     if kind == "axes":  # an axis, or a few different ones
         axis = st.integers(1, 3)
+        return st.one_of(axis, st.lists(axis, min_size=1, max_size=2, unique=True))
+    if kind == "signed_axes":  # an axis from either end, or a few different ones (last axes)
+        axis = st.sampled_from([-1, -2, 1])
         return st.one_of(axis, st.lists(axis, min_size=1, max_size=2, unique=True))
     if kind == "regularizer":
         amount = st.floats(0, 0.1, allow_nan=False)
@@ -481,8 +486,10 @@ def _schema_strategy(schema: dict[str, Any], depth: int) -> st.SearchStrategy[An
         return st.integers(math.ceil(low), int(high))
     if kind == "number":
         low = schema.get("minimum", schema.get("exclusiveMinimum", -5.0))
-        high = schema.get("maximum", low + 10.0)
-        strategy = st.floats(low, high, allow_nan=False, allow_infinity=False)
+        high = schema.get("maximum", schema.get("exclusiveMaximum", low + 10.0))
+        strategy = st.floats(
+            low, high, allow_nan=False, allow_infinity=False, exclude_max="exclusiveMaximum" in schema
+        )
         if "exclusiveMinimum" in schema:
             strategy = strategy.filter(lambda v: v > schema["exclusiveMinimum"])
         return strategy

@@ -296,19 +296,19 @@ def test_a_broken_named_output_is_located_by_its_name(tmp_path, outputs, where):
 # -- 4. refused layers in layer order -------------------------------------------------------------
 def test_refused_layers_are_listed_in_layer_order_not_by_name(tmp_path):
     config = functional(
-        _layer("UnitNormalization", "zeta", [[_tensor("in")]]),
-        _layer("ELU", "yak", [[_tensor("zeta")]]),
-        _layer("ActivityRegularization", "bee", [[_tensor("yak")]]),
+        _layer("Masking", "zeta", [[_tensor("in")]]),
+        _layer("RepeatVector", "yak", [[_tensor("zeta")]], n=2),
+        _layer("SpectralNormalization", "bee", [[_tensor("yak")]]),
         dense("d", "bee"),
-    )
+    )  # (three classes no kind builds: UnitNormalization, ELU and ActivityRegularization were)
     with pytest.raises(SpecError) as caught:
         import_source(Source("m", config))
     paths = [d.path for d in caught.value.diagnostics]
     assert paths == [f"m: $.config.layers[{i}]" for i in (1, 2, 3)]
     output = refused(_write(tmp_path, config))
     assert "3 layers cannot be imported; layer 'zeta'" in output
-    assert output.index("'zeta' (UnitNormalization)") < output.index("'yak' (ELU)")
-    assert output.index("'yak' (ELU)") < output.index("'bee' (ActivityRegularization)")
+    assert output.index("'zeta' (Masking)") < output.index("'yak' (RepeatVector)")
+    assert output.index("'yak' (RepeatVector)") < output.index("'bee' (SpectralNormalization)")
 
 
 # -- 5. a truncated .keras file -------------------------------------------------------------------

@@ -70,6 +70,12 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
     "global_max_pool2d": [([(5, 5, 3)], {}), ([(5, 5, 3)], {"keepdims": True})],
     "batch_norm": [([(5, 5, 3)], {}), ([(7,)], {"center": False}), ([(4, 6)], {"scale": False})],
     "layer_norm": [([(5, 5, 3)], {}), ([(7,)], {"scale": False})],
+    "unit_normalization": [
+        ([(5, 5, 3)], {}),
+        ([(5, 5, 3)], {"axis": [1, 2]}),
+        ([(4, 6)], {"axis": 1}),
+        ([(5, 5, 3)], {"axis": [-3, -1]}),
+    ],
     "normalization": [
         ([(5, 5, 3)], {"mean": [0.5, 0.4, 0.3], "variance": [0.1, 0.2, 0.3]}),
         ([(5, 5, 3)], {}),
@@ -99,6 +105,13 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
         ([(3, 3, 2)], {"rate": 0.2, "noise_shape": [None, 1, 1, 2]}),
     ],
     "spatial_dropout2d": [([(3, 3, 2)], {"rate": 0.2})],
+    "gaussian_noise": [([(3, 3, 2)], {"stddev": 0.1}), ([(7,)], {"stddev": 0.5, "seed": 3})],
+    "gaussian_dropout": [([(3, 3, 2)], {"rate": 0.2}), ([(7,)], {"rate": 0.5, "seed": 3})],
+    "alpha_dropout": [
+        ([(3, 3, 2)], {"rate": 0.2}),
+        ([(3, 3, 2)], {"rate": 0.1, "noise_shape": [None, 1, 1, 2], "seed": 3}),
+    ],
+    "activity_regularization": [([(3, 3, 2)], {}), ([(7,)], {"l1": 0.01, "l2": 0.001})],
     "flatten": [([(3, 4, 5)], {}), ([(7,)], {})],
     "activation": [([(3, 4, 5)], {"activation": name}) for name in ("relu", "gelu", "hard_swish", "softmax")],
     "relu": [
@@ -114,6 +127,7 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
         ([(7,)], {"alpha_regularizer": {"l2": 0.01}}),
     ],
     "softmax": [([(3, 4, 5)], {}), ([(3, 4, 5)], {"axis": 1}), ([(7,)], {"axis": 1})],
+    "elu": [([(3, 4, 5)], {}), ([(7,)], {"alpha": 0.5})],
     "identity": [([(3, 4, 5)], {})],
     "reshape": [
         ([(3, 4, 5)], {"target_shape": [12, 5]}),
@@ -320,6 +334,10 @@ def test_pass_through_and_preprocessing_kinds():
     assert {k.name for k in REGISTRY.values() if k.passes_activation} == {
         "dropout",
         "spatial_dropout2d",
+        "gaussian_noise",
+        "gaussian_dropout",
+        "alpha_dropout",
+        "activity_regularization",
         "flatten",
         "identity",
         "reshape",
@@ -351,6 +369,10 @@ model:
 PASS_THROUGH_ITEMS = {
     "dropout": "dropout: 0.5",
     "spatial_dropout2d": None,  # needs a 3-D tensor: covered by the Keras check below
+    "gaussian_noise": "gaussian_noise: 0.1",
+    "gaussian_dropout": "gaussian_dropout: 0.2",
+    "alpha_dropout": "alpha_dropout: 0.1",
+    "activity_regularization": "activity_regularization: {l2: 0.01}",
     "flatten": "flatten",
     "identity": "identity",
     "reshape": "reshape: {target_shape: [4]}",
@@ -428,12 +450,14 @@ ONE_INPUT = sorted(k.name for k in REGISTRY.values() if k.arity == "one")
 @pytest.mark.parametrize("kind", ONE_INPUT)
 def test_passes_activation_exactly_when_keras_relays_the_values(kind):
     """passes_activation ⇔ in training and at inference the output holds the input's values,
-    unchanged and in order (dropout kinds at rate 0: their zeroing is allowed)."""
+    unchanged and in order (dropout kinds at rate 0, Gaussian noise at stddev 0: the noise of a
+    training-only regularizer is allowed)."""
     import numpy as np
 
     x, params = _sample(kind)
-    if "rate" in params:
-        params["rate"] = 0.0
+    for amount in ("rate", "stddev"):
+        if amount in params:
+            params[amount] = 0.0
     layer = _keras_layer(kind, params)
     relays = all(
         y.size == x.size and np.array_equal(y.reshape(-1), x.reshape(-1))

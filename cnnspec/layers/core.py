@@ -1,6 +1,7 @@
-"""Core kinds: dense, dropout, activation layers, reshaping, padding/cropping, scaling and resizing.
+"""Core kinds: dense, dropout and the other training-only regularizers, activation layers,
+reshaping, padding/cropping, scaling and resizing.
 
-The activation layers (``relu``, ``leaky_relu``, ``prelu``, ``softmax``) are Keras' layer
+The activation layers (``relu``, ``leaky_relu``, ``prelu``, ``elu``, ``softmax``) are Keras' layer
 classes of those names. Their kind names coexist with the ``activation:`` values of the same
 spelling without ambiguity: a kind is only ever a layer item's key (``- softmax``, Keras'
 ``Softmax`` layer), an activation value only ever a parameter's value (``activation: softmax``
@@ -295,6 +296,79 @@ register(
         ranks=(3,),
         passes_activation=True,
     ),
+    # The noise regularizers below are the input unchanged at inference and noise around it in
+    # training, as dropout is: an activation before one is still the model's output activation
+    # for the loss (passes_activation), and none keeps the value range (noise leaves it).
+    # activity_regularization is the identity in both (its penalty goes to the loss): it keeps it.
+    LayerKind(
+        "gaussian_noise",
+        "core",
+        "GaussianNoise",
+        "Adds zero-centred Gaussian noise of standard deviation `stddev` during training; at "
+        "inference the input unchanged.",
+        (
+            # Keras' GaussianNoise refuses a deviation outside [0, 1] when it is made.
+            number("stddev", doc="standard deviation of the noise", minimum=0, maximum=1),
+            seed_param(),
+        ),
+        main="stddev",
+        passes_activation=True,
+    ),
+    LayerKind(
+        "gaussian_dropout",
+        "core",
+        "GaussianDropout",
+        "Multiplies the input by 1-centred Gaussian noise of standard deviation sqrt(rate / (1 − "
+        "rate)) during training; at inference the input unchanged.",
+        (
+            # Keras takes rate 1 when the layer is made, then divides by 1 − rate in training.
+            number(
+                "rate", doc="drop probability, as dropout's", minimum=0, maximum=1, exclusive_maximum=True
+            ),
+            seed_param(),
+        ),
+        main="rate",
+        passes_activation=True,
+    ),
+    LayerKind(
+        "alpha_dropout",
+        "core",
+        "AlphaDropout",
+        "Dropout that keeps the mean and variance of its input (for `selu` networks): dropped "
+        "values are set to SELU's negative saturation, then all are scaled and shifted, during "
+        "training; at inference the input unchanged.",
+        (
+            # Keras takes rate 1 when the layer is made, then fails in training (0 ** -0.5).
+            number("rate", doc="fraction of inputs to drop", minimum=0, maximum=1, exclusive_maximum=True),
+            Param(
+                "noise_shape",
+                "noise_shape",
+                None,
+                "shape of the dropout mask, batch axis first, e.g. [null, 1, 1, 3] for one mask per "
+                "channel; null entries take the input's size. The batch entry is null (or 1: one "
+                "mask for the whole batch), never a fixed batch size",
+                nullable=True,
+            ),
+            seed_param(),
+        ),
+        _dropout_shape,
+        main="rate",
+        passes_activation=True,
+    ),
+    LayerKind(
+        "activity_regularization",
+        "core",
+        "ActivityRegularization",
+        "Passes its input through unchanged and adds (l1 × sum(|x|) + l2 × sum(x²)) / batch size "
+        "of it to the training loss (Keras' activity regularizer).",
+        (
+            # Keras' L1L2 refuses a negative amount when the layer is made.
+            number("l1", 0.0, "L1 penalty on the input's values", minimum=0),
+            number("l2", 0.0, "L2 penalty on the input's values", minimum=0),
+        ),
+        passes_activation=True,
+        value_range="keeps",  # its output is its input
+    ),
     LayerKind(
         "flatten",
         "core",
@@ -348,6 +422,16 @@ register(
         _prelu_counts,
         _prelu_args,
         main="shared_axes",
+    ),
+    LayerKind(
+        "elu",
+        "core",
+        "ELU",
+        "Exponential linear unit as a layer of its own: x below 0 becomes alpha × (exp(x) − 1). "
+        "The same as `activation: elu` at the default alpha, 1.",
+        # Keras' ELU takes any alpha (no check); a negative one is no ELU, but Keras builds it.
+        (number("alpha", 1.0, "scale of the negative part (the value approached as x → −∞ is −alpha)"),),
+        main="alpha",
     ),
     LayerKind(
         "softmax",

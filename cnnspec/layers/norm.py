@@ -1,4 +1,5 @@
-"""Normalisation kinds: batch, layer and group normalisation (over the channel axis)."""
+"""Normalisation kinds: batch, layer and group normalisation (over the channel axis), unit (L2)
+normalisation over chosen axes, and feature-wise standardisation."""
 
 from __future__ import annotations
 
@@ -58,6 +59,37 @@ GROUP_PARAMS = (
 )
 
 _ANY_RANK: tuple[int, ...] = (1, 2, 3, 4)
+
+
+def _unit_axes(params: Params, shape: Shape) -> tuple[int, ...]:
+    """UnitNormalization's ``axis`` as indices into the batch-less ``shape``, each checked: an
+    axis of the input (Keras would also take 0, the batch axis, which mixes the samples of a
+    batch), named once."""
+    axis = params["axis"]
+    axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    rank = len(shape)
+    found: list[int] = []
+    for value in axes:
+        if not (-rank <= value <= -1 or 1 <= value <= rank):
+            raise ShapeError(
+                f"expected axis in [1, {rank}] or [{-rank}, -1] (axis 0 is the batch) for an input "
+                f"of shape {list(shape)}; received {value}",
+                param="axis",
+            )
+        index = value - 1 if value > 0 else value % rank
+        if index in found:
+            raise ShapeError(
+                f"expected different axes; {value} is the same axis of the {rank}-D input as one "
+                f"before it (received {list(axes)})",
+                param="axis",
+            )
+        found.append(index)
+    return tuple(found)
+
+
+def _unit_shape(params: Params, inputs: list[Shape]) -> Shape:
+    _unit_axes(params, inputs[0])
+    return inputs[0]
 
 
 def _normalization_axis(params: Params, shape: Shape) -> int | None:
@@ -195,6 +227,25 @@ register(
         LAYER_PARAMS,
         same_shape,
         _affine_counts,
+        ranks=_ANY_RANK,
+    ),
+    LayerKind(
+        "unit_normalization",
+        "norm",
+        "UnitNormalization",
+        "Scales the input to an L2 norm of 1 over `axis` (each position of the other axes on its "
+        "own): x / max(sqrt(sum(x²)), 1e-12). No weights.",
+        (
+            Param(
+                "axis",
+                "signed_axes",
+                -1,
+                "the axis, or list of axes, to normalise over, as Keras counts them (1: the first "
+                "axis of the input; -1: the last)",
+            ),
+        ),
+        _unit_shape,
+        main="axis",
         ranks=_ANY_RANK,
     ),
     LayerKind(

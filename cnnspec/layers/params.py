@@ -230,8 +230,9 @@ class Param:
     """One parameter of a layer kind.
 
     ``type`` selects a row of :data:`PARAM_TYPES`; ``minimum``/``maximum`` bound numbers (and
-    every element of tuples); ``choices`` lists allowed strings; ``length`` is the tuple length
-    of ``ints``/``numbers`` parameters (an int stands for the same value repeated).
+    every element of tuples), each exclusive when ``exclusive_minimum``/``exclusive_maximum``;
+    ``choices`` lists allowed strings; ``length`` is the tuple length of ``ints``/``numbers``
+    parameters (an int stands for the same value repeated).
     ``keras`` is the keyword the Keras constructor takes (``None``: not passed to Keras).
     """
 
@@ -246,6 +247,7 @@ class Param:
     length: int = 2
     nullable: bool = False
     keras: str | None = field(default="")
+    exclusive_maximum: bool = False
 
     @property
     def required(self) -> bool:
@@ -321,14 +323,16 @@ class Param:
                 return False
             if not self.exclusive_minimum and value < self.minimum:
                 return False
-        return self.maximum is None or value <= self.maximum
+        if self.maximum is None:
+            return True
+        return value < self.maximum if self.exclusive_maximum else value <= self.maximum
 
     def range_text(self) -> str:
         parts = []
         if self.minimum is not None:
             parts.append(f"{'>' if self.exclusive_minimum else '≥'} {_fmt(self.minimum)}")
         if self.maximum is not None:
-            parts.append(f"≤ {_fmt(self.maximum)}")
+            parts.append(f"{'<' if self.exclusive_maximum else '≤'} {_fmt(self.maximum)}")
         return " and ".join(parts)
 
     def number_bounds(self) -> dict[str, Any]:
@@ -337,7 +341,7 @@ class Param:
             key = "exclusiveMinimum" if self.exclusive_minimum else "minimum"
             bounds[key] = self.minimum
         if self.maximum is not None:
-            bounds["maximum"] = self.maximum
+            bounds["exclusiveMaximum" if self.exclusive_maximum else "maximum"] = self.maximum
         return bounds
 
 
@@ -621,6 +625,43 @@ def _axes_schema(p: Param) -> dict[str, Any]:
     return {"anyOf": [item, {"type": "array", "items": item, "minItems": 1, "uniqueItems": True}]}
 
 
+def _signed_axes_describe(p: Param) -> str:
+    return "an axis (1: the first of the input, -1: the last) or a non-empty list of different axes"
+
+
+def _signed_axis_check(x: Any) -> str | None:
+    """One axis as Keras counts them, from either end: 1 the input's first, -1 its last (0, the
+    batch axis, and the input's rank are the shape rule's to refuse)."""
+    if not _is_int(x):
+        return "an integer (an axis: 1 the first of the input, -1 the last)"
+    return f"an integer {_size_limit(x)}" if abs(x) > MAX_SIZE else None
+
+
+def _signed_axes_check(p: Param, v: Any) -> str | ItemProblem | None:
+    """An axis or a list of distinct ones, either sign (UnitNormalization's ``axis``: Keras
+    takes an int or a list/tuple of ints)."""
+    if not isinstance(v, list):
+        problem = _signed_axis_check(v)
+        return None if problem is None else problem if _is_int(v) else _signed_axes_describe(p)
+    if not v:
+        return _signed_axes_describe(p)
+    bad = _first_bad_item(v, _signed_axis_check)
+    if bad is not None:
+        return bad
+    return _repeated_item(v, "an axis not listed before it")
+
+
+def _signed_axes_normalize(p: Param, v: Any) -> int | tuple[int, ...]:
+    # An int stays an int and a list becomes a tuple: Keras keeps an int as given and a
+    # list/tuple as a list, so the two spellings stay apart in its configuration.
+    return tuple(int(x) for x in v) if isinstance(v, (list, tuple)) else int(v)
+
+
+def _signed_axes_schema(p: Param) -> dict[str, Any]:
+    item = {"type": "integer"}
+    return {"anyOf": [item, {"type": "array", "items": item, "minItems": 1, "uniqueItems": True}]}
+
+
 def _permutation_describe(p: Param) -> str:
     return "a list ordering the axes 1 to n (1-based, the batch axis left out), each once, e.g. [2, 1, 3]"
 
@@ -890,6 +931,9 @@ PARAM_TYPES: dict[str, ParamType] = {
         },
     ),
     "axes": ParamType(_axes_check, _axes_describe, _axes_normalize, _axes_schema),
+    "signed_axes": ParamType(
+        _signed_axes_check, _signed_axes_describe, _signed_axes_normalize, _signed_axes_schema
+    ),
     "permutation": ParamType(
         _permutation_check,
         _permutation_describe,

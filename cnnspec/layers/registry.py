@@ -118,8 +118,10 @@ class LayerKind:
 
     passes_activation: bool = False
     """The output is the input's values, unchanged and in the same order, in training and at
-    inference (dropout's zeroing aside): an activation applied before the layer is still the
-    model's output activation. Read by the output-activation trace that decides ``from_logits``."""
+    inference (the noise of a training-only regularizer aside: dropout's zeroing, Gaussian noise
+    or dropout, alpha dropout, each the identity at inference): an activation applied before the
+    layer is still the model's output activation. Read by the output-activation trace that
+    decides ``from_logits``."""
 
     value_range: ValueRange = "unknown"
     """What the layer does to the range of its input values, followed by the augmentation
