@@ -379,3 +379,36 @@ def test_keras_saves_what_the_fast_tests_assume_and_named_models_round_trip(tmp_
         fed = {"img": batch} if name == "dictio" else batch
         theirs = keras.saving.load_model(source, safe_mode=True).predict(fed, verbose=0)
         assert np.array_equal(theirs["cls"], ours)
+
+
+# -- automatic layer names ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        ("relu", "re_lu_3"),
+        ("prelu", "p_re_lu"),
+        ("elu", "elu_1"),
+        ("conv2d", "conv2d_4"),
+        ("max_pool2d", "max_pooling2d"),
+    ],
+)
+def test_a_name_keras_made_up_is_known_as_one_when_folding(kind, name):
+    """Folding reads structure from the source's names, and passes over the ones Keras made up
+    from the class: those of ReLU, PReLU, ELU, Conv2D, MaxPooling2D… were spelled ``re_l_u``,
+    ``conv2_d`` (a capital after a digit), so ``re_lu_3`` and ``conv2d_4`` counted as names."""
+    from cnnspec.importer.fold import _automatic
+    from cnnspec.importer.items import Layer
+
+    assert _automatic(Layer(kind, {}, name), name)
+    assert not _automatic(Layer(kind, {}, f"stem_{name}"), f"stem_{name}")
+
+
+@pytest.mark.slow
+def test_the_automatic_names_are_keras_own_for_every_kind():
+    from keras.src.utils.naming import to_snake_case
+
+    from cnnspec.layers.registry import REGISTRY
+    from cnnspec.layers.reverse import keras_auto_name
+
+    for kind in REGISTRY.values():
+        assert keras_auto_name(kind.keras_class) == to_snake_case(kind.keras_class), kind.name

@@ -403,14 +403,14 @@ def _call_id(group: Group) -> str | None:
 
 def _automatic(item: Item, name: str) -> bool:
     """A name Keras made up from the class (``re_lu_3``, ``activation``): no structure in it."""
-    from cnnspec.layers.reverse import COMBINATOR_ACTIVATION, snake_case
+    from cnnspec.layers.reverse import COMBINATOR_ACTIVATION, keras_auto_name
 
     kind = get_kind(item.kind) if isinstance(item, Layer) else None
     if kind is not None:
         kinds = [kind]
     else:  # a combinator item, named after its merge or its activation layer
         kinds = [REGISTRY[name] for name in (*combinator_merges(), COMBINATOR_ACTIVATION)]
-    classes = [snake_case(k.keras_class) for k in kinds]
+    classes = [keras_auto_name(k.keras_class) for k in kinds]
     return any(re.fullmatch(rf"{c}(_\d+)?", name) for c in classes)
 
 

@@ -142,6 +142,16 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def keras_auto_name(class_name: str) -> str:
+    """The name Keras gives a layer of ``class_name`` when none is passed, before its ``_N``
+    count (Keras' own ``to_snake_case``): ``re_lu`` for ReLU, ``p_re_lu`` for PReLU, ``elu`` for
+    ELU. :func:`snake_case` (one ``_`` before every capital, as the saved names of initializers
+    and regularizers need) gives ``re_l_u``, which no automatic name is."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
 def keras_own(value: Mapping[str, Any], modules: tuple[str, ...] | None = None) -> bool:
     """Is a saved nested object (``{module, class_name, config, registered_name}``) one of
     Keras' own, that loading the file builds from Keras? ``modules``: the modules its kind is
