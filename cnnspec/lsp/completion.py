@@ -4,9 +4,13 @@
   visible there;
 - in ``inputs:``: the ids the resolver accepts there (defined earlier, in the same scope,
   with a block's named inputs);
-- at a new layer item (``- ``): the layer kinds (with snippets for their required parameters),
-  the blocks (with their required arguments) and the combinators;
-- inside a layer's or block call's mapping: its parameters;
+- at a new list item (``- ``), by the list the indentation puts it in: in a layer list the
+  layer kinds (with snippets for their required parameters), the blocks (with their required
+  arguments) and the combinators; under ``augmentation`` its kinds only; in another list the
+  names the schema gives its items (metrics, callbacks), else nothing;
+- at a key, in the mapping the indentation (or the innermost ``{`` of the line) puts it in: a
+  layer's or block call's parameters, a combinator's own keys, a layer item's ``id``/``inputs``/…,
+  or the keys the schema lists for any other mapping;
 - at a parameter's value: its choices (``true``/``false`` for a boolean);
 - after ``zoo:``: the zoo's models (``spec:``, ``extends:``), or its block libraries (``use:``);
 - at a backbone's ``until:``: the cut points of the spec it names (a zoo model or a file in
@@ -19,11 +23,14 @@ text alone; ids and names in scope come from the lines above the cursor when the
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from cnnspec.errors import SpecError, SpecPath
 from cnnspec.layers.registry import REGISTRY, combinator_merges
@@ -105,7 +112,7 @@ def complete(
         # Never ids of `known`: which ids come before the cursor is a matter of positions.
         return ids_in(scoped, path) if scoped is not None else []
     if _NEW_ITEM.match(before):
-        return item_suggestions(doc if doc is not None else known)
+        return new_item_suggestions(before, above, doc if doc is not None else known)
     zoo_names = zoo_suggestions(before, above)
     if zoo_names is not None:
         return zoo_names
@@ -119,6 +126,9 @@ def complete(
         )
     if not _KEY_POSITION.search(before):
         return []
+    keys = key_suggestions(before, above, line_text[column:], doc if doc is not None else known)
+    if keys is not None:
+        return keys
     item = item_path(path)
     if doc is not None and item is not None:
         return parameter_suggestions(doc, item)
@@ -173,6 +183,238 @@ def item_suggestions(doc: SourceDoc | None) -> list[Suggestion]:
             )
     found += [Suggestion(name, "combinator", "combinator", snippet) for name, snippet in COMBINATORS.items()]
     return found
+
+
+#: One step of a path read from the text's indentation: a key, or ``None`` for a list item
+#: (which one does not matter to the schema).
+Step = str | None
+#: The reference of the schema's layer item: a list of it is a layer list.
+_LAYER_REF = "#/$defs/layer"
+#: The kind keys of a layer item that are no registered kind: the combinators and ``backbone``.
+_COMBINATOR_NAMES = frozenset([*COMBINATORS, "backbone"])
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    """The spec's JSON Schema (what ``cnnspec validate`` checks; built once, about 10 ms)."""
+    from cnnspec.spec.schema import json_schema
+
+    return json_schema()
+
+
+def _resolve(node: object) -> list[tuple[dict[str, Any], bool]]:
+    """The alternatives of the schema ``node`` (``$ref`` followed, ``anyOf``/``oneOf``
+    flattened), each with whether it is the layer item (reached through its ``$ref``)."""
+    found: list[tuple[dict[str, Any], bool]] = []
+    pending: list[tuple[object, bool]] = [(node, False)]
+    while pending:
+        current, layer = pending.pop(0)
+        if not isinstance(current, dict):
+            continue
+        ref = current.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/"):
+            target: object = _schema()
+            for part in ref[2:].split("/"):
+                target = target.get(part) if isinstance(target, dict) else None
+            pending.append((target, layer or ref == _LAYER_REF))
+            continue
+        alternatives = current.get("anyOf") or current.get("oneOf")
+        if isinstance(alternatives, list):
+            pending.extend((alternative, layer) for alternative in alternatives)
+            continue
+        found.append((current, layer))
+    return found
+
+
+def _schema_at(chain: Sequence[Step]) -> list[tuple[dict[str, Any], bool]]:
+    """The schema alternatives of the value at ``chain`` (keys from the top, ``None`` for a
+    list item), each with whether it is a layer item; empty where the schema says nothing."""
+    current = _resolve(_schema())
+    for step in chain:
+        following: list[object] = []
+        for node, _ in current:
+            properties = node.get("properties")
+            if step is None:
+                following.append(node.get("items"))
+            elif isinstance(properties, dict) and step in properties:
+                following.append(properties[step])
+            elif isinstance(node.get("additionalProperties"), dict):
+                following.append(node["additionalProperties"])
+        current = [found for value in following for found in _resolve(value)]
+    return current
+
+
+def _is_item(chain: Sequence[Step]) -> bool:
+    """Whether ``chain`` ends at a layer item (of the model, a block, a combinator's list)."""
+    return any(layer for _, layer in _schema_at(chain))
+
+
+@functools.cache
+def _item_properties() -> dict[str, Any]:
+    """The schema of the keys a layer item takes besides its kind (``id``, ``inputs``,
+    ``when``, …): the layer item's properties that are neither kinds nor combinators."""
+    for node, layer in _resolve({"$ref": _LAYER_REF}):
+        properties = node.get("properties")
+        if layer and isinstance(properties, dict):
+            return {k: v for k, v in properties.items() if k not in REGISTRY and k not in _COMBINATOR_NAMES}
+    return {}
+
+
+def _keys_in(nodes: Sequence[tuple[dict[str, Any], bool]], present: set[str]) -> list[Suggestion]:
+    """The properties of the schema ``nodes`` not in ``present``, each once, in schema order."""
+    keys: dict[str, Suggestion] = {}
+    for node, _ in nodes:
+        properties = node.get("properties")
+        for name, value in properties.items() if isinstance(properties, dict) else ():
+            if name not in present:
+                keys.setdefault(name, Suggestion(name, "parameter", _described(value), f"{name}: $1"))
+    return list(keys.values())
+
+
+def indentation_path(before: str, above: Sequence[str]) -> tuple[list[Step], set[str]] | None:
+    """From the text alone: the path of the block mapping (or block list) the cursor's line
+    belongs to, by indentation, and the keys already written in that mapping.
+
+    ``before`` is the cursor's line up to the cursor: blank up to a key being typed (the
+    mapping's path), or ``- `` and a word (a new list item: the list's path and ``None``).
+    Lines above at a smaller indent open the mappings and lists around it. ``None`` where the
+    text is not plain block style there (a multi-line flow collection, a scalar that ends
+    the mapping): the caller falls back on the located document."""
+    lead = _INDENT.match(before)
+    assert lead is not None  # the pattern matches any text
+    dashes = lead.group(2).count("-")
+    chain: list[Step] = [None] * dashes
+    present: set[str] = set()
+    level = len(lead.group(1)) if dashes else len(lead.group(0))
+    in_list = bool(dashes)  # the level is a list's dash column: its key may sit at it too
+    for line in islice(reversed(above), _LOOK_BACK):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped == "---":
+            continue
+        match = _INDENT.match(line)
+        assert match is not None
+        start, column = len(match.group(1)), len(match.group(0))  # the dash's, the key's column
+        dashes_at = [start + i for i, ch in enumerate(match.group(2)) if ch == "-"]
+        if in_list and level in dashes_at:  # an earlier item of the cursor's list (`- - a`)
+            outer = dashes_at[: dashes_at.index(level)]  # the items the list is in, if any
+            chain += [None] * len(outer)
+            level = outer[0] if outer else level
+            continue
+        if column > level:
+            continue  # a deeper value (of a key above, or of an earlier item of the list)
+        key = _MAPPING_KEY.match(line[column:])
+        if column == level and not in_list:
+            if key is None:
+                return None
+            present.add(key.group(1))
+        else:  # a line that opens what the cursor is in
+            opening = _OPENING_KEY.fullmatch(line[column:])
+            if opening is None:
+                return None  # a value written on the line: the cursor's text is not inside it
+            chain.append(opening.group(1))
+        if start < column:  # the mapping is a list item: the list is one level up
+            chain += [None] * match.group(2).count("-")
+            level, in_list = start, True
+        elif column < level or in_list:
+            level, in_list = column, False
+        if level == 0 and not in_list:
+            break
+    return chain[::-1], present
+
+
+def new_item_suggestions(before: str, above: Sequence[str], doc: SourceDoc | None) -> list[Suggestion]:
+    """At a new list item (``- ``): what the list takes. A layer list (``model``, a block's or
+    a combinator's): the layer kinds, blocks and combinators; ``augmentation``: its kinds
+    only (the preprocessing ones the resolver accepts there); another list: the names the
+    schema lists for its items (metrics, callbacks), else nothing (a file name, a class)."""
+    found = indentation_path(before, above)
+    if found is None:
+        return item_suggestions(doc)  # not plain block style: a layer list, most likely
+    chain = found[0]
+    if _is_item(chain):
+        if chain[:1] == ["augmentation"] and len(chain) == 2:
+            return [s for s in item_suggestions(None) if s.what == "kind" and REGISTRY[s.label].preprocessing]
+        return item_suggestions(doc)
+    return _named_items(chain)
+
+
+def _named_items(chain: Sequence[Step]) -> list[Suggestion]:
+    """The names an item at ``chain`` may be, by the schema: its ``enum`` values and the keys
+    of its one-key mappings (``top_k_accuracy: {k: 3}``), each once."""
+    found: dict[str, Suggestion] = {}
+    for node, _ in _schema_at(chain):
+        for value in node.get("enum") or ():
+            if isinstance(value, str):
+                found.setdefault(value, Suggestion(value, "value", _described(node)))
+        properties = node.get("properties")
+        if node.get("maxProperties") == 1 and isinstance(properties, dict):
+            for name, value in properties.items():
+                found.setdefault(name, Suggestion(name, "value", _described(value), f"{name}: {{$1}}"))
+    return list(found.values())
+
+
+def _described(node: object) -> str:
+    """The ``description`` of a schema node, or an empty detail."""
+    text = node.get("description") if isinstance(node, dict) else None
+    return text if isinstance(text, str) else ""
+
+
+def key_suggestions(
+    before: str, above: Sequence[str], after: str, doc: SourceDoc | None
+) -> list[Suggestion] | None:
+    """At a key position, the keys of the mapping the key belongs to, not written yet: of a
+    layer kind its parameters, of a block call its arguments, of a combinator its own keys
+    (``shortcut``, ``merge``, …), of a layer item its ``id``/``inputs``/…, of any other
+    mapping what the schema lists. The mapping is the innermost open ``{`` of the line, else
+    the one the cursor's indentation puts it in (never the last value above the cursor: a
+    blank line under a residual's body is the residual's, not the body's last layer's).
+    ``None`` where the text does not say (the caller falls back on the located document)."""
+    if _open_brace(before):
+        written = written_kind(before, above, after)
+        if written is None or not _is_kind_key(written[0], doc):
+            return None  # (`- {id: a, |`, `input: {|`: the located document knows better)
+        return _keys_of_kind(written[0], written[1], doc)
+    if not re.fullmatch(r"\s+[A-Za-z0-9_]*", before):
+        return None
+    found = indentation_path(before, above)
+    if found is None:
+        return None
+    chain, present = found
+    if _is_item(chain):  # a sibling of the item's kind: the item's other keys
+        return [
+            Suggestion(k, "parameter", _described(v), f"{k}: $1")
+            for k, v in _item_properties().items()
+            if k not in present
+        ]
+    if chain and isinstance(chain[-1], str) and _is_item(chain[:-1]):
+        return _keys_of_kind(chain[-1], present, doc)
+    return _keys_in(_schema_at(chain), present)
+
+
+def _open_brace(before: str) -> bool:
+    """Whether the cursor is inside a flow mapping opened on its line."""
+    text = _QUOTED.sub('""', _EXPRESSION.sub('""', before))
+    depth: list[str] = []
+    for ch in text:
+        if ch in "[{":
+            depth.append(ch)
+        elif ch in "]}" and depth:
+            depth.pop()
+    return bool(depth) and depth[-1] == "{"
+
+
+def _is_kind_key(key: str, doc: SourceDoc | None) -> bool:
+    """Whether ``key`` names a layer kind, a combinator or a block of ``doc``."""
+    blocks = doc.data.get("blocks") if doc is not None else None
+    return key in REGISTRY or key in _COMBINATOR_NAMES or (isinstance(blocks, dict) and key in blocks)
+
+
+def _keys_of_kind(kind: str, present: set[str], doc: SourceDoc | None) -> list[Suggestion]:
+    """The keys of the mapping under a layer item's kind key ``kind`` not in ``present``: a
+    combinator's own keys (from the schema), a layer kind's parameters, a block's arguments."""
+    if kind in _COMBINATOR_NAMES:
+        return _keys_in(_schema_at(["model", None, kind]), present)
+    return _parameters(kind, present, doc)
 
 
 def parameter_suggestions(doc: SourceDoc, item: SpecPath) -> list[Suggestion]:
@@ -243,6 +485,7 @@ def until_suggestions(
     reads it, through ``reader`` (its unsaved text when it is open in the editor)."""
     ref = None
     item = item_path(path) if doc is not None else None
+    body: object = None
     if doc is not None and item is not None:
         body = value_at(doc, (*item, "backbone"))
         ref = body.get("spec") if isinstance(body, dict) else None
@@ -257,6 +500,8 @@ def until_suggestions(
     model = _backbone_doc(ref, file, reader)
     if model is None:
         return []
+    if doc is not None and item is not None and isinstance(body, dict) and body.get("vars") is not None:
+        _set_vars(model, doc, body["vars"], (*item, "backbone", "vars"))
     points = cut_points(model)
     found = [Suggestion(point, "id", f"cut point of {ref}") for point in points]
     return found + [
@@ -266,8 +511,22 @@ def until_suggestions(
     ]
 
 
+def _set_vars(model: SourceDoc, doc: SourceDoc, raw: object, path: SpecPath) -> None:
+    """Put the backbone item's ``vars`` (at ``path`` of ``doc``) over ``model``'s own, as the
+    resolver does (:func:`cnnspec.spec.backbone.set_vars`, its expressions over ``doc``'s vars):
+    ``vars: {n: 3}`` names three iterations' layers. A var it cannot set keeps the model's
+    value (the mistake is the spec's diagnostic)."""
+    from cnnspec.errors import Diagnostics
+    from cnnspec.spec.backbone import set_vars
+    from cnnspec.spec.resolve import Resolver
+
+    resolver = Resolver(doc, Diagnostics())
+    with contextlib.suppress(SpecError):  # (it reports into its diagnostics; a limit may raise)
+        set_vars(resolver, model, raw, path, resolver.resolve_vars())
+
+
 def _layer_names(model: SourceDoc) -> list[str]:
-    """The names of the layers of ``model`` (a backbone's spec at its own vars), in model order:
+    """The names of the layers of ``model`` (a backbone's spec at the item's vars), in model order:
     ``until:`` takes them too, where no id reaches (EfficientNet's ``block6a_expand_activation``
     inside a repeat). None where the spec does not compile (its errors are its own file's
     diagnostics). Resolving is TF-free and fast (EfficientNetB7's 815 layers: about 0.2 s)."""

@@ -12,7 +12,10 @@ combination (up to 256 models, seconds for a zoo model), are compiled when the d
 opened or saved (a *full* check). A check on type runs every other check, the search
 section's paths and objective included, and repeats the candidate findings of the document's
 last full check (their positions are those of the text as it was saved) instead of
-compiling them again.
+compiling them again. Those findings are kept until candidates are compiled again: a check
+that fails before reaching the candidates (invalid YAML while typing) leaves them as they
+were. A full check that could not reach them (the text had an error when it was opened or
+saved) leaves them owed: the first check that reaches them compiles them, once.
 """
 
 from __future__ import annotations
@@ -115,6 +118,11 @@ class Documents:
     def __init__(self) -> None:
         self.open: dict[Path, Open] = {}
         self.analyses: dict[Path, Analysis] = {}
+        #: What compiling each document's search candidates found, the last time they were
+        #: compiled (kept across checks that never reach them: see the module's docstring).
+        self.searched: dict[Path, list[Diagnostic]] = {}
+        #: The documents whose candidates a full check asked for and no check compiled yet.
+        self.owed: set[Path] = set()
 
     def set(self, path: Path, text: str, version: int | None = None) -> None:
         self.open[path] = Open(text, version)
@@ -122,6 +130,8 @@ class Documents:
     def close(self, path: Path) -> None:
         self.open.pop(path, None)
         self.analyses.pop(path, None)
+        self.searched.pop(path, None)
+        self.owed.discard(path)
 
     def text(self, path: Path) -> str | None:
         entry = self.open.get(path)
@@ -138,10 +148,12 @@ class Documents:
 
     def analyze(self, path: Path, full: bool = False) -> Analysis:
         """Check the open document ``path`` (its unsaved text) and remember the result;
-        ``full``: compile its search candidates too (open, save), else repeat what the
-        previous check found compiling them."""
-        previous = self.analyses.get(path)
-        searched = None if full else (previous.searched if previous is not None else [])
+        ``full``: compile its search candidates too (open, save), else repeat what they
+        gave when last compiled (compiled now if a full check still owes them)."""
+        if full:
+            self.owed.add(path)
+        owed = path in self.owed or path not in self.searched
+        run = SearchRun(None if owed else self.searched[path])
         entry = self.open.get(path)
         version = entry.version if entry is not None else None
         files: set[Path] = set()
@@ -156,12 +168,16 @@ class Documents:
             elif _is_library(self.text(path)):
                 analysis = self._library(path, reader, version)
             else:
-                analysis = check(path, reader, version, searched)
+                analysis = check(path, reader, version, run)
         except Exception as exc:  # a compiler bug must not take the editor's server down
             message = f"internal error while checking ({type(exc).__name__}: {exc}); please report it"
             analysis = Analysis(path, version, [Diagnostic(message, Loc(display_name(path), 1, 1))])
         analysis.files |= files | {path}
         analysis.texts = {f: self.text(f) for f in analysis.files}
+        if run.compiled or (run.reached and not run.section):
+            # compiled, or nothing to compile (no search section): nothing owed any more
+            self.searched[path] = run.found if run.compiled else []
+            self.owed.discard(path)
         self.analyses[path] = analysis
         return analysis
 
@@ -174,12 +190,28 @@ class Documents:
         return Analysis(path, version, [], doc, library=True)
 
 
-def check(
-    path: Path, reader: Reader, version: int | None = None, searched: list[Diagnostic] | None = None
-) -> Analysis:
+@dataclass
+class SearchRun:
+    """What a check does with the search candidates, and what it did."""
+
+    #: The findings of an earlier compilation of the candidates, repeated instead of
+    #: compiling them (``None``: compile them, as ``validate`` does).
+    repeat: list[Diagnostic] | None = None
+    #: Whether the check reached the search pass (every earlier pass passed).
+    reached: bool = False
+    #: Whether the document has a search section (known once reached).
+    section: bool = False
+    #: Whether the candidates were compiled (the section's paths and objective passed).
+    compiled: bool = False
+    #: The candidates' findings: compiled, or repeated.
+    found: list[Diagnostic] = field(default_factory=list)
+
+
+def check(path: Path, reader: Reader, version: int | None = None, run: SearchRun | None = None) -> Analysis:
     """Run the front end on the spec ``path`` as ``cnnspec validate`` does, reading through
-    ``reader``. ``searched``: the findings of a full check's search candidates, repeated
-    instead of compiling them (``None``: compile them, as ``validate`` does)."""
+    ``reader``. ``run``: whether to compile the search candidates or repeat earlier findings,
+    and what came of it (default: compile them, as ``validate`` does)."""
+    run = run if run is not None else SearchRun()
     # Without the smallest-input note: a few resolutions more at each keystroke in error.
     context = Context(path=path, explain_input=False)
     source = Source(path=path, reader=reader)
@@ -187,34 +219,39 @@ def check(
         doc: SourceDoc = run_passes(source, context, COMPOSE)
     except SpecError as exc:
         return Analysis(path, version, list(exc.diagnostics))
-    found: list[Diagnostic] = []
-    passes = tuple(_search_pass(searched, found) if step is check_search else step for step in after(compose))
+    passes = tuple(_search_pass(run) if step is check_search else step for step in after(compose))
     try:
         compiled: CompiledSpec = run_passes(doc, context, passes)
     except SpecError as exc:
-        return Analysis(path, version, list(exc.diagnostics), doc, searched=found)
-    return Analysis(path, version, list(compiled.warnings), doc, compiled, searched=found)
+        return Analysis(path, version, list(exc.diagnostics), doc, searched=run.found)
+    return Analysis(path, version, list(compiled.warnings), doc, compiled, searched=run.found)
 
 
-def _search_pass(searched: list[Diagnostic] | None, found: list[Diagnostic]) -> Pass:
+def _search_pass(run: SearchRun) -> Pass:
     """:func:`cnnspec.analysis.passes.check_search`, with the candidates' findings put in
-    ``found``: compiled when ``searched`` is ``None``, else ``searched`` repeated. Only while
-    the section still reads: its errors replace what an older text's candidates gave."""
+    ``run.found``: compiled when ``run.repeat`` is ``None``, else ``run.repeat`` repeated. Only
+    while the section still reads: its errors replace what an older text's candidates gave."""
 
     def search(compiled: CompiledSpec, context: Context) -> CompiledSpec:
+        run.reached = True
         if "search" not in compiled.doc.data:
             return compiled
+        run.section = True
+        before = len(context.diags.warnings)
         space = check_space(compiled, context.diags)
         if space is not None:
             start = len(context.diags.items)
-            if searched is None:
+            if run.repeat is None:
                 check_candidates(compiled, space, context.diags, _trial_compiler(compiled, context))
+                run.compiled = True
             else:
-                for diagnostic in searched:
+                for diagnostic in run.repeat:
                     context.diags.add(diagnostic)
-            found.extend(context.diags.items[start:])
+            run.found.extend(context.diags.items[start:])
         compiled.search = space
         context.diags.raise_if_errors()
+        # as `validate`'s pass does: the section's warnings (a space only sampled) are the spec's
+        compiled.warnings.extend(context.diags.warnings[before:])
         return compiled
 
     return search

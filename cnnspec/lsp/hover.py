@@ -175,11 +175,17 @@ def element_text(path: SpecPath, elements: list[Item], index: TreeIndex) -> str 
         lines = [f"**{kind}**"]
         if isinstance(first, Repeat):
             lines[0] += f" ×{first.times}" + (f" (as `{first.var}`)" if first.var else "")
-        for element in elements[:MAX_INSTANCES]:
+        # The merge layer a residual or parallel ends with is recorded at the combinator's own
+        # path: one line per instance of the combinator, its merge said once.
+        instances = [e for e in elements if isinstance(e, type(first))]
+        merge = getattr(first, "merge", None)
+        if isinstance(merge, Layer):
+            lines[0] += f", merged by `{merge.node.kind}`"
+        for element in instances[:MAX_INSTANCES]:
             output = getattr(element, "output", "")
             lines.append(f"- output {_shape(index, output)}, {_counts(_totals([element]))}")
-        if len(elements) > MAX_INSTANCES:
-            lines.append(f"- … and {len(elements) - MAX_INSTANCES} more")
+        if len(instances) > MAX_INSTANCES:
+            lines.append(f"- … and {len(instances) - MAX_INSTANCES} more")
         return "\n\n".join(lines)
     return None
 

@@ -15,7 +15,18 @@ from lsprotocol import types
 
 from cnnspec.analysis.report import batched, shape_text
 from cnnspec.errors import SpecPath
-from cnnspec.ir import Backbone, BlockCall, Conditional, Item, Layer, ModelIR, Parallel, Repeat, Residual
+from cnnspec.ir import (
+    Backbone,
+    BlockCall,
+    Conditional,
+    Item,
+    Layer,
+    ModelIR,
+    Parallel,
+    Repeat,
+    Residual,
+    layers_of,
+)
 from cnnspec.lsp.diagnostics import to_range
 from cnnspec.lsp.navigation import layer_items
 from cnnspec.lsp.text import UTF16, Lines
@@ -92,6 +103,8 @@ class _Outline:
         ``fallback``): LSP wants a child's range within its parent's."""
         if isinstance(item, Conditional):
             return self.item(item.item, fallback, within) if item.item is not None else None
+        if _pruned([item], empty=self.foreign > 0):
+            return None  # e.g. after a backbone's cut: nothing of it is in the model
         self.count += 1
         full, selection = self.ranges(item.path, fallback, within)
         if self.written(item.path, within):
@@ -116,12 +129,13 @@ class _Outline:
             children = [
                 self.group(f"iteration {i}", iteration, full, within)
                 for i, iteration in enumerate(item.iterations)
+                if not _pruned(iteration, empty=self.foreign > 0)
             ]
             kind = types.SymbolKind.Array
         elif isinstance(item, Residual):
             name = "residual"
             children = [self.group("body", item.body, full, within)]
-            if item.shortcut:
+            if item.shortcut and not _pruned(item.shortcut, empty=self.foreign > 0):
                 children.append(self.group("shortcut", item.shortcut, full, within))
             children += self.items([x for x in (item.merge, item.activation) if x is not None], full, within)
             kind = types.SymbolKind.Struct
@@ -129,7 +143,11 @@ class _Outline:
             return self.backbone(item, full, selection, within)
         elif isinstance(item, Parallel):
             name = "parallel"
-            children = [self.group(f"branch {i}", b, full, within) for i, b in enumerate(item.branches)]
+            children = [
+                self.group(f"branch {i}", b, full, within)
+                for i, b in enumerate(item.branches)
+                if not _pruned(b, empty=self.foreign > 0)
+            ]
             children += self.items([x for x in (item.merge, item.activation) if x is not None], full, within)
             kind = types.SymbolKind.Struct
         else:
@@ -173,6 +191,15 @@ class _Outline:
             selection_range=full,
             children=self.items(items, full, within),
         )
+
+
+def _pruned(items: list[Item], empty: bool = False) -> bool:
+    """Whether ``items`` hold layers and none of them is live: all after a backbone's cut
+    (their container would be an empty "→ ?" symbol). A list without layers (a ``repeat`` of
+    0 times) is as written, unless ``empty`` (in a backbone: a pooling head after the cut
+    that its vars leave empty is not part of what the spec takes)."""
+    layers = [layer.live for layer in layers_of(items)]
+    return not any(layers) if layers or empty else False
 
 
 def _item(path: SpecPath) -> SpecPath:

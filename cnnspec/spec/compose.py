@@ -131,7 +131,7 @@ class _Composer:
             raise SpecError.single(
                 f"expected at most {MAX_INCLUDE_DEPTH} nested includes", owner.loc(path), format_path(path)
             )
-        if not _is_file(target):
+        if not self.exists(target):
             folder = _is_dir(target)
             raise SpecError.single(
                 f"expected a file; received the directory {_shown(ref)} (looked in {base_dir})"
@@ -196,6 +196,14 @@ class _Composer:
             return doc
         finally:
             self.stack.pop()
+
+    def exists(self, path: Path) -> bool:
+        """Whether ``path`` can be read: a file, or a text the reader holds for it (an editor's
+        buffer not saved yet). The reader is asked even for a file that is missing, so that a
+        missing file is among those the composition depends on: its creation changes the
+        result (``cnnspec lsp`` re-checks the specs that name it)."""
+        held = self.reader(path) if self.reader is not None else None
+        return held is not None or _is_file(path)
 
     def from_package(self, path: Path) -> bool:
         """Whether ``path`` is a packaged zoo file read as packaged (no editor buffer for it)."""
