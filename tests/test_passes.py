@@ -130,6 +130,23 @@ def test_without_a_training_section_the_model_need_not_be_a_classifier():
         compile_text(text + "training: {epochs: 1}\n")
 
 
+def test_a_data_section_without_training_is_checked_as_train_reads_it(runner, tmp_path):
+    """`train` trains a spec with data and no training section at the default settings, so
+    validate checks its outputs' tasks against the source too: a segmentation model on the
+    class-only digits passed validate, and train refused it."""
+    spec = tmp_path / "seg.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: segd\ninput: {shape: [32, 32, 3]}\nmodel:\n"
+        "  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: softmax}\n"
+        "data: {source: digits}\n"
+    )
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    assert (
+        f"{spec}:6:16: error: data.source: expected a data source with segmentation targets" in result.output
+    )
+
+
 def test_lint_is_a_pass_of_its_own():
     compiled = run_passes(Source(text=SPEC), Context(), PASSES[: PASSES.index(lint)])
     assert compiled.warnings == []

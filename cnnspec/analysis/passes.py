@@ -121,18 +121,16 @@ def lint(compiled: CompiledSpec, context: Context) -> CompiledSpec:
 def check_sections(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     """The ``data``, ``training`` and ``runtime`` sections, checked the way ``cnnspec train``
     reads them (:func:`~cnnspec.analysis.settings.training_config`), when the spec has a
-    ``training`` section: a spec that compiles also trains. Without one the model may be
-    meant for something else (several outputs, a feature extractor), so only a ``data``
-    section, if there is one, is checked (on its own: it says what would be trained on)."""
-    if "training" in compiled.doc.data:
-        # Imported here: a spec without a training section (every zoo model) never needs it.
+    ``training`` or a ``data`` section: a spec that compiles also trains. ``train`` trains a
+    spec with data and no training section at the default settings, so its outputs' tasks are
+    checked against the data source here too (validate passed a segmentation model on
+    ``digits`` that ``train`` then refused). A spec with neither (every zoo model, a feature
+    extractor) is a model only."""
+    if "training" in compiled.doc.data or "data" in compiled.doc.data:
+        # Imported here: a spec without these sections (every zoo model) never needs it.
         from cnnspec.analysis.settings import training_config
 
         training_config(compiled)
-    elif "data" in compiled.doc.data:
-        from cnnspec.analysis.settings import data_config
-
-        data_config(compiled, raise_errors=True)
     return compiled
 
 
