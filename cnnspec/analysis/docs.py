@@ -9,7 +9,6 @@ imports TensorFlow.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +190,21 @@ def write_docs(folder: Path) -> list[Path]:
     return written
 
 
-if __name__ == "__main__":
-    for path in write_docs(Path(sys.argv[1] if len(sys.argv) > 1 else "docs")):
+def main(argv: list[str] | None = None) -> None:
+    """``python -m cnnspec.analysis.docs [FOLDER]`` (``make docs``): write the generated pages.
+    Options are parsed, not taken for the folder (``--help`` made a folder named ``--help``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m cnnspec.analysis.docs",
+        description="Write docs/reference.md, docs/zoo.md and the zoo catalogue from the registry.",
+    )
+    parser.add_argument(
+        "folder", nargs="?", default="docs", type=Path, help="where to write the pages (docs)"
+    )
+    for path in write_docs(parser.parse_args(argv).folder):
         print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -311,5 +310,17 @@ def write_reference(folder: Path) -> Path:
     return write_atomic(folder / FILE, cli_markdown())
 
 
+def main(argv: list[str] | None = None) -> None:
+    """``python -m cnnspec.cli.reference [FOLDER]`` (``make docs``): write docs/cli.md. Options
+    are parsed, not taken for the folder (``--help`` made a folder named ``--help``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m cnnspec.cli.reference", description="Write docs/cli.md from the CLI's own help."
+    )
+    parser.add_argument("folder", nargs="?", default="docs", type=Path, help="where to write cli.md (docs)")
+    print(f"wrote {write_reference(parser.parse_args(argv).folder)}")
+
+
 if __name__ == "__main__":
-    print(f"wrote {write_reference(Path(sys.argv[1] if len(sys.argv) > 1 else 'docs'))}")
+    main()
