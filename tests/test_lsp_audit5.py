@@ -174,16 +174,21 @@ def test_a_new_list_item_offers_what_that_list_takes():
     assert metrics and set(metrics) == set(_enum(training, "metrics")) | {"top_k_accuracy"}
     callbacks = complete_at(HEAD + "training:\n  epochs: 2\n  callbacks:\n    - ")
     assert callbacks and set(callbacks) == set(_enum(training, "callbacks"))
-    augmentation = complete_at(HEAD + "augmentation:\n  - ")
-    assert augmentation and set(augmentation) == {k for k in kinds if REGISTRY[k].preprocessing}
+    augmentation = set(complete_at(HEAD + "augmentation:\n  - "))
+    preprocessing = {k for k in kinds if REGISTRY[k].preprocessing}
+    assert preprocessing <= augmentation and not (kinds - preprocessing) & augmentation
+    assert {"repeat", "residual"} <= augmentation  # (the resolver takes them, and blocks, there)
     for text in (
         HEAD + "model:\n  - ",
         HEAD + "model:\n- relu\n- ",
         HEAD + "model:\n  - residual:\n      body:\n        - ",
         HEAD + "blocks:\n  b:\n    layers:\n      - relu\n      - ",
         HEAD + "model:\n  - parallel:\n      branches:\n        - - relu\n          - ",
+        HEAD + "model:\n" + "  - relu\n" * 1000 + "  - ",  # its key far above (a flat model)
     ):
-        assert kinds | {"residual", "repeat"} <= set(complete_at(text)), text
+        assert kinds | {"residual", "repeat"} <= set(complete_at(text)), text[-60:]
+    long_item = HEAD + "model:\n" + "  - relu\n" * 1000 + "  - conv2d:\n      filters: 8\n      "
+    assert "kernel_size" in complete_at(long_item)
 
 
 BODY = "model:\n  - conv2d: {filters: 4, kernel_size: 3, padding: same}\n"

@@ -287,7 +287,11 @@ def indentation_path(before: str, above: Sequence[str]) -> tuple[list[Step], set
     present: set[str] = set()
     level = len(lead.group(1)) if dashes else len(lead.group(0))
     in_list = bool(dashes)  # the level is a list's dash column: its key may sit at it too
-    for line in islice(reversed(above), _LOOK_BACK):
+    # The walk passes every earlier item of the cursor's list on its way to the list's key, so
+    # it reads further than the other look-backs (a flat or imported model is thousands of
+    # lines; a regular expression a line). Cut short before the top, it cannot say: ``None``.
+    lines = list(islice(reversed(above), _INDENT_LOOK_BACK + 1))
+    for line in lines[:_INDENT_LOOK_BACK]:
         stripped = line.strip()
         if not stripped or stripped.startswith("#") or stripped == "---":
             continue
@@ -319,21 +323,25 @@ def indentation_path(before: str, above: Sequence[str]) -> tuple[list[Step], set
             level, in_list = column, False
         if level == 0 and not in_list:
             break
+    else:
+        if len(lines) > _INDENT_LOOK_BACK:
+            return None  # the look-back ended before the top level: it cannot say
+    # (the top level reached, or the document's start: where every path begins)
     return chain[::-1], present
 
 
 def new_item_suggestions(before: str, above: Sequence[str], doc: SourceDoc | None) -> list[Suggestion]:
     """At a new list item (``- ``): what the list takes. A layer list (``model``, a block's or
-    a combinator's): the layer kinds, blocks and combinators; ``augmentation``: its kinds
-    only (the preprocessing ones the resolver accepts there); another list: the names the
-    schema lists for its items (metrics, callbacks), else nothing (a file name, a class)."""
+    a combinator's): the layer kinds, blocks and combinators; ``augmentation``: its kinds, the
+    blocks and the combinators (the resolver refuses only the other kinds there); another
+    list: the names the schema lists for its items (metrics, callbacks), else nothing."""
     found = indentation_path(before, above)
     if found is None:
         return item_suggestions(doc)  # not plain block style: a layer list, most likely
     chain = found[0]
     if _is_item(chain):
-        if chain[:1] == ["augmentation"] and len(chain) == 2:
-            return [s for s in item_suggestions(None) if s.what == "kind" and REGISTRY[s.label].preprocessing]
+        if chain[:1] == ["augmentation"] and len(chain) == 2:  # (blocks and combinators pass there)
+            return [s for s in item_suggestions(doc) if s.what != "kind" or REGISTRY[s.label].preprocessing]
         return item_suggestions(doc)
     return _named_items(chain)
 
@@ -635,6 +643,8 @@ _MAPPING_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*:(?:[ \t]|$)")
 _OPENING_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*:[ \t]*(?:#.*)?$")
 #: Lines read upwards for the kind of a block-style mapping.
 _LOOK_BACK = 500
+#: How far :func:`indentation_path` reads back for the key of the cursor's list or mapping.
+_INDENT_LOOK_BACK = 20_000
 
 
 def written_kind(before: str, above: Sequence[str], after: str = "") -> tuple[str, set[str]] | None:
