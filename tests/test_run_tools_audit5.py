@@ -172,7 +172,7 @@ def test_evaluate_out_refuses_files_it_did_not_write_unless_forced(two_runs, tmp
     assert "carries no mark" not in flat(result) and "another run" not in flat(result)
 
 
-def test_visualize_confusion_passes_over_an_evaluation_of_another_run_or_model(two_runs):
+def test_visualize_confusion_passes_over_an_evaluation_of_another_run_or_model(two_runs, monkeypatch):
     from cnnspec.reporting.run import locate
     from cnnspec.reporting.views import confusion_source
 
@@ -186,6 +186,10 @@ def test_visualize_confusion_passes_over_an_evaluation_of_another_run_or_model(t
     own = {**other, "run_dir": "elsewhere/b", "model": "m/model.keras"}
     (b / "evaluation.json").write_text(json.dumps(own))
     assert confusion_source(locate(b))[2] == "evaluation"
+    # … and `evaluate .` run inside it, read from a working folder where `.` is another run
+    (b / "evaluation.json").write_text(json.dumps({**own, "run_dir": "."}))
+    monkeypatch.chdir(two_runs[0])
+    assert confusion_source(locate(b.resolve()))[2] == "evaluation"
 
 
 # -- 5. a finished run whose model.keras is gone ---------------------------------------------------

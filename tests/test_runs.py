@@ -315,8 +315,10 @@ def test_compare_notes_a_damaged_history_and_still_draws_the_other_run(runner, r
     assert "no learning curves drawn" in flat(text.stderr)
 
 
-def test_compare_takes_the_lock_of_the_run_folder_it_draws_into(runner, run_tree):
-    """A third run's folder (not one compared) is written under its lock."""
+def test_compare_never_draws_into_a_third_run_folder_in_use_or_not(runner, run_tree):
+    """A third run's folder (not one compared) is refused, as report/evaluate/visualize -o
+    refuse another run's (it was written under that run's lock: its own pictures are read as
+    its results); the path elsewhere is drawn while that run is in use."""
     from cnnspec.training.runlock import LOCK_NAME, acquire
 
     a, b = run_tree / "a-run", run_tree / "b-run"
@@ -324,12 +326,12 @@ def test_compare_takes_the_lock_of_the_run_folder_it_draws_into(runner, run_tree
     with acquire(c, ["cnnspec", "train", "--resume", str(c)]):
         busy = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(c / "curves.png")])
         assert busy.exit_code == 2, busy.output
-        assert "in use by" in flat(busy.output) and not (c / "curves.png").exists()
+        assert "which is not compared" in flat(busy.output) and not (c / "curves.png").exists()
         elsewhere = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(run_tree / "x.png")])
         assert elsewhere.exit_code == 0, elsewhere.output
     result = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(c / "curves.png")])
-    assert result.exit_code == 0, result.output
-    assert (c / "curves.png").is_file() and not (c / LOCK_NAME).exists()
+    assert result.exit_code == 2, result.output
+    assert not (c / "curves.png").exists() and not (c / LOCK_NAME).exists()
 
 
 @pytest.mark.parametrize(

@@ -213,3 +213,38 @@ def test_a_stale_export_is_refused_for_its_hash_not_its_date(tmp_path):
     message = str(info.value)
     assert "model.keras changed since the export" in message and "SHA-256 differs" in message
     assert "older than" not in message
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+def test_compare_never_draws_into_a_third_run_folder(tmp_path, force):
+    """`runs compare A B --png C/history.png --force` replaced C's own curves with A's and B's."""
+    a, b, c = (make_run(tmp_path / name, lr=0.1, accuracy=0.5, created=CREATED) for name in "abc")
+    (c / "history.png").write_bytes(b"C's curves")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for png in (c / "history.png", c / "compare.png"):
+        result = invoke("runs", "compare", a, b, "--png", png, *(["--force"] if force else []))
+        assert result.exit_code == 2, result.output
+        assert "which is not compared" in flat(result) and "Traceback" not in result.output
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_the_benchmark_chart_draws_a_name_with_dollars_and_is_written_before_its_json(tmp_path, monkeypatch):
+    """benchmark.png's title holds the model's name (a .keras file's stem may hold `$`): drawn
+    as written; and a chart that fails to draw leaves no new benchmark.json beside an old one."""
+    from cnnspec.export import benchmark
+
+    row = {"runtime": "keras", "status": "ok", "throughput": {"1": 1000.0}}
+    row["latency_ms"] = {"1": {"median": 1.0, "p90": 1.2}}
+    settings = {"threads": {"intra_op": 1}, "batches": [1]}
+    document = {"name": "a$\\frac{1}$", "settings": settings, "machine": {"cpus": 2}, "results": [row]}
+    files = benchmark.write_results(document, tmp_path)
+    assert files["chart"].read_bytes()[:4] == b"\x89PNG"
+    old = files["benchmark"].read_bytes()
+
+    def broken(document):
+        raise RuntimeError("cannot draw")
+
+    monkeypatch.setattr(benchmark, "chart_png", broken)
+    with pytest.raises(RuntimeError):
+        benchmark.write_results({**document, "name": "other"}, tmp_path)
+    assert files["benchmark"].read_bytes() == old

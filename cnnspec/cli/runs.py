@@ -204,8 +204,10 @@ def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> No
 def _check_target(target: Path, runs: tuple[Path, Path], force: bool) -> None:
     """Refuse a picture path before any work: one not ending in ``.png`` (as ``visualize -o``
     and ``report -o`` check theirs), never inside a compared run (its model.keras, lock.json or
-    spec would be replaced by a PNG, --force or not), and an existing file only with
+    spec would be replaced by a PNG, --force or not) nor another run folder (its history.png
+    would show these runs' curves), and an existing file only with
     ``--force``, as ``codegen -o`` does."""
+    from cnnspec.cli.outputs import enclosing_run
     from cnnspec.errors import UsageError
     from cnnspec.fileio import check_writable
     from cnnspec.reporting.runs import is_run
@@ -219,6 +221,13 @@ def _check_target(target: Path, runs: tuple[Path, Path], force: bool) -> None:
                 "write into a run it reads",
                 "choose a --png outside both run folders, such as compare.png",
             )
+    holder = enclosing_run(Path(where).parent)
+    if holder is not None:  # a third run's: its history.png would show these two runs' curves
+        raise UsageError(
+            f"--png {target} is inside the run folder {holder}, which is not compared; runs "
+            "compare does not write into another run's folder",
+            "choose a --png outside run folders, such as compare.png",
+        )
     if target.suffix.lower() != ".png":  # the curves are PNG data, whatever the name says
         raise UsageError(
             f"expected --png to end in .png; received {target}", "runs compare draws the curves as a PNG"

@@ -442,10 +442,12 @@ def write_results(document: dict[str, Any], folder: Path) -> dict[str, Path]:
     """``benchmark.json`` and ``benchmark.png`` in ``folder`` (atomically)."""
     from cnnspec.fileio import write_atomic
 
-    files = {"benchmark": write_atomic(folder / "benchmark.json", json.dumps(document, indent=2) + "\n")}
+    text = json.dumps(document, indent=2) + "\n"
     timed = [r for r in document["results"] if r.get("status") == "ok"]
-    if timed:
-        files["chart"] = write_atomic(folder / "benchmark.png", chart_png(document))
+    chart = chart_png(document) if timed else None  # drawn first: a failed drawing writes nothing
+    files = {"benchmark": write_atomic(folder / "benchmark.json", text)}
+    if chart is not None:
+        files["chart"] = write_atomic(folder / "benchmark.png", chart)
     return files
 
 
@@ -479,10 +481,11 @@ def chart_png(document: dict[str, Any]) -> bytes:
         axis.grid(axis="y", alpha=0.3)
     left.legend(fontsize=8)
     threads = document["settings"]["threads"]
-    figure.suptitle(
-        f"{document['name']}: {threads['intra_op']} intra-op thread(s), {document['machine']['cpus']} CPUs",
-        fontsize=10,
-    )
+    from cnnspec.training.plots import literal
+
+    cpus = document["machine"]["cpus"]
+    title = f"{document['name']}: {threads['intra_op']} intra-op thread(s), {cpus} CPUs"
+    figure.suptitle(literal(title), fontsize=10)  # a model file's stem may hold `$`: no mathtext
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
