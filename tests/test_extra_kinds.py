@@ -318,21 +318,32 @@ def test_a_prelu_setting_the_spec_cannot_write_is_refused_by_name(prelu, said):
     assert said in diagnostic.message
 
 
-def test_the_layers_were_refused_before_these_kinds(monkeypatch):
-    """What import said of each of these classes without its kind (the registry of before).
-    Only the importer's lookup forgets them: the registry itself, and whatever is cached from
-    it (the schema), stays whole for the other tests."""
+def refused_without(monkeypatch: pytest.MonkeyPatch, kinds: Any, config: dict[str, Any]) -> list[Any]:
+    """What import says of ``config`` with the kinds ``kinds`` forgotten (the registry of
+    before): its diagnostics. Only the importer's lookup forgets them: the registry itself, and
+    whatever is cached from it (the schema), stays whole for the other tests."""
     from cnnspec.layers import reverse
     from cnnspec.layers.registry import kind_of_keras_class
 
     def without_new_kinds(class_name: str) -> Any:
         kind = kind_of_keras_class(class_name)
-        return None if kind is not None and kind.name in NEW_KINDS else kind
+        return None if kind is not None and kind.name in kinds else kind
 
     monkeypatch.setattr(reverse, "kind_of_keras_class", without_new_kinds)
     with pytest.raises(SpecError) as caught:
-        import_source(Source("extra", _all_new_layers()))
-    refused = {d.message.split("(")[1].split(")")[0] for d in caught.value.diagnostics}
+        import_source(Source("before", config))
+    assert all("no layer kind builds Keras" in d.message for d in caught.value.diagnostics)
+    return list(caught.value.diagnostics)
+
+
+def refused_classes(diagnostics: list[Any]) -> set[str]:
+    """The Keras class each refusal names (``layer 'x' (ClassName) cannot be imported``)."""
+    return {d.message.split("(")[1].split(")")[0] for d in diagnostics}
+
+
+def test_the_layers_were_refused_before_these_kinds(monkeypatch):
+    """What import said of each of these classes without its kind."""
+    refused = refused_classes(refused_without(monkeypatch, NEW_KINDS, _all_new_layers()))
     assert refused == {
         "LeakyReLU",
         "PReLU",
@@ -343,7 +354,6 @@ def test_the_layers_were_refused_before_these_kinds(monkeypatch):
         "Permute",
         "Softmax",
     }
-    assert all("no layer kind builds Keras" in d.message for d in caught.value.diagnostics)
 
 
 # -- TensorFlow: a saved .keras model round-trips output for output -------------------------------

@@ -26,29 +26,13 @@ from cnnspec.spec.loader import SourceDoc, load_text  # noqa: E402
 from cnnspec.spec.schema import json_schema  # noqa: E402
 from tests.test_lsp import client as lsp_client_fixture  # noqa: E402
 from tests.test_lsp import close, mark, open_text, published  # noqa: E402
+from tests.test_lsp_edges import SEARCH as EDGES_SEARCH  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("lsp")
 in_server = pytest.mark.asyncio(loop_scope="module")
 client = lsp_client_fixture  # one server process for this module
 
-SEARCH = """\
-cnnspec: 1
-name: s
-input: {shape: [8, 8, 1]}
-model:
-  - conv2d: {filters: 8, kernel_size: 3}
-  - global_avg_pool2d
-  - dense: {units: 10, activation: softmax}
-data: {source: digits, validation_split: 0.1}
-training:
-  epochs: 2
-  optimizer: adam
-search:
-  objective: val_accuracy
-  trials: 4
-  space:
-    training.optimizer: {choice: [adam, sgdd]}
-"""
+SEARCH = EDGES_SEARCH.replace("[adam, sgd]}", "[adam, sgdd]}")  # one candidate misspelt
 #: Found only by compiling the search candidates (each choice written into the spec).
 BAD_CHOICE = "received string 'sgdd'"
 #: The same text with invalid YAML: the check fails before the search section.

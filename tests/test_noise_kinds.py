@@ -23,7 +23,7 @@ from cnnspec.errors import SpecError
 from cnnspec.importer import import_source
 from cnnspec.importer.source import Source
 from cnnspec.layers.registry import REGISTRY
-from tests.test_extra_kinds import _errors, _functional, _layer, _spec
+from tests.test_extra_kinds import _errors, _functional, _layer, _spec, refused_classes, refused_without
 
 #: The kinds this file covers.
 NEW_KINDS = (
@@ -203,19 +203,8 @@ def test_a_rate_keras_cannot_train_with_is_refused_by_name():
 
 
 def test_the_layers_were_refused_before_these_kinds(monkeypatch):
-    """What import said of each of these classes without its kind (only the importer's lookup
-    forgets them; the registry stays whole for the other tests)."""
-    from cnnspec.layers import reverse
-    from cnnspec.layers.registry import kind_of_keras_class
-
-    def without_new_kinds(class_name: str) -> Any:
-        kind = kind_of_keras_class(class_name)
-        return None if kind is not None and kind.name in NEW_KINDS else kind
-
-    monkeypatch.setattr(reverse, "kind_of_keras_class", without_new_kinds)
-    with pytest.raises(SpecError) as caught:
-        import_source(Source("noise", _all_new_layers()))
-    refused = {d.message.split("(")[1].split(")")[0] for d in caught.value.diagnostics}
+    """What import said of each of these classes without its kind."""
+    refused = refused_classes(refused_without(monkeypatch, NEW_KINDS, _all_new_layers()))
     assert refused == {
         "GaussianNoise",
         "ELU",

@@ -246,6 +246,19 @@ def _permute_shape(params: Params, inputs: list[Shape]) -> Shape:
     return tuple(shape[d - 1] for d in dims)
 
 
+def noise_shape_param(example: str) -> Param:
+    """The ``noise_shape`` of the dropout kinds (Keras' own argument), with an ``example``."""
+    return Param(
+        "noise_shape",
+        "noise_shape",
+        None,
+        f"shape of the dropout mask, batch axis first, e.g. {example}; null entries take the "
+        "input's size. The batch entry is null (or 1: one mask for the whole batch), never a "
+        "fixed batch size",
+        nullable=True,
+    )
+
+
 register(
     LayerKind(
         "dense",
@@ -267,15 +280,7 @@ register(
         "Randomly zeroes a fraction of the inputs during training.",
         (
             number("rate", doc="fraction of inputs to drop", minimum=0, maximum=1),
-            Param(
-                "noise_shape",
-                "noise_shape",
-                None,
-                "shape of the dropout mask, batch axis first, e.g. [null, 1, 1, 1] to drop whole "
-                "samples (per-sample drop-connect); null entries take the input's size. The batch "
-                "entry is null (or 1: one mask for the whole batch), never a fixed batch size",
-                nullable=True,
-            ),
+            noise_shape_param("[null, 1, 1, 1] to drop whole samples (per-sample drop-connect)"),
             seed_param(),
         ),
         _dropout_shape,
@@ -340,15 +345,7 @@ register(
         (
             # Keras takes rate 1 when the layer is made, then fails in training (0 ** -0.5).
             number("rate", doc="fraction of inputs to drop", minimum=0, maximum=1, exclusive_maximum=True),
-            Param(
-                "noise_shape",
-                "noise_shape",
-                None,
-                "shape of the dropout mask, batch axis first, e.g. [null, 1, 1, 3] for one mask per "
-                "channel; null entries take the input's size. The batch entry is null (or 1: one "
-                "mask for the whole batch), never a fixed batch size",
-                nullable=True,
-            ),
+            noise_shape_param("[null, 1, 1, 3] for one mask per channel"),
             seed_param(),
         ),
         _dropout_shape,
