@@ -161,7 +161,7 @@ def test_a_new_list_item_offers_what_that_list_takes():
     augmentation = set(complete_at(HEAD + "augmentation:\n  - "))
     preprocessing = {k for k in kinds if REGISTRY[k].preprocessing}
     assert preprocessing <= augmentation and not (kinds - preprocessing) & augmentation
-    assert {"repeat", "residual"} <= augmentation  # (the resolver takes them, and blocks, there)
+    assert "repeat" in augmentation and not {"residual", "parallel"} & augmentation  # (no branches)
     for text in (
         HEAD + "model:\n  - ",
         HEAD + "model:\n- relu\n- ",

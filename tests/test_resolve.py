@@ -168,6 +168,32 @@ def test_augmentation_section_must_keep_the_shape():
         )
 
 
+def test_augmentation_through_blocks_and_repeats_holds_augmentation_layers_only():
+    """A block or repeat of random_* layers is an augmentation; one that makes another layer,
+    and a residual or parallel (a merge: the augmentation is one line of layers), is refused at
+    its item: they passed validate, and the augmentation was built as a Sequential of a
+    convolution never trained, or of merges that had lost their branches."""
+    head = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\nmodel: [flatten]\n"
+    blocks = "blocks:\n  jitter: {layers: [random_flip]}\n"
+    blocks += "  bad: {layers: [{conv2d: {filters: 3, kernel_size: 1}}]}\n"
+    good = compile_text(
+        head + blocks + "augmentation: [jitter, {repeat: {times: 2, layers: [random_flip]}}]\n"
+    )
+    assert [n.kind for n in good.ir.augmentation] == ["random_flip"] * 3
+    for item, made in (
+        ("bad", "conv2d"),
+        ("{repeat: {times: 1, layers: [batch_norm]}}", "batch_norm"),
+        ("{residual: {body: [random_flip]}}", "add"),
+        ("{parallel: {branches: [[random_flip], [random_flip]], merge: max}}", "max"),
+    ):
+        with pytest.raises(SpecError) as caught:
+            compile_text(head + blocks + f"augmentation: [jitter, {item}]\n")
+        (error,) = caught.value.errors
+        assert (
+            error.path == "augmentation[1]" and f"({made}), which augmentation cannot apply" in error.message
+        )
+
+
 @pytest.mark.parametrize(("field", "value"), [("name", "m\\n"), ("id", "c\\n"), ("id", "ﬁlter")])
 def test_identifiers_refuse_trailing_newlines_and_look_alikes(field, value):
     name = value if field == "name" else "m"

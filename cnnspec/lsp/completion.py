@@ -332,18 +332,28 @@ def indentation_path(before: str, above: Sequence[str]) -> tuple[list[Step], set
 
 def new_item_suggestions(before: str, above: Sequence[str], doc: SourceDoc | None) -> list[Suggestion]:
     """At a new list item (``- ``): what the list takes. A layer list (``model``, a block's or
-    a combinator's): the layer kinds, blocks and combinators; ``augmentation``: its kinds, the
-    blocks and the combinators (the resolver refuses only the other kinds there); another
+    a combinator's): the layer kinds, blocks and combinators; ``augmentation``: its kinds,
+    blocks and ``repeat`` (one line of layers: no branches, no other kinds); another
     list: the names the schema lists for its items (metrics, callbacks), else nothing."""
     found = indentation_path(before, above)
     if found is None:
         return item_suggestions(doc)  # not plain block style: a layer list, most likely
     chain = found[0]
     if _is_item(chain):
-        if chain[:1] == ["augmentation"] and len(chain) == 2:  # (blocks and combinators pass there)
-            return [s for s in item_suggestions(doc) if s.what != "kind" or REGISTRY[s.label].preprocessing]
+        if chain[:1] == ["augmentation"] and len(chain) == 2:
+            # its kinds, and blocks and repeats of them: the augmentation is one line of layers
+            # (residual and parallel branch, which the resolver refuses there)
+            return [s for s in item_suggestions(doc) if _augments(s)]
         return item_suggestions(doc)
     return _named_items(chain)
+
+
+def _augments(suggestion: Suggestion) -> bool:
+    """Whether an item suggestion may stand in ``augmentation``: a preprocessing kind, a block
+    (the resolver checks what it makes), or ``repeat``."""
+    if suggestion.what == "kind":
+        return REGISTRY[suggestion.label].preprocessing
+    return suggestion.what == "block" or suggestion.label == "repeat"
 
 
 def _named_items(chain: Sequence[Step]) -> list[Suggestion]:

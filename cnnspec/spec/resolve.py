@@ -197,6 +197,12 @@ class Scope:
         )
 
 
+def _augments(kind: str) -> bool:
+    """Whether a layer of ``kind`` may be in the augmentation (a preprocessing kind)."""
+    found = REGISTRY.get(kind)
+    return found is not None and found.preprocessing
+
+
 @dataclass(frozen=True)
 class Hidden:
     """Where an id defined inside a repeat is: the repeat's path, its ``id``, whether it
@@ -821,7 +827,20 @@ class Resolver:
                     "put other layers in `model`",
                 )
                 continue
+            start = len(self.nodes)
             current = self.walk_item(item, path, scope, current)
+            # A block, repeat or combinator passes the check above: what it made is checked
+            # here. The augmentation is built as a straight line of these layers (a Sequential),
+            # so a weighted layer would be applied untrained and a merge would lose its branch.
+            foreign = next((n for n in self.nodes[start:] if not _augments(n.kind)), None)
+            if foreign is not None:
+                self.error(
+                    f"expected augmentation layers only; this item makes the layer {foreign.name!r} "
+                    f"({foreign.kind}), which augmentation cannot apply",
+                    path,
+                    hint="augmentation takes random_* layers (and rescaling/resizing) in a line, also "
+                    "through blocks and repeats; put other layers, and branches, in `model`",
+                )
         self.record.close_list(depth)
         augmentation, self.nodes = self.nodes, model_nodes
         out = self.shapes.get(current)
