@@ -190,6 +190,10 @@ def test_visualize_confusion_passes_over_an_evaluation_of_another_run_or_model(t
     (b / "evaluation.json").write_text(json.dumps({**own, "run_dir": "."}))
     monkeypatch.chdir(two_runs[0])
     assert confusion_source(locate(b.resolve()))[2] == "evaluation"
+    # … and one evaluated under its old name, or through a link, then renamed
+    for recorded in ("runs/b-20260102", "latest"):
+        (b / "evaluation.json").write_text(json.dumps({**own, "run_dir": recorded}))
+        assert confusion_source(locate(b.resolve()))[2] == "evaluation", recorded
 
 
 # -- 5. a finished run whose model.keras is gone ---------------------------------------------------

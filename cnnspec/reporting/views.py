@@ -124,10 +124,10 @@ def _of_run_folder(doc: Any, run: Run) -> bool:
     """Whether the evaluation ``doc``, read in ``run``'s folder, is of that run: of its model
     file (:func:`_of_model`), of a model in a run folder (its ``run_dir`` is set: a model outside
     any was evaluated into this folder with ``-o``), of the run's spec (its ``name``), and not
-    of another run folder that is still where ``run_dir`` says (an absolute path: one that
-    leads nowhere, or here, is taken to be this folder's, moved; a relative one, as given to
-    that ``evaluate`` from a folder not recorded, by its last part: this folder's name, or
-    ``.``)."""
+    of another run folder that is still where ``run_dir`` says (one that leads nowhere, or
+    here, is taken to be this folder's, moved or renamed; a relative one that leads to another
+    run, as given to that ``evaluate`` from a folder not recorded, is this folder's when its
+    last part is this folder's name, or ``.``)."""
     if doc is None:
         return True  # no file: nothing to pass over (the caller finds no matrix in it)
     if not _of_model(doc, run):
@@ -139,17 +139,18 @@ def _of_run_folder(doc: Any, run: Run) -> bool:
         return False  # a run of another spec
     assert run.run_dir is not None  # (called for a run folder only)
     try:
-        here = run.run_dir.resolve()
-        if not Path(recorded).is_absolute():
-            # As given to that evaluate, from a folder not recorded: resolved from this
-            # command's folder it could lead anywhere (`evaluate .` inside A, read from B, led
-            # to B). Its last part is all it says: another folder's name is another run's.
-            last = Path(recorded).name
-            return last in ("", "..") or last in (here.name, run.run_dir.name)
-        there = Path(recorded).resolve()
+        here, there = run.run_dir.resolve(), Path(recorded).resolve()
     except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL: it cannot name another run
         return True
-    return there == here or not (there / "lock.json").is_file()
+    if there == here or not (there / "lock.json").is_file():
+        return True  # here, or nowhere: this folder, moved or renamed
+    if Path(recorded).is_absolute():
+        return False
+    # Relative: as given to that evaluate, from a folder not recorded, so it leads elsewhere
+    # from here (`evaluate .` inside A, read from B, led to B). Only a folder named otherwise
+    # than this one (its link's name or its own) says it was another run's.
+    last = Path(recorded).name
+    return last in ("", ".", "..") or last in (here.name, run.run_dir.name)
 
 
 #: What ``visualize samples`` shows of each task other than classification.
