@@ -248,3 +248,22 @@ def test_the_benchmark_chart_draws_a_name_with_dollars_and_is_written_before_its
     with pytest.raises(RuntimeError):
         benchmark.write_results({**document, "name": "other"}, tmp_path)
     assert files["benchmark"].read_bytes() == old
+
+
+def test_compare_draws_a_regressions_figures_beside_its_loss(tmp_path):
+    """Two regression runs were compared by their loss alone (the accuracy panel's place was
+    left to a figure they do not have): their MAE, R² and RMSE curves are drawn too."""
+    from cnnspec.reporting.runs import curves, curves_figure
+
+    runs = []
+    for name, lr in (("a", 0.01), ("b", 0.02)):
+        run = regression_run(tmp_path / name, {"test_mae": 0.3}, lr=lr)
+        columns = {key: [1.0, 0.5] for key in ("loss", "mae", "r2", "rmse", "val_loss", "val_mae")}
+        (run / "history.json").write_text(
+            json.dumps({"epoch": [1, 2], **columns, "learning_rate": [0.1] * 2})
+        )
+        runs.append(run)
+    drawn = curves(*runs)
+    assert list(drawn) == ["loss", "mae", "r2", "rmse"]
+    assert len(drawn["mae"]) == 4  # each run's training and validation
+    assert [axes.get_title() for axes in curves_figure(*runs).axes] == ["loss", "mae", "r2", "rmse"]

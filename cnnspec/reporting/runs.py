@@ -558,11 +558,31 @@ def _history(run: Path) -> tuple[dict[str, list[float]], str | None]:
         return {}, str(exc)
 
 
+#: history.json's columns that are no figure of the model (they are not drawn as panels).
+NOT_CURVES = frozenset({"epoch", "learning_rate", "seconds", "phase"})
+#: At most this many panels in the comparison: the loss and the first figures after it.
+MAX_PANELS = 4
+
+
+def curve_panels(histories: list[dict[str, list[float]]]) -> list[str]:
+    """The panels of the comparison: ``accuracy`` and ``loss`` as for a classifier, and for
+    another task (or several outputs) its figures as training logged them (``mae``, ``r2``,
+    ``mask_mean_iou``…: a regression run's comparison was its loss alone), in the first
+    history's order, at most :data:`MAX_PANELS`."""
+    found: list[str] = []
+    for values in histories:
+        found += [k for k in values if k not in found and k not in NOT_CURVES and not k.startswith("val_")]
+    ordered = [k for k in ("accuracy", "loss") if k in found] + [
+        k for k in found if k not in ("accuracy", "loss")
+    ]
+    return ordered[:MAX_PANELS] or ["loss"]
+
+
 def curves(a: Path, b: Path) -> dict[str, list[dict[str, Any]]]:
-    """What :func:`plot_curves` draws: per panel (``accuracy``, ``loss``), one series per run
+    """What :func:`plot_curves` draws: per panel (:func:`curve_panels`), one series per run
     and split, each with its label, line style, epochs (x) and values (y)."""
     runs = [(a, history(a), "tab:blue"), (b, history(b), "tab:orange")]
-    panels = [k for k in ("accuracy", "loss") if any(k in h for _, h, _ in runs)] or ["loss"]
+    panels = curve_panels([h for _, h, _ in runs])
     drawn: dict[str, list[dict[str, Any]]] = {}
     for key in panels:
         drawn[key] = []
@@ -628,7 +648,7 @@ def curves_figure(a: Path, b: Path) -> Any:
     from cnnspec.training.plots import epoch_axis
 
     panels = curves(a, b)
-    figure = Figure(figsize=(11, 4), dpi=100)
+    figure = Figure(figsize=(5.5 * max(2, len(panels)), 4), dpi=100)
     for index, (key, series) in enumerate(panels.items(), start=1):
         axes = figure.add_subplot(1, len(panels), index)
         for line in series:
