@@ -162,6 +162,8 @@ def test_a_new_list_item_offers_what_that_list_takes():
     preprocessing = {k for k in kinds if REGISTRY[k].preprocessing}
     assert preprocessing <= augmentation and not (kinds - preprocessing) & augmentation
     assert "repeat" in augmentation and not {"residual", "parallel"} & augmentation  # (no branches)
+    nested = set(complete_at(HEAD + "augmentation:\n  - repeat:\n      times: 2\n      layers:\n        - "))
+    assert preprocessing <= nested and not (kinds - preprocessing) & nested and "residual" not in nested
     for text in (
         HEAD + "model:\n  - ",
         HEAD + "model:\n- relu\n- ",

@@ -192,6 +192,12 @@ def test_augmentation_through_blocks_and_repeats_holds_augmentation_layers_only(
         assert (
             error.path == "augmentation[1]" and f"({made}), which augmentation cannot apply" in error.message
         )
+    # a branch through `inputs` (the layer between left dead): the Sequential applied all three
+    line = "augmentation: [{random_flip: {}, id: a}, {random_zoom: 0.1}, {random_rotation: 0.1, inputs: a}]"
+    with pytest.raises(SpecError) as caught:
+        compile_text(head + line + "\n")
+    (error,) = caught.value.errors
+    assert error.path == "augmentation[2].random_rotation" and "take the one before it" in error.message
 
 
 @pytest.mark.parametrize(("field", "value"), [("name", "m\\n"), ("id", "c\\n"), ("id", "ﬁlter")])

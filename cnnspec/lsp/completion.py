@@ -340,7 +340,7 @@ def new_item_suggestions(before: str, above: Sequence[str], doc: SourceDoc | Non
         return item_suggestions(doc)  # not plain block style: a layer list, most likely
     chain = found[0]
     if _is_item(chain):
-        if chain[:1] == ["augmentation"] and len(chain) == 2:
+        if chain[:1] == ["augmentation"]:  # (an item of its own, or of a repeat in it)
             # its kinds, and blocks and repeats of them: the augmentation is one line of layers
             # (residual and parallel branch, which the resolver refuses there)
             return [s for s in item_suggestions(doc) if _augments(s)]

@@ -807,6 +807,24 @@ class Resolver:
                 names.append(tensor)
         return names or [last]
 
+    def check_line(self, augmentation: list[Node]) -> None:
+        """Refuse an augmentation that is not one line of layers, each on the one before (an
+        ``inputs:`` to an earlier id or the input): it is built as a Sequential, which applied
+        every layer in order and let such a branch be the one that counted."""
+        previous = self.input_name
+        for node in augmentation:
+            if node.inputs != (previous,):
+                self.diags.error(
+                    f"expected each augmentation layer to take the one before it; {node.name!r} "
+                    f"reads {', '.join(repr(i) for i in node.inputs)}",
+                    node.loc,
+                    node.path,
+                    hint="augmentation is one line of layers: leave out `inputs` there (and the ids "
+                    "it would read)",
+                )
+                return
+            previous = node.name
+
     def resolve_augmentation(self, env: dict[str, Any], input_shape: Shape | None) -> list[Node]:
         items = self.data.get("augmentation") or []
         if not items:
@@ -843,6 +861,8 @@ class Resolver:
                 )
         self.record.close_list(depth)
         augmentation, self.nodes = self.nodes, model_nodes
+        if all(_augments(node.kind) for node in augmentation):  # (else said at its item above)
+            self.check_line(augmentation)
         out = self.shapes.get(current)
         if out is not None and input_shape is not None and out != input_shape:
             self.error(
