@@ -190,10 +190,16 @@ def test_visualize_confusion_passes_over_an_evaluation_of_another_run_or_model(t
     (b / "evaluation.json").write_text(json.dumps({**own, "run_dir": "."}))
     monkeypatch.chdir(two_runs[0])
     assert confusion_source(locate(b.resolve()))[2] == "evaluation"
-    # … and one evaluated under its old name, or through a link, then renamed
-    for recorded in ("runs/b-20260102", "latest"):
-        (b / "evaluation.json").write_text(json.dumps({**own, "run_dir": recorded}))
-        assert confusion_source(locate(b.resolve()))[2] == "evaluation", recorded
+    # the model's hash, recorded since, decides: runs/b's own under any name (evaluated as
+    # runs/b-20260102, or through a link), never runs/a's, whatever the path says
+    from cnnspec.fileio import sha256_file
+
+    mine, theirs = sha256_file(b / "model.keras"), "0" * 64
+    cases = [("runs/b-20260102", mine, "evaluation"), ("latest", mine, "evaluation")]
+    cases += [("runs/a", mine, "evaluation"), ("runs/b", theirs, "training's test set")]
+    for recorded, digest, wanted in cases:
+        (b / "evaluation.json").write_text(json.dumps({**own, "run_dir": recorded, "model_sha256": digest}))
+        assert confusion_source(locate(b.resolve()))[2] == wanted, recorded
 
 
 # -- 5. a finished run whose model.keras is gone ---------------------------------------------------

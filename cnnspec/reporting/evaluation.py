@@ -233,6 +233,7 @@ def _evaluation(
         "model": str(run.model_path),
         "runtime": runtime,
         "run_dir": str(run.run_dir) if run.run_dir else None,
+        "model_sha256": _model_hash(run),
         "data": {
             "source": test.source,
             "split": "test",
@@ -275,6 +276,7 @@ def _task_evaluation(
         "model": str(run.model_path),
         "runtime": runtime,
         "run_dir": str(run.run_dir) if run.run_dir else None,
+        "model_sha256": _model_hash(run),
         "data": {
             "source": test.source,
             "split": "test",
@@ -380,6 +382,17 @@ def evaluation_files(evaluation: Evaluation, out: Path) -> list[Path]:
     config = evaluation.data.config
     pictures = [name for task in config.tasks if (name := picture_name(config, task))]
     return [folder / "evaluation.json", folder / "task_report.txt", *(folder / name for name in pictures)]
+
+
+def _model_hash(run: Run) -> str | None:
+    """The SHA-256 of the model file evaluated: what tells this run's evaluation from another's
+    written into its folder (paths as given to ``evaluate`` say it only from where it ran)."""
+    from cnnspec.fileio import sha256_file
+
+    try:
+        return sha256_file(run.model_path)
+    except OSError:  # (an export evaluated with its model gone: nothing to tell it by)
+        return None
 
 
 def write_evaluation(

@@ -7,6 +7,7 @@ split it) and scale it the way the training pipeline did.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,10 +125,10 @@ def _of_run_folder(doc: Any, run: Run) -> bool:
     """Whether the evaluation ``doc``, read in ``run``'s folder, is of that run: of its model
     file (:func:`_of_model`), of a model in a run folder (its ``run_dir`` is set: a model outside
     any was evaluated into this folder with ``-o``), of the run's spec (its ``name``), and not
-    of another run folder that is still where ``run_dir`` says (one that leads nowhere, or
-    here, is taken to be this folder's, moved or renamed; a relative one that leads to another
-    run, as given to that ``evaluate`` from a folder not recorded, is this folder's when its
-    last part is this folder's name, or ``.``)."""
+    of another run folder. The model's SHA-256, when recorded, decides (the run's own
+    model.keras, whatever the folder is called now); else ``run_dir``: an absolute one that
+    leads here or nowhere (moved), a relative one (as given to that ``evaluate``, from a folder
+    not recorded) that leads here or whose last part is this folder's name, or ``.``."""
     if doc is None:
         return True  # no file: nothing to pass over (the caller finds no matrix in it)
     if not _of_model(doc, run):
@@ -138,19 +139,23 @@ def _of_run_folder(doc: Any, run: Run) -> bool:
     if isinstance(doc.get("name"), str) and doc["name"] != run.name:
         return False  # a run of another spec
     assert run.run_dir is not None  # (called for a run folder only)
+    digest = doc.get("model_sha256")
+    if isinstance(digest, str) and run.model_path.is_file():
+        from cnnspec.fileio import sha256_file
+
+        with contextlib.suppress(OSError):  # (unreadable: the paths below decide)
+            return sha256_file(run.model_path) == digest  # the model itself: moved, renamed or not
     try:
         here, there = run.run_dir.resolve(), Path(recorded).resolve()
     except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL: it cannot name another run
         return True
-    if there == here or not (there / "lock.json").is_file():
-        return True  # here, or nowhere: this folder, moved or renamed
     if Path(recorded).is_absolute():
-        return False
-    # Relative: as given to that evaluate, from a folder not recorded, so it leads elsewhere
-    # from here (`evaluate .` inside A, read from B, led to B). Only a folder named otherwise
-    # than this one (its link's name or its own) says it was another run's.
+        return there == here or not (there / "lock.json").is_file()  # here, or nowhere: moved
+    # Relative (an evaluation.json from before the hash): as given to that evaluate, from a
+    # folder not recorded, so from here it leads anywhere (`evaluate .` inside A, read from B,
+    # led to B). Its last part says the folder: this one's name (its own or its link's), or `.`.
     last = Path(recorded).name
-    return last in ("", ".", "..") or last in (here.name, run.run_dir.name)
+    return there == here or last in ("", ".", "..") or last in (here.name, run.run_dir.name)
 
 
 #: What ``visualize samples`` shows of each task other than classification.
