@@ -24,7 +24,7 @@ from cnnspec.importer.source import Source
 from cnnspec.layers.registry import REGISTRY, combinator_merges
 from cnnspec.spec.schema import block_library_schema, json_schema
 from tests.conftest import FIXTURES
-from tests.test_extra_kinds import _functional, _layer
+from tests.test_extra_kinds import _functional, _input_layer, _layer
 from tests.test_lsp_completion_fixes import HEAD, complete_at, labels
 
 #: The merges the registry gained after the combinators were written (add and concat were
@@ -180,13 +180,7 @@ def _forks() -> dict[str, Any]:
     parallel: two would be a residual with a shortcut list, as for add), a maximum of the
     entry and a branch, a minimum of a branch and the entry (Keras' order)."""
     layers = [
-        {
-            "module": "keras.layers",
-            "class_name": "InputLayer",
-            "name": "in",
-            "config": {"name": "in", "batch_shape": [None, 6, 4, 2], "dtype": "float32"},
-            "inbound_nodes": [],
-        },
+        _input_layer(),
         _layer("LeakyReLU", "left", ["in"], negative_slope=0.2),
         _layer("LeakyReLU", "middle", ["in"], negative_slope=0.5),
         _layer("LeakyReLU", "right", ["in"], negative_slope=0.3),

@@ -151,10 +151,7 @@ def _errors(text: str) -> list[Any]:
     ],
 )
 def test_a_bad_parameter_is_one_located_error(item, path, said):
-    errors = _errors(_spec([8, 6, 3], item))
-    assert len(errors) == 1, [e.message for e in errors]
-    assert errors[0].path == path
-    assert said in errors[0].message
+    assert_one_located_error(item, path, said)
 
 
 def test_subtract_of_three_inputs_is_a_located_error_with_a_hint():
@@ -177,6 +174,25 @@ def test_a_merge_of_one_input_is_refused_as_for_add(kind):
 # -- cnnspec import, TensorFlow-free: every new layer from a saved configuration --------------------
 def _tensor(source: str) -> dict[str, Any]:
     return {"class_name": "__keras_tensor__", "config": {"keras_history": [source, 0, 0]}}
+
+
+def _input_layer() -> dict[str, Any]:
+    """The Functional's input ``in`` of a 6×4×2 image, as Keras 3 saves it."""
+    return {
+        "module": "keras.layers",
+        "class_name": "InputLayer",
+        "name": "in",
+        "config": {"name": "in", "batch_shape": [None, 6, 4, 2], "dtype": "float32"},
+        "inbound_nodes": [],
+    }
+
+
+def assert_one_located_error(item: str, path: str, said: str) -> None:
+    """``item``, the one layer of a 8×6×3 model, is one error at ``path`` that says ``said``."""
+    errors = _errors(_spec([8, 6, 3], item))
+    assert len(errors) == 1, [e.message for e in errors]
+    assert errors[0].path == path
+    assert said in errors[0].message, errors[0].message
 
 
 def _layer(class_name: str, name: str, reads: list[str], **config: Any) -> dict[str, Any]:
@@ -220,13 +236,7 @@ def _all_new_layers(**prelu: Any) -> dict[str, Any]:
     """A Functional model of a 6×4×2 input that holds every new layer (configurations as Keras
     3.15 writes them: ``get_config`` of each class)."""
     layers = [
-        {
-            "module": "keras.layers",
-            "class_name": "InputLayer",
-            "name": "in",
-            "config": {"name": "in", "batch_shape": [None, 6, 4, 2], "dtype": "float32"},
-            "inbound_nodes": [],
-        },
+        _input_layer(),
         _layer("LeakyReLU", "leaky", ["in"], negative_slope=0.2),
         _layer(
             "PReLU",

@@ -26,6 +26,7 @@ from cnnspec.spec.loader import SourceDoc, load_text  # noqa: E402
 from cnnspec.spec.schema import json_schema  # noqa: E402
 from tests.test_lsp import client as lsp_client_fixture  # noqa: E402
 from tests.test_lsp import close, mark, open_text, published  # noqa: E402
+from tests.test_lsp_edges import LIBRARY  # noqa: E402
 from tests.test_lsp_edges import SEARCH as EDGES_SEARCH  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("lsp")
@@ -63,14 +64,6 @@ def test_search_findings_outlive_a_failing_edit_and_are_compiled_once_the_text_r
     assert any(BAD_CHOICE in m for m in messages(documents.analyze(other)))
 
 
-LIBRARY = """\
-cnnspec: 1
-blocks:
-  double:
-    params: {filters: int}
-    layers:
-      - conv2d: {filters: "${filters}", kernel_size: 3, padding: same}
-"""
 USER = """\
 cnnspec: 1
 name: s

@@ -23,7 +23,15 @@ from cnnspec.errors import SpecError
 from cnnspec.importer import import_source
 from cnnspec.importer.source import Source
 from cnnspec.layers.registry import REGISTRY
-from tests.test_extra_kinds import _errors, _functional, _layer, _spec, refused_classes, refused_without
+from tests.test_extra_kinds import (
+    _functional,
+    _input_layer,
+    _layer,
+    _spec,
+    assert_one_located_error,
+    refused_classes,
+    refused_without,
+)
 
 #: The kinds this file covers.
 NEW_KINDS = (
@@ -118,10 +126,7 @@ def test_a_softmax_before_each_regularizer_still_trains_on_probabilities():
     ],
 )
 def test_a_bad_parameter_is_one_located_error(item, path, said):
-    errors = _errors(_spec([8, 6, 3], item))
-    assert len(errors) == 1, [e.message for e in errors]
-    assert errors[0].path == path
-    assert said in errors[0].message, errors[0].message
+    assert_one_located_error(item, path, said)
 
 
 # -- cnnspec import, TensorFlow-free ----------------------------------------------------------------
@@ -135,13 +140,7 @@ def _all_new_layers() -> dict[str, Any]:
     """A Functional model of a 6×4×2 input holding every new layer (configurations as Keras
     3.15's ``get_config`` writes them)."""
     layers = [
-        {
-            "module": "keras.layers",
-            "class_name": "InputLayer",
-            "name": "in",
-            "config": {"name": "in", "batch_shape": [None, 6, 4, 2], "dtype": "float32"},
-            "inbound_nodes": [],
-        },
+        _input_layer(),
         _called_in_inference(_layer("GaussianNoise", "noise", ["in"], stddev=0.1, seed=None)),
         _layer("ELU", "elu", ["noise"], alpha=0.5),
         _layer("UnitNormalization", "unit", ["elu"], axis=[1, 2]),

@@ -15,21 +15,12 @@ from pathlib import Path
 import pytest
 
 from cnnspec.errors import UsageError
+from tests.test_damaged_runs import SPEC
 from tests.test_report_support import flat, invoke
 
 #: Names matplotlib read as mathtext: the first can't be parsed (it ended every picture of the
 #: run with an internal error), the second was drawn as a formula.
 DOLLARS = ['a$\\frac{1}$ & "q"', "$x^2$", "plain"]
-
-SPEC = """\
-cnnspec: 1
-name: tiny
-input: {shape: [8, 8, 1]}
-model:
-  - flatten
-  - dense: {units: 3, activation: softmax}
-data: {source: digits}
-"""
 
 LOCK = {
     "format": 1,
