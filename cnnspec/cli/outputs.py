@@ -43,7 +43,6 @@ def enclosing_run(folder: Path) -> Path | None:
         here = folder.resolve()
     except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL: no run to name
         return None
-    for candidate in (here, *here.parents):
-        if (candidate / "lock.json").is_file():
-            return candidate
-    return None
+    from cnnspec.reporting.runs import is_run
+
+    return next((candidate for candidate in (here, *here.parents) if is_run(candidate)), None)
