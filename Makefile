@@ -154,12 +154,13 @@ fuzz: $(VENV)/.installed
 	$(BIN)/python -m tests.test_fuzz $(FUZZ_REPORT)
 	CNNSPEC_KILL_LOOPS=100 $(BIN)/python -m pytest tests/test_kill_loop.py -q
 
-# Two TensorFlow workers on 127.0.0.1 stream an image folder (issue 20; also part of `make test`),
-# and a two-worker training loses a worker to SIGKILL and resumes (only here, for time).
+# The multi-process proofs left out of `make test` for time: two TensorFlow workers on 127.0.0.1
+# stream an image folder (issue 20), a two-worker training loses a worker to SIGKILL and resumes,
+# and `cnnspec search --workers 2` completes a journal study in two worker processes.
 .PHONY: test-multiworker
 test-multiworker: $(VENV)/.installed
 	CNNSPEC_MULTIWORKER=1 $(BIN)/python -m pytest tests/test_stream.py tests/test_distribute.py \
-		-k "two_workers" -q -p no:cacheprovider
+		tests/test_search.py -k "two_worker" -q -p no:cacheprovider
 
 # The task training scripts `make test` leaves out for time, each run and compared with
 # `cnnspec train`: the plain three-output and the one-output segmentation scripts, and those that

@@ -451,6 +451,14 @@ def check_shared(study, folders: list[Path], expected: int, extra: int = 0) -> N
 
 
 @pytest.mark.slow
+# a runner and two TensorFlow workers (about 60 s of CPU): part of `make test-multiworker` (in
+# `make test-full`), not of `make test`'s 10 minutes. In `make test`, --workers 2 on a journal
+# study still runs in test_a_killed_worker_loses_only_its_trial_and_ctrl_c_stops_cleanly, and two
+# processes completing a shared study in test_search_postgres.
+@pytest.mark.skipif(
+    not os.environ.get("CNNSPEC_MULTIWORKER"),
+    reason="two search workers sharing a journal study run in `make test-multiworker` (make test-full)",
+)
 def test_two_worker_processes_share_a_journal_study(write_spec, tmp_path):
     out = tmp_path / "search"
     done = cli("search", str(write_spec(SPEC)), "--out", str(out), "--workers", "2", "--trials", "4", "-q")

@@ -342,6 +342,12 @@ def test_a_run_that_stops_on_a_bad_file_leaves_no_disk_cache(tmp_path, runner):
 # several TensorFlow worker processes: never beside the other multi-process tests of group
 # "workers" on 2 cores, where their timeouts (a stalled worker is the failure) would be load
 @pytest.mark.xdist_group("workers")
+# two TensorFlow workers and a chief's run folder (about 45 s of CPU): part of `make
+# test-multiworker` (in `make test-full`), not of `make test`'s 10 minutes
+@pytest.mark.skipif(
+    not os.environ.get("CNNSPEC_MULTIWORKER"),
+    reason="two workers streaming their shares run in `make test-multiworker` (make test-full)",
+)
 def test_two_workers_each_read_their_own_files_once_per_epoch(tmp_path):
     """Two workers on 127.0.0.1 train two epochs of a streamed folder: each reads only its half
     of the training, validation and test files, every training image is read by exactly one
