@@ -18,8 +18,6 @@ layer names, classes, configurations, weight shapes and the outputs on a random 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,7 +26,7 @@ from cnnspec.api import compile_spec
 from cnnspec.backends.python_emitter import generate_code
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, run_python
 
 #: A backbone spec with what a cut can land in: a block call (`stage`) inside a carrying
 #: repeat (`enc`), a repeat inside the block, a residual with a projection shortcut (`unit`),
@@ -310,14 +308,7 @@ def test_generated_cuts_build_the_builders_model(runner, tmp_path):
         jobs.append({"spec": str(tmp_path / f"{case}.yaml"), "module": str(module), "outputs": True})
     job_file = tmp_path / "jobs.json"
     job_file.write_text(json.dumps(jobs), encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(FIXTURES / "codegen" / "compare_models.py"), str(job_file)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=900,
-        check=False,
-    )
+    done = run_python(FIXTURES / "codegen" / "compare_models.py", str(job_file), cwd=tmp_path, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
     for job in jobs:

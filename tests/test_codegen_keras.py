@@ -11,15 +11,13 @@ million parameters, with the builder's weights copied in, the outputs on a rando
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cnnspec.api import compile_spec
 from cnnspec.backends.python_emitter import generate_code
-from tests.conftest import FIXTURES, SPEC_FILES
+from tests.conftest import FIXTURES, SPEC_FILES, run_python
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("codegen_keras")]
 
@@ -47,14 +45,7 @@ def comparisons(tmp_path_factory) -> dict[str, dict]:
         jobs.append({"spec": str(path), "module": str(module), "outputs": small})
     job_file = folder / "jobs.json"
     job_file.write_text(json.dumps(jobs))
-    done = subprocess.run(
-        [sys.executable, str(FIXTURES / "codegen" / "compare_models.py"), str(job_file)],
-        capture_output=True,
-        text=True,
-        cwd=folder,
-        timeout=900,
-        check=False,
-    )
+    done = run_python(FIXTURES / "codegen" / "compare_models.py", str(job_file), cwd=folder, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
