@@ -129,6 +129,14 @@ def run_python(
     return _SCRIPTS.run([str(script), *args], cwd=cwd, timeout=timeout)
 
 
+def start_python(script: Path | str, *args: str, **popen) -> subprocess.Popen[str]:
+    """``subprocess.Popen([sys.executable, script, *args], text=True, **popen)`` (stdout, stderr,
+    env, cwd) in a process of its own that has TensorFlow imported already (tests/script_runner.py),
+    for tests that signal and wait for a command such as ``cnnspec train`` (the venv's
+    ``cnnspec`` console script is a Python script)."""
+    return _SCRIPTS.start([str(script), *args], **popen)  # type: ignore[return-value]
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

@@ -1,24 +1,33 @@
-"""Generated scripts run in forks of one Python that has already imported TensorFlow.
+"""Scripts and cnnspec commands run in forks of a Python that has already imported TensorFlow.
 
-Every parity test runs a generated ``train.py`` as its user would: ``python train.py …`` in a
-process of its own, whose output and exit status the test reads. A cold Python spends 6–9 s of
-CPU importing TensorFlow, Keras, scikit-learn and matplotlib before the script's first line runs;
-over the suite's script runs that was about 90 s of a 2-core CI budget. So the first run in a test
-process starts this module as a server (``python tests/script_runner.py``) which imports them once
-and then forks a child per script:
+The parity tests run a generated ``train.py`` as its user would, ``python train.py …``, and the
+kill, resume and lock tests run ``cnnspec train`` in processes of their own that they signal and
+wait for. A cold Python spends 6–9 s of CPU importing TensorFlow, Keras, scikit-learn and
+matplotlib before the first line runs, and about 3 s tearing its modules down at exit: over the
+suite's few dozen such processes, more than a minute and a half of a 2-core CI budget. So a test
+process starts this module as a server (``python tests/script_runner.py FD``) that imports them
+once and then forks a child per command:
 
-- **The child is a fresh process for the script.** It has its own pid, working directory,
-  environment, ``sys.argv`` and ``sys.path[0]`` (the script's folder), stdin from /dev/null, stdout
-  and stderr in files; the script runs as ``__main__`` through :func:`runpy.run_path`, and the
-  child ends as Python ends a script (a traceback and exit 1 for an exception, threads joined,
-  atexit functions run, files left open flushed), less the 3 s teardown of every module.
-  cnnspec is never imported by the server, so a script that leaned on it would fail as before.
+- **The child is a process of its own for the command.** It has its own pid, working directory,
+  environment, ``sys.argv`` and ``sys.path[0]`` (the script's folder), stdin from /dev/null, and
+  the stdout and stderr the test asked for (pipes it reads, or files). The script runs as
+  ``__main__`` through :func:`runpy.run_path` (``cnnspec`` is the console script in the venv), and
+  the child ends as Python ends a script: a traceback and exit 1 for an exception, ``sys.exit``'s
+  status, threads joined, atexit functions run, the unreachable collected, files left open
+  flushed. Only the teardown of every module is left out (a test that checks what that teardown
+  prints, as test_faults does for HDF5's destructors, starts a cold process). A signal ends it
+  as it ends any process: the test's handle reports ``-SIGKILL`` as :class:`subprocess.Popen`
+  does.
+- **cnnspec is never imported by the server**, so the command imports it as a cold one would, and
+  a generated script that leaned on it would fail as before.
 - **Nothing of TensorFlow has run in the server**, only its import: no op, no device, no thread
   pool, so the child may still set threading and determinism, as the scripts do first (a fork
   after TensorFlow had started its runtime could deadlock).
-- **Where the fork could differ from a cold start, a cold start runs instead**: no ``os.fork``,
-  or an environment whose variables TensorFlow reads at import (``TF_*``, ``KERAS_*``, …) differ
-  from the server's.
+- **Where a fork could differ from a cold start, a cold start runs instead**: no ``os.fork``, or
+  an environment whose variables are read at import (``TF_*``, ``KERAS_*``, ``PYTHON*``, …) that
+  differ from the server's.
+- **One server runs one child at a time.** Tests that run several commands at once get more
+  servers (each started once per test process and kept for the next command).
 """
 
 from __future__ import annotations
@@ -29,12 +38,15 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import IO
 
-#: What the generated scripts import (templates/train*.py.j2), imported once by the server.
+#: What the generated scripts and cnnspec's training import, imported once by the server.
 PRELOAD = (
     "numpy",
     "tensorflow",
@@ -47,98 +59,228 @@ PRELOAD = (
 )
 #: Environment variables read while those modules are imported: a difference means a cold start.
 IMPORT_TIME_ENV = ("TF_", "KERAS_", "CUDA_", "XLA_", "OMP_", "MKL", "PYTHON", "MPLBACKEND", "MPLCONFIGDIR")
+PIPE = subprocess.PIPE
+STDOUT = subprocess.STDOUT
+DEVNULL = subprocess.DEVNULL
 
 
 def _import_time_env(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_ENV)}
 
 
-class ScriptRunner:
-    """The test side: one server per test process, started on first use, ended at exit."""
+class _Server:
+    """One preloaded Python and the socket to it: a request (with the child's stdout and stderr
+    file descriptors) out, the child's pid and then its exit status back."""
 
     def __init__(self) -> None:
-        self._server: subprocess.Popen[str] | None = None
-        self._env: dict[str, str] = {}
-        self._log: IO[str] | None = None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # the server's own stderr (its import messages), shown if it ever ends early
+        self.log = tempfile.TemporaryFile(mode="w+", prefix="script-server-")  # noqa: SIM115
+        self.env = _import_time_env(dict(os.environ))
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, str(theirs.fileno())],
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=self.log,
+            pass_fds=[theirs.fileno()],
+        )
+        theirs.close()
+        self.socket = ours
+        self.busy = False
 
-    def run(self, argv: list[str], cwd: Path | None, timeout: float) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ)
-        if not hasattr(os, "fork") or (self._server and _import_time_env(env) != self._env):
-            return subprocess.run(
-                [sys.executable, *argv], capture_output=True, text=True, cwd=cwd, timeout=timeout, check=False
-            )
-        server = self._start()
-        folder = Path(cwd or os.getcwd())
-        out, err = _capture_files()
-        request = {"argv": argv, "cwd": str(folder), "env": env, "stdout": out, "stderr": err}
-        server.stdin.write(json.dumps(request) + "\n")
-        server.stdin.flush()
-        pid = json.loads(self._reply(server, 60))["pid"]
-        try:
-            status = json.loads(self._reply(server, timeout))["status"]
-        except subprocess.TimeoutExpired:
-            os.kill(pid, signal.SIGKILL)
-            self._reply(server, 60)
-            raise
-        finally:
-            stdout, stderr = (_read_and_remove(path) for path in (out, err))
-        return subprocess.CompletedProcess([sys.executable, *argv], status, stdout, stderr)
+    def fork(self, request: dict, fds: list[int]) -> int:
+        self.busy = True
+        socket.send_fds(self.socket, [json.dumps(request).encode()], fds)
+        return self.reply(60)["pid"]
 
-    def _start(self) -> subprocess.Popen[str]:
-        if self._server is None or self._server.poll() is not None:
-            self._env = _import_time_env(dict(os.environ))
-            import tempfile
-
-            # the server's own stderr (its import messages), shown if it ever ends early; open as
-            # long as the server runs
-            self._log = tempfile.TemporaryFile(mode="w+", prefix="script-server-")  # noqa: SIM115
-            self._server = subprocess.Popen(
-                [sys.executable, __file__],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=self._log,
-                text=True,
-            )
-        return self._server
-
-    def _reply(self, server: subprocess.Popen[str], timeout: float) -> str:
-        ready, _, _ = select.select([server.stdout], [], [], timeout)
+    def reply(self, timeout: float | None) -> dict:
+        ready, _, _ = select.select([self.socket], [], [], timeout)
         if not ready:
-            raise subprocess.TimeoutExpired("script", timeout)
-        line = server.stdout.readline()
-        if not line:
-            code = server.wait()
-            self._log.seek(0)
-            raise RuntimeError(f"the script server ended (exit {code}): {self._log.read()[-3000:]}")
-        return line
+            raise subprocess.TimeoutExpired("command", timeout or 0)
+        message = self.socket.recv(65536)
+        if not message:
+            code = self.process.wait()
+            self.log.seek(0)
+            raise RuntimeError(f"the script server ended (exit {code}): {self.log.read()[-3000:]}")
+        return json.loads(message)
 
     def close(self) -> None:
-        if self._server is not None and self._server.poll() is None:
-            self._server.stdin.close()
-            self._server.wait(timeout=30)
+        self.socket.close()  # the server stops at the end of its input
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=30)
+        self.log.close()
 
 
-def _capture_files() -> tuple[str, str]:
-    import tempfile
+class Forked:
+    """A command running in a child of a server, with what the tests use of
+    :class:`subprocess.Popen` (text mode)."""
 
-    paths = []
-    for stream in ("stdout", "stderr"):
-        handle, path = tempfile.mkstemp(prefix=f"script-{stream}-")
-        os.close(handle)
-        paths.append(path)
-    return paths[0], paths[1]
+    def __init__(
+        self, args: list[str], server: _Server, pid: int, stdout: IO[str] | None, stderr: IO[str] | None
+    ):
+        self.args = args
+        self.pid = pid
+        self.stdin = None
+        self.stdout = stdout
+        self.stderr = stderr
+        self.returncode: int | None = None
+        self._server = server
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._finish(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            try:
+                self._finish(timeout)
+            except subprocess.TimeoutExpired:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0) from None
+        assert self.returncode is not None
+        return self.returncode
+
+    def _finish(self, timeout: float | None) -> None:
+        self.returncode = self._server.reply(timeout)["status"]
+        self._server.busy = False
+
+    def send_signal(self, number: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, number)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str | None, str | None]:
+        """Read stdout and stderr to their end, then wait; as Popen's, a timeout raises
+        TimeoutExpired and a later call goes on reading."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        streams = [s for s in (self.stdout, self.stderr) if s is not None and not s.closed]
+        if not hasattr(self, "_read"):
+            self._read: dict[int, list[bytes]] = {id(s): [] for s in (self.stdout, self.stderr) if s}
+        while streams:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select(streams, [], [], left)
+            if not ready:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+            for stream in ready:
+                chunk = os.read(stream.fileno(), 65536)
+                if chunk:
+                    self._read[id(stream)].append(chunk)
+                else:
+                    streams.remove(stream)
+                    stream.close()
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self.wait(left)
+        texts = [
+            None if s is None else b"".join(self._read[id(s)]).decode("utf-8", "replace")
+            for s in (self.stdout, self.stderr)
+        ]
+        return texts[0], texts[1]
+
+    def __enter__(self) -> Forked:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for stream in (self.stdout, self.stderr):
+            if stream is not None:
+                stream.close()
+        self.wait()
 
 
-def _read_and_remove(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
-    finally:
-        Path(path).unlink(missing_ok=True)
+class ScriptRunner:
+    """The test side: the servers of one test process, started when needed, ended at exit."""
+
+    def __init__(self) -> None:
+        self._servers: list[_Server] = []
+
+    def run(self, argv: list[str], cwd: Path | None, timeout: float) -> subprocess.CompletedProcess[str]:
+        """``python argv…`` to its end, its output in files (as ``subprocess.run`` with
+        ``capture_output=True, text=True``)."""
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            process = self.start(argv, stdout=out.fileno(), stderr=err.fileno(), cwd=cwd)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise
+            out.seek(0)
+            err.seek(0)
+            texts = [f.read().decode("utf-8", "replace") for f in (out, err)]
+        return subprocess.CompletedProcess([sys.executable, *argv], process.returncode, texts[0], texts[1])
+
+    def start(
+        self,
+        argv: list[str],
+        *,
+        stdout: int | None = PIPE,
+        stderr: int | None = PIPE,
+        env: dict[str, str] | None = None,
+        cwd: Path | str | None = None,
+    ) -> Forked | subprocess.Popen[str]:
+        """``python argv…`` started, as ``subprocess.Popen([sys.executable, *argv], text=True,
+        …)`` with these arguments would (stdout and stderr: PIPE, STDOUT, DEVNULL, a file
+        descriptor, or None for the test's own)."""
+        env = dict(os.environ if env is None else env)
+        server = self._free(env)
+        if server is None:
+            return subprocess.Popen(
+                [sys.executable, *argv], stdout=stdout, stderr=stderr, env=env, cwd=cwd, text=True
+            )
+        ends: list[int] = []  # this side's copies of the child's ends, closed once sent
+        readers: list[IO[str] | None] = []
+
+        def child_end(choice: int | None, fallback: int) -> int:
+            if choice == PIPE:
+                read, write = os.pipe()
+                readers.append(open(read, encoding="utf-8", errors="replace"))  # noqa: SIM115
+                ends.append(write)
+                return write
+            readers.append(None)
+            if choice == DEVNULL:
+                ends.append(os.open(os.devnull, os.O_WRONLY))
+                return ends[-1]
+            return fallback if choice is None else choice
+
+        out = child_end(stdout, 1)  # None: the test process's own stdout and stderr, as Popen's
+        err = out if stderr == STDOUT else child_end(stderr, 2)
+        if stderr == STDOUT:
+            readers.append(None)
+        request = {"argv": [str(a) for a in argv], "cwd": str(cwd or os.getcwd()), "env": env}
+        try:
+            pid = server.fork(request, [out, err])
+        finally:
+            for fd in ends:
+                os.close(fd)
+        return Forked([sys.executable, *map(str, argv)], server, pid, readers[0], readers[1])
+
+    def _free(self, env: dict[str, str]) -> _Server | None:
+        """A server with no child running and the same import-time environment, or None where a
+        fork cannot stand for a cold start."""
+        if not hasattr(os, "fork") or _import_time_env(env) != _import_time_env(dict(os.environ)):
+            return None
+        for server in self._servers:
+            if not server.busy and server.process.poll() is None:
+                return server
+        self._servers.append(_Server())
+        return self._servers[-1]
+
+    def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
 
 
-def _serve() -> dict:
-    """Fork a child per request line; the parent answers its pid, then its exit status. Returns
-    the request in the child only (which then runs the script); exits at the end of input."""
+# -- the server --------------------------------------------------------------------------------
+def _serve(channel: socket.socket) -> dict:
+    """Fork a child per request; the parent answers its pid, then its exit status. Returns the
+    request in the child only (which then runs it); exits when the test process closes the
+    socket."""
     for name in PRELOAD:
         __import__(name)
     import matplotlib
@@ -146,33 +288,41 @@ def _serve() -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot
 
-    replies = sys.stdout
-    for line in sys.stdin:
-        request = json.loads(line)
-        replies.flush()
+    while True:
+        message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 2)
+        if not message:
+            sys.exit(0)
+        request = json.loads(message)
+        sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
+            channel.close()
+            request["fds"] = fds
             return request
-        replies.write(json.dumps({"pid": pid}) + "\n")
-        replies.flush()
+        for fd in fds:
+            os.close(fd)
+        channel.send(json.dumps({"pid": pid}).encode())
         _, status = os.waitpid(pid, 0)
-        replies.write(json.dumps({"status": os.waitstatus_to_exitcode(status)}) + "\n")
-        replies.flush()
-    sys.exit(0)
+        channel.send(json.dumps({"status": os.waitstatus_to_exitcode(status)}).encode())
 
 
 def _become(request: dict) -> str:
-    """Turn this fork into the script's process; returns the script's path."""
+    """Turn this fork into the command's process; returns the script's path."""
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    for fd, target in ((0, os.devnull), (1, request["stdout"]), (2, request["stderr"])):
-        opened = os.open(target, os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_TRUNC)
-        os.dup2(opened, fd)
-        os.close(opened)
+    tempfile.tempdir = None  # read TMPDIR again, as a fresh Python would
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    out, err = request["fds"]
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    for fd in {out, err} - {1, 2}:
+        os.close(fd)
     script = os.path.abspath(request["argv"][0])
-    sys.argv = [request["argv"][0], *request["argv"][1:]]
+    sys.argv = list(request["argv"])
     sys.path[0] = os.path.dirname(script)
     return script
 
@@ -189,6 +339,9 @@ def _run(script: str) -> int:
             return stop.code or 0
         print(stop.code, file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        return -signal.SIGINT  # Python ends by SIGINT after an uncaught Ctrl-C, so a shell sees 130
     except BaseException:
         traceback.print_exc()
         return 1
@@ -205,12 +358,16 @@ def _end(code: int) -> None:
 
     threading._shutdown()  # what the interpreter does first at exit: join non-daemon threads
     atexit._run_exitfuncs()
+    gc.collect()  # what is unreachable is finalized, as in the teardown
     for thing in gc.get_objects():  # the teardown would flush files left open, and then close them
         if isinstance(thing, io.IOBase):
             with contextlib.suppress(Exception):
                 thing.flush()
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
     os._exit(code)
 
 
 if __name__ == "__main__":
-    _end(_run(_become(_serve())))
+    _end(_run(_become(_serve(socket.socket(fileno=int(sys.argv[1]))))))

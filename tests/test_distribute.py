@@ -25,6 +25,7 @@ from cnnspec.training.distribute import (
     planned_chief,
     read_tf_config,
 )
+from tests.conftest import start_python
 
 TINY = """\
 cnnspec: 1
@@ -282,11 +283,12 @@ def start_alone(spec: Path, out: Path, task_index: int) -> tuple[subprocess.Pope
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env.update(TF_CPP_MIN_LOG_LEVEL="3", TMPDIR=str(spec.parent))
     command = [CNNSPEC, "train", str(spec), "--out", str(out), "--cluster", cluster]
-    process = subprocess.Popen(
-        [*command, "--task-index", str(task_index)],
+    process = start_python(
+        *command,
+        "--task-index",
+        str(task_index),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
         env=env,
         cwd=spec.parent,
     )

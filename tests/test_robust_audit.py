@@ -32,6 +32,7 @@ from cnnspec.errors import WriteError
 from cnnspec.fileio import atomic_path, write_atomic
 from cnnspec.training import runlock
 from cnnspec.training.runlock import LOCK_NAME, acquire
+from tests.conftest import start_python
 from tests.test_damaged_runs import make_run
 from tests.test_report_support import flat, invoke
 from tests.test_search_fixes import SPEC, search
@@ -256,11 +257,10 @@ def test_a_training_whose_folder_is_moved_mid_run_stops_with_exit_1_and_leaves_n
     )
     run = tmp_path / "p" / "runs" / "x"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "400"}
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("cnnspec")), "train", str(spec), "--quiet", "--out", str(run)],
+    process = start_python(
+        *[str(Path(sys.executable).with_name("cnnspec")), "train", str(spec), "--quiet", "--out", str(run)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
         env=env,
     )
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_python
 from tests.test_search import CNNSPEC, SPEC, check_shared, optuna
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -72,11 +72,11 @@ def test_two_workers_share_a_postgresql_study(write_spec, tmp_path, postgres_url
     # two "machines": the same command with the same --storage, each with its own folder
     folders = [tmp_path / "a", tmp_path / "b"]
     procs = [
-        subprocess.Popen(
-            [CNNSPEC, "search", str(spec), "--out", str(f), "--storage", postgres_url, "--trials", "4", "-q"],
+        start_python(
+            *[CNNSPEC, "search", str(spec), "--out", str(f), "--storage", postgres_url],
+            *["--trials", "4", "-q"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
             cwd=ROOT,
         )
         for f in folders
