@@ -107,7 +107,23 @@ def _script_cases() -> list[Any]:
         for path in SPEC_PATHS
         if path.stem not in NO_SCRIPT  # codegen --script refuses these specs (their data)
     ]
-    return cases + [pytest.param(name, id=name) for name in BRANCH_SPECS]
+    return cases + [pytest.param(name, id=name, marks=BRANCH_GROUP) for name in BRANCH_SPECS]
+
+
+#: The branch specs' cases and the test after them render the same scripts (seconds in all):
+#: on one worker, the second renders none of them again (:func:`branch_script`).
+BRANCH_GROUP = pytest.mark.xdist_group("branch_specs")
+#: Rendered scripts of the branch specs, by name: each the same call on the same spec text.
+BRANCH_SCRIPTS: dict[str, str] = {}
+
+
+def branch_script(name: str, path: Path) -> str:
+    """The script ``BRANCH_SPECS[name]`` renders to, written to ``path`` (rendered once)."""
+    path.write_text(BRANCH_SPECS[name], encoding="utf-8")
+    if name not in BRANCH_SCRIPTS:
+        generated = generate_code(compile_spec(path), script=True, source_name=path.name, format_code=False)
+        BRANCH_SCRIPTS[name] = generated.text
+    return BRANCH_SCRIPTS[name]
 
 
 @pytest.mark.parametrize("case", _script_cases())
@@ -118,10 +134,10 @@ def test_every_name_a_script_binds_is_reserved(case, tmp_path):
     ``script_names()`` cannot find, and a spec could take it."""
     if isinstance(case, Path):
         path = case
+        text = generate_code(compile_spec(path), script=True, source_name=path.name, format_code=False).text
     else:
         path = tmp_path / f"{case}.yaml"
-        path.write_text(BRANCH_SPECS[case], encoding="utf-8")
-    text = generate_code(compile_spec(path), script=True, source_name=path.name, format_code=False).text
+        text = branch_script(case, path)
     module = build_module(compile_spec(path), script=True)
     own = {c.name for c in module.constants} | {f.name for f in module.functions}
     bound = set(top_level_names(ast.parse(text))) - own
@@ -129,14 +145,13 @@ def test_every_name_a_script_binds_is_reserved(case, tmp_path):
     assert not missing, f"names the generated script binds that script_names() misses: {missing}"
 
 
+@BRANCH_GROUP
 def test_the_branch_specs_reach_the_templates_branches(tmp_path):
     """The specs above render the names of the branches the audit found unreserved (so the
     test above covers them): phases, shapes, npz, class selection, weights, image files."""
     bound: set[str] = set()
-    for name, text in BRANCH_SPECS.items():
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(text, encoding="utf-8")
-        code = generate_code(compile_spec(path), script=True, format_code=False).text
+    for name in BRANCH_SPECS:
+        code = branch_script(name, tmp_path / f"{name}.yaml")
         bound |= set(top_level_names(ast.parse(code)))
     expected = {
         "PHASES", "MIN_VISIBLE", "SHAPE_NAMES", "SIZE_PER_MILLE", "_GROUPS", "draw_shapes",

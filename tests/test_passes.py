@@ -74,8 +74,8 @@ def test_api_and_validate_report_the_same_diagnostics(path, runner, monkeypatch)
 
 def test_the_fixtures_include_section_errors():
     # Without them the comparison above would hold even if validate checked more than the API.
-    codes = {d["code"] for path in EVERY_FIXTURE for d in api_outcome(path)[1]}
-    assert "training" in codes
+    # It stops at the first fixture that has one: the claim is only that one exists.
+    assert any(d["code"] == "training" for path in EVERY_FIXTURE for d in api_outcome(path)[1])
 
 
 def test_each_prefix_of_the_passes_stops_at_its_stage():

@@ -106,23 +106,28 @@ class Renamer:
             new = _shallow(element)
             new.node = node
             return new
-        if kind not in _FIELDS:
+        fields = _FIELDS.get(kind)
+        if fields is None:
             raise NotReplayable(kind.__name__)  # a backbone: its own document and names
         if self.pending and id(element) in self.pending:
             fill(self.pending.pop(id(element)))
         new = _shallow(element)
-        tensors, tuples, lists, singles = _FIELDS[kind]
+        # The fields are plain dataclass fields (no slots, no properties): set in the copy's
+        # __dict__ directly, as setattr would, without its lookups (a replay's hot path).
+        values = new.__dict__
+        tensors, tuples, lists, singles = fields
+        tensor = self.tensor
         for name in tensors:
-            setattr(new, name, self.tensor(getattr(element, name)))
+            values[name] = tensor(values[name])
         for name in tuples:
-            setattr(new, name, tuple(self.tensor(t) for t in getattr(element, name)))
+            values[name] = tuple([tensor(t) for t in values[name]])
         for name in lists:
-            setattr(new, name, self._items(getattr(element, name)))
+            values[name] = self._items(values[name])
         for name in singles:
-            value = getattr(element, name)
-            setattr(new, name, None if value is None else self.item(value))
+            value = values[name]
+            values[name] = None if value is None else self.item(value)
         if kind is Repeat:
-            new.results = {k: self.tensor(t) for k, t in element.results.items()}
+            new.results = {k: tensor(t) for k, t in element.results.items()}
         return new
 
     def _items(self, items: list[Any]) -> list[Any]:

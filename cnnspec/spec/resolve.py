@@ -2526,7 +2526,11 @@ class Resolver:
     def replay_fits(self, memo: CallMemo, prefix: str, group: tuple[str, ...]) -> bool:
         """Whether replaying ``memo`` under ``prefix`` and ``group`` stays within
         :data:`MAX_NESTING` and names no block call inside it as a layer beside it is named;
-        otherwise the call is walked, which reports it."""
+        otherwise the call is walked, which reports it. A replay past the node or step budget
+        is refused first (as :meth:`replay` would): the budgets only grow, so the walk follows
+        either way, and naming the recorded call's inner calls would be wasted."""
+        if len(self.nodes) + len(memo.nodes) > MAX_NODES or self.steps + memo.steps > MAX_STEPS:
+            return False
         below, calls = self.memo_calls(memo)
         if self.nesting + below > MAX_NESTING:
             return False
