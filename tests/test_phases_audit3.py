@@ -126,11 +126,20 @@ def test_a_resume_at_a_phase_boundary_starts_from_the_weights_early_stopping_res
     assert_same_run(whole, resumed)  # phase 2 from epoch 1's weights in both: the same epochs 3-4
 
 
+@pytest.fixture(scope="module")
+def stopped_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    """``whole_and_resumed`` of the STOP spec, trained once for the two tests that read it (the
+    uninterrupted run is the `cnnspec train` run the generated script is held to); neither
+    changes the run folders."""
+    return whole_and_resumed(spec_text(STOP), tmp_path_factory.mktemp("stopped"))
+
+
 @pytest.mark.slow
-def test_early_stopping_on_a_phases_last_epoch_ends_the_run(tmp_path: Path) -> None:
+@pytest.mark.xdist_group("phases_audit3_stopped")  # one worker: stopped_runs trains once
+def test_early_stopping_on_a_phases_last_epoch_ends_the_run(stopped_runs: tuple[Any, Any]) -> None:
     """It stops the run there, says so in metrics.json, and a kill right after that epoch's
     snapshot resumes to the very same result."""
-    whole, resumed = whole_and_resumed(spec_text(STOP), tmp_path)
+    whole, resumed = stopped_runs
     assert [row["epoch"] for row in whole.history] == [1, 2]  # phase 2 never starts
     assert whole.metrics["stopped_early"] is True
     assert whole.metrics["epochs_run"] == 2 and whole.metrics["epochs_planned"] == 4
@@ -139,12 +148,19 @@ def test_early_stopping_on_a_phases_last_epoch_ends_the_run(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-def test_the_generated_script_ends_the_run_where_train_does(tmp_path: Path) -> None:
+@pytest.mark.xdist_group("phases_audit3_stopped")
+def test_the_generated_script_ends_the_run_where_train_does(
+    tmp_path: Path, stopped_runs: tuple[Any, Any]
+) -> None:
     """The script's phase loop stops on early stopping at a phase's last epoch too, with the
-    history of `cnnspec train`."""
-    from tests.test_script_parity_audit import run_both
+    history of `cnnspec train` (its uninterrupted run of the same spec, from stopped_runs)."""
+    from tests.conftest import run_script
+    from tests.test_script_parity_audit import write_script
 
-    theirs, stdout, ours = run_both(tmp_path, spec_text(STOP))
+    ours, _ = stopped_runs
+    _, script = write_script(tmp_path, spec_text(STOP))
+    stdout = run_script(script, "--out", str(tmp_path / "script")).stdout
+    theirs = json.loads((tmp_path / "script" / "metrics.json").read_text(encoding="utf-8"))
     assert [line for line in stdout.splitlines() if line.startswith("phase ")] == ["phase 1/2: epochs 1-2"]
     assert theirs["epochs"] == ours.metrics["epochs_run"] == 2
     for key, values in theirs["history"].items():

@@ -71,31 +71,33 @@ def untimed(history: list[dict[str, float]]) -> list[dict[str, float]]:
     return [{key: value for key, value in row.items() if key != "seconds"} for row in history]
 
 
-def interrupted_then_resumed(compiled: Any, out: Path, epochs: int) -> Any:
-    """Train into ``out``, interrupted after ``epochs`` epochs, then resume it to the end."""
+def interrupted_then_resumed(compiled: Any, out: Path, epochs: int, keep: Path | None = None) -> Any:
+    """Train into ``out``, interrupted after ``epochs`` epochs, then resume it to the end; with
+    ``keep``, a copy of the interrupted folder is left there (to resume once more)."""
     from cnnspec.training.trainer import TrainingInterrupted, train
 
     with pytest.raises(TrainingInterrupted):
         train(compiled, out=out, callbacks=[stopped_after(epochs)])
+    if keep is not None:
+        shutil.copytree(out, keep)
     return train(compiled, resume=out)
 
 
 def test_a_resumed_run_with_dropout_and_augmentation_is_the_uninterrupted_run(tmp_path: Path) -> None:
     from cnnspec.training.state import STATE_DIR
-    from cnnspec.training.trainer import TrainingInterrupted, train
+    from cnnspec.training.trainer import train
 
     compiled = spec(PLAIN)
     whole = train(compiled, out=tmp_path / "whole")
-    resumed = interrupted_then_resumed(compiled, tmp_path / "resumed", 2)
+    old = tmp_path / "old"
+    resumed = interrupted_then_resumed(compiled, tmp_path / "resumed", 2, keep=old)
     assert resumed.resumed_from == 2
     assert not any("holds no random state" in note for note in resumed.notes)
     assert untimed(resumed.history) == untimed(whole.history)  # epochs 3-5 too, not only 1-2
     assert resumed.metrics["weights_sha256"] == whole.metrics["weights_sha256"]
 
     # a snapshot of an older cnnspec (no random state in it) still resumes, and says it is not exact
-    old = tmp_path / "old"
-    with pytest.raises(TrainingInterrupted):
-        train(compiled, out=old, callbacks=[stopped_after(2)])
+    # (``old``: the folder the interruption after epoch 2 left, copied before its resume)
     for manifest in (old / STATE_DIR).glob("epoch-*.json"):
         data = json.loads(manifest.read_text())
         del data["data_iterators"]
@@ -106,16 +108,37 @@ def test_a_resumed_run_with_dropout_and_augmentation_is_the_uninterrupted_run(tm
     shutil.rmtree(old)
 
 
+def copied_after(epochs: int, out: Path, copy: Path) -> Any:
+    """A callback that copies the run folder ``out`` to ``copy`` once ``epochs`` epochs are
+    saved (after the Recorder, as :func:`stopped_after`): the folder an interruption there
+    leaves, less the lock file the interruption releases."""
+    import keras
+
+    from cnnspec.training.runlock import LOCK_NAME
+
+    class Copy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if epoch + 1 == epochs:
+                shutil.copytree(out, copy, ignore=shutil.ignore_patterns(LOCK_NAME))
+
+    return Copy()
+
+
 def test_a_resumed_phased_run_is_the_uninterrupted_run(tmp_path: Path) -> None:
     """Interrupted at the phase boundary and in the middle of the second phase: each resume
-    gives the uninterrupted run's history and weights."""
-    from cnnspec.training.trainer import train
+    gives the uninterrupted run's history and weights. One run stands for both interruptions:
+    its folder is copied once epoch 2's snapshot is saved (as an interruption there leaves it),
+    and it is interrupted after epoch 3."""
+    from cnnspec.training.trainer import TrainingInterrupted, train
 
     compiled = spec(PHASED)
     whole = train(compiled, out=tmp_path / "whole")
     assert [row["phase"] for row in whole.history] == [1, 1, 2, 2]
+    folders = {epochs: tmp_path / f"resumed-{epochs}" for epochs in (2, 3)}
+    with pytest.raises(TrainingInterrupted):
+        train(compiled, out=folders[3], callbacks=[copied_after(2, folders[3], folders[2]), stopped_after(3)])
     for epochs in (2, 3):
-        resumed = interrupted_then_resumed(compiled, tmp_path / f"resumed-{epochs}", epochs)
+        resumed = train(compiled, resume=folders[epochs])
         assert resumed.resumed_from == epochs
         assert untimed(resumed.history) == untimed(whole.history), epochs
         assert resumed.metrics["weights_sha256"] == whole.metrics["weights_sha256"], epochs

@@ -19,7 +19,7 @@ from cnnspec.errors import UsageError, WriteError
 from cnnspec.fileio import atomic_path
 from cnnspec.training import runlock
 from cnnspec.training.runlock import LOCK_NAME, RunFolderBusy, acquire, holder, remove_leftovers
-from tests.conftest import TINY_DIGITS_MODEL
+from tests.conftest import TINY_DIGITS_MODEL, start_python
 
 CNNSPEC = str(Path(sys.executable).with_name("cnnspec"))
 
@@ -235,10 +235,16 @@ training: {epochs: 500, batch_size: 16, seed: 7}  # far more than the test lets 
 )
 
 
-def launch(spec: Path, *args: str) -> subprocess.Popen:
+def launch(spec: Path, *args: str, cold: bool = False) -> subprocess.Popen:
+    """``cnnspec train`` in a process of its own: a fork of a Python with TensorFlow imported
+    (tests/script_runner.py; its lock records this command line as a cold process's would), or
+    with ``cold`` a fresh one, for a run refused before it imports TensorFlow and for racers
+    that must start alike."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [CNNSPEC, "train", str(spec), "--quiet", *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    if cold:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return start_python(*command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
 def wait_for(path: Path, process: subprocess.Popen, timeout: float = 90.0) -> None:
@@ -258,12 +264,16 @@ def test_two_real_trains_on_one_folder_then_sigkill_of_the_holder(tmp_path, caps
     spec.write_text(SPEC)
     out = tmp_path / "run"
     first = launch(spec, "--out", str(out))
+    refused_ones: list[subprocess.Popen] = []
     try:
         wait_for(out / "state" / "epoch-0001.json", first)
         assert holder(out)["pid"] == first.pid
 
         started = time.monotonic()
-        second = launch(spec, "--out", str(out))
+        # a second run and a resume of the same folder, side by side: the holder refuses both
+        second = launch(spec, "--out", str(out), cold=True)
+        resumed = launch(spec, "--resume", str(out), cold=True)
+        refused_ones += [second, resumed]
         _, err = second.communicate(timeout=60)
         refused = time.monotonic() - started
         message = "".join(err.split())  # Rich folds long paths at any character
@@ -271,11 +281,14 @@ def test_two_real_trains_on_one_folder_then_sigkill_of_the_holder(tmp_path, caps
         expected = f"in use by process {first.pid} ({CNNSPEC} train {spec} --quiet --out {out})"
         assert "".join(expected.split()) in message
         assert "Traceback" not in err and "internal error" not in err
-        resumed = launch(spec, "--resume", str(out))
         _, err = resumed.communicate(timeout=60)
         assert resumed.returncode == 2 and f"process{first.pid}" in "".join(err.split())
         assert first.poll() is None  # the holder never noticed
     finally:
+        for process in refused_ones:  # (refused and gone, unless a check above failed)
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
     assert holder(out)["pid"] == first.pid  # the killed holder's lock file stays: stale
@@ -314,7 +327,7 @@ def test_two_runs_racing_for_one_new_folder_exactly_one_wins(tmp_path):
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC)
     out = tmp_path / "runs" / "new"
-    racers = [launch(spec, "--out", str(out)) for _ in range(2)]
+    racers = [launch(spec, "--out", str(out), cold=True) for _ in range(2)]
     try:
         deadline = time.monotonic() + 90
         while all(racer.poll() is None for racer in racers):
