@@ -201,7 +201,10 @@ def fit_title(figure: Any, axes: Any, title: str) -> Any:
     width = len(whole)
     while True:
         figure.tight_layout()
-        canvas.draw()  # measured as drawn: an image's axes takes its final (equal-aspect) place then
+        # measured as drawn: an image's axes takes its final (equal-aspect) place then. The draw
+        # lays everything out without painting a pixel (a painted draw of a 20-class matrix with
+        # its 400 counts took most of a second, once for each round).
+        figure.draw_without_rendering()
         box = text.get_window_extent(canvas.get_renderer())
         inside = box.x0 >= 0 and box.x1 <= figure.bbox.width and box.y1 <= figure.bbox.height
         if inside or width <= 8:
