@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from cnnspec.cli.app import COMMANDS, app, flowed
-from tests.conftest import FIXTURES, ROOT, SPEC_FILES, SPECS_DIR
+from tests.conftest import FIXTURES, ROOT, SPEC_FILES, SPECS_DIR, run_script
 from tests.test_search import CNNSPEC
 
 RESNET = str(SPECS_DIR / "resnet.yaml")
@@ -366,16 +366,14 @@ def test_build_saves_a_model_that_loads_without_cnnspec(runner, tmp_path):
     assert (tmp_path / "g.dot").read_text().startswith('digraph "resnet"')
     assert "flowchart TD" in (tmp_path / "g.mmd").read_text()
     assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]  # no temp files left
-    import subprocess
-    import sys
-
     code = (
         "import sys, keras\n"
         f"m = keras.saving.load_model({str(target)!r}, safe_mode=True)\n"
         "assert 'cnnspec' not in sys.modules\n"
         "print(m.count_params())\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    (tmp_path / "load.py").write_text(code, encoding="utf-8")
+    out = run_script(tmp_path / "load.py")  # a Python of its own, without cnnspec
     assert out.stdout.strip().endswith("687242")
 
 
