@@ -91,7 +91,7 @@ class _Server:
     def fork(self, request: dict, fds: list[int]) -> int:
         self.busy = True
         socket.send_fds(self.socket, [json.dumps(request).encode()], fds)
-        return self.reply(60)["pid"]
+        return self.reply(300)["pid"]  # the first waits for the server's imports
 
     def reply(self, timeout: float | None) -> dict:
         ready, _, _ = select.select([self.socket], [], [], timeout)

@@ -452,9 +452,9 @@ def check_shared(study, folders: list[Path], expected: int, extra: int = 0) -> N
 
 @pytest.mark.slow
 # a runner and two TensorFlow workers (about 60 s of CPU): part of `make test-multiworker` (in
-# `make test-full`), not of `make test`'s 10 minutes. In `make test`, --workers 2 on a journal
-# study still runs in test_a_killed_worker_loses_only_its_trial_and_ctrl_c_stops_cleanly, and two
-# processes completing a shared study in test_search_postgres.
+# `make test-full`), not of `make test`'s 10 minutes. In `make test`, --workers 2 still starts its
+# workers in test_a_signal_as_the_workers_start_stops_every_worker, and two processes complete a
+# shared study in test_search_postgres.
 @pytest.mark.skipif(
     not os.environ.get("CNNSPEC_MULTIWORKER"),
     reason="two search workers sharing a journal study run in `make test-multiworker` (make test-full)",
@@ -534,6 +534,12 @@ def running(out: Path) -> list:
 # several TensorFlow worker processes: never beside the other multi-process tests of group
 # "workers" on 2 cores, where their timeouts (a stalled worker is the failure) would be load
 @pytest.mark.xdist_group("workers")
+# two TensorFlow workers training until one is killed and its retry trains (about 35 s of test
+# time): part of `make test-multiworker` (in `make test-full`), not of `make test`'s 10 minutes
+@pytest.mark.skipif(
+    not os.environ.get("CNNSPEC_MULTIWORKER"),
+    reason="a search losing a worker runs in `make test-multiworker` (make test-full)",
+)
 def test_a_killed_worker_loses_only_its_trial_and_ctrl_c_stops_cleanly(runner, write_spec, tmp_path):
     spec = write_spec(SPEC)
     out = tmp_path / "search"
