@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TINY_DIGITS_MODEL
+from tests.conftest import TINY_DIGITS_MODEL, start_python
 from tests.test_train_resume import CNNSPEC
 
 pytestmark = pytest.mark.slow
@@ -68,15 +68,14 @@ ENDURING = HEAD + "    - reduce_lr_on_plateau: {monitor: val_loss, patience: 10}
 EARLY = HEAD + "    - early_stopping: {monitor: val_loss, patience: PATIENCE, restore_best_weights: true}\n"
 
 
-def launch(spec: Path, *args: str) -> subprocess.Popen:
+def launch(spec: Path, *args: str, cold: bool = True) -> subprocess.Popen:
+    """``cnnspec train`` in a fresh Python, or (``cold=False``) in a fork of one that has
+    imported TensorFlow already (tests/script_runner.py), whose start-up is cnnspec's own."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen(
-        [CNNSPEC, "train", str(spec), "--quiet", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    command = [CNNSPEC, "train", str(spec), "--quiet", *args]
+    if not cold:
+        return start_python(*command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
 def newest_snapshot(out: Path) -> int:
@@ -143,7 +142,9 @@ def kill_repeatedly(spec: Path, out: Path, loops: int, rng: random.Random) -> Ca
         logged = len(now)
         if (out / "lock.json").exists():
             campaign.resumes += 1
-            process = launch(spec, "--resume", str(out))
+            # the resumes in forks: the first run's cold start (where a kill may land in the
+            # imports) is the one start-up that TensorFlow's import belongs to
+            process = launch(spec, "--resume", str(out), cold=False)
         else:  # killed before the run started: nothing to resume, start it again
             campaign.restarts += 1
             shutil.rmtree(out, ignore_errors=True)
