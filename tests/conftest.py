@@ -133,7 +133,7 @@ def start_python(script: Path | str, *args: str, **popen) -> subprocess.Popen[st
     """``subprocess.Popen([sys.executable, script, *args], text=True, **popen)`` (stdout, stderr,
     env, cwd) in a process of its own that has TensorFlow imported already (tests/script_runner.py),
     for tests that signal and wait for a command such as ``cnnspec train`` (the venv's
-    ``cnnspec`` console script is a Python script)."""
+    ``cnnspec`` console script is a Python script); ``cold=True`` starts a fresh Python."""
     return _SCRIPTS.start([str(script), *args], **popen)  # type: ignore[return-value]
 
 

@@ -125,6 +125,7 @@ class Forked:
         self.stderr = stderr
         self.returncode: int | None = None
         self._server = server
+        self._read: dict[int, list[bytes]] = {id(s): [] for s in (stdout, stderr) if s is not None}
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -160,8 +161,6 @@ class Forked:
         TimeoutExpired and a later call goes on reading."""
         deadline = None if timeout is None else time.monotonic() + timeout
         streams = [s for s in (self.stdout, self.stderr) if s is not None and not s.closed]
-        if not hasattr(self, "_read"):
-            self._read: dict[int, list[bytes]] = {id(s): [] for s in (self.stdout, self.stderr) if s}
         while streams:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             ready, _, _ = select.select(streams, [], [], left)
@@ -222,12 +221,14 @@ class ScriptRunner:
         stderr: int | None = PIPE,
         env: dict[str, str] | None = None,
         cwd: Path | str | None = None,
+        cold: bool = False,
     ) -> Forked | subprocess.Popen[str]:
         """``python argv…`` started, as ``subprocess.Popen([sys.executable, *argv], text=True,
         …)`` with these arguments would (stdout and stderr: PIPE, STDOUT, DEVNULL, a file
-        descriptor, or None for the test's own)."""
+        descriptor, or None for the test's own); with ``cold``, in a fresh Python (a command
+        refused before it imports TensorFlow, a kill meant to land in the imports)."""
         env = dict(os.environ if env is None else env)
-        server = self._free(env)
+        server = None if cold else self._free(env)
         if server is None:
             return subprocess.Popen(
                 [sys.executable, *argv], stdout=stdout, stderr=stderr, env=env, cwd=cwd, text=True
@@ -260,13 +261,17 @@ class ScriptRunner:
         return Forked([sys.executable, *map(str, argv)], server, pid, readers[0], readers[1])
 
     def _free(self, env: dict[str, str]) -> _Server | None:
-        """A server with no child running and the same import-time environment, or None where a
-        fork cannot stand for a cold start."""
-        if not hasattr(os, "fork") or _import_time_env(env) != _import_time_env(dict(os.environ)):
+        """A server with no child running, started with ``env``'s import-time variables, or None
+        where a fork cannot stand for a cold start (a new server starts with this process's
+        environment)."""
+        wanted = _import_time_env(env)
+        if not hasattr(os, "fork"):
             return None
         for server in self._servers:
-            if not server.busy and server.process.poll() is None:
+            if not server.busy and server.env == wanted and server.process.poll() is None:
                 return server
+        if wanted != _import_time_env(dict(os.environ)):
+            return None
         self._servers.append(_Server())
         return self._servers[-1]
 

@@ -73,9 +73,7 @@ def launch(spec: Path, *args: str, cold: bool = True) -> subprocess.Popen:
     imported TensorFlow already (tests/script_runner.py), whose start-up is cnnspec's own."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [CNNSPEC, "train", str(spec), "--quiet", *args]
-    if not cold:
-        return start_python(*command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    return start_python(*command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cold=cold)
 
 
 def newest_snapshot(out: Path) -> int:

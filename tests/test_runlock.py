@@ -242,9 +242,7 @@ def launch(spec: Path, *args: str, cold: bool = False) -> subprocess.Popen:
     that must start alike."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [CNNSPEC, "train", str(spec), "--quiet", *args]
-    if cold:
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    return start_python(*command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return start_python(*command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cold=cold)
 
 
 def wait_for(path: Path, process: subprocess.Popen, timeout: float = 90.0) -> None:
