@@ -194,7 +194,21 @@ def test_a_report_elsewhere_draws_nothing_into_a_run_it_does_not_own(tmp_path):
     run = make_run(tmp_path / "run", metrics=False)
     page = write_report(run, out=tmp_path / "page.html", into_run=False).read_text()
     assert not (run / "history.png").exists()
-    assert 'alt="accuracy and loss per epoch' in page  # drawn aside, shown inline
+    assert 'alt="accuracy and loss per epoch' in page  # drawn aside, shown inline; a classifier's panels
+
+
+def test_the_caption_names_the_figures_the_curves_show(tmp_path):
+    run = make_run(tmp_path / "run")
+    history = {
+        "epoch": [1, 2],
+        "loss": [0.9, 0.5],
+        "mae": [0.4, 0.3],
+        "val_loss": [1.0, 0.6],
+        "val_r2": [0.1, 0.2],
+    }
+    (run / "history.json").write_text(json.dumps(history))
+    text = text_of(write_report(run, out=tmp_path / "page.html", into_run=False).read_text())
+    assert "Loss, mae and r2 per epoch on the training and validation data." in text
 
 
 def test_the_caption_says_what_the_curves_were_measured_on(tmp_path):

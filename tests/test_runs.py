@@ -395,6 +395,79 @@ def test_history_png_of_one_epoch_has_whole_epoch_ticks():
     assert _whole_epoch_ticks(longer.axes[0]) == [1.0, 2.0, 3.0]
 
 
+def _panels(figure) -> dict[str, list[str]]:
+    """Each panel's title → the labels of its lines."""
+    return {axes.get_title(): [line.get_label() for line in axes.lines] for axes in figure.axes}
+
+
+def test_history_png_draws_a_classifiers_accuracy_and_loss_as_before():
+    from cnnspec.training.plots import history_figure
+
+    figure = history_figure(
+        {"epoch": [1, 2], "loss": [0.9, 0.5], "accuracy": [0.5, 0.7], "val_loss": [1.0, 0.6],
+         "val_accuracy": [0.4, 0.6], "learning_rate": [0.01, 0.01], "seconds": [1.2, 0.4]}
+    )  # fmt: skip
+    assert _panels(figure) == {
+        "Accuracy": ["training accuracy", "validation accuracy"],
+        "Loss": ["training loss", "validation loss"],
+    }
+    assert tuple(figure.get_size_inches()) == (11.0, 4.0)  # the seed notebook's picture
+
+
+def test_history_png_draws_every_figure_a_task_or_output_logged():
+    """A regression's mae, a segmentation's mean IoU, each output's own loss and figures: a
+    panel each, training beside validation; the learning rate, seconds and phase are no panel."""
+    from cnnspec.training.plots import history_figure
+
+    history = {
+        "epoch": [1, 2, 3],
+        "phase": [1, 1, 2],
+        "learning_rate": [0.01, 0.01, 0.001],
+        "seconds": [3, 1, 1],
+    }
+    for name in ("loss", "mask_loss", "label_loss", "mask_mean_iou", "label_accuracy"):
+        history[name] = [0.5, 0.4, 0.3]
+        history[f"val_{name}"] = [0.6, 0.5, 0.4]
+    figure = history_figure(history)
+    panels = _panels(figure)
+    assert list(panels) == ["Loss", "mask_loss", "label_loss", "mask_mean_iou", "label_accuracy"]
+    for name, labels in panels.items():
+        key = "loss" if name == "Loss" else name
+        assert labels[:2] == [f"training {key}", f"validation {key}"], name
+    assert all(len(axes.texts) == 1 for axes in figure.axes)  # "phase 2" on every panel
+    assert tuple(figure.get_size_inches()) == (16.5, 8.0)  # two rows of three
+
+
+def test_history_png_names_the_figures_it_has_no_room_for():
+    from cnnspec.training.plots import MAX_HISTORY_PANELS, history_figure
+
+    history = {"loss": [0.5, 0.4]} | {f"out{i}_loss": [0.5, 0.4] for i in range(MAX_HISTORY_PANELS + 1)}
+    figure = history_figure(history)
+    assert len(figure.axes) == MAX_HISTORY_PANELS
+    (note,) = figure.texts
+    assert note.get_text() == "2 more in history.csv: out11_loss, out12_loss"
+
+
+def test_runs_compare_and_history_png_choose_their_panels_alike():
+    from cnnspec.reporting.runs import MAX_PANELS, curve_panels
+    from cnnspec.training.plots import curve_names
+
+    regression = {
+        "epoch": [1],
+        "loss": [1.0],
+        "mae": [0.5],
+        "val_loss": [1.1],
+        "val_r2": [0.2],
+        "seconds": [1.0],
+    }
+    assert curve_names([regression]) == ["loss", "mae", "r2"]  # r2 logged for validation only
+    assert curve_panels([regression]) == ["loss", "mae", "r2"]
+    classifier = {"accuracy": [0.5], "loss": [1.0]}
+    assert curve_names([regression, classifier]) == ["accuracy", "loss", "mae", "r2"]
+    many = {f"m{i}": [1.0] for i in range(9)}
+    assert curve_panels([many]) == curve_names([many])[:MAX_PANELS]
+
+
 @pytest.mark.parametrize("spec", ["digits_cnn.yaml", "unet_shapes.yaml"], ids=["classifier", "task"])
 def test_the_generated_scripts_history_png_has_whole_epoch_ticks(tmp_path, monkeypatch, spec):
     """The script draws its own history.png (both templates): epochs from 1 on whole ticks, a

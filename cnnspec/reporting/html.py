@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnspec.errors import SpecError, UsageError
+from cnnspec.errors import SpecError, UsageError, printable
 from cnnspec.fileio import read_head
 from cnnspec.reporting.run import MODEL_FILE, Run, locate
 from cnnspec.reporting.runs import finite_number
@@ -281,6 +281,19 @@ def _curve_data(run: Run) -> str:
     history = run.history() or {}
     validated = any(str(key).startswith("val_") for key in history)
     return "training and validation data" if validated else "training data (the run had no validation split)"
+
+
+def _curve_names(run: Run) -> str:
+    """What the learning curves show, as the caption says it: ``accuracy and loss`` for a
+    classifier, ``loss, mae and r2`` for a regression (the panels of history.png, in its order:
+    :func:`~cnnspec.training.plots.curve_names`), at most six names and then how many more."""
+    from cnnspec.training.plots import MAX_HISTORY_PANELS, curve_names
+
+    names = curve_names([_history_json(run)])[:MAX_HISTORY_PANELS] or ["loss"]
+    shown = [printable(name) for name in names[:6]]
+    if len(names) > 6:
+        return ", ".join(shown) + f" and {len(names) - 6} more"
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
 def _history_json(run: Run) -> dict[str, Any]:
@@ -586,6 +599,7 @@ def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool
         "cards": _cards(metrics, total_params),
         "history_png": _history_uri(run, notes, into_run),
         "curve_data": _curve_data(run),
+        "curve_names": _curve_names(run),
         "phases": _phases(run.lock or {}, metrics, _history_json(run)),
         "report_rows": _report_rows(metrics),
         "test_images": metrics.get("test_images", ""),

@@ -558,8 +558,6 @@ def _history(run: Path) -> tuple[dict[str, list[float]], str | None]:
         return {}, str(exc)
 
 
-#: history.json's columns that are no figure of the model (they are not drawn as panels).
-NOT_CURVES = frozenset({"epoch", "learning_rate", "seconds", "phase"})
 #: At most this many panels in the comparison: the loss and the first figures after it.
 MAX_PANELS = 4
 
@@ -568,14 +566,11 @@ def curve_panels(histories: list[dict[str, list[float]]]) -> list[str]:
     """The panels of the comparison: ``accuracy`` and ``loss`` as for a classifier, and for
     another task (or several outputs) its figures as training logged them (``mae``, ``r2``,
     ``mask_mean_iou``…: a regression run's comparison was its loss alone), in the first
-    history's order, at most :data:`MAX_PANELS`."""
-    found: list[str] = []
-    for values in histories:
-        found += [k for k in values if k not in found and k not in NOT_CURVES and not k.startswith("val_")]
-    ordered = [k for k in ("accuracy", "loss") if k in found] + [
-        k for k in found if k not in ("accuracy", "loss")
-    ]
-    return ordered[:MAX_PANELS] or ["loss"]
+    history's order (:func:`~cnnspec.training.plots.curve_names`, as history.png draws them),
+    at most :data:`MAX_PANELS`."""
+    from cnnspec.training.plots import curve_names
+
+    return curve_names(histories)[:MAX_PANELS] or ["loss"]
 
 
 def curves(a: Path, b: Path) -> dict[str, list[dict[str, Any]]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,42 +39,83 @@ def epoch_axis(axes: Any, epochs: Sequence[float]) -> None:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
+#: history.json's columns that are no figure of the model, so never a panel: the epoch is the
+#: x axis, the phases are the dashed lines, and the learning rate and seconds are the schedule's
+#: and the machine's, not the model's.
+NOT_CURVES = frozenset({"epoch", "learning_rate", "seconds", "phase"})
+
+#: At most this many panels in history.png (four rows of three); the others are named under them.
+MAX_HISTORY_PANELS = 12
+
+
+def curve_names(histories: Iterable[Mapping[str, object]]) -> list[str]:
+    """The figures the histories logged, a panel each: ``accuracy`` and ``loss`` first, as a
+    classifier's curves have always been drawn, then the others in the order training logged
+    them (``mae``, ``mask_mean_iou``, a head's own ``label_loss``…), each once across the
+    histories. A ``val_x`` column without its ``x`` (a hand-trimmed history) still gives ``x``."""
+    found: list[str] = []
+    for history in histories:
+        for key in history:
+            name = key[4:] if key.startswith("val_") else key
+            if name and name not in found and name not in NOT_CURVES:
+                found.append(name)
+    first = [name for name in ("accuracy", "loss") if name in found]
+    return first + [name for name in found if name not in first]
+
+
 def plot_history(history: Mapping[str, Sequence[float]], target: Path, title: str = "") -> Path:
-    """Accuracy and loss per epoch, training vs validation (two panels, as in the seed notebook)."""
+    """Every figure training logged per epoch (:func:`curve_names`), training vs validation,
+    a panel each: accuracy and loss for a classifier (as in the seed notebook), and a task's or
+    each output's own figures beside them."""
     return write_atomic(target, _png(history_figure(history, title)))
 
 
 def history_figure(history: Mapping[str, Sequence[float]], title: str = "") -> Any:
-    """The matplotlib figure :func:`plot_history` writes."""
+    """The matplotlib figure :func:`plot_history` writes: three panels a row, at most
+    :data:`MAX_HISTORY_PANELS` (the figures left out are named at the bottom)."""
     from matplotlib.figure import Figure
 
     epochs = list(history.get("epoch") or range(1, len(history.get("loss", [])) + 1))
-    figure = Figure(figsize=(11, 4), dpi=100)
-    panels = [("accuracy", "Accuracy"), ("loss", "Loss")]
-    if "accuracy" not in history:
-        panels = [("loss", "Loss")]
-    for index, (key, label) in enumerate(panels, start=1):
-        axes = figure.add_subplot(1, len(panels), index)
+    names = curve_names([history]) or ["loss"]
+    shown, left_out = names[:MAX_HISTORY_PANELS], names[MAX_HISTORY_PANELS:]
+    columns = min(len(shown), 3)
+    rows = math.ceil(len(shown) / columns)
+    # two panels keep the seed's 11 × 4 inches; each row of three more is as tall
+    figure = Figure(figsize=(5.5 * max(columns, 2), 4 * rows), dpi=100)
+    for index, key in enumerate(shown, start=1):
+        axes = figure.add_subplot(rows, columns, index)
         for column, split in ((key, "training"), (f"val_{key}", "validation")):
             if column in history:
                 x, y = _paired(epochs, history[column])
-                axes.plot(x, y, marker="o", markersize=3, label=f"{split} {key}")
+                axes.plot(x, y, marker="o", markersize=3, label=literal(f"{split} {key}"))
         for boundary, phase in _phase_starts(epochs, history.get("phase")):
             axes.axvline(boundary, color="grey", linestyle="--", linewidth=1)
             axes.annotate(
                 f"phase {phase}", (boundary, 1.0), xycoords=("data", "axes fraction"),
                 xytext=(3, -12), textcoords="offset points", fontsize=8, color="dimgrey",
             )  # fmt: skip
-        axes.set_title(label)
+        axes.set_title(literal(PANEL_TITLES.get(key, key)))
         axes.set_xlabel("epoch")
         epoch_axis(axes, epochs)  # no "epoch 1.5" on short runs
-        axes.set_ylabel(key)
+        axes.set_ylabel(literal(key))
         axes.grid(True, alpha=0.3)
-        axes.legend()
+        if axes.lines:
+            axes.legend()
     if title:
         figure.suptitle(literal(title))  # a run or model name may hold dollars
-    figure.tight_layout()
+    if left_out:  # said on the picture, not silently dropped
+        note = f"{len(left_out)} more in history.csv: " + ", ".join(cut_label(name) for name in left_out)
+        figure.text(
+            0.5, 0.005, literal(note), ha="center", va="bottom", fontsize=8, color="dimgrey", wrap=True
+        )
+        figure.tight_layout(rect=(0, 0.04, 1, 1))
+    else:
+        figure.tight_layout()
     return figure
+
+
+#: The panels titled as the seed notebook titled them; the others by the name Keras logged.
+PANEL_TITLES = {"accuracy": "Accuracy", "loss": "Loss"}
 
 
 def _paired(epochs: Sequence[float], values: Sequence[float]) -> tuple[list[float], list[float]]:
