@@ -176,6 +176,22 @@ def test_compare_of_runs_from_the_same_weights_says_the_same(runner, tmp_path):
     )
 
 
+def test_compare_of_runs_from_one_path_with_other_bytes_says_so(runner, tmp_path):
+    """runs/pre trained again between the two fine-tunings: the same source text, other weights."""
+    created = "2026-01-01T10:00:00+0000"
+    first = make_run(tmp_path / "first", lr=0.01, accuracy=0.5, created=created)
+    second = make_run(tmp_path / "second", lr=0.01, accuracy=0.9, created=created)
+    _starts_from(first, PRE, {**LOADED, "file": PRE["file"], "sha256": "a" * 64})
+    _starts_from(second, PRE, {**LOADED, "file": PRE["file"], "sha256": "b" * 64})
+    png = str(tmp_path / "c.png")
+    result = runner.invoke(app, ["runs", "compare", str(first), str(second), "--png", png])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"starting weights (A → B): runs/pre (loaded 15 of 17, sha256 {'a' * 12}) → "
+        f"runs/pre (loaded 15 of 17, sha256 {'b' * 12})" in flat(result.output)
+    )
+
+
 @pytest.mark.parametrize(
     "args",
     [["compare", "x"], ["compare", "a", "b", "c"], ["one", "two"]],

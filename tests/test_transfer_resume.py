@@ -143,8 +143,14 @@ def test_the_specs_own_weights_are_loaded_again_and_a_missing_one_is_located(tmp
     spec = _write(tmp_path / "target.yaml", TARGET + "weights: base.weights.h5\n")
     run = tmp_path / "run"
     assert runner.invoke(app, ["train", str(spec), "--out", str(run)]).exit_code == 0
-    assert json.loads((run / "lock.json").read_text())["weights"] is None  # no --weights
+    lock = json.loads((run / "lock.json").read_text())
+    assert lock["weights"] is None  # no --weights
+    digest = sha256_file(source)  # which bytes the run started from, in both files
+    assert lock["weights_files"] == [
+        {"scope": "", "source": str(source), "file": str(source), "sha256": digest}
+    ]
     report = json.loads((run / "transfer.json").read_text())
+    assert (report["file"], report["sha256"]) == (str(source), digest)
     _as_killed(run)
 
     kept = source.read_bytes()
@@ -157,10 +163,29 @@ def test_the_specs_own_weights_are_loaded_again_and_a_missing_one_is_located(tmp
     assert "start a new run" in text and "Traceback" not in text
 
     source.write_bytes(kept)
+    _other_weights(source)  # a file of the same layers, other values: it would load quietly
+    changed = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert changed.exit_code == 2, changed.output
+    text = " ".join(changed.output.split())
+    assert f"expected the same weights file {source} as the run in {run} started from" in text
+    assert "content hash changed" in text and f"put the file the run started from back at {source}" in text
+    assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == sorted(KEPT)
+
+    source.write_bytes(kept)
     resumed = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
     assert resumed.exit_code == 0, resumed.output
     _assert_same(_stem(run), stem)
     assert json.loads((run / "transfer.json").read_text()) == report
+
+
+def _other_weights(file: Path) -> None:
+    """Change one value of the stem's kernel in the .weights.h5 ``file``, in place."""
+    import h5py
+
+    with h5py.File(file, "r+") as handle:
+        kernels = []
+        handle.visititems(lambda name, item: kernels.append(item) if name.endswith("vars/0") else None)
+        kernels[0][(0,) * kernels[0].ndim] += 1.0
 
 
 def test_an_older_lock_that_does_not_record_weights_is_refused_only_if_it_had_them(tmp_path):

@@ -440,7 +440,8 @@ def spec_diff(a: Path, b: Path) -> list[str]:
 def starting_weights(run: Path) -> str:
     """Where the run's weights started, as ``runs compare`` shows it: ``random``, the
     ``--weights`` source lock.json records, or the spec's own ``weights:``/backbone sources;
-    with what transfer.json says was loaded (``runs/pre (loaded 15 of 17)``). ``not recorded``:
+    with what transfer.json says was loaded and the start of each file's SHA-256 (``runs/pre
+    (loaded 15 of 17, sha256 3f2a…)``). ``not recorded``:
     a lock.json of a cnnspec that did not record ``--weights``, and no transfer.json."""
     lock = _json(run / "lock.json")[0] or {}
     report = _json(run / "transfer.json")[0]
@@ -455,9 +456,23 @@ def starting_weights(run: Path) -> str:
         return "not recorded"
     if report is not None:
         loaded, total = report.get("loaded"), report.get("total")
-        if _integer(loaded) and _integer(total):
-            text += f" (loaded {loaded} of {total})"
+        figures = [f"loaded {loaded} of {total}"] if _integer(loaded) and _integer(total) else []
+        figures += [f"sha256 {digest[:12]}" for digest in _file_digests(report)]
+        if figures:
+            text += f" ({', '.join(figures)})"
     return text
+
+
+def _file_digests(report: dict[str, Any]) -> list[str]:
+    """The SHA-256 of each weights file transfer.json says the run read (one source, or each
+    part's): two runs started from one path but other bytes (a pretraining run trained again
+    in the same folder) differ by them."""
+    parts = report.get("parts") if isinstance(report.get("parts"), list) else [report]
+    return [
+        str(part["sha256"])
+        for part in parts
+        if isinstance(part, dict) and isinstance(part.get("sha256"), str)
+    ]
 
 
 def metric_differences(a: Path, b: Path) -> list[dict[str, Any]]:

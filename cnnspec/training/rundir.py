@@ -178,18 +178,33 @@ def start(
     command: list[str] | None,
     *,
     weights: dict[str, Any] | None = None,
+    weights_files: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Create the run folder with spec.yaml, resolved.yaml and lock.json; returns the lock.
 
     ``weights``: the ``--weights`` source the run starts from, as
     :func:`cnnspec.training.transfer.override_record` records it (lock.json's ``weights``: a run
     resumed before its first snapshot starts from it again; a lock.json without the key is an
-    older cnnspec's). lock.json goes last: a folder without it is no run yet. When a write fails
-    (a full disk), the files written before it are removed again, so the folder is as new as it
-    was and the same command can simply be run again."""
+    older cnnspec's). ``weights_files``: every weights file the run starts from, with its
+    SHA-256 (:func:`cnnspec.training.transfer.file_records`). lock.json goes last: a folder
+    without it is no run yet. When a write fails (a full disk), the files written before it
+    are removed again, so the folder is as new as it was and the same command can simply be
+    run again."""
     written: list[Path] = []
     try:
-        return _start(run_dir, compiled, config, seed, dataset, policy, overrides, command, written, weights)
+        return _start(
+            run_dir,
+            compiled,
+            config,
+            seed,
+            dataset,
+            policy,
+            overrides,
+            command,
+            written,
+            weights,
+            weights_files,
+        )
     except WriteError:
         for path in written:
             with contextlib.suppress(OSError):
@@ -208,6 +223,7 @@ def _start(
     command: list[str] | None,
     written: list[Path],
     weights: dict[str, Any] | None = None,
+    weights_files: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     from cnnspec.spec.loader import SOURCE_TEXTS
 
@@ -238,6 +254,8 @@ def _start(
         "overrides": overrides,
         "command": command or sys.argv,
         "weights": weights,  # --weights (the spec's own sources are in resolved.yaml)
+        # every weights file read, with its SHA-256 (transfer.check_unchanged on a restart)
+        "weights_files": weights_files or [],
         "seed": seed,
         "deterministic": config.deterministic,
         "dtype_policy": policy,

@@ -336,9 +336,11 @@ def _train_owned(
                 )
             if lock is None:
                 check_owned(work_dir)  # still where it was locked: rundir.start would re-create it
+                from cnnspec.training.transfer import file_records
+
                 lock = rundir.start(
                     work_dir, compiled, config, seed, dataset, policy, list(overrides), command,
-                    weights=started_with,
+                    weights=started_with, weights_files=file_records(list(plans)),
                 )  # fmt: skip
                 distribute.update_lock(work_dir, distribute=dist.describe())
             if dataset.bad_files:

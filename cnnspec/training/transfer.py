@@ -78,6 +78,10 @@ class TransferPlan:
     unused: int = 0  # source tensors nothing in the model took
     #: The source's layers nothing in the model took, by name (for the report: which were left).
     unused_layers: list[str] = field(default_factory=list)
+    #: The file read (a run folder's model.keras, keras.applications' cached file for
+    #: ``imagenet``) and the SHA-256 of its bytes: which weights exactly a run started from.
+    file: str | None = None
+    sha256: str | None = None
 
     @property
     def loaded(self) -> int:
@@ -96,7 +100,13 @@ class TransferPlan:
         out["unused_source_tensors"] = self.unused
         if self.unused_layers:
             out["unused_source_layers"] = self.unused_layers
+        if self.file is not None:
+            out["file"], out["sha256"] = self.file, self.sha256
         return out
+
+    def file_record(self) -> dict[str, Any]:
+        """What lock.json's ``weights_files`` keeps of this load (:func:`check_unchanged`)."""
+        return {"scope": self.scope, "source": self.source, "file": self.file, "sha256": self.sha256}
 
     def lines(self) -> list[str]:
         """The printed report: ``loaded N of M weight tensors`` and one line per skipped one."""
@@ -693,6 +703,9 @@ def plan_loads(
         plan = plan_transfer(model, load.source, found, load.scope, load.names)
         if file is not None:
             plan.source = f"imagenet ({file})"  # which of keras.applications' files
+        read = file if file is not None else load.source.file
+        if read is not None:
+            plan.file, plan.sha256 = str(Path(read).absolute()), sha256_file(read)
         plans.append(plan)
     return plans
 
@@ -792,12 +805,43 @@ def plan_for_restart(compiled: Any, lock: Mapping[str, Any], run_dir: Path) -> l
             return []
         from cnnspec.backends.keras_builder import build_model
 
-        return plan_loads(build_model(compiled.ir), loads)
+        return check_unchanged(plan_loads(build_model(compiled.ir), loads), lock, run_dir)
     except SpecError as error:  # located in the spec: the same, with what to do about the resume
         raise SpecError([replace(d, hint=_joined(d.hint, again)) for d in error.diagnostics]) from None
     except UsageError as error:
         error.hint = _joined(error.hint, again)
         raise
+
+
+def file_records(plans: list[TransferPlan]) -> list[dict[str, Any]]:
+    """lock.json's ``weights_files``: every weights file the run starts from (the spec's own
+    sources, ``--weights`` and ImageNet's cached files), with the SHA-256 of its bytes."""
+    return [plan.file_record() for plan in plans if plan.file is not None]
+
+
+def check_unchanged(plans: list[TransferPlan], lock: Mapping[str, Any], run_dir: Path) -> list[TransferPlan]:
+    """``plans`` when each file they read again holds the bytes lock.json's ``weights_files``
+    recorded when the run started (matched by scope and file); otherwise a refusal naming the
+    file: a run restarted from its weights would quietly start from others. A lock.json without
+    ``weights_files`` (an older cnnspec's) is not checked."""
+    recorded = lock.get("weights_files")
+    if not isinstance(recorded, list):
+        return plans
+    hashes = {
+        (str(r.get("scope") or ""), str(r.get("file"))): r.get("sha256")
+        for r in recorded
+        if isinstance(r, Mapping)
+    }
+    for plan in plans:
+        before = hashes.get((plan.scope, str(plan.file)))
+        if plan.file is not None and before is not None and before != plan.sha256:
+            where = f" (into {plan.scope})" if plan.scope else ""
+            raise UsageError(
+                f"expected the same weights file {plan.file}{where} as the run in {run_dir} started from; "
+                "its content hash changed since",
+                f"put the file the run started from back at {plan.file}",
+            )
+    return plans
 
 
 def _joined(hint: str | None, more: str) -> str:
