@@ -192,6 +192,12 @@ def test_augmentation_through_blocks_and_repeats_holds_augmentation_layers_only(
         assert (
             error.path == "augmentation[1]" and f"({made}), which augmentation cannot apply" in error.message
         )
+        if item == "bad":  # located at the call, and a note says where the layer is written
+            (note,) = error.notes
+            assert note.path == "blocks.bad.layers[0].conv2d" and note.loc.line == 7, note
+            assert note.message.startswith(
+                "'augment_bad_1_conv2d_1' is written at blocks.bad.layers[0].conv2d ("
+            )
     # a branch through `inputs` (the layer between left dead): the Sequential applied all three
     line = "augmentation: [{random_flip: {}, id: a}, {random_zoom: 0.1}, {random_rotation: 0.1, inputs: a}]"
     with pytest.raises(SpecError) as caught:

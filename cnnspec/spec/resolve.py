@@ -374,9 +374,12 @@ class Resolver:
     def loc(self, path: SpecPath) -> Loc | None:
         return self.doc.loc(path)
 
-    def error(self, message: str, path: SpecPath, *, key: bool = False, **kw: Any) -> None:
+    def error(
+        self, message: str, path: SpecPath, *, key: bool = False, also: tuple[Note, ...] = (), **kw: Any
+    ) -> None:
         """Report ``message`` at the value (or with ``key``, the key) at ``path``, with the call
-        stack and, for a value an expression computed, where the names it read were set."""
+        stack and, for a value an expression computed, where the names it read were set;
+        ``also``: notes of the error's own after those."""
         loc = self.doc.key_loc(path) if key else self.doc.loc(path)
         notes = self.call_notes()
         origins = () if key else self.origin_notes(path)
@@ -384,7 +387,7 @@ class Resolver:
             message,
             loc,
             format_path(path),
-            notes=[*notes, *origins],
+            notes=[*notes, *origins, *also],
             context=self.context,
             origins=origins,
             **kw,
@@ -858,6 +861,16 @@ class Resolver:
                     path,
                     hint="augmentation takes random_* layers (and rescaling/resizing) in a line, also "
                     "through blocks and repeats; put other layers, and branches, in `model`",
+                    # the item may be a block call: say where the layer itself is written
+                    also=(
+                        Note(
+                            f"{foreign.name!r} is written at {foreign.path} ({foreign.loc})",
+                            foreign.loc,
+                            foreign.path,
+                        ),
+                    )
+                    if foreign.loc is not None and foreign.path != format_path(path)
+                    else (),
                 )
         self.record.close_list(depth)
         augmentation, self.nodes = self.nodes, model_nodes
