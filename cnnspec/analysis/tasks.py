@@ -38,7 +38,16 @@ if TYPE_CHECKING:
 TASKS = ("classification", "multilabel", "regression", "segmentation")
 #: The kind of target a :class:`~cnnspec.training.data.Dataset` holds for each task.
 TARGET_OF_TASK = TASK_TARGETS
-REGRESSION_LOSSES = ("mse", "mae", "huber")
+#: mse, mae and huber, and the errors of logarithms (msle: for counts and sizes that span
+#: magnitudes), of percentages (mape) and log-cosh (quadratic near zero, linear beyond).
+REGRESSION_LOSSES = ("mse", "mae", "huber", "msle", "mape", "log_cosh")
+#: The regression losses that are one Keras loss class without settings (its name in
+#: ``keras.losses``), for the trainer and the generated script alike.
+KERAS_LOSS_OF = {
+    "msle": "MeanSquaredLogarithmicError",
+    "mape": "MeanAbsolutePercentageError",
+    "log_cosh": "LogCosh",
+}
 #: The losses and metrics that make sense for each task (the first loss is the default).
 LOSSES_OF_TASK: dict[str, tuple[str, ...]] = {
     "classification": ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy"),
@@ -65,24 +74,22 @@ SHAPES_TARGET_KINDS = {"count": "regression", "area": "regression"}
 DEFAULT_THRESHOLD = 0.5
 #: Keras' names of the regression losses a compiled model file records (its ``compile_config``:
 #: a string as given to ``compile``, short or long, or a loss function's name) → cnnspec's
-#: nearest loss: the loss that tells a regression from a linear classifier head (the task rules'
-#: own test, :func:`infer_task`), for a model file without a spec and for ``cnnspec import``.
-#: cnnspec trains with mse, mae and huber only: the logarithmic and percentage errors read as
-#: the loss they refine (msle → mse, mape → mae), log-cosh as huber (quadratic near zero,
-#: linear beyond, as huber is).
+#: name of it (:data:`REGRESSION_LOSSES`): the loss that tells a regression from a linear
+#: classifier head (the task rules' own test, :func:`infer_task`), for a model file without a
+#: spec and for ``cnnspec import``, and the loss ``evaluate`` and an imported spec go on with.
 KERAS_REGRESSION_LOSSES = {
     "mse": "mse",
     "mean_squared_error": "mse",
-    "msle": "mse",
-    "mean_squared_logarithmic_error": "mse",
+    "msle": "msle",
+    "mean_squared_logarithmic_error": "msle",
     "mae": "mae",
     "mean_absolute_error": "mae",
-    "mape": "mae",
-    "mean_absolute_percentage_error": "mae",
+    "mape": "mape",
+    "mean_absolute_percentage_error": "mape",
     "huber": "huber",
     "huber_loss": "huber",
-    "log_cosh": "huber",
-    "logcosh": "huber",
+    "log_cosh": "log_cosh",
+    "logcosh": "log_cosh",
 }
 #: Keras' names of the losses a model file may record for a classifier, a multi-label or a
 #: segmentation output (the task rules tell these apart by the output's shape and activation):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any
 
+from cnnspec.analysis.tasks import KERAS_LOSS_OF
 from cnnspec.backends.codegen_values import help_string, py_literal, py_string, relative_note, unparse
 from cnnspec.errors import SpecError
 from cnnspec.layers import REGISTRY
@@ -75,6 +76,8 @@ def loss_source(out: OutputTask) -> str:
         return _call("MeanAbsoluteError", "losses")
     if spec.name == "huber":
         return _call("Huber", "losses", delta=float(spec.delta))
+    if spec.name in KERAS_LOSS_OF:
+        return _call(KERAS_LOSS_OF[spec.name], "losses")
     return _call("MeanSquaredError", "losses")
 
 

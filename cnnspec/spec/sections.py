@@ -374,6 +374,9 @@ LOSSES = [
     "mse",
     "mae",
     "huber",
+    "msle",
+    "mape",
+    "log_cosh",
     "dice",
 ]
 _FROM_LOGITS = _bool("the output is not a softmax/sigmoid (default: inferred from the last layer)")
@@ -393,7 +396,7 @@ LOSS_SCHEMA = {
     ],
     "description": "default by task: sparse_categorical_crossentropy (classification, segmentation; "
     "binary_crossentropy for a 1-unit output), binary_crossentropy (multilabel), mse (regression); "
-    "dice for segmentation; mae and huber for regression",
+    "dice for segmentation; mae, huber, msle, mape and log_cosh for regression",
 }
 METRICS = [
     "accuracy",

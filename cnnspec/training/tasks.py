@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from cnnspec.analysis.settings import MetricConfig, TrainConfig
-from cnnspec.analysis.tasks import OutputTask
+from cnnspec.analysis.tasks import KERAS_LOSS_OF, OutputTask
 from cnnspec.training.runtime import import_keras
 
 
@@ -37,6 +37,8 @@ def loss(out: OutputTask) -> Any:
         return losses.MeanAbsoluteError()
     if spec.name == "huber":
         return losses.Huber(delta=spec.delta)
+    if spec.name in KERAS_LOSS_OF:
+        return getattr(losses, KERAS_LOSS_OF[spec.name])()
     return losses.MeanSquaredError()
 
 
