@@ -14,7 +14,13 @@
 - at a parameter's value: its choices (``true``/``false`` for a boolean);
 - after ``zoo:``: the zoo's models (``spec:``, ``extends:``), or its block libraries (``use:``);
 - at a backbone's ``until:``: the cut points of the spec it names (a zoo model or a file in
-  the spec's folder), then the names of its layers, which cut inside its items too.
+  the spec's folder), then the names of its layers, which cut inside its items too;
+- in a ``freeze:``/``unfreeze:`` list (``training``'s or a phase's; flow ``[a, b]`` or block
+  ``- a``): the names a pattern may be (:mod:`cnnspec.lsp.patterns`: the model's items and
+  block calls, hierarchical names such as ``stage3.block2`` or ``st[1].inner``, the layers),
+  each with what it is and how many layers it covers, those the typed prefix allows (``/``
+  for ``.`` as freezing reads it), not those the list already names; the typed prefix is
+  replaced whole, and a name with brackets is quoted in a flow list.
 
 When the text does not load (invalid YAML, a missing ``use:`` file), the kinds and the
 parameters (and values) of the kind written on the lines above are still offered, from the
@@ -26,16 +32,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import SpecError, SpecPath
+from cnnspec.ir import ModelIR
 from cnnspec.layers.registry import REGISTRY, combinator_merges
 from cnnspec.lsp.locate import Cursor, item_path, kind_of, path_at, value_at
 from cnnspec.lsp.names import IMPLICIT, names_at, signature
+from cnnspec.lsp.patterns import PATTERN_KEYS, PatternNames, model_ir, pattern_list
 from cnnspec.lsp.scopes import is_block_input, visible_ids
 from cnnspec.lsp.text import in_expression
 from cnnspec.spec import zoo
@@ -73,6 +81,12 @@ class Suggestion:
     detail: str = ""
     snippet: str | None = None
     rank: int = 0
+    #: How many code points before the cursor the suggestion replaces (``None``: the editor's
+    #: word there): a pattern such as ``stage3.block2`` spans what editors take for several words.
+    replace: int | None = None
+    #: The plain text inserted over ``replace`` (``None``: the label); a name with brackets
+    #: in a flow list is quoted there (``"st[1].inner"``), or YAML would read a nested list.
+    insert: str | None = None
 
 
 def complete(
@@ -84,6 +98,7 @@ def complete(
     known: SourceDoc | None = None,
     file: Path | None = None,
     reader: Reader | None = None,
+    ir: ModelIR | None = None,
 ) -> list[Suggestion]:
     """Suggestions at 0-based code-point ``column`` of ``line_text``.
 
@@ -92,7 +107,8 @@ def complete(
     kind written on the lines ``above``). ``known`` is a document that loaded earlier, whose
     blocks are offered when ``doc`` is ``None`` (names only, never its positions). ``file`` is
     the spec's own path, the folder a backbone's spec file is read from (default: ``doc``'s);
-    ``reader``: the text of a file open in the editor (unsaved), else None (read from disk)."""
+    ``reader``: the text of a file open in the editor (unsaved), else None (read from disk);
+    ``ir``: the compiled model of ``doc`` (else it is resolved when its names are asked for)."""
     before = line_text[:column]
     path: SpecPath = cursor.path if cursor is not None and doc is not None else ()
     expression = in_expression(line_text, column)
@@ -108,6 +124,10 @@ def complete(
         if not names:
             return [Suggestion(name, "var", f"implicit: {text}") for name, text in IMPLICIT.items()]
         return [Suggestion(n.name, "var", f"{n.what}: {n.detail}") for n in names.values()]
+    typing = pattern_typed(before, above)
+    if typing is not None:
+        written = _written_patterns(doc, path)
+        return pattern_suggestions(doc if doc is not None else known, ir, *typing, written)
     if _INPUTS.search(before) or (path and "inputs" in path[-2:]):
         # Never ids of `known`: which ids come before the cursor is a matter of positions.
         return ids_in(scoped, path) if scoped is not None else []
@@ -515,11 +535,11 @@ def until_suggestions(
                 break
     if not isinstance(ref, str):
         return []
-    model = _backbone_doc(ref, file, reader)
+    model = backbone_doc(ref, file, reader)
     if model is None:
         return []
     if doc is not None and item is not None and isinstance(body, dict) and body.get("vars") is not None:
-        _set_vars(model, doc, body["vars"], (*item, "backbone", "vars"))
+        set_backbone_vars(model, doc, body["vars"], (*item, "backbone", "vars"))
     points = cut_points(model)
     found = [Suggestion(point, "id", f"cut point of {ref}") for point in points]
     return found + [
@@ -529,7 +549,7 @@ def until_suggestions(
     ]
 
 
-def _set_vars(model: SourceDoc, doc: SourceDoc, raw: object, path: SpecPath) -> None:
+def set_backbone_vars(model: SourceDoc, doc: SourceDoc, raw: object, path: SpecPath) -> None:
     """Put the backbone item's ``vars`` (at ``path`` of ``doc``) over ``model``'s own, as the
     resolver does (:func:`cnnspec.spec.backbone.set_vars`, its expressions over ``doc``'s vars):
     ``vars: {n: 3}`` names three iterations' layers. A var it cannot set keeps the model's
@@ -556,7 +576,7 @@ def _layer_names(model: SourceDoc) -> list[str]:
         return []
 
 
-def _backbone_doc(ref: str, file: Path | None, reader: Reader | None = None) -> SourceDoc | None:
+def backbone_doc(ref: str, file: Path | None, reader: Reader | None = None) -> SourceDoc | None:
     """The document a backbone's ``spec:`` names, or ``None`` (not found, not loading, or a
     file outside the folder of ``file``)."""
     from cnnspec.spec.compose import load_spec
@@ -738,3 +758,107 @@ def _snippet(name: str, required: list[str]) -> str:
         return name
     fields = ", ".join(f"{p}: ${{{i}:{p}}}" for i, p in enumerate(required, start=1))
     return f"{name}: {{{fields}}}"
+
+
+#: A block-style list item being typed: its dash, an opening quote, the text typed so far.
+_BLOCK_ITEM = re.compile(r"^[ \t]*-[ \t]+([\"']?)(\S*)$")
+#: A character of a pattern's name before a ``[`` that belongs to it (``st[1]``).
+_NAME_CHAR = re.compile(r"[A-Za-z0-9_.\]/*?]")
+#: An unclosed ``[`` of the name being typed (its ``]`` closes it, not the list).
+_IN_NAME = re.compile(r"\[[^\]]*$")
+#: What a plain scalar of a flow collection cannot hold (YAML would end it or nest a list).
+_FLOW_UNSAFE = re.compile(r"[\[\]{},#]")
+
+
+def pattern_typed(before: str, above: Sequence[str]) -> tuple[str, str, bool] | None:
+    """Whether the cursor is in a freeze/unfreeze pattern list, from the text alone (the list
+    is often not valid YAML while it is typed): the pattern typed so far, the quote it
+    opened (``"``, ``'`` or empty), and whether the list is a flow list (``freeze: [a, |``)
+    rather than a block one (``- |`` under ``freeze:`` of ``training`` or of a phase)."""
+    flow = _flow_list(before)
+    if flow is not None:
+        start, quote, token = flow
+        key = _KEY_BEFORE.search(before[:start])
+        return (token, quote, True) if key is not None and key.group(1) in PATTERN_KEYS else None
+    item = _BLOCK_ITEM.match(before)
+    if item is None or _key_of_value(before, above) not in PATTERN_KEYS:
+        return None  # (the list's key, read back only to it: the full path only for a pattern list)
+    found = indentation_path(before, above)
+    if found is None or not found[0] or found[0][-1] is not None:
+        return None
+    chain = found[0][:-1]
+    in_training = chain[:1] == ["training"] and (len(chain) == 2 or chain[1:3] == ["phases", None])
+    if not in_training or len(chain) not in (2, 4) or chain[-1] not in PATTERN_KEYS:
+        return None
+    return item.group(2), item.group(1), False
+
+
+def _flow_list(before: str) -> tuple[int, str, str] | None:
+    """The innermost flow collection open at the end of ``before``, when it is a list: where
+    its ``[`` is, the quote the element being typed opened, and the element's text so far;
+    ``None`` in a flow mapping, outside any collection, or in a comment. A ``[`` right after
+    a name's character is read as part of the name being typed (``st[1``: YAML would open a
+    nested list there, which no pattern list holds; the quote the completion inserts fixes it)."""
+    stack: list[int] = []
+    quote, start, index = "", 0, 0
+    while index < len(before):
+        ch = before[index]
+        if quote:
+            if ch == "\\" and quote == '"':
+                index += 1  # an escaped character
+            elif ch == quote and before[index + 1 : index + 2] == quote == "'":
+                index += 1  # '' in a single-quoted scalar
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'" and before[:index].rstrip()[-1:] in ("", "[", ",", "{", ":"):
+            quote, start = ch, index  # a quote only starts a scalar at the start of one
+        elif ch in "[{" and (ch == "{" or not _NAME_CHAR.match(before[index - 1 : index])):
+            stack.append(index)
+            start = index + 1
+        elif ch in "]}" and stack and not (ch == "]" and _IN_NAME.search(before[start:index])):
+            stack.pop()
+        elif ch == "#" and (index == 0 or before[index - 1] in " \t"):
+            return None
+        if not quote and (ch in ", \t"):
+            start = index + 1
+        index += 1
+    if not stack or before[stack[-1]] != "[":
+        return None
+    if quote:
+        return stack[-1], quote, before[start + 1 :]
+    return stack[-1], "", before[start:]
+
+
+def _written_patterns(doc: SourceDoc | None, path: SpecPath) -> set[str]:
+    """The patterns the list at the cursor already holds (from the located document)."""
+    where = pattern_list(path) if doc is not None else None
+    items = value_at(doc, where) if doc is not None and where is not None else None
+    return {item for item in items if isinstance(item, str)} if isinstance(items, list) else set()
+
+
+def pattern_suggestions(
+    doc: SourceDoc | None,
+    ir: ModelIR | None,
+    typed: str,
+    quote: str,
+    flow: bool,
+    written: Collection[str] = (),
+) -> list[Suggestion]:
+    """The names a freeze/unfreeze pattern may be (:class:`cnnspec.lsp.patterns.PatternNames`:
+    the model's ``ir``, else ``doc``'s model) that start with ``typed`` (``/`` read as ``.``,
+    and kept as typed), except those the list already has; each replaces ``typed`` (inside
+    the ``quote`` the user opened), quoted in a ``flow`` list when it has brackets."""
+    model = model_ir(doc, ir)
+    if model is None:
+        return []
+    prefix = typed.replace("/", ".")
+    found = []
+    for candidate in PatternNames(model).candidates():
+        name = candidate.name
+        if not name.startswith(prefix) or (name in written and name != typed):
+            continue
+        label = typed + name[len(prefix) :]  # as the user spells it (`st[0]/inner`)
+        insert = f'"{label}"' if flow and not quote and _FLOW_UNSAFE.search(label) else label
+        what = "layer" if candidate.what == "layer" else "id"
+        found.append(Suggestion(label, what, candidate.detail, None, candidate.rank, len(typed), insert))
+    return found

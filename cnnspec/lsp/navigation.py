@@ -6,10 +6,21 @@ the block input or the name a ``repeat`` carries that the resolver would bind it
 (:mod:`cnnspec.lsp.scopes`); a hierarchical name (``c0.x``, ``c0[1]``, ``cells[1].h``) → the
 item of its first segment, and through block calls (and a repeat's layers) the id its other
 segments name; ``${name}`` → the var, block parameter or loop variable; an ``extends``/``use``
-entry → the file; a backbone item (its kind key or its ``spec:``) → the backbone's spec file.
+entry → the file; a backbone item (its kind key or its ``spec:``) → the backbone's spec file,
+its ``until:`` → the id (or hierarchical name) of the backbone spec's model it names, else the
+layer of that name (a zoo model, or a spec file of the spec's folder); a ``freeze``/``unfreeze``
+pattern (``training``'s or a phase's, :mod:`cnnspec.lsp.patterns`) → what declares the name:
+a layer's ``id:`` (else its kind), a block call or backbone item (its ``id:``, else its kind
+key; a call in a library or a backbone's spec: that call), a repeat or iteration (``st``,
+``st[1]``: the repeat's id); a glob → every model item (or layer) whose layers it covers, in
+model order (:func:`definitions`; :func:`definition` gives the first); a ``search.space`` key →
+the var's key under ``vars:``, the setting's key or the layer parameter it sets (the key read as
+the search reads it), nothing when the document does not write it.
 References: every call of a block, every reference that means the same declaration: in
 ``inputs`` (a list, a single id, or a block call's mapping by name), ``outputs``, ``carry`` and
-``next`` values and ``next`` keys, hierarchical names by their first segment. Each is located
+``next`` values and ``next`` keys, hierarchical names by their first segment, and for an id of
+the model the freeze/unfreeze patterns that name it exactly (a glob names no id; from such a
+pattern, the id's references). Each is located
 at the start of its written text, so its range is the whole token (``c0.x``, ``"c0[1]"``): the
 text the reader sees refer to the id.
 
@@ -28,11 +39,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnspec.errors import Loc, SpecError, SpecPath, format_path
+from cnnspec.errors import Diagnostics, Loc, SpecError, SpecPath, format_path
 from cnnspec.fileio import user_path
 from cnnspec.ir import BlockCall, ModelIR, walk
+from cnnspec.layers.registry import REGISTRY
 from cnnspec.lsp.locate import Cursor, item_path, kind_of, value_at
 from cnnspec.lsp.names import names_at
+from cnnspec.lsp.patterns import PatternNames, model_ir, pattern_at, written_patterns
 from cnnspec.lsp.scopes import (
     Automatic,
     is_block_input,
@@ -43,6 +56,7 @@ from cnnspec.lsp.scopes import (
 )
 from cnnspec.lsp.text import in_expression, word_at
 from cnnspec.spec.backbone import KIND as BACKBONE
+from cnnspec.spec.compose import Reader
 from cnnspec.spec.loader import SourceDoc, display_name
 from cnnspec.spec.zoo import is_zoo_ref, resolve_ref
 
@@ -107,15 +121,59 @@ def automatic_names(doc: SourceDoc, ir: ModelIR) -> dict[SpecPath, frozenset[str
 
 
 def definition(
-    doc: SourceDoc, cursor: Cursor, line_text: str, column: int, automatic: Automatic | None = None
+    doc: SourceDoc,
+    cursor: Cursor,
+    line_text: str,
+    column: int,
+    automatic: Automatic | None = None,
+    *,
+    ir: ModelIR | None = None,
+    reader: Reader | None = None,
 ) -> Target | None:
+    """Where the thing under the cursor is defined: the first of :func:`definitions`."""
+    found = definitions(doc, cursor, line_text, column, automatic, ir=ir, reader=reader)
+    return found[0] if found else None
+
+
+def definitions(
+    doc: SourceDoc,
+    cursor: Cursor,
+    line_text: str,
+    column: int,
+    automatic: Automatic | None = None,
+    *,
+    ir: ModelIR | None = None,
+    reader: Reader | None = None,
+) -> list[Target]:
     """Where the thing under the cursor is defined (``column``: 0-based code points;
-    ``automatic``: the automatic names of the block calls, :func:`automatic_names`)."""
+    ``automatic``: the automatic names of the block calls, :func:`automatic_names`): one place,
+    or for a glob freeze/unfreeze pattern every item it covers (none: nothing to go to).
+    ``ir``: the compiled model of ``doc`` (else ``doc`` is resolved when a pattern needs its
+    names); ``reader``: the editor's text of an open file (a backbone's spec, unsaved)."""
     path = cursor.path
     word = word_at(line_text, column)
     if word is not None and in_expression(line_text, column):
         name = names_at(doc, path).get(word[0])
-        return Target(name.loc.file, name.loc) if name is not None and name.loc is not None else None
+        return [Target(name.loc.file, name.loc)] if name is not None and name.loc is not None else []
+    pattern = None if cursor.on_key else pattern_at(doc, path)
+    if pattern is not None:
+        model = model_ir(doc, ir)
+        names = PatternNames(model) if model is not None else None
+        return [Target(loc.file, loc) for loc in names.declarations(doc, pattern)] if names else []
+    if _is_until(doc, cursor):
+        found = _until_definition(doc, path, reader)
+        return [Target(found.file, found)] if found is not None else []
+    if len(path) == 3 and path[:2] == ("search", "space") and isinstance(path[2], str):
+        found = _space_definition(doc, path[2])
+        return [Target(found.file, found)] if found is not None else []
+    target = _definition(doc, cursor, automatic)
+    return [target] if target is not None else []
+
+
+def _definition(doc: SourceDoc, cursor: Cursor, automatic: Automatic | None) -> Target | None:
+    """The definition of what is under the cursor outside an expression, a pattern, an
+    ``until:`` and a search space key: a file, a block, an id, a carried name."""
+    path = cursor.path
     included = _included_file(doc, cursor) or _backbone_file(doc, cursor)
     if included is not None:
         return Target(included)
@@ -152,8 +210,15 @@ def references(
         return found
     path = cursor.path
     declared: Loc | None
-    if _carry_key_at(cursor):  # a carried name: declared by its key
-        name: str | None = str(path[-1])
+    pattern = None if cursor.on_key else pattern_at(doc, path)
+    if pattern is not None:  # a freeze/unfreeze pattern: the model's id it names, if it is one
+        path = ("outputs",)  # (read where the model's ids are all visible)
+        name: str | None = pattern.replace("/", ".")
+        declared = find_id(doc, path, name, automatic)
+        if declared is None:
+            return []
+    elif _carry_key_at(cursor):  # a carried name: declared by its key
+        name = str(path[-1])
         declared = doc.key_loc(path)
     else:
         name = _reference_at(doc, cursor)
@@ -174,9 +239,20 @@ def references(
         )
         or _names_inside(doc, site, ref, name, declared, automatic)
     ]
+    if declared is not None and root_of(path) == ("model",):
+        found += _patterns_naming(doc, name, declared, automatic)
     if include_declaration and declared is not None:
         found.insert(0, declared)
     return found
+
+
+def _patterns_naming(doc: SourceDoc, name: str, declared: Loc, automatic: Automatic | None) -> list[Loc]:
+    """The freeze/unfreeze patterns that name the model's id ``name`` (declared at
+    ``declared``) exactly, ``/`` for ``.`` as freezing reads them (a glob names no id: which
+    ids it covers is a matter of the compiled names, not of references)."""
+    if find_id(doc, ("outputs",), name, automatic) != declared:
+        return []  # an id the model's end does not see (inside a combinator): no pattern's
+    return [loc for _, pattern, loc in written_patterns(doc) if pattern.replace("/", ".") == name]
 
 
 def _may_name(ref: str, name: str) -> bool:
@@ -416,3 +492,79 @@ def _included_file(doc: SourceDoc, cursor: Cursor) -> str | None:
         ),
         None,
     )
+
+
+def _is_until(doc: SourceDoc, cursor: Cursor) -> bool:
+    """Whether the cursor is on the value of a backbone item's ``until:``."""
+    item = item_path(cursor.path)
+    return (
+        not cursor.on_key
+        and item is not None
+        and kind_of(doc, item) == BACKBONE
+        and cursor.path[len(item) :] == (BACKBONE, "until")
+    )
+
+
+def _until_definition(doc: SourceDoc, path: SpecPath, reader: Reader | None) -> Loc | None:
+    """Where the backbone's ``until:`` at ``path`` cuts: the id (or hierarchical name) of the
+    backbone spec's model as the resolver looks it up (in the model's scope after its last
+    item), else the layer of that name (a cut inside an item), in the backbone's spec at the
+    item's ``vars``. The spec is read as completion reads it (a zoo model, or a file of the
+    spec's folder, through ``reader``)."""
+    from cnnspec.lsp.completion import backbone_doc, set_backbone_vars
+    from cnnspec.spec.resolve import resolve
+
+    until = value_at(doc, path)
+    body = value_at(doc, path[:-1])
+    ref = body.get("spec") if isinstance(body, dict) else None
+    if not isinstance(until, str) or not isinstance(ref, str) or not isinstance(body, dict):
+        return None
+    loc = doc.loc((*path[:-1], "spec"))
+    file = Path(loc.file) if loc is not None and not loc.file.startswith("<") else None
+    model = backbone_doc(ref, file, reader)
+    if model is None:
+        return None
+    if body.get("vars") is not None:
+        set_backbone_vars(model, doc, body["vars"], (*path[:-1], "vars"))
+    try:
+        ir: ModelIR | None = resolve(model)
+    except SpecError:
+        ir = None  # its ids are still in its text; its layers' names are not
+    automatic = automatic_names(model, ir) if ir is not None else None
+    found = find_reference(model, ("outputs",), until, automatic)
+    if found is not None:
+        return found
+    node = next((node for node in ir.nodes if node.name == until), None) if ir is not None else None
+    return node.loc if node is not None else None
+
+
+def _space_definition(doc: SourceDoc, key: str) -> Loc | None:
+    """The place the ``search.space`` key ``key`` sets (``vars.width``: the var's key under
+    ``vars:``; ``training.batch_size``: that key; ``head_dropout.rate``: the parameter, or
+    the layer's main parameter written alone, ``dropout: 0.3``); ``None`` when the document
+    does not write it (the search adds it) or the key leads nowhere (its diagnostic says so).
+
+    The key is resolved by :func:`cnnspec.spec.search.read_search` itself, on a copy of the
+    document whose space is that key alone with a placeholder value: where a key leads does
+    not depend on its space, and a space being typed must not hide it."""
+    from dataclasses import replace
+
+    from cnnspec.spec.search import read_search
+
+    probe = replace(doc, data={**doc.data, "search": {"space": {key: {"choice": [0]}}}})
+    try:
+        space = read_search(probe, Diagnostics())
+    except SpecError:
+        return None
+    target = space.dimensions[0].target if space is not None and space.dimensions else None
+    if target is None:
+        return None
+    # (the tables themselves: `doc.loc` falls back on an ancestor, which is no definition)
+    found = doc.key_locs.get(target) or doc.locs.get(target)
+    if found is not None or len(target) < 2:
+        return found
+    kind, written = target[-2], value_at(doc, target[:-1])
+    registered = REGISTRY.get(str(kind))
+    main = registered is not None and registered.main == target[-1]
+    scalar = written is not None and not isinstance(written, (dict, list))
+    return doc.locs.get(target[:-1]) if main and scalar else None

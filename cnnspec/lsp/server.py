@@ -34,6 +34,7 @@ from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
 from cnnspec.errors import SpecPath
+from cnnspec.ir import ModelIR
 from cnnspec.lsp import completion as completing
 from cnnspec.lsp import diagnostics, edits, hover, navigation, symbols
 from cnnspec.lsp.documents import Analysis, Documents, looks_like_spec, path_of
@@ -388,6 +389,13 @@ class CnnspecServer(LanguageServer):
                 return navigation.automatic_names(doc, candidate.compiled.ir)
         return None
 
+    def compiled_ir(self, analysis: Analysis | None, doc: SourceDoc | None) -> ModelIR | None:
+        """The compiled model of ``doc`` when ``analysis`` compiled that very document (else
+        ``None``: the features that need its names resolve ``doc`` themselves)."""
+        if analysis is None or analysis.compiled is None or doc is None or analysis.doc is not doc:
+            return None
+        return analysis.compiled.ir
+
     def index(self, analysis: Analysis | None) -> TreeIndex | None:
         if analysis is None or analysis.compiled is None:
             return None
@@ -417,6 +425,16 @@ class CnnspecServer(LanguageServer):
         if found is None:
             return None
         return analysis, doc, found, line, column
+
+
+def _replacing(lines: Lines, row: int, column: int, s: completing.Suggestion) -> types.TextEdit | None:
+    """The edit of a suggestion that replaces the ``s.replace`` code points before the cursor
+    (a pattern such as ``stage3.block2``, several words to an editor), else ``None``."""
+    if s.replace is None:
+        return None
+    start = types.Position(row, lines.units(row, max(column - s.replace, 0)))
+    end = types.Position(row, lines.units(row, column))
+    return types.TextEdit(types.Range(start, end), s.insert if s.insert is not None else s.label)
 
 
 def _guard(default: T) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -488,19 +506,28 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
 
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
     @_guard(None)
-    def on_definition(ls: CnnspecServer, params: types.DefinitionParams) -> types.Location | None:
+    def on_definition(
+        ls: CnnspecServer, params: types.DefinitionParams
+    ) -> types.Location | list[types.Location] | None:
+        """One location, or several for a glob freeze pattern (every item it covers)."""
         found = ls.cursor(params.text_document.uri, params.position)
         if found is None:
             return None
         analysis, doc, cursor, line, column = found
         automatic = ls.automatic(params.text_document.uri, analysis, doc)
-        target = navigation.definition(doc, cursor, line, column, automatic)
-        if target is None:
+        targets = navigation.definitions(
+            doc, cursor, line, column, automatic, ir=ls.compiled_ir(analysis, doc), reader=ls.documents.text
+        )
+        locations = []
+        for target in targets:
+            if target.loc is None:
+                start = types.Position(0, 0)
+                locations.append(types.Location(ls.uri(path_of(target.file)), types.Range(start, start)))
+            else:
+                locations.append(diagnostics.location(target.loc, ls.encoding, ls.uri))
+        if not locations:
             return None
-        if target.loc is None:
-            start = types.Position(0, 0)
-            return types.Location(ls.uri(path_of(target.file)), types.Range(start, start))
-        return diagnostics.location(target.loc, ls.encoding, ls.uri)
+        return locations[0] if len(locations) == 1 else locations
 
     @server.feature(types.TEXT_DOCUMENT_REFERENCES)
     @_guard([])
@@ -519,7 +546,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
     )
     @_guard(None)
     def on_completion(ls: CnnspecServer, params: types.CompletionParams) -> types.CompletionList | None:
-        path, _, doc = ls.context(params.text_document.uri)
+        path, analysis, doc = ls.context(params.text_document.uri)
         text = ls.documents.text(path)
         if text is None or not looks_like_spec(text):
             return None
@@ -533,15 +560,24 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         last = ls.last_good.get(path)
         known = last.doc if last is not None else None  # its blocks' names, not its positions
         found = completing.complete(
-            doc, cursor, line, column, lines.lines[: max(row, 0)], known, path, ls.documents.text
-        )  # (a backbone's spec open in the editor: its unsaved text)
+            doc,
+            cursor,
+            line,
+            column,
+            lines.lines[: max(row, 0)],
+            known,
+            path,
+            ls.documents.text,  # (a backbone's spec open in the editor: its unsaved text)
+            ls.compiled_ir(analysis, doc),
+        )
         items = [
             types.CompletionItem(
                 label=s.label,
                 kind=_COMPLETION_KINDS.get(s.what),
                 detail=s.detail or None,
-                insert_text=s.snippet,
+                insert_text=s.snippet if s.replace is None else None,
                 insert_text_format=types.InsertTextFormat.Snippet if s.snippet else None,
+                text_edit=_replacing(lines, row, column, s),
                 sort_text=f"{s.rank}{s.label}",  # the editor sorts by it: rank first, then label
             )
             for s in found
