@@ -25,8 +25,9 @@ from cnnspec.lsp.documents import Analysis, Documents
 from cnnspec.lsp.locate import Cursor, path_at
 from cnnspec.lsp.patterns import PatternNames
 from cnnspec.lsp.text import Lines
-from cnnspec.spec.loader import SourceDoc, load_text
+from cnnspec.spec.loader import load_text
 from cnnspec.spec.zoo import resolve_ref
+from tests.test_lsp_completion_fixes import complete_at as complete_in
 
 pytest.importorskip("pygls", reason="the `lsp` extra is part of `dev`")
 
@@ -111,19 +112,9 @@ def where(loc: Loc | None) -> tuple[int, int] | None:
 
 
 def complete_at(text: str, needle: str, offset: int) -> list[completion.Suggestion]:
-    """Completion at ``needle`` + ``offset`` as the server asks for it: the located document
-    when the text loads (else ``None``: the names come from ``known``, the spec as it was)."""
-    start = text.index(needle) + offset
-    row = text[:start].count("\n")
-    column = start - (text[:start].rfind("\n") + 1)
-    lines = text.split("\n")
-    try:
-        doc: SourceDoc | None = load_text(text, "t.yaml")
-    except Exception:
-        doc = None
-    cursor = path_at(doc, "t.yaml", row + 1, column + 1) if doc is not None else None
-    known = load_text(SPEC, "t.yaml")
-    return completion.complete(doc, cursor, lines[row], column, lines[:row], known)
+    """Completion at ``needle`` + ``offset`` as the server asks for it (the names come from
+    ``known``, the spec as it was, when the text does not load)."""
+    return complete_in(text, needle, offset, load_text(SPEC, "t.yaml"))
 
 
 def labels(found: list[completion.Suggestion]) -> list[str]:
