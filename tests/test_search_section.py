@@ -333,3 +333,20 @@ def test_an_unknown_key_of_a_range_is_named_with_the_one_meant():
         "search.space.vars.width.steps",
         "did you mean `step`?",
     )
+
+
+def test_a_space_key_is_the_spec_path_a_trial_writes():
+    """space_target (what the editor's go-to-definition follows): a var, a setting, a layer's
+    parameter by its id or its index; a key the search refuses has none."""
+    from cnnspec.spec.loader import load_text
+    from cnnspec.spec.search import space_target
+
+    doc = load_text(BASE, "s.yaml")
+    assert space_target(doc, "vars.width") == ("vars", "width")
+    assert space_target(doc, "training.optimizer.adam.learning_rate") == (
+        "training", "optimizer", "adam", "learning_rate"
+    )  # fmt: skip
+    assert space_target(doc, "head.rate") == ("model", 3, "dropout", "rate")
+    assert space_target(doc, "model[0].conv2d.filters") == ("model", 0, "conv2d", "filters")
+    for refused in ("vars.depth", "training.epoch", "nohead.rate", "not a path"):
+        assert space_target(doc, refused) is None, refused

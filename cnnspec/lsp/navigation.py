@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnspec.errors import Diagnostics, Loc, SpecError, SpecPath, format_path
+from cnnspec.errors import Loc, SpecError, SpecPath, format_path
 from cnnspec.fileio import user_path
 from cnnspec.ir import BlockCall, ModelIR, walk
 from cnnspec.layers.registry import REGISTRY
@@ -544,19 +544,11 @@ def _space_definition(doc: SourceDoc, key: str) -> Loc | None:
     the layer's main parameter written alone, ``dropout: 0.3``); ``None`` when the document
     does not write it (the search adds it) or the key leads nowhere (its diagnostic says so).
 
-    The key is resolved by :func:`cnnspec.spec.search.read_search` itself, on a copy of the
-    document whose space is that key alone with a placeholder value: where a key leads does
-    not depend on its space, and a space being typed must not hide it."""
-    from dataclasses import replace
+    The key is read as the search reads it (:func:`cnnspec.spec.search.space_target`): where a
+    key leads does not depend on its space, so a space being typed does not hide it."""
+    from cnnspec.spec.search import space_target
 
-    from cnnspec.spec.search import read_search
-
-    probe = replace(doc, data={**doc.data, "search": {"space": {key: {"choice": [0]}}}})
-    try:
-        space = read_search(probe, Diagnostics())
-    except SpecError:
-        return None
-    target = space.dimensions[0].target if space is not None and space.dimensions else None
+    target = space_target(doc, key)
     if target is None:
         return None
     # (the tables themselves: `doc.loc` falls back on an ancestor, which is no definition)

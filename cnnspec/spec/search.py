@@ -414,6 +414,16 @@ def _parse_path(name: str) -> SpecPath | None:
 Target = tuple[SpecPath, Any, bool]
 
 
+def space_target(doc: SourceDoc, key: str) -> SpecPath | None:
+    """The spec path the ``search.space`` key ``key`` sets, as a trial writes it
+    (``vars.width``, ``training.batch_size``, a layer's parameter by its id: ``head.rate`` →
+    ``model[3].dropout.rate``), or ``None`` when ``key`` is no path the search accepts (the
+    search check reports why). For the editor, which goes to what a key sets."""
+    path = _parse_path(key)
+    resolved = _resolve_target(doc, path, lambda *_args, **_kwargs: None) if path is not None else None
+    return resolved[0] if resolved is not None else None
+
+
 def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None:
     head = path[0]
     data = doc.data
