@@ -7,7 +7,7 @@ a cached stream in class order, in ``cnnspec train`` and ``codegen --script``'s 
    another class inside one, a file link);
 3. ``data.cache`` on files listed class by class: the shuffle buffer after the cache saw one
    class at a time, so the files are permuted once by the seed before the cache;
-4. ``data.classes`` refusing bad files in the classes it leaves out.
+4. ``data.classes`` refusing bad files in the classes it leaves out (their folders are not read).
 
 The listing tests need no TensorFlow (cnnspec's loader and the script's data functions, as in
 tests/test_script_data_files.py); the stream's order and the script's history are ``slow``.
@@ -200,6 +200,36 @@ def test_bad_files_in_a_class_data_classes_leaves_out_are_not_checked(tmp_path, 
     (tmp_path / "photos" / "b" / "b1.png").write_bytes(b"x\n")
     assert "b1.png" in data_error(path)[0]
     assert "b1.png" in stopped(path, *args)
+
+
+@pytest.mark.parametrize("layout", ["folder", "split", "test_directory"])
+def test_the_folders_of_classes_data_classes_leaves_out_are_not_read(tmp_path, layout):
+    """Only the selected classes' folders are walked: a left-out class's empty folder, its
+    images in a format cnnspec does not read, an image linked from a kept class (which would
+    otherwise have two labels) stop neither cnnspec nor the script, in the training folder and
+    in a validation or test folder; the labels are still indices among all the classes."""
+    root = tmp_path / "photos"
+    trees = {"folder": [root], "split": [root / "train", root / "validation", root / "test"]}
+    trees["test_directory"] = [root, tmp_path / "held"]
+    for tree in trees[layout]:
+        class_tree(tree, {"a": 4, "b": 4, "c": 2, "d": 2})
+        for index in range(2):  # d: empty; c: a WebP and a link into a kept class
+            (tree / "d" / f"d{index}.png").unlink()
+        (tree / "c" / "c0.webp").write_bytes(b"RIFF")
+        (tree / "c" / "c1.png").unlink()
+        (tree / "c" / "c1.png").symlink_to(tree / "a" / "a0.png")
+    source = {"folder": "{directory: photos}", "split": "{directory: photos}"}
+    source["test_directory"] = "{directory: photos, test_directory: held}"
+    args = [root] + ([tmp_path / "held"] if layout == "test_directory" else [])
+    extra = "  classes: [b, 0]\n" + ("" if layout == "split" else SPLIT)  # (split: its own validation/)
+    path = write_spec(tmp_path, source[layout], CLASSIFIER, extra)
+    listed = cnnspec_data(path)
+    assert listed[3] == ["b", "a"]  # `0`: the label index among all four classes
+    assert not any(f"/{c}/" in f for c in "cd" for part in listed[:3] for f, _ in part)
+    assert_same_files(path, *args)
+    # the classes it keeps are still read whole
+    (trees[layout][0] / "a" / "a3.webp").write_bytes(b"RIFF")
+    assert "a3.webp" in data_error(path)[0] and "a3.webp" in stopped(path, *args)
 
 
 def test_data_classes_still_names_a_kept_class_of_only_bad_files(tmp_path):

@@ -17,11 +17,13 @@ raised before any training starts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
 import socket
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -386,15 +388,26 @@ def _listing(
 ) -> Listing:
     """The file list of a folder or CSV (a located error when it can't be listed); a test or
     validation folder is labelled by the training ``class_names`` and needs a folder for each
-    class of ``required`` (default: all)."""
+    class of ``required`` (default: all). With ``data.classes``, only the folders of the
+    classes it selects are walked (:func:`_selected_names`)."""
     from cnnspec.training.filelist import ListingError, index_folder, read_csv
 
     try:
         if config.kind == "csv":
             return read_csv(path, config.image_column, config.label_column, class_names)
-        return index_folder(path, class_names, required)
+        select = None if config.classes is None else functools.partial(_selected_names, config.classes)
+        return index_folder(path, class_names, required, select)
     except ListingError as exc:
         raise _error(str(exc), compiled, where, hint=exc.hint) from None
+
+
+def _selected_names(entries: Sequence[Any], names: list[str]) -> list[str]:
+    """The class names ``data.classes`` (``entries``) selects among ``names``; all of them when
+    an entry names no class, which the selection itself then reports, located at the entry."""
+    try:
+        return [names[label] for label in subsets.class_indices(entries, names, len(names))]
+    except subsets.UnknownClass:
+        return names
 
 
 # -- splitting -----------------------------------------------------------------------------------

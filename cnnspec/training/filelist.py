@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,7 +272,10 @@ def _class_files(folder: Path, claims: Claims) -> tuple[list[Path], list[Path]]:
 
 
 def index_folder(
-    folder: Path, class_names: Sequence[str] | None = None, required: Sequence[str] | None = None
+    folder: Path,
+    class_names: Sequence[str] | None = None,
+    required: Sequence[str] | None = None,
+    select: Callable[[list[str]], Sequence[str]] | None = None,
 ) -> Listing:
     """The image files of a class-folder tree in Keras' ``index_directory`` order (classes
     sorted, or in ``class_names``' order; each class's files by sorted folder then name), so
@@ -281,6 +284,11 @@ def index_folder(
     With ``class_names`` (a validation or test folder, labelled as the training folder), the
     classes of ``required`` (default: all) must have a folder; a class without one has no
     images here, its label still its index in ``class_names``.
+
+    ``select`` (``data.classes``): given the class names, those whose folders are read; the
+    other folders give their names (labels stay indices among all the classes) and are not
+    walked, so what they hold (an empty folder, another image format, thousands of files)
+    neither stops nor slows a run that leaves them out.
 
     Nothing is left out without a word: an almost-split folder (``train/`` beside ``other/``),
     a class folder unknown to ``class_names``, an empty class folder, images lying beside
@@ -311,12 +319,13 @@ def index_folder(
         names = list(class_names)
     else:
         folders, names = {name: name for name in found_names}, found_names
+    reading = None if select is None else set(select(list(names)))
     listed: list[tuple[int, str, list[Path]]] = []
     other: list[Path] = []
     claims: Claims = {}  # one for all the class folders: an image reached from two is refused
     for label, name in enumerate(names):
-        if name not in folders:
-            continue  # a class data.classes leaves out, which this folder does not have
+        if name not in folders or (reading is not None and name not in reading):
+            continue  # a class data.classes leaves out (its folder, if this one has it, unread)
         files, unreadable = _class_files(folder / folders[name], claims)
         listed.append((label, folders[name], files))
         other.extend(unreadable)
