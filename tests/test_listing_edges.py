@@ -114,6 +114,26 @@ def test_a_csv_row_repeating_an_image_is_an_error_naming_both_lines(tmp_path, se
         script_loader(tmp_path, "{source: {csv: pics/labels.csv}}")(tmp_path / "pics" / "labels.csv")
 
 
+def test_a_csv_naming_two_hard_links_of_one_image_is_an_error_too(tmp_path):
+    """Two names of one file (``ln a0.png twin.png``): no path tells them apart, the inode does;
+    a row naming a file that is missing still gets its own error (the script's too), not a crash."""
+    import os
+
+    make_images(tmp_path / "pics", {"a": 3, "b": 3})
+    os.link(tmp_path / "pics" / "a" / "a0.png", tmp_path / "pics" / "b" / "twin.png")
+    rows = [f"{c}/{c}{i}.png,{c}" for c in "ab" for i in range(3)]
+    (tmp_path / "pics" / "labels.csv").write_text("file,label\n" + "\n".join([*rows, "b/twin.png,b"]) + "\n")
+    error = listing_error(tmp_path, "{source: {csv: pics/labels.csv}}")
+    assert "expected each image once in labels.csv" in error.message
+    assert "twin.png on lines 2 and 8" in error.message
+    with pytest.raises(SystemExit, match=r"listed more than once: twin\.png"):
+        script_loader(tmp_path, "{source: {csv: pics/labels.csv}}")(tmp_path / "pics" / "labels.csv")
+    (tmp_path / "pics" / "b" / "twin.png").unlink()  # now a row of a file that is not there
+    with pytest.raises(SystemExit) as stopped:
+        script_loader(tmp_path, "{source: {csv: pics/labels.csv}}")(tmp_path / "pics" / "labels.csv")
+    assert "twin.png" in str(stopped.value) and "more than once" not in str(stopped.value)
+
+
 # -- 2. a hidden folder beside train/ and test/ ---------------------------------------------------
 def test_a_hidden_folder_beside_train_and_test_keeps_the_layout_in_the_script_too(tmp_path):
     make_images(tmp_path / "imgs" / "train", {"a": 4, "b": 4})

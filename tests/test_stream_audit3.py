@@ -3,7 +3,7 @@ a cached stream in class order, in ``cnnspec train`` and ``codegen --script``'s 
 
 1. one file in two of the training, validation and test sets (a ``test_directory`` or
    ``test_csv`` naming the training source, a ``test/`` linked to ``train/``, a file link);
-2. one image under two class folders through a symlink (a linked class folder, a link to
+2. one image under two class folders through a symlink or a hard link (a linked class folder, a link to
    another class inside one, a file link);
 3. ``data.cache`` on files listed class by class: the shuffle buffer after the cache saw one
    class at a time, so the files are permuted once by the seed before the cache;
@@ -15,6 +15,7 @@ tests/test_script_data_files.py); the stream's order and the script's history ar
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,40 @@ def test_separate_sets_are_read_by_both(tmp_path):
     listed = cnnspec_data(path)
     assert len(listed[0]) + len(listed[1]) == 8 and len(listed[2]) == 4
     assert_same_files(path, tmp_path / "photos", tmp_path / "held")
+
+
+def test_a_test_file_hard_linked_to_a_training_file_is_refused(tmp_path):
+    """A split made with hard links (``cp -al``, ``ln``): one file under two names, which no
+    path tells apart; refused by cnnspec and the script alike, naming the file."""
+    for split in ("train", "test"):
+        class_tree(tmp_path / "photos" / split, {"a": 3, "b": 3})
+    twin = tmp_path / "photos" / "test" / "a" / "a1.png"
+    twin.unlink()
+    os.link(tmp_path / "photos" / "train" / "b" / "b0.png", twin)
+    path = write_spec(tmp_path, "{directory: photos}", CLASSIFIER, "  validation_split: 0.0\n")
+    message, _, where = data_error(path)
+    assert where == "data.source.directory" and "1 file(s) are in two of them" in message
+    assert "test/a/a1.png (training and test)" in message
+    assert "test/a/a1.png (training and test)" in stopped(path, tmp_path / "photos")
+    # two names of one image within a class: listed once, as two symlinks to it are
+    twin.unlink()
+    twin.write_bytes((tmp_path / "photos" / "train" / "b" / "b1.png").read_bytes())
+    os.link(tmp_path / "photos" / "train" / "a" / "a0.png", tmp_path / "photos" / "train" / "a" / "a9.png")
+    training = [file for file, _ in cnnspec_data(path)[0]]
+    assert len(training) == 6 and not any(file.endswith("a9.png") for file in training)
+    assert_same_files(path, tmp_path / "photos")
+
+
+def test_an_image_hard_linked_into_two_class_folders_is_refused(tmp_path):
+    class_tree(tmp_path / "photos", {"a": 3, "b": 3})
+    os.link(tmp_path / "photos" / "a" / "a0.png", tmp_path / "photos" / "b" / "twin.png")
+    with pytest.raises(ListingError) as info:
+        index_folder(tmp_path / "photos")
+    message = str(info.value)
+    assert f"the image file {tmp_path / 'photos' / 'b' / 'twin.png'} is reached both as" in message
+    assert "(class 'a')" in message and "through a link (symbolic or hard)" in message
+    path = write_spec(tmp_path, "{directory: photos}", CLASSIFIER)
+    assert "two labels" in stopped(path, tmp_path / "photos")
 
 
 # -- 2. one image under two class folders ---------------------------------------------------------

@@ -1105,8 +1105,10 @@ def _check_disjoint(listings: dict[str, Listing], compiled: CompiledSpec, where:
     "validation": …, "test": …}``, the given ones): a ``test_directory`` naming the training
     folder, a ``test_csv`` naming the training CSV, a ``test/`` that links to ``train/``, or
     two CSVs naming one image would otherwise test (or validate) on images trained on, and the
-    scores would say nothing. Paths are compared as real paths (``os.path.realpath``), so a
-    link and a second spelling of a path are the file they lead to."""
+    scores would say nothing. Paths are compared as files
+    (:func:`~cnnspec.training.filelist.file_identity`), so a link, a second spelling of a path
+    and a hard link (one file under two names, as ``cp -al`` or ``ln`` make splits) are the
+    file they name."""
     from cnnspec.training.filelist import real_paths
 
     owner: dict[str, str] = {}  # real path → the first split that lists it

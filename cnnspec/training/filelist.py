@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,47 +143,78 @@ def data_files(folder: Path, claims: Claims | None = None, owner: str = "") -> l
             if file.startswith("."):
                 continue
             path = Path(root) / file
-            if tracks_files and (is_image_name(file) or is_other_image_name(file)):
-                # a file link (b/x.png → ../a/a0.png) reaches an image no folder link shows
-                real = os.path.join(real_root, file)
-                if os.path.islink(path):
-                    real = os.path.realpath(path)
-                if not _claim(claims, real, owner, path, folder):
-                    continue
+            # a file link (b/x.png → ../a/a0.png) reaches an image no folder link shows, and a
+            # hard link (one file under two names) one no path shows
+            image = is_image_name(file) or is_other_image_name(file)
+            if (
+                tracks_files
+                and image
+                and not _claim(claims, file_identity(path, real_root), owner, path, folder)
+            ):
+                continue
             found.append(path)
     return found
 
 
 def _claim(claims: Claims, real: str, owner: str, path: Path, folder: Path) -> bool:
-    """Claim the real folder or file ``real`` (reached as ``path``) for the class folder
-    ``owner``: ``True`` when it is new, ``False`` when ``owner`` reached it before (list it
-    once), a :class:`ListingError` naming both paths when another class folder did."""
+    """Claim the real folder or file ``real`` (reached as ``path``; a file's
+    :func:`file_identity`) for the class folder ``owner``: ``True`` when it is new, ``False``
+    when ``owner`` reached it before (list it once), a :class:`ListingError` naming both paths
+    when another class folder did."""
     first = claims.setdefault(real, (owner, path))
     if first[0] == owner:
         return first[1] == path
-    kind = "folder" if os.path.isdir(real) else "image file"
+    kind = "folder" if os.path.isdir(path) else "image file"
+    shown = os.path.realpath(path) if kind == "folder" or real.startswith(HARD_LINKED) else real
     raise ListingError(
-        f"expected each image in one class folder of {folder.parent}; the {kind} {real} is "
+        f"expected each image in one class folder of {folder.parent}; the {kind} {shown} is "
         f"reached both as {first[1]} (class {first[0]!r}) and as {path} (class {owner!r}), "
-        "through a symlink, so its images would have two labels",
+        "through a link (symbolic or hard), so its images would have two labels",
         "remove the link, or copy the images into the class they belong to",
     )
 
 
+#: How :func:`file_identity` names a file with several hard links: by its device and inode.
+HARD_LINKED = "hard-linked file "
+
+
+def file_identity(path: str | Path, real_parent: str | None = None) -> str:
+    """What makes two paths one file: its real path (a symlink is the file it leads to), or,
+    for a file with more than one hard link, its device and inode (``hard-linked file
+    DEV:INO``), since no path tells two names of one file apart. ``real_parent``: the real
+    path of the file's folder, when the caller knows it. One ``lstat`` for a plain file, as
+    ``os.path.islink`` costs."""
+    text = os.fspath(path)
+    try:
+        status = os.lstat(text)
+        if stat.S_ISLNK(status.st_mode):
+            status = os.stat(text)  # the file it leads to, whose other names count too
+            real = os.path.realpath(text)
+        else:
+            parent, name = os.path.split(text)
+            real = os.path.join(
+                real_parent if real_parent is not None else os.path.realpath(parent or "."), name
+            )
+    except OSError:  # gone or unreadable: said where it is read
+        return os.path.realpath(text)
+    if status.st_nlink > 1 and stat.S_ISREG(status.st_mode):
+        return f"{HARD_LINKED}{status.st_dev}:{status.st_ino}"
+    return real
+
+
 def real_paths(paths: Sequence[Path]) -> list[str]:
-    """``os.path.realpath`` of each of ``paths`` (existing files), the folders resolved once
+    """:func:`file_identity` of each of ``paths`` (existing files), the folders resolved once
     each: a million files in a few thousand folders cost a million ``lstat`` calls, not a
     resolve of every component of every path."""
     folders: dict[str, str] = {}
     out = []
     for path in paths:
-        text = os.fspath(path)
-        parent, name = os.path.split(text)
+        parent = os.path.dirname(os.fspath(path))
         real_parent = folders.get(parent)
         if real_parent is None:
             real_parent = folders[parent] = os.path.realpath(parent or ".")
         # a file that is a link is the file it leads to (data/test/x.png → ../train/x.png)
-        out.append(os.path.realpath(text) if os.path.islink(text) else os.path.join(real_parent, name))
+        out.append(file_identity(path, real_parent))
     return out
 
 
@@ -436,10 +468,10 @@ def _cell(row: dict[str | None, Any], column: str) -> str:
 def _check_unique(csv_path: Path, paths: Sequence[Path], lines: Sequence[int]) -> None:
     """A ListingError when a CSV names one image file twice: its rows would be split apart, so
     the image (same label or not) could be trained on and tested on."""
-    first: dict[Path, int] = {}
+    first: dict[str, int] = {}
     repeated: list[str] = []
     for path, line in zip(paths, lines, strict=True):
-        seen = first.setdefault(path.resolve(), line)  # a0.png and ./a0.png are one file
+        seen = first.setdefault(file_identity(path), line)  # a0.png and ./a0.png are one file
         if seen != line:
             repeated.append(f"{path.name} on lines {seen} and {line}")
     if repeated:
