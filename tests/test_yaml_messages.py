@@ -218,6 +218,13 @@ CASES = [
         "add a colon: `- dropout: 0.3`",
     ),
     (
+        "layer_kind_and_value_without_a_blank_after_the_colon",  # one plain string to YAML
+        "  - dropout: 0.3",
+        "  - dropout:0.3",
+        "12:5: error: model[4].dropout:0.3: unknown layer kind 'dropout:0.3'",
+        "add a space after the colon: `- dropout: 0.3`",
+    ),
+    (
         "misspelt_layer_kind",  # a misspelling still gets "did you mean"
         "  - dropout: 0.3",
         "  - dropot",

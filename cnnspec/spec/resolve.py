@@ -1093,12 +1093,18 @@ class Resolver:
                 choices = [*REGISTRY, *COMBINATORS, BACKBONE, *self.blocks]
                 # `- dropout 0.3` is one plain string to YAML: a known kind, a blank and a value
                 # is a kind whose colon was left out. "did you mean `dropout`?" would lead on to
-                # "missing required parameter `rate`" instead.
+                # "missing required parameter `rate`" instead. `- dropout:0.3` is one string
+                # too: YAML reads a colon as a key's only when a blank follows it.
                 first, _, value = (
                     kind_key.partition(" ") if isinstance(kind_key, str) and body is None else ("", "", "")
                 )
+                tight, colon, after = (
+                    kind_key.partition(":") if isinstance(kind_key, str) and body is None else ("", "", "")
+                )
                 if value.strip() and first in choices:
                     hint = f"add a colon: `- {first}: {value.strip()}`"
+                elif colon and after.strip() and tight.strip() in choices:
+                    hint = f"add a space after the colon: `- {tight.strip()}: {after.strip()}`"
                 else:
                     hint = did_you_mean(kind_key, choices) or "run `cnnspec schema --kinds` to list the kinds"
                 self.error(
