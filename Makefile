@@ -92,9 +92,9 @@ schema: $(VENV)/.installed
 	$(BIN)/cnnspec schema -o schemas/cnnspec.schema.json
 	$(BIN)/cnnspec schema --library -o schemas/cnnspec-blocks.schema.json
 
-# docs/reference.md (every layer kind), docs/zoo.md (every zoo variant) and docs/cli.md (every
-# command and option); tests/test_docs.py and tests/test_cli_reference.py fail when the committed
-# files are stale.
+# docs/reference.md (every layer kind), docs/sections.md (every setting of a spec's sections),
+# docs/zoo.md (every zoo variant) and docs/cli.md (every command and option); tests/test_docs.py
+# and tests/test_cli_reference.py fail when the committed files are stale.
 docs: $(VENV)/.installed
 	$(BIN)/python -m cnnspec.analysis.docs docs
 	$(BIN)/python -m cnnspec.cli.reference docs

@@ -1,5 +1,6 @@
-"""docs/reference.md and docs/zoo.md are generated (``make docs``) and committed: the committed
-files must equal what the generators write now, and every example must be a valid layer item."""
+"""docs/reference.md, docs/sections.md and docs/zoo.md are generated (``make docs``) and
+committed: the committed files must equal what the generators write now, and every example must
+be a valid layer item."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""The generated documentation: ``docs/reference.md`` (every layer kind, from the registry) and
-``docs/zoo.md`` (every zoo variant, from the compiled specs), and the zoo's catalogue
-``cnnspec/zoo/catalog.json`` that ``cnnspec zoo`` reads (:mod:`cnnspec.analysis.zoo`).
+"""The generated documentation: ``docs/reference.md`` (every layer kind, from the registry),
+``docs/sections.md`` (every setting of a spec's sections, from the JSON Schema:
+:mod:`cnnspec.analysis.docs_sections`), ``docs/zoo.md`` (every zoo variant, from the compiled
+specs), and the zoo's catalogue ``cnnspec/zoo/catalog.json`` that ``cnnspec zoo`` reads
+(:mod:`cnnspec.analysis.zoo`).
 
 ``make docs`` runs ``python -m cnnspec.analysis.docs docs``; the committed files are checked for
 freshness by ``tests/test_docs.py``, which runs the same functions in-process. Nothing here
@@ -12,12 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cnnspec.analysis.docs_sections import sections_page
 from cnnspec.analysis.report import human_count
 from cnnspec.analysis.zoo import INDEX, compile_catalog, cut_points, index_text
 from cnnspec.fileio import write_atomic
 from cnnspec.layers.params import Param
 from cnnspec.layers.registry import REGISTRY, LayerKind
 from cnnspec.resources import zoo_dir
+from cnnspec.spec.schema import json_schema
 
 #: A value of each parameter type for the examples of required parameters.
 _EXAMPLE_VALUES: dict[str, Any] = {
@@ -111,6 +115,13 @@ def reference_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def sections_markdown() -> str:
+    """``docs/sections.md``: every top-level key of a spec and every setting of its sections
+    (``data``, ``training``, ``runtime``, ``search``, ``weights``, ``input``, ``defaults``),
+    walked from the spec's JSON Schema (what ``cnnspec schema`` prints)."""
+    return sections_page(json_schema(), _GENERATED)
+
+
 def zoo_markdown() -> str:
     """``docs/zoo.md``: every variant of the packaged zoo."""
     root = zoo_dir()
@@ -170,7 +181,7 @@ def zoo_markdown() -> str:
 
 
 #: file name in docs/ → its generator
-GENERATED = {"reference.md": reference_markdown, "zoo.md": zoo_markdown}
+GENERATED = {"reference.md": reference_markdown, "sections.md": sections_markdown, "zoo.md": zoo_markdown}
 
 
 def catalog_index() -> str:
@@ -197,7 +208,8 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(
         prog="python -m cnnspec.analysis.docs",
-        description="Write docs/reference.md, docs/zoo.md and the zoo catalogue from the registry.",
+        description="Write docs/reference.md, docs/sections.md, docs/zoo.md and the zoo catalogue "
+        "from the registry and the schema.",
     )
     parser.add_argument(
         "folder", nargs="?", default="docs", type=Path, help="where to write the pages (docs)"
