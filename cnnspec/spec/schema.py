@@ -303,7 +303,7 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
         "properties": {
             "cnnspec": {"const": 1, "description": "spec language version"},
             "name": {"$ref": "#/$defs/identifier", "description": "model name"},
-            "description": {"type": "string"},
+            "description": {"type": "string", "description": "what the model is, in a sentence"},
             "extends": {
                 "type": "string",
                 "description": "a base spec to deep-merge under this one: a path, `file.yaml#variant` "
@@ -342,27 +342,47 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
                         "anyOf": [
                             {"type": "array", "items": positive, "minItems": 1, "maxItems": 4},
                             {"$ref": "#/$defs/expression"},
-                        ]
+                        ],
+                        "description": "one image's shape without the batch: [height, width, channels]",
                     },
-                    "name": {"$ref": "#/$defs/identifier"},
+                    "name": {
+                        "$ref": "#/$defs/identifier",
+                        "description": "the input layer's name (default input); `inputs:` may refer to it",
+                    },
                 },
                 "required": ["shape"],
                 "additionalProperties": False,
+                "description": "the model's input",
             },
             "vars": {
                 "type": "object",
                 "propertyNames": {"pattern": IDENTIFIER_PATTERN},
                 "additionalProperties": {"type": VAR_TYPES},
+                "description": "named values the spec reads as `${name}` (set from the command line "
+                "with --set vars.name=…)",
             },
             "blocks": {
                 "type": "object",
                 "propertyNames": {"pattern": IDENTIFIER_PATTERN},
                 "additionalProperties": {"$ref": "#/$defs/block"},
+                "description": "reusable, parameterised layer lists, called by name in a layer list",
             },
             "defaults": {"$ref": "#/$defs/defaults"},
-            "model": {**layer_list, "minItems": 1},
-            "outputs": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-            "augmentation": layer_list,
+            "model": {
+                **layer_list,
+                "minItems": 1,
+                "description": "the layers, from the input to the output(s)",
+            },
+            "outputs": {
+                "type": "array",
+                "items": {"type": "string"},
+                "minItems": 1,
+                "description": "the ids of the model's outputs (default: its last layer)",
+            },
+            "augmentation": {
+                **layer_list,
+                "description": "random layers applied to the training images only (built as one line)",
+            },
             "data": DATA_SCHEMA,
             "training": TRAINING_SCHEMA,
             "runtime": RUNTIME_SCHEMA,

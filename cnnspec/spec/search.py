@@ -58,8 +58,12 @@ SPACE_SCHEMA: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "int": {**_PAIR_INT, "description": "[low, high], both included"},
-                "step": {"type": "integer", "minimum": 1},
-                "log": {"type": "boolean"},
+                "step": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "take every step-th integer from low",
+                },
+                "log": {"type": "boolean", "description": "sample on a log scale (low > 0)"},
             },
             "required": ["int"],
             "additionalProperties": False,
@@ -97,8 +101,15 @@ SEARCH_SCHEMA: dict[str, Any] = {
                 {
                     "type": "object",
                     "properties": {
-                        "metric": {"type": "string", "minLength": 1},
-                        "direction": {"enum": DIRECTIONS},
+                        "metric": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": f"a per-epoch logged value (default {DEFAULT_OBJECTIVE})",
+                        },
+                        "direction": {
+                            "enum": DIRECTIONS,
+                            "description": "default: minimize for losses, else maximize",
+                        },
                     },
                     "additionalProperties": False,
                 },

@@ -194,18 +194,6 @@ IMAGE_TARGET_SCHEMAS = [
     ),
 ]
 
-_IMAGE_SIZE = {
-    "type": "array",
-    "items": {"type": "integer", "minimum": 1},
-    "minItems": 2,
-    "maxItems": 2,
-    "description": "[height, width] to resize to (default: input.shape)",
-}
-_COLOR_MODE = {
-    "enum": ["rgb", "grayscale"],
-    "description": "default: grayscale for 1 input channel, rgb for 3",
-}
-
 DATA_SCHEMA = _obj(
     {
         "source": {
@@ -316,51 +304,89 @@ _LR_SCHEDULE = _one_key(
                 "alpha": _num(0, 1, description="final rate as a fraction of the peak (default 0)"),
                 "warmup_steps": _WARMUP,
             },
+            description="the rate follows half a cosine from its peak down to alpha × peak",
         ),
         "exponential_decay": _obj(
             {
                 "initial_learning_rate": _num(0, exclusive=True, description="default 0.001"),
-                "decay_steps": _int(1),
-                "decay_rate": _num(0, exclusive=True),
-                "staircase": BOOL,
+                "decay_steps": _int(
+                    1, description="steps over which the rate is multiplied by decay_rate once"
+                ),
+                "decay_rate": _num(
+                    0,
+                    exclusive=True,
+                    description="rate = initial_learning_rate × decay_rate^(step / decay_steps)",
+                ),
+                "staircase": _bool("decay in whole steps of decay_steps (default false: smoothly)"),
                 "warmup_steps": _WARMUP,
             },
             ("decay_steps", "decay_rate"),
+            description="the rate falls by a factor decay_rate every decay_steps steps",
         ),
         "piecewise_constant": _obj(
             {
-                "boundaries": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+                "boundaries": {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 1},
+                    "minItems": 1,
+                    "description": "the steps at which the rate changes, increasing",
+                },
                 "values": {
                     "type": "array",
                     "items": {"type": "number", "exclusiveMinimum": 0},
                     "minItems": 2,
+                    "description": "the rate before the first boundary, between each two, and after the "
+                    "last (one more than boundaries)",
                 },
                 "warmup_steps": _WARMUP,
             },
             ("boundaries", "values"),
+            description="a constant rate between step boundaries",
         ),
     },
     "a learning-rate schedule (steps are optimizer steps, i.e. batches)",
 )
-_LR = {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPR, _LR_SCHEDULE]}
+_LR = {
+    "anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPR, _LR_SCHEDULE],
+    "description": "a constant rate (default 0.001), or a schedule",
+}
 _OPT_COMMON = {
     "learning_rate": _LR,
-    "weight_decay": _num(0),
-    "clipnorm": _num(0, exclusive=True),
+    "weight_decay": _num(0, description="decoupled weight decay (default none; adamw: Keras' 0.004)"),
+    "clipnorm": _num(
+        0, exclusive=True, description="clip each weight's gradient to this norm (default none)"
+    ),
 }
+_BETA_1 = _num(0, 1, description="decay of the gradients' running mean (default 0.9)")
+_BETA_2 = _num(0, 1, description="decay of the squared gradients' running mean (default 0.999)")
+_EPSILON = _num(0, description="added to the denominator for stability (default 1e-7)")
+_ADAM = {**_OPT_COMMON, "beta_1": _BETA_1, "beta_2": _BETA_2, "epsilon": _EPSILON}
 OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop"]
 OPTIMIZER_SCHEMA = {
     "anyOf": [
         {"enum": OPTIMIZERS},
         _one_key(
             {
-                "adam": _obj({**_OPT_COMMON, "beta_1": _num(0, 1), "beta_2": _num(0, 1), "epsilon": _num(0)}),
-                "adamw": _obj(
-                    {**_OPT_COMMON, "beta_1": _num(0, 1), "beta_2": _num(0, 1), "epsilon": _num(0)}
+                "adam": _obj(_ADAM, description="Adam (keras.optimizers.Adam)"),
+                "adamw": _obj(_ADAM, description="Adam with decoupled weight decay (keras.optimizers.AdamW)"),
+                "sgd": _obj(
+                    {
+                        **_OPT_COMMON,
+                        "momentum": _num(0, 1, description="default 0 (plain gradient descent)"),
+                        "nesterov": _bool("Nesterov momentum (default false)"),
+                    },
+                    description="stochastic gradient descent (keras.optimizers.SGD)",
                 ),
-                "sgd": _obj({**_OPT_COMMON, "momentum": _num(0, 1), "nesterov": BOOL}),
                 "rmsprop": _obj(
-                    {**_OPT_COMMON, "rho": _num(0, 1), "momentum": _num(0, 1), "epsilon": _num(0)}
+                    {
+                        **_OPT_COMMON,
+                        "rho": _num(
+                            0, 1, description="decay of the squared gradients' running mean (default 0.9)"
+                        ),
+                        "momentum": _num(0, 1, description="default 0"),
+                        "epsilon": _EPSILON,
+                    },
+                    description="RMSprop (keras.optimizers.RMSprop)",
                 ),
             }
         ),
@@ -380,17 +406,33 @@ LOSSES = [
     "dice",
 ]
 _FROM_LOGITS = _bool("the output is not a softmax/sigmoid (default: inferred from the last layer)")
+_LABEL_SMOOTHING = _num(0, 1, description="move each target this far towards uniform (default 0)")
 LOSS_SCHEMA = {
     "anyOf": [
         {"enum": LOSSES},
         _one_key(
             {
-                "sparse_categorical_crossentropy": _obj({"from_logits": _FROM_LOGITS}),
-                "categorical_crossentropy": _obj(
-                    {"from_logits": _FROM_LOGITS, "label_smoothing": _num(0, 1)}
+                "sparse_categorical_crossentropy": _obj(
+                    {"from_logits": _FROM_LOGITS}, description="integer class labels"
                 ),
-                "binary_crossentropy": _obj({"from_logits": _FROM_LOGITS, "label_smoothing": _num(0, 1)}),
-                "huber": _obj({"delta": _num(0, exclusive=True)}),
+                "categorical_crossentropy": _obj(
+                    {"from_logits": _FROM_LOGITS, "label_smoothing": _LABEL_SMOOTHING},
+                    description="one-hot class labels",
+                ),
+                "binary_crossentropy": _obj(
+                    {"from_logits": _FROM_LOGITS, "label_smoothing": _LABEL_SMOOTHING},
+                    description="independent 0/1 targets (multi-label, a 1-unit or 1-channel output)",
+                ),
+                "huber": _obj(
+                    {
+                        "delta": _num(
+                            0,
+                            exclusive=True,
+                            description="where the loss turns from squared to linear (default 1)",
+                        )
+                    },
+                    description="squared error for small errors, absolute error beyond delta",
+                ),
             }
         ),
     ],
@@ -414,8 +456,16 @@ METRICS = [
 METRIC_SCHEMA = {
     "anyOf": [
         {"enum": METRICS},
-        _one_key({"top_k_accuracy": _obj({"k": _int(1, description="default 5")})}),
-    ]
+        _one_key(
+            {
+                "top_k_accuracy": _obj(
+                    {"k": _int(1, description="default 5")},
+                    description="the true class is among the k highest outputs",
+                )
+            }
+        ),
+    ],
+    "description": "a metric name, or {top_k_accuracy: {k}}; each output task accepts its own",
 }
 CALLBACKS = [
     "early_stopping",
@@ -433,23 +483,45 @@ CALLBACK_SCHEMA = {
                 "early_stopping": _obj(
                     {
                         "monitor": MONITOR,
-                        "patience": _int(0),
-                        "min_delta": _num(0),
+                        "patience": _int(
+                            0, description="epochs without improvement before stopping (default 0)"
+                        ),
+                        "min_delta": _num(
+                            0, description="the least change that counts as improvement (default 0)"
+                        ),
                         "mode": MODE,
-                        "restore_best_weights": BOOL,
-                        "start_from_epoch": _int(0),
-                    }
+                        "restore_best_weights": _bool(
+                            "end with the best epoch's weights, not the last's (default false)"
+                        ),
+                        "start_from_epoch": _int(
+                            0, description="epochs before any stop is considered (default 0)"
+                        ),
+                    },
+                    description="stop when the monitored figure stops improving",
                 ),
                 "reduce_lr_on_plateau": _obj(
                     {
                         "monitor": MONITOR,
-                        "factor": _num(0, 1, exclusive=True, exclusive_max=True),
-                        "patience": _int(0),
-                        "min_lr": _num(0),
-                        "min_delta": _num(0),
+                        "factor": _num(
+                            0,
+                            1,
+                            exclusive=True,
+                            exclusive_max=True,
+                            description="the rate is multiplied by this (default 0.1)",
+                        ),
+                        "patience": _int(
+                            0, description="epochs without improvement before lowering (default 10)"
+                        ),
+                        "min_lr": _num(0, description="the rate never goes below this (default 0)"),
+                        "min_delta": _num(
+                            0, description="the least change that counts as improvement (default 1e-4)"
+                        ),
                         "mode": MODE,
-                        "cooldown": _int(0),
-                    }
+                        "cooldown": _int(
+                            0, description="epochs to wait after lowering before watching again (default 0)"
+                        ),
+                    },
+                    description="lower the learning rate when the monitored figure stops improving",
                 ),
                 "model_checkpoint": _obj(
                     {
@@ -460,9 +532,18 @@ CALLBACK_SCHEMA = {
                     description="save checkpoints/best.keras (or last.keras) in the run directory; "
                     "with save_best_only the final model.keras holds the best epoch's weights",
                 ),
-                "tensorboard": _obj({"histogram_freq": _int(0)}, description="logs in RUN/tensorboard"),
+                "tensorboard": _obj(
+                    {
+                        "histogram_freq": _int(
+                            0, description="epochs between weight histograms (default 0: none)"
+                        )
+                    },
+                    description="logs in RUN/tensorboard",
+                ),
                 "csv_logger": _obj({}, description="per-epoch log in RUN/training_log.csv"),
-                "terminate_on_nan": _obj({}),
+                "terminate_on_nan": _obj(
+                    {}, description="stop at the first batch whose loss is NaN or infinite"
+                ),
             }
         ),
     ],
@@ -580,7 +661,10 @@ RUNTIME_SCHEMA = _obj(
         },
         "distribute": DISTRIBUTE_SCHEMA,
         "threads": _obj(
-            {"intra_op": _int(0), "inter_op": _int(0)},
+            {
+                "intra_op": _int(0, description="threads within one operation (a convolution)"),
+                "inter_op": _int(0, description="operations run at the same time"),
+            },
             description="TensorFlow thread pools (0: TensorFlow's choice, the fastest measured)",
         ),
     },

@@ -38,8 +38,16 @@ WEIGHTS_SCHEMA: dict[str, Any] = {
         {
             "type": "object",
             "properties": {
-                "from": {"type": "string", "minLength": 1},
-                "strict": {"type": "boolean", "default": False},
+                "from": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "the source: a run folder, a .keras or .weights.h5 file, or imagenet",
+                },
+                "strict": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "a weight that cannot be loaded is an error (else skipped and reported)",
+                },
             },
             "required": ["from"],
             "additionalProperties": False,
