@@ -175,3 +175,26 @@ def test_walker_rows_are_rows(schema):
     assert rows[0] == Row("weights", "non-empty string or mapping (settings below)", "", rows[0].description)
     assert [r.path for r in rows] == ["weights", "weights.from", "weights.strict"]
     assert rows[2].description.endswith("; default `false`")  # the schema's own default, said once
+
+
+@pytest.mark.parametrize("key", ["", *SECTIONS])
+def test_every_setting_says_what_it_does(schema, key):
+    """A setting the schema gives no description has a blank cell on the page and no hover text
+    in an editor: a new setting must come with one (its default, when the trainer applies one)."""
+    rows = list(section_rows(schema, key)) if key else []
+    if not key:  # the top-level keys (a `$ref` described where it is defined)
+        defined = schema["$defs"]
+        rows = [
+            Row(
+                name,
+                "",
+                "",
+                str(
+                    value.get("description")
+                    or defined.get(value.get("$ref", "/")[8:], {}).get("description", "")
+                ),
+            )
+            for name, value in schema["properties"].items()
+        ]
+    blank = [row.path for row in rows if not row.description.strip()]
+    assert blank == [], f"settings without a description: {blank}"
