@@ -28,6 +28,7 @@ from cnnspec.lsp.text import Lines
 from cnnspec.spec.loader import load_text
 from cnnspec.spec.zoo import resolve_ref
 from tests.test_lsp_completion_fixes import complete_at as complete_in
+from tests.test_lsp_navigation_fixes import BACKBONE as NAVIGATION_BACKBONE
 
 pytest.importorskip("pygls", reason="the `lsp` extra is part of `dev`")
 
@@ -258,15 +259,8 @@ def test_references_of_an_id_include_the_patterns_naming_it(tmp_path: Path) -> N
     )
 
 
-BACKBONE = """\
-cnnspec: 1
-name: t
-input: {shape: [224, 224, 3]}
-model:
-  - backbone: {spec: zoo:resnet50, until: conv4, vars: {include_top: false}}
-    id: body
-  - global_avg_pool2d
-"""
+#: ResNet50 cut after its conv4 stage (the navigation tests' spec, one stage earlier).
+BACKBONE = NAVIGATION_BACKBONE.replace("until: conv5", "until: conv4")
 
 
 def test_until_goes_to_the_cut_in_the_zoo_model(tmp_path: Path) -> None:
