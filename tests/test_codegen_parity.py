@@ -17,7 +17,7 @@ import pytest
 
 from cnnspec.api import compile_spec, compile_text
 from cnnspec.backends.python_emitter import generate_code
-from tests.conftest import run_script
+from tests.conftest import run_python, run_script
 
 # (Keras warns when a stream's first epoch ends, as its length is unknown until then)
 pytestmark = pytest.mark.filterwarnings("ignore:Your input ran out of data")
@@ -92,6 +92,29 @@ def test_script_reads_and_orders_image_files_as_cnnspec_train_does(tmp_path):
         assert values == pytest.approx(expected, abs=1e-6), key
     assert theirs["test"]["loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
     assert theirs["test"]["accuracy"] == pytest.approx(ours.metrics["test_accuracy"], abs=1e-6)
+    # Both model.keras load, compiled, in plain Keras (a process that never imports cnnspec nor
+    # the script: neither warm-up class is registered there), with the rate the run reached: the
+    # same in both, decayed below the 0.05 the warm-up led to
+    loader = tmp_path / "load.py"
+    loader.write_text(LOAD_COMPILED, encoding="utf-8")
+    loaded = run_python(
+        loader, str(tmp_path / "cnnspec" / "model.keras"), str(tmp_path / "script" / "model.keras")
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    ours_rate, script_rate = (float(line) for line in loaded.stdout.split())
+    assert ours_rate == pytest.approx(script_rate, rel=1e-6) and 0 < ours_rate < 0.05
+
+
+#: Load each model file given with keras.saving.load_model (compiled), print its learning rate.
+LOAD_COMPILED = """\
+import sys
+
+import keras
+
+for path in sys.argv[1:]:
+    model = keras.saving.load_model(path)
+    print(float(model.optimizer.learning_rate))
+"""
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ import numpy as np
 from cnnspec.analysis.settings import CallbackConfig, TrainConfig
 from cnnspec.fileio import atomic_path, write_atomic
 from cnnspec.training.interrupts import GATE
+from cnnspec.training.modelfile import save_model
 from cnnspec.training.state import Snapshot, TrainingState, model_file_bytes
 
 #: Attributes of Keras' callbacks that make up their state across epochs.
@@ -126,7 +127,7 @@ class BestCheckpoint(keras.callbacks.Callback):
             self.best, self.best_epoch = value, epoch
         if better or not self.save_best_only:
             with atomic_path(self.path, needed=model_file_bytes(self.model)) as temp:
-                self.model.save(str(temp))
+                save_model(self.model, temp)
 
 
 def spec_callbacks(config: TrainConfig, run_dir: Path) -> dict[str, Any]:

@@ -96,6 +96,34 @@ def load_model(path: str | Path, *, compile: bool = False, one_input: bool = Tru
     return model
 
 
+def save_model(model: Any, path: str | Path) -> None:
+    """``model.save(path)``, loadable by plain Keras (``keras.saving.load_model``) without
+    cnnspec: an optimizer whose learning rate warms up (cnnspec's ``LinearWarmup``, a class
+    Keras reads back only once it is registered) is recorded with the rate it has reached, a
+    number, where its schedule was. Only the saved compile configuration changes (the weights
+    and the optimizer's variables are saved as they are): cnnspec resumes a run from its own
+    snapshots and reads model.keras' loss, never its optimizer, and ``resolved.yaml`` keeps the
+    schedule."""
+    optimizer = getattr(model, "optimizer", None)
+    schedule = getattr(optimizer, "_learning_rate", None)  # (what Keras serializes as learning_rate)
+    if type(schedule).__name__ != "LinearWarmup":
+        model.save(str(path))
+        return
+    import numpy as np
+
+    rate = float(np.asarray(optimizer.learning_rate))  # the schedule at the optimizer's step
+    recorded = optimizer.get_config
+
+    def config() -> dict[str, Any]:
+        return {**recorded(), "learning_rate": rate}
+
+    optimizer.get_config = config  # this save's serialization only
+    try:
+        model.save(str(path))
+    finally:
+        del optimizer.get_config
+
+
 def all_layers(model: Any) -> list[Any]:
     """Every layer of ``model``, nested models' layers included, in order."""
     out = []

@@ -23,6 +23,7 @@ from cnnspec.analysis.settings import TrainConfig, layers_without_xla, training_
 from cnnspec.errors import UsageError, WriteError
 from cnnspec.fileio import atomic_path, check_owned, check_writable, write_atomic
 from cnnspec.training import rundir, runlock
+from cnnspec.training.modelfile import save_model
 from cnnspec.training.progress import Display
 from cnnspec.training.state import TrainingState, model_file_bytes
 
@@ -843,7 +844,7 @@ def _finish(
     if dataset.streamed:
         _record_bad_reads(config, dataset, run_dir, display, files)
     with atomic_path(run_dir / "model.keras", needed=model_file_bytes(model)) as temp:
-        model.save(str(temp))
+        save_model(model, temp)
     files["model"] = run_dir / "model.keras"
 
     images_per_epoch = _images_per_epoch(config, len(dataset.x_train))
