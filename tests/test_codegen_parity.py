@@ -101,11 +101,16 @@ def test_script_reads_and_orders_image_files_as_cnnspec_train_does(tmp_path):
         loader, str(tmp_path / "cnnspec" / "model.keras"), str(tmp_path / "script" / "model.keras")
     )
     assert loaded.returncode == 0, loaded.stderr[-2000:]
-    ours_rate, script_rate = (float(line) for line in loaded.stdout.split())
+    (ours_rate, ours_steps), (script_rate, script_steps) = (
+        [float(word) for word in line.split()] for line in loaded.stdout.splitlines()
+    )
     assert ours_rate == pytest.approx(script_rate, rel=1e-6) and 0 < ours_rate < 0.05
+    # and the optimizer's state with it (Keras warns and skips it when the variables differ)
+    assert ours_steps == script_steps > 0 and "Skipping variable loading" not in loaded.stderr
 
 
-#: Load each model file given with keras.saving.load_model (compiled), print its learning rate.
+#: Load each model file given with keras.saving.load_model (compiled), print its learning rate
+#: and its optimizer's step count.
 LOAD_COMPILED = """\
 import sys
 
@@ -113,7 +118,7 @@ import keras
 
 for path in sys.argv[1:]:
     model = keras.saving.load_model(path)
-    print(float(model.optimizer.learning_rate))
+    print(float(model.optimizer.learning_rate), int(model.optimizer.iterations))
 """
 
 

@@ -99,11 +99,12 @@ def load_model(path: str | Path, *, compile: bool = False, one_input: bool = Tru
 def save_model(model: Any, path: str | Path) -> None:
     """``model.save(path)``, loadable by plain Keras (``keras.saving.load_model``) without
     cnnspec: an optimizer whose learning rate warms up (cnnspec's ``LinearWarmup``, a class
-    Keras reads back only once it is registered) is recorded with the rate it has reached, a
-    number, where its schedule was. Only the saved compile configuration changes (the weights
-    and the optimizer's variables are saved as they are): cnnspec resumes a run from its own
-    snapshots and reads model.keras' loss, never its optimizer, and ``resolved.yaml`` keeps the
-    schedule."""
+    Keras reads back only once it is registered) is recorded with the rate it has reached, as
+    a constant schedule of Keras' own (a schedule, not a number: a number would give the loaded
+    optimizer a learning-rate variable the saved one has not, and Keras would then skip
+    restoring its moments). Only the saved compile configuration changes (the weights and the
+    optimizer's variables are saved as they are): cnnspec resumes a run from its own snapshots
+    and reads model.keras' loss, never its optimizer, and ``resolved.yaml`` keeps the schedule."""
     optimizer = getattr(model, "optimizer", None)
     schedule = getattr(optimizer, "_learning_rate", None)  # (what Keras serializes as learning_rate)
     if type(schedule).__name__ != "LinearWarmup":
@@ -111,11 +112,15 @@ def save_model(model: Any, path: str | Path) -> None:
         return
     import numpy as np
 
+    from cnnspec.training.runtime import import_keras
+
+    schedules = import_keras().optimizers.schedules
     rate = float(np.asarray(optimizer.learning_rate))  # the schedule at the optimizer's step
+    constant = schedules.serialize(schedules.PiecewiseConstantDecay([0], [rate, rate]))
     recorded = optimizer.get_config
 
     def config() -> dict[str, Any]:
-        return {**recorded(), "learning_rate": rate}
+        return {**recorded(), "learning_rate": constant}
 
     optimizer.get_config = config  # this save's serialization only
     try:
