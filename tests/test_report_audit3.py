@@ -318,6 +318,12 @@ def test_runs_lists_a_run_folder_reached_through_a_link(tmp_path):
     assert linked["link"] == str((tmp_path / "elsewhere" / "kept").resolve())
     assert linked["status"] == "finished"
     assert any(name.startswith("linked →") for name in runs_table(tmp_path / "runs"))
+    # the link that leads nowhere (a run moved or deleted since) is said, not silently left out
+    listed = invoke("runs", tmp_path / "runs")
+    assert f"note: {tmp_path / 'runs' / 'dangling'} leads to {tmp_path / 'nowhere'}, which is gone" in flat(
+        listed
+    )
+    assert "dangling" not in listed.stdout  # (on stderr: the table and JSON stay as they were)
 
 
 def test_a_run_linked_nearer_than_itself_is_listed_under_its_own_name(tmp_path):

@@ -151,6 +151,30 @@ def find_runs(folder: Path) -> list[Path]:
     )
 
 
+def dangling_links(folder: Path) -> list[tuple[Path, str]]:
+    """The links at or under ``folder`` (to :data:`MAX_DEPTH`, as :func:`find_runs` looks, not
+    inside a run folder) that lead nowhere, each with where it leads: a run folder moved or
+    deleted since it was linked in, which the list would otherwise leave out without a word."""
+    found: list[tuple[Path, str]] = []
+    level = [folder]
+    for _ in range(MAX_DEPTH + 1):
+        below: list[Path] = []
+        for here in level:
+            if is_run(here):
+                continue
+            try:
+                entries = sorted(here.iterdir())
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_symlink() and not entry.exists():
+                    found.append((entry, os.readlink(entry)))
+                elif entry.is_dir() and not entry.is_symlink():
+                    below.append(entry)
+        level = below
+    return found
+
+
 def deeper_run(folder: Path) -> Path | None:
     """A run folder more than :data:`MAX_DEPTH` levels below ``folder`` (the first found,
     breadth first), for the hint when :func:`find_runs` finds none. The search stops after
