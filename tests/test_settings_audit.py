@@ -225,3 +225,73 @@ def test_every_schedule_warms_up_as_keras_does_in_train_and_in_the_script() -> N
         ramps[kind] = [rate / first for rate in train[: WARMUP + 1]]
     assert ramps["exponential_decay"] == pytest.approx(ramps["cosine_decay"], rel=1e-6)
     assert ramps["piecewise_constant"] == pytest.approx(ramps["cosine_decay"], rel=1e-6)
+
+
+#: Load the model file given, compiled, and print its learning rate and optimizer step count.
+LOAD_COMPILED = """\
+import sys
+
+import keras
+
+model = keras.saving.load_model(sys.argv[1])
+print(type(model.optimizer).__name__, float(model.optimizer.learning_rate), int(model.optimizer.iterations))
+"""
+
+
+def _script_saver(keras: Any) -> tuple[Any, Any]:
+    """The generated script's ``WarmUp`` class and ``saved_with_rate`` function, as it defines
+    them (for a spec whose learning rate warms up)."""
+    from cnnspec.backends.python_emitter import generate_code
+
+    spec = _warmup_spec("{exponential_decay: {decay_steps: 10, decay_rate: 0.9, warmup_steps: 5}}")
+    code = generate_code(compile_text(spec, "t.yaml"), script=True, source_name="t.yaml").text
+    names: dict[str, Any] = {"keras": keras}
+    for node in ast.parse(code).body:
+        if getattr(node, "name", None) in ("WarmUp", "saved_with_rate"):
+            exec(compile(ast.Module([node], []), f"<{node.name}>", "exec"), names)  # type: ignore[attr-defined]
+    return names["WarmUp"], names["saved_with_rate"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("saver", ["train", "script"])
+@pytest.mark.parametrize("wrapped", [False, True], ids=["adam", "loss-scaled"])
+def test_a_warmed_up_model_file_loads_in_plain_keras_with_its_optimizer_state(
+    tmp_path, wrapped, saver
+) -> None:
+    """modelfile.save_model (train) and the script's saved_with_rate: a model whose rate warms
+    up (cnnspec's LinearWarmup or the script's WarmUp, neither registered in another process),
+    also inside the LossScaleOptimizer of mixed_float16, loads compiled in a process that never
+    imports cnnspec, at the rate reached and with its step count (a plain number for the rate
+    made Keras skip the optimizer's variables)."""
+    import keras
+    import numpy as np
+
+    from cnnspec.training.builders import warmup_class
+    from cnnspec.training.modelfile import save_model
+    from tests.conftest import run_python
+
+    warm, saved_with_rate = (warmup_class(), None) if saver == "train" else _script_saver(keras)
+    schedule = warm(keras.optimizers.schedules.ExponentialDecay(0.01, 10, 0.9), 5)
+    optimizer = keras.optimizers.Adam(schedule)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(
+        optimizer=keras.optimizers.LossScaleOptimizer(optimizer) if wrapped else optimizer, loss="mse"
+    )
+    model.fit(np.ones((8, 4)), np.ones((8, 2)), batch_size=4, epochs=4, verbose=0)  # 8 steps
+    reached = float(np.asarray(model.optimizer.learning_rate))
+    if saved_with_rate is None:
+        save_model(model, tmp_path / "m.keras")
+    else:
+        saved_with_rate(model)(tmp_path / "m.keras")
+    loader = tmp_path / "load.py"
+    loader.write_text(LOAD_COMPILED, encoding="utf-8")
+    loaded = run_python(loader, str(tmp_path / "m.keras"))
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    kind, rate, steps = loaded.stdout.split()
+    assert kind == ("LossScaleOptimizer" if wrapped else "Adam") and int(steps) == 8
+    assert (
+        float(rate) == pytest.approx(reached, rel=1e-6) and "Skipping variable loading" not in loaded.stderr
+    )
+    inner = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # the live one untouched:
+    assert type(inner._learning_rate) is type(schedule)
+    assert inner.get_config()["learning_rate"]["class_name"] == type(schedule).__name__  # its own again

@@ -106,6 +106,8 @@ def save_model(model: Any, path: str | Path) -> None:
     optimizer's variables are saved as they are): cnnspec resumes a run from its own snapshots
     and reads model.keras' loss, never its optimizer, and ``resolved.yaml`` keeps the schedule."""
     optimizer = getattr(model, "optimizer", None)
+    # mixed_float16 wraps it in a LossScaleOptimizer, which saves the one it wraps
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
     schedule = getattr(optimizer, "_learning_rate", None)  # (what Keras serializes as learning_rate)
     if type(schedule).__name__ != "LinearWarmup":
         model.save(str(path))
