@@ -136,25 +136,29 @@ def test_report_errors(run_dir, tmp_path):
     check_self_contained(text)
 
 
-def test_reporting_into_a_run_another_process_holds_is_refused(run_dir):
+def test_reporting_into_a_run_another_process_holds_is_refused(run_dir, tmp_path):
     import os
 
     from cnnspec.training.runlock import acquire
 
-    page = run_dir / "report.html"
+    # copies of its own: the trained run is shared by the test processes, and another one's
+    # test may write its report.html meanwhile (and make "held" beside it too)
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    page = run / "report.html"
     written = page.stat().st_mtime_ns
-    with acquire(run_dir, ["cnnspec", "evaluate", str(run_dir)]):
-        busy = invoke("report", run_dir)
+    with acquire(run, ["cnnspec", "evaluate", str(run)]):
+        busy = invoke("report", run)
     assert busy.exit_code == 2 and f"in use by process {os.getpid()} (cnnspec evaluate" in flat(busy)
     assert page.stat().st_mtime_ns == written
     # a page elsewhere is written, and nothing is drawn into the folder the other process holds
-    copy = run_dir.parent / "held"
-    shutil.copytree(run_dir, copy)
+    copy = tmp_path / "held"
+    shutil.copytree(run, copy)
     (copy / "history.png").unlink()
     with acquire(copy, ["cnnspec", "train", "--resume", str(copy)]):
-        elsewhere = invoke("report", copy, "--out", run_dir.parent / "held.html")
+        elsewhere = invoke("report", copy, "--out", tmp_path / "held.html")
     assert elsewhere.exit_code == 0, elsewhere.output
-    assert (run_dir.parent / "held.html").is_file() and not (copy / "history.png").exists()
+    assert (tmp_path / "held.html").is_file() and not (copy / "history.png").exists()
 
 
 # -- phases as they ran ------------------------------------------------------------------------
