@@ -82,7 +82,11 @@ def start_of(text: str, needle: str) -> int:
 
 def at(analysis: Analysis, text: str, needle: str, offset: int = 0) -> tuple[Cursor, str, int]:
     """The cursor on ``needle`` (plus ``offset`` characters), its line's text and its column."""
-    start = start_of(text, needle) + offset
+    return cursor_at(analysis, text, start_of(text, needle) + offset)
+
+
+def cursor_at(analysis: Analysis, text: str, start: int) -> tuple[Cursor, str, int]:
+    """The cursor at index ``start`` of ``text``, its line's text and its column."""
     row = text.count("\n", 0, start)
     column = start - (text.rfind("\n", 0, start) + 1)
     assert analysis.doc is not None

@@ -29,6 +29,7 @@ from cnnspec.spec.loader import load_text
 from cnnspec.spec.zoo import resolve_ref
 from tests.test_lsp_completion_fixes import complete_at as complete_in
 from tests.test_lsp_navigation_fixes import BACKBONE as NAVIGATION_BACKBONE
+from tests.test_lsp_navigation_fixes import cursor_at
 
 pytest.importorskip("pygls", reason="the `lsp` extra is part of `dev`")
 
@@ -93,13 +94,7 @@ def at(
     analysis: Analysis, text: str, needle: str, offset: int = 0, after: str = ""
 ) -> tuple[Cursor, str, int]:
     """The cursor on ``needle`` (plus ``offset``), its line's text and its column."""
-    start = offset_of(text, needle, offset, after)
-    row = text.count("\n", 0, start)
-    column = start - (text.rfind("\n", 0, start) + 1)
-    assert analysis.doc is not None
-    cursor = path_at(analysis.doc, analysis.name, row + 1, column + 1)
-    assert cursor is not None
-    return cursor, text.split("\n")[row], column
+    return cursor_at(analysis, text, offset_of(text, needle, offset, after))
 
 
 def place(text: str, needle: str, offset: int = 0, after: str = "") -> tuple[int, int]:
