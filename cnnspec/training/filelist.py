@@ -165,7 +165,7 @@ def _claim(claims: Claims, real: str, owner: str, path: Path, folder: Path) -> b
     if first[0] == owner:
         return first[1] == path
     kind = "folder" if os.path.isdir(path) else "image file"
-    shown = os.path.realpath(path) if kind == "folder" or real.startswith(HARD_LINKED) else real
+    shown = os.path.realpath(path) if real.startswith(HARD_LINKED) else real  # a path, not an inode
     raise ListingError(
         f"expected each image in one class folder of {folder.parent}; the {kind} {shown} is "
         f"reached both as {first[1]} (class {first[0]!r}) and as {path} (class {owner!r}), "

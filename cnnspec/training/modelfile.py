@@ -109,7 +109,9 @@ def save_model(model: Any, path: str | Path) -> None:
     # mixed_float16 wraps it in a LossScaleOptimizer, which saves the one it wraps
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)
     schedule = getattr(optimizer, "_learning_rate", None)  # (what Keras serializes as learning_rate)
-    if type(schedule).__name__ != "LinearWarmup":
+    from cnnspec.training.builders import warmup_class
+
+    if not isinstance(schedule, warmup_class()):
         model.save(str(path))
         return
     import numpy as np
