@@ -59,13 +59,11 @@ def runs(
 def _list(folder: Path, format: str) -> None:
     from rich.table import Table
 
-    from cnnspec.reporting.runs import MAX_DEPTH, dangling_links, deeper_run, find_runs, run_row
+    from cnnspec.reporting.runs import MAX_DEPTH, deeper_run, find_runs, run_row
 
-    rows = [run_row(run, folder) for run in find_runs(folder)]
-    _notes(
-        [f"{link} leads to {target}, which is gone: not listed" for link, target in dangling_links(folder)],
-        "note",
-    )
+    dangling: list[tuple[Path, str]] = []  # links met on the way that lead nowhere
+    rows = [run_row(run, folder) for run in find_runs(folder, dangling)]
+    _notes([f"{link} leads to {target}, which is gone: not listed" for link, target in dangling], "note")
     if not rows:
         deeper = deeper_run(folder)
         if deeper is not None:

@@ -127,52 +127,34 @@ def is_run(folder: Path) -> bool:
     return (folder / "lock.json").is_file()
 
 
-def _subfolders(here: Path) -> list[Path]:
+def _subfolders(here: Path, dangling: list[tuple[Path, str]] | None = None) -> list[Path]:
     """The folders in ``here``, links to folders included (a run folder kept elsewhere and
-    linked in was skipped without a word); a dangling link is no folder. Links cannot make the
-    search endless: it goes :data:`MAX_DEPTH` levels deep at most, and :func:`_walk_runs`
-    visits each real folder once, the tree's own folders before the links (a run both in the
-    tree and linked to from it is listed under its own name)."""
+    linked in was skipped without a word); a dangling link is no folder, and goes into
+    ``dangling`` with where it leads. Links cannot make the search endless: it goes
+    :data:`MAX_DEPTH` levels deep at most, and :func:`_walk_runs` visits each real folder once,
+    the tree's own folders before the links (a run both in the tree and linked to from it is
+    listed under its own name)."""
     try:
-        return sorted((p for p in here.iterdir() if p.is_dir()), key=lambda p: (p.is_symlink(), p.name))
+        entries = list(here.iterdir())
     except OSError:
         return []
+    if dangling is not None:
+        dangling += sorted((p, os.readlink(p)) for p in entries if p.is_symlink() and not p.exists())
+    return sorted((p for p in entries if p.is_dir()), key=lambda p: (p.is_symlink(), p.name))
 
 
-def find_runs(folder: Path) -> list[Path]:
-    """Every run folder at or under ``folder`` (to :data:`MAX_DEPTH`), oldest first."""
+def find_runs(folder: Path, dangling: list[tuple[Path, str]] | None = None) -> list[Path]:
+    """Every run folder at or under ``folder`` (to :data:`MAX_DEPTH`), oldest first.
+    ``dangling``: gets each link met on the way that leads nowhere (a run folder moved or
+    deleted since it was linked in), with where it leads."""
     if not folder.is_dir():
         raise UsageError(
             f"expected a folder of runs; {folder} is not a folder", "train a spec first: cnnspec train"
         )
-    found = [run for _, run in _walk_runs(folder, MAX_DEPTH)]
+    found = [run for _, run in _walk_runs(folder, MAX_DEPTH, dangling=dangling)]
     return sorted(
         found, key=lambda p: (_text((_json(p / "lock.json")[0] or {}).get("created")) or "", str(p))
     )
-
-
-def dangling_links(folder: Path) -> list[tuple[Path, str]]:
-    """The links at or under ``folder`` (to :data:`MAX_DEPTH`, as :func:`find_runs` looks, not
-    inside a run folder) that lead nowhere, each with where it leads: a run folder moved or
-    deleted since it was linked in, which the list would otherwise leave out without a word."""
-    found: list[tuple[Path, str]] = []
-    level = [folder]
-    for _ in range(MAX_DEPTH + 1):
-        below: list[Path] = []
-        for here in level:
-            if is_run(here):
-                continue
-            try:
-                entries = sorted(here.iterdir())
-            except OSError:
-                continue
-            for entry in entries:
-                if entry.is_symlink() and not entry.exists():
-                    found.append((entry, os.readlink(entry)))
-                elif entry.is_dir() and not entry.is_symlink():
-                    below.append(entry)
-        level = below
-    return found
 
 
 def deeper_run(folder: Path) -> Path | None:
@@ -184,16 +166,19 @@ def deeper_run(folder: Path) -> Path | None:
     return next((run for depth, run in deeper if depth > MAX_DEPTH), None)
 
 
-def _walk_runs(folder: Path, levels: int, most: int | None = None) -> Iterator[tuple[int, Path]]:
+def _walk_runs(
+    folder: Path, levels: int, most: int | None = None, dangling: list[tuple[Path, str]] | None = None
+) -> Iterator[tuple[int, Path]]:
     """``(depth, run folder)`` breadth first, to ``levels`` below ``folder`` (a run folder's own
     sub-folders are not searched), stopping after ``most`` folders when given. The links met
     on the way are followed after the tree itself, so a run both in the tree and linked to from
-    it is listed once, under its own name, whichever is nearer ``folder``."""
+    it is listed once, under its own name, whichever is nearer ``folder``. ``dangling`` gets
+    the links that lead nowhere (:func:`_subfolders`)."""
     seen: set[str] = set()  # the real folders visited: a run reached by a link and as itself is one
     links: list[tuple[int, Path]] = []
     visited = [0]
-    yield from _breadth_first([(0, folder)], levels, most, seen, visited, links)
-    yield from _breadth_first(links, levels, most, seen, visited, None)
+    yield from _breadth_first([(0, folder)], levels, most, seen, visited, links, dangling)
+    yield from _breadth_first(links, levels, most, seen, visited, None, dangling)
 
 
 def _breadth_first(
@@ -203,6 +188,7 @@ def _breadth_first(
     seen: set[str],
     visited: list[int],
     links: list[tuple[int, Path]] | None,
+    dangling: list[tuple[Path, str]] | None = None,
 ) -> Iterator[tuple[int, Path]]:
     """:func:`_walk_runs`' walk from ``start``: links below it are put in ``links`` for later,
     or followed at once when ``links`` is None (the walk of the links themselves)."""
@@ -223,7 +209,7 @@ def _breadth_first(
             if is_run(here):
                 yield depth, here
             elif depth < levels:
-                below += [(depth + 1, sub) for sub in _subfolders(here)]
+                below += [(depth + 1, sub) for sub in _subfolders(here, dangling)]
         level = below
 
 
