@@ -165,7 +165,7 @@ def train(
         from cnnspec.training.transfer import override_record, plan_for_spec
 
         plans = plan_for_spec(compiled, weights)
-        started_with = override_record(compiled, weights)
+        started_with = override_record(compiled, weights, plans)
     try:
         return _train(
             compiled, config, chief, out, resume, display, overrides, command, cluster, task_index,

@@ -28,7 +28,7 @@ import json
 import warnings
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -722,21 +722,26 @@ def plan_for_spec(compiled: Any, override: str | None = None) -> list[TransferPl
 
 
 # -- a run restarted from epoch 1 --------------------------------------------------------------
-def override_record(compiled: Any, override: str | None) -> dict[str, Any] | None:
+def override_record(
+    compiled: Any, override: str | None, plans: Sequence[TransferPlan] = ()
+) -> dict[str, Any] | None:
     """What lock.json keeps of ``--weights`` (``None`` without it): the checked source with its
     file's absolute path and the SHA-256 of its bytes (a run folder's: its model.keras), so that
     a run resumed before its first snapshot, perhaps from another folder, starts again from the
     same weights, and is refused when the file there now holds others (:func:`recorded_source`).
-    ``imagenet`` has no file of its own (``file`` and ``sha256`` are ``None``)."""
+    ``imagenet`` has no file of its own (``file`` and ``sha256`` are ``None``). ``plans``: the
+    run's checked plans, whose whole-model load has hashed the file already."""
     if override is None:
         return None
     source = _override_source(compiled, override)
+    file = None if source.file is None else str(source.file.absolute())
+    hashed = next((plan.sha256 for plan in plans if not plan.scope and plan.file == file), None)
     return {
         "from": source.text,
         "kind": source.kind,
-        "file": None if source.file is None else str(source.file.absolute()),
+        "file": file,
         "strict": source.strict,
-        "sha256": None if source.file is None else sha256_file(source.file),
+        "sha256": None if source.file is None else hashed or sha256_file(source.file),
     }
 
 
