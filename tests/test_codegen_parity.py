@@ -126,10 +126,15 @@ for path in sys.argv[1:]:
 def test_script_keeps_the_best_checkpoint_and_float32_outputs_as_cnnspec_train_does(tmp_path):
     """model_checkpoint (save_best_only) makes the best epoch's weights the result, evaluated
     and saved; runtime.mixed_precision computes the output layer in float32. The checkpoint
-    monitors the training loss with mode max, so the best epoch is the first, not the last."""
+    monitors the training loss with mode max, so the best epoch is the first, not the last. The
+    learning rate warms up over 2 steps: both checkpoints load, compiled, in plain Keras."""
     import keras
 
-    text = SPEC + "  callbacks:\n    - model_checkpoint: {monitor: loss, mode: max}\n"
+    schedule = "initial_learning_rate: 0.01, decay_steps: 2, decay_rate: 0.5, warmup_steps: 2"
+    warmed = f"{{exponential_decay: {{{schedule}}}}}"
+    text = SPEC.replace("{adam: {learning_rate: 0.01}}", f"{{adam: {{learning_rate: {warmed}}}}}")
+    text += "  callbacks:\n    - model_checkpoint: {monitor: loss, mode: max}\n"
+    assert warmed in text
     theirs, ours = run_both(tmp_path, text + "runtime: {mixed_precision: true}\n")
     assert ours.metrics["best_epoch"] == 1 and theirs["epochs"] == 2
     assert theirs["test"]["loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
@@ -144,6 +149,18 @@ def test_script_keeps_the_best_checkpoint_and_float32_outputs_as_cnnspec_train_d
     assert train_model.get_layer("conv2d_1").dtype_policy.name.startswith("mixed_")
     for mine, reference in zip(script_model.get_weights(), train_model.get_weights(), strict=True):
         np.testing.assert_allclose(mine, reference, atol=1e-6)
+    # The checkpoints too (the script's is written by Keras' ModelCheckpoint) load, compiled, in a
+    # process without cnnspec or the script, with the same rate and step count
+    loader = tmp_path / "load.py"
+    loader.write_text(LOAD_COMPILED, encoding="utf-8")
+    best = [str(tmp_path / side / "checkpoints" / "best.keras") for side in ("cnnspec", "script")]
+    loaded = run_python(loader, *best)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    (ours_rate, ours_steps), (script_rate, script_steps) = (
+        [float(word) for word in line.split()] for line in loaded.stdout.splitlines()
+    )
+    assert ours_rate == pytest.approx(script_rate, rel=1e-6) and ours_steps == script_steps > 0
+    assert "Skipping variable loading" not in loaded.stderr
 
 
 MIXED = """\
