@@ -80,11 +80,20 @@ def test_evaluate_other_data_and_bare_model(run_dir, tmp_path):
     shutil.copy(run_dir / "model.keras", model)
     result = invoke("evaluate", model)
     assert result.exit_code == 2 and "--data" in flat(result)
-    result = invoke("evaluate", model, "--data", other / "colors.npz", "-f", "json")
+    # beside it is the evaluation of the run's model.keras (--out above): kept, unless --force
+    before = (tmp_path / "evaluation.json").read_bytes()
+    result = invoke("evaluate", model, "--data", other / "colors.npz")
+    assert result.exit_code == 2 and (tmp_path / "evaluation.json").read_bytes() == before
+    message = flat(result)
+    assert "is the evaluation of model.keras, another model" in message and "--force" in message
+    result = invoke("evaluate", model, "--data", other / "colors.npz", "-f", "json", "--force")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["run_dir"] is None and doc["class_names"] == CLASSES  # names from the npz
     assert (tmp_path / "evaluation.json").is_file()  # beside the model by default
+    assert json.loads((tmp_path / "evaluation.json").read_text())["model"] == str(model)
+    result = invoke("evaluate", model, "--data", other / "colors.npz")  # its own: replaced
+    assert result.exit_code == 0, result.output
     result = invoke("visualize", model, "confusion")  # reads that evaluation
     assert result.exit_code == 0, result.output
     assert (tmp_path / "confusion_matrix.png").is_file()

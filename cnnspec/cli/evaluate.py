@@ -135,6 +135,27 @@ def refuse_other_run(folder: Path, run: Run, option: str = "--out") -> None:
     )
 
 
+def refuse_other_models_evaluation(run: Run, force: bool) -> None:
+    """Refuse (:class:`~cnnspec.errors.UsageError`, exit 2) to replace, beside a model file
+    outside a run folder, the evaluation of another model file in that folder (``evaluate
+    a.keras`` then ``evaluate b.keras`` replaced a's evaluation.json and pictures without a
+    word), unless ``force``. A run folder holds one model; its files are replaced as before."""
+    if force or run.run_dir is not None:
+        return
+    from cnnspec.errors import UsageError
+    from cnnspec.reporting.evaluation import evaluated_model
+
+    path = run.out_dir / "evaluation.json"
+    other = evaluated_model(path)
+    if other is None or Path(other).name == run.model_path.name:
+        return
+    raise UsageError(
+        f"expected to write the evaluation of {run.model_path.name} beside it; {path} is the "
+        f"evaluation of {Path(other).name}, another model, which this one would replace",
+        f"pass --out FOLDER to write it elsewhere, or --force to replace {Path(other).name}'s",
+    )
+
+
 def _as_given(folder: Path, here: Path, holder: Path) -> Path:
     """The run folder ``holder`` that ``folder`` (resolved: ``here``) lies in, spelled as the
     command line spelled ``folder`` (``runs/b`` of ``-o runs/b/sub``) where that leads there,
@@ -212,7 +233,11 @@ def evaluate(
     runtime: Annotated[Runtime, typer.Option("--runtime", "-r", help=RUNTIME_HELP)] = Runtime.keras,
     force: Annotated[
         bool,
-        typer.Option("--force", help="replace an existing --out file that cnnspec did not write"),
+        typer.Option(
+            "--force",
+            help="replace an existing --out file that cnnspec did not write, or another model's "
+            "evaluation beside a model file",
+        ),
     ] = False,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
@@ -220,14 +245,15 @@ def evaluate(
 
     Writes evaluation.json and confusion_matrix.png into the run folder (or --out, which may
     not be another run's folder). An existing --out file is replaced only when cnnspec wrote
-    it, or with --force.
+    it, or with --force; so is the evaluation of another model file beside a model file
+    outside a run folder.
     """
     from cnnspec.errors import UsageError
     from cnnspec.export.runtimes import choose, open_session
     from cnnspec.fileio import check_writable
     from cnnspec.reporting.evaluation import evaluate as run_evaluation
     from cnnspec.reporting.evaluation import evaluate_export, write_evaluation
-    from cnnspec.reporting.run import locate
+    from cnnspec.reporting.run import check_data_known, locate
     from cnnspec.training.modelfile import load_model
 
     if out is not None and not out.exists() and out.suffix.lower() in (".json", ".png", ".txt"):
@@ -238,10 +264,13 @@ def evaluate(
         )
     # only this command line may let the run's spec read outside its folder, never lock.json
     run = locate(target, spec, allow_outside=allow_outside)
+    check_data_known(run, data)  # before the model is loaded
     folder = out if out is not None else run.out_dir
     check_writable(folder, option="--out")  # before TensorFlow is imported
     check: Callable[[list[Path]], None] | None = None
-    if out is not None:  # (the run's own files, without --out, are replaced as before)
+    if out is None:  # (the run's own files are replaced as before; another model's are not)
+        refuse_other_models_evaluation(run, force)
+    else:
         refuse_other_run(out, run)
         # --data aimed at the run itself goes to its evaluations/SOURCE/: checked when written
         if data is None or run.run_dir is None or out.resolve() != run.run_dir.resolve():

@@ -337,6 +337,18 @@ def _evaluated_source(folder: Path) -> Any:
         return None
 
 
+def evaluated_model(path: Path) -> str | None:
+    """The model file, as given to its ``evaluate``, that the ``evaluation.json`` at ``path``
+    is of; None where there is none, or it is no evaluation or cannot be read."""
+    if not is_evaluation(path):
+        return None
+    try:
+        model = json.loads(path.read_text(encoding="utf-8")).get("model")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return model if isinstance(model, str) else None
+
+
 def _source_name(source: dict[str, Any]) -> str:
     """A folder name for a data source: its file's or folder's name without the suffix
     (``other.npz``: ``other``), else its kind (``mnist``); characters other than letters,

@@ -1181,25 +1181,34 @@ def pixel_depth(pixels: np.ndarray | None) -> float:
     return depth
 
 
+def check_data_known(run: Run, data: str | None) -> None:
+    """Refuse (:class:`UsageError`) to evaluate ``run`` when nothing names its data: no spec
+    (a model file outside a run folder, or a run folder that lost its resolved.yaml) and no
+    ``--data``. Told before the model is loaded."""
+    if run.compiled is not None or data is not None:
+        return
+    if run.run_dir is not None:  # a run folder that lost its resolved spec
+        raise UsageError(
+            f"cannot tell which data to use: resolved.yaml, the run's spec that names its data, "
+            f"is missing from the run folder {run.run_dir}",
+            "put back the resolved.yaml `cnnspec train` wrote, or pass --data SOURCE or --spec SPEC",
+        )
+    raise UsageError(
+        f"cannot tell which data to use: {run.model_path} is not in a run folder",
+        "pass --data SOURCE (digits, mnist, a .npz file, an image folder) or --spec SPEC",
+    )
+
+
 def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
     """The test split of the run's data (or of ``--data``), checked against the model."""
     from cnnspec.analysis.settings import training_config
     from cnnspec.training.data import load_dataset
 
     notes: list[str] = []
+    check_data_known(run, data)
     compiled = run.compiled
     if compiled is None:
-        if data is None and run.run_dir is not None:  # a run folder that lost its resolved spec
-            raise UsageError(
-                f"cannot tell which data to use: resolved.yaml, the run's spec that names its data, "
-                f"is missing from the run folder {run.run_dir}",
-                "put back the resolved.yaml `cnnspec train` wrote, or pass --data SOURCE or --spec SPEC",
-            )
-        if data is None:
-            raise UsageError(
-                f"cannot tell which data to use: {run.model_path} is not in a run folder",
-                "pass --data SOURCE (digits, mnist, a .npz file, an image folder) or --spec SPEC",
-            )
+        assert data is not None  # (check_data_known)
         compiled = spec_for_model(model, run.name, parse_source(data), run.model_path)
     elif data is not None:
         base = (compiled.data or {}).get("source")
