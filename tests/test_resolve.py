@@ -150,6 +150,26 @@ def test_repeat_limits_and_model_size_limit():
             "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n"
             "  - repeat: {times: 10000, layers: [repeat: {times: 10, layers: [identity]}]}\n"
         )
+    # A block called again past a budget is refused at that call, with its size, not walked again
+    # to the layer where the budget runs out
+    doubling = "".join(f"  b{i}: {{layers: [b{i + 1}, b{i + 1}]}}\n" for i in range(16))
+    with pytest.raises(SpecError) as raised:
+        compile_text(
+            f"cnnspec: 1\nname: t\ninput: {{shape: [4]}}\nblocks:\n{doubling}"
+            "  b16: {layers: [identity]}\nmodel: [b0]\n"
+        )
+    first = raised.value.diagnostics[0]
+    assert first.path == "blocks.b1.layers[1].b2" and first.code == "too-large"
+    assert "with this call of block `b2` it has 32,768 (16,384 made by the call)" in first.message
+    spin = "[{repeat: {times: 10000, layers: [{identity: null, when: false}]}}, identity]"
+    with pytest.raises(SpecError) as raised:
+        compile_text(
+            f"cnnspec: 1\nname: t\ninput: {{shape: [4]}}\nblocks:\n  spin: {{layers: {spin}}}\n"
+            "model:\n  - repeat: {times: 40, layers: [spin]}\n"
+        )
+    first = raised.value.diagnostics[0]
+    assert first.path == "model[0].repeat.layers[0].spin" and first.code == "too-large"
+    assert "with this call of block `spin` the spec needs 100,021 (20,002 taken by the call)" in first.message
     huge = "cnnspec: 1\nname: t\ninput: {shape: [100000]}\nmodel:\n  - dense: 100000\n"
     with pytest.raises(SpecError, match="10,000,100,000"):
         compile_text(huge)

@@ -2426,6 +2426,8 @@ class Resolver:
                 given = dict(key[1])  # key is not None here: value_key is not
                 differ = {p for p in values if given.get(p) != recorded.get(p)}
                 changed = Changed(args, sites, differ, free)
+        if memo is not None and changed is None and self.past_budget(memo, name, path):
+            return UNKNOWN
         if memo is not None and not self.replay_fits(memo, f"{scope.prefix}{local}_", (*scope.group, local)):
             memo = None  # walked instead, which reports what the replay would hide
         if memo is not None:
@@ -2541,6 +2543,31 @@ class Resolver:
                 "the list has made (blk_1, blk_2, …): give the call an `id:`, or the layer another `id`"
             )
         return "give the call or the layer another `id`"
+
+    def past_budget(self, memo: CallMemo, name: str, path: SpecPath) -> bool:
+        """Whether a call of block ``name`` with the arguments and inputs of ``memo``'s passes the
+        layer or step budget; if so, that is reported at the call, with its size. Walking it
+        again would make the same layers and stop at the one past the budget, after making up
+        to :data:`MAX_NODES` of them, and name the layer where the budget ran out rather than the
+        call that passed it."""
+        before = len(self.nodes)
+        if before + len(memo.nodes) > MAX_NODES:
+            message = (
+                f"expected a model of at most {MAX_NODES:,} layers; with this call of block `{name}` "
+                f"it has {before + len(memo.nodes):,} ({len(memo.nodes):,} made by the call)"
+            )
+        elif self.steps + memo.steps > MAX_STEPS:
+            message = (
+                f"expected at most {MAX_STEPS:,} expansion steps (layer items and repeat "
+                f"iterations); with this call of block `{name}` the spec needs {self.steps + memo.steps:,} "
+                f"({memo.steps:,} taken by the call)"
+            )
+        else:
+            return False
+        hint = "check `repeat.times`, nested repeats and blocks that call blocks"
+        self.error(message, path, code="too-large", hint=hint)
+        self.too_many = True
+        return True
 
     def replay_fits(self, memo: CallMemo, prefix: str, group: tuple[str, ...]) -> bool:
         """Whether replaying ``memo`` under ``prefix`` and ``group`` stays within
