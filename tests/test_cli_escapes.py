@@ -168,6 +168,7 @@ def stand_in_evaluate(monkeypatch):
                 out_dir=target, run_dir=None, model_path=target / "model.keras", compiled=None
             ),
         )
+        monkeypatch.setattr(run, "check_data_known", lambda *args: None)  # (no data either)
         monkeypatch.setattr(runtimes, "choose", lambda *args, **kwargs: ("keras", None, []))
         monkeypatch.setattr(modelfile, "load_model", lambda *args, **kwargs: None)
         monkeypatch.setattr(
