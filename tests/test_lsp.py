@@ -201,6 +201,42 @@ async def test_broken_spec_has_validates_diagnostics_with_exact_ranges(client: L
     close(client, folder / "bad.yaml")
 
 
+async def test_quick_fixes_apply_the_hints_and_the_errors_go(client: LanguageClient, folder: Path):
+    """A code action at a misspelt parameter or id replaces it as the hint says; applied, the
+    document checks clean. Asked elsewhere, or for another kind of action, none is offered."""
+    path = folder / "fixable.yaml"
+    found = await open_text(client, path, BROKEN)
+    assert len(found) == 2
+    doc = types.TextDocumentIdentifier(path.as_uri())
+
+    async def actions(at: types.Position, only: list[str] | None = None) -> list[types.CodeAction]:
+        context = types.CodeActionContext(diagnostics=[], only=only)
+        asked = types.CodeActionParams(doc, types.Range(at, at), context)
+        return await answer(client.text_document_code_action_async(asked)) or []
+
+    text, version = BROKEN, 1
+    for wrong, right in (("fliters", "filters"), ("bdy", "body")):
+        offered = await actions(position(text, wrong, 2))
+        assert [a.title for a in offered] == [f"Replace `{wrong}` with `{right}`"]
+        (edit,) = offered[0].edit.changes[path.as_uri()]
+        start = position(text, wrong)
+        assert (edit.range.start, edit.range.end, edit.new_text) == (
+            start,
+            types.Position(start.line, start.character + len(wrong)),
+            right,
+        )
+        assert offered[0].kind == types.CodeActionKind.QuickFix and offered[0].diagnostics
+        assert await actions(position(text, wrong), only=[types.CodeActionKind.Refactor]) == []
+        lines = text.split("\n")
+        row = lines[start.line]
+        lines[start.line] = row[: start.character] + right + row[start.character + len(wrong) :]
+        text, version = "\n".join(lines), version + 1
+        left = await change(client, path, text, version)
+    assert text == SPEC and left == []
+    assert await actions(position(text, "global_avg_pool2d")) == []
+    close(client, path)
+
+
 async def test_change_checks_the_unsaved_text_not_the_disk(client: LanguageClient, folder: Path):
     path = folder / "bad.yaml"  # on disk: broken; in the editor: fixed, then broken again
     assert await open_text(client, path, SPEC) == []

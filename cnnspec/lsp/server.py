@@ -36,7 +36,7 @@ from pygls.uris import to_fs_path
 from cnnspec.errors import SpecPath
 from cnnspec.ir import ModelIR
 from cnnspec.lsp import completion as completing
-from cnnspec.lsp import diagnostics, edits, hover, navigation, symbols
+from cnnspec.lsp import diagnostics, edits, fixes, hover, navigation, symbols
 from cnnspec.lsp.documents import Analysis, Documents, looks_like_spec, path_of
 from cnnspec.lsp.locate import Cursor, TreeIndex, path_at
 from cnnspec.lsp.text import UTF16, Lines
@@ -455,6 +455,11 @@ def _guard(default: T) -> Callable[[Callable[..., T]], Callable[..., T]]:
     return wrap
 
 
+def _before(a: types.Position, b: types.Position) -> bool:
+    """Whether position ``a`` comes strictly before ``b``."""
+    return (a.line, a.character) < (b.line, b.character)
+
+
 def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
     """A server with every feature registered (not started)."""
     server = CnnspecServer(debounce)
@@ -583,6 +588,48 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
             for s in found
         ]
         return types.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+    )
+    @_guard([])
+    def on_code_action(ls: CnnspecServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        """Quick fixes of the document's own diagnostics in the range asked about: the edits
+        their hints spell out (:mod:`cnnspec.lsp.fixes`), from its current check."""
+        only = params.context.only
+        if only is not None and not any(types.CodeActionKind.QuickFix.startswith(k) for k in only):
+            return []
+        path = ls.path(params.text_document.uri)
+        ls.flush(path)
+        analysis = ls.documents.analyses.get(path)
+        text = ls.documents.text(path)
+        if analysis is None or text is None or path not in ls.documents.open:
+            return []
+        lines = Lines(text, ls.encoding)
+        asked = params.range
+        actions = []
+        for diagnostic in analysis.diagnostics:
+            fix = fixes.fix_for(diagnostic, analysis.name, text)
+            if fix is None:
+                continue
+            where = types.Range(
+                types.Position(fix.line, lines.units(fix.line, fix.start)),
+                types.Position(fix.line, lines.units(fix.line, fix.end)),
+            )
+            if _before(asked.end, where.start) or _before(where.end, asked.start):
+                continue
+            edit = types.WorkspaceEdit(changes={params.text_document.uri: [types.TextEdit(where, fix.text)]})
+            actions.append(
+                types.CodeAction(
+                    title=fix.title,
+                    kind=types.CodeActionKind.QuickFix,
+                    diagnostics=[diagnostics.convert(diagnostic, analysis.name, text, ls.encoding, ls.uri)],
+                    edit=edit,
+                    is_preferred=True,
+                )
+            )
+        return actions
 
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     @_guard([])

@@ -1,0 +1,83 @@
+"""Quick fixes (``textDocument/codeAction``): the edits cnnspec's own hints spell out.
+
+A hint that names the text to write in place of the token a diagnostic is located at becomes an
+edit of that token:
+
+- "did you mean `relu`?" (a misspelt kind, parameter, value, id, block or var; also "did you
+  mean `learning_rate`? cnnspec spells `lr` as …"): the word is replaced, its quotes kept;
+- "add a colon: `- dropout: 0.3`" and "add a space after the colon: …": the item is written
+  as the hint shows it.
+
+A fix is offered only while the token still reads as the mistake (the text may have changed
+since it was checked), and only for a single word: inside a ``${…}`` expression or a flow
+mapping the token is more than the word the hint corrects, and nothing is offered.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cnnspec.errors import Diagnostic
+from cnnspec.lsp.text import Lines
+
+#: "did you mean `X`?" at the start of a hint (what follows it may explain an alias).
+_MEANT = re.compile(r"did you mean `([^`]+)`\?")
+#: "add a colon: `- KIND: VALUE`", "add a space after the colon: `- KIND: VALUE`".
+_WRITE = re.compile(r"add (?:a colon|a space after the colon): `- ([^`]+)`")
+#: A word a fix may replace or write: a name as specs spell kinds, keys, ids and values.
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+#: The rest of a line after a plain scalar: a comment (a blank, then ``#``) ends it.
+_COMMENT = re.compile(r"\s+#.*$")
+
+
+@dataclass(frozen=True)
+class Fix:
+    """An edit of one line: code points ``start``–``end`` (0-based) of ``line`` (0-based)
+    become ``text``; ``title`` is what the editor's menu shows."""
+
+    title: str
+    line: int
+    start: int
+    end: int
+    text: str
+
+
+def fix_for(diagnostic: Diagnostic, file: str, text: str) -> Fix | None:
+    """The quick fix of ``diagnostic`` in ``file`` (whose current text is ``text``), or
+    ``None`` when its hint names no replacement of the token it is located at."""
+    loc = diagnostic.loc
+    if loc is None or loc.file != file or not diagnostic.hint:
+        return None
+    lines = Lines(text)
+    row, column = loc.line - 1, loc.column - 1
+    line = lines.line(row)
+    if not 0 <= column < len(line):
+        return None
+    if (meant := _MEANT.match(diagnostic.hint)) is not None:
+        return _replace_word(line, row, column, lines.token_end(row, column), meant.group(1))
+    if (written := _WRITE.match(diagnostic.hint)) is not None:
+        return _write_item(line, row, column, written.group(1))
+    return None
+
+
+def _replace_word(line: str, row: int, start: int, end: int, meant: str) -> Fix | None:
+    """The token ``line[start:end]``, a word alone or in quotes, replaced by ``meant``."""
+    token = line[start:end]
+    quoted = len(token) >= 2 and token[0] in "\"'" and token[-1] == token[0]
+    word = token[1:-1] if quoted else token
+    if not _WORD.fullmatch(word) or not _WORD.fullmatch(meant) or word == meant:
+        return None
+    if quoted:
+        start, end = start + 1, end - 1
+    return Fix(f"Replace `{word}` with `{meant}`", row, start, end, meant)
+
+
+def _write_item(line: str, row: int, start: int, wanted: str) -> Fix | None:
+    """The item's text from ``start`` to the end of its line (a comment left out) written as
+    ``wanted``, when the two differ only in the colon and blanks between kind and value."""
+    rest = _COMMENT.sub("", line[start:]).rstrip()
+    squeezed = re.sub(r"[\s:]+", " ", rest)
+    if not rest or squeezed != re.sub(r"[\s:]+", " ", wanted) or rest == wanted:
+        return None
+    return Fix(f"Write `{wanted}`", row, start, start + len(rest), wanted)
