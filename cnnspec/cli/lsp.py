@@ -28,7 +28,7 @@ def lsp(
         ),
     ] = False,
 ) -> None:
-    """Run the language server over stdio: diagnostics, hover, definitions, completion, outline.
+    """Run the language server over stdio: diagnostics, quick fixes, hover, definitions, completion, outline.
 
     Ctrl-C or SIGTERM ends it as every command: "interrupted", exit 130."""
     try:

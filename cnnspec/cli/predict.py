@@ -315,7 +315,7 @@ def predict(
     spec: SpecOption = None,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
-    """Classify images with a trained model: the top-k classes with their probabilities.
+    """Predict with a trained model: the top-k classes, or a task's masks, labels or values.
 
     Other tasks: segmentation writes a mask PNG per image (class index per pixel) to --out,
     multi-label shows the labels above the threshold and every probability, regression the
