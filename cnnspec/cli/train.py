@@ -24,6 +24,7 @@ from cnnspec.cli.render import clean, safe
 from cnnspec.training.interrupts import GATE
 
 EXIT_CLUSTER = 75  # EX_TEMPFAIL: a worker of the cluster was lost; restart with --resume
+EXIT_OUT_OF_MEMORY = 1  # as a full disk: the run continues once there is room
 
 
 @guarded
@@ -85,7 +86,7 @@ def train(
     from cnnspec.reporting.html import write_report
     from cnnspec.training.distribute import ClusterError, parse_cluster
     from cnnspec.training.progress import Display
-    from cnnspec.training.trainer import TrainingInterrupted
+    from cnnspec.training.trainer import OutOfMemory, TrainingInterrupted
     from cnnspec.training.trainer import train as run_training
 
     overrides = list(set or [])
@@ -132,11 +133,10 @@ def train(
             f"in {safe(stop.run_dir)}/state",
             highlight=False,
         )
-        # as it is to be pasted: `--set 'freeze: [body]'` is no markup (Rich ate the [body])
-        console.print(
-            f"resume with:  {clean(stop.resume_command)}", highlight=False, soft_wrap=True, markup=False
-        )
+        print_resume(stop.resume_command)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except OutOfMemory as full:
+        raise out_of_memory_exit(full) from None
     except ClusterError as lost:
         console = stderr()
         # (the message names the workers' addresses as --cluster or TF_CONFIG gave them)
@@ -148,6 +148,34 @@ def train(
         for number, handler in previous.items():
             signal.signal(number, handler)
     print_result(display, result, quiet)
+
+
+def out_of_memory_exit(full: Any) -> typer.Exit:
+    """Report a run that ran out of memory (:class:`~cnnspec.training.trainer.OutOfMemory`):
+    the error, where its epochs are saved, and the two ways on (exit 1, as a full disk)."""
+    console = stderr()
+    console.print(f"[bold red]error:[/bold red] {safe(full)}", highlight=False, soft_wrap=True)
+    saved = (
+        f"the state of its {full.epochs_done} whole epoch(s) is saved in {safe(full.run_dir)}/state"
+        if full.epochs_done
+        else f"no epoch was finished; {safe(full.run_dir)} starts again"
+    )
+    smaller = max(1, full.batch_size // 2)
+    console.print(
+        f"  [cyan]hint:[/cyan] {saved}. Free the memory (another process may hold the device) and "
+        f"continue with the command below, or start a new run with smaller batches (--batch-size "
+        f"{smaller}), a smaller input or model, or runtime: {{mixed_precision: true}} on a GPU",
+        highlight=False,
+        soft_wrap=True,
+    )
+    print_resume(full.resume_command)
+    return typer.Exit(EXIT_OUT_OF_MEMORY)
+
+
+def print_resume(command: str) -> None:
+    """The command that continues a stopped run, on stderr, as it is to be pasted: `--set
+    'freeze: [body]'` is no markup (Rich ate the [body])."""
+    stderr().print(f"resume with:  {clean(command)}", highlight=False, soft_wrap=True, markup=False)
 
 
 def print_result(display: Any, result: Any, quiet: bool) -> None:

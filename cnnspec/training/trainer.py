@@ -45,6 +45,42 @@ class TrainingInterrupted(Exception):
         self.resume_command = resume_command
 
 
+class OutOfMemory(Exception):
+    """The device or the host ran out of memory during training (TensorFlow's
+    ResourceExhaustedError, or Python's MemoryError). As after Ctrl-C, the state of the last
+    whole epoch is saved and the run can be resumed; one line says where it broke off."""
+
+    def __init__(
+        self, run_dir: Path, epochs_done: int, resume_command: str, batch_size: int, detail: str
+    ) -> None:
+        super().__init__(
+            f"out of memory in epoch {epochs_done + 1}, training with batches of {batch_size}: {detail}"
+        )
+        self.run_dir = run_dir
+        self.epochs_done = epochs_done
+        self.resume_command = resume_command
+        self.batch_size = batch_size
+
+
+#: How much of an out-of-memory error's first line :func:`out_of_memory` keeps.
+OOM_DETAIL_CHARS = 240
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """``exc`` as one line when it says memory ran out (TensorFlow's "OOM when allocating
+    tensor with shape[…]", its first line clipped; its node list and RunOptions advice left
+    out), else ``None``."""
+    if isinstance(exc, MemoryError):
+        return str(exc).strip().splitlines()[0][:OOM_DETAIL_CHARS] if str(exc).strip() else "MemoryError"
+    import tensorflow as tf
+
+    if not isinstance(exc, tf.errors.ResourceExhaustedError):
+        return None
+    text = (getattr(exc, "message", None) or str(exc)).strip()
+    first = text.splitlines()[0] if text else "ResourceExhaustedError"
+    return first if len(first) <= OOM_DETAIL_CHARS else first[: OOM_DETAIL_CHARS - 1] + "…"
+
+
 @dataclass
 class TrainResult:
     """What a finished run produced."""
@@ -639,6 +675,14 @@ def _run(
             raise TrainingInterrupted(
                 run_dir, len(recorder.history), _resume_command(compiled, list(overrides), run_dir)
             ) from None
+        except Exception as exc:  # out of memory: the epochs done are saved, as for Ctrl-C
+            detail = out_of_memory(exc)
+            if detail is None:
+                raise
+            recorder.interrupted = True
+            progress.stop()
+            resume_with = _resume_command(compiled, list(overrides), run_dir)
+            raise OutOfMemory(run_dir, len(recorder.history), resume_with, train_batch, detail) from None
         # From the last fit's flag, as each epoch's snapshot records it: early stopping's own
         # stopped_epoch is reset by the on_train_begin of every phase's fit.
         stopped_early = stop_requested or len(recorder.history) < config.epochs

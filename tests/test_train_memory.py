@@ -1,0 +1,81 @@
+"""Out of memory while training (a batch too large for the GPU, another process holding it):
+one clean error, not an internal one. The epochs done are saved as after Ctrl-C, the command
+says how to go on (resume, or smaller batches), and `--resume` finishes the run.
+
+TensorFlow's ResourceExhaustedError is raised inside `fit` by a callback at the start of the
+second epoch: where a real allocation failure surfaces, which no test machine can be made to
+reach on purpose."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cnnspec.cli.app import app
+from tests.conftest import TINY_DIGITS_MODEL
+
+SPEC = "cnnspec: 1\nname: memory\n" + TINY_DIGITS_MODEL + "training: {epochs: 2, batch_size: 32, seed: 3}\n"
+
+#: What TensorFlow says, node list and advice included (the error keeps its first line).
+OOM_TEXT = (
+    "OOM when allocating tensor with shape[32,4,8,8] and type float on "
+    "/job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc\n"
+    "\t [[{{node conv2d_1/convolution}}]]\n"
+    "Hint: If you want to see a list of allocated tensors when OOM happens, add "
+    "report_tensor_allocations_upon_oom to RunOptions for current allocation info."
+)
+
+
+def test_memory_errors_are_told_from_others_in_one_line():
+    import tensorflow as tf
+
+    from cnnspec.training.trainer import OOM_DETAIL_CHARS, out_of_memory
+
+    assert out_of_memory(tf.errors.ResourceExhaustedError(None, None, OOM_TEXT)) == OOM_TEXT.splitlines()[0]
+    long = tf.errors.ResourceExhaustedError(None, None, "OOM " + "x" * 1000)
+    assert len(out_of_memory(long)) == OOM_DETAIL_CHARS and out_of_memory(long).endswith("…")
+    assert out_of_memory(MemoryError("Unable to allocate 3.00 GiB")) == "Unable to allocate 3.00 GiB"
+    assert out_of_memory(MemoryError()) == "MemoryError"
+    assert out_of_memory(ValueError("OOM when allocating")) is None
+    assert out_of_memory(tf.errors.InvalidArgumentError(None, None, "bad")) is None
+
+
+@pytest.mark.slow
+def test_a_run_out_of_memory_keeps_its_epochs_and_resumes(tmp_path, runner, monkeypatch):
+    import keras
+    import tensorflow as tf
+
+    from cnnspec.training import callbacks
+
+    class Exhaust(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            if epoch == 1:
+                raise tf.errors.ResourceExhaustedError(None, None, OOM_TEXT)
+
+    spec_callbacks = callbacks.spec_callbacks
+
+    def with_exhaust(*args: Any) -> dict[str, Any]:
+        return {**spec_callbacks(*args), "exhaust": Exhaust()}
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(callbacks, "spec_callbacks", with_exhaust)
+        result = runner.invoke(app, ["train", str(spec), "--quiet", "--out", str(run)])
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.stderr.split())
+    assert "internal error" not in text and "Traceback" not in text
+    assert f"error: out of memory in epoch 2, training with batches of 32: {OOM_TEXT.splitlines()[0]}" in text
+    assert f"the state of its 1 whole epoch(s) is saved in {run}/state" in text
+    assert "--batch-size 16" in text and "[[{{node" not in text
+    assert f"resume with: cnnspec train {spec} --resume {run}" in text
+    assert sorted(p.name for p in (run / "state").glob("epoch-*")) and not (run / "metrics.json").exists()
+    # the memory is free again: the resume trains the second epoch only
+    result = runner.invoke(app, ["train", str(spec), "--quiet", "--resume", str(run)])
+    assert result.exit_code == 0, result.output
+    history = json.loads((Path(run) / "history.json").read_text(encoding="utf-8"))
+    assert history["epoch"] == [1, 2] and (run / "model.keras").is_file()
