@@ -12,6 +12,7 @@ its call site to the first one.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -621,3 +622,23 @@ def alias_hint(word: object, choices: Iterable[str]) -> str | None:
     if meant is None or meant not in set(choices):
         return None
     return f"did you mean `{meant}`? cnnspec spells `{word}` as `{meant}`"
+
+
+#: How much of an out-of-memory error's first line :func:`out_of_memory` keeps.
+OOM_DETAIL_CHARS = 240
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """``exc`` as one line when it says memory ran out, else ``None``: Python's MemoryError, or
+    TensorFlow's ResourceExhaustedError ("OOM when allocating tensor with shape[…]": its first
+    line, clipped; its node list and RunOptions advice left out). TensorFlow is not imported
+    here: an error of its can only come from a process that has imported it."""
+    if isinstance(exc, MemoryError):
+        text = str(exc).strip()
+        return text.splitlines()[0][:OOM_DETAIL_CHARS] if text else "MemoryError"
+    tf_errors = getattr(sys.modules.get("tensorflow"), "errors", None)
+    if tf_errors is None or not isinstance(exc, tf_errors.ResourceExhaustedError):
+        return None
+    text = (getattr(exc, "message", None) or str(exc)).strip()
+    first = text.splitlines()[0] if text else "ResourceExhaustedError"
+    return first if len(first) <= OOM_DETAIL_CHARS else first[: OOM_DETAIL_CHARS - 1] + "…"

@@ -29,10 +29,11 @@ OOM_TEXT = (
 )
 
 
+@pytest.mark.slow
 def test_memory_errors_are_told_from_others_in_one_line():
     import tensorflow as tf
 
-    from cnnspec.training.trainer import OOM_DETAIL_CHARS, out_of_memory
+    from cnnspec.errors import OOM_DETAIL_CHARS, out_of_memory
 
     assert out_of_memory(tf.errors.ResourceExhaustedError(None, None, OOM_TEXT)) == OOM_TEXT.splitlines()[0]
     long = tf.errors.ResourceExhaustedError(None, None, "OOM " + "x" * 1000)
@@ -79,3 +80,23 @@ def test_a_run_out_of_memory_keeps_its_epochs_and_resumes(tmp_path, runner, monk
     assert result.exit_code == 0, result.output
     history = json.loads((Path(run) / "history.json").read_text(encoding="utf-8"))
     assert history["epoch"] == [1, 2] and (run / "model.keras").is_file()
+
+
+def test_any_command_out_of_memory_is_a_clean_error(tmp_path, runner, monkeypatch):
+    """Outside a training's epochs (building a model too large for the host, evaluating with
+    batches too large for the device) memory running out is exit 1 with one line, not an
+    internal error."""
+    import cnnspec.backends.keras_builder as builder
+
+    def exhausted(*args: Any, **kwargs: Any) -> None:
+        raise MemoryError("Unable to allocate 1.00 TiB for an array with shape (262144, 1048576)")
+
+    monkeypatch.setattr(builder, "build_model", exhausted)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    result = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "m.keras")])
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.stderr.split())
+    assert "error: out of memory: Unable to allocate 1.00 TiB for an array" in text
+    assert "hint: free the memory" in text and "internal error" not in text
+    assert not (tmp_path / "m.keras").exists()

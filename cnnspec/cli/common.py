@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
-from cnnspec.errors import Diagnostic, SpecError, UsageError, WriteError
+from cnnspec.errors import Diagnostic, SpecError, UsageError, WriteError, out_of_memory
 from cnnspec.fileio import check_stop, stop_handled, stop_noted
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ EXIT_SPEC = 1
 EXIT_WRITE = 1  # a full, failing or read-only disk: the run can continue once it is fixed
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_OUT_OF_MEMORY = 1  # as a full disk: a resource, not a bug; the command works once there is room
 #: Ctrl-C or SIGTERM: 128 + SIGINT, as a shell reports a process that SIGINT ended.
 EXIT_INTERRUPTED = 130
 #: Stdout's reader went away (`cnnspec validate specs/*.yaml | head -1`): 128 + SIGPIPE, the
@@ -295,9 +296,18 @@ def failed(exc: Exception, fmt: str, kwargs: dict[str, Any]) -> typer.Exit:
         return fail_write(exc, output_option(kwargs))
     if isinstance(exc, BrokenPipeError) and stdout_gone():
         stop_for_closed_stdout()
+    from cnnspec.cli.render import safe
+
+    if (memory := out_of_memory(exc)) is not None:  # `train` says more: it can resume the run
+        stderr().print(f"[bold red]error:[/bold red] out of memory: {safe(memory)}", highlight=False)
+        stderr().print(
+            "  [cyan]hint:[/cyan] free the memory (another process may hold the device), or give the "
+            "command less to hold at once (smaller images or batches, a smaller model)",
+            highlight=False,
+        )
+        return typer.Exit(EXIT_OUT_OF_MEMORY)
     if os.environ.get("CNNSPEC_DEBUG"):
         raise exc
-    from cnnspec.cli.render import safe
 
     stderr().print(
         f"[bold red]internal error[/bold red] ({type(exc).__name__}: {safe(exc)}); please report "

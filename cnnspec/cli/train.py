@@ -12,6 +12,7 @@ import typer
 from cnnspec.cli.common import (
     DEFAULT_MAX_PARAMS,
     EXIT_INTERRUPTED,
+    EXIT_OUT_OF_MEMORY,
     AllowOutsideOption,
     MaxParamsOption,
     SetOption,
@@ -24,7 +25,6 @@ from cnnspec.cli.render import clean, safe
 from cnnspec.training.interrupts import GATE
 
 EXIT_CLUSTER = 75  # EX_TEMPFAIL: a worker of the cluster was lost; restart with --resume
-EXIT_OUT_OF_MEMORY = 1  # as a full disk: the run continues once there is room
 
 
 @guarded

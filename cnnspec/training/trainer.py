@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.analysis.settings import TrainConfig, layers_without_xla, training_config
-from cnnspec.errors import UsageError, WriteError
+from cnnspec.errors import UsageError, WriteError, out_of_memory
 from cnnspec.fileio import atomic_path, check_owned, check_writable, write_atomic
 from cnnspec.training import rundir, runlock
 from cnnspec.training.modelfile import save_model
@@ -60,25 +60,6 @@ class OutOfMemory(Exception):
         self.epochs_done = epochs_done
         self.resume_command = resume_command
         self.batch_size = batch_size
-
-
-#: How much of an out-of-memory error's first line :func:`out_of_memory` keeps.
-OOM_DETAIL_CHARS = 240
-
-
-def out_of_memory(exc: BaseException) -> str | None:
-    """``exc`` as one line when it says memory ran out (TensorFlow's "OOM when allocating
-    tensor with shape[…]", its first line clipped; its node list and RunOptions advice left
-    out), else ``None``."""
-    if isinstance(exc, MemoryError):
-        return str(exc).strip().splitlines()[0][:OOM_DETAIL_CHARS] if str(exc).strip() else "MemoryError"
-    import tensorflow as tf
-
-    if not isinstance(exc, tf.errors.ResourceExhaustedError):
-        return None
-    text = (getattr(exc, "message", None) or str(exc)).strip()
-    first = text.splitlines()[0] if text else "ResourceExhaustedError"
-    return first if len(first) <= OOM_DETAIL_CHARS else first[: OOM_DETAIL_CHARS - 1] + "…"
 
 
 @dataclass
