@@ -299,12 +299,12 @@ BAD_INPUTS = {
         "$.config.layers[2].inbound_nodes[0].args",
     ),
     "cycle": (lambda p: _edited(p, _reads("stem_conv", "stem_relu")), "(a cycle)", "inbound_nodes[0].args"),
-    "two-outputs": (
+    "two-inputs": (
         lambda p: _edited(
-            p, lambda c: c["config"].update(output_layers=[["predictions", 0, 0], ["avg_pool", 0, 0]])
+            p, lambda c: c["config"].update(input_layers=[["input_layer", 0, 0], ["input_layer", 0, 0]])
         ),
-        "1 inputs and 2 outputs",
-        "$.config.output_layers",
+        "the model has 2 inputs; import reads a model with one input",
+        "$.config.input_layers",
     ),
 }
 

@@ -263,20 +263,20 @@ def test_one_named_input_and_output_import_as_listed_ones(tmp_path, inputs, outp
 
 
 @pytest.mark.parametrize(
-    ("inputs", "outputs", "counts"),
-    [
-        (None, {"a": ["d", 0, 0], "b": ["f", 0, 0]}, "1 inputs and 2 outputs"),
-        (None, {"a": [["d", 0, 0], ["f", 0, 0]]}, "1 inputs and 2 outputs"),
-        ({"a": ["in", 0, 0], "b": ["in", 0, 0]}, None, "2 inputs and 1 outputs"),
-    ],
-    ids=["two-names", "a-name-for-two", "two-inputs"],
+    "outputs",
+    [{"a": ["d", 0, 0], "b": ["f", 0, 0]}, {"a": [["d", 0, 0], ["f", 0, 0]]}],
+    ids=["two-names", "a-name-for-two"],
 )
-def test_several_named_inputs_or_outputs_are_refused_as_several_listed_ones(
-    tmp_path, inputs, outputs, counts
-):
-    output = refused(_write(tmp_path, _named(_image(), inputs, outputs)))
-    assert f"the model has {counts}; import reads one of each" in output
-    assert "hint: multi-input/multi-output models cannot be imported yet" in output
+def test_several_named_outputs_import_as_listed_ones_with_a_note(tmp_path, outputs):
+    report, text = _imported(tmp_path, _named(_image(), None, outputs))
+    assert "\noutputs: [d, f]\n" in text
+    assert "the model's outputs are named 'a', " in report and "(a dict)" in report
+
+
+def test_several_named_inputs_are_refused_because_a_spec_has_one(tmp_path):
+    output = refused(_write(tmp_path, _named(_image(), {"a": ["in", 0, 0], "b": ["in", 0, 0]}, None)))
+    assert "the model has 2 inputs; import reads a model with one input" in output
+    assert "hint: a spec has one input" in output
 
 
 @pytest.mark.parametrize(

@@ -84,8 +84,7 @@ def _import(read: Source, weights_file: str | None, folding: bool, max_params: i
     name = _model_name(graph.name)
     precision = mixed_precision_note(graph, mapped)
     mixed = precision is not None
-    loss = regression_loss_note(read.config)
-    notes = [*graph.notes, *(note for note in (precision, loss) if note is not None)]
+    notes = [*graph.notes, *(note for note in (precision,) if note is not None)]
     try:
         chosen = flat = _attempt(
             read, graph, mapped, name, weights_file, False, layers, max_params, mixed, notes
@@ -107,7 +106,6 @@ def _import(read: Source, weights_file: str | None, folding: bool, max_params: i
         if folded is not None and folded.lines < flat.lines:
             chosen = folded
     chosen.rewritten = len(aliases) // 2
-    chosen.notes = notes
     chosen.mixed_precision = mixed
     for operation, layer in aliases.items():
         if layer in chosen.names:  # a dropped operation's output is that layer's now
@@ -136,18 +134,25 @@ def _attempt(
 ) -> Imported:
     from cnnspec.analysis.passes import compile_text
 
-    items = Structurer(graph, mapped).items()
-    blocks = fold(items) if folding else []
+    structurer = Structurer(graph, mapped)
+    items = structurer.items()
+    outputs = structurer.output_ids(items)  # (a model with several outputs; else none)
+    blocks = fold(items, outputs) if folding else []
     header = [
         f"Imported by `cnnspec import` from {read.path.name if read.path else read.label}: "
         f"{layers} Keras layers"
         + (f", {len(blocks)} block{'s' if len(blocks) > 1 else ''}." if blocks else "."),
     ]
+    # the saved loss is said of the outputs by their ids (which folding may change)
+    loss = regression_loss_note(read.config, graph, outputs)
+    notes = [*(notes or []), *([loss] if loss is not None else [])]
     # what the spec does not keep of the source, in the file too (the report is gone later)
-    for note in notes or []:
+    for note in notes:
         header += textwrap.wrap(f"Note: {note}", NOTE_WIDTH, subsequent_indent="  ")
     # checked without the weights key: the file it names is written after the check
-    checked = spec_text(name, graph.input_shape, blocks, items, header, mixed_precision=mixed)
+    checked = spec_text(
+        name, graph.input_shape, blocks, items, header, mixed_precision=mixed, outputs=outputs
+    )
     try:
         # compiled from text no file holds: its errors are said of the source layers instead
         compiled = compile_text(checked, COMPILED_AS, max_params=max_params)
@@ -159,12 +164,16 @@ def _attempt(
     # (build refuses it): no weights to carry, no weights key
     carried = weights_file if params else None
     text = (
-        spec_text(name, graph.input_shape, blocks, items, header, carried, mixed_precision=mixed)
+        spec_text(
+            name, graph.input_shape, blocks, items, header, carried, mixed_precision=mixed, outputs=outputs
+        )
         if carried
         else checked
     )
     blocks_found = [b.name for b in blocks]
-    return Imported(text, name, read, layers, blocks_found, names, params=params, weights_file=carried)
+    return Imported(
+        text, name, read, layers, blocks_found, names, params=params, weights_file=carried, notes=notes
+    )
 
 
 #: The width of a note's comment lines at the top of the imported spec.
@@ -189,6 +198,8 @@ def _of_source(diagnostic: Diagnostic, items: list[Item], graph: Graph) -> Diagn
     elif diagnostic.path.startswith("input"):
         node = graph.node(graph.input_name)
         what, where = f"the model input {shown(node.name)}", f"{node.path}.config.batch_shape"
+    elif diagnostic.path.startswith("outputs"):  # (a model with several outputs)
+        what, where = "the model's outputs", "$.config.output_layers"
     else:
         what, where = "the model", "$.config.layers"
     return Diagnostic(

@@ -273,16 +273,19 @@ def _repeat_id(calls: list[Call]) -> Any:
     return f"{found[0].group(1)}${{{_linear(*progression).text}}}"
 
 
-def make_repeats(items: list[Item]) -> list[Item]:
+def make_repeats(items: list[Item], pinned: set[str] | frozenset[str] = frozenset()) -> list[Item]:
+    """Consecutive calls of one block as a ``repeat``; a call whose id is ``pinned`` (read from
+    outside: ids inside a repeat are seen only inside its iteration) is in none."""
     out: list[Item] = []
     i = 0
     while i < len(items):
         item = items[i]
         j = i + 1
-        if isinstance(item, Call):
+        if isinstance(item, Call) and item.id not in pinned:
             while (
                 j < len(items)
                 and isinstance(items[j], Call)
+                and items[j].id not in pinned
                 and items[j].block == item.block
                 and list(items[j].args) == list(item.args)
                 and _run_ok(items[i : j + 1])
@@ -442,8 +445,11 @@ def _item_tokens(items: list[Item]) -> list[list[str]]:
     return out
 
 
-def fold(items: list[Item]) -> list[Block]:
-    """Fold ``items`` (the model's top-level list) in place; return the blocks found."""
+def fold(items: list[Item], outputs: list[str] | None = None) -> list[Block]:
+    """Fold ``items`` (the model's top-level list) in place; return the blocks found.
+    ``outputs``: the ids the spec's ``outputs:`` names (a model with several), read as
+    references from outside every group and renamed in place where a call stands for one."""
+    outputs = outputs if outputs is not None else []
     entries = list(zip(_item_tokens(items), items, strict=True))
     roots = build_groups(entries, 0, [])
     # each group's entry: the id of the item before its first leaf
@@ -468,6 +474,10 @@ def fold(items: list[Item]) -> list[Block]:
     def call_for(group: Group, block: str, args: dict[str, Any], exposed: Any) -> Call:
         """A call standing for ``group``; readers of the group's output read the call's id."""
         ident = _call_id(group)
+        if ident is None and outputs and isinstance(exposed, str):
+            # (a model with several outputs: its heads read the trunk by id) the call keeps
+            # the id its output is read by
+            return Call(block, args, exposed, source_names_of(group))
         if ident is not None:
             ident = unique_id(ident, call_ids)
             call_ids.add(ident)
@@ -477,13 +487,19 @@ def fold(items: list[Item]) -> list[Block]:
             for leaf in items:
                 if isinstance(leaf, Layer) and leaf.inputs and exposed in leaf.inputs:
                     leaf.inputs = [ident if ref == exposed else ref for ref in leaf.inputs]
+            outputs[:] = [ident if ref == exposed else ref for ref in outputs]
             for other in groups:
                 if other.entry == exposed:
                     other.entry = ident
         return Call(block, args, ident, source_names_of(group))
 
     def everything_now() -> Counter[str]:
-        return _references(items)
+        return _references(items) + Counter(outputs)
+
+    def pinned() -> set[str]:
+        """(A model with several outputs) the ids read from outside the calls that make them:
+        the outputs and what the heads read."""
+        return set(everything_now()) if outputs else set()
 
     for height in range(1, max((g.height for g in groups), default=0) + 1):
         level = [g for g in groups if g.height == height]
@@ -503,7 +519,7 @@ def fold(items: list[Item]) -> list[Block]:
             inside = _references(group.leaves())
             body = _relative(group, everything_now() - inside)
             if body is None:
-                result[id(group)] = make_repeats(group.content)
+                result[id(group)] = make_repeats(group.content, pinned())
                 continue
             body = make_repeats(body)
             _drop_unused_ids(body)  # an id only the world outside read is not part of the shape
@@ -511,7 +527,7 @@ def fold(items: list[Item]) -> list[Block]:
         for members in buckets.values():
             if len(members) < 2:
                 for group, _ in members:
-                    result[id(group)] = make_repeats(group.content)
+                    result[id(group)] = make_repeats(group.content, pinned())
                 continue
             name = _name_for(members[0][0], taken, height, members[0][1])
             taken.add(name)
@@ -521,26 +537,28 @@ def fold(items: list[Item]) -> list[Block]:
                 exposed = group.content[-1].id if group.content else None
                 call = call_for(group, name, arguments, exposed)
                 # a group whose output is read by name but that has no name to call it by stays
-                result[id(group)] = [call] if call is not None else make_repeats(group.content)
+                result[id(group)] = [call] if call is not None else make_repeats(group.content, pinned())
     folded: list[Item] = []
     for node in roots:
         folded += result[id(node)] if isinstance(node, Group) else [node]
-    items[:] = make_repeats(folded)
+    items[:] = make_repeats(folded, pinned())
     for layers in (items, *(block.layers for block in blocks)):
-        _drop_unused_ids(layers)
-        _unique_call_ids(layers)
+        _drop_unused_ids(layers, set(outputs) if layers is items else set())
+        _unique_call_ids(layers, outputs if layers is items else [])
     return blocks
 
 
-def _unique_call_ids(items: list[Item]) -> None:
+def _unique_call_ids(items: list[Item], outputs: list[str] | None = None) -> None:
     """Two groups can share a name prefix (``expanded_conv`` before and after a residual);
-    a later call with a taken id gets the next free ``_2``, ``_3``."""
-    taken = {item.id for item in items if not isinstance(item, Call) and isinstance(item.id, str)}
-    taken |= RESERVED_IDS
+    a later call with a taken id gets the next free ``_2``, ``_3`` (and ``outputs`` with it)."""
+    others = {item.id for item in items if not isinstance(item, Call) and isinstance(item.id, str)}
+    taken = others | RESERVED_IDS
     for item in items:
         if isinstance(item, Call) and isinstance(item.id, str):
-            item.id = unique_id(item.id, taken)
+            old, item.id = item.id, unique_id(item.id, taken)
             taken.add(item.id)
+            if outputs and old != item.id and old not in others:  # (an output of the call's)
+                outputs[:] = [item.id if ref == old else ref for ref in outputs]
 
 
 def source_names_of(group: Group) -> list[str]:
@@ -551,8 +569,9 @@ def _entry_id(item: Item) -> str | None:
     return item.id if isinstance(item.id, str) else None
 
 
-def _drop_unused_ids(items: list[Item]) -> None:
-    used = _references(items)
+def _drop_unused_ids(items: list[Item], keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """Drop the ids nothing reads (but those in ``keep``: the model's outputs)."""
+    used = _references(items) + Counter(keep)
     for item in items:
         if isinstance(item, (Layer, Residual, Parallel)) and item.id is not None and not used[item.id]:
             item.id = None

@@ -53,22 +53,29 @@ class Node:
 
 @dataclass
 class Graph:
-    """The layers in a topological order, the model input and its output."""
+    """The layers in a topological order, the model input and its outputs."""
 
     name: str
     nodes: list[Node]
     input_name: str
     input_shape: list[int]
-    output: str
+    output: str  # the first output (the only one of most models)
     problems: list[Diagnostic] = field(default_factory=list)  # layers that cannot be expressed
     consumers: dict[str, list[str]] = field(default_factory=dict)
     #: what of the source the spec does not keep, each with its effect (the import report's notes)
     notes: list[str] = field(default_factory=list)
+    #: every output layer, in the source model's output order (``[output]`` for one output)
+    outputs: list[str] = field(default_factory=list)
+    #: the names the source gives its outputs (a dict's keys; None: listed), as ``outputs``
+    output_keys: list[str | None] = field(default_factory=list)
 
     def node(self, name: str) -> Node:
         return self._index[name]
 
     def __post_init__(self) -> None:
+        if not self.outputs:
+            self.outputs = [self.output]
+        self.output = self.outputs[0]
         self._index = {n.name: n for n in self.nodes}
         self.consumers = {n.name: [] for n in self.nodes}
         for n in self.nodes:
@@ -343,16 +350,27 @@ def read_graph(config: dict[str, Any]) -> Graph:
     for ref, path, _ in (*inputs_ref, *outputs_ref):
         if ref not in seen:
             raise import_error(f"{shown(ref)} names no layer of the model", path)
-    if len(inputs_ref) != 1 or len(outputs_ref) != 1:
+    if len(inputs_ref) != 1:
         raise import_error(
-            f"the model has {len(inputs_ref)} inputs and {len(outputs_ref)} outputs; "
-            "import reads one of each",
-            "$.config.output_layers" if len(inputs_ref) == 1 else "$.config.input_layers",
-            hint="multi-input/multi-output models cannot be imported yet",
+            f"the model has {len(inputs_ref)} inputs; import reads a model with one input",
+            "$.config.input_layers",
+            hint="a spec has one input (its `input:`): a model with several inputs cannot be written "
+            "as a spec",
         )
+    if not outputs_ref:
+        raise import_error("the model has no outputs", "$.config.output_layers")
+    if len(outputs_ref) > 1 and isinstance(inner.get("output_layers"), dict):
+        # Keras' order of a dict's outputs (model.outputs, output_names) is by name, not as given
+        outputs_ref = sorted(outputs_ref, key=lambda ref: str(ref[2]))
+    outputs = [ref for ref, _, _ in outputs_ref]
+    for earlier, (ref, path, _) in enumerate(outputs_ref):
+        if ref in outputs[:earlier]:
+            raise import_error(
+                f"the model returns layer {shown(ref)} twice", path, hint="a spec names each output once"
+            )
     try:
         ordered = _topological(nodes)
-        _check_reach(ordered, inputs_ref[0][0], outputs_ref[0][0])
+        _check_reach(ordered, inputs_ref[0][0], outputs)
     except SpecError:
         if problems:
             # a refused layer (shared, fed a constant) leaves a reference or a path broken:
@@ -365,11 +383,19 @@ def read_graph(config: dict[str, Any]) -> Graph:
     shape = _input_shape(input_node.config, input_node.path)
     notes = _input_notes(input_node.config, input_node.path)
     for (_, _, key), what, does in ((inputs_ref[0], "input", "takes"), (outputs_ref[0], "output", "returns")):
-        if key is not None:  # keras.Model({"img": x}, {"cls": y}): the source's calls use the dict
+        if key is not None and (what == "input" or len(outputs_ref) == 1):
+            # keras.Model({"img": x}, {"cls": y}): the source's calls use the dict
             notes.append(
                 f"the model's {what} is named {shown(key)} (a dict): the spec's model {does} the "
                 "tensor itself, not a dict"
             )
+    keys = [key for _, _, key in outputs_ref]
+    if len(outputs_ref) > 1 and any(key is not None for key in keys):
+        listed = ", ".join(shown(key) for key in keys)
+        notes.append(
+            f"the model's outputs are named {listed} (a dict): the spec's model returns a list in "
+            "this order (Keras' order of a dict's outputs, by name), not a dict"
+        )
     if len(ordered) < 2:
         raise import_error("expected at least an input and one layer", "$.config.layers")
     return Graph(
@@ -377,9 +403,11 @@ def read_graph(config: dict[str, Any]) -> Graph:
         ordered,
         input_node.name,
         shape,
-        outputs_ref[0][0],
+        outputs[0],
         problems,
         notes=notes,
+        outputs=outputs,
+        output_keys=keys,
     )
 
 
@@ -473,14 +501,14 @@ def _topological(nodes: list[Node]) -> list[Node]:
     return order
 
 
-def _check_reach(nodes: list[Node], start: str, end: str) -> None:
-    """Every layer is fed by the model input and leads to its output (a hand-edited or
+def _check_reach(nodes: list[Node], start: str, ends: list[str]) -> None:
+    """Every layer is fed by the model input and leads to an output (a hand-edited or
     truncated configuration may hold layers on neither path)."""
     fed = {start}
     for node in nodes:
         if node.inputs and all(i in fed for i in node.inputs):
             fed.add(node.name)
-    leads = {end}
+    leads = set(ends)
     for node in reversed(nodes):
         if node.name in leads:
             leads.update(node.inputs)
@@ -493,9 +521,9 @@ def _check_reach(nodes: list[Node], start: str, end: str) -> None:
             )
         if node.name not in leads:
             raise import_error(
-                f"layer {shown(node.name)} does not lead to the model output",
+                f"layer {shown(node.name)} does not lead to a model output",
                 node.path,
-                hint="remove the unused layer, or make it a second output (not importable yet)",
+                hint="remove the unused layer, or make it one of the model's outputs",
             )
 
 

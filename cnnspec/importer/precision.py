@@ -36,28 +36,40 @@ def mixed_precision_note(graph: Graph, mapped: dict[str, Reversed]) -> str | Non
     if not mixed:
         return None
     policies = sorted({str(p) for p in mixed.values()})
-    output = graph.output
-    what = " and ".join(policies) + (", its output layer in float32" if output not in mixed else "")
+    outputs = graph.outputs
+    several = len(outputs) > 1
+    float_outputs = [name for name in outputs if name not in mixed]
+    layers = "layers" if several else "layer"
+    what = " and ".join(policies)
+    if float_outputs:
+        if not several:
+            its = "its output layer"
+        elif len(float_outputs) == len(outputs):
+            its = "its output layers"
+        else:  # some outputs in float32, the others mixed: name the float32 ones
+            its = f"its output layer{'s' if len(float_outputs) > 1 else ''} {_listed(float_outputs)}"
+        what += f", {its} in float32"
     note = (
         f"the source computes in {what}: the spec gets {SETTING} (cnnspec train: mixed_float16 on "
-        "a GPU, mixed_bfloat16 on a CPU or TPU, the output layer in float32)"
+        f"a GPU, mixed_bfloat16 on a CPU or TPU, the output {layers} in float32)"
     )
     differences = []
     if len(policies) > 1:
         differences.append("the source uses both policies")
     # float32 layers inside the model (saved so, or without a policy): mixed in the spec
-    inside = [name for name in mapped if name != output and name not in mixed]
+    inside = [name for name in mapped if name not in outputs and name not in mixed]
     if inside:
         plural = "s" if len(inside) > 1 else ""
         differences.append(
             f"layer{plural} {_listed(inside)} compute{'' if plural else 's'} in float32 in the source, "
             "in mixed precision in the spec"
         )
-    if output in mixed:
-        differences.append(
-            f"the output layer {shown(output)} computes in {mixed[output]} in the source, in float32 "
-            "in the spec"
-        )
+    for output in outputs:
+        if output in mixed:
+            differences.append(
+                f"the output layer {shown(output)} computes in {mixed[output]} in the source, in float32 "
+                "in the spec"
+            )
     if differences:
         return f"{note}, which cannot reproduce the source's policies exactly: {'; '.join(differences)}"
     policy = policies[0]

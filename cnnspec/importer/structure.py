@@ -6,6 +6,17 @@ Walks from the input to the output. At a fork it finds the fork's post-dominator
 layer every path from the fork passes through); when that is a merge the combinators make and
 every branch is a plain chain (or nested combinators), the fork becomes one combinator item,
 else the layers up to it are written with ids.
+
+A model with several outputs: a fork's consumer whose layers (it and all it leads to) read
+nothing but each other and the fork, and that share none of them with another consumer, starts a
+*head* (two heads on a shared trunk, an auxiliary classifier): the walk leaves it aside and goes
+on along the rest, the trunk (where every consumer starts a head, the largest one goes on as
+the trunk), so the trunk keeps its combinators. A path that ends at an output ends there (the
+outputs are as if joined by a virtual sink that every path reaches last): the post-dominator
+search drops it, and a combinator with an output or a head inside is no combinator (its region
+is written flat). Every layer the walk left aside (the heads) is written after the trunk, flat,
+in the graph's order, each item that reads another than the one before it by id. The output
+layers' items get ids for the spec's ``outputs:`` (:meth:`Structurer.output_ids`).
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ import re
 from collections import Counter
 
 from cnnspec.importer.graph import Graph
-from cnnspec.importer.items import Item, Layer, Parallel, Residual
+from cnnspec.importer.items import Item, Layer, Parallel, Residual, source_names
 from cnnspec.importer.source import import_error
 from cnnspec.ir import INPUT
 from cnnspec.layers.registry import get_kind
@@ -70,6 +81,10 @@ class Structurer:
         self.ids: dict[str, str] = {}  # source layer → the id its item is read by
         self.taken: set[str] = set(RESERVED_IDS)
         self.depth = 0  # the combinators being built, one inside another
+        self.outputs = set(graph.outputs)
+        self.several = len(graph.outputs) > 1
+        self._heads: dict[str, list[str]] = {}  # fork → its consumers that start a head
+        self.emitted: set[str] = {graph.input_name}  # source layers an item stands for
 
     def layer(self, name: str) -> Layer:
         rev = self.mapped[name]
@@ -84,15 +99,59 @@ class Structurer:
         return self.ids[name]
 
     def post_dominator(self, start: str) -> str | None:
-        pending: Counter[str] = Counter(self.graph.consumers[start])
+        """The first layer every path from ``start`` passes through (heads left aside; a path
+        that ends at an output of a model with several ends there, see the module docstring)."""
+        pending: Counter[str] = Counter(self.next(start))
         for node in self.graph.nodes[self.pos[start] + 1 :]:
             if node.name not in pending:
                 continue
             if len(pending) == 1:
                 return node.name
             del pending[node.name]
-            pending.update(self.graph.consumers[node.name])
+            pending.update(self.next(node.name))
         return None
+
+    def next(self, name: str) -> list[str]:
+        """What follows layer ``name`` on the trunk: its consumers but those that start a head."""
+        if not self.several:
+            return self.graph.consumers[name]
+        heads = self.heads(name)
+        return [c for c in self.graph.consumers[name] if c not in heads]
+
+    def heads(self, fork: str) -> list[str]:
+        """The consumers of ``fork`` that start a head (see the module's docstring)."""
+        if not self.several:
+            return []
+        if fork not in self._heads:
+            self._heads[fork] = self._find_heads(fork)
+        return self._heads[fork]
+
+    def _find_heads(self, fork: str) -> list[str]:
+        consumers = self.graph.consumers[fork]
+        if len(consumers) < 2:
+            return []
+        reach = {c: self.descendants(c) for c in consumers}
+        heads = []
+        for c in consumers:
+            others = set().union(*(reach[o] for o in consumers if o != c))
+            closed = all(i in reach[c] or i == fork for n in reach[c] for i in self.graph.node(n).inputs)
+            if closed and not reach[c] & others:
+                heads.append(c)
+        if len(heads) == len(consumers):  # no trunk left: the largest head goes on as it
+            trunk = max(consumers, key=lambda c: len(reach[c]))
+            heads.remove(trunk)
+        return heads
+
+    def descendants(self, start: str) -> set[str]:
+        """``start`` and every layer it leads to."""
+        seen = {start}
+        stack = [start]
+        while stack:
+            for c in self.graph.consumers[stack.pop()]:
+                if c not in seen:
+                    seen.add(c)
+                    stack.append(c)
+        return seen
 
     # -- combinators --------------------------------------------------------------------
     def combinator(self, fork: str, join: str) -> tuple[Item, str]:
@@ -115,7 +174,7 @@ class Structurer:
         if len(set(ends)) != len(ends):
             raise _NotCombinator
         branches: dict[str, list[Item]] = {}
-        for first in self.graph.consumers[fork]:
+        for first in self.next(fork):  # (a head of the fork is written after the trunk)
             if first == join:
                 branches[fork] = []
                 continue
@@ -127,7 +186,7 @@ class Structurer:
         out, sources = join, [join]
         activation = None
         after = self.graph.consumers[join]
-        if len(after) == 1 and join != self.graph.output:
+        if len(after) == 1 and join not in self.outputs:
             value = combinator_activation(self.mapped[after[0]])
             if value is not None:
                 activation, out = value, after[0]
@@ -179,9 +238,11 @@ class Structurer:
             tail = current
             while True:
                 consumers = self.graph.consumers[tail]
+                if tail in self.outputs:  # (an item inside a combinator cannot be named as an output)
+                    raise _NotCombinator
                 if consumers == [join]:
                     return items, tail
-                if join in consumers or not consumers or tail == self.graph.output:
+                if join in consumers or not consumers or self.heads(tail):
                     raise _NotCombinator
                 if len(consumers) == 1:
                     current = consumers[0]
@@ -197,35 +258,55 @@ class Structurer:
         items: list[Item] = []
         current = self.graph.input_name
         ends: dict[int, str] = {}  # id(item) → the source layer its output is
-        while current != self.graph.output:
-            consumers = self.graph.consumers[current]
+        while current != self.graph.output or self.several:
+            consumers = self.next(current)
+            if not consumers:  # (several outputs) the end of the trunk
+                break
             if len(consumers) == 1 and self.graph.node(consumers[0]).inputs == [current]:
                 items.append(self.layer(consumers[0]))
+                self.emitted.add(consumers[0])
                 current = consumers[0]
                 continue
             join = self.post_dominator(current)
             if join is None:
-                raise AssertionError("a checked graph with one output has a post-dominator")
+                raise AssertionError("a checked graph has a post-dominator")
             try:
                 item, end = self.combinator(current, join)
                 items.append(item)
+                self.emitted.update(source_names(item))
                 ends[id(item)] = end
                 current = end
             except _NotCombinator:
                 current = self.flat(items, current, join, ends)
+        if self.several:
+            # the heads (and whatever else the walk left aside), after the trunk, flat
+            self.flat(items, current, None, ends)
         return items
 
-    def flat(self, items: list[Item], entry: str, join: str, ends: dict[int, str]) -> str:
-        """The layers after ``entry`` up to ``join`` with explicit ids and inputs."""
-        region = self.graph.nodes[self.pos[entry] + 1 : self.pos[join] + 1]
-        previous = entry
+    def output_ids(self, items: list[Item]) -> list[str]:
+        """The ids of the items that make the outputs, in the source's order (each item that
+        makes one gets an id); none for a model with one output (its last item is its output)."""
+        if not self.several:
+            return []
+        return [self.reference(name, items) for name in self.graph.outputs]
+
+    def flat(self, items: list[Item], entry: str, join: str | None, ends: dict[int, str]) -> str:
+        """The layers after ``entry`` up to ``join`` with explicit ids and inputs (``join``
+        None: every layer not written yet, to the end)."""
+        # (to the end: earlier layers too, the heads of forks the trunk passed)
+        nodes = (
+            self.graph.nodes if join is None else self.graph.nodes[self.pos[entry] + 1 : self.pos[join] + 1]
+        )
+        region = [n for n in nodes if n.name not in self.emitted]
+        previous = items_end(items, self.graph.input_name)
         for node in region:
             layer = self.layer(node.name)
             if node.inputs != [previous]:
                 layer.inputs = [self.reference(name, items) for name in node.inputs]
             items.append(layer)
+            self.emitted.add(node.name)
             previous = node.name
-        return join
+        return join if join is not None else previous
 
     def reference(self, name: str, items: list[Item]) -> str:
         """The id an earlier tensor is read by; gives the item that makes it that id."""

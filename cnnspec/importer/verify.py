@@ -4,7 +4,8 @@ The spec is compiled by the front end; its layers, in the order the resolver mak
 up one to one with the source layers the items stand for. Each pair must have the same Keras
 class, the same input shapes (Keras saves every layer's input shape in ``build_config``), read
 the counterparts of the same layers (in the same order, but for add and multiply), and, when it
-has trainable weights, be frozen in both or in neither. The pairing also names each source
+has trainable weights, be frozen in both or in neither; and the spec's model returns the
+counterparts of the source's outputs, in the source's order. The pairing also names each source
 layer's counterpart in the spec's model, which ``--weights`` uses to relabel the weights file.
 """
 
@@ -77,4 +78,20 @@ def align(compiled: Any, items: list[Item], graph: Graph) -> dict[str, str]:
                 hint="please report this model: import could not reproduce it",
             )
         pairs[source_name] = node.name
+    _check_outputs(compiled, graph, pairs)
     return pairs
+
+
+def _check_outputs(compiled: Any, graph: Graph, pairs: dict[str, str]) -> None:
+    """The spec's model returns the counterparts of the source's outputs, in their order."""
+    expected = [
+        compiled.ir.input_name if name == graph.input_name else pairs.get(name) for name in graph.outputs
+    ]
+    actual = list(compiled.ir.outputs)
+    if actual != expected:
+        raise import_error(
+            f"the source returns {shown(graph.outputs)}; the imported spec returns {actual}, "
+            f"not their counterparts {expected} in this order",
+            "$.config.output_layers",
+            hint="please report this model: import could not reproduce it",
+        )

@@ -132,12 +132,14 @@ def spec_text(
     header: list[str],
     weights: str | None = None,
     mixed_precision: bool = False,
+    outputs: list[str] | None = None,
 ) -> str:
     """The whole imported spec. ``header``: the comment lines above it, each kept on its line
     (a line break or other control character in them, say from the source's file name, is
     written as an escape such as ``\\n``: it would otherwise end the comment and start YAML).
     ``mixed_precision``: the source computes in a mixed policy (``runtime: {mixed_precision:
-    true}`` after the model, where a spec's run settings go)."""
+    true}`` after the model, where a spec's run settings go). ``outputs``: the ids of the
+    items a model with several outputs returns, in order (its ``outputs:``; none: the last item)."""
     lines = [f"# {comment_text(line, _COMMENT_LIMIT)}" if line else "#" for line in header]
     lines += ["cnnspec: 1", f"name: {scalar(name)}", f"input: {{shape: {scalar(input_shape)}}}"]
     if weights is not None:
@@ -154,6 +156,8 @@ def spec_text(
     lines.append("")
     lines.append("model:")
     lines += list_lines(model, 2)
+    if outputs:
+        lines += [f"outputs: {scalar(outputs)}"]
     if mixed_precision:
         lines += ["", "runtime: {mixed_precision: true}"]
     return "\n".join(lines) + "\n"
