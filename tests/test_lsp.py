@@ -651,3 +651,45 @@ async def test_positions_in_the_encoding_the_client_chose(folder: Path):
         if server.returncode is None:
             server.kill()
             await server.wait()
+
+
+async def test_rename_over_the_wire(client: LanguageClient, folder: Path):
+    """prepareRename gives the name's range and text, rename the edits of every use (the spec
+    then compiles to the same model); on a layer kind, nothing to rename and a RequestFailed
+    error that says so."""
+    from pygls.exceptions import JsonRpcException
+
+    spec = folder / "renamed.yaml"
+    spec.write_text(SPEC, "utf-8")
+    await open_text(client, spec, SPEC)
+    doc = types.TextDocumentIdentifier(spec.as_uri())
+    at = position(SPEC, "${width * 2}", 3)
+    prepared = await answer(client.text_document_prepare_rename_async(types.PrepareRenameParams(doc, at)))
+    start = position(SPEC, "width * 2")
+    assert prepared.placeholder == "width"
+    assert prepared.range == types.Range(start, types.Position(start.line, start.character + len("width")))
+    edit = await answer(client.text_document_rename_async(types.RenameParams(doc, at, "w")))
+    assert list(edit.changes) == [spec.as_uri()]
+    lines = SPEC.split("\n")
+    for change in sorted(edit.changes[spec.as_uri()], key=lambda e: e.range.start.character, reverse=True):
+        row, line = change.range.start.line, lines[change.range.start.line]
+        lines[row] = (
+            line[: change.range.start.character] + change.new_text + line[change.range.end.character :]
+        )
+    renamed = "\n".join(lines)
+    assert renamed == SPEC.replace("width", "w")  # the var and its three uses
+    spec.write_text(renamed, "utf-8")
+    before, after = compile_spec(folder / "net.yaml").ir.nodes, compile_spec(spec).ir.nodes
+    assert [(n.kind, n.shape, n.counts) for n in after] == [(n.kind, n.shape, n.counts) for n in before]
+
+    kind = position(SPEC, "conv2d", 2)
+    assert (
+        await answer(client.text_document_prepare_rename_async(types.PrepareRenameParams(doc, kind))) is None
+    )
+    with pytest.raises(JsonRpcException) as refused:
+        await answer(client.text_document_rename_async(types.RenameParams(doc, kind, "conv")))
+    assert (
+        refused.value.code == types.LSPErrorCodes.RequestFailed
+        and "nothing to rename" in refused.value.message
+    )
+    close(client, spec)

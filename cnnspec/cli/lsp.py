@@ -28,7 +28,7 @@ def lsp(
         ),
     ] = False,
 ) -> None:
-    """Run the language server over stdio: diagnostics, quick fixes, hover, definitions, completion, outline.
+    """Language server over stdio: diagnostics, quick fixes, hover, definitions, rename, completion, outline.
 
     Ctrl-C or SIGTERM ends it as every command: "interrupted", exit 130."""
     try:

@@ -165,7 +165,7 @@ class Documents:
         try:
             if not looks_like_spec(self.text(path) or ""):
                 analysis = Analysis(path, version, [])
-            elif _is_library(self.text(path)):
+            elif is_library(self.text(path)):
                 analysis = self._library(path, reader, version)
             else:
                 analysis = check(path, reader, version, run)
@@ -272,7 +272,7 @@ def _trial_compiler(compiled: CompiledSpec, context: Context) -> Callable[[Sourc
     return compile_trial
 
 
-def _is_library(text: str | None) -> bool:
+def is_library(text: str | None) -> bool:
     """A file with top-level ``blocks:`` and neither ``model:`` nor ``extends:`` (a spec may
     take its model from its base); cheap: the key lines only."""
     if text is None:

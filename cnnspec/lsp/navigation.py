@@ -177,14 +177,14 @@ def _definition(doc: SourceDoc, cursor: Cursor, automatic: Automatic | None) -> 
     included = _included_file(doc, cursor) or _backbone_file(doc, cursor)
     if included is not None:
         return Target(included)
-    block = _block_at(doc, cursor)
+    block = block_at(doc, cursor)
     if block is not None:
         loc = doc.key_loc(("blocks", block))
         return Target(loc.file, loc) if loc is not None else None
-    if _carry_key_at(cursor):
+    if carry_key_at(cursor):
         loc = doc.key_loc(path)  # a carried name's declaration is its own definition
         return Target(loc.file, loc) if loc is not None else None
-    ref = _reference_at(doc, cursor)
+    ref = reference_at(doc, cursor)
     if ref is not None:
         found = find_reference(doc, path, ref, automatic)
         return Target(found.file, found) if found is not None else None
@@ -197,7 +197,7 @@ def references(
     """Every use of the block or id under the cursor (and its definition when asked); with
     ``automatic`` (:func:`automatic_names`), a block call's automatic name counts as the
     call's id, declared at its kind key."""
-    block = _block_at(doc, cursor)
+    block = block_at(doc, cursor)
     if block is not None:
         found = [
             loc
@@ -217,11 +217,11 @@ def references(
         declared = find_id(doc, path, name, automatic)
         if declared is None:
             return []
-    elif _carry_key_at(cursor):  # a carried name: declared by its key
+    elif carry_key_at(cursor):  # a carried name: declared by its key
         name = str(path[-1])
         declared = doc.key_loc(path)
     else:
-        name = _reference_at(doc, cursor)
+        name = reference_at(doc, cursor)
         if name is None and path and path[-1] == "id":
             value = value_at(doc, path)
             name = value if isinstance(value, str) else None
@@ -231,7 +231,7 @@ def references(
         declared = find_id(doc, path, name, automatic)
     found = [
         loc
-        for site, ref, loc in _reference_sites(doc, root_of(path))
+        for site, ref, loc in reference_sites(doc, root_of(path))
         if (
             _may_name(ref, name)
             and referred_id(doc, site, ref, automatic) == name
@@ -345,7 +345,7 @@ def _item_declared_at(doc: SourceDoc, loc: Loc) -> SpecPath | None:
     )
 
 
-def _reference_sites(doc: SourceDoc, root: SpecPath | None) -> Iterator[tuple[SpecPath, str, Loc]]:
+def reference_sites(doc: SourceDoc, root: SpecPath | None) -> Iterator[tuple[SpecPath, str, Loc]]:
     """Every reference written in the id scope ``root``: its path, its text and its place.
     ``inputs`` (a single id, a list, or a block call's mapping: its values), ``carry`` and
     ``next`` values (the keys of ``next`` too: they name carried names), and ``outputs``."""
@@ -400,7 +400,7 @@ def find_id(doc: SourceDoc, near: SpecPath, name: str, automatic: Automatic | No
     return declared.loc if declared is not None else None
 
 
-def _block_at(doc: SourceDoc, cursor: Cursor) -> str | None:
+def block_at(doc: SourceDoc, cursor: Cursor) -> str | None:
     """The block named under the cursor: a call's kind key, or the key of its definition."""
     path = cursor.path
     blocks = doc.data.get("blocks")
@@ -417,7 +417,7 @@ def _block_at(doc: SourceDoc, cursor: Cursor) -> str | None:
     return None
 
 
-def _reference_at(doc: SourceDoc, cursor: Cursor) -> str | None:
+def reference_at(doc: SourceDoc, cursor: Cursor) -> str | None:
     """The id an ``inputs``/``outputs`` value, a ``carry``/``next`` value or a ``next`` key
     under the cursor refers to (or declares: a block's ``inputs``)."""
     path = cursor.path
@@ -444,7 +444,7 @@ def _rule_of(path: SpecPath) -> str | None:
     return rule if rule in ("carry", "next") else None
 
 
-def _carry_key_at(cursor: Cursor) -> bool:
+def carry_key_at(cursor: Cursor) -> bool:
     """Whether the cursor is on a key of a ``carry:`` mapping (a carried name's declaration)."""
     return cursor.on_key and _rule_of(cursor.path) == "carry"
 

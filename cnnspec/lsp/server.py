@@ -37,6 +37,7 @@ from cnnspec.errors import SpecPath
 from cnnspec.ir import ModelIR
 from cnnspec.lsp import completion as completing
 from cnnspec.lsp import diagnostics, edits, fixes, hover, navigation, symbols
+from cnnspec.lsp import rename as renaming
 from cnnspec.lsp.documents import Analysis, Documents, looks_like_spec, path_of
 from cnnspec.lsp.locate import Cursor, TreeIndex, path_at
 from cnnspec.lsp.text import UTF16, Lines
@@ -544,6 +545,80 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         automatic = ls.automatic(params.text_document.uri, analysis, doc)
         locs = navigation.references(doc, cursor, params.context.include_declaration, automatic)
         return [diagnostics.location(loc, ls.encoding, ls.uri) for loc in locs]
+
+    def file_text(ls: CnnspecServer, file: str) -> str | None:
+        """The text of a file as locations name it: the editor's, else the one last read."""
+        return ls.documents.text(path_of(file)) or renaming.default_text(file)
+
+    def edit_range(ls: CnnspecServer, place: renaming.Replacement) -> types.Range:
+        lines = Lines(file_text(ls, place.file) or "", ls.encoding)
+        return types.Range(
+            types.Position(place.line, lines.units(place.line, place.start)),
+            types.Position(place.line, lines.units(place.line, place.end)),
+        )
+
+    @server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)
+    @_guard(None)
+    def on_prepare_rename(
+        ls: CnnspecServer, params: types.PrepareRenameParams
+    ) -> types.PrepareRenamePlaceholder | None:
+        """The range and text of the renamable name under the cursor; ``None`` where nothing
+        can be renamed (a kind, a glob, a comment, the zoo: :mod:`cnnspec.lsp.rename`)."""
+        found = ls.cursor(params.text_document.uri, params.position)
+        if found is None:
+            return None
+        analysis, doc, cursor, line, column = found
+        automatic = ls.automatic(params.text_document.uri, analysis, doc)
+        symbol = renaming.target(
+            doc, cursor, line, column, automatic, lambda file: file_text(ls, file), params.position.line
+        )
+        if symbol is None:
+            return None
+        return types.PrepareRenamePlaceholder(edit_range(ls, symbol.at), symbol.name)
+
+    @server.feature(types.TEXT_DOCUMENT_RENAME)
+    def on_rename(ls: CnnspecServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
+        """The edits, file by file, that rename the name under the cursor, checked by compiling
+        every spec they touch; a refusal is a RequestFailed error whose message says why (the
+        editor shows it). Any other exception is logged and answered with no edit."""
+        try:
+            found = ls.cursor(params.text_document.uri, params.position)
+            if found is None:
+                raise renaming.RenameError("nothing to rename here")
+            analysis, doc, cursor, line, column = found
+            automatic = ls.automatic(params.text_document.uri, analysis, doc)
+            others = [
+                (other.doc, navigation.automatic_names(other.doc, other.compiled.ir))
+                for path, other in ls.documents.analyses.items()
+                if other.doc is not None
+                and other.doc is not doc
+                and other.compiled is not None
+                and path in ls.documents.open
+                and ls.documents.current(other)
+            ]
+            changes = renaming.rename(
+                doc,
+                cursor,
+                line,
+                column,
+                params.new_name,
+                automatic=automatic,
+                text_of=lambda file: file_text(ls, file),
+                reader=ls.documents.text,
+                others=others,
+                row=params.position.line,
+            )
+        except renaming.RenameError as exc:
+            raise JsonRpcException(exc.message, code=int(types.LSPErrorCodes.RequestFailed)) from None
+        except Exception:
+            log.exception("on_rename failed")
+            return None
+        return types.WorkspaceEdit(
+            changes={
+                ls.uri(path_of(file)): [types.TextEdit(edit_range(ls, p), p.text) for p in places]
+                for file, places in changes.items()
+            }
+        )
 
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION,

@@ -1,0 +1,898 @@
+"""Rename (``textDocument/prepareRename`` and ``textDocument/rename``) of the names a spec declares.
+
+What is renamable, and what a rename rewrites:
+
+- an **id** (``id: stem``, a block's declared input, a name a repeat ``carry``-s): its
+  declaration and every reference that means it, by the resolver's scoping rules
+  (:mod:`cnnspec.lsp.scopes`): ``inputs:`` (a list, a scalar, a call's mapping), ``outputs:``,
+  ``carry``/``next`` values and ``next`` keys, each segment of a hierarchical name that leads
+  to it (``c0.x``, ``"c0[1]"``, ``loop[1].m``: only that segment changes, wherever the name is
+  written, the model or a block), the freeze/unfreeze patterns that name it (exactly, or as a
+  segment of a hierarchical pattern: ``stem.conv``), and a ``search.space`` key that sets a
+  parameter by its id (``head.rate``);
+- a **block**: its key under ``blocks:`` and every call (``- double: …``, ``- double``), in
+  every file the composed spec reads (a ``use:`` library, the spec), and the automatic names
+  of its calls where a reference or pattern spells them (``double_1.c`` → ``dbl_1.c``: the
+  resolver's counter is per block name, so it is the same);
+- a **var**: its key under ``vars:`` and each ``${…}`` expression that reads it (only whole
+  names the expression parser reads as that var: ``${width * 2}``, not ``widths``, a string
+  literal, a comment, nor a block parameter or loop variable of the same name), and the
+  ``search.space`` key ``vars.NAME``;
+- a block's **parameter**: its key under ``params:``, the expressions of that block that read
+  it, and the keyword at each call of the block (``- double: {filters: 8}``);
+- a repeat's **loop variable** (``as: i``) and the expressions of its layers that read it.
+
+Every file a rename touches must be editable: a name declared or used in the packaged zoo
+(``cnnspec/zoo``) is refused. Other open specs that read the file of the declaration (a
+library's other users, a base spec's other children) are rewritten too (``others``); one that
+declares the name again (a child spec overriding a var) makes the rename refused.
+
+Refused (:func:`target` gives ``None``, so ``prepareRename`` answers that nothing can be
+renamed there): a layer kind, a layer's parameter, a combinator, a glob pattern, a comment, an
+implicit name (``in_channels``), an automatic name, a generated id (``id: "c${i}"``), the
+model's input (``input``).
+
+The new name must be an identifier (:data:`cnnspec.spec.resolve.IDENTIFIER`, ASCII) that
+``${…}`` can read for a var, parameter or loop variable
+(:func:`cnnspec.spec.expr.unreadable_name`), neither ``input`` nor the model input's name for
+an id, no reserved word (:data:`~cnnspec.spec.resolve.RESERVED_BLOCK_NAMES`) nor layer kind for
+a block (the resolver refuses both: an item ``- conv2d`` never calls a block), and no name
+already declared where the renamed one is (ids of the same id scope, blocks, vars, the block's
+parameters), nor one an expression that the rename touches would then read instead.
+
+**The safe behaviour for what text cannot tell**: a rename is checked by compiling every spec
+it touches before and after (TF-free, milliseconds): the rewritten spec must compile, to the
+same model up to names (the same layers, kinds, parameters, shapes, counts, wiring and
+outputs), and every freeze/unfreeze pattern must cover the same layers as before. A glob
+pattern is never rewritten; when the rename would change what a glob covers (``stem*`` once
+``stem`` is ``base``), or a reference the text cannot follow (a pattern naming an automatic
+layer name, a quoted name with escapes) would break, the rename is refused with
+:class:`RenameError`, whose message names the pattern or the place: the editor shows it and
+nothing is changed. A spec that does not compile before the rename is refused too: nothing
+could tell what the rename changes.
+
+Not followed: files no open spec reads (a spec on disk that ``use:``-s the library, a child spec
+that is not open), another spec's ``backbone: {until: …, vars: …}`` naming this spec's ids or
+vars, ``--set`` options, and keys by model output (``data.source.shapes.target: {mask: …}``):
+the last make the compiled check fail, so such a rename is refused rather than half done.
+
+Positions here are code points (:class:`Replacement`); the server converts them to the
+encoding agreed with the client.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnspec.analysis.freezing import Patterns
+from cnnspec.errors import Loc, SpecError, SpecPath, format_path
+from cnnspec.ir import INPUT, ModelIR
+from cnnspec.layers.registry import REGISTRY
+from cnnspec.lsp import navigation
+from cnnspec.lsp.documents import SearchRun, check, is_library, path_of, source_text
+from cnnspec.lsp.locate import Cursor, item_path, kind_of, value_at
+from cnnspec.lsp.names import names_at
+from cnnspec.lsp.patterns import is_glob, pattern_at, written_patterns
+from cnnspec.lsp.scopes import Automatic, block_inputs, is_block_input, root_of
+from cnnspec.lsp.text import in_expression, word_at
+from cnnspec.resources import zoo_dir
+from cnnspec.spec.compose import Reader, load_library
+from cnnspec.spec.expr import EMBEDDED_EXPRESSION, FULL_EXPRESSION, FUNCTIONS, unreadable_name
+from cnnspec.spec.loader import LINE_BREAK, SOURCE_TEXTS, SourceDoc, load_text
+from cnnspec.spec.resolve import COMBINATORS, IDENTIFIER, RESERVED_BLOCK_NAMES
+
+#: The text of a file by its name as locations spell it (``None``: unknown).
+TextOf = Callable[[str], str | None]
+#: Another open spec (its composed document) and the automatic names of its block calls.
+Other = tuple[SourceDoc, Automatic | None]
+
+#: What can be renamed.
+ID, BLOCK, VAR, PARAMETER, LOOP = "id", "block", "var", "parameter", "loop variable"
+
+#: A name segment of a hierarchical reference or pattern (``.``/``/`` separated, ``[i]`` skipped).
+_SEGMENT = re.compile(r"\[(?:\d+|\$\{[^{}]*\})\]|[^.\[\]/$]+")
+#: An index written as an expression (``enc[${levels - 1 - i}]``): every iteration has the same
+#: ids, so a name is looked up through the first.
+_EXPRESSION_INDEX = re.compile(r"\[\$\{[^{}]*\}\]")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A hierarchical name as a pattern spells it: ``st[1].inner``'s brackets are an iteration.
+_HIERARCHICAL = re.compile(r"[^*?\[\]]+(?:\[\d+\][^*?\[\]]*)*")
+
+
+class RenameError(Exception):
+    """A rename refused, with the reason the editor shows."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """Replace code points ``start``…``end`` of 0-based ``line`` of ``file`` with ``text``."""
+
+    file: str
+    line: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A renamable name: what it is, its name, where it is declared, the block of a parameter,
+    and the range of the name under the cursor (its ``text``: the name)."""
+
+    what: str
+    name: str
+    declared: Loc
+    at: Replacement
+    block: str | None = None
+
+
+# -- reading the text ---------------------------------------------------------------------------
+def default_text(file: str) -> str | None:
+    """The text of ``file`` the loader last read (that of the locations), else the disk's."""
+    text = source_text(file)
+    if text is not None:
+        return text
+    try:
+        return path_of(file).read_text("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+class _Texts:
+    """The lines of each file, read once through ``text_of``."""
+
+    def __init__(self, text_of: TextOf) -> None:
+        self.text_of = text_of
+        self.cache: dict[str, list[str] | None] = {}
+
+    def line(self, file: str, line: int) -> str | None:
+        if file not in self.cache:
+            text = self.text_of(file)
+            self.cache[file] = LINE_BREAK.split(text) if text is not None else None
+        lines = self.cache[file]
+        return lines[line] if lines is not None and 0 <= line < len(lines) else None
+
+    def start(self, loc: Loc, written: str) -> int | None:
+        """The code-point column where ``written`` starts at ``loc`` (plain, or just inside a
+        quote), else ``None`` (escaped, folded or another text)."""
+        line = self.line(loc.file, loc.line - 1)
+        column = loc.column - 1
+        if line is None:
+            return None
+        if line.startswith(written, column):
+            return column
+        if line[column : column + 1] in ("'", '"') and line.startswith(written, column + 1):
+            return column + 1
+        return None
+
+
+def _place(loc: Loc) -> str:
+    return f"{loc.file}:{loc.line}:{loc.column}"
+
+
+# -- what is under the cursor -------------------------------------------------------------------
+def target(
+    doc: SourceDoc,
+    cursor: Cursor,
+    line_text: str,
+    column: int,
+    automatic: Automatic | None = None,
+    text_of: TextOf = default_text,
+    row: int | None = None,
+) -> Symbol | None:
+    """The renamable name under the cursor (``column``: 0-based code points of ``line_text``,
+    on 0-based line ``row``, by default the cursor's location's), or ``None`` where nothing can
+    be renamed: the name's range must be one of the places a rename rewrites (so a cursor
+    between names, on ``c0[1]``'s index, gets nothing), and none of them may be in the zoo."""
+    try:
+        symbol = _target(doc, cursor, line_text, column, automatic)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    if symbol is None:
+        return None
+    texts = _Texts(text_of)
+    try:
+        places = _places(doc, symbol, automatic, texts)
+    except RenameError:
+        return None
+    row = cursor.loc.line - 1 if row is None else row
+    zoo = _zoo_root()
+    if zoo is not None and any(path_of(place.file).is_relative_to(zoo) for place in places):
+        return None  # the packaged zoo is not the user's to edit
+    for place in places:
+        if place.file == cursor.loc.file and place.line == row and place.start <= column <= place.end:
+            return Symbol(symbol.what, symbol.name, symbol.declared, place, symbol.block)
+    return None
+
+
+def _target(
+    doc: SourceDoc, cursor: Cursor, line_text: str, column: int, automatic: Automatic | None
+) -> Symbol | None:
+    path = cursor.path
+    nowhere = Replacement("", 0, 0, 0, "")
+    if not cursor.on_key and in_expression(line_text, column):
+        word = word_at(line_text, column)
+        name = names_at(doc, path).get(word[0]) if word is not None else None
+        what = {"var": VAR, "parameter": PARAMETER, "loop variable": LOOP}.get(name.what) if name else None
+        if name is None or what is None or name.loc is None:
+            return None
+        block = str(name.path[1]) if what == PARAMETER else None
+        return Symbol(what, name.name, name.loc, nowhere, block)
+    block = navigation.block_at(doc, cursor)
+    if block is not None:
+        loc = doc.key_locs.get(("blocks", block))
+        return Symbol(BLOCK, block, loc, nowhere) if loc is not None else None
+    if cursor.on_key:
+        return _key_target(doc, cursor, line_text, column, automatic)
+    if len(path) >= 2 and path[-1] == "as" and path[-2] == "repeat":
+        var = value_at(doc, path)
+        loc = doc.locs.get(path)
+        return Symbol(LOOP, var, loc, nowhere) if isinstance(var, str) and loc is not None else None
+    pattern = pattern_at(doc, path)
+    if pattern is not None:
+        if not _named(pattern):
+            return None
+        return _segment_target(doc, ("outputs",), pattern, cursor, line_text, column, automatic)
+    if (path and path[-1] == "id") or is_block_input(path):
+        value = value_at(doc, path)
+        loc = doc.locs.get(path)
+        if not isinstance(value, str) or "${" in value or loc is None:
+            return None
+        return Symbol(ID, value, loc, nowhere)
+    ref = navigation.reference_at(doc, cursor)
+    if ref is not None:
+        return _segment_target(doc, path, ref, cursor, line_text, column, automatic)
+    return None
+
+
+def _key_target(
+    doc: SourceDoc, cursor: Cursor, line_text: str, column: int, automatic: Automatic | None
+) -> Symbol | None:
+    path = cursor.path
+    nowhere = Replacement("", 0, 0, 0, "")
+    loc = doc.key_locs.get(path)
+    if loc is None:
+        return None
+    if len(path) == 2 and path[0] == "vars" and isinstance(path[1], str):
+        return Symbol(VAR, path[1], loc, nowhere)
+    if len(path) == 4 and path[0] == "blocks" and path[2] == "params" and isinstance(path[3], str):
+        return Symbol(PARAMETER, path[3], loc, nowhere, str(path[1]))
+    if navigation.carry_key_at(cursor):
+        return Symbol(ID, str(path[-1]), loc, nowhere)
+    if len(path) == 3 and path[:2] == ("search", "space") and isinstance(path[2], str):
+        return _space_target(doc, path[2], loc, column)
+    item = item_path(path)
+    if item is not None and len(path) == len(item) + 2 and isinstance(path[-1], str):
+        kind = kind_of(doc, item)
+        blocks = doc.data.get("blocks")
+        params = (
+            value_at(doc, ("blocks", kind, "params")) if isinstance(blocks, dict) and kind in blocks else None
+        )
+        if path[-2] == kind and isinstance(params, dict) and path[-1] in params:
+            declared = doc.key_locs.get(("blocks", kind, "params", path[-1]))
+            return Symbol(PARAMETER, path[-1], declared, nowhere, kind) if declared is not None else None
+    ref = navigation.reference_at(doc, cursor)  # a `next` key: the carried name
+    if ref is not None:
+        return _segment_target(doc, path, ref, cursor, line_text, column, automatic)
+    return None
+
+
+def _space_target(doc: SourceDoc, key: str, loc: Loc, column: int) -> Symbol | None:
+    """A ``search.space`` key: ``vars.NAME`` (on the name: the var) or ``ID.param`` (on the id)."""
+    nowhere = Replacement("", 0, 0, 0, "")
+    offset = column - (loc.column - 1)
+    head, _, rest = key.partition(".")
+    if head == "vars" and rest and offset > len(head):
+        declared = doc.key_locs.get(("vars", rest))
+        return Symbol(VAR, rest, declared, nowhere) if declared is not None else None
+    declared = _space_id(doc, key)
+    return Symbol(ID, head, declared, nowhere) if declared is not None and offset <= len(head) else None
+
+
+def _space_id(doc: SourceDoc, key: str) -> Loc | None:
+    """The ``id:`` a ``search.space`` key names by its head (``head.rate``), else ``None``."""
+    from cnnspec.spec.search import space_target
+
+    head = key.partition(".")[0]
+    if not IDENTIFIER.fullmatch(head) or head == "vars":
+        return None
+    found = space_target(doc, key)
+    item = item_path(found) if found is not None else None
+    if item is None or value_at(doc, (*item, "id")) != head:
+        return None
+    return doc.locs.get((*item, "id"))
+
+
+def _segment_target(
+    doc: SourceDoc,
+    site: SpecPath,
+    ref: str,
+    cursor: Cursor,
+    line_text: str,
+    column: int,
+    automatic: Automatic | None,
+) -> Symbol | None:
+    """The id the segment of the reference ``ref`` under the cursor leads to."""
+    nowhere = Replacement("", 0, 0, 0, "")
+    offset = column - (cursor.loc.column - 1)
+    if line_text[cursor.loc.column - 1 : cursor.loc.column] in ("'", '"'):
+        offset -= 1  # (the name starts after its quote)
+    for start, end, is_name in _segments(ref):
+        if is_name and start <= offset <= end:
+            declared = navigation.find_reference(doc, site, _lookup(ref[:end]), automatic)
+            if declared is None:
+                return None
+            name = ref[start:end]
+            if _automatic_call(doc, declared) is not None or declared == doc.key_locs.get(("input",)):
+                return None  # an automatic name (renamed with its block) or the model's input
+            return Symbol(ID, name, declared, nowhere)
+    return None
+
+
+def _named(pattern: str) -> bool:
+    """Whether a freeze/unfreeze pattern is a name (``stem``, ``st[1].inner``), not a glob
+    (``stem*``, ``conv2d_[12]``): an index after a name reads as an iteration."""
+    return not is_glob(pattern) or (
+        _HIERARCHICAL.fullmatch(pattern) is not None and not pattern.startswith("[")
+    )
+
+
+def _lookup(ref: str) -> str:
+    """A reference or pattern as :func:`cnnspec.lsp.navigation.find_reference` reads it: dots
+    for a pattern's slashes, an expression index as iteration 0."""
+    return _EXPRESSION_INDEX.sub("[0]", ref.replace("/", "."))
+
+
+def _segments(ref: str) -> Iterator[tuple[int, int, bool]]:
+    """The segments of a reference or pattern: (start, end, whether it is a name)."""
+    for match in _SEGMENT.finditer(ref):
+        text = match.group()
+        yield match.start(), match.end(), not text.startswith("[")
+
+
+def _automatic_call(doc: SourceDoc, loc: Loc) -> str | None:
+    """The block called by the item whose kind key is at ``loc`` (the declaration of a call's
+    automatic name), else ``None``."""
+    for path, kind in navigation.layer_items(doc):
+        if kind is not None and doc.key_locs.get((*path, kind)) == loc:
+            return kind
+    return None
+
+
+# -- where a name is written ----------------------------------------------------------------------
+def _places(doc: SourceDoc, symbol: Symbol, automatic: Automatic | None, texts: _Texts) -> list[Replacement]:
+    """Every place ``symbol`` is written in ``doc`` (its declaration first), as replacements
+    that keep the old name (their ``text``); refused where one cannot be pinned to the text."""
+    sites = _Sites(doc, symbol, automatic, texts)
+    if symbol.what == ID:
+        sites.ids()
+    elif symbol.what == BLOCK:
+        sites.blocks()
+    else:
+        sites.names()
+    return sites.found
+
+
+class _Sites:
+    """Collects the places of one symbol in one document."""
+
+    def __init__(self, doc: SourceDoc, symbol: Symbol, automatic: Automatic | None, texts: _Texts) -> None:
+        self.doc = doc
+        self.symbol = symbol
+        self.automatic = automatic
+        self.texts = texts
+        self.found: list[Replacement] = []
+
+    def add(self, loc: Loc | None, written: str, start: int, end: int) -> None:
+        """The part ``start``…``end`` of ``written``, the text located at ``loc``."""
+        if loc is None:
+            return
+        column = self.texts.start(loc, written)
+        if column is None:
+            raise RenameError(
+                f"cannot rename `{self.symbol.name}`: the text at {_place(loc)} is not written as "
+                f"{written!r} (a quoted name with escapes, or text folded over lines); rename it by hand"
+            )
+        found = Replacement(loc.file, loc.line - 1, column + start, column + end, written[start:end])
+        if found not in self.found:
+            self.found.append(found)
+
+    # -- ids --------------------------------------------------------------------------------
+    def ids(self) -> None:
+        doc, name = self.doc, self.symbol.name
+        declared = self.symbol.declared
+        if self._declares(declared):
+            self.add(declared, name, 0, len(name))
+        for root in _roots(doc):
+            for site, ref, loc in navigation.reference_sites(doc, root):
+                self.segments(site, ref, loc)
+        for _, pattern, loc in written_patterns(doc):
+            if _named(pattern):
+                self.segments(("outputs",), pattern, loc)
+        for key in _space_keys(doc):
+            if key.partition(".")[0] == name and _space_id(doc, key) == declared:
+                self.add(doc.key_locs.get(("search", "space", key)), key, 0, len(name))
+        block = self._input_of(declared)
+        for path, kind in navigation.layer_items(doc) if block is not None else ():
+            bound = value_at(doc, (*path, "inputs"))  # a call binding the block's inputs by name
+            if kind == block and isinstance(bound, dict) and name in bound:
+                self.add(doc.key_locs.get((*path, "inputs", name)), name, 0, len(name))
+
+    def _input_of(self, loc: Loc) -> str | None:
+        """The block whose ``inputs:`` declares the name at ``loc``, else ``None``."""
+        path = next((p for p, found in self.doc.locs.items() if found == loc), None)
+        return str(path[1]) if path is not None and is_block_input(path) else None
+
+    def _declares(self, loc: Loc) -> bool:
+        """Whether ``loc`` is an ``id:``, a block input or a carried name of this document."""
+        return loc in self.doc.locs.values() or loc in self.doc.key_locs.values()
+
+    def segments(self, site: SpecPath, ref: str, loc: Loc) -> None:
+        """Each segment of ``ref`` (at ``site``) that leads to the symbol's declaration."""
+        declared = self.symbol.declared
+        before: Loc | None = None
+        for start, end, is_name in _segments(ref):
+            if end < len(ref) and ref[end] not in ".[/":
+                return  # text the resolver does not read as a name
+            found = navigation.find_reference(self.doc, site, _lookup(ref[:end]), self.automatic)
+            if is_name and found == declared and found != before and ref[start:end] == self.symbol.name:
+                self.add(loc, ref, start, end)
+            before = found
+
+    # -- blocks ------------------------------------------------------------------------------
+    def blocks(self) -> None:
+        doc, name = self.doc, self.symbol.name
+        if doc.key_locs.get(("blocks", name)) != self.symbol.declared:
+            return  # another block of that name (or none) in this document
+        self.add(self.symbol.declared, name, 0, len(name))
+        calls: set[Loc] = set()
+        for path, kind in navigation.layer_items(doc):
+            if kind == name:
+                loc = doc.key_loc((*path, kind))
+                if loc is not None:
+                    calls.add(loc)
+                    self.add(loc, name, 0, len(name))
+        automatic = re.compile(rf"{re.escape(name)}_\d+")
+        for root in _roots(doc):
+            for site, ref, loc in navigation.reference_sites(doc, root):
+                self.automatic_segments(site, ref, loc, calls, automatic)
+        for _, pattern, loc in written_patterns(doc):
+            if _named(pattern):
+                self.automatic_segments(("outputs",), pattern, loc, calls, automatic)
+
+    def automatic_segments(
+        self, site: SpecPath, ref: str, loc: Loc, calls: set[Loc], name: re.Pattern[str]
+    ) -> None:
+        """Each segment of ``ref`` that is the automatic name of a call of the block."""
+        for _, end, is_name in _segments(ref):
+            segment = ref[:end].rsplit(".", 1)[-1].rsplit("/", 1)[-1]
+            if not is_name or not name.fullmatch(segment):
+                continue
+            found = navigation.find_reference(self.doc, site, _lookup(ref[:end]), self.automatic)
+            if found in calls:
+                self.add(loc, ref, end - len(segment), end - len(segment) + len(self.symbol.name))
+
+    # -- vars, parameters, loop variables ---------------------------------------------------------
+    def names(self) -> None:
+        doc, symbol = self.doc, self.symbol
+        if symbol.what == VAR and doc.key_locs.get(("vars", symbol.name)) != symbol.declared:
+            return
+        if symbol.what == PARAMETER:
+            where = ("blocks", symbol.block, "params", symbol.name)
+            if doc.key_locs.get(where) != symbol.declared:
+                return
+        self.add(symbol.declared, symbol.name, 0, len(symbol.name))
+        for path, value, loc in _expressions(doc):
+            reads = _reads(value, symbol.name)
+            if reads and _bound(doc, path, symbol.name) == symbol.declared:
+                for start, end in reads:
+                    self.add(loc, value, start, end)
+        if symbol.what == VAR:
+            for key in _space_keys(doc):
+                if key == f"vars.{symbol.name}":
+                    self.add(doc.key_locs.get(("search", "space", key)), key, 5, len(key))
+        if symbol.what == PARAMETER:
+            for path, kind in navigation.layer_items(doc):
+                args = value_at(doc, (*path, kind)) if kind == symbol.block else None
+                if isinstance(args, dict) and symbol.name in args:
+                    self.add(doc.key_locs.get((*path, kind, symbol.name)), symbol.name, 0, len(symbol.name))
+
+
+def _bound(doc: SourceDoc, path: SpecPath, name: str) -> Loc | None:
+    """Where the name an expression at ``path`` reads as ``name`` is declared."""
+    found = names_at(doc, path).get(name)
+    return found.loc if found is not None else None
+
+
+def _roots(doc: SourceDoc) -> list[SpecPath]:
+    """Every id scope of the document: the model, the augmentation and each block's layers."""
+    blocks = doc.data.get("blocks")
+    names = [name for name in blocks if isinstance(name, str)] if isinstance(blocks, dict) else []
+    return [("model",), ("augmentation",), *(("blocks", name, "layers") for name in names)]
+
+
+def _space_keys(doc: SourceDoc) -> list[str]:
+    space = value_at(doc, ("search", "space"))
+    return [key for key in space if isinstance(key, str)] if isinstance(space, dict) else []
+
+
+def _expressions(doc: SourceDoc) -> Iterator[tuple[SpecPath, str, Loc]]:
+    """Every string value with a ``${…}`` expression: its path, its text and its place."""
+    for path, loc in list(doc.locs.items()):
+        value = value_at(doc, path)
+        if isinstance(value, str) and "${" in value:
+            yield path, value, loc
+
+
+def _reads(value: str, name: str) -> list[tuple[int, int]]:
+    """Where the ``${…}`` expressions of ``value`` read ``name`` (offsets into ``value``): the
+    names the expression parser reads, not a function called, a string literal or a longer
+    word. An expression that does not parse but spells the name is refused."""
+    if name not in value:
+        return []
+    full = FULL_EXPRESSION.match(value)
+    if full is not None and "${" not in full.group(1):
+        bodies = [(full.start(1), full.group(1))]
+    else:
+        bodies = [(m.start(1), m.group(1)) for m in EMBEDDED_EXPRESSION.finditer(value)]
+    found: list[tuple[int, int]] = []
+    for offset, body in bodies:
+        if name not in _WORD.findall(body):
+            continue
+        stripped = body.strip()
+        lead = offset + len(body) - len(body.lstrip())
+        try:
+            tree = ast.parse(stripped, mode="eval")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            raise RenameError(
+                f"cannot rename `{name}`: the expression {value!r} does not parse; fix it first"
+            ) from None
+        if "\n" in stripped:
+            raise RenameError(
+                f"cannot rename `{name}`: the expression {value!r} spans lines; rename it by hand"
+            )
+        calls = {
+            id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        }
+        encoded = stripped.encode("utf-8")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == name:
+                if id(node) in calls and name in FUNCTIONS:
+                    continue  # a call of the function: not the name
+                start = lead + len(encoded[: node.col_offset].decode("utf-8", "replace"))
+                found.append((start, start + len(name)))
+    return sorted(found)
+
+
+# -- the rename ---------------------------------------------------------------------------------
+def rename(
+    doc: SourceDoc,
+    cursor: Cursor,
+    line_text: str,
+    column: int,
+    new_name: str,
+    *,
+    automatic: Automatic | None = None,
+    text_of: TextOf = default_text,
+    reader: Reader | None = None,
+    others: Sequence[Other] = (),
+    row: int | None = None,
+) -> dict[str, list[Replacement]]:
+    """The replacements, by file, that rename what is under the cursor to ``new_name``.
+
+    ``doc``: the composed document of the spec (or library) the cursor is in; ``automatic``: the
+    automatic names of its block calls (:func:`cnnspec.lsp.navigation.automatic_names`);
+    ``text_of``: the text of a file its locations point into; ``reader``: the editor's text of
+    an open file (else the disk's), to compile the specs before and after; ``others``: the
+    other open specs, rewritten too where they read the file that declares the name; ``row``:
+    the cursor's 0-based line (:func:`target`). Raises
+    :class:`RenameError` with the reason when the rename is refused (see the module)."""
+    symbol = target(doc, cursor, line_text, column, automatic, text_of, row)
+    if symbol is None:
+        raise RenameError(
+            "nothing to rename here: only ids, blocks, vars, block parameters and loop variables"
+        )
+    texts = _Texts(text_of)
+    docs: list[Other] = [(doc, automatic)]
+    for other, names in others:
+        if other is not doc and other.file != doc.file and _reads_file(other, symbol.declared.file):
+            docs.append((other, names))
+    _check_name(symbol, new_name, [d for d, _ in docs])
+    found: list[Replacement] = []
+    for each, names in docs:
+        _check_redeclared(each, symbol, text_of)
+        for place in _places(each, symbol, names, texts):
+            if place not in found:
+                found.append(place)
+    if symbol.what in (VAR, PARAMETER, LOOP):
+        for each, _ in docs:
+            _check_capture(each, symbol, new_name)
+    zoo = _zoo_root()
+    changes: dict[str, list[Replacement]] = {}
+    for place in found:
+        if zoo is not None and path_of(place.file).is_relative_to(zoo):
+            raise RenameError(
+                f"cannot rename `{symbol.name}`: it is written in the packaged zoo file {place.file}, "
+                "which is not yours to edit"
+            )
+        changes.setdefault(place.file, []).append(
+            Replacement(place.file, place.line, place.start, place.end, new_name)
+        )
+    _verify([d for d, _ in docs], changes, text_of, reader, symbol, new_name)
+    return changes
+
+
+def _reads_file(doc: SourceDoc, file: str) -> bool:
+    return file == doc.file or file in doc.includes
+
+
+def _zoo_root() -> Path | None:
+    try:
+        return zoo_dir().resolve()
+    except (OSError, ImportError):
+        return None
+
+
+def _check_name(symbol: Symbol, new: str, docs: Sequence[SourceDoc]) -> None:
+    """Refuse a new name that is no valid name for ``symbol`` or that is taken."""
+    what = symbol.what
+    if new == symbol.name:
+        raise RenameError(f"`{new}` is already the name of this {what}")
+    if not (IDENTIFIER.fullmatch(new) and new.isascii()):
+        raise RenameError(
+            f"expected an identifier ([A-Za-z_][A-Za-z0-9_]*) as the new name; received {new!r}"
+        )
+    if what in (VAR, PARAMETER, LOOP) and (problem := unreadable_name(new)):
+        raise RenameError(problem)
+    for doc in docs:
+        if what == ID:
+            taken = _ids_in_scope(doc, symbol.declared)
+            name = value_at(doc, ("input", "name"))
+            if new in (INPUT, name):
+                raise RenameError(f"the id {new!r} is reserved for the model input")
+            if new in taken:
+                raise RenameError(f"`{new}` is already declared in this id scope ({taken[new]})")
+        elif what == BLOCK:
+            reason = RESERVED_BLOCK_NAMES.get(new) or (
+                f"it names the layer kind `{new}`" if new in REGISTRY or new in COMBINATORS else None
+            )
+            if reason:
+                raise RenameError(f"block name {new!r} is reserved: {reason}")
+            blocks = doc.data.get("blocks")
+            if isinstance(blocks, dict) and new in blocks:
+                raise RenameError(
+                    f"a block named `{new}` already exists ({_at(doc.key_locs.get(('blocks', new)))})"
+                )
+        elif what == VAR:
+            variables = doc.data.get("vars")
+            if isinstance(variables, dict) and new in variables:
+                raise RenameError(
+                    f"a var named `{new}` already exists ({_at(doc.key_locs.get(('vars', new)))})"
+                )
+        elif what == PARAMETER:
+            params = value_at(doc, ("blocks", symbol.block, "params"))
+            if isinstance(params, dict) and new in params:
+                raise RenameError(f"block `{symbol.block}` already has a parameter `{new}`")
+
+
+def _at(loc: Loc | None) -> str:
+    return _place(loc) if loc is not None else "composed"
+
+
+def _ids_in_scope(doc: SourceDoc, declared: Loc) -> dict[str, str]:
+    """The names declared in the id scope of ``declared`` (ids, carried names, a block's inputs,
+    the model's input), each with where: a new id of one of these names would clash with it or
+    hide it."""
+    path = next((p for p, loc in doc.locs.items() if loc == declared), None)
+    if path is None:
+        path = next((p for p, loc in doc.key_locs.items() if loc == declared), None)
+    root = root_of(path) if path is not None else None
+    if root is None:
+        return {}
+    found: dict[str, str] = {}
+    if root[0] == "blocks":
+        for name in block_inputs(doc, str(root[1])):
+            found[name.name] = _at(name.loc)
+    for item, kind in navigation.layer_items(doc):
+        if item[: len(root)] != root:
+            continue
+        value = value_at(doc, (*item, "id"))
+        if isinstance(value, str):
+            found.setdefault(value, _at(doc.locs.get((*item, "id"))))
+        carry = value_at(doc, (*item, kind, "carry")) if kind == "repeat" else None
+        for name in carry if isinstance(carry, dict) else ():
+            found.setdefault(str(name), _at(doc.key_locs.get((*item, kind, "carry", name))))
+    return found
+
+
+def _check_redeclared(doc: SourceDoc, symbol: Symbol, text_of: TextOf) -> None:
+    """Refuse when a file the spec reads declares the name again (a child overriding its base's
+    var, a block both define): the composed document keeps one declaration, and a rename of it
+    would leave the other behind (the base alone would then read a name it does not declare)."""
+    where = {VAR: ("vars", symbol.name), BLOCK: ("blocks", symbol.name)}.get(symbol.what)
+    if symbol.what == PARAMETER:
+        where = ("blocks", symbol.block, "params", symbol.name)
+    if where is None:
+        return
+    for file in dict.fromkeys([doc.file, *doc.includes]):
+        text = text_of(file)
+        try:
+            own = load_text(text, file) if text is not None else None
+        except SpecError:
+            continue  # (its own diagnostics say why)
+        loc = own.key_locs.get(where) if own is not None else None
+        if loc is not None and loc != symbol.declared:
+            raise RenameError(
+                f"cannot rename `{symbol.name}`: it is declared at {_place(loc)} and again at "
+                f"{_place(symbol.declared)}, which overrides it; rename both by hand"
+            )
+
+
+def _check_capture(doc: SourceDoc, symbol: Symbol, new: str) -> None:
+    """Refuse a new name that an expression the rename rewrites would read as something else
+    (a block parameter named like the new var), or that an expression inside the renamed
+    name's scope reads today (a var that a parameter of the new name would hide)."""
+    for path, value, loc in _expressions(doc):
+        touched = _reads(value, symbol.name) and _bound(doc, path, symbol.name) == symbol.declared
+        if touched and _bound(doc, path, new) is not None:
+            raise RenameError(
+                f"`{new}` already names something else where {_place(loc)} reads `{symbol.name}`"
+            )
+        inner = symbol.what in (PARAMETER, LOOP)  # (a var hides nothing: an inner name wins over it)
+        if inner and _reads(value, new) and _in_scope(doc, path, symbol):
+            raise RenameError(
+                f"`{new}` is read at {_place(loc)}: renaming `{symbol.name}` to it would hide it"
+            )
+
+
+def _in_scope(doc: SourceDoc, path: SpecPath, symbol: Symbol) -> bool:
+    """Whether an expression at ``path`` sees ``symbol`` (it could read it)."""
+    found = names_at(doc, path).get(symbol.name)
+    return found is not None and found.loc == symbol.declared
+
+
+# -- checking the result ----------------------------------------------------------------------------
+def apply(text: str, replacements: Sequence[Replacement]) -> str:
+    """``text`` with ``replacements`` (code points, on its lines) made."""
+    lines = LINE_BREAK.split(text)
+    breaks = LINE_BREAK.findall(text)
+    for place in sorted(replacements, key=lambda r: (r.line, r.start), reverse=True):
+        line = lines[place.line]
+        lines[place.line] = line[: place.start] + place.text + line[place.end :]
+    return "".join(line + (breaks[i] if i < len(breaks) else "") for i, line in enumerate(lines))
+
+
+def _verify(
+    docs: Sequence[SourceDoc],
+    changes: dict[str, list[Replacement]],
+    text_of: TextOf,
+    reader: Reader | None,
+    symbol: Symbol,
+    new: str,
+) -> None:
+    """Compile each spec before and after the rename: refuse unless it compiles to the same
+    model and every freeze/unfreeze pattern covers the same layers (see the module)."""
+    new_texts: dict[Path, str] = {}
+    for file, places in changes.items():
+        text = text_of(file)
+        if text is None:
+            raise RenameError(f"cannot rename `{symbol.name}`: {file} cannot be read")
+        new_texts[path_of(file)] = apply(text, places)
+
+    def before(path: Path) -> str | None:
+        return reader(path) if reader is not None else None
+
+    def after(path: Path) -> str | None:
+        return new_texts[path] if path in new_texts else before(path)
+
+    saved = dict(SOURCE_TEXTS)  # (the loader records what it reads: diagnostics quote it)
+    try:
+        for doc in docs:
+            root = path_of(doc.file)
+            old = _compile(root, before)
+            if old is None or isinstance(old, list):
+                problem = f" ({old[0]})" if isinstance(old, list) and old else ""
+                raise RenameError(
+                    f"cannot rename `{symbol.name}` while {doc.file} has errors: fix them first{problem}"
+                )
+            fresh = _compile(root, after)
+            if fresh is None or isinstance(fresh, list):
+                problem = f": {fresh[0]}" if isinstance(fresh, list) and fresh else ""
+                raise RenameError(f"renaming `{symbol.name}` to `{new}` would break {doc.file}{problem}")
+            _compare(old, fresh, doc.file, symbol, new)
+    finally:
+        SOURCE_TEXTS.clear()
+        SOURCE_TEXTS.update(saved)
+
+
+_Compiled = tuple[ModelIR | None, SourceDoc]
+
+
+def _compile(path: Path, reader: Reader) -> _Compiled | list[str] | None:
+    """The spec ``path`` compiled (a library: loaded) through ``reader``: its model and
+    document; the error messages when it does not compile; ``None`` when it cannot be read."""
+    text = reader(path)
+    if text is None:
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+    if is_library(text):
+        try:
+            return None, load_library(path, reader=reader)
+        except SpecError as exc:
+            return [d.message for d in exc.diagnostics]
+    analysis = check(path, reader, None, SearchRun(repeat=[]))
+    if analysis.compiled is None or analysis.doc is None:
+        errors = [f"{d.message} ({_at(d.loc)})" for d in analysis.diagnostics if d.severity == "error"]
+        return errors or [d.message for d in analysis.diagnostics]
+    return analysis.compiled.ir, analysis.doc
+
+
+def _compare(old: _Compiled, fresh: _Compiled, file: str, symbol: Symbol, new: str) -> None:
+    old_ir, old_doc = old
+    new_ir, new_doc = fresh
+    if old_ir is None or new_ir is None:
+        return  # a library: it loads, which is all a library can say alone
+    if _signature(old_ir) != _signature(new_ir):
+        raise RenameError(
+            f"renaming `{symbol.name}` to `{new}` would change the model of {file}; rename refused"
+        )
+    old_patterns, new_patterns = _coverage(old_ir, old_doc), _coverage(new_ir, new_doc)
+    for path, (pattern, covered) in old_patterns.items():
+        now = new_patterns.get(path)
+        if now is None or now[1] != covered:
+            kind = "glob pattern" if is_glob(pattern) else "pattern"
+            raise RenameError(
+                f"renaming `{symbol.name}` to `{new}` would change what the {kind} {pattern!r} "
+                f"({format_path(path)}) covers; rename refused"
+            )
+
+
+def _signature(ir: ModelIR) -> Any:
+    """The model up to its names: each layer's kind, parameters, shape, counts and trainability,
+    its inputs by position, and the outputs."""
+    index: dict[str, Any] = {ir.input_name: "input"}
+    for i, node in enumerate(ir.nodes):
+        index[node.name] = i
+    for i, node in enumerate(ir.augmentation):
+        index.setdefault(node.name, ("augmentation", i))
+
+    def nodes(found: list[Any]) -> list[Any]:
+        return [
+            (
+                n.kind,
+                repr(n.params),
+                n.shape,
+                n.counts,
+                n.trainable,
+                tuple(index.get(x, "?") for x in n.inputs),
+            )
+            for n in found
+        ]
+
+    return (
+        nodes(ir.nodes),
+        nodes(ir.augmentation),
+        tuple(index.get(o, "?") for o in ir.outputs),
+        ir.input_shape,
+    )
+
+
+def _coverage(ir: ModelIR, doc: SourceDoc) -> dict[SpecPath, tuple[str, tuple[int, ...]]]:
+    """What each written freeze/unfreeze pattern covers, as layer positions."""
+    patterns = Patterns(ir)
+    order = {node.name: i for i, node in enumerate(ir.nodes)}
+    return {
+        path: (pattern, tuple(order[name] for name in patterns.match(pattern)))
+        for path, pattern, _ in written_patterns(doc)
+    }
