@@ -282,8 +282,8 @@ def test_a_model_replaced_during_its_export_is_not_published(
     model = _tiny_model(tmp_path / "m.keras")
     convert = exporter._tflite_bytes
 
-    def convert_then_replace(keras_model: Any, quantize: str | None) -> bytes:
-        data = convert(keras_model, quantize)
+    def convert_then_replace(keras_model: Any, *args: Any) -> bytes:
+        data = convert(keras_model, *args)
         # as `train --resume` saves: a new file renamed onto model.keras while the export runs
         (tmp_path / "new.keras").write_bytes(model.read_bytes() + b"another model")
         os.replace(tmp_path / "new.keras", model)

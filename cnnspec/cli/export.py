@@ -26,6 +26,7 @@ class Format(StrEnum):
 class Quantize(StrEnum):
     dynamic = "dynamic"
     float16 = "float16"
+    int8 = "int8"
 
 
 def _size(size: int) -> str:
@@ -80,7 +81,13 @@ def export(
     ] = None,
     quantize: Annotated[
         Quantize | None,
-        typer.Option("--quantize", help="TFLite only: dynamic-range int8 weights, or float16 weights"),
+        typer.Option(
+            "--quantize",
+            help="TFLite only: dynamic (int8 weights, float activations), float16 (float16 weights), "
+            "or int8 (full integer: every op, the input and the output int8, for microcontrollers "
+            "and Edge TPUs; calibrated on up to 200 of the run's training images, so a run folder "
+            "only)",
+        ),
     ] = None,
     verify: Annotated[
         bool,
@@ -99,6 +106,13 @@ def export(
     a seeded batch, compared with the Keras model (max abs difference; float exports must agree
     within 1e-4), and only then renamed into place. The default output is replaced by a new
     export; an existing -o only with --force, and never a folder with files that are no export.
+
+    Quantized TFLite exports (RUN/export/model.dynamic.tflite, .float16., .int8.) are checked by
+    their decision agreement with Keras. --quantize int8 calibrates its activation ranges on up
+    to 200 training images of the run (seeded, scaled as training scaled them) and is verified
+    on the run's test images; evaluate, predict and benchmark with --runtime tflite run it (they
+    read RUN/export/model.tflite: export it there with -o) and quantize their float input and
+    dequantize its output themselves.
     """
     from cnnspec.export import ExportFailed, ExportMismatch, export_model
     from cnnspec.reporting.run import outside_allowed
@@ -134,9 +148,16 @@ def export(
         if result.top1_agreement is not None:  # (none for a regression: it makes no decision)
             basis = f" ({result.agreement_basis})" if result.agreement_basis else ""
             agreement = f", decision agreement {result.top1_agreement:.3f}{basis}"
+        batch = safe(result.verify_data) if result.verify_data else f"{result.batch} inputs"
         console.print(
-            f"verified with {result.runtime} on {result.batch} inputs: max abs difference vs Keras "
+            f"verified with {result.runtime} on {batch}: max abs difference vs Keras "
             f"{result.max_abs_diff:.2e}{within}{agreement}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if result.calibration_images is not None:
+        console.print(
+            f"calibrated on {result.calibration_images} of the run's training images",
             highlight=False,
             soft_wrap=True,
         )

@@ -6,7 +6,9 @@ interpreter, onnxruntime), run on a seeded batch, and compared with the Keras mo
 batch. Only when the maximum absolute difference is within :data:`FLOAT_TOLERANCE` (float
 exports) is the temporary artifact renamed onto the target, so a failed or wrong export never
 replaces a good one. Quantized TFLite exports are expected to differ; their difference and
-top-1 agreement are reported, not enforced.
+top-1 agreement are reported, not enforced. A full-integer export (``int8``: every op, the
+input and the output int8) is calibrated on up to :data:`CALIBRATION_IMAGES` of the run's
+training images and verified on its test images (:func:`_run_images`), not on uniform noise.
 
 Models trained with mixed precision are exported as float32 graphs (their variables are
 float32 already): serving runtimes and converters expect float32, and ONNX export requires it.
@@ -49,7 +51,15 @@ from cnnspec.training.modelfile import check_model_file, load_model
 from cnnspec.training.state import model_file_bytes
 
 FORMATS = ("savedmodel", "tflite", "onnx")
-QUANTIZATIONS = ("dynamic", "float16")
+QUANTIZATIONS = ("dynamic", "float16", "int8")
+#: Most images of the run's training split that calibrate a full-integer (``int8``) export's
+#: activation ranges (the converter's ``representative_dataset``), drawn with
+#: :data:`CALIBRATION_SEED` so that the same run gives the same export.
+CALIBRATION_IMAGES = 200
+CALIBRATION_SEED = 0
+#: Most images of the run's test split (else its validation split) an ``int8`` export is
+#: verified on: uniform noise is no image, and says little of how int8 ranges fit the data.
+INT8_VERIFY_IMAGES = 64
 #: Largest max-abs difference accepted between Keras and a float (unquantized) export.
 FLOAT_TOLERANCE = 1e-4
 VERIFY_BATCH = 8
@@ -86,6 +96,10 @@ class ExportResult:
     #: What ``top1_agreement`` counts (:func:`agreement_basis`); ``None`` when it measures
     #: nothing (a regression output, or no verification).
     agreement_basis: str | None = None
+    #: What the verification batch was (seeded uniform noise, or the run's test images).
+    verify_data: str | None = None
+    #: How many training images calibrated an ``int8`` export (``None``: no calibration).
+    calibration_images: int | None = None
 
     @property
     def verified(self) -> bool:
@@ -103,6 +117,8 @@ class ExportResult:
             "agreement_basis": self.agreement_basis,
             "tolerance": self.tolerance,
             "batch": self.batch,
+            "verify_data": self.verify_data,
+            "calibration_images": self.calibration_images,
             "seconds": round(self.seconds, 3),
             "size_bytes": self.size_bytes,
             "runtime": self.runtime,
@@ -367,13 +383,21 @@ def tflite_interpreter(model_path: Path) -> tuple[Any, str]:
 
 
 def run_tflite(path: Path, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], str]:
-    """Run a .tflite model's ``serving_default`` signature on ``inputs`` (batch resized)."""
+    """Run a .tflite model's ``serving_default`` signature on ``inputs`` (batch resized).
+
+    A full-integer export (``--quantize int8``) is fed and read as the runtime sessions feed and
+    read it (:func:`~cnnspec.export.runtimes.quantize_input`, ``dequantize_output``): float
+    inputs quantized with each input tensor's scale and zero point, outputs dequantized."""
+    from cnnspec.export.runtimes import dequantize_output, quantize_input
+
     with _quiet_native():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
         interpreter, name = tflite_interpreter(path)
         runner = interpreter.get_signature_runner()
-        names = list(runner.get_input_details())
-        outputs = runner(**{n: x for n, x in zip(names, inputs)})
-    return _ordered(outputs), name
+        given = runner.get_input_details()
+        feeds = {n: quantize_input(x, given[n]) for n, x in zip(list(given), inputs)}
+        outputs = runner(**feeds)
+        details = runner.get_output_details()
+    return _ordered({k: dequantize_output(v, details.get(k)) for k, v in outputs.items()}), name
 
 
 def run_onnx(path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -418,7 +442,10 @@ def _write_saved_model(model: Any, path: Path) -> None:
         model.export(str(path), format="tf_saved_model", verbose=False)
 
 
-def _tflite_bytes(model: Any, quantize: str | None) -> bytes:
+def _tflite_bytes(model: Any, quantize: str | None, calibration: np.ndarray | None = None) -> bytes:
+    """The ``.tflite`` bytes of ``model``: float, or quantized (``dynamic``: int8 weights;
+    ``float16``: float16 weights; ``int8``: every op and the input and output int8, the
+    activation ranges calibrated on ``calibration``, images as the model takes them)."""
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory(prefix="cnnspec-export-") as scratch:
@@ -429,6 +456,18 @@ def _tflite_bytes(model: Any, quantize: str | None) -> bytes:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             if quantize == "float16":
                 converter.target_spec.supported_types = [tf.float16]
+            if quantize == "int8":
+                assert calibration is not None and len(calibration)
+                images = calibration
+
+                def representative() -> Iterator[list[np.ndarray]]:
+                    for image in images:  # one image at a time, as the converter's examples feed it
+                        yield [image[np.newaxis]]
+
+                converter.representative_dataset = representative
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                converter.inference_input_type = tf.int8
+                converter.inference_output_type = tf.int8
         with _quiet_native():
             return bytes(converter.convert())
 
@@ -482,6 +521,8 @@ def export_model(
     check_model_file(source)  # what is no Keras archive, and where -o can't be written, are
     check_writable(path, option="-o", folder=fmt == "savedmodel")  # refused before TensorFlow
     run = _run_of(source) if fmt != "savedmodel" else None  # (a damaged run file: before writing)
+    if quantize == "int8":  # its calibration needs the run's data: refused before TensorFlow
+        _check_calibration_data(run, source, path)
 
     from cnnspec.training.runtime import import_keras
 
@@ -513,13 +554,21 @@ def export_model(
         decision_meta = _savedmodel_meta(source, model)
     decisions = output_decisions(decision_meta, model)
     task_known = decision_meta is not None
-    inputs = sample_batch(model, batch)
+    images = _run_images(run, model, path) if quantize == "int8" else None
+    if images is not None and images.verification is not None:  # int8: on real images
+        inputs, verify_data = [images.verification], images.verify_data
+        batch = len(images.verification)
+    else:
+        inputs = sample_batch(model, batch)
+        verify_data = f"{batch} seeded uniform [0, 1) inputs (seed {VERIFY_SEED})"
+        if images is not None:
+            notes.append("verified on uniform noise: the run has no test or validation images")
     expected = keras_outputs(model, inputs)
     broken = non_finite_outputs(expected)
     if broken is not None and verify:  # no export of it can be verified: nothing to compare with
         raise ExportMismatch(
             f"the Keras model {source} itself answers NaN or infinity on the verification batch "
-            f"({broken}, for {batch} seeded uniform [0, 1) inputs): the model is broken (its "
+            f"({broken}, for {verify_data}): the model is broken (its "
             f"training diverged?), so no export of it can be verified. Nothing was written to "
             f"{path}; retrain it (a lower learning rate, gradient clipping), or export it "
             "unverified with --no-verify",
@@ -529,6 +578,15 @@ def export_model(
         notes.append(f"the Keras model answers NaN or infinity on a test batch ({broken})")
     tolerance = None if quantize else FLOAT_TOLERANCE
     measured: dict[str, Any] = {"diff": None, "agreement": None, "runtime": "", "model_sha256": digest}
+    measured.update(quantize=quantize, verify_data=verify_data if verify else None)
+    calibration = images.calibration if images is not None else None
+    if images is not None:
+        measured["calibration"] = {
+            "images": len(images.calibration),
+            "split": "train",
+            "train_images": images.train_size,
+            "seed": CALIBRATION_SEED,
+        }
 
     def check(run: Callable[[], list[np.ndarray]], runtime: str) -> None:
         if not verify:
@@ -560,7 +618,7 @@ def export_model(
         return _record_text(path, written, source, meta, measured, tolerance, batch).encode("utf-8")
 
     try:
-        _export(fmt, model, path, quantize, inputs, check, measured, notes, record, settled)
+        _export(fmt, model, path, quantize, inputs, check, measured, notes, record, settled, calibration)
     except (ExportMismatch, UsageError, WriteError):
         raise
     except Exception as exc:  # converters raise anything from ValueError to ConverterError
@@ -568,8 +626,14 @@ def export_model(
         if fault is not None:  # a full or failing disk under the converter: no converter bug
             raise fault from exc
         said = _without_temp_names(str(exc), path)[:300]
+        why = (
+            " (full-integer quantization needs an int8 kernel for every op of the model: "
+            "--quantize dynamic or float16 keep float where there is none)"
+            if quantize == "int8"
+            else ""
+        )
         raise ExportFailed(
-            f"the {fmt} converter failed on {source} ({type(exc).__name__}: {said}); "
+            f"the {fmt} converter failed on {source} ({type(exc).__name__}: {said}){why}; "
             f"nothing was written to {path}"
         ) from exc
     if not verify:
@@ -588,7 +652,87 @@ def export_model(
         size_bytes=_size(path),
         runtime=measured["runtime"] if measured["diff"] is not None else "",
         notes=notes,
+        verify_data=verify_data if verify else None,
+        calibration_images=len(calibration) if calibration is not None else None,
     )
+
+
+@dataclass
+class RunImages:
+    """A run's images as its model takes them (float32, scaled as training scaled them), for a
+    full-integer export: ``calibration`` from the training split, ``verification`` from the
+    test split (else the validation split; ``None`` when the run has neither)."""
+
+    calibration: np.ndarray
+    verification: np.ndarray | None
+    verify_data: str
+    train_size: int
+
+
+def _check_calibration_data(run: Any, source: Path, path: Path) -> None:
+    """Refuse ``--quantize int8`` (a :class:`UsageError`, before TensorFlow is imported) when
+    no run's spec names the data that calibrates it: a ``.keras`` outside a run folder, or a
+    run folder that lost its resolved.yaml."""
+    if run is not None and run.compiled is not None and run.config is not None:
+        return
+    if run is not None and run.run_dir is not None:
+        why = f"resolved.yaml, the run's spec that names its data, is missing from {run.run_dir}"
+        fix = "put back the resolved.yaml `cnnspec train` wrote"
+    else:
+        why = f"{source} is not in a run folder, so no training data is known for it"
+        fix = "export the run folder the model was trained in"
+    raise UsageError(
+        f"expected a run folder with its data for --quantize int8, which is calibrated on the "
+        f"run's training images; {why}. Nothing was written to {path}",
+        f"{fix} (cnnspec export RUN --format tflite --quantize int8), or use --quantize dynamic "
+        "or float16, which need no data",
+    )
+
+
+def _run_images(run: Any, model: Any, path: Path) -> RunImages:
+    """The run's images for an ``int8`` export (:class:`RunImages`): its data loaded as
+    training loads it (:func:`~cnnspec.training.data.load_dataset`, with the seed the run
+    recorded, so the same splits), checked against the model and scaled by the factor training
+    applied before the model (:func:`~cnnspec.reporting.run.test_split`'s pipeline settings,
+    :func:`~cnnspec.training.imagefiles.scale_batch`); no augmentation, which only training
+    applies. Up to :data:`CALIBRATION_IMAGES` training and :data:`INT8_VERIFY_IMAGES` test
+    images, drawn with :data:`CALIBRATION_SEED`."""
+    from cnnspec.reporting.run import split_seed, test_split
+    from cnnspec.training.data import load_dataset
+    from cnnspec.training.imagefiles import scale_batch
+
+    if len(model.inputs) != 1:
+        raise UsageError(
+            f"expected a model with one image input for --quantize int8 (the run's images "
+            f"calibrate it); {run.model_path} has {len(model.inputs)}. Nothing was written to {path}",
+            "use --quantize dynamic or float16, which need no data",
+        )
+    compiled, config = run.compiled, run.config
+    dataset = load_dataset(compiled, config, split_seed(run, config)[0])  # training's splits
+    test = test_split(run, model, dataset, compiled, config)  # the images fit the model's input
+    rescale = test.settings.rescale
+    rng = np.random.default_rng(CALIBRATION_SEED)
+
+    def draw(images: Any, most: int) -> np.ndarray:
+        picked = np.sort(rng.choice(len(images), size=min(most, len(images)), replace=False))
+        return scale_batch(images[picked], rescale)
+
+    if len(dataset.x_train) == 0:
+        raise UsageError(
+            f"expected training images to calibrate the int8 export; the run's training split is "
+            f"empty. Nothing was written to {path}",
+            "use --quantize dynamic or float16, which need no data",
+        )
+    calibration = draw(dataset.x_train, CALIBRATION_IMAGES)
+    verification, verify_data = None, ""
+    for split, images in (("test", dataset.x_test), ("validation", dataset.x_val)):
+        if len(images):
+            verification = draw(images, INT8_VERIFY_IMAGES)
+            verify_data = (
+                f"{len(verification)} of the run's {len(images)} {split} images (seed {CALIBRATION_SEED})"
+            )
+            break
+    return RunImages(calibration, verification, verify_data, len(dataset.x_train))
 
 
 def _basis(decisions: list[Decision | None], measured: dict[str, Any], task_known: bool) -> str | None:
@@ -780,8 +924,12 @@ def _record_text(
         "top1_agreement": measured["agreement"],
         "agreement_basis": measured.get("basis"),
         "verify_batch": batch,
+        "verify_data": measured.get("verify_data"),
         "verified_with": measured["runtime"] or None,
+        "quantize": measured.get("quantize"),
     }
+    if measured.get("calibration") is not None:  # (int8: what calibrated its activation ranges)
+        details["calibration"] = measured["calibration"]
     return record_text(path, source, details, meta, written=written, model_sha256=measured["model_sha256"])
 
 
@@ -820,6 +968,7 @@ def _export(
     notes: list[str],
     record: Callable[[Path], bytes],
     settled: Callable[[], None],
+    calibration: np.ndarray | None = None,
 ) -> None:
     """Write ``model`` to ``path`` through a temp path, verifying before the final rename
     (a TFLite or ONNX file with its ``record``, made from the verified temp file, which calls
@@ -832,7 +981,7 @@ def _export(
             settled()
     elif fmt == "tflite":
         try:
-            data = _tflite_bytes(model, quantize)
+            data = _tflite_bytes(model, quantize, calibration)
         except Exception as exc:  # the converter writes a SavedModel in the temp folder first
             fault = write_fault(exc, Path(tempfile.gettempdir()))
             if fault is None:

@@ -420,7 +420,8 @@ def choose(target: Path, runtime: str) -> tuple[str, ExportRecord | None, list[s
     if runtime == "keras":
         return "keras", None, []
     if runtime != "auto":
-        return runtime, find_export(target, runtime), []
+        record = find_export(target, runtime)
+        return runtime, record, quantized_note(record)
     notes: list[str] = []
     try:
         _model, stem = stem_of(target)
@@ -430,10 +431,31 @@ def choose(target: Path, runtime: str) -> tuple[str, ExportRecord | None, list[s
         if not export_path(stem, candidate).is_file():
             continue
         try:
-            return candidate, find_export(target, candidate), notes
+            record = find_export(target, candidate)
         except UsageError as exc:
             notes.append(f"auto: skipped {candidate}: {exc}")
+            continue
+        return candidate, record, notes + quantized_note(record)
     return "keras", None, notes
+
+
+def quantized_note(record: ExportRecord) -> list[str]:
+    """A note when the export a command runs is quantized (written to the default path with
+    ``-o``): its answers may differ a little from the Keras model's; the record's agreement."""
+    quantize = record.data.get("quantize")
+    if not isinstance(quantize, str):
+        return []
+    agreement = record.data.get("top1_agreement")
+    measured = (
+        f" (decision agreement with Keras {agreement:.3f} when exported)"
+        if isinstance(agreement, (int, float)) and not isinstance(agreement, bool)
+        else ""
+    )
+    article = "an" if quantize[:1] in ("a", "e", "i", "o", "u") else "a"
+    return [
+        f"{record.runtime}: {record.path.name} is {article} {quantize}-quantized export{measured}; its "
+        "answers may differ a little from the Keras model's"
+    ]
 
 
 # -- sessions ------------------------------------------------------------------------------------
@@ -512,20 +534,67 @@ def _tflite(path: Path, threads: int | None) -> Any:
         interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
         interpreter.allocate_tensors()
     _one_input(len(interpreter.get_input_details()), path)
-    source = interpreter.get_input_details()[0]["index"]
+    given = interpreter.get_input_details()[0]
+    source = given["index"]
     targets = _tflite_outputs(interpreter)
-    allocated: list[tuple[int, ...]] = [tuple(interpreter.get_input_details()[0]["shape"])]
+    # an integer-quantized export (--quantize int8) takes and gives int8 tensors: the float
+    # batch is quantized with the input's (scale, zero point), the outputs dequantized with theirs
+    by_index = {int(detail["index"]): detail for detail in interpreter.get_output_details()}
+    readers = [by_index.get(target) for target in targets]
+    allocated: list[tuple[int, ...]] = [tuple(given["shape"])]
 
     def run(batch: np.ndarray) -> list[np.ndarray]:
         if tuple(batch.shape) != allocated[0]:  # the batch size changed: resize once
             interpreter.resize_tensor_input(source, list(batch.shape))
             interpreter.allocate_tensors()
             allocated[0] = tuple(batch.shape)
-        interpreter.set_tensor(source, batch)
+        interpreter.set_tensor(source, quantize_input(batch, given))
         interpreter.invoke()
-        return [interpreter.get_tensor(target).copy() for target in targets]
+        return [
+            dequantize_output(interpreter.get_tensor(target), detail)
+            for target, detail in zip(targets, readers)
+        ]
 
     return run
+
+
+def _quantization(detail: dict[str, Any] | None) -> tuple[np.dtype[Any], float, int] | None:
+    """``(dtype, scale, zero point)`` of a TFLite tensor that holds quantized integers (a full
+    integer export's input or output), from its interpreter details; ``None`` for a float
+    tensor, and for an integer one without a per-tensor scale (no quantized value: as it is)."""
+    if detail is None:
+        return None
+    dtype = np.dtype(detail["dtype"])
+    if not np.issubdtype(dtype, np.integer):
+        return None
+    scale, zero = detail.get("quantization") or (0.0, 0)
+    if not scale:
+        return None
+    return dtype, float(scale), int(zero)
+
+
+def quantize_input(batch: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """``batch`` (float, scaled as the model takes it) as the TFLite input ``detail`` takes it:
+    unchanged for a float input; for a quantized one (int8), ``round(x / scale) + zero_point``
+    (halves away from zero, as TFLite's own quantize op rounds), clipped to the integer range."""
+    quantized = _quantization(detail)
+    if quantized is None:
+        return batch
+    dtype, scale, zero = quantized
+    scaled = np.asarray(batch, dtype="float64") / scale
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) + zero
+    limits = np.iinfo(dtype)
+    return np.clip(rounded, limits.min, limits.max).astype(dtype)
+
+
+def dequantize_output(values: np.ndarray, detail: dict[str, Any] | None) -> np.ndarray:
+    """A TFLite output as float32: ``(q - zero_point) * scale`` for a quantized (int8) output,
+    a copy of the values for a float one."""
+    quantized = _quantization(detail)
+    if quantized is None:
+        return np.array(values, copy=True)
+    _, scale, zero = quantized
+    return ((np.asarray(values, dtype="float32") - np.float32(zero)) * np.float32(scale)).astype("float32")
 
 
 def _tflite_outputs(interpreter: Any) -> list[int]:

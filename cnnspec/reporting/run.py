@@ -1199,6 +1199,15 @@ def check_data_known(run: Run, data: str | None) -> None:
     )
 
 
+def split_seed(run: Run, config: TrainConfig) -> tuple[int, bool]:
+    """The seed that splits the run's data as its training split it: the one lock.json
+    records, else the spec's (else 0); and whether lock.json recorded it."""
+    seed = (run.lock or {}).get("seed")
+    if isinstance(seed, int):
+        return seed, True
+    return (config.seed if config.seed is not None else 0), False
+
+
 def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
     """The test split of the run's data (or of ``--data``), checked against the model."""
     from cnnspec.analysis.settings import training_config
@@ -1214,11 +1223,9 @@ def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
         base = (compiled.data or {}).get("source")
         compiled = with_source(compiled, parse_source(data, base if isinstance(base, dict) else None))
     config = training_config(compiled)
-    seed = (run.lock or {}).get("seed")
-    if not isinstance(seed, int):
-        seed = config.seed if config.seed is not None else 0
-        if config.data.splits_test:
-            notes.append(f"test split drawn with seed {seed} (no run folder records the training seed)")
+    seed, recorded = split_seed(run, config)
+    if not recorded and config.data.splits_test:
+        notes.append(f"test split drawn with seed {seed} (no run folder records the training seed)")
     # --data is checked against the model by test_split, which knows the run's classes and says
     # what --data did wrong; the spec's own fit checks would blame the model's last layer
     from cnnspec.errors import SpecError
