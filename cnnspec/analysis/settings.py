@@ -958,7 +958,7 @@ def _check_numbers(
 
 
 def _schedule(reader: _Reader, value: dict[str, Any], path: SpecPath) -> Schedule:
-    from cnnspec.spec.sections import OPTIMIZER_SCHEMA
+    from cnnspec.spec.optimizers import OPTIMIZER_SCHEMA
 
     kind, settings = _name_and_settings(value)
     # every optimizer's learning_rate takes the same schedules
@@ -1000,7 +1000,7 @@ def _optimizer(
     else:
         reader.error(f"expected a learning rate > 0; received {lr_value!r}", (*path, name, "learning_rate"))
         learning_rate = DEFAULT_LEARNING_RATE
-    from cnnspec.spec.sections import OPTIMIZER_SCHEMA
+    from cnnspec.spec.optimizers import OPTIMIZER_SCHEMA
 
     schemas = _settings_schema(OPTIMIZER_SCHEMA, name)
     for key, value in settings.items():
@@ -1011,6 +1011,15 @@ def _optimizer(
         if not isinstance(value, bool) and not isinstance(value, (int, float)):
             reader.error(f"expected a number; received {value!r}", (*path, name, key))
     _check_numbers(reader, settings, (*path, name), schemas)
+    from cnnspec.spec.optimizers import CLIPPING
+
+    clipping = [key for key in CLIPPING if key in settings]
+    if len(clipping) > 1:  # Keras refuses the optimizer, at its construction
+        reader.error(
+            f"expected at most one of {', '.join(CLIPPING)}; received {' and '.join(clipping)}",
+            (*path, name, clipping[1]),
+            "gradients are clipped one way: keep one of them",
+        )
     return OptimizerConfig(name or "adam", learning_rate, settings)
 
 

@@ -28,18 +28,12 @@ from cnnspec.backends.codegen_values import (
 )
 from cnnspec.backends.keras_builder import adapted_layers
 from cnnspec.errors import SpecError
+from cnnspec.spec.optimizers import FLOAT_SETTINGS, OPTIMIZER_KINDS
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings import CallbackConfig, OptimizerConfig, Schedule, TrainConfig
 
-OPTIMIZER_CLASSES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
-OPTIMIZER_KEYS = {
-    "adam": ("beta_1", "beta_2", "epsilon"),
-    "adamw": ("beta_1", "beta_2", "epsilon"),
-    "sgd": ("momentum", "nesterov"),
-    "rmsprop": ("rho", "momentum", "epsilon"),
-}
 CALLBACK_CLASSES = {
     "early_stopping": "EarlyStopping",
     "reduce_lr_on_plateau": "ReduceLROnPlateau",
@@ -136,15 +130,12 @@ def optimizer_node(config: TrainConfig, spec: OptimizerConfig | None = None) -> 
     """The optimizer's constructor call (``spec``: a phase's; default ``training.optimizer``)
     and whether it uses the warm-up schedule class."""
     spec = spec or config.optimizer
+    kind = OPTIMIZER_KINDS[spec.name]
     rate, warmup = learning_rate_node(spec.learning_rate)
     kwargs: dict[str, Any] = {"learning_rate": rate}
-    for key in OPTIMIZER_KEYS[spec.name]:
-        if key in spec.settings:
-            kwargs[key] = spec.settings[key]
-    for key in ("weight_decay", "clipnorm"):
-        if key in spec.settings:
-            kwargs[key] = float(spec.settings[key])
-    return _call(_name("keras", "optimizers", OPTIMIZER_CLASSES[spec.name]), **kwargs), warmup
+    kwargs.update({k: spec.settings[k] for k in kind.settings if k in spec.settings})
+    kwargs.update({k: float(spec.settings[k]) for k in FLOAT_SETTINGS if k in spec.settings})
+    return _call(_name("keras", "optimizers", kind.keras_class), **kwargs), warmup
 
 
 def loss_node(config: TrainConfig) -> ast.expr:

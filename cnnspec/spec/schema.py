@@ -28,7 +28,8 @@ from cnnspec.errors import (
 from cnnspec.layers.params import text_as_value, written_as_text_hint
 from cnnspec.layers.registry import REGISTRY, LayerKind, combinator_merges
 from cnnspec.spec.loader import SourceDoc
-from cnnspec.spec.sections import DATA_SCHEMA, OPTIMIZERS, RUNTIME_SCHEMA, TRAINING_SCHEMA
+from cnnspec.spec.optimizers import OPTIMIZERS
+from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
 from cnnspec.spec.weights import WEIGHTS_SCHEMA
 
 SCHEMA_ID = "https://cnnspec.dev/schemas/cnnspec.schema.json"

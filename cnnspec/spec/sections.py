@@ -10,69 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-EXPR: dict[str, Any] = {"$ref": "#/$defs/expression"}
-
-
-def _num(
-    minimum: float | None = None,
-    maximum: float | None = None,
-    exclusive: bool = False,
-    description: str = "",
-    exclusive_max: bool = False,
-) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "number"}
-    if minimum is not None:
-        schema["exclusiveMinimum" if exclusive else "minimum"] = minimum
-    if maximum is not None:
-        schema["exclusiveMaximum" if exclusive_max else "maximum"] = maximum
-    out: dict[str, Any] = {"anyOf": [schema, EXPR]}
-    if description:
-        out["description"] = description
-    return out
-
-
-def _int(minimum: int | None = None, maximum: int | None = None, description: str = "") -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "integer"}
-    if minimum is not None:
-        schema["minimum"] = minimum
-    if maximum is not None:
-        schema["maximum"] = maximum
-    out: dict[str, Any] = {"anyOf": [schema, EXPR]}
-    if description:
-        out["description"] = description
-    return out
-
-
-def _obj(properties: dict[str, Any], required: tuple[str, ...] = (), description: str = "") -> dict[str, Any]:
-    schema: dict[str, Any] = {
-        "type": "object",
-        "properties": properties,
-        "additionalProperties": False,
-    }
-    if required:
-        schema["required"] = list(required)
-    if description:
-        schema["description"] = description
-    return schema
-
-
-def _one_key(options: dict[str, Any], description: str = "") -> dict[str, Any]:
-    """A mapping with exactly one of ``options`` as its key (e.g. ``{adam: {...}}``)."""
-    schema = {
-        "type": "object",
-        "properties": options,
-        "additionalProperties": False,
-        "minProperties": 1,
-        "maxProperties": 1,
-    }
-    if description:
-        schema["description"] = description
-    return schema
-
-
-def _bool(description: str = "") -> dict[str, Any]:
-    return {"type": "boolean", "description": description} if description else {"type": "boolean"}
-
+from cnnspec.spec.optimizers import LEARNING_RATE_SCHEMA, OPTIMIZER_SCHEMA
+from cnnspec.spec.schema_parts import EXPR
+from cnnspec.spec.schema_parts import boolean as _bool
+from cnnspec.spec.schema_parts import closed_object as _obj
+from cnnspec.spec.schema_parts import integer as _int
+from cnnspec.spec.schema_parts import number as _num
+from cnnspec.spec.schema_parts import one_key as _one_key
 
 BOOL = {"type": "boolean"}
 STR = {"type": "string", "minLength": 1}
@@ -294,105 +238,6 @@ DATA_SCHEMA = _obj(
     description="the training data",
 )
 
-_WARMUP = _int(0, description="linear warm-up from 0 to the schedule's first value over this many steps")
-_LR_SCHEDULE = _one_key(
-    {
-        "cosine_decay": _obj(
-            {
-                "initial_learning_rate": _num(0, exclusive=True, description="peak rate (default 0.001)"),
-                "decay_steps": _int(1, description="default: every step of the run after the warm-up"),
-                "alpha": _num(0, 1, description="final rate as a fraction of the peak (default 0)"),
-                "warmup_steps": _WARMUP,
-            },
-            description="the rate follows half a cosine from its peak down to alpha × peak",
-        ),
-        "exponential_decay": _obj(
-            {
-                "initial_learning_rate": _num(0, exclusive=True, description="default 0.001"),
-                "decay_steps": _int(
-                    1, description="steps over which the rate is multiplied by decay_rate once"
-                ),
-                "decay_rate": _num(
-                    0,
-                    exclusive=True,
-                    description="rate = initial_learning_rate × decay_rate^(step / decay_steps)",
-                ),
-                "staircase": _bool("decay in whole steps of decay_steps (default false: smoothly)"),
-                "warmup_steps": _WARMUP,
-            },
-            ("decay_steps", "decay_rate"),
-            description="the rate falls by a factor decay_rate every decay_steps steps",
-        ),
-        "piecewise_constant": _obj(
-            {
-                "boundaries": {
-                    "type": "array",
-                    "items": {"type": "integer", "minimum": 1},
-                    "minItems": 1,
-                    "description": "the steps at which the rate changes, increasing",
-                },
-                "values": {
-                    "type": "array",
-                    "items": {"type": "number", "exclusiveMinimum": 0},
-                    "minItems": 2,
-                    "description": "the rate before the first boundary, between each two, and after the "
-                    "last (one more than boundaries)",
-                },
-                "warmup_steps": _WARMUP,
-            },
-            ("boundaries", "values"),
-            description="a constant rate between step boundaries",
-        ),
-    },
-    "a learning-rate schedule (steps are optimizer steps, i.e. batches)",
-)
-_LR = {
-    "anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPR, _LR_SCHEDULE],
-    "description": "a constant rate (default 0.001), or a schedule",
-}
-_OPT_COMMON = {
-    "learning_rate": _LR,
-    "weight_decay": _num(0, description="decoupled weight decay (default none; adamw: Keras' 0.004)"),
-    "clipnorm": _num(
-        0, exclusive=True, description="clip each weight's gradient to this norm (default none)"
-    ),
-}
-_BETA_1 = _num(0, 1, description="decay of the gradients' running mean (default 0.9)")
-_BETA_2 = _num(0, 1, description="decay of the squared gradients' running mean (default 0.999)")
-_EPSILON = _num(0, description="added to the denominator for stability (default 1e-7)")
-_ADAM = {**_OPT_COMMON, "beta_1": _BETA_1, "beta_2": _BETA_2, "epsilon": _EPSILON}
-OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop"]
-OPTIMIZER_SCHEMA = {
-    "anyOf": [
-        {"enum": OPTIMIZERS},
-        _one_key(
-            {
-                "adam": _obj(_ADAM, description="Adam (keras.optimizers.Adam)"),
-                "adamw": _obj(_ADAM, description="Adam with decoupled weight decay (keras.optimizers.AdamW)"),
-                "sgd": _obj(
-                    {
-                        **_OPT_COMMON,
-                        "momentum": _num(0, 1, description="default 0 (plain gradient descent)"),
-                        "nesterov": _bool("Nesterov momentum (default false)"),
-                    },
-                    description="stochastic gradient descent (keras.optimizers.SGD)",
-                ),
-                "rmsprop": _obj(
-                    {
-                        **_OPT_COMMON,
-                        "rho": _num(
-                            0, 1, description="decay of the squared gradients' running mean (default 0.9)"
-                        ),
-                        "momentum": _num(0, 1, description="default 0"),
-                        "epsilon": _EPSILON,
-                    },
-                    description="RMSprop (keras.optimizers.RMSprop)",
-                ),
-            }
-        ),
-    ],
-    "description": "optimizer name, or {name: {settings}} (default adam, learning rate 0.001)",
-}
 LOSSES = [
     "sparse_categorical_crossentropy",
     "categorical_crossentropy",
@@ -561,7 +406,10 @@ PHASE_SCHEMA = _obj(
         "freeze": {**_PATTERNS, "description": "layers to freeze from this phase on (then unfreeze applies)"},
         "unfreeze": {**_PATTERNS, "description": "layers to train again from this phase on"},
         "optimizer": {**OPTIMIZER_SCHEMA, "description": "this phase's optimizer (default: the previous)"},
-        "learning_rate": {**_LR, "description": "this phase's learning rate (default: the optimizer's)"},
+        "learning_rate": {
+            **LEARNING_RATE_SCHEMA,
+            "description": "this phase's learning rate (default: the optimizer's)",
+        },
     },
     ("epochs",),
     "one stage of training: its epochs, what is frozen, its optimizer",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnnspec.analysis.settings import MetricConfig, OptimizerConfig, Schedule, TrainConfig
+from cnnspec.spec.optimizers import FLOAT_SETTINGS, OPTIMIZER_KINDS
 from cnnspec.training.runtime import import_keras
 
 _warmup_class: Any = None
@@ -92,31 +93,17 @@ def learning_rate(value: float | Schedule, total_steps: int) -> Any:
     return warmup_class()(inner, warmup) if warmup else inner
 
 
-_OPTIMIZER_KEYS = {
-    "adam": ("beta_1", "beta_2", "epsilon"),
-    "adamw": ("beta_1", "beta_2", "epsilon"),
-    "sgd": ("momentum", "nesterov"),
-    "rmsprop": ("rho", "momentum", "epsilon"),
-}
-
-
 def optimizer(config: TrainConfig, total_steps: int, spec: OptimizerConfig | None = None) -> Any:
     """A fresh optimizer (``spec``: a phase's settings, default ``training.optimizer``;
-    ``total_steps``: the steps a schedule spans)."""
+    ``total_steps``: the steps a schedule spans), of the class and settings
+    :data:`~cnnspec.spec.optimizers.OPTIMIZER_KINDS` gives its name."""
     keras = import_keras()
-    classes = {
-        "adam": keras.optimizers.Adam,
-        "adamw": keras.optimizers.AdamW,
-        "sgd": keras.optimizers.SGD,
-        "rmsprop": keras.optimizers.RMSprop,
-    }
     spec = spec or config.optimizer
-    kwargs: dict[str, Any] = {k: spec.settings[k] for k in _OPTIMIZER_KEYS[spec.name] if k in spec.settings}
-    if "weight_decay" in spec.settings:
-        kwargs["weight_decay"] = float(spec.settings["weight_decay"])
-    if "clipnorm" in spec.settings:
-        kwargs["clipnorm"] = float(spec.settings["clipnorm"])
-    return classes[spec.name](learning_rate=learning_rate(spec.learning_rate, total_steps), **kwargs)
+    kind = OPTIMIZER_KINDS[spec.name]
+    kwargs: dict[str, Any] = {k: spec.settings[k] for k in kind.settings if k in spec.settings}
+    kwargs.update({k: float(spec.settings[k]) for k in FLOAT_SETTINGS if k in spec.settings})
+    cls = getattr(keras.optimizers, kind.keras_class)  # (a class name of the table, not spec text)
+    return cls(learning_rate=learning_rate(spec.learning_rate, total_steps), **kwargs)
 
 
 def loss(config: TrainConfig) -> Any:

@@ -1,0 +1,174 @@
+"""The optimizers a spec names: one table (:data:`OPTIMIZER_KINDS`) drives their JSON Schema
+(``training.optimizer`` and each phase's), the optimizer ``cnnspec train`` builds
+(:func:`cnnspec.training.builders.optimizer`) and the one the generated script writes
+(:func:`cnnspec.backends.codegen_script.optimizer_node`): a Keras class and its own settings,
+beside the settings every optimizer takes (:data:`COMMON_SETTINGS`). The learning rate's
+schedules are here too: each optimizer's ``learning_rate`` takes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cnnspec.spec.schema_parts import EXPR
+from cnnspec.spec.schema_parts import boolean as _bool
+from cnnspec.spec.schema_parts import closed_object as _obj
+from cnnspec.spec.schema_parts import integer as _int
+from cnnspec.spec.schema_parts import number as _num
+from cnnspec.spec.schema_parts import one_key as _one_key
+
+_WARMUP = _int(0, description="linear warm-up from 0 to the schedule's first value over this many steps")
+_LR_SCHEDULE = _one_key(
+    {
+        "cosine_decay": _obj(
+            {
+                "initial_learning_rate": _num(0, exclusive=True, description="peak rate (default 0.001)"),
+                "decay_steps": _int(1, description="default: every step of the run after the warm-up"),
+                "alpha": _num(0, 1, description="final rate as a fraction of the peak (default 0)"),
+                "warmup_steps": _WARMUP,
+            },
+            description="the rate follows half a cosine from its peak down to alpha × peak",
+        ),
+        "exponential_decay": _obj(
+            {
+                "initial_learning_rate": _num(0, exclusive=True, description="default 0.001"),
+                "decay_steps": _int(
+                    1, description="steps over which the rate is multiplied by decay_rate once"
+                ),
+                "decay_rate": _num(
+                    0,
+                    exclusive=True,
+                    description="rate = initial_learning_rate × decay_rate^(step / decay_steps)",
+                ),
+                "staircase": _bool("decay in whole steps of decay_steps (default false: smoothly)"),
+                "warmup_steps": _WARMUP,
+            },
+            ("decay_steps", "decay_rate"),
+            description="the rate falls by a factor decay_rate every decay_steps steps",
+        ),
+        "piecewise_constant": _obj(
+            {
+                "boundaries": {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 1},
+                    "minItems": 1,
+                    "description": "the steps at which the rate changes, increasing",
+                },
+                "values": {
+                    "type": "array",
+                    "items": {"type": "number", "exclusiveMinimum": 0},
+                    "minItems": 2,
+                    "description": "the rate before the first boundary, between each two, and after the "
+                    "last (one more than boundaries)",
+                },
+                "warmup_steps": _WARMUP,
+            },
+            ("boundaries", "values"),
+            description="a constant rate between step boundaries",
+        ),
+    },
+    "a learning-rate schedule (steps are optimizer steps, i.e. batches)",
+)
+LEARNING_RATE_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPR, _LR_SCHEDULE],
+    "description": "a constant rate (default 0.001), or a schedule",
+}
+#: What Keras clips gradients by; an optimizer takes at most one of them (Keras refuses two).
+CLIPPING = ("clipnorm", "clipvalue", "global_clipnorm")
+#: The settings every optimizer takes; all but the learning rate are passed to Keras as floats.
+COMMON_SETTINGS: dict[str, Any] = {
+    "learning_rate": LEARNING_RATE_SCHEMA,
+    "weight_decay": _num(0, description="decoupled weight decay (default none; adamw: Keras' 0.004)"),
+    "clipnorm": _num(
+        0, exclusive=True, description="clip each weight's gradient to this norm (default none)"
+    ),
+    "clipvalue": _num(
+        0, exclusive=True, description="clip each gradient value to [-clipvalue, clipvalue] (default none)"
+    ),
+    "global_clipnorm": _num(
+        0,
+        exclusive=True,
+        description="clip all gradients together to this global norm (default none; at most one of "
+        "clipnorm, clipvalue and global_clipnorm)",
+    ),
+}
+FLOAT_SETTINGS = tuple(name for name in COMMON_SETTINGS if name != "learning_rate")
+
+
+def _beta_1(default: float = 0.9) -> dict[str, Any]:
+    return _num(0, 1, description=f"decay of the gradients' running mean (default {default:g})")
+
+
+def _beta_2(default: float = 0.999) -> dict[str, Any]:
+    return _num(0, 1, description=f"decay of the squared gradients' running mean (default {default:g})")
+
+
+_EPSILON = _num(0, description="added to the denominator for stability (default 1e-7)")
+_ADAM_LIKE = {"beta_1": _beta_1(), "beta_2": _beta_2(), "epsilon": _EPSILON}
+
+
+@dataclass(frozen=True)
+class OptimizerKind:
+    """An optimizer a spec can name: ``keras.optimizers.<keras_class>``, what it is, and its
+    own settings (name → JSON Schema), passed to Keras as written."""
+
+    keras_class: str
+    description: str
+    settings: dict[str, Any]
+
+
+OPTIMIZER_KINDS: dict[str, OptimizerKind] = {
+    "adam": OptimizerKind("Adam", "Adam (keras.optimizers.Adam)", _ADAM_LIKE),
+    "adamw": OptimizerKind("AdamW", "Adam with decoupled weight decay (keras.optimizers.AdamW)", _ADAM_LIKE),
+    "sgd": OptimizerKind(
+        "SGD",
+        "stochastic gradient descent (keras.optimizers.SGD)",
+        {
+            "momentum": _num(0, 1, description="default 0 (plain gradient descent)"),
+            "nesterov": _bool("Nesterov momentum (default false)"),
+        },
+    ),
+    "rmsprop": OptimizerKind(
+        "RMSprop",
+        "RMSprop (keras.optimizers.RMSprop)",
+        {
+            "rho": _num(0, 1, description="decay of the squared gradients' running mean (default 0.9)"),
+            "momentum": _num(0, 1, description="default 0"),
+            "epsilon": _EPSILON,
+        },
+    ),
+    "nadam": OptimizerKind("Nadam", "Adam with Nesterov momentum (keras.optimizers.Nadam)", _ADAM_LIKE),
+    "adamax": OptimizerKind("Adamax", "Adam on the infinity norm (keras.optimizers.Adamax)", _ADAM_LIKE),
+    "adagrad": OptimizerKind(
+        "Adagrad",
+        "per-parameter rates from the sum of squared gradients (keras.optimizers.Adagrad)",
+        {
+            "initial_accumulator_value": _num(
+                0, description="the sum of squared gradients starts here (default 0.1)"
+            ),
+            "epsilon": _EPSILON,
+        },
+    ),
+    "lion": OptimizerKind(
+        "Lion",
+        "the sign of an interpolated momentum (keras.optimizers.Lion; usually 3-10x lower rates than Adam's)",
+        {"beta_1": _beta_1(), "beta_2": _beta_2(0.99)},
+    ),
+    "lamb": OptimizerKind(
+        "Lamb", "Adam with layer-wise trust ratios, for large batches (keras.optimizers.Lamb)", _ADAM_LIKE
+    ),
+}
+OPTIMIZERS = list(OPTIMIZER_KINDS)
+OPTIMIZER_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"enum": OPTIMIZERS},
+        _one_key(
+            {
+                name: _obj({**COMMON_SETTINGS, **kind.settings}, description=kind.description)
+                for name, kind in OPTIMIZER_KINDS.items()
+            }
+        ),
+    ],
+    "description": "optimizer name, or {name: {settings}} (default adam, learning rate 0.001)",
+}

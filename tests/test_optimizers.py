@@ -1,0 +1,82 @@
+"""The optimizers (:data:`cnnspec.spec.optimizers.OPTIMIZER_KINDS`): one table gives the JSON
+Schema, `cnnspec train`'s optimizer and the generated script's. For every kind, with every
+setting it takes written, both build the same Keras optimizer (the same get_config); two ways
+of clipping gradients are one located error before any training."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import pytest
+
+from cnnspec.analysis.passes import compile_text
+from cnnspec.analysis.settings import training_config
+from cnnspec.backends.codegen_script import optimizer_node
+from cnnspec.errors import SpecError
+from cnnspec.spec.optimizers import CLIPPING, COMMON_SETTINGS, OPTIMIZER_KINDS, OPTIMIZER_SCHEMA
+
+HEAD = "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n  - dense: {units: 2, activation: softmax}\n"
+
+
+def sample(schema: dict[str, Any]) -> Any:
+    """A value the setting's schema takes, other than Keras' usual default."""
+    if schema.get("type") == "boolean":
+        return True
+    number = schema["anyOf"][0]
+    return 0.85 if number.get("maximum") == 1 else 0.05
+
+
+def every_setting(name: str) -> str:
+    """The spec text of optimizer ``name`` with each of its own settings, a weight decay and a
+    global clipping norm written."""
+    settings = {key: sample(schema) for key, schema in OPTIMIZER_KINDS[name].settings.items()}
+    settings |= {"learning_rate": 0.002, "weight_decay": 0.01, "global_clipnorm": 1.5}
+    written = ", ".join(f"{key}: {str(value).lower()}" for key, value in settings.items())
+    return HEAD + f"training: {{optimizer: {{{name}: {{{written}}}}}}}\n"
+
+
+def test_the_schema_and_the_table_agree():
+    names = OPTIMIZER_SCHEMA["anyOf"][0]["enum"]
+    assert names == list(OPTIMIZER_KINDS) and {"lion", "nadam", "adamax", "adagrad", "lamb"} <= set(names)
+    mapping = OPTIMIZER_SCHEMA["anyOf"][1]["properties"]
+    for name, kind in OPTIMIZER_KINDS.items():
+        assert set(mapping[name]["properties"]) == set(COMMON_SETTINGS) | set(kind.settings), name
+
+
+@pytest.mark.parametrize("name", OPTIMIZER_KINDS)
+def test_every_setting_is_written_into_the_script(name):
+    compiled = compile_text(every_setting(name), "t.yaml")
+    code = ast.unparse(optimizer_node(training_config(compiled))[0])
+    assert code.startswith(f"keras.optimizers.{OPTIMIZER_KINDS[name].keras_class}(learning_rate=0.002")
+    for key in (*OPTIMIZER_KINDS[name].settings, "weight_decay", "global_clipnorm"):
+        assert f"{key}=" in code, (name, key, code)
+
+
+def test_two_ways_of_clipping_are_one_located_error():
+    text = HEAD + "training:\n  optimizer: {lion: {clipnorm: 1.0, clipvalue: 0.5}}\n"
+    with pytest.raises(SpecError) as raised:
+        compile_text(text, "t.yaml")
+    (error,) = raised.value.diagnostics
+    assert error.path == "training.optimizer.lion.clipvalue" and (error.loc.line, error.loc.column) == (7, 48)
+    assert f"expected at most one of {', '.join(CLIPPING)}; received clipnorm and clipvalue" in error.message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", OPTIMIZER_KINDS)
+def test_train_and_the_script_build_the_same_optimizer(name):
+    import keras
+
+    from cnnspec.training.builders import optimizer
+
+    config = training_config(compile_text(every_setting(name), "t.yaml"))
+    ours = optimizer(config, 100)
+    node = optimizer_node(config)[0]
+    theirs = eval(ast.unparse(node), {"keras": keras})  # the script's expression, as it runs it
+    assert type(ours).__name__ == OPTIMIZER_KINDS[name].keras_class
+    mine, reference = ours.get_config(), theirs.get_config()
+    mine.pop("name"), reference.pop("name")  # (Keras numbers a second optimizer's: adam_1)
+    assert mine == reference
+    assert mine["global_clipnorm"] == 1.5 and mine["weight_decay"] == 0.01
+    for key, schema in OPTIMIZER_KINDS[name].settings.items():
+        assert mine[key] == pytest.approx(sample(schema)), key
