@@ -84,6 +84,30 @@ def test_inputs_of_the_same_name_in_other_folders_are_told_apart(run_dir, tmp_pa
     assert text.exit_code == 0 and str(paths[0]) in flat(text) and str(paths[1]) in flat(text)
 
 
+def test_a_folder_is_read_as_its_images_and_arrays_in_sorted_order(run_dir, tmp_path):
+    """`predict RUN test/`: every image and .npy file in the folder and its subfolders (a test
+    set's class folders), sorted by path; hidden files and other files left out, with a note."""
+    x, _ = colour_images(3, 11)
+    folder = tmp_path / "test"
+    for name, picture in zip(("b/2.png", "a/1.png", "a/0.jpg"), x):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(picture).save(folder / name)
+    np.save(folder / "batch.npy", x[:2])
+    (folder / "labels.csv").write_text("name,label\n")
+    (folder / ".thumbs").mkdir()
+    Image.fromarray(x[0]).save(folder / ".thumbs" / "t.png")
+    single = tmp_path / "single.png"
+    Image.fromarray(x[2]).save(single)
+    result = invoke("predict", run_dir, folder, single, "-f", "json")
+    assert result.exit_code == 0, result.output
+    inputs = [p["input"] for p in json.loads(result.stdout)["predictions"]]
+    names = ["a/0.jpg", "a/1.png", "b/2.png", "batch.npy[0]", "batch.npy[1]"]
+    assert inputs == [str(folder / name) for name in names] + [str(single)], inputs
+    assert f"left out 1 file(s) of {folder} that are no image or .npy array (the first: labels.csv)" in (
+        flat(result)
+    )
+
+
 def test_bare_model_uses_class_indices(run_dir, tmp_path):
     model = bare_model(tmp_path)
     picture = tmp_path / "p.png"
@@ -118,8 +142,11 @@ def test_hostile_inputs(run_dir, tmp_path):
         objects: "pickled",
         nan: "NaN",
         tmp_path / "missing.png": "does not exist",
-        tmp_path: "not a regular file",
+        tmp_path / "nothing": "expected images or .npy files in the folder",
     }
+    (tmp_path / "nothing" / "sub").mkdir(parents=True)
+    (tmp_path / "nothing" / "sub" / "readme.txt").write_text("no pictures here")
+    (tmp_path / "nothing" / ".hidden.png").write_bytes(b"")
     for path, words in cases.items():
         result = invoke("predict", run_dir, path)
         assert result.exit_code == 2, (path, result.output)

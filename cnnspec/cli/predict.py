@@ -295,7 +295,11 @@ def _refuse_non_finite(results: list[dict[str, Any]], runtime: str) -> None:
 def predict(
     model: Annotated[Path, typer.Argument(help="a run folder or a .keras model file", show_default=False)],
     images: Annotated[
-        list[Path], typer.Argument(help="PNG/JPEG/BMP/GIF images or .npy arrays", show_default=False)
+        list[Path],
+        typer.Argument(
+            help="PNG/JPEG/BMP/GIF images or .npy arrays, or folders of them (subfolders too)",
+            show_default=False,
+        ),
     ],
     top: Annotated[int, typer.Option("--top-k", "-k", min=1, help="how many classes to show")] = 3,
     format: FormatOption = TextOrJson.text,
@@ -333,13 +337,15 @@ def predict(
 
     if not images:
         raise UsageError("expected at least one image file")
-    from cnnspec.reporting.images import check_input_file
+    from cnnspec.reporting.images import check_input_file, expand_inputs
 
+    images, folder_notes = expand_inputs(list(images))  # a folder: its images and .npy files
     for image in images:  # before a model (and TensorFlow) is loaded for nothing
         check_input_file(image)
     if out is not None:  # before a runtime is chosen: every runtime refuses a bad --out alike
         check_writable(out, option="--out")
     chosen, record, notes = choose(model, runtime.value)
+    notes = folder_notes + notes
     tasks, known, by_output = None, None, {}
     if record is not None:
         from cnnspec.reporting.run import locate

@@ -14,6 +14,7 @@ axis gives one prediction per row).
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,44 @@ def read_inputs(paths: list[Path], shape: tuple[int, ...]) -> list[Sample]:
         else:
             samples.append(read_image(path, shape))
     return samples
+
+
+def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
+    """The files ``predict`` reads for ``paths``: a file as given; a folder as every image
+    (PNG, JPEG, BMP, GIF) and ``.npy`` file in it and its subfolders (a test set's class
+    folders), hidden ones left out, in the order of their sorted paths. Also notes on the other
+    files a folder held. A folder with none of those files is a :class:`UsageError`; links to
+    folders are not followed (no loop), links to files are read as the files."""
+    from cnnspec.training.imagefiles import IMAGE_EXTENSIONS
+
+    readable = (*IMAGE_EXTENSIONS, ".npy")
+    files: list[Path] = []
+    notes: list[str] = []
+    for path in paths:
+        if not path.is_dir():
+            files.append(path)  # (checked as a file: check_input_file)
+            continue
+        found: list[Path] = []
+        other: list[Path] = []
+        for root, folders, names in os.walk(path):
+            folders[:] = sorted(f for f in folders if not f.startswith("."))
+            for name in sorted(n for n in names if not n.startswith(".")):
+                file = Path(root) / name
+                (found if file.suffix.lower() in readable else other).append(file)
+        found.sort()  # (by their parts: a/0.png, b/1.png, c.npy; os.walk gives a folder's own first)
+        other.sort()
+        if not found:
+            raise UsageError(
+                f"expected images or .npy files in the folder {path}; it holds none",
+                "PNG, JPEG, BMP and GIF images and .npy arrays are read, also in its subfolders",
+            )
+        if other:
+            notes.append(
+                f"left out {len(other)} file(s) of {path} that are no image or .npy array "
+                f"(the first: {other[0].relative_to(path)})"
+            )
+        files += found
+    return files, notes
 
 
 def check_input_file(path: Path) -> None:
