@@ -13,6 +13,7 @@ from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_text
 from cnnspec.errors import SpecError
 from cnnspec.spec import sections
+from cnnspec.spec.optimizers import OPTIMIZERS
 from cnnspec.spec.schema import json_schema
 from tests.conftest import TINY_FLAT_HEAD
 
@@ -154,7 +155,7 @@ def test_every_callback_the_schema_names_is_understood_by_training(name):
         assert [c.name for c in config.callbacks] == [name]
 
 
-@pytest.mark.parametrize("name", sections.OPTIMIZERS)
+@pytest.mark.parametrize("name", OPTIMIZERS)
 def test_every_optimizer_the_schema_names_is_understood_by_training(name):
     config = training_config(compile_text(HEAD + f"training: {{optimizer: {name}}}\n", "t.yaml"))
     assert config.optimizer.name == name
