@@ -47,6 +47,22 @@ def test_a_png_and_a_uint16_array_are_scaled_each_by_its_own_depth():
     assert all(len({s.pixels.dtype for _, s in group}) == 1 for _, group in groups)
 
 
+def test_many_inputs_are_scaled_in_batches_of_at_most_a_chunk(monkeypatch):
+    """A folder of many images is run in batches of PREDICT_CHUNK, each input once, each batch
+    scaled by its file's own factor, as one batch would be."""
+    from cnnspec.reporting import task_predict
+
+    monkeypatch.setattr(task_predict, "PREDICT_CHUNK", 4)
+    images = [Sample(f"{i}.png", np.full((2, 2, 1), i, dtype="uint8")) for i in range(9)]
+    wide = [Sample(f"w.npy[{i}]", np.full((2, 2, 1), 65535, dtype="uint16")) for i in range(5)]
+    groups = list(scaled_groups([*images, *wide], depth_rescale))
+    assert [len(group) for _, group in groups] == [4, 4, 1, 4, 1]
+    seen = {index: batch[row] for batch, group in groups for row, (index, _) in enumerate(group)}
+    assert sorted(seen) == list(range(14))
+    assert all(np.allclose(seen[i], i / 255) for i in range(9))
+    assert all(np.all(seen[i] == 1.0) for i in range(9, 14))
+
+
 def test_an_array_of_unknown_depth_is_a_usage_error_naming_it():
     samples = [Sample("p.png", np.zeros((2, 2, 1), "uint8")), Sample("big.npy", np.full((2, 2, 1), 999))]
     with pytest.raises(UsageError, match=r"int64 from 999 to 999 in big\.npy") as info:
