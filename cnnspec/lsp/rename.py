@@ -123,6 +123,10 @@ class Replacement:
     text: str
 
 
+#: The range of a symbol before it is matched to a place under the cursor (:func:`target`).
+_NOWHERE = Replacement("", 0, 0, 0, "")
+
+
 @dataclass(frozen=True)
 class Symbol:
     """A renamable name: what it is, its name, where it is declared, the block of a parameter,
@@ -218,7 +222,6 @@ def _target(
     doc: SourceDoc, cursor: Cursor, line_text: str, column: int, automatic: Automatic | None
 ) -> Symbol | None:
     path = cursor.path
-    nowhere = Replacement("", 0, 0, 0, "")
     if not cursor.on_key and in_expression(line_text, column):
         word = word_at(line_text, column)
         name = names_at(doc, path).get(word[0]) if word is not None else None
@@ -226,17 +229,17 @@ def _target(
         if name is None or what is None or name.loc is None:
             return None
         block = str(name.path[1]) if what == PARAMETER else None
-        return Symbol(what, name.name, name.loc, nowhere, block)
+        return Symbol(what, name.name, name.loc, _NOWHERE, block)
     block = navigation.block_at(doc, cursor)
     if block is not None:
         loc = doc.key_locs.get(("blocks", block))
-        return Symbol(BLOCK, block, loc, nowhere) if loc is not None else None
+        return Symbol(BLOCK, block, loc, _NOWHERE) if loc is not None else None
     if cursor.on_key:
         return _key_target(doc, cursor, line_text, column, automatic)
     if len(path) >= 2 and path[-1] == "as" and path[-2] == "repeat":
         var = value_at(doc, path)
         loc = doc.locs.get(path)
-        return Symbol(LOOP, var, loc, nowhere) if isinstance(var, str) and loc is not None else None
+        return Symbol(LOOP, var, loc, _NOWHERE) if isinstance(var, str) and loc is not None else None
     pattern = pattern_at(doc, path)
     if pattern is not None:
         if not _named(pattern):
@@ -247,7 +250,7 @@ def _target(
         loc = doc.locs.get(path)
         if not isinstance(value, str) or "${" in value or loc is None:
             return None
-        return Symbol(ID, value, loc, nowhere)
+        return Symbol(ID, value, loc, _NOWHERE)
     ref = navigation.reference_at(doc, cursor)
     if ref is not None:
         return _segment_target(doc, path, ref, cursor, line_text, column, automatic)
@@ -258,16 +261,15 @@ def _key_target(
     doc: SourceDoc, cursor: Cursor, line_text: str, column: int, automatic: Automatic | None
 ) -> Symbol | None:
     path = cursor.path
-    nowhere = Replacement("", 0, 0, 0, "")
     loc = doc.key_locs.get(path)
     if loc is None:
         return None
     if len(path) == 2 and path[0] == "vars" and isinstance(path[1], str):
-        return Symbol(VAR, path[1], loc, nowhere)
+        return Symbol(VAR, path[1], loc, _NOWHERE)
     if len(path) == 4 and path[0] == "blocks" and path[2] == "params" and isinstance(path[3], str):
-        return Symbol(PARAMETER, path[3], loc, nowhere, str(path[1]))
+        return Symbol(PARAMETER, path[3], loc, _NOWHERE, str(path[1]))
     if navigation.carry_key_at(cursor):
-        return Symbol(ID, str(path[-1]), loc, nowhere)
+        return Symbol(ID, str(path[-1]), loc, _NOWHERE)
     if len(path) == 3 and path[:2] == ("search", "space") and isinstance(path[2], str):
         return _space_target(doc, path[2], loc, column)
     item = item_path(path)
@@ -279,7 +281,7 @@ def _key_target(
         )
         if path[-2] == kind and isinstance(params, dict) and path[-1] in params:
             declared = doc.key_locs.get(("blocks", kind, "params", path[-1]))
-            return Symbol(PARAMETER, path[-1], declared, nowhere, kind) if declared is not None else None
+            return Symbol(PARAMETER, path[-1], declared, _NOWHERE, kind) if declared is not None else None
     ref = navigation.reference_at(doc, cursor)  # a `next` key: the carried name
     if ref is not None:
         return _segment_target(doc, path, ref, cursor, line_text, column, automatic)
@@ -288,14 +290,13 @@ def _key_target(
 
 def _space_target(doc: SourceDoc, key: str, loc: Loc, column: int) -> Symbol | None:
     """A ``search.space`` key: ``vars.NAME`` (on the name: the var) or ``ID.param`` (on the id)."""
-    nowhere = Replacement("", 0, 0, 0, "")
     offset = column - (loc.column - 1)
     head, _, rest = key.partition(".")
     if head == "vars" and rest and offset > len(head):
         declared = doc.key_locs.get(("vars", rest))
-        return Symbol(VAR, rest, declared, nowhere) if declared is not None else None
+        return Symbol(VAR, rest, declared, _NOWHERE) if declared is not None else None
     declared = _space_id(doc, key)
-    return Symbol(ID, head, declared, nowhere) if declared is not None and offset <= len(head) else None
+    return Symbol(ID, head, declared, _NOWHERE) if declared is not None and offset <= len(head) else None
 
 
 def _space_id(doc: SourceDoc, key: str) -> Loc | None:
@@ -322,7 +323,6 @@ def _segment_target(
     automatic: Automatic | None,
 ) -> Symbol | None:
     """The id the segment of the reference ``ref`` under the cursor leads to."""
-    nowhere = Replacement("", 0, 0, 0, "")
     offset = column - (cursor.loc.column - 1)
     if line_text[cursor.loc.column - 1 : cursor.loc.column] in ("'", '"'):
         offset -= 1  # (the name starts after its quote)
@@ -334,7 +334,7 @@ def _segment_target(
             name = ref[start:end]
             if _automatic_call(doc, declared) is not None or declared == doc.key_locs.get(("input",)):
                 return None  # an automatic name (renamed with its block) or the model's input
-            return Symbol(ID, name, declared, nowhere)
+            return Symbol(ID, name, declared, _NOWHERE)
     return None
 
 
