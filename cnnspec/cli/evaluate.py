@@ -143,16 +143,18 @@ def refuse_other_models_evaluation(run: Run, force: bool) -> None:
     if force or run.run_dir is not None:
         return
     from cnnspec.errors import UsageError
-    from cnnspec.reporting.evaluation import evaluated_model
+    from cnnspec.reporting.evaluation import read_evaluation
+    from cnnspec.reporting.views import of_model
 
     path = run.out_dir / "evaluation.json"
-    other = evaluated_model(path)
-    if other is None or Path(other).name == run.model_path.name:
+    document = read_evaluation(path)
+    if document is None or of_model(document, run):  # (the rule `visualize` reads it by)
         return
+    other = Path(str(document.get("model"))).name
     raise UsageError(
         f"expected to write the evaluation of {run.model_path.name} beside it; {path} is the "
-        f"evaluation of {Path(other).name}, another model, which this one would replace",
-        f"pass --out FOLDER to write it elsewhere, or --force to replace {Path(other).name}'s",
+        f"evaluation of {other}, another model, which this one would replace",
+        f"pass --out FOLDER to write it elsewhere, or --force to replace {other}'s",
     )
 
 

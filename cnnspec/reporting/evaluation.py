@@ -337,16 +337,16 @@ def _evaluated_source(folder: Path) -> Any:
         return None
 
 
-def evaluated_model(path: Path) -> str | None:
-    """The model file, as given to its ``evaluate``, that the ``evaluation.json`` at ``path``
-    is of; None where there is none, or it is no evaluation or cannot be read."""
+def read_evaluation(path: Path) -> dict[str, Any] | None:
+    """The ``evaluation.json`` at ``path`` that cnnspec wrote, as read; None where there is
+    none, or it is no evaluation or cannot be read."""
     if not is_evaluation(path):
         return None
     try:
-        model = json.loads(path.read_text(encoding="utf-8")).get("model")
-    except (OSError, ValueError, AttributeError):
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
-    return model if isinstance(model, str) else None
+    return document if isinstance(document, dict) else None
 
 
 def _source_name(source: dict[str, Any]) -> str:

@@ -84,7 +84,7 @@ def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
     In a run folder, an evaluation.json of another data source (``data.of_run`` false: ``evaluate
     --data``, which now writes it apart, in evaluations/) is not the run's and is passed over; a
     model outside a run folder has no other (``--data`` is its only data). Nor is one of another
-    model or run that was written into the folder (:func:`_of_run_folder`, :func:`_of_model`):
+    model or run that was written into the folder (:func:`_of_run_folder`, :func:`of_model`):
     ``evaluate RUN_A -o RUN_B`` made ``visualize RUN_B confusion`` draw RUN_A's matrix."""
     for name, what in (("evaluation.json", "evaluation"), ("metrics.json", "training's test set")):
         if name == "metrics.json" and run.run_dir is None:
@@ -96,7 +96,7 @@ def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
             continue
         if name == "evaluation.json" and run.run_dir is not None and not _of_run_folder(doc, run):
             continue  # another run's or model's evaluation, written into this folder
-        if name == "evaluation.json" and run.run_dir is None and not _of_model(doc, run):
+        if name == "evaluation.json" and run.run_dir is None and not of_model(doc, run):
             continue  # another model file's evaluation in the same folder (evaluate writes it there)
         parts: list[tuple[str, Any]] = [("", doc or {})]
         outputs = (doc or {}).get("outputs")
@@ -112,7 +112,7 @@ def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
     raise _no_confusion(run)
 
 
-def _of_model(doc: Any, run: Run) -> bool:
+def of_model(doc: Any, run: Run) -> bool:
     """Whether the evaluation ``doc``, read beside a model file outside a run folder, is of that
     model file: its ``model`` (the path as given to that ``evaluate``, from wherever it ran)
     names a file of the same name. It was found in the model's own folder, where no two files
@@ -123,7 +123,7 @@ def _of_model(doc: Any, run: Run) -> bool:
 
 def _of_run_folder(doc: Any, run: Run) -> bool:
     """Whether the evaluation ``doc``, read in ``run``'s folder, is of that run: of its model
-    file (:func:`_of_model`), of a model in a run folder (its ``run_dir`` is set: a model outside
+    file (:func:`of_model`), of a model in a run folder (its ``run_dir`` is set: a model outside
     any was evaluated into this folder with ``-o``), of the run's spec (its ``name``), and not
     of another run folder. The model's SHA-256, when recorded, decides (the run's own
     model.keras, whatever the folder is called now); else ``run_dir``: an absolute one that
@@ -131,7 +131,7 @@ def _of_run_folder(doc: Any, run: Run) -> bool:
     not recorded) that leads here or whose last part is this folder's name, or ``.``."""
     if doc is None:
         return True  # no file: nothing to pass over (the caller finds no matrix in it)
-    if not _of_model(doc, run):
+    if not of_model(doc, run):
         return False
     recorded = doc.get("run_dir") if isinstance(doc, dict) else None
     if not isinstance(recorded, str) or not recorded:
