@@ -28,7 +28,7 @@ from cnnspec.backends.codegen_values import (
 )
 from cnnspec.backends.keras_builder import adapted_layers
 from cnnspec.errors import SpecError
-from cnnspec.spec.optimizers import FLOAT_SETTINGS, OPTIMIZER_KINDS
+from cnnspec.spec.optimizers import OPTIMIZER_KINDS, keras_settings
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -130,12 +130,9 @@ def optimizer_node(config: TrainConfig, spec: OptimizerConfig | None = None) -> 
     """The optimizer's constructor call (``spec``: a phase's; default ``training.optimizer``)
     and whether it uses the warm-up schedule class."""
     spec = spec or config.optimizer
-    kind = OPTIMIZER_KINDS[spec.name]
     rate, warmup = learning_rate_node(spec.learning_rate)
-    kwargs: dict[str, Any] = {"learning_rate": rate}
-    kwargs.update({k: spec.settings[k] for k in kind.settings if k in spec.settings})
-    kwargs.update({k: float(spec.settings[k]) for k in FLOAT_SETTINGS if k in spec.settings})
-    return _call(_name("keras", "optimizers", kind.keras_class), **kwargs), warmup
+    kwargs: dict[str, Any] = {"learning_rate": rate, **keras_settings(spec.name, spec.settings)}
+    return _call(_name("keras", "optimizers", OPTIMIZER_KINDS[spec.name].keras_class), **kwargs), warmup
 
 
 def loss_node(config: TrainConfig) -> ast.expr:

@@ -172,3 +172,13 @@ OPTIMIZER_SCHEMA: dict[str, Any] = {
     ],
     "description": "optimizer name, or {name: {settings}} (default adam, learning rate 0.001)",
 }
+
+
+def keras_settings(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments, besides the learning rate, that the optimizer ``name`` is built
+    with from its written ``settings``: its own as written, the common ones as floats (the same
+    for ``cnnspec train`` and the generated script)."""
+    kind = OPTIMIZER_KINDS[name]
+    found = {key: settings[key] for key in kind.settings if key in settings}
+    found.update({key: float(settings[key]) for key in FLOAT_SETTINGS if key in settings})
+    return found

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnnspec.analysis.settings import MetricConfig, OptimizerConfig, Schedule, TrainConfig
-from cnnspec.spec.optimizers import FLOAT_SETTINGS, OPTIMIZER_KINDS
+from cnnspec.spec.optimizers import OPTIMIZER_KINDS, keras_settings
 from cnnspec.training.runtime import import_keras
 
 _warmup_class: Any = None
@@ -99,10 +99,9 @@ def optimizer(config: TrainConfig, total_steps: int, spec: OptimizerConfig | Non
     :data:`~cnnspec.spec.optimizers.OPTIMIZER_KINDS` gives its name."""
     keras = import_keras()
     spec = spec or config.optimizer
-    kind = OPTIMIZER_KINDS[spec.name]
-    kwargs: dict[str, Any] = {k: spec.settings[k] for k in kind.settings if k in spec.settings}
-    kwargs.update({k: float(spec.settings[k]) for k in FLOAT_SETTINGS if k in spec.settings})
-    cls = getattr(keras.optimizers, kind.keras_class)  # (a class name of the table, not spec text)
+    kwargs = keras_settings(spec.name, spec.settings)
+    # (a class name of the table, not spec text)
+    cls = getattr(keras.optimizers, OPTIMIZER_KINDS[spec.name].keras_class)
     return cls(learning_rate=learning_rate(spec.learning_rate, total_steps), **kwargs)
 
 
