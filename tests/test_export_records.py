@@ -181,10 +181,61 @@ def test_a_benchmark_of_some_formats_keeps_the_others_rows():
     assert carry_over(onnx_only, ["not", "a", "document"]) == onnx_only
 
 
-def test_a_missing_float_export_names_the_quantized_ones_beside_it(run_dir):
-    (run_dir / "export" / "model.onnx").rename(run_dir / "export" / "model.dynamic.onnx")
-    message = _refusal(run_dir)
-    assert "there is none (model.dynamic.onnx: quantized, which predict and evaluate do not read" in message
+def _tflite(run, name: str, quantize: str | None) -> None:
+    """A verified TFLite export (bytes only) at ``RUN/export/NAME``, quantized as said."""
+    export = run / "export" / name
+    export.write_bytes(b"tflite bytes " + name.encode())
+    details = {"verified": True, "max_abs_diff": 1e-2, "top1_agreement": 0.984}
+    write_record(
+        export, run / "model.keras", {**details, "quantize": quantize} if quantize else details, META
+    )
+
+
+def test_a_missing_export_names_the_tflite_exports_beside_it_and_their_runtimes(run_dir):
+    _tflite(run_dir, "model.tflite", None)
+    _tflite(run_dir, "model.dynamic.tflite", "dynamic")
+    message = _refusal(run_dir, "tflite-int8")
+    missing = run_dir / "export" / "model.int8.tflite"
+    assert (
+        f"expected a tflite-int8 export at {missing}; there is none (there is model.tflite: --runtime "
+        "tflite; model.dynamic.tflite: --runtime tflite-dynamic)"
+    ) in message
+    assert f"make one with `cnnspec export {run_dir} --format tflite --quantize int8`" in message
+    (run_dir / "export" / "model.tflite").unlink()
+    assert "(there is model.dynamic.tflite: --runtime tflite-dynamic)" in _refusal(run_dir, "tflite")
+    # an ONNX export has no quantized kin to name
+    (run_dir / "export" / "model.onnx").unlink()
+    assert f"export at {run_dir / 'export' / 'model.onnx'}; there is none make one" in _refusal(run_dir)
+
+
+def test_a_quantized_runtime_reads_only_its_quantization(run_dir):
+    _tflite(run_dir, "model.int8.tflite", "int8")
+    record = find_export(run_dir, "tflite-int8")
+    assert record.path == run_dir / "export" / "model.int8.tflite" and record.runtime == "tflite-int8"
+    runtime, chosen, notes = choose(run_dir, "tflite-int8")
+    assert (runtime, chosen.path) == ("tflite-int8", record.path)
+    assert notes == [
+        "tflite-int8: model.int8.tflite is an int8-quantized export (decision agreement with Keras "
+        "0.984 when exported); its answers may differ a little from the Keras model's"
+    ]
+    # auto reads the float exports only (here the ONNX one), never a quantized one
+    assert choose(run_dir, "auto")[0] == "onnx"
+    (run_dir / "export" / "model.onnx").unlink()
+    assert choose(run_dir, "auto")[:2] == ("keras", None)
+    # a file whose record says another quantization, or none, is refused with the command to remake it
+    _tflite(run_dir, "model.float16.tflite", "int8")
+    _tflite(run_dir, "model.dynamic.tflite", None)
+    for runtime, said in (
+        ("tflite-float16", "an int8-quantized"),
+        ("tflite-dynamic", "a float (unquantized)"),
+    ):
+        message = _refusal(run_dir, runtime)
+        assert f"its record says it is {said} export" in message, message
+        assert f"cnnspec export {run_dir} --format tflite --quantize {runtime[7:]}" in message
+    # the float runtime still reads a quantized file written to its path with -o, with the note
+    _tflite(run_dir, "model.tflite", "float16")
+    runtime, chosen, notes = choose(run_dir, "tflite")
+    assert chosen.path.name == "model.tflite" and "is a float16-quantized export" in notes[0]
 
 
 # -- where `cnnspec export -o` may write: refused before the model is read (no TensorFlow) ------

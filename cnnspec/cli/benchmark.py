@@ -75,7 +75,12 @@ def benchmark(
         Path, typer.Argument(help="a run folder written by `cnnspec train`", show_default=False)
     ],
     formats: Annotated[
-        str, typer.Option("--formats", help="runtimes to compare, comma-separated: keras, onnx, tflite")
+        str,
+        typer.Option(
+            "--formats",
+            help="runtimes to compare, comma-separated: keras, onnx, tflite, and the quantized "
+            "TFLite exports tflite-int8, tflite-float16, tflite-dynamic",
+        ),
     ] = "keras,onnx,tflite",
     batch: Annotated[str, typer.Option("--batch", help="batch sizes to time, comma-separated")] = "1,32",
     threads: Annotated[

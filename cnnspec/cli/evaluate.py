@@ -61,11 +61,15 @@ class Runtime(StrEnum):
     keras = "keras"
     onnx = "onnx"
     tflite = "tflite"
+    tflite_dynamic = "tflite-dynamic"
+    tflite_float16 = "tflite-float16"
+    tflite_int8 = "tflite-int8"
 
 
 RUNTIME_HELP = (
-    "keras, or a verified export run without TensorFlow (onnx: ONNX Runtime, tflite: LiteRT); "
-    "auto: the fastest verified export in the run folder, else keras"
+    "keras, or a verified export run without TensorFlow (onnx: ONNX Runtime, tflite: LiteRT; "
+    "tflite-int8, tflite-float16, tflite-dynamic: the quantized TFLite export); auto: the "
+    "fastest verified float export in the run folder, else keras"
 )
 
 

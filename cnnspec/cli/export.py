@@ -110,9 +110,9 @@ def export(
     Quantized TFLite exports (RUN/export/model.dynamic.tflite, .float16., .int8.) are checked by
     their decision agreement with Keras. --quantize int8 calibrates its activation ranges on up
     to 200 training images of the run (seeded, scaled as training scaled them) and is verified
-    on the run's test images; evaluate, predict and benchmark with --runtime tflite run it (they
-    read RUN/export/model.tflite: export it there with -o) and quantize their float input and
-    dequantize its output themselves.
+    on the run's test images. Evaluate, predict and benchmark run a quantized export as a runtime
+    of its own (--runtime tflite-int8, tflite-float16, tflite-dynamic; benchmark --formats
+    tflite,tflite-int8), quantizing their float input and dequantizing its output themselves.
     """
     from cnnspec.export import ExportFailed, ExportMismatch, export_model
     from cnnspec.reporting.run import outside_allowed

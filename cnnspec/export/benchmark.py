@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.export.runtimes import RUNTIMES, ExportRecord, find_export, require
+from cnnspec.export.runtimes import RUNTIMES, ExportRecord, engine, find_export, require
 from cnnspec.fileio import ensure_space, sha256_file, write_fault
 from cnnspec.training.modelfile import check_model_file
 
@@ -125,8 +125,9 @@ def ensure_export(run_dir: Path, runtime: str, notes: list[str]) -> ExportRecord
         return find_export(run_dir, runtime)
     except UsageError as exc:
         notes.append(f"{runtime}: exporting ({exc})")
+    base, quantize = engine(runtime)  # (tflite-int8: a TFLite export quantized to int8)
     try:
-        export_model(run_dir, runtime)
+        export_model(run_dir, base, quantize=quantize)
     except ExportFailed as exc:  # the converter's own failure (said as export says it): no verification ran
         return f"not timed: {exc}"
     except ExportMismatch as exc:

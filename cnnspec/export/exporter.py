@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError, WriteError
+from cnnspec.export.runtimes import QUANTIZATIONS
 from cnnspec.export.verification import (
     Decision,
     ExportMismatch,
@@ -51,7 +52,6 @@ from cnnspec.training.modelfile import check_model_file, load_model
 from cnnspec.training.state import model_file_bytes
 
 FORMATS = ("savedmodel", "tflite", "onnx")
-QUANTIZATIONS = ("dynamic", "float16", "int8")
 #: Most images of the run's training split that calibrate a full-integer (``int8``) export's
 #: activation ranges (the converter's ``representative_dataset``), drawn with
 #: :data:`CALIBRATION_SEED` so that the same run gives the same export.

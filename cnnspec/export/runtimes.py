@@ -34,7 +34,14 @@ from cnnspec.training.runtime import native_stderr_silenced
 if TYPE_CHECKING:
     from cnnspec.analysis.tasks import OutputTask
 
-RUNTIMES = ("keras", "onnx", "tflite")
+#: The quantizations ``cnnspec export --format tflite --quantize Q`` makes, each written to
+#: ``model.Q.tflite`` beside the float ``model.tflite``.
+QUANTIZATIONS = ("dynamic", "float16", "int8")
+#: A quantized TFLite export as a runtime of its own (``tflite-int8`` reads ``model.int8.tflite``):
+#: evaluate, predict and benchmark run it when it is named; ``auto`` never picks one, since only
+#: the float exports answer as the model does.
+QUANTIZED_RUNTIMES = tuple(f"tflite-{q}" for q in QUANTIZATIONS)
+RUNTIMES = ("keras", "onnx", "tflite", *QUANTIZED_RUNTIMES)
 #: The exported formats the runtimes read, fastest first on CPU (the issue 23 measurements:
 #: ONNX Runtime 0.59 ms, LiteRT 0.97 ms, Keras 2.03 ms per image for the seed ResNet).
 EXPORT_RUNTIMES = ("onnx", "tflite")
@@ -49,9 +56,19 @@ def record_path(export: Path) -> Path:
     return export.with_name(export.name + ".json")
 
 
+def engine(runtime: str) -> tuple[str, str | None]:
+    """``(the runtime that loads it, its quantization)`` of a runtime's name: ``tflite-int8`` →
+    ``("tflite", "int8")``, ``onnx`` → ``("onnx", None)``."""
+    base, _, quantize = runtime.partition("-")
+    return base, quantize or None
+
+
 def export_path(stem: Path, runtime: str) -> Path:
-    """The default (float, unquantized) export a runtime reads: ``stem.onnx``, ``stem.tflite``."""
-    return stem.with_name(stem.name + "." + runtime)
+    """The export a runtime reads: ``stem.onnx``, ``stem.tflite``, and for a quantized one
+    (``tflite-int8``) ``stem.int8.tflite``, where ``cnnspec export --quantize`` writes it."""
+    base, quantize = engine(runtime)
+    tag = f".{quantize}" if quantize else ""
+    return stem.with_name(f"{stem.name}{tag}.{base}")
 
 
 def stem_of(target: Path) -> tuple[Path, Path]:
@@ -64,15 +81,16 @@ def stem_of(target: Path) -> tuple[Path, Path]:
 
 def installed(runtime: str) -> bool:
     """Whether the runtime's package can be imported here."""
-    if runtime == "keras":
+    base, _ = engine(runtime)
+    if base == "keras":
         return True
-    return importlib.util.find_spec(MODULES[runtime][0]) is not None
+    return importlib.util.find_spec(MODULES[base][0]) is not None
 
 
 def require(runtime: str) -> None:
     """A :class:`UsageError` naming the extra to install when ``runtime`` is not installed."""
     if not installed(runtime):
-        module, package = MODULES[runtime]
+        module, package = MODULES[engine(runtime)[0]]
         raise UsageError(
             f"the {runtime} runtime needs {package} (the Python module {module}), which is not installed",
             f"install it with {_EXTRA}, or use --runtime keras",
@@ -236,20 +254,13 @@ def write_record(export: Path, model: Path, details: dict[str, Any], meta: dict[
 def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
     """The record of ``export`` after every check; a :class:`UsageError` says what is wrong
     and how to make a good export."""
-    remake = f"re-export it: cnnspec export {_run_of(model)} --format {runtime}"
+    command = export_command(model, runtime)
+    remake = f"re-export it: {command}"
     if not export.is_file():
-        quantized = sorted(p.name for p in export.parent.glob(f"{export.stem}.*{export.suffix}"))
-        also = (
-            f" ({', '.join(quantized)}: quantized, which predict and evaluate do not read: they "
-            "read the float export, which answers as the Keras model does)"
-            if quantized
-            else ""
-        )
         raise UsageError(
-            f"expected {'an' if runtime[0] in 'aeiou' else 'a'} {runtime} export at {export}; "
-            f"there is none{also}",
-            f"make one with `cnnspec export {_run_of(model)} --format {runtime}` (it is verified "
-            "against Keras), or use --runtime keras",
+            f"expected {_article(runtime)} {runtime} export at {export}; "
+            f"there is none{_other_exports(export, runtime)}",
+            f"make one with `{command}` (it is verified against Keras), or use --runtime keras",
         )
     record = record_path(export)
     try:
@@ -308,7 +319,44 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
             "replaced)",
             remake + ", or use --runtime keras",
         )
+    _, quantize = engine(runtime)
+    made = data.get("quantize")
+    # a quantized runtime reads only an export made with that quantization; the float name
+    # also reads a quantized file written to its path with -o (a note says so: quantized_note)
+    if quantize is not None and made != quantize:
+        said = f"{_article(made)} {made}-quantized" if isinstance(made, str) else "a float (unquantized)"
+        raise UsageError(
+            f"refusing the {runtime} export {export}: its record says it is {said} export", remake
+        )
     return ExportRecord(export, runtime, data)
+
+
+def export_command(model: Path, runtime: str) -> str:
+    """The ``cnnspec export`` command line that makes the export ``runtime`` reads."""
+    base, quantize = engine(runtime)
+    return f"cnnspec export {_run_of(model)} --format {base}" + (
+        f" --quantize {quantize}" if quantize else ""
+    )
+
+
+def _other_exports(export: Path, runtime: str) -> str:
+    """The other TFLite exports beside a missing one, and the runtime that reads each, as a
+    parenthesis for the error (``""``: none, or not a TFLite export)."""
+    if engine(runtime)[0] != "tflite":
+        return ""
+    tail = export_path(Path("_"), runtime).name.removeprefix("_")  # ".tflite", ".int8.tflite"
+    stem = export.with_name(export.name.removesuffix(tail))
+    others = [
+        f"{path.name}: --runtime {name}"
+        for name in ("tflite", *QUANTIZED_RUNTIMES)
+        if name != runtime and (path := export_path(stem, name)).is_file()
+    ]
+    return f" (there is {'; '.join(others)})" if others else ""
+
+
+def _article(word: str) -> str:
+    """``an`` before a word read with a vowel first (``an int8``, ``an onnx``), else ``a``."""
+    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"
 
 
 def _meta_problem(data: dict[str, Any]) -> str | None:
@@ -440,8 +488,9 @@ def choose(target: Path, runtime: str) -> tuple[str, ExportRecord | None, list[s
 
 
 def quantized_note(record: ExportRecord) -> list[str]:
-    """A note when the export a command runs is quantized (written to the default path with
-    ``-o``): its answers may differ a little from the Keras model's; the record's agreement."""
+    """A note when the export a command runs is quantized (a runtime such as ``tflite-int8``, or
+    a quantized file written to the float export's path with ``-o``): its answers may differ a
+    little from the Keras model's; the record's agreement."""
     quantize = record.data.get("quantize")
     if not isinstance(quantize, str):
         return []
@@ -451,10 +500,10 @@ def quantized_note(record: ExportRecord) -> list[str]:
         if isinstance(agreement, (int, float)) and not isinstance(agreement, bool)
         else ""
     )
-    article = "an" if quantize[:1] in ("a", "e", "i", "o", "u") else "a"
+    kind = f"{_article(quantize)} {quantize}-quantized export"
     return [
-        f"{record.runtime}: {record.path.name} is {article} {quantize}-quantized export{measured}; its "
-        "answers may differ a little from the Keras model's"
+        f"{record.runtime}: {record.path.name} is {kind}{measured}; its answers may differ a little "
+        "from the Keras model's"
     ]
 
 
@@ -496,9 +545,10 @@ def open_session(runtime: str, path: Path, threads: int | None = None) -> Sessio
 
     ``threads``: the intra-op thread count every runtime gets (``None``: the runtime's default).
     """
-    if runtime == "onnx":
+    base, _ = engine(runtime)  # (a quantized export is a TFLite file like any other)
+    if base == "onnx":
         return Session(runtime, _onnx(path, threads), threads)
-    if runtime == "tflite":
+    if base == "tflite":
         return Session(runtime, _tflite(path, threads), threads)
     return Session(runtime, _keras(path, threads), threads)
 
