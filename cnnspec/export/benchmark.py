@@ -12,9 +12,10 @@ time.
 ``benchmark.json`` (``format`` 1): ``model``, ``run_dir``, ``created``, ``settings``
 (``batches``, ``threads`` — ``intra_op`` and ``inter_op`` as every runtime got them —,
 ``warmup``, ``runs``, ``min_seconds``), ``machine`` (CPU count, load average when it started),
-``data`` (the test split's source and size) and ``results``: one object per format with
-``runtime``, ``status`` (``ok`` or why it was not timed), ``file``, ``size_bytes``, the
-export's ``max_abs_diff`` and the worker's figures (``metric`` names the test figure in
+``data`` (the test split's source and size) and ``results``: one object per format (a
+quantized TFLite export is a format of its own: ``tflite-int8`` …) with ``runtime``,
+``status`` (``ok`` or why it was not timed), ``file``, ``size_bytes``, the export's
+``max_abs_diff`` and the worker's figures (``metric`` names the test figure in
 ``score``; ``accuracy`` is a classifier's, else ``None``). A benchmark of some formats keeps the
 rows of the others from the folder's previous ``benchmark.json`` when that one measured the
 same model (``model_sha256``) with the same settings on the same machine size
