@@ -16,7 +16,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -25,6 +25,9 @@ from cnnspec.cli.common import AllowOutsideOption, guarded, stdout
 from cnnspec.cli.evaluate import RUNTIME_HELP, FormatOption, Runtime, SpecOption, TextOrJson, print_notes
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
+
+if TYPE_CHECKING:
+    from cnnspec.reporting.images import InputFile
 
 
 def top_k(probabilities: Any, names: list[str], k: int) -> list[dict[str, Any]]:
@@ -93,20 +96,57 @@ def _record_beside(target: Path) -> Any:
     return None
 
 
+def _check_headers(images: list[Path]) -> None:
+    """Every input file's header (not its pixels), before the model (and TensorFlow) is loaded
+    for nothing: the inputs are decoded a chunk at a time later, and a file that cannot be an
+    input is refused here, not after the chunks before it were predicted. Called once the run
+    is found: a damaged run is told first, whatever the inputs."""
+    from cnnspec.reporting.images import check_input_header
+
+    for image in images:
+        check_input_header(image)
+
+
 def _task_answer(
     tasks: tuple[Any, ...],
     names: Names,
-    samples: list[Any],
+    inputs: list[InputFile],
+    shape: tuple[int, ...],
     out: Path | None,
     k: int,
     rescale: Callable[[bool, Any], float | None],
     run: Callable[[Any], Any],
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """A task model's predictions (mask PNGs go to ``out``) and the first output's names."""
-    from cnnspec.reporting.task_predict import first_names, predict_tasks
+    """A task model's predictions for ``inputs`` read a chunk at a time (mask PNGs go to
+    ``out`` as each chunk is predicted) and the first output's names."""
+    from cnnspec.reporting.task_predict import first_names, predict_file_tasks
 
     folder = out if out is not None else Path("predictions")
-    return predict_tasks(tasks, names, samples, folder, k, rescale, run), first_names(tasks, names)
+    results = predict_file_tasks(tasks, names, inputs, shape, folder, k, rescale, run)
+    return results, first_names(tasks, names)
+
+
+def _classified(
+    inputs: list[InputFile],
+    shape: tuple[int, ...],
+    rescale: Callable[[bool, Any], float | None],
+    probabilities: Callable[[Any], Any],
+    known: list[str] | None,
+    k: int,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """A classifier's top-k for ``inputs``, read a chunk at a time (only the entries are kept),
+    in the inputs' order, and its class names (``probabilities``: a scaled batch's)."""
+    from cnnspec.reporting.run import names_or_indices
+    from cnnspec.reporting.task_predict import streamed_groups
+
+    results: list[dict[str, Any]] = []
+    names: list[str] = []
+    for batch, group in streamed_groups(inputs, shape, rescale):
+        probs = probabilities(batch)
+        names = names_or_indices(known, probs.shape[1])
+        results += _entries(group, probs, names, k)
+    results.sort(key=lambda r: r.pop("order"))
+    return results, names
 
 
 def _predict_keras(
@@ -119,23 +159,17 @@ def _predict_keras(
     reads it: each output's task from its shape, activation and recorded loss
     (:func:`~cnnspec.reporting.run.model_tasks`), never as a classifier by default; ``spec``
     (``--spec``) describes the model instead."""
-    from cnnspec.reporting.images import read_inputs
-    from cnnspec.reporting.run import (
-        OutputKind,
-        file_rescale,
-        input_shape,
-        locate,
-        model_tasks,
-        names_or_indices,
-    )
+    from cnnspec.reporting.images import plan_inputs
+    from cnnspec.reporting.run import OutputKind, file_rescale, input_shape, locate, model_tasks
     from cnnspec.reporting.run import predict as predict_batch
-    from cnnspec.reporting.task_predict import scaled_groups
     from cnnspec.training.modelfile import load_model
 
     run = locate(target, spec)  # (--allow-outside: the caller's outside_allowed)
     record = _record_beside(target) if run.config is None else None
+    _check_headers(images)
     keras_model = load_model(run.model_path)
-    samples = read_inputs(images, input_shape(keras_model))
+    shape = input_shape(keras_model)
+    inputs = plan_inputs(images, shape)  # (every file's header fits, before anything is predicted)
     tasks, known, by_output = _reading(run, record)
     kind = run.output_kind(keras_model)
     if run.config is None and tasks is None:
@@ -162,18 +196,16 @@ def _predict_keras(
         def run_model(batch: Any) -> Any:
             return listed.predict(batch, batch_size=64, verbose=0)
 
-        results, names = _task_answer(tasks, by_output, samples, out, k, rescale, run_model)
+        results, names = _task_answer(tasks, by_output, inputs, shape, out, k, rescale, run_model)
         return results, names, run.model_path
     if record is not None:  # the record's reading of the output: what the exports answer with
         output = record.data["output"]
         kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
-    results: list[dict[str, Any]] = []
-    names: list[str] = []
-    for batch, group in scaled_groups(samples, rescale):
-        probs = predict_batch(keras_model, batch, None, kind)  # (scaled already)
-        names = names_or_indices(known, probs.shape[1])
-        results += _entries(group, probs, names, k)
-    results.sort(key=lambda r: r.pop("order"))
+
+    def classify(batch: Any) -> Any:
+        return predict_batch(keras_model, batch, None, kind)  # (scaled already)
+
+    results, names = _classified(inputs, shape, rescale, classify, known, k)
     return results, names, run.model_path
 
 
@@ -189,25 +221,24 @@ def _predict_export(
     """Predictions through a verified export, without TensorFlow: the record says how to
     convert, scale and read (``tasks``, ``known``, ``by_output``: :func:`_reading`'s)."""
     from cnnspec.export.runtimes import open_session
-    from cnnspec.reporting.images import read_inputs
-    from cnnspec.reporting.run import OutputKind, names_or_indices, probabilities
-    from cnnspec.reporting.task_predict import scaled_groups
+    from cnnspec.reporting.images import plan_inputs
+    from cnnspec.reporting.run import OutputKind, probabilities
 
     record.require_one_input(record.path)
-    samples = read_inputs(images, record.sample_shape)
+    _check_headers(images)
+    shape = tuple(record.sample_shape)
+    inputs = plan_inputs(images, shape)  # (every file's header fits, before the session opens)
     session = open_session(record.runtime, record.path)
+    rescale = _record_rescale(record)
     if tasks is not None:
-        return _task_answer(tasks, by_output, samples, out, k, _record_rescale(record), session.run)
+        return _task_answer(tasks, by_output, inputs, shape, out, k, rescale, session.run)
     output = record.data["output"]
     kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
-    results: list[dict[str, Any]] = []
-    names: list[str] = []
-    for batch, group in scaled_groups(samples, _record_rescale(record)):
-        probs = probabilities(session.run(batch), kind)
-        names = names_or_indices(known, probs.shape[1])
-        results += _entries(group, probs, names, k)
-    results.sort(key=lambda r: r.pop("order"))
-    return results, names
+
+    def classify(batch: Any) -> Any:
+        return probabilities(session.run(batch), kind)
+
+    return _classified(inputs, shape, rescale, classify, known, k)
 
 
 def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]) -> bool:
@@ -341,7 +372,7 @@ def predict(
 
     images, folder_notes = expand_inputs(list(images))  # a folder: its images and .npy files
     for image in images:  # before a model (and TensorFlow) is loaded for nothing
-        check_input_file(image)
+        check_input_file(image)  # (their headers: once the run is found, _check_headers)
     if out is not None:  # before a runtime is chosen: every runtime refuses a bad --out alike
         check_writable(out, option="--out")
     chosen, record, notes = choose(model, runtime.value)

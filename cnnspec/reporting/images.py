@@ -9,12 +9,18 @@ later, with the run's ``data.rescale`` (see :func:`cnnspec.reporting.run.file_re
 ``.npy`` arrays are taken as samples already in the training data's format; their shape must
 match the model's input exactly (``(h, w)`` is accepted for one channel, and a leading batch
 axis gives one prediction per row).
+
+``predict`` reads its inputs a chunk at a time (:func:`read_chunks`), so a folder of any size
+needs the memory of one chunk: every file's header is checked first (:func:`check_input_header`,
+:func:`plan_inputs`: a file that cannot be an input is refused before anything is predicted),
+and the labels of all inputs are known from the headers, before any pixel is decoded.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +80,11 @@ class Sample:
     #: the file it was read from (``None``: the label without an array's row): inputs are
     #: scaled per file, and two files may share a name in other folders
     file: Path | None = None
+    #: the lowest and highest value of the whole file in its dtype, for an array whose samples
+    #: may be read and scaled in different chunks (``None``: the samples at hand are the file):
+    #: its scale is decided by all its pixels, as when it was read at once (the depth of
+    #: integers is told by their dtype and range only, :func:`~cnnspec.reporting.run.pixel_depth`)
+    extent: np.ndarray | None = None
 
     @property
     def integer(self) -> bool:
@@ -84,15 +95,90 @@ def _size(shape: tuple[int, ...]) -> str:
     return "×".join(str(d) for d in shape)
 
 
+@dataclass(frozen=True)
+class InputFile:
+    """An input file as its header tells it, before any of its pixels is read."""
+
+    path: Path
+    #: its samples' labels: the file as the user named it, or ``a/x.npy[3]`` for each row of
+    #: an array with a batch axis (known without the pixels: mask names are decided over every
+    #: input before the first chunk is read)
+    labels: tuple[str, ...]
+
+    @property
+    def is_array(self) -> bool:
+        return self.path.suffix.lower() == ".npy"
+
+
 def read_inputs(paths: list[Path], shape: tuple[int, ...]) -> list[Sample]:
-    """Every file as samples for a model whose input is ``shape`` (h, w, c)."""
-    samples: list[Sample] = []
+    """Every file as samples for a model whose input is ``shape`` (h, w, c), all at once (one
+    file, or a test's few: ``predict`` reads its inputs with :func:`read_chunks`)."""
+    return [sample for file in plan_inputs(paths, shape) for sample in file_samples(file, shape)]
+
+
+def check_input_header(path: Path) -> None:
+    """A :class:`UsageError` unless ``path`` is a regular file whose header is that of an image
+    cnnspec reads or of a numeric ``.npy`` array; nothing else of the file is read. Whether it
+    fits the model is told later, with the model's input (:func:`plan_inputs`)."""
+    from cnnspec.training.imagefiles import check_image_header
+
+    check_input_file(path)
+    if path.suffix.lower() == ".npy":
+        _open_array(path)
+    else:
+        check_image_header(path, name=str(path))
+
+
+def plan_inputs(paths: list[Path], shape: tuple[int, ...]) -> list[InputFile]:
+    """Each file with its samples' labels for a model whose input is ``shape``, from the files'
+    headers only: an array of another shape, an empty one, or an image for a model that takes
+    no images is a :class:`UsageError` here, before anything is predicted."""
+    files: list[InputFile] = []
     for path in paths:
         if path.suffix.lower() == ".npy":
-            samples += read_array(path, shape)
+            array, single = _fitted_array(path, shape)
+            labels = (str(path),) if single else tuple(f"{path}[{i}]" for i in range(len(array)))
+            del array  # (only the header was read: the memory map is let go)
         else:
-            samples.append(read_image(path, shape))
-    return samples
+            check_input_file(path)
+            _check_takes_images(shape)
+            labels = (str(path),)
+        files.append(InputFile(path, labels))
+    return files
+
+
+def read_chunks(files: list[InputFile], shape: tuple[int, ...], size: int) -> Iterator[list[Sample]]:
+    """The samples of ``files`` in order, ``size`` at a time (the last chunk: the rest): a
+    chunk is decoded when the one before has been used, so predict holds one chunk's pixels
+    whatever the number of inputs. An array's rows may fall in two chunks (each row is read
+    when its chunk is; its scale is still decided by the whole file: :attr:`Sample.extent`)."""
+    chunk: list[Sample] = []
+    for file in files:
+        for sample in file_samples(file, shape):
+            chunk.append(sample)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []  # (the caller's chunk is its own to let go)
+    if chunk:
+        yield chunk
+
+
+def file_samples(file: InputFile, shape: tuple[int, ...]) -> Iterator[Sample]:
+    """The samples of one planned file (:func:`plan_inputs`), decoded one at a time."""
+    if not file.is_array:
+        yield read_image(file.path, shape)
+        return
+    array, _ = _fitted_array(file.path, shape)
+    # one pass over the memory-mapped file (no copy): the range its scale is decided by, and a
+    # NaN or infinity anywhere (min and max carry either) refuses the file before any of its rows
+    # is predicted, as when the file was read at once
+    low, high = array.min(), array.max()
+    if np.issubdtype(array.dtype, np.floating) and not (np.isfinite(low) and np.isfinite(high)):
+        raise UsageError(f"expected finite numbers in {file.path}; it contains NaN or infinity")
+    extent = np.array([low, high], dtype=array.dtype)
+    for label, row in zip(file.labels, array):
+        # np.array: this row is read from the file now, and holds no reference to the map
+        yield Sample(label, np.array(row), file=file.path, extent=extent)
 
 
 def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
@@ -145,18 +231,23 @@ def check_input_file(path: Path) -> None:
         raise UsageError(f"expected an image or .npy file; {path} is not a regular file")
 
 
-def read_image(path: Path, shape: tuple[int, ...]) -> Sample:
-    """A PNG/JPEG/BMP/GIF file converted to the model's channels and size, exactly as training
-    converts a folder's images (:func:`cnnspec.training.imagefiles.load_image`)."""
-    from cnnspec.training.imagefiles import converted_image, fit_size
-
-    check_input_file(path)
+def _check_takes_images(shape: tuple[int, ...]) -> None:
+    """A :class:`UsageError` unless a model whose input is ``shape`` takes images."""
     if len(shape) != 3 or shape[-1] not in (1, 3, 4):
         raise UsageError(
             f"expected a model that takes images (height, width, 1, 3 or 4 channels); its input is "
             f"{list(shape)}",
             "pass the input as a .npy array of that shape instead",
         )
+
+
+def read_image(path: Path, shape: tuple[int, ...]) -> Sample:
+    """A PNG/JPEG/BMP/GIF file converted to the model's channels and size, exactly as training
+    converts a folder's images (:func:`cnnspec.training.imagefiles.load_image`)."""
+    from cnnspec.training.imagefiles import converted_image, fit_size
+
+    check_input_file(path)
+    _check_takes_images(shape)
     pixels, notes = converted_image(path, int(shape[-1]), name=str(path))
     source = (int(pixels.shape[0]), int(pixels.shape[1]))
     pixels = fit_size(pixels, (int(shape[0]), int(shape[1])), notes)
@@ -166,39 +257,52 @@ def read_image(path: Path, shape: tuple[int, ...]) -> Sample:
 
 def read_array(path: Path, shape: tuple[int, ...]) -> list[Sample]:
     """A ``.npy`` array of one sample (h, w[, c]) or a batch (n, h, w[, c])."""
+    (file,) = plan_inputs([path], shape)
+    return list(file_samples(file, shape))
+
+
+def _open_array(path: Path) -> np.ndarray:
+    """The ``.npy`` file at ``path`` memory-mapped: its header is read and checked (a numeric
+    array, its data all there), none of its numbers."""
     check_input_file(path)
     if path.stat().st_size > MAX_ARRAY_BYTES:
         raise UsageError(f"expected a .npy file under {MAX_ARRAY_BYTES >> 20} MB; {path} is larger")
     try:
-        array = np.load(path, allow_pickle=False)
+        # mmap_mode: the header is parsed and the data mapped, not read (a file shorter than its
+        # header says is refused here: the map would reach past its end)
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise UsageError(
             f"expected a .npy array (numbers, no pickled objects); cannot read {path}: "
             f"{str(exc).splitlines()[0][:200]}"
         ) from None
+    if not isinstance(array, np.ndarray):  # an .npz archive (np.load opened it): let it go
+        getattr(array, "close", lambda: None)()
     if not isinstance(array, np.ndarray) or not (
         np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
     ):
         raise UsageError(f"expected a numeric array in {path}; received dtype {getattr(array, 'dtype', '?')}")
+    return array
+
+
+def _fitted_array(path: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
+    """The ``.npy`` file at ``path`` memory-mapped as a batch ``(n, *shape)``, and whether it
+    holds one sample without a batch axis (labelled by its file alone); a :class:`UsageError`
+    for another shape or an empty batch. Reads the header only."""
+    array = _open_array(path)
     expected = tuple(shape)
     if shape[-1] == 1 and array.shape[-2:] == expected[:2] and array.ndim in (2, 3):
         array = array[..., None]  # (h, w) or (n, h, w) for a one-channel model
     if array.shape == expected:
-        batch = array[None]
-    elif array.ndim == len(expected) + 1 and array.shape[1:] == expected:
-        batch = array
-    else:
+        return array[None], True
+    if not (array.ndim == len(expected) + 1 and array.shape[1:] == expected):
         raise UsageError(
             f"expected an array of shape {_size(expected)} (the model's input) or n×{_size(expected)}; "
             f"{path.name} has shape {_size(array.shape) or 'scalar'}",
             "arrays are not resized; save them in the model's input shape",
         )
-    if len(batch) == 0:
+    if len(array) == 0:
         raise UsageError(
             f"expected at least one sample in {path}; it holds an empty batch of shape {_size(array.shape)}"
         )
-    if np.issubdtype(batch.dtype, np.floating) and not np.all(np.isfinite(batch)):
-        raise UsageError(f"expected finite numbers in {path}; it contains NaN or infinity")
-    if len(batch) == 1 and array.ndim == len(expected):
-        return [Sample(str(path), batch[0], file=path)]
-    return [Sample(f"{path}[{i}]", row, file=path) for i, row in enumerate(batch)]
+    return array, False

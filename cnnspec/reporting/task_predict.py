@@ -12,9 +12,9 @@ Per input and output:
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,7 +22,12 @@ from cnnspec.analysis.tasks import OutputTask
 from cnnspec.errors import UsageError
 from cnnspec.fileio import write_atomic
 
-#: ``(integer pixels, an input file's pixels) → factor``: how an input is scaled
+if TYPE_CHECKING:
+    from cnnspec.reporting.images import InputFile
+
+#: ``(integer pixels, an input file's pixels) → factor``: how an input is scaled (the pixels may
+#: be the file's range alone, :attr:`cnnspec.reporting.images.Sample.extent`: a factor depends on
+#: their dtype, lowest and highest value only)
 Rescale = Callable[[bool, np.ndarray], "float | None"]
 
 
@@ -89,15 +94,18 @@ def _is_predicted_mask(path: Path) -> bool:
     return png_text(path).get(MASK_MARK[0]) == MASK_MARK[1]
 
 
-def check_mask_targets(tasks: Sequence[OutputTask], samples: list[Any], folder: Path) -> None:
+def check_mask_targets(
+    tasks: Sequence[OutputTask], labels: list[str], files: Collection[Path], folder: Path
+) -> None:
     """A :class:`UsageError`, before anything is predicted or written, when a mask would
-    replace one of the inputs, or a file in ``folder`` that predict did not write (the user's
-    ``cat_mask.png`` beside ``cat.png``); earlier predictions are replaced."""
+    replace one of the input ``files``, or a file in ``folder`` that predict did not write (the
+    user's ``cat_mask.png`` beside ``cat.png``); earlier predictions are replaced. ``labels``:
+    every input's, in order (the masks' names are made from them)."""
     segmentation = [out for out in tasks if out.task == "segmentation"]
     if not segmentation:
         return
-    inputs = {Path(s.file).resolve() for s in samples if getattr(s, "file", None) is not None}
-    for path in mask_paths(folder, tasks, [sample.label for sample in samples]).values():
+    inputs = {Path(file).resolve() for file in files}
+    for path in mask_paths(folder, tasks, labels).values():
         if not (path.exists() or path.is_symlink()):
             continue
         what = "one of the inputs" if path.resolve() in inputs else None
@@ -228,8 +236,9 @@ def file_factor(source: str, integer: bool, pixels: np.ndarray, rescale: Rescale
         ) from None
 
 
-#: The most inputs scaled (as float32) and run through the model at once by predict: 256 RGB
-#: images of 224×224 are 154 MB as floats, where a folder of 10,000 was 6 GB in one array.
+#: The most inputs predict decodes, scales (as float32) and runs through the model at once: 256
+#: RGB images of 224×224 are 39 MB as stored and 154 MB as floats, where a folder of 10,000 was
+#: 1.5 GB read before the first prediction (and 6 GB as floats in one array).
 PREDICT_CHUNK = 256
 
 
@@ -239,7 +248,9 @@ def scaled_groups(samples: list[Any], rescale: Rescale) -> Iterator[tuple[np.nda
     The factor is decided per input file and dtype, from that file's own pixels: a uint16
     ``.npy`` is scaled by its depth (1/65535), not by that of a PNG given with it; stacking the
     two first would make the PNG uint16 too. Inputs scaled alike share batches of at most
-    :data:`PREDICT_CHUNK`: a folder of many images is never one float array at once.
+    :data:`PREDICT_CHUNK`: a folder of many images is never one float array at once. A sample
+    that carries its file's range (``extent``: an array read in parts) is scaled by the whole
+    file's, not by the rows at hand.
     """
     from cnnspec.training.imagefiles import scale_batch
 
@@ -248,12 +259,33 @@ def scaled_groups(samples: list[Any], rescale: Rescale) -> Iterator[tuple[np.nda
         by_file.setdefault((_file_of(sample), sample.pixels.dtype.name), []).append((index, sample))
     by_factor: dict[tuple[str, float | None], list[tuple[int, Any]]] = {}
     for (source, dtype), group in by_file.items():
-        factor = file_factor(source, group[0][1].integer, np.stack([s.pixels for _, s in group]), rescale)
+        first = group[0][1]
+        extent = getattr(first, "extent", None)
+        pixels = extent if extent is not None else np.stack([s.pixels for _, s in group])
+        factor = file_factor(source, first.integer, pixels, rescale)
         by_factor.setdefault((dtype, factor), []).extend(group)
     for (_, factor), group in by_factor.items():
         for start in range(0, len(group), PREDICT_CHUNK):
             part = group[start : start + PREDICT_CHUNK]
             yield scale_batch(np.stack([s.pixels for _, s in part]), factor), part
+
+
+def streamed_groups(
+    files: list[InputFile], shape: tuple[int, ...], rescale: Rescale
+) -> Iterator[tuple[np.ndarray, list[tuple[int, Any]]]]:
+    """:func:`scaled_groups` of the inputs ``files`` (planned from their headers, for a model
+    whose input is ``shape``), read :data:`PREDICT_CHUNK` samples at a time: the next chunk is
+    decoded when this one's batches have been used, so a folder of any size holds one chunk's
+    pixels. Indices count over all inputs (the order of the answers); within a chunk, inputs
+    scaled alike share batches as :func:`scaled_groups` makes them."""
+    from cnnspec.reporting.images import read_chunks
+
+    start = 0
+    for chunk in read_chunks(files, shape, PREDICT_CHUNK):
+        for batch, group in scaled_groups(chunk, rescale):
+            yield batch, [(start + index, sample) for index, sample in group]
+        start += len(chunk)
+        del chunk  # (not held while the next chunk is decoded)
 
 
 def predict_tasks(
@@ -265,7 +297,8 @@ def predict_tasks(
     rescale: Rescale,
     run: Callable[[np.ndarray], Any],
 ) -> list[dict[str, Any]]:
-    """Every input's predictions, output by output (mask PNGs go to ``folder``).
+    """Every input's predictions, output by output (mask PNGs go to ``folder``), for samples
+    read already (``predict`` reads its files a chunk at a time: :func:`predict_file_tasks`).
 
     ``tasks``: the model's outputs in order (from the run's spec, or an export's record);
     ``names``: each output's class, label or value names by output name (training's; an output
@@ -273,13 +306,51 @@ def predict_tasks(
     an input file; ``run``: the model's raw outputs for a scaled batch (Keras' ``predict``, or
     a verified export's session for a single-output model).
     """
+    labels = [sample.label for sample in samples]
+    files = [sample.file for sample in samples if getattr(sample, "file", None) is not None]
+    groups = scaled_groups(samples, rescale)
+    return _task_results(tasks, names, labels, files, groups, folder, k, run)
+
+
+def predict_file_tasks(
+    tasks: Sequence[OutputTask],
+    names: Mapping[str, list[str]],
+    files: list[InputFile],
+    shape: tuple[int, ...],
+    folder: Path,
+    k: int,
+    rescale: Rescale,
+    run: Callable[[np.ndarray], Any],
+) -> list[dict[str, Any]]:
+    """:func:`predict_tasks` for input ``files`` planned from their headers
+    (:func:`~cnnspec.reporting.images.plan_inputs`), read a chunk at a time
+    (:func:`streamed_groups`; ``shape``: the model's input): each mask PNG is written as its
+    chunk is predicted, and only the answers are kept."""
+    labels = [label for file in files for label in file.labels]
+    groups = streamed_groups(files, shape, rescale)
+    return _task_results(tasks, names, labels, [file.path for file in files], groups, folder, k, run)
+
+
+def _task_results(
+    tasks: Sequence[OutputTask],
+    names: Mapping[str, list[str]],
+    labels: list[str],
+    files: list[Path],
+    groups: Iterable[tuple[np.ndarray, list[tuple[int, Any]]]],
+    folder: Path,
+    k: int,
+    run: Callable[[np.ndarray], Any],
+) -> list[dict[str, Any]]:
+    """The answers for every input (``labels``: all of them, in order; ``files``: the files
+    they were read from) from its scaled ``groups``, in the inputs' order."""
     from cnnspec.training.task_results import outputs_by_name
 
-    check_mask_targets(tasks, samples, folder)
-    # one name per (input, output) over the whole call (the folder is made by the first mask)
-    masks = mask_paths(folder, tasks, [sample.label for sample in samples])
+    check_mask_targets(tasks, labels, files, folder)
+    # one name per (input, output) over the whole call, from the labels alone (the folder is
+    # made by the first mask): the same names whichever chunk an input is read in
+    masks = mask_paths(folder, tasks, labels)
     results: list[dict[str, Any]] = []
-    for batch, group in scaled_groups(samples, rescale):
+    for batch, group in groups:
         by_name = outputs_by_name(tasks, run(batch))
         for row, (index, sample) in enumerate(group):
             entry = {"order": index, "input": sample.label, "notes": list(sample.notes), "outputs": {}}

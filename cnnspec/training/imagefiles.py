@@ -105,20 +105,12 @@ def decode(
     """
     import io
 
-    from PIL import UnidentifiedImageError
-
     Image = pillow()
 
     source = io.BytesIO(data) if isinstance(data, bytes) else data
     try:
         with Image.open(source) as image:
-            kind, (width, height), mode = image.format, image.size, image.mode
-            if kind not in IMAGE_FORMATS:
-                raise UsageError(f"expected a PNG, JPEG, BMP or GIF image; {name} is {kind}")
-            if width * height > MAX_PIXELS:
-                raise UsageError(
-                    f"expected an image of at most {MAX_PIXELS:,} pixels; {name} is {width}×{height}"
-                )
+            kind, mode = _checked_header(image, name)
             image.seek(0)  # the first frame of an animated GIF, as TensorFlow reads it
             if kind == "JPEG" and channels == 1 and mode != "L":
                 image.draft("L", image.size)  # libjpeg's own gray output (its Y plane)
@@ -138,17 +130,56 @@ def decode(
                 pixels = np.where(pixels[..., 3:] == 0, 0, pixels)[..., :3]
     except UsageError:
         raise
-    except Image.DecompressionBombError:
-        raise UsageError(f"expected an image of at most {MAX_PIXELS:,} pixels; {name} is larger") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise UsageError(
-            f"expected a PNG, JPEG, BMP or GIF image (or a .npy array); {name} is not one, or is "
-            "truncated or corrupt",
-            str(exc).splitlines()[0][:200] if str(exc) else None,
-        ) from None
+    except _pillow_errors() as exc:
+        raise _unreadable(exc, name) from None
     if pixels.ndim == 2:
         pixels = pixels[..., None]
     return pixels, str(kind), mode
+
+
+def check_image_header(path: Path, *, name: str | None = None) -> None:
+    """What :func:`decode` refuses that the file's header tells (no image, another format, too
+    many pixels), told without decoding a pixel: Pillow's ``open`` reads the header only, so a
+    folder of many images is checked in a moment before any is decoded. A file whose pixels
+    are cut short passes here and is refused by :func:`decode`."""
+    label = name or path.name
+    try:
+        with pillow().open(path) as image:
+            _checked_header(image, label)
+    except UsageError:
+        raise
+    except _pillow_errors() as exc:
+        raise _unreadable(exc, label) from None
+
+
+def _checked_header(image: Any, name: str) -> tuple[str, str]:
+    """The format and mode of an opened image, a :class:`UsageError` for a format cnnspec does
+    not read or one over :data:`MAX_PIXELS` (told from the header)."""
+    kind, (width, height), mode = image.format, image.size, image.mode
+    if kind not in IMAGE_FORMATS:
+        raise UsageError(f"expected a PNG, JPEG, BMP or GIF image; {name} is {kind}")
+    if width * height > MAX_PIXELS:
+        raise UsageError(f"expected an image of at most {MAX_PIXELS:,} pixels; {name} is {width}×{height}")
+    return str(kind), str(mode)
+
+
+def _pillow_errors() -> tuple[type[Exception], ...]:
+    """Pillow's errors for a file that is no image, or a broken or oversized one."""
+    from PIL import UnidentifiedImageError
+
+    return (pillow().DecompressionBombError, UnidentifiedImageError, OSError, ValueError, SyntaxError)
+
+
+def _unreadable(exc: Exception, name: str) -> UsageError:
+    """The :class:`UsageError` for Pillow's error ``exc`` (:func:`_pillow_errors`) on the image
+    ``name``."""
+    if isinstance(exc, pillow().DecompressionBombError):
+        return UsageError(f"expected an image of at most {MAX_PIXELS:,} pixels; {name} is larger")
+    return UsageError(
+        f"expected a PNG, JPEG, BMP or GIF image (or a .npy array); {name} is not one, or is "
+        "truncated or corrupt",
+        str(exc).splitlines()[0][:200] if str(exc) else None,
+    )
 
 
 def to_channels(pixels: np.ndarray, channels: int, kind: str = "PNG") -> np.ndarray:

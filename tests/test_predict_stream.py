@@ -1,0 +1,289 @@
+"""`cnnspec predict` reads its inputs a chunk at a time (``PREDICT_CHUNK`` samples): the answers,
+notes, mask names and mask bytes are those of reading every input at once; no more than a
+chunk is decoded ahead of the model; a file that cannot be an input is refused before the
+model loads, and one that fails to decode later is a clean error naming it.
+
+The chunk is made 3 here, with 12 inputs (images whose mask names collide, a resized one, a
+gray one, arrays with and without a batch axis, of uint8, uint16, int64 and float32 pixels),
+so every chunk boundary falls somewhere else; "at once" is a chunk larger than the inputs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnspec.errors import UsageError
+from cnnspec.reporting import images as images_module
+from cnnspec.reporting import task_predict
+from tests.test_report_support import flat, invoke
+
+CHUNK = 3
+AT_ONCE = 10**6
+
+
+def _mix(folder: Path, size: int) -> list[Path]:
+    """Inputs of ``size``×``size``×3 models, 12 samples in 9 files, in the order given."""
+    rng = np.random.default_rng(5)
+
+    def picture(height: int, width: int) -> np.ndarray:
+        return rng.integers(0, 256, (height, width, 3), dtype="uint8")
+
+    paths: list[Path] = []
+
+    def image(name: str, pixels: np.ndarray) -> None:
+        paths.append(folder / name)
+        paths[-1].parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(paths[-1])
+
+    def array(name: str, values: np.ndarray) -> None:
+        paths.append(folder / name)
+        np.save(paths[-1], values)
+
+    image("a/x.png", picture(size, size))
+    image("b/x.png", picture(size + 5, size + 3))  # resized (a note; its mask at its own size)
+    image("x_2.png", picture(size, size))  # the stem the second x.png would be numbered to
+    array("x.npy", picture(3 * size, size).reshape(3, size, size, 3).astype("uint16") * 257)  # x_0..x_2
+    array("deep.npy", picture(size, size).astype("int64"))  # int64 of 0–255: 8-bit, one sample
+    array("floats.npy", rng.random((2, size, size, 3), dtype="float32"))  # as stored
+    image("gray.png", picture(size, size)[..., 0])  # L → 3 channels (a note)
+    array("rows.npy", picture(size, size)[None])  # a batch of one: labelled rows.npy[0]
+    image("c/x.png", picture(size, size))
+    return paths
+
+
+def _predict(monkeypatch: pytest.MonkeyPatch, chunk: int, *args: Any) -> tuple[Any, dict[str, bytes]]:
+    """``predict ARGS -f json`` read ``chunk`` samples at a time: its JSON document (without
+    mask paths' folder) and the bytes of every mask it names."""
+    monkeypatch.setattr(task_predict, "PREDICT_CHUNK", chunk)
+    result = invoke("predict", *args, "-f", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    masks = {}
+    for prediction in document["predictions"]:
+        for entry in prediction.get("outputs", {}).values():
+            if "mask" in entry:
+                masks[Path(entry["mask"]).name] = Path(entry["mask"]).read_bytes()
+    return document, masks
+
+
+def _text(monkeypatch: pytest.MonkeyPatch, chunk: int, *args: Any) -> str:
+    monkeypatch.setattr(task_predict, "PREDICT_CHUNK", chunk)
+    result = invoke("predict", *args)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+# -- the same answers, a chunk at a time ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Untrained bare models (tests/test_bare_tasks_audit.py's: ``multi`` answers with a mask,
+    labels and a value; ``seg`` with a mask) and an 8×8 classifier, the ``seg`` model exported
+    to ONNX when tf2onnx and onnxruntime are installed."""
+    from tests.test_bare_tasks_audit import bare_models
+    from tests.test_report_support import bare_model
+
+    folder = tmp_path_factory.mktemp("stream")
+    files = bare_models(folder)
+    files["classifier"] = bare_model(folder)
+    return files
+
+
+@pytest.mark.slow
+def test_a_task_model_answers_alike_a_chunk_at_a_time(models, tmp_path, monkeypatch):
+    """Masks (names made unique over all inputs, bytes), labels, values, notes, order, text."""
+    inputs = _mix(tmp_path / "in", 16)
+    args = (models["multi"], *inputs, "-r", "keras", "-o", tmp_path / "out")
+    streamed, streamed_masks = _predict(monkeypatch, CHUNK, *args)
+    at_once, at_once_masks = _predict(monkeypatch, AT_ONCE, *args)
+    assert streamed == at_once
+    assert streamed_masks == at_once_masks
+    labels = [p["input"] for p in streamed["predictions"]]
+    assert len(labels) == 12 and labels[3:6] == [f"{inputs[3]}[{i}]" for i in range(3)]
+    # a/x, b/x (x_2 is x_2.png's), x_2.png, x.npy's rows (its [2]: x_2 again), …, c/x
+    stems = ("x", "x_3", "x_2", "x_0", "x_1", "x_2_2", "deep", "floats_0", "floats_1", "gray")
+    assert sorted(streamed_masks) == sorted(f"{stem}_mask_mask.png" for stem in (*stems, "rows_0", "x_4"))
+    assert streamed["predictions"][1]["outputs"]["mask"]["mask_size"] == [21, 19]  # b/x.png's own size
+    assert _text(monkeypatch, CHUNK, *args) == _text(monkeypatch, AT_ONCE, *args)
+
+
+@pytest.mark.slow
+def test_a_classifier_answers_alike_a_chunk_at_a_time(models, tmp_path, monkeypatch):
+    inputs = _mix(tmp_path / "in", 8)
+    args = (models["classifier"], *inputs, "-k", "3", "-r", "keras")
+    streamed, _ = _predict(monkeypatch, CHUNK, *args)
+    assert streamed == _predict(monkeypatch, AT_ONCE, *args)[0]
+    assert [p["input"] for p in streamed["predictions"]][-3:] == [
+        str(inputs[6]),
+        f"{inputs[7]}[0]",
+        str(inputs[8]),
+    ]
+    assert any("resized" in note for note in streamed["predictions"][1]["notes"])
+    assert _text(monkeypatch, CHUNK, *args) == _text(monkeypatch, AT_ONCE, *args)
+
+
+@pytest.mark.slow
+def test_an_onnx_export_answers_alike_a_chunk_at_a_time(models, tmp_path, monkeypatch):
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("onnxruntime")
+    exported = invoke("export", models["seg"], "--format", "onnx")
+    assert exported.exit_code == 0, exported.output
+    inputs = _mix(tmp_path / "in", 16)
+    args = (models["seg"], *inputs, "-r", "onnx", "-o", tmp_path / "out")
+    streamed, streamed_masks = _predict(monkeypatch, CHUNK, *args)
+    at_once, at_once_masks = _predict(monkeypatch, AT_ONCE, *args)
+    assert streamed["runtime"] == "onnx" and streamed == at_once
+    assert streamed_masks == at_once_masks and len(streamed_masks) == 12
+
+
+# -- no more than a chunk decoded ahead of the model (no TensorFlow: the model stood in for) -------
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the samples decoded (one entry per sample, as each is read)."""
+    decoded: list[int] = []
+    read = images_module.file_samples
+
+    def file_samples(file: Any, shape: tuple[int, ...]) -> Iterator[Any]:
+        for sample in read(file, shape):
+            decoded.append(1)
+            yield sample
+
+    monkeypatch.setattr(images_module, "file_samples", file_samples)
+    monkeypatch.setattr(task_predict, "PREDICT_CHUNK", CHUNK)
+    return decoded
+
+
+def test_a_task_model_is_run_with_no_more_than_a_chunk_decoded_ahead(tmp_path, monkeypatch):
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.api import compile_spec
+    from cnnspec.reporting.images import plan_inputs
+    from cnnspec.reporting.run import pixel_depth
+    from tests.conftest import ROOT
+
+    tasks = training_config(compile_spec(ROOT / "specs" / "unet_shapes.yaml")).tasks  # 64×64×3
+    shape = (64, 64, 3)
+    files = plan_inputs(_mix(tmp_path / "in", 64), shape)
+    decoded = _counting(monkeypatch)
+    first_call: list[int] = []  # how many samples were decoded when the model was first run
+    predicted = 0
+
+    def model(batch: np.ndarray) -> np.ndarray:
+        nonlocal predicted
+        first_call[:] = first_call or [len(decoded)]
+        assert len(decoded) - predicted <= CHUNK, (len(decoded), predicted)  # never a chunk ahead
+        predicted += len(batch)
+        scores = np.zeros((len(batch), 64, 64, 4), dtype="float32")
+        scores[..., 1] = batch.mean(axis=(1, 2, 3))[:, None, None]  # (class 1 or 0 by brightness)
+        scores[..., 0] = 0.3
+        return scores
+
+    def rescale(integer: bool, pixels: np.ndarray) -> float | None:
+        return 1 / pixel_depth(pixels) if integer else None
+
+    results = task_predict.predict_file_tasks(tasks, {}, files, shape, tmp_path / "out", 1, rescale, model)
+    assert len(results) == predicted == len(decoded) == 12
+    assert first_call == [CHUNK]  # the first batch went to the model with one chunk read, of 12
+    masks = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(masks) == 12 and all(name.endswith("_mask.png") for name in masks)
+
+
+def test_a_classifier_is_run_with_no_more_than_a_chunk_decoded_ahead(tmp_path, monkeypatch):
+    from cnnspec.cli.predict import _classified
+    from cnnspec.reporting.images import plan_inputs
+
+    shape = (8, 8, 3)
+    files = plan_inputs(_mix(tmp_path / "in", 8), shape)
+    decoded = _counting(monkeypatch)
+    predicted = 0
+
+    def probabilities(batch: np.ndarray) -> np.ndarray:
+        nonlocal predicted
+        assert len(decoded) - predicted <= CHUNK, (len(decoded), predicted)
+        predicted += len(batch)
+        means = batch.mean(axis=(1, 2))
+        return means / means.sum(axis=1, keepdims=True)
+
+    def rescale(integer: bool, pixels: np.ndarray) -> float | None:
+        return 1 / 255 if integer else None
+
+    results, names = _classified(files, shape, rescale, probabilities, ["r", "g", "b"], 2)
+    assert names == ["r", "g", "b"] and predicted == len(decoded) == len(results) == 12
+    assert [r["input"] for r in results] == [label for file in files for label in file.labels]
+
+
+def test_an_array_split_between_chunks_is_scaled_by_the_whole_file(tmp_path, monkeypatch):
+    """int64 rows of 0–200 and one of 999: the whole file's depth is unknown, refused before its
+    first rows are predicted, as when it was read at once (its rows alone would be 8-bit)."""
+    from cnnspec.reporting.images import plan_inputs
+    from cnnspec.reporting.run import pixel_depth
+
+    path = tmp_path / "deep.npy"
+    np.save(path, np.stack([np.full((2, 2, 1), v, dtype="int64") for v in (10, 200, 150, 999)]))
+    monkeypatch.setattr(task_predict, "PREDICT_CHUNK", 2)
+    groups = task_predict.streamed_groups(
+        plan_inputs([path], (2, 2, 1)), (2, 2, 1), lambda i, p: 1 / pixel_depth(p) if i else None
+    )
+    with pytest.raises(UsageError, match=r"int64 from 10 to 999 in .*deep\.npy"):
+        next(groups)
+    np.save(path, np.stack([np.full((2, 2, 1), v, dtype="int64") for v in (10, 200, 150, 255)]))
+    groups = task_predict.streamed_groups(
+        plan_inputs([path], (2, 2, 1)), (2, 2, 1), lambda i, p: 1 / pixel_depth(p) if i else None
+    )
+    batches = [batch for batch, _ in groups]
+    assert [len(b) for b in batches] == [2, 2] and np.allclose(batches[1][1], 1.0)  # 255/255
+
+
+# -- refusals: early from the headers, clean late ------------------------------------------------
+@pytest.mark.slow
+def test_a_file_that_cannot_be_an_input_is_refused_before_the_model_loads(models, tmp_path, monkeypatch):
+    """The last of many inputs cannot be one: refused from its header, before the model is
+    loaded (loading it fails the test)."""
+    from cnnspec.training import modelfile
+
+    def load_model(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the model was loaded before the inputs' headers were checked")
+
+    monkeypatch.setattr(modelfile, "load_model", load_model)
+    inputs = _mix(tmp_path / "in", 8)
+    notes = tmp_path / "in" / "z.png"
+    notes.write_text("I am text, not a PNG")
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    cut = tmp_path / "cut.npy"
+    np.save(cut, np.zeros((50, 8, 8, 3), dtype="float32"))
+    cut.write_bytes(cut.read_bytes()[:400])  # the header whole, most rows missing
+    for bad, words in ((notes, "is not one"), (objects, "no pickled objects"), (cut, "cannot read")):
+        result = invoke("predict", models["classifier"], *inputs, bad, "-r", "keras")
+        assert result.exit_code == 2, result.output
+        assert words in flat(result) and str(bad) in "".join(flat(result).split()), result.output
+        assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_a_truncated_image_late_in_the_list_is_a_clean_error(models, tmp_path, monkeypatch):
+    """Its header passes; its pixels fail when its chunk is decoded: a UsageError naming it,
+    after the masks of the chunks before were written (each whole: written atomically)."""
+    inputs = _mix(tmp_path / "in", 16)
+    whole = tmp_path / "whole.png"
+    Image.fromarray(np.full((16, 16, 3), 90, dtype="uint8")).save(whole)
+    cut = tmp_path / "in" / "cut.png"
+    cut.write_bytes(whole.read_bytes()[:60])  # signature and header; the pixels cut off
+    monkeypatch.setattr(task_predict, "PREDICT_CHUNK", CHUNK)
+    out = tmp_path / "out"
+    result = invoke("predict", models["seg"], *inputs, cut, "-r", "keras", "-o", out)
+    assert result.exit_code == 2, result.output
+    text = flat(result)
+    assert f"{cut} is not one, or is truncated or corrupt" in text, text
+    assert "Traceback" not in result.output and "internal error" not in text
+    written = sorted(out.iterdir())
+    assert len(written) == 12  # the four chunks before cut.png's
+    for mask in written:  # each a whole PNG (no partial or temporary file left)
+        assert mask.name.endswith("_mask.png")
+        with Image.open(mask) as image:
+            assert image.size == ((19, 21) if mask.name == "x_3_mask.png" else (16, 16))
+            image.load()
