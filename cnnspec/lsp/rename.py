@@ -23,9 +23,14 @@ What is renamable, and what a rename rewrites:
 - a repeat's **loop variable** (``as: i``) and the expressions of its layers that read it.
 
 Every file a rename touches must be editable: a name declared or used in the packaged zoo
-(``cnnspec/zoo``) is refused. Other open specs that read the file of the declaration (a
-library's other users, a base spec's other children) are rewritten too (``others``); one that
-declares the name again (a child spec overriding a var) makes the rename refused.
+(``cnnspec/zoo``) is refused. The other specs that read the file of the declaration (a
+library's other users, a base spec's other children) are rewritten too: the open ones
+(``others``) and, given the workspace's folders, those on disk
+(:mod:`cnnspec.lsp.workspace`: an open document's editor text wins over its disk text); one
+that declares the name again (a child spec overriding a var) makes the rename refused. So is
+another spec's backbone of that file: its ``until:`` naming the renamed id (each segment that
+leads to it) and the key under its ``vars:`` setting the renamed var. A workspace with more
+spec files than are scanned makes the rename refused (it could not cover them all).
 
 Refused (:func:`target` gives ``None``, so ``prepareRename`` answers that nothing can be
 renamed there): a layer kind, a layer's parameter, a combinator, a glob pattern, a comment, an
@@ -51,10 +56,12 @@ layer name, a quoted name with escapes) would break, the rename is refused with
 nothing is changed. A spec that does not compile before the rename is refused too: nothing
 could tell what the rename changes.
 
-Not followed: files no open spec reads (a spec on disk that ``use:``-s the library, a child spec
-that is not open), another spec's ``backbone: {until: …, vars: …}`` naming this spec's ids or
-vars, ``--set`` options, and keys by model output (``data.source.shapes.target: {mask: …}``):
-the last make the compiled check fail, so such a rename is refused rather than half done.
+Not followed: files outside the workspace's folders that no open spec is (or reads), a spec
+that already does not compile (left as it is, as an open one is; the log says which),
+``--set`` options (they are on command lines, not in files), keys by model output
+(``data.source.shapes.target: {mask: …}``) and names through another spec's backbone item
+(``body.conv4``, ``until: double_1.c`` after a block rename): the last make the compiled check
+fail, so such a rename is refused rather than half done.
 
 Positions here are code points (:class:`Replacement`); the server converts them to the
 encoding agreed with the client.
@@ -63,6 +70,7 @@ encoding agreed with the client.
 from __future__ import annotations
 
 import ast
+import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -73,7 +81,7 @@ from cnnspec.analysis.freezing import Patterns
 from cnnspec.errors import Loc, SpecError, SpecPath, format_path
 from cnnspec.ir import INPUT, ModelIR
 from cnnspec.layers.registry import REGISTRY
-from cnnspec.lsp import navigation
+from cnnspec.lsp import navigation, workspace
 from cnnspec.lsp.documents import SearchRun, check, is_library, path_of, source_text
 from cnnspec.lsp.locate import Cursor, item_path, kind_of, value_at
 from cnnspec.lsp.names import names_at
@@ -81,10 +89,14 @@ from cnnspec.lsp.patterns import is_glob, pattern_at, written_patterns
 from cnnspec.lsp.scopes import Automatic, block_inputs, is_block_input, root_of
 from cnnspec.lsp.text import in_expression, word_at
 from cnnspec.resources import zoo_dir
+from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.compose import Reader, load_library
 from cnnspec.spec.expr import EMBEDDED_EXPRESSION, FULL_EXPRESSION, FUNCTIONS, unreadable_name
 from cnnspec.spec.loader import LINE_BREAK, SOURCE_TEXTS, SourceDoc, load_text
 from cnnspec.spec.resolve import COMBINATORS, IDENTIFIER, RESERVED_BLOCK_NAMES
+from cnnspec.spec.zoo import is_zoo_ref
+
+log = logging.getLogger("cnnspec.lsp")
 
 #: The text of a file by its name as locations spell it (``None``: unknown).
 TextOf = Callable[[str], str | None]
@@ -586,6 +598,7 @@ def rename(
     reader: Reader | None = None,
     others: Sequence[Other] = (),
     row: int | None = None,
+    folders: Sequence[Path] = (),
 ) -> dict[str, list[Replacement]]:
     """The replacements, by file, that rename what is under the cursor to ``new_name``.
 
@@ -594,18 +607,27 @@ def rename(
     ``text_of``: the text of a file its locations point into; ``reader``: the editor's text of
     an open file (else the disk's), to compile the specs before and after; ``others``: the
     other open specs, rewritten too where they read the file that declares the name; ``row``:
-    the cursor's 0-based line (:func:`target`). Raises
+    the cursor's 0-based line (:func:`target`); ``folders``: the workspace's folders, whose
+    specs that read that file are rewritten too (:mod:`cnnspec.lsp.workspace`). Raises
     :class:`RenameError` with the reason when the rename is refused (see the module)."""
     symbol = target(doc, cursor, line_text, column, automatic, text_of, row)
     if symbol is None:
         raise RenameError(
             "nothing to rename here: only ids, blocks, vars, block parameters and loop variables"
         )
+    _check_name(symbol, new_name, [doc])  # (before the workspace is read: a typo is told at once)
+    loaded = _workspace_specs(symbol, doc, others, folders, reader)
+    if loaded:  # (their locations are positions in the text they were loaded from)
+        text_of = _preferring({path: text for spec in loaded for path, text in spec.texts.items()}, text_of)
     texts = _Texts(text_of)
+    file = symbol.declared.file
+    candidates: list[Other] = [*others, *((spec.doc, spec.automatic) for spec in loaded)]
     docs: list[Other] = [(doc, automatic)]
-    for other, names in others:
-        if other is not doc and other.file != doc.file and _reads_file(other, symbol.declared.file):
+    for other, names in candidates:
+        if _reads_file(other, file) and all(other.file != each.file for each, _ in docs):
             docs.append((other, names))
+    cutting = [(each, _cutting(each, file, reader)) for each, _ in [(doc, automatic), *candidates]]
+    cutting = [(each, items) for each, items in cutting if items]
     _check_name(symbol, new_name, [d for d, _ in docs])
     found: list[Replacement] = []
     for each, names in docs:
@@ -613,6 +635,11 @@ def rename(
         for place in _places(each, symbol, names, texts):
             if place not in found:
                 found.append(place)
+    for each, items in cutting:
+        for item, model in items:
+            for place in _cut_places(each, item, model, symbol, texts):
+                if place not in found:
+                    found.append(place)
     if symbol.what in (VAR, PARAMETER, LOOP):
         for each, _ in docs:
             _check_capture(each, symbol, new_name)
@@ -627,12 +654,113 @@ def rename(
         changes.setdefault(place.file, []).append(
             Replacement(place.file, place.line, place.start, place.end, new_name)
         )
-    _verify([d for d, _ in docs], changes, text_of, reader, symbol, new_name)
+    checked: dict[str, SourceDoc] = {}  # every spec that reads the file, once
+    for each in [*(d for d, _ in docs), *(d for d, _ in cutting), *(s.doc for s in loaded)]:
+        checked.setdefault(each.file, each)
+    _verify(list(checked.values()), changes, text_of, reader, symbol, new_name)
     return changes
+
+
+def _workspace_specs(
+    symbol: Symbol, doc: SourceDoc, others: Sequence[Other], folders: Sequence[Path], reader: Reader | None
+) -> list[workspace.Spec]:
+    """The specs of the workspace ``folders`` that are not open (not ``doc`` nor ``others``)
+    and read the file that declares ``symbol``, loaded from their text (an open one's: the
+    editor's): those that compile. A loop variable is its repeat's alone: none. Refused when
+    the workspace has more spec files than the scan reads (:data:`workspace.MAX_FILES`): a
+    spec past them could be left broken. A ``--set`` option naming the renamed var or id is
+    on a command line, not in a file: no rename can follow it."""
+    if not folders or symbol.what == LOOP:
+        return []
+    found = workspace.scan(folders)
+    if found.capped:
+        limits = f"{found.limit} YAML files (or {workspace.MAX_FOLDERS} folders)"
+        log.warning("rename: the workspace holds more than %s; rename refused", limits)
+        raise RenameError(
+            f"cannot rename `{symbol.name}`: the workspace holds more than {limits} and only that "
+            f"many are scanned, so a spec past them could read {symbol.declared.file} and be left "
+            "broken; rename refused (open a smaller folder as the workspace)"
+        )
+    for path in found.too_big:
+        log.info("rename: %s is not read (over %d bytes)", path, workspace.MAX_BYTES)
+    have = [doc, *(other for other, _ in others)]
+    skip = {path_of(name) for each in have for name in (each.file, *each.includes)}
+    near = {path_of(each.file) for each in have if _reads_file(each, symbol.declared.file)}
+    loaded = workspace.readers(path_of(symbol.declared.file), found, reader, near, skip)
+    for spec in loaded:
+        if not spec.compiles:  # as an open spec in error is: left out, to be fixed by hand
+            log.warning(
+                "rename of `%s`: %s reads %s but does not compile; it is not rewritten",
+                symbol.name,
+                spec.path,
+                symbol.declared.file,
+            )
+    return [spec for spec in loaded if spec.compiles]
+
+
+def _preferring(known: dict[Path, str], text_of: TextOf) -> TextOf:
+    """``text_of``, except for the files of ``known``: their texts there."""
+
+    def text(file: str) -> str | None:
+        found = known.get(path_of(file))
+        return found if found is not None else text_of(file)
+
+    return text
 
 
 def _reads_file(doc: SourceDoc, file: str) -> bool:
     return file == doc.file or file in doc.includes
+
+
+def _cutting(doc: SourceDoc, file: str, reader: Reader | None) -> list[tuple[SpecPath, SourceDoc]]:
+    """The backbone items of ``doc`` whose spec is ``file`` or includes it, each with that
+    spec's composed document (read through ``reader``): they may cut at its ids (``until:``)
+    and set its vars (``vars:``), and compile with it. A ``zoo:`` backbone reads no user's
+    file: skipped (not loaded)."""
+    from cnnspec.lsp.completion import backbone_doc
+
+    found: list[tuple[SpecPath, SourceDoc]] = []
+    for item, kind in navigation.layer_items(doc):
+        ref = value_at(doc, (*item, BACKBONE, "spec")) if kind == BACKBONE else None
+        loc = doc.locs.get((*item, BACKBONE, "spec"))
+        if not isinstance(ref, str) or is_zoo_ref(ref) or loc is None or loc.file.startswith("<"):
+            continue
+        model = backbone_doc(ref, Path(loc.file), reader)
+        if model is not None and _reads_file(model, file):
+            found.append((item, model))
+    return found
+
+
+def _cut_places(
+    doc: SourceDoc, item: SpecPath, model: SourceDoc, symbol: Symbol, texts: _Texts
+) -> list[Replacement]:
+    """Where the backbone item at ``item`` of ``doc``, whose spec is ``model``, names
+    ``symbol``: the var's key under its ``vars:``; each segment of its ``until:`` that leads
+    to the id, as the resolver looks it up in ``model`` (at the item's vars)."""
+    body = (*item, BACKBONE)
+    sites = _Sites(model, symbol, None, texts)
+    if symbol.what == VAR and model.key_locs.get(("vars", symbol.name)) == symbol.declared:
+        sites.add(doc.key_locs.get((*body, "vars", symbol.name)), symbol.name, 0, len(symbol.name))
+    until, loc = value_at(doc, (*body, "until")), doc.locs.get((*body, "until"))
+    if symbol.what == ID and isinstance(until, str) and loc is not None:
+        sites.automatic = _backbone_names(doc, body, model)
+        sites.segments(("outputs",), until, loc)
+    return sites.found
+
+
+def _backbone_names(doc: SourceDoc, body: SpecPath, model: SourceDoc) -> Automatic | None:
+    """The automatic names of the block calls of the backbone spec ``model`` at the vars the
+    item at ``body`` sets (as ``until:`` reads them: ``until: double_1.c``)."""
+    from cnnspec.lsp.completion import set_backbone_vars
+    from cnnspec.spec.resolve import resolve
+
+    raw = value_at(doc, (*body, "vars"))
+    if raw is not None:
+        set_backbone_vars(model, doc, raw, (*body, "vars"))
+    try:
+        return navigation.automatic_names(model, resolve(model))
+    except SpecError:
+        return None  # (its ids are in its text still: only automatic names are not followed)
 
 
 def _zoo_root() -> Path | None:

@@ -38,6 +38,7 @@ from cnnspec.ir import ModelIR
 from cnnspec.lsp import completion as completing
 from cnnspec.lsp import diagnostics, edits, fixes, hover, navigation, symbols
 from cnnspec.lsp import rename as renaming
+from cnnspec.lsp import workspace as workspaces
 from cnnspec.lsp.documents import Analysis, Documents, looks_like_spec, path_of
 from cnnspec.lsp.locate import Cursor, TreeIndex, path_at
 from cnnspec.lsp.text import UTF16, Lines
@@ -265,6 +266,13 @@ class CnnspecServer(LanguageServer):
                 )
                 return
         super().report_server_error(error, source)
+
+    def folders(self) -> list[Path]:
+        """The workspace's folders (``workspaceFolders``, else ``rootUri``/``rootPath``): a
+        rename covers the specs in them that are not open (:mod:`cnnspec.lsp.workspace`)."""
+        workspace = self.workspace
+        folders = [to_fs_path(folder.uri) or "" for folder in workspace.folders.values()]
+        return workspaces.roots(folders, workspace.root_path)
 
     def uri(self, path: Path) -> str:
         """The URI the editor opened ``path`` under, else its ``file:`` URI."""
@@ -578,9 +586,11 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
 
     @server.feature(types.TEXT_DOCUMENT_RENAME)
     def on_rename(ls: CnnspecServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
-        """The edits, file by file, that rename the name under the cursor, checked by compiling
-        every spec they touch; a refusal is a RequestFailed error whose message says why (the
-        editor shows it). Any other exception is logged and answered with no edit."""
+        """The edits, file by file, that rename the name under the cursor (in the open specs
+        and the workspace's; keyed by file URI: ``changes``, which needs no document version,
+        so an unopened file's edit is as an open one's), checked by compiling every spec they
+        touch; a refusal is a RequestFailed error whose message says why (the editor shows
+        it). Any other exception is logged and answered with no edit."""
         try:
             found = ls.cursor(params.text_document.uri, params.position)
             if found is None:
@@ -607,6 +617,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
                 reader=ls.documents.text,
                 others=others,
                 row=params.position.line,
+                folders=ls.folders(),
             )
         except renaming.RenameError as exc:
             raise JsonRpcException(exc.message, code=int(types.LSPErrorCodes.RequestFailed)) from None
