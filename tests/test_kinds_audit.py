@@ -113,6 +113,19 @@ FACTORS = {
     "random_brightness": ([0.0, 1.0, [-1.0, 1.0], [-0.2, 0.3]], [1.5, [0.5, 1.5]]),
     "random_contrast": ([0.0, 1.0, [0.0, 1.0], [0.2, 0.5]], [1.5, [0.5, 1.5], [-0.5, -0.2], [-0.5, 0.5]]),
     "random_translation": ([0.0, 1.0, [-1.0, 1.0]], [1.5, [-1.5, 0.5]]),
+    # the kinds whose factor Keras bounds to (0, 1); ours also refuse a list's negative end, which
+    # Keras takes and draws (a negative probability, sharpness or threshold)
+    "random_grayscale": ([0.0, 0.5, 1.0], [1.5, -0.1, [0.2, 0.5]]),
+    "random_hue": ([0.0, 1.0, [0.0, 1.0], [0.2, 0.5]], [1.5, -0.1, [0.5, 1.5], [-0.5, 0.5]]),
+    # (-1, 1) as RandomSaturation bounds it; above 0.5 only with value_range [0, 1]
+    "random_saturation": ([0.0, 0.5, [-1.0, 0.5], [0.2, 0.4]], [1.5, -0.1, [0.5, 1.5], 0.9]),
+    "random_sharpness": ([0.0, 1.0, [0.0, 1.0], [0.2, 0.8]], [1.5, -0.1, [0.5, 1.5], [-0.5, 0.5]]),
+    "random_gaussian_blur": ([0.0, 1.0, [0.0, 1.0]], [1.5, -0.1, [0.5, 1.5], [-0.5, 0.5]]),
+    "random_erasing": ([0.0, 1.0, [0.0, 1.0]], [1.5, -0.1, [0.5, 1.5], [-0.5, 0.5]]),
+    "random_invert": ([0.0, 1.0, [0.0, 1.0]], [1.5, -0.1, [0.5, 1.5], [-0.5, 0.5]]),
+    # (1, 8) bits, whole numbers (Keras' randint refuses 4.0 in the first batch)
+    "random_posterization": ([1, 4, 8, [1, 8], [4, 4]], [0, 9, 4.5, [0, 4], [4, 9], [-4, 4]]),
+    "random_solarization": ([0.0, 0.5, 1.0, [0.0, 1.0]], [1.5, -0.1, [-0.5, 0.5], [0.5, 1.5]]),
 }
 
 

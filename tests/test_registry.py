@@ -190,6 +190,40 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
         ([(8, 8, 3)], {"factor": 0.2, "value_range": [0, 1]}),
     ],
     "random_contrast": [([(8, 8, 3)], {"factor": 0.2})],
+    # colour kinds: RGB only (the first configuration is the one the trait tests run)
+    "random_grayscale": [([(8, 8, 3)], {"factor": 1.0}), ([(8, 8, 3)], {})],
+    "random_hue": [
+        ([(8, 8, 3)], {"factor": 0.5}),
+        ([(8, 8, 3)], {"factor": [0.2, 0.4], "value_range": [0, 1]}),
+    ],
+    "random_saturation": [
+        ([(8, 8, 3)], {"factor": [0.1, 0.4]}),
+        ([(8, 8, 3)], {"factor": 0.9, "value_range": [0, 1]}),
+    ],
+    "random_color_jitter": [
+        ([(8, 8, 3)], {"brightness_factor": 0.2, "contrast_factor": 0.2, "hue_factor": 0.1}),
+        ([(8, 8, 1)], {"brightness_factor": [-0.1, 0.2], "contrast_factor": [0.1, 0.3]}),
+    ],
+    "random_sharpness": [([(8, 8, 3)], {"factor": [0.8, 1.0]}), ([(8, 8, 1)], {"factor": 0.3})],
+    "random_gaussian_blur": [
+        ([(8, 8, 3)], {"factor": [1.0, 1.0]}),
+        ([(8, 8, 1)], {"sigma": [0.5, 2.0]}),
+    ],
+    "random_erasing": [
+        ([(8, 8, 3)], {"factor": [1.0, 1.0], "scale": [0.2, 0.5]}),
+        ([(8, 8, 1)], {"fill_value": 0.0, "value_range": [0, 1]}),
+    ],
+    "random_invert": [([(8, 8, 3)], {"factor": [1.0, 1.0], "value_range": [0, 1]}), ([(8, 8, 4)], {})],
+    "random_posterization": [
+        ([(8, 8, 3)], {"factor": 2}),
+        ([(8, 8, 1)], {"factor": [3, 3]}),
+        ([(8, 8, 3)], {}),
+    ],
+    "random_solarization": [
+        ([(8, 8, 3)], {"addition_factor": 0.1}),  # threshold 0: every image is inverted
+        ([(8, 8, 3)], {"threshold_factor": 0.5}),
+        ([(8, 8, 1)], {"addition_factor": [0.1, 0.2], "threshold_factor": [0.3, 0.6], "value_range": [0, 1]}),
+    ],
 }
 
 CASES = [
@@ -529,8 +563,16 @@ def test_geometric_matches_keras_mask_handling(kind):
             params[name] = value
     layer = _keras_layer(kind, params)
     masks = np.floor(x[..., :1] * 4)  # class indices 0–3, shaped (B, H, W, 1)
-    images = np.repeat(masks, x.shape[-1], axis=-1)
-    out = layer({"images": images, "segmentation_masks": masks}, training=True)
+    # colour images (channel 0 the mask itself): a colour kind has something to change
+    images = np.repeat(masks, x.shape[-1], axis=-1) + np.arange(x.shape[-1]) / 8
+    try:
+        out = layer({"images": images, "segmentation_masks": masks}, training=True)
+    except AttributeError:
+        # Keras' RandomGrayscale cannot take the dict (it reads images.shape); cnnspec calls a
+        # photometric kind on the images alone (training/joint_augment.py)
+        assert kind == "random_grayscale" and not entry.geometric
+        assert not np.array_equal(_run(layer, images, True), images)
+        return
     moved_images, moved_masks = np.asarray(out["images"]), np.asarray(out["segmentation_masks"])
     if entry.geometric:
         assert moved_masks.shape != masks.shape or not np.array_equal(moved_masks, masks)

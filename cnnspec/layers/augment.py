@@ -10,7 +10,9 @@ from cnnspec.layers.registry import LayerKind, Params, Shape, ShapeError, regist
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 
 
-def _factor(name: str, doc: str, maximum: float | None = None, default: Any = ...) -> Param:
+def factor_param(name: str, doc: str, maximum: float | None = None, default: Any = ...) -> Param:
+    """A factor parameter (a number from 0 to ``maximum``, or a list [lower, upper]); required
+    unless ``default`` is given (``None``: nullable)."""
     kwargs: dict[str, Any] = {"minimum": 0, "maximum": maximum}
     if default is not ...:
         return Param(name, "factor", default, doc, nullable=default is None, **kwargs)
@@ -26,7 +28,7 @@ def _zoom(name: str, doc: str, default: Any = ...) -> Param:
 
 #: What a factor's list must be (params.py checks it): said in each factor's description, as the
 #: reference's type column only says "or a list [lower, upper]".
-_LIST_RULE = "a list [lower, upper] by lower to upper (lower ≤ upper, each from -1 to 1)"
+LIST_RULE = "a list [lower, upper] by lower to upper (lower ≤ upper, each from -1 to 1)"
 
 _FILL = (
     choice("fill_mode", FILL_MODES, "reflect", "how points outside the image are filled"),
@@ -45,12 +47,12 @@ def _translation_args(params: Params) -> dict[str, Any]:
 
 
 TRANSLATION_PARAMS = (
-    _factor(
+    factor_param(
         "height_factor",
-        f"vertical shift as a fraction of the height: a number f shifts by -f to f, {_LIST_RULE}",
+        f"vertical shift as a fraction of the height: a number f shifts by -f to f, {LIST_RULE}",
         1.0,
     ),
-    _factor(
+    factor_param(
         "width_factor",
         "horizontal shift as a fraction of the width (default: as height); a number or a list as "
         "for height_factor",
@@ -94,7 +96,46 @@ def _contrast_shape(params: Params, inputs: list[Shape]) -> Shape:
     return inputs[0]
 
 
-_VALUE_RANGE = Param(
+#: What a range's negative end is told by default: a number f is the range [0, f].
+AMOUNT_HINT = "a number f stands for [0, f]; write both ends of a range as amounts ≥ 0"
+
+
+def refuse_negative_ranges(kind: str, params: Params, *names: str, hint: str = AMOUNT_HINT) -> None:
+    """Refuse a ``[lower, upper]`` with a negative value for the named amounts (probabilities,
+    blur or sharpness amounts, solarization thresholds): Keras accepts a list unless it lies
+    wholly outside its bounds, and then draws the negative values too — a probability below 0,
+    the square root of a negative patch size (NaN pixels), a sharpness past "blurred"."""
+    for name in names:
+        value = params.get(name)
+        if isinstance(value, (list, tuple)) and any(x < 0 for x in value):
+            raise ShapeError(
+                f"expected {kind}'s {name} [lower, upper] with both from 0 to 1; received "
+                f"[{', '.join(str(x) for x in value)}]",
+                param=name,
+                hint=hint,
+            )
+
+
+def require_rgb(kind: str, inputs: list[Shape], param: str | None = None) -> None:
+    """Refuse input images that do not have 3 channels, for the colour kinds: Keras converts
+    the images to HSV (hue, saturation) or grayscale, and its conversions fail in the first
+    training batch on 4 channels (on 1, grayscale is a no-op and HSV fails)."""
+    channels = inputs[0][-1]
+    if channels != 3:
+        raise ShapeError(
+            f"expected RGB images (3 channels) for {kind}; received {channels} channel"
+            f"{'' if channels == 1 else 's'} (input shape {list(inputs[0])})",
+            param=param,
+            hint=(
+                "a colour augmentation has nothing to change in grayscale images: remove it"
+                if channels == 1
+                else "Keras' colour conversions take exactly 3 channels: apply it to RGB images"
+            ),
+        )
+
+
+#: The pixel range a value augmentation is told (shared by every kind that has one).
+VALUE_RANGE = Param(
     "value_range",
     "pair",
     [0, 255],
@@ -102,9 +143,12 @@ _VALUE_RANGE = Param(
 )
 
 
-def _aug(name: str, cls: str, doc: str, params: tuple[Param, ...], **kw: Any) -> LayerKind:
+def augmentation_kind(name: str, cls: str, doc: str, params: tuple[Param, ...], **kw: Any) -> LayerKind:
+    """An augmentation kind: a weightless preprocessing layer on images, random in training."""
     # Geometric augmentation moves pixels (reflect fill by default) and the value augmentations
     # clip to value_range, so the range of the values is kept (given a matching value_range).
+    # (a kind that does not keep the range says so: `value_range="unknown"` in ``kw``)
+    traits: dict[str, Any] = {"value_range": "keeps", **kw}
     return LayerKind(
         name,
         "augment",
@@ -112,15 +156,14 @@ def _aug(name: str, cls: str, doc: str, params: tuple[Param, ...], **kw: Any) ->
         doc,
         params,
         ranks=(3,),
-        value_range="keeps",
         preprocessing=True,
         augmentation=True,
-        **kw,
+        **traits,
     )
 
 
 register(
-    _aug(
+    augmentation_kind(
         "random_flip",
         "RandomFlip",
         "Random horizontal and/or vertical flips.",
@@ -136,16 +179,16 @@ register(
         main="mode",
         geometric=True,
     ),
-    _aug(
+    augmentation_kind(
         "random_rotation",
         "RandomRotation",
         "Random rotation by a fraction of a full turn.",
         # Keras refuses a single factor outside [-1, 1] when it builds the layer (mid-run, in
         # `augmentation:`); beyond a full turn a range says nothing more.
         (
-            _factor(
+            factor_param(
                 "factor",
-                f"rotation range as a fraction of 2π: a number f turns by -f to f, {_LIST_RULE}",
+                f"rotation range as a fraction of 2π: a number f turns by -f to f, {LIST_RULE}",
                 1.0,
             ),
             *_FILL,
@@ -155,7 +198,7 @@ register(
         geometric=True,
         xla=False,  # Keras' supports_jit = False
     ),
-    _aug(
+    augmentation_kind(
         "random_zoom",
         "RandomZoom",
         "Random zoom in or out.",
@@ -169,7 +212,7 @@ register(
         geometric=True,
         xla=False,  # Keras' supports_jit = False
     ),
-    _aug(
+    augmentation_kind(
         "random_translation",
         "RandomTranslation",
         "Random shifts.",
@@ -181,7 +224,7 @@ register(
         geometric=True,
         xla=False,  # Keras' supports_jit = False
     ),
-    _aug(
+    augmentation_kind(
         "random_crop",
         "RandomCrop",
         "Random crop to height × width. Only the input's own size is accepted, which leaves "
@@ -192,33 +235,33 @@ register(
         geometric=True,
         xla=False,  # Keras' supports_jit = False
     ),
-    _aug(
+    augmentation_kind(
         "random_brightness",
         "RandomBrightness",
         "Random brightness shift.",
         (
-            _factor(
+            factor_param(
                 "factor",
-                f"brightness range as a fraction of value_range: a number f shifts by -f to f, {_LIST_RULE}",
+                f"brightness range as a fraction of value_range: a number f shifts by -f to f, {LIST_RULE}",
                 1.0,
             ),
-            _VALUE_RANGE,
+            VALUE_RANGE,
             seed_param(),
         ),
         main="factor",
     ),
-    _aug(
+    augmentation_kind(
         "random_contrast",
         "RandomContrast",
         "Random contrast change.",
         (
-            _factor(
+            factor_param(
                 "factor",
                 "contrast range; a number f scales the contrast by 1 − f to 1 + f, a list [lower, "
                 "upper] by 1 − lower to 1 + upper (lower ≤ upper, both from 0 to 1)",
                 1.0,
             ),
-            _VALUE_RANGE,
+            VALUE_RANGE,
             seed_param(),
         ),
         shape_rule=_contrast_shape,

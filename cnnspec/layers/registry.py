@@ -264,7 +264,7 @@ def register(*kinds: LayerKind) -> None:
 
 def _load_families() -> None:
     # Importing a family module registers its kinds; the order fixes the schema's order.
-    from cnnspec.layers import augment, conv, core, merge, norm, pooling  # noqa: F401
+    from cnnspec.layers import augment, augment_color, augment_pixel, conv, core, merge, norm, pooling  # noqa: F401
 
 
 _load_families()

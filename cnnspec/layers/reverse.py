@@ -112,6 +112,9 @@ _NEUTRAL: dict[str, Callable[[Any], bool]] = {
     "antialias": lambda v: v is False,
     "fill_mode": lambda v: v == "constant",  # Resizing's padding fill (unused without padding)
     "fill_value": lambda v: v in (0, 0.0),
+    # RandomGaussianBlur's, which random_gaussian_blur keeps at Keras' default (a kind that
+    # declares a kernel_size never reaches this table)
+    "kernel_size": lambda v: v in (3, [3, 3], (3, 3)),
     "renorm_clipping": _is_none,
     "renorm_momentum": lambda v: True,  # unused without renorm
     "beta_initializer": lambda v: _same_initializer("zeros", v),
