@@ -40,6 +40,12 @@ STRONG: dict[str, dict[str, Any]] = {
     "random_solarization": {"threshold_factor": [0.3, 0.6]},
 }
 COLOUR = ("random_grayscale", "random_hue", "random_saturation", "random_color_jitter")
+#: The new kind that moves pixels (masks move with their images: test_registry's mask test).
+#: (RandomShear is left out: Keras 3.15 cannot load it back from its own get_config, which holds
+#: the symmetric (-f, f) that its __init__ refuses.)
+MOVING: dict[str, dict[str, Any]] = {
+    "random_perspective": {"factor": [1.0, 1.0], "scale": 0.6},
+}
 
 
 def _spec(shape: list[int], item: str, section: str = "model") -> str:
@@ -68,6 +74,9 @@ def test_every_new_kind_is_registered_as_a_value_augmentation():
         entry = REGISTRY[kind]
         assert entry.augmentation and not entry.geometric, kind
         assert entry.xla, kind  # Keras' supports_jit (checked over the registry in test_registry)
+    for kind in MOVING:  # they move pixels, and Keras does not compile them with XLA
+        entry = REGISTRY[kind]
+        assert entry.augmentation and entry.geometric and not entry.xla, kind
 
 
 # -- channels ---------------------------------------------------------------------------------
@@ -112,6 +121,8 @@ REFUSED = {
     "blur-sigma": ("random_gaussian_blur: {sigma: 1.5}", "sigma", "sigma at most 1"),
     # Keras builds it and changes nothing
     "jitter-nothing": ("random_color_jitter", "", "at least one of"),
+    # Keras takes a negative probability and draws it
+    "negative-perspective": ("random_perspective: {factor: [-0.2, 0.5]}", "factor", "both from 0 to 1"),
 }
 
 
@@ -131,6 +142,7 @@ def test_the_allowed_forms_compile():
         "random_posterization: [3, 3]",
         "random_solarization: {addition_factor: 0.2, threshold_factor: [0.4, 0.8]}",
         "random_erasing: {fill_value: 0.0}",
+        "random_perspective: {scale: 0.5, fill_value: 127.0}",
     ):
         compile_text(_spec([8, 8, 3], item))
 
@@ -153,20 +165,21 @@ def _images(channels: int = 3, n: int = 4):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", sorted(STRONG))
+@pytest.mark.parametrize("kind", sorted({**STRONG, **MOVING}))
 def test_keras_passes_through_at_inference_and_changes_images_in_training(kind):
     import numpy as np
 
+    params = {**STRONG, **MOVING}[kind]
     x = _images()
-    np.testing.assert_array_equal(np.asarray(_layer(kind, STRONG[kind])(x, training=False)), x)
+    np.testing.assert_array_equal(np.asarray(_layer(kind, params)(x, training=False)), x)
     # (a fresh layer: some draw their transformation at inference too, which moves the seed on)
-    y = np.asarray(_layer(kind, STRONG[kind])(x, training=True))
+    y = np.asarray(_layer(kind, params)(x, training=True))
     assert y.shape == x.shape and y.dtype == np.float32
     assert np.isfinite(y).all() and y.min() >= 0.0 and y.max() <= 255.0, (y.min(), y.max())
     changed = [not np.allclose(y[i], x[i]) for i in range(len(x))]
     assert any(changed), kind
     # the same seed draws the same transformations
-    again = np.asarray(_layer(kind, STRONG[kind])(x, training=True))
+    again = np.asarray(_layer(kind, params)(x, training=True))
     np.testing.assert_array_equal(again, y)
 
 
@@ -236,6 +249,7 @@ augmentation:
   - random_invert: 0.1
   - random_posterization: [6, 8]
   - random_solarization: {threshold_factor: [0.9, 1.0]}
+  - random_perspective: {factor: 0.3, scale: 0.2}
 model:
   - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
   - global_avg_pool2d
@@ -259,7 +273,7 @@ def test_the_new_kinds_train_in_augmentation_and_the_script_writes_them(tmp_path
     assert result.exit_code == 0, result.output
     text = script.read_text(encoding="utf-8")
     compile(text, str(script), "exec")  # valid Python
-    for kind in STRONG:
+    for kind in {**STRONG, **MOVING}:
         assert f"{REGISTRY[kind].keras_class}(" in text, kind
 
 

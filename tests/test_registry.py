@@ -219,6 +219,10 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
         ([(8, 8, 1)], {"factor": [3, 3]}),
         ([(8, 8, 3)], {}),
     ],
+    "random_perspective": [
+        ([(8, 8, 3)], {"scale": 0.8}),
+        ([(8, 8, 1)], {"factor": [0.2, 0.6], "fill_value": 1.0}),
+    ],
     "random_solarization": [
         ([(8, 8, 3)], {"addition_factor": 0.1}),  # threshold 0: every image is inverted
         ([(8, 8, 3)], {"threshold_factor": 0.5}),
@@ -387,6 +391,7 @@ def test_pass_through_and_preprocessing_kinds():
         "random_zoom",
         "random_translation",
         "random_crop",
+        "random_perspective",
     }
 
 

@@ -47,6 +47,7 @@ _TRAINING_DEFAULTS: dict[str, bool] = {
             "RandomGrayscale",
             "RandomHue",
             "RandomInvert",
+            "RandomPerspective",
             "RandomPosterization",
             "RandomRotation",
             "RandomSaturation",

@@ -96,6 +96,11 @@ def _contrast_shape(params: Params, inputs: list[Shape]) -> Shape:
     return inputs[0]
 
 
+def _perspective_shape(params: Params, inputs: list[Shape]) -> Shape:
+    refuse_negative_ranges("random_perspective", params, "factor")
+    return inputs[0]
+
+
 #: What a range's negative end is told by default: a number f is the range [0, f].
 AMOUNT_HINT = "a number f stands for [0, f]; write both ends of a range as amounts ≥ 0"
 
@@ -234,6 +239,37 @@ register(
         shape_rule=_crop_shape,
         geometric=True,
         xla=False,  # Keras' supports_jit = False
+    ),
+    augmentation_kind(
+        "random_perspective",
+        "RandomPerspective",
+        "Random perspective distortion: the image's corners shift by up to scale / 2 of its size "
+        "(moves pixels: masks move with their images; the uncovered area takes fill_value).",
+        (
+            factor_param(
+                "factor",
+                "probability range of distorting an image, drawn per image: a number f draws it "
+                "from 0 to f, a list [lower, upper] (each from 0 to 1, lower ≤ upper) from lower "
+                "to upper",
+                1.0,
+                1.0,
+            ),
+            number(
+                "scale",
+                1.0,
+                "how far the corners may shift, a fraction of the image's size",
+                minimum=0,
+                maximum=1,
+            ),
+            choice("interpolation", ("nearest", "bilinear"), "bilinear", "interpolation method"),
+            number("fill_value", 0.0, "value of the area the distorted image leaves uncovered"),
+            seed_param(),
+        ),
+        shape_rule=_perspective_shape,
+        geometric=True,
+        xla=False,  # Keras' supports_jit = False
+        # the uncovered area is fill_value, which may lie outside the images' own range
+        value_range="unknown",
     ),
     augmentation_kind(
         "random_brightness",
