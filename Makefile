@@ -54,11 +54,12 @@ test-fast: $(VENV)/.installed
 # the long fuzzing campaign with the 100-kill loop (`fuzz`), every write of a run failed with every
 # fault (`faults-all`), a two-worker training losing a worker (`test-multiworker`), the import
 # round trip of every zoo
-# family, the task training scripts, keras.applications' fingerprints rebuilt and compared, the
+# family, ImageNet-weight loading for every zoo family (`zoo-weights`), the task training
+# scripts, keras.applications' fingerprints rebuilt and compared, the
 # smoke tests of the benchmarks that train (`bench-smoke`), and the quick benchmarks (which print
 # their tables and assert no timings). Its last line says that
 # everything passed.
-test-full: test fuzz faults-all import-roundtrip test-script-tasks test-multiworker zoo-golden-check bench-smoke bench-quick
+test-full: test fuzz faults-all import-roundtrip zoo-weights test-script-tasks test-multiworker zoo-golden-check bench-smoke bench-quick
 	@echo "make test-full: every check passed"
 
 # The newest releases that pyproject.toml's ranges allow, in a venv of their own: how the next
@@ -140,6 +141,12 @@ faults-all: $(VENV)/.installed
 
 import-roundtrip: $(VENV)/.installed
 	CNNSPEC_IMPORT_FAMILIES=1 $(BIN)/python -m pytest tests/test_import.py -k zoo_family -q -p no:cacheprovider
+
+# ImageNet-weight loading for every zoo family of tests/test_zoo_weights.py (keras.applications'
+# file layout, written offline; ~45 s): `make test` loads EfficientNetB0's.
+.PHONY: zoo-weights
+zoo-weights: $(VENV)/.installed
+	CNNSPEC_ZOO_WEIGHTS=1 $(BIN)/python -m pytest tests/test_zoo_weights.py -q -p no:cacheprovider
 
 # Long fuzzing campaign (issue 7): ~100,000 generated, mutated and byte-level specs through the
 # front end and the CLI with fresh random seeds, then the hostile corpus; prints the totals.

@@ -33,6 +33,7 @@ once and then forks a child per command:
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import json
 import os
@@ -293,6 +294,12 @@ def _serve(channel: socket.socket) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot
 
+    # What the preload made lives as long as the server, so in every child too: frozen, the
+    # collector's full collections in a child (Python's own, every few hundred thousand
+    # allocations of a training, and the one at its end) no longer scan these 370,000 objects
+    # again, about 0.25 s each; cnnspec's CLI freezes what it imported in the same way.
+    gc.collect()
+    gc.freeze()
     while True:
         message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 2)
         if not message:
@@ -358,12 +365,12 @@ def _end(code: int) -> None:
     once TensorFlow is imported, and only frees memory. Threads are joined, atexit functions run,
     files left open are flushed, as the teardown would (stdout and stderr too)."""
     import atexit
-    import gc
     import threading
 
     threading._shutdown()  # what the interpreter does first at exit: join non-daemon threads
     atexit._run_exitfuncs()
     gc.collect()  # what is unreachable is finalized, as in the teardown
+    gc.unfreeze()  # get_objects() leaves the frozen out (the server's preload, cnnspec's imports)
     for thing in gc.get_objects():  # the teardown would flush files left open, and then close them
         if isinstance(thing, io.IOBase):
             with contextlib.suppress(Exception):
