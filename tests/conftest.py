@@ -21,7 +21,6 @@ How the tests are laid out: flat, one file per module (issue 14).
 from __future__ import annotations
 
 import atexit
-import gc
 import os
 import subprocess
 import sys
@@ -106,30 +105,6 @@ def _cache_typer_commands() -> None:
 
 
 _cache_typer_commands()
-
-
-#: How many newly imported modules make the next test's end freeze what is alive (see below).
-FREEZE_AFTER_MODULES = 200
-_frozen = {"modules": 0, "objects": 0}
-
-
-def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
-    """Once a test has imported a large library (TensorFlow and Keras: hundreds of thousands of
-    objects that live until the process ends), collect and then freeze what is alive, as
-    :func:`cnnspec.cli.app.main` does for a command: the collector's full collections, which Python
-    starts by itself every few hundred thousand allocations, then no longer scan those objects
-    again (0.3-0.9 s each, about 10 % of a TensorFlow test file's time). Garbage is collected
-    first, so nothing unreachable is frozen; what is frozen still frees by reference counting.
-    A test that unfroze (the ``in_main`` fixture puts the collector back) is followed by a new
-    freeze. Nothing a test checks reads the collector's generations."""
-    if (
-        len(sys.modules) - _frozen["modules"] < FREEZE_AFTER_MODULES
-        and gc.get_freeze_count() >= _frozen["objects"] // 2  # (frozen objects freed lower it)
-    ):
-        return
-    gc.collect()
-    gc.freeze()
-    _frozen.update(modules=len(sys.modules), objects=gc.get_freeze_count())
 
 
 _SCRIPTS = ScriptRunner()
