@@ -209,6 +209,27 @@ def test_the_transfer_example_freezes_the_body_then_trains_everything():
     assert set(body) < set(shared)  # the body's layers have the pretrained run's names: they load
 
 
+def test_the_shapes_transfer_example_reuses_the_pretrained_body_for_another_task():
+    """examples/transfer/shapes: pretrained to tell which shapes are present (multi-label), the
+    body fine-tuned to name the dominant one from 10 images of each, on other generated images."""
+    folder = EXAMPLE / "shapes"
+    compiled = compile_spec(folder / "finetune.yaml")
+    config = training_config(compiled)
+    body = [n.name for n in compiled.ir.nodes if n.group[:1] == ("body",) and n.counts.params]
+    assert body and list(config.phases[0].frozen) == body and config.phases[1].frozen == ()
+    assert config.data.per_class == 10
+    pretrain = compile_spec(folder / "pretrain.yaml")
+    shared = [n.name for n in pretrain.ir.nodes if n.counts.params]
+    assert set(body) < set(shared)  # the body loads; the heads differ, so the new one starts anew
+    assert [t.task for t in training_config(pretrain).tasks] == ["multilabel"]
+    data = [spec.data for spec in (training_config(pretrain), config)]
+    assert [d.kind for d in data] == ["shapes", "shapes"] and [d.target for d in data] == [
+        "multilabel",
+        "class",
+    ]
+    assert data[0].options["seed"] != data[1].options["seed"]  # other images than the pretraining's
+
+
 def test_inspect_of_a_phased_spec_does_not_import_tensorflow():
     args = ["inspect", "--format", "json", str(EXAMPLE / "finetune.yaml")]
     out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)
