@@ -85,14 +85,7 @@ def _contrast_shape(params: Params, inputs: list[Shape]) -> Shape:
     # RandomContrast reads a list as the amounts [lower, upper] (1 − lower to 1 + upper), both
     # from 0 to 1: Keras refuses a negative upper when it builds the layer, and a negative lower
     # would invert the range.
-    factor = params.get("factor")
-    if isinstance(factor, (list, tuple)) and any(x < 0 for x in factor):
-        raise ShapeError(
-            f"expected random_contrast's factor [lower, upper] with both from 0 to 1; received "
-            f"[{', '.join(str(x) for x in factor)}]",
-            param="factor",
-            hint="the contrast is scaled by 1 − lower to 1 + upper: write both as amounts ≥ 0",
-        )
+    refuse_negative_ranges("random_contrast", params, "factor", hint=CONTRAST_HINT)
     return inputs[0]
 
 
@@ -101,6 +94,8 @@ def _perspective_shape(params: Params, inputs: list[Shape]) -> Shape:
     return inputs[0]
 
 
+#: What a contrast range's negative end is told (random_contrast, random_color_jitter).
+CONTRAST_HINT = "the contrast is scaled by 1 − lower to 1 + upper: write both as amounts ≥ 0"
 #: What a range's negative end is told by default: a number f is the range [0, f].
 AMOUNT_HINT = "a number f stands for [0, f]; write both ends of a range as amounts ≥ 0"
 

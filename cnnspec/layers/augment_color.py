@@ -5,6 +5,7 @@ hue, saturation, colour jitter). Each refuses other channel counts statically, w
 from __future__ import annotations
 
 from cnnspec.layers.augment import (
+    CONTRAST_HINT,
     LIST_RULE,
     VALUE_RANGE,
     augmentation_kind,
@@ -31,7 +32,6 @@ _CONTRAST_DOC = (
     "1 + f, a list [lower, upper] by 1 − lower to 1 + upper (lower ≤ upper, both from 0 to 1); "
     "null: no contrast change"
 )
-_CONTRAST_HINT = "the contrast is scaled by 1 − lower to 1 + upper: write both as amounts ≥ 0"
 
 
 def _refuse_saturation_beyond_gray_scale(kind: str, params: Params, name: str) -> None:
@@ -83,7 +83,7 @@ def _color_jitter_shape(params: Params, inputs: list[Shape]) -> Shape:
     for name in ("saturation_factor", "hue_factor"):
         if params.get(name) is not None:
             require_rgb(kind, inputs, param=name)
-    refuse_negative_ranges(kind, params, "contrast_factor", hint=_CONTRAST_HINT)
+    refuse_negative_ranges(kind, params, "contrast_factor", hint=CONTRAST_HINT)
     refuse_negative_ranges(kind, params, "hue_factor")
     _refuse_saturation_beyond_gray_scale(kind, params, "saturation_factor")
     return inputs[0]
