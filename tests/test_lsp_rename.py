@@ -100,11 +100,15 @@ class Workspace:
         automatic = automatic_names(analysis.doc, analysis.compiled.ir) if analysis.compiled else None
         return rename.target(analysis.doc, cursor, line, column, automatic, self.file_text)
 
+    #: The workspace folders a rename covers beside the open specs (none here).
+    folders: tuple[Path, ...] = ()
+
     def rename(
         self, name: str, needle: str, offset: int, new: str, others: tuple[str, ...] = ()
     ) -> dict[str, list[rename.Replacement]]:
         """The replacements of a rename from ``needle`` in ``name``, with the open specs
-        ``others`` (as the server passes the other open documents)."""
+        ``others`` (as the server passes the other open documents) and the specs on disk in
+        :attr:`folders`."""
         more = []
         for other in others:
             found = self.analyze(other)
@@ -123,6 +127,7 @@ class Workspace:
             text_of=self.file_text,
             reader=self.documents.text,
             others=more,
+            folders=self.folders,
         )
 
     def file_text(self, file: str) -> str | None:

@@ -20,7 +20,6 @@ from lsprotocol import types
 
 from cnnspec.lsp import rename, workspace
 from cnnspec.lsp.documents import check
-from cnnspec.lsp.navigation import automatic_names
 from cnnspec.lsp.rename import RenameError
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.loader import LINE_BREAK
@@ -95,6 +94,10 @@ class Folder(Workspace):
     """Open documents in a folder (:class:`Workspace`) beside specs on disk that are not open,
     renamed with the folder as the workspace."""
 
+    @property
+    def folders(self) -> tuple[Path, ...]:  # (the folder itself: the workspace)
+        return (self.root,)
+
     def disk(self, name: str, text: str) -> Path:
         path = self.root / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,30 +107,6 @@ class Folder(Workspace):
     def file_text(self, file: str) -> str | None:
         """As the server's: the editor's text, else the one read last, else the disk's."""
         return self.documents.text((Path.cwd() / file).resolve()) or rename.default_text(file)
-
-    def rename(
-        self, name: str, needle: str, offset: int, new: str, others: tuple[str, ...] = ()
-    ) -> dict[str, list[rename.Replacement]]:
-        more = []
-        for other in others:
-            found = self.analyze(other)
-            assert found.doc is not None and found.compiled is not None
-            more.append((found.doc, automatic_names(found.doc, found.compiled.ir)))
-        analysis, (cursor, line, column) = self.at(name, needle, offset)
-        assert analysis.doc is not None
-        automatic = automatic_names(analysis.doc, analysis.compiled.ir) if analysis.compiled else None
-        return rename.rename(
-            analysis.doc,
-            cursor,
-            line,
-            column,
-            new,
-            automatic=automatic,
-            text_of=self.file_text,
-            reader=self.documents.text,
-            others=more,
-            folders=[self.root],
-        )
 
     def model(self, name: str) -> list[tuple[object, ...]]:
         """The model of ``name`` as the editor compiles it (open files: their editor text)."""
