@@ -46,7 +46,7 @@ from cnnspec.lsp.names import IMPLICIT, names_at, signature
 from cnnspec.lsp.patterns import PATTERN_KEYS, PatternNames, model_ir, pattern_list
 from cnnspec.lsp.scopes import is_block_input, visible_ids
 from cnnspec.lsp.text import in_expression
-from cnnspec.spec import zoo
+from cnnspec.spec import varchoices, zoo
 from cnnspec.spec.backbone import cut_points
 from cnnspec.spec.compose import Reader
 from cnnspec.spec.loader import SourceDoc, load_text
@@ -630,6 +630,10 @@ def value_suggestions(
     the merge kinds for a ``residual``'s or ``parallel``'s ``merge``. The kind is the item's
     at ``path`` in ``doc``, else the one the text names (``outside``: the line before ``key``,
     ``above``/``after`` as for :func:`written_kind`)."""
+    source = doc if doc is not None else known
+    if source is not None and path[:1] == ("vars",) and path[1:2] == (key,):
+        choices = varchoices.declared(source.data).get(key)
+        return [Suggestion(varchoices.shown(c), "value", f"var_choices.{key}") for c in choices or ()]
     kind = None
     item = item_path(path) if doc is not None else None
     if doc is not None and item is not None:
@@ -650,7 +654,6 @@ def value_suggestions(
         if param.choices:
             return [Suggestion(choice, "value", f"{kind}.{key}") for choice in param.choices]
         return _booleans(f"{kind}.{key}") if param.type == "bool" else []
-    source = doc if doc is not None else known
     blocks = source.data.get("blocks") if source is not None else None
     body = blocks.get(kind) if isinstance(blocks, dict) else None
     params = body.get("params") if isinstance(body, dict) else None

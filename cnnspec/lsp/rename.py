@@ -94,6 +94,7 @@ from cnnspec.spec.compose import Reader, load_library
 from cnnspec.spec.expr import EMBEDDED_EXPRESSION, FULL_EXPRESSION, FUNCTIONS, unreadable_name
 from cnnspec.spec.loader import LINE_BREAK, SOURCE_TEXTS, SourceDoc, load_text
 from cnnspec.spec.resolve import COMBINATORS, IDENTIFIER, RESERVED_BLOCK_NAMES
+from cnnspec.spec.varchoices import KEY as VAR_CHOICES
 from cnnspec.spec.zoo import is_zoo_ref
 
 log = logging.getLogger("cnnspec.lsp")
@@ -278,6 +279,9 @@ def _key_target(
         return None
     if len(path) == 2 and path[0] == "vars" and isinstance(path[1], str):
         return Symbol(VAR, path[1], loc, _NOWHERE)
+    if len(path) == 2 and path[0] == VAR_CHOICES and isinstance(path[1], str):
+        declared = doc.key_locs.get(("vars", path[1]))  # the choices of a var: rename the var
+        return Symbol(VAR, path[1], declared, _NOWHERE) if declared is not None else None
     if len(path) == 4 and path[0] == "blocks" and path[2] == "params" and isinstance(path[3], str):
         return Symbol(PARAMETER, path[3], loc, _NOWHERE, str(path[1]))
     if navigation.carry_key_at(cursor):
@@ -512,11 +516,35 @@ class _Sites:
             for key in _space_keys(doc):
                 if key == f"vars.{symbol.name}":
                     self.add(doc.key_locs.get(("search", "space", key)), key, 5, len(key))
+            self.var_keys()
         if symbol.what == PARAMETER:
             for path, kind in navigation.layer_items(doc):
                 args = value_at(doc, (*path, kind)) if kind == symbol.block else None
                 if isinstance(args, dict) and symbol.name in args:
                     self.add(doc.key_locs.get((*path, kind, symbol.name)), symbol.name, 0, len(symbol.name))
+
+    def var_keys(self) -> None:
+        """The keys that name the var in the file declaring it, read from the file itself: the
+        ``vars:`` entry (the composed document has a variants row's place instead when the
+        variant built overrides it), its ``var_choices`` and the variants table's overrides."""
+        name = self.symbol.name
+        own = _own_doc(self.symbol.declared.file, self.texts.text_of)
+        if own is None:
+            return
+        table = own.data.get("variants")
+        paths: list[SpecPath] = [("vars", name), (VAR_CHOICES, name)]
+        paths += [("variants", v, "vars", name) for v in table] if isinstance(table, dict) else []
+        for path in paths:
+            self.add(own.key_locs.get(path), name, 0, len(name))
+
+
+def _own_doc(file: str, text_of: TextOf) -> SourceDoc | None:
+    """``file`` as written, uncomposed (its own positions), else ``None``."""
+    text = text_of(file)
+    try:
+        return load_text(text, file) if text is not None else None
+    except SpecError:
+        return None  # (its own diagnostics say why)
 
 
 def _bound(doc: SourceDoc, path: SpecPath, name: str) -> Loc | None:
@@ -852,17 +880,22 @@ def _check_redeclared(doc: SourceDoc, symbol: Symbol, text_of: TextOf) -> None:
     if where is None:
         return
     for file in dict.fromkeys([doc.file, *doc.includes]):
-        text = text_of(file)
-        try:
-            own = load_text(text, file) if text is not None else None
-        except SpecError:
-            continue  # (its own diagnostics say why)
+        own = _own_doc(file, text_of)
         loc = own.key_locs.get(where) if own is not None else None
-        if loc is not None and loc != symbol.declared:
+        if loc is not None and loc != symbol.declared and not _variant_row(own, symbol):
             raise RenameError(
                 f"cannot rename `{symbol.name}`: it is declared at {_place(loc)} and again at "
                 f"{_place(symbol.declared)}, which overrides it; rename both by hand"
             )
+
+
+def _variant_row(own: SourceDoc | None, symbol: Symbol) -> bool:
+    """Whether the var ``symbol`` is declared at a variants row of ``own``: the composed
+    document places a var the built variant overrides there, and the file's own ``vars:``
+    entry is then the same var, not a second declaration."""
+    table = own.data.get("variants") if own is not None and symbol.what == VAR else None
+    rows = [("variants", v, "vars", symbol.name) for v in table] if isinstance(table, dict) else []
+    return any(own is not None and own.key_locs.get(row) == symbol.declared for row in rows)
 
 
 def _check_capture(doc: SourceDoc, symbol: Symbol, new: str) -> None:

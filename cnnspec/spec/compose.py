@@ -32,6 +32,7 @@ from cnnspec.errors import (
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, decode_source, display_name, load_file, load_text
 from cnnspec.spec.schema import validate_document
+from cnnspec.spec.varchoices import KEY
 from cnnspec.spec.zoo import apply_variant, is_zoo_ref, resolve_ref, split_variant
 
 MAX_INCLUDE_DEPTH = 16
@@ -254,6 +255,12 @@ class _Composer:
                 if name not in own_vars:  # (not `is value`: true, null and small ints are shared)
                     own_vars[name] = value
                     _copy_locs(library, doc, ("vars", name))
+            for name, options in (library.data.get(KEY) or {}).items():
+                # the library's blocks compare the var with these values, whoever declares it
+                own_choices = doc.data.setdefault(KEY, {})
+                if name not in own_choices:
+                    own_choices[name] = options
+                    _copy_locs(library, doc, (KEY, name))
         if blocks:
             doc.data["blocks"] = {**blocks, **own_blocks}
         doc.data.pop("use", None)

@@ -53,6 +53,7 @@ from cnnspec.ir import (
 )
 from cnnspec.layers.params import MAX_SIZE, Param, meant_parameters, param_synonym
 from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError, combinator_merges
+from cnnspec.spec import varchoices
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.backbone import resolve_backbone
 from cnnspec.spec.expr import (
@@ -661,6 +662,7 @@ class Resolver:
                 )
                 self.refused_names.add(name)
         order, cyclic = var_order(raw)
+        check_choice = self.var_choices_check()
         for name in order:
             if name in self.refused_names:
                 env[name] = POISONED
@@ -673,7 +675,8 @@ class Resolver:
                 if not self.reads_refused_name(raw[name]):
                     self.error(exc.message, ("vars", name), code="expression", hint=exc.hint)
                 result = POISONED
-            env[name] = result
+            # (before the vars that read it: they would fail again, or hold what it misled them to)
+            env[name] = result if check_choice(name, result) else POISONED
         self.tree.vars = [Var(name, raw[name], env[name], self.loc(("vars", name))) for name in order]
         for name in cyclic:
             env[name] = POISONED
@@ -684,6 +687,31 @@ class Resolver:
                 code="cycle",
             )
         return env
+
+    def var_choices_check(self) -> Callable[[str, Any], bool]:
+        """Report a malformed ``var_choices`` declaration (:mod:`cnnspec.spec.varchoices`) now,
+        and return the check of one var's value: whether it may keep it, else reported where
+        the value was set (``--set``, an extending file, a backbone item, a variants row). A
+        variants row reported with the declaration is not reported again for the variant
+        being built."""
+        reported: set[Loc | None] = set()
+        malformed: set[Any] = set()
+        for problem in varchoices.declaration_problems(self.data):
+            self.error(problem.message, problem.path, key=problem.key, code="var-choice", hint=problem.hint)
+            reported.add(self.doc.loc(problem.path))
+            if problem.path[0] == varchoices.KEY:
+                malformed.add(problem.path[1])
+        choices = varchoices.declared(self.data)
+
+        def check(name: str, value: Any) -> bool:
+            if value is POISONED or name not in choices or name in malformed:
+                return True  # failed where it was set, has no choices, or they were reported
+            found = varchoices.refusal(name, value, choices[name])
+            if found is not None and self.doc.loc(found.path) not in reported:
+                self.error(found.message, found.path, code="var-choice", hint=found.hint)
+            return found is None
+
+        return check
 
     def resolve_defaults(
         self, raw: Any, path: SpecPath, env: dict[str, Any], outer: dict[str, dict[str, tuple[Any, Any]]]

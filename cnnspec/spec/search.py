@@ -31,6 +31,7 @@ from cnnspec.errors import (
     format_path,
 )
 from cnnspec.layers.registry import REGISTRY
+from cnnspec.spec import varchoices
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
 
@@ -328,6 +329,11 @@ def _dimension(doc: SourceDoc, name: str, space: Any, diags: Diagnostics) -> Dim
         return None
     target, numeric, affects_model = resolved
     kind: Kind = "float" if "float" in space else "int" if "int" in space else "choice"
+    if target[0] == "vars":
+        found = varchoices.search_problem(str(target[1]), kind, space.get("choice") or (), doc.data)
+        if found is not None:
+            error(found.message, found.hint, doc.loc(found.path) or doc.loc(at))
+            return None
     if kind == "choice":
         items = space["choice"]
         if not _distinct_choices(doc, at, items, diags):
