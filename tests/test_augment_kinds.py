@@ -40,11 +40,13 @@ STRONG: dict[str, dict[str, Any]] = {
     "random_solarization": {"threshold_factor": [0.3, 0.6]},
 }
 COLOUR = ("random_grayscale", "random_hue", "random_saturation", "random_color_jitter")
-#: The new kind that moves pixels (masks move with their images: test_registry's mask test).
+#: The new kinds that move pixels (masks move with their images: test_registry's mask test);
+#: rand_augment moves them with three of its eleven operations.
 #: (RandomShear is left out: Keras 3.15 cannot load it back from its own get_config, which holds
 #: the symmetric (-f, f) that its __init__ refuses.)
 MOVING: dict[str, dict[str, Any]] = {
     "random_perspective": {"factor": [1.0, 1.0], "scale": 0.6},
+    "rand_augment": {"num_ops": 3, "factor": [0.5, 1.0]},
 }
 
 
@@ -74,9 +76,9 @@ def test_every_new_kind_is_registered_as_a_value_augmentation():
         entry = REGISTRY[kind]
         assert entry.augmentation and not entry.geometric, kind
         assert entry.xla, kind  # Keras' supports_jit (checked over the registry in test_registry)
-    for kind in MOVING:  # they move pixels, and Keras does not compile them with XLA
+    for kind in MOVING:  # they move pixels; Keras compiles only RandAugment with XLA
         entry = REGISTRY[kind]
-        assert entry.augmentation and entry.geometric and not entry.xla, kind
+        assert entry.augmentation and entry.geometric and entry.xla == (kind == "rand_augment"), kind
 
 
 # -- channels ---------------------------------------------------------------------------------
@@ -123,6 +125,7 @@ REFUSED = {
     "jitter-nothing": ("random_color_jitter", "", "at least one of"),
     # Keras takes a negative probability and draws it
     "negative-perspective": ("random_perspective: {factor: [-0.2, 0.5]}", "factor", "both from 0 to 1"),
+    "negative-rand-augment": ("rand_augment: {factor: [-0.2, 0.5]}", "factor", "both from 0 to 1"),
 }
 
 
@@ -143,6 +146,9 @@ def test_the_allowed_forms_compile():
         "random_solarization: {addition_factor: 0.2, threshold_factor: [0.4, 0.8]}",
         "random_erasing: {fill_value: 0.0}",
         "random_perspective: {scale: 0.5, fill_value: 127.0}",
+        "rand_augment",
+        "rand_augment: 0.3",
+        "rand_augment: {num_ops: 4, factor: [0.1, 0.9], interpolation: nearest, value_range: [0, 1]}",
     ):
         compile_text(_spec([8, 8, 3], item))
 
@@ -250,6 +256,7 @@ augmentation:
   - random_posterization: [6, 8]
   - random_solarization: {threshold_factor: [0.9, 1.0]}
   - random_perspective: {factor: 0.3, scale: 0.2}
+  - rand_augment: {num_ops: 1, factor: 0.2}
 model:
   - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
   - global_avg_pool2d
@@ -304,3 +311,27 @@ def test_a_keras_model_with_the_new_layers_imports(tmp_path: Path):
     ]
     assert nodes[1].params["sigma"] == [0.5, 2.0]
     assert nodes[2].params["factor"] == [4, 8]
+
+
+@pytest.mark.slow
+def test_rand_augment_moves_masks_only_with_its_moving_operations():
+    """RandAugment's photometric operations leave a mask as it is while they change the image;
+    with its default bilinear interpolation a moved mask still holds class indices only (Keras
+    samples masks with nearest neighbours). test_registry checks the moving operations move
+    the mask exactly as the image."""
+    import numpy as np
+
+    masks = np.floor(np.random.default_rng(0).random((8, 16, 16, 1)) * 4).astype("float32")
+    images = np.repeat(masks, 3, axis=-1) / 4 + 0.1
+    layer = _layer("rand_augment", {"num_ops": 3, "factor": 1.0, "value_range": [0, 1]}, (16, 16, 3))
+    moving = ("random_shear", "random_translation", "random_rotation")
+    layer._AUGMENT_LAYERS = [name for name in type(layer)._AUGMENT_LAYERS if name not in moving]
+    out = layer({"images": images, "segmentation_masks": masks}, training=True)
+    np.testing.assert_array_equal(np.asarray(out["segmentation_masks"]), masks)
+    assert not np.allclose(np.asarray(out["images"]), images)
+    layer = _layer("rand_augment", {"num_ops": 3, "factor": 1.0, "value_range": [0, 1]}, (16, 16, 3))
+    layer._AUGMENT_LAYERS = list(moving)
+    moved = np.asarray(
+        layer({"images": images, "segmentation_masks": masks}, training=True)["segmentation_masks"]
+    )
+    assert not np.array_equal(moved, masks) and set(np.unique(moved)) <= {0.0, 1.0, 2.0, 3.0}

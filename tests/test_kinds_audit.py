@@ -126,6 +126,7 @@ FACTORS = {
     # (1, 8) bits, whole numbers (Keras' randint refuses 4.0 in the first batch)
     "random_posterization": ([1, 4, 8, [1, 8], [4, 4]], [0, 9, 4.5, [0, 4], [4, 9], [-4, 4]]),
     "random_solarization": ([0.0, 0.5, 1.0, [0.0, 1.0]], [1.5, -0.1, [-0.5, 0.5], [0.5, 1.5]]),
+    "rand_augment": ([0.0, 0.5, 1.0, [0.0, 1.0], [0.2, 0.4]], [1.5, -0.1, [-0.5, 0.5], [0.5, 1.5]]),
 }
 
 

@@ -219,6 +219,10 @@ CONFIGS: dict[str, list[tuple[list[tuple[int, ...]], dict]]] = {
         ([(8, 8, 1)], {"factor": [3, 3]}),
         ([(8, 8, 3)], {}),
     ],
+    "rand_augment": [
+        ([(8, 8, 3)], {"num_ops": 3, "factor": 0.8}),
+        ([(8, 8, 1)], {"factor": [0.2, 0.6], "value_range": [0, 1], "interpolation": "nearest"}),
+    ],
     "random_perspective": [
         ([(8, 8, 3)], {"scale": 0.8}),
         ([(8, 8, 1)], {"factor": [0.2, 0.6], "fill_value": 1.0}),
@@ -392,6 +396,7 @@ def test_pass_through_and_preprocessing_kinds():
         "random_translation",
         "random_crop",
         "random_perspective",
+        "rand_augment",
     }
 
 
@@ -567,6 +572,11 @@ def test_geometric_matches_keras_mask_handling(kind):
         if name in entry.param_index:
             params[name] = value
     layer = _keras_layer(kind, params)
+    if kind == "rand_augment":
+        # a policy: its photometric operations change the image and not the mask (as the
+        # photometric kinds do), so the pairing is checked on its moving operations alone
+        # (tests/test_augment_kinds.py checks the others and its default interpolation)
+        layer._AUGMENT_LAYERS = ["random_shear", "random_translation", "random_rotation"]
     masks = np.floor(x[..., :1] * 4)  # class indices 0–3, shaped (B, H, W, 1)
     # colour images (channel 0 the mask itself): a colour kind has something to change
     images = np.repeat(masks, x.shape[-1], axis=-1) + np.arange(x.shape[-1]) / 8

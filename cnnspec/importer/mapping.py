@@ -37,6 +37,7 @@ _TRAINING_DEFAULTS: dict[str, bool] = {
     # keras.src.layers.preprocessing.image_preprocessing.BaseImagePreprocessingLayer's subclasses
     **dict.fromkeys(
         (
+            "RandAugment",
             "RandomBrightness",
             "RandomColorJitter",
             "RandomContrast",

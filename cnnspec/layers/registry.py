@@ -264,7 +264,17 @@ def register(*kinds: LayerKind) -> None:
 
 def _load_families() -> None:
     # Importing a family module registers its kinds; the order fixes the schema's order.
-    from cnnspec.layers import augment, augment_color, augment_pixel, conv, core, merge, norm, pooling  # noqa: F401
+    from cnnspec.layers import (  # noqa: F401
+        augment,
+        augment_color,
+        augment_pixel,
+        augment_policy,
+        conv,
+        core,
+        merge,
+        norm,
+        pooling,
+    )
 
 
 _load_families()
