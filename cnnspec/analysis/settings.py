@@ -1011,15 +1011,10 @@ def _optimizer(
         if not isinstance(value, bool) and not isinstance(value, (int, float)):
             reader.error(f"expected a number; received {value!r}", (*path, name, key))
     _check_numbers(reader, settings, (*path, name), schemas)
-    from cnnspec.spec.optimizers import CLIPPING
+    from cnnspec.spec.optimizers import setting_problems
 
-    clipping = [key for key in CLIPPING if key in settings]
-    if len(clipping) > 1:  # Keras refuses the optimizer, at its construction
-        reader.error(
-            f"expected at most one of {', '.join(CLIPPING)}; received {' and '.join(clipping)}",
-            (*path, name, clipping[1]),
-            "gradients are clipped one way: keep one of them",
-        )
+    for key, problem, hint in setting_problems(settings):
+        reader.error(problem, (*path, name, key), hint)
     return OptimizerConfig(name or "adam", learning_rate, settings)
 
 

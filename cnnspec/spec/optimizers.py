@@ -92,8 +92,28 @@ COMMON_SETTINGS: dict[str, Any] = {
         description="clip all gradients together to this global norm (default none; at most one of "
         "clipnorm, clipvalue and global_clipnorm)",
     ),
+    "use_ema": _bool(
+        "keep an exponential moving average of the weights, and end each fit (each phase) with it, "
+        "as Keras does: the saved model holds the average (default false)"
+    ),
+    "ema_momentum": _num(
+        0, 1, description="with use_ema: the old average's share at each step (default 0.99)"
+    ),
+    "ema_overwrite_frequency": _int(
+        1, description="with use_ema: also set the weights to the average every this many steps"
+    ),
+    "gradient_accumulation_steps": _int(
+        2,
+        description="change the weights once every this many batches, with the mean of their "
+        "gradients (a batch this many times larger; learning-rate schedules still count batches)",
+    ),
 }
-FLOAT_SETTINGS = tuple(name for name in COMMON_SETTINGS if name != "learning_rate")
+#: The common settings passed to Keras as floats (the others as written: a flag, whole numbers).
+FLOAT_SETTINGS = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "ema_momentum")
+#: The common settings passed to Keras as written (a flag, whole numbers).
+PLAIN_SETTINGS = ("use_ema", "ema_overwrite_frequency", "gradient_accumulation_steps")
+#: The settings that only mean something with ``use_ema: true`` (Keras ignores them without).
+EMA_SETTINGS = ("ema_momentum", "ema_overwrite_frequency")
 
 
 def _beta_1(default: float = 0.9) -> dict[str, Any]:
@@ -181,4 +201,26 @@ def keras_settings(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     kind = OPTIMIZER_KINDS[name]
     found = {key: settings[key] for key in kind.settings if key in settings}
     found.update({key: float(settings[key]) for key in FLOAT_SETTINGS if key in settings})
+    found.update({key: settings[key] for key in PLAIN_SETTINGS if key in settings})
     return found
+
+
+def setting_problems(settings: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(setting, problem, hint) for settings Keras takes and would quietly ignore or misread."""
+    problems = []
+    if settings.get("use_ema") is not True:
+        for key in EMA_SETTINGS:
+            if key in settings:
+                problems.append(
+                    (key, f"{key} has no effect without use_ema: true", "add use_ema: true, or remove it")
+                )
+    clipping = [key for key in CLIPPING if key in settings]
+    if len(clipping) > 1:  # Keras refuses the optimizer, at its construction
+        problems.append(
+            (
+                clipping[1],
+                f"expected at most one of {', '.join(CLIPPING)}; received {' and '.join(clipping)}",
+                "gradients are clipped one way: keep one of them",
+            )
+        )
+    return problems

@@ -290,8 +290,12 @@ class Recorder(keras.callbacks.Callback):
         its best weights (``restore_best_weights``). The snapshot is written in
         ``on_epoch_end``, before that, so its weights are the last epoch's; a run resumed after
         a stopped run's last epoch, or at a phase boundary (the next phase starts from the best
-        weights in an uninterrupted run), needs this step replayed."""
+        weights in an uninterrupted run), needs this step replayed. Before the callbacks, the
+        fit had finalized the optimizer's variables (``use_ema``: the weights became their
+        moving average, which the snapshot's optimizer variables hold): replayed too, so
+        ``model`` must still have the optimizer of the phase that wrote the snapshot."""
         self.restore_callbacks()
+        model.optimizer.finalize_variable_values(model.trainable_weights)  # (Keras' fit does)
         early = self.spec_cbs.get("early_stopping")
         if early is not None and early.restore_best_weights and early.best_weights is not None:
             model.set_weights(early.best_weights)

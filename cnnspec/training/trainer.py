@@ -615,19 +615,21 @@ def _run(
                     # final snapshot), one fit of no epochs still runs the callbacks' ends
                     if start >= end and not (index == last and start == initial_epoch):
                         continue
-                    if index != phase_index:
-                        configure(model, index, jit)
-                        phase_index = index
                     if start == phase.first_epoch and index > 0 and recorder.resumed is not None:
                         # Resumed at a phase boundary: the snapshot is the state after the last
                         # epoch of the phase before, written before that fit's end. Replay the end
-                        # (early stopping's restore_best_weights: this phase starts from the best
-                        # weights) and put every callback's state back now, before this fit: its
-                        # on_train_begin then resets what Keras resets between fits (early
-                        # stopping, reduce_lr_on_plateau) and keeps what carries across phases
+                        # (the optimizer's finalize: use_ema's average, with the phase before's
+                        # optimizer, so before this phase's is set up; early stopping's
+                        # restore_best_weights: this phase starts from the best weights) and put
+                        # every callback's state back now, before this fit: its on_train_begin
+                        # then resets what Keras resets between fits (early stopping,
+                        # reduce_lr_on_plateau) and keeps what carries across phases
                         # (model_checkpoint's best), as in the uninterrupted run.
                         recorder.replay_fit_end(model)
                         recorder.resumed = None
+                    if index != phase_index:
+                        configure(model, index, jit)
+                        phase_index = index
                     if config.phased:
                         recorder.phase = index + 1
                         display.message(_phase_line(config, index))

@@ -1,0 +1,89 @@
+"""Optimizer settings beyond the rate: a moving average of the weights (``use_ema``) and
+gradient accumulation, as Keras' optimizers take them.
+
+``use_ema`` changes what a fit ends with (Keras sets the weights to their average after the
+last epoch), which a run resumed at a phase boundary must replay from the snapshot's optimizer
+variables; the accumulated gradients of an unfinished accumulation are optimizer variables too,
+saved in every snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnnspec.api import compile_text
+from cnnspec.errors import SpecError
+from tests.test_resume_exact import SPEC, copied_after, spec, stopped_after, untimed
+
+#: Two phases, each with its own averaged optimizer; the second accumulates two batches of the
+#: five an epoch has, so every epoch ends in the middle of an accumulation.
+EMA = """\
+  phases:
+    - {epochs: 2, freeze: [conv], optimizer: {adam: {learning_rate: 0.01, use_ema: true, ema_momentum: 0.5}}}
+    - epochs: 2
+      unfreeze: ['*']
+      optimizer:
+        adam: {learning_rate: 0.003, use_ema: true, ema_momentum: 0.5, gradient_accumulation_steps: 2}"""
+
+
+def test_the_settings_reach_keras_and_the_script_alike(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from cnnspec.cli.app import app
+    from cnnspec.spec.optimizers import keras_settings
+
+    settings = {"use_ema": True, "ema_momentum": 0.9, "ema_overwrite_frequency": 5}
+    settings["gradient_accumulation_steps"] = 4
+    assert keras_settings("sgd", {**settings, "momentum": 0.9}) == {**settings, "momentum": 0.9}
+    (tmp_path / "s.yaml").write_text(SPEC.replace("TRAINING", EMA), "utf-8")
+    result = CliRunner().invoke(
+        app, ["codegen", str(tmp_path / "s.yaml"), "--script", "-o", str(tmp_path / "t.py")]
+    )
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "t.py").read_text("utf-8")
+    assert "Adam(learning_rate=0.01, ema_momentum=0.5, use_ema=True)" in text
+    assert "learning_rate=0.003, ema_momentum=0.5, use_ema=True, gradient_accumulation_steps=2" in text
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("ema_momentum: 0.9", "ema_momentum has no effect without use_ema: true"),
+        ("{use_ema: false, ema_overwrite_frequency: 3}", "ema_overwrite_frequency has no effect"),
+        ("gradient_accumulation_steps: 1", "expected an integer ≥ 2"),
+    ],
+)
+def test_what_keras_would_ignore_or_refuse_is_located(setting: str, message: str):
+    text = SPEC.replace(
+        "TRAINING",
+        "  epochs: 1\n  optimizer: {adam: " + (setting if setting[0] == "{" else f"{{{setting}}}") + "}",
+    )
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, "spec.yaml")
+    (found,) = caught.value.errors
+    assert message in found.message and found.loc.line == 18, found
+
+
+@pytest.mark.slow
+def test_an_averaged_phased_run_resumed_anywhere_is_the_uninterrupted_run(tmp_path: Path):
+    """Interrupted at the phase boundary (the first phase's fit had ended with the average:
+    replayed from the snapshot's optimizer before the second phase's optimizer is set up) and
+    in the middle of the second phase's accumulation: the uninterrupted run's history and
+    weights each time. The average does change the model (a run without it differs)."""
+    from cnnspec.training.trainer import TrainingInterrupted, train
+
+    compiled = spec(EMA)
+    whole = train(compiled, out=tmp_path / "whole")
+    plain = train(
+        spec(EMA.replace("use_ema: true, ema_momentum: 0.5", "use_ema: false")), out=tmp_path / "plain"
+    )
+    assert plain.metrics["weights_sha256"] != whole.metrics["weights_sha256"]
+    folders = {epochs: tmp_path / f"resumed-{epochs}" for epochs in (2, 3)}
+    with pytest.raises(TrainingInterrupted):
+        train(compiled, out=folders[3], callbacks=[copied_after(2, folders[3], folders[2]), stopped_after(3)])
+    for epochs in (2, 3):
+        resumed = train(compiled, resume=folders[epochs])
+        assert resumed.resumed_from == epochs
+        assert untimed(resumed.history) == untimed(whole.history), epochs
+        assert resumed.metrics["weights_sha256"] == whole.metrics["weights_sha256"], epochs
