@@ -126,6 +126,9 @@ def _beta_2(default: float = 0.999) -> dict[str, Any]:
 
 _EPSILON = _num(0, description="added to the denominator for stability (default 1e-7)")
 _ADAM_LIKE = {"beta_1": _beta_1(), "beta_2": _beta_2(), "epsilon": _EPSILON}
+_AMSGRAD = {
+    "amsgrad": _bool("AMSGrad: divide by the largest squared-gradient average so far (default false)")
+}
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,10 @@ class OptimizerKind:
 
 
 OPTIMIZER_KINDS: dict[str, OptimizerKind] = {
-    "adam": OptimizerKind("Adam", "Adam (keras.optimizers.Adam)", _ADAM_LIKE),
-    "adamw": OptimizerKind("AdamW", "Adam with decoupled weight decay (keras.optimizers.AdamW)", _ADAM_LIKE),
+    "adam": OptimizerKind("Adam", "Adam (keras.optimizers.Adam)", {**_ADAM_LIKE, **_AMSGRAD}),
+    "adamw": OptimizerKind(
+        "AdamW", "Adam with decoupled weight decay (keras.optimizers.AdamW)", {**_ADAM_LIKE, **_AMSGRAD}
+    ),
     "sgd": OptimizerKind(
         "SGD",
         "stochastic gradient descent (keras.optimizers.SGD)",
@@ -156,6 +161,7 @@ OPTIMIZER_KINDS: dict[str, OptimizerKind] = {
             "rho": _num(0, 1, description="decay of the squared gradients' running mean (default 0.9)"),
             "momentum": _num(0, 1, description="default 0"),
             "epsilon": _EPSILON,
+            "centered": _bool("divide by the gradients' variance, not their mean square (default false)"),
         },
     ),
     "nadam": OptimizerKind("Nadam", "Adam with Nesterov momentum (keras.optimizers.Nadam)", _ADAM_LIKE),
@@ -174,6 +180,15 @@ OPTIMIZER_KINDS: dict[str, OptimizerKind] = {
         "Lion",
         "the sign of an interpolated momentum (keras.optimizers.Lion; usually 3-10x lower rates than Adam's)",
         {"beta_1": _beta_1(), "beta_2": _beta_2(0.99)},
+    ),
+    "adadelta": OptimizerKind(
+        "Adadelta",
+        "per-parameter steps from running averages of squared gradients and updates "
+        "(keras.optimizers.Adadelta; its rate is usually 1.0)",
+        {
+            "rho": _num(0, 1, description="decay of the running averages (default 0.95)"),
+            "epsilon": _EPSILON,
+        },
     ),
     "lamb": OptimizerKind(
         "Lamb", "Adam with layer-wise trust ratios, for large batches (keras.optimizers.Lamb)", _ADAM_LIKE
