@@ -226,18 +226,22 @@ def test_different_errors_from_one_var_are_each_reported():
 
 def test_a_backbone_var_of_the_wrong_type_is_one_error_pointing_at_the_item(tmp_path):
     spec = tmp_path / "b9.yaml"
-    spec.write_text(
+    text = (
         "cnnspec: 1\nname: b9\ninput: {shape: [64, 64, 3]}\nmodel:\n"
-        '  - backbone: {spec: zoo:resnet50, vars: {include_top: "no"}}\n'
-        "  - global_avg_pool2d\n  - dense: {units: 10, activation: softmax}\n",
-        encoding="utf-8",
+        '  - backbone: {spec: zoo:resnet50, vars: {classes: "ten"}}\n'
+        "  - global_avg_pool2d\n  - dense: {units: 10, activation: softmax}\n"
     )
+    spec.write_text(text, encoding="utf-8")
     (error,) = file_errors(spec)
-    assert (Path(error.loc.file).name, error.loc.line) == ("head.yaml", 14)
-    origin = next(n for n in error.notes if n.message.startswith("include_top is"))
-    assert origin.message.startswith("include_top is string 'no', set at ")
-    assert (Path(origin.loc.file).name, origin.loc.line, origin.loc.column) == ("b9.yaml", 5, 56)
-    assert error.notes[-1].message.startswith("same error at 1 more use: blocks.pooled_head.layers[2].when")
+    assert (Path(error.loc.file).name, error.loc.line) == ("head.yaml", 19)
+    origin = next(n for n in error.notes if n.message.startswith("classes is"))
+    assert origin.message.startswith("classes is string 'ten', set at ")
+    assert (Path(origin.loc.file).name, origin.loc.line, origin.loc.column) == ("b9.yaml", 5, 52)
+    # a var with var_choices (the zoo's include_top) is refused at the item itself
+    spec.write_text(text.replace('classes: "ten"', 'include_top: "no"'), encoding="utf-8")
+    (error,) = file_errors(spec)
+    assert (Path(error.loc.file).name, error.loc.line, error.loc.column) == ("b9.yaml", 5, 56)
+    assert error.message.endswith("to be true or false (its var_choices); received string 'no'")
 
 
 # -- the helpers and the editor ---------------------------------------------------------------------

@@ -53,7 +53,7 @@ def test_a_value_outside_the_choices_is_located_where_it_was_set(tmp_path: Path)
     assert compile_spec(str(family), overrides=["vars.pooling=null", "vars.scale=2.0"]).ir.nodes
     # on the command line: at the option's value, with a near choice
     (found,) = errors_of(family, "vars.pooling=agv")
-    expected = "expected var 'pooling' to be null, avg or max (its var_choices); received agv"
+    expected = "expected var 'pooling' to be null, avg or max (its var_choices); received string 'agv'"
     assert found.message.startswith(expected)
     assert found.path == "vars.pooling" and found.hint == "did you mean `avg`?"
     assert found.loc.file.startswith("<--set") and found.loc.column == 14
@@ -67,7 +67,7 @@ def test_a_value_outside_the_choices_is_located_where_it_was_set(tmp_path: Path)
     assert (found.loc.file, found.loc.line, found.loc.column) == (str(child), 4, 17)
     # an expression's value is checked too, at the var that holds it
     (found,) = errors_of(family, "vars.pooling=${act}")
-    assert "received relu" in found.message
+    assert "received string 'relu'" in found.message
 
 
 def test_the_declaration_and_the_variants_table_are_checked_whichever_variant_is_built(tmp_path: Path):
@@ -81,7 +81,7 @@ def test_the_declaration_and_the_variants_table_are_checked_whichever_variant_is
     # the table row is reported once, also when its variant is the one built
     for ref in (f"{family}#fam_a", f"{family}#fam_b"):
         (only,) = errors_of(ref)
-        assert only.path == "variants.fam_b.vars.scale" and "received 3" in only.message
+        assert only.path == "variants.fam_b.vars.scale" and "received integer 3" in only.message
 
 
 def test_a_librarys_choices_apply_to_the_specs_that_use_it(tmp_path: Path):
@@ -118,7 +118,7 @@ def test_a_backbones_vars_and_the_cli(tmp_path: Path):
     )
     result = runner.invoke(app, ["validate", str(spec)])
     assert result.exit_code == 1, result.output
-    assert f"{spec}:6:" in result.output and "received 1" in result.output
+    assert f"{spec}:6:" in result.output and "received integer 1" in result.output
     assert "in backbone 'zoo:mobilenet_v2'" in result.output and "Traceback" not in result.output
 
 
@@ -127,7 +127,7 @@ def test_the_search_space_draws_only_the_choices(tmp_path: Path):
     base = FAMILY + "data: {source: digits}\ntraining: {epochs: 1}\nsearch:\n  trials: 2\n  space:\n"
     spec.write_text(base + "    vars.pooling: {choice: [avg, mean]}\n", "utf-8")
     (found,) = errors_of(spec)
-    assert found.path == "search.space.vars.pooling" and "received mean" in found.message
+    assert found.path == "search.space.vars.pooling" and "received string 'mean'" in found.message
     assert found.loc.line == base.count("\n") + 1 and found.loc.column == 34
     spec.write_text(base + "    vars.scale: {int: [1, 2]}\n", "utf-8")
     (found,) = errors_of(spec)

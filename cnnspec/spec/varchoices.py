@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cnnspec.errors import SpecPath, did_you_mean
+from cnnspec.errors import SpecPath, describe_value, did_you_mean
 
 #: The top-level key (kept here: the schema, the composer and the resolver name it).
 KEY = "var_choices"
@@ -87,7 +87,7 @@ def refusal(name: str, value: Any, options: Sequence[Any]) -> Problem | None:
     words = [option for option in options if isinstance(option, str)]
     close = did_you_mean(value, words) if isinstance(value, str) else None
     return Problem(
-        f"expected var {name!r} to be {listing(options)} (its var_choices); received {shown(value)}",
+        f"expected var {name!r} to be {listing(options)} (its var_choices); received {describe_value(value)}",
         ("vars", name),
         close or f"set it to one of {listing(options)}",
     )
