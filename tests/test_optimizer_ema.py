@@ -14,7 +14,7 @@ import pytest
 
 from cnnspec.api import compile_text
 from cnnspec.errors import SpecError
-from tests.test_resume_exact import SPEC, copied_after, spec, stopped_after, untimed
+from tests.test_resume_exact import SPEC, assert_resumed_after_2_and_3_is, spec
 
 #: Two phases, each with its own averaged optimizer; the second accumulates two batches of the
 #: five an epoch has, so every epoch ends in the middle of an accumulation.
@@ -71,7 +71,7 @@ def test_an_averaged_phased_run_resumed_anywhere_is_the_uninterrupted_run(tmp_pa
     replayed from the snapshot's optimizer before the second phase's optimizer is set up) and
     in the middle of the second phase's accumulation: the uninterrupted run's history and
     weights each time. The average does change the model (a run without it differs)."""
-    from cnnspec.training.trainer import TrainingInterrupted, train
+    from cnnspec.training.trainer import train
 
     compiled = spec(EMA)
     whole = train(compiled, out=tmp_path / "whole")
@@ -79,11 +79,4 @@ def test_an_averaged_phased_run_resumed_anywhere_is_the_uninterrupted_run(tmp_pa
         spec(EMA.replace("use_ema: true, ema_momentum: 0.5", "use_ema: false")), out=tmp_path / "plain"
     )
     assert plain.metrics["weights_sha256"] != whole.metrics["weights_sha256"]
-    folders = {epochs: tmp_path / f"resumed-{epochs}" for epochs in (2, 3)}
-    with pytest.raises(TrainingInterrupted):
-        train(compiled, out=folders[3], callbacks=[copied_after(2, folders[3], folders[2]), stopped_after(3)])
-    for epochs in (2, 3):
-        resumed = train(compiled, resume=folders[epochs])
-        assert resumed.resumed_from == epochs
-        assert untimed(resumed.history) == untimed(whole.history), epochs
-        assert resumed.metrics["weights_sha256"] == whole.metrics["weights_sha256"], epochs
+    assert_resumed_after_2_and_3_is(whole, compiled, tmp_path)

@@ -129,11 +129,20 @@ def test_a_resumed_phased_run_is_the_uninterrupted_run(tmp_path: Path) -> None:
     gives the uninterrupted run's history and weights. One run stands for both interruptions:
     its folder is copied once epoch 2's snapshot is saved (as an interruption there leaves it),
     and it is interrupted after epoch 3."""
-    from cnnspec.training.trainer import TrainingInterrupted, train
+    from cnnspec.training.trainer import train
 
     compiled = spec(PHASED)
     whole = train(compiled, out=tmp_path / "whole")
     assert [row["phase"] for row in whole.history] == [1, 1, 2, 2]
+    assert_resumed_after_2_and_3_is(whole, compiled, tmp_path)
+
+
+def assert_resumed_after_2_and_3_is(whole: Any, compiled: Any, tmp_path: Path) -> None:
+    """A run of ``compiled`` interrupted after epoch 2 (a two-epoch first phase's boundary) and
+    after epoch 3, each resumed, gives ``whole``'s history and weights. One run stands for both
+    interruptions: its folder is copied once epoch 2's snapshot is saved."""
+    from cnnspec.training.trainer import TrainingInterrupted, train
+
     folders = {epochs: tmp_path / f"resumed-{epochs}" for epochs in (2, 3)}
     with pytest.raises(TrainingInterrupted):
         train(compiled, out=folders[3], callbacks=[copied_after(2, folders[3], folders[2]), stopped_after(3)])
