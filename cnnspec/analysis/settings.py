@@ -225,6 +225,32 @@ class CallbackConfig:
 
 
 @dataclass(frozen=True)
+class MixingConfig:
+    """``training.mixup`` or ``training.cutmix``: Keras' MixUp or CutMix on training batches."""
+
+    kind: str  # mixup | cutmix (a key of cnnspec.spec.sections.MIXING)
+    amount: float  # MixUp's alpha, CutMix's factor
+
+    @property
+    def setting(self) -> str:
+        """The name of Keras' argument (and of the spec's setting): ``alpha`` or ``factor``."""
+        from cnnspec.spec.sections import MIXING
+
+        return MIXING[self.kind].setting
+
+    @property
+    def keras_class(self) -> str:
+        """The class in ``keras.layers``: ``MixUp`` or ``CutMix``."""
+        from cnnspec.spec.sections import MIXING
+
+        return MIXING[self.kind].keras_class
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready (lock.json)."""
+        return {self.kind: {self.setting: self.amount}}
+
+
+@dataclass(frozen=True)
 class PhaseConfig:
     """One stage of training: its epochs, the layers frozen during it, its optimizer.
 
@@ -276,6 +302,8 @@ class TrainConfig:
     phases: tuple[PhaseConfig, ...] = ()
     #: Whether the spec wrote ``training.phases`` (lock.json and reports mark the boundaries).
     phased: bool = False
+    #: ``training.mixup`` / ``training.cutmix`` (``None``: training batches are not mixed)
+    mixing: MixingConfig | None = None
 
     def phase_at(self, epoch: int) -> int:
         """The index of the phase that trains epoch ``epoch`` (0-based); the last one past the end."""
@@ -1289,6 +1317,66 @@ def _class_weight(reader: _Reader) -> str | dict[str, float] | None:
     return {str(k): float(v) for k, v in value.items() if v is not POISONED}
 
 
+def mixing_keys(reader: _Reader) -> list[str]:
+    """The label-mixing keys the spec turns on (``training.mixup``, ``training.cutmix``), in
+    :data:`~cnnspec.spec.sections.MIXING` order: written, and not ``false`` (nothing, ``true`` or
+    a mapping is on). One whose expression failed counts as on: its error is reported, and the
+    checks that depend on it (the default loss) go on as the user meant."""
+    from cnnspec.spec.sections import MIXING
+
+    training = reader.doc.data.get("training")
+    if not isinstance(training, dict):
+        return []
+    return [key for key in MIXING if key in training and reader.value(("training", key)) is not False]
+
+
+def _mixing(reader: _Reader, tasks: tuple[OutputTask, ...]) -> MixingConfig | None:
+    """``training.mixup`` or ``training.cutmix`` (``None``: off). Mixing makes soft targets by
+    blending two images' labels, so it needs labels that blend: one classification output
+    (one-hot) or one multilabel output (multi-hot); a located error otherwise, and beside the
+    other mixing key (one way of mixing a batch; timm's switching between the two is not
+    offered)."""
+    from cnnspec.spec.sections import MIXING
+
+    keys = mixing_keys(reader)
+    if not keys:
+        return None
+    kind = keys[0]
+    if len(keys) > 1:
+        reader.error(
+            f"expected one of training.{' or training.'.join(MIXING)}; received both",
+            ("training", keys[1]),
+            "each training batch is mixed one way: keep one of them (or set the other to false)",
+            key=True,
+        )
+    entry = MIXING[kind]
+    amount = entry.default
+    if isinstance(reader.value(("training", kind)), dict):
+        # (a ``${…}`` passes the schema as text: held to the literal's bounds here, as Keras
+        # takes any number, and Beta(0, 0) gives NaN labels)
+        bounds = _number_bounds(entry.schema) or {}
+        amount = reader.number(("training", kind, entry.setting), amount, **bounds)
+    if len(tasks) > 1:
+        reader.error(
+            f"expected a model with one output for training.{kind}; this one has {len(tasks)} "
+            f"({', '.join(t.name for t in tasks)})",
+            ("training", kind),
+            "mixing blends the labels of one classification or multilabel output: remove "
+            f"training.{kind}, or train a single-output model",
+            key=True,
+        )
+    elif tasks and tasks[0].task not in ("classification", "multilabel"):
+        reader.error(
+            f"expected a classification or multilabel output for training.{kind}; this model's "
+            f"output is for {tasks[0].task}",
+            ("training", kind),
+            "mixing blends two images' labels by a share, which class probabilities and label sets "
+            f"take and {tasks[0].task} targets do not: remove training.{kind}",
+            key=True,
+        )
+    return MixingConfig(kind, float(amount))
+
+
 def _distribute(reader: _Reader) -> tuple[str, float]:
     """``runtime.distribute`` (a strategy name, or ``{strategy, startup_timeout}``)."""
     value = reader.known(("runtime", "distribute"), "default")
@@ -1372,6 +1460,7 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
             "random_* layers into the augmentation: section, which runs them on the data, "
             "outside the model",
         )
+    mixing = _mixing(reader, tasks)
     strategy, startup_timeout = _distribute(reader)
     optimizer = _optimizer(reader)
     phases = _phases(reader, compiled, optimizer)
@@ -1399,6 +1488,7 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
         inter_op_threads=reader.number(("runtime", "threads", "inter_op"), 0, integer=True, minimum=0),
         output_units=units,
         tasks=tasks,
+        mixing=mixing,
     )
     callbacks = _callbacks(reader, config, data.validation_split > 0)
     diags.raise_if_errors()

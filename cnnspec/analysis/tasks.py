@@ -27,6 +27,7 @@ from cnnspec.analysis.settings import (
     LossConfig,
     MetricConfig,
     SpecPath,
+    mixing_keys,
     output_activation,
 )
 from cnnspec.ir import ancestors
@@ -325,7 +326,20 @@ def _one_output(
     default_loss = LOSSES_OF_TASK[task][0]
     if task in ("classification", "segmentation") and units == 1:
         default_loss = "binary_crossentropy"
+    mixing = mixing_keys(reader)
+    if mixing and default_loss == "sparse_categorical_crossentropy" and task == "classification":
+        # mixed labels are shares of two classes, which only the one-hot loss takes (the same
+        # from_logits and label_smoothing apply to it)
+        default_loss = "categorical_crossentropy"
     loss = parse_loss((*base, "loss"), units if shape_ok else 0, activation, default_loss, task)
+    if mixing and task == "classification" and loss.name == "sparse_categorical_crossentropy":
+        reader.error(
+            f"expected categorical_crossentropy with training.{mixing[0]}; "
+            "sparse_categorical_crossentropy takes one class index per image, and a mixed image's "
+            "label is a share of two classes",
+            (*base, "loss"),
+            "write loss: categorical_crossentropy, or leave the loss out (with mixing it is the default)",
+        )
     if loss.name not in LOSSES_OF_TASK[task]:
         reader.error(
             f"expected a {task} loss ({', '.join(LOSSES_OF_TASK[task])}); received {loss.name}",

@@ -177,6 +177,19 @@ def metric_nodes(config: TrainConfig) -> list[ast.expr]:
     return out
 
 
+def mixing_source(config: TrainConfig, seed_name: str = "SEED") -> str:
+    """The constructor of ``training.mixup``/``cutmix``'s Keras layer (``""``: no mixing),
+    seeded with the script's seed, as ``cnnspec train`` seeds it with the run's
+    (:func:`cnnspec.training.mixing.build_mixing`, float32 under mixed precision alike)."""
+    mixing = config.mixing
+    if mixing is None:
+        return ""
+    kwargs: dict[str, Any] = {mixing.setting: mixing.amount, "seed": ast.Name(seed_name, ast.Load())}
+    if config.mixed_precision:
+        kwargs["dtype"] = "float32"
+    return unparse(_call(_name("keras", "layers", mixing.keras_class), **kwargs))
+
+
 #: Callbacks that watch a monitored value in a direction (their ``mode``).
 MONITORING = frozenset({"early_stopping", "reduce_lr_on_plateau", "model_checkpoint"})
 
@@ -519,6 +532,8 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "class_weight": "None" if class_weight is None else py_literal(class_weight),
         "balanced": class_weight == "balanced",
         "one_hot": config.one_hot_labels,
+        "mixing": mixing_source(config),
+        "mixing_key": config.mixing.kind if config.mixing is not None else "",
         "binary": config.binary,
         "threshold": 0.0 if config.loss.from_logits else 0.5,
         "jit_compile": config.jit_compile,

@@ -8,7 +8,7 @@ document the defaults the trainer applies when a key is left out.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from cnnspec.spec.optimizers import LEARNING_RATE_SCHEMA, OPTIMIZER_SCHEMA
 from cnnspec.spec.schema_parts import EXPR
@@ -414,6 +414,62 @@ PHASE_SCHEMA = _obj(
     ("epochs",),
     "one stage of training: its epochs, what is frozen, its optimizer",
 )
+
+
+class MixingKind(NamedTuple):
+    """One label-mixing regulariser of ``training:`` (:data:`MIXING`)."""
+
+    setting: str  # its one setting: the argument Keras' layer takes
+    keras_class: str  # the layer in keras.layers
+    default: float  # Keras' default for the setting
+    schema: dict[str, Any]  # the setting's JSON Schema (its bounds: what Keras reads right)
+    description: str
+
+
+#: The label-mixing regularisers of ``training:`` (Keras' MixUp and CutMix, applied to whole
+#: training batches in the input pipeline), by key: the one registry the schema, the settings
+#: (analysis/settings.py), the trainer and the generated script read. ``true`` or nothing
+#: (``mixup:``) is on with Keras' default, ``false`` off (a spec that ``extends`` one with
+#: mixing turns it off so: a merge cannot remove a key).
+MIXING = {
+    "mixup": MixingKind(
+        "alpha",
+        "MixUp",
+        0.2,
+        _num(
+            0,
+            exclusive=True,
+            description="the Beta(alpha, alpha) distribution each image's share is drawn from: "
+            "small values mix little (most shares near 0 or 1), 1 mixes uniformly (default 0.2)",
+        ),
+        "MixUp: blend each training image with another of its batch, and their labels by the same "
+        "share (one-hot or multi-hot). true: alpha 0.2; false: off",
+    ),
+    "cutmix": MixingKind(
+        "factor",
+        "CutMix",
+        1.0,
+        _num(
+            0,
+            1,
+            exclusive=True,
+            description="Keras' CutMix factor: each batch draws alpha uniformly in (0, factor] and "
+            "each image's share from Beta(alpha, alpha) (default 1)",
+        ),
+        "CutMix: paste a random box of another training image of the batch into each image, and "
+        "mix their labels by the box's share of the pixels. true: factor 1; false: off",
+    ),
+}
+
+
+def _mixing_schema(kind: MixingKind) -> dict[str, Any]:
+    """The schema of one :data:`MIXING` key: a switch, nothing (on, defaults), or its setting."""
+    return {
+        "anyOf": [BOOL, {"type": "null"}, _obj({kind.setting: kind.schema})],
+        "description": kind.description + " (classification and multilabel; not beside the other)",
+    }
+
+
 TASKS = ["classification", "multilabel", "regression", "segmentation"]
 _TASK = {
     "enum": TASKS,
@@ -466,6 +522,7 @@ TRAINING_SCHEMA = _obj(
             ],
             "description": "'balanced', or {class index or name: weight} (unlisted classes weigh 1)",
         },
+        **{key: _mixing_schema(kind) for key, kind in MIXING.items()},
         "seed": _int(
             0,
             2**32 - 1,

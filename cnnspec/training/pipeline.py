@@ -1,4 +1,5 @@
-"""The tf.data input pipeline: shuffle (seeded) → batch → scale → augment whole batches → prefetch.
+"""The tf.data input pipeline: shuffle (seeded) → batch → scale → augment whole batches → mix
+labels (``training.mixup``/``cutmix``) → prefetch.
 
 Scaling, one-hot encoding and augmentation run on whole batches, not per image: Keras'
 preprocessing layers are vectorised, so one call per batch is far cheaper than one per image
@@ -67,6 +68,7 @@ def make_dataset(
     repeat: bool = False,
     cache_file: Path | None = None,
     shard: tuple[int, int] | None = None,
+    mixing: Any = None,
 ) -> Any:
     """A batched ``tf.data.Dataset`` of ``(images, labels)``.
 
@@ -77,7 +79,8 @@ def make_dataset(
     read from disk batch by batch (:func:`cnnspec.training.stream.make_stream`, which takes
     ``cache_file`` for ``data.cache: disk`` and ``shard``, ``(count, index)``, to read only
     one worker's part of the files). A ``repeat``-ed dataset is batched at most ``len(x)``
-    images at a time (a larger batch would hold every image several times).
+    images at a time (a larger batch would hold every image several times). ``mixing``: Keras'
+    MixUp or CutMix layer (:mod:`cnnspec.training.mixing`), applied to training batches only.
     """
     from cnnspec.training.filelist import ImageFiles
 
@@ -87,6 +90,7 @@ def make_dataset(
         return make_stream(
             x, y, settings, training=training, seed=seed, augmentation=augmentation,
             shuffle_buffer=shuffle_buffer, repeat=repeat, cache_file=cache_file, shard=shard,
+            mixing=mixing,
         )  # fmt: skip
     import tensorflow as tf
 
@@ -113,7 +117,9 @@ def make_dataset(
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(settings.batch_size).map(load)
-    return finish(dataset, augmentation if training else None, settings.prepare_targets)
+    if not training:
+        augmentation = mixing = None  # validation and test data are never augmented nor mixed
+    return finish(dataset, augmentation, settings.prepare_targets, mixing)
 
 
 class _CountedClass:
@@ -181,10 +187,10 @@ def batch_preparer(settings: PipelineSettings) -> Any:
     return prepare
 
 
-def finish(dataset: Any, augmentation: Any = None, prepare_targets: Any = None) -> Any:
+def finish(dataset: Any, augmentation: Any = None, prepare_targets: Any = None, mixing: Any = None) -> Any:
     """Batched, prepared ``dataset`` → augmented (training only; a :class:`JointAugmentation`
-    moves masks with their images) → targets prepared → prefetched, with the fixed knobs of the
-    module docstring."""
+    moves masks with their images) → targets prepared → mixed (``mixing``: Keras' MixUp or
+    CutMix; training only) → prefetched, with the fixed knobs of the module docstring."""
     import tensorflow as tf
 
     # One batch at a time: Keras' random layers draw their seeds from one state variable, so
@@ -196,6 +202,12 @@ def finish(dataset: Any, augmentation: Any = None, prepare_targets: Any = None) 
         dataset = dataset.map(lambda images, labels: (augmentation(images, training=True), labels))
     if prepare_targets is not None:  # one-hot masks, float multi-hot rows, ...
         dataset = dataset.map(lambda images, labels: (images, prepare_targets(labels)))
+    if mixing is not None:
+        from cnnspec.training.mixing import mix_batch
+
+        # last: it blends augmented images, and labels once they are one-hot or multi-hot
+        # floats; one batch at a time, as the augmentation, for its seed generator's sake
+        dataset = dataset.map(lambda images, labels: mix_batch(mixing, images, labels))
     options = tf.data.Options()
     options.autotune.enabled = False  # see the module docstring
     return dataset.prefetch(PREFETCH_BATCHES).with_options(options)

@@ -273,6 +273,8 @@ def _start(
         },
         # every phase with the layers it freezes (one phase for a run without training.phases)
         "phases": [phase.describe() for phase in config.phases],
+        # training.mixup / cutmix with its defaults filled in (absent: batches are not mixed)
+        **({"mixing": config.mixing.describe()} if config.mixing is not None else {}),
         "versions": versions(),
         "machine": machine(),
     }

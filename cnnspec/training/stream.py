@@ -1,5 +1,6 @@
 """The streamed input pipeline: image files → shuffle → parallel read + decode + resize → batch
-→ scale → augment → prefetch, with memory bounded by a few batches whatever the folder's size.
+→ scale → augment → mix → prefetch, with memory bounded by a few batches whatever the folder's
+size (the steps after the batch are the in-memory pipeline's own: :func:`pipeline.finish`).
 
 Only the file *indices* are shuffled (every epoch, seeded, like the in-memory pipeline), so the
 shuffle costs eight bytes per image. Each image is decoded by
@@ -210,12 +211,14 @@ def make_stream(
     repeat: bool = False,
     cache_file: Path | None = None,
     shard: tuple[int, int] | None = None,
+    mixing: Any = None,
 ) -> Any:
     """A batched ``tf.data.Dataset`` of ``(images, labels)`` read from ``files``.
 
     ``shard=(count, index)``: read only every ``count``-th file from ``index`` (one worker's
     part; the parts are disjoint and cover every file). ``files.cache``: ``memory`` keeps the
     decoded images in memory, ``disk`` in ``cache_file`` (without one, nothing is cached).
+    ``augmentation`` and ``mixing`` apply to training batches only (as in :func:`make_dataset`).
     """
     import tensorflow as tf
 
@@ -262,7 +265,9 @@ def make_stream(
     else:  # as many batches as every other worker (see shard_batches)
         dataset = _batched(dataset, sizes)
     dataset = dataset.map(batch_preparer(settings))
-    return finish(dataset, augmentation if training else None, settings.prepare_targets)
+    if not training:
+        augmentation = mixing = None  # validation and test data are never augmented nor mixed
+    return finish(dataset, augmentation, settings.prepare_targets, mixing)
 
 
 def make_keras_callback(on_bad_file: str) -> Any:

@@ -418,6 +418,7 @@ def _run(
     from cnnspec.training.distribute import Distribution, prepare_model
     from cnnspec.training.interrupts import GATE
     from cnnspec.training.joint_augment import build_joint_augmentation
+    from cnnspec.training.mixing import build_mixing
     from cnnspec.training.pipeline import PipelineSettings, counted, make_dataset
 
     if dataset.streamed:
@@ -483,6 +484,7 @@ def _run(
     )
     model = compiled_model(jit)
     augmentation = build_joint_augmentation(compiled.ir, dataset.target) or build_augmentation(compiled.ir)
+    mixing = build_mixing(config, seed)  # training.mixup / cutmix: Keras' MixUp or CutMix
 
     def training_data(batch_size: int, shard: tuple[int, int] | None) -> Any:
         return make_dataset(
@@ -496,6 +498,7 @@ def _run(
             repeat=config.steps_per_epoch is not None,
             cache_file=run_dir / CACHE_FILE if config.data.cache == "disk" else None,
             shard=shard,
+            mixing=mixing,
         )
 
     if dataset.streamed:  # each worker reads only its part of the files
@@ -567,7 +570,7 @@ def _run(
     snapshot, arrays = restored if restored else (None, {})
     initial_epoch = snapshot.epoch if snapshot else 0
     if snapshot is not None and not (snapshot.complete or snapshot.stopped_early):
-        _resume_random_state(snapshot, arrays, [model, augmentation], data_counter, notes)
+        _resume_random_state(snapshot, arrays, [model, augmentation, mixing], data_counter, notes)
     for note in notes:
         display.warn(note)
     if snapshot is not None:
@@ -583,7 +586,7 @@ def _run(
     spec_cbs = spec_callbacks(config, run_dir)
     recorder = Recorder(
         run_dir, state, spec_cbs, snapshot, arrays, config.callback("csv_logger") is not None,
-        random_owners=[model, augmentation], data=data_counter,
+        random_owners=[model, augmentation, mixing], data=data_counter,
     )  # fmt: skip
     keys = config.logged_names(has_val)
     progress = display.callback(config.epochs, steps, keys, initial_epoch)

@@ -1,0 +1,418 @@
+"""``training.mixup`` and ``training.cutmix``: Keras' MixUp and CutMix on training batches.
+
+The settings (defaults, expressions, the loss they imply) and every refusal, located, come
+first: TensorFlow-free, as ``cnnspec validate`` reports them. Then (slow) what training does:
+training batches are mixed and validation batches are not, a run trains and scores with them
+(classification and multilabel), and a resumed run is the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cnnspec.analysis.settings import training_config
+from cnnspec.api import compile_text
+from cnnspec.backends.python_emitter import generate_code
+from cnnspec.cli.app import app
+from tests.conftest import ROOT
+
+#: A digits classifier; TRAINING is replaced by the rest of its ``training`` section.
+CLASSIFIER = """\
+cnnspec: 1
+name: mix
+input: {shape: [8, 8, 1]}
+vars: {a: 0.1}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - flatten
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 60}
+training:
+  epochs: 1
+TRAINING
+"""
+#: A multilabel model on the shapes source (which shapes an image holds).
+MULTILABEL = """\
+cnnspec: 1
+name: mixlabels
+input: {shape: [16, 16, 3]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - dense: {units: 3, activation: sigmoid}
+data: {source: {shapes: {images: 40, target: multilabel, seed: 2}}, validation_split: 0.25}
+training:
+  epochs: 2
+  batch_size: 8
+  seed: 3
+TRAINING
+"""
+
+
+def classifier(training: str) -> str:
+    return CLASSIFIER.replace("TRAINING\n", training)
+
+
+def config_of(text: str) -> Any:
+    return training_config(compile_text(text, "spec.yaml"))
+
+
+# -- settings ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("written", "kind", "amount"),
+    [
+        ("  mixup: true\n", "mixup", 0.2),  # Keras' defaults
+        ("  mixup:\n", "mixup", 0.2),  # nothing: on, as a layer item with nothing is
+        ("  mixup: {}\n", "mixup", 0.2),
+        ("  mixup: {alpha: '${a * 4}'}\n", "mixup", 0.4),  # an expression (search can tune it)
+        ("  cutmix: true\n", "cutmix", 1.0),
+        ("  cutmix: {factor: 0.5}\n", "cutmix", 0.5),
+        ("  cutmix: {factor: 1}\n", "cutmix", 1.0),
+    ],
+)
+def test_mixing_settings_and_their_defaults(written: str, kind: str, amount: float) -> None:
+    config = config_of(classifier(written))
+    assert config.mixing is not None and (config.mixing.kind, config.mixing.amount) == (kind, amount)
+    assert config.mixing.amount == pytest.approx(amount)
+    # mixed labels are shares of two classes: the default loss is the one-hot one
+    assert config.loss.name == "categorical_crossentropy" and config.one_hot_labels
+
+
+def test_false_turns_mixing_off_and_the_loss_stays_sparse() -> None:
+    """``false`` is off (a spec that extends one with mixing turns it off so; a merge cannot
+    remove a key), and nothing else of the run changes."""
+    config = config_of(classifier("  mixup: false\n"))
+    assert config.mixing is None and config.loss.name == "sparse_categorical_crossentropy"
+    assert config_of(classifier("  mixup: true\n  cutmix: false\n")).mixing.kind == "mixup"
+
+
+def test_the_one_hot_loss_keeps_from_logits_and_label_smoothing() -> None:
+    linear = classifier("  mixup: true\n").replace("{units: 10, activation: softmax}", "10")
+    assert config_of(linear).loss.from_logits  # a linear head: logits, as without mixing
+    config = config_of(
+        classifier("  cutmix: true\n  loss: {categorical_crossentropy: {label_smoothing: 0.1}}\n")
+    )
+    assert (config.loss.name, config.loss.label_smoothing) == ("categorical_crossentropy", 0.1)
+
+
+def test_multilabel_and_binary_outputs_mix_their_float_targets() -> None:
+    config = config_of(MULTILABEL.replace("TRAINING\n", "  mixup: {alpha: 0.4}\n"))
+    assert config.task == "multilabel" and config.loss.name == "binary_crossentropy"
+    assert config.mixing is not None and config.mixing.amount == 0.4
+    binary = classifier("  cutmix: true\n").replace(
+        "{units: 10, activation: softmax}", "{units: 1, activation: sigmoid}"
+    )
+    binary = binary.replace("source: digits,", "source: digits, classes: [0, 1],")
+    config = config_of(binary)
+    assert config.binary and config.mixing is not None and not config.one_hot_labels
+
+
+# -- refusals, located (cnnspec validate, TensorFlow-free) -------------------------------------------
+REGRESSION = """\
+cnnspec: 1
+name: mixcount
+input: {shape: [16, 16, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - dense: 1
+data: {source: {shapes: {images: 20, target: count}}}
+training:
+  loss: mse
+  mixup: true
+"""
+SEGMENTATION = """\
+cnnspec: 1
+name: mixmasks
+input: {shape: [16, 16, 3]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}
+data: {source: {shapes: {images: 20, target: mask}}}
+training:
+  cutmix: {factor: 0.5}
+"""
+TWO_OUTPUTS = """\
+cnnspec: 1
+name: mixtwo
+input: {shape: [16, 16, 3]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d:
+    id: feat
+  - dense: {units: 3, activation: softmax}
+    id: kind
+  - dense: 1
+    inputs: feat
+    id: area
+outputs: [kind, area]
+data: {source: {shapes: {images: 20, target: {kind: class, area: area}}}}
+training:
+  outputs: {area: {task: regression, loss: mse}}
+  mixup: true
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "path", "words"),
+    [
+        (
+            classifier("  mixup: true\n  cutmix: true\n"),
+            (13, 3),
+            "training.cutmix",
+            ["expected one of training.mixup or training.cutmix; received both", "keep one"],
+        ),
+        (
+            classifier("  mixup: {alpha: '${a - 1}'}\n"),
+            (12, 18),
+            "training.mixup.alpha",
+            ["expected a number > 0; received -0.9"],
+        ),
+        (
+            classifier("  mixup: {alpha: 0}\n"),
+            (12, 18),
+            "training.mixup.alpha",
+            ["expected a number > 0; received integer 0"],
+        ),
+        (
+            classifier("  cutmix: {factor: 1.5}\n"),
+            (12, 20),
+            "training.cutmix.factor",
+            ["> 0 and ≤ 1; received number 1.5"],
+        ),
+        (
+            classifier("  cutmix: {factor: '${a - 0.1}'}\n"),
+            (12, 20),
+            "training.cutmix.factor",
+            ["> 0 and ≤ 1; received 0.0"],
+        ),
+        (
+            classifier("  mixup: {beta: 2}\n"),
+            (12, 11),
+            "training.mixup.beta",
+            ["unknown key 'beta'", "keys: alpha"],
+        ),
+        (
+            classifier("  mixup: true\n  loss: sparse_categorical_crossentropy\n"),
+            (13, 9),
+            "training.loss",
+            ["expected categorical_crossentropy with training.mixup", "write loss: categorical_crossentropy"],
+        ),
+        (
+            REGRESSION,
+            (11, 3),
+            "training.mixup",
+            ["expected a classification or multilabel output for training.mixup", "regression", "remove"],
+        ),
+        (
+            SEGMENTATION,
+            (9, 3),
+            "training.cutmix",
+            ["expected a classification or multilabel output for training.cutmix", "segmentation"],
+        ),
+        (
+            TWO_OUTPUTS,
+            (17, 3),
+            "training.mixup",
+            ["expected a model with one output for training.mixup; this one has 2 (kind, area)"],
+        ),
+    ],
+    ids=[
+        "both",
+        "alpha-expression",
+        "alpha-zero",
+        "factor-above-1",
+        "factor-expression",
+        "unknown-setting",
+        "sparse-loss",
+        "regression",
+        "segmentation",
+        "two-outputs",
+    ],
+)
+def test_every_refusal_is_located_by_validate(runner, write_spec, text, where, path, words) -> None:
+    spec = write_spec(text)
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    output = " ".join(result.output.split())  # (rich wraps long lines)
+    line, column = where
+    assert f"spec.yaml:{line}:{column}: error: {path}" in output, output
+    for word in words:
+        assert word in output, (word, output)
+    assert "Traceback" not in result.output
+
+
+SEARCHED = """\
+search:
+  trials: 2
+  space:
+    training.mixup.alpha: {float: [LOW, 0.8]}
+"""
+
+
+def test_a_search_tunes_alpha_within_its_bounds(runner, write_spec) -> None:
+    """``alpha`` is a number setting like any other: a search space may draw it, and a range
+    reaching below its bound is refused where it is written."""
+    text = classifier("  mixup: {alpha: 0.2}\n") + SEARCHED
+    result = runner.invoke(app, ["validate", str(write_spec(text.replace("LOW", "0.1")))])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["validate", str(write_spec(text.replace("LOW", "-0.5")))])
+    assert result.exit_code == 1
+    assert "spec.yaml:16:36: error: training.mixup.alpha: expected a number > 0" in " ".join(
+        result.output.split()
+    )
+
+
+def test_validate_and_codegen_of_a_mixing_spec_stay_free_of_tensorflow(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(classifier("  cutmix: {factor: 0.5}\n"), encoding="utf-8")
+    probe = (
+        "import sys\n"
+        "from cnnspec.api import compile_spec, validate\n"
+        "from cnnspec.analysis.settings import training_config\n"
+        "from cnnspec.backends.python_emitter import generate_code\n"
+        f"compiled = compile_spec({str(spec)!r})\n"
+        "training_config(compiled)\n"
+        "assert 'CutMix(' in generate_code(compiled, script=True).text\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
+# -- the generated script ---------------------------------------------------------------------------
+def test_the_script_builds_keras_mixup_seeded_with_its_seed_and_mixes_training_batches_only() -> None:
+    code = generate_code(
+        compile_text(classifier("  mixup: {alpha: 0.3}\n  seed: 4\n"), "spec.yaml"), script=True
+    ).text
+    assert "# training.mixup: applied to the training batches only" in code
+    assert "mixing = keras.layers.MixUp(alpha=0.3, seed=SEED)\n" in code
+    assert "keras.losses.CategoricalCrossentropy(from_logits=False, label_smoothing=0.0)" in code
+    assert "if training and mixing is not None:" in code and code.count("mixing=mixing") == 1
+    # mixed precision: the layer computes in float32, as in cnnspec train (labels are float32)
+    mixed = classifier("  cutmix: true\nruntime: {mixed_precision: true}\n")
+    code = generate_code(compile_text(mixed, "spec.yaml"), script=True).text
+    assert 'keras.layers.CutMix(factor=1.0, seed=SEED, dtype="float32")' in code
+    plain = generate_code(compile_text(classifier(""), "spec.yaml"), script=True).text
+    assert "mixing" not in plain and "MixUp" not in plain
+
+
+def test_the_task_script_mixes_multi_hot_targets_after_preparing_them() -> None:
+    code = generate_code(
+        compile_text(MULTILABEL.replace("TRAINING\n", "  cutmix: true\n"), "m.yaml"), script=True
+    ).text
+    prepared = code.index("dataset = dataset.map(with_targets")
+    assert prepared < code.index("dataset = dataset.map(mix)")
+    assert "mixing = keras.layers.CutMix(factor=1.0, seed=SEED)\n" in code
+
+
+# -- training (TensorFlow) --------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+def test_training_batches_are_mixed_and_validation_batches_are_not(kind: str) -> None:
+    """The pipeline with the run's mixing layer: each training image is blended with (MixUp) or
+    has pixels from (CutMix) another image of its batch, and its one-hot label becomes a share of
+    two; the same data read for validation is left as it is. The same seed mixes alike."""
+    from cnnspec.training.mixing import build_mixing
+    from cnnspec.training.pipeline import PipelineSettings, make_dataset
+
+    config = config_of(classifier(f"  {kind}: true\n"))
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 8, 8, 1)).astype("float32")
+    y = np.arange(16) % 4
+    settings = PipelineSettings(batch_size=16, num_classes=4, one_hot=True)
+
+    def first_batch(**kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = next(iter(make_dataset(x, y, settings, seed=1, **kwargs)))
+        return images.numpy(), labels.numpy()
+
+    plain_images, plain_labels = first_batch(training=True)  # the same shuffle, unmixed
+    images, labels = first_batch(training=True, mixing=build_mixing(config, 7))
+    np.testing.assert_allclose(labels.sum(axis=1), 1.0, atol=1e-5)
+    soft = (labels > 1e-3) & (labels < 1 - 1e-3)
+    assert soft.any(axis=1).sum() >= 4, labels  # labels are shares of two classes
+    assert not np.allclose(images, plain_images)
+    for image, label in zip(images, labels, strict=True):
+        # each mixed image is made of the batch's images: a blend of two, or pixels of two
+        if kind == "cutmix":
+            assert np.isclose(image[None], plain_images, atol=1e-6).any(axis=0).all()
+        else:
+            assert plain_images.min() - 1e-6 <= image.min() and image.max() <= plain_images.max() + 1e-6
+        assert np.count_nonzero(label > 1e-6) <= 2
+    again_images, again_labels = first_batch(training=True, mixing=build_mixing(config, 7))
+    np.testing.assert_array_equal(again_labels, labels)  # the same seed mixes alike
+    np.testing.assert_array_equal(again_images, images)
+    # validation (and test) data: never mixed, whatever the caller passes
+    images, labels = first_batch(training=False, mixing=build_mixing(config, 7))
+    np.testing.assert_array_equal(labels, np.eye(4, dtype="float32")[y])
+    np.testing.assert_array_equal(images, x)
+    assert not np.array_equal(plain_labels, labels)  # (the training batch was shuffled)
+
+
+@pytest.mark.slow
+def test_a_classifier_trains_with_mixup_across_phases_and_scores_on_unmixed_data(tmp_path: Path) -> None:
+    """Phases keep the mixing on; precision, AUC and top-k accuracy compute on the one-hot
+    labels; class_weight weighs a mixed image by its larger share's class (Keras' argmax)."""
+    from cnnspec.training.trainer import train
+
+    text = classifier(
+        "  mixup: {alpha: 0.4}\n  seed: 2\n  class_weight: balanced\n"
+        "  metrics: [accuracy, precision, auc, {top_k_accuracy: {k: 3}}]\n"
+        "  phases: [{epochs: 1}, {epochs: 1, learning_rate: 0.0005}]\n"
+    ).replace("  epochs: 1\n", "")
+    result = train(compile_text(text, "spec.yaml"), out=tmp_path / "run")
+    assert [row["phase"] for row in result.history] == [1, 2]
+    for row in result.history:
+        for key in ("loss", "accuracy", "precision", "auc", "top_3_accuracy", "val_loss", "val_auc"):
+            assert np.isfinite(row[key]), (key, row)
+    assert 0 <= result.metrics["test_accuracy"] <= 1 and np.isfinite(result.metrics["test_auc"])
+    lock = json.loads((tmp_path / "run" / "lock.json").read_text(encoding="utf-8"))
+    assert lock["mixing"] == {"mixup": {"alpha": 0.4}}
+    assert lock["tasks"][0]["loss"] == "categorical_crossentropy"
+
+
+@pytest.mark.slow
+def test_a_multilabel_model_trains_with_cutmix_under_a_distribution_strategy(tmp_path: Path) -> None:
+    """Multi-hot float rows mix as they are; F1, precision, recall and AUC still compute. The
+    mixing runs in the input pipeline, before the strategy distributes the batches."""
+    from cnnspec.training.trainer import train
+
+    text = MULTILABEL.replace(
+        "TRAINING\n",
+        "  cutmix: {factor: 0.8}\n  metrics: [f1, precision, recall, auc]\nruntime: {distribute: mirrored}\n",
+    )
+    result = train(compile_text(text, "spec.yaml"), out=tmp_path / "run")
+    assert len(result.history) == 2
+    for key in ("loss", "f1", "precision", "recall", "auc", "val_f1"):
+        assert np.isfinite(result.history[-1][key]), key
+    lock = json.loads((tmp_path / "run" / "lock.json").read_text(encoding="utf-8"))
+    assert lock["mixing"] == {"cutmix": {"factor": 0.8}}
+
+
+@pytest.mark.slow
+def test_a_resumed_run_with_mixup_is_the_uninterrupted_run(tmp_path: Path) -> None:
+    """Killed after epoch 2 and resumed: the mixing layer's seed generator is one of the run's
+    random owners, saved in each snapshot, so epoch 3 mixes the batches the uninterrupted run
+    mixes: the same history and weights. (The interrupted run's epochs 1-2 equal the whole
+    run's too: the same seed repeats a run.)"""
+    from cnnspec.training.trainer import train
+    from tests.test_resume_exact import interrupted_then_resumed, spec, untimed
+
+    compiled = spec("  epochs: 3\n  optimizer: {adam: {learning_rate: 0.003}}\n  mixup: {alpha: 0.4}")
+    assert training_config(compiled).mixing is not None
+    whole = train(compiled, out=tmp_path / "whole")
+    resumed = interrupted_then_resumed(compiled, tmp_path / "resumed", 2)
+    assert resumed.resumed_from == 2
+    assert not any("holds no random state" in note for note in resumed.notes)
+    assert untimed(resumed.history) == untimed(whole.history)
+    assert resumed.metrics["weights_sha256"] == whole.metrics["weights_sha256"]

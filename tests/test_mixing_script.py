@@ -1,0 +1,54 @@
+"""`codegen --script` mixes training batches as `cnnspec train` does: the same Keras MixUp or
+CutMix layer, seeded alike, after the augmentation and the labels (one-hot for a classifier,
+multi-hot floats for a multilabel output) — so the script's history is train's, to 1e-6.
+
+Each test runs the generated script in a fresh process and `cnnspec train` in this one, on tiny
+data: image files streamed from disk (MixUp after a random augmentation) and the embedded shapes
+source (CutMix on multi-hot targets); 2 epochs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import test_codegen_parity as files
+from tests.test_script_parity_audit import assert_same_history, run_both
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Your input ran out of data")]
+
+#: A classifier of image files streamed from a folder, with a random augmentation before the
+#: mixing (both draw from seed generators).
+MIXUP = files.SPEC.replace(
+    "data: {source:", "augmentation:\n  - random_translation: 0.1\ndata: {source:"
+).replace("  seed: 9\n", "  mixup: {alpha: 0.4}\n  seed: 9\n")
+
+CUTMIX = """\
+cnnspec: 1
+name: audit
+input: {shape: [16, 16, 3]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - dense: {units: 3, activation: sigmoid}
+data: {source: {shapes: {images: 40, target: multilabel, seed: 2}}, validation_split: 0.25}
+training:
+  epochs: 2
+  batch_size: 8
+  optimizer: {adam: {learning_rate: 0.01}}
+  metrics: [f1, auc]
+  cutmix: {factor: 0.8}
+  seed: 13
+"""
+
+
+def test_the_script_mixes_streamed_image_files_as_cnnspec_train_does(tmp_path):
+    assert "random_translation" in MIXUP and "mixup: {alpha: 0.4}" in MIXUP
+    theirs, ours = files.run_both(tmp_path, MIXUP)
+    assert_same_history(theirs, ours)
+    assert theirs["test"]["loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
+
+
+def test_the_task_script_mixes_multi_hot_targets_as_cnnspec_train_does(tmp_path):
+    theirs, _, ours = run_both(tmp_path, CUTMIX)
+    assert_same_history(theirs, ours)
+    assert theirs["history"]["loss"] == pytest.approx([row["loss"] for row in ours.history], abs=1e-6)
