@@ -34,6 +34,7 @@ LOCK = {
     "spec_hash": "0123456789abcdef0123456789",
     "seed": 42,
     "deterministic": True,
+    "mixing": {"mixup": {"alpha": 0.4}},
     "data": {
         "kind": "npz",
         "path": "/data/shapes.npz",
@@ -124,6 +125,7 @@ def test_the_run_is_described_from_lock_json(page):
     assert "trained 2026-01-02 03:04:05+0000" in text
     assert "npz (/data/shapes.npz): 1,200 training, 100 validation, 300 test images of 8×8×1" in text
     assert "seed 42 (deterministic)" in text
+    assert "label mixing mixup, alpha 0.4" in text
     assert "python 3.11.9, cnnspec 0.9" in text and "onnx" not in text
     assert "Linux-x86_64, 16 CPUs, GPU: H200" in text
     assert "spec hash 0123456789abcdef…" in text

@@ -72,6 +72,13 @@ def _not_a_figure(value: Any) -> str:
     return "not a number (the run diverged)" if text in ("nan", "inf", "-inf") else "–"
 
 
+def _mixing_text(kind: Any, settings: Any) -> str:
+    """``mixup, alpha 0.2`` from lock.json's ``mixing`` entry (any other shape as it is)."""
+    if not isinstance(settings, dict):
+        return str(kind)
+    return ", ".join([str(kind), *(f"{name} {value}" for name, value in settings.items())])
+
+
 def _meta(run: Run) -> dict[str, Any]:
     from cnnspec.version import __version__
 
@@ -95,6 +102,11 @@ def _meta(run: Run) -> dict[str, Any]:
         rows.append(("data", text))
     if "seed" in lock:
         rows.append(("seed", f"{lock['seed']}" + (" (deterministic)" if lock.get("deterministic") else "")))
+    mixing = lock.get("mixing")
+    if isinstance(mixing, dict) and mixing:  # training.mixup / cutmix: {kind: {setting: amount}}
+        rows.append(
+            ("label mixing", ", ".join(_mixing_text(kind, settings) for kind, settings in mixing.items()))
+        )
     if versions:
         rows.append(
             ("software", ", ".join(f"{k} {v}" for k, v in versions.items() if v and v != "not installed"))

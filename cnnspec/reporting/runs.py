@@ -332,6 +332,7 @@ LOCK_KEYS: dict[str, tuple[Any, str]] = {
     "seed": (_integer, "a whole number"),
     "data": (lambda v: isinstance(v, dict), "an object"),
     "phases": (lambda v: isinstance(v, list), "a list"),
+    "mixing": (lambda v: isinstance(v, dict), "an object"),
     "versions": (lambda v: isinstance(v, dict), "an object"),
     "machine": (lambda v: isinstance(v, dict), "an object"),
 }
