@@ -156,3 +156,22 @@ def test_the_editor_offers_a_vars_choices_and_renames_them_with_the_var(tmp_path
     # starting on the choices' key renames the var
     symbol = space.target("fam.yaml", "pooling: [null", 0)
     assert symbol is not None and (symbol.what, symbol.name) == ("var", "pooling")
+
+
+def test_the_hover_of_a_var_names_its_choices(tmp_path: Path):
+    from cnnspec.lsp import hover
+    from cnnspec.lsp.documents import Documents
+    from cnnspec.lsp.locate import TreeIndex, path_at
+
+    path = tmp_path / "fam.yaml"
+    path.write_text(FAMILY, "utf-8")
+    documents = Documents()
+    documents.set(path, FAMILY, 1)
+    analysis = documents.analyze(path)
+    assert analysis.doc is not None and analysis.compiled is not None
+    index = TreeIndex(analysis.compiled.ir)
+    lines = FAMILY.split("\n")
+    for row, column in ((lines.index("  pooling: [null, avg, max]"), 3), (14, lines[14].index("pooling"))):
+        cursor = path_at(analysis.doc, analysis.name, row + 1, column + 1)
+        text = hover.hover_text(analysis.doc, analysis.compiled, index, cursor, lines[row], column)
+        assert text is not None and "one of: `null, avg or max`" in text and "value: `avg`" in text, text

@@ -34,6 +34,7 @@ from cnnspec.layers.registry import REGISTRY, Counts
 from cnnspec.lsp.locate import Cursor, TreeIndex, item_path, kind_of, value_at
 from cnnspec.lsp.names import Name, names_at, signature
 from cnnspec.lsp.text import in_expression, word_at
+from cnnspec.spec import varchoices
 from cnnspec.spec.loader import SourceDoc
 
 #: Instances of a block-body layer listed in its hover (one per call); the rest are counted.
@@ -50,14 +51,15 @@ def hover_text(
 ) -> str | None:
     """Markdown for the cursor at 0-based code-point ``column`` of ``line_text``."""
     word = word_at(line_text, column)
+    choices = varchoices.declared(doc.data)
     if word is not None and in_expression(line_text, column):
         name = names_at(doc, cursor.path).get(word[0])
         if name is not None:
-            return name_text(name, compiled, index)
+            return name_text(name, compiled, index, choices.get(name.name) if name.what == "var" else None)
     path = cursor.path
-    if len(path) >= 2 and path[0] == "vars" and isinstance(path[1], str):
+    if len(path) >= 2 and path[0] in ("vars", varchoices.KEY) and isinstance(path[1], str):
         name = names_at(doc, ()).get(path[1])
-        return name_text(name, compiled, index) if name is not None else None
+        return name_text(name, compiled, index, choices.get(path[1])) if name is not None else None
     in_blocks = len(path) >= 2 and path[0] == "blocks" and isinstance(path[1], str)
     if in_blocks and (len(path) == 2 or (cursor.on_key and path[2] in ("params", "description"))):
         return block_text(doc, str(path[1]), index)
@@ -69,9 +71,14 @@ def hover_text(
     return _static_text(doc, path)
 
 
-def name_text(name: Name, compiled: CompiledSpec | None, index: TreeIndex | None = None) -> str:
-    """A var's value, a block parameter's declaration and the value of each call, a loop
-    variable's range; and where each is set."""
+def name_text(
+    name: Name,
+    compiled: CompiledSpec | None,
+    index: TreeIndex | None = None,
+    choices: list[object] | None = None,
+) -> str:
+    """A var's value (and the values its ``var_choices`` allow), a block parameter's
+    declaration and the value of each call, a loop variable's range; and where each is set."""
     lines = [f"**{name.what}** `{name.name}`"]
     if name.what == "var" and compiled is not None and compiled.ir.tree is not None:
         value = next((v for v in compiled.ir.tree.vars if v.name == name.name), None)
@@ -81,6 +88,8 @@ def name_text(name: Name, compiled: CompiledSpec | None, index: TreeIndex | None
                 lines.append(f"written: `{_short(value.raw)}`")
     else:
         lines.append(f"`{name.detail}`" if name.what != "implicit" else name.detail)
+    if choices is not None:
+        lines.append(f"one of: `{varchoices.listing(choices)}`")
     if name.what == "parameter" and index is not None and len(name.path) >= 2:
         calls = index.calls.get(str(name.path[1]), [])
         values = [f"`{call.prefix.rstrip('_')}`: {_short(call.args.get(name.name))}" for call in calls]
