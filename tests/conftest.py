@@ -21,6 +21,7 @@ How the tests are laid out: flat, one file per module (issue 14).
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import subprocess
 import sys
@@ -30,7 +31,7 @@ import pytest
 import typer.testing
 from typer.testing import CliRunner
 
-from tests.script_runner import ScriptRunner
+from tests.script_runner import LSP_PRELOAD, ScriptRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS_DIR = ROOT / "specs"
@@ -80,6 +81,16 @@ class FakeDataset:
 
     def sizes(self) -> dict[str, int]:
         return {"train": 4, "validation": 0, "test": 2}
+
+
+def layers_by_name(model) -> dict:
+    """A Keras model's layers by name, as ``model.get_layer(name)`` finds them (the first of a
+    name): for tests that look up every layer of a large model, where get_layer, which lists
+    the model's layers anew on every call, is quadratic (a thousand layers: a second)."""
+    layers: dict = {}
+    for layer in model.layers:
+        layers.setdefault(layer.name, layer)
+    return layers
 
 
 def _cache_typer_commands() -> None:
@@ -135,6 +146,61 @@ def start_python(script: Path | str, *args: str, **popen) -> subprocess.Popen[st
     for tests that signal and wait for a command such as ``cnnspec train`` (the venv's
     ``cnnspec`` console script is a Python script); ``cold=True`` starts a fresh Python."""
     return _SCRIPTS.start([str(script), *args], **popen)  # type: ignore[return-value]
+
+
+#: The command lines of a JSON list (argv[1]), run in turn through the Typer app in one fresh
+#: Python: each opens with the line ``@@command@@`` on stdout and stderr and ends with its exit
+#: status and, of the modules named in argv[2], those imported so far, on stdout.
+_COLD_COMMANDS = """
+import json, sys
+from cnnspec.cli.app import app
+watched = sys.argv[2].split(",")
+for argv in json.loads(sys.argv[1]):
+    print("@@command@@", flush=True)
+    print("@@command@@", file=sys.stderr, flush=True)
+    try:
+        app(argv)
+        code = 0
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    print(f"EXIT={code}", flush=True)
+    print("HEAVY=" + ",".join(sorted(m for m in watched if m in sys.modules)), flush=True)
+"""
+
+
+def cold_commands(lines: list[list[str]], watched: tuple[str, ...]) -> list[tuple[int, str, str, list[str]]]:
+    """``cnnspec`` command lines run one after another in one fresh Python (one start-up and one
+    import of cnnspec for all: most of the time of a probe per command): for each, its exit
+    status, stdout, stderr, and the modules of ``watched`` imported once it ended. Modules are
+    never unloaded, so a command that imported one shows it in its own result, whatever ran
+    before it; the tests that prove a command never imports TensorFlow use it."""
+    done = subprocess.run(
+        [sys.executable, "-c", _COLD_COMMANDS, json.dumps(lines), ",".join(watched)],
+        capture_output=True,
+        text=True,
+        timeout=60 + 30 * len(lines),
+    )
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
+    outs, errs = done.stdout.split("@@command@@\n")[1:], done.stderr.split("@@command@@\n")[1:]
+    assert len(outs) == len(errs) == len(lines), (done.stdout[-2000:], done.stderr[-2000:])
+    results = []
+    for out, err in zip(outs, errs):
+        *printed, code, heavy = out.splitlines()
+        assert code.startswith("EXIT=") and heavy.startswith("HEAVY="), out
+        modules = heavy.removeprefix("HEAVY=").split(",") if heavy != "HEAVY=" else []
+        results.append((int(code.removeprefix("EXIT=")), "\n".join(printed), err, modules))
+    return results
+
+
+def run_lsp(input: bytes, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+    """``cnnspec lsp --debounce-ms 30`` fed ``input`` on its stdin, to its end (its stdout and
+    stderr as bytes), in a process of its own forked from a Python that has imported cnnspec's
+    language server already (tests/script_runner.py, LSP_PRELOAD): a scripted conversation of
+    the protocol tests without the 0.7 s of imports of a cold start."""
+    command = [str(Path(sys.executable).with_name("cnnspec")), "lsp", "--debounce-ms", "30"]
+    return _SCRIPTS.run(command, cwd=cwd, timeout=timeout, input=input, text=False, preload=LSP_PRELOAD)
 
 
 @pytest.fixture

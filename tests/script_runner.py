@@ -19,7 +19,9 @@ once and then forks a child per command:
   as it ends any process: the test's handle reports ``-SIGKILL`` as :class:`subprocess.Popen`
   does.
 - **cnnspec is never imported by the server**, so the command imports it as a cold one would, and
-  a generated script that leaned on it would fail as before.
+  a generated script that leaned on it would fail as before. (A server of another preload,
+  :data:`LSP_PRELOAD`, serves the language-server conversations of the protocol tests: there
+  cnnspec's import is the start-up, not what is tested.)
 - **Nothing of TensorFlow has run in the server**, only its import: no op, no device, no thread
   pool, so the child may still set threading and determinism, as the scripts do first (a fork
   after TensorFlow had started its runtime could deadlock).
@@ -58,6 +60,9 @@ PRELOAD = (
     "sklearn.metrics",
     "sklearn.model_selection",
 )
+#: What `cnnspec lsp` imports: the preload of the servers for the protocol tests' conversations
+#: (``lsprotocol``'s types alone take 0.4 s to import).
+LSP_PRELOAD = ("cnnspec.cli.app", "cnnspec.lsp.server")
 #: Environment variables read while those modules are imported: a difference means a cold start.
 IMPORT_TIME_ENV = ("TF_", "KERAS_", "CUDA_", "XLA_", "OMP_", "MKL", "PYTHON", "MPLBACKEND", "MPLCONFIGDIR")
 PIPE = subprocess.PIPE
@@ -73,13 +78,14 @@ class _Server:
     """One preloaded Python and the socket to it: a request (with the child's stdout and stderr
     file descriptors) out, the child's pid and then its exit status back."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: tuple[str, ...] = PRELOAD) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.preload = preload
         # the server's own stderr (its import messages), shown if it ever ends early
         self.log = tempfile.TemporaryFile(mode="w+", prefix="script-server-")  # noqa: SIM115
         self.env = _import_time_env(dict(os.environ))
         self.process = subprocess.Popen(
-            [sys.executable, __file__, str(theirs.fileno())],
+            [sys.executable, __file__, str(theirs.fileno()), ",".join(preload)],
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=self.log,
@@ -198,11 +204,33 @@ class ScriptRunner:
     def __init__(self) -> None:
         self._servers: list[_Server] = []
 
-    def run(self, argv: list[str], cwd: Path | None, timeout: float) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        argv: list[str],
+        cwd: Path | None,
+        timeout: float,
+        *,
+        input: bytes | None = None,
+        text: bool = True,
+        preload: tuple[str, ...] = PRELOAD,
+    ) -> subprocess.CompletedProcess:
         """``python argv…`` to its end, its output in files (as ``subprocess.run`` with
-        ``capture_output=True, text=True``)."""
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            process = self.start(argv, stdout=out.fileno(), stderr=err.fileno(), cwd=cwd)
+        ``capture_output=True, text=text``), ``input`` (bytes) on its stdin, in a fork of a server
+        that imported ``preload``."""
+        with (
+            tempfile.TemporaryFile() as out,
+            tempfile.TemporaryFile() as err,
+            tempfile.TemporaryFile() as given,
+        ):
+            stdin = None
+            if input is not None:
+                given.write(input)
+                given.flush()
+                given.seek(0)
+                stdin = given.fileno()
+            process = self.start(
+                argv, stdout=out.fileno(), stderr=err.fileno(), cwd=cwd, stdin=stdin, preload=preload
+            )
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -211,7 +239,8 @@ class ScriptRunner:
                 raise
             out.seek(0)
             err.seek(0)
-            texts = [f.read().decode("utf-8", "replace") for f in (out, err)]
+            read = [f.read() for f in (out, err)]
+        texts = [r.decode("utf-8", "replace") for r in read] if text else read
         return subprocess.CompletedProcess([sys.executable, *argv], process.returncode, texts[0], texts[1])
 
     def start(
@@ -223,16 +252,26 @@ class ScriptRunner:
         env: dict[str, str] | None = None,
         cwd: Path | str | None = None,
         cold: bool = False,
+        stdin: int | None = None,
+        preload: tuple[str, ...] = PRELOAD,
     ) -> Forked | subprocess.Popen[str]:
         """``python argv…`` started, as ``subprocess.Popen([sys.executable, *argv], text=True,
         …)`` with these arguments would (stdout and stderr: PIPE, STDOUT, DEVNULL, a file
         descriptor, or None for the test's own); with ``cold``, in a fresh Python (a command
-        refused before it imports TensorFlow, a kill meant to land in the imports)."""
+        refused before it imports TensorFlow, a kill meant to land in the imports). ``stdin``: a
+        file descriptor to read (else /dev/null in a fork, the test's own stdin in a fresh Python,
+        as before); ``preload``: what the server has imported."""
         env = dict(os.environ if env is None else env)
-        server = None if cold else self._free(env)
+        server = None if cold else self._free(env, preload)
         if server is None:
             return subprocess.Popen(
-                [sys.executable, *argv], stdout=stdout, stderr=stderr, env=env, cwd=cwd, text=True
+                [sys.executable, *argv],
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                env=env,
+                cwd=cwd,
+                text=True,
             )
         ends: list[int] = []  # this side's copies of the child's ends, closed once sent
         readers: list[IO[str] | None] = []
@@ -255,25 +294,26 @@ class ScriptRunner:
             readers.append(None)
         request = {"argv": [str(a) for a in argv], "cwd": str(cwd or os.getcwd()), "env": env}
         try:
-            pid = server.fork(request, [out, err])
+            pid = server.fork(request, [out, err] if stdin is None else [out, err, stdin])
         finally:
             for fd in ends:
                 os.close(fd)
         return Forked([sys.executable, *map(str, argv)], server, pid, readers[0], readers[1])
 
-    def _free(self, env: dict[str, str]) -> _Server | None:
-        """A server with no child running, started with ``env``'s import-time variables, or None
-        where a fork cannot stand for a cold start (a new server starts with this process's
-        environment)."""
+    def _free(self, env: dict[str, str], preload: tuple[str, ...] = PRELOAD) -> _Server | None:
+        """A server of ``preload`` with no child running, started with ``env``'s import-time
+        variables, or None where a fork cannot stand for a cold start (a new server starts with
+        this process's environment)."""
         wanted = _import_time_env(env)
         if not hasattr(os, "fork"):
             return None
         for server in self._servers:
-            if not server.busy and server.env == wanted and server.process.poll() is None:
+            free = not server.busy and server.process.poll() is None
+            if free and server.env == wanted and server.preload == preload:
                 return server
         if wanted != _import_time_env(dict(os.environ)):
             return None
-        self._servers.append(_Server())
+        self._servers.append(_Server(preload))
         return self._servers[-1]
 
     def close(self) -> None:
@@ -283,16 +323,17 @@ class ScriptRunner:
 
 
 # -- the server --------------------------------------------------------------------------------
-def _serve(channel: socket.socket) -> dict:
+def _serve(channel: socket.socket, preload: list[str]) -> dict:
     """Fork a child per request; the parent answers its pid, then its exit status. Returns the
     request in the child only (which then runs it); exits when the test process closes the
     socket."""
-    for name in PRELOAD:
+    for name in preload:
         __import__(name)
-    import matplotlib
+    if preload == list(PRELOAD):  # the scripts' plots
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot
+        matplotlib.use("Agg")
+        import matplotlib.pyplot
 
     # What the preload made lives as long as the server, so in every child too: frozen, the
     # collector's full collections in a child (Python's own, every few hundred thousand
@@ -301,7 +342,7 @@ def _serve(channel: socket.socket) -> dict:
     gc.collect()
     gc.freeze()
     while True:
-        message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 2)
+        message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 3)
         if not message:
             sys.exit(0)
         request = json.loads(message)
@@ -325,13 +366,12 @@ def _become(request: dict) -> str:
     os.environ.clear()
     os.environ.update(request["env"])
     tempfile.tempdir = None  # read TMPDIR again, as a fresh Python would
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    out, err = request["fds"]
+    out, err, *given = request["fds"]
+    stdin = given[0] if given else os.open(os.devnull, os.O_RDONLY)
+    os.dup2(stdin, 0)
     os.dup2(out, 1)
     os.dup2(err, 2)
-    for fd in {out, err} - {1, 2}:
+    for fd in {stdin, out, err} - {0, 1, 2}:
         os.close(fd)
     script = os.path.abspath(request["argv"][0])
     sys.argv = list(request["argv"])
@@ -382,4 +422,4 @@ def _end(code: int) -> None:
 
 
 if __name__ == "__main__":
-    _end(_run(_become(_serve(socket.socket(fileno=int(sys.argv[1]))))))
+    _end(_run(_become(_serve(socket.socket(fileno=int(sys.argv[1])), sys.argv[2].split(",")))))

@@ -18,6 +18,9 @@ from cnnspec.spec.loader import load_text
 from cnnspec.spec.zoo import variants
 from tests.conftest import ROOT
 
+# one xdist worker: the module's compile of the whole zoo (3 s) is made once, not once on each
+pytestmark = pytest.mark.xdist_group("docs")
+
 
 @pytest.fixture(scope="module", autouse=True)
 def one_zoo_compile():

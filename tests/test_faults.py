@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from cnnspec.cli.app import app
 from cnnspec.errors import UsageError, WriteError
 from cnnspec.fileio import check_writable, is_atomic_temp, write_fault
 from cnnspec.training.runlock import LOCK_NAME
-from tests.conftest import TINY_DIGITS_MODEL, TINY_FLAT_HEAD, FakeDataset
+from tests.conftest import TINY_DIGITS_MODEL, TINY_FLAT_HEAD, FakeDataset, cold_commands, run_python
 
 FAULTS = {"ENOSPC": errno.ENOSPC, "EIO": errno.EIO, "EROFS": errno.EROFS}
 #: How many rotations of the faults over a run's writes: `make test` one (each fault at a third
@@ -319,12 +319,10 @@ def test_codegen_output_on_a_failing_disk_is_exit_1_and_keeps_the_old_file(
 # -- locations that can't be written: refused up front ----------------------------------------------
 
 
-@pytest.fixture
-def read_only_dir(tmp_path):
-    """A real read-only file system (a tmpfs mounted ``ro``); needs root and mount(8)."""
+def _read_only_mount(folder: Path) -> Iterator[Path]:
+    """``folder`` as a real read-only file system (a tmpfs mounted ``ro``); needs root and mount(8)."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a read-only tmpfs needs root (CI runs as root)")
-    folder = tmp_path / "ro"
     folder.mkdir()
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True
@@ -335,6 +333,12 @@ def read_only_dir(tmp_path):
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A real read-only file system (a tmpfs mounted ``ro``); needs root and mount(8)."""
+    yield from _read_only_mount(tmp_path / "ro")
 
 
 def test_check_writable_refuses_a_file_in_the_way_and_creates_nothing(tmp_path):
@@ -367,19 +371,6 @@ def test_check_writable_refuses_a_read_only_mount(read_only_dir):
         check_writable(read_only_dir / "model.keras", folder=False)
 
 
-PROBE = """
-import sys
-from cnnspec.cli.app import app
-try:
-    app(sys.argv[1:])
-except SystemExit as exit:
-    code = exit.code
-heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
-print("HEAVY=" + ",".join(heavy))
-sys.exit(code or 0)
-"""
-
-
 def _fake_model(path: Path) -> Path:
     """A file that passes the checks before Keras (a .keras zip with config.json)."""
     with zipfile.ZipFile(path, "w") as archive:
@@ -400,39 +391,69 @@ OUTPUT_COMMANDS = {
 }
 
 
-def _refused_before_tensorflow(tmp_path: Path, args: list[str], out: Path) -> str:
-    spec = tmp_path / "tiny.yaml"
+def _refused_before_tensorflow(folder: Path, commands: list[str], out: Path) -> dict[str, str]:
+    """Each of ``commands`` (OUTPUT_COMMANDS) with ``out`` as its output, run in turn in one fresh
+    Python (a Python start-up and cnnspec's import each was most of these tests' time): each
+    exits 2 with TensorFlow and Keras not imported yet, and no traceback. Its messages by command."""
+    spec = folder / "tiny.yaml"
     spec.write_text(TINY_SPEC)
-    model = _fake_model(tmp_path / "m.keras")
-    run = tmp_path / "a-run"
+    model = _fake_model(folder / "m.keras")
+    run = folder / "a-run"
     run.mkdir(exist_ok=True)
     (run / "lock.json").write_text("{}")
-    words = [w.replace("SPEC", str(spec)).replace("MODEL", str(model)).replace("RUN", str(run)) for w in args]
-    words = [w.replace("OUT", str(out)) for w in words]
-    if "--resume" in words:  # a run folder to resume that sits on the unwritable disk
-        words[words.index("--resume") + 1] = str(out)
-    done = subprocess.run([sys.executable, "-c", PROBE, *words], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    assert done.stdout.strip().splitlines()[-1] == "HEAVY=", "TensorFlow was imported before the refusal"
-    assert "Traceback" not in done.stderr
-    return flat(done.stderr)
+    lines = []
+    for command in commands:
+        words = [w.replace("SPEC", str(spec)).replace("MODEL", str(model)).replace("RUN", str(run))
+                 for w in OUTPUT_COMMANDS[command]]  # fmt: skip
+        words = [w.replace("OUT", str(out)) for w in words]
+        if "--resume" in words:  # a run folder to resume that sits on the unwritable disk
+            words[words.index("--resume") + 1] = str(out)
+        lines.append(words)
+    messages = {}
+    results = cold_commands(lines, ("tensorflow", "keras"))
+    for command, (code, stdout, stderr, heavy) in zip(commands, results, strict=True):
+        assert code == 2, (command, stdout, stderr)
+        assert heavy == [], f"{command}: TensorFlow was imported before the refusal"
+        assert "Traceback" not in stderr, (command, stderr)
+        messages[command] = flat(stderr)
+    return messages
 
 
-@pytest.mark.parametrize("command", [c for c in OUTPUT_COMMANDS if c != "train-resume"])
-def test_an_output_behind_a_file_is_refused_before_tensorflow_is_imported(tmp_path, command):
-    blocker = tmp_path / "blocker"
+BEHIND_A_FILE = [c for c in OUTPUT_COMMANDS if c != "train-resume"]
+ON_A_READ_ONLY_DISK = ["train", "train-resume", "build", "export", "evaluate"]
+
+
+@pytest.fixture(scope="module")
+def behind_a_file(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """The blocker, and each command's refusal of an output behind it (one Python for all)."""
+    folder = tmp_path_factory.mktemp("behind")
+    blocker = folder / "blocker"
     blocker.write_text("a file where a folder should be")
-    message = _refused_before_tensorflow(tmp_path, OUTPUT_COMMANDS[command], blocker)
+    return blocker, _refused_before_tensorflow(folder, BEHIND_A_FILE, blocker)
+
+
+@pytest.fixture(scope="module")
+def on_a_read_only_disk(tmp_path_factory) -> Iterator[tuple[Path, dict[str, str]]]:
+    """The read-only disk, and each command's refusal of an output on it (one Python for all)."""
+    folder = tmp_path_factory.mktemp("read-only")
+    for disk in _read_only_mount(folder / "ro"):
+        yield disk, _refused_before_tensorflow(folder, ON_A_READ_ONLY_DISK, disk)
+
+
+@pytest.mark.xdist_group("faults_refused_before_tensorflow")  # one worker runs each probe once
+@pytest.mark.parametrize("command", BEHIND_A_FILE)
+def test_an_output_behind_a_file_is_refused_before_tensorflow_is_imported(behind_a_file, command):
+    blocker, messages = behind_a_file
+    message = messages[command]
     # (visualize reads `--out blocker/pics/` as the picture blocker/pics: the folder is blocker)
     assert f"the file {blocker} is in the way" in message or f"; {blocker} is a file" in message
 
 
-@pytest.mark.parametrize("command", ["train", "train-resume", "build", "export", "evaluate"])
-def test_an_output_on_a_read_only_disk_is_refused_before_tensorflow_is_imported(
-    tmp_path, read_only_dir, command
-):
-    message = _refused_before_tensorflow(tmp_path, OUTPUT_COMMANDS[command], read_only_dir)
-    assert f"cannot create files in {read_only_dir}: Read-only file system" in message
+@pytest.mark.xdist_group("faults_refused_before_tensorflow")
+@pytest.mark.parametrize("command", ON_A_READ_ONLY_DISK)
+def test_an_output_on_a_read_only_disk_is_refused_before_tensorflow_is_imported(on_a_read_only_disk, command):
+    read_only_dir, messages = on_a_read_only_disk
+    assert f"cannot create files in {read_only_dir}: Read-only file system" in messages[command]
 
 
 # -- one safe loader ------------------------------------------------------------------------------
@@ -672,12 +693,18 @@ def test_training_on_a_full_disk_is_a_clean_error_and_resumes_once_there_is_room
     spec = tmp_path / "spec.yaml"
     spec.write_text(FILLING_SPEC)
     out = folder / "run"
-    program = [CNNSPEC] if checked else [sys.executable, "-c", UNCHECKED]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = ["train", str(spec), "--quiet", "--out", str(out)]
     started = time.perf_counter()
-    done = subprocess.run(
-        [*program, "train", str(spec), "--quiet", "--out", str(out)], capture_output=True, text=True, env=env
-    )
+    if checked:  # refused before a byte of the write: no HDF5 file meets the full disk
+        # in a fork of a Python that has imported TensorFlow (tests/script_runner.py): the
+        # command's own start-up, exit status and output, without 5 s of imports and 3 s of
+        # module teardown
+        done = run_python(Path(CNNSPEC), *command)
+    else:  # h5py meets ENOSPC: a fresh Python, whose teardown (HDF5's destructors) is checked too
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        done = subprocess.run(
+            [sys.executable, "-c", UNCHECKED, *command], capture_output=True, text=True, env=env
+        )
     seconds = time.perf_counter() - started
     message = flat(done.stderr)
     assert done.returncode == 1, (done.returncode, done.stderr)  # not 139 (h5py's segfault), not 3

@@ -4,8 +4,6 @@ patterns, ``training.phases`` settings, and what ``cnnspec inspect`` shows of th
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -14,8 +12,8 @@ from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_spec, compile_text
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
-from tests.conftest import ROOT
-from tests.test_no_tensorflow import PROBE
+from tests.conftest import ROOT, cold_commands
+from tests.test_no_tensorflow import HEAVY
 
 HEAD = """\
 cnnspec: 1
@@ -232,10 +230,10 @@ def test_the_shapes_transfer_example_reuses_the_pretrained_body_for_another_task
 
 def test_inspect_of_a_phased_spec_does_not_import_tensorflow():
     args = ["inspect", "--format", "json", str(EXAMPLE / "finetune.yaml")]
-    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "HEAVY="
-    assert json.loads(out.stdout[: out.stdout.rindex("HEAVY=")])["frozen_params"] > 0
+    [(code, stdout, stderr, heavy)] = cold_commands([args], HEAVY)
+    assert code == 0, stderr
+    assert heavy == []
+    assert json.loads(stdout)["frozen_params"] > 0
 
 
 # -- one iteration of a carrying repeat, by the names `cnnspec inspect` shows ---------------------

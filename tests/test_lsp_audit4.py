@@ -22,8 +22,6 @@ the editor would hold after the edits, never written down by hand.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,8 @@ from lsprotocol import types
 pytest_lsp = pytest.importorskip("pytest_lsp", reason="the `lsp` extra is part of `dev`")
 from pytest_lsp import LanguageClient  # noqa: E402
 
-from tests.test_lsp import SERVE, answer, close, open_text, position, validate_json  # noqa: E402
+from tests.conftest import run_lsp  # noqa: E402
+from tests.test_lsp import answer, close, open_text, position, validate_json  # noqa: E402
 from tests.test_lsp import client as lsp_client_fixture  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("lsp")
@@ -69,16 +68,10 @@ def unframe(stream: bytes) -> list[dict[str, Any]]:
 
 
 def converse(cwd: Path, *messages: dict[str, Any] | bytes) -> tuple[int, list[dict[str, Any]]]:
-    """Feed ``messages`` to a fresh server (run in ``cwd``) and return its exit code and every
+    """Feed ``messages`` to a fresh server (run in ``cwd``; a process of its own, forked with
+    cnnspec's language server imported: conftest's run_lsp) and return its exit code and every
     message it wrote. The script ends with ``exit``; the server reads the frames in order."""
-    done = subprocess.run(
-        [sys.executable, "-c", SERVE],
-        input=b"".join(frame(m) for m in messages),
-        capture_output=True,
-        timeout=CONVERSATION_S,
-        check=False,
-        cwd=cwd,
-    )
+    done = run_lsp(b"".join(frame(m) for m in messages), cwd=cwd, timeout=CONVERSATION_S)
     return done.returncode, unframe(done.stdout)
 
 

@@ -7,52 +7,40 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, SPEC_FILES, SPECS_DIR
+from tests.conftest import ROOT, SPEC_FILES, SPECS_DIR, cold_commands
 
-PROBE = """
-import sys
-from cnnspec.cli.app import app
-try:
-    app(sys.argv[1:])
-except SystemExit as exit:
-    code = exit.code
-heavy = sorted(m for m in ("tensorflow", "keras", "matplotlib", "sklearn", "optuna") if m in sys.modules)
-print("HEAVY=" + ",".join(heavy))
-sys.exit(code or 0)
-"""
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["validate", *map(str, SPEC_FILES)],
-        ["validate", str(SPECS_DIR.parent / "examples" / "search" / "digits_search.yaml")],
-        ["inspect", str(SPECS_DIR / "resnet.yaml")],
-        ["inspect", "--format", "json", str(SPECS_DIR / "basic_cnn.yaml")],
-        ["schema"],
-        ["schema", "--kinds"],
-        ["zoo"],
-        ["zoo", "--format", "json"],
-        ["validate", "zoo:mobilenet_v2", "zoo:resnet50"],
-        ["inspect", str(SPECS_DIR.parent / "examples" / "backbone" / "resnet50_features.yaml")],
-    ],
-    ids=[
-        "validate",
-        "validate-search",
+#: The front-end commands, each a command line of its own.
+FRONT_END = {
+    "validate": ["validate", *map(str, SPEC_FILES)],
+    "validate-search": ["validate", str(SPECS_DIR.parent / "examples" / "search" / "digits_search.yaml")],
+    "inspect": ["inspect", str(SPECS_DIR / "resnet.yaml")],
+    "inspect-json": ["inspect", "--format", "json", str(SPECS_DIR / "basic_cnn.yaml")],
+    "schema": ["schema"],
+    "schema-kinds": ["schema", "--kinds"],
+    "zoo": ["zoo"],
+    "zoo-json": ["zoo", "--format", "json"],
+    "validate-zoo": ["validate", "zoo:mobilenet_v2", "zoo:resnet50"],
+    "inspect-backbone": [
         "inspect",
-        "inspect-json",
-        "schema",
-        "schema-kinds",
-        "zoo",
-        "zoo-json",
-        "validate-zoo",
-        "inspect-backbone",
+        str(SPECS_DIR.parent / "examples" / "backbone" / "resnet50_features.yaml"),
     ],
-)
-def test_front_end_commands_do_not_import_tensorflow(args):
-    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "HEAVY="
+}
+HEAVY = ("tensorflow", "keras", "matplotlib", "sklearn", "optuna")
+
+
+@pytest.fixture(scope="module")
+def front_end() -> dict[str, tuple[int, str, str, list[str]]]:
+    """Every front-end command line, one after another in one fresh Python (conftest's
+    cold_commands): its exit status, output and the heavy modules imported once it ended."""
+    return dict(zip(FRONT_END, cold_commands(list(FRONT_END.values()), HEAVY), strict=True))
+
+
+@pytest.mark.xdist_group("no_tensorflow_front_end")  # one worker runs the one probe
+@pytest.mark.parametrize("command", FRONT_END)
+def test_front_end_commands_do_not_import_tensorflow(front_end, command):
+    code, _, stderr, heavy = front_end[command]
+    assert code == 0, stderr
+    assert heavy == [], f"{command} imported {heavy}"
 
 
 MAIN_PROBE = """

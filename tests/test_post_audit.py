@@ -54,6 +54,11 @@ training:
 """
 
 
+#: The tests that read two_outputs, kept on one xdist worker: the module-scoped fixture is trained
+#: and exported once, not once on each worker (``--dist loadgroup`` spreads the tests of no group).
+SHARES_TWO_OUTPUTS = pytest.mark.xdist_group("post_audit_two_outputs")
+
+
 @pytest.fixture(scope="module")
 def two_outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A trained run of :data:`TWO_OUTPUTS` with a verified TFLite export."""
@@ -73,6 +78,7 @@ def two_outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+@SHARES_TWO_OUTPUTS
 def test_the_tflite_session_serves_every_output_in_the_models_order(two_outputs: Path) -> None:
     """The session read ``get_output_details()[0]``: ``area``'s values for ``count``."""
     from cnnspec.export.exporter import keras_outputs
@@ -91,6 +97,7 @@ def test_the_tflite_session_serves_every_output_in_the_models_order(two_outputs:
 
 
 @pytest.mark.slow
+@SHARES_TWO_OUTPUTS
 def test_the_benchmark_scores_the_same_output_in_keras_and_tflite(two_outputs: Path, tmp_path: Path) -> None:
     """TFLite's row scored ``area`` against the ``count`` targets (another MAE than Keras')."""
     import shutil
@@ -112,6 +119,7 @@ def test_the_benchmark_scores_the_same_output_in_keras_and_tflite(two_outputs: P
 
 
 @pytest.mark.slow
+@SHARES_TWO_OUTPUTS
 def test_evaluate_auto_falls_back_to_keras_for_several_outputs(two_outputs: Path, tmp_path: Path) -> None:
     """``-r auto`` was refused (exit 2) as if ``--runtime tflite`` had been asked for."""
     result = invoke("evaluate", two_outputs, "-r", "auto", "-o", tmp_path / "auto", "-f", "json")

@@ -6,8 +6,9 @@ functions are called on their own, with an in-memory or SQLite Optuna storage.""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import time
+import sqlite3
 import warnings
 from pathlib import Path
 from typing import Any
@@ -203,7 +204,12 @@ def stale_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
             (out / f"trial-{trial.number:03d}").mkdir()
             study._storage.record_heartbeat(trial._trial_id)
             trials.append(trial)
-        time.sleep(2.5)  # past the grace period (SQLite's clock has whole seconds)
+        # Their last beats, moved 5 s into the past in Optuna's table: past the grace period, as
+        # a worker that died 5 s ago left them (waiting for it on SQLite's whole-second clock
+        # took 2.5 s).
+        with contextlib.closing(sqlite3.connect(tmp_path / "study.db")) as db, db:
+            moved = db.execute("UPDATE trial_heartbeats SET heartbeat = datetime(heartbeat, '-5 seconds')")
+            assert moved.rowcount == len(study.trials), "no heartbeat was recorded where expected"
         return trials
 
     return study, out, stale
