@@ -397,22 +397,3 @@ def test_a_multilabel_model_trains_with_cutmix_under_a_distribution_strategy(tmp
         assert np.isfinite(result.history[-1][key]), key
     lock = json.loads((tmp_path / "run" / "lock.json").read_text(encoding="utf-8"))
     assert lock["mixing"] == {"cutmix": {"factor": 0.8}}
-
-
-@pytest.mark.slow
-def test_a_resumed_run_with_mixup_is_the_uninterrupted_run(tmp_path: Path) -> None:
-    """Killed after epoch 2 and resumed: the mixing layer's seed generator is one of the run's
-    random owners, saved in each snapshot, so epoch 3 mixes the batches the uninterrupted run
-    mixes: the same history and weights. (The interrupted run's epochs 1-2 equal the whole
-    run's too: the same seed repeats a run.)"""
-    from cnnspec.training.trainer import train
-    from tests.test_resume_exact import interrupted_then_resumed, spec, untimed
-
-    compiled = spec("  epochs: 3\n  optimizer: {adam: {learning_rate: 0.003}}\n  mixup: {alpha: 0.4}")
-    assert training_config(compiled).mixing is not None
-    whole = train(compiled, out=tmp_path / "whole")
-    resumed = interrupted_then_resumed(compiled, tmp_path / "resumed", 2)
-    assert resumed.resumed_from == 2
-    assert not any("holds no random state" in note for note in resumed.notes)
-    assert untimed(resumed.history) == untimed(whole.history)
-    assert resumed.metrics["weights_sha256"] == whole.metrics["weights_sha256"]

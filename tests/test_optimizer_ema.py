@@ -4,7 +4,8 @@ gradient accumulation, as Keras' optimizers take them.
 ``use_ema`` changes what a fit ends with (Keras sets the weights to their average after the
 last epoch), which a run resumed at a phase boundary must replay from the snapshot's optimizer
 variables; the accumulated gradients of an unfinished accumulation are optimizer variables too,
-saved in every snapshot."""
+saved in every snapshot. tests/test_resume_exact.py's phased run has both, and resumes at the
+boundary and mid-accumulation: the uninterrupted run."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from cnnspec.api import compile_text
 from cnnspec.errors import SpecError
-from tests.test_resume_exact import SPEC, assert_resumed_after_2_and_3_is, spec
+from tests.test_resume_exact import SPEC
 
 #: Two phases, each with its own averaged optimizer; the second accumulates two batches of the
 #: five an epoch has, so every epoch ends in the middle of an accumulation.
@@ -63,20 +64,3 @@ def test_what_keras_would_ignore_or_refuse_is_located(setting: str, message: str
         compile_text(text, "spec.yaml")
     (found,) = caught.value.errors
     assert message in found.message and found.loc.line == 18, found
-
-
-@pytest.mark.slow
-def test_an_averaged_phased_run_resumed_anywhere_is_the_uninterrupted_run(tmp_path: Path):
-    """Interrupted at the phase boundary (the first phase's fit had ended with the average:
-    replayed from the snapshot's optimizer before the second phase's optimizer is set up) and
-    in the middle of the second phase's accumulation: the uninterrupted run's history and
-    weights each time. The average does change the model (a run without it differs)."""
-    from cnnspec.training.trainer import train
-
-    compiled = spec(EMA)
-    whole = train(compiled, out=tmp_path / "whole")
-    plain = train(
-        spec(EMA.replace("use_ema: true, ema_momentum: 0.5", "use_ema: false")), out=tmp_path / "plain"
-    )
-    assert plain.metrics["weights_sha256"] != whole.metrics["weights_sha256"]
-    assert_resumed_after_2_and_3_is(whole, compiled, tmp_path)

@@ -1,7 +1,8 @@
 """A run interrupted after an epoch and resumed trains the very epochs an uninterrupted run with
 the same seed trains: the same history (losses, accuracies, learning rates) and the same final
-weights, with dropout, augmentation and phases. What it takes (training/state.py): the seed
-generators' states and the count of the training data's iterators, saved in every snapshot.
+weights, with dropout, augmentation, label mixing and phases (with averaged weights and
+accumulated gradients). What it takes (training/state.py): the seed generators' states and the
+count of the training data's iterators, saved in every snapshot, and the optimizer's variables.
 
 The interruption is in-process (a callback raises Ctrl-C's ``KeyboardInterrupt`` after the
 Recorder saved the epoch's snapshot), which leaves the run folder as a SIGKILL there would;
@@ -41,8 +42,13 @@ training:
   seed: 5
 TRAINING
 """
-PLAIN = "  epochs: 5\n  optimizer: {adam: {learning_rate: 0.003}}"
+#: With MixUp on the training batches: its layer draws from a seed generator too.
+PLAIN = "  epochs: 5\n  optimizer: {adam: {learning_rate: 0.003}}\n  mixup: {alpha: 0.4}"
+#: Each phase's optimizer (the spec's, with the phase's rate) averages the weights, which Keras
+#: sets them to at the end of each fit (a resume at the boundary replays it), and accumulates
+#: two of an epoch's five batches (every epoch ends in the middle of an accumulation).
 PHASED = """\
+  optimizer: {adam: {use_ema: true, ema_momentum: 0.5, gradient_accumulation_steps: 2}}
   phases:
     - {epochs: 2, freeze: [conv], learning_rate: 0.01}
     - {epochs: 2, unfreeze: ['*'], learning_rate: 0.003}"""
@@ -125,24 +131,17 @@ def copied_after(epochs: int, out: Path, copy: Path) -> Any:
 
 
 def test_a_resumed_phased_run_is_the_uninterrupted_run(tmp_path: Path) -> None:
-    """Interrupted at the phase boundary and in the middle of the second phase: each resume
-    gives the uninterrupted run's history and weights. One run stands for both interruptions:
-    its folder is copied once epoch 2's snapshot is saved (as an interruption there leaves it),
-    and it is interrupted after epoch 3."""
-    from cnnspec.training.trainer import train
+    """Interrupted at the phase boundary (the first phase's fit had ended with the averaged
+    weights: replayed from the snapshot's optimizer before the second phase's is set up; the
+    resumed history differed from epoch 3 without it) and in the middle of the second phase's
+    accumulation: each resume gives the uninterrupted run's history and weights. One run stands
+    for both interruptions: its folder is copied once epoch 2's snapshot is saved (as an
+    interruption there leaves it), and it is interrupted after epoch 3."""
+    from cnnspec.training.trainer import TrainingInterrupted, train
 
     compiled = spec(PHASED)
     whole = train(compiled, out=tmp_path / "whole")
     assert [row["phase"] for row in whole.history] == [1, 1, 2, 2]
-    assert_resumed_after_2_and_3_is(whole, compiled, tmp_path)
-
-
-def assert_resumed_after_2_and_3_is(whole: Any, compiled: Any, tmp_path: Path) -> None:
-    """A run of ``compiled`` interrupted after epoch 2 (a two-epoch first phase's boundary) and
-    after epoch 3, each resumed, gives ``whole``'s history and weights. One run stands for both
-    interruptions: its folder is copied once epoch 2's snapshot is saved."""
-    from cnnspec.training.trainer import TrainingInterrupted, train
-
     folders = {epochs: tmp_path / f"resumed-{epochs}" for epochs in (2, 3)}
     with pytest.raises(TrainingInterrupted):
         train(compiled, out=folders[3], callbacks=[copied_after(2, folders[3], folders[2]), stopped_after(3)])
