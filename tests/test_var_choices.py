@@ -6,6 +6,7 @@ refuses it where it was written: a ``--set`` option, an extending file, a backbo
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,9 @@ def test_choices_compare_as_yaml_values():
     assert varchoices.allowed(None, [None]) and not varchoices.allowed(0, [None, False])
     assert varchoices.allowed([224, 224, 3], [[224, 224, 3]]) and not varchoices.allowed("1", [1])
     assert varchoices.listing([None, "avg", "null", True, 1.5]) == 'null, avg, "null", true or 1.5'
+    # what the editor may show of a document the schema refused
+    assert varchoices.listing([]) == "nothing" and varchoices.listing(["a"]) == "a"
+    assert varchoices.shown(datetime.date(2026, 1, 2)) == "2026-01-02"
 
 
 def test_the_editor_offers_a_vars_choices_and_renames_them_with_the_var(tmp_path: Path, monkeypatch):

@@ -36,7 +36,7 @@ class Problem:
 
 def declared(data: Mapping[str, Any]) -> dict[str, list[Any]]:
     """The well-formed ``var_choices`` entries of a composed spec (the schema reports others)."""
-    raw = data.get(KEY)
+    raw = data.get(KEY) if isinstance(data, Mapping) else None  # (the editor's text may be a list)
     if not isinstance(raw, dict):
         return {}
     return {
@@ -71,13 +71,18 @@ def shown(value: Any) -> str:
     if isinstance(value, str):
         plain = value and value.strip() == value and value[0].isalpha() and value.isprintable()
         return value if plain and value not in ("null", "true", "false") else json.dumps(value)
-    return json.dumps(value)
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):  # (the editor shows a document the schema refused: a date)
+        return str(value)
 
 
 def listing(options: Sequence[Any]) -> str:
-    """``null, avg or max``."""
+    """``null, avg or max`` (``nothing``: an empty list, which only the editor shows)."""
     texts = [shown(option) for option in options]
-    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " or " + texts[-1]
+    if len(texts) < 2:
+        return texts[0] if texts else "nothing"
+    return ", ".join(texts[:-1]) + " or " + texts[-1]
 
 
 def refusal(name: str, value: Any, options: Sequence[Any]) -> Problem | None:
