@@ -692,3 +692,32 @@ def test_vars_no_code_reads_say_so_in_their_comment(tmp_path):
     assert all(UNREAD_NOTE in lines[name] for name in ("INCLUDE_TOP", "POOLING", "INPUT_SHAPE"))
     assert all(UNREAD_NOTE not in lines[name] for name in ("STAGE_BLOCKS", "CLASSES"))
     assert ruff_check(text, tmp_path) == ""
+
+
+@pytest.mark.parametrize(
+    ("statement", "script_allows"),
+    [
+        ("class Average(keras.callbacks.Callback):\n    pass", True),  # use_ema's AverageIn/Out
+        ("class Rate(keras.optimizers.schedules.LearningRateSchedule):\n    pass", True),  # WarmUp
+        ("class Evil:\n    pass", False),
+        ("class Evil(object):\n    pass", False),
+        ("class Evil(keras.callbacks.Callback, dict):\n    pass", False),
+        ("class Evil(keras.callbacks.Callback, metaclass=type):\n    pass", False),
+        ("class Evil(keras.layers.Layer):\n    pass", False),  # a layer the IR check cannot see
+        (
+            "class Average(keras.callbacks.Callback):\n    def __init__(self):\n        super().__init__()",
+            False,  # (`super` stays refused: the templates' callbacks have no constructor)
+        ),
+    ],
+)
+def test_scripts_define_only_the_classes_of_their_templates(runner, tmp_path, statement, script_allows):
+    target = tmp_path / "train.py"
+    assert runner.invoke(app, ["codegen", str(SPEC), "--script", "-o", str(target)]).exit_code == 0
+    extra = "\n\n" + statement + "\n"
+    if script_allows:
+        check_source(target.read_text() + extra, script=True)
+    else:
+        with pytest.raises(CheckError):
+            check_source(target.read_text() + extra, script=True)
+    with pytest.raises(CheckError):  # model modules define no class
+        check_source(generate_code(compile_spec(SPEC)).text + extra)

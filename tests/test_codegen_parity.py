@@ -127,16 +127,22 @@ def test_script_keeps_the_best_checkpoint_and_float32_outputs_as_cnnspec_train_d
     """model_checkpoint (save_best_only) makes the best epoch's weights the result, evaluated
     and saved; runtime.mixed_precision computes the output layer in float32. The checkpoint
     monitors the training loss with mode max, so the best epoch is the first, not the last. The
-    learning rate warms up over 2 steps: both checkpoints load, compiled, in plain Keras."""
+    learning rate warms up over 2 steps: both checkpoints load, compiled, in plain Keras. The
+    optimizer averages the weights (use_ema, under the loss scaling of mixed precision): the
+    checkpoint and the validation have the average, and training goes on from the weights it
+    trained, in the script as in cnnspec train."""
     import keras
 
     schedule = "initial_learning_rate: 0.01, decay_steps: 2, decay_rate: 0.5, warmup_steps: 2"
     warmed = f"{{exponential_decay: {{{schedule}}}}}"
-    text = SPEC.replace("{adam: {learning_rate: 0.01}}", f"{{adam: {{learning_rate: {warmed}}}}}")
+    averaged = "use_ema: true, ema_momentum: 0.5"
+    text = SPEC.replace("{adam: {learning_rate: 0.01}}", f"{{adam: {{learning_rate: {warmed}, {averaged}}}}}")
     text += "  callbacks:\n    - model_checkpoint: {monitor: loss, mode: max}\n"
     assert warmed in text
     theirs, ours = run_both(tmp_path, text + "runtime: {mixed_precision: true}\n")
     assert ours.metrics["best_epoch"] == 1 and theirs["epochs"] == 2
+    for key, values in theirs["history"].items():  # val_*: the average's
+        assert values == pytest.approx([row[key] for row in ours.history], abs=1e-6), key
     assert theirs["test"]["loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
     assert theirs["test"]["accuracy"] == pytest.approx(ours.metrics["test_accuracy"], abs=1e-6)
     script_model = keras.saving.load_model(tmp_path / "script" / "model.keras")

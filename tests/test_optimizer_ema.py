@@ -45,6 +45,13 @@ def test_the_settings_reach_keras_and_the_script_alike(tmp_path: Path):
     text = (tmp_path / "t.py").read_text("utf-8")
     assert "Adam(learning_rate=0.01, ema_momentum=0.5, use_ema=True)" in text
     assert "learning_rate=0.003, ema_momentum=0.5, use_ema=True, gradient_accumulation_steps=2" in text
+    # validation and the epoch's-end callbacks see the average (tests/test_averaged_weights.py)
+    assert "return [average_in, average_out]" in text and "class AverageIn(keras.callbacks.Callback)" in text
+    plain = SPEC.replace("TRAINING", "  epochs: 1")
+    (tmp_path / "p.yaml").write_text(plain, "utf-8")
+    args = ["codegen", str(tmp_path / "p.yaml"), "--script", "-o", str(tmp_path / "p.py")]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert "AverageIn" not in (tmp_path / "p.py").read_text("utf-8")
 
 
 @pytest.mark.parametrize(

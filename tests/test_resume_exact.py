@@ -46,9 +46,13 @@ TRAINING
 PLAIN = "  epochs: 5\n  optimizer: {adam: {learning_rate: 0.003}}\n  mixup: {alpha: 0.4}"
 #: Each phase's optimizer (the spec's, with the phase's rate) averages the weights, which Keras
 #: sets them to at the end of each fit (a resume at the boundary replays it), and accumulates
-#: two of an epoch's five batches (every epoch ends in the middle of an accumulation).
+#: two of an epoch's five batches (every epoch ends in the middle of an accumulation). Early
+#: stopping keeps the best averaged weights (validation scores the average) and puts them back
+#: when each phase ends.
 PHASED = """\
   optimizer: {adam: {use_ema: true, ema_momentum: 0.5, gradient_accumulation_steps: 2}}
+  callbacks:
+    - early_stopping: {monitor: val_loss, patience: 10, restore_best_weights: true}
   phases:
     - {epochs: 2, freeze: [conv], learning_rate: 0.01}
     - {epochs: 2, unfreeze: ['*'], learning_rate: 0.003}"""

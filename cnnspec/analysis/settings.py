@@ -331,6 +331,13 @@ class TrainConfig:
         return self.loss.name == "binary_crossentropy"
 
     @property
+    def averages_weights(self) -> bool:
+        """Whether an optimizer of the run keeps a moving average of the weights (``use_ema``):
+        validation and the epoch's-end callbacks then see the average (training/averaged.py)."""
+        optimizers = [phase.optimizer for phase in self.phases] or [self.optimizer]
+        return any(optimizer.settings.get("use_ema") is True for optimizer in optimizers)
+
+    @property
     def one_hot_labels(self) -> bool:
         """Labels go one-hot through the pipeline (categorical loss, or precision/recall/AUC
         of a multi-class output, which Keras computes on one-hot targets)."""

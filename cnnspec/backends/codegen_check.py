@@ -238,7 +238,7 @@ def check_source(source: str, *, script: bool = False) -> ast.Module:
                 if (module not in imports and full not in imports) or node.level:
                     raise CheckError(f"generated code imports {full!r}", line=line)
         elif isinstance(node, ast.ClassDef):
-            if not script or not _is_schedule_class(node):
+            if not script or not _is_template_class(node):
                 raise CheckError(f"class {node.name!r} is not one the templates write", line=line)
         elif isinstance(node, ast.Name):
             allowed_dunders = ("__name__", "__file__") if script else ("__name__",)
@@ -305,11 +305,16 @@ def _is_exit(node: ast.Raise) -> bool:
     )
 
 
-def _is_schedule_class(node: ast.ClassDef) -> bool:
-    """The script's ``WarmUp(keras.optimizers.schedules.LearningRateSchedule)``, nothing else."""
+#: The bases of the classes the script templates write: ``WarmUp``, and use_ema's
+#: ``AverageIn``/``AverageOut``.
+_SCRIPT_CLASS_BASES = ("keras.optimizers.schedules.LearningRateSchedule", "keras.callbacks.Callback")
+
+
+def _is_template_class(node: ast.ClassDef) -> bool:
+    """A class of the script templates (one of :data:`_SCRIPT_CLASS_BASES`), nothing else."""
     if node.decorator_list or node.keywords or len(node.bases) != 1:
         return False
-    return ast.unparse(node.bases[0]) == "keras.optimizers.schedules.LearningRateSchedule"
+    return ast.unparse(node.bases[0]) in _SCRIPT_CLASS_BASES
 
 
 def _is_main_guard(node: ast.If) -> bool:

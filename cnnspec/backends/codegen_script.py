@@ -217,6 +217,16 @@ def callback_node(callback: CallbackConfig, config: TrainConfig) -> ast.expr:
     return _call(cls, **settings)
 
 
+def script_callbacks(config: TrainConfig) -> list[str]:
+    """The script's callbacks, as source: those of ``training.callbacks``; between an
+    ``AverageIn`` and an ``AverageOut`` when an optimizer averages the weights (``use_ema``:
+    they see the average at an epoch's end, as in cnnspec train, training/averaged.py)."""
+    callbacks = [unparse(callback_node(c, config)) for c in config.callbacks]
+    if config.averages_weights:
+        return ["average_in", *callbacks, "average_out"]
+    return callbacks
+
+
 def keeps_best_checkpoint(config: TrainConfig) -> bool:
     """Whether ``model_checkpoint`` keeps the best epoch (``save_best_only``, the default):
     ``cnnspec train`` then evaluates and saves that checkpoint's weights, and so does the script."""
@@ -527,7 +537,8 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "warmup": warmup,
         "loss": unparse(loss_node(config)),
         "metrics": [unparse(m) for m in metric_nodes(config)],
-        "callbacks": [unparse(callback_node(c, config)) for c in config.callbacks],
+        "callbacks": script_callbacks(config),
+        "averaged": config.averages_weights,
         "best_checkpoint": keeps_best_checkpoint(config),
         "class_weight": "None" if class_weight is None else py_literal(class_weight),
         "balanced": class_weight == "balanced",

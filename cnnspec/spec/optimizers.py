@@ -94,7 +94,8 @@ COMMON_SETTINGS: dict[str, Any] = {
     ),
     "use_ema": _bool(
         "keep an exponential moving average of the weights, and end each fit (each phase) with it, "
-        "as Keras does: the saved model holds the average (default false)"
+        "as Keras does: the saved model holds the average, and validation, early stopping and the "
+        "best checkpoint see it (default false)"
     ),
     "ema_momentum": _num(
         0, 1, description="with use_ema: the old average's share at each step (default 0.99)"

@@ -590,7 +590,12 @@ def _run(
     )  # fmt: skip
     keys = config.logged_names(has_val)
     progress = display.callback(config.epochs, steps, keys, initial_epoch)
-    callbacks = [InterruptCheck(), *spec_cbs.values(), progress, recorder, *extra_callbacks]
+    epoch_end = list(spec_cbs.values())
+    if config.averages_weights:  # use_ema: validation and these callbacks see the average
+        from cnnspec.training.averaged import around
+
+        epoch_end = around(epoch_end)
+    callbacks = [InterruptCheck(), *epoch_end, progress, recorder, *extra_callbacks]
     if dataset.streamed:  # a file that fails to decode mid-epoch stops the run, named
         from cnnspec.training.stream import make_keras_callback
 
