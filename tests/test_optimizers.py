@@ -24,6 +24,10 @@ def sample(schema: dict[str, Any]) -> Any:
     if schema.get("type") == "boolean":
         return True
     number = schema["anyOf"][0]
+    if number["type"] == "integer":
+        return number.get("minimum", 0) + 2
+    if number.get("maximum", number.get("exclusiveMaximum")) == 0:  # a decay's power
+        return -0.6
     return 0.85 if number.get("maximum") == 1 else 0.05
 
 
@@ -38,7 +42,7 @@ def every_setting(name: str) -> str:
 
 def test_the_schema_and_the_table_agree():
     names = OPTIMIZER_SCHEMA["anyOf"][0]["enum"]
-    assert names == list(OPTIMIZER_KINDS) and {"lion", "nadam", "adamax", "adagrad", "lamb"} <= set(names)
+    assert names == list(OPTIMIZER_KINDS) and {"lion", "nadam", "adamax", "adagrad", "lamb", "muon", "adafactor", "ftrl"} <= set(names)
     mapping = OPTIMIZER_SCHEMA["anyOf"][1]["properties"]
     for name, kind in OPTIMIZER_KINDS.items():
         assert set(mapping[name]["properties"]) == set(COMMON_SETTINGS) | set(kind.settings), name

@@ -194,6 +194,69 @@ OPTIMIZER_KINDS: dict[str, OptimizerKind] = {
     "lamb": OptimizerKind(
         "Lamb", "Adam with layer-wise trust ratios, for large batches (keras.optimizers.Lamb)", _ADAM_LIKE
     ),
+    "adafactor": OptimizerKind(
+        "Adafactor",
+        "Adam-like steps from factored (row and column) second moments: little optimizer memory "
+        "(keras.optimizers.Adafactor)",
+        {
+            "beta_2_decay": _num(
+                maximum=0,
+                exclusive_max=True,
+                description="the squared gradients' decay is 1 - step^beta_2_decay (default -0.8)",
+            ),
+            "epsilon_1": _num(
+                0, exclusive=True, description="added to the squared gradients (default 1e-30)"
+            ),
+            "epsilon_2": _num(
+                0,
+                exclusive=True,
+                description="the smallest scale of a step, relative to the weights (default 0.001)",
+            ),
+            "clip_threshold": _num(
+                0, exclusive=True, description="clip each update's RMS to this (default 1)"
+            ),
+            "relative_step": _bool(
+                "with a constant rate, use at most 1/sqrt(step) of it (default true, as Keras)"
+            ),
+        },
+    ),
+    "ftrl": OptimizerKind(
+        "Ftrl",
+        "Follow The Regularized Leader, with L1/L2 regularization in the step (keras.optimizers.Ftrl)",
+        {
+            "learning_rate_power": _num(
+                maximum=0, description="how the rate falls as the accumulator grows (default -0.5)"
+            ),
+            "initial_accumulator_value": _num(0, description="the accumulator starts here (default 0.1)"),
+            "l1_regularization_strength": _num(0, description="default 0"),
+            "l2_regularization_strength": _num(0, description="default 0"),
+            "l2_shrinkage_regularization_strength": _num(
+                0, description="an L2 penalty on the weights in the gradient (default 0)"
+            ),
+            "beta": _num(0, description="FTRL's beta (default 0)"),
+        },
+    ),
+    "muon": OptimizerKind(
+        "Muon",
+        "momentum orthogonalized by Newton-Schulz steps (keras.optimizers.Muon). Keras applies it "
+        "to 2-D kernels only (dense layers); convolution kernels, biases and normalization "
+        "weights take AdamW steps (the adam_* settings)",
+        {
+            "momentum": _num(0, 1, description="Muon's momentum (default 0.95)"),
+            "nesterov": _bool("Nesterov momentum (default true)"),
+            "ns_steps": _int(1, description="Newton-Schulz iterations per step (default 5)"),
+            "rms_rate": _num(0, description="scale of Muon's steps, to match AdamW's (default 0.2)"),
+            "adam_beta_1": _num(0, 1, description="AdamW's beta_1 for the other weights (default 0.9)"),
+            "adam_beta_2": _num(0, 1, description="AdamW's beta_2 for the other weights (default 0.999)"),
+            "adam_weight_decay": _num(
+                0, description="AdamW's weight decay for the other weights (default 0.004)"
+            ),
+            "adam_lr_ratio": _num(
+                0, exclusive=True, description="AdamW's rate as a fraction of the rate (default 1)"
+            ),
+            "epsilon": _EPSILON,
+        },
+    ),
 }
 OPTIMIZERS = list(OPTIMIZER_KINDS)
 OPTIMIZER_SCHEMA: dict[str, Any] = {
