@@ -40,6 +40,9 @@ def png_size(path):
         (["filters", "--layer", "conv2d_2"], "filters_conv2d_2.png", (400, 200), (1300, 1300)),
         (["samples"], "samples.png", (500, 500), (1400, 1600)),
         (["samples", "--max", "6", "--seed", "2"], "samples.png", (400, 200), (1400, 1600)),
+        (["gradcam"], "gradcam_conv2d_2.png", (700, 300), (1400, 800)),
+        (["gradcam", "--layer", "conv2d_1", "--sample", "2", "--class", "green"], "gradcam_conv2d_1.png",
+         (700, 300), (1400, 800)),
     ],
 )  # fmt: skip
 def test_views_write_pngs(run_dir, tmp_path, args, name, low, high):
@@ -115,6 +118,21 @@ def test_bad_requests(run_dir, tmp_path):
     assert result.exit_code == 0, result.output
     result = invoke("visualize", tmp_path / "missing", "history")
     assert result.exit_code == 2 and "does not exist" in flat(result)
+
+
+def test_gradcam_says_which_class_and_refuses_what_it_cannot_draw(run_dir, tmp_path):
+    result = invoke("visualize", run_dir, "gradcam", "--class", "2", "--sample", "1", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    # the class by index is the run's third class, named; how sure the model is of it
+    assert "class blue (p = " in flat(result) and "on conv2d_2's 4×4 maps" in flat(result)
+    result = invoke("visualize", run_dir, "gradcam", "--class", "purple", "--out", tmp_path)
+    assert result.exit_code == 2
+    assert "received 'purple'. Classes: red, green, blue" in flat(result)
+    result = invoke("visualize", run_dir, "gradcam", "--layer", "dense_1", "--out", tmp_path)
+    assert result.exit_code == 2  # a flat output has no places to show
+    assert "received 'dense_1'. Valid: conv2d_1, max_pool2d_1, conv2d_2" in flat(result)
+    result = invoke("visualize", run_dir, "gradcam", "--sample", "999", "--out", tmp_path)
+    assert result.exit_code == 2 and "--sample" in flat(result)
 
 
 def test_history_and_confusion_do_not_load_tensorflow(run_dir, tmp_path):

@@ -3,7 +3,9 @@
 WHAT: history (learning curves), confusion (confusion matrix, `--normalize`), features
 (feature maps of `--layer` for one test image or `--image`), filters (kernels of a convolution),
 graph (the model graph: Graphviz when installed, always DOT and Mermaid text), samples (test
-images with predicted and true classes, mistakes in red). `history`, `confusion` and `graph`
+images with predicted and true classes, mistakes in red), gradcam (where in one test image, or
+`--image`, the feature maps of `--layer` raise the score of `--class`: Grad-CAM,
+reporting/gradcam.py). `history`, `confusion` and `graph`
 read the run folder only and never load TensorFlow (a `.keras` file alone with no confusion
 matrix beside it loads its model only to say why, when it has no classes to confuse): they draw
 a run that has not finished (killed, or still training: its curves so far) or whose model.keras
@@ -40,6 +42,7 @@ class View(StrEnum):
     filters = "filters"
     graph = "graph"
     samples = "samples"
+    gradcam = "gradcam"
 
 
 def output_path(out: Path | None, folder: Path, default: str, suffixes: tuple[str, ...] = (".png",)) -> Path:
@@ -102,7 +105,9 @@ def _check_confusion_applies(run: RunT) -> None:
 @guarded
 def visualize(
     target: TargetArgument,
-    what: Annotated[View, typer.Argument(help="history, confusion, features, filters, graph or samples")],
+    what: Annotated[
+        View, typer.Argument(help="history, confusion, features, filters, graph, samples or gradcam")
+    ],
     out: Annotated[
         Path | None,
         typer.Option(
@@ -114,11 +119,23 @@ def visualize(
     ] = None,
     layer: Annotated[
         str | None,
-        typer.Option("--layer", "-l", help="features/filters: the layer (default: the first conv)"),
+        typer.Option(
+            "--layer",
+            "-l",
+            help="features/filters: the layer (default: the first conv); gradcam: the layer whose "
+            "maps are weighed (default: the last with maps larger than one pixel)",
+        ),
     ] = None,
-    sample: Annotated[int, typer.Option("--sample", help="features: index of the test image")] = 0,
+    sample: Annotated[int, typer.Option("--sample", help="features/gradcam: index of the test image")] = 0,
     image: Annotated[
-        Path | None, typer.Option("--image", help="features: use this image file (or .npy) instead")
+        Path | None,
+        typer.Option("--image", help="features/gradcam: use this image file (or .npy) instead"),
+    ] = None,
+    target_class: Annotated[
+        str | None,
+        typer.Option(
+            "--class", help="gradcam: the class to explain, by name or index (default: the predicted one)"
+        ),
     ] = None,
     max_items: Annotated[
         int | None,
@@ -215,6 +232,10 @@ def visualize(
             if what == View.features:
                 png, name = probe.features(layer, sample=sample, max_maps=max_items or 16, image=image)
                 default = f"features_{_safe_name(name)}.png"
+            elif what == View.gradcam:
+                png, name, line = probe.class_map(layer, sample=sample, image=image, target=target_class)
+                default = f"gradcam_{_safe_name(name)}.png"
+                console.print(safe(line), highlight=False)
             elif what == View.filters:
                 png, name = probe.filters(layer, max_filters=max_items or 64)
                 default = f"filters_{_safe_name(name)}.png"

@@ -352,3 +352,39 @@ def samples_figure(
     figure.suptitle(literal(f"{heading} ({wrong} of {count} wrong, in red)"), fontsize=11)
     figure.tight_layout()
     return figure
+
+
+def class_map_png(image: np.ndarray, heat: np.ndarray, title: str, captions: Sequence[str]) -> bytes:
+    """Grad-CAM (:mod:`cnnspec.reporting.gradcam`): the input, the class map over the image's
+    extent (bilinear between the layer's cells, which are coarser than the pixels), and the
+    map laid over the input. ``captions``: one under each panel's title."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    shown, cmap = display_image(image)
+    height, width = shown.shape[:2]
+    extent = (-0.5, width - 0.5, height - 0.5, -0.5)  # the map spans the image, pixel edge to edge
+    panel = 3.4
+    figure = Figure(figsize=(3 * panel + 0.6, panel + 1.1), dpi=100)
+    axes = figure.subplots(1, 3)
+    palette = matplotlib.colormaps["inferno"]
+    for index, (ax, caption) in enumerate(zip(axes, captions, strict=True)):
+        if index != 1:
+            ax.imshow(shown, cmap=cmap, interpolation="nearest", extent=extent)
+        if index:
+            ax.imshow(
+                heat,
+                cmap=palette,
+                vmin=0,
+                vmax=1,
+                alpha=0.5 if index == 2 else 1.0,
+                interpolation="bilinear",
+                extent=extent,
+            )
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
+        ax.set_title(literal(fit_caption(caption, 72 * panel * 0.95, 10)), fontsize=10)
+        _bare(ax)
+    figure.suptitle(literal(title), fontsize=11)
+    figure.tight_layout()
+    return _png(figure)

@@ -8,13 +8,13 @@ split it) and scale it the way the training pipeline did.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cnnspec.errors import UsageError, printable
+from cnnspec.errors import UsageError, did_you_mean, printable
 from cnnspec.reporting.figures import feature_maps_png, filters_png, samples_png
 from cnnspec.reporting.run import (
     Run,
@@ -26,6 +26,7 @@ from cnnspec.reporting.run import (
     layer_kind,
     load_test_data,
     predict,
+    probabilities,
     read_json,
 )
 from cnnspec.training.plots import cut_label
@@ -225,6 +226,8 @@ class Probe:
     data: str | None = None
     _test: TestData | None = None
     _all: tuple[np.ndarray, np.ndarray] | None = None
+    #: notes of the views themselves (an empty class map)
+    extra_notes: list[str] = field(default_factory=list)
 
     @property
     def test(self) -> TestData:
@@ -236,8 +239,9 @@ class Probe:
 
     @property
     def notes(self) -> list[str]:
-        """Notes about the test data (seed used, data changed since training), once loaded."""
-        return list(self._test.notes) if self._test is not None else []
+        """Notes about the test data (seed used, data changed since training), once loaded,
+        and the views' own."""
+        return (list(self._test.notes) if self._test is not None else []) + self.extra_notes
 
     def prepared(self, pixels: np.ndarray, rescale: float | None) -> np.ndarray:
         batch = np.asarray(pixels, dtype="float32")[None]
@@ -276,6 +280,17 @@ class Probe:
                 raise UsageError("expected --layer NAME (the model has no convolution)", f"layers: {choices}")
             layer_name = convs[0].name
         find_layer(self.model, layer_name, choices, "layer with feature maps")
+        pixels, rescale, caption = self.one_image(sample, image)
+        maps = self.activations(layer_name, self.prepared(pixels, rescale))
+        png = feature_maps_png(
+            pixels, maps, layer_name, prefix=f"{self.run.name}: ", caption=caption, max_maps=max_maps
+        )
+        return png, layer_name
+
+    def one_image(self, sample: int, image: Path | None) -> tuple[np.ndarray, float | None, str]:
+        """The pixels of the file ``image`` (``--image``), else of test image ``sample``; the
+        factor that scales them as the model takes them; and a caption that names the image
+        (and a test image's true class)."""
         if image is not None:
             from cnnspec.reporting.images import read_inputs
             from cnnspec.reporting.task_predict import file_factor
@@ -286,24 +301,87 @@ class Probe:
             rescale = file_factor(
                 image.name, item.integer, whole, lambda i, p: file_rescale(self.run, self.model, i, p)
             )
-            pixels = item.pixels
-            caption = f"input: {item.label}"
-        else:
-            test = self.test
-            if not 0 <= sample < len(test.x):
-                raise UsageError(f"expected --sample between 0 and {len(test.x) - 1}; received {sample}")
-            pixels, rescale = test.x[sample], test.settings.rescale
-            caption = f"test image #{sample}"
-            if not test.config.task_path:  # a label set, values or a mask (per output) is no class
-                # on a line of its own and shortened: a long class name pushed the caption off
-                # the picture's left edge (the narrow input panel); feature_maps_png draws it
-                # literally (a class name's dollars are no mathtext)
-                caption += f"\n(class {cut_label(test.class_names[int(test.y[sample])], 16)})"
-        maps = self.activations(layer_name, self.prepared(pixels, rescale))
-        png = feature_maps_png(
-            pixels, maps, layer_name, prefix=f"{self.run.name}: ", caption=caption, max_maps=max_maps
+            return item.pixels, rescale, f"input: {item.label}"
+        test = self.test
+        if not 0 <= sample < len(test.x):
+            raise UsageError(f"expected --sample between 0 and {len(test.x) - 1}; received {sample}")
+        caption = f"test image #{sample}"
+        if not test.config.task_path:  # a label set, values or a mask (per output) is no class
+            # on a line of its own and shortened: a long class name pushed the caption off
+            # the picture's left edge (the narrow input panel); feature_maps_png draws it
+            # literally (a class name's dollars are no mathtext)
+            caption += f"\n(class {cut_label(test.class_names[int(test.y[sample])], 16)})"
+        return test.x[sample], test.settings.rescale, caption
+
+    def class_map(
+        self,
+        layer_name: str | None,
+        *,
+        sample: int = 0,
+        image: Path | None = None,
+        target: str | None = None,
+    ) -> tuple[bytes, str, str]:
+        """Grad-CAM (:mod:`cnnspec.reporting.gradcam`) of a layer (default: the last whose maps
+        are larger than a pixel) for a class (``target``: a name or an index; default: the
+        predicted one) of one test image (or ``image``). Returns (png, layer, a line that says
+        which class and how sure the model is); an empty map adds a note."""
+        from cnnspec.reporting.figures import class_map_png
+        from cnnspec.reporting.gradcam import class_map, spatial_layers
+
+        self._refuse_other_tasks()
+        choices = spatial_layers(self.model)
+        if not choices:
+            raise UsageError(
+                f"expected a model with feature maps (height × width × channels) for a class map; "
+                f"{self.run.model_path.name} has no layer with maps larger than one pixel"
+            )
+        layer_name = layer_name if layer_name is not None else choices[-1]
+        find_layer(self.model, layer_name, choices, "layer with feature maps larger than one pixel")
+        pixels, rescale, caption = self.one_image(sample, image)
+        batch = self.prepared(pixels, rescale)
+        kind = self.run.output_kind(self.model)
+        # (a call, not Keras' predict: one image, and no predict function traced for it)
+        probs = probabilities(np.asarray(self.model(batch, training=False)), kind)[0]
+        names = self.run.names_for(len(probs))
+        predicted = int(np.argmax(probs))
+        index = predicted if target is None else _class_index(target, names)
+        found = class_map(self.model, layer_name, batch, index, kind)
+        if found.peak == 0:
+            self.extra_notes.append(
+                f"nothing in {layer_name}'s maps raises the score of class {printable(names[index])}: "
+                "its class map is empty (an earlier layer, or another class, may show more)"
+            )
+        chance = f"p = {probs[index]:.1%}"
+        said = "predicted" if index == predicted else f"predicted: {printable(names[predicted])}"
+        size = f"{found.heat.shape[0]}×{found.heat.shape[1]}"
+        png = class_map_png(
+            pixels,
+            found.heat,
+            f"{self.run.name}: Grad-CAM of class {names[index]} ({found.score}'s gradient)",
+            [caption.replace("\n", " "), f"{layer_name} ({size})", f"{names[index]}: {chance}, {said}"],
         )
-        return png, layer_name
+        line = f"class {printable(names[index])} ({chance}, {said}) on {layer_name}'s {size} maps"
+        return png, layer_name, line
+
+    def _refuse_other_tasks(self) -> None:
+        """A class map needs a classifier: one output of classes (a spec's task, or for a model
+        without one, what the task rules read from it)."""
+        from cnnspec.reporting.run import model_tasks
+
+        config = self.run.config
+        if config is not None:
+            tasks = [(t.name, t.task) for t in config.tasks] if config.task_path else []
+        else:
+            read = model_tasks(self.model, self.run.name, self.run.model_path)
+            classifier = len(read) == 1 and read[0].task == "classification"
+            tasks = [] if classifier else [(t.name, t.task) for t in read]
+        if tasks:
+            described = ", ".join(f"{name} ({task})" for name, task in tasks)
+            raise UsageError(
+                f"expected a classifier (one output of classes) for a class map; "
+                f"{self.run.model_path.name}'s outputs: {described}",
+                "`cnnspec visualize TARGET features` shows any model's feature maps",
+            )
 
     def filters(self, layer_name: str | None, max_filters: int = 64) -> tuple[bytes, str]:
         """The kernels of a convolution (default: the first); returns (png, layer)."""
@@ -370,6 +448,20 @@ class Probe:
             names,
             title=f"{self.run.name}: {kind}, predicted vs true class",
         )
+
+
+def _class_index(target: str, names: list[str]) -> int:
+    """``--class``: a class name, else its index; anything else lists the names."""
+    if target in names:
+        return names.index(target)
+    if target.strip().isdigit() and int(target) < len(names):
+        return int(target)
+    listing = ", ".join(printable(n) for n in names[:40]) + (" …" if len(names) > 40 else "")
+    raise UsageError(
+        f"expected --class to be one of the model's classes or an index below {len(names)}; "
+        f"received {printable(target)!r}. Classes: {listing}",
+        did_you_mean(target, names),
+    )
 
 
 def _names(names: list[str], *labels: np.ndarray) -> list[str]:

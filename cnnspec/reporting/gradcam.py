@@ -1,0 +1,124 @@
+"""Grad-CAM: where in an image a layer's feature maps raise one class's score.
+
+Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
+Localization" (ICCV 2017): each channel k of the layer's maps A (h, w, channels) is weighted
+by the mean over the map of the score's gradient, α_k = mean_ij ∂y/∂A_ij^k, and the map is
+ReLU(Σ_k α_k A^k): the places whose features push the class's score up. The score y is the
+class's logit, read before the output layer's softmax or sigmoid (the paper's choice: a
+probability's gradient vanishes where the model is sure); where no activation can be set
+aside (a separate Softmax layer), its log-probability, and the picture says which.
+
+For ``cnnspec visualize TARGET gradcam``; TensorFlow is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+from cnnspec.reporting.run import OutputKind
+
+#: The output activations whose input is the class scores (set aside for the gradient).
+SQUASHING = ("softmax", "sigmoid")
+
+
+@dataclass(frozen=True)
+class ClassMap:
+    """A Grad-CAM map at the layer's resolution, and what it was computed from."""
+
+    heat: np.ndarray  # (height, width) in [0, 1]; all 0 when nothing in the layer raises the score
+    peak: float  # the map's largest value before it was scaled to [0, 1] (0: nothing raises it)
+    score: str  # what was differentiated: "logit" or "log-probability"
+
+
+def spatial_layers(model: Any) -> list[str]:
+    """The layers whose output is a stack of maps (batch, height, width, channels) larger than
+    one pixel, in model order: the layers a class map can be drawn on."""
+    names = []
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        shape = getattr(layer.output, "shape", None) if hasattr(layer, "output") else None
+        if shape is not None and len(shape) == 4 and (shape[1] or 0) * (shape[2] or 0) > 1:
+            names.append(layer.name)
+    return names
+
+
+def _output_layer(model: Any) -> Any | None:
+    """The layer that produces the model's one output (``None`` when it cannot be told)."""
+    output = model.outputs[0]
+    for layer in reversed(model.layers):
+        if getattr(layer, "output", None) is output:
+            return layer
+    return None
+
+
+@contextmanager
+def _scores_out(model: Any, kind: OutputKind) -> Iterator[str]:
+    """While inside, the model's output is its class scores: the output layer's softmax or
+    sigmoid is set aside (and put back after). Yields what the output then is: ``logit``, or
+    ``probability`` when there is no activation to set aside (a model trained on logits has
+    none: ``logit``)."""
+    if kind.from_logits:
+        yield "logit"
+        return
+    layer = _output_layer(model)
+    activation = getattr(layer, "activation", None)
+    if getattr(activation, "__name__", None) not in SQUASHING:
+        yield "probability"
+        return
+    from cnnspec.training.runtime import import_keras
+
+    layer.activation = import_keras().activations.linear
+    try:
+        yield "logit"
+    finally:
+        layer.activation = activation
+
+
+def class_map(model: Any, layer_name: str, batch: np.ndarray, class_index: int, kind: OutputKind) -> ClassMap:
+    """The Grad-CAM map of ``layer_name`` for class ``class_index`` of the one image in
+    ``batch`` (scaled as the model takes it). A binary model (one sigmoid unit) has two
+    classes: class 1's score is the unit's logit, class 0's its negative."""
+    from cnnspec.training.runtime import import_keras
+
+    keras = import_keras()  # (first: TensorFlow's start-up chatter turned down)
+    import tensorflow as tf
+
+    probe = keras.Model(model.inputs[0], [model.get_layer(layer_name).output, model.outputs[0]])
+    with _scores_out(model, kind) as output:
+        x = tf.convert_to_tensor(np.asarray(batch, dtype="float32"))
+        with tf.GradientTape() as tape:
+            # every operation after the input is recorded, frozen weights (trainable: false) too
+            tape.watch(x)
+            maps, out = probe(x, training=False)
+            out = tf.cast(tf.reshape(out, (tf.shape(out)[0], -1)), "float32")
+            if out.shape[-1] == 1:  # one sigmoid unit: class 1 is the unit, class 0 its negation
+                unit = out[:, 0]
+                if output == "probability":
+                    score = tf.math.log(unit if class_index == 1 else 1.0 - unit)
+                else:
+                    score = unit if class_index == 1 else -unit
+            elif output == "probability":
+                score = tf.math.log(out[:, class_index])
+            else:
+                score = out[:, class_index]
+        gradients = tape.gradient(score, maps)
+    if gradients is None:  # (cannot happen with the input watched; say so rather than crash)
+        raise UsageError(f"expected the class score to depend on {layer_name}'s output; it does not")
+    features = np.asarray(tf.cast(maps, "float32"))[0]
+    weights = np.asarray(tf.cast(gradients, "float32"))[0].mean(axis=(0, 1))
+    heat = np.maximum((features * weights).sum(axis=-1), 0.0)
+    peak = float(heat.max()) if heat.size else 0.0
+    if not np.isfinite(peak):
+        raise UsageError(
+            f"the class map of {layer_name} is not finite numbers (the model's outputs or "
+            "gradients are NaN or infinite: its training diverged?)"
+        )
+    scaled = heat / peak if peak > 0 else np.zeros_like(heat)
+    return ClassMap(scaled, peak, "log-probability" if output == "probability" else "logit")

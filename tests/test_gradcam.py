@@ -1,0 +1,123 @@
+"""Grad-CAM (cnnspec/reporting/gradcam.py) on models whose answer is known by hand.
+
+The model: an identity 1×1 convolution (its maps A are the image), a global average and a
+dense layer whose two class scores are +mean(A) and −mean(A). Class 0's gradient is 1/(h·w)
+at every place, so its map is ReLU(A)/(h·w): the image itself, scaled to [0, 1]. Class 1's
+weights are negative, so nothing raises its score: an empty map. The same holds read before a
+softmax, a sigmoid unit, a separate Softmax layer (through the log-probability) and frozen
+weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cnnspec.reporting.run import OutputKind
+
+pytestmark = pytest.mark.slow
+
+IMAGE = np.array([[0, 1, 2, 0], [3, 0, 1, 4], [0, 0, 5, 1], [2, 1, 0, 0]], dtype="float32")[None, :, :, None]
+
+
+def model(head: str, *, frozen: bool = False) -> Any:
+    """``head``: ``softmax`` (dense 2 with its activation), ``layer`` (dense 2, then a Softmax
+    layer), ``sigmoid`` (one unit: class 1's logit is +mean) or ``logits`` (no activation)."""
+    import keras
+
+    inputs = keras.Input((4, 4, 1))
+    maps = keras.layers.Conv2D(1, 1, use_bias=False, name="maps", kernel_initializer="ones")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(maps)
+    units, activation = (1, "sigmoid") if head == "sigmoid" else (2, "softmax" if head == "softmax" else None)
+    dense = keras.layers.Dense(units, activation=activation, use_bias=False, name="scores")
+    outputs = dense(pooled)
+    if head == "layer":
+        outputs = keras.layers.Softmax()(outputs)
+    built = keras.Model(inputs, outputs)
+    dense.set_weights([np.array([[1.0]] if units == 1 else [[1.0, -1.0]], dtype="float32")])
+    built.trainable = not frozen
+    return built
+
+
+@pytest.mark.parametrize(
+    ("head", "kind", "score"),
+    [
+        ("softmax", OutputKind(), "logit"),
+        ("layer", OutputKind(), "log-probability"),
+        ("logits", OutputKind(from_logits=True), "logit"),
+    ],
+)
+@pytest.mark.parametrize("frozen", [False, True])
+def test_the_map_of_a_class_is_where_its_score_rises(
+    head: str, kind: OutputKind, score: str, frozen: bool
+) -> None:
+    from cnnspec.reporting.gradcam import class_map
+
+    built = model(head, frozen=frozen)
+    before = np.asarray(built(IMAGE))
+    raised = class_map(built, "maps", IMAGE, 0, kind)
+    np.testing.assert_allclose(raised.heat, IMAGE[0, :, :, 0] / 5, atol=1e-6)
+    assert raised.score == score and raised.peak > 0
+    lowered = class_map(built, "maps", IMAGE, 1, kind)
+    assert lowered.peak == 0 and not lowered.heat.any()
+    # the softmax set aside for the gradient is back: the model answers as before
+    np.testing.assert_array_equal(np.asarray(built(IMAGE)), before)
+
+
+def test_a_sigmoid_unit_has_two_classes() -> None:
+    from cnnspec.reporting.gradcam import class_map
+
+    built = model("sigmoid")
+    one = class_map(built, "maps", IMAGE, 1, OutputKind(binary=True))
+    np.testing.assert_allclose(one.heat, IMAGE[0, :, :, 0] / 5, atol=1e-6)
+    assert class_map(built, "maps", IMAGE, 0, OutputKind(binary=True)).peak == 0
+
+
+def test_the_command_draws_a_model_file_and_refuses_a_regression(tmp_path: Path) -> None:
+    """A .keras file outside a run: read as a classifier by the task rules (a softmax output),
+    its classes by index; a regression model's outputs have no class to explain."""
+    import keras
+    from typer.testing import CliRunner
+
+    from cnnspec.cli.app import app
+    from cnnspec.reporting.images import is_cnnspec_png
+
+    built = model("softmax")
+    built.save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", IMAGE[0])
+    result = CliRunner().invoke(
+        app, ["visualize", str(tmp_path / "m.keras"), "gradcam", "--image", str(tmp_path / "x.npy")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "class 0 (p = " in result.output and "predicted) on maps's 4×4 maps" in result.output
+    assert is_cnnspec_png(tmp_path / "gradcam_maps.png")
+    result = CliRunner().invoke(
+        app,
+        [
+            "visualize",
+            str(tmp_path / "m.keras"),
+            "gradcam",
+            "--image",
+            str(tmp_path / "x.npy"),
+            "--class",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0 and "class map is empty" in result.output
+
+    inputs = keras.Input((4, 4, 1))
+    value = keras.layers.Dense(1, name="value")(keras.layers.Flatten()(keras.layers.Conv2D(2, 1)(inputs)))
+    regression = keras.Model(inputs, value)
+    regression.compile(loss="mse")
+    regression.save(tmp_path / "r.keras")
+    result = CliRunner().invoke(
+        app, ["visualize", str(tmp_path / "r.keras"), "gradcam", "--image", str(tmp_path / "x.npy")]
+    )
+    assert (
+        result.exit_code == 2
+        and "expected a classifier (one output of classes) for a class map" in result.output
+    )
+    assert "(regression)" in result.output and "Traceback" not in result.output
