@@ -3,6 +3,8 @@ classes with the run's names, text and JSON output, and clear errors for what is
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import numpy as np
@@ -43,6 +45,15 @@ def test_predict_images_text_and_json(run_dir, tmp_path):
         assert sum(t["probability"] for t in top) == pytest.approx(1.0, abs=1e-5)
         assert top == sorted(top, key=lambda t: -t["probability"])
     assert any("RGBA" in n for n in doc["predictions"][1]["notes"])
+    # the same answers as CSV rows: the top classes in rank order, the notes; nothing else on stdout
+    result = invoke("predict", run_dir, red, big, gray, "-k", "2", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["input"] for row in rows] == [str(red), str(big), str(gray)]
+    for row, prediction in zip(rows, doc["predictions"], strict=True):
+        assert [row["class_1"], row["class_2"]] == [t["class"] for t in prediction["top"][:2]]
+        assert float(row["probability_1"]) == pytest.approx(prediction["top"][0]["probability"], abs=1e-6)
+    assert "RGBA" in rows[1]["notes"] and "class_3" not in rows[0]
 
 
 def test_prediction_matches_the_model_on_training_data(run_dir, tmp_path):

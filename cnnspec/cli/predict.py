@@ -8,6 +8,9 @@ folder is read) or ``.npy`` arrays in the training data's format. JSON output::
     {"model": "...", "runtime": "onnx", "export": "RUN/export/model.onnx", "classes": [...],
      "predictions": [{"input": "cat.png", "notes": [...],
                       "top": [{"class": "cat", "index": 3, "probability": 0.97}, ...]}]}
+
+``--format csv`` writes the same predictions as one row per input
+(:mod:`cnnspec.reporting.prediction_csv`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,12 +26,20 @@ import typer
 from rich.table import Table
 
 from cnnspec.cli.common import AllowOutsideOption, guarded, stdout
-from cnnspec.cli.evaluate import RUNTIME_HELP, FormatOption, Runtime, SpecOption, TextOrJson, print_notes
+from cnnspec.cli.evaluate import RUNTIME_HELP, Runtime, SpecOption, print_notes
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
 if TYPE_CHECKING:
     from cnnspec.reporting.images import InputFile
+
+
+class PredictFormat(StrEnum):
+    """How the predictions are printed: a table per input, one JSON document, or CSV rows."""
+
+    text = "text"
+    json = "json"
+    csv = "csv"
 
 
 def top_k(probabilities: Any, names: list[str], k: int) -> list[dict[str, Any]]:
@@ -333,7 +345,12 @@ def predict(
         ),
     ],
     top: Annotated[int, typer.Option("--top-k", "-k", min=1, help="how many classes to show")] = 3,
-    format: FormatOption = TextOrJson.text,
+    format: Annotated[
+        PredictFormat,
+        typer.Option(
+            "--format", "-f", help="text, json, or csv (a row per input: reporting/prediction_csv.py)"
+        ),
+    ] = PredictFormat.text,
     runtime: Annotated[
         Runtime,
         typer.Option("--runtime", "-r", help=RUNTIME_HELP),
@@ -397,7 +414,12 @@ def predict(
         model_path = stem_of(model)[0]
     _refuse_non_finite(results, chosen)
     print_notes(notes)
-    if format == TextOrJson.json:
+    if format == PredictFormat.csv:
+        from cnnspec.reporting.prediction_csv import predictions_csv
+
+        typer.echo(predictions_csv(results), nl=False)
+        return
+    if format == PredictFormat.json:
         document = {
             "model": str(model_path),
             "runtime": chosen,
