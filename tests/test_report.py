@@ -77,14 +77,26 @@ def test_report_command(run_dir, tmp_path):
     assert f"wrote {target}" in flat(result)
     text = target.read_text(encoding="utf-8")
     sizes = check_self_contained(text)
-    # curves, confusion matrix, 2 feature-map figures, filters, and the sample/mistake cards
+    # curves, confusion matrix, 2 feature-map figures, a class map, filters, and the sample/mistake cards
     big = [s for s in sizes if s[0] > 300]
-    assert len(big) == 5, sizes
+    assert len(big) == 6, sizes
     cards = [s for s in sizes if s == (96, 96)]
     assert len(cards) >= 24
     page = parse(text)
     ids = {attrs.get("id") for _, attrs in page.tags}
-    assert {"results", "curves", "classes", "confusion", "samples", "features", "model", "spec"} <= ids
+    assert {
+        "results",
+        "curves",
+        "classes",
+        "confusion",
+        "samples",
+        "features",
+        "class-map",
+        "model",
+        "spec",
+    } <= ids
+    # the first mistake's class map, or the first sample's (the tiny run makes no mistakes)
+    assert "Grad-CAM of a test image: class blue (p = " in text and "on conv2d_2&#39;s 4×4 maps" in text
     # name, escaped description, inspect table, metrics, class report
     assert "<h1>tiny_colors</h1>" in text
     assert "A &lt;i&gt;tiny&lt;/i&gt; &amp; quick colour classifier" in text and "<i>tiny</i>" not in text

@@ -540,9 +540,12 @@ def _sample_cards(
 
 def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
     """Sample predictions, feature maps and filters: the parts that need the model and data."""
+    from cnnspec.reporting.gradcam import spatial_layers
     from cnnspec.reporting.run import conv_layers
 
-    parts: dict[str, Any] = {"samples": [], "mistakes": [], "features": [], "filters_png": None}
+    parts: dict[str, Any] = {
+        "samples": [], "mistakes": [], "features": [], "filters_png": None, "class_map": None
+    }  # fmt: skip
     convs = conv_layers(probe.model)
     if convs:
         png, _ = probe.filters(convs[0].name, max_filters=64)
@@ -591,6 +594,17 @@ def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
         )
     if not convs:
         notes.append("the model has no 2-D convolution, so there are no feature maps to show")
+    # where the model found its answer: the first mistake's predicted class, else the first sample's
+    chosen = pool[wrong[0]] if len(wrong) else (pool[shown[0]] if len(shown) else None)
+    if chosen is not None and spatial_layers(probe.model):
+        png, _, line = probe.class_map(None, sample=int(chosen))
+        what = "a misclassified test image" if len(wrong) else "a test image"
+        parts["class_map"] = {
+            "image": data_uri(png),
+            "caption": f"Grad-CAM of {what}: {line}. Bright places are where the layer's "
+            "features raise the class's score (cnnspec visualize RUN gradcam draws any image, "
+            "layer or class).",
+        }
     return parts
 
 
@@ -627,6 +641,7 @@ def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool
         "mistakes_caption": "",
         "features": [],
         "filters_png": None,
+        "class_map": None,
         "spec_text": _read_text(run.run_dir / "resolved.yaml"),
         "benchmark": _benchmark(run, notes),
     }
