@@ -59,12 +59,20 @@ def same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 
 
 def test_the_run_ends_with_the_weights_its_best_epoch_validated(tmp_path: Path) -> None:
-    import keras
+    import io
 
+    import keras
+    from rich.console import Console
+
+    from cnnspec.training.progress import Display
     from cnnspec.training.trainer import train
 
     watch, seen = recorder()
-    result = train(compile_text(SPEC, "spec.yaml"), out=tmp_path / "run", callbacks=[watch])
+    shown = io.StringIO()
+    display = Display("plain", Console(file=shown, width=200))
+    compiled = compile_text(SPEC, "spec.yaml")
+    result = train(compiled, out=tmp_path / "run", callbacks=[watch], display=display)
+    assert "use_ema: validation (val_*), early stopping and checkpoints see the averaged" in shown.getvalue()
     losses = [row["val_loss"] for row in result.history]
     best = int(np.argmin(losses))
     assert result.metrics["best_epoch"] == best + 1

@@ -605,6 +605,10 @@ def _run(
         f"{len(dataset.x_test)} test), {config.epochs} epochs × {steps} steps of {train_batch}, "
         f"seed {seed}{dist.summary()} → {run_dir}"
     )
+    if config.averages_weights and has_val:
+        display.message(
+            "use_ema: validation (val_*), early stopping and checkpoints see the averaged weights"
+        )
     complete = snapshot is not None and snapshot.complete
     stopped_early = snapshot.stopped_early if snapshot else False
     if complete:
