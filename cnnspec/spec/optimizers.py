@@ -109,10 +109,15 @@ COMMON_SETTINGS: dict[str, Any] = {
         "gradients (a batch this many times larger; learning-rate schedules still count batches)",
     ),
 }
-#: The common settings passed to Keras as floats (the others as written: a flag, whole numbers).
-FLOAT_SETTINGS = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "ema_momentum")
+#: The common settings passed to Keras as floats: those the schema types as numbers (a whole
+#: number written for one, ``weight_decay: 0``, is still a float to Keras).
+FLOAT_SETTINGS = tuple(
+    key
+    for key, schema in COMMON_SETTINGS.items()
+    if key != "learning_rate" and schema.get("anyOf", [{}])[0].get("type") == "number"
+)
 #: The common settings passed to Keras as written (a flag, whole numbers).
-PLAIN_SETTINGS = ("use_ema", "ema_overwrite_frequency", "gradient_accumulation_steps")
+PLAIN_SETTINGS = tuple(key for key in COMMON_SETTINGS if key not in ("learning_rate", *FLOAT_SETTINGS))
 #: The settings that only mean something with ``use_ema: true`` (Keras ignores them without).
 EMA_SETTINGS = ("ema_momentum", "ema_overwrite_frequency")
 
