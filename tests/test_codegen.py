@@ -422,7 +422,7 @@ def test_cli_script(runner, tmp_path):
     result = runner.invoke(app, ["codegen", str(SPEC), "--script", "-o", str(target)])
     assert result.exit_code == 0, result.output
     text = target.read_text()
-    assert "def main():" in text and "load_digits" in text
+    assert "def main(argv=None):" in text and "load_digits" in text
     check_source(text, script=True)
 
 

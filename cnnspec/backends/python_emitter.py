@@ -102,8 +102,14 @@ def generate_code(
             if extra["task_script"]
             else "metrics.json, classification_report.txt, history.png and confusion_matrix.png"
         )
+        run = f"Run `python {program} [--epochs N] [--batch-size N] [--out DIR [--force]]`."
+        if output is not None and output.suffix.lower() == ".ipynb":  # (backends/notebook.py)
+            run = (
+                "Run the cells in order: the last calls main() with those options as a list, such as "
+                'main(["--epochs", "5", "--out", "runs/x"]).'
+            )
         paragraphs.append(
-            f"Run `python {program} [--epochs N] [--batch-size N] [--out DIR [--force]]`. It writes "
+            f"{run} It writes "
             f"model.keras, {files} to a new folder runs/<name>-<YYYYmmdd-HHMMSS>, or to --out (new or "
             "empty; --force replaces the files of a used one)."
         )
