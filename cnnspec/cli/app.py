@@ -3,7 +3,7 @@
 Command modules import only light dependencies at import time, so `cnnspec validate`,
 `inspect` and `schema` never load TensorFlow. A command line that names one command imports
 only that command's module (:func:`main`): a cold `cnnspec validate` does not pay for building
-the other sixteen commands and what their modules import (issue 15's validate time).
+the other seventeen commands and what their modules import (issue 15's validate time).
 
 SIGTERM (``kill``, a scheduler ending a job) stops every command as Ctrl-C does: exit 130,
 "interrupted", and the clean-up of every atomic write and scratch folder runs. A Ctrl-C ends
@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "codegen": ("cnnspec.cli.codegen", "codegen"),
     "zoo": ("cnnspec.cli.zoo", "zoo"),
     "search": ("cnnspec.cli.search", "search"),
+    "lr-find": ("cnnspec.cli.lr_find", "lr_find"),
     "runs": ("cnnspec.cli.runs", "runs"),
     "lsp": ("cnnspec.cli.lsp", "lsp"),
     "import": ("cnnspec.cli.import_", "import_"),

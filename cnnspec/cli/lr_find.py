@@ -1,0 +1,116 @@
+"""`cnnspec lr-find FILE` — a learning-rate range test: which rate to train the spec with.
+
+The model trains for ``--steps`` batches with the rate growing exponentially from ``--min`` to
+``--max`` (cnnspec/training/lr_find.py), on the spec's data, augmentation, optimizer, weights
+sources and frozen layers; nothing of it is kept. It prints the suggested rate (where the
+smoothed loss falls fastest), the rate of the lowest loss and a tenth of it, and with
+``--plot`` draws the loss against the rate.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cnnspec.cli.common import (
+    DEFAULT_MAX_PARAMS,
+    EXIT_INTERRUPTED,
+    AllowOutsideOption,
+    MaxParamsOption,
+    SetOption,
+    SpecArgument,
+    compile_reported,
+    guarded,
+    stderr,
+    stdout,
+)
+from cnnspec.cli.render import TextOrJson, safe
+from cnnspec.errors import UsageError
+
+
+@guarded
+def lr_find(
+    file: SpecArgument,
+    set: SetOption = None,
+    low: Annotated[float, typer.Option("--min", help="the first rate tried")] = 1e-7,
+    high: Annotated[float, typer.Option("--max", help="the last rate tried")] = 10.0,
+    steps: Annotated[
+        int, typer.Option("--steps", min=5, max=100_000, help="batches of the sweep, one rate each")
+    ] = 100,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="draw the loss against the rate into this PNG")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="replace an existing --plot picture that cnnspec did not draw")
+    ] = False,
+    format: Annotated[TextOrJson, typer.Option("--format", "-f", help="text or json")] = TextOrJson.text,
+    weights: Annotated[
+        str | None,
+        typer.Option("--weights", help="start from these weights, as `cnnspec train --weights`"),
+    ] = None,
+    allow_outside: AllowOutsideOption = False,
+    max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
+) -> None:
+    """Find a learning rate: train briefly with the rate growing from --min to --max.
+
+    Every batch has its own rate; the sweep stops once the loss diverges. It suggests the rate
+    where the smoothed loss falls fastest, and names the rate of the lowest loss and a tenth of
+    it. Nothing is kept but the --plot picture.
+    """
+    from cnnspec.cli.outputs import refuse_foreign
+    from cnnspec.fileio import check_writable, write_atomic
+    from cnnspec.reporting.images import is_cnnspec_png
+
+    if not 0 < low < high:
+        raise UsageError(f"expected 0 < --min < --max; received --min {low:g} and --max {high:g}")
+    if plot is not None:
+        if plot.suffix.lower() != ".png":
+            raise UsageError(f"expected --plot to end in .png; received {plot}")
+        check_writable(plot, option="--plot", folder=False)
+        refuse_foreign(plot, "--plot", force, is_cnnspec_png)
+    from cnnspec.training.lr_find import find_rate, sweep_overrides, sweep_png
+    from cnnspec.training.trainer import TrainingInterrupted
+
+    overrides = list(set or [])
+    compiled = compile_reported(file, overrides, allow_outside=allow_outside, max_params=max_params)
+    sweeping = compile_reported(
+        file,
+        [*overrides, *sweep_overrides(compiled, low, high, steps)],
+        allow_outside=allow_outside,
+        max_params=max_params,
+        warnings=False,
+    )
+    previous: dict[int, Any] = {}
+    try:  # Ctrl-C and SIGTERM stop the sweep at a batch boundary (training/interrupts.py)
+        from cnnspec.training.interrupts import GATE
+
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, GATE.handler)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        stderr().print(
+            f"sweeping {compiled.name}: {steps} batches, rate {low:g} → {high:g} ...", highlight=False
+        )
+        sweep = find_rate(compiled, sweeping, steps, weights)
+    except TrainingInterrupted:
+        stderr().print("[yellow]interrupted[/yellow]: nothing was kept", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if plot is not None:
+        write_atomic(plot, sweep_png(sweep, f"{compiled.name}: learning-rate range test"))
+    if format == TextOrJson.json:
+        import json
+
+        typer.echo(json.dumps({"spec": str(file), "model": compiled.name, **sweep.describe()}, indent=1))
+        return
+    console = stdout()
+    for line in sweep.summary():
+        console.print(safe(line), highlight=False)
+    if plot is not None:
+        console.print(f"wrote {safe(plot)}", highlight=False)

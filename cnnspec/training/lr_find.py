@@ -1,0 +1,225 @@
+"""``cnnspec lr-find SPEC``: a learning-rate range test (Smith, "Cyclical Learning Rates for
+Training Neural Networks", 2017; fastai's ``lr_find``).
+
+The spec's model trains for a few hundred batches with the rate growing exponentially from
+``low`` to ``high``, one step at a time, on the spec's own training data, augmentation,
+optimizer and frozen layers (the first phase's, in a phased spec). The loss of every batch is
+kept; the sweep stops early once the smoothed loss is four times its lowest (the rate is past
+any use). The suggestion is the rate where the smoothed loss falls fastest, before its lowest
+point; the rate a tenth of the one at the lowest loss is reported beside it (fastai's other
+rule). Nothing of the run is kept: it trains in a folder of its own, removed afterwards.
+
+The sweep is an ordinary ``cnnspec train`` of the spec with the overrides of
+:func:`sweep_overrides` (one epoch of ``steps`` batches, an ``exponential_decay`` whose
+``decay_rate`` is above 1, no callbacks), so every setting of the spec applies as it would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.analysis.compiled import CompiledSpec
+
+#: Smoothing of the batch losses (an exponential moving average, bias-corrected, as fastai's).
+BETA = 0.98
+#: The sweep stops once the smoothed loss exceeds this many times its lowest.
+DIVERGED = 4.0
+
+
+@dataclass
+class Sweep:
+    """The rates tried, one per batch, the losses of those batches, and what they suggest."""
+
+    rates: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    smoothed: list[float] = field(default_factory=list)
+    steps: int = 0  # the batches the sweep was to train
+    steepest: float | None = None  # the rate where the smoothed loss falls fastest
+    lowest: float | None = None  # the rate at the lowest smoothed loss
+    stopped: str = ""  # why it ended before `steps` ("" when it did not)
+
+    @property
+    def suggested(self) -> float | None:
+        return self.steepest
+
+    def summary(self) -> list[str]:
+        """The result as lines of text."""
+        lines = []
+        if self.steepest is not None:
+            lines.append(f"suggested learning rate: {self.steepest:.3g} (where the loss falls fastest)")
+        else:
+            lines.append("no suggestion: the loss did not fall (try a larger --max, or more --steps)")
+        if self.lowest is not None:
+            lines.append(f"lowest loss at {self.lowest:.3g}; a tenth of it: {self.lowest / 10:.3g}")
+        ended = self.stopped or f"all {self.steps} batches trained"
+        lines.append(f"{len(self.losses)} batches, rates {_span(self.rates)}; {ended}")
+        return lines
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "suggested": self.steepest,
+            "lowest_loss_rate": self.lowest,
+            "tenth_of_lowest_loss_rate": self.lowest / 10 if self.lowest else None,
+            "steps": self.steps,
+            "batches": len(self.losses),
+            "stopped": self.stopped or None,
+            "rates": self.rates,
+            "losses": [v if math.isfinite(v) else None for v in self.losses],
+            "smoothed": [v if math.isfinite(v) else None for v in self.smoothed],
+        }
+
+
+def smooth(losses: list[float], beta: float = BETA) -> list[float]:
+    """The bias-corrected exponential moving average of ``losses``."""
+    out, average = [], 0.0
+    for step, loss in enumerate(losses, start=1):
+        average = beta * average + (1 - beta) * loss
+        out.append(average / (1 - beta**step))
+    return out
+
+
+def suggest(rates: list[float], smoothed: list[float]) -> tuple[float | None, float | None]:
+    """(steepest, lowest): the rate where the smoothed loss falls fastest per decade of rate
+    before its lowest point, and the rate at that lowest point. ``None`` for what the curve
+    cannot tell (fewer than 3 finite points, or a loss that never falls)."""
+    finite = [i for i, v in enumerate(smoothed) if math.isfinite(v)]
+    if len(finite) < 3:
+        return None, None
+    values = np.array([smoothed[i] for i in finite])
+    logs = np.log10(np.array([rates[i] for i in finite]))
+    bottom = int(np.argmin(values))
+    lowest = rates[finite[bottom]]
+    if bottom < 2:
+        return None, lowest
+    slopes = np.gradient(values[: bottom + 1], logs[: bottom + 1])[:bottom]  # (before the lowest)
+    steepest = int(np.argmin(slopes))
+    return (rates[finite[steepest]] if slopes[steepest] < 0 else None), lowest
+
+
+def sweep_overrides(compiled: CompiledSpec, low: float, high: float, steps: int) -> list[str]:
+    """``--set`` overrides that make a ``cnnspec train`` of ``compiled`` the sweep: one epoch of
+    ``steps`` batches whose rate grows from ``low`` by ``(high / low)^(1 / steps)`` a step, with
+    no callbacks. A phased spec keeps its first phase (its frozen layers and optimizer)."""
+    from cnnspec.analysis.settings import training_config
+
+    schedule = {
+        "exponential_decay": {
+            "initial_learning_rate": low,
+            "decay_steps": 1,
+            "decay_rate": (high / low) ** (1 / max(steps - 1, 1)),
+        }
+    }
+    training = compiled.training
+    overrides = ["training.callbacks=[]", f"training.steps_per_epoch={steps}"]
+    if training.get("phases"):
+        first = dict(training["phases"][0])
+        first.update({"epochs": 1, "learning_rate": schedule})
+        overrides.append(f"training.phases={json.dumps([first])}")
+    else:
+        optimizer = training_config(compiled).optimizer
+        settings = {**optimizer.settings, "learning_rate": schedule}
+        overrides += ["training.epochs=1", f"training.optimizer={json.dumps({optimizer.name: settings})}"]
+    return overrides
+
+
+def batch_losses() -> tuple[Any, Sweep]:
+    """A Keras callback that records each batch's rate and loss into the returned
+    :class:`Sweep`, and stops the fit once the smoothed loss diverges. Keras' logs hold the
+    running mean of the epoch's batch losses; each batch's own is told from two of them."""
+    from cnnspec.training.runtime import import_keras
+
+    keras = import_keras()  # (TensorFlow's start-up chatter turned down)
+    sweep = Sweep()
+
+    class Record(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rate = float("nan")
+            self.mean = 0.0
+
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            self.rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            mean = float(np.asarray((logs or {}).get("loss", float("nan"))))
+            loss = (batch + 1) * mean - batch * self.mean
+            self.mean = mean
+            sweep.rates.append(self.rate)
+            sweep.losses.append(loss)
+            sweep.smoothed = smooth(sweep.losses)
+            last = sweep.smoothed[-1]
+            best = (
+                min(v for v in sweep.smoothed if math.isfinite(v))
+                if any(map(math.isfinite, sweep.smoothed))
+                else None
+            )
+            if not math.isfinite(last) or (best is not None and batch > 4 and last > DIVERGED * best):
+                sweep.stopped = f"the loss diverged at a rate of {self.rate:.3g} (batch {batch + 1})"
+                self.model.stop_training = True
+
+    return Record(), sweep
+
+
+def find_rate(
+    compiled: CompiledSpec, sweeping: CompiledSpec, steps: int, weights: str | None = None
+) -> Sweep:
+    """Train ``sweeping`` (``compiled`` with :func:`sweep_overrides`) in a throw-away folder,
+    from the spec's weights sources (or ``weights``, as ``--weights``), and return its sweep
+    with the suggestion."""
+    from cnnspec.training.trainer import train
+
+    callback, sweep = batch_losses()
+    sweep.steps = steps
+    folder = Path(tempfile.mkdtemp(prefix=f"cnnspec-lr-find-{compiled.name}-"))
+    try:
+        train(sweeping, out=folder / "run", callbacks=[callback], weights=weights)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    sweep.steepest, sweep.lowest = suggest(sweep.rates, sweep.smoothed)
+    return sweep
+
+
+def sweep_png(sweep: Sweep, title: str) -> bytes:
+    """The smoothed loss against the rate (log scale), the raw batch losses faint behind it, and
+    the suggested rate marked."""
+    from matplotlib.figure import Figure
+
+    from cnnspec.training.plots import _png, literal
+
+    figure = Figure(figsize=(8, 4.8), dpi=100)
+    axes = figure.add_subplot(1, 1, 1)
+    rates = np.array(sweep.rates)
+    raw = np.array(sweep.losses, dtype="float64")
+    smoothed = np.array(sweep.smoothed, dtype="float64")
+    axes.plot(rates, raw, color="#90caf9", linewidth=0.8, label="batch loss")
+    axes.plot(rates, smoothed, color="#1565c0", linewidth=2, label="smoothed")
+    finite = smoothed[np.isfinite(smoothed)]
+    if finite.size:  # the diverged tail would squash the curve: up to a little above its start
+        top = max(float(finite[: max(1, len(finite) // 10)].max()), float(finite.min())) * 1.5
+        noisy = raw[np.isfinite(raw)]
+        bottom = min(
+            float(finite.min()), float(np.percentile(noisy, 5)) if noisy.size else float(finite.min())
+        )
+        axes.set_ylim(bottom - 0.05 * abs(top - bottom), top)
+    if sweep.steepest is not None:
+        axes.axvline(sweep.steepest, color="#c62828", linestyle="--", label=f"suggested {sweep.steepest:.2g}")
+    axes.set_xscale("log")
+    axes.set_xlabel("learning rate")
+    axes.set_ylabel("training loss")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(loc="upper left")
+    axes.set_title(literal(title))
+    figure.tight_layout()
+    return _png(figure)
+
+
+def _span(rates: list[float]) -> str:
+    return f"{rates[0]:.3g} → {rates[-1]:.3g}" if rates else "none"

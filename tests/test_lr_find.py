@@ -1,0 +1,106 @@
+"""`cnnspec lr-find SPEC` (cnnspec/training/lr_find.py): the rate grows exponentially from --min
+to --max, one rate per batch of the spec's own training; the suggestion is where the smoothed
+loss falls fastest; nothing of the sweep's run is kept."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cnnspec.analysis.passes import compile_text
+from cnnspec.analysis.settings import training_config
+from cnnspec.cli.app import app
+from cnnspec.training.lr_find import smooth, suggest, sweep_overrides
+
+SPEC = """\
+cnnspec: 1
+name: sweepme
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+    id: conv
+  - flatten
+  - dense: {units: 5, activation: softmax}
+data: {source: digits, classes: [0, 1, 2, 3, 4], per_class: 20}
+training:
+  batch_size: 10
+  seed: 2
+TRAINING
+"""
+
+
+def test_smoothing_is_bias_corrected_and_the_suggestion_is_the_steepest_fall():
+    assert smooth([2.0] * 5) == pytest.approx([2.0] * 5)  # no pull towards 0 at the start
+    rates = list(np.logspace(-6, 1, 71))
+    # a loss that falls fastest at 1e-3 (a logistic step in log10 of the rate), least at 1e-1, then rises
+    losses = [
+        2 - 1 / (1 + math.exp(-3 * (math.log10(r) + 3))) + max(0.0, math.log10(r) + 1) ** 2 for r in rates
+    ]
+    steepest, lowest = suggest(rates, losses)
+    assert steepest == pytest.approx(1e-3, rel=0.2) and lowest == pytest.approx(1e-1, rel=0.3)
+    assert suggest(rates, [1.0 + i for i in range(71)]) == (None, rates[0])  # never falls
+    assert suggest(rates[:2], [1.0, 0.5]) == (None, None)  # too few points
+
+
+def test_the_sweep_is_the_spec_trained_for_one_epoch_of_growing_rates():
+    plain = compile_text(
+        SPEC.replace("TRAINING", "  optimizer: {sgd: {momentum: 0.9, learning_rate: 0.1}}\n  epochs: 7"),
+        "s.yaml",
+    )
+    swept = compile_text(
+        SPEC.replace("TRAINING", "  optimizer: {sgd: {momentum: 0.9, learning_rate: 0.1}}\n  epochs: 7"),
+        "s.yaml",
+        overrides=sweep_overrides(plain, 1e-5, 1.0, 11),
+    )
+    config = training_config(swept)
+    assert (config.epochs, config.steps_per_epoch, config.callbacks) == (1, 11, ())
+    optimizer = config.phases[0].optimizer
+    assert optimizer.name == "sgd" and optimizer.settings == {"momentum": 0.9}  # the spec's own
+    assert optimizer.learning_rate.kind == "exponential_decay"
+    growth = optimizer.learning_rate.settings["decay_rate"]
+    assert 1e-5 * growth**10 == pytest.approx(1.0)  # the 11th batch's rate is --max
+    # a phased spec keeps its first phase: what it freezes
+    phased = "  phases:\n    - {epochs: 3, freeze: [conv], learning_rate: 0.01}\n"
+    phased += "    - {epochs: 3, unfreeze: ['*']}"
+    first = compile_text(SPEC.replace("TRAINING", phased), "s.yaml")
+    swept = compile_text(
+        SPEC.replace("TRAINING", phased), "s.yaml", overrides=sweep_overrides(first, 1e-5, 1.0, 11)
+    )
+    config = training_config(swept)
+    assert (
+        len(config.phases) == 1 and config.phases[0].frozen == training_config(first).phases[0].frozen != ()
+    )
+    assert config.phases[0].optimizer.learning_rate.kind == "exponential_decay"
+
+
+def test_a_range_that_is_none_is_refused(tmp_path: Path):
+    (tmp_path / "s.yaml").write_text(SPEC.replace("TRAINING", ""), "utf-8")
+    result = CliRunner().invoke(app, ["lr-find", str(tmp_path / "s.yaml"), "--min", "1", "--max", "0.1"])
+    assert result.exit_code == 2 and "expected 0 < --min < --max" in result.output
+
+
+@pytest.mark.slow
+def test_the_command_sweeps_draws_and_keeps_nothing_else(tmp_path: Path):
+    from cnnspec.reporting.images import is_cnnspec_png
+
+    (tmp_path / "s.yaml").write_text(SPEC.replace("TRAINING", ""), "utf-8")
+    before = set(Path(tempfile.gettempdir()).glob("cnnspec-lr-find-*"))
+    args = ["lr-find", str(tmp_path / "s.yaml"), "--steps", "30", "--min", "1e-5", "--max", "3", "--plot"]
+    result = CliRunner().invoke(app, [*args, str(tmp_path / "lr.png"), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout[result.stdout.index("{") :])
+    rates, losses = document["rates"], document["losses"]
+    assert len(rates) == len(losses) == document["batches"] and document["batches"] <= 30
+    assert rates[0] == pytest.approx(1e-5, rel=1e-5)  # then growing by the same factor each batch
+    assert np.allclose(np.diff(np.log(rates)), math.log(3e5) / 29, rtol=1e-4)
+    assert all(loss is None or loss > 0 for loss in losses)
+    assert document["suggested"] is None or 1e-5 <= document["suggested"] <= 3
+    assert is_cnnspec_png(tmp_path / "lr.png")
+    assert set(Path(tempfile.gettempdir()).glob("cnnspec-lr-find-*")) == before  # its run is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lr.png", "s.yaml"]
