@@ -25,6 +25,8 @@ model:
   - conv2d: {filters: 4, kernel_size: 3}
   - flatten
   - dense: {units: 3, activation: softmax}
+training:
+  optimizer: {sgd: {learning_rate: 0.05, momentum: 0.9, use_ema: true}}
 """
 
 LOCK = {
@@ -126,6 +128,10 @@ def test_the_run_is_described_from_lock_json(page):
     assert "npz (/data/shapes.npz): 1,200 training, 100 validation, 300 test images of 8×8×1" in text
     assert "seed 42 (deterministic)" in text
     assert "label mixing mixup, alpha 0.4" in text
+    assert (
+        "optimizer sgd at 0.05 (momentum 0.9, use_ema true); validation, early stopping and "
+        "checkpoints on the averaged weights"
+    ) in text
     assert "python 3.11.9, cnnspec 0.9" in text and "onnx" not in text
     assert "Linux-x86_64, 16 CPUs, GPU: H200" in text
     assert "spec hash 0123456789abcdef…" in text

@@ -79,6 +79,25 @@ def _mixing_text(kind: Any, settings: Any) -> str:
     return ", ".join([str(kind), *(f"{name} {value}" for name, value in settings.items())])
 
 
+def _optimizer_text(config: Any) -> str:
+    """``adam at 0.003 (use_ema True, ema_momentum 0.5); validation, early stopping and
+    checkpoints on the averaged weights``: the (first phase's) optimizer, its rate and settings."""
+    optimizer = config.phases[0].optimizer
+    rate = optimizer.learning_rate
+    text = f"{optimizer.name} at {rate:g}" if isinstance(rate, float) else f"{optimizer.name}, {rate.kind}"
+    if optimizer.settings:
+        shown = {
+            key: str(value).lower() if isinstance(value, bool) else value
+            for key, value in optimizer.settings.items()
+        }
+        text += " (" + ", ".join(f"{key} {value}" for key, value in shown.items()) + ")"
+    if len(config.phases) > 1:
+        text += f" in phase 1 of {len(config.phases)} (the curves' caption lists each phase)"
+    if config.averages_weights:
+        text += "; validation, early stopping and checkpoints on the averaged weights"
+    return text
+
+
 def _meta(run: Run) -> dict[str, Any]:
     from cnnspec.version import __version__
 
@@ -102,6 +121,8 @@ def _meta(run: Run) -> dict[str, Any]:
         rows.append(("data", text))
     if "seed" in lock:
         rows.append(("seed", f"{lock['seed']}" + (" (deterministic)" if lock.get("deterministic") else "")))
+    if run.config is not None and run.config.phases:
+        rows.append(("optimizer", _optimizer_text(run.config)))
     mixing = lock.get("mixing")
     if isinstance(mixing, dict) and mixing:  # training.mixup / cutmix: {kind: {setting: amount}}
         rows.append(
