@@ -46,6 +46,8 @@ def test_smoothing_is_bias_corrected_and_the_suggestion_is_the_steepest_fall():
     assert steepest == pytest.approx(1e-3, rel=0.2) and lowest == pytest.approx(1e-1, rel=0.3)
     assert suggest(rates, [1.0 + i for i in range(71)]) == (None, rates[0])  # never falls
     assert suggest(rates[:2], [1.0, 0.5]) == (None, None)  # too few points
+    flat = [1.0 + 0.01 * math.sin(i) for i in range(71)]  # noise: a fall of 2 %
+    assert suggest(rates, flat)[0] is None
 
 
 def test_the_sweep_is_the_spec_trained_for_one_epoch_of_growing_rates():

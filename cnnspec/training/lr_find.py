@@ -6,8 +6,9 @@ The spec's model trains for a few hundred batches with the rate growing exponent
 optimizer and frozen layers (the first phase's, in a phased spec). The loss of every batch is
 kept; the sweep stops early once the smoothed loss is four times its lowest (the rate is past
 any use). The suggestion is the rate where the smoothed loss falls fastest, before its lowest
-point; the rate a tenth of the one at the lowest loss is reported beside it (fastai's other
-rule). Nothing of the run is kept: it trains in a folder of its own, removed afterwards.
+point (none when the loss falls by less than a tenth); the rate a tenth of the one at the
+lowest loss is reported beside it (fastai's other rule). Nothing of the run is kept: it
+trains in a folder of its own, removed afterwards.
 
 The sweep is an ordinary ``cnnspec train`` of the spec with the overrides of
 :func:`sweep_overrides` (one epoch of ``steps`` batches, an ``exponential_decay`` whose
@@ -32,6 +33,8 @@ from cnnspec.analysis.compiled import CompiledSpec
 BETA = 0.98
 #: The sweep stops once the smoothed loss exceeds this many times its lowest.
 DIVERGED = 4.0
+#: A suggestion needs the smoothed loss to fall by at least this share of its value.
+FALL = 0.1
 
 
 @dataclass
@@ -56,7 +59,10 @@ class Sweep:
         if self.steepest is not None:
             lines.append(f"suggested learning rate: {self.steepest:.3g} (where the loss falls fastest)")
         else:
-            lines.append("no suggestion: the loss did not fall (try a larger --max, or more --steps)")
+            lines.append(
+                "no suggestion: the loss hardly fell (are the layers that train frozen? is the "
+                "spec's weights source missing? try more --steps or a wider --min/--max)"
+            )
         if self.lowest is not None:
             lines.append(f"lowest loss at {self.lowest:.3g}; a tenth of it: {self.lowest / 10:.3g}")
         ended = self.stopped or f"all {self.steps} batches trained"
@@ -75,6 +81,12 @@ class Sweep:
             "losses": [v if math.isfinite(v) else None for v in self.losses],
             "smoothed": [v if math.isfinite(v) else None for v in self.smoothed],
         }
+
+
+def beta_for(steps: int) -> float:
+    """The smoothing of a sweep of ``steps`` batches: :data:`BETA`, less for short sweeps (an
+    average over about a third of them at most)."""
+    return min(BETA, 1 - 3 / max(steps, 4))
 
 
 def smooth(losses: list[float], beta: float = BETA) -> list[float]:
@@ -100,7 +112,10 @@ def suggest(rates: list[float], smoothed: list[float]) -> tuple[float | None, fl
     if bottom < 2:
         return None, lowest
     slopes = np.gradient(values[: bottom + 1], logs[: bottom + 1])[:bottom]  # (before the lowest)
-    steepest = int(np.argmin(slopes))
+    skip = max(2, len(values) // 10)  # the first batches' losses are barely smoothed: not trusted
+    if len(slopes) <= skip or values[bottom] > (1 - FALL) * values[skip]:
+        return None, lowest  # (a loss that hardly falls: no rate stands out of the noise)
+    steepest = skip + int(np.argmin(slopes[skip:]))
     return (rates[finite[steepest]] if slopes[steepest] < 0 else None), lowest
 
 
@@ -130,14 +145,15 @@ def sweep_overrides(compiled: CompiledSpec, low: float, high: float, steps: int)
     return overrides
 
 
-def batch_losses() -> tuple[Any, Sweep]:
+def batch_losses(steps: int) -> tuple[Any, Sweep]:
     """A Keras callback that records each batch's rate and loss into the returned
     :class:`Sweep`, and stops the fit once the smoothed loss diverges. Keras' logs hold the
     running mean of the epoch's batch losses; each batch's own is told from two of them."""
     from cnnspec.training.runtime import import_keras
 
     keras = import_keras()  # (TensorFlow's start-up chatter turned down)
-    sweep = Sweep()
+    sweep = Sweep(steps=steps)
+    beta = beta_for(steps)
 
     class Record(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -154,7 +170,7 @@ def batch_losses() -> tuple[Any, Sweep]:
             self.mean = mean
             sweep.rates.append(self.rate)
             sweep.losses.append(loss)
-            sweep.smoothed = smooth(sweep.losses)
+            sweep.smoothed = smooth(sweep.losses, beta)
             last = sweep.smoothed[-1]
             best = (
                 min(v for v in sweep.smoothed if math.isfinite(v))
@@ -176,8 +192,7 @@ def find_rate(
     with the suggestion."""
     from cnnspec.training.trainer import train
 
-    callback, sweep = batch_losses()
-    sweep.steps = steps
+    callback, sweep = batch_losses(steps)
     folder = Path(tempfile.mkdtemp(prefix=f"cnnspec-lr-find-{compiled.name}-"))
     try:
         train(sweeping, out=folder / "run", callbacks=[callback], weights=weights)
