@@ -52,6 +52,14 @@ DataOption = Annotated[
     ),
 ]
 FormatOption = Annotated[TextOrJson, typer.Option("--format", "-f", help="text or json")]
+TtaOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tta",
+        help="classifiers: average the class probabilities over each image and its mirror images "
+        "(hflip, vflip, or hflip,vflip)",
+    ),
+]
 
 
 class Runtime(StrEnum):
@@ -237,6 +245,7 @@ def evaluate(
     ] = None,
     format: FormatOption = TextOrJson.text,
     runtime: Annotated[Runtime, typer.Option("--runtime", "-r", help=RUNTIME_HELP)] = Runtime.keras,
+    tta: TtaOption = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -260,8 +269,10 @@ def evaluate(
     from cnnspec.reporting.evaluation import evaluate as run_evaluation
     from cnnspec.reporting.evaluation import evaluate_export, write_evaluation
     from cnnspec.reporting.run import check_data_known, locate
+    from cnnspec.reporting.tta import parse_views
     from cnnspec.training.modelfile import load_model
 
+    views = parse_views(tta)
     if out is not None and not out.exists() and out.suffix.lower() in (".json", ".png", ".txt"):
         raise UsageError(
             f"expected --out to name a folder (for evaluation.json and confusion_matrix.png); "
@@ -290,11 +301,11 @@ def evaluate(
     with owning_run(run.run_dir, folder):
         if record is None:
             model = load_model(run.model_path)
-            evaluation = run_evaluation(run, model, data)
+            evaluation = run_evaluation(run, model, data, views)
         else:
             stand_in = load_model(run.model_path) if run.compiled is None else None
             session = open_session(chosen, record.path)
-            evaluation = evaluate_export(run, record, session, data, stand_in)
+            evaluation = evaluate_export(run, record, session, data, stand_in, views)
         document = evaluation.document
         document["notes"] = runtime_notes + document["notes"]
         files = write_evaluation(evaluation, folder, document["name"], check)

@@ -26,7 +26,7 @@ import typer
 from rich.table import Table
 
 from cnnspec.cli.common import AllowOutsideOption, guarded, stdout
-from cnnspec.cli.evaluate import RUNTIME_HELP, Runtime, SpecOption, print_notes
+from cnnspec.cli.evaluate import RUNTIME_HELP, Runtime, SpecOption, TtaOption, print_notes
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
@@ -162,7 +162,12 @@ def _classified(
 
 
 def _predict_keras(
-    target: Path, images: list[Path], k: int, out: Path | None = None, spec: Path | None = None
+    target: Path,
+    images: list[Path],
+    k: int,
+    out: Path | None = None,
+    spec: Path | None = None,
+    views: tuple[str, ...] = (),
 ) -> tuple[list[dict[str, Any]], list[str], Path]:
     """Predictions through Keras (the model file itself); a model that is not a single
     classifier answers per output (reporting/task_predict.py; mask PNGs go to ``out``).
@@ -198,6 +203,7 @@ def _predict_keras(
         return file_rescale(run, keras_model, integer, pixels)
 
     if tasks is not None:
+        _refuse_tta(views, tasks)
         from cnnspec.reporting.evaluation import listed_outputs
 
         # answers in the order of model.outputs, as the tasks are (evaluate's own model): a
@@ -217,8 +223,26 @@ def _predict_keras(
     def classify(batch: Any) -> Any:
         return predict_batch(keras_model, batch, None, kind)  # (scaled already)
 
-    results, names = _classified(inputs, shape, rescale, classify, known, k)
+    results, names = _classified(inputs, shape, rescale, _with_views(classify, views), known, k)
     return results, names, run.model_path
+
+
+def _with_views(classify: Callable[[Any], Any], views: tuple[str, ...]) -> Callable[[Any], Any]:
+    """``classify``, or with ``--tta`` the mean of its probabilities over each batch's views."""
+    if not views:
+        return classify
+    from cnnspec.reporting.tta import averaged
+
+    return averaged(classify, views)
+
+
+def _refuse_tta(views: tuple[str, ...], tasks: tuple[Any, ...]) -> None:
+    if views:
+        raise UsageError(
+            "expected a classifier (one output of classes) for --tta; this model's outputs are "
+            + ", ".join(f"{t.name} ({t.task})" for t in tasks),
+            "predict without --tta",
+        )
 
 
 def _predict_export(
@@ -229,6 +253,7 @@ def _predict_export(
     tasks: tuple[Any, ...] | None,
     known: list[str] | None,
     by_output: Names,
+    views: tuple[str, ...] = (),
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Predictions through a verified export, without TensorFlow: the record says how to
     convert, scale and read (``tasks``, ``known``, ``by_output``: :func:`_reading`'s)."""
@@ -243,6 +268,7 @@ def _predict_export(
     session = open_session(record.runtime, record.path)
     rescale = _record_rescale(record)
     if tasks is not None:
+        _refuse_tta(views, tasks)
         return _task_answer(tasks, by_output, inputs, shape, out, k, rescale, session.run)
     output = record.data["output"]
     kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
@@ -250,7 +276,7 @@ def _predict_export(
     def classify(batch: Any) -> Any:
         return probabilities(session.run(batch), kind)
 
-    return _classified(inputs, shape, rescale, classify, known, k)
+    return _classified(inputs, shape, rescale, _with_views(classify, views), known, k)
 
 
 def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]) -> bool:
@@ -365,6 +391,7 @@ def predict(
         ),
     ] = None,
     spec: SpecOption = None,
+    tta: TtaOption = None,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Predict with a trained model: the top-k classes, or a task's masks, labels or values.
@@ -382,7 +409,9 @@ def predict(
     from cnnspec.export.runtimes import choose, stem_of
     from cnnspec.fileio import check_writable
     from cnnspec.reporting.run import outside_allowed
+    from cnnspec.reporting.tta import parse_views
 
+    views = parse_views(tta)
     if not images:
         raise UsageError("expected at least one image file")
     from cnnspec.reporting.images import check_input_file, expand_inputs
@@ -408,9 +437,9 @@ def predict(
             chosen, record = "keras", None
     if record is None:
         with outside_allowed(allow_outside):  # only this command line may allow it, never lock.json
-            results, names, model_path = _predict_keras(model, list(images), top, out, spec)
+            results, names, model_path = _predict_keras(model, list(images), top, out, spec, views)
     else:
-        results, names = _predict_export(record, list(images), top, out, tasks, known, by_output)
+        results, names = _predict_export(record, list(images), top, out, tasks, known, by_output, views)
         model_path = stem_of(model)[0]
     _refuse_non_finite(results, chosen)
     print_notes(notes)
@@ -425,6 +454,7 @@ def predict(
             "runtime": chosen,
             "export": str(record.path) if record is not None else None,
             "classes": names,
+            "tta": list(views),
             "predictions": results,
         }
         # allow_nan=False: a NaN that got past _refuse_non_finite fails loudly here instead of

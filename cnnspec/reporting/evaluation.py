@@ -66,8 +66,9 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
-    """Evaluate ``model`` on the run's test split (or ``data``) with the spec's loss and metrics."""
+def evaluate(run: Run, model: Any, data: str | None = None, views: tuple[str, ...] = ()) -> Evaluation:
+    """Evaluate ``model`` on the run's test split (or ``data``) with the spec's loss and metrics
+    (``views``: ``--tta``'s, :func:`tta_evaluation`)."""
     from cnnspec.training import builders
     from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.pipeline import make_dataset
@@ -77,6 +78,15 @@ def evaluate(run: Run, model: Any, data: str | None = None) -> Evaluation:
     if len(test.x) == 0:
         raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
     config = test.config
+    if views:
+        from cnnspec.reporting.run import OutputKind, probabilities
+
+        kind = OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
+
+        def keras_probabilities(batch: np.ndarray) -> np.ndarray:
+            return probabilities(model.predict(batch, batch_size=64, verbose=0), kind)
+
+        return _of_run(tta_evaluation(run, test, views, keras_probabilities, "keras"), data)
     model.compile(
         loss=builders.loss(config),
         loss_weights=builders.loss_weights(config),
@@ -128,13 +138,19 @@ def _of_run(evaluation: Evaluation, data: str | None) -> Evaluation:
 
 
 def evaluate_export(
-    run: Run, record: Any, session: Any, data: str | None = None, model: Any = None
+    run: Run,
+    record: Any,
+    session: Any,
+    data: str | None = None,
+    model: Any = None,
+    views: tuple[str, ...] = (),
 ) -> Evaluation:
     """Evaluate a verified export (``record``, run by ``session``) on the run's test split, with
     the report :func:`evaluate` gives. Loss and accuracy are computed from the export's outputs
     in NumPy; other metrics of the spec need ``--runtime keras``.
 
     ``model``: the Keras model, needed only to describe data for a model without a spec.
+    ``views``: ``--tta``'s (:func:`tta_evaluation`).
     """
     from cnnspec.export.runtimes import predict_batches
     from cnnspec.training.imagefiles import scale_batch
@@ -144,6 +160,17 @@ def evaluate_export(
         raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
     config = test.config
     batch = test.settings.batch_size or 64
+    if views:
+        from cnnspec.reporting.run import OutputKind, probabilities
+
+        kind = OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
+
+        def export_probabilities(images: np.ndarray) -> np.ndarray:
+            return probabilities(predict_batches(session, images, batch), kind)
+
+        evaluation = tta_evaluation(run, test, views, export_probabilities, record.runtime)
+        evaluation.document["export"] = str(record.path)
+        return _of_run(evaluation, data)
     if config.task_path:  # the task's figures from the export's outputs (its first output)
         if len(config.tasks) > 1:
             raise UsageError(
@@ -188,6 +215,57 @@ def evaluate_export(
     evaluation.document["metrics"]["accuracy"] = evaluation.document["accuracy"]
     evaluation.document["export"] = str(record.path)
     return _of_run(evaluation, data)
+
+
+#: Images scaled and run at a time by :func:`tta_evaluation` (each view of them in turn).
+TTA_CHUNK = 1024
+
+
+def tta_evaluation(
+    run: Run,
+    test: TestData,
+    views: tuple[str, ...],
+    batch_probabilities: Callable[[np.ndarray], np.ndarray],
+    runtime: str,
+) -> Evaluation:
+    """``--tta``: a classifier's report from its class probabilities averaged over each test
+    image and its ``views`` (reporting/tta.py); ``batch_probabilities``: the probabilities of a
+    scaled batch, by any runtime. Loss and accuracy come from the averaged probabilities, as
+    an export's do; the spec's other metrics are Keras' own, of one view: left out, with a note."""
+    from cnnspec.reporting.run import OutputKind
+    from cnnspec.reporting.tta import as_outputs, averaged, describe
+    from cnnspec.training.imagefiles import scale_batch
+
+    config = test.config
+    if config.task_path:
+        raise UsageError(
+            "expected a classifier (one output of classes) for --tta; this model's outputs are "
+            + ", ".join(f"{t.name} ({t.task})" for t in config.tasks),
+            "evaluate it without --tta",
+        )
+    mean = averaged(batch_probabilities, views)
+    start = time.perf_counter()
+    probs = np.concatenate(
+        [
+            mean(scale_batch(test.x[i : i + TTA_CHUNK], test.settings.rescale))
+            for i in range(0, len(test.x), TTA_CHUNK)
+        ]
+    )
+    seconds = time.perf_counter() - start
+    outputs = as_outputs(probs, OutputKind(binary=config.binary, from_logits=config.loss.from_logits))
+    metrics: dict[str, Any] = {"loss": _finite(_loss(outputs, test.y, config))}
+    note = (
+        f"--tta {','.join(views)}: each test image's class probabilities are the mean over it and "
+        f"{describe(views)}; the loss, the accuracy and the per-class figures are of that mean"
+    )
+    others = [m.name for m in config.metrics if m.name != "accuracy"]
+    if others:
+        note += f" ({', '.join(others)}: evaluate without --tta)"
+    test.notes.append(note)
+    evaluation = _evaluation(run, test, outputs, metrics, seconds, seconds, runtime)
+    evaluation.document["metrics"]["accuracy"] = evaluation.document["accuracy"]
+    evaluation.document["tta"] = list(views)
+    return evaluation
 
 
 def _loss(outputs: np.ndarray, y: np.ndarray, config: Any) -> float | None:

@@ -1,0 +1,58 @@
+"""`cnnspec predict --tta` and `cnnspec evaluate --tta` on the tiny trained run: the mean of
+the probabilities of an image and its mirror images, which the user can check by hand."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.test_report_support import flat, invoke, trained_run
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return trained_run(tmp_path_factory)
+
+
+def top(document: dict, index: int) -> dict[str, float]:
+    return {t["class"]: t["probability"] for t in document["predictions"][index]["top"]}
+
+
+def test_predict_averages_an_image_and_its_mirror_image(run_dir, tmp_path):
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 255, (8, 8, 3), dtype="uint8")
+    image[:, :4] = (230, 30, 20)  # red on the left, noise on the right
+    Image.fromarray(image).save(tmp_path / "a.png")
+    Image.fromarray(image[:, ::-1]).save(tmp_path / "mirrored.png")
+    symmetric = np.concatenate([image[:, :4], image[:, :4][:, ::-1]], axis=1)
+    Image.fromarray(symmetric).save(tmp_path / "symmetric.png")
+    files = [str(tmp_path / name) for name in ("a.png", "mirrored.png", "symmetric.png")]
+    plain = json.loads(invoke("predict", run_dir, *files, "-k", "3", "-f", "json").stdout)
+    result = invoke("predict", run_dir, *files, "-k", "3", "-f", "json", "--tta", "hflip")
+    assert result.exit_code == 0, result.output
+    tta = json.loads(result.stdout)
+    assert plain["tta"] == [] and tta["tta"] == ["hflip"]
+    for name in top(plain, 0):
+        expected = (top(plain, 0)[name] + top(plain, 1)[name]) / 2
+        assert top(tta, 0)[name] == pytest.approx(expected, abs=1e-6)
+        assert top(tta, 1)[name] == pytest.approx(expected, abs=1e-6)  # the mirror's mean is the same
+        assert top(tta, 2)[name] == pytest.approx(top(plain, 2)[name], abs=1e-6)  # its own mirror
+    refused = invoke("predict", run_dir, files[0], "--tta", "rotate90")
+    assert refused.exit_code == 2 and "expected --tta to be hflip, vflip or both" in flat(refused)
+
+
+def test_evaluate_reports_the_averaged_probabilities(run_dir, tmp_path):
+    result = invoke("evaluate", run_dir, "--out", tmp_path, "--tta", "hflip,vflip")
+    assert result.exit_code == 0, result.output
+    assert "--tta hflip,vflip: each test image's class probabilities are the mean over it and its" in flat(
+        result
+    )
+    document = json.loads((tmp_path / "evaluation.json").read_text("utf-8"))
+    assert document["tta"] == ["hflip", "vflip"] and document["data"]["images"] == 30
+    assert document["metrics"]["accuracy"] == document["accuracy"] and 0 < document["loss"] < 10
+    assert sum(row["support"] for row in document["per_class"].values()) == 30
