@@ -79,6 +79,12 @@ def test_the_sweep_is_the_spec_trained_for_one_epoch_of_growing_rates():
         len(config.phases) == 1 and config.phases[0].frozen == training_config(first).phases[0].frozen != ()
     )
     assert config.phases[0].optimizer.learning_rate.kind == "exponential_decay"
+    # a spec trained by a cluster is swept in this process alone
+    clustered = SPEC.replace("TRAINING", "") + "runtime: {distribute: {strategy: multi_worker}}\n"
+    swept = compile_text(
+        clustered, "s.yaml", overrides=sweep_overrides(compile_text(clustered, "s.yaml"), 1e-5, 1, 9)
+    )
+    assert training_config(swept).distribute == "default"
 
 
 def test_a_range_that_is_none_is_refused(tmp_path: Path):
