@@ -25,13 +25,15 @@ IMAGE = np.array([[0, 1, 2, 0], [3, 0, 1, 4], [0, 0, 5, 1], [2, 1, 0, 0]], dtype
 
 def model(head: str, *, frozen: bool = False) -> Any:
     """``head``: ``softmax`` (dense 2 with its activation), ``layer`` (dense 2, then a Softmax
-    layer), ``sigmoid`` (one unit: class 1's logit is +mean) or ``logits`` (no activation)."""
+    layer), ``sigmoid`` (one unit: class 1's logit is +mean), ``sigmoid2`` (two labels) or
+    ``logits`` (no activation)."""
     import keras
 
     inputs = keras.Input((4, 4, 1))
     maps = keras.layers.Conv2D(1, 1, use_bias=False, name="maps", kernel_initializer="ones")(inputs)
     pooled = keras.layers.GlobalAveragePooling2D()(maps)
-    units, activation = (1, "sigmoid") if head == "sigmoid" else (2, "softmax" if head == "softmax" else None)
+    shapes = {"sigmoid": (1, "sigmoid"), "sigmoid2": (2, "sigmoid"), "softmax": (2, "softmax")}
+    units, activation = shapes.get(head, (2, None))
     dense = keras.layers.Dense(units, activation=activation, use_bias=False, name="scores")
     outputs = dense(pooled)
     if head == "layer":
@@ -78,46 +80,40 @@ def test_a_sigmoid_unit_has_two_classes() -> None:
 
 def test_the_command_draws_a_model_file_and_refuses_a_regression(tmp_path: Path) -> None:
     """A .keras file outside a run: read as a classifier by the task rules (a softmax output),
-    its classes by index; a regression model's outputs have no class to explain."""
+    its classes by index, or as a multi-label model (sigmoid units, binary crossentropy); a
+    regression model's outputs have no class to explain."""
     import keras
     from typer.testing import CliRunner
 
     from cnnspec.cli.app import app
     from cnnspec.reporting.images import is_cnnspec_png
 
-    built = model("softmax")
-    built.save(tmp_path / "m.keras")
     np.save(tmp_path / "x.npy", IMAGE[0])
-    result = CliRunner().invoke(
-        app, ["visualize", str(tmp_path / "m.keras"), "gradcam", "--image", str(tmp_path / "x.npy")]
-    )
+
+    def gradcam(name: str, *extra: str) -> Any:
+        args = ["visualize", str(tmp_path / name), "gradcam", "--image", str(tmp_path / "x.npy"), *extra]
+        return CliRunner().invoke(app, args)
+
+    model("softmax").save(tmp_path / "m.keras")
+    result = gradcam("m.keras")
     assert result.exit_code == 0, result.output
     assert "class 0 (p = " in result.output and "predicted) on maps's 4×4 maps" in result.output
     assert is_cnnspec_png(tmp_path / "gradcam_maps.png")
-    result = CliRunner().invoke(
-        app,
-        [
-            "visualize",
-            str(tmp_path / "m.keras"),
-            "gradcam",
-            "--image",
-            str(tmp_path / "x.npy"),
-            "--class",
-            "1",
-        ],
-    )
+    result = gradcam("m.keras", "--class", "1")
     assert result.exit_code == 0 and "class map is empty" in result.output
+
+    labels = model("sigmoid2")  # a label's map, and which side of the threshold the label is
+    labels.compile(loss="binary_crossentropy")
+    labels.save(tmp_path / "l.keras")
+    result = gradcam("l.keras", "--class", "0")
+    assert result.exit_code == 0, result.output
+    assert "label 0 (p = " in result.output and "above the threshold 0.5) on maps's 4×4 maps" in result.output
 
     inputs = keras.Input((4, 4, 1))
     value = keras.layers.Dense(1, name="value")(keras.layers.Flatten()(keras.layers.Conv2D(2, 1)(inputs)))
     regression = keras.Model(inputs, value)
     regression.compile(loss="mse")
     regression.save(tmp_path / "r.keras")
-    result = CliRunner().invoke(
-        app, ["visualize", str(tmp_path / "r.keras"), "gradcam", "--image", str(tmp_path / "x.npy")]
-    )
-    assert (
-        result.exit_code == 2
-        and "expected a classifier (one output of classes) for a class map" in result.output
-    )
+    result = gradcam("r.keras")
+    assert result.exit_code == 2 and "expected a classifier or a multi-label model" in result.output
     assert "(regression)" in result.output and "Traceback" not in result.output

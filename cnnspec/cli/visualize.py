@@ -134,7 +134,9 @@ def visualize(
     target_class: Annotated[
         str | None,
         typer.Option(
-            "--class", help="gradcam: the class to explain, by name or index (default: the predicted one)"
+            "--class",
+            help="gradcam: the class (or a multi-label model's label) to explain, by name or index "
+            "(default: the predicted one, the likeliest label)",
         ),
     ] = None,
     max_items: Annotated[

@@ -17,6 +17,7 @@ import numpy as np
 from cnnspec.errors import UsageError, did_you_mean, printable
 from cnnspec.reporting.figures import feature_maps_png, filters_png, samples_png
 from cnnspec.reporting.run import (
+    OutputKind,
     Run,
     TestData,
     conv_layers,
@@ -25,6 +26,7 @@ from cnnspec.reporting.run import (
     input_shape,
     layer_kind,
     load_test_data,
+    names_or_indices,
     predict,
     probabilities,
     read_json,
@@ -328,7 +330,7 @@ class Probe:
         from cnnspec.reporting.figures import class_map_png
         from cnnspec.reporting.gradcam import class_map, spatial_layers
 
-        self._refuse_other_tasks()
+        labels = self._explained_task()  # None: a classifier; else its multi-label output
         choices = spatial_layers(self.model)
         if not choices:
             raise UsageError(
@@ -339,49 +341,61 @@ class Probe:
         find_layer(self.model, layer_name, choices, "layer with feature maps larger than one pixel")
         pixels, rescale, caption = self.one_image(sample, image)
         batch = self.prepared(pixels, rescale)
-        kind = self.run.output_kind(self.model)
         # (a call, not Keras' predict: one image, and no predict function traced for it)
-        probs = probabilities(np.asarray(self.model(batch, training=False)), kind)[0]
-        names = self.run.names_for(len(probs))
+        raw = np.asarray(self.model(batch, training=False), dtype="float64").reshape(1, -1)
+        if labels is None:
+            what, kind = "class", self.run.output_kind(self.model)
+            probs = probabilities(raw, kind)[0]
+            names = self.run.names_for(len(probs))
+        else:  # sigmoid units, one per label: each its own probability
+            what, kind = "label", OutputKind(from_logits=labels.loss.from_logits)
+            probs = 1 / (1 + np.exp(-raw[0])) if labels.loss.from_logits else raw[0]
+            names = names_or_indices(self.run.output_names(labels.name), len(probs))
         predicted = int(np.argmax(probs))
         index = predicted if target is None else _class_index(target, names)
         found = class_map(self.model, layer_name, batch, index, kind)
         if found.peak == 0:
             self.extra_notes.append(
-                f"nothing in {layer_name}'s maps raises the score of class {printable(names[index])}: "
-                "its class map is empty (an earlier layer, or another class, may show more)"
+                f"nothing in {layer_name}'s maps raises the score of {what} {printable(names[index])}: "
+                f"its class map is empty (an earlier layer, or another {what}, may show more)"
             )
         chance = f"p = {probs[index]:.1%}"
-        said = "predicted" if index == predicted else f"predicted: {printable(names[predicted])}"
+        if labels is not None:
+            side = "above" if probs[index] > labels.threshold else "below"
+            said = f"{side} the threshold {labels.threshold:g}"
+        else:
+            said = "predicted" if index == predicted else f"predicted: {printable(names[predicted])}"
         size = f"{found.heat.shape[0]}×{found.heat.shape[1]}"
         png = class_map_png(
             pixels,
             found.heat,
-            f"{self.run.name}: Grad-CAM of class {names[index]} ({found.score}'s gradient)",
+            f"{self.run.name}: Grad-CAM of {what} {names[index]} ({found.score}'s gradient)",
             [caption.replace("\n", " "), f"{layer_name} ({size})", f"{names[index]}: {chance}, {said}"],
         )
-        line = f"class {printable(names[index])} ({chance}, {said}) on {layer_name}'s {size} maps"
+        line = f"{what} {printable(names[index])} ({chance}, {said}) on {layer_name}'s {size} maps"
         return png, layer_name, line
 
-    def _refuse_other_tasks(self) -> None:
-        """A class map needs a classifier: one output of classes (a spec's task, or for a model
-        without one, what the task rules read from it)."""
+    def _explained_task(self) -> Any:
+        """What a class map explains: ``None`` for a classifier (one output of classes), the
+        output's task for a multi-label model (one output of labels); any other model is
+        refused. From the spec's tasks, or for a model without one, what the task rules read
+        from it."""
         from cnnspec.reporting.run import model_tasks
 
         config = self.run.config
         if config is not None:
-            tasks = [(t.name, t.task) for t in config.tasks] if config.task_path else []
+            tasks = tuple(config.tasks) if config.task_path else ()
         else:
             read = model_tasks(self.model, self.run.name, self.run.model_path)
-            classifier = len(read) == 1 and read[0].task == "classification"
-            tasks = [] if classifier else [(t.name, t.task) for t in read]
-        if tasks:
-            described = ", ".join(f"{name} ({task})" for name, task in tasks)
-            raise UsageError(
-                f"expected a classifier (one output of classes) for a class map; "
-                f"{self.run.model_path.name}'s outputs: {described}",
-                "`cnnspec visualize TARGET features` shows any model's feature maps",
-            )
+            tasks = () if len(read) == 1 and read[0].task == "classification" else tuple(read)
+        if not tasks or (len(tasks) == 1 and tasks[0].task == "multilabel"):
+            return tasks[0] if tasks else None
+        described = ", ".join(f"{t.name} ({t.task})" for t in tasks)
+        raise UsageError(
+            f"expected a classifier or a multi-label model (one output of classes or labels) for "
+            f"a class map; {self.run.model_path.name}'s outputs: {described}",
+            "`cnnspec visualize TARGET features` shows any model's feature maps",
+        )
 
     def filters(self, layer_name: str | None, max_filters: int = 64) -> tuple[bytes, str]:
         """The kernels of a convolution (default: the first); returns (png, layer)."""
