@@ -4,6 +4,7 @@ the probabilities of an image and its mirror images, which the user can check by
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -47,12 +48,19 @@ def test_predict_averages_an_image_and_its_mirror_image(run_dir, tmp_path):
 
 
 def test_evaluate_reports_the_averaged_probabilities(run_dir, tmp_path):
-    result = invoke("evaluate", run_dir, "--out", tmp_path, "--tta", "hflip,vflip")
+    from cnnspec.reporting.run import locate
+    from cnnspec.reporting.views import confusion_source
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    result = invoke("evaluate", copy, "--tta", "hflip,vflip")
     assert result.exit_code == 0, result.output
     assert "--tta hflip,vflip: each test image's class probabilities are the mean over it and its" in flat(
         result
     )
-    document = json.loads((tmp_path / "evaluation.json").read_text("utf-8"))
+    document = json.loads((copy / "evaluation.json").read_text("utf-8"))
     assert document["tta"] == ["hflip", "vflip"] and document["data"]["images"] == 30
     assert document["metrics"]["accuracy"] == document["accuracy"] and 0 < document["loss"] < 10
     assert sum(row["support"] for row in document["per_class"].values()) == 30
+    # the matrix drawn from it (visualize confusion, report.html) says whose it is
+    assert confusion_source(locate(copy))[2] == "evaluation with --tta hflip,vflip"

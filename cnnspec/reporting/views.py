@@ -101,6 +101,9 @@ def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
             continue  # another run's or model's evaluation, written into this folder
         if name == "evaluation.json" and run.run_dir is None and not of_model(doc, run):
             continue  # another model file's evaluation in the same folder (evaluate writes it there)
+        views = (doc or {}).get("tta")
+        if isinstance(views, list) and views:  # an evaluation of averaged mirror images says so
+            what = f"{what} with --tta {','.join(printable(str(v)) for v in views)}"
         parts: list[tuple[str, Any]] = [("", doc or {})]
         outputs = (doc or {}).get("outputs")
         if isinstance(outputs, dict):
