@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from cnnspec.analysis.passes import compile_text
 from cnnspec.analysis.settings import training_config
 from cnnspec.cli.app import app
-from cnnspec.training.lr_find import smooth, suggest, sweep_overrides
+from cnnspec.training.lr_find import rate_override, smooth, suggest, sweep_overrides
 
 SPEC = """\
 cnnspec: 1
@@ -51,15 +51,11 @@ def test_smoothing_is_bias_corrected_and_the_suggestion_is_the_steepest_fall():
 
 
 def test_the_sweep_is_the_spec_trained_for_one_epoch_of_growing_rates():
-    plain = compile_text(
-        SPEC.replace("TRAINING", "  optimizer: {sgd: {momentum: 0.9, learning_rate: 0.1}}\n  epochs: 7"),
-        "s.yaml",
+    plain_text = SPEC.replace(
+        "TRAINING", "  optimizer: {sgd: {momentum: 0.9, learning_rate: 0.1}}\n  epochs: 7"
     )
-    swept = compile_text(
-        SPEC.replace("TRAINING", "  optimizer: {sgd: {momentum: 0.9, learning_rate: 0.1}}\n  epochs: 7"),
-        "s.yaml",
-        overrides=sweep_overrides(plain, 1e-5, 1.0, 11),
-    )
+    plain = compile_text(plain_text, "s.yaml")
+    swept = compile_text(plain_text, "s.yaml", overrides=sweep_overrides(plain, 1e-5, 1.0, 11))
     config = training_config(swept)
     assert (config.epochs, config.steps_per_epoch, config.callbacks) == (1, 11, ())
     optimizer = config.phases[0].optimizer
@@ -85,6 +81,11 @@ def test_the_sweep_is_the_spec_trained_for_one_epoch_of_growing_rates():
         clustered, "s.yaml", overrides=sweep_overrides(compile_text(clustered, "s.yaml"), 1e-5, 1, 9)
     )
     assert training_config(swept).distribute == "default"
+    # the suggestion goes back as the optimizer's rate, its settings kept (none for phases)
+    again = compile_text(plain_text, "s.yaml", overrides=[rate_override(plain, 0.0123)])
+    assert training_config(again).optimizer.settings == {"momentum": 0.9}
+    assert training_config(again).optimizer.learning_rate == 0.012
+    assert rate_override(first, 0.01) is None
 
 
 def test_a_range_that_is_none_is_refused(tmp_path: Path):

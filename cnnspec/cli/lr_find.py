@@ -71,7 +71,7 @@ def lr_find(
             raise UsageError(f"expected --plot to end in .png; received {plot}")
         check_writable(plot, option="--plot", folder=False)
         refuse_foreign(plot, "--plot", force, is_cnnspec_png)
-    from cnnspec.training.lr_find import find_rate, sweep_overrides, sweep_png
+    from cnnspec.training.lr_find import find_rate, rate_override, sweep_overrides, sweep_png
     from cnnspec.training.trainer import TrainingInterrupted
 
     overrides = list(set or [])
@@ -112,5 +112,19 @@ def lr_find(
     console = stdout()
     for line in sweep.summary():
         console.print(safe(line), highlight=False)
+    if sweep.steepest is not None:
+        override = rate_override(compiled, sweep.steepest)
+        if override is None:
+            console.print("use it as the first phase's learning_rate", highlight=False)
+        else:
+            import shlex
+
+            command = shlex.join(["cnnspec", "train", str(file), *_given(set), "--set", override])
+            console.print(f"train with it: {safe(command)}", highlight=False, soft_wrap=True, markup=False)
     if plot is not None:
         console.print(f"wrote {safe(plot)}", highlight=False)
+
+
+def _given(overrides: list[str] | None) -> list[str]:
+    """The command line's own ``--set`` options, to repeat in the printed train command."""
+    return [word for item in overrides or [] for word in ("--set", item)]

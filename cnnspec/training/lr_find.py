@@ -66,6 +66,8 @@ class Sweep:
         if self.lowest is not None:
             lines.append(f"lowest loss at {self.lowest:.3g}; a tenth of it: {self.lowest / 10:.3g}")
         ended = self.stopped or f"all {self.steps} batches trained"
+        if len(self.losses) < 50:  # (the smoothed curve lags a few batches: coarse with few)
+            ended += "; with under 50 batches the suggestion is coarse (--steps 100 or more)"
         lines.append(f"{len(self.losses)} batches, rates {_span(self.rates)}; {ended}")
         return lines
 
@@ -145,6 +147,19 @@ def sweep_overrides(compiled: CompiledSpec, low: float, high: float, steps: int)
         settings = {**optimizer.settings, "learning_rate": schedule}
         overrides += ["training.epochs=1", f"training.optimizer={json.dumps({optimizer.name: settings})}"]
     return overrides
+
+
+def rate_override(compiled: CompiledSpec, rate: float) -> str | None:
+    """The ``--set`` that trains ``compiled`` at ``rate`` with its optimizer's other settings
+    kept; ``None`` for a phased spec (each phase has its own rate: the first one's is what the
+    sweep measured)."""
+    from cnnspec.analysis.settings import training_config
+
+    if compiled.training.get("phases"):
+        return None
+    optimizer = training_config(compiled).optimizer
+    settings = {**optimizer.settings, "learning_rate": float(f"{rate:.2g}")}
+    return f"training.optimizer={json.dumps({optimizer.name: settings})}"
 
 
 def batch_losses(steps: int) -> tuple[Any, Sweep]:
