@@ -88,10 +88,18 @@ def test_the_sweep_is_the_spec_trained_for_one_epoch_of_growing_rates():
     assert rate_override(first, 0.01) is None
 
 
-def test_a_range_that_is_none_is_refused(tmp_path: Path):
+def test_a_range_that_is_none_or_a_temporary_folder_that_cannot_be_made_is_refused(tmp_path, monkeypatch):
     (tmp_path / "s.yaml").write_text(SPEC.replace("TRAINING", ""), "utf-8")
     result = CliRunner().invoke(app, ["lr-find", str(tmp_path / "s.yaml"), "--min", "1", "--max", "0.1"])
     assert result.exit_code == 2 and "expected 0 < --min < --max" in result.output
+
+    def refused(**_: object) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refused)
+    result = CliRunner().invoke(app, ["lr-find", str(tmp_path / "s.yaml")])
+    assert result.exit_code == 2 and "cannot make the sweep's temporary folder in" in result.output
+    assert "Permission denied" in result.output and "TMPDIR" in result.output
 
 
 @pytest.mark.slow

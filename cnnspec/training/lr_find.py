@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.analysis.compiled import CompiledSpec
+from cnnspec.errors import UsageError, WriteError
 
 #: Smoothing of the batch losses (an exponential moving average, bias-corrected, as fastai's).
 BETA = 0.98
@@ -209,10 +210,22 @@ def find_rate(
     with the suggestion."""
     from cnnspec.training.trainer import train
 
-    callback, sweep = batch_losses(steps)
-    folder = Path(tempfile.mkdtemp(prefix=f"cnnspec-lr-find-{compiled.name}-"))
+    try:  # (before TensorFlow is imported for nothing)
+        folder = Path(tempfile.mkdtemp(prefix=f"cnnspec-lr-find-{compiled.name}-"))
+    except OSError as exc:
+        raise UsageError(
+            f"cannot make the sweep's temporary folder in {tempfile.gettempdir()}: {exc.strerror or exc}",
+            "point TMPDIR at a writable folder with room",
+        ) from None
     try:
+        callback, sweep = batch_losses(steps)
         train(sweeping, out=folder / "run", callbacks=[callback], weights=weights)
+    except WriteError as fault:  # (train's hint would resume a run that is about to be removed)
+        fault.hint = (
+            f"the sweep trains in a temporary folder under {tempfile.gettempdir()}: free space "
+            "there, or point TMPDIR at a disk with room, and run lr-find again"
+        )
+        raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     sweep.steepest, sweep.lowest = suggest(sweep.rates, sweep.smoothed)
