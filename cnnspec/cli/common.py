@@ -78,6 +78,29 @@ def compile_reported(
 
 
 @contextlib.contextmanager
+def batch_boundary_stops() -> Iterator[None]:
+    """While inside, Ctrl-C and a scheduler's SIGTERM are raised at the next batch or epoch
+    boundary of a training (cnnspec/training/interrupts.py), not wherever Python happens to
+    be; the handlers before are put back after. Not the main thread (some test runners): as
+    they were."""
+    import signal
+
+    from cnnspec.training.interrupts import GATE
+
+    previous: dict[int, Any] = {}
+    try:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, GATE.handler)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
 def owning_run(run_dir: Path | None, writes_to: Path) -> Iterator[None]:
     """Hold ``run_dir``'s lock (:mod:`cnnspec.training.runlock`) while a command writes into it.
 

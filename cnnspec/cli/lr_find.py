@@ -9,9 +9,8 @@ smoothed loss falls fastest), the rate of the lowest loss and a tenth of it, and
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -22,6 +21,7 @@ from cnnspec.cli.common import (
     MaxParamsOption,
     SetOption,
     SpecArgument,
+    batch_boundary_stops,
     compile_reported,
     guarded,
     stderr,
@@ -83,25 +83,15 @@ def lr_find(
         max_params=max_params,
         warnings=False,
     )
-    previous: dict[int, Any] = {}
-    try:  # Ctrl-C and SIGTERM stop the sweep at a batch boundary (training/interrupts.py)
-        from cnnspec.training.interrupts import GATE
-
-        for number in (signal.SIGINT, signal.SIGTERM):
-            previous[number] = signal.signal(number, GATE.handler)
-    except ValueError:  # not the main thread
-        pass
-    try:
-        stderr().print(
-            f"sweeping {compiled.name}: {steps} batches, rate {low:g} → {high:g} ...", highlight=False
-        )
-        sweep = find_rate(compiled, sweeping, steps, weights)
+    try:  # Ctrl-C and SIGTERM stop the sweep at a batch boundary
+        with batch_boundary_stops():
+            stderr().print(
+                f"sweeping {compiled.name}: {steps} batches, rate {low:g} → {high:g} ...", highlight=False
+            )
+            sweep = find_rate(compiled, sweeping, steps, weights)
     except TrainingInterrupted:
         stderr().print("[yellow]interrupted[/yellow]: nothing was kept", highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
     if plot is not None:
         write_atomic(plot, sweep_png(sweep, f"{compiled.name}: learning-rate range test"))
     if format == TextOrJson.json:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,12 +16,12 @@ from cnnspec.cli.common import (
     MaxParamsOption,
     SetOption,
     SpecArgument,
+    batch_boundary_stops,
     compile_reported,
     guarded,
     stderr,
 )
 from cnnspec.cli.render import clean, safe
-from cnnspec.training.interrupts import GATE
 
 EXIT_CLUSTER = 75  # EX_TEMPFAIL: a worker of the cluster was lost; restart with --resume
 
@@ -106,26 +105,21 @@ def train(
     compiled = compile_reported(file, overrides, allow_outside=allow_outside, max_params=max_params)
     display = Display.auto(quiet)
     # Ctrl-C, and a scheduler's SIGTERM: save and exit (interrupts.py: raised at a batch boundary)
-    previous: dict[int, Any] = {}
     try:
-        for number in (signal.SIGINT, signal.SIGTERM):
-            previous[number] = signal.signal(number, GATE.handler)
-    except ValueError:  # not the main thread (e.g. some test runners)
-        pass
-    try:
-        result = run_training(
-            compiled,
-            out=out,
-            resume=resume,
-            display=display,
-            overrides=overrides,
-            command=sys.argv,
-            cluster=addresses,
-            task_index=task_index,
-            write_report=write_report,
-            weights=weights,
-            hash_content=hash_content,
-        )
+        with batch_boundary_stops():
+            result = run_training(
+                compiled,
+                out=out,
+                resume=resume,
+                display=display,
+                overrides=overrides,
+                command=sys.argv,
+                cluster=addresses,
+                task_index=task_index,
+                write_report=write_report,
+                weights=weights,
+                hash_content=hash_content,
+            )
     except TrainingInterrupted as stop:
         console = stderr()
         console.print(
@@ -144,9 +138,6 @@ def train(
         if lost.hint:
             console.print(f"  [cyan]hint:[/cyan] {safe(lost.hint)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_CLUSTER) from None
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
     print_result(display, result, quiet)
 
 
