@@ -78,6 +78,29 @@ def test_a_sigmoid_unit_has_two_classes() -> None:
     assert class_map(built, "maps", IMAGE, 0, OutputKind(binary=True)).peak == 0
 
 
+def segmenter() -> Any:
+    """The identity maps, then a 1×1 convolution whose two classes score +A and −A at each
+    pixel (softmax): class 0's score averaged over the map rises with the image."""
+    import keras
+
+    inputs = keras.Input((4, 4, 1))
+    maps = keras.layers.Conv2D(1, 1, use_bias=False, name="maps", kernel_initializer="ones")(inputs)
+    head = keras.layers.Conv2D(2, 1, use_bias=False, activation="softmax", name="mask")
+    built = keras.Model(inputs, head(maps))
+    head.set_weights([np.array([[[[1.0, -1.0]]]], dtype="float32")])
+    return built
+
+
+def test_a_segmentation_class_map_averages_the_scores_of_every_pixel() -> None:
+    from cnnspec.reporting.gradcam import class_map, spatial_layers
+
+    built = segmenter()
+    assert spatial_layers(built) == ["maps"]  # (not the output: the map itself)
+    raised = class_map(built, "maps", IMAGE, 0, OutputKind())
+    np.testing.assert_allclose(raised.heat, IMAGE[0, :, :, 0] / 5, atol=1e-6)
+    assert raised.score == "logit" and class_map(built, "maps", IMAGE, 1, OutputKind()).peak == 0
+
+
 def test_the_command_draws_a_model_file_and_refuses_a_regression(tmp_path: Path) -> None:
     """A .keras file outside a run: read as a classifier by the task rules (a softmax output),
     its classes by index, or as a multi-label model (sigmoid units, binary crossentropy); a
@@ -115,5 +138,8 @@ def test_the_command_draws_a_model_file_and_refuses_a_regression(tmp_path: Path)
     regression.compile(loss="mse")
     regression.save(tmp_path / "r.keras")
     result = gradcam("r.keras")
-    assert result.exit_code == 2 and "expected a classifier or a multi-label model" in result.output
+    assert (
+        result.exit_code == 2
+        and "expected a classifier, a multi-label or a segmentation model" in result.output
+    )
     assert "(regression)" in result.output and "Traceback" not in result.output

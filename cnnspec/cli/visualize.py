@@ -136,7 +136,8 @@ def visualize(
         typer.Option(
             "--class",
             help="gradcam: the class (or a multi-label model's label) to explain, by name or index "
-            "(default: the predicted one, the likeliest label)",
+            "(default: the predicted one, the likeliest label, a segmentation's most common class "
+            "after class 0)",
         ),
     ] = None,
     max_items: Annotated[

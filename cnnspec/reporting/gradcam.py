@@ -38,10 +38,12 @@ class ClassMap:
 
 def spatial_layers(model: Any) -> list[str]:
     """The layers whose output is a stack of maps (batch, height, width, channels) larger than
-    one pixel, in model order: the layers a class map can be drawn on."""
+    one pixel, in model order: the layers a class map can be drawn on (not the output itself,
+    a segmentation's map: its own scores weighed by their gradient say nothing more)."""
     names = []
+    output = _output_layer(model)
     for layer in model.layers:
-        if type(layer).__name__ == "InputLayer":
+        if type(layer).__name__ == "InputLayer" or layer is output:
             continue
         shape = getattr(layer.output, "shape", None) if hasattr(layer, "output") else None
         if shape is not None and len(shape) == 4 and (shape[1] or 0) * (shape[2] or 0) > 1:
@@ -84,7 +86,8 @@ def _scores_out(model: Any, kind: OutputKind) -> Iterator[str]:
 def class_map(model: Any, layer_name: str, batch: np.ndarray, class_index: int, kind: OutputKind) -> ClassMap:
     """The Grad-CAM map of ``layer_name`` for class ``class_index`` of the one image in
     ``batch`` (scaled as the model takes it). A binary model (one sigmoid unit) has two
-    classes: class 1's score is the unit's logit, class 0's its negative."""
+    classes: class 1's score is the unit's logit, class 0's its negative. A segmentation
+    model's score is the class's, averaged over every pixel of its map."""
     from cnnspec.training.runtime import import_keras
 
     keras = import_keras()  # (first: TensorFlow's start-up chatter turned down)
@@ -97,7 +100,11 @@ def class_map(model: Any, layer_name: str, batch: np.ndarray, class_index: int, 
             # every operation after the input is recorded, frozen weights (trainable: false) too
             tape.watch(x)
             maps, out = probe(x, training=False)
-            out = tf.cast(tf.reshape(out, (tf.shape(out)[0], -1)), "float32")
+            out = tf.cast(out, "float32")
+            # a segmentation map (batch, height, width, classes): each pixel's score, averaged
+            # over the image (Seg-Grad-CAM, Vinogradova et al. 2020, with the whole image as region)
+            pixels = len(out.shape) == 4
+            out = tf.reshape(out, (-1, out.shape[-1]))
             if out.shape[-1] == 1:  # one sigmoid unit: class 1 is the unit, class 0 its negation
                 unit = out[:, 0]
                 if output == "probability":
@@ -108,6 +115,8 @@ def class_map(model: Any, layer_name: str, batch: np.ndarray, class_index: int, 
                 score = tf.math.log(out[:, class_index])
             else:
                 score = out[:, class_index]
+            if pixels:
+                score = tf.reduce_mean(score)
         gradients = tape.gradient(score, maps)
     if gradients is None:  # (cannot happen with the input watched; say so rather than crash)
         raise UsageError(f"expected the class score to depend on {layer_name}'s output; it does not")

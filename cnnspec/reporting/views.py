@@ -345,16 +345,24 @@ class Probe:
         pixels, rescale, caption = self.one_image(sample, image)
         batch = self.prepared(pixels, rescale)
         # (a call, not Keras' predict: one image, and no predict function traced for it)
-        raw = np.asarray(self.model(batch, training=False), dtype="float64").reshape(1, -1)
+        answer = np.asarray(self.model(batch, training=False), dtype="float64")
+        raw = answer.reshape(1, -1)
+        shares = None  # a segmentation: each class's share of the predicted mask
         if labels is None:
             what, kind = "class", self.run.output_kind(self.model)
             probs = probabilities(raw, kind)[0]
             names = self.run.names_for(len(probs))
+        elif labels.task == "segmentation":  # each pixel's classes (one sigmoid channel: two)
+            what, kind = "class", OutputKind(binary=labels.units == 1, from_logits=labels.loss.from_logits)
+            per_pixel = probabilities(answer.reshape(-1, labels.units), kind)
+            shares = np.bincount(per_pixel.argmax(axis=1), minlength=per_pixel.shape[1]) / len(per_pixel)
+            probs = per_pixel.mean(axis=0)
+            names = names_or_indices(self.run.output_names(labels.name), len(probs))
         else:  # sigmoid units, one per label: each its own probability
             what, kind = "label", OutputKind(from_logits=labels.loss.from_logits)
             probs = 1 / (1 + np.exp(-raw[0])) if labels.loss.from_logits else raw[0]
             names = names_or_indices(self.run.output_names(labels.name), len(probs))
-        predicted = int(np.argmax(probs))
+        predicted = int(np.argmax(probs if shares is None else _foreground(shares)))
         index = predicted if target is None else _class_index(target, names)
         found = class_map(self.model, layer_name, batch, index, kind)
         if found.peak == 0:
@@ -363,7 +371,11 @@ class Probe:
                 f"its class map is empty (an earlier layer, or another {what}, may show more)"
             )
         chance = f"p = {probs[index]:.1%}"
-        if labels is not None:
+        if shares is not None:
+            chance = f"{shares[index]:.1%} of the pixels"
+            common = "the most common class" + (" after class 0" if shares[1:].sum() > 0 else "")
+            said = common if index == predicted else f"{common}: {printable(names[predicted])}"
+        elif labels is not None:
             side = "above" if probs[index] > labels.threshold else "below"
             said = f"{side} the threshold {labels.threshold:g}"
         else:
@@ -373,7 +385,11 @@ class Probe:
             pixels,
             found.heat,
             f"{self.run.name}: Grad-CAM of {what} {names[index]} ({found.score}'s gradient)",
-            [caption.replace("\n", " "), f"{layer_name} ({size})", f"{names[index]}: {chance}, {said}"],
+            [
+                caption.replace("\n", " "),
+                f"{layer_name} ({size})",
+                f"{names[index]}: {chance}" + ("" if shares is not None else f", {said}"),
+            ],
         )
         line = f"{what} {printable(names[index])} ({chance}, {said}) on {layer_name}'s {size} maps"
         return png, layer_name, line
@@ -391,12 +407,12 @@ class Probe:
         else:
             read = model_tasks(self.model, self.run.name, self.run.model_path)
             tasks = () if len(read) == 1 and read[0].task == "classification" else tuple(read)
-        if not tasks or (len(tasks) == 1 and tasks[0].task == "multilabel"):
+        if not tasks or (len(tasks) == 1 and tasks[0].task in ("multilabel", "segmentation")):
             return tasks[0] if tasks else None
         described = ", ".join(f"{t.name} ({t.task})" for t in tasks)
         raise UsageError(
-            f"expected a classifier or a multi-label model (one output of classes or labels) for "
-            f"a class map; {self.run.model_path.name}'s outputs: {described}",
+            f"expected a classifier, a multi-label or a segmentation model (one output of classes, "
+            f"labels or a class map) for a class map; {self.run.model_path.name}'s outputs: {described}",
             "`cnnspec visualize TARGET features` shows any model's feature maps",
         )
 
@@ -465,6 +481,15 @@ class Probe:
             names,
             title=f"{self.run.name}: {kind}, predicted vs true class",
         )
+
+
+def _foreground(shares: np.ndarray) -> np.ndarray:
+    """A segmentation's class shares with class 0 (the background of most masks) left out,
+    unless it is the only class predicted: the default class of its class map."""
+    rest = shares.copy()
+    if rest[1:].sum() > 0:
+        rest[0] = -1.0
+    return rest
 
 
 def _class_index(target: str, names: list[str]) -> int:
