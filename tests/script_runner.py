@@ -28,8 +28,10 @@ once and then forks a child per command:
 - **Where a fork could differ from a cold start, a cold start runs instead**: no ``os.fork``, or
   an environment whose variables are read at import (``TF_*``, ``KERAS_*``, ``PYTHON*``, …) that
   differ from the server's.
-- **One server runs one child at a time.** Tests that run several commands at once get more
-  servers (each started once per test process and kept for the next command).
+- **One server runs several children at once.** Tests that run several commands at once (two
+  search workers on one study) fork them all from the same server, whose imports are done once;
+  each child's exit status comes back tagged with its pid. A thread waiting on a server's answer
+  holds it, so a command started from another thread meanwhile gets a server of its own.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -76,7 +79,8 @@ def _import_time_env(env: dict[str, str]) -> dict[str, str]:
 
 class _Server:
     """One preloaded Python and the socket to it: a request (with the child's stdout and stderr
-    file descriptors) out, the child's pid and then its exit status back."""
+    file descriptors) out, the child's pid back, and later each child's exit status with its
+    pid (several children may run at once)."""
 
     def __init__(self, preload: tuple[str, ...] = PRELOAD) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -93,12 +97,27 @@ class _Server:
         )
         theirs.close()
         self.socket = ours
-        self.busy = False
+        self.lock = threading.Lock()  # held by the thread reading the server's answers
+        self.statuses: dict[int, int] = {}  # exit statuses read while waiting for another answer
 
     def fork(self, request: dict, fds: list[int]) -> int:
-        self.busy = True
-        socket.send_fds(self.socket, [json.dumps(request).encode()], fds)
-        return self.reply(300)["pid"]  # the first waits for the server's imports
+        with self.lock:
+            socket.send_fds(self.socket, [json.dumps(request).encode()], fds)
+            while True:
+                message = self.reply(300)  # the first waits for the server's imports
+                if "status" not in message:
+                    return message["pid"]
+                self.statuses[message["pid"]] = message["status"]
+
+    def status(self, pid: int, timeout: float | None) -> int:
+        """The exit status of child ``pid``, within ``timeout`` (else TimeoutExpired)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.lock:
+            while pid not in self.statuses:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                message = self.reply(left)
+                self.statuses[message["pid"]] = message["status"]
+            return self.statuses.pop(pid)
 
     def reply(self, timeout: float | None) -> dict:
         ready, _, _ = select.select([self.socket], [], [], timeout)
@@ -150,8 +169,7 @@ class Forked:
         return self.returncode
 
     def _finish(self, timeout: float | None) -> None:
-        self.returncode = self._server.reply(timeout)["status"]
-        self._server.busy = False
+        self.returncode = self._server.status(self.pid, timeout)
 
     def send_signal(self, number: int) -> None:
         if self.poll() is None:
@@ -301,14 +319,14 @@ class ScriptRunner:
         return Forked([sys.executable, *map(str, argv)], server, pid, readers[0], readers[1])
 
     def _free(self, env: dict[str, str], preload: tuple[str, ...] = PRELOAD) -> _Server | None:
-        """A server of ``preload`` with no child running, started with ``env``'s import-time
-        variables, or None where a fork cannot stand for a cold start (a new server starts with
-        this process's environment)."""
+        """A server of ``preload`` that no other thread is waiting on, started with ``env``'s
+        import-time variables, or None where a fork cannot stand for a cold start (a new server
+        starts with this process's environment)."""
         wanted = _import_time_env(env)
         if not hasattr(os, "fork"):
             return None
         for server in self._servers:
-            free = not server.busy and server.process.poll() is None
+            free = not server.lock.locked() and server.process.poll() is None
             if free and server.env == wanted and server.preload == preload:
                 return server
         if wanted != _import_time_env(dict(os.environ)):
@@ -324,9 +342,9 @@ class ScriptRunner:
 
 # -- the server --------------------------------------------------------------------------------
 def _serve(channel: socket.socket, preload: list[str]) -> dict:
-    """Fork a child per request; the parent answers its pid, then its exit status. Returns the
-    request in the child only (which then runs it); exits when the test process closes the
-    socket."""
+    """Fork a child per request; the parent answers its pid, and its exit status (with its pid)
+    once it ends, while other children may run. Returns the request in the child only (which
+    then runs it); exits when the test process closes the socket, once its children ended."""
     for name in preload:
         __import__(name)
     if preload == list(PRELOAD):  # the scripts' plots
@@ -340,10 +358,32 @@ def _serve(channel: socket.socket, preload: list[str]) -> dict:
     # allocations of a training, and the one at its end) no longer scan these 370,000 objects
     # again, about 0.25 s each; cnnspec's CLI freezes what it imported in the same way.
     gc.collect()
+    _PRELOADED_FILES.extend(_files(gc.get_objects()))  # (for _end: the frozen are not listed)
     gc.freeze()
+    pidfds: dict[int, int] = {}  # a running child's pidfd (readable once it has ended) → its pid
+    polled: set[int] = set()  # the running children, where os.pidfd_open is missing: looked at
+    # every 20 ms instead
+
+    def answer(pid: int, status: int) -> None:
+        channel.send(json.dumps({"pid": pid, "status": os.waitstatus_to_exitcode(status)}).encode())
+
     while True:
+        ready, _, _ = select.select([channel, *pidfds], [], [], 0.02 if polled else None)
+        for pidfd in [fd for fd in ready if fd is not channel]:
+            os.close(pidfd)
+            pid = pidfds.pop(pidfd)
+            answer(pid, os.waitpid(pid, 0)[1])
+        for pid in list(polled):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                polled.discard(pid)
+                answer(pid, status)
+        if channel not in ready:
+            continue
         message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 3)
         if not message:
+            for pid in [*pidfds.values(), *polled]:
+                os.waitpid(pid, 0)
             sys.exit(0)
         request = json.loads(message)
         sys.stdout.flush()
@@ -351,17 +391,22 @@ def _serve(channel: socket.socket, preload: list[str]) -> dict:
         pid = os.fork()
         if pid == 0:
             channel.close()
+            for pidfd in pidfds:
+                os.close(pidfd)
             request["fds"] = fds
             return request
         for fd in fds:
             os.close(fd)
+        try:
+            pidfds[os.pidfd_open(pid)] = pid
+        except (AttributeError, OSError):  # no pidfds (an older Linux or Python, or not Linux)
+            polled.add(pid)
         channel.send(json.dumps({"pid": pid}).encode())
-        _, status = os.waitpid(pid, 0)
-        channel.send(json.dumps({"status": os.waitstatus_to_exitcode(status)}).encode())
 
 
 def _become(request: dict) -> str:
     """Turn this fork into the command's process; returns the script's path."""
+    gc.freeze = _noted_freeze
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -400,6 +445,33 @@ def _run(script: str) -> int:
     return 0
 
 
+#: The file objects of the server's preload (stdout and stderr among them), listed before it froze
+#: them: a child's _end flushes these and the files of its own.
+_PRELOADED_FILES: list[io.IOBase] = []
+_FREEZE = gc.freeze
+_COMMAND_FROZE: list[bool] = []
+
+
+def _noted_freeze() -> None:
+    """gc.freeze in a child, noted: what the command froze (cnnspec's CLI freezes its imports)
+    get_objects() no longer lists, so _end looks at every object again."""
+    _COMMAND_FROZE.append(True)
+    _FREEZE()
+
+
+def _files(things: list[object]) -> list[io.IOBase]:
+    """The file objects among ``things`` (each type asked once: a few hundred thousand objects)."""
+    kinds: dict[type, bool] = {}
+    found = []
+    for thing in things:
+        kind = type(thing)
+        if kind not in kinds:
+            kinds[kind] = issubclass(kind, io.IOBase)
+        if kinds[kind]:
+            found.append(thing)
+    return found
+
+
 def _end(code: int) -> None:
     """End as Python ends a script, except for the teardown of every module: that takes about 3 s
     once TensorFlow is imported, and only frees memory. Threads are joined, atexit functions run,
@@ -410,11 +482,14 @@ def _end(code: int) -> None:
     threading._shutdown()  # what the interpreter does first at exit: join non-daemon threads
     atexit._run_exitfuncs()
     gc.collect()  # what is unreachable is finalized, as in the teardown
-    gc.unfreeze()  # get_objects() leaves the frozen out (the server's preload, cnnspec's imports)
-    for thing in gc.get_objects():  # the teardown would flush files left open, and then close them
-        if isinstance(thing, io.IOBase):
-            with contextlib.suppress(Exception):
-                thing.flush()
+    if _COMMAND_FROZE:  # what it froze, get_objects() leaves out: every object, frozen or not
+        gc.unfreeze()
+        files = _files(gc.get_objects())
+    else:  # the server's preload (frozen, listed before) and what the command made (not frozen)
+        files = [*_PRELOADED_FILES, *_files(gc.get_objects())]
+    for thing in files:  # the teardown would flush files left open, and then close them
+        with contextlib.suppress(Exception):
+            thing.flush()
     if code < 0:
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)

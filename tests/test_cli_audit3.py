@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,8 @@ from cnnspec.cli import app as cli_app
 from cnnspec.cli.app import app
 from cnnspec.errors import UsageError
 from cnnspec.fileio import check_writable, note_stop, write_atomic
-from tests.conftest import ROOT, SPECS_DIR
+from tests.conftest import ROOT, SPECS_DIR, start_python
+from tests.script_runner import LSP_PRELOAD
 from tests.test_search import CNNSPEC
 from tests.test_signals import run_main
 
@@ -55,22 +58,48 @@ def _read_message(stream) -> dict:
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=lambda n: n.name)
 def test_the_language_server_stopped_by_a_signal_says_interrupted_and_exits_130(number):
     """pygls swallows the KeyboardInterrupt; with no `shutdown` the server exited 1, silently."""
-    proc = subprocess.Popen(
-        [CNNSPEC, "lsp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    try:  # serving (it answered `initialize`), then stopped
-        proc.stdin.write(
-            _message({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+    # `cnnspec lsp` in a process of its own, forked from a Python that has imported the language
+    # server (tests/script_runner.py, LSP_PRELOAD), on pipes of this test's own (bytes)
+    stdin_read, stdin_write = os.pipe()
+    stdout_read, stdout_write = os.pipe()
+    stderr_read, stderr_write = os.pipe()
+    try:
+        proc = start_python(
+            CNNSPEC,
+            "lsp",
+            stdin=stdin_read,
+            stdout=stdout_write,
+            stderr=stderr_write,
+            cwd=ROOT,
+            preload=LSP_PRELOAD,
         )
-        proc.stdin.flush()
-        assert _read_message(proc.stdout).get("id") == 1
-        proc.send_signal(number)
-        _, error = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        for fd in (stdin_read, stdout_write, stderr_write):
+            os.close(fd)
+    with (
+        open(stdin_write, "wb") as stdin,
+        open(stdout_read, "rb") as stdout,
+        open(stderr_read, "rb") as stderr,
+    ):
+        try:  # serving (it answered `initialize`), then stopped
+            stdin.write(
+                _message({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+            )
+            stdin.flush()
+            assert _read_message(stdout).get("id") == 1
+            proc.send_signal(number)
+            stdin.close()  # as Popen.communicate() does: the server's reading thread ends
+            deadline, chunks = time.monotonic() + 30, []  # its stderr to its end, bounded
+            while select.select([stderr], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                if not (chunk := os.read(stderr.fileno(), 65536)):
+                    break
+                chunks.append(chunk)
+            error = b"".join(chunks)
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     assert proc.returncode == 130, error
     assert error.decode() == "interrupted\n"
 

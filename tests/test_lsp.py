@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,8 @@ from cnnspec.cli.app import app  # noqa: E402
 from cnnspec.ir import BlockCall  # noqa: E402
 from cnnspec.layers.registry import REGISTRY  # noqa: E402
 from cnnspec.lsp.documents import looks_like_spec  # noqa: E402
-from tests.conftest import FIXTURES, ROOT  # noqa: E402
+from tests.conftest import FIXTURES, ROOT, start_python  # noqa: E402
+from tests.script_runner import LSP_PRELOAD  # noqa: E402
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("lsp")]
 
@@ -483,6 +486,69 @@ async def test_server_still_answers(client: LanguageClient, spec: Path = ROOT / 
     close(client, spec)
 
 
+class _Input:
+    """The server's stdin, as an asyncio stream writer is used here (the messages are small: a
+    write never waits on the pipe)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> None:
+        while data:
+            data = data[os.write(self.fd, data) :]
+
+    async def drain(self) -> None:
+        pass
+
+
+class _Served:
+    """``cnnspec lsp --debounce-ms 30`` (SERVE) in a process of its own, forked from a Python that
+    has imported the language server (tests/script_runner.py, LSP_PRELOAD: no 0.7 s of imports
+    of a cold start), with what the raw-protocol tests use of an asyncio subprocess: ``stdin``,
+    ``stdout`` (a StreamReader), ``wait()``, ``returncode``, ``kill()``."""
+
+    def __init__(self, process: Any, stdin: _Input, stdout: asyncio.StreamReader, transport: Any) -> None:
+        self.process, self.stdin, self.stdout, self.transport = process, stdin, stdout, transport
+
+    @classmethod
+    async def start(cls) -> _Served:
+        stdin_read, stdin_write = os.pipe()
+        stdout_read, stdout_write = os.pipe()
+        command = [str(Path(sys.executable).with_name("cnnspec")), "lsp", "--debounce-ms", "30"]
+        try:
+            process = start_python(
+                *command,
+                stdin=stdin_read,
+                stdout=stdout_write,
+                stderr=subprocess.DEVNULL,
+                preload=LSP_PRELOAD,
+            )
+        finally:
+            os.close(stdin_read)
+            os.close(stdout_write)
+        stdout = asyncio.StreamReader()
+        protocol = asyncio.StreamReaderProtocol(stdout)
+        pipe = open(stdout_read, "rb", buffering=0)  # noqa: SIM115 (the transport closes it)
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(lambda: protocol, pipe)
+        return cls(process, _Input(stdin_write), stdout, transport)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.poll()
+
+    async def wait(self) -> int:
+        while (code := self.process.poll()) is None:
+            await asyncio.sleep(0.01)
+        if self.stdin.fd >= 0:
+            os.close(self.stdin.fd)
+            self.stdin.fd = -1
+            self.transport.close()
+        return code
+
+    def kill(self) -> None:
+        self.process.kill()
+
+
 async def _send(server: asyncio.subprocess.Process, message: dict[str, Any] | bytes) -> None:
     body = message if isinstance(message, bytes) else json.dumps(message).encode()
     assert server.stdin is not None
@@ -512,14 +578,7 @@ async def _response(server: asyncio.subprocess.Process, request_id: int) -> dict
 async def test_malformed_requests_get_errors_and_the_server_keeps_serving(folder: Path):
     """Raw JSON-RPC (a test client would refuse to send these): a request with invalid params,
     an unknown method and a body that is not JSON; the server answers errors and keeps serving."""
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        SERVE,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    server = await _Served.start()
     try:
         uri = (folder / "net.yaml").as_uri()
         await _send(
@@ -614,14 +673,7 @@ async def test_non_yaml_and_huge_documents(client: LanguageClient, folder: Path)
 
 async def test_positions_in_the_encoding_the_client_chose(folder: Path):
     """A client that offers UTF-8 positions (Neovim) gets ranges counted in UTF-8 bytes."""
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        SERVE,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    server = await _Served.start()
     try:
         capabilities = {"general": {"positionEncodings": ["utf-8", "utf-16"]}}
         await _send(

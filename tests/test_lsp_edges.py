@@ -9,8 +9,6 @@ process of its own.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,8 +19,8 @@ from pytest_lsp import LanguageClient  # noqa: E402
 
 from cnnspec.lsp.documents import looks_like_spec  # noqa: E402
 from cnnspec.spec.loader import LINE_BREAK  # noqa: E402
+from tests.conftest import run_lsp  # noqa: E402
 from tests.test_lsp import (  # noqa: E402
-    SERVE,
     answer,
     change,
     close,
@@ -122,9 +120,9 @@ def _frames(*messages: dict[str, object]) -> bytes:
     ids=["exit-alone", "shutdown-then-exit"],
 )
 def test_exit_code_says_whether_shutdown_came_first(messages: list[dict[str, object]], code: int) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", SERVE], input=_frames(*messages), capture_output=True, timeout=20, check=False
-    )
+    # `cnnspec lsp --debounce-ms 30` (test_lsp's SERVE) in a process of its own, forked from a
+    # Python that has imported the language server (conftest.run_lsp): its exit status is its own
+    done = run_lsp(_frames(*messages), timeout=20)
     assert done.returncode == code
 
 

@@ -238,8 +238,8 @@ training: {epochs: 500, batch_size: 16, seed: 7}  # far more than the test lets 
 def launch(spec: Path, *args: str, cold: bool = False) -> subprocess.Popen:
     """``cnnspec train`` in a process of its own: a fork of a Python with TensorFlow imported
     (tests/script_runner.py; its lock records this command line as a cold process's would), or
-    with ``cold`` a fresh one, for a run refused before it imports TensorFlow and for racers
-    that must start alike."""
+    with ``cold`` a fresh one, for a run refused before it imports TensorFlow. Commands started
+    one after another are forked from the same server within milliseconds: racers start alike."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [CNNSPEC, "train", str(spec), "--quiet", *args]
     return start_python(*command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cold=cold)
@@ -325,7 +325,7 @@ def test_two_runs_racing_for_one_new_folder_exactly_one_wins(tmp_path):
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC)
     out = tmp_path / "runs" / "new"
-    racers = [launch(spec, "--out", str(out), cold=True) for _ in range(2)]
+    racers = [launch(spec, "--out", str(out)) for _ in range(2)]
     try:
         deadline = time.monotonic() + 90
         while all(racer.poll() is None for racer in racers):

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import start_python
 from tests.test_report_support import CLASSES, colour_images, flat, invoke, trained_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
@@ -242,11 +243,14 @@ def test_sigterm_to_a_benchmark_ends_its_worker_and_removes_its_scratch_folder(r
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     command = [str(Path(sys.executable).parent / "cnnspec"), "benchmark", str(run_copy), "--formats", "keras"]
-    bench = subprocess.Popen(
-        [*command, "--runs", "1000"],
+    # a process of its own, forked from a Python that has imported TensorFlow already
+    # (tests/script_runner.py): the benchmark's own start-up, signal handling and exit status
+    bench = start_python(
+        *command,
+        "--runs",
+        "1000",
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
         env={**os.environ, "TMPDIR": str(scratch), "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     try:

@@ -22,6 +22,7 @@ import typer
 from cnnspec.cli import app as cli_app
 from cnnspec.errors import WriteError
 from cnnspec.fileio import stop_handled, stop_noted, write_atomic
+from tests.conftest import start_python
 
 TINY = """\
 cnnspec: 1
@@ -185,11 +186,15 @@ def test_sigterm_during_a_build_is_exit_130_and_leaves_no_temp_file(tmp_path):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(TINY, encoding="utf-8")
     out = tmp_path / "out"
-    build = subprocess.Popen(
-        [sys.executable, "-c", HELD_BUILD, "build", str(spec), "-o", str(out / "m.keras")],
+    held = tmp_path / "held_build.py"
+    held.write_text(HELD_BUILD, encoding="utf-8")
+    # a process of its own, forked from a Python that has imported TensorFlow already
+    # (tests/script_runner.py): the build's own start-up, signal handling and exit status
+    build = start_python(
+        held,
+        *["build", str(spec), "-o", str(out / "m.keras")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
         cwd=tmp_path,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
