@@ -69,6 +69,16 @@ def test_the_map_of_a_class_is_where_its_score_rises(
     np.testing.assert_array_equal(np.asarray(built(IMAGE)), before)
 
 
+def test_a_diverged_model_has_no_class_map() -> None:
+    from cnnspec.errors import UsageError
+    from cnnspec.reporting.gradcam import class_map
+
+    built = model("softmax")
+    built.get_layer("scores").set_weights([np.full((1, 2), np.nan, dtype="float32")])
+    with pytest.raises(UsageError, match="is not finite numbers"):
+        class_map(built, "maps", IMAGE, 0, OutputKind())
+
+
 def test_a_sigmoid_unit_has_two_classes() -> None:
     from cnnspec.reporting.gradcam import class_map
 

@@ -53,8 +53,11 @@ def spatial_layers(model: Any) -> list[str]:
 
 def _output_layer(model: Any) -> Any | None:
     """The layer that produces the model's one output (``None`` when it cannot be told)."""
-    output = model.outputs[0]
-    for layer in reversed(model.layers):
+    outputs = getattr(model, "outputs", None) or []
+    if not outputs:
+        return None
+    output = outputs[0]
+    for layer in reversed(getattr(model, "layers", [])):
         if getattr(layer, "output", None) is output:
             return layer
     return None

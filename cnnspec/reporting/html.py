@@ -618,7 +618,11 @@ def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
     # where the model found its answer: the first mistake's predicted class, else the first sample's
     chosen = pool[wrong[0]] if len(wrong) else (pool[shown[0]] if len(shown) else None)
     if chosen is not None and spatial_layers(probe.model):
-        png, _, line = probe.class_map(None, sample=int(chosen))
+        try:
+            png, _, line = probe.class_map(None, sample=int(chosen))
+        except UsageError as exc:  # a diverged model's map is not numbers: the page says so
+            notes.append(f"no class map: {exc}")
+            return parts
         what = "a misclassified test image" if len(wrong) else "a test image"
         parts["class_map"] = {
             "image": data_uri(png),
