@@ -86,7 +86,8 @@ def lr_find(
     try:  # Ctrl-C and SIGTERM stop the sweep at a batch boundary
         with batch_boundary_stops():
             stderr().print(
-                f"sweeping {compiled.name}: {steps} batches, rate {low:g} → {high:g} ...", highlight=False
+                f"sweeping {safe(compiled.name)}: {steps} batches, rate {low:g} → {high:g} ...",
+                highlight=False,
             )
             sweep = find_rate(compiled, sweeping, steps, weights)
     except TrainingInterrupted:
