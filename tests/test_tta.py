@@ -55,3 +55,18 @@ def test_the_mean_is_over_the_image_and_its_mirror_images():
 def test_averaged_probabilities_read_back_as_the_models_outputs(kind: OutputKind):
     probs = np.array([[0.2, 0.8], [0.9, 0.1], [0.5, 0.5]])
     np.testing.assert_allclose(probabilities(as_outputs(probs, kind), kind), probs, atol=1e-9)
+
+
+def test_a_model_that_is_not_a_classifier_is_refused_with_the_command_to_run_instead():
+    from types import SimpleNamespace
+
+    from cnnspec.reporting.tta import refuse_tasks
+
+    tasks = [
+        SimpleNamespace(name="mask", task="segmentation"),
+        SimpleNamespace(name="area", task="regression"),
+    ]
+    with pytest.raises(UsageError) as refused:
+        refuse_tasks(tasks, "evaluate")
+    assert "this model's outputs are mask (segmentation), area (regression)" in str(refused.value)
+    assert refused.value.hint == "evaluate without --tta"

@@ -238,11 +238,9 @@ def _with_views(classify: Callable[[Any], Any], views: tuple[str, ...]) -> Calla
 
 def _refuse_tta(views: tuple[str, ...], tasks: tuple[Any, ...]) -> None:
     if views:
-        raise UsageError(
-            "expected a classifier (one output of classes) for --tta; this model's outputs are "
-            + ", ".join(f"{t.name} ({t.task})" for t in tasks),
-            "predict without --tta",
-        )
+        from cnnspec.reporting.tta import refuse_tasks
+
+        refuse_tasks(tasks, "predict")
 
 
 def _predict_export(

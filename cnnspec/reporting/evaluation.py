@@ -233,16 +233,12 @@ def tta_evaluation(
     scaled batch, by any runtime. Loss and accuracy come from the averaged probabilities, as
     an export's do; the spec's other metrics are Keras' own, of one view: left out, with a note."""
     from cnnspec.reporting.run import OutputKind
-    from cnnspec.reporting.tta import as_outputs, averaged, describe
+    from cnnspec.reporting.tta import as_outputs, averaged, describe, refuse_tasks
     from cnnspec.training.imagefiles import scale_batch
 
     config = test.config
     if config.task_path:
-        raise UsageError(
-            "expected a classifier (one output of classes) for --tta; this model's outputs are "
-            + ", ".join(f"{t.name} ({t.task})" for t in config.tasks),
-            "evaluate it without --tta",
-        )
+        refuse_tasks(config.tasks, "evaluate")
     mean = averaged(batch_probabilities, views)
     start = time.perf_counter()
     probs = np.concatenate(

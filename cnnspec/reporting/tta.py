@@ -11,7 +11,8 @@ TensorFlow-free.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,16 @@ def parse_views(text: str | None) -> tuple[str, ...]:
             did_you_mean(bad[0], list(VIEWS)) if bad else None,
         )
     return tuple(dict.fromkeys(names))
+
+
+def refuse_tasks(tasks: Sequence[Any], command: str) -> None:
+    """``--tta`` is for classifiers: refuse a model whose outputs (``tasks``) are anything else,
+    with the ``command`` to run without it."""
+    raise UsageError(
+        "expected a classifier (one output of classes) for --tta; this model's outputs are "
+        + ", ".join(f"{t.name} ({t.task})" for t in tasks),
+        f"{command} without --tta",
+    )
 
 
 def describe(views: tuple[str, ...]) -> str:
