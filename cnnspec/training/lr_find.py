@@ -92,13 +92,25 @@ def beta_for(steps: int) -> float:
     return min(BETA, 1 - 3 / max(steps, 4))
 
 
+class Smoother:
+    """The bias-corrected exponential moving average of losses given one at a time."""
+
+    def __init__(self, beta: float = BETA) -> None:
+        self.beta = beta
+        self.average = 0.0
+        self.steps = 0
+
+    def add(self, loss: float) -> float:
+        """The smoothed value once ``loss`` is in."""
+        self.steps += 1
+        self.average = self.beta * self.average + (1 - self.beta) * loss
+        return self.average / (1 - self.beta**self.steps)
+
+
 def smooth(losses: list[float], beta: float = BETA) -> list[float]:
     """The bias-corrected exponential moving average of ``losses``."""
-    out, average = [], 0.0
-    for step, loss in enumerate(losses, start=1):
-        average = beta * average + (1 - beta) * loss
-        out.append(average / (1 - beta**step))
-    return out
+    smoother = Smoother(beta)
+    return [smoother.add(loss) for loss in losses]
 
 
 def suggest(rates: list[float], smoothed: list[float]) -> tuple[float | None, float | None]:
@@ -171,13 +183,14 @@ def batch_losses(steps: int) -> tuple[Any, Sweep]:
 
     keras = import_keras()  # (TensorFlow's start-up chatter turned down)
     sweep = Sweep(steps=steps)
-    beta = beta_for(steps)
+    smoother = Smoother(beta_for(steps))
 
     class Record(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
             self.rate = float("nan")
             self.mean = 0.0
+            self.best = math.inf  # the lowest smoothed loss so far
 
         def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             self.rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
@@ -188,14 +201,11 @@ def batch_losses(steps: int) -> tuple[Any, Sweep]:
             self.mean = mean
             sweep.rates.append(self.rate)
             sweep.losses.append(loss)
-            sweep.smoothed = smooth(sweep.losses, beta)
-            last = sweep.smoothed[-1]
-            best = (
-                min(v for v in sweep.smoothed if math.isfinite(v))
-                if any(map(math.isfinite, sweep.smoothed))
-                else None
-            )
-            if not math.isfinite(last) or (best is not None and batch > 4 and last > DIVERGED * best):
+            last = smoother.add(loss)  # (one step each batch: a sweep's work stays linear)
+            sweep.smoothed.append(last)
+            if math.isfinite(last):
+                self.best = min(self.best, last)
+            if not math.isfinite(last) or (batch > 4 and last > DIVERGED * self.best):
                 sweep.stopped = f"the loss diverged at a rate of {self.rate:.3g} (batch {batch + 1})"
                 self.model.stop_training = True
 
