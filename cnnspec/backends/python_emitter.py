@@ -103,7 +103,9 @@ def generate_code(
             else "metrics.json, classification_report.txt, history.png and confusion_matrix.png"
         )
         run = f"Run `python {program} [--epochs N] [--batch-size N] [--out DIR [--force]]`."
-        if output is not None and output.suffix.lower() == ".ipynb":  # (backends/notebook.py)
+        from cnnspec.backends.notebook import is_notebook
+
+        if output is not None and is_notebook(output):
             run = (
                 "Run the cells in order: the last calls main() with those options as a list, such as "
                 'main(["--epochs", "5", "--out", "runs/x"]).'
