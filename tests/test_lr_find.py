@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from cnnspec.analysis.passes import compile_text
 from cnnspec.analysis.settings import training_config
 from cnnspec.cli.app import app
-from cnnspec.training.lr_find import rate_override, smooth, suggest, sweep_overrides
+from cnnspec.training.lr_find import SweepEnded, batch_losses, rate_override, smooth, suggest, sweep_overrides
 
 SPEC = """\
 cnnspec: 1
@@ -100,6 +100,34 @@ def test_a_range_that_is_none_or_a_temporary_folder_that_cannot_be_made_is_refus
     result = CliRunner().invoke(app, ["lr-find", str(tmp_path / "s.yaml")])
     assert result.exit_code == 2 and "cannot make the sweep's temporary folder in" in result.output
     assert "Permission denied" in result.output and "TMPDIR" in result.output
+
+
+class _Rates:
+    """What the sweep's callback reads of a model: its optimizer's current rate."""
+
+    def __init__(self) -> None:
+        self.optimizer = type("Optimizer", (), {"learning_rate": 0.5})()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("diverges", [False, True])
+def test_the_sweep_ends_after_its_last_batch_or_once_the_loss_diverges(diverges: bool):
+    """The training ends there (SweepEnded): no validation, test evaluation or model file of a run
+    folder that is thrown away."""
+    callback, sweep = batch_losses(12)
+    callback.set_model(_Rates())
+    losses = [1.0] * 6 + [100.0 if diverges else 1.0] * 6
+    with pytest.raises(SweepEnded):
+        mean = 0.0
+        for batch, loss in enumerate(losses):
+            mean = (mean * batch + loss) / (batch + 1)  # Keras logs the epoch's running mean
+            callback.on_train_batch_begin(batch)
+            callback.on_train_batch_end(batch, {"loss": mean})
+    assert sweep.losses == pytest.approx(losses[: len(sweep.losses)])
+    assert len(sweep.losses) == (7 if diverges else 12) and sweep.rates == [0.5] * len(sweep.losses)
+    assert (
+        (sweep.stopped == "the loss diverged at a rate of 0.5 (batch 7)") if diverges else sweep.stopped == ""
+    )
 
 
 @pytest.mark.slow

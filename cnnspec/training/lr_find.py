@@ -175,10 +175,18 @@ def rate_override(compiled: CompiledSpec, rate: float) -> str | None:
     return f"training.optimizer={json.dumps({optimizer.name: settings})}"
 
 
+class SweepEnded(Exception):
+    """Raised by the sweep's callback after its last batch, or once the loss diverged: what
+    ``cnnspec train`` does after its epochs (validation, the test set's evaluation, the model
+    file, the plots) would be work thrown away with the sweep's temporary run folder, which on a
+    large data set costs more than the sweep itself."""
+
+
 def batch_losses(steps: int) -> tuple[Any, Sweep]:
     """A Keras callback that records each batch's rate and loss into the returned
-    :class:`Sweep`, and stops the fit once the smoothed loss diverges. Keras' logs hold the
-    running mean of the epoch's batch losses; each batch's own is told from two of them."""
+    :class:`Sweep`, and ends the training (:class:`SweepEnded`) after ``steps`` batches or once
+    the smoothed loss diverges. Keras' logs hold the running mean of the epoch's batch losses;
+    each batch's own is told from two of them."""
     from cnnspec.training.runtime import import_keras
 
     keras = import_keras()  # (TensorFlow's start-up chatter turned down)
@@ -207,7 +215,9 @@ def batch_losses(steps: int) -> tuple[Any, Sweep]:
                 self.best = min(self.best, last)
             if not math.isfinite(last) or (batch > 4 and last > DIVERGED * self.best):
                 sweep.stopped = f"the loss diverged at a rate of {self.rate:.3g} (batch {batch + 1})"
-                self.model.stop_training = True
+                raise SweepEnded
+            if batch + 1 >= steps:
+                raise SweepEnded
 
     return Record(), sweep
 
@@ -230,6 +240,8 @@ def find_rate(
     try:
         callback, sweep = batch_losses(steps)
         train(sweeping, out=folder / "run", callbacks=[callback], weights=weights)
+    except SweepEnded:
+        pass
     except WriteError as fault:  # (train's hint would resume a run that is about to be removed)
         fault.hint = (
             f"the sweep trains in a temporary folder under {tempfile.gettempdir()}: free space "
