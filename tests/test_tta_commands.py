@@ -64,3 +64,31 @@ def test_evaluate_reports_the_averaged_probabilities(run_dir, tmp_path):
     assert sum(row["support"] for row in document["per_class"].values()) == 30
     # the matrix drawn from it (visualize confusion, report.html) says whose it is
     assert confusion_source(locate(copy))[2] == "evaluation with --tta hflip,vflip"
+
+
+def test_an_exported_runtime_averages_the_same_views_as_keras(run_dir, tmp_path):
+    """The views are flipped in NumPy, so the TFLite interpreter (a fixed batch) takes them as
+    Keras does: the same averaged probabilities, within the export's tolerance."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    exported = invoke("export", copy, "-f", "tflite")
+    assert exported.exit_code == 0, exported.output
+    image = np.random.default_rng(5).integers(0, 255, (8, 8, 3), dtype="uint8")
+    Image.fromarray(image).save(tmp_path / "a.png")
+    documents = {}
+    for runtime in ("keras", "tflite"):
+        result = invoke("predict", copy, tmp_path / "a.png", "-k", "3", "-f", "json", "--tta", "hflip,vflip",
+                        "--runtime", runtime)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        documents[runtime] = json.loads(result.stdout)
+        result = invoke("evaluate", copy, "--tta", "hflip", "--runtime", runtime)
+        assert result.exit_code == 0, result.output
+        documents[f"{runtime} evaluation"] = json.loads((copy / "evaluation.json").read_text("utf-8"))
+    assert documents["tflite"]["tta"] == ["hflip", "vflip"]
+    keras_top, tflite_top = top(documents["keras"], 0), top(documents["tflite"], 0)
+    assert list(keras_top) == list(tflite_top)
+    assert all(tflite_top[name] == pytest.approx(keras_top[name], abs=1e-4) for name in keras_top)
+    keras_eval, tflite_eval = documents["keras evaluation"], documents["tflite evaluation"]
+    assert tflite_eval["tta"] == ["hflip"] and tflite_eval["runtime"] != keras_eval["runtime"]
+    assert tflite_eval["accuracy"] == keras_eval["accuracy"]
+    assert tflite_eval["confusion_matrix"] == keras_eval["confusion_matrix"]
