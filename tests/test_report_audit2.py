@@ -101,7 +101,7 @@ def run_folder(tmp_path: Path, name: str = "run", **changes: Any) -> Path:
 
 # -- D1: a diverged run's predictions are no prediction, never "nan%" and class 0 ---------------
 def test_outputs_that_are_not_numbers_are_no_prediction_not_class_0():
-    from cnnspec.reporting.views import NO_PREDICTION
+    from cnnspec.reporting.calibration import NO_PREDICTION
 
     probe = fake_probe([0, 1, 0], [-1.0, 1.0, -2.0])
     predicted, confidence = probe.predictions(np.arange(3))

@@ -43,6 +43,7 @@ def png_size(path):
         (["gradcam"], "gradcam_conv2d_2.png", (700, 300), (1400, 800)),
         (["gradcam", "--layer", "conv2d_1", "--sample", "2", "--class", "green"], "gradcam_conv2d_1.png",
          (700, 300), (1400, 800)),
+        (["calibration"], "calibration.png", (400, 500), (800, 900)),
     ],
 )  # fmt: skip
 def test_views_write_pngs(run_dir, tmp_path, args, name, low, high):

@@ -332,6 +332,8 @@ def evaluate(
         for path in files.values():
             console.print(f"wrote {safe(path)}", highlight=False)
         return
+    from cnnspec.reporting.calibration import Calibration
+
     console.print(report_table(document, title))
     figures = [f"loss {document['loss']:.4f}"] if isinstance(document["loss"], float) else []
     figures.append(f"accuracy [bold]{document['accuracy']:.4f}[/bold]")
@@ -340,5 +342,7 @@ def evaluate(
             figures.append(f"{safe(key)} {value:.4f}")
     figures.append(f"{document['images_per_second'] or 0:,.0f} images/s")
     console.print(" · ".join(figures), highlight=False)
+    if document.get("calibration"):  # (a document without one prints as before)
+        console.print(Calibration.read(document["calibration"]).line(), highlight=False)
     for path in files.values():
         console.print(f"wrote {safe(path)}", highlight=False)

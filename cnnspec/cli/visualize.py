@@ -5,7 +5,8 @@ WHAT: history (learning curves), confusion (confusion matrix, `--normalize`), fe
 graph (the model graph: Graphviz when installed, always DOT and Mermaid text), samples (test
 images with predicted and true classes, mistakes in red), gradcam (where in one test image, or
 `--image`, the feature maps of `--layer` raise the score of `--class`: Grad-CAM,
-reporting/gradcam.py). `history`, `confusion` and `graph`
+reporting/gradcam.py), calibration (the reliability diagram of a classifier's confidence on the
+test split: reporting/calibration.py). `history`, `confusion` and `graph`
 read the run folder only and never load TensorFlow (a `.keras` file alone with no confusion
 matrix beside it loads its model only to say why, when it has no classes to confuse): they draw
 a run that has not finished (killed, or still training: its curves so far) or whose model.keras
@@ -43,6 +44,7 @@ class View(StrEnum):
     graph = "graph"
     samples = "samples"
     gradcam = "gradcam"
+    calibration = "calibration"
 
 
 def output_path(out: Path | None, folder: Path, default: str, suffixes: tuple[str, ...] = (".png",)) -> Path:
@@ -106,7 +108,8 @@ def _check_confusion_applies(run: RunT) -> None:
 def visualize(
     target: TargetArgument,
     what: Annotated[
-        View, typer.Argument(help="history, confusion, features, filters, graph, samples or gradcam")
+        View,
+        typer.Argument(help="history, confusion, features, filters, graph, samples, gradcam or calibration"),
     ],
     out: Annotated[
         Path | None,
@@ -238,6 +241,10 @@ def visualize(
             elif what == View.gradcam:
                 png, name, line = probe.class_map(layer, sample=sample, image=image, target=target_class)
                 default = f"gradcam_{_safe_name(name)}.png"
+                console.print(safe(line), highlight=False)
+            elif what == View.calibration:
+                png, line = probe.calibration()
+                default = "calibration.png"
                 console.print(safe(line), highlight=False)
             elif what == View.filters:
                 png, name = probe.filters(layer, max_filters=max_items or 64)

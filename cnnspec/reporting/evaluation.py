@@ -11,7 +11,9 @@
   its logged name, as ``model.evaluate`` computes it; for an export, loss and accuracy
   computed from its outputs);
 - ``class_names``, ``per_class`` (precision, recall, f1, support per class), ``macro_avg``,
-  ``weighted_avg``, ``confusion_matrix`` (true class in rows);
+  ``weighted_avg``, ``confusion_matrix`` (true class in rows); ``calibration``: how far the
+  top-class confidence can be trusted (ECE, MCE, Brier score, the reliability bins:
+  :mod:`cnnspec.reporting.calibration`);
 - ``seconds`` (evaluation and prediction passes), ``images_per_second`` (of the prediction
   pass, first-call tracing included); ``notes``.
 
@@ -293,6 +295,8 @@ def _evaluation(
     runtime: str,
 ) -> Evaluation:
     """The evaluation document of a model's outputs on the test split (any runtime)."""
+    from cnnspec.reporting.calibration import of_probabilities
+    from cnnspec.reporting.run import OutputKind, probabilities
     from cnnspec.training.metrics import classification_report_text, classification_summary, predicted_classes
 
     config = test.config
@@ -323,6 +327,10 @@ def _evaluation(
         "macro_avg": summary["macro_avg"],
         "weighted_avg": summary["weighted_avg"],
         "confusion_matrix": summary["confusion_matrix"],
+        "calibration": of_probabilities(
+            probabilities(outputs, OutputKind(binary=config.binary, from_logits=config.loss.from_logits)),
+            test.y,
+        ).describe(),
         "seconds": round(seconds, 3),
         "images_per_second": round(len(test.y) / predict_seconds, 1) if predict_seconds > 0 else None,
         "notes": test.notes,

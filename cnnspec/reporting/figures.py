@@ -1,4 +1,5 @@
-"""Pictures of a trained model: feature maps, filters and sample predictions.
+"""Pictures of a trained model: feature maps, filters, sample predictions, class maps and the
+reliability diagram.
 
 Drawn like :mod:`cnnspec.training.plots` (matplotlib's object API on an Agg canvas: no pyplot,
 no display) and returned as PNG bytes, so the commands can write them atomically and the HTML
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from cnnspec.layers.registry import KernelLayout
+    from cnnspec.reporting.calibration import Calibration
 
 MISTAKE = "#c62828"
 CORRECT = "#2e7d32"
@@ -385,6 +387,50 @@ def class_map_png(image: np.ndarray, heat: np.ndarray, title: str, captions: Seq
         ax.set_ylim(extent[2], extent[3])
         ax.set_title(literal(fit_caption(caption, 72 * panel * 0.95, 10)), fontsize=10)
         _bare(ax)
+    figure.suptitle(literal(title), fontsize=11)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def reliability_png(result: Calibration, title: str) -> bytes:
+    """The reliability diagram (:mod:`cnnspec.reporting.calibration`): each confidence bin's
+    accuracy (bars) with the gap to its mean confidence hatched, the diagonal of a calibrated
+    model, and below it how many images each bin holds."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5.6, 6.4), dpi=100)
+    top, bottom = figure.subplots(2, 1, height_ratios=(3, 1), sharex=True)
+    width = 1.0 / max(len(result.bins), 1)
+    filled = [b for b in result.bins if b.images]
+    lows = [b.low for b in filled]
+    top.bar(lows, [b.accuracy for b in filled], width=width, align="edge", color="#1565c0",
+            alpha=0.85, edgecolor="white", label="accuracy")  # fmt: skip
+    # between each bin's accuracy and its mean confidence: above the bar the model was surer
+    # than right, inside it less sure
+    top.bar(
+        lows,
+        [(b.confidence or 0) - (b.accuracy or 0) for b in filled],
+        bottom=[b.accuracy for b in filled],
+        width=width,
+        align="edge",
+        facecolor="none",
+        hatch="//",
+        edgecolor="#c62828",
+        linewidth=1,
+        label="gap to the mean confidence",
+    )
+    top.plot([0, 1], [0, 1], linestyle="--", color="#555555", linewidth=1, label="calibrated")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("accuracy")
+    top.legend(loc="upper left", fontsize=8)
+    top.set_title(
+        literal(f"ECE {result.ece:.2%} · MCE {result.mce:.2%} · {result.images:,} images"), fontsize=10
+    )
+    bottom.bar([b.low for b in result.bins], [b.images for b in result.bins], width=width,
+               align="edge", color="#777777", edgecolor="white")  # fmt: skip
+    bottom.set_xlabel("confidence (the top class's probability)")
+    bottom.set_ylabel("images")
     figure.suptitle(literal(title), fontsize=11)
     figure.tight_layout()
     return _png(figure)

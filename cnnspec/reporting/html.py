@@ -531,7 +531,7 @@ def _benchmark(run: Run, notes: list[str]) -> dict[str, Any] | None:
 
 
 #: What a sample card says instead of a class when the model's outputs for the image are not
-#: finite numbers (:data:`cnnspec.reporting.views.NO_PREDICTION`).
+#: finite numbers (:data:`cnnspec.reporting.calibration.NO_PREDICTION`).
 NO_PREDICTION_TEXT = "no prediction: the outputs are not numbers (the run diverged)"
 
 
@@ -559,13 +559,34 @@ def _sample_cards(
     return [card(int(i), int(p), float(c)) for i, p, c in zip(indices, predicted, confidence)]
 
 
+def _calibration_part(
+    *, run_name: str, pool: np.ndarray, n: int, test: Any, predicted: np.ndarray, confidence: np.ndarray
+) -> dict[str, Any]:
+    """The reliability diagram of the test images predicted for the samples (all of them up to
+    :data:`POOL`), with its summary as the caption."""
+    from cnnspec.reporting.calibration import calibration
+    from cnnspec.reporting.figures import reliability_png
+
+    result = calibration(confidence, predicted == test.y[pool])
+    of = f"{len(pool):,} test images" + ("" if len(pool) == n else f" checked of {n:,}")
+    caption = (
+        f"{result.line()}. Each bar is the accuracy of the {of} whose top-class confidence falls "
+        "in its bin; hatched, the gap to their mean confidence. On the diagonal the model is as "
+        "sure as it is right (cnnspec evaluate adds the Brier score, cnnspec visualize RUN "
+        "calibration draws it alone)."
+    )
+    png = reliability_png(result, f"{run_name}: reliability ({of})")
+    return {"image": data_uri(png), "caption": caption[:1].upper() + caption[1:]}
+
+
 def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
     """Sample predictions, feature maps and filters: the parts that need the model and data."""
     from cnnspec.reporting.gradcam import spatial_layers
     from cnnspec.reporting.run import conv_layers
 
     parts: dict[str, Any] = {
-        "samples": [], "mistakes": [], "features": [], "filters_png": None, "class_map": None
+        "samples": [], "mistakes": [], "features": [], "filters_png": None, "class_map": None,
+        "calibration": None,
     }  # fmt: skip
     convs = conv_layers(probe.model)
     if convs:
@@ -606,6 +627,8 @@ def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
             f" {undecided:,} of them have no prediction: the model's outputs are not numbers (the "
             "run diverged)."
         )
+    parts["calibration"] = _calibration_part(run_name=probe.run.name, pool=pool, n=n, test=test,
+                                             predicted=predicted, confidence=confidence)  # fmt: skip
     first = int(pool[shown[0]]) if len(shown) else 0
     layers = [convs[0], convs[-1]] if len(convs) > 1 else convs[:1]
     for position, layer in zip(("first", "last"), layers):
@@ -667,6 +690,7 @@ def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool
         "features": [],
         "filters_png": None,
         "class_map": None,
+        "calibration": None,
         "spec_text": _read_text(run.run_dir / "resolved.yaml"),
         "benchmark": _benchmark(run, notes),
     }

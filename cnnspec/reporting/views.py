@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError, did_you_mean, printable
+from cnnspec.reporting.calibration import decided
 from cnnspec.reporting.figures import feature_maps_png, filters_png, samples_png
 from cnnspec.reporting.run import (
     OutputKind,
@@ -32,21 +33,6 @@ from cnnspec.reporting.run import (
     read_json,
 )
 from cnnspec.training.plots import cut_label
-
-#: The predicted class of a test image whose outputs are not all finite numbers (a diverged
-#: run): no class at all, so it never equals a true class (``argmax`` of a NaN row is 0, which
-#: made every such image a "correct" prediction of class 0).
-NO_PREDICTION = -1
-
-
-def decided(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted classes, confidences) of class probabilities (n, classes): a row with a NaN
-    or infinite value is :data:`NO_PREDICTION` with a NaN confidence."""
-    probs = np.asarray(probs, dtype="float64")
-    finite = np.isfinite(probs).all(axis=1) if probs.size else np.ones(len(probs), dtype=bool)
-    predicted = np.where(finite, probs.argmax(axis=1) if probs.size else 0, NO_PREDICTION)
-    confidence = np.where(finite, probs.max(axis=1) if probs.size else 0.0, np.nan)
-    return predicted.astype("int64"), confidence
 
 
 def history_columns(run: Run) -> dict[str, list[float]]:
@@ -438,10 +424,32 @@ class Probe:
     def all_predictions(self) -> tuple[np.ndarray, np.ndarray]:
         """(predicted classes, confidences) for the whole test split (computed once)."""
         if self._all is None:
-            test = self.test
-            probs = predict(self.model, test.x, test.settings.rescale, self.run.output_kind(self.model))
-            self._all = decided(probs)
+            self._all = decided(self._all_probabilities())
         return self._all
+
+    def _all_probabilities(self) -> np.ndarray:
+        test = self.test
+        return predict(self.model, test.x, test.settings.rescale, self.run.output_kind(self.model))
+
+    def calibration(self) -> tuple[bytes, str]:
+        """The reliability diagram of a classifier on the whole test split
+        (:mod:`cnnspec.reporting.calibration`), and its one-line summary."""
+        from cnnspec.reporting.calibration import of_probabilities
+        from cnnspec.reporting.figures import reliability_png
+
+        test = self.test
+        if test.config.task_path:
+            tasks = ", ".join(f"{t.name} ({t.task})" for t in test.config.tasks)
+            raise UsageError(
+                f"expected a classifier (one output of classes) for a reliability diagram; this "
+                f"model's outputs are {tasks}",
+                f"`cnnspec evaluate {self.run.model_path}` reports the test results of its task",
+            )
+        probs = self._all_probabilities()
+        self._all = decided(probs)
+        result = of_probabilities(probs, test.y)
+        title = f"{self.run.name}: reliability on the test set ({len(test.y):,} images)"
+        return reliability_png(result, title), result.line()
 
     def predictions(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(predicted classes, confidences) for test images at ``indices``."""
