@@ -12,6 +12,7 @@ from tests.conftest import ROOT, SPEC_FILES, SPECS_DIR, cold_commands
 #: The front-end commands, each a command line of its own.
 FRONT_END = {
     "validate": ["validate", *map(str, SPEC_FILES)],
+    "validate-diff": ["validate", "--diff", *map(str, SPEC_FILES)],  # (checked with the reader)
     "validate-search": ["validate", str(SPECS_DIR.parent / "examples" / "search" / "digits_search.yaml")],
     "inspect": ["inspect", str(SPECS_DIR / "resnet.yaml")],
     "inspect-json": ["inspect", "--format", "json", str(SPECS_DIR / "basic_cnn.yaml")],

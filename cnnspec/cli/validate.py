@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NamedTuple
 
@@ -21,7 +22,7 @@ from cnnspec.cli.common import (
 )
 from cnnspec.cli.forked import auto_jobs, ordered_map
 from cnnspec.cli.render import OutputFormat, clean, safe
-from cnnspec.errors import Diagnostic, SpecError
+from cnnspec.errors import Diagnostic, SpecError, UsageError
 
 if TYPE_CHECKING:  # Rich is imported only where it prints (cli.common.plain_stdout)
     from rich.console import Console
@@ -62,9 +63,33 @@ def validate(
             help="processes that share the files (0: one per CPU core, at most one per two files)",
         ),
     ] = 0,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="first make the fixes the hints spell out (did you mean …, a missing colon) in the "
+            "files, atomically, then check them",
+        ),
+    ] = False,
+    diff: Annotated[
+        bool,
+        typer.Option("--diff", help="print the changes --fix would make as a unified diff; write nothing"),
+    ] = False,
 ) -> None:
-    """Validate spec files: schema, semantics and shapes. Exit 1 if any has an error."""
+    """Validate spec files: schema, semantics and shapes. Exit 1 if any has an error.
+
+    --fix makes the quick fixes of the language server in the named files first (comments and
+    layout kept), --diff shows them instead (exit 1 when there are any)."""
     from cnnspec.analysis.passes import compile_spec
+
+    if fix or diff:
+        if fix and diff:
+            raise UsageError("expected --fix or --diff, not both", "--diff shows what --fix would write")
+        changed = _fix_files(
+            files, set or [], allow_outside, max_params, write=fix, text=format == OutputFormat.text
+        )
+        if diff:
+            raise typer.Exit(EXIT_SPEC if changed else 0)
 
     def check(file: Path) -> Checked:
         try:
@@ -124,3 +149,48 @@ def report_strict(file: Path, warnings: int, console: Console | None) -> None:
         typer.echo(f"failed {clean(file)}: {text}")
     else:
         console.print(f"[red]failed[/red] {safe(file)}: {text}", highlight=False, soft_wrap=True)
+
+
+def _fix_files(
+    files: list[Path], overrides: list[str], allow_outside: bool, max_params: int, *, write: bool, text: bool
+) -> bool:
+    """``--fix`` (``write``) or ``--diff``: each named file's fixes (cli/fixing.py), written or
+    printed as a diff; says what was fixed (to stdout for ``text``, else to stderr, which keeps
+    the JSON or GitHub lines alone on stdout). Whether any file has a fix."""
+    from cnnspec.analysis.passes import compile_spec
+    from cnnspec.cli.fixing import fix_file, write_fixed
+
+    def check_with(file: Path) -> Callable[[Callable[[Path], str | None]], list[Diagnostic]]:
+        def check(reader: Callable[[Path], str | None]) -> list[Diagnostic]:
+            try:
+                compiled = compile_spec(
+                    file, overrides, allow_outside=allow_outside, max_params=max_params, reader=reader
+                )
+            except SpecError as exc:
+                return list(exc.diagnostics)
+            return list(compiled.warnings)
+
+        return check
+
+    changed = False
+    seen: set[Path] = set()
+    for file in files:
+        if not file.is_file() or file.resolve() in seen:
+            continue  # (a file that cannot be read: its check says why)
+        seen.add(file.resolve())
+        try:
+            fixed = fix_file(file, check_with(file))
+        except UsageError:
+            continue  # (not UTF-8: its check says where)
+        if not fixed.changed:
+            continue
+        changed = True
+        if not write:
+            typer.echo(fixed.diff(), nl=False)
+            continue
+        write_fixed(fixed)
+        for made in fixed.made:
+            typer.echo(
+                f"fixed {clean(file)}:{made.line + 1}:{made.start + 1}: {clean(made.title)}", err=not text
+            )
+    return changed

@@ -8,6 +8,8 @@ edit of that token:
 - "add a colon: `- dropout: 0.3`" and "add a space after the colon: …": the item is written
   as the hint shows it.
 
+``cnnspec validate --fix`` makes the same fixes in files (:mod:`cnnspec.cli.fixing`).
+
 A fix is offered only while the token still reads as the mistake (the text may have changed
 since it was checked), and only for a single word: inside a ``${…}`` expression or a flow
 mapping the token is more than the word the hint corrects, and nothing is offered.
@@ -16,10 +18,12 @@ mapping the token is more than the word the hint corrects, and nothing is offere
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from cnnspec.errors import Diagnostic
 from cnnspec.lsp.text import Lines
+from cnnspec.spec.loader import LINE_BREAK
 
 #: "did you mean `X`?" at the start of a hint (what follows it may explain an alias).
 _MEANT = re.compile(r"did you mean `([^`]+)`\?")
@@ -81,3 +85,34 @@ def _write_item(line: str, row: int, start: int, wanted: str) -> Fix | None:
     if not rest or squeezed != re.sub(r"[\s:]+", " ", wanted) or rest == wanted:
         return None
     return Fix(f"Write `{wanted}`", row, start, start + len(rest), wanted)
+
+
+def fixes_of(diagnostics: Iterable[Diagnostic], file: str, text: str) -> list[Fix]:
+    """The quick fixes of ``diagnostics`` that edit ``file`` (whose text is ``text``), in the
+    order of the text; of two that touch the same characters only the first is kept (the next
+    check offers the other again if it still applies)."""
+    found = [fix for d in diagnostics if (fix := fix_for(d, file, text)) is not None]
+    kept: list[Fix] = []
+    for fix in sorted(found, key=lambda f: (f.line, f.start, f.end)):
+        last = kept[-1] if kept else None
+        if last is not None and last.line == fix.line and fix.start < last.end:
+            continue
+        if last is None or (last.line, last.start, last.end, last.text) != (
+            fix.line,
+            fix.start,
+            fix.end,
+            fix.text,
+        ):
+            kept.append(fix)
+    return kept
+
+
+def apply_fixes(text: str, fixes: Sequence[Fix]) -> str:
+    """``text`` with ``fixes`` made (:func:`fixes_of`: none overlap); its line breaks, ``\n``,
+    ``\r\n`` or ``\r``, are kept as they are."""
+    parts = LINE_BREAK.split(text)
+    breaks = LINE_BREAK.findall(text)
+    for fix in sorted(fixes, key=lambda f: (f.line, f.start), reverse=True):
+        line = parts[fix.line]
+        parts[fix.line] = line[: fix.start] + fix.text + line[fix.end :]
+    return "".join(part + brk for part, brk in zip(parts, [*breaks, ""], strict=True))

@@ -1,0 +1,112 @@
+"""``cnnspec validate --fix`` and ``--diff``: the quick fixes the language server offers
+(:mod:`cnnspec.lsp.fixes`: "did you mean `relu`?", a missing colon), made in the spec files
+named on the command line.
+
+A file is checked with its text as fixed so far (the composer reads it through a reader, as an
+editor's unsaved buffer), its own diagnostics' fixes are made, and it is checked again, until
+no fix is left or :data:`MAX_ROUNDS` have run (a fix can uncover the next mistake: a kind
+spelt right only then has its parameters checked). Only the file's own text changes, token by
+token: comments, quoting and line breaks stay. The file is then replaced atomically, with its
+permissions (through a symbolic link, its target), or, for ``--diff``, left as it is and the
+change printed. A file included by ``extends`` or ``use`` is fixed when it is named itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnnspec.errors import Diagnostic, UsageError
+from cnnspec.lsp.fixes import Fix, apply_fixes, fixes_of
+
+#: Checks of one file at most: each round makes every fix its check offers.
+MAX_ROUNDS = 10
+
+#: How a file is checked: its diagnostics, errors or warnings, with ``reader`` supplying its
+#: text as fixed so far.
+Check = Callable[[Callable[[Path], str | None]], list[Diagnostic]]
+
+
+@dataclass
+class Fixed:
+    """A file's text before and after its fixes, and the fixes made (with the line each was
+    made on, 1-based, as the user reads the file)."""
+
+    path: Path
+    before: str
+    after: str
+    made: list[Fix] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.after != self.before
+
+    def diff(self) -> str:
+        """The change as a unified diff of the file's path, its line breaks as they are."""
+        lines = difflib.unified_diff(
+            self.before.splitlines(keepends=True),
+            self.after.splitlines(keepends=True),
+            fromfile=str(self.path),
+            tofile=str(self.path),
+        )
+        return "".join(
+            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+        )
+
+
+def read_text(path: Path) -> str:
+    """The file's text exactly (its line breaks not translated), as UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"expected {path} to be UTF-8 text; {exc.reason} at byte {exc.start}") from None
+
+
+def fix_file(path: Path, check: Check) -> Fixed:
+    """``path``'s text with every fix its checks offer made (nothing written)."""
+    before = read_text(path)
+    fixed = Fixed(path, before, before)
+    target = path.resolve()
+
+    def reader(asked: Path) -> str | None:
+        return fixed.after if asked.resolve() == target else None
+
+    for _ in range(MAX_ROUNDS):
+        diagnostics = check(reader)
+        # the name the diagnostics give the file (a symbolic link's is its target's)
+        named = {d.loc.file for d in diagnostics if d.loc is not None and _same(d.loc.file, target)}
+        fixes = fixes_of(diagnostics, named.pop(), fixed.after) if len(named) == 1 else []
+        if not fixes:
+            break
+        fixed.after = apply_fixes(fixed.after, fixes)
+        fixed.made += fixes
+    return fixed
+
+
+def _same(name: str, target: Path) -> bool:
+    try:
+        return Path(name).resolve() == target
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def write_fixed(fixed: Fixed) -> Path:
+    """Replace the file with its fixed text atomically, keeping its permissions; a symbolic
+    link keeps pointing at its target, which is what changes. Returns the path written."""
+    from cnnspec.fileio import atomic_path
+
+    target = fixed.path.resolve()
+    mode = stat.S_IMODE(os.stat(target).st_mode)
+    data = fixed.after.encode("utf-8")
+    with atomic_path(target, needed=len(data)) as temp, open(temp, "xb") as handle:
+        handle.write(data)
+        os.fchmod(handle.fileno(), mode)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return target
