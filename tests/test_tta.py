@@ -1,5 +1,6 @@
 """`--tta` of `evaluate` and `predict` (cnnspec/reporting/tta.py): a classifier's probabilities
-averaged over each image and its mirror images, read back as any model's outputs. The
+averaged over each image and its mirror images, read back as any model's outputs; labels and
+masks averaged as probabilities, a mask's maps mirrored back. The
 commands: tests/test_predict.py and tests/test_evaluate.py."""
 
 from __future__ import annotations
@@ -7,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cnnspec.analysis.tasks import OutputTask
 from cnnspec.errors import UsageError
 from cnnspec.reporting.run import OutputKind, probabilities
-from cnnspec.reporting.tta import as_outputs, averaged, parse_views
+from cnnspec.reporting.tta import as_outputs, averaged, averaged_outputs, parse_views
 
 
 def test_views_are_parsed_once_each_and_a_misspelling_gets_a_hint():
@@ -57,16 +59,76 @@ def test_averaged_probabilities_read_back_as_the_models_outputs(kind: OutputKind
     np.testing.assert_allclose(probabilities(as_outputs(probs, kind), kind), probs, atol=1e-9)
 
 
-def test_a_model_that_is_not_a_classifier_is_refused_with_the_command_to_run_instead():
+def test_a_regression_is_refused_with_the_command_to_run_instead():
     from types import SimpleNamespace
 
     from cnnspec.reporting.tta import refuse_tasks
 
-    tasks = [
+    mask, labels = (
         SimpleNamespace(name="mask", task="segmentation"),
-        SimpleNamespace(name="area", task="regression"),
-    ]
+        SimpleNamespace(name="tags", task="multilabel"),
+    )
+    refuse_tasks([mask, labels], "evaluate")  # (averaged: nothing to refuse)
+    tasks = [mask, SimpleNamespace(name="area", task="regression")]
     with pytest.raises(UsageError) as refused:
         refuse_tasks(tasks, "evaluate")
+    assert "a mirror image may change what a regression's value means" in str(refused.value)
     assert "this model's outputs are mask (segmentation), area (regression)" in str(refused.value)
     assert refused.value.hint == "evaluate without --tta"
+
+
+def task(kind: str, units: int, from_logits: bool = False) -> OutputTask:
+    from cnnspec.analysis.settings import LossConfig
+
+    loss = LossConfig(name="binary_crossentropy", from_logits=from_logits)
+    return OutputTask(name=kind, task=kind, loss=loss, metrics=(), shape=(units,), activation=None)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sideways(batch: np.ndarray) -> np.ndarray:
+    """Per-pixel scores of two classes that lean on each pixel's left neighbour: not the same
+    model mirrored, so the mean over a mirror image differs from the image's own answer."""
+    shifted = np.concatenate([batch[:, :, :1], batch[:, :, :-1]], axis=2)
+    return np.concatenate([batch + 2 * shifted, -batch], axis=-1)
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_a_masks_maps_are_mirrored_back_and_averaged_per_pixel(from_logits: bool):
+    batch = np.random.default_rng(0).normal(size=(2, 3, 5, 1))
+    probs = lambda x: softmax(sideways(x))  # noqa: E731
+    model = (lambda x: np.log(probs(x))) if from_logits else probs
+    mean = averaged_outputs(model, ("hflip",), [task("segmentation", 2, from_logits)])(batch)
+    expected = (probs(batch) + probs(batch[:, :, ::-1])[:, :, ::-1]) / 2
+    assert mean.shape == (*batch.shape[:3], 2)
+    np.testing.assert_allclose(softmax(mean) if from_logits else mean, expected, atol=1e-9)
+    # a model that mirrors with its image (each pixel alone) answers the same with --tta
+    alone = lambda x: softmax(np.concatenate([x, -x], axis=-1))  # noqa: E731
+    both = averaged_outputs(alone, ("hflip", "vflip"), [task("segmentation", 2)])(batch)
+    np.testing.assert_allclose(both, alone(batch), atol=1e-12)
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_labels_and_one_channel_masks_are_averaged_as_probabilities_in_the_models_order(from_logits: bool):
+    batch = np.random.default_rng(1).normal(size=(4, 2, 2, 1))
+
+    def sigmoid(x: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-x))
+
+    def scores(x: np.ndarray) -> list[np.ndarray]:
+        labels = np.stack([x[:, 0, 0, 0], x[:, 0, 1, 0] * 3], axis=1)  # top-left, top-right pixels
+        return [labels, x + x[:, :, :1]]  # and a one-channel map that leans on the left column
+
+    def model(x: np.ndarray) -> list[np.ndarray]:
+        return scores(x) if from_logits else [sigmoid(part) for part in scores(x)]
+
+    tasks = [task("multilabel", 2, from_logits), task("segmentation", 1, from_logits)]
+    labels, mask = averaged_outputs(model, ("hflip",), tasks)(batch)
+    (own_labels, own_mask), (mirror_labels, mirror_mask) = scores(batch), scores(batch[:, :, ::-1])
+    expected_labels = (sigmoid(own_labels) + sigmoid(mirror_labels)) / 2
+    expected_mask = (sigmoid(own_mask) + sigmoid(mirror_mask)[:, :, ::-1]) / 2
+    np.testing.assert_allclose(sigmoid(labels) if from_logits else labels, expected_labels, atol=1e-9)
+    np.testing.assert_allclose(sigmoid(mask) if from_logits else mask, expected_mask, atol=1e-9)

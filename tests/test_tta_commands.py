@@ -92,3 +92,52 @@ def test_an_exported_runtime_averages_the_same_views_as_keras(run_dir, tmp_path)
     assert tflite_eval["tta"] == ["hflip"] and tflite_eval["runtime"] != keras_eval["runtime"]
     assert tflite_eval["accuracy"] == keras_eval["accuracy"]
     assert tflite_eval["confusion_matrix"] == keras_eval["confusion_matrix"]
+
+
+def test_a_segmentation_is_averaged_per_pixel_with_the_mirror_images_maps_mirrored_back(tmp_path):
+    """A model file outside a run (read as a segmentation: a map of classes), evaluated on an
+    npz with --data and predicted for an image: the masks are those of the mean, by hand, of its
+    probabilities for the image and, mirrored back, for its mirror image; a regression is refused."""
+    import keras
+
+    inputs = keras.Input((6, 6, 1))
+    head = keras.layers.Conv2D(3, 3, padding="same", activation="softmax", name="mask")
+    model = keras.Model(inputs, head(inputs))
+    kernel = np.random.default_rng(2).normal(size=(3, 3, 1, 3)).astype("float32") * 8  # lopsided
+    head.set_weights([kernel, np.zeros(3, "float32")])
+    model.compile(loss="sparse_categorical_crossentropy")
+    model.save(tmp_path / "m.keras")
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (6, 6, 6, 1), dtype="uint8")
+    masks = rng.integers(0, 3, (6, 6, 6), dtype="uint8")
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=masks, x_test=x, y_test=masks)
+
+    def by_hand(images: np.ndarray) -> np.ndarray:
+        scaled = images.astype("float32") / 255
+        own = model.predict(scaled, verbose=0)
+        mirrored = model.predict(scaled[:, :, ::-1], verbose=0)[:, :, ::-1]
+        return ((own + mirrored) / 2).argmax(axis=-1)
+
+    expected = by_hand(x)
+    assert (expected != model.predict(x.astype("float32") / 255, verbose=0).argmax(axis=-1)).any()
+    result = invoke("evaluate", tmp_path / "m.keras", "--data", tmp_path / "d.npz", "--tta", "hflip",
+                    "-o", tmp_path / "e")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "e" / "evaluation.json").read_text("utf-8"))
+    assert document["tta"] == ["hflip"] and document["task"] == "segmentation"
+    assert document["test_pixel_accuracy"] == pytest.approx(float((expected == masks).mean()), abs=1e-9)
+    assert "(as probabilities; a mask's maps mirrored back)" in flat(result)
+
+    np.save(tmp_path / "one.npy", x[0])
+    result = invoke("predict", tmp_path / "m.keras", tmp_path / "one.npy", "--tta", "hflip", "-o",
+                    tmp_path / "masks", "-f", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (written,) = (tmp_path / "masks").glob("*.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(written)), expected[0])
+
+    value = keras.layers.Dense(1, name="value")(keras.layers.Flatten()(inputs))
+    regression = keras.Model(inputs, value)
+    regression.compile(loss="mse")
+    regression.save(tmp_path / "r.keras")
+    refused = invoke("predict", tmp_path / "r.keras", tmp_path / "one.npy", "--tta", "hflip")
+    assert refused.exit_code == 2 and "this model's outputs are value (regression)" in flat(refused)

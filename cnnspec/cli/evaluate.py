@@ -56,8 +56,8 @@ TtaOption = Annotated[
     str | None,
     typer.Option(
         "--tta",
-        help="classifiers: average the class probabilities over each image and its mirror images "
-        "(hflip, vflip, or hflip,vflip)",
+        help="average the model's probabilities (a segmentation's per pixel, mirrored back) over "
+        "each image and its mirror images: hflip, vflip, or hflip,vflip (not for regression)",
     ),
 ]
 

@@ -203,7 +203,6 @@ def _predict_keras(
         return file_rescale(run, keras_model, integer, pixels)
 
     if tasks is not None:
-        _refuse_tta(views, tasks)
         from cnnspec.reporting.evaluation import listed_outputs
 
         # answers in the order of model.outputs, as the tasks are (evaluate's own model): a
@@ -214,7 +213,8 @@ def _predict_keras(
         def run_model(batch: Any) -> Any:
             return listed.predict(batch, batch_size=64, verbose=0)
 
-        results, names = _task_answer(tasks, by_output, inputs, shape, out, k, rescale, run_model)
+        answer = _task_views(run_model, views, tasks)
+        results, names = _task_answer(tasks, by_output, inputs, shape, out, k, rescale, answer)
         return results, names, run.model_path
     if record is not None:  # the record's reading of the output: what the exports answer with
         output = record.data["output"]
@@ -236,11 +236,17 @@ def _with_views(classify: Callable[[Any], Any], views: tuple[str, ...]) -> Calla
     return averaged(classify, views)
 
 
-def _refuse_tta(views: tuple[str, ...], tasks: tuple[Any, ...]) -> None:
-    if views:
-        from cnnspec.reporting.tta import refuse_tasks
+def _task_views(
+    run: Callable[[Any], Any], views: tuple[str, ...], tasks: tuple[Any, ...]
+) -> Callable[[Any], Any]:
+    """``run`` (a model's raw outputs for a scaled batch), or with ``--tta`` its outputs
+    averaged over each batch's views (a regression refused)."""
+    if not views:
+        return run
+    from cnnspec.reporting.tta import averaged_outputs, refuse_tasks
 
-        refuse_tasks(tasks, "predict")
+    refuse_tasks(tasks, "predict")
+    return averaged_outputs(run, views, tasks)
 
 
 def _predict_export(
@@ -266,8 +272,9 @@ def _predict_export(
     session = open_session(record.runtime, record.path)
     rescale = _record_rescale(record)
     if tasks is not None:
-        _refuse_tta(views, tasks)
-        return _task_answer(tasks, by_output, inputs, shape, out, k, rescale, session.run)
+        return _task_answer(
+            tasks, by_output, inputs, shape, out, k, rescale, _task_views(session.run, views, tasks)
+        )
     output = record.data["output"]
     kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
 

@@ -81,14 +81,11 @@ def evaluate(run: Run, model: Any, data: str | None = None, views: tuple[str, ..
         raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
     config = test.config
     if views:
-        from cnnspec.reporting.run import OutputKind, probabilities
 
-        kind = OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
+        def keras_outputs(batch: np.ndarray) -> Any:
+            return model.predict(batch, batch_size=64, verbose=0)
 
-        def keras_probabilities(batch: np.ndarray) -> np.ndarray:
-            return probabilities(model.predict(batch, batch_size=64, verbose=0), kind)
-
-        return _of_run(tta_evaluation(run, test, views, keras_probabilities, "keras"), data)
+        return _of_run(tta_evaluation(run, test, views, keras_outputs, "keras"), data)
     model.compile(
         loss=builders.loss(config),
         loss_weights=builders.loss_weights(config),
@@ -162,24 +159,21 @@ def evaluate_export(
         raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
     config = test.config
     batch = test.settings.batch_size or 64
+    if len(config.tasks) > 1:  # (an export runs its first output only)
+        raise UsageError(
+            f"expected a single-output model for --runtime {record.runtime}; this one has "
+            f"{len(config.tasks)} outputs",
+            "use --runtime keras",
+        )
     if views:
-        from cnnspec.reporting.run import OutputKind, probabilities
 
-        kind = OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
+        def export_outputs(images: np.ndarray) -> np.ndarray:
+            return predict_batches(session, images, batch)
 
-        def export_probabilities(images: np.ndarray) -> np.ndarray:
-            return probabilities(predict_batches(session, images, batch), kind)
-
-        evaluation = tta_evaluation(run, test, views, export_probabilities, record.runtime)
+        evaluation = tta_evaluation(run, test, views, export_outputs, record.runtime)
         evaluation.document["export"] = str(record.path)
         return _of_run(evaluation, data)
     if config.task_path:  # the task's figures from the export's outputs (its first output)
-        if len(config.tasks) > 1:
-            raise UsageError(
-                f"expected a single-output model for --runtime {record.runtime}; this one has "
-                f"{len(config.tasks)} outputs",
-                "use --runtime keras",
-            )
         start = time.perf_counter()
         outputs = np.concatenate(
             [
@@ -227,30 +221,44 @@ def tta_evaluation(
     run: Run,
     test: TestData,
     views: tuple[str, ...],
-    batch_probabilities: Callable[[np.ndarray], np.ndarray],
+    batch_outputs: Callable[[np.ndarray], Any],
     runtime: str,
 ) -> Evaluation:
-    """``--tta``: a classifier's report from its class probabilities averaged over each test
-    image and its ``views`` (reporting/tta.py); ``batch_probabilities``: the probabilities of a
-    scaled batch, by any runtime. Loss and accuracy come from the averaged probabilities, as
-    an export's do; the spec's other metrics are Keras' own, of one view: left out, with a note."""
-    from cnnspec.reporting.run import OutputKind
-    from cnnspec.reporting.tta import as_outputs, averaged, describe, refuse_tasks
+    """``--tta``: the report of the model's outputs averaged over each test image and its
+    ``views`` (reporting/tta.py); ``batch_outputs``: the raw outputs of a scaled batch, by any
+    runtime (a list in the model's order for several outputs). A classifier's loss and
+    accuracy come from its averaged probabilities, as an export's do; another task's figures
+    from its averaged outputs. The spec's other metrics are Keras' own, of one view: left out,
+    with a note."""
+    from cnnspec.reporting.run import OutputKind, probabilities
+    from cnnspec.reporting.tta import as_outputs, averaged, averaged_outputs, describe, refuse_tasks
     from cnnspec.training.imagefiles import scale_batch
 
     config = test.config
+    refuse_tasks(config.tasks, "evaluate")
+    kind = OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
     if config.task_path:
-        refuse_tasks(config.tasks, "evaluate")
-    mean = averaged(batch_probabilities, views)
+        mean = averaged_outputs(batch_outputs, views, config.tasks)
+    else:
+        mean = averaged(lambda batch: probabilities(batch_outputs(batch), kind), views)
     start = time.perf_counter()
-    probs = np.concatenate(
-        [
-            mean(scale_batch(test.x[i : i + TTA_CHUNK], test.settings.rescale))
-            for i in range(0, len(test.x), TTA_CHUNK)
-        ]
-    )
+    chunks = [
+        mean(scale_batch(test.x[i : i + TTA_CHUNK], test.settings.rescale))
+        for i in range(0, len(test.x), TTA_CHUNK)
+    ]
     seconds = time.perf_counter() - start
-    outputs = as_outputs(probs, OutputKind(binary=config.binary, from_logits=config.loss.from_logits))
+    if config.task_path:
+        several = isinstance(chunks[0], list)
+        outputs = [np.concatenate(part) for part in zip(*chunks)] if several else np.concatenate(chunks)
+        test.notes.append(
+            f"--tta {','.join(views)}: each test image's outputs are the mean over it and "
+            f"{describe(views)} (as probabilities; a mask's maps mirrored back); the task's "
+            "figures are of that mean (loss and the spec's metrics: evaluate without --tta)"
+        )
+        evaluation = _task_evaluation(run, test, outputs, {}, seconds, seconds, runtime)
+        evaluation.document["tta"] = list(views)
+        return evaluation
+    outputs = as_outputs(np.concatenate(chunks), kind)
     metrics: dict[str, Any] = {"loss": _finite(_loss(outputs, test.y, config))}
     note = (
         f"--tta {','.join(views)}: each test image's class probabilities are the mean over it and "

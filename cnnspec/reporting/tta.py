@@ -1,11 +1,19 @@
 """Test-time augmentation: ``--tta hflip`` (``vflip``, ``hflip,vflip``) of ``cnnspec evaluate``
 and ``cnnspec predict``.
 
-A classifier's class probabilities for an image are the mean of its probabilities for the
-image as it is and for each view asked for: the image mirrored left to right (``hflip``) or
-top to bottom (``vflip``). Only mirrors: they move no pixel off the image and add none, so
-every runtime (Keras, ONNX, TFLite) sees the same batches, flipped in NumPy. It helps where
-the classes look alike mirrored (most photographs left to right; digits and text not).
+A model's answer for an image is the mean of its answers for the image as it is and for each
+view asked for: the image mirrored left to right (``hflip``) or top to bottom (``vflip``).
+Only mirrors: they move no pixel off the image and add none, so every runtime (Keras, ONNX,
+TFLite) sees the same batches, flipped in NumPy. It helps where the classes look alike
+mirrored (most photographs left to right; digits and text not).
+
+- A classifier's class probabilities are averaged (:func:`averaged`).
+- A model of other tasks (:func:`averaged_outputs`) has each output averaged as
+  probabilities: a multi-label output's label probabilities, and a segmentation's class
+  probabilities per pixel, its maps of a mirror image mirrored back first, so that each pixel
+  is averaged with itself. A regression is refused: a mirror image may change what a value
+  means (a position, a direction).
+
 TensorFlow-free.
 """
 
@@ -39,11 +47,18 @@ def parse_views(text: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+#: The tasks whose outputs :func:`averaged_outputs` averages.
+AVERAGED_TASKS = ("classification", "multilabel", "segmentation")
+
+
 def refuse_tasks(tasks: Sequence[Any], command: str) -> None:
-    """``--tta`` is for classifiers: refuse a model whose outputs (``tasks``) are anything else,
-    with the ``command`` to run without it."""
+    """Refuse ``--tta`` for a model with an output it cannot average (a regression: a mirror
+    image may change what its values mean), with the ``command`` to run without it."""
+    if all(t.task in AVERAGED_TASKS for t in tasks):
+        return
     raise UsageError(
-        "expected a classifier (one output of classes) for --tta; this model's outputs are "
+        "expected classification, multi-label or segmentation outputs for --tta (a mirror image may "
+        "change what a regression's value means); this model's outputs are "
         + ", ".join(f"{t.name} ({t.task})" for t in tasks),
         f"{command} without --tta",
     )
@@ -78,3 +93,66 @@ def as_outputs(probs: np.ndarray, kind: OutputKind) -> np.ndarray:
         q = np.clip(p[:, 1], 1e-12, 1 - 1e-12)
         return (np.log(q / (1 - q)) if kind.from_logits else q)[:, None]
     return np.log(p) if kind.from_logits else p
+
+
+def averaged_outputs(
+    outputs: Callable[[np.ndarray], Any], views: tuple[str, ...], tasks: Sequence[Any]
+) -> Callable[[np.ndarray], Any]:
+    """A function of a scaled batch: the model's raw ``outputs`` (an array, or a list in the
+    order of ``tasks``) averaged over the batch and each of its ``views``, output by output as
+    probabilities (a segmentation's maps mirrored back first), then read back as raw outputs of
+    the same kind. ``tasks``: every output's task (checked by :func:`refuse_tasks` first)."""
+
+    def mean(batch: np.ndarray) -> Any:
+        batch = np.asarray(batch)
+        sums: list[np.ndarray] = []
+        listed = False
+        for view in (None, *views):
+            seen = batch if view is None else np.ascontiguousarray(np.flip(batch, axis=_AXIS[view]))
+            answer = outputs(seen)
+            listed = isinstance(answer, (list, tuple))
+            parts = list(answer) if listed else [answer]
+            for index, (part, task) in enumerate(zip(parts, tasks, strict=True)):
+                probs = _as_probabilities(np.asarray(part, dtype="float64"), task)
+                if view is not None and task.task == "segmentation":
+                    probs = np.flip(probs, axis=_AXIS[view])  # each pixel back in its place
+                if index < len(sums):
+                    sums[index] = sums[index] + probs
+                else:
+                    sums.append(probs)
+        back = [_as_raw(total / (1 + len(views)), task) for total, task in zip(sums, tasks, strict=True)]
+        return back if listed else back[0]
+
+    return mean
+
+
+def _kind(task: Any) -> OutputKind:
+    return OutputKind(binary=task.binary, from_logits=task.loss.from_logits)
+
+
+def _as_probabilities(raw: np.ndarray, task: Any) -> np.ndarray:
+    """An output's raw values as probabilities: a classifier's classes (reporting/run.py's
+    reading), a sigmoid's (multi-label, a one-channel mask) or a softmax's over the last axis."""
+    from cnnspec.reporting.run import probabilities
+
+    if task.task == "classification":
+        return probabilities(raw, _kind(task))
+    if not task.loss.from_logits:
+        return raw
+    if task.task == "multilabel" or task.binary:
+        return 1.0 / (1.0 + np.exp(-raw))
+    shifted = np.exp(raw - raw.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _as_raw(probs: np.ndarray, task: Any) -> np.ndarray:
+    """:func:`_as_probabilities` read back: logits (log-odds, or log-probabilities, which a
+    softmax reads as the same probabilities) where the model answers in logits."""
+    if task.task == "classification":
+        return as_outputs(probs, _kind(task))
+    if not task.loss.from_logits:
+        return probs
+    p = np.clip(probs, 1e-12, 1 - 1e-12)
+    if task.task == "multilabel" or task.binary:
+        return np.log(p / (1 - p))
+    return np.log(p)
