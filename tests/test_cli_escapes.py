@@ -88,7 +88,7 @@ def stand_in_predict(monkeypatch):
         monkeypatch.setattr(
             predict_module,
             "_predict_keras",
-            lambda target, images, k, out=None, spec=None, views=(): (
+            lambda target, images, k, out=None, spec=None, views=(), ensemble=None, notes=None: (
                 answer(images, k),
                 list(CLASSES),
                 Path(target) / "model.keras",

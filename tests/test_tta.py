@@ -43,11 +43,11 @@ def test_the_mean_is_over_the_image_and_its_mirror_images():
     alone = left_heavy(batch)
     assert alone[0, 0] > 0.9
     # mirrored left to right it is as bright on the right: the mean of the two is even
-    np.testing.assert_allclose(averaged(left_heavy, ("hflip",))(batch), [[0.5, 0.5]])
+    np.testing.assert_allclose(averaged([left_heavy], ("hflip",))(batch), [[0.5, 0.5]])
     # mirrored top to bottom nothing changes: the mean is the image's own
-    np.testing.assert_allclose(averaged(left_heavy, ("vflip",))(batch), alone)
+    np.testing.assert_allclose(averaged([left_heavy], ("vflip",))(batch), alone)
     np.testing.assert_allclose(
-        averaged(left_heavy, ("hflip", "vflip"))(batch), (2 * alone + alone[:, ::-1]) / 3
+        averaged([left_heavy], ("hflip", "vflip"))(batch), (2 * alone + alone[:, ::-1]) / 3
     )
 
 
@@ -101,13 +101,13 @@ def test_a_masks_maps_are_mirrored_back_and_averaged_per_pixel(from_logits: bool
     batch = np.random.default_rng(0).normal(size=(2, 3, 5, 1))
     probs = lambda x: softmax(sideways(x))  # noqa: E731
     model = (lambda x: np.log(probs(x))) if from_logits else probs
-    mean = averaged_outputs(model, ("hflip",), [task("segmentation", 2, from_logits)])(batch)
+    mean = averaged_outputs([model], ("hflip",), [task("segmentation", 2, from_logits)])(batch)
     expected = (probs(batch) + probs(batch[:, :, ::-1])[:, :, ::-1]) / 2
     assert mean.shape == (*batch.shape[:3], 2)
     np.testing.assert_allclose(softmax(mean) if from_logits else mean, expected, atol=1e-9)
     # a model that mirrors with its image (each pixel alone) answers the same with --tta
     alone = lambda x: softmax(np.concatenate([x, -x], axis=-1))  # noqa: E731
-    both = averaged_outputs(alone, ("hflip", "vflip"), [task("segmentation", 2)])(batch)
+    both = averaged_outputs([alone], ("hflip", "vflip"), [task("segmentation", 2)])(batch)
     np.testing.assert_allclose(both, alone(batch), atol=1e-12)
 
 
@@ -126,7 +126,7 @@ def test_labels_and_one_channel_masks_are_averaged_as_probabilities_in_the_model
         return scores(x) if from_logits else [sigmoid(part) for part in scores(x)]
 
     tasks = [task("multilabel", 2, from_logits), task("segmentation", 1, from_logits)]
-    labels, mask = averaged_outputs(model, ("hflip",), tasks)(batch)
+    labels, mask = averaged_outputs([model], ("hflip",), tasks)(batch)
     (own_labels, own_mask), (mirror_labels, mirror_mask) = scores(batch), scores(batch[:, :, ::-1])
     expected_labels = (sigmoid(own_labels) + sigmoid(mirror_labels)) / 2
     expected_mask = (sigmoid(own_mask) + sigmoid(mirror_mask)[:, :, ::-1]) / 2

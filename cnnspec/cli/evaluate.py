@@ -52,6 +52,17 @@ DataOption = Annotated[
     ),
 ]
 FormatOption = Annotated[TextOrJson, typer.Option("--format", "-f", help="text or json")]
+EnsembleOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--ensemble",
+        help="average with this trained model too, a run folder or a .keras file (repeatable): the "
+        "mean of their probabilities, each checked to take the same images and classes and not to "
+        "have trained on the test images; Keras runtime",
+        show_default=False,
+    ),
+]
+
 TtaOption = Annotated[
     str | None,
     typer.Option(
@@ -246,6 +257,7 @@ def evaluate(
     format: FormatOption = TextOrJson.text,
     runtime: Annotated[Runtime, typer.Option("--runtime", "-r", help=RUNTIME_HELP)] = Runtime.keras,
     tta: TtaOption = None,
+    ensemble: EnsembleOption = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -295,13 +307,21 @@ def evaluate(
         # and again, as they are about to be written: a model without a spec told its task late
         check = functools.partial(refuse_foreign_files, force=force)
     # The target as given: a folder's exports are in its export/ (with or without lock.json)
-    chosen, record, runtime_notes = choose(target, runtime.value)
+    if ensemble and runtime not in (Runtime.keras, Runtime.auto):
+        raise UsageError(
+            f"expected --runtime keras with --ensemble (every model runs in Keras); received {runtime.value}",
+            "drop --runtime",
+        )
+    chosen, record, runtime_notes = choose(target, "keras" if ensemble else runtime.value)
     if record is not None and not _export_answers(record, runtime.value, runtime_notes):
         chosen, record = "keras", None
     with owning_run(run.run_dir, folder):
         if record is None:
+            from cnnspec.reporting.ensemble import load_members
+
             model = load_model(run.model_path)
-            evaluation = run_evaluation(run, model, data, views)
+            members = load_members(ensemble or [], allow_outside)
+            evaluation = run_evaluation(run, model, data, views, members)
         else:
             stand_in = load_model(run.model_path) if run.compiled is None else None
             session = open_session(chosen, record.path)

@@ -26,7 +26,7 @@ import typer
 from rich.table import Table
 
 from cnnspec.cli.common import AllowOutsideOption, guarded, stdout
-from cnnspec.cli.evaluate import RUNTIME_HELP, Runtime, SpecOption, TtaOption, print_notes
+from cnnspec.cli.evaluate import RUNTIME_HELP, EnsembleOption, Runtime, SpecOption, TtaOption, print_notes
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
@@ -168,6 +168,8 @@ def _predict_keras(
     out: Path | None = None,
     spec: Path | None = None,
     views: tuple[str, ...] = (),
+    ensemble: list[Path] | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str], Path]:
     """Predictions through Keras (the model file itself); a model that is not a single
     classifier answers per output (reporting/task_predict.py; mask PNGs go to ``out``).
@@ -175,7 +177,8 @@ def _predict_keras(
     A model outside a run (no spec, no export record that names its tasks) is read as evaluate
     reads it: each output's task from its shape, activation and recorded loss
     (:func:`~cnnspec.reporting.run.model_tasks`), never as a classifier by default; ``spec``
-    (``--spec``) describes the model instead."""
+    (``--spec``) describes the model instead. ``ensemble``: other models whose answers are
+    averaged with its own (reporting/ensemble.py; their notes go to ``notes``)."""
     from cnnspec.reporting.images import plan_inputs
     from cnnspec.reporting.run import OutputKind, file_rescale, input_shape, locate, model_tasks
     from cnnspec.reporting.run import predict as predict_batch
@@ -185,6 +188,16 @@ def _predict_keras(
     record = _record_beside(target) if run.config is None else None
     _check_headers(images)
     keras_model = load_model(run.model_path)
+    members: list[Any] = []
+    if ensemble:
+        from cnnspec.reporting.ensemble import check_members, load_members
+        from cnnspec.reporting.evaluation import listed_outputs
+
+        members = load_members(ensemble)
+        keras_model = listed_outputs(keras_model)
+        (notes if notes is not None else []).extend(
+            check_members(run, keras_model, members, None, checks_split=False)
+        )
     shape = input_shape(keras_model)
     inputs = plan_inputs(images, shape)  # (every file's header fits, before anything is predicted)
     tasks, known, by_output = _reading(run, record)
@@ -210,43 +223,45 @@ def _predict_keras(
         # name gave each output the other's values
         listed = listed_outputs(keras_model)
 
-        def run_model(batch: Any) -> Any:
-            return listed.predict(batch, batch_size=64, verbose=0)
+        def run_model(keras: Any) -> Callable[[Any], Any]:
+            return lambda batch: keras.predict(batch, batch_size=64, verbose=0)
 
-        answer = _task_views(run_model, views, tasks)
+        answer = _task_views([run_model(listed), *(run_model(m.model) for m in members)], views, tasks)
         results, names = _task_answer(tasks, by_output, inputs, shape, out, k, rescale, answer)
         return results, names, run.model_path
     if record is not None:  # the record's reading of the output: what the exports answer with
         output = record.data["output"]
         kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
 
-    def classify(batch: Any) -> Any:
-        return predict_batch(keras_model, batch, None, kind)  # (scaled already)
+    def classify(keras: Any) -> Callable[[Any], Any]:
+        return lambda batch: predict_batch(keras, batch, None, kind)  # (scaled already)
 
-    results, names = _classified(inputs, shape, rescale, _with_views(classify, views), known, k)
+    models = [classify(keras_model), *(classify(member.model) for member in members)]
+    results, names = _classified(inputs, shape, rescale, _with_views(models, views), known, k)
     return results, names, run.model_path
 
 
-def _with_views(classify: Callable[[Any], Any], views: tuple[str, ...]) -> Callable[[Any], Any]:
-    """``classify``, or with ``--tta`` the mean of its probabilities over each batch's views."""
-    if not views:
-        return classify
+def _with_views(models: list[Callable[[Any], Any]], views: tuple[str, ...]) -> Callable[[Any], Any]:
+    """The one model's class probabilities, or the mean of the ``models``' (``--ensemble``)
+    over each batch and its views (``--tta``)."""
+    if not views and len(models) == 1:
+        return models[0]
     from cnnspec.reporting.tta import averaged
 
-    return averaged(classify, views)
+    return averaged(models, views)
 
 
 def _task_views(
-    run: Callable[[Any], Any], views: tuple[str, ...], tasks: tuple[Any, ...]
+    models: list[Callable[[Any], Any]], views: tuple[str, ...], tasks: tuple[Any, ...]
 ) -> Callable[[Any], Any]:
-    """``run`` (a model's raw outputs for a scaled batch), or with ``--tta`` its outputs
-    averaged over each batch's views (a regression refused)."""
-    if not views:
-        return run
+    """The one model's raw outputs for a scaled batch, or the outputs of the ``models``
+    (``--ensemble``) averaged over each batch and its views (``--tta``; a regression refused)."""
+    if not views and len(models) == 1:
+        return models[0]
     from cnnspec.reporting.tta import averaged_outputs, refuse_tasks
 
     refuse_tasks(tasks, "predict")
-    return averaged_outputs(run, views, tasks)
+    return averaged_outputs(models, views, tasks)
 
 
 def _predict_export(
@@ -273,7 +288,7 @@ def _predict_export(
     rescale = _record_rescale(record)
     if tasks is not None:
         return _task_answer(
-            tasks, by_output, inputs, shape, out, k, rescale, _task_views(session.run, views, tasks)
+            tasks, by_output, inputs, shape, out, k, rescale, _task_views([session.run], views, tasks)
         )
     output = record.data["output"]
     kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
@@ -281,7 +296,7 @@ def _predict_export(
     def classify(batch: Any) -> Any:
         return probabilities(session.run(batch), kind)
 
-    return _classified(inputs, shape, rescale, _with_views(classify, views), known, k)
+    return _classified(inputs, shape, rescale, _with_views([classify], views), known, k)
 
 
 def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]) -> bool:
@@ -397,6 +412,7 @@ def predict(
     ] = None,
     spec: SpecOption = None,
     tta: TtaOption = None,
+    ensemble: EnsembleOption = None,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Predict with a trained model: the top-k classes, or a task's masks, labels or values.
@@ -426,7 +442,12 @@ def predict(
         check_input_file(image)  # (their headers: once the run is found, _check_headers)
     if out is not None:  # before a runtime is chosen: every runtime refuses a bad --out alike
         check_writable(out, option="--out")
-    chosen, record, notes = choose(model, runtime.value)
+    if ensemble and runtime not in (Runtime.keras, Runtime.auto):
+        raise UsageError(
+            f"expected --runtime keras with --ensemble (every model runs in Keras); received {runtime.value}",
+            "drop --runtime",
+        )
+    chosen, record, notes = choose(model, "keras" if ensemble else runtime.value)
     notes = folder_notes + notes
     tasks, known, by_output = None, None, {}
     if record is not None:
@@ -442,7 +463,9 @@ def predict(
             chosen, record = "keras", None
     if record is None:
         with outside_allowed(allow_outside):  # only this command line may allow it, never lock.json
-            results, names, model_path = _predict_keras(model, list(images), top, out, spec, views)
+            results, names, model_path = _predict_keras(
+                model, list(images), top, out, spec, views, ensemble, notes
+            )
     else:
         results, names = _predict_export(record, list(images), top, out, tasks, known, by_output, views)
         model_path = stem_of(model)[0]
@@ -460,6 +483,7 @@ def predict(
             "export": str(record.path) if record is not None else None,
             "classes": names,
             "tta": list(views),
+            "ensemble": [str(path) for path in ensemble or []],
             "predictions": results,
         }
         # allow_nan=False: a NaN that got past _refuse_non_finite fails loudly here instead of

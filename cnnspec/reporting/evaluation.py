@@ -37,7 +37,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,9 +68,12 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def evaluate(run: Run, model: Any, data: str | None = None, views: tuple[str, ...] = ()) -> Evaluation:
+def evaluate(
+    run: Run, model: Any, data: str | None = None, views: tuple[str, ...] = (), members: Sequence[Any] = ()
+) -> Evaluation:
     """Evaluate ``model`` on the run's test split (or ``data``) with the spec's loss and metrics
-    (``views``: ``--tta``'s, :func:`tta_evaluation`)."""
+    (``views``: ``--tta``'s; ``members``: ``--ensemble``'s other models, checked against it:
+    :func:`tta_evaluation`)."""
     from cnnspec.training import builders
     from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.pipeline import make_dataset
@@ -80,12 +83,17 @@ def evaluate(run: Run, model: Any, data: str | None = None, views: tuple[str, ..
     if len(test.x) == 0:
         raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
     config = test.config
-    if views:
+    if members:
+        from cnnspec.reporting.ensemble import check_members
 
-        def keras_outputs(batch: np.ndarray) -> Any:
-            return model.predict(batch, batch_size=64, verbose=0)
+        test.notes += check_members(run, model, members, test, checks_split=data is None)
+    if views or members:
 
-        return _of_run(tta_evaluation(run, test, views, keras_outputs, "keras"), data)
+        def keras_outputs(keras_model: Any) -> Callable[[np.ndarray], Any]:
+            return lambda batch: keras_model.predict(batch, batch_size=64, verbose=0)
+
+        models = [keras_outputs(model), *(keras_outputs(member.model) for member in members)]
+        return _of_run(tta_evaluation(run, test, views, models, "keras", members), data)
     model.compile(
         loss=builders.loss(config),
         loss_weights=builders.loss_weights(config),
@@ -170,7 +178,7 @@ def evaluate_export(
         def export_outputs(images: np.ndarray) -> np.ndarray:
             return predict_batches(session, images, batch)
 
-        evaluation = tta_evaluation(run, test, views, export_outputs, record.runtime)
+        evaluation = tta_evaluation(run, test, views, [export_outputs], record.runtime)
         evaluation.document["export"] = str(record.path)
         return _of_run(evaluation, data)
     if config.task_path:  # the task's figures from the export's outputs (its first output)
@@ -221,16 +229,18 @@ def tta_evaluation(
     run: Run,
     test: TestData,
     views: tuple[str, ...],
-    batch_outputs: Callable[[np.ndarray], Any],
+    models: Sequence[Callable[[np.ndarray], Any]],
     runtime: str,
+    members: Sequence[Any] = (),
 ) -> Evaluation:
-    """``--tta``: the report of the model's outputs averaged over each test image and its
-    ``views`` (reporting/tta.py); ``batch_outputs``: the raw outputs of a scaled batch, by any
-    runtime (a list in the model's order for several outputs). A classifier's loss and
-    accuracy come from its averaged probabilities, as an export's do; another task's figures
-    from its averaged outputs. The spec's other metrics are Keras' own, of one view: left out,
-    with a note."""
-    from cnnspec.reporting.run import OutputKind, probabilities
+    """``--tta`` and ``--ensemble``: the report of the outputs averaged over each test image and
+    its ``views`` (reporting/tta.py) and over ``models``: the raw outputs of a scaled batch, by
+    any runtime (a list in the model's order for several outputs), the target's first, then
+    those of the ``members`` (reporting/ensemble.py). A classifier's loss and accuracy come from
+    its averaged probabilities, as an export's do; another task's figures from its averaged
+    outputs. The spec's other metrics are Keras' own, of one view of one model: left out, with
+    a note."""
+    from cnnspec.reporting.run import OutputKind
     from cnnspec.reporting.tta import as_outputs, averaged, averaged_outputs, describe, refuse_tasks
     from cnnspec.training.imagefiles import scale_batch
 
@@ -238,40 +248,54 @@ def tta_evaluation(
     refuse_tasks(config.tasks, "evaluate")
     kind = OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
     if config.task_path:
-        mean = averaged_outputs(batch_outputs, views, config.tasks)
+        mean = averaged_outputs(models, views, config.tasks)
     else:
-        mean = averaged(lambda batch: probabilities(batch_outputs(batch), kind), views)
+        mean = averaged([_probabilities_of(outputs, kind) for outputs in models], views)
     start = time.perf_counter()
     chunks = [
         mean(scale_batch(test.x[i : i + TTA_CHUNK], test.settings.rescale))
         for i in range(0, len(test.x), TTA_CHUNK)
     ]
     seconds = time.perf_counter() - start
+    options = ([f"--tta {','.join(views)}"] if views else []) + (["--ensemble"] if members else [])
+    mean_of = "the mean" + (f" over it and {describe(views)}" if views else "")
+    if members:
+        from cnnspec.reporting.ensemble import describe as who
+
+        mean_of += f" of {who(run, members)}"
     if config.task_path:
         several = isinstance(chunks[0], list)
         outputs = [np.concatenate(part) for part in zip(*chunks)] if several else np.concatenate(chunks)
+        mirrored = "; a mask's maps mirrored back" if views else ""
         test.notes.append(
-            f"--tta {','.join(views)}: each test image's outputs are the mean over it and "
-            f"{describe(views)} (as probabilities; a mask's maps mirrored back); the task's "
-            "figures are of that mean (loss and the spec's metrics: evaluate without --tta)"
+            f"{' '.join(options)}: each test image's outputs are {mean_of} (as probabilities"
+            f"{mirrored}); the task's figures are of that mean (loss and the spec's metrics: "
+            f"evaluate without {' and '.join(options)})"
         )
         evaluation = _task_evaluation(run, test, outputs, {}, seconds, seconds, runtime)
-        evaluation.document["tta"] = list(views)
-        return evaluation
-    outputs = as_outputs(np.concatenate(chunks), kind)
-    metrics: dict[str, Any] = {"loss": _finite(_loss(outputs, test.y, config))}
-    note = (
-        f"--tta {','.join(views)}: each test image's class probabilities are the mean over it and "
-        f"{describe(views)}; the loss, the accuracy and the per-class figures are of that mean"
-    )
-    others = [m.name for m in config.metrics if m.name != "accuracy"]
-    if others:
-        note += f" ({', '.join(others)}: evaluate without --tta)"
-    test.notes.append(note)
-    evaluation = _evaluation(run, test, outputs, metrics, seconds, seconds, runtime)
-    evaluation.document["metrics"]["accuracy"] = evaluation.document["accuracy"]
+    else:
+        outputs = as_outputs(np.concatenate(chunks), kind)
+        metrics: dict[str, Any] = {"loss": _finite(_loss(outputs, test.y, config))}
+        note = (
+            f"{' '.join(options)}: each test image's class probabilities are {mean_of}; the loss, "
+            "the accuracy and the per-class figures are of that mean"
+        )
+        others = [m.name for m in config.metrics if m.name != "accuracy"]
+        if others:
+            note += f" ({', '.join(others)}: evaluate without {' and '.join(options)})"
+        test.notes.append(note)
+        evaluation = _evaluation(run, test, outputs, metrics, seconds, seconds, runtime)
+        evaluation.document["metrics"]["accuracy"] = evaluation.document["accuracy"]
     evaluation.document["tta"] = list(views)
+    if members:
+        evaluation.document["ensemble"] = [str(member.given) for member in members]
     return evaluation
+
+
+def _probabilities_of(outputs: Callable[[np.ndarray], Any], kind: Any) -> Callable[[np.ndarray], np.ndarray]:
+    from cnnspec.reporting.run import probabilities
+
+    return lambda batch: probabilities(outputs(batch), kind)
 
 
 def _loss(outputs: np.ndarray, y: np.ndarray, config: Any) -> float | None:

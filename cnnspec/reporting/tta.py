@@ -70,15 +70,15 @@ def describe(views: tuple[str, ...]) -> str:
 
 
 def averaged(
-    probabilities: Callable[[np.ndarray], np.ndarray], views: tuple[str, ...]
+    models: Sequence[Callable[[np.ndarray], np.ndarray]], views: tuple[str, ...]
 ) -> Callable[..., np.ndarray]:
-    """A function of a scaled batch: the mean of ``probabilities`` over the batch and each of
-    its ``views``."""
+    """A function of a scaled batch: the mean of the class probabilities each of ``models``
+    gives (one, or the members of ``--ensemble``) for the batch and each of its ``views``."""
 
     def mean(batch: np.ndarray) -> np.ndarray:
         batch = np.asarray(batch)
         seen = [batch, *(np.ascontiguousarray(np.flip(batch, axis=_AXIS[view])) for view in views)]
-        return np.mean([np.asarray(probabilities(x), dtype="float64") for x in seen], axis=0)
+        return np.mean([np.asarray(model(x), dtype="float64") for model in models for x in seen], axis=0)
 
     return mean
 
@@ -96,31 +96,35 @@ def as_outputs(probs: np.ndarray, kind: OutputKind) -> np.ndarray:
 
 
 def averaged_outputs(
-    outputs: Callable[[np.ndarray], Any], views: tuple[str, ...], tasks: Sequence[Any]
+    models: Sequence[Callable[[np.ndarray], Any]], views: tuple[str, ...], tasks: Sequence[Any]
 ) -> Callable[[np.ndarray], Any]:
-    """A function of a scaled batch: the model's raw ``outputs`` (an array, or a list in the
-    order of ``tasks``) averaged over the batch and each of its ``views``, output by output as
-    probabilities (a segmentation's maps mirrored back first), then read back as raw outputs of
-    the same kind. ``tasks``: every output's task (checked by :func:`refuse_tasks` first)."""
+    """A function of a scaled batch: the raw outputs of each of ``models`` (an array, or a list
+    in the order of ``tasks``) averaged over the models, the batch and each of its ``views``,
+    output by output as probabilities (a segmentation's maps mirrored back first), then read
+    back as raw outputs of the same kind. ``tasks``: every output's task (checked by
+    :func:`refuse_tasks` first)."""
 
     def mean(batch: np.ndarray) -> Any:
         batch = np.asarray(batch)
         sums: list[np.ndarray] = []
         listed = False
-        for view in (None, *views):
-            seen = batch if view is None else np.ascontiguousarray(np.flip(batch, axis=_AXIS[view]))
-            answer = outputs(seen)
-            listed = isinstance(answer, (list, tuple))
-            parts = list(answer) if listed else [answer]
-            for index, (part, task) in enumerate(zip(parts, tasks, strict=True)):
-                probs = _as_probabilities(np.asarray(part, dtype="float64"), task)
-                if view is not None and task.task == "segmentation":
-                    probs = np.flip(probs, axis=_AXIS[view])  # each pixel back in its place
-                if index < len(sums):
-                    sums[index] = sums[index] + probs
-                else:
-                    sums.append(probs)
-        back = [_as_raw(total / (1 + len(views)), task) for total, task in zip(sums, tasks, strict=True)]
+        seen = [(None, batch)]
+        seen += [(view, np.ascontiguousarray(np.flip(batch, axis=_AXIS[view]))) for view in views]
+        for model in models:
+            for view, images in seen:
+                answer = model(images)
+                listed = isinstance(answer, (list, tuple))
+                parts = list(answer) if listed else [answer]
+                for index, (part, task) in enumerate(zip(parts, tasks, strict=True)):
+                    probs = _as_probabilities(np.asarray(part, dtype="float64"), task)
+                    if view is not None and task.task == "segmentation":
+                        probs = np.flip(probs, axis=_AXIS[view])  # each pixel back in its place
+                    if index < len(sums):
+                        sums[index] = sums[index] + probs
+                    else:
+                        sums.append(probs)
+        count = len(models) * len(seen)
+        back = [_as_raw(total / count, task) for total, task in zip(sums, tasks, strict=True)]
         return back if listed else back[0]
 
     return mean

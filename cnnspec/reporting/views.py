@@ -90,6 +90,9 @@ def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
         views = (doc or {}).get("tta")
         if isinstance(views, list) and views:  # an evaluation of averaged mirror images says so
             what = f"{what} with --tta {','.join(printable(str(v)) for v in views)}"
+        members = (doc or {}).get("ensemble")
+        if isinstance(members, list) and members:  # and so does one of several models' mean
+            what = f"{what} of an ensemble of {len(members) + 1} models"
         parts: list[tuple[str, Any]] = [("", doc or {})]
         outputs = (doc or {}).get("outputs")
         if isinstance(outputs, dict):

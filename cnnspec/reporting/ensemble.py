@@ -1,0 +1,181 @@
+"""``--ensemble OTHER`` of ``cnnspec evaluate`` and ``cnnspec predict``: the answer of several
+trained models at once, the mean of their probabilities (a classifier's classes, each label of
+a multi-label output, each pixel's classes of a segmentation; :mod:`cnnspec.reporting.tta`
+averages them, over ``--tta``'s mirror images too).
+
+The first model (the command's target) decides the data, its scaling and the names; every
+other member is checked against it before anything is predicted, and refused where the mean
+would mean nothing or mislead:
+
+- **the same input and outputs**: the image shape, and every output's shape;
+- **the same classes in the same order** (the names their runs record);
+- **the same pixel scale**: a member trained on pixels scaled otherwise (``data.rescale``, or
+  a model that rescales itself) would be given images it never saw;
+- **none of the test images among its training images**: a member trained on another split of
+  the data (another ``training.seed`` draws another test split of a source without one) may
+  have learnt the very images the ensemble is scored on. Each member's training and validation
+  images are compared with the target's test images, image by image (a streamed source: file
+  by file), and any shared one refuses the member.
+
+A model file outside a run folder has no data to check: it is taken with a note.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import UsageError, printable
+from cnnspec.reporting.run import Run, TestData, input_shape
+
+
+@dataclass
+class Member:
+    """A model of the ensemble other than the target: as named on the command line, its run
+    (or model file) and the loaded Keras model."""
+
+    given: Path
+    run: Run
+    model: Any
+
+    @property
+    def label(self) -> str:
+        return printable(str(self.given))
+
+
+def load_members(paths: Sequence[Path], allow_outside: bool | None = None) -> list[Member]:
+    """Each ``--ensemble`` path located (a run folder or a model file) and its model loaded
+    (``allow_outside``: the command's ``--allow-outside``, ``None``: as the command set it)."""
+    from cnnspec.reporting.evaluation import listed_outputs
+    from cnnspec.reporting.run import locate
+    from cnnspec.training.modelfile import load_model
+
+    members = []
+    for path in paths:
+        run = locate(path, None, allow_outside=allow_outside)
+        members.append(Member(path, run, listed_outputs(load_model(run.model_path))))
+    return members
+
+
+def output_shapes(model: Any) -> list[tuple[int | None, ...]]:
+    """Every output's shape without the batch axis, in the model's order."""
+    return [tuple(output.shape[1:]) for output in model.outputs]
+
+
+def check_members(
+    target: Run, model: Any, members: Sequence[Member], test: TestData | None, *, checks_split: bool
+) -> list[str]:
+    """Refuse (:class:`UsageError`) a member that cannot join ``target`` (see the module's
+    docstring); return the notes of those that join unchecked. ``test``: the target's test
+    split (``None``: predicting files, where the models and how they scale files are compared);
+    ``checks_split``: whether that split is the target's own data (not ``--data``), whose
+    images must not be among a member's training images."""
+    notes: list[str] = []
+    shape, outputs = input_shape(model), output_shapes(model)
+    for member in members:
+        if input_shape(member.model) != shape:
+            raise UsageError(
+                f"expected every model of the ensemble to take {target.name}'s input "
+                f"{list(shape)}; {member.label} takes {list(input_shape(member.model))}"
+            )
+        if output_shapes(member.model) != outputs:
+            raise UsageError(
+                f"expected every model of the ensemble to answer as {target.name} does (outputs "
+                f"{_shapes(outputs)}); {member.label} answers {_shapes(output_shapes(member.model))}"
+            )
+        if target.class_names and member.run.class_names and member.run.class_names != target.class_names:
+            raise UsageError(
+                f"expected every model of the ensemble to have {target.name}'s classes in its order "
+                f"({', '.join(target.class_names)}); {member.label} has "
+                f"{', '.join(member.run.class_names)}",
+                "ensemble models trained on the same classes (data.classes keeps a subset in an order)",
+            )
+        if member.run.compiled is None:
+            notes.append(
+                f"--ensemble {member.label}: a model file outside a run folder, given the images as "
+                f"{target.name} takes them; whether it trained on the test images cannot be checked"
+            )
+            continue
+        if test is not None:
+            _check_data(member, test, target, checks_split)
+        else:
+            _check_file_scale(member, target, model)
+    return notes
+
+
+def _check_file_scale(member: Member, target: Run, model: Any) -> None:
+    """For files to predict: the member scales image files (8-bit) and float arrays as the
+    target does (what ``predict`` multiplies their pixels by)."""
+    from cnnspec.reporting.run import file_rescale
+
+    for integer in (True, False):
+        mine, theirs = file_rescale(target, model, integer), file_rescale(member.run, member.model, integer)
+        if mine != theirs:
+            raise UsageError(
+                f"expected every model of the ensemble to take pixels scaled as {target.name}'s are "
+                f"(× {mine}); {member.label} was trained on pixels × {theirs}",
+                "ensemble models trained with the same data.rescale (and input layers)",
+            )
+
+
+def _shapes(shapes: list[tuple[int | None, ...]]) -> str:
+    return ", ".join(str(list(shape)) for shape in shapes)
+
+
+def _check_data(member: Member, test: TestData, target: Run, checks_split: bool) -> None:
+    """The member's pixel scale, and its training and validation images against ``test``."""
+    from cnnspec.reporting.run import pipeline_settings, split_seed
+    from cnnspec.training.data import load_dataset
+
+    compiled, config = member.run.compiled, member.run.config
+    assert compiled is not None and config is not None  # (a run with a spec)
+    seed, _ = split_seed(member.run, config)
+    dataset = load_dataset(compiled, config, seed)
+    scale = pipeline_settings(compiled, config, dataset).rescale
+    if scale != test.settings.rescale:
+        raise UsageError(
+            f"expected every model of the ensemble to take pixels scaled as {target.name}'s are "
+            f"(× {test.settings.rescale}); {member.label} was trained on pixels × {scale}",
+            "ensemble models trained with the same data.rescale (and input layers)",
+        )
+    if not checks_split:
+        return
+    shared = shared_images(test.x, [dataset.x_train, dataset.x_val])
+    if shared:
+        raise UsageError(
+            f"{shared:,} of {target.name}'s {len(test.x):,} test images are among the training or "
+            f"validation images of {member.label}: the ensemble would be scored on images one of "
+            "its models learnt",
+            "ensemble runs trained on the same split of the data (the same data and training.seed), "
+            "or on a source with a fixed test set",
+        )
+
+
+def shared_images(test: Any, seen: Sequence[Any]) -> int:
+    """How many of the ``test`` images are also in one of ``seen``: the same pixels (the same
+    dtype and shape), or for image files the same file."""
+    from cnnspec.training.filelist import ImageFiles
+
+    if isinstance(test, ImageFiles):
+        known = {
+            str(Path(path).resolve()) for part in seen if isinstance(part, ImageFiles) for path in part.paths
+        }
+        return sum(str(Path(path).resolve()) in known for path in test.paths)
+    known_rows = {_digest(row) for part in seen if isinstance(part, np.ndarray) for row in part}
+    return sum(_digest(row) in known_rows for row in np.asarray(test))
+
+
+def _digest(row: np.ndarray) -> bytes:
+    row = np.ascontiguousarray(row)
+    return hashlib.sha256(f"{row.dtype.str}{row.shape}".encode() + row.tobytes()).digest()
+
+
+def describe(target: Run, members: Sequence[Member]) -> str:
+    """``the 3 models RUN, A and B``: who the ensemble is (its run folders or model files)."""
+    names = [printable(str(target.run_dir or target.model_path)), *(member.label for member in members)]
+    return f"the {len(names)} models " + ", ".join(names[:-1]) + f" and {names[-1]}"

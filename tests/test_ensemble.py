@@ -1,0 +1,153 @@
+"""`--ensemble` of `cnnspec evaluate` and `cnnspec predict` (cnnspec/reporting/ensemble.py): the
+mean of several trained models' probabilities, each model checked against the first before
+anything is predicted."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from cnnspec.reporting.ensemble import shared_images
+
+
+def test_shared_images_are_the_same_pixels_of_the_same_dtype():
+    rng = np.random.default_rng(0)
+    train, other = (
+        rng.integers(0, 255, (5, 4, 4, 1), dtype="uint8"),
+        rng.integers(0, 255, (3, 4, 4, 1), dtype="uint8"),
+    )
+    test = np.concatenate([train[[1, 3]], other])
+    assert shared_images(test, [train]) == 2
+    assert shared_images(test, [train[:2], other[:1]]) == 2  # (row 1 of train, row 0 of other)
+    assert shared_images(test.astype("float32"), [train]) == 0  # the same numbers, not the same data
+
+
+# -- the commands --------------------------------------------------------------------------------
+
+
+DIGITS = """\
+cnnspec: 1
+name: NAME
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, activation: relu}
+  - flatten
+  - dense: {units: 10, activation: softmax}
+data: {source: digits}
+training: {epochs: 1, batch_size: 64, seed: SEED}
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two colour classifiers on the same npz (a fixed test set: any seeds), another run of
+    the reporting tests' spec with twice the filters and another seed."""
+    from tests.test_report_support import SPEC, invoke, trained_run
+
+    first = trained_run(tmp_path_factory)
+    folder = first.parent
+    (folder / "wide.yaml").write_text(SPEC.replace("filters: 4", "filters: 8").replace("seed: 3", "seed: 5"))
+    result = invoke("train", folder / "wide.yaml", "--out", folder / "wide", "--quiet")
+    assert result.exit_code == 0, result.output
+    return first, folder / "wide"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_evaluate_scores_the_mean_of_the_models_probabilities(runs, tmp_path):
+    from cnnspec.reporting.run import load_test_data, locate, predict
+    from cnnspec.reporting.views import confusion_source
+    from cnnspec.training.modelfile import load_model
+    from tests.test_report_support import flat, invoke
+
+    first, wide = runs
+    result = invoke("evaluate", first, "--ensemble", wide, "-o", tmp_path / "e")
+    assert result.exit_code == 0, result.output
+    assert (
+        f"--ensemble: each test image's class probabilities are the mean of the 2 models {first} and {wide}"
+        in flat(result)
+    )
+    document = json.loads((tmp_path / "e" / "evaluation.json").read_text("utf-8"))
+    assert document["ensemble"] == [str(wide)] and document["tta"] == []
+    # by hand: each model on the first run's test split, then the mean
+    run = locate(first)
+    test = load_test_data(run, load_model(run.model_path))
+    probs = [
+        predict(load_model(locate(r).model_path), test.x, test.settings.rescale, run.output_kind())
+        for r in runs
+    ]
+    mean = (probs[0] + probs[1]) / 2
+    assert document["accuracy"] == pytest.approx(float((mean.argmax(axis=1) == test.y).mean()))
+    assert document["calibration"]["mean_confidence"] == pytest.approx(
+        float(mean.max(axis=1).mean()), abs=1e-5
+    )
+    with_tta = invoke("evaluate", first, "--ensemble", wide, "--tta", "hflip", "-o", tmp_path / "t")
+    assert with_tta.exit_code == 0, with_tta.output
+    assert "are the mean over it and its mirror image left to right of the 2 models" in flat(with_tta)
+    # written into the run folder, its confusion matrix says whose it is (visualize, report.html)
+    copy = tmp_path / "run"
+    shutil.copytree(first, copy)
+    assert invoke("evaluate", copy, "--ensemble", wide).exit_code == 0
+    assert confusion_source(locate(copy))[2] == "evaluation of an ensemble of 2 models"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_predict_answers_with_the_mean_and_a_runtime_that_is_not_keras_is_refused(runs, tmp_path):
+    from PIL import Image
+
+    from tests.test_report_support import flat, invoke
+
+    first, wide = runs
+    image = np.random.default_rng(6).integers(0, 255, (8, 8, 3), dtype="uint8")
+    Image.fromarray(image).save(tmp_path / "a.png")
+
+    def top(*args):
+        result = invoke("predict", *args, tmp_path / "a.png", "-k", "3", "-f", "json")
+        assert result.exit_code == 0, result.output
+        document = json.loads(result.stdout)
+        return document, {t["class"]: t["probability"] for t in document["predictions"][0]["top"]}
+
+    (_, alone), (_, other) = top(first), top(wide)
+    document, both = top(first, "--ensemble", wide)
+    assert document["ensemble"] == [str(wide)]
+    for name, probability in both.items():
+        assert probability == pytest.approx((alone[name] + other[name]) / 2, abs=1e-6)
+    refused = invoke("predict", first, tmp_path / "a.png", "--ensemble", wide, "--runtime", "onnx")
+    assert refused.exit_code == 2 and "expected --runtime keras with --ensemble" in flat(refused)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_a_model_that_cannot_join_is_refused_before_anything_is_predicted(runs, tmp_path):
+    import keras
+
+    from tests.test_report_support import flat, invoke
+
+    first, _ = runs
+    inputs = keras.Input((6, 6, 3))
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs))
+    keras.Model(inputs, outputs).save(tmp_path / "small.keras")
+    refused = invoke("evaluate", first, "--ensemble", tmp_path / "small.keras", "-o", tmp_path / "e")
+    assert refused.exit_code == 2
+    assert (
+        "expected every model of the ensemble to take tiny_colors's input [8, 8, 3]; "
+        f"{tmp_path / 'small.keras'} takes [6, 6, 3]" in flat(refused)
+    )
+    assert not (tmp_path / "e").exists()
+
+    # digits has no test set of its own: another seed draws another split
+    for name, seed in (("a", 1), ("b", 2)):
+        (tmp_path / f"{name}.yaml").write_text(DIGITS.replace("NAME", name).replace("SEED", str(seed)))
+        trained = invoke("train", tmp_path / f"{name}.yaml", "--out", tmp_path / name, "--quiet")
+        assert trained.exit_code == 0, trained.output
+    leaked = invoke("evaluate", tmp_path / "a", "--ensemble", tmp_path / "b", "-o", tmp_path / "e")
+    assert leaked.exit_code == 2
+    assert re.search(
+        r"[0-9]+ of a's 3[56][0-9] test images are among the training or validation images of", flat(leaked)
+    )
+    assert "the same data and training.seed" in flat(leaked)
