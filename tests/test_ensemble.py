@@ -129,6 +129,7 @@ def test_a_model_that_cannot_join_is_refused_before_anything_is_predicted(runs, 
     from tests.test_report_support import flat, invoke
 
     first, _ = runs
+    np.save(tmp_path / "x.npy", np.zeros((8, 8, 3), "uint8"))
     inputs = keras.Input((6, 6, 3))
     outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs))
     keras.Model(inputs, outputs).save(tmp_path / "small.keras")
@@ -139,6 +140,15 @@ def test_a_model_that_cannot_join_is_refused_before_anything_is_predicted(runs, 
         f"{tmp_path / 'small.keras'} takes [6, 6, 3]" in flat(refused)
     )
     assert not (tmp_path / "e").exists()
+    logits = keras.Input((8, 8, 3))
+    scores = keras.layers.Dense(3)(keras.layers.Flatten()(logits))  # the same shapes, in logits
+    answering = keras.Model(logits, scores)
+    answering.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    answering.save(tmp_path / "logits.keras")
+    refused = invoke("predict", first, tmp_path / "x.npy", "--ensemble", tmp_path / "logits.keras")
+    assert refused.exit_code == 2
+    assert "(classification in probabilities); " in flat(refused)
+    assert "logits.keras answers classification in logits" in flat(refused)
 
     # digits has no test set of its own: another seed draws another split
     for name, seed in (("a", 1), ("b", 2)):

@@ -7,7 +7,8 @@ The first model (the command's target) decides the data, its scaling and the nam
 other member is checked against it before anything is predicted, and refused where the mean
 would mean nothing or mislead:
 
-- **the same input and outputs**: the image shape, and every output's shape;
+- **the same input and outputs**: the image shape, every output's shape, task, and whether it
+  answers in logits or probabilities;
 - **the same classes in the same order** (the names their runs record);
 - **the same pixel scale**: a member trained on pixels scaled otherwise (``data.rescale``, or
   a model that rescales itself) would be given images it never saw;
@@ -88,6 +89,13 @@ def check_members(
                 f"expected every model of the ensemble to answer as {target.name} does (outputs "
                 f"{_shapes(outputs)}); {member.label} answers {_shapes(output_shapes(member.model))}"
             )
+        if _answers(member.run, member.model) != _answers(target, model):
+            raise UsageError(
+                f"expected every model of the ensemble to answer as {target.name} does "
+                f"({_answers_text(_answers(target, model))}); {member.label} answers "
+                f"{_answers_text(_answers(member.run, member.model))}",
+                "ensemble models trained for the same tasks with the same output activations and loss",
+            )
         if target.class_names and member.run.class_names and member.run.class_names != target.class_names:
             raise UsageError(
                 f"expected every model of the ensemble to have {target.name}'s classes in its order "
@@ -121,6 +129,22 @@ def _check_file_scale(member: Member, target: Run, model: Any) -> None:
                 f"(× {mine}); {member.label} was trained on pixels × {theirs}",
                 "ensemble models trained with the same data.rescale (and input layers)",
             )
+
+
+def _answers(run: Run, model: Any) -> list[tuple[str, bool]]:
+    """Each output's task and whether it answers in logits: the run's spec, else what the task
+    rules read from the model. The mean is taken of probabilities read this way."""
+    from cnnspec.reporting.run import model_tasks
+
+    config = run.config
+    tasks = (
+        config.tasks if config is not None and config.tasks else model_tasks(model, run.name, run.model_path)
+    )
+    return [(task.task, task.loss.from_logits) for task in tasks]
+
+
+def _answers_text(answers: list[tuple[str, bool]]) -> str:
+    return ", ".join(f"{task} in {'logits' if logits else 'probabilities'}" for task, logits in answers)
 
 
 def _shapes(shapes: list[tuple[int | None, ...]]) -> str:
