@@ -114,7 +114,7 @@ def test_predict_answers_with_the_mean_and_a_runtime_that_is_not_keras_is_refuse
 
     (_, alone), (_, other) = top(first), top(wide)
     document, both = top(first, "--ensemble", wide)
-    assert document["ensemble"] == [str(wide)]
+    assert document["ensemble"] == [str(wide)] and document["runtime"] == "keras"
     for name, probability in both.items():
         assert probability == pytest.approx((alone[name] + other[name]) / 2, abs=1e-6)
     refused = invoke("predict", first, tmp_path / "a.png", "--ensemble", wide, "--runtime", "onnx")

@@ -449,6 +449,8 @@ def predict(
         )
     chosen, record, notes = choose(model, "keras" if ensemble else runtime.value)
     notes = folder_notes + notes
+    if ensemble and runtime == Runtime.auto:
+        notes.append("auto: --ensemble runs every model in Keras")
     tasks, known, by_output = None, None, {}
     if record is not None:
         from cnnspec.reporting.run import locate
