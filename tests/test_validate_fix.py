@@ -129,3 +129,22 @@ def test_fixes_that_never_settle_stop_after_a_bounded_number_of_rounds(tmp_path)
     fixed = fix_file(spec, flipping)
     assert isinstance(fixed, Fixed) and len(rounds) == MAX_ROUNDS and len(fixed.made) == MAX_ROUNDS
     assert spec.read_text("utf-8") == "a: x\n"  # fix_file writes nothing itself
+
+
+def test_a_disk_that_refuses_the_write_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    import errno
+
+    import cnnspec.cli.fixing as fixing
+
+    spec = tmp_path / "typos.yaml"
+    spec.write_bytes(TYPOS.encode())
+
+    def full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fixing.os, "fsync", full)
+    result = run(spec, "--fix")
+    assert result.exit_code == 1 and "No space left on device" in " ".join(result.output.split())
+    assert spec.read_bytes() == TYPOS.encode() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "typos.yaml"
+    ]
