@@ -220,7 +220,9 @@ async def test_quick_fixes_apply_the_hints_and_the_errors_go(client: LanguageCli
     text, version = BROKEN, 1
     for wrong, right in (("fliters", "filters"), ("bdy", "body")):
         offered = await actions(position(text, wrong, 2))
-        assert [a.title for a in offered] == [f"Replace `{wrong}` with `{right}`"]
+        # with two problems to fix, "fix all" is offered beside the one asked about
+        fix_all = ["Fix all: 2 problems cnnspec can fix"] if wrong == "fliters" else []
+        assert [a.title for a in offered] == [f"Replace `{wrong}` with `{right}`", *fix_all]
         (edit,) = offered[0].edit.changes[path.as_uri()]
         start = position(text, wrong)
         assert (edit.range.start, edit.range.end, edit.new_text) == (
@@ -237,6 +239,39 @@ async def test_quick_fixes_apply_the_hints_and_the_errors_go(client: LanguageCli
         left = await change(client, path, text, version)
     assert text == SPEC and left == []
     assert await actions(position(text, "global_avg_pool2d")) == []
+    close(client, path)
+
+
+async def test_fix_all_makes_every_fix_of_the_document_at_once(client: LanguageClient, folder: Path):
+    """``source.fixAll`` (an editor's fix-all command, or on save), asked anywhere: one edit per
+    fixable problem; applied together, the document checks clean. Asked for refactorings only,
+    nothing."""
+    path = folder / "fix_all.yaml"
+    assert len(await open_text(client, path, BROKEN)) == 2
+    doc = types.TextDocumentIdentifier(path.as_uri())
+    at = position(BROKEN, "global_avg_pool2d")
+
+    async def actions(only: list[str]) -> list[types.CodeAction]:
+        asked = types.CodeActionParams(doc, types.Range(at, at), types.CodeActionContext([], only=only))
+        return await answer(client.text_document_code_action_async(asked)) or []
+
+    (action,) = await actions([types.CodeActionKind.SourceFixAll])
+    assert (
+        action.kind == types.CodeActionKind.SourceFixAll
+        and action.title == "Fix all: 2 problems cnnspec can fix"
+    )
+    assert [a.title for a in await actions(["source"])] == [action.title]  # ("source" holds fixAll)
+    edits = sorted(
+        action.edit.changes[path.as_uri()], key=lambda e: (e.range.start.line, e.range.start.character)
+    )
+    lines = BROKEN.split("\n")
+    for edit in reversed(edits):  # one line each, applied from the end
+        row, line = edit.range.start.line, lines[edit.range.start.line]
+        lines[row] = line[: edit.range.start.character] + edit.new_text + line[edit.range.end.character :]
+    assert "\n".join(lines) == SPEC
+    assert await change(client, path, SPEC, 2) == []
+    assert await actions([types.CodeActionKind.SourceFixAll]) == []  # nothing left to fix
+    assert await actions([types.CodeActionKind.Refactor]) == []
     close(client, path)
 
 

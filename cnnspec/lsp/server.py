@@ -677,14 +677,21 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
 
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
-        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+        types.CodeActionOptions(
+            code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.SourceFixAll]
+        ),
     )
     @_guard([])
     def on_code_action(ls: CnnspecServer, params: types.CodeActionParams) -> list[types.CodeAction]:
         """Quick fixes of the document's own diagnostics in the range asked about: the edits
-        their hints spell out (:mod:`cnnspec.lsp.fixes`), from its current check."""
+        their hints spell out (:mod:`cnnspec.lsp.fixes`), from its current check; and
+        ``source.fixAll`` (an editor's "fix all", or on save): every fix of the document at
+        once, as ``cnnspec validate --fix`` makes them in one round, also offered beside the
+        quick fixes where the document has two or more."""
         only = params.context.only
-        if only is not None and not any(types.CodeActionKind.QuickFix.startswith(k) for k in only):
+        quick = only is None or any(types.CodeActionKind.QuickFix.startswith(k) for k in only)
+        every = only is not None and any(types.CodeActionKind.SourceFixAll.startswith(k) for k in only)
+        if not quick and not every:
             return []
         path = ls.path(params.text_document.uri)
         ls.flush(path)
@@ -693,19 +700,23 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         if analysis is None or text is None or path not in ls.documents.open:
             return []
         lines = Lines(text, ls.encoding)
-        asked = params.range
-        actions = []
-        for diagnostic in analysis.diagnostics:
-            fix = fixes.fix_for(diagnostic, analysis.name, text)
-            if fix is None:
-                continue
-            where = types.Range(
+
+        def where(fix: fixes.Fix) -> types.Range:
+            return types.Range(
                 types.Position(fix.line, lines.units(fix.line, fix.start)),
                 types.Position(fix.line, lines.units(fix.line, fix.end)),
             )
-            if _before(asked.end, where.start) or _before(where.end, asked.start):
+
+        asked = params.range
+        actions = []
+        for diagnostic in analysis.diagnostics if quick else ():
+            fix = fixes.fix_for(diagnostic, analysis.name, text)
+            if fix is None:
                 continue
-            edit = types.WorkspaceEdit(changes={params.text_document.uri: [types.TextEdit(where, fix.text)]})
+            span = where(fix)
+            if _before(asked.end, span.start) or _before(span.end, asked.start):
+                continue
+            edit = types.WorkspaceEdit(changes={params.text_document.uri: [types.TextEdit(span, fix.text)]})
             actions.append(
                 types.CodeAction(
                     title=fix.title,
@@ -713,6 +724,17 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
                     diagnostics=[diagnostics.convert(diagnostic, analysis.name, text, ls.encoding, ls.uri)],
                     edit=edit,
                     is_preferred=True,
+                )
+            )
+        every_fix = fixes.fixes_of(analysis.diagnostics, analysis.name, text)
+        if every_fix and (every or (quick and actions and len(every_fix) > 1)):
+            edits = [types.TextEdit(where(fix), fix.text) for fix in every_fix]
+            count = f"{len(every_fix)} problem{'s' if len(every_fix) > 1 else ''}"
+            actions.append(
+                types.CodeAction(
+                    title=f"Fix all: {count} cnnspec can fix",
+                    kind=types.CodeActionKind.SourceFixAll,
+                    edit=types.WorkspaceEdit(changes={params.text_document.uri: edits}),
                 )
             )
         return actions
