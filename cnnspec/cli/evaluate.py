@@ -63,6 +63,7 @@ EnsembleOption = Annotated[
     ),
 ]
 
+
 TtaOption = Annotated[
     str | None,
     typer.Option(
@@ -90,6 +91,18 @@ RUNTIME_HELP = (
     "tflite-int8, tflite-float16, tflite-dynamic: the quantized TFLite export); auto: the "
     "fastest verified float export in the run folder, else keras"
 )
+
+
+def refuse_ensemble_runtime(ensemble: list[Path] | None, runtime: Runtime) -> None:
+    """``--ensemble`` runs every model in Keras: refuse another ``--runtime`` than keras or
+    auto (which then means Keras)."""
+    from cnnspec.errors import UsageError
+
+    if ensemble and runtime not in (Runtime.keras, Runtime.auto):
+        raise UsageError(
+            f"expected --runtime keras with --ensemble (every model runs in Keras); received {runtime.value}",
+            "drop --runtime",
+        )
 
 
 def print_notes(notes: list[str]) -> None:
@@ -307,11 +320,7 @@ def evaluate(
         # and again, as they are about to be written: a model without a spec told its task late
         check = functools.partial(refuse_foreign_files, force=force)
     # The target as given: a folder's exports are in its export/ (with or without lock.json)
-    if ensemble and runtime not in (Runtime.keras, Runtime.auto):
-        raise UsageError(
-            f"expected --runtime keras with --ensemble (every model runs in Keras); received {runtime.value}",
-            "drop --runtime",
-        )
+    refuse_ensemble_runtime(ensemble, runtime)
     chosen, record, runtime_notes = choose(target, "keras" if ensemble else runtime.value)
     if record is not None and not _export_answers(record, runtime.value, runtime_notes):
         chosen, record = "keras", None

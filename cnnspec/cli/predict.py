@@ -26,7 +26,15 @@ import typer
 from rich.table import Table
 
 from cnnspec.cli.common import AllowOutsideOption, guarded, stdout
-from cnnspec.cli.evaluate import RUNTIME_HELP, EnsembleOption, Runtime, SpecOption, TtaOption, print_notes
+from cnnspec.cli.evaluate import (
+    RUNTIME_HELP,
+    EnsembleOption,
+    Runtime,
+    SpecOption,
+    TtaOption,
+    print_notes,
+    refuse_ensemble_runtime,
+)
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
@@ -442,11 +450,7 @@ def predict(
         check_input_file(image)  # (their headers: once the run is found, _check_headers)
     if out is not None:  # before a runtime is chosen: every runtime refuses a bad --out alike
         check_writable(out, option="--out")
-    if ensemble and runtime not in (Runtime.keras, Runtime.auto):
-        raise UsageError(
-            f"expected --runtime keras with --ensemble (every model runs in Keras); received {runtime.value}",
-            "drop --runtime",
-        )
+    refuse_ensemble_runtime(ensemble, runtime)
     chosen, record, notes = choose(model, "keras" if ensemble else runtime.value)
     notes = folder_notes + notes
     if ensemble and runtime == Runtime.auto:
