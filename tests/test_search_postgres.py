@@ -27,10 +27,12 @@ def _postgres_bin() -> Path | None:
     return Path(candidates[-1]).parent if candidates else None
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def postgres_url():
     """A throw-away PostgreSQL server on a Unix socket in a temp folder (run as `nobody` when we
-    are root: initdb refuses root)."""
+    are root: initdb refuses root). One per module (its initdb and start took a second of each
+    test): the tests never meet in it, the study test uses the `postgres` database, the other
+    test databases of its own that it creates."""
     bin_dir = _postgres_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
