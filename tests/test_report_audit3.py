@@ -156,13 +156,32 @@ def test_the_report_matrix_is_drawn_from_the_tables_metrics_not_a_later_evaluati
         return real_png(figure)
 
     monkeypatch.setattr(cnnspec.training.plots, "_png", capture)
+    cnnspec.training.plots._confusion_bytes.cache_clear()  # (the training's own picture, kept)
     context = report_context(Run(model_path=run / "model.keras", run_dir=run))
     (matrix,) = [figure for figure in drawn if figure.axes[0].images]  # (history.png: curves)
     assert context["confusion_png"]
     assert drawn_counts(matrix) == [[4, 0, 0], [1, 3, 0], [0, 0, 4]]  # metrics.json's, as the table
-    assert "training's test set" in matrix.axes[0].get_title()
+    assert "confusion matrix (test accuracy 0.9167)" in matrix.axes[0].get_title()  # the training's
     assert context["confusion_of"] == "the training's test set (12 images)"
     assert [row["name"] for row in context["report_rows"]][:3] == ["a", "b", "c"]
+
+
+def test_the_trainings_picture_of_the_matrix_is_drawn_once_for_its_file_and_its_page(tmp_path, monkeypatch):
+    """The report written at the end of a training shows the matrix confusion_matrix.png has:
+    the same picture, drawn once (half a second each time)."""
+    import cnnspec.training.plots as plots
+
+    renders: list[Any] = []
+    real_png = plots._png
+    monkeypatch.setattr(plots, "_png", lambda figure: renders.append(figure) or real_png(figure))
+    plots._confusion_bytes.cache_clear()
+    matrix, names, title = [[3, 1], [0, 4]], ["a", "b"], "m: confusion matrix (test accuracy 0.8750)"
+    plots.plot_confusion_matrix(matrix, names, tmp_path / "cm.png", title)
+    assert plots.confusion_png(np.array(matrix), names, title) == (tmp_path / "cm.png").read_bytes()
+    assert len(renders) == 1
+    plots.confusion_png(matrix, names, "m: another title")
+    plots.confusion_png([[3, 1], [1, 3]], names, title)
+    assert len(renders) == 3  # another title or other counts: another picture
 
 
 def test_the_report_page_says_which_data_its_matrix_is_of(tmp_path):

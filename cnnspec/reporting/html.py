@@ -422,7 +422,9 @@ def _confusion(metrics: dict[str, Any], run: Run, notes: list[str]) -> tuple[str
     total = int(counts.sum())
     accuracy = float(np.trace(counts) / total) if total else 0.0
     what = f"the training's test set ({total:,} images)"
-    title = f"{run.name}: confusion matrix, training's test set (accuracy {accuracy:.4f})"
+    # the title the training gave confusion_matrix.png: the picture it drew a moment ago is
+    # reused when this page is written at the end of a training (plots.confusion_png)
+    title = f"{run.name}: confusion matrix (test accuracy {accuracy:.4f})"
     return data_uri(confusion_png(counts.tolist(), [str(n) for n in names], title)), what
 
 

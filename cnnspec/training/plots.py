@@ -6,6 +6,7 @@ display needed) and written atomically as PNG.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -178,7 +179,7 @@ def plot_confusion_matrix(
     matrix: Sequence[Sequence[int]], class_names: Sequence[str], target: Path, title: str = ""
 ) -> Path:
     """A labelled confusion matrix (true class in rows, predicted class in columns)."""
-    return write_atomic(target, _png(confusion_figure(matrix, class_names, title)))
+    return write_atomic(target, confusion_png(matrix, class_names, title))
 
 
 def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str = "") -> Any:
@@ -218,8 +219,18 @@ def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
 
 
 def confusion_png(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str = "") -> bytes:
-    """The PNG bytes :func:`plot_confusion_matrix` writes (for a page that inlines them)."""
-    return _png(confusion_figure(matrix, class_names, title))
+    """The PNG bytes :func:`plot_confusion_matrix` writes (for a page that inlines them). The
+    last few pictures are kept: a training draws confusion_matrix.png and its report.html shows
+    the same matrix a moment later, and drawing one takes half a second."""
+    import numpy as np
+
+    rows = tuple(tuple(row) for row in np.asarray(matrix).tolist())
+    return _confusion_bytes(rows, tuple(str(name) for name in class_names), title)
+
+
+@functools.lru_cache(maxsize=4)
+def _confusion_bytes(matrix: tuple[tuple[Any, ...], ...], class_names: tuple[str, ...], title: str) -> bytes:
+    return _png(confusion_figure([list(row) for row in matrix], list(class_names), title))
 
 
 def fit_title(figure: Any, axes: Any, title: str) -> Any:
