@@ -85,7 +85,7 @@ def run_import(
     """
     target_weights = out.with_name(weights_name(out)) if weights else None
     _refuse_overwriting(source, [out, *([target_weights] if target_weights else [])])
-    read: Source = read_source(source)
+    read: Source = read_source(source, weights=weights)
     if weights and read.model is None and read.path is not None and not zipfile.is_zipfile(read.path):
         raise UsageError(
             "--weights needs a .keras file or keras:NAME; a JSON configuration holds no weights",

@@ -7,6 +7,7 @@ keras.applications model with ``weights=None`` (this path imports Keras, lazily)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 from dataclasses import dataclass, replace
@@ -140,10 +141,12 @@ def _zip_start(path: Path) -> bool:
         return False
 
 
-def read_source(source: str) -> Source:
-    """Read SOURCE (a path or ``keras:NAME``) into its Keras configuration."""
+def read_source(source: str, *, weights: bool = False) -> Source:
+    """Read SOURCE (a path or ``keras:NAME``) into its Keras configuration; ``weights``: a
+    Keras application's weights are wanted too (else they are never filled: only the
+    configuration is read)."""
     if source.startswith(KERAS_PREFIX):
-        return _keras_application(source[len(KERAS_PREFIX) :])
+        return _keras_application(source[len(KERAS_PREFIX) :], weights)
     what = "pass a .keras file, a JSON config or keras:NAME"
     if not source:  # Path("") is the working folder, which would be "a folder"
         raise import_error("expected a model file; received an empty path", hint=what)
@@ -208,7 +211,7 @@ def _refuse_hdf5(path: Path, zipped: bool) -> None:
         )
 
 
-def _keras_application(name: str) -> Source:
+def _keras_application(name: str, weights: bool = False) -> Source:
     from cnnspec.backends.keras_import import import_keras
 
     keras = import_keras()  # keras:NAME builds the model: this path needs TensorFlow (its start-up log quiet)
@@ -232,5 +235,8 @@ def _keras_application(name: str) -> Source:
     from cnnspec.analysis.zoo import catalog
 
     shape = next((tuple(e.input_shape) for e in catalog() if e.keras_name == name), None)
-    model = functions[name](weights=None, **({"input_shape": shape} if shape else {}))
+    # without --weights only the model's configuration is read: its weights get their shapes,
+    # never their values (filling ResNet50's 25 million from their initializers took seconds)
+    with contextlib.nullcontext() if weights else keras.StatelessScope(initialize_variables=False):
+        model = functions[name](weights=None, **({"input_shape": shape} if shape else {}))
     return Source(f"keras:{name}", json.loads(model.to_json()), keras_name=name, model=model)
