@@ -562,23 +562,33 @@ def _sample_cards(
 
 
 def _calibration_part(
-    *, run_name: str, pool: np.ndarray, n: int, test: Any, predicted: np.ndarray, confidence: np.ndarray
+    *, pool: np.ndarray, n: int, test: Any, predicted: np.ndarray, confidence: np.ndarray
 ) -> dict[str, Any]:
     """The reliability diagram of the test images predicted for the samples (all of them up to
-    :data:`POOL`), with its summary as the caption."""
+    :data:`POOL`), drawn by the page itself (a column per bin: its accuracy, and a red line at
+    its mean confidence; no picture to render at the end of every training), with its summary
+    as the caption."""
     from cnnspec.reporting.calibration import calibration
-    from cnnspec.reporting.figures import reliability_png
 
     result = calibration(confidence, predicted == test.y[pool])
     of = f"{len(pool):,} test images" + ("" if len(pool) == n else f" checked of {n:,}")
     caption = (
-        f"{result.line()}. Each bar is the accuracy of the {of} whose top-class confidence falls "
-        "in its bin; hatched, the gap to their mean confidence. On the diagonal the model is as "
-        "sure as it is right (cnnspec evaluate adds the Brier score, cnnspec visualize RUN "
-        "calibration draws it alone)."
+        f"{result.line()}. Each column is the accuracy of the {of} whose top-class confidence falls "
+        "in its bin, the red line their mean confidence; on the diagonal the model is as sure as "
+        "it is right (cnnspec evaluate adds the Brier score, cnnspec visualize RUN calibration "
+        "draws it as a picture)."
     )
-    png = reliability_png(result, f"{run_name}: reliability ({of})")
-    return {"image": data_uri(png), "caption": caption[:1].upper() + caption[1:]}
+    bins = [
+        {
+            "images": b.images,
+            "accuracy": round(100 * (b.accuracy or 0.0), 2),
+            "confidence": round(100 * (b.confidence or 0.0), 2),
+            "tip": f"confidence {b.low:.2f}–{b.high:.2f}: {b.images:,} images"
+            + (f", accuracy {b.accuracy:.1%}, mean confidence {b.confidence:.1%}" if b.images else ""),
+        }
+        for b in result.bins
+    ]
+    return {"bins": bins, "caption": caption[:1].upper() + caption[1:]}
 
 
 def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
@@ -629,8 +639,9 @@ def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
             f" {undecided:,} of them have no prediction: the model's outputs are not numbers (the "
             "run diverged)."
         )
-    parts["calibration"] = _calibration_part(run_name=probe.run.name, pool=pool, n=n, test=test,
-                                             predicted=predicted, confidence=confidence)  # fmt: skip
+    parts["calibration"] = _calibration_part(
+        pool=pool, n=n, test=test, predicted=predicted, confidence=confidence
+    )
     first = int(pool[shown[0]]) if len(shown) else 0
     layers = [convs[0], convs[-1]] if len(convs) > 1 else convs[:1]
     for position, layer in zip(("first", "last"), layers):
