@@ -5,7 +5,6 @@ anything is predicted."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 
 import numpy as np
@@ -27,19 +26,6 @@ def test_shared_images_are_the_same_pixels_of_the_same_dtype():
 
 
 # -- the commands --------------------------------------------------------------------------------
-
-
-DIGITS = """\
-cnnspec: 1
-name: NAME
-input: {shape: [8, 8, 1]}
-model:
-  - conv2d: {filters: 4, kernel_size: 3, activation: relu}
-  - flatten
-  - dense: {units: 10, activation: softmax}
-data: {source: digits}
-training: {epochs: 1, batch_size: 64, seed: SEED}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -150,14 +136,24 @@ def test_a_model_that_cannot_join_is_refused_before_anything_is_predicted(runs, 
     assert "(classification in probabilities); " in flat(refused)
     assert "logits.keras answers classification in logits" in flat(refused)
 
-    # digits has no test set of its own: another seed draws another split
-    for name, seed in (("a", 1), ("b", 2)):
-        (tmp_path / f"{name}.yaml").write_text(DIGITS.replace("NAME", name).replace("SEED", str(seed)))
-        trained = invoke("train", tmp_path / f"{name}.yaml", "--out", tmp_path / name, "--quiet")
-        assert trained.exit_code == 0, trained.output
-    leaked = invoke("evaluate", tmp_path / "a", "--ensemble", tmp_path / "b", "-o", tmp_path / "e")
-    assert leaked.exit_code == 2
-    assert re.search(
-        r"[0-9]+ of a's 3[56][0-9] test images are among the training or validation images of", flat(leaked)
+    # a run that trained on ten of the first run's test images (another split of the data, as
+    # another seed draws of a source without a test set of its own)
+    from tests.test_report_support import CLASSES, SPEC, colour_images
+
+    x_train, y_train = colour_images(120, 1)
+    x_test, y_test = colour_images(30, 2)  # (the first run's test split)
+    np.savez(tmp_path / "leaky.npz", x_train=np.concatenate([x_train, x_test[:10]]),
+             y_train=np.concatenate([y_train, y_test[:10]]), x_test=x_test, y_test=y_test,
+             class_names=np.array(CLASSES))  # fmt: skip
+    (tmp_path / "leaky.yaml").write_text(
+        SPEC.replace("colors.npz", "leaky.npz").replace("epochs: 3", "epochs: 1")
     )
-    assert "the same data and training.seed" in flat(leaked)
+    trained = invoke("train", tmp_path / "leaky.yaml", "--out", tmp_path / "leaky", "--quiet")
+    assert trained.exit_code == 0, trained.output
+    leaked = invoke("evaluate", first, "--ensemble", tmp_path / "leaky", "-o", tmp_path / "e")
+    assert leaked.exit_code == 2
+    assert (
+        f"10 of tiny_colors's 30 test images are among the training or validation images of "
+        f"{tmp_path / 'leaky'}" in flat(leaked)
+    )
+    assert "the same data and training.seed" in flat(leaked) and not (tmp_path / "e").exists()
