@@ -87,14 +87,14 @@ def _check_confusion_applies(run: RunT) -> None:
     would write none; the task rules' own refusal (asking for ``--spec``) where they cannot
     tell. Called only when the model's folder has no confusion matrix to draw, so TensorFlow is
     loaded only on that error path (a drawable matrix is read without it)."""
-    from cnnspec.reporting.run import model_tasks
+    from cnnspec.reporting.run import described_outputs, model_tasks
     from cnnspec.reporting.views import SAMPLES_OF_TASK
     from cnnspec.training.modelfile import load_model
 
     tasks = model_tasks(load_model(run.model_path), run.name, run.model_path)
     if any(out.task in ("classification", "segmentation") for out in tasks):
         return  # it has one to make: the caller's "run evaluate first" stands
-    described = ", ".join(f"{out.name} ({out.task})" for out in tasks)
+    described = described_outputs(tasks)
     shown = " and ".join(dict.fromkeys(SAMPLES_OF_TASK.get(out.task, "classes") for out in tasks))
     raise UsageError(
         f"expected a classification or segmentation output for a confusion matrix; "

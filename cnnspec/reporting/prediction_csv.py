@@ -63,18 +63,12 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return repr(value)
+    from cnnspec.training.targets import is_number  # (the values tables' own reading of a number)
+
     text = str(value)
-    if text.startswith(FORMULA_STARTS) and not _is_number(text):
+    if text.startswith(FORMULA_STARTS) and not is_number(text):
         return "'" + text
     return text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def predictions_csv(results: list[dict[str, Any]]) -> str:

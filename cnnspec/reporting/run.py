@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1105,6 +1105,12 @@ def model_tasks(model: Any, name: str, path: Path | None = None) -> tuple[Output
         # evaluate keeps them (_named_as_model); named alike, predict answered one of them
         return tasks
     return tuple(replace(task, name=keras_names.get(task.name, task.name)) for task in tasks)
+
+
+def described_outputs(tasks: Sequence[Any]) -> str:
+    """``mask (segmentation), area (regression)``: a model's outputs and their tasks, as the
+    refusals of what a task does not allow name them."""
+    return ", ".join(f"{task.name} ({task.task})" for task in tasks)
 
 
 def spec_for_model(

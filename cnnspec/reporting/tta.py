@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError, did_you_mean
-from cnnspec.reporting.run import OutputKind
+from cnnspec.reporting.run import OutputKind, described_outputs
 
 #: The views ``--tta`` takes, and what each is.
 VIEWS = {"hflip": "mirror image left to right", "vflip": "mirror image top to bottom"}
@@ -58,8 +58,7 @@ def refuse_tasks(tasks: Sequence[Any], command: str) -> None:
         return
     raise UsageError(
         "expected classification, multi-label or segmentation outputs for --tta (a mirror image may "
-        "change what a regression's value means); this model's outputs are "
-        + ", ".join(f"{t.name} ({t.task})" for t in tasks),
+        "change what a regression's value means); this model's outputs are " + described_outputs(tasks),
         f"{command} without --tta",
     )
 

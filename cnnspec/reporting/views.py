@@ -22,6 +22,7 @@ from cnnspec.reporting.run import (
     Run,
     TestData,
     conv_layers,
+    described_outputs,
     file_rescale,
     find_layer,
     input_shape,
@@ -180,7 +181,7 @@ def _no_confusion(run: Run) -> UsageError:
     if len(tasks) == 1:
         described = f"a {tasks[0].task} model"
     else:
-        described = "a model with the outputs " + ", ".join(f"{out.name} ({out.task})" for out in tasks)
+        described = "a model with the outputs " + described_outputs(tasks)
     shown = " and ".join(dict.fromkeys(SAMPLES_OF_TASK.get(out.task, "classes") for out in tasks))
     target = run.run_dir or run.model_path
     hint = f"`cnnspec visualize {target} samples` draws test images with true and predicted {shown}"
@@ -398,7 +399,7 @@ class Probe:
             tasks = () if len(read) == 1 and read[0].task == "classification" else tuple(read)
         if not tasks or (len(tasks) == 1 and tasks[0].task in ("multilabel", "segmentation")):
             return tasks[0] if tasks else None
-        described = ", ".join(f"{t.name} ({t.task})" for t in tasks)
+        described = described_outputs(tasks)
         raise UsageError(
             f"expected a classifier, a multi-label or a segmentation model (one output of classes, "
             f"labels or a class map) for a class map; {self.run.model_path.name}'s outputs: {described}",
@@ -442,7 +443,7 @@ class Probe:
 
         test = self.test
         if test.config.task_path:
-            tasks = ", ".join(f"{t.name} ({t.task})" for t in test.config.tasks)
+            tasks = described_outputs(test.config.tasks)
             raise UsageError(
                 f"expected a classifier (one output of classes) for a reliability diagram; this "
                 f"model's outputs are {tasks}",

@@ -455,7 +455,8 @@ def _row_name(path: Path, line: int, file: str) -> str:
     return f"{path.name} row {line} ({file})" if line else f"{path.name} ({file})"
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether a table's cell reads as a number (``float`` takes it: ``1e3``, ``-2``, ``nan``)."""
     try:
         float(text)
     except ValueError:
@@ -476,7 +477,7 @@ def _data_rows(
         assert config.path is not None
         if (config.path / file).is_file():
             why = f"{file} is an image in {config.path.name}"
-        elif key == "values" and all(_is_number(cell) for cell in cells):
+        elif key == "values" and all(is_number(cell) for cell in cells):
             why = "its values are numbers"
         else:
             why = None
