@@ -562,7 +562,7 @@ def _sample_cards(
 
 
 def _calibration_part(
-    *, pool: np.ndarray, n: int, test: Any, predicted: np.ndarray, confidence: np.ndarray
+    *, pool: np.ndarray, test: Any, predicted: np.ndarray, confidence: np.ndarray
 ) -> dict[str, Any]:
     """The reliability diagram of the test images predicted for the samples (all of them up to
     :data:`POOL`), drawn by the page itself (a column per bin: its accuracy, and a red line at
@@ -571,6 +571,7 @@ def _calibration_part(
     from cnnspec.reporting.calibration import calibration
 
     result = calibration(confidence, predicted == test.y[pool])
+    n = len(test.y)
     of = f"{len(pool):,} test images" + ("" if len(pool) == n else f" checked of {n:,}")
     caption = (
         f"{result.line()}. Each column is the accuracy of the {of} whose top-class confidence falls "
@@ -639,9 +640,7 @@ def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
             f" {undecided:,} of them have no prediction: the model's outputs are not numbers (the "
             "run diverged)."
         )
-    parts["calibration"] = _calibration_part(
-        pool=pool, n=n, test=test, predicted=predicted, confidence=confidence
-    )
+    parts["calibration"] = _calibration_part(pool=pool, test=test, predicted=predicted, confidence=confidence)
     first = int(pool[shown[0]]) if len(shown) else 0
     layers = [convs[0], convs[-1]] if len(convs) > 1 else convs[:1]
     for position, layer in zip(("first", "last"), layers):
