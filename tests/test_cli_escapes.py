@@ -88,10 +88,11 @@ def stand_in_predict(monkeypatch):
         monkeypatch.setattr(
             predict_module,
             "_predict_keras",
-            lambda target, images, k, out=None, spec=None, views=(), ensemble=None, notes=None: (
+            lambda target, images, k, out=None, spec=None, views=(), ensemble=None, notes=None, wanted=None: (
                 answer(images, k),
                 list(CLASSES),
                 Path(target) / "model.keras",
+                [1.0],
             ),
         )
 

@@ -202,7 +202,9 @@ def test_predict_refuses_a_nan_answer_naming_the_input_and_runtime(
     answer = [
         {"input": str(image), "notes": [], "top": [{"class": "cat", "index": 0, "probability": float("nan")}]}
     ]
-    monkeypatch.setattr(predict, "_predict_keras", lambda *args: (answer, ["cat"], tmp_path / "m.keras"))
+    monkeypatch.setattr(
+        predict, "_predict_keras", lambda *args: (answer, ["cat"], tmp_path / "m.keras", [1.0])
+    )
     result = CliRunner().invoke(app, ["predict", str(tmp_path), str(image), "-r", "keras", "-f", "json"])
     assert result.exit_code == 2, result.output
     text = _flat(result.output)

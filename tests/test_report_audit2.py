@@ -60,7 +60,9 @@ def fake_probe(y: list[int], first_pixels: list[float]) -> Probe:
         settings=SimpleNamespace(rescale=None),
         config=SimpleNamespace(task_path=None),
     )
-    run = SimpleNamespace(name="diverged", output_kind=lambda model=None: OutputKind())
+    run = SimpleNamespace(
+        name="diverged", output_kind=lambda model=None: OutputKind(), config=None, run_dir=None
+    )
     return Probe(run, NanModel(), _test=test)  # type: ignore[arg-type]
 
 

@@ -3,7 +3,7 @@
 Command modules import only light dependencies at import time, so `cnnspec validate`,
 `inspect` and `schema` never load TensorFlow. A command line that names one command imports
 only that command's module (:func:`main`): a cold `cnnspec validate` does not pay for building
-the other seventeen commands and what their modules import (issue 15's validate time).
+the other eighteen commands and what their modules import (issue 15's validate time).
 
 SIGTERM (``kill``, a scheduler ending a job) stops every command as Ctrl-C does: exit 130,
 "interrupted", and the clean-up of every atomic write and scratch folder runs. A Ctrl-C ends
@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("cnnspec.cli.build", "build"),
     "train": ("cnnspec.cli.train", "train"),
     "evaluate": ("cnnspec.cli.evaluate", "evaluate"),
+    "calibrate": ("cnnspec.cli.calibrate", "calibrate"),
     "visualize": ("cnnspec.cli.visualize", "visualize"),
     "predict": ("cnnspec.cli.predict", "predict"),
     "report": ("cnnspec.cli.report", "report"),

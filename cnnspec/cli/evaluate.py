@@ -64,6 +64,16 @@ EnsembleOption = Annotated[
 ]
 
 
+TemperatureOption = Annotated[
+    str,
+    typer.Option(
+        "--temperature",
+        metavar="auto|T",
+        help="classifiers: scale the class probabilities by this temperature (1: the model's own); "
+        "auto: the run's temperature.json, written by `cnnspec calibrate`, where it is of this "
+        "model file, else 1",
+    ),
+]
 TtaOption = Annotated[
     str | None,
     typer.Option(
@@ -271,6 +281,7 @@ def evaluate(
     runtime: Annotated[Runtime, typer.Option("--runtime", "-r", help=RUNTIME_HELP)] = Runtime.keras,
     tta: TtaOption = None,
     ensemble: EnsembleOption = None,
+    temperature: TemperatureOption = "auto",
     force: Annotated[
         bool,
         typer.Option(
@@ -294,10 +305,13 @@ def evaluate(
     from cnnspec.reporting.evaluation import evaluate as run_evaluation
     from cnnspec.reporting.evaluation import evaluate_export, write_evaluation
     from cnnspec.reporting.run import check_data_known, locate
+    from cnnspec.reporting.temperature import chosen as chosen_temperature
+    from cnnspec.reporting.temperature import parse_option
     from cnnspec.reporting.tta import parse_views
     from cnnspec.training.modelfile import load_model
 
     views = parse_views(tta)
+    wanted = parse_option(temperature)
     if out is not None and not out.exists() and out.suffix.lower() in (".json", ".png", ".txt"):
         raise UsageError(
             f"expected --out to name a folder (for evaluation.json and confusion_matrix.png); "
@@ -321,20 +335,23 @@ def evaluate(
         check = functools.partial(refuse_foreign_files, force=force)
     # The target as given: a folder's exports are in its export/ (with or without lock.json)
     refuse_ensemble_runtime(ensemble, runtime)
-    chosen, record, runtime_notes = choose(target, "keras" if ensemble else runtime.value)
+    picked, record, runtime_notes = choose(target, "keras" if ensemble else runtime.value)
     if record is not None and not _export_answers(record, runtime.value, runtime_notes):
-        chosen, record = "keras", None
+        picked, record = "keras", None
+    scale = chosen_temperature(run, wanted, runtime_notes)
     with owning_run(run.run_dir, folder):
         if record is None:
             from cnnspec.reporting.ensemble import load_members
 
             model = load_model(run.model_path)
             members = load_members(ensemble or [], allow_outside)
-            evaluation = run_evaluation(run, model, data, views, members)
+            for member in members:
+                member.temperature = chosen_temperature(member.run, wanted, runtime_notes)
+            evaluation = run_evaluation(run, model, data, views, members, scale)
         else:
             stand_in = load_model(run.model_path) if run.compiled is None else None
-            session = open_session(chosen, record.path)
-            evaluation = evaluate_export(run, record, session, data, stand_in, views)
+            session = open_session(picked, record.path)
+            evaluation = evaluate_export(run, record, session, data, stand_in, views, scale)
         document = evaluation.document
         document["notes"] = runtime_notes + document["notes"]
         files = write_evaluation(evaluation, folder, document["name"], check)

@@ -31,6 +31,7 @@ from cnnspec.cli.evaluate import (
     EnsembleOption,
     Runtime,
     SpecOption,
+    TemperatureOption,
     TtaOption,
     print_notes,
     refuse_ensemble_runtime,
@@ -178,7 +179,8 @@ def _predict_keras(
     views: tuple[str, ...] = (),
     ensemble: list[Path] | None = None,
     notes: list[str] | None = None,
-) -> tuple[list[dict[str, Any]], list[str], Path]:
+    wanted: float | None = None,
+) -> tuple[list[dict[str, Any]], list[str], Path, list[float]]:
     """Predictions through Keras (the model file itself); a model that is not a single
     classifier answers per output (reporting/task_predict.py; mask PNGs go to ``out``).
 
@@ -186,15 +188,19 @@ def _predict_keras(
     reads it: each output's task from its shape, activation and recorded loss
     (:func:`~cnnspec.reporting.run.model_tasks`), never as a classifier by default; ``spec``
     (``--spec``) describes the model instead. ``ensemble``: other models whose answers are
-    averaged with its own (reporting/ensemble.py; their notes go to ``notes``)."""
+    averaged with its own (reporting/ensemble.py; their notes go to ``notes``). ``wanted``:
+    ``--temperature`` (``None``: auto); returns the temperature of each model too."""
     from cnnspec.reporting.images import plan_inputs
     from cnnspec.reporting.run import OutputKind, file_rescale, input_shape, locate, model_tasks
     from cnnspec.reporting.run import predict as predict_batch
+    from cnnspec.reporting.temperature import chosen, refuse_tasks, tempered
     from cnnspec.training.modelfile import load_model
 
+    notes = notes if notes is not None else []
     run = locate(target, spec)  # (--allow-outside: the caller's outside_allowed)
     record = _record_beside(target) if run.config is None else None
     _check_headers(images)
+    scale = chosen(run, wanted, notes)
     keras_model = load_model(run.model_path)
     members: list[Any] = []
     if ensemble:
@@ -203,9 +209,10 @@ def _predict_keras(
 
         members = load_members(ensemble)
         keras_model = listed_outputs(keras_model)
-        (notes if notes is not None else []).extend(
-            check_members(run, keras_model, members, None, checks_split=False)
-        )
+        notes.extend(check_members(run, keras_model, members, None, checks_split=False))
+        for member in members:
+            member.temperature = chosen(member.run, wanted, notes)
+    temperatures = [scale, *(member.temperature for member in members)]
     shape = input_shape(keras_model)
     inputs = plan_inputs(images, shape)  # (every file's header fits, before anything is predicted)
     tasks, known, by_output = _reading(run, record)
@@ -223,6 +230,8 @@ def _predict_keras(
     def rescale(integer: bool, pixels: Any) -> float | None:
         return file_rescale(run, keras_model, integer, pixels)
 
+    for value in temperatures:
+        refuse_tasks(tasks, value)
     if tasks is not None:
         from cnnspec.reporting.evaluation import listed_outputs
 
@@ -236,17 +245,19 @@ def _predict_keras(
 
         answer = _task_views([run_model(listed), *(run_model(m.model) for m in members)], views, tasks)
         results, names = _task_answer(tasks, by_output, inputs, shape, out, k, rescale, answer)
-        return results, names, run.model_path
+        return results, names, run.model_path, temperatures
     if record is not None:  # the record's reading of the output: what the exports answer with
         output = record.data["output"]
         kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
 
-    def classify(keras: Any) -> Callable[[Any], Any]:
-        return lambda batch: predict_batch(keras, batch, None, kind)  # (scaled already)
+    def classify(keras: Any, temperature: float) -> Callable[[Any], Any]:
+        # (the batch is scaled already)
+        return lambda batch: tempered(predict_batch(keras, batch, None, kind), temperature)
 
-    models = [classify(keras_model), *(classify(member.model) for member in members)]
+    keras_models = [keras_model, *(member.model for member in members)]
+    models = [classify(m, t) for m, t in zip(keras_models, temperatures, strict=True)]
     results, names = _classified(inputs, shape, rescale, _with_views(models, views), known, k)
-    return results, names, run.model_path
+    return results, names, run.model_path, temperatures
 
 
 def _with_views(models: list[Callable[[Any], Any]], views: tuple[str, ...]) -> Callable[[Any], Any]:
@@ -281,14 +292,18 @@ def _predict_export(
     known: list[str] | None,
     by_output: Names,
     views: tuple[str, ...] = (),
+    temperature: float = 1.0,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Predictions through a verified export, without TensorFlow: the record says how to
-    convert, scale and read (``tasks``, ``known``, ``by_output``: :func:`_reading`'s)."""
+    convert, scale and read (``tasks``, ``known``, ``by_output``: :func:`_reading`'s;
+    ``temperature``: a classifier's probabilities scaled by it)."""
     from cnnspec.export.runtimes import open_session
     from cnnspec.reporting.images import plan_inputs
     from cnnspec.reporting.run import OutputKind, probabilities
+    from cnnspec.reporting.temperature import refuse_tasks, tempered
 
     record.require_one_input(record.path)
+    refuse_tasks(tasks, temperature)
     _check_headers(images)
     shape = tuple(record.sample_shape)
     inputs = plan_inputs(images, shape)  # (every file's header fits, before the session opens)
@@ -302,7 +317,7 @@ def _predict_export(
     kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
 
     def classify(batch: Any) -> Any:
-        return probabilities(session.run(batch), kind)
+        return tempered(probabilities(session.run(batch), kind), temperature)
 
     return _classified(inputs, shape, rescale, _with_views([classify], views), known, k)
 
@@ -421,6 +436,7 @@ def predict(
     spec: SpecOption = None,
     tta: TtaOption = None,
     ensemble: EnsembleOption = None,
+    temperature: TemperatureOption = "auto",
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Predict with a trained model: the top-k classes, or a task's masks, labels or values.
@@ -438,9 +454,11 @@ def predict(
     from cnnspec.export.runtimes import choose, stem_of
     from cnnspec.fileio import check_writable
     from cnnspec.reporting.run import outside_allowed
+    from cnnspec.reporting.temperature import parse_option
     from cnnspec.reporting.tta import parse_views
 
     views = parse_views(tta)
+    wanted = parse_option(temperature)
     if not images:
         raise UsageError("expected at least one image file")
     from cnnspec.reporting.images import check_input_file, expand_inputs
@@ -469,11 +487,16 @@ def predict(
             chosen, record = "keras", None
     if record is None:
         with outside_allowed(allow_outside):  # only this command line may allow it, never lock.json
-            results, names, model_path = _predict_keras(
-                model, list(images), top, out, spec, views, ensemble, notes
+            results, names, model_path, temperatures = _predict_keras(
+                model, list(images), top, out, spec, views, ensemble, notes, wanted
             )
     else:
-        results, names = _predict_export(record, list(images), top, out, tasks, known, by_output, views)
+        from cnnspec.reporting.temperature import chosen as chosen_temperature
+
+        temperatures = [chosen_temperature(located, wanted, notes)]
+        results, names = _predict_export(
+            record, list(images), top, out, tasks, known, by_output, views, temperatures[0]
+        )
         model_path = stem_of(model)[0]
     _refuse_non_finite(results, chosen)
     print_notes(notes)
@@ -490,6 +513,7 @@ def predict(
             "classes": names,
             "tta": list(views),
             "ensemble": [str(path) for path in ensemble or []],
+            "temperature": temperatures[0] if len(temperatures) == 1 else temperatures,
             "predictions": results,
         }
         # allow_nan=False: a NaN that got past _refuse_non_finite fails loudly here instead of

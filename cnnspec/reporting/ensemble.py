@@ -38,11 +38,13 @@ from cnnspec.reporting.run import Run, TestData, input_shape
 @dataclass
 class Member:
     """A model of the ensemble other than the target: as named on the command line, its run
-    (or model file) and the loaded Keras model."""
+    (or model file) and the loaded Keras model; ``temperature``: its classifier's probabilities
+    are scaled by it before the mean (:mod:`cnnspec.reporting.temperature`)."""
 
     given: Path
     run: Run
     model: Any
+    temperature: float = 1.0
 
     @property
     def label(self) -> str:

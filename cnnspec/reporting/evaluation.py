@@ -14,6 +14,9 @@
   ``weighted_avg``, ``confusion_matrix`` (true class in rows); ``calibration``: how far the
   top-class confidence can be trusted (ECE, MCE, Brier score, the reliability bins:
   :mod:`cnnspec.reporting.calibration`);
+- ``temperature``: the temperature the class probabilities were scaled by (1: the model's
+  own; with ``--ensemble``, one per model, the target's first:
+  :mod:`cnnspec.reporting.temperature`);
 - ``seconds`` (evaluation and prediction passes), ``images_per_second`` (of the prediction
   pass, first-call tracing included); ``notes``.
 
@@ -45,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError
-from cnnspec.reporting.run import Run, TestData, load_test_data
+from cnnspec.reporting.run import OutputKind, Run, TestData, load_test_data
 
 FORMAT = 1
 
@@ -69,11 +72,18 @@ def _finite(value: Any) -> Any:
 
 
 def evaluate(
-    run: Run, model: Any, data: str | None = None, views: tuple[str, ...] = (), members: Sequence[Any] = ()
+    run: Run,
+    model: Any,
+    data: str | None = None,
+    views: tuple[str, ...] = (),
+    members: Sequence[Any] = (),
+    temperature: float = 1.0,
 ) -> Evaluation:
     """Evaluate ``model`` on the run's test split (or ``data``) with the spec's loss and metrics
     (``views``: ``--tta``'s; ``members``: ``--ensemble``'s other models, checked against it:
-    :func:`tta_evaluation`)."""
+    :func:`tta_evaluation`; ``temperature``: the target's, a classifier's probabilities scaled
+    by it, each member's by its own: :mod:`cnnspec.reporting.temperature`)."""
+    from cnnspec.reporting.temperature import refuse_tasks, tempered_outputs
     from cnnspec.training import builders
     from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.pipeline import make_dataset
@@ -83,17 +93,26 @@ def evaluate(
     if len(test.x) == 0:
         raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
     config = test.config
+    kind = _kind(config)
+    temperatures = [temperature, *(member.temperature for member in members)]
+    for value in temperatures:
+        refuse_tasks(config.tasks if config.task_path else None, value)
     if members:
         from cnnspec.reporting.ensemble import check_members
 
         test.notes += check_members(run, model, members, test, checks_split=data is None)
     if views or members:
 
-        def keras_outputs(keras_model: Any) -> Callable[[np.ndarray], Any]:
-            return lambda batch: keras_model.predict(batch, batch_size=64, verbose=0)
+        def keras_outputs(keras_model: Any, scale: float) -> Callable[[np.ndarray], Any]:
+            def outputs(batch: np.ndarray) -> Any:
+                return tempered_outputs(keras_model.predict(batch, batch_size=64, verbose=0), kind, scale)
 
-        models = [keras_outputs(model), *(keras_outputs(member.model) for member in members)]
-        return _of_run(tta_evaluation(run, test, views, models, "keras", members), data)
+            return outputs
+
+        keras_models = [model, *(member.model for member in members)]
+        models = [keras_outputs(m, t) for m, t in zip(keras_models, temperatures, strict=True)]
+        evaluation = tta_evaluation(run, test, views, models, "keras", members)
+        return _of_run(_with_temperature(evaluation, temperatures), data)
     model.compile(
         loss=builders.loss(config),
         loss_weights=builders.loss_weights(config),
@@ -118,7 +137,30 @@ def evaluate(
         return _of_run(_task_evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras"), data)
     if isinstance(outputs, list):
         outputs = outputs[0]
-    return _of_run(_evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras"), data)
+    if temperature != 1.0:  # the loss of the probabilities reported; Keras' was of the model's own
+        outputs = tempered_outputs(outputs, kind, temperature)
+        metrics["loss"] = _finite(_loss(outputs, test.y, config))
+        others = [name for name in metrics if name not in ("loss", "accuracy")]
+        if others:
+            test.notes.append(
+                f"{', '.join(others)}: of the model's own probabilities (Keras computes them "
+                "before the temperature); the loss, calibration and confidences are of the scaled ones"
+            )
+    evaluation = _evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras")
+    return _of_run(_with_temperature(evaluation, [temperature]), data)
+
+
+def _kind(config: Any) -> OutputKind:
+    """How a classifier of ``config`` answers: one sigmoid unit or classes, logits or not."""
+    return OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
+
+
+def _with_temperature(evaluation: Evaluation, temperatures: Sequence[float]) -> Evaluation:
+    """A classifier's document with the ``temperature`` its probabilities were scaled by (a
+    list, the target's first, for an ensemble)."""
+    if evaluation.document.get("task", "classification") == "classification":
+        evaluation.document["temperature"] = temperatures[0] if len(temperatures) == 1 else list(temperatures)
+    return evaluation
 
 
 def listed_outputs(model: Any) -> Any:
@@ -151,21 +193,25 @@ def evaluate_export(
     data: str | None = None,
     model: Any = None,
     views: tuple[str, ...] = (),
+    temperature: float = 1.0,
 ) -> Evaluation:
     """Evaluate a verified export (``record``, run by ``session``) on the run's test split, with
     the report :func:`evaluate` gives. Loss and accuracy are computed from the export's outputs
     in NumPy; other metrics of the spec need ``--runtime keras``.
 
     ``model``: the Keras model, needed only to describe data for a model without a spec.
-    ``views``: ``--tta``'s (:func:`tta_evaluation`).
+    ``views``: ``--tta``'s (:func:`tta_evaluation`). ``temperature``: a classifier's
+    probabilities scaled by it (:mod:`cnnspec.reporting.temperature`).
     """
     from cnnspec.export.runtimes import predict_batches
+    from cnnspec.reporting.temperature import refuse_tasks, tempered_outputs
     from cnnspec.training.imagefiles import scale_batch
 
     test = load_test_data(run, model if model is not None else record, data)
     if len(test.x) == 0:
         raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
     config = test.config
+    refuse_tasks(config.tasks if config.task_path else None, temperature)
     batch = test.settings.batch_size or 64
     if len(config.tasks) > 1:  # (an export runs its first output only)
         raise UsageError(
@@ -176,11 +222,11 @@ def evaluate_export(
     if views:
 
         def export_outputs(images: np.ndarray) -> np.ndarray:
-            return predict_batches(session, images, batch)
+            return tempered_outputs(predict_batches(session, images, batch), _kind(config), temperature)
 
         evaluation = tta_evaluation(run, test, views, [export_outputs], record.runtime)
         evaluation.document["export"] = str(record.path)
-        return _of_run(evaluation, data)
+        return _of_run(_with_temperature(evaluation, [temperature]), data)
     if config.task_path:  # the task's figures from the export's outputs (its first output)
         start = time.perf_counter()
         outputs = np.concatenate(
@@ -208,6 +254,7 @@ def evaluate_export(
         ]
     )
     seconds = time.perf_counter() - start
+    outputs = tempered_outputs(outputs, _kind(config), temperature)
     metrics: dict[str, Any] = {"loss": _finite(_loss(outputs, test.y, config))}
     others = [m.name for m in config.metrics if m.name != "accuracy"]
     if others:
@@ -218,7 +265,7 @@ def evaluate_export(
     evaluation = _evaluation(run, test, outputs, metrics, seconds, seconds, record.runtime)
     evaluation.document["metrics"]["accuracy"] = evaluation.document["accuracy"]
     evaluation.document["export"] = str(record.path)
-    return _of_run(evaluation, data)
+    return _of_run(_with_temperature(evaluation, [temperature]), data)
 
 
 #: Images scaled and run at a time by :func:`tta_evaluation` (each view of them in turn).
@@ -240,13 +287,12 @@ def tta_evaluation(
     its averaged probabilities, as an export's do; another task's figures from its averaged
     outputs. The spec's other metrics are Keras' own, of one view of one model: left out, with
     a note."""
-    from cnnspec.reporting.run import OutputKind
     from cnnspec.reporting.tta import as_outputs, averaged, averaged_outputs, describe, refuse_tasks
     from cnnspec.training.imagefiles import scale_batch
 
     config = test.config
     refuse_tasks(config.tasks, "evaluate")
-    kind = OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
+    kind = _kind(config)
     if config.task_path:
         mean = averaged_outputs(models, views, config.tasks)
     else:
@@ -301,9 +347,9 @@ def _probabilities_of(outputs: Callable[[np.ndarray], Any], kind: Any) -> Callab
 def _loss(outputs: np.ndarray, y: np.ndarray, config: Any) -> float | None:
     """The spec's crossentropy loss from raw outputs, as Keras computes it (probabilities
     clipped to [1e-7, 1 - 1e-7]; label smoothing on one-hot and binary targets)."""
-    from cnnspec.reporting.run import OutputKind, probabilities
+    from cnnspec.reporting.run import probabilities
 
-    kind = OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
+    kind = _kind(config)
     probs = np.clip(probabilities(outputs, kind), 1e-7, 1 - 1e-7)
     smoothing = config.loss.label_smoothing if (config.binary or config.one_hot_labels) else 0.0
     classes = probs.shape[1]
@@ -328,7 +374,7 @@ def _evaluation(
 ) -> Evaluation:
     """The evaluation document of a model's outputs on the test split (any runtime)."""
     from cnnspec.reporting.calibration import of_probabilities
-    from cnnspec.reporting.run import OutputKind, probabilities
+    from cnnspec.reporting.run import probabilities
     from cnnspec.training.metrics import classification_report_text, classification_summary, predicted_classes
 
     config = test.config
@@ -360,7 +406,7 @@ def _evaluation(
         "weighted_avg": summary["weighted_avg"],
         "confusion_matrix": summary["confusion_matrix"],
         "calibration": of_probabilities(
-            probabilities(outputs, OutputKind(binary=config.binary, from_logits=config.loss.from_logits)),
+            probabilities(outputs, _kind(config)),
             test.y,
         ).describe(),
         "seconds": round(seconds, 3),

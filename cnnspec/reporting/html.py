@@ -562,12 +562,12 @@ def _sample_cards(
 
 
 def _calibration_part(
-    *, pool: np.ndarray, test: Any, predicted: np.ndarray, confidence: np.ndarray
+    *, pool: np.ndarray, test: Any, predicted: np.ndarray, confidence: np.ndarray, temperature: float = 1.0
 ) -> dict[str, Any]:
     """The reliability diagram of the test images predicted for the samples (all of them up to
     :data:`POOL`), drawn by the page itself (a column per bin: its accuracy, and a red line at
     its mean confidence; no picture to render at the end of every training), with its summary
-    as the caption."""
+    as the caption (``temperature``: what the confidences were scaled by, said there)."""
     from cnnspec.reporting.calibration import calibration
 
     result = calibration(confidence, predicted == test.y[pool])
@@ -579,6 +579,11 @@ def _calibration_part(
         "it is right (cnnspec evaluate adds the Brier score, cnnspec visualize RUN calibration "
         "draws it as a picture)."
     )
+    if temperature != 1.0:
+        caption += (
+            f" The confidences are scaled by the run's temperature {temperature:.4g} (cnnspec "
+            "calibrate fitted it on the validation images)."
+        )
     bins = [
         {
             "images": b.images,
@@ -617,6 +622,7 @@ def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
     n = len(test.y)
     pool = np.sort(np.random.default_rng(0).permutation(n)[:POOL])  # bounded work on big test sets
     predicted, confidence = probe.predictions(pool)
+    notes.extend(note for note in probe.extra_notes if note not in notes)  # (the temperature's)
     order = np.random.default_rng(1).permutation(len(pool))
     shown = np.sort(order[:SAMPLES])
     wrong = np.sort([p for p in order[SAMPLES:] if predicted[p] != test.y[pool[p]]][:MISTAKES])
@@ -640,7 +646,9 @@ def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
             f" {undecided:,} of them have no prediction: the model's outputs are not numbers (the "
             "run diverged)."
         )
-    parts["calibration"] = _calibration_part(pool=pool, test=test, predicted=predicted, confidence=confidence)
+    parts["calibration"] = _calibration_part(
+        pool=pool, test=test, predicted=predicted, confidence=confidence, temperature=probe.temperature
+    )
     first = int(pool[shown[0]]) if len(shown) else 0
     layers = [convs[0], convs[-1]] if len(convs) > 1 else convs[:1]
     for position, layer in zip(("first", "last"), layers):

@@ -1214,8 +1214,10 @@ def split_seed(run: Run, config: TrainConfig) -> tuple[int, bool]:
     return (config.seed if config.seed is not None else 0), False
 
 
-def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
-    """The test split of the run's data (or of ``--data``), checked against the model."""
+def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "test") -> TestData:
+    """The test split of the run's data (or of ``--data``), checked against the model
+    (``split="validation"``: the images training held out to validate on, as
+    ``cnnspec calibrate`` fits a temperature on them)."""
     from cnnspec.analysis.settings import training_config
     from cnnspec.training.data import load_dataset
 
@@ -1247,7 +1249,7 @@ def load_test_data(run: Run, model: Any, data: str | None = None) -> TestData:
     dataset.hash_content = ((run.lock or {}).get("data") or {}).get("hash") == "content"
     if run.compiled is None:  # the stand-in's made-up ids (stand_in_ids) back to the model's names
         config = _named_as_model(config, dataset, model, run.model_path)
-    return test_split(run, model, dataset, compiled, config, data=data, notes=notes)
+    return test_split(run, model, dataset, compiled, config, data=data, notes=notes, split=split)
 
 
 def _named_as_model(config: TrainConfig, dataset: Any, model: Any, path: Path) -> TrainConfig:
@@ -1284,9 +1286,11 @@ def test_split(
     *,
     data: str | None = None,
     notes: list[str] | None = None,
+    split: str = "test",
 ) -> TestData:
     """The test part of a loaded :class:`~cnnspec.training.data.Dataset`, checked against the
-    model, with the run's class names (``data``: the ``--data`` text it came from, if any)."""
+    model, with the run's class names (``data``: the ``--data`` text it came from, if any;
+    ``split="validation"``: its validation part instead)."""
     notes = list(notes or [])
     expected = input_shape(model)
     if dataset.sample_shape != expected:
@@ -1294,7 +1298,7 @@ def test_split(
             f"expected data of shape {list(expected)} (the model's input); the {config.data.kind} "
             f"images have shape {list(dataset.sample_shape)}"
         )
-    y = dataset.y_test
+    x, y = (dataset.x_val, dataset.y_val) if split == "validation" else (dataset.x_test, dataset.y_test)
     names = list(dataset.class_names)
     if data is not None and dataset.target == "class" and not config.task_path:
         check_source_classes(names, run.class_names or [], config)
@@ -1308,10 +1312,11 @@ def test_split(
     if matches is False:
         notes.append(
             "the splits differ from those the run was trained with (the data, or how it is split, "
-            "changed: content hash): the test figures may include images the model trained on"
+            f"changed: content hash): the {'validation' if split == 'validation' else 'test'} figures may "
+            "include images the model trained on"
         )
     return TestData(
-        x=dataset.x_test,
+        x=x,
         y=y,
         class_names=names,
         settings=pipeline_settings(compiled, config, dataset),

@@ -223,6 +223,7 @@ class Probe:
     _all: tuple[np.ndarray, np.ndarray] | None = None
     #: notes of the views themselves (an empty class map)
     extra_notes: list[str] = field(default_factory=list)
+    _temperature: float | None = None
 
     @property
     def test(self) -> TestData:
@@ -231,6 +232,25 @@ class Probe:
             if len(self._test.x) == 0:
                 raise UsageError("expected a test split with images; it is empty")
         return self._test
+
+    @property
+    def temperature(self) -> float:
+        """What a classifier's probabilities are scaled by: the run's temperature.json (``cnnspec
+        calibrate``) where it is of this model file, else 1; applying one adds a note
+        (:func:`~cnnspec.reporting.temperature.chosen`)."""
+        if self._temperature is None:
+            from cnnspec.reporting.temperature import chosen
+
+            config = self.run.config
+            tasks = config is not None and bool(config.task_path)
+            self._temperature = 1.0 if tasks else chosen(self.run, None, self.extra_notes)
+        return self._temperature
+
+    def _scaled(self, probs: np.ndarray) -> np.ndarray:
+        """A classifier's class probabilities scaled by :attr:`temperature`."""
+        from cnnspec.reporting.temperature import tempered
+
+        return tempered(probs, self.temperature)
 
     @property
     def notes(self) -> list[str]:
@@ -340,7 +360,7 @@ class Probe:
         shares = None  # a segmentation: each class's share of the predicted mask
         if labels is None:
             what, kind = "class", self.run.output_kind(self.model)
-            probs = probabilities(raw, kind)[0]
+            probs = self._scaled(probabilities(raw, kind))[0]
             names = self.run.names_for(len(probs))
         elif labels.task == "segmentation":  # each pixel's classes (one sigmoid channel: two)
             what, kind = "class", OutputKind(binary=labels.units == 1, from_logits=labels.loss.from_logits)
@@ -433,7 +453,8 @@ class Probe:
 
     def _all_probabilities(self) -> np.ndarray:
         test = self.test
-        return predict(self.model, test.x, test.settings.rescale, self.run.output_kind(self.model))
+        probs = predict(self.model, test.x, test.settings.rescale, self.run.output_kind(self.model))
+        return self._scaled(probs)
 
     def calibration(self) -> tuple[bytes, str]:
         """The reliability diagram of a classifier on the whole test split
@@ -461,7 +482,7 @@ class Probe:
             return self._all[0][indices], self._all[1][indices]
         test = self.test
         probs = predict(self.model, test.x[indices], test.settings.rescale, self.run.output_kind(self.model))
-        return decided(probs)
+        return decided(self._scaled(probs))
 
     def pick(self, count: int, *, mistakes: bool = False, seed: int = 0) -> np.ndarray:
         """Indices of test images to show: a seeded random choice (only mistakes if asked)."""

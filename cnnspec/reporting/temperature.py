@@ -1,0 +1,268 @@
+"""Temperature scaling: a classifier's probabilities made as sure as they are right.
+
+A network trained with crossentropy is often surer than it is right (or, briefly trained, less
+sure): its calibration (:mod:`cnnspec.reporting.calibration`) shows the gap. Temperature scaling
+(Guo et al. 2017) closes most of it with one number ``T > 0`` fitted on held-out images: the
+class probabilities ``p`` become ``softmax(log p / T)``. For a model that answers in logits
+``z`` that is ``softmax(z / T)``, since ``log softmax(z)`` differs from ``z`` by one constant per
+image. ``T > 1`` softens the probabilities (an overconfident model), ``T < 1`` sharpens them.
+The top class never changes, so the accuracy and the confusion matrix stay as they are; the
+loss, the calibration, the Brier score and every confidence shown change.
+
+``cnnspec calibrate RUN`` fits ``T`` on the run's **validation** split (the images the training
+held out and never fitted weights to; the test split stays the judge of the result). The fit
+minimises the mean negative log-likelihood of the true classes, a convex function of ``1/T``:
+golden-section search over ``log T`` in [:data:`LOW`, :data:`HIGH`] finds its minimum. It keeps
+the result in the run folder as ``temperature.json`` (:class:`Fitted`, ``format`` 1):
+
+- ``temperature``; ``split`` ("validation"), ``images``;
+- ``nll_before``/``nll_after`` and ``ece_before``/``ece_after`` on that split;
+- ``model_sha256``: the model file it was fitted for. A model file changed since (trained
+  again into the folder) no longer matches, and its temperature is not applied.
+
+``cnnspec evaluate``, ``predict``, ``visualize`` and ``report`` apply the run's temperature
+under ``--temperature auto`` (their default; :func:`chosen`) and say so in a note;
+``--temperature 1`` shows the model's own probabilities, another number tries that one.
+Only single-output classifiers are scaled (a multi-label or segmentation output would need a
+temperature per label or class). TensorFlow-free.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+from cnnspec.reporting.run import OutputKind, Run, damaged, read_json
+
+#: The file ``cnnspec calibrate`` writes into the run folder.
+FILE = "temperature.json"
+FORMAT = 1
+#: The temperatures the fit searches between: beyond them a model's probabilities are all but
+#: uniform (``T`` = 20) or all but one-hot (``T`` = 0.05), and the fit says so.
+LOW, HIGH = 0.05, 20.0
+#: The smallest probability whose logarithm is taken: a class a float32 softmax rounded to 0
+#: stays the least likely, and finite.
+_TINY = 1e-300
+
+
+def tempered(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Class probabilities (n, classes) scaled by ``temperature``: ``softmax(log p / T)`` per
+    row. A row that is not all numbers stays so (the calibration leaves it out)."""
+    probs = np.asarray(probabilities, dtype="float64")
+    if temperature == 1.0 or probs.size == 0:
+        return probs
+    logits = np.log(np.clip(probs, _TINY, 1.0)) / temperature
+    logits = np.where(np.isnan(probs), np.nan, logits)  # (clip turns NaN into a bound)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def tempered_outputs(outputs: Any, kind: OutputKind, temperature: float) -> Any:
+    """Raw outputs of a classifier of ``kind`` whose probabilities are ``outputs``' tempered:
+    what the reports and the loss read as the model's answer (:func:`tempered`)."""
+    if temperature == 1.0:
+        return outputs
+    from cnnspec.reporting.run import probabilities
+    from cnnspec.reporting.tta import as_outputs
+
+    return as_outputs(tempered(probabilities(outputs, kind), temperature), kind)
+
+
+def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The mean of ``-log p`` of each image's true class (probabilities clipped to 1e-12)."""
+    probs = np.asarray(probabilities, dtype="float64")
+    truth = np.asarray(labels).reshape(-1).astype("int64")
+    picked = probs[np.arange(len(probs)), truth]
+    return float(-np.log(np.clip(picked, 1e-12, 1.0)).mean())
+
+
+def fit(probabilities: np.ndarray, labels: np.ndarray, *, steps: int = 80) -> float:
+    """The temperature in [:data:`LOW`, :data:`HIGH`] that minimises the negative
+    log-likelihood of ``labels`` under the tempered ``probabilities`` (rows that are not all
+    numbers left out). Golden-section search over ``log T``: the likelihood is convex in
+    ``1/T``, so it has one minimum there, which ``steps`` narrowings find to ~1e-15 of the
+    range."""
+    probs = np.asarray(probabilities, dtype="float64")
+    labels = np.asarray(labels).reshape(-1)
+    known = np.isfinite(probs).all(axis=1)
+    probs, labels = probs[known], labels[known]
+    if not len(probs):
+        raise UsageError("expected images whose outputs are numbers to fit a temperature; none are")
+
+    def cost(log_t: float) -> float:
+        return negative_log_likelihood(tempered(probs, math.exp(log_t)), labels)
+
+    ratio = (math.sqrt(5) - 1) / 2
+    low, high = math.log(LOW), math.log(HIGH)
+    a, b = high - ratio * (high - low), low + ratio * (high - low)
+    cost_a, cost_b = cost(a), cost(b)
+    for _ in range(steps):
+        if cost_a <= cost_b:
+            high, b, cost_b = b, a, cost_a
+            a = high - ratio * (high - low)
+            cost_a = cost(a)
+        else:
+            low, a, cost_a = a, b, cost_b
+            b = low + ratio * (high - low)
+            cost_b = cost(b)
+    return math.exp((low + high) / 2)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A temperature fitted by ``cnnspec calibrate`` (``temperature.json``)."""
+
+    temperature: float
+    split: str
+    images: int
+    nll_before: float
+    nll_after: float
+    ece_before: float
+    ece_after: float
+    model_sha256: str
+
+    def describe(self) -> dict[str, Any]:
+        """The document of ``temperature.json``."""
+        return {
+            "format": FORMAT,
+            "temperature": round(self.temperature, 6),
+            "split": self.split,
+            "images": self.images,
+            "nll_before": round(self.nll_before, 6),
+            "nll_after": round(self.nll_after, 6),
+            "ece_before": round(self.ece_before, 6),
+            "ece_after": round(self.ece_after, 6),
+            "model_sha256": self.model_sha256,
+        }
+
+    @property
+    def at_bound(self) -> bool:
+        """Whether the fit stopped at an end of the range searched (the model's probabilities
+        are all but constant, or all but certain, however they are scaled)."""
+        return not LOW * 1.001 < self.temperature < HIGH / 1.001
+
+
+def fitted(
+    probabilities: np.ndarray, labels: np.ndarray, model_sha256: str, split: str = "validation"
+) -> Fitted:
+    """The temperature of ``probabilities`` for ``labels`` with the figures before and after."""
+    from cnnspec.reporting.calibration import of_probabilities
+
+    temperature = fit(probabilities, labels)
+    known = np.isfinite(np.asarray(probabilities, dtype="float64")).all(axis=1)
+    after = tempered(probabilities, temperature)
+    return Fitted(
+        temperature=temperature,
+        split=split,
+        images=int(known.sum()),
+        nll_before=negative_log_likelihood(np.asarray(probabilities)[known], np.asarray(labels)[known]),
+        nll_after=negative_log_likelihood(after[known], np.asarray(labels)[known]),
+        ece_before=of_probabilities(probabilities, labels).ece,
+        ece_after=of_probabilities(after, labels).ece,
+        model_sha256=model_sha256,
+    )
+
+
+def read(path: Path) -> Fitted | None:
+    """The ``temperature.json`` at ``path`` (``None``: there is none); one that is not as
+    :meth:`Fitted.describe` writes it is a :func:`~cnnspec.reporting.run.damaged` error."""
+    document = read_json(path)
+    if document is None:
+        return None
+    problems = []
+    value = document.get("temperature")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not (0 < value < math.inf):
+        problems.append(f"temperature: expected a positive number; received {value!r}")
+    for key in ("nll_before", "nll_after", "ece_before", "ece_after"):
+        figure = document.get(key)
+        if not isinstance(figure, (int, float)) or isinstance(figure, bool):
+            problems.append(f"{key}: expected a number; received {figure!r}")
+    images = document.get("images")
+    if not isinstance(images, int) or isinstance(images, bool) or images < 0:
+        problems.append(f"images: expected a count; received {images!r}")
+    for key in ("split", "model_sha256"):
+        if not isinstance(document.get(key), str):
+            problems.append(f"{key}: expected a string; received {document.get(key)!r}")
+    if problems:
+        raise damaged(path, problems)
+    return Fitted(
+        temperature=float(value),  # type: ignore[arg-type]
+        split=document["split"],
+        images=images,  # type: ignore[arg-type]
+        nll_before=float(document["nll_before"]),
+        nll_after=float(document["nll_after"]),
+        ece_before=float(document["ece_before"]),
+        ece_after=float(document["ece_after"]),
+        model_sha256=document["model_sha256"],
+    )
+
+
+def parse_option(text: str | None) -> float | None:
+    """``--temperature``: ``auto`` (``None``), or a positive number."""
+    if text is None or text.strip().lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise UsageError(
+            f"expected --temperature to be auto or a positive number; received {text!r}",
+            "--temperature 1 shows the model's own probabilities",
+        )
+    return value
+
+
+def chosen(run: Run, wanted: float | None, notes: list[str], model_sha256: str | None = None) -> float:
+    """The temperature to apply to ``run``'s classifier: ``wanted`` (``--temperature N``), or
+    under ``auto`` (``None``) the run's ``temperature.json`` where it was fitted for the model
+    file there (else 1). Applying one, or finding a stale one, adds a note to ``notes``.
+    ``model_sha256``: the model file's, where the caller has it already."""
+    if wanted is not None:
+        if wanted != 1.0:
+            notes.append(f"--temperature {wanted:g}: the class probabilities are softmax(log p / {wanted:g})")
+        return wanted
+    if run.run_dir is None:
+        return 1.0
+    path = run.run_dir / FILE
+    found = read(path)
+    if found is None:
+        return 1.0
+    from cnnspec.fileio import sha256_file
+
+    try:
+        current = model_sha256 or sha256_file(run.model_path)
+    except OSError:
+        current = None
+    if current != found.model_sha256:
+        notes.append(
+            f"{path} was fitted for another model file than {run.model_path.name} (trained again "
+            f"since?): its temperature {found.temperature:.4g} is not applied; run `cnnspec "
+            "calibrate` again"
+        )
+        return 1.0
+    notes.append(
+        f"temperature {found.temperature:.4g} applied ({path}: fitted by cnnspec calibrate on "
+        f"{found.images:,} {found.split} images); --temperature 1 for the model's own probabilities"
+    )
+    return found.temperature
+
+
+def refuse_tasks(tasks: Sequence[Any] | None, temperature: float) -> None:
+    """Refuse a temperature other than 1 for a model that is not a single classifier
+    (``tasks``: its outputs' tasks; ``None`` for a single classifier)."""
+    if temperature == 1.0 or tasks is None:
+        return
+    from cnnspec.reporting.run import described_outputs
+
+    raise UsageError(
+        "expected a classifier (one output of classes) for a temperature; this model's outputs are "
+        + described_outputs(tasks),
+        "leave --temperature out (a temperature.json beside such a model is not cnnspec calibrate's)",
+    )

@@ -1,0 +1,285 @@
+"""Temperature scaling (cnnspec/reporting/temperature.py): the fit checked against a temperature
+known in advance, then `cnnspec calibrate` and what evaluate, predict, visualize and report do
+with the temperature.json it writes into (a copy of) the tiny trained run."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from cnnspec.errors import UsageError
+from cnnspec.reporting.run import OutputKind, Run, probabilities
+from cnnspec.reporting.temperature import (
+    FILE,
+    HIGH,
+    chosen,
+    fit,
+    fitted,
+    negative_log_likelihood,
+    parse_option,
+    read,
+    tempered,
+    tempered_outputs,
+)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def drawn(temperature: float, n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (n, 5), and labels drawn from softmax(logits / temperature): the model's own
+    probabilities softmax(logits) are calibrated once divided by ``temperature``."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 3, (n, 5))
+    truth = softmax(logits / temperature)
+    labels = np.array([rng.choice(5, p=row) for row in truth])
+    return logits, labels
+
+
+@pytest.mark.parametrize("known", [0.5, 1.0, 2.5])
+def test_the_fit_finds_the_temperature_the_labels_were_drawn_with(known):
+    logits, labels = drawn(known)
+    found = fit(softmax(logits), labels)
+    assert found == pytest.approx(known, rel=0.08)
+    # the minimum: a little either side costs more
+    cost = [
+        negative_log_likelihood(tempered(softmax(logits), t), labels)
+        for t in (found / 1.1, found, found * 1.1)
+    ]
+    assert cost[1] < cost[0] and cost[1] < cost[2]
+
+
+def test_scaling_is_softmax_of_logits_over_t_and_keeps_the_top_class_and_a_row_that_is_not_numbers():
+    logits, _ = drawn(1.0, n=50)
+    probs = softmax(logits)
+    scaled = tempered(probs, 1.7)
+    np.testing.assert_allclose(scaled, softmax(logits / 1.7), atol=1e-12)
+    np.testing.assert_allclose(scaled.sum(axis=1), 1.0)
+    assert (scaled.argmax(axis=1) == probs.argmax(axis=1)).all()
+    assert tempered(probs, 1.0) is not None and np.array_equal(tempered(probs, 1.0), probs)
+    # a probability a float32 softmax rounded to 0 stays the least likely, and finite
+    assert np.isfinite(tempered(np.array([[1.0, 0.0, 0.0]]), 3.0)).all()
+    broken = tempered(np.array([[np.nan, 0.5, 0.5], [0.2, 0.3, 0.5]]), 2.0)
+    assert np.isnan(broken[0]).all() and np.isfinite(broken[1]).all()
+
+
+def test_raw_outputs_of_every_kind_read_back_as_the_scaled_probabilities():
+    logits, _ = drawn(1.0, n=20)
+    expected = softmax(logits / 2.0)
+    for kind, raw in ((OutputKind(from_logits=True), logits), (OutputKind(), softmax(logits))):
+        back = probabilities(tempered_outputs(raw, kind, 2.0), kind)
+        np.testing.assert_allclose(back, expected, atol=1e-9)
+    # one sigmoid unit: the log-odds divided by T
+    odds = np.linspace(-4, 4, 9)[:, None]
+    for kind, raw in (
+        (OutputKind(binary=True, from_logits=True), odds),
+        (OutputKind(binary=True), 1 / (1 + np.exp(-odds))),
+    ):
+        back = probabilities(tempered_outputs(raw, kind, 2.0), kind)[:, 1]
+        np.testing.assert_allclose(back, 1 / (1 + np.exp(-odds[:, 0] / 2.0)), atol=1e-9)
+
+
+def test_the_figures_before_and_after_and_a_fit_at_the_end_of_the_range():
+    logits, labels = drawn(2.0, n=2000, seed=1)
+    result = fitted(softmax(logits), labels, "ab" * 32)
+    assert result.nll_after < result.nll_before and result.ece_after < result.ece_before
+    assert result.images == 2000 and not result.at_bound
+    described = json.loads(json.dumps(result.describe()))
+    assert described["format"] == 1 and described["model_sha256"] == "ab" * 32
+    # labels that disagree with every confident answer: as flat as the search goes
+    wrong = fitted(softmax(logits * 5), (softmax(logits).argmax(axis=1) + 1) % 5, "x")
+    assert wrong.temperature == pytest.approx(HIGH, rel=1e-3) and wrong.at_bound
+    with pytest.raises(UsageError, match="images whose outputs are numbers"):
+        fit(np.full((3, 2), np.nan), np.array([0, 1, 0]))
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "hot", ""])
+def test_the_option_takes_auto_or_a_positive_number(text):
+    assert parse_option(None) is None and parse_option("auto") is None and parse_option("AUTO") is None
+    assert parse_option("1.5") == 1.5
+    with pytest.raises(UsageError, match="expected --temperature to be auto or a positive number"):
+        parse_option(text)
+
+
+def test_a_temperature_file_is_applied_only_to_the_model_file_it_was_fitted_for(tmp_path):
+    from cnnspec.fileio import sha256_file
+
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"weights")
+    run = Run(model_path=model, run_dir=tmp_path)
+    notes: list[str] = []
+    assert chosen(run, None, notes) == 1.0 and notes == []  # no file: the model's own
+    logits, labels = drawn(1.5, n=500)
+    result = fitted(softmax(logits), labels, sha256_file(model))
+    (tmp_path / FILE).write_text(json.dumps(result.describe()))
+    assert chosen(run, None, notes) == pytest.approx(result.temperature, abs=1e-6)
+    assert "applied" in notes[-1] and "500 validation images" in notes[-1]
+    assert chosen(run, 1.0, notes) == 1.0 and chosen(run, 3.0, notes) == 3.0  # the option decides
+    model.write_bytes(b"trained again")
+    assert chosen(run, None, notes) == 1.0 and "fitted for another model file" in notes[-1]
+    (tmp_path / FILE).write_text(json.dumps({**result.describe(), "temperature": -2, "images": "many"}))
+    with pytest.raises(
+        UsageError, match=r"damaged run file .*temperature: expected a positive number.*images"
+    ):
+        read(tmp_path / FILE)
+    (tmp_path / FILE).write_text("{not json")
+    with pytest.raises(UsageError, match="expected readable JSON"):
+        chosen(run, None, notes)
+
+
+# -- the commands, on a copy of the tiny trained run ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from tests.test_report_support import trained_run
+
+    return trained_run(tmp_path_factory)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_calibrate_then_evaluate_predict_visualize_and_report_apply_it(run_dir, tmp_path):
+    from PIL import Image
+
+    from tests.test_report_support import flat, invoke
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    raw = invoke("evaluate", copy)
+    assert raw.exit_code == 0, raw.output
+    before = json.loads((copy / "evaluation.json").read_text("utf-8"))
+    assert before["temperature"] == 1.0
+
+    result = invoke("calibrate", copy, "-f", "json")
+    assert result.exit_code == 0, result.output
+    said = json.loads(result.stdout)
+    kept = json.loads((copy / FILE).read_text("utf-8"))
+    assert said["file"] == str(copy / FILE) and kept["temperature"] == said["temperature"]
+    assert kept["split"] == "validation" and kept["images"] == 24  # 0.2 of the 120 training images
+    assert kept["nll_after"] <= kept["nll_before"]
+    t = kept["temperature"]
+    assert not math.isclose(t, 1.0, abs_tol=1e-3)
+    text = invoke("calibrate", copy)
+    assert (
+        text.exit_code == 0
+        and f"temperature {t:.4g}" in flat(text)
+        and "fitted on 24 validation images" in flat(text)
+    )
+
+    result = invoke("evaluate", copy)
+    assert result.exit_code == 0, result.output
+    after = json.loads((copy / "evaluation.json").read_text("utf-8"))
+    assert after["temperature"] == pytest.approx(t)
+    assert f"temperature {t:.4g} applied" in flat(result)
+    # the top class is the same; the confidences and the loss are the scaled ones
+    assert after["accuracy"] == before["accuracy"] and after["confusion_matrix"] == before["confusion_matrix"]
+    assert after["calibration"]["mean_confidence"] != before["calibration"]["mean_confidence"]
+    assert after["loss"] != pytest.approx(before["loss"], abs=1e-6)
+    own = invoke("evaluate", copy, "--temperature", "1")
+    assert own.exit_code == 0 and "applied" not in flat(own)
+    again = json.loads((copy / "evaluation.json").read_text("utf-8"))
+    assert again["calibration"] == before["calibration"] and again["loss"] == pytest.approx(
+        before["loss"], abs=1e-5
+    )
+
+    # predict: the scaled probabilities of the model's own, by hand
+    image = np.random.default_rng(6).integers(0, 255, (8, 8, 3), dtype="uint8")
+    Image.fromarray(image).save(tmp_path / "a.png")
+    plain = json.loads(invoke("predict", copy, tmp_path / "a.png", "-f", "json", "--temperature", "1").stdout)
+    scaled = json.loads(invoke("predict", copy, tmp_path / "a.png", "-f", "json").stdout)
+    assert plain["temperature"] == 1.0 and scaled["temperature"] == pytest.approx(t)
+    names = [entry["class"] for entry in plain["predictions"][0]["top"]]
+    p = np.array([[entry["probability"] for entry in plain["predictions"][0]["top"]]])
+    expected = dict(zip(names, tempered(p, t)[0]))
+    got = {entry["class"]: entry["probability"] for entry in scaled["predictions"][0]["top"]}
+    assert got == pytest.approx(expected, abs=1e-9)
+
+    # visualize's reliability diagram and report.html's say it and show the scaled confidences
+    drawn_ = invoke("visualize", copy, "calibration")
+    assert drawn_.exit_code == 0 and f"temperature {t:.4g} applied" in flat(drawn_)
+    ece = float(flat(drawn_).split("calibration: ECE ")[1].split("%")[0])
+    assert ece == pytest.approx(100 * after["calibration"]["ece"], abs=0.011)
+    page = invoke("report", copy)
+    assert page.exit_code == 0, page.output
+    html = (copy / "report.html").read_text("utf-8")
+    assert (
+        f"scaled by the run&#39;s temperature {t:.4g}" in html
+        or f"scaled by the run's temperature {t:.4g}" in html
+    )
+
+    # the model file trained again (here: another model's bytes) leaves the temperature out
+    kept["model_sha256"] = "0" * 64
+    (copy / FILE).write_text(json.dumps(kept))
+    stale = invoke("evaluate", copy)
+    assert stale.exit_code == 0 and "was fitted for another model file" in flat(stale)
+    assert json.loads((copy / "evaluation.json").read_text("utf-8"))["temperature"] == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_an_export_is_scaled_as_keras_is(run_dir, tmp_path):
+    from tests.test_report_support import invoke
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    assert invoke("calibrate", copy).exit_code == 0
+    exported = invoke("export", copy, "-f", "tflite")
+    assert exported.exit_code == 0, exported.output
+    documents = {}
+    for runtime in ("keras", "tflite"):
+        result = invoke("evaluate", copy, "--runtime", runtime)
+        assert result.exit_code == 0, result.output
+        documents[runtime] = json.loads((copy / "evaluation.json").read_text("utf-8"))
+    keras_doc, tflite_doc = documents["keras"], documents["tflite"]
+    assert tflite_doc["runtime"] != "keras" and tflite_doc["temperature"] == keras_doc["temperature"] != 1.0
+    assert tflite_doc["calibration"]["mean_confidence"] == pytest.approx(
+        keras_doc["calibration"]["mean_confidence"], abs=1e-4
+    )
+    assert tflite_doc["loss"] == pytest.approx(keras_doc["loss"], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_what_calibrate_and_a_temperature_refuse(tmp_path):
+    """A model file outside a run folder has no validation split to fit on; a model that is not
+    a single classifier (here a segmentation's map of classes) takes no temperature."""
+    import keras
+
+    from tests.test_report_support import flat, invoke
+
+    inputs = keras.Input((6, 6, 1))
+    model = keras.Model(
+        inputs, keras.layers.Conv2D(3, 3, padding="same", activation="softmax", name="mask")(inputs)
+    )
+    model.compile(loss="sparse_categorical_crossentropy")
+    model.save(tmp_path / "m.keras")
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (6, 6, 6, 1), dtype="uint8")
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=x[..., 0] % 3, x_test=x, y_test=x[..., 0] % 3)
+    np.save(tmp_path / "one.npy", x[0])
+    outside = invoke("calibrate", tmp_path / "m.keras")
+    assert outside.exit_code == 2 and "is a model file outside one" in flat(outside)
+    assert not (tmp_path / FILE).exists()
+    for command, written in (
+        (
+            ["evaluate", tmp_path / "m.keras", "--data", tmp_path / "d.npz", "-o", tmp_path / "e"],
+            tmp_path / "e",
+        ),
+        (
+            ["predict", tmp_path / "m.keras", tmp_path / "one.npy", "-o", tmp_path / "masks"],
+            tmp_path / "masks",
+        ),
+    ):
+        refused = invoke(*command, "--temperature", "2")
+        assert refused.exit_code == 2, refused.output
+        assert "expected a classifier (one output of classes) for a temperature" in flat(refused)
+        assert "segmentation" in flat(refused)
+        assert not written.exists() or not any(written.iterdir())  # refused before writing
+        assert invoke(*command).exit_code == 0  # (auto: nothing to apply)
+        assert any(written.iterdir())
