@@ -270,6 +270,21 @@ def test_a_search_tunes_alpha_within_its_bounds(runner, write_spec) -> None:
     )
 
 
+def test_a_search_of_alpha_beside_mixing_switched_off_is_refused(runner, write_spec) -> None:
+    """``mixup: false`` with ``training.mixup.alpha`` searched: every trial would write an
+    alpha there and mix, against the spec's word; refused at the search key, with the
+    ``false`` as a note. With ``mixup: true`` the search tunes it."""
+    text = classifier("  mixup: false\n") + SEARCHED.replace("LOW", "0.1")
+    result = runner.invoke(app, ["validate", str(write_spec(text))])
+    assert result.exit_code == 1, result.output
+    output = " ".join(result.output.split())
+    where = "spec.yaml:16:5: error: search.space.training.mixup.alpha:"
+    assert f"{where} expected training.mixup to be on" in output
+    assert "every trial would turn it on" in output and "switched off here (" in output
+    result = runner.invoke(app, ["validate", str(write_spec(text.replace("mixup: false", "mixup: true")))])
+    assert result.exit_code == 0, result.output
+
+
 def test_validate_and_codegen_of_a_mixing_spec_stay_free_of_tensorflow(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(classifier("  cutmix: {factor: 0.5}\n"), encoding="utf-8")

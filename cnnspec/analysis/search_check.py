@@ -61,7 +61,38 @@ def check_space(compiled: CompiledSpec, diags: Diagnostics) -> SearchSpace | Non
     elif "training" in compiled.doc.data:
         space = _with_direction(compiled, space)
     _check_objective(compiled, space, diags)
+    _check_switched_off(compiled, space, diags)
     return space
+
+
+def _check_switched_off(compiled: CompiledSpec, space: SearchSpace, diags: Diagnostics) -> None:
+    """Refuse a dimension written inside a setting the spec switches off (``training.mixup:
+    false`` with ``training.mixup.alpha`` searched): each trial's value would turn the setting
+    on, against what the spec says, in every trial."""
+    doc = compiled.doc
+    for d in space.dimensions:
+        node: Any = doc.data
+        for depth, part in enumerate(d.target[:-1]):
+            if isinstance(node, dict):
+                node = node.get(part)
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+            else:
+                break
+            if node is not False:
+                continue
+            off = d.target[: depth + 1]
+            where = doc.loc(off)
+            diags.error(
+                f"expected {format_path(off)} to be on for a search of {d.name}; the spec switches it "
+                f"off ({format_path(off)}: false), and every trial would turn it on",
+                doc.key_loc(("search", "space", d.name)) or d.loc,
+                f"search.space.{d.name}",
+                code="search",
+                hint=f"set {format_path(off)}: true (or remove the `false`) to search its setting",
+                notes=[Note(f"switched off here ({where})", where, format_path(off))] if where else [],
+            )
+            break
 
 
 def check_candidates(
