@@ -93,6 +93,16 @@ def test_train_against_seed_script(tmp_path: Path) -> None:
 
 
 @TENSORFLOW_BENCHMARKS
+def test_temperature(tmp_path: Path) -> None:
+    data = run_bench("bench_temperature.py", tmp_path, "--seeds", "1", "--epochs", "2")
+    for rows in data["setups"].values():
+        (row,) = rows
+        assert row["temperature"] > 0 and row["validation_images"] > 0
+        assert row["before"]["accuracy"] == row["after"]["accuracy"]  # a temperature keeps the top class
+        assert 0 <= row["after"]["ece"] <= 1 and row["after"]["nll"] > 0
+
+
+@TENSORFLOW_BENCHMARKS
 def test_digits(tmp_path: Path) -> None:
     data = run_bench("bench_digits.py", tmp_path, "--seeds", "1", "--epochs", "1")
     run = data["runs"]["1"]

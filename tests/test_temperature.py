@@ -22,7 +22,9 @@ from cnnspec.reporting.temperature import (
     negative_log_likelihood,
     parse_option,
     read,
+    scaled_answer,
     tempered,
+    tempered_labels,
     tempered_outputs,
 )
 
@@ -83,6 +85,32 @@ def test_raw_outputs_of_every_kind_read_back_as_the_scaled_probabilities():
     ):
         back = probabilities(tempered_outputs(raw, kind, 2.0), kind)[:, 1]
         np.testing.assert_allclose(back, 1 / (1 + np.exp(-odds[:, 0] / 2.0)), atol=1e-9)
+
+
+def test_a_multi_label_output_is_scaled_label_by_label_and_its_calibration_counts_every_label():
+    from cnnspec.reporting.calibration import label_rows, of_labels
+
+    logits = np.array([[-3.0, 0.0, 2.0], [1.0, np.nan, -0.5]])
+    expected = 1 / (1 + np.exp(-logits / 2.0))
+    np.testing.assert_allclose(tempered_labels(logits, True, 2.0), logits / 2.0)
+    scaled = tempered_labels(1 / (1 + np.exp(-logits)), False, 2.0)
+    np.testing.assert_allclose(scaled, expected, atol=1e-12)  # (NaN where the output is NaN)
+    assert np.array_equal(tempered_labels(logits, True, 1.0), logits, equal_nan=True)
+    # a two-class row [1 - p, p] per label: its temperature is the label's own
+    rows, targets = label_rows(1 / (1 + np.exp(-logits[:1])), np.array([[0, 1, 1]]))
+    np.testing.assert_allclose(tempered(rows, 2.0)[:, 1], expected[0], atol=1e-12)
+    assert targets.tolist() == [0, 1, 1]
+    # the Brier score of the rows is twice the squared error of p
+    p, y = np.array([[0.9, 0.2], [0.6, 0.4]]), np.array([[1, 0], [0, 0]])
+    result = of_labels(p, y)
+    assert result.images == 4 and result.accuracy == 0.75
+    assert result.brier == pytest.approx(2 * np.mean((p - y) ** 2))
+
+    class Task:  # (what scaled_answer reads of a task)
+        task, binary = "multilabel", False
+        loss = type("Loss", (), {"from_logits": True})
+
+    np.testing.assert_allclose(scaled_answer(logits[:1], [Task], OutputKind(), 2.0), logits[:1] / 2.0)
 
 
 def test_the_figures_before_and_after_and_a_fit_at_the_end_of_the_range():
@@ -225,13 +253,15 @@ def test_calibrate_then_evaluate_predict_visualize_and_report_apply_it(run_dir, 
 @pytest.mark.slow
 @pytest.mark.xdist_group("reporting")
 def test_an_export_is_scaled_as_keras_is(run_dir, tmp_path):
-    from tests.test_report_support import invoke
+    from tests.test_report_support import flat, invoke
 
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     assert invoke("calibrate", copy).exit_code == 0
     exported = invoke("export", copy, "-f", "tflite")
     assert exported.exit_code == 0, exported.output
+    t = json.loads((copy / FILE).read_text("utf-8"))["temperature"]
+    assert f"scale them by the run's temperature {t:.4g}" in flat(exported)  # (the file itself does not)
     documents = {}
     for runtime in ("keras", "tflite"):
         result = invoke("evaluate", copy, "--runtime", runtime)
@@ -278,8 +308,57 @@ def test_what_calibrate_and_a_temperature_refuse(tmp_path):
     ):
         refused = invoke(*command, "--temperature", "2")
         assert refused.exit_code == 2, refused.output
-        assert "expected a classifier (one output of classes) for a temperature" in flat(refused)
+        assert "expected a classifier or a multi-label model (one output) for a temperature" in flat(refused)
         assert "segmentation" in flat(refused)
         assert not written.exists() or not any(written.iterdir())  # refused before writing
         assert invoke(*command).exit_code == 0  # (auto: nothing to apply)
         assert any(written.iterdir())
+
+
+@pytest.mark.slow
+def test_a_multi_label_run_gets_one_temperature_for_its_labels(tmp_path):
+    """A tiny multi-label run (three labels of 8×8 images): calibrate fits one temperature on
+    the validation labels; evaluate reports the labels' calibration of the scaled probabilities,
+    with the AUC (a ranking) unchanged, and predict answers with the scaled probabilities."""
+    from tests.test_report_support import flat, invoke
+    from tests.test_task_training import HEAD, SPECS, write_data
+
+    write_data(tmp_path, "multilabel")
+    spec = tmp_path / "spec.yaml"
+    training = "data: {source: {npz: d.npz}, validation_split: 0.25}\n"
+    training += "training: {epochs: 3, batch_size: 8, seed: 1}\n"
+    spec.write_text(HEAD.format(name="labels") + SPECS["multilabel"] + training, encoding="utf-8")
+    run = tmp_path / "run"
+    assert invoke("train", spec, "--out", run, "--quiet").exit_code == 0
+    raw = invoke("evaluate", run, "-f", "json")
+    assert raw.exit_code == 0, raw.output
+    before = json.loads(raw.stdout)
+    assert before["task"] == "multilabel" and before["temperature"] == 1.0
+    assert before["calibration"]["images"] == 8 * 3  # each label of each test image
+
+    fitted_ = invoke("calibrate", run)
+    assert fitted_.exit_code == 0, fitted_.output
+    assert "fitted on 8 validation images (24 label decisions)" in flat(fitted_)
+    t = json.loads((run / FILE).read_text("utf-8"))["temperature"]
+    result = invoke("evaluate", run, "-f", "json")
+    assert result.exit_code == 0, result.output
+    after = json.loads(result.stdout)
+    assert after["temperature"] == pytest.approx(t) and f"temperature {t:.4g} applied" in flat(result)
+    assert after["calibration"]["mean_confidence"] != before["calibration"]["mean_confidence"]
+    assert after["auc_macro"] == pytest.approx(before["auc_macro"])
+    text = invoke("evaluate", run)
+    assert "calibration of the labels (each label of each image, decided at 0.5): ECE" in flat(text)
+
+    np.save(tmp_path / "one.npy", np.random.default_rng(7).integers(0, 256, (8, 8, 1)).astype("uint8"))
+    answers = {}
+    for option in ("1", "auto"):
+        predicted = invoke("predict", run, tmp_path / "one.npy", "-f", "json", "--temperature", option)
+        assert predicted.exit_code == 0, predicted.output
+        answers[option] = json.loads(predicted.stdout)
+    (own,) = answers["1"]["predictions"][0]["outputs"].values()
+    (scaled,) = answers["auto"]["predictions"][0]["outputs"].values()
+    p = np.array(list(own["probabilities"].values()))
+    expected = dict(zip(own["probabilities"], tempered_labels(p, False, t)))
+    assert scaled["probabilities"] == pytest.approx(expected, abs=1e-9)
+    drawn = invoke("visualize", run, "calibration")
+    assert drawn.exit_code == 0 and "calibration of the labels" in flat(drawn)

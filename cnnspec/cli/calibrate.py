@@ -1,4 +1,5 @@
-"""`cnnspec calibrate RUN` — fit a classifier's temperature on its validation split.
+"""`cnnspec calibrate RUN` — fit a classifier's (or multi-label model's) temperature on its
+validation split.
 
 The temperature (reporting/temperature.py) goes into the run folder as ``temperature.json``;
 ``evaluate``, ``predict``, ``visualize`` and ``report`` then apply it (``--temperature auto``)
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +19,9 @@ from cnnspec.cli.common import AllowOutsideOption, guarded, owning_run, stdout
 from cnnspec.cli.evaluate import FormatOption, print_notes
 from cnnspec.cli.render import TextOrJson, safe
 from cnnspec.errors import UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @guarded
@@ -38,11 +42,12 @@ def calibrate(
     overconfident, below 1 underconfident. The top class never changes. The fit minimises
     the negative log-likelihood of the run's validation images; the result, with the figures
     before and after, is written to RUN/temperature.json, which evaluate, predict, visualize
-    and report then apply (--temperature 1 shows the model's own probabilities).
+    and report then apply (--temperature 1 shows the model's own probabilities). A
+    multi-label model gets one temperature for all its labels (sigmoid(logit / T)).
     """
     from cnnspec.fileio import check_writable, sha256_file, write_atomic
-    from cnnspec.reporting.run import MODEL_FILE, described_outputs, load_test_data, locate, predict
-    from cnnspec.reporting.temperature import FILE, fitted
+    from cnnspec.reporting.run import MODEL_FILE, described_outputs, load_test_data, locate
+    from cnnspec.reporting.temperature import FILE, fitted, scales
     from cnnspec.training.modelfile import load_model
 
     run = locate(target, None, allow_outside=allow_outside)
@@ -58,11 +63,11 @@ def calibrate(
             f"pass the run folder {run.run_dir}",
         )
     config = run.config
-    if config.task_path:
+    if config.task_path and not scales(config.tasks):
         raise UsageError(
-            "expected a classifier (one output of classes) to fit a temperature; this model's outputs "
-            f"are {described_outputs(config.tasks)}",
-            "a multi-label or segmentation output would need a temperature per label or class",
+            "expected a classifier or a multi-label model (one output) to fit a temperature; this "
+            f"model's outputs are {described_outputs(config.tasks)}",
+            "a segmentation or regression output, or several outputs, take no single temperature",
         )
     check_writable(run.run_dir, option="RUN")  # before TensorFlow is imported
     model = load_model(run.model_path)
@@ -73,8 +78,8 @@ def calibrate(
             "(data.validation_split: 0)",
             "train with data.validation_split above 0 (the test images must stay unseen to judge the fit)",
         )
-    probs = predict(model, held_out.x, held_out.settings.rescale, run.output_kind(model))
-    result = fitted(probs, held_out.y, sha256_file(run.model_path))
+    probs, labels, per_image = _validation_answers(model, held_out)
+    result = fitted(probs, labels, sha256_file(run.model_path), per_image=per_image)
     notes = list(held_out.notes)
     if result.at_bound:
         notes.append(
@@ -97,9 +102,10 @@ def calibrate(
         else "it was about as sure as right"
     )
     console = stdout()
+    labelled = f" ({result.images * per_image:,} label decisions)" if config.task_path else ""
     console.print(
         f"{safe(run.name)}: temperature [bold]{result.temperature:.4g}[/bold] ({lean}), fitted on "
-        f"{result.images:,} validation images",
+        f"{result.images:,} validation images{labelled}",
         highlight=False,
     )
     console.print(
@@ -108,3 +114,23 @@ def calibrate(
         highlight=False,
     )
     console.print(f"wrote {safe(path)}", highlight=False)
+
+
+def _validation_answers(model: Any, held_out: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """The model's probabilities for the held-out images as rows the fit takes, their labels,
+    and the rows per image: a classifier's class probabilities (one row an image), or a
+    multi-label output's labels, each a two-class row of its own."""
+    from cnnspec.reporting.calibration import label_rows
+    from cnnspec.reporting.run import OutputKind, predict
+    from cnnspec.reporting.temperature import label_probabilities
+    from cnnspec.training.task_results import targets_by_name
+
+    config = held_out.config
+    if not config.task_path:
+        kind = OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
+        return predict(model, held_out.x, held_out.settings.rescale, kind), held_out.y, 1
+    (task,) = config.tasks
+    raw = predict(model, held_out.x, held_out.settings.rescale, OutputKind())  # (as they are)
+    truth = targets_by_name(config, held_out.y)[task.name]
+    rows, labels = label_rows(label_probabilities(raw, task.loss.from_logits), truth)
+    return rows, labels, raw.shape[1]

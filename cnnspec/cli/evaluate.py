@@ -69,7 +69,8 @@ TemperatureOption = Annotated[
     typer.Option(
         "--temperature",
         metavar="auto|T",
-        help="classifiers: scale the class probabilities by this temperature (1: the model's own); "
+        help="classifiers and multi-label models: scale the probabilities by this temperature (1: "
+        "the model's own); "
         "auto: the run's temperature.json, written by `cnnspec calibrate`, where it is of this "
         "model file, else 1",
     ),

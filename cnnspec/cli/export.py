@@ -64,6 +64,27 @@ def _owning(target: Path, output: Path | None) -> Iterator[None]:
         yield
 
 
+def _temperature_notes(target: Path) -> list[str]:
+    """A note where the run has a temperature (``cnnspec calibrate``) for the model exported:
+    the export answers with the model's own probabilities, which cnnspec's commands scale but
+    another program must scale itself."""
+    from cnnspec.reporting.run import MODEL_FILE, Run
+    from cnnspec.reporting.temperature import chosen
+
+    run_dir = target if target.is_dir() else target.parent
+    if not (run_dir / "lock.json").is_file():
+        return []
+    model = run_dir / MODEL_FILE if target.is_dir() else target
+    temperature = chosen(Run(model_path=model, run_dir=run_dir), None, [])
+    if temperature == 1.0:
+        return []
+    return [
+        f"the export answers with the model's own probabilities: cnnspec evaluate and predict scale "
+        f"them by the run's temperature {temperature:.4g} (temperature.json); another program "
+        f"divides the logits (the log of the probabilities) by {temperature:.4g} before the softmax"
+    ]
+
+
 @guarded
 def export(
     target: Annotated[
@@ -131,6 +152,7 @@ def export(
     except (ExportMismatch, ExportFailed) as exc:
         stderr().print(f"[bold red]error:[/bold red] {safe(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_MISMATCH) from None
+    result.notes += _temperature_notes(target)
     if json_output:  # (allow_nan=False: never a bare NaN, which is no JSON)
         typer.echo(json.dumps(result.as_dict(), indent=2, allow_nan=False))
         return

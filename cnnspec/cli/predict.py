@@ -193,7 +193,7 @@ def _predict_keras(
     from cnnspec.reporting.images import plan_inputs
     from cnnspec.reporting.run import OutputKind, file_rescale, input_shape, locate, model_tasks
     from cnnspec.reporting.run import predict as predict_batch
-    from cnnspec.reporting.temperature import chosen, refuse_tasks, tempered
+    from cnnspec.reporting.temperature import chosen, refuse_tasks, scaled_answer, tempered
     from cnnspec.training.modelfile import load_model
 
     notes = notes if notes is not None else []
@@ -240,10 +240,15 @@ def _predict_keras(
         # name gave each output the other's values
         listed = listed_outputs(keras_model)
 
-        def run_model(keras: Any) -> Callable[[Any], Any]:
-            return lambda batch: keras.predict(batch, batch_size=64, verbose=0)
+        def run_model(keras: Any, temperature: float) -> Callable[[Any], Any]:
+            # (a temperature other than 1 scales a single multi-label output: refuse_tasks)
+            return lambda batch: scaled_answer(
+                keras.predict(batch, batch_size=64, verbose=0), tasks, kind, temperature
+            )
 
-        answer = _task_views([run_model(listed), *(run_model(m.model) for m in members)], views, tasks)
+        keras_models = [listed, *(member.model for member in members)]
+        answering = [run_model(m, t) for m, t in zip(keras_models, temperatures, strict=True)]
+        answer = _task_views(answering, views, tasks)
         results, names = _task_answer(tasks, by_output, inputs, shape, out, k, rescale, answer)
         return results, names, run.model_path, temperatures
     if record is not None:  # the record's reading of the output: what the exports answer with
@@ -300,7 +305,7 @@ def _predict_export(
     from cnnspec.export.runtimes import open_session
     from cnnspec.reporting.images import plan_inputs
     from cnnspec.reporting.run import OutputKind, probabilities
-    from cnnspec.reporting.temperature import refuse_tasks, tempered
+    from cnnspec.reporting.temperature import refuse_tasks, scaled_answer, tempered
 
     record.require_one_input(record.path)
     refuse_tasks(tasks, temperature)
@@ -310,8 +315,12 @@ def _predict_export(
     session = open_session(record.runtime, record.path)
     rescale = _record_rescale(record)
     if tasks is not None:
+
+        def answer(batch: Any) -> Any:
+            return scaled_answer(session.run(batch), tasks, OutputKind(), temperature)
+
         return _task_answer(
-            tasks, by_output, inputs, shape, out, k, rescale, _task_views([session.run], views, tasks)
+            tasks, by_output, inputs, shape, out, k, rescale, _task_views([answer], views, tasks)
         )
     output = record.data["output"]
     kind = OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))

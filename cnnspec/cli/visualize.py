@@ -5,12 +5,13 @@ WHAT: history (learning curves), confusion (confusion matrix, `--normalize`), fe
 graph (the model graph: Graphviz when installed, always DOT and Mermaid text), samples (test
 images with predicted and true classes, mistakes in red), gradcam (where in one test image, or
 `--image`, the feature maps of `--layer` raise the score of `--class`: Grad-CAM,
-reporting/gradcam.py), calibration (the reliability diagram of a classifier's confidence on the
-test split: reporting/calibration.py). `history`, `confusion` and `graph`
-read the run folder only and never load TensorFlow (a `.keras` file alone with no confusion
-matrix beside it loads its model only to say why, when it has no classes to confuse): they draw
-a run that has not finished (killed, or still training: its curves so far) or whose model.keras
-is gone, with a note that says so; the views that run the model refuse such a run.
+reporting/gradcam.py), calibration (the reliability diagram of a classifier's confidence, or of
+a multi-label model's labels, on the test split: reporting/calibration.py). `history`,
+`confusion` and `graph` read the run folder only and never load TensorFlow (a `.keras` file
+alone with no confusion matrix beside it loads its model only to say why, when it has no
+classes to confuse): they draw a run that has not finished (killed, or still training: its
+curves so far) or whose model.keras is gone, with a note that says so; the views that run the
+model refuse such a run.
 
 A picture that ``--out`` names (as a file, or in a folder) and that is there already is
 replaced only when cnnspec drew it (its PNG, or a graph's SVG, carries cnnspec's mark; a PDF

@@ -113,16 +113,17 @@ class Calibration:
             left_out=described["left_out"],
         )
 
-    def line(self) -> str:
-        """One line for a terminal or a caption: the errors and which way the model leans."""
+    def line(self, what: str = "calibration") -> str:
+        """One line for a terminal or a caption: the errors and which way the model leans
+        (``what``: how the line begins)."""
         if not self.images:
-            return "calibration: no test image has a confidence (the outputs are not numbers)"
+            return f"{what}: no test image has a confidence (the outputs are not numbers)"
         gap = self.overconfidence
         lean = (
             "overconfident" if gap > 0.005 else "underconfident" if gap < -0.005 else "about as sure as right"
         )
         text = (
-            f"calibration: ECE {self.ece:.2%}, MCE {self.mce:.2%} over {len(self.bins)} bins; "
+            f"{what}: ECE {self.ece:.2%}, MCE {self.mce:.2%} over {len(self.bins)} bins; "
             f"mean confidence {self.confidence:.2%} against accuracy {self.accuracy:.2%} ({lean})"
         )
         if self.brier is not None:
@@ -186,6 +187,26 @@ def calibration(
         brier=brier,
         left_out=left_out,
     )
+
+
+#: How the calibration of a multi-label output's labels is introduced (:func:`of_labels`).
+LABELS = "calibration of the labels (each label of each image, decided at 0.5)"
+
+
+def label_rows(probabilities: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (image, label) decision of a multi-label output as a two-class row ``[1 - p, p]``
+    with its 0/1 target: how the calibration, and a temperature's fit, take labels (a
+    temperature of the rows is the labels' own, ``sigmoid(logit(p) / T)``)."""
+    p = np.asarray(probabilities, dtype="float64").reshape(-1)
+    return np.stack([1.0 - p, p], axis=1), np.asarray(labels).reshape(-1).astype("int64")
+
+
+def of_labels(probabilities: np.ndarray, labels: np.ndarray, bins: int = BINS) -> Calibration:
+    """The calibration of a multi-label output: its label ``probabilities`` (n, labels) against
+    the 0/1 ``labels`` (n, labels), every label of every image a decision of its own
+    (:func:`label_rows`: confidence ``max(p, 1 - p)``, right where ``p > 0.5`` says the label's
+    presence or absence right); its Brier score is twice the mean squared error of ``p``."""
+    return of_probabilities(*label_rows(probabilities, labels), bins=bins)
 
 
 def of_probabilities(probabilities: np.ndarray, labels: np.ndarray, bins: int = BINS) -> Calibration:

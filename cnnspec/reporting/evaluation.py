@@ -81,9 +81,10 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate ``model`` on the run's test split (or ``data``) with the spec's loss and metrics
     (``views``: ``--tta``'s; ``members``: ``--ensemble``'s other models, checked against it:
-    :func:`tta_evaluation`; ``temperature``: the target's, a classifier's probabilities scaled
-    by it, each member's by its own: :mod:`cnnspec.reporting.temperature`)."""
-    from cnnspec.reporting.temperature import refuse_tasks, tempered_outputs
+    :func:`tta_evaluation`; ``temperature``: the target's, a classifier's (or a multi-label
+    output's) probabilities scaled by it, each member's by its own:
+    :mod:`cnnspec.reporting.temperature`)."""
+    from cnnspec.reporting.temperature import refuse_tasks, scaled_answer
     from cnnspec.training import builders
     from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.pipeline import make_dataset
@@ -94,9 +95,10 @@ def evaluate(
         raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
     config = test.config
     kind = _kind(config)
+    tasks = config.tasks if config.task_path else None
     temperatures = [temperature, *(member.temperature for member in members)]
     for value in temperatures:
-        refuse_tasks(config.tasks if config.task_path else None, value)
+        refuse_tasks(tasks, value)
     if members:
         from cnnspec.reporting.ensemble import check_members
 
@@ -105,7 +107,7 @@ def evaluate(
 
         def keras_outputs(keras_model: Any, scale: float) -> Callable[[np.ndarray], Any]:
             def outputs(batch: np.ndarray) -> Any:
-                return tempered_outputs(keras_model.predict(batch, batch_size=64, verbose=0), kind, scale)
+                return scaled_answer(keras_model.predict(batch, batch_size=64, verbose=0), tasks, kind, scale)
 
             return outputs
 
@@ -134,11 +136,18 @@ def evaluate(
             test.notes.append(f"left out {before - len(test.y)} image file(s) that failed to decode")
     metrics = {k: _finite(float(v)) for k, v in results.items() if k != "compile_metrics"}
     if config.task_path:
-        return _of_run(_task_evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras"), data)
+        if temperature != 1.0:  # (a single multi-label output: refuse_tasks let no other through)
+            outputs = scaled_answer(outputs, tasks, kind, temperature)
+            test.notes.append(
+                "the loss and the spec's metrics: of the model's own probabilities (Keras computes "
+                "them before the temperature); the task's figures and calibration are of the scaled ones"
+            )
+        evaluation = _task_evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras")
+        return _of_run(_with_temperature(evaluation, [temperature]), data)
     if isinstance(outputs, list):
         outputs = outputs[0]
     if temperature != 1.0:  # the loss of the probabilities reported; Keras' was of the model's own
-        outputs = tempered_outputs(outputs, kind, temperature)
+        outputs = scaled_answer(outputs, None, kind, temperature)
         metrics["loss"] = _finite(_loss(outputs, test.y, config))
         others = [name for name in metrics if name not in ("loss", "accuracy")]
         if others:
@@ -156,9 +165,9 @@ def _kind(config: Any) -> OutputKind:
 
 
 def _with_temperature(evaluation: Evaluation, temperatures: Sequence[float]) -> Evaluation:
-    """A classifier's document with the ``temperature`` its probabilities were scaled by (a
-    list, the target's first, for an ensemble)."""
-    if evaluation.document.get("task", "classification") == "classification":
+    """The document of a classifier or a multi-label model with the ``temperature`` its
+    probabilities were scaled by (a list, the target's first, for an ensemble)."""
+    if evaluation.document.get("task", "classification") in ("classification", "multilabel"):
         evaluation.document["temperature"] = temperatures[0] if len(temperatures) == 1 else list(temperatures)
     return evaluation
 
@@ -204,14 +213,15 @@ def evaluate_export(
     probabilities scaled by it (:mod:`cnnspec.reporting.temperature`).
     """
     from cnnspec.export.runtimes import predict_batches
-    from cnnspec.reporting.temperature import refuse_tasks, tempered_outputs
+    from cnnspec.reporting.temperature import refuse_tasks, scaled_answer
     from cnnspec.training.imagefiles import scale_batch
 
     test = load_test_data(run, model if model is not None else record, data)
     if len(test.x) == 0:
         raise UsageError("expected a test split with images; it is empty", "check data.limit and the source")
     config = test.config
-    refuse_tasks(config.tasks if config.task_path else None, temperature)
+    tasks = config.tasks if config.task_path else None
+    refuse_tasks(tasks, temperature)
     batch = test.settings.batch_size or 64
     if len(config.tasks) > 1:  # (an export runs its first output only)
         raise UsageError(
@@ -222,7 +232,7 @@ def evaluate_export(
     if views:
 
         def export_outputs(images: np.ndarray) -> np.ndarray:
-            return tempered_outputs(predict_batches(session, images, batch), _kind(config), temperature)
+            return scaled_answer(predict_batches(session, images, batch), tasks, _kind(config), temperature)
 
         evaluation = tta_evaluation(run, test, views, [export_outputs], record.runtime)
         evaluation.document["export"] = str(record.path)
@@ -243,9 +253,10 @@ def evaluate_export(
             f"loss and the spec's metrics: computed by Keras only; use --runtime keras for them "
             f"(the {record.runtime} report has the task's own figures, computed from its outputs)"
         )
+        outputs = scaled_answer(outputs, tasks, OutputKind(), temperature)  # (tasks say how to read)
         evaluation = _task_evaluation(run, test, outputs, {}, seconds, seconds, record.runtime)
         evaluation.document["export"] = str(record.path)
-        return _of_run(evaluation, data)
+        return _of_run(_with_temperature(evaluation, [temperature]), data)
     start = time.perf_counter()
     outputs = np.concatenate(
         [
@@ -254,7 +265,7 @@ def evaluate_export(
         ]
     )
     seconds = time.perf_counter() - start
-    outputs = tempered_outputs(outputs, _kind(config), temperature)
+    outputs = scaled_answer(outputs, None, _kind(config), temperature)
     metrics: dict[str, Any] = {"loss": _finite(_loss(outputs, test.y, config))}
     others = [m.name for m in config.metrics if m.name != "accuracy"]
     if others:
@@ -425,11 +436,15 @@ def _task_evaluation(
     predict_seconds: float,
     runtime: str,
 ) -> Evaluation:
-    """The evaluation document of a model that is not a single classifier."""
+    """The evaluation document of a model that is not a single classifier (a single
+    multi-label output's with the calibration of its labels)."""
     from cnnspec.training.task_results import task_metrics, task_report
 
     config = test.config
     part = task_metrics(config, test.y, outputs, test.output_names or test.class_names)
+    calibration = _label_calibration(config, test.y, outputs)
+    if calibration is not None:
+        part["calibration"] = calibration.describe()
     document: dict[str, Any] = {
         "format": FORMAT,
         "name": test.compiled.name if run.compiled is not None else run.name,
@@ -453,9 +468,29 @@ def _task_evaluation(
         "notes": [*test.notes, *part.get("notes", [])],
     }
     title = f"{document['name']}: test set ({len(test.x)} images)"
-    evaluation = Evaluation(document, task_report(config, part, title), test)
+    text = task_report(config, part, title)
+    if calibration is not None:
+        from cnnspec.reporting.calibration import LABELS
+
+        text += calibration.line(LABELS) + "\n"
+    evaluation = Evaluation(document, text, test)
     evaluation.outputs = outputs
     return evaluation
+
+
+def _label_calibration(config: Any, y: Any, outputs: Any) -> Any:
+    """The calibration of a single multi-label output's labels
+    (:func:`~cnnspec.reporting.calibration.of_labels`); ``None`` for any other model."""
+    if len(config.tasks) != 1 or config.tasks[0].task != "multilabel":
+        return None
+    from cnnspec.reporting.calibration import of_labels
+    from cnnspec.reporting.temperature import label_probabilities
+    from cnnspec.training.task_results import outputs_by_name, targets_by_name
+
+    task = config.tasks[0]
+    raw = outputs_by_name(config.tasks, outputs)[task.name]
+    truth = targets_by_name(config, y)[task.name]
+    return of_labels(label_probabilities(raw, task.loss.from_logits), truth)
 
 
 #: The folder of a run that holds its evaluations of other data sources (``--data``).

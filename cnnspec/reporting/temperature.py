@@ -22,9 +22,14 @@ the result in the run folder as ``temperature.json`` (:class:`Fitted`, ``format`
 
 ``cnnspec evaluate``, ``predict``, ``visualize`` and ``report`` apply the run's temperature
 under ``--temperature auto`` (their default; :func:`chosen`) and say so in a note;
-``--temperature 1`` shows the model's own probabilities, another number tries that one.
-Only single-output classifiers are scaled (a multi-label or segmentation output would need a
-temperature per label or class). TensorFlow-free.
+``--temperature 1`` shows the model's own probabilities, another number tries that one. An
+export (``cnnspec export``) answers with the model's own probabilities: evaluate and predict
+scale its answers as they scale Keras', and export says what another program must do.
+A model of one classification or one multi-label output is scaled (:func:`scales`); a
+multi-label output gets one temperature for all its labels, each label's log-odds divided by it
+(``sigmoid(z / T)``), fitted on every label of every validation image as a two-class decision
+of its own (:func:`~cnnspec.reporting.calibration.label_rows`). Segmentation, regression and
+several outputs take none. TensorFlow-free.
 """
 
 from __future__ import annotations
@@ -72,6 +77,42 @@ def tempered_outputs(outputs: Any, kind: OutputKind, temperature: float) -> Any:
     from cnnspec.reporting.tta import as_outputs
 
     return as_outputs(tempered(probabilities(outputs, kind), temperature), kind)
+
+
+def tempered_labels(outputs: Any, from_logits: bool, temperature: float) -> np.ndarray:
+    """A multi-label output's raw values scaled by ``temperature``, each label on its own:
+    log-odds divided by it (``sigmoid(z / T)``), as raw values of the same kind (logits stay
+    logits, probabilities probabilities). NaN stays NaN."""
+    raw = np.asarray(outputs, dtype="float64")
+    if temperature == 1.0:
+        return raw
+    if from_logits:
+        return raw / temperature
+    p = np.clip(raw, 1e-12, 1 - 1e-12)
+    scaled = 1.0 / (1.0 + np.exp(-np.log(p / (1 - p)) / temperature))
+    return np.where(np.isnan(raw), np.nan, scaled)
+
+
+def label_probabilities(outputs: Any, from_logits: bool) -> np.ndarray:
+    """A multi-label output's probabilities (a sigmoid of logits)."""
+    raw = np.asarray(outputs, dtype="float64")
+    return 1.0 / (1.0 + np.exp(-raw)) if from_logits else raw
+
+
+def scaled_answer(outputs: Any, tasks: Sequence[Any] | None, kind: OutputKind, temperature: float) -> Any:
+    """A model's raw answer scaled by ``temperature``: a classifier's (``tasks`` ``None``, read
+    by ``kind``) or a single multi-label output's (``tasks``: its one task; :func:`refuse_tasks`
+    lets no other through)."""
+    if temperature == 1.0:
+        return outputs
+    if tasks is None:
+        return tempered_outputs(outputs, kind, temperature)
+    (task,) = tasks
+    if task.task == "classification":
+        return tempered_outputs(
+            outputs, OutputKind(binary=task.binary, from_logits=task.loss.from_logits), temperature
+        )
+    return tempered_labels(outputs, task.loss.from_logits, temperature)
 
 
 def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -149,9 +190,15 @@ class Fitted:
 
 
 def fitted(
-    probabilities: np.ndarray, labels: np.ndarray, model_sha256: str, split: str = "validation"
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    model_sha256: str,
+    split: str = "validation",
+    per_image: int = 1,
 ) -> Fitted:
-    """The temperature of ``probabilities`` for ``labels`` with the figures before and after."""
+    """The temperature of ``probabilities`` for ``labels`` with the figures before and after
+    (``per_image``: rows per image, a multi-label output's labels:
+    :func:`~cnnspec.reporting.calibration.label_rows`)."""
     from cnnspec.reporting.calibration import of_probabilities
 
     temperature = fit(probabilities, labels)
@@ -160,7 +207,7 @@ def fitted(
     return Fitted(
         temperature=temperature,
         split=split,
-        images=int(known.sum()),
+        images=int(known.sum()) // per_image,
         nll_before=negative_log_likelihood(np.asarray(probabilities)[known], np.asarray(labels)[known]),
         nll_after=negative_log_likelihood(after[known], np.asarray(labels)[known]),
         ece_before=of_probabilities(probabilities, labels).ece,
@@ -254,15 +301,25 @@ def chosen(run: Run, wanted: float | None, notes: list[str], model_sha256: str |
     return found.temperature
 
 
+#: The tasks a temperature scales (a model of one such output).
+SCALED_TASKS = ("classification", "multilabel")
+
+
+def scales(tasks: Sequence[Any] | None) -> bool:
+    """Whether a model of these outputs takes a temperature: a single classifier (``tasks``
+    ``None``, or one classification output) or a single multi-label output."""
+    return tasks is None or (len(tasks) == 1 and tasks[0].task in SCALED_TASKS)
+
+
 def refuse_tasks(tasks: Sequence[Any] | None, temperature: float) -> None:
-    """Refuse a temperature other than 1 for a model that is not a single classifier
-    (``tasks``: its outputs' tasks; ``None`` for a single classifier)."""
-    if temperature == 1.0 or tasks is None:
+    """Refuse a temperature other than 1 for a model it does not scale (:func:`scales`;
+    ``tasks``: its outputs' tasks, ``None`` for a single classifier)."""
+    if temperature == 1.0 or scales(tasks):
         return
     from cnnspec.reporting.run import described_outputs
 
     raise UsageError(
-        "expected a classifier (one output of classes) for a temperature; this model's outputs are "
-        + described_outputs(tasks),
+        "expected a classifier or a multi-label model (one output) for a temperature; this model's "
+        "outputs are " + described_outputs(tasks or ()),
         "leave --temperature out (a temperature.json beside such a model is not cnnspec calibrate's)",
     )

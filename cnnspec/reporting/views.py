@@ -235,15 +235,15 @@ class Probe:
 
     @property
     def temperature(self) -> float:
-        """What a classifier's probabilities are scaled by: the run's temperature.json (``cnnspec
-        calibrate``) where it is of this model file, else 1; applying one adds a note
-        (:func:`~cnnspec.reporting.temperature.chosen`)."""
+        """What a classifier's (or a multi-label output's) probabilities are scaled by: the
+        run's temperature.json (``cnnspec calibrate``) where it is of this model file, else 1;
+        applying one adds a note (:func:`~cnnspec.reporting.temperature.chosen`)."""
         if self._temperature is None:
-            from cnnspec.reporting.temperature import chosen
+            from cnnspec.reporting.temperature import chosen, scales
 
             config = self.run.config
-            tasks = config is not None and bool(config.task_path)
-            self._temperature = 1.0 if tasks else chosen(self.run, None, self.extra_notes)
+            other = config is not None and bool(config.task_path) and not scales(config.tasks)
+            self._temperature = 1.0 if other else chosen(self.run, None, self.extra_notes)
         return self._temperature
 
     def _scaled(self, probs: np.ndarray) -> np.ndarray:
@@ -369,8 +369,12 @@ class Probe:
             probs = per_pixel.mean(axis=0)
             names = names_or_indices(self.run.output_names(labels.name), len(probs))
         else:  # sigmoid units, one per label: each its own probability
+            from cnnspec.reporting.temperature import label_probabilities, tempered_labels
+
             what, kind = "label", OutputKind(from_logits=labels.loss.from_logits)
-            probs = 1 / (1 + np.exp(-raw[0])) if labels.loss.from_logits else raw[0]
+            probs = tempered_labels(
+                label_probabilities(raw[0], labels.loss.from_logits), False, self.temperature
+            )
             names = names_or_indices(self.run.output_names(labels.name), len(probs))
         predicted = int(np.argmax(probs if shares is None else _foreground(shares)))
         index = predicted if target is None else _class_index(target, names)
@@ -457,24 +461,40 @@ class Probe:
         return self._scaled(probs)
 
     def calibration(self) -> tuple[bytes, str]:
-        """The reliability diagram of a classifier on the whole test split
-        (:mod:`cnnspec.reporting.calibration`), and its one-line summary."""
+        """The reliability diagram of a classifier (or of a multi-label output's labels) on the
+        whole test split (:mod:`cnnspec.reporting.calibration`), and its one-line summary."""
         from cnnspec.reporting.calibration import of_probabilities
         from cnnspec.reporting.figures import reliability_png
 
         test = self.test
-        if test.config.task_path:
-            tasks = described_outputs(test.config.tasks)
+        tasks = test.config.tasks
+        if test.config.task_path and (len(tasks) != 1 or tasks[0].task != "multilabel"):
             raise UsageError(
-                f"expected a classifier (one output of classes) for a reliability diagram; this "
-                f"model's outputs are {tasks}",
+                f"expected a classifier or a multi-label model (one output) for a reliability "
+                f"diagram; this model's outputs are {described_outputs(tasks)}",
                 f"`cnnspec evaluate {self.run.model_path}` reports the test results of its task",
             )
+        if test.config.task_path:
+            return self._label_calibration(tasks[0])
         probs = self._all_probabilities()
         self._all = decided(probs)
         result = of_probabilities(probs, test.y)
         title = f"{self.run.name}: reliability on the test set ({len(test.y):,} images)"
         return reliability_png(result, title), result.line()
+
+    def _label_calibration(self, task: Any) -> tuple[bytes, str]:
+        """The reliability diagram of a multi-label output: each label of each test image."""
+        from cnnspec.reporting.calibration import LABELS, of_labels
+        from cnnspec.reporting.figures import reliability_png
+        from cnnspec.reporting.temperature import label_probabilities, tempered_labels
+        from cnnspec.training.task_results import targets_by_name
+
+        test = self.test
+        raw = predict(self.model, test.x, test.settings.rescale, OutputKind())  # (as they are)
+        probs = tempered_labels(label_probabilities(raw, task.loss.from_logits), False, self.temperature)
+        result = of_labels(probs, targets_by_name(test.config, test.y)[task.name])
+        title = f"{self.run.name}: reliability of the labels on the test set ({len(test.x):,} images)"
+        return reliability_png(result, title), result.line(LABELS)
 
     def predictions(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(predicted classes, confidences) for test images at ``indices``."""
