@@ -362,3 +362,33 @@ def test_a_multi_label_run_gets_one_temperature_for_its_labels(tmp_path):
     assert scaled["probabilities"] == pytest.approx(expected, abs=1e-9)
     drawn = invoke("visualize", run, "calibration")
     assert drawn.exit_code == 0 and "calibration of the labels" in flat(drawn)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_each_model_of_an_ensemble_is_scaled_by_its_own_temperature(run_dir, tmp_path):
+    """A copy of the tiny run, calibrated, joins the run itself (not calibrated): the mean is of
+    the copy's scaled probabilities and the run's own; --temperature 1 takes both as they are."""
+    from cnnspec.reporting.run import load_test_data, locate, predict
+    from cnnspec.training.modelfile import load_model
+    from tests.test_report_support import flat, invoke
+
+    copy = tmp_path / "calibrated"
+    shutil.copytree(run_dir, copy)
+    assert invoke("calibrate", copy).exit_code == 0
+    t = json.loads((copy / FILE).read_text("utf-8"))["temperature"]
+    result = invoke("evaluate", run_dir, "--ensemble", copy, "-o", tmp_path / "e")
+    assert result.exit_code == 0, result.output
+    assert f"temperature {t:.4g} applied ({copy / FILE}" in flat(result)
+    document = json.loads((tmp_path / "e" / "evaluation.json").read_text("utf-8"))
+    assert document["temperature"] == [1.0, pytest.approx(t)]
+    run = locate(run_dir)
+    test = load_test_data(run, load_model(run.model_path))
+    own = predict(load_model(run.model_path), test.x, test.settings.rescale, run.output_kind())
+    mean = (own + tempered(own, t)) / 2  # (the same weights: the copy is the run's model)
+    assert document["calibration"]["mean_confidence"] == pytest.approx(
+        float(mean.max(axis=1).mean()), abs=1e-5
+    )
+    plain = invoke("evaluate", run_dir, "--ensemble", copy, "--temperature", "1", "-o", tmp_path / "p")
+    assert plain.exit_code == 0, plain.output
+    assert json.loads((tmp_path / "p" / "evaluation.json").read_text("utf-8"))["temperature"] == [1.0, 1.0]
