@@ -363,6 +363,21 @@ def test_a_multi_label_run_gets_one_temperature_for_its_labels(tmp_path):
     drawn = invoke("visualize", run, "calibration")
     assert drawn.exit_code == 0 and "calibration of the labels" in flat(drawn)
 
+    # an export's labels are scaled as Keras' are
+    exported = invoke("export", run, "-f", "tflite")
+    assert exported.exit_code == 0, exported.output
+    result = invoke("evaluate", run, "-f", "json", "--runtime", "tflite")
+    assert result.exit_code == 0, result.output
+    through = json.loads(result.stdout)
+    assert through["runtime"] != "keras" and through["temperature"] == pytest.approx(t)
+    assert through["calibration"]["mean_confidence"] == pytest.approx(
+        after["calibration"]["mean_confidence"], abs=1e-4
+    )
+    predicted = invoke("predict", run, tmp_path / "one.npy", "-f", "json", "--runtime", "tflite")
+    assert predicted.exit_code == 0, predicted.output
+    (exported_answer,) = json.loads(predicted.stdout)["predictions"][0]["outputs"].values()
+    assert exported_answer["probabilities"] == pytest.approx(scaled["probabilities"], abs=1e-4)
+
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("reporting")
