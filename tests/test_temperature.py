@@ -330,6 +330,9 @@ def test_a_multi_label_run_gets_one_temperature_for_its_labels(tmp_path):
     spec.write_text(HEAD.format(name="labels") + SPECS["multilabel"] + training, encoding="utf-8")
     run = tmp_path / "run"
     assert invoke("train", spec, "--out", run, "--quiet").exit_code == 0
+    page = (run / "report.html").read_text("utf-8")  # (the labels' reliability, drawn by the page)
+    assert '<section id="calibration">' in page and "Calibration of the labels (each label" in page
+    assert "among the 24 label decisions (8 test images)" in page
     raw = invoke("evaluate", run, "-f", "json")
     assert raw.exit_code == 0, raw.output
     before = json.loads(raw.stdout)
@@ -362,6 +365,9 @@ def test_a_multi_label_run_gets_one_temperature_for_its_labels(tmp_path):
     assert scaled["probabilities"] == pytest.approx(expected, abs=1e-9)
     drawn = invoke("visualize", run, "calibration")
     assert drawn.exit_code == 0 and "calibration of the labels" in flat(drawn)
+    assert invoke("report", run).exit_code == 0
+    page = (run / "report.html").read_text("utf-8")
+    assert f"scaled by the run&#39;s temperature {t:.4g}" in page and "temperature.json" in page
 
     # an export's labels are scaled as Keras' are
     exported = invoke("export", run, "-f", "tflite")

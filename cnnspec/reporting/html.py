@@ -584,17 +584,57 @@ def _calibration_part(
             f" The confidences are scaled by the run's temperature {temperature:.4g} (cnnspec "
             "calibrate fitted it on the validation images)."
         )
-    bins = [
+    return {
+        "bins": _reliability_bins(result),
+        "caption": caption[:1].upper() + caption[1:],
+        "axis": "top-class confidence",
+    }
+
+
+def _reliability_bins(result: Any, what: str = "images") -> list[dict[str, Any]]:
+    """The columns the page draws of a :class:`~cnnspec.reporting.calibration.Calibration`:
+    each bin's accuracy and mean confidence (percent) and its tooltip (``what``: what it
+    counts)."""
+    return [
         {
             "images": b.images,
             "accuracy": round(100 * (b.accuracy or 0.0), 2),
             "confidence": round(100 * (b.confidence or 0.0), 2),
-            "tip": f"confidence {b.low:.2f}–{b.high:.2f}: {b.images:,} images"
+            "tip": f"confidence {b.low:.2f}–{b.high:.2f}: {b.images:,} {what}"
             + (f", accuracy {b.accuracy:.1%}, mean confidence {b.confidence:.1%}" if b.images else ""),
         }
         for b in result.bins
     ]
-    return {"bins": bins, "caption": caption[:1].upper() + caption[1:]}
+
+
+def _label_calibration_part(probe: Any, notes: list[str]) -> dict[str, Any] | None:
+    """The reliability diagram of a multi-label model's labels (each label of each test image
+    a decision of its own), drawn as a classifier's is; ``None``, with a note, where the test
+    data cannot be loaded."""
+    from cnnspec.reporting.calibration import LABELS
+
+    try:
+        test = probe.test
+    except (SpecError, UsageError) as exc:
+        notes.append(f"no calibration of the labels: the test data could not be loaded ({exc})")
+        return None
+    (task,) = test.config.tasks
+    result = probe.label_calibration(task)
+    notes.extend(note for note in probe.extra_notes if note not in notes)  # (the temperature's)
+    caption = (
+        f"{result.line(LABELS)}. Each column is the share of right decisions among the "
+        f"{result.images:,} label decisions ({len(test.x):,} test images) whose confidence, "
+        "max(p, 1 − p), falls in its bin, the red line their mean confidence; on the diagonal "
+        "the model is as sure as it is right (cnnspec visualize RUN calibration draws it as a "
+        "picture)."
+    )
+    if probe.temperature != 1.0:
+        caption += f" The probabilities are scaled by the run's temperature {probe.temperature:.4g}."
+    return {
+        "bins": _reliability_bins(result, "label decisions"),
+        "caption": caption[:1].upper() + caption[1:],
+        "axis": "label confidence, max(p, 1 − p)",
+    }
 
 
 def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
@@ -729,6 +769,8 @@ def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool
     notes += [str(note) for part in parts if isinstance(part, dict) for note in part.get("notes") or []]
     if model is not None and metrics.get("task", "classification") != "classification":
         notes.append("sample predictions and feature maps are drawn for classifiers; see the test results")
+        if metrics.get("task") == "multilabel":  # (one output of labels: its reliability)
+            context["calibration"] = _label_calibration_part(Probe(run, model, _test=test), notes)
     elif model is not None:
         context.update(_model_parts(Probe(run, model, _test=test), notes))
     context["notes"] = notes

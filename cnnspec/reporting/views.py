@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError, did_you_mean, printable
-from cnnspec.reporting.calibration import decided
+from cnnspec.reporting.calibration import Calibration, decided
 from cnnspec.reporting.figures import feature_maps_png, filters_png, samples_png
 from cnnspec.reporting.run import (
     OutputKind,
@@ -475,26 +475,29 @@ class Probe:
                 f"`cnnspec evaluate {self.run.model_path}` reports the test results of its task",
             )
         if test.config.task_path:
-            return self._label_calibration(tasks[0])
+            from cnnspec.reporting.calibration import LABELS
+
+            result = self.label_calibration(tasks[0])
+            title = f"{self.run.name}: reliability of the labels on the test set ({len(test.x):,} images)"
+            return reliability_png(result, title), result.line(LABELS)
         probs = self._all_probabilities()
         self._all = decided(probs)
         result = of_probabilities(probs, test.y)
         title = f"{self.run.name}: reliability on the test set ({len(test.y):,} images)"
         return reliability_png(result, title), result.line()
 
-    def _label_calibration(self, task: Any) -> tuple[bytes, str]:
-        """The reliability diagram of a multi-label output: each label of each test image."""
-        from cnnspec.reporting.calibration import LABELS, of_labels
-        from cnnspec.reporting.figures import reliability_png
+    def label_calibration(self, task: Any) -> Calibration:
+        """The calibration of a multi-label output (``task``): each label of each test image
+        a decision of its own (:func:`~cnnspec.reporting.calibration.of_labels`), of the
+        probabilities scaled by :attr:`temperature`."""
+        from cnnspec.reporting.calibration import of_labels
         from cnnspec.reporting.temperature import label_probabilities, tempered_labels
         from cnnspec.training.task_results import targets_by_name
 
         test = self.test
         raw = predict(self.model, test.x, test.settings.rescale, OutputKind())  # (as they are)
         probs = tempered_labels(label_probabilities(raw, task.loss.from_logits), False, self.temperature)
-        result = of_labels(probs, targets_by_name(test.config, test.y)[task.name])
-        title = f"{self.run.name}: reliability of the labels on the test set ({len(test.x):,} images)"
-        return reliability_png(result, title), result.line(LABELS)
+        return of_labels(probs, targets_by_name(test.config, test.y)[task.name])
 
     def predictions(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(predicted classes, confidences) for test images at ``indices``."""
