@@ -185,7 +185,9 @@ def test_calibrate_then_evaluate_predict_visualize_and_report_apply_it(run_dir, 
     before = json.loads((copy / "evaluation.json").read_text("utf-8"))
     assert before["temperature"] == 1.0
 
-    result = invoke("calibrate", copy, "-f", "json")
+    # (the tiny run classifies every validation image right: its fit ends at 0.05, and only
+    # --force writes it; test_a_fit_without_mistakes_to_learn_from_is_not_written_unless_forced)
+    result = invoke("calibrate", copy, "-f", "json", "--force")
     assert result.exit_code == 0, result.output
     said = json.loads(result.stdout)
     kept = json.loads((copy / FILE).read_text("utf-8"))
@@ -194,7 +196,7 @@ def test_calibrate_then_evaluate_predict_visualize_and_report_apply_it(run_dir, 
     assert kept["nll_after"] <= kept["nll_before"]
     t = kept["temperature"]
     assert not math.isclose(t, 1.0, abs_tol=1e-3)
-    text = invoke("calibrate", copy)
+    text = invoke("calibrate", copy, "--force")
     assert (
         text.exit_code == 0
         and f"temperature {t:.4g}" in flat(text)
@@ -257,7 +259,7 @@ def test_an_export_is_scaled_as_keras_is(run_dir, tmp_path):
 
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
-    assert invoke("calibrate", copy).exit_code == 0
+    assert invoke("calibrate", copy, "--force").exit_code == 0
     exported = invoke("export", copy, "-f", "tflite")
     assert exported.exit_code == 0, exported.output
     t = json.loads((copy / FILE).read_text("utf-8"))["temperature"]
@@ -396,7 +398,7 @@ def test_each_model_of_an_ensemble_is_scaled_by_its_own_temperature(run_dir, tmp
 
     copy = tmp_path / "calibrated"
     shutil.copytree(run_dir, copy)
-    assert invoke("calibrate", copy).exit_code == 0
+    assert invoke("calibrate", copy, "--force").exit_code == 0
     t = json.loads((copy / FILE).read_text("utf-8"))["temperature"]
     result = invoke("evaluate", run_dir, "--ensemble", copy, "-o", tmp_path / "e")
     assert result.exit_code == 0, result.output
@@ -413,3 +415,25 @@ def test_each_model_of_an_ensemble_is_scaled_by_its_own_temperature(run_dir, tmp
     plain = invoke("evaluate", run_dir, "--ensemble", copy, "--temperature", "1", "-o", tmp_path / "p")
     assert plain.exit_code == 0, plain.output
     assert json.loads((tmp_path / "p" / "evaluation.json").read_text("utf-8"))["temperature"] == [1.0, 1.0]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_a_fit_without_mistakes_to_learn_from_is_not_written_unless_forced(run_dir, tmp_path):
+    """The tiny run classifies all 24 of its validation images right: the likelihood only
+    grows as the temperature falls, and the fit ends at 0.05, which every later evaluate and
+    predict would apply. Refused with the figures and the reason; --force writes it."""
+    from tests.test_report_support import flat, invoke
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    refused = invoke("calibrate", copy)
+    assert refused.exit_code == 2, refused.output
+    assert "expected a temperature inside the range searched" in flat(refused)
+    assert "(T = 0.05; validation NLL" in flat(refused) and "Nothing was written" in flat(refused)
+    assert "the model makes no mistake on the 24 validation images" in flat(refused)
+    assert not (copy / FILE).exists()
+    forced = invoke("calibrate", copy, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert json.loads((copy / FILE).read_text("utf-8"))["temperature"] == pytest.approx(0.05, rel=1e-3)
+    assert "note: the fit ended at the end of the range searched" in flat(forced)

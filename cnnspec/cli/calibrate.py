@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -19,9 +19,6 @@ from cnnspec.cli.common import AllowOutsideOption, guarded, owning_run, stdout
 from cnnspec.cli.evaluate import FormatOption, print_notes
 from cnnspec.cli.render import TextOrJson, safe
 from cnnspec.errors import UsageError
-
-if TYPE_CHECKING:
-    import numpy as np
 
 
 @guarded
@@ -33,6 +30,13 @@ def calibrate(
         ),
     ],
     format: FormatOption = TextOrJson.text,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="write a temperature the fit found at an end of the range searched (0.05 or 20) too",
+        ),
+    ] = False,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Fit a classifier's temperature on its validation split, so that its confidence matches
@@ -43,8 +47,11 @@ def calibrate(
     the negative log-likelihood of the run's validation images; the result, with the figures
     before and after, is written to RUN/temperature.json, which evaluate, predict, visualize
     and report then apply (--temperature 1 shows the model's own probabilities). A
-    multi-label model gets one temperature for all its labels (sigmoid(logit / T)).
+    multi-label model gets one temperature for all its labels (sigmoid(logit / T)). A fit
+    that ends at an end of the range searched (T = 0.05 or 20) is not written without --force.
     """
+    import numpy as np
+
     from cnnspec.fileio import check_writable, sha256_file, write_atomic
     from cnnspec.reporting.run import MODEL_FILE, described_outputs, load_test_data, locate
     from cnnspec.reporting.temperature import FILE, fitted, scales
@@ -82,10 +89,27 @@ def calibrate(
     result = fitted(probs, labels, sha256_file(run.model_path), per_image=per_image)
     notes = list(held_out.notes)
     if result.at_bound:
-        notes.append(
-            f"the fit stopped at the end of the range searched (T = {result.temperature:.4g}): the "
-            "validation images are too few or too easy to tell a temperature"
+        # (every later evaluate and predict would apply it: a degenerate fit is not written unasked)
+        known = np.isfinite(probs).all(axis=1)
+        mistakes = int((probs[known].argmax(axis=1) != np.asarray(labels)[known]).sum())
+        reason = (
+            f"the model makes no mistake on the {result.images:,} validation images, so the "
+            "likelihood only grows as the temperature falls"
+            if mistakes == 0
+            else f"{result.images:,} validation images with {mistakes:,} mistake(s) are too few, or "
+            "the model too weak or too sure on them, to tell a temperature"
         )
+        why = (
+            f"the fit ended at the end of the range searched (T = {result.temperature:.4g}; validation "
+            f"NLL {result.nll_before:.4f} → {result.nll_after:.4f}): {reason}"
+        )
+        if not force:
+            raise UsageError(
+                f"expected a temperature inside the range searched; {why}. Nothing was written",
+                "train on more data or hold out more validation images (data.validation_split); "
+                "--force writes it anyway",
+            )
+        notes.append(why)
     document = result.describe()
     path = run.run_dir / FILE
     with owning_run(run.run_dir, run.run_dir):
@@ -116,7 +140,7 @@ def calibrate(
     console.print(f"wrote {safe(path)}", highlight=False)
 
 
-def _validation_answers(model: Any, held_out: Any) -> tuple[np.ndarray, np.ndarray, int]:
+def _validation_answers(model: Any, held_out: Any) -> tuple[Any, Any, int]:
     """The model's probabilities for the held-out images as rows the fit takes, their labels,
     and the rows per image: a classifier's class probabilities (one row an image), or a
     multi-label output's labels, each a two-class row of its own."""
