@@ -81,7 +81,8 @@ def _temperature_notes(target: Path) -> list[str]:
     return [
         f"the export answers with the model's own probabilities: cnnspec evaluate and predict scale "
         f"them by the run's temperature {temperature:.4g} (temperature.json); another program "
-        f"divides the logits (the log of the probabilities) by {temperature:.4g} before the softmax"
+        f"divides the logits by {temperature:.4g} before the softmax (a multi-label model's: before "
+        "the sigmoid)"
     ]
 
 
