@@ -23,6 +23,8 @@ def sample(schema: dict[str, Any]) -> Any:
     """A value the setting's schema takes, other than Keras' usual default."""
     if schema.get("type") == "boolean":
         return True
+    if schema.get("type") == "array":  # Muon's exclude_layers: patterns over the weights' paths
+        return ["dense"]
     number = schema["anyOf"][0]
     if number["type"] == "integer":
         return number.get("minimum", 0) + 2
@@ -58,6 +60,30 @@ def test_every_setting_is_written_into_the_script(name):
         assert f"{key}=" in code, (name, key, code)
 
 
+def test_muons_excluded_layers_are_regular_expressions_that_match_a_layer():
+    """Keras searches each weight's path (LAYER/kernel) with them; a pattern that is no regular
+    expression, or that matches no layer (a typo would leave the layer to Muon's steps without
+    a word), is a located error with the nearest name."""
+
+    def errors(patterns: str) -> list[Any]:
+        text = HEAD + f"training:\n  optimizer: {{muon: {{exclude_layers: {patterns}}}}}\n"
+        with pytest.raises(SpecError) as raised:
+            compile_text(text, "t.yaml")
+        return raised.value.diagnostics
+
+    (bad,) = errors('["dense", "dens(e"]')
+    assert bad.path == "training.optimizer.muon.exclude_layers[1]"
+    assert (bad.loc.line, bad.loc.column) == (7, 48)
+    assert "expected a regular expression; 'dens(e' is not one (missing )" in bad.message
+    (typo,) = errors("[dens_1]")
+    assert "'dens_1' matches none of its 1 layers' weights (searched in LAYER/kernel)" in typo.message
+    assert typo.hint == "did you mean `dense_1`?"
+    config = training_config(
+        compile_text(HEAD + "training: {optimizer: {muon: {exclude_layers: ['_1/', '^dense']}}}\n", "t.yaml")
+    )
+    assert config.optimizer.settings["exclude_layers"] == ["_1/", "^dense"]  # (as Keras searches)
+
+
 def test_two_ways_of_clipping_are_one_located_error():
     text = HEAD + "training:\n  optimizer: {lion: {clipnorm: 1.0, clipvalue: 0.5}}\n"
     with pytest.raises(SpecError) as raised:
@@ -84,4 +110,5 @@ def test_train_and_the_script_build_the_same_optimizer(name):
     assert mine == reference
     assert mine["global_clipnorm"] == 1.5 and mine["weight_decay"] == 0.01
     for key, schema in OPTIMIZER_KINDS[name].settings.items():
-        assert mine[key] == pytest.approx(sample(schema)), key
+        expected = sample(schema)
+        assert mine[key] == (expected if isinstance(expected, list) else pytest.approx(expected)), key

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1021,8 +1022,13 @@ def _schedule(reader: _Reader, value: dict[str, Any], path: SpecPath) -> Schedul
 
 
 def _optimizer(
-    reader: _Reader, path: SpecPath = ("training", "optimizer"), default: Any = "adam"
+    reader: _Reader,
+    path: SpecPath = ("training", "optimizer"),
+    default: Any = "adam",
+    ir: ModelIR | None = None,
 ) -> OptimizerConfig:
+    """The optimizer written at ``path`` (``ir``: the model, whose layers ``exclude_layers``
+    patterns must match)."""
     name, settings = _name_and_settings(reader.value(path, default))
     lr_value = settings.pop("learning_rate", DEFAULT_LEARNING_RATE)
     learning_rate: float | Schedule
@@ -1043,7 +1049,9 @@ def _optimizer(
             continue  # (checked with its bounds below)
         if value is POISONED:
             continue  # (its failed expression is reported)
-        if not isinstance(value, bool) and not isinstance(value, (int, float)):
+        if schemas.get(key, {}).get("type") == "array":
+            _layer_patterns(reader, value, (*path, name, key), ir)
+        elif not isinstance(value, bool) and not isinstance(value, (int, float)):
             reader.error(f"expected a number; received {value!r}", (*path, name, key))
     _check_numbers(reader, settings, (*path, name), schemas)
     from cnnspec.spec.optimizers import setting_problems
@@ -1051,6 +1059,34 @@ def _optimizer(
     for key, problem, hint in setting_problems(settings):
         reader.error(problem, (*path, name, key), hint)
     return OptimizerConfig(name or "adam", learning_rate, settings)
+
+
+def _layer_patterns(reader: _Reader, value: Any, path: SpecPath, ir: ModelIR | None) -> None:
+    """Muon's ``exclude_layers``: each a regular expression that Keras searches the weights'
+    paths (``LAYER/kernel``) with, and each matching a layer of the model, since a typo would
+    leave the layer it meant to Muon's steps without a word."""
+    if not isinstance(value, list):
+        reader.error(f"expected a list of regular expressions; received {value!r}", path)
+        return
+    names = [node.name for node in ir.nodes] if ir is not None else None
+    for index, pattern in enumerate(value):
+        where = (*path, index)
+        if not isinstance(pattern, str):
+            reader.error(f"expected a regular expression; received {pattern!r}", where)
+            continue
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            reader.error(f"expected a regular expression; {pattern!r} is not one ({exc})", where)
+            continue
+        if names is not None and not any(compiled.search(f"{name}/kernel") for name in names):
+            hint = did_you_mean(pattern, names) or f"layers: {', '.join(names[:12])}"
+            reader.error(
+                f"expected a pattern that matches a layer of the model; {pattern!r} matches none of "
+                f"its {len(names)} layers' weights (searched in LAYER/kernel)",
+                where,
+                hint,
+            )
 
 
 def _loss(
@@ -1306,7 +1342,7 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
             frozen, patterns, item.get("freeze") or [], item.get("unfreeze") or [], path, reader.error
         )
         if "optimizer" in item:
-            optimizer = _optimizer(reader, (*path, "optimizer"))
+            optimizer = _optimizer(reader, (*path, "optimizer"), ir=compiled.ir)
         if "learning_rate" in item:
             rate = _learning_rate(reader, item["learning_rate"], (*path, "learning_rate"))
             if rate is not None:
@@ -1469,7 +1505,7 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
         )
     mixing = _mixing(reader, tasks)
     strategy, startup_timeout = _distribute(reader)
-    optimizer = _optimizer(reader)
+    optimizer = _optimizer(reader, ir=compiled.ir)
     phases = _phases(reader, compiled, optimizer)
     config = TrainConfig(
         data=data,

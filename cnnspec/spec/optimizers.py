@@ -245,8 +245,15 @@ OPTIMIZER_KINDS: dict[str, OptimizerKind] = {
         "Muon",
         "momentum orthogonalized by Newton-Schulz steps (keras.optimizers.Muon). Keras applies it "
         "to 2-D kernels only (dense layers); convolution kernels, biases and normalization "
-        "weights take AdamW steps (the adam_* settings)",
+        "weights take AdamW steps (the adam_* settings), and so do the layers exclude_layers names",
         {
+            "exclude_layers": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "description": "regular expressions over the weights' paths (LAYER/kernel): the "
+                "layers they match take AdamW steps too; Keras advises the output layer's name "
+                "(each must match a layer of the model)",
+            },
             "momentum": _num(0, 1, description="Muon's momentum (default 0.95)"),
             "nesterov": _bool("Nesterov momentum (default true)"),
             "ns_steps": _int(1, description="Newton-Schulz iterations per step (default 5)"),
