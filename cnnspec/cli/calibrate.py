@@ -53,6 +53,7 @@ def calibrate(
     import numpy as np
 
     from cnnspec.fileio import check_writable, sha256_file, write_atomic
+    from cnnspec.reporting.calibration import NO_PREDICTION, decided
     from cnnspec.reporting.run import MODEL_FILE, described_outputs, load_test_data, locate
     from cnnspec.reporting.temperature import FILE, fitted, scales
     from cnnspec.training.modelfile import load_model
@@ -90,8 +91,8 @@ def calibrate(
     notes = list(held_out.notes)
     if result.at_bound:
         # (every later evaluate and predict would apply it: a degenerate fit is not written unasked)
-        known = np.isfinite(probs).all(axis=1)
-        mistakes = int((probs[known].argmax(axis=1) != np.asarray(labels)[known]).sum())
+        predicted, _ = decided(probs)  # (a row that is not numbers: no prediction, no mistake)
+        mistakes = int(((predicted != np.asarray(labels)) & (predicted != NO_PREDICTION)).sum())
         reason = (
             f"the model makes no mistake on the {result.images:,} validation images, so the "
             "likelihood only grows as the temperature falls"
@@ -145,16 +146,13 @@ def _validation_answers(model: Any, held_out: Any) -> tuple[Any, Any, int]:
     and the rows per image: a classifier's class probabilities (one row an image), or a
     multi-label output's labels, each a two-class row of its own."""
     from cnnspec.reporting.calibration import label_rows
-    from cnnspec.reporting.run import OutputKind, predict
-    from cnnspec.reporting.temperature import label_probabilities
-    from cnnspec.training.task_results import targets_by_name
+    from cnnspec.reporting.run import OutputKind, label_answers, predict
 
     config = held_out.config
     if not config.task_path:
         kind = OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
         return predict(model, held_out.x, held_out.settings.rescale, kind), held_out.y, 1
     (task,) = config.tasks
-    raw = predict(model, held_out.x, held_out.settings.rescale, OutputKind())  # (as they are)
-    truth = targets_by_name(config, held_out.y)[task.name]
-    rows, labels = label_rows(label_probabilities(raw, task.loss.from_logits), truth)
-    return rows, labels, raw.shape[1]
+    probs, truth = label_answers(model, held_out, task)
+    rows, labels = label_rows(probs, truth)
+    return rows, labels, probs.shape[1]

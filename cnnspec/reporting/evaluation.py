@@ -484,7 +484,7 @@ def _label_calibration(config: Any, y: Any, outputs: Any) -> Any:
     if len(config.tasks) != 1 or config.tasks[0].task != "multilabel":
         return None
     from cnnspec.reporting.calibration import of_labels
-    from cnnspec.reporting.temperature import label_probabilities
+    from cnnspec.reporting.run import label_probabilities
     from cnnspec.training.task_results import outputs_by_name, targets_by_name
 
     task = config.tasks[0]

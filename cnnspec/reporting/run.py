@@ -610,15 +610,30 @@ def probabilities(outputs: np.ndarray, kind: OutputKind) -> np.ndarray:
     """Class probabilities (n, classes) from raw model outputs."""
     out = np.asarray(outputs, dtype="float64")
     if kind.binary:
-        p = out.reshape(-1)
-        if kind.from_logits:
-            p = 1.0 / (1.0 + np.exp(-p))
+        p = label_probabilities(out.reshape(-1), kind.from_logits)
         return np.stack([1.0 - p, p], axis=1)
     out = out.reshape(len(out), -1)
     if kind.from_logits:
         shifted = np.exp(out - out.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
     return out
+
+
+def label_probabilities(outputs: Any, from_logits: bool) -> np.ndarray:
+    """The probabilities of sigmoid units (a multi-label output's labels, one binary unit):
+    the sigmoid of logits, else the outputs as they are."""
+    raw = np.asarray(outputs, dtype="float64")
+    return 1.0 / (1.0 + np.exp(-raw)) if from_logits else raw
+
+
+def label_answers(model: Any, data: TestData, task: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A single multi-label output's label probabilities (n, labels) for every image of
+    ``data``, and their 0/1 targets."""
+    from cnnspec.training.task_results import targets_by_name
+
+    raw = predict(model, data.x, data.settings.rescale, OutputKind())  # (the outputs as they are)
+    truth = targets_by_name(data.config, data.y)[task.name]
+    return label_probabilities(raw, task.loss.from_logits), np.asarray(truth)
 
 
 def predict(model: Any, x: np.ndarray | ImageFiles, rescale: float | None, kind: OutputKind) -> np.ndarray:

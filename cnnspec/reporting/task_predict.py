@@ -169,7 +169,7 @@ def output_entry(
     """What one output predicts for one input (writing the mask PNG of a segmentation to
     ``mask``, its place from :func:`mask_paths`, at the input image's ``size`` when it was
     resized for the model)."""
-    from cnnspec.reporting.run import OutputKind, probabilities
+    from cnnspec.reporting.run import OutputKind, label_probabilities, probabilities
     from cnnspec.training.task_metrics import predicted_mask
 
     if out.task == "segmentation":
@@ -189,7 +189,7 @@ def output_entry(
         }
     if out.task == "multilabel":
         labels = _names(names, out.units)
-        probs = 1.0 / (1.0 + np.exp(-row)) if out.loss.from_logits else row
+        probs = label_probabilities(row, out.loss.from_logits)
         chosen = [labels[i] for i in np.flatnonzero(probs > out.threshold)]
         return {
             "task": out.task,

@@ -62,10 +62,11 @@ def tempered(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     probs = np.asarray(probabilities, dtype="float64")
     if temperature == 1.0 or probs.size == 0:
         return probs
+    from cnnspec.reporting.run import probabilities
+
     logits = np.log(np.clip(probs, _TINY, 1.0)) / temperature
     logits = np.where(np.isnan(probs), np.nan, logits)  # (clip turns NaN into a bound)
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+    return probabilities(logits, OutputKind(from_logits=True))
 
 
 def tempered_outputs(outputs: Any, kind: OutputKind, temperature: float) -> Any:
@@ -88,15 +89,11 @@ def tempered_labels(outputs: Any, from_logits: bool, temperature: float) -> np.n
         return raw
     if from_logits:
         return raw / temperature
+    from cnnspec.reporting.run import label_probabilities
+
     p = np.clip(raw, 1e-12, 1 - 1e-12)
-    scaled = 1.0 / (1.0 + np.exp(-np.log(p / (1 - p)) / temperature))
+    scaled = label_probabilities(np.log(p / (1 - p)) / temperature, from_logits=True)
     return np.where(np.isnan(raw), np.nan, scaled)
-
-
-def label_probabilities(outputs: Any, from_logits: bool) -> np.ndarray:
-    """A multi-label output's probabilities (a sigmoid of logits)."""
-    raw = np.asarray(outputs, dtype="float64")
-    return 1.0 / (1.0 + np.exp(-raw)) if from_logits else raw
 
 
 def scaled_answer(outputs: Any, tasks: Sequence[Any] | None, kind: OutputKind, temperature: float) -> Any:

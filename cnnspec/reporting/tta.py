@@ -136,14 +136,14 @@ def _kind(task: Any) -> OutputKind:
 def _as_probabilities(raw: np.ndarray, task: Any) -> np.ndarray:
     """An output's raw values as probabilities: a classifier's classes (reporting/run.py's
     reading), a sigmoid's (multi-label, a one-channel mask) or a softmax's over the last axis."""
-    from cnnspec.reporting.run import probabilities
+    from cnnspec.reporting.run import label_probabilities, probabilities
 
     if task.task == "classification":
         return probabilities(raw, _kind(task))
+    if task.task == "multilabel" or task.binary:
+        return label_probabilities(raw, task.loss.from_logits)
     if not task.loss.from_logits:
         return raw
-    if task.task == "multilabel" or task.binary:
-        return 1.0 / (1.0 + np.exp(-raw))
     shifted = np.exp(raw - raw.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
 

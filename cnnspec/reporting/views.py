@@ -369,7 +369,8 @@ class Probe:
             probs = per_pixel.mean(axis=0)
             names = names_or_indices(self.run.output_names(labels.name), len(probs))
         else:  # sigmoid units, one per label: each its own probability
-            from cnnspec.reporting.temperature import label_probabilities, tempered_labels
+            from cnnspec.reporting.run import label_probabilities
+            from cnnspec.reporting.temperature import tempered_labels
 
             what, kind = "label", OutputKind(from_logits=labels.loss.from_logits)
             probs = tempered_labels(
@@ -491,13 +492,11 @@ class Probe:
         a decision of its own (:func:`~cnnspec.reporting.calibration.of_labels`), of the
         probabilities scaled by :attr:`temperature`."""
         from cnnspec.reporting.calibration import of_labels
-        from cnnspec.reporting.temperature import label_probabilities, tempered_labels
-        from cnnspec.training.task_results import targets_by_name
+        from cnnspec.reporting.run import label_answers
+        from cnnspec.reporting.temperature import tempered_labels
 
-        test = self.test
-        raw = predict(self.model, test.x, test.settings.rescale, OutputKind())  # (as they are)
-        probs = tempered_labels(label_probabilities(raw, task.loss.from_logits), False, self.temperature)
-        return of_labels(probs, targets_by_name(test.config, test.y)[task.name])
+        probs, truth = label_answers(self.model, self.test, task)
+        return of_labels(tempered_labels(probs, False, self.temperature), truth)
 
     def predictions(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(predicted classes, confidences) for test images at ``indices``."""
