@@ -236,7 +236,7 @@ def test_evaluating_a_task_export_notes_the_missing_loss_and_metrics(monkeypatch
     monkeypatch.setattr(
         evaluation, "_task_evaluation", lambda run, test, *rest: SimpleNamespace(document={"data": {}})
     )
-    record = SimpleNamespace(runtime="onnx", path=Path("model.onnx"))
+    record = SimpleNamespace(runtime="onnx", path=Path("model.onnx"), remaining=lambda t: t)
     evaluation.evaluate_export(SimpleNamespace(), record, None)
     assert any("use --runtime keras" in note and "loss" in note for note in test.notes)
 

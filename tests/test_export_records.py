@@ -111,6 +111,8 @@ def _edit_record(run, **meta):
         ({"input__rescale_integer": "1/255"}, "has an input rescale_integer that is no number"),
         ({"output__classes": "abc"}, "has output classes that are no list of names"),
         ({"outputs": "mask"}, "has outputs that are no list of output descriptions"),
+        ({"output__temperature": 0}, "has an output temperature that is no positive number"),
+        ({"output__temperature": "2"}, "has an output temperature that is no positive number"),
     ],
 )
 def test_a_hand_edited_record_is_refused_and_auto_falls_back_to_keras(run_dir, meta, words):

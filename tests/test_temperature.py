@@ -161,6 +161,35 @@ def test_a_temperature_file_is_applied_only_to_the_model_file_it_was_fitted_for(
         chosen(run, None, notes)
 
 
+def test_an_exports_folded_temperature_is_read_back_as_the_models_own_answer(tmp_path):
+    """What cnnspec's readers do with an export whose record says a temperature was folded into
+    it: the benchmark takes it out (model_answer), evaluate and predict apply only the rest
+    (remaining), and a rest that would soften a float32 softmax too far is said (inexact)."""
+    from cnnspec.export.runtimes import MAX_SOFTENING, ExportRecord, folded_temperature, model_answer
+
+    logits, _ = drawn(1.0, n=6)
+    output = {"binary": False, "from_logits": False, "classes": list("abcde"), "temperature": 2.0}
+    record = ExportRecord(tmp_path / "model.onnx", "onnx", {"output": output})
+    assert record.temperature == 2.0 and folded_temperature({"output": {}}) == 1.0
+    exported = softmax(logits / 2.0).astype("float32")
+    np.testing.assert_allclose(model_answer(exported, record.data), softmax(logits), atol=1e-6)
+    assert model_answer(exported, record.data).dtype == np.float32
+    assert record.remaining(2.0) == 1.0 and record.remaining(1.0) == 0.5
+    assert record.inexact(1.0) is None and record.inexact(2.0 * MAX_SOFTENING) is None
+    assert "can not be had exactly" in (record.inexact(2.0 * MAX_SOFTENING * 1.01) or "")
+    # logits (divided by T in the file): the model's, up to a constant per image; a multi-label
+    # output's labels each on their own
+    as_logits = {"output": {**output, "from_logits": True}}
+    answer = model_answer((logits / 2.0).astype("float32"), as_logits)
+    np.testing.assert_allclose(softmax(answer.astype("float64")), softmax(logits), atol=1e-6)
+    labels = {
+        "output": {**output, "binary": True},
+        "outputs": [{"name": "tags", "task": "multilabel", "shape": [5], "from_logits": False}],
+    }
+    folded = (1 / (1 + np.exp(-logits / 2.0))).astype("float32")
+    np.testing.assert_allclose(model_answer(folded, labels), 1 / (1 + np.exp(-logits)), atol=1e-5)
+
+
 # -- the commands, on a copy of the tiny trained run ------------------------------------------
 
 
@@ -254,27 +283,85 @@ def test_calibrate_then_evaluate_predict_visualize_and_report_apply_it(run_dir, 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("reporting")
-def test_an_export_is_scaled_as_keras_is(run_dir, tmp_path):
+def test_an_export_answers_with_the_runs_temperature_folded_in_and_reads_back_as_keras(run_dir, tmp_path):
+    """`export` folds the run's temperature into the output layer's weights: the file answers
+    with the scaled probabilities itself (another program needs no T), its record says T, and
+    evaluate and predict read it as the model's own answer, so every runtime reports alike
+    under any --temperature."""
+    import keras
+
+    from cnnspec.export.runtimes import open_session
     from tests.test_report_support import flat, invoke
 
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     assert invoke("calibrate", copy, "--force").exit_code == 0
+    t = json.loads((copy / FILE).read_text("utf-8"))["temperature"]
     exported = invoke("export", copy, "-f", "tflite")
     assert exported.exit_code == 0, exported.output
-    t = json.loads((copy / FILE).read_text("utf-8"))["temperature"]
-    assert f"scale them by the run's temperature {t:.4g}" in flat(exported)  # (the file itself does not)
-    documents = {}
-    for runtime in ("keras", "tflite"):
-        result = invoke("evaluate", copy, "--runtime", runtime)
+    assert f"the run's temperature {t:.4g} (temperature.json" in flat(exported)
+    assert "folded into the kernel and bias of layer" in flat(exported)
+    record = json.loads((copy / "export" / "model.tflite.json").read_text("utf-8"))
+    assert record["output"]["temperature"] == pytest.approx(t) and record["verified"]
+
+    batch = np.random.default_rng(2).random((5, 8, 8, 3)).astype("float32")
+    own = keras.saving.load_model(copy / "model.keras").predict(batch, verbose=0)
+    raw = open_session("tflite", copy / "export" / "model.tflite").run(batch)
+    np.testing.assert_allclose(raw, tempered(own, t), atol=1e-5)  # the file's own answer
+
+    def evaluated(*options: str) -> tuple[dict, str]:
+        result = invoke("evaluate", copy, *options)
         assert result.exit_code == 0, result.output
-        documents[runtime] = json.loads((copy / "evaluation.json").read_text("utf-8"))
-    keras_doc, tflite_doc = documents["keras"], documents["tflite"]
-    assert tflite_doc["runtime"] != "keras" and tflite_doc["temperature"] == keras_doc["temperature"] != 1.0
-    assert tflite_doc["calibration"]["mean_confidence"] == pytest.approx(
-        keras_doc["calibration"]["mean_confidence"], abs=1e-4
+        return json.loads((copy / "evaluation.json").read_text("utf-8")), flat(result)
+
+    def alike(one: dict, other: dict) -> None:
+        assert one["temperature"] == pytest.approx(other["temperature"])
+        assert one["calibration"]["mean_confidence"] == pytest.approx(
+            other["calibration"]["mean_confidence"], abs=1e-4
+        )
+        assert one["loss"] == pytest.approx(other["loss"], abs=1e-3)
+
+    # the run's temperature (auto): the export's own answer
+    keras_doc, _ = evaluated("--runtime", "keras")
+    tflite_doc, _ = evaluated("--runtime", "tflite")
+    assert tflite_doc["runtime"] == "tflite" and keras_doc["temperature"] == pytest.approx(t)
+    alike(tflite_doc, keras_doc)
+    # 1 from a file that sharpened by 1 / 0.05: the classes its float32 softmax rounded to 0 are
+    # lost, so auto takes Keras and an explicit --runtime tflite says it is not exact
+    keras_own, _ = evaluated("--runtime", "keras", "--temperature", "1")
+    auto_own, said = evaluated("--runtime", "auto", "--temperature", "1")
+    assert auto_own["runtime"] == "keras" and "auto: skipped tflite: it answers with the temperature" in said
+    explicit = evaluated("--runtime", "tflite", "--temperature", "1")[1]
+    assert explicit.count("--runtime keras answers exactly") == 1
+    np.save(tmp_path / "one.npy", (batch[0] * 255).astype("uint8"))
+    answers = {
+        runtime: json.loads(
+            invoke("predict", copy, tmp_path / "one.npy", "--runtime", runtime, "-f", "json").stdout
+        )["predictions"][0]["top"]
+        for runtime in ("keras", "tflite")
+    }
+    unscaled = invoke("predict", copy, tmp_path / "one.npy", "--temperature", "1", "-f", "json")
+    assert json.loads(unscaled.stdout)["runtime"] == "keras" and "auto: skipped tflite" in flat(unscaled)
+    assert [a["class"] for a in answers["tflite"]] == [a["class"] for a in answers["keras"]]
+    assert [a["probability"] for a in answers["tflite"]] == pytest.approx(
+        [a["probability"] for a in answers["keras"]], abs=1e-5
     )
-    assert tflite_doc["loss"] == pytest.approx(keras_doc["loss"], abs=1e-3)
+
+    # a milder temperature folded in (given by number) is taken out, or sharpened, exactly
+    milder = invoke("export", copy, "-f", "tflite", "--temperature", "0.5")
+    assert milder.exit_code == 0 and "--temperature 0.5 folded into" in flat(milder)
+    for options, expected in ((("--temperature", "1"), keras_own), ((), keras_doc)):
+        served, said = evaluated("--runtime", "auto", *options)
+        assert served["runtime"] == "tflite" and "skipped" not in said
+        alike(served, expected)
+
+    # --temperature 1: the model's own probabilities, and a record without a temperature
+    plain = invoke("export", copy, "-f", "tflite", "--temperature", "1")
+    assert plain.exit_code == 0 and "folded" not in flat(plain)
+    record = json.loads((copy / "export" / "model.tflite.json").read_text("utf-8"))
+    assert "temperature" not in record["output"]
+    raw = open_session("tflite", copy / "export" / "model.tflite").run(batch)
+    np.testing.assert_allclose(raw, own, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -315,6 +402,9 @@ def test_what_calibrate_and_a_temperature_refuse(tmp_path):
         assert not written.exists() or not any(written.iterdir())  # refused before writing
         assert invoke(*command).exit_code == 0  # (auto: nothing to apply)
         assert any(written.iterdir())
+    refused = invoke("export", tmp_path / "m.keras", "-f", "tflite", "--temperature", "2")
+    assert refused.exit_code == 2 and "for a temperature" in flat(refused), refused.output
+    assert not (tmp_path / "m.tflite").exists()
 
 
 @pytest.mark.slow
@@ -371,9 +461,12 @@ def test_a_multi_label_run_gets_one_temperature_for_its_labels(tmp_path):
     page = (run / "report.html").read_text("utf-8")
     assert f"scaled by the run&#39;s temperature {t:.4g}" in page and "temperature.json" in page
 
-    # an export's labels are scaled as Keras' are
+    # an export's labels are scaled as Keras' are: by the file itself (sigmoid(z / T))
     exported = invoke("export", run, "-f", "tflite")
     assert exported.exit_code == 0, exported.output
+    assert "folded into the kernel and bias of layer" in flat(exported)
+    record = json.loads((run / "export" / "model.tflite.json").read_text("utf-8"))
+    assert record["output"]["temperature"] == pytest.approx(t)
     result = invoke("evaluate", run, "-f", "json", "--runtime", "tflite")
     assert result.exit_code == 0, result.output
     through = json.loads(result.stdout)

@@ -301,7 +301,7 @@ def evaluate(
     outside a run folder.
     """
     from cnnspec.errors import UsageError
-    from cnnspec.export.runtimes import choose, open_session
+    from cnnspec.export.runtimes import choose, open_session, serves_temperature
     from cnnspec.fileio import check_writable
     from cnnspec.reporting.evaluation import evaluate as run_evaluation
     from cnnspec.reporting.evaluation import evaluate_export, write_evaluation
@@ -336,10 +336,13 @@ def evaluate(
         check = functools.partial(refuse_foreign_files, force=force)
     # The target as given: a folder's exports are in its export/ (with or without lock.json)
     refuse_ensemble_runtime(ensemble, runtime)
-    picked, record, runtime_notes = choose(target, "keras" if ensemble else runtime.value)
-    if record is not None and not _export_answers(record, runtime.value, runtime_notes):
-        picked, record = "keras", None
+    _, record, runtime_notes = choose(target, "keras" if ensemble else runtime.value)
     scale = chosen_temperature(run, wanted, runtime_notes)
+    if record is not None and not (
+        _export_answers(record, runtime.value, runtime_notes)
+        and serves_temperature(record, scale, runtime.value, runtime_notes)
+    ):
+        record = None
     with owning_run(run.run_dir, folder):
         if record is None:
             from cnnspec.reporting.ensemble import load_members
@@ -351,7 +354,7 @@ def evaluate(
             evaluation = run_evaluation(run, model, data, views, members, scale)
         else:
             stand_in = load_model(run.model_path) if run.compiled is None else None
-            session = open_session(picked, record.path)
+            session = open_session(record.runtime, record.path)
             evaluation = evaluate_export(run, record, session, data, stand_in, views, scale)
         document = evaluation.document
         document["notes"] = runtime_notes + document["notes"]

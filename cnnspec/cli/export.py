@@ -64,28 +64,6 @@ def _owning(target: Path, output: Path | None) -> Iterator[None]:
         yield
 
 
-def _temperature_notes(target: Path) -> list[str]:
-    """A note where the run has a temperature (``cnnspec calibrate``) for the model exported:
-    the export answers with the model's own probabilities, which cnnspec's commands scale but
-    another program must scale itself."""
-    from cnnspec.reporting.run import MODEL_FILE, Run
-    from cnnspec.reporting.temperature import chosen
-
-    run_dir = target if target.is_dir() else target.parent
-    if not (run_dir / "lock.json").is_file():
-        return []
-    model = run_dir / MODEL_FILE if target.is_dir() else target
-    temperature = chosen(Run(model_path=model, run_dir=run_dir), None, [])
-    if temperature == 1.0:
-        return []
-    return [
-        f"the export answers with the model's own probabilities: cnnspec evaluate and predict scale "
-        f"them by the run's temperature {temperature:.4g} (temperature.json); another program "
-        f"divides the logits by {temperature:.4g} before the softmax (a multi-label model's: before "
-        "the sigmoid)"
-    ]
-
-
 @guarded
 def export(
     target: Annotated[
@@ -121,6 +99,17 @@ def export(
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
     allow_outside: AllowOutsideOption = False,
+    temperature: Annotated[
+        str,
+        typer.Option(
+            "--temperature",
+            metavar="auto|T",
+            help="classifiers and multi-label models: fold this temperature into the weights of "
+            "the layer that makes the scores, so that the export answers with scaled probabilities "
+            "(1: the model's own); auto: the run's temperature.json, written by `cnnspec "
+            "calibrate`, where it is of this model file, else 1",
+        ),
+    ] = "auto",
 ) -> None:
     """Export a trained model to SavedModel, TFLite or ONNX and check it against Keras.
 
@@ -135,9 +124,16 @@ def export(
     on the run's test images. Evaluate, predict and benchmark run a quantized export as a runtime
     of its own (--runtime tflite-int8, tflite-float16, tflite-dynamic; benchmark --formats
     tflite,tflite-int8), quantizing their float input and dequantizing its output themselves.
+
+    A run calibrated by `cnnspec calibrate` is exported with its temperature folded into the
+    kernel and bias of the layer that makes the class scores (--temperature auto): the export
+    answers with the calibrated probabilities itself, in any serving stack. cnnspec evaluate,
+    predict and benchmark read such an export as the model's own answer and scale it by their
+    own --temperature.
     """
     from cnnspec.export import ExportFailed, ExportMismatch, export_model
     from cnnspec.reporting.run import outside_allowed
+    from cnnspec.reporting.temperature import parse_option
 
     try:
         # only this command line may let the run's spec read outside its folder, never lock.json
@@ -149,11 +145,11 @@ def export(
                 quantize=quantize.value if quantize else None,
                 verify=verify,
                 force=force,
+                temperature=parse_option(temperature),
             )
     except (ExportMismatch, ExportFailed) as exc:
         stderr().print(f"[bold red]error:[/bold red] {safe(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_MISMATCH) from None
-    result.notes += _temperature_notes(target)
     if json_output:  # (allow_nan=False: never a bare NaN, which is no JSON)
         typer.echo(json.dumps(result.as_dict(), indent=2, allow_nan=False))
         return

@@ -314,6 +314,7 @@ def _predict_export(
     inputs = plan_inputs(images, shape)  # (every file's header fits, before the session opens)
     session = open_session(record.runtime, record.path)
     rescale = _record_rescale(record)
+    temperature = record.remaining(temperature)  # (an export may answer scaled already)
     if tasks is not None:
 
         def answer(batch: Any) -> Any:
@@ -329,6 +330,16 @@ def _predict_export(
         return tempered(probabilities(session.run(batch), kind), temperature)
 
     return _classified(inputs, shape, rescale, _with_views([classify], views), known, k)
+
+
+def _serves(located: Any, record: Any, wanted: float | None, runtime: str, notes: list[str]) -> bool:
+    """Whether the export answers for the model scaled by the temperature asked for
+    (:func:`~cnnspec.export.runtimes.serves_temperature`; the temperature's own note is said
+    where it is applied)."""
+    from cnnspec.export.runtimes import serves_temperature
+    from cnnspec.reporting.temperature import chosen
+
+    return serves_temperature(record, chosen(located, wanted, []), runtime, notes)
 
 
 def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]) -> bool:
@@ -490,8 +501,10 @@ def predict(
         # only this command line may let the run's spec read outside its folder, never lock.json
         located = locate(model, spec, allow_outside=allow_outside)
         tasks, known, by_output = _reading(located, record)
-        if not _single_output(tasks, runtime.value, record.runtime, notes) or not _record_reads(
-            located, record, tasks, runtime.value, record.runtime, notes
+        if (
+            not _single_output(tasks, runtime.value, record.runtime, notes)
+            or not _record_reads(located, record, tasks, runtime.value, record.runtime, notes)
+            or not _serves(located, record, wanted, runtime.value, notes)
         ):
             chosen, record = "keras", None
     if record is None:

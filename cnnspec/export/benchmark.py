@@ -217,6 +217,7 @@ def run_benchmark(
                     "runs": runs,
                     "min_seconds": min_seconds,
                     **scoring,
+                    **_served(item),
                 },
                 Path(scratch),
                 threads,
@@ -249,6 +250,15 @@ def _scoring(run: Any) -> dict[str, Any]:
     from cnnspec.export.runtimes import describe_output
 
     return {"output": describe_output(config.tasks[0]), "outputs": len(config.tasks)}
+
+
+def _served(item: ExportRecord | Path) -> dict[str, Any]:
+    """What the worker needs to read an export as the Keras model answers (``served``: its
+    record's ``output`` and ``outputs``, which say the temperature folded into it); nothing
+    for the Keras model itself."""
+    if not isinstance(item, ExportRecord):
+        return {}
+    return {"served": {key: item.data[key] for key in ("output", "outputs") if key in item.data}}
 
 
 def _first_targets(config: Any, y: Any) -> Any:

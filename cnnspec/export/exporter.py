@@ -100,6 +100,8 @@ class ExportResult:
     verify_data: str | None = None
     #: How many training images calibrated an ``int8`` export (``None``: no calibration).
     calibration_images: int | None = None
+    #: The temperature folded into the export's weights (1: the model's own probabilities).
+    temperature: float = 1.0
 
     @property
     def verified(self) -> bool:
@@ -119,6 +121,7 @@ class ExportResult:
             "batch": self.batch,
             "verify_data": self.verify_data,
             "calibration_images": self.calibration_images,
+            "temperature": self.temperature,
             "seconds": round(self.seconds, 3),
             "size_bytes": self.size_bytes,
             "runtime": self.runtime,
@@ -492,8 +495,14 @@ def export_model(
     verify: bool = True,
     batch: int = VERIFY_BATCH,
     force: bool = False,
+    temperature: float | None = 1.0,
 ) -> ExportResult:
     """Export the model of a run folder or ``.keras`` file to ``fmt`` and verify it.
+
+    ``temperature``: folded into the weights of the layer that makes a classifier's (or a
+    multi-label model's) scores (:mod:`cnnspec.export.folding`), so that the export answers
+    with probabilities scaled by it; ``None``: the run's own (``temperature.json``, written
+    by ``cnnspec calibrate``), where it has one for this model; 1: the model's own.
 
     ``out`` defaults to :func:`default_output`, which a new export replaces. Another ``out``
     that exists (a file, a non-empty folder) is replaced only with ``force``; a folder holding
@@ -563,6 +572,23 @@ def export_model(
         verify_data = f"{batch} seeded uniform [0, 1) inputs (seed {VERIFY_SEED})"
         if images is not None:
             notes.append("verified on uniform noise: the run has no test or validation images")
+    folded = 1.0
+    if temperature != 1.0:
+        from cnnspec.export.folding import fold_for_export
+
+        located = run if run is not None else _run_of(source)
+        reading = meta if meta is not None else serving_meta(located, model)
+        folded = fold_for_export(
+            model,
+            wanted=temperature,
+            run=located,
+            reading=reading,
+            model_sha256=digest,
+            first_output=lambda: keras_outputs(model, inputs)[0],
+            notes=notes,
+        )
+        if folded != 1.0 and meta is not None:  # (the record's output part: its serving digest)
+            meta["output"]["temperature"] = folded
     expected = keras_outputs(model, inputs)
     broken = non_finite_outputs(expected)
     if broken is not None and verify:  # no export of it can be verified: nothing to compare with
@@ -654,6 +680,7 @@ def export_model(
         notes=notes,
         verify_data=verify_data if verify else None,
         calibration_images=len(calibration) if calibration is not None else None,
+        temperature=folded,
     )
 
 

@@ -48,6 +48,10 @@ EXPORT_RUNTIMES = ("onnx", "tflite")
 #: The module each runtime needs, and the package that provides it.
 MODULES = {"onnx": ("onnxruntime", "onnxruntime"), "tflite": ("ai_edge_litert", "ai-edge-litert")}
 RECORD_FORMAT = 1
+#: How far an export's folded temperature may be softened again (the temperature asked for over
+#: the folded one) and still answer exactly: a float32 softmax rounds a class below e^-87 of the
+#: top to 0, which softening by f would have raised to at most e^(-87 / f) (here below 1e-6).
+MAX_SOFTENING = 6.0
 _EXTRA = "pip install 'cnnspec[export]'"
 
 
@@ -126,6 +130,31 @@ class ExportRecord:
         return found
 
     @property
+    def temperature(self) -> float:
+        """The temperature ``cnnspec export`` folded into the export's weights (1: none): its
+        first output answers with the model's class scores divided by it
+        (:mod:`cnnspec.export.folding`)."""
+        return folded_temperature(self.data)
+
+    def remaining(self, temperature: float) -> float:
+        """The temperature still to apply to the export's answers for them to be the model's own
+        scaled by ``temperature``: what the export folded in is applied already (applying the
+        rest, rather than undoing it first, keeps a float32 export's saturated tail out of it)."""
+        return temperature / self.temperature
+
+    def inexact(self, temperature: float) -> str | None:
+        """Why the export cannot answer exactly as the model scaled by ``temperature`` (``None``
+        when it can): it folded in a temperature so much lower (:data:`MAX_SOFTENING`) that its
+        float32 probabilities may have rounded the least likely classes to 0."""
+        if self.remaining(temperature) <= MAX_SOFTENING:
+            return None
+        return (
+            f"it answers with the temperature {self.temperature:.4g} folded in, from which a "
+            f"temperature of {temperature:.4g} can not be had exactly (its float32 probabilities "
+            "may round the least likely classes to 0)"
+        )
+
+    @property
     def inputs(self) -> int:
         """How many inputs the model has (records written before this was recorded: one)."""
         count = self.data["input"].get("inputs", 1)
@@ -149,6 +178,31 @@ class ExportRecord:
         key = "rescale_integer" if integer_pixels else "rescale_float"
         value = self.data["input"].get(key)
         return float(value) if value is not None else None
+
+
+def folded_temperature(data: dict[str, Any]) -> float:
+    """The temperature an export's record (or its ``output`` and ``outputs`` parts) says was
+    folded into the export's weights: ``output.temperature``, 1 when there is none."""
+    value = (data.get("output") or {}).get("temperature", 1.0)
+    return float(value) if _finite(value) and value > 0 else 1.0
+
+
+def model_answer(outputs: np.ndarray, data: dict[str, Any]) -> np.ndarray:
+    """The first output's raw values of an export as the Keras model gives them: the temperature
+    the export folded into its weights (:func:`folded_temperature` of its record ``data``)
+    taken out again, so that evaluate, predict and the benchmark read every runtime alike and
+    apply the temperature they are asked for themselves."""
+    temperature = folded_temperature(data)
+    if temperature == 1.0:
+        return outputs
+    from cnnspec.reporting.run import OutputKind
+    from cnnspec.reporting.temperature import scaled_answer
+
+    output, entries = data["output"], data.get("outputs")
+    tasks = (output_task(entries[0]),) if entries else None
+    kind = OutputKind(binary=bool(output.get("binary")), from_logits=bool(output.get("from_logits")))
+    answer = scaled_answer(outputs, tasks, kind, 1.0 / temperature)
+    return np.asarray(answer, dtype=np.asarray(outputs).dtype)
 
 
 def describe_output(out: OutputTask, names: list[str] | None = None) -> dict[str, Any]:
@@ -374,6 +428,9 @@ def _meta_problem(data: dict[str, Any]) -> str | None:
     for key in ("binary", "from_logits"):
         if not isinstance(out.get(key), bool):
             return f"has an output {key} that is not true or false ({out.get(key)!r:.60})"
+    folded = out.get("temperature", 1.0)
+    if not _finite(folded) or not folded > 0:
+        return f"has an output temperature that is no positive number ({folded!r:.60})"
     classes = out.get("classes")
     if not isinstance(classes, list) or not all(isinstance(c, (str, int)) for c in classes):
         return f"has output classes that are no list of names ({classes!r:.60})"
@@ -485,6 +542,20 @@ def choose(target: Path, runtime: str) -> tuple[str, ExportRecord | None, list[s
             continue
         return candidate, record, notes + quantized_note(record)
     return "keras", None, notes
+
+
+def serves_temperature(record: ExportRecord, temperature: float, wanted: str, notes: list[str]) -> bool:
+    """Whether the export ``--runtime wanted`` chose answers for the model scaled by
+    ``temperature``: one that can not do it exactly (:meth:`ExportRecord.inexact`) is passed
+    over under ``auto``, with a note, and serves an explicit ``--runtime`` with a note."""
+    reason = record.inexact(temperature)
+    if reason is None:
+        return True
+    if wanted == "auto":
+        notes.append(f"auto: skipped {record.runtime}: {reason}")
+        return False
+    notes.append(f"{record.runtime}: {reason}; --runtime keras answers exactly")
+    return True
 
 
 def quantized_note(record: ExportRecord) -> list[str]:

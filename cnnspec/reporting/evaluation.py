@@ -222,6 +222,7 @@ def evaluate_export(
     config = test.config
     tasks = config.tasks if config.task_path else None
     refuse_tasks(tasks, temperature)
+    further = record.remaining(temperature)  # (an export may answer scaled already)
     batch = test.settings.batch_size or 64
     if len(config.tasks) > 1:  # (an export runs its first output only)
         raise UsageError(
@@ -232,7 +233,7 @@ def evaluate_export(
     if views:
 
         def export_outputs(images: np.ndarray) -> np.ndarray:
-            return scaled_answer(predict_batches(session, images, batch), tasks, _kind(config), temperature)
+            return scaled_answer(predict_batches(session, images, batch), tasks, _kind(config), further)
 
         evaluation = tta_evaluation(run, test, views, [export_outputs], record.runtime)
         evaluation.document["export"] = str(record.path)
@@ -253,7 +254,7 @@ def evaluate_export(
             f"loss and the spec's metrics: computed by Keras only; use --runtime keras for them "
             f"(the {record.runtime} report has the task's own figures, computed from its outputs)"
         )
-        outputs = scaled_answer(outputs, tasks, OutputKind(), temperature)  # (tasks say how to read)
+        outputs = scaled_answer(outputs, tasks, OutputKind(), further)  # (tasks say how to read)
         evaluation = _task_evaluation(run, test, outputs, {}, seconds, seconds, record.runtime)
         evaluation.document["export"] = str(record.path)
         return _of_run(_with_temperature(evaluation, [temperature]), data)
@@ -265,7 +266,7 @@ def evaluate_export(
         ]
     )
     seconds = time.perf_counter() - start
-    outputs = scaled_answer(outputs, None, _kind(config), temperature)
+    outputs = scaled_answer(outputs, None, _kind(config), further)
     metrics: dict[str, Any] = {"loss": _finite(_loss(outputs, test.y, config))}
     others = [m.name for m in config.metrics if m.name != "accuracy"]
     if others:

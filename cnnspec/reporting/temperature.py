@@ -22,9 +22,11 @@ the result in the run folder as ``temperature.json`` (:class:`Fitted`, ``format`
 
 ``cnnspec evaluate``, ``predict``, ``visualize`` and ``report`` apply the run's temperature
 under ``--temperature auto`` (their default; :func:`chosen`) and say so in a note;
-``--temperature 1`` shows the model's own probabilities, another number tries that one. An
-export (``cnnspec export``) answers with the model's own probabilities: evaluate and predict
-scale its answers as they scale Keras', and export says what another program must do.
+``--temperature 1`` shows the model's own probabilities, another number tries that one.
+``cnnspec export`` folds the temperature into the weights of the layer that makes the scores
+(:mod:`cnnspec.export.folding`), so the exported file answers scaled; evaluate and predict apply
+to an export only the rest of the temperature they are asked for
+(:meth:`~cnnspec.export.runtimes.ExportRecord.remaining`).
 A model of one classification or one multi-label output is scaled (:func:`scales`); a
 multi-label output gets one temperature for all its labels, each label's log-odds divided by it
 (``sigmoid(z / T)``), fitted on every label of every validation image as a two-class decision

@@ -1,0 +1,254 @@
+"""A temperature folded into a model's weights, so that an export answers calibrated.
+
+Temperature scaling (:mod:`cnnspec.reporting.temperature`) divides a classifier's class scores
+``z`` by ``T`` before its softmax (a multi-label model's before its sigmoid). Where the scores
+come from a layer that is linear in its kernel and bias (``Dense``, a convolution), dividing
+that kernel and bias by ``T`` divides ``z`` by ``T``: the model then computes ``softmax(z / T)``
+itself, with no layer added (no Keras ``Lambda``), in every format it is exported to. A
+serving stack outside cnnspec gets the calibrated probabilities without knowing ``T``.
+
+The layer may reach the output through layers that only move, pool or drop values (``Flatten``,
+global pooling, dropout at inference): each commutes with a positive factor, so ``z / T`` passes
+them unchanged. Anything else between them (a normalisation, an addition of another branch) is
+refused with the reason (:class:`NotFoldable`), and the exporter then keeps the model's own
+probabilities (``--temperature auto``) or refuses the export (a ``--temperature`` given by
+number). cnnspec's own readers of an export take the folded temperature into account
+(:meth:`~cnnspec.export.runtimes.ExportRecord.remaining`).
+
+Keras is imported inside the functions (the exporter has imported it already).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+
+#: The output activations a temperature scales the input of.
+SQUASHING = ("softmax", "sigmoid")
+#: The weights of a layer that its output is linear in (the first present), beside its bias.
+KERNELS = ("kernel", "pointwise_kernel", "depthwise_kernel")
+
+
+#: How far the folded model's probabilities may be from the model's own scaled in NumPy (as
+#: far as a float export may be from Keras).
+TOLERANCE = 1e-4
+
+
+class NotFoldable(Exception):
+    """The model's head has no layer whose weights a temperature can be folded into."""
+
+
+def fold_for_export(
+    model: Any,
+    *,
+    wanted: float | None,
+    run: Any,
+    reading: dict[str, Any],
+    model_sha256: str,
+    first_output: Callable[[], np.ndarray],
+    notes: list[str],
+) -> float:
+    """Fold the temperature ``cnnspec export`` is asked for into ``model`` (in place) and return
+    it (1: none folded). ``wanted``: ``--temperature N``, or ``None`` for ``auto``: the run's
+    ``temperature.json`` where it was fitted for the model bytes exported (``model_sha256``).
+    ``reading``: the model's serving meta (how its outputs are read); ``first_output``: the
+    model's first output on the verification batch, taken before and after folding, which must
+    be the model's own probabilities scaled by the temperature (a check of the folding, not of
+    the export). A model no temperature scales, and one whose head takes none when a number
+    was given, is a :class:`UsageError`; under ``auto`` that head is exported as it is, with a
+    note."""
+    from cnnspec.reporting.temperature import chosen, refuse_tasks, scaled_answer
+
+    said: list[str] = []  # (chosen's: a stale temperature.json is said; an applied one below)
+    temperature = chosen(run, wanted, said, model_sha256=model_sha256) if run is not None else wanted or 1.0
+    if temperature == 1.0:
+        notes.extend(said)
+        return 1.0
+    source = (
+        f"--temperature {temperature:g}"
+        if wanted is not None
+        else f"the run's temperature {temperature:.4g} (temperature.json, fitted by cnnspec calibrate)"
+    )
+    tasks, kind = _reading(reading)
+    refuse_tasks(tasks, temperature)
+    before = first_output()
+    try:
+        layer = fold_temperature(model, temperature)
+    except NotFoldable as exc:
+        if wanted is not None:
+            raise UsageError(
+                f"expected a model whose class scores come from a layer a temperature can be folded "
+                f"into, for --temperature {wanted:g}; {exc}",
+                "--temperature 1 exports the model's own probabilities, which cnnspec evaluate and "
+                "predict scale by --temperature",
+            ) from None
+        notes.append(
+            f"the run's temperature {temperature:.4g} is not folded into the export ({exc}): it "
+            "answers with the model's own probabilities, which cnnspec evaluate and predict scale; "
+            f"another program divides the logits by {temperature:.4g} before the softmax (a "
+            "multi-label model's: before the sigmoid)"
+        )
+        return 1.0
+    expected = _probabilities(scaled_answer(before, tasks, kind, temperature), tasks, kind)
+    difference = float(np.max(np.abs(_probabilities(first_output(), tasks, kind) - expected), initial=0.0))
+    if not difference <= TOLERANCE:  # (NaN too)
+        raise UsageError(
+            f"folding the temperature {temperature:.4g} into layer `{layer}` did not scale the "
+            f"model's probabilities as expected (max abs difference {difference:.3g}); nothing "
+            "was exported",
+            "--temperature 1 exports the model's own probabilities",
+        )
+    notes.append(
+        f"{source} folded into the kernel and bias of layer `{layer}`: the export answers with the "
+        "scaled probabilities itself (--temperature 1 exports the model's own)"
+    )
+    return temperature
+
+
+def _reading(reading: dict[str, Any]) -> tuple[tuple[Any, ...] | None, Any]:
+    """The tasks (``None``: a single classifier) and the first output's kind a serving meta
+    describes, as a record's reader reads them."""
+    from cnnspec.export.runtimes import output_task
+    from cnnspec.reporting.run import OutputKind
+
+    output = reading["output"]
+    if "task_unknown" in output:
+        why = output["task_unknown"]
+        raise UsageError(f"expected a model whose outputs can be told for a temperature; {why}")
+    entries = reading.get("outputs")
+    tasks = tuple(output_task(entry) for entry in entries) if entries else None
+    return tasks, OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
+
+
+def _probabilities(outputs: np.ndarray, tasks: tuple[Any, ...] | None, kind: Any) -> np.ndarray:
+    """The probabilities a first output's raw values say: a classifier's class probabilities,
+    a multi-label output's label probabilities."""
+    from cnnspec.reporting.run import OutputKind, label_probabilities, probabilities
+
+    if tasks is not None and tasks[0].task == "multilabel":
+        return np.asarray(label_probabilities(outputs, tasks[0].loss.from_logits), dtype="float64")
+    if tasks is not None:
+        kind = OutputKind(binary=tasks[0].binary, from_logits=tasks[0].loss.from_logits)
+    return np.asarray(probabilities(outputs, kind), dtype="float64")
+
+
+def fold_temperature(model: Any, temperature: float) -> str:
+    """Divide the class scores of ``model``'s one output by ``temperature``, in place, by scaling
+    the kernel and bias of the linear layer that makes them (:func:`scores_layer`); returns that
+    layer's name. Raises :class:`NotFoldable` (nothing changed) when no such layer is found."""
+    layer = scores_layer(model)
+    for variable in _scaled_variables(layer):
+        value = np.asarray(variable.numpy())
+        variable.assign((value / np.float64(temperature)).astype(value.dtype))
+    return str(layer.name)
+
+
+def scores_layer(model: Any) -> Any:
+    """The layer of ``model`` whose output is its one output's class scores, scaled by a
+    temperature folded into its weights: the output layer itself when it is linear in its
+    weights (its activation a softmax, a sigmoid or none), or, below a separate softmax or
+    sigmoid layer, the linear layer that feeds it through value-moving layers only."""
+    import keras
+
+    outputs = list(getattr(model, "outputs", None) or [])
+    if len(outputs) != 1:
+        raise NotFoldable(f"the model has {len(outputs)} outputs; a temperature scales a model of one")
+    layer = _producer(model, outputs[0])
+    if isinstance(layer, (keras.layers.Softmax, keras.layers.Activation)):
+        _squashing_layer(layer, outputs[0])
+        layer = _feeding(model, layer)
+        while isinstance(layer, _passing()) and not _kernel_name(layer):
+            layer = _feeding(model, layer)
+        return _linear(layer, allowed=("linear",))
+    return _linear(layer, allowed=("linear", *SQUASHING))
+
+
+def _producer(model: Any, tensor: Any) -> Any:
+    """The layer of ``model`` whose output is ``tensor``."""
+    for layer in model.layers:
+        try:
+            output = layer.output
+        except (AttributeError, ValueError):  # a layer called more than once has no one output
+            continue
+        if output is tensor:
+            return layer
+    raise NotFoldable("the layer that makes the output could not be found")
+
+
+def _feeding(model: Any, layer: Any) -> Any:
+    """The layer whose output is ``layer``'s one input. (A functional model of one output keeps
+    only the layers on a path to it, and the layers walked here take one input each: the
+    scores reach the output through them alone.)"""
+    try:
+        tensor = layer.input
+    except (AttributeError, ValueError):
+        raise NotFoldable(f"layer `{layer.name}` is called more than once") from None
+    if isinstance(tensor, (list, tuple)):
+        raise NotFoldable(f"layer `{layer.name}` takes {len(tensor)} inputs")
+    return _producer(model, tensor)
+
+
+def _squashing_layer(layer: Any, output: Any) -> None:
+    """Refuse an output layer that is no softmax or sigmoid over the last axis."""
+    import keras
+
+    if isinstance(layer, keras.layers.Softmax):
+        axis = layer.axis
+        rank = len(output.shape)
+        if not isinstance(axis, int) or axis not in (-1, rank - 1):
+            raise NotFoldable(f"the softmax layer `{layer.name}` is over axis {axis}, not the classes")
+        return
+    name = getattr(layer.activation, "__name__", "")
+    if name not in SQUASHING:
+        raise NotFoldable(f"the output layer `{layer.name}` is a {name or 'custom'} activation")
+
+
+def _passing() -> tuple[type, ...]:
+    """Layers without weights that commute with a positive factor: they move, pool, pad or
+    (at inference) pass values, so a temperature folded below them reaches the output as is."""
+    import keras
+
+    layers = keras.layers
+    return (
+        layers.Flatten, layers.Reshape, layers.Permute, layers.Identity,
+        layers.Dropout, layers.SpatialDropout1D, layers.SpatialDropout2D, layers.SpatialDropout3D,
+        layers.GaussianDropout, layers.GaussianNoise, layers.AlphaDropout,
+        layers.GlobalAveragePooling1D, layers.GlobalAveragePooling2D, layers.GlobalAveragePooling3D,
+        layers.GlobalMaxPooling1D, layers.GlobalMaxPooling2D, layers.GlobalMaxPooling3D,
+    )  # fmt: skip
+
+
+def _kernel_name(layer: Any) -> str | None:
+    """The name of the kernel ``layer``'s output is linear in (:data:`KERNELS`), if it has one."""
+    for name in KERNELS:
+        if getattr(layer, name, None) is not None:
+            return name
+    return None
+
+
+def _linear(layer: Any, allowed: tuple[str, ...]) -> Any:
+    """``layer`` when its output is linear in a kernel and bias of its own before an activation
+    among ``allowed``; otherwise :class:`NotFoldable` says what it is."""
+    kind = type(layer).__name__
+    if _kernel_name(layer) is None:
+        raise NotFoldable(f"the class scores come from layer `{layer.name}` ({kind}), which has no kernel")
+    if getattr(layer, "lora_enabled", False):
+        raise NotFoldable(f"layer `{layer.name}` has LoRA weights")
+    activation = getattr(getattr(layer, "activation", None), "__name__", "linear")
+    if activation not in allowed:
+        raise NotFoldable(
+            f"layer `{layer.name}` ({kind}) applies {activation} after its kernel, which a "
+            "temperature can not pass"
+        )
+    return layer
+
+
+def _scaled_variables(layer: Any) -> list[Any]:
+    """The kernel and (when it has one) the bias of ``layer``."""
+    kernel = getattr(layer, _kernel_name(layer) or "kernel")
+    bias = getattr(layer, "bias", None)
+    return [kernel] if bias is None else [kernel, bias]
