@@ -55,16 +55,16 @@ def fold_for_export(
     """Fold the temperature ``cnnspec export`` is asked for into ``model`` (in place) and return
     it (1: none folded). ``wanted``: ``--temperature N``, or ``None`` for ``auto``: the run's
     ``temperature.json`` where it was fitted for the model bytes exported (``model_sha256``).
-    ``reading``: the model's serving meta (how its outputs are read); ``first_output``: the
-    model's first output on the verification batch, taken before and after folding, which must
-    be the model's own probabilities scaled by the temperature (a check of the folding, not of
-    the export). A model no temperature scales, and one whose head takes none when a number
-    was given, is a :class:`UsageError`; under ``auto`` that head is exported as it is, with a
-    note."""
+    ``run``: the model's run (:func:`~cnnspec.reporting.run.locate`'s); ``reading``: its serving
+    meta (how its outputs are read); ``first_output``: the model's first output on the
+    verification batch, taken before and after folding, which must be the model's own
+    probabilities scaled by the temperature (a check of the folding, not of the export). A
+    model no temperature scales, and one whose head takes none when a number was given, is a
+    :class:`UsageError`; under ``auto`` that head is exported as it is, with a note."""
     from cnnspec.reporting.temperature import chosen, refuse_tasks, scaled_answer
 
     said: list[str] = []  # (chosen's: a stale temperature.json is said; an applied one below)
-    temperature = chosen(run, wanted, said, model_sha256=model_sha256) if run is not None else wanted or 1.0
+    temperature = chosen(run, wanted, said, model_sha256=model_sha256)
     if temperature == 1.0:
         notes.extend(said)
         return 1.0
@@ -94,8 +94,10 @@ def fold_for_export(
         )
         return 1.0
     expected = _probabilities(scaled_answer(before, tasks, kind, temperature), tasks, kind)
-    difference = float(np.max(np.abs(_probabilities(first_output(), tasks, kind) - expected), initial=0.0))
-    if not difference <= TOLERANCE:  # (NaN too)
+    # (where the model itself answers NaN, the exporter's own check of the model says so)
+    gaps = np.abs(_probabilities(first_output(), tasks, kind) - expected)
+    difference = float(np.max(gaps[np.isfinite(gaps)], initial=0.0))
+    if not difference <= TOLERANCE:
         raise UsageError(
             f"folding the temperature {temperature:.4g} into layer `{layer}` did not scale the "
             f"model's probabilities as expected (max abs difference {difference:.3g}); nothing "
