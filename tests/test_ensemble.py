@@ -157,3 +157,69 @@ def test_a_model_that_cannot_join_is_refused_before_anything_is_predicted(runs, 
         f"{tmp_path / 'leaky'}" in flat(leaked)
     )
     assert "the same data and training.seed" in flat(leaked) and not (tmp_path / "e").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_an_ensemble_is_exported_as_one_file_that_answers_the_mean(runs, tmp_path):
+    """`export --ensemble`: one file whose answer is the mean of the models' probabilities, each
+    scaled by its own temperature, as predict --ensemble answers; cnnspec's readers never take
+    it for the run's own export."""
+    import keras
+
+    from cnnspec.export.runtimes import open_session, record_path
+    from cnnspec.reporting.temperature import FILE, tempered
+    from tests.test_report_support import flat, invoke
+
+    first, wide = runs
+    copy = tmp_path / "run"
+    shutil.copytree(first, copy)
+    assert invoke("calibrate", copy, "--force").exit_code == 0
+    t = json.loads((copy / FILE).read_text("utf-8"))["temperature"]
+    unnamed = invoke("export", copy, "-f", "tflite", "--ensemble", wide)
+    assert unnamed.exit_code == 2 and "expected -o with --ensemble" in flat(unnamed)
+    assert not (copy / "export").exists()
+
+    out = tmp_path / "ensemble.tflite"
+    result = invoke("export", copy, "-f", "tflite", "--ensemble", wide, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "an ensemble of 2 models" in flat(result) and "folded into the kernel and bias" in flat(result)
+    record = json.loads(record_path(out).read_text("utf-8"))
+    assert [(e["model"], e["temperature"]) for e in record["ensemble"]] == [
+        (str(copy / "model.keras"), pytest.approx(t)),
+        (str(wide / "model.keras"), 1.0),
+    ]
+    batch = np.random.default_rng(3).random((6, 8, 8, 3)).astype("float32")
+    own = [keras.saving.load_model(run / "model.keras").predict(batch, verbose=0) for run in (copy, wide)]
+    expected = (tempered(own[0], t) + own[1]) / 2
+    np.testing.assert_allclose(open_session("tflite", out).run(batch), expected, atol=1e-5)
+
+    # written where the run's own export goes, it is refused as that, and auto takes Keras
+    placed = copy / "export" / "model.tflite"
+    assert invoke("export", copy, "-f", "tflite", "--ensemble", wide, "-o", placed).exit_code == 0
+    np.save(tmp_path / "one.npy", (batch[0] * 255).astype("uint8"))
+    refused = invoke("predict", copy, tmp_path / "one.npy", "--runtime", "tflite")
+    assert refused.exit_code == 2 and "it is an ensemble of 2 models" in flat(refused), refused.output
+    auto = invoke("predict", copy, tmp_path / "one.npy", "-f", "json")
+    assert auto.exit_code == 0 and json.loads(auto.stdout)["runtime"] == "keras"
+    assert "auto: skipped tflite" in flat(auto)
+
+
+@pytest.mark.slow
+def test_an_ensemble_export_of_models_that_answer_in_logits_is_refused(tmp_path):
+    """The file's mean is of probabilities, and no Keras layer takes the logarithm that would
+    read it back as logits: such models are refused, nothing written."""
+    import keras
+
+    from tests.test_report_support import flat, invoke
+
+    for name in ("a", "b"):
+        inputs = keras.Input((6, 6, 1))
+        model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
+        model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.save(tmp_path / f"{name}.keras")
+    result = invoke("export", tmp_path / "a.keras", "-f", "tflite", "--ensemble", tmp_path / "b.keras",
+                    "-o", tmp_path / "e.tflite")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "expected models that answer in probabilities for an ensemble export" in flat(result)
+    assert not (tmp_path / "e.tflite").exists()

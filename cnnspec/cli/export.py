@@ -99,6 +99,15 @@ def export(
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
     allow_outside: AllowOutsideOption = False,
+    ensemble: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--ensemble",
+            help="export this trained model too, a run folder or a .keras file (repeatable), as one "
+            "model that answers the mean of their outputs, as evaluate and predict --ensemble do "
+            "(needs -o; each model's temperature folded in under --temperature auto)",
+        ),
+    ] = None,
     temperature: Annotated[
         str,
         typer.Option(
@@ -130,6 +139,9 @@ def export(
     answers with the calibrated probabilities itself, in any serving stack. cnnspec evaluate,
     predict and benchmark read such an export as the model's own answer and scale it by their
     own --temperature.
+
+    --ensemble OTHER (repeatable, with -o) writes the target and the other models as one model
+    that answers the mean of their outputs, as evaluate and predict --ensemble do.
     """
     from cnnspec.export import ExportFailed, ExportMismatch, export_model
     from cnnspec.reporting.run import outside_allowed
@@ -146,6 +158,7 @@ def export(
                 verify=verify,
                 force=force,
                 temperature=parse_option(temperature),
+                ensemble=ensemble or (),
             )
     except (ExportMismatch, ExportFailed) as exc:
         stderr().print(f"[bold red]error:[/bold red] {safe(exc)}", highlight=False, soft_wrap=True)

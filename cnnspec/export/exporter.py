@@ -30,7 +30,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -496,6 +496,7 @@ def export_model(
     batch: int = VERIFY_BATCH,
     force: bool = False,
     temperature: float | None = 1.0,
+    ensemble: Sequence[Path] = (),
 ) -> ExportResult:
     """Export the model of a run folder or ``.keras`` file to ``fmt`` and verify it.
 
@@ -503,6 +504,9 @@ def export_model(
     multi-label model's) scores (:mod:`cnnspec.export.folding`), so that the export answers
     with probabilities scaled by it; ``None``: the run's own (``temperature.json``, written
     by ``cnnspec calibrate``), where it has one for this model; 1: the model's own.
+    ``ensemble``: other models (run folders or ``.keras`` files) exported with this one as one
+    model that answers the mean of their outputs (:mod:`cnnspec.export.ensemble_model`; only
+    to an ``out`` of its own), each with its own temperature under ``None``.
 
     ``out`` defaults to :func:`default_output`, which a new export replaces. Another ``out``
     that exists (a file, a non-empty folder) is replaced only with ``force``; a folder holding
@@ -521,6 +525,11 @@ def export_model(
         if missing:
             needs = " and ".join(missing)
             raise UsageError(f"ONNX export needs {needs}, which is not installed", _EXTRA_HINT)
+    if ensemble and out is None:  # (the run's own export paths are read as the model's answer)
+        raise UsageError(
+            "expected -o with --ensemble: an ensemble is no export of the run's model alone",
+            "name the file, e.g. -o ensemble.onnx",
+        )
     source, stem = resolve_target(Path(target))
     default, folder = default_output(stem, fmt, quantize), _export_folder(source, stem)
     if out is None:  # (an -o link is the user's choice: _is_default holds it to --force)
@@ -587,8 +596,19 @@ def export_model(
             first_output=lambda: keras_outputs(model, inputs)[0],
             notes=notes,
         )
-        if folded != 1.0 and meta is not None:  # (the record's output part: its serving digest)
+        if folded != 1.0 and meta is not None and not ensemble:  # (in the serving digest)
             meta["output"]["temperature"] = folded
+    if ensemble:
+        from cnnspec.export.ensemble_model import ensemble_for_export
+
+        located = run if run is not None else _run_of(source)
+        model, members = ensemble_for_export(
+            model, located, ensemble, wanted=temperature, inputs=inputs, float32=float32_model,
+            notes=notes,
+        )  # fmt: skip
+        if meta is not None:
+            own = {"model": str(source), "model_sha256": digest, "temperature": folded}
+            meta["ensemble"] = [own, *members]
     expected = keras_outputs(model, inputs)
     broken = non_finite_outputs(expected)
     if broken is not None and verify:  # no export of it can be verified: nothing to compare with

@@ -344,6 +344,13 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
             f"refusing the {runtime} export {export}: {record.name} is not a cnnspec export record",
             remake,
         )
+    if "ensemble" in data:  # (cnnspec export --ensemble -o: the mean of several models)
+        count = len(data["ensemble"]) if isinstance(data["ensemble"], list) else "several"
+        raise UsageError(
+            f"refusing the {runtime} export {export}: it is an ensemble of {count} models (cnnspec "
+            f"export --ensemble), not the export of {model.name} alone",
+            f"cnnspec evaluate and predict --ensemble run the models of an ensemble themselves; {remake}",
+        )
     problem = _meta_problem(data)
     if problem is not None:  # a hand-edited record: what predict reads must be well-formed
         raise UsageError(f"refusing the {runtime} export {export}: {record.name} {problem}", remake)

@@ -19,6 +19,8 @@ would mean nothing or mislead:
   by file), and any shared one refuses the member.
 
 A model file outside a run folder has no data to check: it is taken with a note.
+``cnnspec export --ensemble`` checks its models here too, and writes them as one file
+(:mod:`cnnspec.export.ensemble_model`).
 """
 
 from __future__ import annotations

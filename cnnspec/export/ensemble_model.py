@@ -1,0 +1,152 @@
+"""Several trained models as one file: ``cnnspec export RUN --ensemble OTHER …``.
+
+``cnnspec evaluate`` and ``predict --ensemble`` answer with the mean of several models'
+probabilities (:mod:`cnnspec.reporting.ensemble`), in Keras. An ensemble export serves the same
+answer from one ONNX, TFLite or SavedModel file: one Keras model that feeds its image to every
+member (each a nested model of its own) and averages each output over them with Keras'
+``Average`` layer (no ``Lambda``). Every member is checked against the target as the commands
+check it (input, outputs, tasks, classes, pixel scale), and its temperature (``cnnspec
+calibrate``) is folded into its own weights first (:mod:`cnnspec.export.folding`), so the file
+averages the probabilities ``predict --ensemble`` averages.
+
+The mean is of probabilities: a member that answers in logits is refused (the mean of
+softmaxes read back as logits needs a logarithm, which no Keras layer is). The export's record
+lists the members (``ensemble``); cnnspec's own readers refuse it as the run's export
+(:func:`~cnnspec.export.runtimes.read_record`), and it must be written with ``-o``.
+
+Keras is imported inside the functions (the exporter has imported it already).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnspec.errors import UsageError
+
+#: How far the ensemble model's outputs may be from the mean of its members' (float32 sums).
+TOLERANCE = 1e-5
+
+
+def ensemble_for_export(
+    model: Any,
+    run: Any,
+    paths: Sequence[Path],
+    *,
+    wanted: float | None,
+    inputs: list[np.ndarray],
+    float32: Callable[[Any], tuple[Any, str | None]],
+    notes: list[str],
+) -> tuple[Any, list[dict[str, Any]]]:
+    """``model`` (the target, its temperature folded in already) and the models at ``paths``
+    as one Keras model answering the mean of their outputs, and the record's ``ensemble``
+    entries of the members (their model files, SHA-256 and the temperatures folded into them).
+    ``wanted``: ``--temperature`` (``None``: each member's own ``temperature.json``);
+    ``inputs``: the verification batch, on which the model is checked against the mean of its
+    members; ``float32``: the exporter's float32 copy of a loaded model."""
+    from cnnspec.export.exporter import keras_outputs, serving_meta
+    from cnnspec.export.folding import fold_for_export
+    from cnnspec.fileio import sha256_file
+    from cnnspec.reporting.ensemble import check_members, load_members
+
+    members = load_members(paths)  # (--allow-outside as the command line set it)
+    notes.extend(check_members(run, model, members, None, checks_split=False))
+    _refuse_logits(run, model)
+    models, entries = [model], []
+    for member in members:
+        copy, policy = float32(member.model)
+        said: list[str] = [f"trained with {policy}; exported as a float32 graph"] if policy else []
+        digest = sha256_file(member.run.model_path)
+        folded = fold_for_export(
+            copy,
+            wanted=wanted,
+            run=member.run,
+            reading=serving_meta(member.run, copy),
+            model_sha256=digest,
+            first_output=lambda copy=copy: keras_outputs(copy, inputs)[0],  # type: ignore[misc]
+            notes=said,
+        )
+        notes.extend(f"--ensemble {member.label}: {note}" for note in said)
+        models.append(copy)
+        entries.append({"model": str(member.run.model_path), "model_sha256": digest, "temperature": folded})
+    combined = ensemble_model(models)
+    _check_mean(combined, models, inputs)
+    notes.append(
+        f"an ensemble of {len(models)} models: the export answers with the mean of their outputs "
+        "(cnnspec evaluate and predict do not read it as the run's export)"
+    )
+    return combined, entries
+
+
+def ensemble_model(models: Sequence[Any]) -> Any:
+    """One Keras model of ``models`` (one image input each, the same outputs): the image goes
+    to every member, a nested model named ``member_N``, and each output is the ``Average`` of
+    the members' (the target's output names kept)."""
+    import keras
+
+    first = models[0]
+    for model in models:
+        if len(model.inputs) != 1:
+            raise UsageError(
+                f"expected models with one image input for an ensemble; one has {len(model.inputs)}"
+            )
+    image = keras.Input(tuple(first.inputs[0].shape[1:]), name="image")
+    answers = []
+    for index, model in enumerate(models):
+        member = keras.Model(model.inputs, model.outputs, name=f"member_{index}")
+        answer = member(image)
+        answers.append(list(answer) if isinstance(answer, (list, tuple)) else [answer])
+    means = [
+        keras.layers.Average(name=f"{_output_layer(first, k)}_mean")([answer[k] for answer in answers])
+        for k in range(len(answers[0]))
+    ]
+    return keras.Model(image, means if len(means) > 1 else means[0], name="ensemble")
+
+
+def _output_layer(model: Any, index: int) -> str:
+    """The name of the layer that makes ``model``'s output ``index`` (``output_N`` if none is found)."""
+    for layer in model.layers:
+        try:
+            made = layer.output
+        except (AttributeError, ValueError):  # (a layer called more than once)
+            continue
+        if made is model.outputs[index]:
+            return str(layer.name)
+    return f"output_{index}"
+
+
+def _refuse_logits(run: Any, model: Any) -> None:
+    """Refuse a target (and so every member, which answers alike) whose outputs are logits."""
+    from cnnspec.reporting.run import model_tasks
+
+    config = run.config
+    tasks = (
+        config.tasks if config is not None and config.tasks else model_tasks(model, run.name, run.model_path)
+    )
+    logits = [task.name for task in tasks if task.loss.from_logits]
+    if logits:
+        raise UsageError(
+            f"expected models that answer in probabilities for an ensemble export; {run.name} answers "
+            f"in logits ({', '.join(logits)})",
+            "cnnspec evaluate and predict --ensemble average such models in Keras; an export of "
+            "one file needs a softmax or sigmoid on each output",
+        )
+
+
+def _check_mean(combined: Any, models: Sequence[Any], inputs: list[np.ndarray]) -> None:
+    """The ensemble model answers with the mean of its members' outputs on the verification batch."""
+    from cnnspec.export.exporter import keras_outputs
+
+    got = keras_outputs(combined, inputs)
+    each = [keras_outputs(model, inputs) for model in models]
+    for index, part in enumerate(got):
+        expected = np.mean([answers[index] for answers in each], axis=0)
+        difference = float(np.max(np.abs(part - expected), initial=0.0))
+        if not difference <= TOLERANCE:
+            raise UsageError(
+                f"the ensemble model's output {index} is not the mean of its members' (max abs "
+                f"difference {difference:.3g}); nothing was exported"
+            )
