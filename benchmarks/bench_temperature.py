@@ -14,8 +14,10 @@ For each seed: ``cnnspec train … --set training.seed=S``, ``cnnspec evaluate R
 on the run's validation images; a fit at an end of the range is kept, with its note), then
 ``cnnspec evaluate RUN -f json`` (the temperature applied). The test figures before and after:
 ECE, the loss (the mean negative log-likelihood), the Brier score, and the accuracy (which a
-temperature never changes). Every step is one cold process, the command a user types. Run by
-hand:
+temperature never changes). Then ``cnnspec export RUN -f onnx`` (the temperature folded into
+the file) and ``cnnspec evaluate RUN --runtime onnx -f json``: the ONNX file's own answers,
+which must score as the scaled Keras model does. Every step is one cold process, the command a
+user types. Run by hand:
 
     .venv/bin/python benchmarks/bench_temperature.py [--seeds 1,2,3,4,5] [--work DIR] [--json out.json]
         [--epochs N]   (every setup trained N epochs: the smoke test's 2)
@@ -85,6 +87,11 @@ def one_seed(spec: Path, seed: int, epochs: int, work: Path) -> dict[str, Any]:
     # (--force: a fit at an end of the range is reported too, with its note, not refused)
     fitted = _json([CNNSPEC, "calibrate", str(run), "-f", "json", "--force"])
     after = _json([CNNSPEC, "evaluate", str(run), "-f", "json"])
+    exported = run_child([CNNSPEC, "export", str(run), "-f", "onnx"])
+    if exported.returncode != 0:
+        raise SystemExit(f"export failed: {exported.stdout[-2000:]}")
+    # (the file answers with the run's temperature folded in: evaluate applies nothing more)
+    onnx = _json([CNNSPEC, "evaluate", str(run), "--runtime", "onnx", "-f", "json", "-o", str(run / "onnx")])
     return {
         "seed": seed,
         "temperature": fitted["temperature"],
@@ -92,6 +99,7 @@ def one_seed(spec: Path, seed: int, epochs: int, work: Path) -> dict[str, Any]:
         "notes": fitted["notes"],
         "before": _figures(before),
         "after": _figures(after),
+        "onnx_file": _figures(onnx),
         "train_seconds": round(trained.seconds, 1),
     }
 
@@ -114,9 +122,9 @@ def main() -> None:
     }
     results: dict[str, Any] = {"machine": machine_info(), "setups": {}}
     columns = ["setup", "T (seeds)", "test ECE before → after", "test NLL before → after"]
-    columns += ["Brier before → after", "accuracy"]
+    columns += ["Brier before → after", "accuracy", "the ONNX file's ECE, NLL"]
     print("| " + " | ".join(columns) + " |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, (spec, epochs) in setups.items():
         rows = [one_seed(spec, seed, epochs, work) for seed in seeds]
         results["setups"][name] = rows
@@ -129,7 +137,8 @@ def main() -> None:
             f"| {name} | {temperatures} | {mean('before', 'ece'):.2%} → {mean('after', 'ece'):.2%} | "
             f"{mean('before', 'nll'):.4f} → {mean('after', 'nll'):.4f} | "
             f"{mean('before', 'brier'):.4f} → {mean('after', 'brier'):.4f} | "
-            f"{mean('before', 'accuracy'):.4f} = {mean('after', 'accuracy'):.4f} |",
+            f"{mean('before', 'accuracy'):.4f} = {mean('after', 'accuracy'):.4f} | "
+            f"{mean('onnx_file', 'ece'):.2%}, {mean('onnx_file', 'nll'):.4f} |",
             flush=True,
         )
     if options.json:

@@ -99,6 +99,8 @@ def test_temperature(tmp_path: Path) -> None:
         (row,) = rows
         assert row["temperature"] > 0 and row["validation_images"] > 0
         assert row["before"]["accuracy"] == row["after"]["accuracy"]  # a temperature keeps the top class
+        # the exported file, the temperature folded in, answers as the scaled Keras model
+        assert row["onnx_file"]["ece"] == pytest.approx(row["after"]["ece"], abs=1e-4)
         assert 0 <= row["after"]["ece"] <= 1 and row["after"]["nll"] > 0
 
 

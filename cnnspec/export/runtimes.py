@@ -190,8 +190,8 @@ def folded_temperature(data: dict[str, Any]) -> float:
 def model_answer(outputs: np.ndarray, data: dict[str, Any]) -> np.ndarray:
     """The first output's raw values of an export as the Keras model gives them: the temperature
     the export folded into its weights (:func:`folded_temperature` of its record ``data``)
-    taken out again, so that evaluate, predict and the benchmark read every runtime alike and
-    apply the temperature they are asked for themselves."""
+    taken out again: how the benchmark scores every runtime alike (evaluate and predict apply
+    only the rest of their temperature instead: :meth:`ExportRecord.remaining`)."""
     temperature = folded_temperature(data)
     if temperature == 1.0:
         return outputs
