@@ -326,13 +326,7 @@ def test_an_export_answers_with_the_runs_temperature_folded_in_and_reads_back_as
     tflite_doc, _ = evaluated("--runtime", "tflite")
     assert tflite_doc["runtime"] == "tflite" and keras_doc["temperature"] == pytest.approx(t)
     alike(tflite_doc, keras_doc)
-    # 1 from a file that sharpened by 1 / 0.05: the classes its float32 softmax rounded to 0 are
-    # lost, so auto takes Keras and an explicit --runtime tflite says it is not exact
     keras_own, _ = evaluated("--runtime", "keras", "--temperature", "1")
-    auto_own, said = evaluated("--runtime", "auto", "--temperature", "1")
-    assert auto_own["runtime"] == "keras" and "auto: skipped tflite: it answers with the temperature" in said
-    explicit = evaluated("--runtime", "tflite", "--temperature", "1")[1]
-    assert explicit.count("--runtime keras answers exactly") == 1
     np.save(tmp_path / "one.npy", (batch[0] * 255).astype("uint8"))
     answers = {
         runtime: json.loads(
@@ -340,12 +334,20 @@ def test_an_export_answers_with_the_runs_temperature_folded_in_and_reads_back_as
         )["predictions"][0]["top"]
         for runtime in ("keras", "tflite")
     }
-    unscaled = invoke("predict", copy, tmp_path / "one.npy", "--temperature", "1", "-f", "json")
-    assert json.loads(unscaled.stdout)["runtime"] == "keras" and "auto: skipped tflite" in flat(unscaled)
     assert [a["class"] for a in answers["tflite"]] == [a["class"] for a in answers["keras"]]
     assert [a["probability"] for a in answers["tflite"]] == pytest.approx(
         [a["probability"] for a in answers["keras"]], abs=1e-5
     )
+
+    # 1 from a file sharpened by 1 / 0.1: the classes its float32 softmax rounded to 0 are lost,
+    # so auto takes Keras and an explicit --runtime tflite says it is not exact
+    assert invoke("export", copy, "-f", "tflite", "--temperature", "0.1").exit_code == 0
+    auto_own, said = evaluated("--runtime", "auto", "--temperature", "1")
+    assert auto_own["runtime"] == "keras" and "auto: skipped tflite: it answers with the temperature" in said
+    explicit = evaluated("--runtime", "tflite", "--temperature", "1")[1]
+    assert explicit.count("--runtime keras answers exactly") == 1
+    unscaled = invoke("predict", copy, tmp_path / "one.npy", "--temperature", "1", "-f", "json")
+    assert json.loads(unscaled.stdout)["runtime"] == "keras" and "auto: skipped tflite" in flat(unscaled)
 
     # a milder temperature folded in (given by number) is taken out, or sharpened, exactly
     milder = invoke("export", copy, "-f", "tflite", "--temperature", "0.5")
