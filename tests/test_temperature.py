@@ -532,3 +532,33 @@ def test_a_fit_without_mistakes_to_learn_from_is_not_written_unless_forced(run_d
     assert forced.exit_code == 0, forced.output
     assert json.loads((copy / FILE).read_text("utf-8"))["temperature"] == pytest.approx(0.05, rel=1e-3)
     assert "note: the fit ended at the end of the range searched" in flat(forced)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_calibrate_fits_on_a_calibration_set_of_its_own_but_never_on_the_runs_data(run_dir, tmp_path):
+    """`calibrate --data`: the images `evaluate --data` scores (here 40 colour images with a third
+    of their labels moved to the next class, so the model is surer than right), kept as what
+    the temperature was fitted on; the run's own data is refused, nothing written."""
+    from tests.test_report_support import CLASSES, colour_images, flat, invoke
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    x, y = colour_images(40, 9)
+    y[::3] = (y[::3] + 1) % 3
+    # (the loader wants training images; calibrate, as evaluate --data, reads the test images)
+    np.savez(
+        tmp_path / "cal.npz", x_train=x[:3], y_train=y[:3], x_test=x, y_test=y, class_names=np.array(CLASSES)
+    )
+    own = invoke("calibrate", copy, "--data", run_dir.parent / "colors.npz")
+    assert own.exit_code == 2 and "expected a calibration set other than the run's own data" in flat(own)
+    assert not (copy / FILE).exists()
+
+    result = invoke("calibrate", copy, "--data", tmp_path / "cal.npz", "-f", "json")
+    assert result.exit_code == 0, result.output
+    kept = json.loads((copy / FILE).read_text("utf-8"))
+    assert kept["images"] == 40 and kept["split"] == f"--data {tmp_path / 'cal.npz'}"
+    assert kept["temperature"] > 1 and kept["nll_after"] < kept["nll_before"]  # surer than right
+    evaluated = invoke("evaluate", copy)
+    assert evaluated.exit_code == 0, evaluated.output
+    assert f"fitted by cnnspec calibrate on 40 images of --data {tmp_path / 'cal.npz'}" in flat(evaluated)

@@ -30,6 +30,15 @@ def calibrate(
         ),
     ],
     format: FormatOption = TextOrJson.text,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="fit on images of this source instead of the run's validation split (the images "
+            "`cnnspec evaluate RUN --data SOURCE` scores): a calibration set of your own, never "
+            "the run's own data",
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -49,13 +58,17 @@ def calibrate(
     and report then apply (--temperature 1 shows the model's own probabilities). A
     multi-label model gets one temperature for all its labels (sigmoid(logit / T)). A fit
     that ends at an end of the range searched (T = 0.05 or 20) is not written without --force.
+
+    --data SOURCE fits on a calibration set of your own instead: the images `cnnspec evaluate
+    RUN --data SOURCE` would score (for a run trained without a validation split, or to fit on
+    more images). The run's own data is refused: its test split must stay unseen.
     """
     import numpy as np
 
     from cnnspec.fileio import check_writable, sha256_file, write_atomic
     from cnnspec.reporting.calibration import NO_PREDICTION, decided
     from cnnspec.reporting.run import MODEL_FILE, described_outputs, load_test_data, locate
-    from cnnspec.reporting.temperature import FILE, fitted, scales
+    from cnnspec.reporting.temperature import FILE, fitted, fitted_on, scales
     from cnnspec.training.modelfile import load_model
 
     run = locate(target, None, allow_outside=allow_outside)
@@ -79,7 +92,16 @@ def calibrate(
         )
     check_writable(run.run_dir, option="RUN")  # before TensorFlow is imported
     model = load_model(run.model_path)
-    held_out = load_test_data(run, model, split="validation")
+    held_out = load_test_data(run, model, data, split="validation" if data is None else "test")
+    split = "validation" if data is None else f"--data {data}"
+    if data is not None:
+        _refuse_own_data(run, held_out, data)
+    if len(held_out.y) == 0 and data is not None:
+        raise UsageError(
+            f"expected images to fit the temperature on; --data {data} has none in the split "
+            "evaluate scores (its test split)",
+            "pass a source with test images (an .npz with x_test, a folder of class sub-folders)",
+        )
     if len(held_out.y) == 0:
         raise UsageError(
             f"expected validation images to fit the temperature on; {run.name} held out none "
@@ -87,28 +109,34 @@ def calibrate(
             "train with data.validation_split above 0 (the test images must stay unseen to judge the fit)",
         )
     probs, labels, per_image = _validation_answers(model, held_out)
-    result = fitted(probs, labels, sha256_file(run.model_path), per_image=per_image)
+    result = fitted(probs, labels, sha256_file(run.model_path), split=split, per_image=per_image)
+    images = fitted_on(result)
     notes = list(held_out.notes)
     if result.at_bound:
         # (every later evaluate and predict would apply it: a degenerate fit is not written unasked)
         predicted, _ = decided(probs)  # (a row that is not numbers: no prediction, no mistake)
         mistakes = int(((predicted != np.asarray(labels)) & (predicted != NO_PREDICTION)).sum())
         reason = (
-            f"the model makes no mistake on the {result.images:,} validation images, so the "
+            f"the model makes no mistake on the {images}, so the "
             "likelihood only grows as the temperature falls"
             if mistakes == 0
-            else f"{result.images:,} validation images with {mistakes:,} mistake(s) are too few, or "
+            else f"{images} with {mistakes:,} mistake(s) are too few, or "
             "the model too weak or too sure on them, to tell a temperature"
         )
         why = (
-            f"the fit ended at the end of the range searched (T = {result.temperature:.4g}; validation "
-            f"NLL {result.nll_before:.4f} → {result.nll_after:.4f}): {reason}"
+            f"the fit ended at the end of the range searched (T = {result.temperature:.4g}; "
+            f"{'validation ' if data is None else ''}NLL {result.nll_before:.4f} → "
+            f"{result.nll_after:.4f}): {reason}"
         )
         if not force:
             raise UsageError(
                 f"expected a temperature inside the range searched; {why}. Nothing was written",
-                "train on more data or hold out more validation images (data.validation_split); "
-                "--force writes it anyway",
+                (
+                    "train on more data or hold out more validation images (data.validation_split)"
+                    if data is None
+                    else "pass a larger calibration set, with the mistakes the model makes"
+                )
+                + "; --force writes it anyway",
             )
         notes.append(why)
     document = result.describe()
@@ -130,7 +158,7 @@ def calibrate(
     labelled = f" ({result.images * per_image:,} label decisions)" if config.task_path else ""
     console.print(
         f"{safe(run.name)}: temperature [bold]{result.temperature:.4g}[/bold] ({lean}), fitted on "
-        f"{result.images:,} validation images{labelled}",
+        f"{safe(images)}{labelled}",
         highlight=False,
     )
     console.print(
@@ -139,6 +167,18 @@ def calibrate(
         highlight=False,
     )
     console.print(f"wrote {safe(path)}", highlight=False)
+
+
+def _refuse_own_data(run: Any, held_out: Any, data: str) -> None:
+    """Refuse ``--data`` that is the run's own data (the same content hash as the data it was
+    trained on): fitting on its test split would leave no unseen images to judge the fit."""
+    recorded = ((run.lock or {}).get("data") or {}).get("content_hash")
+    if recorded is not None and recorded == held_out.content_hash:
+        raise UsageError(
+            f"expected a calibration set other than the run's own data; --data {data} is the data "
+            f"{run.name} was trained and tested on",
+            "leave --data out to fit on the run's validation split, or pass images the run never saw",
+        )
 
 
 def _validation_answers(model: Any, held_out: Any) -> tuple[Any, Any, int]:

@@ -215,6 +215,14 @@ def fitted(
     )
 
 
+def fitted_on(found: Fitted) -> str:
+    """What a temperature was fitted on, as a note says it: ``144 validation images``, or
+    ``40 images of --data cal.npz`` (``cnnspec calibrate --data``)."""
+    if found.split == "validation":
+        return f"{found.images:,} validation images"
+    return f"{found.images:,} images of {found.split}"
+
+
 def read(path: Path) -> Fitted | None:
     """The ``temperature.json`` at ``path`` (``None``: there is none); one that is not as
     :meth:`Fitted.describe` writes it is a :func:`~cnnspec.reporting.run.damaged` error."""
@@ -295,7 +303,7 @@ def chosen(run: Run, wanted: float | None, notes: list[str], model_sha256: str |
         return 1.0
     notes.append(
         f"temperature {found.temperature:.4g} applied ({path}: fitted by cnnspec calibrate on "
-        f"{found.images:,} {found.split} images); --temperature 1 for the model's own probabilities"
+        f"{fitted_on(found)}); --temperature 1 for the model's own probabilities"
     )
     return found.temperature
 
