@@ -1,5 +1,5 @@
 """`cnnspec calibrate RUN` — fit a classifier's (or multi-label model's) temperature on its
-validation split.
+validation split (``--data SOURCE``: on a calibration set of the user's own).
 
 The temperature (reporting/temperature.py) goes into the run folder as ``temperature.json``;
 ``evaluate``, ``predict``, ``visualize`` and ``report`` then apply it (``--temperature auto``)

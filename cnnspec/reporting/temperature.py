@@ -10,7 +10,8 @@ The top class never changes, so the accuracy and the confusion matrix stay as th
 loss, the calibration, the Brier score and every confidence shown change.
 
 ``cnnspec calibrate RUN`` fits ``T`` on the run's **validation** split (the images the training
-held out and never fitted weights to; the test split stays the judge of the result). The fit
+held out and never fitted weights to; the test split stays the judge of the result), or with
+``--data`` on a calibration set of the user's own (:func:`fitted_on` says which). The fit
 minimises the mean negative log-likelihood of the true classes, a convex function of ``1/T``:
 golden-section search over ``log T`` in [:data:`LOW`, :data:`HIGH`] finds its minimum. It keeps
 the result in the run folder as ``temperature.json`` (:class:`Fitted`, ``format`` 1):
