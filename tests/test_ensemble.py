@@ -206,20 +206,58 @@ def test_an_ensemble_is_exported_as_one_file_that_answers_the_mean(runs, tmp_pat
 
 
 @pytest.mark.slow
-def test_an_ensemble_export_of_models_that_answer_in_logits_is_refused(tmp_path):
-    """The file's mean is of probabilities, and no Keras layer takes the logarithm that would
-    read it back as logits: such models are refused, nothing written."""
+def test_an_ensemble_export_of_models_that_answer_in_logits_averages_their_probabilities(tmp_path):
+    """As predict --ensemble does: each model's logits through a softmax, then the mean. The
+    file answers in probabilities and its record says so."""
     import keras
 
+    from cnnspec.export.runtimes import open_session, record_path
     from tests.test_report_support import flat, invoke
 
-    for name in ("a", "b"):
+    models = []
+    for seed, name in enumerate(("a", "b")):
+        keras.utils.set_random_seed(seed)
         inputs = keras.Input((6, 6, 1))
         model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
         model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         model.save(tmp_path / f"{name}.keras")
-    result = invoke("export", tmp_path / "a.keras", "-f", "tflite", "--ensemble", tmp_path / "b.keras",
-                    "-o", tmp_path / "e.tflite")  # fmt: skip
-    assert result.exit_code == 2, result.output
-    assert "expected models that answer in probabilities for an ensemble export" in flat(result)
-    assert not (tmp_path / "e.tflite").exists()
+        models.append(model)
+    out = tmp_path / "e.tflite"
+    result = invoke(
+        "export", tmp_path / "a.keras", "-f", "tflite", "--ensemble", tmp_path / "b.keras", "-o", out
+    )
+    assert result.exit_code == 0, result.output
+    assert "the mean of their probabilities (their logits through a softmax or sigmoid)" in flat(result)
+    record = json.loads(record_path(out).read_text("utf-8"))
+    assert record["output"]["from_logits"] is False and len(record["ensemble"]) == 2
+    batch = np.random.default_rng(1).random((4, 6, 6, 1)).astype("float32")
+
+    def softmax(z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    expected = np.mean([softmax(m.predict(batch, verbose=0)) for m in models], axis=0)
+    np.testing.assert_allclose(open_session("tflite", out).run(batch), expected, atol=1e-5)
+
+
+def test_an_ensemble_of_logits_models_is_recorded_as_answering_in_probabilities():
+    from cnnspec.export.ensemble_model import as_probabilities
+
+    meta = {
+        "output": {"binary": False, "from_logits": True},
+        "outputs": [
+            {
+                "name": "tags",
+                "task": "multilabel",
+                "from_logits": True,
+                "threshold": 0.0,
+                "probability_threshold": 0.7,
+            },
+            {"name": "count", "task": "regression", "from_logits": False},
+        ],
+    }
+    as_probabilities(meta)
+    assert meta["output"]["from_logits"] is False
+    tags = meta["outputs"][0]
+    assert tags["from_logits"] is False and tags["threshold"] == tags["probability_threshold"] == 0.7
+    assert meta["outputs"][1] == {"name": "count", "task": "regression", "from_logits": False}

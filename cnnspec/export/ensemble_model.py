@@ -9,9 +9,11 @@ check it (input, outputs, tasks, classes, pixel scale), and its temperature (``c
 calibrate``) is folded into its own weights first (:mod:`cnnspec.export.folding`), so the file
 averages the probabilities ``predict --ensemble`` averages.
 
-The mean is of probabilities: a member that answers in logits is refused (the mean of
-softmaxes read back as logits needs a logarithm, which no Keras layer is). The export's record
-lists the members (``ensemble``); cnnspec's own readers refuse it as the run's export
+The mean is of probabilities, as ``predict --ensemble`` takes it: the outputs of models that
+answer in logits go through a ``Softmax`` (a sigmoid for multi-label and one-unit outputs)
+before the mean, and the file answers in probabilities (its record says so: ``from_logits``
+false, the thresholds on probabilities). The export's record lists the members (``ensemble``);
+cnnspec's own readers refuse it as the run's export
 (:func:`~cnnspec.export.runtimes.read_record`), and it must be written with ``-o``.
 
 Keras is imported inside the functions (the exporter has imported it already).
@@ -54,7 +56,7 @@ def ensemble_for_export(
 
     members = load_members(paths)  # (--allow-outside as the command line set it)
     notes.extend(check_members(run, model, members, None, checks_split=False))
-    _refuse_logits(run, model)
+    squash = squashing(run, model)  # (every member answers alike: check_members)
     models, entries = [model], []
     for member in members:
         copy, policy = float32(member.model)
@@ -72,19 +74,23 @@ def ensemble_for_export(
         notes.extend(f"--ensemble {member.label}: {note}" for note in said)
         models.append(copy)
         entries.append({"model": str(member.run.model_path), "model_sha256": digest, "temperature": folded})
-    combined = ensemble_model(models)
-    _check_mean(combined, models, inputs)
+    combined = ensemble_model(models, squash)
+    _check_mean(combined, models, inputs, squash)
+    what = (
+        "their probabilities (their logits through a softmax or sigmoid)" if any(squash) else "their outputs"
+    )
     notes.append(
-        f"an ensemble of {len(models)} models: the export answers with the mean of their outputs "
+        f"an ensemble of {len(models)} models: the export answers with the mean of {what} "
         "(cnnspec evaluate and predict do not read it as the run's export)"
     )
     return combined, entries
 
 
-def ensemble_model(models: Sequence[Any]) -> Any:
+def ensemble_model(models: Sequence[Any], squash: Sequence[str | None] | None = None) -> Any:
     """One Keras model of ``models`` (one image input each, the same outputs): the image goes
     to every member, a nested model named ``member_N``, and each output is the ``Average`` of
-    the members' (the target's output names kept)."""
+    the members' (named after the target's output layer). ``squash``: per output, ``softmax``
+    or ``sigmoid`` to apply to each member's logits before the mean (``None``: as they are)."""
     import keras
 
     first = models[0]
@@ -99,10 +105,12 @@ def ensemble_model(models: Sequence[Any]) -> Any:
         member = keras.Model(model.inputs, model.outputs, name=f"member_{index}")
         answer = member(image)
         answers.append(list(answer) if isinstance(answer, (list, tuple)) else [answer])
-    means = [
-        keras.layers.Average(name=f"{_output_layer(first, k)}_mean")([answer[k] for answer in answers])
-        for k in range(len(answers[0]))
-    ]
+    squash = list(squash or [None] * len(answers[0]))
+    means = []
+    for k in range(len(answers[0])):
+        name = _output_layer(first, k)
+        parts = [_squashed(answer[k], squash[k], f"{name}_{index}") for index, answer in enumerate(answers)]
+        means.append(keras.layers.Average(name=f"{name}_mean")(parts))
     return keras.Model(image, means if len(means) > 1 else means[0], name="ensemble")
 
 
@@ -118,35 +126,74 @@ def _output_layer(model: Any, index: int) -> str:
     return f"output_{index}"
 
 
-def _refuse_logits(run: Any, model: Any) -> None:
-    """Refuse a target (and so every member, which answers alike) whose outputs are logits."""
+def squashing(run: Any, model: Any) -> list[str | None]:
+    """Per output of ``run``'s model: ``softmax`` or ``sigmoid`` where it answers in logits (the
+    probabilities ``predict --ensemble`` averages), ``None`` where it answers in probabilities
+    or values."""
     from cnnspec.reporting.run import model_tasks
 
     config = run.config
-    tasks = (
-        config.tasks if config is not None and config.tasks else model_tasks(model, run.name, run.model_path)
-    )
-    logits = [task.name for task in tasks if task.loss.from_logits]
-    if logits:
-        raise UsageError(
-            f"expected models that answer in probabilities for an ensemble export; {run.name} answers "
-            f"in logits ({', '.join(logits)})",
-            "cnnspec evaluate and predict --ensemble average such models in Keras; an export of "
-            "one file needs a softmax or sigmoid on each output",
-        )
+    if config is not None and config.tasks:
+        tasks = config.tasks
+    else:
+        tasks = model_tasks(model, run.name, run.model_path)
+    found: list[str | None] = []
+    for task in tasks:
+        if not task.loss.from_logits:
+            found.append(None)
+        else:
+            found.append("sigmoid" if task.task == "multilabel" or task.binary else "softmax")
+    return found
 
 
-def _check_mean(combined: Any, models: Sequence[Any], inputs: list[np.ndarray]) -> None:
-    """The ensemble model answers with the mean of its members' outputs on the verification batch."""
+def _squashed(tensor: Any, squash: str | None, name: str) -> Any:
+    """``tensor`` through a softmax over its last axis or a sigmoid (``squash``), or as it is."""
+    import keras
+
+    if squash == "softmax":
+        return keras.layers.Softmax(axis=-1, name=f"{name}_softmax")(tensor)
+    if squash == "sigmoid":
+        return keras.layers.Activation("sigmoid", name=f"{name}_sigmoid")(tensor)
+    return tensor
+
+
+def as_probabilities(meta: dict[str, Any]) -> None:
+    """Say in a record's ``meta`` (in place) that the outputs answer in probabilities: an
+    ensemble of models that answer in logits averages their probabilities. Each output's
+    threshold on its raw values becomes the one on probabilities."""
+    meta["output"]["from_logits"] = False
+    for entry in meta.get("outputs") or []:
+        if entry.get("from_logits"):
+            entry["from_logits"] = False
+            if "probability_threshold" in entry:
+                entry["threshold"] = entry["probability_threshold"]
+
+
+def _check_mean(
+    combined: Any, models: Sequence[Any], inputs: list[np.ndarray], squash: Sequence[str | None]
+) -> None:
+    """The ensemble model answers with the mean of its members' outputs (their probabilities,
+    where they answer in logits: ``squash``) on the verification batch."""
     from cnnspec.export.exporter import keras_outputs
 
     got = keras_outputs(combined, inputs)
     each = [keras_outputs(model, inputs) for model in models]
     for index, part in enumerate(got):
-        expected = np.mean([answers[index] for answers in each], axis=0)
+        expected = np.mean([_numpy_squash(answers[index], squash[index]) for answers in each], axis=0)
         difference = float(np.max(np.abs(part - expected), initial=0.0))
         if not difference <= TOLERANCE:
             raise UsageError(
                 f"the ensemble model's output {index} is not the mean of its members' (max abs "
                 f"difference {difference:.3g}); nothing was exported"
             )
+
+
+def _numpy_squash(values: np.ndarray, squash: str | None) -> np.ndarray:
+    """:func:`_squashed` in NumPy (float64)."""
+    raw = np.asarray(values, dtype="float64")
+    if squash == "softmax":
+        shifted = np.exp(raw - raw.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+    if squash == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-raw))
+    return raw

@@ -599,7 +599,7 @@ def export_model(
         if folded != 1.0 and meta is not None and not ensemble:  # (in the serving digest)
             meta["output"]["temperature"] = folded
     if ensemble:
-        from cnnspec.export.ensemble_model import ensemble_for_export
+        from cnnspec.export.ensemble_model import as_probabilities, ensemble_for_export, squashing
 
         located = run if run is not None else _run_of(source)
         model, members = ensemble_for_export(
@@ -609,6 +609,10 @@ def export_model(
         if meta is not None:
             own = {"model": str(source), "model_sha256": digest, "temperature": folded}
             meta["ensemble"] = [own, *members]
+        if any(squashing(located, loaded)):  # (the file answers the mean of probabilities)
+            for described in {id(m): m for m in (meta, decision_meta) if m is not None}.values():
+                as_probabilities(described)
+            decisions = output_decisions(decision_meta, model)
     expected = keras_outputs(model, inputs)
     broken = non_finite_outputs(expected)
     if broken is not None and verify:  # no export of it can be verified: nothing to compare with
