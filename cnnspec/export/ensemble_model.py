@@ -190,10 +190,8 @@ def _check_mean(
 
 def _numpy_squash(values: np.ndarray, squash: str | None) -> np.ndarray:
     """:func:`_squashed` in NumPy (float64)."""
-    raw = np.asarray(values, dtype="float64")
+    from cnnspec.reporting.run import label_probabilities, softmax
+
     if squash == "softmax":
-        shifted = np.exp(raw - raw.max(axis=-1, keepdims=True))
-        return shifted / shifted.sum(axis=-1, keepdims=True)
-    if squash == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-raw))
-    return raw
+        return softmax(values)
+    return label_probabilities(values, from_logits=squash == "sigmoid")

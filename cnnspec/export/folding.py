@@ -114,28 +114,21 @@ def fold_for_export(
 def _reading(reading: dict[str, Any]) -> tuple[tuple[Any, ...] | None, Any]:
     """The tasks (``None``: a single classifier) and the first output's kind a serving meta
     describes, as a record's reader reads them."""
-    from cnnspec.export.runtimes import output_task
-    from cnnspec.reporting.run import OutputKind
+    from cnnspec.export.runtimes import served_reading
 
-    output = reading["output"]
-    if "task_unknown" in output:
-        why = output["task_unknown"]
+    if "task_unknown" in reading["output"]:
+        why = reading["output"]["task_unknown"]
         raise UsageError(f"expected a model whose outputs can be told for a temperature; {why}")
-    entries = reading.get("outputs")
-    tasks = tuple(output_task(entry) for entry in entries) if entries else None
-    return tasks, OutputKind(binary=bool(output["binary"]), from_logits=bool(output["from_logits"]))
+    return served_reading(reading)
 
 
 def _probabilities(outputs: np.ndarray, tasks: tuple[Any, ...] | None, kind: Any) -> np.ndarray:
-    """The probabilities a first output's raw values say: a classifier's class probabilities,
-    a multi-label output's label probabilities."""
-    from cnnspec.reporting.run import OutputKind, label_probabilities, probabilities
+    """The probabilities a first output's raw values say: a classifier's class probabilities
+    (``tasks`` ``None``: read by ``kind``), a multi-label output's label probabilities."""
+    from cnnspec.reporting.run import probabilities
+    from cnnspec.reporting.tta import as_probabilities
 
-    if tasks is not None and tasks[0].task == "multilabel":
-        return np.asarray(label_probabilities(outputs, tasks[0].loss.from_logits), dtype="float64")
-    if tasks is not None:
-        kind = OutputKind(binary=tasks[0].binary, from_logits=tasks[0].loss.from_logits)
-    return np.asarray(probabilities(outputs, kind), dtype="float64")
+    return probabilities(outputs, kind) if tasks is None else as_probabilities(outputs, tasks[0])
 
 
 def fold_temperature(model: Any, temperature: float) -> str:

@@ -164,8 +164,7 @@ class ExportRecord:
     def tasks(self) -> tuple[OutputTask, ...] | None:
         """How to read each output of a model that is not a single classifier (the record's
         ``outputs``), in the model's output order; ``None`` for a single classifier."""
-        entries = self.data.get("outputs")
-        return tuple(output_task(entry) for entry in entries) if entries else None
+        return served_reading(self.data)[0]
 
     def require_one_input(self, model: Path) -> None:
         """Refuse a model with several inputs as the Keras path does: predict and evaluate feed
@@ -195,14 +194,22 @@ def model_answer(outputs: np.ndarray, data: dict[str, Any]) -> np.ndarray:
     temperature = folded_temperature(data)
     if temperature == 1.0:
         return outputs
-    from cnnspec.reporting.run import OutputKind
     from cnnspec.reporting.temperature import scaled_answer
 
-    output, entries = data["output"], data.get("outputs")
-    tasks = (output_task(entries[0]),) if entries else None
-    kind = OutputKind(binary=bool(output.get("binary")), from_logits=bool(output.get("from_logits")))
+    tasks, kind = served_reading(data)  # (a folded export has one output: the exporter's rule)
     answer = scaled_answer(outputs, tasks, kind, 1.0 / temperature)
     return np.asarray(answer, dtype=np.asarray(outputs).dtype)
+
+
+def served_reading(data: dict[str, Any]) -> tuple[tuple[OutputTask, ...] | None, Any]:
+    """How a record's (or a serving meta's) ``output`` and ``outputs`` say to read the model:
+    every output's task (``None`` for a single classifier) and the first output's
+    :class:`~cnnspec.reporting.run.OutputKind`."""
+    from cnnspec.reporting.run import OutputKind
+
+    output, entries = data.get("output") or {}, data.get("outputs")
+    tasks = tuple(output_task(entry) for entry in entries) if entries else None
+    return tasks, OutputKind(binary=bool(output.get("binary")), from_logits=bool(output.get("from_logits")))
 
 
 def describe_output(out: OutputTask, names: list[str] | None = None) -> dict[str, Any]:

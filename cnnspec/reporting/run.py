@@ -613,10 +613,15 @@ def probabilities(outputs: np.ndarray, kind: OutputKind) -> np.ndarray:
         p = label_probabilities(out.reshape(-1), kind.from_logits)
         return np.stack([1.0 - p, p], axis=1)
     out = out.reshape(len(out), -1)
-    if kind.from_logits:
-        shifted = np.exp(out - out.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
-    return out
+    return softmax(out) if kind.from_logits else out
+
+
+def softmax(logits: Any) -> np.ndarray:
+    """The softmax of ``logits`` over their last axis (a classifier's classes, a segmentation's
+    classes per pixel), in float64."""
+    raw = np.asarray(logits, dtype="float64")
+    shifted = np.exp(raw - raw.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def label_probabilities(outputs: Any, from_logits: bool) -> np.ndarray:

@@ -115,7 +115,7 @@ def averaged_outputs(
                 listed = isinstance(answer, (list, tuple))
                 parts = list(answer) if listed else [answer]
                 for index, (part, task) in enumerate(zip(parts, tasks, strict=True)):
-                    probs = _as_probabilities(np.asarray(part, dtype="float64"), task)
+                    probs = as_probabilities(np.asarray(part, dtype="float64"), task)
                     if view is not None and task.task == "segmentation":
                         probs = np.flip(probs, axis=_AXIS[view])  # each pixel back in its place
                     if index < len(sums):
@@ -133,23 +133,20 @@ def _kind(task: Any) -> OutputKind:
     return OutputKind(binary=task.binary, from_logits=task.loss.from_logits)
 
 
-def _as_probabilities(raw: np.ndarray, task: Any) -> np.ndarray:
+def as_probabilities(raw: np.ndarray, task: Any) -> np.ndarray:
     """An output's raw values as probabilities: a classifier's classes (reporting/run.py's
     reading), a sigmoid's (multi-label, a one-channel mask) or a softmax's over the last axis."""
-    from cnnspec.reporting.run import label_probabilities, probabilities
+    from cnnspec.reporting.run import label_probabilities, probabilities, softmax
 
     if task.task == "classification":
         return probabilities(raw, _kind(task))
     if task.task == "multilabel" or task.binary:
         return label_probabilities(raw, task.loss.from_logits)
-    if not task.loss.from_logits:
-        return raw
-    shifted = np.exp(raw - raw.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
+    return softmax(raw) if task.loss.from_logits else raw
 
 
 def _as_raw(probs: np.ndarray, task: Any) -> np.ndarray:
-    """:func:`_as_probabilities` read back: logits (log-odds, or log-probabilities, which a
+    """:func:`as_probabilities` read back: logits (log-odds, or log-probabilities, which a
     softmax reads as the same probabilities) where the model answers in logits."""
     if task.task == "classification":
         return as_outputs(probs, _kind(task))
