@@ -332,16 +332,6 @@ def _predict_export(
     return _classified(inputs, shape, rescale, _with_views([classify], views), known, k)
 
 
-def _serves(located: Any, record: Any, wanted: float | None, runtime: str, notes: list[str]) -> bool:
-    """Whether the export answers for the model scaled by the temperature asked for
-    (:func:`~cnnspec.export.runtimes.serves_temperature`; the temperature's own note is said
-    where it is applied)."""
-    from cnnspec.export.runtimes import serves_temperature
-    from cnnspec.reporting.temperature import chosen
-
-    return serves_temperature(record, chosen(located, wanted, []), runtime, notes)
-
-
 def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]) -> bool:
     """Whether the export can answer for the model: an export runs its first output only, so a
     model with several goes to Keras under ``auto`` (with a note) and is refused otherwise."""
@@ -501,10 +491,16 @@ def predict(
         # only this command line may let the run's spec read outside its folder, never lock.json
         located = locate(model, spec, allow_outside=allow_outside)
         tasks, known, by_output = _reading(located, record)
+        from cnnspec.export.runtimes import serves_temperature
+        from cnnspec.reporting.temperature import chosen as chosen_temperature
+
+        # (its note is said where it is applied: the Keras path, if it comes to that, says its own)
+        scale_notes: list[str] = []
+        scale = chosen_temperature(located, wanted, scale_notes)
         if (
             not _single_output(tasks, runtime.value, record.runtime, notes)
             or not _record_reads(located, record, tasks, runtime.value, record.runtime, notes)
-            or not _serves(located, record, wanted, runtime.value, notes)
+            or not serves_temperature(record, scale, runtime.value, notes)
         ):
             chosen, record = "keras", None
     if record is None:
@@ -513,9 +509,8 @@ def predict(
                 model, list(images), top, out, spec, views, ensemble, notes, wanted
             )
     else:
-        from cnnspec.reporting.temperature import chosen as chosen_temperature
-
-        temperatures = [chosen_temperature(located, wanted, notes)]
+        notes.extend(scale_notes)
+        temperatures = [scale]
         results, names = _predict_export(
             record, list(images), top, out, tasks, known, by_output, views, temperatures[0]
         )

@@ -37,6 +37,7 @@ def ensemble_for_export(
     model: Any,
     run: Any,
     paths: Sequence[Path],
+    squash: Sequence[str | None],
     *,
     wanted: float | None,
     inputs: list[np.ndarray],
@@ -46,9 +47,11 @@ def ensemble_for_export(
     """``model`` (the target, its temperature folded in already) and the models at ``paths``
     as one Keras model answering the mean of their outputs, and the record's ``ensemble``
     entries of the members (their model files, SHA-256 and the temperatures folded into them).
-    ``wanted``: ``--temperature`` (``None``: each member's own ``temperature.json``);
-    ``inputs``: the verification batch, on which the model is checked against the mean of its
-    members; ``float32``: the exporter's float32 copy of a loaded model."""
+    ``squash``: per output, how its logits become probabilities (:func:`squashing` of the
+    target: every member answers alike); ``wanted``: ``--temperature`` (``None``: each
+    member's own ``temperature.json``); ``inputs``: the verification batch, on which the model
+    is checked against the mean of its members; ``float32``: the exporter's float32 copy of a
+    loaded model."""
     from cnnspec.export.exporter import keras_outputs, serving_meta
     from cnnspec.export.folding import fold_for_export
     from cnnspec.fileio import sha256_file
@@ -56,7 +59,6 @@ def ensemble_for_export(
 
     members = load_members(paths)  # (--allow-outside as the command line set it)
     notes.extend(check_members(run, model, members, None, checks_split=False))
-    squash = squashing(run, model)  # (every member answers alike: check_members)
     models, entries = [model], []
     for member in members:
         copy, policy = float32(member.model)

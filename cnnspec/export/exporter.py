@@ -582,10 +582,11 @@ def export_model(
         if images is not None:
             notes.append("verified on uniform noise: the run has no test or validation images")
     folded = 1.0
+    # the run of the model (a SavedModel export had none read yet), for its temperature and members
+    located = run if run is not None or (temperature == 1.0 and not ensemble) else _run_of(source)
     if temperature != 1.0:
         from cnnspec.export.folding import fold_for_export
 
-        located = run if run is not None else _run_of(source)
         reading = meta if meta is not None else serving_meta(located, model)
         folded = fold_for_export(
             model,
@@ -601,15 +602,15 @@ def export_model(
     if ensemble:
         from cnnspec.export.ensemble_model import as_probabilities, ensemble_for_export, squashing
 
-        located = run if run is not None else _run_of(source)
+        squash = squashing(located, loaded)
         model, members = ensemble_for_export(
-            model, located, ensemble, wanted=temperature, inputs=inputs, float32=float32_model,
-            notes=notes,
+            model, located, ensemble, squash, wanted=temperature, inputs=inputs,
+            float32=float32_model, notes=notes,
         )  # fmt: skip
         if meta is not None:
             own = {"model": str(source), "model_sha256": digest, "temperature": folded}
             meta["ensemble"] = [own, *members]
-        if any(squashing(located, loaded)):  # (the file answers the mean of probabilities)
+        if any(squash):  # (the file answers the mean of probabilities)
             for described in {id(m): m for m in (meta, decision_meta) if m is not None}.values():
                 as_probabilities(described)
             decisions = output_decisions(decision_meta, model)
