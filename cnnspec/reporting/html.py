@@ -581,8 +581,8 @@ def _calibration_part(
     )
     if temperature != 1.0:
         caption += (
-            f" The confidences are scaled by the run's temperature {temperature:.4g} (cnnspec "
-            "calibrate fitted it on the validation images)."
+            f" The confidences are scaled by the run's temperature {temperature:.4g} (fitted by "
+            "cnnspec calibrate: the notes say on which images)."
         )
     return {
         "bins": _reliability_bins(result),
