@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cnnspec.analysis.settings import training_config
+from cnnspec.analysis.settings import Mixer, training_config
 from cnnspec.api import compile_text
 from cnnspec.backends.python_emitter import generate_code
 from cnnspec.cli.app import app
@@ -56,6 +56,10 @@ TRAINING
 """
 
 
+#: Each mixing key's one setting.
+SETTING = {"mixup": "alpha", "cutmix": "factor"}
+
+
 def classifier(training: str) -> str:
     return CLASSIFIER.replace("TRAINING\n", training)
 
@@ -79,8 +83,8 @@ def config_of(text: str) -> Any:
 )
 def test_mixing_settings_and_their_defaults(written: str, kind: str, amount: float) -> None:
     config = config_of(classifier(written))
-    assert config.mixing is not None and (config.mixing.kind, config.mixing.amount) == (kind, amount)
-    assert config.mixing.amount == pytest.approx(amount)
+    assert config.mixing is not None and config.mixing.mixers == (Mixer(kind, amount),)
+    assert config.mixing.switch is None and config.mixing.describe() == {kind: {SETTING[kind]: amount}}
     # mixed labels are shares of two classes: the default loss is the one-hot one
     assert config.loss.name == "categorical_crossentropy" and config.one_hot_labels
 
@@ -90,7 +94,32 @@ def test_false_turns_mixing_off_and_the_loss_stays_sparse() -> None:
     remove a key), and nothing else of the run changes."""
     config = config_of(classifier("  mixup: false\n"))
     assert config.mixing is None and config.loss.name == "sparse_categorical_crossentropy"
-    assert config_of(classifier("  mixup: true\n  cutmix: false\n")).mixing.kind == "mixup"
+    assert config_of(classifier("  mixup: true\n  cutmix: false\n")).mixing.mixers == (Mixer("mixup", 0.2),)
+
+
+@pytest.mark.parametrize(
+    ("written", "switch"),
+    [
+        ("", 0.5),  # timm's default switch_prob
+        ("  mix_switch: 0.3\n", 0.3),
+        ("  mix_switch: '${a * 8}'\n", 0.8),  # an expression (search can tune it)
+    ],
+)
+def test_mixup_and_cutmix_both_on_mix_each_batch_by_one_of_them(written: str, switch: float) -> None:
+    """Both keys on (the ImageNet recipes of DeiT and ConvNeXt): each training batch is mixed by
+    one, CutMix with probability ``training.mix_switch``; lock.json records the three."""
+    config = config_of(classifier("  mixup: {alpha: 0.8}\n  cutmix: true\n" + written))
+    assert config.mixing is not None and config.mixing.switch == pytest.approx(switch)
+    assert config.mixing.mixers == (Mixer("mixup", 0.8), Mixer("cutmix", 1.0))
+    assert config.mixing.kinds == "mixup and cutmix"
+    described = config.mixing.describe()
+    assert described == {
+        "mixup": {"alpha": 0.8},
+        "cutmix": {"factor": 1.0},
+        "mix_switch": described["mix_switch"],
+    }
+    assert described["mix_switch"] == pytest.approx(switch)
+    assert config.loss.name == "categorical_crossentropy"
 
 
 def test_the_one_hot_loss_keeps_from_logits_and_label_smoothing() -> None:
@@ -105,7 +134,7 @@ def test_the_one_hot_loss_keeps_from_logits_and_label_smoothing() -> None:
 def test_multilabel_and_binary_outputs_mix_their_float_targets() -> None:
     config = config_of(MULTILABEL.replace("TRAINING\n", "  mixup: {alpha: 0.4}\n"))
     assert config.task == "multilabel" and config.loss.name == "binary_crossentropy"
-    assert config.mixing is not None and config.mixing.amount == 0.4
+    assert config.mixing is not None and config.mixing.mixers == (Mixer("mixup", 0.4),)
     binary = classifier("  cutmix: true\n").replace(
         "{units: 10, activation: softmax}", "{units: 1, activation: sigmoid}"
     )
@@ -164,10 +193,38 @@ training:
     ("text", "where", "path", "words"),
     [
         (
-            classifier("  mixup: true\n  cutmix: true\n"),
+            classifier("  mixup: true\n  mix_switch: 0.3\n"),
             (13, 3),
-            "training.cutmix",
-            ["expected one of training.mixup or training.cutmix; received both", "keep one"],
+            "training.mix_switch",
+            [
+                "expected training.mixup and training.cutmix both on for training.mix_switch; only "
+                "training.mixup is",
+                "turn both on, or remove it",
+            ],
+        ),
+        (
+            classifier("  mixup: true\n  cutmix: false\n  mix_switch: 0.3\n"),
+            (14, 3),
+            "training.mix_switch",
+            ["only training.mixup is"],
+        ),
+        (
+            classifier("  mix_switch: 0.3\n"),
+            (12, 3),
+            "training.mix_switch",
+            ["both on for training.mix_switch; neither is"],
+        ),
+        (
+            classifier("  mixup: true\n  cutmix: true\n  mix_switch: 1\n"),
+            (14, 15),
+            "training.mix_switch",
+            ["< 1; received integer 1"],
+        ),
+        (
+            classifier("  mixup: true\n  cutmix: true\n  mix_switch: '${a - 0.1}'\n"),
+            (14, 15),
+            "training.mix_switch",
+            ["> 0 and < 1; received 0.0"],
         ),
         (
             classifier("  mixup: {alpha: '${a - 1}'}\n"),
@@ -225,7 +282,11 @@ training:
         ),
     ],
     ids=[
-        "both",
+        "switch-beside-mixup",
+        "switch-beside-cutmix-off",
+        "switch-alone",
+        "switch-at-1",
+        "switch-expression",
         "alpha-expression",
         "alpha-zero",
         "factor-above-1",
@@ -320,6 +381,28 @@ def test_the_script_builds_keras_mixup_seeded_with_its_seed_and_mixes_training_b
     assert 'keras.layers.CutMix(factor=1.0, seed=SEED, dtype="float32")' in code
     plain = generate_code(compile_text(classifier(""), "spec.yaml"), script=True).text
     assert "mixing" not in plain and "MixUp" not in plain
+    assert "switch_mixing" not in code  # (one key on: its layer, no switch)
+
+
+def test_the_script_switches_between_mixup_and_cutmix_as_cnnspec_train_does() -> None:
+    """Both keys on: the script's ``switch_mixing`` of the two layers, its draw seeded apart
+    from theirs as ``cnnspec train``'s switch layer (the parity test trains both)."""
+    text = classifier("  mixup: true\n  cutmix: {factor: 0.5}\n  mix_switch: 0.3\n  seed: 4\n")
+    code = generate_code(
+        compile_text(text + "runtime: {mixed_precision: true}\n", "s.yaml"), script=True
+    ).text
+    assert "def switch_mixing(mixup, cutmix, cutmix_share, seed):" in code
+    assert (
+        "    mixing = switch_mixing(\n"
+        '        keras.layers.MixUp(alpha=0.2, seed=SEED, dtype="float32"),\n'
+        '        keras.layers.CutMix(factor=0.5, seed=SEED, dtype="float32"),\n'
+        "        cutmix_share=0.3,\n        seed=SEED,\n    )\n"
+    ) in code
+    assert "keras.random.SeedGenerator(None if seed is None else (seed + 1) % 2**32)" in code
+    assert "# training.mixup and cutmix: applied to the training batches only" in code
+    task = MULTILABEL.replace("TRAINING\n", "  mixup: true\n  cutmix: true\n")
+    code = generate_code(compile_text(task, "m.yaml"), script=True).text
+    assert "def switch_mixing(" in code and "cutmix_share=0.5," in code
 
 
 def test_the_task_script_mixes_multi_hot_targets_after_preparing_them() -> None:
@@ -372,6 +455,43 @@ def test_training_batches_are_mixed_and_validation_batches_are_not(kind: str) ->
     np.testing.assert_array_equal(labels, np.eye(4, dtype="float32")[y])
     np.testing.assert_array_equal(images, x)
     assert not np.array_equal(plain_labels, labels)  # (the training batch was shuffled)
+
+
+@pytest.mark.slow
+def test_with_both_on_each_training_batch_is_mixed_by_one_of_them() -> None:
+    """``training.mix_switch``: each batch is either CutMix's (every pixel one of the batch's
+    images' at that place) or MixUp's (blends), both kinds occur, the same seed switches alike,
+    and the switch's own seed generator is among those a snapshot saves."""
+    from cnnspec.training.callbacks import seed_generators
+    from cnnspec.training.mixing import build_mixing
+    from cnnspec.training.pipeline import PipelineSettings, make_dataset
+
+    config = config_of(classifier("  mixup: {alpha: 1.0}\n  cutmix: true\n  mix_switch: 0.5\n"))
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 8, 8, 1)).astype("float32")
+    y = np.arange(32) % 4
+    settings = PipelineSettings(batch_size=4, num_classes=4, one_hot=True)
+
+    def batches(mixing: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [
+            (i.numpy(), j.numpy())
+            for i, j in make_dataset(x, y, settings, seed=1, training=True, mixing=mixing)
+        ]
+
+    plain = batches(None)
+    switch = build_mixing(config, 7)
+    assert len(seed_generators([switch])) == 3  # the switch's own, MixUp's and CutMix's
+    mixed = batches(switch)
+    kinds = []
+    for (images, labels), (plain_images, _) in zip(mixed, plain, strict=True):
+        np.testing.assert_allclose(labels.sum(axis=1), 1.0, atol=1e-5)
+        pasted = np.isclose(images[:, None], plain_images[None], atol=1e-6).any(axis=1).all()
+        kinds.append("cutmix" if pasted else "mixup")
+    assert 0 < kinds.count("cutmix") < len(kinds), kinds
+    again = batches(build_mixing(config, 7))
+    for (images, labels), (images2, labels2) in zip(mixed, again, strict=True):
+        np.testing.assert_array_equal(images, images2)
+        np.testing.assert_array_equal(labels, labels2)
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ multi-hot floats for a multilabel output) — so the script's history is train's
 
 Each test runs the generated script in a fresh process and `cnnspec train` in this one, on tiny
 data: image files streamed from disk (MixUp after a random augmentation) and the embedded shapes
-source (CutMix on multi-hot targets); 2 epochs.
+source (MixUp or CutMix, switched batch by batch, on multi-hot targets); 2 epochs.
 """
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ MIXUP = files.SPEC.replace(
     "data: {source:", "augmentation:\n  - random_translation: 0.1\ndata: {source:"
 ).replace("  seed: 9\n", "  mixup: {alpha: 0.4}\n  seed: 9\n")
 
+#: A multilabel model with MixUp and CutMix both on: each batch mixed by one of them
+#: (training.mix_switch; the script's switch_mixing, cnnspec train's switch layer).
 CUTMIX = MULTILABEL.replace(
     "  seed: 3\nTRAINING\n",
-    "  optimizer: {adam: {learning_rate: 0.01}}\n  metrics: [f1, auc]\n  cutmix: {factor: 0.8}\n  seed: 13\n",
+    "  optimizer: {adam: {learning_rate: 0.01}}\n  metrics: [f1, auc]\n  mixup: {alpha: 0.3}\n"
+    "  cutmix: {factor: 0.8}\n  mix_switch: 0.6\n  seed: 13\n",
 )
 
 
@@ -36,8 +39,8 @@ def test_the_script_mixes_streamed_image_files_as_cnnspec_train_does(tmp_path):
     assert theirs["test"]["loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
 
 
-def test_the_task_script_mixes_multi_hot_targets_as_cnnspec_train_does(tmp_path):
-    assert "cutmix: {factor: 0.8}" in CUTMIX and "seed: 13" in CUTMIX  # (test_mixing's model)
+def test_the_task_script_switches_between_mixup_and_cutmix_as_cnnspec_train_does(tmp_path):
+    assert "cutmix: {factor: 0.8}\n  mix_switch: 0.6" in CUTMIX and "seed: 13" in CUTMIX
     theirs, _, ours = run_both(tmp_path, CUTMIX)
     assert_same_history(theirs, ours)
     assert theirs["history"]["loss"] == pytest.approx([row["loss"] for row in ours.history], abs=1e-6)

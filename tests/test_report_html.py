@@ -36,7 +36,7 @@ LOCK = {
     "spec_hash": "0123456789abcdef0123456789",
     "seed": 42,
     "deterministic": True,
-    "mixing": {"mixup": {"alpha": 0.4}},
+    "mixing": {"mixup": {"alpha": 0.4}, "cutmix": {"factor": 1.0}, "mix_switch": 0.5},
     "data": {
         "kind": "npz",
         "path": "/data/shapes.npz",
@@ -127,7 +127,7 @@ def test_the_run_is_described_from_lock_json(page):
     assert "trained 2026-01-02 03:04:05+0000" in text
     assert "npz (/data/shapes.npz): 1,200 training, 100 validation, 300 test images of 8×8×1" in text
     assert "seed 42 (deterministic)" in text
-    assert "label mixing mixup, alpha 0.4" in text
+    assert "label mixing mixup, alpha 0.4; cutmix, factor 1.0; mix_switch 0.5" in text
     assert (
         "optimizer sgd at 0.05 (momentum 0.9, use_ema true); validation, early stopping and "
         "checkpoints on the averaged weights"

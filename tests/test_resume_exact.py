@@ -42,8 +42,12 @@ training:
   seed: 5
 TRAINING
 """
-#: With MixUp on the training batches: its layer draws from a seed generator too.
-PLAIN = "  epochs: 5\n  optimizer: {adam: {learning_rate: 0.003}}\n  mixup: {alpha: 0.4}"
+#: With MixUp and CutMix on the training batches, each batch mixed by one of them
+#: (training.mix_switch): the two layers and the switch draw from seed generators too.
+PLAIN = (
+    "  epochs: 5\n  optimizer: {adam: {learning_rate: 0.003}}\n  mixup: {alpha: 0.4}\n"
+    "  cutmix: true\n  mix_switch: 0.5"
+)
 #: Each phase's optimizer (the spec's, with the phase's rate) averages the weights, which Keras
 #: sets them to at the end of each fit (a resume at the boundary replays it), and accumulates
 #: two of an epoch's five batches (every epoch ends in the middle of an accumulation). Early

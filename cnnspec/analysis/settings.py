@@ -226,8 +226,8 @@ class CallbackConfig:
 
 
 @dataclass(frozen=True)
-class MixingConfig:
-    """``training.mixup`` or ``training.cutmix``: Keras' MixUp or CutMix on training batches."""
+class Mixer:
+    """``training.mixup`` or ``training.cutmix``: Keras' MixUp or CutMix with its one setting."""
 
     kind: str  # mixup | cutmix (a key of cnnspec.spec.sections.MIXING)
     amount: float  # MixUp's alpha, CutMix's factor
@@ -246,9 +246,30 @@ class MixingConfig:
 
         return MIXING[self.kind].keras_class
 
+
+@dataclass(frozen=True)
+class MixingConfig:
+    """How training batches are mixed: by one of ``training.mixup`` and ``training.cutmix``, or,
+    with both on, each batch by one of them, CutMix with probability ``switch``
+    (``training.mix_switch``: timm's ``switch_prob``)."""
+
+    mixers: tuple[Mixer, ...]  # one or two, in MIXING's order (mixup before cutmix)
+    switch: float | None = None  # both on: the chance a batch goes to the second (CutMix)
+
+    @property
+    def kinds(self) -> str:
+        """``mixup``, or ``mixup and cutmix``: the keys that are on, as a comment says them."""
+        return " and ".join(mixer.kind for mixer in self.mixers)
+
     def describe(self) -> dict[str, Any]:
-        """JSON-ready (lock.json)."""
-        return {self.kind: {self.setting: self.amount}}
+        """JSON-ready (lock.json): ``{kind: {setting: amount}}`` per mixer, and ``mix_switch``
+        where both are on."""
+        from cnnspec.spec.sections import MIX_SWITCH
+
+        described: dict[str, Any] = {m.kind: {m.setting: m.amount} for m in self.mixers}
+        if self.switch is not None:
+            described[MIX_SWITCH] = self.switch
+        return described
 
 
 @dataclass(frozen=True)
@@ -1374,31 +1395,41 @@ def mixing_keys(reader: _Reader) -> list[str]:
 
 
 def _mixing(reader: _Reader, tasks: tuple[OutputTask, ...]) -> MixingConfig | None:
-    """``training.mixup`` or ``training.cutmix`` (``None``: off). Mixing makes soft targets by
-    blending two images' labels, so it needs labels that blend: one classification output
-    (one-hot) or one multilabel output (multi-hot); a located error otherwise, and beside the
-    other mixing key (one way of mixing a batch; timm's switching between the two is not
-    offered)."""
-    from cnnspec.spec.sections import MIXING
+    """``training.mixup`` and/or ``training.cutmix`` (``None``: off), and ``training.mix_switch``
+    where both are on. Mixing makes soft targets by blending two images' labels, so it needs
+    labels that blend: one classification output (one-hot) or one multilabel output
+    (multi-hot); a located error otherwise. ``mix_switch`` without both on is an error too: it
+    would be accepted and never used."""
+    from cnnspec.spec.sections import MIX_SWITCH, MIX_SWITCH_DEFAULT, MIX_SWITCH_SCHEMA, MIXING
 
     keys = mixing_keys(reader)
-    if not keys:
-        return None
-    kind = keys[0]
-    if len(keys) > 1:
+    switch_path: SpecPath = ("training", MIX_SWITCH)
+    training = reader.doc.data.get("training")
+    if isinstance(training, dict) and MIX_SWITCH in training and len(keys) < 2:
         reader.error(
-            f"expected one of training.{' or training.'.join(MIXING)}; received both",
-            ("training", keys[1]),
-            "each training batch is mixed one way: keep one of them (or set the other to false)",
+            f"expected training.mixup and training.cutmix both on for training.{MIX_SWITCH}; "
+            + (f"only training.{keys[0]} is" if keys else "neither is"),
+            switch_path,
+            f"{MIX_SWITCH} chooses between the two for each batch: turn both on, or remove it",
             key=True,
         )
-    entry = MIXING[kind]
-    amount = entry.default
-    if isinstance(reader.value(("training", kind)), dict):
-        # (a ``${…}`` passes the schema as text: held to the literal's bounds here, as Keras
-        # takes any number, and Beta(0, 0) gives NaN labels)
-        bounds = _number_bounds(entry.schema) or {}
-        amount = reader.number(("training", kind, entry.setting), amount, **bounds)
+    if not keys:
+        return None
+    mixers = []
+    for kind in keys:
+        entry = MIXING[kind]
+        amount = entry.default
+        if isinstance(reader.value(("training", kind)), dict):
+            # (a ``${…}`` passes the schema as text: held to the literal's bounds here, as Keras
+            # takes any number, and Beta(0, 0) gives NaN labels)
+            bounds = _number_bounds(entry.schema) or {}
+            amount = reader.number(("training", kind, entry.setting), amount, **bounds)
+        mixers.append(Mixer(kind, float(amount)))
+    switch = None
+    if len(keys) > 1:
+        bounds = _number_bounds(MIX_SWITCH_SCHEMA) or {}
+        switch = float(reader.number(switch_path, MIX_SWITCH_DEFAULT, **bounds))
+    kind = keys[0]
     if len(tasks) > 1:
         reader.error(
             f"expected a model with one output for training.{kind}; this one has {len(tasks)} "
@@ -1417,7 +1448,7 @@ def _mixing(reader: _Reader, tasks: tuple[OutputTask, ...]) -> MixingConfig | No
             f"take and {tasks[0].task} targets do not: remove training.{kind}",
             key=True,
         )
-    return MixingConfig(kind, float(amount))
+    return MixingConfig(tuple(mixers), switch)
 
 
 def _distribute(reader: _Reader) -> tuple[str, float]:

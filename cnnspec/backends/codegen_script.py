@@ -178,16 +178,26 @@ def metric_nodes(config: TrainConfig) -> list[ast.expr]:
 
 
 def mixing_source(config: TrainConfig, seed_name: str = "SEED") -> str:
-    """The constructor of ``training.mixup``/``cutmix``'s Keras layer (``""``: no mixing),
-    seeded with the script's seed, as ``cnnspec train`` seeds it with the run's
-    (:func:`cnnspec.training.mixing.build_mixing`, float32 under mixed precision alike)."""
+    """The constructor of ``training.mixup``/``cutmix``'s Keras layer (``""``: no mixing), or
+    with both on the script's ``switch_mixing`` of the two, seeded with the script's seed as
+    ``cnnspec train`` seeds them with the run's (:func:`cnnspec.training.mixing.build_mixing`,
+    float32 under mixed precision alike)."""
     mixing = config.mixing
     if mixing is None:
         return ""
-    kwargs: dict[str, Any] = {mixing.setting: mixing.amount, "seed": ast.Name(seed_name, ast.Load())}
-    if config.mixed_precision:
-        kwargs["dtype"] = "float32"
-    return unparse(_call(_name("keras", "layers", mixing.keras_class), **kwargs))
+    seed = ast.Name(seed_name, ast.Load())
+    dtype: dict[str, Any] = {"dtype": "float32"} if config.mixed_precision else {}
+    layers = [
+        _call(
+            _name("keras", "layers", mixer.keras_class),
+            **{mixer.setting: mixer.amount, "seed": seed},
+            **dtype,
+        )
+        for mixer in mixing.mixers
+    ]
+    if mixing.switch is None:
+        return unparse(layers[0])
+    return unparse(_call(_name("switch_mixing"), layers, cutmix_share=mixing.switch, seed=seed))
 
 
 #: Callbacks that watch a monitored value in a direction (their ``mode``).
@@ -544,7 +554,8 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "balanced": class_weight == "balanced",
         "one_hot": config.one_hot_labels,
         "mixing": mixing_source(config),
-        "mixing_key": config.mixing.kind if config.mixing is not None else "",
+        "mixing_key": config.mixing.kinds if config.mixing is not None else "",
+        "mixing_switch": config.mixing is not None and config.mixing.switch is not None,
         "binary": config.binary,
         "threshold": 0.0 if config.loss.from_logits else 0.5,
         "jit_compile": config.jit_compile,

@@ -73,9 +73,10 @@ def _not_a_figure(value: Any) -> str:
 
 
 def _mixing_text(kind: Any, settings: Any) -> str:
-    """``mixup, alpha 0.2`` from lock.json's ``mixing`` entry (any other shape as it is)."""
+    """``mixup, alpha 0.2`` (``mix_switch 0.5``) from lock.json's ``mixing`` entry (any other
+    shape as it is)."""
     if not isinstance(settings, dict):
-        return str(kind)
+        return f"{kind} {settings}"
     return ", ".join([str(kind), *(f"{name} {value}" for name, value in settings.items())])
 
 
@@ -124,9 +125,9 @@ def _meta(run: Run) -> dict[str, Any]:
     if run.config is not None and run.config.phases:
         rows.append(("optimizer", _optimizer_text(run.config)))
     mixing = lock.get("mixing")
-    if isinstance(mixing, dict) and mixing:  # training.mixup / cutmix: {kind: {setting: amount}}
+    if isinstance(mixing, dict) and mixing:  # {kind: {setting: amount}} per key; mix_switch: share
         rows.append(
-            ("label mixing", ", ".join(_mixing_text(kind, settings) for kind, settings in mixing.items()))
+            ("label mixing", "; ".join(_mixing_text(kind, settings) for kind, settings in mixing.items()))
         )
     if versions:
         rows.append(

@@ -466,8 +466,26 @@ def _mixing_schema(kind: MixingKind) -> dict[str, Any]:
     """The schema of one :data:`MIXING` key: a switch, nothing (on, defaults), or its setting."""
     return {
         "anyOf": [BOOL, {"type": "null"}, _obj({kind.setting: kind.schema})],
-        "description": kind.description + " (classification and multilabel; not beside the other)",
+        "description": kind.description
+        + " (classification and multilabel; beside the other, each batch is mixed by one of "
+        "them: training.mix_switch)",
     }
+
+
+#: ``training.mix_switch``: with ``mixup`` and ``cutmix`` both on, the share of training batches
+#: CutMix mixes (the rest MixUp), drawn batch by batch: timm's ``switch_prob`` (the ImageNet
+#: recipes of DeiT and ConvNeXt mix so).
+MIX_SWITCH = "mix_switch"
+#: Its default: timm's.
+MIX_SWITCH_DEFAULT = 0.5
+MIX_SWITCH_SCHEMA = _num(
+    0,
+    1,
+    exclusive=True,
+    exclusive_max=True,
+    description="with training.mixup and training.cutmix both on: the chance that a training batch "
+    "is mixed by CutMix rather than MixUp, drawn batch by batch (timm's switch_prob; default 0.5)",
+)
 
 
 TASKS = ["classification", "multilabel", "regression", "segmentation"]
@@ -523,6 +541,7 @@ TRAINING_SCHEMA = _obj(
             "description": "'balanced', or {class index or name: weight} (unlisted classes weigh 1)",
         },
         **{key: _mixing_schema(kind) for key, kind in MIXING.items()},
+        MIX_SWITCH: MIX_SWITCH_SCHEMA,
         "seed": _int(
             0,
             2**32 - 1,

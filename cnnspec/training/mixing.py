@@ -6,15 +6,17 @@ blended with (MixUp) or has a box pasted from (CutMix) another image of its batc
 becomes the same share of the two labels. They run in the input pipeline on whole training
 batches, after the augmentation and after the labels are made one-hot (classification) or
 multi-hot floats (multilabel) (:func:`cnnspec.training.pipeline.finish`); validation and test
-batches are never mixed.
+batches are never mixed. With both keys on, each batch is mixed by one of the two, CutMix with
+probability ``training.mix_switch`` (timm's ``switch_prob``; :func:`switch_class`).
 
-The layer is seeded with the run's seed and owns a Keras ``SeedGenerator``: the trainer lists it
-among the run's random owners, so its state is saved in every snapshot and a resumed run mixes
-the batches an uninterrupted run mixes.
+Each layer is seeded with the run's seed and owns a Keras ``SeedGenerator``: the trainer lists
+it among the run's random owners, so its state is saved in every snapshot and a resumed run
+mixes the batches an uninterrupted run mixes.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,7 +24,8 @@ if TYPE_CHECKING:
 
 
 def build_mixing(config: TrainConfig, seed: int | None) -> Any:
-    """The Keras ``MixUp`` or ``CutMix`` layer of ``config.mixing`` (``None``: no mixing).
+    """The Keras layer of ``config.mixing`` (``None``: no mixing): ``MixUp`` or ``CutMix``, or,
+    with both on, a :func:`switch_class` layer that mixes each batch by one of them.
 
     Under a mixed dtype policy (``runtime.mixed_precision``) it computes in float32: the labels
     it mixes are float32, and the model's input casts the images anyway."""
@@ -33,10 +36,48 @@ def build_mixing(config: TrainConfig, seed: int | None) -> Any:
 
     # (an explicit table of the registry's classes, never a lookup by a name from the spec)
     classes = {"MixUp": keras.layers.MixUp, "CutMix": keras.layers.CutMix}
-    kwargs: dict[str, Any] = {mixing.setting: mixing.amount, "seed": seed}
-    if config.mixed_precision:
-        kwargs["dtype"] = "float32"
-    return classes[mixing.keras_class](**kwargs)
+    dtype: dict[str, Any] = {"dtype": "float32"} if config.mixed_precision else {}
+    layers = [
+        classes[mixer.keras_class](**{mixer.setting: mixer.amount, "seed": seed}, **dtype)
+        for mixer in mixing.mixers
+    ]
+    if mixing.switch is None:
+        return layers[0]
+    mixup, cutmix = layers
+    return switch_class()(mixup, cutmix, cutmix_share=mixing.switch, seed=seed, **dtype)
+
+
+@functools.cache
+def switch_class() -> type:
+    """``MixingSwitch``: a Keras layer that mixes each batch by MixUp or by CutMix, CutMix with
+    probability ``cutmix_share`` (``training.mix_switch``), drawn batch by batch from a seed
+    generator of its own. The generated training script does the same (templates/
+    _training_code.j2) as a function, ``switch_mixing`` (its checker admits no class of this
+    form; the script saves no snapshots, which here need a layer's tracked generator); the
+    parity test trains both. Built on first use: TensorFlow is imported by training only."""
+    import keras
+    import tensorflow as tf
+
+    class MixingSwitch(keras.layers.Layer):
+        def __init__(
+            self, mixup: Any, cutmix: Any, cutmix_share: float, seed: int | None = None, **kwargs: Any
+        ):
+            super().__init__(**kwargs)
+            self.mixup, self.cutmix, self.cutmix_share = mixup, cutmix, cutmix_share
+            # its own stream (not the MixUp layer's, seeded with the same seed): a tracked
+            # generator, so a snapshot saves its state with the two layers'
+            self.generator = keras.random.SeedGenerator(None if seed is None else (seed + 1) % 2**32)
+
+        def call(self, data: Any, training: bool = True) -> Any:
+            draw = keras.random.uniform((), seed=self.generator)
+            # only the chosen layer runs, and only its generator moves on
+            return tf.cond(
+                draw < self.cutmix_share,
+                lambda: self.cutmix(data, training=training),
+                lambda: self.mixup(data, training=training),
+            )
+
+    return MixingSwitch
 
 
 def mix_batch(layer: Any, images: Any, labels: Any) -> tuple[Any, Any]:
