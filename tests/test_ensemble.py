@@ -32,14 +32,9 @@ def test_shared_images_are_the_same_pixels_of_the_same_dtype():
 def runs(tmp_path_factory):
     """Two colour classifiers on the same npz (a fixed test set: any seeds), another run of
     the reporting tests' spec with twice the filters and another seed."""
-    from tests.test_report_support import SPEC, invoke, trained_run
+    from tests.test_report_support import trained_run, wide_run
 
-    first = trained_run(tmp_path_factory)
-    folder = first.parent
-    (folder / "wide.yaml").write_text(SPEC.replace("filters: 4", "filters: 8").replace("seed: 3", "seed: 5"))
-    result = invoke("train", folder / "wide.yaml", "--out", folder / "wide", "--quiet")
-    assert result.exit_code == 0, result.output
-    return first, folder / "wide"
+    return trained_run(tmp_path_factory), wide_run(tmp_path_factory)
 
 
 @pytest.mark.slow

@@ -98,6 +98,26 @@ def trained_run(factory) -> Path:
     return _RUNS["run"]
 
 
+def wide_run(factory) -> Path:
+    """Another run of :data:`SPEC` beside :func:`trained_run`'s, with twice the filters and
+    another seed (an ensemble's second member), trained once per test session as it is."""
+    if "wide" in _RUNS:
+        return _RUNS["wide"]
+    folder = trained_run(factory).parent
+    with open(folder.parent / "reporting-wide.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "wide-done").is_file():
+            shutil.rmtree(folder / "wide", ignore_errors=True)
+            (folder / "wide.yaml").write_text(
+                SPEC.replace("filters: 4", "filters: 8").replace("seed: 3", "seed: 5"), encoding="utf-8"
+            )
+            result = invoke("train", folder / "wide.yaml", "--out", folder / "wide", "--quiet")
+            assert result.exit_code == 0, result.output
+            (folder / "wide-done").write_text("trained\n")
+    _RUNS["wide"] = folder / "wide"
+    return _RUNS["wide"]
+
+
 def bare_model(folder: Path, *, lam: bool = False) -> Path:
     """A small .keras model outside any run folder (with a Lambda layer when asked)."""
     import keras

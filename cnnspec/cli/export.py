@@ -108,6 +108,15 @@ def export(
             "(needs -o; each model's temperature folded in under --temperature auto)",
         ),
     ] = None,
+    tta: Annotated[
+        str | None,
+        typer.Option(
+            "--tta",
+            metavar="hflip|vflip|hflip,vflip",
+            help="export a model that answers the mean over the image and its mirror images, as "
+            "evaluate and predict --tta do (a segmentation's maps mirrored back; needs -o)",
+        ),
+    ] = None,
     temperature: Annotated[
         str,
         typer.Option(
@@ -141,12 +150,17 @@ def export(
     own --temperature.
 
     --ensemble OTHER (repeatable, with -o) writes the target and the other models as one model
-    that answers the mean of their outputs, as evaluate and predict --ensemble do.
+    that answers the mean of their outputs, as evaluate and predict --ensemble do. --tta hflip
+    (vflip, or both; with -o) writes a model that answers the mean over the image and its mirror
+    images, as evaluate and predict --tta do: the mirrors are made inside the graph of standard
+    layers, so any serving stack runs them.
     """
     from cnnspec.export import ExportFailed, ExportMismatch, export_model
     from cnnspec.reporting.run import outside_allowed
     from cnnspec.reporting.temperature import parse_option
+    from cnnspec.reporting.tta import parse_views
 
+    views = parse_views(tta)
     try:
         # only this command line may let the run's spec read outside its folder, never lock.json
         with _owning(target, output), outside_allowed(allow_outside):
@@ -159,6 +173,7 @@ def export(
                 force=force,
                 temperature=parse_option(temperature),
                 ensemble=ensemble or (),
+                views=views,
             )
     except (ExportMismatch, ExportFailed) as exc:
         stderr().print(f"[bold red]error:[/bold red] {safe(exc)}", highlight=False, soft_wrap=True)

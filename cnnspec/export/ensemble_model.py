@@ -16,6 +16,11 @@ false, the thresholds on probabilities). The export's record lists the members (
 cnnspec's own readers refuse it as the run's export
 (:func:`~cnnspec.export.runtimes.read_record`), and it must be written with ``-o``.
 
+``cnnspec export RUN --tta hflip[,vflip] -o FILE`` (with ``--ensemble`` or without) makes the
+same kind of model over the image and its mirror images: every member answers each, mirrored
+inside the graph by :mod:`cnnspec.export.mirrors`, a segmentation's maps mirrored back, and
+the file answers the mean ``--tta`` computes in NumPy (its record lists the views: ``tta``).
+
 Keras is imported inside the functions (the exporter has imported it already).
 """
 
@@ -43,22 +48,26 @@ def ensemble_for_export(
     inputs: list[np.ndarray],
     float32: Callable[[Any], tuple[Any, str | None]],
     notes: list[str],
+    views: tuple[str, ...] = (),
+    back: Sequence[bool] = (),
 ) -> tuple[Any, list[dict[str, Any]]]:
     """``model`` (the target, its temperature folded in already) and the models at ``paths``
-    as one Keras model answering the mean of their outputs, and the record's ``ensemble``
-    entries of the members (their model files, SHA-256 and the temperatures folded into them).
-    ``squash``: per output, how its logits become probabilities (:func:`squashing` of the
-    target: every member answers alike); ``wanted``: ``--temperature`` (``None``: each
-    member's own ``temperature.json``); ``inputs``: the verification batch, on which the model
-    is checked against the mean of its members; ``float32``: the exporter's float32 copy of a
-    loaded model."""
+    (none: ``model`` alone, over ``views``) as one Keras model answering the mean of their
+    outputs, and the record's ``ensemble`` entries of the members (their model files, SHA-256
+    and the temperatures folded into them). ``squash``: per output, how its logits become
+    probabilities (:func:`squashing` of the target: every member answers alike); ``wanted``:
+    ``--temperature`` (``None``: each member's own ``temperature.json``); ``inputs``: the
+    verification batch, on which the model is checked against the mean of its members;
+    ``float32``: the exporter's float32 copy of a loaded model; ``views`` and ``back``:
+    ``--tta``'s mirror images, which each member answers too (:func:`ensemble_model`)."""
     from cnnspec.export.exporter import keras_outputs, serving_meta
     from cnnspec.export.folding import fold_for_export
     from cnnspec.fileio import sha256_file
     from cnnspec.reporting.ensemble import check_members, load_members
 
-    members = load_members(paths)  # (--allow-outside as the command line set it)
-    notes.extend(check_members(run, model, members, None, checks_split=False))
+    members = load_members(paths) if paths else []  # (--allow-outside as the command line set it)
+    if members:
+        notes.extend(check_members(run, model, members, None, checks_split=False))
     models, entries = [model], []
     for member in members:
         copy, policy = float32(member.model)
@@ -76,24 +85,49 @@ def ensemble_for_export(
         notes.extend(f"--ensemble {member.label}: {note}" for note in said)
         models.append(copy)
         entries.append({"model": str(member.run.model_path), "model_sha256": digest, "temperature": folded})
-    combined = ensemble_model(models, squash)
-    _check_mean(combined, models, inputs, squash)
-    what = (
-        "their probabilities (their logits through a softmax or sigmoid)" if any(squash) else "their outputs"
-    )
-    notes.append(
-        f"an ensemble of {len(models)} models: the export answers with the mean of {what} "
-        "(cnnspec evaluate and predict do not read it as the run's export)"
-    )
+    combined = ensemble_model(models, squash, views, back)
+    _check_mean(combined, models, inputs, squash, views, back)
+    notes.append(_described(len(models), squash, views))
     return combined, entries
 
 
-def ensemble_model(models: Sequence[Any], squash: Sequence[str | None] | None = None) -> Any:
+def _described(count: int, squash: Sequence[str | None], views: tuple[str, ...]) -> str:
+    """The note of an ensemble or ``--tta`` export: what the file's answer is the mean of."""
+    from cnnspec.reporting.tta import describe
+
+    whose = "their" if count > 1 else "its"
+    what = (
+        f"{whose} probabilities ({whose} logits through a softmax or sigmoid)"
+        if any(squash)
+        else f"{whose} outputs"
+    )
+    heads = [f"an ensemble of {count} models"] if count > 1 else []
+    if views:
+        what += f" for each image and {describe(views)}"
+        heads.append(f"test-time augmentation (--tta {','.join(views)})")
+    return (
+        f"{' with '.join(heads)}: the export answers with the mean of {what} (cnnspec evaluate and "
+        "predict do not read it as the run's export)"
+    )
+
+
+def ensemble_model(
+    models: Sequence[Any],
+    squash: Sequence[str | None] | None = None,
+    views: tuple[str, ...] = (),
+    back: Sequence[bool] = (),
+) -> Any:
     """One Keras model of ``models`` (one image input each, the same outputs): the image goes
     to every member, a nested model named ``member_N``, and each output is the ``Average`` of
     the members' (named after the target's output layer). ``squash``: per output, ``softmax``
-    or ``sigmoid`` to apply to each member's logits before the mean (``None``: as they are)."""
+    or ``sigmoid`` to apply to each member's logits before the mean (``None``: as they are).
+    ``views``: mirror images of the image (``hflip``, ``vflip``: :mod:`cnnspec.export.mirrors`)
+    that every member answers too, each answer in the mean; ``back``: per output, whether it is
+    a map (a segmentation's) that is mirrored back first, so that each pixel is averaged with
+    itself, as ``--tta`` does in NumPy."""
     import keras
+
+    from cnnspec.export.mirrors import mirrored
 
     first = models[0]
     for model in models:
@@ -102,18 +136,25 @@ def ensemble_model(models: Sequence[Any], squash: Sequence[str | None] | None = 
                 f"expected models with one image input for an ensemble; one has {len(model.inputs)}"
             )
     image = keras.Input(tuple(first.inputs[0].shape[1:]), name="image")
-    answers = []
+    seen = [("", image), *((view, mirrored(image, view, f"image_{view}")) for view in views)]
+    names = [_output_layer(first, k) for k in range(len(first.outputs))]
+    squash = list(squash or [None] * len(names))
+    back = list(back or [False] * len(names))
+    parts: list[list[Any]] = [[] for _ in names]
     for index, model in enumerate(models):
         member = keras.Model(model.inputs, model.outputs, name=f"member_{index}")
-        answer = member(image)
-        answers.append(list(answer) if isinstance(answer, (list, tuple)) else [answer])
-    squash = list(squash or [None] * len(answers[0]))
-    means = []
-    for k in range(len(answers[0])):
-        name = _output_layer(first, k)
-        parts = [_squashed(answer[k], squash[k], f"{name}_{index}") for index, answer in enumerate(answers)]
-        means.append(keras.layers.Average(name=f"{name}_mean")(parts))
-    return keras.Model(image, means if len(means) > 1 else means[0], name="ensemble")
+        for view, images in seen:
+            answer = member(images)
+            answers = list(answer) if isinstance(answer, (list, tuple)) else [answer]
+            for k, part in enumerate(answers):
+                label = f"{names[k]}_{index}" + (f"_{view}" if view else "")
+                if view and back[k]:
+                    part = mirrored(part, view, f"{label}_map")
+                parts[k].append(_squashed(part, squash[k], label))
+    means = [keras.layers.Average(name=f"{name}_mean")(each) for name, each in zip(names, parts, strict=True)]
+    return keras.Model(
+        image, means if len(means) > 1 else means[0], name="ensemble" if len(models) > 1 else "tta"
+    )
 
 
 def _output_layer(model: Any, index: int) -> str:
@@ -128,19 +169,23 @@ def _output_layer(model: Any, index: int) -> str:
     return f"output_{index}"
 
 
-def squashing(run: Any, model: Any) -> list[str | None]:
-    """Per output of ``run``'s model: ``softmax`` or ``sigmoid`` where it answers in logits (the
-    probabilities ``predict --ensemble`` averages), ``None`` where it answers in probabilities
-    or values."""
+def output_tasks(run: Any, model: Any) -> tuple[Any, ...]:
+    """The task of each output of ``run``'s model: its spec's, else read from the model as
+    ``predict`` reads a model file without one."""
     from cnnspec.reporting.run import model_tasks
 
     config = run.config
     if config is not None and config.tasks:
-        tasks = config.tasks
-    else:
-        tasks = model_tasks(model, run.name, run.model_path)
+        return tuple(config.tasks)
+    return tuple(model_tasks(model, run.name, run.model_path))
+
+
+def squashing(run: Any, model: Any) -> list[str | None]:
+    """Per output of ``run``'s model: ``softmax`` or ``sigmoid`` where it answers in logits (the
+    probabilities ``predict --ensemble`` averages), ``None`` where it answers in probabilities
+    or values."""
     found: list[str | None] = []
-    for task in tasks:
+    for task in output_tasks(run, model):
         if not task.loss.from_logits:
             found.append(None)
         else:
@@ -172,14 +217,28 @@ def as_probabilities(meta: dict[str, Any]) -> None:
 
 
 def _check_mean(
-    combined: Any, models: Sequence[Any], inputs: list[np.ndarray], squash: Sequence[str | None]
+    combined: Any,
+    models: Sequence[Any],
+    inputs: list[np.ndarray],
+    squash: Sequence[str | None],
+    views: tuple[str, ...] = (),
+    back: Sequence[bool] = (),
 ) -> None:
     """The ensemble model answers with the mean of its members' outputs (their probabilities,
-    where they answer in logits: ``squash``) on the verification batch."""
+    where they answer in logits: ``squash``), over the image and its ``views`` mirrored in
+    NumPy (the maps of outputs ``back`` mirrored back), on the verification batch."""
     from cnnspec.export.exporter import keras_outputs
+    from cnnspec.export.mirrors import AXES
 
     got = keras_outputs(combined, inputs)
-    each = [keras_outputs(model, inputs) for model in models]
+    back = list(back or [False] * len(got))
+    each = []
+    for model in models:
+        each.append(keras_outputs(model, inputs))
+        for view in views:
+            flipped = [np.ascontiguousarray(np.flip(x, axis=AXES[view])) for x in inputs]
+            answers = keras_outputs(model, flipped)
+            each.append([np.flip(a, axis=AXES[view]) if back[k] else a for k, a in enumerate(answers)])
     for index, part in enumerate(got):
         expected = np.mean([_numpy_squash(answers[index], squash[index]) for answers in each], axis=0)
         difference = float(np.max(np.abs(part - expected), initial=0.0))

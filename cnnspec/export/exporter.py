@@ -497,6 +497,7 @@ def export_model(
     force: bool = False,
     temperature: float | None = 1.0,
     ensemble: Sequence[Path] = (),
+    views: tuple[str, ...] = (),
 ) -> ExportResult:
     """Export the model of a run folder or ``.keras`` file to ``fmt`` and verify it.
 
@@ -506,7 +507,9 @@ def export_model(
     by ``cnnspec calibrate``), where it has one for this model; 1: the model's own.
     ``ensemble``: other models (run folders or ``.keras`` files) exported with this one as one
     model that answers the mean of their outputs (:mod:`cnnspec.export.ensemble_model`; only
-    to an ``out`` of its own), each with its own temperature under ``None``.
+    to an ``out`` of its own), each with its own temperature under ``None``. ``views``:
+    ``--tta``'s mirror images (``hflip``, ``vflip``), which the exported model answers too,
+    answering the mean (to an ``out`` of its own as well).
 
     ``out`` defaults to :func:`default_output`, which a new export replaces. Another ``out``
     that exists (a file, a non-empty folder) is replaced only with ``force``; a folder holding
@@ -530,6 +533,16 @@ def export_model(
             "expected -o with --ensemble: an ensemble is no export of the run's model alone",
             "name the file, e.g. -o ensemble.onnx",
         )
+    if views and out is None:
+        raise UsageError(
+            "expected -o with --tta: a model answering over mirror images is no export of the "
+            "run's model alone",
+            "name the file, e.g. -o tta.onnx",
+        )
+    from cnnspec.reporting.tta import VIEWS
+
+    if any(view not in VIEWS for view in views):
+        raise UsageError(f"expected views among {', '.join(VIEWS)}; received {', '.join(views)}")
     source, stem = resolve_target(Path(target))
     default, folder = default_output(stem, fmt, quantize), _export_folder(source, stem)
     if out is None:  # (an -o link is the user's choice: _is_default holds it to --force)
@@ -583,7 +596,8 @@ def export_model(
             notes.append("verified on uniform noise: the run has no test or validation images")
     folded = 1.0
     # the run of the model (a SavedModel export had none read yet), for its temperature and members
-    located = run if run is not None or (temperature == 1.0 and not ensemble) else _run_of(source)
+    averaged = bool(ensemble or views)  # several models, or mirror images: one model of the mean
+    located = run if run is not None or (temperature == 1.0 and not averaged) else _run_of(source)
     if temperature != 1.0:
         from cnnspec.export.folding import fold_for_export
 
@@ -599,17 +613,29 @@ def export_model(
         )
         if folded != 1.0 and meta is not None and not ensemble:  # (in the serving digest)
             meta["output"]["temperature"] = folded
-    if ensemble:
-        from cnnspec.export.ensemble_model import as_probabilities, ensemble_for_export, squashing
+    if averaged:
+        from cnnspec.export.ensemble_model import (
+            as_probabilities,
+            ensemble_for_export,
+            output_tasks,
+            squashing,
+        )
+        from cnnspec.reporting.tta import refuse_tasks
 
+        tasks = output_tasks(located, loaded)
+        if views:
+            refuse_tasks(tasks, "cnnspec export")
         squash = squashing(located, loaded)
         model, members = ensemble_for_export(
             model, located, ensemble, squash, wanted=temperature, inputs=inputs,
-            float32=float32_model, notes=notes,
+            float32=float32_model, notes=notes, views=views,
+            back=[task.task == "segmentation" for task in tasks],
         )  # fmt: skip
-        if meta is not None:
+        if meta is not None and ensemble:
             own = {"model": str(source), "model_sha256": digest, "temperature": folded}
             meta["ensemble"] = [own, *members]
+        if meta is not None and views:
+            meta["tta"] = list(views)
         if any(squash):  # (the file answers the mean of probabilities)
             for described in {id(m): m for m in (meta, decision_meta) if m is not None}.values():
                 as_probabilities(described)

@@ -358,6 +358,13 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
             f"export --ensemble), not the export of {model.name} alone",
             f"cnnspec evaluate and predict --ensemble run the models of an ensemble themselves; {remake}",
         )
+    if "tta" in data:  # (cnnspec export --tta -o: the mean over mirror images)
+        views = ",".join(map(str, data["tta"])) if isinstance(data["tta"], list) else "views"
+        raise UsageError(
+            f"refusing the {runtime} export {export}: it answers the mean over mirror images "
+            f"(cnnspec export --tta {views}), not {model.name}'s own answer",
+            f"cnnspec evaluate and predict --tta {views} mirror the images themselves; {remake}",
+        )
     problem = _meta_problem(data)
     if problem is not None:  # a hand-edited record: what predict reads must be well-formed
         raise UsageError(f"refusing the {runtime} export {export}: {record.name} {problem}", remake)
