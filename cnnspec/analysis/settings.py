@@ -195,16 +195,52 @@ class OptimizerConfig:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+#: The losses of independent 0/1 targets, and those of one-hot class labels.
+BINARY_LOSSES = ("binary_crossentropy", "binary_focal_crossentropy")
+ONE_HOT_LOSSES = ("categorical_crossentropy", "categorical_focal_crossentropy")
+
+
 @dataclass(frozen=True)
 class LossConfig:
     name: str
     from_logits: bool = False
     label_smoothing: float = 0.0
     delta: float = 1.0  # huber
+    gamma: float = 2.0  # the focal losses' focusing (cnnspec.spec.sections.FOCAL_GAMMA)
+    alpha: float = 0.25  # and their weight (FOCAL_ALPHA)
+    apply_class_balancing: bool = False  # binary_focal_crossentropy: alpha on positives only
 
     @property
     def one_hot(self) -> bool:
-        return self.name == "categorical_crossentropy"
+        """A loss of one-hot class labels (categorical crossentropy, focal or not)."""
+        return self.name in ONE_HOT_LOSSES
+
+    @property
+    def binary(self) -> bool:
+        """A loss of independent 0/1 targets (binary crossentropy, focal or not)."""
+        return self.name in BINARY_LOSSES
+
+    @property
+    def focal(self) -> bool:
+        """A focal loss: crossentropy weighted by (1 - p)^gamma."""
+        from cnnspec.spec.sections import FOCAL_LOSSES
+
+        return self.name in FOCAL_LOSSES
+
+    def keras_focal(self) -> tuple[str, dict[str, Any]] | None:
+        """A focal loss's class in ``keras.losses`` and its keywords (``None``: no focal loss):
+        the one table the trainer and the generated scripts build it from."""
+        common = {
+            "alpha": self.alpha,
+            "gamma": self.gamma,
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+        }
+        if self.name == "categorical_focal_crossentropy":
+            return "CategoricalFocalCrossentropy", common
+        if self.name == "binary_focal_crossentropy":
+            return "BinaryFocalCrossentropy", {"apply_class_balancing": self.apply_class_balancing, **common}
+        return None
 
 
 @dataclass(frozen=True)
@@ -350,7 +386,7 @@ class TrainConfig:
 
     @property
     def binary(self) -> bool:
-        return self.loss.name == "binary_crossentropy"
+        return self.loss.binary
 
     @property
     def averages_weights(self) -> bool:
@@ -1132,24 +1168,31 @@ def _loss(
         from_logits = activation is not None and activation not in _PROBABILITY_ACTIVATIONS
         if activation is None:
             from_logits = True
-    if task == "classification" and name == "binary_crossentropy" and units not in (1, 0):
+    binary = name in BINARY_LOSSES
+    if task == "classification" and binary and units not in (1, 0):
         reader.error(
-            f"expected a model with 1 output unit for binary_crossentropy; it outputs {units}",
+            f"expected a model with 1 output unit for {name}; it outputs {units}",
             path,
-            "use sparse_categorical_crossentropy for several classes, or end the model with "
-            "dense: {units: 1, activation: sigmoid}",
+            "use sparse_categorical_crossentropy (or categorical_focal_crossentropy) for several "
+            "classes, or end the model with dense: {units: 1, activation: sigmoid}",
         )
-    if task == "classification" and name != "binary_crossentropy" and units == 1:
+    if task == "classification" and not binary and units == 1:
         reader.error(
             f"expected a model with one output unit per class for {name}; it outputs 1",
             path,
-            "a single sigmoid output goes with binary_crossentropy",
+            "a single sigmoid output goes with binary_crossentropy (or binary_focal_crossentropy)",
         )
+    from cnnspec.spec.sections import FOCAL_ALPHA, FOCAL_GAMMA
+
+    balancing = settings.get("apply_class_balancing")
     return LossConfig(
         name,
         bool(from_logits),
         _number_or(settings.get("label_smoothing"), 0.0),
         _number_or(settings.get("delta"), 1.0),
+        _number_or(settings.get("gamma"), FOCAL_GAMMA),
+        _number_or(settings.get("alpha"), FOCAL_ALPHA),
+        balancing is True,
     )
 
 

@@ -51,10 +51,22 @@ KERAS_LOSS_OF = {
 }
 #: The losses and metrics that make sense for each task (the first loss is the default).
 LOSSES_OF_TASK: dict[str, tuple[str, ...]] = {
-    "classification": ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy"),
-    "multilabel": ("binary_crossentropy",),
+    "classification": (
+        "sparse_categorical_crossentropy",
+        "categorical_crossentropy",
+        "binary_crossentropy",
+        "categorical_focal_crossentropy",
+        "binary_focal_crossentropy",
+    ),
+    "multilabel": ("binary_crossentropy", "binary_focal_crossentropy"),
     "regression": REGRESSION_LOSSES,
-    "segmentation": ("sparse_categorical_crossentropy", "dice", "binary_crossentropy"),
+    "segmentation": (
+        "sparse_categorical_crossentropy",
+        "dice",
+        "binary_crossentropy",
+        "categorical_focal_crossentropy",
+        "binary_focal_crossentropy",
+    ),
 }
 METRICS_OF_TASK: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "top_k_accuracy", "precision", "recall", "auc"),
@@ -171,7 +183,7 @@ class OutputTask:
             return False
         if self.task == "classification":
             return self.classifier_config().one_hot_labels
-        return self.loss.name in ("dice", "categorical_crossentropy")
+        return self.loss.name == "dice" or self.loss.one_hot
 
     def classifier_config(self) -> TrainConfig:
         """A classification output's loss and metrics as a single classifier's settings: its
@@ -355,11 +367,17 @@ def _one_output(
                 f"expected a {task} metric ({', '.join(METRICS_OF_TASK[task])}); received {metric.name}",
                 (*base, "metrics", index),
             )
-    if task in ("segmentation",) and loss.name == "binary_crossentropy" and units not in (1, 0):
+    if task in ("segmentation",) and loss.binary and units not in (1, 0):
         reader.error(
-            f"expected a 1-channel output for binary_crossentropy; {where} has {units} channels",
+            f"expected a 1-channel output for {loss.name}; {where} has {units} channels",
             (*base, "loss"),
-            "use sparse_categorical_crossentropy or dice for several classes",
+            "use sparse_categorical_crossentropy, dice or categorical_focal_crossentropy for several classes",
+        )
+    if task == "segmentation" and loss.one_hot and units == 1:
+        reader.error(
+            f"expected a channel per class for {loss.name}; {where} has 1",
+            (*base, "loss"),
+            "a 1-channel sigmoid map goes with binary_crossentropy (or binary_focal_crossentropy)",
         )
     if loss.name == "dice" and loss.from_logits:
         reader.error(

@@ -138,6 +138,9 @@ def optimizer_node(config: TrainConfig, spec: OptimizerConfig | None = None) -> 
 def loss_node(config: TrainConfig) -> ast.expr:
     spec = config.loss
     losses = ("keras", "losses")
+    focal = spec.keras_focal()
+    if focal is not None:
+        return _call(_name(*losses, focal[0]), **focal[1])
     if spec.name == "binary_crossentropy":
         return _call(
             _name(*losses, "BinaryCrossentropy"),

@@ -55,6 +55,9 @@ def _call(cls: str, group: str = "metrics", **kwargs: Any) -> str:
 def loss_source(out: OutputTask) -> str:
     """The Keras loss of one output (as :func:`cnnspec.training.task_metrics.loss`)."""
     spec = out.loss
+    focal = spec.keras_focal()
+    if focal is not None:
+        return _call(focal[0], "losses", **focal[1])
     if spec.name == "binary_crossentropy":
         return _call(
             "BinaryCrossentropy", "losses", from_logits=spec.from_logits, label_smoothing=spec.label_smoothing

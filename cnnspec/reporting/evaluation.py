@@ -358,21 +358,32 @@ def _probabilities_of(outputs: Callable[[np.ndarray], Any], kind: Any) -> Callab
 
 def _loss(outputs: np.ndarray, y: np.ndarray, config: Any) -> float | None:
     """The spec's crossentropy loss from raw outputs, as Keras computes it (probabilities
-    clipped to [1e-7, 1 - 1e-7]; label smoothing on one-hot and binary targets)."""
+    clipped to [1e-7, 1 - 1e-7]; label smoothing on one-hot and binary targets); a focal loss
+    weighs each term as Keras' ``CategoricalFocalCrossentropy`` (``alpha (1 - p)^gamma``) and
+    ``BinaryFocalCrossentropy`` (``(1 - p_t)^gamma``, with class balancing ``alpha`` on the
+    positives and ``1 - alpha`` on the negatives) do."""
     from cnnspec.reporting.run import probabilities
 
     kind = _kind(config)
+    spec = config.loss
     probs = np.clip(probabilities(outputs, kind), 1e-7, 1 - 1e-7)
-    smoothing = config.loss.label_smoothing if (config.binary or config.one_hot_labels) else 0.0
+    smoothing = spec.label_smoothing if (config.binary or config.one_hot_labels) else 0.0
     classes = probs.shape[1]
     if config.binary:
-        target = np.stack([1 - y, y], axis=1).astype("float64")
-        target = target * (1 - smoothing) + smoothing / 2
+        t = np.asarray(y, dtype="float64") * (1 - smoothing) + smoothing / 2  # (the positive's)
         p = probs[:, 1]
-        return float(np.mean(-(target[:, 1] * np.log(p) + target[:, 0] * np.log(1 - p))))
+        terms = -(t * np.log(p) + (1 - t) * np.log(1 - p))
+        if spec.focal:
+            terms = terms * (1 - (t * p + (1 - t) * (1 - p))) ** spec.gamma
+            if spec.apply_class_balancing:
+                terms = terms * (t * spec.alpha + (1 - t) * (1 - spec.alpha))
+        return float(np.mean(terms))
     target = np.eye(classes)[np.clip(y, 0, classes - 1)] * (1 - smoothing) + smoothing / classes
     probs = probs / probs.sum(axis=1, keepdims=True)
-    return float(np.mean(-(target * np.log(probs)).sum(axis=1)))
+    per_class = -(target * np.log(probs))
+    if spec.focal:
+        per_class = per_class * spec.alpha * (1 - probs) ** spec.gamma
+    return float(np.mean(per_class.sum(axis=1)))
 
 
 def _evaluation(

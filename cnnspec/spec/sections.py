@@ -249,7 +249,20 @@ LOSSES = [
     "mape",
     "log_cosh",
     "dice",
+    "categorical_focal_crossentropy",
+    "binary_focal_crossentropy",
 ]
+#: The focal losses (Lin et al., "Focal Loss for Dense Object Detection", 2017): crossentropy
+#: weighted by (1 - p)^gamma, so that the examples the model already gets right count less and
+#: the rare, hard ones more (imbalanced classes, a segmentation's few foreground pixels).
+FOCAL_LOSSES = ("categorical_focal_crossentropy", "binary_focal_crossentropy")
+#: Keras' defaults for their settings (RetinaNet's).
+FOCAL_GAMMA, FOCAL_ALPHA = 2.0, 0.25
+_GAMMA = _num(
+    0,
+    description="focusing: how much less an example counts as it gets easier, (1 - p)^gamma; 0 is "
+    "plain crossentropy (default 2)",
+)
 _FROM_LOGITS = _bool("the output is not a softmax/sigmoid (default: inferred from the last layer)")
 _LABEL_SMOOTHING = _num(0, 1, description="move each target this far towards uniform (default 0)")
 LOSS_SCHEMA = {
@@ -268,6 +281,32 @@ LOSS_SCHEMA = {
                     {"from_logits": _FROM_LOGITS, "label_smoothing": _LABEL_SMOOTHING},
                     description="independent 0/1 targets (multi-label, a 1-unit or 1-channel output)",
                 ),
+                "categorical_focal_crossentropy": _obj(
+                    {
+                        "from_logits": _FROM_LOGITS,
+                        "label_smoothing": _LABEL_SMOOTHING,
+                        "gamma": _GAMMA,
+                        "alpha": _num(0, 1, description="a weight on every class's term (default 0.25)"),
+                    },
+                    description="focal loss on one-hot class labels (classification, segmentation): "
+                    "crossentropy weighted by alpha (1 - p)^gamma, for imbalanced classes",
+                ),
+                "binary_focal_crossentropy": _obj(
+                    {
+                        "from_logits": _FROM_LOGITS,
+                        "label_smoothing": _LABEL_SMOOTHING,
+                        "gamma": _GAMMA,
+                        "alpha": _num(
+                            0,
+                            1,
+                            description="with apply_class_balancing: the weight of the positive "
+                            "targets, 1 - alpha the negatives' (default 0.25)",
+                        ),
+                        "apply_class_balancing": _bool("weigh positives by alpha and negatives by 1 - alpha"),
+                    },
+                    description="focal loss on independent 0/1 targets (multi-label, a 1-unit or "
+                    "1-channel output): binary crossentropy weighted by (1 - p_t)^gamma",
+                ),
                 "huber": _obj(
                     {
                         "delta": _num(
@@ -283,7 +322,9 @@ LOSS_SCHEMA = {
     ],
     "description": "default by task: sparse_categorical_crossentropy (classification, segmentation; "
     "binary_crossentropy for a 1-unit output), binary_crossentropy (multilabel), mse (regression); "
-    "dice for segmentation; mae, huber, msle, mape and log_cosh for regression",
+    "dice for segmentation; mae, huber, msle, mape and log_cosh for regression; the focal losses "
+    "for classification and segmentation (categorical_focal_crossentropy, binary_focal_crossentropy) "
+    "and multilabel (binary_focal_crossentropy)",
 }
 METRICS = [
     "accuracy",

@@ -114,6 +114,10 @@ def loss(config: TrainConfig) -> Any:
         return tasks.losses(config)
     keras = import_keras()
     spec = config.loss
+    focal = spec.keras_focal()
+    if focal is not None:  # (a closed table's class, never a name from the spec)
+        cls, kwargs = focal
+        return getattr(keras.losses, cls)(**kwargs)
     if spec.name == "binary_crossentropy":
         return keras.losses.BinaryCrossentropy(
             from_logits=spec.from_logits, label_smoothing=spec.label_smoothing

@@ -21,6 +21,10 @@ def loss(out: OutputTask) -> Any:
     keras = import_keras()
     losses = keras.losses
     spec = out.loss
+    focal = spec.keras_focal()
+    if focal is not None:  # (a closed table's class, never a name from the spec)
+        cls, kwargs = focal
+        return getattr(losses, cls)(**kwargs)
     if spec.name == "binary_crossentropy":
         return losses.BinaryCrossentropy(from_logits=spec.from_logits, label_smoothing=spec.label_smoothing)
     if spec.name == "categorical_crossentropy" or (
