@@ -105,6 +105,16 @@ def test_temperature(tmp_path: Path) -> None:
 
 
 @TENSORFLOW_BENCHMARKS
+def test_focal(tmp_path: Path) -> None:
+    data = run_bench("bench_focal.py", tmp_path, "--seeds", "1", "--epochs", "1")
+    counts = data["train_counts"]
+    assert all(counts[str(c)] < counts["0"] / 5 for c in (5, 6, 7, 8, 9))  # the rare classes
+    assert set(data["setups"]) == {"crossentropy", "class weights", "focal", "focal + class weights"}
+    for (row,) in data["setups"].values():
+        assert 0 <= row["rare_recall"] <= 1 and 0 <= row["macro_f1"] <= 1 and row["train_seconds"] > 0
+
+
+@TENSORFLOW_BENCHMARKS
 def test_digits(tmp_path: Path) -> None:
     data = run_bench("bench_digits.py", tmp_path, "--seeds", "1", "--epochs", "1")
     run = data["runs"]["1"]
