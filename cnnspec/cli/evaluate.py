@@ -379,6 +379,11 @@ def evaluate(
         ]
         figures.append(f"{document['images_per_second'] or 0:,.0f} images/s")
         console.print(" · ".join(figures), highlight=False)
+        if document.get("calibration"):  # (a single multi-label or segmentation output's)
+            from cnnspec.reporting.calibration import LABELS, PIXELS, Calibration
+
+            what = PIXELS if document.get("task") == "segmentation" else LABELS
+            console.print(Calibration.read(document["calibration"]).line(what), highlight=False)
         for path in files.values():
             console.print(f"wrote {safe(path)}", highlight=False)
         return

@@ -5,8 +5,9 @@ WHAT: history (learning curves), confusion (confusion matrix, `--normalize`), fe
 graph (the model graph: Graphviz when installed, always DOT and Mermaid text), samples (test
 images with predicted and true classes, mistakes in red), gradcam (where in one test image, or
 `--image`, the feature maps of `--layer` raise the score of `--class`: Grad-CAM,
-reporting/gradcam.py), calibration (the reliability diagram of a classifier's confidence, or of
-a multi-label model's labels, on the test split: reporting/calibration.py). `history`,
+reporting/gradcam.py), calibration (the reliability diagram of a classifier's confidence, of
+a multi-label model's labels or of a segmentation's pixels, on the test split:
+reporting/calibration.py). `history`,
 `confusion` and `graph` read the run folder only and never load TensorFlow (a `.keras` file
 alone with no confusion matrix beside it loads its model only to say why, when it has no
 classes to confuse): they draw a run that has not finished (killed, or still training: its

@@ -30,7 +30,8 @@ A model that is not a single classifier (multilabel, regression, segmentation, s
 outputs) gets, instead of the classification keys, ``task`` and the keys ``metrics.json`` has
 for its task (``test_mean_iou``, ``test_f1_macro``, ``test_mae``/``test_r2`` …; one set per
 output under ``outputs`` for several outputs), and ``task_report.txt`` plus the task's picture
-beside ``evaluation.json``.
+beside ``evaluation.json``. A single multi-label output keeps the calibration of its label
+decisions, a single segmentation output that of its pixels (``calibration``).
 """
 
 from __future__ import annotations
@@ -492,16 +493,20 @@ def _task_evaluation(
 
 def _label_calibration(config: Any, y: Any, outputs: Any) -> Any:
     """The calibration of a single multi-label output's labels
-    (:func:`~cnnspec.reporting.calibration.of_labels`); ``None`` for any other model."""
-    if len(config.tasks) != 1 or config.tasks[0].task != "multilabel":
+    (:func:`~cnnspec.reporting.calibration.of_labels`) or of a single segmentation output's
+    pixels (:func:`~cnnspec.reporting.calibration.of_pixels`); ``None`` for any other model."""
+    if len(config.tasks) != 1 or config.tasks[0].task not in ("multilabel", "segmentation"):
         return None
-    from cnnspec.reporting.calibration import of_labels
+    from cnnspec.reporting.calibration import of_labels, of_pixels
     from cnnspec.reporting.run import label_probabilities
+    from cnnspec.reporting.tta import as_probabilities
     from cnnspec.training.task_results import outputs_by_name, targets_by_name
 
     task = config.tasks[0]
     raw = outputs_by_name(config.tasks, outputs)[task.name]
     truth = targets_by_name(config, y)[task.name]
+    if task.task == "segmentation":
+        return of_pixels(as_probabilities(np.asarray(raw, dtype="float64"), task), truth)
     return of_labels(label_probabilities(raw, task.loss.from_logits), truth)
 
 

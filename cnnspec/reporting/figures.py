@@ -392,10 +392,11 @@ def class_map_png(image: np.ndarray, heat: np.ndarray, title: str, captions: Seq
     return _png(figure)
 
 
-def reliability_png(result: Calibration, title: str) -> bytes:
+def reliability_png(result: Calibration, title: str, unit: str = "images") -> bytes:
     """The reliability diagram (:mod:`cnnspec.reporting.calibration`): each confidence bin's
     accuracy (bars) with the gap to its mean confidence hatched, the diagonal of a calibrated
-    model, and below it how many images each bin holds."""
+    model, and below it how many images each bin holds (``unit``: what is counted, a
+    multi-label output's ``label decisions``, a segmentation's ``pixels``)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(5.6, 6.4), dpi=100)
@@ -425,12 +426,12 @@ def reliability_png(result: Calibration, title: str) -> bytes:
     top.set_ylabel("accuracy")
     top.legend(loc="upper left", fontsize=8)
     top.set_title(
-        literal(f"ECE {result.ece:.2%} · MCE {result.mce:.2%} · {result.images:,} images"), fontsize=10
+        literal(f"ECE {result.ece:.2%} · MCE {result.mce:.2%} · {result.images:,} {unit}"), fontsize=10
     )
     bottom.bar([b.low for b in result.bins], [b.images for b in result.bins], width=width,
                align="edge", color="#777777", edgecolor="white")  # fmt: skip
     bottom.set_xlabel("confidence (the top class's probability)")
-    bottom.set_ylabel("images")
+    bottom.set_ylabel(unit)
     figure.suptitle(literal(title), fontsize=11)
     figure.tight_layout()
     return _png(figure)

@@ -610,32 +610,41 @@ def _reliability_bins(result: Any, what: str = "images") -> list[dict[str, Any]]
 
 def _label_calibration_part(probe: Any, notes: list[str]) -> dict[str, Any] | None:
     """The reliability diagram of a multi-label model's labels (each label of each test image
-    a decision of its own), drawn as a classifier's is; ``None``, with a note, where the test
-    data cannot be loaded."""
-    from cnnspec.reporting.calibration import LABELS
+    a decision of its own), or of a segmentation model's pixels, drawn as a classifier's is;
+    ``None``, with a note, where the test data cannot be loaded."""
+    from cnnspec.reporting.calibration import LABELS, PIXELS
 
     try:
         test = probe.test
     except (SpecError, UsageError) as exc:
-        notes.append(f"no calibration of the labels: the test data could not be loaded ({exc})")
+        notes.append(f"no calibration: the test data could not be loaded ({exc})")
         return None
     (task,) = test.config.tasks
     result = probe.label_calibration(task)
     notes.extend(note for note in probe.extra_notes if note not in notes)  # (the temperature's)
+    pixels = task.task == "segmentation"
+    what, confidence = ("pixel", "its top class probability") if pixels else ("label", "max(p, 1 − p)")
+    sampled = " (a seeded sample of them)" if pixels and result.images < len(test.x) * _pixels(task) else ""
     caption = (
-        f"{result.line(LABELS)}. Each column is the share of right decisions among the "
-        f"{result.images:,} label decisions ({len(test.x):,} test images) whose confidence, "
-        "max(p, 1 − p), falls in its bin, the red line their mean confidence; on the diagonal "
-        "the model is as sure as it is right (cnnspec visualize RUN calibration draws it as a "
-        "picture)."
+        f"{result.line(PIXELS if pixels else LABELS)}. Each column is the share of right decisions "
+        f"among the {result.images:,} {what} decisions{sampled} ({len(test.x):,} test images) whose "
+        f"confidence, {confidence}, falls in its bin, the red line their mean confidence; on the "
+        "diagonal the model is as sure as it is right (cnnspec visualize RUN calibration draws it "
+        "as a picture)."
     )
     if probe.temperature != 1.0:
         caption += f" The probabilities are scaled by the run's temperature {probe.temperature:.4g}."
     return {
-        "bins": _reliability_bins(result, "label decisions"),
+        "bins": _reliability_bins(result, f"{what} decisions"),
         "caption": caption[:1].upper() + caption[1:],
-        "axis": "label confidence, max(p, 1 − p)",
+        "axis": f"{what} confidence, {confidence}",
     }
+
+
+def _pixels(task: Any) -> int:
+    """The pixels of one of a segmentation output's maps."""
+    height, width = task.shape[:2]
+    return int(height) * int(width)
 
 
 def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
@@ -770,7 +779,7 @@ def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool
     notes += [str(note) for part in parts if isinstance(part, dict) for note in part.get("notes") or []]
     if model is not None and metrics.get("task", "classification") != "classification":
         notes.append("sample predictions and feature maps are drawn for classifiers; see the test results")
-        if metrics.get("task") == "multilabel":  # (one output of labels: its reliability)
+        if metrics.get("task") in ("multilabel", "segmentation"):  # (labels, pixels: their reliability)
             context["calibration"] = _label_calibration_part(Probe(run, model, _test=test), notes)
     elif model is not None:
         context.update(_model_parts(Probe(run, model, _test=test), notes))

@@ -641,6 +641,18 @@ def label_answers(model: Any, data: TestData, task: Any) -> tuple[np.ndarray, np
     return label_probabilities(raw, task.loss.from_logits), np.asarray(truth)
 
 
+def map_answers(model: Any, data: TestData, task: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A single segmentation output's class probability maps (n, height, width, classes; a
+    1-channel sigmoid map's probability) for every image of ``data``, and their masks."""
+    from cnnspec.reporting.tta import as_probabilities
+    from cnnspec.training.task_results import targets_by_name
+
+    raw = predict(model, data.x, data.settings.rescale, OutputKind())  # (each image's map, flat)
+    maps = np.asarray(raw, dtype="float64").reshape((len(raw), *task.shape))
+    truth = targets_by_name(data.config, data.y)[task.name]
+    return as_probabilities(maps, task), np.asarray(truth)
+
+
 def predict(model: Any, x: np.ndarray | ImageFiles, rescale: float | None, kind: OutputKind) -> np.ndarray:
     """Class probabilities for stored-format images (scaled like the pipeline); image files
     (a streamed source) are decoded a chunk at a time, never all at once."""

@@ -469,18 +469,20 @@ class Probe:
 
         test = self.test
         tasks = test.config.tasks
-        if test.config.task_path and (len(tasks) != 1 or tasks[0].task != "multilabel"):
+        if test.config.task_path and (len(tasks) != 1 or tasks[0].task not in ("multilabel", "segmentation")):
             raise UsageError(
-                f"expected a classifier or a multi-label model (one output) for a reliability "
-                f"diagram; this model's outputs are {described_outputs(tasks)}",
+                f"expected a classifier, a multi-label or a segmentation model (one output) for a "
+                f"reliability diagram; this model's outputs are {described_outputs(tasks)}",
                 f"`cnnspec evaluate {self.run.model_path}` reports the test results of its task",
             )
         if test.config.task_path:
-            from cnnspec.reporting.calibration import LABELS
+            from cnnspec.reporting.calibration import LABELS, PIXELS
 
             result = self.label_calibration(tasks[0])
-            title = f"{self.run.name}: reliability of the labels on the test set ({len(test.x):,} images)"
-            return reliability_png(result, title), result.line(LABELS)
+            what = "pixels" if tasks[0].task == "segmentation" else "labels"
+            title = f"{self.run.name}: reliability of the {what} on the test set ({len(test.x):,} images)"
+            unit = "pixels" if what == "pixels" else "label decisions"
+            return reliability_png(result, title, unit), result.line(PIXELS if what == "pixels" else LABELS)
         probs = self._all_probabilities()
         self._all = decided(probs)
         result = of_probabilities(probs, test.y)
@@ -490,11 +492,17 @@ class Probe:
     def label_calibration(self, task: Any) -> Calibration:
         """The calibration of a multi-label output (``task``): each label of each test image
         a decision of its own (:func:`~cnnspec.reporting.calibration.of_labels`), of the
-        probabilities scaled by :attr:`temperature`."""
-        from cnnspec.reporting.calibration import of_labels
+        probabilities scaled by :attr:`temperature`; of a segmentation output, each pixel
+        (:func:`~cnnspec.reporting.calibration.of_pixels`)."""
+        from cnnspec.reporting.calibration import of_labels, of_pixels
         from cnnspec.reporting.run import label_answers
         from cnnspec.reporting.temperature import tempered_labels
 
+        if task.task == "segmentation":
+            from cnnspec.reporting.run import map_answers
+
+            maps, masks = map_answers(self.model, self.test, task)
+            return of_pixels(maps, masks)
         probs, truth = label_answers(self.model, self.test, task)
         return of_labels(tempered_labels(probs, False, self.temperature), truth)
 

@@ -1,0 +1,98 @@
+"""The calibration of a segmentation model's pixels (cnnspec/reporting/calibration.py's
+``of_pixels``): each pixel a decision of its own, its confidence the top class probability.
+`evaluate` keeps it in evaluation.json and prints it, `visualize RUN calibration` draws it, and
+report.html shows it, as they do a classifier's and a multi-label model's labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnspec.reporting.calibration import of_pixels, of_probabilities, pixel_rows
+from tests.test_report_support import flat, invoke
+
+
+def test_pixel_rows_are_every_pixels_class_probabilities_with_its_true_class():
+    rng = np.random.default_rng(0)
+    maps = rng.dirichlet(np.ones(3), size=(2, 4, 5))  # (2, 4, 5, 3): a softmax map per image
+    masks = rng.integers(0, 3, (2, 4, 5))
+    rows, labels = pixel_rows(maps, masks)
+    assert rows.shape == (40, 3) and labels.tolist() == masks.reshape(-1).tolist()
+    np.testing.assert_array_equal(rows[7], maps[0, 1, 2])  # (row-major: image, row, column)
+    assert of_pixels(maps, masks) == of_probabilities(rows, labels)
+    # one sigmoid channel: each pixel the two-class row [1 - p, p], its mask 0 or 1
+    rows, labels = pixel_rows(np.full((1, 2, 2, 1), 0.8), np.array([[[1], [0]], [[1], [1]]]))
+    np.testing.assert_allclose(rows, [[0.2, 0.8]] * 4)
+    assert labels.tolist() == [1, 0, 1, 1]
+
+
+def test_beyond_the_limit_a_seeded_sample_of_pixels_is_kept_in_order():
+    maps = np.random.default_rng(1).dirichlet(np.ones(2), size=(3, 10, 10))
+    masks = np.arange(300).reshape(3, 10, 10) % 2
+    rows, labels = pixel_rows(maps, masks, limit=50)
+    again, _ = pixel_rows(maps, masks, limit=50)
+    assert rows.shape == (50, 2) and np.array_equal(rows, again)  # the same pixels every time
+    flat_maps = maps.reshape(-1, 2)
+    picked = [int(np.flatnonzero((flat_maps == row).all(axis=1))[0]) for row in rows]
+    assert picked == sorted(picked) and len(set(picked)) == 50
+    assert labels.tolist() == [p % 2 for p in picked]
+
+
+SPEC = """\
+cnnspec: 1
+name: pixels
+input: {shape: [16, 16, 3]}
+model:
+  - conv2d: {filters: 8, kernel_size: 3, padding: same, activation: relu}
+  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}
+data:
+  source: {shapes: {images: 48, image_size: [16, 16], target: mask, seed: 2}}
+  validation_split: 0.25
+  test_split: 0.25
+training:
+  epochs: 2
+  batch_size: 8
+  seed: 7
+"""
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("pixels")
+    (folder / "spec.yaml").write_text(SPEC, encoding="utf-8")
+    trained = invoke("train", folder / "spec.yaml", "--out", folder / "run", "--quiet")
+    assert trained.exit_code == 0, trained.output
+    return folder / "run"
+
+
+@pytest.mark.slow
+def test_evaluate_visualize_and_report_show_the_pixels_calibration(run, tmp_path):
+    import keras
+
+    from cnnspec.reporting.run import load_test_data, locate
+
+    result = invoke("evaluate", run, "-o", tmp_path / "e")
+    assert result.exit_code == 0, result.output
+    assert "calibration of the pixels (each pixel a decision of its own): ECE" in flat(result)
+    document = json.loads((tmp_path / "e" / "evaluation.json").read_text("utf-8"))
+    calibration = document["calibration"]
+    test = load_test_data(locate(run, None), keras.saving.load_model(run / "model.keras"))
+    maps = keras.saving.load_model(run / "model.keras").predict(
+        np.asarray(test.x, "float32") / 255, verbose=0
+    )
+    expected = of_pixels(maps, test.y)
+    assert calibration["images"] == len(test.x) * 16 * 16 == expected.images
+    assert calibration["ece"] == pytest.approx(expected.ece, abs=1e-5)
+
+    drawn = invoke("visualize", run, "calibration", "-o", tmp_path / "c.png")
+    assert drawn.exit_code == 0, drawn.output
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"ECE {calibration['ece']:.2%}" in flat(drawn)
+
+    assert invoke("report", run).exit_code == 0
+    page = (run / "report.html").read_text("utf-8")
+    assert f"among the {calibration['images']:,} pixel decisions ({len(test.x)} test images)" in page
+    assert "pixel confidence, its top class probability" in page
