@@ -96,3 +96,77 @@ def test_evaluate_visualize_and_report_show_the_pixels_calibration(run, tmp_path
     page = (run / "report.html").read_text("utf-8")
     assert f"among the {calibration['images']:,} pixel decisions ({len(test.x)} test images)" in page
     assert "pixel confidence, its top class probability" in page
+
+
+def test_a_temperature_scales_each_pixels_classes_as_a_classifiers():
+    from cnnspec.reporting.run import softmax
+    from cnnspec.reporting.temperature import scaled_answer, scales, tempered, tempered_maps
+    from cnnspec.reporting.tta import as_probabilities
+
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(2, 3, 4, 5)) * 3
+    maps = softmax(logits)
+    scaled = tempered_maps(maps, False, 2.0)
+    np.testing.assert_allclose(scaled.reshape(-1, 5), tempered(maps.reshape(-1, 5), 2.0))
+    np.testing.assert_allclose(softmax(tempered_maps(logits, True, 2.0)), softmax(logits / 2.0), atol=1e-12)
+    sigmoid = 1 / (1 + np.exp(-logits[..., :1]))
+    np.testing.assert_allclose(tempered_maps(sigmoid, False, 2.0), 1 / (1 + np.exp(-logits[..., :1] / 2)))
+    # what evaluate, predict and the export's check apply to a segmentation output
+    from tests.test_tta import task as made
+
+    mask = made("segmentation", 5, from_logits=True)
+    assert scales([mask]) and not scales([mask, made("multilabel", 3)])
+    answer = scaled_answer(logits, [mask], None, 0.5)
+    np.testing.assert_allclose(as_probabilities(answer, mask), softmax(logits / 0.5), atol=1e-12)
+
+
+@pytest.mark.slow
+def test_calibrate_fits_a_segmentations_temperature_and_every_reader_applies_it(run, tmp_path):
+    """`calibrate` fits one temperature on the validation pixels; evaluate, visualize and the
+    export (the temperature folded into the 1×1 convolution of the head) apply it; the masks,
+    so the mean IoU, never change."""
+    import shutil
+
+    import keras
+
+    from cnnspec.export.runtimes import record_path
+    from cnnspec.reporting.calibration import pixel_rows
+    from cnnspec.reporting.run import load_test_data, locate, map_answers
+    from cnnspec.reporting.temperature import FILE, fit, tempered_maps
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    fitted = invoke("calibrate", copy)
+    assert fitted.exit_code == 0, fitted.output
+    t = json.loads((copy / FILE).read_text("utf-8"))["temperature"]
+    model = keras.saving.load_model(copy / "model.keras")
+    located = locate(copy, None)
+    validation = load_test_data(located, model, None, split="validation")
+    task = located.config.tasks[0]
+    pixels = len(validation.x) * 16 * 16
+    assert f"fitted on {len(validation.x)} validation images ({pixels:,} pixels)" in flat(fitted)
+    assert t == pytest.approx(fit(*pixel_rows(*map_answers(model, validation, task))), rel=1e-4)
+
+    def evaluated(*args: object) -> dict:
+        result = invoke("evaluate", copy, "-f", "json", *args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout[result.stdout.index("{") :])
+
+    own, scaled = evaluated("--temperature", "1"), evaluated()
+    assert scaled["temperature"] == pytest.approx(t) and own["temperature"] == 1.0
+    assert scaled["test_mean_iou"] == own["test_mean_iou"]  # (the masks are the same)
+    test = load_test_data(located, model)
+    maps, masks = map_answers(model, test, task)
+    expected = of_pixels(tempered_maps(maps, False, t), masks)
+    assert scaled["calibration"]["ece"] == pytest.approx(expected.ece, abs=1e-5)
+    assert scaled["calibration"]["ece"] != pytest.approx(own["calibration"]["ece"], abs=1e-4)
+
+    drawn = invoke("visualize", copy, "calibration", "-o", tmp_path / "c.png")
+    assert drawn.exit_code == 0 and f"ECE {expected.ece:.2%}" in flat(drawn), drawn.output
+    exported = invoke("export", copy, "-f", "onnx")
+    assert exported.exit_code == 0 and "folded into the kernel and bias of layer" in flat(exported)
+    record = json.loads(record_path(copy / "export" / "model.onnx").read_text("utf-8"))
+    assert record["output"]["temperature"] == pytest.approx(t)
+    onnx = evaluated("--runtime", "onnx", "-o", tmp_path / "onnx")
+    assert onnx["calibration"]["ece"] == pytest.approx(expected.ece, abs=1e-4)
+    assert onnx["test_mean_iou"] == own["test_mean_iou"]

@@ -369,20 +369,21 @@ def test_an_export_answers_with_the_runs_temperature_folded_in_and_reads_back_as
 @pytest.mark.slow
 def test_what_calibrate_and_a_temperature_refuse(tmp_path):
     """A model file outside a run folder has no validation split to fit on; a model that is not
-    a single classifier (here a segmentation's map of classes) takes no temperature."""
+    a single classifier, multi-label or segmentation output (here a regression) takes no
+    temperature."""
     import keras
 
     from tests.test_report_support import flat, invoke
 
     inputs = keras.Input((6, 6, 1))
-    model = keras.Model(
-        inputs, keras.layers.Conv2D(3, 3, padding="same", activation="softmax", name="mask")(inputs)
-    )
-    model.compile(loss="sparse_categorical_crossentropy")
+    flat_ = keras.layers.Flatten()(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="value")(flat_))
+    model.compile(loss="mse")
     model.save(tmp_path / "m.keras")
     rng = np.random.default_rng(3)
     x = rng.integers(0, 256, (6, 6, 6, 1), dtype="uint8")
-    np.savez(tmp_path / "d.npz", x_train=x, y_train=x[..., 0] % 3, x_test=x, y_test=x[..., 0] % 3)
+    y = x.reshape(6, -1).mean(axis=1).astype("float32")
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x, y_test=y)
     np.save(tmp_path / "one.npy", x[0])
     outside = invoke("calibrate", tmp_path / "m.keras")
     assert outside.exit_code == 2 and "is a model file outside one" in flat(outside)
@@ -393,17 +394,19 @@ def test_what_calibrate_and_a_temperature_refuse(tmp_path):
             tmp_path / "e",
         ),
         (
-            ["predict", tmp_path / "m.keras", tmp_path / "one.npy", "-o", tmp_path / "masks"],
-            tmp_path / "masks",
+            ["predict", tmp_path / "m.keras", tmp_path / "one.npy", "-f", "csv", "-o", tmp_path / "p"],
+            tmp_path / "p",
         ),
     ):
         refused = invoke(*command, "--temperature", "2")
         assert refused.exit_code == 2, refused.output
-        assert "expected a classifier or a multi-label model (one output) for a temperature" in flat(refused)
-        assert "segmentation" in flat(refused)
+        assert (
+            "expected a classifier, a multi-label or a segmentation model (one output) for a temperature"
+        ) in flat(refused)
+        assert "value (regression)" in flat(refused)
         assert not written.exists() or not any(written.iterdir())  # refused before writing
-        assert invoke(*command).exit_code == 0  # (auto: nothing to apply)
-        assert any(written.iterdir())
+        done = invoke(*command)  # (auto: nothing to apply)
+        assert done.exit_code == 0, done.output
     refused = invoke("export", tmp_path / "m.keras", "-f", "tflite", "--temperature", "2")
     assert refused.exit_code == 2 and "for a temperature" in flat(refused), refused.output
     assert not (tmp_path / "m.tflite").exists()

@@ -1,5 +1,5 @@
-"""`cnnspec calibrate RUN` — fit a classifier's (or multi-label model's) temperature on its
-validation split (``--data SOURCE``: on a calibration set of the user's own).
+"""`cnnspec calibrate RUN` — fit a classifier's (or a multi-label or segmentation model's)
+temperature on its validation split (``--data SOURCE``: on a calibration set of the user's own).
 
 The temperature (reporting/temperature.py) goes into the run folder as ``temperature.json``;
 ``evaluate``, ``predict``, ``visualize`` and ``report`` then apply it (``--temperature auto``)
@@ -56,7 +56,8 @@ def calibrate(
     the negative log-likelihood of the run's validation images; the result, with the figures
     before and after, is written to RUN/temperature.json, which evaluate, predict, visualize
     and report then apply (--temperature 1 shows the model's own probabilities). A
-    multi-label model gets one temperature for all its labels (sigmoid(logit / T)). A fit
+    multi-label model gets one temperature for all its labels (sigmoid(logit / T)), a
+    segmentation one for all its pixels (fitted on up to 250,000 validation pixels). A fit
     that ends at an end of the range searched (T = 0.05 or 20) is not written without --force.
 
     --data SOURCE fits on a calibration set of your own instead: the images `cnnspec evaluate
@@ -86,9 +87,9 @@ def calibrate(
     config = run.config
     if config.task_path and not scales(config.tasks):
         raise UsageError(
-            "expected a classifier or a multi-label model (one output) to fit a temperature; this "
-            f"model's outputs are {described_outputs(config.tasks)}",
-            "a segmentation or regression output, or several outputs, take no single temperature",
+            "expected a classifier, a multi-label or a segmentation model (one output) to fit a "
+            f"temperature; this model's outputs are {described_outputs(config.tasks)}",
+            "a regression output, or several outputs, take no single temperature",
         )
     check_writable(run.run_dir, option="RUN")  # before TensorFlow is imported
     model = load_model(run.model_path)
@@ -108,8 +109,15 @@ def calibrate(
             "(data.validation_split: 0)",
             "train with data.validation_split above 0 (the test images must stay unseen to judge the fit)",
         )
-    probs, labels, per_image = _validation_answers(model, held_out)
-    result = fitted(probs, labels, sha256_file(run.model_path), split=split, per_image=per_image)
+    probs, labels, per_image, unit = _validation_answers(model, held_out)
+    result = fitted(
+        probs,
+        labels,
+        sha256_file(run.model_path),
+        split=split,
+        per_image=per_image,
+        images=len(held_out.y) if unit == "pixels" else None,  # (a sample of their pixels)
+    )
     images = fitted_on(result)
     notes = list(held_out.notes)
     if result.at_bound:
@@ -155,7 +163,7 @@ def calibrate(
         else "it was about as sure as right"
     )
     console = stdout()
-    labelled = f" ({result.images * per_image:,} label decisions)" if config.task_path else ""
+    labelled = f" ({len(labels):,} {unit})" if config.task_path else ""
     console.print(
         f"{safe(run.name)}: temperature [bold]{result.temperature:.4g}[/bold] ({lean}), fitted on "
         f"{safe(images)}{labelled}",
@@ -181,18 +189,23 @@ def _refuse_own_data(run: Any, held_out: Any, data: str) -> None:
         )
 
 
-def _validation_answers(model: Any, held_out: Any) -> tuple[Any, Any, int]:
+def _validation_answers(model: Any, held_out: Any) -> tuple[Any, Any, int, str]:
     """The model's probabilities for the held-out images as rows the fit takes, their labels,
-    and the rows per image: a classifier's class probabilities (one row an image), or a
-    multi-label output's labels, each a two-class row of its own."""
-    from cnnspec.reporting.calibration import label_rows
-    from cnnspec.reporting.run import OutputKind, label_answers, predict
+    the rows per image and what a row is: a classifier's class probabilities (one row an
+    image), a multi-label output's labels (each a two-class row of its own: ``label
+    decisions``), or a segmentation's pixels (a seeded sample of at most 250,000: ``pixels``)."""
+    from cnnspec.reporting.calibration import label_rows, pixel_rows
+    from cnnspec.reporting.run import OutputKind, label_answers, map_answers, predict
 
     config = held_out.config
     if not config.task_path:
         kind = OutputKind(binary=config.binary, from_logits=config.loss.from_logits)
-        return predict(model, held_out.x, held_out.settings.rescale, kind), held_out.y, 1
+        return predict(model, held_out.x, held_out.settings.rescale, kind), held_out.y, 1, "images"
     (task,) = config.tasks
+    if task.task == "segmentation":
+        maps, masks = map_answers(model, held_out, task)
+        rows, labels = pixel_rows(maps, masks)
+        return rows, labels, 1, "pixels"
     probs, truth = label_answers(model, held_out, task)
     rows, labels = label_rows(probs, truth)
-    return rows, labels, probs.shape[1]
+    return rows, labels, probs.shape[1], "label decisions"

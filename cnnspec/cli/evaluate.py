@@ -69,8 +69,8 @@ TemperatureOption = Annotated[
     typer.Option(
         "--temperature",
         metavar="auto|T",
-        help="classifiers and multi-label models: scale the probabilities by this temperature (1: "
-        "the model's own); "
+        help="classifiers, multi-label and segmentation models: scale the probabilities by this "
+        "temperature (1: the model's own); "
         "auto: the run's temperature.json, written by `cnnspec calibrate`, where it is of this "
         "model file, else 1",
     ),
@@ -379,11 +379,6 @@ def evaluate(
         ]
         figures.append(f"{document['images_per_second'] or 0:,.0f} images/s")
         console.print(" · ".join(figures), highlight=False)
-        if document.get("calibration"):  # (a single multi-label or segmentation output's)
-            from cnnspec.reporting.calibration import LABELS, PIXELS, Calibration
-
-            what = PIXELS if document.get("task") == "segmentation" else LABELS
-            console.print(Calibration.read(document["calibration"]).line(what), highlight=False)
         for path in files.values():
             console.print(f"wrote {safe(path)}", highlight=False)
         return

@@ -122,8 +122,9 @@ def export(
         typer.Option(
             "--temperature",
             metavar="auto|T",
-            help="classifiers and multi-label models: fold this temperature into the weights of "
-            "the layer that makes the scores, so that the export answers with scaled probabilities "
+            help="classifiers, multi-label and segmentation models: fold this temperature into the "
+            "weights of the layer that makes the scores, so that the export answers with scaled "
+            "probabilities "
             "(1: the model's own); auto: the run's temperature.json, written by `cnnspec "
             "calibrate`, where it is of this model file, else 1",
         ),

@@ -1,18 +1,20 @@
 """A temperature folded into a model's weights, so that an export answers calibrated.
 
 Temperature scaling (:mod:`cnnspec.reporting.temperature`) divides a classifier's class scores
-``z`` by ``T`` before its softmax (a multi-label model's before its sigmoid). Where the scores
-come from a layer that is linear in its kernel and bias (``Dense``, a convolution), dividing
-that kernel and bias by ``T`` divides ``z`` by ``T``: the model then computes ``softmax(z / T)``
-itself, with no layer added (no Keras ``Lambda``), in every format it is exported to. A
-serving stack outside cnnspec gets the calibrated probabilities without knowing ``T``.
+``z`` by ``T`` before its softmax (a multi-label model's before its sigmoid; a segmentation's
+each pixel's). Where the scores come from a layer that is linear in its kernel and bias
+(``Dense``, a convolution), dividing that kernel and bias by ``T`` divides ``z`` by ``T``: the
+model then computes ``softmax(z / T)`` itself, with no layer added (no Keras ``Lambda``), in
+every format it is exported to. A serving stack outside cnnspec gets the calibrated
+probabilities without knowing ``T``.
 
-The layer may reach the output through layers that only move, pool or drop values (``Flatten``,
-global pooling, dropout at inference): each commutes with a positive factor, so ``z / T`` passes
-them unchanged. Anything else between them (a normalisation, an addition of another branch) is
-refused with the reason (:class:`NotFoldable`), and the exporter then keeps the model's own
-probabilities (``--temperature auto``) or refuses the export (a ``--temperature`` given by
-number). cnnspec's own readers of an export take the folded temperature into account
+The layer may reach the output through layers that only move, pool, upsample, crop or drop
+values (``Flatten``, global pooling, a segmentation head's ``UpSampling2D``, dropout at
+inference): each commutes with a positive factor, so ``z / T`` passes them unchanged. Anything
+else between them (a normalisation, an addition of another branch) is refused with the reason
+(:class:`NotFoldable`), and the exporter then keeps the model's own probabilities
+(``--temperature auto``) or refuses the export (a ``--temperature`` given by number).
+cnnspec's own readers of an export take the folded temperature into account
 (:meth:`~cnnspec.export.runtimes.ExportRecord.remaining`).
 
 Keras is imported inside the functions (the exporter has imported it already).
@@ -214,6 +216,9 @@ def _passing() -> tuple[type, ...]:
         layers.GaussianDropout, layers.GaussianNoise, layers.AlphaDropout,
         layers.GlobalAveragePooling1D, layers.GlobalAveragePooling2D, layers.GlobalAveragePooling3D,
         layers.GlobalMaxPooling1D, layers.GlobalMaxPooling2D, layers.GlobalMaxPooling3D,
+        # (a segmentation head's: repeated or interpolated, and cropped, scores stay scores / T)
+        layers.UpSampling1D, layers.UpSampling2D, layers.UpSampling3D,
+        layers.Cropping1D, layers.Cropping2D, layers.Cropping3D,
     )  # fmt: skip
 
 

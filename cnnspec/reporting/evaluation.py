@@ -166,9 +166,10 @@ def _kind(config: Any) -> OutputKind:
 
 
 def _with_temperature(evaluation: Evaluation, temperatures: Sequence[float]) -> Evaluation:
-    """The document of a classifier or a multi-label model with the ``temperature`` its
-    probabilities were scaled by (a list, the target's first, for an ensemble)."""
-    if evaluation.document.get("task", "classification") in ("classification", "multilabel"):
+    """The document of a classifier, a multi-label or a segmentation model with the
+    ``temperature`` its probabilities were scaled by (a list, the target's first, for an
+    ensemble)."""
+    if evaluation.document.get("task", "classification") in ("classification", "multilabel", "segmentation"):
         evaluation.document["temperature"] = temperatures[0] if len(temperatures) == 1 else list(temperatures)
     return evaluation
 
@@ -483,9 +484,9 @@ def _task_evaluation(
     title = f"{document['name']}: test set ({len(test.x)} images)"
     text = task_report(config, part, title)
     if calibration is not None:
-        from cnnspec.reporting.calibration import LABELS
+        from cnnspec.reporting.calibration import LABELS, PIXELS
 
-        text += calibration.line(LABELS) + "\n"
+        text += calibration.line(PIXELS if config.tasks[0].task == "segmentation" else LABELS) + "\n"
     evaluation = Evaluation(document, text, test)
     evaluation.outputs = outputs
     return evaluation

@@ -28,11 +28,13 @@ under ``--temperature auto`` (their default; :func:`chosen`) and say so in a not
 (:mod:`cnnspec.export.folding`), so the exported file answers scaled; evaluate and predict apply
 to an export only the rest of the temperature they are asked for
 (:meth:`~cnnspec.export.runtimes.ExportRecord.remaining`).
-A model of one classification or one multi-label output is scaled (:func:`scales`); a
-multi-label output gets one temperature for all its labels, each label's log-odds divided by it
-(``sigmoid(z / T)``), fitted on every label of every validation image as a two-class decision
-of its own (:func:`~cnnspec.reporting.calibration.label_rows`). Segmentation, regression and
-several outputs take none. TensorFlow-free.
+A model of one classification, multi-label or segmentation output is scaled (:func:`scales`);
+a multi-label output gets one temperature for all its labels, each label's log-odds divided by
+it (``sigmoid(z / T)``), fitted on every label of every validation image as a two-class
+decision of its own (:func:`~cnnspec.reporting.calibration.label_rows`); a segmentation one for
+all its pixels, each pixel's classes scaled as a classifier's (:func:`tempered_maps`), fitted
+on the validation images' pixels (:func:`~cnnspec.reporting.calibration.pixel_rows`: a seeded
+sample of at most 250,000). Regression and several outputs take none. TensorFlow-free.
 """
 
 from __future__ import annotations
@@ -99,10 +101,24 @@ def tempered_labels(outputs: Any, from_logits: bool, temperature: float) -> np.n
     return np.where(np.isnan(raw), np.nan, scaled)
 
 
+def tempered_maps(outputs: Any, from_logits: bool, temperature: float) -> np.ndarray:
+    """A segmentation's raw maps (n, height, width, classes) scaled by ``temperature``, each
+    pixel's classes on their own (``softmax(log p / T)``), as raw values of the same kind
+    (logits: log-probabilities, which a softmax reads as the scaled probabilities); a 1-channel
+    sigmoid map's pixels as a multi-label output's labels (:func:`tempered_labels`)."""
+    raw = np.asarray(outputs, dtype="float64")
+    if temperature == 1.0 or raw.shape[-1] == 1:
+        return tempered_labels(raw, from_logits, temperature)
+    rows = raw.reshape(-1, raw.shape[-1])
+    return np.asarray(tempered_outputs(rows, OutputKind(from_logits=from_logits), temperature)).reshape(
+        raw.shape
+    )
+
+
 def scaled_answer(outputs: Any, tasks: Sequence[Any] | None, kind: OutputKind, temperature: float) -> Any:
     """A model's raw answer scaled by ``temperature``: a classifier's (``tasks`` ``None``, read
-    by ``kind``) or a single multi-label output's (``tasks``: its one task; :func:`refuse_tasks`
-    lets no other through)."""
+    by ``kind``), a single multi-label output's or a single segmentation output's (``tasks``:
+    its one task; :func:`refuse_tasks` lets no other through)."""
     if temperature == 1.0:
         return outputs
     if tasks is None:
@@ -112,6 +128,8 @@ def scaled_answer(outputs: Any, tasks: Sequence[Any] | None, kind: OutputKind, t
         return tempered_outputs(
             outputs, OutputKind(binary=task.binary, from_logits=task.loss.from_logits), temperature
         )
+    if task.task == "segmentation":
+        return tempered_maps(outputs, task.loss.from_logits, temperature)
     return tempered_labels(outputs, task.loss.from_logits, temperature)
 
 
@@ -195,10 +213,12 @@ def fitted(
     model_sha256: str,
     split: str = "validation",
     per_image: int = 1,
+    images: int | None = None,
 ) -> Fitted:
     """The temperature of ``probabilities`` for ``labels`` with the figures before and after
     (``per_image``: rows per image, a multi-label output's labels:
-    :func:`~cnnspec.reporting.calibration.label_rows`)."""
+    :func:`~cnnspec.reporting.calibration.label_rows`; ``images``: the images the rows are of,
+    where they are not a whole number of rows each, a segmentation's sampled pixels)."""
     from cnnspec.reporting.calibration import of_probabilities
 
     temperature = fit(probabilities, labels)
@@ -207,7 +227,7 @@ def fitted(
     return Fitted(
         temperature=temperature,
         split=split,
-        images=int(known.sum()) // per_image,
+        images=images if images is not None else int(known.sum()) // per_image,
         nll_before=negative_log_likelihood(np.asarray(probabilities)[known], np.asarray(labels)[known]),
         nll_after=negative_log_likelihood(after[known], np.asarray(labels)[known]),
         ece_before=of_probabilities(probabilities, labels).ece,
@@ -310,12 +330,12 @@ def chosen(run: Run, wanted: float | None, notes: list[str], model_sha256: str |
 
 
 #: The tasks a temperature scales (a model of one such output).
-SCALED_TASKS = ("classification", "multilabel")
+SCALED_TASKS = ("classification", "multilabel", "segmentation")
 
 
 def scales(tasks: Sequence[Any] | None) -> bool:
     """Whether a model of these outputs takes a temperature: a single classifier (``tasks``
-    ``None``, or one classification output) or a single multi-label output."""
+    ``None``, or one classification output), a single multi-label or segmentation output."""
     return tasks is None or (len(tasks) == 1 and tasks[0].task in SCALED_TASKS)
 
 
@@ -327,7 +347,7 @@ def refuse_tasks(tasks: Sequence[Any] | None, temperature: float) -> None:
     from cnnspec.reporting.run import described_outputs
 
     raise UsageError(
-        "expected a classifier or a multi-label model (one output) for a temperature; this model's "
-        "outputs are " + described_outputs(tasks or ()),
+        "expected a classifier, a multi-label or a segmentation model (one output) for a "
+        "temperature; this model's outputs are " + described_outputs(tasks or ()),
         "leave --temperature out (a temperature.json beside such a model is not cnnspec calibrate's)",
     )

@@ -500,9 +500,10 @@ class Probe:
 
         if task.task == "segmentation":
             from cnnspec.reporting.run import map_answers
+            from cnnspec.reporting.temperature import tempered_maps
 
             maps, masks = map_answers(self.model, self.test, task)
-            return of_pixels(maps, masks)
+            return of_pixels(tempered_maps(maps, False, self.temperature), masks)
         probs, truth = label_answers(self.model, self.test, task)
         return of_labels(tempered_labels(probs, False, self.temperature), truth)
 
