@@ -135,9 +135,17 @@ def test_a_segmentation_is_averaged_per_pixel_with_the_mirror_images_maps_mirror
     (written,) = (tmp_path / "masks").glob("*.png")
     np.testing.assert_array_equal(np.asarray(Image.open(written)), expected[0])
 
-    # (and its confidence has no reliability diagram: that is drawn of a classifier's classes)
-    drawn = invoke("visualize", tmp_path / "m.keras", "calibration", "--data", tmp_path / "d.npz")
-    assert drawn.exit_code == 2 and "for a reliability diagram; this model's outputs are" in flat(drawn)
+    # (and its pixels' reliability diagram is drawn of the model's own maps, without --tta)
+    drawn = invoke(
+        "visualize",
+        tmp_path / "m.keras",
+        "calibration",
+        "--data",
+        tmp_path / "d.npz",
+        "-o",
+        tmp_path / "c.png",
+    )
+    assert drawn.exit_code == 0 and "calibration of the pixels" in flat(drawn), drawn.output
 
     value = keras.layers.Dense(1, name="value")(keras.layers.Flatten()(inputs))
     regression = keras.Model(inputs, value)
