@@ -719,3 +719,51 @@ def keras_regression_loss(value: Any) -> str | None:
     string, or a serialized Keras loss: :func:`keras_loss_name`), else ``None``."""
     name = keras_loss_name(value)
     return KERAS_REGRESSION_LOSSES.get(name) if name is not None else None
+
+
+#: The classification losses a model file may record that cnnspec builds as Keras does (a
+#: stand-in spec's ``training.loss``: evaluate's loss is then the one the model trained on),
+#: with the settings each takes from the saved loss object. ``from_logits`` is not taken: the
+#: stand-in reads logits or probabilities from the output's activation, as a spec's loss does.
+REBUILT_LOSS_SETTINGS: dict[str, tuple[str, ...]] = {
+    "sparse_categorical_crossentropy": (),
+    "categorical_crossentropy": ("label_smoothing",),
+    "binary_crossentropy": ("label_smoothing",),
+    "bce": ("label_smoothing",),
+    "categorical_focal_crossentropy": ("label_smoothing", "gamma", "alpha"),
+    "binary_focal_crossentropy": ("label_smoothing", "gamma", "alpha", "apply_class_balancing"),
+}
+#: Saved settings of a Keras loss that change what it computes, and the values that leave it
+#: as cnnspec builds it (a loss summed over the batch, over another axis, or that ignores a
+#: class is another figure than cnnspec's: it is not rebuilt).
+_NEUTRAL_LOSS_SETTINGS: dict[str, tuple[Any, ...]] = {
+    "reduction": (None, "sum_over_batch_size", "auto"),
+    "axis": (None, -1),
+    "ignore_class": (None,),
+}
+
+
+def keras_classification_loss(value: Any) -> str | dict[str, dict[str, Any]] | None:
+    """cnnspec's ``training.loss`` for a saved ``compile_config`` classification loss entry
+    that cnnspec builds as Keras does (:data:`REBUILT_LOSS_SETTINGS`): its name, or
+    ``{name: settings}`` with the settings the saved object holds (``CategoricalFocalCrossentropy
+    (gamma=3)`` gives ``{"categorical_focal_crossentropy": {"gamma": 3.0, …}}``). ``None`` for
+    any other entry: no loss, a regression loss, one cnnspec has no equal of (``hinge``,
+    ``kl_divergence``, a custom one), or a setting cnnspec's loss does not have."""
+    name = keras_loss_name(value)
+    if name not in REBUILT_LOSS_SETTINGS:
+        return None
+    config = value.get("config") if isinstance(value, dict) else None
+    config = config if isinstance(config, dict) else {}
+    for key, neutral in _NEUTRAL_LOSS_SETTINGS.items():
+        if config.get(key) not in neutral:
+            return None
+    name = "binary_crossentropy" if name == "bce" else name
+    settings: dict[str, Any] = {}
+    for key in REBUILT_LOSS_SETTINGS[name]:
+        setting = config.get(key)
+        if key == "apply_class_balancing" and isinstance(setting, bool):
+            settings[key] = setting
+        elif isinstance(setting, int | float) and not isinstance(setting, bool):
+            settings[key] = float(setting)  # (the spec's bounds are checked when it compiles)
+    return {name: settings} if settings else name

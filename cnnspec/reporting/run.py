@@ -27,6 +27,7 @@ import numpy as np
 
 from cnnspec.analysis.classes import name_key
 from cnnspec.analysis.tasks import (
+    keras_classification_loss,
     keras_loss_name,
     keras_loss_task,
     keras_regression_loss,
@@ -774,13 +775,19 @@ class ModelOutput:
     model file records for it (``None``: none recorded, or another loss). ``unread_loss``: the
     Keras name of a recorded loss that is neither a classification nor a regression loss
     cnnspec knows (:func:`~cnnspec.analysis.tasks.keras_loss_task`): no task is guessed for
-    such an output (``None``: the loss, if any, says a task)."""
+    such an output (``None``: the loss, if any, says a task). ``classification_loss``: the Keras
+    name of a recorded classification loss, and ``rebuilt_loss`` the stand-in spec's
+    ``training.loss`` for it where cnnspec builds it as Keras does
+    (:func:`~cnnspec.analysis.tasks.keras_classification_loss`; ``None``: crossentropy stands in).
+    """
 
     name: str
     shape: tuple[int | None, ...]
     activation: str | None
     loss: str | None = None
     unread_loss: str | None = None
+    classification_loss: str | None = None
+    rebuilt_loss: str | dict[str, Any] | None = None
 
 
 def archive_config(path: Path) -> dict[str, Any]:
@@ -940,7 +947,8 @@ def model_outputs(model: Any, path: Path | None = None) -> list[ModelOutput]:
         entry = entries.get(name)
         # a loss no task rule reads (a custom one): named, so the refusal can say which
         unread = None
-        if keras_loss_task(entry) == "unknown":  # (a string as the file spells it)
+        task = keras_loss_task(entry)
+        if task == "unknown":  # (a string as the file spells it)
             unread = entry if isinstance(entry, str) else keras_loss_name(entry) or repr(entry)[:60]
         outputs.append(
             ModelOutput(
@@ -949,6 +957,8 @@ def model_outputs(model: Any, path: Path | None = None) -> list[ModelOutput]:
                 output_activation_of(tensor),
                 keras_regression_loss(entry),
                 unread,
+                keras_loss_name(entry) if task == "classification" else None,
+                keras_classification_loss(entry),
             )
         )
     return outputs
@@ -1029,10 +1039,13 @@ def stand_in_ids(outputs: list[ModelOutput]) -> list[str]:
 STAND_IN_SOURCE = {"npz": "<the model's data>.npz"}
 
 
-def _stand_in_text(name: str, sample: tuple[int, ...], outputs: list[ModelOutput], scales: bool) -> str:
+def _stand_in_text(
+    name: str, sample: tuple[int, ...], outputs: list[ModelOutput], scales: bool, rebuild: bool = True
+) -> str:
     """The stand-in spec of a model without one: a head per output with the output's id
     (:func:`stand_in_ids`), shape and activation (a 1×1 convolution for a map, a dense layer
-    for a vector) and the loss its file records, so the task rules
+    for a vector) and the loss its file records (a classification loss only with ``rebuild``,
+    where cnnspec builds it: :attr:`ModelOutput.rebuilt_loss`), so the task rules
     (:func:`~cnnspec.analysis.tasks.infer_task` and the output checks) decide each output's
     task as they decide a spec's. A :class:`UsageError` naming an output (by its Keras name)
     whose shape is no task's."""
@@ -1075,6 +1088,8 @@ def _stand_in_text(name: str, sample: tuple[int, ...], outputs: list[ModelOutput
         model.append({**head, "id": out_id})
         if out.loss is not None:
             losses[out_id] = {"loss": out.loss}
+        elif rebuild and out.rebuilt_loss is not None:
+            losses[out_id] = {"loss": out.rebuilt_loss}
     training: dict[str, Any] = {}
     if len(outputs) > 1 and losses:
         training = {"outputs": losses}
@@ -1109,7 +1124,16 @@ def _compiled_stand_in(model: Any, name: str, outputs: list[ModelOutput]) -> Com
     from cnnspec.analysis.passes import compile_text
     from cnnspec.errors import SpecError
 
-    text = _stand_in_text(name, input_shape(model), outputs, rescales_itself(model))
+    sample, scales = input_shape(model), rescales_itself(model)
+    if any(out.rebuilt_loss is not None for out in outputs):
+        try:
+            return compile_text(_stand_in_text(name, sample, outputs, scales), "<model>")
+        except SpecError:
+            # a recorded loss the output's task does not take (binary crossentropy on a softmax
+            # of 10 units, which Keras trains without a word): crossentropy stands in for it, and
+            # evaluate says so (loss_notes)
+            pass
+    text = _stand_in_text(name, sample, outputs, scales, rebuild=False)
     try:
         return compile_text(text, "<model>")
     except SpecError as exc:
@@ -1281,7 +1305,34 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
     dataset.hash_content = ((run.lock or {}).get("data") or {}).get("hash") == "content"
     if run.compiled is None:  # the stand-in's made-up ids (stand_in_ids) back to the model's names
         config = _named_as_model(config, dataset, model, run.model_path)
+        notes.extend(loss_notes(config, model_outputs(model, run.model_path)))
     return test_split(run, model, dataset, compiled, config, data=data, notes=notes, split=split)
+
+
+def loss_notes(config: TrainConfig, outputs: list[ModelOutput]) -> list[str]:
+    """What evaluate says of the loss of a model without a spec (``config``: its stand-in's,
+    ``outputs``: :func:`model_outputs`) where it is not the classification loss the model file
+    records (one cnnspec has no equal of, or that the output's task does not take): the loss
+    reported is then the stand-in's, and not what the model trained on."""
+    notes = []
+    for task, out in zip(config.tasks, outputs):
+        recorded = out.classification_loss
+        if recorded is None or (
+            out.rebuilt_loss is not None and _loss_name(out.rebuilt_loss) == task.loss.name
+        ):
+            continue
+        which = f"{out.name}'s loss" if len(outputs) > 1 else "the loss"
+        settings = " with settings cnnspec's has not" if keras_classification_loss(recorded) else ""
+        notes.append(
+            f"{which} is {task.loss.name}: the model file records {recorded}{settings}, which cnnspec "
+            "does not compute for this output without a spec (pass --spec SPEC with the loss it trained on)"
+        )
+    return notes
+
+
+def _loss_name(loss: str | dict[str, Any]) -> str:
+    """The name of a ``training.loss`` value (a name, or ``{name: settings}``)."""
+    return loss if isinstance(loss, str) else next(iter(loss))
 
 
 def _named_as_model(config: TrainConfig, dataset: Any, model: Any, path: Path) -> TrainConfig:
