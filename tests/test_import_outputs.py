@@ -332,3 +332,52 @@ def test_several_inputs_are_refused_because_a_spec_has_one(tmp_path):
     assert "$.config.input_layers: the model has 2 inputs" in result.output
     assert "hint: a spec has one input" in result.output and "yet" not in result.output
     assert "Traceback" not in result.output and not (tmp_path / "out.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("loss", "said", "gamma", "smoothing"),
+    [
+        (
+            {"class_name": "CategoricalFocalCrossentropy", "config": {"gamma": 3.0, "alpha": 0.25}},
+            "categorical_focal_crossentropy (gamma 3.0)",
+            3.0,
+            0.0,
+        ),
+        (
+            {"class_name": "CategoricalCrossentropy", "config": {"label_smoothing": 0.1}},
+            "categorical_crossentropy (label_smoothing 0.1)",
+            None,
+            0.1,
+        ),
+    ],
+    ids=["focal", "smoothing"],
+)
+def test_a_classification_loss_other_than_crossentropy_is_noted_with_a_setting_that_compiles(
+    loss, said, gamma, smoothing
+):
+    """Before, only a regression loss was noted: a model trained with a focal loss or label
+    smoothing was imported without a word, and its spec trained with plain crossentropy. The
+    note's setting, added to the spec, compiles to the source's loss."""
+    from cnnspec.analysis.settings import training_config
+
+    config = {**_tiny(["predictions", 0, 0]), "compile_config": {"loss": loss}}
+    imported = import_source(Source("focal.json", config))
+    notes = [note for note in imported.notes if "compiled with the loss" in note]
+    assert len(notes) == 1 and said in notes[0], imported.notes
+    setting = re.search(r"add (training: .*) to train it", notes[0])
+    assert setting is not None, notes[0]
+    assert "Note: the source was compiled with the loss" in imported.text
+    compiled = compile_text(imported.text + setting.group(1) + "\n")
+    trained = training_config(compiled).loss
+    assert trained.label_smoothing == smoothing
+    assert trained.focal == (gamma is not None) and (gamma is None or trained.gamma == gamma)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    ["sparse_categorical_crossentropy", "categorical_crossentropy", "hinge", "mse"],
+)
+def test_crossentropy_or_a_loss_without_an_equal_gets_no_classification_note(loss):
+    from cnnspec.importer.losses import classification_loss_note
+
+    assert classification_loss_note({"compile_config": {"loss": loss}}) is None

@@ -16,7 +16,7 @@ from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.importer.fold import fold
 from cnnspec.importer.graph import UNNAMED, Graph, read_graph
 from cnnspec.importer.items import Item, source_names
-from cnnspec.importer.losses import regression_loss_note
+from cnnspec.importer.losses import classification_loss_note, regression_loss_note
 from cnnspec.importer.mapping import map_layers
 from cnnspec.importer.precision import mixed_precision_note
 from cnnspec.importer.rewrite import hard_sigmoids
@@ -144,8 +144,8 @@ def _attempt(
         + (f", {len(blocks)} block{'s' if len(blocks) > 1 else ''}." if blocks else "."),
     ]
     # the saved loss is said of the outputs by their ids (which folding may change)
-    loss = regression_loss_note(read.config, graph, outputs)
-    notes = [*(notes or []), *([loss] if loss is not None else [])]
+    losses = [note(read.config, graph, outputs) for note in (regression_loss_note, classification_loss_note)]
+    notes = [*(notes or []), *(loss for loss in losses if loss is not None)]
     # what the spec does not keep of the source, in the file too (the report is gone later)
     for note in notes:
         header += textwrap.wrap(f"Note: {note}", NOTE_WIDTH, subsequent_indent="  ")
