@@ -332,6 +332,53 @@ def _predict_export(
     return _classified(inputs, shape, rescale, _with_views([classify], views), known, k)
 
 
+def _served(
+    target: Path, runtime: Runtime, spec: Path | None, ensemble: list[Path] | None, wanted: float | None
+) -> tuple[Any, float, list[str]]:
+    """The record of an exported file served by itself (``predict model.onnx IMAGE``:
+    :func:`~cnnspec.export.runtimes.read_served`), the temperature to answer with (``auto``: as
+    the file answers, its folded temperature; a number: the rest of it applied to the file's
+    answer), and the notes. Refuses what needs the model: another runtime than the file's,
+    ``--spec``, ``--ensemble``, a number for a file whose answer is a mean (an ensemble's,
+    ``--tta``'s: a temperature applied after the mean is none of the models'), a model of
+    several outputs (an export answers its first)."""
+    from cnnspec.export.runtimes import engine, quantized_note, read_served, serves_temperature
+
+    record = read_served(target)
+    if runtime not in (Runtime.auto, Runtime(record.runtime), Runtime(engine(record.runtime)[0])):
+        raise UsageError(
+            f"expected --runtime {record.runtime} (or auto) for {target}; received {runtime.value}",
+            "an exported file answers in its own runtime; pass the run folder for Keras",
+        )
+    for given, option in ((spec, "--spec"), (ensemble, "--ensemble")):
+        if given:
+            raise UsageError(
+                f"expected a run folder or a .keras model with {option}; received the exported file {target}",
+                f"drop {option}, or pass the run folder",
+            )
+    tasks = record.tasks
+    if tasks is not None and len(tasks) > 1:
+        raise UsageError(
+            f"expected an export of a model with one output; {target} comes from a model with "
+            f"{len(tasks)}, and an export answers its first alone",
+            "pass the run folder or its model.keras (Keras answers every output)",
+        )
+    mean = [key for key in ("ensemble", "tta") if key in record.data]
+    if wanted is not None and mean:
+        raise UsageError(
+            f"expected --temperature auto for {target}: it answers the mean of its "
+            f"{'models' if mean[0] == 'ensemble' else 'mirror images'}, each scaled as it was exported",
+            f"drop --temperature, or export it again with --temperature {wanted:g}",
+        )
+    notes = quantized_note(record)
+    scale = record.temperature if wanted is None else wanted
+    if record.temperature != 1.0 and wanted is None:
+        own = "" if mean else " (--temperature 1 gives the model's own probabilities)"
+        notes.append(f"{target.name} answers with the temperature {record.temperature:.4g} folded in{own}")
+    serves_temperature(record, scale, record.runtime, notes)
+    return record, scale, notes
+
+
 def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]) -> bool:
     """Whether the export can answer for the model: an export runs its first output only, so a
     model with several goes to Keras under ``auto`` (with a note) and is refused otherwise."""
@@ -415,7 +462,13 @@ def _refuse_non_finite(results: list[dict[str, Any]], runtime: str) -> None:
 
 @guarded
 def predict(
-    model: Annotated[Path, typer.Argument(help="a run folder or a .keras model file", show_default=False)],
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="a run folder, a .keras model file, or an exported .onnx/.tflite file with its record",
+            show_default=False,
+        ),
+    ],
     images: Annotated[
         list[Path],
         typer.Argument(
@@ -459,9 +512,11 @@ def predict(
 
     With --runtime onnx or tflite (or auto, when the run has a verified export) neither
     TensorFlow nor Keras is imported: images are converted as training converted them and fed
-    to the export that `cnnspec export` verified against the model.
+    to the export that `cnnspec export` verified against the model. An exported .onnx or
+    .tflite file is served by itself, with the record `cnnspec export` wrote beside it
+    (FILE.json): no run folder, no model, no TensorFlow.
     """
-    from cnnspec.export.runtimes import choose, stem_of
+    from cnnspec.export.runtimes import choose, served_file, stem_of
     from cnnspec.fileio import check_writable
     from cnnspec.reporting.run import outside_allowed
     from cnnspec.reporting.temperature import parse_option
@@ -478,6 +533,17 @@ def predict(
         check_input_file(image)  # (their headers: once the run is found, _check_headers)
     if out is not None:  # before a runtime is chosen: every runtime refuses a bad --out alike
         check_writable(out, option="--out")
+    if served_file(model):  # an exported file by itself: its record says how to read it
+        record, scale, notes = _served(model, runtime, spec, ensemble, wanted)
+        tasks = record.tasks
+        by_output = record.output_names if tasks else {}
+        results, names = _predict_export(
+            record, list(images), top, out, tasks, record.classes, by_output, views, scale
+        )
+        _print_predictions(
+            results, folder_notes + notes, format, model, record.runtime, record, names, views, [], [scale]
+        )
+        return
     refuse_ensemble_runtime(ensemble, runtime)
     chosen, record, notes = choose(model, "keras" if ensemble else runtime.value)
     notes = folder_notes + notes
@@ -515,6 +581,25 @@ def predict(
             record, list(images), top, out, tasks, known, by_output, views, temperatures[0]
         )
         model_path = stem_of(model)[0]
+    _print_predictions(
+        results, notes, format, model_path, chosen, record, names, views, ensemble, temperatures
+    )
+
+
+def _print_predictions(
+    results: list[dict[str, Any]],
+    notes: list[str],
+    format: PredictFormat,
+    model_path: Path,
+    chosen: str,
+    record: Any,
+    names: list[str],
+    views: tuple[str, ...],
+    ensemble: list[Path] | None,
+    temperatures: list[float],
+) -> None:
+    """The predictions as ``--format`` says, after the notes (on stderr); a non-finite answer
+    is refused first."""
     _refuse_non_finite(results, chosen)
     print_notes(notes)
     if format == PredictFormat.csv:

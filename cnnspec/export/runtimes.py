@@ -323,6 +323,64 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
             f"there is none{_other_exports(export, runtime)}",
             f"make one with `{command}` (it is verified against Keras), or use --runtime keras",
         )
+    data = _checked_record(export, runtime, remake, model)
+    if sha256_file(model) != data["model_sha256"]:
+        raise UsageError(
+            # the check compares hashes, not dates: "older than" was false for a model whose
+            # date was set back (touch -d), and true of none that only got a newer date
+            f"refusing the {runtime} export {export}: {model.name} changed since the export (its "
+            "SHA-256 differs from the one the export was verified against: retrained, resumed or "
+            "replaced)",
+            remake + ", or use --runtime keras",
+        )
+    _, quantize = engine(runtime)
+    made = data.get("quantize")
+    # a quantized runtime reads only an export made with that quantization; the float name
+    # also reads a quantized file written to its path with -o (a note says so: quantized_note)
+    if quantize is not None and made != quantize:
+        said = f"{_article(made)} {made}-quantized" if isinstance(made, str) else "a float (unquantized)"
+        raise UsageError(
+            f"refusing the {runtime} export {export}: its record says it is {said} export", remake
+        )
+    return ExportRecord(export, runtime, data)
+
+
+#: An exported file served by itself (``cnnspec predict model.onnx IMAGE``), by its suffix: the
+#: runtime that reads it.
+SERVED_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
+
+
+def served_file(target: Path) -> bool:
+    """Whether ``target`` names an exported file to serve by itself (an ``.onnx`` or
+    ``.tflite`` file, not a run folder or a ``.keras`` model): :func:`read_served`."""
+    return target.suffix.lower() in SERVED_SUFFIXES and not target.is_dir()
+
+
+def read_served(export: Path) -> ExportRecord:
+    """The record of an exported file served by itself, away from its model and run (a file
+    deployed with its record, ``model.onnx`` and ``model.onnx.json``), after the checks that
+    need no model: the record is whole and unedited, the file is the one verified against Keras.
+    The record is the file's own description, so an ensemble's or a ``--tta`` export's is read
+    as what it answers. Its runtime: the file's (``tflite-int8`` for an int8 file)."""
+    base = SERVED_SUFFIXES[export.suffix.lower()]
+    require(base)
+    remake = f"re-export it: cnnspec export RUN --format {base} -o {export}"
+    if not export.is_file():
+        raise UsageError(
+            f"expected {_article(base)} {base} export at {export}; there is none",
+            f"make one with `cnnspec export RUN --format {base} -o {export}`",
+        )
+    data = _checked_record(export, base, remake, None)
+    made = data.get("quantize")
+    runtime = f"{base}-{made}" if base == "tflite" and made in QUANTIZATIONS else base
+    return ExportRecord(export, runtime, data)
+
+
+def _checked_record(export: Path, runtime: str, remake: str, model: Path | None) -> dict[str, Any]:
+    """The record of the file ``export`` after the checks that need no model: readable, a cnnspec
+    record, well formed, unedited, verified, of this file. ``model``: the model whose own export
+    it is to be (an ensemble's or a ``--tta`` export's record is refused as that); ``None``: the
+    file is served by itself (:func:`read_served`)."""
     record = record_path(export)
     try:
         data = json.loads(record.read_text(encoding="utf-8"))
@@ -351,14 +409,14 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
             f"refusing the {runtime} export {export}: {record.name} is not a cnnspec export record",
             remake,
         )
-    if "ensemble" in data:  # (cnnspec export --ensemble -o: the mean of several models)
+    if model is not None and "ensemble" in data:  # (cnnspec export --ensemble -o: several models)
         count = len(data["ensemble"]) if isinstance(data["ensemble"], list) else "several"
         raise UsageError(
             f"refusing the {runtime} export {export}: it is an ensemble of {count} models (cnnspec "
             f"export --ensemble), not the export of {model.name} alone",
             f"cnnspec evaluate and predict --ensemble run the models of an ensemble themselves; {remake}",
         )
-    if "tta" in data:  # (cnnspec export --tta -o: the mean over mirror images)
+    if model is not None and "tta" in data:  # (cnnspec export --tta -o: the mean over mirror images)
         views = ",".join(map(str, data["tta"])) if isinstance(data["tta"], list) else "views"
         raise UsageError(
             f"refusing the {runtime} export {export}: it answers the mean over mirror images "
@@ -385,25 +443,7 @@ def read_record(export: Path, runtime: str, model: Path) -> ExportRecord:
         raise UsageError(
             f"refusing the {runtime} export {export}: the file changed after it was verified", remake
         )
-    if sha256_file(model) != data["model_sha256"]:
-        raise UsageError(
-            # the check compares hashes, not dates: "older than" was false for a model whose
-            # date was set back (touch -d), and true of none that only got a newer date
-            f"refusing the {runtime} export {export}: {model.name} changed since the export (its "
-            "SHA-256 differs from the one the export was verified against: retrained, resumed or "
-            "replaced)",
-            remake + ", or use --runtime keras",
-        )
-    _, quantize = engine(runtime)
-    made = data.get("quantize")
-    # a quantized runtime reads only an export made with that quantization; the float name
-    # also reads a quantized file written to its path with -o (a note says so: quantized_note)
-    if quantize is not None and made != quantize:
-        said = f"{_article(made)} {made}-quantized" if isinstance(made, str) else "a float (unquantized)"
-        raise UsageError(
-            f"refusing the {runtime} export {export}: its record says it is {said} export", remake
-        )
-    return ExportRecord(export, runtime, data)
+    return data
 
 
 def export_command(model: Path, runtime: str) -> str:

@@ -1,0 +1,156 @@
+"""`cnnspec predict FILE.onnx|FILE.tflite IMAGE…`: an exported file served by itself, with the
+record `cnnspec export` wrote beside it (``FILE.json``), away from its run folder and model. The
+record says how to convert, scale and read (runtimes.read_served): the answers are those of
+`predict RUN` (every runtime answers alike), no TensorFlow is imported, and what needs the
+model (`--spec`, `--ensemble`, another runtime, a model of several outputs) is refused before
+anything is read. Before, predict took a run folder or a `.keras` file only: a deployed file
+could not be asked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_report_support import colour_images, flat, invoke
+
+
+def _image(folder: Path, index: int = 0) -> Path:
+    from PIL import Image
+
+    x, _ = colour_images(4, 7)
+    path = folder / f"im{index}.png"
+    Image.fromarray(x[index]).save(path)
+    return path
+
+
+def _fake_export(folder: Path, **changes: object) -> Path:
+    """A made-up ``model.onnx`` and a record that passes every check that needs no model (its
+    file's and serving digests), with ``changes`` to the record before the digest."""
+    from cnnspec.export.runtimes import RECORD_FORMAT, serving_digest
+    from cnnspec.fileio import sha256_file
+
+    export = folder / "model.onnx"
+    export.write_bytes(b"not really onnx")
+    data: dict[str, object] = {
+        "format": RECORD_FORMAT,
+        "file": export.name,
+        "file_sha256": sha256_file(export),
+        "model": "model.keras",
+        "model_sha256": "0" * 64,
+        "verified": True,
+        "input": {"shape": [8, 8, 3], "inputs": 1, "color_mode": "rgb", "rescale_integer": 1 / 255},
+        "output": {"binary": False, "from_logits": False, "classes": ["a", "b", "c"]},
+        **changes,
+    }
+    data["serving_sha256"] = serving_digest(data)
+    (folder / "model.onnx.json").write_text(json.dumps(data), encoding="utf-8")
+    return export
+
+
+def test_what_needs_the_model_is_refused_before_the_file_is_read(tmp_path):
+    image = _image(tmp_path)
+    export = _fake_export(tmp_path)
+    cases = [
+        (["-r", "tflite"], "expected --runtime onnx (or auto) for"),
+        (["-r", "keras"], "expected --runtime onnx (or auto) for"),
+        (["--spec", tmp_path / "spec.yaml"], "expected a run folder or a .keras model with --spec"),
+        (["--ensemble", tmp_path / "other"], "expected a run folder or a .keras model with --ensemble"),
+    ]
+    for extra, said in cases:
+        result = invoke("predict", export, image, *extra)
+        assert result.exit_code == 2, (extra, result.output)
+        assert said in flat(result), (extra, result.output)
+    # a mean over mirror images takes no temperature after the mean
+    _fake_export(tmp_path, tta=["hflip"])
+    result = invoke("predict", export, image, "--temperature", "2")
+    assert result.exit_code == 2 and "expected --temperature auto for" in flat(result), result.output
+    # an export answers its first output alone
+    outputs = [
+        {"name": "mask", "task": "segmentation", "shape": [8, 8, 2], "from_logits": False},
+        {"name": "count", "task": "regression", "shape": [1], "from_logits": False},
+    ]
+    _fake_export(tmp_path, outputs=outputs)
+    result = invoke("predict", export, image)
+    assert result.exit_code == 2, result.output
+    assert "expected an export of a model with one output" in flat(result)
+
+
+def test_a_file_without_its_record_or_changed_after_it_is_refused(tmp_path):
+    image = _image(tmp_path)
+    export = _fake_export(tmp_path)
+    export.write_bytes(b"another file")
+    result = invoke("predict", export, image)
+    assert result.exit_code == 2 and "the file changed after it was verified" in flat(result), result.output
+    (tmp_path / "model.onnx.json").unlink()
+    result = invoke("predict", export, image)
+    assert result.exit_code == 2 and "it has no verification record (model.onnx.json)" in flat(result)
+    result = invoke("predict", tmp_path / "none.tflite", image)
+    assert result.exit_code == 2 and "there is none" in flat(result), result.output
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from tests.test_report_support import trained_run
+
+    return trained_run(tmp_path_factory)
+
+
+def _top(result) -> list[list[float]]:
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    return [[entry["probability"] for entry in p["top"]] for p in document["predictions"]]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_a_served_file_answers_as_its_run_does(run, tmp_path):
+    """An ONNX and a TFLite export, each copied alone with its record into a folder of its
+    own: predict answers as `predict RUN --runtime keras`, with the run's class names; a
+    temperature folded in at export answers scaled (`auto`), and `--temperature 1` gives the
+    model's own again; a `--tta hflip` file answers as `predict RUN --tta hflip`."""
+    images = [_image(tmp_path, i) for i in range(3)]
+    own = _top(invoke("predict", run, *images, "-r", "keras", "--temperature", "1", "-f", "json", "-k", "3"))
+    scaled = _top(
+        invoke("predict", run, *images, "-r", "keras", "--temperature", "2", "-f", "json", "-k", "3")
+    )
+    mirrored = _top(
+        invoke("predict", run, *images, "-r", "keras", "--temperature", "1", "--tta", "hflip", "-f", "json")
+    )
+    for name, extra, expected in (
+        ("model.onnx", ["--temperature", "1"], own),
+        ("model.tflite", ["--temperature", "2"], scaled),
+        ("tta.onnx", ["--temperature", "1", "--tta", "hflip"], mirrored),
+    ):
+        made = tmp_path / "made" / name
+        result = invoke("export", run, "-f", Path(name).suffix[1:], "-o", made, *extra)
+        assert result.exit_code == 0, result.output
+        alone = tmp_path / name.replace(".", "_")
+        alone.mkdir()
+        for path in (made, made.with_name(made.name + ".json")):
+            shutil.copy2(path, alone / path.name)
+        result = invoke("predict", alone / name, *images, "-f", "json", "-k", "3")
+        np.testing.assert_allclose(_top(result), expected, atol=1e-4)
+        document = json.loads(result.stdout)
+        assert document["runtime"] == Path(name).suffix[1:] and document["model"] == str(alone / name)
+        assert document["classes"] == ["red", "green", "blue"]
+    # the folded temperature taken back out: the model's own probabilities
+    result = invoke(
+        "predict", tmp_path / "model_tflite" / "model.tflite", *images, "--temperature", "1", "-f", "json"
+    )
+    np.testing.assert_allclose(_top(result), own, atol=1e-4)
+    # neither TensorFlow nor Keras is imported
+    code = (
+        "import sys; from typer.testing import CliRunner; from cnnspec.cli.app import app; "
+        f"r = CliRunner().invoke(app, ['predict', {str(tmp_path / 'model_onnx' / 'model.onnx')!r}, "
+        f"{str(images[0])!r}, '-f', 'json']); assert r.exit_code == 0, r.output; "
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
