@@ -144,7 +144,7 @@ def test_segmentation_and_multilabel_outputs_take_them_too() -> None:
             classifier("{binary_focal_crossentropy: {alpha: 1.5}}"),
             (13, 45),
             "training.loss.binary_focal_crossentropy.alpha",
-            ["≤ 1; received number 1.5"],
+            ["> 0 and < 1; received number 1.5"],
         ),
         (
             classifier("{categorical_focal_crossentropy: {apply_class_balancing: true}}"),
@@ -264,3 +264,26 @@ def test_cnnspec_train_and_the_script_train_alike_with_a_focal_loss(tmp_path, te
     theirs, _, ours = run_both(tmp_path, text)
     assert_same_history(theirs, ours)
     assert all(np.isfinite(row["loss"]) for row in ours.history)
+
+
+def test_an_alpha_that_weighs_nothing_is_said(runner, write_spec) -> None:
+    """Keras' binary focal loss weighs by ``alpha`` only with ``apply_class_balancing: true``:
+    an alpha without it is a located warning (the spec still compiles), not silence. An alpha
+    that zeroes every term (0 for the categorical loss, 0 or 1 for the balanced binary one,
+    whose positives or negatives would then weigh nothing) is refused."""
+    text = classifier("{binary_focal_crossentropy: {alpha: 0.9}}", units=1, activation="sigmoid")
+    result = runner.invoke(app, ["validate", str(write_spec(text))])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert (
+        "spec.yaml:13:38: warning: training.loss.binary_focal_crossentropy.alpha: "
+        "binary_focal_crossentropy's alpha has no effect without apply_class_balancing: true"
+    ) in output, output
+    balanced = text.replace("{alpha: 0.9}", "{alpha: 0.9, apply_class_balancing: true}")
+    assert "warning" not in runner.invoke(app, ["validate", str(write_spec(balanced))]).output
+    for refused in (
+        classifier("{categorical_focal_crossentropy: {alpha: 0}}"),
+        balanced.replace("alpha: 0.9", "alpha: 1"),
+    ):
+        result = runner.invoke(app, ["validate", str(write_spec(refused))])
+        assert result.exit_code == 1 and "expected a number > 0" in " ".join(result.output.split())

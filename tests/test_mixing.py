@@ -203,12 +203,6 @@ training:
             ],
         ),
         (
-            classifier("  mixup: true\n  cutmix: false\n  mix_switch: 0.3\n"),
-            (14, 3),
-            "training.mix_switch",
-            ["only training.mixup is"],
-        ),
-        (
             classifier("  mix_switch: 0.3\n"),
             (12, 3),
             "training.mix_switch",
@@ -283,7 +277,6 @@ training:
     ],
     ids=[
         "switch-beside-mixup",
-        "switch-beside-cutmix-off",
         "switch-alone",
         "switch-at-1",
         "switch-expression",
@@ -308,6 +301,30 @@ def test_every_refusal_is_located_by_validate(runner, write_spec, text, where, p
     for word in words:
         assert word in output, (word, output)
     assert "Traceback" not in result.output
+
+
+def test_a_switch_is_unused_where_a_mixer_is_turned_off_on_purpose(runner, write_spec) -> None:
+    """A spec that extends one with both mixers and a switch turns one off with ``false`` (a
+    merge cannot remove the switch), as does ``--set`` or a search's choice: the switch has
+    nothing to choose then, and is no error; ``mix_switch: null`` clears it too. Before, the
+    error's hint (remove it) could not be followed in the child."""
+    from cnnspec.api import compile_spec
+
+    parent = write_spec(classifier("  mixup: true\n  cutmix: true\n  mix_switch: 0.3\n"), "parent.yaml")
+    child = write_spec("extends: parent.yaml\ntraining: {cutmix: false}\n", "child.yaml")
+    config = training_config(compile_spec(child))
+    assert [m.kind for m in config.mixing.mixers] == ["mixup"] and config.mixing.switch is None
+    cleared = write_spec("extends: parent.yaml\ntraining: {mix_switch: null}\n", "cleared.yaml")
+    config = training_config(compile_spec(cleared))
+    assert config.mixing.switch == pytest.approx(0.5)  # (both on: the default switch)
+    result = runner.invoke(app, ["validate", str(parent), "--set", "training.cutmix=false"])
+    assert result.exit_code == 0, result.output
+    searched = (
+        parent.read_text(encoding="utf-8")
+        + "search:\n  trials: 2\n  space:\n    training.cutmix: {choice: [true, false]}\n"
+    )
+    result = runner.invoke(app, ["validate", str(write_spec(searched, "searched.yaml"))])
+    assert result.exit_code == 0, result.output
 
 
 SEARCHED = """\

@@ -130,7 +130,7 @@ def check_sections(compiled: CompiledSpec, context: Context) -> CompiledSpec:
         # Imported here: a spec without these sections (every zoo model) never needs it.
         from cnnspec.analysis.settings import training_config
 
-        training_config(compiled)
+        training_config(compiled, compiled.warnings)
     return compiled
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from cnnspec.errors import (
     COMMAND_LINE_PREFIX,
+    Diagnostic,
     Diagnostics,
     Loc,
     SpecError,
@@ -1185,6 +1186,17 @@ def _loss(
     from cnnspec.spec.sections import FOCAL_ALPHA, FOCAL_GAMMA
 
     balancing = settings.get("apply_class_balancing")
+    if name == "binary_focal_crossentropy" and "alpha" in settings and balancing is not True:
+        # Keras weighs by alpha only with class balancing: a typo'd or forgotten flag would
+        # leave the weight the user chose unused without a word
+        reader.diags.warning(
+            f"{name}'s alpha has no effect without apply_class_balancing: true",
+            reader.doc.key_loc((*path, name, "alpha")),
+            format_path((*path, name, "alpha")),
+            code="unused-setting",
+            hint="add apply_class_balancing: true to weigh positives by alpha and negatives by 1 - alpha, "
+            "or remove alpha",
+        )
     return LossConfig(
         name,
         bool(from_logits),
@@ -1448,12 +1460,18 @@ def _mixing(reader: _Reader, tasks: tuple[OutputTask, ...]) -> MixingConfig | No
     keys = mixing_keys(reader)
     switch_path: SpecPath = ("training", MIX_SWITCH)
     training = reader.doc.data.get("training")
-    if isinstance(training, dict) and MIX_SWITCH in training and len(keys) < 2:
+    # a mixer written off (false) is one turned off on purpose (a spec that extends one with
+    # both, a --set, a search choice): the switch is then unused, as it has nothing to choose;
+    # one never written beside a switch is a forgotten one, or a typo
+    unwritten = [key for key in MIXING if not (isinstance(training, dict) and key in training)]
+    switched = isinstance(training, dict) and reader.value(switch_path) is not None
+    if switched and len(keys) < 2 and unwritten:
         reader.error(
             f"expected training.mixup and training.cutmix both on for training.{MIX_SWITCH}; "
             + (f"only training.{keys[0]} is" if keys else "neither is"),
             switch_path,
-            f"{MIX_SWITCH} chooses between the two for each batch: turn both on, or remove it",
+            f"{MIX_SWITCH} chooses between the two for each batch: turn both on, or remove it "
+            f"({MIX_SWITCH}: null where a spec it extends sets it)",
             key=True,
         )
     if not keys:
@@ -1528,8 +1546,9 @@ def layers_without_xla(ir: ModelIR) -> list[str]:
     return [node.name for node in ir.nodes if node.kind in REGISTRY and not REGISTRY[node.kind].xla]
 
 
-def training_config(compiled: CompiledSpec) -> TrainConfig:
-    """The typed, defaulted and checked training settings of a compiled spec."""
+def training_config(compiled: CompiledSpec, warnings: list[Diagnostic] | None = None) -> TrainConfig:
+    """The typed, defaulted and checked training settings of a compiled spec (``warnings``:
+    where its warnings go, as compiling the spec collects them; dropped otherwise)."""
     diags = Diagnostics()
     reader = _Reader(compiled, section_env(compiled), diags)
     data = _data(reader, compiled)
@@ -1609,6 +1628,8 @@ def training_config(compiled: CompiledSpec) -> TrainConfig:
     )
     callbacks = _callbacks(reader, config, data.validation_split > 0)
     diags.raise_if_errors()
+    if warnings is not None:
+        warnings.extend(diags.warnings)
     from dataclasses import replace
 
     return replace(config, callbacks=callbacks)

@@ -286,7 +286,9 @@ LOSS_SCHEMA = {
                         "from_logits": _FROM_LOGITS,
                         "label_smoothing": _LABEL_SMOOTHING,
                         "gamma": _GAMMA,
-                        "alpha": _num(0, 1, description="a weight on every class's term (default 0.25)"),
+                        "alpha": _num(
+                            0, 1, exclusive=True, description="a weight on every class's term (default 0.25)"
+                        ),
                     },
                     description="focal loss on one-hot class labels (classification, segmentation): "
                     "crossentropy weighted by alpha (1 - p)^gamma, for imbalanced classes",
@@ -299,6 +301,8 @@ LOSS_SCHEMA = {
                         "alpha": _num(
                             0,
                             1,
+                            exclusive=True,
+                            exclusive_max=True,
                             description="with apply_class_balancing: the weight of the positive "
                             "targets, 1 - alpha the negatives' (default 0.25)",
                         ),
@@ -582,7 +586,8 @@ TRAINING_SCHEMA = _obj(
             "description": "'balanced', or {class index or name: weight} (unlisted classes weigh 1)",
         },
         **{key: _mixing_schema(kind) for key, kind in MIXING.items()},
-        MIX_SWITCH: MIX_SWITCH_SCHEMA,
+        # null: unset (a spec that extends one with it, and turns a mixer off, clears it so)
+        MIX_SWITCH: {"anyOf": [MIX_SWITCH_SCHEMA, {"type": "null"}]},
         "seed": _int(
             0,
             2**32 - 1,
