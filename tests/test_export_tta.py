@@ -49,6 +49,32 @@ def test_mirror_layers_flip_exactly_as_numpy_does():
         assert not model.trainable_weights  # (a frozen exchange matrix, never trained)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_map_mirrored_back_converts_to_onnx(channels, tmp_path):
+    """A 1-channel map mirrored left to right: its Permute became, in tf2onnx's optimiser, a
+    reshape to the wrong shape, and the ONNX export of every 1-channel segmentation model with
+    --tta hflip failed (a review found it). The map is mirrored with a reshape now; the ONNX
+    file answers as the Keras model, which answers as NumPy."""
+    import keras
+    import onnxruntime
+
+    from cnnspec.export.mirrors import mirrored
+
+    image = keras.Input((6, 10, 2))
+    conv = keras.layers.Conv2D(channels, 1, name="conv")
+    mapped = mirrored(conv(mirrored(image, "hflip", "in")), "hflip", "out")
+    model = keras.Model(image, keras.layers.Average()([conv(image), mapped]))
+    batch = np.random.default_rng(1).random((3, 6, 10, 2)).astype("float32")
+    answer = model.predict(batch, verbose=0)
+    plain = keras.Model(image, conv(image)).predict(batch, verbose=0)
+    np.testing.assert_allclose(answer, plain, atol=1e-6)  # (a 1×1 convolution commutes with the flip)
+    model.export(str(tmp_path / "m.onnx"), format="onnx", verbose=False)
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    given = session.run(None, {session.get_inputs()[0].name: batch})[0]
+    np.testing.assert_allclose(given, answer, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """The reporting tests' colour classifier and its wider sibling (test_ensemble's pair)."""

@@ -43,8 +43,17 @@ def mirrored(tensor: Any, view: str, name: str) -> Any:
     if size is None:
         raise ValueError(f"expected a fixed size on the axis {view} mirrors; received {tensor.shape}")
     permute = _PERMUTATIONS[view]
-    moved = keras.layers.Permute(permute, name=f"{name}_to_last")(tensor)
+    height, width, channels = tensor.shape[1:]
+    if view == "hflip" and channels == 1:
+        # moving the width past a single channel moves no number: a reshape says so. As a
+        # Permute, tf2onnx's optimiser rewrote that transpose into a reshape to the wrong shape
+        # ([h, 1, 1, w] for [h, 1, w]) and the ONNX export of a 1-channel map failed
+        moved = keras.layers.Reshape((height, 1, width), name=f"{name}_to_last")(tensor)
+        back: Any = keras.layers.Reshape((height, width, 1), name=f"{name}_back")
+    else:
+        moved = keras.layers.Permute(permute, name=f"{name}_to_last")(tensor)
+        back = keras.layers.Permute(permute, name=f"{name}_back")
     reverse = keras.layers.Dense(size, use_bias=False, trainable=False, name=f"{name}_reverse")
     reversed_ = reverse(moved)
     reverse.set_weights([exchange_matrix(size)])
-    return keras.layers.Permute(permute, name=f"{name}_back")(reversed_)
+    return back(reversed_)
