@@ -52,6 +52,17 @@ def build(head: str):
         out = layers.Softmax()(layers.Add(name="merge")([z, layers.Dense(4)(z)]))
     elif head == "softmax_over_rows":
         out = layers.Softmax(axis=1, name="rows")(layers.Dense(4, name="scores")(x))
+    elif (
+        head == "map_logits_bilinear"
+    ):  # a segmentation head of logits, upsampled (a review found it refused)
+        out = layers.UpSampling2D(2, interpolation="bilinear")(layers.Conv2D(4, 1, name="scores")(x))
+    elif head == "map_softmax_cropped":
+        out = layers.Cropping2D(1)(layers.Conv2D(4, 1, activation="softmax", name="scores")(x))
+    elif head == "map_softmax_nearest":
+        out = layers.UpSampling2D(2)(layers.Conv2D(4, 1, activation="softmax", name="scores")(x))
+    elif head == "map_softmax_bilinear":  # interpolated probabilities: no scaled logits' softmax
+        probabilities = layers.Conv2D(4, 1, activation="softmax", name="scores")(x)
+        out = layers.UpSampling2D(2, interpolation="bilinear")(probabilities)
     elif head == "two_outputs":
         flat = layers.Flatten()(x)
         return keras.Model(inputs, [layers.Dense(4, activation="softmax")(flat), layers.Dense(1)(flat)])
@@ -74,6 +85,9 @@ def outputs(model) -> np.ndarray:
         ("separable_softmax_layer", lambda own: tempered(own, T)),
         ("multilabel_sigmoid", lambda own: tempered_labels(own, False, T)),
         ("logits", lambda own: own / T),
+        ("map_logits_bilinear", lambda own: own / T),
+        ("map_softmax_cropped", lambda own: tempered(own.reshape(-1, 4), T).reshape(own.shape)),
+        ("map_softmax_nearest", lambda own: tempered(own.reshape(-1, 4), T).reshape(own.shape)),
     ],
 )
 def test_a_head_linear_in_its_weights_answers_with_the_scaled_probabilities(head, scaled):
@@ -84,7 +98,7 @@ def test_a_head_linear_in_its_weights_answers_with_the_scaled_probabilities(head
     assert fold_temperature(model, T) == "scores"
     np.testing.assert_allclose(outputs(model), scaled(own), atol=2e-6)
     if head != "multilabel_sigmoid":  # the top class stays where it was
-        assert (outputs(model).argmax(axis=1) == own.argmax(axis=1)).all()
+        assert (outputs(model).argmax(axis=-1) == own.argmax(axis=-1)).all()
 
 
 @pytest.mark.parametrize(
@@ -95,6 +109,7 @@ def test_a_head_linear_in_its_weights_answers_with_the_scaled_probabilities(head
         ("residual_scores", "layer `merge` (Add), which has no kernel"),
         ("softmax_over_rows", "the softmax layer `rows` is over axis 1"),
         ("two_outputs", "the model has 2 outputs"),
+        ("map_softmax_bilinear", "layer `scores` (Conv2D) applies softmax after its kernel"),
     ],
 )
 def test_a_head_a_temperature_cannot_pass_is_refused_and_left_as_it_was(head, reason):
@@ -115,3 +130,43 @@ def test_a_sharpening_temperature_keeps_the_classes_a_float32_softmax_can_hold()
     own = outputs(model)
     fold_temperature(model, 0.25)
     np.testing.assert_allclose(outputs(model), softmax(np.log(own) / 0.25), atol=2e-6)
+
+
+@pytest.mark.parametrize("averaged", [False, True])
+def test_a_run_temperature_not_folded_is_said_as_the_file_answers(tmp_path, averaged):
+    """Under ``auto``, a calibrated run whose head takes no temperature is exported as it is,
+    with a note. A file of one model: evaluate and predict scale its answer, and another
+    program divides the logits. A ``--tta`` or ``--ensemble`` file answers a mean, which
+    nothing can scale after it: its note says the mean is unscaled (before, it said the same
+    as the single model's, which a review found untrue of such a file)."""
+    import json
+    from types import SimpleNamespace
+
+    from cnnspec.export.folding import fold_for_export
+    from cnnspec.fileio import sha256_file
+    from cnnspec.reporting.temperature import Fitted
+
+    model_path = tmp_path / "model.keras"
+    model_path.write_bytes(b"the model's bytes")
+    digest = sha256_file(model_path)
+    fitted = Fitted(1.5, "validation", 40, 0.5, 0.4, 0.1, 0.05, digest)
+    (tmp_path / "temperature.json").write_text(json.dumps(fitted.describe()), encoding="utf-8")
+    run = SimpleNamespace(run_dir=tmp_path, model_path=model_path)
+    model = build("normalised_scores")
+    notes: list[str] = []
+    folded = fold_for_export(
+        model,
+        wanted=None,
+        run=run,
+        reading={"output": {"binary": False, "from_logits": False, "classes": ["a", "b", "c", "d"]}},
+        model_sha256=digest,
+        first_output=lambda: outputs(model),
+        notes=notes,
+        averaged=averaged,
+    )
+    assert folded == 1.0 and len(notes) == 1, notes
+    assert "the run's temperature 1.5 is not folded into the export (" in notes[0]
+    if averaged:
+        assert notes[0].endswith("the file's mean is of the model's own probabilities, unscaled"), notes
+    else:
+        assert "which cnnspec evaluate and predict scale" in notes[0], notes

@@ -81,6 +81,7 @@ def ensemble_for_export(
             model_sha256=digest,
             first_output=lambda copy=copy: keras_outputs(copy, inputs)[0],  # type: ignore[misc]
             notes=said,
+            averaged=True,
         )
         notes.extend(f"--ensemble {member.label}: {note}" for note in said)
         models.append(copy)

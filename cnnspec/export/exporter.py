@@ -610,6 +610,7 @@ def export_model(
             model_sha256=digest,
             first_output=lambda: keras_outputs(model, inputs)[0],
             notes=notes,
+            averaged=averaged,
         )
         if folded != 1.0 and meta is not None and not ensemble:  # (in the serving digest)
             meta["output"]["temperature"] = folded

@@ -53,6 +53,7 @@ def fold_for_export(
     model_sha256: str,
     first_output: Callable[[], np.ndarray],
     notes: list[str],
+    averaged: bool = False,
 ) -> float:
     """Fold the temperature ``cnnspec export`` is asked for into ``model`` (in place) and return
     it (1: none folded). ``wanted``: ``--temperature N``, or ``None`` for ``auto``: the run's
@@ -62,7 +63,8 @@ def fold_for_export(
     verification batch, taken before and after folding, which must be the model's own
     probabilities scaled by the temperature (a check of the folding, not of the export). A
     model no temperature scales, and one whose head takes none when a number was given, is a
-    :class:`UsageError`; under ``auto`` that head is exported as it is, with a note."""
+    :class:`UsageError`; under ``auto`` that head is exported as it is, with a note (``averaged``:
+    the file answers a mean over models or mirror images, which nothing scales after it)."""
     from cnnspec.reporting.temperature import chosen, refuse_tasks, scaled_answer
 
     said: list[str] = []  # (chosen's: a stale temperature.json is said; an applied one below)
@@ -88,6 +90,12 @@ def fold_for_export(
                 "--temperature 1 exports the model's own probabilities, which cnnspec evaluate and "
                 "predict scale by --temperature",
             ) from None
+        if averaged:  # (a mean is no model's logits: nothing can scale the file's answer)
+            notes.append(
+                f"the run's temperature {temperature:.4g} is not folded into the export ({exc}): "
+                "the file's mean is of the model's own probabilities, unscaled"
+            )
+            return 1.0
         notes.append(
             f"the run's temperature {temperature:.4g} is not folded into the export ({exc}): it "
             "answers with the model's own probabilities, which cnnspec evaluate and predict scale; "
@@ -148,7 +156,12 @@ def scores_layer(model: Any) -> Any:
     """The layer of ``model`` whose output is its one output's class scores, scaled by a
     temperature folded into its weights: the output layer itself when it is linear in its
     weights (its activation a softmax, a sigmoid or none), or, below a separate softmax or
-    sigmoid layer, the linear layer that feeds it through value-moving layers only."""
+    sigmoid layer, the linear layer that feeds it through value-moving layers only. Below
+    value-moving layers without a softmax or sigmoid above them (a segmentation head's
+    ``UpSampling2D`` or cropping), the linear layer's scores are the output: logits pass a
+    temperature through any of them, probabilities only through layers that copy each class's
+    values (a cropping, a nearest upsampling, dropout), not ones that mix them (a bilinear
+    upsampling, a pooling: the mean of probabilities is no probability of scaled logits)."""
     import keras
 
     outputs = list(getattr(model, "outputs", None) or [])
@@ -161,7 +174,30 @@ def scores_layer(model: Any) -> Any:
         while isinstance(layer, _passing()) and not _kernel_name(layer):
             layer = _feeding(model, layer)
         return _linear(layer, allowed=("linear",))
-    return _linear(layer, allowed=("linear", *SQUASHING))
+    passed = []
+    while isinstance(layer, _passing()) and not _kernel_name(layer):
+        passed.append(layer)
+        layer = _feeding(model, layer)
+    copied = all(_copies_classes(step) for step in passed)
+    return _linear(layer, allowed=("linear", *SQUASHING) if copied else ("linear",))
+
+
+def _copies_classes(layer: Any) -> bool:
+    """Whether ``layer`` (one of :func:`_passing`'s) hands on each value of its input's last axis
+    as it is, or drops it: a softmax or sigmoid below it then still reaches the output as the
+    probabilities a temperature scales."""
+    import keras
+
+    layers = keras.layers
+    copying = (
+        layers.Identity, layers.Dropout, layers.SpatialDropout1D, layers.SpatialDropout2D,
+        layers.SpatialDropout3D, layers.GaussianDropout, layers.GaussianNoise, layers.AlphaDropout,
+        layers.Cropping1D, layers.Cropping2D, layers.Cropping3D,
+    )  # fmt: skip
+    upsampling = (layers.UpSampling1D, layers.UpSampling2D, layers.UpSampling3D)
+    if isinstance(layer, upsampling):
+        return getattr(layer, "interpolation", "nearest") == "nearest"
+    return isinstance(layer, copying)
 
 
 def _producer(model: Any, tensor: Any) -> Any:
