@@ -139,6 +139,17 @@ def test_a_served_file_answers_as_its_run_does(run, tmp_path):
         document = json.loads(result.stdout)
         assert document["runtime"] == Path(name).suffix[1:] and document["model"] == str(alone / name)
         assert document["classes"] == ["red", "green", "blue"]
+        # the views the file mirrors itself are said (a review found `"tta": []` for such a file)
+        assert document["tta"] == (["hflip"] if name == "tta.onnx" else [])
+    # a mean's own temperature (the one it was exported with) is its answer; another is refused
+    mean = tmp_path / "tta_onnx" / "tta.onnx"
+    np.testing.assert_allclose(
+        _top(invoke("predict", mean, *images, "--temperature", "1", "-f", "json")), mirrored, atol=1e-4
+    )
+    result = invoke("predict", mean, *images, "--temperature", "2")
+    assert result.exit_code == 2 and "(temperature 1), which no temperature after the mean gives" in flat(
+        result
+    )
     # the folded temperature taken back out: the model's own probabilities
     result = invoke(
         "predict", tmp_path / "model_tflite" / "model.tflite", *images, "--temperature", "1", "-f", "json"

@@ -340,7 +340,8 @@ def _served(
     the file answers, its folded temperature; a number: the rest of it applied to the file's
     answer), and the notes. Refuses what needs the model: another runtime than the file's,
     ``--spec``, ``--ensemble``, a number for a file whose answer is a mean (an ensemble's,
-    ``--tta``'s: a temperature applied after the mean is none of the models'), a model of
+    ``--tta``'s: a temperature applied after the mean is none of the models'; the one it was
+    exported with is its answer), a model of
     several outputs (an export answers its first)."""
     from cnnspec.export.runtimes import engine, quantized_note, read_served, serves_temperature
 
@@ -364,19 +365,61 @@ def _served(
             "pass the run folder or its model.keras (Keras answers every output)",
         )
     mean = [key for key in ("ensemble", "tta") if key in record.data]
-    if wanted is not None and mean:
-        raise UsageError(
-            f"expected --temperature auto for {target}: it answers the mean of its "
-            f"{'models' if mean[0] == 'ensemble' else 'mirror images'}, each scaled as it was exported",
-            f"drop --temperature, or export it again with --temperature {wanted:g}",
-        )
     notes = quantized_note(record)
     scale = record.temperature if wanted is None else wanted
+    if mean:
+        exported = _mean_temperatures(record)
+        what = "models" if mean[0] == "ensemble" else "mirror images"
+        if wanted is not None and not (
+            len(exported) == 1 and math.isclose(wanted, exported[0], rel_tol=1e-5)
+        ):
+            said = ", ".join(f"{t:g}" for t in exported)
+            raise UsageError(
+                f"expected --temperature auto for {target}: it answers the mean of its {what}, each "
+                f"scaled as it was exported (temperature {said}), which no temperature after the mean gives",
+                "drop --temperature; another temperature needs another export (cnnspec export RUN "
+                "--temperature N, with the same --tta or --ensemble)",
+            )
+        scale = record.temperature  # (the file's own answer: nothing more to apply)
+        notes.append(f"{target.name} answers the mean of its {what} ({_mean_described(record)})")
     if record.temperature != 1.0 and wanted is None:
         own = "" if mean else " (--temperature 1 gives the model's own probabilities)"
         notes.append(f"{target.name} answers with the temperature {record.temperature:.4g} folded in{own}")
     serves_temperature(record, scale, record.runtime, notes)
     return record, scale, notes
+
+
+def _mean_temperatures(record: Any) -> list[float]:
+    """The distinct temperatures an ensemble's or ``--tta`` file's models were exported with, in
+    order (each ensemble member's own; a ``--tta`` file's one model's)."""
+    from cnnspec.export.runtimes import folded_temperature
+
+    members = record.data.get("ensemble")
+    found = [folded_temperature(record.data)]
+    if isinstance(members, list):
+        found = [
+            float(m["temperature"])
+            for m in members
+            if isinstance(m, dict) and _positive(m.get("temperature"))
+        ]
+    return list(dict.fromkeys(found)) or [1.0]
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
+
+
+def _mean_described(record: Any) -> str:
+    """What a served file's mean is over, from its record: ``export --tta hflip``, ``export
+    --ensemble of 3 models``."""
+    parts = []
+    members = record.data.get("ensemble")
+    if isinstance(members, list):
+        parts.append(f"--ensemble of {len(members)} models")
+    views = record.data.get("tta")
+    if isinstance(views, list):
+        parts.append("--tta " + ",".join(map(str, views)))
+    return "cnnspec export " + " ".join(parts)
 
 
 def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]) -> bool:
@@ -540,9 +583,14 @@ def predict(
         results, names = _predict_export(
             record, list(images), top, out, tasks, record.classes, by_output, views, scale
         )
+        inside = tuple(str(view) for view in record.data.get("tta") or ())
+        members = [
+            Path(str(m.get("model"))) for m in record.data.get("ensemble") or [] if isinstance(m, dict)
+        ]
         _print_predictions(
-            results, folder_notes + notes, format, model, record.runtime, record, names, views, [], [scale]
-        )
+            results, folder_notes + notes, format, model, record.runtime, record, names,
+            (*inside, *views), members[1:], [scale],
+        )  # fmt: skip
         return
     refuse_ensemble_runtime(ensemble, runtime)
     chosen, record, notes = choose(model, "keras" if ensemble else runtime.value)
