@@ -22,7 +22,11 @@ def test_pixel_rows_are_every_pixels_class_probabilities_with_its_true_class():
     rows, labels = pixel_rows(maps, masks)
     assert rows.shape == (40, 3) and labels.tolist() == masks.reshape(-1).tolist()
     np.testing.assert_array_equal(rows[7], maps[0, 1, 2])  # (row-major: image, row, column)
-    assert of_pixels(maps, masks) == of_probabilities(rows, labels)
+    from dataclasses import replace
+
+    assert of_pixels(maps, masks) == replace(of_probabilities(rows, labels), counts="pixels")
+    # evaluation.json says what its counts are of (a review found "images" holding pixels)
+    assert of_pixels(maps, masks).describe()["counts"] == "pixels"
     # one sigmoid channel: each pixel the two-class row [1 - p, p], its mask 0 or 1
     rows, labels = pixel_rows(np.full((1, 2, 2, 1), 0.8), np.array([[[1], [0]], [[1], [1]]]))
     np.testing.assert_allclose(rows, [[0.2, 0.8]] * 4)

@@ -263,6 +263,8 @@ def test_calibrate_then_evaluate_predict_visualize_and_report_apply_it(run_dir, 
     # visualize's reliability diagram and report.html's say it and show the scaled confidences
     drawn_ = invoke("visualize", copy, "calibration")
     assert drawn_.exit_code == 0 and f"temperature {t:.4g} applied" in flat(drawn_)
+    # (visualize has no --temperature: its note names the command that has one)
+    assert "cnnspec evaluate RUN --temperature 1 shows the model's own probabilities" in flat(drawn_)
     ece = float(flat(drawn_).split("calibration: ECE ")[1].split("%")[0])
     assert ece == pytest.approx(100 * after["calibration"]["ece"], abs=0.011)
     page = invoke("report", copy)

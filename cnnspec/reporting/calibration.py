@@ -19,7 +19,7 @@ confidence: they are left out and counted. TF-free.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -67,6 +67,9 @@ class Calibration:
     accuracy: float
     brier: float | None = None
     left_out: int = 0  # images without a confidence (outputs that are not numbers)
+    #: what ``images`` and each bin's count are of: ``images``, or a multi-label output's
+    #: ``labels`` and a segmentation's ``pixels`` (each a decision of its own)
+    counts: str = "images"
 
     @property
     def overconfidence(self) -> float:
@@ -84,6 +87,7 @@ class Calibration:
             "mean_confidence": _rounded(self.confidence),
             "accuracy": _rounded(self.accuracy),
             "left_out": self.left_out,
+            "counts": self.counts,
             "reliability": [
                 {
                     "low": round(b.low, 6),
@@ -111,6 +115,7 @@ class Calibration:
             accuracy=described["accuracy"],
             brier=described["brier"],
             left_out=described["left_out"],
+            counts=str(described.get("counts", "images")),  # (documents before it: images)
         )
 
     def line(self, what: str = "calibration") -> str:
@@ -218,8 +223,8 @@ def pixel_rows(
 
 def of_pixels(probabilities: np.ndarray, masks: np.ndarray, bins: int = BINS) -> Calibration:
     """The calibration of a segmentation output: each pixel a decision of its own, its
-    confidence the top class probability (:func:`pixel_rows`)."""
-    return of_probabilities(*pixel_rows(probabilities, masks), bins=bins)
+    confidence the top class probability (:func:`pixel_rows`); its counts are of pixels."""
+    return replace(of_probabilities(*pixel_rows(probabilities, masks), bins=bins), counts="pixels")
 
 
 #: How the calibration of a multi-label output's labels is introduced (:func:`of_labels`).
@@ -238,8 +243,9 @@ def of_labels(probabilities: np.ndarray, labels: np.ndarray, bins: int = BINS) -
     """The calibration of a multi-label output: its label ``probabilities`` (n, labels) against
     the 0/1 ``labels`` (n, labels), every label of every image a decision of its own
     (:func:`label_rows`: confidence ``max(p, 1 - p)``, right where ``p > 0.5`` says the label's
-    presence or absence right); its Brier score is twice the mean squared error of ``p``."""
-    return of_probabilities(*label_rows(probabilities, labels), bins=bins)
+    presence or absence right); its Brier score is twice the mean squared error of ``p``; its
+    counts are of labels."""
+    return replace(of_probabilities(*label_rows(probabilities, labels), bins=bins), counts="labels")
 
 
 def of_probabilities(probabilities: np.ndarray, labels: np.ndarray, bins: int = BINS) -> Calibration:

@@ -239,9 +239,10 @@ def fitted(
 def fitted_on(found: Fitted) -> str:
     """What a temperature was fitted on, as a note says it: ``144 validation images``, or
     ``40 images of --data cal.npz`` (``cnnspec calibrate --data``)."""
+    plural = "" if found.images == 1 else "s"
     if found.split == "validation":
-        return f"{found.images:,} validation images"
-    return f"{found.images:,} images of {found.split}"
+        return f"{found.images:,} validation image{plural}"
+    return f"{found.images:,} image{plural} of {found.split}"
 
 
 def read(path: Path) -> Fitted | None:
@@ -294,11 +295,19 @@ def parse_option(text: str | None) -> float | None:
     return value
 
 
-def chosen(run: Run, wanted: float | None, notes: list[str], model_sha256: str | None = None) -> float:
+def chosen(
+    run: Run,
+    wanted: float | None,
+    notes: list[str],
+    model_sha256: str | None = None,
+    own: str = "--temperature 1 for the model's own probabilities",
+) -> float:
     """The temperature to apply to ``run``'s classifier: ``wanted`` (``--temperature N``), or
     under ``auto`` (``None``) the run's ``temperature.json`` where it was fitted for the model
     file there (else 1). Applying one, or finding a stale one, adds a note to ``notes``.
-    ``model_sha256``: the model file's, where the caller has it already."""
+    ``model_sha256``: the model file's, where the caller has it already; ``own``: how the note
+    says to see the model's own probabilities (a command without ``--temperature`` names one
+    that has it)."""
     if wanted is not None:
         if wanted != 1.0:
             notes.append(f"--temperature {wanted:g}: the class probabilities are softmax(log p / {wanted:g})")
@@ -324,7 +333,7 @@ def chosen(run: Run, wanted: float | None, notes: list[str], model_sha256: str |
         return 1.0
     notes.append(
         f"temperature {found.temperature:.4g} applied ({path}: fitted by cnnspec calibrate on "
-        f"{fitted_on(found)}); --temperature 1 for the model's own probabilities"
+        f"{fitted_on(found)}); {own}"
     )
     return found.temperature
 

@@ -243,7 +243,9 @@ class Probe:
 
             config = self.run.config
             other = config is not None and bool(config.task_path) and not scales(config.tasks)
-            self._temperature = 1.0 if other else chosen(self.run, None, self.extra_notes)
+            # (visualize and report take no --temperature: the note names evaluate's)
+            own = "cnnspec evaluate RUN --temperature 1 shows the model's own probabilities"
+            self._temperature = 1.0 if other else chosen(self.run, None, self.extra_notes, own=own)
         return self._temperature
 
     def _scaled(self, probs: np.ndarray) -> np.ndarray:
