@@ -587,7 +587,10 @@ TRAINING_SCHEMA = _obj(
         },
         **{key: _mixing_schema(kind) for key, kind in MIXING.items()},
         # null: unset (a spec that extends one with it, and turns a mixer off, clears it so)
-        MIX_SWITCH: {"anyOf": [MIX_SWITCH_SCHEMA, {"type": "null"}]},
+        MIX_SWITCH: {
+            "anyOf": [MIX_SWITCH_SCHEMA, {"type": "null"}],
+            "description": MIX_SWITCH_SCHEMA["description"] + "; null: unset (clears an inherited one)",
+        },
         "seed": _int(
             0,
             2**32 - 1,
