@@ -1,10 +1,11 @@
-"""`cnnspec predict FILE.onnx|FILE.tflite IMAGE…`: an exported file served by itself, with the
-record `cnnspec export` wrote beside it (``FILE.json``), away from its run folder and model. The
-record says how to convert, scale and read (runtimes.read_served): the answers are those of
-`predict RUN` (every runtime answers alike), no TensorFlow is imported, and what needs the
-model (`--spec`, `--ensemble`, another runtime, a model of several outputs) is refused before
-anything is read. Before, predict took a run folder or a `.keras` file only: a deployed file
-could not be asked."""
+"""`cnnspec predict FILE.onnx|FILE.tflite IMAGE…` and `cnnspec evaluate FILE --data SOURCE`: an
+exported file served by itself, with the record `cnnspec export` wrote beside it (``FILE.json``),
+away from its run folder and model. The record says how to convert, scale and read
+(runtimes.read_served; reporting/served.py's stand-in spec for evaluate): the answers and
+figures are those of the run's (every runtime answers alike), no TensorFlow is imported, and
+what needs the model (`--spec`, `--ensemble`, another runtime, a model of several outputs) is
+refused before anything is read. Before, predict and evaluate took a run folder or a `.keras`
+file only: a deployed file could not be asked."""
 
 from __future__ import annotations
 
@@ -165,3 +166,96 @@ def test_a_served_file_answers_as_its_run_does(run, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+def _evaluated(*args: object) -> dict:
+    result = invoke("evaluate", *args, "-f", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout[result.stdout.index("{") :])
+
+
+def _served_copy(run: Path, folder: Path, name: str, *extra: object) -> Path:
+    """``run`` exported to ``name`` and copied alone, with its record, into ``folder``."""
+    made = folder / "made" / name
+    result = invoke("export", run, "-f", Path(name).suffix[1:], "-o", made, *extra)
+    assert result.exit_code == 0, result.output
+    alone = folder / "alone"
+    alone.mkdir(exist_ok=True)
+    for path in (made, made.with_name(made.name + ".json")):
+        shutil.copy2(path, alone / path.name)
+    return alone / name
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_evaluate_scores_a_served_classifier_as_its_run(run, tmp_path):
+    """`evaluate FILE --data SOURCE`: the run's figures on the same data (accuracy, per-class
+    report, calibration), through the file alone, TensorFlow-free; its loss is the
+    crossentropy of the file's probabilities, and a note says the record keeps no other.
+    Without --data it is refused: a file has no data of its own."""
+    data = run.parent / "colors.npz"
+    served = _served_copy(run, tmp_path, "model.onnx", "--temperature", "1")
+    result = invoke("evaluate", served)
+    assert result.exit_code == 2 and "expected --data SOURCE with the exported file" in flat(result)
+    own = _evaluated(run, "--data", data, "-r", "keras", "--temperature", "1", "-o", tmp_path / "keras")
+    alone = _evaluated(served, "--data", data, "-o", tmp_path / "file")
+    assert alone["runtime"] == "onnx" and alone["model"] == str(served)
+    assert alone["accuracy"] == own["accuracy"] and alone["data"]["images"] == own["data"]["images"]
+    assert alone["calibration"]["ece"] == pytest.approx(own["calibration"]["ece"], abs=1e-4)
+    assert alone["confusion_matrix"] == own["confusion_matrix"]
+    assert alone["class_names"] == own["class_names"] == ["red", "green", "blue"]
+    assert any("its record keeps no training loss" in note for note in alone["notes"])
+    code = (
+        "import sys; from typer.testing import CliRunner; from cnnspec.cli.app import app; "
+        f"r = CliRunner().invoke(app, ['evaluate', {str(served)!r}, '--data', {str(data)!r}, "
+        f"'-o', {str(tmp_path / 'cold')!r}]); assert r.exit_code == 0, r.output; "
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+SEGMENTATION = """\
+cnnspec: 1
+name: served_masks
+input: {shape: [16, 16, 3]}
+model:
+  - conv2d: {filters: 6, kernel_size: 3, padding: same, activation: relu}
+  - conv2d: {filters: 3, kernel_size: 1, activation: softmax}
+    id: mask
+data: {source: {npz: masks.npz}, validation_split: 0.25}
+training: {epochs: 2, batch_size: 8, seed: 3}
+"""
+
+
+@pytest.mark.slow
+def test_evaluate_and_predict_serve_a_segmentation_file_as_its_run(tmp_path):
+    """A segmentation model's TFLite file alone: evaluate's mean IoU and pixel accuracy, and
+    predict's masks, are the run's."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, (40, 16, 16, 3), dtype="uint8")
+    masks = (x[..., 0] > 128).astype("int64") + (x[..., 1] > 200)
+    np.savez(tmp_path / "masks.npz", x_train=x[:30], y_train=masks[:30], x_test=x[30:], y_test=masks[30:])
+    (tmp_path / "spec.yaml").write_text(SEGMENTATION, encoding="utf-8")
+    trained = invoke("train", tmp_path / "spec.yaml", "--out", tmp_path / "run", "--quiet")
+    assert trained.exit_code == 0, trained.output
+    served = _served_copy(tmp_path / "run", tmp_path, "model.tflite")
+    data = tmp_path / "masks.npz"
+    own = _evaluated(tmp_path / "run", "--data", data, "-o", tmp_path / "keras")
+    alone = _evaluated(served, "--data", data, "-o", tmp_path / "file")
+    assert alone["task"] == own["task"] == "segmentation"
+    for key in ("test_mean_iou", "test_pixel_accuracy"):
+        assert alone[key] == pytest.approx(own[key], abs=1e-6), key
+    assert alone["confusion_matrix"] == own["confusion_matrix"] and alone["output"] == "mask"
+    image = tmp_path / "one.png"
+    from PIL import Image
+
+    Image.fromarray(x[31]).save(image)
+    for target, out in ((tmp_path / "run", "m_run"), (served, "m_file")):
+        result = invoke("predict", target, image, "-o", tmp_path / out, "-f", "json")
+        assert result.exit_code == 0, result.output
+    ours = sorted((tmp_path / "m_run").rglob("*.png"))
+    theirs = sorted((tmp_path / "m_file").rglob("*.png"))
+    assert len(ours) == len(theirs) == 1
+    assert np.array_equal(np.asarray(Image.open(ours[0])), np.asarray(Image.open(theirs[0])))

@@ -37,6 +37,15 @@ TargetArgument = Annotated[
         help="a run folder written by `cnnspec train`, or a .keras model file", show_default=False
     ),
 ]
+#: evaluate's TARGET: also an exported file served by itself (reporting/served.py).
+EvaluateTarget = Annotated[
+    Path,
+    typer.Argument(
+        help="a run folder written by `cnnspec train`, a .keras model file, or an exported "
+        ".onnx/.tflite file with its record (with --data)",
+        show_default=False,
+    ),
+]
 SpecOption = Annotated[
     Path | None,
     typer.Option(
@@ -265,7 +274,7 @@ def _export_answers(record: Any, wanted: str, notes: list[str]) -> bool:
 
 @guarded
 def evaluate(
-    target: TargetArgument,
+    target: EvaluateTarget,
     data: DataOption = None,
     spec: SpecOption = None,
     out: Annotated[
@@ -298,10 +307,11 @@ def evaluate(
     Writes evaluation.json and confusion_matrix.png into the run folder (or --out, which may
     not be another run's folder). An existing --out file is replaced only when cnnspec wrote
     it, or with --force; so is the evaluation of another model file beside a model file
-    outside a run folder.
+    outside a run folder. An exported .onnx or .tflite file is evaluated by itself, with the
+    record `cnnspec export` wrote beside it and --data: no run folder, no model, no TensorFlow.
     """
     from cnnspec.errors import UsageError
-    from cnnspec.export.runtimes import choose, open_session, serves_temperature
+    from cnnspec.export.runtimes import choose, open_session, served_file, serves_temperature
     from cnnspec.fileio import check_writable
     from cnnspec.reporting.evaluation import evaluate as run_evaluation
     from cnnspec.reporting.evaluation import evaluate_export, write_evaluation
@@ -319,9 +329,28 @@ def evaluate(
             f"received the file name {out}",
             f"pass the folder, e.g. --out {out.parent / out.stem}",
         )
-    # only this command line may let the run's spec read outside its folder, never lock.json
-    run = locate(target, spec, allow_outside=allow_outside)
-    check_data_known(run, data)  # before the model is loaded
+    served = served_file(target)  # an exported file by itself: its record says what it is
+    if served:
+        from cnnspec.reporting.served import served_record, served_run
+
+        record, scale, runtime_notes = served_record(
+            target, runtime.value, spec, ensemble, wanted, default=Runtime.keras.value
+        )
+        if data is None:
+            raise UsageError(
+                f"expected --data SOURCE with the exported file {target}: a file has no data of its own",
+                "pass --data (an .npz file, an image folder, digits …), or the run folder for its test split",
+            )
+        run = served_run(record)
+        if record.tasks is None:  # (a classifier's record keeps no loss: the loss is crossentropy)
+            runtime_notes.append(
+                "loss: the crossentropy of the file's probabilities (its record keeps no training "
+                "loss; the run folder's evaluate has the loss it trained with)"
+            )
+    else:
+        # only this command line may let the run's spec read outside its folder, never lock.json
+        run = locate(target, spec, allow_outside=allow_outside)
+        check_data_known(run, data)  # before the model is loaded
     folder = out if out is not None else run.out_dir
     check_writable(folder, option="--out")  # before TensorFlow is imported
     check: Callable[[list[Path]], None] | None = None
@@ -334,15 +363,16 @@ def evaluate(
             refuse_foreign_files(_planned_files(run, out), force)  # before the model is loaded
         # and again, as they are about to be written: a model without a spec told its task late
         check = functools.partial(refuse_foreign_files, force=force)
-    # The target as given: a folder's exports are in its export/ (with or without lock.json)
-    refuse_ensemble_runtime(ensemble, runtime)
-    _, record, runtime_notes = choose(target, "keras" if ensemble else runtime.value)
-    scale = chosen_temperature(run, wanted, runtime_notes)
-    if record is not None and not (
-        _export_answers(record, runtime.value, runtime_notes)
-        and serves_temperature(record, scale, runtime.value, runtime_notes)
-    ):
-        record = None
+    if not served:
+        # The target as given: a folder's exports are in its export/ (with or without lock.json)
+        refuse_ensemble_runtime(ensemble, runtime)
+        _, record, runtime_notes = choose(target, "keras" if ensemble else runtime.value)
+        scale = chosen_temperature(run, wanted, runtime_notes)
+        if record is not None and not (
+            _export_answers(record, runtime.value, runtime_notes)
+            and serves_temperature(record, scale, runtime.value, runtime_notes)
+        ):
+            record = None
     with owning_run(run.run_dir, folder):
         if record is None:
             from cnnspec.reporting.ensemble import load_members

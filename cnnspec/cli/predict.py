@@ -332,96 +332,6 @@ def _predict_export(
     return _classified(inputs, shape, rescale, _with_views([classify], views), known, k)
 
 
-def _served(
-    target: Path, runtime: Runtime, spec: Path | None, ensemble: list[Path] | None, wanted: float | None
-) -> tuple[Any, float, list[str]]:
-    """The record of an exported file served by itself (``predict model.onnx IMAGE``:
-    :func:`~cnnspec.export.runtimes.read_served`), the temperature to answer with (``auto``: as
-    the file answers, its folded temperature; a number: the rest of it applied to the file's
-    answer), and the notes. Refuses what needs the model: another runtime than the file's,
-    ``--spec``, ``--ensemble``, a number for a file whose answer is a mean (an ensemble's,
-    ``--tta``'s: a temperature applied after the mean is none of the models'; the one it was
-    exported with is its answer), a model of
-    several outputs (an export answers its first)."""
-    from cnnspec.export.runtimes import engine, quantized_note, read_served, serves_temperature
-
-    record = read_served(target)
-    if runtime not in (Runtime.auto, Runtime(record.runtime), Runtime(engine(record.runtime)[0])):
-        raise UsageError(
-            f"expected --runtime {record.runtime} (or auto) for {target}; received {runtime.value}",
-            "an exported file answers in its own runtime; pass the run folder for Keras",
-        )
-    for given, option in ((spec, "--spec"), (ensemble, "--ensemble")):
-        if given:
-            raise UsageError(
-                f"expected a run folder or a .keras model with {option}; received the exported file {target}",
-                f"drop {option}, or pass the run folder",
-            )
-    tasks = record.tasks
-    if tasks is not None and len(tasks) > 1:
-        raise UsageError(
-            f"expected an export of a model with one output; {target} comes from a model with "
-            f"{len(tasks)}, and an export answers its first alone",
-            "pass the run folder or its model.keras (Keras answers every output)",
-        )
-    mean = [key for key in ("ensemble", "tta") if key in record.data]
-    notes = quantized_note(record)
-    scale = record.temperature if wanted is None else wanted
-    if mean:
-        exported = _mean_temperatures(record)
-        what = "models" if mean[0] == "ensemble" else "mirror images"
-        if wanted is not None and not (
-            len(exported) == 1 and math.isclose(wanted, exported[0], rel_tol=1e-5)
-        ):
-            said = ", ".join(f"{t:g}" for t in exported)
-            raise UsageError(
-                f"expected --temperature auto for {target}: it answers the mean of its {what}, each "
-                f"scaled as it was exported (temperature {said}), which no temperature after the mean gives",
-                "drop --temperature; another temperature needs another export (cnnspec export RUN "
-                "--temperature N, with the same --tta or --ensemble)",
-            )
-        scale = record.temperature  # (the file's own answer: nothing more to apply)
-        notes.append(f"{target.name} answers the mean of its {what} ({_mean_described(record)})")
-    if record.temperature != 1.0 and wanted is None:
-        own = "" if mean else " (--temperature 1 gives the model's own probabilities)"
-        notes.append(f"{target.name} answers with the temperature {record.temperature:.4g} folded in{own}")
-    serves_temperature(record, scale, record.runtime, notes)
-    return record, scale, notes
-
-
-def _mean_temperatures(record: Any) -> list[float]:
-    """The distinct temperatures an ensemble's or ``--tta`` file's models were exported with, in
-    order (each ensemble member's own; a ``--tta`` file's one model's)."""
-    from cnnspec.export.runtimes import folded_temperature
-
-    members = record.data.get("ensemble")
-    found = [folded_temperature(record.data)]
-    if isinstance(members, list):
-        found = [
-            float(m["temperature"])
-            for m in members
-            if isinstance(m, dict) and _positive(m.get("temperature"))
-        ]
-    return list(dict.fromkeys(found)) or [1.0]
-
-
-def _positive(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
-
-
-def _mean_described(record: Any) -> str:
-    """What a served file's mean is over, from its record: ``export --tta hflip``, ``export
-    --ensemble of 3 models``."""
-    parts = []
-    members = record.data.get("ensemble")
-    if isinstance(members, list):
-        parts.append(f"--ensemble of {len(members)} models")
-    views = record.data.get("tta")
-    if isinstance(views, list):
-        parts.append("--tta " + ",".join(map(str, views)))
-    return "cnnspec export " + " ".join(parts)
-
-
 def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]) -> bool:
     """Whether the export can answer for the model: an export runs its first output only, so a
     model with several goes to Keras under ``auto`` (with a note) and is refused otherwise."""
@@ -577,7 +487,9 @@ def predict(
     if out is not None:  # before a runtime is chosen: every runtime refuses a bad --out alike
         check_writable(out, option="--out")
     if served_file(model):  # an exported file by itself: its record says how to read it
-        record, scale, notes = _served(model, runtime, spec, ensemble, wanted)
+        from cnnspec.reporting.served import served_record
+
+        record, scale, notes = served_record(model, runtime.value, spec, ensemble, wanted)
         tasks = record.tasks
         by_output = record.output_names if tasks else {}
         results, names = _predict_export(

@@ -1,0 +1,198 @@
+"""An exported file served by itself: ``cnnspec predict FILE.onnx IMAGE`` and ``cnnspec evaluate
+FILE.onnx --data SOURCE`` read a ``.onnx`` or ``.tflite`` file copied away from its run and model,
+with the record ``cnnspec export`` wrote beside it (``FILE.json``,
+:func:`~cnnspec.export.runtimes.read_served`). The record is the model's description: its input,
+its one output's task and how to read it, its class names, the pixel factor. For ``evaluate``
+it becomes a stand-in spec (:func:`served_run`), so that the data is loaded, checked, scaled
+and scored as a run's is. TF-free.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from cnnspec.errors import UsageError
+from cnnspec.export.runtimes import ExportRecord
+from cnnspec.reporting.run import STAND_IN_SOURCE, Run
+
+#: The losses a record may name that take ``from_logits`` in a spec.
+_CROSSENTROPIES = (
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+    "binary_crossentropy",
+    "categorical_focal_crossentropy",
+    "binary_focal_crossentropy",
+)
+
+
+def served_record(
+    target: Path,
+    runtime: str,
+    spec: Path | None,
+    ensemble: list[Path] | None,
+    wanted: float | None,
+    default: str = "auto",
+) -> tuple[ExportRecord, float, list[str]]:
+    """The record of an exported file served by itself (``predict model.onnx IMAGE``:
+    :func:`~cnnspec.export.runtimes.read_served`), the temperature to answer with (``auto``: as
+    the file answers, its folded temperature; a number: the rest of it applied to the file's
+    answer), and the notes. Refuses what needs the model: another runtime than the file's,
+    ``--spec``, ``--ensemble``, a number for a file whose answer is a mean (an ensemble's,
+    ``--tta``'s: a temperature applied after the mean is none of the models'; the one it was
+    exported with is its answer), a model of
+    several outputs (an export answers its first). ``runtime``: the ``--runtime`` given, which
+    may be ``default`` (the command's own default: ``evaluate``'s is ``keras``) or the file's."""
+    from cnnspec.export.runtimes import engine, quantized_note, read_served, serves_temperature
+
+    record = read_served(target)
+    if runtime not in ("auto", default, record.runtime, engine(record.runtime)[0]):
+        raise UsageError(
+            f"expected --runtime {record.runtime} (or auto) for {target}; received {runtime}",
+            "an exported file answers in its own runtime; pass the run folder for Keras",
+        )
+    for given, option in ((spec, "--spec"), (ensemble, "--ensemble")):
+        if given:
+            raise UsageError(
+                f"expected a run folder or a .keras model with {option}; received the exported file {target}",
+                f"drop {option}, or pass the run folder",
+            )
+    tasks = record.tasks
+    if tasks is not None and len(tasks) > 1:
+        raise UsageError(
+            f"expected an export of a model with one output; {target} comes from a model with "
+            f"{len(tasks)}, and an export answers its first alone",
+            "pass the run folder or its model.keras (Keras answers every output)",
+        )
+    mean = [key for key in ("ensemble", "tta") if key in record.data]
+    notes = quantized_note(record)
+    scale = record.temperature if wanted is None else wanted
+    if mean:
+        exported = mean_temperatures(record)
+        what = "models" if mean[0] == "ensemble" else "mirror images"
+        if wanted is not None and not (
+            len(exported) == 1 and math.isclose(wanted, exported[0], rel_tol=1e-5)
+        ):
+            said = ", ".join(f"{t:g}" for t in exported)
+            raise UsageError(
+                f"expected --temperature auto for {target}: it answers the mean of its {what}, each "
+                f"scaled as it was exported (temperature {said}), which no temperature after the mean gives",
+                "drop --temperature; another temperature needs another export (cnnspec export RUN "
+                "--temperature N, with the same --tta or --ensemble)",
+            )
+        scale = record.temperature  # (the file's own answer: nothing more to apply)
+        notes.append(f"{target.name} answers the mean of its {what} ({mean_described(record)})")
+    if record.temperature != 1.0 and wanted is None:
+        own = "" if mean else " (--temperature 1 gives the model's own probabilities)"
+        notes.append(f"{target.name} answers with the temperature {record.temperature:.4g} folded in{own}")
+    serves_temperature(record, scale, record.runtime, notes)
+    return record, scale, notes
+
+
+def mean_temperatures(record: ExportRecord) -> list[float]:
+    """The distinct temperatures an ensemble's or ``--tta`` file's models were exported with, in
+    order (each ensemble member's own; a ``--tta`` file's one model's)."""
+    from cnnspec.export.runtimes import folded_temperature
+
+    members = record.data.get("ensemble")
+    found = [folded_temperature(record.data)]
+    if isinstance(members, list):
+        found = [
+            float(m["temperature"])
+            for m in members
+            if isinstance(m, dict) and _positive(m.get("temperature"))
+        ]
+    return list(dict.fromkeys(found)) or [1.0]
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
+
+
+def mean_described(record: ExportRecord) -> str:
+    """What a served file's mean is over, from its record: ``export --tta hflip``, ``export
+    --ensemble of 3 models``."""
+    parts = []
+    members = record.data.get("ensemble")
+    if isinstance(members, list):
+        parts.append(f"--ensemble of {len(members)} models")
+    views = record.data.get("tta")
+    if isinstance(views, list):
+        parts.append("--tta " + ",".join(map(str, views)))
+    return "cnnspec export " + " ".join(parts)
+
+
+def served_run(record: ExportRecord) -> Run:
+    """A :class:`~cnnspec.reporting.run.Run` of an exported file served by itself: its stand-in
+    spec (:func:`stand_in_text`: the record's input, one head of the record's output, its task,
+    loss and pixel factor) and the record's class or label names. Its data is ``--data``'s."""
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.errors import SpecError
+
+    try:
+        compiled = compile_text(stand_in_text(record), f"<{record.path.name}>")
+    except SpecError as exc:  # (a record read_served accepted describes a model a spec can)
+        first = exc.diagnostics[0].message if exc.diagnostics else str(exc)
+        raise UsageError(
+            f"cannot read the exported file {record.path} without its model: its record "
+            f"describes an output no spec has ({first})",
+            "pass the run folder or its model.keras",
+        ) from None
+    tasks = record.tasks
+    names = next(iter(record.output_names.values()), []) if tasks else record.classes
+    return Run(model_path=record.path, run_dir=None, compiled=compiled, class_names=list(names) or None)
+
+
+def stand_in_text(record: ExportRecord) -> str:
+    """The spec of a served file's model as its record describes it: the record's input, one
+    head of its output's shape (a 1×1 convolution for a map, a dense layer for a vector) with
+    the activation its outputs say (none for logits), and ``training`` with the output's task,
+    loss and threshold, so the task rules read it as the run did. Its data source is
+    :data:`~cnnspec.reporting.run.STAND_IN_SOURCE`, which ``--data`` replaces."""
+    import yaml
+
+    output = record.data["output"]
+    given = record.data["input"]
+    tasks = record.tasks
+    if tasks:
+        task = tasks[0]
+        name, kind, shape = task.name, task.task, tuple(task.shape)
+        from_logits, loss, threshold = task.loss.from_logits, task.loss.name, task.threshold
+    else:  # a single classifier's record: its classes, one sigmoid unit for two
+        binary = bool(output["binary"])
+        name, kind, shape = "output", "classification", (1 if binary else len(record.classes),)
+        from_logits, threshold = bool(output["from_logits"]), None
+        loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
+    ident = re.sub(r"\W", "_", name) if name else "output"
+    ident = ident if re.match(r"[A-Za-z]", ident) else f"output_{ident}"
+    activation = None
+    if kind != "regression" and not from_logits:
+        activation = "sigmoid" if kind == "multilabel" or shape[-1] == 1 else "softmax"
+    params: dict[str, Any] = {"activation": activation} if activation else {}
+    model: list[dict[str, Any]] = []
+    if len(shape) == 3:
+        model.append({"conv2d": {"filters": shape[-1], "kernel_size": 1, **params}, "id": ident})
+    else:
+        model.append({"flatten": None, "id": f"{ident}_flat"})
+        model.append({"dense": {"units": shape[-1], **params}, "id": ident})
+    training: dict[str, Any] = {"task": kind}
+    # (the crossentropies take from_logits; a regression loss and dice are names alone)
+    training["loss"] = {loss: {"from_logits": from_logits}} if loss in _CROSSENTROPIES else loss
+    if threshold is not None and (kind == "multilabel" or shape[-1] == 1) and kind != "regression":
+        training["threshold"] = float(threshold)
+    if given.get("rescale_by_depth") is True:
+        rescale: Any = "auto"
+    else:
+        factor = given.get("rescale_integer")
+        rescale = float(factor) if isinstance(factor, (int, float)) and not isinstance(factor, bool) else None
+    document = {
+        "cnnspec": 1,
+        "name": re.sub(r"[^\w-]", "_", record.path.stem) or "model",
+        "input": {"shape": [int(d) for d in record.sample_shape]},
+        "model": model,
+        "data": {"source": dict(STAND_IN_SOURCE), "rescale": rescale},
+        "training": training,
+    }
+    return yaml.safe_dump(document, sort_keys=False)
