@@ -385,7 +385,9 @@ def evaluate(
         else:
             stand_in = load_model(run.model_path) if run.compiled is None else None
             session = open_session(record.runtime, record.path)
-            evaluation = evaluate_export(run, record, session, data, stand_in, views, scale)
+            # (a served file has no Keras model: the run folder's evaluate computes the rest)
+            keras = f"{'evaluate the run folder with ' if served else 'use '}--runtime keras for them"
+            evaluation = evaluate_export(run, record, session, data, stand_in, views, scale, keras)
         document = evaluation.document
         document["notes"] = runtime_notes + document["notes"]
         files = write_evaluation(evaluation, folder, document["name"], check)

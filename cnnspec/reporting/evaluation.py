@@ -205,6 +205,7 @@ def evaluate_export(
     model: Any = None,
     views: tuple[str, ...] = (),
     temperature: float = 1.0,
+    keras: str = "use --runtime keras for them",
 ) -> Evaluation:
     """Evaluate a verified export (``record``, run by ``session``) on the run's test split, with
     the report :func:`evaluate` gives. Loss and accuracy are computed from the export's outputs
@@ -212,7 +213,8 @@ def evaluate_export(
 
     ``model``: the Keras model, needed only to describe data for a model without a spec.
     ``views``: ``--tta``'s (:func:`tta_evaluation`). ``temperature``: a classifier's
-    probabilities scaled by it (:mod:`cnnspec.reporting.temperature`).
+    probabilities scaled by it (:mod:`cnnspec.reporting.temperature`). ``keras``: where the
+    notes send for what Keras alone computes (a served file has no Keras model of its own).
     """
     from cnnspec.export.runtimes import predict_batches
     from cnnspec.reporting.temperature import refuse_tasks, scaled_answer
@@ -253,7 +255,7 @@ def evaluate_export(
         # objects); said in a note, as a classifier's missing metrics are, so that the report's
         # "loss": null is not read as a figure that was lost
         test.notes.append(
-            f"loss and the spec's metrics: computed by Keras only; use --runtime keras for them "
+            f"loss and the spec's metrics: computed by Keras only; {keras} "
             f"(the {record.runtime} report has the task's own figures, computed from its outputs)"
         )
         outputs = scaled_answer(outputs, tasks, OutputKind(), further)  # (tasks say how to read)
@@ -273,7 +275,7 @@ def evaluate_export(
     others = [m.name for m in config.metrics if m.name != "accuracy"]
     if others:
         test.notes.append(
-            f"{', '.join(others)}: computed by Keras only; use --runtime keras for them "
+            f"{', '.join(others)}: computed by Keras only; {keras} "
             f"(the {record.runtime} report has loss, accuracy and the per-class figures)"
         )
     evaluation = _evaluation(run, test, outputs, metrics, seconds, seconds, record.runtime)
