@@ -193,9 +193,8 @@ def _served_copy(run: Path, folder: Path, name: str, *extra: object) -> Path:
 @pytest.mark.xdist_group("reporting")
 def test_evaluate_scores_a_served_classifier_as_its_run(run, tmp_path):
     """`evaluate FILE --data SOURCE`: the run's figures on the same data (accuracy, per-class
-    report, calibration), through the file alone, TensorFlow-free; its loss is the
-    crossentropy of the file's probabilities, and a note says the record keeps no other.
-    Without --data it is refused: a file has no data of its own."""
+    report, calibration, the loss its record says it trained with), through the file alone,
+    TensorFlow-free. Without --data it is refused: a file has no data of its own."""
     data = run.parent / "colors.npz"
     served = _served_copy(run, tmp_path, "model.onnx", "--temperature", "1")
     result = invoke("evaluate", served)
@@ -207,7 +206,9 @@ def test_evaluate_scores_a_served_classifier_as_its_run(run, tmp_path):
     assert alone["calibration"]["ece"] == pytest.approx(own["calibration"]["ece"], abs=1e-4)
     assert alone["confusion_matrix"] == own["confusion_matrix"]
     assert alone["class_names"] == own["class_names"] == ["red", "green", "blue"]
-    assert any("its record keeps no training loss" in note for note in alone["notes"])
+    # the record keeps the loss it trained with: the file's loss is the run's
+    assert alone["loss"] == pytest.approx(own["loss"], abs=1e-5)
+    assert not any("keeps no training loss" in note for note in alone["notes"])
     assert _imported("evaluate", served, "--data", data, "-o", tmp_path / "cold") == []  # TensorFlow-free
 
 
@@ -256,3 +257,57 @@ def test_evaluate_and_predict_serve_a_segmentation_file_as_its_run(tmp_path):
     theirs = sorted((tmp_path / "m_file").rglob("*.png"))
     assert len(ours) == len(theirs) == 1
     assert np.array_equal(np.asarray(Image.open(ours[0])), np.asarray(Image.open(theirs[0])))
+
+
+def test_a_classifiers_record_keeps_the_loss_it_trained_with():
+    """The record's ``output.loss`` is ``training.loss`` as a spec writes it (settings at their
+    defaults left out), and the stand-in spec of a served file trains, so scores, with it; a
+    record written before it was kept gets crossentropy."""
+    from cnnspec.analysis.settings import LossConfig
+    from cnnspec.export.exporter import _loss_setting
+    from cnnspec.reporting.served import recorded_loss
+
+    cases = [
+        (LossConfig("sparse_categorical_crossentropy"), "sparse_categorical_crossentropy"),
+        (
+            LossConfig("categorical_crossentropy", label_smoothing=0.1),
+            {"categorical_crossentropy": {"label_smoothing": 0.1}},
+        ),
+        (LossConfig("categorical_focal_crossentropy"), "categorical_focal_crossentropy"),
+        (
+            LossConfig("categorical_focal_crossentropy", gamma=3.0),
+            {"categorical_focal_crossentropy": {"gamma": 3.0, "alpha": 0.25}},
+        ),
+        (
+            LossConfig("binary_focal_crossentropy", alpha=0.4, apply_class_balancing=True),
+            {"binary_focal_crossentropy": {"gamma": 2.0, "alpha": 0.4, "apply_class_balancing": True}},
+        ),
+    ]
+    for loss, written in cases:
+        assert _loss_setting(loss) == written
+        name, settings = recorded_loss({"loss": written}, "sparse_categorical_crossentropy")
+        assert name == loss.name and settings == (written[name] if isinstance(written, dict) else {})
+    assert recorded_loss({}, "binary_crossentropy") == ("binary_crossentropy", {})
+    assert recorded_loss({"loss": {"mse": {}}}, "binary_crossentropy") == ("binary_crossentropy", {})
+    # the stand-in spec of such a record trains (so scores) with it
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.export.runtimes import ExportRecord
+    from cnnspec.reporting.served import stand_in_text
+
+    data = {
+        "input": {"shape": [8, 8, 3], "rescale_integer": 1 / 255, "rescale_by_depth": True},
+        "output": {
+            "binary": False,
+            "from_logits": True,
+            "classes": ["a", "b", "c"],
+            "loss": {"categorical_focal_crossentropy": {"gamma": 3.0, "alpha": 0.5}},
+        },
+    }
+    config = training_config(compile_text(stand_in_text(ExportRecord(Path("m.onnx"), "onnx", data))))
+    assert (config.loss.name, config.loss.gamma, config.loss.alpha) == (
+        "categorical_focal_crossentropy",
+        3.0,
+        0.5,
+    )
+    assert config.loss.from_logits and config.tasks[0].units == 3

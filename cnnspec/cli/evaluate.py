@@ -342,7 +342,7 @@ def evaluate(
                 "pass --data (an .npz file, an image folder, digits …), or the run folder for its test split",
             )
         run = served_run(record)
-        if record.tasks is None:  # (a classifier's record keeps no loss: the loss is crossentropy)
+        if record.tasks is None and "loss" not in record.data["output"]:  # (an older record's)
             runtime_notes.append(
                 "loss: the crossentropy of the file's probabilities (its record keeps no training "
                 "loss; the run folder's evaluate has the loss it trained with)"

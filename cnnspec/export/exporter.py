@@ -872,6 +872,26 @@ def _run_of(source: Path) -> Any:
     return locate(source)
 
 
+def _loss_setting(loss: Any) -> str | dict[str, dict[str, Any]]:
+    """A classifier's loss (:class:`~cnnspec.analysis.settings.LossConfig`) as a spec writes
+    ``training.loss``: its name, or ``{name: settings}`` with the settings it takes that are not
+    their defaults (``from_logits`` is the record's ``output.from_logits``)."""
+    from cnnspec.spec.sections import FOCAL_ALPHA, FOCAL_GAMMA, FOCAL_LOSSES
+
+    settings: dict[str, Any] = {}
+    if loss.label_smoothing and (loss.one_hot or loss.binary):
+        settings["label_smoothing"] = loss.label_smoothing
+    if loss.name in FOCAL_LOSSES:
+        settings.update(gamma=loss.gamma, alpha=loss.alpha)
+        if loss.name == "binary_focal_crossentropy":
+            settings["apply_class_balancing"] = loss.apply_class_balancing
+    if settings.get("alpha") == FOCAL_ALPHA and settings.get("gamma") == FOCAL_GAMMA:
+        settings = {k: v for k, v in settings.items() if k not in ("alpha", "gamma")}
+    if settings.get("apply_class_balancing") is False:
+        del settings["apply_class_balancing"]
+    return {loss.name: settings} if settings else loss.name
+
+
 def serving_meta(run: Any, model: Any) -> dict[str, Any]:
     """What a runtime needs to serve the model without Keras or the spec: the input (shape,
     how many inputs, colour mode, the pixel factors training applied to integer and float
@@ -912,6 +932,8 @@ def serving_meta(run: Any, model: Any) -> dict[str, Any]:
             count = 2
         if not config.task_path:
             reading["task"] = "classification"
+            # the loss it trained with, so that the file served alone reports it (reporting/served.py)
+            reading["loss"] = _loss_setting(config.loss)
     color = config.data.color_mode if config is not None else None
     color = color or {1: "grayscale", 3: "rgb", 4: "rgba"}.get(shape[-1])
     return {

@@ -145,6 +145,20 @@ def served_run(record: ExportRecord) -> Run:
     return Run(model_path=record.path, run_dir=None, compiled=compiled, class_names=list(names) or None)
 
 
+def recorded_loss(output: dict[str, Any], default: str) -> tuple[str, dict[str, Any]]:
+    """A classifier record's ``output.loss`` (the loss it trained with, as ``training.loss``
+    writes it: a name, or ``{name: settings}``) as its name and settings; ``default`` with none
+    for a record written before it was kept (or one that is not a loss's)."""
+    loss = output.get("loss")
+    if isinstance(loss, str) and loss in _CROSSENTROPIES:
+        return loss, {}
+    if isinstance(loss, dict) and len(loss) == 1:
+        name, settings = next(iter(loss.items()))
+        if name in _CROSSENTROPIES and isinstance(settings, dict):
+            return name, {k: v for k, v in settings.items() if k != "from_logits"}
+    return default, {}
+
+
 def stand_in_text(record: ExportRecord) -> str:
     """The spec of a served file's model as its record describes it: the record's input, one
     head of its output's shape (a 1×1 convolution for a map, a dense layer for a vector) with
@@ -156,6 +170,7 @@ def stand_in_text(record: ExportRecord) -> str:
     output = record.data["output"]
     given = record.data["input"]
     tasks = record.tasks
+    settings: dict[str, Any] = {}
     if tasks:
         task = tasks[0]
         name, kind, shape = task.name, task.task, tuple(task.shape)
@@ -165,6 +180,7 @@ def stand_in_text(record: ExportRecord) -> str:
         name, kind, shape = "output", "classification", (1 if binary else len(record.classes),)
         from_logits, threshold = bool(output["from_logits"]), None
         loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
+        loss, settings = recorded_loss(output, loss)
     ident = re.sub(r"\W", "_", name) if name else "output"
     ident = ident if re.match(r"[A-Za-z]", ident) else f"output_{ident}"
     activation = None
@@ -179,7 +195,10 @@ def stand_in_text(record: ExportRecord) -> str:
         model.append({"dense": {"units": shape[-1], **params}, "id": ident})
     training: dict[str, Any] = {"task": kind}
     # (the crossentropies take from_logits; a regression loss and dice are names alone)
-    training["loss"] = {loss: {"from_logits": from_logits}} if loss in _CROSSENTROPIES else loss
+    if loss in _CROSSENTROPIES:
+        training["loss"] = {loss: {**settings, "from_logits": from_logits}}
+    else:
+        training["loss"] = loss
     if threshold is not None and (kind == "multilabel" or shape[-1] == 1) and kind != "regression":
         training["threshold"] = float(threshold)
     if given.get("rescale_by_depth") is True:
