@@ -150,6 +150,15 @@ def test_calibrate_fits_a_segmentations_temperature_and_every_reader_applies_it(
     pixels = len(validation.x) * 16 * 16
     assert f"fitted on {len(validation.x)} validation images ({pixels:,} pixels)" in flat(fitted)
     assert t == pytest.approx(fit(*pixel_rows(*map_answers(model, validation, task))), rel=1e-4)
+    # -f json says what it fitted on, as the line does (a review found the pixels missing there)
+    again = invoke("calibrate", copy, "-f", "json")
+    assert again.exit_code == 0, again.output
+    described = json.loads(again.stdout[again.stdout.index("{") :])
+    assert (described["rows"], described["unit"], described["images"]) == (
+        pixels,
+        "pixels",
+        len(validation.x),
+    )
 
     def evaluated(*args: object) -> dict:
         result = invoke("evaluate", copy, "-f", "json", *args)

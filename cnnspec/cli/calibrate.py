@@ -153,7 +153,9 @@ def calibrate(
         write_atomic(path, json.dumps(document, indent=2) + "\n")
     print_notes(notes)
     if format == TextOrJson.json:
-        typer.echo(json.dumps({**document, "file": str(path), "notes": notes}, indent=2))
+        # (what it fitted on, as the text line says it: a segmentation's pixels, a multi-label's labels)
+        fitted_rows = {"rows": len(labels), "unit": unit} if config.task_path else {}
+        typer.echo(json.dumps({**document, **fitted_rows, "file": str(path), "notes": notes}, indent=2))
         return
     lean = (
         "it was overconfident"
