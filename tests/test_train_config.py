@@ -311,6 +311,30 @@ def test_logits_inferred_from_a_linear_head():
     ).loss.from_logits
 
 
+@pytest.mark.parametrize(
+    ("head_activation", "written", "said"),
+    [
+        (", activation: softmax", "true", "the output ends with softmax: its values are probabilities"),
+        ("", "false", "the output has no activation: its values are logits"),
+    ],
+)
+def test_a_from_logits_against_the_activation_is_a_located_warning(head_activation, written, said):
+    """``from_logits: true`` after a softmax squashes probabilities a second time, and ``false``
+    after a linear output reads logits as probabilities: both train badly, and Keras only warns
+    at run time (the first) or not at all (the second). A located warning at the setting; the
+    override stands (the spec still compiles and trains as written)."""
+    head = HEAD.replace(", activation: softmax", head_activation)
+    text = head + f"training: {{loss: {{sparse_categorical_crossentropy: {{from_logits: {written}}}}}}}\n"
+    compiled = compile_text(text, "spec.yaml")
+    (warning,) = [w for w in compiled.warnings if w.code == "logits-mismatch"]
+    assert warning.path == "training.loss.sparse_categorical_crossentropy.from_logits"
+    assert warning.message.startswith(f"from_logits: {written} looks wrong; {said}"), warning.message
+    assert warning.loc is not None and warning.loc.line == text.count("\n")
+    assert training_config(compiled).loss.from_logits is (written == "true")
+    agreeing = head + "training: {loss: sparse_categorical_crossentropy}\n"
+    assert not [w for w in compile_text(agreeing, "spec.yaml").warnings if w.code == "logits-mismatch"]
+
+
 def test_precision_metrics_switch_labels_to_one_hot():
     assert config_of("training: {metrics: [accuracy, precision, auc]}\n").one_hot_labels
     assert not config_of("").one_hot_labels

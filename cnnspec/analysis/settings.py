@@ -1169,6 +1169,8 @@ def _loss(
         from_logits = activation is not None and activation not in _PROBABILITY_ACTIVATIONS
         if activation is None:
             from_logits = True
+    elif isinstance(from_logits, bool) and name in CROSSENTROPY_LOSSES:
+        _warn_logits_mismatch(reader, (*path, name, "from_logits"), name, from_logits, activation)
     binary = name in BINARY_LOSSES
     if task == "classification" and binary and units not in (1, 0):
         reader.error(
@@ -1205,6 +1207,37 @@ def _loss(
         _number_or(settings.get("gamma"), FOCAL_GAMMA),
         _number_or(settings.get("alpha"), FOCAL_ALPHA),
         balancing is True,
+    )
+
+
+#: The losses that read the output as logits or as probabilities (``from_logits``).
+CROSSENTROPY_LOSSES = (*BINARY_LOSSES, *ONE_HOT_LOSSES, "sparse_categorical_crossentropy")
+
+
+def _warn_logits_mismatch(
+    reader: _Reader, path: SpecPath, name: str, from_logits: bool, activation: str | None
+) -> None:
+    """A located warning where a written ``from_logits`` says the opposite of the output's
+    activation: ``true`` after a softmax or sigmoid makes the loss squash probabilities a second
+    time (Keras only warns at run time, and the model trains badly); ``false`` after a linear
+    output reads logits as probabilities. Not an error: an override is the user's to make."""
+    if from_logits and activation in _PROBABILITY_ACTIVATIONS:
+        said = (
+            f"the output ends with {activation}: its values are probabilities, and {name} would "
+            f"apply a {activation} again"
+        )
+    elif not from_logits and activation is None:
+        said = (
+            f"the output has no activation: its values are logits, which {name} would read as probabilities"
+        )
+    else:
+        return
+    reader.diags.warning(
+        f"from_logits: {str(from_logits).lower()} looks wrong; {said}",
+        reader.doc.loc(path),
+        format_path(path),
+        code="logits-mismatch",
+        hint="drop from_logits (cnnspec reads it from the output's activation)",
     )
 
 
@@ -1275,10 +1308,10 @@ def _check_classifier_metric(
         # into a probability on its own (a sigmoid, not the classes' softmax): a logit is no
         # probability, and the generated script builds the same metrics, so they are refused
         reader.error(
-            f"expected probabilities for {metric.name} of a multi-class output; this output "
-            "gives logits (no softmax activation: the loss has from_logits)",
+            f"expected probabilities for {metric.name} of a multi-class output; this output's "
+            "loss reads it as logits (from_logits)",
             path,
-            "end the model with activation: softmax, or drop the metric",
+            "end the model with activation: softmax (and leave from_logits out), or drop the metric",
         )
 
 
