@@ -287,3 +287,61 @@ def test_an_alpha_that_weighs_nothing_is_said(runner, write_spec) -> None:
     ):
         result = runner.invoke(app, ["validate", str(write_spec(refused))])
         assert result.exit_code == 1 and "expected a number > 0" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("task", "loss", "settings", "channels"),
+    [
+        ("segmentation", "sparse_categorical_crossentropy", {}, 4),
+        ("segmentation", "sparse_categorical_crossentropy", {"from_logits": True}, 4),
+        ("segmentation", "categorical_focal_crossentropy",
+         {"gamma": 1.5, "alpha": 0.4, "label_smoothing": 0.1}, 4),
+        ("segmentation", "binary_crossentropy", {"label_smoothing": 0.2}, 1),
+        ("segmentation", "binary_focal_crossentropy",
+         {"from_logits": True, "apply_class_balancing": True, "alpha": 0.3}, 1),
+        ("multilabel", "binary_crossentropy", {"label_smoothing": 0.1}, 5),
+        ("multilabel", "binary_focal_crossentropy", {"gamma": 3.0}, 5),
+    ],
+)  # fmt: skip
+def test_the_loss_of_a_map_or_labels_from_outputs_is_keras_own(task, loss, settings, channels) -> None:
+    """evaluate under a temperature reports the loss of the scaled probabilities of a
+    segmentation or multi-label output as it does a classifier's (reporting/evaluation.py
+    task_loss; before, Keras' loss of the model's own probabilities, with a note): it is the
+    number Keras' loss gives for the same outputs and targets. Dice has no equal: None."""
+    import keras
+
+    from cnnspec.analysis.settings import LossConfig
+    from cnnspec.analysis.tasks import OutputTask
+    from cnnspec.reporting.evaluation import task_loss
+
+    from_logits = settings.get("from_logits", False)
+    spec = LossConfig(loss, **settings)
+    shape = (6, 6, channels) if task == "segmentation" else (channels,)
+    out = OutputTask("out", task, spec, (), shape, None if from_logits else "softmax")
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(3, *shape)) * 2
+    if from_logits:
+        outputs = z
+    elif channels == 1 or task == "multilabel":
+        outputs = 1 / (1 + np.exp(-z))
+    else:
+        outputs = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+    if task == "multilabel":
+        y = rng.integers(0, 2, (3, channels))
+        truth = y.astype("float32")
+    elif channels == 1:
+        y = rng.integers(0, 2, (3, 6, 6))
+        truth = y[..., None].astype("float32")
+    else:
+        y = rng.integers(0, channels, (3, 6, 6))
+        truth = y if loss.startswith("sparse") else np.eye(channels)[y].astype("float32")
+    keras_class = {
+        "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+        "categorical_focal_crossentropy": keras.losses.CategoricalFocalCrossentropy,
+        "binary_crossentropy": keras.losses.BinaryCrossentropy,
+        "binary_focal_crossentropy": keras.losses.BinaryFocalCrossentropy,
+    }[loss]
+    expected = float(keras_class(**settings)(truth, outputs.astype("float32")))
+    assert task_loss(outputs, y, out) == pytest.approx(expected, rel=1e-5)
+    dice = OutputTask("out", "segmentation", LossConfig("dice"), (), (6, 6, 4), "softmax")
+    assert task_loss(outputs, y, dice) is None

@@ -173,6 +173,12 @@ def test_calibrate_fits_a_segmentations_temperature_and_every_reader_applies_it(
     expected = of_pixels(tempered_maps(maps, False, t), masks)
     assert scaled["calibration"]["ece"] == pytest.approx(expected.ece, abs=1e-5)
     assert scaled["calibration"]["ece"] != pytest.approx(own["calibration"]["ece"], abs=1e-4)
+    # the loss is of the scaled probabilities, as a classifier's (it was Keras' of the model's own)
+    from cnnspec.reporting.evaluation import task_loss
+
+    assert own["loss"] == pytest.approx(task_loss(maps, masks, task), rel=1e-4)  # (Keras' own)
+    assert scaled["loss"] == pytest.approx(task_loss(tempered_maps(maps, False, t), masks, task), rel=1e-5)
+    assert scaled["loss"] < own["loss"]  # (the temperature was fitted to lower it)
 
     drawn = invoke("visualize", copy, "calibration", "-o", tmp_path / "c.png")
     assert drawn.exit_code == 0 and f"ECE {expected.ece:.2%}" in flat(drawn), drawn.output

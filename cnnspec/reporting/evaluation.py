@@ -137,11 +137,16 @@ def evaluate(
             test.notes.append(f"left out {before - len(test.y)} image file(s) that failed to decode")
     metrics = {k: _finite(float(v)) for k, v in results.items() if k != "compile_metrics"}
     if config.task_path:
-        if temperature != 1.0:  # (a single multi-label output: refuse_tasks let no other through)
+        if temperature != 1.0:  # (one multi-label or segmentation output: refuse_tasks let no other)
             outputs = scaled_answer(outputs, tasks, kind, temperature)
+            scaled = task_loss(outputs, test.y, tasks[0]) if tasks else None
+            if scaled is not None:  # the loss of the probabilities reported, as a classifier's
+                metrics["loss"] = _finite(scaled)
             test.notes.append(
-                "the loss and the spec's metrics: of the model's own probabilities (Keras computes "
-                "them before the temperature); the task's figures and calibration are of the scaled ones"
+                f"{'the loss and ' if scaled is None else ''}the spec's metrics: of the model's own "
+                "probabilities (Keras computes them before the temperature); "
+                f"{'the loss, ' if scaled is not None else ''}the task's figures and calibration "
+                "are of the scaled ones"
             )
         evaluation = _task_evaluation(run, test, outputs, metrics, seconds, predict_seconds, "keras")
         return _of_run(_with_temperature(evaluation, [temperature]), data)
@@ -368,20 +373,51 @@ def _loss(outputs: np.ndarray, y: np.ndarray, config: Any) -> float | None:
     positives and ``1 - alpha`` on the negatives) do."""
     from cnnspec.reporting.run import probabilities
 
-    kind = _kind(config)
     spec = config.loss
-    probs = np.clip(probabilities(outputs, kind), 1e-7, 1 - 1e-7)
+    probs = probabilities(outputs, _kind(config))
     smoothing = spec.label_smoothing if (config.binary or config.one_hot_labels) else 0.0
-    classes = probs.shape[1]
     if config.binary:
-        t = np.asarray(y, dtype="float64") * (1 - smoothing) + smoothing / 2  # (the positive's)
-        p = probs[:, 1]
-        terms = -(t * np.log(p) + (1 - t) * np.log(1 - p))
-        if spec.focal:
-            terms = terms * (1 - (t * p + (1 - t) * (1 - p))) ** spec.gamma
-            if spec.apply_class_balancing:
-                terms = terms * (t * spec.alpha + (1 - t) * (1 - spec.alpha))
-        return float(np.mean(terms))
+        return _binary_loss(probs[:, 1], y, spec, smoothing)
+    return _categorical_loss(probs, y, spec, smoothing)
+
+
+def task_loss(outputs: np.ndarray, y: np.ndarray, task: Any) -> float | None:
+    """The loss of one multi-label or segmentation output (``task``: its
+    :class:`~cnnspec.analysis.tasks.OutputTask`) from its raw values, as Keras computes it:
+    every label, or every pixel, a term of the mean (a map's classes as a classifier's, a
+    1-channel map's and a label's as a binary one's). ``None`` for a loss without an equal here
+    (dice)."""
+    from cnnspec.reporting.tta import as_probabilities
+
+    spec = task.loss
+    if not (spec.binary or spec.one_hot or spec.name == "sparse_categorical_crossentropy"):
+        return None
+    probs = np.asarray(as_probabilities(np.asarray(outputs), task), dtype="float64")
+    smoothing = spec.label_smoothing if (spec.binary or spec.one_hot) else 0.0
+    if spec.binary:
+        return _binary_loss(probs.reshape(-1), np.asarray(y).reshape(-1), spec, smoothing)
+    rows = probs.reshape(-1, probs.shape[-1])
+    return _categorical_loss(rows, np.asarray(y).reshape(-1).astype("int64"), spec, smoothing)
+
+
+def _binary_loss(p: np.ndarray, y: np.ndarray, spec: Any, smoothing: float) -> float:
+    """The mean binary crossentropy (focal: Keras' ``BinaryFocalCrossentropy``) of positive-class
+    probabilities ``p`` for 0/1 targets ``y``."""
+    p = np.clip(np.asarray(p, dtype="float64"), 1e-7, 1 - 1e-7)
+    t = np.asarray(y, dtype="float64") * (1 - smoothing) + smoothing / 2  # (the positive's)
+    terms = -(t * np.log(p) + (1 - t) * np.log(1 - p))
+    if spec.focal:
+        terms = terms * (1 - (t * p + (1 - t) * (1 - p))) ** spec.gamma
+        if spec.apply_class_balancing:
+            terms = terms * (t * spec.alpha + (1 - t) * (1 - spec.alpha))
+    return float(np.mean(terms))
+
+
+def _categorical_loss(probs: np.ndarray, y: np.ndarray, spec: Any, smoothing: float) -> float:
+    """The mean crossentropy (focal: Keras' ``CategoricalFocalCrossentropy``) of class
+    probability rows ``probs`` for true classes ``y``."""
+    probs = np.clip(np.asarray(probs, dtype="float64"), 1e-7, 1 - 1e-7)
+    classes = probs.shape[1]
     target = np.eye(classes)[np.clip(y, 0, classes - 1)] * (1 - smoothing) + smoothing / classes
     probs = probs / probs.sum(axis=1, keepdims=True)
     per_class = -(target * np.log(probs))
