@@ -244,7 +244,9 @@ def test_evaluate_and_predict_serve_a_segmentation_file_as_its_run(tmp_path):
     for key in ("test_mean_iou", "test_pixel_accuracy"):
         assert alone[key] == pytest.approx(own[key], abs=1e-6), key
     assert alone["confusion_matrix"] == own["confusion_matrix"] and alone["output"] == "mask"
-    # what Keras alone computes is sent to the run folder (the file has no Keras model)
+    # the loss from the file's outputs is Keras' (task_loss); what Keras alone computes (the
+    # spec's metric objects) is sent to the run folder: the file has no Keras model
+    assert alone["loss"] == pytest.approx(own["loss"], rel=1e-5)
     assert any("evaluate the run folder with --runtime keras for them" in n for n in alone["notes"])
     image = tmp_path / "one.png"
     from PIL import Image

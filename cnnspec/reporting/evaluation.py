@@ -256,15 +256,17 @@ def evaluate_export(
             ]
         )
         seconds = time.perf_counter() - start
-        # loss and metrics stay empty (Keras computes them with the spec's loss and metric
-        # objects); said in a note, as a classifier's missing metrics are, so that the report's
-        # "loss": null is not read as a figure that was lost
+        outputs = scaled_answer(outputs, tasks, OutputKind(), further)  # (tasks say how to read)
+        # the loss from the outputs, as Keras computes it (task_loss; dice has no equal here);
+        # the spec's metric objects are Keras': said in a note, as a classifier's missing
+        # metrics are, so that a "loss": null is not read as a figure that was lost
+        loss = task_loss(outputs, test.y, tasks[0]) if tasks else None
         test.notes.append(
-            f"loss and the spec's metrics: computed by Keras only; {keras} "
+            f"{'loss and ' if loss is None else ''}the spec's metrics: computed by Keras only; {keras} "
             f"(the {record.runtime} report has the task's own figures, computed from its outputs)"
         )
-        outputs = scaled_answer(outputs, tasks, OutputKind(), further)  # (tasks say how to read)
-        evaluation = _task_evaluation(run, test, outputs, {}, seconds, seconds, record.runtime)
+        found = {"loss": _finite(loss)} if loss is not None else {}
+        evaluation = _task_evaluation(run, test, outputs, found, seconds, seconds, record.runtime)
         evaluation.document["export"] = str(record.path)
         return _of_run(_with_temperature(evaluation, [temperature]), data)
     start = time.perf_counter()
@@ -382,14 +384,16 @@ def _loss(outputs: np.ndarray, y: np.ndarray, config: Any) -> float | None:
 
 
 def task_loss(outputs: np.ndarray, y: np.ndarray, task: Any) -> float | None:
-    """The loss of one multi-label or segmentation output (``task``: its
+    """The loss of one multi-label, segmentation or regression output (``task``: its
     :class:`~cnnspec.analysis.tasks.OutputTask`) from its raw values, as Keras computes it:
-    every label, or every pixel, a term of the mean (a map's classes as a classifier's, a
+    every label, pixel or value a term of the mean (a map's classes as a classifier's, a
     1-channel map's and a label's as a binary one's). ``None`` for a loss without an equal here
     (dice)."""
     from cnnspec.reporting.tta import as_probabilities
 
     spec = task.loss
+    if task.task == "regression":
+        return _regression_loss(np.asarray(outputs), np.asarray(y), spec)
     if not (spec.binary or spec.one_hot or spec.name == "sparse_categorical_crossentropy"):
         return None
     probs = np.asarray(as_probabilities(np.asarray(outputs), task), dtype="float64")
@@ -398,6 +402,31 @@ def task_loss(outputs: np.ndarray, y: np.ndarray, task: Any) -> float | None:
         return _binary_loss(probs.reshape(-1), np.asarray(y).reshape(-1), spec, smoothing)
     rows = probs.reshape(-1, probs.shape[-1])
     return _categorical_loss(rows, np.asarray(y).reshape(-1).astype("int64"), spec, smoothing)
+
+
+def _regression_loss(outputs: np.ndarray, y: np.ndarray, spec: Any) -> float | None:
+    """A regression loss of ``outputs`` for targets ``y`` as Keras' function of that name
+    computes it (``None``: a loss not known here)."""
+    p = np.asarray(outputs, dtype="float64").reshape(len(outputs), -1)
+    t = np.asarray(y, dtype="float64").reshape(len(outputs), -1)
+    error = p - t
+    epsilon = 1e-7  # (Keras' backend epsilon, where its losses clip)
+    if spec.name == "mse":
+        terms = error**2
+    elif spec.name == "mae":
+        terms = np.abs(error)
+    elif spec.name == "huber":
+        size = np.abs(error)
+        terms = np.where(size <= spec.delta, 0.5 * error**2, spec.delta * size - 0.5 * spec.delta**2)
+    elif spec.name == "msle":
+        terms = (np.log(np.maximum(p, epsilon) + 1.0) - np.log(np.maximum(t, epsilon) + 1.0)) ** 2
+    elif spec.name == "mape":
+        terms = 100.0 * np.abs(error) / np.maximum(np.abs(t), epsilon)
+    elif spec.name == "log_cosh":
+        terms = error + np.logaddexp(0.0, -2.0 * error) - np.log(2.0)
+    else:
+        return None
+    return float(np.mean(terms))
 
 
 def _binary_loss(p: np.ndarray, y: np.ndarray, spec: Any, smoothing: float) -> float:
