@@ -221,24 +221,44 @@ def test_predict_checks_every_figure_of_a_task_answer() -> None:
         json.dumps({"x": float("nan")}, allow_nan=False)
 
 
-def test_evaluating_a_task_export_notes_the_missing_loss_and_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("loss", "computed"), [("dice", False), ("sparse_categorical_crossentropy", True)])
+def test_evaluating_a_task_export_notes_the_missing_loss_and_metrics(
+    monkeypatch: pytest.MonkeyPatch, loss: str, computed: bool
+) -> None:
+    """An export's task figures come from its outputs; so does its loss where NumPy has Keras'
+    (task_loss), else it is null and the note says so; the spec's metric objects are Keras'."""
+    from cnnspec.analysis.settings import LossConfig
+    from cnnspec.analysis.tasks import OutputTask
     from cnnspec.export import runtimes
     from cnnspec.reporting import evaluation
 
+    task = OutputTask("seg", "segmentation", LossConfig(loss), (), (4, 4, 3), "softmax")
     test = SimpleNamespace(
         x=np.zeros((2, 4, 4, 1), "float32"),
+        y=np.zeros((2, 4, 4), "int64"),
         settings=SimpleNamespace(batch_size=2, rescale=None),
-        config=SimpleNamespace(task_path=True, tasks=["seg"]),
+        config=SimpleNamespace(task_path=True, tasks=[task]),
         notes=[],
     )
+    given: dict = {}
     monkeypatch.setattr(evaluation, "load_test_data", lambda run, model, data: test)
-    monkeypatch.setattr(runtimes, "predict_batches", lambda session, batch, size: np.zeros((len(batch), 3)))
     monkeypatch.setattr(
-        evaluation, "_task_evaluation", lambda run, test, *rest: SimpleNamespace(document={"data": {}})
+        runtimes, "predict_batches", lambda session, batch, size: np.full((len(batch), 4, 4, 3), 1 / 3)
     )
+
+    def task_evaluation(run, test, outputs, metrics, *rest):
+        given.update(metrics)
+        return SimpleNamespace(document={"data": {}})
+
+    monkeypatch.setattr(evaluation, "_task_evaluation", task_evaluation)
     record = SimpleNamespace(runtime="onnx", path=Path("model.onnx"), remaining=lambda t: t)
     evaluation.evaluate_export(SimpleNamespace(), record, None)
-    assert any("use --runtime keras" in note and "loss" in note for note in test.notes)
+    (note,) = [note for note in test.notes if "use --runtime keras" in note]
+    assert note.startswith("the spec's metrics" if computed else "loss and the spec's metrics"), note
+    if computed:  # every pixel 1/3 on each class: the crossentropy is log 3
+        assert given == {"loss": pytest.approx(np.log(3.0), rel=1e-6)}
+    else:
+        assert given == {}
 
 
 # -- slow: a real (tiny, untrained) model --------------------------------------------------------
