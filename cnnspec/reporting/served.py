@@ -40,11 +40,11 @@ def served_record(
     :func:`~cnnspec.export.runtimes.read_served`), the temperature to answer with (``auto``: as
     the file answers, its folded temperature; a number: the rest of it applied to the file's
     answer), and the notes. Refuses what needs the model: another runtime than the file's,
-    ``--spec``, ``--ensemble``, a number for a file whose answer is a mean (an ensemble's,
-    ``--tta``'s: a temperature applied after the mean is none of the models'; the one it was
-    exported with is its answer), a model of
-    several outputs (an export answers its first). ``runtime``: the ``--runtime`` given, which
-    may be ``default`` (the command's own default: ``evaluate``'s is ``keras``) or the file's."""
+    ``--spec``, ``--ensemble``, a model of several outputs (an export answers its first), and a
+    number for a file whose answer is a mean (an ensemble's, ``--tta``'s: a temperature applied
+    after the mean is none of the models'; the one it was exported with is its answer).
+    ``runtime``: the ``--runtime`` given, which may be ``default`` (the command's own default:
+    ``evaluate``'s is ``keras``) or the file's."""
     from cnnspec.export.runtimes import engine, quantized_note, read_served, serves_temperature
 
     record = read_served(target)
