@@ -997,12 +997,14 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
     return data
 
 
-def _name_and_settings(value: Any) -> tuple[str, dict[str, Any]]:
+def name_and_settings(value: Any) -> tuple[str, dict[str, Any]]:
+    """A ``name`` or ``{name: settings}`` value (a loss, an optimizer, a metric …) as its name
+    and settings (``""`` for a value of neither form; no settings where they are no mapping)."""
     if isinstance(value, str):
         return value, {}
     if isinstance(value, dict) and len(value) == 1:
         name, settings = next(iter(value.items()))
-        return str(name), dict(settings or {})
+        return str(name), dict(settings) if isinstance(settings, dict) else {}
     return "", {}
 
 
@@ -1054,7 +1056,7 @@ def _check_numbers(
 def _schedule(reader: _Reader, value: dict[str, Any], path: SpecPath) -> Schedule:
     from cnnspec.spec.optimizers import OPTIMIZER_SCHEMA
 
-    kind, settings = _name_and_settings(value)
+    kind, settings = name_and_settings(value)
     # every optimizer's learning_rate takes the same schedules
     rate_schema = _settings_schema(OPTIMIZER_SCHEMA, "adam")["learning_rate"]
     _check_numbers(reader, settings, (*path, kind), _settings_schema(rate_schema, kind))
@@ -1087,7 +1089,7 @@ def _optimizer(
 ) -> OptimizerConfig:
     """The optimizer written at ``path`` (``ir``: the model, whose layers ``exclude_layers``
     patterns must match)."""
-    name, settings = _name_and_settings(reader.value(path, default))
+    name, settings = name_and_settings(reader.value(path, default))
     lr_value = settings.pop("learning_rate", DEFAULT_LEARNING_RATE)
     learning_rate: float | Schedule
     if lr_value is POISONED:  # its expression failed, reported where it is written
@@ -1155,7 +1157,7 @@ def _loss(
     default: str,
     task: str = "classification",
 ) -> LossConfig:
-    name, settings = _name_and_settings(reader.value(path, default))
+    name, settings = name_and_settings(reader.value(path, default))
     from cnnspec.spec.sections import LOSS_SCHEMA
 
     # (a ``${…}`` passes the schema as text: its value is held to the literal's bounds here)
@@ -1265,7 +1267,7 @@ def _metrics(
     metrics: list[MetricConfig] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
-        name, settings = _name_and_settings(item)
+        name, settings = name_and_settings(item)
         # a k from a ``${…}`` passes the schema as text: held to the literal's "integer ≥ 1"
         # here (0 would log a top_0_accuracy that is always 0); a whole float (``${2.0}``)
         # becomes the int Keras needs
@@ -1323,7 +1325,7 @@ def _callbacks(reader: _Reader, config: TrainConfig, validation: bool) -> tuple[
     out: list[CallbackConfig] = []
     logged = config.logged_names(validation)
     for index, item in enumerate(raw):
-        name, settings = _name_and_settings(item)
+        name, settings = name_and_settings(item)
         item_path: SpecPath = (*path, index, name) if isinstance(item, dict) else (*path, index)
         _check_numbers(reader, settings, item_path, _settings_schema(CALLBACK_SCHEMA, name))
         if any(c.name == name for c in out):
@@ -1392,7 +1394,7 @@ def _schedule_sources(reader: _Reader, config: TrainConfig) -> list[tuple[SpecPa
                 source = (*path, "learning_rate")
                 break
             if "optimizer" in item:
-                name, _ = _name_and_settings(item["optimizer"])
+                name, _ = name_and_settings(item["optimizer"])
                 source = (*path, "optimizer", name, "learning_rate")
                 break
         if all(source != seen for seen, _ in sources):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from cnnspec.analysis.settings import name_and_settings
 from cnnspec.analysis.tasks import (
     keras_classification_loss,
     keras_regression_loss,
@@ -75,7 +76,7 @@ def _other_classification_loss(value: Any) -> str | None:
     loss = keras_classification_loss(value)
     if loss is None:
         return None
-    name, settings = (loss, {}) if isinstance(loss, str) else next(iter(loss.items()))
+    name, settings = name_and_settings(loss)
     changed = {key: setting for key, setting in settings.items() if setting != _DEFAULTS.get(key)}
     if name not in FOCAL_LOSSES and not changed:
         return None  # crossentropy, as the spec trains without a loss setting

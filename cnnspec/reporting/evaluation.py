@@ -389,12 +389,13 @@ def task_loss(outputs: np.ndarray, y: np.ndarray, task: Any) -> float | None:
     every label, pixel or value a term of the mean (a map's classes as a classifier's, a
     1-channel map's and a label's as a binary one's). ``None`` for a loss without an equal here
     (dice)."""
+    from cnnspec.analysis.settings import CROSSENTROPY_LOSSES
     from cnnspec.reporting.tta import as_probabilities
 
     spec = task.loss
     if task.task == "regression":
         return _regression_loss(np.asarray(outputs), np.asarray(y), spec)
-    if not (spec.binary or spec.one_hot or spec.name == "sparse_categorical_crossentropy"):
+    if spec.name not in CROSSENTROPY_LOSSES:
         return None
     probs = np.asarray(as_probabilities(np.asarray(outputs), task), dtype="float64")
     smoothing = spec.label_smoothing if (spec.binary or spec.one_hot) else 0.0

@@ -1314,11 +1314,13 @@ def loss_notes(config: TrainConfig, outputs: list[ModelOutput]) -> list[str]:
     ``outputs``: :func:`model_outputs`) where it is not the classification loss the model file
     records (one cnnspec has no equal of, or that the output's task does not take): the loss
     reported is then the stand-in's, and not what the model trained on."""
+    from cnnspec.analysis.settings import name_and_settings
+
     notes = []
     for task, out in zip(config.tasks, outputs):
         recorded = out.classification_loss
         if recorded is None or (
-            out.rebuilt_loss is not None and _loss_name(out.rebuilt_loss) == task.loss.name
+            out.rebuilt_loss is not None and name_and_settings(out.rebuilt_loss)[0] == task.loss.name
         ):
             continue
         which = f"{out.name}'s loss" if len(outputs) > 1 else "the loss"
@@ -1328,11 +1330,6 @@ def loss_notes(config: TrainConfig, outputs: list[ModelOutput]) -> list[str]:
             "does not compute for this output without a spec (pass --spec SPEC with the loss it trained on)"
         )
     return notes
-
-
-def _loss_name(loss: str | dict[str, Any]) -> str:
-    """The name of a ``training.loss`` value (a name, or ``{name: settings}``)."""
-    return loss if isinstance(loss, str) else next(iter(loss))
 
 
 def _named_as_model(config: TrainConfig, dataset: Any, model: Any, path: Path) -> TrainConfig:

@@ -14,18 +14,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from cnnspec.analysis.settings import CROSSENTROPY_LOSSES, name_and_settings
 from cnnspec.errors import UsageError
 from cnnspec.export.runtimes import ExportRecord
 from cnnspec.reporting.run import STAND_IN_SOURCE, Run
-
-#: The losses a record may name that take ``from_logits`` in a spec.
-_CROSSENTROPIES = (
-    "sparse_categorical_crossentropy",
-    "categorical_crossentropy",
-    "binary_crossentropy",
-    "categorical_focal_crossentropy",
-    "binary_focal_crossentropy",
-)
 
 
 def served_record(
@@ -149,14 +141,10 @@ def recorded_loss(output: dict[str, Any], default: str) -> tuple[str, dict[str, 
     """A classifier record's ``output.loss`` (the loss it trained with, as ``training.loss``
     writes it: a name, or ``{name: settings}``) as its name and settings; ``default`` with none
     for a record written before it was kept (or one that is not a loss's)."""
-    loss = output.get("loss")
-    if isinstance(loss, str) and loss in _CROSSENTROPIES:
-        return loss, {}
-    if isinstance(loss, dict) and len(loss) == 1:
-        name, settings = next(iter(loss.items()))
-        if name in _CROSSENTROPIES and isinstance(settings, dict):
-            return name, {k: v for k, v in settings.items() if k != "from_logits"}
-    return default, {}
+    name, settings = name_and_settings(output.get("loss"))
+    if name not in CROSSENTROPY_LOSSES:
+        return default, {}
+    return name, {k: v for k, v in settings.items() if k != "from_logits"}
 
 
 def stand_in_text(record: ExportRecord) -> str:
@@ -195,7 +183,7 @@ def stand_in_text(record: ExportRecord) -> str:
         model.append({"dense": {"units": shape[-1], **params}, "id": ident})
     training: dict[str, Any] = {"task": kind}
     # (the crossentropies take from_logits; a regression loss and dice are names alone)
-    if loss in _CROSSENTROPIES:
+    if loss in CROSSENTROPY_LOSSES:
         training["loss"] = {loss: {**settings, "from_logits": from_logits}}
     else:
         training["loss"] = loss
