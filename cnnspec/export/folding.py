@@ -184,20 +184,15 @@ def scores_layer(model: Any) -> Any:
 
 def _copies_classes(layer: Any) -> bool:
     """Whether ``layer`` (one of :func:`_passing`'s) hands on each value of its input's last axis
-    as it is, or drops it: a softmax or sigmoid below it then still reaches the output as the
-    probabilities a temperature scales."""
+    as it is, or drops it (:func:`_copying`, or a nearest upsampling, which repeats it): a
+    softmax or sigmoid below it then still reaches the output as the probabilities a
+    temperature scales."""
     import keras
 
     layers = keras.layers
-    copying = (
-        layers.Identity, layers.Dropout, layers.SpatialDropout1D, layers.SpatialDropout2D,
-        layers.SpatialDropout3D, layers.GaussianDropout, layers.GaussianNoise, layers.AlphaDropout,
-        layers.Cropping1D, layers.Cropping2D, layers.Cropping3D,
-    )  # fmt: skip
-    upsampling = (layers.UpSampling1D, layers.UpSampling2D, layers.UpSampling3D)
-    if isinstance(layer, upsampling):
+    if isinstance(layer, (layers.UpSampling1D, layers.UpSampling2D, layers.UpSampling3D)):
         return getattr(layer, "interpolation", "nearest") == "nearest"
-    return isinstance(layer, copying)
+    return isinstance(layer, _copying())
 
 
 def _producer(model: Any, tensor: Any) -> Any:
@@ -247,13 +242,25 @@ def _passing() -> tuple[type, ...]:
 
     layers = keras.layers
     return (
-        layers.Flatten, layers.Reshape, layers.Permute, layers.Identity,
-        layers.Dropout, layers.SpatialDropout1D, layers.SpatialDropout2D, layers.SpatialDropout3D,
-        layers.GaussianDropout, layers.GaussianNoise, layers.AlphaDropout,
+        *_copying(),
+        layers.Flatten, layers.Reshape, layers.Permute,
         layers.GlobalAveragePooling1D, layers.GlobalAveragePooling2D, layers.GlobalAveragePooling3D,
         layers.GlobalMaxPooling1D, layers.GlobalMaxPooling2D, layers.GlobalMaxPooling3D,
         # (a segmentation head's: repeated or interpolated, and cropped, scores stay scores / T)
         layers.UpSampling1D, layers.UpSampling2D, layers.UpSampling3D,
+    )  # fmt: skip
+
+
+def _copying() -> tuple[type, ...]:
+    """The layers of :func:`_passing` that hand on each value of their input's last axis as it
+    is, or drop it (at inference they pass it; a cropping keeps some positions whole)."""
+    import keras
+
+    layers = keras.layers
+    return (
+        layers.Identity,
+        layers.Dropout, layers.SpatialDropout1D, layers.SpatialDropout2D, layers.SpatialDropout3D,
+        layers.GaussianDropout, layers.GaussianNoise, layers.AlphaDropout,
         layers.Cropping1D, layers.Cropping2D, layers.Cropping3D,
     )  # fmt: skip
 
