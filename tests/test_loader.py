@@ -250,3 +250,20 @@ def test_lines_are_counted_as_editors_count_them(text, line):
         column - 1,
         column + 4,
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["n", "N", "y", "Y", "yes", "off", "1e3", "-2E-5", "0o7", "0x1F", "010", "1:30", "1_000", "~", "null",
+     "", "true", "False", ".inf", "-.inf", ".nan", "12", "+1", "1.", ".5", "plain", "n y", "conv-1"],
+)  # fmt: skip
+def test_the_yaml_cnnspec_writes_reads_back_as_written(text: str) -> None:
+    """PyYAML quotes what YAML 1.1 types, not all this loader types or refuses: written plain,
+    ``n`` was refused (a YAML 1.1 boolean) and ``1e3`` read as a float. A model file ``n.keras``
+    made a stand-in spec cnnspec could not read; a class ``n`` a resolved.yaml."""
+    from cnnspec.spec.dumping import dump_yaml
+
+    data = {"name": text, "names": [text], text: {"nested": text}}
+    for options in ({"sort_keys": False}, {"default_flow_style": True}):
+        doc = load_text(dump_yaml(data, **options))
+        assert doc.data == data

@@ -1049,7 +1049,7 @@ def _stand_in_text(
     (:func:`~cnnspec.analysis.tasks.infer_task` and the output checks) decide each output's
     task as they decide a spec's. A :class:`UsageError` naming an output (by its Keras name)
     whose shape is no task's."""
-    import yaml
+    from cnnspec.spec.dumping import dump_yaml
 
     ids = stand_in_ids(outputs)
     taken = set(ids)
@@ -1107,7 +1107,7 @@ def _stand_in_text(
     }
     if training:
         document["training"] = training
-    return yaml.safe_dump(document, sort_keys=False)
+    return dump_yaml(document, sort_keys=False)
 
 
 def stand_in_spec(model: Any, name: str, path: Path | None = None) -> CompiledSpec:

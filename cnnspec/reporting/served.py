@@ -153,7 +153,7 @@ def stand_in_text(record: ExportRecord) -> str:
     the activation its outputs say (none for logits), and ``training`` with the output's task,
     loss and threshold, so the task rules read it as the run did. Its data source is
     :data:`~cnnspec.reporting.run.STAND_IN_SOURCE`, which ``--data`` replaces."""
-    import yaml
+    from cnnspec.spec.dumping import dump_yaml
 
     output = record.data["output"]
     given = record.data["input"]
@@ -202,4 +202,4 @@ def stand_in_text(record: ExportRecord) -> str:
         "data": {"source": dict(STAND_IN_SOURCE), "rescale": rescale},
         "training": training,
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return dump_yaml(document, sort_keys=False)

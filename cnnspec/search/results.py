@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import yaml
-
 from cnnspec.fileio import atomic_path, user_path, write_atomic
+from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.search import SearchSpace, apply_values
 
 PLOTS = {
@@ -215,9 +214,7 @@ def write_best(path: Path, compiled: Any, space: SearchSpace, best: dict[str, An
     )
     if any(at[-2:] == ("backbone", "spec") for at in made):  # (a backbone file must be inside)
         header += "# Its backbone spec file lies outside this folder: train it with --allow-outside.\n"
-    write_atomic(
-        path, header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
-    )
+    write_atomic(path, header + dump_yaml(data, sort_keys=False, allow_unicode=True, default_flow_style=None))
 
 
 def _params(space: SearchSpace, params: dict[str, Any], used: dict[str, Any] | None = None) -> dict[str, Any]:

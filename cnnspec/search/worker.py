@@ -449,7 +449,7 @@ def storage_writes(cfg: WorkerConfig) -> Iterator[None]:
 
 
 def trial_spec_text(doc: Any, name: str, values: dict[str, Any], number: int) -> str:
-    import yaml
+    from cnnspec.spec.dumping import dump_yaml
 
     shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
     header = (
@@ -457,7 +457,7 @@ def trial_spec_text(doc: Any, name: str, values: dict[str, Any], number: int) ->
         "# the searched spec, composed (extends/use applied), with this trial's values written in\n"
     )
     data = json.loads(json.dumps(doc.data, default=str))
-    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    return header + dump_yaml(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
 
 
 def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, trial: Any) -> str:

@@ -143,6 +143,21 @@ def decode_source(raw: bytes, file: str, size: int | None = None) -> str:
         ) from None
 
 
+#: Every pattern :func:`resolve_plain_scalar` types (or refuses) rather than keeping as text.
+_TYPED = (
+    _NULL, _TRUE, _FALSE, _INT, _YAML11_BOOL, _LEADING_ZERO, _SEXAGESIMAL, _UNDERSCORE_NUMBER, _HEX,
+    _OCT, _FLOAT, _SPECIAL_FLOAT,
+)  # fmt: skip
+
+
+def plain_is_text(text: str) -> bool:
+    """Whether ``text`` written unquoted reads back as this same string here. PyYAML's dumper
+    quotes what YAML 1.1 would type, which is not all this loader types or refuses: ``n`` and
+    ``y`` (YAML 1.1 booleans, refused), ``1e3`` (a float in YAML 1.2), ``0o7`` (an octal
+    integer). :mod:`cnnspec.spec.dumping` quotes those."""
+    return not any(pattern.match(text) for pattern in _TYPED)
+
+
 def resolve_plain_scalar(text: str, loc: Loc, path: SpecPath, diags: Diagnostics) -> Any:
     """Type a plain (unquoted) scalar with YAML 1.2 core rules, refusing YAML 1.1 surprises."""
     if _NULL.match(text):

@@ -27,6 +27,7 @@ from cnnspec.errors import (
 )
 from cnnspec.layers.params import text_as_value, written_as_text_hint
 from cnnspec.layers.registry import REGISTRY, LayerKind, combinator_merges
+from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.optimizers import OPTIMIZERS
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
@@ -647,9 +648,7 @@ def flow_yaml(value: Any) -> str | None:
     """``value`` as one line of YAML (flow style: ``{sgd: {momentum: 0.9, nesterov: true}}``),
     as a hint shows what to write; ``None`` for a value YAML cannot write."""
     try:
-        text = yaml.safe_dump(
-            value, default_flow_style=True, sort_keys=False, allow_unicode=True, width=10**9
-        )
+        text = dump_yaml(value, default_flow_style=True, sort_keys=False, allow_unicode=True, width=10**9)
     except yaml.YAMLError:
         return None
     return text.removesuffix("\n").removesuffix("\n...").strip()

@@ -29,6 +29,7 @@ import yaml
 
 from cnnspec.errors import UsageError, WriteError, format_path
 from cnnspec.fileio import is_atomic_temp, write_atomic
+from cnnspec.spec.dumping import dump_yaml
 from cnnspec.training.runlock import LOCK_NAME
 
 if TYPE_CHECKING:
@@ -240,7 +241,7 @@ def _start(
     written.append(
         write_atomic(
             run_dir / "resolved.yaml",
-            header + yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True, default_flow_style=None),
+            header + dump_yaml(resolved, sort_keys=False, allow_unicode=True, default_flow_style=None),
         )
     )
     lock = {
