@@ -153,3 +153,33 @@ def test_the_command_draws_a_model_file_and_refuses_a_regression(tmp_path: Path)
         and "expected a classifier, a multi-label or a segmentation model" in result.output
     )
     assert "(regression)" in result.output and "Traceback" not in result.output
+
+
+def test_a_nested_model_is_a_layer_whose_maps_are_its_call_output(tmp_path: Path) -> None:
+    """keras.applications' transfer pattern: a body model called as one layer of the model.
+    Its own ``output`` belongs to its graph, not the outer model's; the map (and `features`)
+    is taken of its call's output, the image itself here, as for the flat model."""
+    import keras
+    from typer.testing import CliRunner
+
+    from cnnspec.cli.app import app
+    from cnnspec.reporting.gradcam import class_map, spatial_layers
+
+    inner = keras.Input((4, 4, 1))
+    ones = keras.layers.Conv2D(1, 1, use_bias=False, name="maps", kernel_initializer="ones")
+    body = keras.Model(inner, ones(inner), name="body")
+    inputs = keras.Input((4, 4, 1))
+    dense = keras.layers.Dense(2, activation="softmax", use_bias=False, name="scores")
+    built = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(body(inputs))))
+    dense.set_weights([np.array([[1.0, -1.0]], dtype="float32")])
+    assert spatial_layers(built) == ["body"]
+    raised = class_map(built, "body", IMAGE, 0, OutputKind())
+    np.testing.assert_allclose(raised.heat, IMAGE[0, :, :, 0] / 5, atol=1e-6)
+
+    built.save(tmp_path / "n.keras")
+    np.save(tmp_path / "x.npy", IMAGE[0])
+    for view in ("gradcam", "features"):
+        args = ["visualize", str(tmp_path / "n.keras"), view, "--image", str(tmp_path / "x.npy")]
+        result = CliRunner().invoke(app, [*args, "--layer", "body", "-o", str(tmp_path / f"{view}.png")])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / f"{view}.png").is_file()

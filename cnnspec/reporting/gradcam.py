@@ -51,6 +51,19 @@ def spatial_layers(model: Any) -> list[str]:
     return names
 
 
+def call_output(layer: Any) -> Any:
+    """The tensor ``layer`` gives in the model that calls it. For a plain layer that is
+    ``layer.output``; a nested model's ``output`` is the one of its own graph instead (not
+    connected to the outer model's input: a probe built on it fails), so the output of its
+    one call, Keras' record of which is its first inbound node, is taken."""
+    nodes = getattr(layer, "_inbound_nodes", None)
+    if hasattr(layer, "layers") and nodes:
+        tensors = getattr(nodes[0], "output_tensors", None)
+        if tensors:
+            return tensors[0]
+    return layer.output
+
+
 def _output_layer(model: Any) -> Any | None:
     """The layer that produces the model's one output (``None`` when it cannot be told)."""
     outputs = getattr(model, "outputs", None) or []
@@ -96,7 +109,7 @@ def class_map(model: Any, layer_name: str, batch: np.ndarray, class_index: int, 
     keras = import_keras()  # (first: TensorFlow's start-up chatter turned down)
     import tensorflow as tf
 
-    probe = keras.Model(model.inputs[0], [model.get_layer(layer_name).output, model.outputs[0]])
+    probe = keras.Model(model.inputs[0], [call_output(model.get_layer(layer_name)), model.outputs[0]])
     with _scores_out(model, kind) as output:
         x = tf.convert_to_tensor(np.asarray(batch, dtype="float32"))
         with tf.GradientTape() as tape:

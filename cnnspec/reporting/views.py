@@ -274,11 +274,11 @@ class Probe:
         return names
 
     def activations(self, layer_name: str, batch: np.ndarray) -> np.ndarray:
+        from cnnspec.reporting.gradcam import call_output
         from cnnspec.training.runtime import import_keras
 
         keras = import_keras()
-        layer = self.model.get_layer(layer_name)
-        sub = keras.Model(self.model.inputs[0], layer.output)
+        sub = keras.Model(self.model.inputs[0], call_output(self.model.get_layer(layer_name)))
         return np.asarray(sub(batch, training=False))[0]
 
     def features(
