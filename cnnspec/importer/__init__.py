@@ -1,6 +1,7 @@
 """``cnnspec import``: a saved Keras model → a readable spec.
 
-source (read the configuration) → graph (check it) → mapping (each layer → a registry kind)
+source (read the configuration) → graph (check it) → nested (models inside it in line)
+→ mapping (each layer → a registry kind)
 → structure (combinators) → fold (blocks and repeats) → writer (YAML). Only ``keras:NAME`` and
 ``--weights`` import Keras; the rest is JSON in, text out.
 """
@@ -18,6 +19,7 @@ from cnnspec.importer.graph import UNNAMED, Graph, read_graph
 from cnnspec.importer.items import Item, source_names
 from cnnspec.importer.losses import classification_loss_note, regression_loss_note
 from cnnspec.importer.mapping import map_layers
+from cnnspec.importer.nested import inline_models
 from cnnspec.importer.precision import mixed_precision_note
 from cnnspec.importer.rewrite import hard_sigmoids
 from cnnspec.importer.source import Source, import_error, named, read_source
@@ -37,6 +39,9 @@ class Imported:
     source_layers: int
     blocks: list[str] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)  # source layer → the spec model's layer
+    #: where the weights file keeps a source layer (``base/conv1`` in a nested model, else its
+    #: name) → the spec model's layer: what ``--weights`` relabels
+    stored: dict[str, str] = field(default_factory=dict)
     rewritten: int = 0  # raw-op hard sigmoids written as one activation layer
     params: int = 0  # the spec model's parameters (trainable and not)
     weights_file: str | None = None  # what the spec's `weights:` names; None: no such key
@@ -75,7 +80,7 @@ def import_source(
 
 def _import(read: Source, weights_file: str | None, folding: bool, max_params: int) -> Imported:
     try:
-        graph = read_graph(read.config)
+        graph = inline_models(read_graph(read.config))
     except RecursionError:
         raise import_error("the configuration is nested too deeply", "$.config.layers") from None
     layers = sum(not n.is_operation for n in graph.nodes)
@@ -171,8 +176,18 @@ def _attempt(
         else checked
     )
     blocks_found = [b.name for b in blocks]
+    stored = {graph.node(source).stored or source: layer for source, layer in names.items()}
     return Imported(
-        text, name, read, layers, blocks_found, names, params=params, weights_file=carried, notes=notes
+        text,
+        name,
+        read,
+        layers,
+        blocks_found,
+        names,
+        stored,
+        params=params,
+        weights_file=carried,
+        notes=notes,
     )
 
 

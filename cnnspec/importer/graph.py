@@ -1,8 +1,9 @@
 """A saved Keras model configuration → a checked graph of layers (JSON in, data out).
 
 Reads the Keras 3 format only (``inbound_nodes`` as ``{"args": …, "kwargs": …}`` with
-``__keras_tensor__`` references). Keras 2 / tf.keras configurations, shared layers, nested
-models, dangling references and cycles are refused with the JSON path of the offending value.
+``__keras_tensor__`` references). Keras 2 / tf.keras configurations, shared layers, dangling
+references and cycles are refused with the JSON path of the offending value. A nested model is
+one node here; :mod:`cnnspec.importer.nested` reads it with this module and writes it in line.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class Node:
     #: the first call's keyword arguments that are not layer outputs (``training``, ``mask``),
     #: as saved; :mod:`cnnspec.importer.mapping` refuses any that changes what the layer does
     call_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: a layer of a nested model written in line (:mod:`cnnspec.importer.nested`): where the
+    #: weights file keeps it, its models' names and its own (``base/conv1``); None: at the top
+    stored: str | None = None
 
     @property
     def is_operation(self) -> bool:

@@ -21,7 +21,7 @@ _MODEL_CLASSES = ("Functional", "Sequential", "Model")
 #: ``{"training": true}``. A class not listed defaults to None, which Keras does not record. Any
 #: other saved value was passed by hand (``Dropout(0.5)(x, training=True)``: Monte Carlo dropout)
 #: and changes what ``model(x)`` computes, which a spec item cannot say.
-_TRAINING_DEFAULTS: dict[str, bool] = {
+TRAINING_DEFAULTS: dict[str, bool] = {
     **dict.fromkeys(
         (
             "Dropout",
@@ -79,7 +79,8 @@ def _problem(node: Node) -> str | None:
         and node.registered_name in (None, node.class_name)
         and _keras_module(node.module)
     ):
-        return "a nested model; import its layers as one model"
+        # (a Functional or Sequential one is written in line before: cnnspec.importer.nested)
+        return "a nested model whose configuration lists no layers (a subclassed model)"
     if node.registered_name not in (None, node.class_name) or (
         node.module is not None and node.module not in _BUILTIN_MODULES
     ):
@@ -91,11 +92,11 @@ def _problem(node: Node) -> str | None:
 def _call_problem(node: Node) -> tuple[str, str] | None:
     """The first keyword argument of a layer's call that changes what it does, as (why, its JSON
     path), or None. Keras saves ``mask: null`` and the layer's own ``training`` default with an
-    ordinary call (:data:`_TRAINING_DEFAULTS`); ``null`` is the same as not passing it."""
+    ordinary call (:data:`TRAINING_DEFAULTS`); ``null`` is the same as not passing it."""
     for key, value in node.call_kwargs.items():
         if value is None:
             continue  # Keras resolves a None argument as if it were not passed
-        if key == "training" and value is _TRAINING_DEFAULTS.get(node.class_name):
+        if key == "training" and value is TRAINING_DEFAULTS.get(node.class_name):
             continue  # the default Keras records itself
         # the path names the key unless it is too long to print (a hostile 5 MB key)
         where = "" if len(key) > _KEY_LIMIT else f".{key}" if key.isidentifier() else f"[{json.dumps(key)}]"

@@ -167,7 +167,7 @@ def _write_weights(read: Source, target: Path, imported: Imported) -> None:
     if read.model is not None:  # keras:NAME: the weights of the model Keras built here
         with atomic_path(target, WEIGHTS_SUFFIX) as temp:
             read.model.save_weights(str(temp))
-            relabel(temp, imported.names)
+            relabel(temp, imported.stored)
         return
     assert read.path is not None
     try:
@@ -180,7 +180,7 @@ def _write_weights(read: Source, target: Path, imported: Imported) -> None:
         # source is then never taken for a disk fault by the words in it (a hostile link name)
         with _scratch(target, info.file_size) as scratch:
             _copy_member(read.path, archive, info, scratch, target)
-            _check_weights(read.path, scratch, imported.names, target)
+            _check_weights(read.path, scratch, imported.stored, target)
             with atomic_path(target, WEIGHTS_SUFFIX) as temp:
                 os.replace(scratch, temp)
 
@@ -301,27 +301,35 @@ def _unreadable(path: Path, exc: BaseException) -> SpecError:
 
 
 def relabel(path: Path, names: dict[str, str]) -> int:
-    """Rename the layers stored in a ``.weights.h5`` file (source name → spec name); returns
+    """Rename the layers stored in a ``.weights.h5`` file (source name → spec name; a layer of
+    a nested model by its path, ``base/conv1``, as :attr:`Imported.stored` gives it); returns
     how many were renamed. h5py only: no TensorFlow. Only hard links are followed (groups in
     this file): an external or soft link is passed over, never written through; a file from
     elsewhere is checked with :func:`reaching_out` first."""
     import h5py
 
-    renamed = 0
     with h5py.File(path, "r+") as handle:
-        layers = _hard(handle, "layers")
-        if layers is None:
-            return 0
-        for key in layers:
-            layer = _hard(layers, key)
-            variables = _hard(layer, "vars") if layer is not None else None
-            if variables is None:
-                continue
-            stored = variables.attrs.get("name")
-            stored = stored.decode("utf-8") if isinstance(stored, bytes) else stored
-            if isinstance(stored, str) and stored in names:
-                variables.attrs["name"] = names[stored]
-                renamed += 1
+        return _relabel_in(_hard(handle, "layers"), names, "")
+
+
+def _relabel_in(layers: Any, names: dict[str, str], scope: str) -> int:
+    """:func:`relabel` of the layers of one group (``scope``: the path of the nested model
+    it belongs to, ``base/``; empty at the top)."""
+    renamed = 0
+    for key in layers if layers is not None else ():
+        layer = _hard(layers, key)
+        variables = _hard(layer, "vars") if layer is not None else None
+        if variables is None:
+            continue
+        stored = variables.attrs.get("name")
+        stored = stored.decode("utf-8") if isinstance(stored, bytes) else stored
+        if not isinstance(stored, str):
+            continue
+        if scope + stored in names:
+            variables.attrs["name"] = names[scope + stored]
+            renamed += 1
+        elif _hard(layer, "layers") is not None:  # a nested model: its layers are in its group
+            renamed += _relabel_in(_hard(layer, "layers"), names, f"{scope}{stored}/")
     return renamed
 
 
