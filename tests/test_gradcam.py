@@ -183,3 +183,7 @@ def test_a_nested_model_is_a_layer_whose_maps_are_its_call_output(tmp_path: Path
         result = CliRunner().invoke(app, [*args, "--layer", "body", "-o", str(tmp_path / f"{view}.png")])
         assert result.exit_code == 0, result.output
         assert (tmp_path / f"{view}.png").is_file()
+        # a layer inside it is not one of the model's: the hint says how to reach it
+        result = CliRunner().invoke(app, [*args, "--layer", "maps"])
+        assert result.exit_code == 2 and "Valid: body" in result.output
+        assert "'maps' is a layer of the nested model 'body'" in " ".join(result.output.split())

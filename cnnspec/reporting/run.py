@@ -595,15 +595,35 @@ def conv_layers(model: Any) -> list[Any]:
 
 
 def find_layer(model: Any, name: str, choices: list[str], what: str) -> Any:
-    """The layer called ``name``; an unknown name lists the valid ones."""
+    """The layer called ``name``; an unknown name lists the valid ones. A layer inside a nested
+    model (``keras.applications`` called as one layer) is not one: the hint says how to reach it."""
     if name not in choices:
         listing = ", ".join(choices[:40]) + (" …" if len(choices) > 40 else "")
         hint = did_you_mean(name, choices)
+        inside = _nested_holding(model, name)
+        if inside is not None:
+            hint = (
+                f"{name!r} is a layer of the nested model {inside!r}, which is one layer here; "
+                f"`cnnspec import MODEL.keras -o m.yaml --weights` writes its layers in line, and "
+                "`cnnspec build m.yaml -o flat.keras` makes a model file that has them (named as the "
+                "spec names them)"
+            )
         raise UsageError(
             f"expected the name of a {what}; received {name!r}. Valid: {listing or 'none'}",
             hint,
         )
     return model.get_layer(name)
+
+
+def _nested_holding(model: Any, name: str) -> str | None:
+    """The name of the nested model (at any depth) that has a layer ``name``, or None."""
+    for layer in getattr(model, "layers", []):
+        inner = getattr(layer, "layers", None)
+        if not inner:
+            continue
+        if any(getattr(each, "name", None) == name for each in inner) or _nested_holding(layer, name):
+            return str(layer.name)
+    return None
 
 
 # -- outputs -------------------------------------------------------------------------------------
