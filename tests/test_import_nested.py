@@ -208,3 +208,150 @@ def test_the_imported_spec_with_its_weights_computes_what_the_source_does(tmp_pa
     model = keras.saving.load_model(built, safe_mode=True)
     batch = np.random.default_rng(0).normal(size=(4, 16, 16, 3)).astype("float32")
     np.testing.assert_array_equal(source.predict(batch, verbose=0), model.predict(batch, verbose=0))
+
+
+# -- a nested keras.applications model: the zoo's backbone item ----------------------------------
+VGG = Path(__file__).parent / "fixtures" / "import" / "nested_vgg16.json"
+
+
+def vgg_config() -> dict[str, Any]:
+    return json.loads(VGG.read_text(encoding="utf-8"))
+
+
+def imported_vgg(tmp_path: Path, edit: Any = None, **options: Any) -> Any:
+    data = vgg_config()
+    if edit is not None:
+        edit(data)
+    path = tmp_path / "vgg.json"
+    path.write_text(json.dumps(data))
+    return import_source(str(path), **options)
+
+
+def test_a_nested_zoo_model_is_written_as_a_backbone_item(tmp_path: Path) -> None:
+    imported = imported_vgg(tmp_path)
+    model = imported.text.split("\nmodel:\n", 1)[1]
+    assert model.splitlines()[:2] == [
+        '  - backbone: {spec: "zoo:vgg16", vars: {include_top: false}}',
+        "    trainable: false",
+    ]
+    assert imported.lines <= 15 and imported.source_layers == 21
+    assert "'vgg16' (Functional) is the zoo's vgg16 (keras.applications.VGG16)" in " ".join(imported.notes)
+    # each source layer has its backbone layer, and the weights file's path of it
+    compiled = compile_text(imported.text)
+    names = {n.name for n in compiled.ir.nodes}
+    assert imported.stored["vgg16/block1_conv1"] == imported.names["block1_conv1"] in names
+    assert imported.stored["predictions"] == imported.names["predictions"] in names
+    assert len({imported.stored[k] for k in imported.stored}) == len(imported.stored)
+    frozen = [n for n in compiled.ir.nodes if n.counts.params and not n.trainable]
+    assert len(frozen) == 13  # VGG16's convolutions, not the head
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["activation", "renamed", "partly frozen", "no fold"],
+)
+def test_a_nested_model_that_is_not_the_zoo_model_is_written_in_line(tmp_path: Path, change: str) -> None:
+    """Another activation, a model name that is no keras.applications name, a body whose layers
+    are not all frozen alike: the zoo spec would not be the source, so its layers are written
+    in line (exact); so is every layer with --no-fold."""
+
+    def edit(data: dict[str, Any]) -> None:
+        base = layer(data, "vgg16")
+        conv = next(e for e in base["config"]["layers"] if e["name"] == "block5_conv3")
+        if change == "activation":
+            conv["config"]["activation"] = "elu"
+        elif change == "renamed":
+            base["config"]["name"] = "body"
+        elif change == "partly frozen":
+            base["config"]["trainable"] = True
+            conv["config"]["trainable"] = True
+
+    imported = imported_vgg(tmp_path, edit, folding=change != "no fold")
+    assert "backbone:" not in imported.text
+    assert "is written as its 18 layers, in line" in " ".join(imported.notes)
+    compiled = compile_text(imported.text)
+    assert len([n for n in compiled.ir.nodes if n.kind == "conv2d"]) == 13
+
+
+@pytest.mark.slow
+def test_a_backbone_item_with_the_source_weights_computes_what_the_source_does(tmp_path: Path) -> None:
+    """keras.applications.MobileNetV2 (batch norms, residual adds, ReLU6) inside a model, with
+    its weights: the 14-line spec builds a model whose outputs are the source's."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    base.trainable = False
+    inputs = keras.Input((32, 32, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(base(inputs, training=False))
+    source = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dropout(0.2)(pooled)))
+    batch = np.random.default_rng(0).uniform(0, 1, size=(4, 32, 32, 3)).astype("float32")
+    for norm in (n for n in base.layers if isinstance(n, keras.layers.BatchNormalization)):
+        norm.moving_mean.assign(np.full(norm.moving_mean.shape, 0.1, dtype="float32"))
+    source.save(tmp_path / "source.keras")
+    out = tmp_path / "imported.yaml"
+    result = CliRunner().invoke(app, ["import", str(tmp_path / "source.keras"), "-o", str(out), "--weights"])
+    assert result.exit_code == 0, result.output
+    assert 'backbone: {spec: "zoo:mobilenet_v2", vars: {include_top: false}}' in out.read_text()
+    built = tmp_path / "built.keras"
+    result = CliRunner().invoke(app, ["build", str(out), "-o", str(built)])
+    assert result.exit_code == 0, result.output
+    assert "loaded 262 of 262 weight tensors" in result.output
+    model = keras.saving.load_model(built, safe_mode=True)
+    np.testing.assert_array_equal(source.predict(batch, verbose=0), model.predict(batch, verbose=0))
+    assert len(model.trainable_weights) == len(source.trainable_weights) == 2
+
+
+def _spec(body: str) -> Any:
+    return compile_text("cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\nmodel:\n" + body)
+
+
+SAME = """  - conv2d: {filters: 4, kernel_size: 1}
+    id: a
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: swish}
+    id: b
+    inputs: [input]
+  - add:
+    inputs: [a, b]
+  - relu: 6
+  - normalization: {axis: 3, mean: [0, 0, 0, 0], variance: [1, 1, 1, 1]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "same"),
+    [
+        # the layers in another order, the add's inputs swapped, Keras' other names of one
+        # activation, 6 for 6.0 and an axis counted from the back: the same model
+        (
+            """  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: silu}
+    id: b
+  - conv2d: {filters: 4, kernel_size: 1}
+    id: a
+    inputs: [input]
+  - add:
+    inputs: [b, a]
+  - relu: 6.0
+  - normalization: {axis: -1, mean: [0, 0, 0, 0], variance: [1, 1, 1, 1]}
+""",
+            True,
+        ),
+        (SAME.replace("kernel_size: 1}", "kernel_size: 1, use_bias: false}"), False),
+        (SAME.replace("swish", "gelu"), False),
+        (SAME.replace("relu: 6", "relu: 5"), False),
+        (SAME.replace("add:", "subtract:"), False),
+    ],
+    ids=["reordered", "parameter", "activation", "value", "kind"],
+)
+def test_the_backbone_check_compares_models_not_how_they_are_written(body: str, same: bool) -> None:
+    from cnnspec.importer.backbones import same_model
+
+    reference, other = _spec(SAME), _spec(body)
+    names = {n.name: n.name for n in reference.ir.nodes}
+    if same:
+        paired = same_model(other, reference, names)
+        assert paired["a"] == "a" and paired["b"] == "b"
+    else:
+        with pytest.raises(SpecError, match="the backbone spec is not the nested model"):
+            same_model(other, reference, names)

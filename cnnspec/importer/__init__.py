@@ -11,15 +11,17 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass, field
+from typing import Any
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import Diagnostic, SpecError
+from cnnspec.importer.backbones import Candidate, as_backbones, candidates, same_model
 from cnnspec.importer.fold import fold
 from cnnspec.importer.graph import UNNAMED, Graph, read_graph
 from cnnspec.importer.items import Item, source_names
 from cnnspec.importer.losses import classification_loss_note, regression_loss_note
 from cnnspec.importer.mapping import map_layers
-from cnnspec.importer.nested import inline_models
+from cnnspec.importer.nested import inline_models, nested_models
 from cnnspec.importer.precision import mixed_precision_note
 from cnnspec.importer.rewrite import hard_sigmoids
 from cnnspec.importer.source import Source, import_error, named, read_source
@@ -49,6 +51,8 @@ class Imported:
     #: dict inputs or outputs, mixed precision), each with its effect: the report's notes
     notes: list[str] = field(default_factory=list)
     mixed_precision: bool = False  # the spec has runtime: {mixed_precision: true}
+    #: the spec compiled (what a backbone item's spec is checked against)
+    compiled: Any = field(default=None, repr=False, compare=False)
 
     @property
     def lines(self) -> int:
@@ -110,12 +114,53 @@ def _import(read: Source, weights_file: str | None, folding: bool, max_params: i
         # folding that finds nothing worth naming makes a longer spec, not a more readable one
         if folded is not None and folded.lines < flat.lines:
             chosen = folded
+        # (--no-fold writes every layer: a nested zoo model too)
+        options = candidates(nested_models(read_graph(read.config)))
+        if options:
+            notes_of = lambda graph: [*graph.notes, *(note for note in (precision,) if note is not None)]  # noqa: E731
+            chosen = _with_backbones(
+                read, options, chosen, graph, name, weights_file, layers, max_params, mixed, notes_of
+            )
     chosen.rewritten = len(aliases) // 2
     chosen.mixed_precision = mixed
     for operation, layer in aliases.items():
         if layer in chosen.names:  # a dropped operation's output is that layer's now
             chosen.names[operation] = chosen.names[layer]
     return chosen
+
+
+def _with_backbones(
+    read: Source,
+    options: dict[str, list[Candidate]],
+    inline: Imported,
+    graph: Graph,
+    name: str,
+    weights_file: str | None,
+    layers: int,
+    max_params: int,
+    mixed: bool,
+    notes_of: Any,
+) -> Imported:
+    """``inline`` with each nested model that is a zoo model written as a backbone item
+    (:mod:`cnnspec.importer.backbones`): the first candidate of each whose spec compiles to
+    ``inline``'s model; ``inline`` itself where none does."""
+    kept: dict[str, Candidate] = {}
+    best = inline
+    for model, tries in options.items():
+        for candidate in tries:
+            trial = {**kept, model: candidate}
+            try:
+                kept_graph, _ = hard_sigmoids(inline_models(read_graph(read.config), keep=trial))
+                mapped = map_layers(kept_graph)
+                attempt = _attempt(
+                    read, kept_graph, mapped, name, weights_file, True, layers, max_params, mixed,
+                    notes_of(kept_graph), backbones=trial, reference=(inline, graph),
+                )  # fmt: skip
+            except (SpecError, RecursionError):
+                continue  # not this zoo model (or not with these vars): the next, else in line
+            kept, best = trial, attempt
+            break
+    return best if best.lines < inline.lines else inline
 
 
 def _model_name(source_name: str) -> str:
@@ -136,13 +181,20 @@ def _attempt(
     max_params: int,
     mixed: bool = False,
     notes: list[str] | None = None,
+    backbones: dict[str, Candidate] | None = None,
+    reference: tuple[Imported, Graph] | None = None,
 ) -> Imported:
+    """One spec of the graph (``folding``: with blocks), compiled and checked against the
+    source; with ``backbones``, those nested models written as zoo backbone items and the spec
+    checked against ``reference`` instead (the in-line import and its graph)."""
     from cnnspec.analysis.passes import compile_text
 
     structurer = Structurer(graph, mapped)
     items = structurer.items()
     outputs = structurer.output_ids(items)  # (a model with several outputs; else none)
     blocks = fold(items, outputs) if folding else []
+    if backbones:
+        items, blocks = as_backbones(items, blocks, backbones)
     header = [
         f"Imported by `cnnspec import` from {read.path.name if read.path else read.label}: "
         f"{layers} Keras layers"
@@ -163,7 +215,11 @@ def _attempt(
         compiled = compile_text(checked, COMPILED_AS, max_params=max_params)
     except SpecError as exc:
         raise SpecError([_of_source(d, items, graph) for d in exc.errors or exc.diagnostics]) from None
-    names = align(compiled, items, graph)
+    if reference is None:
+        names = align(compiled, items, graph)
+    else:  # the source's layers are the in-line import's: its graph knows where they are stored
+        names = same_model(compiled, reference[0].compiled, reference[0].names)
+        graph = reference[1]
     params = compiled.ir.totals.params
     # a weights file of a model without weights holds no layer the spec's model could load
     # (build refuses it): no weights to carry, no weights key
@@ -188,6 +244,7 @@ def _attempt(
         params=params,
         weights_file=carried,
         notes=notes,
+        compiled=compiled,
     )
 
 

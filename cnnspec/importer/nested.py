@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 from cnnspec.errors import Diagnostic, SpecError
+from cnnspec.importer.backbones import PLACEHOLDER_CLASS
 from cnnspec.importer.graph import Graph, Node, read_graph
 from cnnspec.importer.mapping import TRAINING_DEFAULTS
 from cnnspec.layers.reverse import shown
@@ -61,11 +63,19 @@ def is_nested_model(node: Node) -> bool:
     )
 
 
-def inline_models(graph: Graph) -> Graph:
-    """``graph`` with every nested model written as its layers (the module's rules). A graph
-    without nested models is returned as it is."""
+def nested_models(graph: Graph) -> list[Node]:
+    """The nested models :func:`inline_models` writes in line (not those already refused)."""
     flagged = {d.path.split(".inbound_nodes")[0] for d in graph.problems}
-    nested = [n for n in graph.nodes if is_nested_model(n) and n.path not in flagged]
+    return [n for n in graph.nodes if is_nested_model(n) and n.path not in flagged]
+
+
+def inline_models(graph: Graph, keep: dict[str, Any] | None = None) -> Graph:
+    """``graph`` with every nested model written as its layers (the module's rules). A graph
+    without nested models is returned as it is. ``keep``: nested models (by name) to be
+    written as a zoo backbone item instead (:mod:`cnnspec.importer.backbones`, the value its
+    candidate): each stays one layer, an ``Identity`` placeholder with the model's
+    ``trainable``, checked and noted as any nested model."""
+    nested = nested_models(graph)
     if not nested:
         return graph
     taken = {n.name for n in graph.nodes}
@@ -83,7 +93,21 @@ def inline_models(graph: Graph) -> Graph:
         refused = _call_refusal(node)
         if refused is not None:
             problems.append(refused)
-        problems += inner.problems
+        kept = (keep or {}).get(node.name)
+        if kept is None:
+            problems += inner.problems
+        else:  # (its layers are the zoo spec's, checked against the in-line import's)
+            nodes.append(_placeholder(node))
+            notes.append(
+                f"the nested model {shown(node.name)} ({node.class_name}) is the zoo's "
+                f"{kept.zoo} (keras.applications.{kept.keras_name}): written as a backbone item"
+            )
+            if node.call_kwargs.get("training") is False:
+                layers = [n for n in inner.nodes if n.name != inner.input_name]
+                if node.config.get("trainable") is False:
+                    layers = [replace(n, config={**n.config, "trainable": False}) for n in layers]
+                notes += _inference_notes(node, layers)
+            continue
         names = _names(node, inner, taken)
         frozen = node.config.get("trainable") is False
         written: list[Node] = []
@@ -123,6 +147,15 @@ def inline_models(graph: Graph) -> Graph:
         notes=notes,
         outputs=outputs,
         output_keys=graph.output_keys,
+    )
+
+
+def _placeholder(node: Node) -> Node:
+    """The one layer a nested model kept whole stands as while the spec is structured."""
+    trainable = node.config.get("trainable") is not False
+    config = {"name": node.name, "trainable": trainable}
+    return Node(
+        node.name, PLACEHOLDER_CLASS, config, node.inputs, node.path, node.input_shape, "keras.layers"
     )
 
 
@@ -232,4 +265,4 @@ def _inference_notes(node: Node, layers: list[Node]) -> list[str]:
     return notes
 
 
-__all__ = ["MODEL_CLASSES", "inline_models", "is_nested_model"]
+__all__ = ["MODEL_CLASSES", "inline_models", "is_nested_model", "nested_models"]

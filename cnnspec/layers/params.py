@@ -117,6 +117,9 @@ ACTIVATIONS = (
     "softmax",
     "softplus",
 )
+#: Activation names that are another name of one Keras function (``keras.activations.swish is
+#: silu``): what a comparison of two models reads them as.
+ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
 INITIALIZERS = (
     "glorot_uniform",
     "glorot_normal",
