@@ -99,6 +99,31 @@ def test_evaluate_other_data_and_bare_model(run_dir, tmp_path):
     assert (tmp_path / "confusion_matrix.png").is_file()
 
 
+def test_a_file_of_test_arrays_alone_is_evaluated(run_dir, tmp_path):
+    """`--data test.npz` with x_test and y_test only: evaluate and visualize score its test
+    arrays, as they score those of a file that also holds training arrays; training, which
+    needs the training arrays, says what the file lacks and what reads it."""
+    full = np.load(write_data(tmp_path))
+    alone = tmp_path / "test.npz"
+    np.savez(alone, x_test=full["x_test"], y_test=full["y_test"], class_names=full["class_names"])
+    docs = []
+    for source, out in ((tmp_path / "colors.npz", "full"), (alone, "alone")):
+        result = invoke("evaluate", run_dir, "--data", source, "--out", tmp_path / out, "-f", "json")
+        assert result.exit_code == 0, result.output
+        docs.append(json.loads(result.stdout))
+    for key in ("accuracy", "loss", "confusion_matrix", "class_names"):
+        assert docs[0][key] == docs[1][key], key
+    assert docs[1]["data"]["images"] == 30
+    result = invoke("visualize", run_dir, "samples", "--data", alone, "-o", tmp_path / "samples.png")
+    assert result.exit_code == 0, result.output
+    spec = tmp_path / "spec.yaml"
+    text = (run_dir / "spec.yaml").read_text(encoding="utf-8")
+    spec.write_text(text.replace("colors.npz", str(alone)), encoding="utf-8")
+    result = invoke("train", spec, "--out", tmp_path / "runs")
+    assert result.exit_code != 0 and "missing x_train, y_train" in flat(result)
+    assert "evaluate, visualize and calibrate --data read a file of x_test and y_test alone" in flat(result)
+
+
 def test_hostile_targets(run_dir, tmp_path):
     cases = {}
     cases["missing"] = tmp_path / "nope"

@@ -1315,7 +1315,12 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
     from cnnspec.errors import SpecError
 
     try:
-        dataset = load_dataset(compiled, config if data is None else _fit_unchecked(config), seed)
+        dataset = load_dataset(
+            compiled,
+            config if data is None else _fit_unchecked(config),
+            seed,
+            test_only=data is not None and split == "test",
+        )
     except SpecError as exc:
         misfit = _data_misfit(exc) if data is not None else None
         if misfit is None:

@@ -360,19 +360,29 @@ def _check_unique_names(
 
 
 def _npz(
-    path: Path, compiled: CompiledSpec
+    path: Path, compiled: CompiledSpec, test_only: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The four arrays of an ``.npz`` source and its class names. ``test_only`` (``--data`` of
+    evaluate or visualize, which score the test arrays alone): a file of ``x_test`` and
+    ``y_test`` only is read too, its test arrays standing for the training ones, which decide
+    nothing the test arrays do not (the target kind, the pixel range) and are not scored
+    (calibrate ``--data`` fits on the same test arrays)."""
     where: SpecPath = (*SOURCE, "npz")
     required = ("x_train", "y_train", "x_test", "y_test")
     with _open_npz(path, compiled, where) as archive:
         missing = [k for k in required if k not in archive.files]
+        if test_only and missing == ["x_train", "y_train"]:
+            test = [_npz_array(archive, k, path, compiled, where) for k in ("x_test", "y_test")]
+            return test[0], test[1], test[0], test[1], _npz_names(archive, path, compiled, where)
         if missing:
             raise _error(
                 f"expected arrays {', '.join(required)} in {path.name}; missing {', '.join(missing)}",
                 compiled,
                 where,
-                hint=f"the file has: {', '.join(archive.files) or 'nothing'}",
-            )
+                hint=f"the file has: {', '.join(archive.files) or 'nothing'}"
+                + ("; evaluate, visualize and calibrate --data read a file of x_test and y_test alone"
+                   if missing == ["x_train", "y_train"] else ""),
+            )  # fmt: skip
         arrays = [_npz_array(archive, k, path, compiled, where) for k in required]
         names = _npz_names(archive, path, compiled, where)
     return arrays[0], arrays[1], arrays[2], arrays[3], names
@@ -857,8 +867,12 @@ def _names_for(kind: str, y: np.ndarray, names: list[str], *parts: np.ndarray) -
     return names if names and len(names) >= top else [str(i) for i in range(top)]
 
 
-def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Dataset:
-    """Load, split and check the spec's data (located errors for every user mistake)."""
+def load_dataset(
+    compiled: CompiledSpec, config: TrainConfig, seed: int, *, test_only: bool = False
+) -> Dataset:
+    """Load, split and check the spec's data (located errors for every user mistake).
+    ``test_only``: only the test split is used (evaluate, visualize and calibrate ``--data``), so an
+    ``.npz`` of test arrays alone is read (:func:`_npz`)."""
     from cnnspec.training import targets
 
     data = config.data
@@ -901,7 +915,7 @@ def load_dataset(compiled: CompiledSpec, config: TrainConfig, seed: int) -> Data
             x_train, y_train, x_test, y_test, target, flat_names = several
             names = {k: flat_names if target[k] in ("class", "mask") else [] for k in target}
         else:
-            x_train, y_train, x_test, y_test, names = _npz(data.path, compiled)
+            x_train, y_train, x_test, y_test, names = _npz(data.path, compiled, test_only)
             target = _npz_kind(y_train, data, compiled)
         source["file_sha256"] = sha256_file(data.path)
     else:
