@@ -9,6 +9,7 @@ starts: it once let ``failed call to cuInit`` through).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -26,6 +27,10 @@ def import_keras() -> Any:
     if "tensorflow" not in sys.modules and not os.environ.get("CNNSPEC_TF_LOGS"):
         with native_stderr_silenced():
             import tensorflow  # noqa: F401
+        # TensorFlow's Python warnings are about its own tracing (a model's predict function
+        # traced again for each model of an ensemble: "triggered tf.function retracing ...
+        # define your @tf.function outside of the loop"), advice to code the user does not own
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     import keras
 
     return keras
