@@ -127,7 +127,8 @@ IMAGE_TARGET_SCHEMAS = [
     ),
     _image_table_source(
         "labels",
-        "a CSV (file,labels with labels separated by spaces or ';'; or file,<label>,... 0/1 columns) "
+        "a CSV (file,labels with labels separated by spaces, commas, ';' or '|'; or file,<label>,... "
+        "0/1 columns) "
         "or JSON ({file: [labels]}) table",
         "multi-label: images and a table of their labels",
     ),
