@@ -219,8 +219,8 @@ def test_a_class_the_source_lacks_is_a_located_error_at_validate(
 ) -> None:
     """Before the fix each validated ``ok`` and only ``cnnspec train`` refused it."""
     text = _classes_spec(source, classes)
-    (error,) = _errors(text)
-    assert error.path == f"data.classes[{index}]" and error.code == "data"
+    error = next(e for e in _errors(text) if e.path == f"data.classes[{index}]")
+    assert error.code == "data"
     assert error.message == f"expected a class of the data; received {entry!r}"
     assert (error.loc.line, error.loc.column) == _located(text, needle)
 
@@ -236,6 +236,13 @@ def test_validate_and_train_word_an_unknown_class_alike() -> None:
         caught.value.hint,
         error.path,
     )
+
+
+def test_every_class_entry_in_error_is_reported_at_once() -> None:
+    """All errors of a file at once: before, only the first entry of ``[11, cat]`` was."""
+    errors = _errors(_classes_spec("digits", "[11, cat, 3, '3', 4]"))
+    assert sorted(e.path for e in errors) == ["data.classes[0]", "data.classes[1]", "data.classes[3]"]
+    assert {e.code for e in errors} == {"data"}
 
 
 def test_a_class_listed_twice_is_refused_at_validate() -> None:

@@ -903,12 +903,15 @@ def _check_fixed_classes(reader: _Reader, data: DataConfig) -> None:
     names = fixed_class_names(data)
     if names is None:
         return
-    failed = {index for index, entry in enumerate(data.classes) if entry is POISONED}
-    try:
-        class_indices(data.classes, names, len(names), skip=failed)
-    except UnknownClass as exc:
-        # code "data", as cnnspec train reports it (training/data.py)
-        reader.error(exc.message, ("data", "classes", exc.index), exc.hint, code="data")
+    skipped = {index for index, entry in enumerate(data.classes) if entry is POISONED}
+    while True:  # every entry in error, each once (each pass sets one more aside)
+        try:
+            class_indices(data.classes, names, len(names), skip=skipped)
+            return
+        except UnknownClass as exc:
+            # code "data", as cnnspec train reports it (training/data.py)
+            reader.error(exc.message, ("data", "classes", exc.index), exc.hint, code="data")
+            skipped.add(exc.index)
 
 
 def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
