@@ -90,8 +90,8 @@ def test_script_reads_and_orders_image_files_as_cnnspec_train_does(tmp_path):
     for key, values in theirs["history"].items():
         expected = [row[key] for row in ours.history]
         assert values == pytest.approx(expected, abs=1e-6), key
-    assert theirs["test"]["loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
-    assert theirs["test"]["accuracy"] == pytest.approx(ours.metrics["test_accuracy"], abs=1e-6)
+    assert theirs["test_loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
+    assert theirs["test_accuracy"] == pytest.approx(ours.metrics["test_accuracy"], abs=1e-6)
     # Both model.keras load, compiled, in plain Keras (a process that never imports cnnspec nor
     # the script: neither warm-up class is registered there), with the rate the run reached: the
     # same in both, decayed below the 0.05 the warm-up led to
@@ -143,8 +143,8 @@ def test_script_keeps_the_best_checkpoint_and_float32_outputs_as_cnnspec_train_d
     assert ours.metrics["best_epoch"] == 1 and theirs["epochs"] == 2
     for key, values in theirs["history"].items():  # val_*: the average's
         assert values == pytest.approx([row[key] for row in ours.history], abs=1e-6), key
-    assert theirs["test"]["loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
-    assert theirs["test"]["accuracy"] == pytest.approx(ours.metrics["test_accuracy"], abs=1e-6)
+    assert theirs["test_loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
+    assert theirs["test_accuracy"] == pytest.approx(ours.metrics["test_accuracy"], abs=1e-6)
     script_model = keras.saving.load_model(tmp_path / "script" / "model.keras")
     train_model = keras.saving.load_model(tmp_path / "cnnspec" / "model.keras")
     for name in ("conv2d_1", "dense_1"):

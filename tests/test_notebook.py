@@ -94,4 +94,4 @@ def test_a_notebook_trains_from_its_folder(tmp_path: Path) -> None:
     ran = run_python(runner, "nb.ipynb", cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr[-2000:]
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text("utf-8"))
-    assert metrics["epochs"] == 1 and 0 <= metrics["test"]["accuracy"] <= 1
+    assert metrics["epochs"] == 1 and 0 <= metrics["test_accuracy"] <= 1

@@ -313,7 +313,7 @@ def test_a_run_trains_into_a_new_folder_and_force_replaces_its_files(tmp_path):
     assert temp_files(out) == []
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == "tiny" and metrics["epochs"] == 1
-    assert set(metrics["test"]) >= {"loss", "accuracy", "top_2_accuracy"}
+    assert set(metrics) >= {"test_loss", "test_accuracy", "test_top_2_accuracy"}
     assert len(metrics["confusion_matrix"]) == 3
     assert sum(map(sum, metrics["confusion_matrix"])) == 15
     assert "precision" in (out / "classification_report.txt").read_text()

@@ -182,7 +182,7 @@ def test_a_cached_stream_is_shuffled_in_the_buffer_as_train_does(tmp_path, cache
     write_images(tmp_path / "images")
     theirs, _, ours = run_both(tmp_path, FILES.replace("CACHE", cache))
     assert_same_history(theirs, ours)
-    assert theirs["test"]["loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
+    assert theirs["test_loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
 
 
 @pytest.mark.parametrize("imagenet", [False, True], ids=["file", "imagenet"])

@@ -337,4 +337,4 @@ def test_a_cached_split_folder_trains_alike_in_the_script(tmp_path):
                 image(tmp_path / "images" / split / f"c{c}" / f"{i}.png", 40 * c + 9 * i)
     theirs, _, ours = run_both(tmp_path, SPLIT_FILES)
     assert_same_history(theirs, ours)
-    assert theirs["test"]["loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
+    assert theirs["test_loss"] == pytest.approx(ours.metrics["test_loss"], abs=1e-6)
