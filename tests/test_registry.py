@@ -547,6 +547,32 @@ def test_preprocessing_and_augmentation_match_keras(kind):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", [k for k in ONE_INPUT if not REGISTRY[k].preprocessing])
+def test_training_noise_and_batch_statistics_match_keras(kind):
+    """training_noise ⇔ random in training and the input itself at inference (the layers a
+    nested model called with training=False keeps off, with the augmentations);
+    batch_statistics ⇔ another answer in training than at inference, deterministically
+    (normalized by the batch, not the averages), and the inference answer once frozen."""
+    import numpy as np
+
+    entry = REGISTRY[kind]
+    x, params = _sample(kind, 0.25, 0.75)
+    for amount in ("rate", "stddev"):
+        if amount in params:
+            params[amount] = 0.5
+    layer = _keras_layer(kind, params)
+    inference, training, again = _run(layer, x, False), _run(layer, x, True), _run(layer, x, True)
+    changes = training.shape != inference.shape or not np.allclose(training, inference)
+    passed = inference.shape == x.shape and np.allclose(inference, x)
+    random = changes and not np.allclose(training, again)
+    assert entry.training_noise == (passed and random)
+    layer.trainable = False  # (a training call moved the averages: compared with their answer now)
+    frozen, now = _run(layer, x, True), _run(layer, x, False)
+    steady = changes and not random and frozen.shape == now.shape and np.allclose(frozen, now)
+    assert entry.batch_statistics == steady
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(REGISTRY))
 def test_xla_matches_keras_supports_jit(kind):
     """xla ⇔ Keras' own ``supports_jit`` of the built layer: what ``runtime.jit_compile``'s

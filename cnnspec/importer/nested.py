@@ -38,15 +38,11 @@ from typing import Any
 from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.importer.backbones import PLACEHOLDER_CLASS
 from cnnspec.importer.graph import Graph, Node, read_graph
-from cnnspec.importer.mapping import TRAINING_DEFAULTS
+from cnnspec.layers.registry import LayerKind, kind_of_keras_class
 from cnnspec.layers.reverse import shown
 
 #: Keras' model classes, as a saved configuration names a model used as a layer.
 MODEL_CLASSES = ("Functional", "Sequential")
-#: Layers that act only in training (dropout, noise, random augmentation): in a nested model
-#: called with ``training=False`` they never act. Resizing takes ``training`` but resizes either way.
-_TRAINING_ONLY = frozenset(TRAINING_DEFAULTS) - {"Resizing"}
-_BATCH_NORM = "BatchNormalization"
 #: How many layer names a note lists before "…".
 _LISTED = 3
 
@@ -238,6 +234,12 @@ def _call_refusal(node: Node) -> Diagnostic | None:
     return None
 
 
+def _trait(node: Node, trait: str) -> bool:
+    """Whether the registry kind of the node's Keras class has ``trait``."""
+    kind: LayerKind | None = kind_of_keras_class(node.class_name)
+    return kind is not None and bool(getattr(kind, trait))
+
+
 def _listed(layers: list[Node]) -> str:
     names = ", ".join(shown(n.name) for n in layers[:_LISTED])
     return names + (f" and {len(layers) - _LISTED} more" if len(layers) > _LISTED else "")
@@ -246,7 +248,7 @@ def _listed(layers: list[Node]) -> str:
 def _inference_notes(node: Node, layers: list[Node]) -> list[str]:
     """What ``base(x, training=False)`` makes the source's layers do that the spec's do not."""
     notes = []
-    norms = [n for n in layers if n.class_name == _BATCH_NORM and n.config.get("trainable") is not False]
+    norms = [n for n in layers if _trait(n, "batch_statistics") and n.config.get("trainable") is not False]
     if norms:
         notes.append(
             f"the source calls {shown(node.name)} with training=False, so its {len(norms)} trainable "
@@ -254,7 +256,8 @@ def _inference_notes(node: Node, layers: list[Node]) -> list[str]:
             "the spec's normalize each batch by its own (write trainable: false on them to keep "
             "the moving statistics, and their scale and offset, fixed)"
         )
-    random = [n for n in layers if n.class_name in _TRAINING_ONLY]
+    # (dropout, noise, random augmentation: the layers a call with training=False keeps off)
+    random = [n for n in layers if _trait(n, "training_noise") or _trait(n, "augmentation")]
     if random:
         notes.append(
             f"the source calls {shown(node.name)} with training=False, so its {_listed(random)} "

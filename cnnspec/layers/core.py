@@ -286,6 +286,7 @@ register(
         _dropout_shape,
         main="rate",
         passes_activation=True,
+        training_noise=True,
     ),
     LayerKind(
         "spatial_dropout2d",
@@ -300,6 +301,7 @@ register(
         main="rate",
         ranks=(3,),
         passes_activation=True,
+        training_noise=True,
     ),
     # The noise regularizers below are the input unchanged at inference and noise around it in
     # training, as dropout is: an activation before one is still the model's output activation
@@ -318,6 +320,7 @@ register(
         ),
         main="stddev",
         passes_activation=True,
+        training_noise=True,
     ),
     LayerKind(
         "gaussian_dropout",
@@ -334,6 +337,7 @@ register(
         ),
         main="rate",
         passes_activation=True,
+        training_noise=True,
     ),
     LayerKind(
         "alpha_dropout",
@@ -351,6 +355,7 @@ register(
         _dropout_shape,
         main="rate",
         passes_activation=True,
+        training_noise=True,
     ),
     LayerKind(
         "activity_regularization",

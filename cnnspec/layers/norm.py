@@ -218,6 +218,7 @@ register(
         same_shape,
         _batch_counts,
         ranks=_ANY_RANK,
+        batch_statistics=True,
     ),
     LayerKind(
         "layer_norm",

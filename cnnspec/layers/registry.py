@@ -8,9 +8,9 @@ module (``conv``, ``pooling``, ``core``, ``merge``, ``norm``, ``augment``).
 
 What the rest of the package needs to know about a kind's behaviour is a declared *trait* on
 its entry (``passes_activation``, ``value_range``, ``kernel_layout``, ``preprocessing``,
-``augmentation``, ``geometric``, ``adapt_param``, ``keras_always_pass``,
-``applies_activation``), never a test of its name outside this package; the traits are checked
-against Keras over the whole registry (``tests/test_registry.py``).
+``augmentation``, ``geometric``, ``training_noise``, ``batch_statistics``, ``adapt_param``,
+``keras_always_pass``, ``applies_activation``), never a test of its name outside this package;
+the traits are checked against Keras over the whole registry (``tests/test_registry.py``).
 """
 
 from __future__ import annotations
@@ -143,6 +143,17 @@ class LayerKind:
     """A random augmentation layer: random in training, the input unchanged at inference.
     Always also ``preprocessing``. (Keras 3's RandomCrop, too, returns the uncropped input at
     inference, although its static output shape is the crop's.)"""
+
+    training_noise: bool = False
+    """A training-only regularizer: random in training (dropout's zeroing, Gaussian noise or
+    dropout, alpha dropout), the input unchanged at inference. With the ``augmentation``
+    kinds, the layers a call with ``training=False`` keeps from acting (read by the importer,
+    which notes them in a nested model called so)."""
+
+    batch_statistics: bool = False
+    """A normalization by the batch's own statistics in training and by moving averages of them
+    at inference, and always when frozen (Keras' batch normalization): a nested model called
+    with ``training=False`` uses the averages while it trains too (read by the importer)."""
 
     geometric: bool = False
     """An augmentation that moves pixels (flip, rotation, zoom, translation, crop): applied to a
