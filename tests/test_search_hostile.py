@@ -244,3 +244,74 @@ def test_markup_in_the_folder_and_study_names_is_printed_as_text(runner, write_s
     assert f"note: the last line of {out}/study.journal was half written" in text
     assert "study 'a[/b]' in" in text and f"→ {out}" in text
     assert "search a[/b]: 1 trial(s): 1 complete" in text
+
+
+# -- a folder of the user's as --out ----------------------------------------------------------------
+def _users_files(out: Path) -> dict[str, bytes]:
+    from PIL import Image
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "best.yaml").write_text("# my own best.yaml\n")
+    (out / "search.html").write_text("<html>mine</html>")
+    (out / "search.json").write_text('{"mine": 1}')
+    Image.new("RGB", (10, 10), "red").save(out / "history.png")
+    return {path.name: path.read_bytes() for path in out.iterdir()}
+
+
+def test_a_folder_with_files_of_the_users_names_is_refused(runner, write_spec, tmp_path):
+    """`search -o DIR` replaced the user's best.yaml, search.json, search.html and history.png
+    in any folder but a train run's, exit 0. Now refused before anything is written."""
+    out = tmp_path / "mine"
+    before = _users_files(out)
+    result = search(runner, write_spec, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    text = flat(result.output)
+    assert "has best.yaml, search.json, search.html, history.png, which carry no mark of cnnspec's" in text
+    assert "--force" in text and "Traceback" not in text
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # no journal either
+
+
+def test_a_searchs_own_summary_files_are_its_own(tmp_path):
+    """What a search writes is known as its own (the plots carry cnnspec's mark, the page its
+    generator, best.yaml its header); so is every summary file beside its search.json."""
+    from PIL import Image
+
+    from cnnspec.analysis.graph import PICTURE_MARK
+    from cnnspec.search.results import BEST_HEADER, PAGE_MARK, foreign_summaries
+
+    out = tmp_path / "s"
+    out.mkdir()
+    Image.new("RGB", (4, 4)).save(out / "history.png", pnginfo=_marked(PICTURE_MARK))
+    (out / "best-other.yaml").write_text(f"{BEST_HEADER}3) of the search 'other'\n")
+    (out / "search-other.html").write_text(f'<!doctype html>\n<meta name="generator" content="{PAGE_MARK}">')
+    Image.new("RGB", (4, 4)).save(out / "parallel-other.png")  # unmarked
+    assert foreign_summaries(out) == []
+    assert foreign_summaries(out, "-other") == [out / "parallel-other.png"]
+    (out / "search-other.json").write_text(
+        '{"study": "other", "objective": "x", "direction": "maximize", "trials": []}'
+    )
+    assert foreign_summaries(out, "-other") == []
+
+
+def _marked(mark: tuple[str, str]):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text(*mark)
+    return info
+
+
+@pytest.mark.slow
+def test_force_replaces_them_and_the_search_marks_what_it_writes(runner, write_spec, tmp_path):
+    from cnnspec.reporting.images import is_cnnspec_png
+    from cnnspec.search.results import foreign_summaries
+
+    out = tmp_path / "mine"
+    _users_files(out)
+    result = search(runner, write_spec, "--out", str(out), "--force")
+    assert result.exit_code == 0, result.output
+    assert is_cnnspec_png(out / "history.png") and (out / "best.yaml").read_text().startswith("# The best")
+    (out / "search.json").unlink()  # each file is known by its own mark, too
+    assert foreign_summaries(out) == []
+    again = search(runner, write_spec, "--out", str(out), "--trials", "2")  # continued: its own files
+    assert again.exit_code == 0, again.output

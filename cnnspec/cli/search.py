@@ -56,6 +56,12 @@ def search(
         float | None, typer.Option("--timeout", min=1, help="seconds after which no trial starts")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the leaderboard")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", "-f", help="replace summary files in --out that cnnspec did not write (best.yaml …)"
+        ),
+    ] = False,
     set: SetOption = None,
     allow_outside: AllowOutsideOption = False,
     max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
@@ -100,6 +106,7 @@ def search(
     optuna = import_optuna()
     label = storage_label(storage, folder)
     journal = journal_path(storage, folder)
+    _refuse_foreign_summaries(folder, study_tag(name, compiled.name), force)
     meaning = trial_meaning(compiled.doc, space, list(set or []))
     with _removed_if_left_empty(folder):
         if journal is None:  # a database: opened (and the study checked) before OUT is made
@@ -171,6 +178,23 @@ def search(
             "again with another --out or --study (these failed trials count against this study's --trials)",
         )
         raise typer.Exit(EXIT_FAILED)
+
+
+def _refuse_foreign_summaries(folder: Path, tag: str, force: bool) -> None:
+    """Refuse (exit 2, before anything is written) a --out whose best.yaml, search.json,
+    search.html or plots a search did not write (:func:`cnnspec.search.results.foreign_summaries`),
+    unless ``force``."""
+    from cnnspec.errors import UsageError
+    from cnnspec.search.results import foreign_summaries
+
+    found = [] if force else foreign_summaries(folder, tag)
+    if found:
+        names = ", ".join(path.name for path in found)
+        raise UsageError(
+            f"expected --out to hold no files of the names a search writes but its own; {folder} "
+            f"has {names}, which carry no mark of cnnspec's and the search would replace",
+            "choose another --out (e.g. runs/NAME-search), or pass --force to replace them",
+        )
 
 
 def all_failed(summary: dict[str, Any], first: int) -> list[dict[str, Any]]:

@@ -22,12 +22,14 @@ import contextlib
 import html
 import json
 import math
+import os
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from cnnspec.analysis.graph import PICTURE_MARK
 from cnnspec.fileio import atomic_path, user_path, write_atomic
 from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.search import SearchSpace, apply_values
@@ -167,6 +169,57 @@ def summary_name(file: str, tag: str = "") -> str:
     return f"{stem}{tag}{dot}{suffix}"
 
 
+#: The summary files a search writes into its folder (each named for its study by
+#: :func:`summary_name`), with how cnnspec knows one it wrote.
+SUMMARY_FILES = ("best.yaml", "search.json", "search.html", "history.png", "importances.png", "parallel.png")
+#: The generator a search page names in its head.
+PAGE_MARK = "cnnspec search"
+#: How best.yaml starts (:func:`write_best`).
+BEST_HEADER = "# The best trial ("
+
+
+def foreign_summaries(out: Path, tag: str = "") -> list[Path]:
+    """The summary files of the study ``tag`` in ``out`` that exist and that cnnspec did not
+    write, in :data:`SUMMARY_FILES` order: a search replaces its own summary files, never a
+    file of the user's of the same name (``search -o`` into a folder of theirs replaced their
+    best.yaml, search.json, search.html and history.png without a word). Where the study's
+    search.json is a search's, its summary files are taken as written with it (plots of an
+    earlier version carry no mark)."""
+    existing = [out / summary_name(name, tag) for name in SUMMARY_FILES]
+    existing = [path for path in existing if os.path.lexists(path)]
+    if not existing:
+        return []
+    if _is_search_json(out / summary_name("search.json", tag)):
+        return []
+    return [path for path in existing if not _ours(path)]
+
+
+def _ours(path: Path) -> bool:
+    from cnnspec.reporting.images import is_cnnspec_png
+
+    try:
+        if path.suffix == ".png":
+            return is_cnnspec_png(path)
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    if path.suffix == ".json":
+        return _is_search_json(path)
+    if path.suffix == ".yaml":
+        return head.startswith(BEST_HEADER)
+    return f'<meta name="generator" content="{PAGE_MARK}">' in head
+
+
+def _is_search_json(path: Path) -> bool:
+    """Whether ``path`` is a search.json a search wrote (its keys)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and {"study", "objective", "direction", "trials"} <= set(document)
+
+
 def write_summary(
     out: Path, study: Any, space: SearchSpace, storage: str, compiled: Any, tag: str = ""
 ) -> dict[str, Any]:
@@ -207,7 +260,7 @@ def write_best(path: Path, compiled: Any, space: SearchSpace, best: dict[str, An
     made = [at for at in _file_paths(data) if _absolute(data, doc, at)]
     shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
     header = (
-        f"# The best trial ({best['number']}) of the search {study!r}: {space.objective} "
+        f"{BEST_HEADER}{best['number']}) of the search {study!r}: {space.objective} "
         f"{best['value']:.4f}\n# with {shown}\n"
         "# The searched spec, composed (extends/use applied), with these values written in; "
         "train it with `cnnspec train` as it is.\n"
@@ -306,7 +359,8 @@ def write_plots(out: Path, study: Any, tag: str = "") -> dict[str, str]:
                 figure.set_size_inches(8, 4.5)
                 figure.tight_layout()
                 with atomic_path(out / summary_name(name, tag)) as temp:
-                    figure.savefig(temp, dpi=100, format="png")
+                    # marked as cnnspec's: a later search replaces it, not a file of the user's
+                    figure.savefig(temp, dpi=100, format="png", metadata=dict([PICTURE_MARK]))
             plt.close(figure)
             written[name.removesuffix(".png")] = summary_name(name, tag)
         except Exception:  # e.g. importances of a parameter that never varied
@@ -356,6 +410,7 @@ def write_html(path: Path, summary: dict[str, Any]) -> None:
     counts = f"{len(summary['trials'])} trial(s): {count_text(summary['counts'])}"
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
+<meta name="generator" content="{PAGE_MARK}">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
 <title>search {esc(summary["study"])}</title>
 <style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}
