@@ -124,6 +124,19 @@ def test_a_file_of_test_arrays_alone_is_evaluated(run_dir, tmp_path):
     assert "evaluate, visualize and calibrate --data read a file of x_test and y_test alone" in flat(result)
 
 
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(run_dir, tmp_path, monkeypatch):
+    """`--data ''` or `predict RUN ''` (an unset shell variable) walked the whole working
+    folder as a dataset or as images to predict."""
+    monkeypatch.chdir(tmp_path)
+    for args in (("evaluate", run_dir, "--data", ""), ("calibrate", run_dir, "--data", " ")):
+        result = invoke(*args)
+        assert result.exit_code == 2 and "expected --data SOURCE; received an empty string" in flat(result)
+    result = invoke("predict", run_dir, "")
+    assert result.exit_code == 2
+    assert "expected an image file or folder; received an empty path" in flat(result)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_hostile_targets(run_dir, tmp_path):
     cases = {}
     cases["missing"] = tmp_path / "nope"

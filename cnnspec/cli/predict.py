@@ -423,7 +423,7 @@ def predict(
         ),
     ],
     images: Annotated[
-        list[Path],
+        list[str],  # (text: an empty one is refused, where a Path reads it as the current folder)
         typer.Argument(
             help="PNG/JPEG/BMP/GIF images or .npy arrays, or folders of them (subfolders too)",
             show_default=False,
@@ -479,10 +479,16 @@ def predict(
     wanted = parse_option(temperature)
     if not images:
         raise UsageError("expected at least one image file")
+    if any(not image.strip() for image in images):  # (an unset shell variable)
+        raise UsageError(
+            "expected an image file or folder; received an empty path",
+            "name the images, or . for the current folder",
+        )
     from cnnspec.reporting.images import check_input_file, expand_inputs
 
-    images, folder_notes = expand_inputs(list(images))  # a folder: its images and .npy files
-    for image in images:  # before a model (and TensorFlow) is loaded for nothing
+    # a folder: its images and .npy files
+    files, folder_notes = expand_inputs([Path(image) for image in images])
+    for image in files:  # before a model (and TensorFlow) is loaded for nothing
         check_input_file(image)  # (their headers: once the run is found, _check_headers)
     if out is not None:  # before a runtime is chosen: every runtime refuses a bad --out alike
         check_writable(out, option="--out")
@@ -493,7 +499,7 @@ def predict(
         tasks = record.tasks
         by_output = record.output_names if tasks else {}
         results, names = _predict_export(
-            record, list(images), top, out, tasks, record.classes, by_output, views, scale
+            record, list(files), top, out, tasks, record.classes, by_output, views, scale
         )
         inside = tuple(str(view) for view in record.data.get("tta") or ())
         members = [
@@ -532,13 +538,13 @@ def predict(
     if record is None:
         with outside_allowed(allow_outside):  # only this command line may allow it, never lock.json
             results, names, model_path, temperatures = _predict_keras(
-                model, list(images), top, out, spec, views, ensemble, notes, wanted
+                model, list(files), top, out, spec, views, ensemble, notes, wanted
             )
     else:
         notes.extend(scale_notes)
         temperatures = [scale]
         results, names = _predict_export(
-            record, list(images), top, out, tasks, known, by_output, views, temperatures[0]
+            record, list(files), top, out, tasks, known, by_output, views, temperatures[0]
         )
         model_path = stem_of(model)[0]
     _print_predictions(

@@ -720,6 +720,11 @@ def parse_source(text: str, base: dict[str, Any] | None = None) -> str | dict[st
     ``shapes`` mapping keeps its generator settings (above all its ``target``: a run that
     learnt areas or several outputs' targets is scored on them, not on the default target of
     its first output's task; and its image count and seed)."""
+    if not text.strip():  # (an unset shell variable: as a path, the whole working folder)
+        raise UsageError(
+            "expected --data SOURCE; received an empty string",
+            f"pass {', '.join(NAMED_SOURCES)}, an .npz file, a CSV or a folder of class sub-folders",
+        )
     if text == "shapes" and base is not None and isinstance(base.get("shapes"), dict):
         return {"shapes": dict(base["shapes"])}
     if text in NAMED_SOURCES:
@@ -1266,7 +1271,9 @@ def pixel_depth(pixels: np.ndarray | None) -> float:
 def check_data_known(run: Run, data: str | None) -> None:
     """Refuse (:class:`UsageError`) to evaluate ``run`` when nothing names its data: no spec
     (a model file outside a run folder, or a run folder that lost its resolved.yaml) and no
-    ``--data``. Told before the model is loaded."""
+    ``--data``. Told before the model is loaded, as is an empty ``--data`` (:func:`parse_source`)."""
+    if data is not None and not data.strip():
+        parse_source(data)
     if run.compiled is not None or data is not None:
         return
     if run.run_dir is not None:  # a run folder that lost its resolved spec
