@@ -163,6 +163,26 @@ def test_bad_files_are_named_before_training_up_to_twenty_then_counted(tmp_path)
     assert not any(word in error.message for word in TF_INTERNALS)
 
 
+def test_a_folder_that_is_training_and_test_set_names_a_bad_file_once(tmp_path):
+    """`--data FOLDER` reads one folder as both: its bad file was named twice, "2 … of 20"."""
+    make_images(tmp_path / "imgs", {"a": 5, "b": 5})
+    (tmp_path / "imgs" / "b" / "zz.png").write_bytes(b"GIF89a broken")
+    import copy
+
+    from cnnspec.training.data import _check_files
+    from cnnspec.training.filelist import index_folder
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(spec("{source: {directory: imgs}}"))
+    compiled = compile_spec(path)
+    listing = index_folder(tmp_path / "imgs", None)
+    with pytest.raises(SpecError) as info:
+        _check_files([listing, copy.deepcopy(listing)], training_config(compiled).data, compiled, ())
+    (error,) = info.value.errors
+    assert "1 bad image file(s) of 11:" in error.message
+    assert len([line for line in error.message.splitlines() if "zz.png" in line]) == 1
+
+
 def test_skip_leaves_bad_files_out(tmp_path):
     make_images(tmp_path / "imgs", {"a": 5, "b": 5})
     bad = tmp_path / "imgs" / "b" / "zz.png"

@@ -1181,8 +1181,10 @@ def _check_files(
     each listing's folder or CSV, to name it)."""
     from cnnspec.training.badfiles import check_files, describe
 
-    total = sum(len(listing.paths) for listing in listings)
-    bad = check_files([path for listing in listings for path in listing.paths])
+    # each file once: a folder or CSV may be listed twice (--data's, as training and test set)
+    files = list(dict.fromkeys(path for listing in listings for path in listing.paths))
+    total = len(files)
+    bad = check_files(files)
     if not bad:
         return []
     if data.on_bad_file == "error":
