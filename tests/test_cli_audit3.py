@@ -208,6 +208,26 @@ def test_help_and_usage_errors_into_a_closed_pipe_exit_141_quietly(args, both):
     assert not error
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize(
+    "args",
+    [["validate", "specs/digits_cnn.yaml"], ["schema"], ["codegen", "specs/digits_cnn.yaml", "-o", "-"]],
+    ids=["validate", "schema", "codegen"],
+)
+def test_output_to_a_full_disk_is_a_write_error_not_an_internal_one(args):
+    """`cnnspec validate SPEC > /dev/full` said "internal error … please report it", exit 3:
+    the disk's fault, said as one (exit 1, as any write that fails)."""
+    with open("/dev/full", "w") as full:
+        run = subprocess.run(
+            [CNNSPEC, *args], stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE, cwd=ROOT,
+            text=True, timeout=60,
+        )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    text = " ".join(run.stderr.split())
+    assert "error: cannot write to standard output: No space left on device" in text
+    assert "internal error" not in text and "Traceback" not in text
+
+
 # -- import: a source path that names no file is a usage error ----------------------------------------
 def _fifo(path: Path) -> str:
     os.mkfifo(path)

@@ -321,6 +321,21 @@ def failed(exc: Exception, fmt: str, kwargs: dict[str, Any]) -> typer.Exit:
         stop_for_closed_stdout()
     from cnnspec.cli.render import safe
 
+    if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError) and raised_writing_stdout(exc):
+        # the output went to a full disk or a failing device (> /dev/full): the machine's
+        # fault, said as a write error, and not a bug to report
+        silence_closed_output()
+        stderr().print(
+            f"[bold red]error:[/bold red] cannot write to standard output: {safe(exc.strerror or exc)}",
+            highlight=False,
+        )
+        stderr().print(
+            "  [cyan]hint:[/cyan] send the output where it can be written (free space on its disk), "
+            "then run the same command again",
+            highlight=False,
+        )
+        return typer.Exit(EXIT_WRITE)
+
     if (memory := out_of_memory(exc)) is not None:  # `train` says more: it can resume the run
         stderr().print(f"[bold red]error:[/bold red] out of memory: {safe(memory)}", highlight=False)
         stderr().print(
@@ -359,6 +374,24 @@ def silence_closed_output(*streams: Any) -> None:
                 os.dup2(null, stream.fileno())
     finally:
         os.close(null)
+
+
+def raised_writing_stdout(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised writing to stdout: a frame it passed through holds the stream
+    (typer's echo, its ``file``) or a console printing to it (Rich's, its ``file``)."""
+    streams = [sys.stdout, getattr(sys.stdout, "buffer", None), sys.__stdout__]
+    targets = {id(stream) for stream in streams if stream is not None}
+    trace = exc.__traceback__
+    while trace is not None:
+        for value in trace.tb_frame.f_locals.values():
+            try:
+                held = getattr(value, "file", None)
+            except Exception:  # (a property that fails: no stream of ours)
+                held = None
+            if id(value) in targets or id(held) in targets:
+                return True
+        trace = trace.tb_next
+    return False
 
 
 def stdout_gone() -> bool:
