@@ -83,6 +83,48 @@ def test_tf_config_and_chief(monkeypatch):
         read_tf_config()
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[1]", "received a JSON list, not an object"),
+        ('{"task": {"type": "worker", "index": 0}}', "it has no cluster"),
+        ('{"cluster": {"worker": "x"}, "task": {}}', 'its task is no {"type": …, "index": …}'),
+        (
+            '{"cluster": {"worker": "x"}, "task": {"type": "worker", "index": 0}}',
+            "no list of worker addresses",
+        ),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}', "worker:1 is not in"),
+    ],
+)
+def test_a_tf_config_of_the_wrong_shape_says_what_is_wrong(monkeypatch, text, said):
+    """Its KeyError or TypeError was the message: `'type'`, `list indices must be integers`."""
+    monkeypatch.setenv("TF_CONFIG", text)
+    with pytest.raises(UsageError) as caught:
+        read_tf_config()
+    assert str(caught.value).startswith("expected TF_CONFIG to be JSON with cluster and task; ")
+    assert said in str(caught.value)
+
+
+def test_a_tf_config_set_to_nothing_is_none_for_tensorflow_too(monkeypatch):
+    """`export TF_CONFIG=` read as no cluster, but TensorFlow's strategy then parsed the empty
+    value: an internal error (JSONDecodeError)."""
+    from types import SimpleNamespace
+
+    from cnnspec.training.distribute import _multi_worker
+
+    seen = []
+
+    def strategy():
+        seen.append(os.environ.get("TF_CONFIG"))
+        return SimpleNamespace(num_replicas_in_sync=1)
+
+    monkeypatch.setenv("TF_CONFIG", "  ")
+    fake_tf = SimpleNamespace(distribute=SimpleNamespace(MultiWorkerMirroredStrategy=strategy))
+    notes: list[str] = []
+    _multi_worker(fake_tf, notes, None, None, 1.0)
+    assert seen == [None] and "no cluster given" in notes[0]
+
+
 def test_cli_cluster_options_are_checked(runner, write_spec):
     spec = write_spec(TINY)
     result = runner.invoke(app, ["train", str(spec), "--task-index", "1"])

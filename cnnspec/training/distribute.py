@@ -101,12 +101,20 @@ def read_tf_config() -> dict[str, Any] | None:
         return None
     try:
         config = json.loads(text)
-        cluster = config["cluster"]
-        task = config["task"]
+        if not isinstance(config, dict):
+            raise ValueError(f"received a JSON {type(config).__name__}, not an object")
+        missing = [key for key in ("cluster", "task") if key not in config]
+        if missing:
+            raise ValueError(f"it has no {' and no '.join(missing)}")
+        cluster, task = config["cluster"], config["task"]
+        if not isinstance(task, dict) or "type" not in task or "index" not in task:
+            raise ValueError('its task is no {"type": …, "index": …}')
         kind, index = str(task["type"]), int(task["index"])
-        if not isinstance(cluster, dict) or kind not in cluster or not 0 <= index < len(cluster[kind]):
+        if not isinstance(cluster, dict) or not isinstance(cluster.get(kind), list):
+            raise ValueError(f"its cluster has no list of {kind} addresses")
+        if not 0 <= index < len(cluster[kind]):
             raise ValueError(f"task {kind}:{index} is not in the cluster")
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:  # (json's errors are ValueErrors)
         raise UsageError(
             f"expected TF_CONFIG to be JSON with cluster and task; {exc}",
             'e.g. {"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", '
@@ -360,6 +368,8 @@ def _multi_worker(
         os.environ["TF_CONFIG"] = json.dumps(cluster_tf_config(cluster, task_index or 0))
     config = read_tf_config()
     if config is None:
+        # a TF_CONFIG set to nothing (`export TF_CONFIG=`) is none: TensorFlow would parse it
+        os.environ.pop("TF_CONFIG", None)
         notes.append("multi_worker: no cluster given (TF_CONFIG or --cluster); training as a single worker")
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         return Distribution("multi_worker", strategy, replicas=int(strategy.num_replicas_in_sync))
