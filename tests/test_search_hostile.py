@@ -315,3 +315,20 @@ def test_force_replaces_them_and_the_search_marks_what_it_writes(runner, write_s
     assert foreign_summaries(out) == []
     again = search(runner, write_spec, "--out", str(out), "--trials", "2")  # continued: its own files
     assert again.exit_code == 0, again.output
+
+
+def test_a_timeout_that_is_no_number_of_seconds_is_refused(runner, write_spec):
+    """NaN passed the option's minimum and was then ignored (no deadline ever came)."""
+    for value in ("nan", "inf"):
+        result = search(runner, write_spec, "--timeout", value)
+        assert result.exit_code == 2 and "expected --timeout to be a finite number of seconds" in flat(
+            result.output
+        )
+
+
+@pytest.mark.slow
+def test_no_more_workers_start_than_trials_are_left(runner, write_spec, tmp_path):
+    """`--workers 6 -n 1` started six processes for one trial (14 s against 6 s in one)."""
+    result = search(runner, write_spec, "--out", str(tmp_path / "s"), "--workers", "3")
+    assert result.exit_code == 0, result.output
+    assert "--workers 3: 1 trial(s) left to run, so 1 worker(s) started" in flat(result.output)

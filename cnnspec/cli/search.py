@@ -76,6 +76,7 @@ def search(
     A trial that cannot write its files (a full disk) stops the search with exit status 1;
     the same command again, once there is room, tries that trial again.
     """
+    import math
     import time
 
     from cnnspec.cli.render import safe
@@ -94,6 +95,8 @@ def search(
     )
     from cnnspec.search.worker import WorkerConfig, disk_fault
 
+    if timeout is not None and not math.isfinite(timeout):  # (nan passes the option's min)
+        raise UsageError(f"expected --timeout to be a finite number of seconds; received {timeout}")
     compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
     space = compiled.search
     if space is None:

@@ -182,6 +182,12 @@ def run_search(cfg: WorkerConfig, workers: int, study: Any) -> SearchOutcome:
         notes.append(
             f"trial(s) {', '.join(map(str, dead))} of a worker that died were failed and enqueued again"
         )
+    from cnnspec.search.worker import counted
+
+    left = max(1, cfg.trials - counted(study))
+    if workers > left:  # a worker more than the trials left has none to run: it only starts up
+        notes.append(f"--workers {workers}: {left} trial(s) left to run, so {left} worker(s) started")
+        workers = left
     if workers <= 1:
         return _in_process(cfg, study, notes)
     return _processes(cfg, workers, study, notes)
