@@ -9,6 +9,7 @@ smoothed loss falls fastest), the rate of the lowest loss and a tenth of it, and
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -66,6 +67,12 @@ def lr_find(
 
     if not 0 < low < high:
         raise UsageError(f"expected 0 < --min < --max; received --min {low:g} and --max {high:g}")
+    if not math.isfinite(high / low):  # (the sweep's growth factor, a number of the spec)
+        raise UsageError(
+            f"expected a finite --max, at most about 1e308 times --min; received --min {low:g} and "
+            f"--max {high:g}",
+            "learning rates from 1e-7 to 10 (the defaults) cover what trains",
+        )
     if plot is not None:
         if plot.suffix.lower() != ".png":
             raise UsageError(f"expected --plot to end in .png; received {plot}")
