@@ -154,8 +154,11 @@ def test_a_temperature_file_is_applied_only_to_the_model_file_it_was_fitted_for(
     (tmp_path / FILE).write_text(json.dumps({**result.describe(), "temperature": -2, "images": "many"}))
     with pytest.raises(
         UsageError, match=r"damaged run file .*temperature: expected a positive number.*images"
-    ):
+    ) as caught:
         read(tmp_path / FILE)
+    # calibrate wrote it, and writes it again: no run need be trained again for it
+    assert "run `cnnspec calibrate RUN` again" in str(caught.value.hint)
+    assert "train" not in str(caught.value.hint).replace("calibrate", "")
     (tmp_path / FILE).write_text("{not json")
     with pytest.raises(UsageError, match="expected readable JSON"):
         chosen(run, None, notes)

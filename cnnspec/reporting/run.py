@@ -73,11 +73,12 @@ DAMAGED_HINT = (
 )
 
 
-def damaged(path: Path, problems: list[str]) -> UsageError:
+def damaged(path: Path, problems: list[str], hint: str = DAMAGED_HINT) -> UsageError:
     """The error of a run file that is not as cnnspec writes it (exit code 2): names the file
-    and, per problem, the key and what is wrong with it."""
+    and, per problem, the key and what is wrong with it; ``hint``: how to get it back (a file
+    another command than train writes says which)."""
     listed = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-    return UsageError(f"damaged run file {path}: {listed}", DAMAGED_HINT)
+    return UsageError(f"damaged run file {path}: {listed}", hint)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -266,7 +266,13 @@ def read(path: Path) -> Fitted | None:
         if not isinstance(document.get(key), str):
             problems.append(f"{key}: expected a string; received {document.get(key)!r}")
     if problems:
-        raise damaged(path, problems)
+        raise damaged(
+            path,
+            problems,
+            "the file was changed after `cnnspec calibrate` wrote it, or is not cnnspec's: run "
+            "`cnnspec calibrate RUN` again (it replaces the file), or delete it to use the model's "
+            "own probabilities",
+        )
     return Fitted(
         temperature=float(value),  # type: ignore[arg-type]
         split=document["split"],
