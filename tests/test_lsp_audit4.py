@@ -276,6 +276,26 @@ def test_a_broken_message_is_answered_and_the_server_keeps_serving(
     assert done == 0
 
 
+def test_a_broken_message_is_logged_in_one_line_without_a_traceback(tmp_path: Path) -> None:
+    """pygls logged the JSON error with its whole traceback on stderr (an editor's LSP log)."""
+    script = [*initialize(1), b"{{{{{", {"id": 2, "method": "shutdown"}, {"method": "exit"}]
+    done = run_lsp(b"".join(frame(m) for m in script), cwd=tmp_path, timeout=CONVERSATION_S)
+    errors = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 0 and "Traceback" not in errors
+    lines = [line for line in errors.splitlines() if "Unable to handle message" in line]
+    assert len(lines) == 1 and "JSONDecodeError" in lines[0]
+
+
+def test_a_header_that_claims_a_huge_body_is_not_read_whole(tmp_path: Path) -> None:
+    """`Content-Length: 99999999999` made the server allocate it: "out of memory", with a hint
+    about images and batches. The body is read through and dropped, and said in one line."""
+    done = run_lsp(b"Content-Length: 99999999999\r\n\r\n{}", cwd=tmp_path, timeout=CONVERSATION_S)
+    errors = done.stderr.decode("utf-8", "replace")
+    assert "out of memory" not in errors and "Traceback" not in errors
+    assert "a message of 99999999999 bytes was skipped" in errors
+    assert done.returncode == 1  # (the stream ended without shutdown)
+
+
 def test_a_request_without_jsonrpc_version_is_an_invalid_request(tmp_path: Path) -> None:
     request = json.dumps({"id": 5, "method": "shutdown"}).encode()  # no "jsonrpc": "2.0"
     done, found = converse(

@@ -757,6 +757,64 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
     return server
 
 
+#: The largest message body read (a spec is at most 10 MB, UTF-16 escapes may double it): a
+#: header that claims more is a client's mistake, not a reason to allocate it.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: How much of a refused body is read (and dropped) at a time.
+_SKIP_CHUNK = 1024 * 1024
+
+
+class _BoundedStdin:
+    """Standard input for pygls's reader, with no body read whole past
+    :data:`MAX_MESSAGE_BYTES`: a ``Content-Length: 99999999999`` made pygls allocate it, and the
+    session ended in "out of memory". Such a body is read through and dropped; pygls gets a
+    body that is no JSON, which the server answers as one (Parse error) and goes on."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def readline(self) -> bytes:
+        return bytes(self.stream.readline())
+
+    def read(self, size: int = -1) -> bytes:
+        if 0 <= size <= MAX_MESSAGE_BYTES:
+            return bytes(self.stream.read(size))
+        log.warning("a message of %d bytes was skipped: the most read is %d", size, MAX_MESSAGE_BYTES)
+        left = size
+        while left > 0:
+            chunk = self.stream.read(min(left, _SKIP_CHUNK))
+            if not chunk:
+                return b""  # the stream ended inside the body: no message follows
+            left -= len(chunk)
+        return b"\x00"  # (not JSON: answered as a parse error)
+
+
+class _OneLine(logging.Filter):
+    """A log record's exception as one line after its message, no traceback: pygls logs every
+    message it cannot read with its traceback, which an editor's log then shows as a crash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _one_line_logs() -> None:
+    """pygls's warnings and errors on stderr, a line each (:class:`_OneLine`)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(_OneLine())
+    handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
+    for name in ("pygls", "cnnspec.lsp"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
 def serve(debounce: float = DEFAULT_DEBOUNCE_S) -> None:
     """Run the server on stdin/stdout until the client says ``exit``; the process exits 0
     only when ``shutdown`` came first, as LSP requires (pygls swallows its own exit code).
@@ -766,7 +824,8 @@ def serve(debounce: float = DEFAULT_DEBOUNCE_S) -> None:
     from cnnspec.fileio import check_stop
 
     server = create_server(debounce)
-    server.start_io()
+    _one_line_logs()
+    server.start_io(stdin=_BoundedStdin(sys.stdin.buffer))
     check_stop()
     protocol = server.protocol
     sys.exit(0 if isinstance(protocol, _Protocol) and protocol.shut_down else 1)
