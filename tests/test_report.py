@@ -264,3 +264,19 @@ def test_the_curves_mark_only_phases_that_ran(tmp_path, monkeypatch, phases, mar
     history = {"epoch": epochs, "loss": [1.0] * len(epochs), "accuracy": [0.5] * len(epochs), "phase": phases}
     plot_history(history, tmp_path / "history.png")
     assert drawn == marks * 2  # one line per panel (accuracy, loss)
+
+
+def test_a_metrics_file_with_values_of_the_wrong_type_is_a_damaged_run(run_dir, tmp_path):
+    """The page showed "epochs zzz/zzz" and "stopped early, best epoch zzz", exit 0, where
+    `cnnspec runs` called the same run damaged; now report says so too, and writes nothing."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "report.html").unlink(missing_ok=True)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    metrics.update(epochs_run="zzz", test_accuracy="high")
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    result = invoke("report", copy)
+    assert result.exit_code == 2, result.output
+    text = flat(result)
+    assert f"damaged run file {copy / 'metrics.json'}" in text and "epochs_run" in text
+    assert "test_accuracy" in text and not (copy / "report.html").exists()

@@ -58,6 +58,7 @@ def report(
         from cnnspec.cli.outputs import refuse_foreign
 
         refuse_foreign(page, "--out", force, is_report)  # before anything is read or drawn
+    _refuse_damaged_metrics(run_dir)
     start = time.perf_counter()
     # only this command line may let the run's spec read outside its folder, never lock.json
     with outside_allowed(allow_outside):
@@ -71,6 +72,21 @@ def report(
         f"wrote {safe(path)} ({size / 1024:,.0f} KB in {time.perf_counter() - start:.1f}s)",
         highlight=False,
     )
+
+
+def _refuse_damaged_metrics(run_dir: Path) -> None:
+    """Refuse a run whose metrics.json holds a value of the wrong type, as ``cnnspec runs``
+    reads it (:func:`cnnspec.reporting.runs.run_row`): the page showed "epochs zzz/zzz" and
+    "stopped early, best epoch zzz", exit 0, where runs called the run damaged."""
+    if not (run_dir / "metrics.json").is_file():
+        return
+    from cnnspec.reporting.run import damaged
+    from cnnspec.reporting.runs import run_row
+
+    prefix = "metrics.json: "
+    problems = [p.removeprefix(prefix) for p in run_row(run_dir)["problems"] if p.startswith(prefix)]
+    if problems:
+        raise damaged(run_dir / "metrics.json", problems)
 
 
 def _refuse_other_run(page: Path, run_dir: Path) -> None:
