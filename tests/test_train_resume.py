@@ -241,3 +241,53 @@ def test_the_printed_resume_command_is_the_one_to_paste(tmp_path, runner, monkey
         "cnnspec", "train", str(spec), "--allow-outside", "--max-params", "1000000",
         "--set", override, "--resume", str(tmp_path / "run"),
     ]  # fmt: skip
+
+
+def test_a_stop_while_the_report_is_written_leaves_a_finished_run(tmp_path, runner, monkeypatch):
+    """Ctrl-C while report.html was written left a run `runs` lists as finished, with its
+    snapshots (state/) that nothing removed and a bare "interrupted"; --resume said there was
+    nothing to resume. The results are whole: the snapshots go, and the message says how to
+    write the page."""
+    from cnnspec.reporting import html
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(html, "write_report", stopped)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("EPOCHS", "1"))
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(spec), "--out", str(run)])
+    assert result.exit_code == 130, result.output
+    text = " ".join(result.output.split())
+    assert "interrupted while report.html was written; the run's results are saved" in text
+    assert f"cnnspec report {run}" in text
+    assert (run / "metrics.json").is_file() and (run / "model.keras").is_file()
+    assert not (run / "state").exists() and not (run / "report.html").exists()
+
+
+def test_a_stop_before_the_results_are_written_says_how_to_resume(tmp_path, runner, monkeypatch):
+    """Ctrl-C during the test evaluation said a bare "interrupted"; --resume then writes the
+    results without training again."""
+    from cnnspec.training import plots
+
+    real = plots.plot_history
+    calls = []
+
+    def stopped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_history", stopped)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("EPOCHS", "1"))
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(spec), "--out", str(run)])
+    assert result.exit_code == 130, result.output
+    assert "interrupted after 1 whole epoch(s)" in result.output and "resume with:" in result.output
+    assert not (run / "metrics.json").exists()
+    again = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert again.exit_code == 0, again.output
+    assert (run / "metrics.json").is_file() and (run / "report.html").is_file()

@@ -85,7 +85,7 @@ def train(
     from cnnspec.reporting.html import write_report
     from cnnspec.training.distribute import ClusterError, parse_cluster
     from cnnspec.training.progress import Display
-    from cnnspec.training.trainer import OutOfMemory, TrainingInterrupted
+    from cnnspec.training.trainer import OutOfMemory, ReportInterrupted, TrainingInterrupted
     from cnnspec.training.trainer import train as run_training
 
     overrides = list(set or [])
@@ -128,6 +128,14 @@ def train(
             highlight=False,
         )
         print_resume(stop.resume_command)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except ReportInterrupted as stop:
+        stderr().print(
+            f"[yellow]interrupted[/yellow] while report.html was written; the run's results are saved "
+            f"in {safe(stop.run_dir)}: write the page with `cnnspec report {safe(stop.run_dir)}`",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except OutOfMemory as full:
         raise out_of_memory_exit(full) from None

@@ -466,7 +466,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
     from cnnspec.reporting.html import write_report
     from cnnspec.spec.loader import SOURCE_TEXTS
     from cnnspec.training.progress import Display
-    from cnnspec.training.trainer import TrainingInterrupted, train
+    from cnnspec.training.trainer import ReportInterrupted, TrainingInterrupted, train
 
     number = trial.number
     values = {d.name: suggest(trial, d) for d in space.dimensions}
@@ -502,7 +502,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
             write_report=write_report,
             callbacks=[pruning],
         )
-    except (TrainingInterrupted, KeyboardInterrupt):
+    except (TrainingInterrupted, ReportInterrupted, KeyboardInterrupt):
         finished = finished_run(folder)
         if finished is None:
             fail(study, study._storage.get_trial(trial._trial_id), "interrupted", cfg.out)

@@ -45,6 +45,15 @@ class TrainingInterrupted(Exception):
         self.resume_command = resume_command
 
 
+class ReportInterrupted(Exception):
+    """Ctrl-C (or SIGTERM) while report.html was written: the run's results are whole
+    (metrics.json, model.keras), its snapshots cleared; only the page is missing."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(f"interrupted while writing {run_dir}/report.html")
+        self.run_dir = run_dir
+
+
 class OutOfMemory(Exception):
     """The device or the host ran out of memory during training (TensorFlow's
     ResourceExhaustedError, or Python's MemoryError). As after Ctrl-C, the state of the last
@@ -689,10 +698,17 @@ def _run(
     write_history(run_dir, history, config.callback("csv_logger") is not None)
     if config.data.cache == "disk" and not config.data.keep_cache:
         _remove_cache(run_dir)
-    return _finish(
-        compiled, config, dataset, settings, model, run_dir, history, state, display, notes, stopped_early,
-        snapshot.epoch if snapshot else None, recorder, dist, write_report,
-    )  # fmt: skip
+    try:
+        return _finish(
+            compiled, config, dataset, settings, model, run_dir, history, state, display, notes,
+            stopped_early, snapshot.epoch if snapshot else None, recorder, dist, write_report,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        # before metrics.json: the training is done and saved, its results are not; --resume
+        # writes them (the test evaluation and the files) without training again
+        raise TrainingInterrupted(
+            run_dir, len(history), _resume_command(compiled, list(overrides), run_dir)
+        ) from None
 
 
 def _resume_random_state(
@@ -996,6 +1012,10 @@ def _write_results(
         raise
     except Exception as exc:  # the results are saved; a report problem must not fail the run
         display.warn(f"report.html was not written ({type(exc).__name__}: {exc}); run `cnnspec report`")
+    except KeyboardInterrupt:  # the results are whole: a finished run, without its page
+        with contextlib.suppress(OSError):
+            state.clear()
+        raise ReportInterrupted(run_dir) from None
     with contextlib.suppress(OSError):
         state.clear()
     return TrainResult(run_dir, metrics, history, files, resumed_from, notes)
