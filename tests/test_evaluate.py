@@ -124,6 +124,23 @@ def test_a_file_of_test_arrays_alone_is_evaluated(run_dir, tmp_path):
     assert "evaluate, visualize and calibrate --data read a file of x_test and y_test alone" in flat(result)
 
 
+def test_a_small_file_of_the_wrong_data_is_told_its_own_mistake(run_dir, tmp_path):
+    """Ten images with another shape or other labels were told "expected a validation_split
+    that leaves at least one training image per class": the split of training images evaluate
+    never uses hid the file's real mistake. Its shape is now said for the trained model."""
+    full = np.load(write_data(tmp_path))
+    x, y = full["x_test"][:10], full["y_test"][:10]
+    np.savez(tmp_path / "shape.npz", x_train=x[:, :4], y_train=y, x_test=x[:, :4], y_test=y)
+    np.savez(tmp_path / "labels.npz", x_train=x, y_train=y + 20, x_test=x, y_test=y + 20)
+    result = invoke("evaluate", run_dir, "--data", tmp_path / "shape.npz", "--out", tmp_path / "a")
+    text = flat(result)
+    assert result.exit_code == 2 and "the npz images have shape [4, 8, 3]" in text, text
+    assert "pass --data images of 8×8×3" in text and "input.shape" not in text
+    result = invoke("evaluate", run_dir, "--data", tmp_path / "labels.npz", "--out", tmp_path / "b")
+    text = flat(result)
+    assert result.exit_code == 2 and "classes" in text and "validation_split" not in text, text
+
+
 def test_an_empty_path_is_refused_not_read_as_the_current_folder(run_dir, tmp_path, monkeypatch):
     """`--data ''` or `predict RUN ''` (an unset shell variable) walked the whole working
     folder as a dataset or as images to predict."""

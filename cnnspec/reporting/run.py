@@ -1303,7 +1303,6 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
     (``split="validation"``: the images training held out to validate on, as
     ``cnnspec calibrate`` fits a temperature on them)."""
     from cnnspec.analysis.settings import training_config
-    from cnnspec.training.data import load_dataset
 
     notes: list[str] = []
     check_data_known(run, data)
@@ -1322,15 +1321,13 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
     # what --data did wrong; the spec's own fit checks would blame the model's last layer
     from cnnspec.errors import SpecError
 
+    test_only = data is not None and split == "test"
     try:
-        dataset = load_dataset(
-            compiled,
-            config if data is None else _fit_unchecked(config),
-            seed,
-            test_only=data is not None and split == "test",
+        dataset = _load_for_test(
+            compiled, config if data is None else _fit_unchecked(config), seed, test_only
         )
     except SpecError as exc:
-        misfit = _data_misfit(exc) if data is not None else None
+        misfit = (_data_misfit(exc) or _shape_misfit(exc, model)) if data is not None else None
         if misfit is None:
             raise
         raise misfit from None
@@ -1474,6 +1471,46 @@ def _fit_unchecked(config: TrainConfig) -> TrainConfig:
         return config
     loss = replace(config.loss, name="sparse_categorical_crossentropy") if config.binary else config.loss
     return replace(config, output_units=0, class_weight=None, loss=loss)
+
+
+def _load_for_test(compiled: CompiledSpec, config: TrainConfig, seed: int, test_only: bool) -> Any:
+    """The dataset whose test images are scored (``test_only``: ``--data``'s, the test split
+    alone used). A file whose training images are too few for the validation split (which it
+    need not have) is read again without that split: it was refused for it, whatever its own
+    mistake was. Otherwise the split is drawn as for the run, so the data's content hash is
+    what training recorded (calibrate refuses the run's own data by it)."""
+    from dataclasses import replace
+
+    from cnnspec.errors import SpecError
+    from cnnspec.training.data import load_dataset
+
+    try:
+        return load_dataset(compiled, config, seed, test_only=test_only)
+    except SpecError as exc:
+        if not (test_only and any(d.path == "data.validation_split" for d in exc.diagnostics)):
+            raise
+    unsplit = replace(config, data=replace(config.data, validation_split=0.0))
+    return load_dataset(compiled, unsplit, seed, test_only=test_only)
+
+
+#: How the loader's shape check begins (cnnspec.analysis.datafit.check_sample_shape).
+_SHAPE_MISFIT = "expected data of shape "
+
+
+def _shape_misfit(exc: Any, model: Any) -> UsageError | None:
+    """The ``--data`` error for images of another shape than the model takes: the loader's
+    hint is a spec author's ("set input.shape …, add a resizing layer"), which a trained model
+    cannot take; ``None`` for any other error."""
+    for diagnostic in exc.diagnostics:
+        if diagnostic.message.startswith(_SHAPE_MISFIT):
+            side = "×".join(str(d) for d in input_shape(model))
+            said = diagnostic.message.replace("(input.shape)", "(its input)")
+            return UsageError(
+                f"expected --data that fits the trained model; {said}",
+                f"pass --data images of {side} (resized first if need be), or --spec with a spec that "
+                "reads them as the model takes them",
+            )
+    return None
 
 
 def _data_misfit(exc: Any) -> UsageError | None:
