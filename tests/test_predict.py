@@ -144,7 +144,14 @@ def test_hostile_inputs(run_dir, tmp_path):
     np.save(nan, np.full((8, 8, 3), np.nan, dtype="float32"))
     empty = tmp_path / "empty.npy"
     np.save(empty, np.zeros((0, 8, 8, 3), dtype="float32"))
+    archive = tmp_path / "archive.npy"  # np.savez's zip, named .npy
+    with open(archive, "wb") as handle:
+        np.savez(handle, a=np.zeros(3))
+    text = tmp_path / "text.npy"  # numpy's own message offered to unpickle it
+    text.write_text("not numpy")
     cases = {
+        archive: "is an .npz archive (a zip of arrays)",
+        text: "it has no NumPy header",
         empty: "expected at least one sample",
         not_image: "is not one",
         truncated: "",

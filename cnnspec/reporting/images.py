@@ -267,6 +267,15 @@ def _open_array(path: Path) -> np.ndarray:
     check_input_file(path)
     if path.stat().st_size > MAX_ARRAY_BYTES:
         raise UsageError(f"expected a .npy file under {MAX_ARRAY_BYTES >> 20} MB; {path} is larger")
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic.startswith(b"PK\x03\x04"):  # (np.savez's zip, named .npy)
+        raise UsageError(
+            f"expected a .npy array; {path} is an .npz archive (a zip of arrays)",
+            "save one array with np.save, or pass the archive as evaluate's --data",
+        )
+    if magic != b"\x93NUMPY":  # (numpy's own message offers to unpickle the file)
+        raise UsageError(f"expected a .npy array; {path} is not one (it has no NumPy header)")
     try:
         # mmap_mode: the header is parsed and the data mapped, not read (a file shorter than its
         # header says is refused here: the map would reach past its end)
