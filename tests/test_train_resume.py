@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -243,6 +244,16 @@ def test_the_printed_resume_command_is_the_one_to_paste(tmp_path, runner, monkey
     ]  # fmt: skip
 
 
+def _one_epoch(tmp_path: Path, runner: Any) -> tuple[Path, Path, Any]:
+    """One epoch of the spec trained into tmp_path/run, stopped (exit 130): spec, run, result."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("EPOCHS", "1"))
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(spec), "--out", str(run)])
+    assert result.exit_code == 130, result.output
+    return spec, run, result
+
+
 def test_a_stop_while_the_report_is_written_leaves_a_finished_run(tmp_path, runner, monkeypatch):
     """Ctrl-C while report.html was written left a run `runs` lists as finished, with its
     snapshots (state/) that nothing removed and a bare "interrupted"; --resume said there was
@@ -254,11 +265,7 @@ def test_a_stop_while_the_report_is_written_leaves_a_finished_run(tmp_path, runn
         raise KeyboardInterrupt
 
     monkeypatch.setattr(html, "write_report", stopped)
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.replace("EPOCHS", "1"))
-    run = tmp_path / "run"
-    result = runner.invoke(app, ["train", str(spec), "--out", str(run)])
-    assert result.exit_code == 130, result.output
+    _, run, result = _one_epoch(tmp_path, runner)
     text = " ".join(result.output.split())
     assert "interrupted while report.html was written; the run's results are saved" in text
     assert f"cnnspec report {run}" in text
@@ -281,11 +288,7 @@ def test_a_stop_before_the_results_are_written_says_how_to_resume(tmp_path, runn
         return real(*args, **kwargs)
 
     monkeypatch.setattr(plots, "plot_history", stopped)
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.replace("EPOCHS", "1"))
-    run = tmp_path / "run"
-    result = runner.invoke(app, ["train", str(spec), "--out", str(run)])
-    assert result.exit_code == 130, result.output
+    spec, run, result = _one_epoch(tmp_path, runner)
     assert "interrupted after 1 whole epoch(s)" in result.output and "resume with:" in result.output
     assert not (run / "metrics.json").exists()
     again = runner.invoke(app, ["train", str(spec), "--resume", str(run)])

@@ -76,6 +76,27 @@ class Graph:
     def node(self, name: str) -> Node:
         return self._index[name]
 
+    def rebuilt(
+        self,
+        nodes: list[Node],
+        problems: list[Diagnostic],
+        outputs: list[str],
+        notes: list[str] | None = None,
+    ) -> Graph:
+        """This graph with other nodes (a rewrite's), their problems and outputs (and notes);
+        its name, input and output names kept."""
+        return Graph(
+            self.name,
+            nodes,
+            self.input_name,
+            self.input_shape,
+            outputs[0],
+            problems,
+            notes=self.notes if notes is None else notes,
+            outputs=outputs,
+            output_keys=self.output_keys,
+        )
+
     def __post_init__(self) -> None:
         if not self.outputs:
             self.outputs = [self.output]

@@ -132,18 +132,7 @@ def inline_models(graph: Graph, keep: dict[str, Any] | None = None) -> Graph:
         )  # fmt: skip
         if node.call_kwargs.get("training") is False:
             notes += _inference_notes(node, written)
-    outputs = [output_of.get(o, o) for o in graph.outputs]
-    return Graph(
-        graph.name,
-        nodes,
-        graph.input_name,
-        graph.input_shape,
-        outputs[0],
-        problems,
-        notes=notes,
-        outputs=outputs,
-        output_keys=graph.output_keys,
-    )
+    return graph.rebuilt(nodes, problems, [output_of.get(o, o) for o in graph.outputs], notes)
 
 
 def _placeholder(node: Node) -> Node:

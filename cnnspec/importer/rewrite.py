@@ -65,16 +65,4 @@ def hard_sigmoids(graph: Graph) -> tuple[Graph, dict[str, str]]:
         nodes.append(node)
     dropped_paths = tuple(graph.node(name).path + "." for name in drop)
     problems = [p for p in graph.problems if not (p.path + ".").startswith(dropped_paths)]
-    outputs = [after.get(output, output) for output in graph.outputs]
-    rebuilt = Graph(
-        graph.name,
-        nodes,
-        graph.input_name,
-        graph.input_shape,
-        outputs[0],
-        problems,
-        notes=graph.notes,
-        outputs=outputs,
-        output_keys=graph.output_keys,
-    )
-    return rebuilt, after
+    return graph.rebuilt(nodes, problems, [after.get(output, output) for output in graph.outputs]), after
