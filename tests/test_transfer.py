@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from cnnspec.api import compile_spec
 from cnnspec.cli.app import app
@@ -86,6 +87,24 @@ def test_bad_weights_sections_are_located_errors(write_spec, weights, message):
     assert message in error.message
     assert error.loc is not None and error.loc.line == TARGET.count("\n") + 1
     assert error.path.startswith("weights")
+
+
+def test_a_folder_that_is_no_run_or_whose_model_is_a_folder_says_so(write_spec, tmp_path):
+    """A folder named like a weights file (or any folder without lock.json) was called "the run
+    folder … has no model.keras (the run has not finished)", with a hint to --resume it."""
+    (tmp_path / "dir.weights.h5").mkdir()
+    (error,) = _errors(write_spec(TARGET + "weights: dir.weights.h5\n"))
+    assert "is a folder, and no run folder of cnnspec train (it has no lock.json)" in error.message
+    assert "--resume" not in (error.hint or "")
+    run = tmp_path / "run"
+    (run / "model.keras").mkdir(parents=True)
+    (run / "lock.json").write_text("{}")
+    spec = write_spec(TARGET, "target.yaml")
+    result = CliRunner().invoke(
+        app, ["build", str(spec), "--weights", str(run), "-o", str(tmp_path / "x.keras")]
+    )
+    assert result.exit_code != 0
+    assert "holds a folder named model.keras where its model file belongs" in " ".join(result.output.split())
 
 
 def test_imagenet_is_accepted_for_a_zoo_model(write_spec):

@@ -195,6 +195,8 @@ class Run:
         one whose model.keras was moved or deleted (metrics.json is there)."""
         if self.run_dir is None or self.model_path.is_file():
             return None
+        if self.model_path.is_dir():
+            return f"{self.run_dir} holds a folder named {MODEL_FILE} where its model file belongs"
         if (self.run_dir / "metrics.json").is_file():
             return f"{MODEL_FILE} is missing from {self.run_dir}, a finished run (its metrics.json is there)"
         return f"{self.run_dir} has no {MODEL_FILE} yet: the run has not finished"
@@ -341,6 +343,11 @@ def missing_model_error(run_dir: Path) -> UsageError:
     has not finished (no metrics.json) is sent to ``--resume``; a finished one whose model file
     was moved or deleted is not: its training state is gone with its end, and ``--resume`` of
     it says there is nothing to resume (it was sent there, too, and led nowhere)."""
+    if (run_dir / MODEL_FILE).is_dir():
+        return UsageError(
+            f"expected the model file of the run; {run_dir / MODEL_FILE} is a folder",
+            f"put back the {MODEL_FILE} training wrote (a file), or train the spec again",
+        )
     if (run_dir / "metrics.json").is_file():
         return UsageError(
             f"expected the model of a finished run; {MODEL_FILE} is missing from {run_dir} "

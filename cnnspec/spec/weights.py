@@ -124,6 +124,16 @@ def parse_source(
             return WeightsSource("run", text, file / RUN_MODEL, strict, loc, where)
     if file.is_dir():
         model = file / RUN_MODEL
+        if not model.is_file() and not (file / "lock.json").is_file():  # (no run's folder at all)
+            raise probe.fail(
+                f"{file} is a folder, and no run folder of cnnspec train (it has no lock.json)",
+                "name a run folder, a .keras or a .weights.h5 file",
+            )
+        if model.is_dir():
+            raise probe.fail(
+                f"the run folder {file} holds a folder named {RUN_MODEL} where its model file belongs",
+                f"put back the {RUN_MODEL} training wrote, or name a .keras or .weights.h5 file",
+            )
         if not model.is_file():
             raise probe.fail(
                 f"the run folder {file} has no {RUN_MODEL} (the run has not finished)",
