@@ -93,7 +93,8 @@ def _import(read: Source, weights_file: str | None, folding: bool, max_params: i
     name = _model_name(graph.name)
     precision = mixed_precision_note(graph, mapped)
     mixed = precision is not None
-    notes = [*graph.notes, *(note for note in (precision,) if note is not None)]
+    extra = [precision] if precision is not None else []  # (notes of the model beside its graph's)
+    notes = [*graph.notes, *extra]
     try:
         chosen = flat = _attempt(
             read, graph, mapped, name, weights_file, False, layers, max_params, mixed, notes
@@ -117,9 +118,8 @@ def _import(read: Source, weights_file: str | None, folding: bool, max_params: i
         # (--no-fold writes every layer: a nested zoo model too)
         options = candidates(nested_models(read_graph(read.config)))
         if options:
-            notes_of = lambda graph: [*graph.notes, *(note for note in (precision,) if note is not None)]  # noqa: E731
             chosen = _with_backbones(
-                read, options, chosen, graph, name, weights_file, layers, max_params, mixed, notes_of
+                read, options, chosen, graph, name, weights_file, layers, max_params, mixed, extra
             )
     chosen.rewritten = len(aliases) // 2
     chosen.mixed_precision = mixed
@@ -139,11 +139,12 @@ def _with_backbones(
     layers: int,
     max_params: int,
     mixed: bool,
-    notes_of: Any,
+    extra_notes: list[str],
 ) -> Imported:
     """``inline`` with each nested model that is a zoo model written as a backbone item
     (:mod:`cnnspec.importer.backbones`): the first candidate of each whose spec compiles to
-    ``inline``'s model; ``inline`` itself where none does."""
+    ``inline``'s model; ``inline`` itself where none does. ``extra_notes``: the notes of the
+    model beside its graph's (mixed precision)."""
     kept: dict[str, Candidate] = {}
     best = inline
     for model, tries in options.items():
@@ -154,7 +155,7 @@ def _with_backbones(
                 mapped = map_layers(kept_graph)
                 attempt = _attempt(
                     read, kept_graph, mapped, name, weights_file, True, layers, max_params, mixed,
-                    notes_of(kept_graph), backbones=trial, reference=(inline, graph),
+                    [*kept_graph.notes, *extra_notes], backbones=trial, reference=(inline, graph),
                 )  # fmt: skip
             except (SpecError, RecursionError):
                 continue  # not this zoo model (or not with these vars): the next, else in line

@@ -63,7 +63,7 @@ TRAINING_DEFAULTS: dict[str, bool] = {
 }
 
 
-def _keras_module(module: str | None) -> bool:
+def keras_module(module: str | None) -> bool:
     """A module of Keras itself: a nested Functional is saved under keras.src.models.functional."""
     return module is None or module == "keras" or module.startswith("keras.")
 
@@ -77,7 +77,7 @@ def _problem(node: Node) -> str | None:
     if (
         node.class_name in _MODEL_CLASSES
         and node.registered_name in (None, node.class_name)
-        and _keras_module(node.module)
+        and keras_module(node.module)
     ):
         # (a Functional or Sequential one is written in line before: cnnspec.importer.nested)
         return "a nested model whose configuration lists no layers (a subclassed model)"

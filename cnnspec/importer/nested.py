@@ -38,6 +38,7 @@ from typing import Any
 from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.importer.backbones import PLACEHOLDER_CLASS
 from cnnspec.importer.graph import Graph, Node, read_graph
+from cnnspec.importer.mapping import keras_module
 from cnnspec.layers.registry import LayerKind, kind_of_keras_class
 from cnnspec.layers.reverse import shown
 
@@ -49,12 +50,10 @@ _LISTED = 3
 
 def is_nested_model(node: Node) -> bool:
     """A Keras model saved as a layer of the model (not a custom class of the same name)."""
-    module = node.module
-    keras_own = module is None or module == "keras" or str(module).startswith("keras.")
     return (
         node.class_name in MODEL_CLASSES
         and node.registered_name in (None, node.class_name)
-        and keras_own
+        and keras_module(node.module)
         and isinstance(node.config.get("layers"), list)
     )
 
@@ -89,37 +88,34 @@ def inline_models(graph: Graph, keep: dict[str, Any] | None = None) -> Graph:
         refused = _call_refusal(node)
         if refused is not None:
             problems.append(refused)
+        # its layers, a frozen model's frozen (Keras trains a layer only in trainable models)
+        frozen = node.config.get("trainable") is False
+        inside = [
+            replace(layer, config={**layer.config, "trainable": False}) if frozen else layer
+            for layer in inner.nodes
+            if layer.name != inner.input_name
+        ]
         kept = (keep or {}).get(node.name)
-        if kept is None:
-            problems += inner.problems
-        else:  # (its layers are the zoo spec's, checked against the in-line import's)
+        if kept is not None:  # (its layers are the zoo spec's, checked against the in-line import's)
             nodes.append(_placeholder(node))
             notes.append(
                 f"the nested model {shown(node.name)} ({node.class_name}) is the zoo's "
                 f"{kept.zoo} (keras.applications.{kept.keras_name}): written as a backbone item"
             )
             if node.call_kwargs.get("training") is False:
-                layers = [n for n in inner.nodes if n.name != inner.input_name]
-                if node.config.get("trainable") is False:
-                    layers = [replace(n, config={**n.config, "trainable": False}) for n in layers]
-                notes += _inference_notes(node, layers)
+                notes += _inference_notes(node, inside)
             continue
+        problems += inner.problems
         names = _names(node, inner, taken)
-        frozen = node.config.get("trainable") is False
-        written: list[Node] = []
-        for layer in inner.nodes:
-            if layer.name == inner.input_name:
-                continue
-            config = {**layer.config, "trainable": False} if frozen else layer.config
-            written.append(
-                replace(
-                    layer,
-                    name=names[layer.name],
-                    config=config,
-                    inputs=[node.inputs[0] if i == inner.input_name else names[i] for i in layer.inputs],
-                    stored=f"{node.stored or node.name}/{layer.stored or layer.name}",
-                )
+        written = [
+            replace(
+                layer,
+                name=names[layer.name],
+                inputs=[node.inputs[0] if i == inner.input_name else names[i] for i in layer.inputs],
+                stored=f"{node.stored or node.name}/{layer.stored or layer.name}",
             )
+            for layer in inside
+        ]
         nodes += written
         output_of[node.name] = names[inner.output]
         layers = sum(not n.is_operation for n in inner.nodes) - 1
@@ -160,16 +156,10 @@ def _inner_graph(node: Node) -> Graph:
         inner = inline_models(inner)
     except SpecError as exc:
         raise SpecError([_rooted(d, node) for d in exc.errors or exc.diagnostics], in_order=True) from None
-    return Graph(
-        inner.name,
+    return inner.rebuilt(
         [replace(n, path=_path(n.path, node)) for n in inner.nodes],
-        inner.input_name,
-        inner.input_shape,
-        inner.output,
         [_rooted(d, node) for d in inner.problems],
-        notes=inner.notes,
-        outputs=inner.outputs,
-        output_keys=inner.output_keys,
+        inner.outputs,
     )
 
 

@@ -728,11 +728,7 @@ def parse_source(text: str, base: dict[str, Any] | None = None) -> str | dict[st
     ``shapes`` mapping keeps its generator settings (above all its ``target``: a run that
     learnt areas or several outputs' targets is scored on them, not on the default target of
     its first output's task; and its image count and seed)."""
-    if not text.strip():  # (an unset shell variable: as a path, the whole working folder)
-        raise UsageError(
-            "expected --data SOURCE; received an empty string",
-            f"pass {', '.join(NAMED_SOURCES)}, an .npz file, a CSV or a folder of class sub-folders",
-        )
+    _refuse_empty_source(text)
     if text == "shapes" and base is not None and isinstance(base.get("shapes"), dict):
         return {"shapes": dict(base["shapes"])}
     if text in NAMED_SOURCES:
@@ -763,6 +759,16 @@ def parse_source(text: str, base: dict[str, Any] | None = None) -> str | dict[st
         f"sub-folders; received {text!r}" + ("" if path.exists() or hint else " (no such file or folder)"),
         hint,
     )
+
+
+def _refuse_empty_source(text: str) -> None:
+    """An empty ``--data`` (an unset shell variable) is refused: as a path it is the whole
+    working folder, walked as a dataset."""
+    if not text.strip():
+        raise UsageError(
+            "expected --data SOURCE; received an empty string",
+            f"pass {', '.join(NAMED_SOURCES)}, an .npz file, a CSV or a folder of class sub-folders",
+        )
 
 
 def with_source(compiled: CompiledSpec, source: str | dict[str, Any]) -> CompiledSpec:
@@ -1279,9 +1285,9 @@ def pixel_depth(pixels: np.ndarray | None) -> float:
 def check_data_known(run: Run, data: str | None) -> None:
     """Refuse (:class:`UsageError`) to evaluate ``run`` when nothing names its data: no spec
     (a model file outside a run folder, or a run folder that lost its resolved.yaml) and no
-    ``--data``. Told before the model is loaded, as is an empty ``--data`` (:func:`parse_source`)."""
-    if data is not None and not data.strip():
-        parse_source(data)
+    ``--data``. Told before the model is loaded, as is an empty ``--data``."""
+    if data is not None:
+        _refuse_empty_source(data)
     if run.compiled is not None or data is not None:
         return
     if run.run_dir is not None:  # a run folder that lost its resolved spec

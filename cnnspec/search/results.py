@@ -170,7 +170,7 @@ def summary_name(file: str, tag: str = "") -> str:
 
 
 #: The summary files a search writes into its folder (each named for its study by
-#: :func:`summary_name`), with how cnnspec knows one it wrote.
+#: :func:`summary_name`); :func:`foreign_summaries` knows its own by their marks.
 SUMMARY_FILES = ("best.yaml", "search.json", "search.html", "history.png", "importances.png", "parallel.png")
 #: The generator a search page names in its head.
 PAGE_MARK = "cnnspec search"
@@ -195,17 +195,19 @@ def foreign_summaries(out: Path, tag: str = "") -> list[Path]:
 
 
 def _ours(path: Path) -> bool:
+    """Whether a search wrote ``path``: a plot with cnnspec's PNG mark, a search.json by its
+    keys, best.yaml by its header, the page by its generator."""
     from cnnspec.reporting.images import is_cnnspec_png
 
+    if path.suffix == ".png":
+        return is_cnnspec_png(path)
+    if path.suffix == ".json":
+        return _is_search_json(path)
     try:
-        if path.suffix == ".png":
-            return is_cnnspec_png(path)
         with open(path, encoding="utf-8", errors="replace") as handle:
             head = handle.read(4096)
     except OSError:
         return False
-    if path.suffix == ".json":
-        return _is_search_json(path)
     if path.suffix == ".yaml":
         return head.startswith(BEST_HEADER)
     return f'<meta name="generator" content="{PAGE_MARK}">' in head
