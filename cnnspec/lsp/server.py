@@ -757,8 +757,9 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
     return server
 
 
-#: The largest message body read (a spec is at most 10 MB, UTF-16 escapes may double it): a
-#: header that claims more is a client's mistake, not a reason to allocate it.
+#: The largest message body read (a spec is at most 1 MB, cnnspec.spec.loader.MAX_BYTES; JSON's
+#: escapes may multiply it): a header that claims more is a client's mistake, not a reason to
+#: allocate it.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 #: How much of a refused body is read (and dropped) at a time.
 _SKIP_CHUNK = 1024 * 1024
