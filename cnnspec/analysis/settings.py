@@ -32,6 +32,7 @@ from cnnspec.layers import REGISTRY
 from cnnspec.spec.expr import ExpressionError, is_expression, substitute
 
 if TYPE_CHECKING:
+    from cnnspec.analysis import freezing
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.tasks import OutputTask
     from cnnspec.ir import ModelIR
@@ -309,6 +310,17 @@ class MixingConfig:
         return described
 
 
+def rate_scale_text(scale: dict[str, Any]) -> str:
+    """``learning_rate_scale`` resolved (layer → factor) in words, for the console and the
+    report: ``layer-wise rates: 3 layer(s) ×0.1, 1 layer(s) ×2`` (empty for none)."""
+    counts: dict[float, int] = {}
+    for factor in scale.values():
+        if isinstance(factor, (int, float)) and not isinstance(factor, bool):  # (a lock read back)
+            counts[factor] = counts.get(factor, 0) + 1
+    parts = [f"{count} layer(s) ×{factor:g}" for factor, count in counts.items()]
+    return f"layer-wise rates: {', '.join(parts)}" if parts else ""
+
+
 @dataclass(frozen=True)
 class PhaseConfig:
     """One stage of training: its epochs, the layers frozen during it, its optimizer.
@@ -320,11 +332,14 @@ class PhaseConfig:
     frozen: tuple[str, ...] = ()  # layer names, in model order
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig("adam", DEFAULT_LEARNING_RATE))
     first_epoch: int = 0  # the number of epochs before this phase
+    #: ``learning_rate_scale`` resolved: (layer, factor) for each layer with weights whose
+    #: steps are scaled, in model order (the other layers train at the rate itself).
+    rate_scale: tuple[tuple[str, float], ...] = ()
 
     def describe(self) -> dict[str, Any]:
         """The phase as JSON-ready data (lock.json, history)."""
         rate = self.optimizer.learning_rate
-        return {
+        described = {
             "epochs": self.epochs,
             "first_epoch": self.first_epoch + 1,
             "last_epoch": self.first_epoch + self.epochs,
@@ -332,6 +347,9 @@ class PhaseConfig:
             "optimizer": self.optimizer.name,
             "learning_rate": rate if isinstance(rate, float) else {rate.kind: rate.settings},
         }
+        if self.rate_scale:  # (written only where there is one: earlier runs' locks stay as they are)
+            described["learning_rate_scale"] = dict(self.rate_scale)
+        return described
 
 
 @dataclass(frozen=True)
@@ -1423,6 +1441,7 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
     from dataclasses import replace
 
     from cnnspec.analysis import freezing
+    from cnnspec.spec.sections import RATE_SCALE
 
     ir = compiled.ir
     patterns = freezing.Patterns(ir)
@@ -1434,10 +1453,14 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
         ("training",),
         reader.error,
     )
+    source: SpecPath = ("training", RATE_SCALE)  # the learning_rate_scale in force
+    scale = _rate_scale(reader, patterns, source, compiled.ir)
     raw = reader.value(("training", "phases"), None)
     epochs = reader.number(("training", "epochs"), DEFAULT_EPOCHS, integer=True, minimum=1)
     if not raw:
-        return (PhaseConfig(epochs, tuple(freezing.ordered(ir, frozen)), optimizer, 0),)
+        phase = PhaseConfig(epochs, tuple(freezing.ordered(ir, frozen)), optimizer, 0, scale)
+        _warn_frozen_scales(reader, patterns, ir, [(phase, source)])
+        return (phase,)
     if "epochs" in (compiled.doc.data.get("training") or {}):
         reader.error(
             "expected the epochs in each phase; received training.epochs beside training.phases",
@@ -1446,6 +1469,7 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
             key=True,
         )
     phases: list[PhaseConfig] = []
+    sources: list[SpecPath] = []
     first = 0
     for index, item in enumerate(raw):
         path: SpecPath = ("training", "phases", index)
@@ -1461,9 +1485,84 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
             rate = _learning_rate(reader, item["learning_rate"], (*path, "learning_rate"))
             if rate is not None:
                 optimizer = replace(optimizer, learning_rate=rate)
-        phases.append(PhaseConfig(count, tuple(freezing.ordered(ir, frozen)), optimizer, first))
+        if RATE_SCALE in item:
+            source = (*path, RATE_SCALE)
+            scale = _rate_scale(reader, patterns, source, compiled.ir)
+        phases.append(PhaseConfig(count, tuple(freezing.ordered(ir, frozen)), optimizer, first, scale))
+        sources.append(source)
         first += count
+    _warn_frozen_scales(reader, patterns, ir, list(zip(phases, sources, strict=True)))
     return tuple(phases)
+
+
+def _warn_frozen_scales(
+    reader: _Reader, patterns: freezing.Patterns, ir: ModelIR, phases: list[tuple[PhaseConfig, SpecPath]]
+) -> None:
+    """A located warning for a ``learning_rate_scale`` pattern that changes nothing: the layers
+    it matches are frozen in every phase it is in force (a frozen layer takes no steps), or the
+    whole mapping is never in force (each phase writes its own)."""
+    from cnnspec.analysis import freezing
+    from cnnspec.spec.sections import RATE_SCALE
+
+    weighted = set(freezing.ordered(ir, patterns.layers))
+    trained: dict[SpecPath, set[str]] = {}  # each mapping in force: the layers some phase trains
+    for phase, source in phases:
+        trained.setdefault(source, set()).update(weighted - set(phase.frozen))
+    for source in dict.fromkeys((("training", RATE_SCALE), *trained)):
+        written = reader.value(source, None)
+        if not isinstance(written, dict) or not written:
+            continue
+        if source not in trained:
+            reader.diags.warning(
+                f"{format_path(source)} has no effect: every phase sets its own learning_rate_scale",
+                reader.doc.key_loc(source),
+                format_path(source),
+                code="unused-setting",
+                hint="move its factors into the phases that should keep them, or remove it",
+            )
+            continue
+        for pattern in written:
+            layers = weighted.intersection(patterns.match(str(pattern)))
+            if layers and not layers & trained[source]:
+                at: SpecPath = (*source, pattern)
+                reader.diags.warning(
+                    f"the factor for {str(pattern)!r} has no effect: its layers are frozen in every "
+                    "phase it applies to",
+                    reader.doc.key_loc(at),
+                    format_path(at),
+                    code="unused-setting",
+                    hint="set it in the phase that unfreezes them, or remove it",
+                )
+
+
+def _rate_scale(
+    reader: _Reader, patterns: freezing.Patterns, path: SpecPath, ir: ModelIR
+) -> tuple[tuple[str, float], ...]:
+    """The ``learning_rate_scale`` at ``path``, ``{pattern: factor}``, resolved to each layer's
+    factor: patterns in the order written, a later one overriding an earlier one where both
+    match a layer (``{"*": 0.1, head: 1}``: everything at a tenth but the head). Layers without
+    weights and factors of 1 are left out. A pattern that matches nothing is a located error at
+    its key, as freeze's patterns are."""
+    from cnnspec.analysis import freezing
+
+    written = reader.value(path, {})
+    if not isinstance(written, dict):  # an expression that failed, or what the schema refuses
+        return ()
+    factors: dict[str, float] = {}
+    for pattern, _ in written.items():
+        at: SpecPath = (*path, pattern)
+        factor = reader.number(at, None, above=0)
+        layers = patterns.match(str(pattern))
+        if not layers:
+            reader.error(
+                f"expected a pattern that matches a layer; {str(pattern)!r} matches none",
+                at,
+                patterns.near_hint(str(pattern)),
+                key=True,
+            )
+        if factor is not None:
+            factors.update(dict.fromkeys(layers, factor))
+    return tuple((name, factors[name]) for name in freezing.ordered(ir, factors) if factors[name] != 1.0)
 
 
 def _class_weight(reader: _Reader) -> str | dict[str, float] | None:

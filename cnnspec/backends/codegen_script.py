@@ -29,6 +29,7 @@ from cnnspec.backends.codegen_values import (
 from cnnspec.backends.keras_builder import adapted_layers
 from cnnspec.errors import SpecError
 from cnnspec.spec.optimizers import OPTIMIZER_KINDS, keras_settings
+from cnnspec.spec.sections import RATE_SCALE
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -483,13 +484,19 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
     data_notes = script_data_notes(spec, config)  # labels train refuses are refused here too
     test_split = data.test_split if data.test_split is not None else 0.2
     # phases: training.phases, or a training.freeze/unfreeze the model code does not do itself
-    phased = config.phased or any(k in spec.training for k in ("freeze", "unfreeze"))
+    # (or layer-wise learning rates, which the script sets when it compiles a phase)
+    phased = config.phased or any(k in spec.training for k in ("freeze", "unfreeze", RATE_SCALE))
     phases = []
     for phase in config.phases if phased else ():
         node, phase_warmup = optimizer_node(config, phase.optimizer)
         warmup = warmup or phase_warmup
         phases.append(
-            {"epochs": phase.epochs, "frozen": py_literal(list(phase.frozen)), "optimizer": unparse(node)}
+            {
+                "epochs": phase.epochs,
+                "frozen": py_literal(list(phase.frozen)),
+                "rate_scale": py_literal(dict(phase.rate_scale)),
+                "optimizer": unparse(node),
+            }
         )
     weight_calls = _weight_calls(spec, output)
     task: dict[str, Any] = {"task_script": False}
@@ -512,6 +519,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "data_notes": data_notes,
         "runtime_notes": runtime_notes(config, _without_xla(spec)),
         "phases": phases,
+        "rate_scaled": any(phase.rate_scale for phase in config.phases if phased),
         "data_classes": py_literal(list(data.classes)) if data.classes is not None else "None",
         "per_class": py_literal(data.per_class),
         "adapt_layers": py_literal(tuple(adapted_layers(ir))),

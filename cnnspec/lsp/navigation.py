@@ -155,7 +155,7 @@ def definitions(
     if word is not None and in_expression(line_text, column):
         name = names_at(doc, path).get(word[0])
         return [Target(name.loc.file, name.loc)] if name is not None and name.loc is not None else []
-    pattern = None if cursor.on_key else pattern_at(doc, path)
+    pattern = pattern_at(doc, path, cursor.on_key)
     if pattern is not None:
         model = model_ir(doc, ir)
         names = PatternNames(model) if model is not None else None
@@ -210,7 +210,7 @@ def references(
         return found
     path = cursor.path
     declared: Loc | None
-    pattern = None if cursor.on_key else pattern_at(doc, path)
+    pattern = pattern_at(doc, path, cursor.on_key)
     if pattern is not None:  # a freeze/unfreeze pattern: the model's id it names, if it is one
         path = ("outputs",)  # (read where the model's ids are all visible)
         name: str | None = pattern.replace("/", ".")

@@ -2,7 +2,8 @@
 what declares each name.
 
 A pattern (:mod:`cnnspec.analysis.freezing`) is written in ``training.freeze``,
-``training.unfreeze`` and each ``training.phases[i].freeze``/``.unfreeze``. The names it may be
+``training.unfreeze`` and each ``training.phases[i].freeze``/``.unfreeze``, and as a key of
+``training.learning_rate_scale`` and of each phase's (``{pattern: factor}``). The names it may be
 are those of :class:`cnnspec.analysis.freezing.Patterns` (its own index, never re-derived here):
 the layers' names, the block-instance and hierarchical group names (``stem``, ``conv4.bottleneck_2``,
 ``st``, ``st[1]``) and one dotted name per layer inside a group (``stem.conv2d_1``). The
@@ -20,30 +21,38 @@ from cnnspec.errors import Loc, SpecError, SpecPath
 from cnnspec.ir import Backbone, BlockCall, Layer, ModelIR, Node, walk
 from cnnspec.lsp.locate import kind_of, value_at
 from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.sections import RATE_SCALE
 
 #: The keys whose values are lists of patterns.
 PATTERN_KEYS = ("freeze", "unfreeze")
+#: The keys whose values are mappings keyed by patterns.
+PATTERN_MAPS = (RATE_SCALE,)
+
+
+def _in_training(head: SpecPath, keys: tuple[str, ...]) -> bool:
+    """``head`` is ``training.KEY`` or ``training.phases[i].KEY`` for one of ``keys``."""
+    if len(head) == 2:
+        return head[0] == "training" and head[1] in keys
+    return (
+        len(head) == 4 and head[:2] == ("training", "phases") and isinstance(head[2], int) and head[3] in keys
+    )
 
 
 def pattern_list(path: SpecPath) -> SpecPath | None:
     """The freeze/unfreeze list ``path`` is (or is an element of): ``training.freeze``,
     ``training.phases[2].unfreeze``; ``None`` elsewhere."""
     for end in (len(path), len(path) - 1):
-        head = path[:end]
-        if len(head) == 2 and head[0] == "training" and head[1] in PATTERN_KEYS:
-            return head
-        if (
-            len(head) == 4
-            and head[:2] == ("training", "phases")
-            and isinstance(head[2], int)
-            and head[3] in PATTERN_KEYS
-        ):
-            return head
+        if _in_training(path[:end], PATTERN_KEYS):
+            return path[:end]
     return None
 
 
-def pattern_at(doc: SourceDoc, path: SpecPath) -> str | None:
-    """The pattern written at ``path`` (an element of a freeze/unfreeze list), else ``None``."""
+def pattern_at(doc: SourceDoc, path: SpecPath, on_key: bool = False) -> str | None:
+    """The pattern written at ``path``: an element of a freeze/unfreeze list, or (``on_key``:
+    the cursor is on the key of ``path``) a key of a ``learning_rate_scale``; else ``None``."""
+    if on_key:
+        found = len(path) >= 3 and isinstance(path[-1], str) and _in_training(path[:-1], PATTERN_MAPS)
+        return str(path[-1]) if found and doc.key_locs.get(path) is not None else None
     if len(path) < 3 or not isinstance(path[-1], int) or pattern_list(path) != path[:-1]:
         return None
     value = value_at(doc, path)
@@ -51,17 +60,25 @@ def pattern_at(doc: SourceDoc, path: SpecPath) -> str | None:
 
 
 def written_patterns(doc: SourceDoc) -> Iterator[tuple[SpecPath, str, Loc]]:
-    """Every pattern written in the document: its path, its text and its place."""
-    lists: list[SpecPath] = [("training", key) for key in PATTERN_KEYS]
+    """Every pattern written in the document: its path, its text and its place (a key's, for
+    a pattern that keys a mapping)."""
+    heads: list[SpecPath] = [("training",)]
     phases = value_at(doc, ("training", "phases"))
-    for index in range(len(phases) if isinstance(phases, list) else 0):
-        lists += [("training", "phases", index, key) for key in PATTERN_KEYS]
-    for where in lists:
-        items = value_at(doc, where)
-        for index, pattern in enumerate(items if isinstance(items, list) else ()):
-            loc = doc.loc((*where, index))
-            if isinstance(pattern, str) and loc is not None:
-                yield (*where, index), pattern, loc
+    count = len(phases) if isinstance(phases, list) else 0
+    heads += [("training", "phases", index) for index in range(count)]
+    for head in heads:
+        for key in PATTERN_KEYS:
+            items = value_at(doc, (*head, key))
+            for index, pattern in enumerate(items if isinstance(items, list) else ()):
+                loc = doc.loc((*head, key, index))
+                if isinstance(pattern, str) and loc is not None:
+                    yield (*head, key, index), pattern, loc
+        for key in PATTERN_MAPS:
+            mapping = value_at(doc, (*head, key))
+            for pattern in mapping if isinstance(mapping, dict) else ():
+                loc = doc.key_locs.get((*head, key, pattern))
+                if isinstance(pattern, str) and loc is not None:
+                    yield (*head, key, pattern), pattern, loc
 
 
 def is_glob(pattern: str) -> bool:

@@ -247,13 +247,13 @@ def _target(
     if block is not None:
         loc = doc.key_locs.get(("blocks", block))
         return Symbol(BLOCK, block, loc, _NOWHERE) if loc is not None else None
-    if cursor.on_key:
+    pattern = pattern_at(doc, path, cursor.on_key)  # (a learning_rate_scale's key is one)
+    if cursor.on_key and pattern is None:
         return _key_target(doc, cursor, line_text, column, automatic)
     if len(path) >= 2 and path[-1] == "as" and path[-2] == "repeat":
         var = value_at(doc, path)
         loc = doc.locs.get(path)
         return Symbol(LOOP, var, loc, _NOWHERE) if isinstance(var, str) and loc is not None else None
-    pattern = pattern_at(doc, path)
     if pattern is not None:
         if not _named(pattern):
             return None
@@ -1009,9 +1009,8 @@ def _compare(old: _Compiled, fresh: _Compiled, file: str, symbol: Symbol, new: s
             f"renaming `{symbol.name}` to `{new}` would change the model of {file}; rename refused"
         )
     old_patterns, new_patterns = _coverage(old_ir, old_doc), _coverage(new_ir, new_doc)
-    for path, (pattern, covered) in old_patterns.items():
-        now = new_patterns.get(path)
-        if now is None or now[1] != covered:
+    for index, (path, pattern, covered) in enumerate(old_patterns):
+        if index >= len(new_patterns) or new_patterns[index][2] != covered:
             kind = "glob pattern" if is_glob(pattern) else "pattern"
             raise RenameError(
                 f"renaming `{symbol.name}` to `{new}` would change what the {kind} {pattern!r} "
@@ -1049,11 +1048,12 @@ def _signature(ir: ModelIR) -> Any:
     )
 
 
-def _coverage(ir: ModelIR, doc: SourceDoc) -> dict[SpecPath, tuple[str, tuple[int, ...]]]:
-    """What each written freeze/unfreeze pattern covers, as layer positions."""
+def _coverage(ir: ModelIR, doc: SourceDoc) -> list[tuple[SpecPath, str, tuple[int, ...]]]:
+    """What each written pattern covers, as layer positions, in the order they are written (a
+    rename keeps that order; a pattern that keys a learning_rate_scale changes its own path)."""
     patterns = Patterns(ir)
     order = {node.name: i for i, node in enumerate(ir.nodes)}
-    return {
-        path: (pattern, tuple(order[name] for name in patterns.match(pattern)))
+    return [
+        (path, pattern, tuple(order[name] for name in patterns.match(pattern)))
         for path, pattern, _ in written_patterns(doc)
-    }
+    ]

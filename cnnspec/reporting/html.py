@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnspec.analysis.settings import rate_scale_text
 from cnnspec.errors import SpecError, UsageError, printable
 from cnnspec.fileio import read_head
 from cnnspec.reporting.run import MODEL_FILE, Run, locate
@@ -372,6 +373,9 @@ def _phases(lock: dict[str, Any], metrics: dict[str, Any], history: dict[str, An
         first, last = phase.get("first_epoch"), phase.get("last_epoch")
         planned = f"epochs {first}–{last}"
         settings = f"{frozen} layer(s) frozen, {phase.get('optimizer')} {rate_text}"
+        scale = phase.get("learning_rate_scale")
+        scaled = rate_scale_text(scale) if isinstance(scale, dict) else ""
+        settings += f" ({scaled})" if scaled else ""
         if ran is None or not _whole(first) or not _whole(last) or ran >= last:
             lines.append(f"phase {index}: {planned}, {settings}")
         elif ran >= first:

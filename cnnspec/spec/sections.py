@@ -446,6 +446,17 @@ _PATTERNS = {
     "description": "layer ids, block-instance or hierarchical names (stage3.block2), or globs over "
     "layer names (conv4_*)",
 }
+#: ``learning_rate_scale``: layer-wise learning rates, ``{pattern: factor}``
+#: (:mod:`cnnspec.training.rates`).
+RATE_SCALE = "learning_rate_scale"
+_RATE_SCALE = {
+    "type": "object",
+    "additionalProperties": _num(0, exclusive=True),
+    "description": "layer-wise learning rates, {pattern: factor}: the weights of the layers a pattern "
+    "matches (patterns as freeze's) take their steps at factor × the learning rate, their decoupled "
+    "weight decay too; a later pattern overrides an earlier one; every other layer trains at the rate "
+    "itself (mmengine's lr_mult)",
+}
 PHASE_SCHEMA = _obj(
     {
         "epochs": _int(1, 100_000, "the epochs of this phase"),
@@ -455,6 +466,11 @@ PHASE_SCHEMA = _obj(
         "learning_rate": {
             **LEARNING_RATE_SCHEMA,
             "description": "this phase's learning rate (default: the optimizer's)",
+        },
+        RATE_SCALE: {
+            **_RATE_SCALE,
+            "description": "this phase's layer-wise learning rates, {pattern: factor} (default: the "
+            "previous phase's, the first phase training.learning_rate_scale; {} for none)",
         },
     },
     ("epochs",),
@@ -565,6 +581,7 @@ TRAINING_SCHEMA = _obj(
         },
         "freeze": {**_PATTERNS, "description": "layers whose weights training leaves as they are"},
         "unfreeze": {**_PATTERNS, "description": "layers to train even if frozen (applied after freeze)"},
+        RATE_SCALE: _RATE_SCALE,
         "phases": {
             "type": "array",
             "items": PHASE_SCHEMA,

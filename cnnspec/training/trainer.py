@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cnnspec.analysis.settings import TrainConfig, layers_without_xla, training_config
+from cnnspec.analysis.settings import TrainConfig, layers_without_xla, rate_scale_text, training_config
 from cnnspec.errors import UsageError, WriteError, out_of_memory
 from cnnspec.fileio import atomic_path, check_owned, check_writable, write_atomic
 from cnnspec.training import rundir, runlock
@@ -429,6 +429,7 @@ def _run(
     from cnnspec.training.joint_augment import build_joint_augmentation
     from cnnspec.training.mixing import build_mixing
     from cnnspec.training.pipeline import PipelineSettings, counted, make_dataset
+    from cnnspec.training.rates import scale_learning_rates
 
     if dataset.streamed:
         from cnnspec.training.stream import BAD_READS
@@ -472,6 +473,7 @@ def _run(
                 metrics=builders.metrics(config),
                 jit_compile=jit,
             )
+            scale_learning_rates(model, phase.rate_scale)
 
     def compiled_model(jit: bool) -> Any:
         with dist.scope():
@@ -773,9 +775,11 @@ def _phase_line(config: TrainConfig, index: int) -> str:
     rate = phase.optimizer.learning_rate
     rate_text = f"{rate:g}" if isinstance(rate, float) else rate.kind
     frozen = f"{len(phase.frozen)} layer(s) frozen" if phase.frozen else "nothing frozen"
+    scaled = rate_scale_text(dict(phase.rate_scale))
     return (
         f"phase {index + 1}/{len(config.phases)}: epochs {phase.first_epoch + 1}–"
         f"{phase.first_epoch + phase.epochs}, {frozen}, {phase.optimizer.name} at {rate_text}"
+        + (f" ({scaled})" if scaled else "")
     )
 
 
