@@ -96,17 +96,55 @@ def test_a_trainable_body_called_in_inference_mode_is_noted(tmp_path: Path) -> N
     assert "so its 2 trainable batch norm(s) ('stem_bn', 'block1_bn') normalize with their moving" in notes
 
 
-def test_a_frozen_body_freezes_layers_its_own_configuration_left_trainable(tmp_path: Path) -> None:
-    """Keras trains a layer only when every model around it is trainable."""
+def test_a_body_built_for_any_size_takes_the_size_it_is_called_on(tmp_path: Path) -> None:
+    """keras.applications' default, ``MobileNetV2(include_top=False)``: the body's input is
+    ``(None, None, 3)``, its layers' saved shapes too, and Keras saves no build_config for it;
+    the call's tensor has the size. Imported as the fixed-size body."""
 
-    def inner_trainable(data: dict[str, Any]) -> None:
+    def any_size(data: dict[str, Any]) -> None:
+        base = layer(data, "base")
+        base.pop("build_config", None)
+        for entry in base["config"]["layers"]:
+            if entry["class_name"] == "InputLayer":
+                entry["config"]["batch_shape"][1:3] = [None, None]
+            shape = (entry.get("build_config") or {}).get("input_shape")
+            for one in shape if shape and isinstance(shape[0], list) else [shape] if shape else []:
+                one[1:3] = [None, None]
+
+    def sizes(imported: Any) -> list[Any]:
+        return [(n.kind, n.shape) for n in compile_text(imported.text).ir.nodes]
+
+    assert "build_config" in layer(config(), "base")
+    assert sizes(imported_json(tmp_path, any_size)) == sizes(import_source(str(NESTED)))
+    # without the call's size (a hand-written file) it is still the refusal it was
+    unsized = refusal(tmp_path, lambda data: (any_size(data), _drop_call_shapes(layer(data, "base"))))
+    assert "base': expected a fully known input shape; received [None, None, 3]" in unsized
+
+
+def _drop_call_shapes(entry: dict[str, Any]) -> None:
+    for call in entry["inbound_nodes"]:
+        for tensor in call["args"]:
+            tensor["config"].pop("shape", None)
+
+
+def test_a_layer_unfrozen_inside_a_frozen_body_trains_as_keras_trains_it(tmp_path: Path) -> None:
+    """Keras 3 sets a frozen model's flag on every layer in it, and trains each weight by its
+    layer's own flag: a layer set trainable after the body was frozen trains (saved so, and
+    loaded so), and is imported trainable. A layer saved without a flag (a configuration written
+    by hand) is frozen with its model."""
+
+    def partly_unfrozen(data: dict[str, Any]) -> None:
         for entry in layer(data, "base")["config"]["layers"]:
-            entry["config"]["trainable"] = True
+            if entry["config"]["name"] == "top_conv":
+                entry["config"]["trainable"] = True
+            elif entry["config"]["name"] == "stem_bn":
+                del entry["config"]["trainable"]
 
-    imported = imported_json(tmp_path, inner_trainable)
-    compiled = compile_text(imported.text)
-    by_name = {n.name: n for n in compiled.ir.nodes}
-    assert not by_name[imported.names["top_conv"]].trainable
+    imported = imported_json(tmp_path, partly_unfrozen)
+    by_name = {n.name: n for n in compile_text(imported.text).ir.nodes}
+    assert by_name[imported.names["top_conv"]].trainable
+    assert not by_name[imported.names["stem_bn"]].trainable
+    assert not by_name[imported.names["block1_bn"]].trainable
     assert by_name[imported.names["predictions"]].trainable
 
 

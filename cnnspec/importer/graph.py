@@ -192,6 +192,16 @@ def _entry(layer: Any, path: str) -> tuple[str, str, dict[str, Any]]:
     return name, class_name, config
 
 
+def _called_shape(inbound: list[Any]) -> Any:
+    """The shape of the one tensor a layer's first call reads, as the call saved it (a model
+    nested in the model saves no build_config); ``None`` where it is not that."""
+    args = inbound[0].get("args") if inbound and isinstance(inbound[0], dict) else None
+    tensor = args[0] if isinstance(args, list) and len(args) == 1 else None
+    config = tensor.get("config") if isinstance(tensor, dict) else None
+    shape = config.get("shape") if isinstance(config, dict) else None
+    return shape if isinstance(shape, list) else None
+
+
 def _input_shape(config: dict[str, Any], path: str) -> list[int]:
     shape = config.get("batch_shape") or config.get("batch_input_shape")
     if not isinstance(shape, list) or len(shape) < 2:
@@ -362,7 +372,7 @@ def read_graph(config: dict[str, Any]) -> Graph:
                 layer_config,
                 inputs,
                 path,
-                build.get("input_shape") if isinstance(build, dict) else None,
+                (build.get("input_shape") if isinstance(build, dict) else None) or _called_shape(inbound),
                 layer.get("module"),
                 layer.get("registered_name"),
                 [value for _, value in constants],

@@ -17,8 +17,10 @@ what the source does, layer by layer.
   it is ``base/conv1`` (Keras names cannot hold ``/``, so no source layer is named so). The
   weights file stores each layer under its nested model's group: :attr:`Node.stored` is that
   path, by which ``--weights`` relabels it.
-- ``trainable``: a layer in a frozen nested model is frozen (Keras trains a layer only when it
-  and every model around it are trainable).
+- ``trainable``: each layer keeps its own saved flag, by which Keras 3 trains its weights.
+  Freezing a model (``base.trainable = False``) sets the flag of every layer in it, and a layer
+  set trainable again after that trains, in the model as saved and as loaded. A layer saved
+  without a flag (a configuration written by hand) takes its nested model's.
 - ``base(x, training=False)`` (Keras' advice for a frozen body): a frozen batch norm runs in
   inference mode anyway (Keras defines it so), which the spec keeps; a trainable one, and a
   dropout, noise or augmentation layer, would act otherwise in the spec's training: a note
@@ -59,9 +61,31 @@ def is_nested_model(node: Node) -> bool:
 
 
 def nested_models(graph: Graph) -> list[Node]:
-    """The nested models :func:`inline_models` writes in line (not those already refused)."""
+    """The nested models :func:`inline_models` writes in line (not those already refused), each
+    with the input size of the tensor it is called on where it was built without one."""
     flagged = {d.path.split(".inbound_nodes")[0] for d in graph.problems}
-    return [n for n in graph.nodes if is_nested_model(n) and n.path not in flagged]
+    return [_called_size(n) for n in graph.nodes if is_nested_model(n) and n.path not in flagged]
+
+
+def _called_size(node: Node) -> Node:
+    """``node`` (a nested model) with its input layer's unknown sizes taken from the shape it is
+    called on: keras.applications builds a body without an ``input_shape`` for any size,
+    ``(None, None, 3)``, and the model around it fixes the size."""
+    called = node.input_shape  # build_config's, batch axis first
+    if not isinstance(called, list) or not called or isinstance(called[0], list):
+        return node
+    layers = node.config["layers"]
+    for index, layer in enumerate(layers):
+        config = layer.get("config") if isinstance(layer, dict) else None
+        if not isinstance(config, dict) or layer.get("class_name") != "InputLayer":
+            continue
+        batch = config.get("batch_shape")
+        if not isinstance(batch, list) or len(batch) != len(called) or None not in batch[1:]:
+            return node
+        filled = [batch[0], *(c if d is None else d for d, c in zip(batch[1:], called[1:], strict=True))]
+        entry = {**layer, "config": {**config, "batch_shape": filled}}
+        return replace(node, config={**node.config, "layers": [*layers[:index], entry, *layers[index + 1 :]]})
+    return node
 
 
 def inline_models(graph: Graph, keep: dict[str, Any] | None = None) -> Graph:
@@ -70,7 +94,7 @@ def inline_models(graph: Graph, keep: dict[str, Any] | None = None) -> Graph:
     written as a zoo backbone item instead (:mod:`cnnspec.importer.backbones`, the value its
     candidate): each stays one layer, an ``Identity`` placeholder with the model's
     ``trainable``, checked and noted as any nested model."""
-    nested = nested_models(graph)
+    nested = {n.name: n for n in nested_models(graph)}
     if not nested:
         return graph
     taken = {n.name for n in graph.nodes}
@@ -78,20 +102,23 @@ def inline_models(graph: Graph, keep: dict[str, Any] | None = None) -> Graph:
     problems = list(graph.problems)
     notes = list(graph.notes)
     output_of: dict[str, str] = {}  # a nested model's name → its output layer's name here
-    inlined = {id(n) for n in nested}
     for node in graph.nodes:
         node.inputs = [output_of.get(i, i) for i in node.inputs]
-        if id(node) not in inlined:
+        if node.name not in nested:
             nodes.append(node)
             continue
+        node = replace(nested[node.name], inputs=node.inputs)
         inner = _inner_graph(node)
         refused = _call_refusal(node)
         if refused is not None:
             problems.append(refused)
-        # its layers, a frozen model's frozen (Keras trains a layer only in trainable models)
+        # its layers, each with its own flag (Keras 3 trains a weight by its layer's flag,
+        # which freezing the model set); a frozen model's flag where a layer has none
         frozen = node.config.get("trainable") is False
         inside = [
-            replace(layer, config={**layer.config, "trainable": False}) if frozen else layer
+            replace(layer, config={**layer.config, "trainable": False})
+            if frozen and "trainable" not in layer.config
+            else layer
             for layer in inner.nodes
             if layer.name != inner.input_name
         ]

@@ -25,8 +25,18 @@ def _shapes(saved: Any) -> list[tuple[int | None, ...]] | None:
     if not isinstance(saved, list) or not saved:
         return None
     if isinstance(saved[0], list):
-        return [tuple(s[1:]) for s in saved]
+        # (a list of shapes throughout, else not a shape Keras saves: nothing to compare)
+        return [tuple(s[1:]) for s in saved] if all(isinstance(s, list) and s for s in saved) else None
     return [tuple(saved[1:])]
+
+
+def _fits(saved: list[tuple[int | None, ...]], shapes: list[tuple[int, ...]]) -> bool:
+    """The spec's input shapes are the saved ones, a size saved unknown (``None``: a nested
+    body built for any size, :func:`cnnspec.importer.nested.nested_models`) taking any value."""
+    return len(saved) == len(shapes) and all(
+        len(a) == len(b) and all(x is None or x == y for x, y in zip(a, b, strict=True))
+        for a, b in zip(saved, shapes, strict=True)
+    )
 
 
 def align(compiled: Any, items: list[Item], graph: Graph) -> dict[str, str]:
@@ -51,7 +61,7 @@ def align(compiled: Any, items: list[Item], graph: Graph) -> dict[str, str]:
                 hint="please report this model: import could not reproduce it",
             )
         saved = _shapes(source.input_shape)
-        if saved is not None and [tuple(s) for s in node.input_shapes] != saved:
+        if saved is not None and not _fits(saved, [tuple(s) for s in node.input_shapes]):
             raise import_error(
                 f"layer {shown(source_name)} reads shapes {shown(saved, str)} in the source, "
                 f"{list(node.input_shapes)} in the spec",
