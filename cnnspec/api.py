@@ -84,13 +84,18 @@ def build_augmentation(spec: CompiledSpec | str | Path) -> keras.Sequential | No
     return build(_compiled(spec).ir)
 
 
-def load_keras_application_weights(model: keras.Model, path: str | Path) -> keras.Model:
+def load_keras_application_weights(
+    model: keras.Model, path: str | Path, keras_name: str | None = None
+) -> keras.Model:
     """Load the weights file keras.applications downloads for ``weights="imagenet"`` (Keras 2's
     HDF5 layout) into a zoo model, by layer order as Keras does (imports TensorFlow). A file that
-    does not fit raises :class:`~cnnspec.backends.weights.WeightsFileError` naming the layer."""
+    does not fit raises :class:`~cnnspec.backends.weights.WeightsFileError` naming the layer.
+    ``keras_name`` (the variant's, ``EfficientNetB0``): also load what that function's ImageNet
+    model has beyond the weights (EfficientNet B0–B7 rescale their normalized input once more);
+    ``weights: imagenet`` in a spec does so by itself."""
     from cnnspec.backends.weights import load_keras_application_weights as load_weights
 
-    return load_weights(model, path)
+    return load_weights(model, path, keras_name)
 
 
 def generate_code(spec: CompiledSpec | str | Path, *, script: bool = False) -> str:

@@ -122,3 +122,90 @@ def test_the_api_builds_a_zoo_model_by_name():
     keras.backend.clear_session()
     model = cnnspec.build_model("zoo:mobilenet_v2")
     assert model.count_params() == 3_538_984 and tuple(model.output.shape) == (None, 1000)
+
+
+class ImageNetCase:
+    """keras.applications.EfficientNetB0(weights="imagenet") at 64×64 without its top, built by
+    Keras itself with its download answered by this test's file (random weights, adapted
+    normalizations), and the zoo's spec of it."""
+
+    def __init__(self, tmp_path, monkeypatch) -> None:
+        import keras
+        from keras.src.utils import file_utils
+
+        monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+        self.shape = (64, 64, 3)
+        self.path = tmp_path / "efficientnetb0_notop.h5"
+        _keras_weights_file("efficientnet_b0", self.shape, self.path, include_top=False)
+        monkeypatch.setattr(file_utils, "get_file", lambda *args, **kwargs: str(self.path))
+        self.reference = keras.applications.EfficientNetB0(
+            include_top=False, weights="imagenet", input_shape=self.shape
+        )
+        self.compiled = compile_spec(
+            "zoo:efficientnet_b0", ["vars.input_shape=[64, 64, 3]", "vars.include_top=false"]
+        )
+        self.images = np.random.default_rng(2).uniform(0, 255, (2, *self.shape)).astype("float32")
+        self.expected = np.asarray(self.reference(self.images))
+
+    def error(self, model) -> float:
+        """The largest difference from the ImageNet model's outputs, relative to their scale
+        (random weights give small outputs)."""
+        outputs = np.asarray(model(self.images))
+        return float(np.abs(outputs - self.expected).max() / np.abs(self.expected).max())
+
+
+@pytest.mark.slow
+def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(tmp_path, monkeypatch):
+    """keras.applications.EfficientNetB0(weights="imagenet") has one layer more than its
+    weights=None model (a per-channel Rescaling after the Normalization, with no weights); its
+    file loaded by `imagenet` into the zoo model (built as weights=None builds it) gives the
+    ImageNet model's outputs: the factor is folded into the normalization's variance."""
+    import keras
+
+    from cnnspec.training import transfer
+
+    case = ImageNetCase(tmp_path, monkeypatch)
+    extra = [layer.scale for layer in case.reference.layers if isinstance(layer, keras.layers.Rescaling)]
+    assert len(extra) == 2 and isinstance(extra[1], (list, tuple))  # (the test is not vacuous)
+    model = build_model(case.compiled)
+    loads = transfer.spec_loads(case.compiled, "imagenet")
+    for plan in transfer.plan_loads(model, loads, fetch=lambda found: case.path):
+        transfer.apply_plan(model, plan)
+    assert case.error(model) < 1e-4
+    # the file loaded as it is (the model keras.applications builds without ImageNet weights)
+    # answers otherwise: the comparison can tell
+    assert case.error(cnnspec.load_keras_application_weights(build_model(case.compiled), case.path)) > 0.1
+    # the API folds it when told whose file it is
+    named = cnnspec.load_keras_application_weights(build_model(case.compiled), case.path, "EfficientNetB0")
+    assert case.error(named) < 1e-4
+
+
+@pytest.mark.slow
+def test_the_generated_script_loads_efficientnet_imagenet_as_cnnspec_train_does(tmp_path, monkeypatch):
+    """The script's load_by_position, given keras.applications' own ImageNet model (the one it
+    builds), folds the same factor: a backbone of it computes what that model computes."""
+    import importlib.util
+
+    import keras
+
+    from cnnspec.api import compile_text
+    from cnnspec.backends.python_emitter import generate_code
+
+    case = ImageNetCase(tmp_path, monkeypatch)
+    spec = compile_text(
+        "cnnspec: 1\nname: b0\ninput: {shape: [64, 64, 3]}\nmodel:\n"
+        "  - backbone: {spec: 'zoo:efficientnet_b0', vars: {include_top: false}, weights: imagenet}\n"
+        "    id: body\n  - global_avg_pool2d: {}\n    id: pool\n  - dense: {units: 10, activation: softmax}\n"
+        "data: {source: cifar10}\n",
+        "b0.yaml",
+    )
+    script = tmp_path / "train.py"
+    script.write_text(generate_code(spec, script=True, output=script).text, encoding="utf-8")
+    assert "variance_scale=(0.229, 0.224, 0.225)" in script.read_text(encoding="utf-8")
+    loader = importlib.util.spec_from_file_location("generated_b0_train", script)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    model = module.build_model()
+    module.load_starting_weights(model)
+    (body_output,) = next(node for node in spec.ir.nodes if node.name == "pool").inputs
+    assert case.error(keras.Model(model.inputs, model.get_layer(body_output).output)) < 1e-4

@@ -272,7 +272,7 @@ def _weight_calls(spec: CompiledSpec, output: Path | None) -> list[str]:
     script is written to a file (it may be moved), else relative to the working directory. A
     statement of several lines carries the indentation of the function body."""
     from cnnspec.ir import Backbone, walk
-    from cnnspec.spec.weights import IMAGENET, spec_weights
+    from cnnspec.spec.weights import IMAGENET, IMAGENET_VARIANCE_SCALE, spec_weights
     from cnnspec.spec.zoo import variants
 
     def call(scope: str, source: Any, keras_name: str, include_top: bool, shape: Any) -> str:
@@ -281,7 +281,9 @@ def _weight_calls(spec: CompiledSpec, output: Path | None) -> list[str]:
         if source.kind == IMAGENET:
             size = py_literal(tuple(shape or ()))
             reference = f"imagenet_model(keras.applications.{keras_name}, {include_top}, {size})"
-            return f"load_by_position(model, {py_string(scope)}, {reference}{strict}{chosen})"
+            scale = IMAGENET_VARIANCE_SCALE.get(keras_name)
+            folded = f", variance_scale={py_literal(scale)}" if scale is not None else ""
+            return f"load_by_position(model, {py_string(scope)}, {reference}{strict}{chosen}{folded})"
         path = source.file
         text = str(path.resolve()) if output is not None else _rel_data_path(path, None)[0]
         return f"load_by_name(model, {py_string(scope)}, {py_string(text)}{strict}{chosen})"

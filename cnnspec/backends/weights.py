@@ -101,17 +101,48 @@ def finalize_loaded(layers: Iterable[Any]) -> None:
             finalize()
 
 
-def load_keras_application_weights(model: keras.Model, path: str | Path) -> keras.Model:
+#: One layer's arrays as a weights file holds them: (layer name, [(weight name, array)]).
+StoredLayer = tuple[str, list[tuple[str, Any]]]
+
+
+def fold_imagenet_rescaling(layers: list[StoredLayer], keras_name: str) -> list[StoredLayer]:
+    """keras.applications' ImageNet file of ``keras_name`` with the rescaling that only that
+    function's ImageNet model has folded into its first normalization's variance
+    (:data:`~cnnspec.spec.weights.IMAGENET_VARIANCE_SCALE`; EfficientNet B0–B7), so that a zoo
+    model built as ``weights=None`` builds it computes what the ImageNet model does. Any other
+    file is returned as it is."""
+    import numpy as np
+
+    from cnnspec.spec.weights import IMAGENET_VARIANCE_SCALE
+
+    scale = IMAGENET_VARIANCE_SCALE.get(keras_name)
+    for index, (layer, weights) in enumerate(layers if scale is not None else ()):
+        kinds = [name.rsplit("/", 1)[-1].split(":")[0] for name, _ in weights]
+        if "mean" in kinds and "variance" in kinds:  # a Normalization's mean, variance, count
+            at = kinds.index("variance")
+            folded = [
+                (name, np.asarray(array) * np.asarray(scale, np.asarray(array).dtype) if k == at else array)
+                for k, (name, array) in enumerate(weights)
+            ]
+            return [*layers[:index], (layer, folded), *layers[index + 1 :]]
+    return layers
+
+
+def load_keras_application_weights(
+    model: keras.Model, path: str | Path, keras_name: str | None = None
+) -> keras.Model:
     """Load a keras.applications weights file (Keras 2's HDF5 layout, as downloaded for
     ``weights="imagenet"``) into ``model`` by layer order, as Keras itself loads it.
 
     Every layer with weights must match the file's layer at the same position in weight count
     and shapes; otherwise :class:`WeightsFileError` names both layers and nothing is assigned.
-    Returns ``model``."""
+    ``keras_name``: the keras.applications function whose ImageNet file it is
+    (``EfficientNetB0``): where its ImageNet model has a layer more than the zoo's
+    (:func:`fold_imagenet_rescaling`), that layer's effect is loaded too. Returns ``model``."""
     file = Path(path)
     if not file.is_file():
         raise WeightsFileError(f"no such weights file: {file}")
-    stored = _read(file)
+    stored = fold_imagenet_rescaling(_read(file), keras_name or "")
     ours = [layer for layer in model.layers if layer.weights]
     if len(stored) != len(ours):
         raise WeightsFileError(

@@ -28,6 +28,15 @@ from cnnspec.fileio import user_path
 IMAGENET = "imagenet"
 RUN_MODEL = "model.keras"
 KINDS = ("run", "keras", "weights_h5", "imagenet")
+#: keras.applications' EfficientNet B0–B7 built with ``weights="imagenet"``, and only then,
+#: divide the normalized input once more by √stddev per channel (a ``Rescaling`` after the
+#: ``Normalization``: keras/src/applications/efficientnet.py, tensorflow#49930), ImageNet's RGB
+#: stddev below. The zoo builds those models as ``weights=None`` does; ``imagenet`` folds the
+#: factor into the normalization's variance (variance × stddev), which computes the same. By
+#: keras.applications name: the function that builds it decides.
+IMAGENET_VARIANCE_SCALE: dict[str, tuple[float, ...]] = {
+    f"EfficientNetB{index}": (0.229, 0.224, 0.225) for index in range(8)
+}
 
 #: The section's JSON Schema (also a backbone's ``weights`` field).
 WEIGHTS_SCHEMA: dict[str, Any] = {

@@ -700,6 +700,10 @@ def plan_loads(
                 load.source, load.keras_name, load.include_top, load.input_shape, fetch
             )
         found = read_source(load.source, imagenet_file=file, max_elements=limit)
+        if file is not None:  # (the ImageNet model's own rescaling, where it has one)
+            from cnnspec.backends.weights import fold_imagenet_rescaling
+
+            found = replace(found, layers=fold_imagenet_rescaling(found.layers, load.keras_name))
         plan = plan_transfer(model, load.source, found, load.scope, load.names)
         if file is not None:
             plan.source = f"imagenet ({file})"  # which of keras.applications' files
