@@ -127,6 +127,20 @@ def _drop_call_shapes(entry: dict[str, Any]) -> None:
             tensor["config"].pop("shape", None)
 
 
+def test_what_the_nested_models_own_reading_notes_is_kept(tmp_path: Path) -> None:
+    """The notes of a nested model's own reading (here its input's dtype, which Keras casts to
+    at the nested boundary; a model nested in it is read the same way) reach the report, said
+    of that model."""
+
+    def uint8_body(data: dict[str, Any]) -> None:
+        for entry in layer(data, "base")["config"]["layers"]:
+            if entry["class_name"] == "InputLayer":
+                entry["config"]["dtype"] = "uint8"
+
+    notes = "\n".join(imported_json(tmp_path, uint8_body).notes)
+    assert "in the nested model 'base': " in notes and "uint8" in notes
+
+
 def test_a_layer_unfrozen_inside_a_frozen_body_trains_as_keras_trains_it(tmp_path: Path) -> None:
     """Keras 3 sets a frozen model's flag on every layer in it, and trains each weight by its
     layer's own flag: a layer set trainable after the body was frozen trains (saved so, and

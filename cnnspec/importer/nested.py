@@ -129,6 +129,7 @@ def inline_models(graph: Graph, keep: dict[str, Any] | None = None) -> Graph:
                 f"the nested model {shown(node.name)} ({node.class_name}) is the zoo's "
                 f"{kept.zoo} (keras.applications.{kept.keras_name}): written as a backbone item"
             )
+            notes += _inner_notes(node, inner)
             if node.call_kwargs.get("training") is False:
                 notes += _inference_notes(node, inside)
             continue
@@ -149,13 +150,20 @@ def inline_models(graph: Graph, keep: dict[str, Any] | None = None) -> Graph:
         renamed = [f"{shown(old)} as {shown(new)}" for old, new in names.items() if old != new]
         notes.append(
             f"the nested model {shown(node.name)} ({node.class_name}) is written as its {layers} "
-            "layers, in line"
+            f"layer{'s' if layers != 1 else ''}, in line"
             + (f" (named like layers outside it: {', '.join(renamed[:_LISTED])}"
                f"{' …' if len(renamed) > _LISTED else ''})" if renamed else "")
         )  # fmt: skip
+        notes += _inner_notes(node, inner)
         if node.call_kwargs.get("training") is False:
             notes += _inference_notes(node, written)
     return graph.rebuilt(nodes, problems, [output_of.get(o, o) for o in graph.outputs], notes)
+
+
+def _inner_notes(node: Node, inner: Graph) -> list[str]:
+    """The notes of the nested model's own reading (its input's dtype, the models nested in it),
+    said of it."""
+    return [f"in the nested model {shown(node.name)}: {note}" for note in inner.notes]
 
 
 def _placeholder(node: Node) -> Node:
