@@ -272,25 +272,45 @@ def test_a_folder_with_files_of_the_users_names_is_refused(runner, write_spec, t
 
 
 def test_a_searchs_own_summary_files_are_its_own(tmp_path):
-    """What a search writes is known as its own (the plots carry cnnspec's mark, the page its
-    generator, best.yaml its header); so is every summary file beside its search.json."""
+    """What a search writes is known as its own: the plots by the search's mark, the page by its
+    generator (or an earlier version's head), best.yaml by its header. Beside a search's own
+    search.json, a plot with cnnspec's plain mark (an earlier version's) counts too; a page or
+    best.yaml of the user's there does not (they were replaced), nor, elsewhere, a picture
+    another command drew (a training's history.png)."""
     from PIL import Image
 
     from cnnspec.analysis.graph import PICTURE_MARK
-    from cnnspec.search.results import BEST_HEADER, PAGE_MARK, foreign_summaries
+    from cnnspec.search.results import _EARLIER_PAGE, BEST_HEADER, PAGE_MARK, PLOT_MARK, foreign_summaries
 
     out = tmp_path / "s"
     out.mkdir()
-    Image.new("RGB", (4, 4)).save(out / "history.png", pnginfo=_marked(PICTURE_MARK))
+    Image.new("RGB", (4, 4)).save(out / "history.png", pnginfo=_marked((PICTURE_MARK[0], PLOT_MARK)))
+    (out / "search.html").write_text(f"{_EARLIER_PAGE}s</title>")
     (out / "best-other.yaml").write_text(f"{BEST_HEADER}3) of the search 'other'\n")
     (out / "search-other.html").write_text(f'<!doctype html>\n<meta name="generator" content="{PAGE_MARK}">')
-    Image.new("RGB", (4, 4)).save(out / "parallel-other.png")  # unmarked
+    Image.new("RGB", (4, 4)).save(out / "parallel-other.png", pnginfo=_marked(PICTURE_MARK))
     assert foreign_summaries(out) == []
-    assert foreign_summaries(out, "-other") == [out / "parallel-other.png"]
+    assert foreign_summaries(out, "-other") == [out / "parallel-other.png"]  # another command's
     (out / "search-other.json").write_text(
         '{"study": "other", "objective": "x", "direction": "maximize", "trials": []}'
     )
     assert foreign_summaries(out, "-other") == []
+    (out / "best-other.yaml").write_text("# my own spec, keep me\n")
+    (out / "search-other.html").write_text("<html>mine</html>")
+    assert foreign_summaries(out, "-other") == [out / "best-other.yaml", out / "search-other.html"]
+
+
+def test_a_summary_name_that_is_a_folder_is_refused_even_with_force(runner, write_spec, tmp_path):
+    """It would be found only after every trial trained (the summary stopped there, exit 2)."""
+    from cnnspec.search.results import foreign_summaries
+
+    out = tmp_path / "out"
+    (out / "search.json").mkdir(parents=True)
+    assert foreign_summaries(out) == [out / "search.json"]
+    result = search(runner, write_spec, "--out", str(out), "--force")
+    assert result.exit_code == 2, result.output
+    assert "search.json in --out to be a file a search can write" in flat(result.output)
+    assert sorted(path.name for path in out.iterdir()) == ["search.json"]  # no journal, no trial
 
 
 def _marked(mark: tuple[str, str]):
@@ -303,7 +323,7 @@ def _marked(mark: tuple[str, str]):
 
 @pytest.mark.slow
 def test_force_replaces_them_and_the_search_marks_what_it_writes(runner, write_spec, tmp_path):
-    from cnnspec.reporting.images import is_cnnspec_png
+    from cnnspec.reporting.images import is_cnnspec_png, png_text
     from cnnspec.search.results import foreign_summaries
 
     out = tmp_path / "mine"
@@ -311,6 +331,7 @@ def test_force_replaces_them_and_the_search_marks_what_it_writes(runner, write_s
     result = search(runner, write_spec, "--out", str(out), "--force")
     assert result.exit_code == 0, result.output
     assert is_cnnspec_png(out / "history.png") and (out / "best.yaml").read_text().startswith("# The best")
+    assert png_text(out / "history.png")["Software"] == "cnnspec search"
     (out / "search.json").unlink()  # each file is known by its own mark, too
     assert foreign_summaries(out) == []
     again = search(runner, write_spec, "--out", str(out), "--trials", "2")  # continued: its own files

@@ -190,7 +190,15 @@ def _refuse_foreign_summaries(folder: Path, tag: str, force: bool) -> None:
     from cnnspec.errors import UsageError
     from cnnspec.search.results import foreign_summaries
 
-    found = [] if force else foreign_summaries(folder, tag)
+    found = foreign_summaries(folder, tag)
+    blocked = [path for path in found if path.is_dir() or (path.exists() and not path.is_file())]
+    if blocked:  # (no --force replaces a folder: the summary would fail after every trial ran)
+        raise UsageError(
+            f"expected {blocked[0].name} in --out to be a file a search can write; {blocked[0]} is "
+            f"{'a folder' if blocked[0].is_dir() else 'no regular file'}",
+            "choose another --out, or move it away",
+        )
+    found = [] if force else found
     if found:
         names = ", ".join(path.name for path in found)
         raise UsageError(

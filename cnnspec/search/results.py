@@ -174,33 +174,44 @@ def summary_name(file: str, tag: str = "") -> str:
 SUMMARY_FILES = ("best.yaml", "search.json", "search.html", "history.png", "importances.png", "parallel.png")
 #: The generator a search page names in its head.
 PAGE_MARK = "cnnspec search"
+#: The ``Software`` text of a search's plots (cnnspec's picture mark, :func:`is_cnnspec_png`,
+#: with the command's name: a training's history.png is not a search's).
+PLOT_MARK = "cnnspec search"
 #: How best.yaml starts (:func:`write_best`).
 BEST_HEADER = "# The best trial ("
+#: How a search page of an earlier version starts, before it named a generator.
+_EARLIER_PAGE = (
+    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
+    f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n<title>search '
+)
 
 
 def foreign_summaries(out: Path, tag: str = "") -> list[Path]:
     """The summary files of the study ``tag`` in ``out`` that exist and that cnnspec did not
     write, in :data:`SUMMARY_FILES` order: a search replaces its own summary files, never a
     file of the user's of the same name (``search -o`` into a folder of theirs replaced their
-    best.yaml, search.json, search.html and history.png without a word). Where the study's
-    search.json is a search's, its summary files are taken as written with it (plots of an
-    earlier version carry no mark)."""
+    best.yaml, search.json, search.html and history.png without a word). Each is known by its
+    mark; beside a search's own search.json, a plot with cnnspec's plain mark counts as the
+    search's too (an earlier version's)."""
     existing = [out / summary_name(name, tag) for name in SUMMARY_FILES]
     existing = [path for path in existing if os.path.lexists(path)]
     if not existing:
         return []
-    if _is_search_json(out / summary_name("search.json", tag)):
-        return []
-    return [path for path in existing if not _ours(path)]
+    earlier_plots = _is_search_json(out / summary_name("search.json", tag))
+    return [path for path in existing if not _ours(path, earlier_plots)]
 
 
-def _ours(path: Path) -> bool:
-    """Whether a search wrote ``path``: a plot with cnnspec's PNG mark, a search.json by its
-    keys, best.yaml by its header, the page by its generator."""
-    from cnnspec.reporting.images import is_cnnspec_png
+def _ours(path: Path, earlier_plots: bool = False) -> bool:
+    """Whether a search wrote ``path``: a plot by its mark (``earlier_plots``: cnnspec's plain
+    mark too), a search.json by its keys, best.yaml by its header, the page by its generator
+    or an earlier version's head. A folder or other non-file is no search's."""
+    from cnnspec.reporting.images import is_cnnspec_png, png_text
 
+    if not path.is_file():
+        return False
     if path.suffix == ".png":
-        return is_cnnspec_png(path)
+        key, _ = PICTURE_MARK
+        return png_text(path).get(key) == PLOT_MARK or (earlier_plots and is_cnnspec_png(path))
     if path.suffix == ".json":
         return _is_search_json(path)
     try:
@@ -210,7 +221,7 @@ def _ours(path: Path) -> bool:
         return False
     if path.suffix == ".yaml":
         return head.startswith(BEST_HEADER)
-    return f'<meta name="generator" content="{PAGE_MARK}">' in head
+    return f'<meta name="generator" content="{PAGE_MARK}">' in head or head.startswith(_EARLIER_PAGE)
 
 
 def _is_search_json(path: Path) -> bool:
@@ -361,8 +372,10 @@ def write_plots(out: Path, study: Any, tag: str = "") -> dict[str, str]:
                 figure.set_size_inches(8, 4.5)
                 figure.tight_layout()
                 with atomic_path(out / summary_name(name, tag)) as temp:
-                    # marked as cnnspec's: a later search replaces it, not a file of the user's
-                    figure.savefig(temp, dpi=100, format="png", metadata=dict([PICTURE_MARK]))
+                    # marked as a search's: a later search replaces it, not a file of the user's
+                    # (nor a picture another command drew, with cnnspec's own mark)
+                    key, _ = PICTURE_MARK
+                    figure.savefig(temp, dpi=100, format="png", metadata={key: PLOT_MARK})
             plt.close(figure)
             written[name.removesuffix(".png")] = summary_name(name, tag)
         except Exception:  # e.g. importances of a parameter that never varied
