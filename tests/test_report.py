@@ -280,3 +280,26 @@ def test_a_metrics_file_with_values_of_the_wrong_type_is_a_damaged_run(run_dir, 
     text = flat(result)
     assert f"damaged run file {copy / 'metrics.json'}" in text and "epochs_run" in text
     assert "test_accuracy" in text and not (copy / "report.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"best_epoch": "zzz", "stopped_early": True}, "best_epoch"),  # the page said "best epoch zzz"
+        ({"test_images": "zzz"}, "test_images"),  # "zzz images"
+        ({"per_class": {"0": "zzz"}}, "per_class"),  # an internal error (AttributeError)
+    ],
+    ids=["best-epoch", "test-images", "per-class"],
+)
+def test_the_other_keys_the_page_reads_are_checked_too(run_dir, tmp_path, changes, named):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "report.html").unlink(missing_ok=True)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    metrics.update(changes)
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    result = invoke("report", copy)
+    assert result.exit_code == 2, result.output
+    text = flat(result)
+    assert f"damaged run file {copy / 'metrics.json'}" in text and named in text
+    assert "internal error" not in text and not (copy / "report.html").exists()

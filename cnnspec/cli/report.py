@@ -80,11 +80,14 @@ def _refuse_damaged_metrics(run_dir: Path) -> None:
     "stopped early, best epoch zzz", exit 0, where runs called the run damaged."""
     if not (run_dir / "metrics.json").is_file():
         return
-    from cnnspec.reporting.run import damaged
-    from cnnspec.reporting.runs import run_row
+    from cnnspec.reporting.run import damaged, read_json
+    from cnnspec.reporting.runs import report_metrics_problems, run_row
 
     prefix = "metrics.json: "
     problems = [p.removeprefix(prefix) for p in run_row(run_dir)["problems"] if p.startswith(prefix)]
+    if not problems:  # (readable: what the page reads besides, "best epoch zzz" or a crash)
+        metrics = read_json(run_dir / "metrics.json")
+        problems = report_metrics_problems(metrics) if metrics is not None else []
     if problems:
         raise damaged(run_dir / "metrics.json", problems)
 

@@ -355,7 +355,33 @@ LOCK_PHASE_KEYS: dict[str, tuple[Any, str]] = {
     "first_epoch": (_integer, "a whole number"),
     "last_epoch": (_integer, "a whole number"),
     "frozen": (lambda v: isinstance(v, list), "a list"),
+    "learning_rate_scale": (lambda v: isinstance(v, dict), "an object"),
 }
+#: The metrics.json keys report.html reads beyond those ``runs`` does (:func:`run_row`).
+REPORT_METRICS_KEYS: dict[str, tuple[Any, str]] = {
+    "best_epoch": (_integer, "a whole number"),
+    "stopped_early": (lambda v: isinstance(v, bool), "true or false"),
+    "test_images": (_integer, "a whole number"),
+    "class_names": (lambda v: isinstance(v, list), "a list"),
+    "confusion_matrix": (lambda v: isinstance(v, list), "a list"),
+    "per_class": (
+        lambda v: isinstance(v, dict) and all(isinstance(row, dict) for row in v.values()),
+        "an object of one object per class",
+    ),
+    "macro_avg": (lambda v: isinstance(v, dict), "an object"),
+    "weighted_avg": (lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def report_metrics_problems(metrics: dict[str, Any]) -> list[str]:
+    """What is wrong with the keys of a metrics.json that report.html reads beyond ``runs``'
+    (each output's part of a multi-output run too); empty: nothing."""
+    problems = _keys_problems(metrics, REPORT_METRICS_KEYS)
+    outputs = metrics.get("outputs")
+    for key, part in outputs.items() if isinstance(outputs, dict) else ():
+        if isinstance(part, dict):
+            problems += _keys_problems(part, REPORT_METRICS_KEYS, f"outputs.{key}.")
+    return problems
 
 
 def _keys_problems(doc: dict[str, Any], keys: dict[str, tuple[Any, str]], where: str = "") -> list[str]:
