@@ -154,3 +154,23 @@ def test_history_and_confusion_do_not_load_tensorflow(run_dir, tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("view", "option", "named"),
+    [
+        ("confusion", ["--data", "x.npz"], "--data with the features, gradcam, samples, calibration views"),
+        ("history", ["--data", ""], "--data with"),
+        ("filters", ["--data", "x.npz"], "--data with"),
+        ("graph", ["--layer", "conv"], "--layer with the features, filters, gradcam views"),
+        ("samples", ["--normalize"], "--normalize with the confusion view"),
+        ("features", ["--seed", "3"], "--seed with the samples view"),
+    ],
+)
+def test_an_option_of_other_views_is_refused_before_anything_is_read(tmp_path, view, option, named):
+    """`visualize RUN confusion --data X.npz` drew the run's own matrix, exit 0, as if of X's
+    images (and --data '' was taken too); any view-specific option another view does not read
+    is refused, before the run is read (here there is none)."""
+    result = invoke("visualize", tmp_path / "no-run", view, *option)
+    assert result.exit_code == 2, result.output
+    assert named in flat(result) and f"{view} does not read it" in flat(result)

@@ -106,6 +106,34 @@ def _check_confusion_applies(run: RunT) -> None:
     )
 
 
+#: The views each view-specific option applies to (another view would draw without it).
+OPTION_VIEWS: dict[str, tuple[View, ...]] = {
+    "--data": (View.features, View.gradcam, View.samples, View.calibration),
+    "--layer": (View.features, View.filters, View.gradcam),
+    "--sample": (View.features, View.gradcam),
+    "--image": (View.features, View.gradcam),
+    "--class": (View.gradcam,),
+    "--max": (View.features, View.filters, View.samples),
+    "--normalize": (View.confusion,),
+    "--mistakes": (View.samples,),
+    "--seed": (View.samples,),
+}
+
+
+def _refuse_other_views_options(what: View, given: dict[str, bool]) -> None:
+    """Refuse an option given for a view that does not read it: ``visualize RUN confusion
+    --data X.npz`` drew the run's own matrix, exit 0, as if of X's images."""
+    for option, views in OPTION_VIEWS.items():
+        if given[option] and what not in views:
+            names = ", ".join(view.value for view in views)
+            also = " (`cnnspec evaluate RUN --data SOURCE` scores other images)" if option == "--data" else ""
+            raise UsageError(
+                f"expected {option} with the {names} view{'s' if len(views) > 1 else ''}; "
+                f"{what.value} does not read it",
+                f"leave {option} out, or draw one of those views{also}",
+            )
+
+
 @guarded
 def visualize(
     target: TargetArgument,
@@ -174,6 +202,20 @@ def visualize(
     from cnnspec.reporting.images import is_cnnspec_png
     from cnnspec.reporting.run import locate
 
+    _refuse_other_views_options(
+        what,
+        {
+            "--data": data is not None,
+            "--layer": layer is not None,
+            "--sample": sample != 0,
+            "--image": image is not None,
+            "--class": target_class is not None,
+            "--max": max_items is not None,
+            "--normalize": normalize,
+            "--mistakes": mistakes,
+            "--seed": seed != 0,
+        },
+    )
     # only this command line may let the run's spec read outside its folder, never lock.json;
     # the views of the folder alone draw a run without its model.keras (unfinished, or lost)
     reads_folder = what in (View.history, View.confusion, View.graph)
