@@ -6,6 +6,10 @@ PyYAML quotes a string whose plain form YAML 1.1 reads as another type (``"yes"`
 but writes ``n``, ``y``, ``1e3`` and ``0o7`` plain; :mod:`cnnspec.spec.loader` reads the last
 two as numbers (YAML 1.2) and refuses the first two (YAML 1.1 booleans). A class named ``n`` or
 a model file ``n.keras`` then made a spec cnnspec could not read again.
+
+A string holding one of Unicode's line breaks that PyYAML writes as they are (NEL, U+0085,
+with ``allow_unicode``) inside single quotes, where YAML folds a line break to a space, is
+written double-quoted: there it is an escape (``\x85``, read back as itself).
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ class _Dumper(yaml.SafeDumper):
     """PyYAML's safe dumper, with strings quoted where this loader would not read them back."""
 
 
+#: Line breaks YAML folds in a quoted scalar that PyYAML may write there as they are.
+_UNICODE_BREAKS = frozenset("\x85\u2028\u2029")
+
+
 def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if _UNICODE_BREAKS & set(value):
+        return dumper.represent_scalar(_STR_TAG, value, style='"')
     if plain_is_text(value):
         return dumper.represent_str(value)
     return dumper.represent_scalar(_STR_TAG, value, style="'")
