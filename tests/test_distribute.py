@@ -94,6 +94,13 @@ def test_tf_config_and_chief(monkeypatch):
             "no list of worker addresses",
         ),
         ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}', "worker:1 is not in"),
+        # TensorFlow's ClusterSpec raised TypeError on these: an internal error, exit 3
+        (
+            '{"cluster": {"worker": ["a:1"], "chief": "x"}, "task": {"type": "worker", "index": 0}}',
+            'its cluster\'s chief is "x", not a list of host:port texts',
+        ),
+        ('{"cluster": {"worker": [7]}, "task": {"type": "worker", "index": 0}}', "worker is [7], not a list"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0.7}}', "index is 0.7, not a"),
     ],
 )
 def test_a_tf_config_of_the_wrong_shape_says_what_is_wrong(monkeypatch, text, said):

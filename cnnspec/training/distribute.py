@@ -109,9 +109,16 @@ def read_tf_config() -> dict[str, Any] | None:
         cluster, task = config["cluster"], config["task"]
         if not isinstance(task, dict) or "type" not in task or "index" not in task:
             raise ValueError('its task is no {"type": …, "index": …}')
-        kind, index = str(task["type"]), int(task["index"])
+        kind, index = str(task["type"]), task["index"]
+        if isinstance(index, bool) or not isinstance(index, int):  # (0.7 was taken as 0)
+            raise ValueError(f"its task's index is {json.dumps(index)}, not a whole number")
         if not isinstance(cluster, dict) or not isinstance(cluster.get(kind), list):
             raise ValueError(f"its cluster has no list of {kind} addresses")
+        for job, addresses in cluster.items():  # TensorFlow's ClusterSpec raised TypeError on these
+            if not isinstance(addresses, list) or not all(isinstance(a, str) and a for a in addresses):
+                raise ValueError(
+                    f"its cluster's {job} is {json.dumps(addresses)}, not a list of host:port texts"
+                )
         if not 0 <= index < len(cluster[kind]):
             raise ValueError(f"task {kind}:{index} is not in the cluster")
     except (ValueError, TypeError) as exc:  # (json's errors are ValueErrors)
