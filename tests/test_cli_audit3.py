@@ -211,12 +211,19 @@ def test_help_and_usage_errors_into_a_closed_pipe_exit_141_quietly(args, both):
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
 @pytest.mark.parametrize(
     "args",
-    [["validate", "specs/digits_cnn.yaml"], ["schema"], ["codegen", "specs/digits_cnn.yaml", "-o", "-"]],
-    ids=["validate", "schema", "codegen"],
+    [
+        ["validate", "specs/digits_cnn.yaml"],
+        ["schema"],
+        ["codegen", "specs/digits_cnn.yaml", "-o", "-"],
+        ["--version"],
+        ["validate", "-h"],
+    ],
+    ids=["validate", "schema", "codegen", "version", "help"],
 )
 def test_output_to_a_full_disk_is_a_write_error_not_an_internal_one(args):
     """`cnnspec validate SPEC > /dev/full` said "internal error … please report it", exit 3:
-    the disk's fault, said as one (exit 1, as any write that fails)."""
+    the disk's fault, said as one (exit 1, as any write that fails). Click prints --version and
+    help before any command's guard: they printed a traceback."""
     with open("/dev/full", "w") as full:
         run = subprocess.run(
             [CNNSPEC, *args], stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE, cwd=ROOT,

@@ -180,11 +180,14 @@ def main() -> None:
     except Exception as error:
         # a Ctrl-C or SIGTERM while the command's modules were imported can come back as another
         # error: Python wraps one raised in a class's __set_name__ (dataclasses) in a RuntimeError
+        from cnnspec.cli.common import failed_writing_stdout, say_stdout_failed
         from cnnspec.fileio import stop_noted
 
         if stop_noted() or _raised_from(error, KeyboardInterrupt):
             _say_interrupted()
             raise SystemExit(EXIT_INTERRUPTED) from None
+        if failed_writing_stdout(error):  # help or --version, printed before any guard
+            raise SystemExit(say_stdout_failed(error)) from None
         raise
 
 

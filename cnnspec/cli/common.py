@@ -321,20 +321,8 @@ def failed(exc: Exception, fmt: str, kwargs: dict[str, Any]) -> typer.Exit:
         stop_for_closed_stdout()
     from cnnspec.cli.render import safe
 
-    if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError) and raised_writing_stdout(exc):
-        # the output went to a full disk or a failing device (> /dev/full): the machine's
-        # fault, said as a write error, and not a bug to report
-        silence_closed_output()
-        stderr().print(
-            f"[bold red]error:[/bold red] cannot write to standard output: {safe(exc.strerror or exc)}",
-            highlight=False,
-        )
-        stderr().print(
-            "  [cyan]hint:[/cyan] send the output where it can be written (free space on its disk), "
-            "then run the same command again",
-            highlight=False,
-        )
-        return typer.Exit(EXIT_WRITE)
+    if failed_writing_stdout(exc):
+        return typer.Exit(say_stdout_failed(exc))
 
     if (memory := out_of_memory(exc)) is not None:  # `train` says more: it can resume the run
         stderr().print(f"[bold red]error:[/bold red] out of memory: {safe(memory)}", highlight=False)
@@ -374,6 +362,30 @@ def silence_closed_output(*streams: Any) -> None:
                 os.dup2(null, stream.fileno())
     finally:
         os.close(null)
+
+
+def failed_writing_stdout(exc: BaseException) -> bool:
+    """Whether ``exc`` is the output going to a full disk or a failing device (``> /dev/full``):
+    the machine's fault, said as a write error, and not a bug to report (a closed pipe is said
+    otherwise)."""
+    return isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError) and raised_writing_stdout(exc)
+
+
+def say_stdout_failed(exc: BaseException) -> int:
+    """Say that stdout could not be written (:func:`failed_writing_stdout`); the exit status."""
+    from cnnspec.cli.render import safe
+
+    silence_closed_output()
+    reason = getattr(exc, "strerror", None) or exc
+    stderr().print(
+        f"[bold red]error:[/bold red] cannot write to standard output: {safe(reason)}", highlight=False
+    )
+    stderr().print(
+        "  [cyan]hint:[/cyan] send the output where it can be written (free space on its disk), "
+        "then run the same command again",
+        highlight=False,
+    )
+    return EXIT_WRITE
 
 
 def raised_writing_stdout(exc: BaseException) -> bool:
