@@ -31,6 +31,10 @@ from cnnspec.cli.common import (
 from cnnspec.cli.render import TextOrJson, safe
 from cnnspec.errors import UsageError
 
+#: The rates --min and --max may be: those a float32 holds as normal numbers (the optimizer's
+#: rate is one), rounded inward.
+FLOAT32_RATES = (1.2e-38, 3.4e38)
+
 
 @guarded
 def lr_find(
@@ -67,10 +71,11 @@ def lr_find(
 
     if not 0 < low < high:
         raise UsageError(f"expected 0 < --min < --max; received --min {low:g} and --max {high:g}")
-    if not math.isfinite(high / low):  # (the sweep's growth factor, a number of the spec)
+    # the optimizer holds its rate in float32: 1e-310 was 0 there, 1e300 infinite
+    if not (FLOAT32_RATES[0] <= low and high <= FLOAT32_RATES[1]) or not math.isfinite(high / low):
         raise UsageError(
-            f"expected a finite --max, at most about 1e308 times --min; received --min {low:g} and "
-            f"--max {high:g}",
+            f"expected --min and --max between {FLOAT32_RATES[0]:g} and {FLOAT32_RATES[1]:g} (rates a "
+            f"float32 holds); received --min {low:g} and --max {high:g}",
             "learning rates from 1e-7 to 10 (the defaults) cover what trains",
         )
     if plot is not None:
