@@ -311,6 +311,23 @@ def test_npz_multilabel_and_multi_output(tmp_path):
     rows = [np.flatnonzero((x == image).all(axis=(1, 2, 3)))[0] for image in data.x_train]
     np.testing.assert_array_equal(data.y_train["seg"], masks[rows])
     np.testing.assert_array_equal(data.y_train["kind"], kinds[rows])
+    # a file of the test arrays alone, as evaluate, visualize and calibrate --data read it (it
+    # was refused for lacking x_train, y_train and y_test, which it is no file of)
+    np.savez(tmp_path / "test.npz", x_test=x[:4], y_test_seg=masks[:4], y_test_kind=kinds[:4])
+    compiled = compile_spec(spec(tmp_path, "{npz: test.npz}", two_heads))
+    alone = load_dataset(compiled, train_settings(compiled), 0, test_only=True)
+    np.testing.assert_array_equal(alone.x_test, x[:4])
+    np.testing.assert_array_equal(alone.y_test["seg"], masks[:4])
+    np.testing.assert_array_equal(alone.y_test["kind"], kinds[:4])
+    with pytest.raises(SpecError) as caught:  # training needs the training arrays
+        load_dataset(compiled, train_settings(compiled), 0)
+    assert "missing x_train, y_train" in str(caught.value)
+    # one output: a file short of y_test is told what the test arrays lack, not x_train too
+    np.savez(tmp_path / "x.npz", x_test=x[:4])
+    compiled = compile_spec(spec(tmp_path, "{npz: x.npz, target: multilabel}", head))
+    with pytest.raises(SpecError) as caught:
+        load_dataset(compiled, train_settings(compiled), 0, test_only=True)
+    assert "expected arrays x_test and y_test in x.npz; missing y_test" in str(caught.value)
 
 
 # -- the CLI: the error, exit 1, and no run folder ----------------------------------------------

@@ -371,7 +371,15 @@ def _npz(
     required = ("x_train", "y_train", "x_test", "y_test")
     with _open_npz(path, compiled, where) as archive:
         missing = [k for k in required if k not in archive.files]
-        if test_only and missing == ["x_train", "y_train"]:
+        if test_only and {"x_train", "y_train"} <= set(missing):  # the test arrays are what is read
+            needed = [k for k in ("x_test", "y_test") if k not in archive.files]
+            if needed:
+                raise _error(
+                    f"expected arrays x_test and y_test in {path.name}; missing {', '.join(needed)}",
+                    compiled,
+                    where,
+                    hint=f"the file has: {', '.join(archive.files) or 'nothing'}",
+                )
             test = [_npz_array(archive, k, path, compiled, where) for k in ("x_test", "y_test")]
             return test[0], test[1], test[0], test[1], _npz_names(archive, path, compiled, where)
         if missing:
@@ -761,33 +769,39 @@ def _infer_kind(y: np.ndarray) -> str:
 
 
 def _npz_targets(
-    path: Path, data: DataConfig, compiled: CompiledSpec
+    path: Path, data: DataConfig, compiled: CompiledSpec, test_only: bool = False
 ) -> tuple[np.ndarray, Targets, np.ndarray, Targets, Any, list[str]] | None:
     """A multi-output npz (``y_train_<output>``, ``y_test_<output>`` for every output), or
-    ``None`` when the file has the single-target layout."""
+    ``None`` when the file has the single-target layout. ``test_only`` (as :func:`_npz`): a file
+    of ``x_test`` and ``y_test_<output>`` alone is read too, its test arrays standing for both."""
     outputs = list(compiled.ir.outputs)
     if len(outputs) < 2:
         return None
     where: SpecPath = (*SOURCE, "npz")
     with _open_npz(path, compiled, where) as archive:
         files = set(archive.files)
-        if not any(k.startswith("y_train_") for k in files):
+        if any(k.startswith("y_train_") for k in files):
+            splits: tuple[str, ...] = ("train", "test")
+        elif test_only and any(k.startswith("y_test_") for k in files):
+            splits = ("test",)
+        else:
             return None
-        wanted = ["x_train", "x_test", *[f"y_{s}_{o}" for o in outputs for s in ("train", "test")]]
+        wanted = [*[f"x_{s}" for s in splits], *[f"y_{s}_{o}" for o in outputs for s in splits]]
         missing = [k for k in wanted if k not in files]
         if missing:
             raise _error(
                 f"expected a target for every model output in {path.name}; missing {', '.join(missing)}",
                 compiled,
                 where,
-                hint="store y_train_<output> and y_test_<output> for each output id",
+                hint=f"store {' and '.join(f'y_{s}_<output>' for s in splits)} for each output id",
             )
         arrays = {k: _npz_array(archive, k, path, compiled, where) for k in wanted}
         names = _npz_names(archive, path, compiled, where)
-    y_train = {o: arrays[f"y_train_{o}"] for o in outputs}
+    first = splits[0]  # (the test arrays stand for the training ones in a test-only file)
+    y_train = {o: arrays[f"y_{first}_{o}"] for o in outputs}
     y_test = {o: arrays[f"y_test_{o}"] for o in outputs}
     kinds = {o: _infer_kind(y_train[o]) for o in outputs}
-    return arrays["x_train"], y_train, arrays["x_test"], y_test, kinds, names
+    return arrays[f"x_{first}"], y_train, arrays["x_test"], y_test, kinds, names
 
 
 def _npz_kind(y_train: np.ndarray, data: DataConfig, compiled: CompiledSpec) -> str:
@@ -910,7 +924,7 @@ def load_dataset(
         names = list(KERAS_CLASS_NAMES.get(data.kind, []))
     elif data.kind == "npz":
         assert data.path is not None
-        several = _npz_targets(data.path, data, compiled)
+        several = _npz_targets(data.path, data, compiled, test_only)
         if several is not None:
             x_train, y_train, x_test, y_test, target, flat_names = several
             names = {k: flat_names if target[k] in ("class", "mask") else [] for k in target}
