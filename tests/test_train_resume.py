@@ -267,10 +267,46 @@ def test_a_stop_while_the_report_is_written_leaves_a_finished_run(tmp_path, runn
     monkeypatch.setattr(html, "write_report", stopped)
     _, run, result = _one_epoch(tmp_path, runner)
     text = " ".join(result.output.split())
-    assert "interrupted while report.html was written; the run's results are saved" in text
-    assert f"cnnspec report {run}" in text
+    assert "interrupted once the run had finished; its results are saved" in text
+    assert f"if report.html is missing, write it with `cnnspec report {run}`" in text
     assert (run / "metrics.json").is_file() and (run / "model.keras").is_file()
     assert not (run / "state").exists() and not (run / "report.html").exists()
+
+
+def test_a_stop_in_the_last_moments_around_the_results_says_what_holds(tmp_path, runner, monkeypatch):
+    """Two moments the handlers missed: between the last snapshot and the results (the history
+    written again, the best checkpoint loaded, a disk cache removed) a bare "interrupted" with no
+    way to resume; after the results and the page (the snapshots being cleared) "resume with",
+    which then said the run had finished."""
+    from cnnspec.training import callbacks
+    from cnnspec.training.state import TrainingState
+
+    real_history, written = callbacks.write_history, []
+
+    def history_then_stop(*args, **kwargs):
+        written.append(1)
+        if len(written) == 2:  # (the first: the epoch's own)
+            raise KeyboardInterrupt
+        return real_history(*args, **kwargs)
+
+    monkeypatch.setattr(callbacks, "write_history", history_then_stop)
+    spec, run, result = _one_epoch(tmp_path, runner)
+    assert "interrupted after 1 whole epoch(s)" in result.output and "resume with:" in result.output
+    monkeypatch.setattr(callbacks, "write_history", real_history)
+    real_clear, cleared = TrainingState.clear, []
+
+    def clear_then_stop(self):
+        cleared.append(1)
+        real_clear(self)
+        if len(cleared) == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(TrainingState, "clear", clear_then_stop)
+    again = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert again.exit_code == 130, again.output
+    assert "interrupted once the run had finished" in " ".join(again.output.split())
+    assert "resume with" not in again.output
+    assert (run / "metrics.json").is_file() and (run / "report.html").is_file()
 
 
 def test_a_stop_before_the_results_are_written_says_how_to_resume(tmp_path, runner, monkeypatch):

@@ -131,8 +131,9 @@ def train(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except ReportInterrupted as stop:
         stderr().print(
-            f"[yellow]interrupted[/yellow] while report.html was written; the run's results are saved "
-            f"in {safe(stop.run_dir)}: write the page with `cnnspec report {safe(stop.run_dir)}`",
+            f"[yellow]interrupted[/yellow] once the run had finished; its results are saved in "
+            f"{safe(stop.run_dir)}: if report.html is missing, write it with "
+            f"`cnnspec report {safe(stop.run_dir)}`",
             highlight=False,
             soft_wrap=True,
         )

@@ -46,11 +46,12 @@ class TrainingInterrupted(Exception):
 
 
 class ReportInterrupted(Exception):
-    """Ctrl-C (or SIGTERM) while report.html was written: the run's results are whole
-    (metrics.json, model.keras), its snapshots cleared; only the page is missing."""
+    """Ctrl-C (or SIGTERM) once the run's results were written (metrics.json, model.keras),
+    while report.html was written or after: a finished run, its snapshots cleared; at most the
+    page is missing."""
 
     def __init__(self, run_dir: Path) -> None:
-        super().__init__(f"interrupted while writing {run_dir}/report.html")
+        super().__init__(f"interrupted after the results of {run_dir} were written")
         self.run_dir = run_dir
 
 
@@ -694,18 +695,22 @@ def _run(
         stopped_early = stop_requested or len(recorder.history) < config.epochs
         recorder.save(len(recorder.history), complete=True, stopped_early=stopped_early)
     history = recorder.history
-    checkpoint = spec_cbs.get("model_checkpoint")
-    if checkpoint is not None and checkpoint.save_best_only and checkpoint.path.is_file():
-        model.load_weights(str(checkpoint.path))
-    write_history(run_dir, history, config.callback("csv_logger") is not None)
-    if config.data.cache == "disk" and not config.data.keep_cache:
-        _remove_cache(run_dir)
     try:
+        checkpoint = spec_cbs.get("model_checkpoint")
+        if checkpoint is not None and checkpoint.save_best_only and checkpoint.path.is_file():
+            model.load_weights(str(checkpoint.path))
+        write_history(run_dir, history, config.callback("csv_logger") is not None)
+        if config.data.cache == "disk" and not config.data.keep_cache:
+            _remove_cache(run_dir)
         return _finish(
             compiled, config, dataset, settings, model, run_dir, history, state, display, notes,
             stopped_early, snapshot.epoch if snapshot else None, recorder, dist, write_report,
         )  # fmt: skip
     except KeyboardInterrupt:
+        if (run_dir / "metrics.json").is_file():  # after the results: a finished run
+            with contextlib.suppress(OSError):
+                state.clear()
+            raise ReportInterrupted(run_dir) from None
         # before metrics.json: the training is done and saved, its results are not; --resume
         # writes them (the test evaluation and the files) without training again
         raise TrainingInterrupted(
