@@ -192,9 +192,13 @@ def _entry(layer: Any, path: str) -> tuple[str, str, dict[str, Any]]:
     return name, class_name, config
 
 
+#: Keras' model classes, as a saved configuration names a model used as a layer.
+MODEL_CLASSES = ("Functional", "Sequential")
+
+
 def _called_shape(inbound: list[Any]) -> Any:
-    """The shape of the one tensor a layer's first call reads, as the call saved it (a model
-    nested in the model saves no build_config); ``None`` where it is not that."""
+    """The shape of the one tensor a layer's first call reads, as the call saved it: a model
+    nested in the model saves no build_config. ``None`` where it is not that."""
     args = inbound[0].get("args") if inbound and isinstance(inbound[0], dict) else None
     tensor = args[0] if isinstance(args, list) and len(args) == 1 else None
     config = tensor.get("config") if isinstance(tensor, dict) else None
@@ -372,7 +376,8 @@ def read_graph(config: dict[str, Any]) -> Graph:
                 layer_config,
                 inputs,
                 path,
-                (build.get("input_shape") if isinstance(build, dict) else None) or _called_shape(inbound),
+                (build.get("input_shape") if isinstance(build, dict) else None)
+                or (_called_shape(inbound) if layer_class in MODEL_CLASSES else None),
                 layer.get("module"),
                 layer.get("registered_name"),
                 [value for _, value in constants],

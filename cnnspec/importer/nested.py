@@ -39,13 +39,11 @@ from typing import Any
 
 from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.importer.backbones import PLACEHOLDER_CLASS
-from cnnspec.importer.graph import Graph, Node, read_graph
+from cnnspec.importer.graph import MODEL_CLASSES, Graph, Node, read_graph
 from cnnspec.importer.mapping import keras_module
 from cnnspec.layers.registry import LayerKind, kind_of_keras_class
 from cnnspec.layers.reverse import shown
 
-#: Keras' model classes, as a saved configuration names a model used as a layer.
-MODEL_CLASSES = ("Functional", "Sequential")
 #: How many layer names a note lists before "…".
 _LISTED = 3
 
