@@ -267,3 +267,21 @@ def test_renaming_an_id_renames_the_scale_keys_that_name_it(tmp_path, monkeypatc
     space = Workspace(tmp_path, {"s.yaml": lsp_spec()})
     text = space.renamed("s.yaml", "head: 2", 1, "top")["s.yaml"]
     assert "learning_rate_scale: {top: 2}" in text and "id: top" in text
+
+
+def test_a_scale_key_being_typed_is_completed_with_the_pattern_names():
+    """A key of a learning_rate_scale is a pattern: typing one (block or flow style, in a phase
+    or in training) offers the names freeze's patterns take, filtered by the prefix; a key the
+    block mapping has is not offered again; a value, and another mapping, offer none."""
+    pytest.importorskip("pygls", reason="the `lsp` extra is part of `dev`")
+    from tests.test_lsp_patterns import complete_at, labels
+
+    text = lsp_spec()
+    block = text.replace('        "stem.conv": 0.5\n', '        "stem.conv": 0.5\n        st\n')
+    offered = complete_at(block, "        st\n", 10)
+    assert "st[1].inner" in labels(offered) and "stem" not in labels(offered)  # (stem: is there)
+    assert all(label.startswith("st") for label in labels(offered))
+    assert next(s for s in offered if s.label == "st[1].inner").insert == '"st[1].inner"'
+    flow = text.replace("learning_rate_scale: {head: 2}", "learning_rate_scale: {head: 2, he}")
+    assert labels(complete_at(flow, "he}", 2)) == ["head"]
+    assert complete_at(flow.replace("{head: 2, he}", "{head: 2, he: 0.}"), "0.}", 2) == []

@@ -43,7 +43,7 @@ from cnnspec.ir import ModelIR
 from cnnspec.layers.registry import REGISTRY, combinator_merges
 from cnnspec.lsp.locate import Cursor, item_path, kind_of, path_at, value_at
 from cnnspec.lsp.names import IMPLICIT, names_at, signature
-from cnnspec.lsp.patterns import PATTERN_KEYS, PatternNames, model_ir, pattern_list
+from cnnspec.lsp.patterns import PATTERN_KEYS, PATTERN_MAPS, PatternNames, model_ir, pattern_list
 from cnnspec.lsp.scopes import is_block_input, visible_ids
 from cnnspec.lsp.text import in_expression
 from cnnspec.spec import varchoices, zoo
@@ -128,6 +128,10 @@ def complete(
     if typing is not None:
         written = _written_patterns(doc, path)
         return pattern_suggestions(doc if doc is not None else known, ir, *typing, written)
+    keyed = scale_key_typed(before, above)
+    if keyed is not None:  # a key of a learning_rate_scale: a pattern too
+        token, quote, others = keyed
+        return pattern_suggestions(doc if doc is not None else known, ir, token, quote, True, others)
     if _INPUTS.search(before) or (path and "inputs" in path[-2:]):
         # Never ids of `known`: which ids come before the cursor is a matter of positions.
         return ids_in(scoped, path) if scoped is not None else []
@@ -326,11 +330,11 @@ def indentation_path(before: str, above: Sequence[str]) -> tuple[list[Step], set
             continue
         if column > level:
             continue  # a deeper value (of a key above, or of an earlier item of the list)
-        key = _MAPPING_KEY.match(line[column:])
         if column == level and not in_list:
+            key = _sibling_key(line[column:])
             if key is None:
                 return None
-            present.add(key.group(1))
+            present.add(key)
         else:  # a line that opens what the cursor is in
             opening = _OPENING_KEY.fullmatch(line[column:])
             if opening is None:
@@ -348,6 +352,13 @@ def indentation_path(before: str, above: Sequence[str]) -> tuple[list[Step], set
             return None  # the look-back ended before the top level: it cannot say
     # (the top level reached, or the document's start: where every path begins)
     return chain[::-1], present
+
+
+def _sibling_key(text: str) -> str | None:
+    """The key a line of a block mapping starts with (``name:``, or quoted: ``"st[1].c": 0.1``,
+    a pattern of a learning_rate_scale, a dotted search.space path); ``None`` for no key."""
+    found = _MAPPING_KEY.match(text) or _QUOTED_KEY.match(text)
+    return found.group("key") if found is not None else None
 
 
 def new_item_suggestions(before: str, above: Sequence[str], doc: SourceDoc | None) -> list[Suggestion]:
@@ -672,7 +683,8 @@ _QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"?|'(?:[^']|'')*'?")
 _KEY_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*:[ \t]*$")
 _KEYS = re.compile(r"(?:^|[{,])\s*([A-Za-z_][A-Za-z0-9_]*)\s*:")
 _INDENT = re.compile(r"^([ \t]*)((?:-[ \t]+)*)")
-_MAPPING_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*:(?:[ \t]|$)")
+_MAPPING_KEY = re.compile(r"(?P<key>[A-Za-z_][A-Za-z0-9_]*)[ \t]*:(?:[ \t]|$)")
+_QUOTED_KEY = re.compile(r"""(?P<quote>["'])(?P<key>[^"']*)(?P=quote)[ \t]*:(?:[ \t]|$)""")
 _OPENING_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*:[ \t]*(?:#.*)?$")
 #: Lines read upwards for the kind of a block-style mapping.
 _LOOK_BACK = 500
@@ -719,10 +731,10 @@ def written_kind(before: str, above: Sequence[str], after: str = "") -> tuple[st
             continue  # a deeper value of a key already written
         rest = line[start:]
         if start == indent:
-            key = _MAPPING_KEY.match(rest)
+            key = _sibling_key(rest)
             if key is None:
                 return None
-            present.add(key.group(1))
+            present.add(key)
             continue
         opening = _OPENING_KEY.fullmatch(rest)
         return (opening.group(1), present) if opening is not None else None
@@ -796,10 +808,39 @@ def pattern_typed(before: str, above: Sequence[str]) -> tuple[str, str, bool] | 
     return item.group(2), item.group(1), False
 
 
-def _flow_list(before: str) -> tuple[int, str, str] | None:
-    """The innermost flow collection open at the end of ``before``, when it is a list: where
-    its ``[`` is, the quote the element being typed opened, and the element's text so far;
-    ``None`` in a flow mapping, outside any collection, or in a comment. A ``[`` right after
+#: A key being typed on a line of its own in a block mapping: its opening quote, its text.
+_BLOCK_KEY = re.compile(r"^[ \t]+([\"']?)([^\s:\"']*)$")
+
+
+def scale_key_typed(before: str, above: Sequence[str]) -> tuple[str, str, set[str]] | None:
+    """Whether the cursor is at a key being typed in a ``learning_rate_scale`` mapping (of
+    ``training`` or of a phase; its keys are patterns), from the text alone: the key typed so
+    far, the quote it opened, and the keys the mapping already has (block style; a flow
+    mapping's are not read back). ``None`` at a value, or in any other mapping."""
+    flow = _flow_list(before, brackets="{")
+    if flow is not None:
+        start, quote, token = flow
+        key = _KEY_BEFORE.search(before[:start])
+        entry = before[start + 1 :].rsplit(",", 1)[-1]
+        at_key = ":" not in (entry if not quote else entry[: entry.rfind(quote)])
+        return (token, quote, set()) if key is not None and key.group(1) in PATTERN_MAPS and at_key else None
+    typed = _BLOCK_KEY.match(before)
+    found = indentation_path(before, above) if typed is not None else None
+    if typed is None or found is None:
+        return None
+    chain, present = found
+    if not chain or chain[-1] not in PATTERN_MAPS:
+        return None
+    if chain[:-1] != ["training"] and (len(chain) != 4 or chain[:3] != ["training", "phases", None]):
+        return None
+    return typed.group(2), typed.group(1), present
+
+
+def _flow_list(before: str, brackets: str = "[") -> tuple[int, str, str] | None:
+    """The innermost flow collection open at the end of ``before``, when it is a list (or, with
+    ``brackets="{"``, a mapping): where its ``[`` is, the quote the element being typed opened,
+    and the element's text so far; ``None`` in the other kind of collection, outside any
+    collection, or in a comment. A ``[`` right after
     a name's character is read as part of the name being typed (``st[1``: YAML would open a
     nested list there, which no pattern list holds; the quote the completion inserts fixes it)."""
     stack: list[int] = []
@@ -825,7 +866,7 @@ def _flow_list(before: str) -> tuple[int, str, str] | None:
         if not quote and (ch in ", \t"):
             start = index + 1
         index += 1
-    if not stack or before[stack[-1]] != "[":
+    if not stack or before[stack[-1]] not in brackets:
         return None
     if quote:
         return stack[-1], quote, before[start + 1 :]
