@@ -515,6 +515,11 @@ class _Reader:
         loc = self.doc.key_loc(path) if key else self.doc.loc(path)
         self.diags.error(message, loc, format_path(path), code=code, hint=hint)
 
+    def warning(self, message: str, path: SpecPath, hint: str, *, code: str, key: bool = False) -> None:
+        """Report a located warning at ``path`` (``key``: at its key)."""
+        loc = self.doc.key_loc(path) if key else self.doc.loc(path)
+        self.diags.warning(message, loc, format_path(path), code=code, hint=hint)
+
     def value(self, path: SpecPath, default: Any = None) -> Any:
         """The value at ``path`` with every ``${…}`` substituted (``default`` when absent;
         :data:`POISONED` for an expression that failed, itself or as an item of the value)."""
@@ -1214,13 +1219,13 @@ def _loss(
     if name == "binary_focal_crossentropy" and "alpha" in settings and balancing is not True:
         # Keras weighs by alpha only with class balancing: a typo'd or forgotten flag would
         # leave the weight the user chose unused without a word
-        reader.diags.warning(
+        reader.warning(
             f"{name}'s alpha has no effect without apply_class_balancing: true",
-            reader.doc.key_loc((*path, name, "alpha")),
-            format_path((*path, name, "alpha")),
-            code="unused-setting",
-            hint="add apply_class_balancing: true to weigh positives by alpha and negatives by 1 - alpha, "
+            (*path, name, "alpha"),
+            "add apply_class_balancing: true to weigh positives by alpha and negatives by 1 - alpha, "
             "or remove alpha",
+            code="unused-setting",
+            key=True,
         )
     return LossConfig(
         name,
@@ -1255,12 +1260,11 @@ def _warn_logits_mismatch(
         )
     else:
         return
-    reader.diags.warning(
+    reader.warning(
         f"from_logits: {str(from_logits).lower()} looks wrong; {said}",
-        reader.doc.loc(path),
-        format_path(path),
+        path,
+        "drop from_logits (cnnspec reads it from the output's activation)",
         code="logits-mismatch",
-        hint="drop from_logits (cnnspec reads it from the output's activation)",
     )
 
 
@@ -1513,25 +1517,24 @@ def _warn_frozen_scales(
         if not isinstance(written, dict) or not written:
             continue
         if source not in trained:
-            reader.diags.warning(
+            reader.warning(
                 f"{format_path(source)} has no effect: every phase sets its own learning_rate_scale",
-                reader.doc.key_loc(source),
-                format_path(source),
+                source,
+                "move its factors into the phases that should keep them, or remove it",
                 code="unused-setting",
-                hint="move its factors into the phases that should keep them, or remove it",
+                key=True,
             )
             continue
         for pattern in written:
             layers = weighted.intersection(patterns.match(str(pattern)))
             if layers and not layers & trained[source]:
-                at: SpecPath = (*source, pattern)
-                reader.diags.warning(
+                reader.warning(
                     f"the factor for {str(pattern)!r} has no effect: its layers are frozen in every "
                     "phase it applies to",
-                    reader.doc.key_loc(at),
-                    format_path(at),
+                    (*source, pattern),
+                    "set it in the phase that unfreezes them, or remove it",
                     code="unused-setting",
-                    hint="set it in the phase that unfreezes them, or remove it",
+                    key=True,
                 )
 
 
