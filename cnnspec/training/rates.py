@@ -14,7 +14,7 @@ variable and the per-device copies a distribution strategy updates to one key (k
 Muon picks its per-weight steps through the same hooks). Only the instance is wrapped: its class,
 its saved configuration and its variables stay Keras' own, so model.keras loads in plain Keras.
 The generated training script does the same in its ``scale_learning_rates`` (templates/
-_training_code.j2); a test trains both and compares the weights.
+_training_code.j2); a test trains both and compares their histories.
 """
 
 from __future__ import annotations
