@@ -14,7 +14,7 @@ import pytest
 from cnnspec.analysis.settings import PhaseConfig, rate_scale_text, training_config
 from cnnspec.errors import SpecError
 from tests import test_codegen_parity as files
-from tests.test_freezing import BODY, LINES, STEM, compiled_with, errors_of
+from tests.test_freezing import BODY, HEAD, LINES, MODEL, STEM, compiled_with, errors_of
 from tests.test_script_parity_audit import assert_same_history
 
 
@@ -44,6 +44,50 @@ training:
     assert phases[0] == dict.fromkeys(STEM, 0.1)
     assert phases[1] == phases[2] == {**dict.fromkeys(STEM, 0.1), **dict.fromkeys(BODY, 0.2)}
     assert phases[3] == {}
+
+
+def test_a_factor_on_layers_without_weights_or_under_adafactors_cap_is_warned():
+    warnings: list = []
+    training_config(
+        compiled_with(
+            training="training:\n  optimizer: adafactor\n  learning_rate_scale: {'global_*': 2, head: 0.5}\n"
+        ),
+        warnings,
+    )
+    assert [(w.path, w.code) for w in warnings] == [
+        ("training.learning_rate_scale", "weak-setting"),
+        ("training.learning_rate_scale.global_*", "unused-setting"),
+    ]
+    assert "have no weights to train" in warnings[1].message
+    assert "caps each step's rate at 1/√step" in warnings[0].message
+    quiet: list = []  # without the relative step, Adafactor's rate is the rate
+    training_config(
+        compiled_with(
+            training="training:\n  optimizer: {adafactor: {relative_step: false}}\n"
+            "  learning_rate_scale: {head: 0.5}\n"
+        ),
+        quiet,
+    )
+    assert quiet == []
+
+
+@pytest.mark.parametrize(
+    ("child", "expected"),
+    [
+        ("{stem: 2}", dict.fromkeys(STEM, 2.0)),  # (merged, the parent's '*' came after it: 0.1)
+        ("{}", {}),  # "none" (merged, the parent's factors stayed)
+    ],
+)
+def test_a_child_spec_replaces_the_parents_scale_whole(tmp_path, child, expected):
+    """A mapping read in order, where {} says none: extends replaces it as it replaces a list."""
+    from cnnspec.api import compile_spec
+
+    parent = tmp_path / "parent.yaml"
+    parent.write_text(HEAD + MODEL + "training:\n  learning_rate_scale: {stem: 0.5, '*': 0.1}\n", "utf-8")
+    path = tmp_path / "child.yaml"
+    path.write_text(f"cnnspec: 1\nextends: parent.yaml\ntraining:\n  learning_rate_scale: {child}\n", "utf-8")
+    (phase,) = training_config(compile_spec(path)).phases
+    assert dict(phase.rate_scale) == expected
 
 
 def test_a_factor_that_changes_nothing_is_a_located_warning():
@@ -285,3 +329,22 @@ def test_a_scale_key_being_typed_is_completed_with_the_pattern_names():
     flow = text.replace("learning_rate_scale: {head: 2}", "learning_rate_scale: {head: 2, he}")
     assert labels(complete_at(flow, "he}", 2)) == ["head"]
     assert complete_at(flow.replace("{head: 2, he}", "{head: 2, he: 0.}"), "0.}", 2) == []
+
+
+@pytest.mark.slow
+def test_a_run_of_one_phase_says_its_factors_too(tmp_path, runner):
+    """Without training.phases there is no phase line (nor the report's phase caption) to say
+    them: the console says them before the epochs, and report.html's optimizer line."""
+    from cnnspec.cli.app import app
+
+    spec = tmp_path / "one.yaml"
+    spec.write_text(
+        HEAD + MODEL + "data: {source: digits, limit: 120}\n"
+        "training:\n  epochs: 1\n  batch_size: 40\n  learning_rate_scale: {stem: 0.1}\n",
+        "utf-8",
+    )
+    result = runner.invoke(app, ["train", str(spec), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "layer-wise rates: 2 layer(s) ×0.1" in result.output
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "adam at 0.001; layer-wise rates: 2 layer(s) ×0.1" in page

@@ -178,6 +178,10 @@ def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(tmp_p
     # the API folds it when told whose file it is
     named = cnnspec.load_keras_application_weights(build_model(case.compiled), case.path, "EfficientNetB0")
     assert case.error(named) < 1e-4
+    variant = cnnspec.load_keras_application_weights(build_model(case.compiled), case.path, "efficientnet_b0")
+    assert case.error(variant) < 1e-4  # the zoo's name for it
+    with pytest.raises(WeightsFileError, match="received 'EfficientNetBO'"):  # a typo: not silently unfolded
+        cnnspec.load_keras_application_weights(build_model(case.compiled), case.path, "EfficientNetBO")
 
 
 @pytest.mark.slow

@@ -1463,7 +1463,7 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
     epochs = reader.number(("training", "epochs"), DEFAULT_EPOCHS, integer=True, minimum=1)
     if not raw:
         phase = PhaseConfig(epochs, tuple(freezing.ordered(ir, frozen)), optimizer, 0, scale)
-        _warn_frozen_scales(reader, patterns, ir, [(phase, source)])
+        _warn_idle_scales(reader, patterns, ir, [(phase, source)])
         return (phase,)
     if "epochs" in (compiled.doc.data.get("training") or {}):
         reader.error(
@@ -1495,23 +1495,43 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
         phases.append(PhaseConfig(count, tuple(freezing.ordered(ir, frozen)), optimizer, first, scale))
         sources.append(source)
         first += count
-    _warn_frozen_scales(reader, patterns, ir, list(zip(phases, sources, strict=True)))
+    _warn_idle_scales(reader, patterns, ir, list(zip(phases, sources, strict=True)))
     return tuple(phases)
 
 
-def _warn_frozen_scales(
+def _warn_idle_scales(
     reader: _Reader, patterns: freezing.Patterns, ir: ModelIR, phases: list[tuple[PhaseConfig, SpecPath]]
 ) -> None:
-    """A located warning for a ``learning_rate_scale`` pattern that changes nothing: the layers
-    it matches are frozen in every phase it is in force (a frozen layer takes no steps), or the
-    whole mapping is never in force (each phase writes its own)."""
+    """A located warning for a ``learning_rate_scale`` that changes nothing, or less than it
+    says: a pattern whose layers have no weights, or are frozen in every phase it is in force (a
+    frozen layer takes no steps); a mapping never in force (each phase writes its own); factors
+    under Adafactor's ``relative_step``, which caps the scaled rate at 1/√step (keras.optimizers.
+    Adafactor: once the cap binds, the scaled layers train at the others' rate)."""
     from cnnspec.analysis import freezing
     from cnnspec.spec.sections import RATE_SCALE
 
     weighted = set(freezing.ordered(ir, patterns.layers))
     trained: dict[SpecPath, set[str]] = {}  # each mapping in force: the layers some phase trains
+    capped: set[SpecPath] = set()
     for phase, source in phases:
         trained.setdefault(source, set()).update(weighted - set(phase.frozen))
+        optimizer = phase.optimizer
+        if (
+            phase.rate_scale
+            and optimizer.name == "adafactor"
+            and optimizer.settings.get("relative_step") is not False
+        ):
+            capped.add(source)
+    for source in sorted(capped):
+        reader.warning(
+            "adafactor with relative_step (its default) caps each step's rate at 1/√step after the "
+            f"factors of {format_path(source)}: once the cap binds, the scaled layers train at the "
+            "others' rate",
+            source,
+            "set the phase's adafactor relative_step: false, or take another optimizer",
+            code="weak-setting",
+            key=True,
+        )
     for source in dict.fromkeys((("training", RATE_SCALE), *trained)):
         written = reader.value(source, None)
         if not isinstance(written, dict) or not written:
@@ -1526,8 +1546,18 @@ def _warn_frozen_scales(
             )
             continue
         for pattern in written:
-            layers = weighted.intersection(patterns.match(str(pattern)))
-            if layers and not layers & trained[source]:
+            matched = patterns.match(str(pattern))
+            layers = weighted.intersection(matched)
+            if matched and not layers:
+                reader.warning(
+                    f"the factor for {str(pattern)!r} has no effect: the layers it matches have no "
+                    "weights to train",
+                    (*source, pattern),
+                    "name layers with weights (`cnnspec inspect` shows their parameters), or remove it",
+                    code="unused-setting",
+                    key=True,
+                )
+            elif layers and not layers & trained[source]:
                 reader.warning(
                     f"the factor for {str(pattern)!r} has no effect: its layers are frozen in every "
                     "phase it applies to",

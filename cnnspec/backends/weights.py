@@ -128,6 +128,26 @@ def fold_imagenet_rescaling(layers: list[StoredLayer], keras_name: str) -> list[
     return layers
 
 
+def _application_name(name: str | None) -> str:
+    """``keras_name`` as keras.applications names the function (a zoo variant's name, such as
+    ``efficientnet_b0``, stands for its function's); another name is refused: a typo would
+    leave the file's model unmatched without a word."""
+    if not name:
+        return ""
+    from cnnspec.spec.zoo import variants
+
+    known = variants()
+    if name in known:
+        return known[name].keras_name
+    if name in {variant.keras_name for variant in known.values()}:
+        return name
+    raise WeightsFileError(
+        f"expected keras_name to be a keras.applications function the zoo has (EfficientNetB0) or a "
+        f"zoo variant (efficientnet_b0); received {name!r}",
+        "`cnnspec zoo` lists the variants",
+    )
+
+
 def load_keras_application_weights(
     model: keras.Model, path: str | Path, keras_name: str | None = None
 ) -> keras.Model:
@@ -137,12 +157,13 @@ def load_keras_application_weights(
     Every layer with weights must match the file's layer at the same position in weight count
     and shapes; otherwise :class:`WeightsFileError` names both layers and nothing is assigned.
     ``keras_name``: the keras.applications function whose ImageNet file it is
-    (``EfficientNetB0``): where its ImageNet model has a layer more than the zoo's
+    (``EfficientNetB0``, or the zoo variant ``efficientnet_b0``): where its ImageNet model has a
+    layer more than the zoo's
     (:func:`fold_imagenet_rescaling`), that layer's effect is loaded too. Returns ``model``."""
     file = Path(path)
     if not file.is_file():
         raise WeightsFileError(f"no such weights file: {file}")
-    stored = fold_imagenet_rescaling(_read(file), keras_name or "")
+    stored = fold_imagenet_rescaling(_read(file), _application_name(keras_name))
     ours = [layer for layer in model.layers if layer.weights]
     if len(stored) != len(ours):
         raise WeightsFileError(

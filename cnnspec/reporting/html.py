@@ -95,6 +95,8 @@ def _optimizer_text(config: Any) -> str:
         text += " (" + ", ".join(f"{key} {value}" for key, value in shown.items()) + ")"
     if len(config.phases) > 1:
         text += f" in phase 1 of {len(config.phases)} (the curves' caption lists each phase)"
+    elif config.phases[0].rate_scale:  # (one phase: no caption lists them)
+        text += f"; {rate_scale_text(dict(config.phases[0].rate_scale))}"
     if config.averages_weights:
         text += "; validation, early stopping and checkpoints on the averaged weights"
     return text

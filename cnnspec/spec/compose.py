@@ -32,6 +32,7 @@ from cnnspec.errors import (
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, decode_source, display_name, load_file, load_text
 from cnnspec.spec.schema import validate_document
+from cnnspec.spec.sections import RATE_SCALE
 from cnnspec.spec.varchoices import KEY
 from cnnspec.spec.zoo import apply_variant, is_zoo_ref, resolve_ref, split_variant
 
@@ -341,12 +342,19 @@ def _copy_locs(source: SourceDoc, target: SourceDoc, prefix: SpecPath) -> None:
                 table_dst[path] = loc
 
 
+#: Mappings a child spec replaces whole, as it replaces a list: ``training.learning_rate_scale``
+#: is read in order (a later pattern overrides an earlier one, which a merge would keep in the
+#: parent's place) and ``{}`` says "none" (a merge kept the parent's).
+WHOLE_MAPPINGS: frozenset[SpecPath] = frozenset({("training", RATE_SCALE)})
+
+
 def merge_docs(base: SourceDoc, child: SourceDoc) -> SourceDoc:
-    """Deep-merge ``child`` over ``base``: mappings merge, everything else is replaced."""
+    """Deep-merge ``child`` over ``base``: mappings merge (but :data:`WHOLE_MAPPINGS`),
+    everything else is replaced."""
     replaced: list[SpecPath] = []
 
     def merge(a: Any, b: Any, path: SpecPath) -> Any:
-        if isinstance(a, dict) and isinstance(b, dict):
+        if isinstance(a, dict) and isinstance(b, dict) and path not in WHOLE_MAPPINGS:
             out = dict(a)
             for key, value in b.items():
                 out[key] = merge(a[key], value, (*path, key)) if key in a else value

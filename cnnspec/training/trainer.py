@@ -657,6 +657,8 @@ def _run(
                     if config.phased:
                         recorder.phase = index + 1
                         display.message(_phase_line(config, index))
+                    elif phase.rate_scale:  # (one phase: no phase line to say them)
+                        display.message(rate_scale_text(dict(phase.rate_scale)))
                     model.fit(
                         train_ds,
                         validation_data=val_ds,
