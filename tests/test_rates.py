@@ -122,7 +122,7 @@ def test_a_pattern_that_matches_nothing_is_a_located_error_at_its_key():
     assert (error.loc.line, error.loc.column) == (LINES + 2, 25)  # the key, not its value
 
 
-@pytest.mark.parametrize("factor", ["0", "-1", "'fast'"])
+@pytest.mark.parametrize("factor", ["0", "-1", "'fast'", "1e39", "1e-50"])  # (float32: inf, 0)
 def test_a_factor_must_be_a_positive_number(factor):
     with pytest.raises(SpecError) as info:
         compiled_with(
@@ -130,6 +130,14 @@ def test_a_factor_must_be_a_positive_number(factor):
         )
     (error,) = info.value.errors
     assert error.path == "training.phases[0].learning_rate_scale.head"
+
+
+@pytest.mark.parametrize("rate", ["1e39", "1e-50"])
+def test_a_learning_rate_a_float32_cannot_hold_is_a_located_error(rate):
+    """1e39 is infinite in the optimizer's float32 (the run ended in NaN weights, exit 0), 1e-50
+    is 0 there (nothing trained)."""
+    (error,) = errors_of(f"training:\n  phases:\n    - {{epochs: 1, learning_rate: {rate}}}\n")
+    assert error.path == "training.phases[0].learning_rate" and "a float32 holds" in error.message
 
 
 def test_an_expression_gives_the_factor():

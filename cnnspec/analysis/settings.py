@@ -197,6 +197,9 @@ class OptimizerConfig:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+#: The positive numbers a float32 holds as normal numbers, rounded inward: an optimizer keeps its
+#: learning rate as one (a larger rate is infinite there, a smaller one 0 or imprecise).
+FLOAT32_RANGE = (1.2e-38, 3.4e38)
 #: The losses of independent 0/1 targets, and those of one-hot class labels.
 BINARY_LOSSES = ("binary_crossentropy", "binary_focal_crossentropy")
 ONE_HOT_LOSSES = ("categorical_crossentropy", "categorical_focal_crossentropy")
@@ -1435,6 +1438,13 @@ def _learning_rate(reader: _Reader, value: Any, path: SpecPath) -> float | Sched
     if isinstance(value, dict):
         return _schedule(reader, value, path)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        if not FLOAT32_RANGE[0] <= value <= FLOAT32_RANGE[1]:  # (1e39 trained to NaN, 1e-50 not at all)
+            reader.error(
+                f"expected a learning rate a float32 holds, {FLOAT32_RANGE[0]:g} to {FLOAT32_RANGE[1]:g} "
+                f"(the optimizer keeps it as one); received {value!r}",
+                path,
+            )
+            return None
         return float(value)
     reader.error(f"expected a learning rate > 0; received {value!r}", path)
     return None
@@ -1584,7 +1594,8 @@ def _rate_scale(
     factors: dict[str, float] = {}
     for pattern, _ in written.items():
         at: SpecPath = (*path, pattern)
-        factor = reader.number(at, None, above=0)
+        # (1e39 trained to NaN weights, 1e-50 froze the layer: factor × rate is a float32)
+        factor = reader.number(at, None, above=0, minimum=FLOAT32_RANGE[0], maximum=FLOAT32_RANGE[1])
         layers = patterns.match(str(pattern))
         if not layers:
             reader.error(

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from cnnspec.analysis.settings import FLOAT32_RANGE
 from cnnspec.cli.common import (
     DEFAULT_MAX_PARAMS,
     EXIT_INTERRUPTED,
@@ -30,10 +31,6 @@ from cnnspec.cli.common import (
 )
 from cnnspec.cli.render import TextOrJson, safe
 from cnnspec.errors import UsageError
-
-#: The rates --min and --max may be: those a float32 holds as normal numbers (the optimizer's
-#: rate is one), rounded inward.
-FLOAT32_RATES = (1.2e-38, 3.4e38)
 
 
 @guarded
@@ -72,9 +69,9 @@ def lr_find(
     if not 0 < low < high:
         raise UsageError(f"expected 0 < --min < --max; received --min {low:g} and --max {high:g}")
     # the optimizer holds its rate in float32: 1e-310 was 0 there, 1e300 infinite
-    if not (FLOAT32_RATES[0] <= low and high <= FLOAT32_RATES[1]) or not math.isfinite(high / low):
+    if not (FLOAT32_RANGE[0] <= low and high <= FLOAT32_RANGE[1]) or not math.isfinite(high / low):
         raise UsageError(
-            f"expected --min and --max between {FLOAT32_RATES[0]:g} and {FLOAT32_RATES[1]:g} (rates a "
+            f"expected --min and --max between {FLOAT32_RANGE[0]:g} and {FLOAT32_RANGE[1]:g} (rates a "
             f"float32 holds); received --min {low:g} and --max {high:g}",
             "learning rates from 1e-7 to 10 (the defaults) cover what trains",
         )
