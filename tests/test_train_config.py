@@ -450,3 +450,22 @@ def test_pipeline_scale_and_the_static_pixel_range():
     assert both("data: {source: mnist}\n", rescaling) == (None, (0.0, 255.0))
     with pytest.raises(SpecError, match="undefined name 'nope'"):  # a data section is checked,
         compile_text(HEAD + "data: {source: mnist, rescale: '${nope}'}\n")  # training or not
+
+
+def test_ftrl_with_a_warm_up_is_refused_where_it_is_written():
+    """FTRL divides by the learning rate, which a warm-up starts at 0: one step made every
+    weight NaN, and the run ended with exit 0. Said once, where the rate is written: the
+    optimizer every phase keeps, or a phase's own rate."""
+    warmed = "{cosine_decay: {initial_learning_rate: 0.1, warmup_steps: 5}}"
+    errors = errors_of(
+        f"training:\n  optimizer: {{ftrl: {{learning_rate: {warmed}}}}}\n"
+        "  phases:\n    - {epochs: 1}\n    - {epochs: 1}\n"
+    )
+    assert [e.path for e in errors] == ["training.optimizer"] and "FTRL divides by" in errors[0].message
+    errors = errors_of(
+        f"training:\n  optimizer: ftrl\n  phases:\n    - {{epochs: 1, learning_rate: {warmed}}}\n"
+    )
+    assert [e.path for e in errors] == ["training.phases[0].learning_rate"]
+    assert (
+        config_of(f"training:\n  optimizer: {{adam: {{learning_rate: {warmed}}}}}\n").optimizer.name == "adam"
+    )

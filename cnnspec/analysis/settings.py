@@ -1471,9 +1471,11 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
     scale = _rate_scale(reader, patterns, source, compiled.ir)
     raw = reader.value(("training", "phases"), None)
     epochs = reader.number(("training", "epochs"), DEFAULT_EPOCHS, integer=True, minimum=1)
+    optimizer_at: SpecPath = ("training", "optimizer")  # where the optimizer in force is written
     if not raw:
         phase = PhaseConfig(epochs, tuple(freezing.ordered(ir, frozen)), optimizer, 0, scale)
         _warn_idle_scales(reader, patterns, ir, [(phase, source)])
+        _refuse_ftrl_warmup(reader, optimizer, optimizer_at, set())
         return (phase,)
     if "epochs" in (compiled.doc.data.get("training") or {}):
         reader.error(
@@ -1484,6 +1486,7 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
         )
     phases: list[PhaseConfig] = []
     sources: list[SpecPath] = []
+    refused: set[SpecPath] = set()
     first = 0
     for index, item in enumerate(raw):
         path: SpecPath = ("training", "phases", index)
@@ -1494,11 +1497,14 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
             frozen, patterns, item.get("freeze") or [], item.get("unfreeze") or [], path, reader.error
         )
         if "optimizer" in item:
-            optimizer = _optimizer(reader, (*path, "optimizer"), ir=compiled.ir)
+            optimizer_at = (*path, "optimizer")
+            optimizer = _optimizer(reader, optimizer_at, ir=compiled.ir)
         if "learning_rate" in item:
             rate = _learning_rate(reader, item["learning_rate"], (*path, "learning_rate"))
             if rate is not None:
                 optimizer = replace(optimizer, learning_rate=rate)
+        rate_at = (*path, "learning_rate") if "learning_rate" in item else optimizer_at
+        _refuse_ftrl_warmup(reader, optimizer, rate_at, refused)
         if RATE_SCALE in item:
             source = (*path, RATE_SCALE)
             scale = _rate_scale(reader, patterns, source, compiled.ir)
@@ -1507,6 +1513,23 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
         first += count
     _warn_idle_scales(reader, patterns, ir, list(zip(phases, sources, strict=True)))
     return tuple(phases)
+
+
+def _refuse_ftrl_warmup(
+    reader: _Reader, optimizer: OptimizerConfig, path: SpecPath, seen: set[SpecPath]
+) -> None:
+    """FTRL divides by the learning rate, and a warm-up starts the rate at 0: its first step
+    made every weight NaN (a run that ended with exit 0). Reported once where it is written
+    (``seen``: where it was already)."""
+    rate = optimizer.learning_rate
+    if optimizer.name == "ftrl" and isinstance(rate, Schedule) and rate.warmup_steps and path not in seen:
+        seen.add(path)
+        reader.error(
+            "expected no warm-up with ftrl: FTRL divides by the learning rate, which a warm-up "
+            "starts at 0 (the first step makes every weight NaN)",
+            path,
+            "drop warmup_steps, or take another optimizer",
+        )
 
 
 def _warn_idle_scales(
