@@ -790,7 +790,7 @@ def pattern_typed(before: str, above: Sequence[str]) -> tuple[str, str, bool] | 
     is often not valid YAML while it is typed): the pattern typed so far, the quote it
     opened (``"``, ``'`` or empty), and whether the list is a flow list (``freeze: [a, |``)
     rather than a block one (``- |`` under ``freeze:`` of ``training`` or of a phase)."""
-    flow = _flow_list(before)
+    flow = _flow_collection(before)
     if flow is not None:
         start, quote, token = flow
         key = _KEY_BEFORE.search(before[:start])
@@ -817,11 +817,12 @@ def scale_key_typed(before: str, above: Sequence[str]) -> tuple[str, str, set[st
     ``training`` or of a phase; its keys are patterns), from the text alone: the key typed so
     far, the quote it opened, and the keys the mapping already has (block style; a flow
     mapping's are not read back). ``None`` at a value, or in any other mapping."""
-    flow = _flow_list(before, brackets="{")
+    flow = _flow_collection(before, brackets="{")
     if flow is not None:
         start, quote, token = flow
         key = _KEY_BEFORE.search(before[:start])
-        entry = before[start + 1 :].rsplit(",", 1)[-1]
+        entry = before[start + 1 :].rsplit(",", 1)[-1]  # the mapping's entry being typed
+        # at its key while no colon ends it (one inside the quote the key opened is the key's)
         at_key = ":" not in (entry if not quote else entry[: entry.rfind(quote)])
         return (token, quote, set()) if key is not None and key.group(1) in PATTERN_MAPS and at_key else None
     typed = _BLOCK_KEY.match(before)
@@ -836,7 +837,7 @@ def scale_key_typed(before: str, above: Sequence[str]) -> tuple[str, str, set[st
     return typed.group(2), typed.group(1), present
 
 
-def _flow_list(before: str, brackets: str = "[") -> tuple[int, str, str] | None:
+def _flow_collection(before: str, brackets: str = "[") -> tuple[int, str, str] | None:
     """The innermost flow collection open at the end of ``before``, when it is a list (or, with
     ``brackets="{"``, a mapping): where its ``[`` is, the quote the element being typed opened,
     and the element's text so far; ``None`` in the other kind of collection, outside any
