@@ -1538,33 +1538,15 @@ def _warn_idle_scales(
     """A located warning for a ``learning_rate_scale`` that changes nothing, or less than it
     says: a pattern whose layers have no weights, or are frozen in every phase it is in force (a
     frozen layer takes no steps); a mapping never in force (each phase writes its own); factors
-    under Adafactor's ``relative_step``, which caps the scaled rate at 1/√step (keras.optimizers.
-    Adafactor: once the cap binds, the scaled layers train at the others' rate)."""
+    under Adafactor's cap (:func:`_warn_capped_scales`)."""
     from cnnspec.analysis import freezing
     from cnnspec.spec.sections import RATE_SCALE
 
+    _warn_capped_scales(reader, phases)
     weighted = set(freezing.ordered(ir, patterns.layers))
     trained: dict[SpecPath, set[str]] = {}  # each mapping in force: the layers some phase trains
-    capped: set[SpecPath] = set()
     for phase, source in phases:
         trained.setdefault(source, set()).update(weighted - set(phase.frozen))
-        optimizer = phase.optimizer
-        if (
-            phase.rate_scale
-            and optimizer.name == "adafactor"
-            and optimizer.settings.get("relative_step") is not False
-        ):
-            capped.add(source)
-    for source in sorted(capped):
-        reader.warning(
-            "adafactor with relative_step (its default) caps each step's rate at 1/√step after the "
-            f"factors of {format_path(source)}: once the cap binds, the scaled layers train at the "
-            "others' rate",
-            source,
-            "set the phase's adafactor relative_step: false, or take another optimizer",
-            code="weak-setting",
-            key=True,
-        )
     for source in dict.fromkeys((("training", RATE_SCALE), *trained)):
         written = reader.value(source, None)
         if not isinstance(written, dict) or not written:
@@ -1601,6 +1583,29 @@ def _warn_idle_scales(
                 )
 
 
+def _warn_capped_scales(reader: _Reader, phases: list[tuple[PhaseConfig, SpecPath]]) -> None:
+    """Factors under Adafactor's ``relative_step`` (its default): keras.optimizers.Adafactor caps
+    each step's rate at 1/√step after the factor, so once the cap binds the scaled layers train
+    at the others' rate. Said once per mapping."""
+    capped = {
+        source
+        for phase, source in phases
+        if phase.rate_scale
+        and phase.optimizer.name == "adafactor"
+        and phase.optimizer.settings.get("relative_step") is not False
+    }
+    for source in sorted(capped):
+        reader.warning(
+            "adafactor with relative_step (its default) caps each step's rate at 1/√step after the "
+            f"factors of {format_path(source)}: once the cap binds, the scaled layers train at the "
+            "others' rate",
+            source,
+            "set the phase's adafactor relative_step: false, or take another optimizer",
+            code="weak-setting",
+            key=True,
+        )
+
+
 def _rate_scale(
     reader: _Reader, patterns: freezing.Patterns, path: SpecPath, ir: ModelIR
 ) -> tuple[tuple[str, float], ...]:
@@ -1615,7 +1620,7 @@ def _rate_scale(
     if not isinstance(written, dict):  # an expression that failed, or what the schema refuses
         return ()
     factors: dict[str, float] = {}
-    for pattern, _ in written.items():
+    for pattern in written:
         at: SpecPath = (*path, pattern)
         # (1e39 trained to NaN weights, 1e-50 froze the layer: factor × rate is a float32)
         factor = reader.number(at, None, above=0, minimum=FLOAT32_RANGE[0], maximum=FLOAT32_RANGE[1])
