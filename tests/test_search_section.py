@@ -350,3 +350,20 @@ def test_a_space_key_is_the_spec_path_a_trial_writes():
     assert space_target(doc, "model[0].conv2d.filters") == ("model", 0, "conv2d", "filters")
     for refused in ("vars.depth", "training.epoch", "nohead.rate", "not a path"):
         assert space_target(doc, refused) is None, refused
+
+
+def test_a_key_that_names_nothing_is_said_once_not_once_per_candidate():
+    """A learning_rate_scale factor searched under a pattern that matches no layer: the same
+    error came at the key and again at each end of the range."""
+    text = spec("training.learning_rate_scale.hed: {float: [0.5, 2.0]}").replace(
+        "training:\n", "training:\n  learning_rate_scale: {hed: 1.5}\n", 1
+    )
+    found = [e for e in errors(text) if "matches none" in e.message]
+    assert len(found) == 1 and found[0].path == "training.learning_rate_scale.hed"
+    assert found[0].hint == "did you mean `head`?"
+
+
+def test_a_glob_factor_is_no_search_path_and_the_hint_says_what_is():
+    found = errors(spec("training.learning_rate_scale.conv*: {float: [0.1, 1.0]}"))
+    assert "expected a dotted spec path" in found[0].message
+    assert "write the factor as '${NAME}' and search vars.NAME" in found[0].hint

@@ -245,6 +245,7 @@ def _check_values(
     (``objective``: also those with which the training would not log the objective)."""
     failed: set[tuple[str, int]] = set()
     for d in space.dimensions:
+        said: set[tuple[str, str]] = set()  # errors of the setting itself, whatever the value
         for index, value in enumerate(d.candidates()):
             compiled, errors = _compiled(apply_values(doc, space, {d.name: value}), compile_doc)
             check = objective and compiled is not None
@@ -254,9 +255,11 @@ def _check_values(
             if errors or missing is not None:
                 failed.add((d.name, index))
             for error in errors:
-                diags.add(
-                    error.with_notes([_note(d, value)]) if error.path != format_path(d.target) else error
-                )
+                if error.path != format_path(d.target):
+                    diags.add(error.with_notes([_note(d, value)]))
+                elif (error.path, error.message) not in said:  # (a key's, the same for every value)
+                    said.add((error.path, error.message))
+                    diags.add(error)
     return failed
 
 

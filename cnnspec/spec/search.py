@@ -33,7 +33,7 @@ from cnnspec.errors import (
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec import varchoices
 from cnnspec.spec.loader import SourceDoc
-from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
+from cnnspec.spec.sections import DATA_SCHEMA, RATE_SCALE, RUNTIME_SCHEMA, TRAINING_SCHEMA
 
 SAMPLERS = ["tpe", "random", "grid"]
 PRUNERS = ["median", "hyperband", "none"]
@@ -322,7 +322,13 @@ def _dimension(doc: SourceDoc, name: str, space: Any, diags: Diagnostics) -> Dim
 
     path = _parse_path(name)
     if path is None:
-        error(f"expected a dotted spec path like training.batch_size or vars.width; received {name!r}")
+        hint = None
+        if RATE_SCALE in name:  # a factor's key is a pattern (a glob, a dotted name): no path
+            hint = (
+                "a learning_rate_scale factor keyed by a glob or dotted pattern is searched through a "
+                "var: write the factor as '${NAME}' and search vars.NAME"
+            )
+        error(f"expected a dotted spec path like training.batch_size or vars.width; received {name!r}", hint)
         return None
     resolved = _resolve_target(doc, path, error)
     if resolved is None:
