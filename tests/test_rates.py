@@ -356,3 +356,21 @@ def test_a_run_of_one_phase_says_its_factors_too(tmp_path, runner):
     assert "layer-wise rates: 2 layer(s) ×0.1" in result.output
     page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
     assert "adam at 0.001; layer-wise rates: 2 layer(s) ×0.1" in page
+
+
+def test_inspect_shows_the_factors_training_starts_with(runner, tmp_path):
+    """An `lr` column of the scaled layers' factors, and each layer's in the JSON; a spec whose
+    first phase has none shows neither (TF-free, as inspect is)."""
+    from cnnspec.cli.app import app
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(HEAD + MODEL + "training:\n  learning_rate_scale: {stem: 0.1}\n", "utf-8")
+    table = " ".join(runner.invoke(app, ["inspect", str(spec)]).output.split())
+    assert "┃ lr ┃" in table and "│ ×0.1 │" in table
+    result = runner.invoke(app, ["inspect", str(spec), "--format", "json"])
+    layers = {row["name"]: row["learning_rate_scale"] for row in json.loads(result.stdout)["layers"]}
+    assert layers == {**dict.fromkeys(layers, 1.0), **dict.fromkeys(STEM, 0.1)}
+    spec.write_text(HEAD + MODEL + "training:\n  phases:\n    - {epochs: 1}\n"
+                    "    - {epochs: 1, learning_rate_scale: {stem: 0.1}}\n", "utf-8")  # fmt: skip
+    result = runner.invoke(app, ["inspect", str(spec), "--format", "json"])
+    assert all("learning_rate_scale" not in row for row in json.loads(result.stdout)["layers"])

@@ -15,6 +15,7 @@ from cnnspec.errors import Diagnostic, SpecPath
 from cnnspec.ir import ModelIR
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.sections import RATE_SCALE
 
 if TYPE_CHECKING:  # the search section's module loads only for specs that have one
     from cnnspec.spec.search import SearchSpace
@@ -70,13 +71,15 @@ class CompiledSpec:
 
     def summary(self) -> dict[str, Any]:
         """The inspect document; frozen layers are those frozen when training starts
-        (``trainable: false``, then ``training.freeze``/``unfreeze`` and the first phase's)."""
+        (``trainable: false``, then ``training.freeze``/``unfreeze`` and the first phase's),
+        and so are the layer-wise learning rates (the first phase's ``learning_rate_scale``)."""
         training = self.training
-        if not any(key in training for key in ("freeze", "unfreeze", "phases")):
+        if not any(key in training for key in ("freeze", "unfreeze", "phases", RATE_SCALE)):
             return summary(self.ir)
         from cnnspec.analysis.settings import training_config
 
-        return summary(self.ir, training_config(self).phases[0].frozen)
+        first = training_config(self).phases[0]
+        return summary(self.ir, first.frozen, dict(first.rate_scale))
 
 
 def with_defaults(data: dict[str, Any], defaulted: dict[SpecPath, dict[str, Any]]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cnnspec.errors import Diagnostics, Loc, format_path
@@ -32,11 +32,16 @@ def shape_text(shape: list[int | None] | list[list[int | None] | None] | None) -
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
-def summary(ir: ModelIR, frozen: Iterable[str] | None = None) -> dict[str, Any]:
+def summary(
+    ir: ModelIR, frozen: Iterable[str] | None = None, rate_scale: Mapping[str, float] | None = None
+) -> dict[str, Any]:
     """The ``inspect --format json`` document.
 
     ``frozen``: the layers frozen when training starts (default: those ``trainable: false``
     freezes). Their weights count as frozen and, as Keras counts them, non-trainable.
+    ``rate_scale``: the factors of the learning rate when training starts
+    (``learning_rate_scale``): where there are some, every layer has its ``learning_rate_scale``
+    (1 for the rate itself).
 
     Shapes are batched (:func:`batched`: a list with ``null`` for the batch axis, ``null`` for
     a shape unknown). ``output_shape`` is the model's one output shape, or, for a model with
@@ -73,6 +78,7 @@ def summary(ir: ModelIR, frozen: Iterable[str] | None = None) -> dict[str, Any]:
                 "line": node.loc.line if node.loc else None,
                 # The effective parameters: written, per-kind `defaults:`, then the kind's own.
                 "config": _plain(node.params),
+                **({"learning_rate_scale": rate_scale.get(node.name, 1.0)} if rate_scale else {}),
             }
             for node in ir.nodes
         ],

@@ -98,13 +98,15 @@ class SummaryTable:
     def table(self, width: int | None = None) -> Table:
         """The Rich table for ``width`` cells (``None``: as wide as it needs)."""
         frozen = bool(self.summary.get("frozen_params"))
+        # layer-wise learning rates: a column of the factors, where a layer's is not 1
+        scaled = any(row.get("learning_rate_scale", 1.0) != 1.0 for row in self.summary["layers"])
         group = ""
         rows: list[list[LayerCell | str]] = []
         for row in self.summary["layers"]:
             if row["group"] != group:
                 group = row["group"]
                 if group:
-                    rows.append([LayerCell(group, group=True), *[""] * (5 if frozen else 4)])
+                    rows.append([LayerCell(group, group=True), *[""] * (4 + frozen + scaled)])
             level = row["group"].count("/") + 1 if row["group"] else 0
             cells: list[LayerCell | str] = [
                 LayerCell(row["name"], level),
@@ -114,9 +116,20 @@ class SummaryTable:
             ]
             if frozen:
                 cells.append(f"{row['frozen_params']:,}" if row["frozen_params"] else "")
+            if scaled:
+                factor = row.get("learning_rate_scale", 1.0)
+                cells.append(f"×{factor:g}" if factor != 1.0 else "")
             cells.append(human_count(row["macs"]) if row["macs"] else "")
             rows.append(cells)
-        headers = ["layer", "kind", "output shape", "params", *(["frozen"] if frozen else []), "MACs"]
+        headers = [
+            "layer",
+            "kind",
+            "output shape",
+            "params",
+            *(["frozen"] if frozen else []),
+            *(["lr"] if scaled else []),
+            "MACs",
+        ]
         natural = [
             max([cell_len(header)] + [cell_len(r[i]) for r in rows if isinstance(r[i], str)])
             for i, header in enumerate(headers)
