@@ -161,8 +161,11 @@ def test_codegen_cuts_at_a_layer_item_and_at_one_inside_an_item():
 @pytest.mark.slow
 def test_a_layer_cut_loads_imagenet_by_position_as_keras_computes_it(runner, tmp_path, monkeypatch):
     """EfficientNetB0 cut at `block4a_expand_activation` with `weights: imagenet` (a file this
-    test saves into Keras' cache) computes what keras.applications' model computes there."""
+    test saves into Keras' cache) computes what keras.applications' ImageNet model computes
+    there (Keras builds it, its download answered with the file: it has a rescaling more than
+    the weights=None model, which the loader folds in)."""
     import keras
+    from keras.src.utils import file_utils
 
     from cnnspec.cli.app import app
     from cnnspec.training import transfer
@@ -175,9 +178,13 @@ def test_a_layer_cut_loads_imagenet_by_position_as_keras_computes_it(runner, tmp
     monkeypatch.setattr(transfer, "download", no_download)
     name = transfer.application_file("EfficientNetB0", False, (64, 64, 3)).name
     (tmp_path / "keras" / "models").mkdir(parents=True)
-    reference = _keras_weights_file(
-        "efficientnet_b0", (64, 64, 3), tmp_path / "keras" / "models" / name, include_top=False
-    )
+    path = tmp_path / "keras" / "models" / name
+    _keras_weights_file("efficientnet_b0", (64, 64, 3), path, include_top=False)
+    with monkeypatch.context() as patched:
+        patched.setattr(file_utils, "get_file", lambda *args, **kwargs: str(path))
+        reference = keras.applications.EfficientNetB0(
+            include_top=False, weights="imagenet", input_shape=(64, 64, 3)
+        )
     spec = tmp_path / "cut.yaml"
     spec.write_text(
         "cnnspec: 1\nname: cut\ninput: {shape: [64, 64, 3]}\nmodel:\n"
