@@ -90,9 +90,10 @@ def load_keras_application_weights(
     """Load the weights file keras.applications downloads for ``weights="imagenet"`` (Keras 2's
     HDF5 layout) into a zoo model, by layer order as Keras does (imports TensorFlow). A file that
     does not fit raises :class:`~cnnspec.backends.weights.WeightsFileError` naming the layer.
-    ``keras_name`` (the variant's, ``EfficientNetB0``): also load what that function's ImageNet
-    model has beyond the weights (EfficientNet B0–B7 rescale their normalized input once more);
-    ``weights: imagenet`` in a spec does so by itself."""
+    ``keras_name`` (``EfficientNetB0``, or ``efficientnet_b0``; default: the zoo variant the
+    model was built as): also load what that function's ImageNet model has beyond the weights
+    (EfficientNet B0–B7 rescale their normalized input once more); ``weights: imagenet`` in a
+    spec does so by itself."""
     from cnnspec.backends.weights import load_keras_application_weights as load_weights
 
     return load_weights(model, path, keras_name)

@@ -64,8 +64,13 @@ def _adapt_normalizations(model) -> None:
 
 
 def _zoo_model(name: str, input_shape: tuple[int, int, int], *overrides: str):
+    """The zoo's model of ``name``, named otherwise: these tests load files of the weights=None
+    model's layout, which the loader would otherwise take for the variant's ImageNet file (and
+    fold EfficientNet's extra rescaling in, as ImageNetCase's tests check)."""
     shape = ", ".join(map(str, input_shape))
-    return build_model(compile_spec(f"zoo:{name}", [f"vars.input_shape=[{shape}]", *overrides]))
+    return build_model(
+        compile_spec(f"zoo:{name}", [f"vars.input_shape=[{shape}]", "name=layout", *overrides])
+    )
 
 
 @pytest.mark.slow
@@ -172,16 +177,21 @@ def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(tmp_p
     for plan in transfer.plan_loads(model, loads, fetch=lambda found: case.path):
         transfer.apply_plan(model, plan)
     assert case.error(model) < 1e-4
-    # the file loaded as it is (the model keras.applications builds without ImageNet weights)
-    # answers otherwise: the comparison can tell
-    assert case.error(cnnspec.load_keras_application_weights(build_model(case.compiled), case.path)) > 0.1
-    # the API folds it when told whose file it is
-    named = cnnspec.load_keras_application_weights(build_model(case.compiled), case.path, "EfficientNetB0")
-    assert case.error(named) < 1e-4
-    variant = cnnspec.load_keras_application_weights(build_model(case.compiled), case.path, "efficientnet_b0")
-    assert case.error(variant) < 1e-4  # the zoo's name for it
-    with pytest.raises(WeightsFileError, match="received 'EfficientNetBO'"):  # a typo: not silently unfolded
-        cnnspec.load_keras_application_weights(build_model(case.compiled), case.path, "EfficientNetBO")
+    # the API folds it too: for a model built as the zoo variant (by its name), or when told
+    # whose file it is
+    for keras_name in (None, "EfficientNetB0", "efficientnet_b0"):
+        loaded = cnnspec.load_keras_application_weights(build_model(case.compiled), case.path, keras_name)
+        assert case.error(loaded) < 1e-4, keras_name
+    for wrong, said in (
+        ("EfficientNetBO", "received 'EfficientNetBO'"),
+        ("ResNet50", "expected keras_name 'Eff"),
+    ):
+        with pytest.raises(WeightsFileError, match=said):  # a typo, another family: not silently unfolded
+            cnnspec.load_keras_application_weights(build_model(case.compiled), case.path, wrong)
+    # the file loaded as it is (into a model of another name: the layout of the model
+    # keras.applications builds without ImageNet weights) answers otherwise: the test can tell
+    renamed = _zoo_model("efficientnet_b0", case.shape, "vars.include_top=false")
+    assert case.error(cnnspec.load_keras_application_weights(renamed, case.path)) > 0.1
 
 
 @pytest.mark.slow

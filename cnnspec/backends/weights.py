@@ -128,24 +128,32 @@ def fold_imagenet_rescaling(layers: list[StoredLayer], keras_name: str) -> list[
     return layers
 
 
-def _application_name(name: str | None) -> str:
-    """``keras_name`` as keras.applications names the function (a zoo variant's name, such as
-    ``efficientnet_b0``, stands for its function's); another name is refused: a typo would
-    leave the file's model unmatched without a word."""
-    if not name:
-        return ""
+def _application_name(name: str | None, model_name: str) -> str:
+    """``keras_name`` as keras.applications names the function: given (a zoo variant's name,
+    such as ``efficientnet_b0``, stands for its function's), else the one of the zoo variant the
+    model was built as (a zoo model is named after its variant). An unknown name, or one of
+    another function than the model's variant, is refused: the file's model would be
+    unmatched without a word."""
     from cnnspec.spec.zoo import variants
 
     known = variants()
+    built_as = known[model_name].keras_name if model_name in known else ""
+    if not name:
+        return built_as
     if name in known:
-        return known[name].keras_name
-    if name in {variant.keras_name for variant in known.values()}:
-        return name
-    raise WeightsFileError(
-        f"expected keras_name to be a keras.applications function the zoo has (EfficientNetB0) or a "
-        f"zoo variant (efficientnet_b0); received {name!r}",
-        "`cnnspec zoo` lists the variants",
-    )
+        name = known[name].keras_name
+    elif name not in {variant.keras_name for variant in known.values()}:
+        raise WeightsFileError(
+            f"expected keras_name to be a keras.applications function the zoo has (EfficientNetB0) or "
+            f"a zoo variant (efficientnet_b0); received {name!r}",
+            "`cnnspec zoo` lists the variants",
+        )
+    if built_as and name != built_as:
+        raise WeightsFileError(
+            f"expected keras_name {built_as!r} for the model {model_name!r}; received {name!r}",
+            "pass the keras.applications function whose file it is, or leave keras_name out",
+        )
+    return name
 
 
 def load_keras_application_weights(
@@ -157,13 +165,13 @@ def load_keras_application_weights(
     Every layer with weights must match the file's layer at the same position in weight count
     and shapes; otherwise :class:`WeightsFileError` names both layers and nothing is assigned.
     ``keras_name``: the keras.applications function whose ImageNet file it is
-    (``EfficientNetB0``, or the zoo variant ``efficientnet_b0``): where its ImageNet model has a
-    layer more than the zoo's
+    (``EfficientNetB0``, or the zoo variant ``efficientnet_b0``; default: the zoo variant the
+    model was built as, by its name): where its ImageNet model has a layer more than the zoo's
     (:func:`fold_imagenet_rescaling`), that layer's effect is loaded too. Returns ``model``."""
     file = Path(path)
     if not file.is_file():
         raise WeightsFileError(f"no such weights file: {file}")
-    stored = fold_imagenet_rescaling(_read(file), _application_name(keras_name))
+    stored = fold_imagenet_rescaling(_read(file), _application_name(keras_name, model.name))
     ours = [layer for layer in model.layers if layer.weights]
     if len(stored) != len(ours):
         raise WeightsFileError(
