@@ -46,6 +46,27 @@ training:
     assert phases[3] == {}
 
 
+def test_a_factor_that_later_patterns_override_is_judged_by_the_layers_it_still_sets():
+    """README's `{"*": 0.1, head: 1}` with the rest frozen in every phase: `*` sets only frozen
+    layers (head is overridden), so it changes nothing, which was not said; a pattern every
+    layer of which a later one sets is warned too."""
+    warnings: list = []
+    training_config(
+        compiled_with(
+            training="training:\n  freeze: [stem, body]\n  learning_rate_scale: {'*': 0.1, head: 1}\n"
+        ),
+        warnings,
+    )
+    assert [(w.path, w.code) for w in warnings] == [("training.learning_rate_scale.*", "unused-setting")]
+    assert "frozen in every phase" in warnings[0].message
+    warnings = []
+    training_config(
+        compiled_with(training="training:\n  learning_rate_scale: {head: 0.1, 'h*': 2}\n"), warnings
+    )
+    assert [w.path for w in warnings] == ["training.learning_rate_scale.head"]
+    assert "the patterns after it set the factor of every layer it matches" in warnings[0].message
+
+
 def test_a_factor_on_layers_without_weights_or_under_adafactors_cap_is_warned():
     warnings: list = []
     training_config(
@@ -278,7 +299,8 @@ def _model_config(path: Any) -> str:
 # -- the editor ----------------------------------------------------------------------------------
 def lsp_spec() -> str:
     """The LSP tests' spec with layer-wise rates in its two phases: flow style, and block style
-    with a quoted hierarchical key."""
+    with a quoted hierarchical key (the second phase unfreezes the whole stem: each factor sets a
+    layer that trains, so the spec has no warnings)."""
     from tests.test_lsp_patterns import SPEC
 
     return SPEC.replace(
@@ -286,7 +308,8 @@ def lsp_spec() -> str:
         '    - {epochs: 1, freeze: ["st_*"], learning_rate_scale: {head: 2}}\n',
     ).replace(
         "        - stem.conv\n",
-        '        - stem.conv\n      learning_rate_scale:\n        stem: 0.1\n        "stem.conv": 0.5\n',
+        "        - stem.conv\n        - stem\n"
+        '      learning_rate_scale:\n        stem: 0.1\n        "stem.conv": 0.5\n',
     )
 
 

@@ -1536,9 +1536,10 @@ def _warn_idle_scales(
     reader: _Reader, patterns: freezing.Patterns, ir: ModelIR, phases: list[tuple[PhaseConfig, SpecPath]]
 ) -> None:
     """A located warning for a ``learning_rate_scale`` that changes nothing, or less than it
-    says: a pattern whose layers have no weights, or are frozen in every phase it is in force (a
-    frozen layer takes no steps); a mapping never in force (each phase writes its own); factors
-    under Adafactor's cap (:func:`_warn_capped_scales`)."""
+    says: a pattern whose layers have no weights, whose every layer a later pattern sets, or
+    whose layers (those it sets) are frozen in every phase it is in force (a frozen layer takes
+    no steps); a mapping never in force (each phase writes its own); factors under Adafactor's
+    cap (:func:`_warn_capped_scales`)."""
     from cnnspec.analysis import freezing
     from cnnspec.spec.sections import RATE_SCALE
 
@@ -1560,10 +1561,22 @@ def _warn_idle_scales(
                 key=True,
             )
             continue
+        last: dict[str, Any] = {}  # each layer's pattern: the last that matches it sets its factor
+        for pattern in written:
+            last.update(dict.fromkeys(weighted.intersection(patterns.match(str(pattern))), pattern))
         for pattern in written:
             matched = patterns.match(str(pattern))
-            layers = weighted.intersection(matched)
-            if matched and not layers:
+            layers = {layer for layer, owner in last.items() if owner == pattern}
+            if weighted.intersection(matched) and not layers:
+                reader.warning(
+                    f"the factor for {str(pattern)!r} has no effect: the patterns after it set the "
+                    "factor of every layer it matches",
+                    (*source, pattern),
+                    "remove it, or write it after the patterns it should override",
+                    code="unused-setting",
+                    key=True,
+                )
+            elif matched and not weighted.intersection(matched):
                 reader.warning(
                     f"the factor for {str(pattern)!r} has no effect: the layers it matches have no "
                     "weights to train",
