@@ -106,7 +106,9 @@ def test_a_second_study_in_the_same_out_gets_its_own_trial_folders_and_summaries
     assert summary["files"]["best"] == "best-other.yaml" and (out / "best-other.yaml").is_file()
     assert json.loads((out / "search.json").read_text())["study"] == "tiny_search"
     assert "best-other.yaml" in (out / "search-other.html").read_text()
-    assert "written: best-other.yaml, search-other.json, search-other.html" in flat(other.output)
+    assert "written: best-other.yaml, history-other.png, search-other.json, search-other.html" in flat(
+        other.output
+    )  # (the plots too: one trial draws the history only)
 
 
 def test_study_tags_keep_names_apart():

@@ -269,6 +269,11 @@ def test_a_folder_with_files_of_the_users_names_is_refused(runner, write_spec, t
     assert "has best.yaml, search.json, search.html, history.png, which carry no mark of cnnspec's" in text
     assert "--force" in text and "Traceback" not in text
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # no journal either
+    (out / "search.json").unlink()
+    (out / "search.html").unlink()
+    (out / "history.png").unlink()
+    one = flat(search(runner, write_spec, "--out", str(out)).output)
+    assert "has best.yaml, which carries no mark of cnnspec's" in one
 
 
 def test_a_searchs_own_summary_files_are_its_own(tmp_path):

@@ -367,3 +367,11 @@ def test_a_glob_factor_is_no_search_path_and_the_hint_says_what_is():
     found = errors(spec("training.learning_rate_scale.conv*: {float: [0.1, 1.0]}"))
     assert "expected a dotted spec path" in found[0].message
     assert "write the factor as '${NAME}' and search vars.NAME" in found[0].hint
+
+
+def test_the_learning_rate_is_searched_where_the_optimizer_holds_it():
+    """`training.learning_rate` was told "did you mean `learning_rate_scale`?": the rate is the
+    optimizer's, as validate says of it in the training section."""
+    (found,) = errors(spec("training.learning_rate: {float: [0.001, 0.01], log: true}"))
+    assert "the learning rate is the optimizer's" in found.message
+    assert found.hint.startswith("search training.optimizer.adam.learning_rate")

@@ -203,7 +203,8 @@ def _refuse_foreign_summaries(folder: Path, tag: str, force: bool) -> None:
         names = ", ".join(path.name for path in found)
         raise UsageError(
             f"expected --out to hold no files of the names a search writes but its own; {folder} "
-            f"has {names}, which carry no mark of cnnspec's and the search would replace",
+            f"has {names}, which {'carries' if len(found) == 1 else 'carry'} no mark of cnnspec's and "
+            "the search would replace",
             "choose another --out (e.g. runs/NAME-search), or pass --force to replace them",
         )
 
@@ -282,8 +283,7 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
             f"{safe(files['best'])}",
             highlight=False,
         )
-    written = [files[key] for key in ("best", "json", "html") if key in files]
-    console.print(f"written: {safe(', '.join(written))}", highlight=False)
+    console.print(f"written: {safe(', '.join(files.values()))}", highlight=False)  # (the plots too)
 
 
 def _figure(value: Any) -> str:

@@ -472,6 +472,15 @@ def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None
         elif isinstance(value, str) and "${" not in value:
             numeric = False
         return path, numeric, True
+    if path == ("training", "learning_rate"):  # (no setting: the rate is the optimizer's)
+        optimizer = (data.get("training") or {}).get("optimizer") if isinstance(data, dict) else None
+        name = optimizer if isinstance(optimizer, str) else next(iter(optimizer or {"adam": 0}), "adam")
+        error(
+            "training.learning_rate is no setting of the spec: the learning rate is the optimizer's",
+            f"search training.optimizer.{name}.learning_rate (or a phase's: "
+            "training.phases[i].learning_rate)",
+        )
+        return None
     if head in SECTION_SCHEMAS:
         numeric = _schema_path(SECTION_SCHEMAS[head], path, error)
         if numeric is None or not _items_exist(data, path, error):
