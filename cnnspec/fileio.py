@@ -172,7 +172,10 @@ def atomic_path(
             suffix=suffix if suffix is not None else (target.suffix or ".tmp"),
             dir=folder,
         )
-        os.close(handle)
+        try:
+            os.close(handle)
+        finally:  # (a Ctrl-C or SIGTERM here too: the name is reserved, no file is left)
+            os.unlink(temp_name)  # writers such as Keras refuse to overwrite; they create the file
     except OSError as exc:
         if owner is not None:
             owner[1](target)  # gone since the check: that, not "No such file or directory"
@@ -185,7 +188,6 @@ def atomic_path(
         raise _fault(target, exc.errno, exc.strerror or str(exc), needed) from None
     temp = Path(temp_name)
     try:
-        temp.unlink()  # writers such as Keras refuse to overwrite; they create the file
         yield temp
         check_stop()  # a Ctrl-C the writer swallowed: nothing is committed, not even fsynced
         if owner is not None:  # (the writer may have taken minutes: a model)
