@@ -1561,13 +1561,13 @@ def _warn_idle_scales(
                 key=True,
             )
             continue
+        matched = {pattern: set(patterns.match(str(pattern))) for pattern in written}
         last: dict[str, Any] = {}  # each layer's pattern: the last that matches it sets its factor
-        for pattern in written:
-            last.update(dict.fromkeys(weighted.intersection(patterns.match(str(pattern))), pattern))
-        for pattern in written:
-            matched = patterns.match(str(pattern))
+        for pattern, found in matched.items():
+            last.update(dict.fromkeys(found & weighted, pattern))
+        for pattern, found in matched.items():
             layers = {layer for layer, owner in last.items() if owner == pattern}
-            if weighted.intersection(matched) and not layers:
+            if found & weighted and not layers:
                 reader.warning(
                     f"the factor for {str(pattern)!r} has no effect: the patterns after it set the "
                     "factor of every layer it matches",
@@ -1576,7 +1576,7 @@ def _warn_idle_scales(
                     code="unused-setting",
                     key=True,
                 )
-            elif matched and not weighted.intersection(matched):
+            elif found and not found & weighted:
                 reader.warning(
                     f"the factor for {str(pattern)!r} has no effect: the layers it matches have no "
                     "weights to train",
