@@ -690,8 +690,19 @@ def _pixel_max(
     values, for dtypes that do not say the depth). A located error when ``data.rescale: auto``
     would divide by it and the depth is unknown, or the test images' depth differs (one factor
     scales every split)."""
-    if config.data.rescale != "auto" or model_scales_input(compiled.ir) or x_train.dtype.kind not in "iu":
-        return 255.0  # not divided by: a number or null scales, the model does, or float pixels
+    if config.data.rescale != "auto" or model_scales_input(compiled.ir):
+        return 255.0  # not divided by: a number or null scales, or the model does
+    if (x_train.dtype.kind in "iu") != (x_test.dtype.kind in "iu"):  # auto would divide one only
+        raise _error(
+            f"expected training and test images of one kind for data.rescale: auto, which divides "
+            f"integer pixels and keeps float ones; the training images{origin} are "
+            f"{x_train.dtype.name} and the test images {x_test.dtype.name}",
+            compiled,
+            _source_path(config.data),
+            hint="store both splits in one dtype, at one scale",
+        )
+    if x_train.dtype.kind not in "iu":
+        return 255.0  # float pixels are taken as they are
     depths: dict[str, float] = {}
     for what, x in (("training", x_train), ("test", x_test)):
         if x.dtype.kind not in "iu":
@@ -719,12 +730,15 @@ def _pixel_max(
     return depths["training"]
 
 
+def _source_path(data: DataConfig) -> SpecPath:
+    """Where a fault of the source's arrays is reported: at its file for an npz source."""
+    return (*SOURCE, "npz") if data.kind == "npz" else SOURCE
+
+
 def _rescale_error(message: str, high: float, data: DataConfig, compiled: CompiledSpec) -> SpecError:
     """``data.rescale: auto`` cannot scale the integer images: a located error asking for an
     explicit ``data.rescale`` (at ``data.rescale`` when the spec writes it)."""
-    path: SpecPath = ("data", "rescale") if "rescale" in compiled.data else SOURCE
-    if path == SOURCE and data.kind == "npz":
-        path = (*SOURCE, "npz")
+    path: SpecPath = ("data", "rescale") if "rescale" in compiled.data else _source_path(data)
     example = f" (rescale: {1 / high:.6g} maps 0–{high:g} to 0–1)" if high > 0 else ""
     return _error(
         message,
@@ -939,6 +953,14 @@ def load_dataset(
     origin = f" of {data.path.name}" if data.kind == "npz" and data.path is not None else ""
     x_train = _images(x_train, compiled, "training", origin)
     x_test = _images(x_test, compiled, "test", origin)
+    if x_test.shape[1:] != x_train.shape[1:]:  # one model reads both: found here, not after training
+        raise _error(
+            f"expected test images of the training images' shape {list(x_train.shape[1:])}; the "
+            f"test images{origin} have shape {list(x_test.shape[1:])}",
+            compiled,
+            _source_path(data),
+            hint="store the test images at the training images' size and channels",
+        )
     pixel_max = _pixel_max(x_train, x_test, config, compiled, origin)
     y_train = _check_targets(y_train, target, "training", compiled, x_train, names, config)
     y_test = _check_targets(y_test, target, "test", compiled, x_test, names, config)
