@@ -225,6 +225,54 @@ def test_test_images_of_another_depth_are_refused(tmp_path):
     )
 
 
+@pytest.mark.parametrize(("train", "test"), [("uint8", "float32"), ("float32", "uint8")])
+def test_integer_and_float_splits_are_refused_under_rescale_auto(tmp_path, train, test):
+    # auto divides integer pixels and keeps float ones, and one factor serves both splits: the
+    # test images of [0, 1] floats beside uint8 training images were scored 255 times too dark
+    def stored(x: np.ndarray, dtype: str) -> np.ndarray:
+        return (x / 255).astype(dtype) if dtype == "float32" else x
+
+    x_train, x_test = stored(pixels(12), train), stored(pixels(6), test)
+    error = refused(npz_spec(tmp_path, x_train, classes(12), x_test, classes(6)))
+    assert error.path == "data.source.npz"
+    assert error.message == (
+        "expected training and test images of one kind for data.rescale: auto, which divides "
+        f"integer pixels and keeps float ones; the training images of d.npz are {train} and the "
+        f"test images {test}"
+    )
+    # a number (or null) is one factor for both, as written
+    loaded(npz_spec(tmp_path, x_train, classes(12), x_test, classes(6), extra="  rescale: null\n"))
+
+
+@pytest.mark.parametrize("test_shape", [(6, 8, 8, 1), (6, 7, 7, 3)])
+def test_test_images_of_another_shape_are_refused_before_training(tmp_path, test_shape):
+    # they trained every epoch, then the test evaluation was an internal error
+    x_test = np.zeros(test_shape, dtype="uint8")
+    error = refused(npz_spec(tmp_path, pixels(12), classes(12), x_test, classes(6)))
+    assert error.path == "data.source.npz"
+    assert error.message == (
+        "expected test images of the training images' shape [8, 8, 3]; the test images of d.npz "
+        f"have shape {list(test_shape[1:])}"
+    )
+
+
+@pytest.mark.parametrize("link", ["symlink", "hard link"])
+def test_a_table_naming_one_image_by_two_links_is_refused(tmp_path, link):
+    # the two names were two images, which could land in the training and the test split
+    names = write_images(tmp_path / "img", 4)
+    make = (lambda a, b: b.symlink_to(a.name)) if link == "symlink" else (lambda a, b: b.hardlink_to(a))
+    make(tmp_path / "img" / names[1], tmp_path / "img" / "copy.png")
+    rows = ["file,labels", *[f"{n},cat" for n in [*names, "copy.png"]]]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    error = refused(
+        spec(tmp_path, "{images: img, labels: t.csv}", MULTILABEL.replace("units: 3", "units: 1"))
+    )
+    assert error.path == "data.source.labels"
+    assert error.message == (
+        f"expected each image once in t.csv; it lists rows 3 ({names[1]}) and 6 (copy.png) (one file: a link)"
+    )
+
+
 # -- class_names ---------------------------------------------------------------------------------
 def test_too_few_class_names_are_refused(tmp_path):
     names = np.array(["a", "b"])

@@ -144,6 +144,15 @@ def test_missing_mask_file_is_named(tmp_path):
     assert "expected a mask for every image" in message and "i01.png" in message and line == 0
 
 
+def test_an_image_linked_twice_in_the_images_folder_is_refused(tmp_path):
+    # the link was a second image of the same pixels, free to land in another split
+    write_pairs(tmp_path / "d", masks_of(4))
+    (tmp_path / "d" / "images" / "i09.png").symlink_to("i01.png")
+    (tmp_path / "d" / "masks" / "i09.png").symlink_to("i01.png")
+    message, line = located_error(spec(tmp_path, "{images: d/images, masks: d/masks}"))
+    assert message.endswith("i01.png and i09.png are one file (a symbolic or hard link)") and line == 0
+
+
 def test_colour_masks_need_a_table(tmp_path):
     write_pairs(tmp_path / "d", masks_of(3), mode="RGB")
     message, _ = located_error(spec(tmp_path, "{images: d/images, masks: d/masks}"))

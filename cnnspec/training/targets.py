@@ -26,13 +26,14 @@ import csv
 import json
 import posixpath
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cnnspec.errors import SpecError, SpecPath, UsageError, format_path
-from cnnspec.training.filelist import ListingError, data_files, not_found
+from cnnspec.training.filelist import ListingError, data_files, file_identity, not_found
 from cnnspec.training.imagefiles import (
     IMAGE_EXTENSIONS,
     MAX_PIXELS,
@@ -411,6 +412,19 @@ def _existing_images(config: DataConfig, compiled: CompiledSpec) -> list[Path]:
         raise data_error(
             f"expected images in {folder}; found no {'/'.join(IMAGE_EXTENSIONS)} files", compiled, where
         )
+    first: dict[str, Path] = {}
+    for path in files:  # a link to another image: one image that could land in two splits
+        earlier = first.setdefault(file_identity(path), path)
+        if earlier != path:
+            shown = [p.relative_to(folder).as_posix() for p in (earlier, path)]
+            raise data_error(
+                f"expected each image once in {folder}; {shown[0]} and {shown[1]} are one file "
+                "(a symbolic or hard link)",
+                compiled,
+                where,
+                hint="remove the link (an image listed twice could land in both the training and "
+                "the test split)",
+            )
     return files
 
 
@@ -495,19 +509,33 @@ def _data_rows(
     return header, rows
 
 
-def _check_repeats(rows: list[tuple[int, str, Any]], table: Path, compiled: CompiledSpec, key: str) -> None:
-    """Each image once: a located error naming the table and both rows of the first repeat."""
+def _spelling(file: str) -> str:
+    """What makes two of a table's names one image by their spelling: a.png, ./a.png, b/../a.png."""
+    return posixpath.normpath(file.replace("\\", "/"))
+
+
+def _check_repeats(
+    rows: list[tuple[int, str, Any]],
+    table: Path,
+    compiled: CompiledSpec,
+    key: str,
+    identity: Callable[[str], str] = _spelling,
+) -> None:
+    """Each image once: a located error naming the table and both rows of the first repeat.
+    ``identity`` says which names are one image: their spelling, or (once the files are known
+    to exist) :func:`~cnnspec.training.filelist.file_identity`, for links."""
     first: dict[str, tuple[int, str]] = {}
     for line, file, _ in rows:
-        same = posixpath.normpath(file.replace("\\", "/"))  # a.png, ./a.png and b/../a.png
+        same = identity(file)
         if same not in first:
             first[same] = (line, file)
             continue
         earlier_line, earlier = first[same]
+        linked = " (one file: a link)" if _spelling(file) != _spelling(earlier) else ""
         if line:
-            where = f"rows {earlier_line} ({earlier}) and {line} ({file})"
+            where = f"rows {earlier_line} ({earlier}) and {line} ({file}){linked}"
         else:  # JSON: no rows to name
-            where = f"{file} twice" if file == earlier else f"{earlier} and {file}, the same image"
+            where = f"{file} twice" if file == earlier else f"{earlier} and {file}, the same image{linked}"
         raise data_error(
             f"expected each image once in {table.name}; it lists {where}",
             compiled,
@@ -537,6 +565,7 @@ def _table_images(
             compiled,
             ("data", "source", key),
         )
+    _check_repeats(rows, table, compiled, key, lambda file: file_identity(folder / file))
     named = {p.resolve() for p in files}  # a.png, ./a.png and sub/../a.png are one file
     unlisted = [
         p.relative_to(folder).as_posix()
