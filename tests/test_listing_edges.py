@@ -8,6 +8,7 @@ The generated script imports TensorFlow at the top; its data functions do not us
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +234,36 @@ def test_an_empty_class_folder_is_an_error(tmp_path):
     assert "class folder" in error.message and "empty holds no .png" in error.message
     with pytest.raises(SystemExit, match="empty holds none"):
         script_loader(tmp_path, "{source: {directory: imgs}}", units=3)(tmp_path / "imgs")
+
+
+@pytest.mark.parametrize("layout", ["classes", "presplit"])
+def test_a_class_folder_link_that_leads_nowhere_is_an_error(tmp_path, layout):
+    # its class was left out without a word (a broken link is no folder to is_dir)
+    root = tmp_path / "imgs"
+    classes = root if layout == "classes" else root / "train"
+    make_images(classes, {"a": 3, "b": 3})
+    if layout == "presplit":
+        make_images(root / "test", {"a": 1, "b": 1})
+    (classes / "owl").symlink_to(tmp_path / "gone")
+    error = listing_error(tmp_path, "{source: {directory: imgs}}")
+    assert error.message == (
+        f"expected each entry of {classes} to be there; owl is a link to {tmp_path / 'gone'}, which "
+        "does not exist, so its images would be left out"
+    )
+    with pytest.raises(SystemExit, match="links that lead nowhere: \\['owl'\\]"):
+        script_loader(tmp_path, "{source: {directory: imgs}}")(root)
+
+
+def test_a_class_folder_name_that_is_not_utf8_is_an_error(tmp_path):
+    # it trained to an internal error (the run's hash and files write the class names as UTF-8)
+    root = tmp_path / "imgs"
+    make_images(root, {"a": 3})
+    make_images(Path(os.fsdecode(bytes(root) + b"/b\xff")).parent, {os.fsdecode(b"b\xff"): 3})
+    error = listing_error(tmp_path, "{source: {directory: imgs}}")
+    assert error.message == (
+        f"expected class folder names in UTF-8; {root}/b\\xff is not, and a class's name is written "
+        "into reports and the run's files"
+    )
 
 
 @pytest.mark.parametrize("layout", ["classes", "presplit"])

@@ -336,6 +336,15 @@ def test_a_file_that_fails_to_decode_mid_epoch_is_named(tmp_path, runner, mode):
         assert [line.split("\t")[0] for line in listed] == [str(bad)]
 
 
+def test_bad_files_whose_names_are_not_utf8_are_listed_as_their_bytes(tmp_path):
+    # writing the list was an internal error, after the run folder was started
+    from cnnspec.training.badfiles import write_list
+
+    bad = Path(os.fsdecode(b"a/bad\xfe.png"))
+    write_list(tmp_path, [(bad, "not an image")])
+    assert (tmp_path / "bad_files.txt").read_bytes() == b"a/bad\xfe.png\tnot an image\n"
+
+
 @pytest.mark.slow
 def test_a_run_that_stops_on_a_bad_file_leaves_no_disk_cache(tmp_path, runner):
     """`cache: disk` is removed when the run ends, also when it ends with an error: a truncated

@@ -68,4 +68,5 @@ def describe(bad: Sequence[tuple[Path | str, str]], total: int | None = None) ->
 def write_list(run_dir: Path, bad: Sequence[tuple[Path | str, str]]) -> Path:
     """``bad_files.txt``: one ``path<TAB>reason`` line per file left out."""
     text = "".join(f"{path}\t{reason}\n" for path, reason in bad)
-    return write_atomic(run_dir / BAD_FILES, text)
+    # a name that is not UTF-8 is written as its own bytes, as the file system gave it
+    return write_atomic(run_dir / BAD_FILES, text.encode("utf-8", "surrogateescape"))

@@ -245,6 +245,37 @@ def _check_not_half_split(folder: Path, names: Sequence[str]) -> None:
         )
 
 
+def _check_entries(folder: Path) -> None:
+    """A ListingError for an entry of a class-folder tree that would be left out or break a run
+    later: a link that leads nowhere (a class folder, or an image, that is not there), or a name
+    that is not UTF-8 (a class's name is written into reports, lock.json and the model's files)."""
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink() and not entry.exists():
+            raise ListingError(
+                f"expected each entry of {folder} to be there; {entry.name} is a link to "
+                f"{os.readlink(entry)}, which does not exist, so its images would be left out",
+                "point the link at the class folder, or remove it (or hide it: a name starting with '.')",
+            )
+        raw = os.fsencode(entry.name)
+        if entry.is_dir() and not _is_utf8(raw):
+            raise ListingError(
+                f"expected class folder names in UTF-8; {folder}/"
+                f"{raw.decode('utf-8', 'backslashreplace')} is not, and a class's name is written "
+                "into reports and the run's files",
+                "rename the folder",
+            )
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _check_spellings(folder: Path, found: Sequence[str]) -> None:
     """A ListingError for two class folders whose names differ only in their Unicode form
     (``ému`` composed, as Linux writes it, beside ``ému`` decomposed, as macOS does): they
@@ -342,6 +373,7 @@ def index_folder(
             f"in it, in no class: {', '.join(loose[:5])}{more}",
             "move each image into its class's folder (DIR/<class name>/<image>.png), or out of DIR",
         )
+    _check_entries(folder)
     found_names = subfolders(folder)
     _check_not_half_split(folder, found_names)
     _check_spellings(folder, found_names)
