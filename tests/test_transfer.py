@@ -528,3 +528,44 @@ def test_a_source_whose_ids_were_renamed_says_so_and_unused_source_layers_are_na
     (plan,) = plan_for_spec(compile_spec(spec), str(source))
     assert plan.unused_layers == ["more"] and plan.as_json()["unused_source_layers"] == ["more"]
     assert "(2 tensors of the source unused: more)" in plan.lines()[0]
+
+
+# -- an output layer loaded from a run that named its classes otherwise ---------------------------
+def test_class_order_notes_compare_each_loaded_output_with_the_source_runs_names(tmp_path):
+    from cnnspec.training.transfer import TransferPlan, class_order_notes
+
+    run = tmp_path / "run"
+    run.mkdir()
+    tasks = [{"name": "head", "names": ["0", "1"]}, {"name": "size", "names": ["w", "h"]}]
+    (run / "lock.json").write_text(json.dumps({"tasks": tasks}))
+    plan = TransferPlan(source="run", file=str(run / "model.keras"), assign=[("head", 0, None)])
+    outputs = [("head", ["1", "0"]), ("size", ["h", "w"])]  # size was not loaded: no note
+    assert class_order_notes([plan], outputs) == [
+        "the output layer 'head' was loaded from run, whose run names its outputs ['0', '1']; this "
+        "run names them ['1', '0'] (give the layer another id to train it from scratch, or list "
+        "data.classes in the source's order)"
+    ]
+    assert class_order_notes([plan], [("head", ["0", "1"])]) == []  # the same order
+    bare = TransferPlan(source="m.keras", file=str(tmp_path / "m.keras"), assign=[("head", 0, None)])
+    assert class_order_notes([bare], outputs) == []  # a bare file records no names
+    (run / "lock.json").write_text("{")  # unreadable: nothing to compare, no crash
+    assert class_order_notes([plan], outputs) == []
+
+
+@pytest.mark.slow
+def test_train_warns_when_the_loaded_head_names_its_classes_in_another_order(write_spec, runner, tmp_path):
+    # the head of a [0, 1] run loaded into a [1, 0] run loaded "2 of 2" and scored 0.0 without a word
+    spec = (
+        "cnnspec: 1\nname: two\ninput: {shape: [8, 8, 1]}\n"
+        "model: [flatten, dense: {units: 2, activation: softmax}]\n"
+    )
+    data = "data: {source: digits, classes: %s}\ntraining: {epochs: 1, batch_size: 32}\n"
+    first = write_spec(spec + data % "[0, 1]", name="a.yaml")
+    result = runner.invoke(app, ["train", str(first), "--out", str(tmp_path / "a"), "-q"])
+    assert result.exit_code == 0, result.output
+    second = write_spec(spec + data % "[1, 0]", name="b.yaml")
+    result = runner.invoke(
+        app, ["train", str(second), "--weights", str(tmp_path / "a"), "--out", str(tmp_path / "b")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "names its outputs ['0', '1']; this run names them ['1', '0']" in " ".join(result.output.split())

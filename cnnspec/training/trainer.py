@@ -571,7 +571,7 @@ def _run(
             model, adapted_layers(compiled.ir), make_dataset(dataset.x_train, dataset.y_train, settings)
         )
     if plans and restored is None:  # after adapt: the loaded statistics are the pretrained ones
-        from cnnspec.training.transfer import apply_plan
+        from cnnspec.training.transfer import apply_plan, class_order_notes
         from cnnspec.training.transfer import write_report as write_transfer
 
         for plan in plans:
@@ -579,6 +579,8 @@ def _run(
             for line in plan.lines():
                 display.message(line)
         write_transfer(run_dir, list(plans))
+        outputs = [(out.name, names) for out, names in rundir.output_names(config, dataset)]
+        notes.extend(class_order_notes(plans, outputs))
     snapshot, arrays = restored if restored else (None, {})
     initial_epoch = snapshot.epoch if snapshot else 0
     if snapshot is not None and not (snapshot.complete or snapshot.stopped_early):

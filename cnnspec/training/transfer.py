@@ -35,7 +35,7 @@ from typing import Any
 
 from cnnspec.errors import SpecError, UsageError
 from cnnspec.fileio import sha256_file, write_atomic
-from cnnspec.spec.weights import IMAGENET, KINDS, WeightsSource
+from cnnspec.spec.weights import IMAGENET, KINDS, RUN_MODEL, WeightsSource
 
 REPORT_FILE = "transfer.json"
 KERAS_WEIGHTS_MEMBER = "model.weights.h5"  # the weights inside a .keras archive
@@ -595,6 +595,42 @@ def report_json(plans: list[TransferPlan]) -> dict[str, Any]:
         ],
         "parts": [p.as_json() for p in plans],
     }
+
+
+def class_order_notes(plans: Sequence[TransferPlan], outputs: Sequence[tuple[str, list[str]]]) -> list[str]:
+    """Warnings for an output layer loaded whole from a run folder that named that output's
+    classes otherwise (``[0, 1]`` there, ``[1, 0]`` here): its weights keep the source's order,
+    so it starts out calling each class by another's name, and loading says nothing else
+    (the shapes match). ``outputs``: each output layer's name and this run's names for it. A
+    source without a readable lock.json (a bare ``.keras`` file) has no names to compare."""
+    notes = []
+    for plan in plans:
+        if plan.file is None or Path(plan.file).name != RUN_MODEL:
+            continue
+        theirs = _recorded_names(Path(plan.file).parent / "lock.json")
+        loaded = {layer for layer, _, _ in plan.assign}
+        for layer, names in outputs:
+            source_names = theirs.get(layer)
+            if layer in loaded and names and source_names and source_names != names:
+                notes.append(
+                    f"the output layer {layer!r} was loaded from {plan.source}, whose run names its "
+                    f"outputs {source_names}; this run names them {names} (give the layer another "
+                    "id to train it from scratch, or list data.classes in the source's order)"
+                )
+    return notes
+
+
+def _recorded_names(lock: Path) -> dict[str, list[str]]:
+    """Each output layer's names (class names, columns) a run's lock.json records; none when
+    it cannot be read (the load itself was checked already)."""
+    try:
+        tasks = json.loads(lock.read_text(encoding="utf-8")).get("tasks")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {
+        str(task["name"]): [str(n) for n in task["names"]]
+        for task in tasks if isinstance(task, dict) and isinstance(task.get("names"), list) and "name" in task
+    } if isinstance(tasks, list) else {}  # fmt: skip
 
 
 def write_report(run_dir: Path, plans: list[TransferPlan]) -> Path:
