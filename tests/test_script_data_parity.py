@@ -82,6 +82,28 @@ def test_test_images_of_another_depth_stop_the_script_too(tmp_path, script):
         load_data(tmp_path / "d.npz")
 
 
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+@pytest.mark.parametrize(("train", "test"), [("uint8", "float32"), ("float32", "uint8")])
+def test_integer_beside_float_images_stop_the_script_too(tmp_path, script, train, test):
+    def stored(x: np.ndarray, dtype: str) -> np.ndarray:
+        return (x / 255).astype(dtype) if dtype == "float32" else x
+
+    error = refused(npz_case(tmp_path, script, stored(pixels(12), train), stored(pixels(6), test)))
+    assert error.message.startswith("expected training and test images of one kind")
+    load_data = script_functions(tmp_path / "spec.yaml")["load_data"]
+    with pytest.raises(SystemExit, match=f"of one kind .* they are {train} and {test}"):
+        load_data(tmp_path / "d.npz")
+
+
+def test_class_names_stored_as_bytes_are_their_text_in_both(tmp_path):
+    # numpy saves a list of bytes as dtype S: the names were "b'cat'" and data.classes missed them
+    names = np.array([b"cat", b"dog", b"emu"])
+    path = npz_spec(tmp_path, pixels(12), classes(12), pixels(6), classes(6), class_names=names)
+    assert loaded(path)[2].class_names == ["cat", "dog", "emu"]
+    _, _, script_names = script_functions(path)["load_data"](tmp_path / "d.npz")
+    assert script_names == ["cat", "dog", "emu"]
+
+
 def test_a_rescale_given_takes_any_depth_in_both(tmp_path):
     x = pixels(12, "int64", 1000)
     compiled, config, data = loaded(npz_case(tmp_path, "classifier", x, x[:6], "  rescale: 0.001\n"))

@@ -318,7 +318,11 @@ def _npz_names(archive: NpzFile, path: Path, compiled: CompiledSpec, where: Spec
     located error (:func:`_check_unique_names`)."""
     if "class_names" not in archive.files:
         return []
-    names = [str(n) for n in np.ravel(_npz_array(archive, "class_names", path, compiled, where))]
+    # names saved as bytes (numpy's S dtype) are their text, not "b'cat'"
+    names = [
+        n.decode("utf-8", "backslashreplace") if isinstance(n, bytes) else str(n)
+        for n in np.ravel(_npz_array(archive, "class_names", path, compiled, where))
+    ]
     _check_unique_names(names, f"the class_names of {path.name}", "class_names", compiled, where)
     return names
 
