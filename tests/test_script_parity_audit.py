@@ -142,6 +142,18 @@ def test_a_batch_larger_than_the_training_set_shrinks_to_it_with_steps_per_epoch
 
 
 @pytest.mark.slow
+def test_one_hot_labels_are_as_wide_as_the_output_when_the_data_has_fewer_classes(tmp_path):
+    """Three units on two classes, with label smoothing (one-hot labels): the script one-hot
+    encoded to the highest label seen + 1 and stopped with a shape mismatch, where cnnspec
+    train encodes to the model's output units."""
+    text = DIGITS.replace("units: 2,", "units: 3,").replace(
+        "  seed: 1\n", "  seed: 1\n  loss: {categorical_crossentropy: {label_smoothing: 0.1}}\n"
+    )
+    theirs, _, ours = run_both(tmp_path, text)
+    assert_same_history(theirs, ours)
+
+
+@pytest.mark.slow
 def test_a_weights_source_of_which_nothing_fits_stops_the_script_as_train_does(tmp_path):
     """A non-strict source none of whose layer names the model has: cnnspec train refuses it
     rather than train from random weights, and the script stops (exit 1) with train's words."""

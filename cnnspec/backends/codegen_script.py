@@ -566,6 +566,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "class_weight": "None" if class_weight is None else py_literal(class_weight),
         "balanced": class_weight == "balanced",
         "one_hot": config.one_hot_labels,
+        "output_units": config.output_units,  # the one-hot width, as cnnspec train's (≥ the classes)
         "mixing": mixing_source(config),
         "mixing_key": config.mixing.kinds if config.mixing is not None else "",
         "mixing_switch": config.mixing is not None and config.mixing.switch is not None,
