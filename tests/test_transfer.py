@@ -79,6 +79,8 @@ def _errors(spec: Path) -> list:
         ("imagenet", "exist only for zoo models"),
         ("old_model.h5", "legacy HDF5"),
         ("{from: run.weights.h5, strict: maybe}", "expected true or false"),  # the schema's
+        # validate passed it and codegen --script stopped with an internal error
+        ('"w\\0.weights.h5"', "a file path cannot contain a NUL character"),
     ],
 )
 def test_bad_weights_sections_are_located_errors(write_spec, weights, message):

@@ -123,6 +123,11 @@ def parse_source(
                 "(- backbone: {spec: zoo:resnet50, weights: imagenet}); `cnnspec zoo` lists them",
             )
         return WeightsSource(IMAGENET, text, None, strict, loc, where)
+    if "\0" in text:  # the OS calls would raise ValueError, not OSError
+        raise probe.fail(
+            f"cannot read {text!r}: a file path cannot contain a NUL character (\\0)",
+            "write the path of a run folder, a .keras or a .weights.h5 file",
+        )
     file = user_path(text)
     if not file.is_absolute():
         file = base_dir / file
