@@ -52,6 +52,9 @@ def test_evaluates_the_whitelisted_language(text, value):
         ("w // (i - 2)", "division by zero"),
         ("2 ** 100000", "smaller power"),
         ("10 ** 30", "within ±(2**63 - 1)"),
+        # a complex number passed validate and stopped codegen with an internal error
+        ("(-8) ** 0.5", "expected a real result"),
+        ("abs((0 - w) ** 0.5)", "expected a real result"),
         ("w +", "valid expression"),
         ("", "received nothing"),
         ("'a' < 1", "cannot compare"),

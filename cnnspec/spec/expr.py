@@ -445,6 +445,8 @@ def _bounded(value: Any) -> Any:
         raise OutOfRange(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise ExpressionError(f"expected a finite result; received {value}")
+    if isinstance(value, complex):  # Python's (-8) ** 0.5: no spec value is a complex number
+        raise ExpressionError("expected a real result; a negative number to a fractional power has none")
     return value
 
 
