@@ -170,6 +170,17 @@ def test_set_of_an_undeclared_var_is_a_located_error(tmp_path):
     assert error.hint == "the spec declares width; declare it under `vars:` in the spec"
 
 
+@pytest.mark.parametrize("key", ["extends", "use", "variants", "family"])
+def test_set_of_a_key_composing_reads_is_refused(tmp_path, key):
+    # it was accepted and did nothing: the files had been put together already
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(BASE)
+    value = {"extends": "other.yaml", "use": "[lib.yaml]", "variants": "{a: {}}", "family": "f"}[key]
+    (error,) = errors_of(spec, ["training.epochs=3", f"{key}={value}"])
+    assert (error.loc.file, error.loc.column, error.path) == ("<--set 2>", 1, key)
+    assert error.message.startswith(f"cannot set `{key}` with --set: it is read when the spec's files")
+
+
 @pytest.mark.parametrize(
     ("override", "column", "path", "message"),
     [

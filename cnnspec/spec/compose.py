@@ -427,6 +427,16 @@ def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any]:
     return tokens, parsed.data["value"]
 
 
+#: The top-level keys composing reads (and the way to change what they say), which --set
+#: comes too late for.
+COMPOSED_KEYS = {
+    "extends": "write `extends:` in the spec, or validate the other spec itself",
+    "use": "write `use:` in the spec",
+    "variants": "select a variant with FILE#NAME and set its vars with --set vars.NAME=VALUE",
+    "family": "write `family:` in the spec",
+}
+
+
 def apply_overrides(doc: SourceDoc, overrides: list[str] | tuple[str, ...]) -> None:
     """Apply ``--set`` overrides in order; each is located at ``<--set N>`` (line 1 is its text).
 
@@ -458,6 +468,16 @@ def _apply_override(
     def at(depth: int) -> Loc:
         return Loc(file, 1, tokens[depth][1])
 
+    if path[0] in COMPOSED_KEYS:  # read while the files were composed: a new value would do nothing
+        diags.error(
+            f"cannot set `{path[0]}` with --set: it is read when the spec's files are put together, "
+            "before --set applies",
+            at(0),
+            path[:1],
+            code="override",
+            hint=COMPOSED_KEYS[path[0]],
+        )
+        return
     if path[0] == "vars" and len(path) > 1 and isinstance(path[1], str):
         declared = doc.data.get("vars")
         names = list(declared) if isinstance(declared, dict) else []
