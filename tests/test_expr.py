@@ -131,6 +131,10 @@ def test_substitute_keeps_type_or_interpolates():
 
 def test_names_in():
     assert names_in("min(w, i) * k") == {"w", "i", "k"}
+    # a var named like a function is read where it is not called: it was dropped, so vars were
+    # evaluated out of order ("undefined name 'min'") and `min` was warned as never read
+    assert names_in("min(min, 16)") == {"min"}
+    assert names_in("max(min, 2) + round(x)") == {"min", "x"}
 
 
 def test_undefined_name_suggests_a_close_one():

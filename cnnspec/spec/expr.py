@@ -241,9 +241,13 @@ def names_in(text: str) -> set[str]:
 @functools.lru_cache(maxsize=65_536)
 def _names(text: str) -> frozenset[str]:
     tree = _parsed(text)
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    return frozenset(names - (calls & set(FUNCTIONS)))
+    # a function's name where it is called is no read; elsewhere it is (a var named min, in min(min, 4))
+    called = {
+        id(n.func)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in FUNCTIONS
+    }
+    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called)
 
 
 def evaluate(text: str, env: Mapping[str, Any]) -> Any:
