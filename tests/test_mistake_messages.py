@@ -149,6 +149,14 @@ def test_a_two_dimensional_image_input_is_reported_once_at_input_shape(runner, w
     assert error.hint == "images need a channel axis: [8, 8, 1] (or [8, 8, 3] for RGB)"
 
 
+def test_in_channels_after_a_two_dimensional_input_says_nothing_more(runner, write_spec) -> None:
+    # "'in_channels' has no value because of an earlier error" followed: the error was held back
+    text = "cnnspec: 1\nname: t\ninput: {shape: [8, 8]}\nmodel:\n  - max_pool2d: 2\n"
+    text += '  - conv2d: {filters: "${in_channels * 2}", kernel_size: 1}\n' + TAIL
+    error = only(runner, write_spec, text)
+    assert (error.line, error.column, error.path) == (3, 16, "input.shape")
+
+
 # -- 1. other libraries' names for metrics and settings --------------------------------------
 
 

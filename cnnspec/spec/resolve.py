@@ -504,7 +504,9 @@ class Resolver:
                 _check_value_size(result)
             return True, result
         except Poisoned as exc:
-            if not self.diags.has_errors:  # a safety net: poison without a cause is a bug
+            # a safety net: poison without a cause is a bug (a flat input's error, held back
+            # until every layer is known, is a cause already)
+            if not self.diags.has_errors and not self.flat_input_errors:
                 self.error(exc.message, path, code="expression")
             return False, None
         except ExpressionError as exc:
