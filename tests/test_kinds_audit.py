@@ -346,6 +346,14 @@ BEYOND_FLOAT32 = {
 }
 
 
+def test_a_negative_regularizer_amount_says_the_amount_is_the_fault():
+    # the message listed the mapping's form, which {l2: -1} has
+    (error,) = _errors(_spec("[4]", "dense: {units: 2, kernel_regularizer: {l2: -1}}"))
+    assert error.message.startswith(
+        "expected a mapping {l1: number, l2: number} with amounts ≥ 0 (a penalty cannot reward weights)"
+    )
+
+
 @pytest.mark.parametrize("case", sorted(BEYOND_FLOAT32))
 def test_a_number_beyond_float32_is_refused_where_it_is_written(case):
     text, path, message = BEYOND_FLOAT32[case]

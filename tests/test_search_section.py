@@ -335,6 +335,24 @@ def test_an_unknown_key_of_a_range_is_named_with_the_one_meant():
     )
 
 
+def test_a_misspelt_kind_of_space_is_named_with_the_one_meant():
+    """Before: "expected a mapping; received a mapping with keys choise" (a mapping it was)."""
+    (error,) = errors(spec("vars.width: {choise: [8, 16]}"))
+    assert error.message == (
+        "expected a mapping with one of the keys float, int, choice; received a mapping with keys choise"
+    )
+    assert error.hint == "did you mean `choice`?"
+
+
+def test_an_empty_space_says_so():
+    """Before: "expected exactly one of ; received 0 keys"."""
+    (error,) = errors(BASE + "  space: {}\n")
+    assert (error.path, error.message) == (
+        "search.space",
+        "expected at least 1 entry; received an empty mapping",
+    )
+
+
 def test_a_space_key_is_the_spec_path_a_trial_writes():
     """space_target (what the editor's go-to-definition follows): a var, a setting, a layer's
     parameter by its id or its index; a key the search refuses has none."""

@@ -826,6 +826,8 @@ def _regularizer_check(p: Param, v: Any) -> str | None:
         and set(v) <= {"l1", "l2"}
         and all(_is_number(x) and x >= 0 for x in v.values())
     )
+    if not ok and isinstance(v, dict) and v and set(v) <= {"l1", "l2"} and all(map(_is_number, v.values())):
+        return "a mapping {l1: number, l2: number} with amounts ≥ 0 (a penalty cannot reward weights)"
     return None if ok else "a mapping {l1: number, l2: number} (either or both)"
 
 

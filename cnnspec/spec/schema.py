@@ -606,6 +606,20 @@ def _wrong_type(value: Any, error: Any) -> bool:
     return False
 
 
+def _alternative_keys(schema: dict[str, Any]) -> list[str]:
+    """The required key of each alternative of an ``anyOf`` of mappings told apart by one key
+    (a search space: ``float``, ``int``, ``choice``); none when the alternatives are otherwise."""
+    keys = []
+    for alternative in schema.get("anyOf", []):
+        if not isinstance(alternative, dict) or alternative.get("type") != "object":
+            return []
+        required = alternative.get("required")
+        if not isinstance(required, list) or len(required) != 1:
+            return []
+        keys.append(str(required[0]))
+    return keys
+
+
 def _expected(schema: Any) -> str:
     """A short description of what a schema accepts."""
     if not isinstance(schema, dict):
@@ -615,6 +629,9 @@ def _expected(schema: Any) -> str:
     if "const" in schema:
         return repr(schema["const"])
     if "anyOf" in schema:
+        keys = _alternative_keys(schema)
+        if keys:  # {float: …} | {int: …} | {choice: …}: the keys tell them apart
+            return f"a mapping with one of the keys {', '.join(keys)}"
         parts = [_expected(s) for s in schema["anyOf"] if "$ref" not in s or "expression" not in s["$ref"]]
         return " or ".join(dict.fromkeys(parts))
     kind = schema.get("type")
@@ -725,12 +742,16 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         return
     if validator in ("minProperties", "maxProperties") and isinstance(value, dict):
         options = list(error.schema.get("properties", {}))
-        diags.error(
-            f"expected exactly one of {', '.join(options)}; received {len(value)} keys",
-            doc.loc(path),
-            where,
-            code="invalid",
-        )
+        if options:  # a choice of keys (one kind of space)
+            message = f"expected exactly one of {', '.join(options)}; received {len(value)} keys"
+        elif validator == "minProperties":  # a table of the user's own names (search.space, variants)
+            count = error.validator_value
+            message = (
+                f"expected at least {count} {'entry' if count == 1 else 'entries'}; received an empty mapping"
+            )
+        else:
+            message = f"expected at most {error.validator_value} entries; received {len(value)}"
+        diags.error(message, doc.loc(path), where, code="invalid")
         return
     if validator == "minLength" and isinstance(value, str):
         diags.error(
@@ -824,6 +845,10 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
             for w in s.get("enum", [])
         ]
         hint = (alias_hint(value, map(str, words)) or did_you_mean(value, map(str, words))) if words else None
+    if isinstance(value, dict) and isinstance(error.schema, dict):
+        keys = _alternative_keys(error.schema)
+        unknown = [str(k) for k in value if k not in keys]
+        hint = next(filter(None, (did_you_mean(k, keys) for k in unknown)), None)
     hint = hint or _value_hint(path, value, error.schema)
     diags.error(
         f"expected {_expected(error.schema)}; received {describe_value(value)}",
