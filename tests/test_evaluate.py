@@ -99,6 +99,30 @@ def test_evaluate_other_data_and_bare_model(run_dir, tmp_path):
     assert (tmp_path / "confusion_matrix.png").is_file()
 
 
+def test_files_of_the_users_beside_a_model_file_are_not_replaced_without_force(run_dir, tmp_path):
+    """Beside a model outside a run folder the folder is the user's: evaluate and visualize
+    replaced a confusion_matrix.png, an evaluation.json or a filters picture of theirs (exit 0,
+    without a word), which --out refused."""
+    other = tmp_path / "other"
+    other.mkdir()
+    write_data(other)
+    model = tmp_path / "m.keras"
+    shutil.copy(run_dir / "model.keras", model)
+    mine = {name: f"mine {name}".encode() for name in ("confusion_matrix.png", "filters_conv2d_1.png")}
+    for name, text in mine.items():
+        (tmp_path / name).write_bytes(text)
+    data = ("--data", other / "colors.npz")
+    for command in (("evaluate", model, *data), ("visualize", model, "filters")):
+        result = invoke(*command)
+        assert result.exit_code == 2, result.output
+        assert "carries no mark of cnnspec's" in flat(result) and "--force" in flat(result)
+    assert all((tmp_path / name).read_bytes() == text for name, text in mine.items())
+    for command in (("evaluate", model, *data), ("visualize", model, "filters")):
+        assert invoke(*command, "--force").exit_code == 0
+        assert invoke(*command).exit_code == 0  # cnnspec's own now: replaced as before
+    assert not any((tmp_path / name).read_bytes() == text for name, text in mine.items())
+
+
 def test_a_file_of_test_arrays_alone_is_evaluated(run_dir, tmp_path):
     """`--data test.npz` with x_test and y_test only: evaluate and visualize score its test
     arrays, as they score those of a file that also holds training arrays; training, which

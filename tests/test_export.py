@@ -61,7 +61,7 @@ def run_dir(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
         (["other", "-f", "onnx"], "neither"),
         (["m.keras", "-f", "onnx", "--quantize", "dynamic"], "only with --format tflite"),
         (["m.keras", "-f", "tflite", "-o", "m.onnx"], "ending in .tflite"),
-        (["m.keras", "-f", "savedmodel", "-o", "busy"], "holds other files"),
+        (["m.keras", "-f", "savedmodel", "-o", "busy"], "holds what no export does"),
     ],
 )
 def test_argument_errors(tmp_path, runner, monkeypatch, args, message):
@@ -236,7 +236,7 @@ def test_force_replaces_a_savedmodel_but_never_the_users_files(run_dir, tmp_path
     (mine / "data" / "keep.csv").write_text("x\n")
     for force in ([], ["--force"]):
         result = runner.invoke(app, ["export", str(folder), "-f", "savedmodel", "-o", str(mine), *force])
-        assert result.exit_code == 2 and "holds other files" in " ".join(result.output.split())
+        assert result.exit_code == 2 and "holds what no export does" in " ".join(result.output.split())
         assert (mine / "MY_NOTES.txt").read_text() == "notes\n"
         assert (mine / "data" / "keep.csv").read_text() == "x\n"
     earlier = tmp_path / "earlier"

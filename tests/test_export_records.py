@@ -259,7 +259,7 @@ def test_a_savedmodel_export_never_deletes_other_files_in_its_folder(run_dir, tm
     folder = _user_folder(tmp_path)
     result = invoke("export", run_dir, "--format", "savedmodel", "-o", folder, *(["--force"] * force))
     assert result.exit_code == 2, result.output
-    assert f"{folder} holds other files (MY_NOTES.txt, data)" in flat(result)
+    assert f"{folder} holds what no export does (MY_NOTES.txt, data)" in flat(result)
     assert "choose another -o" in flat(result)
     assert (folder / "MY_NOTES.txt").read_text() == "notes"
     assert (folder / "data" / "keep.csv").read_text() == "x"
@@ -467,3 +467,56 @@ def test_the_benchmark_table_names_each_rows_test_figure():
     table = results_table(document)  # two figures: each cell names its own
     assert "score" in [str(column.header) for column in table.columns]
     assert ["MAE 0.2500", "accuracy 0.5000"] in [list(column.cells) for column in table.columns]
+
+
+def test_an_export_beside_a_model_file_replaces_only_an_export_cnnspec_made(tmp_path):
+    """Beside a .keras file outside a run folder the default output is in the user's folder:
+    a model.onnx of theirs was replaced (exit 0, without a word), which -o refused."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "model.keras").write_bytes(b"model")
+    (folder / "model.onnx").write_bytes(b"my own onnx")
+    result = invoke("export", folder / "model.keras", "-f", "onnx")
+    assert result.exit_code == 2, result.output
+    assert f"{folder / 'model.onnx'} is there, and is no export cnnspec made" in flat(result)
+    assert (folder / "model.onnx").read_bytes() == b"my own onnx"
+    # a record of the user's alone, without the file, is theirs too
+    (folder / "model.onnx").unlink()
+    (folder / "model.onnx.json").write_text("{}")
+    assert "model.onnx.json is there" in flat(invoke("export", folder / "model.keras", "-f", "onnx"))
+    # one cnnspec made (its record names its bytes) is replaced as before: refused further on,
+    # where the stand-in model is found to be no Keras file
+    (folder / "model.onnx").write_bytes(b"onnx bytes")
+    write_record(folder / "model.onnx", folder / "model.keras", {"verified": True}, META)
+    result = invoke("export", folder / "model.keras", "-f", "onnx")
+    assert result.exit_code == 2 and "is no export cnnspec made" not in flat(result)
+
+
+def test_an_export_into_another_runs_folder_is_refused(run_dir, tmp_path):
+    """It replaced that run's verified export, whose predict then blamed its model.keras."""
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    before = (other / "export" / "model.onnx").read_bytes()
+    result = invoke("export", run_dir, "-f", "onnx", "-o", other / "export" / "model.onnx", "--force")
+    assert result.exit_code == 2, result.output
+    assert "expected -o outside the folders of other runs" in flat(result)
+    assert (other / "export" / "model.onnx").read_bytes() == before
+
+
+def test_a_folder_that_only_looks_like_a_savedmodel_is_never_replaced(run_dir, tmp_path):
+    """A web project's assets/ (the only entry: no saved_model.pb) was deleted by --force."""
+    site = tmp_path / "webapp"
+    (site / "assets" / "img").mkdir(parents=True)
+    (site / "assets" / "site.css").write_text("body{}")
+    fake = tmp_path / "fake"
+    (fake / "variables").mkdir(parents=True)
+    (fake / "saved_model.pb").write_bytes(b"pb")
+    (fake / "variables" / "mine.txt").write_text("mine")
+    for folder, shown in (
+        (site, "no saved_model.pb, assets/img, assets/site.css"),
+        (fake, "variables/mine.txt"),
+    ):
+        result = invoke("export", run_dir, "-f", "savedmodel", "-o", folder, "--force")
+        assert result.exit_code == 2, result.output
+        assert f"{folder} holds what no export does ({shown})" in flat(result)
+    assert (site / "assets" / "site.css").is_file() and (fake / "variables" / "mine.txt").is_file()

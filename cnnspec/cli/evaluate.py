@@ -356,6 +356,10 @@ def evaluate(
     check: Callable[[list[Path]], None] | None = None
     if out is None:  # (the run's own files are replaced as before; another model's are not)
         refuse_other_models_evaluation(run, force)
+        if run.run_dir is None:  # beside a model file: the user's folder, as an --out is
+            if data is None:
+                refuse_foreign_files(_planned_files(run, folder), force)  # before the model is loaded
+            check = functools.partial(refuse_foreign_files, force=force)
     else:
         refuse_other_run(out, run)
         # --data aimed at the run itself goes to its evaluations/SOURCE/: checked when written

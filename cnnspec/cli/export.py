@@ -37,6 +37,30 @@ def _size(size: int) -> str:
     return str(size)
 
 
+def _refuse_other_run(target: Path, output: Path | None) -> None:
+    """Refuse an ``-o`` inside another run's folder than the target's (exit 2, whatever
+    ``--force`` says), as evaluate refuses its ``--out`` there: that run reads the file as its
+    own export (``predict -r onnx`` then said its model.keras "changed since the export")."""
+    from cnnspec.cli.outputs import enclosing_run
+    from cnnspec.errors import UsageError
+    from cnnspec.export.exporter import resolve_target
+
+    holder = enclosing_run(output) if output is not None else None
+    if holder is None:
+        return
+    try:
+        source, _ = resolve_target(target)
+    except UsageError:  # export_model refuses the target itself, in its words
+        return
+    if holder == source.parent.resolve():
+        return
+    raise UsageError(
+        f"expected -o outside the folders of other runs; {output} is inside {holder}, another run's "
+        "folder, where the export would be read as that run's",
+        "choose another -o, or leave -o out to write into the run's own export/ folder",
+    )
+
+
 @contextlib.contextmanager
 def _owning(target: Path, output: Path | None) -> Iterator[None]:
     """Hold the run folder's lock (:mod:`cnnspec.training.runlock`) while the export is written
@@ -162,6 +186,7 @@ def export(
     from cnnspec.reporting.tta import parse_views
 
     views = parse_views(tta)
+    _refuse_other_run(target, output)
     try:
         # only this command line may let the run's spec read outside its folder, never lock.json
         with _owning(target, output), outside_allowed(allow_outside):

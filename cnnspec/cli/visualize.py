@@ -229,12 +229,16 @@ def visualize(
     if out is not None:  # another run's history.png or confusion_matrix.png is that run's own
         refuse_other_run(writes_to, run)
 
+    # a run folder's own pictures are replaced as before; --out, and the folder of a model file
+    # outside a run folder, are the user's, where only a picture cnnspec drew is replaced
+    checked = out is not None or run.run_dir is None
+
     def picture(default: str) -> Path:
-        """Where a PNG view goes (:func:`output_path`), refused when ``--out`` names a picture
-        that is there and that cnnspec did not draw (the run's own, without ``--out``, is not
-        checked: it is replaced as before). The graph's files are checked by graph_files."""
+        """Where a PNG view goes (:func:`output_path`), refused when it names a picture that is
+        there and that cnnspec did not draw, where ``checked``. The graph's files are checked by
+        graph_files."""
         path = output_path(out, folder, default)
-        if out is not None:
+        if checked:
             refuse_foreign(path, "--out", force, is_cnnspec_png)
         return path
 
@@ -272,7 +276,7 @@ def visualize(
                 output_path(out, folder, "graph.png", GRAPH_SUFFIXES),
                 origin=f"visualize from {run.run_dir or run.model_path}",
                 option="--out",
-                force=force or out is None,  # (the run's own graph.png: replaced as before)
+                force=force or not checked,  # (a run's own graph.png: replaced as before)
             )
         else:
             from cnnspec.reporting.views import Probe

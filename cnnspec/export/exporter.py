@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import re
@@ -179,6 +180,25 @@ def _is_default(path: Path, default: Path, folder: Path | None) -> bool:
     return os.path.realpath(path) == os.path.realpath(default)
 
 
+def _foreign_file(path: Path, fmt: str) -> Path | None:
+    """Which of ``path`` and its record an export there would replace though cnnspec did not
+    write it (``None``: neither is there, or the record beside the file names its bytes). A
+    SavedModel folder is judged by :func:`_check_output`, which replaces only its own files."""
+    from cnnspec.export.runtimes import record_path
+
+    record = record_path(path)
+    if fmt == "savedmodel" or not (os.path.lexists(path) or os.path.lexists(record)):
+        return None
+    if not os.path.lexists(path):
+        return record
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+        ours = isinstance(data, dict) and data.get("file_sha256") == sha256_file(path)
+    except (OSError, ValueError, RecursionError):
+        ours = False
+    return None if ours else path
+
+
 def _export_folder(source: Path, stem: Path) -> Path | None:
     """A run folder's ``RUN/export`` (:func:`resolve_target`'s stem is in it, the model is not);
     ``None`` for a ``.keras`` file's exports, which go beside it."""
@@ -219,6 +239,27 @@ def _entries(folder: Path) -> list[str]:
         raise UsageError(f"expected -o to name a folder that can be read; {folder}: {reason}") from None
 
 
+#: What a SavedModel's variables/ holds: its index and its data shards.
+_VARIABLE_FILE = re.compile(r"variables\.(index|data-\d+-of-\d+)")
+
+
+def _not_saved_model(folder: Path, entries: list[str]) -> list[str]:
+    """What in ``folder`` is no part of a SavedModel export (relative names): an entry a
+    SavedModel has not, a ``variables/`` file other than its index and shards, anything in
+    ``assets/`` (cnnspec's exports leave it empty), or a missing ``saved_model.pb``. All of it
+    would be lost with the folder, which an export replaces whole."""
+    foreign = [name for name in entries if name not in SAVED_MODEL_ENTRIES]
+    if "saved_model.pb" not in entries:
+        foreign.append("no saved_model.pb")
+    for sub, keep in (("variables", _VARIABLE_FILE), ("assets", None)):
+        inner = folder / sub
+        if sub in entries and (inner.is_symlink() or not inner.is_dir()):
+            foreign.append(sub)
+        elif sub in entries:
+            foreign += [f"{sub}/{n}" for n in _entries(inner) if keep is None or not keep.fullmatch(n)]
+    return foreign
+
+
 def _check_output(path: Path, fmt: str, *, replace: bool) -> None:
     """Refuse an output that does not fit ``fmt``, and one whose replacing would lose files.
 
@@ -232,11 +273,12 @@ def _check_output(path: Path, fmt: str, *, replace: bool) -> None:
         entries = _entries(path) if path.is_dir() else []
         if not entries:
             return
-        foreign = [name for name in entries if name not in SAVED_MODEL_ENTRIES]
+        foreign = _not_saved_model(path, entries)
         if foreign:
             shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
             raise UsageError(
-                f"expected a new folder or an earlier SavedModel export; {path} holds other files ({shown})",
+                f"expected a new folder or an earlier SavedModel export; {path} holds what no export "
+                f"does ({shown})",
                 "choose another -o (a SavedModel export replaces the whole folder, so even --force "
                 "does not replace a folder with files that are not an export)",
             )
@@ -548,6 +590,15 @@ def export_model(
     if out is None:  # (an -o link is the user's choice: _is_default holds it to --force)
         _check_default_place(default, folder)
     path = Path(out) if out is not None else default
+    # beside a .keras file (no run folder) the default is in the user's folder: only an export
+    # cnnspec made there is replaced without --force
+    foreign = _foreign_file(path, fmt) if out is None and folder is None and not force else None
+    if foreign is not None:
+        raise UsageError(
+            f"expected to write the export beside {source.name}; {foreign} is there, and is no "
+            "export cnnspec made",
+            "pass -o PATH to write it elsewhere, or --force to replace that file",
+        )
     _check_output(path, fmt, replace=force or _is_default(path, default, folder))
     check_model_file(source)  # what is no Keras archive, and where -o can't be written, are
     check_writable(path, option="-o", folder=fmt == "savedmodel")  # refused before TensorFlow
