@@ -54,6 +54,11 @@ def test_predict_images_text_and_json(run_dir, tmp_path):
         assert [row["class_1"], row["class_2"]] == [t["class"] for t in prediction["top"][:2]]
         assert float(row["probability_1"]) == pytest.approx(prediction["top"][0]["probability"], abs=1e-6)
     assert "RGBA" in rows[1]["notes"] and "class_3" not in rows[0]
+    # -o names where masks go: a classifier writes none, and says so (it was ignored without a word)
+    result = invoke("predict", run_dir, red, "--format", "csv", "-o", tmp_path / "p.csv")
+    assert result.exit_code == 0 and not (tmp_path / "p.csv").exists()
+    assert "this model writes none, and its predictions are printed" in " ".join(result.stderr.split())
+    assert list(csv.DictReader(io.StringIO(result.stdout)))  # the table itself, on stdout alone
 
 
 def test_prediction_matches_the_model_on_training_data(run_dir, tmp_path):

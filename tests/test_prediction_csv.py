@@ -62,3 +62,15 @@ def test_no_cell_is_a_formula():
     value = {"task": "regression", "values": [-1.25], "names": ["x"]}
     text = predictions_csv([{"input": "-3", "notes": [], "outputs": {"=o": value, "p": value}}])
     assert text.splitlines() == ["input,'=o.value.x,p.value.x,notes", "-3,-1.25,-1.25,"]
+
+
+def test_equal_probabilities_rank_the_lower_index_first_as_argmax_does():
+    # predict named the highest index of a tie while evaluate's confusion matrix (argmax) counted
+    # the lowest: an int8 export's probabilities come in steps of 1/256, so ties happen
+    import numpy as np
+
+    from cnnspec.reporting.task_predict import top_classes
+
+    top = top_classes(np.array([0.25, 0.375, 0.375, 0.0]), ["a", "b", "c", "d"], 3)
+    assert [t["class"] for t in top] == ["b", "c", "a"]
+    assert top[0]["index"] == int(np.argmax([0.25, 0.375, 0.375, 0.0]))

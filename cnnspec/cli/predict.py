@@ -51,11 +51,6 @@ class PredictFormat(StrEnum):
     csv = "csv"
 
 
-def top_k(probabilities: Any, names: list[str], k: int) -> list[dict[str, Any]]:
-    order = probabilities.argsort()[::-1][:k]
-    return [{"class": names[i], "index": int(i), "probability": float(probabilities[i])} for i in order]
-
-
 def _record_rescale(record: Any) -> Callable[[bool, Any], float | None]:
     """The export record's pixel factor for an input file's pixels (a ``Rescale`` of
     :func:`cnnspec.reporting.task_predict.scaled_groups`): where ``data.rescale: auto`` divided
@@ -72,8 +67,10 @@ def _record_rescale(record: Any) -> Callable[[bool, Any], float | None]:
 
 
 def _entries(group: list[tuple[int, Any]], probs: Any, names: list[str], k: int) -> list[dict[str, Any]]:
+    from cnnspec.reporting.task_predict import top_classes
+
     return [
-        {"order": index, "input": item.label, "notes": list(item.notes), "top": top_k(row, names, k)}
+        {"order": index, "input": item.label, "notes": list(item.notes), "top": top_classes(row, names, k)}
         for (index, item), row in zip(group, probs)
     ]
 
@@ -505,6 +502,7 @@ def predict(
         members = [
             Path(str(m.get("model"))) for m in record.data.get("ensemble") or [] if isinstance(m, dict)
         ]
+        notes += _unused_out(out, results)
         _print_predictions(
             results, folder_notes + notes, format, model, record.runtime, record, names,
             (*inside, *views), members[1:], [scale],
@@ -547,9 +545,21 @@ def predict(
             record, list(files), top, out, tasks, known, by_output, views, temperatures[0]
         )
         model_path = stem_of(model)[0]
+    notes.extend(_unused_out(out, results))
     _print_predictions(
         results, notes, format, model_path, chosen, record, names, views, ensemble, temperatures
     )
+
+
+def _unused_out(out: Path | None, results: list[dict[str, Any]]) -> list[str]:
+    """A note when ``--out`` was given and nothing went there: only a segmentation's masks do,
+    and ``predict -o preds.csv -f csv`` printed its table and wrote no file, without a word."""
+    if out is None or any("mask" in answer for r in results for answer in r.get("outputs", {}).values()):
+        return []
+    return [
+        f"--out {out} is where a segmentation's mask files go; this model writes none, and its "
+        "predictions are printed (redirect them to save them: > predictions.csv)"
+    ]
 
 
 def _print_predictions(

@@ -202,12 +202,15 @@ def output_entry(
         return {"task": out.task, "values": values, "names": _names(names, len(values))}
     kind = OutputKind(binary=out.binary, from_logits=out.loss.from_logits)
     probs = probabilities(row[None], kind)[0]
-    classes = _names(names, probs.shape[0])
-    order = probs.argsort()[::-1][:k]
-    return {
-        "task": out.task,
-        "top": [{"class": classes[i], "index": int(i), "probability": float(probs[i])} for i in order],
-    }
+    return {"task": out.task, "top": top_classes(probs, _names(names, probs.shape[0]), k)}
+
+
+def top_classes(probs: np.ndarray, names: list[str], k: int) -> list[dict[str, Any]]:
+    """The ``k`` likeliest classes, likeliest first; of equal probabilities the lower index
+    first, as argmax (evaluate, the confusion matrix, export checks) picks it: an int8
+    export's probabilities come in steps of 1/256, so ties happen."""
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [{"class": names[i], "index": int(i), "probability": float(probs[i])} for i in order]
 
 
 def source_of(label: str) -> str:
