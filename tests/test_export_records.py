@@ -520,3 +520,20 @@ def test_a_folder_that_only_looks_like_a_savedmodel_is_never_replaced(run_dir, t
         assert result.exit_code == 2, result.output
         assert f"{folder} holds what no export does ({shown})" in flat(result)
     assert (site / "assets" / "site.css").is_file() and (fake / "variables" / "mine.txt").is_file()
+
+
+def test_data_that_the_runs_class_selection_does_not_fit_is_told_why():
+    """A run's data.classes is applied to --data too: an npz already holding the run's three
+    classes, labelled 0–2 without names, was refused with "expected a class of the data;
+    received 9" and a hint that said unnamed labels were fine."""
+    from cnnspec.errors import Loc, SpecError
+    from cnnspec.reporting.run import _data_misfit
+
+    exc = SpecError.single(
+        "expected a class of the data; received 9", Loc("spec.yaml", 3, 5), "data.classes[0]", code="data"
+    )
+    misfit = _data_misfit(exc)
+    assert misfit is not None and str(misfit).startswith(
+        "expected --data in the labels the run's data.classes picks its classes from"
+    )
+    assert "before data.classes picked and reordered them" in (misfit.hint or "")

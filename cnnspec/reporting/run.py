@@ -1533,10 +1533,18 @@ def _data_misfit(exc: Any) -> UsageError | None:
     :func:`check_source_classes` says (``None``: ``exc`` is another error, located at
     ``--data`` already or about something else, raised as it is)."""
     for diagnostic in exc.diagnostics:
-        if diagnostic.code == "data" and (diagnostic.loc is None or diagnostic.loc.file != DATA_LOC.file):
+        if diagnostic.code != "data" or (diagnostic.loc is not None and diagnostic.loc.file == DATA_LOC.file):
+            continue
+        if str(diagnostic.path).startswith("data.classes"):  # the run's selection, applied to --data
             return UsageError(
-                f"expected --data that fits the trained model; {diagnostic.message}", OTHER_DATA_HINT
+                "expected --data in the labels the run's data.classes picks its classes from (it "
+                f"picks them from --data too); {diagnostic.message}",
+                "pass --data with the run's classes named (class_names, class folders), or labelled "
+                "as the run's source labels them (before data.classes picked and reordered them)",
             )
+        return UsageError(
+            f"expected --data that fits the trained model; {diagnostic.message}", OTHER_DATA_HINT
+        )
     return None
 
 
