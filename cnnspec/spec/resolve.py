@@ -53,6 +53,7 @@ from cnnspec.ir import (
 )
 from cnnspec.layers.params import MAX_SIZE, Param, meant_parameters, param_synonym
 from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError, combinator_merges
+from cnnspec.resources import zoo_dir
 from cnnspec.spec import varchoices
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.backbone import resolve_backbone
@@ -290,6 +291,11 @@ class Resolver:
         self.counters: dict[str, dict[str, int]] = {}
         self.blocks: dict[str, Any] = self.data.get("blocks") or {}
         self.used_blocks: set[str] = set()
+        #: What this compilation does not expand, checked at the end (:mod:`cnnspec.spec.dormant`):
+        #: items whose `when` is false and the layers of repeats of 0 times, with their paths;
+        #: and the ids of the items it expanded, which are not checked again.
+        self.dormant: list[tuple[Any, SpecPath]] = []
+        self.expanded: set[int] = set()
         self.call_stack: list[str] = []
         #: Block calls and combinators being walked (MAX_NESTING), and the deepest reached,
         #: so a replayed call is known to stay within the limit where it is replayed.
@@ -601,17 +607,24 @@ class Resolver:
         self.report_flat_input(input_shape)
         if not self.diags.errors:  # after an error, unreached layers are a symptom, not news
             self.prune(outputs)
-        for name in self.blocks:
+        unused = [] if self.diags.has_errors else [n for n in self.blocks if n not in self.used_blocks]
+        for name in unused:  # (after an error a block may be unused only because its call failed)
             loc = self.doc.key_loc(("blocks", name))
-            imported = loc is not None and loc.file != self.doc.file  # from a `use:` library
-            # After an error a block may be unused only because its call failed first.
-            if name not in self.used_blocks and not imported and not self.diags.has_errors:
+            if loc is None or not loc.file.startswith(str(zoo_dir())):  # (the zoo's libraries are tested)
+                block = self.blocks[name]
+                self.dormant.append(
+                    (block.get("layers") if isinstance(block, dict) else None, ("blocks", name, "layers"))
+                )
+            if loc is None or loc.file == self.doc.file:  # (a `use:` library's are for others too)
                 self.diags.warning(
                     f"block {name!r} is defined but never used",
-                    self.doc.key_loc(("blocks", name)),
+                    loc,
                     format_path(("blocks", name)),
                     code="unused-block",
                 )
+        from cnnspec.spec.dormant import check_dormant  # (it reads this module's constants)
+
+        check_dormant(self, self.dormant)
         if not self.diags.has_errors:
             self.warn_unread_vars()
         ir = ModelIR(
@@ -1024,6 +1037,7 @@ class Resolver:
             if self.site_logs:
                 self.log_site(scope, None, "when", extras["when"], env, condition)
             if not condition:
+                self.dormant.append((item, path))
                 self.note_skipped(extras, path, scope, env)
                 if kind_key == "repeat" and isinstance(body, dict) and isinstance(body.get("carry"), dict):
                     for name in body["carry"]:  # ids of this list after the loop, had it run
@@ -1031,6 +1045,7 @@ class Resolver:
                             scope.skipped.setdefault(name, (*path, "repeat", "carry", name))
                 return current
 
+        self.expanded.add(id(item))
         item_id = self.item_id(extras, path, scope, env)
         if item_id is None and "id" in extras:
             self.unknown_item(extras, scope)
@@ -1120,34 +1135,30 @@ class Resolver:
                     self.nesting -= 1
                 self.record.close(element, result)
             else:
-                choices = [*REGISTRY, *COMBINATORS, BACKBONE, *self.blocks]
-                # `- dropout 0.3` is one plain string to YAML: a known kind, a blank and a value
-                # is a kind whose colon was left out. "did you mean `dropout`?" would lead on to
-                # "missing required parameter `rate`" instead. `- dropout:0.3` is one string
-                # too: YAML reads a colon as a key's only when a blank follows it.
-                first, _, value = (
-                    kind_key.partition(" ") if isinstance(kind_key, str) and body is None else ("", "", "")
-                )
-                tight, colon, after = (
-                    kind_key.partition(":") if isinstance(kind_key, str) and body is None else ("", "", "")
-                )
-                if value.strip() and first in choices:
-                    hint = f"add a colon: `- {first}: {value.strip()}`"
-                elif colon and after.strip() and tight.strip() in choices:
-                    hint = f"add a space after the colon: `- {tight.strip()}: {after.strip()}`"
-                else:
-                    hint = did_you_mean(kind_key, choices) or "run `cnnspec schema --kinds` to list the kinds"
-                self.error(
-                    f"unknown layer kind {kind_key!r}",
-                    kpath,
-                    key=True,
-                    code="unknown-kind",
-                    hint=hint,
-                )
+                self.unknown_kind(kind_key, body, kpath)
                 result = UNKNOWN
         if item_id is not None:
             scope.ids[item_id] = result
         return result
+
+    def unknown_kind(self, kind_key: Any, body: Any, path: SpecPath) -> None:
+        """Report the item key ``kind_key`` (its value ``body``), which names no layer kind,
+        combinator or block, with the one meant."""
+        choices = [*REGISTRY, *COMBINATORS, BACKBONE, *self.blocks]
+        # `- dropout 0.3` is one plain string to YAML: a known kind, a blank and a value is a
+        # kind whose colon was left out. "did you mean `dropout`?" would lead on to "missing
+        # required parameter `rate`" instead. `- dropout:0.3` is one string too: YAML reads a
+        # colon as a key's only when a blank follows it.
+        plain = isinstance(kind_key, str) and body is None
+        first, _, value = kind_key.partition(" ") if plain else ("", "", "")
+        tight, colon, after = kind_key.partition(":") if plain else ("", "", "")
+        if value.strip() and first in choices:
+            hint = f"add a colon: `- {first}: {value.strip()}`"
+        elif colon and after.strip() and tight.strip() in choices:
+            hint = f"add a space after the colon: `- {tight.strip()}: {after.strip()}`"
+        else:
+            hint = did_you_mean(kind_key, choices) or "run `cnnspec schema --kinds` to list the kinds"
+        self.error(f"unknown layer kind {kind_key!r}", path, key=True, code="unknown-kind", hint=hint)
 
     def enter_nesting(self) -> None:
         """One more block call or combinator walked inside the ones being walked."""
@@ -1468,6 +1479,42 @@ class Resolver:
         return f"line {loc.line}" if loc.file == self.doc.file else f"{loc.file}:{loc.line}"
 
     # -- plain layers ----------------------------------------------------------------------
+    def layer_params(self, kind: LayerKind, body: Any, path: SpecPath) -> tuple[dict[str, Any], bool] | None:
+        """The parameters written for a layer of ``kind`` (``body``: nothing, a mapping or its
+        main parameter's value) and whether as that single value, whose path is the item's;
+        ``None`` (reported) for a single value of a kind that takes none."""
+        if body is None:
+            return {}, False
+        if isinstance(body, dict):
+            return body, False
+        if kind.main is not None:
+            return {kind.main: body}, True
+        self.error(
+            f"`{kind.name}` takes no single value; received {body!r}",
+            path,
+            code="layer-params",
+            hint=f"write `- {kind.name}` on its own, or a mapping of its parameters",
+        )
+        return None
+
+    def unknown_parameter(self, kind: LayerKind, key: Any, raw: dict[str, Any], path: SpecPath) -> None:
+        """Report the parameter ``key`` written for ``kind`` (beside ``raw``), which it has not,
+        with the one meant: another library's name for it, a misspelling, or an item key."""
+        meant = param_synonym(key, kind.param_index, raw)
+        hint = f"did you mean `{meant}`?" if meant is not None else did_you_mean(key, kind.param_index)
+        if key in ITEM_EXTRAS:
+            hint = (
+                f"`{key}` stands beside the kind, not among its parameters: "
+                f"`- {kind.name}: {{…}}` then `  {key}: …` on the next line"
+            )
+        self.error(
+            f"unknown parameter {key!r} for `{kind.name}`",
+            path,
+            key=True,
+            code="unknown-parameter",
+            hint=hint or "parameters: " + (", ".join(kind.param_index) or "none"),
+        )
+
     def layer(
         self,
         kind: LayerKind,
@@ -1478,24 +1525,10 @@ class Resolver:
         item_id: str | None,
         env: dict[str, Any],
     ) -> str:
-        # Where each written parameter is: under the item's path, or (a single value) at it.
-        single = False
-        if body is None:
-            raw: dict[str, Any] = {}
-        elif isinstance(body, dict):
-            raw = body
-        elif kind.main is not None:
-            raw = {kind.main: body}
-            single = True
-        else:
-            self.error(
-                f"`{kind.name}` takes no single value; received {body!r}",
-                path,
-                code="layer-params",
-                hint=f"write `- {kind.name}` on its own, or a mapping of its parameters",
-            )
+        written = self.layer_params(kind, body, path)
+        if written is None:
             return UNKNOWN
-
+        raw, single = written
         ok = True
         params: dict[str, Any] = {}
         sites: list[tuple[str, Any, Any]] = []  # parameters read while a call is recorded
@@ -1508,22 +1541,7 @@ class Resolver:
                     continue  # the rest of a tuple, reported with its first piece
                 value = tuples[key]  # `(3, 3)` whole, so the message and hint show it
             if param is None:
-                meant = param_synonym(key, kind.param_index, raw)
-                hint = (
-                    f"did you mean `{meant}`?" if meant is not None else did_you_mean(key, kind.param_index)
-                )
-                if key in ITEM_EXTRAS:
-                    hint = (
-                        f"`{key}` stands beside the kind, not among its parameters: "
-                        f"`- {kind.name}: {{…}}` then `  {key}: …` on the next line"
-                    )
-                self.error(
-                    f"unknown parameter {key!r} for `{kind.name}`",
-                    ppath,
-                    key=True,
-                    code="unknown-parameter",
-                    hint=hint or "parameters: " + (", ".join(kind.param_index) or "none"),
-                )
+                self.unknown_parameter(kind, key, raw, ppath)
                 ok = False
                 continue
             good, value = self.evaluate(value, env, ppath)
@@ -2096,6 +2114,8 @@ class Resolver:
         self.repeats.append((item_id, var, bool(carried)))
         if var:
             self.loop_vars.append((len(self.call_stack), var))
+        if times == 0:
+            self.dormant.append((fields["layers"], (*path, "layers")))
         try:
             for i in range(times):
                 if not self.tick((*path, "times")):
@@ -2355,6 +2375,16 @@ class Resolver:
             declared = [declared]
         return tuple(n for n in declared or () if isinstance(n, str))
 
+    def unknown_argument(self, name: str, key: Any, declared: dict[str, Any], path: SpecPath) -> None:
+        """Report the argument ``key`` of a call of block ``name``, which declares none such."""
+        self.error(
+            f"unknown argument {key!r} for block `{name}`",
+            path,
+            key=True,
+            code="unknown-parameter",
+            hint=did_you_mean(key, declared) or "parameters: " + (", ".join(declared) or "none"),
+        )
+
     def call_block(
         self,
         name: str,
@@ -2394,13 +2424,7 @@ class Resolver:
         for key, value in raw.items():
             param = declared.get(key)
             if param is None:
-                self.error(
-                    f"unknown argument {key!r} for block `{name}`",
-                    located[key],
-                    key=True,
-                    code="unknown-parameter",
-                    hint=did_you_mean(key, declared) or "parameters: " + (", ".join(declared) or "none"),
-                )
+                self.unknown_argument(name, key, declared, located[key])
                 ok = False
                 continue
             args[key] = POISONED  # until checked: what depends on a failed argument stays silent

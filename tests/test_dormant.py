@@ -1,0 +1,104 @@
+"""Items a compilation does not expand are checked for what needs no value (cnnspec/spec/dormant.py):
+an item whose `when` is false, a repeat of 0 times, a block nothing calls, a `use:` library's
+block. Each mistake there passed validate and waited for the var that turns it on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnnspec.api import compile_spec, compile_text
+from cnnspec.errors import SpecError
+
+HEAD = "cnnspec: 1\nname: d\ninput: {shape: [8, 8, 3]}\nvars: {big: false, n: 0}\n"
+TAIL = "  - global_avg_pool2d\n  - dense: {units: 2, activation: softmax}\n"
+
+
+def errors(text: str) -> list[tuple[str, str, str | None]]:
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, "d.yaml")
+    return [(e.path, e.message, e.hint) for e in caught.value.errors]
+
+
+@pytest.mark.parametrize(
+    ("model", "blocks", "expected"),
+    [
+        (
+            '  - conv2d: {filters: 8, kernel_size: 3, paddin: same}\n    when: "${big}"\n',
+            "",
+            ("model[0].conv2d.paddin", "unknown parameter 'paddin' for `conv2d`", "did you mean `padding`?"),
+        ),
+        (
+            '  - repeat: {times: "${n}", layers: [conv2D: {filters: 3, kernel_size: 3}]}\n',
+            "",
+            ("model[0].repeat.layers[0].conv2D", "unknown layer kind 'conv2D'", "did you mean `conv2d`?"),
+        ),
+        (
+            "  - residual: {body: [conv2d: {filters: 3, kernel_size: 3, padding: sme}]}\n"
+            '    when: "${big}"\n',
+            "",
+            (
+                "model[0].residual.body[0].conv2d.padding",
+                "expected one of valid, same; received string 'sme'",
+                "did you mean `same`?",
+            ),
+        ),
+        (
+            '  - b: {f: 4, widht: 2}\n    when: "${big}"\n',
+            "blocks:\n  b:\n    params: {f: int}\n    layers: [conv2d: {filters: '${f}', kernel_size: 1}]\n",
+            ("model[0].b.widht", "unknown argument 'widht' for block `b`", "parameters: f"),
+        ),
+        (
+            "  - conv2d: {filters: 4, kernel_size: 1}\n",
+            "blocks:\n  unused:\n    layers: [dropout: {rate: 2}]\n",
+            ("blocks.unused.layers[0].dropout.rate", None, None),
+        ),
+    ],
+    ids=["when-false", "repeat-zero", "combinator-inside", "block-argument", "unused-block"],
+)
+def test_a_mistake_in_an_item_not_expanded_is_reported_where_it_is(model, blocks, expected):
+    found = errors(HEAD + blocks + "model:\n" + model + TAIL)
+    assert len(found) == 1, found
+    path, message, hint = found[0]
+    assert path == expected[0]
+    if expected[1] is not None:
+        assert (message, hint) == expected[1:]
+
+
+def test_expressions_and_what_is_expanded_elsewhere_are_not_checked_again():
+    # an expression has no value where nothing runs; a block's item expanded by one call and
+    # skipped by another is reported once, by its expansion
+    text = (
+        HEAD
+        + "blocks:\n  b:\n    params: {on: bool}\n    layers:\n"
+        + '      - conv2d: {filters: "${undefined_here * 2}", kernel_size: 3, padding: sme}\n'
+        + '        when: "${on}"\n'
+        + "model:\n  - b: {on: true}\n  - b: {on: false}\n"
+        + '  - dropout: "${rate}"\n    when: "${big}"\n'
+        + TAIL
+    )
+    found = errors(text)
+    assert [path for path, _, _ in found] == [
+        "blocks.b.layers[0].conv2d.filters",
+        "blocks.b.layers[0].conv2d.padding",
+    ]
+
+
+def test_a_valid_item_not_expanded_says_nothing():
+    text = HEAD + "model:\n" + '  - dropout: 0.5\n    when: "${big}"\n' + TAIL
+    assert [w.code for w in compile_text(text, "d.yaml").warnings] == ["unused-var"]  # vars.n
+
+
+def test_a_block_of_a_use_library_nothing_calls_is_checked(tmp_path: Path):
+    (tmp_path / "lib.yaml").write_text(
+        "cnnspec: 1\nblocks:\n  cbr:\n    params: {f: int}\n    layers:\n"
+        '      - conv2d: {filters: "${f}", kernel_size: 3, padding: sme}\n'
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "use: [lib.yaml]\nmodel:\n  - conv2d: {filters: 4, kernel_size: 1}\n" + TAIL)
+    with pytest.raises(SpecError) as caught:
+        compile_spec(spec)
+    (error,) = caught.value.errors
+    assert error.loc is not None and error.loc.file.endswith("lib.yaml")
+    assert error.path == "blocks.cbr.layers[0].conv2d.padding"
