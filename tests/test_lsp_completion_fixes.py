@@ -215,3 +215,14 @@ def test_a_backbones_until_reads_its_spec_as_the_editor_holds_it(tmp_path: Path)
     assert found(lambda path: open_files.get(Path(path).resolve())) == ["entry"]
     assert found(lambda path: None) == ["stem"]  # not open: the file on disk
     assert found(None) == ["stem"]
+
+
+@pytest.mark.parametrize("length", [10, 100_000])
+def test_a_long_line_completes_as_a_short_one(length):
+    """Completion at the end of `inputs: [aaa…` searched for a key before the cursor from every
+    letter of the word (23 s at 100,000 characters, the server frozen meanwhile)."""
+    above = ["cnnspec: 1", "name: t", "input: {shape: [8, 8, 3]}", "model:", "  - dense: 3"]
+    line = "    inputs: [" + "a" * length
+    found = completion.complete(None, None, line, len(line), above)
+    assert [(s.label, s.what) for s in found] == [("input", "id")]  # the ids before the cursor
+    assert completion._KEY_BEFORE.search("a" * length + ": ")[1] == "a" * length
