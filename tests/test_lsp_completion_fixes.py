@@ -222,7 +222,8 @@ def test_a_long_line_completes_as_a_short_one(length):
     """Completion at the end of `inputs: [aaa…` searched for a key before the cursor from every
     letter of the word (23 s at 100,000 characters, the server frozen meanwhile)."""
     above = ["cnnspec: 1", "name: t", "input: {shape: [8, 8, 3]}", "model:", "  - dense: 3"]
-    line = "    inputs: [" + "a" * length
-    found = completion.complete(None, None, line, len(line), above)
-    assert [(s.label, s.what) for s in found] == [("input", "id")]  # the ids before the cursor
+    for line in ("    inputs: [" + "a" * length, "    inputs: [" + "a" * length + "]"):
+        found = completion.complete(None, None, line, len(line), above)
+        closed = line.endswith("]")  # after the list: not in it
+        assert [(s.label, s.what) for s in found] == ([] if closed else [("input", "id")])
     assert completion._KEY_BEFORE.search("a" * length + ": ")[1] == "a" * length

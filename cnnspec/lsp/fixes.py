@@ -32,7 +32,7 @@ _WRITE = re.compile(r"add (?:a colon|a space after the colon): `- ([^`]+)`")
 #: A word a fix may replace or write: a name as specs spell kinds, keys, ids and values.
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 #: The rest of a line after a plain scalar: a comment (a blank, then ``#``) ends it.
-_COMMENT = re.compile(r"\s+#.*$")
+_COMMENT = re.compile(r"(?<!\s)\s+#.*$")  # (from a run's first blank only: each blank retried the run)
 
 
 @dataclass(frozen=True)
