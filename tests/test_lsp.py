@@ -706,6 +706,34 @@ async def test_non_yaml_and_huge_documents(client: LanguageClient, folder: Path)
     await test_server_still_answers(client)
 
 
+async def test_a_client_that_registers_watchers_is_asked_to_watch_the_yaml_files():
+    """Neovim and Helix report the files a server registered a watcher for, and no others: a
+    library changed on disk left the open specs' diagnostics stale there."""
+    server = await _Served.start()
+    try:
+        capabilities = {"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}}}
+        await _send(
+            server,
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": capabilities}},
+        )
+        await _response(server, 1)
+        await _send(server, {"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        while (message := await _message(server)).get("method") != "client/registerCapability":
+            pass
+        (registration,) = message["params"]["registrations"]
+        assert registration["method"] == "workspace/didChangeWatchedFiles"
+        assert registration["registerOptions"]["watchers"] == [{"globPattern": "**/*.{yaml,yml}"}]
+        await _send(server, {"jsonrpc": "2.0", "id": message["id"], "result": None})
+        await _send(server, {"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
+        await _response(server, 2)
+        await _send(server, {"jsonrpc": "2.0", "method": "exit"})
+        assert await answer(server.wait()) == 0
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+
+
 async def test_positions_in_the_encoding_the_client_chose(folder: Path):
     """A client that offers UTF-8 positions (Neovim) gets ranges counted in UTF-8 bytes."""
     server = await _Served.start()

@@ -469,6 +469,10 @@ def _before(a: types.Position, b: types.Position) -> bool:
     return (a.line, a.character) < (b.line, b.character)
 
 
+#: The files whose changes on disk the server asks the client to report: specs and libraries.
+WATCHED_FILES = "**/*.{yaml,yml}"
+
+
 def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
     """A server with every feature registered (not started)."""
     server = CnnspecServer(debounce)
@@ -495,6 +499,29 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
     @_guard(None)
     def did_close(ls: CnnspecServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.close(params.text_document.uri)
+
+    @server.feature(types.INITIALIZED)
+    @_guard(None)
+    def initialized(ls: CnnspecServer, params: types.InitializedParams) -> None:
+        """Ask the client to report changes on disk of the files a spec may read (`extends`,
+        `use:`, a backbone's spec): Neovim and Helix report only the files a server asked for,
+        so a library changed there left the open specs' diagnostics stale."""
+        workspace = ls.client_capabilities.workspace
+        watching = workspace.did_change_watched_files if workspace is not None else None
+        if watching is None or not watching.dynamic_registration:
+            return
+        watcher = types.FileSystemWatcher(glob_pattern=WATCHED_FILES)
+        ls.client_register_capability(
+            types.RegistrationParams(
+                registrations=[
+                    types.Registration(
+                        id="cnnspec-watched-files",
+                        method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                        register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=[watcher]),
+                    )
+                ]
+            )
+        )
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     @_guard(None)
