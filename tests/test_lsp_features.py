@@ -179,6 +179,23 @@ def test_positions_count_utf16_units() -> None:
     assert lines.codepoint(0, span.start_char) == start
 
 
+@pytest.mark.parametrize(("encoding", "mark"), [("utf-16", 1), ("utf-8", 3), ("utf-32", 1)])
+def test_a_byte_order_mark_is_counted_by_the_editor_not_by_yaml(encoding: str, mark: int) -> None:
+    """YAML's columns start after a leading BOM, the editor's before it: every position of the
+    first line was one character early (a squiggle on the blank before `sofmax`, no quick fix)."""
+    from cnnspec.spec.loader import load_text
+
+    text = "\ufeff{cnnspec: 1, name: t, model: [dense: {activation: sofmax}]}\n"
+    doc = load_text(text, "bom.yaml")
+    loc = doc.loc(("model", 0, "dense", "activation"))
+    lines = Lines(text, encoding)
+    span = lines.span(loc.line, loc.column)
+    start = text.index("sofmax")  # in the editor's text, the BOM included
+    assert (span.start_char, span.end_char) == (start - 1 + mark, start - 1 + mark + len("sofmax"))
+    assert lines.codepoint(0, span.start_char) == loc.column - 1  # back to YAML's column
+    assert lines.line(0).startswith("{cnnspec")
+
+
 def test_cli_without_the_lsp_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 

@@ -20,6 +20,8 @@ _SINGLE = re.compile(r"'(?:[^']|'')*'?")
 _CLOSING = {"[": "]", "{": "}"}
 
 
+BOM = "\ufeff"
+
 #: The position encodings of LSP 3.17 (``PositionEncodingKind``).
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
 
@@ -50,6 +52,12 @@ class Lines:
     def __init__(self, text: str, encoding: str = UTF16) -> None:
         self.lines = LINE_BREAK.split(text)  # \r\n, \r or \n, as LSP counts lines
         self.encoding = encoding
+        #: The code units of a byte-order mark before the first line: YAML's columns (and so
+        #: cnnspec's, and the line this class gives) start after it, the editor's before it.
+        self.mark = 0
+        if self.lines[0].startswith(BOM):
+            self.lines[0] = self.lines[0][1:]
+            self.mark = _units(BOM, encoding)
 
     def line(self, index: int) -> str:
         return self.lines[index] if 0 <= index < len(self.lines) else ""
@@ -57,13 +65,16 @@ class Lines:
     def units(self, line: int, column: int) -> int:
         """Offset in code units of code-point ``column`` (0-based) on ``line``."""
         text = self.line(line)[:column]
+        lead = self.mark if line == 0 else 0
         if self.encoding == UTF32 or text.isascii():
-            return len(text)
-        return sum(_units(ch, self.encoding) for ch in text)
+            return lead + len(text)
+        return lead + sum(_units(ch, self.encoding) for ch in text)
 
     def codepoint(self, line: int, character: int) -> int:
         """Code-point column of the code-unit offset ``character`` on ``line``."""
         text = self.line(line)
+        if line == 0:
+            character = max(character - self.mark, 0)
         if self.encoding == UTF32 or text.isascii():
             return min(character, len(text))
         units = 0
