@@ -254,6 +254,36 @@ async def test_locations_in_a_file_opened_through_a_link_name_the_link(
 
 
 @in_server
+async def test_a_file_open_through_a_link_and_its_target_stays_open_until_both_close(
+    client: LanguageClient, tmp_path: Path
+):
+    """Closing one of the two URIs dropped the file: the other answered null to hover."""
+    real = tmp_path / "real.yaml"
+    real.write_text(USER, "utf-8")
+    (tmp_path / "link.yaml").symlink_to(real)
+    text = USER.replace("use: [lib.yaml]\n", "").replace(
+        "double: {filters: -4}", "conv2d: {fliters: 4, kernel_size: 3}"
+    )
+    assert len(await open_text(client, real, text)) == 1
+    link = tmp_path / "link.yaml"
+    before = mark(link.as_uri())
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(link.as_uri(), "yaml", 1, text))
+    )
+    await published(link.as_uri(), before, 1)
+    before = mark(real.as_uri())
+    close(client, link)
+    assert len(await published(real.as_uri(), before)) == 1  # the real path's, checked again
+    hover = await answer(
+        client.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(real.as_uri()), position(text, "conv2d", 1))
+        )
+    )
+    assert hover is not None and "conv2d" in str(hover.contents)
+    close(client, real)
+
+
+@in_server
 async def test_documents_without_a_file_are_entries_of_their_own(client: LanguageClient):
     """An untitled buffer and a file (or another buffer) of the same last segment are two
     documents: closing one leaves the other served."""

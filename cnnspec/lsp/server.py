@@ -213,6 +213,9 @@ class CnnspecServer(LanguageServer):
         self.documents = Documents()
         self.debounce = debounce
         self.uris: dict[Path, str] = {}
+        #: Every URI open for a file (a symbolic link and its target are one file), the one
+        #: last synced last: closing one leaves the file open under the others.
+        self.open_uris: dict[Path, list[str]] = {}
         self.pending: dict[Path, asyncio.TimerHandle] = {}
         self.last_check: dict[Path, float] = {}
         #: The documents whose next check is a full one (opened or saved since their last).
@@ -242,6 +245,10 @@ class CnnspecServer(LanguageServer):
         path = self.path(uri)
         document = self.workspace.get_text_document(uri)
         self.uris[path] = uri
+        opened = self.open_uris.setdefault(path, [])
+        if uri in opened:
+            opened.remove(uri)
+        opened.append(uri)
         self.documents.set(path, document.source, document.version)
         return path
 
@@ -340,6 +347,14 @@ class CnnspecServer(LanguageServer):
 
     def close(self, uri: str) -> None:
         path = self.path(uri)
+        opened = self.open_uris.get(path, [])
+        if uri in opened:
+            opened.remove(uri)
+        if opened:  # still open under another URI (a link to it): its diagnostics go there now
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+            self.schedule(self.sync(opened[-1]))
+            return
+        self.open_uris.pop(path, None)
         handle = self.pending.pop(path, None)
         if handle is not None:
             handle.cancel()
