@@ -312,8 +312,6 @@ class CnnspecServer(LanguageServer):
             self.full.discard(path)
             return
         full = path in self.full
-        with contextlib.suppress(RuntimeError):  # RuntimeError: called outside the loop
-            self.last_check[path] = asyncio.get_running_loop().time()
         checked = [path, *self.documents.dependents(path)]
         publish: dict[Path, None] = {}
         for target in checked:
@@ -329,6 +327,10 @@ class CnnspecServer(LanguageServer):
                 self.last_good[target] = analysis
             publish[target] = None
             publish.update(dict.fromkeys(f for f in analysis.files if f in self.documents.open))
+        # when it ended: a check longer than the debounce (a spec of thousands of layers) was
+        # followed at once by the next keystroke's, and each edit waited for all of them
+        with contextlib.suppress(RuntimeError):  # RuntimeError: called outside the loop
+            self.last_check[path] = asyncio.get_running_loop().time()
         for target in publish:
             self.publish(target)
 
