@@ -275,6 +275,31 @@ async def test_fix_all_makes_every_fix_of_the_document_at_once(client: LanguageC
     close(client, path)
 
 
+async def test_fix_all_makes_the_fixes_that_earlier_ones_uncover(client: LanguageClient, folder: Path):
+    """A misspelt kind hides its parameters' mistakes until it is fixed: "fix all" fixed one of
+    three, where `cnnspec validate --fix` (round after round) fixes all three."""
+    hidden = BROKEN.replace("  - conv2d: {fliters", "  - conv2D: {fliters")
+    path = folder / "fix_rounds.yaml"
+    await open_text(client, path, hidden)
+    at = position(hidden, "global_avg_pool2d")
+    asked = types.CodeActionParams(
+        types.TextDocumentIdentifier(path.as_uri()),
+        types.Range(at, at),
+        types.CodeActionContext([], only=[types.CodeActionKind.SourceFixAll]),
+    )
+    (action,) = await answer(client.text_document_code_action_async(asked))
+    assert action.title == "Fix all: 3 problems cnnspec can fix"
+    lines = hidden.split("\n")
+    for edit in action.edit.changes[path.as_uri()]:  # whole lines: one per line changed
+        assert (edit.range.start.character, edit.range.end.character) == (
+            0,
+            len(lines[edit.range.start.line]),
+        )
+        lines[edit.range.start.line] = edit.new_text
+    assert "\n".join(lines) == SPEC
+    close(client, path)
+
+
 async def test_change_checks_the_unsaved_text_not_the_disk(client: LanguageClient, folder: Path):
     path = folder / "bad.yaml"  # on disk: broken; in the editor: fixed, then broken again
     assert await open_text(client, path, SPEC) == []

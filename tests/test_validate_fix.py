@@ -8,9 +8,9 @@ import stat
 from typer.testing import CliRunner
 
 from cnnspec.cli.app import app
-from cnnspec.cli.fixing import MAX_ROUNDS, Fixed, fix_file
+from cnnspec.cli.fixing import Fixed, fix_file
 from cnnspec.errors import Diagnostic, Loc
-from cnnspec.lsp.fixes import Fix, apply_fixes, fixes_of
+from cnnspec.lsp.fixes import MAX_ROUNDS, Fix, apply_fixes, fixes_of
 
 TYPOS = (
     "cnnspec: 1\r\n"

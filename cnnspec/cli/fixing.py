@@ -4,11 +4,12 @@ named on the command line.
 
 A file is checked with its text as fixed so far (the composer reads it through a reader, as an
 editor's unsaved buffer), its own diagnostics' fixes are made, and it is checked again, until
-no fix is left or :data:`MAX_ROUNDS` have run (a fix can uncover the next mistake: a kind
-spelt right only then has its parameters checked). Only the file's own text changes, token by
-token: comments, quoting and line breaks stay. The file is then replaced atomically, with its
-permissions (through a symbolic link, its target), or, for ``--diff``, left as it is and the
-change printed. A file included by ``extends`` or ``use`` is fixed when it is named itself.
+no fix is left (:func:`cnnspec.lsp.fixes.fix_rounds`, which the editor's "fix all" runs too: a
+fix can uncover the next mistake, a kind spelt right only then has its parameters checked).
+Only the file's own text changes, token by token: comments, quoting and line breaks stay. The
+file is then replaced atomically, with its permissions (through a symbolic link, its target),
+or, for ``--diff``, left as it is and the change printed. A file included by ``extends`` or
+``use`` is fixed when it is named itself.
 """
 
 from __future__ import annotations
@@ -21,10 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnspec.errors import Diagnostic, UsageError
-from cnnspec.lsp.fixes import Fix, apply_fixes, fixes_of
-
-#: Checks of one file at most: each round makes every fix its check offers.
-MAX_ROUNDS = 10
+from cnnspec.lsp.fixes import Fix, fix_rounds
 
 #: How a file is checked: its diagnostics, errors or warnings, with ``reader`` supplying its
 #: text as fixed so far.
@@ -71,22 +69,16 @@ def read_text(path: Path) -> str:
 def fix_file(path: Path, check: Check) -> Fixed:
     """``path``'s text with every fix its checks offer made (nothing written)."""
     before = read_text(path)
-    fixed = Fixed(path, before, before)
     target = path.resolve()
 
-    def reader(asked: Path) -> str | None:
-        return fixed.after if asked.resolve() == target else None
-
-    for _ in range(MAX_ROUNDS):
-        diagnostics = check(reader)
+    def diagnose(text: str) -> tuple[list[Diagnostic], str | None]:
+        diagnostics = check(lambda asked: text if asked.resolve() == target else None)
         # the name the diagnostics give the file (a symbolic link's is its target's)
         named = {d.loc.file for d in diagnostics if d.loc is not None and _same(d.loc.file, target)}
-        fixes = fixes_of(diagnostics, named.pop(), fixed.after) if len(named) == 1 else []
-        if not fixes:
-            break
-        fixed.after = apply_fixes(fixed.after, fixes)
-        fixed.made += fixes
-    return fixed
+        return diagnostics, named.pop() if len(named) == 1 else None
+
+    after, made = fix_rounds(before, diagnose)
+    return Fixed(path, before, after, made)
 
 
 def _same(name: str, target: Path) -> bool:

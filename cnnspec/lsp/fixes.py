@@ -18,7 +18,7 @@ mapping the token is more than the word the hint corrects, and nothing is offere
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from cnnspec.errors import Diagnostic
@@ -116,3 +116,27 @@ def apply_fixes(text: str, fixes: Sequence[Fix]) -> str:
         line = parts[fix.line]
         parts[fix.line] = line[: fix.start] + fix.text + line[fix.end :]
     return "".join(part + brk for part, brk in zip(parts, [*breaks, ""], strict=True))
+
+
+#: Checks of one text at most: each round makes every fix its check offers.
+MAX_ROUNDS = 10
+
+#: How a text is checked in :func:`fix_rounds`: its diagnostics and the name they give the file
+#: (``None``: none names it alone, so nothing is fixed).
+Diagnose = Callable[[str], tuple[list[Diagnostic], str | None]]
+
+
+def fix_rounds(text: str, diagnose: Diagnose) -> tuple[str, list[Fix]]:
+    """``text`` with every fix made and the fixes, round after round: each check of the text
+    as fixed so far may offer more (a kind spelt right only then has its parameters checked),
+    until none is left or :data:`MAX_ROUNDS` have run (``cnnspec validate --fix`` and the
+    editor's "fix all")."""
+    made: list[Fix] = []
+    for _ in range(MAX_ROUNDS):
+        found, name = diagnose(text)
+        fixes = fixes_of(found, name, text) if name is not None else []
+        if not fixes:
+            break
+        text = apply_fixes(text, fixes)
+        made += fixes
+    return text, made

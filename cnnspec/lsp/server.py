@@ -33,13 +33,14 @@ from pygls.protocol.json_rpc import RPCRequest
 from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
-from cnnspec.errors import SpecPath
+from cnnspec.errors import Diagnostic, SpecPath
 from cnnspec.ir import ModelIR
 from cnnspec.lsp import completion as completing
 from cnnspec.lsp import diagnostics, edits, fixes, hover, navigation, symbols
 from cnnspec.lsp import rename as renaming
 from cnnspec.lsp import workspace as workspaces
-from cnnspec.lsp.documents import Analysis, Documents, looks_like_spec, path_of
+from cnnspec.lsp.documents import Analysis, Documents, SearchRun, looks_like_spec, path_of
+from cnnspec.lsp.documents import check as documents_check
 from cnnspec.lsp.locate import Cursor, TreeIndex, path_at
 from cnnspec.lsp.text import UTF16, Lines
 from cnnspec.spec.loader import SourceDoc, display_name
@@ -347,6 +348,24 @@ class CnnspecServer(LanguageServer):
             )
         )
 
+    def fixed_text(self, path: Path, analysis: Analysis, text: str) -> tuple[str, list[fixes.Fix]]:
+        """The document's text with every fix made, round after round as ``cnnspec validate
+        --fix`` makes them (:func:`~cnnspec.lsp.fixes.fix_rounds`: a fix can uncover the next
+        mistake), and the fixes; its current check (``analysis``) is the first round's."""
+
+        def diagnose(fixed: str) -> tuple[list[Diagnostic], str | None]:
+            if fixed == text:
+                return analysis.diagnostics, analysis.name
+            again = documents_check(
+                path,
+                lambda asked: fixed if asked == path else self.documents.text(asked),
+                None,
+                SearchRun([]),
+            )
+            return again.diagnostics, analysis.name
+
+        return fixes.fix_rounds(text, diagnose)
+
     def close(self, uri: str) -> None:
         path = self.path(uri)
         opened = self.open_uris.get(path, [])
@@ -488,6 +507,22 @@ def _before(a: types.Position, b: types.Position) -> bool:
 
 #: The files whose changes on disk the server asks the client to report: specs and libraries.
 WATCHED_FILES = "**/*.{yaml,yml}"
+
+
+def _line_edits(lines: Lines, fixed: str) -> list[types.TextEdit]:
+    """The edits that turn the document (``lines``) into ``fixed``: one per line that changed
+    (a fix never adds or removes a line), so the editor keeps what the user sees elsewhere."""
+    after = Lines(fixed, lines.encoding)
+    return [
+        types.TextEdit(
+            types.Range(
+                types.Position(row, lines.units(row, 0)), types.Position(row, lines.units(row, len(old)))
+            ),
+            new,
+        )
+        for row, (old, new) in enumerate(zip(lines.lines, after.lines, strict=True))
+        if old != new
+    ]
 
 
 def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
@@ -772,13 +807,13 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
             )
         every_fix = fixes.fixes_of(analysis.diagnostics, analysis.name, text)
         if every_fix and (every or (quick and actions and len(every_fix) > 1)):
-            edits = [types.TextEdit(where(fix), fix.text) for fix in every_fix]
-            count = f"{len(every_fix)} problem{'s' if len(every_fix) > 1 else ''}"
+            fixed, made = ls.fixed_text(path, analysis, text)
+            count = f"{len(made)} problem{'s' if len(made) > 1 else ''}"
             actions.append(
                 types.CodeAction(
                     title=f"Fix all: {count} cnnspec can fix",
                     kind=types.CodeActionKind.SourceFixAll,
-                    edit=types.WorkspaceEdit(changes={params.text_document.uri: edits}),
+                    edit=types.WorkspaceEdit(changes={params.text_document.uri: _line_edits(lines, fixed)}),
                 )
             )
         return actions
