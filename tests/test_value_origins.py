@@ -151,15 +151,23 @@ def test_a_block_argument_from_a_var_names_the_var_one_level_up():
     ]
 
 
-def test_a_block_argument_written_at_the_call_has_only_the_call_note():
+def test_a_block_argument_written_at_the_call_is_named_where_it_is_written():
+    # the origin every use of `f` shares: one bad argument used three times is one error
     (error,) = errors_of(BLOCK.replace("ARGUMENT", '"8"'))
-    assert messages(error) == ["in block 'cb' called from model[0] (t.yaml:11:5)"]
+    assert messages(error) == [
+        "in block 'cb' called from model[0] (t.yaml:11:5)",
+        "f is string '8', set at t.yaml:11:13",
+    ]
+    layer = '      - conv2d: {filters: "${f}", kernel_size: 1}\n'
+    twice = BLOCK.replace(layer, layer + layer.replace("kernel_size: 1", "kernel_size: 3"))
+    (error,) = errors_of(twice.replace("ARGUMENT", "0"))
+    assert messages(error)[-1].startswith("same error at 1 more use: blocks.cb.layers[1].conv2d.filters")
 
 
 def test_a_block_parameter_shadows_a_var_of_the_same_name():
     text = BLOCK.replace('{width: "8"}', "{width: 8, f: 3}").replace("ARGUMENT", '"8"')
     (error,) = errors_of(text)
-    assert not any(m.startswith("f is") for m in messages(error))  # f is the parameter, not the var
+    assert not any(m.startswith("f is integer 3") for m in messages(error))  # the parameter, not the var
 
 
 # -- one bad value, one error ----------------------------------------------------------------------

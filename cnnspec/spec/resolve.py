@@ -434,17 +434,24 @@ class Resolver:
 
     def argument_origins(self, param: str, depth: int) -> list[Note]:
         """The origin notes of the vars the argument of ``param`` at the innermost call reads
-        (one level only; none when the argument is written out or was left to its default)."""
+        (one level only), or of the argument itself where it is written out (``f is integer
+        0, set at …``: the bad value of every use of ``f`` is one mistake, folded into one
+        error); none for an argument left to its default."""
         site, block = self.call_sites[-1], self.call_stack[-1]
         body = value_at(self.data, (*site, block))
-        if isinstance(body, dict):
-            argument = body.get(param)
-        elif body is not None and scalar_param(self.block_params(block)) == param:
-            argument = body
+        if isinstance(body, dict) and param in body:
+            argument, where = body[param], (*site, block, param)
+        elif (
+            body is not None
+            and not isinstance(body, dict)
+            and scalar_param(self.block_params(block)) == param
+        ):
+            argument, where = body, (*site, block)
         else:
             return []
         if not is_expression(argument):
-            return []
+            loc = self.doc.locs.get(where)
+            return [origin_note(param, argument, loc, format_path(where))] if loc is not None else []
         names = _names_read(argument)
         if names is None:
             return []
