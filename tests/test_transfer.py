@@ -81,6 +81,8 @@ def _errors(spec: Path) -> list:
         ("{from: run.weights.h5, strict: maybe}", "expected true or false"),  # the schema's
         # validate passed it and codegen --script stopped with an internal error
         ('"w\\0.weights.h5"', "a file path cannot contain a NUL character"),
+        # read as a run folder, it passed validate and was refused only at training
+        ("imagenett", "received 'imagenett', which names nothing"),
     ],
 )
 def test_bad_weights_sections_are_located_errors(write_spec, weights, message):

@@ -110,11 +110,14 @@ def check_size(ir: ModelIR, max_params: int, diags: Diagnostics, loc: Loc | None
 
 
 def human_bytes(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
-        size /= 1000
-    return f"{size:.1f} TB"
+    """``512 B``, ``3.4 MB``: decimal units, and a power of ten past petabytes (the size of a
+    model refused as too large read "184460061941461184.0 TB")."""
+    scaled = size
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if scaled < 1000:
+            return f"{scaled:.1f} {unit}" if unit != "B" else f"{int(scaled)} B"
+        scaled /= 1000
+    return f"{size:.1e} bytes"
 
 
 def human_count(value: int) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnspec.errors import Loc, SpecError, SpecPath, UsageError, format_path
+from cnnspec.errors import Loc, SpecError, SpecPath, UsageError, closest, format_path
 from cnnspec.fileio import user_path
 
 IMAGENET = "imagenet"
@@ -131,6 +131,12 @@ def parse_source(
     file = user_path(text)
     if not file.is_absolute():
         file = base_dir / file
+    meant = closest(text, [IMAGENET])
+    if meant is not None and not file.exists():  # read as a run folder, found missing only at training
+        raise probe.fail(
+            f"expected `imagenet` or the path of weights; received {text!r}, which names nothing",
+            f"did you mean `{meant}`?",
+        )
     if not on_disk:
         suffixes = (".weights.h5", ".keras", ".h5", ".hdf5")
         kind = "run" if not file.name.lower().endswith(suffixes) else None
