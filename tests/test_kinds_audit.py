@@ -346,6 +346,24 @@ BEYOND_FLOAT32 = {
 }
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("scale: -1", "expected a number > 0; received integer -1"),
+        ("mode: fan_inn", "expected one of fan_in, fan_out, fan_avg; received string 'fan_inn'"),
+    ],
+)
+def test_a_bad_variance_scaling_setting_is_named_where_it_is_written(setting, message):
+    # it listed every initializer there is, at kernel_initializer, and "received a mapping"
+    layer = f"conv2d: {{filters: 2, kernel_size: 1, kernel_initializer: {{variance_scaling: {{{setting}}}}}}}"
+    (error,) = _errors(_spec("[4]", layer))
+    key = setting.split(":")[0]
+    assert (error.path, error.message) == (
+        f"model[0].conv2d.kernel_initializer.variance_scaling.{key}",
+        message,
+    )
+
+
 def test_a_negative_regularizer_amount_says_the_amount_is_the_fault():
     # the message listed the mapping's form, which {l2: -1} has
     (error,) = _errors(_spec("[4]", "dense: {units: 2, kernel_regularizer: {l2: -1}}"))

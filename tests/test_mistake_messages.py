@@ -149,6 +149,13 @@ def test_a_two_dimensional_image_input_is_reported_once_at_input_shape(runner, w
     assert error.hint == "images need a channel axis: [8, 8, 1] (or [8, 8, 3] for RGB)"
 
 
+def test_a_block_named_after_a_kind_is_one_error_not_its_calls_too(runner, write_spec) -> None:
+    # the items meant to call it were also reported as conv2d layers missing two parameters
+    text = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\nblocks:\n  conv2d:\n    layers: [batch_norm]\n"
+    error = only(runner, write_spec, text + "model:\n  - conv2d\n" + TAIL)
+    assert (error.line, error.path) == (5, "blocks.conv2d")
+
+
 def test_in_channels_after_a_two_dimensional_input_says_nothing_more(runner, write_spec) -> None:
     # "'in_channels' has no value because of an earlier error" followed: the error was held back
     text = "cnnspec: 1\nname: t\ninput: {shape: [8, 8]}\nmodel:\n  - max_pool2d: 2\n"

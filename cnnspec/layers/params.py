@@ -172,7 +172,7 @@ class ItemProblem:
     was expected there, and the element itself, so that the message names it — "received a
     list of 2 items" does not say which, nor show a value an expression computed."""
 
-    index: tuple[int, ...]
+    index: tuple[int | str, ...]
     expected: str
     value: Any
     #: How to say the value received, where :func:`describe_value` says too little ("a list of
@@ -188,8 +188,9 @@ def _first_bad_item(values: list[Any], check: Callable[[Any], str | None]) -> It
     return None
 
 
-def _index_text(index: tuple[int, ...]) -> str:
-    return "".join(f"[{i}]" for i in index)
+def _index_text(index: tuple[int | str, ...]) -> str:
+    """``[1]`` for a list's element, ``.scale`` for a mapping's."""
+    return "".join(f".{i}" if isinstance(i, str) else f"[{i}]" for i in index)
 
 
 def _size_limit(value: int) -> str:
@@ -270,7 +271,7 @@ class Param:
         message, index = found
         return f"{self.name}{_index_text(index)}: {message}" if index else message
 
-    def problem(self, value: Any) -> tuple[str, tuple[int, ...]] | None:
+    def problem(self, value: Any) -> tuple[str, tuple[int | str, ...]] | None:
         """What :meth:`check` finds, as ``(message, index)``: ``index`` leads from ``value`` to
         the bad element (``(1,)`` for ``kernel_size[1]``; ``()`` when the whole value is
         wrong), so that a caller can point at the element itself where the spec wrote it out."""
@@ -725,7 +726,7 @@ def _initializer_describe(p: Param) -> str:
     )
 
 
-def _initializer_check(p: Param, v: Any) -> str | None:
+def _initializer_check(p: Param, v: Any) -> str | ItemProblem | None:
     if isinstance(v, str):
         return None if v in INITIALIZERS else _initializer_describe(p)
     if not (isinstance(v, dict) and len(v) == 1 and isinstance(next(iter(v.values())), dict)):
@@ -745,8 +746,9 @@ def _initializer_check(p: Param, v: Any) -> str | None:
         if not allowed and _beyond_float32(value) and value > 0:
             return f"{{variance_scaling: {{scale: number}}}} with a scale {_float_limit(value)}"
         ok = value in allowed if allowed else _is_number(value) and value > 0
-        if not ok:
-            return _initializer_describe(p)
+        if not ok:  # said of the setting itself, where it is written
+            expected = "one of " + ", ".join(allowed) if allowed else "a number > 0"
+            return ItemProblem(("variance_scaling", key), expected, value)
     return None
 
 

@@ -830,7 +830,7 @@ class Resolver:
             or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_SIZE for d in shape)
         ):
             self.error(
-                f"expected a list of positive integers; received {shape!r}",
+                f"expected a list of positive integers up to {MAX_SIZE:,}; received {shape!r}",
                 ("input", "shape"),
                 hint="for 32×32 RGB images write shape: [32, 32, 3]",
             )
@@ -1111,6 +1111,10 @@ class Resolver:
                 self.pruned = True  # a backbone's cut leaves out its layers (finish_tree marks them)
                 result = resolve_backbone(self, body, kpath, scope, inputs[0], item_id, env)
                 self.record.close(element, result)
+            elif kind_key in REGISTRY and kind_key in self.bad_blocks:
+                # a block named after the kind (refused at its declaration): the item meant to
+                # call it is no layer with missing parameters too
+                result = self.unknown_item(extras, scope)
             elif kind_key in REGISTRY:
                 result = self.layer(REGISTRY[kind_key], body, kpath, scope, inputs, item_id, env)
             elif kind_key in self.blocks:
