@@ -105,9 +105,14 @@ def validate(
     # Where Rich would print the text as is, it is not imported (issue 15: a cold validate).
     plain = plain_stdout()
     console = None if plain else stdout()
+    groups = [family_variants(file) for file in files]  # (a family's shared part fails alike in each)
+    files = [target for group in groups for target in group]
+    families = [index for index, group in enumerate(groups) for _ in group]
     workers = jobs if jobs > 0 else auto_jobs(len(files))
     results = ordered_map(check, files, workers, Checked.encode, Checked.decode)
-    for file, checked in zip(files, results, strict=True):
+    said: dict[tuple[object, ...], None] = {}
+    for file, family, checked in zip(files, families, results, strict=True):
+        checked = checked._replace(diagnostics=_unsaid(checked.diagnostics, said, family))
         found.extend(checked.diagnostics)
         refused = strict and checked.summary is not None and bool(checked.diagnostics)
         if checked.summary is None or refused:
@@ -139,6 +144,40 @@ def validate(
             else:
                 console.print(f"[red]{failed} of {len(files)} files failed[/red]", highlight=False)
         raise typer.Exit(EXIT_SPEC)
+
+
+def family_variants(file: Path) -> list[Path]:
+    """What checking ``file`` checks: each variant of a family file (``fam.yaml#name``, in its
+    table's order), since one that compiles says nothing of the others' vars; else the file
+    itself (also a file that does not load: its check says why)."""
+    from cnnspec.spec.loader import load_file
+
+    if not file.is_file():  # (fam.yaml#name, a folder, a missing file)
+        return [file]
+    try:
+        table = load_file(file).data.get("variants")
+    except (SpecError, UsageError, OSError):
+        return [file]
+    if not isinstance(table, dict) or len(table) < 2:
+        return [file]
+    return [Path(f"{file}#{name}") for name in table]
+
+
+def _unsaid(
+    diagnostics: list[Diagnostic], said: dict[tuple[object, ...], None], family: int
+) -> list[Diagnostic]:
+    """The diagnostics not reported already for the same file named on the command line
+    (``family``; ``said``, which they join): the same one from each variant of a family file
+    is reported once."""
+    fresh = []
+    for diagnostic in diagnostics:
+        loc = diagnostic.loc
+        where = loc and (loc.file, loc.line, loc.column)
+        key = (family, diagnostic.severity, diagnostic.path, diagnostic.message, where)
+        if key not in said:
+            said[key] = None
+            fresh.append(diagnostic)
+    return fresh
 
 
 def report_strict(file: Path, warnings: int, console: Console | None) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnspec.errors import Loc, SpecError, SpecPath, did_you_mean
+from cnnspec.errors import Loc, SpecError, SpecPath, did_you_mean, format_path
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.loader import SourceDoc, load_file
 
@@ -150,6 +150,16 @@ def apply_variant(doc: SourceDoc, variant: str | None, loc: Loc | None = None, p
     own = doc.data.get("vars")
     if not isinstance(own, dict):
         return  # the schema reports a `vars` that is not a mapping
+    unknown = [name for name in overrides if name not in own]
+    if unknown:  # as --set refuses it: read nowhere, it was only warned of as never read
+        where = ("variants", variant, "vars", unknown[0])
+        raise SpecError.single(
+            f"unknown var {unknown[0]!r}: a variant can only change a var the spec declares",
+            doc.key_loc(where) or loc,
+            format_path(where),
+            code="unknown-var",
+            hint=did_you_mean(str(unknown[0]), own) or "declare it under `vars:` in the spec",
+        )
     own.update(overrides)
     # Each overridden var is now located where the variants table wrote it (one pass per table).
     for table_src in (doc.locs, doc.key_locs):

@@ -1,0 +1,58 @@
+"""`cnnspec validate FAMILY.yaml` checks every variant of a family file (a variants table),
+each mistake of the shared part said once; a variant that sets a var the spec does not
+declare is refused, as `--set` refuses it. TF-free."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cnnspec.cli.app import app
+
+FAMILY = """\
+cnnspec: 1
+name: small
+input: {shape: [16, 16, 3]}
+vars: {w: 4}
+variants:
+  small: {vars: {w: 4}}
+  big: {vars: {w: 8}}
+  ROW
+model:
+  - conv2d: {filters: "${w}", kernel_size: 3, padding: SHARED}
+  - global_avg_pool2d
+  - dense: 2
+"""
+
+
+def validate(tmp_path: Path, row: str, shared: str = "same") -> tuple[int, str]:
+    family = tmp_path / "fam.yaml"
+    family.write_text(FAMILY.replace("ROW", row).replace("SHARED", shared), "utf-8")
+    result = CliRunner().invoke(app, ["validate", str(family)], env={"COLUMNS": "300"})
+    return result.exit_code, result.output
+
+
+def test_every_variant_is_checked(tmp_path: Path):
+    # only the first variant was: `bad` passed validate until someone compiled fam.yaml#bad
+    code, output = validate(tmp_path, "bad: {vars: {w: 0}}")
+    assert code == 1
+    assert "ok " in output and "fam.yaml#small: small" in output and "fam.yaml#big: big" in output
+    assert "model[0].conv2d.filters: expected a positive integer; received integer 0" in output
+    assert "w is integer 0, set at" in output and "1 of 3 files failed" in output
+
+
+def test_a_mistake_every_variant_shares_is_said_once(tmp_path: Path):
+    code, output = validate(tmp_path, "other: {vars: {w: 2}}", shared="sme")
+    assert code == 1 and output.count("error: model[0].conv2d.padding") == 1
+    assert "3 of 3 files failed" in output
+
+
+def test_a_variant_setting_an_undeclared_var_is_refused(tmp_path: Path):
+    # it was only warned of as never read, where --set vars.ww=3 is an error
+    code, output = validate(tmp_path, "bad: {vars: {ww: 3}}")
+    assert code == 1
+    assert (
+        "variants.bad.vars.ww: unknown var 'ww': a variant can only change a var the spec declares" in output
+    )
+    assert "did you mean `w`?" in output
