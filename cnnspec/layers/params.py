@@ -759,6 +759,11 @@ def _initializer_hint(p: Param, v: Any) -> str | None:
         (key,) = v
         if isinstance(key, str) and key not in _CONFIGURABLE_INITIALIZERS:
             return did_you_mean(key, _CONFIGURABLE_INITIALIZERS)
+        settings = v.get("variance_scaling")
+        for name, value in settings.items() if isinstance(settings, dict) else ():
+            allowed = VARIANCE_SCALING.get(name)
+            if allowed and isinstance(value, str) and value not in allowed:
+                return did_you_mean(value, allowed)
     return None
 
 
