@@ -56,3 +56,33 @@ def test_a_variant_setting_an_undeclared_var_is_refused(tmp_path: Path):
         "variants.bad.vars.ww: unknown var 'ww': a variant can only change a var the spec declares" in output
     )
     assert "did you mean `w`?" in output
+
+
+def _params_again(compiled, tmp_path: Path) -> int:
+    """The parameters of ``compiled`` written as a run's resolved.yaml writes it, loaded again."""
+    from cnnspec.api import compile_spec
+    from cnnspec.spec.dumping import dump_yaml
+    from cnnspec.spec.zoo import written_data
+
+    again = tmp_path / "resolved.yaml"
+    again.write_text(dump_yaml(written_data(compiled.resolved, compiled.doc.variant), sort_keys=False))
+    return compile_spec(again).ir.totals.params
+
+
+def test_a_variant_written_again_is_the_same_variant(tmp_path: Path):
+    """resolved.yaml, best.yaml and trial specs kept the whole variants table: loaded again,
+    the first variant's vars went over those trained (fam.yaml#big came back as small, a spec
+    extending zoo:resnet101 as ResNet50)."""
+    from cnnspec.api import compile_spec
+
+    family = tmp_path / "fam.yaml"
+    family.write_text(FAMILY.replace("ROW", "huge: {vars: {w: 16}}").replace("SHARED", "same"), "utf-8")
+    big = compile_spec(f"{family}#big")
+    assert _params_again(big, tmp_path) == big.ir.totals.params != compile_spec(family).ir.totals.params
+    searched = compile_spec(f"{family}#big", overrides=["vars.w=6"])  # --set over the variant's vars
+    assert _params_again(searched, tmp_path) == searched.ir.totals.params
+    child = tmp_path / "child.yaml"
+    child.write_text("cnnspec: 1\nname: mine\nextends: zoo:resnet101\nvars: {classes: 10}\n", "utf-8")
+    deep = compile_spec(child)
+    assert _params_again(deep, tmp_path) == deep.ir.totals.params
+    assert compile_spec(tmp_path / "resolved.yaml").name == "mine"  # not renamed after the variant

@@ -135,7 +135,13 @@ def _fits(doc: SourceDoc, shape: list[int], allow_outside: bool, var: str | None
     else:
         data["input"] = {**(data.get("input") or {}), "shape": shape}
     probe = SourceDoc(
-        doc.file, data, dict(doc.locs), dict(doc.key_locs), dict(doc.includes), zoo_variant=doc.zoo_variant
+        doc.file,
+        data,
+        dict(doc.locs),
+        dict(doc.key_locs),
+        dict(doc.includes),
+        zoo_variant=doc.zoo_variant,
+        variant=doc.variant,
     )
     diags = Diagnostics()
     Resolver(probe, diags, allow_outside=allow_outside).resolve()

@@ -793,7 +793,14 @@ def with_source(compiled: CompiledSpec, source: str | dict[str, Any]) -> Compile
     if isinstance(source, dict):
         for key in source:
             locs[(*prefix, key)] = DATA_LOC
-    doc = SourceDoc(compiled.doc.file, data, locs, key_locs, zoo_variant=compiled.doc.zoo_variant)
+    doc = SourceDoc(
+        compiled.doc.file,
+        data,
+        locs,
+        key_locs,
+        zoo_variant=compiled.doc.zoo_variant,
+        variant=compiled.doc.variant,
+    )
     return compile_doc(doc, path=compiled.path)
 
 

@@ -33,6 +33,7 @@ from cnnspec.analysis.graph import PICTURE_MARK
 from cnnspec.fileio import atomic_path, user_path, write_atomic
 from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.search import SearchSpace, apply_values
+from cnnspec.spec.zoo import written_data
 
 PLOTS = {
     "history.png": "optimization history",
@@ -269,7 +270,7 @@ def write_summary(
 def write_best(path: Path, compiled: Any, space: SearchSpace, best: dict[str, Any], study: str) -> None:
     values = _params(space, best["params"], best.get("values"))
     doc = apply_values(compiled.doc, space, values)
-    data = json.loads(json.dumps(doc.data, default=str))
+    data = json.loads(json.dumps(written_data(doc.data, doc.variant), default=str))
     made = [at for at in _file_paths(data) if _absolute(data, doc, at)]
     shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
     header = (

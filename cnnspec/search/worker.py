@@ -450,13 +450,14 @@ def storage_writes(cfg: WorkerConfig) -> Iterator[None]:
 
 def trial_spec_text(doc: Any, name: str, values: dict[str, Any], number: int) -> str:
     from cnnspec.spec.dumping import dump_yaml
+    from cnnspec.spec.zoo import written_data
 
     shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
     header = (
         f"# trial {number} of the search of {name}: {shown}\n"
         "# the searched spec, composed (extends/use applied), with this trial's values written in\n"
     )
-    data = json.loads(json.dumps(doc.data, default=str))
+    data = json.loads(json.dumps(written_data(doc.data, doc.variant), default=str))
     return header + dump_yaml(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
 
 

@@ -190,11 +190,11 @@ class _Composer:
                 doc.data.pop("extends", None)
             if not library and (is_family or variant is not None):
                 try:
-                    apply_variant(doc, variant, *named_at)
+                    doc.variant = apply_variant(doc, variant, *named_at)
                 except SpecError as exc:
                     raise self.with_includes(exc) from None
                 if _in_zoo(path):
-                    doc.zoo_variant = str(doc.data.get("name"))  # the variant apply_variant chose
+                    doc.zoo_variant = doc.variant
             return doc
         finally:
             self.stack.pop()
@@ -378,9 +378,15 @@ def merge_docs(base: SourceDoc, child: SourceDoc) -> SourceDoc:
     both = set(_blocks_of(base)) & set(_blocks_of(child))
     checked = (base.checked_blocks | child.checked_blocks) - both
     includes = {**base.includes, **child.includes}
-    zoo_variant = child.zoo_variant or base.zoo_variant
     return SourceDoc(
-        child.file, data, locs, key_locs, includes, checked_blocks=checked, zoo_variant=zoo_variant
+        child.file,
+        data,
+        locs,
+        key_locs,
+        includes,
+        checked_blocks=checked,
+        zoo_variant=child.zoo_variant or base.zoo_variant,
+        variant=child.variant or base.variant,
     )
 
 

@@ -70,6 +70,9 @@ class SourceDoc:
     #: The packaged zoo variant this document is (or extends), e.g. ``resnet50``: the models
     #: ``weights: imagenet`` can load.
     zoo_variant: str | None = None
+    #: The variant of a family file (packaged or not) applied to this document, or to the
+    #: family it extends: :func:`cnnspec.spec.zoo.written_data` writes the table reduced to it.
+    variant: str | None = None
     #: The whole document is a packaged zoo model as shipped (no edits, no overrides), which
     #: the tests check against the spec schema: :func:`validate_document` skips it.
     schema_checked: bool = False

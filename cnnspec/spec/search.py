@@ -678,6 +678,7 @@ def apply_values(
         dict(doc.key_locs),
         dict(doc.includes),
         zoo_variant=doc.zoo_variant,
+        variant=doc.variant,
         reader=doc.reader,
     )
     by_name = {d.name: d for d in space.dimensions}

@@ -115,9 +115,10 @@ def split_variant(ref: str) -> tuple[str, str | None]:
     return base, variant
 
 
-def apply_variant(doc: SourceDoc, variant: str | None, loc: Loc | None = None, path: str = "") -> None:
+def apply_variant(doc: SourceDoc, variant: str | None, loc: Loc | None = None, path: str = "") -> str | None:
     """Select ``variant`` (``None``: the first) of a family document, in place: its vars go over
-    the file's ``vars:`` (keeping the variants table's locations) and it names the model.
+    the file's ``vars:`` (keeping the variants table's locations) and it names the model; the
+    variant selected (``None``: no table).
 
     A document without a ``variants`` table is left alone unless a variant was asked for. A
     malformed table is left for the schema to report."""
@@ -130,9 +131,9 @@ def apply_variant(doc: SourceDoc, variant: str | None, loc: Loc | None = None, p
                 path,
                 code="zoo",
             )
-        return
+        return None
     if not isinstance(table, dict) or not table:
-        return
+        return None
     if variant is None:
         variant = str(next(iter(table)))
     elif variant not in table:
@@ -145,11 +146,11 @@ def apply_variant(doc: SourceDoc, variant: str | None, loc: Loc | None = None, p
         )
     row = table[variant]
     overrides: Any = row.get("vars") if isinstance(row, dict) else None
-    if not isinstance(overrides, dict):
-        return
+    if not isinstance(overrides, dict):  # (as written again by written_data: already applied)
+        return variant
     own = doc.data.get("vars")
     if not isinstance(own, dict):
-        return  # the schema reports a `vars` that is not a mapping
+        return None  # the schema reports a `vars` that is not a mapping
     unknown = [name for name in overrides if name not in own]
     if unknown:  # as --set refuses it: read nowhere, it was only warned of as never read
         where = ("variants", variant, "vars", unknown[0])
@@ -179,3 +180,19 @@ def apply_variant(doc: SourceDoc, variant: str | None, loc: Loc | None = None, p
             del table_src[p]
         table_src.update(moved)
     doc.data["name"] = variant
+    return variant
+
+
+def written_data(data: dict[str, Any], variant: str | None) -> dict[str, Any]:
+    """``data`` of a composed document as a spec file writes it again (a run's resolved.yaml, a
+    search's best.yaml and trial specs): a family's variants table reduced to the ``variant``
+    applied, without its vars, which ``vars:`` holds already with ``--set`` and a trial's values
+    over them. Loaded again, the file selects that variant and changes nothing; written whole,
+    it applied the first variant's vars over those trained (``fam.yaml#large`` came back as
+    ``small``, a spec extending ``zoo:resnet101`` as ResNet50)."""
+    table = data.get("variants")
+    if variant is None or not isinstance(table, dict) or variant not in table:
+        return data
+    row = table[variant]
+    kept = {k: v for k, v in row.items() if k != "vars"} if isinstance(row, dict) else {}
+    return {**data, "variants": {variant: kept}}

@@ -30,6 +30,7 @@ import yaml
 from cnnspec.errors import UsageError, WriteError, format_path
 from cnnspec.fileio import is_atomic_temp, write_atomic
 from cnnspec.spec.dumping import dump_yaml
+from cnnspec.spec.zoo import written_data
 from cnnspec.training.runlock import LOCK_NAME
 
 if TYPE_CHECKING:
@@ -236,7 +237,7 @@ def _start(
         source_text = SOURCE_TEXTS.get(compiled.doc.file)
     if source_text is not None:
         written.append(write_atomic(run_dir / "spec.yaml", source_text))
-    resolved = json.loads(json.dumps(compiled.resolved, default=str))
+    resolved = json.loads(json.dumps(written_data(compiled.resolved, compiled.doc.variant), default=str))
     header = f"# {compiled.name}: the fully resolved spec of this run (extends, use and --set applied).\n"
     written.append(
         write_atomic(
