@@ -154,7 +154,8 @@ def test_search_prints_its_progress_and_leaderboard_escaped(
     shown = f"{tmp_path}/[/x]\\x1b[31mo"
     lines = result.stdout.split("\n")
     assert (
-        f"trial 0: skipped ({shown}/trial-000 already exists; the next trial takes the next number)" in lines
+        f"trial 0: skipped ({shown}/trial-000 already exists; the next trial takes its values and number)"
+        in lines
     )
     assert "trial 1: failed (RuntimeError: bad file \\x1b[31mred[/z].png)" in lines
     # the leaderboard: each failed trial's reason (a taken folder is no trial of --trials)

@@ -148,3 +148,15 @@ def test_a_disk_that_refuses_the_write_leaves_the_file_as_it_was(tmp_path, monke
     assert spec.read_bytes() == TYPOS.encode() and sorted(p.name for p in tmp_path.iterdir()) == [
         "typos.yaml"
     ]
+
+
+def test_a_file_starting_with_a_byte_order_mark_is_fixed_in_place(tmp_path):
+    # YAML's columns start after the mark: the fix landed one character early and wrote
+    # `model: max_pool2dd: 2, …` (invalid YAML)
+    spec = tmp_path / "bom.yaml"
+    spec.write_text(
+        "\ufeffmodel: [maxpool2d: 2, flatten, dense: 2]\ncnnspec: 1\nname: x\ninput: {shape: [8, 8, 1]}\n"
+    )
+    result = CliRunner().invoke(app, ["validate", "--fix", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert spec.read_text().startswith("\ufeffmodel: [max_pool2d: 2, flatten, dense: 2]\n")

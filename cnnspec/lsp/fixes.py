@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from cnnspec.errors import Diagnostic
-from cnnspec.lsp.text import Lines
+from cnnspec.lsp.text import BOM, Lines
 from cnnspec.spec.loader import LINE_BREAK
 
 #: "did you mean `X`?" at the start of a hint (what follows it may explain an alias).
@@ -114,7 +114,9 @@ def apply_fixes(text: str, fixes: Sequence[Fix]) -> str:
     breaks = LINE_BREAK.findall(text)
     for fix in sorted(fixes, key=lambda f: (f.line, f.start), reverse=True):
         line = parts[fix.line]
-        parts[fix.line] = line[: fix.start] + fix.text + line[fix.end :]
+        # a fix's columns are YAML's, which start after a byte-order mark (:class:`Lines`)
+        shift = 1 if fix.line == 0 and line.startswith(BOM) else 0
+        parts[fix.line] = line[: fix.start + shift] + fix.text + line[fix.end + shift :]
     return "".join(part + brk for part, brk in zip(parts, [*breaks, ""], strict=True))
 
 

@@ -483,7 +483,11 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         taken = trial_dir(cfg.out, number, cfg.tag)
         reason = f"{FOLDER_TAKEN}: {taken} already exists (not this study's; left as it is)"
         _tell_failed(study, trial, reason, cfg.out, values)
-        return f"trial {number}: skipped ({taken} already exists; the next trial takes the next number)"
+        # its values again, under the next number: a grid sampler counts the point visited, and
+        # trained another twice in its place
+        with contextlib.suppress(Exception):
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": number, "retry_reason": FOLDER_TAKEN})
+        return f"trial {number}: skipped ({taken} already exists; the next trial takes its values and number)"
     trial.set_user_attr("run_dir", folder.name)  # (only now: trial.json goes only where it made it)
     doc = apply_values(compiled.doc, space, values)
     # the run folder's spec.yaml is this trial's text (rundir writes SOURCE_TEXTS[doc.file]
