@@ -163,6 +163,20 @@ def test_search_prints_its_progress_and_leaderboard_escaped(
     assert "fail: run folder taken: " in result.stdout
 
 
+def test_a_trial_whose_folder_is_taken_gives_its_values_to_the_next(
+    runner: Any, write_spec: Any, tmp_path: Path, failing_train: None
+) -> None:
+    """A grid sampler counted the skipped trial's point as visited: it was never trained, and
+    another point twice. The next trial takes the skipped one's values."""
+    import json
+
+    out = tmp_path / "out"
+    (out / "trial-000").mkdir(parents=True)
+    runner.invoke(app, ["search", str(write_spec(SEARCH_SPEC)), "--out", str(out), "-n", "2"])
+    trials = {t["number"]: t for t in json.loads((out / "search.json").read_text())["trials"]}
+    assert trials[1]["params"] == trials[0]["params"] and trials[0]["params"]
+
+
 #: Text a worker sharing the storage may write into a trial: Rich markup closing a tag nobody
 #: opened (MarkupError, exit 3) and a title-setting OSC.
 STORED = "[/x]\x1b]0;T\x07"
