@@ -294,10 +294,12 @@ class Diagnostics:
         index = self._seen.get(diagnostic.key())
         if index is None and site in self._sites and self._sites[site][1] != context:
             index = self._sites[site][0]  # the same mistake, reached through another call
+        folds = [(severity, diagnostic.code, diagnostic.message, origin) for origin in origins]
         if index is not None:
             self.items[index] = self.items[index].with_notes(diagnostic.notes)
+            for fold in folds:  # its origins fold their further uses into that error too
+                self._folds.setdefault(fold, index)
             return
-        folds = [(severity, diagnostic.code, diagnostic.message, origin) for origin in origins]
         first = next((self._folds[fold] for fold in folds if fold in self._folds), None)
         if first is not None:
             self._fold(first, diagnostic)

@@ -105,21 +105,23 @@ def validate(
     # Where Rich would print the text as is, it is not imported (issue 15: a cold validate).
     plain = plain_stdout()
     console = None if plain else stdout()
-    groups = [family_variants(file) for file in files]  # (a family's shared part fails alike in each)
+    groups = [
+        family_variants(file, allow_outside) for file in files
+    ]  # (a family's shared part fails alike in each)
     files = [target for group in groups for target in group]
     families = [index for index, group in enumerate(groups) for _ in group]
     workers = jobs if jobs > 0 else auto_jobs(len(files))
     results = ordered_map(check, files, workers, Checked.encode, Checked.decode)
     said: dict[tuple[object, ...], None] = {}
     for file, family, checked in zip(files, families, results, strict=True):
-        checked = checked._replace(diagnostics=_unsaid(checked.diagnostics, said, family))
-        found.extend(checked.diagnostics)
+        shown = _unsaid(checked.diagnostics, said, family)  # (each is said once, counted in each)
+        found.extend(shown)
         refused = strict and checked.summary is not None and bool(checked.diagnostics)
         if checked.summary is None or refused:
             failed += 1
         if format != OutputFormat.text:
             continue
-        report(checked.diagnostics, "text")
+        report(shown, "text")
         if refused:
             count = len(checked.diagnostics)
             report_strict(file, count, console)
@@ -146,20 +148,23 @@ def validate(
         raise typer.Exit(EXIT_SPEC)
 
 
-def family_variants(file: Path) -> list[Path]:
+def family_variants(file: Path, allow_outside: bool = False) -> list[Path]:
     """What checking ``file`` checks: each variant of a family file (``fam.yaml#name``, in its
     table's order), since one that compiles says nothing of the others' vars; else the file
     itself (also a file that does not load: its check says why)."""
-    from cnnspec.spec.loader import load_file
+    from cnnspec.spec.compose import load_spec
+    from cnnspec.spec.resolve import IDENTIFIER
 
     if not file.is_file():  # (fam.yaml#name, a folder, a missing file)
         return [file]
-    try:
-        table = load_file(file).data.get("variants")
+    try:  # composed: a family that extends a family has the base's variants too
+        table = load_spec(file, allow_outside=allow_outside).data.get("variants")
     except (SpecError, UsageError, OSError):
         return [file]
     if not isinstance(table, dict) or len(table) < 2:
         return [file]
+    if not all(isinstance(name, str) and IDENTIFIER.fullmatch(name) for name in table):
+        return [file]  # (the schema says which name is none)
     return [Path(f"{file}#{name}") for name in table]
 
 

@@ -19,7 +19,7 @@ from cnnspec.errors import SpecPath
 from cnnspec.layers import REGISTRY
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.expr import is_expression
-from cnnspec.spec.resolve import COMBINATORS, ITEM_EXTRAS
+from cnnspec.spec.resolve import COMBINATORS, ITEM_EXTRAS, tuple_fragments
 
 if TYPE_CHECKING:
     from cnnspec.spec.resolve import Resolver
@@ -63,7 +63,7 @@ def _item(resolver: Resolver, item: Any, path: SpecPath, seen: set[int]) -> None
     elif kind_key == BACKBONE:
         return  # another spec's layers: checked as that spec
     elif kind_key in resolver.blocks:
-        _block_call(resolver, kind_key, body, kpath)
+        _block_call(resolver, kind_key, body, kpath, seen)
     else:
         resolver.unknown_kind(kind_key, body, kpath)
 
@@ -74,7 +74,12 @@ def _layer(resolver: Resolver, kind_name: str, body: Any, path: SpecPath) -> Non
     if written is None:
         return
     raw, single = written
+    tuples = {} if single else tuple_fragments(raw)
     for key, value in raw.items():
+        if key in tuples:  # `kernel_size: (3, 3)`, which YAML cut at the comma: said whole, once
+            if tuples[key] is None:
+                continue
+            value = tuples[key]
         param = kind.param_index.get(key)
         ppath = path if single else (*path, key)
         if param is None:
@@ -96,13 +101,18 @@ def _combinator(resolver: Resolver, body: Any, path: SpecPath, seen: set[int]) -
             _items(resolver, value, (*path, key), seen)
 
 
-def _block_call(resolver: Resolver, name: str, body: Any, path: SpecPath) -> None:
-    if name in resolver.bad_blocks or not resolver.block_signature(name) or not isinstance(body, dict):
-        return  # (a refused block's error says why; a single argument is read by its type)
+def _block_call(resolver: Resolver, name: str, body: Any, path: SpecPath, seen: set[int]) -> None:
+    """A call's argument names, and the block's own items (those no expanded call reached)."""
+    if name in resolver.bad_blocks or not resolver.block_signature(name):
+        return  # (a refused block's error says why)
     declared = resolver.block_params(name)
-    for key in body:
+    for key in body if isinstance(body, dict) else ():  # (a single argument is read by its type)
         if key not in declared:
             resolver.unknown_argument(name, key, declared, (*path, key))
+    block = resolver.blocks[name]
+    _items(
+        resolver, block.get("layers") if isinstance(block, dict) else None, ("blocks", name, "layers"), seen
+    )
 
 
 def _written_out(value: Any) -> bool:

@@ -53,7 +53,6 @@ from cnnspec.ir import (
 )
 from cnnspec.layers.params import MAX_SIZE, Param, meant_parameters, param_synonym
 from cnnspec.layers.registry import REGISTRY, Counts, LayerKind, Shape, ShapeError, combinator_merges
-from cnnspec.resources import zoo_dir
 from cnnspec.spec import varchoices
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.backbone import resolve_backbone
@@ -617,18 +616,18 @@ class Resolver:
         unused = [] if self.diags.has_errors else [n for n in self.blocks if n not in self.used_blocks]
         for name in unused:  # (after an error a block may be unused only because its call failed)
             loc = self.doc.key_loc(("blocks", name))
-            if loc is None or not loc.file.startswith(str(zoo_dir())):  # (the zoo's libraries are tested)
-                block = self.blocks[name]
-                self.dormant.append(
-                    (block.get("layers") if isinstance(block, dict) else None, ("blocks", name, "layers"))
-                )
-            if loc is None or loc.file == self.doc.file:  # (a `use:` library's are for others too)
-                self.diags.warning(
-                    f"block {name!r} is defined but never used",
-                    loc,
-                    format_path(("blocks", name)),
-                    code="unused-block",
-                )
+            if loc is not None and loc.file != self.doc.file:
+                continue  # a `use:` library's (or a base's): for other specs, in their context
+            block = self.blocks[name]
+            self.dormant.append(
+                (block.get("layers") if isinstance(block, dict) else None, ("blocks", name, "layers"))
+            )
+            self.diags.warning(
+                f"block {name!r} is defined but never used",
+                loc,
+                format_path(("blocks", name)),
+                code="unused-block",
+            )
         from cnnspec.spec.dormant import check_dormant  # (it reads this module's constants)
 
         check_dormant(self, self.dormant)
@@ -1045,6 +1044,8 @@ class Resolver:
                 self.log_site(scope, None, "when", extras["when"], env, condition)
             if not condition:
                 self.dormant.append((item, path))
+                if kind_key in self.blocks:  # called, only not this time (its body: a dormant item's)
+                    self.used_blocks.add(kind_key)
                 self.note_skipped(extras, path, scope, env)
                 if kind_key == "repeat" and isinstance(body, dict) and isinstance(body.get("carry"), dict):
                     for name in body["carry"]:  # ids of this list after the loop, had it run
@@ -1543,7 +1544,7 @@ class Resolver:
         ok = True
         params: dict[str, Any] = {}
         sites: list[tuple[str, Any, Any]] = []  # parameters read while a call is recorded
-        tuples = {} if single else _tuple_fragments(raw)
+        tuples = {} if single else tuple_fragments(raw)
         for key, value in raw.items():
             param = kind.param_index.get(key)
             ppath = path if single else (*path, key)
@@ -3314,7 +3315,7 @@ def resolve(doc: SourceDoc, diags: Diagnostics | None = None, *, allow_outside: 
     return ir
 
 
-def _tuple_fragments(raw: dict[Any, Any]) -> dict[Any, Any]:
+def tuple_fragments(raw: dict[Any, Any]) -> dict[Any, Any]:
     """The pieces of a Python tuple written in a flow mapping: YAML reads
     ``{kernel_size: (3, 3)}`` as ``kernel_size: "(3"`` and a key ``3)`` without a value. Maps
     the first piece's key to the tuple's whole text and every later piece's key to ``None``
