@@ -86,3 +86,26 @@ def test_a_variant_written_again_is_the_same_variant(tmp_path: Path):
     deep = compile_spec(child)
     assert _params_again(deep, tmp_path) == deep.ir.totals.params
     assert compile_spec(tmp_path / "resolved.yaml").name == "mine"  # not renamed after the variant
+
+
+def test_strict_fails_each_variant_whose_warnings_were_said_for_another(tmp_path: Path):
+    # the second variant printed `ok`: its warning, shared, was said once for the first
+    text = FAMILY.replace("ROW", "huge: {vars: {w: 16}}").replace("SHARED", "same")
+    text = text.replace("model:", "blocks:\n  unused:\n    layers: [batch_norm]\nmodel:")
+    family = tmp_path / "fam.yaml"
+    family.write_text(text, "utf-8")
+    result = CliRunner().invoke(app, ["validate", "--strict", str(family)], env={"COLUMNS": "300"})
+    assert result.exit_code == 1 and result.output.count("is defined but never used") == 1
+    assert result.output.count("which --strict treats as errors") == 3
+
+
+def test_a_family_extending_a_family_is_checked_in_the_variants_of_both(tmp_path: Path):
+    base = tmp_path / "fam.yaml"
+    base.write_text(FAMILY.replace("ROW", "huge: {vars: {w: 16}}").replace("SHARED", "same"), "utf-8")
+    child = tmp_path / "child.yaml"
+    child.write_text("cnnspec: 1\nextends: fam.yaml\nvariants:\n  tiny: {vars: {w: 1}}\n", "utf-8")
+    result = CliRunner().invoke(app, ["validate", str(child)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert [line.split(":")[0] for line in result.output.splitlines()] == [
+        f"ok {child}#{name}" for name in ("small", "big", "huge", "tiny")
+    ]

@@ -162,6 +162,12 @@ def test_a_block_argument_written_at_the_call_is_named_where_it_is_written():
     twice = BLOCK.replace(layer, layer + layer.replace("kernel_size: 1", "kernel_size: 3"))
     (error,) = errors_of(twice.replace("ARGUMENT", "0"))
     assert messages(error)[-1].startswith("same error at 1 more use: blocks.cb.layers[1].conv2d.filters")
+    # called twice with it: still one error (the second call's use at layers[1] was a second)
+    called_twice = twice.replace("ARGUMENT", "0").replace(
+        "  - cb: {f: 0}\n", "  - cb: {f: 0}\n  - cb: {f: 0}\n"
+    )
+    (error,) = errors_of(called_twice)
+    assert sum(m.startswith("f is integer 0, set at") for m in messages(error)) == 2
 
 
 def test_a_block_parameter_shadows_a_var_of_the_same_name():
