@@ -250,3 +250,34 @@ def test_a_run_whose_early_stopping_never_started_reports_its_last_epoch(runner,
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["best_epoch"] is None and metrics["weights_from"] == "last epoch 2"
+
+
+def test_the_r2_of_an_output_whose_loss_diverged_is_nan_not_zero(cb):
+    """Keras' R2Score says 0.0 for a model whose predictions overflowed: a checkpoint monitoring
+    val_r2 kept that epoch over every honest negative R² (and the history showed 0)."""
+    logs = {
+        "loss": 3.1,
+        "r2": 0.0,
+        "val_loss": math.inf,
+        "val_r2": 0.0,
+        "val_size_r2": 0.0,
+        "val_size_loss": 2.0,
+    }
+    cb.DivergedR2().on_epoch_end(3, logs)
+    assert logs["r2"] == 0.0 and logs["val_size_r2"] == 0.0  # their losses are finite
+    assert math.isnan(logs["val_r2"])
+    checkpoint = cb.BestCheckpoint(Path("/nonexistent"), "val_r2", "max", save_best_only=True)
+    checkpoint.best, checkpoint.best_epoch = -3.1, 1
+    checkpoint.on_epoch_end(3, logs)  # NaN is no improvement: nothing saved, epoch 1 stays best
+    assert checkpoint.best_epoch == 1
+
+
+def test_a_figure_past_a_million_is_shown_in_significant_digits():
+    from cnnspec.training.progress import figure
+
+    assert [figure(v) for v in (0.12345, -3.0957, 8.717e20, math.inf)] == [
+        "0.1235",
+        "-3.0957",
+        "8.717e+20",
+        "inf",
+    ]

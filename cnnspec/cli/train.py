@@ -180,11 +180,12 @@ def print_resume(command: str) -> None:
 
 def print_result(display: Any, result: Any, quiet: bool) -> None:
     """The closing summary: key figures and where the files are."""
+    from cnnspec.training.progress import figure
     from cnnspec.training.task_metrics import headline
 
     metrics = result.metrics
     figures = headline(metrics)  # the task's own: test accuracy, mean IoU, macro F1, MAE/R² ...
-    first = ", ".join(f"{label.removeprefix('test ')} {value:.4f}" for label, value in figures)
+    first = ", ".join(f"{label.removeprefix('test ')} {figure(value)}" for label, value in figures)
     if result.worker is not None:  # a non-chief worker: the chief reports and writes the files
         typer.echo(
             f"{result.worker.replace(':', ' ')} finished: test {first}, "
@@ -192,7 +193,7 @@ def print_result(display: Any, result: Any, quiet: bool) -> None:
         )
         return
     line = (
-        f"test {first}, loss {metrics['test_loss']:.4f} after "
+        f"test {first}, loss {figure(metrics['test_loss'])} after "
         f"{metrics['epochs_run']} epoch(s) in {metrics['train_seconds']:.1f}s → {result.run_dir}"
     )
     if quiet:
@@ -205,8 +206,8 @@ def print_result(display: Any, result: Any, quiet: bool) -> None:
     table.add_column(style="bold")
     table.add_column()
     for label, value in figures:
-        table.add_row(safe(label), f"{value:.4f}")
-    table.add_row("test loss", f"{metrics['test_loss']:.4f}")
+        table.add_row(safe(label), figure(value))
+    table.add_row("test loss", figure(metrics["test_loss"]))
     if "macro_f1" in metrics:
         table.add_row("macro F1", f"{metrics['macro_f1']:.4f}")
     stopped = " (stopped early)" if metrics.get("stopped_early") else ""

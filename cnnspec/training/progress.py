@@ -37,7 +37,13 @@ def as_text(text: str) -> Text:
 def format_value(key: str, value: float) -> str:
     if key == "learning_rate":
         return f"{value:.2e}"
-    return f"{value:.4f}"
+    return figure(value)
+
+
+def figure(value: float) -> str:
+    """A loss or metric as the console shows it: 4 decimals, or 4 significant digits where it
+    is a million or more (a diverging run printed `loss 871717658667507515392.0000`)."""
+    return f"{value:.4g}" if abs(value) >= 1e6 else f"{value:.4f}"
 
 
 class Display:
@@ -129,7 +135,7 @@ class Display:
                 if self.progress is None:
                     return
                 live = "  ".join(
-                    f"{_SHORT.get(k, k)} {float(v):.4f}" for k, v in (logs or {}).items() if k in keys
+                    f"{_SHORT.get(k, k)} {figure(float(v))}" for k, v in (logs or {}).items() if k in keys
                 )
                 self.progress.update(self.task, completed=batch + 1, live=live)
 
