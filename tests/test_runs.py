@@ -74,6 +74,27 @@ def test_runs_lists_run_folders_oldest_first_as_json(runner, run_tree):
     assert rows[0]["spec_hash"] == lock["spec_hash"] and len(lock["spec_hash"]) > 12
 
 
+def test_a_run_a_live_process_trains_into_is_running_not_unfinished(runner, run_tree):
+    """A run in progress and a killed one both read "unfinished" with no epochs; the lock file
+    a live process holds (a killed run's stays, naming a process that is gone) tells them apart."""
+    import os
+    import subprocess
+    import sys
+
+    from cnnspec.training.runlock import LOCK_NAME
+
+    trial = run_tree / "search" / "trial-000"
+    (trial / LOCK_NAME).write_text(json.dumps({"pid": os.getpid(), "command": ["cnnspec", "train"]}))
+    rows = json.loads(runner.invoke(app, ["runs", str(run_tree), "--format", "json"]).output)
+    assert (rows[2]["status"], rows[2]["epochs"]) == ("running", 3)  # its epochs so far
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    (trial / LOCK_NAME).write_text(json.dumps({"pid": int(gone.stdout), "command": ["cnnspec", "train"]}))
+    rows = json.loads(runner.invoke(app, ["runs", str(run_tree), "--format", "json"]).output)
+    assert (rows[2]["status"], rows[2]["epochs"]) == ("unfinished", None)
+
+
 def test_runs_table(runner, run_tree):
     result = runner.invoke(app, ["runs", str(run_tree)])
     assert result.exit_code == 0, result.output

@@ -233,7 +233,8 @@ def _is_figure(value: Any) -> bool:
 def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
     """One line of ``cnnspec runs``: name, date, spec hash, test accuracy, epochs, time.
 
-    ``status`` is ``finished``, ``unfinished`` or ``damaged``; ``problems`` says, per file,
+    ``status`` is ``finished``, ``running`` (a live process holds its lock), ``unfinished`` or
+    ``damaged``; ``problems`` says, per file,
     what is wrong with a damaged run (a value of the wrong type is left out of the row): its
     lock.json, metrics.json, or history.json (unreadable, or not columns of one number per
     epoch: ``report`` and ``visualize`` refuse such a run). ``link``: the real folder of a run
@@ -276,9 +277,38 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
     }
     # the other keys the commands read (name, created and spec_hash are the row's own fields)
     problems += [f"lock.json: {p}" for p in lock_problems(lock) if f"lock.json: {p}" not in problems]
-    row["status"] = "damaged" if problems else "finished" if metrics is not None else "unfinished"
+    row["status"] = (
+        "damaged"
+        if problems
+        else "finished"
+        if metrics is not None
+        else "running"
+        if _training(run_dir)
+        else "unfinished"
+    )
+    if row["status"] == "running" and isinstance(history_doc, dict):  # its epochs so far
+        row["epochs"] = next((len(v) for v in history_doc.values() if isinstance(v, list)), None)
     row["problems"] = problems
     return row
+
+
+def _training(run_dir: Path) -> bool:
+    """Whether a process of this machine is training into ``run_dir`` now: its lock file (left
+    by a killed run too, removed by one that ended) names a process that is alive. A run in
+    progress and a killed one both read "unfinished" before."""
+    from cnnspec.training.runlock import holder
+
+    found = holder(run_dir)
+    pid = found.get("pid") if found is not None else None
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # (another user's process: alive)
+        return True
+    return True
 
 
 def _integer(value: Any) -> bool:
