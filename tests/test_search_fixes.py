@@ -402,3 +402,17 @@ def test_a_block_named_as_a_key_on_the_way_leaves_its_list_a_list(name):
     model = apply_values(compiled.doc, compiled.search, {"c1.kernel_size": 5}).data["model"]
     assert model[0]["residual"]["body"][0]["conv2d"]["kernel_size"] == 5
     assert model[1] == {name: 4}
+
+
+@pytest.mark.parametrize("option", ["model[2].dropout=0.2", "model[2].dropout={rate: 0.2}"])
+def test_a_set_of_what_the_search_draws_is_refused_before_any_trial(runner, tmp_path, option):
+    """Each trial wrote its drawn value over it: the option did nothing, without a word. Training
+    the spec, which leaves its search alone, takes it."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["search", str(spec), "--out", str(out), "-q", "--set", option])
+    assert result.exit_code == 1, result.output
+    assert "to the search, which draws it for every trial (search.space.drop.rate)" in flat(result.output)
+    assert not out.exists()
+    compile_spec(spec, [option])  # validate and train take it

@@ -22,7 +22,16 @@ from typing import Any
 
 from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.analysis.settings import TrainConfig, training_config
-from cnnspec.errors import Diagnostic, Diagnostics, Note, SpecError, describe_value, did_you_mean, format_path
+from cnnspec.errors import (
+    COMMAND_LINE_PREFIX,
+    Diagnostic,
+    Diagnostics,
+    Note,
+    SpecError,
+    describe_value,
+    did_you_mean,
+    format_path,
+)
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.search import (
     Dimension,
@@ -63,6 +72,29 @@ def check_space(compiled: CompiledSpec, diags: Diagnostics) -> SearchSpace | Non
     _check_objective(compiled, space, diags)
     _check_switched_off(compiled, space, diags)
     return space
+
+
+def check_not_set(compiled: CompiledSpec, space: SearchSpace) -> None:
+    """For ``cnnspec search``: refuse (a located :class:`SpecError`) a ``--set`` of what the
+    search draws (the setting, or a part of it or around it): every trial wrote its own value
+    over it, so the option did nothing, without a word. (Training the spec, which leaves its
+    search alone, takes the option.)"""
+    diags = Diagnostics()
+    doc = compiled.doc
+    given = [p for p, loc in doc.locs.items() if loc.file.startswith(COMMAND_LINE_PREFIX)]
+    for d in space.dimensions:
+        clash = next((p for p in given if p[: len(d.target)] == d.target or d.target[: len(p)] == p), None)
+        if clash is None:
+            continue
+        diags.error(
+            f"expected --set to leave {format_path(d.target)} to the search, which draws it for every "
+            f"trial (search.space.{d.name}); --set {format_path(clash)} would be overwritten",
+            doc.loc(clash),
+            format_path(clash),
+            code="search",
+            hint=f"leave out the --set, or take {d.name} out of search.space",
+        )
+    diags.raise_if_errors()
 
 
 def _check_switched_off(compiled: CompiledSpec, space: SearchSpace, diags: Diagnostics) -> None:

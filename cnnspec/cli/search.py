@@ -79,6 +79,7 @@ def search(
     import math
     import time
 
+    from cnnspec.analysis.search_check import check_not_set
     from cnnspec.cli.render import safe
     from cnnspec.errors import UsageError, WriteError
     from cnnspec.search import results
@@ -104,6 +105,7 @@ def search(
             f"expected a search: section in {file}",
             "add search: {space: {training.batch_size: {choice: [16, 32, 64]}}} (see README, Search)",
         )
+    check_not_set(compiled, space)
     folder = out or Path("runs") / f"{compiled.name}-search"
     name = study or compiled.name
     optuna = import_optuna()
