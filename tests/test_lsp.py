@@ -10,10 +10,12 @@ shape and parameter count the API computes for that layer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -635,11 +637,31 @@ async def _response(server: asyncio.subprocess.Process, request_id: int) -> dict
             return message
 
 
+@contextlib.asynccontextmanager
+async def _served() -> AsyncIterator[Any]:
+    """A server of its own (:class:`_Served`) for a raw-protocol test, which ends it with
+    :func:`_shut_down`; killed if the test fails first."""
+    server = await _Served.start()
+    try:
+        yield server
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+
+
+async def _shut_down(server: Any, request_id: int) -> None:
+    """The protocol's end, ``shutdown`` then ``exit``: the server ends with status 0."""
+    await _send(server, {"jsonrpc": "2.0", "id": request_id, "method": "shutdown"})
+    await _response(server, request_id)
+    await _send(server, {"jsonrpc": "2.0", "method": "exit"})
+    assert await answer(server.wait()) == 0
+
+
 async def test_malformed_requests_get_errors_and_the_server_keeps_serving(folder: Path):
     """Raw JSON-RPC (a test client would refuse to send these): a request with invalid params,
     an unknown method and a body that is not JSON; the server answers errors and keeps serving."""
-    server = await _Served.start()
-    try:
+    async with _served() as server:
         uri = (folder / "net.yaml").as_uri()
         await _send(
             server, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
@@ -673,14 +695,7 @@ async def test_malformed_requests_get_errors_and_the_server_keeps_serving(folder
         }
         await _send(server, hover)
         assert "dense_1" in (await _response(server, 4))["result"]["contents"]["value"]
-        await _send(server, {"jsonrpc": "2.0", "id": 5, "method": "shutdown"})
-        await _response(server, 5)
-        await _send(server, {"jsonrpc": "2.0", "method": "exit"})
-        assert await answer(server.wait()) == 0
-    finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
+        await _shut_down(server, 5)
 
 
 async def test_a_nul_in_a_document_name_gets_a_diagnostic_not_a_crash(client: LanguageClient, folder: Path):
@@ -734,8 +749,7 @@ async def test_non_yaml_and_huge_documents(client: LanguageClient, folder: Path)
 async def test_a_client_that_registers_watchers_is_asked_to_watch_the_yaml_files():
     """Neovim and Helix report the files a server registered a watcher for, and no others: a
     library changed on disk left the open specs' diagnostics stale there."""
-    server = await _Served.start()
-    try:
+    async with _served() as server:
         capabilities = {"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}}}
         await _send(
             server,
@@ -749,20 +763,12 @@ async def test_a_client_that_registers_watchers_is_asked_to_watch_the_yaml_files
         assert registration["method"] == "workspace/didChangeWatchedFiles"
         assert registration["registerOptions"]["watchers"] == [{"globPattern": "**/*.{yaml,yml}"}]
         await _send(server, {"jsonrpc": "2.0", "id": message["id"], "result": None})
-        await _send(server, {"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
-        await _response(server, 2)
-        await _send(server, {"jsonrpc": "2.0", "method": "exit"})
-        assert await answer(server.wait()) == 0
-    finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
+        await _shut_down(server, 2)
 
 
 async def test_positions_in_the_encoding_the_client_chose(folder: Path):
     """A client that offers UTF-8 positions (Neovim) gets ranges counted in UTF-8 bytes."""
-    server = await _Served.start()
-    try:
+    async with _served() as server:
         capabilities = {"general": {"positionEncodings": ["utf-8", "utf-16"]}}
         await _send(
             server,
@@ -783,14 +789,7 @@ async def test_positions_in_the_encoding_the_client_chose(folder: Path):
         start = position(text, value)
         assert found["range"]["start"] == {"line": start.line, "character": start.character}
         assert found["range"]["end"]["character"] == start.character + len(value.encode("utf-8"))
-        await _send(server, {"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
-        await _response(server, 2)
-        await _send(server, {"jsonrpc": "2.0", "method": "exit"})
-        assert await answer(server.wait()) == 0
-    finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
+        await _shut_down(server, 2)
 
 
 async def test_rename_over_the_wire(client: LanguageClient, folder: Path):

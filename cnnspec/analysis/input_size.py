@@ -134,15 +134,7 @@ def _fits(doc: SourceDoc, shape: list[int], allow_outside: bool, var: str | None
         declared[var] = shape
     else:
         data["input"] = {**(data.get("input") or {}), "shape": shape}
-    probe = SourceDoc(
-        doc.file,
-        data,
-        dict(doc.locs),
-        dict(doc.key_locs),
-        dict(doc.includes),
-        zoo_variant=doc.zoo_variant,
-        variant=doc.variant,
-    )
+    probe = doc.with_data(data)
     diags = Diagnostics()
     Resolver(probe, diags, allow_outside=allow_outside).resolve()
     return not any(d.code == SHAPE for d in diags.errors)

@@ -81,6 +81,20 @@ class SourceDoc:
     #: through it too, so the editor's check sees that file's unsaved text and depends on it.
     reader: Callable[[Path], str | None] | None = field(default=None, repr=False, compare=False)
 
+    def with_data(self, data: dict[str, Any]) -> SourceDoc:
+        """This document with other ``data`` (a copy the caller changed): the same file,
+        locations, includes, variant and reader, which a later error or include reads."""
+        return SourceDoc(
+            self.file,
+            data,
+            dict(self.locs),
+            dict(self.key_locs),
+            dict(self.includes),
+            zoo_variant=self.zoo_variant,
+            variant=self.variant,
+            reader=self.reader,
+        )
+
     def loc(self, path: SpecPath) -> Loc | None:
         """The location of the value at ``path``, or of its nearest located ancestor."""
         while True:

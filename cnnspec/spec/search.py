@@ -671,16 +671,7 @@ def apply_values(
     data = copy.deepcopy(doc.data)
     if not keep_search:
         data.pop("search", None)
-    out = SourceDoc(
-        doc.file,
-        data,
-        dict(doc.locs),
-        dict(doc.key_locs),
-        dict(doc.includes),
-        zoo_variant=doc.zoo_variant,
-        variant=doc.variant,
-        reader=doc.reader,
-    )
+    out = doc.with_data(data)
     by_name = {d.name: d for d in space.dimensions}
     for name, value in values.items():
         d = by_name[name]
