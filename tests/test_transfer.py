@@ -167,6 +167,20 @@ def test_an_error_inside_the_backbone_is_located_in_its_file_with_a_note(write_s
     assert any("in backbone 'base.yaml' at model[1]" in note.message for note in error.notes)
 
 
+def test_what_a_cut_leaves_out_is_not_walked_so_its_mistakes_do_not_count(write_spec):
+    # VGG16 cut at block2 on 8×8 images was refused for the pools of blocks 3–5 it leaves out
+    spec = write_spec(
+        "cnnspec: 1\nname: m\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+        "  - backbone: {spec: zoo:vgg16, until: block2, vars: {include_top: false}}\n"
+        "  - global_avg_pool2d\n  - dense: 2\n"
+    )
+    assert compile_spec(spec).ir.nodes[-1].name == "dense_1"
+    # with ImageNet weights, loaded by position, all of it is walked (a later layer that takes a
+    # kept one would reorder them): the mistake there still counts
+    imagenet = spec.read_text().replace("include_top: false}", "include_top: false}, weights: imagenet")
+    assert _errors(write_spec(imagenet, "imagenet.yaml"))
+
+
 # -- loading, with TensorFlow ------------------------------------------------------------------
 def _save_weights(write_spec, text: str, name: str) -> Path:
     """Build the model of ``text`` (its spec saved beside) and save its weights as ``name``."""

@@ -290,13 +290,26 @@ def resolve_backbone(
     sub_env = sub.vars_env = sub.resolve_vars()
     sub.spec_defaults = sub.resolve_defaults(doc.data.get("defaults"), ("defaults",), sub_env, {})
     top = Scope(entry, {}, None, prefix, sub_env, (*scope.group, local), sub.spec_defaults)
-    last = sub.walk_list(doc.data.get("model") or [], ("model",), top, entry)
+    until = fields.get("until")
+    # Where the cut is reached, the rest of the model is left out unwalked: its mistakes (VGG's
+    # later pools on an 8×8 input) are no mistakes of the part kept. Not for `imagenet` weights,
+    # loaded by position: a later layer that takes a kept one changes the order (_crossing).
+    by_position = weights is not None and weights.kind == IMAGENET
+    stop = None
+    if isinstance(until, str) and not by_position:
+
+        def stop() -> bool:
+            return (
+                top.lookup(until) is not None
+                or _layer_named(resolver.nodes[start:], prefix, until) is not None
+            )
+
+    last = sub.walk_list(doc.data.get("model") or [], ("model",), top, entry, stop)
     resolver.steps, resolver.contexts = sub.steps, sub.contexts
     resolver.too_many = resolver.too_many or sub.too_many
     resolver.deepest = max(resolver.deepest, sub.deepest)
     if last == UNKNOWN or len(resolver.diags.errors) > before:
         return UNKNOWN
-    until = fields.get("until")
     if until is not None:
         output = top.lookup(until) if isinstance(until, str) else None
         if output is None and isinstance(until, str):

@@ -952,7 +952,11 @@ class Resolver:
         self.nodes = kept
 
     # -- layer lists -----------------------------------------------------------------------
-    def walk_list(self, items: Any, path: SpecPath, scope: Scope, current: str) -> str:
+    def walk_list(
+        self, items: Any, path: SpecPath, scope: Scope, current: str, stop: Callable[[], bool] | None = None
+    ) -> str:
+        """Walk a layer list; ``stop``: asked after each item whether the rest is needed (a
+        backbone cut at an earlier layer: the rest is left out, its mistakes with it)."""
         if not isinstance(items, list):
             self.error(
                 f"expected a list of layers; received {type(items).__name__}",
@@ -966,6 +970,8 @@ class Resolver:
             if self.too_many:
                 self.record.close_list(depth)
                 return UNKNOWN
+            if stop is not None and stop():
+                break
         self.record.close_list(depth)
         return current
 
