@@ -109,3 +109,16 @@ def test_a_family_extending_a_family_is_checked_in_the_variants_of_both(tmp_path
     assert [line.split(":")[0] for line in result.output.splitlines()] == [
         f"ok {child}#{name}" for name in ("small", "big", "huge", "tiny")
     ]
+
+
+def test_a_spec_extending_a_family_with_vars_of_its_own_is_checked_as_written(tmp_path: Path):
+    # it was checked in the base's variants, whose rows set the vars over its own: its own
+    # model, the one `train` builds, was never compiled ("ok" for a spec inspect refused)
+    (tmp_path / "fam.yaml").write_text(
+        FAMILY.replace("ROW", "huge: {vars: {w: 16}}").replace("SHARED", "same")
+    )
+    child = tmp_path / "child.yaml"
+    child.write_text("cnnspec: 1\nname: mine\nextends: fam.yaml#big\nvars: {w: 0}\n", "utf-8")
+    result = CliRunner().invoke(app, ["validate", str(child)], env={"COLUMNS": "300"})
+    assert result.exit_code == 1 and "received integer 0" in result.output
+    assert "#small" not in result.output

@@ -153,11 +153,15 @@ def family_variants(file: Path, allow_outside: bool = False) -> list[Path]:
     table's order), since one that compiles says nothing of the others' vars; else the file
     itself (also a file that does not load: its check says why)."""
     from cnnspec.spec.compose import load_spec
+    from cnnspec.spec.loader import load_file
     from cnnspec.spec.resolve import IDENTIFIER
 
     if not file.is_file():  # (fam.yaml#name, a folder, a missing file)
         return [file]
-    try:  # composed: a family that extends a family has the base's variants too
+    try:
+        if "variants" not in load_file(file).data:
+            return [file]  # one model (extending a family's variant with vars of its own: that one)
+        # composed: a family that extends a family has the base's variants too
         table = load_spec(file, allow_outside=allow_outside).data.get("variants")
     except (SpecError, UsageError, OSError):
         return [file]
