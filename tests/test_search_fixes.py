@@ -191,6 +191,17 @@ def test_best_yaml_makes_every_path_of_the_spec_absolute(tmp_path):
     best = yaml.safe_load((tmp_path / "out" / "best.yaml").read_text())
     assert best["data"]["source"] == {"images": str(folder / "imgs"), "values": str(folder / "values.csv")}
     assert best["weights"] == str(folder / "start.weights.h5")
+    # a path written as an expression is kept: its value decides (an absolute `root` became
+    # FOLDER/${root}/start.weights.h5, which names nothing)
+    (folder / "spec.yaml").write_text(
+        text.replace("vars: {width: 4}", f"vars: {{width: 4, root: {folder}}}").replace(
+            "weights: start.weights.h5", 'weights: "${root}/start.weights.h5"'
+        )
+    )
+    compiled = compile_spec(folder / "spec.yaml", [])
+    write_summary(tmp_path / "out2", study, compiled.search, "memory", compiled)
+    best = yaml.safe_load((tmp_path / "out2" / "best.yaml").read_text())
+    assert best["weights"] == "${root}/start.weights.h5"
 
 
 def test_a_search_whose_every_trial_failed_exits_non_zero_with_the_reason(

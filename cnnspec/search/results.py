@@ -328,7 +328,7 @@ def _absolute(data: dict[str, Any], doc: Any, at: tuple[Any, ...]) -> bool:
     if not isinstance(node, dict) or not isinstance(node.get(at[-1]), str):
         return False
     text = node[at[-1]]
-    if text in _NOT_FILES or is_zoo_ref(text):
+    if text in _NOT_FILES or is_zoo_ref(text) or "${" in text:  # (an expression: its value decides)
         return False
     path = user_path(text)
     loc = doc.loc(at) or doc.loc(at[:-1])
