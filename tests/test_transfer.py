@@ -181,6 +181,18 @@ def test_what_a_cut_leaves_out_is_not_walked_so_its_mistakes_do_not_count(write_
     assert _errors(write_spec(imagenet, "imagenet.yaml"))
 
 
+def test_a_name_taken_in_another_file_is_named_with_its_file(write_spec):
+    # the hint said "the other is at line 5", a line of the spec, under an error in the backbone's file
+    spec = write_spec(
+        "cnnspec: 1\nname: m\ninput: {shape: [32, 32, 3]}\nmodel:\n"
+        "  - conv2d: {filters: 3, kernel_size: 1}\n    id: body_conv1\n"
+        "  - backbone: {spec: zoo:resnet50, until: conv2, vars: {include_top: false}}\n    id: body\n"
+    )
+    (error,) = _errors(spec)
+    assert error.loc is not None and not error.loc.file.endswith("spec.yaml")
+    assert error.hint is not None and f"(the other is at {spec}:5)" in error.hint
+
+
 # -- loading, with TensorFlow ------------------------------------------------------------------
 def _save_weights(write_spec, text: str, name: str) -> Path:
     """Build the model of ``text`` (its spec saved beside) and save its weights as ``name``."""

@@ -1742,7 +1742,7 @@ class Resolver:
                 f"layer name {name!r} is used twice",
                 path,
                 code="duplicate-name",
-                hint=self.duplicate_hint(item_id, self.by_name.get(name)),
+                hint=self.duplicate_hint(item_id, self.by_name.get(name), self.loc(path)),
             )
             name = f"{name}\0{len(self.nodes)}"
         elif name in self.call_names and self.call_names[name].group == scope.group:
@@ -1782,11 +1782,15 @@ class Resolver:
             text = self.path_texts[path] = format_path(path)
         return text
 
-    def duplicate_hint(self, item_id: str | None, other: Node | None = None) -> str:
+    def duplicate_hint(self, item_id: str | None, other: Node | None = None, here: Loc | None = None) -> str:
         """How to name a layer uniquely: inside a repeat, a fixed id names every iteration's
         layer alike, and the fix depends on the repeat. ``other``: the layer that has the name
-        already (``None``: the model's input)."""
-        where = f" (the other is at line {other.loc.line})" if other is not None and other.loc else ""
+        already (``None``: the model's input); ``here``: where the error is (the other is named
+        with its file where that is another: a zoo library's layer and the spec's own)."""
+        where = ""
+        if other is not None and other.loc is not None:
+            same = here is not None and here.file == other.loc.file
+            where = f" (the other is at {'line ' if same else other.loc.file + ':'}{other.loc.line})"
         plain = f"give one of the items a different `id`{where}; automatic names are kind_N"
         if item_id is None or not self.repeats:
             return plain
