@@ -57,11 +57,12 @@ def test_a_zoo_model_validated_by_name_gets_the_note_for_an_error_in_its_own_fil
 def test_a_backbone_cut_from_the_zoo_gets_the_note_too(tmp_path):
     spec = tmp_path / "bb.yaml"
     spec.write_text(
-        "cnnspec: 1\nname: m\ninput: {shape: [48, 48, 1]}\nmodel:\n"
+        "cnnspec: 1\nname: m\ninput: {shape: [24, 24, 1]}\nmodel:\n"
         "  - backbone: {spec: zoo:inception_v3, until: mixed7}\n  - flatten\n"
     )
     (error, *_) = errors_of(spec)
-    assert error.notes[0].message.startswith(f"{NOTE} 75×75×1; the input is [48, 48, 1]")
+    # the cut model's smallest input: the layers after mixed7 (which need 75×75) are left out
+    assert error.notes[0].message.startswith(f"{NOTE} 43×43×1; the input is [24, 24, 1]")
 
 
 def test_an_error_in_the_users_own_file_or_one_no_size_fixes_gets_no_note(tmp_path):
