@@ -252,23 +252,30 @@ def test_a_run_whose_early_stopping_never_started_reports_its_last_epoch(runner,
     assert metrics["best_epoch"] is None and metrics["weights_from"] == "last epoch 2"
 
 
-def test_the_r2_of_an_output_whose_loss_diverged_is_nan_not_zero(cb):
-    """Keras' R2Score says 0.0 for a model whose predictions overflowed: a checkpoint monitoring
-    val_r2 kept that epoch over every honest negative R² (and the history showed 0)."""
-    logs = {
-        "loss": 3.1,
-        "r2": 0.0,
-        "val_loss": math.inf,
-        "val_r2": 0.0,
-        "val_size_r2": 0.0,
-        "val_size_loss": 2.0,
-    }
-    cb.DivergedR2().on_epoch_end(3, logs)
-    assert logs["r2"] == 0.0 and logs["val_size_r2"] == 0.0  # their losses are finite
-    assert math.isnan(logs["val_r2"])
+def test_the_r2_of_a_diverged_regression_is_nan_not_zero(cb):
+    """Keras' R2Score says 0.0 once the squared error overflows: a checkpoint monitoring val_r2
+    kept that epoch over every honest negative R² (the history showed 0), whatever the loss."""
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.api import compile_text
+    from cnnspec.training.tasks import metric
+
+    text = (
+        "cnnspec: 1\nname: r\ninput: {shape: [8, 8, 3]}\nmodel: [flatten, dense: 1]\n"
+        "data: {source: {shapes: {images: 20, image_size: [8, 8], target: count}}}\n"
+        "training: {task: regression, metrics: [r2]}\n"
+    )
+    config = training_config(compile_text(text))
+    (out,) = config.tasks
+    r2 = metric(out, out.metrics[0])
+    truth = np.array([[0.0], [1.0], [2.0], [3.0]], "float32")
+    r2.update_state(truth, np.full((4, 1), 3e19, "float32"))  # a head that blew up
+    assert math.isnan(float(r2.result()))
+    r2.reset_state()
+    r2.update_state(truth, truth + 0.5)
+    assert float(r2.result()) == pytest.approx(1 - 1.0 / 5.0)  # an honest one, as Keras computes it
     checkpoint = cb.BestCheckpoint(Path("/nonexistent"), "val_r2", "max", save_best_only=True)
     checkpoint.best, checkpoint.best_epoch = -3.1, 1
-    checkpoint.on_epoch_end(3, logs)  # NaN is no improvement: nothing saved, epoch 1 stays best
+    checkpoint.on_epoch_end(3, {"val_r2": math.nan})  # NaN is no improvement: epoch 1 stays best
     assert checkpoint.best_epoch == 1
 
 

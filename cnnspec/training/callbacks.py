@@ -203,21 +203,6 @@ def write_history(run_dir: Path, history: list[dict[str, float]], csv_log: bool 
         write_atomic(Path(run_dir) / "training_log.csv", text)
 
 
-class DivergedR2(keras.callbacks.Callback):
-    """Says the R² of an output whose loss is not finite as NaN: Keras' ``R2Score`` reports a
-    diverged model's −∞ as 0.0, which beat every honest negative R² (a checkpoint or early
-    stopping that monitored ``val_r2`` kept the epoch that blew up, and the history showed
-    0). Put it before the callbacks that read the epoch's logs: they read the same mapping."""
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        for key in [k for k in logs or {} if k == "r2" or k.endswith("_r2")]:
-            assert logs is not None
-            split = "val_loss" if key.startswith("val_") else "loss"
-            loss = logs.get(key[: -len("r2")] + "loss", logs.get(split))  # the output's, else the split's
-            if loss is not None and not math.isfinite(float(loss)):
-                logs[key] = float("nan")
-
-
 class InterruptCheck(keras.callbacks.Callback):
     """Raises a Ctrl-C/SIGTERM that arrived during ``fit`` at a batch or epoch boundary
     (``cnnspec/training/interrupts.py``). Put it first: a completed epoch is saved by the

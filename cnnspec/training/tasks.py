@@ -75,7 +75,8 @@ def metric(out: OutputTask, item: MetricConfig) -> Any:
             "rmse": m.RootMeanSquaredError,
             "r2": m.R2Score,
         }
-        return table[item.name](name=name)
+        made = table[item.name](name=name)
+        return _diverged_r2_is_nan(made) if item.name == "r2" else made
     # segmentation: accuracy is pixel accuracy; mean_iou is averaged over every class
     if item.name == "accuracy":
         if out.binary:
@@ -143,3 +144,20 @@ def target_preparer(config: TrainConfig) -> Any:
 def classifier_config(config: TrainConfig, out: OutputTask) -> TrainConfig:
     """``config`` as seen by one classification output (for the classifier's report code)."""
     return replace(config, loss=out.loss, metrics=out.metrics, output_units=out.units, tasks=(out,))
+
+
+def _diverged_r2_is_nan(metric: Any) -> Any:
+    """``metric`` (Keras' ``R2Score``) answering NaN once its squared error overflowed: Keras
+    reads the −∞ that gives as 0.0, which beat every honest negative R² (a checkpoint, early
+    stopping or search monitoring ``val_r2`` kept the epoch that blew up), whatever the loss
+    (Huber and MAE stay finite there). The instance only: model.keras records a plain
+    ``R2Score``, which Keras loads without cnnspec."""
+    from keras import ops
+
+    plain = metric.result
+
+    def result() -> Any:
+        return ops.where(ops.all(ops.isfinite(metric.total_mse)), plain(), float("nan"))
+
+    metric.result = result
+    return metric

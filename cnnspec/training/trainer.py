@@ -423,7 +423,7 @@ def _run(
         set_frozen,
     )
     from cnnspec.training import builders
-    from cnnspec.training.callbacks import DivergedR2, InterruptCheck, Recorder, spec_callbacks, write_history
+    from cnnspec.training.callbacks import InterruptCheck, Recorder, spec_callbacks, write_history
     from cnnspec.training.data import class_weights, rescale_factor
     from cnnspec.training.distribute import Distribution, prepare_model
     from cnnspec.training.interrupts import GATE
@@ -609,7 +609,7 @@ def _run(
         from cnnspec.training.averaged import around
 
         epoch_end = around(epoch_end)
-    callbacks = [InterruptCheck(), DivergedR2(), *epoch_end, progress, recorder, *extra_callbacks]
+    callbacks = [InterruptCheck(), *epoch_end, progress, recorder, *extra_callbacks]
     if dataset.streamed:  # a file that fails to decode mid-epoch stops the run, named
         from cnnspec.training.stream import make_keras_callback
 
