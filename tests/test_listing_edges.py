@@ -254,6 +254,26 @@ def test_a_class_folder_link_that_leads_nowhere_is_an_error(tmp_path, layout):
         script_loader(tmp_path, "{source: {directory: imgs}}")(root)
 
 
+def test_a_split_folder_link_that_leads_nowhere_is_a_missing_split_not_a_slice_of_train(tmp_path):
+    # test -> moved: the link was left out, and the test images drawn from train/ without a word
+    root = tmp_path / "imgs"
+    make_images(root / "train", {"a": 4, "b": 4})
+    make_images(root / "val", {"a": 1, "b": 1})
+    (root / "test").symlink_to(tmp_path / "moved")
+    error = listing_error(tmp_path, "{source: {directory: imgs}}")
+    assert error.message.endswith(f"{root / 'test'} does not exist")
+    with pytest.raises(SystemExit, match="test does not exist"):
+        script_loader(tmp_path, "{source: {directory: imgs}}")(root)
+
+
+def test_a_link_inside_a_class_folder_that_leads_nowhere_is_an_error(tmp_path):
+    root = tmp_path / "imgs"
+    make_images(root, {"a": 3, "b": 3})
+    (root / "a" / "batch2").symlink_to(tmp_path / "moved_batch2")  # a folder of images, moved
+    error = listing_error(tmp_path, "{source: {directory: imgs}}")
+    assert "batch2 leads to" in error.message and "which does not exist" in error.message
+
+
 def test_a_class_folder_name_that_is_not_utf8_is_an_error(tmp_path):
     # it trained to an internal error (the run's hash and files write the class names as UTF-8)
     root = tmp_path / "imgs"

@@ -146,6 +146,12 @@ def data_files(folder: Path, claims: Claims | None = None, owner: str = "") -> l
             # a file link (b/x.png → ../a/a0.png) reaches an image no folder link shows, and a
             # hard link (one file under two names) one no path shows
             image = is_image_name(file) or is_other_image_name(file)
+            if not image and os.path.islink(path) and not os.path.exists(path):
+                raise ListingError(  # (a folder of images, likely: an image is a bad file, said so)
+                    f"expected the links below {folder} to lead somewhere; {path} leads to "
+                    f"{os.readlink(path)}, which does not exist, so what it held would be left out",
+                    "point the link at what it should reach, or remove it",
+                )
             if (
                 tracks_files
                 and image
@@ -424,7 +430,12 @@ def presplit_folders(folder: Path) -> dict[str, Path] | None:
     refuses with the reason (images beside the splits, ``val/`` and ``validation/`` both, ...)."""
     if not folder.is_dir() or loose_images(folder):
         return None
-    layout = split_layout(subfolders(folder))
+    # a split folder that is a link leading nowhere is still a split (said missing when it is
+    # read): left out, `test -> moved` made the test split a slice of train/ without a word
+    gone = [
+        p.name for p in folder.iterdir() if p.is_symlink() and not p.exists() and not p.name.startswith(".")
+    ]
+    layout = split_layout(sorted([*subfolders(folder), *gone]))
     return None if layout is None else {split: folder / name for split, name in layout.items()}
 
 
