@@ -490,6 +490,10 @@ def test_an_export_beside_a_model_file_replaces_only_an_export_cnnspec_made(tmp_
     write_record(folder / "model.onnx", folder / "model.keras", {"verified": True}, META)
     result = invoke("export", folder / "model.keras", "-f", "onnx")
     assert result.exit_code == 2 and "is no export cnnspec made" not in flat(result)
+    # and so is cnnspec's record of an export moved away (it refused the record as the user's)
+    (folder / "model.onnx").unlink()
+    result = invoke("export", folder / "model.keras", "-f", "onnx")
+    assert result.exit_code == 2 and "is no export cnnspec made" not in flat(result)
 
 
 def test_an_export_into_another_runs_folder_is_refused(run_dir, tmp_path):
@@ -537,3 +541,16 @@ def test_data_that_the_runs_class_selection_does_not_fit_is_told_why():
         "expected --data in the labels the run's data.classes picks its classes from"
     )
     assert "before data.classes picked and reordered them" in (misfit.hint or "")
+
+
+def test_a_checkpoint_exported_into_its_own_runs_folder_is_no_other_runs(run_dir, tmp_path):
+    """run/checkpoints/best.keras -o run/export/best.onnx was refused as "another run's folder"."""
+    from cnnspec.cli.export import _refuse_other_run
+
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / "best.keras").write_bytes(b"model")
+    _refuse_other_run(run_dir / "checkpoints" / "best.keras", run_dir / "export" / "best.onnx")
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    with pytest.raises(UsageError, match="another run's folder"):
+        _refuse_other_run(run_dir / "checkpoints" / "best.keras", other / "export" / "best.onnx")

@@ -178,6 +178,8 @@ def refuse_other_run(folder: Path, run: Run, option: str = "--out") -> None:
         own = {run.out_dir.resolve(), *([run.run_dir.resolve()] if run.run_dir is not None else [])}
     except (OSError, RuntimeError, ValueError):
         return  # (enclosing_run resolved it: not reached)
+    if enclosing_run(run.model_path.parent) == holder:
+        return  # a model file inside the run (a checkpoint): its own run
     if holder in own or here in own:
         return
     if here == holder:

@@ -52,7 +52,7 @@ def _refuse_other_run(target: Path, output: Path | None) -> None:
         source, _ = resolve_target(target)
     except UsageError:  # export_model refuses the target itself, in its words
         return
-    if holder == source.parent.resolve():
+    if holder == enclosing_run(source.parent):  # (its own run: a checkpoint's too)
         return
     raise UsageError(
         f"expected -o outside the folders of other runs; {output} is inside {holder}, another run's "

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.export.runtimes import QUANTIZATIONS
+from cnnspec.export.runtimes import QUANTIZATIONS, RECORD_FORMAT
 from cnnspec.export.verification import (
     Decision,
     ExportMismatch,
@@ -189,14 +189,15 @@ def _foreign_file(path: Path, fmt: str) -> Path | None:
     record = record_path(path)
     if fmt == "savedmodel" or not (os.path.lexists(path) or os.path.lexists(record)):
         return None
-    if not os.path.lexists(path):
-        return record
     try:
         data = json.loads(record.read_text(encoding="utf-8"))
-        ours = isinstance(data, dict) and data.get("file_sha256") == sha256_file(path)
     except (OSError, ValueError, RecursionError):
-        ours = False
-    return None if ours else path
+        data = None
+    if not isinstance(data, dict) or data.get("format") != RECORD_FORMAT:
+        return path if os.path.lexists(path) else record
+    # cnnspec's record: of the file there, of one moved away (the record stays), or of the
+    # export a kill caught between its two renames
+    return None
 
 
 def _export_folder(source: Path, stem: Path) -> Path | None:
