@@ -75,24 +75,23 @@ def test_runs_lists_run_folders_oldest_first_as_json(runner, run_tree):
 
 
 def test_a_run_a_live_process_trains_into_is_running_not_unfinished(runner, run_tree):
-    """A run in progress and a killed one both read "unfinished" with no epochs; the lock file
-    a live process holds (a killed run's stays, naming a process that is gone) tells them apart."""
+    """A run in progress and a killed one both read "unfinished" with no epochs. The lock a
+    live process holds tells them apart; a killed run's lock file stays, naming a process that
+    is gone, or one that took its PID since: no lock is held."""
     import os
-    import subprocess
-    import sys
 
-    from cnnspec.training.runlock import LOCK_NAME
+    from cnnspec.training.runlock import LOCK_NAME, acquire
 
     trial = run_tree / "search" / "trial-000"
+
+    def status() -> tuple[str, int | None]:
+        rows = json.loads(runner.invoke(app, ["runs", str(run_tree), "--format", "json"]).output)
+        return rows[2]["status"], rows[2]["epochs"]
+
+    with acquire(trial):
+        assert status() == ("running", 3)  # with its epochs so far
     (trial / LOCK_NAME).write_text(json.dumps({"pid": os.getpid(), "command": ["cnnspec", "train"]}))
-    rows = json.loads(runner.invoke(app, ["runs", str(run_tree), "--format", "json"]).output)
-    assert (rows[2]["status"], rows[2]["epochs"]) == ("running", 3)  # its epochs so far
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    )
-    (trial / LOCK_NAME).write_text(json.dumps({"pid": int(gone.stdout), "command": ["cnnspec", "train"]}))
-    rows = json.loads(runner.invoke(app, ["runs", str(run_tree), "--format", "json"]).output)
-    assert (rows[2]["status"], rows[2]["epochs"]) == ("unfinished", None)
+    assert status() == ("unfinished", None)  # a live PID, but no lock: a killed run's file
 
 
 def test_runs_table(runner, run_tree):

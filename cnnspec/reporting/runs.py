@@ -293,12 +293,16 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
 
 
 def _training(run_dir: Path) -> bool:
-    """Whether a process of this machine is training into ``run_dir`` now: its lock file (left
-    by a killed run too, removed by one that ended) names a process that is alive. A run in
-    progress and a killed one both read "unfinished" before."""
-    from cnnspec.training.runlock import holder
+    """Whether a process of this machine is training into ``run_dir`` now: it holds the
+    folder's lock (:func:`~cnnspec.training.runlock.locked`; where that cannot be read, the
+    lock file, left by a killed run too, names a process that is alive). A run in progress and
+    a killed one both read "unfinished" before."""
+    from cnnspec.training.runlock import holder, locked
 
-    found = holder(run_dir)
+    held = locked(run_dir)
+    if held is not None:
+        return held
+    found = holder(run_dir)  # (elsewhere: a guess from its PID, which another process may reuse)
     pid = found.get("pid") if found is not None else None
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False

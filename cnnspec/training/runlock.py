@@ -207,6 +207,27 @@ def holder(run_dir: Path) -> dict[str, Any] | None:
         os.close(fd)
 
 
+def locked(run_dir: Path) -> bool | None:
+    """Whether a process holds the lock of ``run_dir`` now, read from Linux's ``/proc/locks``
+    without touching the lock (taking it, even for a moment, could make a training that starts
+    then find the folder busy); ``None`` where that cannot be known (no such file, another
+    system): the caller guesses from the holder's PID."""
+    try:
+        status = os.stat(run_dir / LOCK_NAME)
+        table = Path("/proc/locks").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF" (a waiter's line has "->" after 1:)
+    wanted = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
+    for line in table.splitlines():
+        fields = line.split()
+        if "FLOCK" in fields and "->" not in fields:
+            at = fields.index("FLOCK") + 4
+            if at < len(fields) and fields[at] == wanted:
+                return True
+    return False
+
+
 def acquire(
     run_dir: str | Path, command: list[str] | None = None, *, alternative: str | None = None
 ) -> RunLock:
