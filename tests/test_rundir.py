@@ -116,6 +116,20 @@ def test_resume_with_a_changed_spec_names_what_changed(tmp_path, monkeypatch):
     assert "(changed: model[1].dense.units, training.epochs)" in str(info.value)
 
 
+def test_resume_of_a_family_variant_names_only_what_changed(tmp_path, monkeypatch):
+    # resolved.yaml keeps the variants table reduced to the variant: it was compared with the
+    # whole table and said "changed: variants.large.vars, variants.small, training.epochs"
+    family = SPEC.replace("cnnspec: 1\n", "cnnspec: 1\nvariants:\n  small: {}\n  large: {}\n", 1)
+    run, _ = _start(tmp_path, monkeypatch, family)
+    from cnnspec.api import compile_spec
+
+    (tmp_path / "tiny.yaml").write_text(family.replace("epochs: 2", "epochs: 5"))
+    changed = compile_spec(tmp_path / "tiny.yaml")
+    with pytest.raises(UsageError) as info:
+        rundir.check_resumable(run, changed, changed.spec_hash())
+    assert "(changed: training.epochs)" in str(info.value)
+
+
 def test_a_finished_run_cannot_be_resumed(tmp_path, monkeypatch):
     run, lock = _start(tmp_path, monkeypatch)
     (run / "metrics.json").write_text("{}")

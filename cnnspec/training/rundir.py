@@ -118,7 +118,8 @@ def check_resumable(run_dir: Path, compiled: CompiledSpec, spec_hash: str) -> di
         changed: list[str] = []
         try:
             old = yaml.safe_load((run_dir / "resolved.yaml").read_text(encoding="utf-8"))
-            changed = _differences(old, json.loads(json.dumps(compiled.resolved, default=str)))
+            now = written_data(compiled.resolved, compiled.doc.variant)  # (as resolved.yaml wrote it)
+            changed = _differences(old, json.loads(json.dumps(now, default=str)))
         except (OSError, yaml.YAMLError):
             pass
         where = f" (changed: {', '.join(changed[:5])}{' …' if len(changed) > 5 else ''})" if changed else ""
