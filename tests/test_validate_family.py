@@ -122,3 +122,23 @@ def test_a_spec_extending_a_family_with_vars_of_its_own_is_checked_as_written(tm
     result = CliRunner().invoke(app, ["validate", str(child)], env={"COLUMNS": "300"})
     assert result.exit_code == 1 and "received integer 0" in result.output
     assert "#small" not in result.output
+
+
+def test_imagenet_weights_are_refused_on_a_family_of_the_users(tmp_path: Path):
+    # its variants table was taken for the zoo's: validate passed, and train refused it
+    family = tmp_path / "fam.yaml"
+    text = FAMILY.replace("ROW", "huge: {vars: {w: 16}}").replace("SHARED", "same")
+    family.write_text(text + "weights: imagenet\n", "utf-8")
+    result = CliRunner().invoke(app, ["validate", str(family)], env={"COLUMNS": "300"})
+    assert result.exit_code == 1 and "`imagenet` weights exist only for zoo models" in result.output
+    # a resolved.yaml of a spec extending the zoo keeps the zoo's row: still accepted
+    from cnnspec.api import compile_spec
+    from cnnspec.spec.dumping import dump_yaml
+    from cnnspec.spec.zoo import written_data
+
+    child = tmp_path / "child.yaml"
+    child.write_text("cnnspec: 1\nname: mine\nextends: zoo:resnet50\nweights: imagenet\n", "utf-8")
+    compiled = compile_spec(child)
+    again = tmp_path / "resolved.yaml"
+    again.write_text(dump_yaml(written_data(compiled.resolved, compiled.doc.variant), sort_keys=False))
+    assert compile_spec(again).name == "mine"

@@ -165,10 +165,19 @@ def check_weights(compiled: CompiledSpec, context: Context) -> CompiledSpec:
 
     spec_dir = compiled.path.parent if compiled.path is not None else Path.cwd()
     # A run folder's resolved.yaml no longer says which zoo variant it extended; its `variants`
-    # table still shows it came from the zoo (training, which needs the variant, checks again).
-    zoo = compiled.doc.zoo_variant is not None or "variants" in compiled.doc.data
+    # table, written reduced to the variant (spec.zoo.written_data), still names it (training,
+    # which needs the variant, checks again). A family file of the user's is no zoo model.
+    zoo = compiled.doc.zoo_variant is not None or _names_a_zoo_variant(compiled.doc.data.get("variants"))
     spec_weights(compiled.doc, spec_dir, zoo, on_disk=False)
     return compiled
+
+
+def _names_a_zoo_variant(table: Any) -> bool:
+    """Whether ``table`` (a document's ``variants``) is the zoo's: each row named after a zoo
+    variant (one row since resolved.yaml writes it reduced; the family's whole table before)."""
+    from cnnspec.spec.zoo import variants
+
+    return isinstance(table, dict) and bool(table) and all(name in variants() for name in table)
 
 
 #: The front end, in order.
