@@ -427,3 +427,15 @@ def test_a_set_of_what_the_search_draws_is_refused_before_any_trial(runner, tmp_
     assert "to the search, which draws it for every trial (search.space.drop.rate)" in flat(result.output)
     assert not out.exists()
     compile_spec(spec, [option])  # validate and train take it
+
+
+def test_a_set_around_the_searched_value_that_leaves_it_out_is_taken(tmp_path):
+    from cnnspec.analysis.search_check import check_not_set
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC)
+    compiled = compile_spec(spec, ["vars={width: 8}"])  # a mapping around no searched value
+    check_not_set(compiled, compiled.search)
+    compiled = compile_spec(spec, ["model[2]={id: drop, dropout: 0.3}"])  # one that holds it
+    with pytest.raises(SpecError, match="expected --set to leave"):
+        check_not_set(compiled, compiled.search)

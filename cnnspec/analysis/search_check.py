@@ -28,11 +28,12 @@ from cnnspec.errors import (
     Diagnostics,
     Note,
     SpecError,
+    SpecPath,
     describe_value,
     did_you_mean,
     format_path,
 )
-from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.loader import SourceDoc, value_at
 from cnnspec.spec.search import (
     Dimension,
     SearchSpace,
@@ -82,8 +83,26 @@ def check_not_set(compiled: CompiledSpec, space: SearchSpace) -> None:
     diags = Diagnostics()
     doc = compiled.doc
     given = [p for p, loc in doc.locs.items() if loc.file.startswith(COMMAND_LINE_PREFIX)]
+
+    def sets(path: SpecPath, target: SpecPath) -> bool:
+        """Whether the option at ``path`` sets ``target``: it is the target or inside it, or a
+        value around it that is no mapping or holds the target (``--set vars={…}`` without the
+        var searched sets other vars)."""
+        if path[: len(target)] == target:
+            return True
+        if target[: len(path)] != path:
+            return False
+        node = value_at(doc.data, path)
+        for part in target[len(path) :]:
+            if not isinstance(node, dict):
+                return True  # a value that stands for what is inside (`dropout: 0.3`, its rate)
+            if part not in node:
+                return False
+            node = node[part]
+        return True
+
     for d in space.dimensions:
-        clash = next((p for p in given if p[: len(d.target)] == d.target or d.target[: len(p)] == p), None)
+        clash = next((p for p in given if sets(p, d.target)), None)
         if clash is None:
             continue
         diags.error(
