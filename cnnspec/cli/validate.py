@@ -105,9 +105,8 @@ def validate(
     # Where Rich would print the text as is, it is not imported (issue 15: a cold validate).
     plain = plain_stdout()
     console = None if plain else stdout()
-    groups = [
-        family_variants(file, allow_outside) for file in files
-    ]  # (a family's shared part fails alike in each)
+    # each variant of a family file (whose shared part fails alike in each: said once)
+    groups = [family_variants(file, allow_outside) for file in files]
     files = [target for group in groups for target in group]
     families = [index for index, group in enumerate(groups) for _ in group]
     workers = jobs if jobs > 0 else auto_jobs(len(files))
