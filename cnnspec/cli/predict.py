@@ -552,9 +552,13 @@ def predict(
 
 
 def _unused_out(out: Path | None, results: list[dict[str, Any]]) -> list[str]:
-    """A note when ``--out`` was given and nothing went there: only a segmentation's masks do,
-    and ``predict -o preds.csv -f csv`` printed its table and wrote no file, without a word."""
-    if out is None or any("mask" in answer for r in results for answer in r.get("outputs", {}).values()):
+    """A note when ``--out`` names a file (``preds.csv``) and nothing went there: only a
+    segmentation's masks do, into a folder, and ``predict -o preds.csv -f csv`` printed its
+    table and wrote no file, without a word. (A folder given for masks a model turns out not
+    to write is no mistake: a bare model's task is known only once it is loaded.)"""
+    if out is None or not out.suffix:
+        return []
+    if any("mask" in answer for r in results for answer in r.get("outputs", {}).values()):
         return []
     return [
         f"--out {out} is where a segmentation's mask files go; this model writes none, and its "
