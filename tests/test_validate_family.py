@@ -39,13 +39,14 @@ def test_every_variant_is_checked(tmp_path: Path):
     assert code == 1
     assert "ok " in output and "fam.yaml#small: small" in output and "fam.yaml#big: big" in output
     assert "model[0].conv2d.filters: expected a positive integer; received integer 0" in output
-    assert "w is integer 0, set at" in output and "1 of 3 files failed" in output
+    assert "w is integer 0, set at" in output and "1 of 3 specs failed" in output
+    assert f"note: in variant bad of {tmp_path / 'fam.yaml'}" in output  # only that one has it
 
 
 def test_a_mistake_every_variant_shares_is_said_once(tmp_path: Path):
     code, output = validate(tmp_path, "other: {vars: {w: 2}}", shared="sme")
     assert code == 1 and output.count("error: model[0].conv2d.padding") == 1
-    assert "3 of 3 files failed" in output
+    assert "3 of 3 specs failed" in output
 
 
 def test_a_variant_setting_an_undeclared_var_is_refused(tmp_path: Path):

@@ -22,7 +22,7 @@ from cnnspec.cli.common import (
 )
 from cnnspec.cli.forked import auto_jobs, ordered_map
 from cnnspec.cli.render import OutputFormat, clean, safe
-from cnnspec.errors import Diagnostic, SpecError, UsageError
+from cnnspec.errors import Diagnostic, Note, SpecError, UsageError
 
 if TYPE_CHECKING:  # Rich is imported only where it prints (cli.common.plain_stdout)
     from rich.console import Console
@@ -111,6 +111,7 @@ def validate(
     families = [index for index, group in enumerate(groups) for _ in group]
     workers = jobs if jobs > 0 else auto_jobs(len(files))
     results = ordered_map(check, files, workers, Checked.encode, Checked.decode)
+    results = _variant_notes(files, families, list(results))
     said: dict[tuple[object, ...], None] = {}
     for file, family, checked in zip(files, families, results, strict=True):
         shown = _unsaid(checked.diagnostics, said, family)  # (each is said once, counted in each)
@@ -140,10 +141,11 @@ def validate(
         report(found, format.value)
     if failed:
         if format == OutputFormat.text and len(files) > 1:
+            counted = "specs" if len(groups) < len(files) else "files"  # (a family's variants each)
             if console is None:
-                typer.echo(f"{failed} of {len(files)} files failed")
+                typer.echo(f"{failed} of {len(files)} {counted} failed")
             else:
-                console.print(f"[red]{failed} of {len(files)} files failed[/red]", highlight=False)
+                console.print(f"[red]{failed} of {len(files)} {counted} failed[/red]", highlight=False)
         raise typer.Exit(EXIT_SPEC)
 
 
@@ -171,6 +173,41 @@ def family_variants(file: Path, allow_outside: bool = False) -> list[Path]:
     return [Path(f"{file}#{name}") for name in table]
 
 
+def _key(diagnostic: Diagnostic) -> tuple[object, ...]:
+    """What makes two variants' diagnostics the same one."""
+    loc = diagnostic.loc
+    return (
+        diagnostic.severity,
+        diagnostic.path,
+        diagnostic.message,
+        loc and (loc.file, loc.line, loc.column),
+    )
+
+
+def _variant_notes(files: list[Path], families: list[int], results: list[Checked]) -> list[Checked]:
+    """``results`` with a note on each diagnostic that only some variants of a family file
+    have, naming them (the shared ones are said once, for all): an error of the `deep` variant
+    alone read as the file's."""
+    having: dict[tuple[object, ...], list[str]] = {}
+    size: dict[int, int] = {}
+    for file, family, checked in zip(files, families, results, strict=True):
+        size[family] = size.get(family, 0) + 1
+        for diagnostic in checked.diagnostics:
+            having.setdefault((family, *_key(diagnostic)), []).append(str(file).rpartition("#")[2])
+    noted = []
+    for file, family, checked in zip(files, families, results, strict=True):
+        diagnostics = []
+        for diagnostic in checked.diagnostics:
+            names = having[(family, *_key(diagnostic))]
+            if size[family] > 1 and len(names) < size[family]:
+                which = f"variant{'s' if len(names) > 1 else ''} {', '.join(names)}"
+                where = str(file).rpartition("#")[0]
+                diagnostic = diagnostic.with_notes([Note(f"in {which} of {where}", None, "")])
+            diagnostics.append(diagnostic)
+        noted.append(checked._replace(diagnostics=diagnostics))
+    return noted
+
+
 def _unsaid(
     diagnostics: list[Diagnostic], said: dict[tuple[object, ...], None], family: int
 ) -> list[Diagnostic]:
@@ -179,9 +216,7 @@ def _unsaid(
     is reported once."""
     fresh = []
     for diagnostic in diagnostics:
-        loc = diagnostic.loc
-        where = loc and (loc.file, loc.line, loc.column)
-        key = (family, diagnostic.severity, diagnostic.path, diagnostic.message, where)
+        key = (family, *_key(diagnostic))
         if key not in said:
             said[key] = None
             fresh.append(diagnostic)
