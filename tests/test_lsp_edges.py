@@ -267,10 +267,12 @@ async def test_a_file_open_through_a_link_and_its_target_stays_open_until_both_c
     assert len(await open_text(client, real, text)) == 1
     link = tmp_path / "link.yaml"
     before = mark(link.as_uri())
+    real_before = mark(real.as_uri())
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(types.TextDocumentItem(link.as_uri(), "yaml", 1, text))
     )
     await published(link.as_uri(), before, 1)
+    assert len(await published(real.as_uri(), real_before)) == 1  # both URIs show the file's errors
     before = mark(real.as_uri())
     close(client, link)
     assert len(await published(real.as_uri(), before)) == 1  # the real path's, checked again

@@ -342,11 +342,12 @@ class CnnspecServer(LanguageServer):
             log.exception("converting diagnostics of %s", path)
             found = []
         analysis = self.documents.analyses.get(path)
-        self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(
-                uri=self.uri(path), diagnostics=found, version=analysis.version if analysis else None
+        synced = self.uri(path)  # (the URI whose text was checked; its version is the analysis's)
+        for uri in self.open_uris.get(path) or [synced]:  # a link and its target open: both
+            version = analysis.version if analysis is not None and uri == synced else None
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=uri, diagnostics=found, version=version)
             )
-        )
 
     def fixed_text(self, path: Path, analysis: Analysis, text: str) -> tuple[str, list[fixes.Fix]]:
         """The document's text with every fix made, round after round as ``cnnspec validate
