@@ -173,17 +173,6 @@ def family_variants(file: Path, allow_outside: bool = False) -> list[Path]:
     return [Path(f"{file}#{name}") for name in table]
 
 
-def _key(diagnostic: Diagnostic) -> tuple[object, ...]:
-    """What makes two variants' diagnostics the same one."""
-    loc = diagnostic.loc
-    return (
-        diagnostic.severity,
-        diagnostic.path,
-        diagnostic.message,
-        loc and (loc.file, loc.line, loc.column),
-    )
-
-
 def _variant_notes(files: list[Path], families: list[int], results: list[Checked]) -> list[Checked]:
     """``results`` with a note on each diagnostic that only some variants of a family file
     have, naming them (the shared ones are said once, for all): an error of the `deep` variant
@@ -193,12 +182,12 @@ def _variant_notes(files: list[Path], families: list[int], results: list[Checked
     for file, family, checked in zip(files, families, results, strict=True):
         size[family] = size.get(family, 0) + 1
         for diagnostic in checked.diagnostics:
-            having.setdefault((family, *_key(diagnostic)), []).append(str(file).rpartition("#")[2])
+            having.setdefault((family, *diagnostic.key()), []).append(str(file).rpartition("#")[2])
     noted = []
     for file, family, checked in zip(files, families, results, strict=True):
         diagnostics = []
         for diagnostic in checked.diagnostics:
-            names = having[(family, *_key(diagnostic))]
+            names = having[(family, *diagnostic.key())]
             if size[family] > 1 and len(names) < size[family]:
                 which = f"variant{'s' if len(names) > 1 else ''} {', '.join(names)}"
                 where = str(file).rpartition("#")[0]
@@ -216,7 +205,7 @@ def _unsaid(
     is reported once."""
     fresh = []
     for diagnostic in diagnostics:
-        key = (family, *_key(diagnostic))
+        key = (family, *diagnostic.key())
         if key not in said:
             said[key] = None
             fresh.append(diagnostic)

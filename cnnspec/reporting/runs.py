@@ -277,17 +277,16 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
     }
     # the other keys the commands read (name, created and spec_hash are the row's own fields)
     problems += [f"lock.json: {p}" for p in lock_problems(lock) if f"lock.json: {p}" not in problems]
-    row["status"] = (
-        "damaged"
-        if problems
-        else "finished"
-        if metrics is not None
-        else "running"
-        if _training(run_dir)
-        else "unfinished"
-    )
-    if row["status"] == "running" and isinstance(history_doc, dict):  # its epochs so far
-        row["epochs"] = next((len(v) for v in history_doc.values() if isinstance(v, list)), None)
+    if problems:
+        row["status"] = "damaged"
+    elif metrics is not None:
+        row["status"] = "finished"
+    elif _training(run_dir):
+        row["status"] = "running"
+        if isinstance(history_doc, dict):  # its epochs so far
+            row["epochs"] = next((len(v) for v in history_doc.values() if isinstance(v, list)), None)
+    else:
+        row["status"] = "unfinished"
     row["problems"] = problems
     return row
 

@@ -320,6 +320,7 @@ def _file_paths(data: dict[str, Any]) -> list[tuple[Any, ...]]:
 def _absolute(data: dict[str, Any], doc: Any, at: tuple[Any, ...]) -> bool:
     """The relative path at ``at`` made absolute from the folder of the file that wrote it;
     whether there was one."""
+    from cnnspec.spec.expr import is_expression
     from cnnspec.spec.zoo import is_zoo_ref
 
     node: Any = data
@@ -328,7 +329,7 @@ def _absolute(data: dict[str, Any], doc: Any, at: tuple[Any, ...]) -> bool:
     if not isinstance(node, dict) or not isinstance(node.get(at[-1]), str):
         return False
     text = node[at[-1]]
-    if text in _NOT_FILES or is_zoo_ref(text) or "${" in text:  # (an expression: its value decides)
+    if text in _NOT_FILES or is_zoo_ref(text) or is_expression(text):  # (its value decides)
         return False
     path = user_path(text)
     loc = doc.loc(at) or doc.loc(at[:-1])

@@ -255,23 +255,29 @@ def _check_entries(folder: Path) -> None:
     """A ListingError for an entry of a class-folder tree that would be left out or break a run
     later: a link that leads nowhere (a class folder, or an image, that is not there), or a name
     that is not UTF-8 (a class's name is written into reports, lock.json and the model's files)."""
+    gone = dangling(folder)
+    if gone:
+        raise ListingError(
+            f"expected each entry of {folder} to be there; {gone[0].name} is a link to "
+            f"{os.readlink(gone[0])}, which does not exist, so its images would be left out",
+            "point the link at the class folder, or remove it (or hide it: a name starting with '.')",
+        )
     for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_symlink() and not entry.exists():
-            raise ListingError(
-                f"expected each entry of {folder} to be there; {entry.name} is a link to "
-                f"{os.readlink(entry)}, which does not exist, so its images would be left out",
-                "point the link at the class folder, or remove it (or hide it: a name starting with '.')",
-            )
         raw = os.fsencode(entry.name)
-        if entry.is_dir() and not _is_utf8(raw):
+        if entry.is_dir() and not entry.name.startswith(".") and not _is_utf8(raw):
             raise ListingError(
                 f"expected class folder names in UTF-8; {folder}/"
                 f"{raw.decode('utf-8', 'backslashreplace')} is not, and a class's name is written "
                 "into reports and the run's files",
                 "rename the folder",
             )
+
+
+def dangling(folder: Path) -> list[Path]:
+    """The links in ``folder`` that lead nowhere (hidden ones left out), sorted by name."""
+    return sorted(
+        p for p in folder.iterdir() if p.is_symlink() and not p.exists() and not p.name.startswith(".")
+    )
 
 
 def _is_utf8(raw: bytes) -> bool:
@@ -432,10 +438,7 @@ def presplit_folders(folder: Path) -> dict[str, Path] | None:
         return None
     # a split folder that is a link leading nowhere is still a split (said missing when it is
     # read): left out, `test -> moved` made the test split a slice of train/ without a word
-    gone = [
-        p.name for p in folder.iterdir() if p.is_symlink() and not p.exists() and not p.name.startswith(".")
-    ]
-    layout = split_layout(sorted([*subfolders(folder), *gone]))
+    layout = split_layout(sorted([*subfolders(folder), *(p.name for p in dangling(folder))]))
     return None if layout is None else {split: folder / name for split, name in layout.items()}
 
 
