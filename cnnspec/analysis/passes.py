@@ -161,14 +161,14 @@ def check_search(compiled: CompiledSpec, context: Context) -> CompiledSpec:
 def check_weights(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     """The top-level ``weights`` section (:mod:`cnnspec.spec.weights`): a kind of source
     cnnspec reads, ``imagenet`` only for zoo models (whether the file is there: at training)."""
-    from cnnspec.spec.weights import spec_weights
+    from cnnspec.spec.weights import check_imagenet_input, spec_weights
 
     spec_dir = compiled.path.parent if compiled.path is not None else Path.cwd()
     # A run folder's resolved.yaml no longer says which zoo variant it extended; its `variants`
     # table, written reduced to the variant (spec.zoo.written_data), still names it (training,
     # which needs the variant, checks again). A family file of the user's is no zoo model.
     zoo = compiled.doc.zoo_variant is not None or _names_a_zoo_variant(compiled.doc.data.get("variants"))
-    spec_weights(compiled.doc, spec_dir, zoo, on_disk=False)
+    check_imagenet_input(spec_weights(compiled.doc, spec_dir, zoo, on_disk=False), compiled.ir.input_shape)
     return compiled
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from cnnspec.errors import Note, SpecError, did_you_mean, format_path
 from cnnspec.fileio import user_path
 from cnnspec.ir import ancestors
+from cnnspec.spec.varrefs import BACKBONE_SECTIONS, vars_read_by
 
 if TYPE_CHECKING:
     from cnnspec.errors import SpecPath
@@ -187,6 +188,7 @@ def set_vars(resolver: Resolver, doc: SourceDoc, raw: Any, path: SpecPath, env: 
         resolver.error(f"expected a mapping of the backbone's vars; received {raw!r}", path, code="backbone")
         return False
     own = doc.data.setdefault("vars", {})
+    used = vars_read_by(doc.data, BACKBONE_SECTIONS)
     doc.schema_checked = False  # no longer the zoo model as packaged
     ok = True
     for name, value in raw.items():
@@ -206,6 +208,16 @@ def set_vars(resolver: Resolver, doc: SourceDoc, raw: Any, path: SpecPath, env: 
             ok = False
             continue
         own[name] = value
+        if name not in used:  # input_shape: the item's input feeds the backbone, not the spec's own
+            resolver.diags.warning(
+                f"the backbone's var {name!r} changes nothing here: a backbone item takes its "
+                "spec's model alone, and the model does not read it",
+                resolver.doc.key_loc(vpath),
+                format_path(vpath),
+                code="unused-var",
+                hint="remove it; the backbone takes the shape of what feeds it (the model's input)",
+                notes=resolver.call_notes(),
+            )
         where = resolver.loc(vpath)
         if where is not None:
             doc.locs[("vars", name)] = where
@@ -224,7 +236,7 @@ def resolve_backbone(
     """Resolve a ``backbone`` item into ``resolver``'s graph; the tensor it outputs."""
     from cnnspec.spec.resolve import UNKNOWN, Resolver, Scope
     from cnnspec.spec.schema import validate_document
-    from cnnspec.spec.weights import IMAGENET, parse_source
+    from cnnspec.spec.weights import IMAGENET, check_imagenet_input, parse_source
 
     fields = resolver.combinator_fields(body, path, FIELDS, EXAMPLE)
     if fields is None:
@@ -256,6 +268,7 @@ def resolve_backbone(
                 zoo_model=doc.zoo_variant is not None,
                 on_disk=False,
             )
+            check_imagenet_input(weights, tuple(resolver.shapes.get(entry) or ()))
         except SpecError as exc:
             for diag in exc.diagnostics:
                 resolver.diags.add(diag)

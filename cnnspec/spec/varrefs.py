@@ -53,3 +53,23 @@ def unread_vars(data: Mapping[str, Any]) -> list[str]:
     for name, value in raw.items():
         read |= var_refs(value, names) - {name}
     return [name for name in names if name not in read]
+
+
+#: The sections a ``backbone`` item takes from the spec it names: its model and what the model
+#: calls. Its ``input`` is not one (the item's input feeds the backbone), nor training or data.
+BACKBONE_SECTIONS = ("model", "blocks", "defaults")
+
+
+def vars_read_by(data: Mapping[str, Any], sections: tuple[str, ...]) -> set[str]:
+    """The vars that ``sections`` of ``data`` read, directly or through other vars."""
+    raw = data.get("vars")
+    if not isinstance(raw, dict):
+        return set()
+    names = {name: None for name in raw if isinstance(name, str)}
+    read = var_refs([data.get(section) for section in sections], names)
+    todo = list(read)
+    while todo:
+        for name in var_refs(raw.get(todo.pop()), names) - read:
+            read.add(name)
+            todo.append(name)
+    return read

@@ -195,6 +195,21 @@ def spec_weights(doc: Any, spec_dir: Path, zoo_model: bool, *, on_disk: bool = T
     )
 
 
+def check_imagenet_input(source: WeightsSource | None, shape: tuple[int, ...]) -> None:
+    """Refuse ``imagenet`` weights for an input of other than 3 channels: keras.applications
+    has no such files (its models refuse to be built so), and a first convolution of another
+    width would be left untrained without a word."""
+    if source is None or source.kind != IMAGENET or not shape or shape[-1] == 3:
+        return
+    channels = shape[-1]
+    raise source.fail(
+        f"`imagenet` weights take 3-channel (RGB) images; this input has {channels} "
+        f"channel{'s' if channels != 1 else ''} ({list(shape)})",
+        "set input.shape to 3 channels (with data.color_mode: rgb, image files are read as RGB), "
+        "or train from other weights",
+    )
+
+
 def cli_weights(text: str, zoo_model: bool) -> WeightsSource:
     """``--weights SOURCE``: relative to the working directory; problems are usage errors."""
     return parse_source(text, base_dir=Path.cwd(), zoo_model=zoo_model)

@@ -711,9 +711,11 @@ def _is_zoo(compiled: Any) -> bool:
 
 def _override_source(compiled: Any, override: str) -> WeightsSource:
     """``--weights SOURCE``, checked (on disk too)."""
-    from cnnspec.spec.weights import cli_weights
+    from cnnspec.spec.weights import check_imagenet_input, cli_weights
 
-    return cli_weights(override, _is_zoo(compiled))
+    source = cli_weights(override, _is_zoo(compiled))
+    check_imagenet_input(source, tuple(compiled.ir.input_shape))
+    return source
 
 
 def _written_in(source: WeightsSource) -> Path:
