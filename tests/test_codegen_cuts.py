@@ -128,6 +128,10 @@ SPECS: dict[str, str] = {
     "efficientnet_block6c": backbone("zoo:efficientnet_b0", "block6c_se_excite", 64),
     # MobileNetV3Small: inside the squeeze-and-excite call of the 4th inverted residual
     "mobilenet_v3_small": backbone("zoo:mobilenet_v3_small", "expanded_conv_3_squeeze_excite_relu", 96),
+    # … at the end of its third inverted residual, named as the block call (an id in a repeat)
+    "mobilenet_v3_block": backbone("zoo:mobilenet_v3_small", "expanded_conv_2", 96),
+    # … at the end of the squeeze-and-excite call inside the fourth
+    "mobilenet_v3_nested_block": backbone("zoo:mobilenet_v3_small", "expanded_conv_3.squeeze_excite", 96),
     # ResNet50: in the residual body of conv3's third bottleneck (the stage's repeat)
     "resnet50_body": backbone("zoo:resnet50", "conv3_bottleneck_3_conv2d_2", 64),
     # … and on the shortcut of conv3's first bottleneck (its projection block, under `when`)
@@ -168,6 +172,16 @@ EXPECTED: dict[str, list[str]] = {
         "# block squeeze_excite_v3()",
         'name=f"{name}_expanded_conv_3_squeeze_excite_relu"',
     ],
+    "mobilenet_v3_block": [
+        "# iterations 1-2 of 11 (the cut is in the next one)",
+        "# iteration 3 of 11 (i = 2), up to the cut at expanded_conv_2",
+        'name=f"{name}_expanded_conv_2"',
+        "return expanded_conv_2",
+    ],
+    "mobilenet_v3_nested_block": [
+        "# iteration 4 of 11 (i = 3), up to the cut at expanded_conv_3.squeeze_excite",
+        "return squeeze_excite",
+    ],
     "resnet50_body": [
         'x = bottleneck(conv2, filters=128, stride=2, name=f"{name}_conv3_bottleneck_1")',
         'x = bottleneck(x, filters=128, name=f"{name}_conv3_bottleneck_2")',
@@ -207,6 +221,8 @@ ABSENT: dict[str, list[str]] = {
     "efficientnet_block6a": ["block6a_dwconv", "block6b", "block7", "top_conv", "range(7)"],
     "efficientnet_block6c": ["block6c_project_conv", "block6d"],
     "mobilenet_v3_small": ["squeeze_excite_conv_1", "expanded_conv_3_project", "expanded_conv_4"],
+    "mobilenet_v3_block": ["expanded_conv_3_", "range(11)"],
+    "mobilenet_v3_nested_block": ["expanded_conv_3_project", "expanded_conv_4"],
     "resnet50_body": ["conv3_bottleneck_3_batch_norm_2", "conv3_bottleneck_3_add_1", "conv4"],
     "resnet50_shortcut": ["conv3_bottleneck_1_conv2d_1", "conv3_bottleneck_1_add_1"],
     "hand_branch": ["enc_2_s_mix_one", "enc_2_s_side"],

@@ -93,6 +93,34 @@ def test_until_names_any_layer_of_the_backbone_as_its_spec_names_it(model, until
         assert sum(n.counts.params for n in compiled.ir.nodes[:-1]) == params
 
 
+@pytest.mark.parametrize(
+    ("model", "until", "last", "shape"),
+    [  # the block call's output, as keras.applications names it (`expanded_conv_2_add`)
+        ("mobilenet_v3_small", "expanded_conv_2", "expanded_conv_2_add_1", (28, 28, 24)),
+        (
+            "mobilenet_v3_small",
+            "expanded_conv_3.squeeze_excite",
+            "expanded_conv_3_squeeze_excite_mul",
+            (14, 14, 96),
+        ),
+        ("mobilenet_v3_large", "expanded_conv_14", "expanded_conv_14_add_1", (7, 7, 160)),
+        ("efficientnet_b0", "block6a", "block6a_project_bn", (7, 7, 192)),
+    ],
+)
+def test_until_names_a_block_call_inside_a_repeat(model, until, last, shape):
+    """An id inside a repeat (MobileNetV3's `expanded_conv_2`) reaches no id lookup; the block
+    call it names, as `cnnspec inspect` groups its layers, is a cut point: its output."""
+    compiled = compile_text(backbone(model, until, 224))
+    cut = compiled.ir.nodes[-2]
+    assert cut.name == f"body_{last}" and tuple(cut.shape) == shape  # the last layer kept
+
+
+def test_a_mistyped_block_call_gets_the_near_one():
+    with pytest.raises(SpecError) as caught:
+        compile_text(backbone("mobilenet_v3_small", "expanded_conv_22", 96))
+    assert "did you mean `expanded_conv_2`?" in _text(caught.value)
+
+
 def test_a_mistyped_layer_name_gets_the_near_one():
     with pytest.raises(SpecError) as caught:
         compile_text(backbone("efficientnet_b0", "block6a_expand_activaton", 96))

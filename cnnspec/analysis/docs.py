@@ -163,8 +163,10 @@ def zoo_markdown() -> str:
         "until: ID}`), the items of each family's model that are always there. The ids inside them "
         "are reached through them (EfficientNet's `stem.bn`). `until:` also takes the name of any layer as "
         "`cnnspec inspect zoo:NAME` lists it, inside those items too (EfficientNet's "
-        "`block6a_expand_activation`); `weights: imagenet` then needs a cut at the end of a block or stage "
-        "(it loads by position); codegen writes the item that holds such a cut up to the cut.",
+        "`block6a_expand_activation`), and the name of a block call as it groups the layers, "
+        "which cuts at the block's output (MobileNetV3's `expanded_conv_2`, "
+        "`expanded_conv_3.squeeze_excite`); `weights: imagenet` then needs a cut at the end of a "
+        "block or stage (it loads by position); codegen writes the item that holds such a cut up to the cut.",
         "",
         "| family | cut points |",
         "| --- | --- |",

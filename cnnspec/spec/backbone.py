@@ -75,6 +75,36 @@ def _layer_named(nodes: list[Node], prefix: str, name: str) -> str | None:
     return next((node.name for node in nodes if node.name == f"{prefix}{name}"), None)
 
 
+def _instance_output(nodes: list[Node], depth: int, name: str) -> str | None:
+    """The output of the block instance (or other named group) ``name`` of the backbone,
+    ``a.b`` for one nested in another (as ``cnnspec inspect`` groups the layers; the groups
+    start at ``depth`` of a node's group): the tensor of its layers that a later layer outside
+    it takes, or its last layer's (the backbone's last block). ``None`` if it is no group or
+    ends in several tensors. MobileNetV3's ``expanded_conv_2``, an id inside a repeat, which no
+    id lookup reaches."""
+    wanted = tuple(name.split("."))
+    inside = {node.name for node in nodes if node.group[depth : depth + len(wanted)] == wanted}
+    if not inside:
+        return None
+    taken = {i for node in nodes if node.name not in inside for i in node.inputs if i in inside}
+    if len(taken) > 1:
+        return None
+    return taken.pop() if taken else next(node.name for node in reversed(nodes) if node.name in inside)
+
+
+def _instance_done(nodes: list[Node], depth: int, name: str) -> bool:
+    """Whether the group ``name`` (:func:`_instance_output`) has layers and a later layer that
+    is outside it: the walk of the backbone may stop there."""
+    wanted = tuple(name.split("."))
+    started = False
+    for node in nodes:
+        inside = node.group[depth : depth + len(wanted)] == wanted
+        if started and not inside:
+            return True
+        started = started or inside
+    return False
+
+
 def _crossing(nodes: list[Node], needed: set[str], output: str) -> Node | None:
     """The first layer a cut drops that takes a kept tensor other than the cut's own
     (``output``), or ``None``: then the cut is a boundary that everything kept reaches the rest
@@ -315,6 +345,7 @@ def resolve_backbone(
             return (
                 top.lookup(until) is not None
                 or _layer_named(resolver.nodes[start:], prefix, until) is not None
+                or _instance_done(resolver.nodes[start:], len(top.group), until)
             )
 
     last = sub.walk_list(doc.data.get("model") or [], ("model",), top, entry, stop)
@@ -327,9 +358,13 @@ def resolve_backbone(
         output = top.lookup(until) if isinstance(until, str) else None
         if output is None and isinstance(until, str):
             output = _layer_named(resolver.nodes[start:], prefix, until)
+        if output is None and isinstance(until, str):
+            output = _instance_output(resolver.nodes[start:], len(top.group), until)
         if output is None:
             near = [n for n in top.visible() if "[" not in n]
-            layers = [node.name.removeprefix(prefix) for node in resolver.nodes[start:]]
+            depth = len(top.group)
+            groups = {node.group[depth] for node in resolver.nodes[start:] if len(node.group) > depth}
+            layers = [*sorted(groups), *(node.name.removeprefix(prefix) for node in resolver.nodes[start:])]
             resolver.error(
                 f"the backbone {ref!r} has no layer {until!r} to cut at",
                 (*path, "until"),
@@ -338,7 +373,7 @@ def resolve_backbone(
                 or "its ids: "
                 + ", ".join(near[:12])
                 + (", …" if len(near) > 12 else "")
-                + "; or the name of one of its layers, as `cnnspec inspect` of it lists them",
+                + "; or the name of one of its layers or blocks, as `cnnspec inspect` of it lists them",
             )
             return UNKNOWN
     else:
