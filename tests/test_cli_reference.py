@@ -151,3 +151,32 @@ def test_generating_does_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_every_path_argument_and_option_refuses_an_empty_one():
+    """Typer's ``Path`` reads ``""`` (an unset shell variable) as the working folder:
+    ``validate ""`` checked "." and ``train -o ""`` would have written there. Every path goes
+    through :data:`cnnspec.cli.common.given_path`, which refuses it."""
+    from cnnspec.cli.common import given_path
+
+    paths = []
+    for entry in walk(root_command()):
+        for param in entry.command.params:
+            assert type(param.type).__name__ != "Path", f"{entry.name} {param.name}: parser=given_path"
+            if getattr(param.type, "func", None) is given_path:
+                paths.append(f"{entry.name} {param.name}")
+    assert {"validate files", "train out", "train resume", "evaluate target", "predict model"} <= set(paths)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [["validate", ""], ["inspect", ""], ["train", "spec.yaml", "-o", ""], ["export", "", "-f", "onnx"]],
+)
+def test_an_empty_path_is_a_usage_error(words):
+    from typer.testing import CliRunner
+
+    from cnnspec.cli.app import app
+
+    result = CliRunner().invoke(app, words)
+    assert result.exit_code == 2, result.output
+    assert "is empty; expected a path" in result.output and "Traceback" not in result.output

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import AllowOutsideOption, fail_usage, guarded, owning_run, stderr, stdout
+from cnnspec.cli.common import AllowOutsideOption, fail_usage, given_path, guarded, owning_run, stderr, stdout
 from cnnspec.cli.evaluate import FormatOption, TextOrJson, print_notes
 from cnnspec.cli.render import safe
 
@@ -72,7 +72,8 @@ def results_table(document: dict[str, Any]) -> Table:
 @guarded
 def benchmark(
     target: Annotated[
-        Path, typer.Argument(help="a run folder written by `cnnspec train`", show_default=False)
+        Path,
+        typer.Argument(help="a run folder written by `cnnspec train`", show_default=False, parser=given_path),
     ],
     formats: Annotated[
         str,

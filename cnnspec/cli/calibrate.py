@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnspec.cli.common import AllowOutsideOption, guarded, owning_run, stdout
+from cnnspec.cli.common import AllowOutsideOption, given_path, guarded, owning_run, stdout
 from cnnspec.cli.evaluate import FormatOption, print_notes
 from cnnspec.cli.render import TextOrJson, safe
 from cnnspec.errors import UsageError
@@ -26,7 +26,9 @@ def calibrate(
     target: Annotated[
         Path,
         typer.Argument(
-            help="a run folder written by `cnnspec train` (or its model.keras)", show_default=False
+            help="a run folder written by `cnnspec train` (or its model.keras)",
+            show_default=False,
+            parser=given_path,
         ),
     ],
     format: FormatOption = TextOrJson.text,

@@ -55,7 +55,29 @@ MaxParamsOption = Annotated[
     int,
     typer.Option("--max-params", min=1, help="refuse models with more parameters than this"),
 ]
-SpecArgument = Annotated[Path, typer.Argument(help="the spec file (YAML)", show_default=False)]
+
+
+class _GivenPath:
+    """A path argument or option, as Typer's ``parser=``: an empty one (``""``, an unset shell
+    variable) is refused, where ``Path("")`` would read it as the working folder. A class for
+    its ``__name__``, which Click shows as the type (``<path>``, as Typer's own ``Path`` does)."""
+
+    __name__ = "path"
+
+    def __call__(self, text: str | Path) -> Path:
+        if isinstance(text, Path):  # a default, passed through
+            return text
+        if not text:
+            raise typer.BadParameter("is empty; expected a path")
+        return Path(text)
+
+
+given_path = _GivenPath()
+
+
+SpecArgument = Annotated[
+    Path, typer.Argument(help="the spec file (YAML)", show_default=False, parser=given_path)
+]
 
 
 def compile_reported(

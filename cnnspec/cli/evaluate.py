@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import AllowOutsideOption, guarded, owning_run, stderr, stdout
+from cnnspec.cli.common import AllowOutsideOption, given_path, guarded, owning_run, stderr, stdout
 from cnnspec.cli.render import TextOrJson, safe
 from cnnspec.spec.sections import DATASETS
 
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 TargetArgument = Annotated[
     Path,
     typer.Argument(
-        help="a run folder written by `cnnspec train`, or a .keras model file", show_default=False
+        help="a run folder written by `cnnspec train`, or a .keras model file",
+        show_default=False,
+        parser=given_path,
     ),
 ]
 #: evaluate's TARGET: also an exported file served by itself (reporting/served.py).
@@ -44,12 +46,15 @@ EvaluateTarget = Annotated[
         help="a run folder written by `cnnspec train`, a .keras model file, or an exported "
         ".onnx/.tflite file with its record (with --data)",
         show_default=False,
+        parser=given_path,
     ),
 ]
 SpecOption = Annotated[
     Path | None,
     typer.Option(
-        "--spec", help="the spec that describes the model's data (for a model outside a run folder)"
+        "--spec",
+        help="the spec that describes the model's data (for a model outside a run folder)",
+        parser=given_path,
     ),
 ]
 DataOption = Annotated[
@@ -69,6 +74,7 @@ EnsembleOption = Annotated[
         "mean of their probabilities, each checked to take the same images and classes and not to "
         "have trained on the test images; Keras runtime",
         show_default=False,
+        parser=given_path,
     ),
 ]
 
@@ -287,6 +293,7 @@ def evaluate(
             "-o",
             help="folder for evaluation.json and confusion_matrix.png "
             "(default: the run; with --data, its evaluations/SOURCE/)",
+            parser=given_path,
         ),
     ] = None,
     format: FormatOption = TextOrJson.text,

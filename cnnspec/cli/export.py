@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cnnspec.cli.common import AllowOutsideOption, guarded, stderr, stdout
+from cnnspec.cli.common import AllowOutsideOption, given_path, guarded, stderr, stdout
 from cnnspec.cli.render import safe
 
 EXIT_MISMATCH = 1
@@ -91,7 +91,10 @@ def _owning(target: Path, output: Path | None) -> Iterator[None]:
 @guarded
 def export(
     target: Annotated[
-        Path, typer.Argument(help="a run folder (with model.keras) or a .keras file", show_default=False)
+        Path,
+        typer.Argument(
+            help="a run folder (with model.keras) or a .keras file", show_default=False, parser=given_path
+        ),
     ],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="the artifact to write")],
     output: Annotated[
@@ -101,6 +104,7 @@ def export(
             "--out",
             "-o",
             help="where to write it (default RUN/export/model.* or beside the .keras file)",
+            parser=given_path,
         ),
     ] = None,
     quantize: Annotated[
@@ -130,6 +134,7 @@ def export(
             help="export this trained model too, a run folder or a .keras file (repeatable), as one "
             "model that answers the mean of their outputs, as evaluate and predict --ensemble do "
             "(needs -o; each model's temperature folded in under --temperature auto)",
+            parser=given_path,
         ),
     ] = None,
     tta: Annotated[

@@ -25,6 +25,7 @@ from cnnspec.cli.common import (
     SpecArgument,
     batch_boundary_stops,
     compile_reported,
+    given_path,
     guarded,
     stderr,
     stdout,
@@ -43,7 +44,8 @@ def lr_find(
         int, typer.Option("--steps", min=5, max=100_000, help="batches of the sweep, one rate each")
     ] = 100,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="draw the loss against the rate into this PNG")
+        Path | None,
+        typer.Option("--plot", help="draw the loss against the rate into this PNG", parser=given_path),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="replace an existing --plot picture that cnnspec did not draw")

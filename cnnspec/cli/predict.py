@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import AllowOutsideOption, guarded, stdout
+from cnnspec.cli.common import AllowOutsideOption, given_path, guarded, stdout
 from cnnspec.cli.evaluate import (
     RUNTIME_HELP,
     EnsembleOption,
@@ -417,6 +417,7 @@ def predict(
         typer.Argument(
             help="a run folder, a .keras model file, or an exported .onnx/.tflite file with its record",
             show_default=False,
+            parser=given_path,
         ),
     ],
     images: Annotated[
@@ -444,6 +445,7 @@ def predict(
             "--output",
             "-o",
             help="segmentation models: folder for the mask PNGs (default ./predictions)",
+            parser=given_path,
         ),
     ] = None,
     spec: SpecOption = None,

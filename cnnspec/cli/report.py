@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cnnspec.cli.common import AllowOutsideOption, guarded, owning_run, path_option, stdout
+from cnnspec.cli.common import AllowOutsideOption, given_path, guarded, owning_run, path_option, stdout
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
@@ -17,7 +17,8 @@ from cnnspec.errors import UsageError
 @guarded
 def report(
     run_dir: Annotated[
-        Path, typer.Argument(help="a run folder written by `cnnspec train`", show_default=False)
+        Path,
+        typer.Argument(help="a run folder written by `cnnspec train`", show_default=False, parser=given_path),
     ],
     out: Annotated[  # text: Typer's Path drops the trailing slash of `-o new.html/`
         str | None,

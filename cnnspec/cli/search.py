@@ -18,6 +18,7 @@ from cnnspec.cli.common import (
     SpecArgument,
     compile_reported,
     fail_usage,
+    given_path,
     guarded,
     stderr,
     stdout,
@@ -39,7 +40,13 @@ def search(
     ] = 1,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "--output", "-o", help="the search folder (default runs/<name>-search)"),
+        typer.Option(
+            "--out",
+            "--output",
+            "-o",
+            help="the search folder (default runs/<name>-search)",
+            parser=given_path,
+        ),
     ] = None,
     storage: Annotated[
         str | None,

@@ -18,6 +18,7 @@ from cnnspec.cli.common import (
     SpecArgument,
     batch_boundary_stops,
     compile_reported,
+    given_path,
     guarded,
     stderr,
 )
@@ -38,11 +39,19 @@ def train(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "--output", "-o", help="the run folder (default runs/<name>-<timestamp>)"),
+        typer.Option(
+            "--out",
+            "--output",
+            "-o",
+            help="the run folder (default runs/<name>-<timestamp>)",
+            parser=given_path,
+        ),
     ] = None,
     resume: Annotated[
         Path | None,
-        typer.Option("--resume", help="continue the interrupted run in this folder (same spec)"),
+        typer.Option(
+            "--resume", help="continue the interrupted run in this folder (same spec)", parser=given_path
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the result line")] = False,
     cluster: Annotated[

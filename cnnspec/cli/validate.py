@@ -15,6 +15,7 @@ from cnnspec.cli.common import (
     AllowOutsideOption,
     MaxParamsOption,
     SetOption,
+    given_path,
     guarded,
     plain_stdout,
     report,
@@ -46,7 +47,9 @@ class Checked(NamedTuple):
 
 @guarded
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="spec files to check", show_default=False)],
+    files: Annotated[
+        list[Path], typer.Argument(help="spec files to check", show_default=False, parser=given_path)
+    ],
     format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="text, json or github")
     ] = OutputFormat.text,

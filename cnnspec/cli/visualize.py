@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cnnspec.analysis.graph import GRAPH_SUFFIXES
-from cnnspec.cli.common import AllowOutsideOption, guarded, owning_run, stdout
+from cnnspec.cli.common import AllowOutsideOption, given_path, guarded, owning_run, stdout
 from cnnspec.cli.evaluate import DataOption, SpecOption, TargetArgument, print_notes, refuse_other_run
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
@@ -148,6 +148,7 @@ def visualize(
             "--output",
             "-o",
             help="the PNG to write, or a folder, created if missing (default: the run folder)",
+            parser=given_path,
         ),
     ] = None,
     layer: Annotated[
@@ -162,7 +163,9 @@ def visualize(
     sample: Annotated[int, typer.Option("--sample", help="features/gradcam: index of the test image")] = 0,
     image: Annotated[
         Path | None,
-        typer.Option("--image", help="features/gradcam: use this image file (or .npy) instead"),
+        typer.Option(
+            "--image", help="features/gradcam: use this image file (or .npy) instead", parser=given_path
+        ),
     ] = None,
     target_class: Annotated[
         str | None,
