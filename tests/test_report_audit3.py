@@ -367,6 +367,21 @@ def test_runs_compare_with_an_unfinished_run_says_it_has_no_metrics(tmp_path):
     assert data["unfinished"] == ["B"]
 
 
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]"])
+def test_runs_compare_with_a_damaged_metrics_file_says_so_instead_of_an_empty_table(tmp_path, text):
+    a = make_run(tmp_path / "a")
+    b = make_run(tmp_path / "b")
+    (b / "metrics.json").write_text(text)
+    result = invoke("runs", "compare", a, b, "--png", tmp_path / "cmp.png")
+    assert result.exit_code == 0, result.output
+    assert "metrics: none to compare: the metrics.json of B can't be read (see above)" in flat(result)
+    assert "metrics.json" in result.stderr and "B − A" not in result.stdout  # the note, no table
+    data = json.loads(
+        invoke("runs", "compare", a, b, "--png", tmp_path / "cmp.png", "--force", "-f", "json").stdout
+    )
+    assert data["metrics_damaged"] == ["B"] and data["unfinished"] == [] and data["metrics"] == []
+
+
 def test_the_runs_table_marks_a_damaged_lock_in_its_status_column(tmp_path):
     (tmp_path / "runs").mkdir()
     make_run(tmp_path / "runs" / "good")

@@ -185,9 +185,12 @@ def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> No
             f"starting weights (A → B): {safe(weights['a'])} → {safe(weights['b'])}", highlight=False
         )
     missing = " and ".join(result["unfinished"])
+    damaged = " and ".join(result["metrics_damaged"])
     if missing:  # no metrics.json: nothing to compare, said where the table would be (not an empty one)
         has = "have" if " and " in missing else "has"
         console.print(f"metrics: none to compare: {missing} {has} no metrics.json yet (unfinished or failed)")
+    elif damaged:  # one that can't be read: the notes above say why
+        console.print(f"metrics: none to compare: the metrics.json of {damaged} can't be read (see above)")
     else:
         table = Table(title="metrics", title_justify="left")
         for column in ("metric", "A", "B", "B − A"):

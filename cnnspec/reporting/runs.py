@@ -766,7 +766,9 @@ def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
     either run lacks that the comparison reads (resolved.yaml: ``spec_missing`` has the side and
     why, and ``spec_diff`` is then empty, never the other spec diffed against nothing;
     history.json: that run has no curves). ``unfinished``: the sides (``"A"``, ``"B"``) whose
-    run has no metrics.json yet (still training, stopped or failed), so ``metrics`` is empty."""
+    run has no metrics.json yet (still training, stopped or failed), so ``metrics`` is empty;
+    ``metrics_damaged``: those whose metrics.json is there but no JSON object (the notes say
+    why), which leaves ``metrics`` empty too."""
     _require_run(a)
     _require_run(b)
     rows = {"a": run_row(a), "b": run_row(b)}
@@ -792,6 +794,11 @@ def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
     # a run without metrics.json has no figures to compare: said, not an empty table alone
     # (one that can't be read is a damaged run's, in the notes)
     unfinished = [side for side, run in (("A", a), ("B", b)) if not os.path.lexists(run / "metrics.json")]
+    damaged = [
+        side
+        for side, run in (("A", a), ("B", b))
+        if side not in unfinished and _json(run / "metrics.json")[0] is None
+    ]
     weights = {"a": starting_weights(a), "b": starting_weights(b)}
     return {
         **rows,
@@ -804,4 +811,5 @@ def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
         "notes": notes,
         "missing": missing,
         "unfinished": unfinished,
+        "metrics_damaged": damaged,
     }
