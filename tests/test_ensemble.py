@@ -104,6 +104,30 @@ def test_predict_answers_with_the_mean_and_a_runtime_that_is_not_keras_is_refuse
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("reporting")
+def test_a_model_given_twice_is_refused_by_evaluate_predict_and_export(runs, tmp_path):
+    """The target again, through a link, or a copy of its model file byte for byte: the mean
+    would weigh that model twice."""
+    from tests.test_report_support import flat, invoke
+
+    first, wide = runs
+    (tmp_path / "link").symlink_to(first)
+    shutil.copy(first / "model.keras", tmp_path / "copy.keras")
+    np.save(tmp_path / "x.npy", np.zeros((8, 8, 3), "uint8"))
+    cases = [
+        ("evaluate", first, "--ensemble", first, "-o", tmp_path / "e"),
+        ("evaluate", first, "--ensemble", wide, "--ensemble", tmp_path / "link", "-o", tmp_path / "e"),
+        ("predict", first, tmp_path / "x.npy", "--ensemble", tmp_path / "copy.keras"),
+        ("export", first, "-f", "onnx", "--ensemble", wide, "--ensemble", wide, "-o", tmp_path / "m.onnx"),
+    ]
+    for words in cases:
+        refused = invoke(*words)
+        assert refused.exit_code == 2, (words, refused.output)
+        assert "already is" in flat(refused) and "the mean would weigh it twice" in flat(refused), words
+    assert not (tmp_path / "e").exists() and not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
 def test_a_model_that_cannot_join_is_refused_before_anything_is_predicted(runs, tmp_path):
     import keras
 

@@ -25,6 +25,7 @@ A model file outside a run folder has no data to check: it is taken with a note.
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ def check_members(
     ``checks_split``: whether that split is the target's own data (not ``--data``), whose
     images must not be among a member's training images."""
     notes: list[str] = []
+    _check_distinct(target, members)
     shape, outputs = input_shape(model), output_shapes(model)
     for member in members:
         if input_shape(member.model) != shape:
@@ -118,6 +120,35 @@ def check_members(
         else:
             _check_file_scale(member, target, model)
     return notes
+
+
+def _check_distinct(target: Run, members: Sequence[Member]) -> None:
+    """Refuse a model given twice (its file, through another name, or a copy of it byte for
+    byte): the mean would weigh it double, and "an ensemble" would be one model."""
+    seen: list[tuple[Path, str]] = [(target.model_path, target.name)]
+    for member in members:
+        path = member.run.model_path
+        earlier = next((name for other, name in seen if _same_file(path, other)), None)
+        if earlier is not None:
+            raise UsageError(
+                f"--ensemble {member.label} is the model {printable(earlier)} already is "
+                f"({printable(str(path))}): the mean would weigh it twice",
+                "name each model once; an ensemble averages models trained apart (another seed, "
+                "another spec)",
+            )
+        seen.append((path, member.label))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file, or two files of the same bytes."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        if not (a.is_file() and b.is_file()) or a.stat().st_size != b.stat().st_size:
+            return False
+        return filecmp.cmp(a, b, shallow=False)
+    except OSError:  # (read when the model is loaded: its own error there)
+        return False
 
 
 def _check_file_scale(member: Member, target: Run, model: Any) -> None:
