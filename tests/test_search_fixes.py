@@ -439,3 +439,20 @@ def test_a_set_around_the_searched_value_that_leaves_it_out_is_taken(tmp_path):
     compiled = compile_spec(spec, ["model[2]={id: drop, dropout: 0.3}"])  # one that holds it
     with pytest.raises(SpecError, match="expected --set to leave"):
         check_not_set(compiled, compiled.search)
+
+
+def test_a_waiting_trial_shows_the_values_it_was_enqueued_with(tmp_path):
+    """A retry (or any enqueued trial) has no params of its own until a worker takes it: the
+    table and search.json showed it empty; the values it will run with are shown."""
+    import optuna
+
+    from cnnspec.search.results import trial_rows
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    trial = study.ask({"vars.width": optuna.distributions.CategoricalDistribution([2, 4])})
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "retry_reason": "worker died"})
+    first, retry = trial_rows(study, tmp_path)
+    assert retry["state"] == "WAITING" and retry["retry_of"] == 0
+    assert retry["params"] == first["params"] == {"vars.width": trial.params["vars.width"]}

@@ -81,7 +81,7 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "number": t.number,
             "state": t.state.name,
-            "params": dict(t.params),
+            "params": _trial_params(t),
             "value": _finite(t.value),
             "run_dir": run_dir,
             # only a folder inside OUT (run_dir is the storage's text: `/abs/path`, `../x` or a
@@ -108,6 +108,15 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
             row["values"] = attrs["values"]  # as the trial used them (worker.run_trial)
         rows.append(row)
     return rows
+
+
+def _trial_params(trial: Any) -> dict[str, Any]:
+    """The trial's values; a waiting one (enqueued: a retry, or a grid point) has none of its
+    own until it runs, so the values it was enqueued with."""
+    if trial.params or trial.state.name != "WAITING":
+        return dict(trial.params)
+    fixed = trial.system_attrs.get("fixed_params")
+    return dict(fixed) if isinstance(fixed, dict) else {}
 
 
 def test_column(summary: dict[str, Any]) -> str:
