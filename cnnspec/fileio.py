@@ -159,8 +159,10 @@ def atomic_path(
     refuse_special(target)
     folder = target.parent if str(target.parent) else Path(".")
     owner = _owner(folder)
+    created: list[Path] = []
     try:
         if owner is None:
+            created = _missing_folders(folder)
             folder.mkdir(parents=True, exist_ok=True)
         else:
             owner[1](target)  # moved, deleted, its lock removed: raises, and nothing is written
@@ -177,6 +179,7 @@ def atomic_path(
         finally:  # (a Ctrl-C or SIGTERM here too: the name is reserved, no file is left)
             os.unlink(temp_name)  # writers such as Keras refuse to overwrite; they create the file
     except OSError as exc:
+        _remove_empty(created)
         if owner is not None:
             owner[1](target)  # gone since the check: that, not "No such file or directory"
         if exc.errno == errno.ENAMETOOLONG:  # a name the file system refuses: no disk fault
@@ -186,6 +189,9 @@ def atomic_path(
                 "choose a shorter file name (or folder names)",
             ) from None
         raise _fault(target, exc.errno, exc.strerror or str(exc), needed) from None
+    except BaseException:  # too little space (ensure_space), a Ctrl-C: the folders go too
+        _remove_empty(created)
+        raise
     temp = Path(temp_name)
     try:
         yield temp
@@ -199,12 +205,34 @@ def atomic_path(
     except BaseException as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
+        _remove_empty(created)
         if owner is not None and isinstance(exc, Exception) and not isinstance(exc, WriteError):
             owner[1](target)  # the folder went away under the writer: say that, not its ENOENT
         fault = write_fault(exc, target, needed) if isinstance(exc, Exception) else None
         if fault is None:
             raise
         raise fault from exc
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders of ``folder``'s path that do not exist yet, innermost first: those a write
+    creates, and removes again if nothing is written (a refused write leaves no empty folder)."""
+    missing = []
+    here = Path(os.path.abspath(folder))
+    while not os.path.lexists(here) and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (innermost first) while they are empty: another writer's file in one
+    keeps it and those above it."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def user_path(text: str | Path) -> Path:

@@ -51,6 +51,29 @@ def test_atomic_path_cleans_up_after_a_writer_exception(tmp_path):
     assert os.listdir(tmp_path) == ["model.keras"]
 
 
+def test_a_failed_write_removes_the_folders_it_created_and_only_those(tmp_path, monkeypatch):
+    """`evaluate -o new/deeper` on a full disk left the folders it created, empty."""
+    (tmp_path / "kept").mkdir()
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(WriteError):
+        write_atomic(tmp_path / "kept" / "new" / "deeper" / "evaluation.json", "{}")
+    assert os.listdir(tmp_path) == ["kept"] and os.listdir(tmp_path / "kept") == []
+    # refused before the writer ran (too little space): the same
+    with pytest.raises(WriteError), atomic_path(tmp_path / "new" / "m.keras", needed=1 << 62):
+        pass
+    assert os.listdir(tmp_path) == ["kept"]
+    # a folder another file landed in meanwhile stays, with what is above it
+    target = tmp_path / "a" / "b" / "c.json"
+    with pytest.raises(RuntimeError), atomic_path(target):
+        (tmp_path / "a" / "other.txt").write_text("theirs")
+        raise RuntimeError("writer crashed")
+    assert sorted(os.listdir(tmp_path)) == ["a", "kept"] and os.listdir(tmp_path / "a") == ["other.txt"]
+
+
 def test_interrupt_does_not_leave_temp_files(tmp_path):
     target = tmp_path / "a.json"
     with pytest.raises(KeyboardInterrupt), atomic_path(target) as temp:
