@@ -85,6 +85,32 @@ def test_use_imports_blocks_and_own_definitions_win(tmp_path):
     assert compiled.ir.nodes[0].loc.file.endswith("conv.yaml")
 
 
+def test_what_a_spec_inherits_is_its_own_and_a_library_does_not_replace_it(tmp_path):
+    """A library of the extending spec declaring a var and a block the base declares: the
+    library's var won (8 filters, not the base's 16) and its block was merged into the base's
+    (its layers with the base's params: `k: 3` was taken and did nothing)."""
+    (tmp_path / "lib.yaml").write_text(
+        "vars: {w: 8}\nblocks:\n"
+        "  cb: {params: {f: int}, layers: [conv2d: {filters: '${f}', kernel_size: 1}]}\n"
+        "  extra: {layers: [flatten]}\n"
+    )
+    (tmp_path / "base.yaml").write_text(
+        "cnnspec: 1\nname: base\ninput: {shape: [16, 16, 3]}\nvars: {w: 16}\nblocks:\n  cb:\n"
+        "    params: {f: int, k: {type: int, default: 5}}\n"
+        "    layers: [conv2d: {filters: '${f}', kernel_size: '${k}'}, batch_norm]\n"
+        "model: [cb: {f: '${w}'}, global_avg_pool2d]\n"
+    )
+    spec = tmp_path / "child.yaml"
+    spec.write_text(
+        "extends: base.yaml\nuse: [lib.yaml]\nname: child\nmodel: [cb: {f: '${w}', k: 3}, extra]\n"
+    )
+    compiled = compile_spec(spec)
+    conv, norm, flat = compiled.ir.nodes
+    assert (conv.kind, norm.kind, flat.kind) == ("conv2d", "batch_norm", "flatten")  # base's cb, lib's extra
+    assert conv.params["filters"] == 16 and compiled.ir.totals.params == 16 * 3 * 9 + 16 + 4 * 16
+    assert conv.loc is not None and conv.loc.file.endswith("base.yaml")
+
+
 def test_use_of_a_non_library_is_refused(tmp_path):
     (tmp_path / "lib.yaml").write_text("cnnspec: 1\nmodel: [flatten]\nblocks: {}\n")
     spec = tmp_path / "spec.yaml"

@@ -174,7 +174,6 @@ class _Composer:
                 validate_document(doc, diags, library=True)
                 diags.raise_if_errors()
                 _VALID_LIBRARIES.add((doc.file, SOURCE_TEXTS.get(doc.file)))
-            self.apply_use(doc, path.parent)
             extends = doc.data.get("extends")
             is_family = "variants" in doc.data  # a base's table was applied when it was loaded
             if extends is not None:
@@ -188,6 +187,10 @@ class _Composer:
                 base = self.load(target, variant=base_variant, named_at=(doc.loc(("extends",)), "extends"))
                 doc = merge_docs(base, doc)
                 doc.data.pop("extends", None)
+            # After the merge: what the spec inherits is its own too, which a library's var or
+            # block of the same name must not replace (nor merge into). The base's `use` was
+            # applied when it was loaded; only this file's is left.
+            self.apply_use(doc, path.parent)
             if not library and (is_family or variant is not None):
                 try:
                     doc.variant = apply_variant(doc, variant, *named_at)
