@@ -546,10 +546,21 @@ model:
   - flatten
   - dense: 3
 """,
+    # a call passing null over a parameter whose default is computed (`None` would read as "not
+    # passed" and take the default: relu instead of no activation)
+    "null_over_a_computed_default": HEAD.format(name="nd", size=8)
+    + """vars: {act: relu}
+blocks:
+  b:
+    params: {a: {type: any, default: "${act}"}, k: {type: any, default: [3, 3]}}
+    layers: [conv2d: {filters: 4, kernel_size: "${k or 1}", padding: same, activation: "${a}"}]
+model: [b: {a: null, k: null}, b, b: {a: tanh}, global_avg_pool2d]
+""",
 }
 
 #: What the code says for each case (besides building the right model).
 EXPECTED: dict[str, list[str]] = {
+    "null_over_a_computed_default": ["def b(x, *, a=..., k=..., name: str):", "if a is ...:", "a = ACT"],
     "automatic_name": ['name="s_inner_1_h"', 'layers.Add(name="add_1")([out, h])'],
     "automatic_name_in_iteration": ["cells_cell_1_h.append(h)", "cells_cell_1_h[1]"],
     "automatic_name_of_a_function": [

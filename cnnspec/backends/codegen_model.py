@@ -209,6 +209,7 @@ class FuncParam:
     annotation: str | None
     default: ast.expr | None
     fill: ast.expr | None = None  # for list defaults: `if p is None: p = [...]`
+    unset: ast.expr | None = None  # what `fill` replaces: None, or `...` where a call passes None
 
 
 @dataclass

@@ -2422,7 +2422,11 @@ class TreePrinter(CodeWriter):
             if not bparam.required:
                 value = bparam.default
                 if isinstance(value, (list, dict)) or is_expression(value):
-                    default = ast.Constant(None)
+                    # `None` stands for "not passed", unless a call passes null itself (`a:
+                    # null` over a default of `${act}`): then `...`, which no spec value is
+                    passed_none = any(v is None for v in _argument_values(calls, pname) or ())
+                    param.unset = ast.Constant(... if passed_none else None)
+                    default = param.unset
                     param.annotation = f"{annotation} | None" if annotation else None
                     computed.append((param, value))
                 else:

@@ -354,6 +354,8 @@ class _Unparser:
             raise UnsafeValue(f"expected a finite number; received {value!r}")
         if value is None or isinstance(value, (bool, int, float)):
             return repr(value)
+        if value is ...:  # the emitter's own "not passed" (no spec value is one)
+            return "..."
         raise UnsafeValue(f"cannot write a {type(value).__name__} constant")
 
     def fstring(self, node: ast.JoinedStr) -> str:

@@ -400,7 +400,11 @@ def render_function(fn: Function) -> dict[str, Any]:
     else:
         args = []
     head = f"def {fn.name}("
-    fills = [{"name": p.name, "value": unparse(p.fill)} for p in fn.params if p.fill is not None]
+    fills = [
+        {"name": p.name, "value": unparse(p.fill), "unset": unparse(p.unset or ast.Constant(None))}
+        for p in fn.params
+        if p.fill is not None
+    ]
     lines = statements(fn.body, 1)
     return {
         "name": fn.name,
