@@ -83,6 +83,10 @@ class Note:
         }
 
 
+#: How the notes of a call stack begin (:func:`call_note`, a backbone item's).
+CALL_NOTE_STARTS = ("in block ", "in backbone ")
+
+
 def call_note(block: str, call_path: Sequence[PathPart], loc: Loc | None) -> Note:
     """``in block 'b' called from model[4] (x.yaml:21:5)``."""
     where = f" ({loc})" if loc else ""
@@ -237,6 +241,23 @@ def on_command_line(diagnostic: Diagnostic) -> Diagnostic:
     return replace(diagnostic, message=diagnostic.message + COMMAND_LINE_SUFFIX)
 
 
+#: Begins the first note of another call chain added to an error met again (:func:`_other_chain`).
+ALSO = "also "
+
+
+def _other_chain(first: Diagnostic, again: Diagnostic) -> list[Note]:
+    """The notes of ``again`` (``first`` met through another chain of calls) to add to
+    ``first``'s: its first call note that ``first`` lacks begins with "also", so that its
+    chain reads as another one (``also in block 'outer' called from model[1]``), not as the
+    calls of ``first``'s going deeper."""
+    known = {replace(note, message=note.message.removeprefix(ALSO)) for note in first.notes}
+    notes = [note for note in again.notes if note not in known]
+    start = next((i for i, note in enumerate(notes) if note.message.startswith(CALL_NOTE_STARTS)), None)
+    if start is not None:
+        notes[start] = replace(notes[start], message=ALSO + notes[start].message)
+    return notes
+
+
 #: Collection stops after this many errors (and drops warnings beyond as many): a hostile file
 #: with thousands of mistakes fails fast instead of spending seconds on hints nobody reads.
 MAX_DIAGNOSTICS = 200
@@ -296,7 +317,7 @@ class Diagnostics:
             index = self._sites[site][0]  # the same mistake, reached through another call
         folds = [(severity, diagnostic.code, diagnostic.message, origin) for origin in origins]
         if index is not None:
-            self.items[index] = self.items[index].with_notes(diagnostic.notes)
+            self.items[index] = self.items[index].with_notes(_other_chain(self.items[index], diagnostic))
             for fold in folds:  # its origins fold their further uses into that error too
                 self._folds.setdefault(fold, index)
             return

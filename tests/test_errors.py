@@ -55,7 +55,45 @@ def test_the_same_mistake_in_another_call_adds_only_its_call_site():
         "received integer -16", LOC, "blocks.b.layers[0]", code="parameter", notes=[CALL_2], context=2
     )
     (error,) = diags.errors
-    assert error.message == "received integer -24" and error.notes == (CALL_1, CALL_2)
+    assert error.message == "received integer -24"
+    assert error.notes == (CALL_1, Note("also " + CALL_2.message, CALL_2.loc, CALL_2.path))
+
+
+def test_a_chain_of_calls_met_again_reads_as_another_chain():
+    """The same mistake in a block called directly and through another block: the second
+    chain's notes after the first's read as one deeper stack, unless the second begins with
+    "also"; a call both chains share is not repeated."""
+    inner_direct = Note(
+        "in block 'inner' called from model[0] (x.yaml:15:5)", Loc("x.yaml", 15, 5), "model[0]"
+    )
+    inner_in_outer = Note(
+        "in block 'inner' called from blocks.outer.layers[0] (x.yaml:13:9)",
+        Loc("x.yaml", 13, 9),
+        "blocks.outer.layers[0]",
+    )
+    outer_1 = Note("in block 'outer' called from model[1] (x.yaml:16:5)", Loc("x.yaml", 16, 5), "model[1]")
+    outer_2 = Note("in block 'outer' called from model[2] (x.yaml:17:5)", Loc("x.yaml", 17, 5), "model[2]")
+    origin = Note("w is integer 0, set at x.yaml:4:11", Loc("x.yaml", 4, 11), "vars.w")
+    diags = Diagnostics()
+    for context, notes in enumerate(
+        [[inner_direct, origin], [inner_in_outer, outer_1], [inner_in_outer, outer_2]]
+    ):
+        diags.error(
+            "received integer 0",
+            LOC,
+            "blocks.inner.layers[0]",
+            code="parameter",
+            notes=notes,
+            context=context,
+        )
+    (error,) = diags.errors
+    assert [n.message for n in error.notes] == [
+        inner_direct.message,
+        origin.message,
+        "also " + inner_in_outer.message,
+        outer_1.message,
+        "also " + outer_2.message,
+    ]
 
 
 def test_different_mistakes_at_one_place_in_one_call_stay_apart():

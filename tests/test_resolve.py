@@ -292,7 +292,7 @@ def test_an_error_in_a_block_default_names_the_call():
     assert error.path == "blocks.b.params.width.default" and "received 2.0" in error.message
     assert [n.message for n in error.notes] == [
         "in block 'b' called from model[0] (t.yaml:9:5)",
-        "in block 'b' called from model[1] (t.yaml:10:5)",
+        "also in block 'b' called from model[1] (t.yaml:10:5)",
     ]
 
 
