@@ -383,3 +383,23 @@ def test_references_into_a_skipped_item_say_it_is_skipped():
         f"{inputs}[4]": "'cells[0].nn' is inside 'cells' (line 19), which is skipped: its `when` is false",
         f"{inputs}[5]": "'c0' (line 15) is skipped: its `when` is false",
     }
+
+
+@pytest.mark.parametrize("ref", ["c.o", "c", "'cells[1].h'", "cells.new"])
+def test_an_item_reading_a_failed_call_still_reports_its_own_mistakes(ref):
+    """`inputs: c.o` of a call `c` that failed was silent about the item's own mistakes (a bare
+    `inputs: c` was not): the failed call's output is unknown, and the item is still checked."""
+    text = (
+        "cnnspec: 1\nname: e6\ninput: {shape: [16, 16, 3]}\nblocks:\n  b:\n    params: {f: int}\n"
+        "    outputs: [o]\n    layers: [{conv2d: {filters: '${f}', kernel_size: 1}, id: o}]\n"
+        "model:\n  - b: {ff: 3}\n    id: c\n"
+        "  - id: cells\n    repeat:\n      times: 2\n      carry: {new: c}\n"
+        "      layers: [{conv2d: {filters: 2, kernel_size: 1}, inputs: new, id: h}]\n      next: {new: h}\n"
+        f"  - conv2d: {{filters: 4, kernel_size: '${{undefined_k}}', paddin: same}}\n    inputs: {ref}\n"
+    )
+    errors = errors_of(text)
+    assert [e.path for e in errors] == [
+        "model[0].b.ff",
+        "model[2].conv2d.kernel_size",
+        "model[2].conv2d.paddin",
+    ]

@@ -1393,7 +1393,9 @@ class Resolver:
         if tensor is not None:
             return tensor
         if self.lost_ids or self.failed_call(ref, scope):
-            return None  # `c0[1]`, `c0.x` of a call `c0` that failed: its error has been reported
+            # `c0[1]`, `c0.x` of a call `c0` that failed (reported): unknown, as `c0` itself is,
+            # so the item is still checked for mistakes of its own
+            return UNKNOWN
         message = f"unknown layer id {ref!r} (ids must be defined earlier in the spec)"
         hint = self.reference_hint(ref, scope)
         self.error(message, path, code="reference", hint=hint)
