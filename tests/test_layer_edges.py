@@ -284,3 +284,51 @@ def test_the_caret_points_at_the_bad_element_written_out(runner, write_spec, ite
 )
 def test_messages_about_the_whole_value_keep_their_wording(runner, write_spec, item, message):
     assert only_error(runner, _layer_spec(write_spec, item)).message == message
+
+
+# -- strides with dilation: refused for the convolutions Keras refuses them for only -----------------
+STRIDED_DILATED = [
+    ("depthwise_conv2d: {kernel_size: 3, strides: 2, dilation_rate: 2, padding: same}", (6, 6, 3)),
+    ("depthwise_conv2d: {kernel_size: 3, strides: 2, dilation_rate: 2}", (4, 4, 3)),
+    ("separable_conv2d: {filters: 4, kernel_size: 3, strides: [2, 1], dilation_rate: [1, 2], padding: same}",
+     (6, 11, 4)),
+    ("separable_conv2d: {filters: 4, kernel_size: 3, strides: [2, 1], dilation_rate: [1, 2]}", (5, 7, 4)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("item", "shape"), STRIDED_DILATED)
+def test_a_strided_dilated_depthwise_or_separable_convolution_compiles(write_spec, item, shape):
+    """Keras' TensorFlow backend runs them (it splits the depthwise convolution in two); only
+    conv1d/conv2d and the transposed ones refuse strides and dilation together."""
+    compiled = compile_spec(_layer_spec(write_spec, item, "[11, 11, 3]"))
+    assert tuple(compiled.ir.nodes[0].shape) == shape
+
+
+def test_a_strided_dilated_conv2d_is_still_refused(runner, write_spec):
+    path = _layer_spec(write_spec, "conv2d: {filters: 2, kernel_size: 3, strides: 2, dilation_rate: 2}")
+    assert "expected strides of 1 when dilation_rate > 1" in only_error(runner, path).message
+
+
+@pytest.mark.slow
+def test_the_strided_dilated_depthwise_convolutions_run_in_keras_as_inferred():
+    import keras
+    import numpy as np
+
+    from cnnspec.api import compile_text
+
+    classes = {
+        "depthwise_conv2d": keras.layers.DepthwiseConv2D,
+        "separable_conv2d": keras.layers.SeparableConv2D,
+    }
+    for item, shape in STRIDED_DILATED:
+        node = compile_text(HEAD.replace("[8, 8, 1]", "[11, 11, 3]") + f"model:\n  - {item}\n").ir.nodes[0]
+        layer = classes[node.kind](**REGISTRY[node.kind].keras_args(node.params))
+        out = layer(np.random.rand(2, 11, 11, 3).astype("float32"))  # runs: the TensorFlow backend
+        assert tuple(out.shape) == (2, *shape), item
+
+
+def test_a_mean_per_channel_with_axis_null_says_which_axis_it_needs(runner, write_spec):
+    path = _layer_spec(write_spec, "normalization: {axis: null, mean: [1, 2, 3], variance: 1}", "[8, 8, 3]")
+    error = only_error(runner, path)
+    assert "a list of 1 with axis: null" in error.message and "None" not in error.message
+    assert error.hint == "a mean per channel needs axis: -1"

@@ -139,8 +139,9 @@ CONV1D_PARAMS = (
 
 
 def _depthwise_shape(params: Params, inputs: list[Shape]) -> Shape:
+    # strides and dilation together are fine here (Keras' TensorFlow backend splits the
+    # depthwise convolution in two), unlike in conv1d/conv2d and the transposed ones
     shape = inputs[0]
-    _check_stride_dilation(params)
     kernel = _tuple(params["kernel_size"], 2)
     strides = _tuple(params["strides"], 2)
     dilation = _tuple(params["dilation_rate"], 2)

@@ -126,6 +126,13 @@ def _normalization_shape(params: Params, inputs: list[Shape]) -> Shape:
     for name in ("mean", "variance"):
         value = params[name]
         if isinstance(value, (list, tuple)) and len(value) not in (1, size):
+            if axis is None:  # one mean over everything: a list per channel needs its axis
+                raise ShapeError(
+                    f"expected {name} to be a number or a list of 1 with axis: null (one value for "
+                    f"the whole input); received a list of {len(value)}",
+                    param=name,
+                    hint=f"a {name} per channel needs axis: -1",
+                )
             raise ShapeError(
                 f"expected {name} to be a number or a list of {size} (the size of axis "
                 f"{params['axis']}); received a list of {len(value)}",
