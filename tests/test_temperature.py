@@ -277,6 +277,8 @@ def test_calibrate_then_evaluate_predict_visualize_and_report_apply_it(run_dir, 
         f"scaled by the run&#39;s temperature {t:.4g}" in html
         or f"scaled by the run's temperature {t:.4g}" in html
     )
+    # its test loss is metrics.json's, the model's own: said on its card
+    assert f"before the temperature {t:.4g} (cnnspec evaluate: after)" in html
 
     # the model file trained again (here: another model's bytes) leaves the temperature out
     kept["model_sha256"] = "0" * 64

@@ -788,9 +788,22 @@ def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool
         if metrics.get("task") in ("multilabel", "segmentation"):  # (labels, pixels: their reliability)
             context["calibration"] = _label_calibration_part(Probe(run, model, _test=test), notes)
     elif model is not None:
-        context.update(_model_parts(Probe(run, model, _test=test), notes))
+        probe = Probe(run, model, _test=test)
+        context.update(_model_parts(probe, notes))
+        _loss_before_temperature(context["cards"], probe.temperature)
     context["notes"] = notes
     return context
+
+
+def _loss_before_temperature(cards: list[dict[str, Any]], temperature: float) -> None:
+    """Say on the test loss card that its figure is the model's own (metrics.json's) where the
+    page scales the probabilities by a temperature: the loss of the scaled ones needs every
+    test image predicted, which `cnnspec evaluate` does and the page does not."""
+    if temperature == 1.0:
+        return
+    for card in cards:
+        if card["label"] == "test loss":
+            card["sub"] = f"before the temperature {temperature:.4g} (cnnspec evaluate: after)"
 
 
 def _read_text(path: Path) -> str:
