@@ -78,6 +78,29 @@ model:
     assert compiled.ir.node("add_2").shape == (4, 4, 8)
 
 
+@pytest.mark.parametrize("merge", ["multiply", "add"])
+def test_auto_shortcut_keeps_the_entry_for_a_gate_the_merge_broadcasts(merge):
+    """A body that ends 1×1×C (squeeze-and-excitation) is broadcast over the entry by an
+    element-wise merge: `auto` took it for a shape change and projected the entry with stride 8
+    down to 1×1, collapsing the whole block."""
+    compiled = compile_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 16]}\nmodel:\n  - residual:\n      body:\n"
+        "        - global_avg_pool2d: {keepdims: true}\n"
+        "        - conv2d: {filters: 4, kernel_size: 1, activation: relu}\n"
+        "        - conv2d: {filters: 16, kernel_size: 1, activation: sigmoid}\n"
+        f"      merge: {merge}\n"
+    )
+    merged = compiled.ir.nodes[-1]
+    assert merged.kind == merge and merged.shape == (8, 8, 16) and merged.inputs[0] == "input"
+    assert not any("shortcut" in n.name for n in compiled.ir.nodes)
+    # channels that differ are no broadcast: projected as before
+    other = compile_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 16]}\nmodel:\n"
+        "  - residual: {body: [conv2d: {filters: 8, kernel_size: 8}]}\n"
+    )
+    assert other.ir.node("shortcut_conv2d_1").params["strides"] == 8
+
+
 def test_identity_shortcut_with_mismatched_shapes_is_a_located_error():
     with pytest.raises(SpecError) as caught:
         compile_text(

@@ -256,6 +256,12 @@ class _RepeatFailed(Exception):
     """A repeat stopped at an error it has reported (:meth:`Resolver.repeat`)."""
 
 
+def _broadcasts_onto(small: Shape, big: Shape) -> bool:
+    """Whether an element-wise merge of ``small`` with ``big`` gives ``big``'s shape: the same
+    rank, each axis of ``small`` of ``big``'s size or 1."""
+    return len(small) == len(big) and all(s in (1, b) for s, b in zip(small, big, strict=True))
+
+
 def _scope_head(ref: str) -> str:
     """The id a scoped reference starts with: ``c0`` of ``c0[1]``, ``c0.x`` and ``c0.h``."""
     return re.split(r"[.\[]", ref, maxsplit=1)[0]
@@ -1992,6 +1998,10 @@ class Resolver:
         if mode == "identity" or in_shape is None or out_shape is None:
             return entry
         if mode == "auto" and (in_shape == out_shape or merge.combines != "elementwise"):
+            return entry
+        if mode == "auto" and _broadcasts_onto(out_shape, in_shape):
+            # a gate (squeeze-and-excitation: 1×1×C by `multiply`): the merge broadcasts it over
+            # the entry, which a strided projection down to 1×1 would have collapsed instead
             return entry
         if len(in_shape) != 3 or len(out_shape) != 3:
             self.error(
