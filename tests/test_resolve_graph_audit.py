@@ -403,3 +403,21 @@ def test_an_item_reading_a_failed_call_still_reports_its_own_mistakes(ref):
         "model[2].conv2d.kernel_size",
         "model[2].conv2d.paddin",
     ]
+
+
+def test_an_id_inside_a_residual_a_parallel_or_a_sibling_branch_gets_a_hint_that_says_so():
+    """The hint was "give the earlier layer an `id:`", for a layer that has one."""
+    text = (
+        "cnnspec: 1\nname: ids\ninput: {shape: [8, 8, 4]}\nmodel:\n"
+        "  - residual:\n      body:\n        - conv2d: {filters: 4, kernel_size: 3, padding: same}\n"
+        "          id: r1\n"
+        "  - parallel:\n      branches:\n        - [{conv2d: {filters: 4, kernel_size: 1}, id: b1}]\n"
+        "        - [{conv2d: {filters: 4, kernel_size: 1}, inputs: b1, id: b2}]\n"
+        "  - add:\n    inputs: [r1, b2]\n"
+        "  - repeat: {times: true, layers: [relu]}\n"
+    )
+    sibling, residual, parallel, times = errors_of(text)
+    assert sibling.hint.startswith("'b1' is defined in another branch of this parallel (line 11)")
+    assert residual.hint.startswith("'r1' is defined inside the residual at line 5, and its ids are visible")
+    assert parallel.hint.startswith("'b2' is defined inside the parallel at line 9")
+    assert times.message.endswith("received true")  # the spec's word, not Python's True

@@ -360,7 +360,7 @@ CELLS = (FIXTURES / "codegen" / "cells.yaml").read_text(encoding="utf-8")
     [
         ("inputs: [stem_a, stem_b]", "inputs: [stem_a, later]", "unknown layer id 'later'"),
         ("next: {p: x, x: new}", "next: {p: x, hh: new}", "`next` names 'hh'"),
-        ("times: 2", "times: -1", "expected an integer from 0 to 10,000; received -1"),
+        ("times: 2", "times: -1", "expected an integer from 0 to 10,000; received integer -1"),
         ("carry: {p: stem_b, x: c0}", "carry: {p: stem_b, x: nowhere}", "unknown layer id 'nowhere'"),
     ],
 )

@@ -29,6 +29,7 @@ from cnnspec.errors import (
     SpecPath,
     call_note,
     closest,
+    describe_value,
     did_you_mean,
     format_path,
     misspelt,
@@ -141,6 +142,9 @@ class Scope:
     #: repeat, visible only inside it (with the repeat's :class:`Hidden`).
     skipped: dict[str, SpecPath] = field(default_factory=dict)
     hidden: dict[str, Hidden] = field(default_factory=dict)
+    #: For hints only, ids defined inside a residual or parallel item here, visible only inside
+    #: it (or, in a parallel, only in its own branch): the item's (or branch's) path and which.
+    enclosed: dict[str, tuple[SpecPath, str]] = field(default_factory=dict)
     #: For hints only, per block call by its name (``inner_1``, and ``s.inner_1`` through the
     #: calls around it): the reference that names the call's result (``inner_1.out``), or
     #: ``None`` where none does. A call's automatic name is no id: it reaches the ids inside.
@@ -172,6 +176,16 @@ class Scope:
                 return scope.skipped[ref]
             if ref in scope.hidden:
                 return scope.hidden[ref]
+            scope = scope.parent
+        return None
+
+    def enclosed_by(self, ref: str) -> tuple[SpecPath, str] | None:
+        """Where ``ref`` is defined, if inside a residual or parallel item (or a sibling branch)
+        that this scope cannot see into (see :attr:`enclosed`)."""
+        scope: Scope | None = self
+        while scope is not None:
+            if ref in scope.enclosed:
+                return scope.enclosed[ref]
             scope = scope.parent
         return None
 
@@ -1452,6 +1466,20 @@ class Resolver:
                     f"its inputs, its own ids and its params: declare it as an input "
                     f"(blocks: {scope.block}: inputs: [{names}]){first} and pass it at the call"
                 )
+        enclosed = scope.enclosed_by(text)
+        if enclosed is not None:
+            where, what = enclosed
+            if what == "branch":
+                return (
+                    f"{text!r} is defined in another branch of this parallel ({self.where(where)}): a "
+                    "branch sees the ids before the parallel, not its siblings'; to join layers of two "
+                    "branches, write them as items with `id` and `inputs`"
+                )
+            return (
+                f"{text!r} is defined inside the {what} at {self.where(where)}, and its ids are visible "
+                "only inside it: to read that layer after it, write the layers as items with `id` and "
+                "`inputs`"
+            )
         head = re.split(r"[.\[]", text, maxsplit=1)[0]
         if head != text:
             inner = sorted(n for n in scope.visible() if n.startswith(head) and n != head)
@@ -1946,6 +1974,8 @@ class Resolver:
         self.record.note(projection_bias=projection_bias)
         inner = self.sub_scope(scope, item_id)
         body_out = self.walk_list(fields["body"], (*path, "body"), inner, entry)
+        for name in inner.ids:  # (for the hints of a reference after the item)
+            scope.enclosed.setdefault(name, (path[:-1], "residual"))
         shortcut_field = fields.get("shortcut", "auto")
         merge_mode = fields.get("merge", "add")
         self.record.note(merge_mode=merge_mode)
@@ -2062,6 +2092,9 @@ class Resolver:
         for index, branch in enumerate(branches):
             branch_scope = inner.child()
             outs.append(self.walk_list(branch, (*path, "branches", index), branch_scope, entry))
+            for name in branch_scope.ids:  # (for the hints of a sibling branch, and after the item)
+                inner.enclosed.setdefault(name, ((*path, "branches", index), "branch"))
+                scope.enclosed.setdefault(name, (path[:-1], "parallel"))
         if UNKNOWN in outs:
             return UNKNOWN
         merge = self.merge_kind(fields.get("merge", "concat"), env, path)
@@ -2106,7 +2139,7 @@ class Resolver:
             raise _RepeatFailed
         if not isinstance(times, int) or isinstance(times, bool) or not 0 <= times <= MAX_REPEAT:
             self.error(
-                f"expected an integer from 0 to {MAX_REPEAT:,}; received {times!r}",
+                f"expected an integer from 0 to {MAX_REPEAT:,}; received {describe_value(times)}",
                 (*path, "times"),
                 code="parameter",
             )
