@@ -169,15 +169,10 @@ def atomic_path(
             _make_below(owner[0], folder)
         if needed is not None:
             ensure_space(folder, needed, target)
-        handle, temp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.",
-            suffix=suffix if suffix is not None else (target.suffix or ".tmp"),
-            dir=folder,
-        )
-        try:
-            os.close(handle)
-        finally:  # (a Ctrl-C or SIGTERM here too: the name is reserved, no file is left)
-            os.unlink(temp_name)  # writers such as Keras refuse to overwrite; they create the file
+        # A private folder (mode 0700) beside the target holds the temp file: the writer creates
+        # the file (Keras refuses to overwrite one), and no other user can create it first in a
+        # shared folder, as a freed temp name would let them; the rename stays on one disk.
+        temp_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder))
     except OSError as exc:
         _remove_empty(created)
         if owner is not None:
@@ -192,7 +187,7 @@ def atomic_path(
     except BaseException:  # too little space (ensure_space), a Ctrl-C: the folders go too
         _remove_empty(created)
         raise
-    temp = Path(temp_name)
+    temp = temp_dir / f"part{suffix if suffix is not None else (target.suffix or '.tmp')}"
     try:
         yield temp
         check_stop()  # a Ctrl-C the writer swallowed: nothing is committed, not even fsynced
@@ -202,9 +197,10 @@ def atomic_path(
             os.fsync(written.fileno())
         os.replace(temp, target)
         _fsync_dir(folder)
-    except BaseException as exc:
         with contextlib.suppress(OSError):
-            temp.unlink()
+            temp_dir.rmdir()
+    except BaseException as exc:
+        remove_atomic_temp(temp_dir)
         _remove_empty(created)
         if owner is not None and isinstance(exc, Exception) and not isinstance(exc, WriteError):
             owner[1](target)  # the folder went away under the writer: say that, not its ENOENT
@@ -475,8 +471,9 @@ def _clipped(name: str) -> str:
     return name if len(name) <= 40 else f"{name[:24]}…{name[-12:]}"
 
 
-#: The temp names :func:`atomic_path` makes: ``.<target name>.<8 random characters><suffix>``
-#: (``tempfile.mkstemp`` with that prefix; the suffix always begins with a dot).
+#: The temp names :func:`atomic_path` makes: ``.<target name>.<8 random characters>.tmp``, a
+#: folder (``tempfile.mkdtemp``); before, a file of the target's suffix (left by a killed
+#: write of an older cnnspec: cleaned up alike).
 _TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.[^/]+")
 
 
@@ -484,6 +481,16 @@ def is_atomic_temp(name: str) -> bool:
     """Whether a file name has the shape of :func:`atomic_path`'s temp files (one left behind
     by a write that was killed before its rename)."""
     return _TEMP_NAME.fullmatch(name) is not None
+
+
+def remove_atomic_temp(path: Path) -> None:
+    """Remove a temp of :func:`atomic_path` (its folder, or an older cnnspec's temp file) and
+    what it holds; one already gone is no error."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            path.unlink()
 
 
 def write_atomic(target: str | Path, content: str | bytes) -> Path:

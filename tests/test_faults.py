@@ -57,8 +57,8 @@ class Injector:
 
         def fsync(fd: int) -> None:  # ENOSPC, EIO: the written temp file is flushed
             if self.fault != "EROFS" and self.before is None:
-                try:
-                    temp = Path(os.readlink(f"/proc/self/fd/{fd}")).name
+                try:  # the temp file, in atomic_path's private folder `.<name>.????????.tmp`
+                    temp = Path(os.readlink(f"/proc/self/fd/{fd}")).parent.name
                 except OSError:
                     temp = ""
                 new = temp not in self.seen  # (one write may flush its temp file twice)
@@ -105,7 +105,9 @@ def contents(folder: Path) -> dict[str, str]:
     return {
         str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(folder.rglob("*"))
-        if path.is_file() and path.name != LOCK_NAME and not is_atomic_temp(path.name)
+        if path.is_file()
+        and path.name != LOCK_NAME
+        and not any(is_atomic_temp(part) for part in path.relative_to(folder).parts)
     }
 
 

@@ -44,7 +44,7 @@ def test_atomic_path_cleans_up_after_a_writer_exception(tmp_path):
     target = tmp_path / "model.keras"
     target.write_bytes(b"old")
     with pytest.raises(RuntimeError), atomic_path(target) as temp:
-        assert temp.suffix == ".keras" and temp.parent == tmp_path
+        assert temp.suffix == ".keras" and temp.parent.parent == tmp_path  # (in a private folder there)
         temp.write_bytes(b"partial")
         raise RuntimeError("writer crashed")
     assert target.read_bytes() == b"old"
@@ -214,3 +214,26 @@ def test_a_data_path_of_no_such_users_home_compiles():
         "data: {source: {images: '0', masks: '~0'}}\ntraining: {}\n"
     )
     assert compile_text(text, "fuzz.yaml").ir.totals.params == 4
+
+
+def test_the_temp_file_is_made_in_a_private_folder_that_goes_with_it(tmp_path):
+    """A temp name freed for the writer could be taken by another user in a shared folder
+    without the sticky bit; the temp file is in a folder of mode 0700 instead."""
+    target = tmp_path / "model.keras"
+    with atomic_path(target) as temp:
+        assert stat.S_IMODE(os.stat(temp.parent).st_mode) == 0o700 and temp.parent.parent == tmp_path
+        assert not temp.exists()  # the writer creates it (Keras refuses to overwrite)
+        temp.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and os.listdir(tmp_path) == ["model.keras"]
+
+
+def test_leftovers_of_killed_writes_are_removed_folders_and_old_files_alike(tmp_path):
+    from cnnspec.training.runlock import remove_leftovers
+
+    (tmp_path / ".model.keras.ab12cd34.tmp").mkdir()
+    (tmp_path / ".model.keras.ab12cd34.tmp" / "part.keras").write_bytes(b"half")
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / ".epoch-0001.json.zz99yy88.json").write_text("{")  # an older cnnspec's
+    (tmp_path / "metrics.json").write_text("{}")
+    assert remove_leftovers(tmp_path) == 2
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["metrics.json", "state"]

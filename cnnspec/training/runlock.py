@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import Any
 
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.fileio import disown_folder, is_atomic_temp, own_folder, write_fault
+from cnnspec.fileio import disown_folder, is_atomic_temp, own_folder, remove_atomic_temp, write_fault
 
 LOCK_NAME = ".cnnspec.lock"
 
@@ -308,9 +308,8 @@ def remove_leftovers(run_dir: str | Path) -> int:
     """Delete the temp files of earlier killed atomic writes anywhere in ``run_dir``; returns
     how many. Call it only while holding the folder's lock (no write of ours is in flight)."""
     removed = 0
-    for path in Path(run_dir).rglob(".*"):
-        if path.name != LOCK_NAME and is_atomic_temp(path.name) and path.is_file():
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed += 1
+    for path in list(Path(run_dir).rglob(".*")):
+        if path.name != LOCK_NAME and is_atomic_temp(path.name) and os.path.lexists(path):
+            remove_atomic_temp(path)
+            removed += 1
     return removed

@@ -37,7 +37,14 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.fileio import atomic_path, ensure_space, is_atomic_temp, sha256_file, write_atomic
+from cnnspec.fileio import (
+    atomic_path,
+    ensure_space,
+    is_atomic_temp,
+    remove_atomic_temp,
+    sha256_file,
+    write_atomic,
+)
 from cnnspec.training.runlock import RunFolderLost
 
 STATE_DIR = "state"
@@ -247,9 +254,8 @@ class TrainingState:
             if path.name.split(".")[0] not in wanted:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-        for temp in self.dir.glob(".epoch-*"):  # temp files left by a kill during a write
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+        for temp in self.dir.glob(".epoch-*"):  # temps left by a kill during a write
+            remove_atomic_temp(temp)
 
     def _unfinished(self, path: Path) -> bool:
         """A data file of a snapshot whose manifest was never written, or a temp file."""
