@@ -433,6 +433,10 @@ def check_writable(
         os.unlink(name)
 
 
+#: What :func:`atomic_path`'s temp folder adds to the target's name: ``.NAME.XXXXXXXX.tmp``.
+TEMP_ROOM = "..XXXXXXXX.tmp"
+
+
 def refuse_long_names(
     path: Path, new_parts: tuple[str, ...], folder_there: Path, option: str, folder: bool
 ) -> None:
@@ -440,7 +444,7 @@ def refuse_long_names(
     system allows (``ENAMETOOLONG``: a usage error, not a disk to check): ``new_parts``, the
     folders still to be made (``folder_there``: the nearest that exists), at most its
     ``PC_NAME_MAX`` bytes, and a file's own name less the room :func:`atomic_path`'s temp name
-    beside it takes (``.NAME.`` and 8 characters before the suffix)."""
+    beside it takes (:data:`TEMP_ROOM`)."""
     try:
         name_max = os.pathconf(folder_there, "PC_NAME_MAX")
     except (OSError, ValueError):  # no such setting here: the common limit
@@ -454,15 +458,14 @@ def refuse_long_names(
             )
     if folder:
         return
-    suffix = os.fsencode(path.suffix or ".tmp")
-    limit = name_max - len(suffix) - 10  # the temp name: .NAME.XXXXXXXX<suffix>
+    limit = name_max - len(TEMP_ROOM)  # the temp folder beside it: .NAME.XXXXXXXX.tmp
     size = len(os.fsencode(path.name))
     if size > limit:
         raise UsageError(
             f"expected {option} to name a file of at most {limit} bytes; received a name of "
             f"{size:,} bytes ({_clipped(path.name)})",
             f"choose a shorter {option} name: this file system allows {name_max} bytes in a name, "
-            f"and the file is written first as .NAME.XXXXXXXX{path.suffix or '.tmp'} beside it",
+            f"and the file is written first into a folder .NAME.XXXXXXXX.tmp beside it",
         )
 
 
