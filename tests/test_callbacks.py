@@ -288,3 +288,31 @@ def test_a_figure_past_a_million_is_shown_in_significant_digits():
         "8.717e+20",
         "inf",
     ]
+
+
+def test_the_generated_scripts_r2_of_a_diverged_regression_is_nan_too():
+    """The training script cnnspec codegen writes wraps its R2Score the same way."""
+    import ast
+
+    import keras
+
+    from cnnspec.api import compile_spec
+    from cnnspec.backends.python_emitter import generate_code
+    from tests.conftest import ROOT
+
+    code = generate_code(compile_spec(ROOT / "specs" / "shapes_count.yaml"), script=True).text
+    assert 'nan_once_diverged(keras.metrics.R2Score(name="r2"))' in code
+    (wrapper,) = [
+        node
+        for node in ast.parse(code).body
+        if isinstance(node, ast.FunctionDef) and node.name == "nan_once_diverged"
+    ]
+    namespace: dict = {"keras": keras}
+    exec(compile(ast.Module([wrapper], []), "train.py", "exec"), namespace)  # (the generated function)
+    r2 = namespace["nan_once_diverged"](keras.metrics.R2Score(name="r2"))
+    truth = np.array([[0.0], [1.0], [2.0], [3.0]], "float32")
+    r2.update_state(truth, np.full((4, 1), 3e19, "float32"))
+    assert math.isnan(float(r2.result()))
+    r2.reset_state()
+    r2.update_state(truth, truth + 0.5)
+    assert float(r2.result()) == pytest.approx(0.8)

@@ -106,7 +106,9 @@ def metric_source(out: OutputTask, item: MetricConfig) -> str:
         )
     if out.task == "regression":
         table = {"mae": "MeanAbsoluteError", "mse": "MeanSquaredError", "rmse": "RootMeanSquaredError"}
-        return _call(table.get(item.name, "R2Score"), name=name)
+        if item.name in table:
+            return _call(table[item.name], name=name)
+        return f"nan_once_diverged({_call('R2Score', name=name)})"  # (the script defines it)
     if item.name == "accuracy":  # segmentation: pixel accuracy
         if out.binary:
             return _call("BinaryAccuracy", name=name, threshold=threshold)
@@ -227,6 +229,9 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
         "outputs_literal": py_literal({out.name: out.task for out in tasks}),
         "several": several,
         "task_kinds": sorted({out.task for out in tasks}),
+        "uses_r2": any(
+            out.task == "regression" and item.name == "r2" for out in tasks for item in out.metrics
+        ),
         "loss_weights": py_literal({out.name: float(out.loss_weight) for out in tasks}),
         "mask_outputs": mask_outputs,
         "mask_outputs_literal": py_literal(tuple(mask_outputs or ())),
