@@ -127,11 +127,15 @@ def test_the_figures_before_and_after_and_a_fit_at_the_end_of_the_range():
         fit(np.full((3, 2), np.nan), np.array([0, 1, 0]))
 
 
-@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "hot", ""])
-def test_the_option_takes_auto_or_a_positive_number(text):
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "hot", "", "1e-320", "1e-40", "0.0009", "1e4"])
+def test_the_option_takes_auto_or_a_number_float32_arithmetic_survives(text):
+    """1e-320 made every log-probability -inf (NaN answers: evaluate scored them, predict and
+    export blamed the model); 1e-40 overflowed an export's folded kernel."""
     assert parse_option(None) is None and parse_option("auto") is None and parse_option("AUTO") is None
-    assert parse_option("1.5") == 1.5
-    with pytest.raises(UsageError, match="expected --temperature to be auto or a positive number"):
+    assert parse_option("1.5") == 1.5 and parse_option("0.001") == 0.001 and parse_option("1000") == 1000
+    with pytest.raises(
+        UsageError, match=r"expected --temperature to be auto or a number from 0\.001 to 1000"
+    ):
         parse_option(text)
 
 
@@ -153,7 +157,7 @@ def test_a_temperature_file_is_applied_only_to_the_model_file_it_was_fitted_for(
     assert chosen(run, None, notes) == 1.0 and "fitted for another model file" in notes[-1]
     (tmp_path / FILE).write_text(json.dumps({**result.describe(), "temperature": -2, "images": "many"}))
     with pytest.raises(
-        UsageError, match=r"damaged run file .*temperature: expected a positive number.*images"
+        UsageError, match=r"damaged run file .*temperature: expected a number from 0\.001 to 1000.*images"
     ) as caught:
         read(tmp_path / FILE)
     # calibrate wrote it, and writes it again: no run need be trained again for it

@@ -56,6 +56,10 @@ FORMAT = 1
 #: The temperatures the fit searches between: beyond them a model's probabilities are all but
 #: uniform (``T`` = 20) or all but one-hot (``T`` = 0.05), and the fit says so.
 LOW, HIGH = 0.05, 20.0
+#: The temperatures applied at all (``--temperature``, a temperature.json): far beyond the fit's
+#: bounds, and within what float32 arithmetic survives (1e-40 overflowed an export's folded
+#: kernel, 1e-320 every log-probability: NaN answers, blamed on the model).
+USABLE = (1e-3, 1e3)
 #: The smallest probability whose logarithm is taken: a class a float32 softmax rounded to 0
 #: stays the least likely, and finite.
 _TINY = 1e-300
@@ -253,8 +257,10 @@ def read(path: Path) -> Fitted | None:
         return None
     problems = []
     value = document.get("temperature")
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not (0 < value < math.inf):
-        problems.append(f"temperature: expected a positive number; received {value!r}")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not USABLE[0] <= value <= USABLE[1]:
+        problems.append(
+            f"temperature: expected a number from {USABLE[0]:g} to {USABLE[1]:g}; received {value!r}"
+        )
     for key in ("nll_before", "nll_after", "ece_before", "ece_after"):
         figure = document.get(key)
         if not isinstance(figure, (int, float)) or isinstance(figure, bool):
@@ -293,9 +299,10 @@ def parse_option(text: str | None) -> float | None:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 0 < value < math.inf:
+    if not USABLE[0] <= value <= USABLE[1]:
         raise UsageError(
-            f"expected --temperature to be auto or a positive number; received {text!r}",
+            f"expected --temperature to be auto or a number from {USABLE[0]:g} to {USABLE[1]:g}; "
+            f"received {text!r}",
             "--temperature 1 shows the model's own probabilities",
         )
     return value
