@@ -137,6 +137,20 @@ def test_a_finished_run_cannot_be_resumed(tmp_path, monkeypatch):
         rundir.check_resumable(run, compile_text(SPEC, "tiny.yaml"), lock["spec_hash"])
 
 
+@pytest.mark.parametrize("what", ["a file", "a link that leads nowhere"])
+def test_a_file_where_the_state_folder_belongs_is_refused_before_training(tmp_path, monkeypatch, what):
+    """It trained an epoch, then failed to write its snapshot with "File exists … check the disk"."""
+    run, lock = _start(tmp_path, monkeypatch)
+    if what == "a file":
+        (run / "state").write_text("x")
+    else:
+        (run / "state").symlink_to(tmp_path / "gone")
+    with pytest.raises(
+        UsageError, match=f"expected .*state to be the run's training-state folder; it is {what}"
+    ):
+        rundir.check_resumable(run, compile_text(SPEC, "tiny.yaml"), lock["spec_hash"])
+
+
 def test_resolved_yaml_shows_the_values_per_kind_defaults_give(tmp_path, monkeypatch):
     defaults = "defaults: {dropout: {rate: 0.25}}\nmodel:\n  - dropout\n  - flatten"
     text = SPEC.replace("model:\n  - flatten", defaults)

@@ -133,6 +133,14 @@ def check_resumable(run_dir: Path, compiled: CompiledSpec, spec_hash: str) -> di
             f"the run in {run_dir} has finished; there is nothing to resume",
             f"its results are in {run_dir}/metrics.json",
         )
+    state = run_dir / "state"
+    if os.path.lexists(state) and not state.is_dir():  # (found after an epoch's training, writing it)
+        raise UsageError(
+            f"expected {state} to be the run's training-state folder; it is "
+            + ("a link that leads nowhere" if state.is_symlink() and not state.exists() else "a file"),
+            "move it away: the run then starts again from epoch 1 (or from the snapshots of the "
+            "state folder, put back in its place)",
+        )
     return lock
 
 
