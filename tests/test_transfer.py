@@ -111,6 +111,22 @@ def test_a_folder_that_is_no_run_or_whose_model_is_a_folder_says_so(write_spec, 
     assert "holds a folder named model.keras where its model file belongs" in " ".join(result.output.split())
 
 
+def test_a_finished_run_whose_model_file_is_gone_is_not_sent_to_resume(write_spec, tmp_path):
+    """Its hint was `--resume` it, which answers "the run has finished; nothing to resume"."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "lock.json").write_text("{}")
+    (run / "metrics.json").write_text("{}")
+    spec = write_spec(TARGET, "target.yaml")
+    result = CliRunner().invoke(
+        app, ["build", str(spec), "--weights", str(run), "-o", str(tmp_path / "x.keras")]
+    )
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, text
+    assert "has no model.keras: the run finished, and its model file is gone" in text
+    assert "--resume" not in text and not (tmp_path / "x.keras").exists()
+
+
 def test_imagenet_is_accepted_for_a_zoo_model(write_spec):
     spec = write_spec("cnnspec: 1\nname: mine\nextends: zoo:mobilenet_v3_small\nweights: imagenet\n")
     assert compile_spec(spec).doc.zoo_variant == "mobilenet_v3_small"

@@ -18,6 +18,7 @@ file or run folder) when training starts, before anything is written. Reading th
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,11 @@ def parse_source(
             raise probe.fail(
                 f"the run folder {file} holds a folder named {RUN_MODEL} where its model file belongs",
                 f"put back the {RUN_MODEL} training wrote, or name a .keras or .weights.h5 file",
+            )
+        if not model.is_file() and os.path.lexists(file / "metrics.json"):  # finished: removed since
+            raise probe.fail(
+                f"the run folder {file} has no {RUN_MODEL}: the run finished, and its model file is gone",
+                f"put back its {RUN_MODEL}, or name a .keras or .weights.h5 file",
             )
         if not model.is_file():
             raise probe.fail(
