@@ -399,6 +399,18 @@ def test_what_calibrate_and_a_temperature_refuse(tmp_path):
     outside = invoke("calibrate", tmp_path / "m.keras")
     assert outside.exit_code == 2 and "is a model file outside one" in flat(outside)
     assert not (tmp_path / FILE).exists()
+    # a run folder that lost its resolved.yaml is no "model file outside one"
+    lost = tmp_path / "lost"
+    lost.mkdir()
+    (tmp_path / "m.keras").rename(lost / "model.keras")
+    (lost / "lock.json").write_text("{}")
+    (lost / "metrics.json").write_text("{}")
+    without = invoke("calibrate", lost)
+    assert (
+        without.exit_code == 2
+        and f"resolved.yaml, its spec, is missing from the run folder {lost}" in flat(without)
+    )
+    (lost / "model.keras").rename(tmp_path / "m.keras")
     for command, written in (
         (
             ["evaluate", tmp_path / "m.keras", "--data", tmp_path / "d.npz", "-o", tmp_path / "e"],

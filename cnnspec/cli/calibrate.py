@@ -75,6 +75,12 @@ def calibrate(
     from cnnspec.training.modelfile import load_model
 
     run = locate(target, None, allow_outside=allow_outside)
+    if run.run_dir is not None and (run.compiled is None or run.config is None):
+        raise UsageError(
+            f"cannot tell how the run trained: resolved.yaml, its spec, is missing from the run "
+            f"folder {run.run_dir} (or can't be read)",
+            "put back the resolved.yaml `cnnspec train` wrote",
+        )
     if run.run_dir is None or run.compiled is None or run.config is None:
         raise UsageError(
             f"expected a run folder written by `cnnspec train`; {target} is a model file outside one",
