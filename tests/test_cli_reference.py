@@ -157,13 +157,13 @@ def test_every_path_argument_and_option_refuses_an_empty_one():
     """Typer's ``Path`` reads ``""`` (an unset shell variable) as the working folder:
     ``validate ""`` checked "." and ``train -o ""`` would have written there. Every path goes
     through :data:`cnnspec.cli.common.given_path`, which refuses it."""
-    from cnnspec.cli.common import given_path
+    from cnnspec.cli.common import given_output, given_path
 
     paths = []
     for entry in walk(root_command()):
         for param in entry.command.params:
             assert type(param.type).__name__ != "Path", f"{entry.name} {param.name}: parser=given_path"
-            if getattr(param.type, "func", None) is given_path:
+            if getattr(param.type, "func", None) in (given_path, given_output):
                 paths.append(f"{entry.name} {param.name}")
     assert {"validate files", "train out", "train resume", "evaluate target", "predict model"} <= set(paths)
 
@@ -180,3 +180,27 @@ def test_an_empty_path_is_a_usage_error(words):
     result = CliRunner().invoke(app, words)
     assert result.exit_code == 2, result.output
     assert "is empty; expected a path" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["train", "spec.yaml", "-o", "-"],
+        ["evaluate", "run", "-o", "-"],
+        ["visualize", "run", "history", "-o", "-"],
+        ["export", "run", "-f", "onnx", "-o", "-"],
+    ],
+)
+def test_an_output_of_dash_where_no_standard_output_is_written_is_a_usage_error(words, tmp_path, monkeypatch):
+    """`-o -` made a folder named `-` (train, evaluate, visualize) where codegen and schema
+    write to standard output and import refuses it."""
+    from typer.testing import CliRunner
+
+    from cnnspec.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, words)
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.replace("│", " ").split())  # (Rich's box around Click's error)
+    assert "is - (standard output), which this command does not write to" in text
+    assert list(tmp_path.iterdir()) == []

@@ -75,6 +75,21 @@ class _GivenPath:
 given_path = _GivenPath()
 
 
+class _GivenOutput(_GivenPath):
+    """An output path as Typer's ``parser=``: empty, or ``-`` (standard output, which the
+    commands that take one read as such; here it made a folder named ``-``), refused."""
+
+    def __call__(self, text: str | Path) -> Path:
+        if text == "-":
+            raise typer.BadParameter(
+                "is - (standard output), which this command does not write to; expected a path"
+            )
+        return super().__call__(text)
+
+
+given_output = _GivenOutput()
+
+
 SpecArgument = Annotated[
     Path, typer.Argument(help="the spec file (YAML)", show_default=False, parser=given_path)
 ]

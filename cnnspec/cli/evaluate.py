@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import AllowOutsideOption, given_path, guarded, owning_run, stderr, stdout
+from cnnspec.cli.common import (
+    AllowOutsideOption,
+    given_output,
+    given_path,
+    guarded,
+    owning_run,
+    stderr,
+    stdout,
+)
 from cnnspec.cli.render import TextOrJson, safe
 from cnnspec.spec.sections import DATASETS
 
@@ -293,7 +301,7 @@ def evaluate(
             "-o",
             help="folder for evaluation.json and confusion_matrix.png "
             "(default: the run; with --data, its evaluations/SOURCE/)",
-            parser=given_path,
+            parser=given_output,
         ),
     ] = None,
     format: FormatOption = TextOrJson.text,

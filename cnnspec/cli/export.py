@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cnnspec.cli.common import AllowOutsideOption, given_path, guarded, stderr, stdout
+from cnnspec.cli.common import AllowOutsideOption, given_output, given_path, guarded, stderr, stdout
 from cnnspec.cli.render import safe
 
 EXIT_MISMATCH = 1
@@ -104,7 +104,7 @@ def export(
             "--out",
             "-o",
             help="where to write it (default RUN/export/model.* or beside the .keras file)",
-            parser=given_path,
+            parser=given_output,
         ),
     ] = None,
     quantize: Annotated[

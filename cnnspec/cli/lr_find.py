@@ -25,7 +25,7 @@ from cnnspec.cli.common import (
     SpecArgument,
     batch_boundary_stops,
     compile_reported,
-    given_path,
+    given_output,
     guarded,
     stderr,
     stdout,
@@ -45,7 +45,7 @@ def lr_find(
     ] = 100,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="draw the loss against the rate into this PNG", parser=given_path),
+        typer.Option("--plot", help="draw the loss against the rate into this PNG", parser=given_output),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="replace an existing --plot picture that cnnspec did not draw")

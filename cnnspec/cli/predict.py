@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import AllowOutsideOption, given_path, guarded, stdout
+from cnnspec.cli.common import AllowOutsideOption, given_output, given_path, guarded, stdout
 from cnnspec.cli.evaluate import (
     RUNTIME_HELP,
     EnsembleOption,
@@ -445,7 +445,7 @@ def predict(
             "--output",
             "-o",
             help="segmentation models: folder for the mask PNGs (default ./predictions)",
-            parser=given_path,
+            parser=given_output,
         ),
     ] = None,
     spec: SpecOption = None,

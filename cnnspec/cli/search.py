@@ -18,7 +18,7 @@ from cnnspec.cli.common import (
     SpecArgument,
     compile_reported,
     fail_usage,
-    given_path,
+    given_output,
     guarded,
     stderr,
     stdout,
@@ -45,7 +45,7 @@ def search(
             "--output",
             "-o",
             help="the search folder (default runs/<name>-search)",
-            parser=given_path,
+            parser=given_output,
         ),
     ] = None,
     storage: Annotated[

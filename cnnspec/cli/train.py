@@ -18,6 +18,7 @@ from cnnspec.cli.common import (
     SpecArgument,
     batch_boundary_stops,
     compile_reported,
+    given_output,
     given_path,
     guarded,
     stderr,
@@ -44,7 +45,7 @@ def train(
             "--output",
             "-o",
             help="the run folder (default runs/<name>-<timestamp>)",
-            parser=given_path,
+            parser=given_output,
         ),
     ] = None,
     resume: Annotated[

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cnnspec.analysis.graph import GRAPH_SUFFIXES
-from cnnspec.cli.common import AllowOutsideOption, given_path, guarded, owning_run, stdout
+from cnnspec.cli.common import AllowOutsideOption, given_output, given_path, guarded, owning_run, stdout
 from cnnspec.cli.evaluate import DataOption, SpecOption, TargetArgument, print_notes, refuse_other_run
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
@@ -148,7 +148,7 @@ def visualize(
             "--output",
             "-o",
             help="the PNG to write, or a folder, created if missing (default: the run folder)",
-            parser=given_path,
+            parser=given_output,
         ),
     ] = None,
     layer: Annotated[
