@@ -211,7 +211,8 @@ def test_remove_leftovers_deletes_only_temp_files_of_killed_atomic_writes(tmp_pa
         with atomic_path(tmp_path / target, suffix=suffix) as temp:
             temp.write_text("half written")
             left.append(temp.relative_to(tmp_path))
-        # put back the real temp name, as a SIGKILL before the rename would have left it
+        # put back the real temp folder and file, as a SIGKILL before the rename would have left it
+        (tmp_path / left[-1]).parent.mkdir()
         (tmp_path / left[-1]).write_text("half written")
     kept = ["lock.json", "history.json", "state/epoch-0001.json", "state/epoch-0001.weights.h5", ".hidden"]
     for name in kept:
