@@ -358,3 +358,8 @@ def test_no_more_workers_start_than_trials_are_left(runner, write_spec, tmp_path
     result = search(runner, write_spec, "--out", str(tmp_path / "s"), "--workers", "3")
     assert result.exit_code == 0, result.output
     assert "--workers 3: 1 trial(s) left to run, so 1 worker(s) started" in flat(result.output)
+    # the search again, finished: no trial is left, and none is said to be run
+    again = search(runner, write_spec, "--out", str(tmp_path / "s"), "--workers", "3")
+    assert again.exit_code == 0, again.output
+    assert "--workers 3: no trial left to run" in flat(again.output)
+    assert "1 trial(s) left" not in flat(again.output)

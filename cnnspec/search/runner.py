@@ -184,10 +184,15 @@ def run_search(cfg: WorkerConfig, workers: int, study: Any) -> SearchOutcome:
         )
     from cnnspec.search.worker import counted
 
-    left = max(1, cfg.trials - counted(study))
-    if workers > left:  # a worker more than the trials left has none to run: it only starts up
-        notes.append(f"--workers {workers}: {left} trial(s) left to run, so {left} worker(s) started")
-        workers = left
+    left = cfg.trials - counted(study)
+    if workers > max(left, 1):  # a worker more than the trials left has none to run: it only starts up
+        said = (
+            f"{left} trial(s) left to run, so {left} worker(s) started"
+            if left > 0
+            else "no trial left to run"
+        )
+        notes.append(f"--workers {workers}: {said}")
+        workers = max(left, 1)  # (one, in this process, to finish the study's files)
     if workers <= 1:
         return _in_process(cfg, study, notes)
     return _processes(cfg, workers, study, notes)
