@@ -351,3 +351,26 @@ def test_train_refuses_bad_task_data_before_writing(tmp_path, runner):
     assert result.exit_code == 1, result.output
     assert "values.csv row 3 (p1.png), size" in result.output and "spec.yaml:9:" in result.output
     assert not out.exists() and "Traceback" not in result.output
+
+
+def test_a_multi_output_npzs_class_names_name_the_classifier_and_its_own_names_each_output(tmp_path):
+    """One flat `class_names` was given to the mask output too: a 3-class classifier's names
+    refused the 4 mask classes ("expected class indices below 3"), or silently named them."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (12, 8, 8, 3)).astype("uint8")
+    two_heads = (
+        "  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}\n    id: seg\n"
+        "  - global_avg_pool2d:\n    inputs: seg\n  - dense: {units: 3, activation: softmax}\n    id: kind\n"
+        "outputs: [seg, kind]\n"
+    )
+    masks = rng.integers(0, 4, (12, 8, 8)).astype("uint8")
+    masks[0, 0, 0] = 3
+    kinds = np.arange(12) % 3
+    arrays = {"x_train": x, "x_test": x[:4], "y_train_seg": masks, "y_test_seg": masks[:4]}
+    arrays |= {"y_train_kind": kinds, "y_test_kind": kinds[:4], "class_names": np.array(["a", "b", "c"])}
+    np.savez(tmp_path / "two.npz", **arrays)
+    data = load(spec(tmp_path, "{npz: two.npz}", two_heads))
+    assert data.target_names == {"seg": ["0", "1", "2", "3"], "kind": ["a", "b", "c"]}
+    np.savez(tmp_path / "two.npz", **arrays, class_names_seg=np.array(["sky", "sea", "sand", "rock"]))
+    data = load(spec(tmp_path, "{npz: two.npz}", two_heads))
+    assert data.target_names == {"seg": ["sky", "sea", "sand", "rock"], "kind": ["a", "b", "c"]}

@@ -313,17 +313,19 @@ def _npz_array(archive: NpzFile, key: str, path: Path, compiled: CompiledSpec, w
         raise _unreadable(path, f"cannot read {key} ({name}: {exc})", compiled, where) from None
 
 
-def _npz_names(archive: NpzFile, path: Path, compiled: CompiledSpec, where: SpecPath) -> list[str]:
-    """The ``class_names`` array, as text (none: an empty list); a name given twice is a
-    located error (:func:`_check_unique_names`)."""
-    if "class_names" not in archive.files:
+def _npz_names(
+    archive: NpzFile, path: Path, compiled: CompiledSpec, where: SpecPath, key: str = "class_names"
+) -> list[str]:
+    """The ``class_names`` array (or another ``key``), as text (none: an empty list); a name
+    given twice is a located error (:func:`_check_unique_names`)."""
+    if key not in archive.files:
         return []
     # names saved as bytes (numpy's S dtype) are their text, not "b'cat'"
     names = [
         n.decode("utf-8", "backslashreplace") if isinstance(n, bytes) else str(n)
-        for n in np.ravel(_npz_array(archive, "class_names", path, compiled, where))
+        for n in np.ravel(_npz_array(archive, key, path, compiled, where))
     ]
-    _check_unique_names(names, f"the class_names of {path.name}", "class_names", compiled, where)
+    _check_unique_names(names, f"the {key} of {path.name}", key, compiled, where)
     return names
 
 
@@ -788,7 +790,7 @@ def _infer_kind(y: np.ndarray) -> str:
 
 def _npz_targets(
     path: Path, data: DataConfig, compiled: CompiledSpec, test_only: bool = False
-) -> tuple[np.ndarray, Targets, np.ndarray, Targets, Any, list[str]] | None:
+) -> tuple[np.ndarray, Targets, np.ndarray, Targets, Any, dict[str, list[str]]] | None:
     """A multi-output npz (``y_train_<output>``, ``y_test_<output>`` for every output), or
     ``None`` when the file has the single-target layout. ``test_only`` (as :func:`_npz`): a file
     of ``x_test`` and ``y_test_<output>`` alone is read too, its test arrays standing for both."""
@@ -814,11 +816,16 @@ def _npz_targets(
                 hint=f"store {' and '.join(f'y_{s}_<output>' for s in splits)} for each output id",
             )
         arrays = {k: _npz_array(archive, k, path, compiled, where) for k in wanted}
-        names = _npz_names(archive, path, compiled, where)
+        flat = _npz_names(archive, path, compiled, where)
+        own = {o: _npz_names(archive, path, compiled, where, f"class_names_{o}") for o in outputs}
     first = splits[0]  # (the test arrays stand for the training ones in a test-only file)
     y_train = {o: arrays[f"y_{first}_{o}"] for o in outputs}
     y_test = {o: arrays[f"y_test_{o}"] for o in outputs}
     kinds = {o: _infer_kind(y_train[o]) for o in outputs}
+    # `class_names` names the classifiers' classes (a mask's, where no output is a classifier);
+    # `class_names_<output>` one output's, whatever it is
+    named = "class" if "class" in kinds.values() else "mask"
+    names = {o: own[o] or (flat if kinds[o] == named else []) for o in outputs}
     return arrays[f"x_{first}"], y_train, arrays["x_test"], y_test, kinds, names
 
 
@@ -944,8 +951,7 @@ def load_dataset(
         assert data.path is not None
         several = _npz_targets(data.path, data, compiled, test_only)
         if several is not None:
-            x_train, y_train, x_test, y_test, target, flat_names = several
-            names = {k: flat_names if target[k] in ("class", "mask") else [] for k in target}
+            x_train, y_train, x_test, y_test, target, names = several
         else:
             x_train, y_train, x_test, y_test, names = _npz(data.path, compiled, test_only)
             target = _npz_kind(y_train, data, compiled)
