@@ -64,3 +64,19 @@ def test_every_golden_file_has_a_spec():
     """A golden file left behind by a renamed spec would never be compared again."""
     expected = {golden_path(path, script).name for path, script in CASES}
     assert {p.name for p in GOLDEN.glob("*.py")} <= expected
+
+
+@pytest.mark.parametrize("golden", sorted(GOLDEN.glob("*.py")), ids=lambda p: p.name)
+def test_no_module_level_name_is_bound_twice(golden):
+    """A template's constant or function bound again further down replaces the first (the task
+    script's MASK_CLASSES, a count by output, was nearly bound again as the shapes' names)."""
+    import ast
+    from collections import Counter
+
+    bound: Counter[str] = Counter()
+    for node in ast.parse(golden.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound[node.name] += 1
+        elif isinstance(node, ast.Assign):
+            bound.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    assert [name for name, count in bound.items() if count > 1] == []

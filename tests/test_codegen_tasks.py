@@ -389,3 +389,38 @@ def test_a_regression_scripts_value_names_are_trains_when_the_data_names_none(tm
     expected = task_metrics(training_config(compile_spec(spec)), y, outputs, ["0", "1"])
     assert summary["class_names"] == expected["class_names"] == ["0", "1"]
     assert summary["per_target"].keys() == expected["per_target"].keys()
+
+
+def test_the_script_checks_mask_class_ids_against_the_outputs_channels():
+    """A mask id of 3 for a 3-channel output trained as no class at all (one-hot of 3 is zeros)
+    or crashed mid-training; cnnspec train refuses it before training, and so does the script."""
+    import ast
+
+    from cnnspec.api import compile_spec
+    from cnnspec.backends.python_emitter import generate_code
+    from tests.conftest import ROOT
+
+    code = generate_code(compile_spec(ROOT / "specs" / "unet_shapes.yaml"), script=True).text
+    tree = ast.parse(code)
+    kept = [
+        node
+        for node in tree.body
+        if (isinstance(node, ast.FunctionDef) and node.name == "check_masks")
+        or (
+            isinstance(node, ast.Assign)
+            and any(getattr(t, "id", "") in ("MASK_CLASS_COUNT", "OUTPUTS") for t in node.targets)
+        )
+    ]
+    namespace: dict = {"np": np}
+    exec(compile(ast.Module(kept, []), "train.py", "exec"), namespace)  # (the generated code)
+    ((_output, classes),) = namespace["MASK_CLASS_COUNT"].items()
+    good = np.zeros((2, 4, 4), "uint8")
+    good[0, 0, 0] = classes - 1
+    namespace["check_masks"](good, "training")
+    bad = good.copy()
+    bad[1, 2, 2] = classes
+    with pytest.raises(
+        SystemExit,
+        match=f"expected mask class ids from 0 to {classes - 1} .* training masks; found {classes}",
+    ):
+        namespace["check_masks"](bad, "training")

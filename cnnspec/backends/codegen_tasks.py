@@ -234,6 +234,7 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
         ),
         "loss_weights": py_literal({out.name: float(out.loss_weight) for out in tasks}),
         "mask_outputs": mask_outputs,
+        "mask_classes": py_literal({out.name: out.classes for out in tasks if out.task == "segmentation"}),
         "mask_outputs_literal": py_literal(tuple(mask_outputs or ())),
         "geometric": py_literal(tuple(bool(REGISTRY[node.kind].geometric) for node in spec.ir.augmentation)),
         "shapes_targets": py_literal(shapes_targets),
