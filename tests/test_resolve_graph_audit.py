@@ -421,3 +421,22 @@ def test_an_id_inside_a_residual_a_parallel_or_a_sibling_branch_gets_a_hint_that
     assert residual.hint.startswith("'r1' is defined inside the residual at line 5, and its ids are visible")
     assert parallel.hint.startswith("'b2' is defined inside the parallel at line 9")
     assert times.message.endswith("received true")  # the spec's word, not Python's True
+
+
+@pytest.mark.parametrize(("name", "refused"), [("val", True), ("val_head", True), ("value", False)])
+def test_an_output_named_like_keras_validation_logs_is_refused(name, refused):
+    """Keras logs an output's figures as NAME_loss: an output `val` logged its training loss as
+    `val_loss`, the total validation loss's name, and its training MAE as `val_mae`."""
+    text = (
+        f"cnnspec: 1\nname: mo\ninput: {{shape: [12, 12, 3]}}\noutputs: [cls, {name}]\nmodel:\n"
+        "  - global_avg_pool2d:\n    id: feat\n  - dense: {units: 3, activation: softmax}\n    id: cls\n"
+        f"  - dense: 2\n    id: {name}\n    inputs: feat\n"
+    )
+    if not refused:
+        compile_text(text)
+        return
+    (error,) = errors_of(text)
+    assert (
+        error.path == "outputs[1]"
+        and f"{name!r} makes Keras log its training figures as {name}_loss" in error.message
+    )

@@ -860,7 +860,8 @@ class Resolver:
         outputs = self.data.get("outputs")
         if outputs is None:
             return [last]
-        names = []
+        names: list[str] = []
+        where: list[int] = []  # (each name's place in `outputs`)
         for i, ref in enumerate(outputs if isinstance(outputs, list) else [outputs]):
             if self.diags.full:
                 break
@@ -877,6 +878,20 @@ class Resolver:
                 self.error(f"unknown layer id {ref!r}", ("outputs", i), code="reference", hint=hint)
             else:
                 names.append(tensor)
+                where.append(i)
+        for i, name in zip(where, names, strict=True):
+            if len(names) > 1 and (name == "val" or name.startswith("val_")):
+                # Keras logs each output's figures as NAME_loss, NAME_mae, and the validation
+                # ones with `val_` before: `val_loss` was this output's training loss and the
+                # total validation loss at once, and early stopping on val_mae read training MAE
+                self.error(
+                    f"expected an output not named `val` or `val_…`; {name!r} makes "
+                    f"Keras log its training figures as {name}_loss, {name}_…, which read as "
+                    "validation figures",
+                    ("outputs", i),
+                    code="reference",
+                    hint="give that layer another id (value, values, …)",
+                )
         return names or [last]
 
     def check_line(self, augmentation: list[Node]) -> None:
