@@ -250,6 +250,9 @@ def test_train_loads_what_fits_and_reports_the_new_head(write_spec, runner, tmp_
         ("base.weights.h5", "truncate", "truncated or corrupted"),
         ("base.weights.h5", "other", "none of the model's 8 weight tensors could be loaded"),
         ("missing.weights.h5", None, "no such weights file"),
+        # an older Keras 3's file: its class paths (conv2d, conv2d_1) matched as layer names
+        # loaded each automatically named layer with the next one's weights, said as loaded
+        ("base.weights.h5", "unnamed", "does not name its layers"),
     ],
 )
 def test_bad_sources_fail_before_anything_is_written(write_spec, runner, tmp_path, weights, damage, message):
@@ -260,6 +263,17 @@ def test_bad_sources_fail_before_anything_is_written(write_spec, runner, tmp_pat
         source = _save_weights(write_spec, BASE, "base.weights.h5")
         if damage == "truncate":
             source.write_bytes(source.read_bytes()[:1500])
+        if damage == "unnamed":
+            import h5py
+
+            with h5py.File(source, "r+") as handle:
+                groups: list = []
+                handle.visititems(
+                    lambda _, item: groups.append(item) if isinstance(item, h5py.Group) else None
+                )
+                for group in groups:
+                    if "name" in group.attrs:
+                        del group.attrs["name"]
     spec = write_spec(TARGET + f"weights: {weights}\n")
     out = tmp_path / "run"
     result = runner.invoke(app, ["train", str(spec), "--out", str(out)])

@@ -188,8 +188,20 @@ def _keras3_layers(
             if variables is not None and hasattr(variables, "keys") and len(variables):
                 keys = sorted(variables, key=lambda k: int(k) if str(k).isdigit() else 1 << 30)
                 # The group is named after the layer's class (conv2d, conv2d_1, …); Keras keeps
-                # the layer's own name in the `name` attribute of its vars.
-                real = variables.attrs.get("name", name)
+                # the layer's own name in the `name` attribute of its vars. Without it (an older
+                # Keras 3), that path is no layer name: matched as one, it shifted every
+                # automatically named layer by one (conv2d_1 took the source's conv2d_1, its
+                # second convolution), reported as loaded.
+                if "name" not in variables.attrs:
+                    raise _fail(
+                        source,
+                        f"the weights file {file} does not name its layers ({variables.name} has no "
+                        "`name`: written by an older Keras 3), and cnnspec matches weights by layer name",
+                        "load it in Keras into the model it was saved from (model.load_weights) and "
+                        "save it again (model.save_weights, or model.save as .keras): Keras now records "
+                        "the names",
+                    )
+                real = variables.attrs["name"]
                 real = real.decode("utf8") if isinstance(real, bytes) else str(real)
                 where = f"{variables.name}/"
                 tensors = [(str(k), _tensor(source, file, variables[k], f"{where}{k}", limit)) for k in keys]
