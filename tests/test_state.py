@@ -157,3 +157,18 @@ def test_a_first_snapshot_that_was_never_finished_is_a_fresh_start(tmp_path):
     (folder / "notes.txt").write_text("mine")
     with pytest.raises(UsageError, match="every snapshot is damaged or incomplete"):
         TrainingState(tmp_path).restore(FakeModel(), [])
+
+
+def test_a_manifest_whose_epoch_is_not_its_files_is_skipped_with_a_note(tmp_path):
+    """Edited to epoch 999, it was resumed "after epoch 999" and the run finished there."""
+    import json
+
+    state = TrainingState(tmp_path)
+    _save(state, 1)
+    manifest = _save(state, 2).manifest
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "epoch": 999}))
+    notes: list[str] = []
+    assert [s.epoch for s in state.snapshots(notes)] == [1]
+    assert notes == [
+        "skipped damaged state file epoch-0002.json (it says epoch 999, with 2 epochs of history)"
+    ]

@@ -298,6 +298,16 @@ class TrainingState:
                 if notes is not None:
                     notes.append(f"skipped damaged state file {path.name} ({type(exc).__name__})")
                 continue
+            # a manifest whose epoch is not its file's (or short of its history's rows) was
+            # edited or damaged: resumed, it said "resuming after epoch 999" and finished there
+            named = self._order(path)[0]
+            if snapshot.epoch != named or len(snapshot.history) > snapshot.epoch:
+                if notes is not None:
+                    notes.append(
+                        f"skipped damaged state file {path.name} (it says epoch {snapshot.epoch}, with "
+                        f"{len(snapshot.history)} epochs of history)"
+                    )
+                continue
             found.append(snapshot)
         return found
 
