@@ -319,3 +319,16 @@ def test_a_dash_for_the_spec_says_specs_are_files(runner, tmp_path, monkeypatch,
     result = runner.invoke(cli_app.app, [command, "-"])
     assert result.exit_code == 1 and "no such file: -" in result.output
     assert "specs are read from files, not standard input" in result.output
+
+
+def test_small_wordings_count_and_a_number_gets_no_did_you_mean():
+    from cnnspec.errors import UsageError
+    from cnnspec.reporting.views import _class_index
+
+    for target in ("-1", "10", "+3"):
+        with pytest.raises(UsageError) as caught:
+            _class_index(target, ["0", "1", "2"])
+        assert caught.value.hint is None, target  # `-1` was "did you mean `1`?"
+    with pytest.raises(UsageError) as caught:
+        _class_index("cta", ["cat", "dog"])
+    assert caught.value.hint == "did you mean `cat`?"

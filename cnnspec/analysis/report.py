@@ -100,8 +100,8 @@ def check_size(ir: ModelIR, max_params: int, diags: Diagnostics, loc: Loc | None
     if total.params > max_params:
         size = total.params * BYTES_PER_PARAM
         diags.error(
-            f"expected at most {max_params:,} parameters; this model has {total.params:,} "
-            f"(about {human_bytes(size)} as float32)",
+            f"expected at most {max_params:,} parameter{'s' if max_params != 1 else ''}; this model "
+            f"has {total.params:,} (about {human_bytes(size)} as float32)",
             loc,
             format_path(("model",)),
             code="too-large",

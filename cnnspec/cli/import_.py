@@ -56,7 +56,11 @@ def import_(
     # the source itself is refused with its own message (importer.output), --force or not
     existing = [t for t in targets if os.path.lexists(t) and not same_file(t, source)]
     if existing and not force:  # (as codegen: a spec the user wrote is not replaced unasked)
-        raise UsageError(f"{' and '.join(map(str, existing))} already exists", "pass --force to replace it")
+        verb = "already exist" if len(existing) > 1 else "already exists"
+        raise UsageError(
+            f"{' and '.join(map(str, existing))} {verb}",
+            f"pass --force to replace {'them' if len(existing) > 1 else 'it'}",
+        )
     start = time.perf_counter()
     imported = run_import(source, output, weights=weights, folding=fold, max_params=max_params)
     seconds = time.perf_counter() - start

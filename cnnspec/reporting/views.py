@@ -568,7 +568,8 @@ def _class_index(target: str, names: list[str]) -> int:
     raise UsageError(
         f"expected --class to be one of the model's classes or an index below {len(names)}; "
         f"received {printable(target)!r}. Classes: {listing}",
-        did_you_mean(target, names),
+        # (a number out of range is no misspelt name: `-1` is one edit from `1`)
+        None if target.strip().lstrip("+-").isdigit() else did_you_mean(target, names),
     )
 
 
