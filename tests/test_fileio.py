@@ -237,3 +237,20 @@ def test_leftovers_of_killed_writes_are_removed_folders_and_old_files_alike(tmp_
     (tmp_path / "metrics.json").write_text("{}")
     assert remove_leftovers(tmp_path) == 2
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["metrics.json", "state"]
+
+
+def test_codegen_refuses_to_write_over_a_spec_its_spec_reads(runner, tmp_path, monkeypatch):
+    """`codegen child.yaml -o base.yaml --force` replaced the spec child.yaml extends."""
+    monkeypatch.chdir(tmp_path)
+    base = tmp_path / "base.yaml"
+    base.write_text("cnnspec: 1\nname: base\ninput: {shape: [8, 8, 1]}\nmodel: [flatten, {dense: 3}]\n")
+    (tmp_path / "lib.yaml").write_text("blocks:\n  head: {layers: [dense: 3]}\n")
+    (tmp_path / "child.yaml").write_text(
+        "extends: base.yaml\nuse: [lib.yaml]\nname: child\nmodel: [flatten, head]\n"
+    )
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for output in ("base.yaml", "lib.yaml"):
+        result = runner.invoke(app, ["codegen", "child.yaml", "-o", output, "--force"])
+        assert result.exit_code == 2, result.output
+        assert f"{output} is a spec file that child.yaml reads" in " ".join(result.output.split())
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -722,3 +722,13 @@ def test_a_custom_model_class_is_still_a_custom_class(tmp_path):
     layer["module"], layer["registered_name"] = "my_project.models", "MyProject>Functional"
     output = refused(_write(tmp_path, functional(layer)))
     assert "'inner' (Functional) cannot be imported: a custom class" in output
+
+
+def test_an_output_that_is_no_spec_file_is_refused_even_with_force(tmp_path):
+    """`import … -o run/model.keras --force` replaced a trained model with YAML."""
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"a trained model")
+    result = run_cli("import", str(TINY_JSON), "-o", str(model), "--force")
+    assert result.exit_code == 2, result.output
+    assert "expected -o to name a spec file ending in .yaml" in result.output
+    assert model.read_bytes() == b"a trained model"

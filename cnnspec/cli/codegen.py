@@ -82,7 +82,15 @@ def codegen(
             raise UsageError(f"{output} already exists", "pass --force to replace it")
     from cnnspec.backends.python_emitter import generate_code, source_lines
 
-    compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
+    read: list[Path] = []
+    compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params, read=read)
+    taken = next((path for path in read if output is not None and same_file(output, path)), None)
+    if taken is not None:  # an `extends`, `use` or backbone spec: --force does not make it ours
+        raise UsageError(
+            f"{output} is a spec file that {file} reads (through extends, use or a backbone); "
+            "codegen would replace it with Python",
+            "choose another -o, such as model.py",
+        )
     generated = generate_code(
         compiled, script=script, source_name=str(file), output=output, format_code=format_code
     )

@@ -102,13 +102,26 @@ def compile_reported(
     allow_outside: bool = False,
     max_params: int = DEFAULT_MAX_PARAMS,
     warnings: bool = True,
+    read: list[Path] | None = None,
 ) -> CompiledSpec:
     """Compile a command's spec (``--set``, ``--allow-outside``, ``--max-params``) and print its
     warnings to stderr (unless ``warnings`` is false). Errors raise :class:`SpecError`, which
-    :func:`guarded` reports."""
+    :func:`guarded` reports. ``read``: filled with every file the composition reads (its
+    ``extends``, ``use`` and backbone specs, the spec too)."""
     from cnnspec.analysis.passes import compile_spec
 
-    compiled = compile_spec(file, list(overrides or []), allow_outside=allow_outside, max_params=max_params)
+    def reader(path: Path) -> None:
+        if read is not None:
+            read.append(path)
+        # (None: the file's text is read from disk, as without a reader)
+
+    compiled = compile_spec(
+        file,
+        list(overrides or []),
+        allow_outside=allow_outside,
+        max_params=max_params,
+        reader=reader if read is not None else None,
+    )
     if warnings:
         report(compiled.warnings, "text")
     return compiled

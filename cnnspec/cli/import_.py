@@ -50,6 +50,12 @@ def import_(
     _check_source(source)
     output = file_output(out, "model.yaml", dash=False)
     assert output is not None
+    # (--force replaced a model.keras with YAML; the source itself gets its own message below)
+    if output.suffix.lower() not in (".yaml", ".yml") and not same_file(output, source):
+        raise UsageError(
+            f"expected -o to name a spec file ending in .yaml; received {output}",
+            f"for example -o {output.with_suffix('.yaml').name}",
+        )
     targets = [output, *([output.with_name(weights_name(output))] if weights else [])]
     for target in targets:  # a read-only folder, a file in the way: refused before the work
         check_writable(target, option="-o", folder=False)
