@@ -393,11 +393,15 @@ def test_compare_replaces_an_existing_png_only_with_force(runner, run_tree, tmp_
     spec.write_text("name: mine\n")
     refused = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(spec)])
     assert refused.exit_code == 2, refused.output
-    assert f"{spec} already exists" in flat(refused.output) and "pass --force" in flat(refused.output)
+    assert f"{spec} already exists and carries no mark" in flat(refused.output)
+    assert "pass --force" in flat(refused.output)
     assert spec.read_text() == "name: mine\n"
     forced = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(spec), "--force"])
     assert forced.exit_code == 0, forced.output
     assert spec.read_bytes()[:4] == b"\x89PNG"
+    # its own picture, compared again, is replaced without --force (it was refused)
+    again = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(spec)])
+    assert again.exit_code == 0, again.output
 
 
 def _whole_epoch_ticks(axes) -> list[float]:

@@ -210,8 +210,8 @@ def _check_target(target: Path, runs: tuple[Path, Path], force: bool) -> None:
     """Refuse a picture path before any work: one not ending in ``.png`` (as ``visualize -o``
     and ``report -o`` check theirs), never inside a compared run (its model.keras, lock.json or
     spec would be replaced by a PNG, --force or not) nor another run folder (its history.png
-    would show these runs' curves), and an existing file only with
-    ``--force``, as ``codegen -o`` does."""
+    would show these runs' curves), and an existing file cnnspec did not draw only with
+    ``--force``, as ``visualize -o`` does."""
     from cnnspec.cli.outputs import enclosing_run
     from cnnspec.errors import UsageError
     from cnnspec.fileio import check_writable
@@ -238,8 +238,11 @@ def _check_target(target: Path, runs: tuple[Path, Path], force: bool) -> None:
             f"expected --png to end in .png; received {target}", "runs compare draws the curves as a PNG"
         )
     check_writable(target, option="--png", folder=False)  # also a folder, FIFO, device, socket
-    if os.path.lexists(target) and not force:
-        raise UsageError(f"{target} already exists", "pass --force to replace it")
+    from cnnspec.cli.outputs import refuse_foreign
+    from cnnspec.reporting.images import is_cnnspec_png
+
+    # its own earlier picture (compared again) is replaced; a picture of the user's only with --force
+    refuse_foreign(target, "--png", force, is_cnnspec_png)
 
 
 def _num(value: Any, signed: bool = False, digits: int = 4) -> str:
