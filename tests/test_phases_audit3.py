@@ -244,3 +244,26 @@ def test_a_run_killed_before_its_first_snapshot_refuses_a_replaced_weights_file(
     source.write_bytes(original)
     resumed = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
     assert resumed.exit_code == 0, resumed.output
+
+
+def test_a_phase_that_freezes_every_trained_layer_is_warned_at_it():
+    """`freeze: ["*"]` trained an epoch with nothing trainable: Keras' own warning only."""
+    from cnnspec.analysis.passes import compile_text
+
+    head = (
+        "cnnspec: 1\nname: fz\ninput: {shape: [8, 8, 1]}\nmodel:\n  - conv2d: {filters: 4, kernel_size: 3}\n"
+        "  - flatten\n  - dense: {units: 10, activation: softmax}\n    id: head\n"
+    )
+    phased = compile_text(
+        head
+        + "training:\n  phases:\n    - {epochs: 1, freeze: ['*']}\n    - {epochs: 1, unfreeze: [head]}\n",
+        "fz.yaml",
+    )
+    (warning,) = [w for w in phased.warnings if "trains nothing" in w.message]
+    assert warning.path == "training.phases[0]" and warning.message.startswith("phase 1 trains nothing")
+    whole = compile_text(head + "training: {freeze: ['*']}\n", "fz.yaml")
+    assert [w.message for w in whole.warnings if "trains nothing" in w.message] == [
+        "the training trains nothing: every layer with trainable weights is frozen"
+    ]
+    fine = compile_text(head + "training: {freeze: ['conv2d_1']}\n", "fz.yaml")
+    assert not [w for w in fine.warnings if "trains nothing" in w.message]

@@ -1483,6 +1483,7 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
     if not raw:
         phase = PhaseConfig(epochs, tuple(freezing.ordered(ir, frozen)), optimizer, 0, scale)
         _warn_idle_scales(reader, patterns, ir, [(phase, source)])
+        _warn_frozen_phases(reader, ir, [(phase, ("training", "freeze"))])
         _refuse_ftrl_warmup(reader, optimizer, optimizer_at, set())
         return (phase,)
     if "epochs" in (compiled.doc.data.get("training") or {}):
@@ -1520,7 +1521,27 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
         sources.append(source)
         first += count
     _warn_idle_scales(reader, patterns, ir, list(zip(phases, sources, strict=True)))
+    _warn_frozen_phases(reader, ir, [(phase, ("training", "phases", i)) for i, phase in enumerate(phases)])
     return tuple(phases)
+
+
+def _warn_frozen_phases(reader: _Reader, ir: ModelIR, phases: list[tuple[PhaseConfig, SpecPath]]) -> None:
+    """A located warning for a phase (or the one training) that freezes every layer with
+    trainable weights: its epochs change nothing (Keras said only "The model does not have
+    any trainable weights", in its own words)."""
+    trainable = {node.name for node in ir.nodes if node.counts.trainable}
+    for index, (phase, path) in enumerate(phases):
+        if trainable and trainable <= set(phase.frozen) and reader.value(path, None) is not None:
+            phased = path[1] == "phases"
+            reader.warning(
+                f"{f'phase {index + 1}' if phased else 'the training'} trains nothing: every layer "
+                "with trainable weights is frozen",
+                path,
+                "unfreeze the layers it should train (unfreeze: [head])"
+                + (", or leave the phase out" if phased else ""),
+                code="unused-setting",
+                key=not phased,
+            )
 
 
 def _refuse_ftrl_warmup(
