@@ -486,11 +486,39 @@ def is_atomic_temp(name: str) -> bool:
     return _TEMP_NAME.fullmatch(name) is not None
 
 
+#: The temp folders :func:`atomic_path` makes (``.<target name>.<8 characters>.tmp``), and the
+#: names of what a writer leaves in one (``part<suffix>``).
+_TEMP_FOLDER = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
+_TEMP_PART = re.compile(r"part(\.[^/]*)?")
+
+
+def is_atomic_leftover(path: Path) -> bool:
+    """Whether ``path`` is what a killed :func:`atomic_path` write left: a temp file of that
+    name's shape, or a temp folder holding nothing but its one ``part…`` file. A folder of the
+    user's that happens to be named so (``.notes.settings.bak/``, with their files) is none."""
+    if path.is_symlink() or not path.is_dir():
+        return os.path.lexists(path) and not path.is_dir() and is_atomic_temp(path.name)
+    if _TEMP_FOLDER.fullmatch(path.name) is None:
+        return False
+    try:
+        inside = list(os.scandir(path))
+    except OSError:
+        return False
+    return len(inside) <= 1 and all(
+        _TEMP_PART.fullmatch(entry.name) and entry.is_file(follow_symlinks=False) for entry in inside
+    )
+
+
 def remove_atomic_temp(path: Path) -> None:
-    """Remove a temp of :func:`atomic_path` (its folder, or an older cnnspec's temp file) and
-    what it holds; one already gone is no error."""
+    """Remove a temp of :func:`atomic_path` (its folder and the part file in it, or an older
+    cnnspec's temp file); one already gone is no error. Only what :func:`atomic_path` makes:
+    callers that find leftovers check them with :func:`is_atomic_leftover` first."""
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
+        for entry in path.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+        with contextlib.suppress(OSError):
+            path.rmdir()
     else:
         with contextlib.suppress(FileNotFoundError, IsADirectoryError):
             path.unlink()

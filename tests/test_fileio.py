@@ -254,3 +254,26 @@ def test_codegen_refuses_to_write_over_a_spec_its_spec_reads(runner, tmp_path, m
         assert result.exit_code == 2, result.output
         assert f"{output} is a spec file that child.yaml reads" in " ".join(result.output.split())
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_users_folder_named_like_a_temp_is_never_taken_for_a_leftover(tmp_path):
+    """`.notes.settings.bak/` with the user's file in it was deleted, whole, as a leftover."""
+    from cnnspec.fileio import is_atomic_leftover
+    from cnnspec.training.rundir import check_new
+    from cnnspec.training.runlock import remove_leftovers
+
+    mine = tmp_path / ".notes.settings.bak"
+    mine.mkdir()
+    (mine / "important.txt").write_text("precious")
+    also = tmp_path / ".backup.20261204.tmp"  # the temp folder's shape, but not what it holds
+    also.mkdir()
+    (also / "list.txt").write_text("mine")
+    left = tmp_path / ".model.keras.ab12cd34.tmp"
+    left.mkdir()
+    (left / "part.keras").write_bytes(b"half")
+    assert [is_atomic_leftover(p) for p in (mine, also, left)] == [False, False, True]
+    assert remove_leftovers(tmp_path) == 1
+    assert (mine / "important.txt").read_text() == "precious" and (also / "list.txt").exists()
+    assert not left.exists()
+    with pytest.raises(UsageError):  # a folder with the user's files is no empty run folder
+        check_new(tmp_path)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from cnnspec.errors import UsageError, WriteError, format_path
-from cnnspec.fileio import is_atomic_temp, write_atomic
+from cnnspec.fileio import is_atomic_leftover, write_atomic
 from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.zoo import written_data
 from cnnspec.training.runlock import LOCK_NAME
@@ -71,7 +71,7 @@ def check_new(run_dir: Path) -> None:
     atomic writes (left by a killed run) don't count: the new run removes those."""
     if run_dir.exists() and (
         not run_dir.is_dir()
-        or any(p.name != LOCK_NAME and not is_atomic_temp(p.name) for p in run_dir.iterdir())
+        or any(p.name != LOCK_NAME and not is_atomic_leftover(p) for p in run_dir.iterdir())
     ):
         hint = "choose another --out (a new folder, or an empty one)"
         if run_dir.is_dir() and (run_dir / "metrics.json").exists():

@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import Any
 
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.fileio import disown_folder, is_atomic_temp, own_folder, remove_atomic_temp, write_fault
+from cnnspec.fileio import disown_folder, is_atomic_leftover, own_folder, remove_atomic_temp, write_fault
 
 LOCK_NAME = ".cnnspec.lock"
 
@@ -309,7 +309,7 @@ def remove_leftovers(run_dir: str | Path) -> int:
     how many. Call it only while holding the folder's lock (no write of ours is in flight)."""
     removed = 0
     for path in list(Path(run_dir).rglob(".*")):
-        if path.name != LOCK_NAME and is_atomic_temp(path.name) and os.path.lexists(path):
+        if path.name != LOCK_NAME and is_atomic_leftover(path):
             remove_atomic_temp(path)
             removed += 1
     return removed

@@ -40,7 +40,7 @@ from cnnspec.errors import UsageError, WriteError
 from cnnspec.fileio import (
     atomic_path,
     ensure_space,
-    is_atomic_temp,
+    is_atomic_leftover,
     remove_atomic_temp,
     sha256_file,
     write_atomic,
@@ -255,11 +255,12 @@ class TrainingState:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         for temp in self.dir.glob(".epoch-*"):  # temps left by a kill during a write
-            remove_atomic_temp(temp)
+            if not temp.is_dir() or is_atomic_leftover(temp):  # (a folder: atomic_path's only)
+                remove_atomic_temp(temp)
 
     def _unfinished(self, path: Path) -> bool:
         """A data file of a snapshot whose manifest was never written, or a temp file."""
-        if is_atomic_temp(path.name):
+        if is_atomic_leftover(path):
             return True
         found = _DATA_FILE.fullmatch(path.name)
         return found is not None and not (self.dir / f"{found.group('stem')}.json").exists()
