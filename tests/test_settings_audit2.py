@@ -294,20 +294,3 @@ def test_the_fixed_class_names_are_those_train_loads() -> None:
     for name, names in KERAS_CLASS_NAMES.items():
         assert FIXED_CLASS_NAMES[name] == names
     assert FIXED_CLASS_NAMES["cifar100"] == [str(i) for i in range(100)]
-
-
-def test_an_expressions_float_where_a_section_wants_an_integer_is_refused_as_a_layers_is():
-    """`batch_size: ${bs / 2}` (8.0) was taken as 8 while `filters: ${w / 2}` was refused:
-    both are refused now, with the `//` fix."""
-    text = (
-        "cnnspec: 1\nname: bs\ninput: {shape: [8, 8, 1]}\nvars: {bs: 16}\n"
-        "model: [flatten, {dense: {units: 10, activation: softmax}}]\n"
-        "training: {batch_size: '${bs / 2}', epochs: '${bs / 5}'}\n"
-    )
-    with pytest.raises(SpecError) as caught:
-        compile_text(text, "bs.yaml")
-    batch, epochs = caught.value.errors
-    assert (batch.path, batch.message) == ("training.batch_size", "expected an integer; received 8.0")
-    assert batch.hint == "use // for integer division: / always gives a float"
-    assert epochs.path == "training.epochs" and epochs.hint == "round it: int(…) or round(…)"
-    compile_text(text.replace("/", "//"), "bs.yaml")

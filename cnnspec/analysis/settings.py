@@ -578,16 +578,8 @@ class _Reader:
             # absent, or an expression that failed (reported once; errors raise at the end)
             return default
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if integer and ok and isinstance(value, float):
-            # an expression's `/` (`${bs / 2}`: 8.0): refused as a layer's integer is, with the fix
-            self.error(
-                f"expected an integer; received {value!r}",
-                path,
-                "use // for integer division: / always gives a float"
-                if value.is_integer()
-                else "round it: int(…) or round(…)",
-            )
-            return default
+        if integer:
+            ok = ok and float(value).is_integer()
         if ok and minimum is not None and value < minimum:
             ok = False
         if ok and maximum is not None and value > maximum:
