@@ -15,7 +15,15 @@ from typing import Any
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import SpecError, UsageError
-from cnnspec.fileio import atomic_path, ensure_space, refuse_special, same_file, write_atomic, write_fault
+from cnnspec.fileio import (
+    atomic_path,
+    ensure_space,
+    refuse_special,
+    remove_atomic_temp,
+    same_file,
+    write_atomic,
+    write_fault,
+)
 from cnnspec.importer import Imported, import_source
 from cnnspec.importer.source import KERAS_PREFIX, ZIP_FAULTS, Source, import_error, read_source, zip_fault
 
@@ -214,25 +222,23 @@ def _weights_member(path: Path, archive: zipfile.ZipFile, imported: Imported) ->
 
 @contextlib.contextmanager
 def _scratch(target: Path, needed: int, *, suffix: str = WEIGHTS_SUFFIX) -> Iterator[Path]:
-    """A new empty file beside ``target`` (named like :func:`atomic_path`'s temp files, so a
-    killed import's leftover is known as one), removed on leaving unless it was moved. Refused
-    with a :class:`~cnnspec.errors.WriteError` when the folder has under ``needed`` bytes free."""
+    """A path for a new file beside ``target``, in a private folder named like
+    :func:`atomic_path`'s (a killed import's leftover is known as one; no other user can take
+    the name first), removed on leaving with its folder unless it was moved. Refused with a
+    :class:`~cnnspec.errors.WriteError` when the folder has under ``needed`` bytes free."""
     refuse_special(target)
     folder = target.parent if str(target.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         ensure_space(folder, needed, target)
-        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=folder)
-        os.close(handle)
+        private = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder))
     except OSError as exc:
         raise _write_fault(exc, target, needed) from None
-    scratch = Path(name)
-    scratch.unlink()  # created by the copy, as atomic_path's writers do: with the usual mode
+    scratch = private / f"part{suffix}"  # created by the copy, with the usual mode
     try:
         yield scratch
     finally:
-        with contextlib.suppress(OSError):
-            scratch.unlink()
+        remove_atomic_temp(private)
 
 
 def _write_fault(exc: OSError, target: Path, needed: int | None = None) -> Exception:
