@@ -103,6 +103,13 @@ def test_until_names_any_layer_of_the_backbone_as_its_spec_names_it(model, until
             "expanded_conv_3_squeeze_excite_mul",
             (14, 14, 96),
         ),
+        # as `cnnspec inspect` shows the groups
+        (
+            "mobilenet_v3_small",
+            "expanded_conv_3/squeeze_excite",
+            "expanded_conv_3_squeeze_excite_mul",
+            (14, 14, 96),
+        ),
         ("mobilenet_v3_large", "expanded_conv_14", "expanded_conv_14_add_1", (7, 7, 160)),
         ("efficientnet_b0", "block6a", "block6a_project_bn", (7, 7, 192)),
     ],
@@ -115,10 +122,17 @@ def test_until_names_a_block_call_inside_a_repeat(model, until, last, shape):
     assert cut.name == f"body_{last}" and tuple(cut.shape) == shape  # the last layer kept
 
 
-def test_a_mistyped_block_call_gets_the_near_one():
+@pytest.mark.parametrize(
+    ("until", "meant"),
+    [
+        ("expanded_conv_22", "expanded_conv_2"),
+        ("expanded_conv_3.squeeze_excit", "expanded_conv_3.squeeze_excite"),
+    ],
+)
+def test_a_mistyped_block_call_gets_the_near_one(until, meant):
     with pytest.raises(SpecError) as caught:
-        compile_text(backbone("mobilenet_v3_small", "expanded_conv_22", 96))
-    assert "did you mean `expanded_conv_2`?" in _text(caught.value)
+        compile_text(backbone("mobilenet_v3_small", until, 96))
+    assert f"did you mean `{meant}`?" in _text(caught.value)
 
 
 def test_a_mistyped_layer_name_gets_the_near_one():

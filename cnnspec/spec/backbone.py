@@ -82,7 +82,7 @@ def _instance_output(nodes: list[Node], depth: int, name: str) -> str | None:
     it takes, or its last layer's (the backbone's last block). ``None`` if it is no group or
     ends in several tensors. MobileNetV3's ``expanded_conv_2``, an id inside a repeat, which no
     id lookup reaches."""
-    wanted = tuple(name.split("."))
+    wanted = _group_path(name)
     inside = {node.name for node in nodes if node.group[depth : depth + len(wanted)] == wanted}
     if not inside:
         return None
@@ -92,10 +92,15 @@ def _instance_output(nodes: list[Node], depth: int, name: str) -> str | None:
     return taken.pop() if taken else next(node.name for node in reversed(nodes) if node.name in inside)
 
 
+def _group_path(name: str) -> tuple[str, ...]:
+    """The groups ``name`` descends through: ``a.b``, or ``a/b`` as ``cnnspec inspect`` shows it."""
+    return tuple(name.replace("/", ".").split("."))
+
+
 def _instance_done(nodes: list[Node], depth: int, name: str) -> bool:
     """Whether the group ``name`` (:func:`_instance_output`) has layers and a later layer that
     is outside it: the walk of the backbone may stop there."""
-    wanted = tuple(name.split("."))
+    wanted = _group_path(name)
     started = False
     for node in nodes:
         inside = node.group[depth : depth + len(wanted)] == wanted
@@ -363,7 +368,11 @@ def resolve_backbone(
         if output is None:
             near = [n for n in top.visible() if "[" not in n]
             depth = len(top.group)
-            groups = {node.group[depth] for node in resolver.nodes[start:] if len(node.group) > depth}
+            groups = {
+                ".".join(node.group[depth:end])
+                for node in resolver.nodes[start:]
+                for end in range(depth + 1, len(node.group) + 1)
+            }
             layers = [*sorted(groups), *(node.name.removeprefix(prefix) for node in resolver.nodes[start:])]
             resolver.error(
                 f"the backbone {ref!r} has no layer {until!r} to cut at",
