@@ -162,9 +162,13 @@ def test_a_backbones_until_offers_the_cut_points_of_its_spec(broken: bool, tmp_p
     flow = HEAD + "  - backbone: {spec: zoo:resnet50, until: }\n" + tail
     offered = complete_at(flow, "until: }", 7)
     assert labels(offered)[:5] == ["conv1", "conv2", "conv3", "conv4", "conv5"]
-    # then its layers' names, ranked after the cut points: `until:` cuts inside an item too
+    # then its block calls (as inspect groups the layers), then its layers' names, ranked
+    # after the cut points: `until:` cuts inside an item too
+    calls = [s for s in offered[5:] if s.what == "id"]
     layers = [s for s in offered if s.what == "layer"]
-    assert labels(offered)[5:] == labels(layers) and {s.rank for s in layers} == {1}
+    assert labels(offered)[5:] == labels(calls) + labels(layers)
+    assert {s.rank for s in calls} == {1} and {s.rank for s in layers} == {2}
+    assert {"conv2.bottleneck_1", "conv5.bottleneck_3"} <= set(labels(calls))
     assert {"conv2_bottleneck_1_conv2d_1", "conv5_bottleneck_3_add_1"} <= set(labels(layers))
     assert "conv1" not in labels(layers)
     block = HEAD + "  - backbone:\n      spec: zoo:mobilenet_v2\n      until: \n" + tail

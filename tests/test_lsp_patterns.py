@@ -336,3 +336,26 @@ def test_a_space_key_that_leads_nowhere_has_no_definition() -> None:
         assert cursor is not None and cursor.path[:2] == ("search", "space")
         line = text.split("\n")[row - 1]
         assert navigation.definitions(doc, cursor, line, column - 1) == []
+
+
+def test_until_of_a_block_call_is_completed_and_goes_to_its_output(tmp_path: Path) -> None:
+    """MobileNetV3's `expanded_conv_2` (an id set inside a repeat) and `expanded_conv_3/…`:
+    validate takes them, the editor offered and found neither."""
+    from cnnspec.lsp.completion import until_suggestions
+
+    offered = [
+        s.label
+        for s in until_suggestions(
+            None,
+            ("model", 0, "backbone", "until"),
+            "  - backbone: {spec: zoo:mobilenet_v3_small, until: ",
+            [],
+        )
+    ]
+    assert {"expanded_conv_2", "expanded_conv_3.squeeze_excite"} <= set(offered)
+    text = BACKBONE.replace("zoo:resnet50, until: conv4", "zoo:mobilenet_v3_small, until: expanded_conv_2")
+    analysis = analyzed(tmp_path / "bb.yaml", text)
+    assert analysis.doc is not None and analysis.compiled is not None
+    found = navigation.definitions(analysis.doc, *at(analysis, text, "expanded_conv_2", 1))
+    node = next(n for n in analysis.compiled.ir.nodes if n.name == "body_expanded_conv_2_add_1")
+    assert [t.loc for t in found] == [node.loc] and node.loc is not None

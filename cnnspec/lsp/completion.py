@@ -555,10 +555,10 @@ def until_suggestions(
         set_backbone_vars(model, doc, body["vars"], (*item, "backbone", "vars"))
     points = cut_points(model)
     found = [Suggestion(point, "id", f"cut point of {ref}") for point in points]
+    layers, inside = _cut_names(model, points)
+    found += [Suggestion(name, "id", f"block call inside {ref}", rank=1) for name in inside]
     return found + [
-        Suggestion(name, "layer", f"layer of {ref}", rank=1)
-        for name in _layer_names(model)
-        if name not in points
+        Suggestion(name, "layer", f"layer of {ref}", rank=2) for name in layers if name not in points
     ]
 
 
@@ -576,17 +576,28 @@ def set_backbone_vars(model: SourceDoc, doc: SourceDoc, raw: object, path: SpecP
         set_vars(resolver, model, raw, path, resolver.resolve_vars())
 
 
-def _layer_names(model: SourceDoc) -> list[str]:
-    """The names of the layers of ``model`` (a backbone's spec at the item's vars), in model order:
-    ``until:`` takes them too, where no id reaches (EfficientNet's ``block6a_expand_activation``
-    inside a repeat). None where the spec does not compile (its errors are its own file's
-    diagnostics). Resolving is TF-free and fast (EfficientNetB7's 815 layers: about 0.2 s)."""
+def _cut_names(model: SourceDoc, points: Sequence[str]) -> tuple[list[str], list[str]]:
+    """What else ``until:`` takes in ``model`` (a backbone's spec at the item's vars), in model
+    order: the names of its layers, where no id reaches (EfficientNet's
+    ``block6a_expand_activation`` inside a repeat); and the block calls as its layers group
+    (MobileNetV3's ``expanded_conv_2``, ``expanded_conv_3.squeeze_excite``), which cut at the
+    call's output. None where the spec does not compile (its errors are its
+    own file's diagnostics). Resolving is TF-free and fast (EfficientNetB7's 815 layers: about
+    0.2 s)."""
+    from cnnspec.analysis.freezing import ITERATION
     from cnnspec.spec.resolve import resolve
 
     try:
-        return [node.name for node in resolve(model).nodes]
+        nodes = resolve(model).nodes
     except SpecError:
-        return []
+        return [], []
+    inside: dict[str, None] = {}
+    for node in nodes:
+        for k, element in enumerate(node.group):
+            if ITERATION.fullmatch(element):  # (an iteration of a carrying repeat: no block call)
+                break
+            inside.setdefault(".".join(node.group[: k + 1]))
+    return [node.name for node in nodes], [name for name in inside if name not in points]
 
 
 def backbone_doc(ref: str, file: Path | None, reader: Reader | None = None) -> SourceDoc | None:

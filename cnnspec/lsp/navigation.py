@@ -534,7 +534,13 @@ def _until_definition(doc: SourceDoc, path: SpecPath, reader: Reader | None) -> 
     found = find_reference(model, ("outputs",), until, automatic)
     if found is not None:
         return found
-    node = next((node for node in ir.nodes if node.name == until), None) if ir is not None else None
+    if ir is None:
+        return None
+    from cnnspec.spec.backbone import instance_output
+
+    # a layer of that name, else a block call as inspect groups the layers: its output layer
+    name = until if any(node.name == until for node in ir.nodes) else instance_output(ir.nodes, 0, until)
+    node = next((node for node in ir.nodes if node.name == name), None)
     return node.loc if node is not None else None
 
 

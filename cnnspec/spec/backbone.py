@@ -75,7 +75,7 @@ def _layer_named(nodes: list[Node], prefix: str, name: str) -> str | None:
     return next((node.name for node in nodes if node.name == f"{prefix}{name}"), None)
 
 
-def _instance_output(nodes: list[Node], depth: int, name: str) -> str | None:
+def instance_output(nodes: list[Node], depth: int, name: str) -> str | None:
     """The output of the block instance (or other named group) ``name`` of the backbone,
     ``a.b`` for one nested in another (as ``cnnspec inspect`` groups the layers; the groups
     start at ``depth`` of a node's group): the tensor of its layers that a later layer outside
@@ -98,7 +98,7 @@ def _group_path(name: str) -> tuple[str, ...]:
 
 
 def _instance_done(nodes: list[Node], depth: int, name: str) -> bool:
-    """Whether the group ``name`` (:func:`_instance_output`) has layers and a later layer that
+    """Whether the group ``name`` (:func:`instance_output`) has layers and a later layer that
     is outside it: the walk of the backbone may stop there."""
     wanted = _group_path(name)
     started = False
@@ -364,7 +364,7 @@ def resolve_backbone(
         if output is None and isinstance(until, str):
             output = _layer_named(resolver.nodes[start:], prefix, until)
         if output is None and isinstance(until, str):
-            output = _instance_output(resolver.nodes[start:], len(top.group), until)
+            output = instance_output(resolver.nodes[start:], len(top.group), until)
         if output is None:
             near = [n for n in top.visible() if "[" not in n]
             depth = len(top.group)
