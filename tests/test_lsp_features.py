@@ -202,6 +202,8 @@ def test_cli_without_the_lsp_extra_says_how_to_install_it(monkeypatch: pytest.Mo
     from cnnspec.cli.app import app
 
     monkeypatch.delitem(sys.modules, "cnnspec.lsp.server", raising=False)
+    for name in [name for name in sys.modules if name.startswith("pygls.")]:
+        monkeypatch.delitem(sys.modules, name)  # (imported by an earlier test: found without pygls)
     monkeypatch.setitem(sys.modules, "pygls", None)  # as if the extra were not installed
     result = CliRunner().invoke(app, ["lsp"])
     assert result.exit_code == 2

@@ -239,12 +239,14 @@ def test_definition_of_an_unknown_pattern_is_none(tmp_path: Path) -> None:
 
 
 def test_references_of_an_id_include_the_patterns_naming_it(tmp_path: Path) -> None:
-    """``stem`` is named by the pattern ``stem`` (not by ``stem.conv``, a layer of it, nor by
-    a glob); from the pattern, the same references."""
+    """``stem`` is named by the pattern ``stem`` and through the first segment of ``stem.conv``,
+    a layer of it (as rename edits them), not by a glob; from the pattern, the same references."""
     analysis = analyzed(tmp_path / "spec.yaml", SPEC)
     doc = analysis.doc
     assert doc is not None
-    expected = sorted([place(SPEC, "stem\n  - id"), place(SPEC, "stem}"), place(SPEC, "stem,")])
+    expected = sorted(
+        [place(SPEC, "stem\n  - id"), place(SPEC, "stem}"), place(SPEC, "stem,"), place(SPEC, "stem.conv\n")]
+    )
     for needle, offset, after in (("stem\n  - id", 1, ""), ("stem,", 1, "training:")):
         cursor = at(analysis, SPEC, needle, offset, after)[0]
         assert sorted(where(loc) for loc in navigation.references(doc, cursor)) == expected
@@ -359,3 +361,25 @@ def test_until_of_a_block_call_is_completed_and_goes_to_its_output(tmp_path: Pat
     found = navigation.definitions(analysis.doc, *at(analysis, text, "expanded_conv_2", 1))
     node = next(n for n in analysis.compiled.ir.nodes if n.name == "body_expanded_conv_2_add_1")
     assert [t.loc for t in found] == [node.loc] and node.loc is not None
+
+
+def test_references_find_the_dotted_patterns_that_name_an_id_through_a_segment() -> None:
+    """`freeze: [stem.inner]` and `learning_rate_scale: {stem/inner: …}` name both `stem`
+    (the call) and `inner` (the id in the block): rename edited them, references missed them."""
+    from cnnspec.lsp.locate import path_at
+    from cnnspec.spec.loader import load_text
+
+    text = (
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\nblocks:\n  unit:\n    params: {filters: int}\n"
+        '    layers:\n      - conv2d: {filters: "${filters}", kernel_size: 3, padding: same}\n'
+        "        id: inner\nmodel:\n  - unit: {filters: 4}\n    id: stem\n"
+        "  - conv2d: {filters: 4, kernel_size: 3}\n    id: head\n"
+        "  - global_avg_pool2d\n  - dense: {units: 3}\n"
+        "training:\n  freeze: [stem.inner, head, 'st*']\n"
+        "  learning_rate_scale: {stem/inner: 0.1}\n"
+    )
+    doc = load_text(text, "r.yaml")
+    for line, column, expected in ((12, 9, [12, 18, 19]), (9, 13, [9, 18, 19]), (14, 9, [14, 18])):
+        cursor = path_at(doc, "r.yaml", line, column)
+        assert cursor is not None
+        assert [loc.line for loc in navigation.references(doc, cursor)] == expected, line

@@ -239,20 +239,31 @@ def references(
         )
         or _names_inside(doc, site, ref, name, declared, automatic)
     ]
-    if declared is not None and root_of(path) == ("model",):
-        found += _patterns_naming(doc, name, declared, automatic)
+    if declared is not None:
+        found += [loc for loc in _patterns_naming(doc, declared, automatic) if loc not in found]
     if include_declaration and declared is not None:
         found.insert(0, declared)
     return found
 
 
-def _patterns_naming(doc: SourceDoc, name: str, declared: Loc, automatic: Automatic | None) -> list[Loc]:
-    """The freeze/unfreeze patterns that name the model's id ``name`` (declared at
-    ``declared``) exactly, ``/`` for ``.`` as freezing reads them (a glob names no id: which
-    ids it covers is a matter of the compiled names, not of references)."""
-    if find_id(doc, ("outputs",), name, automatic) != declared:
-        return []  # an id the model's end does not see (inside a combinator): no pattern's
-    return [loc for _, pattern, loc in written_patterns(doc) if pattern.replace("/", ".") == name]
+#: What makes a pattern a glob: `*`, `?`, or a `[` that opens no iteration index.
+_GLOB = re.compile(r"[*?]|\[(?!\d+\])")
+
+
+def _patterns_naming(doc: SourceDoc, declared: Loc, automatic: Automatic | None) -> list[Loc]:
+    """The freeze/unfreeze patterns (and ``learning_rate_scale`` keys) that name the id
+    declared at ``declared``: itself (``head``), or through a segment of a hierarchical name
+    (``stem`` and ``inner`` of ``stem.inner``, ``/`` for ``.`` as freezing reads them). A glob
+    names no id: which ids it covers is a matter of the compiled names, not of references."""
+    found = []
+    for _, pattern, loc in written_patterns(doc):
+        if _GLOB.search(pattern):  # (`st[1].inner` is a name: an iteration, no character class)
+            continue
+        dotted = pattern.replace("/", ".")
+        ends = [m.start() for m in re.finditer(r"[.\[]", dotted)] + [len(dotted)]
+        if any(find_reference(doc, ("outputs",), dotted[:end], automatic) == declared for end in ends):
+            found.append(loc)
+    return found
 
 
 def _may_name(ref: str, name: str) -> bool:
