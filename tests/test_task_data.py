@@ -374,3 +374,33 @@ def test_a_multi_output_npzs_class_names_name_the_classifier_and_its_own_names_e
     np.savez(tmp_path / "two.npz", **arrays, class_names_seg=np.array(["sky", "sea", "sand", "rock"]))
     data = load(spec(tmp_path, "{npz: two.npz}", two_heads))
     assert data.target_names == {"seg": ["sky", "sea", "sand", "rock"], "kind": ["a", "b", "c"]}
+
+
+def test_a_multi_output_npzs_names_are_checked_per_output(tmp_path):
+    """Too few names for the classifier became numbers without a word; a misspelt
+    class_names_<output> was left out without a word."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (12, 8, 8, 3)).astype("uint8")
+    two_heads = (
+        "  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}\n    id: seg\n"
+        "  - global_avg_pool2d:\n    inputs: seg\n  - dense: {units: 3, activation: softmax}\n    id: kind\n"
+        "outputs: [seg, kind]\n"
+    )
+    masks = rng.integers(0, 4, (12, 8, 8)).astype("uint8")
+    kinds = np.arange(12) % 3
+    arrays = {"x_train": x, "x_test": x[:4], "y_train_seg": masks, "y_test_seg": masks[:4]}
+    arrays |= {"y_train_kind": kinds, "y_test_kind": kinds[:4]}
+    for extra, message in (
+        (
+            {"class_names": np.array(["a"])},
+            "expected a name for each of the 3 classes (labels 0–2) in two.npz; its class_names has 1",
+        ),
+        ({"class_names_kind": np.array(["a"])}, "its class_names_kind has 1"),
+        (
+            {"class_names_sge": np.array(["sky"])},
+            "two.npz has class_names_sge, and the model's outputs are seg, kind",
+        ),
+    ):
+        np.savez(tmp_path / "two.npz", **arrays, **extra)
+        error, _ = located_error(spec(tmp_path, "{npz: two.npz}", two_heads))
+        assert message in error, error

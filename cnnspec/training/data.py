@@ -41,7 +41,7 @@ from cnnspec.analysis.settings import (
     pipeline_scale,
 )
 from cnnspec.analysis.tasks import SHAPES_TARGET_KINDS
-from cnnspec.errors import SpecError, SpecPath, format_path, human_bytes
+from cnnspec.errors import SpecError, SpecPath, did_you_mean, format_path, human_bytes
 from cnnspec.fileio import ZIP_FAULTS, sha256_file
 from cnnspec.training import subsets
 
@@ -790,7 +790,7 @@ def _infer_kind(y: np.ndarray) -> str:
 
 def _npz_targets(
     path: Path, data: DataConfig, compiled: CompiledSpec, test_only: bool = False
-) -> tuple[np.ndarray, Targets, np.ndarray, Targets, Any, dict[str, list[str]]] | None:
+) -> tuple[np.ndarray, Targets, np.ndarray, Targets, Any, dict[str, list[str]], dict[str, list[str]]] | None:
     """A multi-output npz (``y_train_<output>``, ``y_test_<output>`` for every output), or
     ``None`` when the file has the single-target layout. ``test_only`` (as :func:`_npz`): a file
     of ``x_test`` and ``y_test_<output>`` alone is read too, its test arrays standing for both."""
@@ -818,6 +818,16 @@ def _npz_targets(
         arrays = {k: _npz_array(archive, k, path, compiled, where) for k in wanted}
         flat = _npz_names(archive, path, compiled, where)
         own = {o: _npz_names(archive, path, compiled, where, f"class_names_{o}") for o in outputs}
+        named = {f"class_names_{o}" for o in outputs}
+        stray = sorted(k for k in files if k.startswith("class_names_") and k not in named)
+        if stray:  # (a misspelt output: its names were left out without a word)
+            raise _error(
+                f"expected class_names_<output> for outputs of the model; {path.name} has {stray[0]}, "
+                f"and the model's outputs are {', '.join(outputs)}",
+                compiled,
+                where,
+                hint=did_you_mean(stray[0], sorted(named)) or "name it after an output id, or leave it out",
+            )
     first = splits[0]  # (the test arrays stand for the training ones in a test-only file)
     y_train = {o: arrays[f"y_{first}_{o}"] for o in outputs}
     y_test = {o: arrays[f"y_test_{o}"] for o in outputs}
@@ -826,7 +836,7 @@ def _npz_targets(
     # `class_names_<output>` one output's, whatever it is
     named = "class" if "class" in kinds.values() else "mask"
     names = {o: own[o] or (flat if kinds[o] == named else []) for o in outputs}
-    return arrays[f"x_{first}"], y_train, arrays["x_test"], y_test, kinds, names
+    return arrays[f"x_{first}"], y_train, arrays["x_test"], y_test, kinds, names, own
 
 
 def _npz_kind(y_train: np.ndarray, data: DataConfig, compiled: CompiledSpec) -> str:
@@ -863,7 +873,13 @@ def _check_targets(
 
 
 def _check_npz_names(
-    names: list[str], kind: str, y_train: np.ndarray, y_test: np.ndarray, path: Path, compiled: CompiledSpec
+    names: list[str],
+    kind: str,
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    path: Path,
+    compiled: CompiledSpec,
+    key: str = "class_names",
 ) -> None:
     """An npz's ``class_names`` name every class (at least the largest index + 1), label or value
     (exactly one per column): a located error naming both counts otherwise, where they used to
@@ -881,7 +897,7 @@ def _check_npz_names(
         return
     shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
     raise _error(
-        f"expected a name for each of the {what} in {path.name}; its class_names has {len(names)} ({shown})",
+        f"expected a name for each of the {what} in {path.name}; its {key} has {len(names)} ({shown})",
         compiled,
         (*SOURCE, "npz"),
         "store one name per class (or label, or value column) in index order, or leave "
@@ -951,7 +967,7 @@ def load_dataset(
         assert data.path is not None
         several = _npz_targets(data.path, data, compiled, test_only)
         if several is not None:
-            x_train, y_train, x_test, y_test, target, names = several
+            x_train, y_train, x_test, y_test, target, names, own_names = several
         else:
             x_train, y_train, x_test, y_test, names = _npz(data.path, compiled, test_only)
             target = _npz_kind(y_train, data, compiled)
@@ -993,8 +1009,14 @@ def load_dataset(
         )
     if data.kind == "npz":
         assert data.path is not None
-        if not isinstance(target, dict):  # one class_names for several outputs names no one's
+        if not isinstance(target, dict):
             _check_npz_names(names, target, y_train, y_test, data.path, compiled)
+        else:  # each output's names: its class_names_<output>, or class_names given to it
+            for output, kind in target.items():
+                key = f"class_names_{output}" if own_names.get(output) else "class_names"
+                _check_npz_names(
+                    names[output], kind, y_train[output], y_test[output], data.path, compiled, key
+                )
         # the factor is known only once the file is read: lock.json records it
         source["rescale"] = pipeline_scale(data, compiled.ir, x_train.dtype.kind in "iu", pixel_max)
     class_notes: list[str] = []
@@ -1301,8 +1323,6 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
         for key in config.class_weight:
             named = subsets.find_name(key, dataset.class_names) is not None
             if not named and not (key.isdigit() and int(key) < classes):
-                from cnnspec.errors import did_you_mean
-
                 raise _error(
                     f"expected a class index (0–{classes - 1}) or name; received {key!r}",
                     compiled,
