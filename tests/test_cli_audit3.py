@@ -332,3 +332,14 @@ def test_small_wordings_count_and_a_number_gets_no_did_you_mean():
     with pytest.raises(UsageError) as caught:
         _class_index("cta", ["cat", "dog"])
     assert caught.value.hint == "did you mean `cat`?"
+
+
+def test_export_of_a_finished_run_without_its_model_file_is_not_sent_to_resume(runner, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "lock.json").write_text("{}")
+    (run / "metrics.json").write_text("{}")
+    result = runner.invoke(app, ["export", str(run), "-f", "onnx"])
+    assert result.exit_code == 2, result.output
+    assert "the run finished, and the file was moved or deleted since" in " ".join(result.output.split())
+    assert "--resume" not in result.output

@@ -147,11 +147,10 @@ def resolve_target(target: Path) -> tuple[Path, Path]:
         model = target / "model.keras"
         if model.is_file():
             return model, target / "export" / "model"
-        if (target / "lock.json").is_file():
-            raise UsageError(
-                f"the run in {target} has no model.keras yet (it has not finished)",
-                f"finish it first: cnnspec train SPEC --resume {target}",
-            )
+        if (target / "lock.json").is_file():  # (unfinished, or finished and its model file gone)
+            from cnnspec.reporting.run import missing_model_error
+
+            raise missing_model_error(target)
         raise UsageError(
             f"expected a run folder (with model.keras) or a .keras file; {target} is neither",
             "a run folder is what `cnnspec train` writes (runs/<name>-<time>)",
