@@ -440,3 +440,18 @@ def test_an_output_named_like_keras_validation_logs_is_refused(name, refused):
         error.path == "outputs[1]"
         and f"{name!r} makes Keras log its training figures as {name}_loss" in error.message
     )
+
+
+def test_the_enclosed_id_hint_reaches_a_shortcut_list_a_nested_parallel_and_a_dotted_name():
+    text = (
+        "cnnspec: 1\nname: e\ninput: {shape: [8, 8, 4]}\nmodel:\n  - residual:\n      body:\n"
+        "        - parallel:\n            branches:\n"
+        "              - [{conv2d: {filters: 4, kernel_size: 1}, id: deep}]\n"
+        "              - [{conv2d: {filters: 4, kernel_size: 1}}]\n            merge: add\n"
+        "      shortcut: [{conv2d: {filters: 4, kernel_size: 1}, id: sc}]\n    id: r\n"
+        "  - add:\n    inputs: [deep, sc, r.deep]\n"
+    )
+    deep, sc, dotted = errors_of(text)
+    assert deep.hint.startswith("'deep' is defined inside the parallel at line 7")
+    assert sc.hint.startswith("'sc' is defined inside the residual at line 5")
+    assert dotted.hint.startswith("'r.deep' is defined inside the parallel at line 7")

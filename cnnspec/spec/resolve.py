@@ -1989,8 +1989,7 @@ class Resolver:
         self.record.note(projection_bias=projection_bias)
         inner = self.sub_scope(scope, item_id)
         body_out = self.walk_list(fields["body"], (*path, "body"), inner, entry)
-        for name in inner.ids:  # (for the hints of a reference after the item)
-            scope.enclosed.setdefault(name, (path[:-1], "residual"))
+        self.enclose(scope, [inner], path, "residual", item_id)
         shortcut_field = fields.get("shortcut", "auto")
         merge_mode = fields.get("merge", "add")
         self.record.note(merge_mode=merge_mode)
@@ -1998,6 +1997,7 @@ class Resolver:
             self.record.note(mode="list")
             sc_scope = inner.child(prefix=f"{inner.prefix}shortcut_")
             shortcut = self.walk_list(shortcut_field, (*path, "shortcut"), sc_scope, entry)
+            self.enclose(scope, [sc_scope], path, "residual", item_id)
             merge = self.merge_kind(merge_mode, env, path)
         else:
             ok, mode = self.evaluate(shortcut_field, env, (*path, "shortcut"))
@@ -2024,6 +2024,21 @@ class Resolver:
             return UNKNOWN
         merged = self.merge(merge, [shortcut, body_out], inner, path)
         return self.post_activation(fields, merged, inner, path, env)
+
+    @staticmethod
+    def enclose(scope: Scope, inner: list[Scope], path: SpecPath, what: str, item_id: str | None) -> None:
+        """For the hints of a reference after a residual or parallel item at ``path``: the ids
+        its lists defined (``inner`` and the scopes under them: a shortcut list, a nested
+        combinator's), visible only inside it, also as ``ID.name`` where the item has an id."""
+        for child in inner:
+            for name in child.ids:
+                scope.enclosed.setdefault(name, (path[:-1], what))
+                if item_id is not None:
+                    scope.enclosed.setdefault(f"{item_id}.{name}", (path[:-1], what))
+            for name, where in child.enclosed.items():  # (deeper: where it is defined)
+                scope.enclosed.setdefault(name, where)
+                if item_id is not None:
+                    scope.enclosed.setdefault(f"{item_id}.{name}", where)
 
     def shortcut(
         self,
@@ -2107,9 +2122,9 @@ class Resolver:
         for index, branch in enumerate(branches):
             branch_scope = inner.child()
             outs.append(self.walk_list(branch, (*path, "branches", index), branch_scope, entry))
-            for name in branch_scope.ids:  # (for the hints of a sibling branch, and after the item)
+            for name in branch_scope.ids:  # (for the hints of a sibling branch)
                 inner.enclosed.setdefault(name, ((*path, "branches", index), "branch"))
-                scope.enclosed.setdefault(name, (path[:-1], "parallel"))
+            self.enclose(scope, [branch_scope], path, "parallel", item_id)
         if UNKNOWN in outs:
             return UNKNOWN
         merge = self.merge_kind(fields.get("merge", "concat"), env, path)
