@@ -120,3 +120,23 @@ def test_import_of_a_model_compiled_with_mse_writes_the_note_into_the_spec(tmp_p
     imported = import_source(str(tmp_path / "reg.keras"))
     assert any("regression loss mse" in note for note in imported.notes)
     assert "# Note: the source was compiled with the regression loss mse" in imported.text
+
+
+@pytest.mark.parametrize(("dtype", "factor"), [("float32", 1 / 255), ("uint8", None), (None, None)])
+def test_a_file_for_a_float_trained_model_with_its_own_rescaling_is_scaled_as_its_training_images(
+    tmp_path: Path, dtype, factor
+):
+    """A digits run (float images in [0, 1]) whose model starts with a rescaling: image files'
+    0–255 pixels went to it raw, and every answer was wrong (0.35 accuracy against 0.95)."""
+    from cnnspec.reporting.run import Run, file_rescale
+
+    compiled = compile_text(
+        "cnnspec: 1\nname: r\ninput: {shape: [8, 8, 1]}\nmodel:\n"
+        "  - rescaling: {scale: 2.0, offset: -1.0}\n  - flatten\n"
+        "  - dense: {units: 10, activation: softmax}\n"
+        "data: {source: digits}\n"
+    )
+    lock = {"data": {"dtype": dtype}} if dtype is not None else {}
+    run = Run(model_path=tmp_path / "model.keras", run_dir=tmp_path, lock=lock, compiled=compiled)
+    assert file_rescale(run, None, True) == factor
+    assert file_rescale(run, None, False) is None  # a float array is taken as scaled already

@@ -1250,7 +1250,8 @@ def file_rescale(
     """The multiplier for images read from files (0–255 integers) or ``.npy`` arrays.
 
     With a spec: what the pipeline did to integer-pixel data (``data.rescale``: auto → 1/the
-    pixels' full intensity unless the model has its own rescaling layer). Float arrays are taken
+    pixels' full intensity unless the model has its own rescaling layer, which then takes a
+    file's pixels as the run's float training images came: in [0, 1]). Float arrays are taken
     as already scaled. Without a spec: the same, unless the model begins with a Rescaling layer.
     ``pixels``: the integer batch to scale, whose dtype and values tell its depth as training's
     (:func:`pixel_depth`); without it, 8-bit (image files decode to 8-bit pixels).
@@ -1262,12 +1263,25 @@ def file_rescale(
     from cnnspec.analysis.settings import model_scales_input
     from cnnspec.training.data import rescale_factor
 
+    auto = run.config.data.rescale == "auto"
+    if integer_pixels and auto and model_scales_input(run.compiled.ir) and _trained_on_floats(run):
+        # the model's rescaling layer saw float images (digits, shapes: [0, 1]), never 0–255: a
+        # file's integer pixels are scaled to that range first, or every answer is wrong
+        return 1.0 / pixel_depth(pixels)
     # the depth counts only where data.rescale: auto divides by it (a uint16 .npy: by 65535)
-    divides = integer_pixels and run.config.data.rescale == "auto" and not model_scales_input(run.compiled.ir)
+    divides = integer_pixels and auto and not model_scales_input(run.compiled.ir)
     stand_in = SimpleNamespace(  # rescale_factor reads only these two
         integer_pixels=integer_pixels, pixel_max=pixel_depth(pixels) if divides else 255.0
     )
     return rescale_factor(run.config, stand_in, run.compiled)  # type: ignore[arg-type]
+
+
+def _trained_on_floats(run: Run) -> bool:
+    """Whether the run's training images were floats (lock.json's data ``dtype``), as the
+    embedded datasets are (in [0, 1]); an older run without the record: not known, no."""
+    data = (run.lock or {}).get("data")
+    dtype = data.get("dtype") if isinstance(data, dict) else None
+    return isinstance(dtype, str) and dtype.startswith("float")
 
 
 def pixel_depth(pixels: np.ndarray | None) -> float:
