@@ -316,3 +316,21 @@ def test_a_model_replaced_during_its_export_is_not_published(
     assert result.exit_code == 2, result.output
     assert "changed while it was exported" in _flat(result.output)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]  # no export, no record
+
+
+@pytest.mark.slow
+def test_an_onnx_export_of_gelu_says_why_the_converter_fails(tmp_path):
+    """Keras computes gelu with erfc, which the converter passes on and ONNX has no operator for:
+    the failure said only "InvalidGraph … Erfc", with no way out."""
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    hidden = keras.layers.Conv2D(4, 3, activation="gelu")(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(hidden))
+    keras.Model(inputs, outputs).save(tmp_path / "gelu.keras")
+    result = CliRunner().invoke(
+        app, ["export", str(tmp_path / "gelu.keras"), "-f", "onnx", "-o", str(tmp_path / "g.onnx")]
+    )
+    text = _flat(result.output)
+    assert result.exit_code == 1 and "the model's gelu" in text and "-f tflite exports it" in text, text
+    assert not (tmp_path / "g.onnx").exists()

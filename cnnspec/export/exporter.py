@@ -761,6 +761,11 @@ def export_model(
             if quantize == "int8"
             else ""
         )
+        if fmt == "onnx" and "Erfc" in str(exc):  # (the converter passes it on; ONNX has none)
+            why += (
+                " (the model's gelu: Keras computes it with erfc, which ONNX has no operator for; "
+                "-f tflite exports it, or use another activation such as silu)"
+            )
         raise ExportFailed(
             f"the {fmt} converter failed on {source} ({type(exc).__name__}: {said}){why}; "
             f"nothing was written to {path}"
