@@ -832,3 +832,36 @@ async def test_rename_over_the_wire(client: LanguageClient, folder: Path):
         and "nothing to rename" in refused.value.message
     )
     close(client, spec)
+
+
+async def test_references_in_a_library_reach_every_open_spec_that_uses_it(
+    client: LanguageClient, folder: Path
+):
+    """References on a block of `lib.yaml` listed the calls of one spec that reads it (the one
+    whose composition answered), not of another open one; rename edits both."""
+    library, first, second = folder / "lib.yaml", folder / "net.yaml", folder / "other.yaml"
+    other_text = SPEC.replace("name: tiny", "name: other")
+    second.write_text(other_text, "utf-8")
+    await open_text(client, first, SPEC)
+    await open_text(client, second, other_text)
+    await open_text(client, library, LIBRARY)
+    refs = await answer(
+        client.text_document_references_async(
+            types.ReferenceParams(
+                context=types.ReferenceContext(include_declaration=True),
+                text_document=types.TextDocumentIdentifier(library.as_uri()),
+                position=position(LIBRARY, "double:", 1),
+            )
+        )
+    )
+    found = sorted((r.uri, r.range.start.line) for r in refs)
+    call = position(SPEC, "- double").line
+    assert found == sorted(
+        [
+            (library.as_uri(), position(LIBRARY, "double:").line),
+            (first.as_uri(), call),
+            (second.as_uri(), call),
+        ]
+    )
+    for path in (library, second, first):
+        close(client, path)

@@ -629,9 +629,24 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         found = ls.cursor(params.text_document.uri, params.position)
         if found is None:
             return []
-        analysis, doc, cursor, _, _ = found
+        analysis, doc, cursor, _, column = found
+        include = params.context.include_declaration
         automatic = ls.automatic(params.text_document.uri, analysis, doc)
-        locs = navigation.references(doc, cursor, params.context.include_declaration, automatic)
+        locs = navigation.references(doc, cursor, include, automatic)
+        # a library or a base another open spec reads: its uses there too (rename edits them;
+        # the analysis above is of one spec's composition only)
+        path = ls.path(params.text_document.uri)
+        for other in ls.documents.dependents(path):
+            seen = ls.documents.analyses.get(other)
+            if seen is None or seen.doc is None or seen.compiled is None or seen is analysis:
+                continue
+            if not ls.documents.current(seen):
+                continue
+            there = path_at(seen.doc, display_name(path), params.position.line + 1, column + 1)
+            if there is None:
+                continue
+            named = navigation.automatic_names(seen.doc, seen.compiled.ir)
+            locs += [loc for loc in navigation.references(seen.doc, there, include, named) if loc not in locs]
         return [diagnostics.location(loc, ls.encoding, ls.uri) for loc in locs]
 
     def file_text(ls: CnnspecServer, file: str) -> str | None:
