@@ -382,3 +382,28 @@ async def test_a_save_compiles_the_search_candidates_again(client: LanguageClien
     spec.write_text(SEARCH, "utf-8")
     assert await published(spec.as_uri(), save(client, spec)) == []
     close(client, spec)
+
+
+def test_a_diagnostic_at_an_empty_value_at_the_lines_end_covers_the_word_before_it():
+    """`  - add:` (no value): the warning's range was zero-width, past the colon."""
+    from cnnspec.lsp.text import Lines
+
+    span = Lines("model:\n  - add:\n", "utf-16").span(2, 9)
+    assert (span.start_line, span.start_char, span.end_line, span.end_char) == (1, 4, 1, 8)
+
+
+def test_references_through_a_yaml_alias_list_each_place_once():
+    from cnnspec.lsp import navigation
+    from cnnspec.lsp.locate import path_at
+    from cnnspec.spec.loader import load_text
+
+    text = (
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\nmodel:\n  - conv2d: {filters: 4, kernel_size: 1}\n"
+        "    id: a\n  - conv2d: {filters: 4, kernel_size: 1}\n    id: b\n  - add:\n    inputs: &ins [a, b]\n"
+        "  - add:\n    inputs: *ins\n"
+    )
+    doc = load_text(text, "t.yaml")
+    cursor = path_at(doc, "t.yaml", 6, 9)
+    assert cursor is not None
+    found = navigation.references(doc, cursor)
+    assert len(found) == len(set(found)) and [loc.line for loc in found][:2] == [6, 10]

@@ -243,7 +243,7 @@ def references(
         found += [loc for loc in _patterns_naming(doc, declared, automatic) if loc not in found]
     if include_declaration and declared is not None:
         found.insert(0, declared)
-    return found
+    return list(dict.fromkeys(found))  # (a YAML alias reads one place twice: `inputs: *ins`)
 
 
 #: What makes a pattern a glob: `*`, `?`, or a `[` that opens no iteration index.

@@ -106,6 +106,14 @@ class Lines:
         """The range of the token at 1-based ``line``:``column`` (a :class:`~cnnspec.errors.Loc`)."""
         row, col = max(line - 1, 0), max(column - 1, 0)
         end = self.token_end(row, col)
+        if end <= col:  # an empty value at the line's end (`- add:`): the word before it, not nothing
+            text = self.line(row)
+            stop = min(col, len(text.rstrip()))
+            begin = stop
+            while begin > 0 and not text[begin - 1].isspace():
+                begin -= 1
+            if begin < stop:
+                col, end = begin, stop
         return Span(row, self.units(row, col), row, self.units(row, end))
 
 
