@@ -407,3 +407,20 @@ def test_references_through_a_yaml_alias_list_each_place_once():
     assert cursor is not None
     found = navigation.references(doc, cursor)
     assert len(found) == len(set(found)) and [loc.line for loc in found][:2] == [6, 10]
+
+
+def test_repeated_search_findings_follow_their_line_when_lines_are_added_above():
+    """Until the next save the candidates' findings are repeated at the saved text's positions:
+    three lines added above put the squiggle on `objective:`'s line."""
+    from cnnspec.lsp.documents import Documents
+
+    documents, path = Documents(), Path("/tmp/s.yaml")
+    bad = SEARCH.replace("[adam, sgd]", "[adam, sgdd]")
+    documents.set(path, bad, 1)
+    (first,) = [d for d in documents.analyze(path, full=True).diagnostics if BAD_CHOICE in d.message]
+    documents.set(path, "# a\n# b\n# c\n" + bad, 2)
+    (moved,) = [d for d in documents.analyze(path).diagnostics if BAD_CHOICE in d.message]
+    assert moved.loc is not None and first.loc is not None and moved.loc.line == first.loc.line + 3
+    documents.set(path, bad.replace("  trials: 4\n", ""), 3)  # a line removed, its own line unchanged
+    (kept,) = [d for d in documents.analyze(path).diagnostics if BAD_CHOICE in d.message]
+    assert kept.loc is not None and kept.loc.line == first.loc.line - 1

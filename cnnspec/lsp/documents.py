@@ -121,6 +121,8 @@ class Documents:
         #: What compiling each document's search candidates found, the last time they were
         #: compiled (kept across checks that never reach them: see the module's docstring).
         self.searched: dict[Path, list[Diagnostic]] = {}
+        #: The text each document had when its candidates were compiled (their positions').
+        self.searched_text: dict[Path, str] = {}
         #: The documents whose candidates a full check asked for and no check compiled yet.
         self.owed: set[Path] = set()
 
@@ -131,6 +133,7 @@ class Documents:
         self.open.pop(path, None)
         self.analyses.pop(path, None)
         self.searched.pop(path, None)
+        self.searched_text.pop(path, None)
         self.owed.discard(path)
 
     def text(self, path: Path) -> str | None:
@@ -153,7 +156,12 @@ class Documents:
         if full:
             self.owed.add(path)
         owed = path in self.owed or path not in self.searched
-        run = SearchRun(None if owed else self.searched[path])
+        repeated = None if owed else self.searched[path]
+        if repeated is not None and self.searched_text.get(path) != self.text(path):
+            repeated = follow_lines(
+                repeated, display_name(path), self.searched_text.get(path) or "", self.text(path) or ""
+            )
+        run = SearchRun(repeated)
         entry = self.open.get(path)
         version = entry.version if entry is not None else None
         files: set[Path] = set()
@@ -177,6 +185,7 @@ class Documents:
         if run.compiled or (run.reached and not run.section):
             # compiled, or nothing to compile (no search section): nothing owed any more
             self.searched[path] = run.found if run.compiled else []
+            self.searched_text[path] = self.text(path) or ""
             self.owed.discard(path)
         self.analyses[path] = analysis
         return analysis
@@ -188,6 +197,35 @@ class Documents:
         except SpecError as exc:
             return Analysis(path, version, list(exc.diagnostics), library=True)
         return Analysis(path, version, [], doc, library=True)
+
+
+def follow_lines(found: list[Diagnostic], file: str, before: str, now: str) -> list[Diagnostic]:
+    """The diagnostics ``found`` in the text ``before`` of ``file``, moved to where their lines
+    are in ``now``: kept where the line is unchanged (or edited, with no line added or removed:
+    repeated until the next save compiles them again), moved where it is found once elsewhere
+    (lines added above), dropped where it is gone or ambiguous (a squiggle on unrelated text is
+    worse than none). Other files' stay."""
+    from dataclasses import replace as replaced
+
+    old, new = before.splitlines(), now.splitlines()
+    kept: list[Diagnostic] = []
+    for diag in found:
+        loc = diag.loc
+        if loc is None or loc.file != file:
+            kept.append(diag)
+            continue
+        line = old[loc.line - 1] if 0 < loc.line <= len(old) else None
+        if line is None:
+            continue
+        if loc.line <= len(new) and new[loc.line - 1] == line:
+            kept.append(diag)
+            continue
+        places = [index for index, text in enumerate(new) if text == line]
+        if len(places) == 1:
+            kept.append(replaced(diag, loc=replaced(loc, line=places[0] + 1)))
+        elif len(old) == len(new):  # its line edited, none added or removed: kept there till saved
+            kept.append(diag)
+    return kept
 
 
 @dataclass
