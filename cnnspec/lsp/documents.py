@@ -11,8 +11,9 @@ One check is deferred: a ``search:`` section's candidates, each compiled alone a
 combination (up to 256 models, seconds for a zoo model), are compiled when the document is
 opened or saved (a *full* check). A check on type runs every other check, the search
 section's paths and objective included, and repeats the candidate findings of the document's
-last full check (their positions are those of the text as it was saved) instead of
-compiling them again. Those findings are kept until candidates are compiled again: a check
+last full check (each moved with its line where lines were added or removed above it, dropped
+where its line is gone: :func:`follow_lines`) instead of compiling them again. Those findings
+are kept until candidates are compiled again: a check
 that fails before reaching the candidates (invalid YAML while typing) leaves them as they
 were. A full check that could not reach them (the text had an error when it was opened or
 saved) leaves them owed: the first check that reaches them compiles them, once.
