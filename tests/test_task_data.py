@@ -353,21 +353,30 @@ def test_train_refuses_bad_task_data_before_writing(tmp_path, runner):
     assert not out.exists() and "Traceback" not in result.output
 
 
-def test_a_multi_output_npzs_class_names_name_the_classifier_and_its_own_names_each_output(tmp_path):
-    """One flat `class_names` was given to the mask output too: a 3-class classifier's names
-    refused the 4 mask classes ("expected class indices below 3"), or silently named them."""
+#: A model with a 4-class mask output `seg` and a 3-class classifier `kind`.
+TWO_HEADS = (
+    "  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}\n    id: seg\n"
+    "  - global_avg_pool2d:\n    inputs: seg\n  - dense: {units: 3, activation: softmax}\n    id: kind\n"
+    "outputs: [seg, kind]\n"
+)
+
+
+def two_head_arrays() -> dict[str, np.ndarray]:
+    """The arrays of a TWO_HEADS npz (every mask class and every class present)."""
     rng = np.random.default_rng(0)
     x = rng.integers(0, 255, (12, 8, 8, 3)).astype("uint8")
-    two_heads = (
-        "  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}\n    id: seg\n"
-        "  - global_avg_pool2d:\n    inputs: seg\n  - dense: {units: 3, activation: softmax}\n    id: kind\n"
-        "outputs: [seg, kind]\n"
-    )
     masks = rng.integers(0, 4, (12, 8, 8)).astype("uint8")
     masks[0, 0, 0] = 3
     kinds = np.arange(12) % 3
     arrays = {"x_train": x, "x_test": x[:4], "y_train_seg": masks, "y_test_seg": masks[:4]}
-    arrays |= {"y_train_kind": kinds, "y_test_kind": kinds[:4], "class_names": np.array(["a", "b", "c"])}
+    return arrays | {"y_train_kind": kinds, "y_test_kind": kinds[:4]}
+
+
+def test_a_multi_output_npzs_class_names_name_the_classifier_and_its_own_names_each_output(tmp_path):
+    """One flat `class_names` was given to the mask output too: a 3-class classifier's names
+    refused the 4 mask classes ("expected class indices below 3"), or silently named them."""
+    two_heads = TWO_HEADS
+    arrays = two_head_arrays() | {"class_names": np.array(["a", "b", "c"])}
     np.savez(tmp_path / "two.npz", **arrays)
     data = load(spec(tmp_path, "{npz: two.npz}", two_heads))
     assert data.target_names == {"seg": ["0", "1", "2", "3"], "kind": ["a", "b", "c"]}
@@ -379,17 +388,7 @@ def test_a_multi_output_npzs_class_names_name_the_classifier_and_its_own_names_e
 def test_a_multi_output_npzs_names_are_checked_per_output(tmp_path):
     """Too few names for the classifier became numbers without a word; a misspelt
     class_names_<output> was left out without a word."""
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 255, (12, 8, 8, 3)).astype("uint8")
-    two_heads = (
-        "  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}\n    id: seg\n"
-        "  - global_avg_pool2d:\n    inputs: seg\n  - dense: {units: 3, activation: softmax}\n    id: kind\n"
-        "outputs: [seg, kind]\n"
-    )
-    masks = rng.integers(0, 4, (12, 8, 8)).astype("uint8")
-    kinds = np.arange(12) % 3
-    arrays = {"x_train": x, "x_test": x[:4], "y_train_seg": masks, "y_test_seg": masks[:4]}
-    arrays |= {"y_train_kind": kinds, "y_test_kind": kinds[:4]}
+    two_heads, arrays = TWO_HEADS, two_head_arrays()
     for extra, message in (
         (
             {"class_names": np.array(["a"])},
