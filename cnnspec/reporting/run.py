@@ -18,7 +18,7 @@ import copy
 import json
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -1251,7 +1251,8 @@ def file_rescale(
 
     With a spec: what the pipeline did to integer-pixel data (``data.rescale``: auto → 1/the
     pixels' full intensity unless the model has its own rescaling layer, which then takes a
-    file's pixels as the run's float training images came: in [0, 1]). Float arrays are taken
+    file's pixels as the run's training images came: scaled to [0, 1] for an embedded float
+    dataset, :func:`trained_on_unit_floats`; as they are otherwise). Float arrays are taken
     as already scaled. Without a spec: the same, unless the model begins with a Rescaling layer.
     ``pixels``: the integer batch to scale, whose dtype and values tell its depth as training's
     (:func:`pixel_depth`); without it, 8-bit (image files decode to 8-bit pixels).
@@ -1264,7 +1265,7 @@ def file_rescale(
     from cnnspec.training.data import rescale_factor
 
     auto = run.config.data.rescale == "auto"
-    if integer_pixels and auto and model_scales_input(run.compiled.ir) and _trained_on_floats(run):
+    if integer_pixels and auto and model_scales_input(run.compiled.ir) and trained_on_unit_floats(run):
         # the model's rescaling layer saw float images (digits, shapes: [0, 1]), never 0–255: a
         # file's integer pixels are scaled to that range first, or every answer is wrong
         return 1.0 / pixel_depth(pixels)
@@ -1276,12 +1277,18 @@ def file_rescale(
     return rescale_factor(run.config, stand_in, run.compiled)  # type: ignore[arg-type]
 
 
-def _trained_on_floats(run: Run) -> bool:
-    """Whether the run's training images were floats (lock.json's data ``dtype``), as the
-    embedded datasets are (in [0, 1]); an older run without the record: not known, no."""
+#: The sources whose images are floats in [0, 1] (cnnspec's embedded datasets): the only ones
+#: whose range is known. A float npz may hold 0–255 (what a model's own 1/255 rescaling is for).
+UNIT_FLOAT_SOURCES = ("digits", "shapes")
+
+
+def trained_on_unit_floats(run: Run) -> bool:
+    """Whether the run trained on images known to be floats in [0, 1] (an embedded dataset,
+    recorded as float in lock.json): a model's rescaling layer of such a run never saw 0–255."""
     data = (run.lock or {}).get("data")
     dtype = data.get("dtype") if isinstance(data, dict) else None
-    return isinstance(dtype, str) and dtype.startswith("float")
+    kind = run.config.data.kind if run.config is not None else None
+    return isinstance(dtype, str) and dtype.startswith("float") and kind in UNIT_FLOAT_SOURCES
 
 
 def pixel_depth(pixels: np.ndarray | None) -> float:
@@ -1459,11 +1466,17 @@ def test_split(
             f"changed: content hash): the {'validation' if split == 'validation' else 'test'} figures may "
             "include images the model trained on"
         )
+    settings = pipeline_settings(compiled, config, dataset)
+    # --data of image files for a run trained on [0, 1] floats whose model rescales: as predict
+    # scales a file's pixels (file_rescale), not the 0-255 its rescaling layer never saw
+    unscaled = data is not None and dataset.integer_pixels and settings.rescale is None
+    if unscaled and config.data.rescale == "auto" and trained_on_unit_floats(run):
+        settings = replace(settings, rescale=1.0 / dataset.pixel_max)
     return TestData(
         x=x,
         y=y,
         class_names=names,
-        settings=pipeline_settings(compiled, config, dataset),
+        settings=settings,
         compiled=compiled,
         config=config,
         source=dict(dataset.source),
