@@ -477,35 +477,46 @@ def _clipped(name: str) -> str:
 #: The temp names :func:`atomic_path` makes: ``.<target name>.<8 random characters>.tmp``, a
 #: folder (``tempfile.mkdtemp``); before, a file of the target's suffix (left by a killed
 #: write of an older cnnspec: cleaned up alike).
-_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.[^/]+")
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^/]+)")
 
 
 def is_atomic_temp(name: str) -> bool:
     """Whether a file name has the shape of :func:`atomic_path`'s temp files (one left behind
-    by a write that was killed before its rename)."""
-    return _TEMP_NAME.fullmatch(name) is not None
+    by a write that was killed before its rename): its suffix is its target's (or ``.tmp``),
+    so that a user's ``.config.defaults.yaml`` is none."""
+    found = _TEMP_NAME.fullmatch(name)
+    return found is not None and _suffix_of(found["target"], found["suffix"])
+
+
+def _suffix_of(target: str, suffix: str) -> bool:
+    """Whether :func:`atomic_path` gives ``target``'s temp the ``suffix``: its own, or ``.tmp``."""
+    return suffix == ".tmp" or target.endswith(suffix)
 
 
 #: The temp folders :func:`atomic_path` makes (``.<target name>.<8 characters>.tmp``), and the
 #: names of what a writer leaves in one (``part<suffix>``).
 _TEMP_FOLDER = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
-_TEMP_PART = re.compile(r"part(\.[^/]*)?")
 
 
 def is_atomic_leftover(path: Path) -> bool:
     """Whether ``path`` is what a killed :func:`atomic_path` write left: a temp file of that
-    name's shape, or a temp folder holding nothing but its one ``part…`` file. A folder of the
-    user's that happens to be named so (``.notes.settings.bak/``, with their files) is none."""
+    name's shape, or a temp folder holding nothing but its one part file (``part`` and the
+    target's suffix, or ``.tmp``). A folder of the user's that happens to be named so
+    (``.notes.settings.bak/``, ``.notes.abcdefgh.tmp/part.txt``) is none."""
     if path.is_symlink() or not path.is_dir():
         return os.path.lexists(path) and not path.is_dir() and is_atomic_temp(path.name)
-    if _TEMP_FOLDER.fullmatch(path.name) is None:
+    found = _TEMP_FOLDER.fullmatch(path.name)
+    if found is None:
         return False
     try:
         inside = list(os.scandir(path))
     except OSError:
         return False
     return len(inside) <= 1 and all(
-        _TEMP_PART.fullmatch(entry.name) and entry.is_file(follow_symlinks=False) for entry in inside
+        entry.name.startswith("part.")
+        and _suffix_of(found["target"], entry.name[4:])
+        and entry.is_file(follow_symlinks=False)
+        for entry in inside
     )
 
 

@@ -268,12 +268,22 @@ def test_a_users_folder_named_like_a_temp_is_never_taken_for_a_leftover(tmp_path
     also = tmp_path / ".backup.20261204.tmp"  # the temp folder's shape, but not what it holds
     also.mkdir()
     (also / "list.txt").write_text("mine")
+    notes = tmp_path / ".notes.abcdefgh.tmp"  # its one file named part, of another suffix
+    notes.mkdir()
+    (notes / "part.txt").write_text("mine")
+    settings = [tmp_path / ".config.defaults.yaml", tmp_path / ".settings.personal.json"]
+    for path in settings:  # hidden files of the shape .X.<8 characters>.ext: no temp's suffix
+        path.write_text("keep")
     left = tmp_path / ".model.keras.ab12cd34.tmp"
     left.mkdir()
     (left / "part.keras").write_bytes(b"half")
-    assert [is_atomic_leftover(p) for p in (mine, also, left)] == [False, False, True]
-    assert remove_leftovers(tmp_path) == 1
+    old = tmp_path / ".history.json.ab12cd34.json"  # an older cnnspec's temp file
+    old.write_text("{")
+    checked = [mine, also, notes, *settings, left, old]
+    assert [is_atomic_leftover(p) for p in checked] == [False, False, False, False, False, True, True]
+    assert remove_leftovers(tmp_path) == 2
     assert (mine / "important.txt").read_text() == "precious" and (also / "list.txt").exists()
-    assert not left.exists()
+    assert (notes / "part.txt").exists() and all(path.read_text() == "keep" for path in settings)
+    assert not left.exists() and not old.exists()
     with pytest.raises(UsageError):  # a folder with the user's files is no empty run folder
         check_new(tmp_path)
