@@ -440,6 +440,18 @@ def _without_xla(spec: CompiledSpec) -> list[str]:
     return layers_without_xla(spec.ir)
 
 
+def _disjoint(*parts: dict[str, Any]) -> dict[str, Any]:
+    """The template values of ``parts`` as one mapping; a name two parts give is a bug (the
+    task script's mask class counts and a masks folder's class table were both
+    ``mask_classes``: the later replaced the earlier, and the script crashed on its own check)."""
+    merged: dict[str, Any] = {}
+    for part in parts:
+        clash = merged.keys() & part.keys()
+        assert not clash, f"template values given twice: {sorted(clash)}"
+        merged.update(part)
+    return merged
+
+
 def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[str, Any]:
     """Values for ``templates/train.py.j2`` (raises a located SpecError for sections that
     cannot be trained, exactly like ``cnnspec train`` would)."""
@@ -508,16 +520,11 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         check_supported(spec, config)
         shapes = _shapes_context(spec, data, any_target=True)
         targets = _rel_data_path(data.labels_path, output) if data.labels_path is not None else None
-        task = {
-            "task_script": True,
-            **task_context(spec, config),
-            **files_context(config, targets),
-        }
+        task = _disjoint({"task_script": True}, task_context(spec, config), files_context(config, targets))
     else:
         shapes = _shapes_context(spec, data)
     return {
-        **task,
-        **shapes,
+        **_disjoint(task, shapes),
         "data_notes": data_notes,
         "runtime_notes": runtime_notes(config, _without_xla(spec)),
         "phases": phases,

@@ -234,11 +234,12 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
         ),
         "loss_weights": py_literal({out.name: float(out.loss_weight) for out in tasks}),
         "mask_outputs": mask_outputs,
-        "mask_classes": py_literal({out.name: out.classes for out in tasks if out.task == "segmentation"}),
+        "mask_class_count": py_literal(
+            {out.name: out.classes for out in tasks if out.task == "segmentation"}
+        ),
         "mask_outputs_literal": py_literal(tuple(mask_outputs or ())),
         "geometric": py_literal(tuple(bool(REGISTRY[node.kind].geometric) for node in spec.ir.augmentation)),
         "shapes_targets": py_literal(shapes_targets),
-        "shapes_target_literal": py_string(next(iter(shapes_targets.values()), "")),
         "shapes_what": f"the targets {what}" if several else f"the {what.split(': ')[-1]} target",
         "prepare_doc": prepare_doc,
     }
