@@ -424,3 +424,48 @@ def test_the_script_checks_mask_class_ids_against_the_outputs_channels():
         match=f"expected mask class ids from 0 to {classes - 1} .* training masks; found {classes}",
     ):
         namespace["check_masks"](bad, "training")
+
+
+def test_the_scripts_multi_output_npz_names_are_checked_as_cnnspec_train_checks_them(tmp_path):
+    """The script trained where `cnnspec train` refused: a class_names_<x> naming no output, too
+    few names for a classifier."""
+    import ast
+
+    from cnnspec.api import compile_spec
+    from cnnspec.backends.python_emitter import generate_code
+
+    spec = tmp_path / "two.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: two\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+        "  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}\n    id: seg\n"
+        "  - global_avg_pool2d:\n    inputs: seg\n  - dense: {units: 3, activation: softmax}\n    id: kind\n"
+        "outputs: [seg, kind]\ndata: {source: {npz: two.npz}}\n"
+    )
+    code = generate_code(compile_spec(spec), script=True).text
+    wanted = {"load_data", "check_names", "check_depths", "pixel_max", "OUTPUTS", "names_for"}
+    kept = [
+        node
+        for node in ast.parse(code).body
+        if (isinstance(node, ast.FunctionDef) and node.name in wanted)
+        or (isinstance(node, ast.Assign) and any(getattr(t, "id", "") in wanted for t in node.targets))
+    ]
+    namespace: dict = {"np": np}
+    exec(compile(ast.Module(kept, []), "train.py", "exec"), namespace)  # (the generated code)
+    x = np.zeros((6, 8, 8, 3), "uint8")
+    arrays = {"x_train": x, "x_test": x, "y_train_seg": np.zeros((6, 8, 8), "uint8")}
+    arrays |= {
+        "y_test_seg": np.zeros((6, 8, 8), "uint8"),
+        "y_train_kind": np.arange(6) % 3,
+        "y_test_kind": np.arange(6) % 3,
+    }
+    for extra, message in (
+        ({"class_names_sge": np.array(["a"])}, "has class_names_sge"),
+        ({"class_names": np.array(["a"])}, "expected a name for each of the 3 classes; class_names has 1"),
+        ({"class_names_kind": np.array(["a", "b"])}, "class_names_kind has 2"),
+    ):
+        np.savez(tmp_path / "two.npz", **arrays, **extra)
+        with pytest.raises(SystemExit, match=message):
+            namespace["load_data"](str(tmp_path / "two.npz"))
+    np.savez(tmp_path / "two.npz", **arrays, class_names=np.array(["a", "b", "c"]))
+    *_, names = namespace["load_data"](str(tmp_path / "two.npz"))
+    assert names == {"seg": [], "kind": ["a", "b", "c"]}
