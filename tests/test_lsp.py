@@ -865,3 +865,34 @@ async def test_references_in_a_library_reach_every_open_spec_that_uses_it(
     )
     for path in (library, second, first):
         close(client, path)
+
+
+async def test_references_from_a_call_reach_the_calls_of_every_open_spec(
+    client: LanguageClient, folder: Path
+):
+    """From `- double` in one spec, the other open spec's call of the library's block was
+    missing (rename edits it)."""
+    library, first, second = folder / "lib.yaml", folder / "net.yaml", folder / "other2.yaml"
+    other_text = SPEC.replace("name: tiny", "name: other2")
+    second.write_text(other_text, "utf-8")
+    await open_text(client, first, SPEC)
+    await open_text(client, second, other_text)
+    refs = await answer(
+        client.text_document_references_async(
+            types.ReferenceParams(
+                context=types.ReferenceContext(include_declaration=True),
+                text_document=types.TextDocumentIdentifier(first.as_uri()),
+                position=position(SPEC, "- double", 3),
+            )
+        )
+    )
+    call = position(SPEC, "- double").line
+    assert sorted((r.uri, r.range.start.line) for r in refs) == sorted(
+        [
+            (library.as_uri(), position(LIBRARY, "double:").line),
+            (first.as_uri(), call),
+            (second.as_uri(), call),
+        ]
+    )
+    for path in (second, first):
+        close(client, path)

@@ -633,20 +633,26 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         include = params.context.include_declaration
         automatic = ls.automatic(params.text_document.uri, analysis, doc)
         locs = navigation.references(doc, cursor, include, automatic)
-        # a library or a base another open spec reads: its uses there too (rename edits them;
-        # the analysis above is of one spec's composition only)
+        # What is declared in a library or a base that other open specs read: its uses there
+        # too (rename edits them; the analysis above is of one spec's composition only). From
+        # the place under the cursor, and from a declaration in another file (a call's block).
         path = ls.path(params.text_document.uri)
-        for other in ls.documents.dependents(path):
-            seen = ls.documents.analyses.get(other)
-            if seen is None or seen.doc is None or seen.compiled is None or seen is analysis:
-                continue
-            if not ls.documents.current(seen):
-                continue
-            there = path_at(seen.doc, display_name(path), params.position.line + 1, column + 1)
-            if there is None:
-                continue
-            named = navigation.automatic_names(seen.doc, seen.compiled.ir)
-            locs += [loc for loc in navigation.references(seen.doc, there, include, named) if loc not in locs]
+        places = [(path, params.position.line + 1, column + 1)]
+        places += [(path_of(loc.file), loc.line, loc.column) for loc in locs if path_of(loc.file) != path]
+        for file, line, col in places:
+            for other in ls.documents.dependents(file):
+                seen = ls.documents.analyses.get(other)
+                if seen is None or seen.doc is None or seen.compiled is None or seen is analysis:
+                    continue
+                there = (
+                    path_at(seen.doc, display_name(file), line, col) if ls.documents.current(seen) else None
+                )
+                if there is None:
+                    continue
+                named = navigation.automatic_names(seen.doc, seen.compiled.ir)
+                locs += [
+                    loc for loc in navigation.references(seen.doc, there, include, named) if loc not in locs
+                ]
         return [diagnostics.location(loc, ls.encoding, ls.uri) for loc in locs]
 
     def file_text(ls: CnnspecServer, file: str) -> str | None:
