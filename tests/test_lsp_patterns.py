@@ -379,7 +379,15 @@ def test_references_find_the_dotted_patterns_that_name_an_id_through_a_segment()
         "  learning_rate_scale: {stem/inner: 0.1}\n"
     )
     doc = load_text(text, "r.yaml")
-    for line, column, expected in ((12, 9, [12, 18, 19]), (9, 13, [9, 18, 19]), (14, 9, [14, 18])):
+    # from the id of the call, the id in the block, the id of a layer; from the patterns
+    cases = (
+        (12, 9, [12, 18, 19]),
+        (9, 13, [9, 18, 19]),
+        (14, 9, [14, 18]),
+        (18, 12, [9, 18, 19]),
+        (19, 26, [9, 18, 19]),
+    )
+    for line, column, expected in cases:
         cursor = path_at(doc, "r.yaml", line, column)
         assert cursor is not None
         assert [loc.line for loc in navigation.references(doc, cursor)] == expected, line

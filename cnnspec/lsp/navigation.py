@@ -214,7 +214,8 @@ def references(
     if pattern is not None:  # a freeze/unfreeze pattern: the model's id it names, if it is one
         path = ("outputs",)  # (read where the model's ids are all visible)
         name: str | None = pattern.replace("/", ".")
-        declared = find_id(doc, path, name, automatic)
+        # an id, or one reached through a dotted name (`stem.inner`: the `inner` of the call)
+        declared = find_id(doc, path, name, automatic) or find_reference(doc, path, name, automatic)
         if declared is None:
             return []
     elif carry_key_at(cursor):  # a carried name: declared by its key
