@@ -79,3 +79,22 @@ def test_weights_imagenet_on_the_command_line_needs_three_channels(tmp_path):
     compiled = compile_spec(spec)
     with pytest.raises(UsageError, match="this input has 1 channel"):
         _override_source(compiled, "imagenet")
+
+
+def test_until_takes_an_id_inside_a_call_with_a_slash_as_patterns_do(tmp_path):
+    """`until: stem/conv` (freeze patterns take `/` for `.`) said "did you mean `stem.conv`?"."""
+    (tmp_path / "bb.yaml").write_text(
+        "cnnspec: 1\nname: bb\ninput: {shape: [8, 8, 3]}\nblocks:\n  cb:\n    layers:\n"
+        "      - conv2d: {filters: 4, kernel_size: 1}\n        id: conv\n      - relu\n"
+        "model:\n  - cb:\n    id: stem\n  - flatten\n"
+    )
+    spec = tmp_path / "m.yaml"
+    counts = []
+    for until in ("stem.conv", "stem/conv"):
+        spec.write_text(
+            "cnnspec: 1\nname: m\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+            f"  - backbone: {{spec: bb.yaml, until: '{until}'}}\n  - flatten\n"
+        )
+        compiled = compile_spec(spec)
+        counts.append([node.name for node in compiled.ir.nodes])
+    assert counts[0] == counts[1] and counts[0][0].endswith("stem_conv")

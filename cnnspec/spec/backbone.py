@@ -348,7 +348,7 @@ def resolve_backbone(
 
         def stop() -> bool:
             return (
-                top.lookup(until) is not None
+                top.lookup(until.replace("/", ".")) is not None
                 or _layer_named(resolver.nodes[start:], prefix, until) is not None
                 or _instance_done(resolver.nodes[start:], len(top.group), until)
             )
@@ -360,7 +360,7 @@ def resolve_backbone(
     if last == UNKNOWN or len(resolver.diags.errors) > before:
         return UNKNOWN
     if until is not None:
-        output = top.lookup(until) if isinstance(until, str) else None
+        output = top.lookup(until.replace("/", ".")) if isinstance(until, str) else None
         if output is None and isinstance(until, str):
             output = _layer_named(resolver.nodes[start:], prefix, until)
         if output is None and isinstance(until, str):
