@@ -388,8 +388,9 @@ def test_a_diagnostic_at_an_empty_value_at_the_lines_end_covers_the_word_before_
     """`  - add:` (no value): the warning's range was zero-width, past the colon."""
     from cnnspec.lsp.text import Lines
 
-    span = Lines("model:\n  - add:\n", "utf-16").span(2, 9)
-    assert (span.start_line, span.start_char, span.end_line, span.end_char) == (1, 4, 1, 8)
+    for line in ("  - add:", "  - add:   "):
+        span = Lines(f"model:\n{line}\n", "utf-16").span(2, 9)
+        assert (span.start_line, span.start_char, span.end_line, span.end_char) == (1, 4, 1, 8), line
 
 
 def test_references_through_a_yaml_alias_list_each_place_once():

@@ -106,8 +106,10 @@ class Lines:
         """The range of the token at 1-based ``line``:``column`` (a :class:`~cnnspec.errors.Loc`)."""
         row, col = max(line - 1, 0), max(column - 1, 0)
         end = self.token_end(row, col)
-        if end <= col:  # an empty value at the line's end (`- add:`): the word before it, not nothing
-            text = self.line(row)
+        text = self.line(row)
+        if end <= col or col >= len(text.rstrip()):
+            # an empty value at the line's end (`- add:`, `- add:  `): the word before it, not
+            # nothing or the blanks after it
             stop = min(col, len(text.rstrip()))
             begin = stop
             while begin > 0 and not text[begin - 1].isspace():
