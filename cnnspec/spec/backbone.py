@@ -92,6 +92,19 @@ def instance_output(nodes: list[Node], depth: int, name: str) -> str | None:
     return taken.pop() if taken else next(node.name for node in reversed(nodes) if node.name in inside)
 
 
+def block_names(nodes: list[Node], depth: int = 0) -> list[str]:
+    """The block calls (and other named groups) of a backbone's layers that ``until:`` can cut
+    at (:func:`instance_output`), in model order, ``a.b`` for one in another; the groups start
+    at ``depth`` of a node's group. An iteration of a carrying repeat (``st[1]``) is none."""
+    names: dict[str, None] = {}
+    for node in nodes:
+        for end in range(depth + 1, len(node.group) + 1):
+            if node.group[end - 1].endswith("]"):  # (`st[1]`: the resolver's group of an iteration)
+                break
+            names.setdefault(".".join(node.group[depth:end]))
+    return list(names)
+
+
 def _group_path(name: str) -> tuple[str, ...]:
     """The groups ``name`` descends through: ``a.b``, or ``a/b`` as ``cnnspec inspect`` shows it."""
     return tuple(name.replace("/", ".").split("."))
@@ -367,13 +380,8 @@ def resolve_backbone(
             output = instance_output(resolver.nodes[start:], len(top.group), until)
         if output is None:
             near = [n for n in top.visible() if "[" not in n]
-            depth = len(top.group)
-            groups = {
-                ".".join(node.group[depth:end])
-                for node in resolver.nodes[start:]
-                for end in range(depth + 1, len(node.group) + 1)
-            }
-            layers = [*sorted(groups), *(node.name.removeprefix(prefix) for node in resolver.nodes[start:])]
+            groups = block_names(resolver.nodes[start:], len(top.group))
+            layers = [*groups, *(node.name.removeprefix(prefix) for node in resolver.nodes[start:])]
             resolver.error(
                 f"the backbone {ref!r} has no layer {until!r} to cut at",
                 (*path, "until"),
