@@ -93,6 +93,12 @@ def test_auto_shortcut_keeps_the_entry_for_a_gate_the_merge_broadcasts(merge):
     merged = compiled.ir.nodes[-1]
     assert merged.kind == merge and merged.shape == (8, 8, 16) and merged.inputs[0] == "input"
     assert not any("shortcut" in n.name for n in compiled.ir.nodes)
+    # a body ending in other channels (1 of 16: a likely `filters` mistake) is projected, as before
+    narrow = compile_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 16]}\nmodel:\n"
+        "  - residual: {body: [conv2d: {filters: 1, kernel_size: 1}]}\n"
+    )
+    assert narrow.ir.node("shortcut_conv2d_1").params["filters"] == 1
     # channels that differ are no broadcast: projected as before
     other = compile_text(
         "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 16]}\nmodel:\n"

@@ -271,9 +271,15 @@ class _RepeatFailed(Exception):
 
 
 def _broadcasts_onto(small: Shape, big: Shape) -> bool:
-    """Whether an element-wise merge of ``small`` with ``big`` gives ``big``'s shape: the same
-    rank, each axis of ``small`` of ``big``'s size or 1."""
-    return len(small) == len(big) and all(s in (1, b) for s, b in zip(small, big, strict=True))
+    """Whether ``small`` is a gate an element-wise merge broadcasts over ``big``: the same rank
+    and channels, every spatial axis 1 (squeeze-and-excitation's 1×1×C). A body that ends with
+    other channels (1 of 16: a likely mistake in `filters`) is projected, as before."""
+    return (
+        len(small) == len(big) >= 2
+        and small[-1] == big[-1]
+        and all(side == 1 for side in small[:-1])
+        and any(side != 1 for side in big[:-1])
+    )
 
 
 def _scope_head(ref: str) -> str:
