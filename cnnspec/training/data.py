@@ -818,15 +818,15 @@ def _npz_targets(
         arrays = {k: _npz_array(archive, k, path, compiled, where) for k in wanted}
         flat = _npz_names(archive, path, compiled, where)
         own = {o: _npz_names(archive, path, compiled, where, f"class_names_{o}") for o in outputs}
-        named = {f"class_names_{o}" for o in outputs}
-        stray = sorted(k for k in files if k.startswith("class_names_") and k not in named)
+        keys = {f"class_names_{o}" for o in outputs}
+        stray = sorted(k for k in files if k.startswith("class_names_") and k not in keys)
         if stray:  # (a misspelt output: its names were left out without a word)
             raise _error(
                 f"expected class_names_<output> for outputs of the model; {path.name} has {stray[0]}, "
                 f"and the model's outputs are {', '.join(outputs)}",
                 compiled,
                 where,
-                hint=did_you_mean(stray[0], sorted(named)) or "name it after an output id, or leave it out",
+                hint=did_you_mean(stray[0], sorted(keys)) or "name it after an output id, or leave it out",
             )
     first = splits[0]  # (the test arrays stand for the training ones in a test-only file)
     y_train = {o: arrays[f"y_{first}_{o}"] for o in outputs}
@@ -901,7 +901,7 @@ def _check_npz_names(
         compiled,
         (*SOURCE, "npz"),
         "store one name per class (or label, or value column) in index order, or leave "
-        "class_names out to number them",
+        f"{key} out to number them",
     )
 
 
