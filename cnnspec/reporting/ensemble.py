@@ -141,12 +141,12 @@ def _check_distinct(target: Run, members: Sequence[Member]) -> None:
 
 def _same_file(a: Path, b: Path) -> bool:
     """Whether ``a`` and ``b`` are one file, or two files of the same bytes."""
+    from cnnspec.fileio import same_file
+
+    if same_file(a, b):
+        return True
     try:
-        if a.resolve() == b.resolve():
-            return True
-        if not (a.is_file() and b.is_file()) or a.stat().st_size != b.stat().st_size:
-            return False
-        return filecmp.cmp(a, b, shallow=False)
+        return a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)
     except OSError:  # (read when the model is loaded: its own error there)
         return False
 
