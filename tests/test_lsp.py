@@ -834,55 +834,33 @@ async def test_rename_over_the_wire(client: LanguageClient, folder: Path):
     close(client, spec)
 
 
-async def test_references_in_a_library_reach_every_open_spec_that_uses_it(
-    client: LanguageClient, folder: Path
+@pytest.mark.parametrize("start", ["library", "call"])
+async def test_references_of_a_library_block_reach_every_open_spec_that_uses_it(
+    client: LanguageClient, folder: Path, start: str
 ):
-    """References on a block of `lib.yaml` listed the calls of one spec that reads it (the one
-    whose composition answered), not of another open one; rename edits both."""
-    library, first, second = folder / "lib.yaml", folder / "net.yaml", folder / "other.yaml"
-    other_text = SPEC.replace("name: tiny", "name: other")
+    """References on a block of `lib.yaml`, from the library or from a call in one spec, listed
+    the calls of one spec that reads it (the one whose composition answered), not of another
+    open one; rename edits both."""
+    library, first, second = folder / "lib.yaml", folder / "net.yaml", folder / f"other_{start}.yaml"
+    other_text = SPEC.replace("name: tiny", f"name: other_{start}")
     second.write_text(other_text, "utf-8")
     await open_text(client, first, SPEC)
     await open_text(client, second, other_text)
-    await open_text(client, library, LIBRARY)
+    opened = [second, first]
+    if start == "library":
+        await open_text(client, library, LIBRARY)
+        opened.insert(0, library)
+    where, at = (
+        (library, position(LIBRARY, "double:", 1))
+        if start == "library"
+        else (first, position(SPEC, "- double", 3))
+    )
     refs = await answer(
         client.text_document_references_async(
             types.ReferenceParams(
                 context=types.ReferenceContext(include_declaration=True),
-                text_document=types.TextDocumentIdentifier(library.as_uri()),
-                position=position(LIBRARY, "double:", 1),
-            )
-        )
-    )
-    found = sorted((r.uri, r.range.start.line) for r in refs)
-    call = position(SPEC, "- double").line
-    assert found == sorted(
-        [
-            (library.as_uri(), position(LIBRARY, "double:").line),
-            (first.as_uri(), call),
-            (second.as_uri(), call),
-        ]
-    )
-    for path in (library, second, first):
-        close(client, path)
-
-
-async def test_references_from_a_call_reach_the_calls_of_every_open_spec(
-    client: LanguageClient, folder: Path
-):
-    """From `- double` in one spec, the other open spec's call of the library's block was
-    missing (rename edits it)."""
-    library, first, second = folder / "lib.yaml", folder / "net.yaml", folder / "other2.yaml"
-    other_text = SPEC.replace("name: tiny", "name: other2")
-    second.write_text(other_text, "utf-8")
-    await open_text(client, first, SPEC)
-    await open_text(client, second, other_text)
-    refs = await answer(
-        client.text_document_references_async(
-            types.ReferenceParams(
-                context=types.ReferenceContext(include_declaration=True),
-                text_document=types.TextDocumentIdentifier(first.as_uri()),
-                position=position(SPEC, "- double", 3),
+                text_document=types.TextDocumentIdentifier(where.as_uri()),
+                position=at,
             )
         )
     )
@@ -894,5 +872,5 @@ async def test_references_from_a_call_reach_the_calls_of_every_open_spec(
             (second.as_uri(), call),
         ]
     )
-    for path in (second, first):
+    for path in opened:
         close(client, path)
