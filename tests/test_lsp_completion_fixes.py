@@ -231,3 +231,12 @@ def test_a_long_line_completes_as_a_short_one(length):
         closed = line.endswith("]")  # after the list: not in it
         assert [(s.label, s.what) for s in found] == ([] if closed else [("input", "id")])
     assert completion._KEY_BEFORE.search("a" * length + ": ")[1] == "a" * length
+
+
+def test_outputs_offers_the_ids_the_models_end_sees():
+    text = (
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\noutputs: [head, ]\nmodel:\n"
+        "  - conv2d: {filters: 4, kernel_size: 1}\n    id: feat\n  - flatten\n  - dense: 3\n    id: head\n"
+    )
+    offered = labels(complete_at(text, "head, ]", 6))
+    assert {"feat", "head"} <= set(offered)

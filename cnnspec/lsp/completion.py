@@ -62,6 +62,8 @@ _NEW_ITEM = re.compile(r"^\s*-\s+[A-Za-z0-9_]*$")
 #: (``*+`` takes the list whole, never giving it back: an `inputs: [a…]` closed before the
 #: cursor retried the rest of the list from each of its characters, 23 s at 100,000 of them.)
 _INPUTS = re.compile(r"\binputs:\s*(?:\[[^\]]*+)?[A-Za-z0-9_]*$")
+#: ``outputs: [a, |`` at the top level: the ids the model's end sees.
+_OUTPUTS = re.compile(r"^outputs:\s*(?:\[[^\]]*+)?[A-Za-z0-9_]*$")
 _KEY_POSITION = re.compile(r"(?:[{,]\s*|^\s+)[A-Za-z0-9_]*$")
 #: A mapping value being typed: ``padding: sa`` (group 1: the key).
 _VALUE = re.compile(r"(?:^|[\s{,])([A-Za-z_][A-Za-z0-9_]*)[ \t]*:[ \t]+[A-Za-z0-9_]*$")
@@ -137,6 +139,8 @@ def complete(
     if _INPUTS.search(before) or (path and "inputs" in path[-2:]):
         # Never ids of `known`: which ids come before the cursor is a matter of positions.
         return ids_in(scoped, path) if scoped is not None else []
+    if _OUTPUTS.search(before) or (path and path[0] == "outputs"):  # (as the model's end reads them)
+        return ids_in(scoped, ("outputs", 0)) if scoped is not None else []
     if _NEW_ITEM.match(before):
         return new_item_suggestions(before, above, doc if doc is not None else known)
     zoo_names = zoo_suggestions(before, above)
