@@ -259,6 +259,19 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(command):
     assert error == ""
 
 
+@pytest.mark.parametrize("command", [["schema"], ["inspect", "zoo:efficientnet_v2_l", "-f", "json"]])
+def test_a_reader_that_stops_in_the_middle_of_a_large_output_ends_the_command_quietly(command):
+    """`cnnspec schema | head -1` (750 KB in one write): the write into the pipe came back
+    partly done, Python took it as done, and the command ended 0 with its output cut off."""
+    proc = subprocess.Popen([CNNSPEC, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(10)  # the output began
+    proc.stdout.close()
+    error = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, error
+    assert error == ""
+
+
 CLOSED_STDOUT = "error: standard output is closed"
 
 

@@ -10,7 +10,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import AllowOutsideOption, fail_usage, given_path, guarded, owning_run, stderr, stdout
+from cnnspec.cli.common import (
+    AllowOutsideOption,
+    echo,
+    fail_usage,
+    given_path,
+    guarded,
+    owning_run,
+    stderr,
+    stdout,
+)
 from cnnspec.cli.evaluate import FormatOption, TextOrJson, print_notes
 from cnnspec.cli.render import safe
 
@@ -143,7 +152,7 @@ def benchmark(
         files = write_results(document, folder)
     print_notes(document["notes"])
     if format == TextOrJson.json:
-        typer.echo(json.dumps({**document, "files": {k: str(v) for k, v in files.items()}}, indent=2))
+        echo(json.dumps({**document, "files": {k: str(v) for k, v in files.items()}}, indent=2))
         return
     out = stdout()
     out.print(results_table(document))

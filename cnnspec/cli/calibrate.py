@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnspec.cli.common import AllowOutsideOption, given_path, guarded, owning_run, stdout
+from cnnspec.cli.common import AllowOutsideOption, echo, given_path, guarded, owning_run, stdout
 from cnnspec.cli.evaluate import FormatOption, print_notes
 from cnnspec.cli.render import TextOrJson, safe
 from cnnspec.errors import UsageError
@@ -163,7 +163,7 @@ def calibrate(
     if format == TextOrJson.json:
         # (what it fitted on, as the text line says it: a segmentation's pixels, a multi-label's labels)
         fitted_rows = {"rows": len(labels), "unit": unit} if config.task_path else {}
-        typer.echo(json.dumps({**document, **fitted_rows, "file": str(path), "notes": notes}, indent=2))
+        echo(json.dumps({**document, **fitted_rows, "file": str(path), "notes": notes}, indent=2))
         return
     lean = (
         "it was overconfident"

@@ -22,6 +22,7 @@ from cnnspec.cli.common import (
     SetOption,
     SpecArgument,
     compile_reported,
+    echo,
     file_output,
     guarded,
     stderr,
@@ -98,7 +99,7 @@ def codegen(
     for note in generated.notes:
         console.print(f"[yellow]note:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)
     if output is None:
-        typer.echo(generated.text, nl=False)
+        echo(generated.text, nl=False)
         return
     from cnnspec.backends.notebook import is_notebook, notebook_of
     from cnnspec.fileio import write_atomic

@@ -213,12 +213,34 @@ def report(diagnostics: list[Diagnostic], fmt: str = "text") -> None:
     from cnnspec.cli.render import render_github, render_json, render_text
 
     if fmt == "json":
-        typer.echo(render_json(diagnostics))
+        echo(render_json(diagnostics))
     elif fmt == "github":
         if diagnostics:
-            typer.echo(render_github(diagnostics))
+            echo(render_github(diagnostics))
     else:
         render_text(diagnostics, stderr())
+
+
+#: The largest piece :func:`echo` writes at once (a pipe's buffer).
+ECHO_PIECE = 1 << 16
+
+
+def echo(text: str, nl: bool = True) -> None:
+    """Print ``text`` to standard output as ``typer.echo`` does, in pieces of at most
+    :data:`ECHO_PIECE` bytes: one large write into a pipe whose reader went away comes back
+    partly written, and Python took it as done (`cnnspec schema | head -1` ended 0, its output
+    cut off without a word). A piece written after that fails, which every command reports as
+    141, as a closed pipe is."""
+    stream = sys.stdout
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:  # (a stream of text only)
+        typer.echo(text, nl=nl)
+        return
+    data = (text + ("\n" if nl else "")).encode(stream.encoding or "utf-8", stream.errors or "strict")
+    stream.flush()
+    for start in range(0, len(data), ECHO_PIECE):
+        buffer.write(data[start : start + ECHO_PIECE])
+        buffer.flush()
 
 
 def fail_usage(message: str, hint: str | None = None) -> typer.Exit:

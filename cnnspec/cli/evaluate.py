@@ -26,6 +26,7 @@ from rich.table import Table
 
 from cnnspec.cli.common import (
     AllowOutsideOption,
+    echo,
     given_output,
     given_path,
     guarded,
@@ -414,7 +415,7 @@ def evaluate(
         files = write_evaluation(evaluation, folder, document["name"], check)
     print_notes(document["notes"])
     if format == TextOrJson.json:
-        typer.echo(json.dumps({**document, "files": {k: str(v) for k, v in files.items()}}, indent=2))
+        echo(json.dumps({**document, "files": {k: str(v) for k, v in files.items()}}, indent=2))
         return
     source = document["data"]["source"].get("kind", "data")
     title = f"{safe(document['name'])}: {safe(source)} test set ({document['data']['images']:,} images)"

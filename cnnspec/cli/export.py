@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cnnspec.cli.common import AllowOutsideOption, given_output, given_path, guarded, stderr, stdout
+from cnnspec.cli.common import AllowOutsideOption, echo, given_output, given_path, guarded, stderr, stdout
 from cnnspec.cli.render import safe
 
 EXIT_MISMATCH = 1
@@ -210,7 +210,7 @@ def export(
         stderr().print(f"[bold red]error:[/bold red] {safe(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_MISMATCH) from None
     if json_output:  # (allow_nan=False: never a bare NaN, which is no JSON)
-        typer.echo(json.dumps(result.as_dict(), indent=2, allow_nan=False))
+        echo(json.dumps(result.as_dict(), indent=2, allow_nan=False))
         return
     console = stdout()
     kind = result.format + (f" ({result.quantize} quantized)" if result.quantize else "")

@@ -17,6 +17,7 @@ from cnnspec.cli.common import (
     SetOption,
     SpecArgument,
     compile_reported,
+    echo,
     guarded,
     report,
     stdout,
@@ -61,7 +62,7 @@ def inspect(
     report(compiled.warnings, "text" if format == OutputFormat.json else format.value)
     summary = compiled.summary()
     if format == OutputFormat.json:
-        typer.echo(json.dumps(summary, indent=2))
+        echo(json.dumps(summary, indent=2))
         return
     print_summary(summary, f"{compiled.name} ({safe(Path(file))})")
     applied = defaults_applied(compiled.ir)

@@ -25,6 +25,7 @@ from cnnspec.cli.common import (
     SpecArgument,
     batch_boundary_stops,
     compile_reported,
+    echo,
     given_output,
     guarded,
     stderr,
@@ -109,7 +110,7 @@ def lr_find(
     if format == TextOrJson.json:
         import json
 
-        typer.echo(json.dumps({"spec": str(file), "model": compiled.name, **sweep.describe()}, indent=1))
+        echo(json.dumps({"spec": str(file), "model": compiled.name, **sweep.describe()}, indent=1))
         return
     console = stdout()
     for line in sweep.summary():

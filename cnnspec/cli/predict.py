@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import AllowOutsideOption, given_output, given_path, guarded, stdout
+from cnnspec.cli.common import AllowOutsideOption, echo, given_output, given_path, guarded, stdout
 from cnnspec.cli.evaluate import (
     RUNTIME_HELP,
     EnsembleOption,
@@ -587,7 +587,7 @@ def _print_predictions(
     if format == PredictFormat.csv:
         from cnnspec.reporting.prediction_csv import predictions_csv
 
-        typer.echo(predictions_csv(results), nl=False)
+        echo(predictions_csv(results), nl=False)
         return
     if format == PredictFormat.json:
         document = {
@@ -602,7 +602,7 @@ def _print_predictions(
         }
         # allow_nan=False: a NaN that got past _refuse_non_finite fails loudly here instead of
         # printing a bare NaN, which no JSON reader accepts
-        typer.echo(json.dumps(document, indent=2, allow_nan=False))
+        echo(json.dumps(document, indent=2, allow_nan=False))
         return
     # File names, class names and notes are the user's: each is shown with its control
     # characters escaped (`evil\x1b[2J.png`), so a line is one line and the terminal stays as it was

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnspec.cli.common import guarded, owning_run, path_option, stderr, stdout
+from cnnspec.cli.common import echo, guarded, owning_run, path_option, stderr, stdout
 from cnnspec.cli.evaluate import FormatOption
 from cnnspec.cli.render import TextOrJson, safe
 
@@ -80,7 +80,7 @@ def _list(folder: Path, format: str) -> None:
                 soft_wrap=True,
             )
     if format == "json":
-        typer.echo(json.dumps(rows, indent=2))
+        echo(json.dumps(rows, indent=2))
         return
     _notes([f"{row['path']}: {problem}" for row in rows for problem in row["problems"]])
     table = Table(title=f"{len(rows)} run(s) in {safe(folder)}", title_justify="left")
@@ -150,7 +150,7 @@ def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> No
     with owning_run(target.parent, target.parent):  # a picture written into a run folder: own it
         result = compare(a, b, target)
     if format == "json":
-        typer.echo(json.dumps(result, indent=2))
+        echo(json.dumps(result, indent=2))
         return
     from rich.table import Table
 

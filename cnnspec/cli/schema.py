@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import EXIT_SPEC, file_output, guarded, stderr, stdout
+from cnnspec.cli.common import EXIT_SPEC, echo, file_output, guarded, stderr, stdout
 from cnnspec.cli.render import safe
 
 SCHEMA_FILES = {"spec": "cnnspec.schema.json", "library": "cnnspec-blocks.schema.json"}
@@ -129,7 +129,7 @@ def schema(
         write_atomic(output, text)
         stdout().print(f"wrote {safe(output)}")
         return
-    typer.echo(text, nl=False)
+    echo(text, nl=False)
 
 
 def refuse_combinations(**given: bool) -> None:

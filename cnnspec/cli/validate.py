@@ -15,6 +15,7 @@ from cnnspec.cli.common import (
     AllowOutsideOption,
     MaxParamsOption,
     SetOption,
+    echo,
     given_path,
     guarded,
     plain_stdout,
@@ -132,7 +133,7 @@ def validate(
         if checked.summary is None:
             continue
         if console is None:
-            typer.echo(f"ok {clean(file)}: {checked.summary}")
+            echo(f"ok {clean(file)}: {checked.summary}")
         else:
             console.print(
                 f"[green]ok[/green] {safe(file)}: {checked.summary}",
@@ -146,7 +147,7 @@ def validate(
         if format == OutputFormat.text and len(files) > 1:
             counted = "specs" if len(groups) < len(files) else "files"  # (a family's variants each)
             if console is None:
-                typer.echo(f"{failed} of {len(files)} {counted} failed")
+                echo(f"{failed} of {len(files)} {counted} failed")
             else:
                 console.print(f"[red]{failed} of {len(files)} {counted} failed[/red]", highlight=False)
         raise typer.Exit(EXIT_SPEC)
@@ -220,7 +221,7 @@ def report_strict(file: Path, warnings: int, console: Console | None) -> None:
     place of the ``ok`` line it would otherwise get)."""
     text = f"{warnings} warning{'s' if warnings != 1 else ''}, which --strict treats as errors"
     if console is None:
-        typer.echo(f"failed {clean(file)}: {text}")
+        echo(f"failed {clean(file)}: {text}")
     else:
         console.print(f"[red]failed[/red] {safe(file)}: {text}", highlight=False, soft_wrap=True)
 
@@ -260,7 +261,7 @@ def _fix_files(
             continue
         changed = True
         if not write:
-            typer.echo(fixed.diff(), nl=False)
+            echo(fixed.diff(), nl=False)
             continue
         write_fixed(fixed)
         for made in fixed.made:

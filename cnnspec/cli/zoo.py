@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from cnnspec.analysis.report import human_count, shape_text
-from cnnspec.cli.common import guarded, stdout
+from cnnspec.cli.common import echo, guarded, stdout
 from cnnspec.cli.render import TextOrJson
 
 
@@ -23,7 +23,7 @@ def zoo(
 
     entries = catalog()
     if format == TextOrJson.json:
-        typer.echo(json.dumps([entry.as_json() for entry in entries], indent=2))
+        echo(json.dumps([entry.as_json() for entry in entries], indent=2))
         return
     table = Table(title="cnnspec model zoo (zoo:NAME)", title_justify="left")
     for column in ("name", "family", "keras.applications"):
