@@ -31,7 +31,8 @@ def import_(
         bool,
         typer.Option(
             "--weights",
-            help="also write the source's weights beside the spec as NAME.weights.h5 (spec: weights:)",
+            help="also write the source's weights beside the spec as NAME.weights.h5, NAME the -o "
+            "file's (model.yaml: model.weights.h5; spec: weights:)",
         ),
     ] = False,
     fold: Annotated[
