@@ -650,3 +650,46 @@ def test_ctrl_c_during_a_finished_trials_report_keeps_its_result(runner, write_s
     assert result.exit_code == 130, result.output
     trial = json.loads((out / "trial-000" / "trial.json").read_text())
     assert trial["state"] == "COMPLETE" and trial["value"] is not None, trial
+
+
+@pytest.mark.parametrize("seed", [None, 3])
+def test_two_workers_and_a_continued_grid_search_visit_each_point_once(seed):
+    """With a seed, each worker's sampler (and a continued search's) shuffled the grid its own
+    way while Optuna gives trial n the n-th point: points ran twice, others never."""
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.search.study import grid_size, make_sampler
+    from cnnspec.search.worker import suggest
+
+    text = SPEC.replace("pruner: none", "pruner: none\n  sampler: grid").replace(
+        "{float: [0.001, 0.1], log: true}", "{choice: [0.001, 0.01]}"
+    )
+    assert "\n  seed: 3\n" in text  # (the search section's)
+    if seed is None:
+        text = text.replace("\n  seed: 3\n", "\n")
+    space = compile_text(
+        text.replace("{float: [0.0, 0.5]}", "{float: [0.0, 0.5], step: 0.25}"), "g.yaml"
+    ).search
+    storage = optuna.storages.InMemoryStorage()
+    workers = [
+        optuna.create_study(
+            storage=storage,
+            study_name="g",
+            sampler=make_sampler(optuna, space, w),
+            direction="maximize",
+            load_if_exists=True,
+        )
+        for w in range(2)
+    ]
+    seen = []
+    for index in range(grid_size(space)):
+        study = (
+            workers[index % 2]
+            if index < 6
+            else optuna.load_study(
+                study_name="g", storage=storage, sampler=make_sampler(optuna, space, 0, existing=6)
+            )
+        )  # the last half: a continued search, its sampler made when 6 trials were there
+        trial = study.ask()
+        seen.append(tuple(suggest(trial, d) for d in space.dimensions))
+        study.tell(trial, 0.5)
+    assert len(set(seen)) == len(seen) == 12

@@ -494,8 +494,9 @@ def sampler_seed(seed: int | None, worker: int, existing: int) -> int | None:
     """The seed of a worker's sampler: ``seed + worker`` in a new study (workers must differ);
     in a study that already has ``existing`` trials, a number derived from all three.
 
-    Optuna's samplers draw their first values (TPE's startup trials, the random sampler's, the
-    grid's order) from their own generator, whatever the study holds: the same seed in a
+    Optuna's samplers draw their first values (TPE's startup trials, the random sampler's) from
+    their own generator, whatever the study holds (the grid takes the section's seed as it is:
+    :func:`make_sampler`): the same seed in a
     continued study, or in a worker that replaces a dead one, would draw the same values as the
     start did. The study's size when the worker starts makes each start new, and a search with
     the same history still draws the same values."""
@@ -514,8 +515,11 @@ def make_sampler(optuna: Any, space: SearchSpace, worker: int, existing: int = 0
     if space.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if space.sampler == "grid":
+        # The section's own seed, the same in every worker and every run: Optuna's grid gives
+        # trial n the n-th point of its shuffled grid, and each worker's own seed shuffled it
+        # otherwise (two workers, or a continued search, ran some points twice and others never)
         grid = {d.name: [_categorical(v) for v in grid_values(d)] for d in space.dimensions}
-        return _grid_sampler(optuna)(grid, seed=seed)
+        return _grid_sampler(optuna)(grid, seed=space.seed)
     return optuna.samplers.TPESampler(seed=seed)
 
 
