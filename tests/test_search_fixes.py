@@ -456,3 +456,20 @@ def test_a_waiting_trial_shows_the_values_it_was_enqueued_with(tmp_path):
     first, retry = trial_rows(study, tmp_path)
     assert retry["state"] == "WAITING" and retry["retry_of"] == 0
     assert retry["params"] == first["params"] == {"vars.width": trial.params["vars.width"]}
+
+
+@pytest.mark.parametrize(("direction", "best"), [("minimize", 2.31515), ("maximize", 2.34099)])
+def test_a_pruned_trials_objective_is_its_best_epochs_as_trial_json_says(tmp_path, direction, best):
+    """search.json and the leaderboard showed a pruned trial's last epoch (Optuna's value)."""
+    import optuna
+
+    from cnnspec.search.results import trial_rows
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=direction)
+    trial = study.ask()
+    for epoch, value in enumerate([2.31515, 2.32859, 2.34099], start=1):
+        trial.report(value, epoch)
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    (row,) = trial_rows(study, tmp_path)
+    assert row["state"] == "PRUNED" and row["value"] == pytest.approx(best)

@@ -82,7 +82,7 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
             "number": t.number,
             "state": t.state.name,
             "params": _trial_params(t),
-            "value": _finite(t.value),
+            "value": _finite(_objective(t, study)),
             "run_dir": run_dir,
             # only a folder inside OUT (run_dir is the storage's text: `/abs/path`, `../x` or a
             # number, which made `out / run_dir` raise, is no trial folder of this search)
@@ -108,6 +108,17 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
             row["values"] = attrs["values"]  # as the trial used them (worker.run_trial)
         rows.append(row)
     return rows
+
+
+def _objective(trial: Any, study: Any) -> Any:
+    """The trial's objective: its value, but for a pruned trial the best epoch's, as trial.json
+    says (Optuna keeps a pruned trial's last reported value, which the table showed)."""
+    if trial.state.name != "PRUNED":
+        return trial.value
+    reported = [v for v in trial.intermediate_values.values() if isinstance(v, float) and math.isfinite(v)]
+    if not reported:
+        return trial.value
+    return min(reported) if study.direction.name == "MINIMIZE" else max(reported)
 
 
 def _trial_params(trial: Any) -> dict[str, Any]:
