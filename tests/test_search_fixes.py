@@ -111,6 +111,23 @@ def test_a_second_study_in_the_same_out_gets_its_own_trial_folders_and_summaries
     )  # (the plots too: one trial draws the history only)
 
 
+def test_another_specs_own_study_in_the_same_out_gets_its_own_names(runner, write_spec, tmp_path, fake_train):
+    """Each spec's own study took the plain names: a second spec searched into the same --out
+    replaced the first's best.yaml, search.json and search.html."""
+    out = tmp_path / "out"
+    first = search(runner, write_spec(SPEC), out)
+    assert first.exit_code == 0, first.output
+    kept = [out / "search.json", out / "search.html", out / "best.yaml"]
+    before = [path.read_bytes() for path in kept]
+    second = write_spec(SPEC.replace("name: tiny_search", "name: tiny_other"), "other.yaml")
+    for _ in range(2):  # (and again: it keeps its own names)
+        other = search(runner, second, out)
+        assert other.exit_code == 0, other.output
+    assert [path.read_bytes() for path in kept] == before
+    summary = json.loads((out / "search-tiny_other.json").read_text())
+    assert summary["study"] == "tiny_other" and summary["trials"][0]["run_dir"] == "trial-tiny_other-000"
+
+
 def test_study_tags_keep_names_apart():
     from cnnspec.search.study import study_tag
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -118,7 +119,10 @@ def search(
     optuna = import_optuna()
     label = storage_label(storage, folder)
     journal = journal_path(storage, folder)
-    _refuse_foreign_summaries(folder, study_tag(name, compiled.name), force)
+    tag = study_tag(name, compiled.name)
+    if not tag and _plain_names_taken(folder, name):  # another spec's own study came first
+        tag = study_tag(name, "")
+    _refuse_foreign_summaries(folder, tag, force)
     meaning = trial_meaning(compiled.doc, space, list(set or []))
     with _removed_if_left_empty(folder):
         if journal is None:  # a database: opened (and the study checked) before OUT is made
@@ -142,7 +146,7 @@ def search(
         deadline=time.time() + (timeout or space.timeout) if (timeout or space.timeout) else None,
         quiet=quiet,
         workers=workers,
-        tag=study_tag(name, compiled.name),
+        tag=tag,
     )
     console = stderr()
     if not quiet:
@@ -190,6 +194,18 @@ def search(
             "again with another --out or --study (these failed trials count against this study's --trials)",
         )
         raise typer.Exit(EXIT_FAILED)
+
+
+def _plain_names_taken(folder: Path, name: str) -> bool:
+    """Whether the plain names of ``folder`` (``search.json``, ``best.yaml``, ``trial-NNN/``) are
+    another study's: its search.json names one. Each spec's own study takes the plain names, so
+    a second spec searched into the same ``--out`` replaced the first's summaries; it gets its
+    own names, as any other study there does."""
+    try:
+        recorded = json.loads((folder / "search.json").read_text(encoding="utf-8")).get("study")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(recorded, str) and recorded != name
 
 
 def _refuse_foreign_summaries(folder: Path, tag: str, force: bool) -> None:
