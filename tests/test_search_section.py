@@ -157,7 +157,7 @@ def test_a_width_that_breaks_shapes_fails_in_validate_with_the_search_values_as_
     text = text.replace(
         "  - batch_norm\n", '  - max_pool2d: 2\n  - conv2d: {filters: 4, kernel_size: "${k}"}\n'
     )
-    assert compile_text(text.replace("[3, 5]", "[3]"), "s.yaml").search is not None
+    assert compile_text(text.replace("[3, 5]", "[3, 1]"), "s.yaml").search is not None
     found = errors(text)
     assert len(found) == 1, [d.headline() for d in found]
     notes = [n.message for n in found[0].notes]
@@ -393,3 +393,20 @@ def test_the_learning_rate_is_searched_where_the_optimizer_holds_it():
     (found,) = errors(spec("training.learning_rate: {float: [0.001, 0.01], log: true}"))
     assert "the learning rate is the optimizer's" in found.message
     assert found.hint.startswith("search training.optimizer.adam.learning_rate")
+
+
+def test_a_choice_of_one_value_is_refused_as_a_step_that_leaves_one_is():
+    """`{choice: [16]}` passed and every trial trained 16, without a word."""
+    from cnnspec.analysis.passes import compile_text
+
+    text = (
+        "cnnspec: 1\nname: s\ninput: {shape: [8, 8, 1]}\n"
+        "model: [flatten, {dense: {units: 10, activation: softmax}}]\n"
+        "data: {source: digits}\ntraining: {epochs: 1}\n"
+        "search:\n  trials: 2\n  space:\n    training.batch_size: {choice: [16]}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, "s.yaml")
+    (error,) = caught.value.errors
+    assert "expected at least two choices; received one" in error.message and error.loc.line == 10
+    compile_text(text.replace("[16]", "[16, 32]"), "s.yaml")

@@ -342,6 +342,13 @@ def _dimension(doc: SourceDoc, name: str, space: Any, diags: Diagnostics) -> Dim
             return None
     if kind == "choice":
         items = space["choice"]
+        if len(items) == 1:  # (as a step that leaves one value: every trial would train the same)
+            error(
+                "expected at least two choices; received one, which every trial would train",
+                "set the value in the spec instead of searching it, or add the others to try",
+                doc.loc((*at, "choice")) or doc.loc(at),
+            )
+            return None
         if not _distinct_choices(doc, at, items, diags):
             return None
         return Dimension(
