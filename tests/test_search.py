@@ -693,3 +693,16 @@ def test_two_workers_and_a_continued_grid_search_visit_each_point_once(seed):
         seen.append(tuple(suggest(trial, d) for d in space.dimensions))
         study.tell(trial, 0.5)
     assert len(set(seen)) == len(seen) == 12
+
+
+def test_hyperbands_budget_is_the_most_epochs_a_trial_trains():
+    """It read the spec's training.epochs alone, not a searched one."""
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.search.study import make_pruner
+
+    text = SPEC.replace("pruner: none", "pruner: hyperband")
+    assert "training.epochs" not in text
+    text = text.replace("space:\n", "space:\n    training.epochs: {int: [2, 12]}\n", 1)
+    space = compile_text(text, "h.yaml").search
+    pruner = make_pruner(optuna, space, 3)
+    assert pruner._max_resource == 12

@@ -535,10 +535,19 @@ def _grid_sampler(optuna: Any) -> type:
 
 
 def make_pruner(optuna: Any, space: SearchSpace, epochs: int) -> Any:
+    """The section's pruner; Hyperband's budget is the most epochs a trial trains: the spec's
+    ``training.epochs``, or the largest a search of it draws."""
     if space.pruner == "none":
         return optuna.pruners.NopPruner()
     if space.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
+        drawn = [
+            int(value)
+            for d in space.dimensions
+            if d.target == ("training", "epochs")
+            for value in d.candidates()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        ]
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, *drawn, 1))
     # the first 3 trials always finish (there is no median yet); later ones are judged every epoch
     return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
 
