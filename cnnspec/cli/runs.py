@@ -212,9 +212,10 @@ def _check_target(target: Path, runs: tuple[Path, Path], force: bool) -> None:
     spec would be replaced by a PNG, --force or not) nor another run folder (its history.png
     would show these runs' curves), and an existing file cnnspec did not draw only with
     ``--force``, as ``visualize -o`` does."""
-    from cnnspec.cli.outputs import enclosing_run
+    from cnnspec.cli.outputs import enclosing_run, refuse_foreign
     from cnnspec.errors import UsageError
     from cnnspec.fileio import check_writable
+    from cnnspec.reporting.images import is_cnnspec_png
     from cnnspec.reporting.runs import is_run
 
     where = os.path.realpath(target)  # (os.path: a name the OS refuses fails in check_writable)
@@ -238,9 +239,6 @@ def _check_target(target: Path, runs: tuple[Path, Path], force: bool) -> None:
             f"expected --png to end in .png; received {target}", "runs compare draws the curves as a PNG"
         )
     check_writable(target, option="--png", folder=False)  # also a folder, FIFO, device, socket
-    from cnnspec.cli.outputs import refuse_foreign
-    from cnnspec.reporting.images import is_cnnspec_png
-
     # its own earlier picture (compared again) is replaced; a picture of the user's only with --force
     refuse_foreign(target, "--png", force, is_cnnspec_png)
 

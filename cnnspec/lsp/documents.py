@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cnnspec.analysis.compiled import CompiledSpec
@@ -206,8 +206,6 @@ def follow_lines(found: list[Diagnostic], file: str, before: str, now: str) -> l
     repeated until the next save compiles them again), moved where it is found once elsewhere
     (lines added above), dropped where it is gone or ambiguous (a squiggle on unrelated text is
     worse than none). Other files' stay."""
-    from dataclasses import replace as replaced
-
     old, new = before.splitlines(), now.splitlines()
     kept: list[Diagnostic] = []
     for diag in found:
@@ -223,7 +221,7 @@ def follow_lines(found: list[Diagnostic], file: str, before: str, now: str) -> l
             continue
         places = [index for index, text in enumerate(new) if text == line]
         if len(places) == 1:
-            kept.append(replaced(diag, loc=replaced(loc, line=places[0] + 1)))
+            kept.append(replace(diag, loc=replace(loc, line=places[0] + 1)))
         elif len(old) == len(new):  # its line edited, none added or removed: kept there till saved
             kept.append(diag)
     return kept

@@ -791,11 +791,8 @@ def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
     # a run without metrics.json has no figures to compare: said, not an empty table alone
     # (one that can't be read is a damaged run's, in the notes)
     unfinished = [side for side, run in (("A", a), ("B", b)) if not os.path.lexists(run / "metrics.json")]
-    damaged = [
-        side
-        for side, run in (("A", a), ("B", b))
-        if side not in unfinished and _json(run / "metrics.json")[0] is None
-    ]
+    # (run_row read it: `finished` is whether its metrics.json is a JSON object)
+    damaged = [side for side in ("A", "B") if side not in unfinished and not rows[side.lower()]["finished"]]
     weights = {"a": starting_weights(a), "b": starting_weights(b)}
     return {
         **rows,
