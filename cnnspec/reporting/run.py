@@ -1195,8 +1195,6 @@ def model_tasks(model: Any, name: str, path: Path | None = None) -> tuple[Output
     (:func:`stand_in_spec`), named by the model's output names (the stand-in's ids are made up
     where a name is no id: :func:`stand_in_ids`), so predict, export and visualize report the
     outputs the model has."""
-    from dataclasses import replace
-
     from cnnspec.analysis.settings import training_config
 
     outputs = model_outputs(model, path)
@@ -1410,8 +1408,6 @@ def _named_as_model(config: TrainConfig, dataset: Any, model: Any, path: Path) -
     outputs the model has, not the ids made up where a name is no id (:func:`stand_in_ids`).
     Unchanged where every name is its id, or where names repeat (one layer output twice: a
     dict by name cannot tell them apart)."""
-    from dataclasses import replace
-
     outputs = model_outputs(model, path)
     names = dict(zip(stand_in_ids(outputs), (out.name for out in outputs)))
     if all(key == name for key, name in names.items()) or len(set(names.values())) < len(names):
@@ -1512,8 +1508,6 @@ def _fit_unchecked(config: TrainConfig) -> TrainConfig:
     """``config`` for loading ``--data``: without the class-count and ``class_weight`` checks
     of the data against the model, which :func:`check_source_classes` makes for evaluation (a
     classifier's; other tasks keep their checks)."""
-    from dataclasses import replace
-
     if config.task_path:
         return config
     loss = replace(config.loss, name="sparse_categorical_crossentropy") if config.binary else config.loss
@@ -1526,8 +1520,6 @@ def _load_for_test(compiled: CompiledSpec, config: TrainConfig, seed: int, test_
     need not have) is read again without that split: it was refused for it, whatever its own
     mistake was. Otherwise the split is drawn as for the run, so the data's content hash is
     what training recorded (calibrate refuses the run's own data by it)."""
-    from dataclasses import replace
-
     from cnnspec.errors import SpecError
     from cnnspec.training.data import load_dataset
 
