@@ -138,6 +138,10 @@ def test_unverified_exports_are_refused(run_dir):
         (["--formats", ","], "comma-separated"),
         (["--batch", "0"], "batch sizes from 1"),
         (["--batch", "a,b"], "whole numbers"),
+        # an empty item is a value left out, not one to pass over silently
+        (["--batch", "1,,2"], "no empty item"),
+        (["--batch", "1,32,"], "no empty item"),
+        (["--formats", "keras,,onnx"], "no empty item"),
     ],
 )
 def test_benchmark_argument_errors(tmp_path, args, words):

@@ -87,9 +87,14 @@ def score_text(row: dict[str, Any], title: str) -> str:
 
 def parse_list(text: str, what: str, choices: tuple[str, ...] | None = None) -> list[str]:
     """A comma-separated option (``keras,onnx``; ``1,32``) as a list, checked."""
-    items = [part.strip() for part in text.split(",") if part.strip()]
-    if not items:
+    items = [part.strip() for part in text.split(",")]
+    if not any(items):
         raise UsageError(f"expected a comma-separated list for {what}; received {text!r}")
+    if not all(items):  # `1,,32`: a value left out by mistake, not to be passed over
+        raise UsageError(
+            f"expected a comma-separated list for {what} with no empty item; received {text!r}",
+            "write each value once between commas, such as 1,32",
+        )
     if choices is not None:
         bad = [i for i in items if i not in choices]
         if bad:
