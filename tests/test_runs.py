@@ -223,6 +223,21 @@ def test_bad_runs_arguments_are_usage_errors(runner, args):
     assert "expected" in flat(result.output)
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--png", "c.png"], "--png is for runs compare"),
+        (["--force"], "--force is for runs compare"),
+        (["--png", "c.png", "--force"], "--png and --force are for runs compare"),
+    ],
+)
+def test_compare_options_in_list_mode_are_usage_errors(runner, run_tree, args, words):
+    """The list draws nothing: an option it would drop is refused, and nothing is drawn."""
+    result = runner.invoke(app, ["runs", str(run_tree), *args])
+    assert result.exit_code == 2 and words in flat(result.output), result.output
+    assert not Path("c.png").exists()
+
+
 def test_compare_needs_run_folders(runner, run_tree, tmp_path):
     result = runner.invoke(app, ["runs", "compare", str(run_tree / "a-run"), str(run_tree / "notes")])
     assert result.exit_code == 2

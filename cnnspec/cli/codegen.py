@@ -66,7 +66,11 @@ def codegen(
     proven to build the same layers as `cnnspec build` before it is written.
     """
     output = file_output(out, "model.py")
-    if output is not None:
+    if output is None:
+        from cnnspec.cli.outputs import refuse_idle_force
+
+        refuse_idle_force(force, "-o", "prints the code to standard output")
+    else:
         # os.path: Path.is_dir/exists raise for a name the OS refuses (too long); those fail
         # cleanly where the file is written (check_writable, write_atomic)
         if os.path.isdir(output):

@@ -65,7 +65,7 @@ def lr_find(
     where the smoothed loss falls fastest, and names the rate of the lowest loss and a tenth of
     it. Nothing is kept but the --plot picture.
     """
-    from cnnspec.cli.outputs import refuse_foreign
+    from cnnspec.cli.outputs import refuse_foreign, refuse_idle_force
     from cnnspec.fileio import check_writable, write_atomic
     from cnnspec.reporting.images import is_cnnspec_png
 
@@ -78,7 +78,9 @@ def lr_find(
             f"float32 holds); received --min {low:g} and --max {high:g}",
             "learning rates from 1e-7 to 10 (the defaults) cover what trains",
         )
-    if plot is not None:
+    if plot is None:
+        refuse_idle_force(force, "--plot", "draws nothing without it")
+    else:
         if plot.suffix.lower() != ".png":
             raise UsageError(f"expected --plot to end in .png; received {plot}")
         check_writable(plot, option="--plot", folder=False)

@@ -36,6 +36,17 @@ def refuse_foreign(path: Path, option: str, force: bool, ours: Callable[[Path], 
     )
 
 
+def refuse_idle_force(force: bool, option: str, why: str) -> None:
+    """Refuse ``--force`` where the command writes no file it could replace (``why`` says what
+    it does instead: ``prints the code``): the flag would be dropped without a word, and the
+    user who meant to replace a file would find it unchanged."""
+    if force:
+        raise UsageError(
+            f"--force replaces an existing {option} file, and this command {why}",
+            f"name the file with {option}, or leave out --force",
+        )
+
+
 def enclosing_run(folder: Path) -> Path | None:
     """The run folder (with lock.json) that ``folder`` is, or lies in (resolved); ``None``
     where there is none."""

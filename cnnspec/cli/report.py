@@ -46,6 +46,10 @@ def report(
     from cnnspec.reporting.run import outside_allowed
 
     page = path_option(out, "report.html", "--out")
+    if page is None:
+        from cnnspec.cli.outputs import refuse_idle_force
+
+        refuse_idle_force(force, "--out", "writes the run's own report.html, which it always replaces")
     if page is not None and page.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"expected --out to end in .html; received {page}")
     if page is not None:

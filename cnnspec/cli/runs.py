@@ -53,6 +53,13 @@ def runs(
         return
     if len(words) > 1:
         raise UsageError(f"expected at most one folder; received {len(words)}", "cnnspec runs [FOLDER]")
+    given = [name for name, value in (("--png", png is not None), ("--force", force)) if value]
+    if given:  # the list draws nothing: the option would be dropped without a word
+        raise UsageError(
+            f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for runs compare; "
+            "the list draws no curves",
+            "cnnspec runs compare RUN_A RUN_B --png curves.png",
+        )
     _list(Path(words[0]) if words else Path("runs"), format)
 
 

@@ -91,6 +91,13 @@ def schema(
     An existing -o file is replaced only when it is a schema cnnspec wrote, or with --force."""
     output = file_output(out, "cnnspec.schema.json")
     refuse_combinations(output=output is not None, check=check, kinds=kinds, library=library)
+    if output is None:
+        from cnnspec.cli.outputs import refuse_idle_force
+
+        doing = "prints the schema"
+        if kinds or check:
+            doing = "lists the kinds" if kinds else "compares with the committed file"
+        refuse_idle_force(force, "-o", doing)
     if kinds:
         from cnnspec.layers.registry import REGISTRY
 
