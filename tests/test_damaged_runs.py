@@ -334,6 +334,11 @@ def test_runs_written_by_this_or_an_older_cnnspec_are_not_refused(tmp_path, lock
     assert result.exit_code == 0, result.output
     assert (run / "report.html").is_file() and (run / "history.png").is_file()
     listed = invoke("runs", tmp_path, "--format", "json")
+    (row,) = json.loads(listed.stdout)  # (the page needs no model; the run does)
+    assert row["status"] == "damaged"
+    assert row["problems"] == ["model.keras: missing, though metrics.json says the run finished"]
+    (run / "model.keras").write_bytes(b"not loaded")
+    listed = invoke("runs", tmp_path, "--format", "json")
     assert [row["status"] for row in json.loads(listed.stdout)] == ["finished"]
 
 

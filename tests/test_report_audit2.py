@@ -92,10 +92,11 @@ def texts(figure: Any) -> list[str]:
     return [t.get_text() for t in figure.findobj(lambda a: hasattr(a, "get_text")) if t.get_text()]
 
 
-def run_folder(tmp_path: Path, name: str = "run", **changes: Any) -> Path:
+def run_folder(tmp_path: Path, name: str = "run", *, model: bool = False, **changes: Any) -> Path:
     """A finished run written by hand, with ``changes`` merged into its metrics.json (written
-    with Python's json, which writes a float NaN as the bare literal ``NaN``)."""
-    run = make_run(tmp_path / name, model=False)
+    with Python's json, which writes a float NaN as the bare literal ``NaN``); ``model``: with
+    a stand-in model.keras, which ``runs`` asks of a finished run."""
+    run = make_run(tmp_path / name, model=model)
     metrics = json.loads((run / "metrics.json").read_text())
     (run / "metrics.json").write_text(json.dumps({**metrics, **changes}))
     return run
@@ -145,8 +146,8 @@ def test_visualize_samples_of_a_diverged_run_draws_no_nan_percent(figures):
 def test_runs_lists_a_run_with_a_huge_time_as_damaged_beside_the_good_one(tmp_path):
     root = tmp_path / "runs"
     root.mkdir()
-    run_folder(root, "good")
-    run_folder(root, "huge", train_seconds=HUGE)
+    run_folder(root, "good", model=True)
+    run_folder(root, "huge", model=True, train_seconds=HUGE)
     result = invoke("runs", root)
     assert result.exit_code == 0, result.output
     text = flat(result)
@@ -158,7 +159,7 @@ def test_runs_lists_a_run_with_a_huge_time_as_damaged_beside_the_good_one(tmp_pa
 
 
 def test_runs_row_of_a_huge_headline_figure_is_damaged_not_an_overflow(tmp_path):
-    run = run_folder(tmp_path, test_accuracy=HUGE)
+    run = run_folder(tmp_path, model=True, test_accuracy=HUGE)
     row = run_row(run)
     assert row["status"] == "damaged" and row["test_accuracy"] is None
     assert row["problems"] == [

@@ -237,8 +237,9 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
     ``damaged``; ``problems`` says, per file,
     what is wrong with a damaged run (a value of the wrong type is left out of the row): its
     lock.json, metrics.json, or history.json (unreadable, or not columns of one number per
-    epoch: ``report`` and ``visualize`` refuse such a run). ``link``: the real folder of a run
-    reached through a symbolic link (else ``None``)."""
+    epoch: ``report`` and ``visualize`` refuse such a run), or a finished run's model.keras
+    that is gone (``predict``, ``evaluate`` and ``export`` have nothing to load). ``link``: the
+    real folder of a run reached through a symbolic link (else ``None``)."""
     problems: list[str] = []
     lock, problem = _json(run_dir / "lock.json")
     problems += [problem] if problem else []
@@ -277,6 +278,9 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
     }
     # the other keys the commands read (name, created and spec_hash are the row's own fields)
     problems += [f"lock.json: {p}" for p in lock_problems(lock) if f"lock.json: {p}" not in problems]
+    # (train writes model.keras before metrics.json: a finished run without it lost it since)
+    if metrics is not None and not os.path.lexists(run_dir / "model.keras"):
+        problems.append("model.keras: missing, though metrics.json says the run finished")
     if problems:
         row["status"] = "damaged"
     elif metrics is not None:
