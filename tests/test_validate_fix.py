@@ -91,6 +91,24 @@ def test_a_link_is_fixed_in_its_target_and_an_included_file_only_when_named(tmp_
     assert "flatten" in (tmp_path / "base.yaml").read_text("utf-8")
 
 
+def test_a_hard_linked_file_is_not_replaced_and_its_fixes_are_still_shown(tmp_path):
+    """The atomic write puts a new file in its place: the other link would keep the old text.
+    The file is left alone (both links the same), said, and --diff still shows the fixes."""
+    spec = tmp_path / "typos.yaml"
+    spec.write_bytes(TYPOS.encode())
+    other = tmp_path / "other.yaml"
+    other.hardlink_to(spec)
+    result = run(spec, "--fix")
+    assert result.exit_code == 1, result.output  # (the typos are still there)
+    text = " ".join(result.stderr.split())
+    assert f"not fixed: {spec} has 1 other hard link(s)" in text and "--diff" in text
+    assert spec.read_bytes() == other.read_bytes() == TYPOS.encode()
+    assert spec.stat().st_ino == other.stat().st_ino and "fixed " not in result.stdout
+    assert "+  - dropout: 0.3" in run(spec, "--diff").stdout
+    other.unlink()  # one link again: fixed as any file
+    assert run(spec, "--fix").exit_code == 0 and spec.read_bytes() == FIXED.encode()
+
+
 def test_refusals_and_files_that_cannot_be_read(tmp_path):
     spec = tmp_path / "s.yaml"
     spec.write_bytes(TYPOS.encode())

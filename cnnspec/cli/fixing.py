@@ -88,6 +88,16 @@ def _same(name: str, target: Path) -> bool:
         return False
 
 
+def other_links(path: Path) -> int:
+    """How many other hard links the file ``path`` (a symbolic link: its target) has. The
+    atomic write puts a new file in its place: those links would keep the old text, and the
+    file the user sees under one name would differ from the same file under another."""
+    try:
+        return max(os.stat(path).st_nlink - 1, 0)
+    except OSError:
+        return 0
+
+
 def write_fixed(fixed: Fixed) -> Path:
     """Replace the file with its fixed text atomically, keeping its permissions; a symbolic
     link keeps pointing at its target, which is what changes. Returns the path written."""

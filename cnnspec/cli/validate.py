@@ -20,6 +20,7 @@ from cnnspec.cli.common import (
     guarded,
     plain_stdout,
     report,
+    stderr,
     stdout,
 )
 from cnnspec.cli.forked import auto_jobs, ordered_map
@@ -233,7 +234,7 @@ def _fix_files(
     printed as a diff; says what was fixed (to stdout for ``text``, else to stderr, which keeps
     the JSON or GitHub lines alone on stdout). Whether any file has a fix."""
     from cnnspec.analysis.passes import compile_spec
-    from cnnspec.cli.fixing import fix_file, write_fixed
+    from cnnspec.cli.fixing import fix_file, other_links, write_fixed
 
     def check_with(file: Path) -> Callable[[Callable[[Path], str | None]], list[Diagnostic]]:
         def check(reader: Callable[[Path], str | None]) -> list[Diagnostic]:
@@ -262,6 +263,21 @@ def _fix_files(
         changed = True
         if not write:
             echo(fixed.diff(), nl=False)
+            continue
+        links = other_links(file)
+        if links:  # (written in place, a full disk would leave it half-written: not written at all)
+            stderr().print(
+                f"[yellow]not fixed:[/yellow] {safe(file)} has {links} other hard link(s); --fix writes a "
+                "new file in its place, so they would keep the old text",
+                highlight=False,
+                soft_wrap=True,
+            )
+            stderr().print(
+                "  [cyan]hint:[/cyan] print the fixes with --diff and apply them in place (patch edits "
+                "the file itself), or fix the file by hand",
+                highlight=False,
+                soft_wrap=True,
+            )
             continue
         write_fixed(fixed)
         for made in fixed.made:
