@@ -11,6 +11,7 @@ their functions, constants and data imports are executed. Nothing is trained.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -231,6 +232,45 @@ def test_predict_scales_a_uint16_array_by_the_depth_training_divides_by(tmp_path
     # without a spec (a bare model file): the same rule
     bare = Run(tmp_path / "model.keras")
     assert file_rescale(bare, SimpleNamespace(layers=[]), True, x[:2]) == 1 / 65535
+
+
+@pytest.mark.parametrize("cells", [("0", "1"), ("0.0", "1.0")], ids=["whole", "float"])
+def test_0_1_columns_written_as_floats_are_read_by_both(tmp_path, cells):
+    """pandas writes a column of floats as `1.0`: the same labels as `1`, in train and the
+    script; a cell of another value is refused by both, with the same message."""
+    files = write_images(tmp_path / "img", 4)
+    rows = ["file,cat,dog,owl", *[f"{f},{cells[i % 2]},{cells[1]},{cells[0]}" for i, f in enumerate(files)]]
+    (tmp_path / "l.csv").write_text("\n".join(rows) + "\n")
+    extra = "  test_split: 0.5\n  validation_split: 0\n"
+    path = spec(tmp_path, "{images: img, labels: l.csv}", MULTILABEL, extra)
+    _, _, data = loaded(path)
+    assert data.class_names == ["cat", "dog", "owl"]
+    read_labels = script_functions(path)["read_labels"]
+    _, y, read = read_labels(tmp_path / "img", tmp_path / "l.csv")
+    assert read == ["cat", "dog", "owl"] and y[:, 0].tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert y[:, 1].tolist() == [1.0] * 4 and y[:, 2].tolist() == [0.0] * 4
+    rows[2] = f"{files[1]},0.5,1,0"
+    (tmp_path / "l.csv").write_text("\n".join(rows) + "\n")
+    message = f"expected 3 columns of 0 or 1 in l.csv row 3 ({files[1]}); received '0.5,1,0'"
+    assert refused(path).message == message
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        read_labels(tmp_path / "img", tmp_path / "l.csv")
+
+
+@pytest.mark.parametrize(
+    ("header", "names"), [("cat", ["cat"]), ("labels", ["0", "1"])], ids=["one-label", "list"]
+)
+def test_a_single_float_0_1_column_is_one_label_too(tmp_path, header, names):
+    files = write_images(tmp_path / "img", 4)
+    rows = [f"file,{header}", *[f"{f},{i % 2}.0" for i, f in enumerate(files)]]
+    (tmp_path / "l.csv").write_text("\n".join(rows) + "\n")
+    head = MULTILABEL.replace("units: 3", f"units: {len(names)}")
+    extra = "  test_split: 0.5\n  validation_split: 0\ntraining: {task: multilabel}\n"
+    _, _, data = loaded(spec(tmp_path, "{images: img, labels: l.csv}", head, extra))
+    names = ["cat"] if header == "cat" else ["0.0", "1.0"]  # under `labels`: the cells as labels
+    assert data.class_names == names
+    _, _, read = script_functions(tmp_path / "spec.yaml")["read_labels"](tmp_path / "img", tmp_path / "l.csv")
+    assert read == names
 
 
 @pytest.mark.parametrize(

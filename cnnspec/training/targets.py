@@ -590,13 +590,23 @@ def _table_images(
 LIST_HEADERS = ("label", "labels", "tag", "tags", "class", "classes")
 
 
+def flag(cell: str) -> float | None:
+    """A multi-hot cell's value, 0.0 or 1.0: the cell is 0 or 1 as a whole number or a float
+    (``1.0``, as pandas writes a column of floats); ``None`` for any other text."""
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    return float(value == 1.0) if value in (0.0, 1.0) else None
+
+
 def _one_label_column(columns: list[str], rows: list[tuple[int, str, Any]]) -> bool:
     """``file,cat`` with 0/1 cells: one label's column (is it a cat?), not the labels ``0`` and
     ``1``; a header that names a list (:data:`LIST_HEADERS`) keeps its cells as labels."""
     return (
         len(columns) == 1
         and columns[0].strip().lower() not in LIST_HEADERS
-        and all(len(cells) == 1 and cells[0] in ("0", "1") for _, _, cells in rows)
+        and all(len(cells) == 1 and flag(cells[0]) is not None for _, _, cells in rows)
     )
 
 
@@ -611,14 +621,15 @@ def read_image_labels(config: DataConfig, compiled: CompiledSpec) -> tuple[np.nd
         if len(columns) > 1 or _one_label_column(columns, rows):  # one 0/1 column per label
             y = np.zeros((len(rows), len(columns)), dtype="float32")
             for index, (line, file, cells) in enumerate(rows):
-                if len(cells) != len(columns) or any(c not in ("0", "1") for c in cells):
+                values = [flag(c) for c in cells]
+                if len(cells) != len(columns) or None in values:
                     raise data_error(
                         f"expected {len(columns)} columns of 0 or 1 in {_row_name(table, line, file)}; "
                         f"received {','.join(cells)!r}",
                         compiled,
                         where,
                     )
-                y[index] = [float(c) for c in cells]
+                y[index] = values
             images, _ = _table_images(rows, table, config, compiled, "labels")
             return images, y, columns
         # the cells past the header's one column are labels too: a.png,cat,dog (unquoted)
