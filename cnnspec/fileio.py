@@ -498,11 +498,16 @@ def _suffix_of(target: str, suffix: str) -> bool:
 _TEMP_FOLDER = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
 
 
+#: The file that marks :func:`atomic_dir`'s scratch folder as cnnspec's.
+SWAP_MARK = ".cnnspec-swap"
+
+
 def is_atomic_leftover(path: Path) -> bool:
     """Whether ``path`` is what a killed :func:`atomic_path` write left: a temp file of that
     name's shape, or a temp folder holding nothing but its one part file (``part`` and the
-    target's suffix, or ``.tmp``). A folder of the user's that happens to be named so
-    (``.notes.settings.bak/``, ``.notes.abcdefgh.tmp/part.txt``) is none."""
+    target's suffix, or ``.tmp``); or what a killed :func:`atomic_dir` left, a temp folder
+    with its mark and nothing but its ``new`` and ``old`` folders. A folder of the user's that
+    happens to be named so (``.notes.settings.bak/``, ``.notes.abcdefgh.tmp/part.txt``) is none."""
     if path.is_symlink() or not path.is_dir():
         return os.path.lexists(path) and not path.is_dir() and is_atomic_temp(path.name)
     found = _TEMP_FOLDER.fullmatch(path.name)
@@ -512,6 +517,11 @@ def is_atomic_leftover(path: Path) -> bool:
         inside = list(os.scandir(path))
     except OSError:
         return False
+    if any(entry.name == SWAP_MARK and entry.is_file(follow_symlinks=False) for entry in inside):
+        return all(
+            entry.name == SWAP_MARK or (entry.name in ("new", "old") and entry.is_dir(follow_symlinks=False))
+            for entry in inside
+        )
     return len(inside) <= 1 and all(
         entry.name.startswith("part.")
         and _suffix_of(found["target"], entry.name[4:])
@@ -523,8 +533,18 @@ def is_atomic_leftover(path: Path) -> bool:
 def remove_atomic_temp(path: Path) -> None:
     """Remove a temp of :func:`atomic_path` (its folder and the part file in it, or an older
     cnnspec's temp file); one already gone is no error. Only what :func:`atomic_path` makes:
-    callers that find leftovers check them with :func:`is_atomic_leftover` first."""
-    if path.is_dir() and not path.is_symlink():
+    callers that find leftovers check them with :func:`is_atomic_leftover` first.
+
+    An :func:`atomic_dir` write killed between its two renames left the old folder aside and
+    none in its place: the old one is put back, as the write promises the old or the new."""
+    if path.is_dir() and not path.is_symlink() and (path / SWAP_MARK).is_file():
+        found = _TEMP_FOLDER.fullmatch(path.name)
+        old, target = path / "old", path.parent / found["target"] if found else None
+        if target is not None and old.is_dir() and not os.path.lexists(target):
+            with contextlib.suppress(OSError):
+                os.replace(old, target)
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.is_dir() and not path.is_symlink():
         for entry in path.iterdir():
             with contextlib.suppress(FileNotFoundError):
                 entry.unlink()
@@ -533,6 +553,46 @@ def remove_atomic_temp(path: Path) -> None:
     else:
         with contextlib.suppress(FileNotFoundError, IsADirectoryError):
             path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path, *, needed: int | None = None) -> Iterator[Path]:
+    """Yield a temp folder beside ``target``; on success it replaces ``target`` by renames.
+
+    An existing ``target`` is first renamed aside, then removed once the new folder is in
+    place, so a crash leaves either the old or the new folder under ``target``. ``needed`` and
+    disk faults as in :func:`atomic_path` (a :class:`WriteError`).
+
+    The scratch folder (``.<target name>.<8 characters>.tmp``) holds the new folder (``new``),
+    the old one once it is renamed aside (``old``) and a mark (:data:`SWAP_MARK`), by which a
+    killed write's leftover is known (:func:`is_atomic_leftover`) from a user's folder.
+    """
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        if needed is not None:
+            ensure_space(parent, needed, target)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    except OSError as exc:
+        raise write_fault(exc, target, needed) or exc from None
+    temp = scratch / "new"
+    try:
+        (scratch / SWAP_MARK).touch()
+        temp.mkdir()  # (mkdtemp's folder is private; this one gets the usual umask permissions)
+        yield temp
+        check_stop()  # a Ctrl-C the writer swallowed (note_stop): nothing is committed
+        if target.exists():
+            os.replace(target, scratch / "old")
+        os.replace(temp, target)
+        shutil.rmtree(scratch, ignore_errors=True)
+        _fsync_dir(parent)
+    except BaseException as exc:
+        shutil.rmtree(scratch, ignore_errors=True)
+        fault = write_fault(exc, target, needed) if isinstance(exc, Exception) else None
+        if fault is None:
+            raise
+        raise fault from exc
 
 
 def write_atomic(target: str | Path, content: str | bytes) -> Path:

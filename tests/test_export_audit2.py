@@ -175,6 +175,8 @@ def test_the_benchmark_says_a_converter_failed_without_the_temp_name(
         "in .model_saved_model.ab12cd34/new/variables", Path("model_saved_model")
     )
     assert saved == "in model_saved_model/variables"
+    now = exporter._without_temp_names("in .model_saved_model.ab12cd34.tmp/new/x", Path("model_saved_model"))
+    assert now == "in model_saved_model/x"  # (the scratch folder's name since it ends in .tmp)
 
     def no_export(run_dir: Path, runtime: str) -> None:
         raise UsageError("there is none")

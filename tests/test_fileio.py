@@ -256,6 +256,47 @@ def test_codegen_refuses_to_write_over_a_spec_its_spec_reads(runner, tmp_path, m
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
+def test_a_killed_folder_swap_is_a_leftover_and_a_half_done_one_is_put_back(tmp_path):
+    """A SavedModel export killed while writing left `.saved_model.x1y2z3w4/new/…`, which no
+    cleanup knew: its scratch folder now has the temp shape and a mark. Killed between its two
+    renames, it left the old export aside and none in its place: the cleanup puts it back."""
+    from cnnspec.fileio import SWAP_MARK, atomic_dir, is_atomic_leftover
+    from cnnspec.training.runlock import remove_leftovers
+
+    target = tmp_path / "export" / "saved_model"
+    with atomic_dir(target) as temp:
+        (temp / "saved_model.pb").write_bytes(b"half")
+        scratch = temp.parent
+        assert scratch.name.startswith(".saved_model.") and scratch.name.endswith(".tmp")
+        assert is_atomic_leftover(scratch)  # what a kill here would leave
+    assert (target / "saved_model.pb").read_bytes() == b"half" and not scratch.exists()
+    # killed while writing: the new half folder goes, the export in place stays
+    killed = tmp_path / "export" / ".saved_model.ab12cd34.tmp"
+    (killed / "new" / "variables").mkdir(parents=True)
+    (killed / SWAP_MARK).touch()
+    # killed between the renames: the old export is aside, nothing in its place
+    aside = tmp_path / "export" / ".other_model.ab12cd34.tmp"
+    (aside / "old").mkdir(parents=True)
+    (aside / "old" / "saved_model.pb").write_bytes(b"previous")
+    (aside / "new").mkdir()
+    (aside / SWAP_MARK).touch()
+    # a user's folder of that shape without the mark, or with more in it, is none
+    mine = tmp_path / ".notes.ab12cd34.tmp"
+    (mine / "new").mkdir(parents=True)
+    more = tmp_path / ".more.ab12cd34.tmp"
+    (more / "new").mkdir(parents=True)
+    (more / SWAP_MARK).touch()
+    (more / "list.txt").write_text("mine")
+    assert [is_atomic_leftover(p) for p in (killed, aside, mine, more)] == [True, True, False, False]
+    assert remove_leftovers(tmp_path) == 2
+    assert not killed.exists() and (target / "saved_model.pb").read_bytes() == b"half"
+    assert (
+        not aside.exists()
+        and (tmp_path / "export" / "other_model" / "saved_model.pb").read_bytes() == b"previous"
+    )
+    assert (mine / "new").is_dir() and (more / "list.txt").read_text() == "mine"
+
+
 def test_a_users_folder_named_like_a_temp_is_never_taken_for_a_leftover(tmp_path):
     """`.notes.settings.bak/` with the user's file in it was deleted, whole, as a leftover."""
     from cnnspec.fileio import is_atomic_leftover

@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import tempfile
 import time
 import warnings
@@ -48,7 +47,7 @@ from cnnspec.export.verification import (
     non_finite_outputs,
     output_decisions,
 )
-from cnnspec.fileio import atomic_path, check_stop, check_writable, ensure_space, sha256_file, write_fault
+from cnnspec.fileio import atomic_dir, atomic_path, check_writable, sha256_file, write_fault
 from cnnspec.training.modelfile import check_model_file, load_model
 from cnnspec.training.state import model_file_bytes
 
@@ -296,46 +295,6 @@ def _check_output(path: Path, fmt: str, *, replace: bool) -> None:
     for existing in (path, record_path(path)):  # (the record beside it is replaced as well)
         if os.path.lexists(existing):
             raise UsageError(f"expected -o to name a new file; {existing} already exists", _FORCE_HINT)
-
-
-@contextlib.contextmanager
-def atomic_dir(target: Path, *, needed: int | None = None) -> Iterator[Path]:
-    """Yield a temp folder beside ``target``; on success it replaces ``target`` by renames.
-
-    An existing ``target`` is first renamed aside, then removed once the new folder is in
-    place, so a crash leaves either the old or the new folder under ``target``. ``needed`` and
-    disk faults as in :func:`cnnspec.fileio.atomic_path` (a :class:`WriteError`).
-    """
-    target = Path(target)
-    parent = target.parent if str(target.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        if needed is not None:
-            ensure_space(parent, needed, target)
-        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
-    except OSError as exc:
-        raise write_fault(exc, target, needed) or exc from None
-    temp = scratch / "new"
-    try:
-        temp.mkdir()  # (mkdtemp's folder is private; this one gets the usual umask permissions)
-        yield temp
-        check_stop()  # a Ctrl-C the writer swallowed (fileio.note_stop): nothing is committed
-        if target.exists():
-            os.replace(target, scratch / "old")
-        os.replace(temp, target)
-        shutil.rmtree(scratch, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            fd = os.open(parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    except BaseException as exc:
-        shutil.rmtree(scratch, ignore_errors=True)
-        fault = write_fault(exc, target, needed) if isinstance(exc, Exception) else None
-        if fault is None:
-            raise
-        raise fault from exc
 
 
 # -- the model ----------------------------------------------------------------------------------
@@ -899,12 +858,14 @@ def _check_unchanged(source: Path, digest: str, path: Path) -> None:
 
 def _without_temp_names(text: str, path: Path) -> str:
     """``text`` with the export's temp names (``.model.onnx.qcg_7yd3.onnx``, a SavedModel's
-    ``.model_saved_model.x1y2/new``, from :func:`~cnnspec.fileio.atomic_path` and
+    ``.model_saved_model.x1y2z3w4.tmp/new``, from :func:`~cnnspec.fileio.atomic_path` and
     :func:`atomic_dir`) said as the export's own name: the temp file is gone when the error is
     shown, and its name means nothing to the user."""
-    pattern = re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{4,}?(?:" + re.escape(path.suffix) + r"|/new)"
+    pattern = (
+        re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{4,}?(?:" + re.escape(path.suffix) + r"|(?:\.tmp)?/new)"
+    )
     if not path.suffix:
-        pattern = re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{4,}/new"
+        pattern = re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{4,}(?:\.tmp)?/new"
     return re.sub(pattern, path.name, text)
 
 
