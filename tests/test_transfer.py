@@ -93,6 +93,36 @@ def test_bad_weights_sections_are_located_errors(write_spec, weights, message):
     assert error.path.startswith("weights")
 
 
+@pytest.mark.parametrize(
+    ("layout", "message", "hint"),
+    [
+        ("keras3", "is a Keras 3 weights file under a .h5 name", "rename it to pre.weights.h5"),
+        ("keras2", "is a Keras 2 weights file; cnnspec reads only native Keras files", "save_weights"),
+        ("model", "is a legacy HDF5 (.h5) file; cnnspec reads only native Keras files", "model.save"),
+    ],
+)
+def test_a_h5_file_is_named_for_what_it_holds(write_spec, tmp_path, layout, message, hint):
+    """A `.weights.h5` renamed `.h5` was called a legacy HDF5 model: what to do was to rename it."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(tmp_path / "pre.h5", "w") as handle:
+        if layout == "keras3":  # what Keras 3's save_weights writes
+            variables = handle.create_group("layers/dense/vars")
+            variables.attrs["name"] = "dense"
+            variables["0"] = np.zeros((4, 2), "float32")
+            handle.create_group("vars")
+        elif layout == "keras2":
+            handle.attrs["layer_names"] = [b"dense"]
+            handle.create_group("dense")
+        else:
+            handle.attrs["model_config"] = "{}"
+            handle.create_group("model_weights")
+    (error,) = _errors(write_spec(TARGET + "weights: pre.h5\n"))
+    assert message in error.message and hint in (error.hint or ""), (error.message, error.hint)
+    assert error.path == "weights"
+
+
 def test_a_folder_that_is_no_run_or_whose_model_is_a_folder_says_so(write_spec, tmp_path):
     """A folder named like a weights file (or any folder without lock.json) was called "the run
     folder … has no model.keras (the run has not finished)", with a hint to --resume it."""

@@ -172,8 +172,17 @@ def parse_source(
     elif name.endswith(".keras"):
         kind = "keras"
     elif name.endswith((".h5", ".hdf5")):
+        layout = _h5_layout(file)  # (one not there, as compiling allows: the general message)
+        if layout == "keras3":  # model.save_weights('x.weights.h5'), renamed: not a legacy file
+            renamed = file.with_name(file.name[: -len(file.suffix)] + ".weights.h5")
+            raise probe.fail(
+                f"{file} is a Keras 3 weights file under a .h5 name; cnnspec, as Keras, knows one by "
+                "its .weights.h5 ending (a .h5 name means a legacy HDF5 file)",
+                f"rename it to {renamed.name}",
+            )
+        what = "a Keras 2 weights file" if layout == "keras2" else "a legacy HDF5 (.h5) file"
         raise probe.fail(
-            f"{file} is a legacy HDF5 (.h5) file; cnnspec reads only native Keras files",
+            f"{file} is {what}; cnnspec reads only native Keras files",
             "load it in Keras yourself if you trust it, then save model.save('model.keras') or "
             "model.save_weights('model.weights.h5')",
         )
@@ -186,6 +195,25 @@ def parse_source(
         start = "the spec file's folder" if loc is not None else "the working directory"
         raise probe.fail(f"no such weights file: {file}", f"check the path (relative paths start at {start})")
     return WeightsSource(kind, text, file, strict, loc, where)
+
+
+def _h5_layout(file: Path) -> str | None:
+    """What an HDF5 file named ``.h5`` holds, from its top level only (h5py, no TensorFlow):
+    ``keras3`` (model.save_weights of Keras 3: ``layers`` and ``vars`` groups), ``keras2``
+    (Keras 2's save_weights: a ``layer_names`` attribute), ``model`` (a legacy full model:
+    ``model_config``); ``None`` for anything else, or a file h5py cannot open."""
+    import h5py
+
+    try:
+        with h5py.File(file, "r") as handle:
+            attrs, keys = set(handle.attrs), set(handle.keys())
+    except (OSError, ValueError):
+        return None
+    if "model_config" in attrs or "model_weights" in keys:
+        return "model"
+    if "layer_names" in attrs:
+        return "keras2"
+    return "keras3" if keys and keys <= {"layers", "vars", "optimizer"} and "layers" in keys else None
 
 
 def spec_weights(doc: Any, spec_dir: Path, zoo_model: bool, *, on_disk: bool = True) -> WeightsSource | None:
