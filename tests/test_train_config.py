@@ -417,12 +417,43 @@ def test_failed_expressions_in_sections_are_located_errors_not_crashes(runner, t
     for command in (["validate"], ["codegen", "--script"]):
         result = runner.invoke(app, [*command, str(spec)])
         assert result.exit_code == 1, result.output
-        for where in (
-            "6:26: error: data.validation_split",
-            "8:34: error: training.metrics[0]",
-            "9:60: error: runtime",
-        ):
-            assert where in result.output
+        text = " ".join(result.output.split())
+        assert "6:26: error: data.validation_split: in '${w / 0}': division by zero" in text
+        assert "note: w is integer 1, set at" in text  # the var it read, as a model error says
+        # one mistake (the same error on the same var): its other uses are listed, not repeated
+        for where in (f"training.metrics[0].top_k_accuracy.k ({spec}:8:34)", f"({spec}:9:60)"):
+            assert where in text
+
+
+def test_an_error_on_a_var_in_a_section_says_where_the_var_was_set(runner, tmp_path):
+    """Model errors on a `${…}` note the var's value and where it was set; the data, training
+    and runtime sections' errors lacked it (the mistake is often in the var, or a --set)."""
+    from cnnspec.cli.app import app
+
+    spec = tmp_path / "cfg.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: t\nvars: {e: -1, bs: 0, fraction: 2}\ninput: {shape: [8, 8, 1]}\n"
+        "model: [flatten, {dense: {units: 10, activation: softmax}}]\n"
+        "data: {source: digits, validation_split: '${fraction / 4 + 0.5}'}\n"
+        "training: {epochs: '${e}', batch_size: '${bs}'}\n"
+    )
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    for path, note in [
+        ("training.epochs", f"note: e is integer -1, set at {spec}:3:11"),
+        ("training.batch_size", f"note: bs is integer 0, set at {spec}:3:19"),
+        ("data.validation_split", f"note: fraction is integer 2, set at {spec}:3:32"),
+    ]:
+        at = text.index(f"error: {path}")
+        assert note in text[at : at + 300], (path, text)
+    overridden = runner.invoke(app, ["validate", str(spec), "--set", "vars.e=0"])
+    assert "note: e is integer 0, set by --set vars.e=0" in " ".join(overridden.output.split())
+    # a literal has no var to name
+    spec.write_text(spec.read_text().replace("'${e}'", "-3"))
+    literal = " ".join(runner.invoke(app, ["validate", str(spec)]).output.split())
+    at = literal.index("error: training.epochs")
+    assert "note: e is" not in literal[at : literal.index("error:", at + 5)]
 
 
 def test_keras_class_names_are_shared_with_the_generated_script():

@@ -512,11 +512,17 @@ class _Reader:
         key: bool = False,
         code: str = "training",
     ) -> None:
-        """Report a located error at ``path``; silent where the value there was poisoned."""
+        """Report a located error at ``path``; silent where the value there was poisoned. An
+        error on a ``${…}`` value notes where the vars it read were set, as a model error does."""
         if self.poisoned(path):
             return
+        from cnnspec.spec.resolve import section_origins
+
         loc = self.doc.key_loc(path) if key else self.doc.loc(path)
-        self.diags.error(message, loc, format_path(path), code=code, hint=hint)
+        origins = () if key else section_origins(self.doc, self.env, path)
+        self.diags.error(
+            message, loc, format_path(path), code=code, hint=hint, notes=origins, origins=origins
+        )
 
     def warning(self, message: str, path: SpecPath, hint: str, *, code: str, key: bool = False) -> None:
         """Report a located warning at ``path`` (``key``: at its key)."""

@@ -17,7 +17,7 @@ import contextlib
 import functools
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -490,12 +490,7 @@ class Resolver:
 
     def var_origin(self, name: str) -> list[Note]:
         """``name is integer 0, set at …`` for the var ``name`` (none for a var that failed)."""
-        loc = self.doc.locs.get(("vars", name))
-        value = self.vars_env.get(name, POISONED)
-        if loc is None or value is POISONED:
-            return []
-        option = SOURCE_TEXTS.get(loc.file) if loc.file.startswith(COMMAND_LINE_PREFIX) else None
-        return [origin_note(name, value, loc, format_path(("vars", name)), option)]
+        return var_origin(self.doc, self.vars_env, name)
 
     def param_error(self, param: Param, value: Any, path: SpecPath, hint: str | None = None) -> bool:
         """Report ``value`` at ``path`` if ``param`` refuses it; whether it did. A bad element of
@@ -3355,6 +3350,30 @@ def var_cycles(raw: dict[str, Any], stuck: list[str]) -> list[list[str]]:
 
 #: Origin notes under one error: an expression that reads many vars names the first few.
 MAX_ORIGIN_NOTES = 6
+
+
+def var_origin(doc: SourceDoc, env: Mapping[str, Any], name: str) -> list[Note]:
+    """``name is integer 0, set at …`` for the var ``name`` of ``env`` (the evaluated vars),
+    or ``set by --set …``; none for a var that failed or that no ``vars:`` entry wrote."""
+    loc = doc.locs.get(("vars", name))
+    value = env.get(name, POISONED)
+    if loc is None or value is POISONED:
+        return []
+    option = SOURCE_TEXTS.get(loc.file) if loc.file.startswith(COMMAND_LINE_PREFIX) else None
+    return [origin_note(name, value, loc, format_path(("vars", name)), option)]
+
+
+def section_origins(doc: SourceDoc, env: Mapping[str, Any], path: SpecPath) -> tuple[Note, ...]:
+    """For an error of the data, training or runtime sections on the ``${…}`` written at
+    ``path``: where each var it reads was set (those sections read only vars, ``env``), as
+    model errors say it. None when the error is not about an expression, or a name it reads
+    is no var (the error is then about the text)."""
+    text = _expression_text(doc.data, path)
+    names = _names_read(text) if text is not None else None
+    if not names or any(name not in env for name in names):
+        return ()
+    notes = [note for name in names for note in var_origin(doc, env, name)]
+    return tuple(dict.fromkeys(notes))[:MAX_ORIGIN_NOTES]
 
 
 def _expression_text(data: Any, path: SpecPath) -> str | None:
