@@ -453,7 +453,7 @@ def test_an_error_on_a_var_in_a_section_says_where_the_var_was_set(runner, tmp_p
     spec.write_text(spec.read_text().replace("'${e}'", "-3"))
     literal = " ".join(runner.invoke(app, ["validate", str(spec)]).output.split())
     at = literal.index("error: training.epochs")
-    assert "note: e is" not in literal[at : literal.index("error:", at + 5)]
+    assert "received integer -3" in literal[at:] and "note: e is" not in literal
 
 
 def test_keras_class_names_are_shared_with_the_generated_script():
