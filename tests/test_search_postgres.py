@@ -125,3 +125,23 @@ def test_workers_opening_a_new_database_at_the_same_moment_all_open_it(postgres_
             thread.join(timeout=120)
     admin.dispose()
     assert failures == []
+
+
+def test_workers_that_open_a_new_postgresql_study_together_draw_different_values(
+    write_spec, tmp_path, postgres_url
+):
+    """Two machines' workers (each its own --out) open one new study, both as worker 0 of an
+    empty study, then ask: each sampler is keyed by a trial the database gave it alone."""
+    import sqlalchemy
+
+    from cnnspec.search import study as studies
+    from tests.test_search_seeds import check_apart, spec_with, start_workers
+
+    admin = sqlalchemy.create_engine(studies.postgres_driver(postgres_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text("CREATE DATABASE seeds"))
+    admin.dispose()
+    url = postgres_url.replace("/postgres?", "/seeds?")
+    start_workers(spec_with(write_spec, "random"), [tmp_path / "a", tmp_path / "b"], url, trials=6)
+    study = optuna.load_study(study_name="tiny_search", storage=studies.open_storage(url, tmp_path))
+    check_apart(study, 2, 6, extra=1)  # a worker on another machine may start one more

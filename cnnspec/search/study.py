@@ -29,6 +29,7 @@ from typing import Any
 
 from cnnspec.errors import UsageError
 from cnnspec.fileio import user_path, write_atomic
+from cnnspec.search import seeding
 from cnnspec.search.redaction import redact, scrub
 from cnnspec.spec.search import SearchSpace, grid_values
 
@@ -490,37 +491,22 @@ def storage_failure(label: str, exc: BaseException) -> UsageError:
     return UsageError(f"the study storage {label} failed: {type(exc).__name__}: {scrub(first, None)}")
 
 
-def sampler_seed(seed: int | None, worker: int, existing: int) -> int | None:
-    """The seed of a worker's sampler: ``seed + worker`` in a new study (workers must differ);
-    in a study that already has ``existing`` trials, a number derived from all three.
-
-    Optuna's samplers draw their first values (TPE's startup trials, the random sampler's) from
-    their own generator, whatever the study holds (the grid takes the section's seed as it is:
-    :func:`make_sampler`): the same seed in a
-    continued study, or in a worker that replaces a dead one, would draw the same values as the
-    start did. The study's size when the worker starts makes each start new, and a search with
-    the same history still draws the same values."""
-    if seed is None:
-        return None
-    if existing == 0:
-        return seed + worker
-    digest = hashlib.sha256(f"{seed}:{worker}:{existing}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
-
-
 def make_sampler(optuna: Any, space: SearchSpace, worker: int, existing: int = 0) -> Any:
-    """The section's sampler, seeded by :func:`sampler_seed` (``existing``: the trials the
-    study holds when this worker starts)."""
-    seed = sampler_seed(space.seed, worker, existing)
-    if space.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
+    """The section's sampler; a seeded random or TPE sampler keyed by a trial number this
+    worker alone holds (:func:`seeding.keyed_sampler`; ``existing``: the trials the study held
+    when this worker opened it)."""
     if space.sampler == "grid":
         # The section's own seed, the same in every worker and every run: Optuna's grid gives
         # trial n the n-th point of its shuffled grid, and each worker's own seed shuffled it
         # otherwise (two workers, or a continued search, ran some points twice and others never)
         grid = {d.name: [_categorical(v) for v in grid_values(d)] for d in space.dimensions}
         return _grid_sampler(optuna)(grid, seed=space.seed)
-    return optuna.samplers.TPESampler(seed=seed)
+    kind = optuna.samplers.RandomSampler if space.sampler == "random" else optuna.samplers.TPESampler
+
+    def make(seed: int | None) -> Any:
+        return kind(seed=seed)
+
+    return seeding.keyed_sampler(optuna, make, space.seed, worker, existing)
 
 
 def _grid_sampler(optuna: Any) -> type:

@@ -683,8 +683,9 @@ def open_study(
     cfg: WorkerConfig, space: SearchSpace, epochs: int, meaning: dict[str, Any] | None = None
 ) -> Any:
     """The study (refused when its space or ``meaning`` differ), with this worker's sampler:
-    seeded by the worker's index and the trials already there, so that a continued study, or a
-    worker that replaces a dead one, draws new values (:func:`studies.sampler_seed`)."""
+    its seed keyed by a trial number this worker alone gets, so that workers started together,
+    a continued study and a worker that replaces a dead one each draw new values; a lone
+    worker's key is the number of trials already there (:mod:`cnnspec.search.seeding`)."""
     optuna = studies.import_optuna()
     storage = studies.open_storage(cfg.storage, cfg.out)
     label = studies.storage_label(cfg.storage, cfg.out)
