@@ -19,36 +19,37 @@ import pytest
 from tests.conftest import ROOT
 from tests.test_search import SPEC, optuna
 
-#: A worker process without TensorFlow (each trial suggests its values and, after a pause that
-#: lets the other workers ask too, is told) that waits, once it has opened the study
-#: and read its size, until every worker has: then all of them start from the same count, as
-#: two commands started together do. argv: spec, out, storage ("" for the journal), the folder
-#: where each worker says it is ready, the number of workers, the trials.
+#: A worker process without TensorFlow: each trial suggests its values and is told at once. Every
+#: worker waits, once it has opened the study and read its size, until all have (then all start
+#: from the same count, as commands started together do), and in its first trial until all have
+#: asked one (then each runs a trial, whoever is quicker). argv: spec, out, storage ("" for the
+#: journal), the folder where the workers say so, the number of workers, the trials.
 WORKER = """
 import os, sys, time
 from pathlib import Path
 from cnnspec.search import worker
 from cnnspec.search.worker import WorkerConfig, run_worker
 
-spec, out, storage, ready, workers, trials = sys.argv[1:]
-ready = Path(ready)
+spec, out, storage, marks, workers, trials = sys.argv[1:]
+marks = Path(marks)
+
+def all_say(what):
+    (marks / f"{what}-{os.getpid()}").touch()
+    deadline = time.monotonic() + 120
+    while len(list(marks.glob(f"{what}-*"))) < int(workers):
+        if time.monotonic() > deadline:
+            sys.exit(f"timed out: not every worker {what}")
+        time.sleep(0.02)
 
 def run_trial(cfg, compiled, space, study, trial):
     values = {d.name: worker.suggest(trial, d) for d in space.dimensions}
-    time.sleep(0.3)
+    if not list(marks.glob(f"asked-{os.getpid()}")):
+        all_say("asked")
     study.tell(trial, 0.5)
     return f"trial {trial.number}"
 
-def all_opened():
-    (ready / str(os.getpid())).touch()
-    deadline = time.monotonic() + 120
-    while len(list(ready.iterdir())) < int(workers):
-        if time.monotonic() > deadline:
-            sys.exit("the other workers never opened the study")
-        time.sleep(0.02)
-
 worker.run_trial = run_trial
-worker._quiet_tensorflow = all_opened  # (called right after the study is opened)
+worker._quiet_tensorflow = lambda: all_say("opened")  # (called right after opening the study)
 config = WorkerConfig(
     spec=Path(spec), out=Path(out), study_name="tiny_search", trials=int(trials),
     storage=storage or None, quiet=True,
@@ -65,8 +66,8 @@ def start_workers(spec: Path, outs: list[Path], storage: str | None, trials: int
 
     for out in set(outs):
         out_folder(out)
-    ready = Path(tempfile.mkdtemp(dir=outs[0].parent, prefix="ready-"))
-    shared = [storage or "", str(ready), str(len(outs)), str(trials)]
+    marks = Path(tempfile.mkdtemp(dir=outs[0].parent, prefix="marks-"))
+    shared = [storage or "", str(marks), str(len(outs)), str(trials)]
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, str(spec), str(out), *shared],
