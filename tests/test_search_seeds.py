@@ -103,14 +103,19 @@ def check_apart(study, workers: int, trials: int, extra: int = 0) -> None:
     assert len(set(params)) == len(params), params
 
 
+def with_sampler(sampler: str) -> str:
+    """The test spec searched by ``sampler`` (seed 3)."""
+    return SPEC.replace("pruner: none", f"pruner: none\n  sampler: {sampler}")
+
+
 def spec_with(write_spec, sampler: str) -> Path:
-    return write_spec(SPEC.replace("pruner: none", f"pruner: none\n  sampler: {sampler}"))
+    return write_spec(with_sampler(sampler))
 
 
 def compiled_space(sampler: str):
     from cnnspec.analysis.passes import compile_text
 
-    return compile_text(SPEC.replace("pruner: none", f"pruner: none\n  sampler: {sampler}"), "s.yaml").search
+    return compile_text(with_sampler(sampler), "s.yaml").search
 
 
 def values(study, space) -> tuple:
@@ -152,7 +157,9 @@ def test_workers_that_opened_a_study_together_are_keyed_by_their_own_trials(samp
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "random"])
-def test_a_lone_seeded_search_draws_what_it_drew_before_the_keys(monkeypatch, write_spec, tmp_path, sampler):
+def test_a_lone_seeded_search_draws_what_it_drew_before_workers_were_keyed(
+    monkeypatch, write_spec, tmp_path, sampler
+):
     """A single worker, started and then continued, draws the very values Optuna's own sampler
     seeded as before draws (seed + 0 in a new study; then the seed keyed by the study's size),
     past TPE's startup trials too: seeded searches reproduce as they did."""
