@@ -283,11 +283,20 @@ def layer_item(draw: st.DrawFn, kind: LayerKind, ids: list[str], clean: bool = F
     return item
 
 
+def _keeps_images(kind: LayerKind) -> bool:
+    """Whether ``kind`` takes a rank-3 image and gives one: a kind that needs certain ranks
+    lists them (``ranks``); the normalisations and dense take any rank (no ``ranks``, as the
+    kinds that flatten or reshape) and act on the last axis."""
+    if kind.ranks is not None:
+        return 3 in kind.ranks
+    return kind.family == "norm" or kind.per_position
+
+
 #: Kinds that keep a rank-3 image a rank-3 image: most of a valid CNN.
 IMAGE_KINDS = sorted(
     name
     for name, kind in REGISTRY.items()
-    if kind.ranks is not None and 3 in kind.ranks and kind.arity == "one" and not kind.augmentation
+    if _keeps_images(kind) and kind.arity == "one" and not kind.augmentation
 )
 ALL_KINDS = sorted(name for name, kind in REGISTRY.items() if not kind.augmentation)
 AUGMENT_KINDS = sorted(name for name, kind in REGISTRY.items() if kind.augmentation)

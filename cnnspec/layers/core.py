@@ -270,7 +270,8 @@ register(
         _dense_counts,
         _dense_args,
         main="units",
-        ranks=(1, 2, 3, 4),
+        # No `ranks`: Keras' Dense takes any rank (with the batch axis, at least 2) and acts on
+        # the last axis, so a rank-5 tensor from a reshape is as valid as an image.
         per_position=True,
     ),
     LayerKind(

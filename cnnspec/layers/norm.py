@@ -58,8 +58,6 @@ GROUP_PARAMS = (
     *_AFFINE,
 )
 
-_ANY_RANK: tuple[int, ...] = (1, 2, 3, 4)
-
 
 def _unit_axes(params: Params, shape: Shape) -> tuple[int, ...]:
     """UnitNormalization's ``axis`` as indices into the batch-less ``shape``, each checked: an
@@ -215,6 +213,8 @@ NORMALIZATION_PARAMS = (
     flag("invert", False, "undo the normalisation instead (x · sqrt(variance) + mean)"),
 )
 
+# None of these kinds declares `ranks`: Keras builds and runs each on an input of any rank (its
+# axis or axes counted from either end), a rank-5 tensor from a reshape included.
 register(
     LayerKind(
         "batch_norm",
@@ -224,7 +224,6 @@ register(
         BATCH_PARAMS,
         same_shape,
         _batch_counts,
-        ranks=_ANY_RANK,
         batch_statistics=True,
     ),
     LayerKind(
@@ -235,7 +234,6 @@ register(
         LAYER_PARAMS,
         same_shape,
         _affine_counts,
-        ranks=_ANY_RANK,
     ),
     LayerKind(
         "unit_normalization",
@@ -254,7 +252,6 @@ register(
         ),
         _unit_shape,
         main="axis",
-        ranks=_ANY_RANK,
     ),
     LayerKind(
         "group_norm",
@@ -265,7 +262,6 @@ register(
         _group_shape,
         _affine_counts,
         main="groups",
-        ranks=_ANY_RANK,
     ),
     LayerKind(
         "normalization",
@@ -279,7 +275,6 @@ register(
         _normalization_shape,
         _normalization_counts,
         _normalization_args,
-        ranks=_ANY_RANK,
         adapt_param="adapt",
     ),
 )

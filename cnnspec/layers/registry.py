@@ -115,6 +115,10 @@ class LayerKind:
     """The most inputs a ``many`` kind takes (``None``: any number from two): ``subtract``'s
     first minus second has no reading for three."""
     ranks: tuple[int, ...] | None = None
+    """The input ranks (without the batch axis) the kind takes, for a Keras layer that needs
+    certain ones (an image, 3, for 2-D convolutions, pooling, resizing, augmentation); ``None``:
+    any rank, as Keras' Dense (the last axis) and its normalisations (axes counted from either
+    end) take. Checked against Keras at rank 5 over the registry (tests/test_any_rank.py)."""
 
     passes_activation: bool = False
     """The output is the input's values, unchanged and in the same order, in training and at
