@@ -1,5 +1,5 @@
 """Merge kinds: element-wise add, multiply, average, max and min of two or more tensors, subtract
-of exactly two (Keras' broadcasting rules), and concat."""
+of exactly two (Keras' broadcasting rules, inputs of different ranks included), and concat."""
 
 from __future__ import annotations
 
@@ -46,32 +46,61 @@ def mismatch(a: Shape, b: Shape, axes: list[int]) -> tuple[str, str]:
 
 
 def _elementwise_pair(a: Shape, b: Shape) -> Shape:
-    # Keras' Merge._compute_elemwise_op_output_shape: size-1 axes broadcast, ranks align right.
-    if len(a) < len(b):
-        a, b = b, a
-    if not b:
-        return a
-    head = list(a[: len(a) - len(b)])
+    """The shape of an element-wise merge of ``a`` and ``b`` (batch-less), as Keras' Merge
+    computes it (``_compute_elemwise_op_output_shape``): the shapes lined up on their last axes,
+    the longer one's leading axes kept, an axis of size 1 stretched to the other's size. Inputs
+    of different ranks are as valid as in NumPy: Merge.call expands the shorter one's axes
+    after the batch axis, which lines them up the same way (``[3]`` scales each channel of an
+    ``[8, 8, 3]`` map)."""
+    long, short = (a, b) if len(a) >= len(b) else (b, a)
+    offset = len(long) - len(short)
+    shape = list(long[:offset])
     differing = []
-    for i, (x, y) in enumerate(zip(a[len(a) - len(b) :], b, strict=True)):
+    for i, (x, y) in enumerate(zip(long[offset:], short, strict=True)):
         if x == 1:
-            head.append(y)
+            shape.append(y)
         elif y == 1 or x == y:
-            head.append(x)
+            shape.append(x)
         else:
-            differing.append(i)
-    if differing:
+            differing.append(offset + i)
+    if not differing:
+        return tuple(shape)
+    if len(a) == len(b):
         which, hint = mismatch(a, b, differing)
         raise ShapeError(
             f"expected inputs of the same shape; received {list(a)} and {list(b)}, {which}", hint=hint
         )
-    return tuple(head)
+    raise _rank_mismatch(a, b, differing)
+
+
+def _rank_mismatch(a: Shape, b: Shape, axes: list[int]) -> ShapeError:
+    """The error of inputs of different ranks that do not broadcast; ``axes`` index the longer
+    shape, at the axes where the two differ (neither size 1)."""
+    long, short = (a, b) if len(a) > len(b) else (b, a)
+    offset = len(long) - len(short)
+    names = AXIS_NAMES.get(len(long)) or tuple(f"axis {i + 1}" for i in range(len(long)))
+
+    def size(shape: Shape, axis: int) -> int:
+        return shape[axis - (len(long) - len(shape))]
+
+    which = " and in ".join(f"{names[i]} ({size(a, i)} vs {size(b, i)})" for i in axes)
+    if len(short) == 1:
+        lines_up = f"the last axis of the {len(long)}-D one (size {long[-1]}): give it that size, or 1"
+    else:
+        lines_up = (
+            f"the last {len(short)} axes of the {len(long)}-D one ({list(long[offset:])}): give "
+            "each axis that size, or 1"
+        )
+    return ShapeError(
+        "expected inputs whose shapes broadcast (Keras lines up their last axes and stretches an "
+        f"axis of size 1); received {list(a)} and {list(b)}, which differ in {which}",
+        hint=f"the {len(short)}-D input lines up with {lines_up}",
+    )
 
 
 def _elementwise_shape(params: Params, inputs: list[Shape]) -> Shape:
-    if len({len(s) for s in inputs}) > 1:
-        ranks = ", ".join(str(list(s)) for s in inputs)
-        raise ShapeError(f"expected inputs of the same rank; received {ranks}")
+    # Keras folds the inputs from the first, as here; broadcasting is associative, so only
+    # which pair a refusal names depends on the order.
     shape = inputs[0]
     for other in inputs[1:]:
         shape = _elementwise_pair(shape, other)

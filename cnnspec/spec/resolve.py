@@ -271,11 +271,13 @@ class _RepeatFailed(Exception):
 
 
 def _broadcasts_onto(small: Shape, big: Shape) -> bool:
-    """Whether ``small`` is a gate an element-wise merge broadcasts over ``big``: the same rank
-    and channels, every spatial axis 1 (squeeze-and-excitation's 1×1×C). A body that ends with
-    other channels (1 of 16: a likely mistake in `filters`) is projected, as before."""
+    """Whether ``small`` is a gate an element-wise merge broadcasts over ``big``: the same
+    channels, every other axis 1 (squeeze-and-excitation's 1×1×C), or fewer axes (its C alone,
+    pooled without keepdims: Keras' merges line shapes up on their last axes). A body that ends
+    with other channels (1 of 16: a likely mistake in `filters`) is projected, as before."""
     return (
-        len(small) == len(big) >= 2
+        1 <= len(small) <= len(big)
+        and len(big) >= 2
         and small[-1] == big[-1]
         and all(side == 1 for side in small[:-1])
         and any(side != 1 for side in big[:-1])
