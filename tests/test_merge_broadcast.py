@@ -269,3 +269,43 @@ def test_keras_refuses_the_merges_refused():
 @pytest.mark.slow
 def test_the_generated_modules_build_the_builders_models(tmp_path):
     compare_generated(tmp_path, {case: text for case, (text, _) in CODEGEN.items()})
+
+
+@pytest.mark.slow
+def test_a_saved_model_with_rank_5_layers_and_broadcast_merges_imports_output_for_output(tmp_path):
+    """`cnnspec import` of a Keras model that multiplies a map by a [C] gate, runs a rank-5
+    tensor through dense and the normalisations and adds the gate to it: before, the spec it
+    wrote was refused ("expected inputs of the same rank"); now it builds the same model."""
+    import keras
+    import numpy as np
+
+    from cnnspec.api import build_model
+    from cnnspec.importer.output import run_import
+    from tests.test_import import assert_same_model
+
+    layers = keras.layers
+    inputs = keras.Input((8, 8, 2), name="image")
+    stem = layers.Conv2D(4, 3, padding="same", name="stem")(inputs)
+    gate = layers.Dense(4, activation="sigmoid", name="gate")(
+        layers.GlobalAveragePooling2D(name="pool")(stem)
+    )
+    scaled = layers.Multiply(name="scaled")([stem, gate])
+    five = layers.Dense(4, name="d5")(layers.Reshape((2, 4, 2, 4, 4), name="five")(scaled))
+    five = layers.LayerNormalization(name="ln5")(layers.BatchNormalization(name="bn5")(five))
+    plus = layers.Add(name="plus")([five, gate])
+    head = layers.Dense(3, name="head")(layers.Flatten(name="flat")(plus))
+    source = keras.Model(inputs, head, name="ranks_import")
+    path = tmp_path / "ranks.keras"
+    source.save(path)
+    out = tmp_path / "ranks.yaml"
+    imported = run_import(str(path), out, weights=True)
+    text = out.read_text(encoding="utf-8")
+    assert "inputs: [stem, gate]" in text and "inputs: [ln5, gate]" in text, text
+    model = build_model(compile_text(text.replace("weights: ranks.weights.h5\n", "")))
+    model.load_weights(tmp_path / "ranks.weights.h5")
+    assert_same_model(source, model, imported.names)
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 2)).astype("float32")
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), source.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
+    assert model.count_params() == source.count_params()
