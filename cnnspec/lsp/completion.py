@@ -7,11 +7,14 @@
 - at a new list item (``- ``), by the list the indentation puts it in: in a layer list the
   layer kinds (with snippets for their required parameters), the blocks (with their required
   arguments) and the combinators; under ``augmentation`` its kinds only; in another list the
-  names the schema gives its items (metrics, callbacks), else nothing;
+  names the schema gives its items (metrics, callbacks), else the keys of its mapping items (a
+  ``training.phases`` entry), else nothing;
 - at a key, in the mapping the indentation (or the innermost ``{`` of the line) puts it in: a
   layer's or block call's parameters, a combinator's own keys, a layer item's ``id``/``inputs``/…,
-  or the keys the schema lists for any other mapping;
-- at a parameter's value: its choices (``true``/``false`` for a boolean);
+  or the keys the schema lists for any other mapping (``training: {epochs: 2, |``);
+- at a parameter's value: its choices (``true``/``false`` for a boolean); at a setting's value
+  outside a layer item (``training``'s ``optimizer``, ``loss``, ``task``): the schema's ``enum``
+  names, ``true``/``false`` where it takes a boolean;
 - after ``zoo:``: the zoo's models (``spec:``, ``extends:``), or its block libraries (``use:``);
 - at a backbone's ``until:``: the cut points of the spec it names (a zoo model or a file in
   the spec's folder), then the names of its layers, which cut inside its items too;
@@ -382,7 +385,8 @@ def new_item_suggestions(before: str, above: Sequence[str], doc: SourceDoc | Non
             # (residual and parallel branch, which the resolver refuses there)
             return [s for s in item_suggestions(doc) if _augments(s)]
         return item_suggestions(doc)
-    return _named_items(chain)
+    # the names its items may be, else the keys of a mapping item (a phase: `- epochs: …`)
+    return _named_items(chain) or _keys_in(_schema_at(chain), set())
 
 
 def _augments(suggestion: Suggestion) -> bool:
@@ -426,9 +430,13 @@ def key_suggestions(
     ``None`` where the text does not say (the caller falls back on the located document)."""
     if _open_brace(before):
         written = written_kind(before, above, after)
-        if written is None or not _is_kind_key(written[0], doc):
-            return None  # (`- {id: a, |`, `input: {|`: the located document knows better)
-        return _keys_of_kind(written[0], written[1], doc)
+        if written is not None and _is_kind_key(written[0], doc):
+            return _keys_of_kind(written[0], written[1], doc)
+        flow = line_chain(before, above)
+        if flow is None or _in_item(flow[0]):
+            return None  # (`- {id: a, |`: the located document knows better)
+        chain, present, _ = flow  # a section's mapping (`training: {epochs: 2, |`): the schema's
+        return _keys_in(_schema_at(chain), present | _flow_keys(after))
     if not re.fullmatch(r"\s+[A-Za-z0-9_]*", before):
         return None
     found = indentation_path(before, above)
@@ -663,8 +671,8 @@ def value_suggestions(
     if kind is None:
         written = written_kind(outside, above, after)
         kind = written[0] if written is not None else None
-    if kind is None:
-        return []
+    if kind is None or not _is_kind_key(kind, source):
+        return schema_values(outside, above, key)  # a section's setting (`training: {loss: |`)
     if kind in _MERGING and key == "merge":
         # the registry's combining kinds, as the schema's enum and the resolver list them
         return [Suggestion(name, "value", f"{kind}.merge") for name in combinator_merges()]
@@ -687,6 +695,80 @@ def value_suggestions(
 
 def _booleans(detail: str) -> list[Suggestion]:
     return [Suggestion("true", "value", detail), Suggestion("false", "value", detail)]
+
+
+def schema_values(outside: str, above: Sequence[str], key: str) -> list[Suggestion]:
+    """The values the schema fixes for ``key`` outside a layer item (``training``'s
+    ``optimizer``/``loss``/``task``, ``data``'s ``source``): its ``enum`` strings, then
+    ``true``/``false`` where it takes a boolean; ``outside``: the line before ``key``."""
+    flow = line_chain(outside, above)
+    if flow is None or _in_item(flow[0]):
+        return []  # (a layer item's values are its kind's: the registry's, not the schema's)
+    chain = [*flow[0], key]
+    found: dict[str, Suggestion] = {}
+    nodes = _schema_at(chain)
+    detail = ".".join(step for step in chain if step is not None)
+    for node, _ in nodes:
+        for value in node.get("enum") or ():
+            if isinstance(value, str):
+                found.setdefault(value, Suggestion(value, "value", _described(node) or detail))
+    if any(node.get("type") == "boolean" for node, _ in nodes):
+        found.update({s.label: s for s in _booleans(detail) if s.label not in found})
+    return list(found.values())
+
+
+#: What :func:`line_chain` reads on a line: a key, an opening or closing bracket, a comma.
+_FLOW_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*:(?=\s|$|[{\[])|[\[\]{},]")
+
+
+def line_chain(before: str, above: Sequence[str]) -> tuple[list[Step], set[str], str | None] | None:
+    """The path of the mapping (or list) the end of ``before`` is in, the keys written in it,
+    and the key whose value the cursor is at (``None``: none, after a ``,`` or a bracket):
+    the block mapping the line's indentation puts it in (:func:`indentation_path`), then
+    the flow collections opened on the line (``training: {optimizer: {adam: {|`` →
+    ``training.optimizer.adam``; a ``[`` adds a list item). ``None`` where the text does
+    not say."""
+    text = _QUOTED.sub('""', _EXPRESSION.sub('""', before))
+    lead = _INDENT.match(text)
+    assert lead is not None  # the pattern matches any text
+    found = indentation_path(lead.group(0), above)
+    if found is None:
+        return None
+    chain, present = list(found[0]), set(found[1])
+    frames: list[tuple[int, set[str]]] = []  # per open bracket: the steps it added, the outer keys
+    key: str | None = None
+    for token in _FLOW_TOKEN.finditer(text, lead.end()):
+        mark = token.group()
+        if token.group(1) is not None:
+            key = token.group(1)
+            present.add(key)
+        elif mark in "[{":
+            steps = ([key] if key is not None else []) + ([None] if mark == "[" else [])
+            chain += steps
+            frames.append((len(steps), present))
+            present, key = set(), None
+        elif mark in "]}":
+            if not frames:
+                return None  # a bracket closed that the line did not open
+            added, present = frames.pop()
+            del chain[len(chain) - added :]
+            key = None
+        else:
+            key = None
+    return chain, present, key
+
+
+def _in_item(chain: Sequence[Step]) -> bool:
+    """Whether ``chain`` is at or in a layer item (whose keys and values are its kind's)."""
+    return any(_is_item(chain[:end]) for end in range(1, len(chain) + 1))
+
+
+def _flow_keys(after: str) -> set[str]:
+    """The keys written after the cursor in the flow mapping it is in (not offered again)."""
+    inner = _rest_of_mapping(_QUOTED.sub('""', _EXPRESSION.sub('""', after)))
+    while (nested := re.search(r"[\[{][^\[\]{}]*[\]}]", inner)) is not None:
+        inner = inner[: nested.start()] + inner[nested.end() :]
+    return set(_KEYS.findall("," + inner))
 
 
 _EXPRESSION = re.compile(r"\$\{[^}]*\}?")
