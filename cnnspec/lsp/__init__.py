@@ -2,7 +2,9 @@
 
 The server shows what ``cnnspec validate`` and ``cnnspec inspect`` know while the user types:
 located diagnostics (:mod:`.diagnostics`), hover with shapes and counts (:mod:`.hover`),
-go-to-definition and references (:mod:`.navigation`), completion (:mod:`.completion`) and the
+go-to-definition (:mod:`.navigation`), references (:mod:`.references`: an id's or block's
+by :mod:`.navigation`, a var's by :mod:`.rename`'s scoping, over the open and workspace specs),
+rename (:mod:`.rename`), completion (:mod:`.completion`) and the
 model outline (:mod:`.symbols`). :mod:`.documents` compiles the editor's unsaved text with the
 same passes as ``validate`` and tracks the files each spec includes; :mod:`.server` wires it
 all to pygls. Only :mod:`.server` imports pygls, so the rest is testable without it.

@@ -16,7 +16,8 @@ key; a call in a library or a backbone's spec: that call), a repeat or iteration
 model order (:func:`definitions`; :func:`definition` gives the first); a ``search.space`` key →
 the var's key under ``vars:``, the setting's key or the layer parameter it sets (the key read as
 the search reads it), nothing when the document does not write it.
-References: every call of a block, every reference that means the same declaration: in
+References (of a block or an id; a var's are :mod:`cnnspec.lsp.references`, by rename's
+scoping): every call of a block, every reference that means the same declaration: in
 ``inputs`` (a list, a single id, or a block call's mapping by name), ``outputs``, ``carry`` and
 ``next`` values and ``next`` keys, hierarchical names by their first segment, and for an id of
 the model the freeze/unfreeze patterns that name it exactly (a glob names no id; from such a

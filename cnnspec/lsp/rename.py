@@ -399,13 +399,23 @@ def _places(doc: SourceDoc, symbol: Symbol, automatic: Automatic | None, texts: 
 
 
 class _Sites:
-    """Collects the places of one symbol in one document."""
+    """Collects the places of one symbol in one document; ``lenient`` (for references, which
+    edit nothing): a place the text does not pin is its value's start, an expression that does
+    not parse reads nothing, instead of refusing."""
 
-    def __init__(self, doc: SourceDoc, symbol: Symbol, automatic: Automatic | None, texts: _Texts) -> None:
+    def __init__(
+        self,
+        doc: SourceDoc,
+        symbol: Symbol,
+        automatic: Automatic | None,
+        texts: _Texts,
+        lenient: bool = False,
+    ) -> None:
         self.doc = doc
         self.symbol = symbol
         self.automatic = automatic
         self.texts = texts
+        self.lenient = lenient
         self.found: list[Replacement] = []
 
     def add(self, loc: Loc | None, written: str, start: int, end: int) -> None:
@@ -413,6 +423,8 @@ class _Sites:
         if loc is None:
             return
         column = self.texts.start(loc, written)
+        if column is None and self.lenient:
+            column, start, end = loc.column - 1, 0, 0
         if column is None:
             raise RenameError(
                 f"cannot rename `{self.symbol.name}`: the text at {_place(loc)} is not written as "
@@ -508,7 +520,7 @@ class _Sites:
                 return
         self.add(symbol.declared, symbol.name, 0, len(symbol.name))
         for path, value, loc in _expressions(doc):
-            reads = _reads(value, symbol.name)
+            reads = self.reads(value)
             if reads and _bound(doc, path, symbol.name) == symbol.declared:
                 for start, end in reads:
                     self.add(loc, value, start, end)
@@ -522,6 +534,15 @@ class _Sites:
                 args = value_at(doc, (*path, kind)) if kind == symbol.block else None
                 if isinstance(args, dict) and symbol.name in args:
                     self.add(doc.key_locs.get((*path, kind, symbol.name)), symbol.name, 0, len(symbol.name))
+
+    def reads(self, value: str) -> list[tuple[int, int]]:
+        """Where ``value``'s expressions read the symbol's name (:func:`_reads`)."""
+        try:
+            return _reads(value, self.symbol.name)
+        except RenameError:
+            if not self.lenient:
+                raise
+            return []  # (its own diagnostic says what is wrong with it)
 
     def var_keys(self) -> None:
         """The keys that name the var in the file declaring it, read from the file itself: the
@@ -613,6 +634,45 @@ def _reads(value: str, name: str) -> list[tuple[int, int]]:
     return sorted(found)
 
 
+# -- what references read ------------------------------------------------------------------------
+def name_symbol(
+    doc: SourceDoc, cursor: Cursor, line_text: str, column: int, automatic: Automatic | None = None
+) -> Symbol | None:
+    """The var, block parameter or loop variable under the cursor, as a rename takes it (its
+    declaration by the same scoping: an inner parameter or loop variable hides a var), else
+    ``None``. Unlike :func:`target`, a name of the zoo is one too: references edit nothing."""
+    try:
+        symbol = _target(doc, cursor, line_text, column, automatic)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return symbol if symbol is not None and symbol.what in (VAR, PARAMETER, LOOP) else None
+
+
+def name_references(
+    doc: SourceDoc,
+    symbol: Symbol,
+    automatic: Automatic | None = None,
+    text_of: TextOf = default_text,
+    reader: Reader | None = None,
+) -> list[Loc]:
+    """Every place of ``doc`` that a rename of the var, parameter or loop variable ``symbol``
+    would rewrite, the declaration first when ``doc`` reads its file (each located at the
+    name itself, ``${width * 2}``'s ``width``): the ``${…}`` uses bound to that declaration,
+    the ``search.space`` key, a call's keyword, the key under a backbone item's ``vars:``
+    when the item's spec reads the file. Unlike a rename, what the text does not pin (an
+    expression that does not parse) is no refusal."""
+    texts = _Texts(text_of)
+    found: list[Replacement] = []
+    if workspace.reads(doc, symbol.declared.file):
+        sites = _Sites(doc, symbol, automatic, texts, lenient=True)
+        sites.names()
+        found += sites.found
+    if symbol.what == VAR:
+        for item, model in _cutting(doc, symbol.declared.file, reader):
+            found += _cut_places(doc, item, model, symbol, texts, lenient=True)
+    return list(dict.fromkeys(Loc(p.file, p.line + 1, p.start + 1) for p in found))
+
+
 # -- the rename ---------------------------------------------------------------------------------
 def rename(
     doc: SourceDoc,
@@ -652,7 +712,7 @@ def rename(
     candidates: list[Other] = [*others, *((spec.doc, spec.automatic) for spec in loaded)]
     docs: list[Other] = [(doc, automatic)]
     for other, names in candidates:
-        if _reads_file(other, file) and all(other.file != each.file for each, _ in docs):
+        if workspace.reads(other, file) and all(other.file != each.file for each, _ in docs):
             docs.append((other, names))
     cutting = [(each, _cutting(each, file, reader)) for each, _ in [(doc, automatic), *candidates]]
     cutting = [(each, items) for each, items in cutting if items]
@@ -712,9 +772,7 @@ def _workspace_specs(
     for path in found.too_big:
         log.info("rename: %s is not read (over %d bytes)", path, workspace.MAX_BYTES)
     have = [doc, *(other for other, _ in others)]
-    skip = {path_of(name) for each in have for name in (each.file, *each.includes)}
-    near = {path_of(each.file) for each in have if _reads_file(each, symbol.declared.file)}
-    loaded = workspace.readers(path_of(symbol.declared.file), found, reader, near, skip)
+    loaded = workspace.closed_readers(symbol.declared.file, found, have, reader)
     for spec in loaded:
         if not spec.compiles:  # as an open spec in error is: left out, to be fixed by hand
             log.warning(
@@ -736,10 +794,6 @@ def _preferring(known: dict[Path, str], text_of: TextOf) -> TextOf:
     return text
 
 
-def _reads_file(doc: SourceDoc, file: str) -> bool:
-    return file == doc.file or file in doc.includes
-
-
 def _cutting(doc: SourceDoc, file: str, reader: Reader | None) -> list[tuple[SpecPath, SourceDoc]]:
     """The backbone items of ``doc`` whose spec is ``file`` or includes it, each with that
     spec's composed document (read through ``reader``): they may cut at its ids (``until:``)
@@ -754,19 +808,19 @@ def _cutting(doc: SourceDoc, file: str, reader: Reader | None) -> list[tuple[Spe
         if not isinstance(ref, str) or is_zoo_ref(ref) or loc is None or loc.file.startswith("<"):
             continue
         model = backbone_doc(ref, Path(loc.file), reader)
-        if model is not None and _reads_file(model, file):
+        if model is not None and workspace.reads(model, file):
             found.append((item, model))
     return found
 
 
 def _cut_places(
-    doc: SourceDoc, item: SpecPath, model: SourceDoc, symbol: Symbol, texts: _Texts
+    doc: SourceDoc, item: SpecPath, model: SourceDoc, symbol: Symbol, texts: _Texts, lenient: bool = False
 ) -> list[Replacement]:
     """Where the backbone item at ``item`` of ``doc``, whose spec is ``model``, names
     ``symbol``: the var's key under its ``vars:``; each segment of its ``until:`` that leads
     to the id, as the resolver looks it up in ``model`` (at the item's vars)."""
     body = (*item, BACKBONE)
-    sites = _Sites(model, symbol, None, texts)
+    sites = _Sites(model, symbol, None, texts, lenient)
     if symbol.what == VAR and model.key_locs.get(("vars", symbol.name)) == symbol.declared:
         sites.add(doc.key_locs.get((*body, "vars", symbol.name)), symbol.name, 0, len(symbol.name))
     until, loc = value_at(doc, (*body, "until")), doc.locs.get((*body, "until"))

@@ -37,6 +37,7 @@ from cnnspec.errors import Diagnostic, SpecPath
 from cnnspec.ir import ModelIR
 from cnnspec.lsp import completion as completing
 from cnnspec.lsp import diagnostics, edits, fixes, hover, navigation, symbols
+from cnnspec.lsp import references as referencing
 from cnnspec.lsp import rename as renaming
 from cnnspec.lsp import workspace as workspaces
 from cnnspec.lsp.documents import Analysis, Documents, SearchRun, looks_like_spec, path_of
@@ -435,6 +436,20 @@ class CnnspecServer(LanguageServer):
                 return navigation.automatic_names(doc, candidate.compiled.ir)
         return None
 
+    def others(self, doc: SourceDoc) -> list[renaming.Other]:
+        """The other open specs that compile as the editor holds them (not ``doc``), each
+        with the automatic names of its block calls: what a rename or references read
+        besides ``doc``."""
+        return [
+            (other.doc, navigation.automatic_names(other.doc, other.compiled.ir))
+            for path, other in self.documents.analyses.items()
+            if other.doc is not None
+            and other.doc is not doc
+            and other.compiled is not None
+            and path in self.documents.open
+            and self.documents.current(other)
+        ]
+
     def compiled_ir(self, analysis: Analysis | None, doc: SourceDoc | None) -> ModelIR | None:
         """The compiled model of ``doc`` when ``analysis`` compiled that very document (else
         ``None``: the features that need its names resolve ``doc`` themselves)."""
@@ -623,41 +638,39 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
             return None
         return locations[0] if len(locations) == 1 else locations
 
-    @server.feature(types.TEXT_DOCUMENT_REFERENCES)
-    @_guard([])
-    def on_references(ls: CnnspecServer, params: types.ReferenceParams) -> list[types.Location]:
-        found = ls.cursor(params.text_document.uri, params.position)
-        if found is None:
-            return []
-        analysis, doc, cursor, _, column = found
-        include = params.context.include_declaration
-        automatic = ls.automatic(params.text_document.uri, analysis, doc)
-        locs = navigation.references(doc, cursor, include, automatic)
-        # What is declared in a library or a base that other open specs read: its uses there
-        # too (rename edits them; the analysis above is of one spec's composition only). From
-        # the place under the cursor, and from a declaration in another file (a call's block).
-        path = ls.path(params.text_document.uri)
-        places = [(path, params.position.line + 1, column + 1)]
-        places += [(path_of(loc.file), loc.line, loc.column) for loc in locs if path_of(loc.file) != path]
-        for file, line, col in places:
-            for other in ls.documents.dependents(file):
-                seen = ls.documents.analyses.get(other)
-                if seen is None or seen.doc is None or seen.compiled is None or seen is analysis:
-                    continue
-                there = (
-                    path_at(seen.doc, display_name(file), line, col) if ls.documents.current(seen) else None
-                )
-                if there is None:
-                    continue
-                named = navigation.automatic_names(seen.doc, seen.compiled.ir)
-                locs += [
-                    loc for loc in navigation.references(seen.doc, there, include, named) if loc not in locs
-                ]
-        return [diagnostics.location(loc, ls.encoding, ls.uri) for loc in locs]
-
     def file_text(ls: CnnspecServer, file: str) -> str | None:
         """The text of a file as locations name it: the editor's, else the one last read."""
         return ls.documents.text(path_of(file)) or renaming.default_text(file)
+
+    @server.feature(types.TEXT_DOCUMENT_REFERENCES)
+    @_guard([])
+    def on_references(ls: CnnspecServer, params: types.ReferenceParams) -> list[types.Location]:
+        """Every reference to the name under the cursor, in the open specs and those of the
+        workspace's folders that read its file, as a rename reads them (:mod:`.references`)."""
+        found = ls.cursor(params.text_document.uri, params.position)
+        if found is None:
+            return []
+        analysis, doc, cursor, line, column = found
+        locs = referencing.references(
+            doc,
+            cursor,
+            line,
+            column,
+            params.context.include_declaration,
+            ls.automatic(params.text_document.uri, analysis, doc),
+            row=params.position.line,
+            others=ls.others(doc),
+            folders=ls.folders(),
+            reader=ls.documents.text,
+            text_of=lambda file: file_text(ls, file),
+        )
+        return [
+            types.Location(
+                ls.uri(path_of(loc.file)),
+                diagnostics.to_range(referencing.span(loc, file_text(ls, loc.file) or "", ls.encoding)),
+            )
+            for loc in locs
+        ]
 
     def edit_range(ls: CnnspecServer, place: renaming.Replacement) -> types.Range:
         lines = Lines(file_text(ls, place.file) or "", ls.encoding)
@@ -698,15 +711,6 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
                 raise renaming.RenameError("nothing to rename here")
             analysis, doc, cursor, line, column = found
             automatic = ls.automatic(params.text_document.uri, analysis, doc)
-            others = [
-                (other.doc, navigation.automatic_names(other.doc, other.compiled.ir))
-                for path, other in ls.documents.analyses.items()
-                if other.doc is not None
-                and other.doc is not doc
-                and other.compiled is not None
-                and path in ls.documents.open
-                and ls.documents.current(other)
-            ]
             changes = renaming.rename(
                 doc,
                 cursor,
@@ -716,7 +720,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
                 automatic=automatic,
                 text_of=lambda file: file_text(ls, file),
                 reader=ls.documents.text,
-                others=others,
+                others=ls.others(doc),
                 row=params.position.line,
                 folders=ls.folders(),
             )

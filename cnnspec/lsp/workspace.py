@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnspec.errors import SpecError
-from cnnspec.lsp.documents import SearchRun, check, is_library, looks_like_spec
+from cnnspec.lsp.documents import SearchRun, check, is_library, looks_like_spec, path_of
 from cnnspec.lsp.navigation import automatic_names
 from cnnspec.lsp.scopes import Automatic
 from cnnspec.resources import zoo_dir
@@ -191,6 +191,21 @@ def readers(
         SOURCE_TEXTS.clear()
         SOURCE_TEXTS.update(saved)
     return result
+
+
+def reads(doc: SourceDoc, file: str) -> bool:
+    """Whether the composed ``doc`` reads ``file`` (a location's file name): it is the spec's
+    own file, or one it includes (``extends``/``use``; not a backbone's spec)."""
+    return file == doc.file or file in doc.includes
+
+
+def closed_readers(file: str, found: Scan, have: Sequence[SourceDoc], reader: Reader | None) -> list[Spec]:
+    """The specs of the scan ``found`` that read ``file`` (:func:`readers`) other than the
+    documents ``have`` (the open specs) and the files they include, which those documents
+    cover; a file naming the stem of one of them that reads ``file`` is tried too."""
+    skip = {path_of(name) for each in have for name in (each.file, *each.includes)}
+    near = {path_of(each.file) for each in have if reads(each, file)}
+    return readers(path_of(file), found, reader, near, skip)
 
 
 def load(path: Path, text: str, reader: Reader | None) -> Spec | None:

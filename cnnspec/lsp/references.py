@@ -1,0 +1,124 @@
+"""Find references (``textDocument/references``) across the specs that read a declaration.
+
+What a rename would rewrite is what references list, read by the same rules:
+
+- a **var**, a block's **parameter** or a repeat's **loop variable** (on its declaration, on
+  a ``${…}`` use, on a ``search.space`` key ``vars.NAME``): the places
+  :func:`cnnspec.lsp.rename.name_references` gives, by rename's scoping (an expression inside
+  a block whose parameter has the name reads the parameter, not the var), each located at the
+  name itself; a spec that declares the var again (a child overriding it) has its own;
+- an **id** or a **block** (:func:`cnnspec.lsp.navigation.references`): in the cursor's spec,
+  then in every other spec that reads the file of the place under the cursor or of the
+  declaration (a library's other users, a base's other children), asked at that same place.
+
+The other specs are the open ones (``others``: the editor's text) and, given the workspace's
+folders, those on disk that read the file (:func:`cnnspec.lsp.workspace.closed_readers`, the
+scan a rename makes; a spec that does not compile is left out, as an open one in error is).
+A workspace larger than the scan is read as far as the scan goes: references edit nothing,
+so a partial answer is still an answer (the log says so).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from cnnspec.errors import Loc
+from cnnspec.lsp import navigation, rename, workspace
+from cnnspec.lsp.locate import Cursor, path_at
+from cnnspec.lsp.rename import LOOP, Other, TextOf, default_text
+from cnnspec.lsp.scopes import Automatic
+from cnnspec.lsp.text import Lines, Span, in_expression, word_at
+from cnnspec.spec.compose import Reader
+from cnnspec.spec.loader import SourceDoc
+
+log = logging.getLogger("cnnspec.lsp")
+
+
+def references(
+    doc: SourceDoc,
+    cursor: Cursor,
+    line_text: str,
+    column: int,
+    include_declaration: bool = True,
+    automatic: Automatic | None = None,
+    *,
+    row: int | None = None,
+    others: Sequence[Other] = (),
+    folders: Sequence[Path] = (),
+    reader: Reader | None = None,
+    text_of: TextOf = default_text,
+) -> list[Loc]:
+    """Every place that refers to what is under the cursor (its declaration first when
+    ``include_declaration``), in ``doc``, the open specs ``others`` and the specs on disk in
+    the workspace ``folders`` that read its file (see the module). ``column``: 0-based code
+    points of ``line_text``, on 0-based line ``row`` (by default the cursor's location's);
+    ``reader``: the editor's text of an open file; ``text_of``: the text of a file the
+    locations point into."""
+    row = cursor.loc.line - 1 if row is None else row
+    symbol = rename.name_symbol(doc, cursor, line_text, column, automatic)
+    if symbol is not None:
+        have = [(doc, automatic), *others]
+        if symbol.what != LOOP:  # (a loop variable is its repeat's alone)
+            have += _closed(have, [symbol.declared.file], folders, reader)
+        return _name_references(symbol, have, include_declaration, text_of, reader)
+    locs = navigation.references(doc, cursor, include_declaration, automatic)
+    # What is declared in a library or a base that other specs read: its uses there too, from
+    # the place under the cursor and from a declaration in another file (a call's block).
+    here = cursor.loc.file
+    places = [(here, row + 1, column + 1)]
+    places += [(loc.file, loc.line, loc.column) for loc in locs if loc.file != here]
+    files = list(dict.fromkeys(file for file, _, _ in places))
+    for other, named in [*others, *_closed([(doc, automatic), *others], files, folders, reader)]:
+        for file, line, col in places:
+            there = path_at(other, file, line, col) if workspace.reads(other, file) else None
+            if there is not None:
+                found_there = navigation.references(other, there, include_declaration, named)
+                locs += [loc for loc in found_there if loc not in locs]
+    return locs
+
+
+def _name_references(
+    symbol: rename.Symbol, specs: Sequence[Other], include: bool, text_of: TextOf, reader: Reader | None
+) -> list[Loc]:
+    """The places of ``symbol`` in each of ``specs``, once each, the declaration first
+    (when ``include``)."""
+    found: list[Loc] = []
+    for each, named in specs:
+        places = rename.name_references(each, symbol, named, text_of, reader)
+        found += [loc for loc in places if loc not in found]
+    rest = [loc for loc in found if loc != symbol.declared]
+    return [symbol.declared, *rest] if include and symbol.declared in found else rest
+
+
+def _closed(
+    have: Sequence[Other], files: Sequence[str], folders: Sequence[Path], reader: Reader | None
+) -> list[Other]:
+    """The specs on disk in ``folders`` that read one of ``files`` and are none of ``have``
+    (nor included by them), those that compile, each once."""
+    if not folders:
+        return []
+    found = workspace.scan(folders)
+    if found.capped:
+        log.warning(
+            "references: the workspace holds more than %d YAML files; the rest is not read", found.limit
+        )
+    docs = [doc for doc, _ in have]
+    loaded: dict[Path, workspace.Spec] = {}
+    for file in files:
+        for spec in workspace.closed_readers(file, found, [*docs, *(s.doc for s in loaded.values())], reader):
+            loaded.setdefault(spec.path, spec)
+    return [(spec.doc, spec.automatic) for spec in loaded.values() if spec.compiles]
+
+
+def span(loc: Loc, text: str, encoding: str) -> Span:
+    """The range of a reference at ``loc`` in ``text``: a name inside a ``${…}`` expression
+    is the name alone (``width`` of ``${width*2}``), anything else its YAML token."""
+    lines = Lines(text, encoding)
+    row, column = loc.line - 1, loc.column - 1
+    line = lines.line(row)
+    word = word_at(line, column) if in_expression(line, column) else None
+    if word is not None and word[1] == column:
+        return Span(row, lines.units(row, column), row, lines.units(row, word[2]))
+    return lines.span(loc.line, loc.column)

@@ -1,0 +1,261 @@
+"""`cnnspec lsp` find-references (:mod:`cnnspec.lsp.references`): of a var (from its
+declaration, a ``${…}`` use or its ``search.space`` key), of a block parameter that hides a var
+of its name, and of a block or a var across the specs on disk in the workspace that are not open.
+
+References read what a rename rewrites (:mod:`cnnspec.lsp.rename`), by the same scoping and the
+same workspace scan, so the expectations are the rename's places where one exists; the others
+are positions found in the text under test. On the pure function as ``test_lsp_rename_workspace``
+drives rename, and over the wire with a server given a workspace folder.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+
+from cnnspec.errors import Loc
+from cnnspec.lsp import references
+from cnnspec.lsp.navigation import automatic_names
+from tests.test_lsp_rename import LIBRARY
+from tests.test_lsp_rename_workspace import BASE, CUT, DEEP, LIB2, OTHER, Folder
+
+pytest_lsp = pytest.importorskip("pytest_lsp", reason="the `lsp` extra is part of `dev`")
+from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
+
+from tests.test_lsp import SERVE, _make_client, answer, open_text, position  # noqa: E402
+
+#: A var read in the model, in a call's argument and by a search; a block whose parameter of
+#: the same name hides it; a longer var alike, a comment and a string naming it.
+SHADOW = """\
+cnnspec: 1
+name: shadow
+input: {shape: [8, 8, 3]}
+vars: {width: 4, widths: 2}
+blocks:
+  widen:
+    params: {width: int}
+    layers:
+      - conv2d: {filters: "${width}", kernel_size: 1}  # width of the block
+model:
+  - conv2d: {filters: "${width}", kernel_size: 3, padding: same}
+  - widen: {width: "${width * 2 + widths}"}
+  - repeat: {times: 2, as: i, layers: [conv2d: {filters: "${width + i}", kernel_size: 1}]}
+  - flatten
+  - dense: {units: 3, activation: softmax}
+data: {source: digits}
+training: {epochs: 1}
+search:
+  objective: {metric: val_accuracy, direction: maximize}
+  space:
+    vars.width: {choice: [4, 8]}
+"""
+
+
+def at(text: str, needle: str, offset: int = 0, occurrence: int = 0) -> tuple[int, int]:
+    """1-based line and column of ``needle``'s ``occurrence``-th appearance plus ``offset``."""
+    found = position(text, needle, offset, occurrence)
+    return found.line + 1, found.character + 1
+
+
+class Space(Folder):
+    """:class:`Folder` asked for references as the server asks (open specs: ``others``);
+    ``scanned``: whether the folder is the workspace (else only the open specs are read)."""
+
+    scanned = True
+
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        return (self.root,) if self.scanned else ()
+
+    def references(
+        self, name: str, needle: str, offset: int, include: bool = True, others: tuple[str, ...] = ()
+    ) -> list[tuple[str, int, int]]:
+        more = []
+        for other in others:
+            found = self.analyze(other)
+            assert found.doc is not None and found.compiled is not None
+            more.append((found.doc, automatic_names(found.doc, found.compiled.ir)))
+        analysis, (cursor, line, column) = self.at(name, needle, offset)
+        assert analysis.doc is not None
+        automatic = automatic_names(analysis.doc, analysis.compiled.ir) if analysis.compiled else None
+        locs = references.references(
+            analysis.doc,
+            cursor,
+            line,
+            column,
+            include,
+            automatic,
+            others=more,
+            folders=self.folders,
+            reader=self.documents.text,
+            text_of=self.file_text,
+        )
+        return [(Path(loc.file).name, loc.line, loc.column) for loc in locs]
+
+    def places(self, name: str, needle: str, offset: int, new: str) -> list[tuple[str, int, int]]:
+        """Where a rename from the same place writes (each as references locate it)."""
+        changes = self.rename(name, needle, offset, new)
+        return [(Path(p.file).name, p.line + 1, p.start + 1) for places in changes.values() for p in places]
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # (locations name files relative to the working directory)
+    return tmp_path
+
+
+def test_a_vars_references_are_its_uses_where_it_is_not_hidden(folder: Path) -> None:
+    """From the declaration, a use or the search key: the declaration, the model's uses (the
+    name alone: ``${width * 2 + widths}``'s ``width``), the search key's name; not the block's
+    ``${width}`` (its parameter), ``widths``, the comment."""
+    space = Space(folder, {"shadow.yaml": SHADOW})
+    expected = [
+        ("shadow.yaml", *at(SHADOW, "width: 4")),
+        ("shadow.yaml", *at(SHADOW, "${width}", 2, occurrence=1)),
+        ("shadow.yaml", *at(SHADOW, "${width * 2", 2)),
+        ("shadow.yaml", *at(SHADOW, "${width + i}", 2)),
+        ("shadow.yaml", *at(SHADOW, "vars.width", 5)),
+    ]
+    model_use = '"${width}", kernel_size: 3'  # (not the block's `${width}`)
+    for needle, offset in (("width: 4", 0), (model_use, 4), ("${width * 2", 3), ("vars.width", 6)):
+        assert space.references("shadow.yaml", needle, offset) == expected, needle
+    assert space.references("shadow.yaml", "width: 4", 0, include=False) == expected[1:]
+    # the same places a rename of the var rewrites
+    assert sorted(space.places("shadow.yaml", "width: 4", 0, "w")) == sorted(expected)
+
+
+def test_a_block_parameter_hides_the_var_of_its_name(folder: Path) -> None:
+    """From the block's ``${width}``: the parameter, its use, and the call's keyword; a loop
+    variable's are its repeat's."""
+    space = Space(folder, {"shadow.yaml": SHADOW})
+    expected = [
+        ("shadow.yaml", *at(SHADOW, "width: int")),
+        ("shadow.yaml", *at(SHADOW, "${width}", 2)),
+        ("shadow.yaml", *at(SHADOW, 'width: "${width * 2')),
+    ]
+    assert space.references("shadow.yaml", '"${width}", kernel_size: 1', 4) == expected
+    assert space.references("shadow.yaml", "width: int", 1) == expected
+    assert sorted(space.places("shadow.yaml", "width: int", 0, "w")) == sorted(expected)
+    # a loop variable: its `as:` and the uses in its repeat's layers
+    loop = [("shadow.yaml", *at(SHADOW, "as: i", 4)), ("shadow.yaml", *at(SHADOW, "${width + i}", 10))]
+    assert space.references("shadow.yaml", "${width + i}", 10) == loop
+
+
+def test_a_vars_references_reach_the_specs_on_disk_and_a_backbones_vars(folder: Path) -> None:
+    """BASE's var: read in BASE, set in the ``vars:`` of the backbone of a spec on disk that
+    is not open (CUT), and read in a child on disk; a child that declares it again has its
+    own (not listed). The places a rename writes, each once."""
+    space = Space(folder, {"lib.yaml": LIBRARY, "base.yaml": BASE})
+    space.disk("cut.yaml", CUT)
+    child = 'cnnspec: 1\nextends: base.yaml\nname: child\ntraining: {epochs: "${width}"}\n'
+    own = child.replace("name: child", "name: own\nvars: {width: 2}")
+    space.disk("child.yaml", child)
+    expected = [
+        ("base.yaml", *at(BASE, "width: 4")),
+        ("base.yaml", *at(BASE, "${width}", 2)),
+        ("cut.yaml", *at(CUT, "width: 8")),
+        ("child.yaml", *at(child, "${width}", 2)),
+    ]
+    found = space.references("base.yaml", "${width}", 3)
+    assert sorted(found) == sorted(expected) and found[0] == expected[0]
+    assert sorted(space.places("base.yaml", "${width}", 3, "w")) == sorted(expected)
+    space.disk("own.yaml", own)  # (a rename refuses it: references leave it out)
+    assert space.references("base.yaml", "${width}", 3) == found
+    assert space.references("base.yaml", "${width}", 3, include=False) == found[1:]
+
+
+def test_a_blocks_references_reach_the_specs_on_disk_that_call_it(folder: Path) -> None:
+    """A block of a library, from a call in an open spec: its calls in the specs on disk that
+    are not open (OTHER, LIB2, which DEEP reads), as the rename of it edits them."""
+    space = Space(folder, {"lib.yaml": LIBRARY, "base.yaml": BASE})
+    for name, text in {"other.yaml": OTHER, "lib2.yaml": LIB2, "deep.yaml": DEEP}.items():
+        space.disk(name, text)
+    found = space.references("base.yaml", "- double", 3)
+    assert found[0] == ("lib.yaml", *at(LIBRARY, "double:"))
+    assert sorted(found) == sorted(space.places("base.yaml", "- double", 3, "twice"))
+    assert {file for file, _, _ in found} == {"lib.yaml", "base.yaml", "other.yaml", "lib2.yaml"}
+    assert ("other.yaml", *at(OTHER, "double", occurrence=1)) in found
+    space.scanned = False  # without the workspace's folders: the open specs only
+    assert {file for file, _, _ in space.references("base.yaml", "- double", 3)} == {"lib.yaml", "base.yaml"}
+
+
+# -- over the wire --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("references").resolve()
+
+
+@pytest_lsp.fixture(
+    scope="module",
+    config=ClientServerConfig(server_command=[sys.executable, "-c", SERVE], client_factory=_make_client),
+)
+async def client(lsp_client: LanguageClient, served: Path):
+    folder = types.WorkspaceFolder(uri=served.as_uri(), name="workspace")
+    await lsp_client.initialize_session(
+        types.InitializeParams(capabilities=types.ClientCapabilities(), workspace_folders=[folder])
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+def span(text: str, needle: str, offset: int, length: int, occurrence: int = 0) -> tuple[int, int, int]:
+    start = position(text, needle, offset, occurrence)
+    return start.line, start.character, start.character + length
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.xdist_group("lsp")
+async def test_references_over_the_wire_read_the_workspace(client: LanguageClient, served: Path):
+    """From an open spec: a block's calls in a spec on disk, not open; a var's uses, each
+    range the name alone, and the key that sets it in a closed spec's backbone ``vars:``."""
+    for name, text in {"lib.yaml": LIBRARY, "base.yaml": BASE, "other.yaml": OTHER, "cut.yaml": CUT}.items():
+        (served / name).write_text(text, "utf-8")
+    base = served / "base.yaml"
+    await open_text(client, base, BASE)
+    doc = types.TextDocumentIdentifier(base.as_uri())
+
+    async def refs(at: types.Position) -> list[tuple[str, int, int, int]]:
+        found = await answer(
+            client.text_document_references_async(
+                types.ReferenceParams(
+                    context=types.ReferenceContext(include_declaration=True), text_document=doc, position=at
+                )
+            )
+        )
+        return sorted(
+            (
+                Path(r.uri.removeprefix("file://")).name,
+                r.range.start.line,
+                r.range.start.character,
+                r.range.end.character,
+            )
+            for r in found
+        )
+
+    blocks = await refs(position(BASE, "- double", 3))
+    assert blocks == sorted(
+        [
+            ("lib.yaml", *span(LIBRARY, "double:", 0, 6)),
+            ("base.yaml", *span(BASE, "double:", 0, 6)),
+            ("other.yaml", *span(OTHER, "double:", 0, 6)),
+            ("other.yaml", *span(OTHER, "double:", 0, 6, occurrence=1)),
+        ]
+    )
+    var = await refs(position(BASE, "${width}", 3))
+    assert var == sorted(
+        [
+            ("base.yaml", *span(BASE, "width: 4", 0, 5)),
+            ("base.yaml", *span(BASE, "${width}", 2, 5)),
+            ("cut.yaml", *span(CUT, "width: 8", 0, 5)),
+        ]
+    )
+    client.text_document_did_close(types.DidCloseTextDocumentParams(doc))
+
+
+def test_loc_spans_are_the_name_inside_an_expression() -> None:
+    text = 'a: "${width*2}"\nb: plain_value\n'
+    assert references.span(Loc("t.yaml", 1, 7), text, "utf-16") == references.Span(0, 6, 0, 11)
+    assert references.span(Loc("t.yaml", 2, 4), text, "utf-16") == references.Span(1, 3, 1, 14)
