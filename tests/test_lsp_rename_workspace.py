@@ -1,5 +1,7 @@
 """`cnnspec lsp` rename over the workspace (:mod:`cnnspec.lsp.workspace`): the specs on disk
-that are not open, and another spec's backbone (its ``until:`` and ``vars:``).
+that are not open, and another spec's backbone (its ``until:`` and ``vars:``); a rename asked
+on an ``until:`` (plain or dotted) renames the id of the backbone's spec it names, or is
+refused saying why (an automatic name, a layer's name, a zoo model).
 
 On the pure function (:func:`cnnspec.lsp.rename.rename` with the workspace's ``folders``) as
 ``test_lsp_rename`` tests it, and over the wire as ``test_lsp`` does, with a server initialized
@@ -26,6 +28,7 @@ from cnnspec.spec.loader import LINE_BREAK
 from tests.test_lsp_rename import LIBRARY, Workspace, model_of
 
 pytest_lsp = pytest.importorskip("pytest_lsp", reason="the `lsp` extra is part of `dev`")
+from pygls.exceptions import JsonRpcException  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
 
 from tests.test_lsp import SERVE, _make_client, answer, open_text, position  # noqa: E402
@@ -302,6 +305,74 @@ def test_the_workspace_rename_never_imports_tensorflow(folder: Path) -> None:
     assert {name for name in ("tensorflow", "keras") if name in sys.modules} == before
 
 
+def test_an_id_is_renamed_from_the_until_that_cuts_at_it(folder: Path) -> None:
+    """On a backbone item's ``until:``: the id of the backbone's spec it names (a dotted
+    one: the segment under the cursor, ``blk`` in BASE or ``c`` in LIBRARY), renamed there,
+    at every ``until:`` that names it and in every spec that reads its file, as a rename
+    from the declaration is; the specs compile to the same models."""
+    space = Folder(folder, {"lib.yaml": LIBRARY, "base.yaml": BASE, "inner.yaml": INNER})
+    space.disk("cut.yaml", CUT)  # (on disk: renamed with the others)
+    assert space.rename("inner.yaml", "until: blk.c", 7, "x") == space.rename("base.yaml", "id: blk", 4, "x")
+    texts = space.applied("inner.yaml", "until: blk.c", 7, "body_block")  # on `blk`
+    assert set(texts) == {"base.yaml", "inner.yaml"}
+    assert "id: body_block" in texts["base.yaml"] and "until: body_block.c" in texts["inner.yaml"]
+    texts = space.applied("inner.yaml", "until: body_block.c", 18, "conv")  # on `c`
+    assert set(texts) == {"lib.yaml", "inner.yaml"}
+    assert "id: conv" in texts["lib.yaml"] and "until: body_block.conv" in texts["inner.yaml"]
+    space.put("cut.yaml", (folder / "cut.yaml").read_text("utf-8"))
+    texts = space.applied("cut.yaml", "until: stem", 8, "first")  # a plain one
+    assert set(texts) == {"base.yaml", "cut.yaml"} and "until: first, vars" in texts["cut.yaml"]
+    assert "id: first" in space.text("base.yaml")  # (open: its editor text)
+
+
+def test_from_an_until_the_backbones_spec_is_renamed_though_nothing_else_is_read(folder: Path) -> None:
+    """No workspace folders and the backbone's spec not open: it is still read (the cut
+    compiles with it) and renamed."""
+    space = Workspace(folder, {"cut.yaml": CUT})
+    for name, text in {"lib.yaml": LIBRARY, "base.yaml": BASE}.items():
+        (folder / name).write_text(text, "utf-8")
+    changes = space.rename("cut.yaml", "until: stem", 8, "first")
+    stem, cut = position(BASE, "id: stem", 4), position(CUT, "until: stem", 7)
+    assert {file: [(p.line, p.start, p.end) for p in places] for file, places in changes.items()} == {
+        "base.yaml": [(stem.line, stem.character, stem.character + 4)],
+        "cut.yaml": [(cut.line, cut.character, cut.character + 4)],
+    }
+
+
+def test_an_until_that_names_no_id_is_refused_saying_why(folder: Path) -> None:
+    """A call without an ``id`` (its automatic name: rename the block) and a layer's name (the
+    compiler's, read from the compiled model) are refused with the reason; prepareRename
+    offers nothing there. The id after an automatic name is one: renamed in the library."""
+    unnamed = BASE.replace("    id: blk\n", "")
+    space = Folder(folder, {"lib.yaml": LIBRARY, "base.yaml": unnamed})
+    layer = _layer_names(folder / "base.yaml")[-2]  # (the global pooling's)
+    for until, offset, reason in [
+        ("double_1.c", 2, r"`double_1`: it is the automatic name of a call of block `double` in base\.yaml"),
+        (layer, 2, rf"`{layer}`: in base\.yaml it is no id but the name the compiler gives a layer"),
+    ]:
+        space.put("cut.yaml", CUT.replace("until: stem", f"until: {until}"))
+        assert space.target("cut.yaml", f"until: {until}", 7 + offset) is None
+        with pytest.raises(RenameError, match=reason):
+            space.rename("cut.yaml", f"until: {until}", 7 + offset, "other")
+    space.put("cut.yaml", CUT.replace("until: stem", "until: double_1.c"))
+    assert set(space.applied("cut.yaml", "until: double_1.c", 16, "conv")) == {"lib.yaml", "cut.yaml"}
+
+
+def _layer_names(path: Path) -> list[str]:
+    analysis = check(path, lambda _: None)
+    assert analysis.compiled is not None, analysis.diagnostics
+    return [node.name for node in analysis.compiled.ir.nodes]
+
+
+def test_an_until_into_a_zoo_model_is_refused_saying_so(folder: Path) -> None:
+    cut = CUT.replace(
+        "spec: base.yaml, until: stem, vars: {width: 8}", "spec: zoo:efficientnet_b0, until: stem"
+    )
+    space = Folder(folder, {"cut.yaml": cut})
+    with pytest.raises(RenameError, match="cut point of the packaged zoo model zoo:efficientnet_b0"):
+        space.rename("cut.yaml", "until: stem", 8, "first")
+
+
 # -- over the wire --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -397,3 +468,43 @@ async def test_over_the_wire_an_open_documents_unsaved_text_wins(client: Languag
         client.text_document_did_close(
             types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(path.as_uri()))
         )
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.xdist_group("lsp")
+async def test_over_the_wire_a_rename_from_an_until_edits_the_backbones_spec(
+    client: LanguageClient, served: Path
+):
+    """prepareRename on a dotted ``until:`` gives the segment under the cursor; the rename
+    edits the file declaring that id (not open) and the ``until:``; an automatic name there
+    is refused with the reason as the error's message."""
+    (served / "three").mkdir()
+    for name, text in {"lib.yaml": LIBRARY, "base.yaml": BASE}.items():
+        (served / "three" / name).write_text(text, "utf-8")
+    inner = served / "three" / "inner.yaml"
+    inner.write_text(INNER, "utf-8")
+    await open_text(client, inner, INNER)
+    doc = types.TextDocumentIdentifier(inner.as_uri())
+    at = position(INNER, "until: blk.c", 11)
+    prepared = await answer(client.text_document_prepare_rename_async(types.PrepareRenameParams(doc, at)))
+    assert prepared.placeholder == "c" and prepared.range.start == position(INNER, "until: blk.c", 11)
+    edit = await answer(client.text_document_rename_async(types.RenameParams(doc, at, "conv")))
+    lib = served / "three" / "lib.yaml"
+    assert set(edit.changes) == {lib.as_uri(), inner.as_uri()}
+    assert "id: conv" in edited(LIBRARY, edit.changes[lib.as_uri()])
+    assert "until: blk.conv" in edited(INNER, edit.changes[inner.as_uri()])
+    unnamed = INNER.replace("until: blk.c", "until: double_1.c")
+    (served / "three" / "base.yaml").write_text(BASE.replace("    id: blk\n", ""), "utf-8")
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(version=2, uri=inner.as_uri()),
+            [types.TextDocumentContentChangeWholeDocument(text=unnamed)],
+        )
+    )
+    with pytest.raises(JsonRpcException, match="automatic name of a call of block `double`"):
+        await answer(
+            client.text_document_rename_async(
+                types.RenameParams(doc, position(unnamed, "until: double_1", 9), "first")
+            )
+        )
+    client.text_document_did_close(types.DidCloseTextDocumentParams(doc))

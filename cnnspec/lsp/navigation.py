@@ -161,7 +161,7 @@ def definitions(
         model = model_ir(doc, ir)
         names = PatternNames(model) if model is not None else None
         return [Target(loc.file, loc) for loc in names.declarations(doc, pattern)] if names else []
-    if _is_until(doc, cursor):
+    if is_until(doc, cursor):
         found = _until_definition(doc, path, reader)
         return [Target(found.file, found)] if found is not None else []
     if len(path) == 3 and path[:2] == ("search", "space") and isinstance(path[2], str):
@@ -507,7 +507,7 @@ def _included_file(doc: SourceDoc, cursor: Cursor) -> str | None:
     )
 
 
-def _is_until(doc: SourceDoc, cursor: Cursor) -> bool:
+def is_until(doc: SourceDoc, cursor: Cursor) -> bool:
     """Whether the cursor is on the value of a backbone item's ``until:``."""
     item = item_path(cursor.path)
     return (

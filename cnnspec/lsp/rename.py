@@ -9,7 +9,12 @@ What is renamable, and what a rename rewrites:
   to it (``c0.x``, ``"c0[1]"``, ``loop[1].m``: only that segment changes, wherever the name is
   written, the model or a block), the freeze/unfreeze patterns that name it (exactly, or as a
   segment of a hierarchical pattern: ``stem.conv``), and a ``search.space`` key that sets a
-  parameter by its id (``head.rate``);
+  parameter by its id (``head.rate``). Asked on a backbone item's ``until:`` (plain or dotted,
+  ``until: blk.c``), the id its segment under the cursor leads to in the backbone's spec, as
+  the resolver's cut looks it up (``blk`` in that spec, ``c`` in the block ``blk`` calls): the
+  same rename as from the declaration, with the backbone's spec (and the file declaring the
+  id) rewritten as the declaring spec is. A segment that is no id there (a call's automatic
+  name, a layer's compiler-given name, a ``zoo:`` model's cut point) is refused, saying which;
 - a **block**: its key under ``blocks:`` and every call (``- double: …``, ``- double``), in
   every file the composed spec reads (a ``use:`` library, the spec), and the automatic names
   of its calls where a reference or pattern spells them (``double_1.c`` → ``dbl_1.c``: the
@@ -205,13 +210,19 @@ def target(
     automatic: Automatic | None = None,
     text_of: TextOf = default_text,
     row: int | None = None,
+    reader: Reader | None = None,
 ) -> Symbol | None:
     """The renamable name under the cursor (``column``: 0-based code points of ``line_text``,
     on 0-based line ``row``, by default the cursor's location's), or ``None`` where nothing can
     be renamed: the name's range must be one of the places a rename rewrites (so a cursor
-    between names, on ``c0[1]``'s index, gets nothing), and none of them may be in the zoo."""
+    between names, on ``c0[1]``'s index, gets nothing), and none of them may be in the zoo.
+    On a backbone item's ``until:``, the id of the backbone's spec (read through ``reader``,
+    the editor's text of an open file) that the segment under the cursor leads to."""
     try:
-        symbol = _target(doc, cursor, line_text, column, automatic)
+        if navigation.is_until(doc, cursor):
+            symbol = _until_target(doc, cursor, line_text, column, reader)
+        else:
+            symbol = _target(doc, cursor, line_text, column, automatic)
     except (KeyError, IndexError, TypeError, ValueError):
         return None
     if symbol is None:
@@ -219,11 +230,15 @@ def target(
     texts = _Texts(text_of)
     try:
         places = _places(doc, symbol, automatic, texts)
+        if not workspace.reads(doc, symbol.declared.file):  # a backbone's id: this spec's `until:`
+            for item, model in _cutting(doc, symbol.declared.file, reader):
+                places += _cut_places(doc, item, model, symbol, texts)
     except RenameError:
         return None
     row = cursor.loc.line - 1 if row is None else row
     zoo = _zoo_root()
-    if zoo is not None and any(path_of(place.file).is_relative_to(zoo) for place in places):
+    files = [symbol.declared.file, *(place.file for place in places)]
+    if zoo is not None and any(path_of(file).is_relative_to(zoo) for file in files):
         return None  # the packaged zoo is not the user's to edit
     for place in places:
         if place.file == cursor.loc.file and place.line == row and place.start <= column <= place.end:
@@ -302,6 +317,83 @@ def _key_target(
     if ref is not None:
         return _segment_target(doc, path, ref, cursor, line_text, column, automatic)
     return None
+
+
+def _until_model(doc: SourceDoc, cursor: Cursor, reader: Reader | None) -> tuple[SpecPath, SourceDoc] | None:
+    """The backbone item (its body's path) whose ``until:`` is under the cursor, with its
+    spec's composed document (read through ``reader``), as :func:`_cutting` reads it; ``None``
+    for a ``zoo:`` spec (no user's file) or one that cannot be read."""
+    from cnnspec.lsp.completion import backbone_doc
+
+    item = item_path(cursor.path)
+    if item is None:
+        return None
+    body = (*item, BACKBONE)
+    ref, loc = value_at(doc, (*body, "spec")), doc.locs.get((*body, "spec"))
+    if not isinstance(ref, str) or is_zoo_ref(ref) or loc is None or loc.file.startswith("<"):
+        return None
+    model = backbone_doc(ref, Path(loc.file), reader)
+    return (body, model) if model is not None else None
+
+
+def _until_target(
+    doc: SourceDoc, cursor: Cursor, line_text: str, column: int, reader: Reader | None
+) -> Symbol | None:
+    """The id that the segment of a backbone item's ``until:`` under the cursor leads to in
+    the backbone's spec, as the resolver looks it up there (the model's scope after its last
+    item, at the item's vars: :func:`_cut_places`); ``None`` for what is no renamable id (an
+    automatic name, a layer's name, the model's input): :func:`_until_refusal` says which."""
+    until = value_at(doc, cursor.path)
+    found = _until_model(doc, cursor, reader)
+    if found is None or not isinstance(until, str):
+        return None
+    body, model = found
+    automatic = _backbone_names(doc, body, model)
+    return _segment_target(model, ("outputs",), until, cursor, line_text, column, automatic)
+
+
+def _until_refusal(doc: SourceDoc, cursor: Cursor, line_text: str, column: int, reader: Reader | None) -> str:
+    """Why the ``until:`` segment under the cursor cannot be renamed (:func:`_until_target`
+    found no id, or :func:`target` refused it)."""
+    until = value_at(doc, cursor.path)
+    item = item_path(cursor.path)
+    ref = value_at(doc, (*item, BACKBONE, "spec")) if item is not None else None
+    head = f"cannot rename at `until: {until}`"
+    if isinstance(ref, str) and is_zoo_ref(ref):
+        return f"{head}: it names a cut point of the packaged zoo model {ref}, which is not yours to edit"
+    found = _until_model(doc, cursor, reader)
+    if found is None or not isinstance(until, str):
+        return f"{head}: the backbone's spec {ref!r} cannot be read (its diagnostic says why)"
+    body, model = found
+    automatic = _backbone_names(doc, body, model)
+    offset = column - (cursor.loc.column - 1)
+    if line_text[cursor.loc.column - 1 : cursor.loc.column] in ("'", '"'):
+        offset -= 1
+    segment = next(((s, e) for s, e, named in _segments(until) if named and s <= offset <= e), None)
+    if segment is None:
+        return f"{head}: only a name of it is renamed, not an index"
+    name = until[segment[0] : segment[1]]
+    declared = navigation.find_reference(model, ("outputs",), _lookup(until[: segment[1]]), automatic)
+    if declared is None:
+        return (
+            f"cannot rename `{name}`: in {model.file} it is no id but the name the compiler gives a "
+            "layer (or nothing the cut finds); only an id is renamed"
+        )
+    call = _automatic_call(model, declared)
+    if call is not None:
+        return (
+            f"cannot rename `{name}`: it is the automatic name of a call of block `{call}` in "
+            f"{model.file}; rename the block (the calls' names follow it)"
+        )
+    if declared == model.key_locs.get(("input",)):
+        return f"cannot rename `{name}`: it is the model's input of {model.file}"
+    zoo = _zoo_root()
+    if zoo is not None and path_of(declared.file).is_relative_to(zoo):
+        return (
+            f"cannot rename `{name}`: it is declared in the packaged zoo file {declared.file}, "
+            "which is not yours to edit"
+        )
+    return f"{head}: nothing to rename there"
 
 
 def _space_target(doc: SourceDoc, key: str, loc: Loc, column: int) -> Symbol | None:
@@ -698,18 +790,24 @@ def rename(
     the cursor's 0-based line (:func:`target`); ``folders``: the workspace's folders, whose
     specs that read that file are rewritten too (:mod:`cnnspec.lsp.workspace`). Raises
     :class:`RenameError` with the reason when the rename is refused (see the module)."""
-    symbol = target(doc, cursor, line_text, column, automatic, text_of, row)
+    symbol = target(doc, cursor, line_text, column, automatic, text_of, row, reader)
+    if symbol is None and navigation.is_until(doc, cursor):
+        raise RenameError(_until_refusal(doc, cursor, line_text, column, reader))
     if symbol is None:
         raise RenameError(
             "nothing to rename here: only ids, blocks, vars, block parameters and loop variables"
         )
     _check_name(symbol, new_name, [doc])  # (before the workspace is read: a typo is told at once)
-    loaded = _workspace_specs(symbol, doc, others, folders, reader)
-    if loaded:  # (their locations are positions in the text they were loaded from)
-        text_of = _preferring({path: text for spec in loaded for path, text in spec.texts.items()}, text_of)
-    texts = _Texts(text_of)
     file = symbol.declared.file
-    candidates: list[Other] = [*others, *((spec.doc, spec.automatic) for spec in loaded)]
+    # an id named by this spec's `until:`: the backbone's spec declaring it is renamed too
+    backbones = [] if workspace.reads(doc, file) else _backbone_specs(doc, file, reader)
+    opened: list[Other] = [*others, *((spec.doc, spec.automatic) for spec in backbones)]
+    loaded = _workspace_specs(symbol, doc, opened, folders, reader)
+    if loaded or backbones:  # (their locations are positions in the text they were loaded from)
+        read = [*loaded, *backbones]
+        text_of = _preferring({path: text for spec in read for path, text in spec.texts.items()}, text_of)
+    texts = _Texts(text_of)
+    candidates: list[Other] = [*opened, *((spec.doc, spec.automatic) for spec in loaded)]
     docs: list[Other] = [(doc, automatic)]
     for other, names in candidates:
         if workspace.reads(other, file) and all(other.file != each.file for each, _ in docs):
@@ -782,6 +880,26 @@ def _workspace_specs(
                 symbol.declared.file,
             )
     return [spec for spec in loaded if spec.compiles]
+
+
+def _backbone_specs(doc: SourceDoc, file: str, reader: Reader | None) -> list[workspace.Spec]:
+    """The specs of ``doc``'s backbone items that read ``file`` (they declare the id an
+    ``until:`` names, or include the file that does), each loaded from its own text as a
+    workspace spec is (an open one's: the editor's): the rename covers them as the spec
+    that declares the name. One that does not compile makes the rename refused (checked)."""
+    found: dict[Path, workspace.Spec] = {}
+    saved = dict(SOURCE_TEXTS)  # (the loader records what it reads: diagnostics quote it)
+    try:
+        for _, model in _cutting(doc, file, reader):
+            path = path_of(model.file)
+            text = workspace.text_of(path, reader) if path not in found else None
+            spec = workspace.load(path, text, reader) if text is not None else None
+            if spec is not None:
+                found[path] = spec
+    finally:
+        SOURCE_TEXTS.clear()
+        SOURCE_TEXTS.update(saved)
+    return list(found.values())
 
 
 def _preferring(known: dict[Path, str], text_of: TextOf) -> TextOf:

@@ -692,7 +692,14 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         analysis, doc, cursor, line, column = found
         automatic = ls.automatic(params.text_document.uri, analysis, doc)
         symbol = renaming.target(
-            doc, cursor, line, column, automatic, lambda file: file_text(ls, file), params.position.line
+            doc,
+            cursor,
+            line,
+            column,
+            automatic,
+            lambda file: file_text(ls, file),
+            params.position.line,
+            ls.documents.text,  # (a backbone's spec open in the editor: its unsaved text)
         )
         if symbol is None:
             return None
