@@ -17,7 +17,7 @@ import pytest
 from lsprotocol import types
 
 from cnnspec.errors import Loc
-from cnnspec.lsp import references
+from cnnspec.lsp import references, workspace
 from cnnspec.lsp.navigation import automatic_names
 from tests.test_lsp_rename import LIBRARY
 from tests.test_lsp_rename_workspace import BASE, CUT, DEEP, LIB2, OTHER, Folder
@@ -178,8 +178,21 @@ def test_a_blocks_references_reach_the_specs_on_disk_that_call_it(folder: Path) 
     assert sorted(found) == sorted(space.places("base.yaml", "- double", 3, "twice"))
     assert {file for file, _, _ in found} == {"lib.yaml", "base.yaml", "other.yaml", "lib2.yaml"}
     assert ("other.yaml", *at(OTHER, "double", occurrence=1)) in found
+    assert space.references("base.yaml", "- double", 3, include=False) == found[1:]
     space.scanned = False  # without the workspace's folders: the open specs only
     assert {file for file, _, _ in space.references("base.yaml", "- double", 3)} == {"lib.yaml", "base.yaml"}
+
+
+def test_nothing_to_refer_to_reads_no_spec_on_disk(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a layer kind (no name of the spec's): no references, and the workspace's specs are
+    not loaded for it (each would be compiled)."""
+    space = Space(folder, {"lib.yaml": LIBRARY, "base.yaml": BASE})
+    space.disk("other.yaml", OTHER)
+    loaded: list[Path] = []
+    monkeypatch.setattr(workspace, "load", lambda path, *_: loaded.append(path))
+    assert space.references("base.yaml", "conv2d", 2) == [] and loaded == []
+    # (not asked for, the declaration's file still says which specs to read: OTHER reads it)
+    assert space.references("base.yaml", "- double", 3, include=False) and loaded == [folder / "other.yaml"]
 
 
 # -- over the wire --------------------------------------------------------------------------------

@@ -64,11 +64,15 @@ def references(
             have += _closed(have, [symbol.declared.file], folders, reader)
         return _name_references(symbol, have, include_declaration, text_of, reader)
     locs = navigation.references(doc, cursor, include_declaration, automatic)
+    every = locs if include_declaration else navigation.references(doc, cursor, True, automatic)
+    if not every:
+        return locs  # nothing there refers to anything: no other spec is read for it
     # What is declared in a library or a base that other specs read: its uses there too, from
-    # the place under the cursor and from a declaration in another file (a call's block).
+    # the place under the cursor and from a declaration in another file (a call's block; also
+    # when the declaration is not asked for: the specs reading its file are those to read).
     here = cursor.loc.file
     places = [(here, row + 1, column + 1)]
-    places += [(loc.file, loc.line, loc.column) for loc in locs if loc.file != here]
+    places += [(loc.file, loc.line, loc.column) for loc in every if loc.file != here]
     files = list(dict.fromkeys(file for file, _, _ in places))
     for other, named in [*others, *_closed([(doc, automatic), *others], files, folders, reader)]:
         for file, line, col in places:
