@@ -3,16 +3,20 @@ lists for the mapping at the cursor, in block or flow style, and the values it f
 ``enum``: optimizer, loss and task names; ``true``/``false`` for a boolean).
 
 Driven through :func:`cnnspec.lsp.completion.complete` as the server calls it
-(:func:`tests.test_lsp_completion_fixes.complete_at`); every expectation is read from the
-schema the completion reads (:func:`cnnspec.spec.schema.json_schema`), never written by hand,
+(:func:`tests.test_lsp_completion_fixes.complete_at`), and once over the wire; every
+expectation is read from the schema the completion reads
+(:func:`cnnspec.spec.schema.json_schema`), never written by hand,
 so a setting added to the schema is expected here too.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+from lsprotocol import types
 
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec.schema import json_schema
@@ -110,3 +114,39 @@ def test_a_layers_values_and_keys_stay_its_kinds():
     assert labels(complete_at(flow, "4, }", 3)) == [
         p.name for p in REGISTRY["conv2d"].params if p.name not in written
     ]
+
+
+# -- over the wire --------------------------------------------------------------------------------
+pytest_lsp = pytest.importorskip("pytest_lsp", reason="the `lsp` extra is part of `dev`")
+from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
+
+from tests.test_lsp import SERVE, _make_client, answer, open_text, position  # noqa: E402
+
+
+@pytest_lsp.fixture(
+    scope="module",
+    config=ClientServerConfig(server_command=[sys.executable, "-c", SERVE], client_factory=_make_client),
+)
+async def client(lsp_client: LanguageClient):
+    await lsp_client.initialize_session(types.InitializeParams(capabilities=types.ClientCapabilities()))
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.xdist_group("lsp")
+async def test_the_server_completes_under_training(client: LanguageClient, tmp_path: Path):
+    path = tmp_path / "train.yaml"
+    text = HEAD + "training:\n  epochs: 2\n  optimizer: \n  \n" + TAIL
+    await open_text(client, path, text)
+    doc = types.TextDocumentIdentifier(path.as_uri())
+
+    async def labels_at(at: types.Position) -> list[str]:
+        found = await answer(client.text_document_completion_async(types.CompletionParams(doc, at)))
+        return [item.label for item in found.items]
+
+    assert await labels_at(position(text, "optimizer: \n", 11)) == enum(training()["properties"]["optimizer"])
+    written = {"epochs", "optimizer"}
+    blank = types.Position(position(text, "optimizer: ").line + 1, 2)  # (the line under it)
+    assert await labels_at(blank) == [k for k in keys(training()) if k not in written]
+    client.text_document_did_close(types.DidCloseTextDocumentParams(doc))
