@@ -325,6 +325,19 @@ def test_an_id_is_renamed_from_the_until_that_cuts_at_it(folder: Path) -> None:
     assert "id: first" in space.text("base.yaml")  # (open: its editor text)
 
 
+def test_from_an_until_the_spec_that_also_uses_the_library_is_renamed_with_the_backbone(
+    folder: Path,
+) -> None:
+    """The spec cutting at ``blk.c`` reads LIBRARY itself (its own call of ``double``): the
+    ``c`` of its ``until:`` is still the backbone's, renamed there and in the library."""
+    both = INNER.replace("input:", "use: [lib.yaml]\ninput:").replace(
+        "  - flatten\n", "  - double: {filters: 2}\n  - flatten\n"
+    )
+    space = Folder(folder, {"lib.yaml": LIBRARY, "base.yaml": BASE, "both.yaml": both})
+    texts = space.applied("both.yaml", "until: blk.c", 11, "conv")
+    assert set(texts) == {"lib.yaml", "both.yaml"} and "until: blk.conv" in texts["both.yaml"]
+
+
 def test_from_an_until_the_backbones_spec_is_renamed_though_nothing_else_is_read(folder: Path) -> None:
     """No workspace folders and the backbone's spec not open: it is still read (the cut
     compiles with it) and renamed."""

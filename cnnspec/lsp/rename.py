@@ -218,8 +218,9 @@ def target(
     between names, on ``c0[1]``'s index, gets nothing), and none of them may be in the zoo.
     On a backbone item's ``until:``, the id of the backbone's spec (read through ``reader``,
     the editor's text of an open file) that the segment under the cursor leads to."""
+    until = navigation.is_until(doc, cursor)
     try:
-        if navigation.is_until(doc, cursor):
+        if until:
             symbol = _until_target(doc, cursor, line_text, column, reader)
         else:
             symbol = _target(doc, cursor, line_text, column, automatic)
@@ -230,7 +231,7 @@ def target(
     texts = _Texts(text_of)
     try:
         places = _places(doc, symbol, automatic, texts)
-        if not workspace.reads(doc, symbol.declared.file):  # a backbone's id: this spec's `until:`
+        if until:  # an id of a backbone's spec: this spec's `until:` names it
             for item, model in _cutting(doc, symbol.declared.file, reader):
                 places += _cut_places(doc, item, model, symbol, texts)
     except RenameError:
@@ -799,8 +800,9 @@ def rename(
         )
     _check_name(symbol, new_name, [doc])  # (before the workspace is read: a typo is told at once)
     file = symbol.declared.file
-    # an id named by this spec's `until:`: the backbone's spec declaring it is renamed too
-    backbones = [] if workspace.reads(doc, file) else _backbone_specs(doc, file, reader)
+    # an id named by this spec's `until:`: the backbone's spec (declaring it, or reading the
+    # file that does) is renamed as the declaring spec is, open or not, in the workspace or not
+    backbones = _backbone_specs(doc, file, reader) if navigation.is_until(doc, cursor) else []
     opened: list[Other] = [*others, *((spec.doc, spec.automatic) for spec in backbones)]
     loaded = _workspace_specs(symbol, doc, opened, folders, reader)
     if loaded or backbones:  # (their locations are positions in the text they were loaded from)
