@@ -293,3 +293,26 @@ def test_a_loop_variable_outside_a_block_does_not_hide_the_var_inside_it():
     (error,) = errors_of(text)  # a block body sees the vars, not its caller's loop variable
     assert error.path == "blocks.cb.layers[0].conv2d.filters"
     assert messages(error)[-1] == "w is string '8', set at t.yaml:4:11"
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ('loop: "${f}"', "block 'loop' calls itself (loop → loop)"),
+        ('flatten: "${f}"', "`flatten` takes no single value; received '${f}'"),
+    ],
+    ids=["cycle", "no-single-value"],
+)
+def test_an_error_that_no_value_could_fix_names_no_value(item, message):
+    """A block calling itself, or a kind given a value it never takes, is refused whatever the
+    value is: a note "w is integer 4, set at …" pointed at a var that was no part of it."""
+    text = (
+        "cnnspec: 1\nname: c\nvars: {w: 4}\ninput: {shape: [8, 8, 1]}\n"
+        "blocks:\n  loop:\n    params: {f: int}\n    layers:\n"
+        '      - conv2d: {filters: "${f}", kernel_size: 3, padding: same}\n'
+        f"      - {item}\n"
+        'model:\n  - loop: {f: "${w}"}\n  - flatten\n  - dense: {units: 10, activation: softmax}\n'
+    )
+    (error,) = errors_of(text)
+    assert error.message == message and error.loc.line == 10
+    assert messages(error) == ["in block 'loop' called from model[0] (t.yaml:12:5)"]

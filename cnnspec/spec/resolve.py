@@ -409,14 +409,22 @@ class Resolver:
         return self.doc.loc(path)
 
     def error(
-        self, message: str, path: SpecPath, *, key: bool = False, also: tuple[Note, ...] = (), **kw: Any
+        self,
+        message: str,
+        path: SpecPath,
+        *,
+        key: bool = False,
+        also: tuple[Note, ...] = (),
+        about_value: bool = True,
+        **kw: Any,
     ) -> None:
         """Report ``message`` at the value (or with ``key``, the key) at ``path``, with the call
-        stack and, for a value an expression computed, where the names it read were set;
-        ``also``: notes of the error's own after those."""
+        stack and, for a value an expression computed, where the names it read were set (not
+        for an error ``about_value`` false: a block calling itself is no value's fault, though
+        the call's argument is an expression); ``also``: notes of the error's own after those."""
         loc = self.doc.key_loc(path) if key else self.doc.loc(path)
         notes = self.call_notes()
-        origins = () if key else self.origin_notes(path)
+        origins = () if key or not about_value else self.origin_notes(path)
         self.diags.error(
             message,
             loc,
@@ -1566,6 +1574,7 @@ class Resolver:
             path,
             code="layer-params",
             hint=f"write `- {kind.name}` on its own, or a mapping of its parameters",
+            about_value=False,  # any value is refused: what it would be is beside the point
         )
         return None
 
@@ -2499,7 +2508,7 @@ class Resolver:
         self.used_blocks.add(name)
         if name in self.call_stack:
             chain = " → ".join([*self.call_stack, name])
-            self.error(f"block {name!r} calls itself ({chain})", path, code="cycle")
+            self.error(f"block {name!r} calls itself ({chain})", path, code="cycle", about_value=False)
             return UNKNOWN
         if name in self.bad_blocks or not self.block_signature(name):
             return UNKNOWN  # its declaration's error says why
