@@ -316,3 +316,27 @@ def test_an_error_that_no_value_could_fix_names_no_value(item, message):
     (error,) = errors_of(text)
     assert error.message == message and error.loc.line == 10
     assert messages(error) == ["in block 'loop' called from model[0] (t.yaml:12:5)"]
+
+
+def test_a_nested_calls_argument_is_followed_to_where_its_value_was_written():
+    """`inner: {g: ${f}}` inside `outer`: the error in inner had no note on the chain through
+    outer (f is the caller's parameter), where the direct call's literal had one."""
+    text = (
+        "cnnspec: 1\nname: ch\nvars: {w: 2}\ninput: {shape: [8, 8, 1]}\nblocks:\n"
+        "  inner:\n    params: {g: int}\n    layers:\n"
+        '      - conv2d: {filters: "${g}", kernel_size: 3, padding: same}\n'
+        '  mid:\n    params: {h: int}\n    layers:\n      - inner: {g: "${h - w}"}\n'
+        '  outer:\n    params: {f: int}\n    layers:\n      - mid: {h: "${f}"}\n'
+        "model:\n  - outer: {f: 2}\n  - inner: {g: 0}\n  - flatten\n  - dense: {units: 10}\n"
+    )
+    (error,) = errors_of(text)
+    assert error.message == "expected a positive integer; received integer 0"
+    assert messages(error) == [
+        "in block 'inner' called from blocks.mid.layers[0] (t.yaml:13:9)",
+        "in block 'mid' called from blocks.outer.layers[0] (t.yaml:17:9)",
+        "in block 'outer' called from model[0] (t.yaml:19:5)",
+        "f is integer 2, set at t.yaml:19:16",  # through mid's h and outer's f, two levels out
+        "w is integer 2, set at t.yaml:3:11",
+        "also in block 'inner' called from model[1] (t.yaml:20:5)",
+        "g is integer 0, set at t.yaml:20:16",
+    ]

@@ -468,11 +468,14 @@ class Resolver:
         return tuple(dict.fromkeys(notes))[:MAX_ORIGIN_NOTES]
 
     def argument_origins(self, param: str, depth: int) -> list[Note]:
-        """The origin notes of the vars the argument of ``param`` at the innermost call reads
-        (one level only), or of the argument itself where it is written out (``f is integer
+        """The origin notes of the vars the argument of ``param`` at the call ``depth`` (1: the
+        outermost) reads, or of the argument itself where it is written out (``f is integer
         0, set at …``: the bad value of every use of ``f`` is one mistake, folded into one
-        error); none for an argument left to its default."""
-        site, block = self.call_sites[-1], self.call_stack[-1]
+        error); none for an argument left to its default. An argument that reads the caller's
+        own parameter (``g: ${f}``) is followed to the caller's call, and so on outwards: the
+        value was written there (a nested call's error had no note, where the same mistake
+        reached through a direct call had one)."""
+        site, block = self.call_sites[depth - 1], self.call_stack[depth - 1]
         body = value_at(self.data, (*site, block))
         if isinstance(body, dict) and param in body:
             argument, where = body[param], (*site, block, param)
@@ -490,11 +493,14 @@ class Resolver:
         names = _names_read(argument)
         if names is None:
             return []
-        caller = self.block_params(self.call_stack[-2]) if depth > 1 else {}
+        caller = self.block_params(self.call_stack[depth - 2]) if depth > 1 else {}
         notes: list[Note] = []
         for name in names:
-            shadowed = name in caller or any(d == depth - 1 and v == name for d, v in self.loop_vars)
-            if not shadowed and name not in LAYER_NAMES:
+            if name in LAYER_NAMES or any(d == depth - 1 and v == name for d, v in self.loop_vars):
+                continue  # (a loop variable's value is its iteration's: no place wrote it)
+            if name in caller:
+                notes.extend(self.argument_origins(name, depth - 1))
+            else:
                 notes.extend(self.var_origin(name))
         return notes
 
