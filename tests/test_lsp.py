@@ -173,12 +173,21 @@ def close(client: LanguageClient, path: Path) -> None:
 
 
 def position(text: str, needle: str, offset: int = 0, occurrence: int = 0) -> types.Position:
-    """The position of ``needle`` (its ``occurrence``-th appearance) plus ``offset`` characters."""
+    """The position of ``needle`` (its ``occurrence``-th appearance) plus ``offset`` characters,
+    counted in ``text``: past the end of the needle's line, on a later line."""
     start = -1
     for _ in range(occurrence + 1):
         start = text.index(needle, start + 1)
-    before = text[:start]
-    return types.Position(before.count("\n"), start - (before.rfind("\n") + 1) + offset)
+    index = start + offset  # (the line is that of the character reached, not the needle's)
+    return types.Position(text.count("\n", 0, index), index - (text.rfind("\n", 0, index) + 1))
+
+
+async def test_position_counts_past_the_end_of_the_needles_line() -> None:
+    text = "ab: 1\ncd: 2\n"
+    assert position(text, "b: 1", 1) == types.Position(0, 2)
+    assert position(text, "b: 1", 5) == types.Position(1, 0)  # (past "\n": the next line's start)
+    assert position(text, "1\ncd", 4) == types.Position(1, 2)  # (a needle over a line break)
+    assert position(text, "cd", -2) == types.Position(0, 4)  # (back over the break)
 
 
 def validate_json(path: Path) -> list[dict[str, Any]]:
