@@ -352,6 +352,42 @@ def test_from_an_until_the_backbones_spec_is_renamed_though_nothing_else_is_read
     }
 
 
+def test_a_rename_from_the_declaration_reads_the_backbone_spec_of_a_spec_that_cuts(folder: Path) -> None:
+    """LIBRARY's ``c`` renamed from its declaration, with INNER open (it cuts at ``blk.c``)
+    and no workspace folders: BASE, INNER's backbone, is neither open nor scanned but reads
+    LIBRARY and names ``c`` in its freeze pattern ``blk.c``. It is read as the backbone's spec
+    is from an ``until:``: its pattern is rewritten, and it is compiled before and after with
+    the others (INNER's compile takes BASE's model alone, not its patterns: it could not tell).
+    Before, BASE was neither rewritten nor checked, and was left broken."""
+    frozen = BASE + "training: {freeze: [blk.c]}\n"
+    space = Workspace(folder, {"lib.yaml": LIBRARY, "inner.yaml": INNER})
+    (folder / "base.yaml").write_text(frozen, "utf-8")
+    changes = space.rename("lib.yaml", "id: c", 4, "conv", others=("inner.yaml",))
+    c, pattern, until = (
+        position(LIBRARY, "id: c", 4),
+        position(frozen, "blk.c]", 4),
+        position(INNER, "blk.c", 4),
+    )
+    assert {file: [(p.line, p.start, p.end) for p in places] for file, places in changes.items()} == {
+        "lib.yaml": [(c.line, c.character, c.character + 1)],
+        "base.yaml": [(pattern.line, pattern.character, pattern.character + 1)],
+        "inner.yaml": [(until.line, until.character, until.character + 1)],
+    }
+    for name in ("lib.yaml", "inner.yaml"):
+        space.put(name, rename.apply(space.text(name), changes[name]))
+    (folder / "base.yaml").write_text(rename.apply(frozen, changes["base.yaml"]), "utf-8")
+    assert "freeze: [blk.conv]" in (folder / "base.yaml").read_text("utf-8")
+    for name in ("base.yaml", "inner.yaml"):
+        analysis = check(folder / name, space.documents.text)
+        assert analysis.compiled is not None and not analysis.diagnostics, analysis.diagnostics
+    # and it is compiled: a glob of its own (never rewritten) that would then match nothing
+    space.put("lib.yaml", LIBRARY)
+    space.put("inner.yaml", INNER)
+    (folder / "base.yaml").write_text(BASE + 'training: {freeze: ["*_c"]}\n', "utf-8")
+    with pytest.raises(RenameError, match=r"would break base\.yaml: .*'\*_c' matches none"):
+        space.rename("lib.yaml", "id: c", 4, "conv", others=("inner.yaml",))
+
+
 def test_an_until_that_names_no_id_is_refused_saying_why(folder: Path) -> None:
     """A call without an ``id`` (its automatic name: rename the block) and a layer's name (the
     compiler's, read from the compiled model) are refused with the reason; prepareRename

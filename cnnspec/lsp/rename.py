@@ -34,8 +34,12 @@ library's other users, a base spec's other children) are rewritten too: the open
 (:mod:`cnnspec.lsp.workspace`: an open document's editor text wins over its disk text); one
 that declares the name again (a child spec overriding a var) makes the rename refused. So is
 another spec's backbone of that file: its ``until:`` naming the renamed id (each segment that
-leads to it) and the key under its ``vars:`` setting the renamed var. A workspace with more
-spec files than are scanned makes the rename refused (it could not cover them all).
+leads to it) and the key under its ``vars:`` setting the renamed var. The spec such a backbone
+item names, when it reads the file, is read too (:func:`backbone_specs`), open or not, in the
+workspace or not: a spec reads its backbone's spec, so the rename rewrites and checks it as
+the others (its own patterns and references are no part of the cutting spec's model, whose
+compiled check could not see them broken). A workspace with more spec files than are scanned
+makes the rename refused (it could not cover them all).
 
 Refused (:func:`target` gives ``None``, so ``prepareRename`` answers that nothing can be
 renamed there): a layer kind, a layer's parameter, a combinator, a glob pattern, a comment, an
@@ -800,11 +804,12 @@ def rename(
         )
     _check_name(symbol, new_name, [doc])  # (before the workspace is read: a typo is told at once)
     file = symbol.declared.file
-    # an id named by this spec's `until:`: the backbone's spec (declaring it, or reading the
-    # file that does) is renamed as the declaring spec is, open or not, in the workspace or not
-    backbones = _backbone_specs(doc, file, reader) if navigation.is_until(doc, cursor) else []
+    loaded = _workspace_specs(symbol, doc, others, folders, reader)
+    # the specs a backbone item of these names (from this spec's `until:`, or a spec cutting
+    # at the declaration) that read the file: renamed as the declaring spec is, open or not,
+    # in the workspace or not (a spec reads its backbone's spec: a rename covers what it reads)
+    backbones = backbone_specs([doc, *(d for d, _ in others), *(s.doc for s in loaded)], [file], reader)
     opened: list[Other] = [*others, *((spec.doc, spec.automatic) for spec in backbones)]
-    loaded = _workspace_specs(symbol, doc, opened, folders, reader)
     if loaded or backbones:  # (their locations are positions in the text they were loaded from)
         read = [*loaded, *backbones]
         text_of = _preferring({path: text for spec in read for path, text in spec.texts.items()}, text_of)
@@ -884,20 +889,31 @@ def _workspace_specs(
     return [spec for spec in loaded if spec.compiles]
 
 
-def _backbone_specs(doc: SourceDoc, file: str, reader: Reader | None) -> list[workspace.Spec]:
-    """The specs of ``doc``'s backbone items that read ``file`` (they declare the id an
-    ``until:`` names, or include the file that does), each loaded from its own text as a
-    workspace spec is (an open one's: the editor's): the rename covers them as the spec
-    that declares the name. One that does not compile makes the rename refused (checked)."""
+def backbone_specs(
+    docs: Sequence[SourceDoc], files: Sequence[str], reader: Reader | None
+) -> list[workspace.Spec]:
+    """The specs that the backbone items of ``docs`` name and that read one of ``files``
+    (they declare the id an ``until:`` names or the var a ``vars:`` key sets, or include the
+    file that does), and in turn those of theirs, none of ``docs``: each loaded from its own
+    text as a workspace spec is (an open one's: the editor's), so that a rename covers them
+    as the spec that declares the name (one that does not compile makes it refused: checked),
+    open or not, in the workspace or not."""
+    have = {path_of(each.file) for each in docs}
     found: dict[Path, workspace.Spec] = {}
+    pending = list(docs)
     saved = dict(SOURCE_TEXTS)  # (the loader records what it reads: diagnostics quote it)
     try:
-        for _, model in _cutting(doc, file, reader):
-            path = path_of(model.file)
-            text = workspace.text_of(path, reader) if path not in found else None
-            spec = workspace.load(path, text, reader) if text is not None else None
-            if spec is not None:
-                found[path] = spec
+        while pending:  # (a backbone's spec may cut a third spec at the name: read it too)
+            each = pending.pop(0)
+            for file in files:
+                for _, model in _cutting(each, file, reader):
+                    path = path_of(model.file)
+                    text = workspace.text_of(path, reader) if path not in have else None
+                    spec = workspace.load(path, text, reader) if text is not None else None
+                    have.add(path)
+                    if spec is not None:
+                        found[path] = spec
+                        pending.append(spec.doc)
     finally:
         SOURCE_TEXTS.clear()
         SOURCE_TEXTS.update(saved)
