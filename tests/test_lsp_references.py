@@ -17,7 +17,7 @@ import pytest
 from lsprotocol import types
 
 from cnnspec.errors import Loc
-from cnnspec.lsp import references, workspace
+from cnnspec.lsp import navigation, references, workspace
 from cnnspec.lsp.navigation import automatic_names
 from tests.test_lsp_rename import LIBRARY
 from tests.test_lsp_rename_workspace import BASE, CUT, DEEP, LIB2, OTHER, Folder
@@ -193,6 +193,34 @@ def test_nothing_to_refer_to_reads_no_spec_on_disk(folder: Path, monkeypatch: py
     assert space.references("base.yaml", "conv2d", 2) == [] and loaded == []
     # (not asked for, the declaration's file still says which specs to read: OTHER reads it)
     assert space.references("base.yaml", "- double", 3, include=False) and loaded == [folder / "other.yaml"]
+
+
+def test_the_key_under_a_backbones_vars_refers_to_the_backbone_specs_var(folder: Path) -> None:
+    """``width`` of CUT's ``vars: {width: 8}``: the references of BASE's var ``width`` (BASE
+    neither open nor in the workspace: read as the backbone's spec), as from its declaration;
+    its definition is BASE's ``vars:`` key."""
+    space = Space(folder, {"cut.yaml": CUT})
+    space.scanned = False
+    for name, text in {"lib.yaml": LIBRARY, "base.yaml": BASE}.items():
+        space.disk(name, text)
+    expected = [
+        ("base.yaml", *at(BASE, "width: 4")),
+        ("base.yaml", *at(BASE, "${width}", 2)),
+        ("cut.yaml", *at(CUT, "width: 8")),
+    ]
+    found = space.references("cut.yaml", "width: 8", 2)
+    assert found[0] == expected[0] and sorted(found) == sorted(expected)
+    assert space.references("cut.yaml", "width: 8", 2, include=False) == found[1:]
+    space.put("base.yaml", BASE)  # open: the same
+    assert space.references("cut.yaml", "width: 8", 2, others=("base.yaml",)) == found
+    assert sorted(space.references("base.yaml", "width: 4", 0, others=("cut.yaml",))) == sorted(found)
+    analysis, (cursor, line, column) = space.at("cut.yaml", "width: 8", 2)
+    assert analysis.doc is not None
+    target = navigation.definition(analysis.doc, cursor, line, column, reader=space.documents.text)
+    assert target is not None and target.loc is not None
+    assert (Path(target.file).name, target.loc.line, target.loc.column) == expected[0]
+    # on the value: nothing
+    assert space.references("cut.yaml", "width: 8", 7) == []
 
 
 # -- over the wire --------------------------------------------------------------------------------

@@ -388,6 +388,22 @@ def test_a_rename_from_the_declaration_reads_the_backbone_spec_of_a_spec_that_cu
         space.rename("lib.yaml", "id: c", 4, "conv", others=("inner.yaml",))
 
 
+def test_a_var_is_renamed_from_the_key_under_a_backbones_vars(folder: Path) -> None:
+    """On ``width`` of CUT's ``vars: {width: 8}``: BASE's var (BASE not open), renamed there
+    and at the key, as from its declaration; prepareRename's range is the key."""
+    space = Folder(folder, {"cut.yaml": CUT})
+    for name, text in {"lib.yaml": LIBRARY, "base.yaml": BASE}.items():
+        space.disk(name, text)
+    symbol = space.target("cut.yaml", "width: 8", 2)
+    key = position(CUT, "width: 8")
+    assert symbol is not None and symbol.name == "width"
+    assert (symbol.at.line, symbol.at.start, symbol.at.end) == (key.line, key.character, key.character + 5)
+    texts = space.applied("cut.yaml", "width: 8", 2, "w")
+    assert set(texts) == {"base.yaml", "cut.yaml"}
+    assert "vars: {w: 4}" in texts["base.yaml"] and '"${w}"' in texts["base.yaml"]
+    assert "vars: {w: 8}}" in texts["cut.yaml"]
+
+
 def test_an_until_that_names_no_id_is_refused_saying_why(folder: Path) -> None:
     """A call without an ``id`` (its automatic name: rename the block) and a layer's name (the
     compiler's, read from the compiled model) are refused with the reason; prepareRename

@@ -164,6 +164,9 @@ def definitions(
     if is_until(doc, cursor):
         found = _until_definition(doc, path, reader)
         return [Target(found.file, found)] if found is not None else []
+    var = backbone_var(doc, cursor, reader)
+    if var is not None:
+        return [Target(var[1].file, var[1])]
     if len(path) == 3 and path[:2] == ("search", "space") and isinstance(path[2], str):
         found = _space_definition(doc, path[2])
         return [Target(found.file, found)] if found is not None else []
@@ -516,6 +519,32 @@ def is_until(doc: SourceDoc, cursor: Cursor) -> bool:
         and kind_of(doc, item) == BACKBONE
         and cursor.path[len(item) :] == (BACKBONE, "until")
     )
+
+
+def backbone_var(doc: SourceDoc, cursor: Cursor, reader: Reader | None = None) -> tuple[str, Loc] | None:
+    """On a key under a backbone item's ``vars:`` (``width`` of ``vars: {width: 8}``): the var
+    of the backbone's spec it sets and where that spec declares it (the spec read as
+    :func:`_until_definition` reads it, through ``reader``); ``None`` elsewhere, or when the
+    spec cannot be read or declares no such var (the item's diagnostic says so)."""
+    from cnnspec.lsp.completion import backbone_doc
+
+    path = cursor.path
+    item = item_path(path)
+    if (
+        not cursor.on_key
+        or item is None
+        or kind_of(doc, item) != BACKBONE
+        or len(path) != len(item) + 3
+        or path[len(item) : -1] != (BACKBONE, "vars")
+        or not isinstance(path[-1], str)
+    ):
+        return None
+    ref, loc = value_at(doc, (*item, BACKBONE, "spec")), doc.loc((*item, BACKBONE, "spec"))
+    if not isinstance(ref, str):
+        return None
+    model = backbone_doc(ref, Path(loc.file) if loc is not None else None, reader)
+    declared = model.key_locs.get(("vars", path[-1])) if model is not None else None
+    return (path[-1], declared) if declared is not None else None
 
 
 def _until_definition(doc: SourceDoc, path: SpecPath, reader: Reader | None) -> Loc | None:

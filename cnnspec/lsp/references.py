@@ -3,7 +3,8 @@
 What a rename would rewrite is what references list, read by the same rules:
 
 - a **var**, a block's **parameter** or a repeat's **loop variable** (on its declaration, on
-  a ``${…}`` use, on a ``search.space`` key ``vars.NAME``): the places
+  a ``${…}`` use, on a ``search.space`` key ``vars.NAME``, on the key under a backbone item's
+  ``vars:`` that sets the backbone spec's var): the places
   :func:`cnnspec.lsp.rename.name_references` gives, by rename's scoping (an expression inside
   a block whose parameter has the name reads the parameter, not the var), each located at the
   name itself; a spec that declares the var again (a child overriding it) has its own;
@@ -11,11 +12,14 @@ What a rename would rewrite is what references list, read by the same rules:
   then in every other spec that reads the file of the place under the cursor or of the
   declaration (a library's other users, a base's other children), asked at that same place.
 
-The other specs are the open ones (``others``: the editor's text) and, given the workspace's
-folders, those on disk that read the file (:func:`cnnspec.lsp.workspace.closed_readers`, the
-scan a rename makes; a spec that does not compile is left out, as an open one in error is).
-A workspace larger than the scan is read as far as the scan goes: references edit nothing,
-so a partial answer is still an answer (the log says so).
+The other specs are the open ones (``others``: the editor's text), the specs a backbone item
+of these names that read the file (:func:`cnnspec.lsp.rename.backbone_specs`: read from their
+text, open or not, in the workspace or not, as a rename covers them) and, given the
+workspace's folders, those on disk that read the file
+(:func:`cnnspec.lsp.workspace.closed_readers`, the scan a rename makes; a spec that does not
+compile is left out, as an open one in error is). A workspace larger than the scan is read as
+far as the scan goes: references edit nothing, so a partial answer is still an answer (the log
+says so).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 from cnnspec.errors import Loc
 from cnnspec.lsp import navigation, rename, workspace
 from cnnspec.lsp.locate import Cursor, path_at
-from cnnspec.lsp.rename import LOOP, Other, TextOf, default_text
+from cnnspec.lsp.rename import LOOP, Other, TextOf, default_text, preferring
 from cnnspec.lsp.scopes import Automatic
 from cnnspec.lsp.text import Lines, Span, in_expression, word_at
 from cnnspec.spec.compose import Reader
@@ -57,11 +61,13 @@ def references(
     ``reader``: the editor's text of an open file; ``text_of``: the text of a file the
     locations point into."""
     row = cursor.loc.line - 1 if row is None else row
-    symbol = rename.name_symbol(doc, cursor, line_text, column, automatic)
+    symbol = rename.name_symbol(doc, cursor, line_text, column, automatic, reader)
     if symbol is not None:
         have = [(doc, automatic), *others]
         if symbol.what != LOOP:  # (a loop variable is its repeat's alone)
-            have += _closed(have, [symbol.declared.file], folders, reader)
+            more = _more(have, [symbol.declared.file], folders, reader)
+            have += [(spec.doc, spec.automatic) for spec in more]
+            text_of = _texts(more, text_of)
         return _name_references(symbol, have, include_declaration, text_of, reader)
     locs = navigation.references(doc, cursor, include_declaration, automatic)
     every = locs if include_declaration else navigation.references(doc, cursor, True, automatic)
@@ -74,7 +80,9 @@ def references(
     places = [(here, row + 1, column + 1)]
     places += [(loc.file, loc.line, loc.column) for loc in every if loc.file != here]
     files = list(dict.fromkeys(file for file, _, _ in places))
-    for other, named in [*others, *_closed([(doc, automatic), *others], files, folders, reader)]:
+    more = _more([(doc, automatic), *others], files, folders, reader)
+    specs = [*others, *((spec.doc, spec.automatic) for spec in more)]
+    for other, named in specs:
         for file, line, col in places:
             there = path_at(other, file, line, col) if workspace.reads(other, file) else None
             if there is not None:
@@ -96,24 +104,31 @@ def _name_references(
     return [symbol.declared, *rest] if include and symbol.declared in found else rest
 
 
-def _closed(
+def _more(
     have: Sequence[Other], files: Sequence[str], folders: Sequence[Path], reader: Reader | None
-) -> list[Other]:
-    """The specs on disk in ``folders`` that read one of ``files`` and are none of ``have``
-    (nor included by them), those that compile, each once."""
-    if not folders:
-        return []
-    found = workspace.scan(folders)
-    if found.capped:
+) -> list[workspace.Spec]:
+    """The specs that are none of ``have`` (nor included by them) and read one of ``files``:
+    on disk in ``folders``, and those a backbone item of any of these names (in the workspace
+    or not); those that compile, each once."""
+    docs = [doc for doc, _ in have]
+    loaded: dict[Path, workspace.Spec] = {}
+    found = workspace.scan(folders) if folders else None
+    if found is not None and found.capped:
         log.warning(
             "references: the workspace holds more than %d YAML files; the rest is not read", found.limit
         )
-    docs = [doc for doc, _ in have]
-    loaded: dict[Path, workspace.Spec] = {}
-    for file in files:
+    for file in files if found is not None else ():
         for spec in workspace.closed_readers(file, found, [*docs, *(s.doc for s in loaded.values())], reader):
             loaded.setdefault(spec.path, spec)
-    return [(spec.doc, spec.automatic) for spec in loaded.values() if spec.compiles]
+    for spec in rename.backbone_specs([*docs, *(s.doc for s in loaded.values())], files, reader):
+        loaded.setdefault(spec.path, spec)
+    return [spec for spec in loaded.values() if spec.compiles]
+
+
+def _texts(specs: Sequence[workspace.Spec], text_of: TextOf) -> TextOf:
+    """``text_of``, except for the files ``specs`` read: the texts they were loaded from (their
+    locations are positions in those)."""
+    return preferring({path: text for spec in specs for path, text in spec.texts.items()}, text_of)
 
 
 def span(loc: Loc, text: str, encoding: str) -> Span:

@@ -22,7 +22,9 @@ What is renamable, and what a rename rewrites:
 - a **var**: its key under ``vars:`` and each ``${…}`` expression that reads it (only whole
   names the expression parser reads as that var: ``${width * 2}``, not ``widths``, a string
   literal, a comment, nor a block parameter or loop variable of the same name), and the
-  ``search.space`` key ``vars.NAME``;
+  ``search.space`` key ``vars.NAME``. Asked on the key under a backbone item's ``vars:``
+  (``width`` of ``vars: {width: 8}``), the var of the backbone's spec it sets, as from its
+  declaration;
 - a block's **parameter**: its key under ``params:``, the expressions of that block that read
   it, and the keyword at each call of the block (``- double: {filters: 8}``);
 - a repeat's **loop variable** (``as: i``) and the expressions of its layers that read it.
@@ -221,13 +223,15 @@ def target(
     be renamed: the name's range must be one of the places a rename rewrites (so a cursor
     between names, on ``c0[1]``'s index, gets nothing), and none of them may be in the zoo.
     On a backbone item's ``until:``, the id of the backbone's spec (read through ``reader``,
-    the editor's text of an open file) that the segment under the cursor leads to."""
-    until = navigation.is_until(doc, cursor)
+    the editor's text of an open file) that the segment under the cursor leads to; on a key
+    under its ``vars:``, the var of that spec it sets."""
     try:
-        if until:
+        if navigation.is_until(doc, cursor):
             symbol = _until_target(doc, cursor, line_text, column, reader)
         else:
-            symbol = _target(doc, cursor, line_text, column, automatic)
+            symbol = _backbone_var_target(doc, cursor, reader) or _target(
+                doc, cursor, line_text, column, automatic
+            )
     except (KeyError, IndexError, TypeError, ValueError):
         return None
     if symbol is None:
@@ -235,9 +239,9 @@ def target(
     texts = _Texts(text_of)
     try:
         places = _places(doc, symbol, automatic, texts)
-        if until:  # an id of a backbone's spec: this spec's `until:` names it
-            for item, model in _cutting(doc, symbol.declared.file, reader):
-                places += _cut_places(doc, item, model, symbol, texts)
+        # (an id or var of a backbone's spec: where this spec's `until:` or `vars:` names it)
+        for item, model in _cutting(doc, symbol.declared.file, reader):
+            places += _cut_places(doc, item, model, symbol, texts)
     except RenameError:
         return None
     row = cursor.loc.line - 1 if row is None else row
@@ -249,6 +253,13 @@ def target(
         if place.file == cursor.loc.file and place.line == row and place.start <= column <= place.end:
             return Symbol(symbol.what, symbol.name, symbol.declared, place, symbol.block)
     return None
+
+
+def _backbone_var_target(doc: SourceDoc, cursor: Cursor, reader: Reader | None) -> Symbol | None:
+    """On a key under a backbone item's ``vars:``: the var of the backbone's spec it sets
+    (:func:`cnnspec.lsp.navigation.backbone_var`)."""
+    found = navigation.backbone_var(doc, cursor, reader)
+    return Symbol(VAR, found[0], found[1], _NOWHERE) if found is not None else None
 
 
 def _target(
@@ -733,13 +744,22 @@ def _reads(value: str, name: str) -> list[tuple[int, int]]:
 
 # -- what references read ------------------------------------------------------------------------
 def name_symbol(
-    doc: SourceDoc, cursor: Cursor, line_text: str, column: int, automatic: Automatic | None = None
+    doc: SourceDoc,
+    cursor: Cursor,
+    line_text: str,
+    column: int,
+    automatic: Automatic | None = None,
+    reader: Reader | None = None,
 ) -> Symbol | None:
     """The var, block parameter or loop variable under the cursor, as a rename takes it (its
-    declaration by the same scoping: an inner parameter or loop variable hides a var), else
-    ``None``. Unlike :func:`target`, a name of the zoo is one too: references edit nothing."""
+    declaration by the same scoping: an inner parameter or loop variable hides a var; on a
+    key under a backbone item's ``vars:``, the var of the backbone's spec, read through
+    ``reader``), else ``None``. Unlike :func:`target`, a name of the zoo is one too:
+    references edit nothing."""
     try:
-        symbol = _target(doc, cursor, line_text, column, automatic)
+        symbol = _backbone_var_target(doc, cursor, reader) or _target(
+            doc, cursor, line_text, column, automatic
+        )
     except (KeyError, IndexError, TypeError, ValueError):
         return None
     return symbol if symbol is not None and symbol.what in (VAR, PARAMETER, LOOP) else None
@@ -812,7 +832,7 @@ def rename(
     opened: list[Other] = [*others, *((spec.doc, spec.automatic) for spec in backbones)]
     if loaded or backbones:  # (their locations are positions in the text they were loaded from)
         read = [*loaded, *backbones]
-        text_of = _preferring({path: text for spec in read for path, text in spec.texts.items()}, text_of)
+        text_of = preferring({path: text for spec in read for path, text in spec.texts.items()}, text_of)
     texts = _Texts(text_of)
     candidates: list[Other] = [*opened, *((spec.doc, spec.automatic) for spec in loaded)]
     docs: list[Other] = [(doc, automatic)]
@@ -896,8 +916,8 @@ def backbone_specs(
     (they declare the id an ``until:`` names or the var a ``vars:`` key sets, or include the
     file that does), and in turn those of theirs, none of ``docs``: each loaded from its own
     text as a workspace spec is (an open one's: the editor's), so that a rename covers them
-    as the spec that declares the name (one that does not compile makes it refused: checked),
-    open or not, in the workspace or not."""
+    as the spec that declares the name (one that does not compile makes it refused: checked)
+    and references read them, open or not, in the workspace or not."""
     have = {path_of(each.file) for each in docs}
     found: dict[Path, workspace.Spec] = {}
     pending = list(docs)
@@ -920,7 +940,7 @@ def backbone_specs(
     return list(found.values())
 
 
-def _preferring(known: dict[Path, str], text_of: TextOf) -> TextOf:
+def preferring(known: dict[Path, str], text_of: TextOf) -> TextOf:
     """``text_of``, except for the files of ``known``: their texts there."""
 
     def text(file: str) -> str | None:
