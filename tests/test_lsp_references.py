@@ -19,8 +19,9 @@ from lsprotocol import types
 from cnnspec.errors import Loc
 from cnnspec.lsp import navigation, references, workspace
 from cnnspec.lsp.navigation import automatic_names
+from cnnspec.lsp.references import Segment
 from tests.test_lsp_rename import LIBRARY
-from tests.test_lsp_rename_workspace import BASE, CUT, DEEP, LIB2, OTHER, Folder
+from tests.test_lsp_rename_workspace import BASE, CUT, DEEP, INNER, LIB2, OTHER, Folder
 
 pytest_lsp = pytest.importorskip("pytest_lsp", reason="the `lsp` extra is part of `dev`")
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
@@ -73,6 +74,13 @@ class Space(Folder):
     def references(
         self, name: str, needle: str, offset: int, include: bool = True, others: tuple[str, ...] = ()
     ) -> list[tuple[str, int, int]]:
+        """The references from ``needle`` (plus ``offset``) in ``name``: file name, line, column."""
+        locs = self.locs(name, needle, offset, include, others)
+        return [(Path(loc.file).name, loc.line, loc.column) for loc in locs]
+
+    def locs(
+        self, name: str, needle: str, offset: int, include: bool = True, others: tuple[str, ...] = ()
+    ) -> list[Loc]:
         more = []
         for other in others:
             found = self.analyze(other)
@@ -81,7 +89,7 @@ class Space(Folder):
         analysis, (cursor, line, column) = self.at(name, needle, offset)
         assert analysis.doc is not None
         automatic = automatic_names(analysis.doc, analysis.compiled.ir) if analysis.compiled else None
-        locs = references.references(
+        return references.references(
             analysis.doc,
             cursor,
             line,
@@ -93,11 +101,12 @@ class Space(Folder):
             reader=self.documents.text,
             text_of=self.file_text,
         )
-        return [(Path(loc.file).name, loc.line, loc.column) for loc in locs]
 
-    def places(self, name: str, needle: str, offset: int, new: str) -> list[tuple[str, int, int]]:
+    def places(
+        self, name: str, needle: str, offset: int, new: str, others: tuple[str, ...] = ()
+    ) -> list[tuple[str, int, int]]:
         """Where a rename from the same place writes (each as references locate it)."""
-        changes = self.rename(name, needle, offset, new)
+        changes = self.rename(name, needle, offset, new, others)
         return [(Path(p.file).name, p.line + 1, p.start + 1) for places in changes.values() for p in places]
 
 
@@ -195,6 +204,74 @@ def test_nothing_to_refer_to_reads_no_spec_on_disk(folder: Path, monkeypatch: py
     assert space.references("base.yaml", "- double", 3, include=False) and loaded == [folder / "other.yaml"]
 
 
+def test_an_ids_references_list_the_until_segments_that_cut_at_it(folder: Path) -> None:
+    """An id of BASE another spec on disk cuts at (``until: stem``, the ``blk`` of ``until:
+    blk.c``), and LIBRARY's ``c`` that the ``c`` of ``until: blk.c`` leads to: each segment,
+    its range the name alone (a :class:`Segment`), as a rename of the id edits it."""
+    space = Space(folder, {"lib.yaml": LIBRARY, "base.yaml": BASE})
+    space.disk("cut.yaml", CUT)
+    space.disk("inner.yaml", INNER)
+    for name, text, needle, cut, offset, length in [
+        ("base.yaml", BASE, "id: stem", ("cut.yaml", CUT, "until: stem"), 7, 4),
+        ("base.yaml", BASE, "id: blk", ("inner.yaml", INNER, "until: blk.c"), 7, 3),
+        ("lib.yaml", LIBRARY, "id: c", ("inner.yaml", INNER, "until: blk.c"), 11, 1),
+    ]:
+        line, column = at(cut[1], cut[2], offset)
+        expected = [(name, *at(text, needle, 4)), (cut[0], line, column)]
+        assert space.references(name, needle, 4) == expected, needle
+        assert sorted(space.places(name, needle, 4, "renamed")) == sorted(expected)
+        segment = space.locs(name, needle, 4)[-1]
+        assert isinstance(segment, Segment) and segment.end == column + length
+        assert space.references(name, needle, 4, include=False) == expected[1:]
+    # from a use of the id (a pattern in an open spec that reads LIBRARY): the same
+    frozen = BASE + "training: {freeze: [blk.c]}\n"
+    space.put("base.yaml", frozen)
+    found = space.references("base.yaml", "blk.c]", 4)
+    assert ("inner.yaml", *at(INNER, "until: blk.c", 11)) in found
+    assert found[0] == ("lib.yaml", *at(LIBRARY, "id: c", 4))
+
+
+def test_an_automatic_names_references_list_an_until_that_cuts_at_it(folder: Path) -> None:
+    """The call of ``double`` without an id is ``double_1``: the references through it in the
+    spec and the ``double_1`` of another spec's ``until: double_1.c`` refer to the call."""
+    unnamed = BASE.replace("    id: blk\n", "").replace(
+        "  - global_avg_pool2d\n", "  - add:\n    inputs: [double_1.r, double_1.c]\n  - global_avg_pool2d\n"
+    )
+    cut = CUT.replace("until: stem", "until: double_1.c")
+    space = Space(folder, {"lib.yaml": LIBRARY, "base.yaml": unnamed})
+    space.disk("cut.yaml", cut)
+    assert space.references("base.yaml", "[double_1.r", 1) == [
+        ("base.yaml", *at(unnamed, "double: {filters: 4}")),
+        ("base.yaml", *at(unnamed, "double_1.r")),
+        ("base.yaml", *at(unnamed, "double_1.c]")),
+        ("cut.yaml", *at(cut, "until: double_1.c", 7)),
+    ]
+
+
+def test_references_from_an_until_are_those_of_the_id_it_cuts_at(folder: Path) -> None:
+    """On a segment of an ``until:``: the references of the id it leads to in the backbone's
+    spec (not open, no workspace folders: read as a rename from there reads it), this
+    ``until:`` among them, as from the declaration."""
+    frozen = BASE + "training: {freeze: [blk.c]}\n"
+    space = Space(folder, {"inner.yaml": INNER})
+    space.scanned = False
+    for name, text in {"lib.yaml": LIBRARY, "base.yaml": frozen}.items():
+        space.disk(name, text)
+    on_c = [
+        ("lib.yaml", *at(LIBRARY, "id: c", 4)),
+        ("base.yaml", *at(frozen, "blk.c]")),
+        ("inner.yaml", *at(INNER, "until: blk.c", 11)),
+    ]
+    assert space.references("inner.yaml", "until: blk.c", 11) == on_c
+    on_blk = [
+        ("base.yaml", *at(frozen, "id: blk", 4)),
+        ("base.yaml", *at(frozen, "blk.c]")),
+        ("inner.yaml", *at(INNER, "until: blk.c", 7)),
+    ]
+    assert space.references("inner.yaml", "until: blk.c", 8) == on_blk
+    assert space.references("inner.yaml", "until: blk.c", 8, include=False) == on_blk[1:]
+
+
 def test_the_key_under_a_backbones_vars_refers_to_the_backbone_specs_var(folder: Path) -> None:
     """``width`` of CUT's ``vars: {width: 8}``: the references of BASE's var ``width`` (BASE
     neither open nor in the workspace: read as the backbone's spec), as from its declaration;
@@ -221,6 +298,26 @@ def test_the_key_under_a_backbones_vars_refers_to_the_backbone_specs_var(folder:
     assert (Path(target.file).name, target.loc.line, target.loc.column) == expected[0]
     # on the value: nothing
     assert space.references("cut.yaml", "width: 8", 7) == []
+
+
+def test_references_read_the_backbone_spec_of_a_spec_that_cuts(folder: Path) -> None:
+    """LIBRARY's ``c``, with INNER open (it cuts at ``blk.c``) and no workspace folders: BASE,
+    INNER's backbone, is neither open nor scanned but reads LIBRARY (its pattern ``blk.c``
+    names ``c``): it is read, as a rename reads it (and rewrites it)."""
+    frozen = BASE + "training: {freeze: [blk.c]}\n"
+    space = Space(folder, {"lib.yaml": LIBRARY, "inner.yaml": INNER})
+    space.scanned = False
+    space.disk("base.yaml", frozen)
+    expected = [
+        ("lib.yaml", *at(LIBRARY, "id: c", 4)),
+        ("base.yaml", *at(frozen, "blk.c]")),
+        ("inner.yaml", *at(INNER, "until: blk.c", 11)),
+    ]
+    found = space.references("lib.yaml", "id: c", 4, others=("inner.yaml",))
+    assert found == expected
+    # (a rename edits the pattern's segment `c`; references locate the whole name `blk.c`)
+    written = [*expected[:1], ("base.yaml", *at(frozen, "blk.c]", 4)), *expected[2:]]
+    assert sorted(space.places("lib.yaml", "id: c", 4, "conv", others=("inner.yaml",))) == sorted(written)
 
 
 # -- over the wire --------------------------------------------------------------------------------
@@ -300,3 +397,61 @@ def test_loc_spans_are_the_name_inside_an_expression() -> None:
     text = 'a: "${width*2}"\nb: plain_value\n'
     assert references.span(Loc("t.yaml", 1, 7), text, "utf-16") == references.Span(0, 6, 0, 11)
     assert references.span(Loc("t.yaml", 2, 4), text, "utf-16") == references.Span(1, 3, 1, 14)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.xdist_group("lsp")
+async def test_over_the_wire_an_until_and_a_backbones_vars_key_refer(client: LanguageClient, served: Path):
+    """From BASE's ``id: blk``: the ``blk`` of INNER's ``until: blk.c`` (on disk, not open),
+    its range the segment alone; from INNER's ``vars:`` key ``width``: BASE's var (its
+    declaration and use) and the key itself, and its definition is BASE's declaration."""
+    folder = served / "cuts"  # (beside the other test's files, which cut another base.yaml)
+    folder.mkdir()
+    for name, text in {"lib.yaml": LIBRARY, "base.yaml": BASE, "inner.yaml": INNER}.items():
+        (folder / name).write_text(text, "utf-8")
+    base, inner = folder / "base.yaml", folder / "inner.yaml"
+    await open_text(client, base, BASE)
+
+    async def refs(path: Path, at: types.Position) -> list[tuple[str, int, int, int]]:
+        found = await answer(
+            client.text_document_references_async(
+                types.ReferenceParams(
+                    context=types.ReferenceContext(include_declaration=True),
+                    text_document=types.TextDocumentIdentifier(path.as_uri()),
+                    position=at,
+                )
+            )
+        )
+        return sorted(
+            (
+                Path(r.uri.removeprefix("file://")).name,
+                r.range.start.line,
+                r.range.start.character,
+                r.range.end.character,
+            )
+            for r in found
+        )
+
+    assert await refs(base, position(BASE, "id: blk", 4)) == sorted(
+        [("base.yaml", *span(BASE, "id: blk", 4, 3)), ("inner.yaml", *span(INNER, "until: blk.c", 7, 3))]
+    )
+    await open_text(client, inner, INNER)
+    key = position(INNER, "width: 8", 1)
+    assert await refs(inner, key) == sorted(
+        [
+            ("base.yaml", *span(BASE, "width: 4", 0, 5)),
+            ("base.yaml", *span(BASE, "${width}", 2, 5)),
+            ("inner.yaml", *span(INNER, "width: 8", 0, 5)),
+        ]
+    )
+    found = await answer(
+        client.text_document_definition_async(
+            types.DefinitionParams(types.TextDocumentIdentifier(inner.as_uri()), key)
+        )
+    )
+    assert found.uri == base.as_uri()
+    assert (found.range.start, found.range.end) == (position(BASE, "width: 4"), position(BASE, "width: 4", 5))
+    for path in (base, inner):
+        client.text_document_did_close(
+            types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(path.as_uri()))
+        )

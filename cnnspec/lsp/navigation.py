@@ -212,28 +212,10 @@ def references(
         if include_declaration and definition_loc is not None:
             found.insert(0, definition_loc)
         return found
-    path = cursor.path
-    declared: Loc | None
-    pattern = pattern_at(doc, path, cursor.on_key)
-    if pattern is not None:  # a freeze/unfreeze pattern: the model's id it names, if it is one
-        path = ("outputs",)  # (read where the model's ids are all visible)
-        name: str | None = pattern.replace("/", ".")
-        # an id, or one reached through a dotted name (`stem.inner`: the `inner` of the call)
-        declared = find_id(doc, path, name, automatic) or find_reference(doc, path, name, automatic)
-        if declared is None:
-            return []
-    elif carry_key_at(cursor):  # a carried name: declared by its key
-        name = str(path[-1])
-        declared = doc.key_loc(path)
-    else:
-        name = reference_at(doc, cursor)
-        if name is None and path and path[-1] == "id":
-            value = value_at(doc, path)
-            name = value if isinstance(value, str) else None
-        if name is None:
-            return []
-        name = referred_id(doc, path, name, automatic)
-        declared = find_id(doc, path, name, automatic)
+    referred = _referred(doc, cursor, automatic)
+    if referred is None:
+        return []
+    path, name, declared = referred
     found = [
         loc
         for site, ref, loc in reference_sites(doc, root_of(path))
@@ -249,6 +231,53 @@ def references(
     if include_declaration and declared is not None:
         found.insert(0, declared)
     return list(dict.fromkeys(found))  # (a YAML alias reads one place twice: `inputs: *ins`)
+
+
+def declaration(doc: SourceDoc, cursor: Cursor, automatic: Automatic | None = None) -> tuple[str, Loc] | None:
+    """The id under the cursor whose references :func:`references` lists (not a block's
+    name) and where it is declared: a hierarchical name's first segment, a call's automatic
+    name (with ``automatic``: declared at the call's kind key); ``None`` when there is none, or
+    it is declared nowhere the text says."""
+    referred = _referred(doc, cursor, automatic)
+    if referred is None or referred[2] is None:
+        return None
+    path, name, declared = referred
+    if split_name(name) is None or find_id(doc, path, name, automatic) == declared:
+        return name, declared
+    # a pattern's dotted name (`stem.inner`): the segment that leads to the declaration
+    for match in re.finditer(r"[.\[]|$", name):
+        if find_reference(doc, path, name[: match.start()], automatic) == declared:
+            return re.sub(r"\[\d+\]$", "", name[: match.start()]).rsplit(".", 1)[-1], declared
+    return None
+
+
+def _referred(
+    doc: SourceDoc, cursor: Cursor, automatic: Automatic | None
+) -> tuple[SpecPath, str, Loc | None] | None:
+    """The id under the cursor: the path its scope is read from, its name, its declaration."""
+    path = cursor.path
+    declared: Loc | None
+    pattern = pattern_at(doc, path, cursor.on_key)
+    if pattern is not None:  # a freeze/unfreeze pattern: the model's id it names, if it is one
+        path = ("outputs",)  # (read where the model's ids are all visible)
+        name: str | None = pattern.replace("/", ".")
+        # an id, or one reached through a dotted name (`stem.inner`: the `inner` of the call)
+        declared = find_id(doc, path, name, automatic) or find_reference(doc, path, name, automatic)
+        if declared is None:
+            return None
+    elif carry_key_at(cursor):  # a carried name: declared by its key
+        name = str(path[-1])
+        declared = doc.key_loc(path)
+    else:
+        name = reference_at(doc, cursor)
+        if name is None and path and path[-1] == "id":
+            value = value_at(doc, path)
+            name = value if isinstance(value, str) else None
+        if name is None:
+            return None
+        name = referred_id(doc, path, name, automatic)
+        declared = find_id(doc, path, name, automatic)
+    return path, name, declared
 
 
 #: What makes a pattern a glob: `*`, `?`, or a `[` that opens no iteration index.

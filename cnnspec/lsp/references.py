@@ -10,7 +10,11 @@ What a rename would rewrite is what references list, read by the same rules:
   name itself; a spec that declares the var again (a child overriding it) has its own;
 - an **id** or a **block** (:func:`cnnspec.lsp.navigation.references`): in the cursor's spec,
   then in every other spec that reads the file of the place under the cursor or of the
-  declaration (a library's other users, a base's other children), asked at that same place.
+  declaration (a library's other users, a base's other children), asked at that same place;
+  for an id (a call's automatic name too), each segment of another spec's backbone
+  ``until:`` that cuts at it (``c`` of ``until: blk.c``: a :class:`Segment`, the range a
+  rename edits). On an ``until:``, the references of the id its segment under the cursor
+  names in the backbone's spec, as from its declaration.
 
 The other specs are the open ones (``others``: the editor's text), the specs a backbone item
 of these names that read the file (:func:`cnnspec.lsp.rename.backbone_specs`: read from their
@@ -26,18 +30,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from cnnspec.errors import Loc
 from cnnspec.lsp import navigation, rename, workspace
+from cnnspec.lsp.documents import path_of
 from cnnspec.lsp.locate import Cursor, path_at
 from cnnspec.lsp.rename import LOOP, Other, TextOf, default_text, preferring
 from cnnspec.lsp.scopes import Automatic
 from cnnspec.lsp.text import Lines, Span, in_expression, word_at
 from cnnspec.spec.compose import Reader
-from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.loader import LINE_BREAK, SourceDoc
 
 log = logging.getLogger("cnnspec.lsp")
+
+
+@dataclass(frozen=True, slots=True)
+class Segment(Loc):
+    """A reference that is a part of its token (``c`` of a backbone's ``until: blk.c``): its
+    range ends at ``end`` (the 1-based code-point column just past it), not the token's end."""
+
+    end: int
 
 
 def references(
@@ -61,6 +75,9 @@ def references(
     ``reader``: the editor's text of an open file; ``text_of``: the text of a file the
     locations point into."""
     row = cursor.loc.line - 1 if row is None else row
+    until = rename.until_symbol(doc, cursor, line_text, column, reader)
+    if until is not None:
+        return _from_until(doc, automatic, *until, include_declaration, others, folders, reader, text_of)
     symbol = rename.name_symbol(doc, cursor, line_text, column, automatic, reader)
     if symbol is not None:
         have = [(doc, automatic), *others]
@@ -69,7 +86,7 @@ def references(
             have += [(spec.doc, spec.automatic) for spec in more]
             text_of = _texts(more, text_of)
         return _name_references(symbol, have, include_declaration, text_of, reader)
-    locs = navigation.references(doc, cursor, include_declaration, automatic)
+    locs: list[Loc] = navigation.references(doc, cursor, include_declaration, automatic)
     every = locs if include_declaration else navigation.references(doc, cursor, True, automatic)
     if not every:
         return locs  # nothing there refers to anything: no other spec is read for it
@@ -88,7 +105,57 @@ def references(
             if there is not None:
                 found_there = navigation.references(other, there, include_declaration, named)
                 locs += [loc for loc in found_there if loc not in locs]
+    declared = navigation.declaration(doc, cursor, automatic)
+    if declared is not None:  # an id: the `until:` of a backbone item cutting at it
+        symbol, read = rename.id_symbol(*declared), _texts(more, text_of)
+        for each, _ in [(doc, automatic), *specs]:
+            for place in rename.cut_references(each, symbol, read, reader):
+                cut = Segment(place.file, place.line + 1, place.start + 1, place.end + 1)
+                locs += [cut] if cut not in locs else []
     return locs
+
+
+def _from_until(
+    doc: SourceDoc,
+    automatic: Automatic | None,
+    symbol: rename.Symbol,
+    file: str,
+    include: bool,
+    others: Sequence[Other],
+    folders: Sequence[Path],
+    reader: Reader | None,
+    text_of: TextOf,
+) -> list[Loc]:
+    """The references of the id ``symbol`` of the backbone's spec ``file`` that the ``until:``
+    under the cursor names: asked at its declaration in that spec (open, else read from its
+    text), with ``doc`` one of the other specs (its ``until:`` is one of them)."""
+    backbone = next(((each, named) for each, named in others if path_of(each.file) == path_of(file)), None)
+    if backbone is None:
+        loaded = rename.backbone_specs([doc], [symbol.declared.file], reader)
+        spec = next((spec for spec in loaded if spec.path == path_of(file) and spec.compiles), None)
+        if spec is None:
+            return []  # (it does not compile: its own diagnostics say why)
+        backbone, text_of = (spec.doc, spec.automatic), preferring(spec.texts, text_of)
+    model, named = backbone
+    declared = symbol.declared
+    there = path_at(model, declared.file, declared.line, declared.column)
+    lines = LINE_BREAK.split(text_of(declared.file) or "")
+    if there is None or declared.line > len(lines):
+        return []
+    rest = [(doc, automatic), *(other for other in others if other[0] is not model)]
+    line, column = lines[declared.line - 1], declared.column - 1
+    return references(
+        model,
+        there,
+        line,
+        column,
+        include,
+        named,
+        others=rest,
+        folders=folders,
+        reader=reader,
+        text_of=text_of,
+    )
 
 
 def _name_references(
@@ -132,10 +199,13 @@ def _texts(specs: Sequence[workspace.Spec], text_of: TextOf) -> TextOf:
 
 
 def span(loc: Loc, text: str, encoding: str) -> Span:
-    """The range of a reference at ``loc`` in ``text``: a name inside a ``${…}`` expression
-    is the name alone (``width`` of ``${width*2}``), anything else its YAML token."""
+    """The range of a reference at ``loc`` in ``text``: a :class:`Segment` is its part of the
+    token, a name inside a ``${…}`` expression is the name alone (``width`` of
+    ``${width*2}``), anything else its YAML token."""
     lines = Lines(text, encoding)
     row, column = loc.line - 1, loc.column - 1
+    if isinstance(loc, Segment):
+        return Span(row, lines.units(row, column), row, lines.units(row, loc.end - 1))
     line = lines.line(row)
     word = word_at(line, column) if in_expression(line, column) else None
     if word is not None and word[1] == column:

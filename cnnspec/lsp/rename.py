@@ -765,6 +765,42 @@ def name_symbol(
     return symbol if symbol is not None and symbol.what in (VAR, PARAMETER, LOOP) else None
 
 
+def until_symbol(
+    doc: SourceDoc, cursor: Cursor, line_text: str, column: int, reader: Reader | None = None
+) -> tuple[Symbol, str] | None:
+    """On a backbone item's ``until:``, the id of the backbone's spec that the segment under
+    the cursor leads to, as a rename from there takes it (an automatic name or a layer's name
+    is none), with that spec's file (as locations name it); else ``None``."""
+    if not navigation.is_until(doc, cursor):
+        return None
+    try:
+        symbol = _until_target(doc, cursor, line_text, column, reader)
+        found = _until_model(doc, cursor, reader) if symbol is not None else None
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return (symbol, found[1].file) if symbol is not None and found is not None else None
+
+
+def id_symbol(name: str, declared: Loc) -> Symbol:
+    """The id ``name`` declared at ``declared`` (:func:`cnnspec.lsp.navigation.declaration`:
+    also a call's automatic name), as :func:`cut_references` takes it."""
+    return Symbol(ID, name, declared, _NOWHERE)
+
+
+def cut_references(
+    doc: SourceDoc, symbol: Symbol, text_of: TextOf = default_text, reader: Reader | None = None
+) -> list[Replacement]:
+    """Where the backbone items of ``doc`` whose spec reads the file declaring ``symbol``
+    name it, as a rename rewrites them (each the name's range, with the name as its text):
+    each segment of an ``until:`` that leads to an id, the key under ``vars:`` setting a var.
+    Unlike a rename, what the text does not pin is no refusal."""
+    texts = _Texts(text_of)
+    found: list[Replacement] = []
+    for item, model in _cutting(doc, symbol.declared.file, reader):
+        found += [p for p in _cut_places(doc, item, model, symbol, texts, lenient=True) if p not in found]
+    return found
+
+
 def name_references(
     doc: SourceDoc,
     symbol: Symbol,
