@@ -21,7 +21,7 @@ import pytest
 from cnnspec.api import compile_text
 from cnnspec.backends.python_emitter import generate_code
 from cnnspec.errors import SpecError
-from cnnspec.layers.registry import REGISTRY
+from cnnspec.layers.registry import REGISTRY, ShapeError
 from tests.test_any_rank import _built_matches_the_ir, compare_generated
 
 # -- merges of different ranks --------------------------------------------------------------------
@@ -127,23 +127,82 @@ def test_a_merge_that_does_not_broadcast_is_refused_at_the_merge_with_a_hint(kin
     assert (error.message, error.hint) == (MESSAGE_HEAD + message, hint)
 
 
-def test_inputs_of_one_rank_keep_their_message():
+SAME_RANK_HEAD = "expected inputs whose shapes broadcast (on each axis, equal sizes or a size of 1); "
+
+
+def test_inputs_of_one_rank_are_refused_with_the_rule_keras_applies():
+    """Size-1 axes broadcast at one rank too, so the refusal states that rule (once: "expected
+    inputs of the same shape"), names the axes that differ and hints at both fixes."""
     with pytest.raises(SpecError) as caught:
         compile_text(merge_spec("add", [(8, 8, 3), (8, 8, 4)]))
     (error,) = caught.value.errors
+    assert (
+        error.message
+        == SAME_RANK_HEAD + "received [8, 8, 3] and [8, 8, 4], which differ in channels (3 vs 4)"
+    )
+    assert error.hint is not None and "1×1 convolution" in error.hint
+    assert error.hint.endswith("or give one input size 1 on those axes, which broadcasts it over the other")
+    # what the rule allows: a size of 1 against any size, at one rank
+    assert _node(compile_text(merge_spec("add", [(8, 8, 3), (8, 1, 3)])), "merged").shape == (8, 8, 3)
+
+
+#: three inputs → the refusal's message, naming two of the inputs as written: the first pair, in
+#: Keras' order, that does not broadcast (once: the shape merged so far and the third)
+THREE: list[tuple[str, list[tuple[int, ...]], str]] = [
+    (
+        "max",
+        [(8, 1, 3), (8, 3), (2, 3)],
+        SAME_RANK_HEAD + "received [8, 3] from `t1` (input 2) and [2, 3] from `t2` (input 3), "
+        "which differ in steps (8 vs 2)",
+    ),
+    (
+        "add",
+        [(8, 8, 3), (3,), (8, 4, 3)],
+        SAME_RANK_HEAD + "received [8, 8, 3] from `t0` (input 1) and [8, 4, 3] from `t2` (input 3), "
+        "which differ in width (8 vs 4)",
+    ),
+    (
+        "average",
+        [(3,), (8, 8, 1), (8, 4)],
+        MESSAGE_HEAD + "received [3] from `t0` (input 1) and [8, 4] from `t2` (input 3), which "
+        "differ in channels (3 vs 4)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "shapes", "message"), THREE, ids=[t[0] for t in THREE])
+def test_three_inputs_refused_name_the_two_written_inputs(kind, shapes, message):
+    with pytest.raises(SpecError) as caught:
+        compile_text(merge_spec(kind, shapes))
+    (error,) = caught.value.errors
+    assert error.message == message and error.path == f"model[7].{kind}"
+
+
+def test_a_parallel_of_three_branches_names_the_branches_layers():
+    """A combinator's merge has no written ``inputs``: the layers its branches end in (the
+    names ``inspect`` shows) and their positions."""
+    with pytest.raises(SpecError) as caught:
+        compile_text(
+            "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 4]}\nmodel:\n"
+            "  - parallel:\n      merge: add\n      branches:\n"
+            "        - [conv2d: {filters: 4, kernel_size: 1}]\n"
+            "        - [conv2d: {filters: 1, kernel_size: 1}]\n"
+            "        - [conv2d: {filters: 8, kernel_size: 1}]\n"
+        )
+    (error,) = caught.value.errors
     assert error.message == (
-        "expected inputs of the same shape; received [8, 8, 3] and [8, 8, 4], which differ in "
-        "channels (3 vs 4)"
+        SAME_RANK_HEAD + "received [8, 8, 4] from `conv2d_1` (input 1) and [8, 8, 8] from "
+        "`conv2d_3` (input 3), which differ in channels (4 vs 8)"
     )
 
 
-def test_three_inputs_are_folded_from_the_first_as_keras_does():
-    """The refusal names the first pair that does not broadcast: [8, 8, 3] (the first two,
-    merged) and the third."""
-    with pytest.raises(SpecError) as caught:
-        compile_text(merge_spec("max", [(8, 1, 3), (8, 3), (2, 3)]))
-    (error,) = caught.value.errors
-    assert error.message == MESSAGE_HEAD + "received [8, 8, 3] and [2, 3], which differ in width (8 vs 2)"
+def test_the_shape_rule_alone_names_inputs_by_position():
+    with pytest.raises(ShapeError) as caught:
+        REGISTRY["min"].output_shape({}, [(4, 4), (1,), (4, 5)])
+    assert caught.value.message == (
+        SAME_RANK_HEAD + "received [4, 4] from input 1 and [4, 5] from input 3, which differ in "
+        "channels (4 vs 5)"
+    )
 
 
 # -- a residual whose body ends in a gate without its spatial axes ------------------------------
@@ -264,6 +323,10 @@ def test_keras_refuses_the_merges_refused():
             layer = getattr(keras.layers, REGISTRY[kind].keras_class)()
             with pytest.raises(ValueError, match="Inputs have incompatible shapes"):
                 layer([keras.Input(s) for s in shapes])
+    for kind, shapes, _ in THREE:
+        layer = getattr(keras.layers, REGISTRY[kind].keras_class)()
+        with pytest.raises(ValueError, match="Inputs have incompatible shapes"):
+            layer([keras.Input(s) for s in shapes])
 
 
 @pytest.mark.slow

@@ -114,7 +114,7 @@ def test_identity_shortcut_with_mismatched_shapes_is_a_located_error():
             "  - residual: {body: [conv2d: {filters: 8, kernel_size: 1}], shortcut: identity}\n"
         )
     error = caught.value.errors[0]
-    assert "expected inputs of the same shape" in error.message
+    assert error.message.startswith("expected inputs whose shapes broadcast (on each axis, equal sizes")
     assert error.loc.line == 5
 
 

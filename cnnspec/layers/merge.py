@@ -3,6 +3,8 @@ of exactly two (Keras' broadcasting rules, inputs of different ranks included), 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cnnspec.layers.params import Param
 from cnnspec.layers.registry import LayerKind, Params, Shape, ShapeError, register
 
@@ -45,37 +47,67 @@ def mismatch(a: Shape, b: Shape, axes: list[int]) -> tuple[str, str]:
     return "which differ in " + " and in ".join(parts), "; ".join(hints)
 
 
-def _elementwise_pair(a: Shape, b: Shape) -> Shape:
-    """The shape of an element-wise merge of ``a`` and ``b`` (batch-less), as Keras' Merge
-    computes it (``_compute_elemwise_op_output_shape``): the shapes lined up on their last axes,
-    the longer one's leading axes kept, an axis of size 1 stretched to the other's size. Inputs
-    of different ranks are as valid as in NumPy: Merge.call expands the shorter one's axes
-    after the batch axis, which lines them up the same way (``[3]`` scales each channel of an
-    ``[8, 8, 3]`` map)."""
+def _conflicts(a: Shape, b: Shape) -> list[int]:
+    """The axes (of the longer shape) where ``a`` and ``b`` do not broadcast, lined up on their
+    last axes as Keras' Merge lines them up: neither size 1 and the two sizes unequal."""
     long, short = (a, b) if len(a) >= len(b) else (b, a)
     offset = len(long) - len(short)
-    shape = list(long[:offset])
-    differing = []
-    for i, (x, y) in enumerate(zip(long[offset:], short, strict=True)):
-        if x == 1:
-            shape.append(y)
-        elif y == 1 or x == y:
-            shape.append(x)
-        else:
-            differing.append(offset + i)
-    if not differing:
-        return tuple(shape)
+    return [
+        offset + i
+        for i, (x, y) in enumerate(zip(long[offset:], short, strict=True))
+        if x != y and 1 not in (x, y)
+    ]
+
+
+def _broadcast(a: Shape, b: Shape) -> Shape:
+    """The shape of an element-wise merge of ``a`` and ``b`` (batch-less, known to broadcast),
+    as Keras' Merge computes it (``_compute_elemwise_op_output_shape``): the shapes lined up on
+    their last axes, the longer one's leading axes kept, an axis of size 1 stretched to the
+    other's size. Inputs of different ranks are as valid as in NumPy: Merge.call expands the
+    shorter one's axes after the batch axis, which lines them up the same way (``[3]`` scales
+    each channel of an ``[8, 8, 3]`` map)."""
+    long, short = (a, b) if len(a) >= len(b) else (b, a)
+    offset = len(long) - len(short)
+    return (*long[:offset], *(y if x == 1 else x for x, y in zip(long[offset:], short, strict=True)))
+
+
+def _refusal(inputs: list[Shape], first: int, second: int, axes: list[int]) -> ShapeError:
+    """The error of ``inputs[first]`` and ``inputs[second]``, which differ on ``axes`` (of the
+    longer). Of two inputs, the message shows their shapes; of more, it also names which two
+    (by position here, by layer where the resolver renders it with labels), since the user
+    wrote those shapes, not the shape merged so far."""
+    a, b = inputs[first], inputs[second]
+    positions = [f"input {index + 1}" for index in range(len(inputs))]
+
+    def received(labels: Sequence[str]) -> str:
+        if len(inputs) == 2:
+            return f"received {list(a)} and {list(b)}"
+        return f"received {list(a)} from {labels[first]} and {list(b)} from {labels[second]}"
+
     if len(a) == len(b):
-        which, hint = mismatch(a, b, differing)
-        raise ShapeError(
-            f"expected inputs of the same shape; received {list(a)} and {list(b)}, {which}", hint=hint
+        which, hint = mismatch(a, b, axes)
+        head = "expected inputs whose shapes broadcast (on each axis, equal sizes or a size of 1); "
+        hint = f"{hint}; or give one input size 1 on those axes, which broadcasts it over the other"
+        return ShapeError(
+            f"{head}{received(positions)}, {which}",
+            hint=hint,
+            render=lambda labels: f"{head}{received(labels)}, {which}",
         )
-    raise _rank_mismatch(a, b, differing)
+    which, hint = _rank_mismatch(a, b, axes)
+    head = (
+        "expected inputs whose shapes broadcast (Keras lines up their last axes and stretches an "
+        "axis of size 1); "
+    )
+    return ShapeError(
+        f"{head}{received(positions)}, which differ in {which}",
+        hint=hint,
+        render=lambda labels: f"{head}{received(labels)}, which differ in {which}",
+    )
 
 
-def _rank_mismatch(a: Shape, b: Shape, axes: list[int]) -> ShapeError:
-    """The error of inputs of different ranks that do not broadcast; ``axes`` index the longer
-    shape, at the axes where the two differ (neither size 1)."""
+def _rank_mismatch(a: Shape, b: Shape, axes: list[int]) -> tuple[str, str]:
+    """The differing axes of inputs of different ranks that do not broadcast (``axes`` index
+    the longer shape, neither size 1 there) and the hint: how the shorter one lines up."""
     long, short = (a, b) if len(a) > len(b) else (b, a)
     offset = len(long) - len(short)
     names = AXIS_NAMES.get(len(long)) or tuple(f"axis {i + 1}" for i in range(len(long)))
@@ -91,19 +123,21 @@ def _rank_mismatch(a: Shape, b: Shape, axes: list[int]) -> ShapeError:
             f"the last {len(short)} axes of the {len(long)}-D one ({list(long[offset:])}): give "
             "each axis that size, or 1"
         )
-    return ShapeError(
-        "expected inputs whose shapes broadcast (Keras lines up their last axes and stretches an "
-        f"axis of size 1); received {list(a)} and {list(b)}, which differ in {which}",
-        hint=f"the {len(short)}-D input lines up with {lines_up}",
-    )
+    return which, f"the {len(short)}-D input lines up with {lines_up}"
 
 
 def _elementwise_shape(params: Params, inputs: list[Shape]) -> Shape:
-    # Keras folds the inputs from the first, as here; broadcasting is associative, so only
-    # which pair a refusal names depends on the order.
+    # Keras folds the inputs from the first; broadcasting is associative and a fold fails
+    # exactly when two of the inputs do not broadcast (on an axis, every size other than 1 must
+    # be the same), so the refusal names the first such pair, in Keras' order, as written.
+    for second in range(1, len(inputs)):
+        for first in range(second):
+            axes = _conflicts(inputs[first], inputs[second])
+            if axes:
+                raise _refusal(inputs, first, second, axes)
     shape = inputs[0]
     for other in inputs[1:]:
-        shape = _elementwise_pair(shape, other)
+        shape = _broadcast(shape, other)
     return shape
 
 

@@ -15,7 +15,7 @@ the traits are checked against Keras over the whole registry (``tests/test_regis
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,13 +26,28 @@ Params = Mapping[str, Any]
 
 
 class ShapeError(Exception):
-    """A static shape problem; ``param`` names the parameter to point at, when there is one."""
+    """A static shape problem; ``param`` names the parameter to point at, when there is one.
 
-    def __init__(self, message: str, param: str | None = None, hint: str | None = None) -> None:
+    ``render``, when given, writes the message again with a label per input (``message`` is
+    its text with each input labelled by position, ``input 2``): the resolver knows which
+    layer each input comes from, a shape rule only its shapes."""
+
+    def __init__(
+        self,
+        message: str,
+        param: str | None = None,
+        hint: str | None = None,
+        render: Callable[[Sequence[str]], str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.hint = hint
+        self.render = render
+
+    def labelled(self, labels: Sequence[str]) -> str:
+        """The message naming the inputs by ``labels`` (one per input, in order)."""
+        return self.render(labels) if self.render is not None else self.message
 
 
 @dataclass(frozen=True, slots=True)

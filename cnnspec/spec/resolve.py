@@ -1752,6 +1752,13 @@ class Resolver:
             hint=hint,
         )
 
+    def input_labels(self, inputs: list[str]) -> list[str]:
+        """How a shape error names each of a layer's ``inputs``: the layer it comes from (its
+        id, or the name ``inspect`` shows) and its position: `b` (input 2)."""
+        # (a name used twice carries "\0" and a count after it, kept unique for the graph)
+        names = [tensor.split("\0")[0] for tensor in inputs]
+        return [f"`{name}` (input {index + 1})" for index, name in enumerate(names)]
+
     def emit(
         self,
         kind: LayerKind,
@@ -1795,7 +1802,7 @@ class Resolver:
                 detail = "" if "received" in exc.message else f" (input shape {shapes})"
                 report = functools.partial(
                     self.diags.error,
-                    exc.message + detail,
+                    exc.labelled(self.input_labels(inputs)) + detail,
                     self.doc.loc(target),
                     format_path(target),
                     notes=[*self.call_notes(), *self.origin_notes(target)],
