@@ -325,3 +325,120 @@ def test_an_export_of_a_model_with_two_inputs_is_refused_by_predict(tmp_path, ru
         assert result.exit_code == 2, (runtime, result.output)
         assert "expected a model with one image input;" in " ".join(result.output.split()), runtime
         assert "has 2" in result.output
+
+
+# -- rank-5 layers and broadcast merges (tests/test_any_rank.py, tests/test_merge_broadcast.py) --
+RANKS = """\
+cnnspec: 1
+name: ranks_export
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 3, kernel_size: 3, padding: same}
+    id: stem
+  - global_avg_pool2d
+  - dense: {units: 3, activation: sigmoid}
+    id: gate
+  - add:
+    inputs: [stem, gate]
+  - reshape: [2, 4, 2, 4, 3]
+  - dense: 4
+  - batch_norm
+  - layer_norm
+  - flatten
+  - dense: {units: 3, activation: softmax}
+"""
+
+
+def _saved(text: str, folder: Path, *, fit: bool = True) -> Path:
+    """``text``'s model, fitted for one epoch on 16 seeded samples (batch-norm statistics
+    that are not trivial) when ``fit``, saved as ``folder``/model.keras."""
+    import keras
+
+    from cnnspec.api import build_model, compile_text
+
+    keras.utils.set_random_seed(3)
+    model = build_model(compile_text(text))
+    if fit:
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        rng = np.random.default_rng(3)
+        x = rng.random((16, 8, 8, 1)).astype("float32")
+        model.fit(x, rng.integers(0, 3, 16), batch_size=8, epochs=1, verbose=0)
+    path = folder / "model.keras"
+    model.save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_rank_5_layers_and_a_broadcast_merge_export_verified_and_run_without_tensorflow(tmp_path, runner):
+    """An [8, 8, 3] map plus a [3] gate, then a rank-5 reshape through dense, batch_norm and
+    layer_norm: both converters take it, each export is verified, and predict through each
+    runtime answers as Keras does."""
+    pytest.importorskip("tf2onnx")
+    from PIL import Image
+
+    model = _saved(RANKS, tmp_path)
+    for fmt in ("tflite", "onnx"):
+        result = runner.invoke(app, ["export", str(model), "-f", fmt, "--json"])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.output)
+        assert report["max_abs_diff"] <= report["tolerance"] and report["top1_agreement"] == 1.0
+        assert json.loads((tmp_path / f"model.{fmt}.json").read_text())["verified"] is True
+    picture = tmp_path / "g.png"
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 8), dtype="uint8")
+    Image.fromarray(pixels).save(picture)
+    answers = {}
+    for runtime in ("keras", "onnx", "tflite"):
+        result = runner.invoke(app, ["predict", str(model), str(picture), "--runtime", runtime, "-f", "json"])
+        assert result.exit_code == 0, (runtime, result.output)
+        (prediction,) = json.loads(result.stdout)["predictions"]
+        answers[runtime] = [(p["index"], p["probability"]) for p in prediction["top"]]
+    for runtime in ("onnx", "tflite"):
+        assert [i for i, _ in answers[runtime]] == [i for i, _ in answers["keras"]], runtime
+        np.testing.assert_allclose(
+            [p for _, p in answers[runtime]], [p for _, p in answers["keras"]], atol=1e-5, err_msg=runtime
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("layers", "layer"),
+    [
+        ("  - reshape: [2, 2, 2, 2, 2, 2]\n  - layer_norm\n", "layer_norm_1"),
+        ("  - reshape: [2, 4, 2, 2, 2]\n  - group_norm: 2\n", "group_norm_1"),  # (one more axis inside)
+    ],
+    ids=["layer_norm-rank-6", "group_norm-rank-5"],
+)
+def test_a_tflite_export_the_default_delegate_cannot_run_is_refused_naming_the_layer(
+    tmp_path, runner, layers, layer
+):
+    """Keras makes a MEAN over 7 axes (the batch included) for these; the converter writes it,
+    but LiteRT's default XNNPACK delegate fails to prepare it, so a default interpreter refuses
+    the whole file. Before, export said "the tflite converter failed … (RuntimeError: failed to
+    delegate MEAN node #5 …)" when verifying, and with --no-verify published a file that no
+    default interpreter runs. ONNX takes the same model."""
+    text = f"cnnspec: 1\nname: wide\ninput: {{shape: [8, 8, 1]}}\nmodel:\n{layers}  - flatten\n  - dense: 3\n"
+    model = _saved(text, tmp_path, fit=False)
+    for verify in ("--verify", "--no-verify"):
+        result = runner.invoke(app, ["export", str(model), "-f", "tflite", verify])
+        assert result.exit_code == 1, result.output
+        said = " ".join(result.output.split())
+        assert said.startswith(
+            "error: the tflite export would not run: LiteRT's default CPU delegate (XNNPACK) "
+            f"cannot prepare layer `{layer}`'s MEAN over a tensor of 7 axes, the batch included "
+            "(XNNPACK takes at most 6)"
+        ), said
+        assert "give the layer fewer axes" in said and "Nothing was written" in said
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+    pytest.importorskip("tf2onnx")
+    result = runner.invoke(app, ["export", str(model), "-f", "onnx"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_tflite_tensor_name_leads_to_its_keras_layer():
+    from cnnspec.export.delegate import _layer_of
+
+    layers = ["layer_norm", "layer_norm_1", "dense"]
+    assert _layer_of("wide_1/layer_norm_1_1/moments/mean", layers) == "layer_norm_1"
+    assert _layer_of("wide_1/layer_norm_1/moments/mean", layers) == "layer_norm_1"
+    assert _layer_of("wide_1/dense_1/MatMul", layers) == "dense"
+    assert _layer_of("StatefulPartitionedCall:0", layers) is None

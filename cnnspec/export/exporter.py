@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError, WriteError
+from cnnspec.export.delegate import delegate_failure
 from cnnspec.export.runtimes import QUANTIZATIONS, RECORD_FORMAT
 from cnnspec.export.verification import (
     Decision,
@@ -476,6 +477,16 @@ def _tflite_bytes(model: Any, quantize: str | None, calibration: np.ndarray | No
             return bytes(converter.convert())
 
 
+def _layer_names(model: Any) -> list[str]:
+    """The names of ``model``'s layers, those of nested models included."""
+    names: list[str] = []
+    for layer in model.layers:
+        names.append(layer.name)
+        if hasattr(layer, "layers"):
+            names += _layer_names(layer)
+    return names
+
+
 def _write_onnx(model: Any, path: Path) -> None:
     with _quiet_native():
         model.export(str(path), format="onnx", verbose=False)
@@ -707,7 +718,7 @@ def export_model(
 
     try:
         _export(fmt, model, path, quantize, inputs, check, measured, notes, record, settled, calibration)
-    except (ExportMismatch, UsageError, WriteError):
+    except (ExportMismatch, ExportFailed, UsageError, WriteError):
         raise
     except Exception as exc:  # converters raise anything from ValueError to ConverterError
         fault = write_fault(exc, path, model_file_bytes(model))
@@ -1107,6 +1118,11 @@ def _export(
             raise fault from exc
         with _with_record(path, len(data), record) as temp:
             _write_bytes(temp, data)
+            # also unverified (--no-verify): a file a default interpreter refuses is no export
+            failure = delegate_failure(temp, _layer_names(model))
+            if failure is not None:
+                said = f"the tflite export would not run: {failure}. Nothing was written to {path}"
+                raise ExportFailed(said)
 
             def run_lite() -> list[np.ndarray]:
                 outputs, name = run_tflite(temp, inputs)
