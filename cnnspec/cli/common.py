@@ -32,6 +32,7 @@ EXIT_WRITE = 1  # a full, failing or read-only disk: the run can continue once i
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_OUT_OF_MEMORY = 1  # as a full disk: a resource, not a bug; the command works once there is room
+EXIT_KERNEL = 1  # a TensorFlow kernel of this machine refused the model: not cnnspec's bug
 #: Ctrl-C or SIGTERM: 128 + SIGINT, as a shell reports a process that SIGINT ended.
 EXIT_INTERRUPTED = 130
 #: Stdout's reader went away (`cnnspec validate specs/*.yaml | head -1`): 128 + SIGPIPE, the
@@ -404,6 +405,12 @@ def failed(exc: Exception, fmt: str, kwargs: dict[str, Any]) -> typer.Exit:
             highlight=False,
         )
         return typer.Exit(EXIT_OUT_OF_MEMORY)
+    from cnnspec.training.onednn import onednn_limit
+
+    if (limit := onednn_limit(exc)) is not None:  # a platform's limit, not cnnspec's bug
+        stderr().print(f"[bold red]error:[/bold red] {safe(limit.message)}", highlight=False)
+        stderr().print(f"  [cyan]hint:[/cyan] {safe(limit.hint)}", highlight=False)
+        return typer.Exit(EXIT_KERNEL)
     if os.environ.get("CNNSPEC_DEBUG"):
         raise exc
 

@@ -1,0 +1,81 @@
+"""TensorFlow's oneDNN CPU kernels refuse some tensors Keras builds (its softmax: at most 5 axes,
+the batch included). A platform's limit, not cnnspec's bug: commands say so with a hint (exit 1),
+where they said "internal error … please report it" (exit 3). Slow: TensorFlow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+#: A softmax over a rank-5 tensor (6 axes with the batch), trained for one epoch on digits.
+SPEC = """\
+cnnspec: 1
+name: softmax5
+input: {shape: [8, 8, 1]}
+model:
+  - reshape: [2, 2, 2, 2, 4]
+  - dense: {units: 4, activation: softmax}
+  - flatten
+  - dense: {units: 10, activation: softmax}
+data: {source: digits}
+training: {epochs: 1, batch_size: 64}
+"""
+#: What TensorFlow 2.21 raises on the first training step (the stack trace elided).
+RAISED = (
+    "Graph execution error:\n\nDetected at node StatefulPartitionedCall/softmax5_1/dense_1_1/Softmax "
+    "defined at (most recent call last):\n<stack traces unavailable>\nInput dims must be <= 5 and "
+    ">=1\n\t [[{{node StatefulPartitionedCall/softmax5_1/dense_1_1/Softmax}}]] "
+    "[Op:__inference_multi_step_on_iterator_1046]"
+)
+
+
+def test_the_onednn_rank_limit_is_said_plainly_with_its_node():
+    import tensorflow as tf
+
+    from cnnspec.training.onednn import onednn_limit
+
+    limit = onednn_limit(tf.errors.AbortedError(None, None, RAISED))
+    assert limit is not None
+    assert limit.message == (
+        "TensorFlow's oneDNN CPU kernel cannot run the model's Softmax op (node "
+        "softmax5_1/dense_1_1/Softmax): it takes tensors of at most 5 axes, the batch included, "
+        'and Keras gave it more (TensorFlow said: "Input dims must be <= 5")'
+    )
+    assert limit.hint.startswith("run with TF_ENABLE_ONEDNN_OPTS=0 in the environment")
+    assert "at most 4 axes besides the batch" in limit.hint
+    # other errors are not this one
+    assert onednn_limit(tf.errors.AbortedError(None, None, "Graph execution error: other")) is None
+    assert onednn_limit(ValueError("Input dims must be <= 5")) is None
+
+
+def test_train_says_the_onednn_limit_instead_of_an_internal_error(tmp_path):
+    """In a fresh process with oneDNN on (as TensorFlow's x86 builds default); with
+    TF_ENABLE_ONEDNN_OPTS=0 the same spec trains."""
+    (tmp_path / "softmax5.yaml").write_text(SPEC, encoding="utf-8")
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "PYTHONPATH": str(ROOT), "COLUMNS": "400"}
+    command = [sys.executable, "-c", "from cnnspec.cli.app import app; app()"]
+    done = subprocess.run(
+        [*command, "train", "softmax5.yaml", "-o", "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode == 0:
+        pytest.skip("this machine's TensorFlow runs the softmax without oneDNN's limit")
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 1, said
+    assert "internal error" not in said and "Traceback" not in said, said
+    assert (
+        "error: TensorFlow's oneDNN CPU kernel cannot run the model's Softmax op (node "
+        "softmax5_1/dense_1_1/Softmax): it takes tensors of at most 5 axes, the batch included"
+    ) in said, said
+    assert "hint: run with TF_ENABLE_ONEDNN_OPTS=0" in said, said
