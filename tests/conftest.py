@@ -21,11 +21,13 @@ How the tests are laid out: flat, one file per module (issue 14).
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import typer.testing
@@ -130,6 +132,16 @@ def run_script(script: Path, *args: str, cwd: Path | None = None) -> subprocess.
     done = run_python(script, *args, cwd=cwd)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return done
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """The Python file ``path`` imported as the module ``name`` (a generated model module, or
+    tests/fixtures/codegen/compare_models.py), without putting its folder on sys.path."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_python(

@@ -10,9 +10,7 @@ replay. Slow: the builder's model and the generated module against Keras.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,7 +19,7 @@ from cnnspec.api import compile_text
 from cnnspec.backends.python_emitter import generate_code
 from cnnspec.errors import SpecError
 from cnnspec.layers.registry import REGISTRY, ShapeError
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, load_module
 from tests.test_registry import CONFIGS
 
 #: A rank-5 and a rank-6 tensor, made by reshapes, through every kind that now takes them. (No
@@ -206,24 +204,16 @@ def test_the_kinds_without_ranks_match_keras_at_rank_5(kind):
         assert layer.count_params() == entry.counts(full, [shape], ours).params
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def compare_generated(tmp_path: Path, cases: dict[str, str]) -> None:
     """Per spec of ``cases`` (name → text): the generated module builds the builder's layers
     (names, classes, configurations, weights) and, with its weights, the same outputs."""
-    compare = _load(FIXTURES / "codegen" / "compare_models.py", "compare_models").compare
+    compare = load_module(FIXTURES / "codegen" / "compare_models.py", "compare_models").compare
     for case, text in sorted(cases.items()):
         spec_path = tmp_path / f"{case}.yaml"
         spec_path.write_text(text, encoding="utf-8")
         module_path = tmp_path / f"{case.replace('-', '_')}_model.py"
         module_path.write_text(generate_code(compile_text(text)).text, encoding="utf-8")
-        result = compare(str(spec_path), _load(module_path, f"generated_{module_path.stem}"), True)
+        result = compare(str(spec_path), load_module(module_path, f"generated_{module_path.stem}"), True)
         assert result["ok"], (case, result["problems"])
 
 

@@ -9,9 +9,6 @@ the builder's), and ``cnnspec import`` folding a fork joined by one into a combi
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,7 +20,7 @@ from cnnspec.importer import import_source
 from cnnspec.importer.source import Source
 from cnnspec.layers.registry import REGISTRY, combinator_merges
 from cnnspec.spec.schema import block_library_schema, json_schema
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, load_module
 from tests.test_extra_kinds import _functional, _input_layer, _layer
 from tests.test_lsp_completion_fixes import HEAD, complete_at, labels
 
@@ -224,14 +221,6 @@ def test_a_fork_folds_as_it_did_for_add_and_concat_before(join):
 
 
 # -- TensorFlow: the builder, the generated code and a saved model ---------------------------------
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 def test_the_built_models_and_the_generated_codes_models_match(tmp_path):
     """Per case: every layer of the builder's model has the IR's shape and parameter count,
@@ -239,7 +228,7 @@ def test_the_built_models_and_the_generated_codes_models_match(tmp_path):
     weights) and outputs, compared in this process (one TensorFlow process at a time)."""
     from cnnspec.api import build_model
 
-    compare = _load(FIXTURES / "codegen" / "compare_models.py", "compare_models").compare
+    compare = load_module(FIXTURES / "codegen" / "compare_models.py", "compare_models").compare
     for index, case in enumerate(sorted(CASES)):
         text = CASES[case][0]
         compiled = compile_text(text)
@@ -253,7 +242,7 @@ def test_the_built_models_and_the_generated_codes_models_match(tmp_path):
         spec_path.write_text(text, encoding="utf-8")
         module_path = tmp_path / f"{case.replace('-', '_')}_model.py"
         module_path.write_text(generate_code(compiled).text, encoding="utf-8")
-        result = compare(str(spec_path), _load(module_path, f"generated_{index}"), True)
+        result = compare(str(spec_path), load_module(module_path, f"generated_{index}"), True)
         assert result["ok"], (case, result["problems"])
 
 

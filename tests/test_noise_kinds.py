@@ -246,13 +246,12 @@ def test_the_built_layers_are_keras_own_and_the_generated_code_builds_the_same_m
     """Each new layer's configuration equals Keras' own class made with the same arguments;
     every layer has the inferred shape and parameter count; the generated module builds the
     same model (names, classes, configurations, weights and outputs)."""
-    import importlib.util
 
     import keras
 
     from cnnspec.api import build_model
     from cnnspec.backends.python_emitter import generate_code
-    from tests.conftest import FIXTURES
+    from tests.conftest import FIXTURES, load_module
 
     compiled = compile_text(MODEL_SPEC)
     model = build_model(compiled)
@@ -268,19 +267,12 @@ def test_the_built_layers_are_keras_own_and_the_generated_code_builds_the_same_m
         assert type(layer) is type(own), node.name
         assert layer.get_config() == own.get_config(), node.name
 
-    def load(path, name):
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-    compare = load(FIXTURES / "codegen" / "compare_models.py", "compare_models").compare
+    compare = load_module(FIXTURES / "codegen" / "compare_models.py", "compare_models").compare
     spec_path = tmp_path / "noise.yaml"
     spec_path.write_text(MODEL_SPEC, encoding="utf-8")
     module_path = tmp_path / "noise_model.py"
     module_path.write_text(generate_code(compiled).text, encoding="utf-8")
-    result = compare(str(spec_path), load(module_path, "generated_noise_model"), True)
+    result = compare(str(spec_path), load_module(module_path, "generated_noise_model"), True)
     assert result["ok"], result["problems"]
 
 
