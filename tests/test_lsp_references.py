@@ -18,7 +18,6 @@ from lsprotocol import types
 
 from cnnspec.errors import Loc
 from cnnspec.lsp import navigation, references, workspace
-from cnnspec.lsp.navigation import automatic_names
 from cnnspec.lsp.references import Segment
 from tests.test_lsp_rename import LIBRARY
 from tests.test_lsp_rename_workspace import BASE, CUT, DEEP, INNER, LIB2, OTHER, Folder
@@ -81,14 +80,7 @@ class Space(Folder):
     def locs(
         self, name: str, needle: str, offset: int, include: bool = True, others: tuple[str, ...] = ()
     ) -> list[Loc]:
-        more = []
-        for other in others:
-            found = self.analyze(other)
-            assert found.doc is not None and found.compiled is not None
-            more.append((found.doc, automatic_names(found.doc, found.compiled.ir)))
-        analysis, (cursor, line, column) = self.at(name, needle, offset)
-        assert analysis.doc is not None
-        automatic = automatic_names(analysis.doc, analysis.compiled.ir) if analysis.compiled else None
+        analysis, (cursor, line, column), automatic, more = self.asked(name, needle, offset, others)
         return references.references(
             analysis.doc,
             cursor,

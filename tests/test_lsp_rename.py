@@ -19,7 +19,8 @@ import pytest
 from cnnspec.lsp import rename
 from cnnspec.lsp.documents import Analysis, Documents
 from cnnspec.lsp.navigation import automatic_names
-from cnnspec.lsp.rename import RenameError
+from cnnspec.lsp.rename import Other, RenameError
+from cnnspec.lsp.scopes import Automatic
 from tests.conftest import FIXTURES, ROOT
 from tests.test_lsp_navigation_fixes import CARRY, cursor_at, start_of
 from tests.test_lsp_patterns import SPEC
@@ -109,14 +110,7 @@ class Workspace:
         """The replacements of a rename from ``needle`` in ``name``, with the open specs
         ``others`` (as the server passes the other open documents) and the specs on disk in
         :attr:`folders`."""
-        more = []
-        for other in others:
-            found = self.analyze(other)
-            assert found.doc is not None and found.compiled is not None
-            more.append((found.doc, automatic_names(found.doc, found.compiled.ir)))
-        analysis, (cursor, line, column) = self.at(name, needle, offset)
-        assert analysis.doc is not None
-        automatic = automatic_names(analysis.doc, analysis.compiled.ir) if analysis.compiled else None
+        analysis, (cursor, line, column), automatic, more = self.asked(name, needle, offset, others)
         return rename.rename(
             analysis.doc,
             cursor,
@@ -129,6 +123,22 @@ class Workspace:
             others=more,
             folders=self.folders,
         )
+
+    def asked(
+        self, name: str, needle: str, offset: int, others: tuple[str, ...]
+    ) -> tuple[Analysis, tuple, Automatic | None, list[Other]]:
+        """What a request at ``needle`` in ``name`` passes: the analysis, the cursor (with its
+        line and column), the spec's automatic names and the open specs ``others`` (each with
+        its own), as the server passes them."""
+        more: list[Other] = []
+        for other in others:
+            found = self.analyze(other)
+            assert found.doc is not None and found.compiled is not None
+            more.append((found.doc, automatic_names(found.doc, found.compiled.ir)))
+        analysis, place = self.at(name, needle, offset)
+        assert analysis.doc is not None
+        automatic = automatic_names(analysis.doc, analysis.compiled.ir) if analysis.compiled else None
+        return analysis, place, automatic, more
 
     def file_text(self, file: str) -> str | None:
         return self.documents.text((Path.cwd() / file).resolve())
