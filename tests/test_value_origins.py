@@ -340,3 +340,46 @@ def test_a_nested_calls_argument_is_followed_to_where_its_value_was_written():
         "also in block 'inner' called from model[1] (t.yaml:20:5)",
         "g is integer 0, set at t.yaml:20:16",
     ]
+
+
+def test_values_computed_differently_from_one_origin_are_each_their_own_error():
+    """`${f - 2}` and `${f // 4}` of a right f = 2 are two mistakes (both 0), not one bad value
+    used twice: each is reported at its own place, with its own call chain and the note on f."""
+    text = (
+        "cnnspec: 1\nname: c\ninput: {shape: [8, 8, 1]}\nblocks:\n"
+        '  conv:\n    params: {g: int}\n    layers:\n      - conv2d: {filters: "${g}", kernel_size: 3}\n'
+        '  fc:\n    params: {u: int}\n    layers:\n      - dense: {units: "${u}"}\n'
+        '  outer:\n    params: {f: int}\n    layers:\n      - conv: {g: "${f - 2}"}\n      - flatten\n'
+        '      - fc: {u: "${f // 4}"}\n'
+        "model:\n  - outer: {f: 2}\n  - dense: {units: 10}\n"
+    )
+    first, second = errors_of(text)
+    assert (first.path, second.path) == (
+        "blocks.conv.layers[0].conv2d.filters",
+        "blocks.fc.layers[0].dense.units",
+    )
+    assert messages(first)[-1] == messages(second)[-1] == "f is integer 2, set at t.yaml:20:16"
+    assert messages(second)[0] == "in block 'fc' called from blocks.outer.layers[2] (t.yaml:18:9)"
+    sections = BASE.replace("vars: {w: 4}", "vars: {w: 4, n: 2}") + (
+        'training: {epochs: "${n - 2}", batch_size: "${n // 4}"}\n'
+    )
+    epochs, batch = errors_of(sections)
+    assert (epochs.path, batch.path) == ("training.epochs", "training.batch_size")
+    assert messages(epochs) == messages(batch) == ["n is integer 2, set at t.yaml:4:17"]
+
+
+def test_arguments_that_read_two_parameters_at_every_level_are_followed_once_each():
+    """Each level calls the next with `{a: ${a + b}, b: ${a + b}}`: the notes walked 2**depth
+    chains (30 levels: hours); each (parameter, level) is now followed once."""
+    lines = ["cnnspec: 1", "name: deep", "input: {shape: [8, 8, 1]}", "blocks:"]
+    lines += ["  b0:", "    params: {a: int, b: int}", "    layers:"]
+    lines += ['      - conv2d: {filters: "${a - a}", kernel_size: 3, padding: same}']
+    for k in range(1, 30):
+        lines += [f"  b{k}:", "    params: {a: int, b: int}", "    layers:"]
+        lines += [f'      - b{k - 1}: {{a: "${{a + b}}", b: "${{a + b}}"}}']
+    lines += ["model:", "  - b29: {a: 1, b: 1}", "  - flatten", "  - dense: {units: 2}"]
+    (error,) = errors_of("\n".join(lines) + "\n")
+    assert messages(error)[-2:] == [
+        "a is integer 1, set at t.yaml:126:14",
+        "b is integer 1, set at t.yaml:126:20",
+    ]

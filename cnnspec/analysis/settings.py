@@ -519,10 +519,8 @@ class _Reader:
         from cnnspec.spec.resolve import section_origins
 
         loc = self.doc.key_loc(path) if key else self.doc.loc(path)
-        origins = () if key else section_origins(self.doc, self.env, path)
-        self.diags.error(
-            message, loc, format_path(path), code=code, hint=hint, notes=origins, origins=origins
-        )
+        origins, fold = ((), ()) if key else section_origins(self.doc, self.env, path)
+        self.diags.error(message, loc, format_path(path), code=code, hint=hint, notes=origins, origins=fold)
 
     def warning(self, message: str, path: SpecPath, hint: str, *, code: str, key: bool = False) -> None:
         """Report a located warning at ``path`` (``key``: at its key)."""

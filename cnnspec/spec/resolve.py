@@ -431,7 +431,7 @@ class Resolver:
             format_path(path),
             notes=[*notes, *origins, *also],
             context=self.context,
-            origins=origins,
+            origins=() if key or not about_value else self.fold_origins(path),
             **kw,
         )
 
@@ -439,42 +439,62 @@ class Resolver:
         """For an error on the ``${…}`` expression written at ``path``: one note per var it
         reads, saying the var's value and where it was set (``--set``, an extending file, the
         backbone item, or the ``vars:`` entry), since the error is located at the expression
-        but the mistake is often in the value. A block parameter is followed one level: the
-        vars its argument at the call reads (the call note already points at the call).
-        Loop variables and ``in_channels``/``in_shape`` get none. Nothing is noted when the
-        names read cannot all be bound here (an undefined name: the error is the text), or
-        when the error is not about an expression."""
+        but the mistake is often in the value. A block parameter is followed to the argument
+        of its call, and outwards through the callers' parameters that argument reads
+        (:meth:`argument_origins`). Loop variables and ``in_channels``/``in_shape`` get none.
+        Nothing is noted when the names read cannot all be bound here (an undefined name: the
+        error is the text), or when the error is not about an expression."""
+        return tuple(self.origins(path))[:MAX_ORIGIN_NOTES]
+
+    def fold_origins(self, path: SpecPath) -> tuple[Note, ...]:
+        """The notes of :meth:`origin_notes` whose value reaches ``path`` as it is: read bare
+        (``${f}``) at every step. The same error from such an origin at another place is the
+        same bad value used again, folded into one error (:meth:`Diagnostics.add`); a value
+        computed from it (``${n - 2}`` and ``${n // 4}``, both 0 of a right n = 2) is a
+        mistake of its own, reported on its own."""
+        return tuple(note for note, bare in self.origins(path).items() if bare)[:MAX_ORIGIN_NOTES]
+
+    def origins(self, path: SpecPath) -> dict[Note, bool]:
+        """:meth:`origin_notes` with, per note, whether its value reaches ``path`` as it is."""
         text = _expression_text(self.data, path)
         if text is None:
-            return ()
+            return {}
         depth = len(self.call_stack)
         block = path[1] if len(path) > 1 and path[0] == "blocks" else None
         if (block is None) != (depth == 0) or (block is not None and block != self.call_stack[-1]):
-            return ()  # a declaration checked outside any call: what its names are bound to is unknown
+            return {}  # a declaration checked outside any call: what its names are bound to is unknown
         names = _names_read(text)
         if names is None:
-            return ()
+            return {}
         params = self.block_params(block) if block is not None else {}
-        notes: list[Note] = []
+        bare = bare_name(text)
+        found: dict[Note, bool] = {}
+        memo: dict[tuple[str, int], dict[Note, bool]] = {}
         for name in names:
             if name in LAYER_NAMES or any(d == depth and v == name for d, v in self.loop_vars):
                 continue
             if name in params:
-                notes.extend(self.argument_origins(name, depth))
+                _merge(found, self.argument_origins(name, depth, memo), bare == name)
             elif name in self.vars_env:
-                notes.extend(self.var_origin(name))
+                _merge(found, dict.fromkeys(self.var_origin(name), True), bare == name)
             else:
-                return ()  # an undefined name: the error is about the text, not a value
-        return tuple(dict.fromkeys(notes))[:MAX_ORIGIN_NOTES]
+                return {}  # an undefined name: the error is about the text, not a value
+        return found
 
-    def argument_origins(self, param: str, depth: int) -> list[Note]:
+    def argument_origins(
+        self, param: str, depth: int, memo: dict[tuple[str, int], dict[Note, bool]]
+    ) -> dict[Note, bool]:
         """The origin notes of the vars the argument of ``param`` at the call ``depth`` (1: the
         outermost) reads, or of the argument itself where it is written out (``f is integer
-        0, set at …``: the bad value of every use of ``f`` is one mistake, folded into one
-        error); none for an argument left to its default. An argument that reads the caller's
-        own parameter (``g: ${f}``) is followed to the caller's call, and so on outwards: the
-        value was written there (a nested call's error had no note, where the same mistake
-        reached through a direct call had one)."""
+        0, set at …``), each with whether its value is the argument's as it is (a literal, or
+        a bare ``${name}`` of such a value); none for an argument left to its default. An
+        argument that reads the caller's own parameter (``g: ${f}``) is followed to the
+        caller's call, and so on outwards: the value was written there. ``memo`` holds each
+        (parameter, depth) once: arguments that read two of the caller's parameters at every
+        level would otherwise walk 2**depth chains."""
+        if (param, depth) in memo:
+            return memo[param, depth]
+        memo[param, depth] = {}  # (a cycle, which the call stack rules out, would end here)
         site, block = self.call_sites[depth - 1], self.call_stack[depth - 1]
         body = value_at(self.data, (*site, block))
         if isinstance(body, dict) and param in body:
@@ -486,23 +506,24 @@ class Resolver:
         ):
             argument, where = body, (*site, block)
         else:
-            return []
+            return {}
+        found: dict[Note, bool] = {}
         if not is_expression(argument):
             loc = self.doc.locs.get(where)
-            return [origin_note(param, argument, loc, format_path(where))] if loc is not None else []
-        names = _names_read(argument)
-        if names is None:
-            return []
-        caller = self.block_params(self.call_stack[depth - 2]) if depth > 1 else {}
-        notes: list[Note] = []
-        for name in names:
-            if name in LAYER_NAMES or any(d == depth - 1 and v == name for d, v in self.loop_vars):
-                continue  # (a loop variable's value is its iteration's: no place wrote it)
-            if name in caller:
-                notes.extend(self.argument_origins(name, depth - 1))
-            else:
-                notes.extend(self.var_origin(name))
-        return notes
+            if loc is not None:
+                found[origin_note(param, argument, loc, format_path(where))] = True
+        elif (names := _names_read(argument)) is not None:
+            caller = self.block_params(self.call_stack[depth - 2]) if depth > 1 else {}
+            bare = bare_name(argument)
+            for name in names:
+                if name in LAYER_NAMES or any(d == depth - 1 and v == name for d, v in self.loop_vars):
+                    continue  # (a loop variable's value is its iteration's: no place wrote it)
+                if name in caller:
+                    _merge(found, self.argument_origins(name, depth - 1, memo), bare == name)
+                else:
+                    _merge(found, dict.fromkeys(self.var_origin(name), True), bare == name)
+        memo[param, depth] = found
+        return found
 
     def var_origin(self, name: str) -> list[Note]:
         """``name is integer 0, set at …`` for the var ``name`` (none for a var that failed)."""
@@ -1807,7 +1828,7 @@ class Resolver:
                     format_path(target),
                     notes=[*self.call_notes(), *self.origin_notes(target)],
                     context=self.context,
-                    origins=self.origin_notes(target),
+                    origins=self.fold_origins(target),
                     code="shape",
                     hint=exc.hint,
                 )
@@ -3376,6 +3397,20 @@ def var_cycles(raw: dict[str, Any], stuck: list[str]) -> list[list[str]]:
 MAX_ORIGIN_NOTES = 6
 
 
+def _merge(found: dict[Note, bool], more: dict[Note, bool], bare: bool) -> None:
+    """Add the origin notes ``more`` to ``found``; a note's value reaches the error as it is
+    when it does through some read that is ``bare`` (``${name}`` alone) at this step too."""
+    for note, passes in more.items():
+        found[note] = found.get(note, False) or (passes and bare)
+
+
+def bare_name(text: str) -> str | None:
+    """The name ``text`` reads when it is ``${name}`` and nothing else (its value as it is)."""
+    found = FULL_EXPRESSION.match(text)
+    body = found.group(1).strip() if found is not None else ""
+    return body if body.isidentifier() else None
+
+
 def var_origin(doc: SourceDoc, env: Mapping[str, Any], name: str) -> list[Note]:
     """``name is integer 0, set at …`` for the var ``name`` of ``env`` (the evaluated vars),
     or ``set by --set …``; none for a var that failed or that no ``vars:`` entry wrote."""
@@ -3387,17 +3422,21 @@ def var_origin(doc: SourceDoc, env: Mapping[str, Any], name: str) -> list[Note]:
     return [origin_note(name, value, loc, format_path(("vars", name)), option)]
 
 
-def section_origins(doc: SourceDoc, env: Mapping[str, Any], path: SpecPath) -> tuple[Note, ...]:
+def section_origins(
+    doc: SourceDoc, env: Mapping[str, Any], path: SpecPath
+) -> tuple[tuple[Note, ...], tuple[Note, ...]]:
     """For an error of the data, training or runtime sections on the ``${…}`` written at
     ``path``: where each var it reads was set (those sections read only vars, ``env``), as
-    model errors say it. None when the error is not about an expression, or a name it reads
-    is no var (the error is then about the text)."""
+    model errors say it; and those of them to fold by (:meth:`Resolver.fold_origins`: the
+    var read bare, ``${n}``, its value as it is). None when the error is not about an
+    expression, or a name it reads is no var (the error is then about the text)."""
     text = _expression_text(doc.data, path)
     names = _names_read(text) if text is not None else None
-    if not names or any(name not in env for name in names):
-        return ()
-    notes = [note for name in names for note in var_origin(doc, env, name)]
-    return tuple(dict.fromkeys(notes))[:MAX_ORIGIN_NOTES]
+    if text is None or not names or any(name not in env for name in names):
+        return (), ()
+    notes = tuple(dict.fromkeys(note for name in names for note in var_origin(doc, env, name)))
+    notes = notes[:MAX_ORIGIN_NOTES]
+    return notes, notes if bare_name(text) is not None else ()
 
 
 def _expression_text(data: Any, path: SpecPath) -> str | None:
