@@ -123,6 +123,24 @@ def test_a_h5_file_is_named_for_what_it_holds(write_spec, tmp_path, layout, mess
     assert error.path == "weights"
 
 
+def test_a_renamed_weights_file_gets_its_own_name_back_and_a_fifo_is_not_waited_on(write_spec, tmp_path):
+    """`pre.weights.hdf5` is told `pre.weights.h5` (not `pre.weights.weights.h5`); a FIFO named
+    `x.h5` is the general message at once (h5py waited on it until something wrote to it)."""
+    import os
+
+    import h5py
+
+    with h5py.File(tmp_path / "pre.weights.hdf5", "w") as handle:
+        handle.create_group("layers/dense/vars").attrs["name"] = "dense"
+        handle.create_group("vars")
+    (error,) = _errors(write_spec(TARGET + "weights: pre.weights.hdf5\n"))
+    assert "is a Keras 3 weights file under a .hdf5 name" in error.message
+    assert error.hint == "rename it to pre.weights.h5"
+    os.mkfifo(tmp_path / "x.h5")
+    (error,) = _errors(write_spec(TARGET + "weights: x.h5\n"))
+    assert "is a legacy HDF5 (.h5) file" in error.message
+
+
 def test_a_folder_that_is_no_run_or_whose_model_is_a_folder_says_so(write_spec, tmp_path):
     """A folder named like a weights file (or any folder without lock.json) was called "the run
     folder … has no model.keras (the run has not finished)", with a hint to --resume it."""

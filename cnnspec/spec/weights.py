@@ -19,6 +19,7 @@ file or run folder) when training starts, before anything is written. Reading th
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,11 +175,11 @@ def parse_source(
     elif name.endswith((".h5", ".hdf5")):
         layout = _h5_layout(file)  # (one not there, as compiling allows: the general message)
         if layout == "keras3":  # model.save_weights('x.weights.h5'), renamed: not a legacy file
-            renamed = file.with_name(file.name[: -len(file.suffix)] + ".weights.h5")
+            stem = file.name[: -len(file.suffix)].removesuffix(".weights")
             raise probe.fail(
-                f"{file} is a Keras 3 weights file under a .h5 name; cnnspec, as Keras, knows one by "
-                "its .weights.h5 ending (a .h5 name means a legacy HDF5 file)",
-                f"rename it to {renamed.name}",
+                f"{file} is a Keras 3 weights file under a {file.suffix} name; cnnspec, as Keras, "
+                f"knows one by its .weights.h5 ending (a {file.suffix} name means a legacy HDF5 file)",
+                f"rename it to {stem}.weights.h5",
             )
         what = "a Keras 2 weights file" if layout == "keras2" else "a legacy HDF5 (.h5) file"
         raise probe.fail(
@@ -202,8 +203,12 @@ def _h5_layout(file: Path) -> str | None:
     ``keras3`` (model.save_weights of Keras 3: ``layers`` and ``vars`` groups), ``keras2``
     (Keras 2's save_weights: a ``layer_names`` attribute), ``model`` (a legacy full model:
     ``model_config``); ``None`` for anything else, or a file h5py cannot open."""
-    import h5py
-
+    try:  # a regular file only: h5py waits on a FIFO (or a device) until it is written to
+        if not stat.S_ISREG(os.stat(file).st_mode):
+            return None
+        import h5py
+    except (OSError, ValueError, ImportError):
+        return None
     try:
         with h5py.File(file, "r") as handle:
             attrs, keys = set(handle.attrs), set(handle.keys())
