@@ -93,7 +93,7 @@ def parse_list(text: str, what: str, choices: tuple[str, ...] | None = None) -> 
     if not all(items):  # `1,,32`: a value left out by mistake, not to be passed over
         raise UsageError(
             f"expected a comma-separated list for {what} with no empty item; received {text!r}",
-            "write each value once between commas, such as 1,32",
+            f"write each value once between commas, such as {','.join(choices[:2]) if choices else '1,32'}",
         )
     if choices is not None:
         bad = [i for i in items if i not in choices]
