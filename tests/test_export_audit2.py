@@ -160,6 +160,16 @@ def test_an_export_into_a_run_another_process_holds_is_refused(tmp_path: Path) -
     assert f"in use by process {os.getpid()}" in _flat(busy.output)
     assert "-o PATH" in _flat(busy.output)
     assert not (run / "export").exists()
+    # a checkpoint is the run's too: its export's temp files lie in the run, where a --resume
+    # removes them as leftovers (an export in flight lost its scratch folder)
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "best.keras").write_bytes(b"not read either")
+    with acquire(run, ["cnnspec", "train", "--resume", str(run)]):
+        checkpoint = CliRunner().invoke(
+            app, ["export", str(run / "checkpoints" / "best.keras"), "-f", "onnx"]
+        )
+    assert checkpoint.exit_code == 2 and f"in use by process {os.getpid()}" in _flat(checkpoint.output)
+    assert not (run / "checkpoints" / "export").exists()
 
 
 def test_the_benchmark_says_a_converter_failed_without_the_temp_name(

@@ -68,7 +68,8 @@ def _owning(target: Path, output: Path | None) -> Iterator[None]:
     progress would be made from a model that is about to be replaced. A busy folder is refused
     (``RunFolderBusy``, exit 2) before TensorFlow is imported. Nothing is locked for a model
     outside a run folder, nor for an ``-o`` outside the run (the record's model hash, taken as
-    the model is loaded, still ties that export to the model it was made from)."""
+    the model is loaded, still ties that export to the model it was made from). A model in a
+    folder of a run (a checkpoint) locks that run."""
     from cnnspec.errors import UsageError
     from cnnspec.export.exporter import resolve_target
 
@@ -77,9 +78,13 @@ def _owning(target: Path, output: Path | None) -> Iterator[None]:
     except UsageError:  # no run to lock: export_model refuses the target itself, in its words
         yield
         return
-    run_dir = source.parent
-    inside = output is None or output.resolve().is_relative_to(run_dir.resolve())
-    if not (run_dir / "lock.json").is_file() or not inside:
+    from cnnspec.cli.outputs import enclosing_run
+
+    # the run the model lies in: a checkpoint (RUN/checkpoints/best.keras) is the run's too, and
+    # its export's temp files there are what a --resume's leftover cleanup removes
+    run_dir = enclosing_run(source.parent)
+    inside = run_dir is not None and (output is None or output.resolve().is_relative_to(run_dir))
+    if run_dir is None or not inside:
         yield
         return
     from cnnspec.training.runlock import acquire
