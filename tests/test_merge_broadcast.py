@@ -250,8 +250,38 @@ def test_a_gate_of_other_channels_is_still_refused_at_the_shortcut():
 
 
 # -- the generated code --------------------------------------------------------------------------
+#: A squeeze-and-excitation block called at two resolutions, so that its function reads the
+#: shapes at run time (POOL: the pooling's parameters, the gate C or 1×1×C; SECOND: the other
+#: call's gate channels, a projection when they are not the entry's).
+SE_TWICE = """\
+cnnspec: 1
+name: se_twice
+input: {shape: [16, 16, 3]}
+blocks:
+  se:
+    params: {c: int}
+    layers:
+      - residual:
+          merge: multiply
+          body:
+            - global_avg_pool2d: POOL
+            - dense: {units: "${c}", activation: sigmoid}
+model:
+  - conv2d: {filters: 8, kernel_size: 3, padding: same}
+  - se: {c: 8}
+  - max_pool2d: 2
+  - se: {c: SECOND}
+  - flatten
+  - dense: {units: 3, activation: softmax}
+"""
+#: (the generated test of a shortcut the resolver kept for a gate: a projection there crashed
+#: codegen's replay, or projected the gate it should have broadcast)
+GATE_TEST = "if needs_projection(shortcut, x):"
 #: spec → the Keras class of a layer the generated module writes
 CODEGEN = {
+    "gate-vector-twice": (SE_TWICE.replace("POOL", "{}").replace("SECOND", "8"), GATE_TEST),
+    "gate-keepdims-twice": (SE_TWICE.replace("POOL", "{keepdims: true}").replace("SECOND", "8"), GATE_TEST),
+    "gate-or-projection": (SE_TWICE.replace("POOL", "{keepdims: true}").replace("SECOND", "4"), GATE_TEST),
     "broadcast-add": (merge_spec("add", [(8, 8, 3), (3,)]), 'layers.Add(name="merged")([t0, t1])'),
     "broadcast-three": (
         merge_spec("average", [(3,), (8, 1, 1), (2, 1)]),

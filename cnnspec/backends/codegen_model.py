@@ -55,6 +55,7 @@ MODULE_NAMES = frozenset(
         "build_model",
         "build_augmentation",
         "projection_strides",
+        "needs_projection",
     }
 )
 #: Module-level names of the training scripts that :func:`script_names` cannot find in the
@@ -251,6 +252,8 @@ class ModelModule:
     augmentation: list[Stmt]
     uses_projection: bool
     notes: list[str]
+    #: The helper that tells a gate (kept, broadcast) from a shape to project onto, at run time.
+    uses_gate_test: bool = False
     #: Spec-level `defaults:` are written as functools.partial constants (the module imports it).
     uses_partial: bool = False
 
@@ -336,6 +339,7 @@ class CodeWriter:
         self.functions: dict[str, Function] = {}
         self.order: list[str] = []
         self.uses_projection = False
+        self.uses_gate_test = False
         #: Names the printer's own choices avoid (``defaults`` partials, ``FROZEN_LAYERS``,
         #: backbone functions, renamed block parameters): in a script, every name any script
         #: can bind (:func:`script_names`, a superset: unneeded renames are harmless).

@@ -89,6 +89,9 @@ ITERATION_REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(\d+|\$\{[^}]*\})\]\.([A-
 PRUNED = "pruned"
 #: The helper function of projection shortcuts whose shapes are known only at run time.
 PROJECTION = "projection_strides"
+#: The helper that says at run time whether an ``auto`` shortcut is projected: the shapes
+#: differ and the body's output is no gate the merge broadcasts over the entry.
+NEEDS_PROJECTION = "needs_projection"
 #: The most ``for`` loops written inside one another in one function: Python refuses more
 #: than 20 statically nested blocks ("too many statically nested blocks"), and the resolver
 #: accepts 32 nested repeats. A repeat deeper than this is unrolled (its count is known
@@ -962,6 +965,7 @@ class TreePrinter(CodeWriter):
             functions=[*functions, model],
             augmentation=augmentation_statements(self.ir, self.doc),
             uses_projection=self.uses_projection and any(_reads(body, PROJECTION) for body in bodies),
+            uses_gate_test=self.uses_gate_test and any(_reads(body, NEEDS_PROJECTION) for body in bodies),
             notes=self.notes,
             uses_partial=bool(self.partials) or self.backbone_partials,
         )
@@ -1802,14 +1806,34 @@ class TreePrinter(CodeWriter):
             norm_name,
             target=entry.var,
         )
-        if mode == "auto":
-            shape = ast.Attribute(ast.Name(entry.var, ast.Load()), "shape", ast.Load())
-            other = ast.Attribute(ast.Name(body_out.var, ast.Load()), "shape", ast.Load())
-            test = ast.Compare(shape, [ast.NotEq()], [other])
-            ctx.out.append(Stmt("if", value=test, body=statements))
+        if mode == "auto":  # (the function projects as the resolver would, whoever calls it)
+            ctx.out.append(Stmt("if", value=self.projection_test(elems, entry, body_out), body=statements))
         else:
             ctx.out.extend(statements)
         return TensorRef(entry.var)
+
+    def projection_test(
+        self, elems: list[tuple[Residual, Inst]], entry: TensorRef, body_out: TensorRef
+    ) -> ast.expr:
+        """Whether a call of a block with an ``auto`` shortcut projects it: ``entry.shape !=
+        out.shape`` where every call that keeps the entry has matching shapes; where one keeps
+        it for a gate (shapes that differ, broadcast by the merge: squeeze-and-excitation),
+        the ``needs_projection`` helper, which reads the gate as the resolver does."""
+        shape = ast.Attribute(ast.Name(entry.var, ast.Load()), "shape", ast.Load())
+        other = ast.Attribute(ast.Name(body_out.var, ast.Load()), "shape", ast.Load())
+        gates = any(
+            r.merge is not None and len(set(r.merge.node.input_shapes)) > 1
+            for r, _ in elems
+            if len(r.shortcut) != 2
+        )
+        if not gates:
+            return ast.Compare(shape, [ast.NotEq()], [other])
+        self.uses_gate_test = True
+        return ast.Call(
+            ast.Name(NEEDS_PROJECTION, ast.Load()),
+            [ast.Name(entry.var, ast.Load()), ast.Name(body_out.var, ast.Load())],
+            [],
+        )
 
     def beside(self, ctx: Ctx, elems: list[tuple[Residual, Inst]], local: str) -> NameRef:
         """The name of a layer the resolver would make in the merge layer's scope (for a
@@ -2340,6 +2364,7 @@ class TreePrinter(CodeWriter):
             self.functions[made.name] = made
             self.order.append(made.name)
         self.uses_projection = self.uses_projection or sub.uses_projection
+        self.uses_gate_test = self.uses_gate_test or sub.uses_gate_test
         self.backbone_partials = self.backbone_partials or bool(sub.partials) or sub.backbone_partials
         self.notes.extend(sub.notes)
         self.float32_written |= sub.float32_written

@@ -322,6 +322,7 @@ def module_context(spec: CompiledSpec, module: ModelModule, *, source_name: str)
         "augmentation_name": py_string(f"{module.name}_augmentation"),
         "augmentation_comment": augmentation_comment(spec),
         "uses_projection": module.uses_projection,
+        "uses_gate_test": module.uses_gate_test,
         "uses_partial": module.uses_partial,
         "notes": note_lines(module.notes),
     }
