@@ -159,34 +159,7 @@ def atomic_path(
     refuse_special(target)
     folder = target.parent if str(target.parent) else Path(".")
     owner = _owner(folder)
-    created: list[Path] = []
-    try:
-        if owner is None:
-            created = _missing_folders(folder)
-            folder.mkdir(parents=True, exist_ok=True)
-        else:
-            owner[1](target)  # moved, deleted, its lock removed: raises, and nothing is written
-            _make_below(owner[0], folder)
-        if needed is not None:
-            ensure_space(folder, needed, target)
-        # A private folder (mode 0700) beside the target holds the temp file: the writer creates
-        # the file (Keras refuses to overwrite one), and no other user can create it first in a
-        # shared folder, as a freed temp name would let them; the rename stays on one disk.
-        temp_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder))
-    except OSError as exc:
-        _remove_empty(created)
-        if owner is not None:
-            owner[1](target)  # gone since the check: that, not "No such file or directory"
-        if exc.errno == errno.ENAMETOOLONG:  # a name the file system refuses: no disk fault
-            raise UsageError(
-                f"expected a shorter path; {_clipped(str(target))} is too long to write "
-                f"({exc.strerror or os.strerror(exc.errno)})",
-                "choose a shorter file name (or folder names)",
-            ) from None
-        raise _fault(target, exc.errno, exc.strerror or str(exc), needed) from None
-    except BaseException:  # too little space (ensure_space), a Ctrl-C: the folders go too
-        _remove_empty(created)
-        raise
+    temp_dir, created = _scratch(target, folder, owner, needed)
     temp = temp_dir / f"part{suffix if suffix is not None else (target.suffix or '.tmp')}"
     try:
         yield temp
@@ -208,6 +181,44 @@ def atomic_path(
         if fault is None:
             raise
         raise fault from exc
+
+
+def _scratch(
+    target: Path, folder: Path, owner: tuple[Path, Callable[[Path], None]] | None, needed: int | None
+) -> tuple[Path, list[Path]]:
+    """Make the private scratch folder of a write to ``target`` in ``folder`` (creating the
+    folders up to it), and return it with the folders it created. ``owner``: the owned folder
+    that holds ``folder`` (:func:`own_folder`), whose check runs first and which is never
+    re-created. Shared by :func:`atomic_path` and :func:`atomic_dir`, so both refuse alike."""
+    created: list[Path] = []
+    try:
+        if owner is None:
+            created = _missing_folders(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            owner[1](target)  # moved, deleted, its lock removed: raises, and nothing is written
+            _make_below(owner[0], folder)
+        if needed is not None:
+            ensure_space(folder, needed, target)
+        # A private folder (mode 0700) beside the target holds the temp file: the writer creates
+        # the file (Keras refuses to overwrite one), and no other user can create it first in a
+        # shared folder, as a freed temp name would let them; the rename stays on one disk.
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder))
+    except OSError as exc:
+        _remove_empty(created)
+        if owner is not None:
+            owner[1](target)  # gone since the check: that, not "No such file or directory"
+        if exc.errno == errno.ENAMETOOLONG:  # a name the file system refuses: no disk fault
+            raise UsageError(
+                f"expected a shorter path; {_clipped(str(target))} is too long to write "
+                f"({exc.strerror or os.strerror(exc.errno)})",
+                "choose a shorter file name (or folder names)",
+            ) from None
+        raise _fault(target, exc.errno, exc.strerror or str(exc), needed) from None
+    except BaseException:  # too little space (ensure_space), a Ctrl-C: the folders go too
+        _remove_empty(created)
+        raise
+    return scratch, created
 
 
 def _missing_folders(folder: Path) -> list[Path]:
@@ -560,39 +571,84 @@ def atomic_dir(target: Path, *, needed: int | None = None) -> Iterator[Path]:
     """Yield a temp folder beside ``target``; on success it replaces ``target`` by renames.
 
     An existing ``target`` is first renamed aside, then removed once the new folder is in
-    place, so a crash leaves either the old or the new folder under ``target``. ``needed`` and
-    disk faults as in :func:`atomic_path` (a :class:`WriteError`).
+    place, so a crash leaves either the old or the new folder under ``target``; a failure or a
+    Ctrl-C between the two renames puts the old folder back (or, when even that rename fails,
+    keeps it in the scratch folder, where :func:`remove_atomic_temp` puts it back). ``needed``,
+    disk faults and folders this process owns (:func:`own_folder`) as in :func:`atomic_path`
+    (a :class:`WriteError`); a ``target`` that is a file, FIFO, device or socket is refused
+    (:class:`~cnnspec.errors.UsageError`): the new folder would replace it.
 
     The scratch folder (``.<target name>.<8 characters>.tmp``) holds the new folder (``new``),
     the old one once it is renamed aside (``old``) and a mark (:data:`SWAP_MARK`), by which a
     killed write's leftover is known (:func:`is_atomic_leftover`) from a user's folder.
     """
     target = Path(target)
+    _refuse_non_folder(target)
     parent = target.parent if str(target.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        if needed is not None:
-            ensure_space(parent, needed, target)
-        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    except OSError as exc:
-        raise write_fault(exc, target, needed) or exc from None
-    temp = scratch / "new"
+    owner = _owner(parent)
+    scratch, created = _scratch(target, parent, owner, needed)
+    temp, old = scratch / "new", scratch / "old"
+    aside = False  # the old folder is in the scratch folder, none at target
     try:
         (scratch / SWAP_MARK).touch()
         temp.mkdir()  # (mkdtemp's folder is private; this one gets the usual umask permissions)
         yield temp
         check_stop()  # a Ctrl-C the writer swallowed (note_stop): nothing is committed
-        if target.exists():
-            os.replace(target, scratch / "old")
+        if owner is not None:  # (the writer may have taken minutes: a SavedModel)
+            owner[1](target)
+        if os.path.lexists(target):
+            os.replace(target, old)
+            aside = True
         os.replace(temp, target)
+        aside = False
         shutil.rmtree(scratch, ignore_errors=True)
         _fsync_dir(parent)
     except BaseException as exc:
+        if aside and not _put_back(old, target):  # the old folder stays in the scratch one
+            if isinstance(exc, Exception):
+                raise _stranded(target, scratch) from exc
+            raise
         shutil.rmtree(scratch, ignore_errors=True)
+        _remove_empty(created)
+        if owner is not None and isinstance(exc, Exception) and not isinstance(exc, WriteError):
+            owner[1](target)  # the folder went away under the writer: say that, not its ENOENT
         fault = write_fault(exc, target, needed) if isinstance(exc, Exception) else None
         if fault is None:
             raise
         raise fault from exc
+
+
+def _refuse_non_folder(target: Path) -> None:
+    """Refuse, for :func:`atomic_dir`, a ``target`` that is there and no folder (nor a link to
+    one): a file, FIFO, device or socket would be replaced by the new folder, and lost."""
+    if os.path.lexists(target) and not os.path.isdir(target):
+        kind = special_kind(target) or ("a link that leads nowhere" if os.path.islink(target) else "a file")
+        raise UsageError(
+            f"expected a folder that can be written; {target} is {kind}",
+            "choose another path: only a folder is replaced by the new one",
+        )
+
+
+def _put_back(old: Path, target: Path) -> bool:
+    """Rename the folder :func:`atomic_dir` had set aside back to ``target``; whether it is
+    there again (nothing else took its place meanwhile)."""
+    if os.path.lexists(target):
+        return False
+    try:
+        os.replace(old, target)
+    except OSError:
+        return False
+    return True
+
+
+def _stranded(target: Path, scratch: Path) -> WriteError:
+    """The error of an :func:`atomic_dir` write that could put the old folder neither back nor
+    the new one in its place: where the old one is, so nothing of the user's is lost."""
+    return WriteError(
+        target,
+        f"the write failed after the folder there was moved aside; it is kept in {scratch / 'old'}",
+        hint=f"move {scratch / 'old'} back to {target}, then run the same command again",
+    )
 
 
 def write_atomic(target: str | Path, content: str | bytes) -> Path:

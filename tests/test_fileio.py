@@ -328,3 +328,108 @@ def test_a_users_folder_named_like_a_temp_is_never_taken_for_a_leftover(tmp_path
     assert not left.exists() and not old.exists()
     with pytest.raises(UsageError):  # a folder with the user's files is no empty run folder
         check_new(tmp_path)
+
+
+def _failing_rename(monkeypatch, call: int, error: BaseException) -> None:
+    """Make the ``call``-th ``os.replace`` (1-based) raise ``error``; the others rename."""
+    real = os.replace
+    count = {"calls": 0}
+
+    def replace(source, destination):
+        count["calls"] += 1
+        if count["calls"] == call:
+            raise error
+        return real(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+@pytest.mark.parametrize(
+    "error", [OSError(5, "Input/output error"), KeyboardInterrupt()], ids=["io-error", "ctrl-c"]
+)
+def test_a_folder_swap_failing_between_its_renames_puts_the_old_folder_back(tmp_path, monkeypatch, error):
+    """`export -f savedmodel` over an earlier export: the old folder was renamed aside, the new
+    one's rename failed (or a Ctrl-C came between them), and the cleanup deleted the scratch
+    folder with the old export in it: nothing was left at the path."""
+    from cnnspec.fileio import atomic_dir
+
+    target = tmp_path / "saved_model"
+    target.mkdir()
+    (target / "saved_model.pb").write_bytes(b"previous")
+    _failing_rename(monkeypatch, 2, error)  # the first sets the old folder aside
+    with pytest.raises((WriteError, KeyboardInterrupt)), atomic_dir(target) as temp:
+        (temp / "saved_model.pb").write_bytes(b"new")
+    assert (target / "saved_model.pb").read_bytes() == b"previous"
+    assert os.listdir(tmp_path) == ["saved_model"]
+
+
+def test_a_folder_swap_that_cannot_put_the_old_folder_back_keeps_it_and_says_where(tmp_path, monkeypatch):
+    from cnnspec.fileio import atomic_dir, is_atomic_leftover
+    from cnnspec.training.runlock import remove_leftovers
+
+    target = tmp_path / "saved_model"
+    target.mkdir()
+    (target / "saved_model.pb").write_bytes(b"previous")
+    real = os.replace
+    calls = []
+
+    def replace(source, destination):
+        calls.append(destination)
+        if len(calls) > 1:  # the new folder's rename and the one putting the old back
+            raise OSError(5, "Input/output error")
+        return real(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(WriteError, match="moved aside; it is kept in") as caught, atomic_dir(target) as temp:
+        (temp / "saved_model.pb").write_bytes(b"new")
+    monkeypatch.setattr(os, "replace", real)
+    (scratch,) = [path for path in tmp_path.iterdir()]
+    assert (scratch / "old" / "saved_model.pb").read_bytes() == b"previous"
+    assert str(scratch / "old") in caught.value.hint and is_atomic_leftover(scratch)
+    assert remove_leftovers(tmp_path) == 1  # the cleanup puts it back
+    assert (target / "saved_model.pb").read_bytes() == b"previous" and os.listdir(tmp_path) == ["saved_model"]
+
+
+def test_a_folder_swap_refuses_a_file_in_its_place_and_leaves_no_new_folders(tmp_path, monkeypatch):
+    from cnnspec.fileio import atomic_dir
+
+    mine = tmp_path / "saved_model"
+    mine.write_text("the user's notes")
+    with pytest.raises(UsageError, match="is a file"), atomic_dir(mine):
+        pass
+    assert mine.read_text() == "the user's notes" and os.listdir(tmp_path) == ["saved_model"]
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("tempfile.mkdtemp", full_disk)
+    with pytest.raises(WriteError, match="No space left"), atomic_dir(tmp_path / "new" / "deeper" / "sm"):
+        pass
+    assert os.listdir(tmp_path) == ["saved_model"], "the folders it created were left, empty"
+
+
+def test_a_folder_swap_never_recreates_a_deleted_run_folder(tmp_path):
+    """A SavedModel export into its run's export/ (under the run's lock) re-created the run
+    folder, deleted meanwhile, as atomic_path writes never do."""
+    import shutil
+
+    from cnnspec.fileio import atomic_dir
+    from cnnspec.training.runlock import acquire
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with acquire(run, ["cnnspec", "export"]):
+        shutil.rmtree(run)  # before the export is written
+        with pytest.raises(WriteError, match="was moved or deleted"), atomic_dir(run / "export" / "sm"):
+            pass
+        assert not run.exists()
+    run.mkdir()
+    with acquire(run, ["cnnspec", "export"]):
+        with (
+            pytest.raises(WriteError, match="was moved or deleted"),
+            atomic_dir(run / "export" / "sm") as temp,
+        ):
+            (temp / "saved_model.pb").write_bytes(b"new")
+            run.rename(tmp_path / "moved")  # while it is written
+        assert not run.exists()
+    assert not (tmp_path / "moved" / "export" / "sm").exists()
