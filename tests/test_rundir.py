@@ -158,3 +158,43 @@ def test_resolved_yaml_shows_the_values_per_kind_defaults_give(tmp_path, monkeyp
     resolved = yaml.safe_load((run / "resolved.yaml").read_text())
     assert resolved["model"][0] == {"dropout": {"rate": 0.25}}
     assert resolved["defaults"] == {"dropout": {"rate": 0.25}}
+
+
+def test_a_stop_before_the_lock_is_written_leaves_the_folder_new(tmp_path, monkeypatch):
+    """Ctrl-C (or a scheduler's SIGTERM) while `start` gathered lock.json's contents left
+    spec.yaml and resolved.yaml without lock.json: the folder could neither be resumed ("no
+    readable lock.json") nor used for a new run ("already has files")."""
+
+    def stopped():
+        raise KeyboardInterrupt
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(rundir, "machine", stopped)
+    compiled = compile_text(SPEC, "tiny.yaml")
+    with pytest.raises(KeyboardInterrupt):
+        rundir.start(run, compiled, training_config(compiled), 7, FakeDataset(), "float32", [], ["x"])
+    assert list(run.iterdir()) == []
+    rundir.check_new(run)  # a new run may start there
+
+
+def test_a_lost_run_folder_keeps_the_files_at_its_path(tmp_path, monkeypatch):
+    """The folder moved (or its lock file was removed) while `start` wrote it: the files at its
+    path may be another process's run now, and are left alone."""
+    from cnnspec.training import runlock
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with runlock.acquire(run, ["cnnspec", "train"]):
+        theirs = run / "spec.yaml"
+
+        def lost():
+            (run / runlock.LOCK_NAME).unlink()  # another `train --out run` locks it and writes
+            (run / runlock.LOCK_NAME).write_text("{}")
+            theirs.write_text("the other run's spec")
+            return {"platform": "test"}
+
+        monkeypatch.setattr(rundir, "machine", lost)
+        compiled = compile_text(SPEC, "tiny.yaml")
+        with pytest.raises(runlock.RunFolderLost):
+            rundir.start(run, compiled, training_config(compiled), 7, FakeDataset(), "float32", [], ["x"])
+    assert theirs.read_text() == "the other run's spec"

@@ -31,7 +31,7 @@ from cnnspec.errors import UsageError, WriteError, format_path
 from cnnspec.fileio import is_atomic_leftover, write_atomic
 from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.zoo import written_data
-from cnnspec.training.runlock import LOCK_NAME
+from cnnspec.training.runlock import LOCK_NAME, RunFolderLost
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -200,7 +200,10 @@ def start(
     SHA-256 (:func:`cnnspec.training.transfer.file_records`). lock.json goes last: a folder
     without it is no run yet. When a write fails (a full disk), the files written before it
     are removed again, so the folder is as new as it was and the same command can simply be
-    run again."""
+    run again; so are they after a Ctrl-C or SIGTERM before lock.json (a folder holding them
+    alone could be neither resumed, without lock.json, nor started anew, not being empty). Not
+    when the folder was lost (moved, or its lock file removed): the files at its path may be
+    another process's now."""
     written: list[Path] = []
     try:
         return _start(
@@ -216,10 +219,11 @@ def start(
             weights,
             weights_files,
         )
-    except WriteError:
-        for path in written:
-            with contextlib.suppress(OSError):
-                path.unlink()
+    except (WriteError, KeyboardInterrupt) as stopped:
+        if not isinstance(stopped, RunFolderLost) and not (run_dir / "lock.json").is_file():
+            for path in written:
+                with contextlib.suppress(OSError):
+                    path.unlink()
         raise
 
 
