@@ -344,3 +344,26 @@ def test_two_runs_racing_for_one_new_folder_exactly_one_wins(tmp_path):
             if racer.poll() is None:
                 racer.send_signal(signal.SIGKILL)
                 racer.wait(timeout=30)
+
+
+def test_a_command_writing_into_a_sub_folder_of_a_held_run_is_refused_as_busy(tmp_path):
+    """`visualize RUN history -o RUN/pictures/` and `report RUN -o RUN/pages/r.html` wrote into
+    a run folder another process held (a training), where `-o RUN` was refused as busy: the
+    lock covered the folder itself only."""
+    from tests.test_damaged_runs import make_run
+    from tests.test_report_support import flat, invoke
+
+    run = make_run(tmp_path / "run")
+    before = sorted(run.rglob("*"))
+    with acquire(run, ["cnnspec", "train", "--resume", str(run)]):
+        for args in (
+            ("visualize", run, "history", "-o", f"{run / 'pictures'}/"),
+            ("visualize", run, "history", "-o", run / "pictures" / "h.png"),
+            ("report", run, "-o", run / "pages" / "r.html"),
+        ):
+            result = invoke(*args)
+            assert result.exit_code == 2, (args, result.output)
+            assert f"the run folder {run} is in use by process {os.getpid()}" in flat(result)
+    assert sorted(run.rglob("*")) == before
+    result = invoke("visualize", run, "history", "-o", f"{run / 'pictures'}/")  # free again
+    assert result.exit_code == 0 and (run / "pictures" / "history.png").is_file()

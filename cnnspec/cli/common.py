@@ -155,13 +155,20 @@ def batch_boundary_stops() -> Iterator[None]:
 def owning_run(run_dir: Path | None, writes_to: Path) -> Iterator[None]:
     """Hold ``run_dir``'s lock (:mod:`cnnspec.training.runlock`) while a command writes into it.
 
-    Nothing is locked when ``writes_to`` is elsewhere or ``run_dir`` is no run folder (no
-    lock.json: the command reports that itself). A busy folder raises ``RunFolderBusy`` (exit 2).
+    ``writes_to`` inside the run folder counts as into it (``visualize RUN -o RUN/pictures/``,
+    ``evaluate RUN --out RUN/evals``: they went on beside a training that held the folder, and
+    that training's cleanup of temp files may take theirs). Nothing is locked when ``writes_to``
+    is elsewhere or ``run_dir`` is no run folder (no lock.json: the command reports that
+    itself). A busy folder raises ``RunFolderBusy`` (exit 2).
     """
     if run_dir is None or not (run_dir / "lock.json").is_file():
         yield
         return
-    if writes_to.resolve() != run_dir.resolve():
+    try:
+        inside = writes_to.resolve().is_relative_to(run_dir.resolve())
+    except (OSError, RuntimeError, ValueError):  # a link loop, a name the OS refuses: not ours
+        inside = False
+    if not inside:
         yield
         return
     from cnnspec.training.runlock import acquire

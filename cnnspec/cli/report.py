@@ -67,7 +67,7 @@ def report(
     start = time.perf_counter()
     # only this command line may let the run's spec read outside its folder, never lock.json
     with outside_allowed(allow_outside):
-        if page is None or page.parent.resolve() == run_dir.resolve():
+        if page is None or page.parent.resolve().is_relative_to(run_dir.resolve()):
             with owning_run(run_dir, run_dir):  # into the run folder: it must be ours (busy: refused)
                 path = write_report(run_dir, out=page)
         else:
