@@ -367,3 +367,33 @@ def test_a_command_writing_into_a_sub_folder_of_a_held_run_is_refused_as_busy(tm
     assert sorted(run.rglob("*")) == before
     result = invoke("visualize", run, "history", "-o", f"{run / 'pictures'}/")  # free again
     assert result.exit_code == 0 and (run / "pictures" / "history.png").is_file()
+
+
+@pytest.mark.parametrize("command", ["visualize", "export"])
+def test_a_command_that_owns_a_finished_run_removes_the_temp_files_killed_commands_left(tmp_path, command):
+    """A `report` killed mid-write left RUN/.report.html.XXXXXXXX.tmp/, a SavedModel export killed
+    between its renames left the old export aside in its scratch folder: only `train` removed
+    such leftovers, and a finished run is never trained again, so they stayed for good (the
+    export missing from its place). Every command that takes the run's lock now cleans up."""
+    from cnnspec.fileio import SWAP_MARK
+    from tests.test_damaged_runs import make_run
+    from tests.test_report_support import invoke
+
+    run = make_run(tmp_path / "run")
+    page = run / ".report.html.ab12cd34.tmp"
+    page.mkdir()
+    (page / "part.html").write_text("<html>half")
+    swap = run / "export" / ".saved_model.ab12cd34.tmp"
+    (swap / "old").mkdir(parents=True)
+    (swap / "old" / "saved_model.pb").write_bytes(b"the earlier export")
+    (swap / SWAP_MARK).touch()
+    mine = run / ".notes.txt"  # the user's hidden file: no temp's shape
+    mine.write_text("mine")
+    if command == "visualize":
+        result = invoke("visualize", run, "history")
+        assert result.exit_code == 0, result.output
+    else:  # (its stand-in model.keras is refused once the export owns the folder)
+        result = invoke("export", run, "-f", "savedmodel")
+        assert result.exit_code == 2 and "expected a Keras model" in result.output
+    assert not page.exists() and not swap.exists() and mine.read_text() == "mine"
+    assert (run / "export" / "saved_model" / "saved_model.pb").read_bytes() == b"the earlier export"

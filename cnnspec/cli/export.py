@@ -87,9 +87,10 @@ def _owning(target: Path, output: Path | None) -> Iterator[None]:
     if run_dir is None or not inside:
         yield
         return
-    from cnnspec.training.runlock import acquire
+    from cnnspec.training.runlock import acquire, remove_leftovers
 
     with acquire(run_dir, alternative="export it elsewhere with -o PATH"):
+        remove_leftovers(run_dir)  # a killed export's half folder, or the old one it set aside
         yield
 
 
