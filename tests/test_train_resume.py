@@ -330,3 +330,26 @@ def test_a_stop_before_the_results_are_written_says_how_to_resume(tmp_path, runn
     again = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
     assert again.exit_code == 0, again.output
     assert (run / "metrics.json").is_file() and (run / "report.html").is_file()
+
+
+def test_a_stop_while_the_final_snapshot_is_written_says_how_to_resume(tmp_path, runner, monkeypatch):
+    """Ctrl-C (or SIGTERM) while the snapshot that marks the training done was written, once
+    fit had ended, said a bare "interrupted": neither that the epochs were saved nor how to go
+    on. --resume then writes the results without training again, every epoch once."""
+    from cnnspec.training import callbacks
+
+    real = callbacks.Recorder.save
+
+    def stopped(self, epochs_done, *, complete=False, stopped_early=False):
+        if complete:
+            raise KeyboardInterrupt
+        return real(self, epochs_done, complete=complete, stopped_early=stopped_early)
+
+    monkeypatch.setattr(callbacks.Recorder, "save", stopped)
+    spec, run, result = _one_epoch(tmp_path, runner)
+    assert "interrupted after 1 whole epoch(s)" in result.output and "resume with:" in result.output
+    monkeypatch.setattr(callbacks.Recorder, "save", real)
+    again = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert again.exit_code == 0, again.output
+    assert json.loads((run / "history.json").read_text())["epoch"] == [1]
+    assert json.loads((run / "metrics.json").read_text())["resumed_from_epoch"] == 1

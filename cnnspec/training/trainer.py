@@ -625,6 +625,7 @@ def _run(
         )
     complete = snapshot is not None and snapshot.complete
     stopped_early = snapshot.stopped_early if snapshot else False
+    fitted = False  # whether fit ran here, and so the final snapshot is still to be written
     if complete:
         recorder.restore_callbacks()  # no fit: best epoch etc. come from the snapshot
     elif stopped_early:  # fit had ended at the snapshot's epoch; killed before the final snapshot
@@ -697,9 +698,11 @@ def _run(
         # From the last fit's flag, as each epoch's snapshot records it: early stopping's own
         # stopped_epoch is reset by the on_train_begin of every phase's fit.
         stopped_early = stop_requested or len(recorder.history) < config.epochs
-        recorder.save(len(recorder.history), complete=True, stopped_early=stopped_early)
+        fitted = True
     history = recorder.history
     try:
+        if fitted:  # (in this try: a Ctrl-C while it is written says how to resume, as after it)
+            recorder.save(len(recorder.history), complete=True, stopped_early=stopped_early)
         checkpoint = spec_cbs.get("model_checkpoint")
         if checkpoint is not None and checkpoint.save_best_only and checkpoint.path.is_file():
             model.load_weights(str(checkpoint.path))
