@@ -133,7 +133,8 @@ def batch_boundary_stops() -> Iterator[None]:
     """While inside, Ctrl-C and a scheduler's SIGTERM are raised at the next batch or epoch
     boundary of a training (cnnspec/training/interrupts.py), not wherever Python happens to
     be; the handlers before are put back after. Not the main thread (some test runners): as
-    they were."""
+    they were. A signal raised at once is noted as the command line's own handler notes it
+    (:attr:`~cnnspec.training.interrupts.InterruptGate.notes`)."""
     import signal
 
     from cnnspec.training.interrupts import GATE
@@ -144,9 +145,12 @@ def batch_boundary_stops() -> Iterator[None]:
             previous[number] = signal.signal(number, GATE.handler)
     except ValueError:  # not the main thread
         pass
+    noting, GATE.notes = GATE.notes, True  # (guarded says "interrupted" and lets the note go)
+    GATE.requested = False  # a stop remembered for an earlier command of this process is its own
     try:
         yield
     finally:
+        GATE.notes, GATE.requested = noting, False  # (this command's stop: said, or noted)
         for number, handler in previous.items():
             signal.signal(number, handler)
 
@@ -376,6 +380,8 @@ def guarded(func: F) -> F:
             # converter's ImportError, which the KeyboardInterrupt became inside its imports
             if done.exit_code not in (0, EXIT_INTERRUPTED) and stop_noted():
                 raise interrupted() from None
+            if done.exit_code == EXIT_INTERRUPTED:  # said by the command itself (`train`)
+                stop_handled()
             raise
         except KeyboardInterrupt:
             raise interrupted() from None

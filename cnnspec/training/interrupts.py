@@ -13,6 +13,13 @@ callback of TensorFlow's), and a search worker that missed its Ctrl-C so would t
 prints such a swallowed exception as "Exception ignored in ..." with a traceback; the gate
 keeps that report off the user's terminal (it is remembered and raised again), and passes every
 other unraisable exception on to the hook that was there before.
+
+While a command line handles the stop (``train``, ``lr_find``: :attr:`InterruptGate.notes`), a
+signal raised at once is also noted (:func:`cnnspec.fileio.note_stop`), as the command line's own
+handler notes it for every other command: h5py drops it in the middle of the final
+``model.save`` (the run then finished, exit 0, after a SIGTERM) or turns it into an error of its
+own (an "internal error", exit 3); noted, no write commits after it and the command ends
+"interrupted".
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from cnnspec.fileio import note_stop
+
 
 class InterruptGate:
     """The process's signal handler for Ctrl-C/SIGTERM while ``cnnspec train`` runs."""
@@ -29,6 +38,9 @@ class InterruptGate:
     def __init__(self) -> None:
         self.requested = False
         self.deferring = False
+        #: Whether a signal raised at once is noted too (set by the command line that reports
+        #: the stop: :func:`cnnspec.cli.common.batch_boundary_stops`).
+        self.notes = False
         self._previous_hook: Any = sys.unraisablehook
 
     def handler(self, signum: int, frame: Any) -> None:
@@ -37,6 +49,8 @@ class InterruptGate:
             return
         # at once; and remembered outside fit, in case whatever runs now swallows it
         self.requested = not self.deferring
+        if self.notes:  # and no write commits after it, should whatever runs now swallow it
+            note_stop()
         if sys.unraisablehook != self._unraisable:
             self._previous_hook = sys.unraisablehook
             sys.unraisablehook = self._unraisable

@@ -15,13 +15,13 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
 from cnnspec.analysis.settings import TrainConfig, layers_without_xla, rate_scale_text, training_config
 from cnnspec.errors import UsageError, WriteError, out_of_memory
-from cnnspec.fileio import atomic_path, check_owned, check_writable, write_atomic
+from cnnspec.fileio import atomic_path, check_owned, check_writable, stop_noted, write_atomic
 from cnnspec.training import rundir, runlock
 from cnnspec.training.modelfile import save_model
 from cnnspec.training.progress import Display
@@ -713,16 +713,34 @@ def _run(
             compiled, config, dataset, settings, model, run_dir, history, state, display, notes,
             stopped_early, snapshot.epoch if snapshot else None, recorder, dist, write_report,
         )  # fmt: skip
+    except Exception:
+        if not stop_noted():
+            raise
+        # a Ctrl-C or SIGTERM that h5py turned into an error of its own in the middle of a
+        # model.save (interrupts.py): a stop, said as the one below
+        _stopped_after_fit(run_dir, state, history, compiled, overrides)
     except KeyboardInterrupt:
-        if (run_dir / "metrics.json").is_file():  # after the results: a finished run
-            with contextlib.suppress(OSError):
-                state.clear()
-            raise ReportInterrupted(run_dir) from None
-        # before metrics.json: the training is done and saved, its results are not; --resume
-        # writes them (the test evaluation and the files) without training again
-        raise TrainingInterrupted(
-            run_dir, len(history), _resume_command(compiled, list(overrides), run_dir)
-        ) from None
+        _stopped_after_fit(run_dir, state, history, compiled, overrides)
+
+
+def _stopped_after_fit(
+    run_dir: Path,
+    state: TrainingState,
+    history: list[dict[str, float]],
+    compiled: CompiledSpec,
+    overrides: list[str] | tuple[str, ...],
+) -> NoReturn:
+    """Raise what a Ctrl-C or SIGTERM once fit had ended stands for: :class:`ReportInterrupted`
+    when metrics.json is written (the snapshots go), else :class:`TrainingInterrupted`."""
+    if (run_dir / "metrics.json").is_file():  # after the results: a finished run
+        with contextlib.suppress(OSError):
+            state.clear()
+        raise ReportInterrupted(run_dir) from None
+    # before metrics.json: the training is done and saved, its results are not; --resume
+    # writes them (the test evaluation and the files) without training again
+    raise TrainingInterrupted(
+        run_dir, len(history), _resume_command(compiled, list(overrides), run_dir)
+    ) from None
 
 
 def _resume_random_state(
