@@ -662,6 +662,12 @@ def write_atomic(target: str | Path, content: str | bytes) -> Path:
     return target
 
 
+def sync_folder(folder: str | Path) -> None:
+    """Flush ``folder``'s entries to the disk (after a rename into it); a failure is ignored, as
+    some file systems refuse to sync a folder."""
+    _fsync_dir(Path(folder))
+
+
 def _fsync_dir(folder: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)

@@ -99,7 +99,9 @@ def test_best_checkpoint_saves_only_improvements(cb, tmp_path):
     checkpoint.set_model(model)
     for epoch, loss in enumerate([0.5, 0.7, 0.3, 0.4]):
         checkpoint.on_epoch_end(epoch, {"val_loss": loss})
+        checkpoint.commit(epoch + 1)  # (the recorder's, once the epoch's snapshot is written)
     checkpoint.on_epoch_end(4, {"loss": 0.1})  # the monitored value is missing: nothing happens
+    checkpoint.commit(5)
     assert len(model.saved) == 2 and (checkpoint.best, checkpoint.best_epoch) == (0.3, 2)
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["best.keras"]
 
@@ -110,6 +112,7 @@ def test_best_checkpoint_in_max_mode_and_saving_every_epoch(cb, tmp_path):
     checkpoint.set_model(model)
     for epoch, accuracy in enumerate([0.5, 0.9, 0.7]):
         checkpoint.on_epoch_end(epoch, {"val_accuracy": accuracy})
+        checkpoint.commit(epoch + 1)
     assert len(model.saved) == 3 and checkpoint.best_epoch == 1
     assert checkpoint.path.name == "last.keras" and checkpoint.path.is_file()
 
@@ -230,6 +233,7 @@ def test_best_epoch_of_a_best_checkpoint_that_was_saved(cb, tmp_path):
     checkpoint.set_model(FakeModel())
     for epoch, loss in enumerate([0.5, 0.3, 0.4]):
         checkpoint.on_epoch_end(epoch, {"val_loss": loss})
+        checkpoint.commit(epoch + 1)
     found = weights_source({"model_checkpoint": checkpoint}, 3)
     assert found == (2, "best epoch 2 (restored from model_checkpoint's best.keras)")
 
@@ -316,3 +320,25 @@ def test_the_generated_scripts_r2_of_a_diverged_regression_is_nan_too():
     r2.reset_state()
     r2.update_state(truth, truth + 0.5)
     assert float(r2.result()) == pytest.approx(0.8)
+
+
+def test_a_best_checkpoint_waits_for_its_epochs_snapshot_and_a_resume_settles_it(cb, tmp_path):
+    """best.keras is replaced only once the epoch's snapshot is written (the recorder commits
+    it): killed before, the resume trains that epoch again and drops its file; killed after the
+    snapshot but before the rename, the resume puts it in place."""
+    checkpoint = cb.BestCheckpoint(tmp_path, "val_loss", "min", save_best_only=True)
+    checkpoint.set_model(FakeModel())
+    checkpoint.on_epoch_end(0, {"val_loss": 0.5})
+    assert not checkpoint.path.exists() and checkpoint.pending(1).is_file()
+    checkpoint.commit(1)
+    assert checkpoint.path.read_bytes() == b"model" and not checkpoint.pending(1).exists()
+    checkpoint.on_epoch_end(1, {"val_loss": 0.4})  # epoch 2: killed before its snapshot
+    checkpoint.pending(2).write_bytes(b"epoch 2")
+    checkpoint.pending(3).write_bytes(b"epoch 3")  # (one more: a resume from epoch 2's snapshot)
+    checkpoint.settle(2)  # resumed after epoch 2: its snapshot was written, the rename was not
+    assert checkpoint.path.read_bytes() == b"epoch 2"
+    assert sorted(p.name for p in checkpoint.folder.iterdir()) == ["best.keras"]
+    checkpoint.pending(2).write_bytes(b"epoch 2 again")
+    checkpoint.settle(1)  # resumed after epoch 1: epoch 2 is trained again, its file goes
+    assert checkpoint.path.read_bytes() == b"epoch 2"
+    assert sorted(p.name for p in checkpoint.folder.iterdir()) == ["best.keras"]

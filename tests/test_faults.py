@@ -62,14 +62,14 @@ class Injector:
                 except OSError:
                     temp = ""
                 new = temp not in self.seen  # (one write may flush its temp file twice)
-                if fnmatch.fnmatchcase(temp, f".{self.name}.????????.*") and new:
+                if self._names(temp) and new:
                     self.seen.add(temp)
                     if self._fires():
                         raise OSError(self.code, os.strerror(self.code))
             real_fsync(fd)
 
         def mkstemp(*args, **kwargs):  # EROFS: the temp file is created
-            mine = self.fault == "EROFS" and kwargs.get("prefix") == f".{self.name}."
+            mine = self.fault == "EROFS" and self._prefix(kwargs.get("prefix"))
             if mine and self.before is None and self._fires():
                 raise OSError(self.code, os.strerror(self.code))
             return real_mkstemp(*args, **kwargs)
@@ -77,7 +77,7 @@ class Injector:
         real_mkdtemp = tempfile.mkdtemp
 
         def mkdtemp(*args, **kwargs):  # EROFS: a temp folder is created (a SavedModel export)
-            mine = self.fault == "EROFS" and kwargs.get("prefix") == f".{self.name}."
+            mine = self.fault == "EROFS" and self._prefix(kwargs.get("prefix"))
             if mine and self.before is None and self._fires():
                 raise OSError(self.code, os.strerror(self.code))
             return real_mkdtemp(*args, **kwargs)
@@ -89,6 +89,22 @@ class Injector:
     @property
     def fired(self) -> bool:
         return self.before is not None
+
+    #: A model_checkpoint file is written first as ``NAME.epoch-NNNN.pending`` (it waits there
+    #: for its epoch's snapshot): a write of NAME too.
+    PENDING = ".epoch-????.pending"
+
+    def _names(self, temp: str) -> bool:
+        """Whether ``temp`` is the temp folder of a write of the file named ``self.name``."""
+        return any(
+            fnmatch.fnmatchcase(temp, f".{self.name}{waiting}.????????.*") for waiting in ("", self.PENDING)
+        )
+
+    def _prefix(self, prefix: str | None) -> bool:
+        """Whether a temp name's ``prefix`` is that of a write of the file named ``self.name``."""
+        return prefix is not None and any(
+            fnmatch.fnmatchcase(prefix, f".{self.name}{waiting}.") for waiting in ("", self.PENDING)
+        )
 
     def _fires(self) -> bool:
         if self.skip:

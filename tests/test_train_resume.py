@@ -392,3 +392,44 @@ def test_a_stop_that_h5py_swallows_in_the_final_model_save_still_stops_train(
     again = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
     assert again.exit_code == 0, again.output
     assert json.loads((run / "history.json").read_text())["epoch"] == [1]
+
+
+def test_a_best_checkpoint_of_an_epoch_trained_again_is_not_the_runs_best(tmp_path, runner, monkeypatch):
+    """Killed after model_checkpoint saved epoch 2 as best.keras and before epoch 2's snapshot:
+    the resume trains epoch 2 again from epoch 1's snapshot, and when it comes out worse (a
+    resume that is not exact, a GPU's arithmetic), best.keras still held the killed epoch 2's
+    weights, which the run loaded as its model while metrics.json said "best epoch 1". The
+    file now waits beside best.keras until its epoch's snapshot is written."""
+    from cnnspec.training import callbacks
+    from cnnspec.training.trainer import weights_digest
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: best\n" + TINY_DIGITS_MODEL + "training:\n  epochs: 2\n  batch_size: 32\n"
+        "  seed: 3\n  callbacks:\n    - model_checkpoint: {monitor: val_loss, save_best_only: true}\n"
+    )
+    run = tmp_path / "run"
+    real_end, real_save = callbacks.BestCheckpoint.on_epoch_end, callbacks.Recorder.save
+    epoch_one: list[str] = []
+    sign = {"now": -1}  # the killed run: every epoch better; the resumed one: epoch 2 worse
+
+    def end(self, epoch, logs=None):
+        return real_end(self, epoch, {**(logs or {}), "val_loss": sign["now"] * (epoch + 1.0)})
+
+    def save(self, epochs_done, **kwargs):
+        if epochs_done == 2:
+            raise KeyboardInterrupt  # (as a SIGKILL: epoch 2's checkpoint written, its snapshot not)
+        epoch_one.append(weights_digest(self.model))
+        return real_save(self, epochs_done, **kwargs)
+
+    monkeypatch.setattr(callbacks.BestCheckpoint, "on_epoch_end", end)
+    monkeypatch.setattr(callbacks.Recorder, "save", save)
+    result = runner.invoke(app, ["train", str(spec), "--out", str(run)])
+    assert result.exit_code == 130, result.output
+    monkeypatch.setattr(callbacks.Recorder, "save", real_save)
+    sign["now"] = 1
+    again = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert again.exit_code == 0, again.output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["best_epoch"] == 1 and metrics["weights_sha256"] == epoch_one[0]
+    assert sorted(path.name for path in (run / "checkpoints").iterdir()) == ["best.keras"]

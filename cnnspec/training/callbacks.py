@@ -4,10 +4,13 @@ epoch, and the best-model checkpoint. Imports Keras: only the trainer imports th
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import glob
 import io
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,9 +20,11 @@ import keras
 import numpy as np
 
 from cnnspec.analysis.settings import CallbackConfig, TrainConfig
-from cnnspec.fileio import atomic_path, write_atomic
+from cnnspec.errors import WriteError
+from cnnspec.fileio import atomic_path, check_owned, sync_folder, write_atomic, write_fault
 from cnnspec.training.interrupts import GATE
 from cnnspec.training.modelfile import save_model
+from cnnspec.training.runlock import RunFolderLost
 from cnnspec.training.state import Snapshot, TrainingState, model_file_bytes
 
 #: Attributes of Keras' callbacks that make up their state across epochs.
@@ -100,7 +105,16 @@ def keras_auto_mode(model: Any, monitor: str) -> str:
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """``model_checkpoint``: saves ``checkpoints/best.keras`` (or ``last.keras``) atomically."""
+    """``model_checkpoint``: saves ``checkpoints/best.keras`` (or ``last.keras``) atomically.
+
+    An epoch's file is written beside it first (``best.keras.epoch-0005.pending``) and put in
+    place once that epoch's snapshot is written (:meth:`commit`, called by the
+    :class:`Recorder`). A run killed in between resumes from the snapshot before and trains that
+    epoch again: had the file been in place, best.keras would hold the weights of an epoch the
+    run no longer has, while the snapshot names an earlier best (its metrics.json then said
+    "best epoch 1" of a model that was not epoch 1's, when the epoch trained again came out
+    worse: a resume that is not exact, or a GPU's). :meth:`settle` sorts the files out on resume.
+    """
 
     def __init__(self, run_dir: Path, monitor: str, mode: str, save_best_only: bool) -> None:
         super().__init__()
@@ -115,6 +129,10 @@ class BestCheckpoint(keras.callbacks.Callback):
     def path(self) -> Path:
         return self.folder / ("best.keras" if self.save_best_only else "last.keras")
 
+    def pending(self, epochs_done: int) -> Path:
+        """Where the file of the epoch that ends ``epochs_done`` epochs waits for its snapshot."""
+        return self.folder / f"{self.path.name}.epoch-{epochs_done:04d}.pending"
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = (logs or {}).get(self.monitor)
         if value is None:
@@ -126,8 +144,41 @@ class BestCheckpoint(keras.callbacks.Callback):
         if better and math.isfinite(value):
             self.best, self.best_epoch = value, epoch
         if better or not self.save_best_only:
-            with atomic_path(self.path, needed=model_file_bytes(self.model)) as temp:
-                save_model(self.model, temp)
+            try:
+                with atomic_path(
+                    self.pending(epoch + 1), ".keras", needed=model_file_bytes(self.model)
+                ) as temp:
+                    save_model(self.model, temp)
+            except WriteError as fault:  # said of the checkpoint the user knows, not its waiting name
+                if isinstance(fault, RunFolderLost):
+                    raise
+                raise WriteError(
+                    self.path, fault.reason, errno=fault.errno, needed=fault.needed, free=fault.free
+                ) from fault
+
+    def commit(self, epochs_done: int) -> None:
+        """Put the file of the epoch that ended ``epochs_done`` epochs in place, once its
+        snapshot is written (no file: that epoch saved none)."""
+        pending = self.pending(epochs_done)
+        if not pending.is_file():
+            return
+        check_owned(self.path)  # (a rename, not a write of atomic_path's: checked alike)
+        try:
+            os.replace(pending, self.path)
+        except OSError as exc:
+            raise write_fault(exc, self.path) or exc from None
+        sync_folder(self.folder)
+
+    def settle(self, epochs_done: int) -> None:
+        """On resume from the snapshot after ``epochs_done`` epochs (0: none): that epoch's file,
+        when it still waits (killed between the snapshot and the rename), is put in place; the
+        files of later epochs, which the run trains again, are removed."""
+        for path in self.folder.glob(f"{glob.escape(self.path.name)}.epoch-*.pending"):
+            if path == self.pending(epochs_done):
+                self.commit(epochs_done)
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
 
 def spec_callbacks(config: TrainConfig, run_dir: Path) -> dict[str, Any]:
@@ -259,6 +310,8 @@ class Recorder(keras.callbacks.Callback):
         self.session_seconds = 0.0
         #: The phase being trained (1-based; 0: the run has no ``training.phases``).
         self.phase = 0
+        if isinstance(spec_cbs.get("model_checkpoint"), BestCheckpoint):
+            spec_cbs["model_checkpoint"].settle(resumed.epoch if resumed else 0)
 
     def learning_rate(self) -> float | None:
         try:
@@ -323,6 +376,9 @@ class Recorder(keras.callbacks.Callback):
         # early stopping (or terminate_on_nan) ends fit after this epoch: the snapshot says so,
         # or a run killed before its final snapshot would train one epoch more when resumed
         self.save(epoch + 1, stopped_early=bool(getattr(self.model, "stop_training", False)))
+        checkpoint = self.spec_cbs.get("model_checkpoint")
+        if isinstance(checkpoint, BestCheckpoint):  # its file of this epoch, now that the snapshot is
+            checkpoint.commit(epoch + 1)
         write_history(self.run_dir, self.history, self.csv_log)
 
     def callback_state(self) -> tuple[dict[str, dict[str, Any]], dict[str, list[np.ndarray]]]:
