@@ -342,3 +342,10 @@ def test_a_best_checkpoint_waits_for_its_epochs_snapshot_and_a_resume_settles_it
     checkpoint.settle(1)  # resumed after epoch 1: epoch 2 is trained again, its file goes
     assert checkpoint.path.read_bytes() == b"epoch 2"
     assert sorted(p.name for p in checkpoint.folder.iterdir()) == ["best.keras"]
+    # a write of a waiting file killed midway leaves a temp that the cleanup of leftovers knows
+    from cnnspec.fileio import is_atomic_leftover
+
+    killed = checkpoint.folder / f".{checkpoint.pending(4).name}.ab12cd34.tmp"
+    killed.mkdir()
+    (killed / "part.keras").write_bytes(b"half")
+    assert is_atomic_leftover(killed)

@@ -90,20 +90,20 @@ class Injector:
     def fired(self) -> bool:
         return self.before is not None
 
-    #: A model_checkpoint file is written first as ``NAME.epoch-NNNN.pending`` (it waits there
-    #: for its epoch's snapshot): a write of NAME too.
-    PENDING = ".epoch-????.pending"
+    #: A model_checkpoint file is written first as ``STEM.epoch-NNNN.pending.SUFFIX`` (it waits
+    #: there for its epoch's snapshot): a write of the file too.
+    def _patterns(self) -> tuple[str, str]:
+        stem, suffix = os.path.splitext(self.name)
+        return self.name, f"{stem}.epoch-????.pending{suffix}"
 
     def _names(self, temp: str) -> bool:
         """Whether ``temp`` is the temp folder of a write of the file named ``self.name``."""
-        return any(
-            fnmatch.fnmatchcase(temp, f".{self.name}{waiting}.????????.*") for waiting in ("", self.PENDING)
-        )
+        return any(fnmatch.fnmatchcase(temp, f".{name}.????????.*") for name in self._patterns())
 
     def _prefix(self, prefix: str | None) -> bool:
         """Whether a temp name's ``prefix`` is that of a write of the file named ``self.name``."""
         return prefix is not None and any(
-            fnmatch.fnmatchcase(prefix, f".{self.name}{waiting}.") for waiting in ("", self.PENDING)
+            fnmatch.fnmatchcase(prefix, f".{name}.") for name in self._patterns()
         )
 
     def _fires(self) -> bool:

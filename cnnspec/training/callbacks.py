@@ -107,7 +107,7 @@ def keras_auto_mode(model: Any, monitor: str) -> str:
 class BestCheckpoint(keras.callbacks.Callback):
     """``model_checkpoint``: saves ``checkpoints/best.keras`` (or ``last.keras``) atomically.
 
-    An epoch's file is written beside it first (``best.keras.epoch-0005.pending``) and put in
+    An epoch's file is written beside it first (``best.epoch-0005.pending.keras``) and put in
     place once that epoch's snapshot is written (:meth:`commit`, called by the
     :class:`Recorder`). A run killed in between resumes from the snapshot before and trains that
     epoch again: had the file been in place, best.keras would hold the weights of an epoch the
@@ -130,8 +130,10 @@ class BestCheckpoint(keras.callbacks.Callback):
         return self.folder / ("best.keras" if self.save_best_only else "last.keras")
 
     def pending(self, epochs_done: int) -> Path:
-        """Where the file of the epoch that ends ``epochs_done`` epochs waits for its snapshot."""
-        return self.folder / f"{self.path.name}.epoch-{epochs_done:04d}.pending"
+        """Where the file of the epoch that ends ``epochs_done`` epochs waits for its snapshot
+        (``best.epoch-0005.pending.keras``: the suffix the temp file of its write has too, so a
+        killed write's temp is known as a leftover and removed)."""
+        return self.folder / f"{self.path.stem}.epoch-{epochs_done:04d}.pending{self.path.suffix}"
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = (logs or {}).get(self.monitor)
@@ -145,9 +147,7 @@ class BestCheckpoint(keras.callbacks.Callback):
             self.best, self.best_epoch = value, epoch
         if better or not self.save_best_only:
             try:
-                with atomic_path(
-                    self.pending(epoch + 1), ".keras", needed=model_file_bytes(self.model)
-                ) as temp:
+                with atomic_path(self.pending(epoch + 1), needed=model_file_bytes(self.model)) as temp:
                     save_model(self.model, temp)
             except WriteError as fault:  # said of the checkpoint the user knows, not its waiting name
                 if isinstance(fault, RunFolderLost):
@@ -173,7 +173,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         """On resume from the snapshot after ``epochs_done`` epochs (0: none): that epoch's file,
         when it still waits (killed between the snapshot and the rename), is put in place; the
         files of later epochs, which the run trains again, are removed."""
-        for path in self.folder.glob(f"{glob.escape(self.path.name)}.epoch-*.pending"):
+        for path in self.folder.glob(f"{glob.escape(self.path.stem)}.epoch-*.pending{self.path.suffix}"):
             if path == self.pending(epochs_done):
                 self.commit(epochs_done)
             else:
