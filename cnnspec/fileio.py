@@ -174,7 +174,7 @@ def atomic_path(
             temp_dir.rmdir()
     except BaseException as exc:
         remove_atomic_temp(temp_dir)
-        _remove_empty(created)
+        remove_empty(created)
         if owner is not None and isinstance(exc, Exception) and not isinstance(exc, WriteError):
             owner[1](target)  # the folder went away under the writer: say that, not its ENOENT
         fault = write_fault(exc, target, needed) if isinstance(exc, Exception) else None
@@ -193,7 +193,7 @@ def _scratch(
     created: list[Path] = []
     try:
         if owner is None:
-            created = _missing_folders(folder)
+            created = missing_folders(folder)
             folder.mkdir(parents=True, exist_ok=True)
         else:
             owner[1](target)  # moved, deleted, its lock removed: raises, and nothing is written
@@ -205,7 +205,7 @@ def _scratch(
         # shared folder, as a freed temp name would let them; the rename stays on one disk.
         scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder))
     except OSError as exc:
-        _remove_empty(created)
+        remove_empty(created)
         if owner is not None:
             owner[1](target)  # gone since the check: that, not "No such file or directory"
         if exc.errno == errno.ENAMETOOLONG:  # a name the file system refuses: no disk fault
@@ -216,12 +216,12 @@ def _scratch(
             ) from None
         raise _fault(target, exc.errno, exc.strerror or str(exc), needed) from None
     except BaseException:  # too little space (ensure_space), a Ctrl-C: the folders go too
-        _remove_empty(created)
+        remove_empty(created)
         raise
     return scratch, created
 
 
-def _missing_folders(folder: Path) -> list[Path]:
+def missing_folders(folder: Path) -> list[Path]:
     """The folders of ``folder``'s path that do not exist yet, innermost first: those a write
     creates, and removes again if nothing is written (a refused write leaves no empty folder)."""
     missing = []
@@ -232,7 +232,7 @@ def _missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
-def _remove_empty(folders: list[Path]) -> None:
+def remove_empty(folders: list[Path]) -> None:
     """Remove ``folders`` (innermost first) while they are empty: another writer's file in one
     keeps it and those above it."""
     for folder in folders:
@@ -609,7 +609,7 @@ def atomic_dir(target: Path, *, needed: int | None = None) -> Iterator[Path]:
                 raise _stranded(target, scratch) from exc
             raise
         shutil.rmtree(scratch, ignore_errors=True)
-        _remove_empty(created)
+        remove_empty(created)
         if owner is not None and isinstance(exc, Exception) and not isinstance(exc, WriteError):
             owner[1](target)  # the folder went away under the writer: say that, not its ENOENT
         fault = write_fault(exc, target, needed) if isinstance(exc, Exception) else None

@@ -19,7 +19,7 @@ from cnnspec.errors import UsageError, WriteError
 from cnnspec.fileio import atomic_path
 from cnnspec.training import runlock
 from cnnspec.training.runlock import LOCK_NAME, RunFolderBusy, acquire, holder, remove_leftovers
-from tests.conftest import TINY_DIGITS_MODEL, start_python
+from tests.conftest import TINY_DIGITS_MODEL, TINY_FLAT_HEAD, start_python
 
 CNNSPEC = str(Path(sys.executable).with_name("cnnspec"))
 
@@ -191,6 +191,23 @@ def test_train_on_a_full_disk_is_a_clean_error_that_leaves_no_new_folder(tmp_pat
     assert "No space left on device" in result.output and "internal error" not in result.output
     assert "run the same command again" in " ".join(result.output.split())
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_before_writing_leaves_none_of_the_folders_its_out_made(tmp_path, runner):
+    """`train --out a/b/run` whose data could not be read removed run/ and left a/b/, empty."""
+    from cnnspec.cli.app import app
+
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(TINY_FLAT_HEAD + "data: {source: {npz: bad.npz}}\ntraining: {epochs: 1}\n")
+    (tmp_path / "kept").mkdir()
+    for out in (tmp_path / "a" / "b" / "run", tmp_path / "kept" / "new" / "run"):
+        result = runner.invoke(app, ["train", str(spec), "--out", str(out)])
+        assert result.exit_code == 1, result.output
+        assert "bad.npz" in result.output and "internal error" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz", "kept", "spec.yaml"]
+    assert list((tmp_path / "kept").iterdir()) == []
 
 
 def test_a_busy_folders_hint_offers_another_folder_only_where_one_would_do(tmp_path):

@@ -21,7 +21,15 @@ import numpy as np
 
 from cnnspec.analysis.settings import TrainConfig, layers_without_xla, rate_scale_text, training_config
 from cnnspec.errors import UsageError, WriteError, out_of_memory
-from cnnspec.fileio import atomic_path, check_owned, check_writable, stop_noted, write_atomic
+from cnnspec.fileio import (
+    atomic_path,
+    check_owned,
+    check_writable,
+    missing_folders,
+    remove_empty,
+    stop_noted,
+    write_atomic,
+)
 from cnnspec.training import rundir, runlock
 from cnnspec.training.modelfile import save_model
 from cnnspec.training.progress import Display
@@ -261,8 +269,10 @@ def _train(
             cluster, task_index, write_report, callbacks, hash_content, plans=plans,
             started_with=started_with,
         )  # fmt: skip
+    made: list[Path] = []  # the folders of --out this process made (all: removed on a failure)
     if resume is None:
         created = created or not run_dir.exists()
+        made = missing_folders(run_dir)
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -276,6 +286,7 @@ def _train(
             with contextlib.suppress(OSError):
                 (run_dir / runlock.LOCK_NAME).unlink()
                 run_dir.rmdir()
+            remove_empty([folder for folder in made if folder.exists()])
         raise
     try:
         if resume is None:  # before removing anything: the folder is new, or a run's (lock.json)
@@ -293,6 +304,8 @@ def _train(
         if created:  # nothing was written (a spec or data mistake): leave no empty folder behind
             with contextlib.suppress(OSError):
                 run_dir.rmdir()
+            # (nor the folders above it that --out made: a/b of --out a/b/run)
+            remove_empty([folder for folder in made if folder.exists()])
         raise
     finally:
         owned.release()
