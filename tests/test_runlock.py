@@ -389,9 +389,10 @@ def test_a_command_writing_into_a_sub_folder_of_a_held_run_is_refused_as_busy(tm
 @pytest.mark.parametrize("command", ["visualize", "export"])
 def test_a_command_that_owns_a_finished_run_removes_the_temp_files_killed_commands_left(tmp_path, command):
     """A `report` killed mid-write left RUN/.report.html.XXXXXXXX.tmp/, a SavedModel export killed
-    between its renames left the old export aside in its scratch folder: only `train` removed
-    such leftovers, and a finished run is never trained again, so they stayed for good (the
-    export missing from its place). Every command that takes the run's lock now cleans up."""
+    between its renames left the old export aside in its scratch folder, a run killed while its
+    report was written kept its snapshots (state/): only `train` removed such leftovers, and a
+    finished run is never trained again, so they stayed for good (the export missing from its
+    place). Every command that takes the run's lock now cleans up."""
     from cnnspec.fileio import SWAP_MARK
     from tests.test_damaged_runs import make_run
     from tests.test_report_support import invoke
@@ -406,6 +407,10 @@ def test_a_command_that_owns_a_finished_run_removes_the_temp_files_killed_comman
     (swap / SWAP_MARK).touch()
     mine = run / ".notes.txt"  # the user's hidden file: no temp's shape
     mine.write_text("mine")
+    # killed while its report was written: metrics.json is there, and so are its snapshots
+    (run / "state").mkdir()
+    (run / "state" / "epoch-0002-final.weights.h5").write_bytes(b"weights and optimizer")
+    (run / "state" / "epoch-0002-final.json").write_text("{}")
     if command == "visualize":
         result = invoke("visualize", run, "history")
         assert result.exit_code == 0, result.output
@@ -413,4 +418,5 @@ def test_a_command_that_owns_a_finished_run_removes_the_temp_files_killed_comman
         result = invoke("export", run, "-f", "savedmodel")
         assert result.exit_code == 2 and "expected a Keras model" in result.output
     assert not page.exists() and not swap.exists() and mine.read_text() == "mine"
+    assert not (run / "state").exists()
     assert (run / "export" / "saved_model" / "saved_model.pb").read_bytes() == b"the earlier export"

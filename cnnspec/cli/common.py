@@ -163,9 +163,8 @@ def owning_run(run_dir: Path | None, writes_to: Path) -> Iterator[None]:
     ``evaluate RUN --out RUN/evals``: they went on beside a training that held the folder, and
     that training's cleanup of temp files may take theirs). Nothing is locked when ``writes_to``
     is elsewhere or ``run_dir`` is no run folder (no lock.json: the command reports that
-    itself). A busy folder raises ``RunFolderBusy`` (exit 2). Once held, the temp files of
-    earlier killed writes in the folder are removed (:func:`~cnnspec.training.runlock.
-    remove_leftovers`).
+    itself). A busy folder raises ``RunFolderBusy`` (exit 2). Once held, what killed commands
+    left there is removed (:func:`~cnnspec.training.rundir.tidy`).
     """
     if run_dir is None or not (run_dir / "lock.json").is_file():
         yield
@@ -177,13 +176,14 @@ def owning_run(run_dir: Path | None, writes_to: Path) -> Iterator[None]:
     if not inside:
         yield
         return
-    from cnnspec.training.runlock import acquire, remove_leftovers
+    from cnnspec.training.rundir import tidy
+    from cnnspec.training.runlock import acquire
 
     with acquire(run_dir):
         # no write of ours is in flight there now: temp files are a killed command's (a report,
-        # an evaluation, a SavedModel export's old folder set aside), which no `train` of a
-        # finished run would ever remove
-        remove_leftovers(run_dir)
+        # an evaluation, a SavedModel export's old folder set aside), and so are the snapshots
+        # of a finished run, which no `train` of that run would ever remove
+        tidy(run_dir)
         yield
 
 

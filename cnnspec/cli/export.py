@@ -87,10 +87,11 @@ def _owning(target: Path, output: Path | None) -> Iterator[None]:
     if run_dir is None or not inside:
         yield
         return
-    from cnnspec.training.runlock import acquire, remove_leftovers
+    from cnnspec.training.rundir import tidy
+    from cnnspec.training.runlock import acquire
 
     with acquire(run_dir, alternative="export it elsewhere with -o PATH"):
-        remove_leftovers(run_dir)  # a killed export's half folder, or the old one it set aside
+        tidy(run_dir)  # a killed export's half folder, the old one it set aside, …
         yield
 
 

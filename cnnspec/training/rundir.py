@@ -31,7 +31,7 @@ from cnnspec.errors import UsageError, WriteError, format_path
 from cnnspec.fileio import is_atomic_leftover, write_atomic
 from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.zoo import written_data
-from cnnspec.training.runlock import LOCK_NAME, RunFolderLost
+from cnnspec.training.runlock import LOCK_NAME, RunFolderLost, remove_leftovers
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -79,6 +79,20 @@ def check_new(run_dir: Path) -> None:
         elif run_dir.is_dir() and (run_dir / "lock.json").exists():  # a run that did not finish
             hint = f"choose another --out, or continue it with --resume {run_dir}"
         raise UsageError(f"expected a new or empty run folder; {run_dir} already has files", hint)
+
+
+def tidy(run_dir: Path) -> None:
+    """Remove what killed commands left in ``run_dir``, which this process now owns (holds its
+    lock): the temp files of their writes (:func:`~cnnspec.training.runlock.remove_leftovers`),
+    and, in a finished run (metrics.json written), the training state: a run killed while its
+    report was written kept its snapshots (state/, the size of two models with their
+    optimizer), which nothing reads again (``--resume`` refuses a finished run) and nothing
+    removed."""
+    from cnnspec.training.state import TrainingState
+
+    remove_leftovers(run_dir)
+    if (run_dir / "metrics.json").is_file():
+        TrainingState(run_dir).clear()
 
 
 def read_lock(run_dir: Path) -> dict[str, Any]:
