@@ -620,9 +620,10 @@ def atomic_dir(target: Path, *, needed: int | None = None) -> Iterator[Path]:
 
 def _refuse_non_folder(target: Path) -> None:
     """Refuse, for :func:`atomic_dir`, a ``target`` that is there and no folder (nor a link to
-    one): a file, FIFO, device or socket would be replaced by the new folder, and lost."""
-    if os.path.lexists(target) and not os.path.isdir(target):
-        kind = special_kind(target) or ("a link that leads nowhere" if os.path.islink(target) else "a file")
+    one): a file, FIFO, device or socket would be replaced by the new folder, and lost. A link
+    that leads nowhere is replaced, as :func:`atomic_path` replaces a link."""
+    if os.path.lexists(target) and not os.path.isdir(target) and os.path.exists(target):
+        kind = special_kind(target) or "a file"
         raise UsageError(
             f"expected a folder that can be written; {target} is {kind}",
             "choose another path: only a folder is replaced by the new one",

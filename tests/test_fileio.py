@@ -433,3 +433,22 @@ def test_a_folder_swap_never_recreates_a_deleted_run_folder(tmp_path):
             run.rename(tmp_path / "moved")  # while it is written
         assert not run.exists()
     assert not (tmp_path / "moved" / "export" / "sm").exists()
+
+
+def test_a_folder_swap_replaces_a_dangling_link_and_leaves_a_linked_folder_alone(tmp_path):
+    from cnnspec.fileio import atomic_dir
+
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    with atomic_dir(dangling) as temp:
+        (temp / "saved_model.pb").write_bytes(b"new")
+    assert not dangling.is_symlink() and (dangling / "saved_model.pb").read_bytes() == b"new"
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "saved_model.pb").write_bytes(b"the folder the link leads to")
+    linked = tmp_path / "linked"
+    linked.symlink_to(real)
+    with atomic_dir(linked) as temp:
+        (temp / "saved_model.pb").write_bytes(b"new")
+    assert (linked / "saved_model.pb").read_bytes() == b"new" and not linked.is_symlink()
+    assert (real / "saved_model.pb").read_bytes() == b"the folder the link leads to"
