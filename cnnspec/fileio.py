@@ -130,13 +130,19 @@ def _owner(folder: Path) -> tuple[Path, Callable[[Path], None]] | None:
     return None
 
 
-def _make_below(root: Path, folder: Path) -> None:
+def _make_below(root: Path, folder: Path, made: list[Path]) -> None:
     """Create ``folder`` and the folders between it and ``root``, one at a time below ``root``
-    (never ``root`` or anything above it: gone, the ``mkdir`` fails instead of re-creating it)."""
+    (never ``root`` or anything above it: gone, the ``mkdir`` fails instead of re-creating it).
+    Those it creates are put at the front of ``made`` (innermost first), as they are made: a
+    failed write removes them again."""
     here = root
     for part in Path(os.path.abspath(folder)).relative_to(root).parts:
         here = here / part
-        here.mkdir(exist_ok=True)
+        try:
+            here.mkdir()
+        except FileExistsError:
+            continue
+        made.insert(0, here)
 
 
 @contextlib.contextmanager
@@ -197,7 +203,7 @@ def _scratch(
             folder.mkdir(parents=True, exist_ok=True)
         else:
             owner[1](target)  # moved, deleted, its lock removed: raises, and nothing is written
-            _make_below(owner[0], folder)
+            _make_below(owner[0], folder, created)  # (export/ of a run: removed on a failure)
         if needed is not None:
             ensure_space(folder, needed, target)
         # A private folder (mode 0700) beside the target holds the temp file: the writer creates

@@ -452,3 +452,34 @@ def test_a_folder_swap_replaces_a_dangling_link_and_leaves_a_linked_folder_alone
         (temp / "saved_model.pb").write_bytes(b"new")
     assert (linked / "saved_model.pb").read_bytes() == b"new" and not linked.is_symlink()
     assert (real / "saved_model.pb").read_bytes() == b"the folder the link leads to"
+
+
+def test_a_failed_write_into_a_held_run_folder_removes_the_sub_folders_it_made(tmp_path, monkeypatch):
+    """An export refused on a full disk left an empty RUN/export/: the writes into a run folder
+    this process holds made their sub-folders without noting them, so nothing removed them."""
+    from cnnspec.fileio import atomic_dir
+    from cnnspec.training.runlock import acquire
+
+    run = tmp_path / "run"
+    (run / "state").mkdir(parents=True)
+    with acquire(run, ["cnnspec", "export"]):
+        with pytest.raises(RuntimeError), atomic_path(run / "export" / "deeper" / "model.onnx") as temp:
+            temp.write_bytes(b"half")
+            raise RuntimeError("the converter failed")
+        monkeypatch.setattr("shutil.disk_usage", lambda _: shutil_usage(free=1))
+        with pytest.raises(WriteError, match="not enough free space"):
+            write_atomic(run / "export" / "model.tflite", b"x" * 100)
+        with (
+            pytest.raises(WriteError, match="not enough free space"),
+            atomic_dir(run / "export" / "sm", needed=100),
+        ):
+            pass
+        with pytest.raises(WriteError, match="not enough free space"):
+            write_atomic(run / "state" / "epoch-0001.json", b"x" * 100)  # (state/ was there: kept)
+    assert sorted(p.name for p in run.iterdir()) == ["state"]
+
+
+def shutil_usage(free: int):
+    import shutil
+
+    return shutil._ntuple_diskusage(10**9, 10**9 - free, free)
