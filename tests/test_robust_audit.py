@@ -331,3 +331,26 @@ def test_a_search_whose_worker_process_stopped_on_its_own_error_fails_with_it(
     result = search(runner, write_spec(SPEC), tmp_path / "out", "-n", "2", "--workers", "2")
     assert result.exit_code == status, result.output
     assert "worker 0 stopped on" in flat(result) or "worker 0 ended with exit status" in flat(result)
+
+
+def test_a_search_plot_that_cannot_be_written_is_a_write_error_not_left_out(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The search's plots on a full disk were skipped without a word (as a plot the study
+    cannot have yet is), and the search ended 0 with its summary page missing them."""
+    import optuna
+
+    from cnnspec import fileio
+    from cnnspec.search.results import write_plots
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1) ** 2, n_trials=3)
+    assert "history" in write_plots(tmp_path, study)  # (on a disk with room)
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(fileio.os, "fsync", full_disk)
+    with pytest.raises(WriteError, match="No space left on device"):
+        write_plots(tmp_path, study)

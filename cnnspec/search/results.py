@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cnnspec.analysis.graph import PICTURE_MARK
+from cnnspec.errors import WriteError
 from cnnspec.fileio import atomic_path, user_path, write_atomic
 from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.search import SearchSpace, apply_values
@@ -400,9 +401,11 @@ def write_plots(out: Path, study: Any, tag: str = "") -> dict[str, str]:
                     figure.savefig(temp, dpi=100, format="png", metadata={key: PLOT_MARK})
             plt.close(figure)
             written[name.removesuffix(".png")] = summary_name(name, tag)
-        except Exception:  # e.g. importances of a parameter that never varied
+        except Exception as exc:  # e.g. importances of a parameter that never varied
             with contextlib.suppress(Exception):
                 plt.close("all")
+            if isinstance(exc, WriteError):  # a full disk is said, not a plot left out unsaid
+                raise
     return written
 
 
