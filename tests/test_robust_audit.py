@@ -354,3 +354,27 @@ def test_a_search_plot_that_cannot_be_written_is_a_write_error_not_left_out(
     monkeypatch.setattr(fileio.os, "fsync", full_disk)
     with pytest.raises(WriteError, match="No space left on device"):
         write_plots(tmp_path, study)
+
+
+def test_a_stop_after_the_results_leaves_the_state_of_a_lost_folder_alone(tmp_path: Path) -> None:
+    """Ctrl-C once metrics.json was written removes the run's snapshots, by a removal no
+    folder check saw: with the run folder lost meanwhile (its lock file removed, another
+    `train --resume` holding the path), it removed the other run's state/, which its resume
+    needs."""
+    from cnnspec.training.state import TrainingState
+    from cnnspec.training.trainer import ReportInterrupted, _stopped_after_fit
+
+    run = tmp_path / "run"
+    (run / "state").mkdir(parents=True)
+    (run / "metrics.json").write_text("{}")
+    with acquire(run, ["cnnspec", "train"]):
+        (run / LOCK_NAME).unlink()
+        (run / LOCK_NAME).write_text('{"pid": 1}')  # the other process's lock file
+        (run / "state" / "epoch-0003.json").write_text("the other run's snapshot")
+        with pytest.raises(ReportInterrupted):
+            _stopped_after_fit(run, TrainingState(run), [], None, [])  # type: ignore[arg-type]
+    assert (run / "state" / "epoch-0003.json").read_text() == "the other run's snapshot"
+    # held: a finished run's snapshots go, as before
+    with acquire(run, ["cnnspec", "train"]), pytest.raises(ReportInterrupted):
+        _stopped_after_fit(run, TrainingState(run), [], None, [])  # type: ignore[arg-type]
+    assert not (run / "state").exists()

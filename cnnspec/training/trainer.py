@@ -746,8 +746,7 @@ def _stopped_after_fit(
     """Raise what a Ctrl-C or SIGTERM once fit had ended stands for: :class:`ReportInterrupted`
     when metrics.json is written (the snapshots go), else :class:`TrainingInterrupted`."""
     if (run_dir / "metrics.json").is_file():  # after the results: a finished run
-        with contextlib.suppress(OSError):
-            state.clear()
+        _clear_finished(state, run_dir)
         raise ReportInterrupted(run_dir) from None
     # before metrics.json: the training is done and saved, its results are not; --resume
     # writes them (the test evaluation and the files) without training again
@@ -1050,8 +1049,7 @@ def _write_results(
     except runlock.RunFolderLost:  # the folder at run_dir is not this run's now: leave it alone
         raise
     except WriteError as fault:  # a full disk is an error like any other write's
-        with contextlib.suppress(OSError):
-            state.clear()  # the results are whole (metrics.json); the snapshots are not needed
+        _clear_finished(state, run_dir)  # the results are whole (metrics.json): not needed
         fault.hint = (
             "the run's results are saved; once the disk can take it, write the page with: "
             f"cnnspec report {run_dir}"
@@ -1060,12 +1058,23 @@ def _write_results(
     except Exception as exc:  # the results are saved; a report problem must not fail the run
         display.warn(f"report.html was not written ({type(exc).__name__}: {exc}); run `cnnspec report`")
     except KeyboardInterrupt:  # the results are whole: a finished run, without its page
-        with contextlib.suppress(OSError):
-            state.clear()
+        _clear_finished(state, run_dir)
         raise ReportInterrupted(run_dir) from None
+    _clear_finished(state, run_dir)
+    return TrainResult(run_dir, metrics, history, files, resumed_from, notes)
+
+
+def _clear_finished(state: TrainingState, run_dir: Path) -> None:
+    """Remove the snapshots of the finished run in ``run_dir``, unless the folder is no longer
+    this process's (moved, or its lock file removed): the state/ at its path may be another
+    run's then, one that ``train --resume`` still needs. (A removal is a write the folder's
+    check does not see: it goes through no atomic write.)"""
+    try:
+        check_owned(run_dir)
+    except runlock.RunFolderLost:
+        return
     with contextlib.suppress(OSError):
         state.clear()
-    return TrainResult(run_dir, metrics, history, files, resumed_from, notes)
 
 
 def _remove_cache(run_dir: Path) -> None:
