@@ -78,4 +78,18 @@ def test_train_says_the_onednn_limit_instead_of_an_internal_error(tmp_path):
         "error: TensorFlow's oneDNN CPU kernel cannot run the model's Softmax op (node "
         "softmax5_1/dense_1_1/Softmax): it takes tensors of at most 5 axes, the batch included"
     ) in said, said
-    assert "hint: run with TF_ENABLE_ONEDNN_OPTS=0" in said, said
+    assert "hint: run with TF_ENABLE_ONEDNN_OPTS=0" in said and "no epoch was finished" in said, said
+    # the command it prints goes on in that folder (a new run there is refused: it has files)
+    resume = done.stderr.split("resume with:", 1)[1].strip()
+    assert resume.startswith("TF_ENABLE_ONEDNN_OPTS=0 cnnspec train ") and "--resume run" in resume, resume
+    words = resume.split()[3:]  # (after `TF_ENABLE_ONEDNN_OPTS=0 cnnspec train`)
+    again = subprocess.run(
+        [*command, "train", *words],
+        cwd=tmp_path,
+        env={**env, "TF_ENABLE_ONEDNN_OPTS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "run" / "metrics.json").is_file()

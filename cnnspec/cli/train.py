@@ -95,7 +95,7 @@ def train(
     from cnnspec.reporting.html import write_report
     from cnnspec.training.distribute import ClusterError, parse_cluster
     from cnnspec.training.progress import Display
-    from cnnspec.training.trainer import OutOfMemory, ReportInterrupted, TrainingInterrupted
+    from cnnspec.training.trainer import KernelRefused, OutOfMemory, ReportInterrupted, TrainingInterrupted
     from cnnspec.training.trainer import train as run_training
 
     overrides = list(set or [])
@@ -150,6 +150,8 @@ def train(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except OutOfMemory as full:
         raise out_of_memory_exit(full) from None
+    except KernelRefused as refused:
+        raise kernel_refused_exit(refused) from None
     except ClusterError as lost:
         console = stderr()
         # (the message names the workers' addresses as --cluster or TF_CONFIG gave them)
@@ -180,6 +182,25 @@ def out_of_memory_exit(full: Any) -> typer.Exit:
     )
     print_resume(full.resume_command)
     return typer.Exit(EXIT_OUT_OF_MEMORY)
+
+
+def kernel_refused_exit(refused: Any) -> typer.Exit:
+    """Report a run a TensorFlow kernel refused (:class:`~cnnspec.training.trainer.KernelRefused`):
+    the error, its hint, where its epochs are, and the command that goes on without oneDNN
+    (a new run in that folder is refused: it holds the run's files)."""
+    from cnnspec.cli.common import EXIT_KERNEL
+
+    console = stderr()
+    console.print(f"[bold red]error:[/bold red] {safe(refused)}", highlight=False, soft_wrap=True)
+    saved = (
+        f"the state of its {refused.epochs_done} whole epoch(s) is saved in {safe(refused.run_dir)}/state"
+        if refused.epochs_done
+        else f"no epoch was finished: {safe(refused.run_dir)} starts again"
+    )
+    hint = f"{safe(refused.limit.hint)}; {saved}"
+    console.print(f"  [cyan]hint:[/cyan] {hint}", highlight=False, soft_wrap=True)
+    print_resume(f"TF_ENABLE_ONEDNN_OPTS=0 {refused.resume_command}")
+    return typer.Exit(EXIT_KERNEL)
 
 
 def print_resume(command: str) -> None:

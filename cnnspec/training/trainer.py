@@ -80,6 +80,19 @@ class OutOfMemory(Exception):
         self.batch_size = batch_size
 
 
+class KernelRefused(Exception):
+    """A TensorFlow CPU kernel of this machine refused the model mid-training (oneDNN's rank
+    limit: :mod:`cnnspec.training.onednn`). As after Ctrl-C, the epochs done are saved, and
+    the run continues with the kernel switched off; ``limit`` says what and how."""
+
+    def __init__(self, run_dir: Path, epochs_done: int, resume_command: str, limit: Any) -> None:
+        super().__init__(limit.message)
+        self.run_dir = run_dir
+        self.epochs_done = epochs_done
+        self.resume_command = resume_command
+        self.limit = limit
+
+
 @dataclass
 class TrainResult:
     """What a finished run produced."""
@@ -701,12 +714,16 @@ def _run(
                 run_dir, len(recorder.history), _resume_command(compiled, list(overrides), run_dir)
             ) from None
         except Exception as exc:  # out of memory: the epochs done are saved, as for Ctrl-C
-            detail = out_of_memory(exc)
-            if detail is None:
+            from cnnspec.training.onednn import onednn_limit
+
+            detail, limit = out_of_memory(exc), onednn_limit(exc)
+            if detail is None and limit is None:
                 raise
             recorder.interrupted = True
             progress.stop()
             resume_with = _resume_command(compiled, list(overrides), run_dir)
+            if limit is not None:  # (the same run goes on with TensorFlow's own kernels)
+                raise KernelRefused(run_dir, len(recorder.history), resume_with, limit) from None
             raise OutOfMemory(run_dir, len(recorder.history), resume_with, train_batch, detail) from None
         # From the last fit's flag, as each epoch's snapshot records it: early stopping's own
         # stopped_epoch is reset by the on_train_begin of every phase's fit.
