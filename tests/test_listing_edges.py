@@ -86,6 +86,7 @@ def script_functions(path: Path, compiled: CompiledSpec | None = None) -> dict[s
         or (isinstance(node, ast.Import) and node.names[0].name in SCRIPT_MODULES)
         or (isinstance(node, ast.ImportFrom) and node.module in SCRIPT_MODULES)
         or (isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.Tuple)))
+        or (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and not node.value.keys)
     ]
     namespace: dict[str, Any] = {}
     exec(compile(ast.Module(body=kept, type_ignores=[]), str(script), "exec"), namespace)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_listing_edges import listing_error, make_images, script_loader
+from tests.test_listing_edges import listing_error, make_images, script_functions, script_loader, write_spec
 
 CSV_SOURCE = "{source: {csv: pics/labels.csv}, on_bad_file: skip}"
 NO_CELL = "an image path and a label on line 8"
@@ -54,3 +54,132 @@ def test_the_script_refuses_a_csv_of_a_header_alone(tmp_path):
     path.write_text("file,label\n")
     with pytest.raises(SystemExit, match=r"expected at least one row of images in .* it has only a header"):
         load_data(path)
+
+
+# -- a file that passes the header check and fails to decode -------------------------------------
+def truncated_jpeg(path: Path) -> None:
+    """A JPEG cut in half: Pillow's verify reads a JPEG's header only, so it passes the check
+    before training and fails when its pixels are decoded (a download cut short)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype="uint8")
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG")
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) * 3 // 4])  # (its header whole)
+    with Image.open(path) as image:
+        image.verify()  # passes: the check before training lets it through
+
+
+def run_script(spec_path: Path, out: Path) -> None:
+    """The generated train.py of ``spec_path``, run in this process with ``--out out``."""
+    import importlib.util
+
+    from cnnspec.api import compile_spec
+    from cnnspec.backends.python_emitter import generate_code
+
+    script = spec_path.with_name("train_script.py")
+    script.write_text(generate_code(compile_spec(spec_path), script=True, output=script).text)
+    module_spec = importlib.util.spec_from_file_location("generated_audit4_script", script)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    module.main(["--out", str(out)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["skip", "error"])
+def test_the_script_leaves_out_or_names_a_file_that_fails_to_decode_as_train_does(tmp_path, mode):
+    """A truncated JPEG in the training folder and one in the test folder: the script crashed
+    with TensorFlow's traceback; now it leaves them out and lists them (skip), as cnnspec train,
+    or stops naming the first (error)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cnnspec.cli.app import app
+
+    make_images(tmp_path / "pics", {"a": 6, "b": 6})
+    make_images(tmp_path / "tst", {"a": 2, "b": 2}, seed=1)
+    truncated_jpeg(tmp_path / "pics" / "a" / "cut.jpg")
+    truncated_jpeg(tmp_path / "tst" / "b" / "cut.jpg")
+    data = f"{{source: {{directory: pics, test_directory: tst}}, on_bad_file: {mode}, validation_split: 0}}"
+    spec_path = write_spec(tmp_path, data)
+    trained = CliRunner().invoke(app, ["train", str(spec_path), "--out", str(tmp_path / "run"), "-q"])
+    if mode == "error":
+        assert trained.exit_code == 2, trained.output
+        with pytest.raises(SystemExit) as stopped:
+            run_script(spec_path, tmp_path / "out")
+        text = str(stopped.value.code)
+        assert text.startswith("expected every image file to decode; 1 bad image file(s):"), text
+        assert "cut.jpg: cannot be decoded (image file is truncated" in text
+        return
+    assert trained.exit_code == 0, trained.output
+    run_script(spec_path, tmp_path / "out")
+    listed = {
+        name: sorted(
+            line.split("\t")[0] for line in (tmp_path / name / "bad_files.txt").read_text().splitlines()
+        )
+        for name in ("run", "out")
+    }
+    cuts = sorted(str(tmp_path / folder / "cut.jpg") for folder in ("pics/a", "tst/b"))
+    assert listed == {"run": cuts, "out": cuts}
+    # the test image left out of the predictions and of the labels alike: 4 test images scored
+    matrix = json.loads((tmp_path / "out" / "metrics.json").read_text())["confusion_matrix"]
+    assert sum(map(sum, matrix)) == 4
+
+
+# -- the task script: an image or a mask that cannot be read -------------------------------------
+def test_the_task_script_names_a_mask_that_is_no_image(tmp_path):
+    """A mask file that Pillow cannot open stopped the task script with Pillow's traceback;
+    cnnspec train names it (a located error), and so does the script now."""
+    from tests.test_data_files_audit import SEGMENTATION, data_error
+    from tests.test_data_files_audit import write_spec as task_spec
+    from tests.test_script_data_files import masks_spec, script
+
+    masks_spec(tmp_path, ".png")
+    (tmp_path / "masks" / "im3.png").write_bytes(b"not a png")
+    path = task_spec(tmp_path, "{images: imgs, masks: masks}", SEGMENTATION)
+    message, _, where = data_error(path)
+    assert where == "data.source.masks" and message.startswith("cannot read the mask masks/im3.png")
+    with pytest.raises(SystemExit, match=r"cannot read the mask .*im3\.png: cannot identify image file"):
+        script(path)["read_files"](tmp_path / "imgs", tmp_path / "masks")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["values", "masks"])
+def test_the_task_script_names_images_that_cannot_be_read(tmp_path, kind):
+    """An image that is no image, or a JPEG cut short, in an images folder: the task script
+    stopped with TensorFlow's traceback; cnnspec train names it, and so does the script now."""
+    import tensorflow as tf
+
+    from tests.test_data_files_audit import REGRESSION, SEGMENTATION, data_error
+    from tests.test_data_files_audit import write_spec as task_spec
+    from tests.test_script_data_files import masks_spec
+
+    masks_spec(tmp_path, ".png")
+    (tmp_path / "imgs" / "im1.png").write_bytes(b"not a png")
+    truncated_jpeg(tmp_path / "imgs" / "im4.jpg")
+    (tmp_path / "imgs" / "im4.png").unlink()
+    if kind == "values":
+        rows = "".join(f"im{i}.{'jpg' if i == 4 else 'png'},{i}\n" for i in range(6))
+        (tmp_path / "values.csv").write_text("file,size\n" + rows)
+        path = task_spec(
+            tmp_path, "{images: imgs, values: values.csv}", REGRESSION, units=1, training="task: regression, "
+        )
+        args, read = (tmp_path / "imgs", tmp_path / "values.csv"), "read_files"
+    else:
+        path = task_spec(tmp_path, "{images: imgs, masks: masks}", SEGMENTATION)
+        args, read = (tmp_path / "imgs", tmp_path / "masks"), "read_files"
+    message, _, where = data_error(path)
+    assert where == "data.source.images" and message.startswith("cannot read the image im1.png"), message
+    functions = script_functions(path)
+    functions["tf"] = tf
+    with pytest.raises(SystemExit) as stopped:
+        functions[read](*args)
+    text = str(stopped.value.code)
+    assert text.startswith("expected every image to be readable; 2 cannot be read:"), text
+    assert "im1.png: cannot be decoded (cannot identify image file" in text
+    assert "im4.jpg: cannot be decoded (image file is truncated" in text

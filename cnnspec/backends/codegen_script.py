@@ -234,11 +234,13 @@ def callback_node(callback: CallbackConfig, config: TrainConfig) -> ast.expr:
 def script_callbacks(config: TrainConfig) -> list[str]:
     """The script's callbacks, as source: those of ``training.callbacks``; between an
     ``AverageIn`` and an ``AverageOut`` when an optimizer averages the weights (``use_ema``:
-    they see the average at an epoch's end, as in cnnspec train, training/averaged.py)."""
+    they see the average at an epoch's end, as in cnnspec train, training/averaged.py). A
+    streamed source's script stops, first, at a batch with a file that failed to decode (the
+    template's ``StopOnBadReads``, as cnnspec train's ``BadReadCheck``)."""
     callbacks = [unparse(callback_node(c, config)) for c in config.callbacks]
     if config.averages_weights:
-        return ["average_in", *callbacks, "average_out"]
-    return callbacks
+        callbacks = ["average_in", *callbacks, "average_out"]
+    return ["StopOnBadReads()", *callbacks] if config.data.streamed else callbacks
 
 
 def keeps_best_checkpoint(config: TrainConfig) -> bool:
