@@ -183,3 +183,66 @@ def test_the_task_script_names_images_that_cannot_be_read(tmp_path, kind):
     assert text.startswith("expected every image to be readable; 2 cannot be read:"), text
     assert "im1.png: cannot be decoded (cannot identify image file" in text
     assert "im4.jpg: cannot be decoded (image file is truncated" in text
+
+
+# -- file names that are not UTF-8 ----------------------------------------------------------------
+def not_utf8(folder: Path, name: bytes) -> Path:
+    """The path ``folder/name`` of a file name that is not UTF-8 (as an old zip leaves them)."""
+    import os
+
+    return Path(os.fsdecode(os.fsencode(folder) + b"/" + name))
+
+
+@pytest.mark.slow
+def test_the_script_trains_on_files_whose_names_are_not_utf8_as_train_does(tmp_path):
+    """A class folder with an image whose name is not UTF-8: cnnspec train reads it; the script
+    stopped with TensorFlow's "Unable to convert element to UTF-8" (its paths went into a string
+    tensor), and printing such a bad file's name stopped it with a UnicodeEncodeError."""
+    from typer.testing import CliRunner
+
+    from cnnspec.cli.app import app
+
+    files = make_images(tmp_path / "pics", {"a": 6, "b": 6})
+    files[0].rename(not_utf8(files[0].parent, b"caf\xe9.png"))  # (Latin-1)
+    truncated_jpeg(not_utf8(tmp_path / "pics" / "b", b"cut\xe9.jpg"))
+    not_utf8(tmp_path / "pics" / "b", b"text\xe9.png").write_bytes(b"not an image")
+    spec_path = write_spec(tmp_path, "{source: {directory: pics}, on_bad_file: skip, validation_split: 0.2}")
+    trained = CliRunner().invoke(app, ["train", str(spec_path), "--out", str(tmp_path / "run"), "-q"])
+    assert trained.exit_code == 0, trained.output
+    run_script(spec_path, tmp_path / "out")
+    listed = {
+        name: sorted(
+            line.split(b"\t")[0] for line in (tmp_path / name / "bad_files.txt").read_bytes().splitlines()
+        )
+        for name in ("run", "out")
+    }
+    bad = sorted(bytes(tmp_path / "pics" / "b") + b"/" + name for name in (b"cut\xe9.jpg", b"text\xe9.png"))
+    assert listed == {"run": bad, "out": bad}
+
+
+@pytest.mark.slow
+def test_the_task_script_reads_images_whose_names_are_not_utf8(tmp_path):
+    """An image and its mask named in Latin-1: the task script's reader stopped with TensorFlow's
+    "Unable to convert element to UTF-8"; it now reads the pixels cnnspec train reads."""
+    import numpy as np
+    import tensorflow as tf
+
+    from cnnspec.analysis.settings import data_config
+    from cnnspec.api import compile_spec
+    from cnnspec.training.targets import read_image_masks
+    from tests.test_data_files_audit import SEGMENTATION
+    from tests.test_data_files_audit import write_spec as task_spec
+    from tests.test_script_data_files import masks_spec
+
+    masks_spec(tmp_path, ".png")
+    for folder in ("imgs", "masks"):
+        (tmp_path / folder / "im2.png").rename(not_utf8(tmp_path / folder, b"caf\xe9.png"))
+    path = task_spec(tmp_path, "{images: imgs, masks: masks}", SEGMENTATION)
+    compiled = compile_spec(path)
+    images, masks, names = read_image_masks(data_config(compiled, raise_errors=True), compiled)
+    functions = script_functions(path)
+    functions["tf"] = tf
+    got = functions["read_files"](tmp_path / "imgs", tmp_path / "masks")
+    np.testing.assert_array_equal(got[0], images)
+    np.testing.assert_array_equal(got[1], masks)
+    assert got[2] == names
