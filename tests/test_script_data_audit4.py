@@ -246,3 +246,67 @@ def test_the_task_script_reads_images_whose_names_are_not_utf8(tmp_path):
     np.testing.assert_array_equal(got[0], images)
     np.testing.assert_array_equal(got[1], masks)
     assert got[2] == names
+
+
+# -- data.classes leaving no training or test image ----------------------------------------------
+def npz_without_test_images_of(tmp_path: Path, missing: list[int]) -> Path:
+    """d.npz of 8×8 gray images of the labels 0–3, its test images of none of ``missing``; a
+    spec selecting the classes ``missing`` (a classifier of that many units)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y_test = np.array([label for label in (0, 1, 2, 3) if label not in missing] * 2)
+    np.savez(
+        tmp_path / "d.npz",
+        x_train=rng.integers(0, 256, (20, 8, 8, 3), dtype="uint8"),
+        y_train=np.array([0, 1, 2, 3] * 5),
+        x_test=rng.integers(0, 256, (len(y_test), 8, 8, 3), dtype="uint8"),
+        y_test=y_test,
+    )
+    return write_spec(tmp_path, f"{{source: {{npz: d.npz}}, classes: {missing}}}", units=len(missing))
+
+
+def test_classes_with_no_test_image_are_a_located_error(tmp_path):
+    """data.classes selecting classes the test images lack: cnnspec train trained, then stopped
+    with an internal error (UnboundLocalError) evaluating an empty test set."""
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.api import compile_spec
+    from cnnspec.errors import SpecError
+    from cnnspec.training.data import load_dataset
+
+    path = npz_without_test_images_of(tmp_path, [3, 0])
+    compiled = compile_spec(path)
+    with pytest.raises(SpecError) as info:
+        load_dataset(compiled, training_config(compiled), 0)
+    (error,) = info.value.errors
+    assert error.path == "data.classes" and error.loc is not None and error.loc.line == 8
+    assert error.message == (
+        "expected test images of the classes data.classes selects; the source's test images have "
+        "none of '3', '0'"
+    )
+    assert error.hint == "select classes that have test images (the test images are of '1', '2')"
+
+
+@pytest.mark.slow
+def test_the_script_stops_on_classes_with_no_test_image_too(tmp_path):
+    with pytest.raises(SystemExit, match=r"expected test images of the classes data\.classes selects"):
+        run_script(npz_without_test_images_of(tmp_path, [3, 0]), tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # stopped before the training
+
+
+def test_a_class_of_one_image_leaves_no_test_image_in_train_and_the_script(tmp_path):
+    """data.classes selecting one class of one image: its test split keeps the image for
+    training; cnnspec train said "the source has none", the script went on with no test image."""
+    make_images(tmp_path / "pics", {"a": 1, "b": 4})
+    data = "{source: {directory: pics}, classes: [a], test_split: 0.5}"
+    error = listing_error(tmp_path, data, units=1)
+    assert (
+        error.message
+        == "expected at least one test image; the 1 image(s) of the source leave none to test on"
+    )
+    assert (
+        error.hint
+        == "a test split needs at least 2 images: add images, or select more classes with data.classes"
+    )
+    with pytest.raises(SystemExit, match="expected at least one test image; the 1 image"):
+        script_loader(tmp_path, data, units=1)(tmp_path / "pics")

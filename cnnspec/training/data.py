@@ -1068,10 +1068,35 @@ def _classes(
         labels = subsets.class_indices(wanted, names, count)
     except subsets.UnknownClass as exc:
         raise _error(exc.message, compiled, ("data", "classes", exc.index), exc.hint) from None
+    before = {"training": np.unique(y_train), "test": np.unique(y_test)}
     x_train, y_train = subsets.select(x_train, y_train, labels)
     x_test, y_test = subsets.select(x_test, y_test, labels)
+    _check_selected({"training": y_train, "test": y_test}, before, names, labels, compiled)
     notes = subsets.class_notes(wanted, names, count)
     return x_train, y_train, x_test, y_test, [names[label] for label in labels], notes
+
+
+def _check_selected(
+    selected: dict[str, np.ndarray],
+    before: dict[str, np.ndarray],
+    names: list[str],
+    labels: list[int],
+    compiled: CompiledSpec,
+) -> None:
+    """A located error on ``data.classes`` when it leaves the training or the test images
+    (``selected``) empty: the run would train on nothing, or train and then fail to evaluate
+    (an empty test set). ``before``: the labels each split had before the selection."""
+    for split, y in selected.items():
+        if len(y):
+            continue
+        had = ", ".join(repr(names[label]) for label in before[split].tolist()) or "none"
+        raise _error(
+            f"expected {split} images of the classes data.classes selects; the source's {split} "
+            f"images have none of {', '.join(repr(names[label]) for label in labels)}",
+            compiled,
+            ("data", "classes"),
+            hint=f"select classes that have {split} images (the {split} images are of {had})",
+        )
 
 
 def _streamed(
@@ -1146,6 +1171,15 @@ def _streamed(
         val_paths, y_val = val.paths, val.labels
     index, y_train = subsets.per_class(index, y_train, data.per_class, seed)
     train_paths = [train.paths[i] for i in index]
+    if test is None and len(y_test) == 0 and len(train.paths):  # (a split keeps one image whole)
+        raise _error(
+            f"expected at least one test image; the {len(train.paths)} image(s) of the source leave "
+            "none to test on",
+            compiled,
+            where,
+            hint="a test split needs at least 2 images: add images"
+            + (", or select more classes with data.classes" if chosen is not None else ""),
+        )
     if len(y_train) == 0 or len(y_test) == 0:
         which = "training" if len(y_train) == 0 else "test"
         raise _error(f"expected at least one {which} image; the source has none", compiled, where)
