@@ -310,3 +310,22 @@ def test_a_class_of_one_image_leaves_no_test_image_in_train_and_the_script(tmp_p
     )
     with pytest.raises(SystemExit, match="expected at least one test image; the 1 image"):
         script_loader(tmp_path, data, units=1)(tmp_path / "pics")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "{source: {csv: pics/labels.csv}, on_bad_file: skip, classes: [b]}",
+        "{source: {directory: pics, test_directory: pics}, on_bad_file: skip, cache: memory}",
+        "{source: {npz: d.npz}, classes: [1, 0]}",
+    ],
+    ids=["csv", "directory", "npz"],
+)
+def test_the_scripts_with_these_checks_pass_the_projects_ruff_rules(tmp_path, data):
+    from cnnspec.api import compile_spec
+    from cnnspec.backends.python_emitter import generate_code
+    from tests.test_codegen import ruff_check
+
+    path = write_spec(tmp_path, data)
+    script = tmp_path / "train.py"
+    assert ruff_check(generate_code(compile_spec(path), script=True, output=script).text, tmp_path) == ""
