@@ -8,6 +8,7 @@ The scripts' data functions run without TensorFlow (:func:`tests.test_listing_ed
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -329,3 +330,74 @@ def test_the_scripts_with_these_checks_pass_the_projects_ruff_rules(tmp_path, da
     path = write_spec(tmp_path, data)
     script = tmp_path / "train.py"
     assert ruff_check(generate_code(compile_spec(path), script=True, output=script).text, tmp_path) == ""
+
+
+# -- npz labels that are no class indices, more classes than the output takes --------------------
+def npz_labelled(tmp_path: Path, y_train: Any, units: int = 2) -> Path:
+    """d.npz of 8×8 RGB images labelled ``y_train`` (test labels 0, 1); its classifier spec."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(
+        tmp_path / "d.npz",
+        x_train=rng.integers(0, 256, (len(y_train), 8, 8, 3), dtype="uint8"),
+        y_train=np.asarray(y_train),
+        x_test=rng.integers(0, 256, (4, 8, 8, 3), dtype="uint8"),
+        y_test=np.array([0, 1, 0, 1]),
+    )
+    return write_spec(tmp_path, "{source: {npz: d.npz}}", units=units)
+
+
+@pytest.mark.parametrize(
+    ("bad", "script"),
+    [
+        # a huge label sized the script's split counts (np.bincount): a MemoryError
+        (10**10, "expected class indices from 0 to 999999 in the training labels of .* received 10000000000"),
+        (-1, "expected class indices from 0 to 999999 in the training labels of .* received -1"),
+        # a fractional label was truncated to a class (1.5: class 1) without a word
+        (1.5, "expected integer class labels in the training labels of .* received float64 values"),
+        (float("nan"), "expected integer class labels in the training labels of .* received float64"),
+    ],
+    ids=["huge", "negative", "fractional", "nan"],
+)
+def test_the_script_refuses_npz_labels_train_refuses(tmp_path, bad, script):
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.api import compile_spec
+    from cnnspec.errors import SpecError
+    from cnnspec.training.data import load_dataset
+
+    labels: list[Any] = [0, 1] * 5
+    labels[3] = bad
+    path = npz_labelled(tmp_path, labels)
+    compiled = compile_spec(path)
+    with pytest.raises(SpecError):
+        load_dataset(compiled, training_config(compiled), 0)
+    with pytest.raises(SystemExit, match=script):
+        script_loader(tmp_path, "{source: {npz: d.npz}}")(tmp_path / "d.npz")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["npz", "directory"])
+def test_the_script_refuses_more_classes_than_the_output_takes(tmp_path, source):
+    """Labels 0–2 (an npz, or three class folders) for a model of two outputs: cnnspec train
+    refuses them before training; the script failed in its first batch with TensorFlow's
+    "label value outside the valid range" traceback."""
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.api import compile_spec
+    from cnnspec.errors import SpecError
+    from cnnspec.training.data import load_dataset
+
+    if source == "npz":
+        path = npz_labelled(tmp_path, [0, 1, 2] * 4)
+    else:
+        make_images(tmp_path / "pics", {"a": 4, "b": 4, "c": 4})
+        path = write_spec(tmp_path, "{source: {directory: pics}}")
+    compiled = compile_spec(path)
+    with pytest.raises(
+        SpecError, match=r"expected at most 2 classes \(the model's output units\); the data has 3"
+    ):
+        load_dataset(compiled, training_config(compiled), 0)
+    with pytest.raises(
+        SystemExit, match=r"expected at most 2 classes \(the model's output units\); the data has 3"
+    ):
+        run_script(path, tmp_path / "out")
