@@ -86,11 +86,18 @@ def script_functions(path: Path, compiled: CompiledSpec | None = None) -> dict[s
         or (isinstance(node, ast.Import) and node.names[0].name in SCRIPT_MODULES)
         or (isinstance(node, ast.ImportFrom) and node.module in SCRIPT_MODULES)
         or (isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.Tuple)))
-        or (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and not node.value.keys)
+        or (isinstance(node, ast.Assign) and _literal_dict(node.value))
     ]
     namespace: dict[str, Any] = {}
     exec(compile(ast.Module(body=kept, type_ignores=[]), str(script), "exec"), namespace)
     return namespace
+
+
+def _literal_dict(value: ast.expr) -> bool:
+    """A dict display of constants only (``BAD_READS = {}``, ``OUTPUTS = {"out": "regression"}``)."""
+    return isinstance(value, ast.Dict) and all(
+        isinstance(part, ast.Constant) for part in (*value.keys, *value.values)
+    )
 
 
 def script_loader(tmp_path: Path, data: str, units: int = 2) -> Any:

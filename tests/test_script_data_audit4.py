@@ -401,3 +401,48 @@ def test_the_script_refuses_more_classes_than_the_output_takes(tmp_path, source)
         SystemExit, match=r"expected at most 2 classes \(the model's output units\); the data has 3"
     ):
         run_script(path, tmp_path / "out")
+
+
+# -- the task script: an npz file's regression and multi-label targets ---------------------------
+@pytest.mark.parametrize(
+    ("task", "bad", "trained", "script"),
+    [
+        ("regression", float("nan"), "expected finite regression targets", "found NaN or infinity"),
+        ("regression", float("inf"), "expected finite regression targets", "found NaN or infinity"),
+        ("regression", 1e39, "within float32's range", "within float32's range"),
+        ("multilabel", 2.0, "expected 0/1 multi-label targets", "expected 0/1 multi-label targets"),
+    ],
+    ids=["nan", "infinity", "beyond-float32", "not-0-1"],
+)
+def test_the_task_script_refuses_npz_targets_train_refuses(tmp_path, task, bad, trained, script):
+    """Targets cnnspec train refuses (a located error) were trained on by the task script: a NaN
+    or infinite value as a NaN loss, a 2 in a multi-hot row as a label weighted twice."""
+    import numpy as np
+
+    from tests.test_data_checks import MULTILABEL, REGRESSION, npz_spec, pixels, refused
+
+    width = 1 if task == "regression" else 3
+    y_train = np.random.default_rng(0).integers(0, 2, (12, width)).astype("float64")
+    y_train[5, 0] = bad
+    y_test = np.zeros((6, width))
+    head = REGRESSION if task == "regression" else MULTILABEL
+    path = npz_spec(tmp_path, pixels(12), y_train, pixels(6), y_test, head, f"training: {{task: {task}}}\n")
+    assert trained in refused(path).message
+    with pytest.raises(SystemExit, match=f"{script}.*" if task != "regression" else script):
+        script_functions(path)["load_splits"](tmp_path / "d.npz")
+
+
+@pytest.mark.parametrize("task", ["regression", "multilabel"])
+def test_the_task_scripts_checking_npz_targets_pass_the_projects_ruff_rules(tmp_path, task):
+    import numpy as np
+
+    from cnnspec.api import compile_spec
+    from cnnspec.backends.python_emitter import generate_code
+    from tests.test_codegen import ruff_check
+    from tests.test_data_checks import MULTILABEL, REGRESSION, npz_spec, pixels
+
+    width, head = (1, REGRESSION) if task == "regression" else (3, MULTILABEL)
+    y_train, y_test = np.zeros((12, width)), np.zeros((6, width))
+    path = npz_spec(tmp_path, pixels(12), y_train, pixels(6), y_test, head, f"training: {{task: {task}}}\n")
+    code = generate_code(compile_spec(path), script=True, output=tmp_path / "train.py").text
+    assert "def check_targets" in code and ruff_check(code, tmp_path) == ""
