@@ -446,3 +446,27 @@ def test_the_task_scripts_checking_npz_targets_pass_the_projects_ruff_rules(tmp_
     path = npz_spec(tmp_path, pixels(12), y_train, pixels(6), y_test, head, f"training: {{task: {task}}}\n")
     code = generate_code(compile_spec(path), script=True, output=tmp_path / "train.py").text
     assert "def check_targets" in code and ruff_check(code, tmp_path) == ""
+
+
+@pytest.mark.parametrize("script", ["classifier", "task"])
+@pytest.mark.parametrize("split", ["training", "test"])
+def test_both_scripts_refuse_npz_pixels_that_are_nan_or_infinite(tmp_path, script, split):
+    """Float images holding NaN: cnnspec train refuses them (a located error); the scripts
+    trained on them, every loss NaN."""
+    import numpy as np
+
+    from tests.test_data_checks import CLASSIFIER, REGRESSION, classes, npz_spec, pixels, refused
+
+    x_train, x_test = pixels(12).astype("float32"), pixels(6).astype("float32")
+    (x_train if split == "training" else x_test)[4, 2, 3, 1] = np.inf
+    y_train, y_test = classes(12), classes(6)
+    head, extra = CLASSIFIER, ""
+    if script == "task":
+        head, extra = REGRESSION, "training: {task: regression}\n"
+        y_train, y_test = y_train.astype("float32"), y_test.astype("float32")
+    path = npz_spec(tmp_path, x_train, y_train, x_test, y_test, head, extra)
+    assert refused(path).message.startswith(f"expected finite pixel values in the {split} images")
+    with pytest.raises(
+        SystemExit, match=rf"expected finite pixel values in the {split} images of .* image 4 has inf"
+    ):
+        script_functions(path)["load_data"](tmp_path / "d.npz")
