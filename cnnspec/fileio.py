@@ -505,6 +505,26 @@ def is_atomic_temp(name: str) -> bool:
     return found is not None and _suffix_of(found["target"], found["suffix"])
 
 
+#: The endings of the files cnnspec writes: an older cnnspec's temp file (a file, not today's
+#: folder) is one only for a target of these, so that a user's ``.analysis.20261204.tmp`` (notes
+#: kept in a finished run, which every command that takes the run's lock tidies) is none.
+WRITTEN_SUFFIXES = (
+    ".keras", ".h5", ".json", ".jsonl", ".yaml", ".html", ".png", ".svg", ".dot", ".mmd",
+    ".py", ".ipynb", ".tflite", ".onnx", ".npz", ".npy", ".csv", ".txt",
+)  # fmt: skip
+
+
+def _old_temp_file(name: str) -> bool:
+    """Whether the file ``name`` is a temp file an older cnnspec's killed write left: the
+    temp shape (:func:`is_atomic_temp`) of a target cnnspec writes (:data:`WRITTEN_SUFFIXES`)."""
+    found = _TEMP_NAME.fullmatch(name)
+    return (
+        found is not None
+        and _suffix_of(found["target"], found["suffix"])
+        and found["target"].lower().endswith(WRITTEN_SUFFIXES)
+    )
+
+
 def _suffix_of(target: str, suffix: str) -> bool:
     """Whether :func:`atomic_path` gives ``target``'s temp the ``suffix``: its own, or ``.tmp``."""
     return suffix == ".tmp" or target.endswith(suffix)
@@ -526,7 +546,7 @@ def is_atomic_leftover(path: Path) -> bool:
     with its mark and nothing but its ``new`` and ``old`` folders. A folder of the user's that
     happens to be named so (``.notes.settings.bak/``, ``.notes.abcdefgh.tmp/part.txt``) is none."""
     if path.is_symlink() or not path.is_dir():
-        return os.path.lexists(path) and not path.is_dir() and is_atomic_temp(path.name)
+        return os.path.lexists(path) and not path.is_dir() and _old_temp_file(path.name)
     found = _TEMP_FOLDER.fullmatch(path.name)
     if found is None:
         return False

@@ -244,6 +244,33 @@ def test_remove_leftovers_deletes_only_temp_files_of_killed_atomic_writes(tmp_pa
     assert runlock.remove_leftovers(tmp_path / "missing") == 0
 
 
+def test_remove_leftovers_leaves_a_nested_run_and_a_users_hidden_notes_alone(tmp_path):
+    """Every command that holds a run's lock tidies it now, so (a review of that change):
+    - a run inside it (`train --out RUN/ft`) had the temp file of the write it was making
+      removed (its training then failed: "cannot write RUN/ft/history.json");
+    - a user's `.analysis.20261204.tmp` beside a finished run's files was deleted."""
+    run = tmp_path / "run"
+    (run / "notes").mkdir(parents=True)
+    (run / "lock.json").write_text("{}")
+    inner = run / "ft"
+    inner.mkdir()
+    (inner / "lock.json").write_text("{}")
+    with atomic_path(inner / "history.json") as in_flight:  # the inner training's write, now
+        in_flight.write_text("{")
+        mine = [run / ".analysis.20261204.tmp", run / "notes" / ".draft.sections.tmp"]
+        for path in mine:
+            path.write_text("my notes")
+        old = run / ".metrics.json.ab12cd34.json"  # an older cnnspec's temp file: cnnspec's own
+        old.write_text("{")
+        killed = run / ".report.html.ab12cd34.tmp"  # today's: a folder with its part file
+        killed.mkdir()
+        (killed / "part.html").write_text("<")
+        assert remove_leftovers(run) == 2
+        assert in_flight.exists() and all(path.read_text() == "my notes" for path in mine)
+        assert not old.exists() and not killed.exists()
+    assert (inner / "history.json").read_text() == "{"  # the inner write committed
+
+
 SPEC = (
     "cnnspec: 1\nname: contended\n"
     + TINY_DIGITS_MODEL

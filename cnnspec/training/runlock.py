@@ -306,10 +306,23 @@ def _open(path: Path) -> int:
 
 def remove_leftovers(run_dir: str | Path) -> int:
     """Delete the temp files of earlier killed atomic writes anywhere in ``run_dir``; returns
-    how many. Call it only while holding the folder's lock (no write of ours is in flight)."""
+    how many. Call it only while holding the folder's lock (no write of ours is in flight).
+
+    A run folder inside it (``train --out RUN/ft``, a search's trials) is left alone: its own
+    lock says who writes there, and a training in it may be writing its temp files now. Links
+    are not followed."""
+    root = Path(run_dir)
     removed = 0
-    for path in list(Path(run_dir).rglob(".*")):
-        if path.name != LOCK_NAME and is_atomic_leftover(path):
-            remove_atomic_temp(path)
-            removed += 1
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        if here != root and any(os.path.lexists(here / name) for name in (LOCK_NAME, "lock.json")):
+            dirs.clear()  # another run's
+            continue
+        for name in [*dirs, *files]:
+            path = here / name
+            if name.startswith(".") and name != LOCK_NAME and is_atomic_leftover(path):
+                remove_atomic_temp(path)
+                removed += 1
+                if name in dirs:
+                    dirs.remove(name)
     return removed
