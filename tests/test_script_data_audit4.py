@@ -470,3 +470,73 @@ def test_both_scripts_refuse_npz_pixels_that_are_nan_or_infinite(tmp_path, scrip
         SystemExit, match=rf"expected finite pixel values in the {split} images of .* image 4 has inf"
     ):
         script_functions(path)["load_data"](tmp_path / "d.npz")
+
+
+# -- an npz file's images of another shape than the input ----------------------------------------
+@pytest.mark.parametrize("script", ["classifier", "task"])
+@pytest.mark.parametrize(
+    ("train_shape", "test_shape", "message"),
+    [
+        # grayscale images without a channel axis for an RGB model
+        (
+            (12, 8, 8),
+            (6, 8, 8),
+            "expected data of shape [8, 8, 3] (input.shape); the npz images have shape [8, 8, 1]",
+        ),
+        (
+            (12, 10, 10, 3),
+            (6, 10, 10, 3),
+            "expected data of shape [8, 8, 3] (input.shape); the npz images have shape [10, 10, 3]",
+        ),
+        (
+            (12, 8, 8, 3),
+            (6, 7, 7, 3),
+            "expected test images of the training images' shape [8, 8, 3]; the test images of ",
+        ),
+        (
+            (12, 8, 8, 3, 1),
+            (6, 8, 8, 3, 1),
+            "expected training images shaped (n, height, width[, channels]); received ",
+        ),
+    ],
+    ids=["channels", "size", "test-shape", "five-axes"],
+)
+def test_both_scripts_refuse_npz_images_train_refuses_for_their_shape(
+    tmp_path, script, train_shape, test_shape, message
+):
+    """Images of another size or channels than input.shape (or test images of another shape than
+    the training images): cnnspec train refuses them (a located error, as it reads an npz file's
+    images as stored); the scripts resized them and converted their channels without a word."""
+    import numpy as np
+
+    from tests.test_data_checks import CLASSIFIER, REGRESSION, classes, npz_spec, refused
+
+    y_train, y_test = classes(12), classes(6)
+    head, extra = CLASSIFIER, ""
+    if script == "task":
+        head, extra = REGRESSION, "training: {task: regression}\n"
+        y_train, y_test = y_train.astype("float32"), y_test.astype("float32")
+    x_train = np.random.default_rng(0).integers(0, 256, train_shape).astype("uint8")
+    x_test = np.random.default_rng(1).integers(0, 256, test_shape).astype("uint8")
+    path = npz_spec(tmp_path, x_train, y_train, x_test, y_test, head, extra)
+    trained = refused(path).message
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)["load_data"](tmp_path / "d.npz")
+    text = str(stopped.value.code)
+    assert trained.startswith(message) and text.startswith(message), (trained, text)
+    if "(input.shape)" in message:  # the whole message, then the hint on a line of its own
+        assert text.split("\n")[0] == trained
+
+
+def test_the_scripts_still_take_npz_images_of_the_inputs_shape(tmp_path):
+    """(n, 8, 8) images for an input of [8, 8, 1]: no channel axis is the MNIST layout, read by both."""
+    import numpy as np
+
+    from tests.test_data_checks import CLASSIFIER, classes, loaded, npz_spec
+
+    x = np.random.default_rng(0).integers(0, 256, (18, 8, 8)).astype("uint8")
+    path = npz_spec(tmp_path, x[:12], classes(12), x[12:], classes(6), CLASSIFIER)
+    path.write_text(path.read_text().replace("[8, 8, 3]", "[8, 8, 1]"))
+    assert loaded(path)[2].sample_shape == (8, 8, 1)
+    (x_train, _), (x_test, _), _ = script_functions(path)["load_data"](tmp_path / "d.npz")
+    assert x_train.shape == (12, 8, 8) and x_test.shape == (6, 8, 8)
