@@ -540,3 +540,83 @@ def test_the_scripts_still_take_npz_images_of_the_inputs_shape(tmp_path):
     assert loaded(path)[2].sample_shape == (8, 8, 1)
     (x_train, _), (x_test, _), _ = script_functions(path)["load_data"](tmp_path / "d.npz")
     assert x_train.shape == (12, 8, 8) and x_test.shape == (6, 8, 8)
+
+
+# -- the task script: a multi-output npz file's class labels -------------------------------------
+VALUES = "regression targets"
+
+
+def two_heads_npz(tmp_path: Path, split: str, row: int, bad: Any) -> Path:
+    """two.npz of a mask output `seg` (4 classes) and a 3-class classifier `kind` whose ``split``
+    label at ``row`` is ``bad``; its spec."""
+    import numpy as np
+
+    from tests.test_task_data import TWO_HEADS, spec, two_head_arrays
+
+    arrays = two_head_arrays()
+    labels = arrays[f"y_{split}_kind"].astype("float64" if isinstance(bad, float) else "int64")
+    labels[row] = bad
+    arrays[f"y_{split}_kind"] = labels
+    np.savez(tmp_path / "two.npz", **arrays)
+    return spec(tmp_path, "{npz: two.npz}", TWO_HEADS)
+
+
+@pytest.mark.parametrize(
+    ("split", "bad", "message"),
+    [
+        # cnnspec train tells an array's kind by its training targets: floats are values
+        ("train", 1.5, f"expected class targets for the classification output kind; the data has {VALUES}"),
+        ("train", float("nan"), "expected finite regression targets in training; found NaN or infinity"),
+        ("train", -1, "expected class labels ≥ 0 in training; received -1"),
+        ("train", 10**7, "expected class labels of at most 999,999 in training; received 10000000"),
+        ("train", 3, "expected class indices 0–2 in the training targets for output kind; found 3"),
+        ("test", 1.5, "expected integer class labels in test; received dtype float64"),
+        ("test", float("nan"), "expected integer class labels in test; found NaN"),
+        ("test", float("-inf"), "expected integer class labels in test; found -infinity"),
+        ("test", -2, "expected class labels ≥ 0 in test; received -2"),
+        ("test", 5, "expected class indices 0–2 in the test targets for output kind; found 5"),
+    ],
+    ids=[
+        "train-fraction", "train-nan", "train-negative", "train-huge", "train-beyond-units",
+        "test-fraction", "test-nan", "test-infinity", "test-negative", "test-beyond-units",
+    ],
+)  # fmt: skip
+def test_the_task_script_refuses_npz_class_labels_train_refuses(tmp_path, split, bad, message):
+    """A multi-output npz file's labels of a classifier output that are no class indices, or more
+    than its units: cnnspec train refuses them; the task script trained on them (a fraction cut to
+    a class, a NaN loss, or TensorFlow's "label value outside the valid range" in the first batch)."""
+    from tests.test_data_checks import refused
+
+    path = two_heads_npz(tmp_path, split, 5 if split == "train" else 1, bad)
+    assert refused(path).message == message
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)["load_splits"](tmp_path / "two.npz")
+    assert str(stopped.value.code) == message
+
+
+def test_the_task_script_takes_the_npz_class_labels_train_takes(tmp_path):
+    """Whole floats as test labels and (n, 1) training labels: read by both."""
+    import numpy as np
+
+    from tests.test_data_checks import loaded
+    from tests.test_task_data import TWO_HEADS, spec, two_head_arrays
+
+    arrays = two_head_arrays()
+    arrays["y_train_kind"] = arrays["y_train_kind"][:, None]
+    arrays["y_test_kind"] = arrays["y_test_kind"].astype("float64")
+    np.savez(tmp_path / "two.npz", **arrays)
+    path = spec(tmp_path, "{npz: two.npz}", TWO_HEADS)
+    loaded(path)
+    *_, (_, y_test), _ = script_functions(path)["load_splits"](tmp_path / "two.npz")
+    np.testing.assert_array_equal(y_test["kind"], [0, 1, 2, 0])
+
+
+def test_the_task_script_checking_class_labels_passes_the_projects_ruff_rules(tmp_path):
+    from cnnspec.api import compile_spec
+    from cnnspec.backends.python_emitter import generate_code
+    from tests.test_codegen import ruff_check
+
+    path = two_heads_npz(tmp_path, "train", 0, 0)
+    code = generate_code(compile_spec(path), script=True, output=tmp_path / "train.py").text
+    assert "def check_classes" in code and "def check_shapes" in code
+    assert ruff_check(code, tmp_path) == ""

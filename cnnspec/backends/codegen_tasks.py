@@ -234,6 +234,7 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
         ),
         "loss_weights": py_literal({out.name: float(out.loss_weight) for out in tasks}),
         "mask_outputs": mask_outputs,
+        "class_count": py_literal({out.name: out.classes for out in tasks if out.task == "classification"}),
         "mask_class_count": py_literal(
             {out.name: out.classes for out in tasks if out.task == "segmentation"}
         ),
