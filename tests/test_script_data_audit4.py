@@ -466,10 +466,44 @@ def test_both_scripts_refuse_npz_pixels_that_are_nan_or_infinite(tmp_path, scrip
         y_train, y_test = y_train.astype("float32"), y_test.astype("float32")
     path = npz_spec(tmp_path, x_train, y_train, x_test, y_test, head, extra)
     assert refused(path).message.startswith(f"expected finite pixel values in the {split} images")
-    with pytest.raises(
-        SystemExit, match=rf"expected finite pixel values in the {split} images of .* image 4 has inf"
-    ):
+    message = f"expected finite pixel values in the {split} images of d.npz; image 4 has infinity"
+    assert refused(path).message == message + " at row 2, column 3, channel 1"
+    with pytest.raises(SystemExit) as stopped:
         script_functions(path)["load_data"](tmp_path / "d.npz")
+    assert str(stopped.value.code) == message + " at row 2, column 3, channel 1"  # train's words
+
+
+@pytest.mark.parametrize("script", ["classifier", "task"])
+def test_both_scripts_refuse_float64_pixels_beyond_float32_and_an_npz_without_test_images(tmp_path, script):
+    """A review of the pixel check: a float64 pixel of 1e39 (infinity in training's float32,
+    every loss NaN) passed both scripts; an npz of no test images trained and then failed in
+    predict. cnnspec train refuses both, and so do the scripts now, with its words."""
+
+    from tests.test_data_checks import CLASSIFIER, REGRESSION, classes, npz_spec, pixels, refused
+
+    x_train, x_test = pixels(12).astype("float64"), pixels(6).astype("float64")
+    x_train[3, 1, 2, 0] = 1e39
+    y_train, y_test = classes(12), classes(6)
+    head, extra = CLASSIFIER, ""
+    if script == "task":
+        head, extra = REGRESSION, "training: {task: regression}\n"
+        y_train, y_test = y_train.astype("float32"), y_test.astype("float32")
+    path = npz_spec(tmp_path, x_train, y_train, x_test, y_test, head, extra)
+    message = (
+        "expected pixel values within float32's range in the training images of d.npz; image 3 has "
+        "1e+39 at row 1, column 2, channel 0"
+    )
+    assert refused(path).message == message
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)["load_data"](tmp_path / "d.npz")
+    assert str(stopped.value.code) == message
+    x_train[3, 1, 2, 0] = 0.5
+    path = npz_spec(tmp_path, x_train, y_train, x_test[:0], y_test[:0], head, extra)
+    message = "expected at least one test image; the source has none"
+    assert refused(path).message == message
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)["load_data"](tmp_path / "d.npz")
+    assert str(stopped.value.code) == message
 
 
 # -- an npz file's images of another shape than the input ----------------------------------------
@@ -594,15 +628,17 @@ def test_the_task_script_refuses_npz_class_labels_train_refuses(tmp_path, split,
     assert str(stopped.value.code) == message
 
 
-def test_the_task_script_takes_the_npz_class_labels_train_takes(tmp_path):
-    """Whole floats as test labels and (n, 1) training labels: read by both."""
+@pytest.mark.parametrize("dtype", ["int64", "uint8", "uint64"])
+def test_the_task_script_takes_the_npz_class_labels_train_takes(tmp_path, dtype):
+    """Whole floats as test labels and (n, 1) training labels: read by both; and labels stored
+    as uint8 or uint64, which the script's name check could not hold -1 in (OverflowError)."""
     import numpy as np
 
     from tests.test_data_checks import loaded
     from tests.test_task_data import TWO_HEADS, spec, two_head_arrays
 
     arrays = two_head_arrays()
-    arrays["y_train_kind"] = arrays["y_train_kind"][:, None]
+    arrays["y_train_kind"] = arrays["y_train_kind"][:, None].astype(dtype)
     arrays["y_test_kind"] = arrays["y_test_kind"].astype("float64")
     np.savez(tmp_path / "two.npz", **arrays)
     path = spec(tmp_path, "{npz: two.npz}", TWO_HEADS)
