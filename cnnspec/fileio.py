@@ -510,7 +510,7 @@ def is_atomic_temp(name: str) -> bool:
 #: kept in a finished run, which every command that takes the run's lock tidies) is none.
 WRITTEN_SUFFIXES = (
     ".keras", ".h5", ".json", ".jsonl", ".yaml", ".html", ".png", ".svg", ".dot", ".mmd",
-    ".py", ".ipynb", ".tflite", ".onnx", ".npz", ".npy", ".csv", ".txt",
+    ".py", ".ipynb", ".tflite", ".onnx", ".npz", ".npy", ".csv", ".txt", ".pdf", ".md",
 )  # fmt: skip
 
 
@@ -518,6 +518,8 @@ def _old_temp_file(name: str) -> bool:
     """Whether the file ``name`` is a temp file an older cnnspec's killed write left: the
     temp shape (:func:`is_atomic_temp`) of a target cnnspec writes (:data:`WRITTEN_SUFFIXES`)."""
     found = _TEMP_NAME.fullmatch(name)
+    if found is not None and found["target"] == "write-check":  # check_writable's probe
+        return found["suffix"] == ".tmp"
     return (
         found is not None
         and _suffix_of(found["target"], found["suffix"])

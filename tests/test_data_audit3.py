@@ -237,6 +237,19 @@ def test_float64_pixels_beyond_float32_are_refused_as_nan_pixels_are(tmp_path):
     assert hint is not None
 
 
+def test_a_longdouble_pixel_beyond_any_float_is_refused_not_an_internal_error(tmp_path):
+    """1e400 in a longdouble array is finite there and infinite as a float: the check took it
+    for a NaN-like value and then found none (an IndexError, "internal error")."""
+    x = np.zeros((9, 8, 8, 1), np.longdouble)
+    x[4, 2, 3, 0] = np.longdouble(10) ** 400
+    source = npz(tmp_path, np.arange(9) % 3, x_train=x)
+    message, _, _ = data_error(write_spec(tmp_path, source, CLASSIFIER, channels=1))
+    assert message == (
+        "expected pixel values within float32's range in the training images of d.npz; image 4 "
+        "has 1e+400 at row 2, column 3, channel 0"
+    )
+
+
 # -- 6. a class whose files are all bad under on_bad_file: skip ------------------------------------
 def test_a_class_of_only_bad_files_is_refused_under_skip(tmp_path):
     """Before: the class was kept without an image in any split (and a note spoke of the data's

@@ -269,6 +269,11 @@ def test_remove_leftovers_leaves_a_nested_run_and_a_users_hidden_notes_alone(tmp
         assert in_flight.exists() and all(path.read_text() == "my notes" for path in mine)
         assert not old.exists() and not killed.exists()
     assert (inner / "history.json").read_text() == "{"  # the inner write committed
+    # (and the shapes cnnspec leaves that a review found the narrowed rule missed)
+    probe, pdf = run / ".write-check.k3j9x0qa.tmp", run / ".graph.pdf.k3j9x0qa.pdf"
+    for path in (probe, pdf):
+        path.write_bytes(b"")
+    assert remove_leftovers(run) == 2 and not probe.exists() and not pdf.exists()
 
 
 SPEC = (

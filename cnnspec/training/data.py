@@ -668,10 +668,11 @@ def _images(x: np.ndarray, compiled: CompiledSpec, what: str, origin: str = "") 
         if bad is not None:
             image, row, column, channel = bad
             value = float(x[bad])
-            if math.isfinite(value):  # finite in its dtype, infinity once the pipeline's float32
+            if np.isfinite(x[bad]):  # finite in its dtype (a longdouble's 1e400 too), not in float32
+                shown = f"{value:g}" if math.isfinite(value) else str(x[bad])  # (beyond a float too)
                 raise _error(
                     f"expected pixel values within float32's range in the {what} images{origin}; "
-                    f"image {image} has {value:g} at row {row}, column {column}, channel {channel}",
+                    f"image {image} has {shown} at row {row}, column {column}, channel {channel}",
                     compiled,
                     hint="images are trained as float32 (at most ±3.4e38): scale the pixels down, "
                     "or leave those images out",
