@@ -181,12 +181,21 @@ def atomic_path(
     except BaseException as exc:
         remove_atomic_temp(temp_dir)
         remove_empty(created)
-        if owner is not None and isinstance(exc, Exception) and not isinstance(exc, WriteError):
-            owner[1](target)  # the folder went away under the writer: say that, not its ENOENT
-        fault = write_fault(exc, target, needed) if isinstance(exc, Exception) else None
+        fault = _write_failure(exc, target, needed, owner)
         if fault is None:
             raise
         raise fault from exc
+
+
+def _write_failure(
+    exc: BaseException, target: Path, needed: int | None, owner: tuple[Path, Callable[[Path], None]] | None
+) -> WriteError | None:
+    """What a failed write of ``target`` raises instead of ``exc`` (``None``: ``exc`` itself, a
+    Ctrl-C or an error that is no disk fault). A folder that went away under the writer is said
+    by ``owner``'s check (it raises), not as its ENOENT."""
+    if owner is not None and isinstance(exc, Exception) and not isinstance(exc, WriteError):
+        owner[1](target)
+    return write_fault(exc, target, needed) if isinstance(exc, Exception) else None
 
 
 def _scratch(
@@ -638,9 +647,7 @@ def atomic_dir(target: Path, *, needed: int | None = None) -> Iterator[Path]:
             raise
         shutil.rmtree(scratch, ignore_errors=True)
         remove_empty(created)
-        if owner is not None and isinstance(exc, Exception) and not isinstance(exc, WriteError):
-            owner[1](target)  # the folder went away under the writer: say that, not its ENOENT
-        fault = write_fault(exc, target, needed) if isinstance(exc, Exception) else None
+        fault = _write_failure(exc, target, needed, owner)
         if fault is None:
             raise
         raise fault from exc

@@ -167,11 +167,7 @@ def out_of_memory_exit(full: Any) -> typer.Exit:
     the error, where its epochs are saved, and the two ways on (exit 1, as a full disk)."""
     console = stderr()
     console.print(f"[bold red]error:[/bold red] {safe(full)}", highlight=False, soft_wrap=True)
-    saved = (
-        f"the state of its {full.epochs_done} whole epoch(s) is saved in {safe(full.run_dir)}/state"
-        if full.epochs_done
-        else f"no epoch was finished; {safe(full.run_dir)} starts again"
-    )
+    saved = saved_state(full, "; ")
     smaller = max(1, full.batch_size // 2)
     console.print(
         f"  [cyan]hint:[/cyan] {saved}. Free the memory (another process may hold the device) and "
@@ -184,6 +180,16 @@ def out_of_memory_exit(full: Any) -> typer.Exit:
     return typer.Exit(EXIT_OUT_OF_MEMORY)
 
 
+def saved_state(stopped: Any, joint: str) -> str:
+    """Where a stopped run's epochs are (``stopped``: its ``epochs_done`` and ``run_dir``);
+    ``joint`` joins "no epoch was finished" to what that means."""
+    if stopped.epochs_done:
+        return (
+            f"the state of its {stopped.epochs_done} whole epoch(s) is saved in {safe(stopped.run_dir)}/state"
+        )
+    return f"no epoch was finished{joint}{safe(stopped.run_dir)} starts again"
+
+
 def kernel_refused_exit(refused: Any) -> typer.Exit:
     """Report a run a TensorFlow kernel refused (:class:`~cnnspec.training.trainer.KernelRefused`):
     the error, its hint, where its epochs are, and the command that goes on without oneDNN
@@ -192,11 +198,7 @@ def kernel_refused_exit(refused: Any) -> typer.Exit:
 
     console = stderr()
     console.print(f"[bold red]error:[/bold red] {safe(refused)}", highlight=False, soft_wrap=True)
-    saved = (
-        f"the state of its {refused.epochs_done} whole epoch(s) is saved in {safe(refused.run_dir)}/state"
-        if refused.epochs_done
-        else f"no epoch was finished: {safe(refused.run_dir)} starts again"
-    )
+    saved = saved_state(refused, ": ")
     hint = f"{safe(refused.limit.hint)}; {saved}"
     console.print(f"  [cyan]hint:[/cyan] {hint}", highlight=False, soft_wrap=True)
     print_resume(f"TF_ENABLE_ONEDNN_OPTS=0 {refused.resume_command}")
