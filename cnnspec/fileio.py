@@ -175,7 +175,7 @@ def atomic_path(
         with open(temp, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temp, target)
-        _fsync_dir(folder)
+        sync_folder(folder)
         with contextlib.suppress(OSError):
             temp_dir.rmdir()
     except BaseException as exc:
@@ -587,10 +587,8 @@ def remove_atomic_temp(path: Path) -> None:
     none in its place: the old one is put back, as the write promises the old or the new."""
     if path.is_dir() and not path.is_symlink() and (path / SWAP_MARK).is_file():
         found = _TEMP_FOLDER.fullmatch(path.name)
-        old, target = path / "old", path.parent / found["target"] if found else None
-        if target is not None and old.is_dir() and not os.path.lexists(target):
-            with contextlib.suppress(OSError):
-                os.replace(old, target)
+        if found is not None and (path / "old").is_dir():
+            _put_back(path / "old", path.parent / found["target"])
         shutil.rmtree(path, ignore_errors=True)
     elif path.is_dir() and not path.is_symlink():
         for entry in path.iterdir():
@@ -639,7 +637,7 @@ def atomic_dir(target: Path, *, needed: int | None = None) -> Iterator[Path]:
         os.replace(temp, target)
         aside = False
         shutil.rmtree(scratch, ignore_errors=True)
-        _fsync_dir(parent)
+        sync_folder(parent)
     except BaseException as exc:
         if aside and not _put_back(old, target):  # the old folder stays in the scratch one
             if isinstance(exc, Exception):
@@ -701,10 +699,6 @@ def write_atomic(target: str | Path, content: str | bytes) -> Path:
 def sync_folder(folder: str | Path) -> None:
     """Flush ``folder``'s entries to the disk (after a rename into it); a failure is ignored, as
     some file systems refuse to sync a folder."""
-    _fsync_dir(Path(folder))
-
-
-def _fsync_dir(folder: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
         try:
