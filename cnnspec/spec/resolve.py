@@ -424,18 +424,18 @@ class Resolver:
         the call's argument is an expression); ``also``: notes of the error's own after those."""
         loc = self.doc.key_loc(path) if key else self.doc.loc(path)
         notes = self.call_notes()
-        origins = () if key or not about_value else self.origin_notes(path)
+        origins, fold = ((), ()) if key or not about_value else self.origin_notes(path)
         self.diags.error(
             message,
             loc,
             format_path(path),
             notes=[*notes, *origins, *also],
             context=self.context,
-            origins=() if key or not about_value else self.fold_origins(path),
+            origins=fold,
             **kw,
         )
 
-    def origin_notes(self, path: SpecPath) -> tuple[Note, ...]:
+    def origin_notes(self, path: SpecPath) -> tuple[tuple[Note, ...], tuple[Note, ...]]:
         """For an error on the ``${…}`` expression written at ``path``: one note per var it
         reads, saying the var's value and where it was set (``--set``, an extending file, the
         backbone item, or the ``vars:`` entry), since the error is located at the expression
@@ -443,19 +443,19 @@ class Resolver:
         of its call, and outwards through the callers' parameters that argument reads
         (:meth:`argument_origins`). Loop variables and ``in_channels``/``in_shape`` get none.
         Nothing is noted when the names read cannot all be bound here (an undefined name: the
-        error is the text), or when the error is not about an expression."""
-        return tuple(self.origins(path))[:MAX_ORIGIN_NOTES]
+        error is the text), or when the error is not about an expression.
 
-    def fold_origins(self, path: SpecPath) -> tuple[Note, ...]:
-        """The notes of :meth:`origin_notes` whose value reaches ``path`` as it is: read bare
-        (``${f}``) at every step. The same error from such an origin at another place is the
-        same bad value used again, folded into one error (:meth:`Diagnostics.add`); a value
-        computed from it (``${n - 2}`` and ``${n // 4}``, both 0 of a right n = 2) is a
-        mistake of its own, reported on its own."""
-        return tuple(note for note, bare in self.origins(path).items() if bare)[:MAX_ORIGIN_NOTES]
+        Second, those of the notes whose value reaches ``path`` as it is: read bare (``${f}``)
+        at every step. The same error from such an origin at another place is the same bad
+        value used again, folded into one error (:meth:`Diagnostics.add`); a value computed
+        from it (``${n - 2}`` and ``${n // 4}``, both 0 of a right n = 2) is a mistake of its
+        own, reported on its own."""
+        found = self.origins(path)
+        notes = tuple(found)[:MAX_ORIGIN_NOTES]
+        return notes, tuple(note for note, bare in found.items() if bare)[:MAX_ORIGIN_NOTES]
 
     def origins(self, path: SpecPath) -> dict[Note, bool]:
-        """:meth:`origin_notes` with, per note, whether its value reaches ``path`` as it is."""
+        """The notes of :meth:`origin_notes`, each with whether its value reaches ``path`` as it is."""
         text = _expression_text(self.data, path)
         if text is None:
             return {}
@@ -1821,14 +1821,15 @@ class Resolver:
                 target = located.get(exc.param or "", path) if located is not None else path
                 shapes = ", ".join(str(list(s)) for s in known)
                 detail = "" if "received" in exc.message else f" (input shape {shapes})"
+                origins, fold = self.origin_notes(target)
                 report = functools.partial(
                     self.diags.error,
                     exc.labelled(self.input_labels(inputs)) + detail,
                     self.doc.loc(target),
                     format_path(target),
-                    notes=[*self.call_notes(), *self.origin_notes(target)],
+                    notes=[*self.call_notes(), *origins],
                     context=self.context,
-                    origins=self.fold_origins(target),
+                    origins=fold,
                     code="shape",
                     hint=exc.hint,
                 )
@@ -3427,7 +3428,7 @@ def section_origins(
 ) -> tuple[tuple[Note, ...], tuple[Note, ...]]:
     """For an error of the data, training or runtime sections on the ``${…}`` written at
     ``path``: where each var it reads was set (those sections read only vars, ``env``), as
-    model errors say it; and those of them to fold by (:meth:`Resolver.fold_origins`: the
+    model errors say it; and those of them to fold by (:meth:`Resolver.origin_notes`' second part: the
     var read bare, ``${n}``, its value as it is). None when the error is not about an
     expression, or a name it reads is no var (the error is then about the text)."""
     text = _expression_text(doc.data, path)
