@@ -156,15 +156,16 @@ def batch_boundary_stops() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def owning_run(run_dir: Path | None, writes_to: Path) -> Iterator[None]:
+def owning_run(run_dir: Path | None, writes_to: Path, alternative: str | None = None) -> Iterator[None]:
     """Hold ``run_dir``'s lock (:mod:`cnnspec.training.runlock`) while a command writes into it.
 
     ``writes_to`` inside the run folder counts as into it (``visualize RUN -o RUN/pictures/``,
     ``evaluate RUN --out RUN/evals``: they went on beside a training that held the folder, and
     that training's cleanup of temp files may take theirs). Nothing is locked when ``writes_to``
     is elsewhere or ``run_dir`` is no run folder (no lock.json: the command reports that
-    itself). A busy folder raises ``RunFolderBusy`` (exit 2). Once held, what killed commands
-    left there is removed (:func:`~cnnspec.training.rundir.tidy`).
+    itself). A busy folder raises ``RunFolderBusy`` (exit 2; ``alternative``: the other way its
+    hint offers). Once held, what killed commands left there is removed
+    (:func:`~cnnspec.training.rundir.tidy`).
     """
     if run_dir is None or not (run_dir / "lock.json").is_file():
         yield
@@ -179,7 +180,7 @@ def owning_run(run_dir: Path | None, writes_to: Path) -> Iterator[None]:
     from cnnspec.training.rundir import tidy
     from cnnspec.training.runlock import acquire
 
-    with acquire(run_dir):
+    with acquire(run_dir, alternative=alternative):
         # no write of ours is in flight there now: temp files are a killed command's (a report,
         # an evaluation, a SavedModel export's old folder set aside), and so are the snapshots
         # of a finished run, which no `train` of that run would ever remove

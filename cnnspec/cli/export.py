@@ -11,7 +11,16 @@ from typing import Annotated
 
 import typer
 
-from cnnspec.cli.common import AllowOutsideOption, echo, given_output, given_path, guarded, stderr, stdout
+from cnnspec.cli.common import (
+    AllowOutsideOption,
+    echo,
+    given_output,
+    given_path,
+    guarded,
+    owning_run,
+    stderr,
+    stdout,
+)
 from cnnspec.cli.render import safe
 
 EXIT_MISMATCH = 1
@@ -83,15 +92,7 @@ def _owning(target: Path, output: Path | None) -> Iterator[None]:
     # the run the model lies in: a checkpoint (RUN/checkpoints/best.keras) is the run's too, and
     # its export's temp files there are what a --resume's leftover cleanup removes
     run_dir = enclosing_run(source.parent)
-    inside = run_dir is not None and (output is None or output.resolve().is_relative_to(run_dir))
-    if run_dir is None or not inside:
-        yield
-        return
-    from cnnspec.training.rundir import tidy
-    from cnnspec.training.runlock import acquire
-
-    with acquire(run_dir, alternative="export it elsewhere with -o PATH"):
-        tidy(run_dir)  # a killed export's half folder, the old one it set aside, …
+    with owning_run(run_dir, output or source.parent, alternative="export it elsewhere with -o PATH"):
         yield
 
 
