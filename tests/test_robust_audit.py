@@ -17,6 +17,7 @@ a real training's folder.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from cnnspec.errors import WriteError
@@ -235,6 +237,46 @@ def test_a_lost_folder_keeps_the_files_at_its_path_when_a_snapshot_stops(tmp_pat
         assert theirs.read_bytes() == b"the other run's"
 
 
+@pytest.mark.parametrize("in_memory", [True, False], ids=["weights-image", "save-weights"])
+def test_a_folder_moved_just_after_a_snapshot_file_is_written_stops_as_a_move(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_memory: bool
+) -> None:
+    """Moved between a snapshot file's commit and the next write, the folder is said as moved
+    (RunFolderLost): the file's hash is of the bytes written, never read back from its path
+    (that read was a FileNotFoundError, an internal error, in CI)."""
+    from cnnspec.training import state
+
+    run, moved = tmp_path / "run", tmp_path / "moved"
+    (run / "state").mkdir(parents=True)
+    real_write, real_path = state.write_atomic, state.atomic_path
+
+    def write_then_move(target: Path, data: Any) -> None:
+        real_write(target, data)
+        if run.exists():
+            run.rename(moved)
+
+    @contextlib.contextmanager
+    def path_then_move(*args: Any, **kwargs: Any) -> Any:
+        with real_path(*args, **kwargs) as temp:
+            yield temp
+        run.rename(moved)
+
+    monkeypatch.setattr(state, "write_atomic", write_then_move)
+    monkeypatch.setattr(state, "atomic_path", path_then_move)
+    monkeypatch.setattr(state, "weights_image", lambda model: b"image" if in_memory else None)
+
+    class Model:
+        def save_weights(self, path: str) -> None:
+            Path(path).write_bytes(b"saved")
+
+    with acquire(run, ["cnnspec", "train"]), pytest.raises(runlock.RunFolderLost):
+        state.TrainingState(run).save(Model(), 1, [], {}, {"early_stopping": [np.zeros(2)]})
+    assert not run.exists()
+    written = (moved / "state" / "epoch-0001.weights.h5").read_bytes()
+    assert written == (b"image" if in_memory else b"saved")
+    assert not (moved / "state" / "epoch-0001.json").exists()  # no manifest: the snapshot is not whole
+
+
 def test_writes_into_a_held_folder_that_stays_are_unchanged(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
@@ -282,6 +324,33 @@ def test_a_training_whose_folder_is_moved_mid_run_stops_with_exit_1_and_leaves_n
     moved = tmp_path / "p" / "moved" / "x"
     assert (moved / "lock.json").is_file() and list((moved / "state").glob("*.json"))
     assert not (moved / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_a_file_gone_with_a_moved_folder_mid_training_is_said_as_the_move(
+    tmp_path: Path, write_spec: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any OSError out of the training (Keras reading back a file of its own) while the run
+    folder is gone is the move's error with its resume command, not an internal error."""
+    from cnnspec.training import trainer
+
+    spec = write_spec(
+        "cnnspec: 1\nname: gone\ninput: {shape: [8, 8, 1]}\nmodel:\n  - flatten\n"
+        "  - dense: {units: 10, activation: softmax}\ndata: {source: digits, limit: 64}\n"
+        "training: {epochs: 1, batch_size: 32}\n"
+    )
+    run = tmp_path / "runs" / "x"
+
+    def moved_then_read(*args: Any, **kwargs: Any) -> Any:
+        (tmp_path / "runs").rename(tmp_path / "moved")
+        return (run / "state" / "epoch-0001.weights.h5").read_bytes()  # FileNotFoundError
+
+    monkeypatch.setattr(trainer, "_run", moved_then_read)
+    result = invoke("train", str(spec), "--quiet", "--out", str(run))
+    text = flat(result)
+    assert result.exit_code == 1, text
+    assert f"the run folder {run} was moved or deleted" in text and "--resume NEWPATH" in text
+    assert "internal error" not in text and not run.exists()
 
 
 # -- 4. a read-only run folder reported elsewhere ----------------------------------------------

@@ -23,6 +23,7 @@ snapshot without them (older cnnspec) still resumes, only not exactly (the train
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import math
@@ -212,15 +213,18 @@ class TrainingState:
         packed: bytes,
     ) -> None:
         """The snapshot's files, the manifest last."""
+        # each hash is of the bytes written, taken before the commit: read back after it, a
+        # file of a run folder moved meanwhile is gone (FileNotFoundError, not the move's error)
         if image is not None:
             write_atomic(snapshot.weights, image)
+            files = {snapshot.weights.name: hashlib.sha256(image).hexdigest()}
         else:
             with atomic_path(snapshot.weights, suffix=".weights.h5", needed=weights_size) as temp:
                 model.save_weights(str(temp))
-        files = {snapshot.weights.name: sha256_file(snapshot.weights)}
+                files = {snapshot.weights.name: sha256_file(temp)}
         if packed:
             write_atomic(snapshot.arrays, packed)
-            files[snapshot.arrays.name] = sha256_file(snapshot.arrays)
+            files[snapshot.arrays.name] = hashlib.sha256(packed).hexdigest()
         snapshot.files = files
         history, callbacks = snapshot.history, snapshot.callbacks
         manifest = {

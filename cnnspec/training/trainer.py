@@ -412,6 +412,8 @@ def _train_owned(
                     extra_callbacks=extra_callbacks, plans=plans,
                 )  # fmt: skip
             except BaseException as exc:
+                if isinstance(exc, OSError):  # a file read back (or Keras' own) gone with a moved
+                    check_owned(work_dir)  # folder: said as the move (RunFolderLost), not as that file
                 lost = isinstance(exc, runlock.RunFolderLost)  # (its path may be another run's now)
                 if config.data.cache == "disk" and not config.data.keep_cache and not lost:
                     _remove_cache(work_dir)  # never read again: a resume rebuilds it (in _run)
