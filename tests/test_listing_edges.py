@@ -66,7 +66,7 @@ def listing_error(tmp_path: Path, data: str, units: int = 2) -> Any:
 #: the script's imports that its data functions need (TensorFlow and Keras are left out; the
 #: task script reads JSON tables too)
 SCRIPT_MODULES = (
-    "csv", "concurrent.futures", "json", "os", "pathlib", "unicodedata",
+    "csv", "concurrent.futures", "io", "json", "os", "pathlib", "unicodedata",
     "numpy", "PIL", "sklearn.model_selection",
 )  # fmt: skip
 

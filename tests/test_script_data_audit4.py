@@ -49,6 +49,16 @@ def test_the_script_refuses_the_csv_rows_cnnspec_train_refuses(tmp_path, extra, 
         script_loader(tmp_path, CSV_SOURCE)(path)
 
 
+def test_a_quoted_line_break_in_a_csv_path_is_part_of_the_path_in_both(tmp_path):
+    """The script read its CSV line by line: the quoted path "a/new<newline>.png" was a/new.png,
+    an image train never lists (train reads the file whole, as the csv module wants)."""
+    path = labels_csv(tmp_path, '"a/new\n.png",a\n')
+    (tmp_path / "pics" / "a" / "new.png").write_bytes((tmp_path / "pics" / "a" / "a0.png").read_bytes())
+    assert "to exist; 1 do not: line 9: " in listing_error(tmp_path, CSV_SOURCE).message
+    with pytest.raises(SystemExit, match=r"to exist; 1 do not: line 9: .*/a/new\n\.png"):
+        script_loader(tmp_path, CSV_SOURCE)(path)
+
+
 def test_the_script_refuses_a_csv_of_a_header_alone(tmp_path):
     path = labels_csv(tmp_path)
     load_data = script_loader(tmp_path, CSV_SOURCE)

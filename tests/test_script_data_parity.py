@@ -157,6 +157,50 @@ def test_the_script_reads_a_labels_table_as_train_does(tmp_path, layout):
     )
 
 
+def test_a_quoted_line_break_and_a_unicode_line_separator_stay_in_their_cells_in_both(tmp_path):
+    """A CSV is read whole, not split into lines first: "cat<newline>dog" (quoted) was the label
+    catdog, and a U+2028 in a cell (str.splitlines breaks there) made a row of its own."""
+    names = write_images(tmp_path / "img", 4)
+    rows = [
+        "file,labels",
+        f'{names[0]},"cat\ndog"',
+        f"{names[1]},cat\u2028owl",
+        f"{names[2]},dog",
+        f"{names[3]},owl",
+    ]
+    (tmp_path / "l.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    extra = "  test_split: 0.5\n  validation_split: 0\n"
+    _, _, data = loaded(spec(tmp_path, "{images: img, labels: l.csv}", MULTILABEL, extra))
+    assert data.class_names == ["cat", "dog", "owl"]
+    files, y, read = script_functions(tmp_path / "spec.yaml")["read_labels"](
+        tmp_path / "img", tmp_path / "l.csv"
+    )
+    assert read == data.class_names
+    labels = {Path(f).name: {read[i] for i in np.flatnonzero(row)} for f, row in zip(files, y, strict=True)}
+    assert labels == {
+        names[0]: {"cat", "dog"},
+        names[1]: {"cat", "owl"},
+        names[2]: {"dog"},
+        names[3]: {"owl"},
+    }
+
+
+def test_rows_after_a_quoted_line_break_are_named_by_the_line_they_start_on_in_both(tmp_path):
+    names = write_images(tmp_path / "img", 3)
+    rows = [
+        "file,labels",
+        f'{names[0]},"cat\ndog"',
+        f"{names[1]},cat",
+        f"{names[2]},dog",
+        f"./{names[1]},dog",
+    ]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    path = table_spec(tmp_path, "labels", "t.csv")
+    assert refused(path).message.endswith(f"it lists rows 4 ({names[1]}) and 6 (./{names[1]})")
+    with pytest.raises(SystemExit, match=rf"it lists row 4 \({names[1]}\) and row 6 \(\./{names[1]}\)"):
+        script_functions(path)["read_labels"](tmp_path / "img", tmp_path / "t.csv")
+
+
 def table_spec(tmp_path: Path, key: str, table: str) -> Path:
     """A spec reading img/ with the labels or values ``table`` (two labels, or one value)."""
     head = MULTILABEL.replace("units: 3", "units: 2") if key == "labels" else REGRESSION

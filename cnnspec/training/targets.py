@@ -23,6 +23,7 @@ anything is written.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import posixpath
 import re
@@ -453,8 +454,7 @@ def _read_table(path: Path, key: str, compiled: CompiledSpec) -> list[tuple[int,
         if not isinstance(data, dict) or not data:
             raise data_error(f"expected a JSON object file → {key} in {path.name}", compiled, where)
         return [(0, str(name), value) for name, value in objects[-1]]
-    rows = list(csv.reader(text.splitlines()))
-    rows = [(line, row) for line, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
+    rows = [(line, row) for line, row in csv_lines(text) if any(cell.strip() for cell in row)]
     if len(rows) < 2 or len(rows[0][1]) < 2:
         raise data_error(
             f"expected a CSV header (file,{key if key == 'labels' else 'NAME'}, ...) and at least one row "
@@ -463,6 +463,18 @@ def _read_table(path: Path, key: str, compiled: CompiledSpec) -> list[tuple[int,
             where,
         )
     return [(line, row[0].strip(), [cell.strip() for cell in row[1:]]) for line, row in rows]
+
+
+def csv_lines(text: str) -> list[tuple[int, list[str]]]:
+    """The rows of a CSV text, each with the line it starts on. Read from the whole text, not
+    line by line: a quoted cell may hold a line break, and ``str.splitlines`` also breaks at
+    U+2028, form feeds and other characters that are no line end to the csv module."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, start = [], 1
+    for row in reader:
+        rows.append((start, row))
+        start = reader.line_num + 1
+    return rows
 
 
 def _row_name(path: Path, line: int, file: str) -> str:
