@@ -383,3 +383,46 @@ def test_arguments_that_read_two_parameters_at_every_level_are_followed_once_eac
         "a is integer 1, set at t.yaml:126:14",
         "b is integer 1, set at t.yaml:126:20",
     ]
+
+
+@pytest.mark.parametrize(
+    ("default", "note"),
+    [
+        ("0", "w is integer 0, set at t.yaml:7:46"),  # the default written out, at `default:`
+        ('"${z}"', "z is integer 0, set at t.yaml:4:11"),  # the var the default reads
+        ('"${j - 3}"', "j is integer 3, set at t.yaml:11:12"),  # the call's other argument
+    ],
+    ids=["literal", "var", "other-parameter"],
+)
+def test_a_parameter_left_to_its_default_is_followed_to_the_default(default, note):
+    """`b: {j: 3, k: ${n}}` leaves w to its default: the notes named n alone, never what made
+    w 0 (its default, or what the default reads)."""
+    text = (
+        "cnnspec: 1\nname: d\ninput: {shape: [8, 8, 1]}\nvars: {z: 0, n: 3}\nblocks:\n  b:\n"
+        f"    params: {{j: int, w: {{type: int, default: {default}}}, k: {{type: int}}}}\n    layers:\n"
+        '      - conv2d: {filters: "${w * k}", kernel_size: 3}\nmodel:\n'
+        '  - b: {j: 3, k: "${n}"}\n  - flatten\n  - dense: {units: 10}\n'
+    )
+    (error,) = errors_of(text)
+    assert error.message == "expected a positive integer; received integer 0"
+    assert messages(error) == [
+        "in block 'b' called from model[0] (t.yaml:11:5)",
+        note,
+        "n is integer 3, set at t.yaml:4:17",
+    ]
+
+
+def test_a_default_read_from_in_channels_names_no_value():
+    text = (
+        "cnnspec: 1\nname: d\ninput: {shape: [8, 8, 1]}\nblocks:\n  b:\n"
+        '    params: {w: {type: int, default: "${in_channels - 1}"}, v: {type: int, default: 0}}\n'
+        '    layers:\n      - conv2d: {filters: "${w}", kernel_size: 1}\n'
+        '      - conv2d: {filters: "${v}", kernel_size: 1}\n'
+        "model:\n  - b\n  - flatten\n  - dense: {units: 10}\n"
+    )
+    first, second = errors_of(text)
+    assert messages(first) == ["in block 'b' called from model[0] (t.yaml:11:5)"]  # in_channels: no place
+    assert messages(second) == [
+        "in block 'b' called from model[0] (t.yaml:11:5)",
+        "v is integer 0, set at t.yaml:6:85",  # (a bare call `- b` leaves both to their defaults)
+    ]

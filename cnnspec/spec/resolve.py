@@ -487,7 +487,8 @@ class Resolver:
         """The origin notes of the vars the argument of ``param`` at the call ``depth`` (1: the
         outermost) reads, or of the argument itself where it is written out (``f is integer
         0, set at …``), each with whether its value is the argument's as it is (a literal, or
-        a bare ``${name}`` of such a value); none for an argument left to its default. An
+        a bare ``${name}`` of such a value); for an argument left to its default, the default's
+        (written out, or what it reads: vars and the call's other parameters). An
         argument that reads the caller's own parameter (``g: ${f}``) is followed to the
         caller's call, and so on outwards: the value was written there. ``memo`` holds each
         (parameter, depth) once: arguments that read two of the caller's parameters at every
@@ -505,24 +506,50 @@ class Resolver:
             and scalar_param(self.block_params(block)) == param
         ):
             argument, where = body, (*site, block)
-        else:
-            return {}
+        else:  # left to its default: the default is the value (it reads the vars, or the
+            # call's other parameters, not the caller's)
+            declared = ((self.blocks[block] or {}).get("params") or {}).get(param)
+            if not isinstance(declared, dict) or "default" not in declared:
+                return {}
+            argument, where = declared["default"], ("blocks", block, "params", param, "default")
+            found = self.written_origins(param, argument, where, self.block_params(block), depth, memo)
+            memo[param, depth] = found
+            return found
+        caller = self.block_params(self.call_stack[depth - 2]) if depth > 1 else {}
+        found = self.written_origins(param, argument, where, caller, depth - 1, memo, loops=True)
+        memo[param, depth] = found
+        return found
+
+    def written_origins(
+        self,
+        param: str,
+        argument: Any,
+        where: SpecPath,
+        params: dict[str, BlockParam],
+        depth: int,
+        memo: dict[tuple[str, int], dict[Note, bool]],
+        *,
+        loops: bool = False,
+    ) -> dict[Note, bool]:
+        """The origins of ``param``'s value ``argument``, written at ``where``: itself when
+        written out, else those of the names its expression reads, where ``params`` (those of
+        the call at ``depth``; 0: none) and, with ``loops``, that call's loop variables are
+        bound."""
         found: dict[Note, bool] = {}
         if not is_expression(argument):
             loc = self.doc.locs.get(where)
             if loc is not None:
                 found[origin_note(param, argument, loc, format_path(where))] = True
         elif (names := _names_read(argument)) is not None:
-            caller = self.block_params(self.call_stack[depth - 2]) if depth > 1 else {}
             bare = bare_name(argument)
             for name in names:
-                if name in LAYER_NAMES or any(d == depth - 1 and v == name for d, v in self.loop_vars):
+                looped = loops and any(d == depth and v == name for d, v in self.loop_vars)
+                if name in LAYER_NAMES or looped:
                     continue  # (a loop variable's value is its iteration's: no place wrote it)
-                if name in caller:
-                    _merge(found, self.argument_origins(name, depth - 1, memo), bare == name)
+                if name in params:
+                    _merge(found, self.argument_origins(name, depth, memo), bare == name)
                 else:
                     _merge(found, dict.fromkeys(self.var_origin(name), True), bare == name)
-        memo[param, depth] = found
         return found
 
     def var_origin(self, name: str) -> list[Note]:
