@@ -251,7 +251,7 @@ def test_references_from_an_until_are_those_of_the_id_it_cuts_at(folder: Path) -
         space.disk(name, text)
     on_c = [
         ("lib.yaml", *at(LIBRARY, "id: c", 4)),
-        ("base.yaml", *at(frozen, "blk.c]")),
+        ("base.yaml", *at(frozen, "blk.c]", 4)),  # (the pattern's segment `c`)
         ("inner.yaml", *at(INNER, "until: blk.c", 11)),
     ]
     assert space.references("inner.yaml", "until: blk.c", 11) == on_c
@@ -302,14 +302,36 @@ def test_references_read_the_backbone_spec_of_a_spec_that_cuts(folder: Path) -> 
     space.disk("base.yaml", frozen)
     expected = [
         ("lib.yaml", *at(LIBRARY, "id: c", 4)),
-        ("base.yaml", *at(frozen, "blk.c]")),
+        ("base.yaml", *at(frozen, "blk.c]", 4)),  # (the pattern's segment `c`, as a rename edits)
         ("inner.yaml", *at(INNER, "until: blk.c", 11)),
     ]
     found = space.references("lib.yaml", "id: c", 4, others=("inner.yaml",))
     assert found == expected
-    # (a rename edits the pattern's segment `c`; references locate the whole name `blk.c`)
-    written = [*expected[:1], ("base.yaml", *at(frozen, "blk.c]", 4)), *expected[2:]]
-    assert sorted(space.places("lib.yaml", "id: c", 4, "conv", others=("inner.yaml",))) == sorted(written)
+    assert sorted(space.places("lib.yaml", "id: c", 4, "conv", others=("inner.yaml",))) == sorted(expected)
+
+
+def test_a_pattern_naming_an_id_by_a_segment_is_that_segment(folder: Path) -> None:
+    """``freeze: [blk.r]`` and the ``learning_rate_scale`` key ``"blk/c"``: from LIBRARY's
+    ``id: c`` the key is its segment ``c`` (a :class:`Segment`, its span the name alone), from
+    BASE's ``id: blk`` each is its segment ``blk``: the ranges a rename of the id edits. Before,
+    each was the whole token (``blk.r``), which the editor highlighted."""
+    frozen = BASE + 'training:\n  freeze: [blk.r]\n  learning_rate_scale: {"blk/c": 0.5}\n'
+    space = Space(folder, {"lib.yaml": LIBRARY, "base.yaml": frozen})
+    key = ("base.yaml", *at(frozen, '"blk/c"', 1))
+    in_c = ("base.yaml", key[1], key[2] + 4)
+    for name, text, needle, length, uses in [
+        ("lib.yaml", LIBRARY, "id: c", 1, [in_c]),
+        ("base.yaml", frozen, "id: blk", 3, [("base.yaml", *at(frozen, "blk.r]")), key]),
+    ]:
+        expected = [(name, *at(text, needle, 4)), *uses]
+        locs = space.locs(name, needle, 4)
+        assert [(Path(loc.file).name, loc.line, loc.column) for loc in locs] == expected, needle
+        for loc in locs[1:]:
+            assert isinstance(loc, Segment) and loc.end == loc.column + length
+            assert references.span(loc, frozen, "utf-16").end_char == loc.end - 1
+        assert sorted(space.places(name, needle, 4, "renamed")) == sorted(expected)
+    # from the pattern itself (the name it covers: LIBRARY's `c`): the same
+    assert space.references("base.yaml", '"blk/c"', 5) == [("lib.yaml", *at(LIBRARY, "id: c", 4)), in_c]
 
 
 # -- over the wire --------------------------------------------------------------------------------

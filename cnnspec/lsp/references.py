@@ -13,8 +13,10 @@ What a rename would rewrite is what references list, read by the same rules:
   declaration (a library's other users, a base's other children), asked at that same place;
   for an id (a call's automatic name too), each segment of another spec's backbone
   ``until:`` that cuts at it (``c`` of ``until: blk.c``: a :class:`Segment`, the range a
-  rename edits). On an ``until:``, the references of the id its segment under the cursor
-  names in the backbone's spec, as from its declaration.
+  rename edits), and a freeze/unfreeze pattern that names it is the segment that does
+  (``c`` of ``freeze: [blk.c]``, as a rename edits it), not the whole token. On an
+  ``until:``, the references of the id its segment under the cursor names in the backbone's
+  spec, as from its declaration.
 
 The other specs are the open ones (``others``: the editor's text), the specs a backbone item
 of these names that read the file (:func:`cnnspec.lsp.rename.backbone_specs`: read from their
@@ -108,11 +110,22 @@ def references(
     declared = navigation.declaration(doc, cursor, automatic)
     if declared is not None:  # an id: the `until:` of a backbone item cutting at it
         symbol, read = rename.id_symbol(*declared), _texts(more, text_of)
-        for each, _ in [(doc, automatic), *specs]:
+        for each, named in [(doc, automatic), *specs]:
+            # a pattern names the id by a segment (`c` of `blk.c`): the range a rename edits,
+            # which the editor highlights, not the whole token navigation locates
+            for loc, places in rename.pattern_segments(each, symbol, named, read).items():
+                if loc in locs:
+                    at = locs.index(loc)
+                    locs[at : at + 1] = [_segment(place) for place in places]
             for place in rename.cut_references(each, symbol, read, reader):
-                cut = Segment(place.file, place.line + 1, place.start + 1, place.end + 1)
+                cut = _segment(place)
                 locs += [cut] if cut not in locs else []
     return locs
+
+
+def _segment(place: rename.Replacement) -> Segment:
+    """The reference a rename's range is (1-based, as locations are)."""
+    return Segment(place.file, place.line + 1, place.start + 1, place.end + 1)
 
 
 def _from_until(

@@ -801,6 +801,26 @@ def cut_references(
     return found
 
 
+def pattern_segments(
+    doc: SourceDoc, symbol: Symbol, automatic: Automatic | None = None, text_of: TextOf = default_text
+) -> dict[Loc, list[Replacement]]:
+    """For each freeze/unfreeze pattern of ``doc`` (or ``learning_rate_scale`` key) that names
+    the id ``symbol`` (itself, or a segment of a hierarchical pattern), the ranges a rename of
+    the id edits in it (``c`` of ``blk.c``), by the pattern's location. A pattern whose text
+    does not pin the name (escapes, folded) is left out: its whole token is all there is."""
+    texts = _Texts(text_of)
+    found: dict[Loc, list[Replacement]] = {}
+    for _, pattern, loc in written_patterns(doc):
+        if not _named(pattern):
+            continue
+        sites = _Sites(doc, symbol, automatic, texts, lenient=True)
+        sites.segments(("outputs",), pattern, loc)
+        places = [place for place in sites.found if place.start < place.end]  # (lenient: none pinned)
+        if places:
+            found[loc] = places
+    return found
+
+
 def name_references(
     doc: SourceDoc,
     symbol: Symbol,
