@@ -17,8 +17,10 @@ import pytest
 from lsprotocol import types
 
 from cnnspec.errors import Loc
-from cnnspec.lsp import navigation, references, workspace
+from cnnspec.lsp import navigation, references, rename, workspace
 from cnnspec.lsp.references import Segment
+from cnnspec.resources import zoo_dir
+from cnnspec.spec.loader import LINE_BREAK
 from tests.test_lsp_rename import LIBRARY
 from tests.test_lsp_rename_workspace import BASE, CUT, DEEP, INNER, LIB2, OTHER, Folder
 
@@ -332,6 +334,41 @@ def test_a_pattern_naming_an_id_by_a_segment_is_that_segment(folder: Path) -> No
         assert sorted(space.places(name, needle, 4, "renamed")) == sorted(expected)
     # from the pattern itself (the name it covers: LIBRARY's `c`): the same
     assert space.references("base.yaml", '"blk/c"', 5) == [("lib.yaml", *at(LIBRARY, "id: c", 4)), in_c]
+
+
+#: A spec cutting a zoo model and setting its var ``classes``.
+ZOO_CUT = """\
+cnnspec: 1
+name: zoo_cut
+input: {shape: [32, 32, 3]}
+model:
+  - backbone: {spec: zoo:vgg16, until: block2, vars: {classes: 10, include_top: false}}
+    id: body
+  - flatten
+"""
+
+
+def test_the_key_under_a_zoo_backbones_vars_refers_to_the_zoo_models_var(folder: Path) -> None:
+    """``classes`` of ``vars: {classes: 10}`` on ``zoo:vgg16``: the zoo model's var, where
+    definition goes (its declaration in the packaged file, read-only) and the ``${classes}``
+    that read it there, and the key itself; as from a spec file's backbone. Rename refuses it
+    (the zoo is not the user's). Before: no references at all."""
+    space = Space(folder, {"zc.yaml": ZOO_CUT})
+    analysis, (cursor, line, column) = space.at("zc.yaml", "classes: 10", 2)
+    assert analysis.doc is not None
+    target = navigation.definition(analysis.doc, cursor, line, column, reader=space.documents.text)
+    assert target is not None and target.loc is not None
+    found = space.locs("zc.yaml", "classes: 10", 2)
+    assert found[0] == target.loc and Path(target.file).is_relative_to(zoo_dir())
+    key = Loc("zc.yaml", *at(ZOO_CUT, "classes: 10"))
+    assert key in found
+    uses = [loc for loc in found if loc not in (target.loc, key)]
+    assert uses and all(Path(loc.file).is_relative_to(zoo_dir()) for loc in uses)
+    for loc in uses:  # each the name inside a `${…}` that reads it
+        row = LINE_BREAK.split(rename.default_text(loc.file) or "")[loc.line - 1]
+        assert row[loc.column - 1 :].startswith("classes") and "${" in row[: loc.column - 1]
+    assert space.locs("zc.yaml", "classes: 10", 2, include=False) == found[1:]
+    assert space.target("zc.yaml", "classes: 10", 2) is None
 
 
 # -- over the wire --------------------------------------------------------------------------------

@@ -7,7 +7,10 @@ What a rename would rewrite is what references list, read by the same rules:
   ``vars:`` that sets the backbone spec's var): the places
   :func:`cnnspec.lsp.rename.name_references` gives, by rename's scoping (an expression inside
   a block whose parameter has the name reads the parameter, not the var), each located at the
-  name itself; a spec that declares the var again (a child overriding it) has its own;
+  name itself; a spec that declares the var again (a child overriding it) has its own. A
+  key under a ``zoo:`` backbone's ``vars:`` sets a var of the packaged zoo model: its
+  declaration and uses there are listed with the zoo files' locations (where definition goes;
+  read-only, so a rename refuses them);
 - an **id** or a **block** (:func:`cnnspec.lsp.navigation.references`): in the cursor's spec,
   then in every other spec that reads the file of the place under the cursor or of the
   declaration (a library's other users, a base's other children), asked at that same place;
@@ -39,7 +42,7 @@ from cnnspec.errors import Loc
 from cnnspec.lsp import navigation, rename, workspace
 from cnnspec.lsp.documents import path_of
 from cnnspec.lsp.locate import Cursor, path_at
-from cnnspec.lsp.rename import LOOP, Other, TextOf, default_text, preferring
+from cnnspec.lsp.rename import LOOP, VAR, Other, TextOf, default_text, preferring
 from cnnspec.lsp.scopes import Automatic
 from cnnspec.lsp.text import Lines, Span, in_expression, word_at
 from cnnspec.spec.compose import Reader
@@ -87,6 +90,9 @@ def references(
             more = _more(have, [symbol.declared.file], folders, reader)
             have += [(spec.doc, spec.automatic) for spec in more]
             text_of = _texts(more, text_of)
+        if symbol.what == VAR:  # a var of a `zoo:` backbone's model: its uses there too
+            zoo = rename.zoo_backbones([each for each, _ in have], symbol.declared.file, reader)
+            have += [(model, None) for model in zoo]
         return _name_references(symbol, have, include_declaration, text_of, reader)
     locs: list[Loc] = navigation.references(doc, cursor, include_declaration, automatic)
     every = locs if include_declaration else navigation.references(doc, cursor, True, automatic)

@@ -840,10 +840,24 @@ def name_references(
         sites = _Sites(doc, symbol, automatic, texts, lenient=True)
         sites.names()
         found += sites.found
-    if symbol.what == VAR:
-        for item, model in _cutting(doc, symbol.declared.file, reader):
+    if symbol.what == VAR:  # (a `zoo:` backbone's too: a var of the zoo model, read-only)
+        for item, model in _cutting(doc, symbol.declared.file, reader, zoo=True):
             found += _cut_places(doc, item, model, symbol, texts, lenient=True)
     return list(dict.fromkeys(Loc(p.file, p.line + 1, p.start + 1) for p in found))
+
+
+def zoo_backbones(docs: Sequence[SourceDoc], file: str, reader: Reader | None) -> list[SourceDoc]:
+    """The composed models of the ``zoo:`` backbone items of ``docs`` that read ``file`` (a
+    zoo model's, or a zoo library's): where the var a key under their ``vars:`` sets is
+    declared and read, which references list (as definition goes there) and a rename never
+    edits."""
+    found: list[SourceDoc] = []
+    for doc in docs:
+        for item, model in _cutting(doc, file, reader, zoo=True):
+            ref = value_at(doc, (*item, BACKBONE, "spec"))
+            if isinstance(ref, str) and is_zoo_ref(ref):
+                found.append(model)
+    return found
 
 
 # -- the rename ---------------------------------------------------------------------------------
@@ -1006,18 +1020,25 @@ def preferring(known: dict[Path, str], text_of: TextOf) -> TextOf:
     return text
 
 
-def _cutting(doc: SourceDoc, file: str, reader: Reader | None) -> list[tuple[SpecPath, SourceDoc]]:
+def _cutting(
+    doc: SourceDoc, file: str, reader: Reader | None, zoo: bool = False
+) -> list[tuple[SpecPath, SourceDoc]]:
     """The backbone items of ``doc`` whose spec is ``file`` or includes it, each with that
     spec's composed document (read through ``reader``): they may cut at its ids (``until:``)
     and set its vars (``vars:``), and compile with it. A ``zoo:`` backbone reads no user's
-    file: skipped (not loaded)."""
+    file: skipped (not loaded) unless ``zoo`` (references, which read the zoo as definition
+    does)."""
     from cnnspec.lsp.completion import backbone_doc
 
     found: list[tuple[SpecPath, SourceDoc]] = []
     for item, kind in navigation.layer_items(doc):
         ref = value_at(doc, (*item, BACKBONE, "spec")) if kind == BACKBONE else None
         loc = doc.locs.get((*item, BACKBONE, "spec"))
-        if not isinstance(ref, str) or is_zoo_ref(ref) or loc is None or loc.file.startswith("<"):
+        if not isinstance(ref, str) or loc is None:
+            continue
+        if is_zoo_ref(ref) and not zoo:
+            continue
+        if not is_zoo_ref(ref) and loc.file.startswith("<"):
             continue
         model = backbone_doc(ref, Path(loc.file), reader)
         if model is not None and workspace.reads(model, file):
