@@ -18,6 +18,7 @@ from lsprotocol import types
 
 from cnnspec.errors import Loc
 from cnnspec.lsp import navigation, references, rename, workspace
+from cnnspec.lsp.documents import check
 from cnnspec.lsp.references import Segment
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.loader import LINE_BREAK
@@ -369,6 +370,65 @@ def test_the_key_under_a_zoo_backbones_vars_refers_to_the_zoo_models_var(folder:
         assert row[loc.column - 1 :].startswith("classes") and "${" in row[: loc.column - 1]
     assert space.locs("zc.yaml", "classes: 10", 2, include=False) == found[1:]
     assert space.target("zc.yaml", "classes: 10", 2) is None
+
+
+def _definition(space: Space, name: str, needle: str, offset: int) -> tuple[str, int, int]:
+    analysis, (cursor, line, column) = space.at(name, needle, offset)
+    assert analysis.doc is not None
+    target = navigation.definition(analysis.doc, cursor, line, column, reader=space.documents.text)
+    assert target is not None and target.loc is not None
+    return Path(target.file).name, target.loc.line, target.loc.column
+
+
+def test_an_until_naming_what_rename_refuses_still_has_references(folder: Path) -> None:
+    """On an ``until:`` segment that is no name of the user's (rename refuses each): a call's
+    automatic name (``double_1`` of ``until: double_1.c``), a layer's compiler-given name, a
+    zoo model's cut point. References list where definition goes (the call item, the layer,
+    the zoo file's id), the patterns of the backbone's spec naming it (the segment, as
+    elsewhere) and each ``until:`` naming it (another spec on disk's too). Before: nothing."""
+    unnamed = BASE.replace("    id: blk\n", "") + "training: {freeze: [double_1.c]}\n"
+    layer = _layer_names_of(folder, unnamed)[-2]  # (the global pooling's)
+    frozen = unnamed.replace("[double_1.c]", f"[double_1.c, {layer}]")
+    space = Space(folder, {"lib.yaml": LIBRARY, "base.yaml": frozen})
+    cut = CUT.replace("until: stem", "until: double_1.c")
+    space.put("cut.yaml", cut)
+    space.disk("again.yaml", CUT.replace("until: stem", "until: double_1"))
+    call = ("base.yaml", *at(frozen, "double: {filters: 4}"))  # (as from base.yaml's own uses)
+    found = space.locs("cut.yaml", "until: double_1.c", 9)
+    assert [(Path(loc.file).name, loc.line, loc.column) for loc in found] == [
+        call,
+        ("base.yaml", *at(frozen, "double_1.c,")),
+        ("cut.yaml", *at(cut, "until: double_1.c", 7)),
+        ("again.yaml", *at(CUT, "until: stem", 7)),
+    ]
+    assert all(isinstance(loc, Segment) and loc.end == loc.column + len("double_1") for loc in found[1:])
+    assert space.target("cut.yaml", "until: double_1.c", 9) is None  # (rename still refuses it)
+    # a layer's name: its place, the pattern naming it, the `until:` (the whole name)
+    space.put("cut.yaml", CUT.replace("until: stem", f"until: {layer}"))
+    declared = _definition(space, "cut.yaml", f"until: {layer}", 9)
+    assert space.references("cut.yaml", f"until: {layer}", 9) == [
+        declared,
+        ("base.yaml", *at(frozen, f"{layer}]")),
+        ("cut.yaml", *at(CUT, "until: stem", 7)),
+    ]
+    # a zoo model's cut point: its id in the packaged file (as definition), the `until:`
+    space.put("zc.yaml", ZOO_CUT)
+    zoo = space.locs("zc.yaml", "until: block2", 9)
+    assert [(Path(loc.file).name, loc.line, loc.column) for loc in zoo] == [
+        _definition(space, "zc.yaml", "until: block2", 9),
+        ("zc.yaml", *at(ZOO_CUT, "until: block2", 7)),
+    ]
+    assert Path(zoo[0].file).is_relative_to(zoo_dir())
+    assert space.locs("zc.yaml", "until: block2", 9, include=False) == zoo[1:]
+
+
+def _layer_names_of(folder: Path, text: str) -> list[str]:
+    (folder / "lib.yaml").write_text(LIBRARY, "utf-8")
+    (folder / "probe.yaml").write_text(text, "utf-8")
+    analysis = check(folder / "probe.yaml", lambda _: None)
+    (folder / "probe.yaml").unlink()
+    assert analysis.compiled is not None, analysis.diagnostics
+    return [node.name for node in analysis.compiled.ir.nodes]
 
 
 # -- over the wire --------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from cnnspec.errors import Loc, SpecError, SpecPath, format_path
 from cnnspec.fileio import user_path
-from cnnspec.ir import BlockCall, ModelIR, walk
+from cnnspec.ir import BlockCall, ModelIR, Node, walk
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.lsp.locate import Cursor, item_path, kind_of, value_at
 from cnnspec.lsp.names import names_at
@@ -215,7 +215,21 @@ def references(
     referred = _referred(doc, cursor, automatic)
     if referred is None:
         return []
-    path, name, declared = referred
+    return id_references(doc, *referred, include_declaration, automatic)
+
+
+def id_references(
+    doc: SourceDoc,
+    path: SpecPath,
+    name: str,
+    declared: Loc | None,
+    include_declaration: bool = True,
+    automatic: Automatic | None = None,
+) -> list[Loc]:
+    """Every use of the id ``name`` declared at ``declared`` that a reference at ``path`` (its
+    scope) reads, the freeze/unfreeze patterns naming it, and its declaration when asked (what
+    :func:`references` lists for an id under the cursor; an ``until:`` reads the model's scope,
+    ``("outputs",)``)."""
     found = [
         loc
         for site, ref, loc in reference_sites(doc, root_of(path))
@@ -605,14 +619,18 @@ def _until_definition(doc: SourceDoc, path: SpecPath, reader: Reader | None) -> 
     found = find_reference(model, ("outputs",), until, automatic)
     if found is not None:
         return found
-    if ir is None:
-        return None
+    node = cut_layer(ir, until) if ir is not None else None
+    return node.loc if node is not None else None
+
+
+def cut_layer(ir: ModelIR, until: str) -> Node | None:
+    """The layer of a backbone's model ``ir`` that ``until:`` cuts at when it names no id: a
+    layer of that name (the compiler's), else a block call (or other group) as inspect groups
+    the layers: its output layer."""
     from cnnspec.spec.backbone import instance_output
 
-    # a layer of that name, else a block call as inspect groups the layers: its output layer
     name = until if any(node.name == until for node in ir.nodes) else instance_output(ir.nodes, 0, until)
-    node = next((node for node in ir.nodes if node.name == name), None)
-    return node.loc if node is not None else None
+    return next((node for node in ir.nodes if node.name == name), None)
 
 
 def _space_definition(doc: SourceDoc, key: str) -> Loc | None:

@@ -19,7 +19,11 @@ What a rename would rewrite is what references list, read by the same rules:
   rename edits), and a freeze/unfreeze pattern that names it is the segment that does
   (``c`` of ``freeze: [blk.c]``, as a rename edits it), not the whole token. On an
   ``until:``, the references of the id its segment under the cursor names in the backbone's
-  spec, as from its declaration.
+  spec, as from its declaration; where that is no name a rename takes (a call's automatic
+  name, a layer's compiler-given name or group, a ``zoo:`` model's cut point), still its
+  declaration as definition resolves it (the call item, the layer's place, the zoo file's
+  id), its uses and patterns in the backbone's spec and each ``until:`` naming it
+  (:func:`cnnspec.lsp.rename.until_cut`).
 
 The other specs are the open ones (``others``: the editor's text), the specs a backbone item
 of these names that read the file (:func:`cnnspec.lsp.rename.backbone_specs`: read from their
@@ -83,6 +87,9 @@ def references(
     until = rename.until_symbol(doc, cursor, line_text, column, reader)
     if until is not None:
         return _from_until(doc, automatic, *until, include_declaration, others, folders, reader, text_of)
+    cut = rename.until_cut(doc, cursor, line_text, column, reader)
+    if cut is not None:  # a name no rename takes (automatic, the compiler's, the zoo's)
+        return _from_cut(doc, automatic, cut, include_declaration, others, folders, reader, text_of)
     symbol = rename.name_symbol(doc, cursor, line_text, column, automatic, reader)
     if symbol is not None:
         have = [(doc, automatic), *others]
@@ -124,13 +131,16 @@ def references(
                     at = locs.index(loc)
                     locs[at : at + 1] = [_segment(place) for place in places]
             for place in rename.cut_references(each, symbol, read, reader):
-                cut = _segment(place)
-                locs += [cut] if cut not in locs else []
+                found = _segment(place)
+                locs += [found] if found not in locs else []
     return locs
 
 
-def _segment(place: rename.Replacement) -> Segment:
-    """The reference a rename's range is (1-based, as locations are)."""
+def _segment(place: rename.Replacement) -> Loc:
+    """The reference a rename's range is (1-based, as locations are); an empty one (a place
+    the text does not pin) is its token."""
+    if place.start == place.end:
+        return Loc(place.file, place.line + 1, place.start + 1)
     return Segment(place.file, place.line + 1, place.start + 1, place.end + 1)
 
 
@@ -175,6 +185,42 @@ def _from_until(
         reader=reader,
         text_of=text_of,
     )
+
+
+def _from_cut(
+    doc: SourceDoc,
+    automatic: Automatic | None,
+    cut: rename.Cut,
+    include: bool,
+    others: Sequence[Other],
+    folders: Sequence[Path],
+    reader: Reader | None,
+    text_of: TextOf,
+) -> list[Loc]:
+    """The references of what the ``until:`` under the cursor names though a rename refuses
+    it (:func:`cnnspec.lsp.rename.until_cut`): its declaration (where definition goes: the
+    call of an automatic name, a zoo file's id, the layer's place), its uses in the backbone's
+    spec (references and patterns naming the id; patterns naming the layer), and each
+    ``until:`` that names it in ``doc``, the open specs and those of the workspace."""
+    model = cut.model
+    found: list[Loc] = [cut.declared] if include else []
+    if cut.layer is None:
+        symbol = rename.id_symbol(cut.name, cut.declared)
+        uses = navigation.id_references(model, ("outputs",), cut.name, cut.declared, False, cut.automatic)
+        segments = rename.pattern_segments(model, symbol, cut.automatic, text_of)
+        for loc in uses:
+            found += [_segment(place) for place in segments[loc]] if loc in segments else [loc]
+    else:
+        found += rename.layer_patterns(cut)
+    files = list(dict.fromkeys([cut.declared.file, model.file]))
+    have = [(doc, automatic), *(other for other in others if other[0].file != model.file)]
+    more = _more([*have, (model, cut.automatic)], files, folders, reader)
+    read = _texts(more, text_of)
+    for each, _ in [*have, *((spec.doc, spec.automatic) for spec in more)]:
+        for place in rename.cut_uses(each, cut, read, reader):
+            loc = _segment(place)
+            found += [loc] if loc not in found else []
+    return found
 
 
 def _name_references(

@@ -96,7 +96,7 @@ from cnnspec.lsp import navigation, workspace
 from cnnspec.lsp.documents import SearchRun, check, is_library, path_of, source_text
 from cnnspec.lsp.locate import Cursor, item_path, kind_of, value_at
 from cnnspec.lsp.names import names_at
-from cnnspec.lsp.patterns import is_glob, pattern_at, written_patterns
+from cnnspec.lsp.patterns import PatternNames, is_glob, pattern_at, written_patterns
 from cnnspec.lsp.scopes import Automatic, block_inputs, is_block_input, root_of
 from cnnspec.lsp.text import in_expression, word_at
 from cnnspec.resources import zoo_dir
@@ -335,10 +335,12 @@ def _key_target(
     return None
 
 
-def _until_model(doc: SourceDoc, cursor: Cursor, reader: Reader | None) -> tuple[SpecPath, SourceDoc] | None:
+def _until_model(
+    doc: SourceDoc, cursor: Cursor, reader: Reader | None, zoo: bool = False
+) -> tuple[SpecPath, SourceDoc] | None:
     """The backbone item (its body's path) whose ``until:`` is under the cursor, with its
     spec's composed document (read through ``reader``), as :func:`_cutting` reads it; ``None``
-    for a ``zoo:`` spec (no user's file) or one that cannot be read."""
+    for a ``zoo:`` spec (no user's file; unless ``zoo``) or one that cannot be read."""
     from cnnspec.lsp.completion import backbone_doc
 
     item = item_path(cursor.path)
@@ -346,7 +348,9 @@ def _until_model(doc: SourceDoc, cursor: Cursor, reader: Reader | None) -> tuple
         return None
     body = (*item, BACKBONE)
     ref, loc = value_at(doc, (*body, "spec")), doc.locs.get((*body, "spec"))
-    if not isinstance(ref, str) or is_zoo_ref(ref) or loc is None or loc.file.startswith("<"):
+    if not isinstance(ref, str) or loc is None or (is_zoo_ref(ref) and not zoo):
+        return None
+    if not is_zoo_ref(ref) and loc.file.startswith("<"):
         return None
     model = backbone_doc(ref, Path(loc.file), reader)
     return (body, model) if model is not None else None
@@ -781,6 +785,87 @@ def until_symbol(
     return (symbol, found[1].file) if symbol is not None and found is not None else None
 
 
+@dataclass(frozen=True)
+class Cut:
+    """What the ``until:`` segment under the cursor names in the backbone's spec ``model``
+    when no rename takes it (:func:`until_cut`): a call's automatic name or an id of a zoo
+    model (``layer`` is ``None``: declared at ``declared``, as definition finds it), else a
+    layer the compiler names, or a group of layers (``name``: the whole ``until:``; ``layer``:
+    the layer cut at, declared where the resolver located it)."""
+
+    name: str
+    declared: Loc
+    model: SourceDoc
+    automatic: Automatic | None
+    layer: str | None = None
+    ir: ModelIR | None = None
+
+
+def until_cut(
+    doc: SourceDoc, cursor: Cursor, line_text: str, column: int, reader: Reader | None = None
+) -> Cut | None:
+    """On a backbone item's ``until:`` (a ``zoo:`` one too), what the segment under the cursor
+    names in the backbone's spec, as definition resolves it, also where a rename refuses it
+    (:func:`_until_refusal`: an automatic name, a layer's name, a zoo cut point); ``None``
+    where it names nothing (or is no ``until:``)."""
+    until = value_at(doc, cursor.path)
+    found = _until_model(doc, cursor, reader, zoo=True) if navigation.is_until(doc, cursor) else None
+    if found is None or not isinstance(until, str):
+        return None
+    body, model = found
+    ir = _backbone_ir(doc, body, model)
+    automatic = navigation.automatic_names(model, ir) if ir is not None else None
+    offset = column - (cursor.loc.column - 1)
+    if line_text[cursor.loc.column - 1 : cursor.loc.column] in ("'", '"'):
+        offset -= 1
+    for start, end, named in _segments(until):
+        if named and start <= offset <= end:
+            declared = navigation.find_reference(model, ("outputs",), _lookup(until[:end]), automatic)
+            if declared is not None:
+                return Cut(until[start:end], declared, model, automatic)
+    node = navigation.cut_layer(ir, until) if ir is not None else None
+    if node is None or node.loc is None:
+        return None
+    return Cut(until, node.loc, model, automatic, node.name, ir)
+
+
+def cut_uses(
+    doc: SourceDoc, cut: Cut, text_of: TextOf = default_text, reader: Reader | None = None
+) -> list[Replacement]:
+    """Where the backbone items of ``doc`` (``zoo:`` ones too) name what ``cut`` names, each
+    the name's range: an ``until:`` segment leading to the id, or an ``until:`` written as the
+    layer's (or group's) name on the same spec. What the text does not pin is an empty range
+    at the value's start."""
+    symbol = Symbol(ID, cut.name, cut.declared, _NOWHERE)
+    texts = _Texts(text_of)
+    if cut.layer is None:
+        found: list[Replacement] = []
+        for item, model in _cutting(doc, cut.declared.file, reader, zoo=True):
+            found += [p for p in _cut_places(doc, item, model, symbol, texts, lenient=True) if p not in found]
+        return found
+    sites = _Sites(doc, symbol, None, texts, lenient=True)
+    for item, model in _cutting(doc, cut.model.file, reader, zoo=True):
+        where = (*item, BACKBONE, "until")
+        if value_at(doc, where) == cut.name and model.file == cut.model.file:
+            sites.add(doc.locs.get(where), cut.name, 0, len(cut.name))
+    return sites.found
+
+
+def layer_patterns(cut: Cut) -> list[Loc]:
+    """The freeze/unfreeze patterns of the backbone's spec that name the layer (or group)
+    ``cut`` names (no glob: which layers a glob covers is no reference)."""
+    if cut.layer is None or cut.ir is None:
+        return []
+    names = PatternNames(cut.ir)
+    dotted = cut.name.replace("/", ".")
+    found: list[Loc] = []
+    for _, pattern, loc in written_patterns(cut.model):
+        node = names.layer(pattern) if not is_glob(pattern) else None
+        if (node is not None and node.name == cut.layer) or pattern.replace("/", ".") == dotted:
+            found.append(loc)
+    return found
+
+
 def id_symbol(name: str, declared: Loc) -> Symbol:
     """The id ``name`` declared at ``declared`` (:func:`cnnspec.lsp.navigation.declaration`:
     also a call's automatic name), as :func:`cut_references` takes it."""
@@ -1066,6 +1151,14 @@ def _cut_places(
 def _backbone_names(doc: SourceDoc, body: SpecPath, model: SourceDoc) -> Automatic | None:
     """The automatic names of the block calls of the backbone spec ``model`` at the vars the
     item at ``body`` sets (as ``until:`` reads them: ``until: double_1.c``)."""
+    ir = _backbone_ir(doc, body, model)
+    # (None: its ids are in its text still, only automatic names are not followed)
+    return navigation.automatic_names(model, ir) if ir is not None else None
+
+
+def _backbone_ir(doc: SourceDoc, body: SpecPath, model: SourceDoc) -> ModelIR | None:
+    """The backbone spec ``model`` resolved at the vars the item at ``body`` sets (``None``:
+    it does not resolve)."""
     from cnnspec.lsp.completion import set_backbone_vars
     from cnnspec.spec.resolve import resolve
 
@@ -1073,9 +1166,9 @@ def _backbone_names(doc: SourceDoc, body: SpecPath, model: SourceDoc) -> Automat
     if raw is not None:
         set_backbone_vars(model, doc, raw, (*body, "vars"))
     try:
-        return navigation.automatic_names(model, resolve(model))
+        return resolve(model)
     except SpecError:
-        return None  # (its ids are in its text still: only automatic names are not followed)
+        return None
 
 
 def _zoo_root() -> Path | None:
