@@ -353,6 +353,29 @@ def test_a_file_gone_with_a_moved_folder_mid_training_is_said_as_the_move(
     assert "internal error" not in text and not run.exists()
 
 
+@pytest.mark.slow
+def test_train_starts_in_a_folder_a_run_of_the_same_spec_left_when_killed_before_it_started(
+    tmp_path: Path, write_spec: Any
+) -> None:
+    from cnnspec.api import compile_spec
+    from cnnspec.training import rundir
+
+    spec = write_spec(
+        "cnnspec: 1\nname: again\ninput: {shape: [8, 8, 1]}\nmodel:\n  - flatten\n"
+        "  - dense: {units: 10, activation: softmax}\ndata: {source: digits, limit: 64}\n"
+        "training: {epochs: 1, batch_size: 32}\n"
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    for name, text in rundir.spec_files(compile_spec(spec)).items():  # what a SIGKILL left
+        (run / name).write_text(text, encoding="utf-8")
+    result = invoke("train", str(spec), "--quiet", "--out", str(run))
+    text = flat(result)
+    assert result.exit_code == 0, text
+    assert "held the spec.yaml and resolved.yaml of this spec from a run killed before it started" in text
+    assert (run / "lock.json").is_file() and (run / "metrics.json").is_file()
+
+
 # -- 4. a read-only run folder reported elsewhere ----------------------------------------------
 
 

@@ -32,6 +32,35 @@ def _start(tmp_path: Path, monkeypatch, text: str = SPEC) -> tuple[Path, dict]:
     return run, lock
 
 
+def test_the_spec_files_a_run_killed_before_its_lock_left_are_reused_only_when_they_are_this_runs(
+    tmp_path, monkeypatch
+):
+    """A run SIGKILLed between resolved.yaml and lock.json left a folder that could be neither
+    resumed nor started again. Files byte for byte what this run writes are its own: reused;
+    another spec's (or a user's own spec.yaml) still refuse, with a hint saying what they are."""
+    from cnnspec.api import compile_spec
+
+    killed, _ = _start(tmp_path, monkeypatch)
+    (killed / "lock.json").unlink()  # as a kill before it left the folder
+    compiled = compile_spec(tmp_path / "tiny.yaml")
+    assert rundir.check_new(killed, compiled) is True
+    assert sorted(p.name for p in killed.iterdir()) == ["resolved.yaml", "spec.yaml"]  # (nothing removed)
+    (killed / "resolved.yaml").unlink()  # killed between the two: spec.yaml alone
+    assert rundir.check_new(killed, compiled) is True
+    assert rundir.check_new(tmp_path / "new", compiled) is False
+    (killed / "spec.yaml").write_text(SPEC.replace("epochs: 2", "epochs: 3"))  # another spec's
+    with pytest.raises(UsageError, match="already has files") as info:
+        rundir.check_new(killed, compiled)
+    assert "killed before it started" in (info.value.hint or "")
+    with pytest.raises(UsageError, match="already has files"):
+        rundir.check_new(killed)  # (without the spec to compare: as before)
+    (killed / "spec.yaml").write_text(SPEC)  # this spec's again
+    (killed / "notes.txt").write_text("mine")  # a file of the user's beside them
+    with pytest.raises(UsageError, match="already has files") as info:
+        rundir.check_new(killed, compiled)
+    assert "killed" not in (info.value.hint or "")
+
+
 def test_default_run_dir_is_named_after_the_spec_and_never_reused(tmp_path):
     first = rundir.default_run_dir("tiny", tmp_path)
     assert first.parent == tmp_path and first.name.startswith("tiny-")

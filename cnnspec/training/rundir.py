@@ -66,19 +66,59 @@ def claim_default_run_dir(name: str, root: Path = Path("runs")) -> Path:
         return candidate
 
 
-def check_new(run_dir: Path) -> None:
+def spec_files(compiled: CompiledSpec) -> dict[str, str]:
+    """The texts of a new run's spec.yaml (the spec as written, when its text is known) and
+    resolved.yaml, written before its lock.json."""
+    from cnnspec.spec.loader import SOURCE_TEXTS
+
+    files: dict[str, str] = {}
+    if compiled.path is not None and compiled.path.is_file():
+        files["spec.yaml"] = compiled.path.read_text(encoding="utf-8")
+    elif (source := SOURCE_TEXTS.get(compiled.doc.file)) is not None:
+        files["spec.yaml"] = source
+    resolved = json.loads(json.dumps(written_data(compiled.resolved, compiled.doc.variant), default=str))
+    header = f"# {compiled.name}: the fully resolved spec of this run (extends, use and --set applied).\n"
+    dumped = dump_yaml(resolved, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    files["resolved.yaml"] = header + dumped
+    return files
+
+
+def check_new(run_dir: Path, compiled: CompiledSpec | None = None) -> bool:
     """Refuse a folder that already has files. Its lock file (this process's) and temp files of
-    atomic writes (left by a killed run) don't count: the new run removes those."""
-    if run_dir.exists() and (
-        not run_dir.is_dir()
-        or any(p.name != LOCK_NAME and not is_atomic_leftover(p) for p in run_dir.iterdir())
-    ):
+    atomic writes (left by a killed run) don't count: the new run removes those. Nor, given
+    ``compiled``, do the spec.yaml and resolved.yaml of a run of the same spec killed (SIGKILL:
+    nothing could remove them) before its lock.json: byte for byte what this run writes there,
+    so nothing of the user's is overwritten. Whether there were such files."""
+    if not run_dir.is_dir():
+        others = [run_dir] if run_dir.exists() else []
+    else:
+        others = [p for p in run_dir.iterdir() if p.name != LOCK_NAME and not is_atomic_leftover(p)]
+    if others and compiled is not None and not (run_dir / "lock.json").exists():
+        mine = spec_files(compiled)
+        if all(p.name in mine and p.is_file() and _holds(p, mine[p.name]) for p in others):
+            return True
+    if others:
         hint = "choose another --out (a new folder, or an empty one)"
         if run_dir.is_dir() and (run_dir / "metrics.json").exists():
             hint = "choose another --out; that run has finished"
         elif run_dir.is_dir() and (run_dir / "lock.json").exists():  # a run that did not finish
             hint = f"choose another --out, or continue it with --resume {run_dir}"
+        elif {p.name for p in others} <= {"spec.yaml", "resolved.yaml"}:
+            hint = (
+                "they may be what a run of another spec left when it was killed before it started "
+                "(no lock.json): choose another --out, or remove them if they are not yours"
+            )
         raise UsageError(f"expected a new or empty run folder; {run_dir} already has files", hint)
+    return False
+
+
+def _holds(path: Path, text: str) -> bool:
+    """Whether the file ``path`` holds ``text`` (UTF-8, as :func:`write_atomic` wrote it)."""
+    try:
+        data = text.encode("utf-8")
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def tidy(run_dir: Path) -> None:
@@ -254,24 +294,9 @@ def _start(
     weights: dict[str, Any] | None = None,
     weights_files: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    from cnnspec.spec.loader import SOURCE_TEXTS
-
     run_dir.mkdir(parents=True, exist_ok=True)
-    source_text = None
-    if compiled.path is not None and compiled.path.is_file():
-        source_text = compiled.path.read_text(encoding="utf-8")
-    else:
-        source_text = SOURCE_TEXTS.get(compiled.doc.file)
-    if source_text is not None:
-        written.append(write_atomic(run_dir / "spec.yaml", source_text))
-    resolved = json.loads(json.dumps(written_data(compiled.resolved, compiled.doc.variant), default=str))
-    header = f"# {compiled.name}: the fully resolved spec of this run (extends, use and --set applied).\n"
-    written.append(
-        write_atomic(
-            run_dir / "resolved.yaml",
-            header + dump_yaml(resolved, sort_keys=False, allow_unicode=True, default_flow_style=None),
-        )
-    )
+    for name, text in spec_files(compiled).items():
+        written.append(write_atomic(run_dir / name, text))
     lock = {
         "format": LOCK_FORMAT,
         "name": compiled.name,

@@ -302,8 +302,11 @@ def _train(
             remove_empty([folder for folder in made if folder.exists()])
         raise
     try:
-        if resume is None:  # before removing anything: the folder is new, or a run's (lock.json)
-            rundir.check_new(run_dir)
+        if resume is None and rundir.check_new(run_dir, compiled):  # (before removing anything)
+            notes.append(
+                f"{run_dir} held the spec.yaml and resolved.yaml of this spec from a run killed "
+                "before it started; this run starts there"
+            )
         removed = runlock.remove_leftovers(run_dir)
         if removed:
             notes.append(f"removed {removed} temp file(s) left in {run_dir} by an earlier killed write")
