@@ -426,3 +426,40 @@ def test_a_default_read_from_in_channels_names_no_value():
         "in block 'b' called from model[0] (t.yaml:11:5)",
         "v is integer 0, set at t.yaml:6:85",  # (a bare call `- b` leaves both to their defaults)
     ]
+
+
+def test_one_element_of_a_var_used_at_two_layers_is_one_error_and_another_element_its_own():
+    """`${fs[0]}` at two layers is the same bad value met again (one error, a note listing the
+    other use), as `${f}` is; `${fs[1]}`, 0 too, is another element: its own error."""
+    text = (
+        "cnnspec: 1\nname: e\ninput: {shape: [8, 8, 1]}\nvars: {fs: [0, 0, 4]}\nmodel:\n"
+        '  - conv2d: {filters: "${fs[0]}", kernel_size: 1}\n'
+        '  - conv2d: {filters: "${fs[ 0 ]}", kernel_size: 1}\n'
+        '  - conv2d: {filters: "${fs[1]}", kernel_size: 1}\n'
+        '  - conv2d: {filters: "${fs[2] - 4}", kernel_size: 1}\n'
+        "  - flatten\n  - dense: {units: 10}\n"
+    )
+    first, second, third = errors_of(text)
+    assert (first.path, second.path, third.path) == (
+        "model[0].conv2d.filters",
+        "model[2].conv2d.filters",
+        "model[3].conv2d.filters",
+    )
+    origin = "fs is a list of 3 items, set at t.yaml:4:12"
+    assert messages(first) == [origin, "same error at 1 more use: model[1].conv2d.filters (t.yaml:7:23)"]
+    assert messages(second) == messages(third) == [origin]
+
+
+def test_an_element_passed_through_a_block_parameter_folds_with_its_other_uses():
+    text = (
+        "cnnspec: 1\nname: e\ninput: {shape: [8, 8, 1]}\nvars: {fs: [[0, 2], 4]}\nblocks:\n"
+        '  b:\n    params: {g: list}\n    layers:\n      - conv2d: {filters: "${g[0]}", kernel_size: 1}\n'
+        'model:\n  - b: {g: "${fs[0]}"}\n  - conv2d: {filters: "${fs[0][0]}", kernel_size: 1}\n'
+        "  - flatten\n  - dense: {units: 10}\n"
+    )
+    (error,) = errors_of(text)
+    assert error.path == "blocks.b.layers[0].conv2d.filters"
+    assert messages(error)[1:] == [
+        "fs is a list of 2 items, set at t.yaml:4:12",
+        "same error at 1 more use: model[1].conv2d.filters (t.yaml:12:23)",
+    ]

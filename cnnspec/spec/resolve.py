@@ -18,7 +18,7 @@ import functools
 import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnnspec.errors import (
@@ -452,10 +452,11 @@ class Resolver:
         own, reported on its own."""
         found = self.origins(path)
         notes = tuple(found)[:MAX_ORIGIN_NOTES]
-        return notes, tuple(note for note, bare in found.items() if bare)[:MAX_ORIGIN_NOTES]
+        return notes, _fold_keys(found)
 
-    def origins(self, path: SpecPath) -> dict[Note, bool]:
-        """The notes of :meth:`origin_notes`, each with whether its value reaches ``path`` as it is."""
+    def origins(self, path: SpecPath) -> dict[Note, str | None]:
+        """The notes of :meth:`origin_notes`, each with how its value reaches ``path`` as it is
+        (:func:`read_access`: ``""`` whole, ``"[0]"`` its first element), ``None`` computed."""
         text = _expression_text(self.data, path)
         if text is None:
             return {}
@@ -467,23 +468,24 @@ class Resolver:
         if names is None:
             return {}
         params = self.block_params(block) if block is not None else {}
-        bare = bare_name(text)
-        found: dict[Note, bool] = {}
-        memo: dict[tuple[str, int], dict[Note, bool]] = {}
+        access = read_access(text)
+        found: dict[Note, str | None] = {}
+        memo: dict[tuple[str, int], dict[Note, str | None]] = {}
         for name in names:
             if name in LAYER_NAMES or any(d == depth and v == name for d, v in self.loop_vars):
                 continue
+            step = _step(access, name)
             if name in params:
-                _merge(found, self.argument_origins(name, depth, memo), bare == name)
+                _merge(found, self.argument_origins(name, depth, memo), step)
             elif name in self.vars_env:
-                _merge(found, dict.fromkeys(self.var_origin(name), True), bare == name)
+                _merge(found, dict.fromkeys(self.var_origin(name), ""), step)
             else:
                 return {}  # an undefined name: the error is about the text, not a value
         return found
 
     def argument_origins(
-        self, param: str, depth: int, memo: dict[tuple[str, int], dict[Note, bool]]
-    ) -> dict[Note, bool]:
+        self, param: str, depth: int, memo: dict[tuple[str, int], dict[Note, str | None]]
+    ) -> dict[Note, str | None]:
         """The origin notes of the vars the argument of ``param`` at the call ``depth`` (1: the
         outermost) reads, or of the argument itself where it is written out (``f is integer
         0, set at …``), each with whether its value is the argument's as it is (a literal, or
@@ -527,29 +529,29 @@ class Resolver:
         where: SpecPath,
         params: dict[str, BlockParam],
         depth: int,
-        memo: dict[tuple[str, int], dict[Note, bool]],
+        memo: dict[tuple[str, int], dict[Note, str | None]],
         *,
         loops: bool = False,
-    ) -> dict[Note, bool]:
+    ) -> dict[Note, str | None]:
         """The origins of ``param``'s value ``argument``, written at ``where``: itself when
         written out, else those of the names its expression reads, where ``params`` (those of
         the call at ``depth``; 0: none) and, with ``loops``, that call's loop variables are
         bound."""
-        found: dict[Note, bool] = {}
+        found: dict[Note, str | None] = {}
         if not is_expression(argument):
             loc = self.doc.locs.get(where)
             if loc is not None:
-                found[origin_note(param, argument, loc, format_path(where))] = True
+                found[origin_note(param, argument, loc, format_path(where))] = ""
         elif (names := _names_read(argument)) is not None:
-            bare = bare_name(argument)
+            access = read_access(argument)
             for name in names:
                 looped = loops and any(d == depth and v == name for d, v in self.loop_vars)
                 if name in LAYER_NAMES or looped:
                     continue  # (a loop variable's value is its iteration's: no place wrote it)
                 if name in params:
-                    _merge(found, self.argument_origins(name, depth, memo), bare == name)
+                    _merge(found, self.argument_origins(name, depth, memo), _step(access, name))
                 else:
-                    _merge(found, dict.fromkeys(self.var_origin(name), True), bare == name)
+                    _merge(found, dict.fromkeys(self.var_origin(name), ""), _step(access, name))
         return found
 
     def var_origin(self, name: str) -> list[Note]:
@@ -3425,11 +3427,46 @@ def var_cycles(raw: dict[str, Any], stuck: list[str]) -> list[list[str]]:
 MAX_ORIGIN_NOTES = 6
 
 
-def _merge(found: dict[Note, bool], more: dict[Note, bool], bare: bool) -> None:
-    """Add the origin notes ``more`` to ``found``; a note's value reaches the error as it is
-    when it does through some read that is ``bare`` (``${name}`` alone) at this step too."""
-    for note, passes in more.items():
-        found[note] = found.get(note, False) or (passes and bare)
+def _merge(found: dict[Note, str | None], more: dict[Note, str | None], step: str | None) -> None:
+    """Add the origin notes ``more`` to ``found``, each with how its value reaches the error: a
+    note's access (``"[0]"``) followed by this step's (``step``: how the expression here reads
+    the name, ``None`` when it computes from it). Read two ways, the one that passes the value
+    on as it is stands."""
+    for note, access in more.items():
+        reached = access + step if access is not None and step is not None else None
+        if found.get(note) is None:
+            found[note] = reached
+
+
+def _step(access: tuple[str, str] | None, name: str) -> str | None:
+    """How an expression whose :func:`read_access` is ``access`` reads ``name``: the subscripts
+    it takes of it, ``None`` when it computes from it (or reads another name)."""
+    return access[1] if access is not None and access[0] == name else None
+
+
+def _fold_keys(found: dict[Note, str | None]) -> tuple[Note, ...]:
+    """The fold keys (:meth:`Diagnostics.add`'s ``origins``) of the origins ``found``: those
+    whose value reaches the error as it is, each marked with its access, so that the same bad
+    value met again folds (``${fs[0]}`` at two layers) and another element of the same var
+    (``${fs[1]}``) is its own mistake."""
+    keys = [replace(note, path=note.path + access) for note, access in found.items() if access is not None]
+    return tuple(keys)[:MAX_ORIGIN_NOTES]
+
+
+#: A name with constant subscripts and nothing else: ``fs``, ``fs[0]``, ``cfg['w'][1]``.
+_ACCESS = re.compile(r"\s*([A-Za-z_]\w*)((?:\s*\[\s*(?:-?\d+|'[^'\\]*'|\"[^\"\\]*\")\s*\])*)\s*")
+_SUBSCRIPT = re.compile(r"\[\s*(-?\d+|'[^'\\]*'|\"[^\"\\]*\")\s*\]")
+
+
+def read_access(text: str) -> tuple[str, str] | None:
+    """``(name, subscripts)`` when ``text`` is ``${name}`` alone (``""``) or ``${name}`` with
+    constant subscripts (``"[0]"``, spaces dropped): what it reads is the name's value as it
+    is, or one element of it. ``None`` for any other expression (a value computed)."""
+    found = FULL_EXPRESSION.match(text)
+    read = _ACCESS.fullmatch(found.group(1)) if found is not None else None
+    if read is None:
+        return None
+    return read.group(1), "".join(f"[{index}]" for index in _SUBSCRIPT.findall(read.group(2)))
 
 
 def bare_name(text: str) -> str | None:
@@ -3464,7 +3501,8 @@ def section_origins(
         return (), ()
     notes = tuple(dict.fromkeys(note for name in names for note in var_origin(doc, env, name)))
     notes = notes[:MAX_ORIGIN_NOTES]
-    return notes, notes if bare_name(text) is not None else ()
+    access = read_access(text)
+    return notes, _fold_keys(dict.fromkeys(notes, access[1] if access is not None else None))
 
 
 def _expression_text(data: Any, path: SpecPath) -> str | None:
