@@ -21,6 +21,7 @@ an exception raised in them, and so does a ``__del__``.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import hashlib
 import os
@@ -31,6 +32,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnspec.errors import UsageError, WriteError
@@ -159,7 +161,9 @@ def atomic_path(
     is a folder, FIFO, device or socket is refused (:func:`refuse_special`) before anything is
     written: the rename would put a regular file in its place. Into a folder this process owns
     (:func:`own_folder`, a run folder under its lock) the owner's check runs first and again
-    before the commit, and that folder is never re-created.
+    before the commit, and that folder is never re-created. Inside :func:`write_together` the
+    written and flushed temp waits for the group's end, where every file of the group is
+    renamed into place, or none.
     """
     target = Path(target)
     refuse_special(target)
@@ -174,6 +178,10 @@ def atomic_path(
             owner[1](target)
         with open(temp, "rb") as written:
             os.fsync(written.fileno())
+        group = _GROUP.get()
+        if group is not None:  # written and flushed; renamed with the rest of its group
+            group.add(_Pending(target, temp, temp_dir, created, needed, owner))
+            return
         os.replace(temp, target)
         sync_folder(folder)
         with contextlib.suppress(OSError):
@@ -185,6 +193,164 @@ def atomic_path(
         if fault is None:
             raise
         raise fault from exc
+
+
+@dataclass
+class _Pending:
+    """A file of a :func:`write_together` group: written to ``temp`` and flushed, waiting to
+    replace ``target``. ``scratch``: its private temp folder (where the file it replaces is kept
+    aside until the group is committed); ``created``: the folders its write made."""
+
+    target: Path
+    temp: Path
+    scratch: Path
+    created: list[Path]
+    needed: int | None
+    owner: tuple[Path, Callable[[Path], None]] | None
+    #: The file ``target`` held before, kept aside in ``scratch`` (``None``: there was none).
+    old: Path | None = None
+    #: Whether ``temp`` has been renamed to ``target``.
+    replaced: bool = False
+
+
+@dataclass
+class _Group:
+    """The files written inside one :func:`write_together`, in the order they were written."""
+
+    files: list[_Pending] = field(default_factory=list)
+
+    def add(self, pending: _Pending) -> None:
+        """Add a written file; one written to the same target earlier in the group is dropped
+        (the later write wins, as two writes one after the other would)."""
+        for earlier in [p for p in self.files if p.target == pending.target]:
+            self.files.remove(earlier)
+            remove_atomic_temp(earlier.scratch)
+            remove_empty(earlier.created)
+        self.files.append(pending)
+
+
+#: The group :func:`atomic_path` writes join (``None``: each write is renamed into place at once).
+_GROUP: contextvars.ContextVar[_Group | None] = contextvars.ContextVar("cnnspec_write_group", default=None)
+
+#: The name of the file a group's write keeps aside in its temp folder: ``old`` and the
+#: target's suffix (or ``.tmp``), beside ``part`` (:func:`is_atomic_leftover` knows both).
+_OLD = "old"
+
+
+@contextlib.contextmanager
+def write_together() -> Iterator[None]:
+    """Make the files written inside (through :func:`atomic_path`, :func:`write_atomic` and what
+    uses them) replace their targets all together, or none: files that belong together (an
+    export and its record, a spec and its weights, an evaluation and its picture) must not
+    disagree after a failure between them.
+
+    Each write inside goes to its temp file as usual (its free-space check, ``fsync``), and its
+    rename waits. Only once the block ends without an error are the files renamed into place,
+    in the order they were written; the file each replaces is kept aside (a hard link in the
+    write's temp folder; where the file system has none, the file itself, renamed there) until
+    the last rename is done. A failure inside the block (a writer, a free-space check, a
+    Ctrl-C) leaves every target as it was; one in a rename puts back the files already
+    replaced and removes those the group created. The error is the one a single write raises
+    (a :class:`~cnnspec.errors.WriteError` naming the file that failed). A kill between two
+    renames can still leave some files new and some old: the file system has no rename of
+    several files at once (the temp folders left are leftovers, :func:`is_atomic_leftover`).
+
+    Inside the block a target still reads as it was. A :func:`write_together` inside another
+    joins it. :func:`atomic_dir` writes are not deferred.
+    """
+    if _GROUP.get() is not None:  # joins the group around it, which commits
+        yield
+        return
+    group = _Group()
+    token = _GROUP.set(group)
+    try:
+        yield
+    except BaseException:
+        _discard(group.files)
+        raise
+    finally:
+        _GROUP.reset(token)
+    _commit(group.files)
+
+
+def _discard(files: list[_Pending]) -> None:
+    """Remove the temp files (and the folders made for them) of a group that is not committed."""
+    for pending in reversed(files):
+        remove_atomic_temp(pending.scratch)
+        remove_empty(pending.created)
+
+
+def _commit(files: list[_Pending]) -> None:
+    """Rename a group's files into place (:func:`write_together`), or put every target back."""
+    current = files[0] if files else None
+    try:
+        check_stop()  # a Ctrl-C a writer swallowed: nothing is committed
+        for pending in files:
+            current = pending
+            if pending.owner is not None:  # (checked for all before the first rename)
+                pending.owner[1](pending.target)
+        for pending in files:
+            current = pending
+            _set_aside(pending)
+            os.replace(pending.temp, pending.target)
+            pending.replaced = True
+    except BaseException as exc:
+        stranded = _roll_back(files)
+        _discard([p for p in files if p not in stranded])  # (a stranded old file stays)
+        if stranded and isinstance(exc, Exception):
+            raise _stranded_file(stranded[0], exc) from exc
+        assert current is not None
+        fault = _write_failure(exc, current.target, current.needed, current.owner)
+        if fault is None:
+            raise
+        raise fault from exc
+    for folder in dict.fromkeys(p.target.parent for p in files):
+        sync_folder(folder if str(folder) else ".")
+    _discard(files)  # (the old files kept aside, now let go)
+
+
+def _set_aside(pending: _Pending) -> None:
+    """Keep the file at ``pending.target`` (if any) in its temp folder until the group commits:
+    a second name for it, so the target is never missing; where the file system can't link,
+    the file itself, renamed there (the rename of the new file follows at once)."""
+    if not os.path.lexists(pending.target):
+        return
+    old = pending.scratch / f"{_OLD}{pending.temp.suffix}"
+    try:
+        os.link(pending.target, old, follow_symlinks=False)  # (a link is kept as a link)
+    except OSError:
+        os.replace(pending.target, old)
+    pending.old = old
+
+
+def _roll_back(files: list[_Pending]) -> list[_Pending]:
+    """Put back what a failed commit replaced: the files kept aside, in their places again; the
+    targets that were none before, removed. Returns the files whose old one could not be put
+    back (it stays in its temp folder, where the leftover cleanup puts it back)."""
+    stranded = []
+    for pending in reversed(files):
+        # (a target kept aside by a hard link and not replaced yet is still the old file)
+        if pending.old is not None and (pending.replaced or not os.path.lexists(pending.target)):
+            try:
+                os.replace(pending.old, pending.target)
+            except OSError:
+                stranded.append(pending)
+        elif pending.replaced:
+            with contextlib.suppress(OSError):
+                os.unlink(pending.target)
+    return stranded
+
+
+def _stranded_file(pending: _Pending, exc: BaseException) -> WriteError:
+    """The error of a group that could not put a replaced file back: where the old one is kept."""
+    assert pending.old is not None
+    fault = write_fault(exc, pending.target)
+    return WriteError(
+        pending.target,
+        f"{fault.reason if fault else exc}; the file there before is kept in {pending.old}",
+        errno=fault.errno if fault else None,
+        hint=f"move {pending.old} back to {pending.target}, then run the same command again",
+    )
 
 
 def _write_failure(
@@ -553,7 +719,8 @@ SWAP_MARK = ".cnnspec-swap"
 def is_atomic_leftover(path: Path) -> bool:
     """Whether ``path`` is what a killed :func:`atomic_path` write left: a temp file of that
     name's shape, or a temp folder holding nothing but its one part file (``part`` and the
-    target's suffix, or ``.tmp``); or what a killed :func:`atomic_dir` left, a temp folder
+    target's suffix, or ``.tmp``), with the file a :func:`write_together` group kept aside
+    (``old`` and that suffix); or what a killed :func:`atomic_dir` left, a temp folder
     with its mark and nothing but its ``new`` and ``old`` folders. A folder of the user's that
     happens to be named so (``.notes.settings.bak/``, ``.notes.abcdefgh.tmp/part.txt``) is none."""
     if path.is_symlink() or not path.is_dir():
@@ -570,10 +737,12 @@ def is_atomic_leftover(path: Path) -> bool:
             entry.name == SWAP_MARK or (entry.name in ("new", "old") and entry.is_dir(follow_symlinks=False))
             for entry in inside
         )
-    return len(inside) <= 1 and all(
-        entry.name.startswith("part.")
-        and _suffix_of(found["target"], entry.name[4:])
-        and entry.is_file(follow_symlinks=False)
+    # a group's write (write_together) also keeps the file it replaces there: old<suffix>
+    return len(inside) <= 2 and all(
+        entry.name.startswith(("part.", f"{_OLD}."))
+        and _suffix_of(found["target"], entry.name[entry.name.index(".") :])
+        # (the kept file may be a link the target was: kept as a link)
+        and (entry.is_file(follow_symlinks=False) or (entry.name.startswith(_OLD) and entry.is_symlink()))
         for entry in inside
     )
 
@@ -591,6 +760,12 @@ def remove_atomic_temp(path: Path) -> None:
             _put_back(path / "old", path.parent / found["target"])
         shutil.rmtree(path, ignore_errors=True)
     elif path.is_dir() and not path.is_symlink():
+        found = _TEMP_FOLDER.fullmatch(path.name)
+        target = path.parent / found["target"] if found is not None else None
+        for old in path.glob(f"{_OLD}.*"):  # a group's kept file, moved there (no hard links)
+            if target is not None and not os.path.lexists(target):
+                with contextlib.suppress(OSError):
+                    os.replace(old, target)  # its target is missing: it goes back there
         for entry in path.iterdir():
             with contextlib.suppress(FileNotFoundError):
                 entry.unlink()
