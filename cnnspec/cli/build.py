@@ -98,12 +98,15 @@ class GraphPlot:
     how: str = " To draw it: `apt-get install graphviz`."
 
     def write(self) -> list[Path]:
-        """Write every file atomically (checked once more: a file may have appeared since);
-        returns the paths written."""
+        """Write every file atomically and all together (checked once more: a file may have
+        appeared since); returns the paths written. A failure on one leaves all as they were
+        (:func:`~cnnspec.fileio.write_together`): before, a new picture stayed beside the
+        previous graph's DOT and Mermaid files."""
         graph_files(self.target, option=self.option, spec=self.spec, force=self.force)
-        from cnnspec.fileio import write_atomic
+        from cnnspec.fileio import write_atomic, write_together
 
-        written = [write_atomic(path, content) for path, content in self.contents]
+        with write_together():
+            written = [write_atomic(path, content) for path, content in self.contents]
         if self.undrawn is not None:
             dot, mermaid = written[-2:]
             stdout().print(

@@ -456,15 +456,18 @@ def _metric(row: dict[str, Any]) -> str:
 
 
 def write_results(document: dict[str, Any], folder: Path) -> dict[str, Path]:
-    """``benchmark.json`` and ``benchmark.png`` in ``folder`` (atomically)."""
-    from cnnspec.fileio import write_atomic
+    """``benchmark.json`` and ``benchmark.png`` in ``folder``, atomically and together
+    (:func:`~cnnspec.fileio.write_together`): a failure on the picture leaves the previous
+    benchmark.json too (before, the new figures stayed beside the previous chart)."""
+    from cnnspec.fileio import write_atomic, write_together
 
     text = json.dumps(document, indent=2) + "\n"
     timed = [r for r in document["results"] if r.get("status") == "ok"]
     chart = chart_png(document) if timed else None  # drawn first: a failed drawing writes nothing
-    files = {"benchmark": write_atomic(folder / "benchmark.json", text)}
-    if chart is not None:
-        files["chart"] = write_atomic(folder / "benchmark.png", chart)
+    with write_together():
+        files = {"benchmark": write_atomic(folder / "benchmark.json", text)}
+        if chart is not None:
+            files["chart"] = write_atomic(folder / "benchmark.png", chart)
     return files
 
 

@@ -48,7 +48,7 @@ from cnnspec.export.verification import (
     non_finite_outputs,
     output_decisions,
 )
-from cnnspec.fileio import atomic_dir, atomic_path, check_writable, sha256_file, write_fault
+from cnnspec.fileio import atomic_dir, atomic_path, check_writable, sha256_file, write_fault, write_together
 from cnnspec.training.modelfile import check_model_file, load_model
 from cnnspec.training.state import model_file_bytes
 
@@ -1074,11 +1074,17 @@ def _write_bytes(path: Path, data: bytes) -> None:
 def _with_record(path: Path, needed: int, record: Callable[[Path], bytes]) -> Iterator[Path]:
     """Yield a temp path for the export bound for ``path``; once it is written and verified,
     its record (``record(temp)``) is written to a temp file beside the record, and both are
-    renamed into place, the export first. A failure before the renames (a mismatch, a full
-    disk under the record) leaves the export and its record as they were."""
+    renamed into place together (:func:`~cnnspec.fileio.write_together`), the export first. A
+    failure before the renames (a mismatch, a full disk under the record) or in the record's
+    rename leaves the export and its record as they were: a new export beside the previous
+    one's record was refused by every reader for its hash."""
     from cnnspec.export.runtimes import record_path
 
-    with atomic_path(record_path(path)) as record_temp, atomic_path(path, needed=needed) as temp:
+    with (
+        write_together(),
+        atomic_path(record_path(path)) as record_temp,
+        atomic_path(path, needed=needed) as temp,
+    ):
         yield temp
         try:
             _write_bytes(record_temp, record(temp))

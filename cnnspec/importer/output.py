@@ -23,6 +23,7 @@ from cnnspec.fileio import (
     same_file,
     write_atomic,
     write_fault,
+    write_together,
 )
 from cnnspec.importer import Imported, import_source
 from cnnspec.importer.source import KERAS_PREFIX, ZIP_FAULTS, Source, import_error, read_source, zip_fault
@@ -113,30 +114,19 @@ def run_import(
 
 
 def _write_both(read: Source, out: Path, target_weights: Path, imported: Imported) -> None:
-    """The spec and its weights, or neither. The space for both is checked first; the spec is
-    written to a scratch file beside ``out`` (a disk that fills up fails there, before the
-    weights are touched), then the weights, then the spec is moved into place. Should that last
-    step still fail, a weights file this import created is removed again: it was left behind,
-    and the same command was then refused for it ("already exists … pass --force")."""
+    """The spec and its weights, or neither (:func:`~cnnspec.fileio.write_together`). The space
+    for both is checked first; the spec is written first (a disk that fills up fails there,
+    before the weights are copied), then the weights, and both are renamed into place together.
+    A failure anywhere leaves the spec and the weights there before as they were, and no file
+    the import created: a new weights file left beside the old spec (``import --force`` over
+    an earlier import whose spec failed to be replaced) no longer fit it, and one left beside
+    no spec made the same command refuse ("already exists … pass --force")."""
     data = imported.text.encode("utf-8")
     folder = out.parent if str(out.parent) else Path(".")
     ensure_space(folder, len(data) + _weights_bytes(read, imported), target_weights)
-    existed = os.path.lexists(target_weights)
-    with _scratch(out, len(data), suffix=out.suffix or ".tmp") as spec:
-        try:
-            with open(spec, "xb") as handle:
-                handle.write(data)
-        except OSError as exc:
-            raise _write_fault(exc, out, len(data)) from None
+    with write_together():
+        write_atomic(out, data)
         _write_weights(read, target_weights, imported)
-        try:
-            with atomic_path(out) as temp:
-                os.replace(spec, temp)
-        except BaseException:
-            if not existed:
-                with contextlib.suppress(OSError):
-                    target_weights.unlink()
-            raise
 
 
 def _weights_bytes(read: Source, imported: Imported) -> int:

@@ -700,11 +700,12 @@ def write_evaluation(
 
     ``check``: called with every file about to be written (:func:`evaluation_files`) before
     the first is, to refuse replacing one (the command's refusal of a file it did not write).
-    The pictures are drawn and written before ``evaluation.json``, the record the other
-    commands read: a picture that cannot be drawn or written leaves no new evaluation.json
-    without it (evaluation.json written first was left beside the previous evaluation's
-    matrix, or none, when drawing failed)."""
-    from cnnspec.fileio import write_atomic
+    The files replace the previous evaluation's together or not at all
+    (:func:`~cnnspec.fileio.write_together`): a picture that cannot be drawn or written, or
+    ``evaluation.json``'s failed rename, leaves the previous evaluation whole (before, the new
+    picture stayed beside the previous evaluation.json). ``evaluation.json``, the record the
+    other commands read, is renamed last."""
+    from cnnspec.fileio import write_atomic, write_together
     from cnnspec.training.plots import confusion_png
 
     doc = evaluation.document
@@ -718,15 +719,17 @@ def write_evaluation(
         test = evaluation.data
         # titled as training titles its task files, so the two task_report.txt compare line by line
         heading = f"{title}: test set ({doc['data']['images']} images)"
-        files = write_task_files(test.config, out, doc, test.y, evaluation.outputs, test.x, heading)
-        return {"evaluation": write_atomic(out / "evaluation.json", text), **files}
+        with write_together():
+            files = write_task_files(test.config, out, doc, test.y, evaluation.outputs, test.x, heading)
+            return {"evaluation": write_atomic(out / "evaluation.json", text), **files}
     picture = confusion_png(
         doc["confusion_matrix"],
         doc["class_names"],
         f"{title}: confusion matrix, {_data_title(doc)} (accuracy {doc['accuracy']:.4f})",
     )
-    matrix = write_atomic(out / "confusion_matrix.png", picture)
-    return {"evaluation": write_atomic(out / "evaluation.json", text), "confusion_matrix": matrix}
+    with write_together():
+        matrix = write_atomic(out / "confusion_matrix.png", picture)
+        return {"evaluation": write_atomic(out / "evaluation.json", text), "confusion_matrix": matrix}
 
 
 def _data_title(document: dict[str, Any]) -> str:
