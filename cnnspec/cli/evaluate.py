@@ -175,6 +175,15 @@ def report_table(document: dict[str, Any], title: str) -> Table:
     return table
 
 
+def run_of(run: Run) -> Path | None:
+    """The run folder whose lock a command takes to write into it for ``run``: its own, or the
+    run folder a model file lies in below its top (a checkpoint, ``RUN/checkpoints/best.keras``,
+    which :func:`~cnnspec.reporting.run.locate` reads as a model file of no run)."""
+    from cnnspec.cli.outputs import enclosing_run
+
+    return run.run_dir if run.run_dir is not None else enclosing_run(run.model_path.parent)
+
+
 def refuse_other_run(folder: Path, run: Run, option: str = "--out") -> None:
     """Refuse (:class:`~cnnspec.errors.UsageError`, exit 2) to write a command's files into
     ``folder`` when it is, or lies in, another run's folder than ``run``'s: there they are read
@@ -395,7 +404,9 @@ def evaluate(
             and serves_temperature(record, scale, runtime.value, runtime_notes)
         ):
             record = None
-    with owning_run(run.run_dir, folder):
+    # a checkpoint (RUN/checkpoints/best.keras) is its run's too: its evaluation, written beside
+    # it by default, goes into that run (it was written without the lock, beside a training)
+    with owning_run(run_of(run), folder):
         if record is None:
             from cnnspec.reporting.ensemble import load_members
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from cnnspec.cli.common import AllowOutsideOption, echo, given_output, given_path, guarded, stdout
+from cnnspec.cli.common import AllowOutsideOption, echo, given_output, given_path, guarded, owning_run, stdout
 from cnnspec.cli.evaluate import (
     RUNTIME_HELP,
     EnsembleOption,
@@ -468,6 +468,7 @@ def predict(
     .tflite file is served by itself, with the record `cnnspec export` wrote beside it
     (FILE.json): no run folder, no model, no TensorFlow.
     """
+    from cnnspec.cli.outputs import enclosing_run
     from cnnspec.export.runtimes import choose, served_file, stem_of
     from cnnspec.fileio import check_writable
     from cnnspec.reporting.run import outside_allowed
@@ -491,66 +492,69 @@ def predict(
         check_input_file(image)  # (their headers: once the run is found, _check_headers)
     if out is not None:  # before a runtime is chosen: every runtime refuses a bad --out alike
         check_writable(out, option="--out")
-    if served_file(model):  # an exported file by itself: its record says how to read it
-        from cnnspec.reporting.served import served_record
+    # masks written into a run folder (--out RUN/masks) are written under its lock, as every
+    # other command's writes into a run are: beside a training, its leftover cleanup took them
+    with owning_run(enclosing_run(out) if out is not None else None, out or Path(".")):
+        if served_file(model):  # an exported file by itself: its record says how to read it
+            from cnnspec.reporting.served import served_record
 
-        record, scale, notes = served_record(model, runtime.value, spec, ensemble, wanted)
-        tasks = record.tasks
-        by_output = record.output_names if tasks else {}
-        results, names = _predict_export(
-            record, list(files), top, out, tasks, record.classes, by_output, views, scale
-        )
-        inside = tuple(str(view) for view in record.data.get("tta") or ())
-        members = [
-            Path(str(m.get("model"))) for m in record.data.get("ensemble") or [] if isinstance(m, dict)
-        ]
-        notes += _unused_out(out, results)
-        _print_predictions(
-            results, folder_notes + notes, format, model, record.runtime, record, names,
-            (*inside, *views), members[1:], [scale],
-        )  # fmt: skip
-        return
-    refuse_ensemble_runtime(ensemble, runtime)
-    chosen, record, notes = choose(model, "keras" if ensemble else runtime.value)
-    notes = folder_notes + notes
-    if ensemble and runtime == Runtime.auto:
-        notes.append("auto: --ensemble runs every model in Keras")
-    tasks, known, by_output = None, None, {}
-    if record is not None:
-        from cnnspec.reporting.run import locate
-
-        record.require_one_input(record.path)  # the first refusal, as on the Keras path
-        # only this command line may let the run's spec read outside its folder, never lock.json
-        located = locate(model, spec, allow_outside=allow_outside)
-        tasks, known, by_output = _reading(located, record)
-        from cnnspec.export.runtimes import serves_temperature
-        from cnnspec.reporting.temperature import chosen as chosen_temperature
-
-        # (its note is said where it is applied: the Keras path, if it comes to that, says its own)
-        scale_notes: list[str] = []
-        scale = chosen_temperature(located, wanted, scale_notes)
-        if (
-            not _single_output(tasks, runtime.value, record.runtime, notes)
-            or not _record_reads(located, record, tasks, runtime.value, record.runtime, notes)
-            or not serves_temperature(record, scale, runtime.value, notes)
-        ):
-            chosen, record = "keras", None
-    if record is None:
-        with outside_allowed(allow_outside):  # only this command line may allow it, never lock.json
-            results, names, model_path, temperatures = _predict_keras(
-                model, list(files), top, out, spec, views, ensemble, notes, wanted
+            record, scale, notes = served_record(model, runtime.value, spec, ensemble, wanted)
+            tasks = record.tasks
+            by_output = record.output_names if tasks else {}
+            results, names = _predict_export(
+                record, list(files), top, out, tasks, record.classes, by_output, views, scale
             )
-    else:
-        notes.extend(scale_notes)
-        temperatures = [scale]
-        results, names = _predict_export(
-            record, list(files), top, out, tasks, known, by_output, views, temperatures[0]
+            inside = tuple(str(view) for view in record.data.get("tta") or ())
+            members = [
+                Path(str(m.get("model"))) for m in record.data.get("ensemble") or [] if isinstance(m, dict)
+            ]
+            notes += _unused_out(out, results)
+            _print_predictions(
+                results, folder_notes + notes, format, model, record.runtime, record, names,
+                (*inside, *views), members[1:], [scale],
+            )  # fmt: skip
+            return
+        refuse_ensemble_runtime(ensemble, runtime)
+        chosen, record, notes = choose(model, "keras" if ensemble else runtime.value)
+        notes = folder_notes + notes
+        if ensemble and runtime == Runtime.auto:
+            notes.append("auto: --ensemble runs every model in Keras")
+        tasks, known, by_output = None, None, {}
+        if record is not None:
+            from cnnspec.reporting.run import locate
+
+            record.require_one_input(record.path)  # the first refusal, as on the Keras path
+            # only this command line may let the run's spec read outside its folder, never lock.json
+            located = locate(model, spec, allow_outside=allow_outside)
+            tasks, known, by_output = _reading(located, record)
+            from cnnspec.export.runtimes import serves_temperature
+            from cnnspec.reporting.temperature import chosen as chosen_temperature
+
+            # (its note is said where it is applied: the Keras path, if it comes to that, says its own)
+            scale_notes: list[str] = []
+            scale = chosen_temperature(located, wanted, scale_notes)
+            if (
+                not _single_output(tasks, runtime.value, record.runtime, notes)
+                or not _record_reads(located, record, tasks, runtime.value, record.runtime, notes)
+                or not serves_temperature(record, scale, runtime.value, notes)
+            ):
+                chosen, record = "keras", None
+        if record is None:
+            with outside_allowed(allow_outside):  # only this command line may allow it, never lock.json
+                results, names, model_path, temperatures = _predict_keras(
+                    model, list(files), top, out, spec, views, ensemble, notes, wanted
+                )
+        else:
+            notes.extend(scale_notes)
+            temperatures = [scale]
+            results, names = _predict_export(
+                record, list(files), top, out, tasks, known, by_output, views, temperatures[0]
+            )
+            model_path = stem_of(model)[0]
+        notes.extend(_unused_out(out, results))
+        _print_predictions(
+            results, notes, format, model_path, chosen, record, names, views, ensemble, temperatures
         )
-        model_path = stem_of(model)[0]
-    notes.extend(_unused_out(out, results))
-    _print_predictions(
-        results, notes, format, model_path, chosen, record, names, views, ensemble, temperatures
-    )
 
 
 def _unused_out(out: Path | None, results: list[dict[str, Any]]) -> list[str]:

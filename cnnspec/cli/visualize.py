@@ -30,7 +30,7 @@ import typer
 
 from cnnspec.analysis.graph import GRAPH_SUFFIXES
 from cnnspec.cli.common import AllowOutsideOption, given_output, given_path, guarded, owning_run, stdout
-from cnnspec.cli.evaluate import DataOption, SpecOption, TargetArgument, print_notes, refuse_other_run
+from cnnspec.cli.evaluate import DataOption, SpecOption, TargetArgument, print_notes, refuse_other_run, run_of
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
@@ -249,7 +249,7 @@ def visualize(
         picture("")  # a file: refused before anything is read or drawn (a folder: as each is named)
     missing = run.missing_model if run.run_dir is not None else None  # (a model file is there)
     notes = [f"{missing}; {SAYS_OF_MISSING[what]}"] if missing else []
-    with owning_run(run.run_dir, writes_to):  # a picture written into a run folder: own it
+    with owning_run(run_of(run), writes_to):  # a picture written into a run folder (a checkpoint's too)
         written: list[Path] = []
         if what == View.history:
             from cnnspec.reporting.views import write_history
