@@ -282,7 +282,9 @@ def _discard(files: list[_Pending]) -> None:
 
 def _commit(files: list[_Pending]) -> None:
     """Rename a group's files into place (:func:`write_together`), or put every target back."""
-    current = files[0] if files else None
+    if not files:  # (nothing was written: nothing to commit)
+        return
+    current = files[0]
     try:
         check_stop()  # a Ctrl-C a writer swallowed: nothing is committed
         for pending in files:
@@ -299,7 +301,6 @@ def _commit(files: list[_Pending]) -> None:
         _discard([p for p in files if p not in stranded])  # (a stranded old file stays)
         if stranded and isinstance(exc, Exception):
             raise _stranded_file(stranded[0], exc) from exc
-        assert current is not None
         fault = _write_failure(exc, current.target, current.needed, current.owner)
         if fault is None:
             raise
