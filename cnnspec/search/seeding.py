@@ -9,7 +9,8 @@ trial after trial, and so did two that joined a continued study together. Neithe
 a count read before asking is one worker's alone. A trial number is: the storage gives each to
 one worker (a database numbers a new trial in the write that inserts it, under the study row's
 lock or SQLite's write lock; the journal under its file lock; a waiting trial is taken by a
-checked change of its state, which the workers of one ``--out`` also make under ``.ask.lock``).
+checked change of its state, which the workers of one ``--out``, and those sharing one SQLite
+file, also make under a lock file: :func:`cnnspec.search.worker.ask_lock`).
 A slot claimed in the study's attributes would need a compare-and-set that Optuna's storages do
 not offer; the trial number costs nothing and is there on every storage.
 

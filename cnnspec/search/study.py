@@ -149,6 +149,39 @@ def check_default_journal(path: Path) -> None:
         )
 
 
+#: What the lock file beside a SQLite database adds to its name (``study.db.ask.lock``).
+SQLITE_LOCK_SUFFIX = ".ask.lock"
+
+
+def storage_lock_path(storage: str | None) -> Path | None:
+    """The lock file beside the SQLite database file of ``storage`` (``study.db.ask.lock``),
+    under which the workers sharing it take their trials (:func:`cnnspec.search.worker.
+    ask_lock`); ``None`` for any other storage (the journal, a server's database) and for an
+    in-memory database (no other process shares it). The database is found as SQLite opens it:
+    a relative path from the current folder, a URI filename (``sqlite:///file:x.db?uri=true``)
+    as its path, and links followed, so every spelling of one file gives one lock."""
+    if storage is None or "://" not in storage:
+        return None
+    try:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(storage)
+        backend = url.get_backend_name()
+    except Exception:  # (not a URL SQLAlchemy reads: opening the storage says so)
+        return None
+    database = url.database
+    if backend != "sqlite" or not database or database == ":memory:" or url.query.get("mode") == "memory":
+        return None
+    if str(url.query.get("uri", "")).lower() in ("true", "1") and database.startswith("file:"):
+        from urllib.parse import unquote, urlsplit
+
+        database = unquote(urlsplit(database).path)
+        if not database or database == ":memory:":
+            return None
+    real = Path(os.path.realpath(database))
+    return real.with_name(real.name + SQLITE_LOCK_SUFFIX)
+
+
 def storage_label(storage: str | None, out: Path) -> str:
     return redact(storage) if storage else str(out / JOURNAL_NAME)
 

@@ -9,12 +9,15 @@ the logged metric; pruning gets one report per epoch. Another study than the spe
 creates its folder itself and writes ``trial.json`` only there: a folder already at its name is
 left alone, and the trial is skipped without spending the budget.
 
-Workers agree on how many trials remain under a file lock in ``DIR`` (``.ask.lock``), so the
-workers of one machine start exactly ``trials`` trials; workers on other machines (a shared
-database) may start up to one extra trial each. A trial whose worker died (its PID is gone on
-this host; on a database, its heartbeat stopped) is failed and enqueued once more with the
-same values, unless its training had finished: its run folder's ``trial.json`` (written before
-the study is told) and results are then recorded as the trial's outcome (:func:`record_finished`).
+Workers agree on how many trials remain under a file lock in ``DIR`` (``.ask.lock``), and those
+sharing one SQLite database (from any ``DIR``) under a lock file beside it too
+(``study.db.ask.lock``: SQLite does not lock the waiting trial Optuna reads and then takes), so
+the workers of one machine start exactly ``trials`` trials and take each waiting trial once;
+workers on other machines (a shared database) may start up to one extra trial each. A trial
+whose worker died (its PID is gone on this host; on a database, its heartbeat stopped) is
+failed and enqueued once more with the same values, unless its training had finished: its run
+folder's ``trial.json`` (written before the study is told) and results are then recorded as the
+trial's outcome (:func:`record_finished`).
 A trial that could not write its files (a full or failing disk) is failed
 (:data:`DISK_FAULT`) and enqueued again every time, and its worker stops: the next trial would
 fail the same way, and the search is to be run again once the disk is fixed
@@ -26,6 +29,7 @@ stops the worker the same way, with the :class:`~cnnspec.errors.WriteError` nami
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import math
@@ -101,21 +105,66 @@ def claim_trial_dir(out: Path, number: int, tag: str) -> Path | None:
 
 
 @contextlib.contextmanager
-def ask_lock(out: Path) -> Iterator[None]:
-    """The workers on this machine count and ask one at a time."""
-    path = out / ASK_LOCK
-    try:  # never through a link: a dangling one would create a file where it leads
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
-    except OSError as exc:
-        raise UsageError(
-            f"expected cnnspec's lock file or nothing at {path}; cannot open it: {exc.strerror or exc}",
-            f"remove {path}",
-        ) from None
+def ask_lock(out: Path, storage: str | None = None) -> Iterator[None]:
+    """The workers on this machine count and ask one at a time: those of one ``--out`` under
+    ``OUT/.ask.lock``, and those sharing one SQLite database (from any ``--out``) under the
+    lock file beside it too (:func:`studies.storage_lock_path`).
+
+    SQLite does not lock the row Optuna reads before it takes a waiting trial (a retry, an
+    enqueued one): two workers of different ``--out`` folders both read it waiting and both
+    set it running, and one trial was trained twice and another never. PostgreSQL locks the
+    row, and the journal settles the race by the order of its lines: no second lock there.
+    The two locks are always taken in this order (``--out``'s first), so no two workers each
+    hold one and wait for the other's."""
+    fd = _lock_fd(out / ASK_LOCK)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        beside = studies.storage_lock_path(storage)
+        if beside is None:
+            yield
+            return
+        shared = _lock_fd(beside, database=True)
+        try:
+            if _same_file(fd, shared):  # (flock of one file twice by one process: a deadlock)
+                yield
+                return
+            fcntl.flock(shared, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(shared)
     finally:
         os.close(fd)
+
+
+def _lock_fd(path: Path, *, database: bool = False) -> int:
+    """An open descriptor of the lock file ``path``, created when missing, never through a
+    link (a dangling one would create a file where it leads). ``database``: the lock beside a
+    SQLite database; on a folder this process cannot create files in, an existing lock file is
+    opened to read (``flock`` needs no more), and a missing one is a :class:`UsageError`."""
+    flags = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        return os.open(path, flags | os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        failure = exc
+    if database and failure.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        with contextlib.suppress(OSError):
+            return os.open(path, flags | os.O_RDONLY)
+        raise UsageError(
+            f"cannot create the lock file {path} beside the SQLite database of --storage: "
+            f"{failure.strerror or failure} (the workers sharing the database take their trials "
+            "one at a time through it)",
+            f"make {path.parent} writable (SQLite writes its own journal beside the database too)",
+        ) from None
+    raise UsageError(
+        f"expected cnnspec's lock file or nothing at {path}; cannot open it: {failure.strerror or failure}",
+        f"remove {path}",
+    ) from None
+
+
+def _same_file(first: int, second: int) -> bool:
+    """Whether two open descriptors are of one file (a link, or a database named in --out)."""
+    a, b = os.fstat(first), os.fstat(second)
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def counted(study: Any) -> int:
@@ -707,6 +756,22 @@ def _quiet_tensorflow() -> None:
     tf.get_logger().setLevel("ERROR")
 
 
+def ask_trial(cfg: WorkerConfig, study: Any, limit: int) -> Any | None:
+    """This worker's next trial (a waiting one first: a retry, an enqueued one), ``None`` once
+    the study has ``limit`` trials. Under :func:`ask_lock`: dead workers' trials are failed
+    first, and no other worker of this machine takes the same waiting trial or the last one."""
+    with ask_lock(cfg.out, cfg.storage):
+        fail_dead_trials(study, cfg.out)
+        fail_stale(study, cfg.out)  # a database's trials whose heartbeat stopped (any machine)
+        if counted(study) >= limit:
+            return None
+        trial = study.ask()
+        trial.set_user_attr("pid", os.getpid())  # under the lock: a sweep sees it alive
+        trial.set_user_attr("process", process_identity(os.getpid()))  # (PIDs get reused)
+        trial.set_user_attr("host", socket.gethostname())
+    return trial
+
+
 def run_worker(cfg: WorkerConfig) -> int:
     """Run trials until the study has ``cfg.trials`` (or the deadline passes); exit status."""
     from optuna.storages._heartbeat import get_heartbeat_thread
@@ -729,15 +794,9 @@ def run_worker(cfg: WorkerConfig) -> int:
         if cfg.deadline is not None and time.time() >= cfg.deadline:
             break
         with storage_writes(cfg):  # a full disk under the journal: exit 1 naming it, not 3
-            with ask_lock(cfg.out):
-                fail_dead_trials(study, cfg.out)
-                fail_stale(study, cfg.out)  # a database's trials whose heartbeat stopped (any machine)
-                if counted(study) >= limit:
-                    break
-                trial = study.ask()
-                trial.set_user_attr("pid", os.getpid())  # under the lock: a sweep sees it alive
-                trial.set_user_attr("process", process_identity(os.getpid()))  # (PIDs get reused)
-                trial.set_user_attr("host", socket.gethostname())
+            trial = ask_trial(cfg, study, limit)
+            if trial is None:
+                break
             with get_heartbeat_thread(trial._trial_id, study._storage):  # a no-op for the journal
                 line = run_trial(cfg, compiled, space, study, trial)
         if not cfg.quiet:

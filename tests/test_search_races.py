@@ -1,0 +1,157 @@
+"""Searches that share one study: workers of different ``--out`` folders on one SQLite file.
+
+Optuna takes a waiting trial (a retry, an enqueued one) by reading it and then writing it
+running. SQLite does not lock the row in between (``with_for_update`` is a no-op there), so two
+workers that read it before either wrote both took it: one trial trained twice, another never.
+The pause between the read and the write is made deterministic here: each worker waits (up to a
+timeout) after its read until the other has read too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cnnspec.errors import UsageError
+
+optuna = pytest.importorskip("optuna")
+
+
+def _config(out: Path, storage: str) -> Any:
+    from cnnspec.search.worker import WorkerConfig
+
+    out.mkdir(parents=True, exist_ok=True)
+    return WorkerConfig(spec=Path("s.yaml"), out=out, study_name="s", trials=5, storage=storage)
+
+
+def _paused_reads(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Optuna's read of a trial it is about to set running waits, after reading, until a second
+    worker has read it too (or ``seconds`` pass): the moment the race needs, every time."""
+    from optuna.storages._rdb import models
+
+    real = models.TrialModel.find_or_raise_by_id
+    both_read = threading.Barrier(2)
+
+    def find(trial_id: int, session: Any, for_update: bool = False) -> Any:
+        trial = real(trial_id, session, for_update)
+        if for_update and trial.state.name == "WAITING":
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_read.wait(timeout=seconds)
+        return trial
+
+    monkeypatch.setattr(models.TrialModel, "find_or_raise_by_id", staticmethod(find))
+
+
+def _race(cfgs: list[Any]) -> list[int]:
+    """Each config's worker asks for its next trial at the same moment, in its own thread with
+    its own storage (its own connections); the trial numbers they got."""
+    from cnnspec.search.study import open_storage
+    from cnnspec.search.worker import ask_trial
+
+    studies = [optuna.load_study(study_name="s", storage=open_storage(c.storage, c.out)) for c in cfgs]
+    got: list[int] = []
+    errors: list[BaseException] = []
+
+    def ask(cfg: Any, study: Any) -> None:
+        try:
+            got.append(ask_trial(cfg, study, limit=5).number)
+        except BaseException as exc:  # (the test fails with it below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=pair) for pair in zip(cfgs, studies, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    return sorted(got)
+
+
+def _study_with_a_retry(storage: str, out: Path) -> None:
+    from cnnspec.search.study import open_storage
+
+    study = optuna.create_study(study_name="s", storage=open_storage(storage, out), direction="maximize")
+    study.enqueue_trial({"x": 1.0}, user_attrs={"retry_of": 7, "retry_reason": "worker died"})
+
+
+def test_two_workers_of_different_outs_on_one_sqlite_file_take_a_waiting_trial_once(tmp_path, monkeypatch):
+    """Before: both workers read trial 0 waiting and both set it running (each got trial 0)."""
+    db = tmp_path / "shared" / "study.db"
+    db.parent.mkdir()
+    storage = f"sqlite:///{db}"
+    cfgs = [_config(tmp_path / "a", storage), _config(tmp_path / "b", storage)]
+    _study_with_a_retry(storage, cfgs[0].out)
+    _paused_reads(monkeypatch, seconds=2)
+    assert _race(cfgs) == [0, 1]  # one took the retry, the other a new trial
+    trials = optuna.load_study(study_name="s", storage=storage).get_trials()
+    assert [t.state.name for t in trials] == ["RUNNING", "RUNNING"]
+    assert (db.parent / "study.db.ask.lock").is_file()
+
+
+def test_a_relative_sqlite_url_and_an_absolute_one_of_the_same_file_share_the_lock(tmp_path, monkeypatch):
+    db = tmp_path / "shared" / "study.db"
+    db.parent.mkdir()
+    monkeypatch.chdir(tmp_path)
+    cfgs = [_config(tmp_path / "a", "sqlite:///shared/study.db"), _config(tmp_path / "b", f"sqlite:///{db}")]
+    _study_with_a_retry(cfgs[1].storage, cfgs[1].out)
+    _paused_reads(monkeypatch, seconds=2)
+    assert _race(cfgs) == [0, 1]
+
+
+def test_the_sqlite_lock_path_is_beside_the_database_file(tmp_path, monkeypatch):
+    from cnnspec.search.study import storage_lock_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link.db").symlink_to(tmp_path / "real" / "study.db")
+    beside = tmp_path / "real" / "study.db.ask.lock"
+    assert storage_lock_path("sqlite:///link.db") == beside  # (a link: the file it names)
+    assert storage_lock_path(f"sqlite:///{tmp_path}/real/study.db") == beside
+    assert storage_lock_path("sqlite:///file:real/study.db?uri=true") == beside
+    for unshared in (None, "j.journal", "sqlite://", "sqlite:///:memory:", "postgresql://u@h/db"):
+        assert storage_lock_path(unshared) is None
+    assert storage_lock_path("sqlite:///file:m?mode=memory&uri=true") is None
+
+
+def test_a_database_lock_in_the_out_folder_itself_is_taken_once(tmp_path):
+    """The two locks of one file (a database named ``.ask`` in --out: its lock is ``.ask.lock``)
+    would wait for each other in one process."""
+    from cnnspec.search.worker import ask_lock
+
+    with ask_lock(tmp_path, f"sqlite:///{tmp_path}/.ask"):
+        pass
+
+
+def test_a_database_on_a_read_only_folder_is_a_clear_error(tmp_path, monkeypatch):
+    """A lock file that cannot be created beside the database (a read-only disk, no permission)
+    is a usage error that says why; one already there is opened to read (``flock`` needs no
+    more)."""
+    import errno
+    import os
+
+    from cnnspec.search import worker
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    real_open = os.open
+
+    def read_only(path: Any, flags: int, *args: Any) -> int:
+        if Path(path).parent == shared and flags & (os.O_CREAT | os.O_RDWR | os.O_WRONLY):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(worker.os, "open", read_only)
+    refused = r"cannot create the lock file .*study\.db\.ask\.lock"
+    with (
+        pytest.raises(UsageError, match=refused) as caught,
+        worker.ask_lock(tmp_path, f"sqlite:///{shared}/study.db"),
+    ):
+        pass
+    assert "Read-only file system" in str(caught.value) and "writable" in str(caught.value.hint)
+    os.close(real_open(shared / "study.db.ask.lock", os.O_CREAT | os.O_WRONLY, 0o644))  # (made before)
+    with worker.ask_lock(tmp_path, f"sqlite:///{shared}/study.db"):
+        pass
