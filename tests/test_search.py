@@ -566,7 +566,8 @@ def test_a_killed_worker_loses_only_its_trial_and_ctrl_c_stops_cleanly(runner, w
     trials = {t.number: t for t in load_study(out).get_trials()}
     assert trials[victim.number].state.name == "FAIL"
     assert trials[victim.number].user_attrs["failed"] == "worker died"
-    interrupted = [t for t in trials.values() if t.user_attrs.get("failed") == "interrupted"]
+    interrupted = [t for t in trials.values() if "stopped" in t.user_attrs]  # (stopped, not failed)
+    assert not [t for t in interrupted if "failed" in t.user_attrs]
     assert {t.number for t in interrupted} == {both[1].number, retry.number}
     waiting = [t for t in trials.values() if t.state.name == "WAITING"]
     assert sorted(t.user_attrs["retry_of"] for t in waiting) == sorted(t.number for t in interrupted)

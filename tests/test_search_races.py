@@ -155,3 +155,130 @@ def test_a_database_on_a_read_only_folder_is_a_clear_error(tmp_path, monkeypatch
     os.close(real_open(shared / "study.db.ask.lock", os.O_CREAT | os.O_WRONLY, 0o644))  # (made before)
     with worker.ask_lock(tmp_path, f"sqlite:///{shared}/study.db"):
         pass
+
+
+# -- a search stopped by Ctrl-C or SIGTERM --------------------------------------------------------
+
+STOP_SPEC = """\
+cnnspec: 1
+name: tiny_search
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - {id: drop, dropout: 0.1}
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 128}
+training: {epochs: 1, batch_size: 32, seed: 1}
+search:
+  trials: 2
+  seed: 3
+  pruner: none
+  space:
+    drop.rate: {float: [0.0, 0.5]}
+"""
+
+
+@pytest.fixture
+def stopping_train(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``train`` of a trial without TensorFlow: while ``.stop`` says so, the process gets that
+    signal in the middle of the training (``.swallowed``: something swallows its
+    ``KeyboardInterrupt`` and fails with an error of its own, as h5py does in the middle of
+    Keras' ``model.save``); otherwise it finishes with accuracy 0.5."""
+    import os
+    import time
+
+    from cnnspec.search import worker
+    from cnnspec.training import trainer
+
+    class Pruning:
+        pruned_at = None
+
+    class State:
+        stop: int | None = None
+        swallowed = False
+        calls = 0
+
+    state = State()
+
+    def train(compiled: Any, *, out: Path, **_: Any) -> Any:
+        state.calls += 1
+        if state.stop is not None:
+            try:
+                os.kill(os.getpid(), state.stop)
+                time.sleep(5)  # (the handler runs before this returns)
+            except KeyboardInterrupt:
+                if not state.swallowed:
+                    raise
+            if state.swallowed:
+                raise TypeError("a stand-in for h5py's error after the swallowed stop")
+        return trainer.TrainResult(out, {"test_accuracy": 0.5}, [{"val_accuracy": 0.5}], {})
+
+    monkeypatch.setattr(trainer, "train", train)
+    monkeypatch.setattr(worker, "_quiet_tensorflow", lambda: None)
+    monkeypatch.setattr(worker, "pruning_callback", lambda trial, metric: Pruning())
+    return state
+
+
+def _stopped_search(runner: Any, write_spec: Any, tmp_path: Path, stopping_train: Any) -> tuple[Any, Path]:
+    import json
+
+    from cnnspec.cli.app import app
+
+    spec = write_spec(STOP_SPEC)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["search", str(spec), "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    flat = " ".join(result.output.split())
+    assert "Traceback" not in result.output and "trial 0 was stopped" in flat, flat
+    study = optuna.load_study(
+        study_name="tiny_search",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(out / "study.journal"))
+        ),
+    )
+    stopped, retry = study.get_trials()
+    # stopped, not failed: no failure reason, its retry waits with the same values
+    assert stopped.state.name == "FAIL" and "failed" not in stopped.user_attrs
+    assert stopped.user_attrs["stopped"] == "stopped by the user (Ctrl-C or SIGTERM)"
+    assert retry.state.name == "WAITING" and retry.user_attrs["retry_of"] == 0
+    summary = json.loads((out / "search.json").read_text())
+    assert summary["counts"] == {"STOPPED": 1, "WAITING": 1}
+    assert summary["trials"][0]["stopped"] == "stopped by the user (Ctrl-C or SIGTERM)"
+    assert "failed" not in summary["trials"][0]
+    trial = json.loads((out / "trial-000" / "trial.json").read_text())
+    assert trial["state"] == "STOPPED" and "failed" not in trial
+    assert stopping_train.calls == 1  # no trial started after the stop
+
+    # the same command again trains the stopped trial's values and one more: 2 complete
+    stopping_train.stop = None
+    again = runner.invoke(app, ["search", str(spec), "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    trials = study.get_trials()
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert [t.number for t in complete] == [1, 2] and complete[0].params == stopped.params
+    return result, out
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_stopped_trial_is_recorded_stopped_and_trained_again(
+    runner, write_spec, tmp_path, stopping_train, signal_name
+):
+    """Before: the trial was failed ("interrupted"), search.json counted it a failure."""
+    import signal
+
+    stopping_train.stop = getattr(signal, signal_name)
+    _stopped_search(runner, write_spec, tmp_path, stopping_train)
+
+
+def test_a_stop_swallowed_inside_the_training_stops_the_search_too(
+    runner, write_spec, tmp_path, stopping_train
+):
+    """A SIGTERM whose ``KeyboardInterrupt`` something swallowed and turned into an error of its
+    own (h5py in ``model.save``). Before: the trial failed with that error (a real failure, never
+    tried again) and the search went on to the next trial and exited 0."""
+    import signal
+
+    stopping_train.stop = signal.SIGTERM
+    stopping_train.swallowed = True
+    _stopped_search(runner, write_spec, tmp_path, stopping_train)

@@ -175,9 +175,7 @@ def search(
     leaderboard(summary)
     if outcome.interrupted:
         console.print(
-            "[yellow]interrupted[/yellow]: finished trials are kept in the study; the same command "
-            "continues it",
-            highlight=False,
+            f"[yellow]interrupted[/yellow]: {stopped_text(summary, first)}", highlight=False, soft_wrap=True
         )
         raise typer.Exit(EXIT_INTERRUPTED)
     if fault is not None:
@@ -194,6 +192,23 @@ def search(
             "again with another --out or --study (these failed trials count against this study's --trials)",
         )
         raise typer.Exit(EXIT_FAILED)
+
+
+def stopped_text(summary: dict[str, Any], first: int) -> str:
+    """What a stopped search says after "interrupted": the trials it stopped (numbered from
+    ``first``: this search's), whose values the same command trains again, and that finished
+    trials are kept."""
+    stopped = [
+        str(row["number"])
+        for row in summary["trials"]
+        if row["state"] == "STOPPED" and row["number"] >= first
+    ]
+    kept = "finished trials are kept in the study"
+    if not stopped:
+        return f"{kept}; the same command continues it"
+    if len(stopped) == 1:
+        return f"trial {stopped[0]} was stopped, and the same command trains its values again; {kept}"
+    return f"trials {', '.join(stopped)} were stopped, and the same command trains their values again; {kept}"
 
 
 def _plain_names_taken(folder: Path, name: str) -> bool:

@@ -65,7 +65,10 @@ _NOT_FILES = ("imagenet",)
 
 
 def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
-    """Every trial of the study as plain data, in order."""
+    """Every trial of the study as plain data, in order. A trial a Ctrl-C or SIGTERM stopped
+    (:func:`cnnspec.search.worker.stop`) is ``STOPPED``, with why in ``stopped``, not ``FAIL``."""
+    from cnnspec.search.worker import STOPPED, stopped
+
     rows = []
     trials = study.get_trials(deepcopy=False)
     # why a failed trial without a `failed` attribute failed, from the retry enqueued for it:
@@ -103,7 +106,11 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
         for key in ("failed", "retry_of"):
             if key in attrs:
                 row[key] = attrs[key]
-        if t.state.name == "FAIL" and not row.get("failed") and isinstance(retry_reasons.get(t.number), str):
+        if t.state.name == "FAIL" and stopped(t):  # a Ctrl-C or SIGTERM's, not a failure
+            row["state"] = "STOPPED"  # (Optuna's own state for it is FAIL: it has no other)
+            row.pop("failed", None)  # (an older cnnspec's "interrupted")
+            row["stopped"] = STOPPED
+        if row["state"] == "FAIL" and not row.get("failed") and isinstance(retry_reasons.get(t.number), str):
             row["failed"] = retry_reasons[t.number]
         if isinstance(attrs.get("values"), dict):
             row["values"] = attrs["values"]  # as the trial used them (worker.run_trial)
@@ -151,6 +158,7 @@ STATE_WORDS = {
     "COMPLETE": "complete",
     "PRUNED": "pruned",
     "FAIL": "failed",
+    "STOPPED": "stopped",
     "RUNNING": "running",
     "WAITING": "waiting",
 }

@@ -8,7 +8,7 @@ SIGINT *ignored*, and Python keeps an inherited ignore, so without it a Ctrl-C (
 was discarded while the workers trained on; a SIGTERM would have killed the runner alone and
 orphaned them. The handler only sets a flag (never an exception inside ``multiprocessing``'s
 start-up or a join); the poll loop then stops: it starts no more workers, forwards SIGINT to
-every live one (each stops its trial at the next batch, marks it failed "interrupted", enqueued
+every live one (each stops its trial at the next batch, records it stopped, its values enqueued
 again for the next run, and exits), and escalates to SIGTERM and SIGKILL for a worker still
 alive after a grace period (or at once on a second and third Ctrl-C), always reaping them.
 A worker is signalled only once it says its handler is in place (an event): before that a
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import UsageError, WriteError, printable
+from cnnspec.fileio import stop_handled
 from cnnspec.search import study as studies
 from cnnspec.search.redaction import scrub
 from cnnspec.search.spawning import WorkerProcess
@@ -99,6 +100,7 @@ def _child(cfg: WorkerConfig, runner: int, ready: Any, stopping: Any) -> None:
         os.setpgid(0, 0)
     for number in STOP_SIGNALS:
         signal.signal(number, GATE.handler)
+    GATE.notes = True  # (as _noting_stops: the process ends with its search)
     try:
         ready.set()
         if stopping.is_set():
@@ -221,13 +223,28 @@ def _handling(handler: Any) -> Iterator[None]:
             signal.signal(number, before)
 
 
+@contextlib.contextmanager
+def _noting_stops() -> Iterator[None]:
+    """While inside, a Ctrl-C or SIGTERM raised at once is also noted, as ``train``'s own is
+    (:attr:`~cnnspec.training.interrupts.InterruptGate.notes`): one that h5py swallows in the
+    middle of a trial's ``model.save`` and turns into an error of its own then stops the trial
+    as stopped (:func:`cnnspec.search.worker.run_trial`), not as failed with that error while
+    the search trains on."""
+    noting, GATE.notes = GATE.notes, True
+    try:
+        yield
+    finally:
+        GATE.notes = noting
+
+
 def _in_process(cfg: WorkerConfig, study: Any, notes: list[str]) -> SearchOutcome:
     interrupted = False
-    with _handling(GATE.handler):
+    with _handling(GATE.handler), _noting_stops():
         try:
             run_worker(cfg)
         except KeyboardInterrupt:
             interrupted = True
+            stop_handled()  # the search stops as stopped: the summary it writes now is its own
     return SearchOutcome(study, interrupted, 0, notes)
 
 

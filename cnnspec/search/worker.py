@@ -45,7 +45,7 @@ from typing import Any
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import SpecError, UsageError, WriteError, printable
-from cnnspec.fileio import write_atomic, write_fault, write_fix
+from cnnspec.fileio import stop_handled, stop_noted, write_atomic, write_fault, write_fix
 from cnnspec.search import study as studies
 from cnnspec.spec.search import Dimension, SearchSpace, apply_values
 
@@ -62,6 +62,10 @@ EXIT_INTERRUPTED = 130
 DISK_FAULT = "disk fault"
 #: How the ``failed`` attribute of a trial whose run folder already existed starts.
 FOLDER_TAKEN = "run folder taken"
+#: The ``stopped`` attribute of a trial a Ctrl-C or SIGTERM stopped (:func:`stop`); an older
+#: cnnspec failed it with ``failed: "interrupted"`` (:data:`INTERRUPTED`), read as the same.
+STOPPED = "stopped by the user (Ctrl-C or SIGTERM)"
+INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -190,10 +194,10 @@ def _skipped(trial: Any) -> bool:
 
 
 def _retryable(trial: Any) -> bool:
-    """A failed trial that gets (or got) another go: interrupted, stopped by a disk fault, or
+    """A failed trial that gets (or got) another go: stopped by the user or by a disk fault, or
     killed when it was not already a retry of a killed one."""
     reason = trial.user_attrs.get("failed")
-    if reason == "interrupted" or (isinstance(reason, str) and reason.startswith(DISK_FAULT)):
+    if stopped(trial) or (isinstance(reason, str) and reason.startswith(DISK_FAULT)):
         return True
     died = studies.WORKER_DIED
     return reason == died and trial.user_attrs.get("retry_reason") != died
@@ -338,6 +342,33 @@ def fail(study: Any, frozen: Any, reason: str, out: Path, attrs: dict[str, Any] 
     _write_trial_json(out, frozen, info)
     if _retryable(frozen):
         study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number, "retry_reason": reason})
+
+
+def stopped(trial: Any) -> bool:
+    """Whether ``trial`` was stopped by the user (a Ctrl-C or SIGTERM, :func:`stop`), not failed."""
+    return "stopped" in trial.user_attrs or trial.user_attrs.get("failed") == INTERRUPTED
+
+
+def stop(study: Any, frozen: Any, out: Path) -> None:
+    """Record the running trial ``frozen`` as stopped by the user: its ``stopped`` attribute
+    (no ``failed`` one: nothing went wrong with it), ``trial.json`` saying ``STOPPED``, and its
+    values enqueued again, so the same command trains them (from the start, under the next
+    number) in its place. In Optuna's storage it is a finished trial (``FAIL``: Optuna has no
+    state for a stopped one, and a running one would be failed as its dead worker's); the budget
+    (:func:`counted`), search.json and the leaderboard take it as stopped, not failed."""
+    from optuna.trial import TrialState
+
+    storage = study._storage  # Optuna's own API for a trial another process started
+    with contextlib.suppress(Exception):
+        storage.set_trial_user_attr(frozen._trial_id, "stopped", STOPPED)
+    try:
+        storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
+    except Exception:
+        return  # it finished (or another process failed it) meanwhile
+    frozen = storage.get_trial(frozen._trial_id)
+    info = {"state": "STOPPED", "stopped": STOPPED, "params": frozen.user_attrs.get("values", frozen.params)}
+    _write_trial_json(out, frozen, info)
+    study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number, "retry_reason": "stopped"})
 
 
 def fail_stale(study: Any, out: Path) -> list[int]:
@@ -546,20 +577,28 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
     started = time.time()
     pruning = None
     try:
-        trial_compiled = compile_doc(doc, max_params=cfg.max_params, allow_outside=cfg.allow_outside)
-        pruning = pruning_callback(trial, space.objective)
-        result = train(
-            trial_compiled,
-            out=folder,
-            display=Display("quiet"),
-            command=[*sys.argv[:1], "search", str(cfg.spec), "--study", cfg.study_name],
-            write_report=write_report,
-            callbacks=[pruning],
-        )
+        try:
+            trial_compiled = compile_doc(doc, max_params=cfg.max_params, allow_outside=cfg.allow_outside)
+            pruning = pruning_callback(trial, space.objective)
+            result = train(
+                trial_compiled,
+                out=folder,
+                display=Display("quiet"),
+                command=[*sys.argv[:1], "search", str(cfg.spec), "--study", cfg.study_name],
+                write_report=write_report,
+                callbacks=[pruning],
+            )
+        except Exception:
+            if stop_noted():  # the stop's KeyboardInterrupt, swallowed (h5py in the middle of a
+                raise KeyboardInterrupt from None  # model.save), came back as another error
+            raise
     except (TrainingInterrupted, ReportInterrupted, KeyboardInterrupt):
+        # the search records the stop itself: its own writes are not cut by it (atomic_path's
+        # check_stop), and the runner then writes what finished and exits as stopped
+        stop_handled()
         finished = finished_run(folder)
         if finished is None:
-            fail(study, study._storage.get_trial(trial._trial_id), "interrupted", cfg.out)
+            stop(study, study._storage.get_trial(trial._trial_id), cfg.out)
         else:  # the interrupt came once the results were written: a result, not a retry
             _tell_result(cfg, study, trial, space, values, folder, finished, time.time() - started, None)
         raise KeyboardInterrupt from None  # the search stops: the runner writes what finished
