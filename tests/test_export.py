@@ -442,3 +442,43 @@ def test_a_tflite_tensor_name_leads_to_its_keras_layer():
     assert _layer_of("wide_1/layer_norm_1/moments/mean", layers) == "layer_norm_1"
     assert _layer_of("wide_1/dense_1/MatMul", layers) == "dense"
     assert _layer_of("StatefulPartitionedCall:0", layers) is None
+
+
+#: Keras' Normalization, its mean and variance given per channel (non-trivial numbers).
+NORMALIZED = """\
+cnnspec: 1
+name: normalized
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 3, kernel_size: 3, padding: same}
+  - normalization: {mean: [0.1, -0.2, 0.3], variance: [0.5, 2.0, 4.0]}
+    id: standard
+  - flatten
+  - dense: {units: 3, activation: softmax}
+"""
+
+
+@pytest.mark.slow
+def test_a_normalization_layer_exports_to_onnx_verified_at_any_rank(tmp_path, runner):
+    """Keras' Normalization holds its mean and variance as eager tensors, which a trace captured
+    as graph inputs that tf2onnx took for the model's: export failed with the converter's
+    "Required inputs (['normalized_1/standard_1/Sub/y:0', …]) are missing from input feed",
+    and --no-verify published a file that asked for them. Traced as constants, the file takes
+    the image alone and answers as Keras does; so does tests/fixtures/codegen/ranks.yaml (a
+    normalization over axis 2 of a rank-5 tensor, its mean and variance from weights)."""
+    pytest.importorskip("tf2onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+
+    ranks = (Path(__file__).parent / "fixtures" / "codegen" / "ranks.yaml").read_text(encoding="utf-8")
+    for name, text in (("normalized", NORMALIZED), ("ranks", ranks)):
+        folder = tmp_path / name
+        folder.mkdir()
+        model = _saved(text, folder, fit=False)
+        result = runner.invoke(app, ["export", str(model), "-f", "onnx", "--no-verify"])
+        assert result.exit_code == 0, (name, result.output)
+        session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+        assert [given.name for given in session.get_inputs()] == ["input"], name
+        result = runner.invoke(app, ["export", str(model), "-f", "onnx", "--json"])
+        assert result.exit_code == 0, (name, result.output)
+        report = json.loads(result.output)
+        assert report["max_abs_diff"] <= report["tolerance"] and report["top1_agreement"] == 1.0, name

@@ -488,7 +488,11 @@ def _layer_names(model: Any) -> list[str]:
 
 
 def _write_onnx(model: Any, path: Path) -> None:
-    with _quiet_native():
+    """Convert ``model`` to ``path`` through tf2onnx, the eager tensors its layers hold traced as
+    constants (:mod:`cnnspec.export.constants`: tf2onnx takes them for inputs otherwise)."""
+    from cnnspec.export.constants import tensors_as_constants
+
+    with _quiet_native(), tensors_as_constants(model):
         model.export(str(path), format="onnx", verbose=False)
 
 
