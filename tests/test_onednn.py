@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +52,17 @@ def test_the_onednn_rank_limit_is_said_plainly_with_its_node():
     )
     assert limit.hint.startswith("run with TF_ENABLE_ONEDNN_OPTS=0 in the environment")
     assert "at most 4 axes besides the batch" in limit.hint
+    # with the model's layers (spec_layers': Keras name → how the spec names it), the layer
+    named = {"dense_1": "layer `dense_1` (softmax5.yaml:6:12, model[1].dense)", "dense": "layer `dense`"}
+    limit = onednn_limit(tf.errors.AbortedError(None, None, RAISED), named)
+    assert limit is not None
+    assert limit.message.startswith(
+        "TensorFlow's oneDNN CPU kernel cannot run the Softmax op of layer `dense_1` "
+        "(softmax5.yaml:6:12, model[1].dense): it takes tensors of at most 5 axes"
+    )
+    # a node of no layer named: its path, as without them
+    limit = onednn_limit(tf.errors.AbortedError(None, None, RAISED), {"flatten_1": "layer `flatten_1`"})
+    assert limit is not None and "Softmax op (node softmax5_1/dense_1_1/Softmax)" in limit.message
     # other errors are not this one
     assert onednn_limit(tf.errors.AbortedError(None, None, "Graph execution error: other")) is None
     assert onednn_limit(ValueError("Input dims must be <= 5")) is None
@@ -74,9 +87,10 @@ def test_train_says_the_onednn_limit_instead_of_an_internal_error(tmp_path):
     said = " ".join(done.stderr.split())
     assert done.returncode == 1, said
     assert "internal error" not in said and "Traceback" not in said, said
+    # the layer as the spec writes it (its id, where, and what), not TensorFlow's node path
     assert (
-        "error: TensorFlow's oneDNN CPU kernel cannot run the model's Softmax op (node "
-        "softmax5_1/dense_1_1/Softmax): it takes tensors of at most 5 axes, the batch included"
+        "error: TensorFlow's oneDNN CPU kernel cannot run the Softmax op of layer `dense_1` "
+        "(softmax5.yaml:6:12, model[1].dense): it takes tensors of at most 5 axes, the batch included"
     ) in said, said
     assert "hint: run with TF_ENABLE_ONEDNN_OPTS=0" in said and "no epoch was finished" in said, said
     # the command it prints goes on in that folder (a new run there is refused: it has files)
@@ -93,3 +107,19 @@ def test_train_says_the_onednn_limit_instead_of_an_internal_error(tmp_path):
     )
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "run" / "metrics.json").is_file()
+    # the commands that run the trained model name the layer too (export's own Keras check runs
+    # it eagerly, where TensorFlow names no node: it runs it again as a graph to find it)
+    Image.fromarray(np.zeros((8, 8), dtype="uint8")).save(tmp_path / "g.png")
+    for words in (["evaluate", "run"], ["predict", "run", "g.png"], ["export", "run", "-f", "tflite"]):
+        done = subprocess.run(
+            [*command, *words], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
+        said = " ".join(done.stderr.split())
+        assert done.returncode == 1, (words, said)
+        assert (
+            "error: TensorFlow's oneDNN CPU kernel cannot run the Softmax op of layer `dense_1` "
+            f"({tmp_path / 'softmax5.yaml'} (resolved in run):"
+        ) in said, (words, said)
+        assert "model[1].dense): it takes tensors of at most 5 axes" in said, (words, said)
+        assert "hint: run with TF_ENABLE_ONEDNN_OPTS=0" in said, (words, said)
+    assert not list((tmp_path / "run").glob("*.tflite*")), "export wrote a file"

@@ -409,12 +409,17 @@ def evaluate(
     with owning_run(run_of(run), folder):
         if record is None:
             from cnnspec.reporting.ensemble import load_members
+            from cnnspec.training.onednn import layers_named
 
             model = load_model(run.model_path)
             members = load_members(ensemble or [], allow_outside)
             for member in members:
                 member.temperature = chosen_temperature(member.run, wanted, runtime_notes)
-            evaluation = run_evaluation(run, model, data, views, members, scale)
+            # (a kernel's refusal names the spec's layer; not with --ensemble: another model's
+            # layer may have the same name)
+            ir = run.compiled.ir if run.compiled is not None and not members else None
+            with layers_named(model, ir):
+                evaluation = run_evaluation(run, model, data, views, members, scale)
         else:
             stand_in = load_model(run.model_path) if run.compiled is None else None
             session = open_session(record.runtime, record.path)

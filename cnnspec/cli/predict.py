@@ -192,6 +192,7 @@ def _predict_keras(
     from cnnspec.reporting.run import predict as predict_batch
     from cnnspec.reporting.temperature import chosen, refuse_tasks, scaled_answer, tempered
     from cnnspec.training.modelfile import load_model
+    from cnnspec.training.onednn import layers_named
 
     notes = notes if notes is not None else []
     run = locate(target, spec)  # (--allow-outside: the caller's outside_allowed)
@@ -246,7 +247,8 @@ def _predict_keras(
         keras_models = [listed, *(member.model for member in members)]
         answering = [run_model(m, t) for m, t in zip(keras_models, temperatures, strict=True)]
         answer = _task_views(answering, views, tasks)
-        results, names = _task_answer(tasks, by_output, inputs, shape, out, k, rescale, answer)
+        with layers_named(keras_model, _spec_ir(run, members)):
+            results, names = _task_answer(tasks, by_output, inputs, shape, out, k, rescale, answer)
         return results, names, run.model_path, temperatures
     if record is not None:  # the record's reading of the output: what the exports answer with
         output = record.data["output"]
@@ -258,8 +260,16 @@ def _predict_keras(
 
     keras_models = [keras_model, *(member.model for member in members)]
     models = [classify(m, t) for m, t in zip(keras_models, temperatures, strict=True)]
-    results, names = _classified(inputs, shape, rescale, _with_views(models, views), known, k)
+    with layers_named(keras_model, _spec_ir(run, members)):
+        results, names = _classified(inputs, shape, rescale, _with_views(models, views), known, k)
     return results, names, run.model_path, temperatures
+
+
+def _spec_ir(run: Any, members: list[Any]) -> Any | None:
+    """The IR of the run's spec, to name a layer of its model that a kernel refuses
+    (:func:`~cnnspec.training.onednn.layers_named`); ``None`` without a spec, or with
+    ``--ensemble`` members (another model's layer may have the same name)."""
+    return run.compiled.ir if run.compiled is not None and not members else None
 
 
 def _with_views(models: list[Callable[[Any], Any]], views: tuple[str, ...]) -> Callable[[Any], Any]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnspec.training.onednn import layer_of_node
 from cnnspec.training.runtime import native_stderr_silenced
 
 #: How LiteRT names an op its delegate failed on: "failed to delegate MEAN node #5".
@@ -61,14 +62,9 @@ def _quiet() -> Iterator[None]:
 
 
 def _layer_of(tensor: str, layers: Sequence[str]) -> str | None:
-    """The Keras layer whose op made ``tensor`` (``model_1/layer_norm_1_1/moments/mean``: a
-    scope per name, each with TensorFlow's ``_1`` when it opened again): the longest of
-    ``layers`` that a scope of the name is, with or without such a suffix."""
-    for scope in tensor.split("/"):
-        found = [name for name in layers if re.fullmatch(re.escape(name) + r"(_\d+)?", scope)]
-        if found:
-            return max(found, key=len)
-    return None
+    """The Keras layer whose op made ``tensor`` (``model_1/layer_norm_1_1/moments/mean``), as
+    :func:`~cnnspec.training.onednn.layer_of_node` finds it for a TensorFlow node."""
+    return layer_of_node(tensor, layers)
 
 
 def _described(path: Path, text: str, layers: Sequence[str]) -> str:

@@ -580,6 +580,7 @@ def export_model(
     if quantize == "int8":  # its calibration needs the run's data: refused before TensorFlow
         _check_calibration_data(run, source, path)
 
+    from cnnspec.training.onednn import layers_named
     from cnnspec.training.runtime import import_keras
 
     import_keras()
@@ -623,6 +624,16 @@ def export_model(
     # the run of the model (a SavedModel export had none read yet), for its temperature and members
     averaged = bool(ensemble or views)  # several models, or mirror images: one model of the mean
     located = run if run is not None or (temperature == 1.0 and not averaged) else _run_of(source)
+    # a kernel's refusal of the model names the spec's layer (not with --ensemble: another
+    # model's layer may have the same name)
+    ir = run.compiled.ir if run is not None and run.compiled is not None and not ensemble else None
+
+    def answers(keras_model: Any) -> list[np.ndarray]:
+        """``keras_model``'s outputs on the verification batch."""
+        batch = inputs[0] if len(inputs) == 1 else inputs
+        with layers_named(keras_model, ir, traced=lambda: keras_model.predict_on_batch(batch)):
+            return keras_outputs(keras_model, inputs)
+
     if temperature != 1.0:
         from cnnspec.export.folding import fold_for_export
 
@@ -633,7 +644,7 @@ def export_model(
             run=located,
             reading=reading,
             model_sha256=digest,
-            first_output=lambda: keras_outputs(model, inputs)[0],
+            first_output=lambda: answers(model)[0],
             notes=notes,
             averaged=averaged,
         )
@@ -666,7 +677,7 @@ def export_model(
             for described in {id(m): m for m in (meta, decision_meta) if m is not None}.values():
                 as_probabilities(described)
             decisions = output_decisions(decision_meta, model)
-    expected = keras_outputs(model, inputs)
+    expected = answers(model)
     broken = non_finite_outputs(expected)
     if broken is not None and verify:  # no export of it can be verified: nothing to compare with
         raise ExportMismatch(

@@ -719,9 +719,9 @@ def _run(
                 run_dir, len(recorder.history), _resume_command(compiled, list(overrides), run_dir)
             ) from None
         except Exception as exc:  # out of memory: the epochs done are saved, as for Ctrl-C
-            from cnnspec.training.onednn import onednn_limit
+            from cnnspec.training.onednn import onednn_limit, spec_layers
 
-            detail, limit = out_of_memory(exc), onednn_limit(exc)
+            detail, limit = out_of_memory(exc), onednn_limit(exc, spec_layers(model, compiled.ir))
             if detail is None and limit is None:
                 raise
             recorder.interrupted = True
