@@ -482,3 +482,23 @@ def test_a_normalization_layer_exports_to_onnx_verified_at_any_rank(tmp_path, ru
         assert result.exit_code == 0, (name, result.output)
         report = json.loads(result.output)
         assert report["max_abs_diff"] <= report["tolerance"] and report["top1_agreement"] == 1.0, name
+
+
+@pytest.mark.slow
+def test_an_onnx_file_that_asks_for_more_inputs_than_the_model_is_refused(tmp_path, runner, monkeypatch):
+    """Were a layer's held tensors still captured as graph inputs (as a normalization's were
+    before they were traced as constants), --no-verify published a file that asked for them:
+    the export now refuses it, naming the layer, and writes nothing."""
+    pytest.importorskip("tf2onnx")
+    import contextlib
+
+    import cnnspec.export.constants as constants
+
+    monkeypatch.setattr(constants, "tensors_as_constants", lambda model: contextlib.nullcontext(0))
+    model = _saved(NORMALIZED, tmp_path, fit=False)
+    result = runner.invoke(app, ["export", str(model), "-f", "onnx", "--no-verify"])
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert "the onnx converter took values that layer(s) `standard` hold (" in said, said
+    assert "Nothing was written" in said and "-f tflite" in said, said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]

@@ -496,6 +496,31 @@ def _write_onnx(model: Any, path: Path) -> None:
         model.export(str(path), format="onnx", verbose=False)
 
 
+def _extra_onnx_inputs(path: Path, inputs: int) -> list[str]:
+    """The inputs of the ONNX file ``path`` beyond the model's ``inputs`` (tf2onnx lists the
+    model's first): tensors of the graph that the converter took for inputs (see
+    :mod:`cnnspec.export.constants`)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initialized = {tensor.name for tensor in graph.initializer}
+    return [given.name for given in graph.input if given.name not in initialized][inputs:]
+
+
+def _extra_inputs_said(extra: list[str], model: Any, path: Path) -> str:
+    """Why an ONNX file asking for ``extra`` inputs is refused, naming their layers."""
+    from cnnspec.training.onednn import layer_of_node
+
+    names = _layer_names(model)
+    layers = list(dict.fromkeys(layer_of_node(name, names) for name in extra))
+    named = ", ".join(f"`{layer}`" for layer in layers if layer is not None) or "the model"
+    return (
+        f"the onnx converter took values that layer(s) {named} hold ({', '.join(extra[:3])}) for "
+        "inputs of the model: the file would ask for them beside its own inputs, and no runtime "
+        f"would run it. Nothing was written to {path}; export it with -f tflite or -f savedmodel"
+    )
+
+
 def _size(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -1155,6 +1180,11 @@ def _export(
     else:
         with _with_record(path, model_file_bytes(model), record) as temp:
             _write_onnx(model, temp)
+            # also unverified (--no-verify): a file that asks for more than the model's inputs
+            # is no export of it (onnxruntime would refuse every call without them)
+            extra = _extra_onnx_inputs(temp, len(model.inputs))
+            if extra:
+                raise ExportFailed(_extra_inputs_said(extra, model, path))
             if importlib.util.find_spec("onnxruntime") is None:
                 notes.append("not verified: onnxruntime is not installed (" + _EXTRA_HINT + ")")
             else:
