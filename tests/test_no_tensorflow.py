@@ -127,3 +127,37 @@ def test_language_server_does_not_import_tensorflow():
     out = subprocess.run([sys.executable, "-c", LSP_PROBE, spec], capture_output=True, text=True, timeout=120)
     lines = out.stdout.strip().splitlines()
     assert lines[-2:] == ["ANSWERED=5", "HEAVY="], out.stderr[-2000:]
+
+
+def test_python_dash_m_cnnspec_is_the_console_script_without_tensorflow():
+    """`python -m cnnspec` (a venv whose scripts are not on PATH) runs the CLI: it failed with
+    "No module named cnnspec.__main__"; a validate through it imports no TensorFlow either."""
+    probe = "import runpy, sys; runpy.run_module('cnnspec', run_name='__main__')"
+    out = subprocess.run(
+        [sys.executable, "-c", f"{probe}\n", "validate", str(SPECS_DIR / "basic_cnn.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "ok " in out.stdout and "basic_cnn" in out.stdout
+    run = subprocess.run(
+        [sys.executable, "-m", "cnnspec", "validate", "zoo:nothing_here"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode != 0 and "Traceback" not in run.stderr + run.stdout
+    assert "No module named" not in run.stderr
+    import_check = (
+        "import runpy, sys\nsys.argv = ['cnnspec', 'validate', sys.argv[1]]\n"
+        "try:\n    runpy.run_module('cnnspec', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY=' + ','.join(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    checked = subprocess.run(
+        [sys.executable, "-c", import_check, str(SPECS_DIR / "basic_cnn.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.stdout.strip().splitlines()[-1] == "HEAVY=", checked.stderr
