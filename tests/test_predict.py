@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,6 +123,30 @@ def test_a_folder_is_read_as_its_images_and_arrays_in_sorted_order(run_dir, tmp_
     assert f"left out 1 file(s) of {folder} that are no image or .npy array (the first: labels.csv)" in (
         flat(result)
     )
+
+
+@pytest.mark.parametrize("others", [["a/c.webp"], ["a/x.webp", "b/y.TIFF", "b/z.jfif"]], ids=["1", "3"])
+def test_a_folder_with_images_training_refuses_is_refused_as_training_refuses_it(run_dir, tmp_path, others):
+    """A .webp (or .tif, .jfif …) in a folder was passed over with a note calling it "no image":
+    predict now refuses the folder with training's message and list of formats, writing nothing."""
+    from tests.test_listing_edges import listing_error, make_images
+
+    folder = tmp_path / "test"
+    make_images(folder, {"a": 2, "b": 2})
+    for name in others:
+        (folder / name).write_bytes(b"RIFF....WEBP")
+    (folder / "labels.csv").write_text("name,label\n")  # no image: still left out with a note
+    out = tmp_path / "out"
+    result = invoke("predict", run_dir, folder, "--out", out)
+    assert result.exit_code == 2, result.output
+    shown = sorted(others, key=lambda name: (str(Path(name).parent), name))
+    assert f"{len(others)} image file(s) are in a format cnnspec does not read: {', '.join(shown)}" in (
+        flat(result)
+    )
+    assert "expected PNG, JPEG, BMP or GIF images (.png, .jpg, .jpeg, .bmp, .gif)" in flat(result)
+    assert "Traceback" not in result.output and not out.exists()
+    trained = listing_error(tmp_path, f"{{source: {{directory: {folder}, image_size: [8, 8]}}}}")
+    assert trained.message in flat(result)  # word for word (the spec's folder: the same path)
 
 
 def test_bare_model_uses_class_indices(run_dir, tmp_path):

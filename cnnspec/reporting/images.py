@@ -185,9 +185,12 @@ def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
     """The files ``predict`` reads for ``paths``: a file as given; a folder as every image
     (PNG, JPEG, BMP, GIF) and ``.npy`` file in it and its subfolders (a test set's class
     folders), hidden ones left out, in the order of their sorted paths. Also notes on the other
-    files a folder held. A folder with none of those files is a :class:`UsageError`; links to
-    folders are not followed (no loop), links to files are read as the files."""
-    from cnnspec.training.imagefiles import IMAGE_EXTENSIONS
+    files a folder held (no images: ``labels.csv``, ``README.txt``). A folder with none of those
+    files, or with images in a format cnnspec does not read (``.webp``, ``.tif``, …), is a
+    :class:`UsageError`: the second with training's message, as training refuses such a folder
+    (passed over, they would go unanswered with a note easily missed among the predictions).
+    Links to folders are not followed (no loop), links to files are read as the files."""
+    from cnnspec.training.imagefiles import IMAGE_EXTENSIONS, is_other_image_name, unreadable_images_error
 
     readable = (*IMAGE_EXTENSIONS, ".npy")
     files: list[Path] = []
@@ -205,6 +208,9 @@ def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
                 (found if file.suffix.lower() in readable else other).append(file)
         found.sort()  # (by their parts: a/0.png, b/1.png, c.npy; os.walk gives a folder's own first)
         other.sort()
+        unread = [file.relative_to(path).as_posix() for file in other if is_other_image_name(file.name)]
+        if unread:
+            raise UsageError(*unreadable_images_error(path, unread))
         if not found:
             raise UsageError(
                 f"expected images or .npy files in the folder {path}; it holds none",
