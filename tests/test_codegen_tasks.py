@@ -443,7 +443,7 @@ def test_the_scripts_multi_output_npz_names_are_checked_as_cnnspec_train_checks_
     )
     code = generate_code(compile_spec(spec), script=True).text
     wanted = {"load_data", "check_names", "check_depths", "check_pixels", "pixel_max", "OUTPUTS", "names_for"}
-    wanted |= {"check_shapes", "check_classes", "CLASS_COUNT"}  # (what load_data checks first)
+    wanted |= {"check_images", "check_shapes", "check_classes", "check_counts", "CLASS_COUNT"}  # load_data's
     kept = [
         node
         for node in ast.parse(code).body
@@ -461,7 +461,10 @@ def test_the_scripts_multi_output_npz_names_are_checked_as_cnnspec_train_checks_
     }
     for extra, message in (
         ({"class_names_sge": np.array(["a"])}, "has class_names_sge"),
-        ({"class_names": np.array(["a"])}, "expected a name for each of the 3 classes; class_names has 1"),
+        (
+            {"class_names": np.array(["a"])},
+            r"each of the 3 classes \(labels 0–2\) in .*; its class_names has 1 \(a\)",
+        ),
         ({"class_names_kind": np.array(["a", "b"])}, "class_names_kind has 2"),
     ):
         np.savez(tmp_path / "two.npz", **arrays, **extra)

@@ -70,7 +70,7 @@ def test_integer_pixels_of_unknown_depth_stop_the_script_too(tmp_path, script):
     error = refused(npz_case(tmp_path, script, x, pixels(6, "int64")))
     assert error.message.startswith("expected 8-bit (0–255) or uint16 training images")
     load_data = script_functions(tmp_path / "spec.yaml")["load_data"]
-    with pytest.raises(SystemExit, match=r"8-bit \(0-255\) or uint16 training images .* int64 from 0 to 999"):
+    with pytest.raises(SystemExit, match=r"8-bit \(0–255\) or uint16 training images .* int64 from 0 to 999"):
         load_data(tmp_path / "d.npz")
 
 
@@ -79,7 +79,9 @@ def test_test_images_of_another_depth_stop_the_script_too(tmp_path, script):
     error = refused(npz_case(tmp_path, script, pixels(12), pixels(6, "uint16", 65536)))
     assert error.message.startswith("expected training and test images of one depth")
     load_data = script_functions(tmp_path / "spec.yaml")["load_data"]
-    with pytest.raises(SystemExit, match=r"of one depth .* uint8 \(0-255\) and uint16 \(0-65535\)"):
+    with pytest.raises(
+        SystemExit, match=r"one depth .* uint8 \(0–255\) and the test images uint16 \(0–65535\)"
+    ):
         load_data(tmp_path / "d.npz")
 
 
@@ -92,7 +94,7 @@ def test_integer_beside_float_images_stop_the_script_too(tmp_path, script, train
     error = refused(npz_case(tmp_path, script, stored(pixels(12), train), stored(pixels(6), test)))
     assert error.message.startswith("expected training and test images of one kind")
     load_data = script_functions(tmp_path / "spec.yaml")["load_data"]
-    with pytest.raises(SystemExit, match=f"of one kind .* they are {train} and {test}"):
+    with pytest.raises(SystemExit, match=f"of one kind .* are {train} and the test images {test}"):
         load_data(tmp_path / "d.npz")
 
 

@@ -1,0 +1,196 @@
+"""``codegen --script``'s data refusals beside ``cnnspec train``'s: the same message, word for
+word, for each fault of an npz file's images, labels and class names, and where the data has two
+faults at once, the same one named first (the scripts checked in an order of their own: pixel
+depths before NaN pixels, the model's input shape before everything, an empty split before the
+labels).
+
+The scripts' data functions run without TensorFlow (tests/test_listing_edges.py's
+:func:`script_functions`); train's data is loaded with seed 0 (tests/test_data_checks.py).
+Nothing is trained. The script names a file by the path it is given where train names it by
+its name: the messages are compared with that path written as train writes it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.test_data_checks import CLASSIFIER, REGRESSION, npz_spec, refused
+from tests.test_listing_edges import script_functions
+from tests.test_task_data import spec, write_images
+
+Arrays = dict[str, Any]
+
+
+def good_arrays(script: str) -> Arrays:
+    """12 training and 6 test float images (8×8×3, as the specs' input) with 3 classes (or one
+    value each, for the task script)."""
+    rng = np.random.default_rng(0)
+    y_train, y_test = np.arange(12) % 3, np.arange(6) % 3
+    if script == "task":
+        y_train, y_test = y_train.astype("float64"), y_test.astype("float64")
+    return {
+        "x_train": rng.random((12, 8, 8, 3)).astype("float32"),
+        "y_train": y_train,
+        "x_test": rng.random((6, 8, 8, 3)).astype("float32"),
+        "y_test": y_test,
+    }
+
+
+def _set(arrays: Arrays, key: str, index: Any, value: Any, dtype: str | None = None) -> None:
+    array = arrays[key].astype(dtype) if dtype else arrays[key].copy()
+    if array.size:  # (a split emptied by another fault keeps that fault alone)
+        array[index] = value
+    arrays[key] = array
+
+
+#: one fault each, made on good arrays; faults of one group change one thing and are not paired
+FAULTS: dict[str, tuple[str, Callable[[Arrays], None]]] = {
+    "nan-pixel": ("pixels", lambda a: _set(a, "x_train", (2, 1, 1, 0), np.nan)),
+    "inf-test-pixel": ("test-pixels", lambda a: _set(a, "x_test", (1, 0, 2, 1), np.inf)),
+    "bool-images": ("train-kind", lambda a: a.update(x_train=a["x_train"] > 0.5)),
+    "integer-test": ("test-kind", lambda a: a.update(x_test=(a["x_test"] * 255).astype("uint8"))),
+    "test-shape": ("test-size", lambda a: a.update(x_test=a["x_test"][:, :7, :7])),
+    "input-shape": ("size", lambda a: a.update(x_train=a["x_train"][:, :6], x_test=a["x_test"][:, :6])),
+    "label-nan": ("labels", lambda a: _set(a, "y_train", 3, np.nan, "float64")),
+    "test-label": ("test-labels", lambda a: _set(a, "y_test", 2, 1e39 if a["task"] else -1, "float64")),
+    "count": ("count", lambda a: a.update(y_train=a["y_train"][:-1])),
+    "empty-test": ("test-size", lambda a: a.update(x_test=a["x_test"][:0], y_test=a["y_test"][:0])),
+    "names": ("names", lambda a: a.update(class_names=np.array(["a", "b"]))),
+}
+#: the faults each script has (the task script reads values: class names are not checked there)
+SCRIPT_FAULTS = {"classifier": sorted(FAULTS), "task": sorted(set(FAULTS) - {"names"})}
+#: what makes each data set of two faults: faults of two groups (test-labels on an emptied test
+#: split are gone)
+PAIRS = [
+    (script, first, second)
+    for script, faults in SCRIPT_FAULTS.items()
+    for first, second in itertools.combinations(faults, 2)
+    if FAULTS[first][0] != FAULTS[second][0] and {first, second} != {"empty-test", "test-label"}
+]
+
+
+def npz_case(tmp_path: Path, script: str, faults: list[str]) -> Path:
+    """The spec of an npz file (``d.npz``) made with ``faults``, for ``script`` (its head)."""
+    arrays = good_arrays(script) | {"task": script == "task"}
+    for fault in faults:
+        FAULTS[fault][1](arrays)
+    del arrays["task"]
+    head, training = (
+        (CLASSIFIER, "seed: 0") if script == "classifier" else (REGRESSION, "seed: 0, task: regression")
+    )
+    return npz_spec(tmp_path, head=head, extra=f"training: {{{training}}}\n", **arrays)
+
+
+def script_refusal(tmp_path: Path, path: Path, script: str) -> str:
+    """The first line of the message the script stops with, reading ``d.npz`` as its main() does
+    up to the model's input shape (the task script: load_splits; the classifier: load_data, then
+    check_input_shape, which main calls once the data is split), the file named as train names it."""
+    functions = script_functions(path)
+    npz = tmp_path / "d.npz"
+    with pytest.raises(SystemExit) as stopped:
+        if script == "task":
+            functions["load_splits"](npz)
+        else:
+            (x_train, _), _, _ = functions["load_data"](npz)
+            functions["check_input_shape"](x_train)
+    return str(stopped.value.code).split("\n")[0].replace(str(npz), npz.name)
+
+
+@pytest.mark.parametrize(("script", "fault"), [(s, f) for s, faults in SCRIPT_FAULTS.items() for f in faults])
+def test_each_npz_fault_is_refused_with_trains_message(tmp_path, script, fault):
+    path = npz_case(tmp_path, script, [fault])
+    assert script_refusal(tmp_path, path, script) == refused(path).message
+
+
+@pytest.mark.parametrize(("script", "first", "second"), PAIRS)
+def test_an_npz_with_two_faults_is_refused_for_the_one_train_names(tmp_path, script, first, second):
+    path = npz_case(tmp_path, script, [first, second])
+    assert script_refusal(tmp_path, path, script) == refused(path).message
+
+
+# -- the messages the scripts worded their own way ---------------------------------------------
+def test_a_classifiers_too_few_class_names_are_refused_with_trains_message(tmp_path):
+    arrays = good_arrays("classifier") | {"class_names": np.array(["cat", "dog"])}
+    path = npz_spec(tmp_path, head=CLASSIFIER, extra="training: {seed: 0}\n", **arrays)
+    message = refused(path).message
+    assert message.endswith("each of the 3 classes (labels 0–2) in d.npz; its class_names has 2 (cat, dog)")
+    assert script_refusal(tmp_path, path, "classifier") == message
+
+
+MULTI = (
+    "cnnspec: 1\nname: two\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+    "  - conv2d: {filters: 2, kernel_size: 3}\n  - global_avg_pool2d:\n    id: pool\n"
+    "  - dense: {units: 3, activation: softmax}\n    id: kind\n"
+    "  - dense: {units: 1}\n    inputs: pool\n    id: size\n"
+    "outputs: [kind, size]\ndata: {source: {npz: d.npz}}\n"
+    "training: {seed: 0, outputs: {size: {task: regression, loss: mse}}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["names", "own-names", "nan-label", "fraction", "negative", "huge", "one-hot", "nan-value"],
+)
+def test_a_multi_output_npz_is_refused_with_trains_message(tmp_path, fault):
+    """The task script's check_names and check_classes (a classification output's labels),
+    and check_targets (a regression output's values)."""
+    arrays = good_arrays("classifier")
+    arrays = {
+        "x_train": arrays["x_train"],
+        "x_test": arrays["x_test"],
+        "y_train_kind": arrays["y_train"],
+        "y_test_kind": arrays["y_test"],
+        "y_train_size": np.arange(12, dtype="float32"),
+        "y_test_size": np.arange(6, dtype="float32"),
+    }
+    labels = arrays["y_test_kind"].astype("float64")
+    changes: dict[str, Callable[[], None]] = {
+        "names": lambda: arrays.update(class_names=np.array(["a", "b"])),
+        "own-names": lambda: arrays.update(class_names_kind=np.array(["a"])),
+        "nan-label": lambda: arrays.update(y_test_kind=np.where(np.arange(6) == 2, np.nan, labels)),
+        "fraction": lambda: arrays.update(y_test_kind=labels + 0.5),
+        "negative": lambda: arrays.update(y_test_kind=labels - 1),
+        "huge": lambda: arrays.update(y_test_kind=labels * 10**7),
+        "one-hot": lambda: arrays.update(y_test_kind=np.eye(3)[arrays["y_test_kind"]]),
+        "nan-value": lambda: arrays.update(y_test_size=np.full(6, np.nan, "float32")),
+    }
+    changes[fault]()
+    np.savez(tmp_path / "d.npz", **arrays)
+    path = tmp_path / "spec.yaml"
+    path.write_text(MULTI)
+    message = refused(path).message
+    assert script_refusal(tmp_path, path, "task") == message
+
+
+# -- a CSV with two faults -------------------------------------------------------------------------
+#: a CSV row each (beside good ones), and what train's message and the script's both say of it
+CSV_FAULTS = {
+    "no-label": ("{0},", "expected an image path and a label on line"),
+    "unknown-label": ("{0},owl", "among the training classes"),
+    "missing": ("gone.png,cat", "expected every image the CSV names to exist"),
+    "twice": ("./{0},cat", "expected each image once in"),
+}
+
+
+@pytest.mark.parametrize(("first", "second"), list(itertools.permutations(sorted(CSV_FAULTS), 2)))
+def test_a_test_csv_with_two_faults_is_refused_for_the_one_train_names(tmp_path, first, second):
+    names = write_images(tmp_path / "img", 6)
+    rows = ["file,label", *[f"img/{n},{'cat' if i % 2 else 'dog'}" for i, n in enumerate(names[:4])]]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    test = ["file,label", f"img/{names[4]},cat", f"img/{names[5]},dog"]
+    test += [CSV_FAULTS[fault][0].format(f"img/{names[5 - i]}") for i, fault in enumerate((first, second))]
+    (tmp_path / "test.csv").write_text("\n".join(test) + "\n")
+    data = "{csv: train.csv, test_csv: test.csv, image_size: [8, 8]}"
+    path = spec(tmp_path, data, CLASSIFIER.replace("units: 3", "units: 2"), "training: {seed: 0}\n")
+    trained = refused(path).message
+    load_data = script_functions(path)["load_data"]
+    with pytest.raises(SystemExit) as stopped:
+        load_data(tmp_path / "train.csv", tmp_path / "test.csv")
+    named = [fault for fault, (_, words) in CSV_FAULTS.items() if words in trained]
+    assert len(named) == 1 and CSV_FAULTS[named[0]][1] in str(stopped.value.code), (trained, stopped.value)
