@@ -160,7 +160,7 @@ def test_the_script_refuses_too_few_class_names_as_train_does(tmp_path):
     assert refused(path).message.startswith("expected a name for each of the 3 classes")
     load_data = script_functions(path)["load_data"]
     with pytest.raises(
-        SystemExit, match=r"a name for each of the 3 classes \(labels 0-2\) .* class_names has 2"
+        SystemExit, match=r"a name for each of the 3 classes \(labels 0–2\) .* class_names has 2"
     ):
         load_data(tmp_path / "d.npz")
     np.savez(tmp_path / "d.npz", x_train=x, y_train=classes(12), x_test=x[:6], y_test=classes(6),
