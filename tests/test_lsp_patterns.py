@@ -193,9 +193,13 @@ def test_the_server_replaces_the_typed_pattern() -> None:
     ("needle", "offset", "after", "expected"),
     [
         ("stem,", 1, "training:", ("stem\n  - id", 0)),  # a block call with an id: its id
-        ('"st[1].inner"', 3, "training:", ("inner\n      next", 0)),  # inside the repeat's iteration
+        ('"st[1].inner"', 8, "training:", ("inner\n      next", 0)),  # inside the repeat's iteration
         ("head\n  phases", 1, "training:", ("head\ntraining", 0)),  # a layer's id
         ("stem.conv", 6, "phases:", ("conv\n      - batch_norm", 0)),  # in a phase: the block's layer
+        # on a segment another follows: what that segment names (as a rename there reads it)
+        ('"st[1].inner"', 2, "training:", ("st\n    repeat", 0)),  # the repeat
+        ('"st[1].inner"', 3, "training:", ("st\n    repeat", 0)),  # (just past `st`: still on it)
+        ("stem.conv", 2, "phases:", ("stem\n  - id", 0)),  # the call
     ],
 )
 def test_definition_of_a_plain_pattern(

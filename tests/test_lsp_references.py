@@ -373,9 +373,11 @@ def test_the_key_under_a_zoo_backbones_vars_refers_to_the_zoo_models_var(folder:
 
 
 def _definition(space: Space, name: str, needle: str, offset: int) -> tuple[str, int, int]:
-    analysis, (cursor, line, column) = space.at(name, needle, offset)
+    """Where definition from ``needle`` (plus ``offset``) goes, given what the server passes
+    (the spec's automatic names, the editor's texts)."""
+    analysis, (cursor, line, column), automatic, _ = space.asked(name, needle, offset, ())
     assert analysis.doc is not None
-    target = navigation.definition(analysis.doc, cursor, line, column, reader=space.documents.text)
+    target = navigation.definition(analysis.doc, cursor, line, column, automatic, reader=space.documents.text)
     assert target is not None and target.loc is not None
     return Path(target.file).name, target.loc.line, target.loc.column
 
@@ -420,6 +422,43 @@ def test_an_until_naming_what_rename_refuses_still_has_references(folder: Path) 
     ]
     assert Path(zoo[0].file).is_relative_to(zoo_dir())
     assert space.locs("zc.yaml", "until: block2", 9, include=False) == zoo[1:]
+
+
+def test_on_a_patterns_segment_every_feature_reads_that_segment(folder: Path) -> None:
+    """``freeze: [blk.r, double_1.c]`` and the ``learning_rate_scale`` key ``"blk/c"``: on
+    ``blk`` (and the call's automatic name ``double_1``) references are those from its
+    declaration and definition goes there, as a rename at the same place takes ``blk``; on the
+    last segment, those of the id inside the block. Before, both read the whole pattern: on
+    ``blk`` they gave ``c``'s references and declaration while a rename renamed ``blk``."""
+    frozen = (
+        BASE.replace("  - global_avg_pool2d\n", "  - double: {filters: 4}\n  - global_avg_pool2d\n")
+        + 'training:\n  freeze: [blk.r, double_1.c]\n  learning_rate_scale: {"blk/c": 0.5}\n'
+    )
+    space = Space(folder, {"lib.yaml": LIBRARY, "base.yaml": frozen})
+    call = ("base.yaml", *at(frozen, "double: {filters: 4}", occurrence=1))  # (`double_1`'s item)
+    for needle, offset, segment, declared in [
+        ("blk.r,", 1, "blk", ("base.yaml", frozen, "id: blk", 4)),
+        ("blk.r,", 3, "blk", ("base.yaml", frozen, "id: blk", 4)),  # (just past it: still on it)
+        ("blk.r,", 4, "r", ("lib.yaml", LIBRARY, "id: r", 4)),
+        ('"blk/c"', 2, "blk", ("base.yaml", frozen, "id: blk", 4)),
+        ('"blk/c"', 5, "c", ("lib.yaml", LIBRARY, "id: c", 4)),
+    ]:
+        origin = (declared[0], *at(*declared[1:]))
+        asked = space.references("base.yaml", needle, offset)
+        assert asked == space.references(declared[0], *declared[2:]), (needle, offset)
+        assert asked[0] == origin and _definition(space, "base.yaml", needle, offset) == origin
+        target = space.target("base.yaml", needle, offset)
+        assert target is not None and target.name == segment
+        assert (Path(target.declared.file).name, target.declared.line, target.declared.column) == origin
+    # `double_1` (a call's automatic name, which a rename refuses): the call item, its uses
+    on_call = space.references("base.yaml", "double_1.c]", 3)
+    assert on_call == [call, ("base.yaml", *at(frozen, "double_1.c]"))]
+    assert _definition(space, "base.yaml", "double_1.c]", 3) == call
+    # on its last segment: LIBRARY's `c`, named by the key's segment and this pattern's
+    on_c = space.references("base.yaml", "double_1.c]", 9)
+    assert on_c[0] == ("lib.yaml", *at(LIBRARY, "id: c", 4))
+    assert ("base.yaml", *at(frozen, "double_1.c]", 9)) in on_c
+    assert _definition(space, "base.yaml", "double_1.c]", 9) == on_c[0]
 
 
 def _layer_names_of(folder: Path, text: str) -> list[str]:

@@ -8,20 +8,22 @@ item of its first segment, and through block calls (and a repeat's layers) the i
 segments name; ``${name}`` → the var, block parameter or loop variable; an ``extends``/``use``
 entry → the file; a backbone item (its kind key or its ``spec:``) → the backbone's spec file,
 its ``until:`` → the id (or hierarchical name) of the backbone spec's model it names, else the
-layer of that name (a zoo model, or a spec file of the spec's folder); a ``freeze``/``unfreeze``
-pattern (``training``'s or a phase's, :mod:`cnnspec.lsp.patterns`) → what declares the name:
-a layer's ``id:`` (else its kind), a block call or backbone item (its ``id:``, else its kind
-key; a call in a library or a backbone's spec: that call), a repeat or iteration (``st``,
-``st[1]``: the repeat's id); a glob → every model item (or layer) whose layers it covers, in
-model order (:func:`definitions`; :func:`definition` gives the first); a ``search.space`` key →
-the var's key under ``vars:``, the setting's key or the layer parameter it sets (the key read as
-the search reads it), nothing when the document does not write it.
+layer of that name (a zoo model, or a spec file of the spec's folder); a
+``freeze``/``unfreeze`` pattern (``training``'s or a phase's, :mod:`cnnspec.lsp.patterns`) on a
+segment another follows (``blk`` of ``blk.c``) → what that segment names; elsewhere → what
+declares the name: a layer's ``id:`` (else its kind), a block call or backbone item (its
+``id:``, else its kind key; a call in a library or a backbone's spec: that call), a repeat or
+iteration (``st``, ``st[1]``: the repeat's id); a glob → every model item (or layer) whose
+layers it covers, in model order (:func:`definitions`; :func:`definition` gives the first); a
+``search.space`` key → the var's key under ``vars:``, the setting's key or the layer parameter
+it sets (the key read as the search reads it), nothing when the document does not write it.
 References (of a block or an id; a var's are :mod:`cnnspec.lsp.references`, by rename's
 scoping): every call of a block, every reference that means the same declaration: in
 ``inputs`` (a list, a single id, or a block call's mapping by name), ``outputs``, ``carry`` and
 ``next`` values and ``next`` keys, hierarchical names by their first segment, and for an id of
 the model the freeze/unfreeze patterns that name it exactly (a glob names no id; from such a
-pattern, the id's references). Each is located
+pattern, the id's references: of the id its segment under the cursor leads to, as a rename
+there reads it, :mod:`cnnspec.lsp.segments`). Each is located
 at the start of its written text, so its range is the whole token (``c0.x``, ``"c0[1]"``): the
 text the reader sees refer to the id.
 
@@ -55,6 +57,7 @@ from cnnspec.lsp.scopes import (
     split_name,
     visible_ids,
 )
+from cnnspec.lsp.segments import lookup, prefix_at, segment_at
 from cnnspec.lsp.text import in_expression, word_at
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.compose import Reader
@@ -158,9 +161,8 @@ def definitions(
         return [Target(name.loc.file, name.loc)] if name is not None and name.loc is not None else []
     pattern = pattern_at(doc, path, cursor.on_key)
     if pattern is not None:
-        model = model_ir(doc, ir)
-        names = PatternNames(model) if model is not None else None
-        return [Target(loc.file, loc) for loc in names.declarations(doc, pattern)] if names else []
+        found_all = _pattern_definitions(doc, cursor, pattern, line_text, column, automatic, ir)
+        return [Target(loc.file, loc) for loc in found_all]
     if is_until(doc, cursor):
         found = _until_definition(doc, path, reader)
         return [Target(found.file, found)] if found is not None else []
@@ -172,6 +174,32 @@ def definitions(
         return [Target(found.file, found)] if found is not None else []
     target = _definition(doc, cursor, automatic)
     return [target] if target is not None else []
+
+
+def _pattern_definitions(
+    doc: SourceDoc,
+    cursor: Cursor,
+    pattern: str,
+    line_text: str,
+    column: int,
+    automatic: Automatic | None,
+    ir: ModelIR | None,
+) -> list[Loc]:
+    """Where the freeze/unfreeze ``pattern`` under the cursor is declared. On a name segment
+    that another follows (``blk`` of ``blk.c``): what that segment names, as rename and
+    references read it (:mod:`cnnspec.lsp.segments`): the id it leads to, else the group of
+    that name (one the compiler names); elsewhere (its last segment, a glob): what the whole
+    pattern names."""
+    segment = None if _GLOB.search(pattern) else segment_at(pattern, cursor, line_text, column)
+    named = pattern
+    if segment is not None and segment[1] < len(pattern):
+        named = lookup(pattern[: segment[1]])
+        found = find_reference(doc, ("outputs",), named, automatic)
+        if found is not None:
+            return [found]
+    model = model_ir(doc, ir)
+    names = PatternNames(model) if model is not None else None
+    return names.declarations(doc, named) if names is not None else []
 
 
 def _definition(doc: SourceDoc, cursor: Cursor, automatic: Automatic | None) -> Target | None:
@@ -196,11 +224,19 @@ def _definition(doc: SourceDoc, cursor: Cursor, automatic: Automatic | None) -> 
 
 
 def references(
-    doc: SourceDoc, cursor: Cursor, include_declaration: bool = True, automatic: Automatic | None = None
+    doc: SourceDoc,
+    cursor: Cursor,
+    include_declaration: bool = True,
+    automatic: Automatic | None = None,
+    *,
+    line_text: str = "",
+    column: int | None = None,
 ) -> list[Loc]:
     """Every use of the block or id under the cursor (and its definition when asked); with
     ``automatic`` (:func:`automatic_names`), a block call's automatic name counts as the
-    call's id, declared at its kind key."""
+    call's id, declared at its kind key. Given the cursor's ``column`` (0-based code points of
+    ``line_text``), a hierarchical freeze/unfreeze pattern is read by its segment under the
+    cursor (``blk`` of ``blk.c``: the id ``blk``); without, by its whole name."""
     block = block_at(doc, cursor)
     if block is not None:
         found = [
@@ -212,7 +248,7 @@ def references(
         if include_declaration and definition_loc is not None:
             found.insert(0, definition_loc)
         return found
-    referred = _referred(doc, cursor, automatic)
+    referred = _referred(doc, cursor, automatic, line_text, column)
     if referred is None:
         return []
     return id_references(doc, *referred, include_declaration, automatic)
@@ -247,12 +283,20 @@ def id_references(
     return list(dict.fromkeys(found))  # (a YAML alias reads one place twice: `inputs: *ins`)
 
 
-def declaration(doc: SourceDoc, cursor: Cursor, automatic: Automatic | None = None) -> tuple[str, Loc] | None:
+def declaration(
+    doc: SourceDoc,
+    cursor: Cursor,
+    automatic: Automatic | None = None,
+    *,
+    line_text: str = "",
+    column: int | None = None,
+) -> tuple[str, Loc] | None:
     """The id under the cursor whose references :func:`references` lists (not a block's
     name) and where it is declared: a hierarchical name's first segment, a call's automatic
-    name (with ``automatic``: declared at the call's kind key); ``None`` when there is none, or
-    it is declared nowhere the text says."""
-    referred = _referred(doc, cursor, automatic)
+    name (with ``automatic``: declared at the call's kind key), a pattern's segment under the
+    cursor (given its ``column``, as :func:`references`); ``None`` when there is none, or it
+    is declared nowhere the text says."""
+    referred = _referred(doc, cursor, automatic, line_text, column)
     if referred is None or referred[2] is None:
         return None
     path, name, declared = referred
@@ -266,15 +310,22 @@ def declaration(doc: SourceDoc, cursor: Cursor, automatic: Automatic | None = No
 
 
 def _referred(
-    doc: SourceDoc, cursor: Cursor, automatic: Automatic | None
+    doc: SourceDoc,
+    cursor: Cursor,
+    automatic: Automatic | None,
+    line_text: str = "",
+    column: int | None = None,
 ) -> tuple[SpecPath, str, Loc | None] | None:
-    """The id under the cursor: the path its scope is read from, its name, its declaration."""
+    """The id under the cursor: the path its scope is read from, its name, its declaration
+    (a pattern's: that of its segment under the cursor, given the cursor's ``column``)."""
     path = cursor.path
     declared: Loc | None
     pattern = pattern_at(doc, path, cursor.on_key)
     if pattern is not None:  # a freeze/unfreeze pattern: the model's id it names, if it is one
         path = ("outputs",)  # (read where the model's ids are all visible)
-        name: str | None = pattern.replace("/", ".")
+        # read up to the segment under the cursor (`blk` of `blk.c`), as a rename there reads it
+        segment = prefix_at(pattern, cursor, line_text, column) if column is not None else None
+        name: str | None = segment if segment is not None else pattern.replace("/", ".")
         # an id, or one reached through a dotted name (`stem.inner`: the `inner` of the call)
         declared = find_id(doc, path, name, automatic) or find_reference(doc, path, name, automatic)
         if declared is None:

@@ -17,7 +17,9 @@ What a rename would rewrite is what references list, read by the same rules:
   for an id (a call's automatic name too), each segment of another spec's backbone
   ``until:`` that cuts at it (``c`` of ``until: blk.c``: a :class:`Segment`, the range a
   rename edits), and a freeze/unfreeze pattern that names it is the segment that does
-  (``c`` of ``freeze: [blk.c]``, as a rename edits it), not the whole token. On an
+  (``c`` of ``freeze: [blk.c]``, as a rename edits it), not the whole token. Asked from a
+  pattern, the references of the id its segment under the cursor leads to (``blk`` of
+  ``blk.c``: ``blk``'s), as a rename there takes it (:mod:`cnnspec.lsp.segments`). On an
   ``until:``, the references of the id its segment under the cursor names in the backbone's
   spec, as from its declaration; where that is no name a rename takes (a call's automatic
   name, a layer's compiler-given name or group, a ``zoo:`` model's cut point), still its
@@ -101,8 +103,10 @@ def references(
             zoo = rename.zoo_backbones([each for each, _ in have], symbol.declared.file, reader)
             have += [(model, None) for model in zoo]
         return _name_references(symbol, have, include_declaration, text_of, reader)
-    locs: list[Loc] = navigation.references(doc, cursor, include_declaration, automatic)
-    every = locs if include_declaration else navigation.references(doc, cursor, True, automatic)
+    # (the cursor's column: a pattern is read by its segment under it, as a rename there reads it)
+    at = {"line_text": line_text, "column": column}
+    locs: list[Loc] = navigation.references(doc, cursor, include_declaration, automatic, **at)
+    every = locs if include_declaration else navigation.references(doc, cursor, True, automatic, **at)
     if not every:
         return locs  # nothing there refers to anything: no other spec is read for it
     # What is declared in a library or a base that other specs read: its uses there too, from
@@ -118,9 +122,11 @@ def references(
         for file, line, col in places:
             there = path_at(other, file, line, col) if workspace.reads(other, file) else None
             if there is not None:
-                found_there = navigation.references(other, there, include_declaration, named)
+                # (at the cursor's place, the other spec reads the same text: the same segment)
+                asked = at if (file, line, col) == places[0] else {}
+                found_there = navigation.references(other, there, include_declaration, named, **asked)
                 locs += [loc for loc in found_there if loc not in locs]
-    declared = navigation.declaration(doc, cursor, automatic)
+    declared = navigation.declaration(doc, cursor, automatic, **at)
     if declared is not None:  # an id: the `until:` of a backbone item cutting at it
         symbol, read = rename.id_symbol(*declared), _texts(more, text_of)
         for each, named in [(doc, automatic), *specs]:

@@ -98,6 +98,7 @@ from cnnspec.lsp.locate import Cursor, item_path, kind_of, value_at
 from cnnspec.lsp.names import names_at
 from cnnspec.lsp.patterns import PatternNames, is_glob, pattern_at, written_patterns
 from cnnspec.lsp.scopes import Automatic, block_inputs, is_block_input, root_of
+from cnnspec.lsp.segments import lookup, segment_at, segments
 from cnnspec.lsp.text import in_expression, word_at
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.backbone import KIND as BACKBONE
@@ -118,11 +119,6 @@ Other = tuple[SourceDoc, Automatic | None]
 #: What can be renamed.
 ID, BLOCK, VAR, PARAMETER, LOOP = "id", "block", "var", "parameter", "loop variable"
 
-#: A name segment of a hierarchical reference or pattern (``.``/``/`` separated, ``[i]`` skipped).
-_SEGMENT = re.compile(r"\[(?:\d+|\$\{[^{}]*\})\]|[^.\[\]/$]+")
-#: An index written as an expression (``enc[${levels - 1 - i}]``): every iteration has the same
-#: ids, so a name is looked up through the first.
-_EXPRESSION_INDEX = re.compile(r"\[\$\{[^{}]*\}\]")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: A hierarchical name as a pattern spells it: ``st[1].inner``'s brackets are an iteration.
 _HIERARCHICAL = re.compile(r"[^*?\[\]]+(?:\[\d+\][^*?\[\]]*)*")
@@ -386,14 +382,11 @@ def _until_refusal(doc: SourceDoc, cursor: Cursor, line_text: str, column: int, 
         return f"{head}: the backbone's spec {ref!r} cannot be read (its diagnostic says why)"
     body, model = found
     automatic = _backbone_names(doc, body, model)
-    offset = column - (cursor.loc.column - 1)
-    if line_text[cursor.loc.column - 1 : cursor.loc.column] in ("'", '"'):
-        offset -= 1
-    segment = next(((s, e) for s, e, named in _segments(until) if named and s <= offset <= e), None)
+    segment = segment_at(until, cursor, line_text, column)
     if segment is None:
         return f"{head}: only a name of it is renamed, not an index"
     name = until[segment[0] : segment[1]]
-    declared = navigation.find_reference(model, ("outputs",), _lookup(until[: segment[1]]), automatic)
+    declared = navigation.find_reference(model, ("outputs",), lookup(until[: segment[1]]), automatic)
     if declared is None:
         return (
             f"cannot rename `{name}`: in {model.file} it is no id but the name the compiler gives a "
@@ -451,19 +444,16 @@ def _segment_target(
     automatic: Automatic | None,
 ) -> Symbol | None:
     """The id the segment of the reference ``ref`` under the cursor leads to."""
-    offset = column - (cursor.loc.column - 1)
-    if line_text[cursor.loc.column - 1 : cursor.loc.column] in ("'", '"'):
-        offset -= 1  # (the name starts after its quote)
-    for start, end, is_name in _segments(ref):
-        if is_name and start <= offset <= end:
-            declared = navigation.find_reference(doc, site, _lookup(ref[:end]), automatic)
-            if declared is None:
-                return None
-            name = ref[start:end]
-            if _automatic_call(doc, declared) is not None or declared == doc.key_locs.get(("input",)):
-                return None  # an automatic name (renamed with its block) or the model's input
-            return Symbol(ID, name, declared, _NOWHERE)
-    return None
+    segment = segment_at(ref, cursor, line_text, column)
+    if segment is None:
+        return None
+    start, end = segment
+    declared = navigation.find_reference(doc, site, lookup(ref[:end]), automatic)
+    if declared is None:
+        return None
+    if _automatic_call(doc, declared) is not None or declared == doc.key_locs.get(("input",)):
+        return None  # an automatic name (renamed with its block) or the model's input
+    return Symbol(ID, ref[start:end], declared, _NOWHERE)
 
 
 def _named(pattern: str) -> bool:
@@ -472,19 +462,6 @@ def _named(pattern: str) -> bool:
     return not is_glob(pattern) or (
         _HIERARCHICAL.fullmatch(pattern) is not None and not pattern.startswith("[")
     )
-
-
-def _lookup(ref: str) -> str:
-    """A reference or pattern as :func:`cnnspec.lsp.navigation.find_reference` reads it: dots
-    for a pattern's slashes, an expression index as iteration 0."""
-    return _EXPRESSION_INDEX.sub("[0]", ref.replace("/", "."))
-
-
-def _segments(ref: str) -> Iterator[tuple[int, int, bool]]:
-    """The segments of a reference or pattern: (start, end, whether it is a name)."""
-    for match in _SEGMENT.finditer(ref):
-        text = match.group()
-        yield match.start(), match.end(), not text.startswith("[")
 
 
 def _automatic_call(doc: SourceDoc, loc: Loc) -> str | None:
@@ -580,10 +557,10 @@ class _Sites:
         """Each segment of ``ref`` (at ``site``) that leads to the symbol's declaration."""
         declared = self.symbol.declared
         before: Loc | None = None
-        for start, end, is_name in _segments(ref):
+        for start, end, is_name in segments(ref):
             if end < len(ref) and ref[end] not in ".[/":
                 return  # text the resolver does not read as a name
-            found = navigation.find_reference(self.doc, site, _lookup(ref[:end]), self.automatic)
+            found = navigation.find_reference(self.doc, site, lookup(ref[:end]), self.automatic)
             if is_name and found == declared and found != before and ref[start:end] == self.symbol.name:
                 self.add(loc, ref, start, end)
             before = found
@@ -613,11 +590,11 @@ class _Sites:
         self, site: SpecPath, ref: str, loc: Loc, calls: set[Loc], name: re.Pattern[str]
     ) -> None:
         """Each segment of ``ref`` that is the automatic name of a call of the block."""
-        for _, end, is_name in _segments(ref):
+        for _, end, is_name in segments(ref):
             segment = ref[:end].rsplit(".", 1)[-1].rsplit("/", 1)[-1]
             if not is_name or not name.fullmatch(segment):
                 continue
-            found = navigation.find_reference(self.doc, site, _lookup(ref[:end]), self.automatic)
+            found = navigation.find_reference(self.doc, site, lookup(ref[:end]), self.automatic)
             if found in calls:
                 self.add(loc, ref, end - len(segment), end - len(segment) + len(self.symbol.name))
 
@@ -815,14 +792,12 @@ def until_cut(
     body, model = found
     ir = _backbone_ir(doc, body, model)
     automatic = navigation.automatic_names(model, ir) if ir is not None else None
-    offset = column - (cursor.loc.column - 1)
-    if line_text[cursor.loc.column - 1 : cursor.loc.column] in ("'", '"'):
-        offset -= 1
-    for start, end, named in _segments(until):
-        if named and start <= offset <= end:
-            declared = navigation.find_reference(model, ("outputs",), _lookup(until[:end]), automatic)
-            if declared is not None:
-                return Cut(until[start:end], declared, model, automatic)
+    segment = segment_at(until, cursor, line_text, column)
+    if segment is not None:
+        start, end = segment
+        declared = navigation.find_reference(model, ("outputs",), lookup(until[:end]), automatic)
+        if declared is not None:
+            return Cut(until[start:end], declared, model, automatic)
     node = navigation.cut_layer(ir, until) if ir is not None else None
     if node is None or node.loc is None:
         return None
