@@ -461,6 +461,33 @@ def test_on_a_patterns_segment_every_feature_reads_that_segment(folder: Path) ->
     assert _definition(space, "base.yaml", "double_1.c]", 9) == on_c[0]
 
 
+def test_definition_on_an_untils_segment_goes_where_that_segment_leads(folder: Path) -> None:
+    """``until: blk.c``: on ``blk`` BASE's ``id: blk``, on ``c`` LIBRARY's ``id: c``;
+    ``until: double_1.c``: on ``double_1`` the call item (a call's automatic name), on ``c``
+    LIBRARY's ``id: c``: where references (their declaration first) and rename (the id it
+    renames, where it takes one) go from the same place. Before, definition read the whole
+    ``until:`` and went to ``c`` from every segment."""
+    unnamed = BASE.replace("    id: blk\n", "")
+    cut = CUT.replace("name: cut", "name: calls").replace("until: stem", "until: double_1.c")
+    space = Space(folder, {"lib.yaml": LIBRARY, "base.yaml": BASE, "inner.yaml": INNER})
+    space.scanned = False
+    for needle, offset, segment, declared in [
+        ("until: blk.c", 7, "blk", ("base.yaml", *at(BASE, "id: blk", 4))),
+        ("until: blk.c", 10, "blk", ("base.yaml", *at(BASE, "id: blk", 4))),  # (just past it)
+        ("until: blk.c", 11, "c", ("lib.yaml", *at(LIBRARY, "id: c", 4))),
+    ]:
+        assert _definition(space, "inner.yaml", needle, offset) == declared, offset
+        assert space.references("inner.yaml", needle, offset)[0] == declared
+        target = space.target("inner.yaml", needle, offset)
+        assert target is not None and target.name == segment
+    space.put("base.yaml", unnamed)
+    space.put("calls.yaml", cut)
+    call = ("base.yaml", *at(unnamed, "double: {filters: 4}"))
+    for offset, declared in [(7, call), (15, call), (16, ("lib.yaml", *at(LIBRARY, "id: c", 4)))]:
+        assert _definition(space, "calls.yaml", "until: double_1.c", offset) == declared, offset
+        assert space.references("calls.yaml", "until: double_1.c", offset)[0] == declared
+
+
 def _layer_names_of(folder: Path, text: str) -> list[str]:
     (folder / "lib.yaml").write_text(LIBRARY, "utf-8")
     (folder / "probe.yaml").write_text(text, "utf-8")

@@ -7,8 +7,9 @@ the block input or the name a ``repeat`` carries that the resolver would bind it
 item of its first segment, and through block calls (and a repeat's layers) the id its other
 segments name; ``${name}`` → the var, block parameter or loop variable; an ``extends``/``use``
 entry → the file; a backbone item (its kind key or its ``spec:``) → the backbone's spec file,
-its ``until:`` → the id (or hierarchical name) of the backbone spec's model it names, else the
-layer of that name (a zoo model, or a spec file of the spec's folder); a
+its ``until:`` → the id (or hierarchical name) of the backbone spec's model that its segment
+under the cursor leads to (``double_1`` of ``double_1.c``: the call item; its ``c``: the id in
+the block), else the layer of that name (a zoo model, or a spec file of the spec's folder); a
 ``freeze``/``unfreeze`` pattern (``training``'s or a phase's, :mod:`cnnspec.lsp.patterns`) on a
 segment another follows (``blk`` of ``blk.c``) → what that segment names; elsewhere → what
 declares the name: a layer's ``id:`` (else its kind), a block call or backbone item (its
@@ -164,7 +165,7 @@ def definitions(
         found_all = _pattern_definitions(doc, cursor, pattern, line_text, column, automatic, ir)
         return [Target(loc.file, loc) for loc in found_all]
     if is_until(doc, cursor):
-        found = _until_definition(doc, path, reader)
+        found = _until_definition(doc, cursor, line_text, column, reader)
         return [Target(found.file, found)] if found is not None else []
     var = backbone_var(doc, cursor, reader)
     if var is not None:
@@ -641,15 +642,20 @@ def backbone_var(doc: SourceDoc, cursor: Cursor, reader: Reader | None = None) -
     return (path[-1], declared) if declared is not None else None
 
 
-def _until_definition(doc: SourceDoc, path: SpecPath, reader: Reader | None) -> Loc | None:
-    """Where the backbone's ``until:`` at ``path`` cuts: the id (or hierarchical name) of the
-    backbone spec's model as the resolver looks it up (in the model's scope after its last
-    item), else the layer of that name (a cut inside an item), in the backbone's spec at the
-    item's ``vars``. The spec is read as completion reads it (a zoo model, or a file of the
-    spec's folder, through ``reader``)."""
+def _until_definition(
+    doc: SourceDoc, cursor: Cursor, line_text: str, column: int, reader: Reader | None
+) -> Loc | None:
+    """Where the segment under the cursor of the backbone's ``until:`` leads (as rename and
+    references read it, :mod:`cnnspec.lsp.segments`: ``double_1`` of ``double_1.c`` → the call
+    item, its ``c`` → the id inside the block), else where the whole ``until:`` cuts: the id
+    (or hierarchical name) of the backbone spec's model as the resolver looks it up (in the
+    model's scope after its last item), else the layer of that name (a cut inside an item), in
+    the backbone's spec at the item's ``vars``. The spec is read as completion reads it (a zoo
+    model, or a file of the spec's folder, through ``reader``)."""
     from cnnspec.lsp.completion import backbone_doc, set_backbone_vars
     from cnnspec.spec.resolve import resolve
 
+    path = cursor.path
     until = value_at(doc, path)
     body = value_at(doc, path[:-1])
     ref = body.get("spec") if isinstance(body, dict) else None
@@ -667,7 +673,8 @@ def _until_definition(doc: SourceDoc, path: SpecPath, reader: Reader | None) -> 
     except SpecError:
         ir = None  # its ids are still in its text; its layers' names are not
     automatic = automatic_names(model, ir) if ir is not None else None
-    found = find_reference(model, ("outputs",), until, automatic)
+    segment = prefix_at(until, cursor, line_text, column)
+    found = find_reference(model, ("outputs",), segment if segment is not None else until, automatic)
     if found is not None:
         return found
     node = cut_layer(ir, until) if ir is not None else None
