@@ -37,7 +37,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cnnspec.reporting", "cnnspec.export", "cnnspec.lsp", "cnnspec.importer"),
     ("cnnspec.search",),
     ("cnnspec.cli",),
-    ("cnnspec", "cnnspec.api"),
+    ("cnnspec", "cnnspec.api", "cnnspec.__main__"),  # (`python -m cnnspec`: the console script)
 )
 
 

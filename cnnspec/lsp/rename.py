@@ -531,10 +531,10 @@ class _Sites:
             self.add(declared, name, 0, len(name))
         for root in _roots(doc):
             for site, ref, loc in navigation.reference_sites(doc, root):
-                self.segments(site, ref, loc)
+                self.add_segments(site, ref, loc)
         for _, pattern, loc in written_patterns(doc):
             if _named(pattern):
-                self.segments(("outputs",), pattern, loc)
+                self.add_segments(("outputs",), pattern, loc)
         for key in _space_keys(doc):
             if key.partition(".")[0] == name and _space_id(doc, key) == declared:
                 self.add(doc.key_locs.get(("search", "space", key)), key, 0, len(name))
@@ -553,7 +553,7 @@ class _Sites:
         """Whether ``loc`` is an ``id:``, a block input or a carried name of this document."""
         return loc in self.doc.locs.values() or loc in self.doc.key_locs.values()
 
-    def segments(self, site: SpecPath, ref: str, loc: Loc) -> None:
+    def add_segments(self, site: SpecPath, ref: str, loc: Loc) -> None:
         """Each segment of ``ref`` (at ``site``) that leads to the symbol's declaration."""
         declared = self.symbol.declared
         before: Loc | None = None
@@ -874,7 +874,7 @@ def pattern_segments(
         if not _named(pattern):
             continue
         sites = _Sites(doc, symbol, automatic, texts, lenient=True)
-        sites.segments(("outputs",), pattern, loc)
+        sites.add_segments(("outputs",), pattern, loc)
         places = [place for place in sites.found if place.start < place.end]  # (lenient: none pinned)
         if places:
             found[loc] = places
@@ -1119,7 +1119,7 @@ def _cut_places(
     until, loc = value_at(doc, (*body, "until")), doc.locs.get((*body, "until"))
     if symbol.what == ID and isinstance(until, str) and loc is not None:
         sites.automatic = _backbone_names(doc, body, model)
-        sites.segments(("outputs",), until, loc)
+        sites.add_segments(("outputs",), until, loc)
     return sites.found
 
 
