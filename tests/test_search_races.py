@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from cnnspec.errors import UsageError
+from tests.test_escapes_audit import SEARCH_SPEC
 
 optuna = pytest.importorskip("optuna")
 
@@ -159,24 +160,7 @@ def test_a_database_on_a_read_only_folder_is_a_clear_error(tmp_path, monkeypatch
 
 # -- a search stopped by Ctrl-C or SIGTERM --------------------------------------------------------
 
-STOP_SPEC = """\
-cnnspec: 1
-name: tiny_search
-input: {shape: [8, 8, 1]}
-model:
-  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
-  - global_avg_pool2d
-  - {id: drop, dropout: 0.1}
-  - dense: {units: 10, activation: softmax}
-data: {source: digits, limit: 128}
-training: {epochs: 1, batch_size: 32, seed: 1}
-search:
-  trials: 2
-  seed: 3
-  pruner: none
-  space:
-    drop.rate: {float: [0.0, 0.5]}
-"""
+STOP_SPEC = SEARCH_SPEC  # (a two-trial search of one dropout rate)
 
 
 @pytest.fixture
