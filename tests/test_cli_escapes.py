@@ -272,7 +272,11 @@ def test_visualize_shows_its_path_escaped(tmp_path, monkeypatch):
         return path
 
     monkeypatch.setattr(
-        run, "locate", lambda target, *args, **kwargs: SimpleNamespace(out_dir=target, run_dir=None)
+        run,
+        "locate",
+        lambda target, *args, **kwargs: SimpleNamespace(
+            out_dir=target, run_dir=None, model_path=target / "model.keras"
+        ),
     )
     monkeypatch.setattr(views, "write_history", write_history)
     folder = tmp_path / "run\x1b[2J\r"

@@ -153,6 +153,7 @@ def test_python_dash_m_cnnspec_is_the_console_script_without_tensorflow():
         "import runpy, sys\nsys.argv = ['cnnspec', 'validate', sys.argv[1]]\n"
         "try:\n    runpy.run_module('cnnspec', run_name='__main__')\nexcept SystemExit:\n    pass\n"
         "print('HEAVY=' + ','.join(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+        "print('ARGV0=' + sys.argv[0])\n"  # (what a run's lock.json records as the command)
     )
     checked = subprocess.run(
         [sys.executable, "-c", import_check, str(SPECS_DIR / "basic_cnn.yaml")],
@@ -160,4 +161,8 @@ def test_python_dash_m_cnnspec_is_the_console_script_without_tensorflow():
         text=True,
         timeout=60,
     )
-    assert checked.stdout.strip().splitlines()[-1] == "HEAVY=", checked.stderr
+    assert checked.stdout.strip().splitlines()[-2:] == ["HEAVY=", "ARGV0=cnnspec"], checked.stderr
+    shown = subprocess.run(
+        [sys.executable, "-m", "cnnspec", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert "Usage: python -m cnnspec [OPTIONS]" in shown.stdout

@@ -203,6 +203,18 @@ def test_rows_after_a_quoted_line_break_are_named_by_the_line_they_start_on_in_b
         script_functions(path)["read_labels"](tmp_path / "img", tmp_path / "t.csv")
 
 
+def test_a_quote_left_open_in_a_large_table_is_a_located_error_not_an_internal_one(tmp_path):
+    """The rest of the file became one cell over the csv module's limit: csv.Error, "internal
+    error" (exit 3), and a traceback in the script."""
+    names = write_images(tmp_path / "img", 3)
+    rows = ["file,labels", f'{names[0]},"cat', *[f"{names[1 + i % 2]},dog owl" for i in range(20_000)]]
+    (tmp_path / "l.csv").write_text("\n".join(rows) + "\n")
+    error = refused(spec(tmp_path, "{images: img, labels: l.csv}", MULTILABEL, "  test_split: 0.5\n"))
+    assert error.path == "data.source.labels"
+    assert error.message.startswith("expected a readable CSV table; l.csv: field larger than field limit")
+    assert error.message.endswith("in the row that starts on line 2 (a quote left open?)")
+
+
 def table_spec(tmp_path: Path, key: str, table: str) -> Path:
     """A spec reading img/ with the labels or values ``table`` (two labels, or one value)."""
     head = MULTILABEL.replace("units: 3", "units: 2") if key == "labels" else REGRESSION

@@ -150,8 +150,8 @@ EXIT_INTERRUPTED = 130
 EXIT_PIPE = 141
 
 
-def main() -> None:
-    """The ``cnnspec`` console script."""
+def main(prog_name: str | None = None) -> None:
+    """The ``cnnspec`` console script (``prog_name``: how its help names it, when not as run)."""
     try:
         _stop_on_sigterm()
         if sys.stdout is None:  # now: Click prints --version and --help before any callback
@@ -163,7 +163,7 @@ def main() -> None:
         # process ends: frozen, the collector's full collections and its last one at exit do
         # not scan it again (~2 % of a cold zoo validate, issue 15).
         gc.freeze()
-        built()
+        built(prog_name=prog_name)
     except KeyboardInterrupt:  # before the command's guard was there (imports, the app's build)
         _say_interrupted()
         raise SystemExit(EXIT_INTERRUPTED) from None

@@ -454,7 +454,10 @@ def _read_table(path: Path, key: str, compiled: CompiledSpec) -> list[tuple[int,
         if not isinstance(data, dict) or not data:
             raise data_error(f"expected a JSON object file → {key} in {path.name}", compiled, where)
         return [(0, str(name), value) for name, value in objects[-1]]
-    rows = [(line, row) for line, row in csv_lines(text) if any(cell.strip() for cell in row)]
+    try:
+        rows = [(line, row) for line, row in csv_lines(text) if any(cell.strip() for cell in row)]
+    except csv.Error as exc:  # (a quote left open: the rest of the file is one cell, over the limit)
+        raise data_error(f"expected a readable CSV table; {path.name}: {exc}", compiled, where) from None
     if len(rows) < 2 or len(rows[0][1]) < 2:
         raise data_error(
             f"expected a CSV header (file,{key if key == 'labels' else 'NAME'}, ...) and at least one row "
@@ -468,12 +471,16 @@ def _read_table(path: Path, key: str, compiled: CompiledSpec) -> list[tuple[int,
 def csv_lines(text: str) -> list[tuple[int, list[str]]]:
     """The rows of a CSV text, each with the line it starts on. Read from the whole text, not
     line by line: a quoted cell may hold a line break, and ``str.splitlines`` also breaks at
-    U+2028, form feeds and other characters that are no line end to the csv module."""
+    U+2028, form feeds and other characters that are no line end to the csv module. A
+    ``csv.Error`` (a cell over the module's limit) names the line its row starts on."""
     reader = csv.reader(io.StringIO(text, newline=""))
     rows, start = [], 1
-    for row in reader:
-        rows.append((start, row))
-        start = reader.line_num + 1
+    try:
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise csv.Error(f"{exc} in the row that starts on line {start} (a quote left open?)") from None
     return rows
 
 
