@@ -233,6 +233,12 @@ def _stopped_search(runner: Any, write_spec: Any, tmp_path: Path, stopping_train
     trial = json.loads((out / "trial-000" / "trial.json").read_text())
     assert trial["state"] == "STOPPED" and "failed" not in trial
     assert stopping_train.calls == 1  # no trial started after the stop
+    from cnnspec.fileio import stop_noted
+    from cnnspec.training.interrupts import GATE
+
+    # the stop was this search's: a training later in the process (the API) starts unstopped
+    # (it was left requested, and the next train of the test session stopped at once)
+    assert not GATE.requested and not stop_noted()
 
     # the same command again trains the stopped trial's values and one more: 2 complete
     stopping_train.stop = None

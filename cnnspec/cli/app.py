@@ -163,7 +163,10 @@ def main(prog_name: str | None = None) -> None:
         # process ends: frozen, the collector's full collections and its last one at exit do
         # not scan it again (~2 % of a cold zoo validate, issue 15).
         gc.freeze()
-        built(prog_name=prog_name)
+        if prog_name is None:
+            built()  # (named as Click finds it: `cnnspec`)
+        else:
+            built(prog_name=prog_name)
     except KeyboardInterrupt:  # before the command's guard was there (imports, the app's build)
         _say_interrupted()
         raise SystemExit(EXIT_INTERRUPTED) from None

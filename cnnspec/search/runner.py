@@ -231,10 +231,13 @@ def _noting_stops() -> Iterator[None]:
     as stopped (:func:`cnnspec.search.worker.run_trial`), not as failed with that error while
     the search trains on."""
     noting, GATE.notes = GATE.notes, True
+    GATE.requested = False  # a stop remembered for an earlier command of this process is its own
     try:
         yield
     finally:
-        GATE.notes = noting
+        # this search's stop is said (or noted): a training later in this process (the API, a
+        # test) must not take it for its own, as batch_boundary_stops lets train's go
+        GATE.notes, GATE.requested = noting, False
 
 
 def _in_process(cfg: WorkerConfig, study: Any, notes: list[str]) -> SearchOutcome:
