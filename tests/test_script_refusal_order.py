@@ -194,3 +194,34 @@ def test_a_test_csv_with_two_faults_is_refused_for_the_one_train_names(tmp_path,
         load_data(tmp_path / "train.csv", tmp_path / "test.csv")
     named = [fault for fault, (_, words) in CSV_FAULTS.items() if words in trained]
     assert len(named) == 1 and CSV_FAULTS[named[0]][1] in str(stopped.value.code), (trained, stopped.value)
+
+
+# -- an npz file without the arrays it needs (a KeyError traceback in both scripts) ---------------
+@pytest.mark.parametrize("script", ["classifier", "task"])
+@pytest.mark.parametrize("keys", [("y_test",), ("x_train", "y_train"), ("x_test", "y_train")])
+def test_an_npz_without_an_array_is_refused_with_trains_message(tmp_path, script, keys):
+    arrays = good_arrays(script)
+    path = npz_case(tmp_path, script, [])
+    saved = {key: value for key, value in arrays.items() if key not in keys}
+    if "y_test" in keys:  # under a wrong name
+        saved["labels"] = arrays["y_test"]
+    np.savez(tmp_path / "d.npz", **saved)
+    assert script_refusal(tmp_path, path, script) == refused(path).message
+
+
+@pytest.mark.parametrize("fault", ["no-size", "no-test-kind", "single-layout-missing", "stray-names"])
+def test_a_multi_output_npz_without_an_array_is_refused_with_trains_message(tmp_path, fault):
+    arrays = good_arrays("classifier")
+    x = {"x_train": arrays["x_train"], "x_test": arrays["x_test"]}
+    kind = {"y_train_kind": arrays["y_train"], "y_test_kind": arrays["y_test"]}
+    size = {"y_train_size": np.arange(12, dtype="float32"), "y_test_size": np.arange(6, dtype="float32")}
+    saved = {
+        "no-size": x | kind,
+        "no-test-kind": x | size | {"y_train_kind": arrays["y_train"]},
+        "single-layout-missing": x | {"y_train": arrays["y_train"]},
+        "stray-names": x | kind | size | {"class_names_kinds": np.array(["a", "b", "c"])},
+    }[fault]
+    np.savez(tmp_path / "d.npz", **saved)
+    path = tmp_path / "spec.yaml"
+    path.write_text(MULTI)
+    assert script_refusal(tmp_path, path, "task") == refused(path).message
