@@ -408,22 +408,22 @@ def test_the_script_checks_mask_class_ids_against_the_outputs_channels():
         if (isinstance(node, ast.FunctionDef) and node.name == "check_masks")
         or (
             isinstance(node, ast.Assign)
-            and any(getattr(t, "id", "") in ("MASK_CLASS_COUNT", "OUTPUTS") for t in node.targets)
+            and any(getattr(t, "id", "") in ("MASK_CHANNELS", "OUTPUTS") for t in node.targets)
         )
     ]
     namespace: dict = {"np": np}
     exec(compile(ast.Module(kept, []), "train.py", "exec"), namespace)  # (the generated code)
-    ((_output, classes),) = namespace["MASK_CLASS_COUNT"].items()
+    ((_output, classes),) = namespace["MASK_CHANNELS"].items()
     good = np.zeros((2, 4, 4), "uint8")
     good[0, 0, 0] = classes - 1
-    namespace["check_masks"](good, "training")
+    namespace["check_masks"]((good, good[:0], good), [])
     bad = good.copy()
     bad[1, 2, 2] = classes
-    with pytest.raises(
+    with pytest.raises(  # (train's words: tests/test_script_refusal_order.py compares them)
         SystemExit,
-        match=f"expected mask class ids from 0 to {classes - 1} .* training masks; found {classes}",
+        match=f"expected at most {classes} mask classes .*; the data has {classes + 1} ",
     ):
-        namespace["check_masks"](bad, "training")
+        namespace["check_masks"]((good, good[:0], bad), [])
 
 
 def test_the_scripts_multi_output_npz_names_are_checked_as_cnnspec_train_checks_them(tmp_path):
@@ -444,6 +444,7 @@ def test_the_scripts_multi_output_npz_names_are_checked_as_cnnspec_train_checks_
     code = generate_code(compile_spec(spec), script=True).text
     wanted = {"load_data", "check_names", "check_depths", "check_pixels", "pixel_max", "OUTPUTS", "names_for"}
     wanted |= {"check_images", "check_shapes", "check_classes", "check_counts", "CLASS_COUNT", "npz_arrays"}
+    wanted |= {"check_mask_ids", "MASK_CHANNELS"}
     kept = [
         node
         for node in ast.parse(code).body

@@ -225,3 +225,88 @@ def test_a_multi_output_npz_without_an_array_is_refused_with_trains_message(tmp_
     path = tmp_path / "spec.yaml"
     path.write_text(MULTI)
     assert script_refusal(tmp_path, path, "task") == refused(path).message
+
+
+# -- segmentation masks in an npz, alone and in pairs ----------------------------------------------
+def good_masks() -> Arrays:
+    """12 training and 6 test float images (8×8×3) with masks of classes 0–2 (3 channels)."""
+    arrays = good_arrays("task")
+    rng = np.random.default_rng(1)
+    return arrays | {"y_train": rng.integers(0, 3, (12, 8, 8)), "y_test": rng.integers(0, 3, (6, 8, 8))}
+
+
+#: one fault each of a mask npz, by group (as FAULTS)
+MASK_FAULTS: dict[str, tuple[str, Callable[[Arrays], None]]] = {
+    "nan-pixel": ("pixels", lambda a: _set(a, "x_train", (2, 1, 1, 0), np.nan)),
+    "channels": ("size", lambda a: a.update(x_train=a["x_train"][..., :1], x_test=a["x_test"][..., :1])),
+    "nan-mask": ("masks", lambda a: _set(a, "y_train", (3, 2, 2), np.nan, "float64")),
+    "fraction": ("masks", lambda a: _set(a, "y_train", (3, 2, 2), 0.5, "float64")),
+    "mask-size": ("mask-size", lambda a: a.update(y_train=a["y_train"][:, :7, :7])),
+    "negative": ("test-masks", lambda a: _set(a, "y_test", (1, 0, 0), -1)),
+    "huge": ("test-masks", lambda a: _set(a, "y_test", (1, 0, 0), 10**7)),
+    "class-3": ("test-masks", lambda a: _set(a, "y_test", (2, 4, 4), 3)),
+    "255": ("test-masks", lambda a: _set(a, "y_test", (2, 4, 4), 255)),
+    "count": ("count", lambda a: a.update(y_train=a["y_train"][:-1])),
+    "empty-test": ("test-size", lambda a: a.update(x_test=a["x_test"][:0], y_test=a["y_test"][:0])),
+    "few-names": ("names", lambda a: a.update(class_names=np.array(["a", "b"]))),
+    "many-names": ("names", lambda a: a.update(class_names=np.array(["a", "b", "c", "d"]))),
+}
+MASK_PAIRS = [
+    (first, second)
+    for first, second in itertools.combinations(sorted(MASK_FAULTS), 2)
+    if MASK_FAULTS[first][0] != MASK_FAULTS[second][0]
+    and not ({first, second} & {"empty-test"} and {first, second} & {"negative", "huge", "class-3", "255"})
+]
+
+
+def mask_case(tmp_path: Path, faults: list[str]) -> Path:
+    from tests.test_task_data import SEG_HEAD
+
+    arrays = good_masks()
+    for fault in faults:
+        MASK_FAULTS[fault][1](arrays)
+    return npz_spec(tmp_path, head=SEG_HEAD, extra="training: {seed: 0}\n", **arrays)
+
+
+@pytest.mark.parametrize("fault", sorted(MASK_FAULTS))
+def test_each_mask_fault_is_refused_with_trains_message(tmp_path, fault):
+    path = mask_case(tmp_path, [fault])
+    assert script_refusal(tmp_path, path, "task") == refused(path).message
+
+
+@pytest.mark.parametrize(("first", "second"), MASK_PAIRS)
+def test_a_mask_npz_with_two_faults_is_refused_for_the_one_train_names(tmp_path, first, second):
+    path = mask_case(tmp_path, [first, second])
+    assert script_refusal(tmp_path, path, "task") == refused(path).message
+
+
+SEG_MULTI = (
+    "cnnspec: 1\nname: two\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+    "  - conv2d: {filters: 3, kernel_size: 1, activation: softmax}\n    id: seg\n"
+    "  - global_avg_pool2d:\n    inputs: seg\n  - dense: {units: 3, activation: softmax}\n    id: kind\n"
+    "outputs: [seg, kind]\ndata: {source: {npz: d.npz}}\ntraining: {seed: 0}\n"
+)
+
+
+@pytest.mark.parametrize("faults", [["negative"], ["class-3"], ["train-class-3"], ["class-3", "channels"]])
+def test_a_multi_output_npz_of_masks_is_refused_with_trains_message(tmp_path, faults):
+    """A segmentation output beside a classifier: its masks checked as train checks them (their
+    values with the labels, their classes once the data is split, output by output)."""
+    arrays = good_masks()
+    changes = {
+        "negative": lambda: _set(arrays, "y_test", (1, 0, 0), -1),
+        "class-3": lambda: _set(arrays, "y_test", (2, 4, 4), 3),
+        "train-class-3": lambda: _set(arrays, "y_train", (5, 4, 4), 3),
+        "channels": lambda: arrays.update(
+            x_train=arrays["x_train"][..., :1], x_test=arrays["x_test"][..., :1]
+        ),
+    }
+    for fault in faults:
+        changes[fault]()
+    saved = {"x_train": arrays["x_train"], "x_test": arrays["x_test"]}
+    saved |= {"y_train_seg": arrays["y_train"], "y_test_seg": arrays["y_test"]}
+    saved |= {"y_train_kind": np.arange(12) % 3, "y_test_kind": np.arange(6) % 3}
+    np.savez(tmp_path / "d.npz", **saved)
+    path = tmp_path / "spec.yaml"
+    path.write_text(SEG_MULTI)
+    assert script_refusal(tmp_path, path, "task") == refused(path).message

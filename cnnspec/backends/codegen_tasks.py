@@ -238,6 +238,7 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
         "mask_class_count": py_literal(
             {out.name: out.classes for out in tasks if out.task == "segmentation"}
         ),
+        "mask_channels": py_literal({out.name: out.units for out in tasks if out.task == "segmentation"}),
         "mask_outputs_literal": py_literal(tuple(mask_outputs or ())),
         "geometric": py_literal(tuple(bool(REGISTRY[node.kind].geometric) for node in spec.ir.augmentation)),
         "shapes_targets": py_literal(shapes_targets),
