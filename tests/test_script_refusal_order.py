@@ -63,8 +63,8 @@ FAULTS: dict[str, tuple[str, Callable[[Arrays], None]]] = {
     "empty-test": ("test-size", lambda a: a.update(x_test=a["x_test"][:0], y_test=a["y_test"][:0])),
     "names": ("names", lambda a: a.update(class_names=np.array(["a", "b"]))),
 }
-#: the faults each script has (the task script reads values: class names are not checked there)
-SCRIPT_FAULTS = {"classifier": sorted(FAULTS), "task": sorted(set(FAULTS) - {"names"})}
+#: the faults each script has (the task script's class_names name its one value)
+SCRIPT_FAULTS = {"classifier": sorted(FAULTS), "task": sorted(FAULTS)}
 #: what makes each data set of two faults: faults of two groups (test-labels on an emptied test
 #: split are gone)
 PAIRS = [
@@ -135,11 +135,15 @@ MULTI = (
 
 @pytest.mark.parametrize(
     "fault",
-    ["names", "own-names", "nan-label", "fraction", "negative", "huge", "one-hot", "nan-value"],
+    [
+        *["names", "own-names", "nan-label", "fraction", "negative", "huge", "one-hot", "nan-value"],
+        *["value-names", "train-floats", "train-floats+channels", "whole-values", "whole-values+channels"],
+    ],
 )
 def test_a_multi_output_npz_is_refused_with_trains_message(tmp_path, fault):
     """The task script's check_names and check_classes (a classification output's labels),
-    and check_targets (a regression output's values)."""
+    check_targets (a regression output's values), check_value_names (a regression output's
+    names), and check_kinds (targets train reads as another task's, refused once the shape is)."""
     arrays = good_arrays("classifier")
     arrays = {
         "x_train": arrays["x_train"],
@@ -159,8 +163,15 @@ def test_a_multi_output_npz_is_refused_with_trains_message(tmp_path, fault):
         "huge": lambda: arrays.update(y_test_kind=labels * 10**7),
         "one-hot": lambda: arrays.update(y_test_kind=np.eye(3)[arrays["y_test_kind"]]),
         "nan-value": lambda: arrays.update(y_test_size=np.full(6, np.nan, "float32")),
+        "value-names": lambda: arrays.update(class_names_size=np.array(["w", "h"])),
+        "train-floats": lambda: arrays.update(y_train_kind=arrays["y_train_kind"] + 0.5),
+        "whole-values": lambda: arrays.update(y_train_size=np.arange(12)),
+        "channels": lambda: arrays.update(
+            x_train=arrays["x_train"][..., :1], x_test=arrays["x_test"][..., :1]
+        ),
     }
-    changes[fault]()
+    for change in fault.split("+"):
+        changes[change]()
     np.savez(tmp_path / "d.npz", **arrays)
     path = tmp_path / "spec.yaml"
     path.write_text(MULTI)
@@ -197,6 +208,18 @@ def test_a_test_csv_with_two_faults_is_refused_for_the_one_train_names(tmp_path,
 
 
 # -- an npz file without the arrays it needs (a KeyError traceback in both scripts) ---------------
+def test_a_multilabel_npzs_class_names_are_one_per_label(tmp_path):
+    """The task script read any number of names for the labels; train refuses another count."""
+    arrays = good_arrays("task") | {"class_names": np.array(["a", "b", "c"])}
+    rng = np.random.default_rng(2)
+    arrays |= {"y_train": rng.integers(0, 2, (12, 2)), "y_test": rng.integers(0, 2, (6, 2))}
+    head = "  - global_avg_pool2d\n  - dense: {units: 2, activation: sigmoid}\n"
+    path = npz_spec(tmp_path, head=head, extra="training: {seed: 0, task: multilabel}\n", **arrays)
+    message = refused(path).message
+    assert message == "expected a name for each of the 2 labels in d.npz; its class_names has 3 (a, b, c)"
+    assert script_refusal(tmp_path, path, "task") == message
+
+
 @pytest.mark.parametrize("script", ["classifier", "task"])
 @pytest.mark.parametrize("keys", [("y_test",), ("x_train", "y_train"), ("x_test", "y_train")])
 def test_an_npz_without_an_array_is_refused_with_trains_message(tmp_path, script, keys):
