@@ -13,6 +13,7 @@ its name: the messages are compared with that path written as train writes it.
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 
 from tests.test_data_checks import CLASSIFIER, REGRESSION, npz_spec, refused
-from tests.test_listing_edges import script_functions
+from tests.test_listing_edges import make_images, script_functions, write_spec
 from tests.test_task_data import spec, write_images
 
 Arrays = dict[str, Any]
@@ -333,3 +334,45 @@ def test_a_multi_output_npz_of_masks_is_refused_with_trains_message(tmp_path, fa
     path = tmp_path / "spec.yaml"
     path.write_text(SEG_MULTI)
     assert script_refusal(tmp_path, path, "task") == refused(path).message
+
+
+# -- a class-folder tree with two faults -----------------------------------------------------------
+#: a fault each of a `{directory: pics}` tree of classes a and b (4 images each), for two units
+FOLDER_FAULTS: dict[str, Callable[[Path], Any]] = {
+    "loose": lambda pics: (
+        make_images(pics / "tmp", {"x": 1}) and (pics / "tmp/x/x0.png").rename(pics / "x.png")
+    ),
+    "webp": lambda pics: (pics / "a" / "z.webp").write_bytes(b"RIFF0000WEBP"),
+    "empty": lambda pics: (pics / "c").mkdir(),
+    "corrupt": lambda pics: (pics / "b" / "bad.png").write_bytes(b"not a png"),
+    "third-class": lambda pics: make_images(pics, {"d": 4}, seed=1),
+}
+
+
+def folder_refusal(path: Path, pics: Path) -> str | None:
+    """What the script stops with reading ``pics`` as its main() does up to the class count (its
+    load_data, then main's count of the classes against the model's 2 units); a format it does
+    not read is one "this script" does not read, where train's is one "cnnspec" does not."""
+    try:
+        *_, names = script_functions(path)["load_data"](pics)
+    except SystemExit as stopped:
+        return str(stopped.code).replace("this script does not read", "cnnspec does not read")
+    return f"{len(names)} classes" if len(names) > 2 else None
+
+
+@pytest.mark.parametrize(("first", "second"), list(itertools.combinations(sorted(FOLDER_FAULTS), 2)))
+def test_a_class_folder_tree_with_two_faults_is_refused_for_the_one_train_names(tmp_path, first, second):
+    pics = tmp_path / "pics"
+    make_images(pics, {"a": 4, "b": 4})
+    for fault in (first, second):
+        FOLDER_FAULTS[fault](pics)
+    shutil.rmtree(pics / "tmp", ignore_errors=True)
+    path = write_spec(tmp_path, "{source: {directory: pics, image_size: [8, 8]}}")
+    path.write_text(path.read_text().replace("seed: 3", "seed: 0"))
+    trained = refused(path).message
+    script = folder_refusal(path, pics)
+    if "(the model's output units)" in trained:  # main's count, after load_data (a slow test compares it)
+        assert script is not None and trained.startswith("expected at most 2 classes"), (trained, script)
+        assert script == f"{trained.split('the data has ')[1].split(' ')[0]} classes", (trained, script)
+    else:  # train's message (a bad file's: its lines too), then the script's hint
+        assert script is not None and script.startswith(f"{trained}\n"), (trained, script)
