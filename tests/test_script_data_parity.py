@@ -199,7 +199,7 @@ def test_rows_after_a_quoted_line_break_are_named_by_the_line_they_start_on_in_b
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
     path = table_spec(tmp_path, "labels", "t.csv")
     assert refused(path).message.endswith(f"it lists rows 4 ({names[1]}) and 6 (./{names[1]})")
-    with pytest.raises(SystemExit, match=rf"it lists row 4 \({names[1]}\) and row 6 \(\./{names[1]}\)"):
+    with pytest.raises(SystemExit, match=rf"it lists rows 4 \({names[1]}\) and 6 \(\./{names[1]}\)"):
         script_functions(path)["read_labels"](tmp_path / "img", tmp_path / "t.csv")
 
 
@@ -236,7 +236,7 @@ def test_an_image_listed_twice_is_refused_by_both(tmp_path, key):
     assert refused(path).message.endswith(f"it lists rows 3 ({names[1]}) and 6 (./{names[1]})")
     read = script_functions(path)[f"read_{key}"]
     with pytest.raises(
-        SystemExit, match=rf"once in .*t\.csv; it lists row 3 \({names[1]}\) and row 6 \(\./{names[1]}\)"
+        SystemExit, match=rf"once in t\.csv; it lists rows 3 \({names[1]}\) and 6 \(\./{names[1]}\)"
     ):
         read(tmp_path / "img", tmp_path / "t.csv")
 
@@ -249,7 +249,7 @@ def test_a_json_table_naming_an_image_twice_is_refused_by_both(tmp_path):
     )
     path = table_spec(tmp_path, "values", "v.json")
     assert refused(path).message == f"expected each image once in v.json; it lists {names[0]} twice"
-    with pytest.raises(SystemExit, match=rf"once in .*v\.json; it lists {names[0]} and {names[0]}"):
+    with pytest.raises(SystemExit, match=rf"once in v\.json; it lists {names[0]} twice\n"):
         script_functions(path)["read_values"](tmp_path / "img", tmp_path / "v.json")
 
 

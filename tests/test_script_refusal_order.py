@@ -376,3 +376,60 @@ def test_a_class_folder_tree_with_two_faults_is_refused_for_the_one_train_names(
         assert script == f"{trained.split('the data has ')[1].split(' ')[0]} classes", (trained, script)
     else:  # train's message (a bad file's: its lines too), then the script's hint
         assert script is not None and script.startswith(f"{trained}\n"), (trained, script)
+
+
+# -- a labels or values table with two faults ------------------------------------------------------
+#: a row each (beside six good ones) of a values table `file,width,height` (its own image p6–p9)
+VALUE_ROWS = {
+    "not-number": "p6.png,x,1",
+    "short-row": "p7.png,2",
+    "huge": "p8.png,1e39,1",
+    "missing": "gone.png,1,2",
+    "twice": "./p5.png,1,2",
+    "unlisted": None,  # p9.png, in the folder with no row
+}
+#: the same of a labels table `file,labels`
+LABEL_ROWS = {"missing": "gone.png,cat", "twice": "./p5.png,dog", "unlisted": None}
+
+
+def table_case(tmp_path: Path, key: str, faults: tuple[str, ...]) -> tuple[Path, Callable[[], Any]]:
+    """The spec of images img/p0–p9.png and a `key` table (t.csv) made with `faults`, and the
+    script's load_data called as its main() calls it."""
+    names = write_images(tmp_path / "img", 10)
+    if key == "values":
+        rows, faulty = (
+            ["file,width,height", *[f"{n},{i * 1.5},{-i}" for i, n in enumerate(names[:6])]],
+            VALUE_ROWS,
+        )
+    else:
+        rows, faulty = (
+            ["file,labels", *[f"{n},{'cat dog' if i % 2 else 'dog'}" for i, n in enumerate(names[:6])]],
+            LABEL_ROWS,
+        )
+    rows += [faulty[fault] for fault in faults if faulty[fault] is not None]
+    for name in names[6:]:  # an image no row names is a fault of its own
+        if not any(row.startswith(f"{name},") for row in rows) and not (
+            name == "p9.png" and "unlisted" in faults
+        ):
+            (tmp_path / "img" / name).unlink()
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    task, units = ("regression", "linear") if key == "values" else ("multilabel", "sigmoid")
+    head = f"  - global_avg_pool2d\n  - dense: {{units: 2, activation: {units}}}\n"
+    path = spec(tmp_path, f"{{images: img, {key}: t.csv}}", head, f"training: {{seed: 0, task: {task}}}\n")
+    return path, lambda: script_functions(path)["load_data"](tmp_path / "img", tmp_path / "t.csv")
+
+
+TABLE_CASES = [
+    (key, faults)
+    for key, faulty in (("values", VALUE_ROWS), ("labels", LABEL_ROWS))
+    for size in (1, 2)
+    for faults in itertools.combinations(sorted(faulty), size)
+]
+
+
+@pytest.mark.parametrize(("key", "faults"), TABLE_CASES)
+def test_a_table_with_one_or_two_faults_is_refused_for_the_one_train_names(tmp_path, key, faults):
+    path, load_data = table_case(tmp_path, key, faults)
+    with pytest.raises(SystemExit) as stopped:
+        load_data()
+    assert str(stopped.value.code).split("\n")[0] == refused(path).message
