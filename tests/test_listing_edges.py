@@ -85,7 +85,7 @@ def script_functions(path: Path, compiled: CompiledSpec | None = None) -> dict[s
         if (isinstance(node, ast.FunctionDef) and not node.decorator_list)
         or (isinstance(node, ast.Import) and node.names[0].name in SCRIPT_MODULES)
         or (isinstance(node, ast.ImportFrom) and node.module in SCRIPT_MODULES)
-        or (isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.Tuple)))
+        or (isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.Tuple, ast.List)))
         or (isinstance(node, ast.Assign) and _literal_dict(node.value))
     ]
     namespace: dict[str, Any] = {}

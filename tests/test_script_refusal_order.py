@@ -433,3 +433,55 @@ def test_a_table_with_one_or_two_faults_is_refused_for_the_one_train_names(tmp_p
     with pytest.raises(SystemExit) as stopped:
         load_data()
     assert str(stopped.value.code).split("\n")[0] == refused(path).message
+
+
+# -- an image and mask folder with one or two faults ----------------------------------------------
+def _mask_png(masks: Path, name: str, change: Callable[[np.ndarray], np.ndarray]) -> None:
+    from PIL import Image
+
+    with Image.open(masks / name) as image:
+        pixels = np.asarray(image).copy()
+    Image.fromarray(change(pixels)).save(masks / name)
+
+
+def _put(pixels: np.ndarray, value: int) -> np.ndarray:
+    pixels[4, 4] = value
+    return pixels
+
+
+#: a fault each of `{images: d/images, masks: d/masks}` (10 pairs of 3 classes, for 3 channels)
+MASK_FILE_FAULTS: dict[str, Callable[[Path], Any]] = {
+    "no-mask": lambda masks: (masks / "i07.png").unlink(),
+    "mask-size": lambda masks: _mask_png(masks, "i02.png", lambda _: np.zeros((6, 7), "uint8")),
+    "class-3": lambda masks: _mask_png(masks, "i03.png", lambda p: _put(p, 3)),
+    "bad-mask": lambda masks: (masks / "i05.png").write_bytes(b"garbage"),
+    "colour": lambda masks: _mask_png(masks, "i06.png", lambda _: np.full((8, 8, 3), (200, 10, 0), "uint8")),
+    "class-table": lambda masks: None,  # classes: [bg, cat] for masks of 3 classes
+}
+
+
+def _pil_images(files: list[Path]) -> np.ndarray:
+    """The script's read_images (TensorFlow's decoding) stood in for by Pillow's: 8×8 PNGs."""
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.open(path).convert("RGB")) for path in files])
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [(fault,) for fault in sorted(MASK_FILE_FAULTS)]
+    + list(itertools.combinations(sorted(MASK_FILE_FAULTS), 2)),
+)
+def test_mask_files_with_one_or_two_faults_are_refused_for_the_one_train_names(tmp_path, faults):
+    from tests.test_task_data import masks_of, write_pairs
+
+    write_pairs(tmp_path / "d", masks_of(10))
+    for fault in faults:
+        MASK_FILE_FAULTS[fault](tmp_path / "d" / "masks")
+    classes = ", classes: [bg, cat]" if "class-table" in faults else ""
+    path = spec(tmp_path, f"{{images: d/images, masks: d/masks{classes}}}", extra="training: {seed: 0}\n")
+    functions = script_functions(path)
+    functions["read_images"] = _pil_images
+    with pytest.raises(SystemExit) as stopped:
+        functions["load_splits"](tmp_path / "d" / "images", tmp_path / "d" / "masks")
+    assert str(stopped.value.code).split("\n")[0] == refused(path).message
