@@ -416,6 +416,27 @@ def test_the_script_refuses_more_classes_than_the_output_takes(tmp_path, source)
     assert str(stopped.value.code).split("\n")[0] == message  # (with the names, as train lists them)
 
 
+@pytest.mark.slow
+def test_the_script_lists_the_class_names_beyond_a_binary_output_as_train_does(tmp_path):
+    """Labels 0–2 for binary_crossentropy: train's refusal names the classes; the script's did not."""
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.api import compile_spec
+    from cnnspec.errors import SpecError
+    from cnnspec.training.data import load_dataset
+
+    path = npz_labelled(tmp_path, [0, 1, 2] * 4, units=1)
+    text = path.read_text().replace("activation: softmax", "activation: sigmoid")
+    path.write_text(text.replace("seed: 3}", "seed: 3, loss: binary_crossentropy}"))
+    compiled = compile_spec(path)
+    with pytest.raises(SpecError) as refused:
+        load_dataset(compiled, training_config(compiled), 0)
+    message = refused.value.errors[0].message
+    assert message == "expected 2 classes for binary_crossentropy; the data has 3 ('0', '1', '2')"
+    with pytest.raises(SystemExit) as stopped:
+        run_script(path, tmp_path / "out")
+    assert str(stopped.value.code).split("\n")[0] == message
+
+
 # -- the task script: an npz file's regression and multi-label targets ---------------------------
 @pytest.mark.parametrize(
     ("task", "bad", "trained", "script"),
