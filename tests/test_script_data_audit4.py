@@ -59,6 +59,18 @@ def test_a_quoted_line_break_in_a_csv_path_is_part_of_the_path_in_both(tmp_path)
         script_loader(tmp_path, CSV_SOURCE)(path)
 
 
+def test_a_quote_left_open_in_a_large_csv_is_refused_by_both_alike(tmp_path):
+    """The rest of the file became one cell over the csv module's limit: the script stopped
+    with a csv.Error traceback; train refuses the file."""
+    big = "".join(f"a/a{i % 3}.png,a\n" for i in range(20_000))
+    path = labels_csv(tmp_path, '"a/a0.png,a\n' + big)
+    trained = listing_error(tmp_path, CSV_SOURCE).message
+    assert trained.startswith("expected a readable UTF-8 CSV file; labels.csv: field larger than field limit")
+    with pytest.raises(SystemExit) as stopped:
+        script_loader(tmp_path, CSV_SOURCE)(path)
+    assert str(stopped.value) == trained
+
+
 def test_the_script_refuses_a_csv_of_a_header_alone(tmp_path):
     path = labels_csv(tmp_path)
     load_data = script_loader(tmp_path, CSV_SOURCE)

@@ -209,10 +209,14 @@ def test_a_quote_left_open_in_a_large_table_is_a_located_error_not_an_internal_o
     names = write_images(tmp_path / "img", 3)
     rows = ["file,labels", f'{names[0]},"cat', *[f"{names[1 + i % 2]},dog owl" for i in range(20_000)]]
     (tmp_path / "l.csv").write_text("\n".join(rows) + "\n")
-    error = refused(spec(tmp_path, "{images: img, labels: l.csv}", MULTILABEL, "  test_split: 0.5\n"))
+    path = spec(tmp_path, "{images: img, labels: l.csv}", MULTILABEL, "  test_split: 0.5\n")
+    error = refused(path)
     assert error.path == "data.source.labels"
     assert error.message.startswith("expected a readable CSV table; l.csv: field larger than field limit")
     assert error.message.endswith("in the row that starts on line 2 (a quote left open?)")
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)["read_labels"](tmp_path / "img", tmp_path / "l.csv")
+    assert str(stopped.value) == error.message
 
 
 def table_spec(tmp_path: Path, key: str, table: str) -> Path:
