@@ -272,3 +272,42 @@ def test_a_stop_swallowed_inside_the_training_stops_the_search_too(
     stopping_train.stop = signal.SIGTERM
     stopping_train.swallowed = True
     _stopped_search(runner, write_spec, tmp_path, stopping_train)
+
+
+def test_a_stop_before_the_training_began_is_recorded_stopped_too(
+    runner, write_spec, tmp_path, stopping_train, monkeypatch
+):
+    """The signal lands while the trial's folder is claimed, before its training: the trial
+    was left RUNNING, and the next search failed it as a dead worker's ("worker died")."""
+    import json
+    import os
+    import signal
+    import time
+
+    from cnnspec.cli.app import app
+    from cnnspec.search import worker
+
+    claim = worker.claim_trial_dir
+
+    def claim_then_stop(*args: Any, **kwargs: Any) -> Any:
+        found = claim(*args, **kwargs)
+        if stopping_train.stop is not None:
+            os.kill(os.getpid(), stopping_train.stop)
+            time.sleep(5)  # (the handler raises before this returns)
+        return found
+
+    monkeypatch.setattr(worker, "claim_trial_dir", claim_then_stop)
+    stopping_train.stop = signal.SIGINT
+    spec, out = write_spec(STOP_SPEC), tmp_path / "out"
+    result = runner.invoke(app, ["search", str(spec), "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    assert "trial 0 was stopped" in " ".join(result.output.split())
+    assert stopping_train.calls == 0  # (no training began)
+    summary = json.loads((out / "search.json").read_text())
+    assert summary["counts"] == {"STOPPED": 1, "WAITING": 1}
+    stopping_train.stop = None
+    again = runner.invoke(app, ["search", str(spec), "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    rows = json.loads((out / "search.json").read_text())["trials"]
+    assert [row["state"] for row in rows] == ["STOPPED", "COMPLETE", "COMPLETE"]
+    assert all("failed" not in row for row in rows)

@@ -371,6 +371,21 @@ def stop(study: Any, frozen: Any, out: Path) -> None:
     study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number, "retry_reason": "stopped"})
 
 
+def stop_unstarted(study: Any, trial: Any, out: Path) -> None:
+    """Record ``trial`` as stopped (:func:`stop`) when a Ctrl-C or SIGTERM reached it before
+    its training began (its values being drawn, its folder claimed): it was left running, and
+    the next search failed it as its dead worker's. One its training recorded already (stopped,
+    or finished) is no longer running: left as it is."""
+    from optuna.trial import TrialState
+
+    try:
+        frozen = study._storage.get_trial(trial._trial_id)
+    except Exception:  # (the storage is gone: the next search's sweep fails it as a dead worker's)
+        return
+    if frozen.state == TrialState.RUNNING:
+        stop(study, frozen, out)
+
+
 def fail_stale(study: Any, out: Path) -> list[int]:
     """Fail the running trials of a database whose heartbeat stopped (their worker died, on any
     machine), each with the reason a dead worker's trial of this host gets (:func:`fail`):
@@ -836,8 +851,12 @@ def run_worker(cfg: WorkerConfig) -> int:
             trial = ask_trial(cfg, study, limit)
             if trial is None:
                 break
-            with get_heartbeat_thread(trial._trial_id, study._storage):  # a no-op for the journal
-                line = run_trial(cfg, compiled, space, study, trial)
+            try:
+                with get_heartbeat_thread(trial._trial_id, study._storage):  # a no-op for the journal
+                    line = run_trial(cfg, compiled, space, study, trial)
+            except KeyboardInterrupt:
+                stop_unstarted(study, trial, cfg.out)
+                raise
         if not cfg.quiet:
             # a plain line (no Rich), so only control characters need escaping (render.clean's
             # escaping): the line quotes the --out path and a failed trial's exception text,
