@@ -60,3 +60,33 @@ def test_predicting_into_a_run_another_process_holds_is_refused(run, tmp_path):
     np.save(image, np.zeros((16, 16, 3), dtype="float32"))  # (the model's input)
     _refused_while_held(run, "predict", str(TINY_KERAS), str(image), "--out", str(run / "masks"))
     assert not (run / "masks").exists()
+
+
+def test_predict_takes_the_runs_lock_only_for_a_model_that_writes_masks(tmp_path):
+    """`predict --out RUN/x` of a classifier writes nothing there: refused while the run
+    trained, where it had printed its predictions. The lock is taken only where masks may be
+    written: an export's record or the run's spec with a segmentation output, or a model file
+    that neither describes (TINY_KERAS alone, refused above)."""
+    import json
+
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.api import compile_spec
+    from cnnspec.cli.predict import _writes_masks
+    from cnnspec.export.runtimes import describe_output
+    from tests.conftest import SPECS_DIR
+    from tests.test_damaged_runs import make_run
+
+    classifier = tmp_path / "c.onnx"
+    classifier.write_bytes(b"not read")
+    (tmp_path / "c.onnx.json").write_text(json.dumps({"output": {"binary": False}}))
+    assert _writes_masks(classifier, None, False) is False
+    tasks = training_config(compile_spec(SPECS_DIR / "unet_shapes.yaml")).tasks
+    masks = tmp_path / "m.onnx"
+    masks.write_bytes(b"not read")
+    (tmp_path / "m.onnx.json").write_text(json.dumps({"outputs": [describe_output(t) for t in tasks]}))
+    assert _writes_masks(masks, None, False) is True
+    (tmp_path / "broken.onnx").write_bytes(b"not read")  # (no record: the command says so itself)
+    assert _writes_masks(tmp_path / "broken.onnx", None, False) is True
+    run = make_run(tmp_path / "run")  # a classifier's run
+    assert _writes_masks(run, None, False) is False
+    assert _writes_masks(TINY_KERAS, None, False) is True  # (no spec tells: the lock is taken)

@@ -37,7 +37,7 @@ from cnnspec.cli.evaluate import (
     refuse_ensemble_runtime,
 )
 from cnnspec.cli.render import safe
-from cnnspec.errors import UsageError
+from cnnspec.errors import SpecError, UsageError
 
 if TYPE_CHECKING:
     from cnnspec.reporting.images import InputFile
@@ -504,7 +504,11 @@ def predict(
         check_writable(out, option="--out")
     # masks written into a run folder (--out RUN/masks) are written under its lock, as every
     # other command's writes into a run are: beside a training, its leftover cleanup took them
-    with owning_run(enclosing_run(out) if out is not None else None, out or Path(".")):
+    # (a model without masks writes nothing there: not refused for a busy run)
+    into = enclosing_run(out) if out is not None else None
+    if into is not None and not _writes_masks(model, spec, allow_outside):
+        into = None
+    with owning_run(into, out or Path(".")):
         if served_file(model):  # an exported file by itself: its record says how to read it
             from cnnspec.reporting.served import served_record
 
@@ -565,6 +569,25 @@ def predict(
         _print_predictions(
             results, notes, format, model_path, chosen, record, names, views, ensemble, temperatures
         )
+
+
+def _writes_masks(model: Path, spec: Path | None, allow_outside: bool) -> bool:
+    """Whether predicting with ``model`` may write masks (it has a segmentation output), told
+    without TensorFlow before anything runs: by an exported file's record, or by the spec of
+    the run the model lies in (``--spec``'s). ``True`` where neither tells (a model file alone,
+    a record or spec that cannot be read: the command says why itself, under the lock)."""
+    from cnnspec.export.runtimes import record_path, served_file, served_reading
+    from cnnspec.reporting.run import locate, outside_allowed
+
+    try:
+        if served_file(model):
+            tasks = served_reading(json.loads(record_path(model).read_text(encoding="utf-8")))[0]
+            return tasks is not None and any(task.task == "segmentation" for task in tasks)
+        with outside_allowed(allow_outside):
+            config = locate(model, spec).config
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, UsageError, SpecError):
+        return True
+    return config is None or any(task.task == "segmentation" for task in config.tasks)
 
 
 def _unused_out(out: Path | None, results: list[dict[str, Any]]) -> list[str]:
