@@ -443,7 +443,15 @@ def test_the_scripts_multi_output_npz_names_are_checked_as_cnnspec_train_checks_
     )
     code = generate_code(compile_spec(spec), script=True).text
     wanted = {"load_data", "check_names", "check_depths", "check_pixels", "pixel_max", "OUTPUTS", "names_for"}
-    wanted |= {"check_images", "check_shapes", "check_classes", "check_counts", "CLASS_COUNT", "npz_arrays"}
+    wanted |= {
+        "check_images",
+        "check_shapes",
+        "check_classes",
+        "check_counts",
+        "CLASS_COUNT",
+        "npz_arrays",
+        "npz_names",
+    }
     wanted |= {"check_mask_ids", "MASK_CHANNELS", "target_kinds", "check_labels", "check_value_names"}
     kept = [
         node

@@ -71,6 +71,17 @@ def test_a_quote_left_open_in_a_large_csv_is_refused_by_both_alike(tmp_path):
     assert str(stopped.value) == trained
 
 
+def test_a_quote_left_open_in_a_csvs_header_is_refused_by_both_alike(tmp_path):
+    """The header was read outside the script's handler: a csv.Error traceback."""
+    big = "".join(f"a/a{i % 3}.png,a\n" for i in range(20_000))
+    path = labels_csv(tmp_path, big, header='file,"label')
+    trained = listing_error(tmp_path, CSV_SOURCE).message
+    assert trained.startswith("expected a readable UTF-8 CSV file; labels.csv: field larger than field limit")
+    with pytest.raises(SystemExit) as stopped:
+        script_loader(tmp_path, CSV_SOURCE)(path)
+    assert str(stopped.value) == trained
+
+
 def test_the_script_refuses_a_csv_of_a_header_alone(tmp_path):
     path = labels_csv(tmp_path)
     load_data = script_loader(tmp_path, CSV_SOURCE)

@@ -180,6 +180,52 @@ def test_a_multi_output_npz_is_refused_with_trains_message(tmp_path, fault):
     assert script_refusal(tmp_path, path, "task") == message
 
 
+def test_text_labels_of_a_multi_output_npz_are_refused_with_trains_message_not_a_traceback(tmp_path):
+    """Train reads text labels as regression targets and refuses them as no numbers; the script
+    took them for regression too and called isfinite on them (a TypeError traceback)."""
+    arrays = good_arrays("classifier")
+    arrays = {
+        "x_train": arrays["x_train"],
+        "x_test": arrays["x_test"],
+        "y_train_kind": np.array(list("abcabcabcabc")),
+        "y_test_kind": arrays["y_test"],
+        "y_train_size": np.arange(12, dtype="float32"),
+        "y_test_size": np.arange(6, dtype="float32"),
+    }
+    np.savez(tmp_path / "d.npz", **arrays)
+    path = tmp_path / "spec.yaml"
+    path.write_text(MULTI)
+    message = refused(path).message
+    assert message.startswith("expected numeric regression targets in training; received dtype <U1")
+    assert script_refusal(tmp_path, path, "task") == message
+
+
+@pytest.mark.parametrize(
+    "names",
+    [np.array([["bird", "cat", "dog"]]), np.array([b"bird", b"c\xe4t", b"dog"])],
+    ids=["one-row", "not-utf-8"],
+)
+@pytest.mark.parametrize("script", ["classifier", "task"])
+def test_class_names_of_any_shape_and_bytes_are_read_as_train_reads_them(tmp_path, script, names):
+    """A (1, K) class_names row was one name, "['bird' 'cat' 'dog']", refused by the new name
+    counts (train flattens it); bytes that are no UTF-8 were a UnicodeDecodeError traceback."""
+    from tests.test_data_checks import loaded
+
+    arrays = good_arrays(script) | {"class_names": names}
+    if script == "task":  # three labels, multi-hot
+        rng = np.random.default_rng(2)
+        arrays |= {"y_train": rng.integers(0, 2, (12, 3)), "y_test": rng.integers(0, 2, (6, 3))}
+        head = "  - global_avg_pool2d\n  - dense: {units: 3, activation: sigmoid}\n"
+        path = npz_spec(tmp_path, head=head, extra="training: {seed: 0, task: multilabel}\n", **arrays)
+        read = script_functions(path)["load_splits"](tmp_path / "d.npz")
+    else:
+        path = npz_spec(tmp_path, head=CLASSIFIER, extra="training: {seed: 0}\n", **arrays)
+        read = script_functions(path)["load_data"](tmp_path / "d.npz")
+    trained = loaded(path)[2].class_names
+    assert trained[0] == "bird" and len(trained) == 3
+    assert trained in [list(part) for part in read if isinstance(part, list)]
+
+
 # -- a CSV with two faults -------------------------------------------------------------------------
 #: a CSV row each (beside good ones), and what train's message and the script's both say of it
 CSV_FAULTS = {
