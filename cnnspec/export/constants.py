@@ -23,13 +23,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-
-def _layers(model: Any) -> Iterator[Any]:
-    """``model``'s layers, those of nested models (an ensemble's members) included."""
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _layers(layer)
+from cnnspec.training.modelfile import all_layers
 
 
 @contextlib.contextmanager
@@ -42,7 +36,7 @@ def tensors_as_constants(model: Any) -> Iterator[int]:
 
     replaced: list[tuple[Any, str, Any]] = []
     try:
-        for layer in _layers(model):
+        for layer in all_layers(model):  # (an ensemble's members' too)
             for attribute, value in list(vars(layer).items()):
                 if (
                     isinstance(value, tf.Tensor)

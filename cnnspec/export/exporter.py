@@ -49,7 +49,7 @@ from cnnspec.export.verification import (
     output_decisions,
 )
 from cnnspec.fileio import atomic_dir, atomic_path, check_writable, sha256_file, write_fault, write_together
-from cnnspec.training.modelfile import check_model_file, load_model
+from cnnspec.training.modelfile import all_layers, check_model_file, load_model
 from cnnspec.training.state import model_file_bytes
 
 FORMATS = ("savedmodel", "tflite", "onnx")
@@ -479,12 +479,7 @@ def _tflite_bytes(model: Any, quantize: str | None, calibration: np.ndarray | No
 
 def _layer_names(model: Any) -> list[str]:
     """The names of ``model``'s layers, those of nested models included."""
-    names: list[str] = []
-    for layer in model.layers:
-        names.append(layer.name)
-        if hasattr(layer, "layers"):
-            names += _layer_names(layer)
-    return names
+    return [layer.name for layer in all_layers(model)]
 
 
 def _write_onnx(model: Any, path: Path) -> None:

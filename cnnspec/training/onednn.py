@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cnnspec.training.modelfile import all_layers
+
 #: oneDNN's check of a kernel's input rank, as TensorFlow words it (mkl_softmax_op.cc).
 _LIMIT = re.compile(r"Input dims must be <= (\d+)")
 #: Where TensorFlow says the op ran: "Detected at node StatefulPartitionedCall/model_1/dense_1/Softmax"
@@ -59,13 +61,6 @@ def layer_of_node(node: str, layers: Sequence[str]) -> str | None:
     return None
 
 
-def _all_layers(model: Any) -> Iterator[Any]:
-    """``model``'s layers, those of nested models included."""
-    for layer in getattr(model, "layers", ()):
-        yield layer
-        yield from _all_layers(layer)
-
-
 def spec_layers(model: Any, ir: Any | None = None) -> dict[str, str]:
     """How to name each Keras layer of ``model`` in a message: ``layer `dense_1```, and where
     ``ir`` (the model's spec, as :class:`~cnnspec.ir.ModelIR`) has a node of that name (the
@@ -73,7 +68,7 @@ def spec_layers(model: Any, ir: Any | None = None) -> dict[str, str]:
     model[1].dense``). The model's own name is left out: it is a scope of every node path."""
     nodes = {node.name: node for node in ir.nodes} if ir is not None else {}
     named: dict[str, str] = {}
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         node = nodes.get(layer.name)
         where = [str(part) for part in (getattr(node, "loc", None), getattr(node, "path", "")) if part]
         named[layer.name] = f"layer `{layer.name}`" + (f" ({', '.join(where)})" if where else "")
