@@ -211,8 +211,8 @@ def _weights_member(path: Path, archive: zipfile.ZipFile, imported: Imported) ->
 
 
 @contextlib.contextmanager
-def _scratch(target: Path, needed: int, *, suffix: str = WEIGHTS_SUFFIX) -> Iterator[Path]:
-    """A path for a new file beside ``target``, in a private folder named like
+def _scratch(target: Path, needed: int) -> Iterator[Path]:
+    """A path for a new weights file beside ``target``, in a private folder named like
     :func:`atomic_path`'s (a killed import's leftover is known as one; no other user can take
     the name first), removed on leaving with its folder unless it was moved. Refused with a
     :class:`~cnnspec.errors.WriteError` when the folder has under ``needed`` bytes free."""
@@ -224,7 +224,7 @@ def _scratch(target: Path, needed: int, *, suffix: str = WEIGHTS_SUFFIX) -> Iter
         private = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder))
     except OSError as exc:
         raise _write_fault(exc, target, needed) from None
-    scratch = private / f"part{suffix}"  # created by the copy, with the usual mode
+    scratch = private / f"part{WEIGHTS_SUFFIX}"  # created by the copy, with the usual mode
     try:
         yield scratch
     finally:
