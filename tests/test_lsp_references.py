@@ -10,6 +10,7 @@ drives rename, and over the wire with a server given a workspace folder.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -521,6 +522,31 @@ def span(text: str, needle: str, offset: int, length: int, occurrence: int = 0) 
     return start.line, start.character, start.character + length
 
 
+async def wire_references(
+    client: LanguageClient, path: Path, at: types.Position
+) -> list[tuple[str, int, int, int]]:
+    """The references the server answers at ``at`` in ``path`` (declarations included), each as
+    (file name, line, start and end character), sorted."""
+    found = await answer(
+        client.text_document_references_async(
+            types.ReferenceParams(
+                context=types.ReferenceContext(include_declaration=True),
+                text_document=types.TextDocumentIdentifier(path.as_uri()),
+                position=at,
+            )
+        )
+    )
+    return sorted(
+        (
+            Path(r.uri.removeprefix("file://")).name,
+            r.range.start.line,
+            r.range.start.character,
+            r.range.end.character,
+        )
+        for r in found
+    )
+
+
 @pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.xdist_group("lsp")
 async def test_references_over_the_wire_read_the_workspace(client: LanguageClient, served: Path):
@@ -530,25 +556,9 @@ async def test_references_over_the_wire_read_the_workspace(client: LanguageClien
         (served / name).write_text(text, "utf-8")
     base = served / "base.yaml"
     await open_text(client, base, BASE)
-    doc = types.TextDocumentIdentifier(base.as_uri())
 
     async def refs(at: types.Position) -> list[tuple[str, int, int, int]]:
-        found = await answer(
-            client.text_document_references_async(
-                types.ReferenceParams(
-                    context=types.ReferenceContext(include_declaration=True), text_document=doc, position=at
-                )
-            )
-        )
-        return sorted(
-            (
-                Path(r.uri.removeprefix("file://")).name,
-                r.range.start.line,
-                r.range.start.character,
-                r.range.end.character,
-            )
-            for r in found
-        )
+        return await wire_references(client, base, at)
 
     blocks = await refs(position(BASE, "- double", 3))
     assert blocks == sorted(
@@ -567,7 +577,9 @@ async def test_references_over_the_wire_read_the_workspace(client: LanguageClien
             ("cut.yaml", *span(CUT, "width: 8", 0, 5)),
         ]
     )
-    client.text_document_did_close(types.DidCloseTextDocumentParams(doc))
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(base.as_uri()))
+    )
 
 
 def test_loc_spans_are_the_name_inside_an_expression() -> None:
@@ -589,25 +601,7 @@ async def test_over_the_wire_an_until_and_a_backbones_vars_key_refer(client: Lan
     base, inner = folder / "base.yaml", folder / "inner.yaml"
     await open_text(client, base, BASE)
 
-    async def refs(path: Path, at: types.Position) -> list[tuple[str, int, int, int]]:
-        found = await answer(
-            client.text_document_references_async(
-                types.ReferenceParams(
-                    context=types.ReferenceContext(include_declaration=True),
-                    text_document=types.TextDocumentIdentifier(path.as_uri()),
-                    position=at,
-                )
-            )
-        )
-        return sorted(
-            (
-                Path(r.uri.removeprefix("file://")).name,
-                r.range.start.line,
-                r.range.start.character,
-                r.range.end.character,
-            )
-            for r in found
-        )
+    refs = functools.partial(wire_references, client)
 
     assert await refs(base, position(BASE, "id: blk", 4)) == sorted(
         [("base.yaml", *span(BASE, "id: blk", 4, 3)), ("inner.yaml", *span(INNER, "until: blk.c", 7, 3))]

@@ -59,22 +59,15 @@ def test_a_quoted_line_break_in_a_csv_path_is_part_of_the_path_in_both(tmp_path)
         script_loader(tmp_path, CSV_SOURCE)(path)
 
 
-def test_a_quote_left_open_in_a_large_csv_is_refused_by_both_alike(tmp_path):
+@pytest.mark.parametrize(
+    ("opened", "header"), [('"a/a0.png,a\n', "file,label"), ("", 'file,"label')], ids=["row", "header"]
+)
+def test_a_quote_left_open_in_a_large_csv_is_refused_by_both_alike(tmp_path, opened, header):
     """The rest of the file became one cell over the csv module's limit: the script stopped
-    with a csv.Error traceback; train refuses the file."""
+    with a csv.Error traceback (in a row, and in the header, read outside its handler); train
+    refuses the file."""
     big = "".join(f"a/a{i % 3}.png,a\n" for i in range(20_000))
-    path = labels_csv(tmp_path, '"a/a0.png,a\n' + big)
-    trained = listing_error(tmp_path, CSV_SOURCE).message
-    assert trained.startswith("expected a readable UTF-8 CSV file; labels.csv: field larger than field limit")
-    with pytest.raises(SystemExit) as stopped:
-        script_loader(tmp_path, CSV_SOURCE)(path)
-    assert str(stopped.value) == trained
-
-
-def test_a_quote_left_open_in_a_csvs_header_is_refused_by_both_alike(tmp_path):
-    """The header was read outside the script's handler: a csv.Error traceback."""
-    big = "".join(f"a/a{i % 3}.png,a\n" for i in range(20_000))
-    path = labels_csv(tmp_path, big, header='file,"label')
+    path = labels_csv(tmp_path, opened + big, header=header)
     trained = listing_error(tmp_path, CSV_SOURCE).message
     assert trained.startswith("expected a readable UTF-8 CSV file; labels.csv: field larger than field limit")
     with pytest.raises(SystemExit) as stopped:
