@@ -345,14 +345,20 @@ async def test_an_automatic_call_name_leads_into_its_block(client: LanguageClien
     doc = types.TextDocumentIdentifier(uri)
     c_id = position(LIBRARY, "c\n    outputs")
     call_1, call_2 = position(SPEC, "double", 0, 0), position(SPEC, "double", 0, 2)
-    for needle, offset in (("double_1.c", 1), ("double_1.c", 9), ('"double_1[0]"', 3)):
+    # on the automatic name: the call; on what follows it (`.c`, output `[0]`): the block's `c`
+    for needle, offset, expected in (
+        ("double_1.c", 1, (uri, call_1)),
+        ("double_1.c", 9, (library, c_id)),
+        ('"double_1[0]"', 3, (uri, call_1)),
+        ('"double_1[0]"', 10, (library, c_id)),
+    ):
         target = await answer(
             client.text_document_definition_async(types.DefinitionParams(doc, position(SPEC, needle, offset)))
         )
         assert isinstance(target, types.Location), (needle, target)
-        assert (target.uri, target.range.start) == (library, c_id), needle
+        assert (target.uri, target.range.start) == expected, needle
     target = await answer(
-        client.text_document_definition_async(types.DefinitionParams(doc, position(SPEC, "double_2.c", 1)))
+        client.text_document_definition_async(types.DefinitionParams(doc, position(SPEC, "double_2.c", 9)))
     )
     assert isinstance(target, types.Location) and target.uri == library  # the same id, another call
 

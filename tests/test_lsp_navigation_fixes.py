@@ -186,9 +186,11 @@ def test_references_read_a_calls_mapping_carry_and_next_in_their_scopes(tmp_path
 @pytest.mark.parametrize(
     ("needle", "offset", "expected"),
     [
-        ("c0.x", 1, ("x]\n    outputs", 0)),  # the block's output `x`: its input declaration
-        ("c0.x", 3, ("x]\n    outputs", 0)),
-        ('"c0[1]"', 2, ("x]\n    outputs", 0)),  # output 1 of the block: `x`
+        # each segment leads where the name read up to it does, as a rename there reads it
+        ("c0.x", 1, ("c0\n", 0)),  # on `c0`: the call's id
+        ("c0.x", 3, ("x]\n    outputs", 0)),  # the block's output `x`: its input declaration
+        ('"c0[1]"', 2, ("c0\n", 0)),
+        ('"c0[1]"', 4, ("x]\n    outputs", 0)),  # on the index, output 1 of the block: `x`
         ("x: c0}", 4, ("c0\n", 0)),  # a carry value: the item's id
         ("p: stem_b", 4, ("stem_b\n", 0)),
         ("next: {p: x", 10, ("x: c0}", 0)),  # a next value: the carried name
@@ -206,9 +208,32 @@ def test_definitions_of_hierarchical_names_and_carry_values(
     assert (target.loc.line, target.loc.column) == place(text, *expected)
 
 
+def test_references_on_a_hierarchical_use_read_its_segment_under_the_cursor(tmp_path: Path) -> None:
+    """On ``"loop[1].m"``, given the cursor's column as the server gives it: on ``m`` the
+    references of the body's ``m``, on ``loop`` and on its index those of the repeat ``loop``
+    (what definition goes to and a rename edits there). Before, every place read the first
+    segment: ``loop``'s references while definition went to ``m``."""
+    analysis = analyzed((tmp_path / "carry.yaml").resolve(), CARRY)
+    doc = analysis.doc
+    assert doc is not None
+
+    def refs(needle: str, offset: int) -> list[tuple[int, int]]:
+        cursor, line, column = at(analysis, CARRY, needle, offset)
+        return lines_of(navigation.references(doc, cursor, line_text=line, column=column))
+
+    on_m, on_loop = refs("id: m", 4), refs("id: loop", 4)
+    assert place(CARRY, "m\n      next") in on_m and place(CARRY, "loop\n") in on_loop
+    assert refs('"loop[1].m"', 9) == on_m
+    assert refs('"loop[1].m"', 2) == refs('"loop[1].m"', 6) == on_loop
+
+
 def test_a_hierarchical_name_follows_a_repeat_and_block_calls(tmp_path: Path) -> None:
     analysis = analyzed((tmp_path / "carry.yaml").resolve(), CARRY)
     assert analysis.doc is not None
-    target = navigation.definition(analysis.doc, *at(analysis, CARRY, '"loop[1].m"', 2))
+    target = navigation.definition(analysis.doc, *at(analysis, CARRY, '"loop[1].m"', 9))
     assert target is not None and target.loc is not None
     assert (target.loc.line, target.loc.column) == place(CARRY, "m\n      next")
+    for offset in (2, 6):  # on `loop`, and on its index (iteration 1): the repeat's id
+        target = navigation.definition(analysis.doc, *at(analysis, CARRY, '"loop[1].m"', offset))
+        assert target is not None and target.loc is not None
+        assert (target.loc.line, target.loc.column) == place(CARRY, "loop\n")

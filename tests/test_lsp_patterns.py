@@ -199,6 +199,9 @@ def test_the_server_replaces_the_typed_pattern() -> None:
         # on a segment another follows: what that segment names (as a rename there reads it)
         ('"st[1].inner"', 2, "training:", ("st\n    repeat", 0)),  # the repeat
         ('"st[1].inner"', 3, "training:", ("st\n    repeat", 0)),  # (just past `st`: still on it)
+        # on an index: that iteration of the repeat, declared by the repeat (not `inner`)
+        ('"st[1].inner"', 4, "training:", ("st\n    repeat", 0)),
+        ('"st[1].inner"', 5, "training:", ("st\n    repeat", 0)),
         ("stem.conv", 2, "phases:", ("stem\n  - id", 0)),  # the call
     ],
 )
@@ -209,6 +212,23 @@ def test_definition_of_a_plain_pattern(
     assert analysis.doc is not None
     found = navigation.definitions(analysis.doc, *at(analysis, SPEC, needle, offset, after))
     assert [where(t.loc) for t in found] == [place(SPEC, *expected)]
+
+
+def test_references_on_an_index_are_those_of_its_repeat(tmp_path: Path) -> None:
+    """On the index of ``"st[1].inner"`` (``[1]``: iteration 1 of the repeat ``st``), references
+    are the repeat's, as on ``st``; on ``inner``, the block call's. Before, the index read the
+    whole pattern: ``inner``'s."""
+    analysis = analyzed(tmp_path / "spec.yaml", SPEC)
+    assert analysis.doc is not None
+
+    def references(offset: int) -> list[tuple[int, int] | None]:
+        cursor, line, column = at(analysis, SPEC, '"st[1].inner"', offset, "training:")
+        found = navigation.references(analysis.doc, cursor, True, line_text=line, column=column)
+        return [where(loc) for loc in found]
+
+    on_st, on_inner = references(1), references(8)
+    assert on_st[0] == place(SPEC, "st\n    repeat") and on_inner[0] == place(SPEC, "inner\n      next")
+    assert references(4) == references(5) == on_st
 
 
 def test_definition_of_a_glob_is_every_item_it_covers(tmp_path: Path) -> None:

@@ -173,7 +173,7 @@ def definitions(
     if len(path) == 3 and path[:2] == ("search", "space") and isinstance(path[2], str):
         found = _space_definition(doc, path[2])
         return [Target(found.file, found)] if found is not None else []
-    target = _definition(doc, cursor, automatic)
+    target = _definition(doc, cursor, automatic, line_text, column)
     return [target] if target is not None else []
 
 
@@ -186,12 +186,12 @@ def _pattern_definitions(
     automatic: Automatic | None,
     ir: ModelIR | None,
 ) -> list[Loc]:
-    """Where the freeze/unfreeze ``pattern`` under the cursor is declared. On a name segment
-    that another follows (``blk`` of ``blk.c``): what that segment names, as rename and
-    references read it (:mod:`cnnspec.lsp.segments`): the id it leads to, else the group of
-    that name (one the compiler names); elsewhere (its last segment, a glob): what the whole
-    pattern names."""
-    segment = None if _GLOB.search(pattern) else segment_at(pattern, cursor, line_text, column)
+    """Where the freeze/unfreeze ``pattern`` under the cursor is declared. On a segment that
+    another follows (``blk`` of ``blk.c``, the index of ``st[1].inner``): what the pattern read
+    up to it names, as rename and references read it (:mod:`cnnspec.lsp.segments`): the id it
+    leads to (``st[1]``: the repeat ``st``), else the group of that name (one the compiler
+    names); elsewhere (its last segment, a glob): what the whole pattern names."""
+    segment = None if _GLOB.search(pattern) else segment_at(pattern, cursor, line_text, column, index=True)
     named = pattern
     if segment is not None and segment[1] < len(pattern):
         named = lookup(pattern[: segment[1]])
@@ -203,9 +203,12 @@ def _pattern_definitions(
     return names.declarations(doc, named) if names is not None else []
 
 
-def _definition(doc: SourceDoc, cursor: Cursor, automatic: Automatic | None) -> Target | None:
+def _definition(
+    doc: SourceDoc, cursor: Cursor, automatic: Automatic | None, line_text: str, column: int
+) -> Target | None:
     """The definition of what is under the cursor outside an expression, a pattern, an
-    ``until:`` and a search space key: a file, a block, an id, a carried name."""
+    ``until:`` and a search space key: a file, a block, an id (of a hierarchical reference,
+    the one its segment under the cursor leads to), a carried name."""
     path = cursor.path
     included = _included_file(doc, cursor) or _backbone_file(doc, cursor)
     if included is not None:
@@ -219,7 +222,9 @@ def _definition(doc: SourceDoc, cursor: Cursor, automatic: Automatic | None) -> 
         return Target(loc.file, loc) if loc is not None else None
     ref = reference_at(doc, cursor)
     if ref is not None:
-        found = find_reference(doc, path, ref, automatic)
+        segment = _reference_segment(doc, cursor, ref, line_text, column)
+        found = find_reference(doc, path, segment, automatic) if segment is not None else None
+        found = found or find_reference(doc, path, ref, automatic)
         return Target(found.file, found) if found is not None else None
     return None
 
@@ -252,7 +257,10 @@ def references(
     referred = _referred(doc, cursor, automatic, line_text, column)
     if referred is None:
         return []
-    return id_references(doc, *referred, include_declaration, automatic)
+    path, name, declared = referred
+    if declared is not None:  # (`st[1]` read up to an index: the id `st`)
+        name = _id_name(doc, path, name, declared, automatic) or name
+    return id_references(doc, path, name, declared, include_declaration, automatic)
 
 
 def id_references(
@@ -301,12 +309,22 @@ def declaration(
     if referred is None or referred[2] is None:
         return None
     path, name, declared = referred
+    named = _id_name(doc, path, name, declared, automatic)
+    return (named, declared) if named is not None else None
+
+
+def _id_name(
+    doc: SourceDoc, path: SpecPath, name: str, declared: Loc, automatic: Automatic | None
+) -> str | None:
+    """The id that ``name`` (an id, or a dotted name read up to a segment: ``stem.inner``,
+    ``st[1]``) leads to at ``declared``: ``inner``, ``st``; ``None`` when none of its segments
+    leads there."""
     if split_name(name) is None or find_id(doc, path, name, automatic) == declared:
-        return name, declared
-    # a pattern's dotted name (`stem.inner`): the segment that leads to the declaration
+        return name
+    # a dotted name (`stem.inner`): the segment that leads to the declaration
     for match in re.finditer(r"[.\[]|$", name):
         if find_reference(doc, path, name[: match.start()], automatic) == declared:
-            return re.sub(r"\[\d+\]$", "", name[: match.start()]).rsplit(".", 1)[-1], declared
+            return re.sub(r"\[\d+\]$", "", name[: match.start()]).rsplit(".", 1)[-1]
     return None
 
 
@@ -341,9 +359,25 @@ def _referred(
             name = value if isinstance(value, str) else None
         if name is None:
             return None
+        segment = _reference_segment(doc, cursor, name, line_text, column)
+        if segment is not None:  # `st` or `inner` of `st[1].inner`: what the segment leads to
+            declared = find_id(doc, path, segment, automatic) or find_reference(doc, path, segment, automatic)
+            if declared is not None:
+                return path, segment, declared
         name = referred_id(doc, path, name, automatic)
         declared = find_id(doc, path, name, automatic)
     return path, name, declared
+
+
+def _reference_segment(
+    doc: SourceDoc, cursor: Cursor, ref: str, line_text: str, column: int | None
+) -> str | None:
+    """A hierarchical reference (``st[1].inner`` in an ``inputs:``) read up to its segment
+    under the cursor, as a rename there reads it (:mod:`cnnspec.lsp.segments`); ``None`` for
+    a plain name, without the cursor's ``column``, or off its segments (on its quote)."""
+    if column is None or split_name(ref) is None:
+        return None
+    return prefix_at(ref, cursor, line_text, column)
 
 
 #: What makes a pattern a glob: `*`, `?`, or a `[` that opens no iteration index.

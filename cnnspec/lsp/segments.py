@@ -38,21 +38,29 @@ def lookup(ref: str) -> str:
     return _EXPRESSION_INDEX.sub("[0]", ref.replace("/", "."))
 
 
-def segment_at(ref: str, cursor: Cursor, line_text: str, column: int) -> tuple[int, int] | None:
+def segment_at(
+    ref: str, cursor: Cursor, line_text: str, column: int, *, index: bool = False
+) -> tuple[int, int] | None:
     """The name segment of ``ref`` (the value or key written at the cursor's location) under
     the cursor: its start and end in ``ref``; a cursor just past a name is on it (as an editor
-    puts it after typing). ``None`` on an index (``[1]``), a separator between no names, or
-    outside ``ref``. ``column``: 0-based code points of ``line_text``."""
+    puts it after typing). With ``index``, an index (``[1]``) under the cursor (or just past
+    it) counts too, after a name: a name a cursor is just past wins over the index it touches.
+    ``None`` on an index (without ``index``), a separator between no names, or outside
+    ``ref``. ``column``: 0-based code points of ``line_text``."""
     offset = column - (cursor.loc.column - 1)
     if line_text[cursor.loc.column - 1 : cursor.loc.column] in ("'", '"'):
         offset -= 1  # (the name starts after its quote)
-    found = (segment for segment in segments(ref) if segment[2] and segment[0] <= offset <= segment[1])
-    return next(((start, end) for start, end, _ in found), None)
+    under = [(start, end, name) for start, end, name in segments(ref) if start <= offset <= end]
+    found = [(start, end) for start, end, name in under if name] + [
+        (start, end) for start, end, name in under if index and not name
+    ]
+    return found[0] if found else None
 
 
 def prefix_at(ref: str, cursor: Cursor, line_text: str, column: int) -> str | None:
-    """``ref`` read up to the end of its name segment under the cursor, as a lookup reads it
-    (:func:`lookup`): ``blk`` on ``blk`` of ``"blk/c"``, ``blk.c`` on its ``c``; ``None`` where
-    the cursor is on no name segment (:func:`segment_at`)."""
-    segment = segment_at(ref, cursor, line_text, column)
+    """``ref`` read up to the end of its segment under the cursor, as a lookup reads it
+    (:func:`lookup`): ``blk`` on ``blk`` of ``"blk/c"``, ``blk.c`` on its ``c``, ``st[1]`` on
+    the index of ``st[1].inner`` (that iteration of the repeat ``st``); ``None`` where the
+    cursor is on no segment (:func:`segment_at`)."""
+    segment = segment_at(ref, cursor, line_text, column, index=True)
     return lookup(ref[: segment[1]]) if segment is not None else None
