@@ -311,3 +311,96 @@ def test_a_stop_before_the_training_began_is_recorded_stopped_too(
     rows = json.loads((out / "search.json").read_text())["trials"]
     assert [row["state"] for row in rows] == ["STOPPED", "COMPLETE", "COMPLETE"]
     assert all("failed" not in row for row in rows)
+
+
+# -- a Ctrl-C or SIGTERM while a trial is asked ---------------------------------------------------
+
+
+def _journal_study(out: Path) -> Any:
+    from cnnspec.search.study import open_storage
+
+    out.mkdir(parents=True, exist_ok=True)
+    return optuna.create_study(study_name="s", storage=open_storage(None, out), direction="maximize")
+
+
+@pytest.mark.parametrize("where", ["creating a trial", "taking a waiting trial", "setting its attributes"])
+def test_an_interrupt_while_a_trial_is_asked_records_it_stopped(tmp_path, monkeypatch, where):
+    """A ``KeyboardInterrupt`` raised at once (a second Ctrl-C, or Python's own handler) inside
+    ``study.ask()`` once the trial is running in the storage, or while its attributes are set.
+    Before: the trial was left RUNNING, and the next search failed it as a dead worker's
+    ("worker died") and counted a failure the user's stop had made."""
+    from optuna.trial import TrialState
+
+    from cnnspec.search.worker import STOPPED, WorkerConfig, ask_trial, fail_dead_trials
+
+    out = tmp_path / "out"
+    study = _journal_study(out)
+    storage = study._storage
+    if where == "taking a waiting trial":
+        study.enqueue_trial({}, user_attrs={"retry_of": 9, "retry_reason": "stopped"})
+        real_state = storage.set_trial_state_values
+
+        def state_then_stop(trial_id: int, state: Any, values: Any = None) -> bool:
+            done = real_state(trial_id, state, values)
+            if state == TrialState.RUNNING:
+                raise KeyboardInterrupt
+            return done
+
+        monkeypatch.setattr(storage, "set_trial_state_values", state_then_stop)
+    elif where == "creating a trial":
+        real_create = storage.create_new_trial
+
+        def create_then_stop(*args: Any, **kwargs: Any) -> int:
+            real_create(*args, **kwargs)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(storage, "create_new_trial", create_then_stop)
+    else:
+        real_attr = optuna.trial.Trial.set_user_attr
+
+        def attr_then_stop(self: Any, key: str, value: Any) -> None:
+            real_attr(self, key, value)
+            if key == "process":
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(optuna.trial.Trial, "set_user_attr", attr_then_stop)
+    cfg = WorkerConfig(spec=Path("s.yaml"), out=out, study_name="s", trials=5)
+    with pytest.raises(KeyboardInterrupt):
+        ask_trial(cfg, study, limit=5)
+    monkeypatch.undo()
+    stopped, retry = study.get_trials()
+    assert stopped.state == TrialState.FAIL and stopped.user_attrs["stopped"] == STOPPED
+    assert "failed" not in stopped.user_attrs
+    assert retry.state == TrialState.WAITING and retry.user_attrs["retry_of"] == stopped.number
+    assert fail_dead_trials(study, out) == []  # (nothing left running for the next search)
+
+
+def test_a_stop_while_a_trial_is_asked_waits_and_records_it_stopped(
+    runner, write_spec, tmp_path, stopping_train, monkeypatch
+):
+    """The search's own handler (the interrupt gate) holds a Ctrl-C that lands in the middle of
+    ``study.ask()`` until the trial is in hand, which is then recorded stopped. Before: the
+    ``KeyboardInterrupt`` came out of ``study.ask()``, the trial stayed RUNNING."""
+    import json
+    import os
+    import signal
+    import time
+
+    from cnnspec.cli.app import app
+
+    real_ask = optuna.study.Study.ask
+
+    def ask_then_stop(self: Any, *args: Any, **kwargs: Any) -> Any:
+        trial = real_ask(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # (the handler runs in here)
+        return trial
+
+    monkeypatch.setattr(optuna.study.Study, "ask", ask_then_stop)
+    spec, out = write_spec(STOP_SPEC), tmp_path / "out"
+    result = runner.invoke(app, ["search", str(spec), "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    assert "Traceback" not in result.output
+    assert stopping_train.calls == 0  # (no training began)
+    summary = json.loads((out / "search.json").read_text())
+    assert summary["counts"] == {"STOPPED": 1, "WAITING": 1}

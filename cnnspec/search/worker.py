@@ -813,17 +813,62 @@ def _quiet_tensorflow() -> None:
 def ask_trial(cfg: WorkerConfig, study: Any, limit: int) -> Any | None:
     """This worker's next trial (a waiting one first: a retry, an enqueued one), ``None`` once
     the study has ``limit`` trials. Under :func:`ask_lock`: dead workers' trials are failed
-    first, and no other worker of this machine takes the same waiting trial or the last one."""
-    with ask_lock(cfg.out, cfg.storage):
-        fail_dead_trials(study, cfg.out)
-        fail_stale(study, cfg.out)  # a database's trials whose heartbeat stopped (any machine)
-        if counted(study) >= limit:
-            return None
-        trial = study.ask()
-        trial.set_user_attr("pid", os.getpid())  # under the lock: a sweep sees it alive
-        trial.set_user_attr("process", process_identity(os.getpid()))  # (PIDs get reused)
-        trial.set_user_attr("host", socket.gethostname())
+    first, and no other worker of this machine takes the same waiting trial or the last one.
+
+    A Ctrl-C or SIGTERM in here never leaves a trial running (the next search failed it as a
+    dead worker's, "worker died", and counted the user's stop a failure): the first waits for
+    the end of the section (:meth:`~cnnspec.training.interrupts.InterruptGate.deferred`) and
+    the trial asked is then recorded stopped (:func:`stop`); one that comes before the ask
+    asks none. One raised in the middle of ``study.ask()`` (a second signal, or another
+    handler than the gate's) stops the trial it had already made running: still under the
+    lock, the running trials that were not running before the ask are this worker's."""
+    from cnnspec.training.interrupts import GATE
+
+    trial = None
+    try:
+        with GATE.deferred(), ask_lock(cfg.out, cfg.storage):
+            fail_dead_trials(study, cfg.out)
+            fail_stale(study, cfg.out)  # a database's trials whose heartbeat stopped (any machine)
+            if counted(study) >= limit:
+                return None
+            GATE.check()  # a stop that came during the sweep: no trial asked only to be stopped
+            before = _running_ids(study)
+            try:
+                trial = study.ask()
+                trial.set_user_attr("pid", os.getpid())  # under the lock: a sweep sees it alive
+                trial.set_user_attr("process", process_identity(os.getpid()))  # (PIDs get reused)
+                trial.set_user_attr("host", socket.gethostname())
+            except KeyboardInterrupt:  # (recorded here, under the lock)
+                if trial is not None:  # asked, its attributes being set
+                    stop_unstarted(study, trial, cfg.out)
+                else:  # in the middle of study.ask()
+                    _stop_asked(study, before, cfg.out)
+                trial = None
+                raise
+    except KeyboardInterrupt:
+        if trial is not None:  # the stop waited for the end of the section: the trial is asked
+            stop_unstarted(study, trial, cfg.out)
+        raise
     return trial
+
+
+def _running_ids(study: Any) -> set[int]:
+    """The storage ids of the study's running trials."""
+    from optuna.trial import TrialState
+
+    return {t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+
+
+def _stop_asked(study: Any, before: set[int], out: Path) -> None:
+    """Record stopped the trial a ``study.ask()`` cut by a Ctrl-C had made running (a new one,
+    or a waiting one it took) before it could return it: the running trials not in ``before``,
+    taken under :func:`ask_lock`, which every worker of the storage holds while it asks."""
+    from optuna.trial import TrialState
+
+    with contextlib.suppress(Exception):  # (a storage gone: the next search's sweep fails it)
+        for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if frozen._trial_id not in before and "pid" not in frozen.user_attrs:
+                stop(study, frozen, out)
 
 
 def run_worker(cfg: WorkerConfig) -> int:
