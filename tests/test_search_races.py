@@ -311,6 +311,9 @@ def test_a_stop_before_the_training_began_is_recorded_stopped_too(
     rows = json.loads((out / "search.json").read_text())["trials"]
     assert [row["state"] for row in rows] == ["STOPPED", "COMPLETE", "COMPLETE"]
     assert all("failed" not in row for row in rows)
+    # its retry had nothing to continue, and says so
+    assert rows[1]["restarted"] == "trained from the start: trial 0 left no run folder of this search"
+    assert json.loads((out / "trial-001" / "trial.json").read_text())["restarted"] == rows[1]["restarted"]
 
 
 # -- a Ctrl-C or SIGTERM while a trial is asked ---------------------------------------------------

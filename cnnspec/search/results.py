@@ -103,7 +103,7 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
         }
         if t.state.name == "PRUNED" and row["pruned_at_epoch"] is None and steps:
             row["pruned_at_epoch"] = steps[-1]
-        for key in ("failed", "retry_of"):
+        for key in ("failed", "retry_of", "continues", "restarted"):  # (continuing.CONTINUES …)
             if key in attrs:
                 row[key] = attrs[key]
         if t.state.name == "FAIL" and stopped(t):  # a Ctrl-C or SIGTERM's, not a failure

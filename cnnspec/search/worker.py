@@ -46,6 +46,7 @@ from typing import Any
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import SpecError, UsageError, WriteError, printable
 from cnnspec.fileio import stop_handled, stop_noted, write_atomic, write_fault, write_fix
+from cnnspec.search import continuing
 from cnnspec.search import study as studies
 from cnnspec.spec.search import Dimension, SearchSpace, apply_values
 
@@ -352,10 +353,11 @@ def stopped(trial: Any) -> bool:
 def stop(study: Any, frozen: Any, out: Path) -> None:
     """Record the running trial ``frozen`` as stopped by the user: its ``stopped`` attribute
     (no ``failed`` one: nothing went wrong with it), ``trial.json`` saying ``STOPPED``, and its
-    values enqueued again, so the same command trains them (from the start, under the next
-    number) in its place. In Optuna's storage it is a finished trial (``FAIL``: Optuna has no
-    state for a stopped one, and a running one would be failed as its dead worker's); the budget
-    (:func:`counted`), search.json and the leaderboard take it as stopped, not failed."""
+    values enqueued again, so the same command trains them (under the next number, going on
+    from its last snapshot: :mod:`cnnspec.search.continuing`) in its place. In Optuna's
+    storage it is a finished trial (``FAIL``: Optuna has no state for a stopped one, and a
+    running one would be failed as its dead worker's); the budget (:func:`counted`),
+    search.json and the leaderboard take it as stopped, not failed."""
     from optuna.trial import TrialState
 
     storage = study._storage  # Optuna's own API for a trial another process started
@@ -427,6 +429,9 @@ def _write_trial_json(out: Path, trial: Any, info: dict[str, Any], *, only_new: 
     folder = out / run_dir
     if only_new and os.path.lexists(folder / "trial.json"):
         return
+    for key in (continuing.CONTINUES, continuing.RESTARTED):  # (a stopped trial's retry)
+        if key in trial.user_attrs and key not in info:
+            info = {**info, key: trial.user_attrs[key]}
     if folder.is_dir() and not folder.is_symlink():
         with contextlib.suppress(OSError, WriteError):  # (a full disk: the study has it all)
             text = json.dumps({"number": trial.number, **info}, indent=2, default=str) + "\n"
@@ -595,9 +600,11 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         try:
             trial_compiled = compile_doc(doc, max_params=cfg.max_params, allow_outside=cfg.allow_outside)
             pruning = pruning_callback(trial, space.objective)
+            continued = continue_stopped(cfg, study, trial, folder, trial_compiled, space.objective)
             result = train(
                 trial_compiled,
                 out=folder,
+                resume=folder if continued else None,
                 display=Display("quiet"),
                 command=[*sys.argv[:1], "search", str(cfg.spec), "--study", cfg.study_name],
                 write_report=write_report,
@@ -643,6 +650,37 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         time.time() - started,
         pruned_at,
     )
+
+
+def continue_stopped(
+    cfg: WorkerConfig, study: Any, trial: Any, folder: Path, compiled: Any, metric: str
+) -> bool:
+    """Whether ``trial``, the retry of a stopped trial, continues that trial's training: its
+    run is then in ``folder`` (:func:`continuing.take_over`), the epochs it had done are
+    reported, and its ``continues`` attribute says from where. A retry with nothing to
+    continue trains from the start, its ``restarted`` attribute saying why; any other trial
+    is left as it is (``False``)."""
+    from cnnspec.training.interrupts import GATE
+
+    source = continuing.stopped_source(study, trial)
+    if source is None:
+        return False
+    found = continuing.find_continuation(
+        cfg.out, source, trial.user_attrs.get("values"), compiled.spec_hash()
+    )
+    if isinstance(found, continuing.Continuation):
+        with GATE.deferred():  # a stop waits until the run is moved whole (then stops this trial)
+            why = continuing.take_over(found, folder, compiled)
+        if why is None:
+            try:
+                trial.set_user_attr(continuing.CONTINUES, {"trial": found.trial, "epoch": found.epoch})
+                continuing.report_done(trial, found.history, metric)
+            except OSError as exc:  # the study's storage (its journal's disk), not the training
+                raise StudyWriteFailed(exc) from exc
+            return True
+        found = why
+    trial.set_user_attr(continuing.RESTARTED, f"trained from the start: {found}")
+    return False
 
 
 def finished_run(folder: Path) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
@@ -732,6 +770,9 @@ def _tell_result(
     what = f"pruned at epoch {pruned_at}" if pruned_at else info["state"].lower()
     if "failed" in info:
         what = f"failed: {info['failed']}"
+    went_on = trial.user_attrs.get(continuing.CONTINUES)
+    if isinstance(went_on, dict):
+        what += f", continued trial {went_on.get('trial')} after epoch {went_on.get('epoch')}"
     return (
         f"trial {number}: {space.objective} {shown} ({what}, {len(history)} epoch(s), "
         f"{test_key} {float('nan') if test_value is None else test_value:.4f}, {seconds:.1f}s) → {folder}"

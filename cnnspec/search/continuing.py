@@ -1,0 +1,143 @@
+"""A stopped trial's retry continues its training instead of starting it again.
+
+A Ctrl-C or SIGTERM stops a trial (:func:`cnnspec.search.worker.stop`) and enqueues its values
+again; the next search trains them under the next number, in a folder of its own. Its training
+goes on from the stopped trial's last snapshot, as ``cnnspec train --resume`` would, so a long
+search interrupted by the user loses at most the epoch in progress: the stopped trial's run
+folder (its ``lock.json``, ``state/`` snapshots and the rest, all but its ``trial.json``) is
+moved into the retry's, the retry's own ``spec.yaml`` and ``resolved.yaml`` are written there,
+and the retry reports the epochs done to the study first, so that the pruner judges it on the
+same curve as every other trial. Its ``continues`` attribute (in ``trial.json`` and
+``search.json``) names the trial and the epoch it continues from.
+
+Where there is nothing to continue (the trial was stopped in its first epoch, its folder is on
+another machine's disk, its snapshots are damaged, or its folder holds another spec or other
+values), the retry trains from the start, and its ``restarted`` attribute says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: A retry's attribute naming the trial and epoch it continues: ``{"trial": N, "epoch": E}``.
+CONTINUES = "continues"
+#: A stopped trial's retry's attribute saying why it trained from the start.
+RESTARTED = "restarted"
+#: What a stopped trial's folder keeps: its own record, and its (released) run lock file.
+_KEPT = ("trial.json", ".cnnspec.lock")
+
+
+@dataclass
+class Continuation:
+    """What a retry continues: the stopped trial's number and folder, and the epochs done."""
+
+    trial: int
+    folder: Path
+    epoch: int
+    history: list[dict[str, float]]
+
+
+def stopped_source(study: Any, trial: Any) -> Any | None:
+    """The stopped trial whose values ``trial`` retries and whose run folder it may continue,
+    or ``None`` (not a stopped trial's retry). A retry skipped for a taken folder name, or
+    stopped before it had made its folder, passes its retry on (``retry_of`` again): the
+    chain is followed back to the trial that has a folder (or, where none has, the first
+    stopped one: its retry then says there was nothing to continue)."""
+    from cnnspec.search.worker import FOLDER_TAKEN, stopped
+
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    attrs = trial.user_attrs
+    seen: set[int] = set()
+    while attrs.get("retry_reason") in ("stopped", FOLDER_TAKEN) and isinstance(attrs.get("retry_of"), int):
+        number = attrs["retry_of"]
+        source = by_number.get(number)
+        if source is None or number in seen:
+            return None
+        seen.add(number)
+        if stopped(source) and isinstance(source.user_attrs.get("run_dir"), str):
+            return source
+        attrs = source.user_attrs
+        if stopped(source) and attrs.get("retry_reason") not in ("stopped", FOLDER_TAKEN):
+            return source  # (stopped before it made its folder: nothing to continue, said so)
+    return None
+
+
+def find_continuation(out: Path, source: Any, values: dict[str, Any], spec_hash: str) -> Continuation | str:
+    """The snapshot the retry of the stopped trial ``source`` (its values ``values``, its spec
+    hashing to ``spec_hash``) continues from, or why there is none (the retry then starts
+    over). Nothing is changed here."""
+    from cnnspec.errors import UsageError
+    from cnnspec.training import rundir
+    from cnnspec.training.state import TrainingState
+
+    run_dir = source.user_attrs.get("run_dir")
+    if not isinstance(run_dir, str) or Path(run_dir).name != run_dir or not run_dir.startswith("trial"):
+        return f"trial {source.number} left no run folder of this search"
+    folder = out / run_dir
+    if folder.is_symlink() or not folder.is_dir():
+        return f"trial {source.number}'s run folder {folder} is not here (another machine's disk?)"
+    if source.user_attrs.get("values") not in (None, values):
+        return f"trial {source.number} trained other values"
+    if not os.path.lexists(folder / "lock.json"):
+        return f"trial {source.number} was stopped before its training began"
+    try:
+        lock = rundir.read_lock(folder)
+    except UsageError:
+        return f"trial {source.number}'s run folder {folder} has no readable lock.json"
+    if lock.get("spec_hash") != spec_hash:
+        return f"trial {source.number}'s run folder {folder} holds another spec (its spec hash differs)"
+    if os.path.lexists(folder / "metrics.json"):
+        return f"trial {source.number}'s run folder {folder} holds a finished run"
+    state = TrainingState(folder)
+    notes: list[str] = []
+    snapshots = state.snapshots(notes)
+    for snapshot in snapshots:
+        if state.verify(snapshot) is None:
+            return Continuation(source.number, folder, snapshot.epoch, snapshot.history)
+    if snapshots or notes:
+        return f"the snapshots in {folder} are damaged"
+    return f"trial {source.number} was stopped before its first epoch was saved"
+
+
+def take_over(continuation: Continuation, folder: Path, compiled: Any) -> str | None:
+    """Move the stopped trial's run (all but its ``trial.json`` and run lock file) into the
+    retry's new ``folder`` and write the retry's own ``spec.yaml`` and ``resolved.yaml`` there;
+    ``None``, or why it could not (what was moved is put back, and the retry starts over).
+    Moved, not copied: renames take no space (its snapshots may be large), and the stopped
+    folder keeps only its record, which names no run to resume any more."""
+    from cnnspec.errors import WriteError
+    from cnnspec.fileio import is_atomic_leftover, write_atomic
+    from cnnspec.training import rundir
+
+    moved: list[str] = []
+    try:
+        for entry in sorted(os.listdir(continuation.folder)):
+            if entry in _KEPT or is_atomic_leftover(continuation.folder / entry):
+                continue
+            os.rename(continuation.folder / entry, folder / entry)
+            moved.append(entry)
+    except OSError as exc:
+        for entry in moved:  # (best effort: the retry then trains from the start here)
+            with contextlib.suppress(OSError):
+                os.rename(folder / entry, continuation.folder / entry)
+        return f"cannot move {continuation.folder}'s run here: {exc.strerror or exc}"
+    try:
+        for name, text in rundir.spec_files(compiled).items():
+            write_atomic(folder / name, text)
+    except WriteError:
+        pass  # (the trial's other files say it: its training goes on from the snapshot)
+    return None
+
+
+def report_done(trial: Any, history: list[dict[str, float]], metric: str) -> None:
+    """Report the epochs a continued trial had trained (one value per epoch, as the pruning
+    callback does), so the pruner sees its whole curve."""
+    for index, row in enumerate(history):
+        value = row.get(metric)
+        if isinstance(value, (int, float)) and math.isfinite(float(value)):
+            trial.report(float(value), index + 1)

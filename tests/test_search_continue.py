@@ -1,0 +1,129 @@
+"""A stopped trial's retry continues its training from the stopped trial's last snapshot.
+
+Before: the same command trained the stopped trial's values again from epoch 1 under the next
+number, losing every epoch it had done. A real (tiny) training is stopped by a SIGINT right
+after its second epoch's snapshot, as a Ctrl-C in the middle of the third epoch would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+SPEC = """\
+cnnspec: 1
+name: tiny_continue
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - {id: drop, dropout: 0.1}
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 128}
+training: {epochs: 3, batch_size: 32, seed: 1}
+search:
+  trials: 1
+  seed: 3
+  pruner: median
+  space:
+    drop.rate: {float: [0.0, 0.5]}
+"""
+
+
+@pytest.fixture
+def stop_after_epoch(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """While ``["epoch"]`` is set, a SIGINT to this process once that epoch's snapshot is saved
+    (the training stops at its next batch, as after a Ctrl-C)."""
+    from cnnspec.training.state import TrainingState
+
+    real = TrainingState.save
+    when: dict[str, Any] = {"epoch": 2}
+
+    def save(self: Any, model: Any, epoch: int, *args: Any, **kwargs: Any) -> Any:
+        snapshot = real(self, model, epoch, *args, **kwargs)
+        if epoch == when["epoch"]:
+            when["epoch"] = None
+            os.kill(os.getpid(), signal.SIGINT)
+        return snapshot
+
+    monkeypatch.setattr(TrainingState, "save", save)
+    return when
+
+
+def _search(runner: Any, spec: Path, out: Path) -> Any:
+    from cnnspec.cli.app import app
+
+    return runner.invoke(app, ["search", str(spec), "--out", str(out)])
+
+
+def _study(out: Path) -> Any:
+    from cnnspec.search.study import open_storage
+
+    return optuna.load_study(study_name="tiny_continue", storage=open_storage(None, out))
+
+
+def test_a_stopped_trial_continues_from_its_last_snapshot(runner, write_spec, tmp_path, stop_after_epoch):
+    spec, out = write_spec(SPEC), tmp_path / "out"
+    stopped = _search(runner, spec, out)
+    assert stopped.exit_code == 130, stopped.output
+    first = _study(out).get_trials()[0]
+    assert first.user_attrs.get("stopped") and sorted(first.intermediate_values) == [1, 2]
+    assert (out / "trial-000" / "state").is_dir()
+
+    again = _search(runner, spec, out)
+    assert again.exit_code == 0, again.output
+    assert "continued trial 0 after epoch 2" in " ".join(again.output.split())
+    trials = _study(out).get_trials()
+    retry = trials[1]
+    assert retry.state.name == "COMPLETE" and retry.params == first.params
+    assert retry.user_attrs["continues"] == {"trial": 0, "epoch": 2}
+    # the pruner sees the whole curve: the stopped trial's two epochs, then the third
+    assert sorted(retry.intermediate_values) == [1, 2, 3]
+    assert {s: retry.intermediate_values[s] for s in (1, 2)} == first.intermediate_values
+    metrics = json.loads((out / "trial-001" / "metrics.json").read_text())
+    assert metrics["resumed_from_epoch"] == 2 and metrics["epochs_run"] == 3  # (one epoch trained)
+    record = json.loads((out / "trial-001" / "trial.json").read_text())
+    assert record["continues"] == {"trial": 0, "epoch": 2} and record["epochs"] == 3
+    row = json.loads((out / "search.json").read_text())["trials"][1]
+    assert row["continues"] == {"trial": 0, "epoch": 2}
+    # the stopped trial's folder keeps its record only: its run went on in trial-001
+    assert os.listdir(out / "trial-000") == ["trial.json"]
+    assert json.loads((out / "trial-000" / "trial.json").read_text())["state"] == "STOPPED"
+
+
+@pytest.mark.parametrize("damage", ["damaged snapshots", "another spec"])
+def test_a_stopped_trial_with_nothing_to_continue_trains_from_the_start(
+    runner, write_spec, tmp_path, stop_after_epoch, damage
+):
+    spec, out = write_spec(SPEC), tmp_path / "out"
+    assert _search(runner, spec, out).exit_code == 130
+    folder = out / "trial-000"
+    if damage == "damaged snapshots":
+        for weights in (folder / "state").glob("*.weights.h5"):
+            weights.write_bytes(b"not hdf5")
+        why = "the snapshots in"
+    else:
+        lock = json.loads((folder / "lock.json").read_text())
+        (folder / "lock.json").write_text(json.dumps({**lock, "spec_hash": "0" * 64}))
+        why = "holds another spec"
+    again = _search(runner, spec, out)
+    assert again.exit_code == 0, again.output
+    retry = _study(out).get_trials()[1]
+    assert retry.state.name == "COMPLETE" and "continues" not in retry.user_attrs
+    assert (
+        retry.user_attrs["restarted"].startswith("trained from the start: ")
+        and why in retry.user_attrs["restarted"]
+    )
+    metrics = json.loads((out / "trial-001" / "metrics.json").read_text())
+    assert metrics["resumed_from_epoch"] is None and metrics["epochs_run"] == 3
+    assert (
+        json.loads((out / "trial-001" / "trial.json").read_text())["restarted"]
+        == retry.user_attrs["restarted"]
+    )
+    assert (folder / "state").is_dir()  # (left where it was)
