@@ -22,7 +22,7 @@ from tests.test_escapes_audit import SEARCH_SPEC
 optuna = pytest.importorskip("optuna")
 
 
-def _config(out: Path, storage: str) -> Any:
+def _config(out: Path, storage: str | None) -> Any:
     from cnnspec.search.worker import WorkerConfig
 
     out.mkdir(parents=True, exist_ok=True)
@@ -72,6 +72,75 @@ def _race(cfgs: list[Any]) -> list[int]:
     return sorted(got)
 
 
+def _paused_counts(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """A worker that has counted the trials of the study waits, before it asks, until a second
+    worker has counted too (or ``seconds`` pass): both saw one trial left, every time."""
+    from cnnspec.search import worker
+
+    real = worker.counted
+    both_counted = threading.Barrier(2)
+
+    def counted(study: Any) -> int:
+        found = real(study)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_counted.wait(timeout=seconds)
+        return found
+
+    monkeypatch.setattr(worker, "counted", counted)
+
+
+def race_for_the_last_trial(cfgs: list[Any], monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Two workers of different ``--out`` folders on one storage ask at the same moment, the
+    study one trial short of its budget (4 of 5 finished): what each got (a trial number, or
+    ``None`` for none left), and the study's trials after."""
+    from cnnspec.search.study import open_storage
+    from cnnspec.search.worker import ask_trial
+
+    study = optuna.create_study(study_name="s", storage=open_storage(cfgs[0].storage, cfgs[0].out))
+    for _ in range(4):
+        study.tell(study.ask(), 0.5)
+    _paused_counts(monkeypatch, seconds=2)
+    studies = [optuna.load_study(study_name="s", storage=open_storage(c.storage, c.out)) for c in cfgs]
+    got: list[Any] = []
+    errors: list[BaseException] = []
+
+    def ask(cfg: Any, study: Any) -> None:
+        try:
+            trial = ask_trial(cfg, study, limit=5)
+            got.append(None if trial is None else trial.number)
+        except BaseException as exc:  # (the test fails with it below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=pair) for pair in zip(cfgs, studies, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    return got
+
+
+def test_two_workers_of_different_outs_on_one_journal_start_no_trial_beyond_the_budget(tmp_path, monkeypatch):
+    """Before: each worker counted 4 of 5 under its own OUT/.ask.lock and each asked: 6 trials."""
+    journal = tmp_path / "shared" / "study.journal"
+    journal.parent.mkdir()
+    cfgs = [_config(tmp_path / "a", str(journal)), _config(tmp_path / "b", str(journal))]
+    got = race_for_the_last_trial(cfgs, monkeypatch)
+    assert sorted(got, key=str) == [4, None]
+    assert len(optuna.load_study(study_name="s", storage=_journal(journal)).get_trials()) == 5
+    assert (journal.parent / "study.journal.ask.lock").is_file()
+
+
+def test_a_worker_naming_another_outs_default_journal_shares_its_lock(tmp_path, monkeypatch):
+    """One worker with the journal of its --out, another naming that file with --storage."""
+    cfgs = [_config(tmp_path / "a", None), _config(tmp_path / "b", str(tmp_path / "a" / "study.journal"))]
+    assert sorted(race_for_the_last_trial(cfgs, monkeypatch), key=str) == [4, None]
+
+
+def _journal(path: Path) -> Any:
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
 def _study_with_a_retry(storage: str, out: Path) -> None:
     from cnnspec.search.study import open_storage
 
@@ -113,8 +182,13 @@ def test_the_sqlite_lock_path_is_beside_the_database_file(tmp_path, monkeypatch)
     assert storage_lock_path("sqlite:///link.db") == beside  # (a link: the file it names)
     assert storage_lock_path(f"sqlite:///{tmp_path}/real/study.db") == beside
     assert storage_lock_path("sqlite:///file:real/study.db?uri=true") == beside
-    for unshared in (None, "j.journal", "sqlite://", "sqlite:///:memory:", "postgresql://u@h/db"):
+    for unshared in (None, "sqlite://", "sqlite:///:memory:", "postgresql://u@h/db"):
         assert storage_lock_path(unshared) is None
+    # a journal's: beside it too, the default one in --out (its workers may name it by --storage)
+    (tmp_path / "link.journal").symlink_to(tmp_path / "real" / "study.journal")
+    journal_lock = tmp_path / "real" / "study.journal.ask.lock"
+    assert storage_lock_path("link.journal") == storage_lock_path("real/study.journal") == journal_lock
+    assert storage_lock_path(None, tmp_path / "real") == journal_lock
     assert storage_lock_path("sqlite:///file:m?mode=memory&uri=true") is None
 
 

@@ -204,7 +204,7 @@ def run_search(cfg: WorkerConfig, workers: int, study: Any) -> SearchOutcome:
 def studies_lock(cfg: WorkerConfig) -> Any:
     from cnnspec.search.worker import ask_lock
 
-    with ask_lock(cfg.out, cfg.storage):
+    with ask_lock(cfg.out, cfg.storage, cfg.study_name):
         yield
 
 

@@ -16,6 +16,7 @@ another spec or other overrides, is refused, since its trials would mean somethi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -24,6 +25,7 @@ import re
 import stat
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,19 +151,27 @@ def check_default_journal(path: Path) -> None:
         )
 
 
-#: What the lock file beside a SQLite database adds to its name (``study.db.ask.lock``).
-SQLITE_LOCK_SUFFIX = ".ask.lock"
+#: What the lock file beside a journal file or a SQLite database adds to its name
+#: (``study.journal.ask.lock``, ``study.db.ask.lock``).
+STORAGE_LOCK_SUFFIX = ".ask.lock"
 
 
-def storage_lock_path(storage: str | None) -> Path | None:
-    """The lock file beside the SQLite database file of ``storage`` (``study.db.ask.lock``),
-    under which the workers sharing it take their trials (:func:`cnnspec.search.worker.
-    ask_lock`); ``None`` for any other storage (the journal, a server's database) and for an
-    in-memory database (no other process shares it). The database is found as SQLite opens it:
-    a relative path from the current folder, a URI filename (``sqlite:///file:x.db?uri=true``)
-    as its path, and links followed, so every spelling of one file gives one lock."""
+def storage_lock_path(storage: str | None, out: Path | None = None) -> Path | None:
+    """The lock file beside the journal file or SQLite database file of ``storage``
+    (``study.journal.ask.lock``, ``study.db.ask.lock``), under which every worker sharing it,
+    from any ``--out``, counts the trials left and asks (:func:`cnnspec.search.worker.
+    ask_lock`); the default journal (``storage`` ``None``) is ``out``'s. ``None`` for a
+    server's database (PostgreSQL's lock is an advisory lock: :func:`advisory_lock`), an
+    in-memory database (no other process shares it), and no ``out`` for the default journal.
+    The file is found as it is opened: a relative path from the current folder, a URI filename
+    (``sqlite:///file:x.db?uri=true``) as its path, and links followed, so every spelling of one
+    file gives one lock."""
     if storage is None or "://" not in storage:
-        return None
+        journal = journal_file(storage, out) if (storage is not None or out is not None) else None
+        if journal is None:
+            return None
+        real = Path(os.path.realpath(journal))
+        return real.with_name(real.name + STORAGE_LOCK_SUFFIX)
     try:
         from sqlalchemy.engine import make_url
 
@@ -179,7 +189,67 @@ def storage_lock_path(storage: str | None) -> Path | None:
         if not database or database == ":memory:":
             return None
     real = Path(os.path.realpath(database))
-    return real.with_name(real.name + SQLITE_LOCK_SUFFIX)
+    return real.with_name(real.name + STORAGE_LOCK_SUFFIX)
+
+
+def advisory_key(study_name: str) -> int:
+    """The PostgreSQL advisory lock key of study ``study_name``'s ask lock: a signed 64-bit
+    number from its name (advisory locks are per database, as the study is)."""
+    digest = hashlib.sha256(f"cnnspec ask lock: {study_name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _lock_engine(url: str) -> Any:
+    """An engine for the advisory lock's own connections: no pool, so that a connection closed
+    (or lost) ends its session, and the session's locks with it; autocommit, so that it holds
+    no transaction open while the worker asks."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    return sqlalchemy.create_engine(
+        postgres_driver(url),
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 10},
+    )
+
+
+@contextlib.contextmanager
+def advisory_lock(storage: str | None, study_name: str) -> Iterator[None]:
+    """On a PostgreSQL storage, hold a session-level advisory lock keyed by the study's name
+    (:func:`advisory_key`) on a connection of its own while inside, so that workers of any
+    machine and any ``--out`` count the trials left and ask one at a time (the row locks
+    Optuna takes do not cover the count). A killed worker's lock goes with its session. Any
+    other storage: nothing to hold."""
+    if storage is None or not storage.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+
+    key = advisory_key(study_name)
+    try:
+        connection = _lock_engine(storage).connect()
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+    except ModuleNotFoundError as exc:
+        raise UsageError(
+            f"cannot open the storage {redact(storage)}: its database driver {exc.name!r} is not installed",
+            "pip install 'cnnspec[search]' (psycopg2 for postgresql://)",
+        ) from None
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"cannot take the ask lock of the study {study_name!r} in {redact(storage)}: "
+            f"{scrub(first, storage)}",
+            _open_hint(storage),
+        ) from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # (a lost connection: its session's lock is gone)
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        with contextlib.suppress(Exception):
+            connection.close()
 
 
 def storage_label(storage: str | None, out: Path) -> str:

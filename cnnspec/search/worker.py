@@ -9,11 +9,11 @@ the logged metric; pruning gets one report per epoch. Another study than the spe
 creates its folder itself and writes ``trial.json`` only there: a folder already at its name is
 left alone, and the trial is skipped without spending the budget.
 
-Workers agree on how many trials remain under a file lock in ``DIR`` (``.ask.lock``), and those
-sharing one SQLite database (from any ``DIR``) under a lock file beside it too
-(``study.db.ask.lock``: SQLite does not lock the waiting trial Optuna reads and then takes), so
-the workers of one machine start exactly ``trials`` trials and take each waiting trial once;
-workers on other machines (a shared database) may start up to one extra trial each. A trial
+Workers agree on how many trials remain under a file lock in ``DIR`` (``.ask.lock``), those
+sharing one journal file or SQLite database (from any ``DIR``) under a lock file beside it too
+(``study.journal.ask.lock``, ``study.db.ask.lock``), and those sharing a PostgreSQL database
+(from any machine) under an advisory lock of the study's as well (:func:`ask_lock`), so the
+workers start exactly ``trials`` trials and take each waiting trial once. A trial
 whose worker died (its PID is gone on this host; on a database, its heartbeat stopped) is
 failed and enqueued once more with the same values, unless its training had finished: its run
 folder's ``trial.json`` (written before the study is told) and results are then recorded as the
@@ -110,55 +110,56 @@ def claim_trial_dir(out: Path, number: int, tag: str) -> Path | None:
 
 
 @contextlib.contextmanager
-def ask_lock(out: Path, storage: str | None = None) -> Iterator[None]:
-    """The workers on this machine count and ask one at a time: those of one ``--out`` under
-    ``OUT/.ask.lock``, and those sharing one SQLite database (from any ``--out``) under the
-    lock file beside it too (:func:`studies.storage_lock_path`).
+def ask_lock(out: Path, storage: str | None = None, study_name: str = "") -> Iterator[None]:
+    """The workers of a study count and ask one at a time: those of one ``--out`` under
+    ``OUT/.ask.lock``; those sharing one journal file or SQLite database (from any ``--out``)
+    under the lock file beside it too (:func:`studies.storage_lock_path`); those sharing one
+    PostgreSQL database (from any machine) under an advisory lock keyed by the study's name
+    as well (:func:`studies.advisory_lock`).
 
-    SQLite does not lock the row Optuna reads before it takes a waiting trial (a retry, an
-    enqueued one): two workers of different ``--out`` folders both read it waiting and both
-    set it running, and one trial was trained twice and another never. PostgreSQL locks the
-    row, and the journal settles the race by the order of its lines: no second lock there.
-    The two locks are always taken in this order (``--out``'s first), so no two workers each
-    hold one and wait for the other's."""
+    Without the storage's lock, two workers of different ``--out`` folders both counted one
+    trial left and both asked: each started one more than ``--trials``. SQLite also does not
+    lock the row Optuna reads before it takes a waiting trial (a retry, an enqueued one): both
+    read it waiting and both set it running, and one trial was trained twice and another
+    never. The locks are always taken in this order (``--out``'s, the file's, the database's),
+    so no two workers each hold one and wait for the other's; a killed worker holds none (a
+    ``flock`` goes with its descriptors, an advisory lock with its session)."""
     fd = _lock_fd(out / ASK_LOCK)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        beside = studies.storage_lock_path(storage)
-        if beside is None:
-            yield
-            return
-        shared = _lock_fd(beside, database=True)
+        beside = studies.storage_lock_path(storage, out)
+        shared = _lock_fd(beside, storage=True) if beside is not None else None
         try:
-            if _same_file(fd, shared):  # (flock of one file twice by one process: a deadlock)
+            if shared is not None and not _same_file(fd, shared):  # (flock of one file twice
+                fcntl.flock(shared, fcntl.LOCK_EX)  # by one process: a deadlock)
+            with studies.advisory_lock(storage, study_name):
                 yield
-                return
-            fcntl.flock(shared, fcntl.LOCK_EX)
-            yield
         finally:
-            os.close(shared)
+            if shared is not None:
+                os.close(shared)
     finally:
         os.close(fd)
 
 
-def _lock_fd(path: Path, *, database: bool = False) -> int:
+def _lock_fd(path: Path, *, storage: bool = False) -> int:
     """An open descriptor of the lock file ``path``, created when missing, never through a
-    link (a dangling one would create a file where it leads). ``database``: the lock beside a
-    SQLite database; on a folder this process cannot create files in, an existing lock file is
-    opened to read (``flock`` needs no more), and a missing one is a :class:`UsageError`."""
+    link (a dangling one would create a file where it leads). ``storage``: the lock beside a
+    journal file or SQLite database; on a folder this process cannot create files in, an
+    existing lock file is opened to read (``flock`` needs no more), and a missing one is a
+    :class:`UsageError`."""
     flags = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
     try:
         return os.open(path, flags | os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         failure = exc
-    if database and failure.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if storage and failure.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         with contextlib.suppress(OSError):
             return os.open(path, flags | os.O_RDONLY)
         raise UsageError(
-            f"cannot create the lock file {path} beside the SQLite database of --storage: "
-            f"{failure.strerror or failure} (the workers sharing the database take their trials "
+            f"cannot create the lock file {path} beside the study's storage: "
+            f"{failure.strerror or failure} (the workers sharing the storage take their trials "
             "one at a time through it)",
-            f"make {path.parent} writable (SQLite writes its own journal beside the database too)",
+            f"make {path.parent} writable (the journal, or SQLite's own journal, is written there too)",
         ) from None
     raise UsageError(
         f"expected cnnspec's lock file or nothing at {path}; cannot open it: {failure.strerror or failure}",
@@ -867,7 +868,7 @@ def ask_trial(cfg: WorkerConfig, study: Any, limit: int) -> Any | None:
 
     trial = None
     try:
-        with GATE.deferred(), ask_lock(cfg.out, cfg.storage):
+        with GATE.deferred(), ask_lock(cfg.out, cfg.storage, cfg.study_name):
             fail_dead_trials(study, cfg.out)
             fail_stale(study, cfg.out)  # a database's trials whose heartbeat stopped (any machine)
             if counted(study) >= limit:
