@@ -94,7 +94,10 @@ def test_a_stopped_trial_continues_from_its_last_snapshot(runner, write_spec, tm
     assert row["continues"] == {"trial": 0, "epoch": 2}
     # the stopped trial's folder keeps its record only: its run went on in trial-001
     assert os.listdir(out / "trial-000") == ["trial.json"]
-    assert json.loads((out / "trial-000" / "trial.json").read_text())["state"] == "STOPPED"
+    stopped_record = json.loads((out / "trial-000" / "trial.json").read_text())
+    assert stopped_record["state"] == "STOPPED"
+    assert stopped_record["continued_by"] == 1 and stopped_record["continued_in"] == "trial-001"
+    assert json.loads((out / "search.json").read_text())["trials"][0]["continued_by"] == 1
 
 
 @pytest.mark.parametrize("damage", ["damaged snapshots", "another spec"])

@@ -18,6 +18,7 @@ values), the retry trains from the start, and its ``restarted`` attribute says w
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -104,12 +105,13 @@ def find_continuation(out: Path, source: Any, values: dict[str, Any], spec_hash:
     return f"trial {source.number} was stopped before its first epoch was saved"
 
 
-def take_over(continuation: Continuation, folder: Path, compiled: Any) -> str | None:
+def take_over(continuation: Continuation, folder: Path, compiled: Any, number: int) -> str | None:
     """Move the stopped trial's run (all but its ``trial.json`` and run lock file) into the
-    retry's new ``folder`` and write the retry's own ``spec.yaml`` and ``resolved.yaml`` there;
-    ``None``, or why it could not (what was moved is put back, and the retry starts over).
-    Moved, not copied: renames take no space (its snapshots may be large), and the stopped
-    folder keeps only its record, which names no run to resume any more."""
+    new ``folder`` of its retry, trial ``number``, and write the retry's own ``spec.yaml`` and
+    ``resolved.yaml`` there; ``None``, or why it could not (what was moved is put back, and the
+    retry starts over). Moved, not copied: renames take no space (its snapshots may be large),
+    and the stopped folder keeps only its record, which then says where its run went on
+    (``continued_by``, ``continued_in``)."""
     from cnnspec.errors import WriteError
     from cnnspec.fileio import is_atomic_leftover, write_atomic
     from cnnspec.training import rundir
@@ -126,11 +128,15 @@ def take_over(continuation: Continuation, folder: Path, compiled: Any) -> str | 
             with contextlib.suppress(OSError):
                 os.rename(folder / entry, continuation.folder / entry)
         return f"cannot move {continuation.folder}'s run here: {exc.strerror or exc}"
-    try:
+    with contextlib.suppress(WriteError):  # (its trial.json and lock.json say it all the same)
         for name, text in rundir.spec_files(compiled).items():
             write_atomic(folder / name, text)
-    except WriteError:
-        pass  # (the trial's other files say it: its training goes on from the snapshot)
+    record = continuation.folder / "trial.json"
+    with contextlib.suppress(OSError, ValueError, RecursionError, WriteError):
+        info = json.loads(record.read_text(encoding="utf-8"))
+        if isinstance(info, dict):
+            info.update(continued_by=number, continued_in=folder.name)
+            write_atomic(record, json.dumps(info, indent=2, default=str) + "\n")
     return None
 
 

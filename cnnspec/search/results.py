@@ -78,6 +78,12 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
         for t in trials
         if isinstance(t.user_attrs.get("retry_of"), int)
     }
+    # the stopped trial each retry went on from (its `continues`): said of the stopped one too
+    continued_by = {
+        t.user_attrs["continues"].get("trial"): t.number
+        for t in trials
+        if isinstance(t.user_attrs.get("continues"), dict)
+    }
     for t in trials:
         attrs = t.user_attrs
         run_dir = attrs.get("run_dir")
@@ -110,6 +116,8 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
             row["state"] = "STOPPED"  # (Optuna's own state for it is FAIL: it has no other)
             row.pop("failed", None)  # (an older cnnspec's "interrupted")
             row["stopped"] = STOPPED
+            if t.number in continued_by:
+                row["continued_by"] = continued_by[t.number]
         if row["state"] == "FAIL" and not row.get("failed") and isinstance(retry_reasons.get(t.number), str):
             row["failed"] = retry_reasons[t.number]
         if isinstance(attrs.get("values"), dict):

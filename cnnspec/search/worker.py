@@ -671,7 +671,7 @@ def continue_stopped(
     )
     if isinstance(found, continuing.Continuation):
         with GATE.deferred():  # a stop waits until the run is moved whole (then stops this trial)
-            why = continuing.take_over(found, folder, compiled)
+            why = continuing.take_over(found, folder, compiled, trial.number)
         if why is None:
             try:
                 trial.set_user_attr(continuing.CONTINUES, {"trial": found.trial, "epoch": found.epoch})
