@@ -82,7 +82,8 @@ def search(
     Another --study than the spec's name in the same OUT gets its own names:
     OUT/trial-STUDY-NNN, OUT/best-STUDY.yaml, OUT/search-STUDY.json and so on.
     A trial that cannot write its files (a full disk) stops the search with exit status 1;
-    the same command again, once there is room, tries that trial again.
+    the same command again, once there is room, tries that trial again. A trial stopped by
+    Ctrl-C or SIGTERM goes on from its last saved epoch when the same command runs again.
     """
     import math
     import time
