@@ -481,3 +481,27 @@ def test_a_stop_while_a_trial_is_asked_waits_and_records_it_stopped(
     assert stopping_train.calls == 0  # (no training began)
     summary = json.loads((out / "search.json").read_text())
     assert summary["counts"] == {"STOPPED": 1, "WAITING": 1}
+
+
+def test_a_stop_as_the_asked_trial_is_returned_records_it_stopped(
+    runner, write_spec, tmp_path, stopping_train, monkeypatch
+):
+    """A signal handled as ``ask_trial`` returns (Python runs handlers after a call), before the
+    worker holds the trial. Before: the trial stayed RUNNING, failed as a dead worker's later."""
+    import json
+
+    from cnnspec.cli.app import app
+    from cnnspec.search import worker
+
+    real = worker.ask_trial
+
+    def ask_then_stop(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(worker, "ask_trial", ask_then_stop)
+    spec, out = write_spec(STOP_SPEC), tmp_path / "out"
+    result = runner.invoke(app, ["search", str(spec), "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    assert stopping_train.calls == 0
+    assert json.loads((out / "search.json").read_text())["counts"] == {"STOPPED": 1, "WAITING": 1}

@@ -852,7 +852,7 @@ def _quiet_tensorflow() -> None:
     tf.get_logger().setLevel("ERROR")
 
 
-def ask_trial(cfg: WorkerConfig, study: Any, limit: int) -> Any | None:
+def ask_trial(cfg: WorkerConfig, study: Any, limit: int, asked: list[Any] | None = None) -> Any | None:
     """This worker's next trial (a waiting one first: a retry, an enqueued one), ``None`` once
     the study has ``limit`` trials. Under :func:`ask_lock`: dead workers' trials are failed
     first, and no other worker of this machine takes the same waiting trial or the last one.
@@ -863,7 +863,10 @@ def ask_trial(cfg: WorkerConfig, study: Any, limit: int) -> Any | None:
     the trial asked is then recorded stopped (:func:`stop`); one that comes before the ask
     asks none. One raised in the middle of ``study.ask()`` (a second signal, or another
     handler than the gate's) stops the trial it had already made running: still under the
-    lock, the running trials that were not running before the ask are this worker's."""
+    lock, the running trials that were not running before the ask are this worker's.
+    ``asked``: the trial is appended to it too while the stop still waits, for a caller whose
+    own stop handler must see it (a signal handled as this returns, before the caller has
+    it)."""
     from cnnspec.training.interrupts import GATE
 
     trial = None
@@ -880,6 +883,8 @@ def ask_trial(cfg: WorkerConfig, study: Any, limit: int) -> Any | None:
                 trial.set_user_attr("pid", os.getpid())  # under the lock: a sweep sees it alive
                 trial.set_user_attr("process", process_identity(os.getpid()))  # (PIDs get reused)
                 trial.set_user_attr("host", socket.gethostname())
+                if asked is not None:
+                    asked.append(trial)
             except KeyboardInterrupt:  # (recorded here, under the lock)
                 if trial is not None:  # asked, its attributes being set
                     stop_unstarted(study, trial, cfg.out)
@@ -935,14 +940,16 @@ def run_worker(cfg: WorkerConfig) -> int:
         if cfg.deadline is not None and time.time() >= cfg.deadline:
             break
         with storage_writes(cfg):  # a full disk under the journal: exit 1 naming it, not 3
-            trial = ask_trial(cfg, study, limit)
-            if trial is None:
-                break
+            asked: list[Any] = []  # (the trial, before the call returns it: a stop may come between)
             try:
+                trial = ask_trial(cfg, study, limit, asked)
+                if trial is None:
+                    break
                 with get_heartbeat_thread(trial._trial_id, study._storage):  # a no-op for the journal
                     line = run_trial(cfg, compiled, space, study, trial)
             except KeyboardInterrupt:
-                stop_unstarted(study, trial, cfg.out)
+                for unstarted in asked:  # (one its training or ask_trial recorded: left as it is)
+                    stop_unstarted(study, unstarted, cfg.out)
                 raise
         if not cfg.quiet:
             # a plain line (no Rich), so only control characters need escaping (render.clean's
