@@ -855,7 +855,8 @@ def _quiet_tensorflow() -> None:
 def ask_trial(cfg: WorkerConfig, study: Any, limit: int, asked: list[Any] | None = None) -> Any | None:
     """This worker's next trial (a waiting one first: a retry, an enqueued one), ``None`` once
     the study has ``limit`` trials. Under :func:`ask_lock`: dead workers' trials are failed
-    first, and no other worker of this machine takes the same waiting trial or the last one.
+    first, and no other worker of the study (of any ``--out``, on a shared storage) takes the
+    same waiting trial or the last one.
 
     A Ctrl-C or SIGTERM in here never leaves a trial running (the next search failed it as a
     dead worker's, "worker died", and counted the user's stop a failure): the first waits for
