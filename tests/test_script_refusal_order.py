@@ -397,12 +397,12 @@ FOLDER_FAULTS: dict[str, Callable[[Path], Any]] = {
 
 def folder_refusal(path: Path, pics: Path) -> str | None:
     """What the script stops with reading ``pics`` as its main() does up to the class count (its
-    load_data, then main's count of the classes against the model's 2 units); a format it does
-    not read is one "this script" does not read, where train's is one "cnnspec" does not."""
+    load_data, then main's count of the classes against the model's 2 units), in its own words:
+    a format it does not read is one "cnnspec does not read", as train words it."""
     try:
         *_, names = script_functions(path)["load_data"](pics)
     except SystemExit as stopped:
-        return str(stopped.code).replace("this script does not read", "cnnspec does not read")
+        return str(stopped.code)
     return f"{len(names)} classes" if len(names) > 2 else None
 
 
