@@ -531,3 +531,40 @@ def test_mask_files_with_one_or_two_faults_are_refused_for_the_one_train_names(t
     with pytest.raises(SystemExit) as stopped:
         functions["load_splits"](tmp_path / "d" / "images", tmp_path / "d" / "masks")
     assert str(stopped.value.code).split("\n")[0] == refused(path).message
+
+
+# -- a CSV or table that is not UTF-8 ----------------------------------------------------------------
+@pytest.mark.parametrize("table", ["csv", "test_csv", "labels", "values", "values.json"])
+def test_a_csv_or_table_that_is_not_utf_8_is_refused_with_trains_message(tmp_path, table):
+    """A Latin-1 "é" (byte 0xE9) in a classifier's CSV or test CSV, or in a labels or values
+    table: train refuses the file, located; the scripts stopped with a UnicodeDecodeError
+    traceback."""
+    names = write_images(tmp_path / "img", 6)
+    if table in ("csv", "test_csv"):
+        rows = ["file,label", *[f"img/{n},{'cat' if i % 2 else 'dog'}" for i, n in enumerate(names)]]
+        for name, part in (("train.csv", rows[:5]), ("test.csv", [rows[0], *rows[5:]])):
+            text = "\n".join(part) + "\n"
+            bad = name == ("train.csv" if table == "csv" else "test.csv")
+            (tmp_path / name).write_bytes((text.replace("dog", "d\xe9g") if bad else text).encode("latin-1"))
+        data = "{csv: train.csv, test_csv: test.csv, image_size: [8, 8]}"
+        path = spec(tmp_path, data, CLASSIFIER.replace("units: 3", "units: 2"), "training: {seed: 0}\n")
+        args: tuple[Path, ...] = (tmp_path / "train.csv", tmp_path / "test.csv")
+    else:
+        key, suffix = table.split(".")[0], ".json" if table.endswith(".json") else ".csv"
+        if suffix == ".json":
+            text = "{" + ", ".join(f'"{n}": [{i}, 1]' for i, n in enumerate(names)) + ', "\xe9": [0, 0]}'
+        else:
+            cells = ["cat dog", "d\xe9g"] if key == "labels" else ["1.5,2", "3,4"]
+            header = "file,labels" if key == "labels" else "file,w\xe9,h"
+            text = "\n".join([header, *[f"{n},{cells[i % 2]}" for i, n in enumerate(names)]]) + "\n"
+        (tmp_path / f"t{suffix}").write_bytes(text.encode("latin-1"))
+        task, units = ("multilabel", "sigmoid") if key == "labels" else ("regression", "linear")
+        head = f"  - global_avg_pool2d\n  - dense: {{units: 2, activation: {units}}}\n"
+        extra = f"training: {{seed: 0, task: {task}}}\n"
+        path = spec(tmp_path, f"{{images: img, {key}: t{suffix}}}", head, extra)
+        args = (tmp_path / "img", tmp_path / f"t{suffix}")
+    message = refused(path).message
+    assert "'utf-8' codec can't decode byte 0xe9" in message
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)["load_data"](*args)
+    assert str(stopped.value.code).split("\n")[0] == message
