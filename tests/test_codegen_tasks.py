@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -451,6 +452,7 @@ def test_the_scripts_multi_output_npz_names_are_checked_as_cnnspec_train_checks_
         "CLASS_COUNT",
         "npz_arrays",
         "npz_names",
+        "check_unique_names",
     }
     wanted |= {"check_mask_ids", "MASK_CHANNELS", "target_kinds", "check_labels", "check_value_names"}
     kept = [
@@ -459,7 +461,7 @@ def test_the_scripts_multi_output_npz_names_are_checked_as_cnnspec_train_checks_
         if (isinstance(node, ast.FunctionDef) and node.name in wanted)
         or (isinstance(node, ast.Assign) and any(getattr(t, "id", "") in wanted for t in node.targets))
     ]
-    namespace: dict = {"np": np}
+    namespace: dict = {"np": np, "unicodedata": unicodedata}
     exec(compile(ast.Module(kept, []), "train.py", "exec"), namespace)  # (the generated code)
     x = np.zeros((6, 8, 8, 3), "uint8")
     arrays = {"x_train": x, "x_test": x, "y_train_seg": np.zeros((6, 8, 8), "uint8")}

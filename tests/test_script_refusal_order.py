@@ -63,6 +63,7 @@ FAULTS: dict[str, tuple[str, Callable[[Arrays], None]]] = {
     "count": ("count", lambda a: a.update(y_train=a["y_train"][:-1])),
     "empty-test": ("test-size", lambda a: a.update(x_test=a["x_test"][:0], y_test=a["y_test"][:0])),
     "names": ("names", lambda a: a.update(class_names=np.array(["a", "b"]))),
+    "names-twice": ("names", lambda a: a.update(class_names=np.array(["a", "b", "a"]))),
 }
 #: the faults each script has (the task script's class_names name its one value)
 SCRIPT_FAULTS = {"classifier": sorted(FAULTS), "task": sorted(FAULTS)}
@@ -567,4 +568,54 @@ def test_a_csv_or_table_that_is_not_utf_8_is_refused_with_trains_message(tmp_pat
     assert "'utf-8' codec can't decode byte 0xe9" in message
     with pytest.raises(SystemExit) as stopped:
         script_functions(path)["load_data"](*args)
+    assert str(stopped.value.code).split("\n")[0] == message
+
+
+# -- a class name given twice ----------------------------------------------------------------------
+@pytest.mark.parametrize("source", ["multi", "multi-own", "multi-nfc", "masks-classes", "values-header"])
+def test_a_name_given_twice_is_refused_with_trains_message(tmp_path, source):
+    """The scripts numbered or trained classes of one name, which results keyed by name report
+    as one; train refuses them (an npz's class_names, single-target ones in the FAULTS above)."""
+    if source.startswith("multi"):
+        arrays = good_arrays("classifier")
+        saved = {"x_train": arrays["x_train"], "x_test": arrays["x_test"]}
+        saved |= {"y_train_kind": arrays["y_train"], "y_test_kind": arrays["y_test"]}
+        saved |= {
+            "y_train_size": np.arange(12, dtype="float32"),
+            "y_test_size": np.arange(6, dtype="float32"),
+        }
+        names = {
+            "multi": {"class_names": ["a", "b", "a"]},
+            "multi-own": {"class_names": ["a", "b", "c"], "class_names_kind": ["x", "y", "x"]},
+            "multi-nfc": {"class_names": ["\u00e9mu", "b", "e\u0301mu"]},  # composed, then decomposed
+        }[source]
+        np.savez(tmp_path / "d.npz", **saved, **{key: np.array(value) for key, value in names.items()})
+        path = tmp_path / "spec.yaml"
+        path.write_text(MULTI)
+        message = refused(path).message
+        assert script_refusal(tmp_path, path, "task") == message
+        return
+    if source == "masks-classes":
+        from tests.test_task_data import masks_of, write_pairs
+
+        write_pairs(tmp_path / "d", masks_of(10))
+        path = spec(
+            tmp_path,
+            "{images: d/images, masks: d/masks, classes: [bg, cat, bg]}",
+            extra="training: {seed: 0}\n",
+        )
+        args = (tmp_path / "d" / "images", tmp_path / "d" / "masks")
+    else:
+        names = write_images(tmp_path / "img", 6)
+        rows = ["file,w,h,w", *[f"{n},{i},1,2" for i, n in enumerate(names)]]
+        (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+        head = "  - global_avg_pool2d\n  - dense: {units: 3, activation: linear}\n"
+        path = spec(tmp_path, "{images: img, values: t.csv}", head, "training: {seed: 0, task: regression}\n")
+        args = (tmp_path / "img", tmp_path / "t.csv")
+    message = refused(path).message
+    assert message.startswith("expected each class name once in ")
+    functions = script_functions(path)
+    functions["read_images"] = _pil_images
+    with pytest.raises(SystemExit) as stopped:
+        functions["load_splits"](*args)
     assert str(stopped.value.code).split("\n")[0] == message
