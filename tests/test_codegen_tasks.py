@@ -447,14 +447,15 @@ def test_the_scripts_multi_output_npz_names_are_checked_as_cnnspec_train_checks_
     wanted |= {
         "check_images",
         "check_shapes",
-        "check_classes",
+        "check_read_targets",
+        "check_values",
         "check_counts",
         "CLASS_COUNT",
         "npz_arrays",
         "npz_names",
         "check_unique_names",
     }
-    wanted |= {"check_mask_ids", "MASK_CHANNELS", "target_kinds", "check_labels", "check_value_names"}
+    wanted |= {"check_mask", "MASK_CHANNELS", "target_kinds", "check_labels", "check_value_names"}
     kept = [
         node
         for node in ast.parse(code).body

@@ -94,10 +94,15 @@ def script_functions(path: Path, compiled: CompiledSpec | None = None) -> dict[s
 
 
 def _literal_dict(value: ast.expr) -> bool:
-    """A dict display of constants only (``BAD_READS = {}``, ``OUTPUTS = {"out": "regression"}``)."""
-    return isinstance(value, ast.Dict) and all(
-        isinstance(part, ast.Constant) for part in (*value.keys, *value.values)
-    )
+    """A dict display of literals only (``BAD_READS = {}``, ``OUTPUTS = {"out": "regression"}``,
+    ``MASK_SIZE = {"seg": (8, 8)}``)."""
+    if not isinstance(value, ast.Dict):
+        return False
+    try:
+        ast.literal_eval(value)
+    except ValueError:
+        return False
+    return True
 
 
 def script_loader(tmp_path: Path, data: str, units: int = 2) -> Any:

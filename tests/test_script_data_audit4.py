@@ -708,5 +708,5 @@ def test_the_task_script_checking_class_labels_passes_the_projects_ruff_rules(tm
 
     path = two_heads_npz(tmp_path, "train", 0, 0)
     code = generate_code(compile_spec(path), script=True, output=tmp_path / "train.py").text
-    assert "def check_classes" in code and "def check_shapes" in code
+    assert "def check_read_targets" in code and "def check_shapes" in code
     assert ruff_check(code, tmp_path) == ""

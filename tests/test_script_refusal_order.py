@@ -619,3 +619,147 @@ def test_a_name_given_twice_is_refused_with_trains_message(tmp_path, source):
     with pytest.raises(SystemExit) as stopped:
         functions["load_splits"](*args)
     assert str(stopped.value.code).split("\n")[0] == message
+
+
+# -- a multi-output npz with faults in outputs of different kinds -----------------------------------
+FOUR = (
+    "cnnspec: 1\nname: four\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+    "  - conv2d: {filters: 3, kernel_size: 1, activation: softmax}\n    id: seg\n"
+    "  - global_avg_pool2d:\n    inputs: seg\n    id: pool\n"
+    "  - dense: {units: 1}\n    inputs: pool\n    id: size\n"
+    "  - dense: {units: 2, activation: sigmoid}\n    inputs: pool\n    id: tags\n"
+    "  - dense: {units: 3, activation: softmax}\n    inputs: pool\n    id: kind\n"
+    "outputs: [size, tags, seg, kind]\ndata: {source: {npz: d.npz}}\n"
+    "training: {seed: 0, outputs: {size: {task: regression, loss: mse}, tags: {task: multilabel}}}\n"
+)
+
+
+def good_four() -> Arrays:
+    """12 training and 6 test images with a target for each of FOUR's outputs: values, 0/1 label
+    pairs, masks of classes 0–2 and class indices 0–2."""
+    rng = np.random.default_rng(3)
+    arrays = {key: good_masks()[key] for key in ("x_train", "x_test")}
+    for part, n in (("train", 12), ("test", 6)):
+        arrays[f"y_{part}_size"] = rng.random(n).astype("float32")
+        arrays[f"y_{part}_tags"] = np.stack([np.arange(n) % 2, (np.arange(n) + 1) % 2], axis=1)
+        arrays[f"y_{part}_seg"] = rng.integers(0, 3, (n, 8, 8))
+        arrays[f"y_{part}_kind"] = np.arange(n) % 3
+    return arrays
+
+
+#: one fault each of a FOUR npz, by group: the output it is in (or the images, or the names); in
+#: train's order, each output's targets are checked as read (by their kind, output by output),
+#: then against the outputs once the data is split
+FOUR_FAULTS: dict[str, tuple[str, Callable[[Arrays], None]]] = {
+    "size-nan": ("size", lambda a: _set(a, "y_train_size", 3, np.nan)),
+    "size-huge": ("size", lambda a: _set(a, "y_test_size", 1, 1e39, "float64")),
+    "size-width": ("size", lambda a: a.update(y_train_size=np.ones((12, 2)), y_test_size=np.ones((6, 2)))),
+    "size-whole-negative": ("size", lambda a: a.update(y_train_size=np.arange(12) - 3)),
+    "tags-values": ("tags", lambda a: _set(a, "y_test_tags", (0, 0), 2)),
+    "tags-width": (
+        "tags",
+        lambda a: a.update(
+            y_train_tags=np.eye(3, dtype=int)[np.arange(12) % 3],
+            y_test_tags=np.eye(3, dtype=int)[np.arange(6) % 3],
+        ),
+    ),
+    "tags-vector": ("tags", lambda a: a.update(y_test_tags=np.arange(6) % 2)),
+    "seg-classes": ("seg", lambda a: a.update(y_train_seg=np.arange(12) % 3, y_test_seg=np.arange(6) % 3)),
+    "seg-nan": ("seg", lambda a: _set(a, "y_test_seg", (1, 2, 2), np.nan, "float64")),
+    "seg-class-3": ("seg", lambda a: _set(a, "y_train_seg", (2, 4, 4), 3)),
+    "kind-negative": ("kind", lambda a: _set(a, "y_test_kind", 2, -1)),
+    "kind-class-3": ("kind", lambda a: _set(a, "y_train_kind", 5, 3)),
+    "kind-fractions": ("kind", lambda a: a.update(y_train_kind=a["y_train_kind"] + 0.5)),
+    "names-twice": ("names", lambda a: a.update(class_names=np.array(["a", "b", "a"]))),
+    "nan-pixel": ("pixels", lambda a: _set(a, "x_train", (2, 1, 1, 0), np.nan)),
+    "channels": ("channels", lambda a: a.update(x_train=a["x_train"][..., :1], x_test=a["x_test"][..., :1])),
+}
+FOUR_CASES = [(fault,) for fault in sorted(FOUR_FAULTS)] + [
+    (first, second)
+    for first, second in itertools.combinations(sorted(FOUR_FAULTS), 2)
+    if FOUR_FAULTS[first][0] != FOUR_FAULTS[second][0]
+]
+
+
+@pytest.mark.parametrize("faults", FOUR_CASES, ids="+".join)
+def test_a_multi_output_npz_with_faults_in_outputs_of_other_kinds_is_refused_as_train_refuses_it(
+    tmp_path, faults
+):
+    """The task script checked the classification outputs' labels, then the values, then the
+    masks, each by the output's task; train checks each output's targets in turn, by the kind it
+    reads them as (a regression output's whole numbers are class labels to it), and once the data
+    is split, each output's width (a regression output's values, a multi-label output's labels)
+    and classes, which the script did not check: training failed inside Keras, or trained wrongly."""
+    arrays = good_four()
+    for fault in faults:
+        FOUR_FAULTS[fault][1](arrays)
+    np.savez(tmp_path / "d.npz", **arrays)
+    path = tmp_path / "spec.yaml"
+    path.write_text(FOUR)
+    assert script_refusal(tmp_path, path, "task") == refused(path).message
+
+
+# -- an npz of one target for a multi-output model --------------------------------------------------
+TWO_CLASSIFIERS = MULTI.replace("dense: {units: 1}", "dense: {units: 2, activation: softmax}").replace(
+    ", outputs: {size: {task: regression, loss: mse}}", ""
+)
+
+
+@pytest.mark.parametrize(
+    ("model", "fault"),
+    [
+        ("classifier-regression", None),
+        ("two-classifiers", None),
+        ("two-classifiers", "negative"),
+        ("two-classifiers", "names-twice"),
+        ("two-classifiers", "few-names"),
+        ("two-classifiers", "masks"),
+        ("two-classifiers", "channels"),
+        ("two-classifiers", "no-test"),
+    ],
+)
+def test_an_npz_of_one_target_for_several_outputs_is_refused_with_trains_message(tmp_path, model, fault):
+    """Train reads x_train, y_train, … as one target (of the first output's kind, or masks),
+    checks it, and refuses it for the model once the data is split (a kind another output does
+    not take, else one array for several outputs); the script refused any such file at once, in
+    words of its own."""
+    arrays = good_arrays("classifier")
+    changes: dict[str | None, Callable[[], Any]] = {
+        None: lambda: None,
+        "negative": lambda: _set(arrays, "y_test", 1, -1),
+        "names-twice": lambda: arrays.update(class_names=np.array(["a", "b", "a"])),
+        "few-names": lambda: arrays.update(class_names=np.array(["a", "b"])),
+        "masks": lambda: arrays.update(y_train=np.zeros((12, 8, 8), int), y_test=np.zeros((6, 8, 8), int)),
+        "channels": lambda: arrays.update(
+            x_train=arrays["x_train"][..., :1], x_test=arrays["x_test"][..., :1]
+        ),
+        "no-test": lambda: arrays.pop("y_test"),
+    }
+    changes[fault]()
+    np.savez(tmp_path / "d.npz", **arrays)
+    path = tmp_path / "spec.yaml"
+    path.write_text(MULTI if model == "classifier-regression" else TWO_CLASSIFIERS)
+    assert script_refusal(tmp_path, path, "task") == refused(path).message
+
+
+# -- the shapes source's targets against a multi-output model ---------------------------------------
+@pytest.mark.parametrize("head", ["units: 2, activation: softmax", "units: 1, activation: sigmoid"])
+def test_a_multi_output_classifier_of_fewer_classes_than_the_shapes_is_refused_as_train_refuses_it(
+    tmp_path, head
+):
+    """The shapes' class target has 3 classes; an output of 2 trained on index 2 (Keras' sparse
+    losses give NaN or fail): train refuses it once the data is split, and the script now too."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        "cnnspec: 1\nname: two\ninput: {shape: [16, 16, 3]}\nmodel:\n"
+        "  - conv2d: {filters: 2, kernel_size: 3}\n  - global_avg_pool2d:\n    id: pool\n"
+        f"  - dense: {{{head}}}\n    id: kind\n"
+        "  - dense: {units: 1}\n    inputs: pool\n    id: area\n"
+        "outputs: [kind, area]\ndata: {source: {shapes: {images: 30, target: {kind: class, area: area}}}}\n"
+        "training: {seed: 0, outputs: {area: {task: regression, loss: mse}}}\n"
+    )
+    message = refused(path).message
+    assert message.startswith("expected class indices 0–1 in the training targets for output kind")
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)["load_splits"]()
+    assert str(stopped.value.code).split("\n")[0] == message

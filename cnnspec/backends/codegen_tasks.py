@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any
 
+from cnnspec.analysis.settings import default_target
 from cnnspec.analysis.tasks import KERAS_LOSS_OF
 from cnnspec.backends.codegen_values import help_string, py_literal, py_string, relative_note, unparse
 from cnnspec.errors import SpecError
@@ -216,6 +217,7 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
     masks = [out.name for out in tasks if out.task == "segmentation"]
     mask_outputs: list[str] | None = (masks if several else []) if masks else None
     data = config.data
+    default = default_target(spec)
     shapes_targets: dict[str, str] = {}
     if data.kind == "shapes":
         target = data.target
@@ -239,6 +241,15 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
             {out.name: out.classes for out in tasks if out.task == "segmentation"}
         ),
         "mask_channels": py_literal({out.name: out.units for out in tasks if out.task == "segmentation"}),
+        "mask_size": py_literal(
+            {out.name: tuple(int(d) for d in out.shape[:2]) for out in tasks if out.task == "segmentation"}
+        ),
+        "task_units": py_literal(
+            {out.name: out.units for out in tasks if out.task in ("multilabel", "regression")}
+        ),
+        # an npz file of one target for several outputs: what train reads it as (data.py's _npz_kind)
+        "npz_target": py_literal(data.target if isinstance(data.target, str) else None),
+        "default_target": py_literal("class" if default == "mask" else default),
         "mask_outputs_literal": py_literal(tuple(mask_outputs or ())),
         "geometric": py_literal(tuple(bool(REGISTRY[node.kind].geometric) for node in spec.ir.augmentation)),
         "shapes_targets": py_literal(shapes_targets),
