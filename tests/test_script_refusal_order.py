@@ -64,6 +64,11 @@ FAULTS: dict[str, tuple[str, Callable[[Arrays], None]]] = {
     "empty-test": ("test-size", lambda a: a.update(x_test=a["x_test"][:0], y_test=a["y_test"][:0])),
     "names": ("names", lambda a: a.update(class_names=np.array(["a", "b"]))),
     "names-twice": ("names", lambda a: a.update(class_names=np.array(["a", "b", "a"]))),
+    # two columns: for one output unit (the task script trained them, or failed inside Keras)
+    "width": (
+        "width",
+        lambda a: a.update(y_train=np.stack([a["y_train"]] * 2, 1), y_test=np.stack([a["y_test"]] * 2, 1)),
+    ),
 }
 #: the faults each script has (the task script's class_names name its one value)
 SCRIPT_FAULTS = {"classifier": sorted(FAULTS), "task": sorted(FAULTS)}
@@ -763,3 +768,18 @@ def test_a_multi_output_classifier_of_fewer_classes_than_the_shapes_is_refused_a
     with pytest.raises(SystemExit) as stopped:
         script_functions(path)["load_splits"]()
     assert str(stopped.value.code).split("\n")[0] == message
+
+
+def test_multi_hot_rows_of_another_width_than_the_output_are_refused_with_trains_message(tmp_path):
+    """Two labels per image for an output of three sigmoid units: the task script trained them
+    (or failed inside Keras); train refuses them once the data is split."""
+    rng = np.random.default_rng(2)
+    arrays = good_arrays("task") | {
+        "y_train": rng.integers(0, 2, (12, 2)),
+        "y_test": rng.integers(0, 2, (6, 2)),
+    }
+    head = "  - global_avg_pool2d\n  - dense: {units: 3, activation: sigmoid}\n"
+    path = npz_spec(tmp_path, head=head, extra="training: {seed: 0, task: multilabel}\n", **arrays)
+    message = refused(path).message
+    assert message == "expected 2 output units (one per label); the model outputs 3"
+    assert script_refusal(tmp_path, path, "task") == message

@@ -244,6 +244,8 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
         "mask_size": py_literal(
             {out.name: tuple(int(d) for d in out.shape[:2]) for out in tasks if out.task == "segmentation"}
         ),
+        # one output of a unit per label or value, which train checks the targets' width against
+        "vector_output": not several and len(tasks[0].shape) == 1,
         "task_units": py_literal(
             {out.name: out.units for out in tasks if out.task in ("multilabel", "regression")}
         ),
