@@ -148,9 +148,9 @@ MULTI = (
     ],
 )
 def test_a_multi_output_npz_is_refused_with_trains_message(tmp_path, fault):
-    """The task script's check_names and check_classes (a classification output's labels),
-    check_targets (a regression output's values), check_value_names (a regression output's
-    names), and check_kinds (targets train reads as another task's, refused once the shape is)."""
+    """The task script's check_names and check_read_targets (each output's labels or values, by
+    the kind train reads them as), check_value_names (a regression output's names), and
+    check_kinds (targets train reads as another task's, refused once the shape is)."""
     arrays = good_arrays("classifier")
     arrays = {
         "x_train": arrays["x_train"],
