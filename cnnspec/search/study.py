@@ -27,7 +27,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cnnspec.errors import UsageError
 from cnnspec.fileio import user_path, write_atomic
@@ -228,21 +228,17 @@ def advisory_lock(storage: str | None, study_name: str) -> Iterator[None]:
     import sqlalchemy
 
     key = advisory_key(study_name)
+    connection = None
     try:
         connection = _lock_engine(storage).connect()
         connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-    except ModuleNotFoundError as exc:
-        raise UsageError(
-            f"cannot open the storage {redact(storage)}: its database driver {exc.name!r} is not installed",
-            "pip install 'cnnspec[search]' (psycopg2 for postgresql://)",
-        ) from None
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(
-            f"cannot take the ask lock of the study {study_name!r} in {redact(storage)}: "
-            f"{scrub(first, storage)}",
-            _open_hint(storage),
-        ) from None
+    except BaseException as exc:
+        if connection is not None:  # (connected, the lock not taken: the session let go)
+            with contextlib.suppress(Exception):
+                connection.close()
+        if not isinstance(exc, (ModuleNotFoundError, sqlalchemy.exc.SQLAlchemyError)):
+            raise
+        _refuse_lock(exc, storage, study_name)
     try:
         yield
     finally:
@@ -250,6 +246,21 @@ def advisory_lock(storage: str | None, study_name: str) -> Iterator[None]:
             connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
         with contextlib.suppress(Exception):
             connection.close()
+
+
+def _refuse_lock(exc: BaseException, storage: str, study_name: str) -> NoReturn:
+    """Raise the :class:`UsageError` of an advisory lock that could not be taken: its driver
+    is missing (``exc`` a :class:`ModuleNotFoundError`), or the server refused."""
+    if isinstance(exc, ModuleNotFoundError):
+        raise UsageError(
+            f"cannot open the storage {redact(storage)}: its database driver {exc.name!r} is not installed",
+            "pip install 'cnnspec[search]' (psycopg2 for postgresql://)",
+        ) from None
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    raise UsageError(
+        f"cannot take the ask lock of the study {study_name!r} in {redact(storage)}: {scrub(first, storage)}",
+        _open_hint(storage),
+    ) from None
 
 
 def storage_label(storage: str | None, out: Path) -> str:
