@@ -43,6 +43,7 @@ from cnnspec.lsp import workspace as workspaces
 from cnnspec.lsp.documents import Analysis, Documents, SearchRun, looks_like_spec, path_of
 from cnnspec.lsp.documents import check as documents_check
 from cnnspec.lsp.locate import Cursor, TreeIndex, path_at
+from cnnspec.lsp.stdin import StopAwareStdin, wake_on_stop
 from cnnspec.lsp.text import UTF16, Lines
 from cnnspec.spec.loader import SourceDoc, display_name
 from cnnspec.version import __version__
@@ -869,39 +870,6 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
     return server
 
 
-#: The largest message body read (a spec is at most 1 MB, cnnspec.spec.loader.MAX_BYTES; JSON's
-#: escapes may multiply it): a header that claims more is a client's mistake, not a reason to
-#: allocate it.
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-#: How much of a refused body is read (and dropped) at a time.
-_SKIP_CHUNK = 1024 * 1024
-
-
-class _BoundedStdin:
-    """Standard input for pygls's reader, with no body read whole past
-    :data:`MAX_MESSAGE_BYTES`: a ``Content-Length: 99999999999`` made pygls allocate it, and the
-    session ended in "out of memory". Such a body is read through and dropped; pygls gets a
-    body that is no JSON, which the server answers as one (Parse error) and goes on."""
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    def readline(self) -> bytes:
-        return bytes(self.stream.readline())
-
-    def read(self, size: int = -1) -> bytes:
-        if 0 <= size <= MAX_MESSAGE_BYTES:
-            return bytes(self.stream.read(size))
-        log.warning("a message of %d bytes was skipped: the most read is %d", size, MAX_MESSAGE_BYTES)
-        left = size
-        while left > 0:
-            chunk = self.stream.read(min(left, _SKIP_CHUNK))
-            if not chunk:
-                return b""  # the stream ended inside the body: no message follows
-            left -= len(chunk)
-        return b"\x00"  # (not JSON: answered as a parse error)
-
-
 class _OneLine(logging.Filter):
     """A log record's exception as one line after its message, no traceback: pygls logs every
     message it cannot read with its traceback, which an editor's log then shows as a crash."""
@@ -938,7 +906,8 @@ def serve(debounce: float = DEFAULT_DEBOUNCE_S) -> None:
 
     server = create_server(debounce)
     _one_line_logs()
-    server.start_io(stdin=_BoundedStdin(sys.stdin.buffer))
+    with wake_on_stop() as wake:  # (a stop ends the reading thread's wait: StopAwareStdin)
+        server.start_io(stdin=StopAwareStdin(sys.stdin.buffer, wake))
     check_stop()
     protocol = server.protocol
     sys.exit(0 if isinstance(protocol, _Protocol) and protocol.shut_down else 1)
