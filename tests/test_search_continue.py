@@ -92,8 +92,8 @@ def test_a_stopped_trial_continues_from_its_last_snapshot(runner, write_spec, tm
     assert record["continues"] == {"trial": 0, "epoch": 2} and record["epochs"] == 3
     row = json.loads((out / "search.json").read_text())["trials"][1]
     assert row["continues"] == {"trial": 0, "epoch": 2}
-    # the stopped trial's folder keeps its record only: its run went on in trial-001
-    assert os.listdir(out / "trial-000") == ["trial.json"]
+    # the stopped trial's folder keeps its record and its spec's texts: its run went on in trial-001
+    assert sorted(os.listdir(out / "trial-000")) == ["resolved.yaml", "spec.yaml", "trial.json"]
     stopped_record = json.loads((out / "trial-000" / "trial.json").read_text())
     assert stopped_record["state"] == "STOPPED"
     assert stopped_record["continued_by"] == 1 and stopped_record["continued_in"] == "trial-001"
@@ -130,3 +130,47 @@ def test_a_stopped_trial_with_nothing_to_continue_trains_from_the_start(
         == retry.user_attrs["restarted"]
     )
     assert (folder / "state").is_dir()  # (left where it was)
+
+
+def test_a_stopped_trial_whose_data_changed_since_trains_from_the_start(
+    runner, write_spec, tmp_path, stop_after_epoch
+):
+    """The training refuses to resume a run on other data; the retry had failed with that
+    refusal ("expected the same data as the run"). Its run goes back to the stopped trial's
+    folder, and the retry trains from the start, saying why; the pruner sees its own epochs."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data.npz"
+
+    def write_data(shift: int) -> None:
+        x = rng.integers(0, 256, (160, 8, 8, 1), dtype=np.uint8) if shift == 0 else np.load(data)["x_train"]
+        y = np.arange(160) % 10
+        np.savez(data, x_train=(x + shift).astype(np.uint8), y_train=y, x_test=x[:40], y_test=y[:40])
+
+    write_data(0)
+    spec = write_spec(
+        SPEC.replace("data: {source: digits, limit: 128}", f"data: {{source: {{npz: {data}}}}}")
+    )
+    out = tmp_path / "out"
+    assert _search(runner, spec, out).exit_code == 130
+    first = _study(out).get_trials()[0]
+    write_data(1)  # (every training image one level brighter)
+    again = _search(runner, spec, out)
+    assert again.exit_code == 0, again.output
+    retry = _study(out).get_trials()[1]
+    assert retry.state.name == "COMPLETE" and "continues" not in retry.user_attrs
+    assert retry.user_attrs["restarted"] == (
+        "trained from the start: the data changed since trial 0 was stopped (its content hash differs)"
+    )
+    assert sorted(retry.intermediate_values) == [1, 2, 3]
+    # its own epochs, none reported from the stopped trial's run (the pruner's objective)
+    columns = json.loads((out / "trial-001" / "history.json").read_text())
+    assert [retry.intermediate_values[step] for step in (1, 2, 3)] == columns["val_accuracy"]
+    assert sorted(first.intermediate_values) == [1, 2]
+    metrics = json.loads((out / "trial-001" / "metrics.json").read_text())
+    assert metrics["resumed_from_epoch"] is None and metrics["epochs_run"] == 3
+    # the stopped trial's run is back in its folder, its record naming no retry
+    assert (out / "trial-000" / "state").is_dir() and (out / "trial-000" / "lock.json").is_file()
+    record = json.loads((out / "trial-000" / "trial.json").read_text())
+    assert record["state"] == "STOPPED" and "continued_by" not in record

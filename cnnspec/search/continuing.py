@@ -4,11 +4,14 @@ A Ctrl-C or SIGTERM stops a trial (:func:`cnnspec.search.worker.stop`) and enque
 again; the next search trains them under the next number, in a folder of its own. Its training
 goes on from the stopped trial's last snapshot, as ``cnnspec train --resume`` would, so a long
 search interrupted by the user loses at most the epoch in progress: the stopped trial's run
-folder (its ``lock.json``, ``state/`` snapshots and the rest, all but its ``trial.json``) is
-moved into the retry's, the retry's own ``spec.yaml`` and ``resolved.yaml`` are written there,
-and the retry reports the epochs done to the study first, so that the pruner judges it on the
-same curve as every other trial. Its ``continues`` attribute (in ``trial.json`` and
-``search.json``) names the trial and the epoch it continues from.
+folder (its ``lock.json``, ``state/`` snapshots and the rest, all but its ``trial.json`` and
+its spec's texts) is moved into the retry's, the retry's own ``spec.yaml`` and ``resolved.yaml``
+are written there, and once the training has taken the run up (its data is the run's) the retry
+reports the epochs done to the study first, so that the pruner judges it on the same curve as
+every other trial. Data that changed since is refused by the training before it writes
+anything: the run is moved back (:func:`give_back`) and the retry starts over. Its
+``continues`` attribute (in ``trial.json`` and ``search.json``) names the trial and the epoch it
+continues from.
 
 Where there is nothing to continue (the trial was stopped in its first epoch, its folder is on
 another machine's disk, its snapshots are damaged, or its folder holds another spec or other
@@ -21,7 +24,7 @@ import contextlib
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +32,13 @@ from typing import Any
 CONTINUES = "continues"
 #: A stopped trial's retry's attribute saying why it trained from the start.
 RESTARTED = "restarted"
-#: What a stopped trial's folder keeps: its own record, and its (released) run lock file.
-_KEPT = ("trial.json", ".cnnspec.lock")
+#: What a stopped trial's folder keeps: its own record, its spec's texts (the retry writes its
+#: own) and its (released) run lock file.
+_KEPT = ("trial.json", "spec.yaml", "resolved.yaml", ".cnnspec.lock")
+#: The retry's own files that :func:`take_over` writes beside the run it moved.
+_WRITTEN = ("spec.yaml", "resolved.yaml")
+#: The keys :func:`take_over` adds to the stopped trial's ``trial.json``.
+_CONTINUED = ("continued_by", "continued_in")
 
 
 @dataclass
@@ -41,6 +49,9 @@ class Continuation:
     folder: Path
     epoch: int
     history: list[dict[str, float]]
+    #: The entries :func:`take_over` moved into the retry's folder (:func:`give_back` moves
+    #: them back).
+    moved: list[str] = field(default_factory=list)
 
 
 def stopped_source(study: Any, trial: Any) -> Any | None:
@@ -106,17 +117,17 @@ def find_continuation(out: Path, source: Any, values: dict[str, Any], spec_hash:
 
 
 def take_over(continuation: Continuation, folder: Path, compiled: Any, number: int) -> str | None:
-    """Move the stopped trial's run (all but its ``trial.json`` and run lock file) into the
-    new ``folder`` of its retry, trial ``number``, and write the retry's own ``spec.yaml`` and
-    ``resolved.yaml`` there; ``None``, or why it could not (what was moved is put back, and the
-    retry starts over). Moved, not copied: renames take no space (its snapshots may be large),
-    and the stopped folder keeps only its record, which then says where its run went on
-    (``continued_by``, ``continued_in``)."""
+    """Move the stopped trial's run (all but its ``trial.json``, its spec's texts and its run
+    lock file) into the new ``folder`` of its retry, trial ``number``, and write the retry's own
+    ``spec.yaml`` and ``resolved.yaml`` there; ``None``, or why it could not (what was moved is
+    put back, and the retry starts over). Moved, not copied: renames take no space (its
+    snapshots may be large); the stopped folder keeps its record, which then says where its run
+    went on (``continued_by``, ``continued_in``), and its spec's texts."""
     from cnnspec.errors import WriteError
     from cnnspec.fileio import is_atomic_leftover, write_atomic
     from cnnspec.training import rundir
 
-    moved: list[str] = []
+    moved = continuation.moved
     try:
         for entry in sorted(os.listdir(continuation.folder)):
             if entry in _KEPT or is_atomic_leftover(continuation.folder / entry):
@@ -124,20 +135,47 @@ def take_over(continuation: Continuation, folder: Path, compiled: Any, number: i
             os.rename(continuation.folder / entry, folder / entry)
             moved.append(entry)
     except OSError as exc:
-        for entry in moved:  # (best effort: the retry then trains from the start here)
-            with contextlib.suppress(OSError):
-                os.rename(folder / entry, continuation.folder / entry)
+        give_back(continuation, folder)  # (best effort: the retry then trains from the start here)
         return f"cannot move {continuation.folder}'s run here: {exc.strerror or exc}"
     with contextlib.suppress(WriteError):  # (its trial.json and lock.json say it all the same)
         for name, text in rundir.spec_files(compiled).items():
             write_atomic(folder / name, text)
-    record = continuation.folder / "trial.json"
+    _update_record(continuation.folder, {"continued_by": number, "continued_in": folder.name})
+    return None
+
+
+def give_back(continuation: Continuation, folder: Path) -> str | None:
+    """Undo :func:`take_over`: the run moved into ``folder`` goes back to the stopped trial's
+    folder, the retry's own spec files are removed, and the stopped trial's record no longer
+    names the retry (whose training then starts over in ``folder``, as claimed). ``None``, or
+    what could not be moved back (``folder`` is then left as it is)."""
+    for entry in list(reversed(continuation.moved)):
+        try:
+            os.rename(folder / entry, continuation.folder / entry)
+        except OSError as exc:
+            return f"cannot move {folder / entry} back to {continuation.folder}: {exc.strerror or exc}"
+        continuation.moved.remove(entry)
+    for name in _WRITTEN:
+        with contextlib.suppress(OSError):
+            os.unlink(folder / name)
+    _update_record(continuation.folder, dict.fromkeys(_CONTINUED))
+    return None
+
+
+def _update_record(folder: Path, changes: dict[str, Any]) -> None:
+    """Set (a value) or remove (``None``) keys of the stopped trial's ``trial.json`` in
+    ``folder``; a record that cannot be read or written is left as it is (the study has it)."""
+    from cnnspec.errors import WriteError
+    from cnnspec.fileio import write_atomic
+
+    record = folder / "trial.json"
     with contextlib.suppress(OSError, ValueError, RecursionError, WriteError):
         info = json.loads(record.read_text(encoding="utf-8"))
         if isinstance(info, dict):
-            info.update(continued_by=number, continued_in=folder.name)
+            info.update({key: value for key, value in changes.items() if value is not None})
+            for key in [key for key, value in changes.items() if value is None]:
+                info.pop(key, None)
             write_atomic(record, json.dumps(info, indent=2, default=str) + "\n")
-    return None
 
 
 def report_done(trial: Any, history: list[dict[str, float]], metric: str) -> None:

@@ -499,6 +499,19 @@ def pruning_callback(trial: Any, metric: str) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.pruned_at: int | None = None
+            #: The stopped trial's run this trial continues (:func:`continue_stopped`): said
+            #: and its epochs reported once the training has taken it up, its data checked.
+            self.continues: continuing.Continuation | None = None
+
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            found = self.continues
+            if found is None:
+                return
+            try:
+                trial.set_user_attr(continuing.CONTINUES, {"trial": found.trial, "epoch": found.epoch})
+                continuing.report_done(trial, found.history, metric)
+            except OSError as exc:  # the study's storage (its journal's disk), not the training
+                raise StudyWriteFailed(exc) from exc
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             value = (logs or {}).get(metric)
@@ -568,7 +581,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
     from cnnspec.reporting.html import write_report
     from cnnspec.spec.loader import SOURCE_TEXTS
     from cnnspec.training.progress import Display
-    from cnnspec.training.trainer import ReportInterrupted, TrainingInterrupted, train
+    from cnnspec.training.trainer import DataChanged, ReportInterrupted, TrainingInterrupted, train
 
     number = trial.number
     values = {d.name: suggest(trial, d) for d in space.dimensions}
@@ -601,16 +614,26 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         try:
             trial_compiled = compile_doc(doc, max_params=cfg.max_params, allow_outside=cfg.allow_outside)
             pruning = pruning_callback(trial, space.objective)
-            continued = continue_stopped(cfg, study, trial, folder, trial_compiled, space.objective)
-            result = train(
-                trial_compiled,
-                out=folder,
-                resume=folder if continued else None,
-                display=Display("quiet"),
-                command=[*sys.argv[:1], "search", str(cfg.spec), "--study", cfg.study_name],
-                write_report=write_report,
-                callbacks=[pruning],
-            )
+            pruning.continues = continue_stopped(cfg, study, trial, folder, trial_compiled)
+
+            def fit(resume: Path | None) -> Any:
+                return train(
+                    trial_compiled,
+                    out=folder,
+                    resume=resume,
+                    display=Display("quiet"),
+                    command=[*sys.argv[:1], "search", str(cfg.spec), "--study", cfg.study_name],
+                    write_report=write_report,
+                    callbacks=[pruning],
+                )
+
+            try:
+                result = fit(folder if pruning.continues is not None else None)
+            except DataChanged:  # (refused before the training wrote anything)
+                if pruning.continues is None or not restart_changed(trial, pruning.continues, folder):
+                    raise
+                pruning.continues = None
+                result = fit(None)
         except Exception:
             if stop_noted():  # the stop's KeyboardInterrupt, swallowed (h5py in the middle of a
                 raise KeyboardInterrupt from None  # model.save), came back as another error
@@ -654,18 +677,18 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
 
 
 def continue_stopped(
-    cfg: WorkerConfig, study: Any, trial: Any, folder: Path, compiled: Any, metric: str
-) -> bool:
-    """Whether ``trial``, the retry of a stopped trial, continues that trial's training: its
-    run is then in ``folder`` (:func:`continuing.take_over`), the epochs it had done are
-    reported, and its ``continues`` attribute says from where. A retry with nothing to
-    continue trains from the start, its ``restarted`` attribute saying why; any other trial
-    is left as it is (``False``)."""
+    cfg: WorkerConfig, study: Any, trial: Any, folder: Path, compiled: Any
+) -> continuing.Continuation | None:
+    """The stopped trial's run that ``trial``, its retry, continues, moved into ``folder``
+    (:func:`continuing.take_over`; the pruning callback then says so and reports the epochs it
+    had done, once the training has taken it up). A retry with nothing to continue trains from
+    the start, its ``restarted`` attribute saying why; any other trial is left as it is
+    (``None``)."""
     from cnnspec.training.interrupts import GATE
 
     source = continuing.stopped_source(study, trial)
     if source is None:
-        return False
+        return None
     found = continuing.find_continuation(
         cfg.out, source, trial.user_attrs.get("values"), compiled.spec_hash()
     )
@@ -673,15 +696,25 @@ def continue_stopped(
         with GATE.deferred():  # a stop waits until the run is moved whole (then stops this trial)
             why = continuing.take_over(found, folder, compiled, trial.number)
         if why is None:
-            try:
-                trial.set_user_attr(continuing.CONTINUES, {"trial": found.trial, "epoch": found.epoch})
-                continuing.report_done(trial, found.history, metric)
-            except OSError as exc:  # the study's storage (its journal's disk), not the training
-                raise StudyWriteFailed(exc) from exc
-            return True
+            return found
         found = why
     trial.set_user_attr(continuing.RESTARTED, f"trained from the start: {found}")
-    return False
+    return None
+
+
+def restart_changed(trial: Any, found: continuing.Continuation, folder: Path) -> bool:
+    """Whether the retry ``trial`` can start over in ``folder`` after its training refused the
+    stopped trial's run it was to continue (``found``) for data that changed since: the run is
+    moved back (:func:`continuing.give_back`) and its ``restarted`` attribute says why;
+    ``False`` when the run cannot be moved back (the refusal then fails the trial)."""
+    from cnnspec.training.interrupts import GATE
+
+    with GATE.deferred():  # (a stop waits until the run is back whole)
+        if continuing.give_back(found, folder) is not None:
+            return False
+    why = f"the data changed since trial {found.trial} was stopped (its content hash differs)"
+    trial.set_user_attr(continuing.RESTARTED, f"trained from the start: {why}")
+    return True
 
 
 def finished_run(folder: Path) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:

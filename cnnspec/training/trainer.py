@@ -53,6 +53,11 @@ class TrainingInterrupted(Exception):
         self.resume_command = resume_command
 
 
+class DataChanged(UsageError):
+    """A resumed run's data is not the data it started with (its content hash differs): the run
+    is refused before anything is written (a search's continued trial then starts over)."""
+
+
 class ReportInterrupted(Exception):
     """Ctrl-C (or SIGTERM) once the run's results were written (metrics.json, model.keras),
     while report.html was written or after: a finished run, its snapshots cleared; at most the
@@ -387,7 +392,7 @@ def _train_owned(
                 dataset.source["hash"] = "content"
             content_hash = dataset.content_hash()
             if lock is not None and lock.get("data", {}).get("content_hash") not in (None, content_hash):
-                raise UsageError(
+                raise DataChanged(
                     f"expected the same data as the run in {run_dir}; the data's content hash changed",
                     "resume with the data the run started with, or start a new run",
                 )
