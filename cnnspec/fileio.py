@@ -23,12 +23,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import errno
+import fcntl
 import hashlib
 import os
 import re
 import shutil
 import stat
 import tempfile
+import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -186,6 +188,7 @@ def atomic_path(
         sync_folder(folder)
         with contextlib.suppress(OSError):
             temp_dir.rmdir()
+        _release(temp_dir)
     except BaseException as exc:
         remove_atomic_temp(temp_dir)
         remove_empty(created)
@@ -299,6 +302,8 @@ def _commit(files: list[_Pending]) -> None:
     except BaseException as exc:
         stranded = _roll_back(files)
         _discard([p for p in files if p not in stranded])  # (a stranded old file stays)
+        for pending in stranded:  # (a leftover now: the next write to its target puts it back)
+            _release(pending.scratch)
         if stranded and isinstance(exc, Exception):
             raise _stranded_file(stranded[0], exc) from exc
         fault = _write_failure(exc, current.target, current.needed, current.owner)
@@ -365,6 +370,67 @@ def _write_failure(
     return write_fault(exc, target, needed) if isinstance(exc, Exception) else None
 
 
+#: The scratch folders of this process's writes in flight, each with the descriptor that holds
+#: its ``flock``: a scratch folder no process holds is a killed write's leftover.
+_HELD: dict[str, int] = {}
+#: How old (by its modification time) a scratch folder no process holds must be before another
+#: write takes it for a leftover: a writer makes its folder, then locks it at once.
+STALE_AFTER_S = 10.0
+
+
+def _hold(scratch: Path) -> None:
+    """Lock this write's ``scratch`` folder until :func:`_release` (or this process ends): a
+    write to the same target meanwhile knows it for a live one (:func:`_remove_stale`). A file
+    system without ``flock`` leaves it unlocked (it is then never taken for a leftover young)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return
+        _HELD[str(scratch)] = fd
+
+
+def _release(scratch: Path) -> None:
+    """Let go of ``scratch``'s lock (:func:`_hold`), if this process holds it."""
+    fd = _HELD.pop(str(scratch), None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _remove_stale(folder: Path, name: str) -> None:
+    """Remove what killed writes to ``name`` left in ``folder`` (their scratch folders, putting
+    back a group's kept file whose target is missing, :func:`remove_atomic_temp`), before a new
+    write to it: outside a run folder nothing else ever removed them. A scratch folder is taken
+    for a leftover only when it has the shape cnnspec's writes leave
+    (:func:`is_atomic_leftover`), names this very target, is older than
+    :data:`STALE_AFTER_S` and no process holds its lock (a live write holds it)."""
+    try:
+        entries = [entry.name for entry in os.scandir(folder)]
+    except OSError:
+        return
+    for entry in entries:
+        found = _TEMP_FOLDER.fullmatch(entry)
+        path = folder / entry
+        if found is None or found["target"] != name or str(path) in _HELD:
+            continue
+        try:
+            if time.time() - path.lstat().st_mtime < STALE_AFTER_S or not is_atomic_leftover(path):
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            remove_atomic_temp(path)
+        except OSError:  # held: a write in flight (or no flock here: left, as it may be one)
+            pass
+        finally:
+            os.close(fd)
+
+
 def _scratch(
     target: Path, folder: Path, owner: tuple[Path, Callable[[Path], None]] | None, needed: int | None
 ) -> tuple[Path, list[Path]]:
@@ -385,7 +451,9 @@ def _scratch(
         # A private folder (mode 0700) beside the target holds the temp file: the writer creates
         # the file (Keras refuses to overwrite one), and no other user can create it first in a
         # shared folder, as a freed temp name would let them; the rename stays on one disk.
+        _remove_stale(folder, target.name)
         scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder))
+        _hold(scratch)
     except OSError as exc:
         remove_empty(created)
         if owner is not None:
@@ -755,6 +823,7 @@ def remove_atomic_temp(path: Path) -> None:
 
     An :func:`atomic_dir` write killed between its two renames left the old folder aside and
     none in its place: the old one is put back, as the write promises the old or the new."""
+    _release(path)  # (this process's own write, given up: no longer held)
     if path.is_dir() and not path.is_symlink() and (path / SWAP_MARK).is_file():
         found = _TEMP_FOLDER.fullmatch(path.name)
         if found is not None and (path / "old").is_dir():
@@ -813,8 +882,10 @@ def atomic_dir(target: Path, *, needed: int | None = None) -> Iterator[Path]:
         os.replace(temp, target)
         aside = False
         shutil.rmtree(scratch, ignore_errors=True)
+        _release(scratch)
         sync_folder(parent)
     except BaseException as exc:
+        _release(scratch)  # (a folder left stranded is a leftover now: the next write's to put back)
         if aside and not _put_back(old, target):  # the old folder stays in the scratch one
             if isinstance(exc, Exception):
                 raise _stranded(target, scratch) from exc
