@@ -37,6 +37,11 @@ DEFAULT_MAX_PARAMS = report.DEFAULT_MAX_PARAMS
 #: user sees layer errors and training-section errors in one run.
 INDEPENDENT_SECTIONS = ("data", "training", "runtime", "search", "name", "description", "cnnspec", "weights")
 
+#: Paths whose schema errors do not stop resolution either: the resolver reads the value, but
+#: takes it as failed (a bad input shape poisons the shapes after it, which stay silent), so
+#: the layers' own mistakes, which do not depend on it, are reported in the same run.
+POISONED_BY_SCHEMA = ("input.shape",)
+
 
 @dataclass(frozen=True)
 class Source:
@@ -87,7 +92,7 @@ def check_schema(doc: SourceDoc, context: Context) -> SourceDoc:
     """JSON Schema. Errors in the sections the resolver does not read wait for the resolver's,
     so one run reports both; any other schema error stops here."""
     validate_document(doc, context.diags)
-    if any(not d.path.startswith(INDEPENDENT_SECTIONS) for d in context.diags.errors):
+    if any(not d.path.startswith(INDEPENDENT_SECTIONS + POISONED_BY_SCHEMA) for d in context.diags.errors):
         context.diags.raise_if_errors()
     return doc
 

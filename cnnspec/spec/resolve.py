@@ -907,6 +907,8 @@ class Resolver:
         spec_input = self.data.get("input") or {}
         if "name" in spec_input:
             self.input_name = spec_input["name"]
+        if any(d.path.startswith("input.shape") for d in self.diags.errors):
+            return None  # the schema refused it (and waits for us): the shapes after it stay silent
         ok, shape = self.evaluate(spec_input.get("shape"), env, ("input", "shape"))
         if not ok:
             return None

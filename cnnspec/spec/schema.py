@@ -561,7 +561,16 @@ def _leaves(error: Any) -> Iterator[Any]:
     relevant = [e for e in relevant if e.validator != "type" or e.validator_value != "null"] or relevant
     deepest = max(len(e.absolute_path) for e in relevant) if relevant else 0
     if deepest > len(error.absolute_path):
-        best = [e for e in relevant if len(e.absolute_path) == deepest][:1]
+        # The alternative that got furthest, with each of its deepest errors: every bad item
+        # of a list (`shape: [8, 0, -1]`) is its own mistake, not only the first.
+        first = next(e for e in relevant if len(e.absolute_path) == deepest)
+        branch = first.relative_schema_path[0] if first.relative_schema_path else None
+        best = [
+            e
+            for e in relevant
+            if len(e.absolute_path) == deepest
+            and (e.relative_schema_path[0] if e.relative_schema_path else None) == branch
+        ]
         for sub in best:
             yield from _leaves(sub)
         return
