@@ -134,6 +134,18 @@ def origin_note(name: str, value: object, loc: Loc, path: str, option: str | Non
     return Note(f"{name} is {describe_value(value)}, {where}", loc, path)
 
 
+@dataclass(frozen=True, slots=True)
+class Computed:
+    """A fold key (:meth:`Diagnostics.add`'s ``origins``) of an error on a value computed from
+    the origin ``note`` (``${width * 2}`` of ``width``): the error folds into an error with the
+    same message on ``note``'s value read as it is (``${width}``, 0 after ``--set
+    vars.width=0``), the bad value itself failing the same way, but not into another value
+    computed from it (``${n - 2}`` and ``${n // 4}``, both 0 of a right n = 2, are two
+    mistakes). ``note`` is the key that value's errors have (its access included)."""
+
+    note: Note
+
+
 #: Further uses of a bad value spelt out in the one note that lists them; the rest are counted.
 MAX_LISTED_USES = 3
 
@@ -281,6 +293,11 @@ class Diagnostics:
     #: first one by (severity, code, message, origin note); the further uses of each first
     #: one (the first few, all of them) and the note that lists them.
     _folds: dict[tuple[object, ...], int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: The same for the :class:`Computed` keys: the index of the first error computed from each
+    #: origin, which an error on the origin's own value (met later) folds into.
+    _computed: dict[tuple[object, ...], int] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     _uses: dict[int, tuple[list[tuple[str, Loc | None]], set[tuple[str, Loc | None]], Note]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -295,14 +312,17 @@ class Diagnostics:
             self._seen[diagnostic.key()] = index
             self._counts[diagnostic.severity] = self._counts.get(diagnostic.severity, 0) + 1
 
-    def add(self, diagnostic: Diagnostic, *, context: int = 0, origins: tuple[Note, ...] = ()) -> None:
+    def add(
+        self, diagnostic: Diagnostic, *, context: int = 0, origins: tuple[Note | Computed, ...] = ()
+    ) -> None:
         """Add ``diagnostic`` found in ``context`` (a block call or repeat iteration; 0 outside).
 
         ``origins`` are the diagnostic's notes that say where the values its expression read
         were written (:func:`origin_note`). An error with the same message as an earlier one
         that read a value from the same origin, at another place, is the same bad value met
         again (a var of the wrong type used twice): it is not repeated but listed in a note
-        of the first (:func:`uses_note`)."""
+        of the first (:func:`uses_note`). A :class:`Computed` origin folds only with errors on
+        that origin's value read as it is, in either order."""
         loc = diagnostic.loc
         if loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX):
             diagnostic = on_command_line(diagnostic)
@@ -315,13 +335,26 @@ class Diagnostics:
         index = self._seen.get(diagnostic.key())
         if index is None and site in self._sites and self._sites[site][1] != context:
             index = self._sites[site][0]  # the same mistake, reached through another call
-        folds = [(severity, diagnostic.code, diagnostic.message, origin) for origin in origins]
+        same = (severity, diagnostic.code, diagnostic.message)
+        folds = [(*same, origin) for origin in origins if isinstance(origin, Note)]
+        computed = [(*same, origin.note) for origin in origins if isinstance(origin, Computed)]
         if index is not None:
             self.items[index] = self.items[index].with_notes(_other_chain(self.items[index], diagnostic))
             for fold in folds:  # its origins fold their further uses into that error too
                 self._folds.setdefault(fold, index)
+            for fold in computed:
+                self._computed.setdefault(fold, index)
             return
-        first = next((self._folds[fold] for fold in folds if fold in self._folds), None)
+        # (a computed value meets the origin's own errors; the origin's value meets both)
+        first = next(
+            (
+                table[fold]
+                for table, keys in ((self._folds, folds + computed), (self._computed, folds))
+                for fold in keys
+                if fold in table
+            ),
+            None,
+        )
         if first is not None:
             self._fold(first, diagnostic)
             return
@@ -329,6 +362,8 @@ class Diagnostics:
             return
         for fold in folds:
             self._folds[fold] = len(self.items)
+        for fold in computed:
+            self._computed.setdefault(fold, len(self.items))
         self._seen[diagnostic.key()] = len(self.items)
         self._sites.setdefault(site, (len(self.items), context))
         self.items.append(diagnostic)
@@ -378,7 +413,7 @@ class Diagnostics:
         hint: str | None = None,
         notes: Sequence[Note] = (),
         context: int = 0,
-        origins: Sequence[Note] = (),
+        origins: Sequence[Note | Computed] = (),
     ) -> None:
         """Add an error; ``origins`` (also among ``notes``) say where the values it was
         computed from were written (see :meth:`add`)."""

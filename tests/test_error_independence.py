@@ -66,3 +66,74 @@ def test_a_bad_input_shape_keeps_the_shapes_after_it_silent(tmp_path):
     assert [(e.path, e.message) for e in errors] == [
         ("input.shape[1]", "expected an integer ≥ 1; received integer 0")
     ]
+
+
+DIGITS = Path(__file__).resolve().parent.parent / "specs" / "digits_cnn.yaml"
+
+
+def test_a_bad_var_reaching_layers_through_an_expression_is_one_error(runner):
+    """`--set vars.width=0`: `${width}` and `${width * 2}` (twice) all fail as 0: the one bad
+    value, reported once, listing the other uses."""
+    result = runner.invoke(app, ["validate", str(DIGITS), "--set", "vars.width=0"])
+    assert result.exit_code == 1
+    assert result.stderr.count(": error: ") == 1, result.stderr
+    assert "model[0].conv2d.filters: expected a positive integer; received integer 0" in result.stderr
+    assert "note: same error at 2 more uses: model[3].conv2d.filters" in result.stderr
+    assert "model[7].conv2d.filters" in result.stderr
+
+
+def test_a_bad_var_of_a_search_space_is_one_error(tmp_path, runner):
+    text = DIGITS.read_text(encoding="utf-8") + "search:\n  space:\n    vars.width: {choice: [0, 16]}\n"
+    path = write(tmp_path, text)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.count(": error: ") == 1, result.stderr
+    assert "same error at 2 more uses" in result.stderr
+
+
+HEAD = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\n"
+
+
+def test_one_expression_of_a_bad_var_at_two_layers_is_one_error(tmp_path):
+    """`${w * 2}` twice, -2 where `${w}` is -1: the two uses of the one computed value fold;
+    the var's own use, another value, is its own error."""
+    path = write(
+        tmp_path,
+        HEAD + "vars: {w: -1}\nmodel:\n"
+        '  - conv2d: {filters: "${w * 2}", kernel_size: 1}\n'
+        '  - conv2d: {filters: "${w}", kernel_size: 1}\n'
+        '  - conv2d: {filters: "${w*2}", kernel_size: 1}\n'
+        "  - flatten\n  - dense: 10\n",
+    )
+    first, second = errors_of(path)
+    assert (first.path, second.path) == ("model[0].conv2d.filters", "model[1].conv2d.filters")
+    assert first.message.endswith("received integer -2")
+    assert [n.message for n in first.notes] == [
+        f"w is integer -1, set at {path}:4:11",
+        f"same error at 1 more use: model[2].conv2d.filters ({path}:8:23)",
+    ]
+
+
+def test_a_computed_use_met_before_the_var_s_own_use_folds_too(tmp_path):
+    path = write(
+        tmp_path,
+        HEAD + "vars: {w: 0}\nmodel:\n"
+        '  - conv2d: {filters: "${w * 2}", kernel_size: 1}\n'
+        '  - conv2d: {filters: "${w}", kernel_size: 1}\n'
+        "  - flatten\n  - dense: 10\n",
+    )
+    (error,) = errors_of(path)
+    assert error.path == "model[0].conv2d.filters"
+    assert error.notes[-1].message == f"same error at 1 more use: model[1].conv2d.filters ({path}:7:23)"
+
+
+def test_different_expressions_of_a_right_var_stay_apart(tmp_path):
+    """`${n - 2}` and `${n // 4}` are both 0 of n = 2, which is not 0 itself: two mistakes."""
+    path = write(
+        tmp_path,
+        HEAD + "vars: {n: 2}\nmodel:\n"
+        '  - conv2d: {filters: "${n - 2}", kernel_size: 1}\n'
+        '  - conv2d: {filters: "${n // 4}", kernel_size: 1}\n'
+        "  - flatten\n  - dense: 10\n",
+    )
+    assert [e.path for e in errors_of(path)] == ["model[0].conv2d.filters", "model[1].conv2d.filters"]

@@ -23,6 +23,7 @@ from typing import Any
 
 from cnnspec.errors import (
     COMMAND_LINE_PREFIX,
+    Computed,
     Diagnostics,
     Loc,
     Note,
@@ -435,7 +436,7 @@ class Resolver:
             **kw,
         )
 
-    def origin_notes(self, path: SpecPath) -> tuple[tuple[Note, ...], tuple[Note, ...]]:
+    def origin_notes(self, path: SpecPath) -> tuple[tuple[Note, ...], tuple[Note | Computed, ...]]:
         """For an error on the ``${…}`` expression written at ``path``: one note per var it
         reads, saying the var's value and where it was set (``--set``, an extending file, the
         backbone item, or the ``vars:`` entry), since the error is located at the expression
@@ -448,11 +449,13 @@ class Resolver:
         Second, those of the notes whose value reaches ``path`` as it is: read bare (``${f}``)
         at every step. The same error from such an origin at another place is the same bad
         value used again, folded into one error (:meth:`Diagnostics.add`); a value computed
-        from it (``${n - 2}`` and ``${n // 4}``, both 0 of a right n = 2) is a mistake of its
-        own, reported on its own."""
+        from it differently (``${n - 2}`` and ``${n // 4}``, both 0 of a right n = 2) is a
+        mistake of its own, reported on its own, but the same expression of the same origins
+        (``${width * 2}`` at two layers) computes the same value: it folds too
+        (:func:`_computed_key`)."""
         found = self.origins(path)
         notes = tuple(found)[:MAX_ORIGIN_NOTES]
-        return notes, _fold_keys(found)
+        return notes, (*_fold_keys(found), *_computed_key(_expression_text(self.data, path), found))
 
     def origins(self, path: SpecPath) -> dict[Note, str | None]:
         """The notes of :meth:`origin_notes`, each with how its value reaches ``path`` as it is
@@ -3455,6 +3458,26 @@ def _fold_keys(found: dict[Note, str | None]) -> tuple[Note, ...]:
     return tuple(keys)[:MAX_ORIGIN_NOTES]
 
 
+def _computed_key(text: str | None, found: dict[Note, str | None]) -> tuple[Note | Computed, ...]:
+    """The fold key of a value the expression ``text`` computes from the origins ``found``
+    (those it reads other than as they are): one key for all of them together, with the
+    expression's text, so that the same expression of the same values (``${width * 2}`` at two
+    layers, after ``--set vars.width=0``) folds into one error, while another expression of
+    them (``${width - 2}``), or the same one of another origin, stays an error of its own (the
+    fold also needs the same message, so the same received value). With it, a
+    :class:`~cnnspec.errors.Computed` key per origin: an error with the same message on that
+    origin's own value (``${width}``: 0 fails as ``${width * 2}`` does) is the one mistake, the
+    origin's value. None when the expression
+    reads every origin as it is (:func:`_fold_keys` has those) or reads none."""
+    computed = [note for note, access in found.items() if access is None]
+    if text is None or not computed:
+        return ()
+    body = re.sub(r"\s+", "", text)  # `${width*2}` and `${width * 2}` are one expression
+    reads = "; ".join(f"{note.message} ({note.loc})" for note in found)
+    # ... and each origin computed from, for the errors on its own value (``${width}``)
+    return (Note(f"{body} of {reads}", None, "computed"), *(Computed(note) for note in computed))
+
+
 #: A name with constant subscripts and nothing else: ``fs``, ``fs[0]``, ``cfg['w'][1]``.
 _ACCESS = re.compile(r"\s*([A-Za-z_]\w*)((?:\s*\[\s*(?:-?\d+|'[^'\\]*'|\"[^\"\\]*\")\s*\])*)\s*")
 _SUBSCRIPT = re.compile(r"\[\s*(-?\d+|'[^'\\]*'|\"[^\"\\]*\")\s*\]")
@@ -3491,7 +3514,7 @@ def var_origin(doc: SourceDoc, env: Mapping[str, Any], name: str) -> list[Note]:
 
 def section_origins(
     doc: SourceDoc, env: Mapping[str, Any], path: SpecPath
-) -> tuple[tuple[Note, ...], tuple[Note, ...]]:
+) -> tuple[tuple[Note, ...], tuple[Note | Computed, ...]]:
     """For an error of the data, training or runtime sections on the ``${…}`` written at
     ``path``: where each var it reads was set (those sections read only vars, ``env``), as
     model errors say it; and those of them to fold by (:meth:`Resolver.origin_notes`' second part: the
@@ -3504,7 +3527,8 @@ def section_origins(
     notes = tuple(dict.fromkeys(note for name in names for note in var_origin(doc, env, name)))
     notes = notes[:MAX_ORIGIN_NOTES]
     access = read_access(text)
-    return notes, _fold_keys(dict.fromkeys(notes, access[1] if access is not None else None))
+    found = dict.fromkeys(notes, access[1] if access is not None else None)
+    return notes, (*_fold_keys(found), *_computed_key(text, found))
 
 
 def _expression_text(data: Any, path: SpecPath) -> str | None:
