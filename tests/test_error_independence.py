@@ -137,3 +137,17 @@ def test_different_expressions_of_a_right_var_stay_apart(tmp_path):
         "  - flatten\n  - dense: 10\n",
     )
     assert [e.path for e in errors_of(path)] == ["model[0].conv2d.filters", "model[1].conv2d.filters"]
+
+
+def test_a_kind_added_by_set_is_located_at_the_option(runner):
+    """`--set model[0].dense.units=3` on a conv2d item: the file never says dense; the error
+    is the option's, with a note on the file's item."""
+    result = runner.invoke(app, ["validate", str(DIGITS), "--set", "model[0].dense.units=3"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "<--set 1>:1:10: error: model[0]: expected exactly one layer kind per item; received conv2d, dense"
+    ), result.stderr
+    assert "digits_cnn.yaml:13:5: error" not in result.stderr
+    note = next(line for line in result.stderr.splitlines() if "note:" in line)
+    assert note.startswith("  note: model[0] is written at ")
+    assert note.endswith("digits_cnn.yaml:13:5 as conv2d")

@@ -1101,6 +1101,42 @@ class Resolver:
             self.too_many = True
         return not self.too_many
 
+    def several_kinds(self, keys: list[str], path: SpecPath) -> None:
+        """Report an item with no layer kind or several (``keys``). A kind that a ``--set``
+        option added beside the file's (``--set model[0].dense.units=3`` on a conv2d item) is
+        that option's mistake: the error is located there, with a note on the file's item."""
+        received = ", ".join(keys) if keys else "none"
+        message = f"expected exactly one layer kind per item; received {received}"
+        hint = (
+            "start a new list item (`- `) for each layer; `id`, `inputs` and `when` may stand beside the kind"
+        )
+        item_loc = self.loc(path)
+        added = [
+            (key, loc)
+            for key in keys
+            if (loc := self.doc.key_loc((*path, key))) is not None
+            and loc.file.startswith(COMMAND_LINE_PREFIX)
+        ]
+        if not added or item_loc is None or item_loc.file.startswith(COMMAND_LINE_PREFIX):
+            self.error(message, path, code="layer-item", hint=hint)
+            return
+        written = [k for k in keys if k not in dict(added)]
+        item_note = Note(
+            f"{format_path(path)} is written at {item_loc} as {', '.join(written)}",
+            item_loc,
+            format_path(path),
+        )
+        self.diags.error(
+            message,
+            added[0][1],
+            format_path(path),
+            code="layer-item",
+            hint=f"--set changes a value of the item's {', '.join(written)}; to replace the layer, set the "
+            f"whole item: --set '{format_path(path)}={{{added[0][0]}: …}}'",
+            notes=[*self.call_notes(), item_note],
+            context=self.context,
+        )
+
     def walk_item(self, item: Any, path: SpecPath, scope: Scope, current: str) -> str:
         if not self.tick(path):
             return UNKNOWN
@@ -1114,14 +1150,7 @@ class Resolver:
             if not keys and any(k in self.bad_blocks for k in item):
                 return UNKNOWN  # a call of a block named `inputs`: its declaration was refused
             if len(keys) != 1:
-                received = ", ".join(keys) if keys else "none"
-                self.error(
-                    f"expected exactly one layer kind per item; received {received}",
-                    path,
-                    code="layer-item",
-                    hint="start a new list item (`- `) for each layer; `id`, `inputs` and "
-                    "`when` may stand beside the kind",
-                )
+                self.several_kinds(keys, path)
                 # Its `id` still names a tensor: a later reference to it is no second mistake.
                 return self.unknown_item({k: item[k] for k in ITEM_EXTRAS if k in item}, scope)
             kind_key = keys[0]
