@@ -128,7 +128,8 @@ def origin_note(name: str, value: object, loc: Loc, path: str, option: str | Non
     if option is not None:
         shown = printable(option)  # escaped first: an escape is never cut in half
         quoted = shown if len(shown) <= MAX_QUOTED_OPTION else shown[: MAX_QUOTED_OPTION - 3] + "..."
-        where = f"set by --set {quoted} ({loc})"
+        # (a flag that stands for an override, `--epochs 3`, is quoted as the user typed it)
+        where = f"set by {'' if shown.startswith('--') else '--set '}{quoted} ({loc})"
     else:
         where = f"set at {loc}"
     return Note(f"{name} is {describe_value(value)}, {where}", loc, path)
@@ -162,8 +163,15 @@ def uses_note(uses: Sequence[tuple[str, Loc | None]], count: int) -> Note:
     return Note(f"same error at {count} more use{plural}: {listing}", first_loc, first_path)
 
 
-#: Where an override given on the command line is located (``<--set 1>``, ``<--set 2>``, …).
-COMMAND_LINE_PREFIX = "<--set "
+#: Where an override given on the command line is located: ``<--set 1>``, ``<--set 2>``, …,
+#: or for a flag that a command turns into one, the flag (``<--epochs>``: ``train --epochs 3``).
+COMMAND_LINE_PREFIX = "<--"
+
+
+def command_line_option(file: str) -> str:
+    """The option a command-line location (:data:`COMMAND_LINE_PREFIX`) is in: ``--set`` for
+    ``<--set 2>``, ``--epochs`` for ``<--epochs>``."""
+    return file.removeprefix("<").removesuffix(">").split(" ", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,10 +255,13 @@ COMMAND_LINE_SUFFIX = " (in a --set option on the command line)"
 
 
 def on_command_line(diagnostic: Diagnostic) -> Diagnostic:
-    """The message says that the value comes from ``--set``, not from a file."""
-    if diagnostic.message.endswith(COMMAND_LINE_SUFFIX):
+    """The message says that the value comes from ``--set`` (or the flag the user typed,
+    ``--epochs``), not from a file."""
+    option = command_line_option(diagnostic.loc.file) if diagnostic.loc is not None else "--set"
+    suffix = COMMAND_LINE_SUFFIX if option == "--set" else f" (in the {option} option on the command line)"
+    if diagnostic.message.endswith(suffix):
         return diagnostic
-    return replace(diagnostic, message=diagnostic.message + COMMAND_LINE_SUFFIX)
+    return replace(diagnostic, message=diagnostic.message + suffix)
 
 
 #: Begins the first note of another call chain added to an error met again (:func:`_other_chain`).

@@ -151,3 +151,41 @@ def test_a_kind_added_by_set_is_located_at_the_option(runner):
     note = next(line for line in result.stderr.splitlines() if "note:" in line)
     assert note.startswith("  note: model[0] is written at ")
     assert note.endswith("digits_cnn.yaml:13:5 as conv2d")
+
+
+FINETUNE = Path(__file__).resolve().parent.parent / "examples" / "transfer" / "finetune.yaml"
+
+
+def test_an_error_in_train_s_epochs_flag_names_the_flag(tmp_path, runner):
+    """`train --epochs 3` on a phased spec: the error is in the flag the user typed, quoted as
+    typed, not in a `--set training.epochs=3` nobody wrote. It is found before training starts
+    (the weights named do not exist: the spec is refused first)."""
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(FINETUNE),
+            "--weights",
+            str(tmp_path / "none"),
+            "--epochs",
+            "3",
+            "-o",
+            str(tmp_path / "x"),
+        ],
+    )
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("<--epochs>:1:1: error: training.epochs: "), result.stderr
+    assert lines[0].endswith("(in the --epochs option on the command line)")
+    assert lines[1] == " 1 | --epochs 3"
+    assert "--set" not in lines[0]
+    assert "instead of --epochs N, set a phase's epochs" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_same_mistake_through_set_still_names_set(runner):
+    result = runner.invoke(app, ["validate", str(FINETUNE), "--set", "training.epochs=3"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("<--set 1>:1:10: error: training.epochs: "), result.stderr
+    assert "(in a --set option on the command line)" in result.stderr
+    assert "instead of --set training.epochs=N, set a phase's epochs" in result.stderr

@@ -180,13 +180,14 @@ def test_epochs_beside_phases_is_an_error():
 
 
 def test_train_epochs_on_a_phased_spec_says_what_to_set_instead(runner, tmp_path):
-    """`train --epochs N` is `--set training.epochs=N`: the hint names both and the phase's."""
+    """`train --epochs N` becomes `--set training.epochs=N`: the error names the flag the user
+    typed, and the hint says to set the phase's epochs instead."""
     spec = tmp_path / "phased.yaml"
     spec.write_text(HEAD + MODEL + "training:\n  phases:\n    - {epochs: 1}\n    - {epochs: 1}\n")
     result = runner.invoke(app, ["train", str(spec), "--epochs", "2", "--out", str(tmp_path / "run")])
     assert result.exit_code == 1, result.output
     text = " ".join(result.output.split())
-    assert "instead of --epochs N or --set training.epochs=N" in text
+    assert "instead of --epochs N, set a phase's epochs" in text and "in the --epochs option" in text
     assert "--set training.phases[0].epochs=N" in text and "remove training.epochs" not in text
     assert not (tmp_path / "run").exists()
 

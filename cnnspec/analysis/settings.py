@@ -24,6 +24,7 @@ from cnnspec.errors import (
     Loc,
     SpecError,
     SpecPath,
+    command_line_option,
     did_you_mean,
     format_path,
 )
@@ -2034,8 +2035,9 @@ def _phased_epochs_hint(loc: Loc | None) -> str:
     ``--epochs N`` (``train``'s shorthand) or ``--set training.epochs=N``: say both, and what a
     phased spec takes instead."""
     if loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX):
+        typed = "--epochs N" if command_line_option(loc.file) == "--epochs" else "--set training.epochs=N"
         return (
-            "the run trains the sum of the phases' epochs: instead of --epochs N or --set "
-            "training.epochs=N, set a phase's epochs (--set training.phases[0].epochs=N)"
+            f"the run trains the sum of the phases' epochs: instead of {typed}, set a phase's "
+            "epochs (--set training.phases[0].epochs=N)"
         )
     return "remove training.epochs: the run trains the sum of the phases' epochs"

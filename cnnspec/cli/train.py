@@ -93,16 +93,17 @@ def train(
     """
     from cnnspec.errors import UsageError
     from cnnspec.reporting.html import write_report
+    from cnnspec.spec.compose import FlagOverride
     from cnnspec.training.distribute import ClusterError, parse_cluster
     from cnnspec.training.progress import Display
     from cnnspec.training.trainer import KernelRefused, OutOfMemory, ReportInterrupted, TrainingInterrupted
     from cnnspec.training.trainer import train as run_training
 
     overrides = list(set or [])
-    if epochs is not None:
-        overrides.append(f"training.epochs={epochs}")
+    if epochs is not None:  # (an error in it names --epochs, not a --set the user never typed)
+        overrides.append(FlagOverride(f"training.epochs={epochs}", "--epochs"))
     if batch_size is not None:
-        overrides.append(f"training.batch_size={batch_size}")
+        overrides.append(FlagOverride(f"training.batch_size={batch_size}", "--batch-size"))
     addresses = parse_cluster(cluster) if cluster is not None else None
     if task_index is not None and addresses is None:
         raise UsageError("expected --cluster with --task-index")

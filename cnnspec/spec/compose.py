@@ -446,6 +446,23 @@ COMPOSED_KEYS = {
 }
 
 
+class FlagOverride(str):
+    """An override a command makes of one of its flags (``train --epochs 3`` is
+    ``training.epochs=3``): the text of that ``--set``, everywhere an override is read or
+    recorded, that also knows the ``flag`` the user typed, so that an error in it is located in
+    that flag (``<--epochs>:1:10``) and names it, not a ``--set`` option nobody wrote."""
+
+    flag: str
+
+    def __new__(cls, text: str, flag: str = "--set") -> FlagOverride:
+        made = super().__new__(cls, text)
+        made.flag = flag
+        return made
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FlagOverride, (str(self), self.flag))
+
+
 def apply_overrides(doc: SourceDoc, overrides: list[str] | tuple[str, ...]) -> None:
     """Apply ``--set`` overrides in order; each is located at ``<--set N>`` (line 1 is its text).
 
@@ -458,9 +475,15 @@ def apply_overrides(doc: SourceDoc, overrides: list[str] | tuple[str, ...]) -> N
         doc.schema_checked = False
     for number, text in enumerate(overrides, start=1):
         tokens, value = _parse_override(text)
-        file = f"<--set {number}>"
-        SOURCE_TEXTS[file] = text  # the text report quotes the option with a caret
-        _apply_override(doc, tokens, value, file, text.index("=") + 2, diags)
+        flag = text.flag if isinstance(text, FlagOverride) else "--set"
+        if flag != "--set":  # located in the flag as typed: `--epochs 3`, the value after it
+            file, typed = f"<{flag}>", f"{flag} {text.split('=', 1)[1]}"
+            tokens = [(part, 1) for part, _ in tokens]
+            value_column = len(flag) + 2
+        else:
+            file, typed, value_column = f"<--set {number}>", text, text.index("=") + 2
+        SOURCE_TEXTS[file] = typed  # the text report quotes the option with a caret
+        _apply_override(doc, tokens, value, file, value_column, diags)
     diags.raise_if_errors()
 
 
