@@ -317,6 +317,11 @@ class Diagnostics:
         default_factory=dict, init=False, repr=False, compare=False
     )
     _counts: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: Where values failed as they were read (:meth:`failed_values`): a later error located
+    #: there, or with a note located there (the var it read), is that failure's consequence.
+    _failed: set[Loc] = field(default_factory=set, init=False, repr=False, compare=False)
+    #: The errors left out so (a pass that stops on some errors counts them too).
+    silenced: list[Diagnostic] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for index, diagnostic in enumerate(self.items):
@@ -335,6 +340,9 @@ class Diagnostics:
         of the first (:func:`uses_note`). A :class:`Computed` origin folds only with errors on
         that origin's value read as it is, in either order."""
         loc = diagnostic.loc
+        if self._failed and diagnostic.severity == "error" and self._caused_by_failed_value(diagnostic):
+            self.silenced.append(diagnostic)
+            return
         if loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX):
             diagnostic = on_command_line(diagnostic)
         if loc is not None and loc.file in self.includes:
@@ -389,6 +397,17 @@ class Diagnostics:
                     "fix these and run again",
                 )
             )
+
+    def failed_values(self, errors: Iterable[Diagnostic]) -> None:
+        """Add ``errors``, each on a value that failed as it was read (a YAML 1.1 ``yes``, a
+        number out of range): any later error on such a value, or on a value computed from
+        it (a note located at it), is its consequence and left out (kept in :attr:`silenced`)."""
+        for error in errors:
+            self.add(error)
+        self._failed.update(error.loc for error in errors if error.loc is not None)
+
+    def _caused_by_failed_value(self, diagnostic: Diagnostic) -> bool:
+        return diagnostic.loc in self._failed or any(note.loc in self._failed for note in diagnostic.notes)
 
     def _fold(self, first: int, diagnostic: Diagnostic) -> None:
         """Count ``diagnostic`` as one more use of the bad value of ``self.items[first]``: its

@@ -189,3 +189,61 @@ def test_the_same_mistake_through_set_still_names_set(runner):
     assert result.stderr.startswith("<--set 1>:1:10: error: training.epochs: "), result.stderr
     assert "(in a --set option on the command line)" in result.stderr
     assert "instead of --set training.epochs=N, set a phase's epochs" in result.stderr
+
+
+def test_a_yaml_1_1_boolean_hides_no_independent_error(tmp_path, runner):
+    """`kernel_size: yes` is one mistake among others: the epochs and the activation are
+    reported with it; what the resolver would say about `yes` as a kernel size is not."""
+    path = write(
+        tmp_path,
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel:\n"
+        "  - conv2d: {filters: 8, kernel_size: yes}\n"
+        "  - dense: {units: 10, activation: softmaxx}\n"
+        "training: {epochs: 0}\n",
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    headlines = [line.split(": error: ")[1] for line in result.stderr.splitlines() if ": error: " in line]
+    assert [h.split(":")[0] for h in headlines] == [
+        "model[0].conv2d.kernel_size",
+        "model[1].dense.activation",
+        "training.epochs",
+    ]
+    assert "which YAML 1.1 reads as a boolean" in headlines[0]
+
+
+def test_what_reads_a_value_that_failed_as_it_was_read_stays_silent(tmp_path):
+    """A var written `yes`, read as a kernel size and as a condition: its one error."""
+    path = write(
+        tmp_path,
+        HEAD + "vars: {k: yes}\nmodel:\n"
+        '  - conv2d: {filters: 4, kernel_size: "${k}"}\n'
+        '  - conv2d: {filters: 4, kernel_size: 1}\n    when: "${k}"\n'
+        "  - dense: {units: 0}\n",
+    )
+    assert [e.path for e in errors_of(path)] == ["vars.k", "model[2].dense.units"]
+
+
+def test_a_yaml_1_1_value_in_a_base_or_a_library_hides_nothing_either(tmp_path):
+    write(tmp_path, "blocks:\n  b:\n    layers:\n      - conv2d: {filters: 4, kernel_size: no}\n", "lib.yaml")
+    write(tmp_path, HEAD + "training: {epochs: on}\nmodel:\n  - dense: 3\n", "base.yaml")
+    path = write(
+        tmp_path, "extends: base.yaml\nname: c\nuse: [lib.yaml]\nmodel:\n  - b\n  - dense: {units: 0}\n"
+    )
+    errors = errors_of(path)
+    assert sorted((Path(e.loc.file).name, e.path) for e in errors) == [
+        ("base.yaml", "training.epochs"),
+        ("lib.yaml", "blocks.b.layers[0].conv2d.kernel_size"),
+        ("spec.yaml", "model[1].dense.units"),
+    ]
+    base = next(e for e in errors if e.path == "training.epochs")
+    assert [n.message for n in base.notes] == [f"included from {path}:1:10"]
+
+
+def test_the_loader_alone_still_refuses_a_yaml_1_1_value():
+    """Readers of a spec outside the front end (a run's recorded spec) still get the error."""
+    from cnnspec.spec.loader import load_text
+
+    with pytest.raises(SpecError) as caught:
+        load_text("cnnspec: 1\nflag: yes\n", "x.yaml")
+    assert [e.path for e in caught.value.errors] == ["flag"]

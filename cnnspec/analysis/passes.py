@@ -25,7 +25,7 @@ from cnnspec.analysis import lint as lint_rules
 from cnnspec.analysis import report
 from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.analysis.input_size import explain_small_input
-from cnnspec.errors import Diagnostics
+from cnnspec.errors import Diagnostics, SpecError
 from cnnspec.spec.compose import Reader, apply_overrides, load_spec
 from cnnspec.spec.loader import SourceDoc, load_text
 from cnnspec.spec.resolve import Resolver
@@ -77,14 +77,21 @@ Pass = Callable[[Any, Context], Any]
 
 def load(source: Source, context: Context) -> SourceDoc:
     """Text → located tree: parse the file with its ``extends`` and ``use`` files, or the text."""
+    # (defer: a value's error, such as a YAML 1.1 `yes`, is reported with the file's others)
     if source.path is not None:
-        return load_spec(source.path, (), allow_outside=context.allow_outside, reader=source.reader)
-    return load_text(source.text or "", source.file)
+        return load_spec(
+            source.path, (), allow_outside=context.allow_outside, reader=source.reader, defer=True
+        )
+    return load_text(source.text or "", source.file, defer=True)
 
 
 def compose(doc: SourceDoc, context: Context) -> SourceDoc:
-    """Apply the ``--set`` overrides in order."""
-    apply_overrides(doc, context.overrides)
+    """Apply the ``--set`` overrides in order (an error in one is reported with the errors
+    of values the files hold, which nothing reported yet)."""
+    try:
+        apply_overrides(doc, context.overrides)
+    except SpecError as exc:
+        raise SpecError([*doc.value_errors, *exc.diagnostics]) from None
     return doc
 
 
@@ -92,7 +99,15 @@ def check_schema(doc: SourceDoc, context: Context) -> SourceDoc:
     """JSON Schema. Errors in the sections the resolver does not read wait for the resolver's,
     so one run reports both; any other schema error stops here."""
     validate_document(doc, context.diags)
-    if any(not d.path.startswith(INDEPENDENT_SECTIONS + POISONED_BY_SCHEMA) for d in context.diags.errors):
+    # A value that failed as it was read (`kernel_size: yes`) does not stop the resolver, which
+    # takes it as failed; a schema error left out as its consequence (`times: yes` in a repeat,
+    # which the resolver reads as checked) does.
+    failed = {d.key() for d in doc.value_errors}
+    found = [*context.diags.errors, *context.diags.silenced]
+    if any(
+        not d.path.startswith(INDEPENDENT_SECTIONS + POISONED_BY_SCHEMA) and d.key() not in failed
+        for d in found
+    ):
         context.diags.raise_if_errors()
     return doc
 

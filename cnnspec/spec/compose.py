@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import (
+    Diagnostic,
     Diagnostics,
     Loc,
     SpecError,
@@ -50,10 +51,16 @@ Reader = Callable[[Path], str | None]
 
 
 class _Composer:
-    def __init__(self, root: Path, allow_outside: bool, reader: Reader | None = None) -> None:
+    def __init__(
+        self, root: Path, allow_outside: bool, reader: Reader | None = None, *, defer: bool = False
+    ) -> None:
         self.root = root
         self.allow_outside = allow_outside
         self.reader = reader
+        #: Keep the errors in single values of every file read (``yes``, ``1_000``) for the
+        #: schema check (:attr:`SourceDoc.value_errors`), rather than stop at the first file.
+        self.defer = defer
+        self.value_errors: list[Diagnostic] = []
         #: Whether every file read so far is a packaged zoo file, read from the package.
         self.packaged = True
         self.stack: list[Path] = []
@@ -172,8 +179,13 @@ class _Composer:
             if library and not trusted and (doc.file, SOURCE_TEXTS.get(doc.file)) not in _VALID_LIBRARIES:
                 diags = Diagnostics(includes=dict(self.includes))
                 validate_document(doc, diags, library=True)
-                diags.raise_if_errors()
-                _VALID_LIBRARIES.add((doc.file, SOURCE_TEXTS.get(doc.file)))
+                # A value that failed as it was read (a YAML 1.1 `no`) is reported with the
+                # spec's errors (`read` kept it); any other error of the library stops here.
+                failed = {d.key() for d in doc.value_errors}
+                if any(d.key() not in failed for d in [*diags.errors, *diags.silenced]):
+                    diags.raise_if_errors()
+                if not doc.value_errors:
+                    _VALID_LIBRARIES.add((doc.file, SOURCE_TEXTS.get(doc.file)))
             extends = doc.data.get("extends")
             is_family = "variants" in doc.data  # a base's table was applied when it was loaded
             if extends is not None:
@@ -218,9 +230,24 @@ class _Composer:
         """``path`` parsed: the reader's text when it has one (checked like a file's bytes)."""
         text = self.reader(path) if self.reader is not None else None
         if text is None:
-            return load_file(path)
-        name = display_name(path)
-        return load_text(decode_source(text.encode("utf-8", "surrogatepass"), name), name)
+            doc = load_file(path, defer=self.defer)
+        else:
+            name = display_name(path)
+            doc = load_text(
+                decode_source(text.encode("utf-8", "surrogatepass"), name), name, defer=self.defer
+            )
+        self.value_errors.extend(d for d in doc.value_errors if d not in self.value_errors)
+        return doc
+
+    def with_value_errors(self, exc: SpecError) -> SpecError:
+        """``exc``, an error that stopped the composition, with the value errors of the files
+        read so far (reported alone before they were deferred), less its errors located on a
+        failed value (``extends: yes``: the value's own error says it)."""
+        if not self.value_errors:
+            return exc
+        failed = {d.loc for d in self.value_errors}
+        rest = [d for d in exc.diagnostics if d.loc not in failed and d not in self.value_errors]
+        return SpecError([*self.value_errors, *rest])
 
     def apply_use(self, doc: SourceDoc, base_dir: Path) -> None:
         uses = doc.data.get("use")
@@ -578,8 +605,13 @@ def load_spec(
     *,
     allow_outside: bool = False,
     reader: Reader | None = None,
+    defer: bool = False,
 ) -> SourceDoc:
     """Load a spec file with its ``extends`` and ``use`` files and apply ``--set`` overrides.
+
+    ``defer``: errors in single values of these files (a YAML 1.1 ``yes``) are kept in the
+    document's :attr:`~SourceDoc.value_errors` for the schema check to report with the rest,
+    instead of raised alone.
 
     ``path`` may name a zoo model (``zoo:resnet50``) or a variant of a local family file
     (``family.yaml#name``, when no file has that whole name). ``reader`` may supply the text of
@@ -604,10 +636,14 @@ def load_spec(
     resolved = resolve_path(spec_path)
     if resolved is None:
         raise SpecError.single(unresolvable(text), code="io")
-    composer = _Composer(resolved.parent, allow_outside, reader)
+    composer = _Composer(resolved.parent, allow_outside, reader, defer=defer)
     supplied = reader is not None and reader(resolved) is not None
-    doc = composer.load(resolved if supplied or _is_file(resolved) else spec_path, variant=variant)
+    try:
+        doc = composer.load(resolved if supplied or _is_file(resolved) else spec_path, variant=variant)
+    except SpecError as exc:
+        raise composer.with_value_errors(exc) from None
     doc.includes = composer.includes
+    doc.value_errors = composer.value_errors
     # A zoo model as packaged passes the spec schema (tests/test_zoo.py checks every variant):
     # `cnnspec validate zoo:…` need not load jsonschema for it. Overrides undo this.
     doc.schema_checked = composer.packaged

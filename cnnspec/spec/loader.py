@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from cnnspec.errors import Diagnostics, Loc, SpecError, SpecPath, format_path
+from cnnspec.errors import Diagnostic, Diagnostics, Loc, SpecError, SpecPath, format_path
 from cnnspec.resources import zoo_dir
 
 MAX_BYTES = 1024 * 1024
@@ -80,6 +80,11 @@ class SourceDoc:
     #: unsaved buffers: :data:`cnnspec.spec.compose.Reader`): a backbone's spec file is read
     #: through it too, so the editor's check sees that file's unsaved text and depends on it.
     reader: Callable[[Path], str | None] | None = field(default=None, repr=False, compare=False)
+    #: Errors in single values found while reading (a YAML 1.1 boolean such as ``yes``, a
+    #: number out of range), kept for the schema check to report with every other error of
+    #: the file (:func:`cnnspec.spec.schema.validate_document`): they do not stop the reading
+    #: the way a tag or a duplicate key does. Only a document loaded with ``defer`` has any.
+    value_errors: list[Diagnostic] = field(default_factory=list, repr=False, compare=False)
 
     def with_data(self, data: dict[str, Any]) -> SourceDoc:
         """This document with other ``data`` (a copy the caller changed): the same file,
@@ -93,6 +98,7 @@ class SourceDoc:
             zoo_variant=self.zoo_variant,
             variant=self.variant,
             reader=self.reader,
+            value_errors=list(self.value_errors),
         )
 
     def loc(self, path: SpecPath) -> Loc | None:
@@ -534,25 +540,32 @@ _PARSED: OrderedDict[tuple[str, str], SourceDoc] = OrderedDict()
 PARSE_CACHE_SIZE = 64
 
 
-def load_text(text: str, file: str = "<string>") -> SourceDoc:
+def load_text(text: str, file: str = "<string>", *, defer: bool = False) -> SourceDoc:
     """Parse spec text into a :class:`SourceDoc`; raise :class:`SpecError` on any problem.
 
+    With ``defer``, errors in single values (:attr:`SourceDoc.value_errors`) are kept in the
+    document instead: the front end reports them with the rest of the file's errors.
     Each call returns a document of its own (composition changes documents in place); a text
     parsed before in this process is copied instead of parsed again."""
     SOURCE_TEXTS[file] = text
     cached = _PARSED.get((file, text))
     if cached is not None:
         _PARSED.move_to_end((file, text))
-        return _copy_doc(cached)
-    doc = _load_text(text, file)
-    _PARSED[(file, text)] = _copy_doc(doc)
-    if len(_PARSED) > PARSE_CACHE_SIZE:
-        _PARSED.popitem(last=False)
+        doc = _copy_doc(cached)
+    else:
+        doc = _load_text(text, file)
+        _PARSED[(file, text)] = _copy_doc(doc)
+        if len(_PARSED) > PARSE_CACHE_SIZE:
+            _PARSED.popitem(last=False)
+    if doc.value_errors and not defer:
+        raise SpecError(doc.value_errors)
     return doc
 
 
 def _copy_doc(doc: SourceDoc) -> SourceDoc:
-    return SourceDoc(doc.file, copy_tree(doc.data), dict(doc.locs), dict(doc.key_locs))
+    return SourceDoc(
+        doc.file, copy_tree(doc.data), dict(doc.locs), dict(doc.key_locs), value_errors=list(doc.value_errors)
+    )
 
 
 def value_at(data: Any, path: SpecPath) -> Any:
@@ -597,6 +610,7 @@ def _load_text(text: str, file: str) -> SourceDoc:
         raise SpecError([replace(d, loc=moved(d.loc)) for d in exc.diagnostics]) from None
     doc.locs = {path: moved(loc) for path, loc in doc.locs.items()}
     doc.key_locs = {path: moved(loc) for path, loc in doc.key_locs.items()}
+    doc.value_errors = [replace(d, loc=moved(d.loc)) for d in doc.value_errors]
     return doc
 
 
@@ -642,7 +656,7 @@ def _parse_text(text: str, file: str) -> SourceDoc:
         ) from None
     except yaml.YAMLError as exc:
         raise _error(f"invalid YAML: {exc}", Loc(file, 1, 1)) from None
-    builder.diags.raise_if_errors()
+    # (the builder's errors are those of single values, each read as written: see value_errors)
     if not builder.root_set or builder.root is None:
         raise _error(
             "expected a spec (a YAML mapping); received an empty document",
@@ -656,7 +670,7 @@ def _parse_text(text: str, file: str) -> SourceDoc:
             builder.locs.get((), Loc(file, 1, 1)),
             hint="a spec is a mapping with keys such as `cnnspec`, `name`, `input` and `model`",
         )
-    return SourceDoc(file, builder.root, builder.locs, builder.key_locs)
+    return SourceDoc(file, builder.root, builder.locs, builder.key_locs, value_errors=builder.diags.errors)
 
 
 # -- explaining PyYAML's errors ---------------------------------------------------------------
@@ -1086,8 +1100,8 @@ def display_name(path: Path) -> str:
 _ZOO_NAMES: dict[tuple[str, str], str] = {}
 
 
-def load_file(path: str | Path) -> SourceDoc:
-    """Read and parse a spec file (at most :data:`MAX_BYTES`)."""
+def load_file(path: str | Path, *, defer: bool = False) -> SourceDoc:
+    """Read and parse a spec file (at most :data:`MAX_BYTES`); ``defer``: see :func:`load_text`."""
     file_path = Path(path)
     name = display_name(file_path)
     # A file that cannot be read is named as the place of its error (line 1, column 1): JSON
@@ -1121,4 +1135,4 @@ def load_file(path: str | Path) -> SourceDoc:
     except OSError as exc:
         raise SpecError.single(f"cannot read {path}: {exc.strerror}", whole, code="io") from None
     text = decode_source(raw, name, size)
-    return load_text(text, name)
+    return load_text(text, name, defer=defer)

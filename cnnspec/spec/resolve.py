@@ -910,7 +910,7 @@ class Resolver:
         spec_input = self.data.get("input") or {}
         if "name" in spec_input:
             self.input_name = spec_input["name"]
-        if any(d.path.startswith("input.shape") for d in self.diags.errors):
+        if any(d.path.startswith("input.shape") for d in (*self.diags.errors, *self.diags.silenced)):
             return None  # the schema refused it (and waits for us): the shapes after it stay silent
         ok, shape = self.evaluate(spec_input.get("shape"), env, ("input", "shape"))
         if not ok:

@@ -443,6 +443,11 @@ def _validator(kind: str) -> Any:
 def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = False) -> None:
     """Check a composed document against the schema, adding located diagnostics (a packaged
     zoo model as shipped, ``doc.schema_checked``, passed it when it was packaged)."""
+    # Values that failed as they were read come first: what the schema (or the resolver)
+    # then finds on them is their consequence, left out.
+    if doc.value_errors:
+        diags.includes.update(doc.includes)  # (one in an `extends` base says where it is included)
+        diags.failed_values(doc.value_errors)
     if doc.schema_checked and not library:
         return
     validator = _validator("library" if library else "spec")
