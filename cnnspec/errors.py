@@ -87,11 +87,46 @@ class Note:
 CALL_NOTE_STARTS = ("in block ", "in backbone ")
 
 
-def call_note(block: str, call_path: Sequence[PathPart], loc: Loc | None) -> Note:
-    """``in block 'b' called from model[4] (x.yaml:21:5)``."""
+def call_note(block: str, call_path: Sequence[PathPart], loc: Loc | None, details: str = "") -> Note:
+    """``in block 'b' called from model[4] (x.yaml:21:5)``, then ``details`` (:func:`call_details`)."""
     where = f" ({loc})" if loc else ""
     text_path = format_path(call_path)
-    return Note(f"in block {block!r} called from {text_path}{where}", loc, text_path)
+    return Note(f"in block {block!r} called from {text_path}{where}{details}", loc, text_path)
+
+
+#: Loop variables and arguments a call note spells out, each; the rest are counted.
+MAX_CALL_DETAILS = 4
+
+
+def call_details(loops: Sequence[tuple[str, object]], args: Sequence[tuple[str, object]]) -> str:
+    """``, in iteration i = 2, with k = 23``: the iteration of the repeats the call is made in
+    (their loop variables) and the arguments the failing value reads, as a call note ends."""
+
+    def listing(pairs: Sequence[tuple[str, object]]) -> str:
+        shown = ", ".join(f"{name} = {short_value(value)}" for name, value in pairs[:MAX_CALL_DETAILS])
+        rest = len(pairs) - MAX_CALL_DETAILS
+        return shown + (f" and {rest} more" if rest > 0 else "")
+
+    text = f", in iteration {listing(loops)}" if loops else ""
+    return text + (f", with {listing(args)}" if args else "")
+
+
+#: Longest rendering of a value in a call note.
+MAX_SHORT_VALUE = 40
+
+
+def short_value(value: object) -> str:
+    """A value as a spec writes it, briefly: ``23``, ``true``, ``'same'``, ``[3, 3]``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    text = (
+        printable(repr(value))
+        if isinstance(value, (int, float, str, list, dict, tuple))
+        else type(value).__name__
+    )
+    return text if len(text) <= MAX_SHORT_VALUE else text[: MAX_SHORT_VALUE - 1] + "…"
 
 
 def include_notes(file: str, includes: Mapping[str, tuple[Loc, str]]) -> tuple[Note, ...]:
@@ -273,12 +308,23 @@ def _other_chain(first: Diagnostic, again: Diagnostic) -> list[Note]:
     ``first``'s: its first call note that ``first`` lacks begins with "also", so that its
     chain reads as another one (``also in block 'outer' called from model[1]``), not as the
     calls of ``first``'s going deeper."""
-    known = {replace(note, message=note.message.removeprefix(ALSO)) for note in first.notes}
-    notes = [note for note in again.notes if note not in known]
+    known = {_chain_link(note) for note in first.notes}
+    notes = [note for note in again.notes if _chain_link(note) not in known]
     start = next((i for i, note in enumerate(notes) if note.message.startswith(CALL_NOTE_STARTS)), None)
     if start is not None:
         notes[start] = replace(notes[start], message=ALSO + notes[start].message)
     return notes
+
+
+def _chain_link(note: Note) -> Note:
+    """``note`` as a link of a call chain: without "also", and a call note without its
+    details (the same call in another iteration, or with other arguments, is the same link:
+    the first one met says its values)."""
+    message = note.message.removeprefix(ALSO)
+    if message.startswith(CALL_NOTE_STARTS) and note.loc is not None:
+        end = message.find(f" ({note.loc})")
+        message = message[: end + len(f" ({note.loc})")] if end >= 0 else message
+    return replace(note, message=message)
 
 
 #: Collection stops after this many errors (and drops warnings beyond as many): a hostile file

@@ -247,3 +247,63 @@ def test_the_loader_alone_still_refuses_a_yaml_1_1_value():
     with pytest.raises(SpecError) as caught:
         load_text("cnnspec: 1\nflag: yes\n", "x.yaml")
     assert [e.path for e in caught.value.errors] == ["flag"]
+
+
+NESTED_REPEAT = """\
+cnnspec: 1
+name: t
+input: {shape: [16, 16, 1]}
+blocks:
+  inner:
+    params: {k: int, f: int}
+    layers:
+      - conv2d: {filters: "${f}", kernel_size: "${k}"}
+  outer:
+    params: {s: int}
+    layers:
+      - inner: {k: "${s * 2 + 1}", f: 4}
+model:
+  - repeat:
+      times: 3
+      as: i
+      layers:
+        - outer: {s: "${i * 5}"}
+  - flatten
+  - dense: 10
+"""
+
+
+def test_the_call_stack_names_the_iteration_and_the_arguments_it_computed(tmp_path, runner):
+    """The kernel size 21 is k of inner, `${s * 2 + 1}` of outer's s = 10, `${i * 5}` of the
+    iteration i = 2: each call note says its part; f (4, read by nothing that failed) is not
+    named."""
+    path = write(tmp_path, NESTED_REPEAT)
+    (error,) = errors_of(path)
+    assert "effective kernel size (21)" in error.message
+    assert [n.message for n in error.notes] == [
+        f"in block 'inner' called from blocks.outer.layers[0] ({path}:12:9), with k = 21",
+        f"in block 'outer' called from model[0].repeat.layers[0] ({path}:18:11)"
+        ", in iteration i = 2, with s = 10",
+    ]
+    result = runner.invoke(app, ["validate", str(path)])
+    assert "in iteration i = 2, with s = 10" in result.stderr
+
+
+def test_the_same_error_in_other_iterations_adds_no_call_notes(tmp_path):
+    """Every iteration fails (-5, -4, -3): the first says its iteration; the others are the same
+    chain of calls, not listed again; another call site is, with its own values."""
+    path = write(
+        tmp_path,
+        HEAD + "blocks:\n  cb:\n    params: {f: int}\n    layers:\n"
+        '      - conv2d: {filters: "${f}", kernel_size: 1}\n'
+        "model:\n"
+        '  - repeat: {times: 3, as: i, layers: [cb: {f: "${i - 5}"}]}\n'
+        "  - cb: {f: 0}\n  - flatten\n  - dense: 10\n",
+    )
+    (error,) = errors_of(path)
+    assert [n.message for n in error.notes] == [
+        f"in block 'cb' called from model[0].repeat.layers[0] ({path}:10:40)"
+        ", in iteration i = 0, with f = -5",
+        f"also in block 'cb' called from model[1] ({path}:11:5)",
+        f"f is integer 0, set at {path}:11:13",
+    ]

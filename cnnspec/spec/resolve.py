@@ -28,6 +28,7 @@ from cnnspec.errors import (
     Loc,
     Note,
     SpecPath,
+    call_details,
     call_note,
     closest,
     describe_value,
@@ -344,6 +345,11 @@ class Resolver:
         #: The loop variables bound now, each with the depth of block calls its repeat is at
         #: (a block body does not see its caller's): names no origin note is about.
         self.loop_vars: list[tuple[int, str]] = []
+        #: The iteration each of ``loop_vars`` is in now (its variable's value).
+        self.loop_values: list[int] = []
+        #: Per call of ``call_stack``: the loop variables bound where it is made (the caller's
+        #: iteration) and the arguments it binds, for the call notes (:meth:`call_notes`).
+        self.call_frames: list[tuple[tuple[tuple[str, int], ...], dict[str, Any]]] = []
         self.spec_defaults: dict[str, dict[str, tuple[Any, Any]]] = {}
         self.signatures: dict[str, bool] = {}
         self.context = 0  # the block call or repeat iteration being walked (0: none)
@@ -424,7 +430,7 @@ class Resolver:
         for an error ``about_value`` false: a block calling itself is no value's fault, though
         the call's argument is an expression); ``also``: notes of the error's own after those."""
         loc = self.doc.key_loc(path) if key else self.doc.loc(path)
-        notes = self.call_notes()
+        notes = self.call_notes(None if key else path)
         origins, fold = ((), ()) if key or not about_value else self.origin_notes(path)
         self.diags.error(
             message,
@@ -576,10 +582,65 @@ class Resolver:
             self.error(param.check(value) or message, path, code="parameter", hint=hint)
         return True
 
-    def call_notes(self) -> list[Note]:
-        """One note per block call being walked, innermost first."""
-        calls = zip(reversed(self.call_stack), reversed(self.call_sites), strict=True)
-        return [call_note(name, site, self.loc(site)) for name, site in calls] + self.outer_notes
+    def call_notes(self, path: SpecPath | None = None) -> list[Note]:
+        """One note per block call being walked, innermost first. Each says the iteration of
+        the repeats the call is made in (``i = 2``) and, for an error on the value at
+        ``path``, the arguments of the call that the value reads, outwards through the
+        arguments that read the caller's, where they are computed from an iteration
+        (``k = 23`` of ``k: ${1 + i * 11}``): no place in a file wrote such a value, which the
+        origin notes say of the others (:meth:`origin_notes`)."""
+        written = [self.written_args(depth) for depth in range(1, len(self.call_stack) + 1)]
+        looped: list[set[str]] = []  # per call, outermost first: its arguments that an iteration computes
+        for depth, arguments in enumerate(written, start=1):
+            loops, _ = self.call_frames[depth - 1]
+            outer = {name for name, _ in loops} | (looped[-1] if looped else set())
+            looped.append({p for p, names in arguments.items() if names & outer})
+        reads = self.names_at(path) if path is not None else set()
+        notes: list[Note] = []
+        for depth in range(len(self.call_stack), 0, -1):
+            name, site = self.call_stack[depth - 1], self.call_sites[depth - 1]
+            loops, args = self.call_frames[depth - 1]
+            shown = [p for p in self.block_params(name) if p in reads and p in looped[depth - 1]]
+            values = [(p, args[p]) for p in shown if p in args and args[p] is not POISONED]
+            notes.append(call_note(name, site, self.loc(site), call_details(loops, values)))
+            reads = {n for p in reads for n in written[depth - 1].get(p, ())}
+        return notes + self.outer_notes
+
+    def written_args(self, depth: int) -> dict[str, set[str]]:
+        """The names each argument written at the call ``depth`` (1: the outermost) reads."""
+        name, site = self.call_stack[depth - 1], self.call_sites[depth - 1]
+        body = value_at(self.data, (*site, name))
+        if not isinstance(body, dict):  # (a scalar argument: the block's one parameter)
+            single = scalar_param(self.block_params(name)) if body is not None else None
+            body = {single: body} if single is not None else {}
+        return {
+            p: set(_names_read(text) or ())
+            for p, text in body.items()
+            if isinstance(p, str) and is_expression(text)
+        }
+
+    def names_at(self, path: SpecPath) -> set[str]:
+        """The names the ``${…}`` written at ``path`` reads, when ``path`` is in the body of the
+        innermost block being called (what its arguments are bound to)."""
+        if not self.call_stack or len(path) < 2 or path[:2] != ("blocks", self.call_stack[-1]):
+            return set()
+        text = _expression_text(self.data, path)
+        return set(_names_read(text) or ()) if text is not None else set()
+
+    def push_call(self, name: str, site: SpecPath, args: dict[str, Any]) -> None:
+        """Enter the call of block ``name`` made by the item at ``site`` with ``args``."""
+        depth = len(self.call_stack)
+        loops = {
+            var: value for (d, var), value in zip(self.loop_vars, self.loop_values, strict=True) if d == depth
+        }
+        self.call_stack.append(name)
+        self.call_sites.append(site)
+        self.call_frames.append((tuple(loops.items()), args))
+
+    def pop_call(self) -> None:
+        self.call_stack.pop()
+        self.call_sites.pop()
+        self.call_frames.pop()
 
     def next_context(self) -> int:
         """A new context for one block call or repeat iteration: the same error found again in
@@ -1890,7 +1951,7 @@ class Resolver:
                     exc.labelled(self.input_labels(inputs)) + detail,
                     self.doc.loc(target),
                     format_path(target),
-                    notes=[*self.call_notes(), *origins],
+                    notes=[*self.call_notes(target), *origins],
                     context=self.context,
                     origins=fold,
                     code="shape",
@@ -2321,6 +2382,7 @@ class Resolver:
         self.repeats.append((item_id, var, bool(carried)))
         if var:
             self.loop_vars.append((len(self.call_stack), var))
+            self.loop_values.append(0)
         if times == 0:
             self.dormant.append((fields["layers"], (*path, "layers")))
         try:
@@ -2328,6 +2390,8 @@ class Resolver:
                 if not self.tick((*path, "times")):
                     raise _RepeatFailed
                 iteration_env = {**scope.env, var: i} if var else scope.env
+                if var:
+                    self.loop_values[-1] = i  # (the repeats inside have popped theirs)
                 # A carrying repeat with an id is one scope per iteration: its layers are named
                 # `cells_0_…`, `cells_1_…` and its ids are reachable as cells[0].h, cells[1].h.
                 scoped = bool(carried and item_id)
@@ -2353,6 +2417,7 @@ class Resolver:
             self.repeats.pop()
             if var:
                 self.loop_vars.pop()
+                self.loop_values.pop()
         self.record.note(results=dict(carried))
         for name, tensor in carried.items():  # the final values, by name (and as the repeat's)
             scope.ids[name] = tensor
@@ -2716,8 +2781,7 @@ class Resolver:
         block_env = {**self.global_env(scope), **args}
         # How deep this call nests below itself, and the calls made inside it, for its memo.
         calls_before, deepest_before, self.deepest = len(self.call_log), self.deepest, self.nesting
-        self.call_stack.append(name)
-        self.call_sites.append(path[:-1])  # the calling item: `called from model[4]`
+        self.push_call(name, path[:-1], args)  # the calling item: `called from model[4]`
         saved_context, self.context = self.context, self.next_context()
         try:
             defaults = self.resolve_defaults(
@@ -2744,8 +2808,7 @@ class Resolver:
             )
             outputs = self.call_outputs(name, block_scope, last)
         finally:
-            self.call_stack.pop()
-            self.call_sites.pop()
+            self.pop_call()
             self.context = saved_context
             if log is not None:
                 del self.site_logs[name]
@@ -3165,8 +3228,7 @@ class Resolver:
         path: SpecPath = ("blocks", name, "params", pname, "default")
         env = self.layer_env(self.vars_env, self.shapes.get(entry), args)
         later = self.later_params(name, pname, args)
-        self.call_stack.append(name)
-        self.call_sites.append(site)
+        self.push_call(name, site, args)
         saved_context, self.context = self.context, self.next_context()
         try:
             if later:
@@ -3189,8 +3251,7 @@ class Resolver:
                 )
                 good = False
         finally:
-            self.call_stack.pop()
-            self.call_sites.pop()
+            self.pop_call()
             self.context = saved_context
         if not good:
             args[pname] = POISONED
