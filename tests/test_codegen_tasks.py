@@ -456,13 +456,14 @@ def test_the_scripts_multi_output_npz_names_are_checked_as_cnnspec_train_checks_
         "check_unique_names",
     }
     wanted |= {"check_mask", "MASK_CHANNELS", "target_kinds", "check_labels", "check_value_names"}
+    wanted |= {"open_npz", "npz_array", "not_found", "ZIP_PREFIXES", "ERROR_MODULES"}
     kept = [
         node
         for node in ast.parse(code).body
         if (isinstance(node, ast.FunctionDef) and node.name in wanted)
         or (isinstance(node, ast.Assign) and any(getattr(t, "id", "") in wanted for t in node.targets))
     ]
-    namespace: dict = {"np": np, "unicodedata": unicodedata}
+    namespace: dict = {"np": np, "unicodedata": unicodedata, "Path": Path}
     exec(compile(ast.Module(kept, []), "train.py", "exec"), namespace)  # (the generated code)
     x = np.zeros((6, 8, 8, 3), "uint8")
     arrays = {"x_train": x, "x_test": x, "y_train_seg": np.zeros((6, 8, 8), "uint8")}

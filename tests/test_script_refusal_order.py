@@ -783,3 +783,181 @@ def test_multi_hot_rows_of_another_width_than_the_output_are_refused_with_trains
     message = refused(path).message
     assert message == "expected 2 output units (one per label); the model outputs 3"
     assert script_refusal(tmp_path, path, "task") == message
+
+
+# -- a data path of the other kind, or a file that is damaged or cannot be read --------------------
+#: each source a path of the data is read from: the spec's data.source, its model's head and
+#: training section, the path a fault is made at (made good first, as a data set of the source),
+#: and the script function main() calls with the source's paths
+PATH_SOURCES: dict[str, tuple[str, str, str, str, str]] = {
+    "npz": ("{npz: d.npz}", CLASSIFIER, "seed: 0", "d.npz", "load_data"),
+    "task-npz": ("{npz: d.npz}", REGRESSION, "seed: 0, task: regression", "d.npz", "load_splits"),
+    "csv": (
+        "{csv: train.csv, test_csv: test.csv, image_size: [8, 8]}",
+        CLASSIFIER.replace("units: 3", "units: 2"),
+        "seed: 0",
+        "train.csv",
+        "load_data",
+    ),
+    "test_csv": (
+        "{csv: train.csv, test_csv: test.csv, image_size: [8, 8]}",
+        CLASSIFIER.replace("units: 3", "units: 2"),
+        "seed: 0",
+        "test.csv",
+        "load_data",
+    ),
+    "directory": (
+        "{directory: pics, image_size: [8, 8]}",
+        CLASSIFIER.replace("units: 3", "units: 2"),
+        "seed: 0",
+        "pics",
+        "load_data",
+    ),
+    "test_directory": (
+        "{directory: pics, test_directory: tests, image_size: [8, 8]}",
+        CLASSIFIER.replace("units: 3", "units: 2"),
+        "seed: 0",
+        "tests",
+        "load_data",
+    ),
+    "labels": (
+        "{images: img, labels: t.csv}",
+        "  - global_avg_pool2d\n  - dense: {units: 2, activation: sigmoid}\n",
+        "seed: 0, task: multilabel",
+        "t.csv",
+        "load_data",
+    ),
+    "labels.json": (
+        "{images: img, labels: t.json}",
+        "  - global_avg_pool2d\n  - dense: {units: 2, activation: sigmoid}\n",
+        "seed: 0, task: multilabel",
+        "t.json",
+        "load_data",
+    ),
+    "labels-images": (
+        "{images: img, labels: t.csv}",
+        "  - global_avg_pool2d\n  - dense: {units: 2, activation: sigmoid}\n",
+        "seed: 0, task: multilabel",
+        "img",
+        "load_data",
+    ),
+    "values": (
+        "{images: img, values: t.csv}",
+        "  - global_avg_pool2d\n  - dense: {units: 2, activation: linear}\n",
+        "seed: 0, task: regression",
+        "t.csv",
+        "load_data",
+    ),
+    "masks": ("{images: d/images, masks: d/masks}", "", "seed: 0", "d/masks", "load_splits"),
+    "masks-images": ("{images: d/images, masks: d/masks}", "", "seed: 0", "d/images", "load_splits"),
+}
+
+
+def _source_data(tmp_path: Path, source: str) -> list[Path]:
+    """A good data set of ``source`` in ``tmp_path``; the paths main() reads it from."""
+    from tests.test_task_data import masks_of, write_pairs
+
+    data = PATH_SOURCES[source][0]
+    if "npz" in data:
+        arrays = good_arrays("task" if source == "task-npz" else "classifier")
+        np.savez(tmp_path / "d.npz", **arrays)
+        return [tmp_path / "d.npz"]
+    if "csv:" in data:
+        names = write_images(tmp_path / "img", 6)
+        rows = [f"img/{n},{'cat' if i % 2 else 'dog'}" for i, n in enumerate(names)]
+        (tmp_path / "train.csv").write_text("\n".join(["file,label", *rows[:4]]) + "\n")
+        (tmp_path / "test.csv").write_text("\n".join(["file,label", *rows[4:]]) + "\n")
+        return [tmp_path / "train.csv", tmp_path / "test.csv"]
+    if "directory:" in data:
+        make_images(tmp_path / "pics", {"a": 4, "b": 4})
+        make_images(tmp_path / "tests", {"a": 2, "b": 2}, seed=1)
+        return [tmp_path / "pics", *([tmp_path / "tests"] if "test_directory" in data else [])]
+    if "masks:" in data:
+        write_pairs(tmp_path / "d", masks_of(10))
+        return [tmp_path / "d" / "images", tmp_path / "d" / "masks"]
+    names = write_images(tmp_path / "img", 6)
+    cells = ["1.5,2", "3,4"] if "values" in data else ["cat dog", "dog"]
+    header = "file,w,h" if "values" in data else "file,labels"
+    (tmp_path / "t.csv").write_text(
+        "\n".join([header, *[f"{n},{cells[i % 2]}" for i, n in enumerate(names)]])
+    )
+    (tmp_path / "t.json").write_text("{" + ", ".join(f'"{n}": ["cat"]' for n in names) + "}")
+    return [tmp_path / "img", tmp_path / ("t.json" if "json" in data else "t.csv")]
+
+
+def _bad_member(path: Path) -> None:
+    """A byte of x_train's data changed in the npz file ``path`` (stored, not compressed): its
+    member fails zipfile's CRC check when it is read."""
+    raw = bytearray(path.read_bytes())
+    start = raw.index(b"\x93NUMPY", raw.index(b"x_train.npy"))
+    raw[start + 300] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+#: a fault each, made at the source's path (a file or a folder), and the sources it applies to
+PATH_FAULTS: dict[str, tuple[Callable[[Path], Any], tuple[str, ...]]] = {
+    "folder": (
+        lambda p: p.unlink() or p.mkdir(),
+        ("npz", "task-npz", "csv", "test_csv", "labels", "labels.json", "values"),
+    ),
+    "file": (
+        lambda p: shutil.rmtree(p) or p.write_text("file,label\na.png,cat\n"),
+        ("directory", "test_directory", "labels-images", "masks", "masks-images"),
+    ),
+    "not-a-zip": (lambda p: p.write_bytes(b"PK\x03\x04garbage"), ("npz", "task-npz")),
+    "text": (lambda p: p.write_text("file,label\na.png,cat\n"), ("npz", "task-npz")),
+    "npy": (
+        lambda p: np.save(p.with_suffix(".npy"), np.zeros(3)) or p.with_suffix(".npy").rename(p),
+        ("npz",),
+    ),
+    "empty": (lambda p: p.write_bytes(b""), ("npz", "task-npz")),
+    "bad-member": (_bad_member, ("npz", "task-npz")),
+}
+
+
+@pytest.mark.parametrize(
+    ("source", "fault"),
+    [(source, fault) for fault, (_, sources) in PATH_FAULTS.items() for source in sources],
+)
+def test_a_data_path_of_the_other_kind_or_a_damaged_file_is_refused_with_trains_message(
+    tmp_path, source, fault
+):
+    """The scripts stopped with a traceback (IsADirectoryError, NotADirectoryError, BadZipFile,
+    NumPy's pickle error), or said "does not exist" of a path of the other kind, or "missing"
+    of a table's images in a file named as their folder; train names each fault, located."""
+    data, head, training, target, function = PATH_SOURCES[source]
+    args = _source_data(tmp_path, source)
+    PATH_FAULTS[fault][0](tmp_path / target)
+    path = spec(tmp_path, data, *([head] if head else []), extra=f"training: {{{training}}}\n")
+    message = refused(path).message
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)[function](*args)
+    named = tmp_path / target  # as train names it, where it names it by its name
+    assert str(stopped.value.code).split("\n")[0].replace(str(named), named.name) == message.replace(
+        str(named), named.name
+    )
+
+
+@pytest.mark.parametrize("source", ["npz", "task-npz", "csv", "test_csv", "labels", "values"])
+def test_a_data_file_that_cannot_be_read_is_refused_with_trains_message(tmp_path, monkeypatch, source):
+    """A file the user may not read (as root every file is readable, so opening it is made to
+    fail): the npz scripts stopped with a PermissionError traceback."""
+    data, head, training, target, function = PATH_SOURCES[source]
+    args = _source_data(tmp_path, source)
+    path = spec(tmp_path, data, *([head] if head else []), extra=f"training: {{{training}}}\n")
+    opening = Path.open
+
+    def locked(self, *args, **kwargs):
+        if self == tmp_path / target:
+            raise PermissionError(13, "Permission denied", str(self))
+        return opening(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", locked)
+    message = refused(path).message
+    assert "Permission denied" in message
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)[function](*args)
+    named = tmp_path / target
+    assert str(stopped.value.code).split("\n")[0].replace(str(named), named.name) == message.replace(
+        str(named), named.name
+    )
