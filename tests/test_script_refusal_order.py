@@ -961,3 +961,16 @@ def test_a_data_file_that_cannot_be_read_is_refused_with_trains_message(tmp_path
     assert str(stopped.value.code).split("\n")[0].replace(str(named), named.name) == message.replace(
         str(named), named.name
     )
+
+
+@pytest.mark.parametrize("header", ["path,y", "file", ""])
+def test_a_csv_without_the_named_columns_is_refused_with_trains_message_and_hint(tmp_path, header):
+    """The script listed the columns as a Python list (``['path', 'y']``), without train's hint;
+    an empty file was ``[]`` where train says it has none."""
+    (tmp_path / "train.csv").write_text(f"{header}\na.png,cat\n" if header else "")
+    path = spec(tmp_path, "{csv: train.csv, image_size: [8, 8]}", CLASSIFIER.replace("units: 3", "units: 2"))
+    error = refused(path)
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)["load_data"](tmp_path / "train.csv")
+    first, hint = str(stopped.value.code).replace(str(tmp_path / "train.csv"), "train.csv").split("\n")
+    assert (first, hint) == (error.message, error.hint)
