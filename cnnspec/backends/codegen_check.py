@@ -117,6 +117,7 @@ SCRIPT_IMPORTS = {
     "json",
     "time",  # (the timestamp of the default output folder)
     "unicodedata",  # (class names compared in Unicode NFC, as cnnspec compares them)
+    "warnings",  # (Keras' "ran out of data" of a stream of unknown length, silenced as cnnspec does)
     "pathlib",
     "keras",
     "numpy",
