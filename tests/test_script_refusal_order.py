@@ -974,3 +974,29 @@ def test_a_csv_without_the_named_columns_is_refused_with_trains_message_and_hint
         script_functions(path)["load_data"](tmp_path / "train.csv")
     first, hint = str(stopped.value.code).replace(str(tmp_path / "train.csv"), "train.csv").split("\n")
     assert (first, hint) == (error.message, error.hint)
+
+
+@pytest.mark.parametrize("source", ["directory", "test_directory"])
+def test_a_folder_of_class_folders_that_cannot_be_listed_is_refused_by_both(tmp_path, monkeypatch, source):
+    """A training or test folder the user may not list (as root every folder is readable, so
+    listing it is made to fail): train and the script both stopped with a PermissionError
+    traceback; both now name the folder."""
+    data, head, training, target, function = PATH_SOURCES[source]
+    args = _source_data(tmp_path, source)
+    path = spec(tmp_path, data, head, extra=f"training: {{{training}}}\n")
+    listing = Path.iterdir
+
+    def locked(self):
+        if self == tmp_path / target:
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", locked)
+    error = refused(path)
+    assert (error.message, error.hint) == (
+        f"cannot read the folder {tmp_path / target}: Permission denied",
+        "make it readable",
+    )
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)[function](*args)
+    assert str(stopped.value.code).split("\n") == [error.message, error.hint]

@@ -377,7 +377,11 @@ def index_folder(
             if folder.is_file()
             else None,
         )
-    loose = loose_images(folder)
+    try:
+        loose = loose_images(folder)
+    except OSError as exc:  # (a PermissionError traceback before)
+        message = f"cannot read the folder {folder}: {exc.strerror or exc}"
+        raise ListingError(message, "make it readable") from None
     if loose:
         more = f" (and {len(loose) - 5} more)" if len(loose) > 5 else ""
         raise ListingError(
@@ -434,7 +438,10 @@ def presplit_folders(folder: Path) -> dict[str, Path] | None:
     as ``train/``, ``validation/`` (or ``val/``, ``valid/``), ``test/`` of class folders;
     ``None`` for a plain class tree, and for anything else, which :func:`index_folder` then
     refuses with the reason (images beside the splits, ``val/`` and ``validation/`` both, ...)."""
-    if not folder.is_dir() or loose_images(folder):
+    try:
+        if not folder.is_dir() or loose_images(folder):
+            return None
+    except OSError:  # a folder it may not list: index_folder says so
         return None
     # a split folder that is a link leading nowhere is still a split (said missing when it is
     # read): left out, `test -> moved` made the test split a slice of train/ without a word
