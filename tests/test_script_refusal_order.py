@@ -894,6 +894,22 @@ def _bad_member(path: Path) -> None:
     path.write_bytes(bytes(raw))
 
 
+def _forged_member(path: Path, shape: tuple[int, ...]) -> None:
+    """x_train of the npz file ``path`` replaced by a member whose .npy header claims ``shape``
+    (float32) and that holds 100 bytes after it."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    members["x_train.npy"] = header.getvalue() + bytes(100)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
 #: a fault each, made at the source's path (a file or a folder), and the sources it applies to
 PATH_FAULTS: dict[str, tuple[Callable[[Path], Any], tuple[str, ...]]] = {
     "folder": (
@@ -912,6 +928,8 @@ PATH_FAULTS: dict[str, tuple[Callable[[Path], Any], tuple[str, ...]]] = {
     ),
     "empty": (lambda p: p.write_bytes(b""), ("npz", "task-npz")),
     "bad-member": (_bad_member, ("npz", "task-npz")),
+    "forged-header": (lambda p: _forged_member(p, (10**9, 8, 8, 3)), ("npz", "task-npz")),
+    "cut-member": (lambda p: _forged_member(p, (12, 8, 8, 3)), ("npz", "task-npz")),
 }
 
 
