@@ -1018,3 +1018,25 @@ def test_a_folder_of_class_folders_that_cannot_be_listed_is_refused_by_both(tmp_
     with pytest.raises(SystemExit) as stopped:
         script_functions(path)[function](*args)
     assert str(stopped.value.code).split("\n") == [error.message, error.hint]
+
+
+@pytest.mark.parametrize("source", ["npz", "task-npz"])
+def test_an_npz_array_too_large_for_memory_is_refused_with_trains_message(tmp_path, monkeypatch, source):
+    """Reading x_train runs out of memory (made to, here): train names the array and suggests an
+    image folder; the script said it could not read it."""
+    data, head, training, _, function = PATH_SOURCES[source]
+    args = _source_data(tmp_path, source)
+    path = spec(tmp_path, data, head, extra=f"training: {{{training}}}\n")
+    reading = np.lib.npyio.NpzFile.__getitem__
+
+    def short_of_memory(self, key):
+        if key == "x_train":
+            raise MemoryError("Unable to allocate 768. GiB")
+        return reading(self, key)
+
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", short_of_memory)
+    error = refused(path)
+    assert error.message.endswith("d.npz: x_train does not fit in memory (Unable to allocate 768. GiB)")
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)[function](*args)
+    assert str(stopped.value.code).split("\n") == [error.message, error.hint]
