@@ -620,6 +620,10 @@ def export_model(
     # what the record says is known before anything is written: a model it can't describe (no
     # fixed input shape) is refused with the target as it was, not removed after the rename
     meta = serving_meta(run, model) if run is not None else None
+    if meta is not None:  # the run's split, so that evaluate --data of the file alone draws its test split
+        split = recorded_split(run)
+        if split is not None:
+            meta["split"] = split
     # Only a run's spec says each output's task. Without one, serving_meta reads the tasks as
     # predict and evaluate read them (the task rules on shape, activation and saved loss), right
     # for serving but no ground for claiming a decision (an uncompiled linear unit is read as a
@@ -925,6 +929,22 @@ def _savedmodel_meta(source: Path, model: Any) -> dict[str, Any] | None:
         return serving_meta(run, model) if run.config is not None else None
     except UsageError:
         return None
+
+
+def recorded_split(run: Any) -> dict[str, Any] | None:
+    """The split of the model's run as its export's record keeps it (``split``: the seed and
+    fractions that draw its test and validation images again): a run folder's lock.json seed and
+    spec, or the run a checkpoint lies in (:func:`~cnnspec.reporting.run.split_origin`); ``None``
+    where no run's split is known."""
+    from cnnspec.reporting.run import SplitOrigin, split_origin
+
+    if run.run_dir is None:
+        origin = split_origin(run)
+        return origin.recorded() if origin is not None else None
+    seed, config = (run.lock or {}).get("seed"), run.config
+    if not isinstance(seed, int) or isinstance(seed, bool) or config is None:
+        return None
+    return SplitOrigin(seed, config.data.test_split, config.data.validation_split, "").recorded()
 
 
 def _run_of(source: Path) -> Any:

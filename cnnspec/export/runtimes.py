@@ -292,8 +292,9 @@ def record_text(
 
 
 #: The parts of a record predict and evaluate serve from: the input's shape and pixel factors,
-#: how to read the outputs, the class names.
-SERVED = ("input", "output", "outputs")
+#: how to read the outputs, the class names, and the run's split (which images evaluate may
+#: score it on).
+SERVED = ("input", "output", "outputs", "split")
 
 
 def serving_digest(record: dict[str, Any]) -> str:

@@ -166,6 +166,24 @@ class OutputKind:
     from_logits: bool = False
 
 
+@dataclass(frozen=True)
+class SplitOrigin:
+    """How the run a model came from split its data, for a model known apart from its run
+    folder (a checkpoint or an export inside the run folder, an export whose record names its
+    run's split): the seed and fractions that draw the same test and validation images again.
+    ``where``: how the split is known, in words, for the note that says so ("as the run RUN
+    drew it")."""
+
+    seed: int
+    test_split: float | None
+    validation_split: float
+    where: str
+
+    def recorded(self) -> dict[str, Any]:
+        """As an export's record keeps it (``split``: :func:`split_of_record` reads it back)."""
+        return {"seed": self.seed, "test_split": self.test_split, "validation_split": self.validation_split}
+
+
 @dataclass
 class Run:
     """A model file and, when it lives in one, its run folder with the spec and class names."""
@@ -176,6 +194,9 @@ class Run:
     compiled: CompiledSpec | None = None
     class_names: list[str] | None = None
     _config: Any = field(default=None, repr=False)
+    #: the split of the run the model came from, where the model is known apart from its run
+    #: folder (:func:`split_origin`); ``None``: not looked for, or none
+    split: SplitOrigin | None = None
 
     @property
     def name(self) -> str:
@@ -1330,11 +1351,115 @@ def check_data_known(run: Run, data: str | None) -> None:
 
 def split_seed(run: Run, config: TrainConfig) -> tuple[int, bool]:
     """The seed that splits the run's data as its training split it: the one lock.json
-    records, else the spec's (else 0); and whether lock.json recorded it."""
+    records, else the one of the run the model came from (:attr:`Run.split`), else the spec's
+    (else 0); and whether a run recorded it."""
     seed = (run.lock or {}).get("seed")
     if isinstance(seed, int):
         return seed, True
+    if run.split is not None:
+        return run.split.seed, True
     return (config.seed if config.seed is not None else 0), False
+
+
+def split_of_record(value: Any, where: str) -> SplitOrigin | None:
+    """The :class:`SplitOrigin` an export's record keeps (``split``, written by ``cnnspec
+    export`` of a model of a run); ``None`` where it keeps none, or none well formed."""
+    if not isinstance(value, dict):
+        return None
+    seed, test, validation = value.get("seed"), value.get("test_split"), value.get("validation_split")
+
+    def fraction(number: Any) -> bool:
+        return isinstance(number, (int, float)) and not isinstance(number, bool) and 0 <= number < 1
+
+    if not isinstance(seed, int) or isinstance(seed, bool) or not fraction(validation):
+        return None
+    if test is not None and not fraction(test):
+        return None
+    return SplitOrigin(seed, None if test is None else float(test), float(validation), where)
+
+
+def enclosing_run_dir(path: Path) -> Path | None:
+    """The run folder (with lock.json) that ``path``'s folder is or lies in, resolved (a
+    checkpoint's ``RUN/checkpoints/``, an export's ``RUN/export/``); ``None`` where there is none."""
+    from cnnspec.reporting.runs import is_run
+
+    try:
+        here = Path(path).parent.resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL: no run to name
+        return None
+    return next((candidate for candidate in (here, *here.parents) if is_run(candidate)), None)
+
+
+def run_split(run_dir: Path) -> SplitOrigin | None:
+    """The split of the run in ``run_dir``: the seed its lock.json records and the fractions
+    of its resolved spec; ``None`` where either can't be read (a damaged or older run)."""
+    from cnnspec.errors import SpecError
+
+    try:
+        lock = read_lock(run_dir) or {}
+        seed = lock.get("seed")
+        compiled = run_spec(run_dir, lock) if isinstance(seed, int) else None
+        config = run_config(compiled) if compiled is not None else None
+    except (UsageError, SpecError, OSError):
+        return None
+    if config is None or not isinstance(seed, int):
+        return None
+    where = f"as the run {run_dir} drew it"
+    return SplitOrigin(seed, config.data.test_split, config.data.validation_split, where)
+
+
+def run_config(compiled: CompiledSpec) -> TrainConfig:
+    from cnnspec.analysis.settings import training_config
+
+    return training_config(compiled)
+
+
+def split_origin(run: Run) -> SplitOrigin | None:
+    """The split of the run ``run``'s model came from, where the model is known apart from its
+    run folder: :attr:`Run.split` (an export's record), else the run folder the model file lies
+    in below its top (``RUN/checkpoints/best.keras``, ``RUN/export/model.onnx``). ``None`` for
+    a run folder itself (its lock.json is read instead) and a model of no known run."""
+    if run.run_dir is not None:
+        return None
+    if run.split is None:
+        holder = enclosing_run_dir(run.model_path)
+        if holder is not None:
+            run.split = run_split(holder)
+    return run.split
+
+
+def with_split(config: TrainConfig, origin: SplitOrigin) -> TrainConfig:
+    """``config`` splitting its data with the fractions of ``origin``'s run (its seed is
+    :func:`split_seed`'s), so that its test and validation images are the run's again."""
+    data = replace(config.data, test_split=origin.test_split, validation_split=origin.validation_split)
+    return replace(config, data=data)
+
+
+def unknown_split_note(run: Run, seed: int, split: str) -> str:
+    """The note of a split drawn without knowing the run the model came from (a model file or
+    an exported file outside any run folder whose record names no run's split, a run folder
+    whose resolved spec or lock.json can't be read): the images drawn may be training ones."""
+    holder = enclosing_run_dir(run.model_path) if run.run_dir is None else None
+    if holder is not None:
+        why = f"the run folder it lies in ({holder}) can't be read for its seed and split"
+    elif run.run_dir is None:
+        why = f"{run.model_path.name} lies in no run folder"
+        if served_suffix(run.model_path):
+            why += " and its record keeps no run's split (exported by an older cnnspec)"
+    else:
+        why = "the run folder records no training seed"
+    which = "validation" if split == "validation" else "test"
+    return (
+        f"the {which} split was drawn with seed {seed}, maybe not the training's: {why}, so it may "
+        "include images the model trained on"
+    )
+
+
+def served_suffix(path: Path) -> bool:
+    """Whether ``path`` is named as an exported file served by itself (``.onnx``, ``.tflite``)."""
+    from cnnspec.export.runtimes import SERVED_SUFFIXES
+
+    return path.suffix.lower() in SERVED_SUFFIXES
 
 
 def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "test") -> TestData:
@@ -1353,9 +1478,16 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
         base = (compiled.data or {}).get("source")
         compiled = with_source(compiled, parse_source(data, base if isinstance(base, dict) else None))
     config = training_config(compiled)
+    origin = split_origin(run)
+    if origin is not None:  # a checkpoint's, an export's: its run's split of the data
+        config = with_split(config, origin)
     seed, recorded = split_seed(run, config)
-    if not recorded and config.data.splits_test:
-        notes.append(f"test split drawn with seed {seed} (no run folder records the training seed)")
+    if config.data.splits_test:
+        if not recorded:
+            notes.append(unknown_split_note(run, seed, split))
+        elif origin is not None:
+            which = "validation" if split == "validation" else "test"
+            notes.append(f"the {which} split is drawn {origin.where} (seed {seed})")
     # --data is checked against the model by test_split, which knows the run's classes and says
     # what --data did wrong; the spec's own fit checks would blame the model's last layer
     from cnnspec.errors import SpecError

@@ -17,7 +17,7 @@ from typing import Any
 from cnnspec.analysis.settings import CROSSENTROPY_LOSSES, name_and_settings
 from cnnspec.errors import UsageError
 from cnnspec.export.runtimes import ExportRecord
-from cnnspec.reporting.run import STAND_IN_SOURCE, Run
+from cnnspec.reporting.run import STAND_IN_SOURCE, Run, split_of_record
 
 
 def served_record(
@@ -134,7 +134,15 @@ def served_run(record: ExportRecord) -> Run:
         ) from None
     tasks = record.tasks
     names = next(iter(record.output_names.values()), []) if tasks else record.classes
-    return Run(model_path=record.path, run_dir=None, compiled=compiled, class_names=list(names) or None)
+    # the split of the run it was exported from, as its record keeps it (an older record keeps
+    # none: the run folder the file lies in is read for it, if any: split_origin)
+    split = split_of_record(
+        record.data.get("split"),
+        "as the run it was exported from drew it (its record keeps the seed and fractions)",
+    )
+    return Run(
+        model_path=record.path, run_dir=None, compiled=compiled, class_names=list(names) or None, split=split
+    )
 
 
 def recorded_loss(output: dict[str, Any], default: str) -> tuple[str, dict[str, Any]]:

@@ -1,0 +1,137 @@
+"""`cnnspec evaluate FILE --data SOURCE` of a model known apart from its run folder (an ONNX or
+TFLite export, a checkpoint) scores the test split of the run it came from: the images the
+run held out, not a split drawn with seed 0 of which most images were training ones. Where the
+run can't be known, a note says the split may include training images."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.test_report_support import flat, invoke
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
+
+#: digits, split with seed 7 (not 0): 1 epoch, a checkpoint of the best epoch
+SPEC = """\
+cnnspec: 1
+name: split_digits
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+  - activation: relu
+  - flatten
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, validation_split: 0.1, test_split: 0.2}
+training:
+  epochs: 1
+  batch_size: 64
+  optimizer: {adam: {learning_rate: 0.01}}
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+  callbacks: [model_checkpoint]
+  seed: 7
+"""
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("split")
+    spec = root / "spec.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    run = root / "run"
+    result = invoke("train", spec, "-o", run, "-q")
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def _evaluate(target: Path, out: Path) -> dict:
+    result = invoke("evaluate", target, "--data", "digits", "-o", out, "-f", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _the_runs_test_split(run_dir: Path, doc: dict) -> None:
+    """``doc`` scored the run's own test images: training's confusion matrix, exactly."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert doc["data"]["images"] == sum(map(sum, metrics["confusion_matrix"]))
+    assert doc["confusion_matrix"] == metrics["confusion_matrix"]
+    assert doc["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_an_export_is_evaluated_on_its_runs_test_split_inside_the_run_and_copied_away(run_dir, tmp_path, fmt):
+    result = invoke("export", run_dir, "--format", fmt)
+    assert result.exit_code == 0, result.output
+    exported = run_dir / "export" / f"model.{fmt}"
+    record = json.loads((exported.parent / f"model.{fmt}.json").read_text())
+    assert record["split"] == {"seed": 7, "test_split": 0.2, "validation_split": 0.1}
+    doc = _evaluate(exported, tmp_path / "in")
+    _the_runs_test_split(run_dir, doc)
+    assert any("as the run it was exported from drew it" in note for note in doc["notes"])
+    # copied away with its record: the record still names the run's split
+    away = tmp_path / "deployed"
+    away.mkdir()
+    for name in (f"model.{fmt}", f"model.{fmt}.json"):
+        shutil.copy(exported.parent / name, away / name)
+    _the_runs_test_split(run_dir, _evaluate(away / f"model.{fmt}", tmp_path / "away"))
+
+
+def _older_record(path: Path) -> None:
+    """``path``'s record as an older cnnspec wrote it: no ``split``."""
+    from cnnspec.export.runtimes import serving_digest
+
+    record = json.loads(path.read_text())
+    del record["split"]
+    record["serving_sha256"] = serving_digest(record)
+    path.write_text(json.dumps(record, indent=2))
+
+
+def test_an_older_export_inside_its_run_finds_the_run_and_away_from_it_is_told_so(run_dir, tmp_path):
+    result = invoke("export", run_dir, "--format", "onnx", "-o", run_dir / "export" / "older.onnx")
+    assert result.exit_code == 0, result.output
+    exported = run_dir / "export" / "older.onnx"
+    _older_record(exported.with_name("older.onnx.json"))
+    doc = _evaluate(exported, tmp_path / "in")
+    _the_runs_test_split(run_dir, doc)
+    assert any(f"as the run {run_dir.resolve()} drew it (seed 7)" in note for note in doc["notes"])
+    away = tmp_path / "deployed"
+    away.mkdir()
+    for name in ("older.onnx", "older.onnx.json"):
+        shutil.copy(exported.parent / name, away / name)
+    result = invoke("evaluate", away / "older.onnx", "--data", "digits", "-o", tmp_path / "away")
+    assert result.exit_code == 0, result.output
+    told = flat(result)
+    assert "the test split was drawn with seed 0, maybe not the training's" in told
+    assert "older.onnx lies in no run folder and its record keeps no run's split" in told
+    assert "may include images the model trained on" in told
+    assert "no run folder records the training seed" not in told  # (the former note, untrue here)
+
+
+def test_a_checkpoint_is_evaluated_on_its_runs_test_split(run_dir, tmp_path):
+    checkpoint = run_dir / "checkpoints" / "best.keras"
+    assert checkpoint.is_file()
+    doc = _evaluate(checkpoint, tmp_path)
+    # one epoch: the best epoch's model is the run's model
+    _the_runs_test_split(run_dir, doc)
+    assert any("as the run" in note and "(seed 7)" in note for note in doc["notes"])
+
+
+def test_a_checkpoint_exported_away_from_its_run_keeps_the_runs_split(run_dir, tmp_path):
+    out = tmp_path / "best.onnx"
+    result = invoke("export", run_dir / "checkpoints" / "best.keras", "--format", "onnx", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "best.onnx.json").read_text())["split"]["seed"] == 7
+    _the_runs_test_split(run_dir, _evaluate(out, tmp_path / "ev"))
+
+
+def test_a_savedmodel_export_is_not_evaluated_on_a_split_of_its_own(run_dir, tmp_path):
+    result = invoke("export", run_dir, "--format", "savedmodel")
+    assert result.exit_code == 0, result.output
+    saved = run_dir / "export" / "model_saved_model"
+    result = invoke("evaluate", saved, "--data", "digits", "-o", tmp_path)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "not one" in flat(result) and not (tmp_path / "evaluation.json").exists()
