@@ -162,8 +162,15 @@ def test_resume_of_a_family_variant_names_only_what_changed(tmp_path, monkeypatc
 def test_a_finished_run_cannot_be_resumed(tmp_path, monkeypatch):
     run, lock = _start(tmp_path, monkeypatch)
     (run / "metrics.json").write_text("{}")
-    with pytest.raises(UsageError, match="has finished"):
-        rundir.check_resumable(run, compile_text(SPEC, "tiny.yaml"), lock["spec_hash"])
+    # its results saved, its end not reached (no report.html): passed on, for train to finish it
+    compiled = compile_text(SPEC, "tiny.yaml")
+    assert rundir.left_undone(run) == ["report.html"]
+    assert rundir.check_resumable(run, compiled, lock["spec_hash"]) == lock
+    (run / "report.html").write_text("<html></html>")
+    assert rundir.left_undone(run) == []
+    with pytest.raises(UsageError, match="has finished") as info:
+        rundir.check_resumable(run, compiled, lock["spec_hash"])
+    assert f"`cnnspec report {run}` writes its report.html again" in str(info.value.hint)
 
 
 @pytest.mark.parametrize("what", ["a file", "a link that leads nowhere"])

@@ -273,6 +273,55 @@ def test_a_stop_while_the_report_is_written_leaves_a_finished_run(tmp_path, runn
     assert not (run / "state").exists() and not (run / "report.html").exists()
 
 
+class _Killed(BaseException):
+    """A SIGKILL where it lands: no handler of cnnspec's runs (not Exception, not Ctrl-C)."""
+
+
+def test_a_run_killed_between_its_results_and_its_report_is_finished_by_resume(tmp_path, runner, monkeypatch):
+    """A run killed once metrics.json was written and before report.html kept its snapshots
+    (state/) forever and had no page, and --resume said it had finished, nothing to resume
+    (exit 2). --resume now writes what the run's end writes and removes its snapshots, training
+    nothing again; a run that lacks nothing is refused as before, with `cnnspec report` named."""
+    from cnnspec.reporting import html
+
+    real = html.write_report
+
+    def killed(*args, **kwargs):
+        raise _Killed
+
+    monkeypatch.setattr(html, "write_report", killed)
+    spec, run = tmp_path / "spec.yaml", tmp_path / "run"
+    spec.write_text(SPEC.replace("EPOCHS", "1"))
+    with pytest.raises(_Killed):
+        runner.invoke(app, ["train", str(spec), "--out", str(run)])
+    assert (run / "metrics.json").is_file() and (run / "state").is_dir()
+    assert not (run / "report.html").exists()
+    monkeypatch.setattr(html, "write_report", real)
+    kept = {name: (run / name).read_bytes() for name in ("metrics.json", "model.keras", "history.json")}
+    snapshots = tmp_path / "state-copy"
+    shutil.copytree(run / "state", snapshots)
+    result = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"finished {run}: wrote its report.html; removed its training snapshots (state/)" in text
+    assert "nothing was trained again" in text
+    assert (run / "report.html").is_file() and not (run / "state").exists()
+    assert all((run / name).read_bytes() == data for name, data in kept.items())
+    # killed while its snapshots were removed, after the page: only they go, the page stays
+    shutil.copytree(snapshots, run / "state")
+    page = (run / "report.html").read_bytes()
+    result = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert result.exit_code == 0, result.output
+    assert f"finished {run}: removed its training snapshots (state/)" in " ".join(result.output.split())
+    assert not (run / "state").exists() and (run / "report.html").read_bytes() == page
+    # a whole run: nothing to resume, and the hint names the command that writes the page again
+    result = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"the run in {run} has finished; there is nothing to resume" in text
+    assert f"`cnnspec report {run}` writes its report.html again" in text
+
+
 def test_a_stop_in_the_last_moments_around_the_results_says_what_holds(tmp_path, runner, monkeypatch):
     """Two moments the handlers missed: between the last snapshot and the results (the history
     written again, the best checkpoint loaded, a disk cache removed) a bare "interrupted" with no

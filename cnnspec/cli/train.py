@@ -217,6 +217,10 @@ def print_result(display: Any, result: Any, quiet: bool) -> None:
     from cnnspec.training.progress import figure
     from cnnspec.training.task_metrics import headline
 
+    if result.completed is not None:  # --resume of a run stopped after its results: its end
+        done = "; ".join(result.completed) or "nothing could be written"
+        typer.echo(f"finished {result.run_dir}: {done}")
+        return
     metrics = result.metrics
     figures = headline(metrics)  # the task's own: test accuracy, mean IoU, macro F1, MAE/R² ...
     first = ", ".join(f"{label.removeprefix('test ')} {figure(value)}" for label, value in figures)

@@ -135,6 +135,22 @@ def tidy(run_dir: Path) -> None:
         TrainingState(run_dir).clear()
 
 
+#: The page the end of a run writes (after metrics.json, before removing its snapshots).
+REPORT_FILE = "report.html"
+
+
+def left_undone(run_dir: Path) -> list[str]:
+    """What the run in ``run_dir``, whose results are saved (metrics.json), lacks of a run that
+    ended: its report.html, and its snapshots' removal (a run killed between the two kept
+    state/). ``train --resume`` finishes it (empty: nothing to resume)."""
+    from cnnspec.training.state import STATE_DIR
+
+    left = [] if (run_dir / REPORT_FILE).is_file() else [REPORT_FILE]
+    if os.path.lexists(run_dir / STATE_DIR):
+        left.append(f"{STATE_DIR}/")
+    return left
+
+
 def read_lock(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "lock.json"
     if not run_dir.is_dir():
@@ -182,10 +198,11 @@ def check_resumable(run_dir: Path, compiled: CompiledSpec, spec_hash: str) -> di
             "resume with the same spec file and the same --set/--epochs/--batch-size options, "
             "or start a new run",
         )
-    if (run_dir / "metrics.json").exists():
+    if (run_dir / "metrics.json").exists() and not left_undone(run_dir):
         raise UsageError(
             f"the run in {run_dir} has finished; there is nothing to resume",
-            f"its results are in {run_dir}/metrics.json",
+            f"its results are in {run_dir}/metrics.json; `cnnspec report {run_dir}` writes its "
+            f"{REPORT_FILE} again",
         )
     state = run_dir / "state"
     if os.path.lexists(state) and not state.is_dir():  # (found after an epoch's training, writing it)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import shlex
 import statistics
 from collections.abc import Callable, Sequence
@@ -109,6 +110,8 @@ class TrainResult:
     resumed_from: int | None = None
     notes: list[str] = field(default_factory=list)
     worker: str | None = None  # a non-chief multi_worker process: its task ("worker:1")
+    #: ``--resume`` of a run stopped after its results (:func:`_complete_ended`): what it did
+    completed: list[str] | None = None
 
 
 def _resume_command(compiled: CompiledSpec, overrides: list[str], run_dir: Path) -> str:
@@ -282,6 +285,12 @@ def _train(
         claim = rundir.claim_default_run_dir if chief else rundir.default_run_dir
         run_dir = claim(compiled.name)
     if not chief:  # a non-chief multi_worker process writes a scratch copy, not the run folder
+        if resume is not None and (run_dir / "metrics.json").is_file():
+            rundir.check_resumable(run_dir, compiled, compiled.spec_hash())  # (a whole run: refused)
+            raise UsageError(
+                f"the run in {run_dir} has finished training; there is nothing for a worker to resume",
+                "resume it with the chief (worker 0) alone, which writes what the run left undone",
+            )
         return _train_owned(
             compiled, config, run_dir, resume is not None, display, notes, overrides, command,
             cluster, task_index, write_report, callbacks, hash_content, plans=plans,
@@ -315,6 +324,8 @@ def _train(
         removed = runlock.remove_leftovers(run_dir)
         if removed:
             notes.append(f"removed {removed} temp file(s) left in {run_dir} by an earlier killed write")
+        if resume is not None and (run_dir / "metrics.json").is_file():  # its training had ended
+            return _complete_ended(compiled, run_dir, display, notes, write_report)
         return _train_owned(
             compiled, config, run_dir, resume is not None, display, notes, overrides, command,
             cluster, task_index, write_report, callbacks, hash_content, plans=plans,
@@ -1070,9 +1081,25 @@ def _write_results(
     files["metrics"] = write_atomic(
         run_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n"
     )
+    _write_page(run_dir, state, display, write_report, files, model=model, dataset=dataset)
+    _clear_finished(state, run_dir)
+    return TrainResult(run_dir, metrics, history, files, resumed_from, notes)
+
+
+def _write_page(
+    run_dir: Path,
+    state: TrainingState,
+    display: Display,
+    write_report: Callable[..., Path] | None,
+    files: dict[str, Path],
+    **given: Any,
+) -> None:
+    """report.html, once the run's results are saved (metrics.json), into ``files``: a failed
+    write is an error (with the ``cnnspec report`` that writes it later), any other problem a
+    warning, a Ctrl-C :class:`ReportInterrupted`. ``given``: the model and dataset in memory."""
     try:
         if write_report is not None:
-            files["html_report"] = write_report(run_dir, model=model, dataset=dataset)
+            files["html_report"] = write_report(run_dir, **given)
     except runlock.RunFolderLost:  # the folder at run_dir is not this run's now: leave it alone
         raise
     except WriteError as fault:  # a full disk is an error like any other write's
@@ -1087,8 +1114,41 @@ def _write_results(
     except KeyboardInterrupt:  # the results are whole: a finished run, without its page
         _clear_finished(state, run_dir)
         raise ReportInterrupted(run_dir) from None
-    _clear_finished(state, run_dir)
-    return TrainResult(run_dir, metrics, history, files, resumed_from, notes)
+
+
+def _complete_ended(
+    compiled: CompiledSpec,
+    run_dir: Path,
+    display: Display,
+    notes: list[str],
+    write_report: Callable[..., Path] | None,
+) -> TrainResult:
+    """``--resume`` of a run stopped (killed) once its results were saved (metrics.json) and
+    before its end: write what the end of a run writes and it lacks (report.html, and the
+    pictures the page draws that are missing), and remove its snapshots (state/), which a
+    finished run no longer has. Nothing is trained or evaluated again. A run that lacks
+    nothing is refused by :func:`~cnnspec.training.rundir.check_resumable`, as before."""
+    rundir.check_resumable(run_dir, compiled, compiled.spec_hash())  # (a changed spec, a whole run)
+    state = TrainingState(run_dir)
+    files: dict[str, Path] = {}
+    done: list[str] = []
+    if not (run_dir / rundir.REPORT_FILE).is_file():
+        display.message(f"writing the report of {run_dir} ...")
+        _write_page(run_dir, state, display, write_report, files)
+        if "html_report" in files:
+            done.append(f"wrote its {rundir.REPORT_FILE}")
+    if os.path.lexists(state.dir):
+        _clear_finished(state, run_dir)
+        if not os.path.lexists(state.dir):
+            done.append(f"removed its training snapshots ({state.dir.name}/)")
+    notes.append(
+        f"the run in {run_dir} had finished training and saved its results (metrics.json) when it "
+        f"was stopped, before its end; nothing was trained again: "
+        + ("; ".join(done) if done else "what it lacks could not be written (see above)")
+    )
+    for note in notes:
+        display.warn(note)
+    return TrainResult(run_dir, {}, [], files, None, notes, completed=done)
 
 
 def _clear_finished(state: TrainingState, run_dir: Path) -> None:
