@@ -118,6 +118,15 @@ def test_a_checkpoint_is_evaluated_on_its_runs_test_split(run_dir, tmp_path):
     # one epoch: the best epoch's model is the run's model
     _the_runs_test_split(run_dir, doc)
     assert any("as the run" in note and "(seed 7)" in note for note in doc["notes"])
+    # without --data: refused, and not as a model "not in a run folder" (it is in one)
+    result = invoke("evaluate", checkpoint, "-o", tmp_path / "none")
+    assert result.exit_code == 2, result.output
+    told = flat(result)
+    assert (
+        f"{checkpoint} is not the model of a run folder (it lies in the run folder {run_dir.resolve()}"
+        in told
+    )
+    assert "is not in a run folder" not in told and "--data SOURCE" in told
 
 
 def test_a_checkpoint_exported_away_from_its_run_keeps_the_runs_split(run_dir, tmp_path):

@@ -1343,6 +1343,14 @@ def check_data_known(run: Run, data: str | None) -> None:
             f"is missing from the run folder {run.run_dir}",
             "put back the resolved.yaml `cnnspec train` wrote, or pass --data SOURCE or --spec SPEC",
         )
+    holder = enclosing_run_dir(run.model_path)
+    if holder is not None:  # a checkpoint, RUN/checkpoints/best.keras: its folder is no run's top
+        raise UsageError(
+            f"cannot tell which data to use: {run.model_path} is not the model of a run folder "
+            f"(it lies in the run folder {holder}, below its top)",
+            f"pass --data SOURCE (a source the run split is split as the run split it) or --spec SPEC, "
+            f"or evaluate the run folder {holder} itself",
+        )
     raise UsageError(
         f"cannot tell which data to use: {run.model_path} is not in a run folder",
         "pass --data SOURCE (digits, mnist, a .npz file, an image folder) or --spec SPEC",
