@@ -131,7 +131,12 @@ def kill_repeatedly(spec: Path, out: Path, loops: int, rng: random.Random) -> Ca
             break  # finished before this kill
         process.kill()
         process.wait(timeout=30)
-        if (out / "metrics.json").exists():  # past its results, exiting: finished before this kill
+        if (out / "metrics.json").exists():  # past its results: finished before this kill, or
+            if not (out / "report.html").is_file() or (out / "state").exists():  # killed before its end
+                campaign.resumes += 1  # --resume finishes it (the page, the snapshots' removal)
+                finishing = launch(spec, "--resume", str(out), cold=False)
+                output, _ = finishing.communicate(timeout=600)
+                assert finishing.returncode == 0, output
             campaign.seconds = time.monotonic() - started
             return campaign
         campaign.kills += 1

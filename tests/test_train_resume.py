@@ -322,6 +322,35 @@ def test_a_run_killed_between_its_results_and_its_report_is_finished_by_resume(t
     assert f"`cnnspec report {run}` writes its report.html again" in text
 
 
+#: ``cnnspec`` SIGKILLed where report.html is to be written: after metrics.json, before its end.
+KILLED_AT_THE_REPORT = """
+import os, signal, sys
+from cnnspec.reporting import html
+html.write_report = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+from cnnspec.cli.app import app
+app(sys.argv[1:])
+"""
+
+
+def test_a_run_sigkilled_before_its_report_is_finished_by_resume(tmp_path, runner):
+    """The same with a real SIGKILL (its lock file and its snapshots left as a kill leaves them)."""
+    from tests.conftest import run_python
+
+    spec, run, script = tmp_path / "spec.yaml", tmp_path / "run", tmp_path / "killed.py"
+    spec.write_text(SPEC.replace("EPOCHS", "1"))
+    script.write_text(KILLED_AT_THE_REPORT)
+    done = run_python(script, "train", str(spec), "--out", str(run), "-q")
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    assert (run / "metrics.json").is_file() and list((run / "state").iterdir())
+    assert not (run / "report.html").exists()
+    result = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert result.exit_code == 0, result.output
+    assert f"finished {run}: wrote its report.html; removed its training snapshots (state/)" in " ".join(
+        result.output.split()
+    )
+    assert (run / "report.html").is_file() and not (run / "state").exists()
+
+
 def test_a_stop_in_the_last_moments_around_the_results_says_what_holds(tmp_path, runner, monkeypatch):
     """Two moments the handlers missed: between the last snapshot and the results (the history
     written again, the best checkpoint loaded, a disk cache removed) a bare "interrupted" with no
