@@ -68,10 +68,12 @@ def test_an_export_is_evaluated_on_its_runs_test_split_inside_the_run_and_copied
     assert result.exit_code == 0, result.output
     exported = run_dir / "export" / f"model.{fmt}"
     record = json.loads((exported.parent / f"model.{fmt}.json").read_text())
-    assert record["split"] == {"seed": 7, "test_split": 0.2, "validation_split": 0.1}
+    assert record["split"] == {"seed": 7, "test_split": 0.2, "validation_split": 0.1, "source": "digits"}
     doc = _evaluate(exported, tmp_path / "in")
     _the_runs_test_split(run_dir, doc)
-    assert any("as the run it was exported from drew it" in note for note in doc["notes"])
+    assert any(
+        "as its record says the run it was exported from drew it (seed 7)" in note for note in doc["notes"]
+    )
     # copied away with its record: the record still names the run's split
     away = tmp_path / "deployed"
     away.mkdir()
@@ -80,14 +82,29 @@ def test_an_export_is_evaluated_on_its_runs_test_split_inside_the_run_and_copied
     _the_runs_test_split(run_dir, _evaluate(away / f"model.{fmt}", tmp_path / "away"))
 
 
-def _older_record(path: Path) -> None:
-    """``path``'s record as an older cnnspec wrote it: no ``split``."""
+def _older_record(path: Path, split: dict | None = None) -> None:
+    """``path``'s record as an older cnnspec wrote it (no ``split``), or with this ``split``."""
     from cnnspec.export.runtimes import serving_digest
 
     record = json.loads(path.read_text())
     del record["split"]
+    if split is not None:
+        record["split"] = split
     record["serving_sha256"] = serving_digest(record)
     path.write_text(json.dumps(record, indent=2))
+
+
+def test_the_runs_split_is_not_said_of_a_source_the_run_did_not_split(run_dir, tmp_path):
+    """A run of another source (shapes) split no digits: its seed draws them, but the note that
+    the split is the run's is not given (as for a run folder's --data of another source)."""
+    away = tmp_path / "deployed"
+    result = invoke("export", run_dir, "--format", "onnx", "-o", away / "other.onnx")
+    assert result.exit_code == 0, result.output
+    split = {"seed": 7, "test_split": 0.2, "validation_split": 0.1, "source": "shapes"}
+    _older_record(away / "other.onnx.json", split)
+    doc = _evaluate(away / "other.onnx", tmp_path / "ev")
+    _the_runs_test_split(run_dir, doc)  # (the same seed and fractions: the same digits)
+    assert not any("split" in note for note in doc["notes"]), doc["notes"]
 
 
 def test_an_older_export_inside_its_run_finds_the_run_and_away_from_it_is_told_so(run_dir, tmp_path):

@@ -944,7 +944,8 @@ def recorded_split(run: Any) -> dict[str, Any] | None:
     seed, config = (run.lock or {}).get("seed"), run.config
     if not isinstance(seed, int) or isinstance(seed, bool) or config is None:
         return None
-    return SplitOrigin(seed, config.data.test_split, config.data.validation_split, "").recorded()
+    data = config.data
+    return SplitOrigin(seed, data.test_split, data.validation_split, "", data.kind).recorded()
 
 
 def _run_of(source: Path) -> Any:

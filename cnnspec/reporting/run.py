@@ -178,10 +178,13 @@ class SplitOrigin:
     test_split: float | None
     validation_split: float
     where: str
+    #: the kind of source the run split (``digits``; ``None``: not recorded)
+    source: str | None = None
 
     def recorded(self) -> dict[str, Any]:
         """As an export's record keeps it (``split``: :func:`split_of_record` reads it back)."""
-        return {"seed": self.seed, "test_split": self.test_split, "validation_split": self.validation_split}
+        fractions = {"test_split": self.test_split, "validation_split": self.validation_split}
+        return {"seed": self.seed, **fractions, "source": self.source}
 
 
 @dataclass
@@ -1383,7 +1386,9 @@ def split_of_record(value: Any, where: str) -> SplitOrigin | None:
         return None
     if test is not None and not fraction(test):
         return None
-    return SplitOrigin(seed, None if test is None else float(test), float(validation), where)
+    source = value.get("source")
+    kind = source if isinstance(source, str) else None
+    return SplitOrigin(seed, None if test is None else float(test), float(validation), where, kind)
 
 
 def enclosing_run_dir(path: Path) -> Path | None:
@@ -1413,7 +1418,7 @@ def run_split(run_dir: Path) -> SplitOrigin | None:
     if config is None or not isinstance(seed, int):
         return None
     where = f"as the run {run_dir} drew it"
-    return SplitOrigin(seed, config.data.test_split, config.data.validation_split, where)
+    return SplitOrigin(seed, config.data.test_split, config.data.validation_split, where, config.data.kind)
 
 
 def run_config(compiled: CompiledSpec) -> TrainConfig:
@@ -1493,7 +1498,7 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
     if config.data.splits_test:
         if not recorded:
             notes.append(unknown_split_note(run, seed, split))
-        elif origin is not None:
+        elif origin is not None and origin.source in (None, config.data.kind):  # (the run's source)
             which = "validation" if split == "validation" else "test"
             notes.append(f"the {which} split is drawn {origin.where} (seed {seed})")
     # --data is checked against the model by test_split, which knows the run's classes and says

@@ -138,7 +138,7 @@ def served_run(record: ExportRecord) -> Run:
     # none: the run folder the file lies in is read for it, if any: split_origin)
     split = split_of_record(
         record.data.get("split"),
-        "as the run it was exported from drew it (its record keeps the seed and fractions)",
+        "as its record says the run it was exported from drew it",
     )
     return Run(
         model_path=record.path, run_dir=None, compiled=compiled, class_names=list(names) or None, split=split
