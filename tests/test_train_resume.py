@@ -307,6 +307,17 @@ def test_a_run_killed_between_its_results_and_its_report_is_finished_by_resume(t
     assert "nothing was trained again" in text
     assert (run / "report.html").is_file() and not (run / "state").exists()
     assert all((run / name).read_bytes() == data for name, data in kept.items())
+    # the API's result is the run's, as saved
+    from cnnspec.training.trainer import train
+
+    shutil.copytree(snapshots, run / "state")
+    (run / "report.html").unlink()
+    result = train(compile_spec(spec), resume=run)
+    assert result.completed == ["removed its training snapshots (state/)"]  # (no write_report given)
+    assert result.metrics == json.loads(kept["metrics.json"])
+    assert [row["epoch"] for row in result.history] == [1] and not (run / "state").exists()
+    result = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert result.exit_code == 0 and (run / "report.html").is_file(), result.output
     # killed while its snapshots were removed, after the page: only they go, the page stays
     shutil.copytree(snapshots, run / "state")
     page = (run / "report.html").read_bytes()

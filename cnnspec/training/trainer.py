@@ -1148,7 +1148,26 @@ def _complete_ended(
     )
     for note in notes:
         display.warn(note)
-    return TrainResult(run_dir, {}, [], files, None, notes, completed=done)
+    metrics, history = _saved_results(run_dir)
+    return TrainResult(run_dir, metrics, history, files, None, notes, completed=done)
+
+
+def _saved_results(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """The results a run saved (metrics.json, and history.json's columns as one row per epoch),
+    as :class:`TrainResult` holds them; empty where a file can't be read (``cnnspec report`` and
+    ``runs`` say what is wrong with it)."""
+    found: list[Any] = []
+    for name in ("metrics.json", "history.json"):
+        try:
+            value = json.loads((run_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            value = None
+        found.append(value if isinstance(value, dict) else {})
+    metrics, columns = found
+    rows: list[dict[str, float]] = []
+    if columns and all(isinstance(column, list) for column in columns.values()):
+        rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    return metrics, rows
 
 
 def _clear_finished(state: TrainingState, run_dir: Path) -> None:
