@@ -109,6 +109,21 @@ def test_tiny_splits_note_the_classes_they_lack(tmp_path):
     )
 
 
+def test_a_small_limit_counts_the_datas_classes_by_its_class_list(tmp_path):
+    """data.limit: 3 leaves 9 images of 7 digits; the data still has 10 classes, and a split
+    lacks those no split has too (the notes said "of the data's 7 classes")."""
+    _, _, data = load(spec_text(data="{source: digits, limit: 3}"), tmp_path, seed=42)
+    assert data.sizes() == {"train": 3, "validation": 3, "test": 3}
+    assert len(data.notes) == 3
+    for note, split in zip(data.notes, ("training", "validation", "test"), strict=True):
+        y = {"training": data.y_train, "validation": data.y_val, "test": data.y_test}[split]
+        missing = sorted(set(range(10)) - set(y.tolist()))
+        listed = ", ".join(map(str, missing))
+        assert note == (
+            f"the {split} split (3 images) has no images of {len(missing)} of the data's 10 classes: {listed}"
+        )
+
+
 def test_splits_with_every_class_have_no_notes(tmp_path):
     write_npz(tmp_path / "d.npz", n=60, classes=3)
     _, _, data = load(spec_text("[6, 6, 1]", 3, "{source: {npz: d.npz}}"), tmp_path)

@@ -534,9 +534,11 @@ def _split_error(exc: SplitTooLarge, fraction: float, compiled: CompiledSpec, ke
 
 
 def _missing_classes(names: list[str], splits: dict[str, np.ndarray], shown: int = 10) -> list[str]:
-    """A note for each non-empty split without some of the classes the data has (in any split):
-    a tiny split (a large test_split or validation_split, a small data.limit) can lose classes."""
-    present = np.unique(np.concatenate([np.asarray(y, dtype="int64") for y in splits.values()]))
+    """A note for each non-empty split without some of the classes the data has (its class
+    list, ``names``: those of no split too, as a small data.limit leaves out): a tiny split (a
+    large test_split or validation_split, a small data.limit) can lose classes."""
+    given = np.concatenate([np.asarray(y, dtype="int64") for y in splits.values()])
+    present = np.arange(max(len(names), int(given.max(initial=-1)) + 1))
     notes: list[str] = []
     for split, y in splits.items():
         if not len(y):
