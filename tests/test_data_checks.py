@@ -294,3 +294,27 @@ def test_class_names_of_multilabel_targets_must_match_the_columns(tmp_path):
     assert error.message.startswith(
         "expected a name for each of the 3 labels in d.npz; its class_names has 4 "
     )
+
+
+# -- a multi-output npz with an output of fewer rows than images -----------------------------------
+def test_a_multi_output_npz_with_a_short_second_output_names_it(tmp_path):
+    """Only the first output's rows were counted: a shorter second output stopped train's split
+    with an IndexError."""
+    from tests.test_script_refusal_order import MULTI
+
+    rng = np.random.default_rng(0)
+    np.savez(
+        tmp_path / "d.npz",
+        x_train=rng.random((12, 8, 8, 3)).astype("float32"),
+        x_test=rng.random((6, 8, 8, 3)).astype("float32"),
+        y_train_kind=classes(12),
+        y_test_kind=classes(6),
+        y_train_size=np.arange(11, dtype="float32"),
+        y_test_size=np.arange(6, dtype="float32"),
+    )
+    path = tmp_path / "spec.yaml"
+    path.write_text(MULTI)
+    error = refused(path)
+    assert error.path == "data.source.npz" and error.loc.line == 14
+    assert error.message == "expected as many training targets for output size as images (12); received 11"
+    assert error.hint == "store one row of y_train_size per image of x_train, in the same order"

@@ -145,12 +145,14 @@ MULTI = (
     [
         *["names", "own-names", "nan-label", "fraction", "negative", "huge", "one-hot", "nan-value"],
         *["value-names", "train-floats", "train-floats+channels", "whole-values", "whole-values+channels"],
+        *["short-values", "short-test-values", "short-test-labels+short-values"],
     ],
 )
 def test_a_multi_output_npz_is_refused_with_trains_message(tmp_path, fault):
     """The task script's check_names and check_read_targets (each output's labels or values, by
-    the kind train reads them as), check_value_names (a regression output's names), and
-    check_kinds (targets train reads as another task's, refused once the shape is)."""
+    the kind train reads them as), check_value_names (a regression output's names), check_kinds
+    (targets train reads as another task's, refused once the shape is), and check_counts (every
+    output's rows, not the first output's alone: train's split stopped with an IndexError)."""
     arrays = good_arrays("classifier")
     arrays = {
         "x_train": arrays["x_train"],
@@ -173,6 +175,10 @@ def test_a_multi_output_npz_is_refused_with_trains_message(tmp_path, fault):
         "value-names": lambda: arrays.update(class_names_size=np.array(["w", "h"])),
         "train-floats": lambda: arrays.update(y_train_kind=arrays["y_train_kind"] + 0.5),
         "whole-values": lambda: arrays.update(y_train_size=np.arange(12)),
+        # an output after the first with fewer rows than images (train's split failed on it)
+        "short-values": lambda: arrays.update(y_train_size=arrays["y_train_size"][:-1]),
+        "short-test-values": lambda: arrays.update(y_test_size=arrays["y_test_size"][:-2]),
+        "short-test-labels": lambda: arrays.update(y_test_kind=arrays["y_test_kind"][:-1]),
         "channels": lambda: arrays.update(
             x_train=arrays["x_train"][..., :1], x_test=arrays["x_test"][..., :1]
         ),

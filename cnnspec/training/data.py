@@ -912,6 +912,26 @@ def _count(y: Targets) -> int:
     return len(next(iter(y.values()))) if isinstance(y, dict) else len(y)
 
 
+def _check_output_counts(
+    splits: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]], compiled: CompiledSpec
+) -> None:
+    """A multi-output npz's targets: as many rows as images for every output, each output's
+    training then test targets in turn (an output after the first with fewer rows stopped the
+    split with an IndexError)."""
+    outputs = next(iter(splits.values()))[1]
+    for output in outputs:
+        for what, (x, y) in splits.items():
+            if len(y[output]) != len(x):
+                raise _error(
+                    f"expected as many {what} targets for output {output} as images ({len(x)}); "
+                    f"received {len(y[output])}",
+                    compiled,
+                    (*SOURCE, "npz"),
+                    hint=f"store one row of y_{'train' if what == 'training' else 'test'}_{output} per image "
+                    f"of x_{'train' if what == 'training' else 'test'}, in the same order",
+                )
+
+
 def _names_for(kind: str, y: np.ndarray, names: list[str], *parts: np.ndarray) -> list[str]:
     """The names of a target: as given when they fit, else numbered."""
     from cnnspec.training.targets import default_names
@@ -993,7 +1013,9 @@ def load_dataset(
     pixel_max = _pixel_max(x_train, x_test, config, compiled, origin)
     y_train = _check_targets(y_train, target, "training", compiled, x_train, names, config)
     y_test = _check_targets(y_test, target, "test", compiled, x_test, names, config)
-    if len(x_train) != _count(y_train) or len(x_test) != _count(y_test):
+    if isinstance(y_train, dict):  # every output's targets, in the model's order (not the first's alone)
+        _check_output_counts({"training": (x_train, y_train), "test": (x_test, y_test)}, compiled)
+    elif len(x_train) != _count(y_train) or len(x_test) != _count(y_test):
         raise _error(
             f"expected as many labels as images; received {len(x_train)} training images with "
             f"{_count(y_train)} labels and {len(x_test)} test images with {_count(y_test)} labels",
