@@ -399,3 +399,18 @@ def test_train_refuses_a_damaged_npz_before_writing(tmp_path, runner, damage):
     assert "spec.yaml:7:" in result.output and "expected a readable .npz file; d.npz: " in result.output
     assert "Traceback" not in result.output and "internal error" not in result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("units", [10, 1])
+def test_one_selected_class_is_warned_of_as_too_few_not_as_units(units, tmp_path):
+    """data.classes of one class: the warning said "set the last dense layer to units: 1", and
+    train then trained a classifier of one class to a test accuracy of 1.0; now the warning
+    says one class is too few, and train refuses the data at data.classes."""
+    text = spec_text(units=units, data="{source: digits, classes: [3]}")
+    (warning,) = [w for w in compile_text(text, "s.yaml").warnings if w.code == "class-count"]
+    assert warning.path == "data.classes" and warning.loc.line == 7
+    assert warning.message == "expected at least 2 classes in data.classes for a classifier; it lists 1"
+    error = located(text, tmp_path)
+    assert error.path == "data.classes" and error.loc.line == 7
+    assert error.message == "expected at least 2 classes for a classifier; the data has 1 ('3')"
+    assert error.hint.startswith("list at least 2 classes in data.classes: a classifier learns")

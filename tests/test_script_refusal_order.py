@@ -1046,3 +1046,99 @@ def test_an_npz_array_too_large_for_memory_is_refused_with_trains_message(tmp_pa
     with pytest.raises(SystemExit) as stopped:
         script_functions(path)[function](*args)
     assert str(stopped.value.code).split("\n") == [error.message, error.hint]
+
+
+# -- data of one class for a classifier ------------------------------------------------------------
+def script_stop(path: Path) -> list[str]:
+    """The last two lines (message, hint) the generated train.py of ``path`` stops with, run as its
+    user runs it (main's count of the classes is past load_data: the script runs whole)."""
+    from cnnspec.api import compile_spec
+    from cnnspec.backends.python_emitter import generate_code
+    from tests.conftest import run_python
+
+    script = path.with_name("train_script.py")
+    script.write_text(generate_code(compile_spec(path), script=True, output=script).text)
+    done = run_python(script, "--out", str(path.parent / "script_run"))
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-4000:]
+    assert not (path.parent / "script_run").exists()
+    return done.stderr.strip().splitlines()[-2:]
+
+
+def one_class_cases(tmp_path: Path) -> dict[str, Path]:
+    """Specs whose classifier's data has one class: a folder of one class folder (two heads), an
+    npz of one label (and one selected by data.classes), shapes with one class selected, and a
+    multi-output npz whose classifier's labels are all 0."""
+    make_images(tmp_path / "one", {"cat": 6})
+    folder = write_spec(tmp_path, "{source: {directory: one, image_size: [8, 8]}}").read_text()
+    folder = folder.replace("seed: 3", "seed: 0")
+    sigmoid = folder.replace("units: 2, activation: softmax", "units: 1, activation: sigmoid")
+    arrays = good_arrays("classifier")
+    zeros = {"y_train": 0 * arrays["y_train"], "y_test": 0 * arrays["y_test"]}
+    np.savez(tmp_path / "zeros.npz", **(arrays | zeros))
+    np.savez(tmp_path / "d.npz", **arrays)
+    npz = CLASSIFIER_SPEC.format(source="{npz: zeros.npz}")
+    selected = CLASSIFIER_SPEC.format(source="{npz: d.npz}, classes: [2]")
+    shapes = CLASSIFIER_SPEC.format(source="{shapes: {images: 30}}, classes: [square]")
+    multi = MULTI.replace("d.npz", "multi.npz")
+    np.savez(
+        tmp_path / "multi.npz",
+        x_train=arrays["x_train"],
+        x_test=arrays["x_test"],
+        y_train_kind=np.zeros(12, "int64"),
+        y_test_kind=np.zeros(6, "int64"),
+        y_train_size=np.arange(12, dtype="float32"),
+        y_test_size=np.arange(6, dtype="float32"),
+    )
+    texts = {"folder": folder, "folder-sigmoid": sigmoid, "npz": npz, "selected": selected, "shapes": shapes}
+    paths = {}
+    for name, text in (texts | {"multi": multi}).items():
+        (tmp_path / name).mkdir()
+        paths[name] = tmp_path / name / "spec.yaml"
+        paths[name].write_text(text.replace("directory: one", f"directory: {tmp_path / 'one'}"))
+        for npz_name in ("zeros.npz", "d.npz", "multi.npz"):
+            shutil.copy(tmp_path / npz_name, tmp_path / name / npz_name)
+    return paths
+
+
+CLASSIFIER_SPEC = (
+    "cnnspec: 1\nname: one\ninput: {{shape: [8, 8, 3]}}\nmodel:\n"
+    "  - conv2d: {{filters: 2, kernel_size: 3}}\n  - global_avg_pool2d\n"
+    "  - dense: {{units: 3, activation: softmax}}\ndata: {{source: {source}}}\n"
+    "training: {{epochs: 1, batch_size: 4, seed: 0}}\n"
+)
+ONE_CLASS = {
+    "folder": ("data.source", "expected at least 2 classes for a classifier; the data has 1 ('cat')"),
+    "folder-sigmoid": ("data.source", "expected at least 2 classes for a classifier; the data has 1 ('cat')"),
+    "npz": ("data.source", "expected at least 2 classes for a classifier; the data has 1 ('0')"),
+    "selected": ("data.classes", "expected at least 2 classes for a classifier; the data has 1 ('2')"),
+    "shapes": ("data.classes", "expected at least 2 classes for a classifier; the data has 1 ('square')"),
+    "multi": (
+        "data.source",
+        "expected at least 2 classes for the classifier output kind; the data has 1 ('0')",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ONE_CLASS))
+def test_data_of_one_class_for_a_classifier_is_refused_before_training(tmp_path, case):
+    """A classifier on data of one class trained and scored test accuracy 1.0000 (every
+    prediction is that class): train refuses it, located, once the data is loaded."""
+    path = one_class_cases(tmp_path)[case]
+    error = refused(path)
+    where, message = ONE_CLASS[case]
+    assert (error.path, error.message) == (where, message)
+    assert "a classifier learns to tell classes apart" in error.hint
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(ONE_CLASS))
+def test_data_of_one_class_for_a_classifier_stops_the_script_with_trains_message(tmp_path, case):
+    path = one_class_cases(tmp_path)[case]
+    error = refused(path)
+    if case == "multi":  # the task script's load_splits (no TensorFlow)
+        with pytest.raises(SystemExit) as stopped:
+            script_functions(path)["load_splits"](path.with_name("multi.npz"))
+        lines = str(stopped.value.code).split("\n")
+    else:
+        lines = script_stop(path)
+    assert lines == [error.message, error.hint]

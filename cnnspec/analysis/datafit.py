@@ -76,9 +76,11 @@ def _listed(names: list[str] | None) -> str:
 def check_class_count(
     classes: int, compiled: CompiledSpec, config: TrainConfig, names: list[str] | None = None
 ) -> None:
-    """Raise a located :class:`SpecError` when ``classes`` labels do not fit the output: more
-    than 2 for a binary loss, or more than the output's units. ``names``: the data's class
-    names, listed in the message (a stray folder or label shows itself)."""
+    """Raise a located :class:`SpecError` when ``classes`` labels do not fit the output: fewer
+    than 2 (:func:`check_two_classes`), more than 2 for a binary loss, or more than the output's
+    units. ``names``: the data's class names, listed in the message (a stray folder or label
+    shows itself)."""
+    check_two_classes(classes, compiled, config, names)
     units = config.output_units
     if config.binary:
         if classes > 2:
@@ -100,6 +102,46 @@ def check_class_count(
             code="data",
             hint=f"set the last dense layer to units: {classes}",
         )
+
+
+def check_two_classes(
+    classes: int,
+    compiled: CompiledSpec,
+    config: TrainConfig,
+    names: list[str] | None = None,
+    output: str | None = None,
+) -> None:
+    """Raise a located :class:`SpecError` when a classifier's data has fewer than 2 classes (its
+    class list: folders, labels, class names, ``data.classes``): one class leaves nothing to
+    tell apart, and every prediction scores right. ``output``: a multi-output model's classifier.
+    At ``data.classes`` when the spec selects the classes, else at ``data.source``."""
+    if classes >= 2:
+        return
+    whose = f"the classifier output {output}" if output else "a classifier"
+    message = f"expected at least 2 classes for {whose}; the data has {classes}{_listed(names)}"
+    selected = config.data.classes is not None and output is None
+    path = ("data", "classes") if selected else ("data", "source")
+    hint = two_classes_hint(config, output)
+    raise SpecError.single(message, compiled.doc.loc(path), format_path(path), code="data", hint=hint)
+
+
+def two_classes_hint(config: TrainConfig, output: str | None = None) -> str:
+    """The hint of :func:`check_two_classes` (the generated scripts' too): what gives the data a
+    second class, by its source."""
+    data = config.data
+    if data.classes is not None and output is None:
+        hint = "list at least 2 classes in data.classes"
+    else:
+        hint = {
+            "directory": "give the folder a sub-folder of images per class, at least 2",
+            "csv": "label the images of the CSV with at least 2 classes",
+            "npz": "store labels of at least 2 classes"
+            + (f" in y_train_{output} and y_test_{output}" if output else " in y_train and y_test"),
+        }.get(data.kind, "use data of at least 2 classes")
+    return hint + (
+        ": a classifier learns to tell classes apart (to detect one kind of image, add a class of "
+        "other images; for labels that may each be present or not, use a multi-label output)"
+    )
 
 
 #: How many classes each named dataset of a fixed size has.

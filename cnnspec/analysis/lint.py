@@ -140,6 +140,8 @@ def class_count_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
     """``data.classes`` lists the classes the model learns, relabelled 0 … n-1; a softmax with
     more units than that keeps outputs no image is labelled with, which can still win the
     argmax after a short run (fewer units than classes is an error when the data is loaded).
+    A list of one class is warned of as such (train refuses it: nothing to tell apart), whatever
+    the units.
 
     Only a single output of one value per class (rank 1, more than one unit: one sigmoid unit
     goes with binary_crossentropy, which the loss checks) is compared; ``data.classes`` written
@@ -152,7 +154,7 @@ def class_count_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
     if shape is None or len(shape) != 1 or shape[0] is None:
         return []
     units, count = int(shape[0]), len(wanted)
-    if units <= 1 or units == count:
+    if count >= 2 and (units <= 1 or units == count):
         return []
     from cnnspec.analysis.settings import data_config, spec_target
 
@@ -161,6 +163,17 @@ def class_count_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
         return []  # data.classes of a source without class labels: an error of its own
     node = ir.node(ir.outputs[0])
     listed = compiled.doc.loc(("data", "classes"))
+    if count < 2:  # (not "units: 1": train refuses a classifier of one class)
+        return [
+            Diagnostic(
+                "expected at least 2 classes in data.classes for a classifier; it lists 1",
+                loc=listed or node.loc,
+                path="data.classes",
+                code="class-count",
+                hint="list at least 2 classes: a classifier learns to tell classes apart",
+                severity="warning",
+            )
+        ]
     return [
         Diagnostic(
             f"expected {count} output units, one per class of data.classes; the model has {units} "

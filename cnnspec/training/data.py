@@ -1367,9 +1367,15 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
     if dataset.target != "class":
         _check_target_fit(dataset, compiled)
     if config.task_path:  # every output has a target of its task's kind and shape (task_data.py)
+        from cnnspec.analysis.datafit import check_two_classes
         from cnnspec.training.task_data import check_dataset
 
         check_dataset(dataset, compiled, config)
+        several = isinstance(dataset.target, dict)
+        for out in config.tasks:  # a classifier of one class: nothing to tell apart
+            if out.task == "classification":
+                names = dataset.target_names.get(out.name, []) if several else dataset.class_names
+                check_two_classes(len(names), compiled, config, list(names), out.name if several else None)
         return
     if dataset.target != "class":
         return
