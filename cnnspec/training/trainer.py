@@ -215,6 +215,9 @@ def train(
             )
         else:
             check_writable(out if out is not None else Path("runs"), option="--out")
+    from cnnspec.training.memory import check_memory
+
+    check_memory(compiled, config)  # data or batches that cannot fit: said before anything is allocated
     plans: list[Any] = []
     started_with = None  # what lock.json records of --weights
     if resume is None:  # every weights source read and matched before anything is written
