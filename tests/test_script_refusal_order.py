@@ -1142,3 +1142,18 @@ def test_data_of_one_class_for_a_classifier_stops_the_script_with_trains_message
     else:
         lines = script_stop(path)
     assert lines == [error.message, error.hint]
+
+
+@pytest.mark.parametrize("case", ["folder", "npz", "multi"])
+def test_test_images_of_one_class_are_still_scored(tmp_path, case):
+    """evaluate's --data (its test images alone used) may hold one class's images to score: the
+    refusal is training's."""
+    from cnnspec.api import compile_spec
+    from cnnspec.training.data import load_dataset
+    from tests.test_task_data import train_settings
+
+    compiled = compile_spec(one_class_cases(tmp_path)[case])
+    dataset = load_dataset(compiled, train_settings(compiled), 0, test_only=True)
+    assert len(dataset.y_test if case != "multi" else dataset.y_test["kind"]) == (
+        1 if case == "folder" else 6
+    )

@@ -76,11 +76,9 @@ def _listed(names: list[str] | None) -> str:
 def check_class_count(
     classes: int, compiled: CompiledSpec, config: TrainConfig, names: list[str] | None = None
 ) -> None:
-    """Raise a located :class:`SpecError` when ``classes`` labels do not fit the output: fewer
-    than 2 (:func:`check_two_classes`), more than 2 for a binary loss, or more than the output's
-    units. ``names``: the data's class names, listed in the message (a stray folder or label
-    shows itself)."""
-    check_two_classes(classes, compiled, config, names)
+    """Raise a located :class:`SpecError` when ``classes`` labels do not fit the output: more
+    than 2 for a binary loss, or more than the output's units. ``names``: the data's class
+    names, listed in the message (a stray folder or label shows itself)."""
     units = config.output_units
     if config.binary:
         if classes > 2:
@@ -169,6 +167,7 @@ def script_data_notes(compiled: CompiledSpec, config: TrainConfig) -> list[str]:
     written = _names_source(compiled)
     classes = len(config.data.classes) if config.data.classes else DATASET_CLASSES[kind]
     try:
+        check_two_classes(classes, compiled, config)
         check_class_count(classes, compiled, config)
     except SpecError as exc:
         if written:

@@ -997,7 +997,7 @@ def load_dataset(
         source["file_sha256"] = sha256_file(data.path)
     else:
         dataset = _streamed(compiled, data, seed, test_fraction, source)
-        check_fit(dataset, compiled, config)
+        check_fit(dataset, compiled, config, test_only=test_only)
         return dataset
     origin = f" of {data.path.name}" if data.kind == "npz" and data.path is not None else ""
     x_train = _images(x_train, compiled, "training", origin)
@@ -1072,7 +1072,7 @@ def load_dataset(
     if target == "class":
         dataset.notes = _missing_classes(names, {"training": y_train, "validation": y_val, "test": y_test})
     dataset.notes[:0] = class_notes
-    check_fit(dataset, compiled, config)
+    check_fit(dataset, compiled, config, test_only=test_only)
     return dataset
 
 
@@ -1354,8 +1354,12 @@ def _emptied_class_error(
     )
 
 
-def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> None:
-    """The data must fit the model: sample shape = ``input.shape``; labels < output units."""
+def check_fit(
+    dataset: Dataset, compiled: CompiledSpec, config: TrainConfig, *, test_only: bool = False
+) -> None:
+    """The data must fit the model: sample shape = ``input.shape``; labels < output units; a
+    classifier's data of 2 classes at least, unless only its test images are used
+    (``test_only``: evaluate's ``--data``, which may hold one class's images to score)."""
     from cnnspec.analysis.datafit import check_sample_shape
 
     check_sample_shape(dataset.sample_shape, compiled, config)
@@ -1373,15 +1377,17 @@ def check_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> 
         check_dataset(dataset, compiled, config)
         several = isinstance(dataset.target, dict)
         for out in config.tasks:  # a classifier of one class: nothing to tell apart
-            if out.task == "classification":
+            if out.task == "classification" and not test_only:
                 names = dataset.target_names.get(out.name, []) if several else dataset.class_names
                 check_two_classes(len(names), compiled, config, list(names), out.name if several else None)
         return
     if dataset.target != "class":
         return
-    from cnnspec.analysis.datafit import check_class_count
+    from cnnspec.analysis.datafit import check_class_count, check_two_classes
 
     classes = dataset.num_classes
+    if not test_only:
+        check_two_classes(classes, compiled, config, list(dataset.class_names or []))
     check_class_count(classes, compiled, config, list(dataset.class_names or []))
     if config.class_weight not in (None, "balanced"):
         assert isinstance(config.class_weight, dict)
