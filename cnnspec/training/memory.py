@@ -175,8 +175,9 @@ def _image_files(folder: Path):  # type: ignore[no-untyped-def]
 
 def npz_declared_size(path: Path) -> tuple[int, int | None] | None:
     """The bytes an ``.npz``'s arrays take once loaded, from each array's ``.npy`` header (nothing
-    loaded), and the rows of its ``x_train`` (``None``: not a readable npz, which the loader
-    reports in its own words)."""
+    loaded), and the rows of its ``x_train``. ``None`` for a file the loader refuses in its own
+    words: not a readable npz, or a header that promises another size than its member holds (a
+    forged or damaged file, not one too large)."""
     import numpy as np
 
     total, images = 0, None
@@ -191,10 +192,14 @@ def npz_declared_size(path: Path) -> tuple[int, int | None] | None:
                         shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
                     else:
                         shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-                total += math.prod(shape) * dtype.itemsize
+                    header = stream.tell()
+                size = math.prod(int(d) for d in shape) * dtype.itemsize
+                if dtype.hasobject or size != info.file_size - header:
+                    return None
+                total += size
                 if info.filename == "x_train.npy" and shape:
                     images = int(shape[0])
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+    except Exception:  # (zlib's, zipfile's and NumPy's errors alike: the loader names them)
         return None
     return total, images
 
