@@ -414,3 +414,16 @@ def test_one_selected_class_is_warned_of_as_too_few_not_as_units(units, tmp_path
     assert error.path == "data.classes" and error.loc.line == 7
     assert error.message == "expected at least 2 classes for a classifier; the data has 1 ('3')"
     assert error.hint.startswith("list at least 2 classes in data.classes: a classifier learns")
+
+
+def test_codegen_refuses_one_selected_class_of_a_named_dataset_with_trains_message(tmp_path):
+    """codegen --script knows digits' classes without reading them: it refuses data.classes of
+    one class as train does, names listed (the script would train a classifier of one class)."""
+    from cnnspec.backends.python_emitter import generate_code
+
+    text = spec_text(units=2, data="{source: digits, classes: [3]}")
+    trained = located(text, tmp_path)
+    with pytest.raises(SpecError) as info:
+        generate_code(compile_text(text, str(tmp_path / "spec.yaml")), script=True)
+    (error,) = info.value.errors
+    assert (error.path, error.message, error.hint) == (trained.path, trained.message, trained.hint)

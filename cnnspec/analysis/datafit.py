@@ -167,7 +167,7 @@ def script_data_notes(compiled: CompiledSpec, config: TrainConfig) -> list[str]:
     written = _names_source(compiled)
     classes = len(config.data.classes) if config.data.classes else DATASET_CLASSES[kind]
     try:
-        check_two_classes(classes, compiled, config)
+        check_two_classes(classes, compiled, config, _selected_names(config))
         check_class_count(classes, compiled, config)
     except SpecError as exc:
         if written:
@@ -185,6 +185,22 @@ def script_data_notes(compiled: CompiledSpec, config: TrainConfig) -> list[str]:
             "them (give the spec a data section that fits, or edit load_data for your own images)"
         )
     return notes
+
+
+def _selected_names(config: TrainConfig) -> list[str] | None:
+    """The names of the classes ``data.classes`` selects from a named dataset, as train names
+    them (``None``: nothing selected, or an entry the loader refuses in its own words)."""
+    from cnnspec.analysis.classes import UnknownClass, class_indices
+    from cnnspec.analysis.settings import KERAS_CLASS_NAMES
+
+    wanted, kind = config.data.classes, config.data.kind
+    if not wanted:
+        return None
+    names = KERAS_CLASS_NAMES.get(kind) or [str(i) for i in range(DATASET_CLASSES[kind])]
+    try:
+        return [names[label] for label in class_indices(wanted, names, len(names))]
+    except UnknownClass:
+        return None
 
 
 def _names_source(compiled: CompiledSpec) -> bool:
