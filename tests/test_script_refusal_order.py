@@ -1089,7 +1089,11 @@ def one_class_cases(tmp_path: Path) -> dict[str, Path]:
         y_train_size=np.arange(12, dtype="float32"),
         y_test_size=np.arange(6, dtype="float32"),
     )
+    rows = "".join(f"{p.parent.name}/{p.name},cat\n" for p in sorted((tmp_path / "one" / "cat").iterdir()))
+    (tmp_path / "one" / "labels.csv").write_text(f"file,label\n{rows}")
+    table = folder.replace("{directory: one,", f"{{csv: {tmp_path / 'one' / 'labels.csv'},")
     texts = {"folder": folder, "folder-sigmoid": sigmoid, "npz": npz, "selected": selected, "shapes": shapes}
+    texts["csv"] = table
     paths = {}
     for name, text in (texts | {"multi": multi}).items():
         (tmp_path / name).mkdir()
@@ -1110,6 +1114,7 @@ ONE_CLASS = {
     "folder": ("data.source", "expected at least 2 classes for a classifier; the data has 1 ('cat')"),
     "folder-sigmoid": ("data.source", "expected at least 2 classes for a classifier; the data has 1 ('cat')"),
     "npz": ("data.source", "expected at least 2 classes for a classifier; the data has 1 ('0')"),
+    "csv": ("data.source", "expected at least 2 classes for a classifier; the data has 1 ('cat')"),
     "selected": ("data.classes", "expected at least 2 classes for a classifier; the data has 1 ('2')"),
     "shapes": ("data.classes", "expected at least 2 classes for a classifier; the data has 1 ('square')"),
     "multi": (
