@@ -32,7 +32,8 @@ def test_a_huge_input_is_refused_out_of_memory_before_the_run_folder(tmp_path, r
     assert not (tmp_path / "run").exists()
     assert f"{path}:3:16: error: input.shape: out of memory: the training needs at least " in result.output
     assert "for the 4 generated shapes images and their masks" in result.output
-    assert " is available (" in result.output and "hint: " in result.output
+    assert " is available (" in result.output and "hint: a smaller input.shape" in result.output
+    assert "(--batch-size; a batch holds 4 images now)" in result.output  # (the data's 4, not 32)
     assert "Traceback" not in result.output
 
 
@@ -87,7 +88,7 @@ def test_the_activations_of_a_batch_are_refused_on_a_machine_without_a_gpu(tmp_p
     (error,) = info.value.errors
     assert error.path == "input.shape"
     assert "for the activations of one training batch of 32 (float32" in error.message
-    assert "smaller training.batch_size (--batch-size; now 32)" in error.hint
+    assert "smaller training.batch_size (--batch-size; a batch holds 32 images now)" in error.hint
     memory.check_memory(compiled, config, (64 << 20, "a test's figure"))  # 64 MiB: room enough
 
 

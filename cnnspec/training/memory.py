@@ -237,9 +237,15 @@ def check_memory(
         return
     largest = max(needs, key=lambda need: need.size)
     parts = "; ".join(f"{gib(need.size)} for {need.what}" for need in needs)
+    images = data.images if data is not None else None
+    batch = min(int(config.batch_size), images or int(config.batch_size))  # (the data's, when fewer)
+    smaller_batch = (
+        f", or a smaller training.batch_size (--batch-size; a batch holds {batch} images now)"
+        if batch > 1
+        else ""
+    )
     hints = {
-        ("input", "shape"): "a smaller input.shape (the images resized beforehand), or a smaller "
-        f"training.batch_size (--batch-size; now {config.batch_size})",
+        ("input", "shape"): f"a smaller input.shape (the images resized beforehand){smaller_batch}",
         ("data", "source"): "fewer or smaller images in the source (shapes: its images: count and the "
         "input.shape; an npz is loaded whole, before data.limit leaves images out), or images streamed "
         "from a folder (data.source: {directory: …}), read batch by batch",
