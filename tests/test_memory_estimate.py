@@ -62,8 +62,8 @@ def test_an_npz_too_large_is_refused_from_its_headers_before_it_is_loaded(tmp_pa
     (error,) = info.value.errors
     assert error.path == "data.source" and error.loc.line == 8 and error.code == "memory"
     assert error.message == (
-        "out of memory: the training needs at least 0.6 MiB (0.6 MiB for the arrays of d.npz (the sizes "
-        "their headers declare)); 0.2 MiB is available (a test's figure)"
+        "out of memory: the training needs at least 576.4 KiB (576.4 KiB for the arrays of d.npz (the sizes "
+        "their headers declare)); 256.0 KiB is available (a test's figure)"
     )
     assert "an npz is loaded whole" in error.hint
 
@@ -119,3 +119,30 @@ def test_no_spec_of_the_project_needs_more_than_a_few_gigabytes(spec, monkeypatc
 def test_the_available_memory_is_read_from_this_machine():
     found = memory.available_memory()
     assert found is not None and found[0] > 0 and found[1]
+
+
+@pytest.mark.parametrize("kind", ["directory", "csv"])
+def test_images_a_memory_cache_keeps_are_counted(tmp_path, monkeypatch, kind):
+    """data.cache: memory keeps every decoded image (uint8, at image_size) after the first epoch:
+    counted from the folder's files or the CSV's rows, nothing decoded."""
+    from tests.test_listing_edges import make_images
+
+    files = make_images(tmp_path / "pics", {"a": 3, "b": 4})
+    rows = "".join(f"{p.parent.name}/{p.name},{p.parent.name}\n" for p in files)
+    (tmp_path / "pics" / "labels.csv").write_text(f"file,label\n{rows}")
+    source = "{directory: pics, image_size: [8, 8]}" if kind == "directory" else "{csv: pics/labels.csv}"
+    path = tmp_path / "spec.yaml"
+    text = HUGE.replace("[60000, 60000, 3]", "[8, 8, 3]").replace("{shapes: {images: 4}}", source)
+    path.write_text(text.replace("data: {", "data: {cache: memory, "))
+    compiled = compile_spec(path)
+    monkeypatch.setattr(memory, "gpu_present", lambda: True)
+    with pytest.raises(SpecError) as info:
+        memory.check_memory(compiled, training_config(compiled), (1000, "a test's figure"))
+    (error,) = info.value.errors
+    assert error.path == "data.cache" and error.loc.line == 8
+    assert (
+        "(1.3 MiB for" not in error.message
+        and "7 decoded images data.cache: memory keeps (uint8)" in error.message
+    )
+    assert error.hint.startswith("data.cache: disk")
+    memory.check_memory(compiled, training_config(compiled), (7 * 192, "a test's figure"))  # just fits

@@ -4,7 +4,8 @@ was killed by the kernel's OOM killer with no word, leaving an empty run folder.
 
 The estimate is a floor, never a guess high: the arrays the data source materialises (the
 ``shapes`` and ``digits`` images generated, the images of an ``{images: …}`` folder read at
-their size, an ``.npz``'s arrays by the sizes their headers declare, nothing loaded), and, on a
+their size, an ``.npz``'s arrays by the sizes their headers declare, nothing loaded; the images
+``data.cache: memory`` keeps of a folder or CSV, by its files or rows), and, on a
 machine without a GPU, one training batch's activations from the shapes the IR inferred for
 every layer (the largest tensor, and the input of every layer whose weights train, which its
 gradient reads in the backward pass). What TensorFlow adds on top (gradients, the optimizer's
@@ -159,7 +160,26 @@ def data_need(compiled: CompiledSpec, config: TrainConfig) -> Need | None:
         return Need(
             files * (per * channels + masks), f"the {files} images of {data.path.name}", source, files
         )
+    if data.kind in ("directory", "csv") and data.cache == "memory" and data.image_size is not None:
+        files = sum(
+            _listed_files(data.kind, root) for root in (data.path, data.test_path) if root is not None
+        )
+        per = int(data.image_size[0]) * int(data.image_size[1]) * (shape[-1] if shape else 3)
+        what = f"the {files} decoded images data.cache: memory keeps (uint8)"
+        return Need(files * per, what, ("data", "cache"), files)
     return None
+
+
+def _listed_files(kind: str, root: Path) -> int:
+    """The image files a folder holds, or the rows of a CSV (its header left out); 0 where
+    unreadable (the loader says why)."""
+    try:
+        if kind == "directory":
+            return sum(1 for _ in _image_files(root)) if root.is_dir() else 0
+        with root.open("rb") as table:
+            return max(0, sum(1 for line in table if line.strip()) - 1)
+    except OSError:
+        return 0
 
 
 def _image_files(folder: Path):  # type: ignore[no-untyped-def]
@@ -213,10 +233,11 @@ def gpu_present() -> bool:
 
 
 def gib(size: float) -> str:
-    """``12.3 GiB`` (or MiB below one GiB)."""
-    if size >= 1 << 30:
-        return f"{size / (1 << 30):,.1f} GiB"
-    return f"{size / (1 << 20):,.1f} MiB"
+    """``12.3 GiB`` (MiB below one GiB, KiB below one MiB)."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}"
+    return f"{size / 1024:,.1f} KiB"
 
 
 def check_memory(
@@ -246,16 +267,20 @@ def check_memory(
     )
     hints = {
         ("input", "shape"): f"a smaller input.shape (the images resized beforehand){smaller_batch}",
+        ("data", "cache"): "data.cache: disk (a cache file in the run folder) or none (each image read "
+        "again every epoch), or a smaller data.source.image_size",
         ("data", "source"): "fewer or smaller images in the source (shapes: its images: count and the "
         "input.shape; an npz is loaded whole, before data.limit leaves images out), or images streamed "
         "from a folder (data.source: {directory: …}), read batch by batch",
     }
     path = largest.path
+    if path == ("data", "cache") and ("data", "cache") not in compiled.doc.locs:
+        path = ("data", "source")  # (set by a default or a --set: said at the source, its hint kept)
     raise SpecError.single(
         f"out of memory: the training needs at least {gib(total)} ({parts}); {gib(room[0])} is "
         f"available ({room[1]})",
         compiled.doc.loc(path) or compiled.doc.loc(("input", "shape")),
         format_path(path),
         code="memory",
-        hint=hints[path],
+        hint=hints[largest.path],
     )
