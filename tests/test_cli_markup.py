@@ -151,7 +151,7 @@ def _result(run: Path) -> SimpleNamespace:
         "images_per_second": 192.0,
     }
     files = {"model": run / "model.keras", "history_png": run / "history.png", "extra_png": run / "x.png"}
-    return SimpleNamespace(run_dir=run, metrics=metrics, files=files, worker=None)
+    return SimpleNamespace(run_dir=run, metrics=metrics, files=files, worker=None, completed=None)
 
 
 def test_train_result_table_shows_the_run_folder_as_written(tmp_path):

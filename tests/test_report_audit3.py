@@ -289,7 +289,7 @@ def test_the_report_card_and_the_terminal_show_the_same_labelled_speeds():
     (card,) = [c for c in _cards(metrics, None) if c["label"] == "training time"]
     assert card["sub"] == speed_text(metrics)
     console = Console(record=True, width=200)
-    result = SimpleNamespace(metrics=metrics, worker=None, run_dir=Path("run"), files={})
+    result = SimpleNamespace(metrics=metrics, worker=None, run_dir=Path("run"), files={}, completed=None)
     print_result(SimpleNamespace(console=console), result, quiet=False)
     assert "2.0s (1,253 images/s overall, 876 images/s steady)" in console.export_text()
 

@@ -420,8 +420,9 @@ def test_failed_expressions_in_sections_are_located_errors_not_crashes(runner, t
         text = " ".join(result.output.split())
         assert "6:26: error: data.validation_split: in '${w / 0}': division by zero" in text
         assert "note: w is integer 1, set at" in text  # the var it read, as a model error says
-        # each its own error: a value computed from w, not w's own (which is fine), failed
-        for where in ("8:34: error: training.metrics[0]", "9:60: error: runtime"):
+        # one expression failing the same way at four places is one error listing the others
+        assert "same error at 3 more uses: data.test_split" in text
+        for where in ("training.metrics[0].top_k_accuracy.k (", "runtime.distribute.startup_timeout ("):
             assert where in text
 
 

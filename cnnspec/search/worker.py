@@ -614,7 +614,9 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         try:
             trial_compiled = compile_doc(doc, max_params=cfg.max_params, allow_outside=cfg.allow_outside)
             pruning = pruning_callback(trial, space.objective)
-            pruning.continues = continue_stopped(cfg, study, trial, folder, trial_compiled)
+            continued = continue_stopped(cfg, study, trial, folder, trial_compiled)
+            if pruning is not None:  # (it says so, and reports the epochs done, once taken up)
+                pruning.continues = continued
 
             def fit(resume: Path | None) -> Any:
                 return train(
@@ -628,11 +630,12 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
                 )
 
             try:
-                result = fit(folder if pruning.continues is not None else None)
+                result = fit(folder if continued is not None else None)
             except DataChanged:  # (refused before the training wrote anything)
-                if pruning.continues is None or not restart_changed(trial, pruning.continues, folder):
+                if continued is None or not restart_changed(trial, continued, folder):
                     raise
-                pruning.continues = None
+                if pruning is not None:
+                    pruning.continues = None
                 result = fit(None)
         except Exception:
             if stop_noted():  # the stop's KeyboardInterrupt, swallowed (h5py in the middle of a
