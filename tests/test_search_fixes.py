@@ -490,3 +490,22 @@ def test_a_pruned_trials_objective_is_its_best_epochs_as_trial_json_says(tmp_pat
     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     (row,) = trial_rows(study, tmp_path)
     assert row["state"] == "PRUNED" and row["value"] == pytest.approx(best)
+
+
+def test_a_grid_smaller_than_the_trials_asked_says_where_the_study_ends(
+    runner, write_spec, tmp_path, fake_train
+):
+    """The header said "4 trial(s)" and the search ended after 2 without a word: the grid had 2
+    points, each tried once."""
+    text = SPEC.replace("  pruner: none\n", "  pruner: none\n  sampler: grid\n").replace(
+        "drop.rate: {float: [0.0, 0.5]}", "vars.width: {choice: [4, 8]}"
+    )
+    out = tmp_path / "out"
+    done = runner.invoke(app, ["search", str(write_spec(text)), "--out", str(out), "--trials", "4"])
+    assert done.exit_code == 0, done.output
+    assert "note: the grid has 2 point(s): the study ends at 2 trial(s), not 4" in flat(done.output)
+    assert len(json.loads((out / "search.json").read_text())["trials"]) == 2
+    plain = runner.invoke(
+        app, ["search", str(write_spec(text)), "--out", str(tmp_path / "o2"), "--trials", "2"]
+    )
+    assert plain.exit_code == 0 and "the grid has" not in plain.output

@@ -95,6 +95,7 @@ def search(
     from cnnspec.search.runner import SearchOutcome, out_folder, run_search, search_exit_status
     from cnnspec.search.study import (
         create_study,
+        grid_size,
         import_optuna,
         journal_path,
         open_storage,
@@ -158,6 +159,14 @@ def search(
             highlight=False,
             soft_wrap=True,
         )
+        points = grid_size(space) if space.sampler == "grid" else None
+        if points is not None and points < cfg.trials:  # (the workers stop once each is tried)
+            console.print(
+                f"[yellow]note:[/yellow] the grid has {points} point(s): the study ends at {points} "
+                f"trial(s), not {cfg.trials}",
+                highlight=False,
+                soft_wrap=True,
+            )
     first = len(opened.get_trials(deepcopy=False))  # the trials of this search are numbered from here
     fault: WriteError | None = None
     try:

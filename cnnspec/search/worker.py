@@ -502,11 +502,15 @@ def pruning_callback(trial: Any, metric: str) -> Any:
             #: The stopped trial's run this trial continues (:func:`continue_stopped`): said
             #: and its epochs reported once the training has taken it up, its data checked.
             self.continues: continuing.Continuation | None = None
+            #: The training's last epoch (of its last phase): a trial that got there is
+            #: trained whole, and is no more pruned (its result would be thrown away).
+            self.last_epoch: int | None = None
 
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
             found = self.continues
             if found is None:
                 return
+            self.continues = None  # (said once: every phase's fit begins a training)
             try:
                 trial.set_user_attr(continuing.CONTINUES, {"trial": found.trial, "epoch": found.epoch})
                 continuing.report_done(trial, found.history, metric)
@@ -519,7 +523,7 @@ def pruning_callback(trial: Any, metric: str) -> Any:
                 return
             try:
                 trial.report(float(value), epoch + 1)
-                prune = trial.should_prune()
+                prune = trial.should_prune() and epoch + 1 != self.last_epoch
             except OSError as exc:  # the study's storage (its journal's disk), not the training
                 raise StudyWriteFailed(exc) from exc
             if prune:
@@ -578,6 +582,7 @@ def trial_spec_text(doc: Any, name: str, values: dict[str, Any], number: int) ->
 def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, trial: Any) -> str:
     """Train one trial and tell the study; returns a one-line summary."""
     from cnnspec.analysis.passes import compile_doc
+    from cnnspec.analysis.settings import training_config
     from cnnspec.reporting.html import write_report
     from cnnspec.spec.loader import SOURCE_TEXTS
     from cnnspec.training.progress import Display
@@ -617,6 +622,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
             continued = continue_stopped(cfg, study, trial, folder, trial_compiled)
             if pruning is not None:  # (it says so, and reports the epochs done, once taken up)
                 pruning.continues = continued
+                pruning.last_epoch = training_config(trial_compiled).epochs
 
             def fit(resume: Path | None) -> Any:
                 return train(
