@@ -220,6 +220,53 @@ def test_ids_every_iteration_makes_keep_the_loop(write_spec):
     assert not any("only some" in note for note in notes)
 
 
+#: A block's input passed through as an output (``x``), named through a call in an iteration
+#: (``cells[1].new.x``): every call has it, as ``cells[1].new[1]`` says it.
+PASSTHROUGH = (
+    HEAD
+    + """blocks:
+  cell:
+    inputs: [p, x]
+    outputs: [out, x]
+    layers:
+      - dense: 4
+        inputs: p
+        id: pp
+      - dense: 4
+        inputs: x
+        id: xx
+      - add:
+        inputs: [pp, xx]
+        id: out
+model:
+  - dense: 4
+    id: a
+  - dense: 4
+    id: b
+  - id: cells
+    repeat:
+      times: 3
+      carry: {p: a, x: b}
+      layers:
+        - cell:
+          inputs: [p, x]
+          id: new
+      next: {p: x, x: new}
+  - concat:
+    inputs: [x, "cells[1].new.x"]
+"""
+)
+
+
+def test_a_passed_through_input_named_through_a_call_keeps_the_loop(write_spec):
+    """It was taken for an id some iterations lack: the repeat was unrolled, with a note
+    saying so, where ``cells[1].new[1]`` (the same tensor) kept the loop."""
+    for text in (PASSTHROUGH, PASSTHROUGH.replace('"cells[1].new.x"', '"cells[1].new[1]"')):
+        source, notes, _ = emit(write_spec, text)
+        assert re.search(r"^\s*for ", source, re.MULTILINE), source
+        assert not any("only some" in note or "unrolled" in note for note in notes), notes
+
+
 # -- 3: `inputs` as one expression giving a list ----------------------------------------------
 
 LIST_INPUTS = (

@@ -720,7 +720,7 @@ def makes_id(
         inner = item.item if isinstance(item, Conditional) else item
         if inner is None:
             continue
-        local = call_local(inner) if isinstance(inner, BlockCall) else getattr(inner, "extras", {}).get("id")
+        local = _written_id(inner)
         if isinstance(local, str) and _contains_expression(local):
             try:
                 local = _substitute(local, env)
@@ -730,7 +730,34 @@ def makes_id(
             continue
         if len(parts) == 1 or index or not isinstance(inner, BlockCall):
             return True  # (`c0[1]`: an output of the call)
-        return makes_id(inner.body, parts[1:], {**var_values, **inner.args}, var_values)
+        if makes_id(inner.body, parts[1:], {**var_values, **inner.args}, var_values):
+            return True
+        # a name no item of the block declares (none computes its id either): one of the
+        # block's inputs, passed through as an output (`new.x`), which every call has
+        return len(parts) == 2 and _declared_id(inner.body, parts[1].partition("[")[0]) is False
+    return False
+
+
+def _written_id(item: Item) -> Any:
+    """The id an item is written with (a call's as :func:`call_local` reads it), or ``None``."""
+    return call_local(item) if isinstance(item, BlockCall) else getattr(item, "extras", {}).get("id")
+
+
+def _declared_id(items: list[Item], name: str) -> bool | None:
+    """Whether an item of ``items`` (under a ``when`` or not) has the id ``name`` written as
+    it is; ``None`` when some item's id is computed (``h${i}``: it may be ``name`` in a call)."""
+    for item in items:
+        inner = item.item if isinstance(item, Conditional) else item
+        if inner is None:  # a `when` false in this call: its id, if it says one
+            local = item.extras.get("id") if isinstance(item, Conditional) else None
+            if local is None:
+                return None  # (not known here: as if it were the name)
+        else:
+            local = _written_id(inner)
+        if isinstance(local, str) and _contains_expression(local):
+            return None
+        if local == name:
+            return True
     return False
 
 
