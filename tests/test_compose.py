@@ -254,3 +254,27 @@ def test_a_library_block_changed_after_import_is_schema_checked_again(tmp_path, 
     (error,) = caught.value.errors
     assert error.path == "blocks.bottleneck.layers" and "expected a list" in error.message
     assert f"{error.loc.file}:{error.loc.line}".endswith(where)
+
+
+def test_a_mapping_merged_with_its_bases_keys_names_where_they_come_from(tmp_path):
+    """A child's search space of another type keeps the base's key (`float` beside `int`): the
+    error showed only the child's line, "received keys float, int, step", with no word of where
+    `float` came from."""
+    (tmp_path / "base.yaml").write_text(
+        "cnnspec: 1\nname: base\ninput: {shape: [8, 8, 1]}\n"
+        "model: [flatten, {id: drop, dropout: 0.3}, {dense: {units: 3, activation: softmax}}]\n"
+        "search:\n  trials: 2\n  space:\n    drop.rate: {float: [0.0, 0.5]}\n"
+    )
+    child = tmp_path / "child.yaml"
+    child.write_text(
+        "cnnspec: 1\nextends: base.yaml\nname: child\n"
+        "search:\n  space:\n    drop.rate: {int: [16, 20], step: 32}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        compile_spec(child)
+    (error,) = caught.value.errors
+    assert error.loc.file.endswith("child.yaml") and "keys float, int, step" in error.message
+    (note,) = error.notes
+    assert note.message.startswith("float comes from ") and note.loc.file.endswith("base.yaml")
+    assert (note.loc.line, note.loc.column) == (8, 17)
+    assert "a key the base sets stays" in note.message

@@ -19,6 +19,7 @@ from cnnspec.errors import (
     ALIASES,
     MAX_DIAGNOSTICS,
     Diagnostics,
+    Note,
     alias_hint,
     describe_value,
     did_you_mean,
@@ -870,4 +871,28 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         where,
         code="invalid",
         hint=hint,
+        notes=_merged_keys(doc, path, value),
     )
+
+
+def _merged_keys(doc: SourceDoc, path: tuple[Any, ...], value: Any) -> tuple[Note, ...]:
+    """Notes on the keys of the mapping ``value`` at ``path`` written in another file than the
+    mapping itself: a base's (``extends:`` merges a child's mapping into its base's, key by
+    key), which the error's line does not show (``float`` of the base beside the child's
+    ``int``)."""
+    here = doc.loc(path)
+    if not isinstance(value, dict) or here is None:
+        return ()
+    notes = []
+    for key in value:
+        loc = doc.key_loc((*path, key))
+        if loc is not None and loc.file != here.file:
+            notes.append(
+                Note(
+                    f"{key} comes from {loc}: extends merges a mapping into the base's key by "
+                    "key, so a key the base sets stays (change it in the base)",
+                    loc,
+                    format_path((*path, key)),
+                )
+            )
+    return tuple(notes)
