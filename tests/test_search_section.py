@@ -56,22 +56,22 @@ def line_of(text: str, needle: str) -> int:
             "vars.widht: {choice: [8, 16]}",
             "unknown var 'widht'",
             "did you mean `width`?",
-            "vars.widht",
+            "widht",  # located at the part that is wrong
         ),
         (
             "training.optimzer.adam.learning_rate: {float: [0.001, 0.01]}",
             "training has no 'optimzer'",
             "did you mean `optimizer`?",
-            "training.optimzer",
+            "optimzer",  # the part that is wrong
         ),
         ("haed.rate: {float: [0.0, 0.5]}", "nor the id of a layer", "did you mean `head`?", "haed.rate"),
         (
             "head.rat: {float: [0.0, 0.5]}",
             "dropout has no parameter 'rat'",
             "did you mean `rate`?",
-            "head.rat",
+            "rat:",
         ),
-        ("data.sorce: {choice: [digits]}", "data has no 'sorce'", "did you mean `source`?", "data.sorce"),
+        ("data.sorce: {choice: [digits]}", "data has no 'sorce'", "did you mean `source`?", "sorce"),
         (
             "model[0].conv2d.padding: {int: [1, 3]}",
             "for a int range; model[0].conv2d.padding is not a number",

@@ -18,6 +18,7 @@ from lsprotocol import types
 
 from cnnspec.errors import Diagnostic, Loc, Note
 from cnnspec.lsp.documents import Documents, path_of, source_text
+from cnnspec.lsp.fixes import fix_for
 from cnnspec.lsp.text import UTF16, Lines, Span
 
 SOURCE = "cnnspec"
@@ -100,6 +101,15 @@ def convert(
         if anchor is not None
         else types.Range(types.Position(0, 0), types.Position(0, Lines(text, encoding).units(0, len(text))))
     )
+    fix = fix_for(diagnostic, file, text) if anchor is loc else None
+    lines = Lines(text, encoding)
+    if fix is not None and lines.line(fix.line)[fix.end : fix.end + 1] == ".":
+        # a hint that corrects one part of a dotted key (`head_dropot` of `head_dropot.rate`):
+        # the range is that part, which the fix replaces
+        where = types.Range(
+            types.Position(fix.line, lines.units(fix.line, fix.start)),
+            types.Position(fix.line, lines.units(fix.line, fix.end)),
+        )
     if diagnostic.hint:
         uri = uri_of(path_of(file))
         target = location(loc, encoding, uri_of) if loc is not None else types.Location(uri, where)

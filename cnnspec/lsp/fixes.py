@@ -12,7 +12,9 @@ edit of that token:
 
 A fix is offered only while the token still reads as the mistake (the text may have changed
 since it was checked), and only for a single word: inside a ``${…}`` expression or a flow
-mapping the token is more than the word the hint corrects, and nothing is offered.
+mapping the token is more than the word the hint corrects, and nothing is offered. In a dotted
+key (a ``search.space`` key such as ``head_dropot.rate``) a hint names one part: only that
+part is replaced, and only where the diagnostic is located at it and its message names it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ _MEANT = re.compile(r"did you mean `([^`]+)`\?")
 _WRITE = re.compile(r"add (?:a colon|a space after the colon): `- ([^`]+)`")
 #: A word a fix may replace or write: a name as specs spell kinds, keys, ids and values.
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+#: One part of a dotted name (``widht`` of ``vars.widht``), which a hint may correct alone.
+_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 #: The rest of a line after a plain scalar: a comment (a blank, then ``#``) ends it.
 _COMMENT = re.compile(r"(?<!\s)\s+#.*$")  # (from a run's first blank only: each blank retried the run)
 
@@ -59,14 +63,21 @@ def fix_for(diagnostic: Diagnostic, file: str, text: str) -> Fix | None:
     if not 0 <= column < len(line):
         return None
     if (meant := _MEANT.match(diagnostic.hint)) is not None:
-        return _replace_word(line, row, column, lines.token_end(row, column), meant.group(1))
+        end = lines.token_end(row, column)
+        return _replace_word(line, row, column, end, meant.group(1), diagnostic.message)
     if (written := _WRITE.match(diagnostic.hint)) is not None:
         return _write_item(line, row, column, written.group(1))
     return None
 
 
-def _replace_word(line: str, row: int, start: int, end: int, meant: str) -> Fix | None:
-    """The token ``line[start:end]``, a word alone or in quotes, replaced by ``meant``."""
+def _replace_word(line: str, row: int, start: int, end: int, meant: str, message: str) -> Fix | None:
+    """The token ``line[start:end]``, a word alone or in quotes, replaced by ``meant``.
+
+    A dotted token (``head_dropot.rate``, a search space key) is replaced whole only by a
+    dotted name of as many parts (a freeze pattern's ``stage3.block2``); a plain name replaces
+    only its first part, and only when the diagnostic's message names that part (``'head_dropot'``):
+    the hint corrects one part of the key, and a key located at its start while another part
+    is wrong (``training.callbacks[0].…``) gets no fix rather than the wrong part replaced."""
     token = line[start:end]
     quoted = len(token) >= 2 and token[0] in "\"'" and token[-1] == token[0]
     word = token[1:-1] if quoted else token
@@ -74,6 +85,13 @@ def _replace_word(line: str, row: int, start: int, end: int, meant: str) -> Fix 
         return None
     if quoted:
         start, end = start + 1, end - 1
+    if word.count(".") != meant.count("."):
+        part = _SEGMENT.match(word)
+        if "." in meant or part is None or word[part.end() : part.end() + 1] != ".":
+            return None
+        word, end = part.group(), start + part.end()
+        if word == meant or repr(word) not in message:
+            return None
     return Fix(f"Replace `{word}` with `{meant}`", row, start, end, meant)
 
 

@@ -17,6 +17,8 @@ from cnnspec.spec.loader import LINE_BREAK
 _PLAIN = re.compile(r"(?:[^\s,\[\]{}#:]|:(?=[^\s,\[\]{}]))+")
 _DOUBLE = re.compile(r'"(?:[^"\\]|\\.)*"?')
 _SINGLE = re.compile(r"'(?:[^']|'')*'?")
+#: One part of a dotted name: where a location inside one ends.
+_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _CLOSING = {"[": "]", "{": "}"}
 
 
@@ -96,6 +98,11 @@ class Lines:
         if first in _CLOSING:
             close = _matching(text, column)
             return close + 1 if close is not None else len(text.rstrip())
+        if column > 0 and text[column - 1] == "." and (part := _PART.match(text, column)) is not None:
+            # a location inside a dotted name (`widht` of `vars.widht`): that part alone
+            plain = _PLAIN.match(text, column)
+            if plain is not None and plain.end() >= part.end():
+                return part.end()
         for pattern in (_DOUBLE, _SINGLE, _PLAIN):
             match = pattern.match(text, column)
             if match and match.end() > column:

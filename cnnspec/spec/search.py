@@ -32,7 +32,7 @@ from cnnspec.errors import (
 )
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec import varchoices
-from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.loader import LINE_BREAK, SOURCE_TEXTS, SourceDoc
 from cnnspec.spec.sections import DATA_SCHEMA, RATE_SCALE, RUNTIME_SCHEMA, TRAINING_SCHEMA
 
 SAMPLERS = ["tpe", "random", "grid"]
@@ -317,7 +317,11 @@ def _dimension(doc: SourceDoc, name: str, space: Any, diags: Diagnostics) -> Dim
     key_loc = doc.key_loc(at)
     where = format_path(at)
 
-    def error(message: str, hint: str | None = None, loc: Loc | None = None) -> None:
+    def error(message: str, hint: str | None = None, loc: Loc | None = None, part: int | None = None) -> None:
+        # an error about one part of the key (`widht` of `vars.widht`) is located at that part, so
+        # that its range and its "did you mean" fix are the part's, not the key's
+        if loc is None and part is not None and key_loc is not None and path is not None:
+            loc = _part_loc(key_loc, name, path, part)
         diags.error(message, loc or key_loc, where, code="search", hint=hint)
 
     path = _parse_path(name)
@@ -466,6 +470,7 @@ def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None
             error(
                 f"unknown var {path[1]!r}: the search can only set a var the spec declares",
                 did_you_mean(path[1], names) or "declare it under `vars:` in the spec",
+                part=1,
             )
             return None
         value = data["vars"][path[1]]
@@ -505,6 +510,7 @@ def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None
             f"{head!r} is neither vars, a section (training, data, runtime), model[i], augmentation[i] "
             "nor the id of a layer",
             did_you_mean(head, known) or (f"layer ids: {', '.join(ids)}" if ids else "no layer has an id"),
+            part=0,
         )
         return None
     item_path = ids[head]
@@ -513,7 +519,7 @@ def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None
     if len(path) != 2 or not isinstance(path[1], str) or kind_name is None:
         error(f"expected {head}.PARAM: a parameter of the layer with id {head!r}")
         return None
-    return _layer_param(doc, (*item_path, kind_name), path[1], error)
+    return _layer_param(doc, (*item_path, kind_name), path[1], error, 1)
 
 
 def _schema_path(schema: dict[str, Any], path: SpecPath, error: Any) -> Any:
@@ -538,7 +544,7 @@ def _schema_path(schema: dict[str, Any], path: SpecPath, error: Any) -> Any:
             hint = did_you_mean(str(part), options) or (
                 f"keys of {where}: {', '.join(dict.fromkeys(options))}" if options else None
             )
-            error(f"{format_path(path)} is no setting of the spec: {where} has no {part!r}", hint)
+            error(f"{format_path(path)} is no setting of the spec: {where} has no {part!r}", hint, part=depth)
             return None
         current = nxt
     types = {t for alt in _alternatives(current) for t in _types(alt)}
@@ -547,6 +553,32 @@ def _schema_path(schema: dict[str, Any], path: SpecPath, error: Any) -> Any:
     if "integer" in types:
         return "int"
     return False
+
+
+def _part_loc(key_loc: Loc, name: str, path: SpecPath, part: int) -> Loc | None:
+    """Where part ``part`` of ``path`` (the ``search.space`` key ``name``, at ``key_loc``) is
+    written, when the key reads in the file as ``name`` does, plain or in simple quotes, and
+    spells the parts before it as :func:`format_path` does (``training.callbacks[0].``);
+    else ``None`` (the key's own location serves)."""
+    segment = path[part]
+    if not isinstance(segment, str):
+        return None
+    prefix = format_path(path[:part]) + ("." if part else "")
+    rest = name[len(prefix) + len(segment) :]
+    if not name.startswith(prefix + segment) or rest[:1] not in ("", ".", "["):
+        return None
+    text = SOURCE_TEXTS.get(key_loc.file)
+    lines = LINE_BREAK.split(text) if text is not None else []
+    if not 0 < key_loc.line <= len(lines):
+        return None
+    line = lines[key_loc.line - 1].removeprefix("\ufeff") if key_loc.line == 1 else lines[key_loc.line - 1]
+    start = key_loc.column - 1
+    for quote in ("", '"', "'"):
+        written = quote + name + quote
+        after = line[start + len(written) : start + len(written) + 1]
+        if line.startswith(written, start) and (quote or after in ("", ":", " ", "\t")):
+            return Loc(key_loc.file, key_loc.line, key_loc.column + len(quote) + len(prefix))
+    return None
 
 
 def _items_exist(data: Any, path: SpecPath, error: Any) -> bool:
@@ -608,12 +640,14 @@ def _layer_path(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None:
         error(
             f"{format_path(path[:2])} is a {kinds[0] if kinds else 'layer'}, not {path[2]!r}",
             did_you_mean(str(path[2]), [str(k) for k in kinds]),
+            part=2,
         )
         return None
-    return _layer_param(doc, path[:3], path[3], error)  # a bare `- batch_norm` gets a mapping
+    return _layer_param(doc, path[:3], path[3], error, 3)  # a bare `- batch_norm` gets a mapping
 
 
-def _layer_param(doc: SourceDoc, kind_path: SpecPath, param: str, error: Any) -> Target | None:
+def _layer_param(doc: SourceDoc, kind_path: SpecPath, param: str, error: Any, part: int) -> Target | None:
+    """``param`` of the layer at ``kind_path``; ``part``: where ``param`` is in the key's path."""
     kind = REGISTRY.get(str(kind_path[-1]))
     if kind is None:  # a block call: its declared params
         block = (doc.data.get("blocks") or {}).get(str(kind_path[-1])) or {}
@@ -622,6 +656,7 @@ def _layer_param(doc: SourceDoc, kind_path: SpecPath, param: str, error: Any) ->
             error(
                 f"block {kind_path[-1]!r} has no parameter {param!r}",
                 did_you_mean(param, names) or (f"its parameters: {', '.join(names)}" if names else None),
+                part=part,
             )
             return None
         declared = (block.get("params") or {})[param]
@@ -633,6 +668,7 @@ def _layer_param(doc: SourceDoc, kind_path: SpecPath, param: str, error: Any) ->
         error(
             f"{kind.name} has no parameter {param!r}",
             did_you_mean(param, names) or f"its parameters: {', '.join(names)}",
+            part=part,
         )
         return None
     schema = kind.param_index[param].json_schema()
