@@ -639,6 +639,19 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return f"did you mean `{found}`?" if found is not None else None
 
 
+def key_hint(word: str, choices: Iterable[str], present: Iterable[object]) -> str | None:
+    """:func:`did_you_mean` for the unknown key ``word`` of a mapping whose keys are
+    ``present``: the key meant is never one already set there (renaming ``unit`` to ``units``
+    beside ``units: 10`` would write a duplicate key). When the closest choice is set already,
+    the hint says so instead of naming it; ``None`` when nothing is close."""
+    found = closest(word, choices)
+    if found is None or found == word:
+        return None
+    if found in set(map(str, present)):
+        return f"`{found}` is set already in this mapping: remove `{word}`, or give `{found}` its value"
+    return f"did you mean `{found}`?"
+
+
 def closest(word: str, choices: Iterable[str]) -> str | None:
     """The valid choice ``word`` was probably meant to be, or ``None`` when nothing is close.
 
@@ -749,12 +762,19 @@ ALIASES: dict[str, str] = {
 }
 
 
-def alias_hint(word: object, choices: Iterable[str]) -> str | None:
+def alias_hint(word: object, choices: Iterable[str], present: Iterable[object] = ()) -> str | None:
     """A hint naming the valid choice that ``word``, another library's name for it
-    (:data:`ALIASES`), stands for; ``None`` when ``word`` is no alias of one of ``choices``."""
+    (:data:`ALIASES`), stands for; ``None`` when ``word`` is no alias of one of ``choices``.
+    For a key of a mapping whose keys are ``present``, a choice set there already is not
+    named as the one meant: the hint says it is set."""
     meant = ALIASES.get(word) if isinstance(word, str) else None
     if meant is None or meant not in set(choices):
         return None
+    if meant in set(map(str, present)):
+        return (
+            f"`{meant}` is set already in this mapping "
+            f"(cnnspec spells `{word}` as `{meant}`): remove `{word}`"
+        )
     return f"did you mean `{meant}`? cnnspec spells `{word}` as `{meant}`"
 
 

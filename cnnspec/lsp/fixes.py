@@ -19,9 +19,12 @@ part is replaced, and only where the diagnostic is located at it and its message
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+import yaml
 
 from cnnspec.errors import Diagnostic
 from cnnspec.lsp.text import BOM, Lines
@@ -64,7 +67,8 @@ def fix_for(diagnostic: Diagnostic, file: str, text: str) -> Fix | None:
         return None
     if (meant := _MEANT.match(diagnostic.hint)) is not None:
         end = lines.token_end(row, column)
-        return _replace_word(line, row, column, end, meant.group(1), diagnostic.message)
+        fix = _replace_word(line, row, column, end, meant.group(1), diagnostic.message)
+        return fix if fix is None or _keys_stay_unique(text, line, fix) else None
     if (written := _WRITE.match(diagnostic.hint)) is not None:
         return _write_item(line, row, column, written.group(1))
     return None
@@ -93,6 +97,58 @@ def _replace_word(line: str, row: int, start: int, end: int, meant: str, message
         if word == meant or repr(word) not in message:
             return None
     return Fix(f"Replace `{word}` with `{meant}`", row, start, end, meant)
+
+
+def _keys_stay_unique(text: str, line: str, fix: Fix) -> bool:
+    """Whether ``fix`` (an edit of ``line``, row ``fix.line`` of ``text``) leaves every mapping
+    of the document with keys of its own: a key renamed to one set beside it already
+    (``unit`` → ``units`` beside ``units: 10``) would be a duplicate key, which is refused. A
+    text that does not parse as YAML has no mappings to check."""
+    keys = _mapping_keys(text)
+    if keys is None:  # (no mapping to check: the text's YAML error is reported on its own)
+        return True
+    for (row, start, end, key), siblings in keys.items():
+        if row != fix.line or not start <= fix.start <= fix.end <= end:
+            continue
+        written = line[start:end]
+        renamed = written[: fix.start - start] + fix.text + written[fix.end - start :]
+        if written == key:
+            return renamed not in siblings
+        if len(written) >= 2 and written[0] in "\"'" and written[-1] == written[0] and written[1:-1] == key:
+            return renamed[1:-1] not in siblings
+        return False  # (a key written with escapes or over lines: what it would read as is unclear)
+    return True
+
+
+@functools.lru_cache(maxsize=4)
+def _mapping_keys(text: str) -> dict[tuple[int, int, int, str], frozenset[str]] | None:
+    """Each mapping key of ``text`` that is a scalar on one line, by (row, start, end, key)
+    (0-based, code points), with the other keys of its mapping; ``None`` when ``text`` is no
+    single YAML document."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return None
+    found: dict[tuple[int, int, int, str], frozenset[str]] = {}
+    seen: set[int] = set()
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            names = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+            for key, value in node.value:
+                stack.append(value)
+                start, end = key.start_mark, key.end_mark
+                if isinstance(key, yaml.ScalarNode) and start.line == end.line:
+                    others = list(names)
+                    others.remove(key.value)
+                    found[(start.line, start.column, end.column, key.value)] = frozenset(others)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return found
 
 
 def _write_item(line: str, row: int, start: int, wanted: str) -> Fix | None:

@@ -109,7 +109,7 @@ def _block_call(resolver: Resolver, name: str, body: Any, path: SpecPath, seen: 
     declared = resolver.block_params(name)
     for key in body if isinstance(body, dict) else ():  # (a single argument is read by its type)
         if key not in declared:
-            resolver.unknown_argument(name, key, declared, (*path, key))
+            resolver.unknown_argument(name, key, declared, (*path, key), body)
     block = resolver.blocks[name]
     _items(
         resolver, block.get("layers") if isinstance(block, dict) else None, ("blocks", name, "layers"), seen

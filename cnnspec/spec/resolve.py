@@ -17,7 +17,7 @@ import contextlib
 import functools
 import re
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,6 +34,7 @@ from cnnspec.errors import (
     describe_value,
     did_you_mean,
     format_path,
+    key_hint,
     misspelt,
     origin_note,
 )
@@ -950,7 +951,7 @@ class Resolver:
                         hint=(
                             f"did you mean `{param_synonym(pname, kind.param_index, params)}`?"
                             if param_synonym(pname, kind.param_index, params) is not None
-                            else did_you_mean(str(pname), kind.param_index)
+                            else key_hint(str(pname), kind.param_index, params)
                         )
                         or "parameters: " + (", ".join(kind.param_index) or "none"),
                     )
@@ -1443,6 +1444,19 @@ class Resolver:
         finally:
             self.trainable.pop()
 
+    @staticmethod
+    def input_hint(name: str, declared: Sequence[str], refs: dict[str, Any]) -> str:
+        """The hint for ``name``, no input of a block whose inputs ``refs`` binds by name: the
+        input meant among those not bound yet (the only one left, when one is), else what
+        the block's inputs are."""
+        unbound = [d for d in declared if d not in refs]
+        if len(unbound) == 1:
+            return f"did you mean `{unbound[0]}`? it is the input not bound yet"
+        return key_hint(name, unbound, ()) or (
+            f"its inputs: {', '.join(declared)}"
+            + (f" (not bound yet: {', '.join(unbound)})" if unbound else "")
+        )
+
     def named_inputs(
         self, block: str, refs: dict[str, Any], path: SpecPath, scope: Scope, env: dict[str, Any]
     ) -> list[str] | None:
@@ -1459,7 +1473,7 @@ class Resolver:
                     rpath,
                     key=True,
                     code="inputs",
-                    hint=did_you_mean(str(name), declared) or "its inputs: " + ", ".join(declared),
+                    hint=self.input_hint(str(name), declared, refs),
                 )
                 failed = True
                 continue
@@ -1733,7 +1747,7 @@ class Resolver:
         """Report the parameter ``key`` written for ``kind`` (beside ``raw``), which it has not,
         with the one meant: another library's name for it, a misspelling, or an item key."""
         meant = param_synonym(key, kind.param_index, raw)
-        hint = f"did you mean `{meant}`?" if meant is not None else did_you_mean(key, kind.param_index)
+        hint = f"did you mean `{meant}`?" if meant is not None else key_hint(key, kind.param_index, raw)
         if key in ITEM_EXTRAS:
             hint = (
                 f"`{key}` stands beside the kind, not among its parameters: "
@@ -2073,7 +2087,7 @@ class Resolver:
                     (*path, key),
                     key=True,
                     code="unknown-key",
-                    hint=did_you_mean(key, allowed) or "keys: " + ", ".join(allowed),
+                    hint=key_hint(key, allowed, body) or "keys: " + ", ".join(allowed),
                 )
                 ok = False
         for key, required in allowed.items():
@@ -2488,7 +2502,7 @@ class Resolver:
                     (*path, "next", name),
                     key=True,
                     code="carry",
-                    hint=did_you_mean(str(name), carried) or "carried: " + ", ".join(carried),
+                    hint=key_hint(str(name), carried, steps or {}) or "carried: " + ", ".join(carried),
                 )
                 return None
         return carried
@@ -2647,14 +2661,16 @@ class Resolver:
             declared = [declared]
         return tuple(n for n in declared or () if isinstance(n, str))
 
-    def unknown_argument(self, name: str, key: Any, declared: dict[str, Any], path: SpecPath) -> None:
+    def unknown_argument(
+        self, name: str, key: Any, declared: dict[str, Any], path: SpecPath, written: Any = ()
+    ) -> None:
         """Report the argument ``key`` of a call of block ``name``, which declares none such."""
         self.error(
             f"unknown argument {key!r} for block `{name}`",
             path,
             key=True,
             code="unknown-parameter",
-            hint=did_you_mean(key, declared) or "parameters: " + (", ".join(declared) or "none"),
+            hint=key_hint(key, declared, written) or "parameters: " + (", ".join(declared) or "none"),
         )
 
     def call_block(
@@ -2696,7 +2712,7 @@ class Resolver:
         for key, value in raw.items():
             param = declared.get(key)
             if param is None:
-                self.unknown_argument(name, key, declared, located[key])
+                self.unknown_argument(name, key, declared, located[key], raw)
                 ok = False
                 continue
             args[key] = POISONED  # until checked: what depends on a failed argument stays silent

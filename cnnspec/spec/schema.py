@@ -17,6 +17,7 @@ import yaml
 
 from cnnspec.errors import (
     ALIASES,
+    COMMAND_LINE_PREFIX,
     MAX_DIAGNOSTICS,
     Diagnostics,
     Note,
@@ -24,6 +25,7 @@ from cnnspec.errors import (
     describe_value,
     did_you_mean,
     format_path,
+    key_hint,
     misspelt,
 )
 from cnnspec.layers.params import text_as_value, written_as_text_hint
@@ -713,9 +715,13 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         for key in extra:
             if diags.full:
                 return
+            # the keys beside it, which a rename must not repeat (a key a `--set` option adds
+            # is renamed in the option, where a path merges into the section it names)
+            loc = doc.key_loc((*path, key))
+            beside = () if loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX) else value
             hint = (
-                alias_hint(key, allowed)
-                or did_you_mean(key, allowed)
+                alias_hint(key, allowed, beside)
+                or key_hint(key, allowed, beside)
                 or ("keys: " + ", ".join(allowed) if allowed else None)
             )
             if path == () and key == "layers":
@@ -863,7 +869,7 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
     if isinstance(value, dict) and isinstance(error.schema, dict):
         keys = _alternative_keys(error.schema)
         unknown = [str(k) for k in value if k not in keys]
-        hint = next(filter(None, (did_you_mean(k, keys) for k in unknown)), None)
+        hint = next(filter(None, (key_hint(k, keys, value) for k in unknown)), None)
     hint = hint or _value_hint(path, value, error.schema)
     diags.error(
         f"expected {_expected(error.schema)}; received {describe_value(value)}",
