@@ -508,7 +508,8 @@ async def test_outline_is_the_model_tree_with_shapes(client: LanguageClient, fol
     inner = [s.name for s in call.children]
     element = next(item for item in tree.body if isinstance(item, BlockCall))
     assert inner == [leaf.node.name for leaf in element.body]
-    repeat = next(s for s in symbols if s.name.startswith("repeat"))
+    repeat = next(s for s in symbols if s.name == "body")  # named by its id, as a layer is
+    assert repeat.detail.startswith("repeat ×2 → ")
     assert [c.name for c in repeat.children] == ["iteration 0", "iteration 1"]
     dense = symbols[-1]
     assert dense.detail.endswith(shape_text(batched(compiled.ir.node(dense.name).shape)))

@@ -3,10 +3,12 @@
 A backbone item is one symbol (its id, the backbone spec, the cut point and its output shape)
 with the layers it keeps as children. Block calls, ``repeat`` iterations, ``residual`` bodies
 and shortcuts and ``parallel`` branches nest; every symbol's detail is its output shape (and a
-layer's kind). Elements written elsewhere (a block body, in this file or a ``use:`` library, a
-backbone's spec) take the range of the item in this file that leads to them (the call), so the
-outline of a spec shows its whole architecture and every child's range lies within its
-parent's, as LSP requires.
+layer's kind). An item with an ``id`` is named by it (a combinator's kind goes in its detail).
+An item's range runs from its first key (``- id:`` above ``repeat:``) to its last line; the
+``augmentation`` section's covers its own lines. Elements written elsewhere (a block body, in
+this file or a ``use:`` library, a backbone's spec) take the range of the item in this file
+that leads to them (the call), so the outline of a spec shows its whole architecture and every
+child's range lies within its parent's, as LSP requires.
 """
 
 from __future__ import annotations
@@ -49,14 +51,20 @@ class _Outline:
         self.foreign = 0
         #: The last line (1-based) of each path's own text in this file.
         self.last_line: dict[SpecPath, int] = {}
+        #: The first (line, column), 1-based, of each path's own text in this file: an item's
+        #: first key (``- id: cells`` above its ``repeat:``).
+        self.first: dict[SpecPath, tuple[int, int]] = {}
         for table in (doc.locs, doc.key_locs):
             for path, loc in table.items():
                 if loc.file != file:
                     continue
+                at = (loc.line, loc.column)
                 for end in range(len(path) + 1):
                     prefix = path[:end]
                     if self.last_line.get(prefix, 0) < loc.line:
                         self.last_line[prefix] = loc.line
+                    if prefix not in self.first or at < self.first[prefix]:
+                        self.first[prefix] = at
 
     def ranges(
         self, path: SpecPath, fallback: types.Range, within: SpecPath = ()
@@ -71,7 +79,9 @@ class _Outline:
         last = max(self.last_line.get(item, loc.line), loc.line) - 1
         end = types.Position(last, self.lines.units(last, len(self.lines.line(last))))
         selection = to_range(self.lines.span(loc.line, loc.column))
-        return types.Range(selection.start, end), selection
+        line, column = min(self.first.get(item, (loc.line, loc.column)), (loc.line, loc.column))
+        start = types.Position(line - 1, self.lines.units(line - 1, column - 1))
+        return types.Range(start, end), selection
 
     def written(self, path: SpecPath, within: SpecPath) -> bool:
         """Whether the element at ``path`` is written in this file inside the item ``within``."""
@@ -152,9 +162,14 @@ class _Outline:
             kind = types.SymbolKind.Struct
         else:
             return None
+        detail = f"→ {self.shape(item.output)}"
+        named = item.extras.get("id")
+        if named and not isinstance(item, BlockCall):  # a call's name holds its id already
+            # named by its id, as a layer is; what it is goes in the detail
+            name, detail = str(named), f"{name} {detail}"
         return types.DocumentSymbol(
             name=name,
-            detail=f"→ {self.shape(item.output)}",
+            detail=detail,
             kind=kind,
             range=full,
             selection_range=selection,
@@ -182,13 +197,20 @@ class _Outline:
         )
 
     def group(
-        self, name: str, items: list[Item], full: types.Range, within: SpecPath = ()
+        self,
+        name: str,
+        items: list[Item],
+        full: types.Range,
+        within: SpecPath = (),
+        selection: types.Range | None = None,
     ) -> types.DocumentSymbol:
+        """A list of items (an iteration, a body, a branch: at their container's range; the
+        augmentation section: its own, selecting its key)."""
         return types.DocumentSymbol(
             name=name,
             kind=types.SymbolKind.Namespace,
             range=full,
-            selection_range=full,
+            selection_range=selection or full,
             children=self.items(items, full, within),
         )
 
@@ -203,8 +225,9 @@ def _pruned(items: list[Item], empty: bool = False) -> bool:
 
 
 def _item(path: SpecPath) -> SpecPath:
-    """The item a kind key's path (``model[3].conv2d``) belongs to: ``model[3]``."""
-    return path[:-1] if path and isinstance(path[-1], str) else path
+    """The item a kind key's path (``model[3].conv2d``) belongs to: ``model[3]``; a section's
+    path (``augmentation``) is its own."""
+    return path[:-1] if len(path) > 1 and isinstance(path[-1], str) else path
 
 
 def outline(
@@ -217,8 +240,8 @@ def outline(
     if ir is not None and ir.tree is not None:
         symbols = builder.items(ir.tree.body, whole)
         if ir.tree.augmentation:
-            full, _ = builder.ranges(("augmentation",), whole)
-            symbols.insert(0, builder.group("augmentation", ir.tree.augmentation, full))
+            full, selection = builder.ranges(("augmentation",), whole)
+            symbols.insert(0, builder.group("augmentation", ir.tree.augmentation, full, selection=selection))
         return symbols
     written = []
     for path, kind in layer_items(doc):

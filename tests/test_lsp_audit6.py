@@ -1,0 +1,156 @@
+"""`cnnspec lsp` after the sixth audit: the outline's ranges (the augmentation section's own
+lines, an item's first line, ranges that stay in their section) and a named combinator's name;
+the editor's diagnostics as `cnnspec validate`'s (the smallest square input a backbone accepts,
+a hint's range); a var overridden by a spec that extends the file (rename's refusal, references).
+
+The cases drive the modules in process, as the server calls them
+(:class:`cnnspec.lsp.documents.Documents` checks the texts as the server does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+
+pytest.importorskip("pygls", reason="the `lsp` extra is part of `dev`")
+
+from cnnspec.lsp import symbols
+from cnnspec.lsp.documents import Analysis, Documents
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def analysed(path: Path, text: str, documents: Documents | None = None) -> Analysis:
+    documents = documents or Documents()
+    documents.set(path, text, 1)
+    return documents.analyze(path)
+
+
+def _span(found: types.Range) -> str:
+    return f"{found.start.line}:{found.start.character}-{found.end.line}:{found.end.character}"
+
+
+def _within(outer: types.Range, inner: types.Range) -> bool:
+    start = (outer.start.line, outer.start.character) <= (inner.start.line, inner.start.character)
+    return start and (inner.end.line, inner.end.character) <= (outer.end.line, outer.end.character)
+
+
+def _walk(found: list[types.DocumentSymbol]) -> Iterator[types.DocumentSymbol]:
+    for symbol in found:
+        yield symbol
+        yield from _walk(symbol.children or [])
+
+
+# -- 1. the outline's ranges -------------------------------------------------------------------
+BACKBONE_BASE = """\
+cnnspec: 1
+name: base
+input: {shape: [16, 16, 3]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+    id: c
+  - relu
+"""
+EVERY_KIND = """\
+cnnspec: 1
+name: every
+input: {shape: [16, 16, 3]}
+vars: {deep: true}
+blocks:
+  cell:
+    params: {f: int}
+    layers:
+      - conv2d: {filters: "${f}", kernel_size: 3, padding: same}
+model:
+  - backbone: {spec: base.yaml}
+    id: trunk
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+    id: stem
+  - repeat: {times: 2, layers: [conv2d: {filters: 4, kernel_size: 1}]}
+  - cell: 4
+    id: c0
+  - id: cells
+    repeat:
+      times: 3
+      carry: {x: c0}
+      layers:
+        - cell: 4
+          inputs: x
+          id: step
+      next: {x: step}
+  - residual:
+      body: [conv2d: {filters: 4, kernel_size: 3, padding: same}]
+    id: res
+  - parallel: {branches: [[relu], [relu]]}
+  - conv2d: {filters: 4, kernel_size: 1}
+    when: "${deep}"
+  - global_avg_pool2d
+  - dense: {units: 3, activation: softmax}
+augmentation:
+  - random_flip: horizontal
+  - random_rotation: 0.1
+data: {source: cifar10}
+training:
+  epochs: 1
+"""
+
+
+def _sections(text: str) -> dict[str, tuple[int, int]]:
+    """The lines (0-based, first and last) of each top-level key's text."""
+    rows = text.split("\n")
+    starts = [(row, line.split(":")[0]) for row, line in enumerate(rows) if line[:1].isalpha()]
+    ends = [row - 1 for row, _ in starts[1:]] + [len(rows) - 1]
+    return {key: (row, end) for (row, key), end in zip(starts, ends, strict=True)}
+
+
+def test_every_outline_range_holds_its_selection_and_stays_in_its_section(tmp_path: Path):
+    (tmp_path / "base.yaml").write_text(BACKBONE_BASE, "utf-8")
+    path = (tmp_path / "every.yaml").resolve()
+    analysis = analysed(path, EVERY_KIND)
+    assert analysis.compiled is not None and analysis.doc is not None, analysis.diagnostics
+    found = symbols.outline(analysis.doc, analysis.name, EVERY_KIND, analysis.compiled.ir)
+    sections = _sections(EVERY_KIND)
+    rows = EVERY_KIND.split("\n")
+    kinds = {
+        word for symbol in found for word in (symbol.name.split(" ")[0], (symbol.detail or " ").split(" ")[0])
+    }
+    assert {"backbone", "conv2d", "repeat", "residual", "parallel"} <= kinds
+    assert any(symbol.name == "cell c0" for symbol in found)  # a call's name holds its id
+    for top in found:
+        section = "augmentation" if top.name == "augmentation" else "model"
+        first, last = sections[section]
+        assert first <= top.range.start.line and top.range.end.line <= last, (top.name, _span(top.range))
+        for symbol in _walk([top]):
+            assert _within(symbol.range, symbol.selection_range), (symbol.name, _span(symbol.range))
+            for child in symbol.children or []:
+                assert _within(symbol.range, child.range), (symbol.name, child.name)
+    augmentation = found[0]
+    assert augmentation.name == "augmentation"
+    key, last = rows.index("augmentation:"), rows.index("  - random_rotation: 0.1")
+    assert _span(augmentation.range) == f"{key}:0-{last}:{len(rows[last])}"
+    assert _span(augmentation.selection_range) == f"{key}:0-{key}:{len('augmentation')}"
+    # a carrying repeat written `- id: cells` / `repeat:`: its range from the `id:` line, named
+    # by its id as a layer is, with what it is in the detail
+    (cells,) = [symbol for symbol in found if symbol.name == "cells"]
+    assert cells.detail.startswith("repeat ×3 → ")
+    assert cells.range.start == types.Position(rows.index("  - id: cells"), 4)
+    assert cells.selection_range.start == types.Position(rows.index("    repeat:"), 4)
+    assert cells.range.end.line == rows.index("      next: {x: step}")
+    (res,) = [symbol for symbol in found if symbol.name == "res"]
+    assert res.detail.startswith("residual → ") and res.range.end.line == rows.index("    id: res")
+    plain = [symbol for symbol in found if symbol.name == "repeat ×2"]
+    assert len(plain) == 1 and plain[0].detail.startswith("→ ")  # no id: named by what it is
+
+
+def test_the_augmentation_outline_of_resnet_is_its_section():
+    path = ROOT / "specs" / "resnet.yaml"
+    text = path.read_text("utf-8")
+    analysis = analysed(path, text)
+    assert analysis.compiled is not None and analysis.doc is not None
+    found = symbols.outline(analysis.doc, analysis.name, text, analysis.compiled.ir)
+    (augmentation,) = [symbol for symbol in found if symbol.name == "augmentation"]
+    assert _span(augmentation.range) == "38:0-45:55"
+    assert _span(augmentation.selection_range) == "38:0-38:12"
