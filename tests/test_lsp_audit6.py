@@ -17,7 +17,10 @@ from lsprotocol import types
 
 pytest.importorskip("pygls", reason="the `lsp` extra is part of `dev`")
 
-from cnnspec.lsp import symbols
+from cnnspec.analysis.input_size import NOTE_START
+from cnnspec.api import compile_spec
+from cnnspec.errors import SpecError
+from cnnspec.lsp import diagnostics, symbols
 from cnnspec.lsp.documents import Analysis, Documents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,3 +157,33 @@ def test_the_augmentation_outline_of_resnet_is_its_section():
     (augmentation,) = [symbol for symbol in found if symbol.name == "augmentation"]
     assert _span(augmentation.range) == "38:0-45:55"
     assert _span(augmentation.selection_range) == "38:0-38:12"
+
+
+# -- 2. the smallest square input's note -------------------------------------------------------
+SMALL_INPUT = """\
+cnnspec: 1
+extends: zoo:densenet121
+input: {shape: [28, 28, 3]}
+"""
+
+
+def test_an_input_too_small_for_a_zoo_model_has_validates_note(tmp_path: Path):
+    """The editor's diagnostic (at `extends:`) carries the note `validate` gives, pointing at
+    the input shape."""
+    path = (tmp_path / "small.yaml").resolve()
+    path.write_text(SMALL_INPUT, "utf-8")
+    with pytest.raises(SpecError) as raised:
+        compile_spec(path)
+    expected = [note.message for d in raised.value.diagnostics for note in d.notes]
+    assert any(message.startswith(NOTE_START + "29×29×3") for message in expected), expected
+
+    documents = Documents()
+    analysis = analysed(path, SMALL_INPUT, documents)
+    assert [note.message for d in analysis.diagnostics for note in d.notes] == expected
+    (shown,) = diagnostics.for_document(documents, path)
+    rows = SMALL_INPUT.split("\n")
+    assert shown.range.start == types.Position(1, rows[1].index("zoo:"))  # where it comes in
+    (note,) = [r for r in shown.related_information or [] if NOTE_START in r.message]
+    assert note.message == f"note: {expected[0]}"
+    assert note.location.uri == path.as_uri()
+    assert note.location.range.start == types.Position(2, rows[2].index("[28"))

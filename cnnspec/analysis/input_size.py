@@ -29,6 +29,8 @@ MAX_GROWTH = 2**8
 MAX_STEPS = 5_000
 #: The code of the resolver's shape errors (:meth:`Resolver.layer`).
 SHAPE = "shape"
+#: How the note this module puts on an error begins.
+NOTE_START = "the smallest square input this model accepts is "
 
 
 def explain_small_input(
@@ -68,8 +70,7 @@ def explain_small_input(
     loc, path = input_origin(doc)
     where = f" ({path}, {loc})" if loc is not None else f" ({path})"
     note = Note(
-        f"the smallest square input this model accepts is {side}×{side}×{channels}; "
-        f"the input is {list(input_shape)}{where}",
+        f"{NOTE_START}{side}×{side}×{channels}; the input is {list(input_shape)}{where}",
         loc,
         path,
     )

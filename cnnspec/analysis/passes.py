@@ -66,7 +66,7 @@ class Context:
     path: Path | None = None  # recorded on the CompiledSpec (the spec file it came from)
     #: Explain a shape error inside an included file by the smallest input that fits
     #: (:mod:`cnnspec.analysis.input_size`: a few more resolutions, on an error path only;
-    #: the language server, which compiles at every keystroke, leaves it out).
+    #: the language server explains too, as its diagnostics are validate's).
     explain_input: bool = True
     diags: Diagnostics = field(default_factory=Diagnostics)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
+from cnnspec.analysis.input_size import NOTE_START
 from cnnspec.errors import Diagnostic, Loc, Note
 from cnnspec.lsp.documents import Documents, path_of, source_text
 from cnnspec.lsp.fixes import fix_for
@@ -70,8 +71,11 @@ def _anchor(notes: Sequence[Note], file: str) -> Loc | None:
     outside ``blocks`` is the outermost frame of the first call stack (``model[0]``), even
     when the failing block was reached through another library block. Without one (this file
     is a library whose blocks call the failing one), the first call made here; without any
-    call, the first include entry (the ``use:`` entry)."""
-    here = [n for n in notes if n.loc is not None and n.loc.file == file]
+    call, the first include entry (the ``use:`` entry). The note of the smallest input the
+    model accepts, which points at the input shape, is no step on the way to the error."""
+    here = [
+        n for n in notes if n.loc is not None and n.loc.file == file and not n.message.startswith(NOTE_START)
+    ]
     calls = [n for n in here if _root(n.path) not in _INCLUDE_KEYS]
     top = [n for n in calls if _root(n.path) != "blocks"]
     for found in (top, calls, here):
