@@ -22,6 +22,7 @@ from cnnspec.api import compile_spec
 from cnnspec.errors import SpecError
 from cnnspec.lsp import diagnostics, symbols
 from cnnspec.lsp.documents import Analysis, Documents
+from cnnspec.spec.compose import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -187,3 +188,37 @@ def test_an_input_too_small_for_a_zoo_model_has_validates_note(tmp_path: Path):
     assert note.message == f"note: {expected[0]}"
     assert note.location.uri == path.as_uri()
     assert note.location.range.start == types.Position(2, rows[2].index("[28"))
+
+
+# -- 3. a hint's range is its diagnostic's -----------------------------------------------------
+HEAD = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\n"
+FLATEN = HEAD + "model:\n  - conv2d: {filters: 2, kernel_size: 3}\n  - flaten\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\ufeff{cnnspec: 1, name: t, input: {shape: [8, 8, 3]}, model: [flaten]}\n",  # a byte-order mark
+        "\ufeff" + HEAD + "model: [{dense: {units: 2, activaton: relu}}]\n",
+        FLATEN,
+        FLATEN.replace("\n", "\r\n"),
+        FLATEN.replace("  - flaten\n", "  - dense: {units: 2, activaton: relu}\n"),
+    ],
+)
+def test_a_hint_is_where_its_diagnostic_is(tmp_path: Path, text: str):
+    """The hint's related information has the diagnostic's range, also where the loader's copy
+    of the text differs from the editor's: without its byte-order mark, or replaced by a later
+    load of the file as saved (`- flatten` on the disk, `- flaten` in the editor)."""
+    path = (tmp_path / "t.yaml").resolve()
+    path.write_text(text.replace("flaten", "flatten").replace("activaton", "activation"), "utf-8")
+    documents = Documents()
+    analysed(path, text, documents)
+    for shown in diagnostics.for_document(documents, path):  # before and after the disk's load
+        (hint,) = [r for r in shown.related_information or [] if r.message.startswith("hint: ")]
+        assert (hint.location.uri, _span(hint.location.range)) == (path.as_uri(), _span(shown.range))
+    load_spec(path)  # the disk's text (the workspace's scan of other specs does this)
+    found = diagnostics.for_document(documents, path)
+    assert found and all(d.code in ("unknown-kind", "unknown-parameter") for d in found), found
+    for shown in found:
+        (hint,) = [r for r in shown.related_information or [] if r.message.startswith("hint: ")]
+        assert (hint.location.uri, _span(hint.location.range)) == (path.as_uri(), _span(shown.range))

@@ -114,17 +114,23 @@ def convert(
             types.Position(fix.line, lines.units(fix.line, fix.start)),
             types.Position(fix.line, lines.units(fix.line, fix.end)),
         )
-    if diagnostic.hint:
+
+    def place(at: Loc | None) -> types.Location:
+        """Where related information at ``at`` points: in this document, ranged in its text as
+        the diagnostic is (the loader's copy of it lacks a byte-order mark, and a later load
+        of the file from the disk replaces it); in another file, in the text read for it."""
+        if at is not None and at.file != file:
+            return location(at, encoding, uri_of)
+        # (this document's URI only now: a name no file can have, with a NUL, has none)
         uri = uri_of(path_of(file))
-        target = location(loc, encoding, uri_of) if loc is not None else types.Location(uri, where)
-        related.append(types.DiagnosticRelatedInformation(target, f"hint: {diagnostic.hint}"))
+        if at is None or at == anchor:
+            return types.Location(uri, where)
+        return types.Location(uri, loc_range(at, text, encoding))
+
+    if diagnostic.hint:
+        related.append(types.DiagnosticRelatedInformation(place(loc), f"hint: {diagnostic.hint}"))
     for note in diagnostic.notes:
-        target = (
-            location(note.loc, encoding, uri_of)
-            if note.loc is not None
-            else types.Location(uri_of(path_of(file)), where)
-        )
-        related.append(types.DiagnosticRelatedInformation(target, f"note: {note.message}"))
+        related.append(types.DiagnosticRelatedInformation(place(note.loc), f"note: {note.message}"))
     path = f"{diagnostic.path}: " if diagnostic.path else ""
     return types.Diagnostic(
         range=where,
