@@ -9,6 +9,7 @@ The cases drive the modules in process, as the server calls them
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,12 @@ from cnnspec.api import compile_spec
 from cnnspec.errors import SpecError
 from cnnspec.lsp import diagnostics, symbols
 from cnnspec.lsp.documents import Analysis, Documents
+from cnnspec.lsp.rename import RenameError
 from cnnspec.spec.compose import load_spec
+from tests.test_lsp_rename import LIBRARY, USER, Workspace
+from tests.test_lsp_rename import folder as folder_fixture
+
+folder = folder_fixture  # (the working directory is the folder: files are named relative to it)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -222,3 +228,18 @@ def test_a_hint_is_where_its_diagnostic_is(tmp_path: Path, text: str):
     for shown in found:
         (hint,) = [r for r in shown.related_information or [] if r.message.startswith("hint: ")]
         assert (hint.location.uri, _span(hint.location.range)) == (path.as_uri(), _span(shown.range))
+
+
+# -- 4. and 5. a var a spec that extends the file overrides ------------------------------------
+OVERRIDING = "cnnspec: 1\nextends: user.yaml\nname: child\nvars: {width: 8}\n"
+
+
+@pytest.mark.parametrize("asked", ["user.yaml", "child.yaml"])
+def test_a_rename_refusal_names_the_child_as_overriding(folder: Path, asked: str):
+    """Asked in the base or in the child, the refusal says the child's declaration overrides
+    the base's (it said the reverse when asked in the base)."""
+    space = Workspace(folder, {"lib.yaml": LIBRARY, "user.yaml": USER, "child.yaml": OVERRIDING})
+    other = "child.yaml" if asked == "user.yaml" else "user.yaml"
+    expected = "declared at user.yaml:5:8 and again at child.yaml:4:8, which overrides it"
+    with pytest.raises(RenameError, match=re.escape(expected)):
+        space.rename(asked, "width", 0, "w", others=(other,))

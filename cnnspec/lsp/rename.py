@@ -1238,9 +1238,14 @@ def _check_redeclared(doc: SourceDoc, symbol: Symbol, text_of: TextOf) -> None:
         own = _own_doc(file, text_of)
         loc = own.key_locs.get(where) if own is not None else None
         if loc is not None and loc != symbol.declared and not _variant_row(own, symbol):
+            # the composed document keeps the overriding declaration: the child's, whichever
+            # of the two files the rename was asked in
+            kept = doc.key_locs.get(where)
+            first, then = (symbol.declared, loc) if kept == loc else (loc, symbol.declared)
+            which = ", which overrides it" if kept in (loc, symbol.declared) else ""
             raise RenameError(
-                f"cannot rename `{symbol.name}`: it is declared at {_place(loc)} and again at "
-                f"{_place(symbol.declared)}, which overrides it; rename both by hand"
+                f"cannot rename `{symbol.name}`: it is declared at {_place(first)} and again at "
+                f"{_place(then)}{which}; rename both by hand"
             )
 
 
