@@ -25,6 +25,7 @@ from cnnspec.lsp import diagnostics, symbols
 from cnnspec.lsp.documents import Analysis, Documents
 from cnnspec.lsp.rename import RenameError
 from cnnspec.spec.compose import load_spec
+from tests.test_lsp_references import Space
 from tests.test_lsp_rename import LIBRARY, USER, Workspace
 from tests.test_lsp_rename import folder as folder_fixture
 
@@ -243,3 +244,23 @@ def test_a_rename_refusal_names_the_child_as_overriding(folder: Path, asked: str
     expected = "declared at user.yaml:5:8 and again at child.yaml:4:8, which overrides it"
     with pytest.raises(RenameError, match=re.escape(expected)):
         space.rename(asked, "width", 0, "w", others=(other,))
+
+
+@pytest.mark.parametrize("opened", [True, False])
+def test_a_vars_references_include_a_childs_override(folder: Path, opened: bool):
+    """From the base's declaration or a use, the child that extends it and declares the var
+    again (open, or on disk in the workspace) is listed at its declaration, after the base's
+    places; from the child, the var is the child's (the base's declaration is not its)."""
+    space = Space(folder, {"lib.yaml": LIBRARY, "user.yaml": USER})
+    alone = space.references("user.yaml", "width", 0)
+    if opened:
+        space.put("child.yaml", OVERRIDING)
+    else:
+        space.disk("child.yaml", OVERRIDING)
+    others = ("child.yaml",) if opened else ()
+    base = space.references("user.yaml", "width", 0, others=others)
+    assert alone[0] == ("user.yaml", 5, 8) and base == [*alone, ("child.yaml", 4, 8)]
+    assert space.references("user.yaml", "width}", 0, others=others) == base  # from a use
+    if opened:
+        child = space.references("child.yaml", "width", 0, others=("user.yaml",))
+        assert child[0] == ("child.yaml", 4, 8) and ("user.yaml", 5, 8) not in child

@@ -151,8 +151,8 @@ def test_a_block_parameter_hides_the_var_of_its_name(folder: Path) -> None:
 
 def test_a_vars_references_reach_the_specs_on_disk_and_a_backbones_vars(folder: Path) -> None:
     """BASE's var: read in BASE, set in the ``vars:`` of the backbone of a spec on disk that
-    is not open (CUT), and read in a child on disk; a child that declares it again has its
-    own (not listed). The places a rename writes, each once."""
+    is not open (CUT), and read in a child on disk: the places a rename writes, each once. A
+    child that declares it again (which a rename refuses) is listed at that declaration."""
     space = Space(folder, {"lib.yaml": LIBRARY, "base.yaml": BASE})
     space.disk("cut.yaml", CUT)
     child = 'cnnspec: 1\nextends: base.yaml\nname: child\ntraining: {epochs: "${width}"}\n'
@@ -167,9 +167,9 @@ def test_a_vars_references_reach_the_specs_on_disk_and_a_backbones_vars(folder: 
     found = space.references("base.yaml", "${width}", 3)
     assert sorted(found) == sorted(expected) and found[0] == expected[0]
     assert sorted(space.places("base.yaml", "${width}", 3, "w")) == sorted(expected)
-    space.disk("own.yaml", own)  # (a rename refuses it: references leave it out)
-    assert space.references("base.yaml", "${width}", 3) == found
-    assert space.references("base.yaml", "${width}", 3, include=False) == found[1:]
+    space.disk("own.yaml", own)  # (a rename refuses it; its uses of `width` read its own)
+    assert space.references("base.yaml", "${width}", 3) == [*found, ("own.yaml", *at(own, "width: 2"))]
+    assert space.references("base.yaml", "${width}", 3, include=False) == [*found[1:], ("own.yaml", 4, 8)]
 
 
 def test_a_blocks_references_reach_the_specs_on_disk_that_call_it(folder: Path) -> None:

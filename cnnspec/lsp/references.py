@@ -7,7 +7,8 @@ What a rename would rewrite is what references list, read by the same rules:
   ``vars:`` that sets the backbone spec's var): the places
   :func:`cnnspec.lsp.rename.name_references` gives, by rename's scoping (an expression inside
   a block whose parameter has the name reads the parameter, not the var), each located at the
-  name itself; a spec that declares the var again (a child overriding it) has its own. A
+  name itself; a spec that extends the var's file and declares it again (a child overriding
+  it): that declaration too (from the child, the var is its own, with its own references). A
   key under a ``zoo:`` backbone's ``vars:`` sets a var of the packaged zoo model: its
   declaration and uses there are listed with the zoo files' locations (where definition goes;
   read-only, so a rename refuses them);
@@ -102,7 +103,10 @@ def references(
         if symbol.what == VAR:  # a var of a `zoo:` backbone's model: its uses there too
             zoo = rename.zoo_backbones([each for each, _ in have], symbol.declared.file, reader)
             have += [(model, None) for model in zoo]
-        return _name_references(symbol, have, include_declaration, text_of, reader)
+        found = _name_references(symbol, have, include_declaration, text_of, reader)
+        if symbol.what == VAR:
+            found += [loc for loc in _overrides(symbol, have) if loc not in found]
+        return found
     # (the cursor's column: a pattern is read by its segment under it, as a rename there reads it)
     at = {"line_text": line_text, "column": column}
     locs: list[Loc] = navigation.references(doc, cursor, include_declaration, automatic, **at)
@@ -240,6 +244,21 @@ def _name_references(
         found += [loc for loc in places if loc not in found]
     rest = [loc for loc in found if loc != symbol.declared]
     return [symbol.declared, *rest] if include and symbol.declared in found else rest
+
+
+def _overrides(symbol: rename.Symbol, specs: Sequence[Other]) -> list[Loc]:
+    """The declarations of the var ``symbol`` again in the specs of ``specs`` that extend (or
+    ``use:``) its file: a child's ``vars: {width: 8}`` overriding its base's ``width``. The
+    composed document of such a spec keeps the overriding declaration; one in the var's own
+    file (a ``variants`` row) is the var's."""
+    found: list[Loc] = []
+    for each, _ in specs:
+        loc = each.key_locs.get(("vars", symbol.name))
+        if loc is None or loc.file == symbol.declared.file or loc in found:
+            continue
+        if workspace.reads(each, symbol.declared.file):
+            found.append(loc)
+    return found
 
 
 def _more(
