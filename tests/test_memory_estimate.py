@@ -153,3 +153,28 @@ def test_images_a_memory_cache_keeps_are_counted(tmp_path, monkeypatch, kind):
     )
     assert error.hint.startswith("data.cache: disk")
     memory.check_memory(compiled, training_config(compiled), (7 * 192, "a test's figure"))  # just fits
+
+
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_a_cgroups_page_cache_counts_as_room(tmp_path, version):
+    """A container's usage counts the page cache (files read lately), which the kernel gives
+    back under the limit: counted as used, 7.5 GiB of cache under an 8 GiB limit left "0.5 GiB
+    available" to a training that fits."""
+    gib = 1 << 30
+    limit, usage, cache = 8 * gib, 7 * gib + gib // 2, 7 * gib
+    if version == "v2":
+        files = {"memory.max": limit, "memory.current": usage, "memory.stat": f"anon 1\nfile {cache}\n"}
+    else:
+        files = {
+            "memory/memory.limit_in_bytes": limit,
+            "memory/memory.usage_in_bytes": usage,
+            "memory/memory.stat": f"cache {cache}\ntotal_cache {cache}\n",
+        }
+    for name, value in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(f"{value}\n")
+    assert memory._cgroup_room(tmp_path) == limit - (usage - cache)
+    (tmp_path / ("memory.stat" if version == "v2" else "memory/memory.stat")).unlink()
+    assert memory._cgroup_room(tmp_path) == limit - usage  # (no statistics: the usage as it is)
+    (tmp_path / ("memory.max" if version == "v2" else "memory/memory.limit_in_bytes")).write_text("max\n")
+    assert memory._cgroup_room(tmp_path) is None

@@ -71,24 +71,44 @@ def available_memory() -> tuple[int, str] | None:
     return min(found) if found else None
 
 
-def _cgroup_room() -> int | None:
-    """The cgroup's memory limit less its usage (v2, else v1); ``None``: no limit."""
-    for limit_file, usage_file in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
-    ):
+#: The cgroup's files (v2, then v1): its limit, its usage, its statistics and the key there of
+#: the page cache its usage counts.
+_CGROUP_FILES = (
+    ("memory.max", "memory.current", "memory.stat", "file"),
+    ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes", "memory/memory.stat", "total_cache"),
+)
+
+
+def _cgroup_room(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The cgroup's memory limit less what it uses, its page cache not counted (v2, else v1);
+    ``None``: no limit. The usage counts the files read and written lately, which the kernel
+    gives back under the limit: counted, a container that had read its data (or pip's
+    downloads) left "no room" for a training that fits."""
+    for limit_file, usage_file, stat_file, cache_key in _CGROUP_FILES:
         try:
-            text = Path(limit_file).read_text().strip()
+            text = (root / limit_file).read_text().strip()
         except OSError:
             continue
         if text == "max" or not text.isdigit() or int(text) >= 1 << 60:  # (v1's "no limit")
             return None
         try:
-            usage = int(Path(usage_file).read_text().strip())
+            usage = int((root / usage_file).read_text().strip())
         except (OSError, ValueError):
             usage = 0
-        return max(0, int(text) - usage)
+        return max(0, int(text) - max(0, usage - _stat(root / stat_file, cache_key)))
     return None
+
+
+def _stat(path: Path, key: str) -> int:
+    """The value of ``key`` in a cgroup's ``memory.stat`` (0: none, or unreadable)."""
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key and value.strip().isdigit():
+                return int(value)
+    except OSError:
+        pass
+    return 0
 
 
 def _count(shape: object) -> int | None:
