@@ -307,3 +307,19 @@ def test_the_same_error_in_other_iterations_adds_no_call_notes(tmp_path):
         f"also in block 'cb' called from model[1] ({path}:11:5)",
         f"f is integer 0, set at {path}:11:13",
     ]
+
+
+def test_a_structural_error_past_the_error_limit_still_stops_before_the_resolver(tmp_path):
+    """300 unknown optimizer keys fill the error limit, and `vars: basic` after them was
+    dropped unseen: the resolver then read `vars` as checked, an internal error (found by
+    `make fuzz`). A full collection now stops at the schema as any structural error does."""
+    keys = "".join(f"    k{i}: {i}\n" for i in range(300))
+    spec = tmp_path / "full.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\n"
+        "model: [flatten, {dense: {units: 3, activation: softmax}}]\n"
+        f"training:\n  optimizer:\n{keys}vars: basic\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        compile_spec(spec)
+    assert all(error.path.startswith("training.optimizer") for error in caught.value.errors)

@@ -104,7 +104,9 @@ def check_schema(doc: SourceDoc, context: Context) -> SourceDoc:
     # which the resolver reads as checked) does.
     failed = {d.key() for d in doc.value_errors}
     found = [*context.diags.errors, *context.diags.silenced]
-    if any(
+    # (full: errors past the limit were dropped unseen, a structural one maybe, `vars: x`,
+    # which the resolver would read as checked)
+    if context.diags.full or any(
         not d.path.startswith(INDEPENDENT_SECTIONS + POISONED_BY_SCHEMA) and d.key() not in failed
         for d in found
     ):
