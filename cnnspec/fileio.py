@@ -451,7 +451,8 @@ def _scratch(
         # A private folder (mode 0700) beside the target holds the temp file: the writer creates
         # the file (Keras refuses to overwrite one), and no other user can create it first in a
         # shared folder, as a freed temp name would let them; the rename stays on one disk.
-        _remove_stale(folder, target.name)
+        if owner is None:  # (a run folder's owner removed its leftovers as it took its lock)
+            _remove_stale(folder, target.name)
         scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder))
         _hold(scratch)
     except OSError as exc:
