@@ -265,6 +265,27 @@ def test_a_stopped_benchmark_ends_its_worker_and_waits_for_it():
     assert worker.returncode == -signal.SIGKILL  # ended and reaped: no orphan
 
 
+def test_a_stop_while_the_worker_starts_ends_the_worker_too(in_main, monkeypatch, tmp_path):
+    """A SIGTERM that landed inside Popen (the child forked, Popen not returned) or before the
+    worker was in ``_ended``'s hands left the worker timing on as an orphan (the SIGTERM test
+    in tests/test_runtimes.py failed so now and then)."""
+    from cnnspec.export import benchmark
+
+    real, started = subprocess.Popen, []
+
+    def starting(command, **kwargs):
+        started.append(real(["sleep", "60"], **kwargs))
+        os.kill(os.getpid(), signal.SIGTERM)  # the child is there; Popen has not returned
+        return started[-1]
+
+    signal.signal(signal.SIGTERM, cli_app._terminated)  # (in_main puts the handler back)
+    monkeypatch.setattr(benchmark.subprocess, "Popen", starting)
+    with pytest.raises(KeyboardInterrupt):
+        benchmark._worker({"runtime": "keras"}, tmp_path, 1)
+    assert started[0].returncode == -signal.SIGKILL  # ended and reaped: no orphan
+    assert signal.getsignal(signal.SIGTERM) is cli_app._terminated
+
+
 #: A process that starts a timing worker's parent watch in a child, prints the child's PID,
 #: and waits to be killed.
 ORPHANING = """

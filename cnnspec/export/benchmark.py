@@ -368,11 +368,21 @@ def _worker(settings: dict[str, Any], scratch: Path, threads: int) -> dict[str, 
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="3")  # the same pools everywhere
     command = [sys.executable, "-m", "cnnspec.export.bench_worker", str(path)]
-    # a session of its own: a Ctrl-C reaches this process alone, which ends the worker's group
-    worker = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
-    )
-    with _ended(worker):
+    with contextlib.ExitStack() as ending:
+        # A stop that lands while the worker starts waits until ``_ended`` holds it: raised in
+        # the middle of Popen (the child forked, Popen not returned) or before the ``with``,
+        # it left the worker timing on as an orphan (tests/test_runtimes.py caught it so).
+        with _stops_held():
+            # a session of its own: a Ctrl-C reaches this process alone, which ends the group
+            worker = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                start_new_session=True,
+            )
+            ending.enter_context(_ended(worker))
         try:
             out, err = worker.communicate(timeout=WORKER_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -382,6 +392,27 @@ def _worker(settings: dict[str, Any], scratch: Path, threads: int) -> dict[str, 
         tail = (err.strip().splitlines() or ["no output"])[-1][:300]
         return {"runtime": settings["runtime"], "status": f"failed (exit {worker.returncode}): {tail}"}
     return dict(json.loads(lines[-1]))
+
+
+@contextlib.contextmanager
+def _stops_held() -> Iterator[None]:
+    """While inside, a Ctrl-C or SIGTERM is only recorded; on leaving, the handlers before are
+    put back and the first signal recorded is raised again, as if it came then (their handler,
+    the command line's, raises ``KeyboardInterrupt``). Not the main thread: as they were."""
+    held: list[int] = []
+    previous: dict[int, Any] = {}
+    try:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, lambda signum, _frame: held.append(signum))
+    except ValueError:  # not the main thread: its signals are not ours to hold
+        pass
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        if held:
+            signal.raise_signal(held[0])
 
 
 @contextlib.contextmanager
