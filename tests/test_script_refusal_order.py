@@ -1149,6 +1149,74 @@ def test_data_of_one_class_for_a_classifier_stops_the_script_with_trains_message
     assert lines == [error.message, error.hint]
 
 
+def one_labelled_cases(tmp_path: Path) -> dict[str, Path]:
+    """Specs whose classifier has two classes or more, yet training images of one: an npz labelled
+    1 throughout (classes 0 and 1 by its largest label), its multi-output twin, and a data.limit
+    that keeps one image."""
+    arrays = good_arrays("classifier")
+    ones = {"y_train": 0 * arrays["y_train"] + 1, "y_test": np.arange(6) % 2}
+    texts = {
+        "ones": CLASSIFIER_SPEC.format(source="{npz: d.npz}"),
+        "limit": CLASSIFIER_SPEC.format(source="{npz: d.npz}, limit: 1"),
+        "multi": MULTI,
+    }
+    paths = {}
+    for name, text in texts.items():
+        (tmp_path / name).mkdir()
+        paths[name] = tmp_path / name / "spec.yaml"
+        paths[name].write_text(text)
+        if name == "limit":
+            np.savez(tmp_path / name / "d.npz", **arrays)
+        elif name == "ones":
+            np.savez(tmp_path / name / "d.npz", **(arrays | ones))
+        else:
+            np.savez(
+                tmp_path / name / "d.npz",
+                x_train=arrays["x_train"],
+                x_test=arrays["x_test"],
+                y_train_kind=np.ones(12, "int64"),
+                y_test_kind=np.arange(6) % 3,
+                y_train_size=np.arange(12, dtype="float32"),
+                y_test_size=np.arange(6, dtype="float32"),
+            )
+    return paths
+
+
+ONE_LABELLED = {
+    "ones": ("data.source", "the class '1' (the data has 2 classes)", "store labels of at least 2"),
+    "limit": ("data.limit", "the class '2' (the data has 3 classes)", "raise data.limit"),
+    "multi": ("data.source", "the class '1' (the data has 3 classes)", "store labels of at least 2"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ONE_LABELLED))
+def test_training_images_of_one_class_are_refused_before_training(tmp_path, case):
+    """An npz labelled 1 throughout has classes 0 and 1 by its largest label: it passed the
+    two-class check, trained a model answering 1 to everything and reported it as a run."""
+    error = refused(one_labelled_cases(tmp_path)[case])
+    where, ending, hint = ONE_LABELLED[case]
+    whose = "the classifier output kind" if case == "multi" else "a classifier"
+    assert error.path == where
+    assert error.message == (
+        f"expected training images of at least 2 classes for {whose}; every training image is of {ending}"
+    )
+    assert error.hint.startswith(hint)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(ONE_LABELLED))
+def test_training_images_of_one_class_stop_the_script_with_trains_message(tmp_path, case):
+    path = one_labelled_cases(tmp_path)[case]
+    error = refused(path)
+    if case == "multi":  # the task script's load_splits (no TensorFlow)
+        with pytest.raises(SystemExit) as stopped:
+            script_functions(path)["load_splits"](path.with_name("d.npz"))
+        lines = str(stopped.value.code).split("\n")
+    else:
+        lines = script_stop(path)
+    assert lines == [error.message, error.hint]
+
+
 @pytest.mark.parametrize("case", ["folder", "npz", "multi"])
 def test_test_images_of_one_class_are_still_scored(tmp_path, case):
     """evaluate's --data (its test images alone used) may hold one class's images to score: the

@@ -142,6 +142,18 @@ def two_classes_hint(config: TrainConfig, output: str | None = None) -> str:
     )
 
 
+def two_labelled_hint(config: TrainConfig, output: str | None = None) -> str:
+    """The hint of a classifier whose training split holds one class's images (train's and the
+    generated scripts'): :func:`two_classes_hint`, after raising ``data.limit`` where one is set;
+    classes that data.classes selects have training images of one of them alone."""
+    hint = two_classes_hint(config, output)
+    if config.data.classes is not None and output is None:
+        hint = "select classes in data.classes that have training images" + hint[hint.index(":") :]
+    if config.data.limit is None:
+        return hint
+    return f"raise data.limit, so that it keeps images of other classes; or {hint}"
+
+
 #: How many classes each named dataset of a fixed size has.
 DATASET_CLASSES: dict[str, int] = {
     "digits": 10,

@@ -494,7 +494,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
             "input.shape",
             code="codegen-script",
         )
-    from cnnspec.analysis.datafit import script_data_notes, two_classes_hint
+    from cnnspec.analysis.datafit import script_data_notes, two_classes_hint, two_labelled_hint
     from cnnspec.analysis.settings import CACHED_SHUFFLE_BUFFER
 
     data_notes = script_data_notes(spec, config)  # labels train refuses are refused here too
@@ -579,6 +579,12 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         # data whose class count is known only once read (or selected): checked as train checks it
         "counts_classes": data.kind == "npz" or data.streamed or data.classes is not None,
         "one_class_hint": py_string(two_classes_hint(config)),
+        # training labels of one class: data read from files, or cut down by data.limit
+        "checks_labelled": data.kind == "npz"
+        or data.streamed
+        or data.classes is not None
+        or data.limit is not None,
+        "one_labelled_hint": py_string(two_labelled_hint(config)),
         "mixing": mixing_source(config),
         "mixing_key": config.mixing.kinds if config.mixing is not None else "",
         "mixing_switch": config.mixing is not None and config.mixing.switch is not None,

@@ -200,7 +200,7 @@ def _describe(config: TrainConfig) -> str:
 def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
     """The template values that differ from the classifier's (``outputs``, ``several``,
     ``task_kinds``, the mask outputs and the shapes targets)."""
-    from cnnspec.analysis.datafit import two_classes_hint
+    from cnnspec.analysis.datafit import two_classes_hint, two_labelled_hint
 
     tasks = list(config.tasks)
     several = len(tasks) > 1
@@ -242,6 +242,9 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
         # a classifier output of one class in an npz is refused, as train refuses it
         "one_class_hints": py_literal(
             {out.name: two_classes_hint(config, out.name) for out in tasks if out.task == "classification"}
+        ),
+        "one_labelled_hints": py_literal(
+            {out.name: two_labelled_hint(config, out.name) for out in tasks if out.task == "classification"}
         ),
         "mask_class_count": py_literal(
             {out.name: out.classes for out in tasks if out.task == "segmentation"}

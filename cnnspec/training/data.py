@@ -1380,6 +1380,8 @@ def check_fit(
             if out.task == "classification" and not test_only:
                 names = dataset.target_names.get(out.name, []) if several else dataset.class_names
                 check_two_classes(len(names), compiled, config, list(names), out.name if several else None)
+                labels = dataset.y_train[out.name] if several else dataset.y_train
+                _check_two_labelled(labels, list(names), compiled, config, out.name if several else None)
         return
     if dataset.target != "class":
         return
@@ -1388,6 +1390,7 @@ def check_fit(
     classes = dataset.num_classes
     if not test_only:
         check_two_classes(classes, compiled, config, list(dataset.class_names or []))
+        _check_two_labelled(dataset.y_train, list(dataset.class_names or []), compiled, config)
     check_class_count(classes, compiled, config, list(dataset.class_names or []))
     if config.class_weight not in (None, "balanced"):
         assert isinstance(config.class_weight, dict)
@@ -1400,6 +1403,33 @@ def check_fit(
                     ("training", "class_weight", key),
                     did_you_mean(key, dataset.class_names),
                 )
+
+
+def _check_two_labelled(
+    labels: Any, names: list[str], compiled: CompiledSpec, config: TrainConfig, output: str | None = None
+) -> None:
+    """A classifier's training split must hold images of 2 classes at least: an npz labelled 1
+    throughout (classes 0 and 1 by its largest label), class names none of whose images are
+    left, or a data.limit that kept one class's images trained a model that answers one class
+    to everything. At the place :func:`check_two_classes` names, or at data.limit."""
+    from cnnspec.analysis.datafit import two_labelled_hint
+
+    present = np.unique(np.asarray(labels, dtype="int64").reshape(-1))
+    if len(present) != 1:  # (none: no training images, an error of its own)
+        return
+    label = int(present[0])
+    name = names[label] if label < len(names) else str(label)
+    whose = f"the classifier output {output}" if output else "a classifier"
+    count = max(len(names), label + 1)
+    message = (
+        f"expected training images of at least 2 classes for {whose}; every training image is of "
+        f"the class {name!r} (the data has {count} classes)"
+    )
+    selected = config.data.classes is not None and output is None
+    path: SpecPath = ("data", "classes") if selected else SOURCE
+    if config.data.limit is not None:
+        path = ("data", "limit")
+    raise _error(message, compiled, path, two_labelled_hint(config, output))
 
 
 #: The mask value that datasets such as Pascal VOC use for void/ignored pixels.
