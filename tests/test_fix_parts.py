@@ -94,3 +94,18 @@ def test_no_fix_where_the_misspelt_part_is_not_where_the_error_is(tmp_path):
     assert third.hint == "did you mean `reduce_lr_on_plateau`?" and third.loc is not None
     at_start = replace(third, loc=Loc(third.loc.file, third.loc.line, 5))
     assert fix_for(at_start, analysis.name, SPACE) is None
+
+
+def test_a_misspelt_var_whose_var_is_searched_already_is_not_renamed_to_it(tmp_path):
+    """`vars.widht` beside `vars.width` was hinted "did you mean `width`?": the rename would set
+    the var twice in the space. The hint says it is searched already, and nothing is fixed."""
+    text = SPACE.replace(
+        "    vars.widht: {choice: [8, 16]}\n",
+        "    vars.widht: {choice: [8, 16]}\n    vars.width: {int: [4, 8]}\n",
+    )
+    code, fixed = fix(tmp_path / "s.yaml", text)
+    assert code == 1
+    assert "    vars.widht: {choice: [8, 16]}\n    vars.width: {int: [4, 8]}\n" in fixed
+    assert "    head_dropout.rate: {float" in fixed  # (the other keys' fixes are made)
+    result = CliRunner().invoke(app, ["validate", str(tmp_path / "s.yaml")])
+    assert "hint: `vars.width` is searched already: remove `vars.widht`" in result.output

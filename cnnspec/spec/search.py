@@ -26,6 +26,7 @@ from cnnspec.errors import (
     Loc,
     SpecPath,
     UsageError,
+    closest,
     describe_value,
     did_you_mean,
     format_path,
@@ -458,6 +459,14 @@ def space_target(doc: SourceDoc, key: str) -> SpecPath | None:
     return resolved[0] if resolved is not None else None
 
 
+def _searched(data: Any, path: SpecPath) -> bool:
+    """Whether a key of the spec's ``search.space`` sets ``path`` (``vars.width`` and
+    ``vars["width"]`` alike)."""
+    search = data.get("search") if isinstance(data, dict) else None
+    space = search.get("space") if isinstance(search, dict) else None
+    return isinstance(space, dict) and any(_parse_path(str(key)) == path for key in space)
+
+
 def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None:
     head = path[0]
     data = doc.data
@@ -467,11 +476,12 @@ def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None
             error("expected vars.NAME: a var is one value")
             return None
         if path[1] not in names:
-            error(
-                f"unknown var {path[1]!r}: the search can only set a var the spec declares",
-                did_you_mean(path[1], names) or "declare it under `vars:` in the spec",
-                part=1,
-            )
+            meant = closest(path[1], names)
+            hint = did_you_mean(path[1], names) or "declare it under `vars:` in the spec"
+            if meant is not None and _searched(data, ("vars", meant)):
+                # (renaming this key to the var meant would set that var twice in the space)
+                hint = f"`vars.{meant}` is searched already: remove `{'.'.join(map(str, path))}`"
+            error(f"unknown var {path[1]!r}: the search can only set a var the spec declares", hint, part=1)
             return None
         value = data["vars"][path[1]]
         numeric: Any = None
