@@ -407,28 +407,59 @@ def _remove_stale(folder: Path, name: str) -> None:
     for a leftover only when it has the shape cnnspec's writes leave
     (:func:`is_atomic_leftover`), names this very target, is older than
     :data:`STALE_AFTER_S` and no process holds its lock (a live write holds it)."""
-    try:
-        entries = [entry.name for entry in os.scandir(folder)]
-    except OSError:
-        return
-    for entry in entries:
-        found = _TEMP_FOLDER.fullmatch(entry)
+    listed = _scratch_folders(folder)
+    for entry in list(listed.get(name, ())):
         path = folder / entry
-        if found is None or found["target"] != name or str(path) in _HELD:
+        if str(path) in _HELD:
             continue
         try:
             if time.time() - path.lstat().st_mtime < STALE_AFTER_S or not is_atomic_leftover(path):
                 continue
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
+        except OSError:  # (gone: removed by another write, or its writer's own clean-up)
+            listed[name].remove(entry)
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             remove_atomic_temp(path)
+            listed[name].remove(entry)
         except OSError:  # held: a write in flight (or no flock here: left, as it may be one)
             pass
         finally:
             os.close(fd)
+
+
+#: A folder with at least this many entries is listed for :func:`_remove_stale` once every
+#: :data:`STALE_AFTER_S` seconds, not for each write into it: predict writing 5,000 masks into
+#: one folder listed it 5,000 times (22 s of listing; 1.7 s for the first 1,000).
+LISTED_ENTRIES = 64
+#: folder → (when it was listed, its scratch folders by the name of their target)
+_LISTED: dict[str, tuple[float, dict[str, list[str]]]] = {}
+
+
+def _scratch_folders(folder: Path) -> dict[str, list[str]]:
+    """The scratch folders in ``folder`` by their targets' names: listed now, or at most
+    :data:`STALE_AFTER_S` seconds ago for a large folder. A leftover made since a listing was
+    kept is found by the next one: it is taken for a leftover only once it is that old anyway."""
+    key, now = str(folder), time.monotonic()
+    kept = _LISTED.get(key)
+    if kept is not None and now - kept[0] < STALE_AFTER_S:
+        return kept[1]
+    try:
+        entries = [entry.name for entry in os.scandir(folder)]
+    except OSError:
+        _LISTED.pop(key, None)
+        return {}
+    listed: dict[str, list[str]] = {}
+    for entry in entries:
+        found = _TEMP_FOLDER.fullmatch(entry)
+        if found is not None:
+            listed.setdefault(found["target"], []).append(entry)
+    if len(entries) >= LISTED_ENTRIES:
+        _LISTED[key] = (now, listed)
+    else:
+        _LISTED.pop(key, None)
+    return listed
 
 
 def _scratch(

@@ -124,3 +124,29 @@ def test_codegen_over_a_killed_codegen_leaves_only_the_script(tmp_path: Path, ru
     done = runner.invoke(app, ["codegen", str(SPECS_DIR / "basic_cnn.yaml"), "-o", str(target)])
     assert done.exit_code == 0, done.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.py"]
+
+
+def test_a_large_folder_is_listed_once_a_while_and_its_leftovers_still_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """predict writing thousands of masks into one folder listed the folder for each write: 22 s
+    of listing for 5,000 files. A large folder's listing is kept for ``STALE_AFTER_S`` seconds;
+    a leftover in it is still removed, and one made since is found by the next listing."""
+    for i in range(fileio.LISTED_ENTRIES):
+        (tmp_path / f"m{i:03d}.png").write_bytes(b"")
+    left = _killed_write(tmp_path / "m000.png")
+    _age(left)
+    listings = []
+    real = os.scandir
+    monkeypatch.setattr(fileio.os, "scandir", lambda path: listings.append(Path(path)) or real(path))
+    for i in range(20):
+        write_atomic(tmp_path / f"m{i:03d}.png", b"mask")
+    assert listings.count(tmp_path) == 1 and not left.exists()
+    later = _killed_write(tmp_path / "m001.png")
+    _age(later)
+    write_atomic(tmp_path / "m001.png", b"mask")
+    assert later.is_dir()  # (made after the listing kept)
+    clock = time.monotonic() + fileio.STALE_AFTER_S
+    monkeypatch.setattr(fileio.time, "monotonic", lambda: clock)
+    write_atomic(tmp_path / "m001.png", b"mask")
+    assert listings.count(tmp_path) == 2 and not later.exists()
