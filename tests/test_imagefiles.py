@@ -68,7 +68,7 @@ def test_notes_say_what_was_converted():
     data = _encode(_random(20, 10, 4, 1), "PNG")
     pixels, notes = load_image(data, (8, 8), 1)
     assert pixels.shape == (8, 8, 1)
-    assert notes == ["RGBA → grayscale", "resized 10×20 → 8×8"]
+    assert notes == ["RGBA → grayscale", "resized 20×10 → 8×8 (height×width)"]
     same, none = load_image(_encode(_random(8, 8, 3, 2), "PNG"), (8, 8), 3)
     assert none == [] and np.array_equal(same, _random(8, 8, 3, 2))
 

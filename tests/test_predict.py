@@ -32,7 +32,7 @@ def test_predict_images_text_and_json(run_dir, tmp_path):
     result = invoke("predict", run_dir, red, big, gray, "--top-k", "2")
     assert result.exit_code == 0, result.output
     assert "red.png" in flat(result) and "probability" in flat(result)
-    assert "resized 24×40 → 8×8" in flat(result)
+    assert "resized 40×24 → 8×8 (height×width)" in flat(result)
     assert "big_rgba.png" in flat(result) and "gray.jpg" in flat(result)
     result = invoke("predict", run_dir / "model.keras", red, big, gray, "-k", "5", "--format", "json")
     assert result.exit_code == 0, result.output
@@ -60,6 +60,12 @@ def test_predict_images_text_and_json(run_dir, tmp_path):
     assert result.exit_code == 0 and not (tmp_path / "p.csv").exists()
     assert "this model writes none, and its predictions are printed" in " ".join(result.stderr.split())
     assert list(csv.DictReader(io.StringIO(result.stdout)))  # the table itself, on stdout alone
+    # a folder for masks: none made, and said (it was ignored without a word)
+    result = invoke("predict", run_dir, red, "-o", tmp_path / "masks")
+    assert result.exit_code == 0 and not (tmp_path / "masks").exists()
+    assert "this model writes no mask files (a segmentation's), so nothing was written there" in (
+        " ".join(result.stderr.split())
+    )
 
 
 def test_prediction_matches_the_model_on_training_data(run_dir, tmp_path):

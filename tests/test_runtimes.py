@@ -87,7 +87,7 @@ def test_every_runtime_gives_the_same_answer(exported, tmp_path):
             probs = [t["probability"] for t in got["top"]]
             assert probs == pytest.approx([t["probability"] for t in want["top"]], abs=1e-4), runtime
     notes = documents["onnx"]["predictions"][1]["notes"]
-    assert any("RGBA" in n for n in notes) and any("resized 16×24 → 8×8" in n for n in notes)
+    assert any("RGBA" in n for n in notes) and any("resized 24×16 → 8×8 (height×width)" in n for n in notes)
     text = invoke("predict", exported, images[0], "--runtime", "tflite")
     assert text.exit_code == 0 and "small.png" in flat(text) and "probability" in flat(text)
 

@@ -591,14 +591,18 @@ def _writes_masks(model: Path, spec: Path | None, allow_outside: bool) -> bool:
 
 
 def _unused_out(out: Path | None, results: list[dict[str, Any]]) -> list[str]:
-    """A note when ``--out`` names a file (``preds.csv``) and nothing went there: only a
-    segmentation's masks do, into a folder, and ``predict -o preds.csv -f csv`` printed its
-    table and wrote no file, without a word. (A folder given for masks a model turns out not
-    to write is no mistake: a bare model's task is known only once it is loaded.)"""
-    if out is None or not out.suffix:
+    """A note when nothing went to ``--out``: only a segmentation's masks do, into a folder.
+    ``predict -o preds.csv -f csv`` printed its table and wrote no file, and ``predict RUN -o
+    masks/`` of a classifier made no folder, both without a word (a bare model's task is known
+    only once it is loaded, so this is a note, not a refusal)."""
+    if out is None:
         return []
     if any("mask" in answer for r in results for answer in r.get("outputs", {}).values()):
         return []
+    if not out.suffix:
+        return [
+            f"--out {out}: this model writes no mask files (a segmentation's), so nothing was written there"
+        ]
     return [
         f"--out {out} is where a segmentation's mask files go; this model writes none, and its "
         "predictions are printed (redirect them to save them: > predictions.csv)"

@@ -272,7 +272,8 @@ def fit_size(pixels: np.ndarray, size: tuple[int, int], notes: list[str]) -> np.
     height, width = pixels.shape[:2]
     if (height, width) != tuple(size):
         pixels = to_uint8(resize_bilinear(pixels, size))
-        notes.append(f"resized {width}×{height} → {size[1]}×{size[0]}")
+        # height × width, as input.shape, image_size and mask_size give them
+        notes.append(f"resized {height}×{width} → {size[0]}×{size[1]} (height×width)")
     return np.ascontiguousarray(pixels, dtype="uint8")
 
 
