@@ -282,6 +282,8 @@ def test_a_truncated_image_late_in_the_list_is_a_clean_error(models, tmp_path, m
     assert "Traceback" not in result.output and "internal error" not in text
     written = sorted(out.iterdir())
     assert len(written) == 12  # the four chunks before cut.png's
+    # said: the command printed no answer, so nothing else tells which masks are new
+    assert f"12 mask files of the inputs before it were written to {out} (each whole)" in text
     for mask in written:  # each a whole PNG (no partial or temporary file left)
         assert mask.name.endswith("_mask.png")
         with Image.open(mask) as image:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.analysis.tasks import OutputTask
-from cnnspec.errors import UsageError
+from cnnspec.errors import UsageError, WriteError
 from cnnspec.fileio import write_atomic
 
 if TYPE_CHECKING:
@@ -346,13 +346,40 @@ def _task_results(
 ) -> list[dict[str, Any]]:
     """The answers for every input (``labels``: all of them, in order; ``files``: the files
     they were read from) from its scaled ``groups``, in the inputs' order."""
-    from cnnspec.training.task_results import outputs_by_name
-
     check_mask_targets(tasks, labels, files, folder)
     # one name per (input, output) over the whole call, from the labels alone (the folder is
     # made by the first mask): the same names whichever chunk an input is read in
     masks = mask_paths(folder, tasks, labels)
     results: list[dict[str, Any]] = []
+    try:
+        _answer_groups(tasks, names, groups, masks, k, run, results)
+    except (UsageError, WriteError) as stop:
+        # (a damaged image in a later chunk, a full disk: the chunks before it wrote their masks,
+        # and the command printed no answer to say which)
+        written = sum(1 for r in results for a in r["outputs"].values() if "mask" in a)
+        if written:
+            said = (
+                f"{written} mask file{'' if written == 1 else 's'} of the inputs before it "
+                f"{'was' if written == 1 else 'were'} written to {folder} (each whole)"
+            )
+            stop.hint = f"{stop.hint}; {said}" if stop.hint else said
+        raise
+    results.sort(key=lambda r: r.pop("order"))
+    return results
+
+
+def _answer_groups(
+    tasks: Sequence[OutputTask],
+    names: Mapping[str, list[str]],
+    groups: Iterable[tuple[np.ndarray, list[tuple[int, Any]]]],
+    masks: dict[tuple[int, str], Path],
+    k: int,
+    run: Callable[[np.ndarray], Any],
+    results: list[dict[str, Any]],
+) -> None:
+    """Append each input's answers to ``results`` as its group is predicted (its masks written)."""
+    from cnnspec.training.task_results import outputs_by_name
+
     for batch, group in groups:
         by_name = outputs_by_name(tasks, run(batch))
         for row, (index, sample) in enumerate(group):
@@ -367,8 +394,6 @@ def _task_results(
                     sample.source_size,
                 )
             results.append(entry)
-    results.sort(key=lambda r: r.pop("order"))
-    return results
 
 
 def first_names(tasks: Sequence[OutputTask], names: Mapping[str, list[str]]) -> list[str]:
