@@ -179,6 +179,68 @@ def test_epochs_beside_phases_is_an_error():
     assert error.path == "training.epochs" and "sum of the phases" in error.hint
 
 
+@pytest.mark.parametrize(
+    ("parent", "child", "epochs", "phased"),
+    [
+        ("  epochs: 20\n", "  phases:\n    - {epochs: 2, freeze: [body]}\n    - {epochs: 3}\n", [2, 3], True),
+        ("  phases:\n    - {epochs: 2, freeze: [body]}\n", "  epochs: 4\n", [4], False),
+    ],
+    ids=["phases-drop-epochs", "epochs-drop-phases"],
+)
+def test_a_child_spec_replaces_the_parents_epochs_with_its_phases_and_back(
+    runner, tmp_path, parent, child, epochs, phased
+):
+    """The phases set the epochs: a fine-tuning spec that extends a pretraining spec with
+    `epochs: 20` writes its phases without the parent's epochs being refused beside them (it
+    could not remove them: `epochs: null` is no value), and a child's epochs replace phases."""
+    (tmp_path / "parent.yaml").write_text(HEAD + MODEL + "training:\n  batch_size: 8\n" + parent)
+    spec = tmp_path / "child.yaml"
+    spec.write_text("extends: parent.yaml\nname: child\ntraining:\n" + child)
+    config = training_config(compile_spec(spec))
+    assert [phase.epochs for phase in config.phases] == epochs and config.phased is phased
+    assert config.batch_size == 8  # the rest of the parent's training section is merged as before
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_child_that_writes_both_epochs_and_phases_is_refused_in_the_child(tmp_path):
+    (tmp_path / "parent.yaml").write_text(HEAD + MODEL + "training:\n  epochs: 20\n")
+    spec = tmp_path / "child.yaml"
+    spec.write_text("extends: parent.yaml\nname: child\ntraining:\n  epochs: 3\n  phases: [{epochs: 1}]\n")
+    with pytest.raises(SpecError) as info:
+        training_config(compile_spec(spec))
+    (error,) = info.value.errors
+    assert error.path == "training.epochs" and error.loc.file.endswith("child.yaml") and error.loc.line == 4
+
+
+def test_a_training_error_in_an_extended_spec_names_the_file_that_extends_it(tmp_path):
+    """An error the training settings find in the base is located there, with a note naming the
+    spec that extends it (as the schema's and the model's errors have)."""
+    parent = HEAD + MODEL + "training:\n  callbacks: [{early_stopping: {monitor: val_acc}}]\n"
+    (tmp_path / "parent.yaml").write_text(parent)
+    spec = tmp_path / "child.yaml"
+    spec.write_text("# the fine-tuning\nextends: parent.yaml\nname: child\n")
+    with pytest.raises(SpecError) as info:
+        training_config(compile_spec(spec))
+    (error,) = info.value.errors
+    assert error.loc.file.endswith("parent.yaml") and error.loc.line == LINES + 2
+    (note,) = error.notes
+    assert note.message.startswith("included from ") and note.loc.file.endswith("child.yaml")
+    assert (note.loc.line, note.loc.column, note.path) == (2, 10, "extends")
+
+
+def test_phases_set_beside_the_specs_epochs_say_where_they_come_from(tmp_path):
+    """`--set training.phases=…` on a spec with epochs: the error's line shows the spec's epochs,
+    a note the option that wrote the phases."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + MODEL + "training:\n  epochs: 5\n")
+    with pytest.raises(SpecError) as info:
+        training_config(compile_spec(spec, ["training.phases=[{epochs: 1}]"]))
+    (error,) = info.value.errors
+    assert error.path == "training.epochs" and error.loc.line == LINES + 2
+    assert [note.message for note in error.notes] == ["training.phases comes from <--set 1>:1:10"]
+
+
 def test_train_epochs_on_a_phased_spec_says_what_to_set_instead(runner, tmp_path):
     """`train --epochs N` becomes `--set training.epochs=N`: the error names the flag the user
     typed, and the hint says to set the phase's epochs instead."""

@@ -22,6 +22,7 @@ from cnnspec.errors import (
     Diagnostic,
     Diagnostics,
     Loc,
+    Note,
     SpecError,
     SpecPath,
     command_line_option,
@@ -492,6 +493,9 @@ class _Reader:
         self.doc = compiled.doc
         self.env = env
         self.diags = diags
+        # an error in an `extends` base says where it is included, as the schema's and the
+        # resolver's do (the file the user ran names no line of the base)
+        diags.includes.update(compiled.doc.includes)
         #: the paths of the expressions that failed
         self.failed: set[SpecPath] = set()
 
@@ -512,16 +516,20 @@ class _Reader:
         *,
         key: bool = False,
         code: str = "training",
+        notes: tuple[Note, ...] = (),
     ) -> None:
         """Report a located error at ``path``; silent where the value there was poisoned. An
-        error on a ``${…}`` value notes where the vars it read were set, as a model error does."""
+        error on a ``${…}`` value notes where the vars it read were set, as a model error does
+        (after ``notes``, the caller's)."""
         if self.poisoned(path):
             return
         from cnnspec.spec.resolve import section_origins
 
         loc = self.doc.key_loc(path) if key else self.doc.loc(path)
         origins, fold = ((), ()) if key else section_origins(self.doc, self.env, path)
-        self.diags.error(message, loc, format_path(path), code=code, hint=hint, notes=origins, origins=fold)
+        self.diags.error(
+            message, loc, format_path(path), code=code, hint=hint, notes=(*notes, *origins), origins=fold
+        )
 
     def warning(self, message: str, path: SpecPath, hint: str, *, code: str, key: bool = False) -> None:
         """Report a located warning at ``path`` (``key``: at its key)."""
@@ -1484,11 +1492,17 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
         _refuse_ftrl_warmup(reader, optimizer, optimizer_at, set())
         return (phase,)
     if "epochs" in (compiled.doc.data.get("training") or {}):
+        epochs_at = compiled.doc.key_loc(("training", "epochs"))
+        phases_at = compiled.doc.key_loc(("training", "phases"))
         reader.error(
             "expected the epochs in each phase; received training.epochs beside training.phases",
             ("training", "epochs"),
             _phased_epochs_hint(compiled.doc.loc(("training", "epochs"))),
             key=True,
+            # the two written apart (a --set of the phases): the error's line shows one of them
+            notes=(Note(f"training.phases comes from {phases_at}", phases_at, "training.phases"),)
+            if phases_at is not None and epochs_at is not None and phases_at.file != epochs_at.file
+            else (),
         )
     phases: list[PhaseConfig] = []
     sources: list[SpecPath] = []

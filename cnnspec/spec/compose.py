@@ -378,9 +378,21 @@ def _copy_locs(source: SourceDoc, target: SourceDoc, prefix: SpecPath) -> None:
 WHOLE_MAPPINGS: frozenset[SpecPath] = frozenset({("training", RATE_SCALE)})
 
 
+#: Keys of a mapping that say one thing two ways, so that the base's must go where the child
+#: writes the other: ``training.phases`` set the epochs (each phase its own; ``training.epochs``
+#: beside them is an error), so a child that writes ``phases`` drops the ``epochs`` it would
+#: inherit, and one that writes ``epochs`` (one training without phases) drops the ``phases``.
+#: Merged key by key, the child's plan would be refused for a key in the base, which the child
+#: cannot remove (``null`` is no value of either).
+REPLACING_KEYS: dict[SpecPath, dict[str, tuple[str, ...]]] = {
+    ("training",): {"phases": ("epochs",), "epochs": ("phases",)},
+}
+
+
 def merge_docs(base: SourceDoc, child: SourceDoc) -> SourceDoc:
-    """Deep-merge ``child`` over ``base``: mappings merge (but :data:`WHOLE_MAPPINGS`),
-    everything else is replaced."""
+    """Deep-merge ``child`` over ``base``: mappings merge (but :data:`WHOLE_MAPPINGS`, and a
+    child's key drops the base's keys it replaces, :data:`REPLACING_KEYS`), everything else is
+    replaced."""
     replaced: list[SpecPath] = []
 
     def merge(a: Any, b: Any, path: SpecPath) -> Any:
@@ -390,6 +402,11 @@ def merge_docs(base: SourceDoc, child: SourceDoc) -> SourceDoc:
                 out[key] = merge(a[key], value, (*path, key)) if key in a else value
                 if key not in a:
                     replaced.append((*path, key))
+            for key in b:
+                for other in REPLACING_KEYS.get(path, {}).get(key, ()):
+                    if other in out and other not in b:  # (both in the child: its own error)
+                        del out[other]
+                        replaced.append((*path, other))
             return out
         replaced.append(path)
         return b

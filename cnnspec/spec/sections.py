@@ -587,9 +587,10 @@ TRAINING_SCHEMA = _obj(
             "items": PHASE_SCHEMA,
             "minItems": 1,
             "description": "fine-tuning stages, run in order; freezing carries over from one phase to "
-            "the next, the model is recompiled with a fresh optimizer each time",
+            "the next, the model is recompiled with a fresh optimizer each time; they set the epochs "
+            "(not beside training.epochs: a spec that extends one with epochs drops them)",
         },
-        "epochs": _int(1, 100_000, "default 10"),
+        "epochs": _int(1, 100_000, "default 10; a spec that extends one with phases drops them"),
         "batch_size": _int(1, 1_000_000, "default 32"),
         "steps_per_epoch": _int(1, description="batches per epoch (default: one pass over the training set)"),
         "optimizer": OPTIMIZER_SCHEMA,
