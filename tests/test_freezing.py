@@ -167,6 +167,42 @@ def test_a_pattern_matching_nothing_is_a_located_error_with_near_names():
     assert "near names" in errors[1].hint and errors[0].loc.line == errors[1].loc.line == LINES + 3
 
 
+def test_a_freeze_pattern_of_layers_without_weights_is_a_located_warning(runner, tmp_path):
+    """Freezing (or unfreezing) only a pooling layer changes nothing: the run trained with
+    nothing frozen without a word. Warned at the pattern, as a learning_rate_scale factor on
+    such layers is; a pattern that also matches layers with weights is no warning."""
+    training = """\
+training:
+  freeze: ['global_*', stem]
+  unfreeze: [global_avg_pool2d_1]
+  phases:
+    - {epochs: 1, freeze: [body, 'global_*']}
+    - {epochs: 1, unfreeze: ['global_*']}
+"""
+    warnings: list = []
+    config = training_config(compiled_with(training=training), warnings)
+    assert [(w.path, w.code, w.loc.line) for w in warnings] == [
+        ("training.freeze[0]", "unused-setting", LINES + 2),
+        ("training.unfreeze[0]", "unused-setting", LINES + 3),
+        ("training.phases[0].freeze[1]", "unused-setting", LINES + 5),
+        ("training.phases[1].unfreeze[0]", "unused-setting", LINES + 6),
+    ]
+    assert warnings[0].message == (
+        "freezing 'global_*' has no effect: the layers it matches have no weights to train"
+    )
+    assert warnings[1].message.startswith("unfreezing 'global_avg_pool2d_1' has no effect")
+    assert "`cnnspec inspect` shows their parameters" in warnings[0].hint
+    assert list(config.phases[0].frozen) == STEM + BODY  # the patterns still apply
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + MODEL + "training:\n  phases: [{epochs: 1, freeze: [body]}]\n")
+    result = runner.invoke(
+        app, ["validate", str(spec), "--set", "training.phases[0].freeze=[global_avg_pool2d_1]"]
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "warning: training.phases[0].freeze[0]: freezing 'global_avg_pool2d_1' has no effect" in text
+
+
 def test_a_phase_with_zero_epochs_is_a_located_error():
     with pytest.raises(SpecError) as info:
         compiled_with(training="training:\n  phases:\n    - {epochs: 1}\n    - {epochs: 0}\n")

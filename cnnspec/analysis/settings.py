@@ -1472,14 +1472,16 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
 
     ir = compiled.ir
     patterns = freezing.Patterns(ir)
+    written = {key: reader.value(("training", key), []) or [] for key in ("freeze", "unfreeze")}
     frozen = freezing.apply(
         freezing.initially_frozen(ir),
         patterns,
-        reader.value(("training", "freeze"), []) or [],
-        reader.value(("training", "unfreeze"), []) or [],
+        written["freeze"],
+        written["unfreeze"],
         ("training",),
         reader.error,
     )
+    _warn_weightless_patterns(reader, patterns, ir, ("training",), written)
     source: SpecPath = ("training", RATE_SCALE)  # the learning_rate_scale in force
     scale = _rate_scale(reader, patterns, source, compiled.ir)
     raw = reader.value(("training", "phases"), None)
@@ -1513,9 +1515,9 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
         if not isinstance(item, dict):  # POISONED (its expression failed): nothing of its own
             item = {}
         count = reader.number((*path, "epochs"), 1, integer=True, minimum=1)
-        frozen = freezing.apply(
-            frozen, patterns, item.get("freeze") or [], item.get("unfreeze") or [], path, reader.error
-        )
+        written = {key: item.get(key) or [] for key in ("freeze", "unfreeze")}
+        frozen = freezing.apply(frozen, patterns, written["freeze"], written["unfreeze"], path, reader.error)
+        _warn_weightless_patterns(reader, patterns, ir, path, written)
         if "optimizer" in item:
             optimizer_at = (*path, "optimizer")
             optimizer = _optimizer(reader, optimizer_at, ir=compiled.ir)
@@ -1617,14 +1619,7 @@ def _warn_idle_scales(
                     key=True,
                 )
             elif found and not found & weighted:
-                reader.warning(
-                    f"the factor for {str(pattern)!r} has no effect: the layers it matches have no "
-                    "weights to train",
-                    (*source, pattern),
-                    "name layers with weights (`cnnspec inspect` shows their parameters), or remove it",
-                    code="unused-setting",
-                    key=True,
-                )
+                _warn_weightless(reader, f"the factor for {str(pattern)!r}", (*source, pattern), key=True)
             elif layers and not layers & trained[source]:
                 reader.warning(
                     f"the factor for {str(pattern)!r} has no effect: its layers are frozen in every "
@@ -1634,6 +1629,36 @@ def _warn_idle_scales(
                     code="unused-setting",
                     key=True,
                 )
+
+
+def _warn_weightless(reader: _Reader, subject: str, path: SpecPath, *, key: bool = False) -> None:
+    """A located warning for a pattern (of ``learning_rate_scale``, ``freeze`` or ``unfreeze``)
+    that matches layers, none of which has weights: it changes nothing (a pooling, activation
+    or dropout layer has nothing to train or keep), where the user meant other layers."""
+    reader.warning(
+        f"{subject} has no effect: the layers it matches have no weights to train",
+        path,
+        "name layers with weights (`cnnspec inspect` shows their parameters), or remove it",
+        code="unused-setting",
+        key=key,
+    )
+
+
+def _warn_weightless_patterns(
+    reader: _Reader, patterns: freezing.Patterns, ir: ModelIR, path: SpecPath, written: dict[str, Any]
+) -> None:
+    """:func:`_warn_weightless` for each pattern of ``path``'s ``freeze`` and ``unfreeze``
+    (``written``: their lists) whose layers have no weights: training ran with nothing frozen,
+    or nothing unfrozen, without a word. A pattern that matches nothing is an error already."""
+    from cnnspec.analysis import freezing
+
+    weighted = set(freezing.ordered(ir, patterns.layers))
+    for key, items in written.items():
+        for index, pattern in enumerate(items if isinstance(items, list) else []):
+            found = patterns.match(str(pattern)) if isinstance(pattern, str) else []
+            if found and not weighted.intersection(found):
+                doing = {"freeze": "freezing", "unfreeze": "unfreezing"}[key]
+                _warn_weightless(reader, f"{doing} {pattern!r}", (*path, key, index))
 
 
 def _warn_capped_scales(reader: _Reader, phases: list[tuple[PhaseConfig, SpecPath]]) -> None:
