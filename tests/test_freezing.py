@@ -203,6 +203,34 @@ training:
     assert "warning: training.phases[0].freeze[0]: freezing 'global_avg_pool2d_1' has no effect" in text
 
 
+def test_a_phase_with_two_learning_rates_is_a_located_error():
+    """A phase's learning_rate beside its optimizer's own would replace it without a word (the
+    run trained at 0.01, not 0.5): refused at the phase's key, as training refuses one beside
+    its optimizer, with the optimizer to write instead."""
+    (error,) = errors_of(
+        "training:\n  phases:\n    - {epochs: 1}\n"
+        "    - epochs: 1\n      optimizer: {sgd: {learning_rate: 0.5, momentum: 0.9}}\n"
+        "      learning_rate: 0.01\n"
+    )
+    assert error.path == "training.phases[1].learning_rate"
+    assert (error.loc.line, error.loc.column) == (LINES + 6, 7)
+    assert error.message == (
+        "expected one learning rate in phase 2; received learning_rate beside optimizer.sgd.learning_rate"
+    )
+    assert error.hint == (
+        "the phase's learning_rate would replace the optimizer's 0.5: write optimizer: "
+        "{sgd: {learning_rate: 0.01, momentum: 0.9}}, or remove one of them"
+    )
+    # a rate for an optimizer the phase names without one of its own is what the key is for
+    config = training_config(
+        compiled_with(
+            training="training:\n  phases:\n    - {epochs: 1, optimizer: sgd, learning_rate: 0.01}\n"
+            "    - {epochs: 1, optimizer: {sgd: {momentum: 0.9}}, learning_rate: 0.02}\n"
+        )
+    )
+    assert [phase.optimizer.learning_rate for phase in config.phases] == [0.01, 0.02]
+
+
 def test_a_phase_with_zero_epochs_is_a_located_error():
     with pytest.raises(SpecError) as info:
         compiled_with(training="training:\n  phases:\n    - {epochs: 1}\n    - {epochs: 0}\n")

@@ -1522,6 +1522,7 @@ def _phases(reader: _Reader, compiled: CompiledSpec, optimizer: OptimizerConfig)
             optimizer_at = (*path, "optimizer")
             optimizer = _optimizer(reader, optimizer_at, ir=compiled.ir)
         if "learning_rate" in item:
+            _refuse_two_rates(reader, item, path)
             rate = _learning_rate(reader, item["learning_rate"], (*path, "learning_rate"))
             if rate is not None:
                 optimizer = replace(optimizer, learning_rate=rate)
@@ -1555,6 +1556,33 @@ def _warn_frozen_phases(reader: _Reader, ir: ModelIR, phases: list[tuple[PhaseCo
                 code="unused-setting",
                 key=not phased,
             )
+
+
+def _refuse_two_rates(reader: _Reader, item: dict[str, Any], path: SpecPath) -> None:
+    """A phase that writes a ``learning_rate`` beside its optimizer's own: the phase's would
+    replace the optimizer's without a word (it is there to change the rate of an optimizer the
+    phase keeps). Refused, as ``training`` refuses a ``learning_rate`` beside its optimizer."""
+    from cnnspec.spec.schema import optimizer_with_rate
+
+    name, settings = name_and_settings(item.get("optimizer"))
+    if "learning_rate" not in settings:
+        return
+    written = optimizer_with_rate(item, "learning_rate")  # (the phase's rate, in the optimizer)
+    reader.error(
+        f"expected one learning rate in phase {path[-1] + 1}; received learning_rate beside "
+        f"optimizer.{name}.learning_rate",
+        (*path, "learning_rate"),
+        f"the phase's learning_rate would replace the optimizer's{_shown_rate(settings['learning_rate'])}: "
+        + (f"write {written}, or " if written is not None else "")
+        + "remove one of them",
+        key=True,
+    )
+
+
+def _shown_rate(rate: Any) -> str:
+    """`` 0.5`` for a rate that is a number, to follow "the optimizer's"; nothing for a schedule
+    (its mapping is on the line above)."""
+    return f" {rate!r}" if isinstance(rate, (int, float)) and not isinstance(rate, bool) else ""
 
 
 def _refuse_ftrl_warmup(

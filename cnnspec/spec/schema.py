@@ -691,6 +691,14 @@ def flow_yaml(value: Any) -> str | None:
 def _learning_rate_hint(training: dict[Any, Any], key: str) -> str | None:
     """Where a learning rate written beside the optimizer belongs: inside it, under the
     optimizer's own name (the one written, else adam), with the settings already written."""
+    shown = optimizer_with_rate(training, key)
+    return None if shown is None else f"the learning rate is the optimizer's setting: {shown}"
+
+
+def optimizer_with_rate(training: dict[Any, Any], key: str) -> str | None:
+    """``optimizer: {NAME: {…, learning_rate: RATE}}``, one line of YAML: the optimizer written
+    in ``training`` (a mapping with an ``optimizer``, else adam) with the rate at its ``key`` in
+    its settings; ``None`` for a value YAML cannot write."""
     optimizer = training.get("optimizer")
     name: Any = "adam"
     settings: dict[Any, Any] = {}
@@ -701,7 +709,7 @@ def _learning_rate_hint(training: dict[Any, Any], key: str) -> str | None:
         settings = dict(written) if isinstance(written, dict) else {}
     settings["learning_rate"] = training[key]
     shown = flow_yaml({name: settings})
-    return None if shown is None else f"the learning rate is the optimizer's setting: optimizer: {shown}"
+    return None if shown is None else f"optimizer: {shown}"
 
 
 def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:

@@ -465,7 +465,8 @@ PHASE_SCHEMA = _obj(
         "optimizer": {**OPTIMIZER_SCHEMA, "description": "this phase's optimizer (default: the previous)"},
         "learning_rate": {
             **LEARNING_RATE_SCHEMA,
-            "description": "this phase's learning rate (default: the optimizer's)",
+            "description": "this phase's learning rate, for the optimizer it keeps (default: the "
+            "optimizer's; not beside this phase's optimizer with a learning_rate of its own)",
         },
         RATE_SCALE: {
             **_RATE_SCALE,
