@@ -175,6 +175,52 @@ def test_a_finished_run_whose_model_file_is_gone_is_not_sent_to_resume(write_spe
     assert "--resume" not in text and not (tmp_path / "x.keras").exists()
 
 
+def test_validate_refuses_weights_that_are_not_there_as_train_does(write_spec, runner, tmp_path):
+    """`weights: nonexist.keras` (or a backbone's) passed validate and failed only when training
+    started. validate checks the disk as training does, located, naming the file near it that
+    was probably meant; train gives the same error. Compiling alone still does not (inspect, and
+    reports that compile a run's resolved.yaml where its sources may be gone since)."""
+    (tmp_path / "pre.keras").write_bytes(b"")
+    write_spec(BASE, "base.yaml")
+    top = write_spec(BACKBONE % ", weights: pre.kears" + "weights: runs/pretrain\n", "top.yaml")
+    assert compile_spec(top).name == "top"
+    result = runner.invoke(app, ["validate", str(top), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    found = [(d["path"], d["line"], d["message"], d["hint"]) for d in json.loads(result.output)]
+    assert found == [
+        (
+            "model[1].backbone.weights",
+            7,
+            f"no such run folder or weights file: {tmp_path / 'pre.kears'}",
+            "did you mean `pre.keras`?",
+        ),
+        (
+            "weights",
+            11,
+            f"no such run folder: {tmp_path / 'runs' / 'pretrain'}",
+            "check the path (relative paths start at the spec file's folder)",
+        ),
+    ]
+    spec = write_spec(TARGET + "weights: sub/pretrained.weights.h5\n", "target.yaml")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "pretrained.weight.h5").write_bytes(b"")
+    checked = runner.invoke(app, ["validate", str(spec)])
+    trained = runner.invoke(app, ["train", str(spec), "--out", str(tmp_path / "run")])
+    assert checked.exit_code == trained.exit_code == 1, (checked.output, trained.output)
+    said = checked.output.splitlines()[:4]
+    assert said[0].endswith(
+        f"error: weights: no such weights file: {tmp_path / 'sub' / 'pretrained.weights.h5'}"
+    )
+    assert said[-1].strip() == "hint: did you mean `sub/pretrained.weight.h5`?"
+    assert trained.output.splitlines()[:4] == said and not (tmp_path / "run").exists()
+    # a backbone's source is checked on the disk by the same function, at its own path (training
+    # printed it as `m.o.d.e….g.h.t.s`: its formatted path was formatted again, letter by letter)
+    top = write_spec(BACKBONE % ", weights: pre.kears" + TARGET[TARGET.index("data:") :], "top.yaml")
+    trained = runner.invoke(app, ["train", str(top), "--out", str(tmp_path / "run")])
+    assert trained.exit_code == 1 and not (tmp_path / "run").exists()
+    assert "error: model[1].backbone.weights: no such run folder or weights file" in trained.output
+
+
 def test_imagenet_is_accepted_for_a_zoo_model(write_spec):
     spec = write_spec("cnnspec: 1\nname: mine\nextends: zoo:mobilenet_v3_small\nweights: imagenet\n")
     assert compile_spec(spec).doc.zoo_variant == "mobilenet_v3_small"

@@ -30,6 +30,7 @@ from cnnspec.spec.compose import Reader, apply_overrides, load_spec
 from cnnspec.spec.loader import SourceDoc, load_text
 from cnnspec.spec.resolve import Resolver
 from cnnspec.spec.schema import validate_document
+from cnnspec.spec.weights import WeightsSource
 
 DEFAULT_MAX_PARAMS = report.DEFAULT_MAX_PARAMS
 
@@ -68,6 +69,10 @@ class Context:
     #: (:mod:`cnnspec.analysis.input_size`: a few more resolutions, on an error path only;
     #: the language server explains too, as its diagnostics are validate's).
     explain_input: bool = True
+    #: Check that each weights source's file or run folder is there (``cnnspec validate``, as
+    #: training does before it writes anything). Off elsewhere: a run folder's resolved.yaml is
+    #: compiled again for reports where those files may be gone, and inspect or codegen read none.
+    weights_on_disk: bool = False
     diags: Diagnostics = field(default_factory=Diagnostics)
 
 
@@ -182,7 +187,8 @@ def check_search(compiled: CompiledSpec, context: Context) -> CompiledSpec:
 
 def check_weights(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     """The top-level ``weights`` section (:mod:`cnnspec.spec.weights`): a kind of source
-    cnnspec reads, ``imagenet`` only for zoo models (whether the file is there: at training)."""
+    cnnspec reads, ``imagenet`` only for zoo models; with :attr:`Context.weights_on_disk`, that
+    its file or run folder is there, and each backbone's (else at training)."""
     from cnnspec.spec.weights import check_imagenet_input, spec_weights
 
     spec_dir = compiled.path.parent if compiled.path is not None else Path.cwd()
@@ -190,8 +196,32 @@ def check_weights(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     # table, written reduced to the variant (spec.zoo.written_data), still names it (training,
     # which needs the variant, checks again). A family file of the user's is no zoo model.
     zoo = compiled.doc.zoo_variant is not None or _names_a_zoo_variant(compiled.doc.data.get("variants"))
-    check_imagenet_input(spec_weights(compiled.doc, spec_dir, zoo, on_disk=False), compiled.ir.input_shape)
+    whole = spec_weights(compiled.doc, spec_dir, zoo, on_disk=False)
+    check_imagenet_input(whole, compiled.ir.input_shape)
+    if context.weights_on_disk:
+        _weights_on_disk(compiled, whole)
     return compiled
+
+
+def _weights_on_disk(compiled: CompiledSpec, whole: WeightsSource | None) -> None:
+    """Raise the errors training would give for weights sources that are not on the disk: each
+    backbone's, then the whole model's, each located where it is written (with ``included
+    from`` notes in an ``extends`` base)."""
+    from cnnspec.ir import Backbone, walk
+    from cnnspec.spec.weights import on_disk
+
+    tree = compiled.ir.tree
+    sources = [part.weights for part in walk(tree.body) if isinstance(part, Backbone)] if tree else []
+    diags = Diagnostics(includes=dict(compiled.doc.includes))
+    for source in [*sources, whole]:
+        if source is None:
+            continue
+        try:
+            on_disk(source)
+        except SpecError as exc:
+            for diagnostic in exc.diagnostics:
+                diags.add(diagnostic)
+    diags.raise_if_errors()
 
 
 def _names_a_zoo_variant(table: Any) -> bool:
@@ -248,11 +278,15 @@ def compile_spec(
     allow_outside: bool = False,
     max_params: int = DEFAULT_MAX_PARAMS,
     reader: Reader | None = None,
+    weights_on_disk: bool = False,
 ) -> CompiledSpec:
     """Run the whole front end on a spec file; raises SpecError with located diagnostics.
 
-    ``reader`` supplies unsaved text for the file or its includes (``cnnspec lsp``)."""
-    context = Context(tuple(overrides), allow_outside, max_params, Path(path))
+    ``reader`` supplies unsaved text for the file or its includes (``cnnspec lsp``);
+    ``weights_on_disk``: see :attr:`Context.weights_on_disk`."""
+    context = Context(
+        tuple(overrides), allow_outside, max_params, Path(path), weights_on_disk=weights_on_disk
+    )
     result: CompiledSpec = run_passes(Source(path=Path(path), reader=reader), context)
     result.options = (
         *(("--allow-outside",) if allow_outside else ()),

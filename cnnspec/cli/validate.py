@@ -81,7 +81,8 @@ def validate(
         typer.Option("--diff", help="print the changes --fix would make as a unified diff; write nothing"),
     ] = False,
 ) -> None:
-    """Validate spec files: schema, semantics and shapes. Exit 1 if any has an error.
+    """Validate spec files: schema, semantics and shapes, and that the weights files they start
+    from are there. Exit 1 if any has an error.
 
     --fix makes the quick fixes of the language server in the named files first (comments and
     layout kept), --diff shows them instead (exit 1 when there are any)."""
@@ -98,7 +99,10 @@ def validate(
 
     def check(file: Path) -> Checked:
         try:
-            compiled = compile_spec(file, set or [], allow_outside=allow_outside, max_params=max_params)
+            # (the weights' files too: the check training makes before it writes anything)
+            compiled = compile_spec(
+                file, set or [], allow_outside=allow_outside, max_params=max_params, weights_on_disk=True
+            )
         except SpecError as exc:
             return Checked(list(exc.diagnostics), None)
         totals = compiled.ir.totals

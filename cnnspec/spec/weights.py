@@ -10,10 +10,10 @@ A source is one of
 
 Written as ``weights: SOURCE`` or ``weights: {from: SOURCE, strict: true}``. Relative paths are
 read from the folder of the spec file that wrote them (from the working directory on the
-command line). What the text tells is checked when the spec compiles (``cnnspec validate``): a
-legacy ``.h5`` model, ``imagenet`` on a model that is not a zoo variant; the disk (a missing
-file or run folder) when training starts, before anything is written. Reading the file is
-:mod:`cnnspec.training.transfer`'s job.
+command line). What the text tells is checked when the spec compiles: a legacy ``.h5`` model,
+``imagenet`` on a model that is not a zoo variant; the disk (a missing file or run folder:
+:func:`on_disk`) by ``cnnspec validate`` and when training starts, before anything is written,
+with the same error. Reading the file is :mod:`cnnspec.training.transfer`'s job.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def parse_source(
     *,
     base_dir: Path,
     loc: Loc | None = None,
-    path: SpecPath = (),
+    path: SpecPath | str = (),
     zoo_model: bool = True,
     on_disk: bool = True,
 ) -> WeightsSource:
@@ -104,8 +104,9 @@ def parse_source(
     asked for (the model is a zoo variant); ``on_disk``: also check that the file or run folder
     is there (training does; compiling doesn't, since a run folder's resolved.yaml is compiled
     again for reports away from the spec's folder). Raises a located :class:`SpecError` (a
-    :class:`UsageError` when ``loc`` and ``path`` are empty: the command line)."""
-    where = format_path(path) if path else ""
+    :class:`UsageError` when ``loc`` and ``path`` are empty: the command line). ``path`` may be
+    given formatted already (a checked source's :attr:`WeightsSource.path`)."""
+    where = path if isinstance(path, str) else format_path(path) if path else ""
     strict = False
     text = value
     if isinstance(value, dict):
@@ -187,15 +188,39 @@ def parse_source(
             "load it in Keras yourself if you trust it, then save model.save('model.keras') or "
             "model.save_weights('model.weights.h5')",
         )
+    elif not os.path.lexists(file):  # (only checking the disk gets here: read as a run folder)
+        what = "run folder or weights file" if file.suffix else "run folder"  # (`pre.kears`: either)
+        raise probe.fail(f"no such {what}: {file}", _missing_hint(file, text, loc))
     else:
         raise probe.fail(
             f"expected a run folder, a .keras file, a .weights.h5 file or `imagenet`; received {text!r}",
             "e.g. weights: runs/pretrain-2024…, weights: pretrained.weights.h5",
         )
     if on_disk and not file.is_file():
-        start = "the spec file's folder" if loc is not None else "the working directory"
-        raise probe.fail(f"no such weights file: {file}", f"check the path (relative paths start at {start})")
+        raise probe.fail(f"no such weights file: {file}", _missing_hint(file, text, loc))
     return WeightsSource(kind, text, file, strict, loc, where)
+
+
+#: Entries of a folder looked through for the name a missing source was probably meant to be
+#: (a folder of many thousand files is not listed whole for a hint).
+MAX_LISTED = 2000
+
+
+def _missing_hint(file: Path, text: str, loc: Loc | None) -> str:
+    """The hint for a source that is not there: the name in its folder it was probably meant to
+    be (a typo: ``pretrian.keras``), written as the source was, else where relative paths start."""
+    try:
+        with os.scandir(file.parent) as entries:
+            names = [entry.name for _, entry in zip(range(MAX_LISTED), entries, strict=False)]
+    except (OSError, ValueError):
+        names = []
+    meant = closest(file.name, [name for name in names if not name.startswith(".")])
+    if meant is not None and meant != file.name:
+        written = text.rstrip("/\\")
+        stem = written[: len(written) - len(file.name)] if written.endswith(file.name) else f"{file.parent}/"
+        return f"did you mean `{stem}{meant}`?"
+    start = "the spec file's folder" if loc is not None else "the working directory"
+    return f"check the path (relative paths start at {start})"
 
 
 def _h5_layout(file: Path) -> str | None:
@@ -219,6 +244,28 @@ def _h5_layout(file: Path) -> str | None:
     if "layer_names" in attrs:
         return "keras2"
     return "keras3" if keys and keys <= {"layers", "vars", "optimizer"} and "layers" in keys else None
+
+
+def written_in(source: WeightsSource) -> Path:
+    """The folder relative paths of a source written in a spec start at: that of the file that
+    wrote it (the working directory for the command line)."""
+    if source.loc is not None and not source.loc.file.startswith("<"):
+        return Path(source.loc.file).resolve().parent
+    return Path.cwd()
+
+
+def on_disk(source: WeightsSource) -> WeightsSource:
+    """``source``, which compiling checked from its text only (``on_disk=False``), checked on
+    the disk as well: its file or run folder is there (``cnnspec validate``, and training before
+    it writes anything). Raises the located error :func:`parse_source` gives."""
+    if source.kind == IMAGENET:
+        return source
+    return parse_source(
+        source.text if not source.strict else {"from": source.text, "strict": True},
+        base_dir=written_in(source),
+        loc=source.loc,
+        path=source.path,
+    )
 
 
 def spec_weights(doc: Any, spec_dir: Path, zoo_model: bool, *, on_disk: bool = True) -> WeightsSource | None:

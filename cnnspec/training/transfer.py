@@ -669,21 +669,14 @@ def spec_loads(compiled: Any, override: str | WeightsSource | None = None) -> li
     whole model's (``override``: ``--weights``, which replaces the spec's ``weights:``; as
     given, or the checked source a run recorded, :func:`recorded_source`)."""
     from cnnspec.ir import Backbone, walk
-    from cnnspec.spec.weights import parse_source, spec_weights
+    from cnnspec.spec.weights import on_disk, spec_weights
     from cnnspec.spec.zoo import variants
 
     loads: list[Load] = []
     tree = compiled.ir.tree
     for part in walk(tree.body) if tree is not None else ():
         if isinstance(part, Backbone) and part.weights is not None:
-            source = part.weights
-            if source.kind != IMAGENET:  # compiling checked the text; now the disk
-                source = parse_source(
-                    source.text if not source.strict else {"from": source.text, "strict": True},
-                    base_dir=_written_in(source),
-                    loc=source.loc,
-                    path=source.path,
-                )
+            source = on_disk(part.weights)  # compiling checked the text; now the disk
             shape = compiled.ir.shape_of(part.entry)
             loads.append(
                 Load(
@@ -728,13 +721,6 @@ def _override_source(compiled: Any, override: str) -> WeightsSource:
     source = cli_weights(override, _is_zoo(compiled))
     check_imagenet_input(source, tuple(compiled.ir.input_shape))
     return source
-
-
-def _written_in(source: WeightsSource) -> Path:
-    """The folder relative paths of a source written in a spec start at."""
-    if source.loc is not None and not source.loc.file.startswith("<"):
-        return Path(source.loc.file).resolve().parent
-    return Path.cwd()
 
 
 def plan_loads(
