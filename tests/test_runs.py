@@ -544,3 +544,43 @@ def test_the_generated_scripts_history_png_has_whole_epoch_ticks(tmp_path, monke
     assert _whole_epoch_ticks(axes) == [1.0] and axes.get_xlim() == (0.5, 1.5)
     assert all(line.get_marker() == "o" for line in axes.get_lines())
     assert (tmp_path / "history.png").read_bytes().startswith(b"\x89PNG")
+
+
+def _part(source: str, loaded: int, total: int, skipped: list, **more: object) -> dict:
+    return {"source": source, "loaded": loaded, "total": total, "skipped": skipped, **more}
+
+
+def test_compare_counts_each_tensor_once_when_a_backbone_and_the_whole_model_loaded(runner, tmp_path):
+    """A backbone's source (3 tensors of bb) and the whole model's (the head's 2 of the model's
+    5): an older cnnspec's transfer.json added the parts up, `loaded 5 of 8`; compare counts
+    the model's tensors again from the parts, and reads a report that counts them once as it is."""
+    missing = [{"layer": f"bb_c{i}", "weight": "kernel", "reason": "missing in the source"} for i in range(3)]
+    # one tensor bb's source did not fit either: skipped, whichever source is asked
+    missed = {"layer": "bb_n", "weight": "gamma", "reason": "shape mismatch: source [2], model [4]"}
+    body = _part("/w/pre/model.keras", 3, 4, [missed], scope="bb")
+    older = {
+        "source": "/w/pre/model.keras; /w/head.weights.h5",
+        "loaded": 5,
+        "total": 10,
+        "skipped": [*missing, missed],
+        "parts": [body, _part("/w/head.weights.h5", 2, 6, [*missing, missed])],
+    }
+    newer = {
+        **older,
+        "loaded": 5,
+        "total": 6,
+        "skipped": [missed],
+        "parts": [body, _part("/w/head.weights.h5", 2, 3, [missed], loaded_from_other_sources=3)],
+    }
+    created = "2026-01-01T10:00:00+0000"
+    first = make_run(tmp_path / "first", lr=0.01, accuracy=0.5, created=created)
+    second = make_run(tmp_path / "second", lr=0.01, accuracy=0.9, created=created)
+    _starts_from(first, None, older)
+    _starts_from(second, None, newer)
+    png = str(tmp_path / "c.png")
+    result = runner.invoke(
+        app, ["runs", "compare", str(first), str(second), "--png", png, "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)["starting_weights"]
+    assert found["a"].endswith("(loaded 5 of 6)") and found["b"].endswith("(loaded 5 of 6)")

@@ -723,3 +723,132 @@ def test_train_warns_when_the_loaded_head_names_its_classes_in_another_order(wri
     )
     assert result.exit_code == 0, result.output
     assert "names its outputs ['0', '1']; this run names them ['1', '0']" in " ".join(result.output.split())
+
+
+# -- a backbone's source and the whole model's together -------------------------------------------
+# The stem and the head of BACKBONE's model, without the backbone: what a whole-model source
+# holds when the backbone's own source is to fill the rest (its dense is BACKBONE's dense_1).
+STEM_AND_HEAD = """\
+cnnspec: 1
+name: stemhead
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 1, kernel_size: 1}
+    id: stem
+  - conv2d: {filters: 4, kernel_size: 1}
+    id: widen  # (the backbone's 4 channels for the head; not in BACKBONE's model)
+  - global_avg_pool2d
+  - dense: {units: %d, activation: softmax}
+"""
+
+
+def _backbone_and_whole(write_spec, whole: str, units: int = 10) -> Path:
+    """BACKBONE's spec loading base.weights.h5 into its backbone and ``whole`` (``weights:``)
+    into the whole model, whose source (stemhead.weights.h5) holds the stem and a head of
+    ``units`` classes only."""
+    _save_weights(write_spec, BASE, "base.weights.h5")
+    write_spec(BASE, "base.yaml")
+    _save_weights(write_spec, STEM_AND_HEAD % units, "stemhead.weights.h5")
+    text = BACKBONE % ", weights: base.weights.h5" + f"weights: {whole}\n"
+    return write_spec(text + "data: {source: digits, limit: 64}\ntraining: {epochs: 1, batch_size: 32}\n")
+
+
+@pytest.mark.slow
+def test_a_tensor_the_backbones_source_loaded_is_not_skipped_by_the_whole_models(
+    write_spec, runner, tmp_path
+):
+    """The backbone's 6 tensors come from base.weights.h5, the stem's and the head's 4 from the
+    whole model's source, which lacks the backbone's: the report said "loaded 4 of 10" and
+    skipped the 6 as missing, and transfer.json added the parts up to 10 of 16 for a model of
+    10 tensors, all loaded."""
+    spec = _backbone_and_whole(write_spec, "stemhead.weights.h5")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(spec), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "loaded 6 of 6 weight tensors into body from" in text
+    assert (
+        "loaded 4 of 4 weight tensors from" in text
+        and "(6 more were loaded from the backbones' sources)" in text
+    )
+    assert "skipped" not in text
+    report = json.loads((out / "transfer.json").read_text())
+    assert (report["loaded"], report["total"], report["skipped"]) == (10, 10, [])
+    body, whole = report["parts"]
+    assert (body["scope"], body["loaded"], body["total"]) == ("body", 6, 6)
+    assert (whole["loaded"], whole["total"], whole["skipped"]) == (4, 4, [])
+    assert whole["loaded_from_other_sources"] == 6
+    # runs compare reads the same counts
+    compared = runner.invoke(app, ["runs", "compare", str(out), str(out), "--format", "json",
+                                   "--png", str(tmp_path / "c.png")])  # fmt: skip
+    assert compared.exit_code == 0, compared.output
+    assert "(loaded 10 of 10, sha256 " in json.loads(compared.stdout)["starting_weights"]["a"]
+
+
+@pytest.mark.slow
+def test_a_whole_model_source_that_holds_the_backbone_too_counts_each_tensor_once(write_spec):
+    """`--weights RUN` of the same model after the backbone's own source: it loads all 10 again
+    (it is assigned last), and the top level says 10 of 10, not the parts' 16 of 16."""
+    from cnnspec.training.transfer import plan_for_spec, report_json
+
+    _save_weights(write_spec, BASE, "base.weights.h5")
+    write_spec(BASE, "base.yaml")
+    whole = _save_weights(write_spec, BACKBONE % "", "top.weights.h5")
+    plans = plan_for_spec(compile_spec(write_spec(BACKBONE % ", weights: base.weights.h5")), str(whole))
+    assert [(p.scope, p.loaded, p.total, p.covered) for p in plans] == [("body", 6, 6, 0), ("", 10, 10, 0)]
+    report = report_json(plans)
+    assert (report["loaded"], report["total"], report["skipped"]) == (10, 10, [])
+
+
+@pytest.mark.slow
+def test_strict_on_the_whole_models_source_judges_only_what_is_left_to_it(write_spec, runner, tmp_path):
+    """`strict: true` refused the source above as "loaded 4 of 10 … 6 skipped" (the backbone's,
+    which its own source loads) with a hint to train them from scratch; a head that does not fit
+    is still refused, counted among the tensors left to it."""
+    spec = _backbone_and_whole(write_spec, "{from: stemhead.weights.h5, strict: true}")
+    result = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "m.keras")])
+    assert result.exit_code == 0, result.output
+    assert "loaded 4 of 4 weight tensors from" in " ".join(result.output.split())
+    spec = _backbone_and_whole(write_spec, "{from: stemhead.weights.h5, strict: true}", units=3)
+    result = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "n.keras")])
+    text = " ".join(result.output.split())
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "strict weights: loaded 2 of 4 weight tensors from" in text
+    assert (
+        "(6 more were loaded from the backbones' sources); 2 skipped, first dense_1/kernel: shape mismatch"
+        in text
+    )
+    assert f"{spec.name}:{(BACKBONE % '').count(chr(10)) + 1}:" in result.output  # at `weights:`
+    assert not (tmp_path / "n.keras").exists()
+
+
+@pytest.mark.slow
+def test_source_tensors_nothing_took_are_unused_whatever_the_reason(write_spec):
+    """A source layer whose name matched but that gave nothing (its shapes or its tensor count
+    differ) is unused, and so is each tensor of it: a shape mismatch left them uncounted (2
+    unused said for 13), and a layer of another configuration was counted but not named."""
+    from cnnspec.training.transfer import plan_for_spec
+
+    source = _save_weights(write_spec, BASE, "base.weights.h5")
+    (plan,) = plan_for_spec(compile_spec(write_spec(TARGET)), str(source))  # a 3-class head, 10 here
+    assert (plan.loaded, plan.total, plan.unused, plan.unused_layers) == (6, 8, 2, ["dense_1"])
+    assert plan.as_json()["unused_source_tensors"] == 2
+    assert "(2 tensors of the source unused: dense_1)" in plan.lines()[0]
+    # the stem's kernel fits, its bias not: the layer gave something, so it is not named
+    mixed = BASE.replace("kernel_size: 3, padding: same}", "kernel_size: 3, padding: same, use_bias: false}")
+    source = _save_weights(write_spec, mixed, "nobias.weights.h5")
+    (plan,) = plan_for_spec(compile_spec(write_spec(BASE)), str(source))
+    assert plan.loaded == 6 and [(s.layer, s.weight) for s in plan.skipped] == [
+        ("stem", "kernel"),
+        ("stem", "bias"),
+    ]
+    assert (plan.unused, plan.unused_layers) == (1, ["stem"])  # the source's stem: 1 tensor, 2 here
+    source_spec = write_spec(BN_SPEC % ("src", "scale: false"), "src.yaml")
+    from cnnspec.api import build_model
+
+    build_model(compile_spec(source_spec)).save_weights(str(source_spec.with_name("src.weights.h5")))
+    (plan,) = plan_for_spec(
+        compile_spec(write_spec(BN_SPEC % ("dst", ""), "dst.yaml")),
+        str(source_spec.with_name("src.weights.h5")),
+    )
+    assert (plan.loaded, plan.total, plan.unused, plan.unused_layers) == (4, 8, 3, ["bn"])

@@ -529,12 +529,41 @@ def starting_weights(run: Path) -> str:
     else:
         return "not recorded"
     if report is not None:
-        loaded, total = report.get("loaded"), report.get("total")
+        loaded, total = _transfer_counts(report)
         figures = [f"loaded {loaded} of {total}"] if _integer(loaded) and _integer(total) else []
         figures += [f"sha256 {digest[:12]}" for digest in _file_digests(report)]
         if figures:
             text += f" ({', '.join(figures)})"
     return text
+
+
+def _transfer_counts(report: dict[str, Any]) -> tuple[Any, Any]:
+    """transfer.json's loaded and total, each of the model's tensors counted once. An older
+    cnnspec added its parts up: a backbone's tensors counted twice when the whole model's
+    source followed (``loaded 17 of 32`` for a model of 17 tensors, all loaded). Such a report
+    is told apart by its top-level total (over the whole model's part's, which counted every
+    tensor of the model) and counted again from its parts: the whole model's part loaded what
+    it loaded, and a tensor it skipped in a backbone's scope was loaded there unless that
+    backbone skipped it too."""
+    loaded, total = report.get("loaded"), report.get("total")
+    parts = [part for part in report.get("parts") or [] if isinstance(part, dict)]
+    whole = next((part for part in parts if not part.get("scope")), None)
+    if whole is None or not all(_integer(whole.get(key)) for key in ("loaded", "total")):
+        return loaded, total
+    covered = whole.get("loaded_from_other_sources", 0)
+    if not _integer(covered) or total == whole["total"] + covered:
+        return loaded, total  # (counted per tensor already)
+    again = whole["loaded"]
+    for scope, skipped in ((p.get("scope"), p.get("skipped")) for p in parts if p.get("scope")):
+        missed = {(s.get("layer"), s.get("weight")) for s in skipped or [] if isinstance(s, dict)}
+        again += sum(
+            1
+            for s in whole.get("skipped") or []
+            if isinstance(s, dict)
+            and str(s.get("layer", "")).startswith(f"{scope}_")
+            and (s.get("layer"), s.get("weight")) not in missed
+        )
+    return again, whole["total"]
 
 
 def _file_digests(report: dict[str, Any]) -> list[str]:

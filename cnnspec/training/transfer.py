@@ -14,10 +14,12 @@ Inside a scope (a backbone item with ``id: body``), the model's layer ``body_con
 with the source's ``conv1``: the backbone's spec trained on its own names its layers without the
 prefix. A weight whose shape differs (a new head's class count) or that the source lacks is
 skipped and reported; ``strict`` makes any skip an error; a source of which nothing fits (another
-architecture) is an error that gives the counts. Every check runs before a weight is assigned,
-so a failed load leaves the model (and the run folder) untouched. Nothing executes code from
-the file: ``.keras`` archives are opened as zip files and their weights read with h5py.
-TensorFlow is imported lazily, only where a model is built.
+architecture) is an error that gives the counts. The loads run in order (each backbone's own
+source, then the whole model's): a tensor an earlier one loaded is not held against a later one
+that lacks it, and the report counts each of the model's tensors once. Every check runs before
+a weight is assigned, so a failed load leaves the model (and the run folder) untouched. Nothing
+executes code from the file: ``.keras`` archives are opened as zip files and their weights read
+with h5py. TensorFlow is imported lazily, only where a model is built.
 """
 
 from __future__ import annotations
@@ -56,11 +58,13 @@ class SourceLayers:
 
 @dataclass
 class Skip:
-    """One model weight that was not loaded, and why."""
+    """One model weight that was not loaded, and why. ``index``: the weight's position in its
+    layer (:func:`ordered_weights`), which identifies it with ``layer`` (names may repeat)."""
 
     layer: str
     weight: str
     reason: str
+    index: int = 0
 
     def as_json(self) -> dict[str, str]:
         return {"layer": self.layer, "weight": self.weight, "reason": self.reason}
@@ -72,10 +76,15 @@ class TransferPlan:
 
     source: str
     scope: str = ""
+    #: The tensors this source answers for: those it loads, and those it does not that no
+    #: earlier source (a backbone's) loaded either (``skipped``); ``loaded + len(skipped)``.
     total: int = 0
     assign: list[tuple[str, int, Any]] = field(default_factory=list)  # (layer, weight index, array)
     skipped: list[Skip] = field(default_factory=list)
     unused: int = 0  # source tensors nothing in the model took
+    #: The model's tensors this source did not load that an earlier source (a backbone's own,
+    #: loaded before the whole model's) did: left to that one, neither skipped nor counted here.
+    covered: int = 0
     #: The source's layers nothing in the model took, by name (for the report: which were left).
     unused_layers: list[str] = field(default_factory=list)
     #: The file read (a run folder's model.keras, keras.applications' cached file for
@@ -98,6 +107,8 @@ class TransferPlan:
         if self.scope:
             out["scope"] = self.scope
         out["unused_source_tensors"] = self.unused
+        if self.covered:
+            out["loaded_from_other_sources"] = self.covered
         if self.unused_layers:
             out["unused_source_layers"] = self.unused_layers
         if self.file is not None:
@@ -112,6 +123,8 @@ class TransferPlan:
         """The printed report: ``loaded N of M weight tensors`` and one line per skipped one."""
         where = f" into {self.scope}" if self.scope else ""
         head = f"loaded {self.loaded} of {self.total} weight tensors{where} from {self.source}"
+        if self.covered:
+            head += f" ({self.covered} more were loaded from the backbones' sources)"
         if self.unused:
             left = _listed(self.unused_layers)
             head += f" ({self.unused} tensors of the source unused{': ' + left if left else ''})"
@@ -363,10 +376,16 @@ def plan_transfer(
     found: SourceLayers,
     scope: str = "",
     names: frozenset[str] | None = None,
+    loaded_before: frozenset[tuple[str, int]] = frozenset(),
 ) -> TransferPlan:
     """Match the model's weights (those of the layers ``names`` of the scope ``scope`` when
     given, whose names lose the prefix ``scope_`` for matching) with the source's; every check,
-    nothing assigned. Raises when ``strict`` and something is skipped, or when nothing matched."""
+    nothing assigned. Raises when ``strict`` and something is skipped, or when nothing matched.
+
+    ``loaded_before``: the (layer, weight index) an earlier source loads (a backbone's own, for
+    the whole model's source). One of them that this source cannot fill is not skipped: it is
+    loaded, just not from here (``covered``), so neither the counts nor ``strict`` hold it
+    against this source. One this source does fill is loaded from it, as it is assigned last."""
     prefix = f"{scope}_" if scope else ""
     plan = TransferPlan(source.describe(), scope)
     targets = [
@@ -374,29 +393,32 @@ def plan_transfer(
         for layer in model_layers(model)
         if ordered_weights(layer) and (names is None or layer.name in names)
     ]
-    plan.total = sum(len(ordered_weights(layer)) for layer in targets)
+    # each target layer with the index of its source layer (None: the source has none)
     if found.by_name:
-        stored = {name: values for name, values in found.layers}
-        pairs: list[tuple[Any, list[tuple[str, Any]] | None]] = [
-            (layer, stored.get(layer.name.removeprefix(prefix))) for layer in targets
-        ]
-        used = {layer.name.removeprefix(prefix) for layer, values in pairs if values is not None}
-        left = [(name, values) for name, values in found.layers if name not in used]
+        index_of = {name: i for i, (name, _) in enumerate(found.layers)}
+        pairs = [(layer, index_of.get(layer.name.removeprefix(prefix))) for layer in targets]
     else:
-        pairs = [
-            (layer, found.layers[i][1] if i < len(found.layers) else None) for i, layer in enumerate(targets)
-        ]
-        left = found.layers[len(targets) :]
-    unused_layers = [values for _, values in left]
-    plan.unused_layers = [name for name, _ in left]
+        pairs = [(layer, i if i < len(found.layers) else None) for i, layer in enumerate(targets)]
+    # how many tensors each source layer gave: one that shared a name but gave nothing (shapes
+    # or tensor counts differ) is as unused as one nothing matched
+    taken = [0] * len(found.layers)
+
+    def skip(layer: Any, index: int, variable: Any, reason: str) -> None:
+        if (layer.name, index) in loaded_before:
+            plan.covered += 1
+        else:
+            plan.skipped.append(Skip(layer.name, _short(variable), reason, index))
+
     shared = 0
-    for layer, values in pairs:
+    for layer, at in pairs:
         variables = ordered_weights(layer)
-        if values is None:
+        if at is None:
             what = "missing in the source" if found.by_name else "missing in the source (it has fewer layers)"
-            plan.skipped += [Skip(layer.name, _short(v), what) for v in variables]
+            for index, variable in enumerate(variables):
+                skip(layer, index, variable, what)
             continue
         shared += 1
+        values = found.layers[at][1]
         if len(values) != len(variables):
             # Another configuration of the layer (batch norm without `scale` has no gamma, a
             # convolution without a bias one tensor less): the file keeps a layer's tensors by
@@ -407,29 +429,27 @@ def plan_transfer(
                 f"the source layer holds {len(values)} weight tensor(s), this one {len(variables)} "
                 "(another configuration of the layer: use_bias, scale, center …)"
             )
-            plan.skipped += [Skip(layer.name, _short(v), reason) for v in variables]
-            plan.unused += len(values)
+            for index, variable in enumerate(variables):
+                skip(layer, index, variable, reason)
             continue
         for index, variable in enumerate(variables):
             array = values[index][1]
             want, got = tuple(variable.shape), tuple(array.shape)
             if want != got:
-                plan.skipped.append(
-                    Skip(
-                        layer.name,
-                        _short(variable),
-                        f"shape mismatch: source {list(got)}, model {list(want)}",
-                    )
-                )
+                skip(layer, index, variable, f"shape mismatch: source {list(got)}, model {list(want)}")
                 continue
             plan.assign.append((layer.name, index, array))
-    plan.unused += sum(len(values) for values in unused_layers)
-    if plan.total and not plan.assign and found.by_name and not shared:
+            taken[at] += 1
+    plan.total = plan.loaded + len(plan.skipped)
+    plan.unused = sum(len(values) - taken[i] for i, (_, values) in enumerate(found.layers))
+    plan.unused_layers = [name for i, (name, values) in enumerate(found.layers) if values and not taken[i]]
+    considered = plan.total + plan.covered  # the model's tensors in the scope, all of them
+    if considered and not plan.assign and found.by_name and not shared:
         raise _no_name_matched(source, plan, found, targets, prefix)
-    if plan.total and not plan.assign:
+    if considered and not plan.assign:
         in_source = sum(len(values) for _, values in found.layers)
         raise source.fail(
-            f"none of the model's {plan.total} weight tensors{' in ' + scope if scope else ''} could be "
+            f"none of the model's {considered} weight tensors{' in ' + scope if scope else ''} could be "
             f"loaded from {plan.source}: it holds {in_source} tensors in {len(found.layers)} layers, "
             f"{shared} of which {'share a name with' if found.by_name else 'line up with'} the model's "
             f"{len(targets)} layers with weights, none with the same shapes",
@@ -438,9 +458,10 @@ def plan_transfer(
         )
     if source.strict and plan.skipped:
         first = plan.skipped[0]
+        others = f" ({plan.covered} more were loaded from the backbones' sources)" if plan.covered else ""
         raise source.fail(
-            f"strict weights: loaded {plan.loaded} of {plan.total} weight tensors from {plan.source}; "
-            f"{len(plan.skipped)} skipped, first {first.layer}/{first.weight}: {first.reason}",
+            f"strict weights: loaded {plan.loaded} of {plan.total} weight tensors from {plan.source}"
+            f"{others}; {len(plan.skipped)} skipped, first {first.layer}/{first.weight}: {first.reason}",
             "drop `strict: true` to load what fits and train the rest from scratch",
         )
     return plan
@@ -469,7 +490,8 @@ def _no_name_matched(
     )
     where = f" in {plan.scope}" if plan.scope else ""
     return source.fail(
-        f"none of the model's {plan.total} weight tensors{where} could be loaded from {plan.source}: "
+        f"none of the model's {plan.total + plan.covered} weight tensors{where} could be loaded from "
+        f"{plan.source}: "
         f"no layer name matched (the source's: {_listed(theirs)}; the model's: {_listed(ours)}){same}",
         "weights are matched by layer name, and names come from the items' ids: give the items the ids "
         "they had when the source was saved"
@@ -594,17 +616,27 @@ def imagenet_weights_file(
 
 # -- the report -------------------------------------------------------------------------------
 def report_json(plans: list[TransferPlan]) -> dict[str, Any]:
-    """transfer.json: the one load's record; several (backbones and the whole model) add up,
-    each kept under ``parts``."""
+    """transfer.json: the one load's record; several (backbones and the whole model) are each
+    kept under ``parts``, and the top level counts each of the model's tensors once: loaded
+    when any source loaded it (the whole model's source may load again what a backbone's did),
+    skipped (with the first source's reason) when none did."""
     if len(plans) == 1:
         return plans[0].as_json()
+    loaded = {(layer, index) for plan in plans for layer, index, _ in plan.assign}
+    skipped: list[dict[str, Any]] = []
+    seen: set[tuple[str, int]] = set()
+    for plan in plans:
+        for skip in plan.skipped:
+            key = (skip.layer, skip.index)
+            if key in loaded or key in seen:  # (a backbone's miss the whole model's source filled)
+                continue
+            seen.add(key)
+            skipped.append({**skip.as_json(), **({"scope": plan.scope} if plan.scope else {})})
     return {
         "source": "; ".join(p.source for p in plans),
-        "loaded": sum(p.loaded for p in plans),
-        "total": sum(p.total for p in plans),
-        "skipped": [
-            {**s.as_json(), **({"scope": p.scope} if p.scope else {})} for p in plans for s in p.skipped
-        ],
+        "loaded": len(loaded),
+        "total": len(loaded) + len(skipped),
+        "skipped": skipped,
         "parts": [p.as_json() for p in plans],
     }
 
@@ -727,8 +759,9 @@ def plan_loads(
     model: Any, loads: list[Load], fetch: Callable[[ApplicationFile], Path] | None = None
 ) -> list[TransferPlan]:
     """Read and match every load against ``model`` (nothing assigned): all errors come now."""
-    plans = []
+    plans: list[TransferPlan] = []
     limit = largest_weight(model)  # no source tensor larger than this is read
+    loaded: set[tuple[str, int]] = set()  # what the loads before this one assign (applied in order)
     for load in loads:
         file = None
         if load.source.kind == IMAGENET:
@@ -740,7 +773,8 @@ def plan_loads(
             from cnnspec.backends.weights import fold_imagenet_rescaling
 
             found = replace(found, layers=fold_imagenet_rescaling(found.layers, load.keras_name))
-        plan = plan_transfer(model, load.source, found, load.scope, load.names)
+        plan = plan_transfer(model, load.source, found, load.scope, load.names, frozenset(loaded))
+        loaded.update((layer, index) for layer, index, _ in plan.assign)
         if file is not None:
             plan.source = f"imagenet ({file})"  # which of keras.applications' files
         read = file if file is not None else load.source.file
