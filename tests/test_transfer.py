@@ -852,3 +852,54 @@ def test_source_tensors_nothing_took_are_unused_whatever_the_reason(write_spec):
         str(source_spec.with_name("src.weights.h5")),
     )
     assert (plan.loaded, plan.total, plan.unused, plan.unused_layers) == (4, 8, 3, ["bn"])
+
+
+@pytest.mark.slow
+def test_imagenet_for_an_input_too_small_gives_keras_reason_at_the_source(
+    write_spec, runner, tmp_path, monkeypatch
+):
+    """keras.applications refuses MobileNetV2's ImageNet weights below 32×32: that reason was
+    swallowed, and `build` said "has no ImageNet weights to download", unlocated. Nothing is
+    downloaded: Keras refuses before it would fetch a file."""
+    from cnnspec.training import transfer
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(transfer, "download", lambda found: pytest.fail(f"downloads {found.name}"))
+    spec = write_spec(
+        "cnnspec: 1\nname: small\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+        "  - backbone: {spec: zoo:mobilenet_v2, until: stage3, vars: {include_top: false}, "
+        "weights: imagenet}\n"
+        "    id: body\n  - global_avg_pool2d\n  - dense: {units: 3, activation: softmax}\n"
+    )
+    result = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "m.keras")])
+    text = " ".join(result.output.split())
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert f"{spec.name}:5:92: error: model[0].backbone.weights:" in text
+    assert "MobileNetV2 has no ImageNet weights for this model: Input size must be at least 32x32" in text
+    assert "hint: give the model an input keras.applications takes with ImageNet weights" in text
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_a_failed_imagenet_download_keeps_its_reason_whole_words(tmp_path, monkeypatch):
+    """The reason was cut at 200 characters, mid-word; now at a word boundary, with an ellipsis."""
+    from cnnspec.spec.weights import WeightsSource
+    from cnnspec.training import transfer
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    found = transfer.ApplicationFile("w.h5", "https://example.org/w.h5", None)
+    monkeypatch.setattr(transfer, "application_file", lambda *args: found)
+    reason = "URL fetch failure on https://example.org/w.h5: " + " ".join(["unreachable"] * 40)
+
+    def offline(_found):
+        raise Exception(reason + "\nsecond line")
+
+    source = WeightsSource("imagenet", "imagenet", path="weights")
+    with pytest.raises(SpecError) as caught:
+        transfer.imagenet_weights_file(source, "MobileNetV2", False, (32, 32, 3), offline)
+    (error,) = caught.value.errors
+    said = error.message.split("the download failed: ")[1]
+    assert said.endswith("unreachable…") and reason.startswith(said[:-1]) and len(said) <= 300
+    assert "second line" not in error.message
+    # a short reason is kept whole, without an ellipsis
+    assert transfer.first_line(Exception("URL fetch failure")) == "URL fetch failure"
+    assert transfer.first_line(Exception("")) == "Exception"

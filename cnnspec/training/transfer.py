@@ -132,6 +132,19 @@ class TransferPlan:
 
 
 # -- reading sources --------------------------------------------------------------------------
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's first line for a message (its class's name when it has none), cut to
+    ``limit`` characters at a word boundary with ``…``: a library's message may run on (a long
+    URL), and one cut mid-word reads as another word."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines and lines[0].strip() else type(exc).__name__
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + "…"
+
+
 def _fail(source: WeightsSource, message: str, hint: str | None = None) -> Exception:
     return source.fail(message, hint)
 
@@ -325,8 +338,7 @@ def read_source(
     except (OSError, zipfile.BadZipFile, KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise _fail(
             source,
-            f"cannot read the weights in {file}: {str(exc).splitlines()[0][:200] or type(exc).__name__} "
-            "(a truncated or corrupted file?)",
+            f"cannot read the weights in {file}: {first_line(exc)} (a truncated or corrupted file?)",
             "save it again (model.save_weights('x.weights.h5') or model.save('x.keras'))",
         ) from None
     if not layers:
@@ -563,12 +575,16 @@ def application_file(keras_name: str, include_top: bool, input_shape: tuple[int,
         # (pooling before the top), so the default size's file is the one to load.
         with warnings.catch_warnings():  # (Keras' notes on sizes it has no file for)
             warnings.simplefilter("ignore")
+            refused: ValueError | None = None
             for shape in (tuple(input_shape), None) if include_top else (tuple(input_shape),):
                 try:
                     constructor(include_top=include_top, weights="imagenet", input_shape=shape)
-                except ValueError:
-                    if shape is None:
-                        raise
+                except ValueError as exc:
+                    # the first refusal is the one about this model's input (the default
+                    # size's is only tried for it); without the top there is no other size
+                    refused = refused or exc
+            if refused is not None:
+                raise refused
     except _Intercepted as hit:
         return hit.found
     finally:
@@ -598,7 +614,10 @@ def imagenet_weights_file(
         found = application_file(keras_name, include_top, tuple(input_shape))
     except ValueError as exc:  # keras.applications refuses the input shape for its weights
         raise source.fail(
-            f"keras.applications.{keras_name} has no ImageNet weights for this model: {exc}"
+            f"keras.applications.{keras_name} has no ImageNet weights for this model: "
+            f"{first_line(exc)} (input {list(input_shape)})",
+            "give the model an input keras.applications takes with ImageNet weights (input.shape; "
+            "most families want at least 32×32), or leave out `weights: imagenet` and train from scratch",
         ) from None
     cached = keras_models_dir() / found.name
     if cached.is_file():
@@ -606,7 +625,7 @@ def imagenet_weights_file(
     try:
         return (fetch or download)(found)
     except Exception as exc:  # Keras raises a plain Exception ("URL fetch failure") offline
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise source.fail(
             f"expected the ImageNet weights {found.name} in Keras' cache or downloadable; the download "
             f"failed: {reason}",
