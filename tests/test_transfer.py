@@ -903,3 +903,36 @@ def test_a_failed_imagenet_download_keeps_its_reason_whole_words(tmp_path, monke
     # a short reason is kept whole, without an ellipsis
     assert transfer.first_line(Exception("URL fetch failure")) == "URL fetch failure"
     assert transfer.first_line(Exception("")) == "Exception"
+
+
+@pytest.mark.slow
+def test_the_generated_script_leaves_the_backbones_tensors_to_its_source_as_cnnspec_does(
+    write_spec, tmp_path, capsys
+):
+    """The script's loader stopped at a strict whole-model source lacking the backbone's
+    tensors (its own source loads them); it now counts, and loads, as cnnspec does."""
+    import importlib.util
+
+    from cnnspec.backends.python_emitter import generate_code
+    from cnnspec.training.transfer import plan_for_spec
+
+    spec = _backbone_and_whole(write_spec, "{from: stemhead.weights.h5, strict: true}")
+    compiled = compile_spec(spec)
+    script = tmp_path / "train.py"
+    script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
+    loader = importlib.util.spec_from_file_location("generated_shared", script)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    model = module.build_model()
+    module.load_starting_weights(model)  # (a strict misfit would raise SystemExit)
+    printed = capsys.readouterr().out
+    assert "loaded 6 of 6 weight tensors from" in printed
+    assert (
+        "loaded 4 of 4 weight tensors from" in printed
+        and "(6 more were loaded from the backbones' sources)" in printed
+    )
+    plans = plan_for_spec(compiled)
+    expected = {(layer, index): array for plan in plans for layer, index, array in plan.assign}
+    assert len(expected) == 10  # every tensor of the model, from one source or the other
+    for (layer, index), array in expected.items():
+        np.testing.assert_array_equal(model.get_layer(layer).weights[index].numpy(), array)

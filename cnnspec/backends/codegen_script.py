@@ -280,6 +280,7 @@ def _weight_calls(spec: CompiledSpec, output: Path | None) -> list[str]:
     def call(scope: str, source: Any, keras_name: str, include_top: bool, shape: Any) -> str:
         strict = ", strict=True" if source.strict else ""
         chosen = ", layers=layers" if scope else ""
+        chosen += ", loaded=loaded" if shared else ""
         if source.kind == IMAGENET:
             size = py_literal(tuple(shape or ()))
             reference = f"imagenet_model(keras.applications.{keras_name}, {include_top}, {size})"
@@ -290,18 +291,27 @@ def _weight_calls(spec: CompiledSpec, output: Path | None) -> list[str]:
         text = str(path.resolve()) if output is not None else _rel_data_path(path, None)[0]
         return f"load_by_name(model, {py_string(scope)}, {py_string(text)}{strict}{chosen})"
 
-    calls: list[str] = []
     tree = spec.ir.tree
-    for part in walk(tree.body) if tree is not None else ():
-        if isinstance(part, Backbone) and part.weights is not None:
-            shape = spec.ir.shape_of(part.entry)
-            scope = part.prefix[:-1]
-            statement = call(scope, part.weights, part.keras_name, part.include_top, shape)
-            calls.append(f"{_layers_tuple(scope, part.names)}\n    {statement}")
+    backbones = [
+        part
+        for part in (walk(tree.body) if tree is not None else ())
+        if isinstance(part, Backbone) and part.weights is not None
+    ]
     variant = spec.doc.zoo_variant
     zoo = variant is not None and variant in variants()
     spec_dir = spec.path.parent if spec.path is not None else Path.cwd()
     whole = spec_weights(spec.doc, spec_dir, zoo, on_disk=False)
+    # several sources share what they loaded: a tensor an earlier one loaded that the whole
+    # model's lacks is not skipped (nor held against its strict), as in cnnspec train
+    shared = len(backbones) + (whole is not None) > 1
+    calls: list[str] = []
+    if shared:
+        calls.append("loaded = set()  # (layer, position) loaded so far")
+    for part in backbones:
+        shape = spec.ir.shape_of(part.entry)
+        scope = part.prefix[:-1]
+        statement = call(scope, part.weights, part.keras_name, part.include_top, shape)
+        calls.append(f"{_layers_tuple(scope, part.names)}\n    {statement}")
     if whole is not None:
         from cnnspec.analysis.settings import section_env
 
