@@ -264,3 +264,33 @@ def test_a_vars_references_include_a_childs_override(folder: Path, opened: bool)
     if opened:
         child = space.references("child.yaml", "width", 0, others=("user.yaml",))
         assert child[0] == ("child.yaml", 4, 8) and ("user.yaml", 5, 8) not in child
+
+
+def test_the_outline_of_a_one_line_model_gives_each_item_its_own_text(tmp_path: Path):
+    """Each item's range ran to the end of its last line: in a flow-style model on one line every
+    item covered the items after it (breadcrumbs and "select enclosing" named the first)."""
+    text = (
+        "cnnspec: 1\nname: f\ninput: {shape: [8, 8, 1]}\nmodel: [{conv2d: {filters: 2, kernel_size: 3}}, "
+        "{residual: {body: [relu, relu]}}, global_avg_pool2d, {dense: {units: 3, activation: softmax}}]\n"
+    )
+    analysis = analysed((tmp_path / "f.yaml").resolve(), text)
+    assert analysis.compiled is not None and analysis.doc is not None, analysis.diagnostics
+    found = symbols.outline(analysis.doc, analysis.name, text, analysis.compiled.ir)
+    line = text.split("\n")[3]
+    covered = [line[s.range.start.character : s.range.end.character] for s in found]
+    assert covered == [
+        "{conv2d: {filters: 2, kernel_size: 3}}, ",
+        "{residual: {body: [relu, relu]}}, ",
+        "global_avg_pool2d, ",
+        "{dense: {units: 3, activation: softmax}}]",
+    ]
+    for symbol in _walk(found):
+        assert _within(symbol.range, symbol.selection_range), symbol.name
+        for child in symbol.children or []:
+            assert _within(symbol.range, child.range), (symbol.name, child.name)
+    (residual,) = [s for s in found if s.name == "residual"]
+    (body,) = [c for c in residual.children if c.name == "body"]
+    assert [line[c.range.start.character : c.range.end.character] for c in body.children] == [
+        "relu, ",
+        "relu]}}, ",
+    ]

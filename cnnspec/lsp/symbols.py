@@ -242,7 +242,7 @@ def outline(
         if ir.tree.augmentation:
             full, selection = builder.ranges(("augmentation",), whole)
             symbols.insert(0, builder.group("augmentation", ir.tree.augmentation, full, selection=selection))
-        return symbols
+        return _apart(symbols)
     written = []
     for path, kind in layer_items(doc):
         if len(path) != 2 or path[0] != "model" or kind is None or builder.count >= MAX_SYMBOLS:
@@ -254,4 +254,34 @@ def outline(
                 name=kind, kind=types.SymbolKind.Field, range=full, selection_range=selection
             )
         )
-    return written
+    return _apart(written)
+
+
+def _at(position: types.Position) -> tuple[int, int]:
+    return (position.line, position.character)
+
+
+def _apart(
+    symbols: list[types.DocumentSymbol], end: types.Position | None = None
+) -> list[types.DocumentSymbol]:
+    """``symbols`` (siblings, in the text's order) with no range reaching into the next one's,
+    nor past ``end`` (their parent's), and their children so, all the way down. A range ends
+    where its item's last line ends, so the items of a flow-style list on one line
+    (``model: [{conv2d: …}, relu]``) each ran to the line's end over the items after it: the
+    editor's breadcrumbs and "select enclosing" named the wrong item there. A range that only
+    stands for its item elsewhere (the fallback of a block's body, empty) is left alone."""
+    ordered = sorted(
+        (s for s in symbols if _at(s.range.start) < _at(s.range.end)), key=lambda s: _at(s.range.start)
+    )
+    for index, symbol in enumerate(ordered):
+        limits = [p for p in (end,) if p is not None]
+        later = [s.range.start for s in ordered[index + 1 :] if _at(s.range.start) > _at(symbol.range.start)]
+        limits += later[:1]
+        for limit in limits:
+            if _at(limit) < _at(symbol.range.end):
+                symbol.range = types.Range(symbol.range.start, limit)
+        if _at(symbol.range.end) < _at(symbol.selection_range.end):  # (the name stays inside)
+            symbol.selection_range = types.Range(symbol.selection_range.start, symbol.range.end)
+        if symbol.children:
+            _apart(symbol.children, symbol.range.end)
+    return symbols
