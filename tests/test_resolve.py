@@ -350,7 +350,11 @@ def test_an_error_in_every_repeat_iteration_is_reported_once():
         "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 4]}\nmodel:\n"
         "  - repeat: {times: 3, as: i, layers: [conv2d: {filters: '${i - 3}', kernel_size: 1}]}\n"
     )
-    assert error.message == "expected a positive integer; received integer -3" and not error.notes
+    assert error.message == "expected a positive integer; received integer -3"
+    # the iterations that computed a bad value (no block call's note says them)
+    assert [n.message for n in error.notes] == [
+        f"in the repeat at model[0] (t.yaml:5:5), in iteration i = {i}" for i in range(3)
+    ]
 
 
 def test_different_mistakes_in_one_call_are_all_reported():

@@ -112,7 +112,7 @@ def test_an_undefined_name_gets_no_origin_notes():
     assert error.notes == ()
 
 
-def test_a_written_out_value_and_a_loop_variable_get_no_note():
+def test_a_written_out_value_gets_no_note_and_a_loop_variable_its_iteration():
     text = BASE.replace('"${w}"', "0")
     (error,) = errors_of(text)
     assert error.notes == ()
@@ -122,7 +122,8 @@ def test_a_written_out_value_and_a_loop_variable_get_no_note():
     )
     (error,) = errors_of(loop)  # the loop variable w (0 in the first iteration), not the var
     assert error.path == "model[0].repeat.layers[0].conv2d.filters"
-    assert error.notes == ()
+    # no origin note (no place wrote its value): the iteration that computed it
+    assert messages(error) == ["in the repeat at model[0] (t.yaml:6:5), in iteration w = 0"]
 
 
 BLOCK = """\

@@ -348,6 +348,8 @@ class Resolver:
         self.loop_vars: list[tuple[int, str]] = []
         #: The iteration each of ``loop_vars`` is in now (its variable's value).
         self.loop_values: list[int] = []
+        #: The repeat item each of ``loop_vars`` belongs to (its ``repeat`` key's path).
+        self.loop_paths: list[SpecPath] = []
         #: Per call of ``call_stack``: the loop variables bound where it is made (the caller's
         #: iteration) and the arguments it binds, for the call notes (:meth:`call_notes`).
         self.call_frames: list[tuple[tuple[tuple[str, int], ...], dict[str, Any]]] = []
@@ -431,7 +433,7 @@ class Resolver:
         for an error ``about_value`` false: a block calling itself is no value's fault, though
         the call's argument is an expression); ``also``: notes of the error's own after those."""
         loc = self.doc.key_loc(path) if key else self.doc.loc(path)
-        notes = self.call_notes(None if key else path)
+        notes = ([] if key else self.loop_notes(path)) + self.call_notes(None if key else path)
         origins, fold = ((), ()) if key or not about_value else self.origin_notes(path)
         self.diags.error(
             message,
@@ -582,6 +584,25 @@ class Resolver:
         else:
             self.error(param.check(value) or message, path, code="parameter", hint=hint)
         return True
+
+    def loop_notes(self, path: SpecPath) -> list[Note]:
+        """For an error on the ``${…}`` written at ``path`` that reads the variable of a repeat
+        it is in (in the same block body, or outside any block), the iteration it failed in,
+        innermost repeat first: ``in the repeat at model[0] (r.yaml:5:5), in iteration i = 2``.
+        A block call's note says the iterations it is made in (:meth:`call_notes`); an error in
+        a repeat's own body said nothing of which iteration computed the bad value."""
+        text = _expression_text(self.data, path)
+        reads = set(_names_read(text) or ()) if text is not None else set()
+        depth = len(self.call_stack)
+        notes: list[Note] = []
+        for (level, var), value, where in zip(self.loop_vars, self.loop_values, self.loop_paths, strict=True):
+            if level == depth and var in reads:
+                loc = self.doc.key_loc(where)
+                shown = f" ({loc})" if loc else ""
+                details = call_details([(var, value)], [])
+                text = f"in the repeat at {format_path(where[:-1])}{shown}{details}"
+                notes.append(Note(text, loc, format_path(where)))
+        return notes[::-1]
 
     def call_notes(self, path: SpecPath | None = None) -> list[Note]:
         """One note per block call being walked, innermost first. Each says the iteration of
@@ -2397,6 +2418,7 @@ class Resolver:
         if var:
             self.loop_vars.append((len(self.call_stack), var))
             self.loop_values.append(0)
+            self.loop_paths.append(path)
         if times == 0:
             self.dormant.append((fields["layers"], (*path, "layers")))
         try:
@@ -2432,6 +2454,7 @@ class Resolver:
             if var:
                 self.loop_vars.pop()
                 self.loop_values.pop()
+                self.loop_paths.pop()
         self.record.note(results=dict(carried))
         for name, tensor in carried.items():  # the final values, by name (and as the repeat's)
             scope.ids[name] = tensor
