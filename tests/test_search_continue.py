@@ -174,3 +174,47 @@ def test_a_stopped_trial_whose_data_changed_since_trains_from_the_start(
     assert (out / "trial-000" / "state").is_dir() and (out / "trial-000" / "lock.json").is_file()
     record = json.loads((out / "trial-000" / "trial.json").read_text())
     assert record["state"] == "STOPPED" and "continued_by" not in record
+
+
+#: ``cnnspec search SPEC --out OUT`` whose process dies (SIGKILL: no clean-up, as the OOM killer
+#: ends it) right after the snapshot of the training's second epoch is saved.
+KILLED_AFTER_EPOCH_2 = """
+import os, signal, sys
+from cnnspec.training.state import TrainingState
+real = TrainingState.save
+def save(self, model, epoch, *args, **kwargs):
+    snapshot = real(self, model, epoch, *args, **kwargs)
+    if epoch == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return snapshot
+TrainingState.save = save
+from cnnspec.cli.app import app
+app(["search", *sys.argv[1:]])
+"""
+
+
+def test_a_killed_workers_trial_continues_from_its_last_snapshot(runner, write_spec, tmp_path):
+    """A worker killed in its trial's third epoch: the same command failed the trial ("worker
+    died") and trained its values again from epoch 1. Its retry continues from the snapshot,
+    as a stopped trial's does."""
+    from tests.conftest import run_python
+
+    spec, out = write_spec(SPEC), tmp_path / "out"
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_AFTER_EPOCH_2, encoding="utf-8")
+    killed = run_python(script, str(spec), "--out", str(out))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (out / "trial-000" / "state").is_dir()
+    again = _search(runner, spec, out)
+    assert again.exit_code == 0, again.output
+    assert "continued trial 0 after epoch 2" in " ".join(again.output.split())
+    first, retry = _study(out).get_trials()
+    assert first.user_attrs["failed"] == "worker died"
+    assert set(first.intermediate_values) <= {1, 2}  # (killed as epoch 2 was saved: maybe before its report)
+    assert retry.state.name == "COMPLETE" and retry.params == first.params
+    assert retry.user_attrs["continues"] == {"trial": 0, "epoch": 2}
+    assert sorted(retry.intermediate_values) == [1, 2, 3]
+    metrics = json.loads((out / "trial-001" / "metrics.json").read_text())
+    assert metrics["resumed_from_epoch"] == 2 and metrics["epochs_run"] == 3
+    record = json.loads((out / "trial-000" / "trial.json").read_text())
+    assert record["failed"] == "worker died" and record["continued_by"] == 1

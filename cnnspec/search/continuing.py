@@ -1,4 +1,6 @@
-"""A stopped trial's retry continues its training instead of starting it again.
+"""A stopped trial's retry continues its training instead of starting it again; so does the
+retry of a trial whose worker was killed (SIGKILL, the OOM killer) or that a disk fault ended
+(:func:`cut_short`), as the same command trains it again.
 
 A Ctrl-C or SIGTERM stops a trial (:func:`cnnspec.search.worker.stop`) and enqueues its values
 again; the next search trains them under the next number, in a folder of its own. Its training
@@ -60,23 +62,50 @@ def stopped_source(study: Any, trial: Any) -> Any | None:
     stopped before it had made its folder, passes its retry on (``retry_of`` again): the
     chain is followed back to the trial that has a folder (or, where none has, the first
     stopped one: its retry then says there was nothing to continue)."""
-    from cnnspec.search.worker import FOLDER_TAKEN, stopped
+    from cnnspec.search.worker import FOLDER_TAKEN
 
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     attrs = trial.user_attrs
     seen: set[int] = set()
-    while attrs.get("retry_reason") in ("stopped", FOLDER_TAKEN) and isinstance(attrs.get("retry_of"), int):
+    while _continued(attrs.get("retry_reason")) and isinstance(attrs.get("retry_of"), int):
         number = attrs["retry_of"]
         source = by_number.get(number)
         if source is None or number in seen:
             return None
         seen.add(number)
-        if stopped(source) and isinstance(source.user_attrs.get("run_dir"), str):
+        if cut_short(source) and isinstance(source.user_attrs.get("run_dir"), str):
             return source
         attrs = source.user_attrs
-        if stopped(source) and attrs.get("retry_reason") not in ("stopped", FOLDER_TAKEN):
+        reason = attrs.get("retry_reason")
+        if cut_short(source) and (reason == FOLDER_TAKEN or not _continued(reason)):
             return source  # (stopped before it made its folder: nothing to continue, said so)
     return None
+
+
+def cut_short(trial: Any) -> bool:
+    """Whether ``trial``'s training was cut short in a way its retry may continue: stopped by
+    the user, its worker killed (SIGKILL, the OOM killer, a lost machine), or a disk fault (a
+    full disk under its snapshots). Each retry trained from epoch 1 before; a stopped trial's
+    alone went on from its last snapshot."""
+    from cnnspec.search.study import WORKER_DIED
+    from cnnspec.search.worker import DISK_FAULT, stopped
+
+    reason = trial.user_attrs.get("failed")
+    return (
+        stopped(trial) or reason == WORKER_DIED or (isinstance(reason, str) and reason.startswith(DISK_FAULT))
+    )
+
+
+def _continued(reason: Any) -> bool:
+    """Whether a retry enqueued for ``reason`` (its ``retry_reason``) follows its ``retry_of``
+    to a run it may continue: a trial cut short (:func:`cut_short`), or one skipped for a taken
+    folder name, which passes on the retry it was."""
+    from cnnspec.search.study import WORKER_DIED
+    from cnnspec.search.worker import DISK_FAULT, FOLDER_TAKEN, INTERRUPTED
+
+    if not isinstance(reason, str):
+        return False
+    return reason in ("stopped", INTERRUPTED, FOLDER_TAKEN, WORKER_DIED) or reason.startswith(DISK_FAULT)
 
 
 def find_continuation(out: Path, source: Any, values: dict[str, Any], spec_hash: str) -> Continuation | str:
@@ -96,7 +125,7 @@ def find_continuation(out: Path, source: Any, values: dict[str, Any], spec_hash:
     if source.user_attrs.get("values") not in (None, values):
         return f"trial {source.number} trained other values"
     if not os.path.lexists(folder / "lock.json"):
-        return f"trial {source.number} was stopped before its training began"
+        return f"trial {source.number} ended before its training began"
     try:
         lock = rundir.read_lock(folder)
     except UsageError:
@@ -113,7 +142,7 @@ def find_continuation(out: Path, source: Any, values: dict[str, Any], spec_hash:
             return Continuation(source.number, folder, snapshot.epoch, snapshot.history)
     if snapshots or notes:
         return f"the snapshots in {folder} are damaged"
-    return f"trial {source.number} was stopped before its first epoch was saved"
+    return f"trial {source.number} ended before its first epoch was saved"
 
 
 def take_over(continuation: Continuation, folder: Path, compiled: Any, number: int) -> str | None:
