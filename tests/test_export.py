@@ -502,3 +502,45 @@ def test_an_onnx_file_that_asks_for_more_inputs_than_the_model_is_refused(tmp_pa
     assert "the onnx converter took values that layer(s) `standard` hold (" in said, said
     assert "Nothing was written" in said and "-f tflite" in said, said
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+AUGMENTING = """\
+cnnspec: 1
+name: augmenting
+input: {shape: [8, 8, 1]}
+model:
+  - random_flip: horizontal
+  - random_contrast: 0.5
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - dropout: 0.5
+  - global_avg_pool2d
+  - dense: {units: 3, activation: softmax}
+"""
+
+
+@pytest.mark.slow
+def test_augmentation_layers_in_the_model_are_served_in_inference_mode(tmp_path, runner):
+    """Random layers in ``model:`` (as ``cnnspec import`` writes Keras' augmentation
+    Sequential) are identity at serving: Keras' ``model.export`` traced the model without
+    ``training=False``, so the SavedModel flipped its inputs at random (differing from Keras by
+    0.002), and tf2onnx and the TFLite converter failed on the StatelessRandom* ops. Each format
+    now converts and answers as ``model.predict`` does."""
+    pytest.importorskip("tf2onnx")
+    model = _saved(AUGMENTING, tmp_path)
+    for fmt in ("savedmodel", "tflite", "onnx"):
+        result = runner.invoke(app, ["export", str(model), "-f", fmt, "--json"])
+        assert result.exit_code == 0, (fmt, result.output)
+        report = json.loads(result.output)
+        assert report["max_abs_diff"] <= 1e-5 and report["top1_agreement"] == 1.0, (fmt, report)
+    from PIL import Image
+
+    picture = tmp_path / "g.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (8, 8), dtype="uint8")).save(picture)
+    answers = {}
+    for runtime in ("keras", "onnx", "tflite"):
+        result = runner.invoke(app, ["predict", str(model), str(picture), "--runtime", runtime, "-f", "json"])
+        assert result.exit_code == 0, (runtime, result.output)
+        (prediction,) = json.loads(result.stdout)["predictions"]
+        answers[runtime] = [p["probability"] for p in prediction["top"]]
+    for runtime in ("onnx", "tflite"):
+        np.testing.assert_allclose(answers[runtime], answers["keras"], atol=1e-5, err_msg=runtime)

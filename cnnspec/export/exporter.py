@@ -442,8 +442,33 @@ def _quiet_native() -> Iterator[None]:
             lg.setLevel(level)
 
 
+@contextlib.contextmanager
+def inference_calls(model: Any) -> Iterator[None]:
+    """Within the block, ``model.__call__`` (the endpoint Keras' ``model.export`` traces, for
+    every format) calls the model with ``training=False``.
+
+    Keras traces ``model.__call__`` without a ``training`` argument, so each layer falls back
+    on its own default: augmentation layers (``random_flip``, ``random_rotation``, …) default
+    to ``training=True`` and were traced as random ops in the served graph (a SavedModel that
+    flips its inputs at random, StatelessRandom* ops that neither tf2onnx nor the TFLite
+    converter takes). A serving graph is the model in inference mode, as ``model.predict``
+    runs it. The attribute is set on the instance (an explicit ``model.__call__`` reads it
+    before the class's method) and removed afterwards, whatever happened."""
+    method = type(model).__call__
+
+    def serve(*args: Any, **kwargs: Any) -> Any:
+        kwargs["training"] = False
+        return method(model, *args, **kwargs)
+
+    object.__setattr__(model, "__call__", serve)  # (past Keras' and TF's attribute tracking)
+    try:
+        yield
+    finally:
+        object.__delattr__(model, "__call__")
+
+
 def _write_saved_model(model: Any, path: Path) -> None:
-    with _quiet_native():
+    with _quiet_native(), inference_calls(model):
         model.export(str(path), format="tf_saved_model", verbose=False)
 
 
@@ -487,7 +512,7 @@ def _write_onnx(model: Any, path: Path) -> None:
     constants (:mod:`cnnspec.export.constants`: tf2onnx takes them for inputs otherwise)."""
     from cnnspec.export.constants import tensors_as_constants
 
-    with _quiet_native(), tensors_as_constants(model):
+    with _quiet_native(), tensors_as_constants(model), inference_calls(model):
         model.export(str(path), format="onnx", verbose=False)
 
 
