@@ -544,3 +544,49 @@ def test_augmentation_layers_in_the_model_are_served_in_inference_mode(tmp_path,
         answers[runtime] = [p["probability"] for p in prediction["top"]]
     for runtime in ("onnx", "tflite"):
         np.testing.assert_allclose(answers[runtime], answers["keras"], atol=1e-5, err_msg=runtime)
+
+
+@pytest.mark.slow
+def test_a_model_taking_uint8_pixels_exports_verified_and_is_served_uint8(tmp_path, runner):
+    """A model built on ``keras.Input(dtype="uint8")`` (rescaling its own pixels): verification
+    fed it float32 noise, which onnxruntime ("expected tensor(uint8)") and LiteRT ("expected
+    type UINT8") refuse, so every export failed. It is now verified on uint8 pixels, and
+    predict and evaluate of the exports alone feed them uint8 too, answering as Keras does."""
+    pytest.importorskip("tf2onnx")
+    import keras
+    from PIL import Image
+
+    keras.utils.set_random_seed(5)
+    pixels = keras.Input((8, 8, 3), dtype="uint8")
+    hidden = keras.layers.Conv2D(4, 3, activation="relu")(keras.layers.Rescaling(1 / 255)(pixels))
+    scores = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(hidden))
+    model = tmp_path / "u8.keras"
+    keras.Model(pixels, scores).save(model)
+    for fmt in ("onnx", "tflite"):
+        result = runner.invoke(app, ["export", str(model), "-f", fmt, "--json"])
+        assert result.exit_code == 0, (fmt, result.output)
+        report = json.loads(result.output)
+        assert report["max_abs_diff"] <= 1e-5 and report["top1_agreement"] == 1.0, report
+        assert report["verify_data"] == "8 seeded uniform uint8 inputs in [0, 255] (seed 0)", report
+    picture = tmp_path / "c.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (8, 8, 3), dtype="uint8")).save(picture)
+    answers = {}
+    for target in ("u8.keras", "u8.onnx", "u8.tflite"):
+        result = runner.invoke(app, ["predict", str(tmp_path / target), str(picture), "-f", "json"])
+        assert result.exit_code == 0, (target, result.output)
+        (prediction,) = json.loads(result.stdout)["predictions"]
+        answers[target] = sorted((p["index"], p["probability"]) for p in prediction["top"])
+    for target in ("u8.onnx", "u8.tflite"):
+        np.testing.assert_allclose(answers[target], answers["u8.keras"], atol=1e-5, err_msg=target)
+    rng = np.random.default_rng(2)
+    data = tmp_path / "d.npz"
+    x, y = rng.integers(0, 256, (6, 8, 8, 3), dtype="uint8"), rng.integers(0, 3, 6)
+    np.savez(data, x_train=x, y_train=y, x_test=x, y_test=y)
+    losses = {}
+    for target in ("u8.keras", "u8.onnx", "u8.tflite"):
+        (tmp_path / "evaluation.json").unlink(missing_ok=True)
+        result = runner.invoke(app, ["evaluate", str(tmp_path / target), "--data", str(data), "-f", "json"])
+        assert result.exit_code == 0, (target, result.output)
+        losses[target] = json.loads(result.stdout)["loss"]
+    assert losses["u8.onnx"] == pytest.approx(losses["u8.keras"], abs=1e-5)
+    assert losses["u8.tflite"] == pytest.approx(losses["u8.keras"], abs=1e-5)

@@ -331,14 +331,49 @@ def float32_model(model: Any) -> tuple[Any, str | None]:
     return copy, sorted(policies)[0]
 
 
+def _integer_range(dtype: np.dtype[Any]) -> tuple[int, int]:
+    """The values a verification batch draws for an integer input of ``dtype``: its whole range
+    up to 16 bits (a uint8 input's pixels 0–255), else 0–255 (an int32 input's range would be
+    no image's)."""
+    limits = np.iinfo(dtype)
+    return (int(limits.min), int(limits.max)) if dtype.itemsize <= 2 else (0, 255)
+
+
+def _input_dtypes(model: Any) -> list[np.dtype[Any]]:
+    """The dtype each input of ``model`` takes (float32 where Keras names none)."""
+    dtypes = []
+    for tensor in model.inputs:
+        try:
+            dtypes.append(np.dtype(str(getattr(tensor, "dtype", None) or "float32")))
+        except TypeError:  # (a dtype NumPy has no name for, e.g. bfloat16: fed as float32)
+            dtypes.append(np.dtype("float32"))
+    return dtypes
+
+
 def sample_batch(model: Any, batch: int = VERIFY_BATCH, seed: int = VERIFY_SEED) -> list[np.ndarray]:
-    """Seeded uniform [0, 1) inputs, one array per model input."""
+    """Seeded inputs, one array per model input: uniform [0, 1) floats, or for an integer input
+    (a model built on ``uint8`` pixels) uniform integers of its range in its dtype, which the
+    converted graph takes (onnxruntime and LiteRT refuse float32 for a uint8 input)."""
     rng = np.random.default_rng(seed)
     out = []
-    for tensor in model.inputs:
+    for tensor, dtype in zip(model.inputs, _input_dtypes(model)):
         shape = [d if d is not None else 32 for d in tuple(tensor.shape)[1:]]
-        out.append(rng.random((batch, *shape)).astype("float32"))
+        if np.issubdtype(dtype, np.integer):
+            low, high = _integer_range(dtype)
+            out.append(rng.integers(low, high, (batch, *shape), endpoint=True).astype(dtype))
+        else:
+            out.append(rng.random((batch, *shape)).astype("float32"))
     return out
+
+
+def sample_said(model: Any, batch: int) -> str:
+    """What :func:`sample_batch` feeds, as the record's ``verify_data`` says it."""
+    said = f"{batch} seeded uniform [0, 1) inputs (seed {VERIFY_SEED})"
+    integers = [(d, _integer_range(d)) for d in _input_dtypes(model) if np.issubdtype(d, np.integer)]
+    if integers:
+        dtype, (low, high) = integers[0]
+        said = f"{batch} seeded uniform {dtype.name} inputs in [{low}, {high}] (seed {VERIFY_SEED})"
+    return said
 
 
 def keras_outputs(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -666,7 +701,7 @@ def export_model(
         batch = len(images.verification)
     else:
         inputs = sample_batch(model, batch)
-        verify_data = f"{batch} seeded uniform [0, 1) inputs (seed {VERIFY_SEED})"
+        verify_data = sample_said(model, batch)
         if images is not None:
             notes.append("verified on uniform noise: the run has no test or validation images")
     folded = 1.0

@@ -699,10 +699,11 @@ def _onnx(path: Path, threads: int | None) -> Any:
         options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     _one_input(len(session.get_inputs()), path)
-    name = session.get_inputs()[0].name
+    name, dtype = session.get_inputs()[0].name, onnx_input_dtype(session.get_inputs()[0].type)
 
     def run(batch: np.ndarray) -> list[np.ndarray]:
-        return list(session.run(None, {name: batch}))  # (ONNX keeps the model's output order)
+        feed = as_input_dtype(batch, dtype)  # (a uint8-input model takes uint8 pixels)
+        return list(session.run(None, {name: feed}))  # (ONNX keeps the model's output order)
 
     return run
 
@@ -761,13 +762,38 @@ def quantize_input(batch: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     unchanged for a float input; for a quantized one (int8), ``round(x / scale) + zero_point``
     (halves away from zero, as TFLite's own quantize op rounds), clipped to the integer range."""
     quantized = _quantization(detail)
-    if quantized is None:
-        return batch
+    if quantized is None:  # (a uint8 input of the model itself: its integers, as Keras casts them)
+        return as_input_dtype(batch, np.dtype(detail["dtype"]))
     dtype, scale, zero = quantized
     scaled = np.asarray(batch, dtype="float64") / scale
     rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) + zero
     limits = np.iinfo(dtype)
     return np.clip(rounded, limits.min, limits.max).astype(dtype)
+
+
+def as_input_dtype(batch: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    """``batch`` in the dtype a model's input takes: a model built on a ``uint8`` (or other
+    integer) input is served that dtype by every runtime (onnxruntime and LiteRT refuse a float
+    batch for it), its values rounded and clipped to the dtype's range, as Keras' own cast of a
+    float batch to the input's dtype keeps them; a float input, its float dtype."""
+    if np.issubdtype(dtype, np.integer):
+        limits = np.iinfo(dtype)
+        return np.clip(np.rint(np.asarray(batch, dtype="float64")), limits.min, limits.max).astype(dtype)
+    if np.asarray(batch).dtype == dtype:
+        return batch
+    return np.asarray(batch, dtype=dtype)
+
+
+#: onnxruntime's names of the input types a model's input may have (``tensor(uint8)``, …).
+_ONNX_TYPES = {
+    f"tensor({name})": np.dtype(name)
+    for name in ("float16", "uint8", "int8", "uint16", "int16", "int32", "int64")
+} | {"tensor(float)": np.dtype("float32"), "tensor(double)": np.dtype("float64")}
+
+
+def onnx_input_dtype(type_name: str) -> np.dtype[Any]:
+    """The NumPy dtype of an ONNX input's ``type`` (``tensor(uint8)``); float32 for any other."""
+    return _ONNX_TYPES.get(type_name, np.dtype("float32"))
 
 
 def dequantize_output(values: np.ndarray, detail: dict[str, Any] | None) -> np.ndarray:
