@@ -116,3 +116,48 @@ def test_the_benchmark_scores_a_task_model_by_the_runs_own_figure(runs, tmp_path
         table = invoke(*args)
         assert table.exit_code == 0, table.output
         assert name in flat(table) and "accuracy" not in flat(table)
+
+
+#: two outputs (a mask and a count) on 40 generated shapes, 10 of them held out for the test
+MULTI_OUTPUT = """\
+cnnspec: 1
+name: two_outputs
+input: {shape: [8, 8, 3]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+    id: body
+  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}
+    id: mask
+  - global_avg_pool2d:
+    inputs: body
+  - dense: 1
+    id: count
+outputs: [mask, count]
+data:
+  source: {shapes: {images: 40, target: {mask: mask, count: count}}}
+  validation_split: 0.1
+  test_split: 0.25
+training:
+  epochs: 1
+  batch_size: 16
+  seed: 0
+  outputs:
+    count: {task: regression, loss: mse}
+"""
+
+
+def test_the_benchmark_of_a_multi_output_run_counts_its_test_images(tmp_path):
+    """The benchmark counted the test targets' outputs (a dict of 2) as its images: "2 test
+    images" for 10."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(MULTI_OUTPUT, encoding="utf-8")
+    run = tmp_path / "run"
+    assert (trained := invoke("train", spec, "-o", run, "-q")).exit_code == 0, trained.output
+    args = ["benchmark", run, "--formats", "keras", "--batch", "1", "--runs", "3", "--warmup", "0"]
+    result = invoke(*args, "-f", "json")
+    assert result.exit_code == 0, result.output
+    images = json.loads((run / "metrics.json").read_text())["test_images"]
+    assert images == 10 and json.loads(result.stdout)["data"]["images"] == images
+    table = invoke(*args)
+    assert table.exit_code == 0, table.output
+    assert "10 test images" in flat(table) and "2 test images" not in flat(table)

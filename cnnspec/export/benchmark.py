@@ -237,7 +237,8 @@ def run_benchmark(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "settings": settings,
         "machine": {"cpus": os.cpu_count(), "load_average": load},
-        "data": {"source": dict(test.source), "split": "test", "images": len(test.y)},
+        # (images, not targets: a multi-output run's test.y is a dict of one array per output)
+        "data": {"source": dict(test.source), "split": "test", "images": len(test.x)},
         "results": results,
         "notes": notes + list(test.notes),
     }
