@@ -161,3 +161,50 @@ def test_a_savedmodel_export_is_not_evaluated_on_a_split_of_its_own(run_dir, tmp
     result = invoke("evaluate", saved, "--data", "digits", "-o", tmp_path)
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "not one" in flat(result) and not (tmp_path / "evaluation.json").exists()
+
+
+#: shapes with settings of its own (not the 400 default images): an export must keep them
+SHAPES_SPEC = """\
+cnnspec: 1
+name: split_shapes
+input: {shape: [12, 12, 3]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - dense: {units: 3, activation: softmax}
+data:
+  source: {shapes: {images: 60, noise: 0.2, seed: 3, target: class}}
+  validation_split: 0.1
+  test_split: 0.2
+training: {epochs: 1, batch_size: 16, seed: 5}
+"""
+
+
+def test_an_export_of_a_shapes_run_keeps_the_generators_settings_for_its_test_split(tmp_path):
+    """The record kept ``source: shapes`` alone, so ``evaluate FILE --data shapes`` scored
+    shapes' 400 default images while its note said it drew the run's split; it now keeps the
+    generator's settings and scores the run's 12 test images. An older record without them is
+    said to maybe not be the run's images."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SHAPES_SPEC, encoding="utf-8")
+    run = tmp_path / "run"
+    assert (trained := invoke("train", spec, "-o", run, "-q")).exit_code == 0, trained.output
+    assert (exported := invoke("export", run, "--format", "onnx")).exit_code == 0, exported.output
+    record = json.loads((run / "export" / "model.onnx.json").read_text())
+    assert record["split"]["options"] == {"images": 60, "noise": 0.2, "seed": 3, "target": "class"}
+    away = tmp_path / "deployed"
+    away.mkdir()
+    for name in ("model.onnx", "model.onnx.json"):
+        shutil.copy(run / "export" / name, away / name)
+    result = invoke("evaluate", away / "model.onnx", "--data", "shapes", "-o", tmp_path / "ev", "-f", "json")
+    assert result.exit_code == 0, result.output
+    doc, metrics = json.loads(result.stdout), json.loads((run / "metrics.json").read_text())
+    assert doc["data"]["images"] == metrics["test_images"] == 12
+    assert doc["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert any("as its record says the run it was exported from drew it" in note for note in doc["notes"])
+    _older_record(away / "model.onnx.json", {k: v for k, v in record["split"].items() if k != "options"})
+    result = invoke("evaluate", away / "model.onnx", "--data", "shapes", "-o", tmp_path / "old")
+    assert result.exit_code == 0, result.output
+    told = flat(result)
+    assert "its record keeps no settings of the run's shapes source (exported by an older cnnspec)" in told
+    assert "may not be the run's test images" in told and "as its record says" not in told

@@ -992,11 +992,11 @@ def _savedmodel_meta(source: Path, model: Any) -> dict[str, Any] | None:
 
 
 def recorded_split(run: Any) -> dict[str, Any] | None:
-    """The split of the model's run as its export's record keeps it (``split``: the seed and
-    fractions that draw its test and validation images again): a run folder's lock.json seed and
-    spec, or the run a checkpoint lies in (:func:`~cnnspec.reporting.run.split_origin`); ``None``
-    where no run's split is known."""
-    from cnnspec.reporting.run import SplitOrigin, split_origin
+    """The split of the model's run as its export's record keeps it (``split``: the seed,
+    fractions and generated source's settings that draw its test and validation images
+    again): a run folder's lock.json seed and spec, or the run a checkpoint lies in
+    (:func:`~cnnspec.reporting.run.split_origin`); ``None`` where no run's split is known."""
+    from cnnspec.reporting.run import SplitOrigin, source_options, split_origin
 
     if run.run_dir is None:
         origin = split_origin(run)
@@ -1005,7 +1005,10 @@ def recorded_split(run: Any) -> dict[str, Any] | None:
     if not isinstance(seed, int) or isinstance(seed, bool) or config is None:
         return None
     data = config.data
-    return SplitOrigin(seed, data.test_split, data.validation_split, "", data.kind).recorded()
+    # a generated source's settings too (shapes' image count, seed, noise): the seed and
+    # fractions alone drew the defaults' 400 images, not the run's
+    options = source_options(run.compiled)
+    return SplitOrigin(seed, data.test_split, data.validation_split, "", data.kind, options).recorded()
 
 
 def _run_of(source: Path) -> Any:

@@ -180,11 +180,23 @@ class SplitOrigin:
     where: str
     #: the kind of source the run split (``digits``; ``None``: not recorded)
     source: str | None = None
+    #: the settings of a generated source (:data:`OPTIONED_SOURCES`: ``shapes``' image count,
+    #: seed, noise, target, …) as the run's spec gave them, which draw the same images again;
+    #: ``None``: not recorded (another source, or a record of an older cnnspec)
+    options: dict[str, Any] | None = None
 
     def recorded(self) -> dict[str, Any]:
         """As an export's record keeps it (``split``: :func:`split_of_record` reads it back)."""
         fractions = {"test_split": self.test_split, "validation_split": self.validation_split}
-        return {"seed": self.seed, **fractions, "source": self.source}
+        kept = {"seed": self.seed, **fractions, "source": self.source}
+        if self.options is not None:
+            kept["options"] = self.options
+        return kept
+
+    def base(self) -> dict[str, Any] | None:
+        """The run's ``data.source`` mapping as :func:`parse_source` takes it for ``--data``
+        (``{shapes: {...}}``), where the split keeps the source's settings."""
+        return {self.source: dict(self.options)} if self.source and self.options is not None else None
 
 
 @dataclass
@@ -743,6 +755,26 @@ class TestData:
     notes: list[str] = field(default_factory=list)
     #: each model output's class, label or value names, by output name (:func:`test_split`)
     output_names: dict[str, list[str]] = field(default_factory=dict)
+
+
+#: The sources generated from settings (``{shapes: {images, seed, noise, …}}``): the same
+#: test images need the run's settings as well as its seed, and ``--data shapes`` takes them
+#: from the run's spec (:func:`parse_source`) or an export's record (``split.options``).
+OPTIONED_SOURCES = ("shapes",)
+
+
+def source_options(compiled: CompiledSpec | None) -> dict[str, Any] | None:
+    """The settings of the generated source a spec trains on (:data:`OPTIONED_SOURCES`), as its
+    ``data.source`` gives them (``{}`` for the bare name: the defaults); ``None`` for another
+    source or no spec."""
+    source = (compiled.data or {}).get("source") if compiled is not None else None
+    if source in OPTIONED_SOURCES:
+        return {}
+    if isinstance(source, dict) and len(source) == 1:
+        ((kind, options),) = source.items()
+        if kind in OPTIONED_SOURCES and isinstance(options, dict):
+            return copy.deepcopy(options)
+    return None
 
 
 def parse_source(text: str, base: dict[str, Any] | None = None) -> str | dict[str, Any]:
@@ -1386,9 +1418,10 @@ def split_of_record(value: Any, where: str) -> SplitOrigin | None:
         return None
     if test is not None and not fraction(test):
         return None
-    source = value.get("source")
+    source, options = value.get("source"), value.get("options")
     kind = source if isinstance(source, str) else None
-    return SplitOrigin(seed, None if test is None else float(test), float(validation), where, kind)
+    settings = dict(options) if isinstance(options, dict) and kind in OPTIONED_SOURCES else None
+    return SplitOrigin(seed, None if test is None else float(test), float(validation), where, kind, settings)
 
 
 def enclosing_run_dir(path: Path) -> Path | None:
@@ -1418,7 +1451,8 @@ def run_split(run_dir: Path) -> SplitOrigin | None:
     if config is None or not isinstance(seed, int):
         return None
     where = f"as the run {run_dir} drew it"
-    return SplitOrigin(seed, config.data.test_split, config.data.validation_split, where, config.data.kind)
+    data, options = config.data, source_options(compiled)
+    return SplitOrigin(seed, data.test_split, data.validation_split, where, data.kind, options)
 
 
 def run_config(compiled: CompiledSpec) -> TrainConfig:
@@ -1484,14 +1518,18 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
     notes: list[str] = []
     check_data_known(run, data)
     compiled = run.compiled
+    origin = split_origin(run)
+    # --data shapes draws the run's images with the run's generator settings: its spec's source,
+    # else (a file served alone, a model without a spec) the settings its run's split keeps
+    recorded_base = origin.base() if origin is not None else None
     if compiled is None:
         assert data is not None  # (check_data_known)
-        compiled = spec_for_model(model, run.name, parse_source(data), run.model_path)
+        compiled = spec_for_model(model, run.name, parse_source(data, recorded_base), run.model_path)
     elif data is not None:
         base = (compiled.data or {}).get("source")
-        compiled = with_source(compiled, parse_source(data, base if isinstance(base, dict) else None))
+        own = base if isinstance(base, dict) and source_options(compiled) is not None else None
+        compiled = with_source(compiled, parse_source(data, own or recorded_base))
     config = training_config(compiled)
-    origin = split_origin(run)
     if origin is not None:  # a checkpoint's, an export's: its run's split of the data
         config = with_split(config, origin)
     seed, recorded = split_seed(run, config)
@@ -1500,7 +1538,16 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
             notes.append(unknown_split_note(run, seed, split))
         elif origin is not None and origin.source in (None, config.data.kind):  # (the run's source)
             which = "validation" if split == "validation" else "test"
-            notes.append(f"the {which} split is drawn {origin.where} (seed {seed})")
+            if origin.source in OPTIONED_SOURCES and origin.options is None:
+                notes.append(
+                    f"the {which} split is drawn with the seed and fractions of the run it was "
+                    f"exported from (seed {seed}), but its record keeps no settings of the run's "
+                    f"{origin.source} source (exported by an older cnnspec): the images were "
+                    f"generated with {origin.source}' defaults, so they may not be the run's "
+                    f"{which} images"
+                )
+            else:
+                notes.append(f"the {which} split is drawn {origin.where} (seed {seed})")
     # --data is checked against the model by test_split, which knows the run's classes and says
     # what --data did wrong; the spec's own fit checks would blame the model's last layer
     from cnnspec.errors import SpecError
