@@ -154,6 +154,7 @@ def test_a_run_temperature_not_folded_is_said_as_the_file_answers(tmp_path, aver
     run = SimpleNamespace(run_dir=tmp_path, model_path=model_path)
     model = build("normalised_scores")
     notes: list[str] = []
+    kept: list[float] = []  # (what the exporter records for the file served alone)
     folded = fold_for_export(
         model,
         wanted=None,
@@ -163,8 +164,10 @@ def test_a_run_temperature_not_folded_is_said_as_the_file_answers(tmp_path, aver
         first_output=lambda: outputs(model),
         notes=notes,
         averaged=averaged,
+        unfolded=kept.append,
     )
     assert folded == 1.0 and len(notes) == 1, notes
+    assert kept == ([] if averaged else [1.5])  # (a mean is scaled by nothing after it)
     assert "the run's temperature 1.5 is not folded into the export (" in notes[0]
     if averaged:
         assert notes[0].endswith("the file's mean is of the model's own probabilities, unscaled"), notes

@@ -592,3 +592,74 @@ def test_calibrate_fits_on_a_calibration_set_of_its_own_but_never_on_the_runs_da
     evaluated = invoke("evaluate", copy)
     assert evaluated.exit_code == 0, evaluated.output
     assert f"fitted by cnnspec calibrate on 40 images of --data {tmp_path / 'cal.npz'}" in flat(evaluated)
+
+
+#: a calibrated classifier whose scores come from batch_norm: no layer takes the temperature
+UNFOLDABLE = """\
+cnnspec: 1
+name: unfoldable
+input: {shape: [12, 12, 3]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - dense: 3
+  - batch_norm
+  - activation: softmax
+data:
+  source: {shapes: {images: 80, target: class}}
+  validation_split: 0.25
+  test_split: 0.2
+training: {epochs: 2, batch_size: 16, seed: 0}
+"""
+
+
+@pytest.mark.slow
+def test_an_export_whose_head_takes_no_temperature_is_served_alone_as_its_run_is(tmp_path):
+    """The run's temperature, not folded into the export (batch_norm makes the scores), was
+    applied by ``predict RUN -r onnx`` but not by ``predict RUN/export/model.onnx`` (or a copy),
+    which answered the model's own probabilities, with temperature 1 and no note. The record
+    keeps it now, and predict and evaluate of the file alone apply it."""
+    pytest.importorskip("tf2onnx")
+    from PIL import Image
+
+    from tests.test_report_support import flat, invoke
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(UNFOLDABLE, encoding="utf-8")
+    run = tmp_path / "run"
+    assert (trained := invoke("train", spec, "-o", run, "-q")).exit_code == 0, trained.output
+    assert (fitted_ := invoke("calibrate", run, "--force")).exit_code == 0, fitted_.output
+    temperature = json.loads((run / FILE).read_text())["temperature"]
+    assert temperature != 1.0
+    exported = invoke("export", run, "--format", "onnx")
+    assert exported.exit_code == 0 and "is not folded into the export" in flat(exported), exported.output
+    record = json.loads((run / "export" / "model.onnx.json").read_text())
+    assert record["output"]["unfolded_temperature"] == pytest.approx(temperature)
+    away = tmp_path / "deployed"
+    away.mkdir()
+    for name in ("model.onnx", "model.onnx.json"):
+        shutil.copy(run / "export" / name, away / name)
+    picture = tmp_path / "c.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (12, 12, 3), dtype="uint8")).save(picture)
+    answers = {}
+    for target in ((run, "-r", "onnx"), (run / "export" / "model.onnx",), (away / "model.onnx",)):
+        result = invoke("predict", *target, picture, "-o", tmp_path / "p", "-f", "json")
+        assert result.exit_code == 0, result.output
+        document = json.loads(result.stdout)
+        assert document["temperature"] == pytest.approx(temperature), target
+        (prediction,) = document["predictions"]
+        answers[target] = sorted((p["index"], p["probability"]) for p in prediction["top"])
+    for target, answer in answers.items():
+        np.testing.assert_allclose(answer, answers[(run, "-r", "onnx")], atol=1e-6, err_msg=str(target))
+    told = flat(invoke("predict", away / "model.onnx", picture, "-o", tmp_path / "t"))
+    assert f"temperature {temperature:.4g} applied" in told
+    own = invoke(
+        "predict", away / "model.onnx", picture, "--temperature", "1", "-o", tmp_path / "o", "-f", "json"
+    )
+    assert json.loads(own.stdout)["temperature"] == 1.0
+    losses = []
+    for target in ((run, "-r", "onnx"), (away / "model.onnx",)):
+        result = invoke("evaluate", *target, "--data", "shapes", "-o", tmp_path / "e", "-f", "json")
+        assert result.exit_code == 0, result.output
+        losses.append(json.loads(result.stdout)["loss"])
+    assert losses[1] == pytest.approx(losses[0], abs=1e-5)

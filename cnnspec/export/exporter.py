@@ -722,6 +722,13 @@ def export_model(
         from cnnspec.export.folding import fold_for_export
 
         reading = meta if meta is not None else serving_meta(located, model)
+
+        def unfolded(value: float) -> None:
+            """Record the run's temperature the head takes none of: predict and evaluate of the
+            file alone apply it (``output.unfolded_temperature``), as they do with the run."""
+            if meta is not None and not ensemble:
+                meta["output"]["unfolded_temperature"] = value
+
         folded = fold_for_export(
             model,
             wanted=temperature,
@@ -731,6 +738,7 @@ def export_model(
             first_output=lambda: answers(model)[0],
             notes=notes,
             averaged=averaged,
+            unfolded=unfolded,
         )
         if folded != 1.0 and meta is not None and not ensemble:  # (in the serving digest)
             meta["output"]["temperature"] = folded

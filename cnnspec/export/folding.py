@@ -54,6 +54,7 @@ def fold_for_export(
     first_output: Callable[[], np.ndarray],
     notes: list[str],
     averaged: bool = False,
+    unfolded: Callable[[float], None] | None = None,
 ) -> float:
     """Fold the temperature ``cnnspec export`` is asked for into ``model`` (in place) and return
     it (1: none folded). ``wanted``: ``--temperature N``, or ``None`` for ``auto``: the run's
@@ -64,7 +65,10 @@ def fold_for_export(
     probabilities scaled by the temperature (a check of the folding, not of the export). A
     model no temperature scales, and one whose head takes none when a number was given, is a
     :class:`UsageError`; under ``auto`` that head is exported as it is, with a note (``averaged``:
-    the file answers a mean over models or mirror images, which nothing scales after it)."""
+    the file answers a mean over models or mirror images, which nothing scales after it).
+    ``unfolded`` is called with the run's temperature that the head takes none of (``auto``,
+    not averaged): the exporter records it, so that the file served alone is scaled by it as
+    ``cnnspec predict RUN`` scales it."""
     from cnnspec.reporting.temperature import chosen, refuse_tasks, scaled_answer
 
     said: list[str] = []  # (chosen's: a stale temperature.json is said; an applied one below)
@@ -98,10 +102,13 @@ def fold_for_export(
             return 1.0
         notes.append(
             f"the run's temperature {temperature:.4g} is not folded into the export ({exc}): it "
-            "answers with the model's own probabilities, which cnnspec evaluate and predict scale; "
-            f"another program divides the logits by {temperature:.4g} before the softmax (a "
-            "multi-label model's: before the sigmoid)"
+            "answers with the model's own probabilities, which cnnspec evaluate and predict scale "
+            "(its record keeps the temperature, for the file served alone too); another program "
+            f"divides the logits by {temperature:.4g} before the softmax (a multi-label model's: "
+            "before the sigmoid)"
         )
+        if unfolded is not None:
+            unfolded(temperature)
         return 1.0
     expected = _probabilities(scaled_answer(before, tasks, kind, temperature), tasks, kind)
     # (where the model itself answers NaN, the exporter's own check of the model says so)

@@ -136,6 +136,13 @@ class ExportRecord:
         (:mod:`cnnspec.export.folding`)."""
         return folded_temperature(self.data)
 
+    @property
+    def unfolded_temperature(self) -> float:
+        """The run's temperature (``cnnspec calibrate``'s) that the export's head could take
+        none of (1: none): the file answers the model's own probabilities, which a reader of
+        the file alone scales by it, as ``cnnspec predict RUN`` does (:func:`unfolded_temperature`)."""
+        return unfolded_temperature(self.data)
+
     def remaining(self, temperature: float) -> float:
         """The temperature still to apply to the export's answers for them to be the model's own
         scaled by ``temperature``: what the export folded in is applied already (applying the
@@ -183,6 +190,14 @@ def folded_temperature(data: dict[str, Any]) -> float:
     """The temperature an export's record (or its ``output`` and ``outputs`` parts) says was
     folded into the export's weights: ``output.temperature``, 1 when there is none."""
     value = (data.get("output") or {}).get("temperature", 1.0)
+    return float(value) if _finite(value) and value > 0 else 1.0
+
+
+def unfolded_temperature(data: dict[str, Any]) -> float:
+    """The temperature an export's record says its run was calibrated with but the export does
+    not answer with (no layer of its head took it: ``output.unfolded_temperature``), 1 when
+    there is none."""
+    value = (data.get("output") or {}).get("unfolded_temperature", 1.0)
     return float(value) if _finite(value) and value > 0 else 1.0
 
 
@@ -490,9 +505,11 @@ def _meta_problem(data: dict[str, Any]) -> str | None:
     for key in ("binary", "from_logits"):
         if not isinstance(out.get(key), bool):
             return f"has an output {key} that is not true or false ({out.get(key)!r:.60})"
-    folded = out.get("temperature", 1.0)
-    if not _finite(folded) or not folded > 0:
-        return f"has an output temperature that is no positive number ({folded!r:.60})"
+    for key in ("temperature", "unfolded_temperature"):
+        folded = out.get(key, 1.0)
+        if not _finite(folded) or not folded > 0:
+            said = "temperature" if key == "temperature" else "unfolded temperature"
+            return f"has an output {said} that is no positive number ({folded!r:.60})"
     classes = out.get("classes")
     if not isinstance(classes, list) or not all(isinstance(c, (str, int)) for c in classes):
         return f"has output classes that are no list of names ({classes!r:.60})"

@@ -60,7 +60,9 @@ def served_record(
         )
     mean = [key for key in ("ensemble", "tta") if key in record.data]
     notes = quantized_note(record)
-    scale = record.temperature if wanted is None else wanted
+    # auto: as the file answers, and by the run's temperature its head could not take (its
+    # record keeps it: predict RUN applies it too); no file has both
+    scale = record.temperature * record.unfolded_temperature if wanted is None else wanted
     if mean:
         exported = mean_temperatures(record)
         what = "models" if mean[0] == "ensemble" else "mirror images"
@@ -79,6 +81,12 @@ def served_record(
     if record.temperature != 1.0 and wanted is None:
         own = "" if mean else " (--temperature 1 gives the model's own probabilities)"
         notes.append(f"{target.name} answers with the temperature {record.temperature:.4g} folded in{own}")
+    if record.unfolded_temperature != 1.0 and wanted is None and not mean:
+        notes.append(
+            f"temperature {record.unfolded_temperature:.4g} applied (fitted by cnnspec calibrate for "
+            f"the model of {target.name}, kept by its record: the file answers the model's own "
+            "probabilities); --temperature 1 for the model's own probabilities"
+        )
     serves_temperature(record, scale, record.runtime, notes)
     return record, scale, notes
 
