@@ -590,3 +590,31 @@ def test_a_model_taking_uint8_pixels_exports_verified_and_is_served_uint8(tmp_pa
         losses[target] = json.loads(result.stdout)["loss"]
     assert losses["u8.onnx"] == pytest.approx(losses["u8.keras"], abs=1e-5)
     assert losses["u8.tflite"] == pytest.approx(losses["u8.keras"], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_an_onnx_export_of_a_grouped_convolution_is_refused_naming_the_layer(tmp_path, runner):
+    """tf2onnx leaves a grouped convolution's StatefulPartitionedCall in the graph: the export
+    failed with onnxruntime's raw INVALID_GRAPH error, and with --no-verify published a file no
+    runtime loads. It is refused either way, naming the layer; TFLite takes the model."""
+    pytest.importorskip("tf2onnx")
+    text = (
+        "cnnspec: 1\nname: grouped\ninput: {shape: [8, 8, 1]}\nmodel:\n"
+        "  - conv2d: {filters: 4, kernel_size: 3, padding: same}\n"
+        "  - conv2d: {filters: 4, kernel_size: 3, groups: 2}\n"
+        "  - global_avg_pool2d\n  - dense: {units: 3, activation: softmax}\n"
+    )
+    model = _saved(text, tmp_path, fit=False)
+    for verify in ("--verify", "--no-verify"):
+        result = runner.invoke(app, ["export", str(model), "-f", "onnx", verify])
+        assert result.exit_code == 1, result.output
+        said = " ".join(result.output.split())
+        assert said.startswith(
+            "error: the onnx export would not run: the converter left TensorFlow's "
+            "StatefulPartitionedCall op of layer(s) `conv2d_2` in the graph"
+        ), said
+        assert "a convolution with groups > 1, which tf2onnx does not convert" in said
+        assert "INVALID_GRAPH" not in said and "Nothing was written" in said
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+    result = runner.invoke(app, ["export", str(model), "-f", "tflite"])
+    assert result.exit_code == 0, result.output

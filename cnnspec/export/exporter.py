@@ -576,6 +576,41 @@ def _extra_inputs_said(extra: list[str], model: Any, path: Path) -> str:
     )
 
 
+def _foreign_onnx_ops(path: Path) -> list[tuple[str, str]]:
+    """The nodes of the ONNX file ``path`` whose op is none of ONNX's own (``(node name, op)``):
+    TensorFlow ops tf2onnx left as they were, such as the ``StatefulPartitionedCall`` of a
+    grouped convolution (``conv2d`` with ``groups`` > 1, which tf2onnx 1.17 does not convert).
+    No ONNX runtime loads such a file. Ops of other domains (``com.microsoft``) are left to the
+    runtime."""
+    import onnx
+    import onnx.defs
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [
+        (node.name, node.op_type)
+        for node in graph.node
+        if node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type, node.domain)
+    ]
+
+
+def _foreign_ops_said(foreign: list[tuple[str, str]], model: Any, path: Path) -> str:
+    """Why an ONNX file with ops ONNX does not have is refused, naming their layers (a grouped
+    convolution's limit said as such: the layer's ``groups``)."""
+    from cnnspec.training.onednn import layer_of_node
+
+    layers = {layer.name: layer for layer in all_layers(model) if layer is not model}
+    names = list(dict.fromkeys(layer_of_node(name, list(layers)) for name, _ in foreign))
+    named = ", ".join(f"`{name}`" for name in names if name is not None) or "the model"
+    ops = ", ".join(dict.fromkeys(op for _, op in foreign))
+    grouped = [name for name in names if name is not None and (getattr(layers[name], "groups", 1) or 1) > 1]
+    why = " (a convolution with groups > 1, which tf2onnx does not convert)" if grouped else ""
+    return (
+        f"the onnx export would not run: the converter left TensorFlow's {ops} op of layer(s) "
+        f"{named} in the graph, which is no ONNX op and which no ONNX runtime loads{why}. Nothing "
+        f"was written to {path}; export it with -f tflite or -f savedmodel"
+    )
+
+
 def _size(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -1272,6 +1307,9 @@ def _export(
             extra = _extra_onnx_inputs(temp, len(model.inputs))
             if extra:
                 raise ExportFailed(_extra_inputs_said(extra, model, path))
+            foreign = _foreign_onnx_ops(temp)  # (also unverified: no runtime would load it)
+            if foreign:
+                raise ExportFailed(_foreign_ops_said(foreign, model, path))
             if importlib.util.find_spec("onnxruntime") is None:
                 notes.append("not verified: onnxruntime is not installed (" + _EXTRA_HINT + ")")
             else:
