@@ -145,6 +145,45 @@ def test_predict_bare_model_of_no_task_is_refused_with_spec_hint(
     assert "--spec" in result.output and "[8, 8, 4]" in result.output
 
 
+def test_an_uncompiled_bare_linear_unit_is_refused_and_its_export_says_so(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    """One linear unit saved without a loss: a binary classifier's logit or a regression's
+    value. predict answered it as a binary classifier (`0 63.59% / 1 36.41%`), and its export's
+    record said `task: classification` beside an agreement basis saying no spec told its task.
+    predict and evaluate refuse it asking for --spec; its export's record says the task is
+    unknown (no classes), and the exported file served alone is refused too."""
+    pytest.importorskip("tf2onnx")
+    import keras
+
+    pixels = keras.Input(SHAPE)
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(pixels))
+    linear = tmp_path / "lin1.keras"
+    keras.Model(pixels, keras.layers.Dense(1)(pooled)).save(linear)  # (uncompiled: no loss)
+    runner = CliRunner()
+    commands = (
+        ["predict", str(linear), str(models["image"]), "-o", str(tmp_path / "p")],
+        ["evaluate", str(linear), "--data", str(models["ok"]), "-o", str(tmp_path / "e")],
+    )
+    for command in commands:
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.output.split())
+        assert "cannot tell the task of the model's output" in said, said
+        assert "may be a binary classifier's logit or a regression's value" in said
+        assert "--spec SPEC" in said and "Traceback" not in said
+    result = runner.invoke(app, ["export", str(linear), "-f", "onnx", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "no spec says its task" in json.loads(result.output)["agreement_basis"]
+    record = json.loads((tmp_path / "lin1.onnx.json").read_text())
+    assert "task" not in record["output"] and record["output"]["classes"] == []
+    assert "a regression's value" in record["output"]["task_unknown"]
+    result = runner.invoke(app, ["predict", str(tmp_path / "lin1.onnx"), str(models["image"])])
+    assert result.exit_code == 2, result.output
+    assert "cannot serve the exported file" in " ".join(result.output.split())
+    assert not (tmp_path / "predictions.csv").exists()
+
+
 def test_evaluate_bare_segmentation_model_scores_masks(models: dict[str, Path], tmp_path: Path) -> None:
     # before: "expected class targets for the classification output dense_1" (a stand-in
     # classifier with a layer the model does not have)

@@ -1183,6 +1183,18 @@ def _stand_in_text(
                 "regression loss cnnspec knows",
                 TASK_SPEC_HINT,
             )
+        if (
+            tuple(out.shape) == (1,)
+            and out.activation not in ("sigmoid", "softmax")
+            and out.loss is None
+            and out.classification_loss is None
+        ):  # (the task rules would read a binary classifier on logits: a made-up task)
+            raise UsageError(
+                f"cannot tell the task of the model's output {out.name!r} without a spec: one "
+                "unit without a sigmoid, saved without a loss, may be a binary classifier's logit "
+                "or a regression's value",
+                TASK_SPEC_HINT,
+            )
         if len(out.shape) == 3:
             head = {"conv2d": {"filters": out.shape[-1], "kernel_size": 1, **params}, "inputs": "input"}
         else:

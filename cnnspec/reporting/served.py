@@ -51,6 +51,13 @@ def served_record(
                 f"expected a run folder or a .keras model with {option}; received the exported file {target}",
                 f"drop {option}, or pass the run folder",
             )
+    unknown = record.data["output"].get("task_unknown")
+    if unknown is not None:  # (its record names no classes: any reading would be made up)
+        raise UsageError(
+            f"cannot serve the exported file {target} by itself: its record says the task of its "
+            f"model's outputs could not be told when it was exported ({str(unknown)[:300]})",
+            "pass its model (.keras) with --spec SPEC, a spec that describes the model, or the run folder",
+        )
     tasks = record.tasks
     if tasks is not None and len(tasks) > 1:
         raise UsageError(
