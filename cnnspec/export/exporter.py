@@ -576,6 +576,13 @@ def _extra_inputs_said(extra: list[str], model: Any, path: Path) -> str:
     )
 
 
+#: Why an ONNX export of a model with gelu fails (the converter passes Keras' erfc on as is).
+_GELU_WHY = (
+    " (the model's gelu: Keras computes it with erfc, which ONNX has no operator for; "
+    "-f tflite exports it, or use another activation such as silu)"
+)
+
+
 def _foreign_onnx_ops(path: Path) -> list[tuple[str, str]]:
     """The nodes of the ONNX file ``path`` whose op is none of ONNX's own (``(node name, op)``):
     TensorFlow ops tf2onnx left as they were, such as the ``StatefulPartitionedCall`` of a
@@ -604,6 +611,8 @@ def _foreign_ops_said(foreign: list[tuple[str, str]], model: Any, path: Path) ->
     ops = ", ".join(dict.fromkeys(op for _, op in foreign))
     grouped = [name for name in names if name is not None and (getattr(layers[name], "groups", 1) or 1) > 1]
     why = " (a convolution with groups > 1, which tf2onnx does not convert)" if grouped else ""
+    if any(op == "Erfc" for _, op in foreign):
+        why += _GELU_WHY
     return (
         f"the onnx export would not run: the converter left TensorFlow's {ops} op of layer(s) "
         f"{named} in the graph, which is no ONNX op and which no ONNX runtime loads{why}. Nothing "
@@ -874,10 +883,7 @@ def export_model(
             else ""
         )
         if fmt == "onnx" and "Erfc" in str(exc):  # (the converter passes it on; ONNX has none)
-            why += (
-                " (the model's gelu: Keras computes it with erfc, which ONNX has no operator for; "
-                "-f tflite exports it, or use another activation such as silu)"
-            )
+            why += _GELU_WHY
         raise ExportFailed(
             f"the {fmt} converter failed on {source} ({type(exc).__name__}: {said}){why}; "
             f"nothing was written to {path}"
