@@ -16,7 +16,9 @@ float32 already): serving runtimes and converters expect float32, and ONNX expor
 Tools: SavedModel through Keras' ``model.export(format="tf_saved_model")``; TFLite through
 TensorFlow's ``TFLiteConverter`` from that SavedModel; ONNX through Keras'
 ``model.export(format="onnx")``, which drives ``tf2onnx`` (the optional ``export`` extra:
-``pip install 'cnnspec[export]'``).
+``pip install 'cnnspec[export]'``). Each traces the model in inference mode
+(:func:`inference_calls`: augmentation layers pass images through, dropout is off), and a model
+built on integer pixels (``uint8``) is verified on integers of its input's dtype.
 """
 
 from __future__ import annotations
