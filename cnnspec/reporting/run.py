@@ -196,7 +196,9 @@ class SplitOrigin:
     def base(self) -> dict[str, Any] | None:
         """The run's ``data.source`` mapping as :func:`parse_source` takes it for ``--data``
         (``{shapes: {...}}``), where the split keeps the source's settings."""
-        return {self.source: dict(self.options)} if self.source and self.options is not None else None
+        if not self.source or not self.options:  # (none kept, or the defaults: the bare name)
+            return None
+        return {self.source: dict(self.options)}
 
 
 @dataclass
@@ -1539,8 +1541,9 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
         compiled = spec_for_model(model, run.name, parse_source(data, recorded_base), run.model_path)
     elif data is not None:
         base = (compiled.data or {}).get("source")
-        own = base if isinstance(base, dict) and source_options(compiled) is not None else None
-        compiled = with_source(compiled, parse_source(data, own or recorded_base))
+        if recorded_base is not None and source_options(compiled) is None:
+            base = recorded_base  # (a served file's stand-in spec names no source of the run's)
+        compiled = with_source(compiled, parse_source(data, base if isinstance(base, dict) else None))
     config = training_config(compiled)
     if origin is not None:  # a checkpoint's, an export's: its run's split of the data
         config = with_split(config, origin)
