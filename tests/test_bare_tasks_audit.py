@@ -107,7 +107,7 @@ def test_predict_bare_segmentation_model_writes_a_mask(models: dict[str, Path], 
     # before: the [16, 16, 4] map flattened into 1024 "classes" (top-k like `1019 69.16%`)
     result = _predict(models, "seg", tmp_path / "masks")
     assert result.exit_code == 0, result.output
-    entry = json.loads(result.output)["predictions"][0]
+    entry = json.loads(result.stdout)["predictions"][0]
     (output,) = entry["outputs"].values()
     assert output["task"] == "segmentation"
     assert Path(output["mask"]).is_file() and output["mask_size"] == [16, 16]
@@ -119,7 +119,7 @@ def test_predict_bare_regression_model_gives_values(models: dict[str, Path], tmp
     # the file's saved mae loss says it is a regression, as `loss: mae` says it in a spec
     result = _predict(models, "reg", tmp_path)
     assert result.exit_code == 0, result.output
-    (output,) = json.loads(result.output)["predictions"][0]["outputs"].values()
+    (output,) = json.loads(result.stdout)["predictions"][0]["outputs"].values()
     assert output["task"] == "regression" and len(output["values"]) == 1
 
 
@@ -127,7 +127,7 @@ def test_predict_bare_multi_output_model_answers_per_output(models: dict[str, Pa
     # before: only the first output, flattened, as classes
     result = _predict(models, "multi", tmp_path / "masks")
     assert result.exit_code == 0, result.output
-    outputs = json.loads(result.output)["predictions"][0]["outputs"]
+    outputs = json.loads(result.stdout)["predictions"][0]["outputs"]
     assert {name: entry["task"] for name, entry in outputs.items()} == {
         "mask": "segmentation",
         "labels": "multilabel",
@@ -174,7 +174,7 @@ def test_an_uncompiled_bare_linear_unit_is_refused_and_its_export_says_so(
         assert "--spec SPEC" in said and "Traceback" not in said
     result = runner.invoke(app, ["export", str(linear), "-f", "onnx", "--json"])
     assert result.exit_code == 0, result.output
-    assert "no spec says its task" in json.loads(result.output)["agreement_basis"]
+    assert "no spec says its task" in json.loads(result.stdout)["agreement_basis"]
     record = json.loads((tmp_path / "lin1.onnx.json").read_text())
     assert "task" not in record["output"] and record["output"]["classes"] == []
     assert "a regression's value" in record["output"]["task_unknown"]
@@ -300,7 +300,7 @@ def test_predict_bare_model_with_output_names_that_are_no_ids(
     # the stand-in spec used the Keras output names as ids
     result = _predict(odd_models, "odd", tmp_path / "masks")
     assert result.exit_code == 0, result.output
-    outputs = json.loads(result.output)["predictions"][0]["outputs"]
+    outputs = json.loads(result.stdout)["predictions"][0]["outputs"]
     assert {name: entry["task"] for name, entry in outputs.items()} == {
         "my.out-1": "segmentation",
         "input": "regression",
@@ -312,7 +312,7 @@ def test_predict_bare_model_with_one_output_twice(odd_models: dict[str, Path], t
     # then one answer for both (both stand-in ids named count): the second keeps its id, out_1
     result = _predict(odd_models, "twice", tmp_path)
     assert result.exit_code == 0, result.output
-    outputs = json.loads(result.output)["predictions"][0]["outputs"]
+    outputs = json.loads(result.stdout)["predictions"][0]["outputs"]
     assert {name: entry["task"] for name, entry in outputs.items()} == {
         "count": "regression",
         "out_1": "regression",
@@ -361,7 +361,7 @@ def test_predict_and_evaluate_a_bare_model_with_dict_outputs(
     predict ended in an internal error (KeyError 'aa'), evaluate too (the loss keyed by 'aa')."""
     result = _predict(odd_models, "dict", tmp_path / "masks")
     assert result.exit_code == 0, result.output
-    outputs = json.loads(result.output)["predictions"][0]["outputs"]
+    outputs = json.loads(result.stdout)["predictions"][0]["outputs"]
     assert {name: entry["task"] for name, entry in outputs.items()} == {
         "aa": "regression",
         "zz": "classification",

@@ -101,7 +101,7 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, task, monkeypatch):
     # evaluate recomputes the same figures from the saved model
     evaluated = runner.invoke(app, ["evaluate", str(run), "--format", "json"])
     assert evaluated.exit_code == 0, evaluated.output
-    document = json.loads(evaluated.output)
+    document = json.loads(evaluated.stdout)
     again = document["outputs"] if task == "multi" else {task: document}
     for name, kind in kinds.items():
         for key in KEYS[kind] - {"per_class_iou", "per_label", "per_target"}:
@@ -109,7 +109,7 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, task, monkeypatch):
 
     # cnnspec runs lists the task's headline figure where a classifier has its accuracy
     listed = runner.invoke(app, ["runs", str(tmp_path), "--format", "json"])
-    (row,) = json.loads(listed.output)
+    (row,) = json.loads(listed.stdout)
     assert row["test_accuracy"] is None and row["headline"][0][1] == pytest.approx(
         next(iter(parts.values()))[KEYS_FIRST[next(iter(kinds.values()))]]
     )
@@ -128,7 +128,7 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, task, monkeypatch):
         app, ["predict", str(run), str(tmp_path / "two.npy"), "-o", str(masks), "--format", "json"]
     )
     assert predicted.exit_code == 0, predicted.output
-    first = json.loads(predicted.output)["predictions"][0]["outputs"]
+    first = json.loads(predicted.stdout)["predictions"][0]["outputs"]
     for name, kind in kinds.items():
         entry = first[name] if task == "multi" else next(iter(first.values()))
         if kind == "segmentation":
@@ -152,7 +152,7 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, task, monkeypatch):
     monkeypatch.chdir(tmp_path)
     predicted = runner.invoke(app, ["predict", str(run), "a/x.png", "b/x.png", "--format", "json"])
     assert predicted.exit_code == 0, predicted.output
-    entries = [e for p in json.loads(predicted.output)["predictions"] for e in p["outputs"].values()]
+    entries = [e for p in json.loads(predicted.stdout)["predictions"] for e in p["outputs"].values()]
     written = [Path(e["mask"]) for e in entries if "mask" in e]
     assert len(set(written)) == len(written) == (2 if "segmentation" in kinds.values() else 0)
     for path in written:
