@@ -149,6 +149,30 @@ def _score(row: dict[str, Any]) -> str:
     return ""
 
 
+def _print_data(console: Any, data: dict[str, Any]) -> None:
+    """The data line of ``runs compare``: whether the runs read the same data, by lock.json's
+    content hash (one resolved spec says nothing of a folder whose images changed between runs)."""
+    a, b = data["a"], data["b"]
+    if data["same"] is None:
+        lacking = " and ".join(side.upper() for side in ("a", "b") if data[side]["content_hash"] is None)
+        console.print(f"data: not compared ({lacking} lock.json records no content hash)", highlight=False)
+    elif data["same"]:
+        console.print("data: the same (content hash)", highlight=False)
+    else:
+        where = (
+            f"; {safe(a['path'] or '?')} → {safe(b['path'] or '?')}"
+            if a["path"] != b["path"]
+            else (f" in {safe(a['path'])}" if a["path"] else "")
+        )
+        console.print(
+            f"data (A → B): differs (content hash {a['content_hash'][:12]}… → {b['content_hash'][:12]}…"
+            f"{where}): the files or their splits changed between the runs, so the metrics are not "
+            "of the same images",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> None:
     from cnnspec.reporting.runs import compare
 
@@ -191,6 +215,7 @@ def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> No
         console.print(
             f"starting weights (A → B): {safe(weights['a'])} → {safe(weights['b'])}", highlight=False
         )
+    _print_data(console, result["data"])
     missing = " and ".join(result["unfinished"])
     damaged = " and ".join(result["metrics_damaged"])
     if missing:  # no metrics.json: nothing to compare, said where the table would be (not an empty one)

@@ -26,6 +26,7 @@ from cnnspec.errors import SpecError, UsageError, printable
 from cnnspec.fileio import read_head
 from cnnspec.reporting.run import MODEL_FILE, Run, locate
 from cnnspec.reporting.runs import finite_number
+from cnnspec.training.badfiles import BAD_FILES
 
 TEMPLATE = "report.html.j2"
 SAMPLES = 24
@@ -114,7 +115,7 @@ def _meta(run: Run) -> dict[str, Any]:
     if lock.get("spec_file"):
         rows.append(("spec", str(lock["spec_file"])))
     if data:
-        sizes = data.get("sizes") or {}
+        sizes = _used_sizes(run, data)
         where = data.get("path")
         text = str(data.get("kind", "?")) + (f" ({where})" if where else "")
         if sizes:
@@ -123,6 +124,15 @@ def _meta(run: Run) -> dict[str, Any]:
         if data.get("sample_shape"):
             text += " of " + "×".join(str(d) for d in data["sample_shape"])
         rows.append(("data", text))
+        left_out = _bad_file_count(run)
+        if left_out:
+            rows.append(
+                (
+                    "bad files",
+                    f"{left_out:,} image file(s) left out as unreadable (data.on_bad_file: skip); "
+                    f"listed in {BAD_FILES}",
+                )
+            )
     if "seed" in lock:
         rows.append(("seed", f"{lock['seed']}" + (" (deterministic)" if lock.get("deterministic") else "")))
     if run.config is not None and run.config.phases:
@@ -156,6 +166,35 @@ def _meta(run: Run) -> dict[str, Any]:
         "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
         "run_dir": str(run.run_dir or run.model_path.parent),
     }
+
+
+def _used_sizes(run: Run, data: dict[str, Any]) -> dict[str, Any]:
+    """The images of each split the run read: metrics.json's counts, else lock.json's
+    ``data.used_sizes`` (both leave out files that failed to decode), else its listing's
+    ``data.sizes``; the counts the Results card's test images agree with."""
+    sizes = dict(data.get("used_sizes") or data.get("sizes") or {})
+    metrics = run.metrics() or {}
+    for split, key in (
+        ("train", "train_images"),
+        ("validation", "validation_images"),
+        ("test", "test_images"),
+    ):
+        value = metrics.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and sizes:
+            sizes[split] = value
+    return sizes
+
+
+def _bad_file_count(run: Run) -> int:
+    """How many files the run left out as unreadable: the lines of its ``bad_files.txt``."""
+    folder = run.run_dir
+    path = folder / BAD_FILES if folder is not None else None
+    if path is None or not path.is_file():
+        return 0
+    try:
+        return sum(1 for line in path.read_bytes().splitlines() if line.strip())
+    except OSError:  # (unreadable: the page is still written, without the count)
+        return 0
 
 
 def _card(label: str, value: str, sub: str = "", primary: bool = False) -> dict[str, Any]:

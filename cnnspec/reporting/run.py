@@ -1582,7 +1582,23 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
     if run.compiled is None:  # the stand-in's made-up ids (stand_in_ids) back to the model's names
         config = _named_as_model(config, dataset, model, run.model_path)
         notes.extend(loss_notes(config, model_outputs(model, run.model_path)))
-    return test_split(run, model, dataset, compiled, config, data=data, notes=notes, split=split)
+    return _decodable(test_split(run, model, dataset, compiled, config, data=data, notes=notes, split=split))
+
+
+def _decodable(test: TestData) -> TestData:
+    """``test`` without the image files that fail to decode where the source skips bad files
+    (``data.on_bad_file: skip``), with evaluate's note: every command then scores, counts and
+    indexes the images evaluate's stream reads (:func:`cnnspec.training.stream.readable`)."""
+    from cnnspec.training.filelist import ImageFiles
+
+    if not isinstance(test.x, ImageFiles):
+        return test
+    from cnnspec.training.stream import readable
+
+    test.x, test.y, dropped = readable(test.x, test.y)
+    if dropped:
+        test.notes.append(f"left out {dropped} image file(s) that failed to decode")
+    return test
 
 
 def loss_notes(config: TrainConfig, outputs: list[ModelOutput]) -> list[str]:

@@ -384,6 +384,7 @@ LOCK_DATA_KEYS: dict[str, tuple[Any, str]] = {
     "classes": (lambda v: isinstance(v, list), "a list"),
     "sample_shape": (lambda v: isinstance(v, list), "a list"),
     "sizes": (lambda v: isinstance(v, dict), "an object"),
+    "used_sizes": (lambda v: isinstance(v, dict), "an object"),
 }
 #: … of ``data.sizes``, ``machine`` and each of ``phases``.
 LOCK_SIZES_KEYS = {split: (_is_number, "a number") for split in ("train", "validation", "test")}
@@ -441,6 +442,8 @@ def lock_problems(lock: dict[str, Any]) -> list[str]:
         problems += _keys_problems(data, LOCK_DATA_KEYS, "data.")
         if isinstance(data.get("sizes"), dict):
             problems += _keys_problems(data["sizes"], LOCK_SIZES_KEYS, "data.sizes.")
+        if isinstance(data.get("used_sizes"), dict):
+            problems += _keys_problems(data["used_sizes"], LOCK_SIZES_KEYS, "data.used_sizes.")
     if isinstance(machine, dict):
         problems += _keys_problems(machine, LOCK_MACHINE_KEYS, "machine.")
     for index, phase in enumerate(phases if isinstance(phases, list) else []):
@@ -509,6 +512,21 @@ def spec_diff(a: Path, b: Path) -> list[str]:
     return list(
         difflib.unified_diff(texts[0], texts[1], f"{a}/resolved.yaml", f"{b}/resolved.yaml", lineterm="")
     )
+
+
+def data_compared(a: Path, b: Path) -> dict[str, Any]:
+    """What each run trained on, from lock.json's ``data``: ``a`` and ``b`` (each ``kind``,
+    ``path``, ``content_hash``; ``None`` where lock.json records none) and ``same``: whether the
+    content hashes are equal (``None`` when either run has none). One resolved spec that read a
+    folder whose images changed between the runs is not the same run: its hash says so."""
+    sides: dict[str, Any] = {}
+    for side, run in (("a", a), ("b", b)):
+        lock = _json(run / "lock.json")[0] or {}
+        data = lock.get("data") if isinstance(lock.get("data"), dict) else {}
+        sides[side] = {key: _text(data.get(key)) for key in ("kind", "path", "content_hash")}
+    hashes = [sides[side]["content_hash"] for side in ("a", "b")]
+    same = None if None in hashes else hashes[0] == hashes[1]
+    return {**sides, "same": same}
 
 
 def starting_weights(run: Path) -> str:
@@ -788,8 +806,8 @@ def curves_figure(a: Path, b: Path) -> Any:
 
 
 def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
-    """The two runs side by side: resolved-spec diff and starting weights, metric differences,
-    overlaid curves.
+    """The two runs side by side: resolved-spec diff, starting weights and data (``data``:
+    :func:`data_compared`), metric differences, overlaid curves.
 
     ``notes``: what is wrong with either run's files (damaged lock.json, metrics.json or
     history.json); the comparison shows what the rest of the files allow. ``missing``: what
@@ -833,6 +851,8 @@ def compare(a: Path, b: Path, png: Path) -> dict[str, Any]:
         "spec_missing": spec_missing,
         # part of what a run is: one resolved spec from other weights is another run
         "starting_weights": weights,
+        # part of what a run is too: one resolved spec read from changed images is another run
+        "data": data_compared(a, b),
         "metrics": metric_differences(a, b),
         "curves": str(plot_curves(a, b, png)),
         "notes": notes,

@@ -109,6 +109,39 @@ def settle(files: ImageFiles, y: np.ndarray) -> tuple[ImageFiles, np.ndarray]:
     return files.subset(keep), np.asarray(y)[keep]
 
 
+def readable(files: ImageFiles, y: Any) -> tuple[ImageFiles, Any, int]:
+    """``files`` and labels ``y`` without the files that fail to decode, and how many those are,
+    where the source leaves such files out (``on_bad_file: skip``); unchanged otherwise.
+
+    For the commands that index or predict a run's split image by image (report, calibrate,
+    visualize, ``evaluate --tta``): they must see the images evaluate's stream reads, which drops
+    the same files (``files.load`` decodes both ways), or a sample index and a count would take in
+    a file no figure covers. Each file is decoded once in a thread pool (Pillow releases the GIL)
+    and its pixels dropped at once, so memory stays flat; failures go to :data:`BAD_READS` with the
+    reason the stream gives them, so a later :func:`settle` finds nothing more to drop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if files.on_bad_file != "skip" or len(files) == 0:
+        return files, y, 0
+
+    def decodes(index: int) -> bool:
+        try:
+            files.load(index)
+            return True
+        except UsageError as exc:  # Pillow's reason is the hint; the message names the file
+            BAD_READS.record(files.paths[index], f"cannot be decoded ({exc.hint or exc})")
+        except Exception as exc:
+            BAD_READS.record(files.paths[index], f"{type(exc).__name__}: {exc}")
+        return False
+
+    with ThreadPoolExecutor(max_workers=max(1, min(16, os.cpu_count() or 1))) as pool:
+        ok = list(pool.map(decodes, range(len(files)), chunksize=16))
+    keep = [i for i, good in enumerate(ok) if good]
+    if len(keep) == len(files):
+        return files, y, 0
+    return files.subset(keep), np.asarray(y)[keep], len(files) - len(keep)
+
+
 def _tracer() -> Any:
     folder = os.environ.get(TRACE_ENV)
     if not folder:

@@ -983,13 +983,15 @@ def _finish(
         y_pred = predicted_classes(outputs, binary=config.binary, from_logits=config.loss.from_logits)
         summary = classification_summary(dataset.y_test, y_pred, dataset.class_names)
     files: dict[str, Path] = {}
+    used = dataset.sizes()
     if dataset.streamed:
         _record_bad_reads(config, dataset, run_dir, display, files)
+        used = _used_sizes(dataset, run_dir)
     with atomic_path(run_dir / "model.keras", needed=model_file_bytes(model)) as temp:
         save_model(model, temp)
     files["model"] = run_dir / "model.keras"
 
-    images_per_epoch = _images_per_epoch(config, len(dataset.x_train))
+    images_per_epoch = _images_per_epoch(config, used["train"])
     seconds = [float(row.get("seconds", 0.0)) for row in history]
     train_seconds = sum(seconds)
     steady = steady_epoch_seconds(history, resumed_from)
@@ -1009,8 +1011,9 @@ def _finish(
         if train_seconds
         else None,
         "images_per_second_steady": round(images_per_epoch / median, 1) if median else None,
-        "train_images": len(dataset.x_train),
-        "validation_images": len(dataset.x_val),
+        # the images read, not the files listed: a file that failed to decode was left out
+        "train_images": used["train"],
+        "validation_images": used["validation"],
         "test_images": len(dataset.x_test),
         "resumed_from_epoch": resumed_from,
         "weights_sha256": weights_digest(model),
@@ -1191,6 +1194,32 @@ def _remove_cache(run_dir: Path) -> None:
     for leftover in run_dir.glob(CACHE_FILE + "*"):
         with contextlib.suppress(OSError):
             leftover.unlink()
+
+
+def _used_sizes(dataset: Any, run_dir: Path) -> dict[str, int]:
+    """The images of each split a streamed run read (its listing less the files that failed to
+    decode, :data:`~cnnspec.training.stream.BAD_READS`), added to lock.json as
+    ``data.used_sizes`` where they differ from ``data.sizes``. ``sizes`` stays the listing's,
+    as the run started with (its content hash covers those files), so a resume reads the same."""
+    from cnnspec.training.stream import BAD_READS
+
+    failed = {path for path, _ in BAD_READS.all()}
+    used = {
+        split: sum(1 for path in files.paths if str(path) not in failed)
+        for split, files in (
+            ("train", dataset.x_train),
+            ("validation", dataset.x_val),
+            ("test", dataset.x_test),
+        )
+    }
+    lock_path = run_dir / "lock.json"
+    if lock_path.is_file():
+        lock = json.loads(lock_path.read_text(encoding="utf-8"))
+        data = lock.get("data")
+        if isinstance(data, dict) and data.get("sizes") != used:
+            data["used_sizes"] = used
+            write_atomic(lock_path, json.dumps(lock, indent=2) + "\n")
+    return used
 
 
 def _record_bad_reads(
