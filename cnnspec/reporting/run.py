@@ -1531,6 +1531,7 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
 
     notes: list[str] = []
     check_data_known(run, data)
+    data = _test_folder_of_layout(data, notes)
     compiled = run.compiled
     origin = split_origin(run)
     # --data shapes draws the run's images with the run's generator settings: its spec's source,
@@ -1599,6 +1600,35 @@ def _decodable(test: TestData) -> TestData:
     if dropped:
         test.notes.append(f"left out {dropped} image file(s) that failed to decode")
     return test
+
+
+def _test_folder_of_layout(data: str | None, notes: list[str]) -> str | None:
+    """``--data`` of a folder laid out as ``train/``, ``validation/``, ``test/`` of class folders:
+    its ``test/`` folder, with a note (read whole, the split folders would be taken for
+    classes); refused, naming the folders to pass instead, where it has no ``test/`` folder.
+    ``data`` as it is for anything else, a folder whose split-named folders hold images (classes
+    that are named train, test …) included."""
+    from cnnspec.training.filelist import presplit_folders, subfolders
+
+    if data is None or not data.strip():
+        return data
+    path = user_path(data)
+    given = presplit_folders(path)
+    try:  # (a split link that leads nowhere: the folder is read as it is, and said missing there)
+        if not given or not all(subfolders(folder) for folder in given.values()):
+            return data
+    except OSError:
+        return data
+    listed = ", ".join(f"{folder.name}/" for folder in given.values())
+    if "test" not in given:
+        choices = " or ".join(f"--data {folder}" for split, folder in given.items() if split != "train")
+        raise UsageError(
+            f"expected --data to be a folder of class folders or a split layout with a test/ folder; "
+            f"{path} is laid out as {listed} with no test/ folder",
+            f"pass {choices or '--data ' + str(given['train'])} to read one split's class folders",
+        )
+    notes.append(f"{path} is laid out as {listed}: its test/ folder is read ({given['test']})")
+    return str(given["test"])
 
 
 def loss_notes(config: TrainConfig, outputs: list[ModelOutput]) -> list[str]:

@@ -1279,7 +1279,18 @@ def _check_split_settings(given: dict[str, Path], data: DataConfig, compiled: Co
     given: a ``test_split`` or ``validation_split`` the spec sets for a split it has would be
     ignored without a word, so it is a located error (as ``test_split`` is beside a
     ``test_directory``). Only settings the spec writes: the defaults apply to no such folder."""
+    from cnnspec.training.filelist import SPLIT_NAMED_CLASSES_HINT, loose_images
+
     folders = ", ".join(f"{path.name}/" for path in given.values())
+
+    def holds_images(path: Path) -> bool:
+        try:  # (a split link that leads nowhere is said missing where it is read)
+            return path.is_dir() and bool(loose_images(path))
+        except OSError:
+            return False
+
+    # split folders that hold images, not class folders, are likely classes named like splits
+    named_like_splits = any(holds_images(path) for path in given.values())
     for split, key in (("test", "test_split"), ("validation", "validation_split")):
         if split not in given or key not in compiled.data:
             continue
@@ -1291,7 +1302,8 @@ def _check_split_settings(given: dict[str, Path], data: DataConfig, compiled: Co
             compiled,
             ("data", key),
             f"its {given[split].name}/ folder is the {split} set, used as given: remove {key}, or "
-            f"name the folder of class folders itself ({given['train']}) to split it by {key}",
+            f"name the folder of class folders itself ({given['train']}) to split it by {key}"
+            + (f"; {SPLIT_NAMED_CLASSES_HINT}" if named_like_splits else ""),
         )
 
 

@@ -237,6 +237,26 @@ def split_layout(names: Iterable[str]) -> dict[str, str] | None:
     return layout | ({"test": "test"} if "test" in subs else {})
 
 
+#: the hint for classes named like splits (train/, validation/, test/ of images): read as a
+#: split layout, each "split" then holds images instead of class folders
+SPLIT_NAMED_CLASSES_HINT = (
+    "if train/, validation/ (or val/, valid/) and test/ are your classes, rename them (e.g. "
+    "train_set/): folders named like splits make a train/, test/ layout, whose folders must "
+    "hold class folders"
+)
+
+
+def _named_like_a_split(folder: Path) -> bool:
+    """Whether ``folder`` is a split folder of a train/, test/ layout (its parent's folders
+    are named like splits), so images directly in it are likely a class named like a split."""
+    try:
+        return folder.name in {*SPLIT_FOLDERS, *VALIDATION_FOLDERS} and (
+            split_layout(subfolders(folder.parent)) is not None
+        )
+    except OSError:
+        return False
+
+
 def _check_not_half_split(folder: Path, names: Sequence[str]) -> None:
     """A ListingError when ``folder`` looks split (a train/, test/ or validation folder that holds
     folders itself) without being a split layout: its splits would otherwise become classes."""
@@ -387,7 +407,9 @@ def index_folder(
         raise ListingError(
             f"expected only folders in {folder}; {len(loose)} image file(s) lie directly "
             f"in it, in no class: {', '.join(loose[:5])}{more}",
-            "move each image into its class's folder (DIR/<class name>/<image>.png), or out of DIR",
+            SPLIT_NAMED_CLASSES_HINT
+            if _named_like_a_split(folder)
+            else "move each image into its class's folder (DIR/<class name>/<image>.png), or out of DIR",
         )
     _check_entries(folder)
     found_names = subfolders(folder)
