@@ -153,3 +153,16 @@ def test_runs_compare_says_when_the_data_differs(runner, run, tmp_path):
     assert data["b"]["content_hash"] == "f" * 64
     result = runner.invoke(app, ["runs", "compare", str(run), str(run), "--png", str(png), "--force"])
     assert "data: the same (content hash)" in result.output
+
+
+@pytest.mark.slow
+def test_an_int8_export_draws_only_images_that_decode(runner, run, tmp_path):
+    out = tmp_path / "model.tflite"
+    result = runner.invoke(
+        app, ["export", str(run), "--format", "tflite", "--quantize", "int8", "-o", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["verify_data"].startswith(f"{USED['test']} of the run's {LISTED['test']} test images")
+    assert "2 drawn file(s) failed to decode, left out" in record["verify_data"]
+    assert out.is_file()

@@ -954,7 +954,9 @@ def _run_images(run: Any, model: Any, path: Path) -> RunImages:
     images, drawn with :data:`CALIBRATION_SEED`."""
     from cnnspec.reporting.run import split_seed, test_split
     from cnnspec.training.data import load_dataset
+    from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.imagefiles import scale_batch
+    from cnnspec.training.stream import readable
 
     if len(model.inputs) != 1:
         raise UsageError(
@@ -968,9 +970,15 @@ def _run_images(run: Any, model: Any, path: Path) -> RunImages:
     rescale = test.settings.rescale
     rng = np.random.default_rng(CALIBRATION_SEED)
 
-    def draw(images: Any, most: int) -> np.ndarray:
+    def draw(images: Any, most: int) -> tuple[np.ndarray, int]:
+        """Up to ``most`` images drawn from ``images``, scaled, and how many drawn files were
+        left out for failing to decode."""
         picked = np.sort(rng.choice(len(images), size=min(most, len(images)), replace=False))
-        return scale_batch(images[picked], rescale)
+        if isinstance(images, ImageFiles):  # (data.on_bad_file: skip) files that fail to decode
+            # are left out as training left them out; only the drawn files are decoded for it
+            chosen, _, dropped = readable(images.subset(picked), np.zeros(len(picked)))
+            return scale_batch(chosen[np.arange(len(chosen))], rescale), dropped
+        return scale_batch(images[picked], rescale), 0
 
     if len(dataset.x_train) == 0:
         raise UsageError(
@@ -978,13 +986,24 @@ def _run_images(run: Any, model: Any, path: Path) -> RunImages:
             f"empty. Nothing was written to {path}",
             "use --quantize dynamic or float16, which need no data",
         )
-    calibration = draw(dataset.x_train, CALIBRATION_IMAGES)
+    calibration, _ = draw(dataset.x_train, CALIBRATION_IMAGES)
+    if len(calibration) == 0:
+        raise UsageError(
+            f"expected training images that decode to calibrate the int8 export; every drawn "
+            f"training file failed to decode. Nothing was written to {path}",
+            "replace the run's unreadable files (bad_files.txt), or use --quantize dynamic or float16",
+        )
     verification, verify_data = None, ""
     for split, images in (("test", dataset.x_test), ("validation", dataset.x_val)):
         if len(images):
-            verification = draw(images, INT8_VERIFY_IMAGES)
+            verification, dropped = draw(images, INT8_VERIFY_IMAGES)
+            if len(verification) == 0:  # every drawn file failed to decode: the next split
+                verification = None
+                continue
+            left_out = f"; {dropped} drawn file(s) failed to decode, left out" if dropped else ""
             verify_data = (
-                f"{len(verification)} of the run's {len(images)} {split} images (seed {CALIBRATION_SEED})"
+                f"{len(verification)} of the run's {len(images)} {split} images (seed "
+                f"{CALIBRATION_SEED}{left_out})"
             )
             break
     return RunImages(calibration, verification, verify_data, len(dataset.x_train))
