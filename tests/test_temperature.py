@@ -164,8 +164,12 @@ def test_a_temperature_file_is_applied_only_to_the_model_file_it_was_fitted_for(
     assert "run `cnnspec calibrate RUN` again" in str(caught.value.hint)
     assert "train" not in str(caught.value.hint).replace("calibrate", "")
     (tmp_path / FILE).write_text("{not json")
-    with pytest.raises(UsageError, match="expected readable JSON"):
+    with pytest.raises(UsageError, match="expected readable JSON") as caught:
         chosen(run, None, notes)
+    # (not JSON at all: the same hint, not run files' "train the run again")
+    assert "run `cnnspec calibrate RUN` again" in str(caught.value.hint)
+    assert "--temperature 1 leaves it unread" in str(caught.value.hint)
+    assert "train" not in str(caught.value.hint).replace("calibrate", "")
 
 
 def test_an_exports_folded_temperature_is_read_back_as_the_models_own_answer(tmp_path):

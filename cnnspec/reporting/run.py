@@ -81,28 +81,29 @@ def damaged(path: Path, problems: list[str], hint: str = DAMAGED_HINT) -> UsageE
     return UsageError(f"damaged run file {path}: {listed}", hint)
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path, hint: str = DAMAGED_HINT) -> dict[str, Any] | None:
     """A JSON object from ``path``; ``None`` when the file is absent, a clear error when corrupt
-    (not JSON, not an object, or holding an integer too large for a float)."""
+    (not JSON, not an object, or holding an integer too large for a float; ``hint``: how to
+    get it back, for a file another command than train writes)."""
     if not path.is_file():
         return None
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise damaged(path, [f"expected readable JSON; {exc}"]) from None
+        raise damaged(path, [f"expected readable JSON; {exc}"], hint) from None
     except RecursionError:  # json's decoder recurses once per level: a hostile nesting
-        raise damaged(path, ["expected readable JSON; it is nested too deeply to read"]) from None
+        raise damaged(path, ["expected readable JSON; it is nested too deeply to read"], hint) from None
     except MemoryError:
-        raise damaged(path, ["expected readable JSON; it is too large to read"]) from None
+        raise damaged(path, ["expected readable JSON; it is too large to read"], hint) from None
     if not isinstance(value, dict):
-        raise damaged(path, [f"expected a JSON object; received {type(value).__name__}"])
+        raise damaged(path, [f"expected a JSON object; received {type(value).__name__}"], hint)
     from cnnspec.reporting.runs import large_numbers
 
     # cnnspec never writes an integer a float can't hold: one (hundreds of digits) made every
     # figure read from the file raise OverflowError wherever it was formatted or compared
     problems = large_numbers(value)
     if problems:
-        raise damaged(path, problems)
+        raise damaged(path, problems, hint)
     return value
 
 

@@ -60,6 +60,14 @@ LOW, HIGH = 0.05, 20.0
 #: bounds, and within what float32 arithmetic survives (1e-40 overflowed an export's folded
 #: kernel, 1e-320 every log-probability: NaN answers, blamed on the model).
 USABLE = (1e-3, 1e3)
+#: What the hint of a damaged temperature.json says: `cnnspec calibrate` wrote it, so it, not
+#: training, writes it again; without it (or unread, --temperature 1) the model's own
+#: probabilities are used. (visualize and report take no --temperature: deleting is their way.)
+DAMAGED_HINT = (
+    "the file was changed after `cnnspec calibrate` wrote it, or is not cnnspec's: run `cnnspec "
+    "calibrate RUN` again (it replaces the file), or delete it to use the model's own "
+    "probabilities (evaluate, predict and export: --temperature 1 leaves it unread)"
+)
 #: The smallest probability whose logarithm is taken: a class a float32 softmax rounded to 0
 #: stays the least likely, and finite.
 _TINY = 1e-300
@@ -252,7 +260,7 @@ def fitted_on(found: Fitted) -> str:
 def read(path: Path) -> Fitted | None:
     """The ``temperature.json`` at ``path`` (``None``: there is none); one that is not as
     :meth:`Fitted.describe` writes it is a :func:`~cnnspec.reporting.run.damaged` error."""
-    document = read_json(path)
+    document = read_json(path, DAMAGED_HINT)  # (calibrate wrote it: no training mends it)
     if document is None:
         return None
     problems = []
@@ -272,13 +280,7 @@ def read(path: Path) -> Fitted | None:
         if not isinstance(document.get(key), str):
             problems.append(f"{key}: expected a string; received {document.get(key)!r}")
     if problems:
-        raise damaged(
-            path,
-            problems,
-            "the file was changed after `cnnspec calibrate` wrote it, or is not cnnspec's: run "
-            "`cnnspec calibrate RUN` again (it replaces the file), or delete it to use the model's "
-            "own probabilities",
-        )
+        raise damaged(path, problems, DAMAGED_HINT)
     return Fitted(
         temperature=float(value),  # type: ignore[arg-type]
         split=document["split"],
