@@ -1,5 +1,6 @@
 """`cnnspec calibrate RUN` — fit a classifier's (or a multi-label or segmentation model's)
-temperature on its validation split (``--data SOURCE``: on a calibration set of the user's own).
+temperature on its validation split (``--data SOURCE``: on a calibration set of the user's own,
+never the run's own images: :mod:`cnnspec.reporting.own_data`).
 
 The temperature (reporting/temperature.py) goes into the run folder as ``temperature.json``;
 ``evaluate``, ``predict``, ``visualize`` and ``report`` then apply it (``--temperature auto``)
@@ -38,7 +39,7 @@ def calibrate(
             "--data",
             help="fit on images of this source instead of the run's validation split (the images "
             "`cnnspec evaluate RUN --data SOURCE` scores): a calibration set of your own, never "
-            "the run's own data",
+            "the run's own data or any of its image files",
         ),
     ] = None,
     force: Annotated[
@@ -61,15 +62,20 @@ def calibrate(
     multi-label model gets one temperature for all its labels (sigmoid(logit / T)), a
     segmentation one for all its pixels (fitted on up to 250,000 validation pixels). A fit
     that ends at an end of the range searched (T = 0.05 or 20) is not written without --force.
+    A fit that leaves the expected calibration error worse (few images: the likelihood and
+    the ECE can disagree) is written with a note saying so; delete temperature.json to undo it.
 
     --data SOURCE fits on a calibration set of your own instead: the images `cnnspec evaluate
     RUN --data SOURCE` would score (for a run trained without a validation split, or to fit on
-    more images). The run's own data is refused: its test split must stay unseen.
+    more images). The run's own data is refused: its test split must stay unseen. So is a
+    folder or CSV holding any image file the run trained, validated or was tested on (the
+    same file, under a link too; for a run trained with --hash-content, a copy of its bytes).
     """
     import numpy as np
 
     from cnnspec.fileio import check_writable, sha256_file, write_atomic
     from cnnspec.reporting.calibration import NO_PREDICTION, decided
+    from cnnspec.reporting.own_data import FITTED, SCORED, seen_note
     from cnnspec.reporting.run import MODEL_FILE, described_outputs, load_test_data, locate
     from cnnspec.reporting.temperature import FILE, fitted, fitted_on, scales
     from cnnspec.training.modelfile import load_model
@@ -128,6 +134,10 @@ def calibrate(
     )
     images = fitted_on(result)
     notes = list(held_out.notes)
+    if data is not None:  # (arrays holding some training images: fitted on here, not scored)
+        scored, fit_on = (seen_note(held_out.own, data, run.name, said) for said in (SCORED, FITTED))
+        if scored is not None and fit_on is not None and scored in notes:
+            notes[notes.index(scored)] = fit_on
     if result.at_bound:
         # (every later evaluate and predict would apply it: a degenerate fit is not written unasked)
         predicted, _ = decided(probs)  # (a row that is not numbers: no prediction, no mistake)
@@ -155,6 +165,9 @@ def calibrate(
                 + "; --force writes it anyway",
             )
         notes.append(why)
+    worse = _worse_ece_note(result, run.run_dir / FILE, images, data)
+    if worse is not None:
+        notes.append(worse)
     document = result.describe()
     path = run.run_dir / FILE
     with owning_run(run.run_dir, run.run_dir):
@@ -188,8 +201,14 @@ def calibrate(
 
 
 def _refuse_own_data(run: Any, held_out: Any, data: str) -> None:
-    """Refuse ``--data`` that is the run's own data (the same content hash as the data it was
-    trained on): fitting on its test split would leave no unseen images to judge the fit."""
+    """Refuse ``--data`` that is the run's own data: fitting on its test split would leave no
+    unseen images to judge the fit, and on its training images the model's confidence is
+    not what it is on new ones. Named and ``.npz`` data by the content hash of the data it
+    was trained on; a folder or CSV (whose test images alone never hash as the run's whole
+    data) by its files: any one of them that the run trained, validated or was tested on
+    (:func:`~cnnspec.reporting.own_data.own_images`)."""
+    from cnnspec.reporting.own_data import MATCHED_BY
+
     recorded = ((run.lock or {}).get("data") or {}).get("content_hash")
     if recorded is not None and recorded == held_out.content_hash:
         raise UsageError(
@@ -197,6 +216,44 @@ def _refuse_own_data(run: Any, held_out: Any, data: str) -> None:
             f"{run.name} was trained and tested on",
             "leave --data out to fit on the run's validation split, or pass images the run never saw",
         )
+    own = held_out.own
+    if own is None or own.by not in ("file", "content") or own.total == 0:
+        return
+    raise UsageError(
+        f"expected a calibration set other than the run's own images; {own.total:,} of the "
+        f"{own.images:,} images of --data {data} are {run.name}'s own ({own.listed()} images: "
+        f"{MATCHED_BY[own.by]})",
+        "fit on a held-out calibration folder of images the run never trained, validated or was "
+        "tested on (its test split must stay unseen to judge the fit), or leave --data out to "
+        "fit on the run's validation split",
+    )
+
+
+#: How much the ECE may rise before a note says so: the figures are printed to 0.01 %, and a
+#: rise of less is rounding, not a worse fit.
+_ECE_RISE = 5e-5
+
+
+def _worse_ece_note(result: Any, path: Path, images: str, data: str | None) -> str | None:
+    """The note of a fit whose expected calibration error rose (``None`` where it did not):
+    the fit minimises the negative log-likelihood, and on few images (or a model far from
+    calibrated) a temperature can lower that while confidence and accuracy drift further
+    apart. The file is still written (the likelihood is the objective and got better), but
+    the user must see what the calibration figure did, and how to undo it."""
+    if not result.ece_after > result.ece_before + _ECE_RISE:
+        return None
+    more = (
+        "more validation images, or --data a calibration set of your own"
+        if data is None
+        else ("a larger calibration set")
+    )
+    return (
+        f"the expected calibration error got worse with this temperature (ECE "
+        f"{result.ece_before:.2%} → {result.ece_after:.2%}), though the negative log-likelihood, "
+        f"which the fit minimises, fell ({result.nll_before:.4f} → {result.nll_after:.4f}): on "
+        f"{images} the two can disagree. `rm {path}` goes back to the model's own "
+        f"probabilities; or calibrate again on more images ({more})"
+    )
 
 
 def _validation_answers(model: Any, held_out: Any) -> tuple[Any, Any, int, str]:

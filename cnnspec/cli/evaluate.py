@@ -336,6 +336,8 @@ def evaluate(
     it, or with --force; so is the evaluation of another model file beside a model file
     outside a run folder. An exported .onnx or .tflite file is evaluated by itself, with the
     record `cnnspec export` wrote beside it and --data: no run folder, no model, no TensorFlow.
+    --data images the run trained or validated on (the same files, or arrays of the same
+    pixels) are scored too, with a note saying how many: the figures may flatter the model.
     """
     from cnnspec.errors import UsageError
     from cnnspec.export.runtimes import choose, open_session, served_file, serves_temperature

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from cnnspec.analysis.settings import TrainConfig
     from cnnspec.analysis.tasks import OutputTask
     from cnnspec.errors import Diagnostic
+    from cnnspec.reporting.own_data import OwnImages
     from cnnspec.spec.loader import SourceDoc
     from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.pipeline import PipelineSettings
@@ -758,6 +759,9 @@ class TestData:
     notes: list[str] = field(default_factory=list)
     #: each model output's class, label or value names, by output name (:func:`test_split`)
     output_names: dict[str, list[str]] = field(default_factory=dict)
+    #: ``--data``: how many of its images are the run's own, per split of the run (``None``:
+    #: the run's data, or it can't be told: :func:`~cnnspec.reporting.own_data.own_images`)
+    own: OwnImages | None = None
 
 
 #: The sources generated from settings (``{shapes: {images, seed, noise, …}}``): the same
@@ -1584,7 +1588,17 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
     if run.compiled is None:  # the stand-in's made-up ids (stand_in_ids) back to the model's names
         config = _named_as_model(config, dataset, model, run.model_path)
         notes.extend(loss_notes(config, model_outputs(model, run.model_path)))
-    return _decodable(test_split(run, model, dataset, compiled, config, data=data, notes=notes, split=split))
+    test = _decodable(test_split(run, model, dataset, compiled, config, data=data, notes=notes, split=split))
+    if data is not None:
+        # scoring other data is what --data is for, but not scoring the run's training images
+        # as unseen ones unsaid (calibrate refuses the run's own images by test.own)
+        from cnnspec.reporting.own_data import own_images, seen_note
+
+        test.own = own_images(run, test)
+        seen = seen_note(test.own, data, run.name)
+        if seen is not None:
+            test.notes.append(seen)
+    return test
 
 
 def _decodable(test: TestData) -> TestData:
