@@ -221,6 +221,29 @@ def test_validate_refuses_weights_that_are_not_there_as_train_does(write_spec, r
     assert "error: model[1].backbone.weights: no such run folder or weights file" in trained.output
 
 
+def test_a_runs_resolved_yaml_is_validated_without_the_disk_check_and_the_editor_checks_it(
+    write_spec, runner, tmp_path
+):
+    """A run's resolved.yaml keeps `weights: pretrain_run` as the spec wrote it (relative to the
+    spec's folder): validate of it refused a run folder inside the run, where none was ever
+    meant to be. And the editor, which shows validate's errors, did not check the disk at all."""
+    from cnnspec.lsp.documents import Documents
+
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    (run / "lock.json").write_text("{}", encoding="utf-8")
+    text = TARGET + "weights: pretrain_run\n"
+    (run / "resolved.yaml").write_text(text, encoding="utf-8")
+    checked = runner.invoke(app, ["validate", str(run / "resolved.yaml")])
+    assert checked.exit_code == 0, checked.output
+    spec = write_spec(text, "spec.yaml")  # (a spec of the user's: checked)
+    assert runner.invoke(app, ["validate", str(spec)]).exit_code == 1
+    documents = Documents()
+    documents.set(spec, text, 1)
+    found = [(d.path, d.message) for d in documents.analyze(spec).diagnostics]
+    assert found == [("weights", f"no such run folder: {tmp_path / 'pretrain_run'}")]
+
+
 def test_imagenet_is_accepted_for_a_zoo_model(write_spec):
     spec = write_spec("cnnspec: 1\nname: mine\nextends: zoo:mobilenet_v3_small\nweights: imagenet\n")
     assert compile_spec(spec).doc.zoo_variant == "mobilenet_v3_small"

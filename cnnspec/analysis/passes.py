@@ -224,6 +224,15 @@ def _weights_on_disk(compiled: CompiledSpec, whole: WeightsSource | None) -> Non
     diags.raise_if_errors()
 
 
+def checks_weights_on_disk(path: Path) -> bool:
+    """Whether ``cnnspec validate`` (and the editor, which shows its errors) checks that the
+    weights sources of the spec ``path`` are on the disk: every spec but a run's
+    ``resolved.yaml`` (beside its ``lock.json``), which keeps its sources as the spec wrote them,
+    relative to the spec's folder, not to the run folder it lies in (validate refused a run's
+    own record for a run folder it was never meant to find there)."""
+    return not (path.name == "resolved.yaml" and (path.parent / "lock.json").is_file())
+
+
 def _names_a_zoo_variant(table: Any) -> bool:
     """Whether ``table`` (a document's ``variants``) is the zoo's: each row named after a zoo
     variant (one row since resolved.yaml writes it reduced; the family's whole table before)."""

@@ -86,7 +86,7 @@ def validate(
 
     --fix makes the quick fixes of the language server in the named files first (comments and
     layout kept), --diff shows them instead (exit 1 when there are any)."""
-    from cnnspec.analysis.passes import compile_spec
+    from cnnspec.analysis.passes import checks_weights_on_disk, compile_spec
 
     if fix or diff:
         if fix and diff:
@@ -101,7 +101,11 @@ def validate(
         try:
             # (the weights' files too: the check training makes before it writes anything)
             compiled = compile_spec(
-                file, set or [], allow_outside=allow_outside, max_params=max_params, weights_on_disk=True
+                file,
+                set or [],
+                allow_outside=allow_outside,
+                max_params=max_params,
+                weights_on_disk=checks_weights_on_disk(file),
             )
         except SpecError as exc:
             return Checked(list(exc.diagnostics), None)

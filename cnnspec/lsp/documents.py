@@ -34,6 +34,7 @@ from cnnspec.analysis.passes import (
     Source,
     after,
     check_search,
+    checks_weights_on_disk,
     compile_doc,
     compose,
     run_passes,
@@ -252,7 +253,8 @@ def check(path: Path, reader: Reader, version: int | None = None, run: SearchRun
     # With validate's smallest-input note: on a shape error in an included file only, up to 24
     # resolutions more, bounded by MAX_STEPS (measured: 7 ms → 46 ms a check for a spec that
     # extends zoo:densenet121 at 28×28, 77 ms for zoo:inception_v3), and checks are debounced.
-    context = Context(path=path)
+    # (the weights' files on the disk too, as validate checks them: checked again at each edit)
+    context = Context(path=path, weights_on_disk=checks_weights_on_disk(path))
     source = Source(path=path, reader=reader)
     try:
         doc: SourceDoc = run_passes(source, context, COMPOSE)
