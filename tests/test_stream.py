@@ -606,3 +606,22 @@ def test_hidden_files_and_folders_are_no_images_of_a_class(tmp_path):
     (tmp_path / "imgs" / "b" / ".ipynb_checkpoints" / "b000.png").write_bytes(files[0].read_bytes())
     listing = index_folder(tmp_path / "imgs")
     assert sorted(p.name for p in listing.paths) == sorted(p.name for p in files)
+
+
+def test_settling_files_counts_their_own_bad_reads_only(tmp_path):
+    """The bad reads live as long as the process: another run's unreadable files (an earlier
+    command of a test session, or of a program using cnnspec) stopped the evaluation of good
+    files with "expected every image file to decode" naming those other files."""
+    from cnnspec.training.stream import BAD_READS, settle
+
+    BAD_READS.clear()
+    try:
+        BAD_READS.record(tmp_path / "elsewhere" / "cut.jpg", "cannot be decoded (truncated)")
+        files = ImageFiles(make_images(tmp_path / "imgs", {"a": 2, "b": 2}), (8, 8), 3)
+        kept, labels = settle(files, np.arange(4))
+        assert kept is files and list(labels) == [0, 1, 2, 3]
+        BAD_READS.record(files.paths[1], "cannot be decoded (truncated)")  # its own: said
+        with pytest.raises(UsageError, match="expected every image file to decode"):
+            settle(files, np.arange(4))
+    finally:
+        BAD_READS.clear()

@@ -100,9 +100,16 @@ def raise_bad_reads(on_bad_file: str) -> None:
 def settle(files: ImageFiles, y: np.ndarray) -> tuple[ImageFiles, np.ndarray]:
     """After a pass over ``files`` (evaluation, prediction): an error naming the files that
     failed to decode (``on_bad_file: error``), else the files and labels without them, so the
-    labels line up with the predictions the pipeline made (it dropped those images)."""
-    raise_bad_reads(files.on_bad_file)
-    failed = {path for path, _ in BAD_READS.all()}
+    labels line up with the predictions the pipeline made (it dropped those images). Only
+    ``files``' own failures count: :data:`BAD_READS` lives as long as the process, and an
+    earlier command's (another run's bad files, in a test session or a program using cnnspec)
+    stopped an evaluation of good files."""
+    own = {str(path) for path in files.paths}
+    if files.on_bad_file == "error":
+        fresh = [(path, reason) for path, reason in BAD_READS.new() if path in own]
+        if fresh:
+            raise bad_read_error(fresh)
+    failed = {path for path, _ in BAD_READS.all() if path in own}
     keep = [i for i, path in enumerate(files.paths) if str(path) not in failed]
     if len(keep) == len(files):
         return files, y
