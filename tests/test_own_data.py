@@ -66,7 +66,6 @@ def test_calibrate_refuses_any_file_of_a_folders_own_splits_and_evaluate_says_wh
         (root / "test", "4 of the 4 images of --data {} are own's own (4 test images: the same files)"),
         (tmp_path / "linked", "4 of the 4 images of --data {} are own's own (4 test images"),
         (root / "train", "12 of the 12 images of --data {} are own's own (12 training images"),
-        (root / "validation", "4 of the 4 images of --data {} are own's own (4 validation images"),
     ):
         refused = invoke("calibrate", run, "--data", folder)
         assert refused.exit_code == 2, refused.output
@@ -89,6 +88,12 @@ def test_calibrate_refuses_any_file_of_a_folders_own_splits_and_evaluate_says_wh
     drawn = invoke("visualize", run, "calibration", "--data", root / "validation", "-o", tmp_path / "c.png")
     assert drawn.exit_code == 0, drawn.output
     assert "4 of the 4 images" in flat(drawn) and "(4 validation: the same files)" in flat(drawn)
+
+    # its validation folder is what calibrate fits on without --data: fitted, not refused (the
+    # refusal's hint sent the user back to the very images it refused)
+    validated = invoke("calibrate", run, "--data", root / "validation")
+    assert validated.exit_code == 0, validated.output
+    assert json.loads((run / "temperature.json").read_text("utf-8"))["images"] == 4
 
     fresh = tmp_path / "fresh"
     make_images(fresh, {"a": 5, "b": 5}, seed=9)
@@ -238,3 +243,18 @@ def test_calibrate_says_when_the_fit_leaves_the_calibration_error_worse(run_dir,
     kept = json.loads((copy / "temperature.json").read_text("utf-8"))
     assert kept["temperature"] > 1 and "(it was overconfident)" in flat(softened)
     assert kept["ece_after"] < kept["ece_before"] and "got worse" not in flat(softened)
+
+
+@pytest.mark.slow
+def test_evaluate_data_says_the_runs_data_limit_cut_it(tmp_path):
+    """`evaluate RUN --data FOLDER` reads the folder as the run's spec reads its data: a run
+    with data.limit: 6 scored 6 of a folder's 10 images without a word."""
+    make_images(tmp_path / "photos", {"a": 8, "b": 8}, seed=1)
+    run = train(tmp_path, f"{{source: {{directory: {tmp_path / 'photos'}}}, limit: 6}}")
+    other = tmp_path / "other"
+    make_images(other, {"a": 5, "b": 5}, seed=9)
+    scored = invoke("evaluate", run, "--data", other, "-o", tmp_path / "e")
+    assert scored.exit_code == 0, scored.output
+    assert "with data.limit: 6: at most 6 of its images are scored" in flat(scored)
+    document = json.loads((tmp_path / "e" / "evaluation.json").read_text("utf-8"))
+    assert any("data.limit: 6" in note for note in document["notes"])

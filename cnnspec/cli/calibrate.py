@@ -205,8 +205,10 @@ def _refuse_own_data(run: Any, held_out: Any, data: str) -> None:
     unseen images to judge the fit, and on its training images the model's confidence is
     not what it is on new ones. Named and ``.npz`` data by the content hash of the data it
     was trained on; a folder or CSV (whose test images alone never hash as the run's whole
-    data) by its files: any one of them that the run trained, validated or was tested on
-    (:func:`~cnnspec.reporting.own_data.own_images`)."""
+    data) by its files: any one of them that the run trained or was tested on
+    (:func:`~cnnspec.reporting.own_data.own_images`). Its validation images are no mistake:
+    they are what calibrate fits on without ``--data`` (refused, the hint sent the user back to
+    the very images it refused)."""
     from cnnspec.reporting.own_data import MATCHED_BY
 
     recorded = ((run.lock or {}).get("data") or {}).get("content_hash")
@@ -217,8 +219,10 @@ def _refuse_own_data(run: Any, held_out: Any, data: str) -> None:
             "leave --data out to fit on the run's validation split, or pass images the run never saw",
         )
     own = held_out.own
-    if own is None or own.by not in ("file", "content") or own.total == 0:
+    if own is None or own.by not in ("file", "content"):
         return
+    if own.counts.get("training", 0) + own.counts.get("test", 0) == 0:
+        return  # (none, or the run's validation images: what calibrate fits on without --data)
     raise UsageError(
         f"expected a calibration set other than the run's own images; {own.total:,} of the "
         f"{own.images:,} images of --data {data} are {run.name}'s own ({own.listed()} images: "

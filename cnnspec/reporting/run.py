@@ -1598,6 +1598,13 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
         seen = seen_note(test.own, data, run.name)
         if seen is not None:
             test.notes.append(seen)
+        limit = config.data.limit
+        if limit is not None and len(test.x) >= limit:
+            # (read as the run read its data: a folder of 30 images was scored on 10, unsaid)
+            test.notes.append(
+                f"--data is read as the run's spec reads its data, with data.limit: {limit}: at most "
+                f"{limit} of its images are scored"
+            )
     return test
 
 
