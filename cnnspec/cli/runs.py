@@ -151,26 +151,92 @@ def _score(row: dict[str, Any]) -> str:
 
 def _print_data(console: Any, data: dict[str, Any]) -> None:
     """The data line of ``runs compare``: whether the runs read the same data, by lock.json's
-    content hash (one resolved spec says nothing of a folder whose images changed between runs)."""
+    content hash (one resolved spec says nothing of a folder whose images changed between runs).
+    Hashes that differ are told apart: one source file selected otherwise (``limit``,
+    ``per_class``: the comparison people make, often on the same test images) is not the
+    files changed."""
     a, b = data["a"], data["b"]
     if data["same"] is None:
         lacking = " and ".join(side.upper() for side in ("a", "b") if data[side]["content_hash"] is None)
         console.print(f"data: not compared ({lacking} lock.json records no content hash)", highlight=False)
-    elif data["same"]:
+        return
+    if data["same"]:
         console.print("data: the same (content hash)", highlight=False)
-    else:
-        where = (
-            f"; {safe(a['path'] or '?')} → {safe(b['path'] or '?')}"
-            if a["path"] != b["path"]
-            else (f" in {safe(a['path'])}" if a["path"] else "")
-        )
+        return
+    selection = data.get("selection") or []
+    where = (
+        f"{safe(a['path'] or '?')} → {safe(b['path'] or '?')}"
+        if a["path"] != b["path"]
+        else (safe(a["path"]) if a["path"] else safe(a["kind"] or "?"))
+    )
+    seeds = (a.get("seed"), b.get("seed"))
+    if data.get("source") == "same" and not selection and seeds[0] != seeds[1]:
+        # one file and one selection, drawn with another seed: the splits, not the files, differ
         console.print(
-            f"data (A → B): differs (content hash {a['content_hash'][:12]}… → {b['content_hash'][:12]}…"
-            f"{where}): the files or their splits changed between the runs, so the metrics are not "
-            "of the same images",
+            f"data (A → B): the same source ({where}) and data settings, split with another seed "
+            f"({seeds[0]} → {seeds[1]}), so the metrics are not of the same images",
             highlight=False,
             soft_wrap=True,
         )
+        return
+    if selection and data.get("source") != "differs":
+        changes = ", ".join(
+            f"{safe(change['key'])} {_setting(change['a'])} → {_setting(change['b'])}" for change in selection
+        )
+        source = (
+            f"the same source ({where}"
+            + (f", file sha256 {a['file_sha256'][:12]}…" if a.get("file_sha256") else "")
+            + ")"
+            if data.get("source") == "same"
+            # a folder's files have no hash of their own in lock.json: only its path is known
+            else f"the same source path ({where}; whether its files changed is not recorded)"
+        )
+        test = _test_line(data)
+        console.print(
+            f"data (A → B): {source}, another selection: {changes}; {test}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    console.print(
+        f"data (A → B): differs (content hash {a['content_hash'][:12]}… → {b['content_hash'][:12]}…"
+        f"{'; ' + where if a['path'] != b['path'] else (' in ' + where if a['path'] else '')}): the "
+        "files or their splits changed between the runs, so the metrics are not of the same images",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _setting(value: Any) -> str:
+    """One data setting as the data line shows it: ``40``, ``[cat, dog]``, ``(none)`` for unset."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, list):
+        return "[" + ", ".join(safe(str(item)) for item in value) + "]"
+    return safe(str(value))
+
+
+def _test_line(data: dict[str, Any]) -> str:
+    """Whether two selections of one source were tested on the same images (the metrics then
+    compare the training selections), on what ``test_same`` rests."""
+    a, b = data["a"], data["b"]
+    if data.get("test_same") is None:
+        return "whether the test images are the same is not known (lock.json records no test size or seed)"
+    if data["test_same"]:
+        return (
+            f"the test split can be the same ({a['test_images']} test images, seed {a['seed']}, "
+            "the same test_split and classes)"
+        )
+    reasons = []
+    if a["test_images"] != b["test_images"]:
+        reasons.append(f"{a['test_images']} → {b['test_images']} test images")
+    if a["seed"] != b["seed"]:
+        reasons.append(f"seed {a['seed']} → {b['seed']}")
+    keys = [
+        change["key"] for change in data.get("selection") or [] if change["key"] in ("test_split", "classes")
+    ]
+    reasons += [f"another {safe(key)}" for key in keys]
+    return f"the test images differ too ({', '.join(reasons)}), so the metrics are not of the same images"
 
 
 def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> None:

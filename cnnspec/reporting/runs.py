@@ -514,19 +514,93 @@ def spec_diff(a: Path, b: Path) -> list[str]:
     )
 
 
+#: The keys of a resolved spec's ``data`` that choose which images of the test split are used:
+#: with these equal (and the seed and the test size), two runs of one source tested on the same
+#: images, whatever else of the training selection (``limit``, ``per_class``,
+#: ``validation_split``) differs.
+TEST_SELECTION_KEYS = ("test_split", "classes")
+
+
+def _data_section(run: Path) -> dict[str, Any] | None:
+    """The ``data`` section of a run's resolved.yaml (``None``: no such file, or not YAML of a
+    mapping): what the spec selected of its source, which lock.json records only in part."""
+    import yaml
+
+    lines = resolved_spec(run)[0]
+    if lines is None:
+        return None
+    try:
+        document = yaml.safe_load("\n".join(lines))
+    except (yaml.YAMLError, RecursionError):
+        return None
+    data = document.get("data") if isinstance(document, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def _test_images(data: dict[str, Any]) -> Any:
+    """The number of test images a run used (``used_sizes`` leaves out files that failed to
+    decode), ``None`` where lock.json records none."""
+    for key in ("used_sizes", "sizes"):
+        sizes = data.get(key)
+        if isinstance(sizes, dict) and _integer(sizes.get("test")):
+            return sizes["test"]
+    return None
+
+
 def data_compared(a: Path, b: Path) -> dict[str, Any]:
     """What each run trained on, from lock.json's ``data``: ``a`` and ``b`` (each ``kind``,
-    ``path``, ``content_hash``; ``None`` where lock.json records none) and ``same``: whether the
-    content hashes are equal (``None`` when either run has none). One resolved spec that read a
-    folder whose images changed between the runs is not the same run: its hash says so."""
+    ``path``, ``content_hash``, ``file_sha256``, ``test_images``, ``seed``; ``None`` where
+    lock.json records none) and ``same``: whether the content hashes are equal (``None`` when
+    either run has none). One resolved spec that read a folder whose images changed between the
+    runs is not the same run: its hash says so.
+
+    The content hash covers the images each run selected, so two selections of one file
+    differ by it too; the rest tells them apart. ``source``: ``"same"`` (the file hashes are
+    equal), ``"differs"`` (they differ, or the kind or path does) or ``None`` (one folder or
+    CSV by path: lock.json has no hash of its files alone). ``selection``: each key of the
+    resolved specs' ``data`` but ``source`` that differs, as ``{key, a, b}`` (``None``: either
+    resolved.yaml can't be read). ``test_same``: whether the test images can be the same ones:
+    the same test size, seed, ``test_split`` and ``classes`` (``None``: not known)."""
     sides: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any] | None] = {}
     for side, run in (("a", a), ("b", b)):
         lock = _json(run / "lock.json")[0] or {}
         data = lock.get("data") if isinstance(lock.get("data"), dict) else {}
-        sides[side] = {key: _text(data.get(key)) for key in ("kind", "path", "content_hash")}
+        sides[side] = {key: _text(data.get(key)) for key in ("kind", "path", "content_hash", "file_sha256")}
+        sides[side]["test_images"] = _test_images(data)
+        sides[side]["seed"] = lock.get("seed") if _integer(lock.get("seed")) else None
+        sections[side] = _data_section(run)
     hashes = [sides[side]["content_hash"] for side in ("a", "b")]
     same = None if None in hashes else hashes[0] == hashes[1]
-    return {**sides, "same": same}
+    files = [sides[side]["file_sha256"] for side in ("a", "b")]
+    if None not in files:
+        source: str | None = "same" if files[0] == files[1] else "differs"
+    elif any(sides["a"][key] != sides["b"][key] for key in ("kind", "path")):
+        source = "differs"
+    elif sides["a"]["path"] is None and sections["a"] is not None and sections["b"] is not None:
+        # a built-in data set (digits, mnist, shapes): the same one when the specs name it alike
+        source = "same" if sections["a"].get("source") == sections["b"].get("source") else "differs"
+    else:  # one folder by its path: its files may have changed between the runs or not
+        source = None
+    selection: list[dict[str, Any]] | None = None
+    test_same: bool | None = None
+    first, second = sections["a"], sections["b"]
+    if first is not None and second is not None:
+        keys = [key for key in _union(first, second) if key != "source"]
+        selection = [
+            {"key": key, "a": first.get(key), "b": second.get(key)}
+            for key in keys
+            if first.get(key) != second.get(key)
+        ]
+        counts = [sides[side]["test_images"] for side in ("a", "b")]
+        seeds = [sides[side]["seed"] for side in ("a", "b")]
+        if source != "differs" and None not in counts and None not in seeds:
+            test_same = (
+                counts[0] == counts[1]
+                and seeds[0] == seeds[1]
+                and all(first.get(key) == second.get(key) for key in TEST_SELECTION_KEYS)
+            )
+    return {**sides, "same": same, "source": source, "selection": selection, "test_same": test_same}
 
 
 def starting_weights(run: Path) -> str:

@@ -1,0 +1,91 @@
+"""`runs compare` tells two selections of one source file (``data.limit`` against
+``data.per_class``: whose content hashes differ, since they trained on other images) apart from
+data whose files changed. Run folders are written by hand, as training leaves them (no
+TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.test_report_support import flat, invoke
+from tests.test_runs import make_run
+
+CREATED = "2026-01-01T10:00:00+0000"
+FILE_HASH = "ab" * 32
+
+
+def npz_run(
+    folder: Path,
+    selection: str,
+    *,
+    content: str,
+    file_hash: str = FILE_HASH,
+    test: int = 30,
+    seed: int = 1,
+) -> Path:
+    """A finished run of ``sorted.npz`` whose resolved ``data`` holds ``selection`` (YAML lines)
+    and whose lock.json records these hashes, test size and seed."""
+    run = make_run(folder, lr=0.01, accuracy=0.5, created=CREATED)
+    data = {
+        "kind": "npz",
+        "path": "/data/sorted.npz",
+        "file_sha256": file_hash,
+        "content_hash": content * 64,
+        "sizes": {"train": 40, "validation": 15, "test": test},
+    }
+    lock = json.loads((run / "lock.json").read_text(encoding="utf-8"))
+    (run / "lock.json").write_text(json.dumps({**lock, "seed": seed, "data": data}), encoding="utf-8")
+    resolved = f"name: digits\ndata:\n  source: {{npz: sorted.npz}}\n{selection}training: {{epochs: 3}}\n"
+    (run / "resolved.yaml").write_text(resolved, encoding="utf-8")
+    return run
+
+
+def compared(a: Path, b: Path, png: Path) -> tuple[dict[str, Any], str]:
+    """``runs compare``'s JSON ``data`` and its text output, flattened."""
+    document = invoke("runs", "compare", a, b, "--png", png, "--format", "json", "--force")
+    assert document.exit_code == 0, document.output
+    text = invoke("runs", "compare", a, b, "--png", png, "--force")
+    assert text.exit_code == 0 and "Traceback" not in text.output, text.output
+    return json.loads(document.stdout)["data"], flat(text)
+
+
+def test_a_limit_and_a_per_class_of_one_file_are_the_same_source_and_test_split(tmp_path):
+    a = npz_run(tmp_path / "limit", "  limit: 40\n", content="c")
+    b = npz_run(tmp_path / "per", "  per_class: 5\n", content="d")
+    data, text = compared(a, b, tmp_path / "c.png")
+    assert data["same"] is False and data["source"] == "same" and data["test_same"] is True
+    assert data["selection"] == [
+        {"key": "limit", "a": 40, "b": None},
+        {"key": "per_class", "a": None, "b": 5},
+    ]
+    assert "data (A → B): the same source (/data/sorted.npz, file sha256 abababababab…)" in text
+    assert "another selection: limit 40 → (none), per_class (none) → 5" in text
+    assert "the test split can be the same (30 test images, seed 1" in text
+    assert "the files or their splits changed" not in text
+
+
+def test_another_test_size_or_seed_says_the_test_images_differ(tmp_path):
+    a = npz_run(tmp_path / "limit", "  limit: 10\n", content="c", test=10)
+    b = npz_run(tmp_path / "per", "  per_class: 5\n", content="d", seed=2)
+    data, text = compared(a, b, tmp_path / "c.png")
+    assert data["source"] == "same" and data["test_same"] is False
+    assert "the test images differ too (10 → 30 test images, seed 1 → 2)" in text
+
+
+def test_a_changed_file_is_still_said_to_differ(tmp_path):
+    a = npz_run(tmp_path / "old", "  limit: 40\n", content="c")
+    b = npz_run(tmp_path / "new", "  per_class: 5\n", content="d", file_hash="cd" * 32)
+    data, text = compared(a, b, tmp_path / "c.png")
+    assert data["source"] == "differs" and data["test_same"] is None
+    assert "data (A → B): differs (content hash cccccccccccc… → dddddddddddd… in /data/sorted.npz)" in text
+    assert "the files or their splits changed between the runs" in text
+
+
+def test_one_selection_split_with_another_seed_names_the_seed(tmp_path):
+    a = npz_run(tmp_path / "one", "  limit: 40\n", content="c", seed=1)
+    b = npz_run(tmp_path / "two", "  limit: 40\n", content="d", seed=2)
+    data, text = compared(a, b, tmp_path / "c.png")
+    assert data["source"] == "same" and data["selection"] == []
+    assert "the same source (/data/sorted.npz) and data settings, split with another seed (1 → 2)" in text
