@@ -293,16 +293,43 @@ def test_a_training_error_in_an_extended_spec_names_the_file_that_extends_it(tmp
     assert (note.loc.line, note.loc.column, note.path) == (2, 10, "extends")
 
 
-def test_phases_set_beside_the_specs_epochs_say_where_they_come_from(tmp_path):
-    """`--set training.phases=…` on a spec with epochs: the error's line shows the spec's epochs,
-    a note the option that wrote the phases."""
+def test_phases_set_over_the_specs_epochs_replace_them(tmp_path):
+    """`--set training.phases=…` on a spec with epochs: the phases define the epochs, so they
+    stand for the whole plan (as a child spec's phases drop its parent's epochs)."""
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + MODEL + "training:\n  epochs: 5\n")
-    with pytest.raises(SpecError) as info:
-        training_config(compile_spec(spec, ["training.phases=[{epochs: 1}]"]))
-    (error,) = info.value.errors
-    assert error.path == "training.epochs" and error.loc.line == LINES + 2
-    assert [note.message for note in error.notes] == ["training.phases comes from <--set 1>:1:10"]
+    spec.write_text(HEAD + MODEL + "training:\n  epochs: 5\n  batch_size: 8\n")
+    config = training_config(compile_spec(spec, ["training.phases=[{epochs: 1}, {epochs: 2}]"]))
+    assert [phase.epochs for phase in config.phases] == [1, 2] and config.phased
+    assert config.batch_size == 8  # only the epochs are dropped
+
+
+def test_a_search_over_phases_of_a_child_drops_the_inherited_epochs(runner, tmp_path):
+    """Each trial's training.phases replace the base's training.epochs, as the child's own
+    phases would: the search is valid, and each trial with it."""
+    (tmp_path / "base.yaml").write_text(HEAD + MODEL + "training:\n  epochs: 2\n  batch_size: 8\n")
+    spec = tmp_path / "search.yaml"
+    spec.write_text(
+        "extends: base.yaml\nname: search\nsearch:\n  trials: 2\n  space:\n"
+        "    training.phases: {choice: [[{epochs: 1}], [{epochs: 1}, {epochs: 1, freeze: [body]}]]}\n"
+    )
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "beside training.phases" not in result.output
+
+
+def test_a_search_over_epochs_of_a_phased_spec_says_to_search_a_phases_epochs(runner, tmp_path):
+    spec = tmp_path / "search.yaml"
+    spec.write_text(
+        HEAD
+        + MODEL
+        + "training:\n  phases: [{epochs: 1}, {epochs: 1}]\n"
+        + "search:\n  trials: 2\n  space:\n    training.epochs: {choice: [1, 2]}\n"
+    )
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert f"search.yaml:{LINES + 6}:5: error: search.space.training.epochs" in text
+    assert "hint: search training.phases[i].epochs, a phase's epochs (i from 0 to 1)" in text
 
 
 def test_train_epochs_on_a_phased_spec_says_what_to_set_instead(runner, tmp_path):

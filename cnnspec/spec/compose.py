@@ -389,6 +389,34 @@ REPLACING_KEYS: dict[SpecPath, dict[str, tuple[str, ...]]] = {
 }
 
 
+#: The keys a value written later (``--set``, a search trial's value) drops beside it: phases
+#: define the epochs, so ``training.phases`` set over a spec with ``training.epochs`` stands for
+#: the whole plan. Not the other way: ``--set training.epochs=3`` (``--epochs 3``) on a phased
+#: spec is refused, never silently dropping the phases the spec's own file wrote.
+OVERRIDE_REPLACING_KEYS: dict[SpecPath, dict[str, tuple[str, ...]]] = {
+    ("training",): {"phases": ("epochs",)},
+}
+
+
+def drop_replaced(doc: SourceDoc, path: SpecPath) -> None:
+    """Remove from ``doc`` the keys that a value written at ``path`` replaces
+    (:data:`OVERRIDE_REPLACING_KEYS`), with their locations: an error then never points at an
+    inherited ``training.epochs`` the trial's phases stand in for."""
+    replaced = OVERRIDE_REPLACING_KEYS.get(path[:-1], {}).get(str(path[-1]), ()) if path else ()
+    parent: Any = doc.data
+    for part in path[:-1]:
+        parent = parent.get(part) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict):
+        return
+    for key in replaced:
+        if key in parent:
+            del parent[key]
+            stale = (*path[:-1], key)
+            for table in (doc.locs, doc.key_locs):
+                for old in [p for p in table if p[: len(stale)] == stale]:
+                    del table[old]
+
+
 def merge_docs(base: SourceDoc, child: SourceDoc) -> SourceDoc:
     """Deep-merge ``child`` over ``base``: mappings merge (but :data:`WHOLE_MAPPINGS`, and a
     child's key drops the base's keys it replaces, :data:`REPLACING_KEYS`), everything else is
@@ -604,6 +632,7 @@ def _apply_override(
             del table[stale]
     doc.locs[path] = Loc(file, 1, value_column)
     doc.key_locs[path] = at(len(path) - 1)
+    drop_replaced(doc, path)
 
 
 def load_library(path: Path, *, allow_outside: bool = False, reader: Reader | None = None) -> SourceDoc:

@@ -33,6 +33,7 @@ from cnnspec.errors import (
 )
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec import varchoices
+from cnnspec.spec.compose import drop_replaced
 from cnnspec.spec.loader import LINE_BREAK, SOURCE_TEXTS, SourceDoc
 from cnnspec.spec.sections import DATA_SCHEMA, RATE_SCALE, RUNTIME_SCHEMA, TRAINING_SCHEMA
 
@@ -503,6 +504,20 @@ def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None
             "training.phases[i].learning_rate)",
         )
         return None
+    training = data.get("training") if isinstance(data, dict) else None
+    if path == ("training", "epochs") and isinstance(training, dict) and "phases" in training:
+        # each trial would hold both, which the phases refuse: their own epochs are the ones
+        # to search (a trial's training.phases, the other way, drops an inherited epochs)
+        phases = training["phases"]
+        count = len(phases) if isinstance(phases, list) else 0
+        error(
+            "expected the epochs in each phase; received a search over training.epochs of a spec "
+            "with training.phases",
+            "search training.phases[i].epochs, a phase's epochs"
+            + (f" (i from 0 to {count - 1})" if count else "")
+            + ", or training.phases itself",
+        )
+        return None
     if head in SECTION_SCHEMAS:
         numeric = _schema_path(SECTION_SCHEMAS[head], path, error)
         if numeric is None or not _items_exist(data, path, error):
@@ -736,6 +751,7 @@ def apply_values(
         loc = value_loc(d, value)
         if loc is not None:
             out.locs[at] = loc
+        drop_replaced(out, at)  # a trial's phases stand for the whole plan, as --set's do
     return out
 
 
