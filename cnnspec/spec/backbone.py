@@ -386,7 +386,10 @@ def resolve_backbone(
                 f"the backbone {ref!r} has no layer {until!r} to cut at",
                 (*path, "until"),
                 code="reference",
-                hint=did_you_mean(str(until), [*near, *layers])
+                # an id the backbone writes but leaves out for these vars (a head switched off by
+                # include_top: false): said so, not listed among the ids it lacks
+                hint=_left_out_hint(doc.data.get("model"), str(until), sub_env)
+                or did_you_mean(str(until), [*near, *layers])
                 or "its ids: "
                 + ", ".join(near[:12])
                 + (", …" if len(near) > 12 else "")
@@ -451,3 +454,80 @@ def resolve_backbone(
     tree.input_name, tree.input_shape = resolver.input_name, resolver.shapes.get(entry) or ()
     tree.defaults = {k: {p: v for p, (v, _) in ps.items()} for k, ps in sub.spec_defaults.items() if ps}
     return output
+
+
+def _item_with_id(items: Any, wanted: str, depth: int = 0) -> dict[str, Any] | None:
+    """The item of a model list (or of a layer list nested in one) whose ``id`` is ``wanted``;
+    ``None`` when there is none (a few levels deep at most: a backbone's cut points are its
+    top-level items, or those of a stage)."""
+    if depth > 4:
+        return None
+    values = items if isinstance(items, list) else list(items.values()) if isinstance(items, dict) else []
+    if isinstance(items, dict) and items.get("id") == wanted:
+        return items
+    for value in values:
+        if isinstance(value, (dict, list)):
+            found = _item_with_id(value, wanted, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _yaml_value(value: Any) -> str:
+    """A var's value as a spec writes it: ``true``, ``null``, ``avg``, ``[1, 2]``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _left_out_hint(model: Any, until: str, env: dict[str, Any]) -> str | None:
+    """The hint for ``until:`` naming an item of the backbone that its ``when: ${…}`` leaves
+    out with these vars: the condition, the values of the vars it reads, and each single var
+    change that makes it hold (a flipped ``true``/``false``, or a value the condition compares
+    the var with), as ``set include_top: true or pooling: avg``. ``None`` for any other item."""
+    import ast
+
+    from cnnspec.spec.expr import evaluate, names_in
+
+    item = _item_with_id(model, until)
+    condition = item.get("when") if item is not None else None
+    if not isinstance(condition, str):
+        return None
+    text = condition.strip()
+    if not (text.startswith("${") and text.endswith("}")):
+        return None
+    body = text[2:-1]
+    try:
+        names = sorted(name for name in names_in(body) if name in env)
+        tree = ast.parse(body.strip(), mode="eval")
+        if evaluate(body, env):  # it holds: the id is missing for another reason
+            return None
+    except Exception:  # (a condition that can't be read was reported where it is written)
+        return None
+    candidates: dict[str, list[Any]] = {}
+    for name in names:
+        options: list[Any] = [not env[name]] if isinstance(env[name], bool) else []
+        for node in ast.walk(tree):  # `pooling == 'avg'`: the values it is compared with
+            if isinstance(node, ast.Compare):
+                sides = [node.left, *node.comparators]
+                if any(isinstance(side, ast.Name) and side.id == name for side in sides):
+                    options += [side.value for side in sides if isinstance(side, ast.Constant)]
+        candidates[name] = [option for option in options if option != env[name]]
+    fixes = []
+    for name, options in candidates.items():
+        for option in options:
+            try:
+                holds = bool(evaluate(body, {**env, name: option}))
+            except Exception:  # a value the expression can't take (a comparison of types)
+                continue
+            fix = f"{name}: {_yaml_value(option)}"
+            if holds and fix not in fixes:
+                fixes.append(fix)
+    values = ", ".join(f"{name}: {_yaml_value(env[name])}" for name in names)
+    return (
+        f"{until} is left out by its `when: {text}` with these vars"
+        + (f" ({values})" if values else "")
+        + (f": set {' or '.join(fixes)} in the backbone's vars" if fixes else "")
+    )

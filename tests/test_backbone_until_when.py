@@ -1,0 +1,47 @@
+"""`until:` naming an item of a backbone that its `when:` leaves out for the vars given (a zoo
+model's head switched off): the hint says so and which var change keeps it, not only the ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cnnspec.cli.app import app
+
+
+def validate(tmp_path: Path, backbone: str) -> str:
+    """`cnnspec validate` of a spec whose first item is ``backbone``: its output, flattened."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: cut\ninput: {shape: [32, 32, 3]}\nmodel:\n"
+        f"  - backbone: {backbone}\n    id: body\n  - dense: {{units: 3, activation: softmax}}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["validate", str(spec)], env={"COLUMNS": "400"})
+    return f"{result.exit_code} " + " ".join(result.output.split())
+
+
+def test_a_cut_at_a_head_the_vars_switch_off_says_what_keeps_it(tmp_path):
+    text = validate(tmp_path, "{spec: zoo:resnet50, until: avg_pool, vars: {include_top: false}}")
+    assert text.startswith("1 ")
+    assert "the backbone 'zoo:resnet50' has no layer 'avg_pool' to cut at" in text
+    assert (
+        "hint: avg_pool is left out by its `when: ${include_top or pooling == 'avg'}` with these "
+        "vars (include_top: false, pooling: null): set include_top: true or pooling: avg in the "
+        "backbone's vars"
+    ) in text
+    assert "its ids:" not in text
+
+
+def test_the_cut_is_valid_with_the_var_the_hint_names(tmp_path):
+    text = validate(
+        tmp_path, "{spec: zoo:resnet50, until: avg_pool, vars: {include_top: false, pooling: avg}}"
+    )
+    assert text.startswith("0 "), text
+
+
+def test_an_id_the_backbone_never_writes_still_lists_its_ids(tmp_path):
+    text = validate(tmp_path, "{spec: zoo:resnet50, until: nowhere, vars: {include_top: false}}")
+    assert "has no layer 'nowhere' to cut at" in text and "its ids: input, conv1" in text
+    assert "left out by its `when:" not in text
