@@ -1230,3 +1230,28 @@ def test_test_images_of_one_class_are_still_scored(tmp_path, case):
     assert len(dataset.y_test if case != "multi" else dataset.y_test["kind"]) == (
         1 if case == "folder" else 6
     )
+
+
+def folder_limit_case(tmp_path: Path) -> Path:
+    """A folder of 2 class folders whose data.limit of 1 keeps one training image: one class's."""
+    make_images(tmp_path / "two", {"cat": 6, "dog": 6})
+    return write_spec(
+        tmp_path, f"{{source: {{directory: {tmp_path / 'two'}, image_size: [8, 8]}}, limit: 1}}"
+    )
+
+
+def test_a_limit_that_kept_one_class_of_a_folder_says_to_raise_it_alone(tmp_path):
+    """The folder has its class folders: the hint is the limit's, not to make sub-folders."""
+    error = refused(folder_limit_case(tmp_path))
+    assert error.path == "data.limit" and "(the data has 2 classes)" in error.message
+    assert error.hint == "raise data.limit, so that it keeps images of the other classes"
+
+
+@pytest.mark.slow
+def test_the_script_of_a_folder_limit_that_kept_one_class_gives_trains_hint(tmp_path):
+    """The hint is train's; the class kept may be another (the script draws its one image by
+    its own shuffle), so the message is compared up to the class's name."""
+    message, hint = script_stop(folder_limit_case(tmp_path))
+    assert message.startswith("expected training images of at least 2 classes for a classifier")
+    assert message.endswith("(the data has 2 classes)")
+    assert hint == "raise data.limit, so that it keeps images of the other classes"

@@ -142,10 +142,15 @@ def two_classes_hint(config: TrainConfig, output: str | None = None) -> str:
     )
 
 
-def two_labelled_hint(config: TrainConfig, output: str | None = None) -> str:
+def two_labelled_hint(config: TrainConfig, output: str | None = None, classes: int | None = None) -> str:
     """The hint of a classifier whose training split holds one class's images (train's and the
     generated scripts'): :func:`two_classes_hint`, after raising ``data.limit`` where one is set;
-    classes that data.classes selects have training images of one of them alone."""
+    classes that data.classes selects have training images of one of them alone. ``classes``:
+    how many the data has, where known; with 2 or more and a data.limit, the limit alone kept
+    one class, so raising it is the hint (a folder that has its class folders already is not
+    told to make them)."""
+    if config.data.limit is not None and classes is not None and classes >= 2:
+        return "raise data.limit, so that it keeps images of the other classes"
     hint = two_classes_hint(config, output)
     if config.data.classes is not None and output is None:
         hint = "select classes in data.classes that have training images" + hint[hint.index(":") :]

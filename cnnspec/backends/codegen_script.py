@@ -595,6 +595,9 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         or data.classes is not None
         or data.limit is not None,
         "one_labelled_hint": py_string(two_labelled_hint(config)),
+        # the script knows the class count once it has read the data: 2 or more, the limit's
+        # hint alone (as train's)
+        "many_labelled_hint": py_string(two_labelled_hint(config, classes=2)),
         "mixing": mixing_source(config),
         "mixing_key": config.mixing.kinds if config.mixing is not None else "",
         "mixing_switch": config.mixing is not None and config.mixing.switch is not None,

@@ -244,7 +244,12 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
             {out.name: two_classes_hint(config, out.name) for out in tasks if out.task == "classification"}
         ),
         "one_labelled_hints": py_literal(
-            {out.name: two_labelled_hint(config, out.name) for out in tasks if out.task == "classification"}
+            # (reached past the check of 2 classes at least: the data has 2 or more)
+            {
+                out.name: two_labelled_hint(config, out.name, classes=2)
+                for out in tasks
+                if out.task == "classification"
+            }
         ),
         "mask_class_count": py_literal(
             {out.name: out.classes for out in tasks if out.task == "segmentation"}

@@ -1441,7 +1441,7 @@ def _check_two_labelled(
     path: SpecPath = ("data", "classes") if selected else SOURCE
     if config.data.limit is not None:
         path = ("data", "limit")
-    raise _error(message, compiled, path, two_labelled_hint(config, output))
+    raise _error(message, compiled, path, two_labelled_hint(config, output, count))
 
 
 #: The mask value that datasets such as Pascal VOC use for void/ignored pixels.
