@@ -89,3 +89,20 @@ def test_one_selection_split_with_another_seed_names_the_seed(tmp_path):
     data, text = compared(a, b, tmp_path / "c.png")
     assert data["source"] == "same" and data["selection"] == []
     assert "the same source (/data/sorted.npz) and data settings, split with another seed (1 → 2)" in text
+
+
+def test_two_selections_of_one_folder_say_its_files_are_not_known_to_be_the_same(tmp_path):
+    """A folder has no hash of its files alone in lock.json: the same path with another
+    selection is said so, and that whether its files changed is not recorded."""
+    runs = []
+    for name, selection, content in (("limit", "  limit: 40\n", "c"), ("per", "  per_class: 5\n", "d")):
+        run = npz_run(tmp_path / name, selection, content=content)
+        lock = json.loads((run / "lock.json").read_text(encoding="utf-8"))
+        lock["data"] = {**lock["data"], "kind": "directory", "path": "/data/flowers"}
+        del lock["data"]["file_sha256"]
+        (run / "lock.json").write_text(json.dumps(lock), encoding="utf-8")
+        runs.append(run)
+    data, text = compared(runs[0], runs[1], tmp_path / "c.png")
+    assert data["source"] is None and data["test_same"] is True
+    assert "the same source path (/data/flowers; whether its files changed is not recorded)" in text
+    assert "another selection: limit 40 → (none), per_class (none) → 5" in text
