@@ -131,6 +131,20 @@ def test_splits_with_every_class_have_no_notes(tmp_path):
 
 
 # -- a softmax wider than data.classes ------------------------------------------------------------
+@pytest.mark.parametrize("entry", ["²", "٣٣", "-²"])
+def test_a_class_written_in_digits_int_does_not_read_is_a_located_error(entry):
+    """`classes: [²]` (found by `make fuzz`): `str.isdigit` holds for a superscript two, which
+    `int` refuses, and validate stopped with a ValueError traceback. An Arabic-Indic `٣٣` is a
+    number `int` reads (33, beyond digits' classes)."""
+    with pytest.raises(SpecError) as refused:
+        compile_text(spec_text(data=f"{{source: digits, classes: ['{entry}', 1]}}"), "s.yaml")
+    (error,) = refused.value.diagnostics
+    assert (error.path, error.message) == (
+        "data.classes[0]",
+        f"expected a class of the data; received {entry!r}",
+    )
+
+
 def test_more_units_than_selected_classes_is_a_warning():
     compiled = compile_text(spec_text(data="{source: digits, classes: [7, 1, 3]}"), "s.yaml")
     (warning,) = [w for w in compiled.warnings if w.code == "class-count"]

@@ -67,7 +67,7 @@ def class_indices(
             known = list(names) or [str(i) for i in range(n_classes)]
             listing = f"the data's classes: {', '.join(known[:20])}{' …' if len(known) > 20 else ''}"
             # a number is no misspelt name: 11 is not "probably 1", it is beyond the classes
-            numeric = text.lstrip("-").isdigit()
+            numeric = text.lstrip("-").isdecimal()
             raise UnknownClass(
                 position,
                 f"expected a class of the data; received {entry!r}",
@@ -97,7 +97,7 @@ def _label(entry: Any, names: Sequence[str], n_classes: int) -> int | None:
     found = find_name(text, names)
     if found is not None:
         return found
-    if text.isdigit() and int(text) < n_classes:
+    if text.isdecimal() and int(text) < n_classes:  # (isdigit: `²` too, which int() refuses)
         return int(text)
     return None
 
@@ -110,7 +110,7 @@ def class_notes(wanted: Sequence[Any], names: Sequence[str], n_classes: int) -> 
     for position, entry in enumerate(wanted):
         text = str(entry)
         label = _label(entry, names, n_classes)
-        if label is None or not text.isdigit() or find_name(text, names) is None:
+        if label is None or not text.isdecimal() or find_name(text, names) is None:
             continue
         if int(text) < n_classes and int(text) != label:
             other = names[int(text)] if int(text) < len(names) else text

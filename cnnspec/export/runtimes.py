@@ -685,7 +685,7 @@ def signature_order(names: Iterable[str]) -> list[str]:
 
     def key(name: str) -> tuple[int, str]:
         tail = name.rsplit("_", 1)[-1]
-        return (int(tail), name) if tail.isdigit() else (1 << 30, name)
+        return (int(tail), name) if tail.isdecimal() else (1 << 30, name)
 
     return sorted(names, key=key)
 

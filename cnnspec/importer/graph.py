@@ -462,7 +462,7 @@ def _located(message: str, path: str) -> Diagnostic:
 
 def _layer_index(diagnostic: Diagnostic) -> int:
     head = diagnostic.path.partition("layers[")[2].partition("]")[0]
-    return int(head) if head.isdigit() else 0
+    return int(head) if head.isdecimal() else 0
 
 
 def refusal(problems: list[Diagnostic]) -> SpecError:

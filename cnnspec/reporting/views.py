@@ -562,14 +562,14 @@ def _class_index(target: str, names: list[str]) -> int:
     """``--class``: a class name, else its index; anything else lists the names."""
     if target in names:
         return names.index(target)
-    if target.strip().isdigit() and int(target) < len(names):
+    if target.strip().isdecimal() and int(target) < len(names):
         return int(target)
     listing = ", ".join(printable(n) for n in names[:40]) + (" …" if len(names) > 40 else "")
     raise UsageError(
         f"expected --class to be one of the model's classes or an index below {len(names)}; "
         f"received {printable(target)!r}. Classes: {listing}",
         # (a number out of range is no misspelt name: `-1` is one edit from `1`)
-        None if target.strip().lstrip("+-").isdigit() else did_you_mean(target, names),
+        None if target.strip().lstrip("+-").isdecimal() else did_you_mean(target, names),
     )
 
 

@@ -1408,7 +1408,7 @@ def check_fit(
         assert isinstance(config.class_weight, dict)
         for key in config.class_weight:
             named = subsets.find_name(key, dataset.class_names) is not None
-            if not named and not (key.isdigit() and int(key) < classes):
+            if not named and not (key.isdecimal() and int(key) < classes):
                 raise _error(
                     f"expected a class index (0–{classes - 1}) or name; received {key!r}",
                     compiled,

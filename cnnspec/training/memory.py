@@ -89,7 +89,7 @@ def _cgroup_room(root: Path = Path("/sys/fs/cgroup")) -> int | None:
             text = (root / limit_file).read_text().strip()
         except OSError:
             continue
-        if text == "max" or not text.isdigit() or int(text) >= 1 << 60:  # (v1's "no limit")
+        if text == "max" or not text.isdecimal() or int(text) >= 1 << 60:  # (v1's "no limit")
             return None
         try:
             usage = int((root / usage_file).read_text().strip())
@@ -104,7 +104,7 @@ def _stat(path: Path, key: str) -> int:
     try:
         for line in path.read_text().splitlines():
             name, _, value = line.partition(" ")
-            if name == key and value.strip().isdigit():
+            if name == key and value.strip().isdecimal():
                 return int(value)
     except OSError:
         pass

@@ -212,7 +212,7 @@ def _keras3_layers(
                 continue
             variables = child.get("vars")
             if variables is not None and hasattr(variables, "keys") and len(variables):
-                keys = sorted(variables, key=lambda k: int(k) if str(k).isdigit() else 1 << 30)
+                keys = sorted(variables, key=lambda k: int(k) if str(k).isdecimal() else 1 << 30)
                 # The group is named after the layer's class (conv2d, conv2d_1, …); Keras keeps
                 # the layer's own name in the `name` attribute of its vars. Without it (an older
                 # Keras 3), that path is no layer name: matched as one, it shifted every
