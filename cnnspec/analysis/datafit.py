@@ -117,10 +117,22 @@ def check_two_classes(
         return
     whose = f"the classifier output {output}" if output else "a classifier"
     message = f"expected at least 2 classes for {whose}; the data has {classes}{_listed(names)}"
-    selected = config.data.classes is not None and output is None
-    path = ("data", "classes") if selected else ("data", "source")
+    path = two_classes_path(config, output)
     hint = two_classes_hint(config, output)
     raise SpecError.single(message, compiled.doc.loc(path), format_path(path), code="data", hint=hint)
+
+
+def two_classes_path(config: TrainConfig, output: str | None = None) -> tuple[str, str]:
+    """Where a classifier's data of too few classes is located: ``data.classes`` when the spec
+    selects the classes (of a single classifier), else ``data.source``."""
+    return ("data", "classes") if config.data.classes is not None and output is None else ("data", "source")
+
+
+#: Why a classifier needs 2 classes, as every two-class hint ends.
+TWO_CLASSES_WHY = (
+    ": a classifier learns to tell classes apart (to detect one kind of image, add a class of "
+    "other images; for labels that may each be present or not, use a multi-label output)"
+)
 
 
 def two_classes_hint(config: TrainConfig, output: str | None = None) -> str:
@@ -136,10 +148,7 @@ def two_classes_hint(config: TrainConfig, output: str | None = None) -> str:
             "npz": "store labels of at least 2 classes"
             + (f" in y_train_{output} and y_test_{output}" if output else " in y_train and y_test"),
         }.get(data.kind, "use data of at least 2 classes")
-    return hint + (
-        ": a classifier learns to tell classes apart (to detect one kind of image, add a class of "
-        "other images; for labels that may each be present or not, use a multi-label output)"
-    )
+    return hint + TWO_CLASSES_WHY
 
 
 def two_labelled_hint(config: TrainConfig, output: str | None = None, classes: int | None = None) -> str:
@@ -151,9 +160,10 @@ def two_labelled_hint(config: TrainConfig, output: str | None = None, classes: i
     told to make them)."""
     if config.data.limit is not None and classes is not None and classes >= 2:
         return "raise data.limit, so that it keeps images of the other classes"
-    hint = two_classes_hint(config, output)
     if config.data.classes is not None and output is None:
-        hint = "select classes in data.classes that have training images" + hint[hint.index(":") :]
+        hint = "select classes in data.classes that have training images" + TWO_CLASSES_WHY
+    else:
+        hint = two_classes_hint(config, output)
     if config.data.limit is None:
         return hint
     return f"raise data.limit, so that it keeps images of other classes; or {hint}"

@@ -1424,7 +1424,7 @@ def _check_two_labelled(
     throughout (classes 0 and 1 by its largest label), class names none of whose images are
     left, or a data.limit that kept one class's images trained a model that answers one class
     to everything. At the place :func:`check_two_classes` names, or at data.limit."""
-    from cnnspec.analysis.datafit import two_labelled_hint
+    from cnnspec.analysis.datafit import two_classes_path, two_labelled_hint
 
     present = np.unique(np.asarray(labels, dtype="int64").reshape(-1))
     if len(present) != 1:  # (none: no training images, an error of its own)
@@ -1437,10 +1437,7 @@ def _check_two_labelled(
         f"expected training images of at least 2 classes for {whose}; every training image is of "
         f"the class {name!r} (the data has {count} classes)"
     )
-    selected = config.data.classes is not None and output is None
-    path: SpecPath = ("data", "classes") if selected else SOURCE
-    if config.data.limit is not None:
-        path = ("data", "limit")
+    path: SpecPath = ("data", "limit") if config.data.limit is not None else two_classes_path(config, output)
     raise _error(message, compiled, path, two_labelled_hint(config, output, count))
 
 
