@@ -357,6 +357,34 @@ def test_an_error_in_every_repeat_iteration_is_reported_once():
     ]
 
 
+@pytest.mark.parametrize(
+    ("loop", "note"),
+    [("as: i, ", "in iteration i = 3"), ("", "in iteration 3 of 0–4")],
+    ids=["named", "unnamed"],
+)
+def test_a_shape_error_in_a_repeat_body_names_its_iteration(loop, note):
+    """The shape a repeated layer receives changes with the iteration, whatever the layer reads:
+    a shape error says which iteration it failed in (a repeat without `as:` counted from 0)."""
+    (error,) = errors_of(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+        f"  - repeat: {{times: 5, {loop}layers: [conv2d: {{filters: 4, kernel_size: 3}}]}}\n"
+    )
+    assert error.code == "shape" and "input shape [2, 2, 4]" in error.message
+    assert [n.message for n in error.notes] == [f"in the repeat at model[0] (t.yaml:5:5), {note}"]
+
+
+def test_a_shape_error_in_nested_repeats_names_each_iteration_innermost_first():
+    (error,) = errors_of(
+        "cnnspec: 1\nname: t\ninput: {shape: [12, 12, 3]}\nmodel:\n"
+        "  - repeat:\n      times: 3\n      as: i\n      layers:\n"
+        "        - repeat: {times: 2, as: j, layers: [conv2d: {filters: 4, kernel_size: 3}]}\n"
+    )
+    assert [n.message for n in error.notes] == [
+        "in the repeat at model[0].repeat.layers[0] (t.yaml:9:11), in iteration j = 1",
+        "in the repeat at model[0] (t.yaml:5:5), in iteration i = 2",
+    ]
+
+
 def test_different_mistakes_in_one_call_are_all_reported():
     errors = errors_of(
         "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 4]}\nblocks:\n  b:\n    layers:\n"

@@ -343,13 +343,16 @@ class Resolver:
         self.call_log: list[CallName] = []  # the calls in the order made (what a memo records)
         self.call_sites: list[SpecPath] = []  # the item that made each call of call_stack
         self.repeats: list[tuple[str | None, str | None, bool]] = []  # (id, loop variable, carries)
-        #: The loop variables bound now, each with the depth of block calls its repeat is at
-        #: (a block body does not see its caller's): names no origin note is about.
+        #: The repeats being walked, each with the depth of block calls it is at (a block body
+        #: does not see its caller's) and its loop variable (``""``: a repeat without ``as:``,
+        #: kept for the iteration notes of shape errors): names no origin note is about.
         self.loop_vars: list[tuple[int, str]] = []
         #: The iteration each of ``loop_vars`` is in now (its variable's value).
         self.loop_values: list[int] = []
         #: The repeat item each of ``loop_vars`` belongs to (its ``repeat`` key's path).
         self.loop_paths: list[SpecPath] = []
+        #: The ``times`` of each of ``loop_vars``.
+        self.loop_times: list[int] = []
         #: Per call of ``call_stack``: the loop variables bound where it is made (the caller's
         #: iteration) and the arguments it binds, for the call notes (:meth:`call_notes`).
         self.call_frames: list[tuple[tuple[tuple[str, int], ...], dict[str, Any]]] = []
@@ -585,21 +588,27 @@ class Resolver:
             self.error(param.check(value) or message, path, code="parameter", hint=hint)
         return True
 
-    def loop_notes(self, path: SpecPath) -> list[Note]:
+    def loop_notes(self, path: SpecPath, every: bool = False) -> list[Note]:
         """For an error on the ``${…}`` written at ``path`` that reads the variable of a repeat
         it is in (in the same block body, or outside any block), the iteration it failed in,
         innermost repeat first: ``in the repeat at model[0] (r.yaml:5:5), in iteration i = 2``.
         A block call's note says the iterations it is made in (:meth:`call_notes`); an error in
-        a repeat's own body said nothing of which iteration computed the bad value."""
+        a repeat's own body said nothing of which iteration computed the bad value.
+
+        ``every``: each repeat the error is in, whatever it reads (a shape error: the shape a
+        layer receives changes from one iteration to the next); one without ``as:`` is counted
+        from 0, as a loop variable would be (``in iteration 3 of 0–4``)."""
         text = _expression_text(self.data, path)
         reads = set(_names_read(text) or ()) if text is not None else set()
         depth = len(self.call_stack)
         notes: list[Note] = []
-        for (level, var), value, where in zip(self.loop_vars, self.loop_values, self.loop_paths, strict=True):
-            if level == depth and var in reads:
+        loops = zip(self.loop_vars, self.loop_values, self.loop_paths, self.loop_times, strict=True)
+        for (level, var), value, where, times in loops:
+            if level == depth and ((var and var in reads) or every):
                 loc = self.doc.key_loc(where)
                 shown = f" ({loc})" if loc else ""
-                details = call_details([(var, value)], [])
+                unnamed = f", in iteration {value} of 0–{times - 1}"
+                details = call_details([(var, value)], []) if var else unnamed
                 text = f"in the repeat at {format_path(where[:-1])}{shown}{details}"
                 notes.append(Note(text, loc, format_path(where)))
         return notes[::-1]
@@ -653,7 +662,9 @@ class Resolver:
         """Enter the call of block ``name`` made by the item at ``site`` with ``args``."""
         depth = len(self.call_stack)
         loops = {
-            var: value for (d, var), value in zip(self.loop_vars, self.loop_values, strict=True) if d == depth
+            var: value
+            for (d, var), value in zip(self.loop_vars, self.loop_values, strict=True)
+            if d == depth and var  # (a repeat without `as:` has no variable to show)
         }
         self.call_stack.append(name)
         self.call_sites.append(site)
@@ -1986,7 +1997,7 @@ class Resolver:
                     exc.labelled(self.input_labels(inputs)) + detail,
                     self.doc.loc(target),
                     format_path(target),
-                    notes=[*self.call_notes(target), *origins],
+                    notes=[*self.loop_notes(target, every=True), *self.call_notes(target), *origins],
                     context=self.context,
                     origins=fold,
                     code="shape",
@@ -2415,10 +2426,10 @@ class Resolver:
         prefix = f"{scope.prefix}{item_id}_" if item_id else scope.prefix
         group = (*scope.group, item_id) if item_id else scope.group
         self.repeats.append((item_id, var, bool(carried)))
-        if var:
-            self.loop_vars.append((len(self.call_stack), var))
-            self.loop_values.append(0)
-            self.loop_paths.append(path)
+        self.loop_vars.append((len(self.call_stack), var or ""))
+        self.loop_values.append(0)
+        self.loop_paths.append(path)
+        self.loop_times.append(times)
         if times == 0:
             self.dormant.append((fields["layers"], (*path, "layers")))
         try:
@@ -2426,8 +2437,7 @@ class Resolver:
                 if not self.tick((*path, "times")):
                     raise _RepeatFailed
                 iteration_env = {**scope.env, var: i} if var else scope.env
-                if var:
-                    self.loop_values[-1] = i  # (the repeats inside have popped theirs)
+                self.loop_values[-1] = i  # (the repeats inside have popped theirs)
                 # A carrying repeat with an id is one scope per iteration: its layers are named
                 # `cells_0_…`, `cells_1_…` and its ids are reachable as cells[0].h, cells[1].h.
                 scoped = bool(carried and item_id)
@@ -2451,10 +2461,10 @@ class Resolver:
                 carried = advanced
         finally:
             self.repeats.pop()
-            if var:
-                self.loop_vars.pop()
-                self.loop_values.pop()
-                self.loop_paths.pop()
+            self.loop_vars.pop()
+            self.loop_values.pop()
+            self.loop_paths.pop()
+            self.loop_times.pop()
         self.record.note(results=dict(carried))
         for name, tensor in carried.items():  # the final values, by name (and as the repeat's)
             scope.ids[name] = tensor
