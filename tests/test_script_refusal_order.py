@@ -1248,10 +1248,18 @@ def test_a_limit_that_kept_one_class_of_a_folder_says_to_raise_it_alone(tmp_path
 
 
 @pytest.mark.slow
-def test_the_script_of_a_folder_limit_that_kept_one_class_gives_trains_hint(tmp_path):
-    """The hint is train's; the class kept may be another (the script draws its one image by
-    its own shuffle), so the message is compared up to the class's name."""
-    message, hint = script_stop(folder_limit_case(tmp_path))
-    assert message.startswith("expected training images of at least 2 classes for a classifier")
-    assert message.endswith("(the data has 2 classes)")
-    assert hint == "raise data.limit, so that it keeps images of the other classes"
+def test_the_script_of_a_folder_limit_that_kept_one_class_stops_with_trains_error(tmp_path):
+    """The script draws the image train draws at the spec's seed (3): the same class is named."""
+    from cnnspec.api import compile_spec
+    from cnnspec.errors import SpecError
+    from cnnspec.training.data import check_fit, load_dataset
+    from tests.test_task_data import train_settings
+
+    path = folder_limit_case(tmp_path)
+    compiled = compile_spec(path)
+    config = train_settings(compiled)
+    assert config.seed == 3
+    with pytest.raises(SpecError) as info:
+        check_fit(load_dataset(compiled, config, config.seed), compiled, config)
+    (error,) = info.value.errors
+    assert script_stop(path) == [error.message, error.hint]
