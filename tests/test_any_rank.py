@@ -141,7 +141,8 @@ def _built_matches_the_ir(text: str) -> Any:
         assert layer.count_params() == node.counts.params, node.name
     assert model.count_params() == compiled.ir.totals.params
     x = np.random.default_rng(0).normal(size=(2, *compiled.ir.input_shape)).astype("float32")
-    assert model.predict(x, verbose=0).shape == (2, *compiled.ir.nodes[-1].shape)
+    # called eagerly: predict() traces a function per model, seconds each across the many merges
+    assert tuple(model(x, training=False).shape) == (2, *compiled.ir.nodes[-1].shape)
     return model
 
 

@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import start_python
+
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+#: the venv's console script, run as a Python script
+CNNSPEC = str(Path(sys.executable).with_name("cnnspec"))
 #: A softmax over a rank-5 tensor (6 axes with the batch), trained for one epoch on digits.
 SPEC = """\
 cnnspec: 1
@@ -68,20 +71,24 @@ def test_the_onednn_rank_limit_is_said_plainly_with_its_node():
     assert onednn_limit(ValueError("Input dims must be <= 5")) is None
 
 
+def cnnspec(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``cnnspec args…`` in a process of its own: a fork of a Python that imported TensorFlow
+    already, where ``env`` sets the variables TensorFlow reads at import as the test process's
+    are (tests/script_runner.py; a cold start where they differ, as TF_ENABLE_ONEDNN_OPTS=0)."""
+    process = start_python(CNNSPEC, *args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(timeout=600)
+    return subprocess.CompletedProcess(args, process.returncode, out, err)
+
+
 def test_train_says_the_onednn_limit_instead_of_an_internal_error(tmp_path):
-    """In a fresh process with oneDNN on (as TensorFlow's x86 builds default); with
+    """In a process with oneDNN on (as TensorFlow's x86 builds default); with
     TF_ENABLE_ONEDNN_OPTS=0 the same spec trains."""
     (tmp_path / "softmax5.yaml").write_text(SPEC, encoding="utf-8")
-    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "PYTHONPATH": str(ROOT), "COLUMNS": "400"}
-    command = [sys.executable, "-c", "from cnnspec.cli.app import app; app()"]
-    done = subprocess.run(
-        [*command, "train", "softmax5.yaml", "-o", "run"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "1":
+        pytest.skip("TF_ENABLE_ONEDNN_OPTS turns oneDNN off in this environment")
+    # (the variable left as the test process has it: its forks run with TensorFlow imported)
+    env = {**os.environ, "COLUMNS": "400"}
+    done = cnnspec(["train", "softmax5.yaml", "-o", "run"], tmp_path, env)
     if done.returncode == 0:
         pytest.skip("this machine's TensorFlow runs the softmax without oneDNN's limit")
     said = " ".join(done.stderr.split())
@@ -97,23 +104,14 @@ def test_train_says_the_onednn_limit_instead_of_an_internal_error(tmp_path):
     resume = done.stderr.split("resume with:", 1)[1].strip()
     assert resume.startswith("TF_ENABLE_ONEDNN_OPTS=0 cnnspec train ") and "--resume run" in resume, resume
     words = resume.split()[3:]  # (after `TF_ENABLE_ONEDNN_OPTS=0 cnnspec train`)
-    again = subprocess.run(
-        [*command, "train", *words],
-        cwd=tmp_path,
-        env={**env, "TF_ENABLE_ONEDNN_OPTS": "0"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    again = cnnspec(["train", *words], tmp_path, {**env, "TF_ENABLE_ONEDNN_OPTS": "0"})
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "run" / "metrics.json").is_file()
     # the commands that run the trained model name the layer too (export's own Keras check runs
     # it eagerly, where TensorFlow names no node: it runs it again as a graph to find it)
     Image.fromarray(np.zeros((8, 8), dtype="uint8")).save(tmp_path / "g.png")
     for words in (["evaluate", "run"], ["predict", "run", "g.png"], ["export", "run", "-f", "tflite"]):
-        done = subprocess.run(
-            [*command, *words], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-        )
+        done = cnnspec(words, tmp_path, env)
         said = " ".join(done.stderr.split())
         assert done.returncode == 1, (words, said)
         assert (
