@@ -11,9 +11,9 @@ the uninterrupted one (or the run apart from what the README promises):
 4. lock.json's ``--weights`` record holds the source file's SHA-256: a run killed before its first
    snapshot is refused a resume once the file holds other weights.
 
-The interruption is in-process, as in tests/test_resume_exact.py: a callback after the Recorder
-raises Ctrl-C's ``KeyboardInterrupt`` once the epoch's snapshot is saved, which leaves the run
-folder as a SIGKILL there would. The callbacks' settings make each case hold by construction
+The interrupted run is the uninterrupted one's folder, copied by a callback after the Recorder
+once the epoch's snapshot is saved, as in tests/test_resume_exact.py: what a SIGKILL there
+leaves. The callbacks' settings make each case hold by construction
 (a ``min_delta`` no epoch can beat keeps the first epoch the best), not by the data's luck.
 """
 
@@ -71,19 +71,6 @@ def spec_text(callback: str, second_rate: float = 0.001) -> str:
     return SPEC.replace("CALLBACK", callback).replace("SECOND_RATE", repr(second_rate))
 
 
-def stopped_after(epochs: int) -> Any:
-    """A callback that interrupts the run once ``epochs`` epochs are saved (it runs after the
-    Recorder, which writes the epoch's snapshot in its ``on_epoch_end``)."""
-    import keras
-
-    class Stop(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            if epoch + 1 == epochs:
-                raise KeyboardInterrupt
-
-    return Stop()
-
-
 def untimed(history: list[dict[str, float]]) -> list[dict[str, float]]:
     """The history without its wall-clock column (the only one that may differ)."""
     return [{key: value for key, value in row.items() if key != "seconds"} for row in history]
@@ -91,13 +78,18 @@ def untimed(history: list[dict[str, float]]) -> list[dict[str, float]]:
 
 def whole_and_resumed(text: str, tmp_path: Path, epochs: int = 2) -> tuple[Any, Any]:
     """The uninterrupted run of ``text``, and the run interrupted after ``epochs`` epochs (the
-    phase boundary) and resumed to its end."""
-    from cnnspec.training.trainer import TrainingInterrupted, train
+    phase boundary) and resumed to its end. The interrupted run is the uninterrupted one's folder
+    copied once epoch ``epochs``'s snapshot is saved (what a SIGKILL there leaves: its epochs so
+    far are the same epochs), which saves training them a second time."""
+    from cnnspec.training.trainer import train
+    from tests.test_resume_exact import copied_after
 
     compiled = compile_text(text, str(tmp_path / "spec.yaml"))
-    whole = train(compiled, out=tmp_path / "whole")
-    with pytest.raises(TrainingInterrupted):
-        train(compiled, out=tmp_path / "resumed", callbacks=[stopped_after(epochs)])
+    whole = train(
+        compiled,
+        out=tmp_path / "whole",
+        callbacks=[copied_after(epochs, tmp_path / "whole", tmp_path / "resumed")],
+    )
     return whole, train(compiled, resume=tmp_path / "resumed")
 
 

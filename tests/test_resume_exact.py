@@ -5,7 +5,8 @@ accumulated gradients). What it takes (training/state.py): the seed generators' 
 count of the training data's iterators, saved in every snapshot, and the optimizer's variables.
 
 The interruption is in-process (a callback raises Ctrl-C's ``KeyboardInterrupt`` after the
-Recorder saved the epoch's snapshot), which leaves the run folder as a SIGKILL there would;
+Recorder saved the epoch's snapshot), which leaves the run folder as a SIGKILL there would, or
+is a copy of the uninterrupted run's folder made there (the same epochs, not trained twice);
 the resumed run builds its model, augmentation and data afresh, as a new process does.
 """
 
@@ -85,26 +86,16 @@ def untimed(history: list[dict[str, float]]) -> list[dict[str, float]]:
     return [{key: value for key, value in row.items() if key != "seconds"} for row in history]
 
 
-def interrupted_then_resumed(compiled: Any, out: Path, epochs: int, keep: Path | None = None) -> Any:
-    """Train into ``out``, interrupted after ``epochs`` epochs, then resume it to the end; with
-    ``keep``, a copy of the interrupted folder is left there (to resume once more)."""
-    from cnnspec.training.trainer import TrainingInterrupted, train
-
-    with pytest.raises(TrainingInterrupted):
-        train(compiled, out=out, callbacks=[stopped_after(epochs)])
-    if keep is not None:
-        shutil.copytree(out, keep)
-    return train(compiled, resume=out)
-
-
 def test_a_resumed_run_with_dropout_and_augmentation_is_the_uninterrupted_run(tmp_path: Path) -> None:
     from cnnspec.training.state import STATE_DIR
     from cnnspec.training.trainer import train
 
     compiled = spec(PLAIN)
-    whole = train(compiled, out=tmp_path / "whole")
-    old = tmp_path / "old"
-    resumed = interrupted_then_resumed(compiled, tmp_path / "resumed", 2, keep=old)
+    # the run interrupted after epoch 2, twice: copies of the uninterrupted run's folder then
+    old, interrupted = tmp_path / "old", tmp_path / "resumed"
+    copies = [copied_after(2, tmp_path / "whole", folder) for folder in (old, interrupted)]
+    whole = train(compiled, out=tmp_path / "whole", callbacks=copies)
+    resumed = train(compiled, resume=interrupted)
     assert resumed.resumed_from == 2
     assert not any("holds no random state" in note for note in resumed.notes)
     assert untimed(resumed.history) == untimed(whole.history)  # epochs 3-5 too, not only 1-2

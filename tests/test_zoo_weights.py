@@ -178,16 +178,20 @@ def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(tmp_p
         transfer.apply_plan(model, plan)
     assert case.error(model) < 1e-4
     # the API folds it too: for a model built as the zoo variant (by its name), or when told
-    # whose file it is
+    # whose file it is. (One model for all: each load sets every weight from the file, and
+    # scrambled weights in between show that the next load is not left over from the last.)
+    fresh = build_model(case.compiled)
     for keras_name in (None, "EfficientNetB0", "efficientnet_b0"):
-        loaded = cnnspec.load_keras_application_weights(build_model(case.compiled), case.path, keras_name)
-        assert case.error(loaded) < 1e-4, keras_name
+        for weight in fresh.weights:
+            weight.assign(np.full(weight.shape, 0.5, dtype=weight.dtype))
+        loaded = cnnspec.load_keras_application_weights(fresh, case.path, keras_name)
+        assert loaded is fresh and case.error(loaded) < 1e-4, keras_name
     for wrong, said in (
         ("EfficientNetBO", "received 'EfficientNetBO'"),
         ("ResNet50", "expected keras_name 'Eff"),
     ):
         with pytest.raises(WeightsFileError, match=said):  # a typo, another family: not silently unfolded
-            cnnspec.load_keras_application_weights(build_model(case.compiled), case.path, wrong)
+            cnnspec.load_keras_application_weights(fresh, case.path, wrong)
     # the file loaded as it is (into a model of another name: the layout of the model
     # keras.applications builds without ImageNet weights) answers otherwise: the test can tell
     renamed = _zoo_model("efficientnet_b0", case.shape, "vars.include_top=false")
