@@ -40,49 +40,65 @@ _LAYOUT = {token.NL, token.NEWLINE, token.COMMENT, token.INDENT, token.DEDENT}
 def fold_long_lines(text: str, width: int = LINE_LENGTH) -> str:
     """``text`` (Python source) with every line longer than ``width`` that holds a plain string
     literal or is a full-line comment folded (see the module's docstring)."""
-    for _ in range(text.count("\n") + 1):  # each round folds one line; a bound, not a loop guard
-        folded = _fold_first(text, width)
+    for _ in range(text.count("\n") + 1):  # each round folds a line at least; a bound, not a loop guard
+        folded = _fold_round(text, width)
         if folded is None:
             return text
         text = folded
     return text
 
 
-def _fold_first(text: str, width: int) -> str | None:
-    """``text`` with its first foldable long line folded, or None when there is none."""
+def _fold_round(text: str, width: int) -> str | None:
+    """``text`` with each of its foldable long lines folded once, or None when there is none.
+    The lines are folded from the last up, all from one reading of the tokens: a fold replaces
+    its own line only, so the lines above keep their numbers (one tokenization of a whole
+    script per round, not one per long line). A line still too long is folded again in the next
+    round (a concatenation's other parts)."""
     lines = text.splitlines(keepends=True)
     if all(len(line.rstrip("\r\n")) <= width for line in lines):
         return None
     strings, inside = _strings_by_line(text)
-    for number, line in enumerate(lines, start=1):
-        body = line.rstrip("\r\n")
-        if len(body) <= width or number in inside or len(body.split()) == 1:  # ruff allows one word
-            continue
-        ending = line[len(body) :]
-        indent = " " * _indent(body)
-        if body.lstrip().startswith("#"):
-            wrapped = _wrap_comment(body, width)
-            if wrapped != [body]:
-                lines[number - 1] = "".join(part + ending for part in wrapped)
-                return "".join(lines)
-        elif number in strings:
-            longest, place = max(strings[number], key=lambda found: len(found[0].string))
-            start, end = longest.start[1], longest.end[1]
-            if place == "joined":  # a part of a concatenation in brackets: more parts in place
-                pieces = _string_pieces(longest.string, width - len(indent))
-                if len(pieces) > 1:
-                    parts = f"{ending}{indent}".join(pieces)
-                    lines[number - 1] = f"{body[:start]}{parts}{body[end:]}{ending}"
-                    return "".join(lines)
-            else:  # in parentheses of its own, unless it is a call's only argument (ruff's UP034)
-                pieces = _string_pieces(longest.string, width - len(indent) - len(INDENT))
-                inner = "".join(f"{indent}{INDENT}{piece}{ending}" for piece in pieces)
-                opening, closing = ("", "") if place == "argument" else ("(", ")")
-                lines[number - 1] = (
-                    f"{body[:start]}{opening}{ending}{inner}{indent}{closing}{body[end:]}{ending}"
-                )
-                return "".join(lines)
-    return None
+    changed = False
+    for number in range(len(lines), 0, -1):
+        folded = _fold_line(lines[number - 1], number, width, strings, inside)
+        if folded is not None:
+            lines[number - 1] = folded
+            changed = True
+    return "".join(lines) if changed else None
+
+
+def _fold_line(
+    line: str,
+    number: int,
+    width: int,
+    strings: dict[int, list[tuple[tokenize.TokenInfo, str]]],
+    inside: set[int],
+) -> str | None:
+    """The text that replaces line ``number`` (``line``, with its ending) folded, or None when it
+    is short enough or cannot be folded."""
+    body = line.rstrip("\r\n")
+    if len(body) <= width or number in inside or len(body.split()) == 1:  # ruff allows one word
+        return None
+    ending = line[len(body) :]
+    indent = " " * _indent(body)
+    if body.lstrip().startswith("#"):
+        wrapped = _wrap_comment(body, width)
+        return "".join(part + ending for part in wrapped) if wrapped != [body] else None
+    if number not in strings:
+        return None
+    longest, place = max(strings[number], key=lambda found: len(found[0].string))
+    start, end = longest.start[1], longest.end[1]
+    if place == "joined":  # a part of a concatenation in brackets: more parts in place
+        pieces = _string_pieces(longest.string, width - len(indent))
+        if len(pieces) < 2:
+            return None
+        parts = f"{ending}{indent}".join(pieces)
+        return f"{body[:start]}{parts}{body[end:]}{ending}"
+    # in parentheses of its own, unless it is a call's only argument (ruff's UP034)
+    pieces = _string_pieces(longest.string, width - len(indent) - len(INDENT))
+    inner = "".join(f"{indent}{INDENT}{piece}{ending}" for piece in pieces)
+    opening, closing = ("", "") if place == "argument" else ("(", ")")
+    return f"{body[:start]}{opening}{ending}{inner}{indent}{closing}{body[end:]}{ending}"
 
 
 def _strings_by_line(text: str) -> tuple[dict[int, list[tuple[tokenize.TokenInfo, str]]], set[int]]:

@@ -156,6 +156,8 @@ def unread_constants(text: str, module: ModelModule) -> set[str]:
     `input_shape` that its input tensor overrides). They stay, as every var does, but say so
     (:data:`UNREAD_NOTE`): editing `INCLUDE_TOP = False` in the file changes nothing."""
     names = {constant.name for constant in module.constants}
+    if not names:  # (no vars: the module is not parsed for them, a script's tenth of a second)
+        return set()
     read = {
         node.id
         for node in ast.walk(ast.parse(text))
