@@ -338,6 +338,14 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def _supplies(reader: Reader | None, path: Path) -> bool:
+    """Whether ``reader`` has text for the file ``path`` names (``None``: no reader)."""
+    if reader is None:
+        return False
+    resolved = resolve_path(path)
+    return resolved is not None and reader(resolved) is not None
+
+
 def _is_dir(path: Path) -> bool:
     try:
         return path.is_dir()
@@ -673,7 +681,8 @@ def load_spec(
             )
     else:
         spec_path = Path(path)
-        if not _is_file(spec_path):
+        # (a name the reader supplies is a whole file's, `#` and all: an editor's unsaved buffer)
+        if not _is_file(spec_path) and not _supplies(reader, spec_path):
             base, variant = split_variant(text)
             spec_path = Path(base) if variant is not None else spec_path
     refused = path_refusal(text)
