@@ -93,7 +93,7 @@ def references(
     cut = rename.until_cut(doc, cursor, line_text, column, reader)
     if cut is not None:  # a name no rename takes (automatic, the compiler's, the zoo's)
         return _from_cut(doc, automatic, cut, include_declaration, others, folders, reader, text_of)
-    symbol = rename.name_symbol(doc, cursor, line_text, column, automatic, reader)
+    symbol = rename.name_symbol(doc, cursor, line_text, column, automatic, reader, row, text_of)
     if symbol is not None:
         have = [(doc, automatic), *others]
         if symbol.what != LOOP:  # (a loop variable is its repeat's alone)

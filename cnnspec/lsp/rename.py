@@ -94,7 +94,7 @@ from cnnspec.ir import INPUT, ModelIR
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.lsp import navigation, workspace
 from cnnspec.lsp.documents import SearchRun, check, is_library, path_of, source_text
-from cnnspec.lsp.locate import Cursor, item_path, kind_of, value_at
+from cnnspec.lsp.locate import Cursor, item_path, kind_of, path_at, value_at
 from cnnspec.lsp.names import names_at
 from cnnspec.lsp.patterns import PatternNames, is_glob, pattern_at, written_patterns
 from cnnspec.lsp.scopes import Automatic, block_inputs, is_block_input, root_of
@@ -225,8 +225,10 @@ def target(
         if navigation.is_until(doc, cursor):
             symbol = _until_target(doc, cursor, line_text, column, reader)
         else:
-            symbol = _backbone_var_target(doc, cursor, reader) or _target(
-                doc, cursor, line_text, column, automatic
+            symbol = (
+                _backbone_var_target(doc, cursor, reader)
+                or _variant_var_target(doc, cursor, column, row, text_of)
+                or _target(doc, cursor, line_text, column, automatic)
             )
     except (KeyError, IndexError, TypeError, ValueError):
         return None
@@ -256,6 +258,30 @@ def _backbone_var_target(doc: SourceDoc, cursor: Cursor, reader: Reader | None) 
     (:func:`cnnspec.lsp.navigation.backbone_var`)."""
     found = navigation.backbone_var(doc, cursor, reader)
     return Symbol(VAR, found[0], found[1], _NOWHERE) if found is not None else None
+
+
+def _variant_var_target(
+    doc: SourceDoc, cursor: Cursor, column: int, row: int | None, text_of: TextOf
+) -> Symbol | None:
+    """On a family file's own ``vars:`` key (or a ``variants`` row's) of a var that the variant
+    built overrides: that var. The composed document declares such a var at the variant's row
+    (:func:`_variant_row`), so the cursor's path there is not the key's; the file as written
+    (``text_of``) says which key is under the cursor (``column`` on 0-based line ``row``)."""
+    own = _own_doc(cursor.loc.file, text_of)
+    if own is None or not isinstance(own.data.get("variants"), dict):
+        return None
+    row = cursor.loc.line - 1 if row is None else row
+    here = path_at(own, cursor.loc.file, row + 1, column + 1)
+    if here is None or not here.on_key or not isinstance(here.path[-1], str):
+        return None
+    path, name = here.path, here.path[-1]
+    if path != ("vars", name) and not (len(path) == 4 and path[0] == "variants" and path[2] == "vars"):
+        return None
+    declared = doc.key_locs.get(("vars", name))
+    if declared is None:
+        return None
+    symbol = Symbol(VAR, name, declared, _NOWHERE)
+    return symbol if _variant_row(own, symbol) else None
 
 
 def _target(
@@ -731,15 +757,20 @@ def name_symbol(
     column: int,
     automatic: Automatic | None = None,
     reader: Reader | None = None,
+    row: int | None = None,
+    text_of: TextOf = default_text,
 ) -> Symbol | None:
     """The var, block parameter or loop variable under the cursor, as a rename takes it (its
     declaration by the same scoping: an inner parameter or loop variable hides a var; on a
     key under a backbone item's ``vars:``, the var of the backbone's spec, read through
-    ``reader``), else ``None``. Unlike :func:`target`, a name of the zoo is one too:
-    references edit nothing."""
+    ``reader``; on a family file's ``vars:`` key, the var, read through ``text_of``: see
+    :func:`target` for ``row``), else ``None``. Unlike :func:`target`, a name of the zoo is
+    one too: references edit nothing."""
     try:
-        symbol = _backbone_var_target(doc, cursor, reader) or _target(
-            doc, cursor, line_text, column, automatic
+        symbol = (
+            _backbone_var_target(doc, cursor, reader)
+            or _variant_var_target(doc, cursor, column, row, text_of)
+            or _target(doc, cursor, line_text, column, automatic)
         )
     except (KeyError, IndexError, TypeError, ValueError):
         return None
