@@ -25,7 +25,7 @@ from cnnspec.cli.common import (
 )
 from cnnspec.cli.forked import auto_jobs, ordered_map
 from cnnspec.cli.render import OutputFormat, clean, safe
-from cnnspec.errors import Diagnostic, Note, SpecError, UsageError
+from cnnspec.errors import Diagnostic, Loc, SpecError, UsageError
 
 if TYPE_CHECKING:  # Rich is imported only where it prints (cli.common.plain_stdout)
     from rich.console import Console
@@ -84,9 +84,14 @@ def validate(
     """Validate spec files: schema, semantics and shapes, and that the weights files they start
     from are there. Exit 1 if any has an error.
 
+    A family file is checked in each variant; a block library (blocks, no model) on its own:
+    its blocks' kinds, parameter and argument names and written-out values.
+
     --fix makes the quick fixes of the language server in the named files first (comments and
     layout kept), --diff shows them instead (exit 1 when there are any)."""
     from cnnspec.analysis.passes import checks_weights_on_disk, compile_spec
+    from cnnspec.spec.family import family_variants, unsaid, variant_notes
+    from cnnspec.spec.library import is_library_file
 
     if fix or diff:
         if fix and diff:
@@ -98,6 +103,8 @@ def validate(
             raise typer.Exit(EXIT_SPEC if changed else 0)
 
     def check(file: Path) -> Checked:
+        if is_library_file(file):
+            return check_block_library(file, bool(set), allow_outside)
         try:
             # (the weights' files too: the check training makes before it writes anything)
             compiled = compile_spec(
@@ -123,11 +130,12 @@ def validate(
     files = [target for group in groups for target in group]
     families = [index for index, group in enumerate(groups) for _ in group]
     workers = jobs if jobs > 0 else auto_jobs(len(files))
-    results = ordered_map(check, files, workers, Checked.encode, Checked.decode)
-    results = _variant_notes(files, families, list(results))
+    results = list(ordered_map(check, files, workers, Checked.encode, Checked.decode))
+    noted = variant_notes(files, families, [checked.diagnostics for checked in results])
+    results = [checked._replace(diagnostics=found) for checked, found in zip(results, noted, strict=True)]
     said: dict[tuple[object, ...], None] = {}
     for file, family, checked in zip(files, families, results, strict=True):
-        shown = _unsaid(checked.diagnostics, said, family)  # (each is said once, counted in each)
+        shown = unsaid(checked.diagnostics, said, family)  # (each is said once, counted in each)
         found.extend(shown)
         refused = strict and checked.summary is not None and bool(checked.diagnostics)
         if checked.summary is None or refused:
@@ -162,67 +170,27 @@ def validate(
         raise typer.Exit(EXIT_SPEC)
 
 
-def family_variants(file: Path, allow_outside: bool = False) -> list[Path]:
-    """What checking ``file`` checks: each variant of a family file (``fam.yaml#name``, in its
-    table's order), since one that compiles says nothing of the others' vars; else the file
-    itself (also a file that does not load: its check says why)."""
-    from cnnspec.spec.compose import load_spec
-    from cnnspec.spec.loader import load_file
-    from cnnspec.spec.resolve import IDENTIFIER
+def check_block_library(file: Path, overridden: bool, allow_outside: bool) -> Checked:
+    """Check the block library ``file`` on its own (:mod:`cnnspec.spec.library`): its blocks'
+    kinds, parameter and argument names and written-out values; ``overridden``: ``--set`` was
+    given, which sets what a spec compiles and a library compiles nothing."""
+    from cnnspec.spec.library import check_library
+    from cnnspec.spec.loader import display_name
 
-    if not file.is_file():  # (fam.yaml#name, a folder, a missing file)
-        return [file]
     try:
-        if "variants" not in load_file(file).data:
-            return [file]  # one model (extending a family's variant with vars of its own: that one)
-        # composed: a family that extends a family has the base's variants too
-        table = load_spec(file, allow_outside=allow_outside).data.get("variants")
-    except (SpecError, UsageError, OSError):
-        return [file]
-    if not isinstance(table, dict) or len(table) < 2:
-        return [file]
-    if not all(isinstance(name, str) and IDENTIFIER.fullmatch(name) for name in table):
-        return [file]  # (the schema says which name is none)
-    return [Path(f"{file}#{name}") for name in table]
-
-
-def _variant_notes(files: list[Path], families: list[int], results: list[Checked]) -> list[Checked]:
-    """``results`` with a note on each diagnostic that only some variants of a family file
-    have, naming them (the shared ones are said once, for all): an error of the `deep` variant
-    alone read as the file's."""
-    having: dict[tuple[object, ...], list[str]] = {}
-    size: dict[int, int] = {}
-    for file, family, checked in zip(files, families, results, strict=True):
-        size[family] = size.get(family, 0) + 1
-        for diagnostic in checked.diagnostics:
-            having.setdefault((family, *diagnostic.key()), []).append(str(file).rpartition("#")[2])
-    noted = []
-    for file, family, checked in zip(files, families, results, strict=True):
-        diagnostics = []
-        for diagnostic in checked.diagnostics:
-            names = having[(family, *diagnostic.key())]
-            if size[family] > 1 and len(names) < size[family]:
-                which = f"variant{'s' if len(names) > 1 else ''} {', '.join(names)}"
-                where = str(file).rpartition("#")[0]
-                diagnostic = diagnostic.with_notes([Note(f"in {which} of {where}", None, "")])
-            diagnostics.append(diagnostic)
-        noted.append(checked._replace(diagnostics=diagnostics))
-    return noted
-
-
-def _unsaid(
-    diagnostics: list[Diagnostic], said: dict[tuple[object, ...], None], family: int
-) -> list[Diagnostic]:
-    """The diagnostics not reported already for the same file named on the command line
-    (``family``; ``said``, which they join): the same one from each variant of a family file
-    is reported once."""
-    fresh = []
-    for diagnostic in diagnostics:
-        key = (family, *diagnostic.key())
-        if key not in said:
-            said[key] = None
-            fresh.append(diagnostic)
-    return fresh
+        checked = check_library(file, allow_outside=allow_outside)
+    except SpecError as exc:
+        return Checked(list(exc.diagnostics), None)
+    if overridden:
+        refused = Diagnostic(
+            "--set sets a spec's values; a block library has none to set",
+            Loc(display_name(file), 1, 1),
+            hint="validate a spec that uses the library with --set, or drop --set for this file",
+            code="set",
+        )
+        return Checked([refused], None)
+    count = len(checked.blocks)
+    return Checked(checked.warnings, f"block library — {count} block{'s' if count != 1 else ''}")
 
 
 def report_strict(file: Path, warnings: int, console: Console | None) -> None:

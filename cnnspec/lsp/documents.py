@@ -41,7 +41,9 @@ from cnnspec.analysis.passes import (
 )
 from cnnspec.analysis.search_check import check_candidates, check_space
 from cnnspec.errors import Diagnostic, Loc, SpecError
-from cnnspec.spec.compose import Reader, load_library
+from cnnspec.spec.compose import Reader
+from cnnspec.spec.family import family_variants, unsaid, variant_notes
+from cnnspec.spec.library import check_library, is_library_keys
 from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, display_name
 
 #: The passes that give the composed, located document (load, compose).
@@ -178,7 +180,7 @@ class Documents:
             elif is_library(self.text(path)):
                 analysis = self._library(path, reader, version)
             else:
-                analysis = check(path, reader, version, run)
+                analysis = check_family(path, reader, version, run)
         except Exception as exc:  # a compiler bug must not take the editor's server down
             message = f"internal error while checking ({type(exc).__name__}: {exc}); please report it"
             analysis = Analysis(path, version, [Diagnostic(message, Loc(display_name(path), 1, 1))])
@@ -193,12 +195,13 @@ class Documents:
         return analysis
 
     def _library(self, path: Path, reader: Reader, version: int | None) -> Analysis:
-        """A block library is checked as a spec's ``use:`` checks it."""
+        """A block library is checked as ``cnnspec validate`` checks one on its own
+        (:func:`cnnspec.spec.library.check_library`)."""
         try:
-            doc = load_library(path, reader=reader)
+            checked = check_library(path, reader=reader)
         except SpecError as exc:
             return Analysis(path, version, list(exc.diagnostics), library=True)
-        return Analysis(path, version, [], doc, library=True)
+        return Analysis(path, version, checked.warnings, checked.doc, library=True)
 
 
 def follow_lines(found: list[Diagnostic], file: str, before: str, now: str) -> list[Diagnostic]:
@@ -268,6 +271,29 @@ def check(path: Path, reader: Reader, version: int | None = None, run: SearchRun
     return Analysis(path, version, list(compiled.warnings), doc, compiled, searched=run.found)
 
 
+def check_family(
+    path: Path, reader: Reader, version: int | None = None, run: SearchRun | None = None
+) -> Analysis:
+    """:func:`check`, and for a family file each of its other variants too, as ``cnnspec
+    validate`` checks each (one that compiles says nothing of the others' vars): their
+    diagnostics joined to the document's, the same one in several variants once, one that only
+    some have with a note naming them. The document's own check is its first variant's (the
+    one it compiles to) and gives the analysis its located document; the others' search
+    candidates are not compiled (their sections' paths and objective are checked)."""
+    variants = family_variants(path, reader=reader)
+    own = check(path, reader, version, run)
+    if len(variants) < 2:
+        return own
+    found = [own.diagnostics]
+    found += [check(variant, reader, None, SearchRun([])).diagnostics for variant in variants[1:]]
+    # the variants named as the document's diagnostics name it (validate: as its command line)
+    name = display_name(path)
+    named = [Path(f"{name}#{str(variant).rpartition('#')[2]}") for variant in variants]
+    said: dict[tuple[object, ...], None] = {}
+    merged = [d for noted in variant_notes(named, [0] * len(named), found) for d in unsaid(noted, said, 0)]
+    return replace(own, diagnostics=merged)
+
+
 def _search_pass(run: SearchRun) -> Pass:
     """:func:`cnnspec.analysis.passes.check_search`, with the candidates' findings put in
     ``run.found``: compiled when ``run.repeat`` is ``None``, else ``run.repeat`` repeated. Only
@@ -318,8 +344,7 @@ def is_library(text: str | None) -> bool:
     take its model from its base); cheap: the key lines only."""
     if text is None:
         return False
-    keys = _top_keys(text)
-    return "blocks" in keys and not keys & {"model", "extends"}
+    return is_library_keys(_top_keys(text))
 
 
 def source_text(file: str) -> str | None:

@@ -1,0 +1,78 @@
+"""A block library checked on its own (``cnnspec validate lib.yaml``, an open library in
+``cnnspec lsp``): a file of ``blocks:`` (and ``vars:``, ``use:``) with no model to compile.
+
+It is loaded as a spec's ``use:`` loads it (the library schema, the libraries it uses in
+turn), then its own blocks get the checks a block of a spec gets where nothing calls it
+(:mod:`cnnspec.spec.dormant`): each block's declaration (a reserved name, a parameter name no
+expression can read, a default of the wrong type), and in its layers the kinds, parameter and
+argument names and the values written out in full. What needs a caller's values (``${…}``,
+shapes) is checked where a spec calls the block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnnspec.errors import Diagnostic, Diagnostics, SpecError, UsageError
+from cnnspec.spec.compose import Reader, load_library
+from cnnspec.spec.dormant import check_dormant
+from cnnspec.spec.loader import SourceDoc, load_file
+from cnnspec.spec.resolve import Resolver
+
+#: The top-level keys that make a file a spec rather than a library: a spec may take its model
+#: from the base it extends.
+_SPEC_KEYS = frozenset({"model", "extends"})
+
+
+def is_library_keys(keys: Iterable[object]) -> bool:
+    """Whether a file with these top-level keys is a block library: ``blocks`` and neither
+    ``model`` nor ``extends`` (``cnnspec schema --library``'s file)."""
+    found = set(keys)
+    return "blocks" in found and not found & _SPEC_KEYS
+
+
+def is_library_file(path: Path) -> bool:
+    """Whether ``path`` is a readable YAML file whose top-level keys make it a block library
+    (:func:`is_library_keys`); ``False`` for anything else, whose check as a spec says why."""
+    try:
+        if not path.is_file():
+            return False
+        data = load_file(path).data
+    except (SpecError, UsageError, OSError):
+        return False
+    return isinstance(data, dict) and is_library_keys(data)
+
+
+@dataclass
+class CheckedLibrary:
+    """What checking a block library gave."""
+
+    #: The located library, with the blocks of the libraries it uses.
+    doc: SourceDoc
+    #: The names of the blocks its own file defines, in order.
+    blocks: list[str]
+    warnings: list[Diagnostic]
+
+
+def check_library(path: Path, *, allow_outside: bool = False, reader: Reader | None = None) -> CheckedLibrary:
+    """Load the block library ``path`` (``reader``: the editor's text of the files it reads)
+    and check its own blocks (see the module). Raises :class:`~cnnspec.errors.SpecError` with
+    every error."""
+    doc = load_library(path, allow_outside=allow_outside, reader=reader)
+    diags = Diagnostics()
+    resolver = Resolver(doc, diags, allow_outside=allow_outside)
+    resolver.check_blocks()
+    blocks = doc.data.get("blocks")
+    own: dict[str, object] = {}
+    for name, block in blocks.items() if isinstance(blocks, dict) else ():
+        loc = doc.key_loc(("blocks", name))
+        if isinstance(name, str) and (loc is None or loc.file == doc.file):
+            own[name] = block  # (a block of a library it uses is checked as that library)
+    roots = [
+        (b.get("layers") if isinstance(b, dict) else None, ("blocks", n, "layers")) for n, b in own.items()
+    ]
+    check_dormant(resolver, roots)
+    diags.raise_if_errors()
+    return CheckedLibrary(doc, list(own), list(diags.warnings))
