@@ -155,8 +155,14 @@ def test_script_of_a_model_with_two_outputs_on_class_only_data_is_refused_with_a
 
     with pytest.raises(SpecError) as caught:
         generate(FIXTURES / "resolve" / "two_heads.yaml", script=True)
-    assert caught.value.errors[0].loc is not None
-    assert "expected a shapes, npz or image-file source" in caught.value.errors[0].message
+    # the training settings' own check (the digits give one array of labels, not one per
+    # output), before the script's: at `outputs`, as no data.source is written
+    error = caught.value.errors[0]
+    assert error.loc is not None and (error.loc.line, error.path) == (14, "outputs")
+    assert error.message == (
+        "expected a target per output (classes, box); the digits source gives one array of class "
+        "labels (the default source)"
+    )
 
 
 # -- structure survives -------------------------------------------------------------------------

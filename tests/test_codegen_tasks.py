@@ -292,8 +292,9 @@ def test_task_script_stops_on_a_missing_mask(tmp_path):
 
 
 def test_task_script_of_several_outputs_on_one_target_files_is_refused_with_a_location(tmp_path):
-    """A masks folder gives one target: a three-output model on it is a located error (cnnspec
-    train refuses it once the data are read), not a script that trains on the wrong targets."""
+    """A masks folder gives one target: a three-output model on it is a located error (of the
+    spec itself, as validate reports it: cnnspec train refused it only once the data were read),
+    not a script that trains on the wrong targets."""
     spec = tmp_path / "tasks.yaml"
     text = (CODEGEN / "tiny_tasks.yaml").read_text(encoding="utf-8")
     start = text.index("  source:")
@@ -303,13 +304,15 @@ def test_task_script_of_several_outputs_on_one_target_files_is_refused_with_a_lo
         generate_code(compile_spec(spec), script=True)
     error = caught.value.errors[0]
     assert error.loc is not None and error.path == "data.source"
-    assert "the outputs need mask, multilabel, regression" in error.message
+    assert error.message == (
+        "expected a target per output (mask, present, count); the images source gives one array of masks"
+    )
 
 
 def test_task_script_of_a_source_it_does_not_read_is_refused_with_a_location(tmp_path):
-    """Two classifier heads on the digits: `cnnspec train` trains them, the task script reads
-    only shapes, npz and image files, so codegen says so at data.source instead of writing a
-    script that trains on other data."""
+    """Two classifier heads on the digits: the digits have one array of labels, not one per
+    output, so the spec itself is refused at data.source (as validate refuses it: `cnnspec
+    train` did only after loading the data) instead of a script that trains on other data."""
     spec = tmp_path / "heads.yaml"
     spec.write_text(
         """\
@@ -334,8 +337,13 @@ data: {source: digits}
         generate_code(compile_spec(spec), script=True)
     error = caught.value.errors[0]
     assert error.path == "data.source" and error.loc is not None and error.loc.line == 14
-    assert "a digits source is not supported yet" in error.message
-    assert "cnnspec train" in (error.hint or "")
+    assert error.message == (
+        "expected a target per output (first, second); the digits source gives one array of class labels"
+    )
+    assert error.hint == (
+        "use data.source: shapes with a target per output (target: {first: class, second: class}), or "
+        "{npz: FILE} with y_train_NAME and y_test_NAME for every output NAME"
+    )
 
 
 def test_task_script_prepares_and_scores_each_output_for_its_task():

@@ -442,6 +442,31 @@ def test_an_output_named_like_keras_validation_logs_is_refused(name, refused):
     )
 
 
+@pytest.mark.parametrize(
+    ("outputs", "column", "message"),
+    [
+        ("[c, c]", 14, "expected each output once; 'c' is listed already at outputs[0]"),
+        # another name of the same tensor: the call's output is its last item, `c.h`
+        ("[c, d, c.h]", 17, "expected each output once; 'c.h' is listed already at outputs[0] (as 'c')"),
+    ],
+)
+def test_an_output_listed_twice_is_a_located_error(outputs, column, message):
+    """`outputs: [head, head]` validated, and `train` refused it only after loading the data
+    (it asked for a target per entry): the second entry is the error, before any data."""
+    text = (
+        "cnnspec: 1\nname: t\ninput: {shape: [8]}\nblocks:\n  b:\n    layers:\n"
+        "      - dense: 2\n        id: h\nmodel:\n  - b:\n    id: c\n  - dense: 3\n    id: d\n"
+        f"    inputs: [c]\noutputs: {outputs}\n"
+    )
+    error = only_error(text)
+    assert error.loc is not None and (error.loc.line, error.loc.column) == (15, column)
+    assert (error.path, error.message) == (f"outputs[{outputs.count(',')}]", message)
+    assert error.hint == (
+        "remove this entry (to train a head on two targets, give it two dense layers, each with an id "
+        "of its own)"
+    )
+
+
 def test_the_enclosed_id_hint_reaches_a_shortcut_list_a_nested_parallel_and_a_dotted_name():
     text = (
         "cnnspec: 1\nname: e\ninput: {shape: [8, 8, 4]}\nmodel:\n  - residual:\n      body:\n"

@@ -273,3 +273,114 @@ def test_a_shapes_target_of_the_tasks_kind_validates(runner, tmp_path, model, ta
     spec.write_text(HEAD + model + shapes_source(target) + training, encoding="utf-8")
     result = runner.invoke(app, ["validate", str(spec)])
     assert result.exit_code == 0, result.output
+
+
+TWO_HEADS = """\
+model:
+  - conv2d: {filters: 2, kernel_size: 3}
+  - global_avg_pool2d:
+    id: features
+  - dense: {units: 3, activation: softmax}
+    id: head
+  - dense: 2
+    id: size
+    inputs: features
+outputs: [head, size]
+"""
+SIZE_REGRESSION = "training:\n  outputs: {size: {task: regression}}\n"
+DIGITS_MESSAGE = "expected a target per output (head, size); the {} source gives one array of class labels"
+ELSEWHERE = (
+    "use data.source: shapes with a target per output (target: {head: class, size: count}), or "
+    "{npz: FILE} with y_train_NAME and y_test_NAME for every output NAME"
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "training", "where", "message", "hint"),
+    [
+        # two classifiers on the digits: train refused them only after loading the data
+        (
+            "data: {source: digits}\n",
+            "",
+            "data.source",
+            DIGITS_MESSAGE.format("digits"),
+            ELSEWHERE.replace("size: count", "size: class"),
+        ),
+        # the default source: located at the outputs listed
+        (
+            "",
+            SIZE_REGRESSION,
+            "outputs",
+            DIGITS_MESSAGE.format("digits") + " (the default source)",
+            ELSEWHERE,
+        ),
+        # one report, not the regression output's "class labels only" beside it
+        (
+            "data: {source: mnist}\n",
+            SIZE_REGRESSION,
+            "data.source",
+            DIGITS_MESSAGE.format("mnist"),
+            ELSEWHERE,
+        ),
+        (
+            "data: {source: {directory: imgs}}\n",
+            SIZE_REGRESSION,
+            "data.source",
+            "expected a target per output (head, size); the directory source gives one array of class "
+            "labels (one per class folder)",
+            ELSEWHERE,
+        ),
+        (
+            "data: {source: {images: imgs, values: values.csv}}\n",
+            SIZE_REGRESSION,
+            "data.source",
+            "expected a target per output (head, size); the images source gives one array of values",
+            ELSEWHERE,
+        ),
+        # shapes with one target for the whole model: at that target, the hint writes one per output
+        (
+            "data: {source: {shapes: {images: 20, target: class}}}\n",
+            SIZE_REGRESSION,
+            "data.source.shapes.target",
+            "expected a target per output (head, size); the shapes source gives one target (class)",
+            "give each output its target: target: {head: class, size: count}",
+        ),
+        (
+            "data: {source: shapes}\n",
+            "",
+            "data.source",
+            "expected a target per output (head, size); the shapes source gives one target (the model's "
+            "default)",
+            "give each output its target: target: {head: class, size: class}",
+        ),
+    ],
+)
+def test_several_outputs_on_a_source_of_one_target_array_are_refused_by_validate(
+    runner, tmp_path, data, training, where, message, hint
+):
+    """A model of several outputs needs a target per output: a source that gives one array is
+    refused before any data is read, once, where it is said (train refused it after loading)."""
+    text = HEAD + TWO_HEADS + data + (training or "training: {epochs: 1}\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    line = 1 + next(i for i, row in enumerate(text.splitlines()) if row.startswith(where.split(".")[0]))
+    assert result.output.count("error:") == 1, result.output
+    assert f"spec.yaml:{line}:" in result.output and f"error: {where}: {message}\n" in result.output
+    assert f"hint: {hint}\n" in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "data: {source: {shapes: {images: 20, target: {head: class, size: count}}}}\n",
+        # an npz's arrays alone tell whether it has y_train_NAME per output: checked once it is read
+        NPZ,
+    ],
+)
+def test_several_outputs_on_a_source_of_a_target_per_output_validate(runner, tmp_path, data):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + TWO_HEADS + data + SIZE_REGRESSION, encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output

@@ -279,6 +279,9 @@ def output_tasks(
                 )
     out: list[OutputTask] = []
     fitting: list[str] = []  # the outputs whose shape fits their task (the others are reported)
+    # several outputs on a source of one target array: that one mistake, not each output's
+    # task checked against a source that cannot feed the model anyway
+    one_array = _one_target_array(reader) if multi else None
     for name in ir.outputs:
         base: SpecPath = (
             ("training", "outputs", name)
@@ -287,10 +290,14 @@ def output_tasks(
         )
         if multi and base == ("training",):
             base = ("training", "outputs", name)  # nothing stated: every value inferred/defaulted
-        task, shape_ok = _one_output(reader, compiled, name, base, parse_loss, parse_metrics)
+        task, shape_ok = _one_output(
+            reader, compiled, name, base, parse_loss, parse_metrics, check_source=one_array is None
+        )
         out.append(task)
         if shape_ok:
             fitting.append(name)
+    if one_array is not None:
+        _refuse_one_target_array(reader, compiled, out, one_array)
     _check_moving_layers(
         reader, compiled, [o for o in out if o.name in fitting and o.target in PER_PIXEL_TARGETS]
     )
@@ -306,10 +313,18 @@ def output_tasks(
 
 
 def _one_output(
-    reader: _Reader, compiled: CompiledSpec, name: str, base: SpecPath, parse_loss: Any, parse_metrics: Any
+    reader: _Reader,
+    compiled: CompiledSpec,
+    name: str,
+    base: SpecPath,
+    parse_loss: Any,
+    parse_metrics: Any,
+    *,
+    check_source: bool = True,
 ) -> tuple[OutputTask, bool]:
     """The output's task, and whether its shape fits that task (an output that does not is
-    reported here, and checked no further: one mistake, no cascade)."""
+    reported here, and checked no further: one mistake, no cascade). ``check_source``: whether
+    the source is checked against the task (not where it is refused for the whole model)."""
     ir = compiled.ir
     shape = tuple(int(d) for d in (ir.shape_of(name) or ()))
     activation = output_activation(compiled, name)
@@ -393,7 +408,7 @@ def _one_output(
             (*base, "threshold"),
             key=True,
         )
-    if shape_ok:  # an output that fits no task is the one mistake to report (no cascade)
+    if shape_ok and check_source:  # an output that fits no task is the one mistake to report (no cascade)
         _check_source(reader, compiled, name, task, task_path if stated is not None else None, loc, where)
     return OutputTask(name, task, loss, metrics, shape, activation, float(weight), float(threshold)), shape_ok
 
@@ -575,6 +590,77 @@ def _check_source(
                 code="training",
                 hint=hint,
             )
+
+
+#: What the sources of one target array give (by ``data.source``'s name or key), for the message
+#: that refuses them a model of several outputs.
+_ONE_ARRAY_OF = {
+    "digits": "class labels",
+    **{name: "class labels" for name in KERAS_DATASETS},
+    "directory": "class labels (one per class folder)",
+    "csv": "class labels (its label column)",
+    "masks": "masks",
+    "labels": "label sets",
+    "values": "values",
+}
+#: The ``shapes`` target that gives each task's targets, for a hint that writes one per output.
+_SHAPES_TARGET_OF_TASK = {"classification": "class", "multilabel": "multilabel", "regression": "count"}
+
+
+def _one_target_array(reader: _Reader) -> tuple[str, str, SpecPath] | None:
+    """Whether the spec alone says its source gives one target array, as ``cnnspec train``
+    reads it (training/data.py ``load_dataset``): the source's name, what it gives and where
+    that is said. The built-in datasets, class folders and CSVs give class labels, the
+    ``images`` sources their masks, label sets or values, ``shapes`` one target (stated, or
+    the model's default). ``None`` where it may give one per output (``shapes`` with a target
+    per output; an ``npz`` file, whose arrays alone tell: checked once it is read), or where
+    the source is unknown (its expression failed, or the schema refuses it)."""
+    if reader.poisoned_within(("data", "source")):
+        return None
+    source = reader.value(("data", "source"), "digits")
+    if source == "shapes" or (isinstance(source, dict) and "shapes" in source):
+        settings = source.get("shapes") if isinstance(source, dict) else None
+        target = settings.get("target") if isinstance(settings, dict) else None
+        if isinstance(target, dict):
+            return None
+        if isinstance(target, str):
+            return "shapes", f"one target ({target})", ("data", "source", "shapes", "target")
+        return "shapes", "one target (the model's default)", ("data", "source")
+    if isinstance(source, str):
+        if source not in _ONE_ARRAY_OF:
+            return None  # (a name the schema refuses)
+        return source, f"one array of {_ONE_ARRAY_OF[source]}", ("data", "source")
+    if not isinstance(source, dict):
+        return None
+    if "images" in source:
+        key = next((k for k in ("masks", "labels", "values") if k in source), "masks")
+        return "images", f"one array of {_ONE_ARRAY_OF[key]}", ("data", "source")
+    kind = next((k for k in ("directory", "csv") if k in source), None)
+    return (kind, f"one array of {_ONE_ARRAY_OF[kind]}", ("data", "source")) if kind is not None else None
+
+
+def _refuse_one_target_array(
+    reader: _Reader, compiled: CompiledSpec, tasks: list[OutputTask], one_array: tuple[str, str, SpecPath]
+) -> None:
+    """Refuse a model of several outputs a source of one target array (:func:`_one_target_array`),
+    which ``train`` refuses only after loading the data. Located where the one array is said
+    (the source, or its ``shapes`` target), or at ``outputs`` for the default source."""
+    kind, what, path = one_array
+    names = ", ".join(task.name for task in tasks)
+    per_output = ", ".join(f"{t.name}: {_SHAPES_TARGET_OF_TASK.get(t.task, 'mask')}" for t in tasks)
+    message = f"expected a target per output ({names}); the {kind} source gives {what}"
+    if kind == "shapes":
+        hint = f"give each output its target: target: {{{per_output}}}"
+    else:
+        hint = (
+            f"use data.source: shapes with a target per output (target: {{{per_output}}}), or "
+            "{npz: FILE} with y_train_NAME and y_test_NAME for every output NAME"
+        )
+    data = compiled.doc.data.get("data")
+    if not (isinstance(data, dict) and "source" in data):
+        message += " (the default source)"
+        path = ("outputs",)  # (a model of several outputs lists them)
+    reader.error(message, path, hint, code="data")
 
 
 def _check_shapes_target(

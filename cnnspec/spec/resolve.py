@@ -1028,6 +1028,7 @@ class Resolver:
             return [last]
         names: list[str] = []
         where: list[int] = []  # (each name's place in `outputs`)
+        said: list[Any] = []  # (and the reference that named it there)
         for i, ref in enumerate(outputs if isinstance(outputs, list) else [outputs]):
             if self.diags.full:
                 break
@@ -1042,9 +1043,22 @@ class Resolver:
             if tensor is None:
                 hint = self.hidden_hint(ref, top) or did_you_mean(str(ref), top.visible())
                 self.error(f"unknown layer id {ref!r}", ("outputs", i), code="reference", hint=hint)
+            elif tensor in names and tensor != UNKNOWN:  # (items whose errors are reported: no twins)
+                # Keras would build one output twice, under one name: `train` then asked the
+                # data for a target per entry, and found out only after loading it
+                first = where[names.index(tensor)]
+                same = "" if said[names.index(tensor)] == ref else f" (as {said[names.index(tensor)]!r})"
+                self.error(
+                    f"expected each output once; {ref!r} is listed already at outputs[{first}]{same}",
+                    ("outputs", i),
+                    code="reference",
+                    hint="remove this entry (to train a head on two targets, give it two dense layers, "
+                    "each with an id of its own)",
+                )
             else:
                 names.append(tensor)
                 where.append(i)
+                said.append(ref)
         for i, name in zip(where, names, strict=True):
             if len(names) > 1 and (name == "val" or name.startswith("val_")):
                 # Keras logs each output's figures as NAME_loss, NAME_mae, and the validation
