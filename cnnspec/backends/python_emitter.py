@@ -122,9 +122,10 @@ def generate_code(
     text = render(template, context)
     unused = unread_constants(text, module)
     if unused:  # rendered again with them marked (a constant's text is laid out before rendering)
+        why = unread_var_notes(spec)
         marked = [
-            replace(c, comment=f"{c.comment}; {UNREAD_NOTE}" if c.comment else UNREAD_NOTE)
-            if c.name in unused
+            replace(c, comment=f"{c.comment}; {note}" if c.comment else note)
+            if c.name in unused and (note := why.get(c.name, UNREAD_NOTE))
             else c
             for c in module.constants
         ]
@@ -148,6 +149,23 @@ def generate_code(
 
 #: The comment of a var's constant that no code reads.
 UNREAD_NOTE = "not read below: decided when this code was generated"
+
+
+def unread_var_notes(spec: CompiledSpec) -> dict[str, str]:
+    """The comment of the constant of each var the spec itself never reads (the resolver's
+    ``unused-var`` warning, by the constant's name): no ``${…}`` names it, or every one that
+    does reads a block parameter or a loop variable of its name. Not a choice made while
+    generating (:data:`UNREAD_NOTE`): the spec's own code never read it."""
+    from cnnspec.spec.varrefs import unread_vars
+
+    notes: dict[str, str] = {}
+    for name, shadows in unread_vars(spec.doc.data).items():
+        if shadows:
+            what = " and ".join(shadow.what for shadow in shadows)
+            notes[name.upper()] = f"not read below: every ${{{name}}} of the spec reads {what}"
+        else:
+            notes[name.upper()] = "not read below: the spec reads it nowhere"
+    return notes
 
 
 def unread_constants(text: str, module: ModelModule) -> set[str]:

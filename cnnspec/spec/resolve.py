@@ -836,20 +836,45 @@ class Resolver:
     def warn_unread_vars(self) -> None:
         """Warn about each var that no expression reads. Setting a misspelt var (``clases``
         beside the ``classes`` a zoo model declares) changes nothing, so say so, with the
-        read var it was probably meant to be."""
+        read var it was probably meant to be. So does setting a var whose every ``${…}`` reads
+        a block parameter or a loop variable of its name: the warning names them, where they
+        are declared (``--set vars.w=64`` would otherwise change nothing without a word)."""
         raw = self.data.get("vars") or {}
         unread = unread_vars(self.data)
         read = [name for name in raw if isinstance(name, str) and name not in unread]
-        for name in unread:
+        for name, shadows in unread.items():
             loc = self.doc.key_loc(("vars", name))
-            if loc is not None and loc.file != self.doc.file:
+            if loc is not None and loc.file != self.doc.file and not loc.file.startswith(COMMAND_LINE_PREFIX):
                 continue  # the extended file's var, which this spec no longer reads: not a typo of its own
+            if not shadows:
+                self.diags.warning(
+                    f"var {name!r} is set but never read",
+                    loc,
+                    format_path(("vars", name)),
+                    code="unused-var",
+                    hint=did_you_mean(name, read) or f"read it with `${{{name}}}`, or remove it",
+                )
+                continue
+            notes = []
+            for shadow in shadows:
+                where = self.doc.key_loc(shadow.path)
+                shown = f" ({where})" if where is not None else ""
+                notes.append(
+                    Note(
+                        f"{shadow.what} is declared at {format_path(shadow.path)}{shown}",
+                        where,
+                        format_path(shadow.path),
+                    )
+                )
+            what = " and ".join(shadow.what for shadow in shadows)
             self.diags.warning(
-                f"var {name!r} is set but never read",
+                f"var {name!r} is set but never read: it is shadowed by {what}, which every "
+                f"`${{{name}}}` reads instead",
                 loc,
                 format_path(("vars", name)),
                 code="unused-var",
-                hint=did_you_mean(name, read) or f"read it with `${{{name}}}`, or remove it",
+                hint="rename the var, or what shadows it where the var is meant; or remove the var",
+                notes=notes,
             )
 
     def resolve_vars(self) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from cnnspec.errors import format_path
 from cnnspec.spec.expr import EMBEDDED_EXPRESSION, FULL_EXPRESSION, ExpressionError, names_in
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -38,21 +40,112 @@ def var_refs(value: Any, names: Mapping[str, Any]) -> set[str]:
     return refs & names.keys()
 
 
-def unread_vars(data: Mapping[str, Any]) -> list[str]:
-    """The vars of a composed spec that no expression reads, in declaration order.
+@dataclass(frozen=True)
+class Shadow:
+    """A name declared inside the spec that hides a var of that name where it is visible: a
+    block parameter in its block (the body, the block's ``defaults``, the defaults of the
+    parameters declared after it), a repeat's loop variable (``as:``) in its ``layers`` and
+    ``next``. A ``${w}`` there reads it, never the var."""
+
+    what: str  # "the parameter `w` of block `b`" / "the loop variable of the repeat at model[0]"
+    path: tuple[str | int, ...]  # where it is declared (blocks.b.params.w, model[0].repeat.as)
+
+
+def unread_vars(data: Mapping[str, Any]) -> dict[str, tuple[Shadow, ...]]:
+    """The vars of a composed spec that no expression reads, in declaration order, each with
+    the names that hide it where it is written (empty: no ``${…}`` names it at all; else every
+    ``${name}`` reads a block parameter or a loop variable of that name instead, so setting the
+    var, ``--set vars.name=…`` included, changes nothing).
 
     Every section counts (the model, blocks, training, data, search…), and so does another
-    var, but not the var's own value. The scan is static: a var read only in a skipped item
-    or by a block whose parameter shadows it still counts as read, so a warning built on
-    this never cries wolf."""
+    var, but not the var's own value. The scan is static: a var read only in a skipped item,
+    or by a block that is never called, still counts as read, so a warning built on this never
+    cries wolf."""
     raw = data.get("vars")
     if not isinstance(raw, dict) or not raw:
-        return []
+        return {}
     names = {name: None for name in raw if isinstance(name, str)}
-    read = var_refs([value for key, value in data.items() if key != "vars"], names)
+    read: set[str] = set()
+    hidden: dict[str, dict[Shadow, None]] = {}
+    _scoped_refs({key: value for key, value in data.items() if key != "vars"}, names, read, hidden)
     for name, value in raw.items():
         read |= var_refs(value, names) - {name}
-    return [name for name in names if name not in read]
+    return {name: tuple(hidden.get(name, ())) for name in names if name not in read}
+
+
+def _scoped_refs(
+    sections: Mapping[Any, Any],
+    names: Mapping[str, Any],
+    read: set[str],
+    hidden: dict[str, dict[Shadow, None]],
+) -> None:
+    """Add to ``read`` the vars of ``names`` that ``${…}`` expressions inside a spec's
+    ``sections`` read, and to ``hidden`` (var → its shadows, in order) the ones they name where
+    a block parameter or a loop variable of that name is visible instead."""
+    stack: list[tuple[Any, tuple[str | int, ...], Mapping[str, Shadow]]] = [(dict(sections), (), {})]
+    while stack:  # (no recursion: nesting may be as deep as the loader allows)
+        item, path, shadows = stack.pop()
+        if isinstance(item, str):
+            for name in var_refs(item, names) if "${" in item else ():
+                if name in shadows:
+                    hidden.setdefault(name, {})[shadows[name]] = None
+                else:
+                    read.add(name)
+        elif isinstance(item, list):  # (pushed last first: the shadows come in the spec's order)
+            stack.extend(reversed([(entry, (*path, index), shadows) for index, entry in enumerate(item)]))
+        elif isinstance(item, dict):
+            stack.extend(reversed(_scoped_parts(item, path, shadows)))
+
+
+def _scoped_parts(
+    item: dict[Any, Any], path: tuple[str | int, ...], shadows: Mapping[str, Shadow]
+) -> list[tuple[Any, tuple[str | int, ...], Mapping[str, Shadow]]]:
+    """The values of mapping ``item`` (at ``path``) with the names visible in each: a repeat's
+    ``layers`` and ``next`` see its loop variable; a block (a mapping of the ``blocks``
+    section, seen from the spec's top) sees its parameters."""
+    parts: list[tuple[Any, tuple[str | int, ...], Mapping[str, Shadow]]] = []
+    repeat = item.get("repeat")
+    loop = repeat.get("as") if isinstance(repeat, dict) else None
+    for key, inner in item.items():
+        where = (*path, key)
+        if key == "blocks" and not path and isinstance(inner, dict):
+            for block, body in inner.items():
+                parts.extend(_block_parts(body, (*where, block), block, shadows))
+        elif key == "repeat" and isinstance(loop, str) and isinstance(inner, dict):
+            declared = Shadow(f"the loop variable of the repeat at {format_path(path)}", (*where, "as"))
+            inside = {**shadows, loop: declared}
+            for field, part in inner.items():
+                parts.append((part, (*where, field), inside if field in ("layers", "next") else shadows))
+        else:
+            parts.append((inner, where, shadows))
+    return parts
+
+
+def _block_parts(
+    body: Any, path: tuple[str | int, ...], block: Any, shadows: Mapping[str, Shadow]
+) -> list[tuple[Any, tuple[str | int, ...], Mapping[str, Shadow]]]:
+    """A block's values with the names visible in each: its parameters everywhere in it but in
+    ``params``, where a default sees the parameters declared before it."""
+    if not isinstance(body, dict):
+        return [(body, path, shadows)]
+    params = body.get("params")
+    params = params if isinstance(params, dict) else {}
+    own = {
+        name: Shadow(f"the parameter `{name}` of block `{block}`", (*path, "params", name))
+        for name in params
+        if isinstance(name, str)
+    }
+    parts: list[tuple[Any, tuple[str | int, ...], Mapping[str, Shadow]]] = []
+    for key, inner in body.items():
+        if key != "params" or not params:
+            parts.append((inner, (*path, key), {**shadows, **own}))
+            continue
+        before: dict[str, Shadow] = dict(shadows)
+        for name, declaration in params.items():
+            parts.append((declaration, (*path, key, name), dict(before)))
+            if name in own:
+                before[name] = own[name]
+    return parts
 
 
 #: The sections a ``backbone`` item takes from the spec it names: its model and what the model
