@@ -125,3 +125,81 @@ def test_a_tuple_in_an_item_not_expanded_is_one_error_with_its_hint():
     ((path, message, hint),) = errors(text)
     assert path == "model[0].conv2d.kernel_size" and "received string '(3, 3)'" in message
     assert hint is not None and "not a tuple" in hint
+
+
+HIDDEN = """\
+cnnspec: 1
+name: hidden
+input: {shape: [8, 8, 1]}
+blocks:
+  b:
+    params: {f: int}
+    layers:
+      - conv2d: {filters: "${f}", kernel_size: 3, paddin: same}
+model:
+  - conv2d: {filters: 4, kernel_size: 3}
+    id: a
+  - dense: {units: 3, activaton: softmax}
+    inputs: [aa]
+  - b: {f: 2, g: 3}
+  - flatten:
+    inputs: [a]
+  - dense: 2
+"""
+
+
+def test_an_item_or_a_call_that_failed_still_has_what_needs_no_value_checked():
+    """A mistake in an item's `inputs:` hid a misspelt parameter of the same item, and a call's
+    unknown argument hid the block's body, which no other call expanded: every mistake of the
+    file is reported at once, in the file's order."""
+    assert errors(HIDDEN) == [
+        (
+            "blocks.b.layers[0].conv2d.paddin",
+            "unknown parameter 'paddin' for `conv2d`",
+            "did you mean `padding`?",
+        ),
+        (
+            "model[1].dense.activaton",
+            "unknown parameter 'activaton' for `dense`",
+            "did you mean `activation`?",
+        ),
+        (
+            "model[1].inputs[0]",
+            "unknown layer id 'aa' (ids must be defined earlier in the spec)",
+            "did you mean `a`?",
+        ),
+        (
+            "model[2].b.g",
+            "unknown argument 'g' for block `b`",
+            "`f` is set already in this mapping: remove `g`, or give `f` its value",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("item", "first"),
+    [
+        # a `when:` that fails
+        ('  - dense: {units: 3, activaton: softmax}\n    when: "${nowhere}"\n', "model[0].when"),
+        # a `trainable:` that fails
+        ('  - dense: {units: 3, activaton: softmax}\n    trainable: "${nowhere}"\n', "model[0].trainable"),
+        # a combinator given two inputs: its layers are checked
+        (
+            "  - conv2d: {filters: 3, kernel_size: 1}\n    id: c\n"
+            "  - residual: {body: [dense: {units: 3, activaton: softmax}]}\n    inputs: [c, c]\n",
+            "model[1].inputs",
+        ),
+    ],
+)
+def test_an_item_stopped_by_its_own_error_has_its_layer_checked(item, first):
+    found = [path for path, _, _ in errors(HEAD + "model:\n" + item + TAIL)]
+    # in the file's order: the layer's line comes first
+    assert len(found) == 2 and found[1] == first and found[0].endswith(".dense.activaton"), found
+
+
+def test_a_block_body_expanded_by_another_call_is_not_checked_again():
+    # the first call fails on its argument, the second expands the body: its mistake is
+    # reported once, by the expansion (with the call that made it)
+    text = HIDDEN.replace("  - b: {f: 2, g: 3}\n", "  - b: {f: 2, g: 3}\n  - b: {f: 2}\n")
+    found = [path for path, _, _ in errors(text)]
+    assert found.count("blocks.b.layers[0].conv2d.paddin") == 1, found

@@ -1,6 +1,8 @@
 """Checks of the layer items a compilation does not expand: an item whose ``when`` is false, the
 layers of a ``repeat`` of 0 times, the blocks called only there, and the spec's own blocks
-nothing calls (a ``use:`` library's are checked where a spec calls them, in its context).
+nothing calls (a ``use:`` library's are checked where a spec calls them, in its context); and
+an item an error of its own stopped before its layer was read (a failed ``when``, ``inputs`` or
+``trainable``), and the body of a block whose call failed on its arguments.
 
 The resolver checks an item as it expands it, with the values of its vars, arguments and
 shapes. A mistake in an item it skips would wait, unseen, for the var that turns the item on

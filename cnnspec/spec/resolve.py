@@ -322,9 +322,11 @@ class Resolver:
         self.blocks: dict[str, Any] = self.data.get("blocks") or {}
         self.used_blocks: set[str] = set()
         #: What this compilation does not expand, checked at the end (:mod:`cnnspec.spec.dormant`):
-        #: items whose `when` is false and the layers of repeats of 0 times, with their paths;
-        #: and the ids of the items it expanded, which are not checked again.
+        #: items whose `when` is false and the layers of repeats of 0 times, with their paths
+        #: (and items and block bodies an error stopped before their layers were read: each
+        #: once, by its id); and the ids of the items it expanded, which are not checked again.
         self.dormant: list[tuple[Any, SpecPath]] = []
+        self.stopped: set[int] = set()
         self.expanded: set[int] = set()
         self.call_stack: list[str] = []
         #: Block calls and combinators being walked (MAX_NESTING), and the deepest reached,
@@ -1306,14 +1308,14 @@ class Resolver:
         if "when" in extras:
             ok, condition = self.evaluate(extras["when"], env, (*path, "when"))
             if not ok:
-                return self.unknown_item(extras, scope)
+                return self.failed_item(item, path, extras, scope)
             if not isinstance(condition, bool):
                 self.error(
                     f"expected true or false; received {condition!r}",
                     (*path, "when"),
                     hint='write a comparison, e.g. when: "${stride == 1}"',
                 )
-                return self.unknown_item(extras, scope)
+                return self.failed_item(item, path, extras, scope)
             self.record.condition(extras["when"], condition, path, kind_key)
             if self.site_logs:
                 self.log_site(scope, None, "when", extras["when"], env, condition)
@@ -1328,6 +1330,8 @@ class Resolver:
                             scope.skipped.setdefault(name, (*path, "repeat", "carry", name))
                 return current
 
+        # (an item walked before, by another call or iteration, stays expanded if this walk fails)
+        first_walk = id(item) not in self.expanded
         self.expanded.add(id(item))
         item_id = self.item_id(extras, path, scope, env)
         if item_id is None and "id" in extras:
@@ -1347,13 +1351,13 @@ class Resolver:
         else:
             inputs = self.item_inputs(extras, path, scope, env, current)
         if inputs is None:
-            return self.unknown_item(extras, scope)
+            return self.failed_item(item, path, extras, scope, first_walk)
         if inputs != [current] and inputs:
             env = self.layer_env(scope.env, self.shapes.get(inputs[0]))
 
         trainable = self.item_trainable(extras, path, env)
         if trainable is POISONED:
-            return self.unknown_item(extras, scope)
+            return self.failed_item(item, path, extras, scope, first_walk)
         with self.trainable_scope(trainable):
             kpath = (*path, kind_key)
             if kind_key in COMBINATORS:
@@ -1364,7 +1368,7 @@ class Resolver:
                         code="inputs",
                         hint="merge them first, or make the part a block with several `inputs`",
                     )
-                    return self.unknown_item(extras, scope)
+                    return self.failed_item(item, path, extras, scope, first_walk)
                 if self.too_deep(kpath):
                     return self.unknown_item(extras, scope)
                 handler = {"residual": self.residual, "parallel": self.parallel, "repeat": self.repeat}
@@ -1409,7 +1413,7 @@ class Resolver:
                         else f"declare the block's inputs (blocks: {kind_key}: inputs: [a, b]) "
                         "to pass several",
                     )
-                    return self.unknown_item(extras, scope)
+                    return self.failed_item(item, path, extras, scope, first_walk)
                 if self.too_deep(kpath):
                     return self.unknown_item(extras, scope)
                 where = self.loc(kpath)
@@ -1427,6 +1431,20 @@ class Resolver:
         if item_id is not None:
             scope.ids[item_id] = result
         return result
+
+    def failed_item(
+        self, item: Any, path: SpecPath, extras: dict[str, Any], scope: Scope, first_walk: bool = True
+    ) -> str:
+        """An item that an error of its own (its ``when``, ``inputs`` or ``trainable``) stopped
+        before its layer was read: its layer is checked as a dormant item's (the mistakes that
+        need no value: a misspelt parameter, an argument the block does not declare), unless
+        another walk expands it (another call of its block, another iteration)."""
+        if first_walk:
+            self.expanded.discard(id(item))
+            if id(item) not in self.stopped:
+                self.stopped.add(id(item))
+                self.dormant.append((item, path))
+        return self.unknown_item(extras, scope)
 
     def unknown_kind(self, kind_key: Any, body: Any, path: SpecPath) -> None:
         """Report the item key ``kind_key`` (its value ``body``), which names no layer kind,
@@ -2778,6 +2796,7 @@ class Resolver:
                 code="block-args",
                 hint="parameters: " + (", ".join(declared) or "none"),
             )
+            self.unwalked_body(name)
             return UNKNOWN
         args: dict[str, Any] = {}
         ok = True
@@ -2823,6 +2842,7 @@ class Resolver:
         for pname in defaulted:
             ok = self.block_default(name, pname, declared[pname], args, entry, path[:-1]) and ok
         if not ok:
+            self.unwalked_body(name)
             return UNKNOWN
         local = item_id or self.name_for(scope, None, name).removeprefix(scope.prefix)
         self.claim_call_name(CallName(scope.prefix + local, scope.group, path, item_id is None))
@@ -3346,6 +3366,16 @@ class Resolver:
             return False
         args[pname] = value
         return True
+
+    def unwalked_body(self, name: str) -> None:
+        """A call of block ``name`` failed on its arguments: the block's items are checked as a
+        dormant block's, those no other call expands (a block whose every call failed would
+        otherwise have no item checked at all, where a block nothing calls has them all)."""
+        block = self.blocks.get(name)
+        layers = block.get("layers") if isinstance(block, dict) else None
+        if isinstance(layers, list) and id(layers) not in self.stopped:
+            self.stopped.add(id(layers))
+            self.dormant.append((layers, ("blocks", name, "layers")))
 
     def later_params(self, name: str, pname: str, args: dict[str, Any]) -> list[str]:
         """The parameters of block ``name`` declared after ``pname`` that its default reads and
