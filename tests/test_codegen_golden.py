@@ -23,11 +23,13 @@ SOURCES = [
     *sorted((FIXTURES / "resolve").glob("*.yaml")),
 ]
 #: Specs whose training script is refused (data the script cannot read, see
-#: backends/codegen_script.py and codegen_tasks.py), with the reason shown.
+#: backends/codegen_script.py and codegen_tasks.py; data that cannot feed the model, as
+#: validate and train refuse it: analysis/tasks.py), with the reason shown.
 NO_SCRIPT = {
-    "graph": "expected a shapes, npz or image-file source",
+    # several outputs on the default digits, one array of labels: no target per output
+    "graph": "expected a target per output (len, type); the digits source gives one array",
     "skip_connections": "digits has class labels only",  # a segmentation map: no digits masks
-    "two_heads": "expected a shapes, npz or image-file source",
+    "two_heads": "expected a target per output (classes, box); the digits source gives one array",
     "unet": "digits has class labels only",
 }
 CASES = [(path, script) for path in SOURCES for script in (False, True)]
