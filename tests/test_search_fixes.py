@@ -208,8 +208,8 @@ def test_best_yaml_makes_every_path_of_the_spec_absolute(tmp_path):
     best = yaml.safe_load((tmp_path / "out" / "best.yaml").read_text())
     assert best["data"]["source"] == {"images": str(folder / "imgs"), "values": str(folder / "values.csv")}
     assert best["weights"] == str(folder / "start.weights.h5")
-    # a path written as an expression is kept: its value decides (an absolute `root` became
-    # FOLDER/${root}/start.weights.h5, which names nothing)
+    # a path written as an expression is written as the path it names (an absolute `root`
+    # became FOLDER/${root}/start.weights.h5, which names nothing)
     (folder / "spec.yaml").write_text(
         text.replace("vars: {width: 4}", f"vars: {{width: 4, root: {folder}}}").replace(
             "weights: start.weights.h5", 'weights: "${root}/start.weights.h5"'
@@ -218,7 +218,7 @@ def test_best_yaml_makes_every_path_of_the_spec_absolute(tmp_path):
     compiled = compile_spec(folder / "spec.yaml", [])
     write_summary(tmp_path / "out2", study, compiled.search, "memory", compiled)
     best = yaml.safe_load((tmp_path / "out2" / "best.yaml").read_text())
-    assert best["weights"] == "${root}/start.weights.h5"
+    assert best["weights"] == str(folder / "start.weights.h5")  # (what the expression names)
 
 
 def test_a_search_whose_every_trial_failed_exits_non_zero_with_the_reason(
@@ -509,3 +509,87 @@ def test_a_grid_smaller_than_the_trials_asked_says_where_the_study_ends(
         app, ["search", str(write_spec(text)), "--out", str(tmp_path / "o2"), "--trials", "2"]
     )
     assert plain.exit_code == 0 and "the grid has" not in plain.output
+
+
+# -- best.yaml and the trials: the paths they read, the seed they train with -----------------------
+
+
+def test_best_yaml_writes_the_path_an_expression_or_a_set_value_names_as_the_trial_read_it(
+    tmp_path, monkeypatch
+):
+    """A data path written as ``${…}`` stayed so (``npz: ${dfile}``, read next to best.yaml:
+    OUT/d.npz), and a ``--set`` one stayed relative (read from OUT, not from where search ran)."""
+    optuna = pytest.importorskip("optuna")
+    from cnnspec.search.results import write_summary
+
+    folder, work = tmp_path / "ex", tmp_path / "work"
+    folder.mkdir()
+    work.mkdir()
+    monkeypatch.chdir(work)
+    text = SPEC.replace("vars: {width: 4}", "vars: {width: 4, dfile: d.npz}").replace(
+        "data: {source: digits, limit: 128}", 'data: {source: {npz: "${dfile}"}}'
+    )
+    (folder / "x.yaml").write_text(text)
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    trial.suggest_float("drop.rate", 0.0, 0.5)
+    study.tell(trial, 0.9)
+    compiled = compile_spec(folder / "x.yaml", [])
+    write_summary(tmp_path / "out", study, compiled.search, "memory", compiled)
+    best = yaml.safe_load((tmp_path / "out" / "best.yaml").read_text())
+    assert best["data"]["source"] == {"npz": str(folder / "d.npz")}  # the spec's folder, as training
+    compiled = compile_spec(folder / "x.yaml", ["data.source.npz=ex/d.npz"])
+    write_summary(tmp_path / "out2", study, compiled.search, "memory", compiled)
+    best = yaml.safe_load((tmp_path / "out2" / "best.yaml").read_text())
+    assert best["data"]["source"] == {"npz": str(work / "ex" / "d.npz")}  # --set: the working folder
+
+
+UNSEEDED = SPEC.replace(
+    "training: {epochs: 1, batch_size: 32, seed: 1}", "training: {epochs: 1, batch_size: 32}"
+)
+
+
+def test_a_spec_without_a_training_seed_trains_every_trial_with_the_studys_one(
+    runner, write_spec, tmp_path, fake_train
+):
+    """Each trial drew a seed of its own: trials were scored on different validation splits,
+    and best.yaml (no seed) could not train the best trial again."""
+    out, spec = tmp_path / "out", write_spec(UNSEEDED.replace("  seed: 3\n", ""))
+    first = runner.invoke(app, ["search", str(spec), "--out", str(out), "-n", "2"])
+    assert first.exit_code == 0, first.output
+    summary = json.loads((out / "search.json").read_text())
+    seed = summary["training_seed"]
+    assert isinstance(seed, int)
+    assert (
+        flat(first.output).count(f"note: no training.seed: every trial trains with the study's seed {seed}")
+        == 1
+    )
+    again = search(runner, spec, out, "-n", "3")  # continued: the study's seed, not a new one
+    assert again.exit_code == 0, again.output
+    summary = json.loads((out / "search.json").read_text())
+    assert summary["training_seed"] == seed and [t["seed"] for t in summary["trials"]] == [seed] * 3
+    for number in range(3):
+        trained = json.loads((out / f"trial-{number:03d}" / "trained.json").read_text())
+        assert trained["training"]["seed"] == seed
+    best = (out / "best.yaml").read_text()
+    assert yaml.safe_load(best)["training"]["seed"] == seed
+    assert (
+        f"# training.seed {seed} is the study's: the spec sets none, and every trial trained with it" in best
+    )
+
+
+def test_the_studys_seed_comes_from_search_seed_and_a_spec_seed_is_left_as_it_is(
+    runner, write_spec, tmp_path, fake_train
+):
+    out = tmp_path / "out"
+    done = search(runner, write_spec(UNSEEDED), out)  # search.seed 3
+    assert done.exit_code == 0, done.output
+    assert json.loads((out / "search.json").read_text())["training_seed"] == 3
+    assert json.loads((out / "trial-000" / "trained.json").read_text())["training"]["seed"] == 3
+    own = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(tmp_path / "o2")])
+    assert own.exit_code == 0, own.output
+    assert "no training.seed" not in own.output
+    summary = json.loads((tmp_path / "o2" / "search.json").read_text())
+    assert summary["training_seed"] is None and "seed" not in summary["trials"][0]
+    assert yaml.safe_load((tmp_path / "o2" / "best.yaml").read_text())["training"]["seed"] == 1
+    assert "is the study's" not in (tmp_path / "o2" / "best.yaml").read_text()

@@ -92,7 +92,7 @@ def search(
     from cnnspec.cli.render import safe
     from cnnspec.errors import UsageError, WriteError
     from cnnspec.search import results
-    from cnnspec.search.runner import SearchOutcome, out_folder, run_search, search_exit_status
+    from cnnspec.search.runner import SearchOutcome, out_folder, run_search, search_exit_status, studies_lock
     from cnnspec.search.study import (
         create_study,
         grid_size,
@@ -100,7 +100,9 @@ def search(
         journal_path,
         open_storage,
         repair_journal,
+        spec_seeds,
         storage_label,
+        study_seed,
         study_tag,
         trial_meaning,
     )
@@ -150,6 +152,10 @@ def search(
         workers=workers,
         tag=tag,
     )
+    seed = None
+    if not spec_seeds(compiled.doc):  # one seed for every trial: one split, one best.yaml
+        with studies_lock(cfg):  # (under the lock its workers take: one seed however many start)
+            seed = study_seed(opened, space)
     console = stderr()
     if not quiet:
         console.print(
@@ -159,6 +165,12 @@ def search(
             highlight=False,
             soft_wrap=True,
         )
+        if seed is not None:
+            console.print(
+                f"[yellow]note:[/yellow] no training.seed: every trial trains with the study's seed {seed}",
+                highlight=False,
+                soft_wrap=True,
+            )
         points = grid_size(space) if space.sampler == "grid" else None
         if points is not None and points < cfg.trials:  # (the workers stop once each is tried)
             console.print(

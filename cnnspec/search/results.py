@@ -109,7 +109,7 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
         }
         if t.state.name == "PRUNED" and row["pruned_at_epoch"] is None and steps:
             row["pruned_at_epoch"] = steps[-1]
-        for key in ("failed", "retry_of", "continues", "restarted"):  # (continuing.CONTINUES …)
+        for key in ("failed", "retry_of", "continues", "restarted", "seed"):  # (continuing.CONTINUES …)
             if key in attrs:
                 row[key] = attrs[key]
         if t.state.name == "FAIL" and stopped(t):  # a Ctrl-C or SIGTERM's, not a failure
@@ -279,6 +279,7 @@ def write_summary(
     rows = trial_rows(study, out)
     best = best_row(rows, space.direction)
     files: dict[str, str] = {}
+    seed = study_seed(study, compiled)
     if best is not None:
         write_best(out / summary_name("best.yaml", tag), compiled, space, best, study.study_name)
         files["best"] = summary_name("best.yaml", tag)
@@ -287,6 +288,8 @@ def write_summary(
         "study": study.study_name,
         "storage": storage,
         "spec": str(compiled.path) if compiled.path else None,
+        # the training seed of every trial, the study's (null: the spec's training.seed is)
+        "training_seed": seed,
         "objective": space.objective,
         "direction": space.direction,
         "sampler": space.sampler,
@@ -304,11 +307,30 @@ def write_summary(
     return summary
 
 
+def study_seed(study: Any, compiled: Any) -> int | None:
+    """The study's training seed (:func:`cnnspec.search.study.study_seed`) when the spec sets
+    no ``training.seed``; else ``None``."""
+    from cnnspec.search.study import SEED_ATTR, spec_seeds
+
+    if spec_seeds(compiled.doc):
+        return None
+    seed = study.user_attrs.get(SEED_ATTR)
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
 def write_best(path: Path, compiled: Any, space: SearchSpace, best: dict[str, Any], study: str) -> None:
+    from cnnspec.search.study import spec_seeds
+    from cnnspec.search.worker import with_seed
+
     values = _params(space, best["params"], best.get("values"))
     doc = apply_values(compiled.doc, space, values)
+    seed = best.get("seed")  # the study's, as the trial recorded it
+    seeded = isinstance(seed, int) and not isinstance(seed, bool) and not spec_seeds(compiled.doc)
+    if seeded:
+        with_seed(doc, seed)
     data = json.loads(json.dumps(written_data(doc.data, doc.variant), default=str))
-    made = [at for at in _file_paths(data) if _absolute(data, doc, at)]
+    env = _vars(doc)
+    made = [at for at in _file_paths(data) if _absolute(data, doc, at, env)]
     shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
     header = (
         f"{BEST_HEADER}{best['number']}) of the search {study!r}: {space.objective} "
@@ -316,6 +338,11 @@ def write_best(path: Path, compiled: Any, space: SearchSpace, best: dict[str, An
         "# The searched spec, composed (extends/use applied), with these values written in; "
         "train it with `cnnspec train` as it is.\n"
     )
+    if seeded:
+        header += (
+            f"# training.seed {seed} is the study's: the spec sets none, and every trial trained "
+            "with it (the same validation and test split).\n"
+        )
     if any(at[-2:] == ("backbone", "spec") for at in made):  # (a backbone file must be inside)
         header += "# Its backbone spec file lies outside this folder: train it with --allow-outside.\n"
     write_atomic(path, header + dump_yaml(data, sort_keys=False, allow_unicode=True, default_flow_style=None))
@@ -354,10 +381,26 @@ def _file_paths(data: dict[str, Any]) -> list[tuple[Any, ...]]:
     return found
 
 
-def _absolute(data: dict[str, Any], doc: Any, at: tuple[Any, ...]) -> bool:
-    """The relative path at ``at`` made absolute from the folder of the file that wrote it;
-    whether there was one."""
-    from cnnspec.spec.expr import is_expression
+def _vars(doc: Any) -> dict[str, Any]:
+    """The evaluated ``vars`` of ``doc`` (the trial's values written in): what a path written
+    as an expression reads (an empty environment where they do not evaluate)."""
+    from cnnspec.errors import Diagnostics
+    from cnnspec.spec.resolve import Resolver
+
+    try:
+        return dict(Resolver(doc, Diagnostics()).resolve_vars())
+    except Exception:  # (a spec the trials trained with evaluates: this is only a fallback)
+        return {}
+
+
+def _absolute(data: dict[str, Any], doc: Any, at: tuple[Any, ...], env: dict[str, Any]) -> bool:
+    """The relative path at ``at`` made absolute as the training reads it
+    (:func:`cnnspec.analysis.settings._relative`): from the folder of the file that wrote it,
+    or from the working folder for a ``--set`` value (its location is ``<--set …>``) or one
+    without a location. A path written as an expression (``${root}/x.npz``) is written as
+    the path it evaluates to in ``env``: best.yaml lives elsewhere, and a relative value of it
+    would be read from there. Whether it changed."""
+    from cnnspec.spec.expr import ExpressionError, is_expression, substitute
     from cnnspec.spec.zoo import is_zoo_ref
 
     node: Any = data
@@ -365,15 +408,23 @@ def _absolute(data: dict[str, Any], doc: Any, at: tuple[Any, ...]) -> bool:
         node = node.get(part) if isinstance(node, dict) else node[part] if _has(node, part) else None
     if not isinstance(node, dict) or not isinstance(node.get(at[-1]), str):
         return False
-    text = node[at[-1]]
-    if text in _NOT_FILES or is_zoo_ref(text) or is_expression(text):  # (its value decides)
+    text = written = node[at[-1]]
+    if is_expression(text):
+        try:
+            text = substitute(text, env)
+        except (ExpressionError, RecursionError):  # (validate refuses it: left as written)
+            return False
+        if not isinstance(text, str):
+            return False
+    if text in _NOT_FILES or is_zoo_ref(text):  # (a name, not a file)
         return False
     path = user_path(text)
-    loc = doc.loc(at) or doc.loc(at[:-1])
-    if path.is_absolute() or loc is None or loc.file.startswith("<"):
-        return False
-    node[at[-1]] = str(Path(loc.file).resolve().parent / path)
-    return True
+    if not path.is_absolute():
+        loc = doc.loc(at)  # (as the training reads it: the nearest located ancestor's)
+        folder = Path.cwd() if loc is None or loc.file.startswith("<") else Path(loc.file).resolve().parent
+        path = folder / path
+    node[at[-1]] = str(path)
+    return str(path) != written
 
 
 def _has(node: Any, index: Any) -> bool:

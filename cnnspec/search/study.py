@@ -38,6 +38,11 @@ from cnnspec.spec.search import SearchSpace, grid_values
 JOURNAL_NAME = "study.journal"
 SPACE_ATTR = "cnnspec_space"
 MEANING_ATTR = "cnnspec_meaning"
+#: The study's training seed (:func:`study_seed`): every trial of a spec without
+#: ``training.seed`` trains with it.
+SEED_ATTR = "cnnspec_seed"
+#: The sampler the study was started with (:func:`check_sampler`).
+SAMPLER_ATTR = "cnnspec_sampler"
 #: The one Optuna warning of a study whose storage beats a heartbeat: ``study.ask`` outside
 #: ``Study.optimize`` (our workers ask and tell, and run the heartbeat thread themselves).
 HEARTBEAT_WARNING = "Heartbeat of storage is supposed to be used with Study.optimize"
@@ -598,6 +603,30 @@ def check_meaning(study: Any, name: str, label: str, meaning: dict[str, Any]) ->
 
 def _sets(overrides: list[str]) -> str:
     return " ".join(f"--set {o}" for o in overrides) if overrides else "no --set"
+
+
+def spec_seeds(doc: Any) -> bool:
+    """Whether the composed spec ``doc`` sets ``training.seed`` (itself, or by ``--set``)."""
+    training = doc.data.get("training")
+    return isinstance(training, dict) and training.get("seed") is not None
+
+
+def study_seed(study: Any, space: SearchSpace) -> int:
+    """The training seed of every trial of a study whose spec sets no ``training.seed``: the
+    one the study holds, else fixed now and kept in it (:data:`SEED_ATTR`): ``search.seed``
+    (below training.seed's bound) when the section has one, else a random one. Each trial drew
+    a seed of its own before, and so split its validation and test sets its own way: trials
+    were scored on different data, and best.yaml could not train the best trial again. Call
+    it under the ask lock (:func:`cnnspec.search.worker.ask_lock`): workers that start a study
+    together then fix one seed."""
+    found = study.user_attrs.get(SEED_ATTR)
+    if isinstance(found, int) and not isinstance(found, bool):
+        return found
+    import secrets
+
+    seed = space.seed % 2**32 if isinstance(space.seed, int) else secrets.randbelow(2**31)
+    study.set_user_attr(SEED_ATTR, seed)
+    return seed
 
 
 def storage_failure(label: str, exc: BaseException) -> UsageError:

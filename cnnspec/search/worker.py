@@ -566,7 +566,25 @@ def storage_writes(cfg: WorkerConfig) -> Iterator[None]:
         raise fault from None
 
 
-def trial_spec_text(doc: Any, name: str, values: dict[str, Any], number: int) -> str:
+def trial_seed(doc: Any, study: Any) -> int | None:
+    """The study's training seed (:func:`studies.study_seed`) a trial of the spec ``doc``
+    trains with; ``None`` when the spec sets its own ``training.seed`` (or the study holds
+    none: one started before, by a worker that fixes none)."""
+    if studies.spec_seeds(doc):
+        return None
+    seed = study.user_attrs.get(studies.SEED_ATTR)
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def with_seed(doc: Any, seed: int) -> None:
+    """Write ``training.seed: seed`` into the trial's document ``doc`` (a copy of its own)."""
+    training = doc.data.get("training")
+    if not isinstance(training, dict):
+        training = doc.data["training"] = {}
+    training["seed"] = seed
+
+
+def trial_spec_text(doc: Any, name: str, values: dict[str, Any], number: int, seed: int | None = None) -> str:
     from cnnspec.spec.dumping import dump_yaml
     from cnnspec.spec.zoo import written_data
 
@@ -575,6 +593,10 @@ def trial_spec_text(doc: Any, name: str, values: dict[str, Any], number: int) ->
         f"# trial {number} of the search of {name}: {shown}\n"
         "# the searched spec, composed (extends/use applied), with this trial's values written in\n"
     )
+    if seed is not None:
+        header += (
+            f"# training.seed {seed} is the study's: the spec sets none, and every trial trains with it\n"
+        )
     data = json.loads(json.dumps(written_data(doc.data, doc.variant), default=str))
     return header + dump_yaml(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
 
@@ -609,10 +631,14 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         return f"trial {number}: skipped ({taken} already exists; the next trial takes its values and number)"
     trial.set_user_attr("run_dir", folder.name)  # (only now: trial.json goes only where it made it)
     doc = apply_values(compiled.doc, space, values)
+    seed = trial_seed(compiled.doc, study)
+    if seed is not None:
+        with_seed(doc, seed)
+        trial.set_user_attr("seed", seed)  # (best.yaml writes the best trial's own)
     # the run folder's spec.yaml is this trial's text (rundir writes SOURCE_TEXTS[doc.file]
     # for a spec without a file); locations stay the searched file's, for relative data paths
     doc.file = f"<trial {number}>"
-    SOURCE_TEXTS[doc.file] = trial_spec_text(doc, compiled.name, values, number)
+    SOURCE_TEXTS[doc.file] = trial_spec_text(doc, compiled.name, values, number, seed)
     started = time.time()
     pruning = None
     try:
@@ -976,6 +1002,9 @@ def run_worker(cfg: WorkerConfig) -> int:
         raise UsageError(f"expected a search: section in {cfg.spec}")
     meaning = studies.trial_meaning(compiled.doc, space, cfg.overrides)
     study = open_study(cfg, space, training_config(compiled).epochs, meaning)
+    if not studies.spec_seeds(compiled.doc):  # every trial trains with the study's one seed
+        with ask_lock(cfg.out, cfg.storage, cfg.study_name):  # (workers starting it together)
+            studies.study_seed(study, space)
     _quiet_tensorflow()
     limit = min(cfg.trials, studies.grid_size(space)) if space.sampler == "grid" else cfg.trials
     label = f"[worker {cfg.index}] " if cfg.workers > 1 else ""
