@@ -593,3 +593,17 @@ def test_the_studys_seed_comes_from_search_seed_and_a_spec_seed_is_left_as_it_is
     assert summary["training_seed"] is None and "seed" not in summary["trials"][0]
     assert yaml.safe_load((tmp_path / "o2" / "best.yaml").read_text())["training"]["seed"] == 1
     assert "is the study's" not in (tmp_path / "o2" / "best.yaml").read_text()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file::memory:?uri=true"])
+def test_a_sqlite_database_in_memory_is_refused_before_anything(runner, write_spec, tmp_path, url):
+    """Optuna's heartbeat thread printed a traceback (no such table: trial_heartbeats), the
+    finished trial was lost ("0 trial(s): none yet", no best.yaml) and the search exited 0."""
+    pytest.importorskip("optuna")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(out), "--storage", url])
+    assert result.exit_code == 2, result.output
+    text = flat(result.output)
+    assert f"error: expected a SQLite database file for --storage; {url} is a database in memory" in text
+    assert "hint: name a file: --storage sqlite:///path.db" in text
+    assert "Traceback" not in text and not out.exists()

@@ -283,6 +283,13 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
 
     shown = redact(storage)
     url = storage
+    if in_memory(url):
+        raise UsageError(
+            f"expected a SQLite database file for --storage; {shown} is a database in memory, which "
+            "each connection (a worker, its heartbeat) opens empty: the study and its trials would be lost",
+            "name a file: --storage sqlite:///path.db (relative to this folder; sqlite:////abs/path.db), "
+            "or leave --storage out for the journal OUT/study.journal",
+        )
     storage = postgres_driver(storage)
     quiet_heartbeat_warning()
     engine: dict[str, Any] = {}
@@ -320,6 +327,30 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
         raise UsageError(
             f"cannot open the study storage {shown}: {scrub(first, url)}", _open_hint(url)
         ) from None
+
+
+def in_memory(url: str) -> bool:
+    """Whether the SQLAlchemy URL ``url`` names a SQLite database in memory (``sqlite://``,
+    ``sqlite:///:memory:``, ``?mode=memory``, a ``file::memory:`` URI): one no other connection
+    sees, so Optuna's heartbeat thread found no tables in it, and a search lost its trials."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+    except Exception:  # (not a URL SQLAlchemy reads: opening the storage says so)
+        return False
+    if backend != "sqlite":
+        return False
+    database = parsed.database or ""
+    if not database or database == ":memory:" or parsed.query.get("mode") == "memory":
+        return True
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1") and database.startswith("file:"):
+        from urllib.parse import parse_qs, unquote, urlsplit
+
+        parts = urlsplit(database)
+        return unquote(parts.path) in ("", ":memory:") or "memory" in parse_qs(parts.query).get("mode", [])
+    return False
 
 
 def _open_hint(url: str) -> str:
