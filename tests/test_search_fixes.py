@@ -607,3 +607,34 @@ def test_a_sqlite_database_in_memory_is_refused_before_anything(runner, write_sp
     assert f"error: expected a SQLite database file for --storage; {url} is a database in memory" in text
     assert "hint: name a file: --storage sqlite:///path.db" in text
     assert "Traceback" not in text and not out.exists()
+
+
+def test_a_study_of_the_same_name_in_another_storage_is_refused_in_the_same_out(
+    runner, write_spec, tmp_path, fake_train, monkeypatch
+):
+    """Its trials found their folders taken (recorded as failed), and it replaced the first
+    study's best.yaml, search.json, search.html and plots."""
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(SPEC)
+    first = search(runner, spec, Path("out"))
+    assert first.exit_code == 0, first.output
+    kept = {path: path.read_bytes() for path in (tmp_path / "out").rglob("*") if path.is_file()}
+    assert json.loads((tmp_path / "out" / "search.json").read_text())["storage_id"] == str(
+        tmp_path / "out" / "study.journal"
+    )
+    url = f"sqlite:///{tmp_path}/sw.db"
+    other = search(runner, spec, Path("out"), "-n", "2", "--storage", url)
+    assert other.exit_code == 2, other.output
+    assert flat(other.output) == (
+        "error: expected --out to hold no study 'tiny_search' of another storage; out/search.json is "
+        "that of the study 'tiny_search' in out/study.journal, and this search's is in "
+        f"{url}: its trials' folders and its summaries would take the first's hint: choose another "
+        "--out (e.g. runs/NAME-search) or another --study name; to go on with the study of "
+        "search.json, search with the storage it is in (out/study.journal)"
+    )
+    assert {path: path.read_bytes() for path in (tmp_path / "out").rglob("*") if path.is_file()} == kept
+    assert not (tmp_path / "sw.db").exists()  # refused before the storage was opened
+    # the same storage spelled another way (an absolute --out) is the same study: it goes on
+    again = search(runner, spec, tmp_path / "out", "-n", "2")
+    assert again.exit_code == 0, again.output
+    assert len(json.loads((tmp_path / "out" / "search.json").read_text())["trials"]) == 2

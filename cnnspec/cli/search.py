@@ -101,6 +101,7 @@ def search(
         open_storage,
         repair_journal,
         spec_seeds,
+        storage_identity,
         storage_label,
         study_seed,
         study_tag,
@@ -126,6 +127,8 @@ def search(
     tag = study_tag(name, compiled.name)
     if not tag and _plain_names_taken(folder, name):  # another spec's own study came first
         tag = study_tag(name, "")
+    identity = storage_identity(storage, folder)
+    _refuse_other_storage(folder, name, tag, identity, label)
     _refuse_foreign_summaries(folder, tag, force)
     meaning = trial_meaning(compiled.doc, space, list(set or []))
     with _removed_if_left_empty(folder):
@@ -189,7 +192,7 @@ def search(
         console.print(f"[yellow]note:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)
     fault = fault or disk_fault(opened, first)  # (a worker process's: the study records it)
     try:
-        summary = results.write_summary(folder, opened, space, label, compiled, cfg.tag)
+        summary = results.write_summary(folder, opened, space, label, compiled, cfg.tag, identity)
     except WriteError:
         if fault is None:
             raise
@@ -243,6 +246,43 @@ def _plain_names_taken(folder: Path, name: str) -> bool:
     except (OSError, ValueError, AttributeError):
         return False
     return isinstance(recorded, str) and recorded != name
+
+
+def _refuse_other_storage(folder: Path, name: str, tag: str, identity: str, label: str) -> None:
+    """Refuse (exit 2, before anything is written) a search whose study's summary in ``folder``
+    (``search{tag}.json``) is of a study of the same name in another storage: its trial
+    folders' names were taken (every trial skipped and failed), and its best.yaml, search.json,
+    search.html and plots were replaced by the second study's."""
+    from cnnspec.errors import UsageError
+    from cnnspec.search.results import summary_name
+    from cnnspec.search.study import JOURNAL_NAME, storage_identity
+
+    path = folder / summary_name("search.json", tag)
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return
+    if not isinstance(recorded, dict) or recorded.get("study") != name:
+        return
+    shown, before = recorded.get("storage"), recorded.get("storage_id")
+    if not isinstance(before, str):  # (a search.json of an earlier cnnspec: its label)
+        if not isinstance(shown, str) or (
+            label == str(folder / JOURNAL_NAME) and shown.endswith(JOURNAL_NAME)
+        ):
+            return  # (its default journal, named from another folder maybe: taken as this one)
+        try:
+            before = storage_identity(shown, folder)
+        except Exception:  # (a label no storage reads: compared as it is)
+            before = shown
+    if before == identity:
+        return
+    raise UsageError(
+        f"expected --out to hold no study {name!r} of another storage; {path} is that of the study "
+        f"{name!r} in {shown}, and this search's is in {label}: its trials' folders and its summaries "
+        "would take the first's",
+        f"choose another --out (e.g. runs/NAME-search) or another --study name; to go on with the "
+        f"study of {path.name}, search with the storage it is in ({shown})",
+    )
 
 
 def _refuse_foreign_summaries(folder: Path, tag: str, force: bool) -> None:

@@ -272,10 +272,17 @@ def _is_search_json(path: Path) -> bool:
 
 
 def write_summary(
-    out: Path, study: Any, space: SearchSpace, storage: str, compiled: Any, tag: str = ""
+    out: Path,
+    study: Any,
+    space: SearchSpace,
+    storage: str,
+    compiled: Any,
+    tag: str = "",
+    storage_id: str | None = None,
 ) -> dict[str, Any]:
     """search.json, best.yaml, the plots and search.html (each named for the study by ``tag``:
-    :func:`summary_name`); returns search.json's content."""
+    :func:`summary_name`); returns search.json's content. ``storage_id``: the storage as
+    :func:`cnnspec.search.study.storage_identity` gives it (search.json's ``storage_id``)."""
     rows = trial_rows(study, out)
     best = best_row(rows, space.direction)
     files: dict[str, str] = {}
@@ -287,6 +294,7 @@ def write_summary(
     summary = {
         "study": study.study_name,
         "storage": storage,
+        **({"storage_id": storage_id} if storage_id is not None else {}),
         "spec": str(compiled.path) if compiled.path else None,
         # the training seed of every trial, the study's (null: the spec's training.seed is)
         "training_seed": seed,

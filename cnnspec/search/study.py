@@ -197,6 +197,19 @@ def storage_lock_path(storage: str | None, out: Path | None = None) -> Path | No
     return real.with_name(real.name + STORAGE_LOCK_SUFFIX)
 
 
+def storage_identity(storage: str | None, out: Path) -> str:
+    """The storage ``storage`` (``None``: the default journal of ``out``) as one text for every
+    spelling of it: a journal file or SQLite database file by its real path (a relative path
+    read from the current folder, links followed), any other URL as shown (its password
+    redacted). search.json records it (``storage_id``): a search into a folder that holds a
+    study of the same name in another storage would replace that study's files."""
+    lock = storage_lock_path(storage, out)
+    if lock is not None:  # a journal or SQLite file: the lock beside it names it, resolved
+        path = str(lock)[: -len(STORAGE_LOCK_SUFFIX)]
+        return path if storage is None or "://" not in storage else f"sqlite://{path}"
+    return redact(storage) if storage else str(Path(os.path.realpath(out / JOURNAL_NAME)))
+
+
 def advisory_key(study_name: str) -> int:
     """The PostgreSQL advisory lock key of study ``study_name``'s ask lock: a signed 64-bit
     number from its name (advisory locks are per database, as the study is)."""
