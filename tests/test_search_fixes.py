@@ -638,3 +638,50 @@ def test_a_study_of_the_same_name_in_another_storage_is_refused_in_the_same_out(
     again = search(runner, spec, tmp_path / "out", "-n", "2")
     assert again.exit_code == 0, again.output
     assert len(json.loads((tmp_path / "out" / "search.json").read_text())["trials"]) == 2
+
+
+def test_another_sampler_on_an_existing_study_is_refused_at_search_sampler(
+    runner, write_spec, tmp_path, fake_train
+):
+    """A grid continued after random trials skipped points and ran others twice (lr 0.004,
+    0.002, 0.002, 0.001 of a 4-point grid: 0.003 never ran) and said the study was done."""
+    text = SPEC.replace("  pruner: none\n", "  pruner: none\n  sampler: random\n").replace(
+        "{float: [0.0, 0.5]}", "{float: [0.1, 0.4], step: 0.1}"
+    )
+    out, spec = tmp_path / "out", write_spec(text)
+    first = search(runner, spec, out, "-n", "2")
+    assert first.exit_code == 0, first.output
+    before = (out / "search.json").read_bytes()
+    spec.write_text(text.replace("sampler: random", "sampler: grid"))
+    grid = search(runner, spec, out, "-n", "4")
+    assert grid.exit_code == 1, grid.output
+    line = next(n for n, row in enumerate(spec.read_text().splitlines(), 1) if "sampler:" in row)
+    assert flat(grid.output) == (
+        f"{spec}:{line}:12: error: search.sampler: expected search.sampler to be random, the sampler of "
+        f"the study 'tiny_search' in {out}/study.journal; received grid: its trials were drawn by random, "
+        f"and a grid continued after them skips points and runs others twice {line} | sampler: grid ^ "
+        "hint: search with sampler: random to continue the study, or give this search another --study "
+        "name (its files in the same --out are named apart) or another --out"
+    )
+    assert (out / "search.json").read_bytes() == before and not (out / "trial-002").exists()
+
+
+def test_a_study_that_kept_no_sampler_is_known_by_its_trials():
+    """A study of an older cnnspec has no record of its sampler: a grid's trials carry a grid_id."""
+    optuna = pytest.importorskip("optuna")
+    from cnnspec.search.study import SAMPLER_ATTR, check_sampler
+
+    text = SPEC.replace("{float: [0.0, 0.5]}", "{choice: [0.1, 0.2]}")
+    random = compile_text(text, "s.yaml").search
+    grid = compile_text(
+        text.replace("  pruner: none\n", "  pruner: none\n  sampler: grid\n"), "s.yaml"
+    ).search
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda trial: trial.suggest_categorical("drop.rate", [0.1, 0.2]), n_trials=1)
+    with pytest.raises(SpecError) as caught:
+        check_sampler(study, "s", "memory", grid)
+    assert caught.value.errors[0].message.startswith(
+        "expected search.sampler to be random or tpe, the sampler"
+    )
+    check_sampler(study, "s", "memory", random)  # (taken: recorded as the study's now)
+    assert study.user_attrs[SAMPLER_ATTR] == "tpe"

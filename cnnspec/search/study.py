@@ -592,9 +592,50 @@ def create_study(
             "trial-NAME-NNN/, search-NAME.json, best-NAME.yaml) or another --out, or search with "
             "the old space",
         )
+    check_sampler(study, name, label, space)
     if meaning is not None:
         check_meaning(study, name, label, meaning)
     return study
+
+
+def check_sampler(study: Any, name: str, label: str, space: SearchSpace) -> None:
+    """Record the section's sampler in a study that has none; refuse (a :class:`SpecError` at
+    ``search.sampler``) to continue a study with another sampler. Optuna's grid gives trial
+    ``n`` the ``n``-th point of its grid: continued after trials of another sampler, it skipped
+    points and ran others twice, and still said the study was done. A study of an older
+    cnnspec, which kept no record, is known to be a grid's by its trials' ``grid_id``."""
+    from cnnspec.errors import Diagnostics
+
+    found = study.user_attrs.get(SAMPLER_ATTR)
+    if not isinstance(found, str):
+        trials = study.get_trials(deepcopy=False)
+        grid = ["grid_id" in t.system_attrs for t in trials if t.state.name != "WAITING"]
+        if grid and (space.sampler == "grid") != all(grid):  # (the older study's, by its trials)
+            found = "grid" if all(grid) else "random or tpe"
+        else:
+            study.set_user_attr(SAMPLER_ATTR, space.sampler)
+            return
+    if found == space.sampler:
+        return
+    if not study.get_trials(deepcopy=False):  # (nothing drawn yet: the study takes this one)
+        study.set_user_attr(SAMPLER_ATTR, space.sampler)
+        return
+    diags = Diagnostics()
+    diags.error(
+        f"expected search.sampler to be {found}, the sampler of the study {name!r} in {label}; "
+        f"received {space.sampler}: its trials were drawn by {found}"
+        + (
+            ", and a grid continued after them skips points and runs others twice"
+            if space.sampler == "grid"
+            else ""
+        ),
+        space.sampler_loc,
+        "search.sampler",
+        code="search",
+        hint=f"search with sampler: {found} to continue the study, or give this search another --study "
+        "name (its files in the same --out are named apart) or another --out",
+    )
+    diags.raise_if_errors()
 
 
 #: Top-level keys that do not change what a trial trains (the space has its own check), and

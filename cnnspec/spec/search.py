@@ -203,6 +203,7 @@ class SearchSpace:
     pruner: str = "median"
     seed: int | None = None
     objective_loc: Loc | None = None
+    sampler_loc: Loc | None = None  # search.sampler as written (else the section's key)
     extra: dict[str, Any] = field(default_factory=dict)
     objective_given: bool = True
     """False when the spec names no objective metric: the analysis pass then picks the task's
@@ -285,6 +286,7 @@ def read_search(doc: SourceDoc, diags: Diagnostics) -> SearchSpace | None:
         pruner=str(section.get("pruner", "median")),
         seed=section.get("seed"),
         objective_loc=doc.loc(objective_path) if "objective" in section else doc.key_loc(("search",)),
+        sampler_loc=doc.loc(("search", "sampler")) if "sampler" in section else doc.key_loc(("search",)),
         objective_given=objective_path[-1] == "metric" or isinstance(section.get("objective"), str),
     )
 
