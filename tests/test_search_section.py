@@ -71,7 +71,12 @@ def line_of(text: str, needle: str) -> int:
             "did you mean `rate`?",
             "rat:",
         ),
-        ("data.sorce: {choice: [digits]}", "data has no 'sorce'", "did you mean `source`?", "sorce"),
+        (
+            "data.sorce: {choice: [digits, fashion_mnist]}",
+            "data has no 'sorce'",
+            "did you mean `source`?",
+            "sorce",
+        ),
         (
             "model[0].conv2d.padding: {int: [1, 3]}",
             "for a int range; model[0].conv2d.padding is not a number",
@@ -410,3 +415,27 @@ def test_a_choice_of_one_value_is_refused_as_a_step_that_leaves_one_is():
     (error,) = caught.value.errors
     assert "expected at least two choices; received one" in error.message and error.loc.line == 10
     compile_text(text.replace("[16]", "[16, 32]"), "s.yaml")
+
+
+def test_the_schema_asks_for_two_choices_as_validate_does():
+    """The JSON schema (and docs/sections.md) took `{choice: [0.02]}`, which validate refuses;
+    a choice of none is said in the same words."""
+    from cnnspec.spec.schema import json_schema
+
+    space = json_schema()["properties"]["search"]["properties"]["space"]["additionalProperties"]
+    choice = next(alt for alt in space["anyOf"] if "choice" in alt["properties"])["properties"]["choice"]
+    assert choice["minItems"] == 2
+    text = (
+        "cnnspec: 1\nname: s\ninput: {shape: [8, 8, 1]}\n"
+        "model: [flatten, {dense: {units: 10, activation: softmax}}]\n"
+        "data: {source: digits}\ntraining: {epochs: 1}\n"
+        "search:\n  trials: 2\n  space:\n    training.batch_size: {choice: []}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, "s.yaml")
+    (error,) = caught.value.errors
+    assert (error.message, error.hint) == (
+        "expected at least two choices; received none",
+        "list the values to try: {choice: [16, 32]}",
+    )
+    assert (error.loc.line, error.loc.column) == (10, 35)

@@ -812,13 +812,13 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         message = f"expected {word} {error.validator_value} item(s); received {count}"
         if validator == "minItems" and error.validator_value == 1 and count == 0:
             message = "expected a non-empty list; received an empty list"
-        diags.error(
-            message,
-            doc.loc(path),
-            where,
-            code="invalid",
-            hint="a spec needs at least one layer in `model`" if path == ("model",) else None,
-        )
+        hint = "a spec needs at least one layer in `model`" if path == ("model",) else None
+        if path[:2] == ("search", "space") and path[-1] == "choice" and validator == "minItems":
+            from cnnspec.spec.search import ONE_CHOICE, ONE_CHOICE_HINT
+
+            message = ONE_CHOICE if count == 1 else "expected at least two choices; received none"
+            hint = ONE_CHOICE_HINT if count == 1 else "list the values to try: {choice: [16, 32]}"
+        diags.error(message, doc.loc(path), where, code="invalid", hint=hint)
         return
     if validator == "const":
         diags.error(

@@ -76,7 +76,7 @@ SPACE_SCHEMA: dict[str, Any] = {
             "properties": {
                 "choice": {
                     "type": "array",
-                    "minItems": 1,
+                    "minItems": 2,  # (one value: every trial would train the same; _dimension says so)
                     "uniqueItems": True,
                     "description": "the values to try (numbers, strings, booleans, null or mappings)",
                 }
@@ -140,6 +140,10 @@ SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
 LAYER_LISTS = ("model", "augmentation")
 
 Kind = Literal["float", "int", "choice"]
+#: A ``choice`` of one value (the schema's minItems, :func:`cnnspec.spec.schema._report`, and
+#: :func:`_dimension` say it in these words).
+ONE_CHOICE = "expected at least two choices; received one, which every trial would train"
+ONE_CHOICE_HINT = "set the value in the spec instead of searching it, or add the others to try"
 
 
 @dataclass(frozen=True)
@@ -351,11 +355,7 @@ def _dimension(doc: SourceDoc, name: str, space: Any, diags: Diagnostics) -> Dim
     if kind == "choice":
         items = space["choice"]
         if len(items) == 1:  # (as a step that leaves one value: every trial would train the same)
-            error(
-                "expected at least two choices; received one, which every trial would train",
-                "set the value in the spec instead of searching it, or add the others to try",
-                doc.loc((*at, "choice")) or doc.loc(at),
-            )
+            error(ONE_CHOICE, ONE_CHOICE_HINT, doc.loc((*at, "choice")) or doc.loc(at))
             return None
         if not _distinct_choices(doc, at, items, diags):
             return None
