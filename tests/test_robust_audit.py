@@ -137,6 +137,45 @@ def test_a_full_disk_under_the_journal_is_a_write_error_and_the_rerun_records_th
     assert row["number"] == 0 and row["state"] == "COMPLETE" and row["value"] == pytest.approx(0.75)
 
 
+def test_a_trial_the_journals_full_disk_stopped_is_failed_for_it_not_as_a_dead_workers(
+    runner: Any, write_spec: Any, tmp_path: Path, finishing_train: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was reported `fail: worker died`, and the repair note blamed "a killed process"."""
+    from cnnspec.search import worker
+    from cnnspec.training import trainer
+
+    full = FullJournal(monkeypatch)
+    trained = trainer.train
+
+    def fill_while_training(compiled: Any, **kwargs: Any) -> Any:  # its pruning report fails
+        if full.failed:  # (the disk filled once: the retry trains)
+            return trained(compiled, **kwargs)
+        full.armed, full.failed = True, 1
+        with open(kwargs["out"].parent / "study.journal", "ab") as handle:  # its report, torn
+            handle.write(b'{"op_co')
+        raise worker.StudyWriteFailed(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+
+    monkeypatch.setattr(trainer, "train", fill_while_training)
+    out, spec = tmp_path / "out", write_spec(SPEC)
+    first = search(runner, spec, out, "-n", "1")
+    assert first.exit_code == 1, first.output
+    assert f"cannot write {out / 'study.journal'}: No space left on device" in flat(first)
+
+    full.armed = False
+    monkeypatch.setattr(worker, "_alive", lambda pid, identity=None: False)  # (that search has ended)
+    again = search(runner, spec, out, "-n", "1")
+    text = flat(again)
+    assert again.exit_code == 0, again.output
+    assert f"the last line of {out}/study.journal was half written (a process killed or a disk full)" in text
+    assert "note: trial(s) 0 of a worker stopped by its journal's disk were failed and enqueued again" in text
+    summary = json.loads((out / "search.json").read_text())
+    assert [row["state"] for row in summary["trials"]] == ["FAIL", "COMPLETE"]
+    assert summary["trials"][0]["failed"].startswith(
+        f"disk fault: cannot write {out / 'study.journal'}: No space left on device"
+    )
+    assert "worker died" not in json.dumps(summary)
+
+
 def test_a_storage_fault_names_the_journal_and_other_errors_pass() -> None:
     pytest.importorskip("optuna")
     from cnnspec.search.worker import WorkerConfig, storage_writes

@@ -181,9 +181,7 @@ def run_search(cfg: WorkerConfig, workers: int, study: Any) -> SearchOutcome:
     with studies_lock(cfg):
         dead = fail_dead_trials(study, cfg.out)
     if dead:
-        notes.append(
-            f"trial(s) {', '.join(map(str, dead))} of a worker that died were failed and enqueued again"
-        )
+        notes.append(dead_note(study, dead))
     from cnnspec.search.worker import counted
 
     left = cfg.trials - counted(study)
@@ -198,6 +196,22 @@ def run_search(cfg: WorkerConfig, workers: int, study: Any) -> SearchOutcome:
     if workers <= 1:
         return _in_process(cfg, study, notes)
     return _processes(cfg, workers, study, notes)
+
+
+def dead_note(study: Any, dead: list[int]) -> str:
+    """The search's note on the running trials ``dead`` it failed as it started: their worker
+    died, or stopped on its journal's disk (:func:`cnnspec.search.worker.storage_fault`)."""
+    from cnnspec.search.worker import DISK_FAULT
+
+    reasons = {t.number: t.user_attrs.get("failed") for t in study.get_trials(deepcopy=False)}
+    faulted = [n for n in dead if str(reasons.get(n) or "").startswith(DISK_FAULT)]
+    died = [n for n in dead if n not in faulted]
+    parts = []
+    if died:
+        parts.append(f"trial(s) {', '.join(map(str, died))} of a worker that died")
+    if faulted:
+        parts.append(f"trial(s) {', '.join(map(str, faulted))} of a worker stopped by its journal's disk")
+    return f"{' and '.join(parts)} were failed and enqueued again"
 
 
 @contextlib.contextmanager

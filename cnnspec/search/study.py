@@ -454,8 +454,13 @@ def postgres_driver(url: str) -> str:
     return url
 
 
+#: What leaves a journal's last line half written: a writer killed in the middle of it, or a
+#: disk that took only part of it (full).
+TORN_BY = "a process killed or a disk full"
+
+
 def repair_journal(path: Path) -> str | None:
-    """Check a journal before Optuna opens it; drop its last line when a killed writer left it
+    """Check a journal before Optuna opens it; drop its last line when a writer left it
     half written (no newline, not JSON: that operation never happened), keeping the file before
     as ``PATH.bak``, and return a note saying so. Any other broken line raises :func:`damaged`
     at once, before Optuna skips it and appends after it (which breaks the file for good)."""
@@ -496,14 +501,12 @@ def _repair(path: Path) -> str | None:
         raise _uncut(path, kind)
     write_atomic(backup, raw)  # (renamed over whatever is there: never written through a link)
     _cut(path, len(raw) - len(partial))
-    return (
-        f"the last line of {path} was half written (a killed process); removed it (the file before: {backup})"
-    )
+    return f"the last line of {path} was half written ({TORN_BY}); removed it (the file before: {backup})"
 
 
 def _uncut(path: Path, kind: str) -> UsageError:
     return UsageError(
-        f"the last line of the study journal {path} is half written (a killed process), but {path} "
+        f"the last line of the study journal {path} is half written ({TORN_BY}), but {path} "
         f"is a {kind}: cnnspec cuts no file through it",
         "remove that last line (the one without a newline) from the file it names yourself, "
         "then run the same command again",

@@ -249,7 +249,9 @@ def fail_dead_trials(study: Any, out: Path) -> list[int]:
             recorded = record_finished(study, t, out)
         if recorded:
             continue
-        fail(study, t, studies.WORKER_DIED, out)
+        fault = storage_fault(out, t.user_attrs.get("pid"), t.user_attrs.get("process"))
+        # its worker stopped on its journal's disk, not dead: tried again, as a disk fault is
+        fail(study, t, studies.WORKER_DIED if fault is None else f"{DISK_FAULT}: {fault}"[:500], out)
         failed.append(t.number)
     return failed
 
@@ -563,7 +565,48 @@ def storage_writes(cfg: WorkerConfig) -> Iterator[None]:
             "trial whose training had finished is recorded from its run folder, one that had "
             "not is trained again)"
         )
+        record_storage_fault(cfg.out, fault)
         raise fault from None
+
+
+#: The journal faults of this ``--out``'s workers (:func:`record_storage_fault`), in ``OUT``.
+STORAGE_FAULTS = ".storage-faults.json"
+
+
+def record_storage_fault(out: Path, fault: WriteError) -> None:
+    """Keep, in ``OUT/.storage-faults.json``, that this process stopped on ``fault`` (its
+    journal's disk): the trial it was running stays running in the study, which could not be
+    told, and the next search fails it with this reason (:func:`storage_fault`), not as a dead
+    worker's. Nothing when ``OUT`` can't be written either (the default journal's disk: the
+    next search then says "worker died")."""
+    if not out.is_dir():
+        return
+    faults = _storage_faults(out)
+    faults = [f for f in faults if f.get("pid") != os.getpid()][-19:]  # (the last 20 processes)
+    faults.append({"pid": os.getpid(), "process": process_identity(os.getpid()), "fault": str(fault)})
+    with contextlib.suppress(OSError, WriteError):
+        write_atomic(out / STORAGE_FAULTS, json.dumps(faults, indent=2) + "\n")
+
+
+def _storage_faults(out: Path) -> list[dict[str, Any]]:
+    try:
+        found = json.loads((out / STORAGE_FAULTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return []
+    return [f for f in found if isinstance(f, dict)] if isinstance(found, list) else []
+
+
+def storage_fault(out: Path, pid: Any, identity: Any) -> str | None:
+    """The journal fault the worker process ``pid`` (``identity``: :func:`process_identity`)
+    recorded in ``out`` before it stopped (:func:`record_storage_fault`), else ``None``."""
+    for found in reversed(_storage_faults(out)):
+        if (
+            found.get("pid") == pid
+            and found.get("process") == identity
+            and isinstance(found.get("fault"), str)
+        ):
+            return found["fault"]
+    return None
 
 
 def trial_seed(doc: Any, study: Any) -> int | None:
@@ -868,7 +911,8 @@ def test_headline(metrics: dict[str, Any]) -> tuple[str, float | None]:
 def _tell_disk_fault(cfg: WorkerConfig, study: Any, trial: Any, fault: WriteError) -> None:
     """Fail ``trial`` as stopped by ``fault`` (retried: :func:`_retryable`) and give ``fault``
     the hint to run the search again. On a full disk the study's own storage may not take it:
-    the trial then stays running, and the next search fails it as its worker's ("worker died")."""
+    the trial then stays running, and the next search fails it as its worker's ("worker died",
+    or the journal's fault its worker noted: :func:`record_storage_fault`)."""
     fault.hint = _retry_hint(trial.number, fault.errno)
     written = {
         "path": str(fault.path),
