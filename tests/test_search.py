@@ -707,3 +707,44 @@ def test_hyperbands_budget_is_the_most_epochs_a_trial_trains():
     space = compile_text(text, "h.yaml").search
     pruner = make_pruner(optuna, space, 3)
     assert pruner._max_resource == 12
+
+
+@pytest.mark.slow
+def test_best_yaml_trains_the_best_trial_again_from_another_folder(runner, tmp_path, monkeypatch):
+    """best.yaml kept `npz: ${dfile}` (read as OUT/d.npz) and no seed (each trial had drawn its
+    own, and its own validation split): `cnnspec train OUT/best.yaml` trained something else."""
+    import numpy as np
+
+    folder = tmp_path / "ex"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    arrays = {
+        f"x_{part}": rng.random((n, 8, 8, 1), dtype=np.float32) for part, n in (("train", 48), ("test", 16))
+    }
+    arrays.update(y_train=np.arange(48) % 10, y_test=np.arange(16) % 10)
+    np.savez(folder / "d.npz", **arrays)
+    text = (
+        SPEC.replace("vars: {width: 4}", "vars: {width: 4, dfile: d.npz}")
+        .replace(
+            "data: {source: digits, limit: 128}", 'data: {source: {npz: "${dfile}"}, validation_split: 0.25}'
+        )
+        .replace("  epochs: 2\n", "  epochs: 1\n")
+        .replace("  seed: 1\n", "")
+        .replace("  trials: 2\n", "  trials: 1\n")
+    )
+    (folder / "x.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    done = runner.invoke(app, ["search", "ex/x.yaml", "--out", "out"])
+    assert done.exit_code == 0, done.output
+    seed = json.loads((tmp_path / "out" / "search.json").read_text())["training_seed"]
+    assert f"no training.seed: every trial trains with the study's seed {seed}" in flat(done.output)
+    assert json.loads((tmp_path / "out" / "trial-000" / "lock.json").read_text())["seed"] == seed
+    best = yaml.safe_load((tmp_path / "out" / "best.yaml").read_text())
+    assert best["data"]["source"]["npz"] == str(folder / "d.npz") and best["training"]["seed"] == seed
+    monkeypatch.chdir(tmp_path / "out")  # (best.yaml is taken as it is from anywhere)
+    trained = runner.invoke(app, ["train", "best.yaml", "--out", str(tmp_path / "b"), "-q"])
+    assert trained.exit_code == 0, trained.output
+    assert json.loads((tmp_path / "b" / "lock.json").read_text())["seed"] == seed
+    first = json.loads((tmp_path / "out" / "trial-000" / "history.json").read_text())
+    again = json.loads((tmp_path / "b" / "history.json").read_text())
+    assert again["val_accuracy"] == pytest.approx(first["val_accuracy"])  # the same split, the same run
