@@ -117,3 +117,40 @@ def test_variant_equals_keras_applications(name):
         layer = layers[node.name]
         assert tuple(layer.output.shape[1:]) == node.shape, node.name
         assert layer.count_params() == node.counts.params, node.name
+
+
+@pytest.mark.parametrize(
+    ("channels", "kinds"),
+    [
+        (1, ["rescaling", "conv2d"]),
+        (4, ["rescaling", "conv2d"]),
+        (3, ["rescaling", "normalization", "conv2d"]),
+    ],
+)
+def test_efficientnet_v2_b_standardises_only_rgb_as_keras_does(channels, kinds):
+    """The B models' ImageNet mean and variance are per RGB channel: keras.applications scales any
+    other channel count to [-1, 1] instead. A grey input was refused at the zoo file's
+    normalization (its three means)."""
+    compiled = compile_spec("zoo:efficientnet_v2_b0", [f"vars.input_shape=[32, 32, {channels}]"])
+    assert [node.kind for node in compiled.ir.nodes[: len(kinds)]] == kinds
+    params = compiled.ir.nodes[0].params
+    if channels == 3:
+        assert params["scale"] == pytest.approx(1 / 255)
+    else:
+        assert params["scale"] == pytest.approx(1 / 128) and params["offset"] == -1.0
+
+
+@pytest.mark.slow
+def test_a_grey_efficientnet_v2_b0_equals_keras_applications():
+    import keras
+
+    keras.backend.clear_session(free_memory=False)
+    with keras.StatelessScope(initialize_variables=False):
+        theirs = keras.applications.EfficientNetV2B0(weights=None, input_shape=(32, 32, 1), classes=3)
+        ours = build_model(
+            compile_spec("zoo:efficientnet_v2_b0", ["vars.input_shape=[32, 32, 1]", "vars.classes=3"])
+        )
+    mine, keras_print = fingerprint(ours), fingerprint(theirs)
+    for key in ("params", "trainable", "non_trainable", "output_shape", "layers", "weight_shapes"):
+        assert mine[key] == keras_print[key], key
+    assert Counter(mine["configs"]) == Counter(keras_print["configs"])
