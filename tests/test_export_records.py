@@ -394,10 +394,68 @@ def test_a_records_task_outputs_are_read_back_as_the_run_has_them(run_dir):
     assert find_export(run_dir, "onnx").inputs == 1  # (not recorded before: one)
 
 
+def _described(task: str, shape: tuple[int, ...], loss: str, **settings) -> dict:
+    """The record's ``outputs`` entry of an output with ``loss`` and its ``settings``."""
+    from cnnspec.analysis.settings import LossConfig
+    from cnnspec.analysis.tasks import OutputTask
+    from cnnspec.export.runtimes import describe_output
+
+    config = LossConfig(loss, **settings)
+    out = OutputTask(name="out", task=task, loss=config, metrics=(), shape=shape, activation=None)
+    return describe_output(out)
+
+
+def test_a_records_outputs_keep_every_loss_setting_and_a_served_file_reads_them(run_dir):
+    """Only the loss's name was kept: a served file's loss had the Keras defaults (huber
+    delta 1, focal alpha 0.25, no class balancing, no label smoothing), not the run's."""
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.reporting.served import inexact_loss_notes, stand_in_text
+
+    huber = _described("regression", (1,), "huber", delta=0.01, from_logits=True)  # (as a run's)
+    assert huber["loss"] == {"huber": {"delta": 0.01}}
+    focal = {"gamma": 2.0, "alpha": 0.3, "apply_class_balancing": True, "label_smoothing": 0.1}
+    labels = _described("multilabel", (3,), "binary_focal_crossentropy", **focal)
+    assert labels["loss"] == {"binary_focal_crossentropy": focal}
+    mask = _described("segmentation", (8, 8, 3), "categorical_focal_crossentropy", alpha=0.5)
+    assert mask["loss"] == {
+        "categorical_focal_crossentropy": {"label_smoothing": 0.0, "gamma": 2.0, "alpha": 0.5}
+    }
+    assert _described("regression", (1,), "mse")["loss"] == "mse"  # (a loss without settings)
+    for entry, expected in ((huber, {"delta": 0.01}), (labels, focal), (mask, {"alpha": 0.5})):
+        _edit_record(run_dir, outputs=[entry])
+        record = find_export(run_dir, "onnx")
+        (read,) = record.tasks
+        assert {k: getattr(read.loss, k) for k in expected} == expected
+        # the stand-in spec evaluate reads the served file with trains the same loss
+        (served,) = training_config(compile_text(stand_in_text(record), "<served>")).tasks
+        assert served.loss == read.loss
+        assert inexact_loss_notes(record) == []
+
+
+def test_an_older_records_loss_name_alone_reads_with_a_note(run_dir):
+    """A record written before the settings were kept still reads (the defaults), saying so
+    for a loss that takes settings; a loss that takes none is exact."""
+    from cnnspec.reporting.served import inexact_loss_notes
+
+    old = {"name": "value", "task": "regression", "shape": [1], "from_logits": True, "loss": "huber"}
+    _edit_record(run_dir, outputs=[old])
+    record = find_export(run_dir, "onnx")
+    assert record.tasks[0].loss.delta == 1.0
+    assert inexact_loss_notes(record) == [
+        "loss of value: huber with its default settings (the file's record keeps only the loss's "
+        "name; the run folder's evaluate has the settings it trained with)"
+    ]
+    _edit_record(run_dir, outputs=[{**old, "loss": "mse"}])
+    assert inexact_loss_notes(find_export(run_dir, "onnx")) == []
+
+
 @pytest.mark.parametrize(
     ("entry", "words"),
     [
         ({"task": "detection"}, "outputs[0].task that is none of"),
+        ({"loss": ["huber"]}, "outputs[0].loss that is no loss name or {name: settings}"),
+        ({"loss": {"huber": {"delta": "x"}}}, "outputs[0].loss that is no loss name or {name: settings}"),
         ({"shape": []}, "outputs[0].shape that is no list of positive integers"),
         ({"from_logits": "no"}, "outputs[0].from_logits that is not true or false"),
         ({"threshold": "high"}, "outputs[0].threshold that is no number"),

@@ -1050,6 +1050,34 @@ def name_and_settings(value: Any) -> tuple[str, dict[str, Any]]:
     return "", {}
 
 
+def loss_settings(loss: LossConfig) -> dict[str, Any]:
+    """Every setting the kind of ``loss`` takes but ``from_logits`` (as ``training.loss`` names
+    them: ``delta`` of huber, a focal loss's ``gamma`` and ``alpha`` …) with its value, defaults
+    included: an export's record keeps them all, so that a plain name there means a record
+    written before they were kept. Empty for a loss that takes none (mse, dice …)."""
+    from cnnspec.spec.sections import LOSS_SCHEMA
+
+    keys = [key for key in _settings_schema(LOSS_SCHEMA, loss.name) if key != "from_logits"]
+    return {key: getattr(loss, key) for key in keys}
+
+
+def loss_from_setting(value: Any, from_logits: bool) -> LossConfig:
+    """The :class:`LossConfig` of a ``name`` or ``{name: settings}`` value (:func:`loss_settings`'
+    as an export's record keeps it); a setting it does not name has its default."""
+    from cnnspec.spec.sections import FOCAL_ALPHA, FOCAL_GAMMA
+
+    name, settings = name_and_settings(value)
+    return LossConfig(
+        name,
+        from_logits,
+        _number_or(settings.get("label_smoothing"), 0.0),
+        _number_or(settings.get("delta"), 1.0),
+        _number_or(settings.get("gamma"), FOCAL_GAMMA),
+        _number_or(settings.get("alpha"), FOCAL_ALPHA),
+        settings.get("apply_class_balancing") is True,
+    )
+
+
 def _settings_schema(schema: dict[str, Any], name: str) -> dict[str, Any]:
     """The schemas of the settings of ``name`` in a ``{name: {settings}}`` schema of
     :mod:`cnnspec.spec.sections` (looked for through its ``anyOf`` alternatives); empty when

@@ -360,7 +360,7 @@ def evaluate(
         )
     served = served_file(target)  # an exported file by itself: its record says what it is
     if served:
-        from cnnspec.reporting.served import served_record, served_run
+        from cnnspec.reporting.served import inexact_loss_notes, served_record, served_run
 
         record, scale, runtime_notes = served_record(
             target, runtime.value, spec, ensemble, wanted, default=Runtime.keras.value
@@ -376,6 +376,7 @@ def evaluate(
                 "loss: the crossentropy of the file's probabilities (its record keeps no training "
                 "loss; the run folder's evaluate has the loss it trained with)"
             )
+        runtime_notes.extend(inexact_loss_notes(record))
     else:
         # only this command line may let the run's spec read outside its folder, never lock.json
         run = locate(target, spec, allow_outside=allow_outside)

@@ -229,14 +229,19 @@ def served_reading(data: dict[str, Any]) -> tuple[tuple[OutputTask, ...] | None,
 
 def describe_output(out: OutputTask, names: list[str] | None = None) -> dict[str, Any]:
     """How to read one output of a model that is not a single classifier (a record's
-    ``outputs`` entry; :func:`output_task` reads it back): its name, task, shape and loss,
-    whether it gives logits, the thresholds of multi-label and one-channel outputs (on the raw
-    values, and on the probabilities), and the names of its classes, labels or values."""
+    ``outputs`` entry; :func:`output_task` reads it back): its name, task, shape and loss
+    (``{name: settings}`` with every setting it takes, :func:`~cnnspec.analysis.settings.
+    loss_settings`, so that a served file's loss is the run's: huber's delta, a focal loss's
+    alpha …), whether it gives logits, the thresholds of multi-label and one-channel outputs (on
+    the raw values, and on the probabilities), and the names of its classes, labels or values."""
+    from cnnspec.analysis.settings import loss_settings
+
+    settings = loss_settings(out.loss)
     entry: dict[str, Any] = {
         "name": out.name,
         "task": out.task,
         "shape": list(out.shape),
-        "loss": out.loss.name,
+        "loss": {out.loss.name: settings} if settings else out.loss.name,
         "from_logits": out.loss.from_logits,
     }
     if names is not None:
@@ -250,7 +255,7 @@ def describe_output(out: OutputTask, names: list[str] | None = None) -> dict[str
 def output_task(entry: dict[str, Any]) -> OutputTask:
     """The :class:`~cnnspec.analysis.tasks.OutputTask` a record's ``outputs`` entry describes
     (:func:`describe_output`), for predict and the benchmark without the spec."""
-    from cnnspec.analysis.settings import LossConfig
+    from cnnspec.analysis.settings import loss_from_setting
     from cnnspec.analysis.tasks import DEFAULT_THRESHOLD, OutputTask
 
     task, from_logits = str(entry["task"]), bool(entry["from_logits"])
@@ -262,12 +267,24 @@ def output_task(entry: dict[str, Any]) -> OutputTask:
     return OutputTask(
         name=str(entry["name"]),
         task=task,
-        loss=LossConfig(name=str(loss), from_logits=from_logits),
+        loss=loss_from_setting(loss, from_logits),
         metrics=(),
         shape=shape,
         activation=None,
         threshold=float(threshold),
     )
+
+
+def inexact_loss(entry: dict[str, Any]) -> str | None:
+    """The name of an ``outputs`` entry's loss where its record keeps only that name of a loss
+    that takes settings (written before :func:`describe_output` kept them): the loss it is read
+    with has the defaults, which may not be the run's. ``None`` where it is exact."""
+    from cnnspec.analysis.settings import loss_from_setting, loss_settings
+
+    loss = entry.get("loss")
+    if not isinstance(loss, str) or not loss_settings(loss_from_setting(loss, False)):
+        return None
+    return loss
 
 
 def _default_loss(task: str, shape: tuple[int, ...]) -> str:
@@ -542,12 +559,23 @@ def _output_problem(entry: dict[str, Any], index: int) -> str | None:
         value = entry.get(key)
         if value is not None and not _finite(value):
             return f"has an {where}.{key} that is no number ({value!r:.60})"
-    if entry.get("loss") is not None and not isinstance(entry["loss"], str):
-        return f"has an {where}.loss that is no text ({entry['loss']!r:.60})"
+    loss = entry.get("loss")
+    if loss is not None and not isinstance(loss, str) and not _loss_setting(loss):
+        return f"has an {where}.loss that is no loss name or {{name: settings}} ({loss!r:.60})"
     names = entry.get("names")
     if names is not None and not (isinstance(names, list) and all(isinstance(n, (str, int)) for n in names)):
         return f"has an {where}.names that is no list of names ({names!r:.60})"
     return None
+
+
+def _loss_setting(value: Any) -> bool:
+    """Whether ``value`` is a loss as :func:`describe_output` writes one with its settings: one
+    name whose settings are numbers and true or false (finite: read by :func:`_non_finite`'s
+    rule)."""
+    if not (isinstance(value, dict) and len(value) == 1):
+        return False
+    settings = next(iter(value.values()))
+    return isinstance(settings, dict) and all(isinstance(v, bool) or _finite(v) for v in settings.values())
 
 
 def _non_finite(parts: dict[str, dict[str, Any]]) -> str | None:

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cnnspec.analysis.settings import CROSSENTROPY_LOSSES, name_and_settings
+from cnnspec.analysis.settings import CROSSENTROPY_LOSSES, LossConfig, loss_settings, name_and_settings
 from cnnspec.errors import UsageError
 from cnnspec.export.runtimes import ExportRecord
 from cnnspec.reporting.run import STAND_IN_SOURCE, Run, split_of_record
@@ -170,6 +170,30 @@ def recorded_loss(output: dict[str, Any], default: str) -> tuple[str, dict[str, 
     return name, {k: v for k, v in settings.items() if k != "from_logits"}
 
 
+def _changed_settings(loss: Any) -> dict[str, Any]:
+    """The settings of a served output's loss (a :class:`~cnnspec.analysis.settings.LossConfig`)
+    that are not their defaults, as ``training.loss`` writes them."""
+    default = loss_settings(LossConfig(loss.name))
+    return {k: v for k, v in loss_settings(loss).items() if v != default[k]}
+
+
+def inexact_loss_notes(record: ExportRecord) -> list[str]:
+    """A note for each output whose record keeps only its loss's name where the loss takes
+    settings (a record written before they were kept): the loss is reported with the defaults,
+    which may not be the ones the run trained with."""
+    from cnnspec.export.runtimes import inexact_loss
+
+    notes = []
+    for entry in record.data.get("outputs") or []:
+        name = inexact_loss(entry)
+        if name is not None:
+            notes.append(
+                f"loss of {entry['name']}: {name} with its default settings (the file's record keeps "
+                "only the loss's name; the run folder's evaluate has the settings it trained with)"
+            )
+    return notes
+
+
 def stand_in_text(record: ExportRecord) -> str:
     """The spec of a served file's model as its record describes it: the record's input, one
     head of its output's shape (a 1×1 convolution for a map, a dense layer for a vector) with
@@ -186,6 +210,7 @@ def stand_in_text(record: ExportRecord) -> str:
         task = tasks[0]
         name, kind, shape = task.name, task.task, tuple(task.shape)
         from_logits, loss, threshold = task.loss.from_logits, task.loss.name, task.threshold
+        settings = _changed_settings(task.loss)
     else:  # a single classifier's record: its classes, one sigmoid unit for two
         binary = bool(output["binary"])
         name, kind, shape = "output", "classification", (1 if binary else len(record.classes),)
@@ -209,7 +234,7 @@ def stand_in_text(record: ExportRecord) -> str:
     if loss in CROSSENTROPY_LOSSES:
         training["loss"] = {loss: {**settings, "from_logits": from_logits}}
     else:
-        training["loss"] = loss
+        training["loss"] = {loss: settings} if settings else loss
     if threshold is not None and (kind == "multilabel" or shape[-1] == 1) and kind != "regression":
         training["threshold"] = float(threshold)
     if given.get("rescale_by_depth") is True:
