@@ -225,3 +225,23 @@ def test_targets_that_do_not_fit_an_output_are_refused(runner, tmp_path, task, r
     assert result.exit_code == 1, result.output
     assert "spec.yaml:" in result.output and message in result.output, result.output
     assert not run.exists()
+
+
+def test_a_metric_keras_refuses_leaves_no_run_folder(runner, tmp_path, monkeypatch):
+    """Keras checks a metric's settings only when it is made (a threshold of 0 did it): made
+    after lock.json, spec.yaml and resolved.yaml were written, the refusal left a half-made run
+    folder a rerun refused. They are made before the folder is written now."""
+    from cnnspec.training import builders
+
+    def refused(config):
+        raise ValueError("Invalid threshold value received: 0")
+
+    monkeypatch.setattr(builders, "metrics", refused)
+    write_data(tmp_path, "multilabel")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD.format(name="ml") + SPECS["multilabel"] + TRAINING, encoding="utf-8")
+    run = tmp_path / "out" / "run"
+    result = runner.invoke(app, ["train", str(spec), "--out", str(run), "--quiet"])
+    assert result.exit_code == 3, result.output
+    assert "Invalid threshold value received: 0" in result.output
+    assert not (tmp_path / "out").exists()

@@ -149,6 +149,29 @@ def test_task_mistakes_are_located_errors(runner, tmp_path, text, line, message)
     assert f"spec.yaml:{line}:" in result.output and message in result.output, result.output
 
 
+@pytest.mark.parametrize(
+    ("training", "where", "key"),
+    [
+        ("training: {threshold: 0}\n", "9:23", "training.threshold"),
+        ("training: {threshold: '${0 * 1}'}\n", "9:23", "training.threshold"),
+        ("training:\n  outputs: {labels: {threshold: 0}}\n", "10:33", "training.outputs.labels.threshold"),
+    ],
+    ids=["threshold", "expression", "per-output"],
+)
+def test_a_threshold_of_0_is_a_located_error(runner, tmp_path, training, where, key):
+    """Keras' metrics refuse a threshold of 0 (``0 < threshold <= 1``): it passed validate and
+    training ended in an internal error, leaving a half-made run folder."""
+    spec = tmp_path / "spec.yaml"
+    model = "model:\n  - flatten\n  - dense: {units: 3, activation: sigmoid}\n    id: labels\n"
+    spec.write_text(HEAD + model + NPZ + training, encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    received = "0" if "${" in training else "integer 0"
+    assert f"spec.yaml:{where}: error: {key}: expected a number > 0 and ≤ 1; received {received}" in (
+        result.output
+    )
+
+
 def test_did_you_mean_for_an_output_name(runner, tmp_path):
     spec = tmp_path / "spec.yaml"
     spec.write_text(HEAD + MULTI + NPZ + "training:\n  outputs: {sise: {loss: mse}}\n", encoding="utf-8")

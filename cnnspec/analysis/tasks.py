@@ -401,7 +401,7 @@ def _one_output(
             "end the model with activation: softmax (or sigmoid for one class)",
         )
     weight = reader.number((*base, "loss_weight"), 1.0, minimum=0)
-    threshold = reader.number((*base, "threshold"), DEFAULT_THRESHOLD, minimum=0, maximum=1)
+    threshold = reader.number((*base, "threshold"), DEFAULT_THRESHOLD, above=0, maximum=1)
     if threshold is not None and reader.value((*base, "threshold")) is not None and task != "multilabel":
         reader.error(
             f"expected threshold only for a multilabel output; this one is {task}",

@@ -559,7 +559,10 @@ _TASK = {
     "else classification)",
 }
 _THRESHOLD = _num(
-    0, 1, description="multilabel: a label is predicted when its probability exceeds this (default 0.5)"
+    0,
+    1,
+    exclusive=True,  # (Keras' metrics refuse 0: a label of probability 0 would be predicted)
+    description="multilabel: a label is predicted when its probability exceeds this (default 0.5)",
 )
 OUTPUT_SCHEMA = _obj(
     {

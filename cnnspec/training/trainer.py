@@ -412,6 +412,7 @@ def _train_owned(
                 )
             if lock is None:
                 check_owned(work_dir)  # still where it was locked: rundir.start would re-create it
+                _make_loss_and_metrics(config)
                 from cnnspec.training.transfer import file_records
 
                 lock = rundir.start(
@@ -445,6 +446,17 @@ def _train_owned(
             if not dist.is_chief:  # its files were a scratch copy; the chief's are the run's
                 result.run_dir, result.files, result.worker = run_dir, {}, dist.task
             return result
+
+
+def _make_loss_and_metrics(config: TrainConfig) -> None:
+    """Make the run's loss and metrics once, unused, before the run folder is written: Keras
+    checks their settings (a metric's threshold, a loss's weight) only when they are made, and
+    a refusal after lock.json would leave a run folder that can neither be resumed nor started
+    anew. (Validate holds every setting to Keras' rules; this keeps a missed one harmless.)"""
+    from cnnspec.training import builders
+
+    builders.loss(config)
+    builders.metrics(config)
 
 
 def _run(
