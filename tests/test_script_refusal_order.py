@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.test_data_checks import CLASSIFIER, REGRESSION, npz_spec, refused
+from tests.test_data_checks import CLASSIFIER, REGRESSION, loaded, npz_spec, refused
 from tests.test_listing_edges import make_images, script_functions, write_spec
-from tests.test_task_data import spec, write_images
+from tests.test_task_data import SEG_HEAD, masks_of, spec, write_images, write_pairs
 
 Arrays = dict[str, Any]
 
@@ -266,6 +266,42 @@ def test_a_test_csv_with_two_faults_is_refused_for_the_one_train_names(tmp_path,
     assert len(named) == 1 and CSV_FAULTS[named[0]][1] in str(stopped.value.code), (trained, stopped.value)
 
 
+@pytest.mark.parametrize("split", ["y_train", "y_test"])
+def test_negative_targets_of_an_msle_regression_are_refused_with_trains_message(tmp_path, split):
+    """Keras' msle reads every target below 0 as 0: the loss read 0.0000 while the model learnt
+    nothing. Train and the script refuse them alike (the split they are in named)."""
+    from cnnspec.analysis.datafit import MSLE_HINT
+
+    arrays = good_arrays("task")
+    arrays[split] = arrays[split] - 1.5
+    extra = "training: {seed: 0, task: regression, loss: msle}\n"
+    path = npz_spec(tmp_path, head=REGRESSION, extra=extra, **arrays)
+    error = refused(path)
+    which = "training" if split == "y_train" else "test"
+    assert error.message == f"expected {which} targets ≥ 0 for the msle loss; found -1.5"
+    assert error.hint == MSLE_HINT and error.path == "data.source"
+    assert script_refusal(tmp_path, path, "task") == error.message
+    # the same targets with mse are fine: only msle clamps them
+    path.write_text(path.read_text().replace("loss: msle", "loss: mse"))
+    loaded(path)  # (no refusal)
+
+
+def test_negative_targets_of_an_msle_output_of_several_are_refused_with_trains_message(tmp_path):
+    arrays = good_arrays("classifier")
+    saved = {"x_train": arrays["x_train"], "x_test": arrays["x_test"]}
+    saved |= {"y_train_kind": arrays["y_train"], "y_test_kind": arrays["y_test"]}
+    saved |= {
+        "y_train_size": np.arange(12, dtype="float32") - 2,
+        "y_test_size": np.arange(6, dtype="float32"),
+    }
+    np.savez(tmp_path / "d.npz", **saved)
+    path = tmp_path / "spec.yaml"
+    path.write_text(MULTI.replace("loss: mse", "loss: msle"))
+    message = refused(path).message
+    assert message == "expected training targets for output size ≥ 0 for the msle loss; found -2"
+    assert script_refusal(tmp_path, path, "task") == message
+
+
 # -- an npz file without the arrays it needs (a KeyError traceback in both scripts) ---------------
 def test_a_multilabel_npzs_class_names_are_one_per_label(tmp_path):
     """The task script read any number of names for the labels; train refuses another count."""
@@ -342,8 +378,6 @@ MASK_PAIRS = [
 
 
 def mask_case(tmp_path: Path, faults: list[str]) -> Path:
-    from tests.test_task_data import SEG_HEAD
-
     arrays = good_masks()
     for fault in faults:
         MASK_FAULTS[fault][1](arrays)
@@ -392,6 +426,55 @@ def test_a_multi_output_npz_of_masks_is_refused_with_trains_message(tmp_path, fa
     path = tmp_path / "spec.yaml"
     path.write_text(SEG_MULTI)
     assert script_refusal(tmp_path, path, "task") == refused(path).message
+
+
+def test_too_few_mask_class_names_for_the_outputs_channels_are_refused_with_trains_message(tmp_path):
+    """Names for the masks' 2 classes on a 3-channel output were replaced by numbers in every
+    report (the export's record kept them): an error, as a classifier's too few names are."""
+    arrays = good_masks()
+    arrays |= {"y_train": arrays["y_train"] % 2, "y_test": arrays["y_test"] % 2}
+    arrays["class_names"] = np.array(["background", "road"])
+    path = npz_spec(tmp_path, head=SEG_HEAD, extra="training: {seed: 0}\n", **arrays)
+    error = refused(path)
+    assert error.message == (
+        "expected a name for each of the output's 3 classes; class_names of d.npz has 2 (background, road)"
+    )
+    assert (error.loc.line, error.loc.column) == (8, 17)  # data.source's npz value
+    assert script_refusal(tmp_path, path, "task") == error.message
+
+
+def test_too_few_mask_class_names_of_a_multi_output_npz_are_refused_with_trains_message(tmp_path):
+    arrays = good_masks()
+    saved = {"x_train": arrays["x_train"], "x_test": arrays["x_test"]}
+    saved |= {"y_train_seg": arrays["y_train"] % 2, "y_test_seg": arrays["y_test"] % 2}
+    saved |= {"y_train_kind": np.arange(12) % 3, "y_test_kind": np.arange(6) % 3}
+    saved |= {"class_names_seg": np.array(["a", "b"]), "class_names": np.array(["x", "y", "z"])}
+    np.savez(tmp_path / "d.npz", **saved)
+    path = tmp_path / "spec.yaml"
+    path.write_text(SEG_MULTI)
+    message = refused(path).message
+    assert (
+        message
+        == "expected a name for each of the output seg's 3 classes; class_names_seg of d.npz has 2 (a, b)"
+    )
+    assert script_refusal(tmp_path, path, "task") == message
+
+
+def test_too_few_mask_classes_of_an_image_folder_are_refused_with_trains_message(tmp_path):
+
+    write_pairs(tmp_path / "d", masks_of(6, classes=2), mode="P")
+    path = spec(tmp_path, "{images: d/images, masks: d/masks, classes: [bg, fg]}", SEG_HEAD)
+    error = refused(path)
+    assert (
+        error.message
+        == "expected a name for each of the output's 3 classes; data.source.classes has 2 (bg, fg)"
+    )
+    assert path.read_text().splitlines()[error.loc.line - 1][error.loc.column - 1 :] == "[bg, fg]}"
+    functions = script_functions(path)
+    functions["read_images"] = lambda files: np.zeros((len(files), 8, 8, 3))  # (TensorFlow's decoding)
+    with pytest.raises(SystemExit) as stopped:
+        functions["load_data"](tmp_path / "d" / "images", tmp_path / "d" / "masks")
+    assert str(stopped.value.code).split("\n")[0] == error.message
 
 
 # -- a class-folder tree with two faults -----------------------------------------------------------

@@ -23,6 +23,14 @@ DATASET_SHAPES: dict[str, tuple[int, int, int]] = {
     "cifar100": (32, 32, 3),
 }
 
+#: Why a regression output trained with msle takes no negative target (train's hint, and the
+#: generated script's): Keras clamps each target below its epsilon before the log.
+MSLE_HINT = (
+    "Keras' msle compares log(1 + max(y, 1e-7)): every target below 0 counts as 0, and the loss "
+    "reads near 0 while the model learns nothing of them; shift the targets to 0 or above, or use "
+    "mse, mae or huber"
+)
+
 
 def check_sample_shape(shape: tuple[int, ...], compiled: CompiledSpec, config: TrainConfig) -> None:
     """Raise a located :class:`SpecError` when images of ``shape`` do not fit ``input.shape``:

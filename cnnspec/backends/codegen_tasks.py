@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any
 
+from cnnspec.analysis.datafit import MSLE_HINT
 from cnnspec.analysis.settings import default_target
 from cnnspec.analysis.tasks import KERAS_LOSS_OF
 from cnnspec.backends.codegen_values import help_string, py_literal, py_string, relative_note, unparse
@@ -251,6 +252,9 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
                 if out.task == "classification"
             }
         ),
+        # regression outputs trained with msle: negative targets are refused, as train refuses them
+        "msle_outputs": [out.name for out in tasks if out.task == "regression" and out.loss.name == "msle"],
+        "msle_hint": py_literal(MSLE_HINT),
         "mask_class_count": py_literal(
             {out.name: out.classes for out in tasks if out.task == "segmentation"}
         ),

@@ -883,11 +883,18 @@ def _check_npz_names(
     path: Path,
     compiled: CompiledSpec,
     key: str = "class_names",
+    config: TrainConfig | None = None,
+    output: str | None = None,
 ) -> None:
     """An npz's ``class_names`` name every class (at least the largest index + 1), label or value
     (exactly one per column): a located error naming both counts otherwise, where they used to
-    be replaced by numbers silently. Masks are checked against them by :func:`check_target`."""
-    if not names or kind == "mask":
+    be replaced by numbers silently. Masks are checked against them by :func:`check_target`,
+    and they against the classes of the segmentation output they are for (``config``'s output
+    ``output``, or its only one): :func:`check_mask_names`."""
+    if not names:
+        return
+    if kind == "mask":
+        check_mask_names(names, config, output, f"{key} of {path.name}", compiled, (*SOURCE, "npz"), key)
         return
     if kind == "class":
         count = int(max(y_train.max(initial=-1), y_test.max(initial=-1))) + 1
@@ -905,6 +912,34 @@ def _check_npz_names(
         (*SOURCE, "npz"),
         "store one name per class (or label, or value column) in index order, or leave "
         f"{key} out to number them",
+    )
+
+
+def check_mask_names(
+    names: list[str],
+    config: TrainConfig | None,
+    output: str | None,
+    said: str,
+    compiled: CompiledSpec,
+    where: SpecPath,
+    key: str,
+) -> None:
+    """Mask class names given (``said``: where, as the message says it) must name each class of
+    the segmentation output the masks are for (``output``, or the model's only output): too few
+    were replaced by numbers everywhere (reports, metrics.json, evaluate, predict) while the
+    export's record kept them. A located error at ``where``, as a classifier's class names."""
+    outs = [o for o in (config.tasks if config else ()) if output is None or o.name == output]
+    if len(outs) != 1 or outs[0].task != "segmentation" or len(names) >= outs[0].classes:
+        return
+    classes = outs[0].classes
+    whose = "the output's" if output is None else f"the output {output}'s"
+    shown = ", ".join(map(str, names[:5])) + (", …" if len(names) > 5 else "")
+    raise _error(
+        f"expected a name for each of {whose} {classes} classes; {said} has {len(names)} ({shown})",
+        compiled,
+        where,
+        f"name every class of the output in index order (or leave {key} out to number them), "
+        "or give the output as many channels as there are classes",
     )
 
 
@@ -979,6 +1014,11 @@ def load_dataset(
             where: SpecPath = (*SOURCE, "classes")
             _check_unique_names([str(n) for n in table], "data.source.classes", "classes", compiled, where)
         x, y, names = reader(data, compiled)
+        if target == "mask" and table:  # (a table of colours names each class once)
+            said = "data.source.classes"
+            check_mask_names(
+                [str(n) for n in table], config, None, said, compiled, (*SOURCE, "classes"), "classes"
+            )
         if target == "regression":  # a values table's header names its columns
             where = (*SOURCE, "values")
             _check_unique_names(list(names), "the header of the values table", "column", compiled, where)
@@ -1035,12 +1075,20 @@ def load_dataset(
     if data.kind == "npz":
         assert data.path is not None
         if not isinstance(target, dict):
-            _check_npz_names(names, target, y_train, y_test, data.path, compiled)
+            _check_npz_names(names, target, y_train, y_test, data.path, compiled, config=config)
         else:  # each output's names: its class_names_<output>, or class_names given to it
             for output, kind in target.items():
                 key = f"class_names_{output}" if own_names.get(output) else "class_names"
                 _check_npz_names(
-                    names[output], kind, y_train[output], y_test[output], data.path, compiled, key
+                    names[output],
+                    kind,
+                    y_train[output],
+                    y_test[output],
+                    data.path,
+                    compiled,
+                    key,
+                    config,
+                    output,
                 )
         # the factor is known only once the file is read: lock.json records it
         source["rescale"] = pipeline_scale(data, compiled.ir, x_train.dtype.kind in "iu", pixel_max)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cnnspec.analysis.datafit import MSLE_HINT
 from cnnspec.analysis.settings import TrainConfig
 from cnnspec.analysis.tasks import OutputTask
 from cnnspec.errors import SpecError, format_path
@@ -92,6 +93,7 @@ def _check_one(
                 compiled,
                 f"the output {out.name} has {out.units} unit(s)",
             )
+        _check_msle(out, y, compiled, what, where)
         # the known width: an empty split (validation_split: 0) cannot infer a -1 axis
         return y.reshape(len(y), width).astype("float32") if y.ndim > 1 else y.astype("float32")
     if out.task == "multilabel":
@@ -133,6 +135,19 @@ def _check_one(
             compiled,
         )
     return y.astype("int64")
+
+
+def _check_msle(out: OutputTask, y: np.ndarray, compiled: CompiledSpec, what: str, where: str) -> None:
+    """A regression output trained with msle must have no negative target: Keras clamps each
+    target (and prediction) below its epsilon to it before the log, so negative values would
+    silently train as 0."""
+    if out.loss.name != "msle" or not y.size:
+        return
+    least = float(np.min(y))
+    if least < 0:
+        raise _error(
+            f"expected {what} targets{where} ≥ 0 for the msle loss; found {least:.6g}", compiled, MSLE_HINT
+        )
 
 
 def check_kinds(dataset: Any, compiled: CompiledSpec, config: TrainConfig) -> None:
