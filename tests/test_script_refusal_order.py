@@ -327,7 +327,9 @@ def test_an_npz_without_an_array_is_refused_with_trains_message(tmp_path, script
     assert script_refusal(tmp_path, path, script) == refused(path).message
 
 
-@pytest.mark.parametrize("fault", ["no-size", "no-test-kind", "single-layout-missing", "stray-names"])
+@pytest.mark.parametrize(
+    "fault", ["no-size", "no-test-kind", "single-layout-missing", "single-layout", "stray-names"]
+)
 def test_a_multi_output_npz_without_an_array_is_refused_with_trains_message(tmp_path, fault):
     arrays = good_arrays("classifier")
     x = {"x_train": arrays["x_train"], "x_test": arrays["x_test"]}
@@ -337,12 +339,22 @@ def test_a_multi_output_npz_without_an_array_is_refused_with_trains_message(tmp_
         "no-size": x | kind,
         "no-test-kind": x | size | {"y_train_kind": arrays["y_train"]},
         "single-layout-missing": x | {"y_train": arrays["y_train"]},
+        # Keras' layout for a model of two outputs: each output's arrays named (train read them as
+        # one output's labels)
+        "single-layout": x | {"y_train": arrays["y_train"], "y_test": arrays["y_test"]},
         "stray-names": x | kind | size | {"class_names_kinds": np.array(["a", "b", "c"])},
     }[fault]
     np.savez(tmp_path / "d.npz", **saved)
     path = tmp_path / "spec.yaml"
     path.write_text(MULTI)
-    assert script_refusal(tmp_path, path, "task") == refused(path).message
+    message = refused(path).message
+    assert script_refusal(tmp_path, path, "task") == message
+    if fault.startswith("single-layout"):
+        given = "y_train" if fault.endswith("missing") else "y_train and y_test"
+        assert message == (
+            "expected y_train_<output> and y_test_<output> arrays for each of the model's 2 outputs "
+            f"(kind, size); d.npz has {given}, one target"
+        )
 
 
 # -- segmentation masks in an npz, alone and in pairs ----------------------------------------------
@@ -359,6 +371,8 @@ MASK_FAULTS: dict[str, tuple[str, Callable[[Arrays], None]]] = {
     "channels": ("size", lambda a: a.update(x_train=a["x_train"][..., :1], x_test=a["x_test"][..., :1])),
     "nan-mask": ("masks", lambda a: _set(a, "y_train", (3, 2, 2), np.nan, "float64")),
     "fraction": ("masks", lambda a: _set(a, "y_train", (3, 2, 2), 0.5, "float64")),
+    # multi-hot rows, no masks: refused as masks of the wrong shape (train said class labels)
+    "rows": ("masks", lambda a: a.update(y_train=(a["y_train"][:, 0, :3] > 0).astype("float32"))),
     "mask-size": ("mask-size", lambda a: a.update(y_train=a["y_train"][:, :7, :7])),
     "negative": ("test-masks", lambda a: _set(a, "y_test", (1, 0, 0), -1)),
     "huge": ("test-masks", lambda a: _set(a, "y_test", (1, 0, 0), 10**7)),

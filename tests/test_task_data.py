@@ -339,6 +339,65 @@ def test_npz_multilabel_and_multi_output(tmp_path):
     assert "expected arrays x_test and y_test in x.npz; missing y_test" in str(caught.value)
 
 
+def _refusal(path: Path, overrides: tuple[str, ...] = (), test_only: bool = False) -> SpecError:
+    """The one data error loading ``path`` (with ``--set`` ``overrides``) raises."""
+    compiled = compile_spec(path, overrides)
+    with pytest.raises(SpecError) as caught:
+        load_dataset(compiled, train_settings(compiled), 0, test_only=test_only)
+    (error,) = caught.value.errors
+    return error
+
+
+def test_single_layout_targets_of_another_shape_are_refused_as_the_models_targets(tmp_path):
+    """Multi-hot rows (n, 3) for a segmentation model were refused as class labels of shape
+    (n,) with a hint to store class indices; a model of several outputs read plain y_train as
+    one output's. Each now says what the model needs; an npz given by --set is located there."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (12, 8, 8, 3)).astype("uint8")
+    hot = (rng.random((12, 3)) > 0.5).astype("float32")
+    np.savez(tmp_path / "hot.npz", x_train=x, y_train=hot, x_test=x[:4], y_test=hot[:4])
+    masks = rng.integers(0, 3, (12, 8, 8)).astype("uint8")
+    np.savez(tmp_path / "seg.npz", x_train=x, y_train=masks, x_test=x[:4], y_test=masks[:4])
+    path = spec(tmp_path, "{npz: seg.npz}")
+    error = _refusal(path, (f"data.source.npz={tmp_path / 'hot.npz'}",))
+    assert error.message == "expected training masks of shape (n, 8, 8); received (12, 3)"
+    assert error.hint == "store one class index per pixel"
+    assert (error.loc.file, error.loc.line, error.loc.column) == ("<--set 1>", 1, 17)  # the file
+    # evaluate's --data of test arrays alone: they are the test masks, not "training" ones
+    np.savez(tmp_path / "hot_test.npz", x_test=x[:4], y_test=hot[:4])
+    error = _refusal(spec(tmp_path, "{npz: hot_test.npz}"), test_only=True)
+    assert error.message == "expected test masks of shape (n, 8, 8); received (4, 3)"
+    two_heads = (
+        "  - conv2d: {filters: 3, kernel_size: 1, activation: softmax}\n    id: seg\n"
+        "  - global_avg_pool2d:\n    inputs: seg\n  - dense: {units: 4, activation: softmax}\n    id: kind\n"
+        "outputs: [seg, kind]\n"
+    )
+    error = _refusal(spec(tmp_path, "{npz: seg.npz}", two_heads))
+    assert error.message == (
+        "expected y_train_<output> and y_test_<output> arrays for each of the model's 2 outputs (seg, "
+        "kind); seg.npz has y_train and y_test, one target"
+    )
+    assert error.hint == (
+        "a model of several outputs takes a target per output: store y_train_seg, y_test_seg, "
+        "y_train_kind, y_test_kind"
+    )
+    error = _refusal(spec(tmp_path, "{npz: hot_test.npz}", two_heads), test_only=True)
+    assert error.message.startswith("expected y_test_<output> arrays for each of the model's 2 outputs")
+    assert error.message.endswith("hot_test.npz has y_test, one target")
+
+
+def test_an_output_width_set_on_the_command_line_is_located_there(tmp_path):
+    """`--set 'model[2].dense.units=4'` made the output 4 wide: the error quoted the file's
+    line, which says 3."""
+    names = write_images(tmp_path / "img", 6)
+    (tmp_path / "labels.json").write_text(json.dumps(dict(zip(names, LABELS, strict=True))))
+    head = DENSE.replace("UNITS", "3").replace("ACT", "sigmoid")
+    path = spec(tmp_path, "{images: img, labels: labels.json}", head)
+    error = _refusal(path, ("model[2].dense.activation=sigmoid", "model[2].dense.units=4"))
+    assert error.message == "expected 3 output units (one per label); the model outputs 4"
+    assert (error.loc.file, error.loc.line, error.loc.column) == ("<--set 2>", 1, 22)
+
+
 # -- the CLI: the error, exit 1, and no run folder ----------------------------------------------
 @pytest.mark.slow
 def test_train_refuses_bad_task_data_before_writing(tmp_path, runner):

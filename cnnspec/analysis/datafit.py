@@ -5,13 +5,18 @@ named dataset is known to have, before any data is read), so the generated scrip
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from cnnspec.errors import SpecError, format_path
+from cnnspec.errors import COMMAND_LINE_PREFIX, Loc, SpecError, SpecPath, format_path
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings import TrainConfig
+    from cnnspec.ir import Node
+
+#: The keys of ``data.source`` that name the files its data is read from, in the order an
+#: error about the data prefers them (:func:`source_loc`).
+_SOURCE_FILE_KEYS = ("npz", "images", "masks", "labels", "values", "directory", "csv")
 
 #: (height, width, channels) of the images of each named dataset of a fixed size (``shapes`` is
 #: drawn at the size its spec asks for).
@@ -30,6 +35,45 @@ MSLE_HINT = (
     "reads near 0 while the model learns nothing of them; shift the targets to 0 or above, or use "
     "mse, mae or huber"
 )
+
+
+def source_loc(compiled: CompiledSpec, path: SpecPath) -> Loc | None:
+    """Where an error about the data at ``path`` is shown: the value's location, but for one
+    about the whole ``data.source``, the location of the file it names where that came from
+    the command line (``--set data.source.npz=other.npz``): the file there is what the error
+    is about, not the spec's source line."""
+    if tuple(path) == ("data", "source"):
+        for key in _SOURCE_FILE_KEYS:
+            loc = compiled.doc.locs.get((*path, key))
+            if loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX):
+                return loc
+    return compiled.doc.loc(path)
+
+
+def output_loc(compiled: CompiledSpec, node: Node, width: int) -> Loc | None:
+    """Where an error about the width of the output layer ``node`` (``width`` units or
+    channels) is shown: at the command-line override of one of the layer's values that gave it
+    that width (``--set 'model[1].dense.units=4'``), else at the layer's item (whose line may
+    still say the width the override replaced)."""
+    for key, loc in compiled.doc.locs.items():
+        if not loc.file.startswith(COMMAND_LINE_PREFIX) or not node.path:
+            continue
+        if (
+            format_path(key).startswith((f"{node.path}.", f"{node.path}["))
+            and _value_at(compiled.doc.data, key) == width
+        ):
+            return loc
+    return node.loc
+
+
+def _value_at(data: Any, path: SpecPath) -> Any:
+    """The value at ``path`` in the document ``data`` (``None`` where there is none)."""
+    for part in path:
+        listed = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if not (listed or (isinstance(data, dict) and part in data)):
+            return None
+        data = data[part]
+    return data
 
 
 def check_sample_shape(shape: tuple[int, ...], compiled: CompiledSpec, config: TrainConfig) -> None:
@@ -63,7 +107,7 @@ def check_sample_shape(shape: tuple[int, ...], compiled: CompiledSpec, config: T
     raise SpecError.single(
         f"expected data of shape {list(expected)} (input.shape); the {config.data.kind} images have "
         f"shape {list(shape)}",
-        compiled.doc.loc(path),
+        source_loc(compiled, path),
         format_path(path),
         code="data",
         hint=hint,
@@ -103,7 +147,8 @@ def check_class_count(
         raise SpecError.single(
             f"expected at most {units} classes (the model's output units); the data has "
             f"{classes}{_listed(names)}",
-            (out.loc if out is not None else None) or compiled.doc.loc(("data", "source")),
+            (output_loc(compiled, out, units) if out is not None else None)
+            or source_loc(compiled, ("data", "source")),
             out.path if out is not None else "model",
             code="data",
             hint=f"set the last dense layer to units: {classes}",
@@ -127,7 +172,7 @@ def check_two_classes(
     message = f"expected at least 2 classes for {whose}; the data has {classes}{_listed(names)}"
     path = two_classes_path(config, output)
     hint = two_classes_hint(config, output)
-    raise SpecError.single(message, compiled.doc.loc(path), format_path(path), code="data", hint=hint)
+    raise SpecError.single(message, source_loc(compiled, path), format_path(path), code="data", hint=hint)
 
 
 def two_classes_path(config: TrainConfig, output: str | None = None) -> tuple[str, str]:

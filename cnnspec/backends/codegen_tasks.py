@@ -269,7 +269,7 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
         ),
         # an npz file of one target for several outputs: what train reads it as (data.py's _npz_kind)
         "npz_target": py_literal(data.target if isinstance(data.target, str) else None),
-        "default_target": py_literal("class" if default == "mask" else default),
+        "default_target": py_literal(default),
         "mask_outputs_literal": py_literal(tuple(mask_outputs or ())),
         "geometric": py_literal(tuple(bool(REGISTRY[node.kind].geometric) for node in spec.ir.augmentation)),
         "shapes_targets": py_literal(shapes_targets),

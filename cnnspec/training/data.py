@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.lib.npyio import NpzFile
 
+from cnnspec.analysis.datafit import output_loc, source_loc
 from cnnspec.analysis.settings import (
     KERAS_CLASS_NAMES,
     KERAS_DATASETS,
@@ -144,7 +145,7 @@ class Dataset:
 def _error(
     message: str, compiled: CompiledSpec, path: SpecPath = SOURCE, hint: str | None = None
 ) -> SpecError:
-    return SpecError.single(message, compiled.doc.loc(path), format_path(path), code="data", hint=hint)
+    return SpecError.single(message, source_loc(compiled, path), format_path(path), code="data", hint=hint)
 
 
 # -- sources -------------------------------------------------------------------------------------
@@ -808,6 +809,7 @@ def _npz_targets(
         elif test_only and any(k.startswith("y_test_") for k in files):
             splits = ("test",)
         else:
+            _refuse_one_target(files, outputs, path, compiled, test_only)
             return None
         wanted = [*[f"x_{s}" for s in splits], *[f"y_{s}_{o}" for o in outputs for s in splits]]
         missing = [k for k in wanted if k not in files]
@@ -842,16 +844,39 @@ def _npz_targets(
     return arrays[f"x_{first}"], y_train, arrays["x_test"], y_test, kinds, names, own
 
 
+def _refuse_one_target(
+    files: set[str], outputs: list[str], path: Path, compiled: CompiledSpec, test_only: bool
+) -> None:
+    """An npz of one target (``y_train``, ``y_test``: Keras' layout) for a model of several
+    ``outputs``: a located error naming the arrays each output needs (its targets were checked
+    as one output's, and refused as labels or masks of the wrong shape). A file with neither is
+    left to :func:`_npz`, which names what is missing."""
+    given = [key for key in ("y_train", "y_test") if key in files]
+    if not given:
+        return
+    splits = ("test",) if test_only else ("train", "test")
+    each = " and ".join(f"y_{split}_<output>" for split in splits)
+    wanted = ", ".join(f"y_{split}_{output}" for output in outputs for split in splits)
+    raise _error(
+        f"expected {each} arrays for each of the model's {len(outputs)} outputs ({', '.join(outputs)}); "
+        f"{path.name} has {' and '.join(given)}, one target",
+        compiled,
+        (*SOURCE, "npz"),
+        f"a model of several outputs takes a target per output: store {wanted}",
+    )
+
+
 def _npz_kind(y_train: np.ndarray, data: DataConfig, compiled: CompiledSpec) -> str:
-    """What a single-target npz holds: as stated, masks for (n, H, W) arrays, else the task's."""
+    """What a single-target npz holds: as stated, masks for (n, H, W) arrays, else the task's
+    (masks for a segmentation model too: other arrays are refused as masks of the wrong shape,
+    not as class labels)."""
     from cnnspec.analysis.settings import default_target
 
     if isinstance(data.target, str):
         return data.target
     if np.ndim(y_train) >= 3:
         return "mask"
-    wanted = default_target(compiled)
-    return "class" if wanted == "mask" else wanted
+    return default_target(compiled)
 
 
 def _check_targets(
@@ -1040,7 +1065,9 @@ def load_dataset(
         check_fit(dataset, compiled, config, test_only=test_only)
         return dataset
     origin = f" of {data.path.name}" if data.kind == "npz" and data.path is not None else ""
-    x_train = _images(x_train, compiled, "training", origin)
+    # a --data file of test arrays alone: they stand for the training ones, and are called test
+    train_what = "test" if x_train is x_test else "training"
+    x_train = _images(x_train, compiled, train_what, origin)
     x_test = _images(x_test, compiled, "test", origin)
     if x_test.shape[1:] != x_train.shape[1:]:  # one model reads both: found here, not after training
         raise _error(
@@ -1051,7 +1078,7 @@ def load_dataset(
             hint="store the test images at the training images' size and channels",
         )
     pixel_max = _pixel_max(x_train, x_test, config, compiled, origin)
-    y_train = _check_targets(y_train, target, "training", compiled, x_train, names, config)
+    y_train = _check_targets(y_train, target, train_what, compiled, x_train, names, config)
     y_test = _check_targets(y_test, target, "test", compiled, x_test, names, config)
     if isinstance(y_train, dict):  # every output's targets, in the model's order (not the first's alone)
         _check_output_counts({"training": (x_train, y_train), "test": (x_test, y_test)}, compiled)
@@ -1534,9 +1561,8 @@ def _check_target_fit(dataset: Dataset, compiled: CompiledSpec) -> None:
         problem = f"expected {count} output units (one per {what[:-1]}); the model outputs {units}"
         hint = f"set the last dense layer to units: {count}"
     if problem is not None:
-        raise SpecError.single(
-            problem, node.loc or compiled.doc.loc(SOURCE), node.path, code="data", hint=hint
-        )
+        loc = output_loc(compiled, node, units) or source_loc(compiled, SOURCE)
+        raise SpecError.single(problem, loc, node.path, code="data", hint=hint)
 
 
 def class_weights(config: TrainConfig, dataset: Dataset) -> dict[int, float] | None:

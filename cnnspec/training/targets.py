@@ -67,7 +67,9 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def data_error(message: str, compiled: CompiledSpec, path: SpecPath, hint: str | None = None) -> SpecError:
     """A located data error at ``path`` in the spec."""
-    return SpecError.single(message, compiled.doc.loc(path), format_path(path), code="data", hint=hint)
+    from cnnspec.analysis.datafit import source_loc
+
+    return SpecError.single(message, source_loc(compiled, path), format_path(path), code="data", hint=hint)
 
 
 def _listing(names: list[str]) -> str:
@@ -138,8 +140,9 @@ def check_target(
     if y.ndim == 4 and y.shape[-1] == 1:
         y = y[..., 0]
     if y.ndim != 3:
+        size = f"{image_shape[0]}, {image_shape[1]}" if image_shape is not None else "height, width"
         raise data_error(
-            f"expected {what} masks of shape (n, height, width); received {tuple(y.shape)}",
+            f"expected {what} masks of shape (n, {size}); received {tuple(y.shape)}",
             compiled,
             where,
             hint="store one class index per pixel",

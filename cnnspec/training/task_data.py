@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cnnspec.analysis.datafit import MSLE_HINT
+from cnnspec.analysis.datafit import MSLE_HINT, source_loc
 from cnnspec.analysis.settings import TrainConfig
 from cnnspec.analysis.tasks import OutputTask
 from cnnspec.errors import SpecError, format_path
@@ -25,7 +25,9 @@ SOURCE = ("data", "source")
 
 
 def _error(message: str, compiled: CompiledSpec, hint: str | None = None) -> SpecError:
-    return SpecError.single(message, compiled.doc.loc(SOURCE), format_path(SOURCE), code="data", hint=hint)
+    return SpecError.single(
+        message, source_loc(compiled, SOURCE), format_path(SOURCE), code="data", hint=hint
+    )
 
 
 def target_kinds(config: TrainConfig) -> str | dict[str, str]:
