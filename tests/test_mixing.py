@@ -549,3 +549,101 @@ def test_a_multilabel_model_trains_with_cutmix_under_a_distribution_strategy(tmp
         assert np.isfinite(result.history[-1][key]), key
     lock = json.loads((tmp_path / "run" / "lock.json").read_text(encoding="utf-8"))
     assert lock["mixing"] == {"cutmix": {"factor": 0.8}}
+
+
+# -- 0/1 metrics under mixing -----------------------------------------------------------------------
+#: A 1-unit sigmoid classifier of two digits, with MixUp.
+SIGMOID = """\
+cnnspec: 1
+name: mixbinary
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - dense: {units: 1, activation: sigmoid}
+data: {source: digits, classes: [3, 8], per_class: 16, validation_split: 0.25}
+training:
+  epochs: 2
+  batch_size: 8
+  optimizer: {adam: {learning_rate: 0.01}}
+  metrics: [accuracy, auc, precision, recall]
+  mixup: true
+  seed: 4
+"""
+
+
+def test_the_script_scores_a_mixed_binary_or_multilabel_output_on_rounded_labels() -> None:
+    """The 0/1 metrics of a mixed 1-unit head or multilabel output are wrapped in the script's
+    ``on_rounded_labels`` (cnnspec train's :func:`~cnnspec.training.mixing.on_rounded_labels`);
+    a softmax head's accuracy (argmax) and an unmixed run's metrics are left as they are."""
+    code = generate_code(compile_text(SIGMOID, "spec.yaml"), script=True).text
+    assert "def on_rounded_labels(metric):" in code
+    assert "        y_true = keras.ops.cast(y_true > 0.5, y_true.dtype)\n" in code
+    for metric in (
+        'keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.5)',
+        'keras.metrics.AUC(name="auc", from_logits=False, multi_label=False)',
+        'keras.metrics.Precision(name="precision", thresholds=0.5)',
+        'keras.metrics.Recall(name="recall", thresholds=0.5)',
+    ):
+        assert f"on_rounded_labels({metric})," in code
+    plain = generate_code(compile_text(SIGMOID.replace("  mixup: true\n", ""), "s.yaml"), script=True).text
+    assert "on_rounded_labels" not in plain
+    softmax = generate_code(compile_text(classifier("  mixup: true\n"), "s.yaml"), script=True).text
+    assert "on_rounded_labels" not in softmax
+    assert 'keras.metrics.CategoricalAccuracy(name="accuracy")' in softmax
+    task = MULTILABEL.replace("TRAINING\n", "  mixup: true\n  metrics: [accuracy, f1]\n")
+    code = generate_code(compile_text(task, "m.yaml"), script=True).text
+    assert 'on_rounded_labels(keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.5))' in code
+    assert 'on_rounded_labels(keras.metrics.F1Score(average="macro", threshold=0.5, name="f1"))' in code
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text", [SIGMOID, MULTILABEL.replace("TRAINING\n", "  mixup: true\n  metrics: [accuracy, f1, auc]\n")]
+)
+def test_mixed_labels_are_scored_rounded_by_a_sigmoid_output_s_metrics(text: str) -> None:
+    """Under mixing, a 1-unit head's (and a multilabel output's) accuracy, precision, recall,
+    AUC and F1 score a mixed label as the class with the larger share (0.97 is 1, 0.3 is 0), as
+    Keras' own metrics score those labels rounded by hand; a real 0/1 label is itself."""
+    import keras
+
+    from cnnspec.training import builders
+
+    config = config_of(text)
+    units = config.tasks[0].units if config.task_path else 1
+    rng = np.random.default_rng(0)
+    labels = rng.uniform(size=(12, units)).astype("float32")
+    labels[:2] = np.round(labels[:2])  # some real labels among the mixed ones
+    predicted = rng.uniform(size=(12, units)).astype("float32")
+    ours = builders.metrics(config)
+    plain = builders.metrics(config_of(text.replace("  mixup: true\n", "")))
+    assert [m.name for m in ours] == [m.name for m in plain]
+    for mine, theirs in zip(ours, plain, strict=True):
+        mine.update_state(labels, predicted)
+        theirs.update_state(np.round(labels), predicted)
+        assert float(keras.ops.convert_to_numpy(mine.result()).mean()) == pytest.approx(
+            float(keras.ops.convert_to_numpy(theirs.result()).mean()), abs=1e-6
+        ), mine.name
+    accuracy = ours[0]
+    accuracy.reset_state()
+    accuracy.update_state(np.array([[0.97], [0.03], [0.3]]), np.array([[0.9], [0.2], [0.1]]))
+    if units == 1:
+        assert float(accuracy.result()) == pytest.approx(1.0)  # (Keras' own: 1/3, 0.97 ≠ 1)
+
+
+@pytest.mark.slow
+def test_a_sigmoid_classifier_trained_with_mixup_saves_plain_keras_metrics(tmp_path: Path) -> None:
+    """The rounding is the metric instances' own: model.keras records Keras' BinaryAccuracy,
+    AUC, Precision and Recall, and loads compiled without cnnspec (as the script loads it)."""
+    import keras
+
+    from cnnspec.training.trainer import train
+
+    result = train(compile_text(SIGMOID, "spec.yaml"), out=tmp_path / "run")
+    assert len(result.history) == 2
+    for key in ("accuracy", "auc", "precision", "recall"):
+        assert 0 <= result.history[-1][key] <= 1, key
+    loaded = keras.saving.load_model(str(tmp_path / "run" / "model.keras"), compile=True)
+    config = loaded.get_compile_config()
+    names = [item["class_name"] for item in config["metrics"]]
+    assert names == ["BinaryAccuracy", "AUC", "Precision", "Recall"]

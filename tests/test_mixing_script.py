@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tests import test_codegen_parity as files
-from tests.test_mixing import MULTILABEL
+from tests.test_mixing import MULTILABEL, SIGMOID
 from tests.test_script_parity_audit import assert_same_history, run_both
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Your input ran out of data")]
@@ -44,3 +44,11 @@ def test_the_task_script_switches_between_mixup_and_cutmix_as_cnnspec_train_does
     theirs, _, ours = run_both(tmp_path, CUTMIX)
     assert_same_history(theirs, ours)
     assert theirs["history"]["loss"] == pytest.approx([row["loss"] for row in ours.history], abs=1e-6)
+
+
+def test_the_script_scores_a_mixed_sigmoid_head_on_rounded_labels_as_cnnspec_train_does(tmp_path):
+    """A 1-unit sigmoid classifier under MixUp: the script's training accuracy, AUC, precision
+    and recall (its on_rounded_labels) are train's, epoch by epoch."""
+    theirs, _, ours = run_both(tmp_path, SIGMOID)
+    assert set(theirs["history"]) >= {"accuracy", "auc", "precision", "recall"}
+    assert_same_history(theirs, ours)

@@ -178,7 +178,20 @@ def metric_nodes(config: TrainConfig) -> list[ast.expr]:
             out.append(_call(_name(*m, cls), name=item.name, thresholds=threshold))
         else:
             out.append(_call(_name(*m, "AUC"), name="auc", from_logits=logits, multi_label=False))
-    return out
+    return [on_rounded_labels(node) for node in out] if config.mixing is not None else out
+
+
+#: cnnspec.training.mixing.ROUNDED_LABEL_METRICS: the metrics that score a mixed label rounded
+ROUNDED_LABEL_METRICS = ("BinaryAccuracy", "Precision", "Recall", "AUC", "F1Score")
+
+
+def on_rounded_labels(node: ast.expr) -> ast.expr:
+    """``on_rounded_labels(node)`` (the script's, templates/_training_code.j2) where ``node``
+    constructs one of :data:`ROUNDED_LABEL_METRICS`: under mixing it scores the mixed label
+    rounded, as :func:`cnnspec.training.mixing.on_rounded_labels` has ``cnnspec train``'s."""
+    func = node.func if isinstance(node, ast.Call) else None
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return _call(_name("on_rounded_labels"), [node]) if name in ROUNDED_LABEL_METRICS else node
 
 
 def mixing_source(config: TrainConfig, seed_name: str = "SEED") -> str:
@@ -535,7 +548,11 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         task = _disjoint({"task_script": True}, task_context(spec, config), files_context(config, targets))
     else:
         shapes = _shapes_context(spec, data)
+    metrics = [unparse(m) for m in metric_nodes(config)]
+    used = [*metrics, *(source for out in task.get("outputs", ()) for source in out["metrics"])]
     return {
+        # the script's on_rounded_labels, where a mixed output's metric uses it
+        "rounds_labels": any(source.startswith("on_rounded_labels(") for source in used),
         **_disjoint(task, shapes),
         "data_notes": data_notes,
         "runtime_notes": runtime_notes(config, _without_xla(spec)),
@@ -578,7 +595,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "optimizer": unparse(optimizer),
         "warmup": warmup,
         "loss": unparse(loss_node(config)),
-        "metrics": [unparse(m) for m in metric_nodes(config)],
+        "metrics": metrics,
         "callbacks": script_callbacks(config),
         "averaged": config.averages_weights,
         "best_checkpoint": keeps_best_checkpoint(config),

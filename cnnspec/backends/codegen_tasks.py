@@ -122,6 +122,17 @@ def metric_source(out: OutputTask, item: MetricConfig) -> str:
     )
 
 
+def mixed_metric_source(config: TrainConfig, out: OutputTask, item: MetricConfig) -> str:
+    """:func:`metric_source`, wrapped in the script's ``on_rounded_labels`` where a mixed
+    multilabel output's metric scores the rounded label (a classifier's: its own table's)."""
+    source = metric_source(out, item)
+    if config.mixing is None or out.task != "multilabel":
+        return source
+    from cnnspec.backends.codegen_script import on_rounded_labels
+
+    return unparse(on_rounded_labels(ast.parse(source, mode="eval").body))
+
+
 def prepare_source(out: OutputTask, labels: str) -> str:
     """One output's batch targets as its loss expects them (as
     :func:`cnnspec.training.task_metrics.prepare_target`)."""
@@ -212,7 +223,7 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
             {
                 "name_literal": py_string(out.name),
                 "loss": loss_source(out),
-                "metrics": [metric_source(out, item) for item in out.metrics],
+                "metrics": [mixed_metric_source(config, out, item) for item in out.metrics],
                 "prepare": prepare_source(out, labels),
                 "summary": summary_source(out),
             }

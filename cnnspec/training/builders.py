@@ -153,12 +153,20 @@ def metric(config: TrainConfig, item: MetricConfig) -> Any:
 
 
 def metrics(config: TrainConfig) -> Any:
-    """The Keras metrics (a dict of lists by output name for several outputs)."""
+    """The Keras metrics (a dict of lists by output name for several outputs). Under
+    ``training.mixup``/``cutmix`` (one output) the 0/1 metrics score the mixed label rounded
+    (:func:`~cnnspec.training.mixing.on_rounded_labels`)."""
     if config.task_path:
         from cnnspec.training import tasks
 
-        return tasks.metrics(config)
-    return [metric(config, item) for item in config.metrics]
+        made = tasks.metrics(config)
+    else:
+        made = [metric(config, item) for item in config.metrics]
+    if config.mixing is not None and isinstance(made, list):
+        from cnnspec.training.mixing import on_rounded_labels
+
+        return on_rounded_labels(made)
+    return made
 
 
 def loss_weights(config: TrainConfig) -> dict[str, float] | None:

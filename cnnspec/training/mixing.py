@@ -84,3 +84,35 @@ def mix_batch(layer: Any, images: Any, labels: Any) -> tuple[Any, Any]:
     """One training batch (float images, float one-hot or multi-hot labels) mixed by ``layer``."""
     mixed = layer({"images": images, "labels": labels}, training=True)
     return mixed["images"], mixed["labels"]
+
+
+#: The metrics that read a label as 0/1 (a 1-unit head's and a multilabel output's, and the
+#: thresholded ones of a softmax head): under mixing they score the rounded label. Accuracy of
+#: a softmax head (``CategoricalAccuracy``, top-k) takes the label's argmax already.
+ROUNDED_LABEL_METRICS = ("BinaryAccuracy", "Precision", "Recall", "AUC", "F1Score")
+
+
+def on_rounded_labels(metrics: list[Any]) -> list[Any]:
+    """``metrics`` (one output's) with those of :data:`ROUNDED_LABEL_METRICS` scoring each
+    label rounded (``> 0.5``: 1, else 0): the class or label with the larger share of a mixed
+    label, as the training accuracy of a softmax head scores it. Keras' ``BinaryAccuracy``
+    compares the label itself with the thresholded prediction (a mixed 0.97 never equals 1) and
+    ``Precision``/``Recall``/``AUC`` count any label above 0 as positive. Real labels (0 or 1:
+    the validation and test batches, never mixed) round to themselves.
+
+    The instances only (their ``update_state``, as :mod:`cnnspec.training.tasks` patches an
+    ``R2Score``'s ``result``): the saved model records the plain Keras class, which loads
+    without cnnspec. The generated script wraps the same metrics (its ``on_rounded_labels``)."""
+    from keras import ops
+
+    def rounded(metric: Any) -> Any:
+        plain = metric.update_state
+
+        def update_state(y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+            y_true = ops.cast(ops.greater(y_true, 0.5), y_true.dtype)
+            return plain(y_true, y_pred, sample_weight=sample_weight)
+
+        metric.update_state = update_state
+        return metric
+
+    return [rounded(m) if type(m).__name__ in ROUNDED_LABEL_METRICS else m for m in metrics]
