@@ -953,6 +953,38 @@ def _check_fixed_classes(reader: _Reader, data: DataConfig) -> None:
             skipped.add(exc.index)
 
 
+def _check_class_weight_keys(
+    reader: _Reader, data: DataConfig, weights: str | dict[str, float] | None
+) -> None:
+    """Each key of a ``training.class_weight`` mapping names a class, or is a class index,
+    of a source whose classes are fixed (:func:`fixed_class_names`, as ``data.classes``
+    selects and renumbers them): a key that does not (``99`` for the digits) is the located
+    error ``cnnspec train`` gives once it has loaded the data, in its words (training/data.py
+    ``check_fit``). Other sources' keys are checked once their classes are read: by train,
+    and by the generated script."""
+    from cnnspec.analysis.classes import UnknownClass, class_indices, find_name
+
+    if not isinstance(weights, dict) or reader.poisoned(("data", "source")):
+        return
+    names = fixed_class_names(data)
+    if names is None or reader.poisoned(("data", "classes")):
+        return
+    if data.classes:
+        try:
+            names = [names[label] for label in class_indices(data.classes, names, len(names))]
+        except UnknownClass:  # (reported at data.classes)
+            return
+    for key in weights:
+        if find_name(key, names) is None and not (key.isdecimal() and int(key) < len(names)):
+            # code "data", as cnnspec train reports it
+            reader.error(
+                f"expected a class index (0–{len(names) - 1}) or name; received {key!r}",
+                ("training", "class_weight", key),
+                did_you_mean(key, names),
+                code="data",
+            )
+
+
 def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
     source = reader.value(("data", "source"), "digits")
     kind = "digits"
@@ -1940,6 +1972,8 @@ def training_config(compiled: CompiledSpec, warnings: list[Diagnostic] | None = 
             "outside the model",
         )
     mixing = _mixing(reader, tasks)
+    class_weight = _class_weight(reader)
+    _check_class_weight_keys(reader, data, class_weight)
     strategy, startup_timeout = _distribute(reader)
     optimizer = _optimizer(reader, ir=compiled.ir)
     phases = _phases(reader, compiled, optimizer)
@@ -1953,7 +1987,7 @@ def training_config(compiled: CompiledSpec, warnings: list[Diagnostic] | None = 
         optimizer=optimizer,
         loss=loss,
         metrics=metrics,
-        class_weight=_class_weight(reader),
+        class_weight=class_weight,
         seed=seed,
         deterministic=deterministic,
         mixed_precision=bool(reader.known(("runtime", "mixed_precision"), False)),
