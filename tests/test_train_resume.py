@@ -522,3 +522,47 @@ def test_a_best_checkpoint_of_an_epoch_trained_again_is_not_the_runs_best(tmp_pa
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["best_epoch"] == 1 and metrics["weights_sha256"] == epoch_one[0]
     assert sorted(path.name for path in (run / "checkpoints").iterdir()) == ["best.keras"]
+
+
+def test_lock_json_records_a_schedule_s_warmup_and_an_older_lock_without_it_resumes(tmp_path, monkeypatch):
+    """Each phase's learning_rate in lock.json is the schedule as the spec writes it,
+    warmup_steps included. A resume compares the spec (its hash, resolved.yaml), not that
+    record: a run whose lock was written without warmup_steps (older cnnspec) resumes."""
+    from cnnspec.training import plots
+    from cnnspec.training.trainer import train
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: warm\n" + TINY_DIGITS_MODEL + "training:\n  batch_size: 32\n  seed: 7\n"
+        "  optimizer: {adam: {learning_rate: {cosine_decay: "
+        "{initial_learning_rate: 0.01, warmup_steps: 3, alpha: 0.1}}}}\n"
+        "  phases:\n    - {epochs: 1}\n"
+        "    - {epochs: 1, learning_rate: {exponential_decay: "
+        "{initial_learning_rate: 0.001, decay_steps: 5, decay_rate: 0.5, warmup_steps: 2}}}\n"
+    )
+
+    def full_disk(*args, **kwargs):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(plots, "plot_confusion_matrix", full_disk)
+    with pytest.raises(OSError):
+        train(compile_spec(spec), out=tmp_path / "run")
+    monkeypatch.undo()
+    path = tmp_path / "run" / "lock.json"
+    lock = json.loads(path.read_text(encoding="utf-8"))
+    assert [phase["learning_rate"] for phase in lock["phases"]] == [
+        {"cosine_decay": {"initial_learning_rate": 0.01, "alpha": 0.1, "warmup_steps": 3}},
+        {
+            "exponential_decay": {
+                "initial_learning_rate": 0.001,
+                "decay_steps": 5,
+                "decay_rate": 0.5,
+                "warmup_steps": 2,
+            }
+        },
+    ]
+    for phase in lock["phases"]:  # as an older cnnspec wrote it
+        next(iter(phase["learning_rate"].values())).pop("warmup_steps")
+    path.write_text(json.dumps(lock), encoding="utf-8")
+    result = train(compile_spec(spec), resume=tmp_path / "run")
+    assert result.resumed_from == 2 and [row["epoch"] for row in result.history] == [1, 2]

@@ -191,6 +191,16 @@ class Schedule:
     settings: dict[str, Any] = field(default_factory=dict)
     warmup_steps: int = 0
 
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready (lock.json): ``{kind: settings}`` as the spec writes it, ``warmup_steps``
+        among the settings where there is a warm-up. (A resume compares the spec's hash and
+        resolved.yaml, never this record: a lock written before it kept ``warmup_steps``
+        resumes as well.)"""
+        settings = (
+            {**self.settings, "warmup_steps": self.warmup_steps} if self.warmup_steps else self.settings
+        )
+        return {self.kind: dict(settings)}
+
 
 @dataclass(frozen=True)
 class OptimizerConfig:
@@ -350,7 +360,7 @@ class PhaseConfig:
             "last_epoch": self.first_epoch + self.epochs,
             "frozen": list(self.frozen),
             "optimizer": self.optimizer.name,
-            "learning_rate": rate if isinstance(rate, float) else {rate.kind: rate.settings},
+            "learning_rate": rate if isinstance(rate, float) else rate.describe(),
         }
         if self.rate_scale:  # (written only where there is one: earlier runs' locks stay as they are)
             described["learning_rate_scale"] = dict(self.rate_scale)
